@@ -1,0 +1,30 @@
+# foreshape — make help lists the targets.
+SHELL := /bin/bash
+GO    ?= go
+BIN   := bin/foreshape
+PKGS  := ./...
+
+.DEFAULT_GOAL := help
+
+help: ## List the targets
+	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk -F':.*?## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+build: ## Build bin/foreshape
+	$(GO) build -o $(BIN) .
+
+test: ## Run every test with the race detector
+	$(GO) test -race -timeout 20m $(PKGS)
+
+lint: ## gofmt, go vet, go mod tidy leaves no diff, policy examples formatted
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+	@cp go.mod /tmp/foreshape-go.mod.bak; cp go.sum /tmp/foreshape-go.sum.bak; \
+	$(GO) mod tidy; \
+	if ! git diff --quiet -- go.mod go.sum; then echo "go mod tidy changed go.mod/go.sum:"; git --no-pager diff -- go.mod go.sum; \
+	  cp /tmp/foreshape-go.mod.bak go.mod; cp /tmp/foreshape-go.sum.bak go.sum; exit 1; fi
+	$(GO) run . policy fmt -check policies/examples example.hcl
+
+bench: ## Run the benchmarks (no tests)
+	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+
+.PHONY: help build test lint bench

@@ -1,0 +1,86 @@
+// Package forecast is foreshape's load prediction engine: models, model
+// selection, calibrated quantile bands, seasonality and anomaly detection,
+// hotspot detection and workload characterisation.
+//
+// It is pure: data and `now` come in as arguments, forecasts go out. It never
+// performs I/O, never reads the clock, and never logs; callers (the agent's
+// forecast loop, the evaluation command) own all of that.
+package forecast
+
+import (
+	"errors"
+	"time"
+)
+
+// DefaultQuantiles are the quantiles every forecast carries unless a policy
+// asks for others.
+var DefaultQuantiles = []float64{0.025, 0.05, 0.1, 0.5, 0.9, 0.95, 0.975, 0.99}
+
+// Options configure a forecaster for one series.
+type Options struct {
+	// Step is the sampling interval of the series (for example 5m). Seasonal
+	// periods are derived from it: a daily period is 24h/Step points.
+	Step time.Duration
+	// Seasonality lists the candidate seasonal periods. Empty means "auto":
+	// the model detects periods from the data.
+	Seasonality []time.Duration
+	// Quantiles to produce; nil means DefaultQuantiles.
+	Quantiles []float64
+}
+
+// Forecaster is one model fitted to one series. A Forecaster is not safe for
+// concurrent use.
+//
+// y is a regular grid at Options.Step; NaN marks a missing or excluded
+// (anomalous) point, which models must tolerate.
+type Forecaster interface {
+	// Name is the model's name as accepted by New ("ets", "auto", …).
+	Name() string
+	// Fit (re)fits the model to the whole history y, replacing any state.
+	Fit(y []float64) error
+	// Update appends new observations and updates the fitted state cheaply,
+	// without refitting parameters.
+	Update(y ...float64)
+	// Forecast predicts the next h points after the last observation.
+	Forecast(h int) (Prediction, error)
+}
+
+// Prediction is a forecast over h steps with quantile bands.
+type Prediction struct {
+	// Model names the model that produced it; for "auto" the chosen model or
+	// combination (for example "auto(ets+theta)").
+	Model string
+	// Reason explains the choice in a sentence an operator can read
+	// ("cold start: 1.2 days of history, fewer than two seasons").
+	Reason string
+	// Mean is the point forecast, length h.
+	Mean []float64
+	// Quantiles are the levels of Bands, ascending.
+	Quantiles []float64
+	// Bands[i][t] is the Quantiles[i] quantile at step t+1.
+	Bands [][]float64
+}
+
+// Quantile returns the band for level q, or nil when q was not produced.
+func (p Prediction) Quantile(q float64) []float64 {
+	for i, l := range p.Quantiles {
+		if abs(l-q) < 1e-9 {
+			return p.Bands[i]
+		}
+	}
+	return nil
+}
+
+// ErrTooShort is returned by Fit or Forecast when the history is too short
+// for the model to say anything.
+var ErrTooShort = errors.New("forecast: history too short")
+
+// ErrUnknownModel is returned by New for a model name it does not know.
+var ErrUnknownModel = errors.New("forecast: unknown model")
+
+func abs(x float64) float64 {
+	if x < 0 {
+		return -x
+	}
+	return x
+}

@@ -1,0 +1,126 @@
+// Package command is foreshape's command-line interface: the agent, the
+// operator commands, the simulator and the evaluation tools.
+//
+// Commands are thin: they parse flags, call into the packages that own the
+// logic (config, policies, agent, sim, agent/forecast) or into the agent's
+// HTTP API, and print. A command never holds domain logic of its own, and
+// never calls os.Exit: it returns one of the exit codes below.
+package command
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+
+	"github.com/hashicorp/cli"
+)
+
+// Exit codes shared by every command.
+const (
+	ExitOK      = 0 // success
+	ExitInvalid = 1 // the input (a file, a request, the cluster) was invalid or the operation failed
+	ExitUsage   = 2 // the command line itself was wrong
+)
+
+// Meta carries what every command needs: the UI and the process context.
+type Meta struct {
+	Ctx context.Context
+	UI  cli.Ui
+	Out io.Writer // standard output, for machine-readable output and tables
+	Err io.Writer // standard error, for progress and diagnostics
+}
+
+// FlagSet returns a flag set that reports errors instead of exiting, and
+// prints the command's help on -h.
+func (m *Meta) FlagSet(name string, help func() string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() { m.UI.Error(help()) }
+	return fs
+}
+
+// Parse parses args and turns a flag error into ExitUsage with a message
+// that names the problem and points at -help. ok is false when the caller
+// must return code.
+func (m *Meta) Parse(fs *flag.FlagSet, args []string, help func() string) (code int, ok bool) {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			m.UI.Output(help())
+			return ExitOK, false
+		}
+		m.UI.Error(fmt.Sprintf("error: %v\n\nRun 'foreshape %s -help' for usage.", err, fs.Name()))
+		return ExitUsage, false
+	}
+	return ExitOK, true
+}
+
+// UsageError prints msg and a pointer at the command's help, and returns ExitUsage.
+func (m *Meta) UsageError(cmd, msg string) int {
+	m.UI.Error(fmt.Sprintf("error: %s\n\nRun 'foreshape %s -help' for usage.", msg, cmd))
+	return ExitUsage
+}
+
+// Run runs the CLI with args (without the program name) and returns the
+// process exit code.
+func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	ui := &cli.BasicUi{Reader: os.Stdin, Writer: stdout, ErrorWriter: stderr}
+	meta := Meta{Ctx: ctx, UI: ui, Out: stdout, Err: stderr}
+	commands := Commands(meta)
+	c := &cli.CLI{
+		Name:         "foreshape",
+		Version:      Version(),
+		Args:         args,
+		Commands:     commands,
+		HelpFunc:     helpFunc(commands),
+		HelpWriter:   stdout,
+		ErrorWriter:  stderr,
+		Autocomplete: false,
+	}
+	code, err := c.Run()
+	if err != nil {
+		fmt.Fprintf(stderr, "error: %v\n", err)
+		return ExitInvalid
+	}
+	switch code {
+	case 127: // unknown command
+		return ExitUsage
+	case cli.RunResultHelp:
+		return ExitUsage
+	}
+	return code
+}
+
+// helpFunc lists top-level commands with their synopses.
+func helpFunc(commands map[string]cli.CommandFactory) cli.HelpFunc {
+	return func(map[string]cli.CommandFactory) string {
+		var names []string
+		width := 0
+		for name := range commands {
+			if strings.Contains(name, " ") {
+				continue
+			}
+			names = append(names, name)
+			width = max(width, len(name))
+		}
+		sort.Strings(names)
+		var b strings.Builder
+		b.WriteString("Usage: foreshape [-version] [-help] <command> [args]\n\n")
+		b.WriteString("foreshape forecasts each Nomad locality's demand, reserves capacity ahead of\n")
+		b.WriteString("migrations and drives the migration queue before congestion shows.\n\n")
+		b.WriteString("Commands:\n")
+		for _, name := range names {
+			cmd, err := commands[name]()
+			if err != nil {
+				continue
+			}
+			fmt.Fprintf(&b, "    %-*s  %s\n", width, name, cmd.Synopsis())
+		}
+		b.WriteString("\nRun 'foreshape <command> -help' for a command's usage and examples.\n")
+		return b.String()
+	}
+}
