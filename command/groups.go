@@ -1,0 +1,60 @@
+package command
+
+func init() {
+	group("config", "Inspect and validate agent configuration", `
+Usage: foreshape config <subcommand> [options] [args]
+
+  Work with the agent's HCL configuration.
+
+Subcommands:
+
+  validate   Check an agent configuration file or directory
+
+Example:
+
+  $ foreshape config validate example.hcl
+`)
+	group("policy", "Validate and format shaping policies", `
+Usage: foreshape policy <subcommand> [options] [args]
+
+  Work with shaping policy files (HCL).
+
+Subcommands:
+
+  validate   Check one or more policy files
+  fmt        Rewrite policy files in canonical HCL format
+
+Example:
+
+  $ foreshape policy validate policies/examples/*.hcl
+`)
+	group("forecast", "Forecasts: show, evaluate, detect anomalies", `
+Usage: foreshape forecast <subcommand> [options] [args]
+
+  Inspect the agent's forecasts, or evaluate foreshape's forecasting engine
+  and anomaly detector on trace files.
+
+Subcommands:
+
+  eval        Backtest every model on trace files and print accuracy figures
+  anomalies   Detect anomalies in trace files (and score them with NAB labels)
+
+Example:
+
+  $ foreshape forecast eval -data ../shared/data/nab -horizon 12
+`)
+	group("sim", "Run the simulated Nomad cluster", `
+Usage: foreshape sim <subcommand> [options]
+
+  foreshape carries a simulated Nomad cluster that answers Nomad's HTTP API,
+  driven by real utilisation traces, for trying policies and for tests.
+
+Subcommands:
+
+  serve   Serve a simulated cluster on an HTTP address
+
+Example:
+
+  $ foreshape sim serve -addr 127.0.0.1:4646
+`)
+}
