@@ -26,6 +26,48 @@ type Options struct {
 	Seasonality []time.Duration
 	// Quantiles to produce; nil means DefaultQuantiles.
 	Quantiles []float64
+	// Horizon is the longest horizon, in steps, the caller will ask
+	// Forecast for. Fit calibrates the quantile bands from backtest
+	// residuals at every step up to Horizon; beyond it bands widen by the
+	// square root of the step ratio. Zero means DefaultHorizon.
+	Horizon int
+}
+
+// DefaultHorizon is the calibrated horizon, in steps, when Options.Horizon
+// is zero.
+const DefaultHorizon = 12
+
+// DefaultStep is assumed when Options.Step is zero.
+const DefaultStep = 5 * time.Minute
+
+func (o Options) step() time.Duration {
+	if o.Step <= 0 {
+		return DefaultStep
+	}
+	return o.Step
+}
+
+// daily is the number of steps in one day.
+func (o Options) daily() int {
+	d := int((24 * time.Hour) / o.step())
+	if d < 1 {
+		return 1
+	}
+	return d
+}
+
+func (o Options) horizon() int {
+	if o.Horizon <= 0 {
+		return DefaultHorizon
+	}
+	return o.Horizon
+}
+
+func (o Options) quantiles() []float64 {
+	if len(o.Quantiles) == 0 {
+		return DefaultQuantiles
+	}
+	return o.Quantiles
 }
 
 // Forecaster is one model fitted to one series. A Forecaster is not safe for

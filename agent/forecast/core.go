@@ -1,0 +1,391 @@
+package forecast
+
+import (
+	"fmt"
+	"math"
+	"sort"
+)
+
+// core is a point model with fitted parameters and a state that advances one
+// observation at a time. Every model in this package is a core; the wrapper
+// (model) adds calibrated quantile bands, cold-start handling and the
+// Forecaster contract on top.
+type core interface {
+	// fit estimates parameters from y (NaN marks missing points). It may
+	// leave any state behind: the caller resets and replays y afterwards.
+	fit(y []float64) error
+	// reset puts the state back to before the first observation, keeping
+	// the fitted parameters.
+	reset()
+	// observe advances the state by one observation in O(1). NaN is
+	// imputed with the model's own one-step forecast.
+	observe(v float64)
+	// forecast fills out with the point forecast for steps 1..len(out).
+	forecast(out []float64)
+	// label names the fitted model, for example "ets(A,Ad,N)".
+	label() string
+	// bytes approximates the memory held by the fitted model.
+	bytes() int
+}
+
+// model adapts a core to the Forecaster interface.
+type model struct {
+	name   string
+	opts   Options
+	c      core
+	cal    calibration
+	reason string
+	n      int
+	fitted bool
+	// newCore builds the core for a history; it decides the model shape
+	// (for example seasonal or not) from the data and says why.
+	newCore func(y []float64, o Options) (core, string, error)
+	// widen multiplies band widths, above 1 on cold start.
+	widen float64
+}
+
+var _ Forecaster = (*model)(nil)
+
+func (m *model) Name() string { return m.name }
+
+// Fit implements Forecaster.
+func (m *model) Fit(y []float64) error {
+	if countFinite(y) < minHistory {
+		return fmt.Errorf("%s: %d usable points: %w", m.name, countFinite(y), ErrTooShort)
+	}
+	c, reason, err := m.newCore(y, m.opts)
+	if err != nil {
+		return fmt.Errorf("%s: %w", m.name, err)
+	}
+	if err := c.fit(y); err != nil {
+		return fmt.Errorf("%s: fit: %w", m.name, err)
+	}
+	m.c = c
+	m.reason = reason
+	m.cal = calibrate(c, y, m.opts.horizon())
+	m.n = len(y)
+	m.fitted = true
+	m.widen = 1
+	if m.cal.fallback {
+		m.widen = coldWiden
+	}
+	return nil
+}
+
+// Update implements Forecaster: each observation advances the state in O(1)
+// without refitting parameters or recalibrating the bands.
+func (m *model) Update(y ...float64) {
+	if !m.fitted {
+		return
+	}
+	for _, v := range y {
+		m.c.observe(v)
+	}
+	m.n += len(y)
+}
+
+// Forecast implements Forecaster.
+func (m *model) Forecast(h int) (Prediction, error) {
+	if !m.fitted {
+		return Prediction{}, fmt.Errorf("%s: forecast before fit: %w", m.name, ErrTooShort)
+	}
+	if h < 1 {
+		return Prediction{}, fmt.Errorf("%s: horizon %d: must be at least 1", m.name, h)
+	}
+	mean := make([]float64, h)
+	m.c.forecast(mean)
+	return m.cal.predict(m.c.label(), m.reason, mean, m.opts.quantiles(), m.widen), nil
+}
+
+// minHistory is the fewest finite points any model fits on.
+const minHistory = 3
+
+// coldWiden widens bands whose calibration had too few backtest residuals.
+const coldWiden = 1.25
+
+func countFinite(y []float64) int {
+	n := 0
+	for _, v := range y {
+		if !math.IsNaN(v) && !math.IsInf(v, 0) {
+			n++
+		}
+	}
+	return n
+}
+
+// calibration turns point forecasts into quantile bands. It is
+// split-conformal per horizon step: the core is replayed over its own
+// history and, at origins spread over the recent part, forecasts H steps
+// ahead; the signed residuals at each step h give a scale s_h (mean absolute
+// residual, smoothed over h and made non-decreasing) and the pooled
+// normalised residuals e/s_h give the quantiles of a common shape. The band
+// at level q and step h is mean_h + s_h·z_q. With too few residuals it falls
+// back to the one-step residual scale grown with √h and Gaussian quantiles.
+type calibration struct {
+	scale    []float64 // s_h, h = 1..H
+	levels   []float64 // sorted normalised residuals (a sample of the shape)
+	fallback bool
+}
+
+// calibrationWindow bounds how far back origins reach, in steps.
+func calibrationWindow(n, h int) (first, stride int) {
+	span := 40 * h
+	if span < 400 {
+		span = 400
+	}
+	if span > 3000 {
+		span = 3000
+	}
+	first = n - span
+	if min := n / 3; first < min {
+		first = min
+	}
+	if first < minHistory {
+		first = minHistory
+	}
+	stride = 1
+	if origins := n - first; origins > maxOrigins {
+		stride = (origins + maxOrigins - 1) / maxOrigins
+	}
+	return first, stride
+}
+
+// maxOrigins caps the backtest origins per calibration.
+const maxOrigins = 200
+
+// minResiduals is the fewest residuals at a step for its scale to count.
+const minResiduals = 8
+
+// backtest replays c over y from a reset state and calls visit at each
+// origin t (after observing y[:t]) with the point forecast of H steps. It
+// leaves c in the state after observing all of y.
+func backtest(c core, y []float64, H int, visit func(t int, f []float64)) {
+	c.reset()
+	first, stride := calibrationWindow(len(y), H)
+	buf := make([]float64, H)
+	for t, v := range y {
+		if t >= first && (t-first)%stride == 0 {
+			c.forecast(buf)
+			visit(t, buf)
+		}
+		c.observe(v)
+	}
+}
+
+func calibrate(c core, y []float64, H int) calibration {
+	res := make([][]float64, H)
+	backtest(c, y, H, func(t int, f []float64) {
+		for h := 0; h < H && t+h < len(y); h++ {
+			a := y[t+h]
+			if math.IsNaN(a) || math.IsInf(a, 0) {
+				continue
+			}
+			res[h] = append(res[h], a-f[h])
+		}
+	})
+	return calibrationFrom(res, y)
+}
+
+// calibrationFrom builds a calibration from residuals per step.
+func calibrationFrom(res [][]float64, y []float64) calibration {
+	H := len(res)
+	cal := calibration{scale: make([]float64, H)}
+	last := -1
+	for h := 0; h < H; h++ {
+		if len(res[h]) < minResiduals {
+			continue
+		}
+		s := 0.0
+		for _, e := range res[h] {
+			s += math.Abs(e)
+		}
+		cal.scale[h] = s / float64(len(res[h]))
+		last = h
+	}
+	if last < 0 {
+		// Cold start: too little history for a backtest. Use the spread of
+		// the differences of y grown with √h and Gaussian quantiles.
+		s := diffScale(y)
+		for h := range cal.scale {
+			cal.scale[h] = s * math.Sqrt(float64(h+1))
+		}
+		cal.fallback = true
+		return cal
+	}
+	for h := 0; h < H; h++ {
+		if len(res[h]) < minResiduals {
+			switch {
+			case h == 0:
+				cal.scale[h] = cal.scale[firstValid(res)]
+			default:
+				cal.scale[h] = cal.scale[h-1] * math.Sqrt(float64(h+1)/float64(h))
+			}
+		}
+	}
+	cal.scale = smoothMonotone(cal.scale)
+	var z []float64
+	for h := 0; h < H; h++ {
+		if cal.scale[h] <= 0 {
+			continue
+		}
+		for _, e := range res[h] {
+			z = append(z, e/cal.scale[h])
+		}
+	}
+	sort.Float64s(z)
+	cal.levels = thin(z, 2000)
+	if H > 0 && last < H/2 {
+		cal.fallback = true
+	}
+	return cal
+}
+
+func firstValid(res [][]float64) int {
+	for h, r := range res {
+		if len(r) >= minResiduals {
+			return h
+		}
+	}
+	return 0
+}
+
+// thin keeps at most k evenly spaced order statistics of sorted z, always
+// the extremes, so that bands stay cheap to hold per series.
+func thin(z []float64, k int) []float64 {
+	if len(z) <= k {
+		return z
+	}
+	out := make([]float64, k)
+	for i := range out {
+		out[i] = z[i*(len(z)-1)/(k-1)]
+	}
+	return out
+}
+
+// smoothMonotone smooths s with a short centred running mean and then makes
+// it non-decreasing, so bands widen with the horizon.
+func smoothMonotone(s []float64) []float64 {
+	n := len(s)
+	w := n / 24
+	out := make([]float64, n)
+	for i := range s {
+		lo, hi := i-w, i+w
+		if lo < 0 {
+			lo = 0
+		}
+		if hi > n-1 {
+			hi = n - 1
+		}
+		sum := 0.0
+		for j := lo; j <= hi; j++ {
+			sum += s[j]
+		}
+		out[i] = sum / float64(hi-lo+1)
+	}
+	for i := 1; i < n; i++ {
+		if out[i] < out[i-1] {
+			out[i] = out[i-1]
+		}
+	}
+	return out
+}
+
+// diffScale is the mean absolute first difference of the finite points.
+func diffScale(y []float64) float64 {
+	prev := math.NaN()
+	s, k := 0.0, 0
+	for _, v := range y {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			continue
+		}
+		if !math.IsNaN(prev) {
+			s += math.Abs(v - prev)
+			k++
+		}
+		prev = v
+	}
+	if k == 0 {
+		return 0
+	}
+	return s / float64(k)
+}
+
+// zQuantile returns the normalised residual quantile at level q with the
+// split-conformal finite-sample correction.
+func (c calibration) zQuantile(q float64) float64 {
+	if len(c.levels) == 0 {
+		// Gaussian shape scaled so that mean |z| = 1.
+		return normQuantile(q) * math.Sqrt(math.Pi/2)
+	}
+	n := float64(len(c.levels))
+	var adj float64
+	switch {
+	case q > 0.5:
+		adj = math.Min(1, q*(n+1)/n)
+	case q < 0.5:
+		adj = math.Max(0, (q*(n+1)-1)/n)
+	default:
+		adj = q
+	}
+	return quantileSorted(c.levels, adj)
+}
+
+// quantileSorted is the linearly interpolated quantile of sorted x.
+func quantileSorted(x []float64, q float64) float64 {
+	if len(x) == 0 {
+		return math.NaN()
+	}
+	pos := q * float64(len(x)-1)
+	i := int(math.Floor(pos))
+	if i >= len(x)-1 {
+		return x[len(x)-1]
+	}
+	if i < 0 {
+		return x[0]
+	}
+	f := pos - float64(i)
+	return x[i]*(1-f) + x[i+1]*f
+}
+
+func (c calibration) scaleAt(h int) float64 {
+	H := len(c.scale)
+	if H == 0 {
+		return 0
+	}
+	if h < H {
+		return c.scale[h]
+	}
+	return c.scale[H-1] * math.Sqrt(float64(h+1)/float64(H))
+}
+
+func (c calibration) predict(label, reason string, mean, qs []float64, widen float64) Prediction {
+	levels := append([]float64(nil), qs...)
+	sort.Float64s(levels)
+	p := Prediction{Model: label, Reason: reason, Mean: mean, Quantiles: levels, Bands: make([][]float64, len(levels))}
+	z := make([]float64, len(levels))
+	for i, q := range levels {
+		z[i] = c.zQuantile(q)
+		if i > 0 && z[i] < z[i-1] {
+			z[i] = z[i-1]
+		}
+	}
+	for i := range levels {
+		b := make([]float64, len(mean))
+		for t := range mean {
+			b[t] = mean[t] + widen*c.scaleAt(t)*z[i]
+		}
+		p.Bands[i] = b
+	}
+	return p
+}
+
+// normQuantile is the standard normal quantile function.
+func normQuantile(p float64) float64 {
+	if p <= 0 {
+		return math.Inf(-1)
+	}
+	if p >= 1 {
+		return math.Inf(1)
+	}
+	return -math.Sqrt2 * math.Erfcinv(2*p)
+}

@@ -1,0 +1,125 @@
+package forecast
+
+import (
+	"errors"
+	"math"
+	"math/rand/v2"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestNewUnknown(t *testing.T) {
+	_, err := New("prophet", Options{})
+	if !errors.Is(err, ErrUnknownModel) {
+		t.Fatalf("New(prophet) = %v, want ErrUnknownModel", err)
+	}
+	for _, name := range Models() {
+		if _, err := New(name, Options{}); err != nil {
+			t.Errorf("New(%q): %v", name, err)
+		}
+	}
+}
+
+func TestNaiveLastValue(t *testing.T) {
+	y := []float64{1, 5, 3, math.NaN(), 7}
+	p := fitForecast(t, "naive", fiveMin, y, 3)
+	for s, v := range p.Mean {
+		if v != 7 {
+			t.Fatalf("step %d: %v, want 7", s, v)
+		}
+	}
+	f := mustNew(t, "naive", fiveMin)
+	if err := f.Fit(y); err != nil {
+		t.Fatal(err)
+	}
+	f.Update(9, math.NaN())
+	p, _ = f.Forecast(2)
+	if p.Mean[0] != 9 || p.Mean[1] != 9 {
+		t.Fatalf("after update: %v, want 9s (NaN ignored)", p.Mean)
+	}
+}
+
+func TestSeasonalNaivePeriod(t *testing.T) {
+	o := Options{Step: time.Hour, Horizon: 30}
+	tests := []struct {
+		name   string
+		n      int
+		wantIn string
+	}{
+		{"two days uses the daily period", 48, "(24)"},
+		{"half a day falls back to lag 1", 12, "lag 1"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			y := make([]float64, tc.n)
+			for i := range y {
+				y[i] = float64(i % 24)
+			}
+			p := fitForecast(t, "seasonal-naive", o, y, 30)
+			if !strings.Contains(p.Model, tc.wantIn) {
+				t.Fatalf("model %q, want it to contain %q", p.Model, tc.wantIn)
+			}
+			for s, v := range p.Mean {
+				want := float64((tc.n + s) % 24)
+				if tc.wantIn == "lag 1" {
+					want = y[tc.n-1]
+				}
+				if v != want {
+					t.Fatalf("step %d: %v, want %v", s, v, want)
+				}
+			}
+		})
+	}
+}
+
+func TestSeasonalNaiveUpdate(t *testing.T) {
+	o := Options{Step: time.Hour, Horizon: 24}
+	y := seasonal(24*5, 24, 10, 50)
+	f := mustNew(t, "seasonal-naive", o)
+	if err := f.Fit(y[:24*3]); err != nil {
+		t.Fatal(err)
+	}
+	f.Update(y[24*3 : 24*4]...)
+	p, _ := f.Forecast(24)
+	for s := range p.Mean {
+		if math.Abs(p.Mean[s]-y[24*4+s]) > 1e-9 {
+			t.Fatalf("step %d: %v, want %v", s, p.Mean[s], y[24*4+s])
+		}
+	}
+}
+
+func TestBaselineConstantZeroWidth(t *testing.T) {
+	for _, name := range []string{"naive", "seasonal-naive"} {
+		p := fitForecast(t, name, fiveMin, constant(600, 42), 12)
+		for i := range p.Bands {
+			for s, v := range p.Bands[i] {
+				if math.Abs(v-42) > 1e-9 {
+					t.Fatalf("%s: band %v step %d = %v, want 42", name, p.Quantiles[i], s, v)
+				}
+			}
+		}
+	}
+}
+
+func TestNaiveCoverageRandomWalk(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	y := randomWalk(r, 3000, 1)
+	o := Options{Step: 5 * time.Minute, Horizon: 6}
+	c80 := coverage(t, "naive", o, y, 1500, 6, 0.1, 0.9)
+	if c80 < 0.72 || c80 > 0.88 {
+		t.Fatalf("coverage of the 80%% band on a random walk = %.3f, want about 0.80", c80)
+	}
+}
+
+func TestTooShort(t *testing.T) {
+	for _, name := range Models() {
+		f := mustNew(t, name, fiveMin)
+		if err := f.Fit([]float64{1, math.NaN()}); !errors.Is(err, ErrTooShort) {
+			t.Errorf("%s: Fit(2 points) = %v, want ErrTooShort", name, err)
+		}
+		if _, err := f.Forecast(3); !errors.Is(err, ErrTooShort) {
+			t.Errorf("%s: Forecast before Fit = %v, want ErrTooShort", name, err)
+		}
+	}
+}
