@@ -1,0 +1,453 @@
+package forecast
+
+import (
+	"math"
+	"sort"
+)
+
+// Level-shift detection.
+//
+// A level shift is a lasting change of a series' level: a deploy that doubles
+// a service's CPU, a node pool that loses half its members. It differs from a
+// spike (a few points away from the level, which then comes back) and from a
+// trend (a slow drift). Both detectors here use the same statistic, the
+// difference between the median of the w points after a candidate change
+// point and the median of the w points before it. Medians make the statistic
+// blind to spikes shorter than w/2 points; normalising it by its own robust
+// spread over the series makes it blind to the ordinary hour-to-hour movement
+// of a seasonal series, so that only changes that are large compared with
+// what the series usually does are reported.
+
+// LevelShiftOptions tune level-shift detection. The zero value means the
+// defaults.
+type LevelShiftOptions struct {
+	// Window is the number of points on each side of a candidate change
+	// point (default 12: one hour of 5-minute data).
+	Window int
+	// Threshold is how many robust standard deviations of the two-window
+	// median difference a change must exceed (default 6).
+	Threshold float64
+}
+
+// Defaults for LevelShiftOptions.
+const (
+	DefaultLevelShiftWindow    = 12
+	DefaultLevelShiftThreshold = 6.0
+)
+
+func (o LevelShiftOptions) window() int {
+	if o.Window < 2 {
+		return DefaultLevelShiftWindow
+	}
+	return o.Window
+}
+
+func (o LevelShiftOptions) threshold() float64 {
+	if o.Threshold <= 0 {
+		return DefaultLevelShiftThreshold
+	}
+	return o.Threshold
+}
+
+// LevelShifts returns the indices where a level shift starts in y (the first
+// point at the new level), in ascending order, using the default options.
+// NaN values are ignored. Shifts are at least one window apart; a series
+// shorter than two windows has none.
+//
+// It looks at the whole series (each candidate sees the points after it), so
+// it suits model fitting, where the history is complete: a model should
+// fit only the history after the last shift, or weight it down. For online
+// detection use LevelShiftDetector.
+func LevelShifts(y []float64) []int {
+	return LevelShiftsWith(y, LevelShiftOptions{})
+}
+
+// LevelShiftsWith is LevelShifts with explicit options.
+func LevelShiftsWith(y []float64, opts LevelShiftOptions) []int {
+	w, k := opts.window(), opts.threshold()
+	n := len(y)
+	if n < 2*w {
+		return nil
+	}
+	// d[t] = median(y[t:t+w]) - median(y[t-w:t]), for t in [w, n-w].
+	d := make([]float64, n+1)
+	for i := range d {
+		d[i] = math.NaN()
+	}
+	buf := make([]float64, 0, 2*w)
+	for t := w; t <= n-w; t++ {
+		right := anomWindowMedian(y[t:t+w], buf)
+		left := anomWindowMedian(y[t-w:t], buf)
+		d[t] = right - left
+	}
+	scale := levelShiftScale(y, d[w:n-w+1], w)
+	center := anomMedian(d[w : n-w+1])
+	if math.IsNaN(center) {
+		return nil
+	}
+
+	var shifts []int
+	for t := w; t <= n-w; t++ {
+		if math.IsNaN(d[t]) {
+			continue
+		}
+		z := math.Abs(d[t]-center) / scale
+		if z <= k {
+			continue
+		}
+		// Keep only the peak of |d - center| within ±w: a step at s makes
+		// |d| rise linearly from s-w to s and fall back by s+w.
+		peak := true
+		for j := max(w, t-w); j <= min(n-w, t+w); j++ {
+			if j == t || math.IsNaN(d[j]) {
+				continue
+			}
+			dj := math.Abs(d[j] - center)
+			if dj > math.Abs(d[t]-center) || (dj == math.Abs(d[t]-center) && j < t) {
+				peak = false
+				break
+			}
+		}
+		if !peak {
+			continue
+		}
+		if len(shifts) > 0 && t-shifts[len(shifts)-1] < w {
+			continue
+		}
+		shifts = append(shifts, t-w+levelShiftSplit(y[t-w:min(n, t+w)], buf))
+	}
+	return shifts
+}
+
+// levelShiftSplit returns the split c (1 <= c < len(x)) that best separates
+// x into two constant levels in the L1 sense: the sum of absolute deviations
+// of x[:c] from its median plus those of x[c:] from its median is least.
+// Ties go to the split nearest the middle. NaN values are ignored.
+func levelShiftSplit(x, buf []float64) int {
+	best, bestCost := len(x)/2, math.Inf(1)
+	mid := float64(len(x)) / 2
+	for c := 1; c < len(x); c++ {
+		cost := anomL1Cost(x[:c], buf) + anomL1Cost(x[c:], buf)
+		if cost < bestCost-1e-12 || (math.Abs(cost-bestCost) <= 1e-12 && math.Abs(float64(c)-mid) < math.Abs(float64(best)-mid)) {
+			best, bestCost = c, cost
+		}
+	}
+	return best
+}
+
+// anomL1Cost is the sum of absolute deviations of x from its median.
+func anomL1Cost(x, buf []float64) float64 {
+	m := anomWindowMedian(x, buf[:0])
+	if math.IsNaN(m) {
+		return 0
+	}
+	var s float64
+	for _, v := range x {
+		if !math.IsNaN(v) {
+			s += math.Abs(v - m)
+		}
+	}
+	return s
+}
+
+// levelShiftScale is the robust spread of the two-window median differences
+// d, floored by what white noise of the series' point-to-point scale would
+// give, so that a series which is flat most of the time (MAD of d zero) still
+// needs a change larger than its noise.
+func levelShiftScale(y, d []float64, w int) float64 {
+	spread := 1.4826 * anomMAD(d)
+	diffs := make([]float64, 0, len(y))
+	for i := 1; i < len(y); i++ {
+		if !math.IsNaN(y[i]) && !math.IsNaN(y[i-1]) {
+			diffs = append(diffs, y[i]-y[i-1])
+		}
+	}
+	noise := 1.4826 * anomMAD(diffs) / math.Sqrt2
+	// The median of w normal points has a standard error of about
+	// sqrt(pi/2)·sigma/sqrt(w); the difference of two such medians
+	// sqrt(pi/w)·sigma.
+	floor := math.Sqrt(math.Pi/float64(w)) * noise
+	scale := math.Max(spread, floor)
+	if math.IsNaN(scale) || scale <= 0 {
+		// A series that is exactly piecewise constant: any change counts.
+		scale = 1e-9 * math.Max(1, math.Abs(anomMedian(y)))
+		if math.IsNaN(scale) {
+			scale = 1e-9
+		}
+	}
+	return scale
+}
+
+// LevelShiftDetector detects level shifts online: each new point is tested
+// against the points before it only, so a shift that starts at index s is
+// reported once w points at the new level have been seen (at index s+w-1),
+// with Start = s.
+type LevelShiftDetector struct {
+	w, k  float64
+	win   int
+	hist  *anomRing // the last 2w points
+	diffs *anomSortedWindow
+	noise *anomSortedWindow
+	prev  float64
+	n     int
+	quiet int  // points left before another shift may be reported
+	armed bool // false after a shift until the statistic falls below the threshold
+	buf   []float64
+}
+
+// LevelShiftEvent is one shift found by LevelShiftDetector.
+type LevelShiftEvent struct {
+	// Start is the index of the first point at the new level.
+	Start int
+	// Z is the size of the change in robust standard deviations.
+	Z float64
+	// Delta is the change of level (new minus old median).
+	Delta float64
+}
+
+// levelShiftMemory is how many past two-window differences set the scale
+// of the online detector (one week of 5-minute data).
+const levelShiftMemory = 2016
+
+// NewLevelShiftDetector returns an online level-shift detector.
+func NewLevelShiftDetector(opts LevelShiftOptions) *LevelShiftDetector {
+	w := opts.window()
+	return &LevelShiftDetector{
+		win:   w,
+		w:     float64(w),
+		k:     opts.threshold(),
+		hist:  newAnomRing(2 * w),
+		diffs: newAnomSortedWindow(levelShiftMemory),
+		noise: newAnomSortedWindow(levelShiftMemory),
+		prev:  math.NaN(),
+		buf:   make([]float64, 0, 2*w),
+		armed: true,
+	}
+}
+
+// Push adds the next point and returns the current shift statistic z (0 until
+// enough history is seen) and, when a shift is confirmed at this point, the
+// event. NaN points are skipped (they do not advance the windows) but count
+// as indices.
+func (d *LevelShiftDetector) Push(y float64) (z float64, ev *LevelShiftEvent) {
+	idx := d.n
+	d.n++
+	if math.IsNaN(y) {
+		return 0, nil
+	}
+	if !math.IsNaN(d.prev) {
+		d.noise.Add(y - d.prev)
+	}
+	d.prev = y
+	d.hist.Push(y, idx)
+	if d.quiet > 0 {
+		d.quiet--
+	}
+	if d.hist.Len() < 2*d.win {
+		return 0, nil
+	}
+	vals := d.hist.Values()
+	left := anomWindowMedian(vals[:d.win], d.buf)
+	right := anomWindowMedian(vals[d.win:], d.buf)
+	diff := right - left
+	// Score against the history of differences before this one, so a shift
+	// does not inflate its own yardstick.
+	z = 0
+	if d.diffs.Len() >= 4*d.win {
+		spread := 1.4826 * d.diffs.MAD()
+		floor := math.Sqrt(math.Pi/d.w) * 1.4826 * d.noise.MAD() / math.Sqrt2
+		scale := math.Max(spread, floor)
+		if scale <= 0 || math.IsNaN(scale) {
+			scale = 1e-9 * math.Max(1, math.Abs(left))
+		}
+		z = math.Abs(diff-d.diffs.Median()) / scale
+	}
+	d.diffs.Add(diff)
+	if z <= d.k && d.quiet == 0 {
+		d.armed = true
+	}
+	if z > d.k && d.armed && d.quiet == 0 {
+		// The statistic crosses the threshold before the right window is
+		// all at the new level: place the start at the best split of the
+		// 2w points held, and measure the change there.
+		c := levelShiftSplit(vals, d.buf)
+		start := d.hist.IndexAt(c)
+		delta := anomWindowMedian(vals[c:], d.buf) - anomWindowMedian(vals[:c], d.buf)
+		d.quiet = 2 * d.win
+		d.armed = false
+		return z, &LevelShiftEvent{Start: start, Z: z, Delta: delta}
+	}
+	return z, nil
+}
+
+// anomRing is a fixed-size FIFO of the last points with their indices.
+type anomRing struct {
+	vals []float64
+	idxs []int
+	head int
+	size int
+	out  []float64
+}
+
+func newAnomRing(n int) *anomRing {
+	return &anomRing{vals: make([]float64, n), idxs: make([]int, n), out: make([]float64, n)}
+}
+
+func (r *anomRing) Push(v float64, idx int) {
+	r.vals[r.head] = v
+	r.idxs[r.head] = idx
+	r.head = (r.head + 1) % len(r.vals)
+	if r.size < len(r.vals) {
+		r.size++
+	}
+}
+
+func (r *anomRing) Len() int { return r.size }
+
+// Values returns the points oldest first; the slice is reused by the next call.
+func (r *anomRing) Values() []float64 {
+	out := r.out[:r.size]
+	start := (r.head - r.size + len(r.vals)) % len(r.vals)
+	for i := range out {
+		out[i] = r.vals[(start+i)%len(r.vals)]
+	}
+	return out
+}
+
+// IndexAt returns the index of the i-th oldest point held.
+func (r *anomRing) IndexAt(i int) int {
+	start := (r.head - r.size + len(r.vals)) % len(r.vals)
+	return r.idxs[(start+i)%len(r.vals)]
+}
+
+// anomSortedWindow keeps the last n values both in arrival order and sorted,
+// for a rolling median and MAD in O(n) per update without re-sorting.
+type anomSortedWindow struct {
+	fifo   []float64
+	head   int
+	size   int
+	sorted []float64
+}
+
+func newAnomSortedWindow(n int) *anomSortedWindow {
+	return &anomSortedWindow{fifo: make([]float64, n), sorted: make([]float64, 0, n)}
+}
+
+func (s *anomSortedWindow) Len() int { return s.size }
+
+// Add inserts v, evicting the oldest value when full. NaN is ignored.
+func (s *anomSortedWindow) Add(v float64) {
+	if math.IsNaN(v) {
+		return
+	}
+	if s.size == len(s.fifo) {
+		old := s.fifo[s.head]
+		i := sort.SearchFloat64s(s.sorted, old)
+		s.sorted = append(s.sorted[:i], s.sorted[i+1:]...)
+		s.fifo[s.head] = v
+		s.head = (s.head + 1) % len(s.fifo)
+	} else {
+		s.fifo[(s.head+s.size)%len(s.fifo)] = v
+		s.size++
+	}
+	i := sort.SearchFloat64s(s.sorted, v)
+	s.sorted = append(s.sorted, 0)
+	copy(s.sorted[i+1:], s.sorted[i:])
+	s.sorted[i] = v
+}
+
+// Median of the values held (NaN when empty).
+func (s *anomSortedWindow) Median() float64 { return anomSortedMedian(s.sorted) }
+
+// MAD is the median absolute deviation from the median (NaN when empty).
+func (s *anomSortedWindow) MAD() float64 { return anomSortedMAD(s.sorted) }
+
+// anomSortedMedian is the median of an ascending slice.
+func anomSortedMedian(a []float64) float64 {
+	n := len(a)
+	if n == 0 {
+		return math.NaN()
+	}
+	if n%2 == 1 {
+		return a[n/2]
+	}
+	return (a[n/2-1] + a[n/2]) / 2
+}
+
+// anomSortedMAD is the median absolute deviation of an ascending slice,
+// found by merging the distances below and above the median, which are
+// already ordered, up to the middle one: O(n) without allocating.
+func anomSortedMAD(a []float64) float64 {
+	n := len(a)
+	if n == 0 {
+		return math.NaN()
+	}
+	m := anomSortedMedian(a)
+	// lo walks down from the median, hi walks up.
+	hi := sort.SearchFloat64s(a, m)
+	lo := hi - 1
+	need := n / 2 // we want the (n/2)-th and, for even n, (n/2-1)-th smallest distance
+	var prev, cur float64
+	for k := 0; k <= need; k++ {
+		prev = cur
+		switch {
+		case lo < 0:
+			cur = a[hi] - m
+			hi++
+		case hi >= n:
+			cur = m - a[lo]
+			lo--
+		case m-a[lo] <= a[hi]-m:
+			cur = m - a[lo]
+			lo--
+		default:
+			cur = a[hi] - m
+			hi++
+		}
+	}
+	if n%2 == 1 {
+		return cur
+	}
+	return (prev + cur) / 2
+}
+
+// anomMedian is the median of the non-NaN values of x (NaN when none); x is
+// not modified.
+func anomMedian(x []float64) float64 {
+	a := anomFinite(x)
+	sort.Float64s(a)
+	return anomSortedMedian(a)
+}
+
+// anomMAD is the median absolute deviation of the non-NaN values of x.
+func anomMAD(x []float64) float64 {
+	a := anomFinite(x)
+	sort.Float64s(a)
+	return anomSortedMAD(a)
+}
+
+func anomFinite(x []float64) []float64 {
+	a := make([]float64, 0, len(x))
+	for _, v := range x {
+		if !math.IsNaN(v) && !math.IsInf(v, 0) {
+			a = append(a, v)
+		}
+	}
+	return a
+}
+
+// anomWindowMedian is the median of the non-NaN values of x using buf as
+// scratch space; NaN when fewer than half the values are present.
+func anomWindowMedian(x, buf []float64) float64 {
+	buf = buf[:0]
+	for _, v := range x {
+		if !math.IsNaN(v) {
+			buf = append(buf, v)
+		}
+	}
+	if len(buf)*2 < len(x) {
+		return math.NaN()
+	}
+	sort.Float64s(buf)
+	return anomSortedMedian(buf)
+}
