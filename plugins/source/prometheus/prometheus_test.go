@@ -83,8 +83,8 @@ func TestPrometheusSource(t *testing.T) {
 
 	t.Run("BadQueryIsStale", func(t *testing.T) {
 		s, err := New(Config{Address: prom.URL, Queries: map[string]string{
-			source.IOPS:  iopsQuery,
-			"broken": `sum(rate(test_node_iops{ {{.Matchers}} }))`, // rate without a range: a PromQL error
+			source.IOPS: iopsQuery,
+			"broken":    `sum(rate(test_node_iops{ {{.Matchers}} }))`, // rate without a range: a PromQL error
 		}}, nil)
 		if err != nil {
 			t.Fatal(err)
