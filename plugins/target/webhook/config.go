@@ -1,0 +1,166 @@
+// Package webhook is the "webhook" scale target: it asks an external
+// system to scale by sending an HTTP request whose body is rendered from a
+// template.
+//
+// This file holds the target's settings, their defaults and validation,
+// which run when a policy loads. The runtime that sends requests is not
+// part of this package yet. This package must never send a request or
+// resolve a host while validating.
+package webhook
+
+import (
+	"net/http"
+	"net/textproto"
+	"net/url"
+	"sort"
+	"strings"
+	"text/template"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/gohcl"
+
+	"github.com/foreshape/foreshape/policies"
+	"github.com/foreshape/foreshape/policies/hclfield"
+)
+
+// Name is the plugin name used in `target "webhook" { ... }`.
+const Name = "webhook"
+
+// Defaults.
+const (
+	DefaultMethod  = http.MethodPost
+	DefaultTimeout = 10 * time.Second
+	// MaxTimeout bounds how long a scale request may block its caller.
+	MaxTimeout = 5 * time.Minute
+)
+
+// Methods are the HTTP methods a webhook may use.
+var Methods = []string{http.MethodPost, http.MethodPut, http.MethodPatch}
+
+// Config is the validated settings of a webhook target.
+type Config struct {
+	// URL is an absolute http or https URL. Required.
+	URL *url.URL
+	// Method is POST, PUT or PATCH. Default POST.
+	Method string
+	// Headers are sent with each request, keys in canonical form.
+	Headers map[string]string
+	// Body is the parsed request body template; nil sends no body.
+	Body *template.Template
+	// BodySource is the template's text.
+	BodySource string
+	// Timeout bounds one request. Default 10s.
+	Timeout time.Duration
+}
+
+type configHCL struct {
+	URL     hcl.Expression `hcl:"url"`
+	Method  hcl.Expression `hcl:"method,optional"`
+	Headers hcl.Expression `hcl:"headers,optional"`
+	Body    hcl.Expression `hcl:"body,optional"`
+	Timeout hcl.Expression `hcl:"timeout,optional"`
+}
+
+// Spec validates webhook settings.
+var Spec policies.TargetSpec = policies.TargetFunc(Decode)
+
+// Decode validates the body of a webhook target block.
+func Decode(body hcl.Body, prefix string) (any, hcl.Diagnostics) {
+	var h configHCL
+	diags := gohcl.DecodeBody(body, nil, &h)
+	if diags.HasErrors() {
+		return nil, diags
+	}
+	cfg := &Config{Method: DefaultMethod, Timeout: DefaultTimeout}
+
+	u, ok, d := hclfield.URL(h.URL, prefix+".url")
+	diags = append(diags, d...)
+	if ok {
+		cfg.URL = u
+	} else if !d.HasErrors() {
+		diags = append(diags, hclfield.Invalid(h.URL.Range(), prefix+".url", "The url must be set."))
+	}
+
+	if v, ok, d := hclfield.String(h.Method, prefix+".method"); ok {
+		m := strings.ToUpper(v)
+		if !contains(Methods, m) {
+			diags = append(diags, hclfield.Invalid(h.Method.Range(), prefix+".method", "%q is not one of %s.", v, hclfield.QuoteList(Methods)))
+		} else {
+			cfg.Method = m
+		}
+	} else {
+		diags = append(diags, d...)
+	}
+
+	if hs, ok, d := hclfield.StringMap(h.Headers, prefix+".headers"); ok {
+		cfg.Headers = make(map[string]string, len(hs))
+		keys := make([]string, 0, len(hs))
+		for k := range hs {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			if !validHeaderName(k) {
+				diags = append(diags, hclfield.Invalid(h.Headers.Range(), prefix+".headers", "%q is not a valid HTTP header name.", k))
+				continue
+			}
+			if strings.ContainsAny(hs[k], "\r\n") {
+				diags = append(diags, hclfield.Invalid(h.Headers.Range(), prefix+".headers", "The value of header %q must not contain a line break.", k))
+				continue
+			}
+			cfg.Headers[textproto.CanonicalMIMEHeaderKey(k)] = hs[k]
+		}
+	} else {
+		diags = append(diags, d...)
+	}
+
+	if src, ok, d := hclfield.String(h.Body, prefix+".body"); ok {
+		t, err := template.New(prefix + ".body").Option("missingkey=error").Parse(src)
+		if err != nil {
+			diags = append(diags, hclfield.Invalid(h.Body.Range(), prefix+".body", "The body is not a valid Go text/template: %s.", err))
+		} else {
+			cfg.Body, cfg.BodySource = t, src
+		}
+	} else {
+		diags = append(diags, d...)
+	}
+
+	if v, ok, d := hclfield.Duration(h.Timeout, prefix+".timeout"); ok {
+		if v <= 0 || v > MaxTimeout {
+			diags = append(diags, hclfield.Invalid(h.Timeout.Range(), prefix+".timeout",
+				"%s is outside (0, %s].", hclfield.FormatDuration(v), hclfield.FormatDuration(MaxTimeout)))
+		} else {
+			cfg.Timeout = v
+		}
+	} else {
+		diags = append(diags, d...)
+	}
+
+	if diags.HasErrors() {
+		return nil, diags
+	}
+	return cfg, diags
+}
+
+// validHeaderName reports whether s is an HTTP token (RFC 9110 field-name).
+func validHeaderName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, r := range s {
+		if r > 126 || r <= 32 || strings.ContainsRune(`"(),/:;<=>?@[\]{}`, r) {
+			return false
+		}
+	}
+	return true
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}

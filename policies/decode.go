@@ -1,0 +1,688 @@
+package policies
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/cronexpr"
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/gohcl"
+	"github.com/zclconf/go-cty/cty"
+
+	"github.com/foreshape/foreshape/policies/hclfield"
+)
+
+// The decode structs mirror the HCL text. Every setting stays an
+// hcl.Expression so translation can point at it; absent attributes decode
+// to a null expression and keep their default.
+
+type fileHCL struct {
+	Shaping []*shapingHCL `hcl:"shaping,block"`
+}
+
+type shapingHCL struct {
+	Name      string         `hcl:"name,label"`
+	NameRange hcl.Range      `hcl:"name,label_range"`
+	Locality  *localityHCL   `hcl:"locality,block"`
+	Forecast  *forecastHCL   `hcl:"forecast,block"`
+	Headroom  *headroomHCL   `hcl:"headroom,block"`
+	Reserve   *reserveHCL    `hcl:"reserve,block"`
+	Scales    []*scaleHCL    `hcl:"scale,block"`
+	Migrate   *migrateHCL    `hcl:"migrate,block"`
+	Schedules []*scheduleHCL `hcl:"schedule,block"`
+	DeclRange hcl.Range      `hcl:",def_range"`
+}
+
+type localityHCL struct {
+	Datacenter hcl.Expression `hcl:"datacenter,optional"`
+	NodePool   hcl.Expression `hcl:"node_pool,optional"`
+	NodeClass  hcl.Expression `hcl:"node_class,optional"`
+	DeclRange  hcl.Range      `hcl:",def_range"`
+}
+
+type forecastHCL struct {
+	Model       hcl.Expression `hcl:"model,optional"`
+	Horizon     hcl.Expression `hcl:"horizon,optional"`
+	Step        hcl.Expression `hcl:"step,optional"`
+	History     hcl.Expression `hcl:"history,optional"`
+	Seasonality hcl.Expression `hcl:"seasonality,optional"`
+	Quantile    hcl.Expression `hcl:"quantile,optional"`
+	DeclRange   hcl.Range      `hcl:",def_range"`
+}
+
+type headroomHCL struct {
+	CPU    hcl.Expression `hcl:"cpu,optional"`
+	Memory hcl.Expression `hcl:"memory,optional"`
+	IOPS   hcl.Expression `hcl:"iops,optional"`
+}
+
+type reserveHCL struct {
+	Enabled   hcl.Expression `hcl:"enabled,optional"`
+	Priority  hcl.Expression `hcl:"priority,optional"`
+	LeadTime  hcl.Expression `hcl:"lead_time,optional"`
+	TTL       hcl.Expression `hcl:"ttl,optional"`
+	MaxCPU    hcl.Expression `hcl:"max_cpu,optional"`
+	MaxMemory hcl.Expression `hcl:"max_memory,optional"`
+	DeclRange hcl.Range      `hcl:",def_range"`
+}
+
+type scaleHCL struct {
+	Name      string         `hcl:"name,label"`
+	NameRange hcl.Range      `hcl:"name,label_range"`
+	Min       hcl.Expression `hcl:"min"`
+	Max       hcl.Expression `hcl:"max"`
+	Cooldown  hcl.Expression `hcl:"cooldown,optional"`
+	Targets   []*targetHCL   `hcl:"target,block"`
+	DeclRange hcl.Range      `hcl:",def_range"`
+}
+
+type targetHCL struct {
+	Plugin      string    `hcl:"plugin,label"`
+	PluginRange hcl.Range `hcl:"plugin,label_range"`
+	Body        hcl.Body  `hcl:",remain"`
+	DeclRange   hcl.Range `hcl:",def_range"`
+}
+
+type migrateHCL struct {
+	MaxParallel hcl.Expression `hcl:"max_parallel,optional"`
+	Strategy    hcl.Expression `hcl:"strategy,optional"`
+	Priority    *priorityHCL   `hcl:"priority,block"`
+}
+
+type priorityHCL struct {
+	RelieveHotspot hcl.Expression `hcl:"relieve_hotspot,optional"`
+	Critical       hcl.Expression `hcl:"critical,optional"`
+	Age            hcl.Expression `hcl:"age,optional"`
+	DeclRange      hcl.Range      `hcl:",def_range"`
+}
+
+type scheduleHCL struct {
+	Name       string         `hcl:"name,label"`
+	NameRange  hcl.Range      `hcl:"name,label_range"`
+	Cron       hcl.Expression `hcl:"cron"`
+	Duration   hcl.Expression `hcl:"duration"`
+	Action     hcl.Expression `hcl:"action"`
+	Localities hcl.Expression `hcl:"localities,optional"`
+	DeclRange  hcl.Range      `hcl:",def_range"`
+}
+
+// nameRE is what policy, scale and schedule names may look like: they
+// appear in logs, metrics labels and the CLI.
+var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$`)
+
+func checkName(kind, name string, rng hcl.Range) hcl.Diagnostics {
+	if nameRE.MatchString(name) {
+		return nil
+	}
+	return hcl.Diagnostics{hclfield.Invalid(rng, kind+" name",
+		"%q must start with a letter or digit and hold only letters, digits, '-', '_' or '.' (at most 63).", name)}
+}
+
+// translate validates one decoded shaping block and turns it into a Policy.
+func translate(s *shapingHCL) (*Policy, hcl.Diagnostics) {
+	p := defaultPolicy(s.Name)
+	p.DeclRange = s.DeclRange
+	diags := checkName("policy", s.Name, s.NameRange)
+
+	diags = append(diags, translateLocality(s, p)...)
+	if s.Forecast != nil {
+		diags = append(diags, translateForecast(s.Forecast, &p.Forecast)...)
+	}
+	if s.Headroom != nil {
+		diags = append(diags, translateHeadroom(s.Headroom, &p.Headroom)...)
+	}
+	if s.Reserve != nil {
+		diags = append(diags, translateReserve(s.Reserve, &p.Reserve)...)
+	}
+	if s.Migrate != nil {
+		diags = append(diags, translateMigrate(s.Migrate, &p.Migrate)...)
+	}
+	seen := map[string]hcl.Range{}
+	for _, sc := range s.Scales {
+		if prev, dup := seen[sc.Name]; dup {
+			diags = append(diags, duplicate("scale", sc.Name, sc.NameRange, prev))
+			continue
+		}
+		seen[sc.Name] = sc.NameRange
+		scale, d := translateScale(sc)
+		diags = append(diags, d...)
+		if scale != nil {
+			p.Scales = append(p.Scales, *scale)
+		}
+	}
+	seen = map[string]hcl.Range{}
+	for _, sh := range s.Schedules {
+		if prev, dup := seen[sh.Name]; dup {
+			diags = append(diags, duplicate("schedule", sh.Name, sh.NameRange, prev))
+			continue
+		}
+		seen[sh.Name] = sh.NameRange
+		sched, d := translateSchedule(sh, p.Locality)
+		diags = append(diags, d...)
+		if sched != nil {
+			p.Schedules = append(p.Schedules, *sched)
+		}
+	}
+	return p, diags
+}
+
+func duplicate(kind, name string, rng, prev hcl.Range) *hcl.Diagnostic {
+	return &hcl.Diagnostic{
+		Severity: hcl.DiagError,
+		Summary:  fmt.Sprintf("Duplicate %s %q", kind, name),
+		Detail:   fmt.Sprintf("A %s named %q was already defined at %s. Names must be unique.", kind, name, prev),
+		Subject:  rng.Ptr(),
+	}
+}
+
+func translateLocality(s *shapingHCL, p *Policy) hcl.Diagnostics {
+	if s.Locality == nil {
+		return hcl.Diagnostics{{
+			Severity: hcl.DiagError,
+			Summary:  "Missing locality block",
+			Detail:   fmt.Sprintf("Policy %q must say which capacity it shapes with a locality block naming a datacenter, node_pool or node_class.", s.Name),
+			Subject:  s.NameRange.Ptr(),
+		}}
+	}
+	l := s.Locality
+	var diags hcl.Diagnostics
+	for _, f := range []struct {
+		expr hcl.Expression
+		name string
+		dst  *string
+	}{
+		{l.Datacenter, "locality.datacenter", &p.Locality.Datacenter},
+		{l.NodePool, "locality.node_pool", &p.Locality.NodePool},
+		{l.NodeClass, "locality.node_class", &p.Locality.NodeClass},
+	} {
+		v, ok, d := hclfield.NonEmptyString(f.expr, f.name)
+		diags = append(diags, d...)
+		if !ok {
+			continue
+		}
+		if strings.ContainsAny(v, "/ \t\n") {
+			diags = append(diags, hclfield.Invalid(f.expr.Range(), f.name, "%q must not contain '/' or whitespace.", v))
+			continue
+		}
+		if v != "*" {
+			*f.dst = v
+		}
+	}
+	if !diags.HasErrors() && p.Locality == (Locality{}) {
+		diags = append(diags, hclfield.Invalid(l.DeclRange, "locality",
+			"The locality block must name at least one of datacenter, node_pool or node_class."))
+	}
+	return diags
+}
+
+func translateForecast(f *forecastHCL, out *Forecast) hcl.Diagnostics {
+	var diags hcl.Diagnostics
+	if v, ok, d := hclfield.Enum(f.Model, "forecast.model", Models); ok {
+		out.Model = v
+	} else {
+		diags = append(diags, d...)
+	}
+	durations := []struct {
+		expr hcl.Expression
+		name string
+		dst  *time.Duration
+	}{
+		{f.Horizon, "forecast.horizon", &out.Horizon},
+		{f.Step, "forecast.step", &out.Step},
+		{f.History, "forecast.history", &out.History},
+	}
+	bad := false
+	for _, dd := range durations {
+		v, ok, d := hclfield.Duration(dd.expr, dd.name)
+		diags = append(diags, d...)
+		if d.HasErrors() {
+			bad = true
+		}
+		if !ok {
+			continue
+		}
+		if v <= 0 {
+			diags = append(diags, hclfield.Invalid(dd.expr.Range(), dd.name, "The duration must be positive."))
+			bad = true
+			continue
+		}
+		*dd.dst = v
+	}
+	if v, ok, d := hclfield.Number(f.Quantile, "forecast.quantile"); ok {
+		if v <= 0 || v >= 1 {
+			diags = append(diags, hclfield.Invalid(f.Quantile.Range(), "forecast.quantile",
+				"%s is outside (0,1): the planning quantile must be strictly between 0 and 1, such as 0.9.", fmtNum(v)))
+		} else {
+			out.Quantile = v
+		}
+	} else {
+		diags = append(diags, d...)
+	}
+	if !bad {
+		diags = append(diags, checkGrid(f, out)...)
+	}
+	diags = append(diags, translateSeasonality(f, out, !bad)...)
+	return diags
+}
+
+// checkGrid checks that horizon and history sit on the step grid.
+func checkGrid(f *forecastHCL, out *Forecast) hcl.Diagnostics {
+	var diags hcl.Diagnostics
+	at := func(expr hcl.Expression) hcl.Range {
+		if hclfield.IsSet(expr) {
+			return expr.Range()
+		}
+		return f.DeclRange
+	}
+	if out.Step > out.Horizon {
+		return append(diags, hclfield.Invalid(at(f.Step), "forecast.step",
+			"The step %s is longer than the horizon %s.", hclfield.FormatDuration(out.Step), hclfield.FormatDuration(out.Horizon)))
+	}
+	if out.Horizon%out.Step != 0 {
+		diags = append(diags, hclfield.Invalid(at(f.Horizon), "forecast.horizon",
+			"The horizon %s is not a whole number of steps of %s.", hclfield.FormatDuration(out.Horizon), hclfield.FormatDuration(out.Step)))
+	} else if n := out.Horizon / out.Step; n > MaxForecastSteps {
+		diags = append(diags, hclfield.Invalid(at(f.Horizon), "forecast.horizon",
+			"The horizon spans %d steps of %s; at most %d are allowed. Lengthen the step or shorten the horizon.", n, hclfield.FormatDuration(out.Step), MaxForecastSteps))
+	}
+	if out.History < out.Horizon {
+		diags = append(diags, hclfield.Invalid(at(f.History), "forecast.history",
+			"The history %s is shorter than the horizon %s; models cannot forecast further than they have seen.", hclfield.FormatDuration(out.History), hclfield.FormatDuration(out.Horizon)))
+	} else if out.History%out.Step != 0 {
+		diags = append(diags, hclfield.Invalid(at(f.History), "forecast.history",
+			"The history %s is not a whole number of steps of %s.", hclfield.FormatDuration(out.History), hclfield.FormatDuration(out.Step)))
+	} else if n := out.History / out.Step; n > MaxHistorySteps {
+		diags = append(diags, hclfield.Invalid(at(f.History), "forecast.history",
+			"The history spans %d steps of %s; at most %d are kept per series. Lengthen the step or shorten the history.", n, hclfield.FormatDuration(out.Step), MaxHistorySteps))
+	}
+	return diags
+}
+
+// translateSeasonality reads `seasonality = "auto"` or a list of durations.
+// gridOK says whether step and history are valid to check seasons against.
+func translateSeasonality(f *forecastHCL, out *Forecast, gridOK bool) hcl.Diagnostics {
+	const field = "forecast.seasonality"
+	if !hclfield.IsSet(f.Seasonality) {
+		return nil
+	}
+	v, diags := f.Seasonality.Value(nil)
+	if diags.HasErrors() {
+		return diags
+	}
+	if v.Type() == cty.String {
+		if v.AsString() != "auto" {
+			return hcl.Diagnostics{hclfield.Invalid(f.Seasonality.Range(), field,
+				`%q is not valid: use "auto" or a list of durations such as ["1d", "7d"].`, v.AsString())}
+		}
+		out.AutoSeasonality = true
+		out.Seasonality = nil
+		return nil
+	}
+	elems, ok := hclfield.ListElements(f.Seasonality)
+	if !ok {
+		return hcl.Diagnostics{hclfield.Invalid(f.Seasonality.Range(), field,
+			`Use "auto" or a list of durations such as ["1d", "7d"].`)}
+	}
+	out.AutoSeasonality = false
+	out.Seasonality = nil
+	seen := map[time.Duration]bool{}
+	for i, e := range elems {
+		name := fmt.Sprintf("%s[%d]", field, i)
+		d, ok, dd := hclfield.Duration(e, name)
+		diags = append(diags, dd...)
+		if !ok {
+			if !dd.HasErrors() {
+				diags = append(diags, hclfield.Invalid(e.Range(), name, "A season must not be null."))
+			}
+			continue
+		}
+		switch {
+		case d <= 0:
+			diags = append(diags, hclfield.Invalid(e.Range(), name, "A season must be positive."))
+			continue
+		case seen[d]:
+			diags = append(diags, hclfield.Invalid(e.Range(), name, "The season %s is listed twice.", hclfield.FormatDuration(d)))
+			continue
+		}
+		seen[d] = true
+		if gridOK {
+			if d%out.Step != 0 || d < 2*out.Step {
+				diags = append(diags, hclfield.Invalid(e.Range(), name,
+					"The season %s must be a whole number of steps of %s, and at least two.", hclfield.FormatDuration(d), hclfield.FormatDuration(out.Step)))
+				continue
+			}
+			if out.History < 2*d {
+				diags = append(diags, hclfield.Warning(e.Range(), name,
+					"The history %s holds fewer than two seasons of %s; seasonal models will fall back until enough history exists.", hclfield.FormatDuration(out.History), hclfield.FormatDuration(d)))
+			}
+		}
+		out.Seasonality = append(out.Seasonality, d)
+	}
+	if len(elems) == 0 {
+		diags = append(diags, hclfield.Invalid(f.Seasonality.Range(), field,
+			`The list is empty; use "auto" to detect seasons, or name at least one such as ["1d"].`))
+	}
+	sortDurations(out.Seasonality)
+	return diags
+}
+
+func sortDurations(ds []time.Duration) {
+	for i := 1; i < len(ds); i++ {
+		for j := i; j > 0 && ds[j] < ds[j-1]; j-- {
+			ds[j], ds[j-1] = ds[j-1], ds[j]
+		}
+	}
+}
+
+func translateHeadroom(h *headroomHCL, out *Headroom) hcl.Diagnostics {
+	var diags hcl.Diagnostics
+	for _, f := range []struct {
+		expr hcl.Expression
+		name string
+		dst  *float64
+	}{
+		{h.CPU, "headroom.cpu", &out.CPU},
+		{h.Memory, "headroom.memory", &out.Memory},
+		{h.IOPS, "headroom.iops", &out.IOPS},
+	} {
+		v, ok, d := hclfield.Number(f.expr, f.name)
+		diags = append(diags, d...)
+		if !ok {
+			continue
+		}
+		if v < 0 || v >= 100 {
+			diags = append(diags, hclfield.Invalid(f.expr.Range(), f.name,
+				"%s is outside [0,100): headroom is the percent of capacity kept free.", fmtNum(v)))
+			continue
+		}
+		*f.dst = v
+	}
+	return diags
+}
+
+func translateReserve(r *reserveHCL, out *Reserve) hcl.Diagnostics {
+	var diags hcl.Diagnostics
+	if v, ok, d := hclfield.Bool(r.Enabled, "reserve.enabled"); ok {
+		out.Enabled = v
+	} else {
+		diags = append(diags, d...)
+	}
+	if v, ok, d := hclfield.Int(r.Priority, "reserve.priority"); ok {
+		if v < 1 || v > 100 {
+			diags = append(diags, hclfield.Invalid(r.Priority.Range(), "reserve.priority",
+				"%d is outside Nomad's job priorities 1-100.", v))
+		} else {
+			out.Priority = v
+		}
+	} else {
+		diags = append(diags, d...)
+	}
+	durOK := true
+	for _, f := range []struct {
+		expr hcl.Expression
+		name string
+		dst  *time.Duration
+	}{
+		{r.LeadTime, "reserve.lead_time", &out.LeadTime},
+		{r.TTL, "reserve.ttl", &out.TTL},
+	} {
+		v, ok, d := hclfield.Duration(f.expr, f.name)
+		diags = append(diags, d...)
+		if d.HasErrors() {
+			durOK = false
+		}
+		if !ok {
+			continue
+		}
+		if v <= 0 {
+			diags = append(diags, hclfield.Invalid(f.expr.Range(), f.name, "The duration must be positive."))
+			durOK = false
+			continue
+		}
+		*f.dst = v
+	}
+	if durOK && out.TTL < out.LeadTime {
+		rng := r.DeclRange
+		if hclfield.IsSet(r.TTL) {
+			rng = r.TTL.Range()
+		}
+		diags = append(diags, hclfield.Invalid(rng, "reserve.ttl",
+			"The ttl %s is shorter than the lead_time %s: a reservation would expire before it is needed.",
+			hclfield.FormatDuration(out.TTL), hclfield.FormatDuration(out.LeadTime)))
+	}
+	for _, f := range []struct {
+		expr hcl.Expression
+		name string
+		unit string
+		dst  *int
+	}{
+		{r.MaxCPU, "reserve.max_cpu", "MHz", &out.MaxCPU},
+		{r.MaxMemory, "reserve.max_memory", "MB", &out.MaxMemory},
+	} {
+		v, ok, d := hclfield.Int(f.expr, f.name)
+		diags = append(diags, d...)
+		if ok && v <= 0 {
+			diags = append(diags, hclfield.Invalid(f.expr.Range(), f.name, "The cap must be a positive number of %s.", f.unit))
+			continue
+		}
+		if ok {
+			*f.dst = v
+		} else if !d.HasErrors() && out.Enabled {
+			diags = append(diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError,
+				Summary:  "Missing " + f.name,
+				Detail:   fmt.Sprintf("When reservations are enabled, %s (%s) must cap how much capacity placeholders may hold.", f.name, f.unit),
+				Subject:  r.DeclRange.Ptr(),
+			})
+		}
+	}
+	return diags
+}
+
+func translateMigrate(m *migrateHCL, out *Migrate) hcl.Diagnostics {
+	var diags hcl.Diagnostics
+	if v, ok, d := hclfield.Int(m.MaxParallel, "migrate.max_parallel"); ok {
+		if v < 1 {
+			diags = append(diags, hclfield.Invalid(m.MaxParallel.Range(), "migrate.max_parallel",
+				"%d is not allowed: at least one migration must be able to run.", v))
+		} else {
+			out.MaxParallel = v
+		}
+	} else {
+		diags = append(diags, d...)
+	}
+	if v, ok, d := hclfield.Enum(m.Strategy, "migrate.strategy", Strategies); ok {
+		out.Strategy = Strategy(v)
+	} else {
+		diags = append(diags, d...)
+	}
+	if m.Priority == nil {
+		return diags
+	}
+	p := m.Priority
+	var pd hcl.Diagnostics
+	for _, f := range []struct {
+		expr hcl.Expression
+		name string
+		dst  *float64
+	}{
+		{p.RelieveHotspot, "migrate.priority.relieve_hotspot", &out.Priority.RelieveHotspot},
+		{p.Critical, "migrate.priority.critical", &out.Priority.Critical},
+		{p.Age, "migrate.priority.age", &out.Priority.Age},
+	} {
+		v, ok, d := hclfield.Number(f.expr, f.name)
+		pd = append(pd, d...)
+		if !ok {
+			continue
+		}
+		if v < 0 {
+			pd = append(pd, hclfield.Invalid(f.expr.Range(), f.name, "%s is negative: weights are zero or more.", fmtNum(v)))
+			continue
+		}
+		*f.dst = v
+	}
+	w := out.Priority
+	if !pd.HasErrors() && w.RelieveHotspot == 0 && w.Critical == 0 && w.Age == 0 {
+		pd = append(pd, hclfield.Invalid(p.DeclRange, "migrate.priority",
+			"Every weight is zero, so the queue would have no order; give at least one weight a positive value."))
+	}
+	return append(diags, pd...)
+}
+
+func translateScale(s *scaleHCL) (*Scale, hcl.Diagnostics) {
+	prefix := "scale." + s.Name
+	out := &Scale{Name: s.Name, Cooldown: DefaultCooldown, DeclRange: s.DeclRange}
+	diags := checkName("scale", s.Name, s.NameRange)
+	minV, minOK, d := hclfield.Int(s.Min, prefix+".min")
+	diags = append(diags, d...)
+	maxV, maxOK, d := hclfield.Int(s.Max, prefix+".max")
+	diags = append(diags, d...)
+	if minOK && minV < 0 {
+		diags = append(diags, hclfield.Invalid(s.Min.Range(), prefix+".min", "%d is negative.", minV))
+		minOK = false
+	}
+	if maxOK && maxV < 1 {
+		diags = append(diags, hclfield.Invalid(s.Max.Range(), prefix+".max", "%d is below 1: a target that may never run cannot relieve anything.", maxV))
+		maxOK = false
+	}
+	if minOK && maxOK && minV > maxV {
+		diags = append(diags, hclfield.Invalid(s.Min.Range(), prefix+".min", "min %d is greater than max %d.", minV, maxV))
+	}
+	out.Min, out.Max = minV, maxV
+	if v, ok, d := hclfield.Duration(s.Cooldown, prefix+".cooldown"); ok {
+		out.Cooldown = v
+	} else {
+		diags = append(diags, d...)
+	}
+	switch len(s.Targets) {
+	case 0:
+		diags = append(diags, &hcl.Diagnostic{
+			Severity: hcl.DiagError,
+			Summary:  "Missing target block",
+			Detail:   fmt.Sprintf("Scale %q needs one target \"PLUGIN\" { ... } block; known plugins: %s.", s.Name, knownTargets()),
+			Subject:  s.DeclRange.Ptr(),
+		})
+		return out, diags
+	case 1:
+	default:
+		diags = append(diags, &hcl.Diagnostic{
+			Severity: hcl.DiagError,
+			Summary:  "Duplicate target block",
+			Detail:   fmt.Sprintf("Scale %q has %d target blocks; exactly one is allowed (the first is at %s).", s.Name, len(s.Targets), s.Targets[0].DeclRange),
+			Subject:  s.Targets[1].DeclRange.Ptr(),
+		})
+		return out, diags
+	}
+	t := s.Targets[0]
+	spec, ok := LookupTarget(t.Plugin)
+	if !ok {
+		diags = append(diags, &hcl.Diagnostic{
+			Severity: hcl.DiagError,
+			Summary:  fmt.Sprintf("Unknown %s.target plugin %q", prefix, t.Plugin),
+			Detail:   fmt.Sprintf("Known target plugins: %s.", knownTargets()),
+			Subject:  t.PluginRange.Ptr(),
+		})
+		return out, diags
+	}
+	cfg, d := spec.Decode(t.Body, prefix+".target."+t.Plugin)
+	diags = append(diags, d...)
+	out.Target = Target{Plugin: t.Plugin, Config: cfg}
+	return out, diags
+}
+
+func knownTargets() string {
+	names := Targets()
+	if len(names) == 0 {
+		return "none (no target plugin is registered in this build)"
+	}
+	return hclfield.QuoteList(names)
+}
+
+func translateSchedule(s *scheduleHCL, own Locality) (*Schedule, hcl.Diagnostics) {
+	prefix := "schedule." + s.Name
+	out := &Schedule{Name: s.Name, DeclRange: s.DeclRange}
+	diags := checkName("schedule", s.Name, s.NameRange)
+	if src, ok, d := hclfield.NonEmptyString(s.Cron, prefix+".cron"); ok {
+		expr, err := parseCron(src)
+		if err != nil {
+			diags = append(diags, hclfield.Invalid(s.Cron.Range(), prefix+".cron", "%q is not a cron expression: %s.", src, err))
+		} else {
+			out.Cron, out.Expr = src, expr
+		}
+	} else {
+		diags = append(diags, d...)
+	}
+	if v, ok, d := hclfield.Duration(s.Duration, prefix+".duration"); ok {
+		if v <= 0 {
+			diags = append(diags, hclfield.Invalid(s.Duration.Range(), prefix+".duration", "The duration must be positive."))
+		} else {
+			out.Duration = v
+		}
+	} else {
+		diags = append(diags, d...)
+	}
+	if v, ok, d := hclfield.Enum(s.Action, prefix+".action", Actions); ok {
+		out.Action = Action(v)
+	} else {
+		diags = append(diags, d...)
+	}
+	if list, ok, d := hclfield.StringList(s.Localities, prefix+".localities"); ok {
+		elems, _ := hclfield.ListElements(s.Localities)
+		for i, item := range list {
+			rng := s.Localities.Range()
+			if i < len(elems) {
+				rng = elems[i].Range()
+			}
+			l, err := ParseLocality(item)
+			if err != nil {
+				diags = append(diags, hclfield.Invalid(rng, fmt.Sprintf("%s.localities[%d]", prefix, i), "%s.", err))
+				continue
+			}
+			out.Localities = append(out.Localities, l)
+		}
+		if len(list) == 0 {
+			diags = append(diags, hclfield.Invalid(s.Localities.Range(), prefix+".localities",
+				"The list is empty; omit it to mean the policy's own locality."))
+		}
+	} else {
+		diags = append(diags, d...)
+	}
+	if len(out.Localities) == 0 && own != (Locality{}) {
+		out.Localities = []Locality{own}
+	}
+	return out, diags
+}
+
+// parseCron parses a cron line, turning a panic inside the parser on
+// hostile input into an error.
+func parseCron(src string) (expr *cronexpr.Expression, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			expr, err = nil, fmt.Errorf("unparseable (%v)", r)
+		}
+	}()
+	expr, err = cronexpr.Parse(src)
+	if err != nil {
+		return nil, err
+	}
+	// An expression with no future occurrence would silently never fire.
+	if expr.Next(cronProbe).IsZero() {
+		return nil, fmt.Errorf("it never fires")
+	}
+	return expr, nil
+}
+
+// cronProbe is a fixed instant used only to check that a cron expression
+// can fire at all; it is not a clock reading.
+var cronProbe = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
+
+func fmtNum(v float64) string { return fmt.Sprintf("%g", v) }
+
+// decodeFile decodes one parsed file's shaping blocks.
+func decodeFile(file *hcl.File) ([]*shapingHCL, hcl.Diagnostics) {
+	var f fileHCL
+	diags := gohcl.DecodeBody(file.Body, nil, &f)
+	return f.Shaping, diags
+}

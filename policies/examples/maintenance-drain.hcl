@@ -1,0 +1,61 @@
+# A maintenance drain.
+#
+# Storage nodes in dc2 are patched every Sunday at 02:00 UTC for three
+# hours. The schedule tells the forecaster that their capacity disappears
+# for the window, so foreshape reserves room for the displaced work
+# beforehand and drains the nodes one at a time instead of discovering the
+# gap when it opens.
+
+shaping "storage-maintenance" {
+  locality {
+    datacenter = "dc2"
+    node_pool  = "default"
+    node_class = "storage"
+  }
+
+  forecast {
+    model       = "seasonal-naive"
+    horizon     = "6h"
+    step        = "5m"
+    history     = "28d"
+    seasonality = ["7d"]
+    quantile    = 0.95
+  }
+
+  headroom {
+    cpu    = 20
+    memory = 30
+    iops   = 25
+  }
+
+  reserve {
+    enabled    = true
+    priority   = 10
+    lead_time  = "1h"
+    ttl        = "6h"
+    max_cpu    = 8000
+    max_memory = 65536
+  }
+
+  migrate {
+    # One node at a time: storage rebuilds are expensive.
+    max_parallel = 1
+    # drain: whole-node drains that honour each job's migrate block.
+    strategy = "drain"
+
+    priority {
+      relieve_hotspot = 0
+      critical        = 5
+      age             = 1
+    }
+  }
+
+  # Sunday 02:00 UTC patch window for the storage class in dc2: the
+  # forecaster treats these nodes as gone for three hours.
+  schedule "sunday-patch" {
+    cron       = "0 2 * * 0"
+    duration   = "3h"
+    action     = "drain"
+    localities = ["dc2/default/storage"]
+  }
+}

@@ -1,0 +1,330 @@
+package policies
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/cronexpr"
+	"github.com/hashicorp/hcl/v2"
+)
+
+// Policy tells foreshape how to shape the capacity of one locality. It is
+// immutable once loaded: consumers must not modify it.
+type Policy struct {
+	// Name is the label of the shaping block, unique across all loaded files.
+	Name string
+	// DeclRange is the shaping block's header, for messages about the policy.
+	DeclRange hcl.Range
+
+	Locality  Locality
+	Forecast  Forecast
+	Headroom  Headroom
+	Reserve   Reserve
+	Migrate   Migrate
+	Scales    []Scale    // in file order; names are unique within the policy
+	Schedules []Schedule // in file order; names are unique within the policy
+}
+
+// Locality selects the Nomad capacity a policy shapes. An empty field
+// matches any value; at least one field is set.
+type Locality struct {
+	Datacenter string
+	NodePool   string
+	NodeClass  string
+}
+
+// Matches reports whether a node in datacenter dc, node pool pool and node
+// class class belongs to l.
+func (l Locality) Matches(dc, pool, class string) bool {
+	return match(l.Datacenter, dc) && match(l.NodePool, pool) && match(l.NodeClass, class)
+}
+
+func match(want, got string) bool { return want == "" || want == "*" || want == got }
+
+// String prints l in the path form ParseLocality reads:
+// "DATACENTER/NODE_POOL/NODE_CLASS", with "*" for any and trailing wildcards
+// dropped: "dc1/web", "*/batch", "dc1".
+func (l Locality) String() string {
+	parts := []string{star(l.Datacenter), star(l.NodePool), star(l.NodeClass)}
+	for len(parts) > 1 && parts[len(parts)-1] == "*" {
+		parts = parts[:len(parts)-1]
+	}
+	return strings.Join(parts, "/")
+}
+
+func star(s string) string {
+	if s == "" {
+		return "*"
+	}
+	return s
+}
+
+// ParseLocality reads the path form of a locality:
+// "DATACENTER[/NODE_POOL[/NODE_CLASS]]", where "*" (or an omitted trailing
+// part) matches any value. "*" alone is refused: a locality selects
+// something.
+func ParseLocality(s string) (Locality, error) {
+	if strings.TrimSpace(s) != s || s == "" {
+		return Locality{}, fmt.Errorf("locality %q must be DATACENTER[/NODE_POOL[/NODE_CLASS]] without spaces", s)
+	}
+	parts := strings.Split(s, "/")
+	if len(parts) > 3 {
+		return Locality{}, fmt.Errorf("locality %q has more than three parts (DATACENTER/NODE_POOL/NODE_CLASS)", s)
+	}
+	for _, p := range parts {
+		if p == "" {
+			return Locality{}, fmt.Errorf("locality %q has an empty part; use \"*\" for any", s)
+		}
+		if strings.ContainsAny(p, " \t\n") {
+			return Locality{}, fmt.Errorf("locality %q contains whitespace", s)
+		}
+	}
+	var l Locality
+	fields := []*string{&l.Datacenter, &l.NodePool, &l.NodeClass}
+	for i, p := range parts {
+		if p != "*" {
+			*fields[i] = p
+		}
+	}
+	if l == (Locality{}) {
+		return Locality{}, fmt.Errorf("locality %q matches everything; name at least a datacenter, node pool or node class", s)
+	}
+	return l, nil
+}
+
+// Forecast says how demand is forecast for the policy's locality.
+type Forecast struct {
+	// Model is one of Models; "auto" lets the engine select per series by
+	// backtest. Default "auto".
+	Model string
+	// Horizon is how far ahead forecasts reach. Default 1h.
+	Horizon time.Duration
+	// Step is the forecast grid and the sample aggregation step. Horizon,
+	// History and every season are whole multiples of it. Default 1m.
+	Step time.Duration
+	// History is how much past demand models are fitted on. Default 14d,
+	// two weeks so a weekly season is seen twice.
+	History time.Duration
+	// Seasonality lists the seasonal periods to model, longest last.
+	// Empty with AutoSeasonality set means the engine detects them.
+	Seasonality []time.Duration
+	// AutoSeasonality is true when seasonality = "auto" (the default).
+	AutoSeasonality bool
+	// Quantile is the planning quantile in (0,1): headroom is kept at this
+	// quantile of the forecast. Default 0.9.
+	Quantile float64
+}
+
+// Steps returns the number of forecast points over the horizon.
+func (f Forecast) Steps() int {
+	if f.Step <= 0 {
+		return 0
+	}
+	return int(f.Horizon / f.Step)
+}
+
+// Headroom is the percent of each resource kept free at the planning
+// quantile, in [0,100). Defaults: 20% CPU, 20% memory, 20% IOPS.
+type Headroom struct {
+	CPU    float64
+	Memory float64
+	IOPS   float64
+}
+
+// Reserve says whether and how capacity is held ahead of migrations with
+// low-priority placeholder jobs. Disabled by default.
+type Reserve struct {
+	Enabled bool
+	// Priority is the Nomad job priority of placeholder jobs, 1–100. It
+	// should sit at least 10 below the workloads' so Nomad can preempt
+	// across the gap. Default 10.
+	Priority int
+	// LeadTime is how long before a forecast need a reservation is placed.
+	// Default 15m.
+	LeadTime time.Duration
+	// TTL bounds a reservation's life when nothing claims it; at least
+	// LeadTime. Default 1h.
+	TTL time.Duration
+	// MaxCPU (MHz) and MaxMemory (MB) cap one policy's total reservations
+	// in its locality. Required when Enabled.
+	MaxCPU    int
+	MaxMemory int
+}
+
+// Scale is a dynamic scaling hook, triggered early when a forecast
+// reservation cannot fit.
+type Scale struct {
+	Name string
+	// Min and Max bound the target's count; 0 ≤ Min ≤ Max, Max ≥ 1.
+	Min, Max int
+	// Cooldown is the quiet time after an action. Default 5m.
+	Cooldown time.Duration
+	Target   Target
+	// DeclRange is the scale block's header.
+	DeclRange hcl.Range
+}
+
+// Target is a scale block's target plugin and its validated settings.
+type Target struct {
+	// Plugin is the registered plugin name ("nomad-job", "webhook", "exec").
+	Plugin string
+	// Config is the value the plugin's TargetSpec.Decode returned, such as
+	// *nomadjob.Config; the plugin's runtime type-asserts it.
+	Config any
+}
+
+// Strategy is how a migration moves an allocation.
+type Strategy string
+
+// The migration strategies.
+const (
+	// StrategyReschedule stops the allocation so Nomad reschedules it, with
+	// the destination steered by released reservations.
+	StrategyReschedule Strategy = "reschedule"
+	// StrategyDrain drains whole nodes, honouring each job's migrate block.
+	StrategyDrain Strategy = "drain"
+	// StrategyAffinity steers the replacement with a job affinity update.
+	StrategyAffinity Strategy = "affinity"
+)
+
+// Strategies lists the valid strategies.
+var Strategies = []string{string(StrategyReschedule), string(StrategyDrain), string(StrategyAffinity)}
+
+// Migrate governs the migration queue for the policy's locality.
+type Migrate struct {
+	// MaxParallel is the per-locality cap on concurrent migrations, kept as
+	// a safety floor whatever the forecast says. Default 2.
+	MaxParallel int
+	// Strategy defaults to StrategyReschedule.
+	Strategy Strategy
+	// Priority weighs the queue's ordering.
+	Priority PriorityWeights
+}
+
+// PriorityWeights are the non-negative weights of the migration queue's
+// score; at least one is positive. Defaults: RelieveHotspot 2, Critical 3,
+// Age 1.
+type PriorityWeights struct {
+	// RelieveHotspot weighs moves that take load off a forecast hotspot.
+	RelieveHotspot float64
+	// Critical weighs requests for critical (high-priority) workloads.
+	Critical float64
+	// Age weighs how long a request has waited.
+	Age float64
+}
+
+// Action is what a schedule announces.
+type Action string
+
+// The schedule actions.
+const (
+	// ActionDrain: the localities lose their capacity for the window
+	// (maintenance); work must be moved out before it starts.
+	ActionDrain Action = "drain"
+	// ActionPeak: the localities see a known peak for the window; the
+	// forecaster plans at the peak rather than learning it late.
+	ActionPeak Action = "peak"
+)
+
+// Actions lists the valid schedule actions.
+var Actions = []string{string(ActionDrain), string(ActionPeak)}
+
+// Schedule is a known future event the forecaster takes as given.
+type Schedule struct {
+	Name string
+	// Cron is the source expression; Expr is it parsed. Times are UTC.
+	Cron string
+	Expr *cronexpr.Expression
+	// Duration is how long each occurrence lasts.
+	Duration time.Duration
+	Action   Action
+	// Localities are the localities the event affects; when the block
+	// names none, the policy's own locality.
+	Localities []Locality
+	// DeclRange is the schedule block's header.
+	DeclRange hcl.Range
+}
+
+// Window is one occurrence of a schedule: [Start, End).
+type Window struct {
+	Start, End time.Time
+}
+
+// Windows returns the occurrences of s that overlap [from, to), in order,
+// including one already running at from. It reads no clock.
+func (s *Schedule) Windows(from, to time.Time) []Window {
+	if s.Expr == nil || s.Duration <= 0 || !from.Before(to) {
+		return nil
+	}
+	var out []Window
+	// An occurrence that started up to Duration before from still runs.
+	// cronexpr.Next is strictly after its argument, so step back one
+	// nanosecond more.
+	t := s.Expr.Next(from.Add(-s.Duration - time.Nanosecond).UTC())
+	for !t.IsZero() && t.Before(to) {
+		w := Window{Start: t, End: t.Add(s.Duration)}
+		if w.End.After(from) {
+			out = append(out, w)
+		}
+		t = s.Expr.Next(t)
+	}
+	return out
+}
+
+// Models are the forecast model names a policy may choose. The forecast
+// engine's registry must provide each of them.
+var Models = []string{"auto", "naive", "seasonal-naive", "ets", "arima", "theta", "mstl"}
+
+// Defaults for omitted settings. Each is documented on its field.
+const (
+	DefaultModel          = "auto"
+	DefaultHorizon        = time.Hour
+	DefaultStep           = time.Minute
+	DefaultHistory        = 14 * 24 * time.Hour
+	DefaultQuantile       = 0.9
+	DefaultHeadroom       = 20.0
+	DefaultReservePrio    = 10
+	DefaultLeadTime       = 15 * time.Minute
+	DefaultReserveTTL     = time.Hour
+	DefaultCooldown       = 5 * time.Minute
+	DefaultMaxParallel    = 2
+	DefaultStrategy       = StrategyReschedule
+	DefaultWeightHotspot  = 2.0
+	DefaultWeightCritical = 3.0
+	DefaultWeightAge      = 1.0
+	// MaxForecastSteps bounds Horizon/Step so one forecast stays cheap.
+	MaxForecastSteps = 10080
+	// MaxHistorySteps bounds History/Step, the samples kept per series.
+	MaxHistorySteps = 100000
+)
+
+// defaultPolicy returns a policy with every default filled in.
+func defaultPolicy(name string) *Policy {
+	return &Policy{
+		Name: name,
+		Forecast: Forecast{
+			Model:           DefaultModel,
+			Horizon:         DefaultHorizon,
+			Step:            DefaultStep,
+			History:         DefaultHistory,
+			AutoSeasonality: true,
+			Quantile:        DefaultQuantile,
+		},
+		Headroom: Headroom{CPU: DefaultHeadroom, Memory: DefaultHeadroom, IOPS: DefaultHeadroom},
+		Reserve: Reserve{
+			Priority: DefaultReservePrio,
+			LeadTime: DefaultLeadTime,
+			TTL:      DefaultReserveTTL,
+		},
+		Migrate: Migrate{
+			MaxParallel: DefaultMaxParallel,
+			Strategy:    DefaultStrategy,
+			Priority: PriorityWeights{
+				RelieveHotspot: DefaultWeightHotspot,
+				Critical:       DefaultWeightCritical,
+				Age:            DefaultWeightAge,
+			},
+		},
+	}
+}
