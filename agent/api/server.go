@@ -1,0 +1,278 @@
+// Package api is the agent's HTTP API, versioned under /v1, and the Go
+// client the CLI uses to call it.
+//
+// The server only translates: it reads what the agent knows through the
+// Backend interface and encodes it as JSON (or Prometheus text for
+// /v1/metrics). It must never hold domain logic, change replicated state
+// directly, or block on the cluster beyond a request's context.
+package api
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Backend is what the server needs from the agent.
+type Backend interface {
+	Status(ctx context.Context) Status
+	Policies(ctx context.Context) []Policy
+	Series(ctx context.Context) []Series
+	// Forecasts returns the latest forecast of every policy's localities and metrics.
+	Forecasts(ctx context.Context) []Forecast
+	Hotspots(ctx context.Context) []Hotspot
+	Anomalies(ctx context.Context) []Anomaly
+}
+
+// ErrNotFound is what handlers answer 404 for.
+var ErrNotFound = errors.New("not found")
+
+// Options configure the server.
+type Options struct {
+	// Tokens, when not empty, are the accepted API tokens: every request
+	// except /v1/health must carry one in X-Foreshape-Token or
+	// "Authorization: Bearer".
+	Tokens []string
+	// Registry holds the agent's own telemetry; the server adds the forecast
+	// gauges to it. Nil means a new registry.
+	Registry *prometheus.Registry
+	// ForecastHorizons are the horizons exported as foreshape_forecast
+	// gauges; nil means 5m, 15m, 30m and 1h.
+	ForecastHorizons []time.Duration
+	Logger           hclog.Logger
+}
+
+// Server serves the API.
+type Server struct {
+	backend Backend
+	opts    Options
+	mux     *http.ServeMux
+	log     hclog.Logger
+}
+
+// NewServer returns the API server for b.
+func NewServer(b Backend, opts Options) (*Server, error) {
+	if opts.Logger == nil {
+		opts.Logger = hclog.NewNullLogger()
+	}
+	if opts.Registry == nil {
+		opts.Registry = prometheus.NewRegistry()
+	}
+	if opts.ForecastHorizons == nil {
+		opts.ForecastHorizons = []time.Duration{5 * time.Minute, 15 * time.Minute, 30 * time.Minute, time.Hour}
+	}
+	s := &Server{backend: b, opts: opts, mux: http.NewServeMux(), log: opts.Logger.Named("http")}
+	if err := opts.Registry.Register(&forecastCollector{backend: b, horizons: opts.ForecastHorizons}); err != nil {
+		return nil, fmt.Errorf("api: register forecast gauges: %w", err)
+	}
+	s.mux.HandleFunc("GET /v1/health", s.health)
+	s.mux.HandleFunc("GET /v1/status", s.auth(s.status))
+	s.mux.HandleFunc("GET /v1/policies", s.auth(s.policies))
+	s.mux.HandleFunc("GET /v1/series", s.auth(s.series))
+	s.mux.HandleFunc("GET /v1/forecasts", s.auth(s.forecasts))
+	s.mux.HandleFunc("GET /v1/forecast/{locality...}", s.auth(s.forecast))
+	s.mux.HandleFunc("GET /v1/hotspots", s.auth(s.hotspots))
+	s.mux.HandleFunc("GET /v1/anomalies", s.auth(s.anomalies))
+	s.mux.Handle("GET /v1/metrics", s.auth(promhttp.HandlerFor(opts.Registry, promhttp.HandlerOpts{}).ServeHTTP))
+	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("no such endpoint: %s %s", r.Method, r.URL.Path))
+	})
+	return s, nil
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+// auth rejects requests without a valid token when tokens are configured.
+func (s *Server) auth(next http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if len(s.opts.Tokens) > 0 {
+			tok := r.Header.Get("X-Foreshape-Token")
+			if tok == "" {
+				tok, _ = strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+			}
+			if !validToken(tok, s.opts.Tokens) {
+				s.log.Warn("request denied: missing or invalid token", "path", r.URL.Path, "remote_addr", r.RemoteAddr)
+				writeError(w, http.StatusForbidden, "permission denied: missing or invalid token")
+				return
+			}
+		}
+		next(w, r)
+	}
+}
+
+func validToken(tok string, tokens []string) bool {
+	if tok == "" {
+		return false
+	}
+	ok := 0
+	for _, t := range tokens {
+		ok |= subtle.ConstantTimeCompare([]byte(tok), []byte(t))
+	}
+	return ok == 1
+}
+
+func (s *Server) health(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, Health{Status: "ok", Node: s.backend.Status(r.Context()).Node})
+}
+
+func (s *Server) status(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, s.backend.Status(r.Context()))
+}
+
+func (s *Server) policies(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, nonNil(s.backend.Policies(r.Context())))
+}
+
+func (s *Server) series(w http.ResponseWriter, r *http.Request) {
+	all := s.backend.Series(r.Context())
+	if prefix := r.URL.Query().Get("prefix"); prefix != "" {
+		kept := all[:0:0]
+		for _, se := range all {
+			if strings.HasPrefix(se.Series, prefix) {
+				kept = append(kept, se)
+			}
+		}
+		all = kept
+	}
+	writeJSON(w, nonNil(all))
+}
+
+func (s *Server) forecasts(w http.ResponseWriter, r *http.Request) {
+	fs := s.backend.Forecasts(r.Context())
+	if r.URL.Query().Get("history") != "true" {
+		for i := range fs {
+			fs[i].History = nil
+		}
+	}
+	writeJSON(w, nonNil(fs))
+}
+
+// forecast answers GET /v1/forecast/LOCALITY[?metric=cpu]: every forecast of
+// that locality (one per metric and policy), or 404.
+func (s *Server) forecast(w http.ResponseWriter, r *http.Request) {
+	loc := r.PathValue("locality")
+	metric := r.URL.Query().Get("metric")
+	var out []Forecast
+	for _, f := range s.backend.Forecasts(r.Context()) {
+		if (f.Locality == loc || f.Policy == loc) && (metric == "" || f.Metric == metric) {
+			out = append(out, f)
+		}
+	}
+	if len(out) == 0 {
+		what := "locality " + strconv.Quote(loc)
+		if metric != "" {
+			what += " metric " + strconv.Quote(metric)
+		}
+		writeError(w, http.StatusNotFound, "no forecast for "+what)
+		return
+	}
+	writeJSON(w, out)
+}
+
+func (s *Server) hotspots(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, nonNil(s.backend.Hotspots(r.Context())))
+}
+
+func (s *Server) anomalies(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, nonNil(s.backend.Anomalies(r.Context())))
+}
+
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+func writeError(w http.ResponseWriter, code int, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(Error{Error: msg})
+}
+
+// forecastCollector exports the latest forecasts as
+// foreshape_forecast{policy,locality,metric,horizon,quantile} gauges so that
+// Nomad Autoscaler and Grafana can use predicted values.
+type forecastCollector struct {
+	backend  Backend
+	horizons []time.Duration
+}
+
+var forecastDesc = prometheus.NewDesc("foreshape_forecast",
+	"Forecast value of a locality's metric at a horizon and quantile (quantile \"mean\" for the point forecast).",
+	[]string{"policy", "locality", "metric", "horizon", "quantile"}, nil)
+
+var hotspotDesc = prometheus.NewDesc("foreshape_hotspot_probability",
+	"Probability that a locality's metric crosses its headroom line within the policy's horizon.",
+	[]string{"policy", "locality", "metric"}, nil)
+
+func (c *forecastCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- forecastDesc
+	ch <- hotspotDesc
+}
+
+func (c *forecastCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	fs := c.backend.Forecasts(ctx)
+	sort.Slice(fs, func(i, j int) bool { return fs[i].Series+fs[i].Policy < fs[j].Series+fs[j].Policy })
+	for _, f := range fs {
+		for _, h := range c.horizons {
+			i := stepIndex(f, h)
+			if i < 0 {
+				continue
+			}
+			hl := formatHorizon(h)
+			ch <- prometheus.MustNewConstMetric(forecastDesc, prometheus.GaugeValue, f.Mean[i], f.Policy, f.Locality, f.Metric, hl, "mean")
+			for qi, q := range f.Quantiles {
+				ch <- prometheus.MustNewConstMetric(forecastDesc, prometheus.GaugeValue, f.Bands[qi][i],
+					f.Policy, f.Locality, f.Metric, hl, strconv.FormatFloat(q, 'f', -1, 64))
+			}
+		}
+		p := 0.0
+		if f.Hotspot != nil {
+			p = f.Hotspot.Probability
+		}
+		ch <- prometheus.MustNewConstMetric(hotspotDesc, prometheus.GaugeValue, p, f.Policy, f.Locality, f.Metric)
+	}
+}
+
+// stepIndex returns the index of the forecast step h after the origin, or -1.
+func stepIndex(f Forecast, h time.Duration) int {
+	for i, t := range f.Times {
+		if d := t.Sub(f.Origin); d == h {
+			if i < len(f.Mean) {
+				return i
+			}
+		} else if d > h {
+			return -1
+		}
+	}
+	return -1
+}
+
+func formatHorizon(d time.Duration) string {
+	s := d.String()
+	s = strings.TrimSuffix(s, "0s")
+	s = strings.TrimSuffix(s, "0m")
+	return s
+}

@@ -1,0 +1,152 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+)
+
+type fakeBackend struct{ forecasts []Forecast }
+
+func (f *fakeBackend) Status(context.Context) Status {
+	return Status{Node: "n1", State: "Leader", IsLeader: true, Series: 2,
+		Stale: []StaleSeries{{Series: "node/n3:cpu", Reason: "stats unreachable"}}}
+}
+func (f *fakeBackend) Policies(context.Context) []Policy { return nil }
+func (f *fakeBackend) Series(context.Context) []Series {
+	return []Series{{Series: "dc1/web/*:cpu"}, {Series: "node/n3:cpu", Stale: true}}
+}
+func (f *fakeBackend) Forecasts(context.Context) []Forecast { return append([]Forecast(nil), f.forecasts...) }
+func (f *fakeBackend) Hotspots(context.Context) []Hotspot  { return nil }
+func (f *fakeBackend) Anomalies(context.Context) []Anomaly { return nil }
+
+func testForecast() Forecast {
+	origin := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	f := Forecast{Policy: "web", Locality: "dc1/web/*", Metric: "cpu", Series: "dc1/web/*:cpu", Origin: origin,
+		Step: "5m", Model: "ets", Quantiles: []float64{0.1, 0.5, 0.9}}
+	for i := 1; i <= 12; i++ {
+		f.Times = append(f.Times, origin.Add(time.Duration(i)*5*time.Minute))
+		f.Mean = append(f.Mean, float64(50+i))
+	}
+	for _, d := range []float64{-10, 0, 10} {
+		band := make([]float64, 12)
+		for i := range band {
+			band[i] = f.Mean[i] + d
+		}
+		f.Bands = append(f.Bands, band)
+	}
+	f.History = []Point{{Time: origin, Value: 50}}
+	return f
+}
+
+func newTestServer(t *testing.T, opts Options) (*httptest.Server, *Client) {
+	t.Helper()
+	s, err := NewServer(&fakeBackend{forecasts: []Forecast{testForecast()}}, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(s)
+	t.Cleanup(srv.Close)
+	return srv, &Client{Address: srv.URL}
+}
+
+func TestClientRoundTrip(t *testing.T) {
+	_, c := newTestServer(t, Options{})
+	ctx := context.Background()
+	st, err := c.Status(ctx)
+	if err != nil || st.Node != "n1" || len(st.Stale) != 1 {
+		t.Fatalf("Status = %+v, %v", st, err)
+	}
+	fs, err := c.Forecasts(ctx)
+	if err != nil || len(fs) != 1 {
+		t.Fatalf("Forecasts = %v, %v", fs, err)
+	}
+	if fs[0].History != nil {
+		t.Error("history returned without ?history=true")
+	}
+	if got := fs[0].Band(0.9); len(got) != 12 || got[0] != 61 {
+		t.Errorf("p90 band = %v", got)
+	}
+	one, err := c.Forecast(ctx, "dc1/web/*", "cpu")
+	if err != nil || len(one) != 1 || one[0].Metric != "cpu" {
+		t.Fatalf("Forecast = %v, %v", one, err)
+	}
+	_, err = c.Forecast(ctx, "dc9/*/*", "")
+	var se *StatusError
+	if !errors.As(err, &se) || se.Code != http.StatusNotFound || !strings.Contains(se.Message, "dc9") {
+		t.Errorf("unknown locality: err = %v, want a 404 naming it", err)
+	}
+	series, err := c.Series(ctx)
+	if err != nil || len(series) != 2 {
+		t.Errorf("Series = %v, %v", series, err)
+	}
+	pol, err := c.Policies(ctx)
+	if err != nil || pol == nil || len(pol) != 0 {
+		t.Errorf("Policies = %#v, %v; want an empty, non-nil list", pol, err)
+	}
+}
+
+func TestTokens(t *testing.T) {
+	srv, c := newTestServer(t, Options{Tokens: []string{"s3cret"}})
+	ctx := context.Background()
+	if _, err := c.Health(ctx); err != nil {
+		t.Errorf("health needs no token: %v", err)
+	}
+	_, err := c.Status(ctx)
+	var se *StatusError
+	if !errors.As(err, &se) || se.Code != http.StatusForbidden {
+		t.Errorf("no token: err = %v, want 403", err)
+	}
+	c.Token = "wrong"
+	if _, err := c.Status(ctx); !errors.As(err, &se) || se.Code != http.StatusForbidden {
+		t.Errorf("bad token: err = %v, want 403", err)
+	}
+	c.Token = "s3cret"
+	if _, err := c.Status(ctx); err != nil {
+		t.Errorf("good token: %v", err)
+	}
+	req, _ := http.NewRequest("GET", srv.URL+"/v1/status", nil)
+	req.Header.Set("Authorization", "Bearer s3cret")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != 200 {
+		t.Errorf("bearer token: %v %v", resp.StatusCode, err)
+	}
+	resp.Body.Close()
+}
+
+func TestMetricsExportForecasts(t *testing.T) {
+	srv, _ := newTestServer(t, Options{})
+	resp, err := http.Get(srv.URL + "/v1/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	text := string(b)
+	for _, want := range []string{
+		`foreshape_forecast{horizon="5m",locality="dc1/web/*",metric="cpu",policy="web",quantile="0.9"} 61`,
+		`foreshape_forecast{horizon="1h",locality="dc1/web/*",metric="cpu",policy="web",quantile="mean"} 62`,
+		`foreshape_hotspot_probability{locality="dc1/web/*",metric="cpu",policy="web"} 0`,
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("metrics lack %s\n%s", want, text)
+		}
+	}
+}
+
+func TestUnknownEndpoint(t *testing.T) {
+	srv, _ := newTestServer(t, Options{})
+	resp, err := http.Get(srv.URL + "/v1/nope")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Errorf("status = %d, want 404", resp.StatusCode)
+	}
+}
