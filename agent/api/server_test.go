@@ -21,7 +21,9 @@ func (f *fakeBackend) Policies(context.Context) []Policy { return nil }
 func (f *fakeBackend) Series(context.Context) []Series {
 	return []Series{{Series: "dc1/web/*:cpu"}, {Series: "node/n3:cpu", Stale: true}}
 }
-func (f *fakeBackend) Forecasts(context.Context) []Forecast { return append([]Forecast(nil), f.forecasts...) }
+func (f *fakeBackend) Forecasts(context.Context) []Forecast {
+	return append([]Forecast(nil), f.forecasts...)
+}
 func (f *fakeBackend) Hotspots(context.Context) []Hotspot  { return nil }
 func (f *fakeBackend) Anomalies(context.Context) []Anomaly { return nil }
 
