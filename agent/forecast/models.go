@@ -9,6 +9,9 @@ import (
 var constructors = map[string]func(Options) Forecaster{
 	"naive":          func(o Options) Forecaster { return newNaiveModel(o) },
 	"seasonal-naive": func(o Options) Forecaster { return newSnaiveModel(o) },
+	"ets":            func(o Options) Forecaster { return newETSModel(o) },
+	"theta":          func(o Options) Forecaster { return newThetaModel(o) },
+	"mstl":           func(o Options) Forecaster { return newMSTLModel(o) },
 }
 
 // New returns an unfitted forecaster for the named model; see Models for the
