@@ -1,0 +1,117 @@
+package command
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/foreshape/foreshape/agent/api"
+)
+
+type stubBackend struct{}
+
+var stubOrigin = time.Date(2026, 1, 1, 9, 0, 0, 0, time.UTC)
+
+func (stubBackend) Status(context.Context) api.Status {
+	return api.Status{Node: "agent-1", State: "Leader", IsLeader: true, Leader: "127.0.0.1:7576", Series: 3,
+		Stale: []api.StaleSeries{{Series: "node/n3:cpu", Since: stubOrigin, Reason: "client stats unreachable"}}}
+}
+func (stubBackend) Policies(context.Context) []api.Policy { return nil }
+func (stubBackend) Series(context.Context) []api.Series   { return nil }
+func (stubBackend) Anomalies(context.Context) []api.Anomaly {
+	return nil
+}
+func (stubBackend) Hotspots(context.Context) []api.Hotspot {
+	return []api.Hotspot{{Policy: "web", Locality: "dc1/web/*", Metric: "cpu", At: stubOrigin.Add(time.Hour), Probability: 0.93, Quantile: 0.9, Line: 80, Peak: 91.2}}
+}
+func (stubBackend) Forecasts(context.Context) []api.Forecast {
+	line := 80.0
+	f := api.Forecast{Policy: "web", Locality: "dc1/web/*", Metric: "cpu", Origin: stubOrigin, Step: "5m",
+		Model: "auto(ets+theta)", Reason: "lowest validation error", Quantiles: []float64{0.5, 0.9}, PlanningQuantile: 0.9, Line: &line}
+	for i := 0; i < 24; i++ {
+		f.History = append(f.History, api.Point{Time: stubOrigin.Add(time.Duration(i-24) * 5 * time.Minute), Value: 50 + float64(i)})
+	}
+	var p50, p90 []float64
+	for i := 1; i <= 12; i++ {
+		f.Times = append(f.Times, stubOrigin.Add(time.Duration(i)*5*time.Minute))
+		f.Mean = append(f.Mean, 74+float64(i))
+		p50 = append(p50, 74+float64(i))
+		p90 = append(p90, 80+float64(i))
+	}
+	f.Bands = [][]float64{p50, p90}
+	f.Hotspot = &api.Hotspot{At: f.Times[0], Probability: 0.9, Quantile: 0.9, Line: 80, Peak: 92}
+	return []api.Forecast{f}
+}
+
+func stubAgent(t *testing.T) string {
+	t.Helper()
+	s, err := api.NewServer(stubBackend{}, api.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(s)
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+func runCLI(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := Run(context.Background(), args, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func TestStatusCommand(t *testing.T) {
+	addr := stubAgent(t)
+	code, out, errOut := runCLI(t, "status", "-address", addr)
+	if code != ExitOK {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	for _, want := range []string{"agent-1", "Leader", "node/n3:cpu", "client stats unreachable"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	code, out, _ = runCLI(t, "status", "-address", addr, "-json")
+	var st api.Status
+	if code != ExitOK || json.Unmarshal([]byte(out), &st) != nil || st.Node != "agent-1" {
+		t.Errorf("-json: exit %d, output %q", code, out)
+	}
+	if code, _, _ := runCLI(t, "status", "extra"); code != ExitUsage {
+		t.Errorf("extra argument: exit %d, want %d", code, ExitUsage)
+	}
+	if code, _, errOut := runCLI(t, "status", "-address", "127.0.0.1:1"); code != ExitInvalid || !strings.Contains(errOut, "error") {
+		t.Errorf("unreachable agent: exit %d, stderr %q", code, errOut)
+	}
+}
+
+func TestForecastShowCommand(t *testing.T) {
+	addr := stubAgent(t)
+	code, out, errOut := runCLI(t, "forecast", "show", "-address", addr, "-metric", "cpu", "dc1/web/*")
+	if code != ExitOK {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	for _, want := range []string{"auto(ets+theta)", "headroom line 80", "p90 (planning)", "HOTSPOT"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if code, _, errOut := runCLI(t, "forecast", "show", "-address", addr, "dc9/*/*"); code != ExitInvalid || !strings.Contains(errOut, "404") {
+		t.Errorf("unknown locality: exit %d, stderr %q", code, errOut)
+	}
+	if code, _, _ := runCLI(t, "forecast", "show", "-address", addr); code != ExitUsage {
+		t.Errorf("no locality: exit %d, want %d", code, ExitUsage)
+	}
+}
+
+func TestHotspotsCommand(t *testing.T) {
+	addr := stubAgent(t)
+	code, out, errOut := runCLI(t, "hotspots", "-address", addr)
+	if code != ExitOK || !strings.Contains(out, "dc1/web/*") || !strings.Contains(out, "0.93") {
+		t.Fatalf("exit %d, out %q, err %q", code, out, errOut)
+	}
+}

@@ -1,0 +1,142 @@
+package command
+
+import (
+	"fmt"
+	"math"
+	"strings"
+	"time"
+
+	"github.com/guptarohit/asciigraph"
+	"github.com/hashicorp/cli"
+
+	"github.com/foreshape/foreshape/agent/api"
+)
+
+func init() {
+	register("forecast show", func(m Meta) cli.Command { return &ForecastShowCommand{Meta: m} })
+}
+
+// ForecastShowCommand charts one locality's forecast in the terminal.
+type ForecastShowCommand struct{ Meta }
+
+func (c *ForecastShowCommand) Synopsis() string { return "Chart a locality's forecast bands and headroom line" }
+
+func (c *ForecastShowCommand) Help() string {
+	return strings.TrimSpace(`
+Usage: foreshape forecast show [options] LOCALITY
+
+  Charts the forecast of one locality (a canonical name such as dc1/web/*,
+  or a policy name) for one metric: the recent history, the median forecast,
+  the planning quantile band and the headroom line, followed by the model
+  that produced it and why.
+
+Options:
+
+  -metric=NAME   cpu, memory or iops. Default: cpu.
+  -width=N       Chart width in columns. Default: 72.
+  -height=N      Chart height in rows. Default: 16.
+` + clientFlagsHelp + `
+
+Example:
+
+  $ foreshape forecast show -metric cpu dc1/web/*
+`)
+}
+
+func (c *ForecastShowCommand) Run(args []string) int {
+	var cf clientFlags
+	fs := c.FlagSet("forecast show", c.Help)
+	cf.register(fs)
+	metric := fs.String("metric", "cpu", "metric")
+	width := fs.Int("width", 72, "chart width")
+	height := fs.Int("height", 16, "chart height")
+	if code, ok := c.Parse(fs, args, c.Help); !ok {
+		return code
+	}
+	if fs.NArg() != 1 {
+		return c.UsageError("forecast show", "forecast show takes exactly one LOCALITY")
+	}
+	fcs, err := cf.client().Forecast(c.Ctx, fs.Arg(0), *metric)
+	if err != nil {
+		return c.apiError(err)
+	}
+	if cf.json {
+		return c.printJSON(fcs)
+	}
+	for i, f := range fcs {
+		if i > 0 {
+			fmt.Fprintln(c.Out)
+		}
+		fmt.Fprint(c.Out, renderForecast(f, *width, *height))
+	}
+	return ExitOK
+}
+
+// renderForecast draws history, median, planning quantile and headroom line.
+func renderForecast(f api.Forecast, width, height int) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s  %s  policy %s  origin %s  step %s\n", f.Locality, f.Metric, f.Policy, f.Origin.Format(time.RFC3339), f.Step)
+	fmt.Fprintf(&b, "model: %s\n", f.Model)
+	if f.Reason != "" {
+		fmt.Fprintf(&b, "why:   %s\n", f.Reason)
+	}
+	n := len(f.History) + len(f.Mean)
+	if n == 0 {
+		b.WriteString("(no data)\n")
+		return b.String()
+	}
+	nan := func() []float64 {
+		s := make([]float64, n)
+		for i := range s {
+			s[i] = math.NaN()
+		}
+		return s
+	}
+	hist, p50, plan, line := nan(), nan(), nan(), nan()
+	for i, p := range f.History {
+		hist[i] = p.Value
+	}
+	off := len(f.History)
+	med := f.Band(0.5)
+	if med == nil {
+		med = f.Mean
+	}
+	top := f.Band(f.PlanningQuantile)
+	for i := range f.Mean {
+		p50[off+i] = med[i]
+		if top != nil {
+			plan[off+i] = top[i]
+		}
+	}
+	if off > 0 && len(f.Mean) > 0 { // join the forecast to the last observation
+		p50[off-1] = hist[off-1]
+		if top != nil {
+			plan[off-1] = hist[off-1]
+		}
+	}
+	series := [][]float64{hist, p50}
+	legends := []string{"history", "p50"}
+	chars := []asciigraph.CharSet{asciigraph.DefaultCharSet, asciigraph.CreateCharSet("·")}
+	if top != nil {
+		series = append(series, plan)
+		legends = append(legends, fmt.Sprintf("p%g (planning)", f.PlanningQuantile*100))
+		chars = append(chars, asciigraph.CreateCharSet("^"))
+	}
+	if f.Line != nil {
+		for i := range line {
+			line[i] = *f.Line
+		}
+		series = append(series, line)
+		legends = append(legends, fmt.Sprintf("headroom line %.4g", *f.Line))
+		chars = append(chars, asciigraph.CreateCharSet("="))
+	}
+	b.WriteString(asciigraph.PlotMany(series,
+		asciigraph.Width(width), asciigraph.Height(height), asciigraph.Precision(1),
+		asciigraph.SeriesLegends(legends...), asciigraph.SeriesChars(chars...)))
+	b.WriteString("\n")
+	if h := f.Hotspot; h != nil {
+		fmt.Fprintf(&b, "HOTSPOT: p%g crosses %.4g at %s (probability %.2f, peak %.4g)\n",
+			h.Quantile*100, h.Line, h.At.Format(time.RFC3339), h.Probability, h.Peak)
+	}
+	return b.String()
+}

@@ -1,0 +1,92 @@
+package command
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/cli"
+)
+
+func init() {
+	register("status", func(m Meta) cli.Command { return &StatusCommand{Meta: m} })
+}
+
+// StatusCommand prints the agent cluster's status.
+type StatusCommand struct{ Meta }
+
+func (c *StatusCommand) Synopsis() string { return "Show the agents' leader, peers, last cycle and stale series" }
+
+func (c *StatusCommand) Help() string {
+	return strings.TrimSpace(`
+Usage: foreshape status [options]
+
+  Shows the agent's Raft state, the leader and peers, the last collect and
+  forecast cycle, and every series the leader could not refresh (stale
+  series are excluded from forecasting until fresh samples arrive).
+
+Options:
+` + clientFlagsHelp + `
+
+Example:
+
+  $ foreshape status -address 127.0.0.1:7575
+`)
+}
+
+func (c *StatusCommand) Run(args []string) int {
+	var cf clientFlags
+	fs := c.FlagSet("status", c.Help)
+	cf.register(fs)
+	if code, ok := c.Parse(fs, args, c.Help); !ok {
+		return code
+	}
+	if fs.NArg() > 0 {
+		return c.UsageError("status", "status takes no arguments")
+	}
+	st, err := cf.client().Status(c.Ctx)
+	if err != nil {
+		return c.apiError(err)
+	}
+	if cf.json {
+		return c.printJSON(st)
+	}
+	w := c.table()
+	fmt.Fprintf(w, "Node\t%s\n", st.Node)
+	fmt.Fprintf(w, "Version\t%s\n", st.Version)
+	fmt.Fprintf(w, "State\t%s\n", st.State)
+	fmt.Fprintf(w, "Leader\t%s\n", st.Leader)
+	fmt.Fprintf(w, "Policies\t%d\n", st.Policies)
+	fmt.Fprintf(w, "Sources\t%s\n", strings.Join(st.Sources, ", "))
+	fmt.Fprintf(w, "Series\t%d (%d stale)\n", st.Series, len(st.Stale))
+	if lc := st.LastCycle; lc != nil {
+		fmt.Fprintf(w, "Last cycle\t%s ago, took %s, data time %s\n",
+			time.Since(lc.Started).Round(time.Second), lc.Duration.Round(time.Millisecond), lc.DataTime.Format(time.RFC3339))
+		fmt.Fprintf(w, "\t%d samples, %d forecasts, %d hotspots\n", lc.Collected, lc.Forecasts, lc.Hotspots)
+		if lc.Error != "" {
+			fmt.Fprintf(w, "\terror: %s\n", lc.Error)
+		}
+	} else {
+		fmt.Fprintf(w, "Last cycle\tnone yet\n")
+	}
+	w.Flush()
+	if len(st.Peers) > 0 {
+		fmt.Fprintln(c.Out, "\nPeers")
+		w = c.table()
+		fmt.Fprintln(w, "ID\tAddress\tSuffrage\tLeader")
+		for _, p := range st.Peers {
+			fmt.Fprintf(w, "%s\t%s\t%s\t%v\n", p.ID, p.Address, p.Suffrage, p.Leader)
+		}
+		w.Flush()
+	}
+	if len(st.Stale) > 0 {
+		fmt.Fprintln(c.Out, "\nStale series")
+		w = c.table()
+		fmt.Fprintln(w, "Series\tSince\tReason")
+		for _, s := range st.Stale {
+			fmt.Fprintf(w, "%s\t%s\t%s\n", s.Series, s.Since.Format(time.RFC3339), s.Reason)
+		}
+		w.Flush()
+	}
+	return ExitOK
+}
