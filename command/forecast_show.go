@@ -19,7 +19,9 @@ func init() {
 // ForecastShowCommand charts one locality's forecast in the terminal.
 type ForecastShowCommand struct{ Meta }
 
-func (c *ForecastShowCommand) Synopsis() string { return "Chart a locality's forecast bands and headroom line" }
+func (c *ForecastShowCommand) Synopsis() string {
+	return "Chart a locality's forecast bands and headroom line"
+}
 
 func (c *ForecastShowCommand) Help() string {
 	return strings.TrimSpace(`

@@ -15,7 +15,9 @@ func init() {
 // HotspotsCommand lists predicted hotspots.
 type HotspotsCommand struct{ Meta }
 
-func (c *HotspotsCommand) Synopsis() string { return "List localities predicted to cross their headroom" }
+func (c *HotspotsCommand) Synopsis() string {
+	return "List localities predicted to cross their headroom"
+}
 
 func (c *HotspotsCommand) Help() string {
 	return strings.TrimSpace(`

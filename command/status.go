@@ -15,7 +15,9 @@ func init() {
 // StatusCommand prints the agent cluster's status.
 type StatusCommand struct{ Meta }
 
-func (c *StatusCommand) Synopsis() string { return "Show the agents' leader, peers, last cycle and stale series" }
+func (c *StatusCommand) Synopsis() string {
+	return "Show the agents' leader, peers, last cycle and stale series"
+}
 
 func (c *StatusCommand) Help() string {
 	return strings.TrimSpace(`
