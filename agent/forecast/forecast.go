@@ -31,6 +31,9 @@ type Options struct {
 	// residuals at every step up to Horizon; beyond it bands widen by the
 	// square root of the step ratio. Zero means DefaultHorizon.
 	Horizon int
+	// RefitEvery is how many observations a fitted model absorbs through
+	// Update before Stale asks for a refit. Zero means one day of steps.
+	RefitEvery int
 }
 
 // DefaultHorizon is the calibrated horizon, in steps, when Options.Horizon

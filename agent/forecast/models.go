@@ -12,6 +12,7 @@ var constructors = map[string]func(Options) Forecaster{
 	"ets":            func(o Options) Forecaster { return newETSModel(o) },
 	"theta":          func(o Options) Forecaster { return newThetaModel(o) },
 	"mstl":           func(o Options) Forecaster { return newMSTLModel(o) },
+	"auto":           func(o Options) Forecaster { return newAutoModel(o) },
 }
 
 // New returns an unfitted forecaster for the named model; see Models for the

@@ -83,7 +83,7 @@ func DetectSeasonality(y []float64, step time.Duration) []Season {
 	})
 	var out []Season
 	for _, s := range scored {
-		if s.Strength < minSeasonStrength || s.ACF < minSeasonACF {
+		if !significant(s) {
 			continue
 		}
 		if len(out) == 0 {
@@ -98,7 +98,7 @@ func DetectSeasonality(y []float64, step time.Duration) []Season {
 		// more once the first season is removed.
 		rest := subtractProfile(x, first.Steps)
 		s2 := seasonScore(rest, s.Steps)
-		if s2.Strength >= minSeasonStrength && s2.ACF >= minSeasonACF {
+		if significant(s2) {
 			s2.Period = s.Period
 			out = append(out, s2)
 		}
@@ -107,6 +107,14 @@ func DetectSeasonality(y []float64, step time.Duration) []Season {
 		}
 	}
 	return out
+}
+
+// significant says whether a scored period is a season: a strong profile
+// with some autocorrelation, or a weaker profile with clear
+// autocorrelation.
+func significant(s Season) bool {
+	return (s.Strength >= minSeasonStrength && s.ACF >= minSeasonACF) ||
+		(s.Strength >= minSeasonStrength/2 && s.ACF >= 2.5*minSeasonACF)
 }
 
 // seasonScore measures the period-m seasonality of x.
@@ -295,8 +303,15 @@ func periodogramPeaks(x []float64, k int) []int {
 	if n < 16 {
 		return nil
 	}
-	d := detrendLinear(x)
-	coef := fourier.NewFFT(n).Coefficients(nil, d)
+	// Zero-pad the detrended series to a power of two: gonum's FFT is slow
+	// for lengths with large prime factors.
+	p := 1
+	for p < n {
+		p <<= 1
+	}
+	d := make([]float64, p)
+	copy(d, detrendLinear(x))
+	coef := fourier.NewFFT(p).Coefficients(nil, d)
 	pow := make([]float64, len(coef))
 	for i, c := range coef {
 		pow[i] = cmplx.Abs(c) * cmplx.Abs(c)
@@ -313,11 +328,11 @@ func periodogramPeaks(x []float64, k int) []int {
 	}
 	sort.Slice(peaks, func(i, j int) bool { return peaks[i].p > peaks[j].p })
 	var out []int
-	for _, p := range peaks {
+	for _, pk := range peaks {
 		if len(out) == k {
 			break
 		}
-		out = append(out, int(math.Round(float64(n)/float64(p.f))))
+		out = append(out, int(math.Round(float64(p)/float64(pk.f))))
 	}
 	return out
 }

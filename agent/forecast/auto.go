@@ -1,0 +1,310 @@
+package forecast
+
+import (
+	"fmt"
+	"math"
+	"sort"
+	"strings"
+)
+
+// autoModel is the default forecaster. Per series it fits a small set of
+// cheap candidates (naive, seasonal naive, ETS, theta and, when the history
+// holds two seasons, MSTL-style decompositions with ETS or theta on the
+// adjusted series), backtests each from rolling origins over the recent part
+// of the series' own history at the requested horizon, and keeps the single
+// model or the equal-weight mean of the best two or three whose backtest MAE
+// is lowest. The same backtest residuals of the chosen combination calibrate
+// its quantile bands (split-conformal per horizon step), so selection costs
+// one replay per candidate on top of its fit.
+//
+// Candidate parameters are fitted on the whole history, backtest origins
+// included; the backtest therefore measures one-pass state-space forecasting
+// with in-sample parameters, which slightly favours flexible models. The
+// candidates are few and have at most three parameters each, which keeps
+// that bias small.
+//
+// After a level shift (LevelShifts) the history before the last shift
+// stops dominating: when the segment after it is long enough the models fit
+// only that segment; otherwise the older history is moved to the new level.
+type autoModel struct {
+	opts   Options
+	ac     *autoCore
+	cal    calibration
+	widen  float64
+	reason string
+	fitted bool
+	health
+}
+
+var _ Forecaster = (*autoModel)(nil)
+
+func newAutoModel(o Options) *autoModel { return &autoModel{opts: o} }
+
+func (m *autoModel) Name() string { return "auto" }
+
+// candidate is one model auto may use.
+type candidate struct {
+	name string
+	c    core
+}
+
+// autoCore combines member cores with equal weights.
+type autoCore struct {
+	members []candidate
+	buf     []float64
+}
+
+func (a *autoCore) fit([]float64) error { return nil }
+func (a *autoCore) reset() {
+	for _, m := range a.members {
+		m.c.reset()
+	}
+}
+func (a *autoCore) observe(v float64) {
+	for _, m := range a.members {
+		m.c.observe(v)
+	}
+}
+func (a *autoCore) forecast(out []float64) {
+	if len(a.members) == 1 {
+		a.members[0].c.forecast(out)
+		return
+	}
+	if cap(a.buf) < len(out) {
+		a.buf = make([]float64, len(out))
+	}
+	buf := a.buf[:len(out)]
+	for i := range out {
+		out[i] = 0
+	}
+	for _, m := range a.members {
+		m.c.forecast(buf)
+		for i, v := range buf {
+			out[i] += v
+		}
+	}
+	k := float64(len(a.members))
+	for i := range out {
+		out[i] /= k
+	}
+}
+func (a *autoCore) label() string {
+	names := make([]string, len(a.members))
+	for i, m := range a.members {
+		names[i] = m.name
+	}
+	return "auto(" + strings.Join(names, "+") + ")"
+}
+func (a *autoCore) bytes() int {
+	b := 64
+	for _, m := range a.members {
+		b += m.c.bytes()
+	}
+	return b
+}
+
+// candidates builds the unfitted candidate cores for a history of n points
+// with seasonal periods ps.
+func candidates(ps []int, daily, n int) []candidate {
+	cs := []candidate{
+		{"naive", &naiveCore{}},
+		{"ets", &etsSelect{specs: []etsSpec{{}, {trend: true, damped: true}}}},
+		{"theta", &thetaCore{}},
+	}
+	if n >= daily && daily > 1 {
+		cs = append(cs, candidate{"seasonal-naive", newSnaive(daily)})
+	}
+	if len(ps) > 0 {
+		tag := "mstl"
+		cs = append(cs,
+			candidate{tag + "-ets", newMSTL(ps, newETS(etsSpec{}))},
+			candidate{tag + "-theta", newMSTL(ps, &thetaCore{})},
+		)
+	}
+	return cs
+}
+
+// Fit implements Forecaster.
+func (m *autoModel) Fit(y []float64) error {
+	if countFinite(y) < minHistory {
+		return fmt.Errorf("auto: %d usable points: %w", countFinite(y), ErrTooShort)
+	}
+	H := m.opts.horizon()
+	y, shiftNote := afterShift(y, H, m.opts.daily())
+	ps, why := autoPeriods(y, m.opts)
+	cs := candidates(ps, m.opts.daily(), len(y))
+
+	// Fit every candidate and backtest it from the same origins.
+	first, stride := calibrationWindow(len(y), H)
+	var origins []int
+	for t := first; t < len(y); t += stride {
+		origins = append(origins, t)
+	}
+	fc := make([][][]float64, len(cs)) // [candidate][origin][h]
+	var ok []int
+	for i, c := range cs {
+		if err := c.c.fit(y); err != nil {
+			continue
+		}
+		rows := make([][]float64, 0, len(origins))
+		backtest(c.c, y, H, func(t int, f []float64) {
+			rows = append(rows, append([]float64(nil), f...))
+		})
+		fc[i] = rows
+		ok = append(ok, i)
+	}
+	if len(ok) == 0 {
+		return fmt.Errorf("auto: no candidate could be fitted: %w", ErrTooShort)
+	}
+	score := func(members []int) float64 {
+		s, k := 0.0, 0
+		for o, t := range origins {
+			for h := 0; h < H && t+h < len(y); h++ {
+				a := y[t+h]
+				if !finite(a) {
+					continue
+				}
+				f := 0.0
+				for _, i := range members {
+					f += fc[i][o][h]
+				}
+				s += math.Abs(a - f/float64(len(members)))
+				k++
+			}
+		}
+		if k == 0 {
+			return math.Inf(1)
+		}
+		return s / float64(k)
+	}
+	single := make([]float64, len(cs))
+	for _, i := range ok {
+		single[i] = score([]int{i})
+	}
+	sort.SliceStable(ok, func(a, b int) bool { return single[ok[a]] < single[ok[b]] })
+	best, bestScore := ok[:1], single[ok[0]]
+	for k := 2; k <= 3 && k <= len(ok); k++ {
+		if s := score(ok[:k]); s < bestScore {
+			best, bestScore = ok[:k], s
+		}
+	}
+	members := make([]candidate, len(best))
+	for j, i := range best {
+		members[j] = cs[i]
+	}
+	// Residuals of the chosen combination at each step calibrate the bands.
+	res := make([][]float64, H)
+	for o, t := range origins {
+		for h := 0; h < H && t+h < len(y); h++ {
+			a := y[t+h]
+			if !finite(a) {
+				continue
+			}
+			f := 0.0
+			for _, i := range best {
+				f += fc[i][o][h]
+			}
+			res[h] = append(res[h], a-f/float64(len(best)))
+		}
+	}
+	m.ac = &autoCore{members: members}
+	m.cal = calibrationFrom(res, y)
+	m.widen = 1
+	cold := 2*m.opts.daily() > len(y)
+	if cold || m.cal.fallback {
+		m.widen = coldWiden
+	}
+	var names []string
+	for _, i := range ok {
+		names = append(names, fmt.Sprintf("%s %.3g", cs[i].name, single[i]))
+	}
+	m.reason = fmt.Sprintf("lowest backtest MAE over %d origins at horizon %d (%s; combination %.3g); %s", len(origins), H, strings.Join(names, ", "), bestScore, why)
+	if shiftNote != "" {
+		m.reason += "; " + shiftNote
+	}
+	if cold {
+		m.reason = "cold start, wider bands; " + m.reason
+	}
+	m.fitted = true
+	m.health = newHealth(m.cal, m.opts)
+	return nil
+}
+
+// autoPeriods returns the seasonal periods auto's decomposition candidates
+// use: the detected ones, or the daily period when none is detected but the
+// history holds two days (the backtest then decides whether it helps).
+func autoPeriods(y []float64, o Options) ([]int, string) {
+	ps, why := seasonalPeriods(y, o)
+	if len(ps) > 0 || len(o.Seasonality) > 0 {
+		return ps, why
+	}
+	if d := o.daily(); d > 1 && 2*d <= len(y) {
+		return []int{d}, why + "; daily season tried"
+	}
+	return nil, why
+}
+
+// Update implements Forecaster.
+func (m *autoModel) Update(y ...float64) {
+	if !m.fitted {
+		return
+	}
+	for _, v := range y {
+		m.health.observe(m.ac, v)
+		m.ac.observe(v)
+	}
+}
+
+// Forecast implements Forecaster.
+func (m *autoModel) Forecast(h int) (Prediction, error) {
+	if !m.fitted {
+		return Prediction{}, fmt.Errorf("auto: forecast before fit: %w", ErrTooShort)
+	}
+	if h < 1 {
+		return Prediction{}, fmt.Errorf("auto: horizon %d: must be at least 1", h)
+	}
+	mean := make([]float64, h)
+	m.ac.forecast(mean)
+	return m.cal.predict(m.ac.label(), m.reason, mean, m.opts.quantiles(), m.widen), nil
+}
+
+// afterShift returns the history models should fit after level shifts:
+// the segment after the last shift when it holds two days (or 4·H points,
+// whichever is more), else y with everything before each shift moved by the
+// shift's size so the old level stops pulling forecasts.
+func afterShift(y []float64, H, daily int) ([]float64, string) {
+	shifts := LevelShifts(y)
+	if len(shifts) == 0 {
+		return y, ""
+	}
+	last := shifts[len(shifts)-1]
+	need := 2 * daily
+	if 4*H > need {
+		need = 4 * H
+	}
+	if len(y)-last >= need {
+		return y[last:], fmt.Sprintf("fitted after the level shift %d points ago", len(y)-last)
+	}
+	out := append([]float64(nil), y...)
+	for i := len(shifts) - 1; i >= 0; i-- {
+		s := shifts[i]
+		lo := s - 2*DefaultLevelShiftWindow
+		if lo < 0 {
+			lo = 0
+		}
+		hi := s + 2*DefaultLevelShiftWindow
+		if hi > len(out) {
+			hi = len(out)
+		}
+		before, _ := medianMAD(out[lo:s])
+		after, _ := medianMAD(out[s:hi])
+		if math.IsNaN(before) || math.IsNaN(after) {
+			continue
+		}
+		d := after - before
+		for t := 0; t < s; t++ {
+			out[t] += d
+		}
+	}
+	return out, fmt.Sprintf("history before %d level shift(s) moved to the current level", len(shifts))
+}
