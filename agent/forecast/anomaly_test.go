@@ -1,0 +1,209 @@
+package forecast
+
+import (
+	"encoding/csv"
+	"math"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/foreshape/foreshape/agent/forecast/nab"
+)
+
+func TestAnomalyDetectorSpike(t *testing.T) {
+	y := anomNoisy(11, 2000, 20, 1)
+	y[1500] = 35
+	pts, events := DetectAnomalies(y, AnomalyOptions{})
+	if !pts[1500].Anomalous {
+		t.Fatalf("spike at 1500 not flagged: %+v", pts[1500])
+	}
+	if len(events) != 1 || events[0].Start != 1500 || events[0].Kind != AnomalySpike {
+		t.Fatalf("events = %+v, want one spike starting at 1500", events)
+	}
+	if events[0].End > 1500+2 {
+		t.Errorf("spike event lasts until %d", events[0].End)
+	}
+	if pts[1500].Onset != pts[1500].Score || pts[1500].Score <= 0.5 {
+		t.Errorf("onset %v score %v: want equal and above 0.5", pts[1500].Onset, pts[1500].Score)
+	}
+}
+
+func TestAnomalyDetectorLevelShift(t *testing.T) {
+	y := anomNoisy(12, 3000, 20, 1)
+	for i := 2000; i < len(y); i++ {
+		y[i] += 12
+	}
+	pts, events := DetectAnomalies(y, AnomalyOptions{})
+	if len(events) == 0 {
+		t.Fatal("no event for a level shift")
+	}
+	first := events[0]
+	if first.Start < 1995 || first.Start > 2005 {
+		t.Errorf("first event starts at %d, want about 2000: %+v", first.Start, events)
+	}
+	var shift bool
+	for _, e := range events {
+		if e.Kind == AnomalyLevelShift {
+			shift = true
+		}
+		if e.Start < 1990 {
+			t.Errorf("event before the shift: %+v", e)
+		}
+	}
+	if !shift {
+		t.Errorf("no level_shift event among %+v", events)
+	}
+	// The detector settles at the new level: nothing anomalous long after.
+	for i := 2400; i < len(pts); i++ {
+		if pts[i].Anomalous {
+			t.Fatalf("point %d still anomalous after the series settled: %+v", i, pts[i])
+		}
+	}
+}
+
+func TestAnomalyDetectorQuiet(t *testing.T) {
+	cases := []struct {
+		name string
+		y    []float64
+	}{
+		{"white noise", anomNoisy(13, 6000, 50, 3)},
+		{"daily cycle", func() []float64 {
+			y := anomNoisy(14, 4032, 50, 1)
+			for i := range y {
+				y[i] += 20 * math.Sin(2*math.Pi*float64(i)/288)
+			}
+			return y
+		}()},
+		{"constant", make([]float64, 1000)},
+		{"with gaps", func() []float64 {
+			y := anomNoisy(15, 2000, 5, 1)
+			for i := 100; i < 2000; i += 37 {
+				y[i] = math.NaN()
+			}
+			return y
+		}()},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, events := DetectAnomalies(tc.y, AnomalyOptions{})
+			if len(events) != 0 {
+				t.Errorf("events on a normal series: %+v", events)
+			}
+		})
+	}
+}
+
+// TestAnomalyDetectorOnline: appending points never changes the verdicts
+// already given (no look-ahead).
+func TestAnomalyDetectorOnline(t *testing.T) {
+	y := anomNoisy(16, 1500, 10, 1)
+	y[700] = 30
+	for i := 1000; i < len(y); i++ {
+		y[i] += 8
+	}
+	full, _ := DetectAnomalies(y, AnomalyOptions{})
+	prefix, _ := DetectAnomalies(y[:1100], AnomalyOptions{})
+	for i := range prefix {
+		if prefix[i] != full[i] {
+			t.Fatalf("point %d: %+v on the prefix, %+v on the whole series", i, prefix[i], full[i])
+		}
+	}
+}
+
+// TestNABScoreOfDetector scores the detector on a NAB data directory (the
+// shared set, outside the repository) when FORESHAPE_NAB_DIR points at it:
+//
+//	FORESHAPE_NAB_DIR=/work/shared/data/nab go test -run NABScore -v ./agent/forecast/
+func TestNABScoreOfDetector(t *testing.T) {
+	dir := os.Getenv("FORESHAPE_NAB_DIR")
+	if dir == "" {
+		t.Skip("FORESHAPE_NAB_DIR not set")
+	}
+	wf, err := os.Open(filepath.Join(dir, "labels", "combined_windows.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	windows, err := nab.ReadWindows(wf)
+	wf.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var files []nab.File
+	for name, ws := range windows {
+		ts, y := anomReadNAB(t, filepath.Join(dir, "data", name))
+		pts, _ := DetectAnomalies(y, AnomalyOptions{})
+		scores := make([]float64, len(pts))
+		for i, p := range pts {
+			scores[i] = p.Onset
+		}
+		files = append(files, nab.File{Name: name, Timestamps: ts, Scores: scores, Windows: ws})
+	}
+	for name, costs := range nab.DefaultProfiles() {
+		res, err := nab.Score(files, costs, nab.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("%-20s %6.1f  threshold %.4f tp %d fp %d fn %d", name, res.Normalized, res.Threshold, res.TP, res.FP, res.FN)
+	}
+}
+
+func anomReadNAB(t *testing.T, path string) ([]time.Time, []float64) {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	rows, err := csv.NewReader(f).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ts []time.Time
+	var y []float64
+	for _, r := range rows[1:] {
+		tm, err := nab.ParseTime(r[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, err := strconv.ParseFloat(r[1], 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ts = append(ts, tm)
+		y = append(y, v)
+	}
+	return ts, y
+}
+
+// TestAnomalyOnsetRefractory: within the refractory period only a stronger
+// anomaly is a new onset; after it, any anomaly is.
+func TestAnomalyOnsetRefractory(t *testing.T) {
+	y := anomNoisy(17, 3000, 20, 1)
+	y[1000] = 40 // strong
+	y[1050] = 30 // weaker, within the refractory period: no onset
+	y[1100] = 60 // stronger: an onset
+	y[2000] = 30 // long after: an onset
+	pts, _ := DetectAnomalies(y, AnomalyOptions{})
+	for _, tc := range []struct {
+		i     int
+		onset bool
+	}{{1000, true}, {1050, false}, {1100, true}, {2000, true}} {
+		if !pts[tc.i].Anomalous {
+			t.Errorf("point %d not anomalous: %+v", tc.i, pts[tc.i])
+		}
+		if got := pts[tc.i].Onset > 0; got != tc.onset {
+			t.Errorf("point %d onset %v, want onset %v (%+v)", tc.i, pts[tc.i].Onset, tc.onset, pts[tc.i])
+		}
+	}
+	for i, p := range pts {
+		if p.Score < 0 || p.Score >= 1 || p.Onset > p.Score {
+			t.Fatalf("point %d: score %v onset %v out of range", i, p.Score, p.Onset)
+		}
+	}
+	// The strongest point so far scores near 1.
+	if pts[1100].Score < 0.999 {
+		t.Errorf("record point scored %v", pts[1100].Score)
+	}
+}
