@@ -1,0 +1,229 @@
+package config
+
+import (
+	"maps"
+	"slices"
+
+	"github.com/hashicorp/hcl/v2"
+)
+
+// Config is the agent's effective configuration. Load builds it; consumers
+// treat it as read-only.
+type Config struct {
+	// Name identifies the agent in the cluster; empty means the host name,
+	// resolved by the agent at start.
+	Name string `json:"name"`
+	// DataDir holds Raft logs and snapshots. Empty only in dev mode, where
+	// state lives in memory. Default /var/lib/foreshape.
+	DataDir string `json:"data_dir"`
+	// BindAddr is the IP address the Raft transport binds to. Default
+	// 127.0.0.1, so nothing is exposed until an operator chooses an
+	// interface; clustering across hosts needs a routable address.
+	BindAddr string `json:"bind_addr"`
+	// LogLevel is one of trace, debug, info, warn, error. Default info.
+	LogLevel string `json:"log_level"`
+	// LogJSON switches logs to JSON lines. Default false.
+	LogJSON bool `json:"log_json"`
+	// DevMode is set by the -dev flag, never by a file: a single in-memory
+	// server that bootstraps itself, for trying foreshape out.
+	DevMode bool `json:"dev_mode"`
+
+	Server     Server     `json:"server"`
+	Nomad      Nomad      `json:"nomad"`
+	Consul     Consul     `json:"consul"`
+	Prometheus Prometheus `json:"prometheus"`
+	HTTP       HTTP       `json:"http"`
+	TLS        TLS        `json:"tls"`
+	ACL        ACL        `json:"acl"`
+	Policies   Policies   `json:"policies"`
+	Telemetry  Telemetry  `json:"telemetry"`
+
+	// origins records where each field set by a file or the environment
+	// came from, keyed by its dotted name ("server.raft_port"), so that
+	// Validate can point at it.
+	origins map[string]origin
+}
+
+// Server configures the agent's part in the Raft cluster.
+type Server struct {
+	// Enabled makes the agent a Raft member. Default false: a plain agent
+	// stays out of the cluster.
+	Enabled bool `json:"enabled"`
+	// BootstrapExpect is how many voters must join before the cluster
+	// bootstraps. Required (at least 1) when Enabled.
+	BootstrapExpect int `json:"bootstrap_expect"`
+	// RetryJoin lists peers to join, as HOST or HOST:PORT (the port
+	// defaults to RaftPort).
+	RetryJoin []string `json:"retry_join"`
+	// RaftPort is the Raft transport's port. Default 7576.
+	RaftPort int `json:"raft_port"`
+	// Voter makes the member a voter; false joins as a non-voter.
+	// Default true.
+	Voter bool `json:"voter"`
+}
+
+// Nomad configures the Nomad API client.
+type Nomad struct {
+	// Address is Nomad's HTTP API. Default http://127.0.0.1:4646.
+	Address string `json:"address"`
+	// Region and Namespace default to the Nomad agent's own.
+	Region    string `json:"region"`
+	Namespace string `json:"namespace"`
+	Token     Secret `json:"token"`
+	// CAFile, CertFile and KeyFile configure TLS to Nomad; CertFile and
+	// KeyFile come together.
+	CAFile        string `json:"ca_file"`
+	CertFile      string `json:"cert_file"`
+	KeyFile       string `json:"key_file"`
+	TLSServerName string `json:"tls_server_name"`
+	// SkipVerify disables TLS verification; never use it in production.
+	SkipVerify bool `json:"skip_verify"`
+}
+
+// Consul configures service registration in Consul.
+type Consul struct {
+	// Enabled registers the agent's HTTP API as a Consul service.
+	// Default false.
+	Enabled bool `json:"enabled"`
+	// Address is Consul's HTTP API, HOST:PORT or a URL. Default
+	// 127.0.0.1:8500.
+	Address string `json:"address"`
+	Token   Secret `json:"token"`
+	// ServiceName is the Consul service name. Default "foreshape".
+	ServiceName string   `json:"service_name"`
+	Tags        []string `json:"tags"`
+}
+
+// Prometheus configures an optional Prometheus server as a metric source
+// (IOPS, which Nomad does not report, comes from node_exporter there).
+type Prometheus struct {
+	// Address is Prometheus's HTTP API; empty disables the source.
+	Address string `json:"address"`
+}
+
+// HTTP configures the agent's HTTP API.
+type HTTP struct {
+	// Address is HOST:PORT to listen on. Default 127.0.0.1:7575.
+	Address string `json:"address"`
+}
+
+// TLS configures TLS for the agent's own HTTP API and Raft transport.
+type TLS struct {
+	CAFile   string `json:"ca_file"`
+	CertFile string `json:"cert_file"`
+	KeyFile  string `json:"key_file"`
+	// VerifyIncoming requires clients to present a certificate signed by
+	// CAFile.
+	VerifyIncoming bool `json:"verify_incoming"`
+}
+
+// Enabled reports whether TLS is configured.
+func (t TLS) Enabled() bool { return t.CertFile != "" && t.KeyFile != "" }
+
+// ACL configures token checks on the agent's HTTP API.
+type ACL struct {
+	// Enabled requires a token on every API request. Default false.
+	Enabled bool `json:"enabled"`
+	// TokenFile holds the accepted tokens, one a line. Required when
+	// Enabled.
+	TokenFile string `json:"token_file"`
+}
+
+// Policies says where shaping policies are read from.
+type Policies struct {
+	// Dir is a directory of *.hcl policy files. Default
+	// /etc/foreshape/policies.d.
+	Dir string `json:"dir"`
+}
+
+// Telemetry configures the agent's own metrics.
+type Telemetry struct {
+	// PrometheusMetrics serves metrics in Prometheus format on the HTTP
+	// API. Default true.
+	PrometheusMetrics bool `json:"prometheus_metrics"`
+}
+
+// Defaults.
+const (
+	DefaultDataDir       = "/var/lib/foreshape"
+	DefaultBindAddr      = "127.0.0.1"
+	DefaultLogLevel      = "info"
+	DefaultRaftPort      = 7576
+	DefaultNomadAddress  = "http://127.0.0.1:4646"
+	DefaultConsulAddress = "127.0.0.1:8500"
+	DefaultServiceName   = "foreshape"
+	DefaultHTTPAddress   = "127.0.0.1:7575"
+	DefaultPoliciesDir   = "/etc/foreshape/policies.d"
+)
+
+// LogLevels are the accepted log levels, quietest last.
+var LogLevels = []string{"trace", "debug", "info", "warn", "error"}
+
+// Default returns the production defaults.
+func Default() *Config {
+	return &Config{
+		DataDir:  DefaultDataDir,
+		BindAddr: DefaultBindAddr,
+		LogLevel: DefaultLogLevel,
+		Server: Server{
+			RaftPort: DefaultRaftPort,
+			Voter:    true,
+		},
+		Nomad:     Nomad{Address: DefaultNomadAddress},
+		Consul:    Consul{Address: DefaultConsulAddress, ServiceName: DefaultServiceName},
+		HTTP:      HTTP{Address: DefaultHTTPAddress},
+		Policies:  Policies{Dir: DefaultPoliciesDir},
+		Telemetry: Telemetry{PrometheusMetrics: true},
+	}
+}
+
+// DevDefault returns the defaults of dev mode (the -dev flag): one
+// in-memory server that bootstraps alone and logs at debug. Files loaded
+// over it still override each setting.
+func DevDefault() *Config {
+	c := Default()
+	c.DevMode = true
+	c.DataDir = ""
+	c.LogLevel = "debug"
+	c.Server.Enabled = true
+	c.Server.BootstrapExpect = 1
+	return c
+}
+
+// Clone returns a deep copy of c.
+func (c *Config) Clone() *Config {
+	out := *c
+	out.Server.RetryJoin = slices.Clone(c.Server.RetryJoin)
+	out.Consul.Tags = slices.Clone(c.Consul.Tags)
+	out.origins = maps.Clone(c.origins)
+	return &out
+}
+
+// origin is where a setting came from: a file attribute or an
+// environment variable.
+type origin struct {
+	rng *hcl.Range // the attribute's expression, when from a file
+	env string     // the variable's name, when from the environment
+}
+
+// setOrigin records that field was last set at rng.
+func (c *Config) setOrigin(field string, o origin) {
+	if c.origins == nil {
+		c.origins = map[string]origin{}
+	}
+	c.origins[field] = o
+}
+
+// Source describes where field's value came from: "file.hcl:3,15-20",
+// "environment variable NOMAD_ADDR", or "default".
+func (c *Config) Source(field string) string {
+	o, ok := c.origins[field]
+	switch {
+	case !ok:
+		return "default"
+	case o.rng != nil:
+		return o.rng.String()
+	default:
+		return "environment variable " + o.env
+	}
+}

@@ -1,0 +1,270 @@
+package config
+
+import (
+	"fmt"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/gohcl"
+
+	"github.com/foreshape/foreshape/policies/hclfield"
+)
+
+// The decode structs mirror the HCL text; every setting stays an
+// hcl.Expression so that errors point at it, and an absent attribute
+// (a null expression) leaves the value underneath untouched.
+
+type fileHCL struct {
+	Name       hcl.Expression `hcl:"name,optional"`
+	DataDir    hcl.Expression `hcl:"data_dir,optional"`
+	BindAddr   hcl.Expression `hcl:"bind_addr,optional"`
+	LogLevel   hcl.Expression `hcl:"log_level,optional"`
+	LogJSON    hcl.Expression `hcl:"log_json,optional"`
+	Server     *serverHCL     `hcl:"server,block"`
+	Nomad      *nomadHCL      `hcl:"nomad,block"`
+	Consul     *consulHCL     `hcl:"consul,block"`
+	Prometheus *prometheusHCL `hcl:"prometheus,block"`
+	HTTP       *httpHCL       `hcl:"http,block"`
+	TLS        *tlsHCL        `hcl:"tls,block"`
+	ACL        *aclHCL        `hcl:"acl,block"`
+	Policies   *policiesHCL   `hcl:"policies,block"`
+	Telemetry  *telemetryHCL  `hcl:"telemetry,block"`
+}
+
+type serverHCL struct {
+	Enabled         hcl.Expression `hcl:"enabled,optional"`
+	BootstrapExpect hcl.Expression `hcl:"bootstrap_expect,optional"`
+	RetryJoin       hcl.Expression `hcl:"retry_join,optional"`
+	RaftPort        hcl.Expression `hcl:"raft_port,optional"`
+	Voter           hcl.Expression `hcl:"voter,optional"`
+}
+
+type nomadHCL struct {
+	Address       hcl.Expression `hcl:"address,optional"`
+	Region        hcl.Expression `hcl:"region,optional"`
+	Namespace     hcl.Expression `hcl:"namespace,optional"`
+	Token         hcl.Expression `hcl:"token,optional"`
+	CAFile        hcl.Expression `hcl:"ca_file,optional"`
+	CertFile      hcl.Expression `hcl:"cert_file,optional"`
+	KeyFile       hcl.Expression `hcl:"key_file,optional"`
+	TLSServerName hcl.Expression `hcl:"tls_server_name,optional"`
+	SkipVerify    hcl.Expression `hcl:"skip_verify,optional"`
+}
+
+type consulHCL struct {
+	Enabled     hcl.Expression `hcl:"enabled,optional"`
+	Address     hcl.Expression `hcl:"address,optional"`
+	Token       hcl.Expression `hcl:"token,optional"`
+	ServiceName hcl.Expression `hcl:"service_name,optional"`
+	Tags        hcl.Expression `hcl:"tags,optional"`
+}
+
+type prometheusHCL struct {
+	Address hcl.Expression `hcl:"address,optional"`
+}
+
+type httpHCL struct {
+	Address hcl.Expression `hcl:"address,optional"`
+}
+
+type tlsHCL struct {
+	CAFile         hcl.Expression `hcl:"ca_file,optional"`
+	CertFile       hcl.Expression `hcl:"cert_file,optional"`
+	KeyFile        hcl.Expression `hcl:"key_file,optional"`
+	VerifyIncoming hcl.Expression `hcl:"verify_incoming,optional"`
+}
+
+type aclHCL struct {
+	Enabled   hcl.Expression `hcl:"enabled,optional"`
+	TokenFile hcl.Expression `hcl:"token_file,optional"`
+}
+
+type policiesHCL struct {
+	Dir hcl.Expression `hcl:"dir,optional"`
+}
+
+type telemetryHCL struct {
+	PrometheusMetrics hcl.Expression `hcl:"prometheus_metrics,optional"`
+}
+
+// fileDecoder validates one file's settings and writes the valid ones
+// into cfg, recording where each came from.
+type fileDecoder struct {
+	cfg   *Config
+	diags hcl.Diagnostics
+}
+
+func (d *fileDecoder) invalid(expr hcl.Expression, field string, err error) {
+	d.diags = append(d.diags, hclfield.Invalid(expr.Range(), field, "%s.", capitalise(err.Error())))
+}
+
+func (d *fileDecoder) set(expr hcl.Expression, field string) {
+	rng := expr.Range()
+	d.cfg.setOrigin(field, origin{rng: &rng})
+}
+
+func (d *fileDecoder) str(expr hcl.Expression, field string, dst *string, check func(string) (string, error)) {
+	v, ok, diags := hclfield.String(expr, field)
+	d.diags = append(d.diags, diags...)
+	if !ok {
+		return
+	}
+	v, err := check(v)
+	if err != nil {
+		d.invalid(expr, field, err)
+		return
+	}
+	*dst = v
+	d.set(expr, field)
+}
+
+// secret is str for credentials. Its diagnostics carry the position in
+// their text rather than as a Subject, so that no diagnostic printer shows
+// the source line holding the credential.
+func (d *fileDecoder) secret(expr hcl.Expression, field string, dst *Secret) {
+	v, ok, diags := hclfield.String(expr, field)
+	for _, diag := range diags {
+		d.diags = append(d.diags, hideSubject(diag))
+	}
+	if !ok {
+		return
+	}
+	if _, err := checkToken(v); err != nil {
+		d.diags = append(d.diags, hideSubject(hclfield.Invalid(expr.Range(), field, "%s.", capitalise(err.Error()))))
+		return
+	}
+	*dst = Secret(v)
+	d.set(expr, field)
+}
+
+// hideSubject moves a diagnostic's position into its detail.
+func hideSubject(diag *hcl.Diagnostic) *hcl.Diagnostic {
+	out := *diag
+	if out.Subject != nil {
+		out.Detail = fmt.Sprintf("At %s: %s (The line is not shown because it holds a credential.)", out.Subject, out.Detail)
+		out.Summary = fmt.Sprintf("%s (%s)", out.Summary, out.Subject)
+	}
+	out.Subject, out.Context, out.Expression = nil, nil, nil
+	return &out
+}
+
+func (d *fileDecoder) boolean(expr hcl.Expression, field string, dst *bool) {
+	v, ok, diags := hclfield.Bool(expr, field)
+	d.diags = append(d.diags, diags...)
+	if ok {
+		*dst = v
+		d.set(expr, field)
+	}
+}
+
+func (d *fileDecoder) integer(expr hcl.Expression, field string, dst *int, check func(int) error) {
+	v, ok, diags := hclfield.Int(expr, field)
+	d.diags = append(d.diags, diags...)
+	if !ok {
+		return
+	}
+	if err := check(v); err != nil {
+		d.invalid(expr, field, err)
+		return
+	}
+	*dst = v
+	d.set(expr, field)
+}
+
+func (d *fileDecoder) list(expr hcl.Expression, field string, dst *[]string, check func(string) (string, error)) {
+	v, ok, diags := hclfield.StringList(expr, field)
+	d.diags = append(d.diags, diags...)
+	if !ok {
+		return
+	}
+	elems, _ := hclfield.ListElements(expr)
+	out := make([]string, 0, len(v))
+	bad := false
+	for i, s := range v {
+		n, err := check(s)
+		if err != nil {
+			e := expr
+			if i < len(elems) {
+				e = elems[i]
+			}
+			d.invalid(e, fmt.Sprintf("%s[%d]", field, i), err)
+			bad = true
+			continue
+		}
+		out = append(out, n)
+	}
+	if !bad {
+		*dst = out
+		d.set(expr, field)
+	}
+}
+
+// decodeFile validates one parsed file and merges its settings into cfg.
+func decodeFile(file *hcl.File, cfg *Config) hcl.Diagnostics {
+	var f fileHCL
+	diags := gohcl.DecodeBody(file.Body, nil, &f)
+	if diags.HasErrors() {
+		return diags
+	}
+	d := &fileDecoder{cfg: cfg, diags: diags}
+	d.str(f.Name, "name", &cfg.Name, checkName)
+	d.str(f.DataDir, "data_dir", &cfg.DataDir, checkDataDir)
+	d.str(f.BindAddr, "bind_addr", &cfg.BindAddr, checkIP)
+	d.str(f.LogLevel, "log_level", &cfg.LogLevel, checkLogLevel)
+	d.boolean(f.LogJSON, "log_json", &cfg.LogJSON)
+	if s := f.Server; s != nil {
+		d.boolean(s.Enabled, "server.enabled", &cfg.Server.Enabled)
+		d.integer(s.BootstrapExpect, "server.bootstrap_expect", &cfg.Server.BootstrapExpect, checkBootstrapExpect)
+		d.list(s.RetryJoin, "server.retry_join", &cfg.Server.RetryJoin, checkJoin)
+		d.integer(s.RaftPort, "server.raft_port", &cfg.Server.RaftPort, checkPort)
+		d.boolean(s.Voter, "server.voter", &cfg.Server.Voter)
+	}
+	if n := f.Nomad; n != nil {
+		d.str(n.Address, "nomad.address", &cfg.Nomad.Address, checkNomadAddress)
+		d.str(n.Region, "nomad.region", &cfg.Nomad.Region, checkIdent)
+		d.str(n.Namespace, "nomad.namespace", &cfg.Nomad.Namespace, checkIdent)
+		d.secret(n.Token, "nomad.token", &cfg.Nomad.Token)
+		d.str(n.CAFile, "nomad.ca_file", &cfg.Nomad.CAFile, checkPath)
+		d.str(n.CertFile, "nomad.cert_file", &cfg.Nomad.CertFile, checkPath)
+		d.str(n.KeyFile, "nomad.key_file", &cfg.Nomad.KeyFile, checkPath)
+		d.str(n.TLSServerName, "nomad.tls_server_name", &cfg.Nomad.TLSServerName, checkServerName)
+		d.boolean(n.SkipVerify, "nomad.skip_verify", &cfg.Nomad.SkipVerify)
+	}
+	if c := f.Consul; c != nil {
+		d.boolean(c.Enabled, "consul.enabled", &cfg.Consul.Enabled)
+		d.str(c.Address, "consul.address", &cfg.Consul.Address, checkConsulAddress)
+		d.secret(c.Token, "consul.token", &cfg.Consul.Token)
+		d.str(c.ServiceName, "consul.service_name", &cfg.Consul.ServiceName, checkServiceName)
+		d.list(c.Tags, "consul.tags", &cfg.Consul.Tags, checkTag)
+	}
+	if p := f.Prometheus; p != nil {
+		d.str(p.Address, "prometheus.address", &cfg.Prometheus.Address, checkHTTPURL)
+	}
+	if h := f.HTTP; h != nil {
+		d.str(h.Address, "http.address", &cfg.HTTP.Address, checkHostPort)
+	}
+	if t := f.TLS; t != nil {
+		d.str(t.CAFile, "tls.ca_file", &cfg.TLS.CAFile, checkPath)
+		d.str(t.CertFile, "tls.cert_file", &cfg.TLS.CertFile, checkPath)
+		d.str(t.KeyFile, "tls.key_file", &cfg.TLS.KeyFile, checkPath)
+		d.boolean(t.VerifyIncoming, "tls.verify_incoming", &cfg.TLS.VerifyIncoming)
+	}
+	if a := f.ACL; a != nil {
+		d.boolean(a.Enabled, "acl.enabled", &cfg.ACL.Enabled)
+		d.str(a.TokenFile, "acl.token_file", &cfg.ACL.TokenFile, checkPath)
+	}
+	if p := f.Policies; p != nil {
+		d.str(p.Dir, "policies.dir", &cfg.Policies.Dir, checkPath)
+	}
+	if t := f.Telemetry; t != nil {
+		d.boolean(t.PrometheusMetrics, "telemetry.prometheus_metrics", &cfg.Telemetry.PrometheusMetrics)
+	}
+	return d.diags
+}
+
+// capitalise upper-cases the first letter of a message.
+func capitalise(s string) string {
+	if s == "" || s[0] < 'a' || s[0] > 'z' {
+		return s
+	}
+	return string(s[0]-'a'+'A') + s[1:]
+}

@@ -1,0 +1,236 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+)
+
+// The checks below validate one setting alone, wherever it came from (a
+// file or the environment). Each returns the normalised value or an error
+// worded to follow "Invalid <field>: ".
+
+var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$`)
+
+func checkName(s string) (string, error) {
+	if !nameRE.MatchString(s) {
+		return "", fmt.Errorf("%q must start with a letter or digit and hold only letters, digits, '-', '_' or '.' (at most 63)", s)
+	}
+	return s, nil
+}
+
+func checkNonEmpty(s string) (string, error) {
+	if strings.TrimSpace(s) == "" {
+		return "", fmt.Errorf("the value must not be empty")
+	}
+	return s, nil
+}
+
+func checkPath(s string) (string, error) {
+	if strings.TrimSpace(s) == "" {
+		return "", fmt.Errorf("the path must not be empty")
+	}
+	if strings.ContainsRune(s, 0) {
+		return "", fmt.Errorf("the path contains a NUL byte")
+	}
+	return s, nil
+}
+
+// checkDataDir allows an empty value: it means in-memory, which Validate
+// accepts only in dev mode.
+func checkDataDir(s string) (string, error) {
+	if s == "" {
+		return s, nil
+	}
+	return checkPath(s)
+}
+
+func checkIP(s string) (string, error) {
+	if net.ParseIP(s) == nil {
+		return "", fmt.Errorf("%q is not an IP address; bind_addr takes an address such as \"0.0.0.0\" or \"10.0.0.5\", not a host name", s)
+	}
+	return s, nil
+}
+
+func checkLogLevel(s string) (string, error) {
+	l := strings.ToLower(strings.TrimSpace(s))
+	for _, v := range LogLevels {
+		if l == v {
+			return l, nil
+		}
+	}
+	return "", fmt.Errorf("%q is not one of %s", s, quoteAll(LogLevels))
+}
+
+func checkPort(p int) error {
+	if p < 1 || p > 65535 {
+		return fmt.Errorf("%d is outside the port range 1-65535", p)
+	}
+	return nil
+}
+
+func checkBootstrapExpect(n int) error {
+	if n < 1 {
+		return fmt.Errorf("%d is below 1: at least one voter must bootstrap the cluster", n)
+	}
+	if n > 9 {
+		return fmt.Errorf("%d voters is more than Raft clusters should have (use 3 or 5)", n)
+	}
+	return nil
+}
+
+// checkHost accepts an IP address or a DNS host name.
+func checkHost(h string) error {
+	if h == "" {
+		return fmt.Errorf("the host is empty")
+	}
+	if net.ParseIP(h) != nil {
+		return nil
+	}
+	if len(h) > 253 {
+		return fmt.Errorf("the host name %q is too long", h)
+	}
+	for _, label := range strings.Split(strings.TrimSuffix(h, "."), ".") {
+		if label == "" || len(label) > 63 || strings.HasPrefix(label, "-") || strings.HasSuffix(label, "-") {
+			return fmt.Errorf("%q is not a valid host name", h)
+		}
+		for _, r := range label {
+			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+				return fmt.Errorf("%q is not a valid host name", h)
+			}
+		}
+	}
+	return nil
+}
+
+// checkHostPort accepts HOST:PORT.
+func checkHostPort(s string) (string, error) {
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return "", fmt.Errorf("%q is not HOST:PORT: %s", s, strings.TrimPrefix(err.Error(), "address "+s+": "))
+	}
+	if host == "" {
+		return "", fmt.Errorf("%q has no host; use 0.0.0.0 to listen on every interface", s)
+	}
+	if err := checkHost(host); err != nil {
+		return "", err
+	}
+	p, err := strconv.Atoi(port)
+	if err != nil {
+		return "", fmt.Errorf("%q has a non-numeric port %q", s, port)
+	}
+	if err := checkPort(p); err != nil {
+		return "", fmt.Errorf("%q: %s", s, err)
+	}
+	return s, nil
+}
+
+// checkJoin accepts HOST or HOST:PORT.
+func checkJoin(s string) (string, error) {
+	if strings.TrimSpace(s) == "" {
+		return "", fmt.Errorf("an empty peer address")
+	}
+	if _, _, err := net.SplitHostPort(s); err == nil {
+		return checkHostPort(s)
+	}
+	if err := checkHost(strings.Trim(s, "[]")); err != nil {
+		return "", err
+	}
+	return s, nil
+}
+
+// checkHTTPURL accepts an absolute http or https URL with a host.
+func checkHTTPURL(s string) (string, error) {
+	u, err := url.Parse(s)
+	if err != nil {
+		if ue, ok := err.(*url.Error); ok {
+			return "", fmt.Errorf("%q is not a valid URL: %s", s, ue.Err)
+		}
+		return "", fmt.Errorf("%q is not a valid URL: %s", s, err)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return "", fmt.Errorf("%q must start with http:// or https://", s)
+	}
+	if u.Host == "" {
+		return "", fmt.Errorf("%q has no host", s)
+	}
+	if err := checkHost(u.Hostname()); err != nil {
+		return "", err
+	}
+	if p := u.Port(); p != "" {
+		n, err := strconv.Atoi(p)
+		if err != nil || checkPort(n) != nil {
+			return "", fmt.Errorf("%q has an invalid port %q", s, p)
+		}
+	}
+	return s, nil
+}
+
+// checkNomadAddress accepts an http(s) URL or a unix:// socket path, as
+// Nomad's API client does.
+func checkNomadAddress(s string) (string, error) {
+	if strings.HasPrefix(s, "unix://") {
+		if len(s) == len("unix://") {
+			return "", fmt.Errorf("%q names no socket path", s)
+		}
+		return s, nil
+	}
+	return checkHTTPURL(s)
+}
+
+// checkConsulAddress accepts HOST:PORT or an http(s) URL, as
+// CONSUL_HTTP_ADDR does.
+func checkConsulAddress(s string) (string, error) {
+	if strings.Contains(s, "://") {
+		return checkHTTPURL(s)
+	}
+	return checkHostPort(s)
+}
+
+func checkIdent(s string) (string, error) {
+	if s == "" || strings.ContainsAny(s, " \t\r\n/") {
+		return "", fmt.Errorf("%q must be non-empty and hold no whitespace or '/'", s)
+	}
+	return s, nil
+}
+
+func checkServerName(s string) (string, error) {
+	if err := checkHost(s); err != nil {
+		return "", err
+	}
+	return s, nil
+}
+
+var serviceRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+
+func checkServiceName(s string) (string, error) {
+	if !serviceRE.MatchString(s) {
+		return "", fmt.Errorf("%q is not a DNS-compatible service name (lower-case letters, digits and '-', at most 63)", s)
+	}
+	return s, nil
+}
+
+func checkTag(s string) (string, error) {
+	if strings.TrimSpace(s) == "" {
+		return "", fmt.Errorf("a tag is empty")
+	}
+	return s, nil
+}
+
+func checkToken(s string) (string, error) {
+	if strings.ContainsAny(s, " \t\r\n") {
+		return "", fmt.Errorf("the token contains whitespace")
+	}
+	return s, nil
+}
+
+func quoteAll(items []string) string {
+	q := make([]string, len(items))
+	for i, s := range items {
+		q[i] = strconv.Quote(s)
+	}
+	return strings.Join(q, ", ")
+}

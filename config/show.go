@@ -1,0 +1,102 @@
+package config
+
+import (
+	"encoding/json"
+
+	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/hashicorp/hcl/v2/hclwrite"
+	"github.com/zclconf/go-cty/cty"
+)
+
+// JSON returns the configuration as indented JSON with every secret
+// redacted.
+func (c *Config) JSON() ([]byte, error) {
+	return json.MarshalIndent(c, "", "  ")
+}
+
+// HCL returns the effective configuration in the agent's own HCL syntax,
+// every setting spelled out and every secret redacted, for `foreshape
+// config show`. dev_mode appears as a comment: it is a flag, not a
+// setting.
+func (c *Config) HCL() []byte {
+	f := hclwrite.NewEmptyFile()
+	root := f.Body()
+	if c.DevMode {
+		root.AppendUnstructuredTokens(hclwrite.Tokens{
+			{Type: hclsyntax.TokenComment, Bytes: []byte("# dev mode (-dev): in-memory state, single self-bootstrapping server\n")},
+		})
+	}
+	str := func(b *hclwrite.Body, name, v string) { b.SetAttributeValue(name, cty.StringVal(v)) }
+	boolean := func(b *hclwrite.Body, name string, v bool) { b.SetAttributeValue(name, cty.BoolVal(v)) }
+	num := func(b *hclwrite.Body, name string, v int) { b.SetAttributeValue(name, cty.NumberIntVal(int64(v))) }
+	list := func(b *hclwrite.Body, name string, v []string) {
+		vals := make([]cty.Value, len(v))
+		for i, s := range v {
+			vals[i] = cty.StringVal(s)
+		}
+		if len(vals) == 0 {
+			b.SetAttributeValue(name, cty.ListValEmpty(cty.String))
+			return
+		}
+		b.SetAttributeValue(name, cty.ListVal(vals))
+	}
+	block := func(name string) *hclwrite.Body {
+		root.AppendNewline()
+		return root.AppendNewBlock(name, nil).Body()
+	}
+
+	str(root, "name", c.Name)
+	str(root, "data_dir", c.DataDir)
+	str(root, "bind_addr", c.BindAddr)
+	str(root, "log_level", c.LogLevel)
+	boolean(root, "log_json", c.LogJSON)
+
+	b := block("server")
+	boolean(b, "enabled", c.Server.Enabled)
+	num(b, "bootstrap_expect", c.Server.BootstrapExpect)
+	list(b, "retry_join", c.Server.RetryJoin)
+	num(b, "raft_port", c.Server.RaftPort)
+	boolean(b, "voter", c.Server.Voter)
+
+	b = block("nomad")
+	str(b, "address", c.Nomad.Address)
+	str(b, "region", c.Nomad.Region)
+	str(b, "namespace", c.Nomad.Namespace)
+	str(b, "token", c.Nomad.Token.String())
+	str(b, "ca_file", c.Nomad.CAFile)
+	str(b, "cert_file", c.Nomad.CertFile)
+	str(b, "key_file", c.Nomad.KeyFile)
+	str(b, "tls_server_name", c.Nomad.TLSServerName)
+	boolean(b, "skip_verify", c.Nomad.SkipVerify)
+
+	b = block("consul")
+	boolean(b, "enabled", c.Consul.Enabled)
+	str(b, "address", c.Consul.Address)
+	str(b, "token", c.Consul.Token.String())
+	str(b, "service_name", c.Consul.ServiceName)
+	list(b, "tags", c.Consul.Tags)
+
+	b = block("prometheus")
+	str(b, "address", c.Prometheus.Address)
+
+	b = block("http")
+	str(b, "address", c.HTTP.Address)
+
+	b = block("tls")
+	str(b, "ca_file", c.TLS.CAFile)
+	str(b, "cert_file", c.TLS.CertFile)
+	str(b, "key_file", c.TLS.KeyFile)
+	boolean(b, "verify_incoming", c.TLS.VerifyIncoming)
+
+	b = block("acl")
+	boolean(b, "enabled", c.ACL.Enabled)
+	str(b, "token_file", c.ACL.TokenFile)
+
+	b = block("policies")
+	str(b, "dir", c.Policies.Dir)
+
+	b = block("telemetry")
+	boolean(b, "prometheus_metrics", c.Telemetry.PrometheusMetrics)
+
+	return hclwrite.Format(f.Bytes())
+}
