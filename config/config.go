@@ -202,8 +202,8 @@ func (c *Config) Clone() *Config {
 // origin is where a setting came from: a file attribute or an
 // environment variable.
 type origin struct {
-	rng *hcl.Range // the attribute's expression, when from a file
-	env string     // the variable's name, when from the environment
+	rng  *hcl.Range // the attribute's expression, when from a file
+	desc string     // otherwise: "environment variable NOMAD_ADDR", "flag -http-addr"
 }
 
 // setOrigin records that field was last set at rng.
@@ -215,7 +215,7 @@ func (c *Config) setOrigin(field string, o origin) {
 }
 
 // Source describes where field's value came from: "file.hcl:3,15-20",
-// "environment variable NOMAD_ADDR", or "default".
+// "environment variable NOMAD_ADDR", "flag -http-addr", or "default".
 func (c *Config) Source(field string) string {
 	o, ok := c.origins[field]
 	switch {
@@ -224,6 +224,6 @@ func (c *Config) Source(field string) string {
 	case o.rng != nil:
 		return o.rng.String()
 	default:
-		return "environment variable " + o.env
+		return o.desc
 	}
 }

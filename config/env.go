@@ -7,14 +7,10 @@ import (
 	"github.com/hashicorp/hcl/v2"
 )
 
-// envVar is one environment override: the variable and the field it sets.
-type envVar struct {
-	name  string
-	field string
-	apply func(c *Config, v string) error
-}
+// setter validates a value for one field, given as text, and sets it.
+type setter func(c *Config, v string) error
 
-func envString(dst func(*Config) *string, check func(string) (string, error)) func(*Config, string) error {
+func setString(dst func(*Config) *string, check func(string) (string, error)) setter {
 	return func(c *Config, v string) error {
 		n, err := check(v)
 		if err != nil {
@@ -25,39 +21,62 @@ func envString(dst func(*Config) *string, check func(string) (string, error)) fu
 	}
 }
 
-// EnvVars are the environment overrides ApplyEnv honours, with the Nomad
-// and Consul CLIs' meanings.
-var envVars = []envVar{
-	{"NOMAD_ADDR", "nomad.address", envString(func(c *Config) *string { return &c.Nomad.Address }, checkNomadAddress)},
-	{"NOMAD_REGION", "nomad.region", envString(func(c *Config) *string { return &c.Nomad.Region }, checkIdent)},
-	{"NOMAD_NAMESPACE", "nomad.namespace", envString(func(c *Config) *string { return &c.Nomad.Namespace }, checkIdent)},
-	{"NOMAD_TOKEN", "nomad.token", func(c *Config, v string) error {
+func setSecret(dst func(*Config) *Secret) setter {
+	return func(c *Config, v string) error {
 		if _, err := checkToken(v); err != nil {
 			return err
 		}
-		c.Nomad.Token = Secret(v)
+		*dst(c) = Secret(v)
 		return nil
-	}},
-	{"NOMAD_CACERT", "nomad.ca_file", envString(func(c *Config) *string { return &c.Nomad.CAFile }, checkPath)},
-	{"NOMAD_CLIENT_CERT", "nomad.cert_file", envString(func(c *Config) *string { return &c.Nomad.CertFile }, checkPath)},
-	{"NOMAD_CLIENT_KEY", "nomad.key_file", envString(func(c *Config) *string { return &c.Nomad.KeyFile }, checkPath)},
-	{"NOMAD_TLS_SERVER_NAME", "nomad.tls_server_name", envString(func(c *Config) *string { return &c.Nomad.TLSServerName }, checkServerName)},
-	{"NOMAD_SKIP_VERIFY", "nomad.skip_verify", func(c *Config, v string) error {
+	}
+}
+
+func setBool(dst func(*Config) *bool) setter {
+	return func(c *Config, v string) error {
 		b, err := strconv.ParseBool(v)
 		if err != nil {
 			return fmt.Errorf("%q is not a boolean", v)
 		}
-		c.Nomad.SkipVerify = b
+		*dst(c) = b
 		return nil
-	}},
-	{"CONSUL_HTTP_ADDR", "consul.address", envString(func(c *Config) *string { return &c.Consul.Address }, checkConsulAddress)},
-	{"CONSUL_HTTP_TOKEN", "consul.token", func(c *Config, v string) error {
-		if _, err := checkToken(v); err != nil {
-			return err
-		}
-		c.Consul.Token = Secret(v)
-		return nil
-	}},
+	}
+}
+
+// setters are the fields Set and ApplyEnv can change from text.
+var setters = map[string]setter{
+	"name":                  setString(func(c *Config) *string { return &c.Name }, checkName),
+	"data_dir":              setString(func(c *Config) *string { return &c.DataDir }, checkDataDir),
+	"bind_addr":             setString(func(c *Config) *string { return &c.BindAddr }, checkIP),
+	"log_level":             setString(func(c *Config) *string { return &c.LogLevel }, checkLogLevel),
+	"http.address":          setString(func(c *Config) *string { return &c.HTTP.Address }, checkHostPort),
+	"policies.dir":          setString(func(c *Config) *string { return &c.Policies.Dir }, checkPath),
+	"nomad.address":         setString(func(c *Config) *string { return &c.Nomad.Address }, checkNomadAddress),
+	"nomad.region":          setString(func(c *Config) *string { return &c.Nomad.Region }, checkIdent),
+	"nomad.namespace":       setString(func(c *Config) *string { return &c.Nomad.Namespace }, checkIdent),
+	"nomad.token":           setSecret(func(c *Config) *Secret { return &c.Nomad.Token }),
+	"nomad.ca_file":         setString(func(c *Config) *string { return &c.Nomad.CAFile }, checkPath),
+	"nomad.cert_file":       setString(func(c *Config) *string { return &c.Nomad.CertFile }, checkPath),
+	"nomad.key_file":        setString(func(c *Config) *string { return &c.Nomad.KeyFile }, checkPath),
+	"nomad.tls_server_name": setString(func(c *Config) *string { return &c.Nomad.TLSServerName }, checkServerName),
+	"nomad.skip_verify":     setBool(func(c *Config) *bool { return &c.Nomad.SkipVerify }),
+	"consul.address":        setString(func(c *Config) *string { return &c.Consul.Address }, checkConsulAddress),
+	"consul.token":          setSecret(func(c *Config) *Secret { return &c.Consul.Token }),
+}
+
+// envVars are the environment overrides ApplyEnv honours, with the Nomad
+// and Consul CLIs' meanings, in the order they apply.
+var envVars = []struct{ name, field string }{
+	{"NOMAD_ADDR", "nomad.address"},
+	{"NOMAD_REGION", "nomad.region"},
+	{"NOMAD_NAMESPACE", "nomad.namespace"},
+	{"NOMAD_TOKEN", "nomad.token"},
+	{"NOMAD_CACERT", "nomad.ca_file"},
+	{"NOMAD_CLIENT_CERT", "nomad.cert_file"},
+	{"NOMAD_CLIENT_KEY", "nomad.key_file"},
+	{"NOMAD_TLS_SERVER_NAME", "nomad.tls_server_name"},
+	{"NOMAD_SKIP_VERIFY", "nomad.skip_verify"},
+	{"CONSUL_HTTP_ADDR", "consul.address"},
+	{"CONSUL_HTTP_TOKEN", "consul.token"},
 }
 
 // EnvVarNames lists the environment variables ApplyEnv reads.
@@ -77,19 +96,33 @@ func EnvVarNames() []string {
 func ApplyEnv(cfg *Config, getenv func(string) string) hcl.Diagnostics {
 	var diags hcl.Diagnostics
 	for _, e := range envVars {
-		v := getenv(e.name)
-		if v == "" {
-			continue
+		if v := getenv(e.name); v != "" {
+			diags = append(diags, Set(cfg, e.field, v, "environment variable "+e.name)...)
 		}
-		if err := e.apply(cfg, v); err != nil {
-			diags = append(diags, &hcl.Diagnostic{
-				Severity: hcl.DiagError,
-				Summary:  fmt.Sprintf("Invalid %s from environment variable %s", e.field, e.name),
-				Detail:   capitalise(err.Error()) + ".",
-			})
-			continue
-		}
-		cfg.setOrigin(e.field, origin{env: e.name})
 	}
 	return diags
+}
+
+// Set validates value and sets field (its dotted name, such as
+// "http.address") on cfg, recording source ("flag -http-addr") for later
+// messages. It serves command-line flags. An invalid value is an error
+// diagnostic naming the field and the source, and leaves cfg unchanged.
+func Set(cfg *Config, field, value, source string) hcl.Diagnostics {
+	set, ok := setters[field]
+	if !ok {
+		return hcl.Diagnostics{{
+			Severity: hcl.DiagError,
+			Summary:  "Unknown setting " + field,
+			Detail:   fmt.Sprintf("%s cannot set %s.", source, field),
+		}}
+	}
+	if err := set(cfg, value); err != nil {
+		return hcl.Diagnostics{{
+			Severity: hcl.DiagError,
+			Summary:  fmt.Sprintf("Invalid %s from %s", field, source),
+			Detail:   capitalise(err.Error()) + ".",
+		}}
+	}
+	cfg.setOrigin(field, origin{desc: source})
+	return nil
 }

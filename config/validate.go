@@ -21,7 +21,7 @@ func (c *Config) Validate() hcl.Diagnostics {
 			if o.rng != nil {
 				d.Subject = o.rng
 			} else {
-				d.Detail += fmt.Sprintf(" (%s is set by environment variable %s.)", field, o.env)
+				d.Detail += fmt.Sprintf(" (%s is set by %s.)", field, o.desc)
 			}
 		}
 		diags = append(diags, d)

@@ -1,0 +1,224 @@
+package command
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+
+	"github.com/hashicorp/cli"
+	"github.com/hashicorp/hcl/v2"
+
+	"github.com/foreshape/foreshape/config"
+)
+
+func init() {
+	register("config validate", func(m Meta) cli.Command { return &ConfigValidateCommand{Meta: m} })
+	register("config show", func(m Meta) cli.Command { return &ConfigShowCommand{Meta: m} })
+}
+
+// ConfigValidateCommand checks an agent configuration file or directory.
+type ConfigValidateCommand struct{ Meta }
+
+func (c *ConfigValidateCommand) Synopsis() string {
+	return "Check an agent configuration file or directory"
+}
+
+func (c *ConfigValidateCommand) Help() string {
+	return strings.TrimSpace(`
+Usage: foreshape config validate [options] PATH
+
+  Loads the agent configuration at PATH, a file or a directory of *.hcl
+  files merged in alphabetical order (later files override earlier ones),
+  and checks every setting. Each problem is reported with its file, line
+  and column and the name of the setting.
+
+  Exits 0 when the configuration is valid (warnings may be printed), 1 when
+  it is not, and 2 on a usage error.
+
+Options:
+
+  -dev   Validate over dev-mode defaults, as 'foreshape agent -dev' would.
+  -env   Apply the NOMAD_* and CONSUL_HTTP_* environment overrides first,
+         as the agent does.
+
+Example:
+
+  $ foreshape config validate example.hcl
+  example.hcl: the configuration is valid.
+
+  $ foreshape config validate -env /etc/foreshape/config.d
+`)
+}
+
+func (c *ConfigValidateCommand) Run(args []string) int {
+	fs := c.FlagSet("config validate", c.Help)
+	dev := fs.Bool("dev", false, "")
+	env := fs.Bool("env", false, "")
+	if code, ok := c.Parse(fs, args, c.Help); !ok {
+		return code
+	}
+	if fs.NArg() != 1 {
+		return c.UsageError("config validate", "config validate takes exactly one PATH")
+	}
+	path := fs.Arg(0)
+	_, files, diags := loadConfig(path, *dev, *env, os.Getenv)
+	writeDiags(c.Err, files, diags)
+	if diags.HasErrors() {
+		return ExitInvalid
+	}
+	fmt.Fprintf(c.Out, "%s: the configuration is valid.\n", path)
+	return ExitOK
+}
+
+// ConfigShowCommand prints the merged configuration with secrets redacted.
+type ConfigShowCommand struct{ Meta }
+
+func (c *ConfigShowCommand) Synopsis() string {
+	return "Print the effective agent configuration, secrets redacted"
+}
+
+func (c *ConfigShowCommand) Help() string {
+	return strings.TrimSpace(`
+Usage: foreshape config show [options] PATH
+
+  Loads and validates the agent configuration at PATH (a file or a
+  directory of *.hcl files) and prints the effective configuration: every
+  setting, defaults included. Tokens are always printed as "<redacted>".
+
+Options:
+
+  -dev            Start from dev-mode defaults.
+  -env            Apply the NOMAD_* and CONSUL_HTTP_* environment overrides.
+  -format=FORMAT  "hcl" (default) or "json".
+
+Example:
+
+  $ NOMAD_TOKEN=... foreshape config show -env example.hcl
+  ...
+  nomad {
+    address = "https://nomad.service.consul:4646"
+    token   = "<redacted>"
+  ...
+`)
+}
+
+func (c *ConfigShowCommand) Run(args []string) int {
+	fs := c.FlagSet("config show", c.Help)
+	dev := fs.Bool("dev", false, "")
+	env := fs.Bool("env", false, "")
+	format := fs.String("format", "hcl", "")
+	if code, ok := c.Parse(fs, args, c.Help); !ok {
+		return code
+	}
+	if fs.NArg() != 1 {
+		return c.UsageError("config show", "config show takes exactly one PATH")
+	}
+	if *format != "hcl" && *format != "json" {
+		return c.UsageError("config show", fmt.Sprintf("-format must be hcl or json, not %q", *format))
+	}
+	cfg, files, diags := loadConfig(fs.Arg(0), *dev, *env, os.Getenv)
+	writeDiags(c.Err, files, diags)
+	if diags.HasErrors() {
+		return ExitInvalid
+	}
+	return printConfig(c.Out, c.Err, cfg, *format)
+}
+
+// printConfig writes cfg, redacted, in format ("hcl" or "json").
+func printConfig(out, errw io.Writer, cfg *config.Config, format string) int {
+	if format == "json" {
+		b, err := cfg.JSON()
+		if err != nil {
+			fmt.Fprintf(errw, "error: encoding the configuration: %v\n", err)
+			return ExitInvalid
+		}
+		fmt.Fprintf(out, "%s\n", b)
+		return ExitOK
+	}
+	_, _ = out.Write(cfg.HCL())
+	return ExitOK
+}
+
+// loadConfig loads path over the production (or dev) defaults, optionally
+// applies the environment, and validates. files holds the sources for
+// printing diagnostics.
+func loadConfig(path string, dev, env bool, getenv func(string) string) (*config.Config, map[string]*hcl.File, hcl.Diagnostics) {
+	base := config.Default()
+	if dev {
+		base = config.DevDefault()
+	}
+	loader := config.NewLoader()
+	cfg, diags := loader.Load(base, path)
+	if env {
+		diags = append(diags, config.ApplyEnv(cfg, getenv)...)
+	}
+	if !diags.HasErrors() {
+		diags = append(diags, cfg.Validate()...)
+	}
+	return cfg, loader.Files(), diags
+}
+
+// writeDiags prints diagnostics with hcl's text writer (source snippet,
+// no colour or wrapping unless w is a terminal), each headed by a
+// FILE:LINE,COL locator line that editors and grep understand. Errors come
+// before warnings, each group in source order.
+func writeDiags(w io.Writer, files map[string]*hcl.File, diags hcl.Diagnostics) {
+	if len(diags) == 0 {
+		return
+	}
+	sorted := append(hcl.Diagnostics(nil), diags...)
+	sort.SliceStable(sorted, func(i, j int) bool {
+		a, b := sorted[i], sorted[j]
+		if a.Severity != b.Severity {
+			return a.Severity == hcl.DiagError
+		}
+		if a.Subject == nil || b.Subject == nil {
+			return a.Subject == nil && b.Subject != nil
+		}
+		if a.Subject.Filename != b.Subject.Filename {
+			return a.Subject.Filename < b.Subject.Filename
+		}
+		return a.Subject.Start.Byte < b.Subject.Start.Byte
+	})
+	width, color := terminal(w)
+	for _, d := range sorted {
+		var buf bytes.Buffer
+		tw := hcl.NewDiagnosticTextWriter(&buf, files, width, color)
+		if err := tw.WriteDiagnostic(d); err != nil {
+			fmt.Fprintf(w, "%s\n", d.Error())
+			continue
+		}
+		sev := "error"
+		if d.Severity == hcl.DiagWarning {
+			sev = "warning"
+		}
+		header := fmt.Sprintf("%s: %s", sev, d.Summary)
+		if d.Subject != nil {
+			header = fmt.Sprintf("%s: %s", d.Subject, header)
+		}
+		// The text writer's own first line repeats the summary: replace it
+		// with the locator header.
+		body := buf.String()
+		if i := strings.Index(body, "\n"); i >= 0 {
+			body = body[i+1:]
+		}
+		fmt.Fprintf(w, "%s\n%s", header, body)
+	}
+}
+
+// terminal returns the wrap width and colour setting for w: none unless w
+// is a character device.
+func terminal(w io.Writer) (uint, bool) {
+	f, ok := w.(*os.File)
+	if !ok {
+		return 0, false
+	}
+	fi, err := f.Stat()
+	if err != nil || fi.Mode()&os.ModeCharDevice == 0 {
+		return 0, false
+	}
+	return 100, true
+}
