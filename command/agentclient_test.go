@@ -26,11 +26,11 @@ func (stubBackend) Anomalies(context.Context) []api.Anomaly {
 	return nil
 }
 func (stubBackend) Hotspots(context.Context) []api.Hotspot {
-	return []api.Hotspot{{Policy: "web", Locality: "dc1/web/*", Metric: "cpu", At: stubOrigin.Add(time.Hour), Probability: 0.93, Quantile: 0.9, Line: 80, Peak: 91.2}}
+	return []api.Hotspot{{Policy: "web", Locality: "dc1/web", Metric: "cpu", At: stubOrigin.Add(time.Hour), Probability: 0.93, Quantile: 0.9, Line: 80, Peak: 91.2}}
 }
 func (stubBackend) Forecasts(context.Context) []api.Forecast {
 	line := 80.0
-	f := api.Forecast{Policy: "web", Locality: "dc1/web/*", Metric: "cpu", Origin: stubOrigin, Step: "5m",
+	f := api.Forecast{Policy: "web", Locality: "dc1/web", Metric: "cpu", Origin: stubOrigin, Step: "5m",
 		Model: "auto(ets+theta)", Reason: "lowest validation error", Quantiles: []float64{0.5, 0.9}, PlanningQuantile: 0.9, Line: &line}
 	for i := 0; i < 24; i++ {
 		f.History = append(f.History, api.Point{Time: stubOrigin.Add(time.Duration(i-24) * 5 * time.Minute), Value: 50 + float64(i)})
@@ -91,7 +91,7 @@ func TestStatusCommand(t *testing.T) {
 
 func TestForecastShowCommand(t *testing.T) {
 	addr := stubAgent(t)
-	code, out, errOut := runCLI(t, "forecast", "show", "-address", addr, "-metric", "cpu", "dc1/web/*")
+	code, out, errOut := runCLI(t, "forecast", "show", "-address", addr, "-metric", "cpu", "dc1/web")
 	if code != ExitOK {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
@@ -100,7 +100,7 @@ func TestForecastShowCommand(t *testing.T) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
 	}
-	if code, _, errOut := runCLI(t, "forecast", "show", "-address", addr, "dc9/*/*"); code != ExitInvalid || !strings.Contains(errOut, "404") {
+	if code, _, errOut := runCLI(t, "forecast", "show", "-address", addr, "dc9"); code != ExitInvalid || !strings.Contains(errOut, "404") {
 		t.Errorf("unknown locality: exit %d, stderr %q", code, errOut)
 	}
 	if code, _, _ := runCLI(t, "forecast", "show", "-address", addr); code != ExitUsage {
@@ -111,7 +111,7 @@ func TestForecastShowCommand(t *testing.T) {
 func TestHotspotsCommand(t *testing.T) {
 	addr := stubAgent(t)
 	code, out, errOut := runCLI(t, "hotspots", "-address", addr)
-	if code != ExitOK || !strings.Contains(out, "dc1/web/*") || !strings.Contains(out, "0.93") {
+	if code != ExitOK || !strings.Contains(out, "dc1/web") || !strings.Contains(out, "0.93") {
 		t.Fatalf("exit %d, out %q, err %q", code, out, errOut)
 	}
 }

@@ -27,7 +27,7 @@ func (c *ForecastShowCommand) Help() string {
 	return strings.TrimSpace(`
 Usage: foreshape forecast show [options] LOCALITY
 
-  Charts the forecast of one locality (a canonical name such as dc1/web/*,
+  Charts the forecast of one locality (its path form, such as dc1/web,
   or a policy name) for one metric: the recent history, the median forecast,
   the planning quantile band and the headroom line, followed by the model
   that produced it and why.
@@ -41,7 +41,7 @@ Options:
 
 Example:
 
-  $ foreshape forecast show -metric cpu dc1/web/*
+  $ foreshape forecast show -metric cpu dc1/web
 `)
 }
 

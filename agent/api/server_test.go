@@ -19,7 +19,7 @@ func (f *fakeBackend) Status(context.Context) Status {
 }
 func (f *fakeBackend) Policies(context.Context) []Policy { return nil }
 func (f *fakeBackend) Series(context.Context) []Series {
-	return []Series{{Series: "dc1/web/*:cpu"}, {Series: "node/n3:cpu", Stale: true}}
+	return []Series{{Series: "dc1/web:cpu"}, {Series: "node/n3:cpu", Stale: true}}
 }
 func (f *fakeBackend) Forecasts(context.Context) []Forecast {
 	return append([]Forecast(nil), f.forecasts...)
@@ -29,7 +29,7 @@ func (f *fakeBackend) Anomalies(context.Context) []Anomaly { return nil }
 
 func testForecast() Forecast {
 	origin := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	f := Forecast{Policy: "web", Locality: "dc1/web/*", Metric: "cpu", Series: "dc1/web/*:cpu", Origin: origin,
+	f := Forecast{Policy: "web", Locality: "dc1/web", Metric: "cpu", Series: "dc1/web:cpu", Origin: origin,
 		Step: "5m", Model: "ets", Quantiles: []float64{0.1, 0.5, 0.9}}
 	for i := 1; i <= 12; i++ {
 		f.Times = append(f.Times, origin.Add(time.Duration(i)*5*time.Minute))
@@ -74,11 +74,11 @@ func TestClientRoundTrip(t *testing.T) {
 	if got := fs[0].Band(0.9); len(got) != 12 || got[0] != 61 {
 		t.Errorf("p90 band = %v", got)
 	}
-	one, err := c.Forecast(ctx, "dc1/web/*", "cpu")
+	one, err := c.Forecast(ctx, "dc1/web", "cpu")
 	if err != nil || len(one) != 1 || one[0].Metric != "cpu" {
 		t.Fatalf("Forecast = %v, %v", one, err)
 	}
-	_, err = c.Forecast(ctx, "dc9/*/*", "")
+	_, err = c.Forecast(ctx, "dc9", "")
 	var se *StatusError
 	if !errors.As(err, &se) || se.Code != http.StatusNotFound || !strings.Contains(se.Message, "dc9") {
 		t.Errorf("unknown locality: err = %v, want a 404 naming it", err)
@@ -131,9 +131,9 @@ func TestMetricsExportForecasts(t *testing.T) {
 	b, _ := io.ReadAll(resp.Body)
 	text := string(b)
 	for _, want := range []string{
-		`foreshape_forecast{horizon="5m",locality="dc1/web/*",metric="cpu",policy="web",quantile="0.9"} 61`,
-		`foreshape_forecast{horizon="1h",locality="dc1/web/*",metric="cpu",policy="web",quantile="mean"} 62`,
-		`foreshape_hotspot_probability{locality="dc1/web/*",metric="cpu",policy="web"} 0`,
+		`foreshape_forecast{horizon="5m",locality="dc1/web",metric="cpu",policy="web",quantile="0.9"} 61`,
+		`foreshape_forecast{horizon="1h",locality="dc1/web",metric="cpu",policy="web",quantile="mean"} 62`,
+		`foreshape_hotspot_probability{locality="dc1/web",metric="cpu",policy="web"} 0`,
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("metrics lack %s\n%s", want, text)

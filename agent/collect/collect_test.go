@@ -14,9 +14,9 @@ var t0 = time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
 
 func TestAggregate(t *testing.T) {
 	got, err := Aggregate([]source.Sample{
-		{Series: "dc1/web/*:cpu", Time: t0.Add(10 * time.Second), Value: 10},
-		{Series: "dc1/web/*:cpu", Time: t0.Add(50 * time.Second), Value: 30},
-		{Series: "dc1/web/*:cpu", Time: t0.Add(70 * time.Second), Value: 5},
+		{Series: "dc1/web:cpu", Time: t0.Add(10 * time.Second), Value: 10},
+		{Series: "dc1/web:cpu", Time: t0.Add(50 * time.Second), Value: 30},
+		{Series: "dc1/web:cpu", Time: t0.Add(70 * time.Second), Value: 5},
 		{Series: "dc1/batch/*:cpu", Time: t0, Value: 1},
 		{Series: "dc1/batch/*:cpu", Time: t0, Value: nan()},
 	}, time.Minute)
@@ -25,8 +25,8 @@ func TestAggregate(t *testing.T) {
 	}
 	want := []state.Sample{
 		{Key: state.Key{Locality: "dc1/batch/*", Metric: "cpu"}, Time: t0, Value: 1},
-		{Key: state.Key{Locality: "dc1/web/*", Metric: "cpu"}, Time: t0, Value: 20},
-		{Key: state.Key{Locality: "dc1/web/*", Metric: "cpu"}, Time: t0.Add(time.Minute), Value: 5},
+		{Key: state.Key{Locality: "dc1/web", Metric: "cpu"}, Time: t0, Value: 20},
+		{Key: state.Key{Locality: "dc1/web", Metric: "cpu"}, Time: t0.Add(time.Minute), Value: 5},
 	}
 	if len(got) != len(want) {
 		t.Fatalf("got %v, want %v", got, want)
@@ -67,7 +67,7 @@ func (r *recorder) Apply(_ context.Context, c state.Command) (state.Result, erro
 
 func TestRunOnceCommitsAndMarksStale(t *testing.T) {
 	good := &fakeSource{name: "nomad", res: source.Result{
-		Samples: []source.Sample{{Series: "dc1/web/*:cpu", Time: t0, Value: 42}},
+		Samples: []source.Sample{{Series: "dc1/web:cpu", Time: t0, Value: 42}},
 		Stale:   []source.Stale{{Series: "node/n3:cpu", Reason: "stats unreachable"}},
 	}}
 	bad := &fakeSource{name: "prometheus", err: errors.New("connection refused")}

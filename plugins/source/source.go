@@ -11,10 +11,11 @@ package source
 
 import (
 	"context"
-	"fmt"
-	"sort"
+		"sort"
 	"strings"
 	"time"
+
+	"github.com/foreshape/foreshape/policies"
 )
 
 // Metric names shared by every source, the series store and the forecaster.
@@ -26,53 +27,18 @@ const (
 	MemoryMB      = "memory_mb" // memory used, absolute MB
 )
 
-// Locality selects a set of Nomad nodes. An empty field matches anything.
-type Locality struct {
-	Datacenter string
-	NodePool   string
-	NodeClass  string
-}
-
-// Name is the locality's canonical name, "datacenter/pool/class" with "*"
-// for a field that matches anything: "dc1/web/*".
-func (l Locality) Name() string {
-	f := func(s string) string {
-		if s == "" {
-			return "*"
-		}
-		return s
-	}
-	return f(l.Datacenter) + "/" + f(l.NodePool) + "/" + f(l.NodeClass)
-}
-
-// Matches reports whether a node with these attributes is in the locality.
-func (l Locality) Matches(datacenter, nodePool, nodeClass string) bool {
-	return (l.Datacenter == "" || l.Datacenter == datacenter) &&
-		(l.NodePool == "" || l.NodePool == nodePool) &&
-		(l.NodeClass == "" || l.NodeClass == nodeClass)
-}
-
-// ParseLocality parses a canonical name as produced by Name.
-func ParseLocality(name string) (Locality, error) {
-	parts := strings.Split(name, "/")
-	if len(parts) != 3 {
-		return Locality{}, fmt.Errorf("source: locality %q: want datacenter/pool/class", name)
-	}
-	f := func(s string) string {
-		if s == "*" {
-			return ""
-		}
-		return s
-	}
-	return Locality{Datacenter: f(parts[0]), NodePool: f(parts[1]), NodeClass: f(parts[2])}, nil
-}
+// Locality selects a set of Nomad nodes; it is the policies' locality, so
+// sources, the store and policies share one naming. Its String form,
+// "dc1/web" ("*" for any, trailing wildcards dropped), is the scope of
+// locality series.
+type Locality = policies.Locality
 
 // NodeScope is the prefix of series that belong to one node rather than to
 // a locality: "node/<node name>".
 const NodeScope = "node/"
 
 // SeriesName joins a scope (a locality name, or NodeScope+node name) and a
-// metric into a series name: "dc1/web/*:cpu".
+// metric into a series name: "dc1/web:cpu".
 func SeriesName(scope, metric string) string { return scope + ":" + metric }
 
 // SplitSeries splits a series name into its scope and metric.

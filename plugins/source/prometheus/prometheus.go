@@ -129,7 +129,7 @@ func (s *Source) Name() string { return "prometheus" }
 func (s *Source) Matchers(l source.Locality) string {
 	var parts []string
 	add := func(label, value string) {
-		if value != "" && label != "" {
+		if value != "" && value != "*" && label != "" {
 			parts = append(parts, fmt.Sprintf("%s=%q", label, value))
 		}
 	}
@@ -180,7 +180,7 @@ func (s *Source) Collect(ctx context.Context, req source.Request) (source.Result
 		sem     = make(chan struct{}, s.conc)
 	)
 	for _, j := range jobs {
-		series := source.SeriesName(j.loc.Name(), j.metric)
+		series := source.SeriesName(j.loc.String(), j.metric)
 		if start.After(end) {
 			continue // nothing new since the last collection
 		}
@@ -219,7 +219,7 @@ func (s *Source) Collect(ctx context.Context, req source.Request) (source.Result
 
 func (s *Source) query(ctx context.Context, loc source.Locality, metric, series string, start, end time.Time, step time.Duration) ([]source.Sample, error) {
 	var q bytes.Buffer
-	if err := s.queries[metric].Execute(&q, map[string]any{"Matchers": s.Matchers(loc), "Locality": loc.Name()}); err != nil {
+	if err := s.queries[metric].Execute(&q, map[string]any{"Matchers": s.Matchers(loc), "Locality": loc.String()}); err != nil {
 		return nil, fmt.Errorf("render query: %w", err)
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)

@@ -1,0 +1,383 @@
+// Package nomad is the metric source that reads Nomad: the node list (kept
+// current with blocking queries), per-node host stats and, optionally,
+// per-allocation stats, aggregated to every node and to every locality the
+// policies name: CPU and memory as percent of allocatable capacity, and as
+// absolute MHz and MB.
+//
+// It only reads from Nomad. A node whose stats cannot be read this cycle is
+// reported stale and left out of its localities' aggregates; its last value
+// is never reused.
+package nomad
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	nomadapi "github.com/hashicorp/nomad/api"
+
+	"github.com/foreshape/foreshape/plugins/source"
+)
+
+// Config configures the source.
+type Config struct {
+	// Client is a configured Nomad API client.
+	Client *nomadapi.Client
+	// Concurrency bounds the stats requests in flight; zero means 32.
+	Concurrency int
+	// NodeSeries adds per-node series ("node/<name>:cpu", …).
+	NodeSeries bool
+	// AllocStats reads every running allocation's stats and adds per task
+	// group series ("group/<namespace>/<job>/<group>:cpu_mhz", …). It costs
+	// one request per allocation and cycle.
+	AllocStats bool
+	// StatsTimeout bounds each stats request; zero means 5s.
+	StatsTimeout time.Duration
+}
+
+// Source reads Nomad.
+type Source struct {
+	cfg Config
+	log hclog.Logger
+
+	mu        sync.Mutex
+	nodes     []*nomadapi.NodeListStub // sorted by ID; nil until first listed
+	nodeIndex uint64
+}
+
+var _ source.Source = (*Source)(nil)
+
+// New returns a Nomad source.
+func New(cfg Config, log hclog.Logger) (*Source, error) {
+	if cfg.Client == nil {
+		return nil, errors.New("nomad source: no client")
+	}
+	if cfg.Concurrency <= 0 {
+		cfg.Concurrency = 32
+	}
+	if cfg.StatsTimeout <= 0 {
+		cfg.StatsTimeout = 5 * time.Second
+	}
+	if log == nil {
+		log = hclog.NewNullLogger()
+	}
+	return &Source{cfg: cfg, log: log.Named("nomad")}, nil
+}
+
+// Name implements source.Source.
+func (s *Source) Name() string { return "nomad" }
+
+// Watch keeps the node list current with blocking queries until ctx ends,
+// so that Collect sees node changes without listing every cycle. Errors are
+// logged and retried with backoff.
+func (s *Source) Watch(ctx context.Context) {
+	backoff := time.Second
+	for ctx.Err() == nil {
+		s.mu.Lock()
+		index := s.nodeIndex
+		s.mu.Unlock()
+		q := (&nomadapi.QueryOptions{WaitIndex: index, WaitTime: 5 * time.Minute, Params: map[string]string{"resources": "true"}}).WithContext(ctx)
+		nodes, meta, err := s.cfg.Client.Nodes().List(q)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			s.log.Warn("node watch failed; retrying", "error", err, "backoff", backoff)
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(backoff):
+			}
+			backoff = min(2*backoff, 30*time.Second)
+			continue
+		}
+		backoff = time.Second
+		if meta.LastIndex < index { // index went backwards: the cluster was reset
+			meta.LastIndex = 0
+		}
+		s.setNodes(nodes, meta.LastIndex)
+	}
+}
+
+func (s *Source) setNodes(nodes []*nomadapi.NodeListStub, index uint64) {
+	sort.Slice(nodes, func(i, j int) bool { return nodes[i].ID < nodes[j].ID })
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if index != s.nodeIndex || s.nodes == nil {
+		s.log.Debug("node list changed", "nodes", len(nodes), "index", index)
+	}
+	s.nodes, s.nodeIndex = nodes, index
+}
+
+// listNodes returns the watched node list, or lists now when no watch has
+// filled it yet.
+func (s *Source) listNodes(ctx context.Context) ([]*nomadapi.NodeListStub, error) {
+	s.mu.Lock()
+	nodes := s.nodes
+	s.mu.Unlock()
+	if nodes != nil {
+		return nodes, nil
+	}
+	q := (&nomadapi.QueryOptions{Params: map[string]string{"resources": "true"}}).WithContext(ctx)
+	nodes, meta, err := s.cfg.Client.Nodes().List(q)
+	if err != nil {
+		return nil, fmt.Errorf("nomad source: list nodes: %w", err)
+	}
+	s.setNodes(nodes, meta.LastIndex)
+	return nodes, nil
+}
+
+// usage is what one node reported.
+type usage struct {
+	cpuMHz, memMB    float64 // used
+	cpuCap, memCapMB float64 // allocatable
+	err              error
+}
+
+// Collect implements source.Source.
+func (s *Source) Collect(ctx context.Context, req source.Request) (source.Result, error) {
+	if err := ctx.Err(); err != nil {
+		return source.Result{}, err
+	}
+	all, err := s.listNodes(ctx)
+	if err != nil {
+		return source.Result{}, err
+	}
+	var nodes []*nomadapi.NodeListStub
+	for _, n := range all {
+		if n.Status != "ready" || n.NodeResources == nil {
+			continue
+		}
+		if s.cfg.NodeSeries || matchesAny(req.Localities, n) {
+			nodes = append(nodes, n)
+		}
+	}
+	usages := make([]usage, len(nodes))
+	s.forEach(ctx, len(nodes), func(ctx context.Context, i int) {
+		usages[i] = s.nodeUsage(ctx, nodes[i])
+	})
+	if err := ctx.Err(); err != nil {
+		return source.Result{}, err
+	}
+
+	t := req.Now
+	var res source.Result
+	failed := 0
+	for i, n := range nodes {
+		u := usages[i]
+		if u.err != nil {
+			failed++
+		}
+		if !s.cfg.NodeSeries {
+			continue
+		}
+		scope := source.NodeScope + n.Name
+		if u.err != nil {
+			for _, m := range []string{source.CPUPercent, source.MemoryPercent, source.CPUMHz, source.MemoryMB} {
+				res.Stale = append(res.Stale, source.Stale{Series: source.SeriesName(scope, m), Reason: u.err.Error()})
+			}
+			continue
+		}
+		res.Samples = append(res.Samples, percentAndAbsolute(scope, t, u)...)
+	}
+	if len(nodes) > 0 && failed == len(nodes) {
+		return source.Result{}, fmt.Errorf("nomad source: no node's stats could be read: %w", firstErr(usages))
+	}
+	for _, l := range req.Localities {
+		var sum usage
+		members, fresh := 0, 0
+		for i, n := range nodes {
+			if !l.Matches(n.Datacenter, n.NodePool, n.NodeClass) {
+				continue
+			}
+			members++
+			if usages[i].err != nil {
+				continue
+			}
+			fresh++
+			sum.cpuMHz += usages[i].cpuMHz
+			sum.memMB += usages[i].memMB
+			sum.cpuCap += usages[i].cpuCap
+			sum.memCapMB += usages[i].memCapMB
+		}
+		scope := l.String()
+		switch {
+		case members == 0:
+			// No ready node: the locality has no capacity to report on.
+		case fresh == 0:
+			for _, m := range []string{source.CPUPercent, source.MemoryPercent, source.CPUMHz, source.MemoryMB} {
+				res.Stale = append(res.Stale, source.Stale{Series: source.SeriesName(scope, m),
+					Reason: fmt.Sprintf("none of the locality's %d nodes answered", members)})
+			}
+		default:
+			res.Samples = append(res.Samples, percentAndAbsolute(scope, t, sum)...)
+		}
+	}
+	if s.cfg.AllocStats {
+		samples, stale, err := s.allocSamples(ctx, t)
+		if err != nil {
+			return source.Result{}, err
+		}
+		res.Samples = append(res.Samples, samples...)
+		res.Stale = append(res.Stale, stale...)
+	}
+	res.Sort()
+	return res, nil
+}
+
+func percentAndAbsolute(scope string, t time.Time, u usage) []source.Sample {
+	out := []source.Sample{
+		{Series: source.SeriesName(scope, source.CPUMHz), Time: t, Value: u.cpuMHz},
+		{Series: source.SeriesName(scope, source.MemoryMB), Time: t, Value: u.memMB},
+	}
+	if u.cpuCap > 0 {
+		out = append(out, source.Sample{Series: source.SeriesName(scope, source.CPUPercent), Time: t, Value: 100 * u.cpuMHz / u.cpuCap})
+	}
+	if u.memCapMB > 0 {
+		out = append(out, source.Sample{Series: source.SeriesName(scope, source.MemoryPercent), Time: t, Value: 100 * u.memMB / u.memCapMB})
+	}
+	return out
+}
+
+func firstErr(us []usage) error {
+	for _, u := range us {
+		if u.err != nil {
+			return u.err
+		}
+	}
+	return nil
+}
+
+func matchesAny(ls []source.Locality, n *nomadapi.NodeListStub) bool {
+	for _, l := range ls {
+		if l.Matches(n.Datacenter, n.NodePool, n.NodeClass) {
+			return true
+		}
+	}
+	return false
+}
+
+// nodeUsage reads one node's host stats.
+func (s *Source) nodeUsage(ctx context.Context, n *nomadapi.NodeListStub) usage {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.StatsTimeout)
+	defer cancel()
+	st, err := s.cfg.Client.Nodes().Stats(n.ID, (&nomadapi.QueryOptions{}).WithContext(ctx))
+	if err != nil {
+		return usage{err: fmt.Errorf("node %s stats: %w", n.Name, err)}
+	}
+	u := usage{cpuMHz: st.CPUTicksConsumed}
+	if st.Memory != nil {
+		u.memMB = float64(st.Memory.Used) / (1 << 20)
+	}
+	u.cpuCap = float64(n.NodeResources.Cpu.CpuShares)
+	u.memCapMB = float64(n.NodeResources.Memory.MemoryMB)
+	if r := n.ReservedResources; r != nil {
+		u.cpuCap -= float64(r.Cpu.CpuShares)
+		u.memCapMB -= float64(r.Memory.MemoryMB)
+	}
+	return u
+}
+
+// allocSamples reads every running allocation's stats and sums them per
+// task group.
+func (s *Source) allocSamples(ctx context.Context, t time.Time) ([]source.Sample, []source.Stale, error) {
+	q := (&nomadapi.QueryOptions{Namespace: "*"}).WithContext(ctx)
+	allocs, _, err := s.cfg.Client.Allocations().List(q)
+	if err != nil {
+		return nil, nil, fmt.Errorf("nomad source: list allocations: %w", err)
+	}
+	var running []*nomadapi.AllocationListStub
+	for _, a := range allocs {
+		if a.ClientStatus == "running" {
+			running = append(running, a)
+		}
+	}
+	type au struct {
+		cpu, mem float64
+		err      error
+	}
+	out := make([]au, len(running))
+	s.forEach(ctx, len(running), func(ctx context.Context, i int) {
+		ctx, cancel := context.WithTimeout(ctx, s.cfg.StatsTimeout)
+		defer cancel()
+		st, err := s.cfg.Client.Allocations().Stats(&nomadapi.Allocation{ID: running[i].ID}, (&nomadapi.QueryOptions{}).WithContext(ctx))
+		if err != nil {
+			out[i].err = err
+			return
+		}
+		if rs := st.ResourceUsage; rs != nil {
+			if rs.CpuStats != nil {
+				out[i].cpu = rs.CpuStats.TotalTicks
+			}
+			if rs.MemoryStats != nil {
+				out[i].mem = float64(rs.MemoryStats.RSS) / (1 << 20)
+				if rs.MemoryStats.RSS == 0 {
+					out[i].mem = float64(rs.MemoryStats.Usage) / (1 << 20)
+				}
+			}
+		}
+	})
+	type group struct {
+		cpu, mem float64
+		failed   string
+	}
+	groups := map[string]*group{}
+	for i, a := range running {
+		scope := "group/" + a.Namespace + "/" + a.JobID + "/" + a.TaskGroup
+		g := groups[scope]
+		if g == nil {
+			g = &group{}
+			groups[scope] = g
+		}
+		if out[i].err != nil {
+			g.failed = fmt.Sprintf("allocation %s stats: %v", a.ID, out[i].err)
+			continue
+		}
+		g.cpu += out[i].cpu
+		g.mem += out[i].mem
+	}
+	var samples []source.Sample
+	var stale []source.Stale
+	for scope, g := range groups {
+		if g.failed != "" {
+			// A partial sum would look like a drop in demand: report it stale.
+			stale = append(stale, source.Stale{Series: source.SeriesName(scope, source.CPUMHz), Reason: g.failed},
+				source.Stale{Series: source.SeriesName(scope, source.MemoryMB), Reason: g.failed})
+			continue
+		}
+		samples = append(samples, source.Sample{Series: source.SeriesName(scope, source.CPUMHz), Time: t, Value: g.cpu},
+			source.Sample{Series: source.SeriesName(scope, source.MemoryMB), Time: t, Value: g.mem})
+	}
+	return samples, stale, nil
+}
+
+// forEach runs f for 0..n-1 with bounded concurrency.
+func (s *Source) forEach(ctx context.Context, n int, f func(context.Context, int)) {
+	var wg sync.WaitGroup
+	next := make(chan int)
+	workers := min(s.cfg.Concurrency, n)
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				f(ctx, i)
+			}
+		}()
+	}
+	for i := 0; i < n; i++ {
+		select {
+		case next <- i:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	close(next)
+	wg.Wait()
+}
