@@ -11,7 +11,7 @@ package source
 
 import (
 	"context"
-		"sort"
+	"sort"
 	"strings"
 	"time"
 
