@@ -110,6 +110,7 @@ func candidates(ps []int, daily, n int) []candidate {
 		{"naive", &naiveCore{}},
 		{"ets", &etsSelect{specs: []etsSpec{{}, {trend: true, damped: true}}}},
 		{"theta", &thetaCore{}},
+		{"arima", &arCore{}},
 	}
 	if n >= daily && daily > 1 {
 		cs = append(cs, candidate{"seasonal-naive", newSnaive(daily)})
@@ -119,6 +120,7 @@ func candidates(ps []int, daily, n int) []candidate {
 		cs = append(cs,
 			candidate{tag + "-ets", newMSTL(ps, newETS(etsSpec{}))},
 			candidate{tag + "-theta", newMSTL(ps, &thetaCore{})},
+			candidate{tag + "-arima", newMSTL(ps, &arCore{})},
 		)
 	}
 	return cs
@@ -134,22 +136,20 @@ func (m *autoModel) Fit(y []float64) error {
 	ps, why := autoPeriods(y, m.opts)
 	cs := candidates(ps, m.opts.daily(), len(y))
 
-	// Fit every candidate and backtest it from the same origins.
-	first, stride := calibrationWindow(len(y), H)
+	// Backtest every candidate from the same origins, with parameters
+	// fitted before the first origin.
 	var origins []int
-	for t := first; t < len(y); t += stride {
-		origins = append(origins, t)
-	}
 	fc := make([][][]float64, len(cs)) // [candidate][origin][h]
 	var ok []int
 	for i, c := range cs {
-		if err := c.c.fit(y); err != nil {
-			continue
-		}
-		rows := make([][]float64, 0, len(origins))
-		backtest(c.c, y, H, func(t int, f []float64) {
+		var rows [][]float64
+		o := backtest(c.c, y, H, func(t int, f []float64) {
 			rows = append(rows, append([]float64(nil), f...))
 		})
+		if len(o) == 0 {
+			continue
+		}
+		origins = o
 		fc[i] = rows
 		ok = append(ok, i)
 	}
@@ -188,9 +188,12 @@ func (m *autoModel) Fit(y []float64) error {
 			best, bestScore = ok[:k], s
 		}
 	}
-	members := make([]candidate, len(best))
-	for j, i := range best {
-		members[j] = cs[i]
+	members := make([]candidate, 0, len(best))
+	for _, i := range best {
+		if err := refit(cs[i].c, y); err != nil {
+			return fmt.Errorf("auto: %s: %w", cs[i].name, err)
+		}
+		members = append(members, cs[i])
 	}
 	// Residuals of the chosen combination at each step calibrate the bands.
 	res := make([][]float64, H)

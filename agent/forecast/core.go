@@ -57,12 +57,13 @@ func (m *model) Fit(y []float64) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", m.name, err)
 	}
-	if err := c.fit(y); err != nil {
+	cal, err := calibrate(c, y, m.opts.horizon())
+	if err != nil {
 		return fmt.Errorf("%s: fit: %w", m.name, err)
 	}
 	m.c = c
 	m.reason = reason
-	m.cal = calibrate(c, y, m.opts.horizon())
+	m.cal = cal
 	m.n = len(y)
 	m.fitted = true
 	m.widen = 1
@@ -127,7 +128,9 @@ type calibration struct {
 	fallback bool
 }
 
-// calibrationWindow bounds how far back origins reach, in steps.
+// calibrationWindow returns the first backtest origin and the stride
+// between origins. Origins cover the last clamp(40·H, 400, 3000) points but
+// never the first half of the history, which is left for fitting.
 func calibrationWindow(n, h int) (first, stride int) {
 	span := 40 * h
 	if span < 400 {
@@ -137,8 +140,8 @@ func calibrationWindow(n, h int) (first, stride int) {
 		span = 3000
 	}
 	first = n - span
-	if min := n / 3; first < min {
-		first = min
+	if half := n / 2; first < half {
+		first = half
 	}
 	if first < minHistory {
 		first = minHistory
@@ -156,23 +159,48 @@ const maxOrigins = 200
 // minResiduals is the fewest residuals at a step for its scale to count.
 const minResiduals = 8
 
-// backtest replays c over y from a reset state and calls visit at each
-// origin t (after observing y[:t]) with the point forecast of H steps. It
-// leaves c in the state after observing all of y.
-func backtest(c core, y []float64, H int, visit func(t int, f []float64)) {
-	c.reset()
+// backtest fits c on the history before the first origin, replays it over
+// y from a reset state and calls visit at each origin t (after observing
+// y[:t]) with the point forecast of H steps: parameters are out of sample
+// for every origin, the state follows the data. When the head is too short
+// to fit, c is fitted on all of y (in-sample parameters). It returns the
+// origins visited.
+func backtest(c core, y []float64, H int, visit func(t int, f []float64)) []int {
 	first, stride := calibrationWindow(len(y), H)
+	if err := c.fit(y[:first]); err != nil {
+		if err := c.fit(y); err != nil {
+			return nil
+		}
+	}
+	c.reset()
 	buf := make([]float64, H)
+	var origins []int
 	for t, v := range y {
 		if t >= first && (t-first)%stride == 0 {
 			c.forecast(buf)
 			visit(t, buf)
+			origins = append(origins, t)
 		}
 		c.observe(v)
 	}
+	return origins
 }
 
-func calibrate(c core, y []float64, H int) calibration {
+// refit fits c on all of y and replays y so its state is at the end.
+func refit(c core, y []float64) error {
+	if err := c.fit(y); err != nil {
+		return err
+	}
+	c.reset()
+	for _, v := range y {
+		c.observe(v)
+	}
+	return nil
+}
+
+// calibrate backtests c on y for bands up to H steps, then refits it on
+// all of y.
+func calibrate(c core, y []float64, H int) (calibration, error) {
 	res := make([][]float64, H)
 	backtest(c, y, H, func(t int, f []float64) {
 		for h := 0; h < H && t+h < len(y); h++ {
@@ -183,7 +211,10 @@ func calibrate(c core, y []float64, H int) calibration {
 			res[h] = append(res[h], a-f[h])
 		}
 	})
-	return calibrationFrom(res, y)
+	if err := refit(c, y); err != nil {
+		return calibration{}, err
+	}
+	return calibrationFrom(res, y), nil
 }
 
 // calibrationFrom builds a calibration from residuals per step.

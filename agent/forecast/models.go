@@ -13,6 +13,7 @@ var constructors = map[string]func(Options) Forecaster{
 	"theta":          func(o Options) Forecaster { return newThetaModel(o) },
 	"mstl":           func(o Options) Forecaster { return newMSTLModel(o) },
 	"auto":           func(o Options) Forecaster { return newAutoModel(o) },
+	"arima":          func(o Options) Forecaster { return newARIMAModel(o) },
 }
 
 // New returns an unfitted forecaster for the named model; see Models for the

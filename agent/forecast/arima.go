@@ -1,0 +1,615 @@
+package forecast
+
+import (
+	"fmt"
+	"math"
+)
+
+// ARIMA with automatic order selection, Hyndman–Khandakar style:
+//
+//   - the differencing order d (0, 1 or 2) is the smallest for which the
+//     KPSS level-stationarity test does not reject at 5% (statistic below
+//     0.463);
+//   - the orders p, q ≤ maxARIMAOrder are searched stepwise by AICc: start
+//     from (2,d,2), (0,d,0), (1,d,0), (0,d,1), then move p and/or q by one
+//     and toggle the constant (the mean, or the drift when d = 1) while the
+//     AICc improves;
+//   - each model is fitted by conditional sum of squares (CSS): the
+//     one-step errors are computed recursively with pre-sample errors set to
+//     zero and their sum of squares minimised with Nelder-Mead. The AR and
+//     MA polynomials are parameterised by partial autocorrelations in
+//     (−1, 1) (Jones' transform through the Durbin-Levinson recursion), so
+//     every candidate is stationary and invertible.
+//
+// Parameters are estimated on at most maxFitPoints recent points; the state
+// (the last p differenced values, q errors and d levels) runs over the whole
+// history, so Update is O(p+q+d) per observation.
+
+// maxARIMAOrder bounds p and q in the stepwise search.
+const maxARIMAOrder = 3
+
+// kpssCritical5 is the 5% critical value of the KPSS level-stationarity
+// statistic (Kwiatkowski et al. 1992, table 1).
+const kpssCritical5 = 0.463
+
+// KPSS returns the KPSS statistic for level stationarity of x, with the
+// Newey-West long-run variance over trunc(4·(n/100)^¼) lags. Large values
+// (above 0.463 at 5%) reject stationarity. NaN points are dropped.
+func KPSS(x []float64) float64 {
+	var v []float64
+	for _, a := range x {
+		if finite(a) {
+			v = append(v, a)
+		}
+	}
+	n := len(v)
+	if n < 4 {
+		return 0
+	}
+	m := mean(v)
+	e := make([]float64, n)
+	for i, a := range v {
+		e[i] = a - m
+	}
+	var s, eta float64
+	for _, a := range e {
+		s += a
+		eta += s * s
+	}
+	eta /= float64(n) * float64(n)
+	l := int(4 * math.Pow(float64(n)/100, 0.25))
+	var g0 float64
+	for _, a := range e {
+		g0 += a * a
+	}
+	lr := g0 / float64(n)
+	for k := 1; k <= l && k < n; k++ {
+		var g float64
+		for i := k; i < n; i++ {
+			g += e[i] * e[i-k]
+		}
+		lr += 2 * (1 - float64(k)/float64(l+1)) * g / float64(n)
+	}
+	if lr <= 0 {
+		return 0
+	}
+	return eta / lr
+}
+
+// ndiffs is the number of differences KPSS asks for, at most 2.
+func ndiffs(x []float64) int {
+	d := 0
+	for d < 2 && KPSS(x) > kpssCritical5 {
+		x = diff(x)
+		d++
+	}
+	return d
+}
+
+// diff is the first difference of x (NaN where either side is NaN).
+func diff(x []float64) []float64 {
+	if len(x) < 2 {
+		return nil
+	}
+	out := make([]float64, len(x)-1)
+	for i := range out {
+		out[i] = x[i+1] - x[i]
+	}
+	return out
+}
+
+// arimaOrder is (p, d, q) plus whether a constant is estimated.
+type arimaOrder struct {
+	p, d, q  int
+	constant bool
+}
+
+func (o arimaOrder) String() string {
+	c := ""
+	if o.constant {
+		c = "+c"
+	}
+	return fmt.Sprintf("arima(%d,%d,%d%s)", o.p, o.d, o.q, c)
+}
+
+// pacfToCoef maps partial autocorrelations in (−1, 1) to the coefficients
+// of a stationary AR polynomial (Durbin-Levinson).
+func pacfToCoef(r []float64, out []float64) {
+	p := len(r)
+	tmp := make([]float64, p)
+	for k := 0; k < p; k++ {
+		out[k] = r[k]
+		for j := 0; j < k; j++ {
+			tmp[j] = out[j] - r[k]*out[k-1-j]
+		}
+		copy(out[:k], tmp[:k])
+	}
+}
+
+// arimaCore is a fitted ARIMA(p,d,q) model with its running state.
+type arimaCore struct {
+	ord   arimaOrder
+	phi   []float64
+	theta []float64
+	mu    float64 // mean of the differenced series
+	sse   float64
+	nobs  int
+	ic    float64
+	label_ string
+	// state
+	w      []float64 // last p differenced values minus mu, w[0] most recent
+	e      []float64 // last q errors, e[0] most recent
+	levels []float64 // last d+1 raw values needed to difference, [0] most recent
+	nlev   int
+}
+
+// decodeARIMA maps the optimiser's unconstrained vector to coefficients.
+func decodeARIMA(o arimaOrder, x []float64, phi, theta []float64) float64 {
+	r := make([]float64, o.p)
+	for i := range r {
+		r[i] = math.Tanh(x[i])
+	}
+	pacfToCoef(r, phi)
+	s := make([]float64, o.q)
+	for i := range s {
+		s[i] = math.Tanh(x[o.p+i])
+	}
+	// An invertible MA polynomial 1 + θ1 B + … maps from the same
+	// transform with the sign flipped.
+	pacfToCoef(s, theta)
+	for i := range theta {
+		theta[i] = -theta[i]
+	}
+	if o.constant {
+		return x[o.p+o.q]
+	}
+	return 0
+}
+
+// cssARIMA is the conditional sum of squares of w (already differenced)
+// under the coefficients, and the number of terms.
+func cssARIMA(w []float64, phi, theta []float64, mu float64, ebuf []float64) (float64, int) {
+	p, q := len(phi), len(theta)
+	for i := range ebuf {
+		ebuf[i] = 0
+	}
+	sse, k := 0.0, 0
+	for t := p; t < len(w); t++ {
+		f := mu
+		for i := 0; i < p; i++ {
+			f += phi[i] * (w[t-1-i] - mu)
+		}
+		for j := 0; j < q && t-1-j >= 0; j++ {
+			f += theta[j] * ebuf[t-1-j]
+		}
+		e := 0.0
+		if finite(w[t]) {
+			e = w[t] - f
+			sse += e * e
+			k++
+		} else {
+			w[t] = f
+		}
+		ebuf[t] = e
+	}
+	return sse, k
+}
+
+// fitARIMA fits one order to the differenced series w.
+func fitARIMA(w []float64, ord arimaOrder, scale float64) *arimaCore {
+	c := &arimaCore{ord: ord, phi: make([]float64, ord.p), theta: make([]float64, ord.q)}
+	k := ord.p + ord.q
+	if ord.constant {
+		k++
+	}
+	ebuf := make([]float64, len(w))
+	ww := append([]float64(nil), w...)
+	m := meanFinite(w)
+	if math.IsNaN(m) {
+		m = 0
+	}
+	obj := func(x []float64) float64 {
+		mu := decodeARIMA(ord, x, c.phi, c.theta) * scale
+		copy(ww, w)
+		sse, _ := cssARIMA(ww, c.phi, c.theta, mu, ebuf)
+		return sse
+	}
+	x0 := make([]float64, k)
+	if ord.constant {
+		x0[k-1] = m / scale
+	}
+	if k > 0 {
+		x0, _ = minimize(obj, x0, 40*k+60)
+	}
+	c.mu = decodeARIMA(ord, x0, c.phi, c.theta) * scale
+	copy(ww, w)
+	c.sse, c.nobs = cssARIMA(ww, c.phi, c.theta, c.mu, ebuf)
+	c.ic = aicc(c.sse, c.nobs, k)
+	return c
+}
+
+// autoARIMA chooses d by KPSS and (p, q, constant) stepwise by AICc.
+func autoARIMA(y []float64) (*arimaCore, error) {
+	win := y
+	if len(win) > maxFitPoints {
+		win = win[len(win)-maxFitPoints:]
+	}
+	x := fillGaps(win)
+	if len(x) < 10 {
+		return nil, fmt.Errorf("arima: %d points: %w", len(x), ErrTooShort)
+	}
+	d := ndiffs(x)
+	w := append([]float64(nil), win...)
+	for i := 0; i < d; i++ {
+		w = diff(w)
+	}
+	for i := range w {
+		if !finite(w[i]) {
+			w[i] = math.NaN()
+		}
+	}
+	_, sc := medianMAD(w)
+	if sc <= 0 {
+		sc = 1
+	}
+	seen := map[arimaOrder]*arimaCore{}
+	try := func(o arimaOrder) *arimaCore {
+		if o.p < 0 || o.q < 0 || o.p > maxARIMAOrder || o.q > maxARIMAOrder || (o.constant && d > 1) {
+			return nil
+		}
+		if c, ok := seen[o]; ok {
+			return c
+		}
+		c := fitARIMA(w, o, sc)
+		seen[o] = c
+		return c
+	}
+	cst := d <= 1
+	var best *arimaCore
+	for _, o := range []arimaOrder{{2, d, 2, cst}, {0, d, 0, cst}, {1, d, 0, cst}, {0, d, 1, cst}} {
+		if c := try(o); c != nil && (best == nil || c.ic < best.ic) {
+			best = c
+		}
+	}
+	for improved := true; improved; {
+		improved = false
+		b := best.ord
+		for _, o := range []arimaOrder{
+			{b.p - 1, d, b.q, b.constant}, {b.p + 1, d, b.q, b.constant},
+			{b.p, d, b.q - 1, b.constant}, {b.p, d, b.q + 1, b.constant},
+			{b.p - 1, d, b.q - 1, b.constant}, {b.p + 1, d, b.q + 1, b.constant},
+			{b.p - 1, d, b.q + 1, b.constant}, {b.p + 1, d, b.q - 1, b.constant},
+			{b.p, d, b.q, !b.constant},
+		} {
+			if c := try(o); c != nil && c.ic < best.ic-1e-9 {
+				best, improved = c, true
+			}
+		}
+	}
+	best.label_ = best.ord.String()
+	return best, nil
+}
+
+// arimaSelect is the core of the "arima" model: it searches the order at
+// fit time.
+type arimaSelect struct{ *arimaCore }
+
+func (c *arimaSelect) fit(y []float64) error {
+	b, err := autoARIMA(y)
+	if err != nil {
+		return err
+	}
+	c.arimaCore = b
+	c.reset()
+	return nil
+}
+
+func (c *arimaCore) fit(y []float64) error { return nil }
+
+func (c *arimaCore) reset() {
+	c.w = make([]float64, c.ord.p)
+	c.e = make([]float64, c.ord.q)
+	c.levels = make([]float64, c.ord.d+1)
+	c.nlev = 0
+}
+
+// predictW is the one-step forecast of the next differenced value.
+func (c *arimaCore) predictW() float64 {
+	f := c.mu
+	for i, p := range c.phi {
+		f += p * c.w[i]
+	}
+	for j, t := range c.theta {
+		f += t * c.e[j]
+	}
+	return f
+}
+
+func (c *arimaCore) observe(v float64) {
+	d := c.ord.d
+	if c.nlev < d {
+		// Not enough levels to difference yet: just record.
+		if !finite(v) {
+			if c.nlev == 0 {
+				return
+			}
+			v = c.levels[0]
+		}
+		copy(c.levels[1:], c.levels[:d])
+		c.levels[0] = v
+		c.nlev++
+		return
+	}
+	fw := c.predictW()
+	var w, e float64
+	if finite(v) {
+		w = v
+		// Difference d times against the stored levels.
+		switch d {
+		case 1:
+			w = v - c.levels[0]
+		case 2:
+			w = (v - c.levels[0]) - (c.levels[0] - c.levels[1])
+		}
+		e = w - fw
+	} else {
+		w, e = fw, 0
+		v = c.integrate(fw)
+	}
+	if len(c.w) > 0 {
+		copy(c.w[1:], c.w[:len(c.w)-1])
+		c.w[0] = w - c.mu
+	}
+	if len(c.e) > 0 {
+		copy(c.e[1:], c.e[:len(c.e)-1])
+		c.e[0] = e
+	}
+	if d > 0 {
+		copy(c.levels[1:], c.levels[:d])
+		c.levels[0] = v
+	}
+	c.nlev++
+}
+
+// integrate turns a differenced value into a level given the stored levels.
+func (c *arimaCore) integrate(w float64) float64 {
+	switch c.ord.d {
+	case 1:
+		return c.levels[0] + w
+	case 2:
+		return c.levels[0] + (c.levels[0] - c.levels[1]) + w
+	}
+	return w
+}
+
+func (c *arimaCore) forecast(out []float64) {
+	p, q := len(c.phi), len(c.theta)
+	w := make([]float64, p)
+	copy(w, c.w)
+	e := make([]float64, q)
+	copy(e, c.e)
+	l0, l1 := 0.0, 0.0
+	if c.ord.d >= 1 && c.nlev > 0 {
+		l0 = c.levels[0]
+	}
+	if c.ord.d >= 2 && c.nlev > 1 {
+		l1 = c.levels[1]
+	}
+	for h := range out {
+		f := c.mu
+		for i := 0; i < p; i++ {
+			f += c.phi[i] * w[i]
+		}
+		for j := 0; j < q; j++ {
+			f += c.theta[j] * e[j]
+		}
+		if p > 0 {
+			copy(w[1:], w[:p-1])
+			w[0] = f - c.mu
+		}
+		if q > 0 {
+			copy(e[1:], e[:q-1])
+			e[0] = 0
+		}
+		switch c.ord.d {
+		case 0:
+			out[h] = f
+		case 1:
+			l0 += f
+			out[h] = l0
+		case 2:
+			nl := l0 + (l0 - l1) + f
+			l1, l0 = l0, nl
+			out[h] = nl
+		}
+	}
+}
+
+func (c *arimaCore) label() string { return c.ord.String() }
+func (c *arimaCore) bytes() int    { return 96 + 16*(c.ord.p+c.ord.q) + 8*(c.ord.d+1) }
+
+func newARIMAModel(o Options) *model {
+	return &model{name: "arima", opts: o, newCore: func(y []float64, o Options) (core, string, error) {
+		periods, why := seasonalPeriods(y, o)
+		if len(periods) > 0 {
+			return newMSTL(periods, &arimaSelect{}), "stepwise ARIMA (AICc, KPSS differencing) on the seasonally adjusted series; " + why, nil
+		}
+		return &arimaSelect{}, "stepwise ARIMA (AICc, KPSS differencing); " + why, nil
+	}}
+}
+
+// fitAROLS fits ARIMA(p,d,0) to the differenced series w by ordinary least
+// squares, which for a pure AR model is exactly conditional sum of squares.
+func fitAROLS(w []float64, p int, constant bool, d int) *arimaCore {
+	c := &arimaCore{ord: arimaOrder{p: p, d: d, constant: constant}, phi: make([]float64, p)}
+	k := p
+	if constant {
+		k++
+	}
+	// Normal equations X'X b = X'y over rows with all lags finite.
+	xtx := make([]float64, k*k)
+	xty := make([]float64, k)
+	row := make([]float64, k)
+	n := 0
+	for t := p; t < len(w); t++ {
+		if !finite(w[t]) {
+			continue
+		}
+		okRow := true
+		for i := 0; i < p; i++ {
+			if !finite(w[t-1-i]) {
+				okRow = false
+				break
+			}
+			row[i] = w[t-1-i]
+		}
+		if !okRow {
+			continue
+		}
+		if constant {
+			row[p] = 1
+		}
+		for i := 0; i < k; i++ {
+			xty[i] += row[i] * w[t]
+			for j := 0; j < k; j++ {
+				xtx[i*k+j] += row[i] * row[j]
+			}
+		}
+		n++
+	}
+	var b []float64
+	if k > 0 {
+		// Small ridge for numerical safety on flat series.
+		for i := 0; i < k; i++ {
+			xtx[i*k+i] += 1e-9 * (1 + xtx[i*k+i])
+		}
+		b = solveSPD(xtx, xty, k)
+	}
+	copy(c.phi, b[:p])
+	intercept := 0.0
+	if constant {
+		intercept = b[p]
+	}
+	// Intercept c = mu·(1 − Σφ).
+	s := 1.0
+	for _, v := range c.phi {
+		s -= v
+	}
+	if math.Abs(s) > 1e-6 {
+		c.mu = intercept / s
+	}
+	if !stationaryAR(c.phi) {
+		// Fall back to the random-walk-like model of this differencing.
+		for i := range c.phi {
+			c.phi[i] = 0
+		}
+		c.mu = 0
+		if constant {
+			c.mu = meanFinite(w)
+		}
+	}
+	ww := append([]float64(nil), w...)
+	c.sse, c.nobs = cssARIMA(ww, c.phi, nil, c.mu, make([]float64, len(w)))
+	c.ic = aicc(c.sse, c.nobs, k)
+	c.label_ = c.ord.String()
+	c.reset()
+	return c
+}
+
+// solveSPD solves A x = b for a small symmetric positive definite A by
+// Cholesky; it returns zeros when A is not positive definite.
+func solveSPD(a, b []float64, k int) []float64 {
+	l := make([]float64, k*k)
+	for i := 0; i < k; i++ {
+		for j := 0; j <= i; j++ {
+			s := a[i*k+j]
+			for m := 0; m < j; m++ {
+				s -= l[i*k+m] * l[j*k+m]
+			}
+			if i == j {
+				if s <= 0 {
+					return make([]float64, k)
+				}
+				l[i*k+i] = math.Sqrt(s)
+			} else {
+				l[i*k+j] = s / l[j*k+j]
+			}
+		}
+	}
+	z := make([]float64, k)
+	for i := 0; i < k; i++ {
+		s := b[i]
+		for m := 0; m < i; m++ {
+			s -= l[i*k+m] * z[m]
+		}
+		z[i] = s / l[i*k+i]
+	}
+	x := make([]float64, k)
+	for i := k - 1; i >= 0; i-- {
+		s := z[i]
+		for m := i + 1; m < k; m++ {
+			s -= l[m*k+i] * x[m]
+		}
+		x[i] = s / l[i*k+i]
+	}
+	return x
+}
+
+// stationaryAR checks the AR polynomial by running the inverse
+// Durbin-Levinson recursion: all partial autocorrelations must lie in
+// (−1, 1).
+func stationaryAR(phi []float64) bool {
+	a := append([]float64(nil), phi...)
+	for k := len(a) - 1; k >= 0; k-- {
+		r := a[k]
+		if math.Abs(r) >= 1 {
+			return false
+		}
+		if k == 0 {
+			break
+		}
+		den := 1 - r*r
+		b := make([]float64, k)
+		for j := 0; j < k; j++ {
+			b[j] = (a[j] + r*a[k-1-j]) / den
+		}
+		a = b
+	}
+	return true
+}
+
+// maxAROrder bounds p in the least-squares AR search used by auto.
+const maxAROrder = 4
+
+// arCore is ARIMA(p,d,0) with d by KPSS and p ≤ maxAROrder by AICc, fitted
+// by least squares: the cheap ARIMA auto can afford to backtest.
+type arCore struct{ *arimaCore }
+
+func (c *arCore) fit(y []float64) error {
+	win := y
+	if len(win) > maxFitPoints {
+		win = win[len(win)-maxFitPoints:]
+	}
+	if countFinite(win) < 10 {
+		return fmt.Errorf("ar: %w", ErrTooShort)
+	}
+	d := ndiffs(fillGaps(win))
+	w := append([]float64(nil), win...)
+	for i := 0; i < d; i++ {
+		w = diff(w)
+	}
+	var best *arimaCore
+	for p := 0; p <= maxAROrder; p++ {
+		for _, cst := range []bool{false, true} {
+			if cst && d > 1 {
+				continue
+			}
+			m := fitAROLS(w, p, cst, d)
+			if best == nil || m.ic < best.ic {
+				best = m
+			}
+		}
+	}
+	c.arimaCore = best
+	return nil
+}
