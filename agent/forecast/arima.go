@@ -135,7 +135,6 @@ type arimaCore struct {
 	sse   float64
 	nobs  int
 	ic    float64
-	label_ string
 	// state
 	w      []float64 // last p differenced values minus mu, w[0] most recent
 	e      []float64 // last q errors, e[0] most recent
@@ -286,7 +285,6 @@ func autoARIMA(y []float64) (*arimaCore, error) {
 			}
 		}
 	}
-	best.label_ = best.ord.String()
 	return best, nil
 }
 
@@ -511,7 +509,6 @@ func fitAROLS(w []float64, p int, constant bool, d int) *arimaCore {
 	ww := append([]float64(nil), w...)
 	c.sse, c.nobs = cssARIMA(ww, c.phi, nil, c.mu, make([]float64, len(w)))
 	c.ic = aicc(c.sse, c.nobs, k)
-	c.label_ = c.ord.String()
 	c.reset()
 	return c
 }
