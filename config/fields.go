@@ -144,6 +144,9 @@ func checkJoin(s string) (string, error) {
 
 // checkHTTPURL accepts an absolute http or https URL with a host.
 func checkHTTPURL(s string) (string, error) {
+	if !strings.Contains(s, "://") {
+		return "", fmt.Errorf("%q has no scheme; write it as http://HOST:PORT or https://HOST:PORT", s)
+	}
 	u, err := url.Parse(s)
 	if err != nil {
 		if ue, ok := err.(*url.Error); ok {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"strings"
 
 	"github.com/hashicorp/hcl/v2"
 )
@@ -15,19 +16,31 @@ import (
 // on their own were already refused by Load and ApplyEnv.
 func (c *Config) Validate() hcl.Diagnostics {
 	var diags hcl.Diagnostics
-	add := func(sev hcl.DiagnosticSeverity, field, summary, format string, args ...any) {
+	// add points the diagnostic at the first of fields that a file set,
+	// else names the first that the environment or a flag set.
+	add := func(sev hcl.DiagnosticSeverity, fields, summary, format string, args ...any) {
 		d := &hcl.Diagnostic{Severity: sev, Summary: summary, Detail: fmt.Sprintf(format, args...)}
-		if o, ok := c.origins[field]; ok {
-			if o.rng != nil {
+		var from []string
+		for _, f := range strings.Split(fields, ",") {
+			o, ok := c.origins[f]
+			switch {
+			case ok && o.rng != nil && d.Subject == nil:
 				d.Subject = o.rng
-			} else {
-				d.Detail += fmt.Sprintf(" (%s is set by %s.)", field, o.desc)
+			case ok && o.rng == nil:
+				from = append(from, fmt.Sprintf("%s is set by %s", f, o.desc))
 			}
+		}
+		if d.Subject == nil && len(from) > 0 {
+			d.Detail += " (" + strings.Join(from, "; ") + ".)"
 		}
 		diags = append(diags, d)
 	}
 	invalid := func(field, format string, args ...any) {
 		add(hcl.DiagError, field, "Invalid "+field, format, args...)
+	}
+	// invalidAt is invalid pointing at the first set of fields.
+	invalidAt := func(fields, field, format string, args ...any) {
+		add(hcl.DiagError, fields, "Invalid "+field, format, args...)
 	}
 	missing := func(at, field, format string, args ...any) {
 		add(hcl.DiagError, at, "Missing "+field, format, args...)
@@ -51,12 +64,12 @@ func (c *Config) Validate() hcl.Diagnostics {
 	}
 	if s.Enabled && (s.BootstrapExpect > 1 || len(s.RetryJoin) > 0) {
 		if ip := net.ParseIP(c.BindAddr); ip != nil && ip.IsLoopback() {
-			invalid("bind_addr", "bind_addr %s is a loopback address, but this server expects peers (bootstrap_expect = %d, %d retry_join entries) that cannot reach it there. Set bind_addr to this host's cluster address, or 0.0.0.0.", c.BindAddr, s.BootstrapExpect, len(s.RetryJoin))
+			invalidAt("bind_addr,server.retry_join,server.bootstrap_expect", "bind_addr", "bind_addr %s is a loopback address, but this server expects peers (bootstrap_expect = %d, %d retry_join entries) that cannot reach it there. Set bind_addr to this host's cluster address, or 0.0.0.0.", c.BindAddr, s.BootstrapExpect, len(s.RetryJoin))
 		}
 	}
 	if host, port, err := net.SplitHostPort(c.HTTP.Address); err == nil && s.Enabled {
 		if p, _ := strconv.Atoi(port); p == s.RaftPort && sameHost(host, c.BindAddr) {
-			invalid("server.raft_port", "raft_port %d is also the HTTP API's port (http.address = %q); they need different ports.", p, c.HTTP.Address)
+			invalidAt("server.raft_port,http.address", "server.raft_port", "raft_port %d is also the HTTP API's port (http.address = %q); they need different ports.", p, c.HTTP.Address)
 		}
 	}
 

@@ -16,7 +16,9 @@ import (
 
 // The decode structs mirror the HCL text. Every setting stays an
 // hcl.Expression so translation can point at it; absent attributes decode
-// to a null expression and keep their default.
+// to a null expression and keep their default. gohcl cannot require an
+// expression attribute, so all are tagged optional and translation checks
+// the required ones with hclfield.Required.
 
 type fileHCL struct {
 	Shaping []*shapingHCL `hcl:"shaping,block"`
@@ -71,8 +73,8 @@ type reserveHCL struct {
 type scaleHCL struct {
 	Name      string         `hcl:"name,label"`
 	NameRange hcl.Range      `hcl:"name,label_range"`
-	Min       hcl.Expression `hcl:"min"`
-	Max       hcl.Expression `hcl:"max"`
+	Min       hcl.Expression `hcl:"min,optional"`
+	Max       hcl.Expression `hcl:"max,optional"`
 	Cooldown  hcl.Expression `hcl:"cooldown,optional"`
 	Targets   []*targetHCL   `hcl:"target,block"`
 	DeclRange hcl.Range      `hcl:",def_range"`
@@ -101,9 +103,9 @@ type priorityHCL struct {
 type scheduleHCL struct {
 	Name       string         `hcl:"name,label"`
 	NameRange  hcl.Range      `hcl:"name,label_range"`
-	Cron       hcl.Expression `hcl:"cron"`
-	Duration   hcl.Expression `hcl:"duration"`
-	Action     hcl.Expression `hcl:"action"`
+	Cron       hcl.Expression `hcl:"cron,optional"`
+	Duration   hcl.Expression `hcl:"duration,optional"`
+	Action     hcl.Expression `hcl:"action,optional"`
 	Localities hcl.Expression `hcl:"localities,optional"`
 	DeclRange  hcl.Range      `hcl:",def_range"`
 }
@@ -535,6 +537,8 @@ func translateScale(s *scaleHCL) (*Scale, hcl.Diagnostics) {
 	prefix := "scale." + s.Name
 	out := &Scale{Name: s.Name, Cooldown: DefaultCooldown, DeclRange: s.DeclRange}
 	diags := checkName("scale", s.Name, s.NameRange)
+	diags = append(diags, hclfield.Required(s.Min, prefix+".min")...)
+	diags = append(diags, hclfield.Required(s.Max, prefix+".max")...)
 	minV, minOK, d := hclfield.Int(s.Min, prefix+".min")
 	diags = append(diags, d...)
 	maxV, maxOK, d := hclfield.Int(s.Max, prefix+".max")
@@ -604,6 +608,9 @@ func translateSchedule(s *scheduleHCL, own Locality) (*Schedule, hcl.Diagnostics
 	prefix := "schedule." + s.Name
 	out := &Schedule{Name: s.Name, DeclRange: s.DeclRange}
 	diags := checkName("schedule", s.Name, s.NameRange)
+	diags = append(diags, hclfield.Required(s.Cron, prefix+".cron")...)
+	diags = append(diags, hclfield.Required(s.Duration, prefix+".duration")...)
+	diags = append(diags, hclfield.Required(s.Action, prefix+".action")...)
 	if src, ok, d := hclfield.NonEmptyString(s.Cron, prefix+".cron"); ok {
 		expr, err := parseCron(src)
 		if err != nil {

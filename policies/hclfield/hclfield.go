@@ -438,3 +438,27 @@ func ListElements(expr hcl.Expression) ([]hcl.Expression, bool) {
 	}
 	return exprs, true
 }
+
+// Required returns a "Missing <field>" error when expr is absent or null,
+// pointing at expr (for an absent attribute, the block that lacks it).
+// Decode structs mark every attribute optional, since gohcl cannot require
+// an hcl.Expression field; Required is the check that replaces it.
+func Required(expr hcl.Expression, field string) hcl.Diagnostics {
+	if IsSet(expr) {
+		return nil
+	}
+	attr := field
+	if i := strings.LastIndexByte(field, '.'); i >= 0 {
+		attr = field[i+1:]
+	}
+	var rng hcl.Range
+	if expr != nil {
+		rng = expr.Range()
+	}
+	return hcl.Diagnostics{{
+		Severity: hcl.DiagError,
+		Summary:  "Missing " + field,
+		Detail:   fmt.Sprintf("The argument %q is required, but no definition was found.", attr),
+		Subject:  rng.Ptr(),
+	}}
+}

@@ -42,7 +42,7 @@ type Config struct {
 }
 
 type configHCL struct {
-	Command hcl.Expression `hcl:"command"`
+	Command hcl.Expression `hcl:"command,optional"`
 	Timeout hcl.Expression `hcl:"timeout,optional"`
 	Env     hcl.Expression `hcl:"env,optional"`
 }
@@ -65,7 +65,7 @@ func Decode(body hcl.Body, prefix string) (any, hcl.Diagnostics) {
 	diags = append(diags, d...)
 	switch {
 	case !ok && !d.HasErrors():
-		diags = append(diags, hclfield.Invalid(h.Command.Range(), field, `The command must be set, as an argv list such as ["/usr/local/bin/scale", "web"].`))
+		diags = append(diags, hclfield.Required(h.Command, field)...)
 	case ok && len(argv) == 0:
 		diags = append(diags, hclfield.Invalid(h.Command.Range(), field, `The command is empty; give the program and its arguments, such as ["/usr/local/bin/scale", "web"].`))
 	case ok && strings.TrimSpace(argv[0]) == "":

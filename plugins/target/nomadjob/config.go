@@ -34,8 +34,8 @@ type Config struct {
 }
 
 type configHCL struct {
-	Job       hcl.Expression `hcl:"job"`
-	Group     hcl.Expression `hcl:"group"`
+	Job       hcl.Expression `hcl:"job,optional"`
+	Group     hcl.Expression `hcl:"group,optional"`
 	Namespace hcl.Expression `hcl:"namespace,optional"`
 	Region    hcl.Expression `hcl:"region,optional"`
 }
@@ -67,12 +67,15 @@ func Decode(body hcl.Body, prefix string) (any, hcl.Diagnostics) {
 		{h.Region, "region", &cfg.Region, false},
 	} {
 		field := prefix + "." + f.name
+		if f.required {
+			if d := hclfield.Required(f.expr, field); d.HasErrors() {
+				diags = append(diags, d...)
+				continue
+			}
+		}
 		v, ok, d := hclfield.NonEmptyString(f.expr, field)
 		diags = append(diags, d...)
 		if !ok {
-			if f.required && !d.HasErrors() {
-				diags = append(diags, hclfield.Invalid(f.expr.Range(), field, "The %s must be set.", f.name))
-			}
 			continue
 		}
 		if !idRE.MatchString(v) {

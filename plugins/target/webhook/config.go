@@ -55,7 +55,7 @@ type Config struct {
 }
 
 type configHCL struct {
-	URL     hcl.Expression `hcl:"url"`
+	URL     hcl.Expression `hcl:"url,optional"`
 	Method  hcl.Expression `hcl:"method,optional"`
 	Headers hcl.Expression `hcl:"headers,optional"`
 	Body    hcl.Expression `hcl:"body,optional"`
@@ -74,12 +74,11 @@ func Decode(body hcl.Body, prefix string) (any, hcl.Diagnostics) {
 	}
 	cfg := &Config{Method: DefaultMethod, Timeout: DefaultTimeout}
 
-	u, ok, d := hclfield.URL(h.URL, prefix+".url")
-	diags = append(diags, d...)
-	if ok {
+	diags = append(diags, hclfield.Required(h.URL, prefix+".url")...)
+	if u, ok, d := hclfield.URL(h.URL, prefix+".url"); ok {
 		cfg.URL = u
-	} else if !d.HasErrors() {
-		diags = append(diags, hclfield.Invalid(h.URL.Range(), prefix+".url", "The url must be set."))
+	} else {
+		diags = append(diags, d...)
 	}
 
 	if v, ok, d := hclfield.String(h.Method, prefix+".method"); ok {

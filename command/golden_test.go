@@ -1,0 +1,99 @@
+package command
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files under testdata/golden")
+
+// run runs the CLI as main does and returns its exit code and output.
+func run(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := Run(context.Background(), args, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+// wants reads the "# want: TEXT" lines at the top of a golden input: text
+// the diagnostics must contain besides FILE:LINE.
+func wants(t *testing.T, path string) []string {
+	t.Helper()
+	src, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, line := range strings.Split(string(src), "\n") {
+		if w, ok := strings.CutPrefix(line, "# want: "); ok {
+			out = append(out, w)
+		}
+	}
+	if len(out) == 0 {
+		t.Fatalf("%s has no '# want:' line naming the field its diagnostic must mention", path)
+	}
+	return out
+}
+
+// TestGolden runs `policy validate` and `config validate` on every invalid
+// input under testdata/golden and checks the exit code, that the output
+// locates the problem as FILE:LINE and names the field, and that it matches
+// the .golden file. `go test ./command -run Golden -update` rewrites them.
+func TestGolden(t *testing.T) {
+	for _, tc := range []struct {
+		dir  string
+		args []string
+		min  int
+	}{
+		{dir: "testdata/golden/policy", args: []string{"policy", "validate"}, min: 12},
+		{dir: "testdata/golden/config", args: []string{"config", "validate"}, min: 6},
+	} {
+		inputs, err := filepath.Glob(filepath.Join(tc.dir, "*.hcl"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(inputs) < tc.min {
+			t.Fatalf("%s holds %d cases, want at least %d", tc.dir, len(inputs), tc.min)
+		}
+		for _, path := range inputs {
+			t.Run(path, func(t *testing.T) {
+				code, stdout, stderr := run(t, append(tc.args, path)...)
+				if code != ExitInvalid {
+					t.Fatalf("exit code %d, want %d\nstdout:\n%s\nstderr:\n%s", code, ExitInvalid, stdout, stderr)
+				}
+				if stdout != "" {
+					t.Errorf("stdout is not empty on failure:\n%s", stdout)
+				}
+				loc := regexp.MustCompile(regexp.QuoteMeta(path) + `:\d+`)
+				if !loc.MatchString(stderr) {
+					t.Errorf("stderr does not locate the problem as %s:LINE:\n%s", path, stderr)
+				}
+				for _, w := range wants(t, path) {
+					if !strings.Contains(stderr, w) {
+						t.Errorf("stderr does not mention %q:\n%s", w, stderr)
+					}
+				}
+				golden := strings.TrimSuffix(path, ".hcl") + ".golden"
+				if *update {
+					if err := os.WriteFile(golden, []byte(stderr), 0o644); err != nil {
+						t.Fatal(err)
+					}
+					return
+				}
+				want, err := os.ReadFile(golden)
+				if err != nil {
+					t.Fatalf("%v (run go test ./command -run Golden -update)", err)
+				}
+				if stderr != string(want) {
+					t.Errorf("stderr differs from %s:\n--- got\n%s\n--- want\n%s", golden, stderr, want)
+				}
+			})
+		}
+	}
+}

@@ -1,0 +1,2 @@
+# want: bind_addr
+bind_addr = "agent-1.example.com"

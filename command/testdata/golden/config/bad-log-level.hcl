@@ -1,0 +1,3 @@
+# want: log_level
+# want: verbose
+log_level = "verbose"

@@ -1,0 +1,3 @@
+# want: Unsupported argument
+# want: dev_mode
+dev_mode = true

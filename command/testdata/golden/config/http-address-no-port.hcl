@@ -1,0 +1,4 @@
+# want: http.address
+http {
+  address = "127.0.0.1"
+}

@@ -1,0 +1,10 @@
+# want: headroom.iops
+shaping "web" {
+  locality {
+    datacenter = "dc1"
+  }
+
+  headroom {
+    iops = -5
+  }
+}

@@ -1,0 +1,10 @@
+# want: quantile
+shaping "web" {
+  locality {
+    datacenter = "dc1"
+  }
+
+  forecast {
+    quantile = 
+  }
+}

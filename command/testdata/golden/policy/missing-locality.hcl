@@ -1,0 +1,6 @@
+# want: locality
+shaping "web" {
+  headroom {
+    cpu = 30
+  }
+}

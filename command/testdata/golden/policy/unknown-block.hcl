@@ -1,0 +1,11 @@
+# want: Unsupported block type
+# want: autoscale
+shaping "web" {
+  locality {
+    datacenter = "dc1"
+  }
+
+  autoscale {
+    max = 3
+  }
+}

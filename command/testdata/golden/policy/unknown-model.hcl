@@ -1,0 +1,11 @@
+# want: forecast.model
+# want: prophet
+shaping "web" {
+  locality {
+    datacenter = "dc1"
+  }
+
+  forecast {
+    model = "prophet"
+  }
+}
