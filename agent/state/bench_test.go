@@ -1,0 +1,144 @@
+package state
+
+import (
+	"fmt"
+	"io"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/raft"
+)
+
+// nodeKeys returns n distinct node-level series keys.
+func nodeKeys(n int, metric string) []Key {
+	keys := make([]Key, n)
+	for i := range keys {
+		keys[i] = Key{Locality: fmt.Sprintf("dc%d/node-%05d", i%3+1, i), Metric: metric}
+	}
+	return keys
+}
+
+// BenchmarkApplyBatch10k applies one AppendSamples of 10,000 samples (one per
+// series, as a leader sends for a 10,000-node cluster each minute), decoding
+// included, with the default tiers.
+func BenchmarkApplyBatch10k(b *testing.B) {
+	keys := nodeKeys(10000, "cpu")
+	f := newFSM(b, nil)
+	batch := func(i int) []byte {
+		smp := make([]Sample, len(keys))
+		for j, k := range keys {
+			smp[j] = Sample{k, at(time.Duration(i) * time.Minute), float64(j%100) + 0.5}
+		}
+		return Encode(AppendSamples{Step: time.Minute, Samples: smp})
+	}
+	f.Apply(&raft.Log{Index: 1, Type: raft.LogCommand, Data: batch(0)}) // create the series
+	entries := make([][]byte, 16)
+	for i := range entries {
+		entries[i] = batch(i + 1)
+	}
+	b.SetBytes(int64(len(entries[0])))
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		r := f.Apply(&raft.Log{Index: uint64(i + 2), Type: raft.LogCommand, Data: entries[i%len(entries)]})
+		if res, ok := r.(Result); !ok || res.Applied != len(keys) {
+			b.Fatalf("apply: %v", r)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(len(keys)), "ns/sample")
+}
+
+// BenchmarkEncodeBatch10k encodes the same batch on the leader side.
+func BenchmarkEncodeBatch10k(b *testing.B) {
+	keys := nodeKeys(10000, "cpu")
+	smp := make([]Sample, len(keys))
+	for j, k := range keys {
+		smp[j] = Sample{k, at(0), float64(j)}
+	}
+	c := AppendSamples{Step: time.Minute, Samples: smp}
+	b.ReportAllocs()
+	var n int
+	for i := 0; i < b.N; i++ {
+		n = len(Encode(c))
+	}
+	b.ReportMetric(float64(n)/float64(len(keys)), "bytes/sample")
+}
+
+// BenchmarkRange2Weeks5m reads a full 14-day grid of 5-minute points
+// (4,032 points), what a forecaster refit reads per series.
+func BenchmarkRange2Weeks5m(b *testing.B) {
+	s := newStore(b, nil)
+	var smp []Sample
+	for m := 0; m < 14*24*60; m += 5 {
+		smp = append(smp, Sample{cpu, at(time.Duration(m) * time.Minute), float64(m % 97)})
+	}
+	s.Append(5*time.Minute, smp)
+	end := at(14 * 24 * time.Hour)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		g, err := s.Range(cpu, 5*time.Minute, end.Add(-14*24*time.Hour), end)
+		if err != nil || g.Len() != 4032 || g.Tier != 1 {
+			b.Fatalf("range: %d points from tier %d, %v", g.Len(), g.Tier, err)
+		}
+	}
+}
+
+// BenchmarkMemoryPerSeries measures the heap one default-tier series takes
+// and reports it next to Config.BytesPerSeries.
+func BenchmarkMemoryPerSeries(b *testing.B) {
+	const n = 1000
+	keys := nodeKeys(n, "mem")
+	var per float64
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		runtime.GC()
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		s := newStore(b, nil)
+		b.StartTimer()
+		for _, k := range keys {
+			s.Append(time.Minute, []Sample{{k, at(0), 1}})
+		}
+		b.StopTimer()
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		per = float64(after.HeapAlloc-before.HeapAlloc) / n
+		runtime.KeepAlive(s)
+		b.StartTimer()
+	}
+	b.ReportMetric(per, "heap-bytes/series")
+	b.ReportMetric(float64(Config{}.BytesPerSeries()), "documented-bytes/series")
+}
+
+// BenchmarkSnapshotPersist10k writes a snapshot of 10,000 series, each with a
+// day of 1-minute samples.
+func BenchmarkSnapshotPersist10k(b *testing.B) {
+	f := newFSM(b, nil)
+	keys := nodeKeys(10000, "cpu")
+	for m := 0; m < 24*60; m += 10 {
+		smp := make([]Sample, len(keys))
+		for j, k := range keys {
+			smp[j] = Sample{k, at(time.Duration(m) * time.Minute), float64(j + m)}
+		}
+		f.store.Append(time.Minute, smp)
+	}
+	b.ResetTimer()
+	var n int64
+	for i := 0; i < b.N; i++ {
+		s, _ := f.Snapshot()
+		cw := &countWriter{}
+		if err := s.(*fsmSnapshot).c.persist(cw); err != nil {
+			b.Fatal(err)
+		}
+		s.Release()
+		n = cw.n
+	}
+	b.ReportMetric(float64(n), "snapshot-bytes")
+}
+
+type countWriter struct{ n int64 }
+
+func (c *countWriter) Write(p []byte) (int, error) { c.n += int64(len(p)); return len(p), nil }
+
+var _ io.Writer = (*countWriter)(nil)

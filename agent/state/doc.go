@@ -1,0 +1,67 @@
+// Package state is foreshape's replicated state: the commands that change it,
+// the deterministic state machine (FSM) that hashicorp/raft applies them to on
+// every node, and its snapshots. Today it holds the series store; the
+// migration queue, reservations, scale actions, cooldowns and the decision log
+// join it as further command types and snapshot sections.
+//
+// It must never read the clock, the network, randomness or the environment,
+// and never log: every node applying the same log must reach byte-identical
+// state. Times travel inside commands; callers (the agent's collect loop,
+// agent/cluster) own time, I/O and logging.
+//
+// # Commands
+//
+// An encoded command is an envelope: a version byte (1), a type byte
+// (CommandType) and the type's payload. Apply answers an entry it cannot use —
+// an unknown version or type, a malformed payload — with an error value and
+// leaves the state untouched, so a newer leader cannot crash an older node.
+//
+// Payloads use a small hand-rolled binary encoding (varints, length-prefixed
+// strings, little-endian floats; see codec.go) rather than msgpack or JSON:
+// sample batches are nearly all of the log, and a 10,000-sample batch encodes
+// to about 10 bytes a sample plus its key table, decodes without reflection,
+// and the same command always produces the same bytes (JSON's float text and
+// msgpack's map ordering both need care to get that). Later, low-volume
+// commands may use the same encoder.
+//
+// # Series store
+//
+// A series (Key "locality:metric") holds one ring per tier (default 1-minute
+// buckets for a day, 5-minute for 14 days, hourly for 90 days). Every sample
+// folds into the bucket floor(t/step) of every tier, so coarse tiers are exact
+// aggregates of the samples, not of finer buckets. A bucket keeps the mean,
+// minimum, maximum (float32) and count (uint32): 16 bytes. Rings are allocated
+// in full when a series is created, so a series costs a fixed
+// Config.BytesPerSeries: 122,112 bytes of rings plus about 200 bytes of
+// header with the default tiers (≈119.4 KiB; 10,000 series ≈ 1.14 GiB),
+// plus its key's bytes.
+//
+// Ordering rules, identical on every node: a sample newer than a tier's
+// newest bucket advances the ring and empties the buckets it skips; a sample
+// inside the ring merges into its bucket (count-weighted mean, min, max), so
+// duplicates and late samples merge rather than replace; a sample older than
+// the ring is dropped by that tier (and counted as dropped when every tier
+// drops it). NaN, ±Inf and values beyond float32's range are dropped.
+//
+// Staleness is replicated too: the leader sends MarkStale when a source stops
+// answering and every node flags the series; the first sample newer than the
+// mark's Since clears it. Reads (Range, Latest, Info) report it, and Range
+// returns gaps as NaN on a regular grid, the shape the forecaster takes.
+//
+// # Snapshots
+//
+// A snapshot is a versioned stream of named sections with a CRC-32C trailer;
+// snapshot.go documents it byte by byte. A sub-store added later is a new
+// section: old snapshots lack it and restore it empty, and a reader that meets
+// a section it does not know fails unless the section is marked skippable.
+// The tier layout is recorded and must match the node's configuration.
+//
+// # Concurrency
+//
+// Raft's FSM goroutine is the only writer. Snapshot copies series pointers
+// under the lock and bumps a generation; Apply copies a series before its
+// first change after a capture (copy-on-write), so Persist streams the capture
+// without locks while Apply continues. While a snapshot is being persisted,
+// memory can grow by up to one copy of every series that changes meanwhile.
+// Readers take a read lock and receive copies.
+package state

@@ -1,0 +1,203 @@
+package state
+
+import (
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/raft"
+)
+
+// FSM is foreshape's replicated state machine: hashicorp/raft applies every
+// committed log entry to it, on every node, in the same order.
+//
+// Contract (hashicorp/raft's, honoured here):
+//   - Apply and ApplyBatch are deterministic: the result depends only on the
+//     current state and the entry. They never read the clock, the network,
+//     randomness or the environment; times travel inside commands. An entry
+//     that cannot be applied changes nothing and returns an error value.
+//   - Snapshot runs on raft's FSM goroutine, between Apply calls, and returns
+//     quickly: it copies the series pointers (not their rings) and bumps the
+//     store's generation so that later changes copy a series before writing
+//     to it. Persist may then run concurrently with Apply; it reads only the
+//     captured, immutable series.
+//   - Restore replaces all state with the snapshot's, or returns an error and
+//     keeps the previous state.
+//   - Release is always called; it drops the capture.
+//
+// Goroutines: raft's FSM goroutine is the only writer (Apply, ApplyBatch,
+// Snapshot, Restore) and takes the write lock; the snapshot goroutine runs
+// Persist without any lock; every other goroutine reads through the exported
+// read methods, which take the read lock and return copies.
+type FSM struct {
+	mu      sync.RWMutex
+	cfg     Config
+	store   *Store
+	applied uint64
+}
+
+var (
+	_ raft.BatchingFSM = (*FSM)(nil)
+	_ raft.FSMSnapshot = (*fsmSnapshot)(nil)
+)
+
+// NewFSM returns an empty state machine.
+func NewFSM(cfg Config) (*FSM, error) {
+	st, err := NewStore(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &FSM{cfg: st.Config(), store: st}, nil
+}
+
+// Apply implements raft.FSM. It returns a Result, or an error value for an
+// entry it cannot apply, or nil for entries that are not commands.
+func (f *FSM) Apply(l *raft.Log) any {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.apply(l)
+}
+
+// ApplyBatch implements raft.BatchingFSM: the same as Apply for each entry,
+// under one lock.
+func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
+	out := make([]any, len(logs))
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for i, l := range logs {
+		out[i] = f.apply(l)
+	}
+	return out
+}
+
+func (f *FSM) apply(l *raft.Log) any {
+	if l.Index > f.applied {
+		f.applied = l.Index
+	}
+	if l.Type != raft.LogCommand {
+		return nil
+	}
+	cmd, err := Decode(l.Data)
+	if err != nil {
+		return fmt.Errorf("state: apply index %d: %w", l.Index, err)
+	}
+	res := Result{Index: l.Index, Type: cmd.Type()}
+	switch c := cmd.(type) {
+	case AppendSamples:
+		res.Applied, res.Rejected, err = f.store.Append(c.Step, c.Samples)
+	case MarkStale:
+		res.Applied = f.store.MarkStale(c.Keys, c.Since, c.Reason)
+		res.Rejected = len(c.Keys) - res.Applied
+	case DropSeries:
+		res.Applied = f.store.Drop(c.Keys)
+		res.Rejected = len(c.Keys) - res.Applied
+	default:
+		err = fmt.Errorf("%w %d", ErrUnknownCommand, uint8(cmd.Type()))
+	}
+	if err != nil {
+		return fmt.Errorf("state: apply index %d: %w", l.Index, err)
+	}
+	return res
+}
+
+// Snapshot implements raft.FSM; see the type's contract.
+func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	st := f.store
+	st.gen++
+	c := &capture{applied: f.applied, layout: st.layout, series: make([]*series, 0, len(st.series))}
+	for _, sr := range st.series {
+		c.series = append(c.series, sr)
+	}
+	return &fsmSnapshot{c: c}, nil
+}
+
+// Restore implements raft.FSM: it reads the whole snapshot into new state and
+// swaps it in only when the snapshot is intact.
+func (f *FSM) Restore(rc io.ReadCloser) error {
+	defer rc.Close()
+	r, err := restore(rc, f.cfg)
+	if err != nil {
+		return fmt.Errorf("state: restore: %w", err)
+	}
+	f.mu.Lock()
+	f.store, f.applied = r.store, r.applied
+	f.mu.Unlock()
+	return nil
+}
+
+// WriteSnapshot writes the current state in the snapshot format, for backups
+// and tests; raft uses Snapshot and Persist instead.
+func (f *FSM) WriteSnapshot(w io.Writer) error {
+	s, _ := f.Snapshot()
+	defer s.Release()
+	return s.(*fsmSnapshot).c.persist(w)
+}
+
+type fsmSnapshot struct{ c *capture }
+
+// Persist implements raft.FSMSnapshot.
+func (s *fsmSnapshot) Persist(sink raft.SnapshotSink) error {
+	if err := s.c.persist(sink); err != nil {
+		sink.Cancel()
+		return fmt.Errorf("state: persist snapshot: %w", err)
+	}
+	return sink.Close()
+}
+
+// Release implements raft.FSMSnapshot.
+func (s *fsmSnapshot) Release() { s.c = &capture{} }
+
+// Config returns the state's configuration.
+func (f *FSM) Config() Config { return f.cfg.withDefaults() }
+
+// AppliedIndex returns the index of the last entry applied (or restored).
+func (f *FSM) AppliedIndex() uint64 {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.applied
+}
+
+// Len returns the number of series.
+func (f *FSM) Len() int {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.store.Len()
+}
+
+// Keys returns every series key in order; see Store.Keys.
+func (f *FSM) Keys() []Key {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.store.Keys()
+}
+
+// Info returns a series' freshness and staleness; see Store.Info.
+func (f *FSM) Info(key Key) (Info, bool) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.store.Info(key)
+}
+
+// Infos returns every series' Info in key order.
+func (f *FSM) Infos() []Info {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.store.Infos()
+}
+
+// Latest returns a series' newest finest-tier point; see Store.Latest.
+func (f *FSM) Latest(key Key) (Point, bool) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.store.Latest(key)
+}
+
+// Range returns a series on a regular grid; see Store.Range.
+func (f *FSM) Range(key Key, step time.Duration, from, to time.Time) (Grid, error) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.store.Range(key, step, from, to)
+}

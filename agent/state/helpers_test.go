@@ -1,0 +1,100 @@
+package state
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/binary"
+	"hash/crc32"
+	"math"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/raft"
+)
+
+// t0 is an arbitrary, day-aligned origin for test times.
+var t0 = time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC)
+
+func at(d time.Duration) time.Time { return t0.Add(d) }
+
+var (
+	cpu  = Key{Locality: "dc1/web", Metric: "cpu"}
+	mem  = Key{Locality: "dc1/web", Metric: "mem"}
+	iops = Key{Locality: "dc2/db", Metric: "iops"}
+)
+
+// smallTiers keep hand computation manageable: 1m×5, 5m×4, 1h×3.
+var smallTiers = []Tier{
+	{Step: time.Minute, Points: 5},
+	{Step: 5 * time.Minute, Points: 4},
+	{Step: time.Hour, Points: 3},
+}
+
+func newStore(t testing.TB, tiers []Tier, apply ...func(*Config)) *Store {
+	t.Helper()
+	cfg := Config{Tiers: tiers}
+	for _, f := range apply {
+		f(&cfg)
+	}
+	s, err := NewStore(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func newFSM(t testing.TB, tiers []Tier) *FSM {
+	t.Helper()
+	f, err := NewFSM(Config{Tiers: tiers})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// logOf wraps commands as consecutive raft log entries starting at index
+// first.
+func logOf(first uint64, cmds ...[]byte) []*raft.Log {
+	out := make([]*raft.Log, len(cmds))
+	for i, c := range cmds {
+		out[i] = &raft.Log{Index: first + uint64(i), Term: 1, Type: raft.LogCommand, Data: c}
+	}
+	return out
+}
+
+func snapshotBytes(t testing.TB, f *FSM) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := f.WriteSnapshot(&buf); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// sameFloat treats two NaNs as equal and otherwise allows float32 rounding.
+func sameFloat(a, b float64) bool {
+	if math.IsNaN(a) || math.IsNaN(b) {
+		return math.IsNaN(a) && math.IsNaN(b)
+	}
+	return math.Abs(a-b) <= 1e-6*math.Max(1, math.Abs(b))
+}
+
+func sameFloats(a, b []float64) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if !sameFloat(a[i], b[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+var nan = math.NaN()
+
+func bufioWriter(w *bytes.Buffer) *bufio.Writer { return bufio.NewWriter(w) }
+
+func appendCRC(b []byte) []byte {
+	return binary.BigEndian.AppendUint32(b, crc32.Checksum(b, crc32.MakeTable(crc32.Castagnoli)))
+}

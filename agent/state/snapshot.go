@@ -1,0 +1,391 @@
+package state
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash"
+	"hash/crc32"
+	"io"
+	"slices"
+	"time"
+)
+
+// The snapshot format (version 1). Every integer is a varint as in encoder.
+//
+//	magic      8 bytes "fshstate"
+//	version    uvarint, 1
+//	header     frame: applied index (uvarint), number of sections (uvarint)
+//	sections   per section:
+//	             frame: name (string), flags (byte), number of records (uvarint)
+//	             that many record frames
+//	trailer    4 bytes: CRC-32C (Castagnoli) of every byte before it, big-endian
+//
+// A frame is a uvarint length followed by that many bytes. Sections appear in
+// a fixed order. Flag bit 0 marks a section an older reader may skip; a
+// reader fails on an unknown section without it, since ignoring state that
+// later commands depend on would let nodes diverge.
+//
+// Section "series": the first record is the tier layout (number of tiers,
+// then step in nanoseconds and points per tier); then one record per series
+// in key order:
+//
+//	key          locality, metric (strings)
+//	flags        byte: bit 0 has a sample, bit 1 stale
+//	last sample  varint unix ns, when bit 0
+//	step         varint ns
+//	stale        varint since (unix ns) and reason (string), when bit 1
+//	per tier     used (byte); when used: head bucket (varint), number of
+//	             non-empty buckets (uvarint), then per bucket from the newest
+//	             back: distance from head (uvarint), mean, min, max (float32),
+//	             count (uvarint)
+//
+// To add a sub-store: give it a section name, write it after "series" in
+// persist, read it in restore, and bump nothing — old snapshots simply lack
+// the section and restore it empty.
+const (
+	snapshotMagic   = "fshstate"
+	snapshotVersion = 1
+
+	sectionSeries = "series"
+
+	flagSkippable = 1 << 0
+
+	maxFrame = 256 << 20
+)
+
+// ErrCorruptSnapshot is returned by Restore for a snapshot it cannot read;
+// the FSM keeps its previous state.
+var ErrCorruptSnapshot = errors.New("state: corrupt snapshot")
+
+// capture is an immutable view of the state taken by FSM.Snapshot.
+type capture struct {
+	applied uint64
+	layout  *layout
+	series  []*series // shared with the store until the store copies them
+}
+
+// persist writes the capture in the snapshot format.
+func (c *capture) persist(w io.Writer) error {
+	crc := crc32.New(crc32.MakeTable(crc32.Castagnoli))
+	bw := bufio.NewWriterSize(io.MultiWriter(w, crc), 64<<10)
+	fw := &frameWriter{w: bw}
+
+	bw.WriteString(snapshotMagic)
+	fw.uvarint(snapshotVersion)
+	fw.frame(func(e *encoder) {
+		e.uvarint(c.applied)
+		e.uvarint(1)
+	})
+
+	slices.SortFunc(c.series, func(a, b *series) int { return compareKeys(a.key, b.key) })
+	fw.frame(func(e *encoder) {
+		e.str(sectionSeries)
+		e.u8(0)
+		e.uvarint(uint64(1 + len(c.series)))
+	})
+	fw.frame(func(e *encoder) {
+		e.uvarint(uint64(len(c.layout.tiers)))
+		for _, t := range c.layout.tiers {
+			e.uvarint(uint64(t.Step))
+			e.uvarint(uint64(t.Points))
+		}
+	})
+	for _, sr := range c.series {
+		fw.frame(func(e *encoder) { encodeSeries(e, c.layout, sr) })
+	}
+	if fw.err != nil {
+		return fw.err
+	}
+	if err := bw.Flush(); err != nil {
+		return err
+	}
+	_, err := w.Write(binary.BigEndian.AppendUint32(nil, crc.Sum32()))
+	return err
+}
+
+func encodeSeries(e *encoder, l *layout, sr *series) {
+	e.key(sr.key)
+	var flags byte
+	if sr.hasSample {
+		flags |= 1
+	}
+	if sr.stale {
+		flags |= 2
+	}
+	e.u8(flags)
+	if sr.hasSample {
+		e.varint(sr.lastSample)
+	}
+	e.varint(sr.step)
+	if sr.stale {
+		e.varint(sr.staleSince)
+		e.str(sr.staleReason)
+	}
+	for i := range l.tiers {
+		h := sr.heads[i]
+		if !h.used {
+			e.u8(0)
+			continue
+		}
+		e.u8(1)
+		e.varint(h.head)
+		ring := sr.ring(l, i)
+		n := len(ring)
+		start := int(mod(h.head, int64(n))) // the newest bucket's index
+		filled := 0
+		for _, b := range ring {
+			if b.count != 0 {
+				filled++
+			}
+		}
+		e.uvarint(uint64(filled))
+		for back := 0; back < n; back++ {
+			j := start - back
+			if j < 0 {
+				j += n
+			}
+			b := ring[j]
+			if b.count == 0 {
+				continue
+			}
+			e.uvarint(uint64(back))
+			e.f32(b.mean)
+			e.f32(b.min)
+			e.f32(b.max)
+			e.uvarint(uint64(b.count))
+		}
+	}
+}
+
+// frameWriter writes frames, keeping the first error.
+type frameWriter struct {
+	w   *bufio.Writer
+	e   encoder
+	err error
+}
+
+func (f *frameWriter) uvarint(v uint64) {
+	if f.err == nil {
+		_, f.err = f.w.Write(binary.AppendUvarint(nil, v))
+	}
+}
+
+func (f *frameWriter) frame(fill func(e *encoder)) {
+	if f.err != nil {
+		return
+	}
+	f.e.buf = f.e.buf[:0]
+	fill(&f.e)
+	var hdr [binary.MaxVarintLen64]byte
+	if _, f.err = f.w.Write(hdr[:binary.PutUvarint(hdr[:], uint64(len(f.e.buf)))]); f.err == nil {
+		_, f.err = f.w.Write(f.e.buf)
+	}
+}
+
+// restored is what restore read: a new store and the applied index.
+type restored struct {
+	applied uint64
+	store   *Store
+}
+
+// restore reads a snapshot into a new store configured like cfg.
+func restore(r io.Reader, cfg Config) (restored, error) {
+	fr := &frameReader{r: bufio.NewReaderSize(r, 64<<10), crc: crc32.New(crc32.MakeTable(crc32.Castagnoli))}
+	var out restored
+	st, err := NewStore(cfg)
+	if err != nil {
+		return out, err
+	}
+	out.store = st
+
+	magic := make([]byte, len(snapshotMagic))
+	if err := fr.full(magic); err != nil || string(magic) != snapshotMagic {
+		return out, fmt.Errorf("%w: bad magic", ErrCorruptSnapshot)
+	}
+	if v, err := binary.ReadUvarint(fr); err != nil || v != snapshotVersion {
+		return out, fmt.Errorf("%w: version %d, want %d (%v)", ErrCorruptSnapshot, v, snapshotVersion, err)
+	}
+	d, err := fr.frame()
+	if err != nil {
+		return out, err
+	}
+	out.applied = d.uvarint()
+	sections := d.uvarint()
+	if err := d.done(); err != nil {
+		return out, fmt.Errorf("%w: header: %w", ErrCorruptSnapshot, err)
+	}
+	for range sections {
+		d, err := fr.frame()
+		if err != nil {
+			return out, err
+		}
+		name, flags, records := d.str(), d.u8(), d.uvarint()
+		if err := d.done(); err != nil {
+			return out, fmt.Errorf("%w: section header: %w", ErrCorruptSnapshot, err)
+		}
+		switch {
+		case name == sectionSeries:
+			err = restoreSeries(fr, st, records)
+		case flags&flagSkippable != 0:
+			for range records {
+				if _, err = fr.frame(); err != nil {
+					break
+				}
+			}
+		default:
+			err = fmt.Errorf("%w: unknown section %q", ErrCorruptSnapshot, name)
+		}
+		if err != nil {
+			return out, err
+		}
+	}
+	want := fr.crc.Sum32()
+	var trailer [4]byte
+	if _, err := io.ReadFull(fr.r, trailer[:]); err != nil {
+		return out, fmt.Errorf("%w: trailer: %w", ErrCorruptSnapshot, err)
+	}
+	if got := binary.BigEndian.Uint32(trailer[:]); got != want {
+		return out, fmt.Errorf("%w: checksum %08x, computed %08x", ErrCorruptSnapshot, got, want)
+	}
+	if _, err := fr.r.ReadByte(); err != io.EOF {
+		return out, fmt.Errorf("%w: data after the trailer", ErrCorruptSnapshot)
+	}
+	return out, nil
+}
+
+func restoreSeries(fr *frameReader, st *Store, records uint64) error {
+	if records == 0 {
+		return fmt.Errorf("%w: series section without layout", ErrCorruptSnapshot)
+	}
+	d, err := fr.frame()
+	if err != nil {
+		return err
+	}
+	tiers := make([]Tier, d.count(2))
+	for i := range tiers {
+		tiers[i] = Tier{Step: time.Duration(d.uvarint()), Points: int(d.uvarint())}
+	}
+	if err := d.done(); err != nil {
+		return fmt.Errorf("%w: layout: %w", ErrCorruptSnapshot, err)
+	}
+	if !st.layout.equal(tiers) {
+		return fmt.Errorf("state: restore: snapshot tiers %v differ from configured %v", tiers, st.layout.tiers)
+	}
+	var prev *Key
+	for i := uint64(1); i < records; i++ {
+		d, err := fr.frame()
+		if err != nil {
+			return err
+		}
+		sr := decodeSeries(d, st.layout, st.gen)
+		if err := d.done(); err != nil {
+			return fmt.Errorf("%w: series record %d: %w", ErrCorruptSnapshot, i, err)
+		}
+		if err := sr.key.Validate(); err != nil {
+			return fmt.Errorf("%w: series record %d: %w", ErrCorruptSnapshot, i, err)
+		}
+		if prev != nil && compareKeys(*prev, sr.key) >= 0 {
+			return fmt.Errorf("%w: series %s out of order", ErrCorruptSnapshot, sr.key)
+		}
+		prev = &sr.key
+		st.series[sr.key] = sr
+	}
+	return nil
+}
+
+func decodeSeries(d *decoder, l *layout, gen uint64) *series {
+	sr := newSeries(d.key(), l, gen)
+	flags := d.u8()
+	if flags&^3 != 0 {
+		d.fail(fmt.Errorf("unknown flags %#x", flags))
+	}
+	if flags&1 != 0 {
+		sr.hasSample, sr.lastSample = true, d.varint()
+	}
+	sr.step = d.varint()
+	if flags&2 != 0 {
+		sr.stale, sr.staleSince, sr.staleReason = true, d.varint(), d.str()
+	}
+	for i := range l.tiers {
+		switch d.u8() {
+		case 0:
+			continue
+		case 1:
+		default:
+			d.fail(errors.New("bad tier flag"))
+			return sr
+		}
+		h := &sr.heads[i]
+		h.used, h.head = true, d.varint()
+		n := uint64(l.tiers[i].Points)
+		filled := d.count(14)
+		ring := sr.ring(l, i)
+		last := -1
+		for range filled {
+			back := d.uvarint()
+			b := bucket{mean: d.f32(), min: d.f32(), max: d.f32()}
+			c := d.uvarint()
+			if d.err != nil {
+				return sr
+			}
+			if back >= n || int(back) <= last || c == 0 || c > 1<<32-1 {
+				d.fail(fmt.Errorf("tier %d: bad bucket %d (count %d)", i, back, c))
+				return sr
+			}
+			last = int(back)
+			b.count = uint32(c)
+			ring[mod(h.head-int64(back), int64(n))] = b
+		}
+	}
+	return sr
+}
+
+// frameReader reads frames, hashing every byte it reads.
+type frameReader struct {
+	r   *bufio.Reader
+	crc hash.Hash32
+	buf []byte
+}
+
+func (f *frameReader) ReadByte() (byte, error) {
+	b, err := f.r.ReadByte()
+	if err == nil {
+		f.crc.Write([]byte{b})
+	}
+	return b, err
+}
+
+func (f *frameReader) full(p []byte) error {
+	if _, err := io.ReadFull(f.r, p); err != nil {
+		return err
+	}
+	f.crc.Write(p)
+	return nil
+}
+
+// frame reads one frame into a reused buffer and returns a decoder over it.
+func (f *frameReader) frame() (*decoder, error) {
+	n, err := binary.ReadUvarint(f)
+	if err != nil {
+		return nil, fmt.Errorf("%w: frame length: %w", ErrCorruptSnapshot, err)
+	}
+	if n > maxFrame {
+		return nil, fmt.Errorf("%w: frame of %d bytes", ErrCorruptSnapshot, n)
+	}
+	// Grow the buffer as bytes arrive rather than trusting the length, so a
+	// corrupt length costs no more memory than the stream really holds.
+	f.buf = f.buf[:0]
+	for left := int(n); left > 0; {
+		chunk := min(left, 1<<20)
+		f.buf = slices.Grow(f.buf, chunk)
+		p := f.buf[len(f.buf) : len(f.buf)+chunk]
+		if err := f.full(p); err != nil {
+			return nil, fmt.Errorf("%w: frame: %w", ErrCorruptSnapshot, err)
+		}
+		f.buf = f.buf[:len(f.buf)+chunk]
+		left -= chunk
+	}
+	return &decoder{buf: f.buf}, nil
+}

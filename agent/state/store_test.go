@@ -1,0 +1,344 @@
+package state
+
+import (
+	"errors"
+	"math"
+	"runtime"
+	"testing"
+	"time"
+)
+
+func TestDownsamplingAcrossTiers(t *testing.T) {
+	s := newStore(t, smallTiers)
+	kept, dropped, err := s.Append(time.Minute, []Sample{
+		{cpu, at(0), 1},
+		{cpu, at(time.Minute), 3},
+		{cpu, at(2 * time.Minute), 2},
+		{cpu, at(7 * time.Minute), 10},
+	})
+	if err != nil || kept != 4 || dropped != 0 {
+		t.Fatalf("Append = %d kept, %d dropped, %v; want 4, 0, nil", kept, dropped, err)
+	}
+	// The 1-minute ring holds minutes 3–7 only; minutes 0–2 have left it.
+	// 5-minute buckets: [0,5) = {1,3,2}, [5,10) = {10}. Hour 0 = all four.
+	tests := []struct {
+		name  string
+		step  time.Duration
+		from  time.Duration
+		to    time.Duration
+		tier  int
+		mean  []float64
+		min   []float64
+		max   []float64
+		count []uint32
+	}{
+		{"1m", time.Minute, 0, 8 * time.Minute, 0,
+			[]float64{nan, nan, nan, nan, nan, nan, nan, 10},
+			[]float64{nan, nan, nan, nan, nan, nan, nan, 10},
+			[]float64{nan, nan, nan, nan, nan, nan, nan, 10},
+			[]uint32{0, 0, 0, 0, 0, 0, 0, 1}},
+		{"5m", 5 * time.Minute, 0, 10 * time.Minute, 1,
+			[]float64{2, 10}, []float64{1, 10}, []float64{3, 10}, []uint32{3, 1}},
+		{"15m from 5m buckets", 15 * time.Minute, 0, 15 * time.Minute, 1,
+			[]float64{4}, []float64{1}, []float64{10}, []uint32{4}},
+		{"1h reads the finest tier that reaches back", time.Hour, 0, time.Hour, 1,
+			[]float64{4}, []float64{1}, []float64{10}, []uint32{4}},
+		{"1h further back than the 5m ring reads hourly buckets", time.Hour, -2 * time.Hour, time.Hour, 2,
+			[]float64{nan, nan, 4}, []float64{nan, nan, 1}, []float64{nan, nan, 10}, []uint32{0, 0, 4}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			g, err := s.Range(cpu, tt.step, at(tt.from), at(tt.to))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if g.Tier != tt.tier || !g.Start.Equal(at(tt.from)) || g.Step != tt.step {
+				t.Errorf("grid tier %d start %v step %v; want tier %d start %v step %v", g.Tier, g.Start, g.Step, tt.tier, at(tt.from), tt.step)
+			}
+			if !sameFloats(g.Mean, tt.mean) || !sameFloats(g.Min, tt.min) || !sameFloats(g.Max, tt.max) {
+				t.Errorf("mean %v min %v max %v; want %v %v %v", g.Mean, g.Min, g.Max, tt.mean, tt.min, tt.max)
+			}
+			if len(g.Count) != len(tt.count) {
+				t.Fatalf("count %v; want %v", g.Count, tt.count)
+			}
+			for i := range g.Count {
+				if g.Count[i] != tt.count[i] {
+					t.Errorf("count %v; want %v", g.Count, tt.count)
+					break
+				}
+			}
+		})
+	}
+}
+
+func TestRingWrapAround(t *testing.T) {
+	s := newStore(t, []Tier{{Step: time.Minute, Points: 3}})
+	for i := range 10 {
+		if _, _, err := s.Append(time.Minute, []Sample{{cpu, at(time.Duration(i) * time.Minute), float64(i)}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	g, err := s.Range(cpu, time.Minute, at(0), at(10*time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []float64{nan, nan, nan, nan, nan, nan, nan, 7, 8, 9}
+	if !sameFloats(g.Mean, want) {
+		t.Errorf("after 10 minutes in a 3-minute ring: %v; want %v", g.Mean, want)
+	}
+	// A jump further than the ring empties it entirely.
+	s.Append(time.Minute, []Sample{{cpu, at(100 * time.Minute), 100}})
+	g, _ = s.Range(cpu, time.Minute, at(97*time.Minute), at(101*time.Minute))
+	if want := []float64{nan, nan, nan, 100}; !sameFloats(g.Mean, want) {
+		t.Errorf("after a jump: %v; want %v", g.Mean, want)
+	}
+	// A jump shorter than the ring empties only the skipped buckets.
+	s.Append(time.Minute, []Sample{{cpu, at(102 * time.Minute), 102}})
+	g, _ = s.Range(cpu, time.Minute, at(100*time.Minute), at(103*time.Minute))
+	if want := []float64{100, nan, 102}; !sameFloats(g.Mean, want) {
+		t.Errorf("after a short jump: %v; want %v", g.Mean, want)
+	}
+}
+
+func TestOutOfOrderAndDuplicates(t *testing.T) {
+	s := newStore(t, smallTiers)
+	mustAppend := func(want [2]int, smp ...Sample) {
+		t.Helper()
+		kept, dropped, err := s.Append(time.Minute, smp)
+		if err != nil || kept != want[0] || dropped != want[1] {
+			t.Fatalf("Append = %d kept, %d dropped, %v; want %d, %d", kept, dropped, err, want[0], want[1])
+		}
+	}
+	mustAppend([2]int{1, 0}, Sample{cpu, at(5 * time.Minute), 2})
+	mustAppend([2]int{1, 0}, Sample{cpu, at(3 * time.Minute), 7})                // late, inside the 1m ring
+	mustAppend([2]int{1, 0}, Sample{cpu, at(5 * time.Minute), 4})                // duplicate time: merges
+	mustAppend([2]int{1, 0}, Sample{cpu, at(0), 1})                              // too old for 1m, kept by 5m and 1h
+	mustAppend([2]int{0, 1}, Sample{cpu, at(-4 * time.Hour), 1})                 // older than every ring
+	mustAppend([2]int{1, 0}, Sample{cpu, at(5*time.Minute + 30*time.Second), 6}) // same bucket, mid-step
+
+	g, err := s.Range(cpu, time.Minute, at(3*time.Minute), at(6*time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []float64{7, nan, 4}; !sameFloats(g.Mean, want) {
+		t.Errorf("1m mean %v; want %v", g.Mean, want)
+	}
+	if g.Min[2] != 2 || g.Max[2] != 6 || g.Count[2] != 3 {
+		t.Errorf("merged bucket min %v max %v count %d; want 2, 6, 3", g.Min[2], g.Max[2], g.Count[2])
+	}
+	g, _ = s.Range(cpu, 5*time.Minute, at(0), at(10*time.Minute))
+	if want := []float64{4, 4}; !sameFloats(g.Mean, want) || g.Count[0] != 2 || g.Count[1] != 3 {
+		t.Errorf("5m mean %v count %v; want %v, [2 3]", g.Mean, g.Count, want)
+	}
+	in, _ := s.Info(cpu)
+	if want := at(5*time.Minute + 30*time.Second); !in.LastSample.Equal(want) {
+		t.Errorf("last sample %v; want %v (late samples must not move it back)", in.LastSample, want)
+	}
+}
+
+func TestGapsAreNaN(t *testing.T) {
+	s := newStore(t, nil)
+	s.Append(time.Minute, []Sample{{mem, at(0), 50}, {mem, at(2 * time.Minute), 70}})
+	g, err := s.Range(mem, time.Minute, at(-time.Minute), at(4*time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []float64{nan, 50, nan, 70, nan}; !sameFloats(g.Mean, want) {
+		t.Errorf("mean %v; want %v", g.Mean, want)
+	}
+	if g.Len() != 5 || !g.Time(1).Equal(t0) {
+		t.Errorf("grid of %d points, point 1 at %v; want 5, %v", g.Len(), g.Time(1), t0)
+	}
+}
+
+func TestBeforeEpoch(t *testing.T) {
+	s := newStore(t, smallTiers)
+	before := time.Unix(-30, 0).UTC() // 1969-12-31 23:59:30
+	s.Append(time.Minute, []Sample{{cpu, before, 3}})
+	g, err := s.Range(cpu, time.Minute, before, time.Unix(0, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !g.Start.Equal(time.Unix(-60, 0)) || !sameFloats(g.Mean, []float64{3}) {
+		t.Errorf("grid starts %v mean %v; want 1969-12-31 23:59:00 [3]", g.Start, g.Mean)
+	}
+}
+
+func TestRangeErrorsAndEdges(t *testing.T) {
+	s := newStore(t, smallTiers)
+	s.Append(time.Minute, []Sample{{cpu, at(0), 1}})
+	tests := []struct {
+		name     string
+		key      Key
+		step     time.Duration
+		from, to time.Time
+		err      error
+		n        int
+	}{
+		{"unknown series", iops, time.Minute, at(0), at(time.Hour), ErrNoSeries, 0},
+		{"step no tier divides", cpu, 90 * time.Second, at(0), at(time.Hour), ErrBadRange, 0},
+		{"zero step", cpu, 0, at(0), at(time.Hour), ErrBadRange, 0},
+		{"inverted", cpu, time.Minute, at(time.Hour), at(0), ErrBadRange, 0},
+		{"too many points", cpu, time.Minute, at(0), at(10 * 365 * 24 * time.Hour), ErrBadRange, 0},
+		{"empty", cpu, time.Minute, at(30 * time.Second), at(30 * time.Second), nil, 0},
+		{"unaligned bounds", cpu, time.Minute, at(30 * time.Second), at(90 * time.Second), nil, 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			g, err := s.Range(tt.key, tt.step, tt.from, tt.to)
+			if !errors.Is(err, tt.err) {
+				t.Fatalf("err %v; want %v", err, tt.err)
+			}
+			if err == nil && g.Len() != tt.n {
+				t.Errorf("%d points; want %d", g.Len(), tt.n)
+			}
+		})
+	}
+}
+
+func TestAppendRejects(t *testing.T) {
+	s := newStore(t, smallTiers, func(c *Config) { c.MaxSeries = 2 })
+	kept, dropped, err := s.Append(time.Minute, []Sample{
+		{cpu, at(0), 1},
+		{Key{"dc1", ""}, at(0), 1},    // invalid key
+		{Key{"dc1", "a:b"}, at(0), 1}, // invalid key
+		{cpu, at(0), math.NaN()},      // not a number
+		{cpu, at(0), math.Inf(1)},     // infinite
+		{cpu, at(0), 1e300},           // beyond float32
+		{mem, at(0), 2},               // second series
+		{iops, at(0), 3},              // third series: over MaxSeries
+	})
+	if err != nil || kept != 2 || dropped != 6 {
+		t.Fatalf("Append = %d kept, %d dropped, %v; want 2, 6, nil", kept, dropped, err)
+	}
+	if got := s.Keys(); len(got) != 2 || got[0] != cpu || got[1] != mem {
+		t.Errorf("keys %v; want [%v %v]", got, cpu, mem)
+	}
+	if _, _, err := s.Append(0, nil); err == nil {
+		t.Error("Append with a zero step: want an error")
+	}
+}
+
+func TestLatestAndInfo(t *testing.T) {
+	s := newStore(t, smallTiers)
+	if _, ok := s.Latest(cpu); ok {
+		t.Error("Latest of a missing series: want false")
+	}
+	s.Append(30*time.Second, []Sample{{cpu, at(90 * time.Second), 4}, {cpu, at(60 * time.Second), 2}})
+	p, ok := s.Latest(cpu)
+	if !ok || !p.Time.Equal(at(time.Minute)) || p.Mean != 3 || p.Min != 2 || p.Max != 4 || p.Count != 2 {
+		t.Errorf("Latest = %+v, %v; want the 00:01 bucket mean 3 min 2 max 4 count 2", p, ok)
+	}
+	in, ok := s.Info(cpu)
+	want := Info{Key: cpu, LastSample: at(90 * time.Second), Step: 30 * time.Second}
+	if !ok || in != want {
+		t.Errorf("Info = %+v; want %+v", in, want)
+	}
+}
+
+func TestStaleness(t *testing.T) {
+	s := newStore(t, smallTiers)
+	s.Append(time.Minute, []Sample{{cpu, at(0), 1}, {mem, at(0), 1}})
+	if n := s.MarkStale([]Key{cpu, iops}, at(2*time.Minute), "node stats unreachable"); n != 1 {
+		t.Fatalf("MarkStale marked %d; want 1 (iops does not exist)", n)
+	}
+	if n := s.MarkStale([]Key{cpu}, at(3*time.Minute), "still unreachable"); n != 1 {
+		t.Fatalf("second MarkStale marked %d; want 1", n)
+	}
+	in, _ := s.Info(cpu)
+	if !in.Stale || !in.StaleSince.Equal(at(2*time.Minute)) || in.StaleReason != "still unreachable" {
+		t.Errorf("Info = %+v; want stale since 00:02 (first mark) with the newer reason", in)
+	}
+	if in, _ := s.Info(mem); in.Stale {
+		t.Error("mem marked stale; want only cpu")
+	}
+	// A late sample from before the mark does not clear it.
+	s.Append(time.Minute, []Sample{{cpu, at(time.Minute), 1}})
+	if in, _ := s.Info(cpu); !in.Stale {
+		t.Error("a sample older than the mark cleared it")
+	}
+	s.Append(time.Minute, []Sample{{cpu, at(4 * time.Minute), 1}})
+	if in, _ := s.Info(cpu); in.Stale || in.StaleReason != "" || !in.StaleSince.IsZero() {
+		t.Errorf("after a fresh sample: %+v; want not stale", in)
+	}
+}
+
+func TestDrop(t *testing.T) {
+	s := newStore(t, smallTiers)
+	s.Append(time.Minute, []Sample{{cpu, at(0), 1}, {mem, at(0), 1}})
+	if n := s.Drop([]Key{cpu, iops}); n != 1 {
+		t.Errorf("Drop = %d; want 1", n)
+	}
+	if got := s.Keys(); len(got) != 1 || got[0] != mem {
+		t.Errorf("keys %v; want [%v]", got, mem)
+	}
+	if _, err := s.Range(cpu, time.Minute, at(0), at(time.Minute)); !errors.Is(err, ErrNoSeries) {
+		t.Errorf("Range of a dropped series: %v; want ErrNoSeries", err)
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	tests := []struct {
+		name  string
+		tweak func(*Config)
+		ok    bool
+	}{
+		{"defaults", func(*Config) {}, true},
+		{"one tier", func(c *Config) { c.Tiers = []Tier{{time.Second, 10}} }, true},
+		{"no tiers", func(c *Config) { c.Tiers = []Tier{} }, false},
+		{"zero step", func(c *Config) { c.Tiers = []Tier{{0, 10}} }, false},
+		{"zero points", func(c *Config) { c.Tiers = []Tier{{time.Minute, 0}} }, false},
+		{"huge ring", func(c *Config) { c.Tiers = []Tier{{time.Minute, maxTierPoints + 1}} }, false},
+		{"not coarser", func(c *Config) { c.Tiers = []Tier{{time.Minute, 10}, {time.Minute, 10}} }, false},
+		{"negative max", func(c *Config) { c.MaxSeries = -1 }, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var c Config
+			tt.tweak(&c)
+			if err := c.Validate(); (err == nil) != tt.ok {
+				t.Errorf("Validate() = %v; want ok=%v", err, tt.ok)
+			}
+		})
+	}
+}
+
+func TestBytesPerSeries(t *testing.T) {
+	got := Config{}.BytesPerSeries()
+	const rings = (1440 + 4032 + 2160) * 16
+	if got < rings || got > rings+512 {
+		t.Errorf("BytesPerSeries() = %d; want %d of rings plus a small header", got, rings)
+	}
+	if err := quick(t); err != nil {
+		t.Skip(err)
+	}
+	// Measure: the heap must grow by about BytesPerSeries per series.
+	const n = 200
+	s := newStore(t, nil)
+	keys := make([]Key, n)
+	for i := range keys {
+		keys[i] = Key{Locality: "dc1/node-" + string(rune('a'+i%26)) + string(rune('a'+i/26)), Metric: "cpu"}
+	}
+	runtime.GC()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	for _, k := range keys {
+		s.Append(time.Minute, []Sample{{k, at(0), 1}})
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	per := float64(after.HeapAlloc-before.HeapAlloc) / n
+	if per < float64(rings) || per > 1.1*float64(got) {
+		t.Errorf("measured %.0f bytes per series; documented %d", per, got)
+	}
+	runtime.KeepAlive(s)
+}
+
+// quick reports why a heap measurement would be unreliable; nil when it is
+// fine to measure.
+func quick(t *testing.T) error {
+	if testing.Short() {
+		return errors.New("heap measurement skipped in -short mode")
+	}
+	return nil
+}
