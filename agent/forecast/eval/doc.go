@@ -1,0 +1,37 @@
+// Package eval measures how well foreshape's forecasting models predict
+// real utilisation traces: it reads trace files in the formats of the
+// public data sets foreshape is tested on, runs a rolling-origin backtest of
+// each model on each series, and reports point and probabilistic accuracy
+// against the naive and seasonal-naive baselines.
+//
+// Protocol. For each series of n points, the last 20% are the test span.
+// Forecast origins start at the beginning of that span and repeat every H
+// steps while a full horizon of actuals remains (at least one origin: when
+// the span is shorter than H, the single origin is n−H). At each origin the
+// model sees the whole history before it (an expanding window) and forecasts
+// H steps, scored against the actuals; NaN actuals are not scored.
+//
+// Refits. Each model is fitted at the first origin and then, like the agent
+// runs it, updated with the new actuals between origins (Forecaster.Update)
+// and refitted from scratch every RefitEvery origins (by default once a day
+// of data: max(1, 24h/(H·step)) origins, so every origin at H = one day).
+// Config.RefitEvery = 1 gives an honest refit at every origin.
+//
+// Metrics, per model. mase: mean absolute error of the point forecast
+// divided by the in-sample mean absolute error of the seasonal naive
+// forecast with the daily period (lag 1 when the series is shorter than two
+// days), computed on the training part at each origin. smape: symmetric
+// MAPE in percent (0–200). crps: the mean pinball loss over the forecast's
+// quantiles, scaled like mase. coverage80 and coverage95: the share of
+// actuals inside the 0.1–0.9 and 0.025–0.975 quantile bands, pooled over
+// every scored point. fit_ms_per_series: wall-clock time spent fitting,
+// updating and forecasting, per series. mase, smape and crps are means over
+// series; rel_mase and rel_crps are geometric means over series of the
+// model's figure divided by seasonal naive's.
+//
+// Series that cannot be scaled (constant in training: the seasonal-naive
+// error is zero) or are too short for one origin are excluded and counted.
+//
+// The package reads files only through an fs.FS its caller gives it, never
+// writes anything, and never logs: progress goes to a callback.
+package eval

@@ -1,0 +1,507 @@
+package eval
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"runtime"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/foreshape/foreshape/agent/forecast"
+)
+
+// Baselines every model is measured against.
+const (
+	Naive         = "naive"
+	SeasonalNaive = "seasonal-naive"
+)
+
+// DefaultHoldout is the share of each series, at its end, that is forecast.
+const DefaultHoldout = 0.2
+
+// coverageLevels are the quantiles the coverage metrics need; they are added
+// to whatever quantiles the models are asked for.
+var coverageLevels = []float64{0.025, 0.1, 0.5, 0.9, 0.975}
+
+// Config says what to evaluate.
+type Config struct {
+	// Horizon is H, the number of steps forecast at each origin.
+	Horizon int
+	// Step is the series' sampling interval.
+	Step time.Duration
+	// Models to evaluate; nil means forecast.Models(). Seasonal naive is
+	// always evaluated, as the reference of rel_mase and rel_crps.
+	Models []string
+	// Quantiles asked of every model; nil means forecast.DefaultQuantiles.
+	// The levels coverage needs (0.025, 0.1, 0.5, 0.9, 0.975) are added.
+	Quantiles []float64
+	// Workers evaluating series in parallel; 0 means GOMAXPROCS.
+	Workers int
+	// RefitEvery: refit a model from scratch every this many origins and
+	// update it in between; 0 means about once a day of data
+	// (max(1, 24h/(Horizon·Step))), 1 means at every origin.
+	RefitEvery int
+	// Holdout is the share of each series forecast; 0 means 0.2.
+	Holdout float64
+	// New builds a model; nil means forecast.New.
+	New func(name string, opts forecast.Options) (forecast.Forecaster, error)
+	// Now measures fitting time; nil means time.Now. It is used for the
+	// fit_ms_per_series figure only.
+	Now func() time.Time
+	// Progress, when set, is called after each series with the number done
+	// and the total. Calls are serialised but come from worker goroutines.
+	Progress func(done, total int)
+}
+
+// Num is a metric value; NaN (no data) is written to JSON as null.
+type Num float64
+
+// MarshalJSON writes NaN and infinities as null.
+func (n Num) MarshalJSON() ([]byte, error) {
+	f := float64(n)
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return []byte("null"), nil
+	}
+	return []byte(strconv.FormatFloat(f, 'g', 6, 64)), nil
+}
+
+// UnmarshalJSON reads a number or null (NaN).
+func (n *Num) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		*n = Num(math.NaN())
+		return nil
+	}
+	var f float64
+	if err := json.Unmarshal(b, &f); err != nil {
+		return err
+	}
+	*n = Num(f)
+	return nil
+}
+
+// Metrics are one model's figures over a set of series.
+type Metrics struct {
+	RelMASE        Num `json:"rel_mase"`
+	RelCRPS        Num `json:"rel_crps"`
+	MASE           Num `json:"mase"`
+	SMAPE          Num `json:"smape"`
+	CRPS           Num `json:"crps"`
+	Coverage80     Num `json:"coverage80"`
+	Coverage95     Num `json:"coverage95"`
+	FitMsPerSeries Num `json:"fit_ms_per_series"`
+}
+
+// Folder holds the figures of the series of one folder.
+type Folder struct {
+	Series int                `json:"series"`
+	Models map[string]Metrics `json:"models"`
+}
+
+// Report is the result of an evaluation.
+type Report struct {
+	Horizon     int                `json:"horizon"`
+	Series      int                `json:"series"`
+	SkippedRows int                `json:"skipped_rows"`
+	Models      map[string]Metrics `json:"models"`
+	// Folders holds the same figures per folder.
+	Folders map[string]Folder `json:"folders"`
+	// Excluded counts series left out, by reason ("constant", "too short").
+	Excluded map[string]int `json:"excluded_series"`
+	// Failures counts, per model, series on which it failed to fit or
+	// forecast; those series are left out of that model's figures.
+	Failures map[string]int `json:"failures"`
+	// RefitEvery is the refit interval used, in origins.
+	RefitEvery int `json:"refit_every"`
+	// Origins is the number of forecast origins per model.
+	Origins int `json:"origins"`
+}
+
+// ModelNames returns the report's models: the baselines first, then the
+// others by name.
+func (r Report) ModelNames() []string {
+	var out []string
+	for _, b := range []string{Naive, SeasonalNaive} {
+		if _, ok := r.Models[b]; ok {
+			out = append(out, b)
+		}
+	}
+	var rest []string
+	for m := range r.Models {
+		if m != Naive && m != SeasonalNaive {
+			rest = append(rest, m)
+		}
+	}
+	sort.Strings(rest)
+	return append(out, rest...)
+}
+
+// seriesScore is one model's accumulated errors on one series.
+type seriesScore struct {
+	failed   bool
+	absErr   float64 // sum of |e|/scale
+	smape    float64 // sum of 200|e|/(|a|+|f|)
+	pinball  float64 // sum of mean-over-levels pinball/scale
+	points   int
+	in80     int
+	n80      int
+	in95     int
+	n95      int
+	duration time.Duration
+}
+
+func (s *seriesScore) mase() float64 { return s.absErr / float64(s.points) }
+func (s *seriesScore) crps() float64 { return s.pinball / float64(s.points) }
+
+// seriesResult holds every model's score on one series.
+type seriesResult struct {
+	folder   string
+	excluded string
+	origins  int
+	scores   map[string]*seriesScore
+}
+
+// Evaluate runs the rolling-origin backtest of every model on every series
+// of data and aggregates the metrics. It returns ctx's error when cancelled.
+func Evaluate(ctx context.Context, data Data, cfg Config) (Report, error) {
+	if cfg.Horizon < 1 {
+		return Report{}, errors.New("eval: horizon must be at least 1")
+	}
+	if cfg.Step <= 0 {
+		return Report{}, errors.New("eval: step must be positive")
+	}
+	models := cfg.Models
+	if len(models) == 0 {
+		models = forecast.Models()
+	}
+	models = withModel(models, SeasonalNaive)
+	if cfg.New == nil {
+		cfg.New = forecast.New
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	for _, m := range models {
+		if _, err := cfg.New(m, forecast.Options{Step: cfg.Step, Horizon: cfg.Horizon}); err != nil {
+			return Report{}, fmt.Errorf("eval: %w", err)
+		}
+	}
+	refit := cfg.RefitEvery
+	if refit <= 0 {
+		refit = max(1, int(24*time.Hour/(time.Duration(cfg.Horizon)*cfg.Step)))
+	}
+	holdout := cfg.Holdout
+	if holdout <= 0 || holdout >= 1 {
+		holdout = DefaultHoldout
+	}
+	workers := cfg.Workers
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	quantiles := mergeLevels(cfg.Quantiles)
+
+	results := make([]seriesResult, len(data.Series))
+	jobs := make(chan int)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	done := 0
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range jobs {
+				results[i] = evalSeries(ctx, data.Series[i], models, cfg, quantiles, refit, holdout)
+				if cfg.Progress != nil {
+					mu.Lock()
+					done++
+					cfg.Progress(done, len(data.Series))
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+feed:
+	for i := range data.Series {
+		select {
+		case jobs <- i:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(jobs)
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return Report{}, err
+	}
+
+	rep := Report{
+		Horizon:     cfg.Horizon,
+		SkippedRows: data.SkippedRows,
+		Excluded:    map[string]int{},
+		Failures:    map[string]int{},
+		Folders:     map[string]Folder{},
+		RefitEvery:  refit,
+	}
+	byFolder := map[string][]seriesResult{}
+	var kept []seriesResult
+	for _, r := range results {
+		if r.excluded != "" {
+			rep.Excluded[r.excluded]++
+			continue
+		}
+		kept = append(kept, r)
+		byFolder[r.folder] = append(byFolder[r.folder], r)
+		rep.Origins += r.origins
+		for m, s := range r.scores {
+			if s.failed {
+				rep.Failures[m]++
+			}
+		}
+	}
+	rep.Series = len(kept)
+	rep.Models = aggregate(kept, models)
+	for f, rs := range byFolder {
+		rep.Folders[f] = Folder{Series: len(rs), Models: aggregate(rs, models)}
+	}
+	return rep, nil
+}
+
+// evalSeries backtests every model on one series.
+func evalSeries(ctx context.Context, s Series, models []string, cfg Config, quantiles []float64, refit int, holdout float64) seriesResult {
+	res := seriesResult{folder: s.Folder, scores: map[string]*seriesScore{}}
+	y := s.Values
+	n := len(y)
+	h := cfg.Horizon
+	daily := max(1, int(24*time.Hour/cfg.Step))
+	lag := daily
+	if n < 2*daily {
+		lag = 1
+	}
+	origins := Origins(n, h, holdout, lag+2)
+	if len(origins) == 0 {
+		res.excluded = "too short"
+		return res
+	}
+	scales := make([]float64, len(origins))
+	for k, o := range origins {
+		scales[k] = naiveMAE(y[:o], lag)
+	}
+	if !(scales[0] > 0) {
+		res.excluded = "constant"
+		return res
+	}
+	res.origins = len(origins)
+	opts := forecast.Options{Step: cfg.Step, Horizon: h, Quantiles: quantiles}
+	for _, name := range models {
+		sc := &seriesScore{}
+		res.scores[name] = sc
+		f, err := cfg.New(name, opts)
+		if err != nil {
+			sc.failed = true
+			continue
+		}
+		prev := 0
+		for k, o := range origins {
+			if ctx.Err() != nil {
+				sc.failed = true
+				break
+			}
+			t0 := cfg.Now()
+			if k%refit == 0 {
+				err = f.Fit(y[:o])
+			} else {
+				f.Update(y[prev:o]...)
+			}
+			var p forecast.Prediction
+			if err == nil {
+				p, err = f.Forecast(h)
+			}
+			sc.duration += cfg.Now().Sub(t0)
+			prev = o
+			if err != nil || len(p.Mean) < h {
+				sc.failed = true
+				break
+			}
+			if !score(sc, p, y[o:o+h], scales[k]) {
+				sc.failed = true
+				break
+			}
+		}
+	}
+	return res
+}
+
+// Origins returns the forecast origins of a series of n points: from the
+// start of the last holdout share, every h steps, while h actuals remain;
+// at least one (n−h) when that leaves minTrain points of history; none
+// otherwise.
+func Origins(n, h int, holdout float64, minTrain int) []int {
+	start := n - int(math.Floor(holdout*float64(n)))
+	var out []int
+	for o := start; o+h <= n; o += h {
+		if o >= minTrain {
+			out = append(out, o)
+		}
+	}
+	if len(out) == 0 && n-h >= minTrain && n-h > 0 {
+		out = append(out, n-h)
+	}
+	return out
+}
+
+// naiveMAE is the in-sample mean absolute error of the lag-m naive forecast
+// (the MASE scale); NaN when no pair of points is available.
+func naiveMAE(y []float64, m int) float64 {
+	var sum float64
+	var cnt int
+	for t := m; t < len(y); t++ {
+		if math.IsNaN(y[t]) || math.IsNaN(y[t-m]) {
+			continue
+		}
+		sum += math.Abs(y[t] - y[t-m])
+		cnt++
+	}
+	if cnt == 0 {
+		return math.NaN()
+	}
+	return sum / float64(cnt)
+}
+
+// score adds one origin's errors; false when the forecast is unusable.
+func score(sc *seriesScore, p forecast.Prediction, actual []float64, scale float64) bool {
+	lo80, hi80 := p.Quantile(0.1), p.Quantile(0.9)
+	lo95, hi95 := p.Quantile(0.025), p.Quantile(0.975)
+	median := p.Quantile(0.5)
+	for j, a := range actual {
+		if math.IsNaN(a) {
+			continue
+		}
+		f := p.Mean[j]
+		if math.IsNaN(f) && median != nil {
+			f = median[j]
+		}
+		if math.IsNaN(f) || math.IsInf(f, 0) {
+			return false
+		}
+		e := math.Abs(a - f)
+		sc.absErr += e / scale
+		if d := math.Abs(a) + math.Abs(f); d > 0 {
+			sc.smape += 200 * e / d
+		}
+		var pin float64
+		var levels int
+		for i, q := range p.Quantiles {
+			if j >= len(p.Bands[i]) || math.IsNaN(p.Bands[i][j]) {
+				continue
+			}
+			d := a - p.Bands[i][j]
+			pin += math.Max(q*d, (q-1)*d)
+			levels++
+		}
+		if levels > 0 {
+			sc.pinball += pin / float64(levels) / scale
+		} else {
+			sc.pinball += math.NaN()
+		}
+		if lo80 != nil && hi80 != nil {
+			sc.n80++
+			if a >= lo80[j] && a <= hi80[j] {
+				sc.in80++
+			}
+		}
+		if lo95 != nil && hi95 != nil {
+			sc.n95++
+			if a >= lo95[j] && a <= hi95[j] {
+				sc.in95++
+			}
+		}
+		sc.points++
+	}
+	return true
+}
+
+// aggregate turns per-series scores into per-model metrics.
+func aggregate(rs []seriesResult, models []string) map[string]Metrics {
+	out := map[string]Metrics{}
+	for _, m := range models {
+		var mase, smape, crps, logMASE, logCRPS float64
+		var n, nRelM, nRelC, in80, n80, in95, n95 int
+		var dur time.Duration
+		for _, r := range rs {
+			s := r.scores[m]
+			if s == nil || s.failed || s.points == 0 {
+				continue
+			}
+			n++
+			mase += s.mase()
+			smape += s.smape / float64(s.points)
+			crps += s.crps()
+			in80, n80, in95, n95 = in80+s.in80, n80+s.n80, in95+s.in95, n95+s.n95
+			dur += s.duration
+			ref := r.scores[SeasonalNaive]
+			if ref == nil || ref.failed || ref.points == 0 {
+				continue
+			}
+			if a, b := s.mase(), ref.mase(); b > 0 && !math.IsNaN(a) {
+				logMASE += math.Log(math.Max(a, 1e-12) / b)
+				nRelM++
+			}
+			if a, b := s.crps(), ref.crps(); b > 0 && !math.IsNaN(a) {
+				logCRPS += math.Log(math.Max(a, 1e-12) / b)
+				nRelC++
+			}
+		}
+		nan := Num(math.NaN())
+		met := Metrics{RelMASE: nan, RelCRPS: nan, MASE: nan, SMAPE: nan, CRPS: nan, Coverage80: nan, Coverage95: nan, FitMsPerSeries: nan}
+		if n > 0 {
+			met.MASE = Num(mase / float64(n))
+			met.SMAPE = Num(smape / float64(n))
+			met.CRPS = Num(crps / float64(n))
+			met.FitMsPerSeries = Num(float64(dur.Microseconds()) / 1000 / float64(n))
+		}
+		if nRelM > 0 {
+			met.RelMASE = Num(math.Exp(logMASE / float64(nRelM)))
+		}
+		if nRelC > 0 {
+			met.RelCRPS = Num(math.Exp(logCRPS / float64(nRelC)))
+		}
+		if n80 > 0 {
+			met.Coverage80 = Num(float64(in80) / float64(n80))
+		}
+		if n95 > 0 {
+			met.Coverage95 = Num(float64(in95) / float64(n95))
+		}
+		out[m] = met
+	}
+	return out
+}
+
+func withModel(models []string, m string) []string {
+	for _, x := range models {
+		if x == m {
+			return models
+		}
+	}
+	return append(append([]string(nil), models...), m)
+}
+
+// mergeLevels returns qs (or the default quantiles) plus the levels the
+// metrics need, sorted and without duplicates.
+func mergeLevels(qs []float64) []float64 {
+	if len(qs) == 0 {
+		qs = forecast.DefaultQuantiles
+	}
+	all := append(append([]float64(nil), qs...), coverageLevels...)
+	sort.Float64s(all)
+	out := all[:0]
+	for _, q := range all {
+		if len(out) == 0 || math.Abs(out[len(out)-1]-q) > 1e-9 {
+			out = append(out, q)
+		}
+	}
+	return out
+}

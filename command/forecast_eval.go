@@ -1,0 +1,330 @@
+package command
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/hashicorp/cli"
+	"github.com/schollz/progressbar/v3"
+
+	"github.com/foreshape/foreshape/agent/forecast"
+	"github.com/foreshape/foreshape/agent/forecast/eval"
+)
+
+func init() {
+	register("forecast eval", func(m Meta) cli.Command { return &ForecastEvalCommand{Meta: m} })
+}
+
+// ForecastEvalCommand backtests the forecasting models on trace files.
+type ForecastEvalCommand struct{ Meta }
+
+func (c *ForecastEvalCommand) Synopsis() string {
+	return "Backtest the forecasting models on trace files"
+}
+
+func (c *ForecastEvalCommand) Help() string {
+	return strings.TrimSpace(`
+Usage: foreshape forecast eval -data DIR -horizon H [options]
+
+  Reads every trace file under DIR (recursively: NAB timestamp,value CSV,
+  header CSV separated by commas or semicolons with one series per numeric
+  column, one value per line), backtests each model with a rolling origin
+  over the last 20% of every series (origins every H steps, expanding
+  training window), and prints per model: mase and crps (scaled by the
+  in-sample seasonal-naive error with the daily period), smape, coverage of
+  the 80% and 95% bands, fitting time per series, and rel_mase / rel_crps,
+  the geometric means over series of the model's figure divided by
+  seasonal naive's (below 1 beats seasonal naive).
+
+  Rows with missing or invalid values are skipped and counted; files that
+  are not traces are listed on stderr and ignored.
+
+Options:
+
+  -data=DIR         Trace directory. Repeat the flag or separate with commas
+                    to evaluate several; each is then one folder. A single
+                    directory is split into folders by its subdirectories.
+  -horizon=H        Steps to forecast at each origin. Required.
+  -step=DUR         Sampling interval of the traces. Default: 5m.
+  -models=LIST      Comma-separated models. Default: every model
+                    (` + strings.Join(forecast.Models(), ", ") + `).
+                    seasonal-naive is always included as the reference.
+  -quantiles=LIST   Comma-separated quantile levels the models produce.
+                    Default: the forecast defaults; 0.025, 0.1, 0.5, 0.9 and
+                    0.975 are always added for the coverage figures.
+  -refit-every=N    Refit each model every N origins, updating it with new
+                    samples in between. Default: 0, about once a day of data.
+                    1 refits at every origin.
+  -workers=N        Series evaluated in parallel. Default: GOMAXPROCS.
+  -format=FORMAT    table or json. Default: table.
+  -by-folder        With the table format, also print one table per folder
+                    (the JSON always has a "folders" object).
+  -quiet            No progress bar.
+
+Examples:
+
+  $ foreshape forecast eval -data ../shared/data/nab -horizon 12
+  $ foreshape forecast eval -data nab,bitbrains_rnd -horizon 288 -format json
+`)
+}
+
+// evalDirsFlag collects a repeatable, comma-separated flag.
+type evalDirsFlag []string
+
+func (m *evalDirsFlag) String() string { return strings.Join(*m, ",") }
+
+func (m *evalDirsFlag) Set(v string) error {
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			*m = append(*m, s)
+		}
+	}
+	return nil
+}
+
+func (c *ForecastEvalCommand) Run(args []string) int {
+	fs := c.FlagSet("forecast eval", c.Help)
+	var dirs evalDirsFlag
+	fs.Var(&dirs, "data", "")
+	horizon := fs.Int("horizon", 0, "")
+	step := fs.Duration("step", 5*time.Minute, "")
+	models := fs.String("models", "", "")
+	quantiles := fs.String("quantiles", "", "")
+	refit := fs.Int("refit-every", 0, "")
+	workers := fs.Int("workers", 0, "")
+	format := fs.String("format", "table", "")
+	byFolder := fs.Bool("by-folder", false, "")
+	quiet := fs.Bool("quiet", false, "")
+	if code, ok := c.Parse(fs, args, c.Help); !ok {
+		return code
+	}
+	switch {
+	case fs.NArg() > 0:
+		return c.UsageError("forecast eval", "unexpected argument "+fs.Arg(0))
+	case len(dirs) == 0:
+		return c.UsageError("forecast eval", "-data is required")
+	case *horizon < 1:
+		return c.UsageError("forecast eval", "-horizon must be a positive number of steps")
+	case *step <= 0:
+		return c.UsageError("forecast eval", "-step must be positive")
+	case *format != "table" && *format != "json":
+		return c.UsageError("forecast eval", "-format must be table or json")
+	case *refit < 0 || *workers < 0:
+		return c.UsageError("forecast eval", "-refit-every and -workers must not be negative")
+	}
+	names, err := evalParseModels(*models)
+	if err != nil {
+		return c.UsageError("forecast eval", err.Error())
+	}
+	qs, err := evalParseQuantiles(*quantiles)
+	if err != nil {
+		return c.UsageError("forecast eval", err.Error())
+	}
+
+	data, err := readTraceDirs(c.Meta, dirs, *step)
+	if err != nil {
+		c.UI.Error("error: " + err.Error())
+		return ExitInvalid
+	}
+	if len(data.Series) == 0 {
+		c.UI.Error("error: no series found under " + dirs.String())
+		return ExitInvalid
+	}
+
+	cfg := eval.Config{
+		Horizon:    *horizon,
+		Step:       *step,
+		Models:     names,
+		Quantiles:  qs,
+		Workers:    *workers,
+		RefitEvery: *refit,
+	}
+	var bar *progressbar.ProgressBar
+	if !*quiet && evalIsTerminal(c.Err) {
+		bar = progressbar.NewOptions(len(data.Series),
+			progressbar.OptionSetWriter(c.Err),
+			progressbar.OptionSetDescription("series"),
+			progressbar.OptionShowCount(),
+			progressbar.OptionSetPredictTime(true),
+			progressbar.OptionClearOnFinish(),
+			progressbar.OptionThrottle(100*time.Millisecond),
+		)
+		cfg.Progress = func(done, _ int) { _ = bar.Set(done) }
+	}
+	rep, err := eval.Evaluate(c.Ctx, data, cfg)
+	if bar != nil {
+		_ = bar.Finish()
+	}
+	if err != nil {
+		c.UI.Error("error: " + err.Error())
+		return ExitInvalid
+	}
+
+	if *format == "json" {
+		b, err := json.Marshal(rep)
+		if err != nil {
+			c.UI.Error("error: " + err.Error())
+			return ExitInvalid
+		}
+		fmt.Fprintln(c.Out, string(b))
+		return ExitOK
+	}
+	fmt.Fprintf(c.Out, "horizon %d steps (%s), %d series, %d origins, %d skipped rows, refit every %d origins\n",
+		rep.Horizon, time.Duration(rep.Horizon)*(*step), rep.Series, rep.Origins, rep.SkippedRows, rep.RefitEvery)
+	printEvalExclusions(c.Out, rep)
+	fmt.Fprintln(c.Out)
+	writeEvalTable(c.Out, rep.ModelNames(), rep.Models)
+	if *byFolder {
+		var folders []string
+		for f := range rep.Folders {
+			folders = append(folders, f)
+		}
+		sort.Strings(folders)
+		for _, f := range folders {
+			fo := rep.Folders[f]
+			fmt.Fprintf(c.Out, "\n%s (%d series)\n", f, fo.Series)
+			writeEvalTable(c.Out, rep.ModelNames(), fo.Models)
+		}
+	}
+	return ExitOK
+}
+
+// readTraceDirs reads every directory and reports the files it ignored on
+// stderr.
+func readTraceDirs(m Meta, dirs []string, step time.Duration) (eval.Data, error) {
+	var all eval.Data
+	for _, dir := range dirs {
+		fi, err := os.Stat(dir)
+		if err != nil {
+			return eval.Data{}, fmt.Errorf("read traces: %w", err)
+		}
+		if !fi.IsDir() {
+			return eval.Data{}, fmt.Errorf("read traces: %s is not a directory", dir)
+		}
+		abs, err := filepath.Abs(dir)
+		if err != nil {
+			return eval.Data{}, fmt.Errorf("read traces: %w", err)
+		}
+		d, err := eval.ReadDir(m.Ctx, os.DirFS(abs), ".", filepath.Base(abs), step)
+		if err != nil {
+			return eval.Data{}, fmt.Errorf("read traces: %w", err)
+		}
+		for _, s := range d.SkippedFiles {
+			fmt.Fprintf(m.Err, "ignored %s/%s\n", filepath.Base(abs), s)
+		}
+		if len(dirs) > 1 {
+			// Several directories: each is one folder.
+			for i := range d.Series {
+				d.Series[i].Folder = filepath.Base(abs)
+			}
+		}
+		all.Series = append(all.Series, d.Series...)
+		all.SkippedRows += d.SkippedRows
+		all.Files += d.Files
+		all.SkippedFiles = append(all.SkippedFiles, d.SkippedFiles...)
+	}
+	return all, nil
+}
+
+func printEvalExclusions(w io.Writer, rep eval.Report) {
+	var parts []string
+	for reason, n := range rep.Excluded {
+		parts = append(parts, fmt.Sprintf("%d %s", n, reason))
+	}
+	sort.Strings(parts)
+	if len(parts) > 0 {
+		fmt.Fprintf(w, "excluded series: %s\n", strings.Join(parts, ", "))
+	}
+	var fails []string
+	for m, n := range rep.Failures {
+		fails = append(fails, fmt.Sprintf("%s %d", m, n))
+	}
+	sort.Strings(fails)
+	if len(fails) > 0 {
+		fmt.Fprintf(w, "failed series per model: %s\n", strings.Join(fails, ", "))
+	}
+}
+
+func writeEvalTable(w io.Writer, names []string, ms map[string]eval.Metrics) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "model\trel_mase\trel_crps\tmase\tsmape\tcrps\tcoverage80\tcoverage95\tfit_ms_per_series\t")
+	for _, n := range names {
+		m, ok := ms[n]
+		if !ok {
+			continue
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", n,
+			evalFmtNum(m.RelMASE, 3), evalFmtNum(m.RelCRPS, 3), evalFmtNum(m.MASE, 3), evalFmtNum(m.SMAPE, 2),
+			evalFmtNum(m.CRPS, 3), evalFmtNum(m.Coverage80, 3), evalFmtNum(m.Coverage95, 3), evalFmtNum(m.FitMsPerSeries, 1))
+	}
+	_ = tw.Flush()
+}
+
+func evalFmtNum(n eval.Num, prec int) string {
+	f := float64(n)
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return "-"
+	}
+	return strconv.FormatFloat(f, 'f', prec, 64)
+}
+
+// evalParseModels checks a comma-separated model list against forecast.Models.
+func evalParseModels(s string) ([]string, error) {
+	if strings.TrimSpace(s) == "" {
+		return nil, nil
+	}
+	known := map[string]bool{}
+	for _, m := range forecast.Models() {
+		known[m] = true
+	}
+	var out []string
+	for _, m := range strings.Split(s, ",") {
+		m = strings.TrimSpace(m)
+		if m == "" {
+			continue
+		}
+		if !known[m] {
+			return nil, fmt.Errorf("unknown model %q (known: %s)", m, strings.Join(forecast.Models(), ", "))
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}
+
+// evalParseQuantiles reads a comma-separated list of levels in (0, 1).
+func evalParseQuantiles(s string) ([]float64, error) {
+	if strings.TrimSpace(s) == "" {
+		return nil, nil
+	}
+	var out []float64
+	for _, f := range strings.Split(s, ",") {
+		q, err := strconv.ParseFloat(strings.TrimSpace(f), 64)
+		if err != nil || !(q > 0 && q < 1) {
+			return nil, errors.New("-quantiles: " + strconv.Quote(f) + " is not a level between 0 and 1")
+		}
+		out = append(out, q)
+	}
+	sort.Float64s(out)
+	return out, nil
+}
+
+// evalIsTerminal reports whether w is a terminal (a character device), where a
+// progress bar belongs.
+func evalIsTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
