@@ -1,0 +1,488 @@
+// Package predict is the leader's forecast loop: for every policy, metric
+// and locality it reads the series from the replicated store, keeps a fitted
+// model per series (updated cheaply each cycle, refitted when the model says
+// it is due), flags anomalies online and keeps them out of fitting,
+// forecasts the policy's horizon with quantile bands, applies the policy's
+// scheduled events as known future changes, and finds hotspots.
+//
+// It owns model state, which is derived data: a new leader rebuilds it from
+// the replicated series. It takes `now` as an argument, never reads the
+// clock, performs no I/O beyond the Store it is given, and writes nothing to
+// replicated state.
+package predict
+
+import (
+	"fmt"
+	"math"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/foreshape/foreshape/agent/api"
+	"github.com/foreshape/foreshape/agent/forecast"
+	"github.com/foreshape/foreshape/agent/state"
+	"github.com/foreshape/foreshape/plugins/source"
+	"github.com/foreshape/foreshape/policies"
+)
+
+// Store is the part of the replicated state the loop reads.
+type Store interface {
+	Info(key state.Key) (state.Info, bool)
+	Range(key state.Key, step time.Duration, from, to time.Time) (state.Grid, error)
+}
+
+// Metrics forecast for every policy. CPU and memory are percent of the
+// locality's allocatable capacity, so the headroom line is 100 minus the
+// policy's headroom; IOPS has no capacity Nomad reports, so it has no line.
+var Metrics = []string{source.CPUPercent, source.MemoryPercent, source.IOPS}
+
+// MinPoints is the least history a series needs before it is forecast.
+const MinPoints = 12
+
+// historyShown is how many recent points a forecast carries for charts.
+const historyShown = 48
+
+// Predictor holds the fitted models. It is used from the leader loop only.
+type Predictor struct {
+	log    hclog.Logger
+	models map[modelKey]*tracked
+}
+
+type modelKey struct {
+	policy string
+	series string
+}
+
+type tracked struct {
+	f        forecast.Forecaster
+	sig      string    // model name, step and seasonality it was built for
+	start    time.Time // time of y[0] of the last fit
+	last     time.Time // time of the last observation absorbed
+	absorbed int       // observations absorbed since the fit
+	det      *forecast.AnomalyDetector
+	next     float64 // one-step-ahead forecast for the next point
+	events   []api.Anomaly
+	open     *api.Anomaly
+	// clean is the history with anomalous points replaced by NaN, the
+	// series the model is fitted on; it is trimmed to the policy's history.
+	clean []float64
+}
+
+// New returns an empty predictor.
+func New(log hclog.Logger) *Predictor {
+	if log == nil {
+		log = hclog.NewNullLogger()
+	}
+	return &Predictor{log: log.Named("predict"), models: map[modelKey]*tracked{}}
+}
+
+// Skip records a series that was not forecast this cycle, and why.
+type Skip struct {
+	Policy string
+	Series string
+	Reason string
+}
+
+// Result is one cycle's output.
+type Result struct {
+	Forecasts []api.Forecast
+	Hotspots  []api.Hotspot
+	Anomalies []api.Anomaly
+	Skipped   []Skip
+}
+
+// RunOnce forecasts every policy's metrics at now.
+func (p *Predictor) RunOnce(now time.Time, store Store, pols []*policies.Policy) Result {
+	var res Result
+	live := map[modelKey]bool{}
+	for _, pol := range pols {
+		for _, metric := range Metrics {
+			key := state.Key{Locality: pol.Locality.String(), Metric: metric}
+			mk := modelKey{pol.Name, key.String()}
+			live[mk] = true
+			fc, skip := p.forecastOne(now, store, pol, key)
+			if skip != "" {
+				res.Skipped = append(res.Skipped, Skip{Policy: pol.Name, Series: key.String(), Reason: skip})
+				continue
+			}
+			res.Forecasts = append(res.Forecasts, fc)
+			if fc.Hotspot != nil {
+				res.Hotspots = append(res.Hotspots, *fc.Hotspot)
+			}
+			if t := p.models[mk]; t != nil {
+				res.Anomalies = append(res.Anomalies, t.anomalies()...)
+			}
+		}
+	}
+	for mk := range p.models { // policies removed or renamed on reload
+		if !live[mk] {
+			delete(p.models, mk)
+		}
+	}
+	sort.Slice(res.Hotspots, func(i, j int) bool { return res.Hotspots[i].At.Before(res.Hotspots[j].At) })
+	return res
+}
+
+func (p *Predictor) forecastOne(now time.Time, store Store, pol *policies.Policy, key state.Key) (api.Forecast, string) {
+	info, ok := store.Info(key)
+	if !ok || info.LastSample.IsZero() {
+		return api.Forecast{}, "no samples yet"
+	}
+	if info.Stale {
+		return api.Forecast{}, fmt.Sprintf("stale since %s: %s", info.StaleSince.Format(time.RFC3339), info.StaleReason)
+	}
+	step := pol.Forecast.Step
+	end := info.LastSample.Truncate(step).Add(step) // exclusive: includes the newest bucket
+	if end.After(now.Add(step)) {
+		end = now.Truncate(step).Add(step)
+	}
+	grid, err := store.Range(key, step, end.Add(-pol.Forecast.History), end)
+	if err != nil {
+		return api.Forecast{}, fmt.Sprintf("read series: %v", err)
+	}
+	y := grid.Mean
+	first := 0
+	for first < len(y) && math.IsNaN(y[first]) {
+		first++
+	}
+	lastIdx := len(y) - 1
+	for lastIdx >= first && math.IsNaN(y[lastIdx]) {
+		lastIdx--
+	}
+	if lastIdx-first+1 < MinPoints {
+		return api.Forecast{}, fmt.Sprintf("warming up: %d of %d points", max(0, lastIdx-first+1), MinPoints)
+	}
+	y = y[first : lastIdx+1]
+	start := grid.Start.Add(time.Duration(first) * step)
+	origin := start.Add(time.Duration(len(y)-1) * step)
+
+	mk := modelKey{pol.Name, key.String()}
+	t, err := p.model(mk, pol, start, origin, y)
+	if err != nil {
+		delete(p.models, mk) // start afresh next cycle
+		return api.Forecast{}, err.Error()
+	}
+	h := pol.Forecast.Steps()
+	pred, err := t.f.Forecast(h)
+	if err != nil {
+		return api.Forecast{}, fmt.Sprintf("forecast: %v", err)
+	}
+	if len(pred.Mean) > 0 {
+		t.next = pred.Mean[0]
+	}
+
+	fc := api.Forecast{
+		Policy: pol.Name, Locality: key.Locality, Metric: key.Metric, Series: key.String(),
+		Origin: origin, Step: step.String(), Model: pred.Model, Reason: pred.Reason,
+		Mean: pred.Mean, Quantiles: pred.Quantiles, Bands: pred.Bands,
+		PlanningQuantile: pol.Forecast.Quantile,
+	}
+	for i := range pred.Mean {
+		fc.Times = append(fc.Times, origin.Add(time.Duration(i+1)*step))
+	}
+	for i := max(0, len(y)-historyShown); i < len(y); i++ {
+		if !math.IsNaN(y[i]) {
+			fc.History = append(fc.History, api.Point{Time: start.Add(time.Duration(i) * step), Value: y[i]})
+		}
+	}
+	fc.Events = applySchedules(&fc, pol, y, start, step)
+	if line, ok := headroomLine(pol, key.Metric); ok {
+		fc.Line = &line
+		fc.Hotspot = findHotspot(&fc, now)
+	}
+	return fc, ""
+}
+
+// model returns the series' fitted model, updated with the points it has
+// not seen, or refitted when it is new, rebuilt for changed settings, or
+// due (the model's own refit schedule or degraded residuals).
+func (p *Predictor) model(mk modelKey, pol *policies.Policy, start, origin time.Time, y []float64) (*tracked, error) {
+	step := pol.Forecast.Step
+	sig := fmt.Sprintf("%s/%s/%v/%v", pol.Forecast.Model, step, pol.Forecast.Seasonality, pol.Forecast.Horizon)
+	t := p.models[mk]
+	n := 0
+	if t != nil {
+		n = int(origin.Sub(t.last) / step)
+	}
+	if t == nil || t.sig != sig || n < 0 || n > len(y) || start.After(t.last) {
+		// New, reconfigured, or the history no longer joins what the model
+		// saw (a gap longer than the window, or time went backwards).
+		f, err := forecast.New(pol.Forecast.Model, forecast.Options{
+			Step: step, Horizon: pol.Forecast.Steps(), Seasonality: pol.Forecast.Seasonality,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("model %q: %v", pol.Forecast.Model, err)
+		}
+		t = &tracked{f: f, sig: sig, det: forecast.NewAnomalyDetector(forecast.AnomalyOptions{}), next: math.NaN()}
+		p.models[mk] = t
+		t.clean = t.observe(y, start.Add(-step), step)
+		return t, t.fit(start, origin, len(y))
+	}
+	masked := t.observe(y[len(y)-n:], t.last, step)
+	t.clean = append(t.clean, masked...)
+	if len(t.clean) > 2*len(y) {
+		t.clean = append([]float64(nil), t.clean[len(t.clean)-len(y):]...)
+	}
+	if r, ok := t.f.(forecast.Refitter); ok {
+		if due, why := r.Stale(); due {
+			p.log.Debug("refitting", "policy", mk.policy, "series", mk.series, "reason", why)
+			return t, t.fit(start, origin, len(y))
+		}
+	}
+	t.f.Update(masked...)
+	t.last = origin
+	t.absorbed += n
+	return t, nil
+}
+
+// fit refits the model on the last n cleaned points.
+func (t *tracked) fit(start, origin time.Time, n int) error {
+	if err := t.f.Fit(alignTail(t.clean, n)); err != nil {
+		return fmt.Errorf("fit: %v", err)
+	}
+	t.start, t.last, t.absorbed = start, origin, 0
+	return nil
+}
+
+// observe runs the anomaly detector over new points (after prev), using the
+// model's one-step-ahead forecast for the first and the previous value for
+// the rest, records anomaly events with their times, and returns the points
+// with spikes replaced by NaN, so anomalies stay out of model fitting. Level
+// shifts are kept: the new level is the truth the model must learn.
+func (t *tracked) observe(fresh []float64, prev time.Time, step time.Duration) []float64 {
+	out := append([]float64(nil), fresh...)
+	predicted := t.next
+	for i, v := range fresh {
+		at := prev.Add(time.Duration(i+1) * step)
+		pt := t.det.Observe(v, predicted)
+		if !math.IsNaN(v) {
+			predicted = v
+		}
+		switch {
+		case pt.Anomalous || pt.LevelShift:
+			if t.open == nil {
+				t.open = &api.Anomaly{Kind: "spike", Start: at}
+			}
+			t.open.End = at
+			t.open.Score = math.Max(t.open.Score, pt.Score)
+			if pt.LevelShift {
+				t.open.Kind = "level_shift"
+			} else {
+				out[i] = math.NaN()
+			}
+		case t.open != nil && at.Sub(t.open.End) > 6*step:
+			t.events = append(t.events, *t.open)
+			t.open = nil
+		}
+	}
+	if len(t.events) > 32 {
+		t.events = t.events[len(t.events)-32:]
+	}
+	return out
+}
+
+func (t *tracked) anomalies() []api.Anomaly {
+	out := append([]api.Anomaly(nil), t.events...)
+	if t.open != nil {
+		out = append(out, *t.open)
+	}
+	return out
+}
+
+// alignTail returns the last n points of clean, padded in front with NaN
+// when clean is shorter.
+func alignTail(clean []float64, n int) []float64 {
+	if len(clean) >= n {
+		return clean[len(clean)-n:]
+	}
+	out := make([]float64, n-len(clean), n)
+	for i := range out {
+		out[i] = math.NaN()
+	}
+	return append(out, clean...)
+}
+
+// headroomLine is the value a metric's planning quantile must stay under.
+func headroomLine(pol *policies.Policy, metric string) (float64, bool) {
+	switch metric {
+	case source.CPUPercent:
+		return 100 - pol.Headroom.CPU, true
+	case source.MemoryPercent:
+		return 100 - pol.Headroom.Memory, true
+	}
+	return 0, false
+}
+
+// applySchedules applies the policy's scheduled events that fall inside the
+// horizon to the forecast, as known future changes, and describes them.
+//
+// A "peak" lifts every band inside its window by the ratio that past
+// occurrences of the same schedule showed in the history (mean inside the
+// window over the mean of the equally long stretch before it); with no past
+// occurrence in the history it lifts the window to the highest value seen.
+// A "drain" of the policy's own locality is noted but does not change the
+// numbers: the drained capacity and its demand leave together.
+func applySchedules(fc *api.Forecast, pol *policies.Policy, y []float64, start time.Time, step time.Duration) []string {
+	if len(fc.Times) == 0 {
+		return nil
+	}
+	var notes []string
+	hStart, hEnd := fc.Times[0], fc.Times[len(fc.Times)-1].Add(step)
+	for _, s := range pol.Schedules {
+		windows := s.Windows(hStart, hEnd)
+		if len(windows) == 0 || !affects(s, pol) {
+			continue
+		}
+		switch s.Action {
+		case policies.ActionPeak:
+			factor, how := peakFactor(s, y, start, step)
+			for _, w := range windows {
+				for i, at := range fc.Times {
+					if at.Before(w.Start) || !at.Before(w.End) {
+						continue
+					}
+					lift(fc, i, factor)
+				}
+				notes = append(notes, fmt.Sprintf("peak %q %s–%s: %s", s.Name, w.Start.Format(time.RFC3339), w.End.Format(time.RFC3339), how))
+			}
+		case policies.ActionDrain:
+			for _, w := range windows {
+				notes = append(notes, fmt.Sprintf("drain %q %s–%s: capacity and demand leave together", s.Name, w.Start.Format(time.RFC3339), w.End.Format(time.RFC3339)))
+			}
+		}
+	}
+	return notes
+}
+
+func affects(s policies.Schedule, pol *policies.Policy) bool {
+	if len(s.Localities) == 0 {
+		return true
+	}
+	for _, l := range s.Localities {
+		if l == pol.Locality {
+			return true
+		}
+	}
+	return false
+}
+
+// peakFactor estimates how much a recurring peak lifts demand from its past
+// occurrences in y; factor 0 means "lift to the highest value seen".
+func peakFactor(s policies.Schedule, y []float64, start time.Time, step time.Duration) (float64, string) {
+	end := start.Add(time.Duration(len(y)) * step)
+	var in, before float64
+	var nIn, nBefore int
+	for _, w := range s.Windows(start, end) {
+		if !w.End.Before(end) {
+			continue // still running: not a complete past occurrence
+		}
+		d := w.End.Sub(w.Start)
+		for i, v := range y {
+			at := start.Add(time.Duration(i) * step)
+			if math.IsNaN(v) {
+				continue
+			}
+			switch {
+			case !at.Before(w.Start) && at.Before(w.End):
+				in += v
+				nIn++
+			case !at.Before(w.Start.Add(-d)) && at.Before(w.Start):
+				before += v
+				nBefore++
+			}
+		}
+	}
+	if nIn > 0 && nBefore > 0 && before > 0 {
+		f := (in / float64(nIn)) / (before / float64(nBefore))
+		if f < 1 {
+			f = 1
+		}
+		return f, fmt.Sprintf("lifted ×%.2f, as past occurrences were", f)
+	}
+	return 0, "no past occurrence in the history; lifted to the highest value seen"
+}
+
+// lift raises step i of every band (and the mean) by factor, or to the
+// history's highest value when factor is 0.
+func lift(fc *api.Forecast, i int, factor float64) {
+	if factor == 0 {
+		peak := math.Inf(-1)
+		for _, p := range fc.History {
+			peak = math.Max(peak, p.Value)
+		}
+		if math.IsInf(peak, -1) {
+			return
+		}
+		shift := math.Max(0, peak-fc.Mean[i])
+		fc.Mean[i] += shift
+		for q := range fc.Bands {
+			fc.Bands[q][i] += shift
+		}
+		return
+	}
+	fc.Mean[i] *= factor
+	for q := range fc.Bands {
+		fc.Bands[q][i] *= factor
+	}
+}
+
+// findHotspot reports when the planning quantile first crosses the line and
+// how likely a crossing is within the horizon.
+func findHotspot(fc *api.Forecast, now time.Time) *api.Hotspot {
+	band := fc.Band(fc.PlanningQuantile)
+	if band == nil || fc.Line == nil {
+		return nil
+	}
+	line := *fc.Line
+	first := -1
+	peak := math.Inf(-1)
+	for i, v := range band {
+		peak = math.Max(peak, v)
+		if first < 0 && v > line {
+			first = i
+		}
+	}
+	if first < 0 {
+		return nil
+	}
+	prob := 0.0
+	for i := range fc.Times {
+		prob = math.Max(prob, exceedProbability(fc.Quantiles, fc.Bands, i, line))
+	}
+	return &api.Hotspot{
+		Policy: fc.Policy, Locality: fc.Locality, Metric: fc.Metric,
+		At: fc.Times[first], Probability: prob, Quantile: fc.PlanningQuantile,
+		Line: line, Peak: peak, Detected: now,
+	}
+}
+
+// exceedProbability is P(value > line) at step i, interpolated linearly
+// between the quantile levels (and clamped beyond the outermost ones).
+func exceedProbability(qs []float64, bands [][]float64, i int, line float64) float64 {
+	if len(qs) == 0 {
+		return 0
+	}
+	if line < bands[0][i] {
+		return 1 - qs[0]
+	}
+	for k := 1; k < len(qs); k++ {
+		lo, hi := bands[k-1][i], bands[k][i]
+		if line <= hi {
+			frac := 1.0
+			if hi > lo {
+				frac = (line - lo) / (hi - lo)
+			}
+			return 1 - (qs[k-1] + frac*(qs[k]-qs[k-1]))
+		}
+	}
+	return 1 - qs[len(qs)-1]
+}
+
+// Describe summarises skipped series for logs.
+func (r Result) Describe() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d forecasts, %d hotspots, %d anomalies, %d skipped", len(r.Forecasts), len(r.Hotspots), len(r.Anomalies), len(r.Skipped))
+	return b.String()
+}

@@ -1,0 +1,217 @@
+package predict
+
+import (
+	"fmt"
+	"math"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/foreshape/foreshape/agent/state"
+	"github.com/foreshape/foreshape/policies"
+)
+
+var t0 = time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC)
+
+func policy(t *testing.T, extra string, apply func(*policies.Policy)) *policies.Policy {
+	t.Helper()
+	src := fmt.Sprintf(`
+shaping "web" {
+  locality {
+    datacenter = "dc1"
+    node_pool  = "web"
+  }
+  forecast {
+    model   = "ets"
+    horizon = "1h"
+    step    = "5m"
+    history = "3d"
+    quantile = 0.9
+  }
+  headroom {
+    cpu    = 20
+    memory = 20
+  }
+  %s
+}`, extra)
+	ps, diags := policies.Parse("test.hcl", []byte(src))
+	if diags.HasErrors() {
+		t.Fatal(diags.Error())
+	}
+	if apply != nil {
+		apply(ps[0])
+	}
+	return ps[0]
+}
+
+// fill appends n 5-minute points of f(i) to key, starting at from.
+func fill(t *testing.T, s *state.Store, key state.Key, from time.Time, n int, f func(i int) float64) {
+	t.Helper()
+	var batch []state.Sample
+	for i := 0; i < n; i++ {
+		batch = append(batch, state.Sample{Key: key, Time: from.Add(time.Duration(i) * 5 * time.Minute), Value: f(i)})
+	}
+	if _, _, err := s.Append(5*time.Minute, batch); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func newStore(t *testing.T) *state.Store {
+	s, err := state.NewStore(state.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+var cpu = state.Key{Locality: "dc1/web", Metric: "cpu"}
+
+func daily(level, amp float64) func(int) float64 {
+	return func(i int) float64 { return level + amp*math.Sin(2*math.Pi*float64(i)/288) }
+}
+
+func TestSkipsWithoutData(t *testing.T) {
+	p := New(nil)
+	res := p.RunOnce(t0, newStore(t), []*policies.Policy{policy(t, "", nil)})
+	if len(res.Forecasts) != 0 || len(res.Skipped) != len(Metrics) {
+		t.Fatalf("result = %+v", res)
+	}
+	if !strings.Contains(res.Skipped[0].Reason, "no samples") {
+		t.Errorf("reason = %q", res.Skipped[0].Reason)
+	}
+}
+
+func TestWarmingUp(t *testing.T) {
+	s := newStore(t)
+	fill(t, s, cpu, t0, 5, daily(50, 0))
+	res := New(nil).RunOnce(t0.Add(25*time.Minute), s, []*policies.Policy{policy(t, "", nil)})
+	for _, sk := range res.Skipped {
+		if sk.Series == "dc1/web:cpu" && !strings.Contains(sk.Reason, "warming up: 5 of 12") {
+			t.Errorf("reason = %q", sk.Reason)
+		}
+	}
+}
+
+func TestForecastAndHotspot(t *testing.T) {
+	s := newStore(t)
+	n := 2 * 288
+	fill(t, s, cpu, t0, n, daily(60, 15))
+	now := t0.Add(time.Duration(n-1) * 5 * time.Minute)
+	pol := policy(t, "", nil)
+	res := New(nil).RunOnce(now, s, []*policies.Policy{pol})
+	if len(res.Forecasts) != 1 {
+		t.Fatalf("forecasts = %d (skipped %+v)", len(res.Forecasts), res.Skipped)
+	}
+	fc := res.Forecasts[0]
+	if len(fc.Times) != 12 || len(fc.Mean) != 12 || !fc.Origin.Equal(now) || !fc.Times[0].Equal(now.Add(5*time.Minute)) {
+		t.Fatalf("grid: origin %v, times %v", fc.Origin, fc.Times)
+	}
+	if fc.Model == "" || fc.Line == nil || *fc.Line != 80 {
+		t.Errorf("model %q line %v", fc.Model, fc.Line)
+	}
+	for q := 1; q < len(fc.Quantiles); q++ {
+		for i := range fc.Times {
+			if fc.Bands[q][i] < fc.Bands[q-1][i]-1e-9 {
+				t.Fatalf("bands cross at step %d", i)
+			}
+		}
+	}
+	// The series swings between 45 and 75 %: a 50 % line is crossed within
+	// the hour, a 99 % line is not.
+	hot := policy(t, "", func(p *policies.Policy) { p.Headroom.CPU = 50 })
+	res = New(nil).RunOnce(now, s, []*policies.Policy{hot})
+	if len(res.Hotspots) != 1 {
+		t.Fatalf("hotspots = %+v, want one at a 50%% line", res.Hotspots)
+	}
+	h := res.Hotspots[0]
+	if h.Line != 50 || h.Probability < 0.5 || h.At.Before(now) || h.Metric != "cpu" {
+		t.Errorf("hotspot = %+v", h)
+	}
+	cold := policy(t, "", func(p *policies.Policy) { p.Headroom.CPU = 1 })
+	if res := New(nil).RunOnce(now, s, []*policies.Policy{cold}); len(res.Hotspots) != 0 {
+		t.Errorf("hotspot at a 99%% line: %+v", res.Hotspots)
+	}
+}
+
+func TestIncrementalUpdate(t *testing.T) {
+	s := newStore(t)
+	fill(t, s, cpu, t0, 288, daily(50, 10))
+	pol := policy(t, "", nil)
+	p := New(nil)
+	now := t0.Add(287 * 5 * time.Minute)
+	if res := p.RunOnce(now, s, []*policies.Policy{pol}); len(res.Forecasts) != 1 {
+		t.Fatalf("first cycle: %+v", res.Skipped)
+	}
+	fill(t, s, cpu, t0.Add(288*5*time.Minute), 3, func(i int) float64 { return daily(50, 10)(288 + i) })
+	now = now.Add(15 * time.Minute)
+	res := p.RunOnce(now, s, []*policies.Policy{pol})
+	if len(res.Forecasts) != 1 || !res.Forecasts[0].Origin.Equal(now) {
+		t.Fatalf("second cycle: %+v", res)
+	}
+	tr := p.models[modelKey{"web", "dc1/web:cpu"}]
+	if tr.absorbed != 3 {
+		t.Errorf("absorbed = %d, want 3 points through Update", tr.absorbed)
+	}
+}
+
+func TestStaleSeriesExcluded(t *testing.T) {
+	s := newStore(t)
+	fill(t, s, cpu, t0, 100, daily(50, 10))
+	s.MarkStale([]state.Key{cpu}, t0.Add(500*time.Minute), "node n3 stats unreachable")
+	res := New(nil).RunOnce(t0.Add(500*time.Minute), s, []*policies.Policy{policy(t, "", nil)})
+	if len(res.Forecasts) != 0 {
+		t.Fatal("a stale series was forecast")
+	}
+	if !strings.Contains(res.Skipped[0].Reason, "stale") || !strings.Contains(res.Skipped[0].Reason, "n3") {
+		t.Errorf("reason = %q", res.Skipped[0].Reason)
+	}
+}
+
+func TestScheduledPeakLiftsWindow(t *testing.T) {
+	s := newStore(t)
+	// Three days at 40 %, with a 10:00–11:00 daily peak at 70 %.
+	n := 3 * 288
+	f := func(i int) float64 {
+		h := (i % 288) / 12
+		if h == 10 {
+			return 70
+		}
+		return 40
+	}
+	fill(t, s, cpu, t0, n, f)
+	// Now is 09:30 on day 4 (the series ends just before).
+	fill(t, s, cpu, t0.Add(time.Duration(n)*5*time.Minute), 114, func(i int) float64 { return 40 })
+	now := t0.Add(time.Duration(n+113) * 5 * time.Minute)
+	pol := policy(t, `schedule "morning" {
+    cron     = "0 10 * * *"
+    duration = "1h"
+    action   = "peak"
+  }`, func(p *policies.Policy) { p.Headroom.CPU = 40 })
+	res := New(nil).RunOnce(now, s, []*policies.Policy{pol})
+	if len(res.Forecasts) == 0 {
+		t.Fatalf("no forecast: %+v", res.Skipped)
+	}
+	fc := res.Forecasts[0]
+	if len(fc.Events) != 1 || !strings.Contains(fc.Events[0], "morning") {
+		t.Fatalf("events = %v", fc.Events)
+	}
+	inWindow, before := fc.Mean[len(fc.Mean)-1], fc.Mean[0]
+	if inWindow < 1.5*before {
+		t.Errorf("mean in the peak window %.1f is not lifted above %.1f", inWindow, before)
+	}
+	if len(res.Hotspots) != 1 || res.Hotspots[0].At.Hour() != 10 {
+		t.Errorf("hotspots = %+v, want one at 10:00 (before the peak starts)", res.Hotspots)
+	}
+}
+
+func TestExceedProbability(t *testing.T) {
+	qs := []float64{0.1, 0.5, 0.9}
+	bands := [][]float64{{10}, {20}, {30}}
+	for _, c := range []struct{ line, want float64 }{
+		{5, 0.9}, {10, 0.9}, {15, 0.7}, {20, 0.5}, {25, 0.3}, {30, 0.1}, {40, 0.1},
+	} {
+		if got := exceedProbability(qs, bands, 0, c.line); math.Abs(got-c.want) > 1e-9 {
+			t.Errorf("line %v: P = %v, want %v", c.line, got, c.want)
+		}
+	}
+}
