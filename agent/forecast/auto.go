@@ -105,9 +105,17 @@ func (a *autoCore) bytes() int {
 
 // candidates builds the unfitted candidate cores for a history of n points
 // with seasonal periods ps.
-func candidates(ps []int, daily, n int) []candidate {
+func candidates(ps []int, daily, n, H int) []candidate {
+	w := 2 * H
+	if w < 12 {
+		w = 12
+	}
+	if w > 288 {
+		w = 288
+	}
 	cs := []candidate{
 		{"naive", &naiveCore{}},
+		{"median", newMedianCore(w)},
 		{"ets", &etsSelect{specs: []etsSpec{{}, {trend: true, damped: true}}}},
 		{"theta", &thetaCore{}},
 		{"arima", &arCore{}},
@@ -134,7 +142,7 @@ func (m *autoModel) Fit(y []float64) error {
 	H := m.opts.horizon()
 	y, shiftNote := afterShift(y, H, m.opts.daily())
 	ps, why := autoPeriods(y, m.opts)
-	cs := candidates(ps, m.opts.daily(), len(y))
+	cs := candidates(ps, m.opts.daily(), len(y), H)
 
 	// Backtest every candidate from the same origins, with parameters
 	// fitted before the first origin.
