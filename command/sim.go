@@ -1,0 +1,146 @@
+package command
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/foreshape/foreshape/sim"
+	"github.com/hashicorp/cli"
+	"github.com/hashicorp/go-hclog"
+)
+
+func init() {
+	register("sim serve", func(m Meta) cli.Command { return &SimServeCommand{Meta: m} })
+}
+
+// SimServeCommand serves a simulated Nomad cluster over HTTP.
+type SimServeCommand struct{ Meta }
+
+func (c *SimServeCommand) Synopsis() string {
+	return "Serve a simulated Nomad cluster on an HTTP address"
+}
+
+func (c *SimServeCommand) Help() string {
+	return strings.TrimSpace(`
+Usage: foreshape sim serve [options]
+
+  Serves a simulated Nomad cluster that answers Nomad's HTTP API, driven by
+  real utilisation traces. Any Nomad client (the nomad CLI, foreshape's
+  agent) can talk to it. Virtual time runs at -speed times wall time; with
+  -speed 0 the clock only moves through POST /v1/sim/step?d=1m.
+
+Options:
+
+  -addr=127.0.0.1:4646   Address to listen on.
+  -scenario=FILE         Scenario file (HCL). Default: the bundled default
+                         scenario (3 datacenters, 24 nodes).
+  -speed=60              Virtual seconds per wall second; 0 steps manually.
+  -seed=N                Override the scenario's seed.
+  -data=DIR              Directory searched first for trace files named by
+                         the scenario (such as ../shared/data), before the
+                         bundled samples.
+  -log-level=info        Log level (trace, debug, info, warn, error).
+
+Example:
+
+  $ foreshape sim serve -addr 127.0.0.1:4646 -speed 60
+  $ NOMAD_ADDR=http://127.0.0.1:4646 nomad node status
+`)
+}
+
+func (c *SimServeCommand) Run(args []string) int {
+	fs := c.FlagSet("sim serve", c.Help)
+	addr := fs.String("addr", "127.0.0.1:4646", "")
+	scenario := fs.String("scenario", "", "")
+	speed := fs.Float64("speed", 60, "")
+	seed := fs.Uint64("seed", 0, "")
+	data := fs.String("data", "", "")
+	level := fs.String("log-level", "info", "")
+	if code, ok := c.Parse(fs, args, c.Help); !ok {
+		return code
+	}
+	if fs.NArg() > 0 {
+		return c.UsageError("sim serve", "sim serve takes no arguments")
+	}
+	if *speed < 0 {
+		return c.UsageError("sim serve", "-speed must not be negative")
+	}
+	var sc *sim.Scenario
+	if *scenario == "" {
+		sc = sim.DefaultScenario()
+	} else {
+		var err error
+		sc, err = sim.LoadScenario(os.DirFS(filepath.Dir(*scenario)), filepath.Base(*scenario))
+		if err != nil {
+			c.UI.Error(fmt.Sprintf("error: %v", err))
+			return ExitInvalid
+		}
+	}
+	log := hclog.New(&hclog.LoggerOptions{Name: "foreshape", Level: hclog.LevelFromString(*level), Output: c.Err})
+	opts := sim.Options{Seed: *seed, Logger: log}
+	if *data != "" {
+		st, err := os.Stat(*data)
+		if err != nil || !st.IsDir() {
+			c.UI.Error(fmt.Sprintf("error: -data %s is not a directory", *data))
+			return ExitInvalid
+		}
+		opts.Traces.Data = os.DirFS(*data)
+	}
+	cluster, err := sim.New(sc, opts)
+	if err != nil {
+		c.UI.Error(fmt.Sprintf("error: %v", err))
+		return ExitInvalid
+	}
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		c.UI.Error(fmt.Sprintf("error: listen: %v", err))
+		return ExitInvalid
+	}
+	ctx, cancel := context.WithCancel(c.Ctx)
+	defer cancel()
+	srv := &http.Server{Handler: cluster.Handler(), ReadHeaderTimeout: 10 * time.Second, BaseContext: func(net.Listener) context.Context { return ctx }}
+	clock := "manual (POST /v1/sim/step?d=1m)"
+	if *speed > 0 {
+		clock = fmt.Sprintf("%gx wall time", *speed)
+	}
+	fmt.Fprintf(c.Out, "foreshape sim: serving Nomad API on http://%s\n", ln.Addr())
+	fmt.Fprintf(c.Out, "  scenario: %s (%d node groups, %d jobs, seed %d)\n", sc.Name, len(sc.NodeGroups), len(sc.Jobs), seedOf(sc, *seed))
+	fmt.Fprintf(c.Out, "  clock:    %s, virtual start %s\n", clock, sc.Start.Format(time.RFC3339))
+	errc := make(chan error, 2)
+	go func() { errc <- srv.Serve(ln) }()
+	if *speed > 0 {
+		go func() { errc <- cluster.Run(ctx, *speed) }()
+	}
+	select {
+	case <-ctx.Done():
+	case err := <-errc:
+		if err != nil && !errors.Is(err, http.ErrServerClosed) {
+			c.UI.Error(fmt.Sprintf("error: %v", err))
+			cancel()
+			_ = srv.Close()
+			return ExitInvalid
+		}
+	}
+	cancel()
+	shutdown, done := context.WithTimeout(context.Background(), 5*time.Second)
+	defer done()
+	if err := srv.Shutdown(shutdown); err != nil {
+		_ = srv.Close()
+	}
+	fmt.Fprintln(c.Out, "foreshape sim: stopped")
+	return ExitOK
+}
+
+func seedOf(sc *sim.Scenario, override uint64) uint64 {
+	if override != 0 {
+		return override
+	}
+	return sc.Seed
+}

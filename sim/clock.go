@@ -1,0 +1,234 @@
+package sim
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/hashicorp/nomad/api"
+)
+
+// ErrClockRunning is returned by Step and RunUntil while Run owns the clock.
+var ErrClockRunning = errors.New("sim: the clock is tied to wall time")
+
+// Step advances virtual time by d as fast as possible, in scenario ticks
+// (the last one shortened when d is not a multiple of the tick).
+func (c *Cluster) Step(d time.Duration) error {
+	c.mu.Lock()
+	defer c.unlock()
+	if c.running {
+		return ErrClockRunning
+	}
+	if d < 0 {
+		return fmt.Errorf("sim: step: negative duration %v", d)
+	}
+	c.advance(c.now.Add(d), true)
+	return nil
+}
+
+// RunUntil advances virtual time to t as fast as possible.
+func (c *Cluster) RunUntil(t time.Time) error {
+	c.mu.Lock()
+	defer c.unlock()
+	if c.running {
+		return ErrClockRunning
+	}
+	c.advance(t, true)
+	return nil
+}
+
+// RunScenario runs the scenario's whole duration as fast as possible.
+func (c *Cluster) RunScenario() error {
+	if c.sc.Duration <= 0 {
+		return fmt.Errorf("sim: scenario %q has no duration", c.sc.Name)
+	}
+	return c.RunUntil(c.sc.Start.Add(c.sc.Duration))
+}
+
+// Run ties virtual time to wall time: every wall second advances the clock
+// by speed seconds, in whole ticks, until ctx ends. It returns nil when ctx
+// is cancelled.
+func (c *Cluster) Run(ctx context.Context, speed float64) error {
+	if speed <= 0 {
+		return fmt.Errorf("sim: run: speed must be positive, got %v", speed)
+	}
+	wall := c.opts.Wall
+	if wall == nil {
+		wall = time.Now
+	}
+	c.mu.Lock()
+	if c.running {
+		c.mu.Unlock()
+		return fmt.Errorf("sim: run: already running")
+	}
+	c.running = true
+	base := c.now
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		c.running = false
+		c.mu.Unlock()
+	}()
+	interval := time.Duration(float64(c.sc.Tick) / speed)
+	interval = min(max(interval, 20*time.Millisecond), time.Second)
+	w0 := wall()
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		target := base.Add(time.Duration(float64(wall().Sub(w0)) * speed))
+		c.mu.Lock()
+		c.advance(target, false)
+		c.unlock()
+	}
+}
+
+// Running reports whether Run owns the clock.
+func (c *Cluster) Running() bool {
+	c.mu.Lock()
+	defer c.unlock()
+	return c.running
+}
+
+// advance runs ticks until to; partial allows a final short tick.
+func (c *Cluster) advance(to time.Time, partial bool) {
+	for c.now.Before(to) {
+		next := c.now.Add(c.sc.Tick)
+		if next.After(to) {
+			if !partial {
+				return
+			}
+			next = to
+		}
+		c.tick(next)
+	}
+}
+
+// tick moves the model from c.now to t, in a fixed order: transfers, events,
+// allocation lifecycle, drains, deployments, reconciliation, blocked
+// evaluations, then load and ground truth.
+func (c *Cluster) tick(t time.Time) {
+	from := c.now
+	c.progressMigrations(from, t)
+	c.now = t
+	c.fireEvents()
+	c.lifecycle()
+	c.runDrains()
+	c.runDeployments()
+	c.reconcileDirty()
+	c.retryBlocked()
+	c.computeLoad(t.Sub(from))
+	c.flushMinutes(false)
+}
+
+// fireEvents applies the scenario events that are due.
+func (c *Cluster) fireEvents() {
+	for c.nextEvent < len(c.sc.Events) {
+		e := c.sc.Events[c.nextEvent]
+		if c.now.Before(c.sc.Start.Add(e.At)) {
+			return
+		}
+		c.nextEvent++
+		c.applyEvent(e)
+	}
+}
+
+func (c *Cluster) applyEvent(e EventSpec) {
+	detail := ""
+	switch e.Kind {
+	case EventDrain:
+		k := 0
+		for _, n := range c.nodes {
+			if e.matchNode(n) && n.drain == nil && n.status == api.NodeStatusReady {
+				if _, err := c.setDrain(n.id, &api.DrainSpec{Deadline: e.Deadline}, false, map[string]string{"message": "scenario event " + e.Name}); err == nil {
+					k++
+				}
+			}
+		}
+		detail = fmt.Sprintf("drained %d nodes, deadline %v", k, e.Deadline)
+	case EventSurge:
+		c.surges = append(c.surges, activeSurge{ev: e, until: c.now.Add(e.Duration)})
+		detail = fmt.Sprintf("demand ×%.2f for %v", e.Factor, e.Duration)
+	case EventNodeDown, EventNodeUp:
+		k := 0
+		for _, n := range c.nodes {
+			if e.matchNode(n) {
+				c.setNodeStatus(n, e.Kind == EventNodeDown)
+				k++
+			}
+		}
+		detail = fmt.Sprintf("%d nodes", k)
+	case EventScale:
+		cnt := int64(e.Count)
+		if _, _, err := c.scale(e.Job, &api.ScalingRequest{Count: &cnt, Target: map[string]string{"Job": e.Job, "Group": e.Group}, Message: "scenario event " + e.Name}); err != nil {
+			detail = "refused: " + err.Error()
+		} else {
+			detail = fmt.Sprintf("count %d", e.Count)
+		}
+	}
+	c.log.Info("scenario event", logKeyEvent, e.Name, "kind", e.Kind, "detail", detail)
+	c.truth.Events = append(c.truth.Events, EventRecord{Time: c.now, Name: e.Name, Kind: e.Kind, Detail: detail})
+}
+
+// lifecycle moves allocations through pending → running → complete.
+func (c *Cluster) lifecycle() {
+	kept := c.live[:0]
+	for _, a := range c.live {
+		if a.clientTerminal() {
+			continue
+		}
+		switch {
+		case a.client == allocPending && a.desired == desiredRun && a.waitFor == nil &&
+			!a.startAt.IsZero() && !c.now.Before(a.startAt):
+			a.client, a.clientDesc = allocRunning, "Tasks are running"
+			a.runningSince = a.startAt
+			if a.job.typ == api.JobTypeBatch && a.grp.runFor > 0 {
+				a.finishAt = a.runningSince.Add(a.grp.runFor)
+			}
+			c.touch(a)
+		case a.client == allocRunning && a.desired == desiredRun && !a.finishAt.IsZero() && !c.now.Before(a.finishAt):
+			a.client, a.clientDesc = allocComplete, "All tasks have completed"
+			c.touch(a)
+			c.dirty[a.job] = true
+		case a.desired != desiredRun && a.mig == nil && !a.stopAt.IsZero() && !c.now.Before(a.stopAt):
+			a.client, a.clientDesc = allocComplete, "All tasks have completed"
+			c.touch(a)
+			c.dirty[a.job] = true
+		}
+		if a.mig != nil && a.mig.transferred {
+			c.maybeFinishOld(a.mig, c.now)
+		}
+		if !a.clientTerminal() {
+			kept = append(kept, a)
+		}
+	}
+	for i := len(kept); i < len(c.live); i++ {
+		c.live[i] = nil
+	}
+	c.live = kept
+}
+
+// reconcileDirty re-evaluates jobs whose allocations changed on their own
+// (batch work finished, allocations preempted, rolling updates advancing).
+func (c *Cluster) reconcileDirty() {
+	if len(c.dirty) == 0 {
+		return
+	}
+	var order []*job
+	for j := range c.dirty {
+		order = append(order, j)
+	}
+	clear(c.dirty)
+	sortJobs(order)
+	for _, j := range order {
+		if j.purged {
+			continue
+		}
+		c.reconcile(j, nil)
+	}
+}

@@ -1,0 +1,333 @@
+package sim
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"path"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/foreshape/foreshape/traces"
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/nomad/api"
+)
+
+// Log keys.
+const (
+	logKeyJob   = "job_id"
+	logKeyNode  = "node_id"
+	logKeyAlloc = "alloc_id"
+	logKeyEval  = "eval_id"
+	logKeyEvent = "event"
+)
+
+// Errors the model returns; the HTTP layer maps them to Nomad's status codes.
+var (
+	ErrNotFound   = errors.New("not found")
+	ErrBadRequest = errors.New("bad request")
+	ErrConflict   = errors.New("conflict")
+)
+
+// codedError carries Nomad's message for an error class.
+type codedError struct {
+	kind error
+	msg  string
+}
+
+func (e *codedError) Error() string { return e.msg }
+func (e *codedError) Unwrap() error { return e.kind }
+
+func notFound(format string, args ...any) error {
+	return &codedError{kind: ErrNotFound, msg: fmt.Sprintf(format, args...)}
+}
+
+func badRequest(format string, args ...any) error {
+	return &codedError{kind: ErrBadRequest, msg: fmt.Sprintf(format, args...)}
+}
+
+// Options configure a Cluster.
+type Options struct {
+	// Seed overrides the scenario's seed when non-zero.
+	Seed uint64
+	// Logger receives the sim's logs; nil discards them.
+	Logger hclog.Logger
+	// Traces finds trace files; a zero value uses the bundled samples.
+	Traces TraceSource
+	// Wall is the wall clock used by Run only; nil is time.Now.
+	Wall func() time.Time
+	// SkipNodeMinutes turns off per node and minute ground truth (for very
+	// long or very large runs that only need the other records).
+	SkipNodeMinutes bool
+}
+
+// Cluster is a simulated Nomad cluster. It is safe for concurrent use: every
+// method and HTTP request takes one lock.
+type Cluster struct {
+	mu     sync.Mutex
+	log    hclog.Logger
+	sc     *Scenario
+	rng    *rand.Rand // every model decision
+	faultR *rand.Rand // HTTP fault draws only, so clients cannot perturb the model
+	opts   Options
+
+	now     time.Time
+	running bool // Run owns the clock
+	index   uint64
+	tables  [numTables]uint64
+	notify  chan struct{}
+	changed bool
+
+	nodes      []*node
+	nodeByID   map[string]*node
+	nodeByName map[string]*node
+	jobs       map[string]*job
+	allocByID  map[string]*alloc
+	live       []*alloc // allocations that are not client-terminal, in creation order
+	evals      []*eval
+	evalByID   map[string]*eval
+	blocked    []*eval
+	deployByID map[string]*deployment
+	localities map[string]*locality
+	locOrder   []*locality
+	traces     map[string]*Trace
+	schedCfg   api.SchedulerConfiguration
+	schedIdx   [2]uint64 // create, modify
+
+	nextEvent  int
+	surges     []activeSurge
+	dirty      map[*job]bool // jobs to reconcile at the end of the tick
+	capFreed   bool          // capacity freed since blocked evals were last retried
+	lastMinute time.Time
+	faults     Faults
+	truth      Truth
+	tokens     map[string]bool
+}
+
+type activeSurge struct {
+	ev    EventSpec
+	until time.Time
+}
+
+// New builds a cluster from a scenario: its nodes, its jobs registered and
+// placed at the scenario's start time.
+func New(sc *Scenario, opts Options) (*Cluster, error) {
+	if sc == nil {
+		return nil, fmt.Errorf("sim: no scenario")
+	}
+	if err := sc.Validate(); err != nil {
+		return nil, fmt.Errorf("sim: %w", err)
+	}
+	seed := sc.Seed
+	if opts.Seed != 0 {
+		seed = opts.Seed
+	}
+	if opts.Logger == nil {
+		opts.Logger = hclog.NewNullLogger()
+	}
+	if opts.Traces.Embedded == nil {
+		opts.Traces.Embedded = traces.FS()
+	}
+	c := &Cluster{
+		log:        opts.Logger.Named("sim"),
+		sc:         sc,
+		rng:        rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
+		faultR:     rand.New(rand.NewPCG(seed^0x5bd1e995, seed)),
+		opts:       opts,
+		now:        sc.Start,
+		lastMinute: sc.Start.Truncate(time.Minute),
+		notify:     make(chan struct{}),
+		nodeByID:   map[string]*node{},
+		nodeByName: map[string]*node{},
+		jobs:       map[string]*job{},
+		allocByID:  map[string]*alloc{},
+		evalByID:   map[string]*eval{},
+		deployByID: map[string]*deployment{},
+		localities: map[string]*locality{},
+		traces:     map[string]*Trace{},
+		dirty:      map[*job]bool{},
+		schedCfg:   sc.Scheduler,
+		faults:     sc.Faults,
+		tokens:     map[string]bool{},
+	}
+	for _, t := range sc.Tokens {
+		c.tokens[t] = true
+	}
+	c.index = 1
+	c.schedIdx = [2]uint64{1, 1}
+	names := make([]string, 0, len(sc.Traces))
+	for name := range sc.Traces {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		if _, err := c.loadTrace(name); err != nil {
+			return nil, fmt.Errorf("sim: %w", err)
+		}
+	}
+	for _, l := range sc.Localities {
+		loc := &locality{name: l.Name, bandwidth: l.BandwidthMBps}
+		c.localities[l.Name] = loc
+		c.locOrder = append(c.locOrder, loc)
+	}
+	for _, g := range sc.NodeGroups {
+		for i := 0; i < g.Count; i++ {
+			c.addNode(g, fmt.Sprintf("%s-%d", g.Name, i+1))
+		}
+	}
+	for _, js := range sc.Jobs {
+		if _, err := c.register(copyJob(js.Job), js.Groups, "job-register"); err != nil {
+			return nil, fmt.Errorf("sim: register job %s: %w", *js.Job.ID, err)
+		}
+	}
+	c.applyFaultNodes()
+	c.fireEvents()
+	c.computeLoad(0)
+	return c, nil
+}
+
+// loadTrace returns a scenario trace by name, or a file path bound directly.
+func (c *Cluster) loadTrace(name string) (*Trace, error) {
+	if t, ok := c.traces[name]; ok {
+		return t, nil
+	}
+	spec, ok := c.sc.Traces[name]
+	if !ok {
+		spec = TraceSpec{Name: name, File: name, Unit: UnitAuto, Step: 5 * time.Minute}
+	}
+	b, err := c.opts.Traces.ReadFile(spec.File)
+	if err != nil {
+		return nil, err
+	}
+	t, err := ParseTrace(spec.Name, b, spec.Column, spec.Unit, spec.Step)
+	if err != nil {
+		return nil, err
+	}
+	c.traces[name] = t
+	return t, nil
+}
+
+func (c *Cluster) addNode(g NodeGroupSpec, name string) *node {
+	cores := g.Cores
+	if cores <= 0 {
+		cores = int(max(1, g.CPU/2500))
+	}
+	n := &node{
+		idx: len(c.nodes), id: newID(c.rng), name: name,
+		dc: g.Datacenter, pool: g.NodePool, class: g.NodeClass, meta: map[string]string{},
+		cpu: g.CPU, mem: g.MemoryMB, iops: g.IOPS, cores: cores,
+		status: api.NodeStatusReady, eligible: true, statusAt: c.now, surge: 1,
+	}
+	for k, v := range g.Meta {
+		n.meta[k] = v
+	}
+	idx := c.bump(TableNodes)
+	n.createIdx, n.modifyIdx = idx, idx
+	c.nodes = append(c.nodes, n)
+	c.nodeByID[n.id] = n
+	c.nodeByName[n.name] = n
+	if _, ok := c.localities[n.dc]; !ok {
+		loc := &locality{name: n.dc, bandwidth: 125}
+		c.localities[n.dc] = loc
+		c.locOrder = append(c.locOrder, loc)
+	}
+	c.capFreed = true
+	return n
+}
+
+// bump advances the raft-like index, marks table t modified and wakes
+// blocking queries.
+func (c *Cluster) bump(t Table) uint64 {
+	c.index++
+	c.tables[t] = c.index
+	c.changed = true
+	return c.index
+}
+
+// unlock releases the lock, first waking blocking queries if anything
+// changed while it was held.
+func (c *Cluster) unlock() {
+	if c.changed {
+		c.changed = false
+		close(c.notify)
+		c.notify = make(chan struct{})
+	}
+	c.mu.Unlock()
+}
+
+// Now returns the virtual time.
+func (c *Cluster) Now() time.Time {
+	c.mu.Lock()
+	defer c.unlock()
+	return c.now
+}
+
+// Scenario returns the scenario the cluster runs.
+func (c *Cluster) Scenario() *Scenario { return c.sc }
+
+// Index returns the modify index of a table.
+func (c *Cluster) Index(t Table) uint64 {
+	c.mu.Lock()
+	defer c.unlock()
+	return c.tables[t]
+}
+
+// findNode resolves a node by ID, name, or unique ID prefix.
+func (c *Cluster) findNode(key string) *node {
+	if n := c.nodeByID[key]; n != nil {
+		return n
+	}
+	if n := c.nodeByName[key]; n != nil {
+		return n
+	}
+	return nil
+}
+
+// copyJob deep-copies an api.Job through its JSON shape.
+func copyJob(j *api.Job) *api.Job {
+	out := *j
+	out.TaskGroups = nil
+	for _, tg := range j.TaskGroups {
+		g := *tg
+		g.Tasks = nil
+		for _, t := range tg.Tasks {
+			tt := *t
+			if t.Resources != nil {
+				r := *t.Resources
+				tt.Resources = &r
+			}
+			g.Tasks = append(g.Tasks, &tt)
+		}
+		if tg.Count != nil {
+			g.Count = new(*tg.Count)
+		}
+		out.TaskGroups = append(out.TaskGroups, &g)
+	}
+	return &out
+}
+
+// allocName returns Nomad's allocation name "job.group[index]".
+func allocName(jobID, grp string, index int) string {
+	return jobID + "." + grp + "[" + strconv.Itoa(index) + "]"
+}
+
+// matchNode reports whether n matches the event's selectors.
+func (e EventSpec) matchNode(n *node) bool {
+	if e.Datacenter != "" && n.dc != e.Datacenter {
+		return false
+	}
+	if e.NodePool != "" && n.pool != e.NodePool {
+		return false
+	}
+	if e.NodeClass != "" && n.class != e.NodeClass {
+		return false
+	}
+	if e.Node != "" && n.id != e.Node {
+		if ok, _ := path.Match(e.Node, n.name); !ok {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,390 @@
+package sim
+
+import (
+	"encoding/json"
+	"maps"
+	"math"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/hashicorp/nomad/api"
+)
+
+// The conversions below build nomad/api values from the model. They run
+// under the cluster lock and share no memory with the model, so a response
+// can be encoded after the lock is released.
+
+const nomadVersion = "1.10.5"
+
+func (n *node) attributes() map[string]string {
+	return map[string]string{
+		"kernel.name":           "linux",
+		"os.name":               "ubuntu",
+		"cpu.arch":              "amd64",
+		"cpu.numcores":          strconv.Itoa(n.cores),
+		"cpu.totalcompute":      strconv.FormatInt(n.cpu, 10),
+		"cpu.frequency":         strconv.FormatInt(n.cpu/int64(n.cores), 10),
+		"memory.totalbytes":     strconv.FormatInt(n.mem<<20, 10),
+		"unique.hostname":       n.name,
+		"nomad.version":         nomadVersion,
+		"driver.exec":           "1",
+		"foreshape.sim.iops":    strconv.FormatInt(n.iops, 10),
+		"foreshape.sim.enabled": "true",
+	}
+}
+
+func (n *node) resources() (*api.NodeResources, *api.NodeReservedResources) {
+	return &api.NodeResources{
+		Cpu:    api.NodeCpuResources{CpuShares: n.cpu, TotalCpuCores: uint16(n.cores)},
+		Memory: api.NodeMemoryResources{MemoryMB: n.mem},
+		Disk:   api.NodeDiskResources{DiskMB: 100 << 10},
+	}, &api.NodeReservedResources{}
+}
+
+func (n *node) eligibility() string {
+	if n.eligible {
+		return api.NodeSchedulingEligible
+	}
+	return api.NodeSchedulingIneligible
+}
+
+func drivers(at time.Time) map[string]*api.DriverInfo {
+	return map[string]*api.DriverInfo{"exec": {Detected: true, Healthy: true, HealthDescription: "Healthy", UpdateTime: at}}
+}
+
+func (c *Cluster) nodeStub(n *node, withResources bool) *api.NodeListStub {
+	s := &api.NodeListStub{
+		Address: "127.0.0.1", ID: n.id, Datacenter: n.dc, Name: n.name,
+		NodeClass: n.class, NodePool: n.pool, Version: nomadVersion,
+		Drain: n.drain != nil, SchedulingEligibility: n.eligibility(),
+		Status: n.status, Drivers: drivers(c.sc.Start),
+		LastDrain: copyDrainMeta(n.lastDrain), CreateIndex: n.createIdx, ModifyIndex: n.modifyIdx,
+	}
+	if withResources {
+		s.NodeResources, s.ReservedResources = n.resources()
+		s.Attributes = n.attributes()
+	}
+	return s
+}
+
+func copyDrainMeta(m *api.DrainMetadata) *api.DrainMetadata {
+	if m == nil {
+		return nil
+	}
+	out := *m
+	out.Meta = maps.Clone(m.Meta)
+	return &out
+}
+
+func (c *Cluster) nodeAPI(n *node) *api.Node {
+	nr, rr := n.resources()
+	out := &api.Node{
+		ID: n.id, Datacenter: n.dc, Name: n.name, HTTPAddr: "127.0.0.1:4646",
+		Attributes: n.attributes(), NodeResources: nr, ReservedResources: rr,
+		Resources: &api.Resources{CPU: new(int(n.cpu)), MemoryMB: new(int(n.mem)), DiskMB: new(100 << 10), IOPS: new(int(n.iops))},
+		Meta:      maps.Clone(n.meta), NodeClass: n.class, NodePool: n.pool,
+		Drain: n.drain != nil, SchedulingEligibility: n.eligibility(),
+		Status: n.status, StatusUpdatedAt: n.statusAt.Unix(), Drivers: drivers(c.sc.Start),
+		LastDrain: copyDrainMeta(n.lastDrain), CreateIndex: n.createIdx, ModifyIndex: n.modifyIdx,
+	}
+	if out.Meta == nil {
+		out.Meta = map[string]string{}
+	}
+	if n.drain != nil {
+		d := *n.drain
+		out.DrainStrategy = &d
+	}
+	return out
+}
+
+// jobAPI returns a deep copy of the job's spec with server fields set.
+func (c *Cluster) jobAPI(j *job) *api.Job {
+	b, err := json.Marshal(j.spec)
+	if err != nil {
+		panic("sim: encode job: " + err.Error())
+	}
+	var out api.Job
+	if err := json.Unmarshal(b, &out); err != nil {
+		panic("sim: decode job: " + err.Error())
+	}
+	out.Version = new(j.version)
+	out.CreateIndex = new(j.createIdx)
+	out.ModifyIndex = new(j.modifyIdx)
+	out.JobModifyIndex = new(j.jobModIdx)
+	out.SubmitTime = new(j.submitTime.UnixNano())
+	out.Stop = new(j.stopped)
+	out.Status = new(c.jobStatus(j))
+	return &out
+}
+
+func (c *Cluster) jobStatus(j *job) string {
+	if j.spec.Status == nil {
+		return jobPending
+	}
+	return *j.spec.Status
+}
+
+func (c *Cluster) jobSummary(j *job) *api.JobSummary {
+	s := &api.JobSummary{JobID: j.id, Namespace: api.DefaultNamespace, Summary: map[string]api.TaskGroupSummary{},
+		CreateIndex: j.createIdx, ModifyIndex: j.modifyIdx}
+	for _, g := range j.groups {
+		s.Summary[g.name] = api.TaskGroupSummary{}
+	}
+	for _, a := range j.allocs {
+		ts, ok := s.Summary[a.grp.name]
+		if !ok {
+			continue
+		}
+		switch a.client {
+		case allocPending:
+			ts.Starting++
+		case allocRunning:
+			ts.Running++
+		case allocComplete:
+			ts.Complete++
+		case allocFailed:
+			ts.Failed++
+		case allocLost:
+			ts.Lost++
+		}
+		s.Summary[a.grp.name] = ts
+	}
+	for _, b := range c.blocked {
+		if b.jobID == j.id {
+			for g, q := range b.queued {
+				ts := s.Summary[g]
+				ts.Queued = q
+				s.Summary[g] = ts
+			}
+		}
+	}
+	return s
+}
+
+func (c *Cluster) jobStub(j *job) *api.JobListStub {
+	return &api.JobListStub{
+		ID: j.id, ParentID: "", Name: *j.spec.Name, Namespace: api.DefaultNamespace,
+		Datacenters: append([]string(nil), j.spec.Datacenters...), Type: j.typ, Priority: j.priority,
+		Stop: j.stopped, Status: c.jobStatus(j), JobSummary: c.jobSummary(j),
+		CreateIndex: j.createIdx, ModifyIndex: j.modifyIdx, JobModifyIndex: j.jobModIdx,
+		SubmitTime: j.submitTime.UnixNano(), Meta: maps.Clone(j.spec.Meta),
+	}
+}
+
+func (a *alloc) allocated() *api.AllocatedResources {
+	out := &api.AllocatedResources{Tasks: map[string]*api.AllocatedTaskResources{}, Shared: api.AllocatedSharedResources{DiskMB: 300}}
+	n := int64(len(a.grp.tasks))
+	for i, t := range a.grp.tasks {
+		cpu, mem := a.grp.cpu/n, a.grp.mem/n
+		if i == 0 {
+			cpu += a.grp.cpu % n
+			mem += a.grp.mem % n
+		}
+		out.Tasks[t] = &api.AllocatedTaskResources{
+			Cpu:    api.AllocatedCpuResources{CpuShares: cpu},
+			Memory: api.AllocatedMemoryResources{MemoryMB: mem},
+		}
+	}
+	return out
+}
+
+func (a *alloc) taskStates() map[string]*api.TaskState {
+	state := "pending"
+	switch a.client {
+	case allocRunning:
+		state = "running"
+	case allocComplete, allocFailed, allocLost:
+		state = "dead"
+	}
+	out := map[string]*api.TaskState{}
+	for _, t := range a.grp.tasks {
+		ts := &api.TaskState{State: state, Failed: a.client == allocFailed, StartedAt: a.runningSince, Events: []*api.TaskEvent{}}
+		if a.clientTerminal() {
+			ts.FinishedAt = a.stopAt
+			if ts.FinishedAt.IsZero() {
+				ts.FinishedAt = a.modified
+			}
+		}
+		out[t] = ts
+	}
+	return out
+}
+
+func (a *alloc) deploymentStatus() *api.AllocDeploymentStatus {
+	if a.deployID == "" {
+		return nil
+	}
+	s := &api.AllocDeploymentStatus{Timestamp: a.healthAt}
+	if a.healthy != nil {
+		s.Healthy = new(*a.healthy)
+	}
+	return s
+}
+
+func (c *Cluster) allocStub(a *alloc, withResources bool) *api.AllocationListStub {
+	s := &api.AllocationListStub{
+		ID: a.id, EvalID: a.evalID, Name: a.name, Namespace: api.DefaultNamespace,
+		NodeID: a.node.id, NodeName: a.node.name, JobID: a.job.id, JobType: a.job.typ,
+		JobVersion: a.jobVersion, TaskGroup: a.grp.name,
+		DesiredStatus: a.desired, DesiredDescription: a.desiredDesc,
+		ClientStatus: a.client, ClientDescription: a.clientDesc, TaskStates: a.taskStates(),
+		DeploymentStatus: a.deploymentStatus(), NextAllocation: a.next,
+		PreemptedAllocations: append([]string(nil), a.preempted...), PreemptedByAllocation: a.preemptedBy,
+		CreateIndex: a.createIdx, ModifyIndex: a.modifyIdx,
+		CreateTime: a.created.UnixNano(), ModifyTime: a.modified.UnixNano(),
+	}
+	if withResources {
+		s.AllocatedResources = a.allocated()
+	}
+	return s
+}
+
+func (c *Cluster) allocAPI(a *alloc) *api.Allocation {
+	out := &api.Allocation{
+		ID: a.id, Namespace: api.DefaultNamespace, EvalID: a.evalID, Name: a.name,
+		NodeID: a.node.id, NodeName: a.node.name, JobID: a.job.id, Job: c.jobAPI(a.job),
+		TaskGroup:          a.grp.name,
+		Resources:          &api.Resources{CPU: new(int(a.grp.cpu)), MemoryMB: new(int(a.grp.mem)), DiskMB: new(300), IOPS: new(int(a.grp.iops))},
+		AllocatedResources: a.allocated(), DesiredStatus: a.desired, DesiredDescription: a.desiredDesc,
+		ClientStatus: a.client, ClientDescription: a.clientDesc, TaskStates: a.taskStates(),
+		DeploymentID: a.deployID, DeploymentStatus: a.deploymentStatus(),
+		PreviousAllocation: a.prev, NextAllocation: a.next,
+		PreemptedAllocations: append([]string(nil), a.preempted...), PreemptedByAllocation: a.preemptedBy,
+		CreateIndex: a.createIdx, ModifyIndex: a.modifyIdx, AllocModifyIndex: a.modifyIdx,
+		CreateTime: a.created.UnixNano(), ModifyTime: a.modified.UnixNano(),
+	}
+	if a.migrate {
+		out.DesiredTransition.Migrate = new(true)
+	}
+	return out
+}
+
+func (c *Cluster) evalAPI(e *eval) *api.Evaluation {
+	out := &api.Evaluation{
+		ID: e.id, Priority: e.priority, Type: e.typ, TriggeredBy: e.triggeredBy, Namespace: api.DefaultNamespace,
+		JobID: e.jobID, JobModifyIndex: e.jobModIdx, NodeID: e.nodeID, NodeModifyIndex: e.nodeModIdx,
+		DeploymentID: e.deployID, Status: e.status, StatusDescription: e.statusDesc,
+		PreviousEval: e.prevEval, BlockedEval: e.blockedEval,
+		QueuedAllocations: maps.Clone(e.queued),
+		CreateIndex:       e.createIdx, ModifyIndex: e.modifyIdx,
+		CreateTime: e.created.UnixNano(), ModifyTime: e.modified.UnixNano(),
+	}
+	if len(e.failed) > 0 {
+		out.FailedTGAllocs = map[string]*api.AllocationMetric{}
+		for g, m := range e.failed {
+			cp := *m
+			cp.NodesAvailable = maps.Clone(m.NodesAvailable)
+			cp.ClassFiltered = maps.Clone(m.ClassFiltered)
+			cp.ConstraintFiltered = maps.Clone(m.ConstraintFiltered)
+			cp.ClassExhausted = maps.Clone(m.ClassExhausted)
+			cp.DimensionExhausted = maps.Clone(m.DimensionExhausted)
+			out.FailedTGAllocs[g] = &cp
+		}
+	}
+	return out
+}
+
+func (c *Cluster) deployAPI(d *deployment) *api.Deployment {
+	out := &api.Deployment{
+		ID: d.id, Namespace: api.DefaultNamespace, JobID: d.job.id, JobVersion: d.jobVersion,
+		JobModifyIndex: d.jobModIdx, JobSpecModifyIndex: d.jobModIdx, JobCreateIndex: d.jobCreate,
+		TaskGroups: map[string]*api.DeploymentState{}, Status: d.status, StatusDescription: d.statusDesc,
+		CreateIndex: d.createIdx, ModifyIndex: d.modifyIdx,
+		CreateTime: d.started.UnixNano(), ModifyTime: c.now.UnixNano(),
+	}
+	for g, st := range d.groups {
+		cp := *st
+		out.TaskGroups[g] = &cp
+	}
+	return out
+}
+
+func (c *Cluster) scaleStatus(j *job) *api.JobScaleStatusResponse {
+	out := &api.JobScaleStatusResponse{
+		JobID: j.id, Namespace: api.DefaultNamespace, JobCreateIndex: j.createIdx,
+		JobModifyIndex: j.jobModIdx, JobStopped: j.stopped, TaskGroups: map[string]api.TaskGroupScaleStatus{},
+	}
+	for _, g := range j.groups {
+		st := api.TaskGroupScaleStatus{Desired: g.count, Events: append([]api.ScalingEvent{}, j.scaleEvts[g.name]...)}
+		for _, a := range j.allocs {
+			if a.grp.name != g.name || a.terminal() {
+				continue
+			}
+			st.Placed++
+			if a.client == allocRunning {
+				st.Running++
+			}
+			if a.healthy != nil {
+				if *a.healthy {
+					st.Healthy++
+				} else {
+					st.Unhealthy++
+				}
+			} else if a.deployID == "" && a.client == allocRunning {
+				st.Healthy++
+			}
+		}
+		out.TaskGroups[g.name] = st
+	}
+	return out
+}
+
+// hostStats is what a Nomad client reports for itself: CPU per core as the
+// served share of capacity, memory in bytes.
+func (c *Cluster) hostStats(n *node) *api.HostStats {
+	served := math.Min(n.demCPU, float64(n.cpu))
+	util := 0.0
+	if n.cpu > 0 {
+		util = served / float64(n.cpu) * 100
+	}
+	out := &api.HostStats{Uptime: uint64(n.hostUptime.Seconds()), CPUTicksConsumed: served}
+	for i := 0; i < n.cores; i++ {
+		out.CPU = append(out.CPU, &api.HostCPUStats{CPU: "cpu" + strconv.Itoa(i), User: util * 0.8, System: util * 0.2, Idle: 100 - util})
+	}
+	total := uint64(n.mem) << 20
+	used := uint64(math.Min(n.demMem, float64(n.mem))) << 20
+	out.Memory = &api.HostMemoryStats{Total: total, Used: used, Available: total - used, Free: total - used}
+	disk := &api.HostDiskStats{Device: "/dev/sda1", Mountpoint: "/", Size: 100 << 30, Used: 20 << 30, Available: 80 << 30, UsedPercent: 20, InodesUsedPercent: 5}
+	out.DiskStats = []*api.HostDiskStats{disk}
+	ad := *disk
+	out.AllocDirStats = &ad
+	return out
+}
+
+// allocStats reports an allocation's usage the way a Nomad client does:
+// TotalTicks is the served CPU in MHz, Percent is relative to one core,
+// memory is in bytes; CPU demand above the node's capacity shows as
+// throttling.
+func (c *Cluster) allocStats(a *alloc) *api.AllocResourceUsage {
+	n := a.node
+	served := a.cpu * (1 - n.throttle)
+	core := float64(n.cpu) / float64(n.cores)
+	ts := c.now.UnixNano()
+	usage := func(share float64) *api.ResourceUsage {
+		mem := uint64(a.mem*share) << 20
+		return &api.ResourceUsage{
+			MemoryStats: &api.MemoryStats{RSS: mem, Usage: mem, MaxUsage: mem, Measured: []string{"RSS", "Usage", "Max Usage"}},
+			CpuStats: &api.CpuStats{
+				TotalTicks: served * share, Percent: served * share / core * 100,
+				UserMode: served * share / core * 80, SystemMode: served * share / core * 20,
+				ThrottledPeriods: uint64(float64(a.throttledPer) * share), ThrottledTime: uint64(float64(a.throttledNS) * share),
+				Measured: []string{"Throttled Periods", "Throttled Time", "Percent", "Total Ticks"},
+			},
+			DeviceStats: []*api.DeviceGroupStats{},
+		}
+	}
+	out := &api.AllocResourceUsage{ResourceUsage: usage(1), Tasks: map[string]*api.TaskResourceUsage{}, Timestamp: ts}
+	share := 1 / float64(len(a.grp.tasks))
+	for _, t := range a.grp.tasks {
+		out.Tasks[t] = &api.TaskResourceUsage{ResourceUsage: usage(share), Timestamp: ts, Pids: map[string]*api.ResourceUsage{}}
+	}
+	return out
+}
+
+// sortedAllocs returns allocs ordered by create index, newest first.
+func sortedAllocs(in []*alloc) []*alloc {
+	out := append([]*alloc(nil), in...)
+	sort.Slice(out, func(i, k int) bool { return out[i].createIdx > out[k].createIdx })
+	return out
+}

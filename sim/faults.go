@@ -1,0 +1,142 @@
+package sim
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Duration is a time.Duration that reads and writes JSON as "1.5s".
+type Duration time.Duration
+
+// MarshalJSON writes the duration as a string.
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
+
+// UnmarshalJSON reads "1.5s" or a number of nanoseconds.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err == nil {
+		v, err := time.ParseDuration(s)
+		if err != nil {
+			return fmt.Errorf("duration: %w", err)
+		}
+		*d = Duration(v)
+		return nil
+	}
+	var n int64
+	if err := json.Unmarshal(b, &n); err != nil {
+		return fmt.Errorf("duration: want a string such as \"250ms\" or nanoseconds")
+	}
+	*d = Duration(n)
+	return nil
+}
+
+// Faults are injected failures, set in the scenario or at run time through
+// PUT /v1/sim/faults. Latency, errors and timeouts apply to the Nomad API
+// (not to /v1/sim/), optionally only under PathPrefix.
+type Faults struct {
+	// Latency is added (in wall time) before every API response.
+	Latency Duration `json:",omitempty"`
+	// ErrorRate is the fraction of API requests answered with HTTP 500.
+	ErrorRate float64 `json:",omitempty"`
+	// TimeoutRate is the fraction of API requests that hang until the
+	// client gives up.
+	TimeoutRate float64 `json:",omitempty"`
+	// PathPrefix restricts latency, errors and timeouts to matching paths.
+	PathPrefix string `json:",omitempty"`
+	// StatsUnreachable lists nodes (ID or name) whose client stats endpoint,
+	// and their allocations' stats, answer 500 as if the client could not
+	// be reached.
+	StatsUnreachable []string `json:",omitempty"`
+	// NodesDown lists nodes (ID or name) that are down: their allocations
+	// are lost and replaced. Removing a node from the list brings it back.
+	NodesDown []string `json:",omitempty"`
+}
+
+func (f Faults) validate() error {
+	if f.ErrorRate < 0 || f.ErrorRate > 1 || f.TimeoutRate < 0 || f.TimeoutRate > 1 {
+		return badRequest("faults: error_rate and timeout_rate must be between 0 and 1")
+	}
+	if f.Latency < 0 {
+		return badRequest("faults: latency must not be negative")
+	}
+	return nil
+}
+
+// Faults returns the faults in force.
+func (c *Cluster) Faults() Faults {
+	c.mu.Lock()
+	defer c.unlock()
+	return c.faults
+}
+
+// SetFaults replaces the faults in force. Nodes named in NodesDown go down;
+// nodes no longer named come back.
+func (c *Cluster) SetFaults(f Faults) error {
+	c.mu.Lock()
+	defer c.unlock()
+	return c.setFaults(f)
+}
+
+func (c *Cluster) setFaults(f Faults) error {
+	if err := f.validate(); err != nil {
+		return err
+	}
+	for _, key := range append(append([]string(nil), f.NodesDown...), f.StatsUnreachable...) {
+		if c.findNode(key) == nil {
+			return notFound("node %q not found", key)
+		}
+	}
+	c.faults = f
+	c.applyFaultNodes()
+	return nil
+}
+
+// applyFaultNodes brings node status in line with Faults.NodesDown.
+func (c *Cluster) applyFaultNodes() {
+	down := map[*node]bool{}
+	for _, key := range c.faults.NodesDown {
+		if n := c.findNode(key); n != nil {
+			down[n] = true
+		}
+	}
+	for _, n := range c.nodes {
+		c.setNodeStatus(n, down[n])
+	}
+	c.retryBlocked()
+}
+
+// statsUnreachable reports whether n's client stats endpoint is faulted.
+func (c *Cluster) statsUnreachable(n *node) bool {
+	for _, key := range c.faults.StatsUnreachable {
+		if key == n.id || key == n.name {
+			return true
+		}
+	}
+	return false
+}
+
+// faultFor draws the fault, if any, for one API request: "", "error" or
+// "timeout", and the latency to add.
+func (c *Cluster) faultFor(path string) (kind string, latency time.Duration) {
+	c.mu.Lock()
+	defer c.unlock()
+	f := c.faults
+	if strings.HasPrefix(path, "/v1/sim/") || (f.PathPrefix != "" && !strings.HasPrefix(path, f.PathPrefix)) {
+		return "", 0
+	}
+	latency = time.Duration(f.Latency)
+	if f.TimeoutRate > 0 && c.faultR.Float64() < f.TimeoutRate {
+		return "timeout", latency
+	}
+	if f.ErrorRate > 0 && c.faultR.Float64() < f.ErrorRate {
+		return "error", latency
+	}
+	return "", latency
+}
+
+func sortJobs(js []*job) {
+	sort.Slice(js, func(i, k int) bool { return js[i].id < js[k].id })
+}

@@ -1,0 +1,311 @@
+package sim
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/nomad/api"
+)
+
+// Trace units: how a trace's raw values become a fraction of a request.
+const (
+	UnitAuto     = "auto"     // fraction if every value ≤ 1, percent if ≤ 100, else divided by the maximum
+	UnitPercent  = "percent"  // 0–100
+	UnitFraction = "fraction" // 0–1
+	UnitMax      = "max"      // divided by the trace's maximum
+)
+
+// Trace is one utilisation series, normalised to fractions, sampled at a
+// fixed step. It loops when a run outlasts it.
+type Trace struct {
+	Name   string
+	Values []float64
+	Step   time.Duration
+}
+
+// At returns the value at offset d from the trace's start, linearly
+// interpolated between samples and wrapping around at the end.
+func (t *Trace) At(d time.Duration) float64 {
+	n := len(t.Values)
+	if n == 0 {
+		return 0
+	}
+	if n == 1 {
+		return t.Values[0]
+	}
+	period := time.Duration(n) * t.Step
+	d %= period
+	if d < 0 {
+		d += period
+	}
+	i := int(d / t.Step)
+	frac := float64(d%t.Step) / float64(t.Step)
+	j := i + 1
+	if j == n {
+		j = 0
+	}
+	return t.Values[i]*(1-frac) + t.Values[j]*frac
+}
+
+// ParseTrace reads a trace file: either one number per line (PlanetLab), or
+// CSV with a header, from which column is taken (by name; empty picks the
+// first column not called "timestamp"). Timestamps are ignored: samples are
+// taken to be step apart. unit says how raw values map to fractions.
+func ParseTrace(name string, data []byte, column, unit string, step time.Duration) (*Trace, error) {
+	if step <= 0 {
+		step = 5 * time.Minute
+	}
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc.Buffer(make([]byte, 64*1024), 1024*1024)
+	col := -1
+	var vals []float64
+	line := 0
+	for sc.Scan() {
+		line++
+		text := strings.TrimSpace(sc.Text())
+		if text == "" {
+			continue
+		}
+		fields := strings.Split(text, ",")
+		if col < 0 {
+			if _, err := strconv.ParseFloat(strings.TrimSpace(fields[len(fields)-1]), 64); err != nil {
+				// A header line.
+				c, err := pickColumn(fields, column)
+				if err != nil {
+					return nil, fmt.Errorf("trace %s: %w", name, err)
+				}
+				col = c
+				continue
+			}
+			if column != "" {
+				idx, err := strconv.Atoi(column)
+				if err != nil || idx < 0 || idx >= len(fields) {
+					return nil, fmt.Errorf("trace %s: no header, so column must be an index below %d, got %q", name, len(fields), column)
+				}
+				col = idx
+			} else {
+				col = len(fields) - 1
+			}
+		}
+		if col >= len(fields) {
+			return nil, fmt.Errorf("trace %s: line %d: has %d fields, want column %d", name, line, len(fields), col)
+		}
+		v, err := strconv.ParseFloat(strings.TrimSpace(fields[col]), 64)
+		if err != nil {
+			return nil, fmt.Errorf("trace %s: line %d: %w", name, line, err)
+		}
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return nil, fmt.Errorf("trace %s: line %d: value %v is not finite", name, line, v)
+		}
+		vals = append(vals, v)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("trace %s: %w", name, err)
+	}
+	if len(vals) == 0 {
+		return nil, fmt.Errorf("trace %s: no samples", name)
+	}
+	if err := normalise(vals, unit); err != nil {
+		return nil, fmt.Errorf("trace %s: %w", name, err)
+	}
+	return &Trace{Name: name, Values: vals, Step: step}, nil
+}
+
+func pickColumn(header []string, column string) (int, error) {
+	for i, h := range header {
+		h = strings.TrimSpace(h)
+		if column == "" && !strings.EqualFold(h, "timestamp") {
+			return i, nil
+		}
+		if column != "" && h == column {
+			return i, nil
+		}
+	}
+	if idx, err := strconv.Atoi(column); err == nil && idx >= 0 && idx < len(header) {
+		return idx, nil
+	}
+	return 0, fmt.Errorf("column %q not in header %q", column, strings.Join(header, ","))
+}
+
+func normalise(vals []float64, unit string) error {
+	lo, hi := math.Inf(1), math.Inf(-1)
+	for _, v := range vals {
+		lo, hi = math.Min(lo, v), math.Max(hi, v)
+	}
+	if lo < 0 {
+		return fmt.Errorf("negative value %v", lo)
+	}
+	div := 1.0
+	switch unit {
+	case "", UnitAuto:
+		switch {
+		case hi <= 1:
+		case hi <= 100:
+			div = 100
+		default:
+			div = hi
+		}
+	case UnitFraction:
+	case UnitPercent:
+		div = 100
+	case UnitMax:
+		div = hi
+	default:
+		return fmt.Errorf("unknown unit %q (want auto, percent, fraction or max)", unit)
+	}
+	if div == 0 {
+		div = 1
+	}
+	for i := range vals {
+		vals[i] /= div
+	}
+	return nil
+}
+
+// TraceSource finds trace files: first in an optional data directory (for
+// larger runs), then in the bundled samples.
+type TraceSource struct {
+	Data     fs.FS // may be nil
+	Embedded fs.FS
+}
+
+// ReadFile returns the bytes of a trace file.
+func (s TraceSource) ReadFile(name string) ([]byte, error) {
+	if s.Data != nil {
+		b, err := fs.ReadFile(s.Data, name)
+		if err == nil {
+			return b, nil
+		}
+		if !errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("read trace %s: %w", name, err)
+		}
+	}
+	if s.Embedded == nil {
+		return nil, fmt.Errorf("read trace %s: %w", name, fs.ErrNotExist)
+	}
+	b, err := fs.ReadFile(s.Embedded, name)
+	if err != nil {
+		return nil, fmt.Errorf("read trace %s: %w", name, err)
+	}
+	return b, nil
+}
+
+// binding ties one resource's demand to a trace: demand = request × scale ×
+// trace(t + offset). A nil trace means a constant fraction (scale).
+type binding struct {
+	tr     *Trace
+	scale  float64
+	offset time.Duration
+}
+
+func (b binding) at(d time.Duration) float64 {
+	if b.tr == nil {
+		return b.scale
+	}
+	return b.scale * b.tr.At(d+b.offset)
+}
+
+// groupLoad is a task group's demand model. jitter spreads allocations of the
+// group over the traces so they do not move in lockstep.
+type groupLoad struct {
+	cpu, mem, iops binding
+	jitter         time.Duration
+}
+
+// Default demand of groups registered without a load binding: a tenth of the
+// CPU request, a quarter of the memory request, no IOPS.
+var defaultLoad = groupLoad{
+	cpu:  binding{scale: 0.10},
+	mem:  binding{scale: 0.25},
+	iops: binding{scale: 0},
+}
+
+// computeLoad sets every running allocation's usage from its traces at the
+// current time, sums it per node, works out CPU throttling where demand
+// exceeds capacity, and accumulates the minute's ground truth. dt is the
+// length of the tick that just ended.
+func (c *Cluster) computeLoad(dt time.Duration) {
+	for _, n := range c.nodes {
+		n.demCPU, n.demMem, n.demIOPS, n.surge = 0, 0, 0, 1
+	}
+	kept := c.surges[:0]
+	for _, s := range c.surges {
+		if !c.now.Before(s.until) {
+			continue
+		}
+		kept = append(kept, s)
+		for _, n := range c.nodes {
+			if s.ev.matchNode(n) {
+				n.surge *= s.ev.Factor
+			}
+		}
+	}
+	c.surges = kept
+	elapsed := c.now.Sub(c.sc.Start)
+	for _, a := range c.live {
+		if a.client != allocRunning {
+			a.cpu, a.mem, a.iops = 0, 0, 0
+			continue
+		}
+		n, g := a.node, a.grp
+		d := elapsed + a.phase
+		a.cpu = float64(g.cpu) * g.load.cpu.at(d) * n.surge
+		a.mem = float64(g.mem) * g.load.mem.at(d)
+		a.iops = float64(g.iops) * g.load.iops.at(d) * n.surge
+		n.demCPU += a.cpu
+		n.demMem += a.mem
+		n.demIOPS += a.iops
+	}
+	secs := dt.Seconds()
+	for _, n := range c.nodes {
+		n.throttle = 0
+		if n.demCPU > float64(n.cpu) {
+			n.throttle = 1 - float64(n.cpu)/n.demCPU
+		}
+		if n.status == api.NodeStatusReady {
+			n.hostUptime += dt
+		}
+		if secs <= 0 || c.opts.SkipNodeMinutes {
+			continue
+		}
+		m := &n.minuteAcc
+		m.secs += secs
+		m.cpu += n.demCPU * secs
+		m.mem += n.demMem * secs
+		m.iops += n.demIOPS * secs
+		m.cpuPeak = math.Max(m.cpuPeak, n.demCPU)
+		m.memPeak = math.Max(m.memPeak, n.demMem)
+		m.iopsPeak = math.Max(m.iopsPeak, n.demIOPS)
+		if n.throttle > 0 {
+			m.throttledSecs += secs
+			m.unservedCPU += (n.demCPU - float64(n.cpu)) * secs
+		}
+		if n.demMem > float64(n.mem) {
+			m.memPressureSecs += secs
+		}
+		if n.iops > 0 && n.demIOPS > float64(n.iops) {
+			m.iopsOverSecs += secs
+		}
+	}
+	if dt <= 0 {
+		return
+	}
+	periods := uint64(dt / (100 * time.Millisecond)) // CFS periods of 100ms
+	for _, a := range c.live {
+		if a.client != allocRunning {
+			continue
+		}
+		a.cpuTicks += a.cpu * secs
+		if th := a.node.throttle; th > 0 {
+			a.throttledPer += uint64(float64(periods) * th)
+			a.throttledNS += uint64(float64(dt) * th)
+		}
+	}
+}

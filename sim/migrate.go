@@ -1,0 +1,389 @@
+package sim
+
+import (
+	"math"
+	"sort"
+	"time"
+
+	"github.com/hashicorp/nomad/api"
+)
+
+// migration is the transfer of one stopping allocation's state (its memory
+// size) out of its locality. Concurrent migrations of a locality share its
+// bandwidth equally, so each of N concurrent migrations takes about N times
+// as long as one alone.
+type migration struct {
+	old, repl   *alloc
+	src, dst    *locality
+	sizeMB      float64
+	doneMB      float64
+	start, end  time.Time
+	transferred bool
+	settled     bool
+	mode        string
+	reason      string
+}
+
+// migrateAlloc stops a for migration and places its replacement (nil when
+// none fits; the caller queues it).
+func (c *Cluster) migrateAlloc(a *alloc, ev *eval, p *placer) *alloc {
+	a.desired, a.desiredDesc = desiredStop, "alloc is being migrated"
+	a.evalID = ev.id
+	c.touch(a)
+	r := c.place(a.job, a.grp, ev, p, a.index, a)
+	if a.client == allocPending && a.runningSince.IsZero() {
+		// Nothing started, nothing to move.
+		a.client, a.clientDesc = allocComplete, "alloc was migrated before it started"
+		c.touch(a)
+		return r
+	}
+	m := &migration{
+		old: a, repl: r, src: c.localities[a.node.dc], sizeMB: float64(a.grp.mem),
+		start: c.now, mode: a.grp.replacement, reason: ev.triggeredBy,
+	}
+	if r != nil {
+		m.dst = c.localities[r.node.dc]
+		if m.mode == BreakBeforeMake {
+			r.startAt = time.Time{}
+			r.waitFor = a
+		}
+	}
+	a.mig = m
+	m.src.active = append(m.src.active, m)
+	return r
+}
+
+// progressMigrations advances every locality's transfers from `from` to
+// `to`, sharing bandwidth equally and finishing each at its exact time.
+func (c *Cluster) progressMigrations(from, to time.Time) {
+	for _, loc := range c.locOrder {
+		t := from
+		for len(loc.active) > 0 && t.Before(to) {
+			rate := loc.bandwidth / float64(len(loc.active)) // MB/s each
+			minLeft := math.Inf(1)
+			for _, m := range loc.active {
+				minLeft = math.Min(minLeft, m.sizeMB-m.doneMB)
+			}
+			need := time.Duration(minLeft / rate * float64(time.Second))
+			step := to.Sub(t)
+			if need < step {
+				step = need
+			}
+			for _, m := range loc.active {
+				m.doneMB += rate * step.Seconds()
+			}
+			t = t.Add(step)
+			kept := loc.active[:0]
+			for _, m := range loc.active {
+				if m.sizeMB-m.doneMB <= 1e-6 || (step == need && m.sizeMB-m.doneMB <= minLeft*1e-9+1e-6) {
+					c.finishTransfer(m, t)
+					continue
+				}
+				kept = append(kept, m)
+			}
+			for i := len(kept); i < len(loc.active); i++ {
+				loc.active[i] = nil
+			}
+			loc.active = kept
+		}
+	}
+}
+
+// finishTransfer records a finished transfer; the old allocation stops now
+// (break-before-make, which also lets the replacement start) or once its
+// replacement runs (make-before-break).
+func (c *Cluster) finishTransfer(m *migration, at time.Time) {
+	m.transferred, m.doneMB, m.end = true, m.sizeMB, at
+	rec := MigrationRecord{
+		AllocID: m.old.id, JobID: m.old.job.id, Group: m.old.grp.name,
+		SourceNode: m.old.node.name, SourceLocality: m.src.name,
+		Start: m.start, End: at, Bytes: int64(m.sizeMB) << 20, Mode: m.mode, Reason: m.reason,
+	}
+	if m.repl != nil {
+		rec.ReplacementID, rec.TargetNode, rec.TargetLocality = m.repl.id, m.repl.node.name, m.dst.name
+	}
+	c.truth.Migrations = append(c.truth.Migrations, rec)
+	c.maybeFinishOld(m, at)
+}
+
+// maybeFinishOld completes the old allocation of a transferred migration
+// when its replacement mode allows.
+func (c *Cluster) maybeFinishOld(m *migration, at time.Time) {
+	a := m.old
+	if !m.transferred || a.clientTerminal() {
+		return
+	}
+	if m.mode == MakeBeforeBreak && m.repl != nil && m.repl.client == allocPending {
+		return
+	}
+	a.client, a.clientDesc = allocComplete, "alloc was migrated"
+	a.stopAt = at
+	c.touch(a)
+	if r := m.repl; r != nil && r.waitFor == a {
+		r.waitFor = nil
+		r.startAt = at.Add(c.sc.Startup)
+	}
+}
+
+// settle marks migrations whose replacement has been healthy for the
+// group's migrate.min_healthy_time (or which have no replacement and are
+// done) as no longer in flight.
+func (c *Cluster) settled(m *migration) bool {
+	if m.settled {
+		return true
+	}
+	if !m.old.clientTerminal() {
+		return false
+	}
+	r := m.repl
+	if r == nil || r.clientTerminal() {
+		m.settled = true
+		return true
+	}
+	mh := 10 * time.Second
+	if m.old.grp.migrate.MinHealthyTime != nil {
+		mh = *m.old.grp.migrate.MinHealthyTime
+	}
+	if r.client == allocRunning && !c.now.Before(r.runningSince.Add(mh)) {
+		m.settled = true
+	}
+	return m.settled
+}
+
+// inflight counts the group's migrations that are not settled.
+func (c *Cluster) inflight(j *job, g *group) int {
+	k := 0
+	for _, a := range j.allocs {
+		if a.grp == g && a.mig != nil && !c.settled(a.mig) {
+			k++
+		}
+	}
+	return k
+}
+
+// runDrains advances every draining node: it marks allocations for
+// migration no faster than each group's migrate.max_parallel allows, forces
+// the rest at the deadline, stops system allocations last and completes the
+// drain when nothing is left.
+func (c *Cluster) runDrains() {
+	for _, n := range c.nodes {
+		if n.drain == nil {
+			continue
+		}
+		forced := !n.drain.ForceDeadline.IsZero() && !c.now.Before(n.drain.ForceDeadline)
+		var todo []*alloc
+		remaining := 0
+		for _, a := range n.allocs {
+			if a.desired != desiredRun || a.clientTerminal() || a.job.typ == api.JobTypeSystem {
+				continue
+			}
+			remaining++
+			if a.migrate {
+				continue
+			}
+			if a.job.typ == api.JobTypeBatch && !forced {
+				continue
+			}
+			todo = append(todo, a)
+		}
+		sort.Slice(todo, func(i, k int) bool { return todo[i].createIdx < todo[k].createIdx })
+		budget := map[*group]int{}
+		touched := map[*job]bool{}
+		var order []*job
+		for _, a := range todo {
+			if !forced {
+				b, ok := budget[a.grp]
+				if !ok {
+					mp := 1
+					if a.grp.migrate.MaxParallel != nil {
+						mp = *a.grp.migrate.MaxParallel
+					}
+					b = mp - c.inflight(a.job, a.grp)
+				}
+				if b <= 0 {
+					budget[a.grp] = 0
+					continue
+				}
+				budget[a.grp] = b - 1
+			}
+			a.migrate = true
+			c.touch(a)
+			if !touched[a.job] {
+				touched[a.job] = true
+				order = append(order, a.job)
+			}
+		}
+		for _, j := range order {
+			ev := c.newEval(j, triggerNodeDrain, n.id)
+			c.reconcile(j, ev)
+		}
+		if remaining > 0 {
+			continue
+		}
+		// Only system allocations (or nothing) are left.
+		sysLeft := 0
+		for _, a := range append([]*alloc(nil), n.allocs...) {
+			if a.job.typ != api.JobTypeSystem || a.clientTerminal() {
+				continue
+			}
+			if n.drain.IgnoreSystemJobs {
+				continue
+			}
+			sysLeft++
+			if a.desired == desiredRun {
+				c.stopAlloc(a, nil, "alloc is being drained")
+			}
+		}
+		pendingMig := false
+		for _, a := range n.allocs {
+			if a.mig != nil && !a.clientTerminal() {
+				pendingMig = true
+			}
+		}
+		if sysLeft == 0 && !pendingMig {
+			c.finishDrain(n, api.DrainStatusComplete)
+		}
+	}
+}
+
+func (c *Cluster) finishDrain(n *node, status api.DrainStatus) {
+	n.drain = nil
+	if n.lastDrain != nil {
+		n.lastDrain.Status = status
+		n.lastDrain.UpdatedAt = c.now
+	}
+	n.modifyIdx = c.bump(TableNodes)
+	c.log.Info("drain finished", logKeyNode, n.name, "status", string(status))
+}
+
+// setDrain starts or cancels a node drain, as PUT /v1/node/:id/drain does.
+func (c *Cluster) setDrain(nodeID string, spec *api.DrainSpec, markEligible bool, meta map[string]string) (*api.NodeDrainUpdateResponse, error) {
+	n := c.findNode(nodeID)
+	if n == nil {
+		return nil, notFound("node not found")
+	}
+	if spec == nil {
+		if n.drain != nil {
+			c.finishDrain(n, api.DrainStatusCanceled)
+		}
+		if markEligible {
+			n.eligible = true
+			c.capFreed = true
+		}
+		n.modifyIdx = c.bump(TableNodes)
+		return &api.NodeDrainUpdateResponse{NodeModifyIndex: n.modifyIdx}, nil
+	}
+	ds := &api.DrainStrategy{DrainSpec: *spec, StartedAt: c.now}
+	switch {
+	case spec.Deadline < 0:
+		ds.ForceDeadline = c.now
+	case spec.Deadline > 0:
+		ds.ForceDeadline = c.now.Add(spec.Deadline)
+	}
+	n.drain = ds
+	n.eligible = false
+	n.lastDrain = &api.DrainMetadata{StartedAt: c.now, UpdatedAt: c.now, Status: api.DrainStatusDraining, Meta: meta}
+	n.modifyIdx = c.bump(TableNodes)
+	nEvals := len(c.evals)
+	c.runDrains()
+	resp := &api.NodeDrainUpdateResponse{NodeModifyIndex: n.modifyIdx}
+	for _, ev := range c.evals[nEvals:] {
+		resp.EvalIDs = append(resp.EvalIDs, ev.id)
+		resp.EvalCreateIndex = ev.createIdx
+	}
+	return resp, nil
+}
+
+// setEligibility toggles a node's scheduling eligibility.
+func (c *Cluster) setEligibility(nodeID, elig string) (*api.NodeEligibilityUpdateResponse, error) {
+	n := c.findNode(nodeID)
+	if n == nil {
+		return nil, notFound("node not found")
+	}
+	switch elig {
+	case api.NodeSchedulingEligible:
+		if n.drain != nil {
+			return nil, badRequest("can not set node's scheduling eligibility to eligible while it is draining")
+		}
+		n.eligible = true
+		c.capFreed = true
+	case api.NodeSchedulingIneligible:
+		n.eligible = false
+	default:
+		return nil, badRequest("invalid scheduling eligibility %q", elig)
+	}
+	n.modifyIdx = c.bump(TableNodes)
+	return &api.NodeEligibilityUpdateResponse{NodeModifyIndex: n.modifyIdx}, nil
+}
+
+// setNodeStatus takes a node down (its allocations are lost and replaced
+// elsewhere) or brings it back.
+func (c *Cluster) setNodeStatus(n *node, down bool) {
+	want := api.NodeStatusReady
+	if down {
+		want = api.NodeStatusDown
+	}
+	if n.status == want {
+		return
+	}
+	n.status, n.statusAt = want, c.now
+	n.modifyIdx = c.bump(TableNodes)
+	if !down {
+		c.capFreed = true
+		// System jobs come back on the node.
+		for _, j := range c.sortedJobs() {
+			if j.typ == api.JobTypeSystem && !j.stopped {
+				c.reconcile(j, c.newEval(j, triggerNodeUpdate, n.id))
+			}
+		}
+		return
+	}
+	jobs := map[*job]bool{}
+	var order []*job
+	for _, a := range append([]*alloc(nil), n.allocs...) {
+		if a.clientTerminal() {
+			continue
+		}
+		if a.mig != nil && !a.mig.transferred {
+			c.dropTransfer(a.mig)
+		}
+		if a.desired == desiredRun {
+			a.desired, a.desiredDesc = desiredStop, "alloc is lost since its node is down"
+		}
+		a.client, a.clientDesc = allocLost, "alloc is lost since its node is down"
+		c.touch(a)
+		if !jobs[a.job] {
+			jobs[a.job] = true
+			order = append(order, a.job)
+		}
+	}
+	for _, j := range order {
+		c.reconcile(j, c.newEval(j, triggerNodeUpdate, n.id))
+	}
+}
+
+// dropTransfer removes an unfinished transfer (its source went away); a
+// waiting replacement starts at once.
+func (c *Cluster) dropTransfer(m *migration) {
+	loc := m.src
+	for i, x := range loc.active {
+		if x == m {
+			loc.active = append(loc.active[:i], loc.active[i+1:]...)
+			break
+		}
+	}
+	m.transferred, m.settled = true, true
+	if r := m.repl; r != nil && r.waitFor == m.old {
+		r.waitFor = nil
+		r.startAt = c.now.Add(c.sc.Startup)
+	}
+}
+
+func (c *Cluster) sortedJobs() []*job {
+	out := make([]*job, 0, len(c.jobs))
+	for _, j := range c.jobs {
+		out = append(out, j)
+	}
+	sort.Slice(out, func(i, k int) bool { return out[i].id < out[k].id })
+	return out
+}

@@ -1,0 +1,246 @@
+package sim
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/hashicorp/nomad/api"
+)
+
+// Table names a group of objects with its own modify index, for blocking
+// queries.
+type Table int
+
+// Tables with their own modify index.
+const (
+	TableNodes Table = iota
+	TableAllocs
+	TableJobs
+	TableEvals
+	TableDeployments
+	TableScheduler
+	numTables
+)
+
+// Allocation client and desired statuses, as Nomad spells them.
+const (
+	allocPending  = api.AllocClientStatusPending
+	allocRunning  = api.AllocClientStatusRunning
+	allocComplete = api.AllocClientStatusComplete
+	allocFailed   = api.AllocClientStatusFailed
+	allocLost     = api.AllocClientStatusLost
+
+	desiredRun   = api.AllocDesiredStatusRun
+	desiredStop  = api.AllocDesiredStatusStop
+	desiredEvict = api.AllocDesiredStatusEvict
+)
+
+// Replacement modes of a migrated allocation.
+const (
+	// BreakBeforeMake starts the replacement only once the old allocation
+	// has finished stopping (its state has been moved).
+	BreakBeforeMake = "break_before_make"
+	// MakeBeforeBreak starts the replacement at once and keeps the old
+	// allocation running until both the transfer is done and the
+	// replacement runs.
+	MakeBeforeBreak = "make_before_break"
+)
+
+// node is one simulated Nomad client.
+type node struct {
+	idx        int
+	id, name   string
+	dc, pool   string
+	class      string
+	meta       map[string]string
+	cpu, mem   int64 // capacity: MHz, MB
+	iops       int64
+	cores      int
+	status     string // ready, down
+	eligible   bool
+	drain      *api.DrainStrategy
+	lastDrain  *api.DrainMetadata
+	statusAt   time.Time
+	createIdx  uint64
+	modifyIdx  uint64
+	resCPU     int64 // sum of requests of allocations holding capacity
+	resMem     int64
+	resIOPS    int64
+	allocs     []*alloc // allocations placed here and not yet client-terminal
+	demCPU     float64  // demand this tick
+	demMem     float64
+	demIOPS    float64
+	throttle   float64 // fraction of CPU demand not served this tick
+	cpuTicks   uint64  // cumulative throttled periods
+	surge      float64 // demand factor applied this tick
+	minuteAcc  minuteAcc
+	hostUptime time.Duration
+}
+
+// holds reports whether an allocation's resources count against node
+// capacity for scheduling: Nomad frees capacity as soon as an allocation is
+// desired to stop.
+func (a *alloc) holds() bool {
+	return a.desired == desiredRun && !a.clientTerminal()
+}
+
+// job is one registered job.
+type job struct {
+	id         string
+	spec       *api.Job // canonicalised, with server fields set on output
+	typ        string
+	priority   int
+	groups     []*group
+	version    uint64
+	createIdx  uint64
+	modifyIdx  uint64
+	jobModIdx  uint64
+	submitTime time.Time
+	stopped    bool
+	purged     bool
+	allocs     []*alloc // every allocation of the job, oldest first
+	deploys    []*deployment
+	scaleEvts  map[string][]api.ScalingEvent
+}
+
+// group is one task group of a job, with what the scheduler and the load
+// model need.
+type group struct {
+	name        string
+	count       int
+	cpu, mem    int64
+	iops        int64
+	tasks       []string
+	constraints []*api.Constraint
+	affinities  []*api.Affinity
+	migrate     api.MigrateStrategy
+	update      *api.UpdateStrategy
+	load        groupLoad
+	replacement string
+	runFor      time.Duration
+	specHash    string // resources and placement, to detect destructive updates
+}
+
+// alloc is one allocation.
+type alloc struct {
+	id, name     string
+	index        int // the [n] of the name
+	job          *job
+	grp          *group
+	jobVersion   uint64
+	specHash     string
+	node         *node
+	evalID       string
+	desired      string
+	desiredDesc  string
+	client       string
+	clientDesc   string
+	migrate      bool
+	holding      bool // its request counts in node.res*
+	next, prev   string
+	preemptedBy  string
+	preempted    []string
+	deployID     string
+	healthy      *bool
+	healthAt     time.Time
+	created      time.Time
+	modified     time.Time
+	startAt      time.Time // pending → running at this time (zero: waiting)
+	runningSince time.Time
+	stopAt       time.Time // client finishes stopping at this time (zero: not stopping or waiting for a migration)
+	finishAt     time.Time // batch work completes at this time
+	mig          *migration
+	waitFor      *alloc // break-before-make: start only once this one stopped
+	createIdx    uint64
+	modifyIdx    uint64
+	phase        time.Duration // offset into the load traces
+	cpu, mem     float64       // usage this tick: MHz, MB
+	iops         float64
+	throttledPer uint64
+	throttledNS  uint64
+	cpuTicks     float64
+}
+
+func (a *alloc) clientTerminal() bool {
+	switch a.client {
+	case allocComplete, allocFailed, allocLost:
+		return true
+	}
+	return false
+}
+
+// terminal is Nomad's server-side terminal status: desired to stop or evict,
+// or finished on the client.
+func (a *alloc) terminal() bool {
+	return a.desired != desiredRun || a.clientTerminal()
+}
+
+// eval is one evaluation.
+type eval struct {
+	id          string
+	priority    int
+	typ         string
+	triggeredBy string
+	jobID       string
+	jobModIdx   uint64
+	nodeID      string
+	nodeModIdx  uint64
+	deployID    string
+	status      string
+	statusDesc  string
+	blockedEval string
+	prevEval    string
+	failed      map[string]*api.AllocationMetric
+	queued      map[string]int
+	createIdx   uint64
+	modifyIdx   uint64
+	created     time.Time
+	modified    time.Time
+}
+
+// deployment tracks the rollout of one job version.
+type deployment struct {
+	id         string
+	job        *job
+	jobVersion uint64
+	jobModIdx  uint64
+	jobCreate  uint64
+	status     string
+	statusDesc string
+	groups     map[string]*api.DeploymentState
+	started    time.Time
+	createIdx  uint64
+	modifyIdx  uint64
+}
+
+func (d *deployment) active() bool {
+	switch d.status {
+	case api.DeploymentStatusRunning, api.DeploymentStatusPaused,
+		api.DeploymentStatusPending, api.DeploymentStatusBlocked, api.DeploymentStatusUnblocking:
+		return true
+	}
+	return false
+}
+
+// locality is a network locality (a datacenter) whose bandwidth migrations
+// share.
+type locality struct {
+	name      string
+	bandwidth float64 // MB/s shared by concurrent migrations
+	active    []*migration
+}
+
+// newID returns a UUID-shaped identifier drawn from r.
+func newID(r *rand.Rand) string {
+	a, b := r.Uint64(), r.Uint64()
+	return fmt.Sprintf("%08x-%04x-%04x-%04x-%012x",
+		uint32(a>>32), uint16(a>>16), uint16(a), uint16(b>>48), b&0xffffffffffff)
+}
+
+// Job statuses, as Nomad spells them.
+const (
+	jobPending = "pending"
+	jobRunning = "running"
+	jobDead    = "dead"
+)

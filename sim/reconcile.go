@@ -1,0 +1,775 @@
+package sim
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/hashicorp/nomad/api"
+)
+
+// Eval triggers, as Nomad spells them.
+const (
+	triggerRegister   = "job-register"
+	triggerDeregister = "job-deregister"
+	triggerScale      = "job-scaling"
+	triggerNodeUpdate = "node-update"
+	triggerNodeDrain  = "node-drain"
+	triggerAllocStop  = "alloc-stop"
+	triggerPreemption = "preemption"
+	triggerQueued     = "queued-allocs"
+	triggerAllocFail  = "alloc-failure"
+	triggerDeployment = "deployment-watcher"
+)
+
+// killTimeout is how long a plain (non-migration) stop takes on the client.
+const killTimeout = 5 * time.Second
+
+// register validates and stores a job (new or a new version), then runs an
+// evaluation for it. sims holds the sim-only group settings, if any.
+func (c *Cluster) register(spec *api.Job, sims map[string]GroupSimSpec, trigger string) (*eval, error) {
+	if spec == nil {
+		return nil, badRequest("Job must be specified")
+	}
+	if spec.ID == nil || *spec.ID == "" {
+		return nil, badRequest("Job ID must be specified")
+	}
+	spec.Canonicalize()
+	switch *spec.Type {
+	case api.JobTypeService, api.JobTypeBatch, api.JobTypeSystem:
+	default:
+		return nil, badRequest("1 error occurred:\n\t* Invalid job type: %q\n\n", *spec.Type)
+	}
+	if len(spec.Datacenters) == 0 {
+		spec.Datacenters = []string{"*"}
+	}
+	if *spec.Priority < 1 || *spec.Priority > 100 {
+		return nil, badRequest("1 error occurred:\n\t* Job priority must be between [1, 100]\n\n")
+	}
+	if len(spec.TaskGroups) == 0 {
+		return nil, badRequest("1 error occurred:\n\t* Missing job task groups\n\n")
+	}
+	old := c.jobs[*spec.ID]
+	if old != nil && old.purged {
+		old = nil
+	}
+	var groups []*group
+	seen := map[string]bool{}
+	for _, tg := range spec.TaskGroups {
+		if tg.Name == nil || *tg.Name == "" {
+			return nil, badRequest("1 error occurred:\n\t* Task group name must be specified\n\n")
+		}
+		if seen[*tg.Name] {
+			return nil, badRequest("1 error occurred:\n\t* Job task group %d redefines '%s'\n\n", len(seen)+1, *tg.Name)
+		}
+		seen[*tg.Name] = true
+		sim, ok := sims[*tg.Name]
+		if !ok && old != nil {
+			// Keep the load model of an existing group across versions.
+			for _, og := range old.groups {
+				if og.name == *tg.Name {
+					g, err := c.buildGroup(spec, tg, GroupSimSpec{})
+					if err != nil {
+						return nil, err
+					}
+					g.load, g.replacement, g.runFor = og.load, og.replacement, og.runFor
+					groups = append(groups, g)
+					ok = true
+				}
+			}
+			if ok {
+				continue
+			}
+		}
+		g, err := c.buildGroup(spec, tg, sim)
+		if err != nil {
+			return nil, err
+		}
+		groups = append(groups, g)
+	}
+	j := old
+	if j == nil {
+		j = &job{id: *spec.ID, scaleEvts: map[string][]api.ScalingEvent{}}
+		j.createIdx = c.index + 1
+		c.jobs[j.id] = j
+	} else {
+		j.version++
+	}
+	j.spec, j.typ, j.priority, j.groups = spec, *spec.Type, *spec.Priority, groups
+	j.stopped = spec.Stop != nil && *spec.Stop
+	j.submitTime = c.now
+	idx := c.bump(TableJobs)
+	j.modifyIdx, j.jobModIdx = idx, idx
+	c.startDeployment(j)
+	ev := c.newEval(j, trigger, "")
+	c.reconcile(j, ev)
+	c.capFreed = true
+	return ev, nil
+}
+
+// buildGroup derives the scheduler's view of a task group.
+func (c *Cluster) buildGroup(spec *api.Job, tg *api.TaskGroup, sim GroupSimSpec) (*group, error) {
+	g := &group{name: *tg.Name, count: *tg.Count, replacement: sim.Replacement, runFor: sim.RunFor}
+	if g.count < 0 {
+		return nil, badRequest("1 error occurred:\n\t* Task group %s count can't be negative\n\n", g.name)
+	}
+	if len(tg.Tasks) == 0 {
+		return nil, badRequest("1 error occurred:\n\t* Task group %s: Missing tasks for task group\n\n", g.name)
+	}
+	for _, t := range tg.Tasks {
+		g.tasks = append(g.tasks, t.Name)
+		if t.Resources != nil {
+			if t.Resources.CPU != nil {
+				g.cpu += int64(*t.Resources.CPU)
+			}
+			if t.Resources.MemoryMB != nil {
+				g.mem += int64(*t.Resources.MemoryMB)
+			}
+			if t.Resources.IOPS != nil {
+				g.iops += int64(*t.Resources.IOPS)
+			}
+		}
+		g.constraints = append(g.constraints, t.Constraints...)
+		g.affinities = append(g.affinities, t.Affinities...)
+	}
+	g.constraints = append(append(append([]*api.Constraint(nil), spec.Constraints...), tg.Constraints...), g.constraints...)
+	g.affinities = append(append(append([]*api.Affinity(nil), spec.Affinities...), tg.Affinities...), g.affinities...)
+	for _, con := range g.constraints {
+		if !supportedOperand(con.Operand) {
+			return nil, badRequest("1 error occurred:\n\t* Task group %s: constraint operand %q is not supported by the simulator\n\n", g.name, con.Operand)
+		}
+	}
+	if g.cpu <= 0 || g.mem <= 0 {
+		return nil, badRequest("1 error occurred:\n\t* Task group %s: resources cpu and memory must be positive\n\n", g.name)
+	}
+	g.migrate = *api.DefaultMigrateStrategy()
+	if tg.Migrate != nil && tg.Migrate.MaxParallel != nil {
+		g.migrate = *tg.Migrate
+	}
+	if tg.Update != nil && tg.Update.MaxParallel != nil && *tg.Update.MaxParallel > 0 && *spec.Type == api.JobTypeService {
+		g.update = tg.Update
+	}
+	if g.replacement == "" {
+		g.replacement = metaString(tg.Meta, "sim.replacement", BreakBeforeMake)
+	}
+	if g.runFor == 0 {
+		if d, err := time.ParseDuration(metaString(tg.Meta, "sim.run_for", "0s")); err == nil {
+			g.runFor = d
+		}
+	}
+	load, err := c.buildLoad(tg.Meta, sim)
+	if err != nil {
+		return nil, badRequest("1 error occurred:\n\t* Task group %s: %v\n\n", g.name, err)
+	}
+	g.load = load
+	h := sha256.New()
+	_ = json.NewEncoder(h).Encode([]any{g.cpu, g.mem, g.iops, g.constraints, g.tasks})
+	g.specHash = hex.EncodeToString(h.Sum(nil)[:8])
+	return g, nil
+}
+
+func metaString(meta map[string]string, key, def string) string {
+	if v, ok := meta[key]; ok && v != "" {
+		return v
+	}
+	return def
+}
+
+// buildLoad binds a group's demand: scenario settings first, then the
+// group meta keys sim.cpu_trace, sim.cpu_scale, sim.cpu_offset (and memory,
+// iops), else the default load.
+func (c *Cluster) buildLoad(meta map[string]string, sim GroupSimSpec) (groupLoad, error) {
+	l := defaultLoad
+	l.jitter = sim.Jitter
+	if d, err := time.ParseDuration(metaString(meta, "sim.jitter", "0s")); err == nil && d > 0 {
+		l.jitter = d
+	}
+	for _, r := range []struct {
+		key  string
+		spec LoadSpec
+		dst  *binding
+	}{{"cpu", sim.CPU, &l.cpu}, {"memory", sim.Memory, &l.mem}, {"iops", sim.IOPS, &l.iops}} {
+		spec := r.spec
+		if !spec.Set {
+			if tr := metaString(meta, "sim."+r.key+"_trace", ""); tr != "" {
+				spec = LoadSpec{Trace: tr, Scale: 1, Set: true}
+			}
+			if s := metaString(meta, "sim."+r.key+"_scale", ""); s != "" {
+				f, err := strconv.ParseFloat(s, 64)
+				if err != nil {
+					return l, fmt.Errorf("meta sim.%s_scale: %w", r.key, err)
+				}
+				spec.Scale, spec.Set = f, true
+			}
+			if s := metaString(meta, "sim."+r.key+"_offset", ""); s != "" {
+				d, err := time.ParseDuration(s)
+				if err != nil {
+					return l, fmt.Errorf("meta sim.%s_offset: %w", r.key, err)
+				}
+				spec.Offset = d
+			}
+		}
+		if !spec.Set {
+			continue
+		}
+		b := binding{scale: spec.Scale, offset: spec.Offset}
+		if spec.Trace != "" {
+			t, err := c.loadTrace(spec.Trace)
+			if err != nil {
+				return l, err
+			}
+			b.tr = t
+		}
+		*r.dst = b
+	}
+	return l, nil
+}
+
+// newEval records a completed evaluation for job j.
+func (c *Cluster) newEval(j *job, trigger, nodeID string) *eval {
+	ev := &eval{
+		id: newID(c.rng), priority: j.priority, typ: j.typ, triggeredBy: trigger,
+		jobID: j.id, jobModIdx: j.jobModIdx, nodeID: nodeID,
+		status: api.EvalStatusComplete, created: c.now, modified: c.now,
+	}
+	if nodeID != "" {
+		if n := c.nodeByID[nodeID]; n != nil {
+			ev.nodeModIdx = n.modifyIdx
+		}
+	}
+	if d := latestDeployment(j); d != nil && d.active() {
+		ev.deployID = d.id
+	}
+	idx := c.bump(TableEvals)
+	ev.createIdx, ev.modifyIdx = idx, idx
+	c.evals = append(c.evals, ev)
+	c.evalByID[ev.id] = ev
+	return ev
+}
+
+// lazyEval returns *ev, creating it on first use; reconciliations that
+// change nothing leave no evaluation behind.
+func (c *Cluster) lazyEval(j *job, ev **eval, trigger string) *eval {
+	if *ev == nil {
+		*ev = c.newEval(j, trigger, "")
+	}
+	return *ev
+}
+
+// groupAllocs returns the allocations of group g that the reconciler
+// manages: desired to run and not finished.
+func groupAllocs(j *job, g *group) (live []*alloc, done int) {
+	for _, a := range j.allocs {
+		if a.grp.name != g.name || a.desired != desiredRun {
+			continue
+		}
+		if a.client == allocComplete && j.typ == api.JobTypeBatch {
+			done++
+			continue
+		}
+		if a.clientTerminal() {
+			continue
+		}
+		live = append(live, a)
+	}
+	return live, done
+}
+
+// reconcile brings a job's allocations to its desired state: stops what must
+// stop, migrates what is marked to migrate, rolls destructive updates and
+// places what is missing. Placements that fail go to a blocked evaluation.
+func (c *Cluster) reconcile(j *job, ev *eval) {
+	evp := &ev
+	trigger := triggerQueued
+	if ev != nil {
+		trigger = ev.triggeredBy
+	}
+	failed := map[string]*api.AllocationMetric{}
+	queued := map[string]int{}
+	// Groups removed from the job: stop their allocations.
+	keep := map[string]bool{}
+	for _, g := range j.groups {
+		keep[g.name] = true
+	}
+	for _, a := range j.allocs {
+		if !keep[a.grp.name] && !a.terminal() {
+			c.stopAlloc(a, c.lazyEval(j, evp, trigger), "alloc not needed due to job update")
+		}
+	}
+	if j.typ == api.JobTypeSystem {
+		for _, g := range j.groups {
+			if m, q := c.reconcileSystem(j, g, evp, trigger); q > 0 {
+				failed[g.name], queued[g.name] = m, q
+			}
+		}
+	} else {
+		for _, g := range j.groups {
+			if m, q := c.reconcileGroup(j, g, evp, trigger); q > 0 {
+				failed[g.name], queued[g.name] = m, q
+			}
+		}
+	}
+	c.updateJobStatus(j)
+	if len(failed) > 0 {
+		ev = c.lazyEval(j, evp, trigger)
+		ev.failed, ev.queued = failed, queued
+		c.block(j, ev)
+	} else {
+		c.unblock(j)
+	}
+}
+
+func (c *Cluster) reconcileGroup(j *job, g *group, evp **eval, trigger string) (*api.AllocationMetric, int) {
+	live, done := groupAllocs(j, g)
+	if j.stopped {
+		for _, a := range live {
+			c.stopAlloc(a, c.lazyEval(j, evp, trigger), "alloc not needed due to job update")
+		}
+		return nil, 0
+	}
+	var p *placer
+	placer := func() *placer {
+		if p == nil {
+			p = c.newPlacer(j, g)
+		}
+		return p
+	}
+	// Migrations requested by drains and stop requests. A replacement that
+	// does not fit is retried below with the other missing placements.
+	for _, a := range live {
+		if a.migrate {
+			c.migrateAlloc(a, c.lazyEval(j, evp, trigger), placer())
+		}
+	}
+	live, _ = groupAllocs(j, g)
+	// Destructive updates, max_parallel at a time when a deployment runs.
+	var outdated []*alloc
+	inflight := 0
+	for _, a := range live {
+		switch {
+		case a.specHash != g.specHash:
+			outdated = append(outdated, a)
+		case a.jobVersion != j.version:
+			a.jobVersion = j.version // in-place update
+			c.touch(a)
+		case a.healthy == nil && a.deployID != "":
+			inflight++
+		}
+	}
+	allowed := len(outdated)
+	if g.update != nil {
+		allowed = max(0, *g.update.MaxParallel-inflight)
+	}
+	for i, a := range outdated {
+		if i >= allowed {
+			break
+		}
+		ev := c.lazyEval(j, evp, trigger)
+		c.stopAlloc(a, ev, "alloc is being updated due to job update")
+		c.place(j, g, ev, placer(), a.index, a)
+	}
+	want := max(0, g.count-done)
+	live, _ = groupAllocs(j, g)
+	if len(live) > want {
+		// Stop the highest indexes first, the newest first among equals.
+		sort.SliceStable(live, func(i, k int) bool {
+			if live[i].index != live[k].index {
+				return live[i].index > live[k].index
+			}
+			return live[i].createIdx > live[k].createIdx
+		})
+		for _, a := range live[:len(live)-want] {
+			c.stopAlloc(a, c.lazyEval(j, evp, trigger), "alloc not needed due to job update")
+		}
+		return nil, 0
+	}
+	used := map[int]bool{}
+	for _, a := range live {
+		used[a.index] = true
+	}
+	missing := want - len(live)
+	failedN := 0
+	for idx := 0; missing > 0; idx++ {
+		if used[idx] {
+			continue
+		}
+		missing--
+		ev := c.lazyEval(j, evp, trigger)
+		if c.place(j, g, ev, placer(), idx, c.previousFor(j, g, idx)) == nil {
+			failedN++
+		}
+	}
+	return c.failedMetric(p), failedN
+}
+
+func (c *Cluster) failedMetric(p *placer) *api.AllocationMetric {
+	if p == nil {
+		return &api.AllocationMetric{}
+	}
+	return p.metric
+}
+
+// previousFor finds the terminal allocation of index idx that a new one
+// replaces (lost, preempted or failed), so the two are linked.
+func (c *Cluster) previousFor(j *job, g *group, idx int) *alloc {
+	for i := len(j.allocs) - 1; i >= 0; i-- {
+		a := j.allocs[i]
+		if a.grp.name == g.name && a.index == idx && a.next == "" && a.desired != desiredRun {
+			return a
+		}
+	}
+	return nil
+}
+
+func removeAlloc(s []*alloc, a *alloc) []*alloc {
+	for i, x := range s {
+		if x == a {
+			return append(s[:i], s[i+1:]...)
+		}
+	}
+	return s
+}
+
+// reconcileSystem keeps one allocation of the group on every feasible node.
+func (c *Cluster) reconcileSystem(j *job, g *group, evp **eval, trigger string) (*api.AllocationMetric, int) {
+	live, _ := groupAllocs(j, g)
+	on := map[*node]*alloc{}
+	for _, a := range live {
+		if j.stopped || on[a.node] != nil {
+			c.stopAlloc(a, c.lazyEval(j, evp, trigger), "alloc not needed due to job update")
+			continue
+		}
+		on[a.node] = a
+	}
+	if j.stopped {
+		return nil, 0
+	}
+	p := c.newPlacer(j, g)
+	sort.Slice(p.cand, func(i, k int) bool { return p.cand[i].idx < p.cand[k].idx })
+	failed := 0
+	for _, n := range p.cand {
+		if on[n] != nil {
+			continue
+		}
+		ev := c.lazyEval(j, evp, trigger)
+		if p.fits(n) {
+			c.newAlloc(j, g, n, ev, 0, nil, nil)
+			continue
+		}
+		if target, set := p.preempt(n); target != nil {
+			c.newAlloc(j, g, n, ev, 0, nil, set)
+			continue
+		}
+		failed++
+	}
+	return p.metric, failed
+}
+
+// place finds a node for one allocation of g and creates it; nil when none
+// fits even with preemption.
+func (c *Cluster) place(j *job, g *group, ev *eval, p *placer, index int, prev *alloc) *alloc {
+	if n := p.next(); n != nil {
+		return c.newAlloc(j, g, n, ev, index, prev, nil)
+	}
+	if n, set := p.preempt(nil); n != nil {
+		return c.newAlloc(j, g, n, ev, index, prev, set)
+	}
+	return nil
+}
+
+// newAlloc creates an allocation on n, evicting the preempted set first.
+func (c *Cluster) newAlloc(j *job, g *group, n *node, ev *eval, index int, prev *alloc, preempt []*alloc) *alloc {
+	a := &alloc{
+		id: newID(c.rng), index: index, job: j, grp: g, jobVersion: j.version, specHash: g.specHash,
+		node: n, evalID: ev.id, desired: desiredRun, client: allocPending,
+		created: c.now, startAt: c.now.Add(c.sc.Startup), holding: true,
+	}
+	a.name = allocName(j.id, g.name, index)
+	if g.load.jitter > 0 {
+		a.phase = time.Duration(c.rng.Int64N(int64(g.load.jitter)))
+	}
+	for _, v := range preempt {
+		v.desired, v.desiredDesc = desiredEvict, "Preempted by alloc ID "+a.id
+		v.preemptedBy = a.id
+		v.stopAt = c.now
+		a.preempted = append(a.preempted, v.id)
+		c.touch(v)
+		c.dirty[v.job] = true
+	}
+	if prev != nil {
+		a.prev, prev.next = prev.id, a.id
+		c.touch(prev)
+	}
+	if d := latestDeployment(j); d != nil && d.active() && d.jobVersion == j.version {
+		if st := d.groups[g.name]; st != nil {
+			a.deployID = d.id
+			st.PlacedAllocs++
+			d.modifyIdx = c.bump(TableDeployments)
+		}
+	}
+	c.allocByID[a.id] = a
+	j.allocs = append(j.allocs, a)
+	n.allocs = append(n.allocs, a)
+	c.live = append(c.live, a)
+	n.resCPU += g.cpu
+	n.resMem += g.mem
+	n.resIOPS += g.iops
+	idx := c.bump(TableAllocs)
+	a.createIdx, a.modifyIdx, a.modified = idx, idx, c.now
+	return a
+}
+
+// touch records a change to a: it releases capacity when a stops holding
+// it, leaves its node when it is finished on the client, and bumps indexes.
+func (c *Cluster) touch(a *alloc) {
+	n := a.node
+	if a.holding && !a.holds() {
+		n.resCPU -= a.grp.cpu
+		n.resMem -= a.grp.mem
+		n.resIOPS -= a.grp.iops
+		a.holding = false
+		c.capFreed = true
+	}
+	if a.clientTerminal() {
+		for i, x := range n.allocs {
+			if x == a {
+				last := len(n.allocs) - 1
+				n.allocs[i] = n.allocs[last]
+				n.allocs[last] = nil
+				n.allocs = n.allocs[:last]
+				break
+			}
+		}
+	}
+	a.modifyIdx = c.bump(TableAllocs)
+	a.modified = c.now
+}
+
+// stopAlloc asks the client to stop a (not a migration): it finishes after
+// the kill timeout.
+func (c *Cluster) stopAlloc(a *alloc, ev *eval, desc string) {
+	if a.desired != desiredRun {
+		return
+	}
+	a.desired, a.desiredDesc = desiredStop, desc
+	if ev != nil {
+		a.evalID = ev.id
+	}
+	if a.client == allocPending && a.runningSince.IsZero() {
+		a.client, a.clientDesc = allocComplete, "alloc was stopped before it started"
+	} else {
+		a.stopAt = c.now.Add(killTimeout)
+	}
+	c.touch(a)
+}
+
+func (c *Cluster) updateJobStatus(j *job) {
+	status := jobPending
+	for _, a := range j.allocs {
+		if !a.terminal() {
+			status = jobRunning
+			break
+		}
+	}
+	if j.stopped {
+		status = jobDead
+		for _, a := range j.allocs {
+			if !a.clientTerminal() {
+				status = jobRunning
+				break
+			}
+		}
+	} else if status == jobPending && j.typ == api.JobTypeBatch {
+		all := true
+		for _, g := range j.groups {
+			if _, done := groupAllocs(j, g); done < g.count {
+				all = false
+			}
+		}
+		if all && len(j.allocs) > 0 {
+			status = jobDead
+		}
+	}
+	if j.spec.Status == nil || *j.spec.Status != status {
+		j.spec.Status = new(status)
+		j.modifyIdx = c.bump(TableJobs)
+	}
+}
+
+// block records (or refreshes) the job's blocked evaluation for placements
+// that did not fit. Nomad keeps one blocked evaluation per job.
+func (c *Cluster) block(j *job, ev *eval) {
+	for _, b := range c.blocked {
+		if b.jobID == j.id {
+			b.failed, b.queued = ev.failed, ev.queued
+			if b != ev {
+				ev.blockedEval = b.id
+			}
+			b.modifyIdx, b.modified = c.bump(TableEvals), c.now
+			return
+		}
+	}
+	b := &eval{
+		id: newID(c.rng), priority: j.priority, typ: j.typ, triggeredBy: triggerQueued,
+		jobID: j.id, jobModIdx: j.jobModIdx, status: api.EvalStatusBlocked,
+		statusDesc: "created to place remaining allocations", prevEval: ev.id,
+		failed: ev.failed, queued: ev.queued, created: c.now, modified: c.now,
+	}
+	idx := c.bump(TableEvals)
+	b.createIdx, b.modifyIdx = idx, idx
+	ev.blockedEval = b.id
+	ev.modifyIdx = idx
+	c.evals = append(c.evals, b)
+	c.evalByID[b.id] = b
+	c.blocked = append(c.blocked, b)
+}
+
+// unblock completes the job's blocked evaluation once nothing is queued.
+func (c *Cluster) unblock(j *job) {
+	for i, b := range c.blocked {
+		if b.jobID == j.id {
+			b.status, b.statusDesc = api.EvalStatusComplete, ""
+			b.queued = nil
+			b.modifyIdx, b.modified = c.bump(TableEvals), c.now
+			c.blocked = append(c.blocked[:i], c.blocked[i+1:]...)
+			return
+		}
+	}
+}
+
+// retryBlocked re-runs blocked evaluations after capacity freed, in the
+// order they were created.
+func (c *Cluster) retryBlocked() {
+	if !c.capFreed || len(c.blocked) == 0 {
+		c.capFreed = false
+		return
+	}
+	c.capFreed = false
+	pending := append([]*eval(nil), c.blocked...)
+	for _, b := range pending {
+		j := c.jobs[b.jobID]
+		if j == nil {
+			continue
+		}
+		c.reconcile(j, b)
+	}
+}
+
+// scale sets a group's count, refusing while a deployment is active the
+// way Nomad does.
+func (c *Cluster) scale(jobID string, req *api.ScalingRequest) (*eval, *job, error) {
+	j := c.jobs[jobID]
+	if j == nil || j.purged {
+		return nil, nil, notFound("job %q not found", jobID)
+	}
+	if req == nil {
+		return nil, nil, badRequest("missing scaling request")
+	}
+	grpName := req.Target["Group"]
+	if grpName == "" {
+		return nil, nil, badRequest("missing task group name for scaling action")
+	}
+	if t := req.Target["Job"]; t != "" && t != jobID {
+		return nil, nil, badRequest("job ID in payload did not match URL")
+	}
+	var g *group
+	var tg *api.TaskGroup
+	for i, x := range j.groups {
+		if x.name == grpName {
+			g, tg = x, j.spec.TaskGroups[i]
+		}
+	}
+	if g == nil {
+		return nil, nil, badRequest("task group %q specified for scaling does not exist in job", grpName)
+	}
+	if req.Count != nil {
+		if *req.Count < 0 {
+			return nil, nil, badRequest("scaling action count can't be negative")
+		}
+		if req.Error {
+			return nil, nil, badRequest("scaling action should not contain count if error is true")
+		}
+		if tg.Scaling != nil {
+			if tg.Scaling.Min != nil && *req.Count < *tg.Scaling.Min {
+				return nil, nil, badRequest("group count was less than scaling policy minimum: %d < %d", *req.Count, *tg.Scaling.Min)
+			}
+			if tg.Scaling.Max != nil && *req.Count > *tg.Scaling.Max {
+				return nil, nil, badRequest("group count was greater than scaling policy maximum: %d > %d", *req.Count, *tg.Scaling.Max)
+			}
+		}
+		if d := latestDeployment(j); d != nil && d.active() && d.jobCreate == j.createIdx {
+			return nil, nil, badRequest("job scaling blocked due to active deployment")
+		}
+	}
+	evt := api.ScalingEvent{
+		PreviousCount: int64(g.count), Error: req.Error, Message: req.Message, Meta: req.Meta,
+		Time: uint64(c.now.UnixNano()),
+	}
+	var ev *eval
+	if req.Count != nil {
+		evt.Count = new(*req.Count)
+		g.count = int(*req.Count)
+		tg.Count = new(g.count)
+		j.version++
+		idx := c.bump(TableJobs)
+		j.modifyIdx, j.jobModIdx = idx, idx
+		c.startDeployment(j)
+		ev = c.newEval(j, triggerScale, "")
+		evt.EvalID = new(ev.id)
+		c.reconcile(j, ev)
+		c.capFreed = true
+	}
+	evt.CreateIndex = c.bump(TableJobs)
+	j.scaleEvts[g.name] = append([]api.ScalingEvent{evt}, j.scaleEvts[g.name]...)
+	return ev, j, nil
+}
+
+// deregister stops a job (and forgets it when purge is set).
+func (c *Cluster) deregister(jobID string, purge bool) (*eval, error) {
+	j := c.jobs[jobID]
+	if j == nil || j.purged {
+		return nil, notFound("job not found")
+	}
+	j.stopped = true
+	j.spec.Stop = new(true)
+	j.version++
+	idx := c.bump(TableJobs)
+	j.modifyIdx, j.jobModIdx = idx, idx
+	for _, d := range j.deploys {
+		if d.active() {
+			d.status, d.statusDesc = api.DeploymentStatusCancelled, "Cancelled because job is stopped"
+			d.modifyIdx = c.bump(TableDeployments)
+		}
+	}
+	ev := c.newEval(j, triggerDeregister, "")
+	c.reconcile(j, ev)
+	c.unblock(j)
+	if purge {
+		j.purged = true
+		delete(c.jobs, jobID)
+		c.bump(TableJobs)
+	}
+	return ev, nil
+}
+
+// stopByAPI marks an allocation for migration, as Nomad's alloc stop does,
+// and evaluates its job.
+func (c *Cluster) stopByAPI(allocID string) (*eval, error) {
+	a := c.allocByID[allocID]
+	if a == nil {
+		return nil, notFound("alloc not found")
+	}
+	if a.terminal() {
+		ev := c.newEval(a.job, triggerAllocStop, "")
+		return ev, nil
+	}
+	a.migrate = true
+	c.touch(a)
+	ev := c.newEval(a.job, triggerAllocStop, "")
+	c.reconcile(a.job, ev)
+	return ev, nil
+}

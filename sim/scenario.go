@@ -1,0 +1,648 @@
+package sim
+
+import (
+	"embed"
+	"fmt"
+	"io/fs"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/gohcl"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/hashicorp/nomad/api"
+	"github.com/zclconf/go-cty/cty"
+)
+
+//go:embed scenarios/*.hcl
+var bundled embed.FS
+
+// Scenarios returns the bundled scenarios (rooted so that names look like
+// "default.hcl").
+func Scenarios() fs.FS {
+	sub, err := fs.Sub(bundled, "scenarios")
+	if err != nil {
+		panic("sim: bundled scenarios: " + err.Error())
+	}
+	return sub
+}
+
+// DefaultScenario returns the bundled default scenario, the one `make dev`
+// and `foreshape sim serve` use when no scenario is given.
+func DefaultScenario() *Scenario {
+	sc, err := LoadScenario(Scenarios(), "default.hcl")
+	if err != nil {
+		panic("sim: bundled default scenario: " + err.Error())
+	}
+	return sc
+}
+
+// Scenario is a decoded, validated simulation scenario.
+type Scenario struct {
+	Name       string
+	Seed       uint64
+	Start      time.Time     // virtual time at which the run starts
+	Duration   time.Duration // how long an evaluation runs; zero means open-ended
+	Tick       time.Duration // model step
+	Startup    time.Duration // pending → running delay of a new allocation
+	Tokens     []string      // ACL tokens; empty disables token checks
+	Scheduler  api.SchedulerConfiguration
+	Localities []LocalitySpec
+	NodeGroups []NodeGroupSpec
+	Traces     map[string]TraceSpec
+	Jobs       []JobSpec
+	Events     []EventSpec
+	Faults     Faults
+}
+
+// LocalitySpec is one datacenter and its migration bandwidth.
+type LocalitySpec struct {
+	Name          string
+	BandwidthMBps float64
+}
+
+// NodeGroupSpec describes Count identical nodes.
+type NodeGroupSpec struct {
+	Name       string
+	Datacenter string
+	NodePool   string
+	NodeClass  string
+	Count      int
+	CPU        int64 // MHz
+	MemoryMB   int64
+	IOPS       int64
+	Cores      int
+	Meta       map[string]string
+}
+
+// TraceSpec names a trace file and how to read it.
+type TraceSpec struct {
+	Name   string
+	File   string
+	Column string
+	Unit   string
+	Step   time.Duration
+}
+
+// JobSpec is a job registered when the run starts, with the sim-only
+// settings of its groups.
+type JobSpec struct {
+	Job    *api.Job
+	Groups map[string]GroupSimSpec
+}
+
+// GroupSimSpec holds what a Nomad job cannot say: the group's load binding,
+// its replacement mode, and (batch) how long its work runs.
+type GroupSimSpec struct {
+	CPU, Memory, IOPS LoadSpec
+	Jitter            time.Duration
+	Replacement       string
+	RunFor            time.Duration
+}
+
+// LoadSpec binds one resource to a trace (by scenario trace name, or a file
+// path). An empty Trace with a Scale is a constant fraction of the request.
+type LoadSpec struct {
+	Trace  string
+	Scale  float64
+	Offset time.Duration
+	Set    bool
+}
+
+// Event kinds.
+const (
+	EventDrain    = "drain"     // drain the matching nodes with a deadline
+	EventSurge    = "surge"     // multiply demand in the matching locality for a while
+	EventNodeDown = "node_down" // the matching nodes go down
+	EventNodeUp   = "node_up"   // the matching nodes come back
+	EventScale    = "scale"     // set a group's count
+)
+
+// EventSpec is one scheduled event. Selectors (datacenter, node pool, node
+// class, node name) narrow the nodes it applies to.
+type EventSpec struct {
+	Name       string
+	Kind       string
+	At         time.Duration // from the start of the run
+	Duration   time.Duration // surge length
+	Deadline   time.Duration // drain deadline
+	Factor     float64       // surge factor
+	Datacenter string
+	NodePool   string
+	NodeClass  string
+	Node       string
+	Job        string
+	Group      string
+	Count      int
+}
+
+// LoadScenario reads and decodes the scenario file name from fsys.
+func LoadScenario(fsys fs.FS, name string) (*Scenario, error) {
+	src, err := fs.ReadFile(fsys, name)
+	if err != nil {
+		return nil, fmt.Errorf("load scenario: %w", err)
+	}
+	return ParseScenario(src, name)
+}
+
+// ParseScenario decodes scenario HCL. Errors carry file positions.
+func ParseScenario(src []byte, filename string) (*Scenario, error) {
+	f, diags := hclsyntax.ParseConfig(src, filename, hcl.Pos{Line: 1, Column: 1})
+	if diags.HasErrors() {
+		return nil, fmt.Errorf("parse scenario: %w", diags)
+	}
+	var raw rawScenario
+	if d := gohcl.DecodeBody(f.Body, nil, &raw); d.HasErrors() {
+		return nil, fmt.Errorf("decode scenario: %w", d)
+	}
+	sc, d := raw.translate()
+	if d.HasErrors() {
+		return nil, fmt.Errorf("decode scenario: %w", d)
+	}
+	if err := sc.Validate(); err != nil {
+		return nil, fmt.Errorf("%s: %w", filename, err)
+	}
+	return sc, nil
+}
+
+// Validate checks references between the parts of a scenario.
+func (sc *Scenario) Validate() error {
+	dcs := map[string]bool{}
+	for _, l := range sc.Localities {
+		if l.BandwidthMBps <= 0 {
+			return fmt.Errorf("datacenter %q: bandwidth must be positive", l.Name)
+		}
+		dcs[l.Name] = true
+	}
+	names := map[string]bool{}
+	for _, g := range sc.NodeGroups {
+		if !dcs[g.Datacenter] {
+			return fmt.Errorf("nodes %q: datacenter %q is not declared", g.Name, g.Datacenter)
+		}
+		if g.Count < 0 || g.CPU <= 0 || g.MemoryMB <= 0 {
+			return fmt.Errorf("nodes %q: count must be ≥ 0 and cpu, memory positive", g.Name)
+		}
+		if names[g.Name] {
+			return fmt.Errorf("nodes %q: declared twice", g.Name)
+		}
+		names[g.Name] = true
+	}
+	jobs := map[string]*api.Job{}
+	for _, j := range sc.Jobs {
+		id := *j.Job.ID
+		if jobs[id] != nil {
+			return fmt.Errorf("job %q: declared twice", id)
+		}
+		jobs[id] = j.Job
+		for gname, g := range j.Groups {
+			for _, l := range []LoadSpec{g.CPU, g.Memory, g.IOPS} {
+				if l.Trace != "" {
+					if _, ok := sc.Traces[l.Trace]; !ok && !strings.Contains(l.Trace, "/") {
+						return fmt.Errorf("job %q group %q: trace %q is not declared", id, gname, l.Trace)
+					}
+				}
+			}
+			switch g.Replacement {
+			case "", BreakBeforeMake, MakeBeforeBreak:
+			default:
+				return fmt.Errorf("job %q group %q: replacement %q (want %s or %s)", id, gname, g.Replacement, BreakBeforeMake, MakeBeforeBreak)
+			}
+		}
+	}
+	for _, e := range sc.Events {
+		switch e.Kind {
+		case EventDrain, EventNodeDown, EventNodeUp:
+		case EventSurge:
+			if e.Factor <= 0 || e.Duration <= 0 {
+				return fmt.Errorf("event %q: a surge needs a positive factor and duration", e.Name)
+			}
+		case EventScale:
+			j := jobs[e.Job]
+			if j == nil || j.LookupTaskGroup(e.Group) == nil {
+				return fmt.Errorf("event %q: job %q group %q not declared", e.Name, e.Job, e.Group)
+			}
+		default:
+			return fmt.Errorf("event %q: unknown kind %q", e.Name, e.Kind)
+		}
+		if e.Datacenter != "" && !dcs[e.Datacenter] {
+			return fmt.Errorf("event %q: datacenter %q is not declared", e.Name, e.Datacenter)
+		}
+	}
+	if sc.Tick <= 0 {
+		return fmt.Errorf("tick must be positive")
+	}
+	return nil
+}
+
+// The HCL-shaped decode structs, kept apart from the Scenario type.
+type rawScenario struct {
+	Name       string         `hcl:"name"`
+	Seed       *int64         `hcl:"seed,optional"`
+	Start      *string        `hcl:"start,optional"`
+	Duration   hcl.Expression `hcl:"duration,optional"`
+	Tick       hcl.Expression `hcl:"tick,optional"`
+	Startup    hcl.Expression `hcl:"startup,optional"`
+	ACL        *rawACL        `hcl:"acl,block"`
+	Scheduler  *rawScheduler  `hcl:"scheduler,block"`
+	Localities []rawLocality  `hcl:"datacenter,block"`
+	Nodes      []rawNodes     `hcl:"nodes,block"`
+	Traces     []rawTrace     `hcl:"trace,block"`
+	Jobs       []rawJob       `hcl:"job,block"`
+	Events     []rawEvent     `hcl:"event,block"`
+	Fault      *rawFault      `hcl:"fault,block"`
+}
+
+type rawACL struct {
+	Tokens []string `hcl:"tokens"`
+}
+
+type rawScheduler struct {
+	Algorithm      *string `hcl:"algorithm,optional"`
+	PreemptService *bool   `hcl:"preempt_service,optional"`
+	PreemptBatch   *bool   `hcl:"preempt_batch,optional"`
+	PreemptSystem  *bool   `hcl:"preempt_system,optional"`
+}
+
+type rawLocality struct {
+	Name      string  `hcl:"name,label"`
+	Bandwidth float64 `hcl:"bandwidth"`
+}
+
+type rawNodes struct {
+	Name       string            `hcl:"name,label"`
+	Datacenter string            `hcl:"datacenter"`
+	Count      int               `hcl:"count"`
+	NodePool   *string           `hcl:"node_pool,optional"`
+	NodeClass  *string           `hcl:"node_class,optional"`
+	CPU        int64             `hcl:"cpu"`
+	Memory     int64             `hcl:"memory"`
+	IOPS       *int64            `hcl:"iops,optional"`
+	Cores      *int              `hcl:"cores,optional"`
+	Meta       map[string]string `hcl:"meta,optional"`
+}
+
+type rawTrace struct {
+	Name   string         `hcl:"name,label"`
+	File   string         `hcl:"file"`
+	Column *string        `hcl:"column,optional"`
+	Unit   *string        `hcl:"unit,optional"`
+	Step   hcl.Expression `hcl:"step,optional"`
+}
+
+type rawConstraint struct {
+	Attribute string  `hcl:"attribute,optional"`
+	Operator  *string `hcl:"operator,optional"`
+	Value     string  `hcl:"value,optional"`
+}
+
+type rawAffinity struct {
+	Attribute string  `hcl:"attribute"`
+	Operator  *string `hcl:"operator,optional"`
+	Value     string  `hcl:"value"`
+	Weight    *int    `hcl:"weight,optional"`
+}
+
+type rawUpdate struct {
+	MaxParallel      *int           `hcl:"max_parallel,optional"`
+	MinHealthyTime   hcl.Expression `hcl:"min_healthy_time,optional"`
+	HealthyDeadline  hcl.Expression `hcl:"healthy_deadline,optional"`
+	ProgressDeadline hcl.Expression `hcl:"progress_deadline,optional"`
+}
+
+type rawMigrate struct {
+	MaxParallel     *int           `hcl:"max_parallel,optional"`
+	MinHealthyTime  hcl.Expression `hcl:"min_healthy_time,optional"`
+	HealthyDeadline hcl.Expression `hcl:"healthy_deadline,optional"`
+}
+
+type rawLoadOne struct {
+	Trace  *string        `hcl:"trace,optional"`
+	Scale  *float64       `hcl:"scale,optional"`
+	Offset hcl.Expression `hcl:"offset,optional"`
+}
+
+type rawLoad struct {
+	Jitter hcl.Expression `hcl:"jitter,optional"`
+	CPU    *rawLoadOne    `hcl:"cpu,block"`
+	Memory *rawLoadOne    `hcl:"memory,block"`
+	IOPS   *rawLoadOne    `hcl:"iops,block"`
+}
+
+type rawGroup struct {
+	Name        string            `hcl:"name,label"`
+	Count       *int              `hcl:"count,optional"`
+	CPU         int               `hcl:"cpu"`
+	Memory      int               `hcl:"memory"`
+	IOPS        *int              `hcl:"iops,optional"`
+	Replacement *string           `hcl:"replacement,optional"`
+	RunFor      hcl.Expression    `hcl:"run_for,optional"`
+	Meta        map[string]string `hcl:"meta,optional"`
+	Constraints []rawConstraint   `hcl:"constraint,block"`
+	Affinities  []rawAffinity     `hcl:"affinity,block"`
+	Migrate     *rawMigrate       `hcl:"migrate,block"`
+	Update      *rawUpdate        `hcl:"update,block"`
+	Load        *rawLoad          `hcl:"load,block"`
+}
+
+type rawJob struct {
+	Name        string          `hcl:"name,label"`
+	Type        *string         `hcl:"type,optional"`
+	Priority    *int            `hcl:"priority,optional"`
+	Datacenters []string        `hcl:"datacenters,optional"`
+	NodePool    *string         `hcl:"node_pool,optional"`
+	Constraints []rawConstraint `hcl:"constraint,block"`
+	Affinities  []rawAffinity   `hcl:"affinity,block"`
+	Update      *rawUpdate      `hcl:"update,block"`
+	Groups      []rawGroup      `hcl:"group,block"`
+}
+
+type rawEvent struct {
+	Name       string         `hcl:"name,label"`
+	Kind       string         `hcl:"kind"`
+	At         hcl.Expression `hcl:"at"`
+	Duration   hcl.Expression `hcl:"duration,optional"`
+	Deadline   hcl.Expression `hcl:"deadline,optional"`
+	Factor     *float64       `hcl:"factor,optional"`
+	Datacenter *string        `hcl:"datacenter,optional"`
+	NodePool   *string        `hcl:"node_pool,optional"`
+	NodeClass  *string        `hcl:"node_class,optional"`
+	Node       *string        `hcl:"node,optional"`
+	Job        *string        `hcl:"job,optional"`
+	Group      *string        `hcl:"group,optional"`
+	Count      *int           `hcl:"count,optional"`
+}
+
+type rawFault struct {
+	Latency          hcl.Expression `hcl:"latency,optional"`
+	ErrorRate        *float64       `hcl:"error_rate,optional"`
+	TimeoutRate      *float64       `hcl:"timeout_rate,optional"`
+	StatsUnreachable []string       `hcl:"stats_unreachable,optional"`
+}
+
+// duration evaluates an optional duration expression ("90s", "1h30m"),
+// reporting a diagnostic at the expression's range when it is not one.
+func duration(expr hcl.Expression, def time.Duration, diags *hcl.Diagnostics) time.Duration {
+	if expr == nil {
+		return def
+	}
+	v, d := expr.Value(nil)
+	if d.HasErrors() {
+		*diags = append(*diags, d...)
+		return def
+	}
+	if v.IsNull() {
+		return def
+	}
+	if v.Type() != cty.String {
+		*diags = append(*diags, &hcl.Diagnostic{
+			Severity: hcl.DiagError, Summary: "Invalid duration",
+			Detail: "A duration is a string such as \"90s\" or \"1h30m\".", Subject: expr.Range().Ptr(),
+		})
+		return def
+	}
+	dur, err := time.ParseDuration(v.AsString())
+	if err != nil || dur < 0 {
+		*diags = append(*diags, &hcl.Diagnostic{
+			Severity: hcl.DiagError, Summary: "Invalid duration",
+			Detail: fmt.Sprintf("%q is not a non-negative duration such as \"90s\" or \"1h30m\".", v.AsString()), Subject: expr.Range().Ptr(),
+		})
+		return def
+	}
+	return dur
+}
+
+func str(p *string, def string) string {
+	if p == nil {
+		return def
+	}
+	return *p
+}
+
+// target turns "node.class" or "${node.class}" into Nomad's "${node.class}".
+func target(s string) string {
+	if s == "" || strings.HasPrefix(s, "${") {
+		return s
+	}
+	for _, p := range []string{"node.", "meta.", "attr."} {
+		if strings.HasPrefix(s, p) {
+			return "${" + s + "}"
+		}
+	}
+	return s
+}
+
+func (r rawScenario) translate() (*Scenario, hcl.Diagnostics) {
+	var diags hcl.Diagnostics
+	sc := &Scenario{
+		Name:     r.Name,
+		Seed:     1,
+		Start:    time.Date(2026, 1, 5, 0, 0, 0, 0, time.UTC),
+		Duration: duration(r.Duration, 0, &diags),
+		Tick:     duration(r.Tick, 10*time.Second, &diags),
+		Startup:  duration(r.Startup, 5*time.Second, &diags),
+		Traces:   map[string]TraceSpec{},
+		Scheduler: api.SchedulerConfiguration{
+			SchedulerAlgorithm: api.SchedulerAlgorithmBinpack,
+			PreemptionConfig:   api.PreemptionConfig{SystemSchedulerEnabled: true},
+		},
+	}
+	if r.Seed != nil {
+		sc.Seed = uint64(*r.Seed)
+	}
+	if r.Start != nil {
+		t, err := time.Parse(time.RFC3339, *r.Start)
+		if err != nil {
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid start", Detail: err.Error()})
+		}
+		sc.Start = t.UTC()
+	}
+	if r.ACL != nil {
+		sc.Tokens = append([]string(nil), r.ACL.Tokens...)
+	}
+	if s := r.Scheduler; s != nil {
+		if s.Algorithm != nil {
+			switch a := api.SchedulerAlgorithm(*s.Algorithm); a {
+			case api.SchedulerAlgorithmBinpack, api.SchedulerAlgorithmSpread:
+				sc.Scheduler.SchedulerAlgorithm = a
+			default:
+				diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid scheduler algorithm", Detail: fmt.Sprintf("%q: want binpack or spread", *s.Algorithm)})
+			}
+		}
+		pc := &sc.Scheduler.PreemptionConfig
+		if s.PreemptService != nil {
+			pc.ServiceSchedulerEnabled = *s.PreemptService
+		}
+		if s.PreemptBatch != nil {
+			pc.BatchSchedulerEnabled = *s.PreemptBatch
+		}
+		if s.PreemptSystem != nil {
+			pc.SystemSchedulerEnabled = *s.PreemptSystem
+		}
+	}
+	for _, l := range r.Localities {
+		sc.Localities = append(sc.Localities, LocalitySpec{Name: l.Name, BandwidthMBps: l.Bandwidth})
+	}
+	for _, n := range r.Nodes {
+		g := NodeGroupSpec{
+			Name: n.Name, Datacenter: n.Datacenter, Count: n.Count,
+			NodePool: str(n.NodePool, "default"), NodeClass: str(n.NodeClass, ""),
+			CPU: n.CPU, MemoryMB: n.Memory, Meta: n.Meta,
+		}
+		if n.IOPS != nil {
+			g.IOPS = *n.IOPS
+		}
+		if n.Cores != nil {
+			g.Cores = *n.Cores
+		}
+		sc.NodeGroups = append(sc.NodeGroups, g)
+	}
+	for _, t := range r.Traces {
+		sc.Traces[t.Name] = TraceSpec{
+			Name: t.Name, File: t.File, Column: str(t.Column, ""), Unit: str(t.Unit, UnitAuto),
+			Step: duration(t.Step, 5*time.Minute, &diags),
+		}
+	}
+	for _, j := range r.Jobs {
+		sc.Jobs = append(sc.Jobs, translateJob(j, &diags))
+	}
+	for _, e := range r.Events {
+		ev := EventSpec{
+			Name: e.Name, Kind: e.Kind,
+			At:         duration(e.At, 0, &diags),
+			Duration:   duration(e.Duration, 0, &diags),
+			Deadline:   duration(e.Deadline, time.Hour, &diags),
+			Datacenter: str(e.Datacenter, ""), NodePool: str(e.NodePool, ""),
+			NodeClass: str(e.NodeClass, ""), Node: str(e.Node, ""),
+			Job: str(e.Job, ""), Group: str(e.Group, ""),
+		}
+		if e.Factor != nil {
+			ev.Factor = *e.Factor
+		}
+		if e.Count != nil {
+			ev.Count = *e.Count
+		}
+		sc.Events = append(sc.Events, ev)
+	}
+	sort.SliceStable(sc.Events, func(i, k int) bool { return sc.Events[i].At < sc.Events[k].At })
+	if f := r.Fault; f != nil {
+		sc.Faults.Latency = Duration(duration(f.Latency, 0, &diags))
+		if f.ErrorRate != nil {
+			sc.Faults.ErrorRate = *f.ErrorRate
+		}
+		if f.TimeoutRate != nil {
+			sc.Faults.TimeoutRate = *f.TimeoutRate
+		}
+		sc.Faults.StatsUnreachable = append([]string(nil), f.StatsUnreachable...)
+	}
+	return sc, diags
+}
+
+func translateConstraints(rs []rawConstraint) []*api.Constraint {
+	var out []*api.Constraint
+	for _, c := range rs {
+		out = append(out, &api.Constraint{LTarget: target(c.Attribute), RTarget: c.Value, Operand: str(c.Operator, "=")})
+	}
+	return out
+}
+
+func translateAffinities(rs []rawAffinity) []*api.Affinity {
+	var out []*api.Affinity
+	for _, a := range rs {
+		w := int8(50)
+		if a.Weight != nil {
+			w = int8(*a.Weight)
+		}
+		out = append(out, &api.Affinity{LTarget: target(a.Attribute), RTarget: a.Value, Operand: str(a.Operator, "="), Weight: &w})
+	}
+	return out
+}
+
+func translateUpdate(u *rawUpdate, diags *hcl.Diagnostics) *api.UpdateStrategy {
+	if u == nil {
+		return nil
+	}
+	out := api.DefaultUpdateStrategy()
+	if u.MaxParallel != nil {
+		out.MaxParallel = u.MaxParallel
+	}
+	mh := duration(u.MinHealthyTime, *out.MinHealthyTime, diags)
+	hd := duration(u.HealthyDeadline, *out.HealthyDeadline, diags)
+	pd := duration(u.ProgressDeadline, *out.ProgressDeadline, diags)
+	out.MinHealthyTime, out.HealthyDeadline, out.ProgressDeadline = &mh, &hd, &pd
+	return out
+}
+
+func translateLoad(r *rawLoadOne, diags *hcl.Diagnostics) LoadSpec {
+	if r == nil {
+		return LoadSpec{}
+	}
+	l := LoadSpec{Trace: str(r.Trace, ""), Scale: 1, Offset: duration(r.Offset, 0, diags), Set: true}
+	if r.Scale != nil {
+		l.Scale = *r.Scale
+	}
+	return l
+}
+
+func translateJob(r rawJob, diags *hcl.Diagnostics) JobSpec {
+	j := &api.Job{
+		ID: new(r.Name), Name: new(r.Name),
+		Type:        new(str(r.Type, api.JobTypeService)),
+		Datacenters: r.Datacenters,
+		Constraints: translateConstraints(r.Constraints),
+		Affinities:  translateAffinities(r.Affinities),
+		Update:      translateUpdate(r.Update, diags),
+	}
+	if len(j.Datacenters) == 0 {
+		j.Datacenters = []string{"*"}
+	}
+	if r.Priority != nil {
+		j.Priority = new(*r.Priority)
+	}
+	if r.NodePool != nil {
+		j.NodePool = new(*r.NodePool)
+	}
+	spec := JobSpec{Job: j, Groups: map[string]GroupSimSpec{}}
+	for _, g := range r.Groups {
+		count := 1
+		if g.Count != nil {
+			count = *g.Count
+		}
+		res := &api.Resources{CPU: new(g.CPU), MemoryMB: new(g.Memory)}
+		if g.IOPS != nil {
+			res.IOPS = new(*g.IOPS)
+		}
+		tg := &api.TaskGroup{
+			Name: new(g.Name), Count: new(count),
+			Constraints: translateConstraints(g.Constraints),
+			Affinities:  translateAffinities(g.Affinities),
+			Update:      translateUpdate(g.Update, diags),
+			Meta:        g.Meta,
+			Tasks: []*api.Task{{
+				Name: g.Name, Driver: "exec",
+				Config:    map[string]any{"command": "/bin/sleep", "args": []string{"infinity"}},
+				Resources: res,
+			}},
+		}
+		if m := g.Migrate; m != nil {
+			ms := api.DefaultMigrateStrategy()
+			if m.MaxParallel != nil {
+				ms.MaxParallel = m.MaxParallel
+			}
+			mh := duration(m.MinHealthyTime, *ms.MinHealthyTime, diags)
+			hd := duration(m.HealthyDeadline, *ms.HealthyDeadline, diags)
+			ms.MinHealthyTime, ms.HealthyDeadline = &mh, &hd
+			tg.Migrate = ms
+		}
+		j.TaskGroups = append(j.TaskGroups, tg)
+		gs := GroupSimSpec{Replacement: str(g.Replacement, ""), RunFor: duration(g.RunFor, 0, diags)}
+		if g.Load != nil {
+			gs.Jitter = duration(g.Load.Jitter, 0, diags)
+			gs.CPU = translateLoad(g.Load.CPU, diags)
+			gs.Memory = translateLoad(g.Load.Memory, diags)
+			gs.IOPS = translateLoad(g.Load.IOPS, diags)
+		}
+		spec.Groups[g.Name] = gs
+	}
+	return spec
+}

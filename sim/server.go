@@ -1,0 +1,787 @@
+package sim
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/nomad/api"
+)
+
+// Blocking query limits, as Nomad applies them.
+const (
+	defaultWait = 5 * time.Minute
+	maxWait     = 10 * time.Minute
+	maxBodyLog  = 512
+	maxBody     = 8 << 20
+)
+
+// Handler returns the HTTP handler that answers Nomad's API (and the
+// sim-only endpoints under /v1/sim/).
+func (c *Cluster) Handler() http.Handler {
+	mux := http.NewServeMux()
+	h := func(pattern string, fn func(w http.ResponseWriter, r *http.Request)) {
+		mux.HandleFunc(pattern, fn)
+	}
+	both := func(path string, fn func(w http.ResponseWriter, r *http.Request)) {
+		h("PUT "+path, fn)
+		h("POST "+path, fn)
+	}
+	h("GET /v1/nodes", c.listNodes)
+	h("GET /v1/node/{id}", c.getNode)
+	h("GET /v1/node/{id}/allocations", c.nodeAllocs)
+	both("/v1/node/{id}/drain", c.drainNode)
+	both("/v1/node/{id}/eligibility", c.nodeEligibility)
+	h("GET /v1/allocations", c.listAllocs)
+	h("GET /v1/allocation/{id}", c.getAlloc)
+	both("/v1/allocation/{id}/stop", c.stopAllocHTTP)
+	h("GET /v1/client/allocation/{id}/stats", c.allocStatsHTTP)
+	h("GET /v1/client/stats", c.clientStats)
+	h("GET /v1/jobs", c.listJobs)
+	both("/v1/jobs", c.registerJob)
+	h("GET /v1/job/{id}", c.getJob)
+	both("/v1/job/{id}", c.registerJob)
+	h("DELETE /v1/job/{id}", c.deregisterJob)
+	h("GET /v1/job/{id}/allocations", c.jobAllocs)
+	h("GET /v1/job/{id}/scale", c.scaleStatusHTTP)
+	both("/v1/job/{id}/scale", c.scaleJob)
+	h("GET /v1/job/{id}/deployment", c.jobDeployment)
+	h("GET /v1/job/{id}/deployments", c.jobDeployments)
+	h("GET /v1/job/{id}/evaluations", c.jobEvals)
+	h("GET /v1/job/{id}/summary", c.jobSummaryHTTP)
+	h("GET /v1/evaluations", c.listEvals)
+	h("GET /v1/evaluation/{id}", c.getEval)
+	h("GET /v1/deployment/{id}", c.getDeployment)
+	h("GET /v1/operator/scheduler/configuration", c.getSchedConfig)
+	both("/v1/operator/scheduler/configuration", c.setSchedConfig)
+	h("GET /v1/agent/self", c.agentSelf)
+	h("GET /v1/status/leader", c.statusLeader)
+	h("GET /v1/metrics", c.metrics)
+	h("GET /v1/sim/truth", c.simTruth)
+	h("GET /v1/sim/faults", c.simGetFaults)
+	both("/v1/sim/faults", c.simSetFaults)
+	h("GET /v1/sim/clock", c.simClock)
+	both("/v1/sim/step", c.simStep)
+	h("/", func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "Invalid URL path", http.StatusNotFound)
+	})
+	return c.middleware(mux)
+}
+
+// statusWriter remembers the status code for the request log.
+type statusWriter struct {
+	http.ResponseWriter
+	code int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	w.code = code
+	w.ResponseWriter.WriteHeader(code)
+}
+
+// middleware checks tokens, injects faults and records mutating requests.
+func (c *Cluster) middleware(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !c.authorised(r) {
+			http.Error(w, "Permission denied", http.StatusForbidden)
+			return
+		}
+		kind, latency := c.faultFor(r.URL.Path)
+		if latency > 0 {
+			t := time.NewTimer(latency)
+			select {
+			case <-r.Context().Done():
+				t.Stop()
+				return
+			case <-t.C:
+			}
+		}
+		switch kind {
+		case "timeout":
+			t := time.NewTimer(maxWait)
+			defer t.Stop()
+			select {
+			case <-r.Context().Done():
+			case <-t.C:
+				http.Error(w, "simulated fault: timeout", http.StatusGatewayTimeout)
+			}
+			return
+		case "error":
+			http.Error(w, "simulated fault: internal error", http.StatusInternalServerError)
+			return
+		}
+		if r.Method == http.MethodGet || r.Method == http.MethodHead {
+			next.ServeHTTP(w, r)
+			return
+		}
+		body, err := io.ReadAll(io.LimitReader(r.Body, maxBody))
+		if err != nil {
+			http.Error(w, "failed to read request body", http.StatusBadRequest)
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		sw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
+		next.ServeHTTP(sw, r)
+		if len(body) > maxBodyLog {
+			body = body[:maxBodyLog]
+		}
+		c.mu.Lock()
+		c.truth.Requests = append(c.truth.Requests, RequestRecord{
+			Time: c.now, Method: r.Method, Path: r.URL.RequestURI(), Status: sw.code, Body: string(body),
+		})
+		c.unlock()
+	})
+}
+
+func (c *Cluster) authorised(r *http.Request) bool {
+	if len(c.tokens) == 0 || r.URL.Path == "/v1/status/leader" {
+		return true
+	}
+	tok := r.Header.Get("X-Nomad-Token")
+	if tok == "" {
+		if v, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
+			tok = strings.TrimSpace(v)
+		}
+	}
+	return c.tokens[tok]
+}
+
+// writeErr maps model errors to Nomad's status codes and plain-text bodies.
+func writeErr(w http.ResponseWriter, err error) {
+	code := http.StatusInternalServerError
+	switch {
+	case errors.Is(err, ErrNotFound):
+		code = http.StatusNotFound
+	case errors.Is(err, ErrBadRequest):
+		code = http.StatusBadRequest
+	case errors.Is(err, ErrConflict), errors.Is(err, ErrClockRunning):
+		code = http.StatusConflict
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.WriteHeader(code)
+	_, _ = io.WriteString(w, err.Error())
+}
+
+func writeJSON(w http.ResponseWriter, index uint64, body []byte) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Nomad-Index", strconv.FormatUint(max(index, 1), 10))
+	w.Header().Set("X-Nomad-KnownLeader", "true")
+	w.Header().Set("X-Nomad-LastContact", "0")
+	_, _ = w.Write(body)
+}
+
+// parseWait reads a blocking query's wait parameter ("5s", "250ms", or
+// seconds as a bare number).
+func parseWait(s string) (time.Duration, error) {
+	if s == "" {
+		return defaultWait, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		n, err2 := strconv.Atoi(s)
+		if err2 != nil {
+			return 0, badRequest("Invalid wait time")
+		}
+		d = time.Duration(n) * time.Second
+	}
+	return min(d, maxWait), nil
+}
+
+// query answers a read, blocking while the request's index is not below
+// the index of the given tables. fn runs under the cluster lock.
+func (c *Cluster) query(w http.ResponseWriter, r *http.Request, fn func() (any, error), tables ...Table) {
+	q := r.URL.Query()
+	var minIdx uint64
+	if s := q.Get("index"); s != "" {
+		v, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			writeErr(w, badRequest("Invalid index"))
+			return
+		}
+		minIdx = v
+	}
+	wait, err := parseWait(q.Get("wait"))
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	var timer <-chan time.Time
+	if minIdx > 0 {
+		t := time.NewTimer(wait)
+		defer t.Stop()
+		timer = t.C
+	}
+	for {
+		c.mu.Lock()
+		idx := uint64(1)
+		for _, t := range tables {
+			idx = max(idx, c.tables[t])
+		}
+		if minIdx == 0 || idx > minIdx || timer == nil {
+			out, err := fn()
+			var body []byte
+			if err == nil {
+				body, err = json.Marshal(out)
+			}
+			c.unlock()
+			if err != nil {
+				writeErr(w, err)
+				return
+			}
+			writeJSON(w, idx, body)
+			return
+		}
+		ch := c.notify
+		c.unlock()
+		select {
+		case <-ch:
+		case <-timer:
+			timer = nil
+		case <-r.Context().Done():
+			return
+		}
+	}
+}
+
+// write runs a mutation under the lock and answers with the new index.
+func (c *Cluster) write(w http.ResponseWriter, fn func() (any, error)) {
+	c.mu.Lock()
+	out, err := fn()
+	var body []byte
+	if err == nil {
+		body, err = json.Marshal(out)
+	}
+	idx := c.index
+	c.unlock()
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	writeJSON(w, idx, body)
+}
+
+func decode(r *http.Request, v any) error {
+	dec := json.NewDecoder(r.Body)
+	if err := dec.Decode(v); err != nil {
+		return badRequest("Failed to decode request body: %v", err)
+	}
+	return nil
+}
+
+func prefixOK(id string, r *http.Request) bool {
+	p := r.URL.Query().Get("prefix")
+	return p == "" || strings.HasPrefix(id, p)
+}
+
+func (c *Cluster) listNodes(w http.ResponseWriter, r *http.Request) {
+	res := r.URL.Query().Get("resources") == "true"
+	c.query(w, r, func() (any, error) {
+		out := make([]*api.NodeListStub, 0, len(c.nodes))
+		for i := len(c.nodes) - 1; i >= 0; i-- {
+			if n := c.nodes[i]; prefixOK(n.id, r) {
+				out = append(out, c.nodeStub(n, res))
+			}
+		}
+		return out, nil
+	}, TableNodes)
+}
+
+func (c *Cluster) getNode(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	c.query(w, r, func() (any, error) {
+		n := c.findNode(id)
+		if n == nil {
+			return nil, notFound("node not found")
+		}
+		return c.nodeAPI(n), nil
+	}, TableNodes)
+}
+
+func (c *Cluster) nodeAllocs(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	c.query(w, r, func() (any, error) {
+		n := c.findNode(id)
+		if n == nil {
+			return nil, notFound("node not found")
+		}
+		var all []*alloc
+		for _, j := range c.jobs {
+			for _, a := range j.allocs {
+				if a.node == n {
+					all = append(all, a)
+				}
+			}
+		}
+		out := []*api.Allocation{}
+		for _, a := range sortedAllocs(all) {
+			out = append(out, c.allocAPI(a))
+		}
+		return out, nil
+	}, TableAllocs)
+}
+
+func (c *Cluster) drainNode(w http.ResponseWriter, r *http.Request) {
+	var req api.NodeUpdateDrainRequest
+	if err := decode(r, &req); err != nil {
+		writeErr(w, err)
+		return
+	}
+	c.write(w, func() (any, error) {
+		return c.setDrain(r.PathValue("id"), req.DrainSpec, req.MarkEligible, req.Meta)
+	})
+}
+
+func (c *Cluster) nodeEligibility(w http.ResponseWriter, r *http.Request) {
+	var req api.NodeUpdateEligibilityRequest
+	if err := decode(r, &req); err != nil {
+		writeErr(w, err)
+		return
+	}
+	c.write(w, func() (any, error) {
+		return c.setEligibility(r.PathValue("id"), req.Eligibility)
+	})
+}
+
+func (c *Cluster) listAllocs(w http.ResponseWriter, r *http.Request) {
+	res := r.URL.Query().Get("resources") == "true"
+	c.query(w, r, func() (any, error) {
+		var all []*alloc
+		for _, j := range c.jobs {
+			all = append(all, j.allocs...)
+		}
+		out := make([]*api.AllocationListStub, 0, len(all))
+		for _, a := range sortedAllocs(all) {
+			if prefixOK(a.id, r) {
+				out = append(out, c.allocStub(a, res))
+			}
+		}
+		return out, nil
+	}, TableAllocs)
+}
+
+func (c *Cluster) getAlloc(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	c.query(w, r, func() (any, error) {
+		a := c.allocByID[id]
+		if a == nil {
+			return nil, notFound("alloc not found")
+		}
+		return c.allocAPI(a), nil
+	}, TableAllocs)
+}
+
+// allocStopResponse is Nomad's answer to an allocation stop.
+type allocStopResponse struct {
+	EvalID string
+	Index  uint64
+}
+
+func (c *Cluster) stopAllocHTTP(w http.ResponseWriter, r *http.Request) {
+	c.write(w, func() (any, error) {
+		ev, err := c.stopByAPI(r.PathValue("id"))
+		if err != nil {
+			return nil, err
+		}
+		return allocStopResponse{EvalID: ev.id, Index: c.index}, nil
+	})
+}
+
+func (c *Cluster) allocStatsHTTP(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	c.query(w, r, func() (any, error) {
+		a := c.allocByID[id]
+		if a == nil {
+			return nil, notFound("Unknown allocation %q", id)
+		}
+		if a.node.status == api.NodeStatusDown || c.statsUnreachable(a.node) {
+			return nil, fmt.Errorf("Unexpected error: rpc error: No path to node")
+		}
+		if a.clientTerminal() {
+			return nil, badRequest("allocation %q is not running", id)
+		}
+		return c.allocStats(a), nil
+	})
+}
+
+func (c *Cluster) clientStats(w http.ResponseWriter, r *http.Request) {
+	id := r.URL.Query().Get("node_id")
+	c.query(w, r, func() (any, error) {
+		if id == "" {
+			return nil, badRequest("missing node_id: the simulator has no local client")
+		}
+		n := c.findNode(id)
+		if n == nil {
+			return nil, notFound("Unknown node %q", id)
+		}
+		if n.status == api.NodeStatusDown || c.statsUnreachable(n) {
+			return nil, fmt.Errorf("Unexpected error: rpc error: No path to node")
+		}
+		return c.hostStats(n), nil
+	})
+}
+
+func (c *Cluster) listJobs(w http.ResponseWriter, r *http.Request) {
+	c.query(w, r, func() (any, error) {
+		out := []*api.JobListStub{}
+		for _, j := range c.sortedJobs() {
+			if prefixOK(j.id, r) {
+				out = append(out, c.jobStub(j))
+			}
+		}
+		return out, nil
+	}, TableJobs, TableAllocs)
+}
+
+func (c *Cluster) registerJob(w http.ResponseWriter, r *http.Request) {
+	var req api.JobRegisterRequest
+	if err := decode(r, &req); err != nil {
+		writeErr(w, err)
+		return
+	}
+	if id := r.PathValue("id"); id != "" && req.Job != nil && (req.Job.ID == nil || *req.Job.ID != id) {
+		writeErr(w, badRequest("Job ID does not match name"))
+		return
+	}
+	c.write(w, func() (any, error) {
+		if req.Job == nil {
+			return nil, badRequest("Job must be specified")
+		}
+		if req.EnforceIndex && req.Job.ID != nil {
+			cur := uint64(0)
+			if j := c.jobs[*req.Job.ID]; j != nil && !j.purged {
+				cur = j.jobModIdx
+			}
+			if cur != req.JobModifyIndex {
+				return nil, badRequest("Enforcing job modify index %d: job exists with conflicting job modify index: %d", req.JobModifyIndex, cur)
+			}
+		}
+		if c.schedCfg.RejectJobRegistration {
+			return nil, &codedError{kind: ErrBadRequest, msg: "job registration, dispatch, and scale are disabled by the scheduler configuration"}
+		}
+		ev, err := c.register(req.Job, nil, triggerRegister)
+		if err != nil {
+			return nil, err
+		}
+		j := c.jobs[*req.Job.ID]
+		return &api.JobRegisterResponse{EvalID: ev.id, EvalCreateIndex: ev.createIdx, JobModifyIndex: j.jobModIdx}, nil
+	})
+}
+
+func (c *Cluster) lookupJob(id string) (*job, error) {
+	j := c.jobs[id]
+	if j == nil || j.purged {
+		return nil, notFound("job not found")
+	}
+	return j, nil
+}
+
+func (c *Cluster) getJob(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	c.query(w, r, func() (any, error) {
+		j, err := c.lookupJob(id)
+		if err != nil {
+			return nil, err
+		}
+		return c.jobAPI(j), nil
+	}, TableJobs)
+}
+
+func (c *Cluster) deregisterJob(w http.ResponseWriter, r *http.Request) {
+	purge := r.URL.Query().Get("purge") == "true"
+	c.write(w, func() (any, error) {
+		ev, err := c.deregister(r.PathValue("id"), purge)
+		if err != nil {
+			return nil, err
+		}
+		return &api.JobDeregisterResponse{EvalID: ev.id, EvalCreateIndex: ev.createIdx, JobModifyIndex: c.index}, nil
+	})
+}
+
+func (c *Cluster) jobAllocs(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	c.query(w, r, func() (any, error) {
+		j, err := c.lookupJob(id)
+		if err != nil {
+			// Nomad answers an unknown job's allocations with an empty list.
+			return []*api.AllocationListStub{}, nil
+		}
+		out := []*api.AllocationListStub{}
+		for _, a := range sortedAllocs(j.allocs) {
+			out = append(out, c.allocStub(a, false))
+		}
+		return out, nil
+	}, TableAllocs)
+}
+
+func (c *Cluster) scaleStatusHTTP(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	c.query(w, r, func() (any, error) {
+		j, err := c.lookupJob(id)
+		if err != nil {
+			return nil, err
+		}
+		return c.scaleStatus(j), nil
+	}, TableJobs, TableAllocs)
+}
+
+func (c *Cluster) scaleJob(w http.ResponseWriter, r *http.Request) {
+	var req api.ScalingRequest
+	if err := decode(r, &req); err != nil {
+		writeErr(w, err)
+		return
+	}
+	c.write(w, func() (any, error) {
+		if c.schedCfg.RejectJobRegistration {
+			return nil, badRequest("job registration, dispatch, and scale are disabled by the scheduler configuration")
+		}
+		ev, j, err := c.scale(r.PathValue("id"), &req)
+		if err != nil {
+			return nil, err
+		}
+		out := &api.JobRegisterResponse{JobModifyIndex: j.jobModIdx}
+		if ev != nil {
+			out.EvalID, out.EvalCreateIndex = ev.id, ev.createIdx
+		}
+		return out, nil
+	})
+}
+
+func (c *Cluster) jobDeployment(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	c.query(w, r, func() (any, error) {
+		j, err := c.lookupJob(id)
+		if err != nil {
+			return nil, err
+		}
+		d := latestDeployment(j)
+		if d == nil {
+			return nil, nil
+		}
+		return c.deployAPI(d), nil
+	}, TableDeployments)
+}
+
+func (c *Cluster) jobDeployments(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	c.query(w, r, func() (any, error) {
+		j, err := c.lookupJob(id)
+		if err != nil {
+			return nil, err
+		}
+		out := []*api.Deployment{}
+		for i := len(j.deploys) - 1; i >= 0; i-- {
+			out = append(out, c.deployAPI(j.deploys[i]))
+		}
+		return out, nil
+	}, TableDeployments)
+}
+
+func (c *Cluster) jobEvals(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	c.query(w, r, func() (any, error) {
+		if _, err := c.lookupJob(id); err != nil {
+			return nil, err
+		}
+		out := []*api.Evaluation{}
+		for i := len(c.evals) - 1; i >= 0; i-- {
+			if c.evals[i].jobID == id {
+				out = append(out, c.evalAPI(c.evals[i]))
+			}
+		}
+		return out, nil
+	}, TableEvals)
+}
+
+func (c *Cluster) jobSummaryHTTP(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	c.query(w, r, func() (any, error) {
+		j, err := c.lookupJob(id)
+		if err != nil {
+			return nil, err
+		}
+		return c.jobSummary(j), nil
+	}, TableJobs, TableAllocs)
+}
+
+func (c *Cluster) listEvals(w http.ResponseWriter, r *http.Request) {
+	status := r.URL.Query().Get("status")
+	c.query(w, r, func() (any, error) {
+		out := []*api.Evaluation{}
+		for i := len(c.evals) - 1; i >= 0; i-- {
+			e := c.evals[i]
+			if prefixOK(e.id, r) && (status == "" || e.status == status) {
+				out = append(out, c.evalAPI(e))
+			}
+		}
+		return out, nil
+	}, TableEvals)
+}
+
+func (c *Cluster) getEval(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	c.query(w, r, func() (any, error) {
+		e := c.evalByID[id]
+		if e == nil {
+			return nil, notFound("eval not found")
+		}
+		return c.evalAPI(e), nil
+	}, TableEvals)
+}
+
+func (c *Cluster) getDeployment(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	c.query(w, r, func() (any, error) {
+		d := c.deployByID[id]
+		if d == nil {
+			return nil, notFound("deployment not found")
+		}
+		return c.deployAPI(d), nil
+	}, TableDeployments)
+}
+
+func (c *Cluster) schedConfig() *api.SchedulerConfiguration {
+	cfg := c.schedCfg
+	cfg.CreateIndex, cfg.ModifyIndex = c.schedIdx[0], c.schedIdx[1]
+	return &cfg
+}
+
+func (c *Cluster) getSchedConfig(w http.ResponseWriter, r *http.Request) {
+	c.query(w, r, func() (any, error) {
+		return &api.SchedulerConfigurationResponse{SchedulerConfig: c.schedConfig()}, nil
+	}, TableScheduler)
+}
+
+func (c *Cluster) setSchedConfig(w http.ResponseWriter, r *http.Request) {
+	var cfg api.SchedulerConfiguration
+	if err := decode(r, &cfg); err != nil {
+		writeErr(w, err)
+		return
+	}
+	cas := r.URL.Query().Get("cas")
+	c.write(w, func() (any, error) {
+		switch cfg.SchedulerAlgorithm {
+		case "":
+			cfg.SchedulerAlgorithm = api.SchedulerAlgorithmBinpack
+		case api.SchedulerAlgorithmBinpack, api.SchedulerAlgorithmSpread:
+		default:
+			return nil, badRequest("invalid scheduler algorithm: %v", cfg.SchedulerAlgorithm)
+		}
+		if cas != "" {
+			want, err := strconv.ParseUint(cas, 10, 64)
+			if err != nil {
+				return nil, badRequest("Invalid cas index")
+			}
+			if want != c.schedIdx[1] {
+				return &api.SchedulerSetConfigurationResponse{Updated: false}, nil
+			}
+		}
+		c.schedCfg = cfg
+		c.schedIdx[1] = c.bump(TableScheduler)
+		c.capFreed = true
+		c.retryBlocked()
+		return &api.SchedulerSetConfigurationResponse{Updated: true}, nil
+	})
+}
+
+func (c *Cluster) agentSelf(w http.ResponseWriter, r *http.Request) {
+	c.query(w, r, func() (any, error) {
+		dc := "dc1"
+		if len(c.locOrder) > 0 {
+			dc = c.locOrder[0].name
+		}
+		return &api.AgentSelf{
+			Config: map[string]any{
+				"Region": "global", "Datacenter": dc, "NodeName": "foreshape-sim",
+				"Version": map[string]any{"Version": nomadVersion, "VersionMetadata": "sim"},
+				"Server":  map[string]any{"Enabled": true}, "Client": map[string]any{"Enabled": false},
+				"ACL": map[string]any{"Enabled": len(c.tokens) > 0},
+			},
+			Member: api.AgentMember{Name: "foreshape-sim.global", Addr: "127.0.0.1", Port: 4648, Status: "alive",
+				Tags: map[string]string{"region": "global", "dc": dc, "role": "nomad", "build": nomadVersion}},
+			Stats: map[string]map[string]string{
+				"nomad": {"leader": "true", "server": "true", "known_regions": "1"},
+				"sim":   {"scenario": c.sc.Name, "virtual_time": c.now.Format(time.RFC3339)},
+			},
+		}, nil
+	})
+}
+
+func (c *Cluster) statusLeader(w http.ResponseWriter, r *http.Request) {
+	c.query(w, r, func() (any, error) { return "127.0.0.1:4647", nil })
+}
+
+// ClockState is the answer of GET /v1/sim/clock.
+type ClockState struct {
+	Now      time.Time
+	Start    time.Time
+	Elapsed  Duration
+	Tick     Duration
+	Running  bool // tied to wall time; stepping is refused
+	Scenario string
+}
+
+func (c *Cluster) simClock(w http.ResponseWriter, r *http.Request) {
+	c.query(w, r, func() (any, error) {
+		return ClockState{Now: c.now, Start: c.sc.Start, Elapsed: Duration(c.now.Sub(c.sc.Start)),
+			Tick: Duration(c.sc.Tick), Running: c.running, Scenario: c.sc.Name}, nil
+	})
+}
+
+func (c *Cluster) simStep(w http.ResponseWriter, r *http.Request) {
+	d, err := time.ParseDuration(r.URL.Query().Get("d"))
+	if err != nil || d < 0 {
+		writeErr(w, badRequest("step: d must be a non-negative duration such as 1m"))
+		return
+	}
+	c.write(w, func() (any, error) {
+		if c.running {
+			return nil, ErrClockRunning
+		}
+		c.advance(c.now.Add(d), true)
+		return ClockState{Now: c.now, Start: c.sc.Start, Elapsed: Duration(c.now.Sub(c.sc.Start)),
+			Tick: Duration(c.sc.Tick), Scenario: c.sc.Name}, nil
+	})
+}
+
+func (c *Cluster) simTruth(w http.ResponseWriter, r *http.Request) {
+	var since time.Time
+	if s := r.URL.Query().Get("since"); s != "" {
+		t, err := time.Parse(time.RFC3339, s)
+		if err != nil {
+			writeErr(w, badRequest("since must be an RFC 3339 time"))
+			return
+		}
+		since = t
+	}
+	tr := c.TruthSince(since)
+	body, err := json.Marshal(tr)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	writeJSON(w, c.Index(TableAllocs), body)
+}
+
+func (c *Cluster) simGetFaults(w http.ResponseWriter, r *http.Request) {
+	c.query(w, r, func() (any, error) { return c.faults, nil })
+}
+
+func (c *Cluster) simSetFaults(w http.ResponseWriter, r *http.Request) {
+	var f Faults
+	if err := decode(r, &f); err != nil {
+		writeErr(w, err)
+		return
+	}
+	c.write(w, func() (any, error) {
+		if err := c.setFaults(f); err != nil {
+			return nil, err
+		}
+		return c.faults, nil
+	})
+}

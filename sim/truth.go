@@ -1,0 +1,164 @@
+package sim
+
+import (
+	"time"
+)
+
+// Truth is what really happened in the simulated cluster, for tests and
+// evaluations to assert on. Every slice is in the order things happened.
+type Truth struct {
+	NodeMinutes []NodeMinute
+	Migrations  []MigrationRecord
+	Requests    []RequestRecord
+	Events      []EventRecord
+}
+
+// NodeMinute is one node's demand, capacity and congestion over one minute.
+// Demand figures are time-weighted means over the minute; peaks are the
+// highest tick.
+type NodeMinute struct {
+	Minute         time.Time
+	NodeID         string
+	Node           string
+	Datacenter     string
+	NodePool       string
+	NodeClass      string
+	CPUDemandMHz   float64
+	CPUPeakMHz     float64
+	CPUCapacityMHz float64
+	MemDemandMB    float64
+	MemPeakMB      float64
+	MemCapacityMB  float64
+	IOPSDemand     float64
+	IOPSPeak       float64
+	IOPSCapacity   float64
+	// CPUThrottledSeconds is how long CPU demand exceeded capacity;
+	// CPUUnservedMHzSeconds how much demand went unserved.
+	CPUThrottledSeconds   float64
+	CPUUnservedMHzSeconds float64
+	// MemPressureSeconds is how long memory demand exceeded capacity.
+	MemPressureSeconds float64
+	// IOPSOverSeconds is how long IOPS demand exceeded capacity.
+	IOPSOverSeconds float64
+	// Congested is true when any of the three was over capacity.
+	Congested bool
+}
+
+// MigrationRecord is one finished migration transfer.
+type MigrationRecord struct {
+	AllocID        string
+	ReplacementID  string
+	JobID          string
+	Group          string
+	SourceNode     string
+	TargetNode     string
+	SourceLocality string
+	TargetLocality string
+	Start          time.Time
+	End            time.Time
+	Bytes          int64
+	Mode           string
+	Reason         string
+}
+
+// Duration is how long the transfer took.
+func (m MigrationRecord) Duration() time.Duration { return m.End.Sub(m.Start) }
+
+// RequestRecord is one mutating API request the sim received.
+type RequestRecord struct {
+	Time   time.Time
+	Method string
+	Path   string
+	Status int
+	Body   string // the first bytes of the request body
+}
+
+// EventRecord is one scenario event as it was applied.
+type EventRecord struct {
+	Time   time.Time
+	Name   string
+	Kind   string
+	Detail string
+}
+
+// minuteAcc accumulates one node's current minute.
+type minuteAcc struct {
+	secs             float64
+	cpu, mem, iops   float64
+	cpuPeak, memPeak float64
+	iopsPeak         float64
+	throttledSecs    float64
+	unservedCPU      float64
+	memPressureSecs  float64
+	iopsOverSecs     float64
+}
+
+// flushMinutes writes the accumulated minute of every node once virtual
+// time has entered a new minute (or unconditionally with force).
+func (c *Cluster) flushMinutes(force bool) {
+	cur := c.now.Truncate(time.Minute)
+	if !force && !cur.After(c.lastMinute) {
+		return
+	}
+	if !c.opts.SkipNodeMinutes {
+		for _, n := range c.nodes {
+			m := &n.minuteAcc
+			if m.secs == 0 {
+				continue
+			}
+			rec := NodeMinute{
+				Minute: c.lastMinute, NodeID: n.id, Node: n.name,
+				Datacenter: n.dc, NodePool: n.pool, NodeClass: n.class,
+				CPUDemandMHz: m.cpu / m.secs, CPUPeakMHz: m.cpuPeak, CPUCapacityMHz: float64(n.cpu),
+				MemDemandMB: m.mem / m.secs, MemPeakMB: m.memPeak, MemCapacityMB: float64(n.mem),
+				IOPSDemand: m.iops / m.secs, IOPSPeak: m.iopsPeak, IOPSCapacity: float64(n.iops),
+				CPUThrottledSeconds: m.throttledSecs, CPUUnservedMHzSeconds: m.unservedCPU,
+				MemPressureSeconds: m.memPressureSecs, IOPSOverSeconds: m.iopsOverSecs,
+			}
+			rec.Congested = m.throttledSecs > 0 || m.memPressureSecs > 0 || m.iopsOverSecs > 0
+			c.truth.NodeMinutes = append(c.truth.NodeMinutes, rec)
+			*m = minuteAcc{}
+		}
+	}
+	c.lastMinute = cur
+}
+
+// Truth returns a copy of the ground truth recorded so far.
+func (c *Cluster) Truth() Truth {
+	c.mu.Lock()
+	defer c.unlock()
+	return Truth{
+		NodeMinutes: append([]NodeMinute(nil), c.truth.NodeMinutes...),
+		Migrations:  append([]MigrationRecord(nil), c.truth.Migrations...),
+		Requests:    append([]RequestRecord(nil), c.truth.Requests...),
+		Events:      append([]EventRecord(nil), c.truth.Events...),
+	}
+}
+
+// TruthSince returns the ground truth recorded at or after t (by minute,
+// start, request or event time), for polling consumers.
+func (c *Cluster) TruthSince(t time.Time) Truth {
+	all := c.Truth()
+	var out Truth
+	for _, r := range all.NodeMinutes {
+		if !r.Minute.Before(t) {
+			out.NodeMinutes = append(out.NodeMinutes, r)
+		}
+	}
+	for _, r := range all.Migrations {
+		if !r.End.Before(t) {
+			out.Migrations = append(out.Migrations, r)
+		}
+	}
+	for _, r := range all.Requests {
+		if !r.Time.Before(t) {
+			out.Requests = append(out.Requests, r)
+		}
+	}
+	for _, r := range all.Events {
+		if !r.Time.Before(t) {
+			out.Events = append(out.Events, r)
+		}
+	}
+	return out
+}
