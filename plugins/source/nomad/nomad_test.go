@@ -1,0 +1,210 @@
+package nomad
+
+import (
+	"context"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	nomadapi "github.com/hashicorp/nomad/api"
+
+	"github.com/foreshape/foreshape/plugins/source"
+	"github.com/foreshape/foreshape/plugins/source/sourcetest"
+	"github.com/foreshape/foreshape/policies"
+	"github.com/foreshape/foreshape/sim"
+)
+
+// newSim starts the default scenario a few minutes in, served over HTTP.
+func newSim(t *testing.T) (*sim.Cluster, *nomadapi.Client) {
+	t.Helper()
+	c, err := sim.New(sim.DefaultScenario(), sim.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Step(5 * time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(c.Handler())
+	t.Cleanup(srv.Close)
+	client, err := nomadapi.NewClient(&nomadapi.Config{Address: srv.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, client
+}
+
+var (
+	dc1Web = policies.Locality{Datacenter: "dc1", NodeClass: "web"}
+	dc2    = policies.Locality{Datacenter: "dc2"}
+)
+
+func TestCollectAggregatesNodes(t *testing.T) {
+	c, client := newSim(t)
+	s, err := New(Config{Client: client, NodeSeries: true, AllocStats: true}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := s.Collect(context.Background(), source.Request{Now: c.Now(), Step: time.Minute, Localities: []source.Locality{dc1Web, dc2}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, smp := range res.Samples {
+		got[smp.Series] = smp.Value
+		if !smp.Time.Equal(c.Now()) {
+			t.Errorf("%s stamped %v, want the request's Now %v", smp.Series, smp.Time, c.Now())
+		}
+	}
+	if len(res.Stale) != 0 {
+		t.Errorf("stale = %+v, want none", res.Stale)
+	}
+	// dc1 web nodes: 8 nodes of 8000 MHz; the percent is the absolute over
+	// the sum of their allocatable capacity.
+	mhz, pct := got["dc1/*/web:cpu_mhz"], got["dc1/*/web:cpu"]
+	if mhz <= 0 || pct <= 0 || pct >= 100 {
+		t.Fatalf("dc1/*/web cpu = %v MHz, %v %%", mhz, pct)
+	}
+	var nodesMHz float64
+	for k, v := range got {
+		if strings.HasPrefix(k, "node/dc1-rack-") && strings.HasSuffix(k, ":cpu_mhz") {
+			nodesMHz += v
+		}
+	}
+	if d := nodesMHz - mhz; d > 1e-6 || d < -1e-6 {
+		t.Errorf("locality cpu_mhz %v is not the sum of its nodes' %v", mhz, nodesMHz)
+	}
+	if _, ok := got["dc2:memory"]; !ok {
+		t.Error("dc2:memory missing")
+	}
+	if _, ok := got["group/default/web/frontend:cpu_mhz"]; !ok {
+		t.Errorf("per task group series missing; have %d series", len(got))
+	}
+}
+
+func TestUnreachableNodeIsStaleAndExcluded(t *testing.T) {
+	c, client := newSim(t)
+	s, err := New(Config{Client: client, NodeSeries: true}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := source.Request{Now: c.Now(), Step: time.Minute, Localities: []source.Locality{dc1Web}}
+	before, err := s.Collect(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.SetFaults(sim.Faults{StatsUnreachable: []string{"dc1-rack-a-1"}}); err != nil {
+		t.Fatal(err)
+	}
+	after, err := s.Collect(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stale := map[string]string{}
+	for _, st := range after.Stale {
+		stale[st.Series] = st.Reason
+	}
+	if r := stale["node/dc1-rack-a-1:cpu"]; !strings.Contains(r, "dc1-rack-a-1") {
+		t.Errorf("node series not stale: %+v", after.Stale)
+	}
+	val := func(r source.Result, series string) (float64, bool) {
+		for _, smp := range r.Samples {
+			if smp.Series == series {
+				return smp.Value, true
+			}
+		}
+		return 0, false
+	}
+	if _, ok := val(after, "node/dc1-rack-a-1:cpu"); ok {
+		t.Error("a stale node still has samples")
+	}
+	b, _ := val(before, "dc1/*/web:cpu_mhz")
+	a, ok := val(after, "dc1/*/web:cpu_mhz")
+	n1, _ := val(before, "node/dc1-rack-a-1:cpu_mhz")
+	if !ok || n1 <= 0 || a > b-n1+1e-6 {
+		t.Errorf("locality cpu_mhz %v after losing a node (%v before, node had %v): not excluded", a, b, n1)
+	}
+}
+
+func TestEveryNodeUnreachableFails(t *testing.T) {
+	c, client := newSim(t)
+	var all []string
+	nodes, _, err := client.Nodes().List(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range nodes {
+		all = append(all, n.Name)
+	}
+	if err := c.SetFaults(sim.Faults{StatsUnreachable: all}); err != nil {
+		t.Fatal(err)
+	}
+	s, _ := New(Config{Client: client}, nil)
+	if _, err := s.Collect(context.Background(), source.Request{Now: c.Now(), Step: time.Minute, Localities: []source.Locality{dc2}}); err == nil {
+		t.Error("no error when no node answered")
+	}
+}
+
+func TestWatchSeesNewNodeList(t *testing.T) {
+	c, client := newSim(t)
+	s, _ := New(Config{Client: client}, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan struct{})
+	go func() { s.Watch(ctx); close(done) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		s.mu.Lock()
+		n := len(s.nodes)
+		s.mu.Unlock()
+		if n > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("watch never listed the nodes")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := c.SetFaults(sim.Faults{NodesDown: []string{"dc3-edge-1"}}); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		s.mu.Lock()
+		down := false
+		for _, n := range s.nodes {
+			if n.Name == "dc3-edge-1" && n.Status == "down" {
+				down = true
+			}
+		}
+		s.mu.Unlock()
+		if down {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the blocking query did not return the node going down")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	<-done
+}
+
+func TestConformance(t *testing.T) {
+	sourcetest.Run(t, func(t *testing.T) sourcetest.Fixture {
+		c, client := newSim(t)
+		s, err := New(Config{Client: client}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sourcetest.Fixture{
+			Source:     s,
+			Request:    source.Request{Now: c.Now(), Step: time.Minute, Localities: []source.Locality{dc1Web, dc2}},
+			WantSeries: []string{"dc1/*/web:cpu", "dc1/*/web:memory", "dc2:cpu", "dc2:memory_mb"},
+			Advance: func(d time.Duration) {
+				if err := c.Step(d); err != nil {
+					t.Fatal(err)
+				}
+			},
+		}
+	})
+}
