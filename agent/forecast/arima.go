@@ -234,8 +234,11 @@ func autoARIMA(y []float64) (*arimaCore, error) {
 		win = win[len(win)-maxFitPoints:]
 	}
 	x := fillGaps(win)
-	if len(x) < 10 {
-		return nil, fmt.Errorf("arima: %d points: %w", len(x), ErrTooShort)
+	if countFinite(win) < 10 {
+		// Too short to estimate anything: a random walk.
+		c := &arimaCore{ord: arimaOrder{d: 1}}
+		c.reset()
+		return c, nil
 	}
 	d := ndiffs(x)
 	w := append([]float64(nil), win...)
@@ -588,7 +591,9 @@ func (c *arCore) fit(y []float64) error {
 		win = win[len(win)-maxFitPoints:]
 	}
 	if countFinite(win) < 10 {
-		return fmt.Errorf("ar: %w", ErrTooShort)
+		c.arimaCore = &arimaCore{ord: arimaOrder{d: 1}}
+		c.reset()
+		return nil
 	}
 	d := ndiffs(fillGaps(win))
 	w := append([]float64(nil), win...)

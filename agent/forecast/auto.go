@@ -36,7 +36,10 @@ type autoModel struct {
 	health
 }
 
-var _ Forecaster = (*autoModel)(nil)
+var (
+	_ Forecaster = (*autoModel)(nil)
+	_ Refitter   = (*autoModel)(nil)
+)
 
 func newAutoModel(o Options) *autoModel { return &autoModel{opts: o} }
 

@@ -42,9 +42,13 @@ type model struct {
 	newCore func(y []float64, o Options) (core, string, error)
 	// widen multiplies band widths, above 1 on cold start.
 	widen float64
+	health
 }
 
-var _ Forecaster = (*model)(nil)
+var (
+	_ Forecaster = (*model)(nil)
+	_ Refitter   = (*model)(nil)
+)
 
 func (m *model) Name() string { return m.name }
 
@@ -70,6 +74,7 @@ func (m *model) Fit(y []float64) error {
 	if m.cal.fallback {
 		m.widen = coldWiden
 	}
+	m.health = newHealth(m.cal, m.opts)
 	return nil
 }
 
@@ -80,6 +85,7 @@ func (m *model) Update(y ...float64) {
 		return
 	}
 	for _, v := range y {
+		m.health.observe(m.c, v)
 		m.c.observe(v)
 	}
 	m.n += len(y)
