@@ -352,16 +352,21 @@ func numericSeconds(t float64) float64 {
 	return t
 }
 
+// readLines returns the file's lines without leading and trailing blank
+// lines; blank lines in between are kept (they are missing rows).
 func readLines(r io.Reader) ([]string, error) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64*1024), 16*1024*1024)
 	var out []string
 	for sc.Scan() {
 		line := strings.TrimRight(sc.Text(), "\r")
-		if strings.TrimSpace(line) == "" {
+		if len(out) == 0 && strings.TrimSpace(line) == "" {
 			continue
 		}
 		out = append(out, line)
+	}
+	for len(out) > 0 && strings.TrimSpace(out[len(out)-1]) == "" {
+		out = out[:len(out)-1]
 	}
 	return out, sc.Err()
 }

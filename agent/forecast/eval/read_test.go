@@ -1,0 +1,260 @@
+package eval
+
+import (
+	"context"
+	"io/fs"
+	"math"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/foreshape/foreshape/traces"
+)
+
+var nan = math.NaN()
+
+// sameValues compares series values, NaN equal to NaN.
+func sameValues(a, b []float64) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if math.IsNaN(a[i]) != math.IsNaN(b[i]) || (!math.IsNaN(a[i]) && math.Abs(a[i]-b[i]) > 1e-9) {
+			return false
+		}
+	}
+	return true
+}
+
+func TestReadFileFormats(t *testing.T) {
+	type want struct {
+		name   string
+		values []float64
+	}
+	cases := []struct {
+		name    string
+		file    string // under testdata/traces
+		text    string // used when file is empty
+		step    time.Duration
+		want    []want
+		skipped int
+		start   time.Time
+	}{
+		{
+			// Irregular NAB file: a sample one minute late is averaged into
+			// its grid point, 15:04:10 rounds to 15:05, the empty, the
+			// non-numeric and the badly timed rows are skipped and counted,
+			// gaps are NaN.
+			name: "NAB timestamp,value", file: "nab/data/irregular.csv", step: 5 * time.Minute,
+			want:    []want{{"x", []float64{1, 2, nan, nan, 6, nan, 9, 10}}},
+			skipped: 3,
+			start:   time.Date(2014, 2, 14, 14, 30, 0, 0, time.UTC),
+		},
+		{
+			// Bitbrains: ";\t" separators, Unix seconds despite "[ms]", one
+			// series per numeric column, a missing cell counted once.
+			name: "Bitbrains semicolon-tab", file: "bitbrains/7.csv", step: 5 * time.Minute,
+			want: []want{
+				{"x:CPU cores", []float64{2, 2, 2, 2}},
+				{"x:CPU usage [%]", []float64{0.6, 1.2, nan, 2.4}},
+				{"x:Memory usage [KB]", []float64{152391.5, 138411.2, 140000, 141000}},
+			},
+			skipped: 1,
+			start:   time.Unix(1375308176, 0).UTC(),
+		},
+		{
+			// Azure: seconds from trace start (no absolute start), a missing
+			// step, no trailing newline.
+			name: "Azure seconds from start", file: "aggregates/azure.csv", step: 5 * time.Minute,
+			want: []want{
+				{"x:cpu_usage", []float64{10.5, 11.5, 12.5, nan, 14.5}},
+				{"x:assigned_mem", []float64{100, 101, 102, nan, 104}},
+			},
+		},
+		{
+			name: "Google no time column", file: "aggregates/google.csv", step: 5 * time.Minute,
+			want: []want{
+				{"x:avg_cpu", []float64{0.1, 0.2, 0.3}},
+				{"x:avg_mem", []float64{0.5, 0.6, 0.7}},
+			},
+		},
+		{
+			// PlanetLab: one value per line; a blank line inside the file is
+			// a missing value (counted), the trailing newline is not.
+			name: "PlanetLab one value per line", file: "planetlab/host_slice", step: 5 * time.Minute,
+			want:    []want{{"x", []float64{12, 0, 7, nan, 9}}},
+			skipped: 1,
+		},
+		{
+			name: "headerless numeric columns", file: "aggregates/headerless_multi.csv", step: 5 * time.Minute,
+			want: []want{{"x:c1", []float64{1, 4}}, {"x:c2", []float64{2, 5}}, {"x:c3", []float64{3, 6}}},
+		},
+		{
+			name: "semicolon CSV with date-times", step: time.Hour,
+			text: "time; a; b\r\n2020-01-01 00:00:00; 1; x\r\n2020-01-01 01:00:00; NaN; y\r\n2020-01-01 03:00:00; 3; z\r\n",
+			// Column b is text: not a series. NaN is not a valid value.
+			want:    []want{{"x", []float64{1, nan, nan, 3}}},
+			skipped: 1,
+			start:   time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC),
+		},
+		{
+			name: "Unix milliseconds", step: time.Minute,
+			text:  "timestamp,v\n1600000000000,1\n1600000060000,2\n",
+			want:  []want{{"x", []float64{1, 2}}},
+			start: time.UnixMilli(1600000000000).UTC(),
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			text := tc.text
+			if tc.file != "" {
+				b, err := os.ReadFile("testdata/traces/" + tc.file)
+				if err != nil {
+					t.Fatal(err)
+				}
+				text = string(b)
+			}
+			got, skipped, err := ReadFile("x", strings.NewReader(text), tc.step)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if skipped != tc.skipped {
+				t.Errorf("skipped %d rows, want %d", skipped, tc.skipped)
+			}
+			if len(got) != len(tc.want) {
+				t.Fatalf("got %d series, want %d: %+v", len(got), len(tc.want), got)
+			}
+			for i, w := range tc.want {
+				if got[i].Name != w.name || !sameValues(got[i].Values, w.values) {
+					t.Errorf("series %d = %q %v, want %q %v", i, got[i].Name, got[i].Values, w.name, w.values)
+				}
+				if !got[i].Start.Equal(tc.start) {
+					t.Errorf("series %d start %v, want %v", i, got[i].Start, tc.start)
+				}
+				if got[i].Step != tc.step {
+					t.Errorf("series %d step %v", i, got[i].Step)
+				}
+			}
+		})
+	}
+}
+
+func TestReadFileRejects(t *testing.T) {
+	for name, text := range map[string]string{
+		"headerless text column": "m_1,386640,41\nm_1,386670,43\n",
+		"only a header":          "timestamp,value\n",
+		"no numeric column":      "a,b\nx,y\nz,w\n",
+		"no valid time":          "timestamp,value\nnope,1\nnever,2\n",
+	} {
+		t.Run(name, func(t *testing.T) {
+			if s, _, err := ReadFile("x", strings.NewReader(text), time.Minute); err == nil {
+				t.Errorf("accepted: %+v", s)
+			}
+		})
+	}
+	if _, _, err := ReadFile("x", strings.NewReader("1\n"), 0); err == nil {
+		t.Error("zero step accepted")
+	}
+}
+
+func TestReadDir(t *testing.T) {
+	d, err := ReadDir(context.Background(), os.DirFS("testdata/traces"), ".", "traces", 5*time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Files != 6 {
+		t.Errorf("read %d files, want 6", d.Files)
+	}
+	if d.SkippedRows != 5 {
+		t.Errorf("skipped rows %d, want 5 (3 nab + 1 bitbrains + 1 planetlab)", d.SkippedRows)
+	}
+	if len(d.SkippedFiles) != 2 || !strings.HasPrefix(d.SkippedFiles[0], "README.md") || !strings.HasPrefix(d.SkippedFiles[1], "machine_usage.csv") {
+		t.Errorf("skipped files %q, want README.md and machine_usage.csv", d.SkippedFiles)
+	}
+	folders := map[string]int{}
+	names := map[string]bool{}
+	for _, s := range d.Series {
+		folders[s.Folder]++
+		names[s.Name] = true
+	}
+	wantFolders := map[string]int{"nab": 1, "bitbrains": 3, "aggregates": 2 + 2 + 3, "planetlab": 1}
+	for f, n := range wantFolders {
+		if folders[f] != n {
+			t.Errorf("folder %s has %d series, want %d (all: %v)", f, folders[f], n, folders)
+		}
+	}
+	for _, n := range []string{"traces/nab/data/irregular.csv", "traces/bitbrains/7.csv:CPU usage [%]", "traces/planetlab/host_slice"} {
+		if !names[n] {
+			t.Errorf("no series %q", n)
+		}
+	}
+
+	// One data set alone is one folder named after the directory.
+	d, err = ReadDir(context.Background(), os.DirFS("testdata/traces/nab"), ".", "nab", 5*time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(d.Series) != 1 || d.Series[0].Folder != "nab" || d.Series[0].File != "data/irregular.csv" {
+		t.Errorf("nab alone: %+v", d.Series)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := ReadDir(ctx, os.DirFS("testdata/traces"), ".", "traces", 5*time.Minute); err == nil {
+		t.Error("cancelled read succeeded")
+	}
+}
+
+// TestReadBundledTraces reads the real samples embedded in the traces
+// package: NAB, PlanetLab and the datacenter aggregates.
+func TestReadBundledTraces(t *testing.T) {
+	for _, tc := range []struct {
+		root      string
+		minSeries int
+		minLen    int
+	}{
+		{"nab", 7, 1000},
+		{"planetlab", 20, 288},
+		{"datacenter", 4, 2000},
+	} {
+		t.Run(tc.root, func(t *testing.T) {
+			d, err := ReadDir(context.Background(), traces.FS(), tc.root, tc.root, 5*time.Minute)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(d.Series) < tc.minSeries {
+				t.Fatalf("%d series, want at least %d (skipped files %v)", len(d.Series), tc.minSeries, d.SkippedFiles)
+			}
+			if d.SkippedRows != 0 {
+				t.Errorf("%d skipped rows in clean samples", d.SkippedRows)
+			}
+			for _, s := range d.Series {
+				if len(s.Values) < tc.minLen {
+					t.Errorf("%s: %d points, want at least %d", s.Name, len(s.Values), tc.minLen)
+				}
+				var nans int
+				for _, v := range s.Values {
+					if math.IsNaN(v) {
+						nans++
+					}
+				}
+				if nans*100 > len(s.Values) {
+					t.Errorf("%s: %d of %d points missing", s.Name, nans, len(s.Values))
+				}
+			}
+		})
+	}
+	// The NAB sample keeps its timestamps.
+	b, err := fs.ReadFile(traces.FS(), "nab/data/realAWSCloudwatch/ec2_cpu_utilization_53ea38.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, _, err := ReadFile("x", strings.NewReader(string(b)), 5*time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s[0].Start.IsZero() || s[0].Start.Year() != 2014 {
+		t.Errorf("start %v, want a 2014 time", s[0].Start)
+	}
+}
