@@ -1,0 +1,692 @@
+package sim
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/nomad/api"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+)
+
+// The conformance suite drives every endpoint through the real nomad/api
+// client, the way foreshape and any Nomad tool would.
+
+const webJob = `
+job "web" {
+  datacenters = ["dc1"]
+  priority    = 60
+
+  group "web" {
+    count  = 3
+    cpu    = 500
+    memory = 512
+    iops   = 100
+
+    load {
+      cpu {
+        trace = "web"
+        scale = 1.5
+      }
+      memory {
+        scale = 0.5
+      }
+      iops {
+        scale = 0.4
+      }
+    }
+  }
+}
+`
+
+func TestConformanceNodes(t *testing.T) {
+	c := newTestCluster(t, webJob)
+	if err := c.Step(time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	client := newTestAPI(t, c, "")
+	nodes := client.Nodes()
+
+	stubs, qm, err := nodes.List(&api.QueryOptions{Params: map[string]string{"resources": "true"}})
+	if err != nil {
+		t.Fatalf("list: %v", err)
+	}
+	if len(stubs) != 5 {
+		t.Fatalf("listed %d nodes, want 5", len(stubs))
+	}
+	if qm.LastIndex == 0 || !qm.KnownLeader {
+		t.Errorf("query meta = %+v, want an index and a known leader", qm)
+	}
+	byName := map[string]*api.NodeListStub{}
+	for _, s := range stubs {
+		byName[s.Name] = s
+		if s.NodeResources == nil || s.NodeResources.Cpu.CpuShares != 4000 || s.NodeResources.Memory.MemoryMB != 8192 {
+			t.Errorf("node %s resources = %+v, want 4000 MHz / 8192 MB", s.Name, s.NodeResources)
+		}
+		if s.Status != api.NodeStatusReady || s.SchedulingEligibility != api.NodeSchedulingEligible {
+			t.Errorf("node %s status %s/%s", s.Name, s.Status, s.SchedulingEligibility)
+		}
+	}
+	b1 := byName["b-1"]
+	if b1 == nil || b1.Datacenter != "dc2" || b1.NodeClass != "db" || b1.NodePool != "default" {
+		t.Fatalf("node b-1 = %+v", b1)
+	}
+	plain, _, err := nodes.List(nil)
+	if err != nil || plain[0].NodeResources != nil {
+		t.Errorf("list without resources: err %v, resources %v", err, plain[0].NodeResources)
+	}
+
+	info, _, err := nodes.Info(b1.ID, nil)
+	if err != nil {
+		t.Fatalf("info: %v", err)
+	}
+	if info.Meta["rack"] != "r2" || info.Attributes["foreshape.sim.iops"] != "1000" || info.NodeResources.Cpu.CpuShares != 4000 {
+		t.Errorf("info = meta %v attrs %v", info.Meta, info.Attributes)
+	}
+	if _, _, err := nodes.Info("00000000-0000-0000-0000-000000000000", nil); statusOf(err) != http.StatusNotFound {
+		t.Errorf("unknown node: err %v, want 404", err)
+	}
+
+	// Allocations and stats of a node that runs the web job.
+	var busy *api.NodeListStub
+	for _, s := range stubs {
+		allocs, _, err := nodes.Allocations(s.ID, nil)
+		if err != nil {
+			t.Fatalf("node allocations: %v", err)
+		}
+		if len(allocs) > 0 {
+			busy = s
+			if allocs[0].Job == nil || *allocs[0].Job.ID != "web" || allocs[0].NodeID != s.ID {
+				t.Errorf("node allocation = %+v", allocs[0])
+			}
+		}
+	}
+	if busy == nil {
+		t.Fatal("no node runs the web job")
+	}
+	st, err := nodes.Stats(busy.ID, nil)
+	if err != nil {
+		t.Fatalf("stats: %v", err)
+	}
+	if st.Memory == nil || st.Memory.Total != 8192<<20 || st.Memory.Used == 0 || len(st.CPU) == 0 || st.CPUTicksConsumed <= 0 {
+		t.Errorf("host stats = %+v", st)
+	}
+	if _, err := nodes.Stats("nope", nil); statusOf(err) != http.StatusNotFound {
+		t.Errorf("stats of unknown node: err %v, want 404", err)
+	}
+}
+
+func TestConformanceDrainAndEligibility(t *testing.T) {
+	c := newTestCluster(t, webJob)
+	client := newTestAPI(t, c, "")
+	nodes := client.Nodes()
+	allocs, _, err := client.Allocations().List(nil)
+	if err != nil || len(allocs) == 0 {
+		t.Fatal(err)
+	}
+	// A node with work, so the drain does not complete at once.
+	id := allocs[0].NodeID
+
+	resp, err := nodes.UpdateDrain(id, &api.DrainSpec{Deadline: time.Hour}, false, nil)
+	if err != nil {
+		t.Fatalf("drain: %v", err)
+	}
+	if resp.NodeModifyIndex == 0 {
+		t.Errorf("drain response = %+v", resp)
+	}
+	n, _, err := nodes.Info(id, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n.DrainStrategy == nil || n.SchedulingEligibility != api.NodeSchedulingIneligible || n.LastDrain == nil || n.LastDrain.Status != api.DrainStatusDraining {
+		t.Errorf("drained node = drain %+v elig %s last %+v", n.DrainStrategy, n.SchedulingEligibility, n.LastDrain)
+	}
+	if n.DrainStrategy != nil && !n.DrainStrategy.ForceDeadline.Equal(c.Now().Add(time.Hour)) {
+		t.Errorf("force deadline %v, want an hour from %v", n.DrainStrategy.ForceDeadline, c.Now())
+	}
+	if _, err := nodes.ToggleEligibility(id, true, nil); statusOf(err) != http.StatusBadRequest {
+		t.Errorf("eligible while draining: err %v, want 400", err)
+	}
+	if _, err := nodes.UpdateDrain(id, nil, true, nil); err != nil {
+		t.Fatalf("cancel drain: %v", err)
+	}
+	n, _, _ = nodes.Info(id, nil)
+	if n.DrainStrategy != nil || n.SchedulingEligibility != api.NodeSchedulingEligible || n.LastDrain.Status != api.DrainStatusCanceled {
+		t.Errorf("after cancel: drain %+v elig %s last %+v", n.DrainStrategy, n.SchedulingEligibility, n.LastDrain)
+	}
+	if _, err := nodes.ToggleEligibility(id, false, nil); err != nil {
+		t.Fatalf("ineligible: %v", err)
+	}
+	n, _, _ = nodes.Info(id, nil)
+	if n.SchedulingEligibility != api.NodeSchedulingIneligible {
+		t.Errorf("eligibility = %s", n.SchedulingEligibility)
+	}
+	if _, err := nodes.UpdateDrain("nope", &api.DrainSpec{}, false, nil); statusOf(err) != http.StatusNotFound {
+		t.Errorf("drain unknown node: err %v, want 404", err)
+	}
+	if _, err := nodes.ToggleEligibility("nope", true, nil); statusOf(err) != http.StatusNotFound {
+		t.Errorf("eligibility of unknown node: err %v, want 404", err)
+	}
+}
+
+func TestConformanceAllocations(t *testing.T) {
+	c := newTestCluster(t, webJob)
+	if err := c.Step(2 * time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	client := newTestAPI(t, c, "")
+	allocs := client.Allocations()
+	list, _, err := allocs.List(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != 3 {
+		t.Fatalf("listed %d allocations, want 3", len(list))
+	}
+	for _, s := range list {
+		if s.JobID != "web" || s.ClientStatus != api.AllocClientStatusRunning || s.DesiredStatus != api.AllocDesiredStatusRun {
+			t.Errorf("alloc stub = %+v", s)
+		}
+	}
+	a, _, err := allocs.Info(list[0].ID, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.AllocatedResources == nil || a.AllocatedResources.Tasks["web"].Cpu.CpuShares != 500 || a.Job == nil {
+		t.Errorf("alloc = %+v", a)
+	}
+	usage, err := allocs.Stats(a, nil)
+	if err != nil {
+		t.Fatalf("stats: %v", err)
+	}
+	if usage.ResourceUsage == nil || usage.ResourceUsage.CpuStats.TotalTicks <= 0 || usage.ResourceUsage.MemoryStats.RSS != 256<<20 || usage.Tasks["web"] == nil {
+		t.Errorf("alloc stats = %+v", usage.ResourceUsage)
+	}
+
+	stop, err := allocs.Stop(a, nil)
+	if err != nil {
+		t.Fatalf("stop: %v", err)
+	}
+	if stop.EvalID == "" {
+		t.Errorf("stop response = %+v", stop)
+	}
+	stopped, _, _ := allocs.Info(a.ID, nil)
+	if !stopped.DesiredTransition.ShouldMigrate() || stopped.DesiredStatus != api.AllocDesiredStatusStop || stopped.NextAllocation == "" {
+		t.Errorf("stopped alloc: transition %+v desired %s next %q", stopped.DesiredTransition, stopped.DesiredStatus, stopped.NextAllocation)
+	}
+	next, _, err := allocs.Info(stopped.NextAllocation, nil)
+	if err != nil || next.PreviousAllocation != a.ID {
+		t.Errorf("replacement: err %v previous %q", err, next.PreviousAllocation)
+	}
+	ev, _, err := client.Evaluations().Info(stop.EvalID, nil)
+	if err != nil || ev.TriggeredBy != "alloc-stop" || ev.JobID != "web" || ev.Status != api.EvalStatusComplete {
+		t.Errorf("stop eval: err %v eval %+v", err, ev)
+	}
+	if err := c.Step(time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	done, _, _ := allocs.Info(a.ID, nil)
+	if done.ClientStatus != api.AllocClientStatusComplete {
+		t.Errorf("migrated alloc client status = %s", done.ClientStatus)
+	}
+	if _, err := allocs.Stats(done, nil); statusOf(err) != http.StatusBadRequest {
+		t.Errorf("stats of a stopped alloc: err %v, want 400", err)
+	}
+	if _, _, err := allocs.Info("nope", nil); statusOf(err) != http.StatusNotFound {
+		t.Errorf("unknown alloc: err %v, want 404", err)
+	}
+	if _, err := allocs.Stop(&api.Allocation{ID: "nope"}, nil); statusOf(err) != http.StatusNotFound {
+		t.Errorf("stop unknown alloc: err %v, want 404", err)
+	}
+	if _, err := allocs.Stats(&api.Allocation{ID: "nope"}, nil); statusOf(err) != http.StatusNotFound {
+		t.Errorf("stats of unknown alloc: err %v, want 404", err)
+	}
+}
+
+func TestConformanceJobs(t *testing.T) {
+	c := newTestCluster(t, "")
+	client := newTestAPI(t, c, "")
+	jobs := client.Jobs()
+
+	job := serviceJob("svc", 2, 300, 256, 50)
+	job.TaskGroups[0].Update = &api.UpdateStrategy{MaxParallel: new(1), MinHealthyTime: new(10 * time.Second), HealthyDeadline: new(time.Minute)}
+	reg, _, err := jobs.Register(job, nil)
+	if err != nil {
+		t.Fatalf("register: %v", err)
+	}
+	if reg.EvalID == "" || reg.JobModifyIndex == 0 {
+		t.Errorf("register response = %+v", reg)
+	}
+	ev, _, err := client.Evaluations().Info(reg.EvalID, nil)
+	if err != nil || ev.TriggeredBy != "job-register" || ev.Status != api.EvalStatusComplete {
+		t.Errorf("register eval: err %v eval %+v", err, ev)
+	}
+	list, _, err := jobs.List(nil)
+	if err != nil || len(list) != 1 || list[0].ID != "svc" || list[0].Type != api.JobTypeService || list[0].JobSummary.Summary["g"].Starting != 2 {
+		t.Fatalf("list: err %v jobs %+v", err, list)
+	}
+	info, _, err := jobs.Info("svc", nil)
+	if err != nil || *info.Priority != 50 || *info.TaskGroups[0].Count != 2 || *info.Status != "running" {
+		t.Fatalf("info: err %v job %+v", err, info)
+	}
+	stubs, _, err := jobs.Allocations("svc", false, nil)
+	if err != nil || len(stubs) != 2 {
+		t.Fatalf("job allocations: err %v n %d", err, len(stubs))
+	}
+
+	// A deployment runs after registration; Nomad refuses to scale meanwhile.
+	dep, _, err := jobs.LatestDeployment("svc", nil)
+	if err != nil || dep == nil || dep.Status != api.DeploymentStatusRunning || dep.TaskGroups["g"].DesiredTotal != 2 {
+		t.Fatalf("deployment: err %v dep %+v", err, dep)
+	}
+	if _, _, err := jobs.Scale("svc", "g", new(4), "more", false, nil, nil); statusOf(err) != http.StatusBadRequest ||
+		!strings.Contains(err.Error(), "job scaling blocked due to active deployment") {
+		t.Fatalf("scale during deployment: err %v, want 400 blocked", err)
+	}
+	if err := c.Step(30 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	dep, _, _ = jobs.LatestDeployment("svc", nil)
+	if dep.Status != api.DeploymentStatusSuccessful || dep.TaskGroups["g"].HealthyAllocs != 2 {
+		t.Fatalf("deployment after 30s = %s %+v", dep.Status, dep.TaskGroups["g"])
+	}
+	sr, _, err := jobs.Scale("svc", "g", new(4), "more", false, map[string]any{"by": "test"}, nil)
+	if err != nil || sr.EvalID == "" {
+		t.Fatalf("scale: err %v resp %+v", err, sr)
+	}
+	status, _, err := jobs.ScaleStatus("svc", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := status.TaskGroups["g"]
+	if g.Desired != 4 || g.Placed != 4 || len(g.Events) != 1 || *g.Events[0].Count != 4 || g.Events[0].PreviousCount != 2 || g.Events[0].Message != "more" {
+		t.Errorf("scale status = %+v", g)
+	}
+	if _, _, err := jobs.Scale("svc", "nope", new(1), "", false, nil, nil); statusOf(err) != http.StatusBadRequest {
+		t.Errorf("scale unknown group: err %v, want 400", err)
+	}
+	if _, _, err := jobs.Scale("nope", "g", new(1), "", false, nil, nil); statusOf(err) != http.StatusNotFound {
+		t.Errorf("scale unknown job: err %v, want 404", err)
+	}
+	if _, _, err := jobs.ScaleStatus("nope", nil); statusOf(err) != http.StatusNotFound {
+		t.Errorf("scale status of unknown job: err %v, want 404", err)
+	}
+
+	// Bad registrations.
+	bad := api.NewServiceJob("bad", "bad", "global", 50)
+	if _, _, err := jobs.Register(bad, nil); statusOf(err) != http.StatusBadRequest {
+		t.Errorf("register without groups: err %v, want 400", err)
+	}
+	if _, _, err := jobs.Register(serviceJob("bad", 1, 100, 100, 500), nil); statusOf(err) != http.StatusBadRequest {
+		t.Errorf("register with priority 500: err %v, want 400", err)
+	}
+	if _, _, err := jobs.EnforceRegister(serviceJob("svc", 1, 100, 100, 50), 1, nil); statusOf(err) != http.StatusBadRequest {
+		t.Errorf("enforce register with a stale index: err %v, want 400", err)
+	}
+
+	// Deregister, then purge.
+	evalID, _, err := jobs.Deregister("svc", false, nil)
+	if err != nil || evalID == "" {
+		t.Fatalf("deregister: %v", err)
+	}
+	info, _, _ = jobs.Info("svc", nil)
+	if !*info.Stop {
+		t.Errorf("deregistered job not stopped")
+	}
+	if err := c.Step(time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	stubs, _, _ = jobs.Allocations("svc", true, nil)
+	for _, s := range stubs {
+		if s.ClientStatus != api.AllocClientStatusComplete {
+			t.Errorf("alloc %s of a stopped job is %s", s.Name, s.ClientStatus)
+		}
+	}
+	if _, _, err := jobs.Deregister("svc", true, nil); err != nil {
+		t.Fatalf("purge: %v", err)
+	}
+	if _, _, err := jobs.Info("svc", nil); statusOf(err) != http.StatusNotFound {
+		t.Errorf("purged job: err %v, want 404", err)
+	}
+	if _, _, err := jobs.Deregister("svc", true, nil); statusOf(err) != http.StatusNotFound {
+		t.Errorf("deregister unknown job: err %v, want 404", err)
+	}
+	if _, _, err := client.Evaluations().Info("nope", nil); statusOf(err) != http.StatusNotFound {
+		t.Errorf("unknown eval: err %v, want 404", err)
+	}
+}
+
+func TestConformanceOperatorAgentStatusMetrics(t *testing.T) {
+	c := newTestCluster(t, webJob)
+	if err := c.Step(time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	client := newTestAPI(t, c, "")
+	op := client.Operator()
+	cfg, _, err := op.SchedulerGetConfiguration(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pc := cfg.SchedulerConfig.PreemptionConfig
+	if !pc.SystemSchedulerEnabled || pc.ServiceSchedulerEnabled || pc.BatchSchedulerEnabled || cfg.SchedulerConfig.SchedulerAlgorithm != api.SchedulerAlgorithmBinpack {
+		t.Errorf("default scheduler config = %+v", cfg.SchedulerConfig)
+	}
+	next := *cfg.SchedulerConfig
+	next.PreemptionConfig.ServiceSchedulerEnabled = true
+	set, _, err := op.SchedulerSetConfiguration(&next, nil)
+	if err != nil || !set.Updated {
+		t.Fatalf("set config: err %v resp %+v", err, set)
+	}
+	cfg, _, _ = op.SchedulerGetConfiguration(nil)
+	if !cfg.SchedulerConfig.PreemptionConfig.ServiceSchedulerEnabled || !c.preemptionEnabled(api.JobTypeService) {
+		t.Errorf("service preemption not enabled after set")
+	}
+	stale := *cfg.SchedulerConfig
+	stale.ModifyIndex = 1
+	if cas, _, err := op.SchedulerCASConfiguration(&stale, nil); err != nil || cas.Updated {
+		t.Errorf("CAS with a stale index: err %v resp %+v, want not updated", err, cas)
+	}
+	next.SchedulerAlgorithm = "random"
+	if _, _, err := op.SchedulerSetConfiguration(&next, nil); statusOf(err) != http.StatusBadRequest {
+		t.Errorf("bad algorithm: err %v, want 400", err)
+	}
+
+	self, err := client.Agent().Self()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if self.Config["Datacenter"] != "dc1" || self.Member.Name == "" {
+		t.Errorf("agent self = %+v", self)
+	}
+	leader, err := client.Status().Leader()
+	if err != nil || leader == "" {
+		t.Errorf("leader: %q %v", leader, err)
+	}
+
+	summary, _, err := op.MetricsSummary(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := 0
+	for _, g := range summary.Gauges {
+		if g.Name == "foreshape.sim.node.iops" && g.DisplayLabels["node_id"] != "" {
+			found++
+		}
+	}
+	if found != 5 {
+		t.Errorf("JSON metrics: %d per-node IOPS gauges, want 5", found)
+	}
+	raw, err := op.Metrics(&api.QueryOptions{Params: map[string]string{"format": "prometheus"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := parser.TextToMetricFamilies(bytes.NewReader(raw))
+	if err != nil {
+		t.Fatalf("prometheus text does not parse: %v", err)
+	}
+	for _, name := range []string{"nomad_client_host_cpu_total_percent", "foreshape_sim_node_iops", "nomad_client_host_memory_used"} {
+		f := fams[name]
+		if f == nil || len(f.Metric) != 5 {
+			t.Errorf("prometheus family %s = %v, want 5 series", name, f)
+			continue
+		}
+		labels := map[string]bool{}
+		for _, l := range f.Metric[0].Label {
+			labels[l.GetName()] = true
+		}
+		for _, want := range []string{"node_id", "datacenter", "node_pool", "node_class"} {
+			if !labels[want] {
+				t.Errorf("%s lacks label %s", name, want)
+			}
+		}
+	}
+	iops := 0.0
+	for _, m := range fams["foreshape_sim_node_iops"].Metric {
+		iops += m.Gauge.GetValue()
+	}
+	if iops <= 0 {
+		t.Errorf("total IOPS demand %v, want positive (web binds IOPS)", iops)
+	}
+}
+
+func TestConformanceBlockingQueries(t *testing.T) {
+	c := newTestCluster(t, "")
+	client := newTestAPI(t, c, "")
+	nodes := client.Nodes()
+	stubs, qm, err := nodes.List(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type result struct {
+		idx uint64
+		n   int
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		got, meta, err := nodes.List(&api.QueryOptions{WaitIndex: qm.LastIndex, WaitTime: 5 * time.Second})
+		if err != nil {
+			done <- result{err: err}
+			return
+		}
+		done <- result{idx: meta.LastIndex, n: len(got)}
+	}()
+	select {
+	case r := <-done:
+		t.Fatalf("blocking query returned before any change: %+v", r)
+	case <-time.After(100 * time.Millisecond):
+	}
+	if _, err := nodes.ToggleEligibility(stubs[0].ID, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	r := <-done
+	if r.err != nil || r.idx <= qm.LastIndex || r.n != 5 {
+		t.Fatalf("blocking query after change: %+v (index was %d)", r, qm.LastIndex)
+	}
+	// A change to another table does not wake a node query; the wait expires.
+	_, qm2, _ := nodes.List(nil)
+	go func() {
+		_, meta, err := nodes.List(&api.QueryOptions{WaitIndex: qm2.LastIndex, WaitTime: 200 * time.Millisecond})
+		if err != nil {
+			done <- result{err: err}
+			return
+		}
+		done <- result{idx: meta.LastIndex}
+	}()
+	if _, _, err := client.Jobs().Register(noUpdate(serviceJob("x", 1, 100, 100, 50)), nil); err != nil {
+		t.Fatal(err)
+	}
+	r = <-done
+	if r.err != nil || r.idx != qm2.LastIndex {
+		t.Fatalf("query on an unchanged table: %+v, want index %d after the wait", r, qm2.LastIndex)
+	}
+	// Allocations wake on the job's placements.
+	_, aqm, _ := client.Allocations().List(nil)
+	go func() {
+		got, meta, err := client.Allocations().List(&api.QueryOptions{WaitIndex: aqm.LastIndex, WaitTime: 5 * time.Second})
+		if err != nil {
+			done <- result{err: err}
+			return
+		}
+		done <- result{idx: meta.LastIndex, n: len(got)}
+	}()
+	time.Sleep(50 * time.Millisecond)
+	if err := c.Step(time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	r = <-done
+	if r.err != nil || r.idx <= aqm.LastIndex || r.n != 1 {
+		t.Fatalf("alloc blocking query: %+v", r)
+	}
+}
+
+func TestConformanceTokens(t *testing.T) {
+	c := newTestCluster(t, `
+acl {
+  tokens = ["s3cret"]
+}
+`)
+	anon := newTestAPI(t, c, "")
+	if _, _, err := anon.Nodes().List(nil); statusOf(err) != http.StatusForbidden || !strings.Contains(err.Error(), "Permission denied") {
+		t.Errorf("no token: err %v, want 403 Permission denied", err)
+	}
+	wrong := newTestAPI(t, c, "nope")
+	if _, _, err := wrong.Jobs().Register(serviceJob("x", 1, 100, 100, 50), nil); statusOf(err) != http.StatusForbidden {
+		t.Errorf("bad token: err %v, want 403", err)
+	}
+	good := newTestAPI(t, c, "s3cret")
+	if _, _, err := good.Nodes().List(nil); err != nil {
+		t.Errorf("good token: %v", err)
+	}
+	// Authorization: Bearer works too.
+	srv := good.Address()
+	req, _ := http.NewRequest(http.MethodGet, srv+"/v1/jobs", nil)
+	req.Header.Set("Authorization", "Bearer s3cret")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("bearer token: status %d", resp.StatusCode)
+	}
+	if len(c.Truth().Requests) != 0 {
+		t.Errorf("a refused write was recorded: %+v", c.Truth().Requests)
+	}
+}
+
+func TestConformanceFaults(t *testing.T) {
+	c := newTestCluster(t, webJob)
+	if err := c.Step(time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	client := newTestAPI(t, c, "")
+	allocs, _, err := client.Allocations().List(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	victim := allocs[0].NodeID
+	if err := c.SetFaults(Faults{StatsUnreachable: []string{victim}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.Nodes().Stats(victim, nil); statusOf(err) != http.StatusInternalServerError {
+		t.Errorf("unreachable client stats: err %v, want 500", err)
+	}
+	if _, err := client.Allocations().Stats(&api.Allocation{ID: allocs[0].ID}, nil); statusOf(err) != http.StatusInternalServerError {
+		t.Errorf("unreachable alloc stats: err %v, want 500", err)
+	}
+	if _, _, err := client.Nodes().Info(victim, nil); err != nil {
+		t.Errorf("server endpoints stay up: %v", err)
+	}
+
+	// Faults over the sim endpoint: every request fails.
+	body, _ := json.Marshal(Faults{ErrorRate: 1})
+	req, _ := http.NewRequest(http.MethodPut, client.Address()+"/v1/sim/faults", bytes.NewReader(body))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("PUT /v1/sim/faults: %d", resp.StatusCode)
+	}
+	if _, _, err := client.Jobs().List(nil); statusOf(err) != http.StatusInternalServerError {
+		t.Errorf("error rate 1: err %v, want 500", err)
+	}
+	// Latency is wall time; timeouts hang until the client gives up.
+	if err := c.SetFaults(Faults{Latency: Duration(30 * time.Millisecond), TimeoutRate: 1, PathPrefix: "/v1/job"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := client.Nodes().List(nil); err != nil {
+		t.Errorf("fault outside the path prefix: %v", err)
+	}
+	hc := &http.Client{Timeout: 150 * time.Millisecond}
+	_, err = hc.Get(client.Address() + "/v1/job/web")
+	if err == nil {
+		t.Errorf("timeout fault: the request completed")
+	}
+
+	// A node going down: its allocations are lost and replaced elsewhere.
+	if err := c.SetFaults(Faults{NodesDown: []string{victim}}); err != nil {
+		t.Fatal(err)
+	}
+	n, _, _ := client.Nodes().Info(victim, nil)
+	if n.Status != api.NodeStatusDown {
+		t.Errorf("node status = %s, want down", n.Status)
+	}
+	lost, replaced := 0, 0
+	all, _, _ := client.Allocations().List(nil)
+	for _, a := range all {
+		if a.NodeID == victim && a.ClientStatus == api.AllocClientStatusLost {
+			lost++
+		}
+		if a.NodeID != victim && a.DesiredStatus == api.AllocDesiredStatusRun {
+			replaced++
+		}
+	}
+	if lost == 0 || replaced != 3 {
+		t.Errorf("after node down: %d lost, %d running elsewhere (want ≥1, 3)", lost, replaced)
+	}
+	if _, err := client.Nodes().Stats(victim, nil); statusOf(err) != http.StatusInternalServerError {
+		t.Errorf("stats of a down node: err %v, want 500", err)
+	}
+	if err := c.SetFaults(Faults{NodesDown: []string{"nope"}}); err == nil {
+		t.Errorf("faults naming an unknown node were accepted")
+	}
+	if err := c.SetFaults(Faults{}); err != nil {
+		t.Fatal(err)
+	}
+	n, _, _ = client.Nodes().Info(victim, nil)
+	if n.Status != api.NodeStatusReady {
+		t.Errorf("node status after clearing faults = %s", n.Status)
+	}
+}
+
+func TestSimEndpoints(t *testing.T) {
+	c := newTestCluster(t, webJob)
+	client := newTestAPI(t, c, "")
+	base := client.Address()
+	resp, err := http.Post(base+"/v1/sim/step?d=2m", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var clk ClockState
+	_ = json.NewDecoder(resp.Body).Decode(&clk)
+	resp.Body.Close()
+	if time.Duration(clk.Elapsed) != 2*time.Minute || !c.Now().Equal(clk.Now) {
+		t.Errorf("step: clock %+v, cluster now %v", clk, c.Now())
+	}
+	resp, err = http.Post(base+"/v1/sim/step?d=banana", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("bad step: %d", resp.StatusCode)
+	}
+	if _, err := client.Allocations().Stop(&api.Allocation{ID: c.jobs["web"].allocs[0].id}, nil); err != nil {
+		t.Fatal(err)
+	}
+	resp, err = http.Get(base + "/v1/sim/truth")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	var tr Truth
+	if err := json.Unmarshal(b, &tr); err != nil {
+		t.Fatal(err)
+	}
+	if len(tr.NodeMinutes) != 2*5 {
+		t.Errorf("truth has %d node minutes, want 10", len(tr.NodeMinutes))
+	}
+	if len(tr.Requests) != 3 || tr.Requests[2].Method != http.MethodPut || !strings.Contains(tr.Requests[2].Path, "/stop") {
+		t.Errorf("recorded requests = %+v", tr.Requests)
+	}
+}
