@@ -191,6 +191,14 @@ func (c *Cluster) lifecycle() {
 				a.finishAt = a.runningSince.Add(a.grp.runFor)
 			}
 			c.touch(a)
+			// Make-before-break: the old allocation may stop now.
+			if p := c.allocByID[a.prev]; p != nil && p.mig != nil && p.mig.repl == a && p.mig.transferred {
+				at := p.mig.end
+				if a.runningSince.After(at) {
+					at = a.runningSince
+				}
+				c.maybeFinishOld(p.mig, at)
+			}
 		case a.client == allocRunning && a.desired == desiredRun && !a.finishAt.IsZero() && !c.now.Before(a.finishAt):
 			a.client, a.clientDesc = allocComplete, "All tasks have completed"
 			c.touch(a)

@@ -1,0 +1,522 @@
+package sim
+
+import (
+	"math"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/nomad/api"
+)
+
+// do runs fn under the cluster lock.
+func do(c *Cluster, fn func()) {
+	c.mu.Lock()
+	defer c.unlock()
+	fn()
+}
+
+func mustRegister(t *testing.T, c *Cluster, j *api.Job) *eval {
+	t.Helper()
+	var ev *eval
+	var err error
+	do(c, func() { ev, err = c.register(j, nil, triggerRegister) })
+	if err != nil {
+		t.Fatalf("register %s: %v", *j.ID, err)
+	}
+	return ev
+}
+
+// nodesOf returns the names of the nodes holding the job's live allocations.
+func nodesOf(c *Cluster, jobID string) []string {
+	var out []string
+	do(c, func() {
+		for _, a := range c.jobs[jobID].allocs {
+			if !a.terminal() {
+				out = append(out, a.node.name)
+			}
+		}
+	})
+	sort.Strings(out)
+	return out
+}
+
+func onNode(j *api.Job, name string) *api.Job {
+	j.Constrain(api.NewConstraint("${node.unique.name}", "=", name))
+	return j
+}
+
+func TestBinPacking(t *testing.T) {
+	for _, tc := range []struct {
+		algorithm api.SchedulerAlgorithm
+		same      bool
+	}{
+		{api.SchedulerAlgorithmBinpack, true},
+		{api.SchedulerAlgorithmSpread, false},
+	} {
+		t.Run(string(tc.algorithm), func(t *testing.T) {
+			c := newTestCluster(t, "")
+			do(c, func() { c.schedCfg.SchedulerAlgorithm = tc.algorithm })
+			first := noUpdate(serviceJob("first", 1, 1000, 1024, 50))
+			first.Datacenters = []string{"dc1"}
+			second := noUpdate(serviceJob("second", 1, 1000, 1024, 50))
+			second.Datacenters = []string{"dc1"}
+			mustRegister(t, c, first)
+			mustRegister(t, c, second)
+			a, b := nodesOf(c, "first"), nodesOf(c, "second")
+			if (a[0] == b[0]) != tc.same {
+				t.Errorf("%s: first on %v, second on %v; same node = %v, want %v", tc.algorithm, a, b, a[0] == b[0], tc.same)
+			}
+		})
+	}
+}
+
+func TestBinPackingFillsBusiestNode(t *testing.T) {
+	c := newTestCluster(t, "")
+	// Three dc1 nodes; a-2 is already half full.
+	mustRegister(t, c, onNode(noUpdate(serviceJob("filler", 1, 2000, 4096, 50)), "a-2"))
+	for i := range 3 {
+		j := noUpdate(serviceJob("j"+string(rune('a'+i)), 1, 500, 512, 50))
+		j.Datacenters = []string{"dc1"}
+		mustRegister(t, c, j)
+		if got := nodesOf(c, *j.ID); got[0] != "a-2" {
+			t.Errorf("job %s placed on %v, want the busiest node a-2", *j.ID, got)
+		}
+	}
+}
+
+func TestConstraints(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		con    *api.Constraint
+		count  int
+		want   string // prefix every placed node name must have
+		placed int
+	}{
+		{"node class", api.NewConstraint("${node.class}", "=", "db"), 2, "b-", 2},
+		{"meta", api.NewConstraint("${meta.rack}", "=", "r1"), 3, "a-", 3},
+		{"datacenter not", api.NewConstraint("${node.datacenter}", "!=", "dc1"), 2, "b-", 2},
+		{"unique name", api.NewConstraint("${node.unique.name}", "=", "a-2"), 2, "a-2", 2},
+		{"regexp", api.NewConstraint("${node.unique.name}", "regexp", "^b-[12]$"), 2, "b-", 2},
+		{"set contains any", api.NewConstraint("${meta.rack}", "set_contains_any", "r9,r2"), 1, "b-", 1},
+		{"no such meta", api.NewConstraint("${meta.zone}", "=", "z1"), 1, "", 0},
+		{"distinct hosts", &api.Constraint{Operand: api.ConstraintDistinctHosts}, 7, "", 5},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newTestCluster(t, "")
+			j := noUpdate(serviceJob("j", tc.count, 100, 100, 50))
+			j.Constrain(tc.con)
+			ev := mustRegister(t, c, j)
+			got := nodesOf(c, "j")
+			if len(got) != tc.placed {
+				t.Fatalf("placed on %v, want %d placements", got, tc.placed)
+			}
+			seen := map[string]bool{}
+			for _, n := range got {
+				if !strings.HasPrefix(n, tc.want) {
+					t.Errorf("placed on %s, want %s*", n, tc.want)
+				}
+				if tc.con.Operand == api.ConstraintDistinctHosts && seen[n] {
+					t.Errorf("distinct_hosts: two allocations on %s", n)
+				}
+				seen[n] = true
+			}
+			if missing := tc.count - tc.placed; missing > 0 {
+				if ev.blockedEval == "" || ev.queued["g"] != missing || ev.failed["g"] == nil {
+					t.Errorf("eval: blocked %q queued %v failed %v, want %d queued", ev.blockedEval, ev.queued, ev.failed, missing)
+				}
+			}
+		})
+	}
+}
+
+func TestUnsupportedConstraintRejected(t *testing.T) {
+	c := newTestCluster(t, "")
+	j := serviceJob("j", 1, 100, 100, 50)
+	j.Constrain(api.NewConstraint("${attr.nomad.version}", "semver", ">= 1.0"))
+	var err error
+	do(c, func() { _, err = c.register(j, nil, triggerRegister) })
+	if err == nil || !strings.Contains(err.Error(), "not supported") {
+		t.Errorf("err = %v, want an unsupported-operand refusal", err)
+	}
+}
+
+func TestPreemptionGap(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		typ       string
+		prio      int
+		enable    func(*api.PreemptionConfig)
+		preempted bool
+	}{
+		{"service gap 10 enabled", api.JobTypeService, 60, func(p *api.PreemptionConfig) { p.ServiceSchedulerEnabled = true }, true},
+		{"service gap 9 enabled", api.JobTypeService, 59, func(p *api.PreemptionConfig) { p.ServiceSchedulerEnabled = true }, false},
+		{"service gap 30 disabled (default)", api.JobTypeService, 80, func(p *api.PreemptionConfig) {}, false},
+		{"batch gap 30 with only service enabled", api.JobTypeBatch, 80, func(p *api.PreemptionConfig) { p.ServiceSchedulerEnabled = true }, false},
+		{"batch gap 30 enabled", api.JobTypeBatch, 80, func(p *api.PreemptionConfig) { p.BatchSchedulerEnabled = true }, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newTestCluster(t, "")
+			do(c, func() { tc.enable(&c.schedCfg.PreemptionConfig) })
+			mustRegister(t, c, onNode(noUpdate(serviceJob("low", 4, 1000, 1024, 50)), "a-1"))
+			high := noUpdate(serviceJob("high", 1, 1500, 1024, tc.prio))
+			high.Type = new(tc.typ)
+			ev := mustRegister(t, c, onNode(high, "a-1"))
+			var evicted []*alloc
+			var placed *alloc
+			do(c, func() {
+				for _, a := range c.jobs["low"].allocs {
+					if a.desired == desiredEvict {
+						evicted = append(evicted, a)
+					}
+				}
+				for _, a := range c.jobs["high"].allocs {
+					placed = a
+				}
+			})
+			if !tc.preempted {
+				if placed != nil || len(evicted) > 0 || ev.blockedEval == "" {
+					t.Fatalf("placed %v, evicted %d, blocked %q: want blocked, nothing evicted", placed != nil, len(evicted), ev.blockedEval)
+				}
+				return
+			}
+			if placed == nil || len(evicted) != 2 {
+				t.Fatalf("placed %v, evicted %d: want placed by evicting 2", placed != nil, len(evicted))
+			}
+			for _, v := range evicted {
+				if v.preemptedBy != placed.id || !strings.HasPrefix(v.desiredDesc, "Preempted by alloc ID") {
+					t.Errorf("victim %s: preempted by %q desc %q", v.name, v.preemptedBy, v.desiredDesc)
+				}
+			}
+			if len(placed.preempted) != 2 {
+				t.Errorf("preemptor lists %v", placed.preempted)
+			}
+			// The low job cannot go anywhere else: its lost capacity is a blocked eval.
+			if err := c.Step(10 * time.Second); err != nil {
+				t.Fatal(err)
+			}
+			do(c, func() {
+				if len(c.blocked) != 1 || c.blocked[0].jobID != "low" || c.blocked[0].queued["g"] != 2 {
+					t.Errorf("blocked evals = %+v", c.blocked)
+				}
+			})
+		})
+	}
+}
+
+func TestBlockedEvalUnblocks(t *testing.T) {
+	c := newTestCluster(t, "")
+	client := newTestAPI(t, c, "")
+	mustRegister(t, c, onNode(noUpdate(serviceJob("low", 4, 1000, 1024, 50)), "a-1"))
+	ev := mustRegister(t, c, onNode(noUpdate(serviceJob("late", 1, 1000, 1024, 50)), "a-1"))
+	if ev.blockedEval == "" {
+		t.Fatal("no blocked eval although a-1 is full")
+	}
+	blocked, _, err := client.Evaluations().Info(ev.blockedEval, nil)
+	if err != nil || blocked.Status != api.EvalStatusBlocked || blocked.QueuedAllocations["g"] != 1 || blocked.FailedTGAllocs["g"] == nil {
+		t.Fatalf("blocked eval: err %v %+v", err, blocked)
+	}
+	if blocked.FailedTGAllocs["g"].DimensionExhausted["cpu"] == 0 {
+		t.Errorf("failed metric = %+v, want cpu exhausted", blocked.FailedTGAllocs["g"])
+	}
+	sum, _, _ := client.Jobs().Summary("late", nil)
+	if sum.Summary["g"].Queued != 1 {
+		t.Errorf("summary queued = %d", sum.Summary["g"].Queued)
+	}
+	if err := c.Step(time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if got := nodesOf(c, "late"); len(got) != 0 {
+		t.Fatalf("placed on %v with no capacity freed", got)
+	}
+	// Scaling the low job down frees capacity: the blocked eval runs again.
+	if _, _, err := client.Jobs().Scale("low", "g", new(3), "make room", false, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Step(10 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if got := nodesOf(c, "late"); len(got) != 1 || got[0] != "a-1" {
+		t.Fatalf("late job on %v after capacity freed, want a-1", got)
+	}
+	blocked, _, _ = client.Evaluations().Info(ev.blockedEval, nil)
+	if blocked.Status != api.EvalStatusComplete {
+		t.Errorf("blocked eval status = %s, want complete", blocked.Status)
+	}
+}
+
+// drainSetup puts count allocations of job "m" (memory memMB each) on node
+// a-1 and returns the cluster, with a-2 and a-3 eligible again.
+func drainSetup(t *testing.T, count, maxParallel, memMB int, replacement string) *Cluster {
+	t.Helper()
+	c := newTestCluster(t, "")
+	do(c, func() {
+		for _, n := range []string{"a-2", "a-3", "b-1", "b-2"} {
+			if _, err := c.setEligibility(c.nodeByName[n].id, api.NodeSchedulingIneligible); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+	j := noUpdate(serviceJob("m", count, 100, memMB, 50))
+	j.Datacenters = []string{"dc1"}
+	j.TaskGroups[0].Migrate = &api.MigrateStrategy{MaxParallel: new(maxParallel), MinHealthyTime: new(10 * time.Second)}
+	j.TaskGroups[0].Meta = map[string]string{"sim.replacement": replacement}
+	mustRegister(t, c, j)
+	if err := c.Step(time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	do(c, func() {
+		for _, n := range []string{"a-2", "a-3"} {
+			if _, err := c.setEligibility(c.nodeByName[n].id, api.NodeSchedulingEligible); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+	if got := nodesOf(c, "m"); len(got) != count || got[0] != "a-1" || got[count-1] != "a-1" {
+		t.Fatalf("setup: allocations on %v, want all on a-1", got)
+	}
+	return c
+}
+
+func drain(t *testing.T, c *Cluster, node string, deadline time.Duration) {
+	t.Helper()
+	var err error
+	do(c, func() { _, err = c.setDrain(c.nodeByName[node].id, &api.DrainSpec{Deadline: deadline}, false, nil) })
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// maxOverlap is the largest number of migration transfers running at once.
+func maxOverlap(ms []MigrationRecord) int {
+	best := 0
+	for _, m := range ms {
+		k := 0
+		for _, o := range ms {
+			if !o.Start.After(m.Start) && o.End.After(m.Start) {
+				k++
+			}
+		}
+		best = max(best, k)
+	}
+	return best
+}
+
+func TestDrainHonoursMigrateMaxParallel(t *testing.T) {
+	for _, mp := range []int{1, 2, 3} {
+		t.Run("max_parallel="+string(rune('0'+mp)), func(t *testing.T) {
+			c := drainSetup(t, 6, mp, 1000, BreakBeforeMake)
+			drain(t, c, "a-1", time.Hour)
+			peak := 0
+			for range 60 {
+				do(c, func() { peak = max(peak, c.inflight(c.jobs["m"], c.jobs["m"].groups[0])) })
+				if err := c.Step(10 * time.Second); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if peak != mp {
+				t.Errorf("peak in-flight migrations = %d, want %d", peak, mp)
+			}
+			tr := c.Truth()
+			if len(tr.Migrations) != 6 {
+				t.Fatalf("%d migrations, want 6", len(tr.Migrations))
+			}
+			if got := maxOverlap(tr.Migrations); got > mp {
+				t.Errorf("%d transfers overlapped, max_parallel is %d", got, mp)
+			}
+			for _, n := range nodesOf(c, "m") {
+				if n == "a-1" {
+					t.Errorf("an allocation is still on the drained node")
+				}
+			}
+			n := c.findNode("a-1")
+			if n.drain != nil || n.lastDrain.Status != api.DrainStatusComplete || n.eligible {
+				t.Errorf("node after drain: drain %v last %+v eligible %v", n.drain, n.lastDrain, n.eligible)
+			}
+		})
+	}
+}
+
+func TestDrainDeadlineForcesRemaining(t *testing.T) {
+	c := drainSetup(t, 6, 1, 1000, BreakBeforeMake)
+	drain(t, c, "a-1", 15*time.Second)
+	if err := c.Step(20 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	do(c, func() {
+		for _, a := range c.jobs["m"].allocs {
+			if a.node.name == "a-1" && a.desired == desiredRun {
+				t.Errorf("allocation %s still desired to run on a-1 after the deadline", a.name)
+			}
+		}
+	})
+}
+
+func TestMigrationTimeGrowsWithConcurrency(t *testing.T) {
+	// dc1 has 100 MB/s; each allocation holds 1000 MB.
+	for _, n := range []int{1, 2, 4} {
+		c := drainSetup(t, n, n, 1000, BreakBeforeMake)
+		drain(t, c, "a-1", time.Hour)
+		if err := c.Step(2 * time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		tr := c.Truth()
+		if len(tr.Migrations) != n {
+			t.Fatalf("n=%d: %d migrations", n, len(tr.Migrations))
+		}
+		want := time.Duration(n) * 10 * time.Second
+		for _, m := range tr.Migrations {
+			if d := m.Duration(); math.Abs(float64(d-want)) > float64(time.Millisecond) {
+				t.Errorf("n=%d: migration took %v, want %v", n, d, want)
+			}
+			if m.Bytes != 1000<<20 || m.SourceLocality != "dc1" || m.TargetLocality != "dc1" || m.SourceNode != "a-1" || m.TargetNode == "a-1" {
+				t.Errorf("n=%d: record %+v", n, m)
+			}
+		}
+	}
+}
+
+func TestMigrationSharingFinishesAtExactTimes(t *testing.T) {
+	// Two transfers of 1000 MB and 500 MB share 100 MB/s: the small one ends
+	// at 10 s (50 MB/s each), the big one has 500 MB left and ends at 15 s.
+	c := newTestCluster(t, "")
+	do(c, func() {
+		loc := c.localities["dc1"]
+		a := &alloc{id: "big", job: &job{id: "x"}, grp: &group{name: "g"}, node: c.nodes[0]}
+		b := &alloc{id: "small", job: &job{id: "x"}, grp: &group{name: "g"}, node: c.nodes[0]}
+		loc.active = []*migration{
+			{old: a, src: loc, sizeMB: 1000, start: c.now, mode: BreakBeforeMake},
+			{old: b, src: loc, sizeMB: 500, start: c.now, mode: BreakBeforeMake},
+		}
+		a.client, b.client = allocComplete, allocComplete // nothing to stop
+		c.progressMigrations(c.now, c.now.Add(time.Minute))
+	})
+	got := map[string]time.Duration{}
+	for _, m := range c.Truth().Migrations {
+		got[m.AllocID] = m.Duration()
+	}
+	if got["small"] != 10*time.Second || got["big"] != 15*time.Second {
+		t.Errorf("durations = %v, want small 10s, big 15s", got)
+	}
+}
+
+func TestReplacementModes(t *testing.T) {
+	for _, mode := range []string{BreakBeforeMake, MakeBeforeBreak} {
+		t.Run(mode, func(t *testing.T) {
+			c := drainSetup(t, 1, 1, 1000, mode)
+			drain(t, c, "a-1", time.Hour)
+			var old, repl *alloc
+			do(c, func() {
+				for _, a := range c.jobs["m"].allocs {
+					if a.node.name == "a-1" {
+						old = a
+					} else {
+						repl = a
+					}
+				}
+			})
+			if old == nil || repl == nil || old.next != repl.id || repl.prev != old.id || !old.migrate {
+				t.Fatalf("old %+v repl %+v", old, repl)
+			}
+			// The transfer takes 10 s; startup is 5 s.
+			if err := c.Step(10 * time.Second); err != nil {
+				t.Fatal(err)
+			}
+			do(c, func() {
+				switch mode {
+				case BreakBeforeMake:
+					if old.client != allocComplete || repl.client != allocPending {
+						t.Errorf("at 10s: old %s, replacement %s; want complete, pending", old.client, repl.client)
+					}
+				case MakeBeforeBreak:
+					if old.client != allocComplete || repl.client != allocRunning || !repl.runningSince.Before(old.stopAt) {
+						t.Errorf("at 10s: old %s, replacement %s since %v; want the replacement running before the old stopped at %v",
+							old.client, repl.client, repl.runningSince, old.stopAt)
+					}
+				}
+			})
+			if err := c.Step(10 * time.Second); err != nil {
+				t.Fatal(err)
+			}
+			if repl.client != allocRunning {
+				t.Errorf("replacement %s at 20s", repl.client)
+			}
+		})
+	}
+}
+
+func TestSystemJobOnEveryEligibleNode(t *testing.T) {
+	c := newTestCluster(t, "")
+	do(c, func() {
+		if _, err := c.setEligibility(c.nodeByName["b-2"].id, api.NodeSchedulingIneligible); err != nil {
+			t.Fatal(err)
+		}
+	})
+	j := api.NewSystemJob("sys", "sys", "global", 80)
+	j.Datacenters = []string{"*"}
+	tg := api.NewTaskGroup("g", 1)
+	tg.AddTask(api.NewTask("t", "exec").Require(&api.Resources{CPU: new(100), MemoryMB: new(64)}))
+	j.AddTaskGroup(tg)
+	mustRegister(t, c, j)
+	if got := nodesOf(c, "sys"); strings.Join(got, ",") != "a-1,a-2,a-3,b-1" {
+		t.Errorf("system job on %v, want every eligible node", got)
+	}
+	do(c, func() {
+		if _, err := c.setEligibility(c.nodeByName["b-2"].id, api.NodeSchedulingEligible); err != nil {
+			t.Fatal(err)
+		}
+		c.reconcile(c.jobs["sys"], nil)
+	})
+	if got := nodesOf(c, "sys"); len(got) != 5 {
+		t.Errorf("after b-2 became eligible: %v", got)
+	}
+}
+
+func TestRollingUpdateRespectsMaxParallel(t *testing.T) {
+	c := newTestCluster(t, "")
+	j := serviceJob("roll", 4, 200, 256, 50)
+	j.Update = &api.UpdateStrategy{MaxParallel: new(1), MinHealthyTime: new(10 * time.Second), HealthyDeadline: new(time.Minute)}
+	mustRegister(t, c, j)
+	if err := c.Step(time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	v2 := serviceJob("roll", 4, 300, 256, 50) // destructive: more CPU
+	v2.Update = j.Update
+	mustRegister(t, c, v2)
+	for range 12 {
+		do(c, func() {
+			old, fresh := 0, 0
+			for _, a := range c.jobs["roll"].allocs {
+				if a.terminal() {
+					continue
+				}
+				if a.jobVersion == 0 {
+					old++
+				} else {
+					fresh++
+				}
+			}
+			if old+fresh > 4 || old < 3-fresh {
+				t.Errorf("at %v: %d old and %d new allocations", c.now, old, fresh)
+			}
+		})
+		if err := c.Step(10 * time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.Step(5 * time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	do(c, func() {
+		d := latestDeployment(c.jobs["roll"])
+		if d.status != api.DeploymentStatusSuccessful {
+			t.Errorf("deployment %s: %s", d.status, d.statusDesc)
+		}
+		for _, a := range c.jobs["roll"].allocs {
+			if !a.terminal() && a.grp.cpu != 300 {
+				t.Errorf("allocation %s still runs the old version", a.name)
+			}
+		}
+	})
+}
