@@ -1,0 +1,598 @@
+package policies_test
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+	"github.com/hashicorp/hcl/v2"
+
+	"github.com/foreshape/foreshape/plugins/target/exec"
+	"github.com/foreshape/foreshape/plugins/target/nomadjob"
+	"github.com/foreshape/foreshape/plugins/target/webhook"
+	"github.com/foreshape/foreshape/policies"
+
+	_ "github.com/foreshape/foreshape/plugins/target/builtin"
+)
+
+// builder holds the bodies of a policy's blocks; build renders them. The
+// zero tweak renders a valid policy that sets every block.
+type builder struct {
+	name     string
+	locality string
+	forecast string
+	headroom string
+	reserve  string
+	scale    string // whole scale blocks
+	migrate  string
+	schedule string // whole schedule blocks
+	extra    string // anything else inside the shaping block
+}
+
+func validBuilder() *builder {
+	return &builder{
+		name:     "web",
+		locality: `datacenter = "dc1"`,
+		forecast: `
+    model       = "auto"
+    horizon     = "1h"
+    step        = "1m"
+    history     = "14d"
+    seasonality = ["1d", "7d"]
+    quantile    = 0.9`,
+		headroom: `cpu = 20`,
+		reserve: `
+    enabled    = true
+    max_cpu    = 1000
+    max_memory = 2048`,
+		scale: `
+  scale "frontend" {
+    min = 1
+    max = 5
+    target "nomad-job" {
+      job   = "web"
+      group = "frontend"
+    }
+  }`,
+		migrate: `max_parallel = 2`,
+		schedule: `
+  schedule "patch" {
+    cron     = "0 2 * * 0"
+    duration = "3h"
+    action   = "drain"
+  }`,
+	}
+}
+
+func (b *builder) build() string {
+	var s strings.Builder
+	fmt.Fprintf(&s, "shaping %q {\n", b.name)
+	block := func(name, body string) {
+		if body != "-" {
+			fmt.Fprintf(&s, "  %s {\n    %s\n  }\n", name, strings.TrimSpace(body))
+		}
+	}
+	block("locality", b.locality)
+	block("forecast", b.forecast)
+	block("headroom", b.headroom)
+	block("reserve", b.reserve)
+	block("migrate", b.migrate)
+	s.WriteString(b.scale + "\n")
+	s.WriteString(b.schedule + "\n")
+	s.WriteString(b.extra + "\n")
+	s.WriteString("}\n")
+	return s.String()
+}
+
+func parse(t *testing.T, apply func(*builder)) ([]*policies.Policy, hcl.Diagnostics, string) {
+	t.Helper()
+	b := validBuilder()
+	if apply != nil {
+		apply(b)
+	}
+	src := b.build()
+	ps, diags := policies.Parse("test.hcl", []byte(src))
+	return ps, diags, src
+}
+
+// lineOf returns the 1-based line of the first occurrence of needle.
+func lineOf(t *testing.T, src, needle string) int {
+	t.Helper()
+	i := strings.Index(src, needle)
+	if i < 0 {
+		t.Fatalf("%q not in source", needle)
+	}
+	return strings.Count(src[:i], "\n") + 1
+}
+
+func TestParseErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		apply   func(*builder)
+		summary string // the error's summary contains it
+		at      string // the error's subject starts on the line holding it
+	}{
+		{"unknown model", func(b *builder) { b.forecast = `model = "prophet"` }, "Invalid forecast.model", `"prophet"`},
+		{"model wrong type", func(b *builder) { b.forecast = `model = 3` }, "Invalid forecast.model", `model = 3`},
+		{"zero horizon", func(b *builder) { b.forecast = `horizon = "0s"` }, "Invalid forecast.horizon", `"0s"`},
+		{"negative horizon", func(b *builder) { b.forecast = `horizon = "-1h"` }, "Invalid forecast.horizon", `"-1h"`},
+		{"horizon number", func(b *builder) { b.forecast = `horizon = 3600` }, "Invalid forecast.horizon", `3600`},
+		{"step over horizon", func(b *builder) { b.forecast = `step = "2h"` }, "Invalid forecast.step", `"2h"`},
+		{"horizon off grid", func(b *builder) {
+			b.forecast = `
+    horizon = "1h"
+    step    = "7m"`
+		}, "Invalid forecast.horizon", `"1h"`},
+		{"too many steps", func(b *builder) {
+			b.forecast = `
+    horizon = "10d"
+    history = "30d"
+    step    = "1m"`
+		}, "Invalid forecast.horizon", `"10d"`},
+		{"history shorter than horizon", func(b *builder) {
+			b.forecast = `
+    horizon = "2h"
+    history = "1h"`
+		}, "Invalid forecast.history", `"1h"`},
+		{"history off grid", func(b *builder) {
+			b.forecast = `
+    step    = "5m"
+    history = "14d2m"`
+		}, "Invalid forecast.history", `"14d2m"`},
+		{"quantile zero", func(b *builder) { b.forecast = `quantile = 0` }, "Invalid forecast.quantile", `quantile = 0`},
+		{"quantile one", func(b *builder) { b.forecast = `quantile = 1` }, "Invalid forecast.quantile", `quantile = 1`},
+		{"quantile string", func(b *builder) { b.forecast = `quantile = "0.9"` }, "Invalid forecast.quantile", `"0.9"`},
+		{"quantile variable", func(b *builder) { b.forecast = `quantile = var.q` }, "Variables not allowed", `var.q`},
+		{"function call", func(b *builder) { b.forecast = `horizon = upper("1h")` }, "Function calls not allowed", `upper`},
+		{"seasonality word", func(b *builder) { b.forecast = `seasonality = "daily"` }, "Invalid forecast.seasonality", `"daily"`},
+		{"seasonality empty", func(b *builder) { b.forecast = `seasonality = []` }, "Invalid forecast.seasonality", `[]`},
+		{"seasonality twice", func(b *builder) { b.forecast = `seasonality = ["1d", "24h"]` }, "Invalid forecast.seasonality[1]", `"24h"`},
+		{"seasonality number", func(b *builder) { b.forecast = `seasonality = [86400]` }, "Invalid forecast.seasonality[0]", `86400`},
+		{"season of one step", func(b *builder) { b.forecast = `seasonality = ["1m"]` }, "Invalid forecast.seasonality[0]", `"1m"`},
+		{"unknown forecast attribute", func(b *builder) { b.forecast = `models = "auto"` }, "Unsupported argument", `models`},
+		{"headroom 100", func(b *builder) { b.headroom = `cpu = 100` }, "Invalid headroom.cpu", `cpu = 100`},
+		{"headroom negative", func(b *builder) { b.headroom = `memory = -1` }, "Invalid headroom.memory", `memory = -1`},
+		{"headroom bool", func(b *builder) { b.headroom = `iops = true` }, "Invalid headroom.iops", `iops = true`},
+		{"reserve priority 0", func(b *builder) { b.reserve = `priority = 0` }, "Invalid reserve.priority", `priority = 0`},
+		{"reserve priority 101", func(b *builder) { b.reserve = `priority = 101` }, "Invalid reserve.priority", `priority = 101`},
+		{"reserve enabled string", func(b *builder) { b.reserve = `enabled = "yes"` }, "Invalid reserve.enabled", `"yes"`},
+		{"reserve bad lead time", func(b *builder) { b.reserve = `lead_time = "soon"` }, "Invalid reserve.lead_time", `"soon"`},
+		{"ttl below lead time", func(b *builder) { b.reserve = `ttl = "5m"` }, "Invalid reserve.ttl", `"5m"`},
+		{"ttl below lead time default ttl", func(b *builder) { b.reserve = `lead_time = "2h"` }, "Invalid reserve.ttl", `reserve {`},
+		{"max_cpu zero", func(b *builder) { b.reserve = `max_cpu = 0` }, "Invalid reserve.max_cpu", `max_cpu = 0`},
+		{"max_memory fraction", func(b *builder) { b.reserve = `max_memory = 1.5` }, "Invalid reserve.max_memory", `1.5`},
+		{"enabled without caps", func(b *builder) { b.reserve = `enabled = true` }, "Missing reserve.max_cpu", `reserve {`},
+		{"max_parallel zero", func(b *builder) { b.migrate = `max_parallel = 0` }, "Invalid migrate.max_parallel", `max_parallel = 0`},
+		{"bad strategy", func(b *builder) { b.migrate = `strategy = "move"` }, "Invalid migrate.strategy", `"move"`},
+		{"weights all zero", func(b *builder) {
+			b.migrate = `
+    priority {
+      relieve_hotspot = 0
+      critical        = 0
+      age             = 0
+    }`
+		}, "Invalid migrate.priority", `priority {`},
+		{"weight negative", func(b *builder) { b.migrate = "priority {\n age = -1\n }" }, "Invalid migrate.priority.age", `age = -1`},
+		{"scale max zero", func(b *builder) {
+			b.scale = strings.Replace(b.scale, "max = 5", "max = 0", 1)
+		}, "Invalid scale.frontend.max", `max = 0`},
+		{"scale min negative", func(b *builder) {
+			b.scale = strings.Replace(b.scale, "min = 1", "min = -1", 1)
+		}, "Invalid scale.frontend.min", `min = -1`},
+		{"scale min over max", func(b *builder) {
+			b.scale = strings.Replace(b.scale, "min = 1", "min = 9", 1)
+		}, "Invalid scale.frontend.min", `min = 9`},
+		{"scale missing max", func(b *builder) {
+			b.scale = strings.Replace(b.scale, "max = 5", "", 1)
+		}, "Missing scale.frontend.max", `scale "frontend"`},
+		{"scale bad cooldown", func(b *builder) {
+			b.scale = strings.Replace(b.scale, "min = 1", "min = 1\n    cooldown = \"1y\"", 1)
+		}, "Invalid scale.frontend.cooldown", `"1y"`},
+		{"scale without target", func(b *builder) { b.scale = "scale \"x\" {\n min = 0\n max = 1\n }" }, "Missing target block", `scale "x"`},
+		{"scale with two targets", func(b *builder) {
+			b.scale = strings.Replace(b.scale, "target \"nomad-job\"", "target \"exec\" {\n command = [\"a\"]\n }\n target \"nomad-job\"", 1)
+		}, "Duplicate target block", `target "nomad-job"`},
+		{"unknown plugin", func(b *builder) {
+			b.scale = "scale \"x\" {\n min = 0\n max = 1\n target \"lambda\" {}\n }"
+		}, `Unknown scale.x.target plugin "lambda"`, `target "lambda"`},
+		{"plugin setting", func(b *builder) {
+			b.scale = strings.Replace(b.scale, `job   = "web"`, `job   = "web"`+"\n      count = 3", 1)
+		}, "Unsupported argument", `count = 3`},
+		{"duplicate scale", func(b *builder) { b.scale += strings.Replace(b.scale, "min = 1", "min = 2", 1) }, `Duplicate scale "frontend"`, `scale "frontend"`},
+		{"bad cron", func(b *builder) { b.schedule = strings.Replace(b.schedule, "0 2 * * 0", "0 2 * * 8", 1) }, "Invalid schedule.patch.cron", `"0 2 * * 8"`},
+		{"cron never fires", func(b *builder) { b.schedule = strings.Replace(b.schedule, "0 2 * * 0", "0 0 30 2 *", 1) }, "Invalid schedule.patch.cron", `"0 0 30 2 *"`},
+		{"empty cron", func(b *builder) { b.schedule = strings.Replace(b.schedule, "0 2 * * 0", " ", 1) }, "Invalid schedule.patch.cron", `cron`},
+		{"schedule zero duration", func(b *builder) { b.schedule = strings.Replace(b.schedule, `"3h"`, `"0s"`, 1) }, "Invalid schedule.patch.duration", `"0s"`},
+		{"schedule bad action", func(b *builder) { b.schedule = strings.Replace(b.schedule, `"drain"`, `"pause"`, 1) }, "Invalid schedule.patch.action", `"pause"`},
+		{"schedule missing action", func(b *builder) { b.schedule = strings.Replace(b.schedule, `action   = "drain"`, ``, 1) }, "Missing schedule.patch.action", `schedule "patch"`},
+		{"schedule bad locality", func(b *builder) {
+			b.schedule = strings.Replace(b.schedule, `action   = "drain"`, "action   = \"drain\"\n    localities = [\"dc1\", \"dc1//web\"]", 1)
+		}, "Invalid schedule.patch.localities[1]", `"dc1//web"`},
+		{"schedule localities not a list", func(b *builder) {
+			b.schedule = strings.Replace(b.schedule, `action   = "drain"`, "action   = \"drain\"\n    localities = \"dc1\"", 1)
+		}, "Invalid schedule.patch.localities", `localities = "dc1"`},
+		{"duplicate schedule", func(b *builder) { b.schedule += strings.Replace(b.schedule, `"3h"`, `"4h"`, 1) }, `Duplicate schedule "patch"`, `schedule "patch"`},
+		{"bad policy name", func(b *builder) { b.name = "web tier" }, "Invalid policy name", `shaping "web tier"`},
+		{"locality wildcard only", func(b *builder) { b.locality = `datacenter = "*"` }, "Invalid locality", `locality {`},
+		{"locality slash", func(b *builder) { b.locality = `node_pool = "a/b"` }, "Invalid locality.node_pool", `"a/b"`},
+		{"locality empty", func(b *builder) { b.locality = `node_class = ""` }, "Invalid locality.node_class", `node_class = ""`},
+		{"missing locality", func(b *builder) { b.locality = "-" }, "Missing locality block", `shaping "web"`},
+		{"unknown block", func(b *builder) { b.extra = "limits {\n}" }, "Unsupported block type", `limits {`},
+		{"two forecast blocks", func(b *builder) { b.extra = "forecast {\n}" }, "Duplicate forecast block", `forecast {`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ps, diags, src := parse(t, tc.apply)
+			if !diags.HasErrors() {
+				t.Fatalf("no error; source:\n%s", src)
+			}
+			if ps != nil {
+				t.Errorf("policies returned despite errors")
+			}
+			var found *hcl.Diagnostic
+			for _, d := range diags {
+				if d.Severity == hcl.DiagError && strings.Contains(d.Summary, tc.summary) {
+					found = d
+					break
+				}
+			}
+			if found == nil {
+				t.Fatalf("no error with summary %q in:\n%s\nsource:\n%s", tc.summary, diags.Error(), src)
+			}
+			if found.Subject == nil {
+				t.Fatalf("%q has no source range", found.Summary)
+			}
+			// A duplicate is reported on the repeated (last) occurrence.
+			want := lineOf(t, src, tc.at)
+			if strings.HasPrefix(tc.summary, "Duplicate") {
+				want = strings.Count(src[:strings.LastIndex(src, tc.at)], "\n") + 1
+			}
+			if l := found.Subject.Start.Line; l != want {
+				t.Errorf("%q at line %d, want %d (the line holding %q)\nsource:\n%s", found.Summary, l, want, tc.at, src)
+			}
+			if found.Subject.Filename != "test.hcl" {
+				t.Errorf("filename %q, want test.hcl", found.Subject.Filename)
+			}
+		})
+	}
+}
+
+// ignore drops what cmp cannot or need not compare.
+var ignore = cmp.Options{
+	cmpopts.IgnoreFields(policies.Policy{}, "DeclRange"),
+	cmpopts.IgnoreFields(policies.Scale{}, "DeclRange"),
+	cmpopts.IgnoreFields(policies.Schedule{}, "DeclRange", "Expr"),
+	cmpopts.IgnoreFields(webhook.Config{}, "Body"),
+	cmpopts.EquateEmpty(),
+}
+
+func TestParseValid(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		apply func(*builder)
+		check func(t *testing.T, p *policies.Policy)
+	}{
+		{"every block", nil, func(t *testing.T, p *policies.Policy) {
+			want := &policies.Policy{
+				Name:     "web",
+				Locality: policies.Locality{Datacenter: "dc1"},
+				Forecast: policies.Forecast{
+					Model: "auto", Horizon: time.Hour, Step: time.Minute, History: 14 * 24 * time.Hour,
+					Seasonality: []time.Duration{24 * time.Hour, 7 * 24 * time.Hour}, Quantile: 0.9,
+				},
+				Headroom: policies.Headroom{CPU: 20, Memory: 20, IOPS: 20},
+				Reserve: policies.Reserve{Enabled: true, Priority: 10, LeadTime: 15 * time.Minute,
+					TTL: time.Hour, MaxCPU: 1000, MaxMemory: 2048},
+				Migrate: policies.Migrate{MaxParallel: 2, Strategy: policies.StrategyReschedule,
+					Priority: policies.PriorityWeights{RelieveHotspot: 2, Critical: 3, Age: 1}},
+				Scales: []policies.Scale{{Name: "frontend", Min: 1, Max: 5, Cooldown: 5 * time.Minute,
+					Target: policies.Target{Plugin: "nomad-job", Config: &nomadjob.Config{Job: "web", Group: "frontend"}}}},
+				Schedules: []policies.Schedule{{Name: "patch", Cron: "0 2 * * 0", Duration: 3 * time.Hour,
+					Action: policies.ActionDrain, Localities: []policies.Locality{{Datacenter: "dc1"}}}},
+			}
+			if diff := cmp.Diff(want, p, ignore); diff != "" {
+				t.Errorf("policy (-want +got):\n%s", diff)
+			}
+		}},
+		{"defaults", func(b *builder) {
+			b.forecast, b.headroom, b.reserve, b.migrate, b.scale, b.schedule = "-", "-", "-", "-", "", ""
+		}, func(t *testing.T, p *policies.Policy) {
+			want := &policies.Policy{
+				Name:     "web",
+				Locality: policies.Locality{Datacenter: "dc1"},
+				Forecast: policies.Forecast{Model: "auto", Horizon: time.Hour, Step: time.Minute,
+					History: 14 * 24 * time.Hour, AutoSeasonality: true, Quantile: 0.9},
+				Headroom: policies.Headroom{CPU: 20, Memory: 20, IOPS: 20},
+				Reserve:  policies.Reserve{Priority: 10, LeadTime: 15 * time.Minute, TTL: time.Hour},
+				Migrate: policies.Migrate{MaxParallel: 2, Strategy: policies.StrategyReschedule,
+					Priority: policies.PriorityWeights{RelieveHotspot: 2, Critical: 3, Age: 1}},
+			}
+			if diff := cmp.Diff(want, p, ignore); diff != "" {
+				t.Errorf("policy (-want +got):\n%s", diff)
+			}
+		}},
+		{"auto seasonality", func(b *builder) { b.forecast = `seasonality = "auto"` }, func(t *testing.T, p *policies.Policy) {
+			if !p.Forecast.AutoSeasonality || len(p.Forecast.Seasonality) != 0 {
+				t.Errorf("seasonality = %v auto=%v, want auto", p.Forecast.Seasonality, p.Forecast.AutoSeasonality)
+			}
+		}},
+		{"seasons sorted", func(b *builder) { b.forecast = `seasonality = ["7d", "12h", "1d"]` + "\n history = \"14d\"" }, func(t *testing.T, p *policies.Policy) {
+			want := []time.Duration{12 * time.Hour, 24 * time.Hour, 7 * 24 * time.Hour}
+			if diff := cmp.Diff(want, p.Forecast.Seasonality); diff != "" {
+				t.Errorf("seasons (-want +got):\n%s", diff)
+			}
+		}},
+		{"wildcards", func(b *builder) { b.locality = "datacenter = \"*\"\n node_pool = \"batch\"" }, func(t *testing.T, p *policies.Policy) {
+			if p.Locality != (policies.Locality{NodePool: "batch"}) {
+				t.Errorf("locality = %+v", p.Locality)
+			}
+		}},
+		{"schedule localities", func(b *builder) {
+			b.schedule = strings.Replace(b.schedule, `action   = "drain"`, "action   = \"peak\"\n    localities = [\"dc1/*/web\", \"dc2\"]", 1)
+		}, func(t *testing.T, p *policies.Policy) {
+			want := []policies.Locality{{Datacenter: "dc1", NodeClass: "web"}, {Datacenter: "dc2"}}
+			if diff := cmp.Diff(want, p.Schedules[0].Localities); diff != "" {
+				t.Errorf("localities (-want +got):\n%s", diff)
+			}
+			if p.Schedules[0].Action != policies.ActionPeak {
+				t.Errorf("action = %q", p.Schedules[0].Action)
+			}
+		}},
+		{"two policies' worth of scales", func(b *builder) {
+			b.scale += `
+  scale "hook" {
+    min = 0
+    max = 3
+    cooldown = "0s"
+    target "webhook" {
+      url = "https://example.com/scale"
+      method = "patch"
+      headers = { "x-token-header" = "a" }
+    }
+  }
+  scale "cmd" {
+    min = 0
+    max = 1
+    target "exec" {
+      command = ["/bin/scale", "up"]
+    }
+  }`
+		}, func(t *testing.T, p *policies.Policy) {
+			if len(p.Scales) != 3 {
+				t.Fatalf("%d scales, want 3", len(p.Scales))
+			}
+			wh := p.Scales[1].Target.Config.(*webhook.Config)
+			if wh.Method != "PATCH" || wh.Headers["X-Token-Header"] != "a" || wh.Timeout != webhook.DefaultTimeout || p.Scales[1].Cooldown != 0 {
+				t.Errorf("webhook = %+v cooldown %v", wh, p.Scales[1].Cooldown)
+			}
+			ex := p.Scales[2].Target.Config.(*exec.Config)
+			if diff := cmp.Diff([]string{"/bin/scale", "up"}, ex.Command); diff != "" || ex.Timeout != exec.DefaultTimeout {
+				t.Errorf("exec = %+v", ex)
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ps, diags, src := parse(t, tc.apply)
+			if diags.HasErrors() {
+				t.Fatalf("errors: %s\nsource:\n%s", diags.Error(), src)
+			}
+			if len(ps) != 1 {
+				t.Fatalf("%d policies, want 1", len(ps))
+			}
+			tc.check(t, ps[0])
+		})
+	}
+}
+
+func TestSeasonLongerThanHalfHistoryWarns(t *testing.T) {
+	ps, diags, _ := parse(t, func(b *builder) { b.forecast = "history = \"7d\"\n seasonality = [\"1d\", \"7d\"]" })
+	if diags.HasErrors() || len(ps) != 1 {
+		t.Fatalf("want a valid policy, got %s", diags.Error())
+	}
+	if len(diags) != 1 || diags[0].Severity != hcl.DiagWarning || !strings.Contains(diags[0].Summary, "forecast.seasonality[1]") {
+		t.Fatalf("want one warning on forecast.seasonality[1], got %v", diags)
+	}
+}
+
+func TestExamples(t *testing.T) {
+	ps, diags := policies.LoadDir("examples")
+	if len(diags) != 0 {
+		t.Fatalf("examples are not clean: %s", diags.Error())
+	}
+	var names []string
+	blocks := map[string]bool{}
+	for _, p := range ps {
+		names = append(names, p.Name)
+		if p.Reserve.Enabled {
+			blocks["reserve.enabled"] = true
+		}
+		if p.Forecast.AutoSeasonality {
+			blocks["seasonality auto"] = true
+		} else {
+			blocks["seasonality list"] = true
+		}
+		for _, s := range p.Scales {
+			blocks["target "+s.Target.Plugin] = true
+		}
+		for _, s := range p.Schedules {
+			blocks["action "+string(s.Action)] = true
+		}
+		blocks["strategy "+string(p.Migrate.Strategy)] = true
+	}
+	if diff := cmp.Diff([]string{"batch-pool", "storage-maintenance", "web-daily-peak"}, names); diff != "" {
+		t.Errorf("names, alphabetical by file (-want +got):\n%s", diff)
+	}
+	for _, want := range []string{"reserve.enabled", "seasonality auto", "seasonality list", "target nomad-job",
+		"target webhook", "target exec", "action drain", "action peak", "strategy reschedule", "strategy drain", "strategy affinity"} {
+		if !blocks[want] {
+			t.Errorf("no example covers %s", want)
+		}
+	}
+}
+
+func writeFiles(t *testing.T, files map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for name, src := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(src), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+func TestLoadDuplicateAcrossFiles(t *testing.T) {
+	one := "shaping \"web\" {\n  locality {\n    datacenter = \"dc1\"\n  }\n}\n"
+	dir := writeFiles(t, map[string]string{"a.hcl": one, "b.hcl": "\n\n" + one})
+	a, b := filepath.Join(dir, "a.hcl"), filepath.Join(dir, "b.hcl")
+	_, diags := policies.LoadFiles(a, b)
+	if !diags.HasErrors() || len(diags) != 1 {
+		t.Fatalf("want one error, got %v", diags)
+	}
+	d := diags[0]
+	if d.Subject == nil || d.Subject.Filename != b || d.Subject.Start.Line != 3 {
+		t.Errorf("error at %v, want %s line 3", d.Subject, b)
+	}
+	if !strings.Contains(d.Detail, a+":1,") {
+		t.Errorf("detail %q does not name the first definition %s:1", d.Detail, a)
+	}
+}
+
+func TestLoadDir(t *testing.T) {
+	p := func(name string) string {
+		return fmt.Sprintf("shaping %q {\n  locality {\n    node_pool = %q\n  }\n}\n", name, name)
+	}
+	dir := writeFiles(t, map[string]string{
+		"20-b.hcl":  p("b"),
+		"10-a.hcl":  p("a") + p("c"),
+		"notes.txt": "not a policy",
+	})
+	if err := os.Mkdir(filepath.Join(dir, "sub.hcl"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	ps, diags := policies.LoadDir(dir)
+	if diags.HasErrors() {
+		t.Fatal(diags.Error())
+	}
+	var names []string
+	for _, p := range ps {
+		names = append(names, p.Name)
+	}
+	if diff := cmp.Diff([]string{"a", "c", "b"}, names); diff != "" {
+		t.Errorf("order (-want +got):\n%s", diff)
+	}
+
+	if _, diags := policies.LoadDir(filepath.Join(dir, "missing")); !diags.HasErrors() {
+		t.Errorf("a missing directory is not an error")
+	}
+	if _, diags := policies.LoadFiles(filepath.Join(dir, "missing.hcl")); !diags.HasErrors() {
+		t.Errorf("a missing file is not an error")
+	}
+}
+
+func TestEmptyFileWarns(t *testing.T) {
+	ps, diags := policies.Parse("empty.hcl", []byte("# nothing\n"))
+	if diags.HasErrors() || len(ps) != 0 || len(diags) != 1 || diags[0].Severity != hcl.DiagWarning {
+		t.Fatalf("want one warning and no policy, got %v %v", ps, diags)
+	}
+}
+
+func TestParseLocality(t *testing.T) {
+	for _, tc := range []struct {
+		in      string
+		want    policies.Locality
+		wantErr bool
+	}{
+		{in: "dc1", want: policies.Locality{Datacenter: "dc1"}},
+		{in: "dc1/web", want: policies.Locality{Datacenter: "dc1", NodePool: "web"}},
+		{in: "dc1/*/gpu", want: policies.Locality{Datacenter: "dc1", NodeClass: "gpu"}},
+		{in: "*/batch", want: policies.Locality{NodePool: "batch"}},
+		{in: "*", wantErr: true},
+		{in: "*/*/*", wantErr: true},
+		{in: "", wantErr: true},
+		{in: "dc1//x", wantErr: true},
+		{in: "a/b/c/d", wantErr: true},
+		{in: " dc1", wantErr: true},
+		{in: "dc 1", wantErr: true},
+	} {
+		got, err := policies.ParseLocality(tc.in)
+		if (err != nil) != tc.wantErr {
+			t.Errorf("ParseLocality(%q) error = %v, want error %v", tc.in, err, tc.wantErr)
+			continue
+		}
+		if err != nil {
+			continue
+		}
+		if got != tc.want {
+			t.Errorf("ParseLocality(%q) = %+v, want %+v", tc.in, got, tc.want)
+		}
+		back, err := policies.ParseLocality(got.String())
+		if err != nil || back != got {
+			t.Errorf("round trip of %q through %q = %+v, %v", tc.in, got.String(), back, err)
+		}
+	}
+}
+
+func TestLocalityMatches(t *testing.T) {
+	l := policies.Locality{Datacenter: "dc1", NodeClass: "web"}
+	for _, tc := range []struct {
+		dc, pool, class string
+		want            bool
+	}{
+		{"dc1", "default", "web", true},
+		{"dc1", "", "web", true},
+		{"dc2", "default", "web", false},
+		{"dc1", "default", "db", false},
+	} {
+		if got := l.Matches(tc.dc, tc.pool, tc.class); got != tc.want {
+			t.Errorf("Matches(%q, %q, %q) = %v, want %v", tc.dc, tc.pool, tc.class, got, tc.want)
+		}
+	}
+}
+
+func TestScheduleWindows(t *testing.T) {
+	ps, diags, _ := parse(t, nil) // "0 2 * * 0" for 3h: Sundays 02:00-05:00 UTC
+	if diags.HasErrors() {
+		t.Fatal(diags.Error())
+	}
+	s := ps[0].Schedules[0]
+	sun := time.Date(2026, 11, 29, 0, 0, 0, 0, time.UTC) // a Sunday
+	at := func(d time.Duration) time.Time { return sun.Add(d) }
+	week := 7 * 24 * time.Hour
+	for _, tc := range []struct {
+		name     string
+		from, to time.Time
+		want     []policies.Window
+	}{
+		{"before", at(0), at(2 * time.Hour), nil},
+		{"starts inside", at(time.Hour), at(3 * time.Hour), []policies.Window{{at(2 * time.Hour), at(5 * time.Hour)}}},
+		{"already running", at(4 * time.Hour), at(6 * time.Hour), []policies.Window{{at(2 * time.Hour), at(5 * time.Hour)}}},
+		{"just ended", at(5 * time.Hour), at(6 * time.Hour), nil},
+		{"two weeks", at(0), at(2 * week), []policies.Window{
+			{at(2 * time.Hour), at(5 * time.Hour)},
+			{at(week + 2*time.Hour), at(week + 5*time.Hour)},
+		}},
+		{"empty range", at(3 * time.Hour), at(3 * time.Hour), nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := s.Windows(tc.from, tc.to)
+			if diff := cmp.Diff(tc.want, got, cmpopts.EquateEmpty()); diff != "" {
+				t.Errorf("windows (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestForecastSteps(t *testing.T) {
+	f := policies.Forecast{Horizon: time.Hour, Step: 5 * time.Minute}
+	if got := f.Steps(); got != 12 {
+		t.Errorf("Steps() = %d, want 12", got)
+	}
+	if got := (policies.Forecast{Horizon: time.Hour}).Steps(); got != 0 {
+		t.Errorf("Steps() with no step = %d, want 0", got)
+	}
+}
