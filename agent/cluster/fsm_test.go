@@ -1,0 +1,67 @@
+package cluster_test
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"slices"
+	"sync"
+
+	"github.com/hashicorp/raft"
+)
+
+// listFSM is a minimal FSM for testing the node: it appends each command's
+// bytes to a list. The command "reject" returns an error value instead.
+type listFSM struct {
+	mu     sync.Mutex
+	values []string
+}
+
+var errRejected = errors.New("rejected by the fsm")
+
+func (f *listFSM) Apply(l *raft.Log) any {
+	if l.Type != raft.LogCommand {
+		return nil
+	}
+	if string(l.Data) == "reject" {
+		return errRejected
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.values = append(f.values, string(l.Data))
+	return len(f.values)
+}
+
+func (f *listFSM) Values() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.values)
+}
+
+func (f *listFSM) Snapshot() (raft.FSMSnapshot, error) {
+	return listSnapshot(f.Values()), nil
+}
+
+func (f *listFSM) Restore(rc io.ReadCloser) error {
+	defer rc.Close()
+	var v []string
+	if err := json.NewDecoder(rc).Decode(&v); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	f.values = v
+	f.mu.Unlock()
+	return nil
+}
+
+type listSnapshot []string
+
+func (s listSnapshot) Persist(sink raft.SnapshotSink) error {
+	if err := json.NewEncoder(sink).Encode([]string(s)); err != nil {
+		sink.Cancel()
+		return err
+	}
+	return sink.Close()
+}
+
+func (listSnapshot) Release() {}

@@ -1,0 +1,540 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+	"go.etcd.io/bbolt"
+)
+
+// Log keys.
+const (
+	logKeyNodeID  = "node_id"
+	logKeyAddress = "address"
+	logKeyError   = "error"
+	logKeyTerm    = "term"
+)
+
+var (
+	// ErrNotLeader is returned (wrapped in *NotLeaderError) by operations
+	// that only the leader can perform.
+	ErrNotLeader = errors.New("cluster: not the leader")
+	// ErrLeadershipLost is returned by Apply when the node lost leadership
+	// while the command was in flight: it may or may not be committed.
+	ErrLeadershipLost = errors.New("cluster: leadership lost while applying; the command may or may not have been committed")
+	// ErrClosed is returned after Close.
+	ErrClosed = errors.New("cluster: node closed")
+)
+
+// NotLeaderError says which server leads, when one is known, so that callers
+// can forward the request. errors.Is(err, ErrNotLeader) holds.
+type NotLeaderError struct {
+	LeaderID      string
+	LeaderAddress string
+}
+
+func (e *NotLeaderError) Error() string {
+	if e.LeaderAddress == "" {
+		return ErrNotLeader.Error() + " (no leader known)"
+	}
+	return fmt.Sprintf("%s (leader %s at %s)", ErrNotLeader, e.LeaderID, e.LeaderAddress)
+}
+
+// Is makes errors.Is(err, ErrNotLeader) true.
+func (e *NotLeaderError) Is(target error) bool { return target == ErrNotLeader }
+
+// Node is one foreshape server's Raft node: it replicates commands to the
+// FSM on every server and tells its owner when it leads.
+//
+// Goroutines: raft runs its own; Node adds one that reads raft's leadership
+// notifications and, on each gain, one that runs a barrier before publishing
+// the new leadership term. All methods are safe for concurrent use.
+type Node struct {
+	cfg    Config
+	logger hclog.Logger
+	raft   *raft.Raft
+	trans  raft.Transport
+	// closers are the stores and transport New created, closed in order.
+	closers []io.Closer
+
+	notifyCh chan bool
+	done     chan struct{}
+	wg       sync.WaitGroup
+	close    sync.Once
+
+	mu sync.Mutex
+	// leader is the current leadership term once the FSM has caught up;
+	// nil when this node does not lead.
+	leader *term
+	// changed is closed and replaced whenever leader changes.
+	changed chan struct{}
+}
+
+// term is one stretch of leadership; ctx is cancelled when it ends.
+type term struct {
+	ctx    context.Context
+	cancel context.CancelFunc
+}
+
+// New starts a Raft node for fsm. It builds the stores and transport from
+// cfg unless cfg supplies them, bootstraps when cfg.Bootstrap asks and the
+// node has no state, and returns while raft elects a leader in the
+// background.
+func New(cfg Config, fsm raft.FSM, logger hclog.Logger) (*Node, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	if logger == nil {
+		logger = hclog.NewNullLogger()
+	}
+	n := &Node{
+		cfg:      cfg,
+		logger:   logger,
+		notifyCh: make(chan bool, 16),
+		done:     make(chan struct{}),
+		changed:  make(chan struct{}),
+	}
+	if err := n.open(fsm); err != nil {
+		n.closeResources()
+		return nil, err
+	}
+	n.wg.Add(1)
+	go n.watchLeadership()
+	if cfg.Bootstrap {
+		if err := n.Bootstrap(); err != nil && !errors.Is(err, raft.ErrCantBootstrap) {
+			n.Close()
+			return nil, err
+		}
+	}
+	return n, nil
+}
+
+func (n *Node) open(fsm raft.FSM) error {
+	cfg := n.cfg
+	logs, stable, snaps := cfg.LogStore, cfg.StableStore, cfg.SnapshotStore
+	switch {
+	case cfg.InMemory:
+		mem := raft.NewInmemStore()
+		if logs == nil {
+			logs = mem
+		}
+		if stable == nil {
+			stable = mem
+		}
+		if snaps == nil {
+			snaps = raft.NewInmemSnapshotStore()
+		}
+	case logs == nil || stable == nil || snaps == nil:
+		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+			return fmt.Errorf("cluster: data dir: %w", err)
+		}
+		if logs == nil || stable == nil {
+			bolt, err := raftboltdb.New(raftboltdb.Options{
+				Path: filepath.Join(cfg.DataDir, "raft.db"),
+				// Fail instead of waiting forever when another process
+				// holds the database.
+				BoltOptions: &bbolt.Options{Timeout: cfg.LockTimeout},
+			})
+			if err != nil {
+				return fmt.Errorf("cluster: open raft.db: %w", err)
+			}
+			n.closers = append(n.closers, bolt)
+			if stable == nil {
+				stable = bolt
+			}
+			if logs == nil {
+				cached, err := raft.NewLogCache(512, bolt)
+				if err != nil {
+					return fmt.Errorf("cluster: log cache: %w", err)
+				}
+				logs = cached
+			}
+		}
+		if snaps == nil {
+			fss, err := raft.NewFileSnapshotStoreWithLogger(cfg.DataDir, cfg.SnapshotRetain, n.logger.Named("snapshot"))
+			if err != nil {
+				return fmt.Errorf("cluster: snapshot store: %w", err)
+			}
+			snaps = fss
+		}
+	}
+
+	trans := cfg.Transport
+	if trans == nil {
+		if cfg.InMemory && cfg.BindAddr == "" {
+			_, inmem := raft.NewInmemTransport("")
+			trans = inmem
+			n.closers = append(n.closers, inmem)
+		} else {
+			var adv net.Addr
+			if cfg.AdvertiseAddr != "" {
+				a, err := net.ResolveTCPAddr("tcp", cfg.AdvertiseAddr)
+				if err != nil {
+					return fmt.Errorf("cluster: advertise address: %w", err)
+				}
+				adv = a
+			}
+			tcp, err := raft.NewTCPTransportWithLogger(cfg.BindAddr, adv, cfg.MaxPool, cfg.TransportTimeout, n.logger.Named("transport"))
+			if err != nil {
+				return fmt.Errorf("cluster: transport: %w", err)
+			}
+			trans = tcp
+			n.closers = append(n.closers, tcp)
+		}
+	}
+	n.trans = trans
+
+	rc := cfg.raftConfig()
+	rc.Logger = n.logger.Named("raft")
+	rc.NotifyCh = n.notifyCh
+	r, err := raft.NewRaft(rc, fsm, logs, stable, snaps, trans)
+	if err != nil {
+		return fmt.Errorf("cluster: start raft: %w", err)
+	}
+	n.raft = r
+	n.logger.Info("raft started", logKeyNodeID, cfg.NodeID, logKeyAddress, string(trans.LocalAddr()))
+	return nil
+}
+
+// Server is one member of the Raft configuration.
+type Server struct {
+	ID      string `json:"id"`
+	Address string `json:"address"`
+	// Voter is false for non-voters, which replicate but do not vote.
+	Voter bool `json:"voter"`
+	// Leader marks the current leader in Status.
+	Leader bool `json:"leader"`
+}
+
+// Bootstrap makes a brand-new cluster whose configuration is the given
+// servers (voters, non-voters), or this node alone as a voter when none are
+// given. It fails with raft.ErrCantBootstrap when the node already has Raft
+// state. Every server must be bootstrapped with the same list, or only one.
+func (n *Node) Bootstrap(servers ...Server) error {
+	if len(servers) == 0 {
+		servers = []Server{{ID: n.cfg.NodeID, Address: string(n.trans.LocalAddr()), Voter: true}}
+	}
+	var conf raft.Configuration
+	for _, s := range servers {
+		suf := raft.Voter
+		if !s.Voter {
+			suf = raft.Nonvoter
+		}
+		conf.Servers = append(conf.Servers, raft.Server{Suffrage: suf, ID: raft.ServerID(s.ID), Address: raft.ServerAddress(s.Address)})
+	}
+	if err := n.raft.BootstrapCluster(conf).Error(); err != nil {
+		return fmt.Errorf("cluster: bootstrap: %w", err)
+	}
+	n.logger.Info("bootstrapped a new cluster", "servers", len(servers))
+	return nil
+}
+
+// watchLeadership turns raft's notifications into leadership terms. It reads
+// the channel promptly (raft blocks on it) and leaves the barrier to
+// catchUp.
+func (n *Node) watchLeadership() {
+	defer n.wg.Done()
+	var cur *term
+	end := func() {
+		if cur != nil {
+			cur.cancel()
+			cur = nil
+			n.setLeader(nil)
+		}
+	}
+	defer end()
+	for {
+		select {
+		case <-n.done:
+			return
+		case lead := <-n.notifyCh:
+			end()
+			if !lead {
+				n.logger.Info("lost leadership")
+				continue
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			cur = &term{ctx: ctx, cancel: cancel}
+			n.logger.Info("gained leadership; waiting for the state to catch up", logKeyTerm, n.raft.CurrentTerm())
+			n.wg.Add(1)
+			go n.catchUp(cur)
+		}
+	}
+}
+
+// catchUp runs a barrier so that every entry of earlier terms is applied to
+// the FSM, then publishes the term, unless it ended meanwhile.
+func (n *Node) catchUp(t *term) {
+	defer n.wg.Done()
+	for t.ctx.Err() == nil {
+		err := n.raft.Barrier(n.cfg.BarrierTimeout).Error()
+		if err == nil {
+			n.mu.Lock()
+			if t.ctx.Err() == nil {
+				n.leader = t
+				close(n.changed)
+				n.changed = make(chan struct{})
+			}
+			n.mu.Unlock()
+			n.logger.Info("leading", logKeyTerm, n.raft.CurrentTerm())
+			return
+		}
+		if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) || errors.Is(err, raft.ErrRaftShutdown) {
+			return
+		}
+		n.logger.Warn("barrier failed; retrying", logKeyError, err)
+		select {
+		case <-t.ctx.Done():
+		case <-time.After(n.cfg.HeartbeatTimeout):
+		}
+	}
+}
+
+func (n *Node) setLeader(t *term) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.leader == t {
+		return
+	}
+	n.leader = t
+	close(n.changed)
+	n.changed = make(chan struct{})
+}
+
+// LeaderContext returns a context that lives as long as this node's current
+// leadership and true, or nil and false when the node does not lead (or has
+// not yet caught up after winning an election).
+func (n *Node) LeaderContext() (context.Context, bool) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.leader == nil {
+		return nil, false
+	}
+	return n.leader.ctx, true
+}
+
+// RunLeaderLoop calls fn once for every leadership term of this node, after
+// the FSM has caught up with the log, with a context that is cancelled when
+// leadership ends or ctx is done. fn must return when its context is done;
+// if it returns earlier it is not called again until the next term.
+// RunLeaderLoop returns when ctx is done (with ctx's error) or the node is
+// closed (ErrClosed). Any number of loops may run.
+func (n *Node) RunLeaderLoop(ctx context.Context, fn func(leaderCtx context.Context)) error {
+	var last *term
+	for {
+		n.mu.Lock()
+		t, changed := n.leader, n.changed
+		n.mu.Unlock()
+		if t != nil && t != last {
+			last = t
+			lctx, cancel := context.WithCancel(ctx)
+			stop := context.AfterFunc(t.ctx, cancel)
+			fn(lctx)
+			stop()
+			cancel()
+			continue
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-n.done:
+			return ErrClosed
+		case <-changed:
+		}
+	}
+}
+
+// IsLeader reports whether raft considers this node the leader. Leader work
+// should use LeaderContext or RunLeaderLoop, which also wait for the FSM to
+// catch up.
+func (n *Node) IsLeader() bool { return n.raft.State() == raft.Leader }
+
+func (n *Node) notLeader() error {
+	addr, id := n.raft.LeaderWithID()
+	return &NotLeaderError{LeaderID: string(id), LeaderAddress: string(addr)}
+}
+
+// Apply replicates cmd and returns what the FSM's Apply returned on this
+// node. An error value returned by the FSM comes back as the error. Apply
+// fails with a *NotLeaderError on followers. ctx bounds the wait; when it
+// expires the command may still be committed later.
+func (n *Node) Apply(ctx context.Context, cmd []byte) (any, error) {
+	select {
+	case <-n.done:
+		return nil, ErrClosed
+	default:
+	}
+	if n.raft.State() != raft.Leader {
+		return nil, n.notLeader()
+	}
+	var timeout time.Duration
+	if dl, ok := ctx.Deadline(); ok {
+		if timeout = time.Until(dl); timeout <= 0 {
+			return nil, fmt.Errorf("cluster: apply: %w", context.DeadlineExceeded)
+		}
+	}
+	f := n.raft.Apply(cmd, timeout)
+	errc := make(chan error, 1)
+	go func() { errc <- f.Error() }()
+	select {
+	case <-ctx.Done():
+		return nil, fmt.Errorf("cluster: apply: %w (the command may still be committed)", ctx.Err())
+	case err := <-errc:
+		if err != nil {
+			return nil, n.mapError("apply", err)
+		}
+	}
+	resp := f.Response()
+	if err, ok := resp.(error); ok {
+		return nil, fmt.Errorf("cluster: apply: %w", err)
+	}
+	return resp, nil
+}
+
+func (n *Node) mapError(op string, err error) error {
+	switch {
+	case errors.Is(err, raft.ErrNotLeader):
+		return n.notLeader()
+	case errors.Is(err, raft.ErrLeadershipLost):
+		return ErrLeadershipLost
+	case errors.Is(err, raft.ErrRaftShutdown):
+		return ErrClosed
+	}
+	return fmt.Errorf("cluster: %s: %w", op, err)
+}
+
+// timeout turns ctx's deadline into a raft timeout (0 means none).
+func timeout(ctx context.Context) time.Duration {
+	if dl, ok := ctx.Deadline(); ok {
+		return max(time.Until(dl), time.Millisecond)
+	}
+	return 0
+}
+
+// AddVoter adds (or promotes) a voting server; leader only.
+func (n *Node) AddVoter(ctx context.Context, id, address string) error {
+	if err := n.raft.AddVoter(raft.ServerID(id), raft.ServerAddress(address), 0, timeout(ctx)).Error(); err != nil {
+		return n.mapError("add voter", err)
+	}
+	return nil
+}
+
+// AddNonvoter adds a server that replicates the log without voting; leader
+// only.
+func (n *Node) AddNonvoter(ctx context.Context, id, address string) error {
+	if err := n.raft.AddNonvoter(raft.ServerID(id), raft.ServerAddress(address), 0, timeout(ctx)).Error(); err != nil {
+		return n.mapError("add nonvoter", err)
+	}
+	return nil
+}
+
+// RemoveServer removes a server from the configuration; leader only.
+func (n *Node) RemoveServer(ctx context.Context, id string) error {
+	if err := n.raft.RemoveServer(raft.ServerID(id), 0, timeout(ctx)).Error(); err != nil {
+		return n.mapError("remove server", err)
+	}
+	return nil
+}
+
+// Snapshot asks raft to take a snapshot now and compact the log.
+func (n *Node) Snapshot() error {
+	if err := n.raft.Snapshot().Error(); err != nil {
+		return n.mapError("snapshot", err)
+	}
+	return nil
+}
+
+// Status is a point-in-time view of the node for the API and operators.
+type Status struct {
+	ID      string `json:"id"`
+	Address string `json:"address"`
+	// State is "Leader", "Follower", "Candidate" or "Shutdown".
+	State         string   `json:"state"`
+	LeaderID      string   `json:"leader_id"`
+	LeaderAddress string   `json:"leader_address"`
+	Servers       []Server `json:"servers"`
+	Term          uint64   `json:"term"`
+	LastIndex     uint64   `json:"last_index"`
+	CommitIndex   uint64   `json:"commit_index"`
+	AppliedIndex  uint64   `json:"applied_index"`
+	// LastContact is when a follower last heard from the leader; zero on
+	// the leader and before any contact.
+	LastContact time.Time `json:"last_contact"`
+}
+
+// Status returns the node's state, leader, configuration and indexes.
+func (n *Node) Status() (Status, error) {
+	addr, id := n.raft.LeaderWithID()
+	st := Status{
+		ID:            n.cfg.NodeID,
+		Address:       string(n.trans.LocalAddr()),
+		State:         n.raft.State().String(),
+		LeaderID:      string(id),
+		LeaderAddress: string(addr),
+		Term:          n.raft.CurrentTerm(),
+		LastIndex:     n.raft.LastIndex(),
+		CommitIndex:   n.raft.CommitIndex(),
+		AppliedIndex:  n.raft.AppliedIndex(),
+	}
+	if st.State != raft.Leader.String() {
+		st.LastContact = n.raft.LastContact()
+	}
+	f := n.raft.GetConfiguration()
+	if err := f.Error(); err != nil {
+		return st, n.mapError("status", err)
+	}
+	for _, s := range f.Configuration().Servers {
+		st.Servers = append(st.Servers, Server{
+			ID:      string(s.ID),
+			Address: string(s.Address),
+			Voter:   s.Suffrage == raft.Voter,
+			Leader:  s.ID == id,
+		})
+	}
+	return st, nil
+}
+
+// Close leaves leadership, stops raft and closes what New opened. It is
+// safe to call more than once.
+func (n *Node) Close() error {
+	var err error
+	n.close.Do(func() {
+		close(n.done)
+		if n.raft != nil {
+			if e := n.raft.Shutdown().Error(); e != nil {
+				err = fmt.Errorf("cluster: shutdown: %w", e)
+			}
+		}
+		n.wg.Wait()
+		if e := n.closeResources(); e != nil && err == nil {
+			err = e
+		}
+		n.logger.Info("raft stopped")
+	})
+	return err
+}
+
+func (n *Node) closeResources() error {
+	var errs []error
+	for _, c := range n.closers {
+		if err := c.Close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	n.closers = nil
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("cluster: close: %w", err)
+	}
+	return nil
+}
