@@ -29,8 +29,9 @@
 // series; rel_mase and rel_crps are geometric means over series of the
 // model's figure divided by seasonal naive's.
 //
-// Series that cannot be scaled (constant in training: the seasonal-naive
-// error is zero) or are too short for one origin are excluded and counted.
+// Series that cannot be scaled (the in-sample seasonal-naive error is zero:
+// constant, or exactly periodic, in training) or are too short for one
+// origin are excluded and counted.
 //
 // The package reads files only through an fs.FS its caller gives it, never
 // writes anything, and never logs: progress goes to a callback.

@@ -110,7 +110,8 @@ type Report struct {
 	Models      map[string]Metrics `json:"models"`
 	// Folders holds the same figures per folder.
 	Folders map[string]Folder `json:"folders"`
-	// Excluded counts series left out, by reason ("constant", "too short").
+	// Excluded counts series left out, by reason: "zero scale" (constant or
+	// exactly periodic in training, so MASE is undefined) or "too short".
 	Excluded map[string]int `json:"excluded_series"`
 	// Failures counts, per model, series on which it failed to fit or
 	// forecast; those series are left out of that model's figures.
@@ -291,7 +292,7 @@ func evalSeries(ctx context.Context, s Series, models []string, cfg Config, quan
 		scales[k] = naiveMAE(y[:o], lag)
 	}
 	if !(scales[0] > 0) {
-		res.excluded = "constant"
+		res.excluded = "zero scale"
 		return res
 	}
 	res.origins = len(origins)

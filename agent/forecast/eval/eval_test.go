@@ -224,7 +224,7 @@ func TestEvaluateExclusionsAndFailures(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep.Series != 1 || rep.Excluded["constant"] != 1 || rep.Excluded["too short"] != 1 {
+	if rep.Series != 1 || rep.Excluded["zero scale"] != 1 || rep.Excluded["too short"] != 1 {
 		t.Errorf("series %d excluded %v", rep.Series, rep.Excluded)
 	}
 	if rep.Failures["broken"] != 1 {

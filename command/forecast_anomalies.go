@@ -1,0 +1,358 @@
+package command
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/hashicorp/cli"
+
+	"github.com/foreshape/foreshape/agent/forecast"
+	"github.com/foreshape/foreshape/agent/forecast/eval"
+	"github.com/foreshape/foreshape/agent/forecast/nab"
+)
+
+func init() {
+	register("forecast anomalies", func(m Meta) cli.Command { return &ForecastAnomaliesCommand{Meta: m} })
+}
+
+// ForecastAnomaliesCommand runs the online anomaly detector over trace files
+// and, with NAB labels, scores it the way NAB does.
+type ForecastAnomaliesCommand struct{ Meta }
+
+func (c *ForecastAnomaliesCommand) Synopsis() string {
+	return "Detect anomalies in trace files and score the detector on NAB labels"
+}
+
+func (c *ForecastAnomaliesCommand) Help() string {
+	return strings.TrimSpace(`
+Usage: foreshape forecast anomalies -data DIR [options]
+
+  Runs foreshape's online anomaly detector (the one the agent uses to keep
+  anomalous samples out of model fitting) over every trace file under DIR,
+  point by point without look-ahead, and prints the events it finds: start,
+  end, kind (spike or level_shift) and peak score.
+
+  With -labels (NAB's combined_windows.json), the series named in the labels
+  are also scored with NAB's scoring: anomaly windows, scaled sigmoid
+  rewards, the three cost profiles with the threshold optimised per
+  profile, normalised so the null detector scores 0 and a perfect one 100.
+  When NAB's results/final_results.json sits beside the labels directory,
+  the published scores of NAB's detectors are shown alongside.
+
+Options:
+
+  -data=DIR        Trace directory (read like 'forecast eval' does).
+  -labels=FILE     NAB combined_windows.json; series are matched to its keys
+                   by path suffix.
+  -profiles=FILE   NAB profiles.json. Default: config/profiles.json beside
+                   the labels directory, else NAB's published profiles.
+  -step=DUR        Sampling interval of the traces. Default: 5m.
+  -threshold=Z     Robust z above which a point is anomalous. Default: 5.
+  -format=FORMAT   table or json. Default: table.
+
+Example:
+
+  $ foreshape forecast anomalies -data ../shared/data/nab \
+      -labels ../shared/data/nab/labels/combined_windows.json
+`)
+}
+
+// anomalyEventOut is one event as printed.
+type anomalyEventOut struct {
+	Series string  `json:"series"`
+	Start  string  `json:"start"`
+	End    string  `json:"end"`
+	Kind   string  `json:"kind"`
+	Score  float64 `json:"score"`
+	Z      float64 `json:"z"`
+}
+
+// nabScoreOut is one profile's NAB score.
+type nabScoreOut struct {
+	Score     float64 `json:"score"`
+	Threshold float64 `json:"threshold"`
+	Raw       float64 `json:"raw"`
+	TP        int     `json:"tp"`
+	FP        int     `json:"fp"`
+	FN        int     `json:"fn"`
+}
+
+type anomaliesOut struct {
+	Series    int                           `json:"series"`
+	Events    []anomalyEventOut             `json:"events"`
+	NAB       map[string]nabScoreOut        `json:"nab,omitempty"`
+	Scored    int                           `json:"nab_series,omitempty"`
+	Published map[string]map[string]float64 `json:"published,omitempty"`
+}
+
+func (c *ForecastAnomaliesCommand) Run(args []string) int {
+	fs := c.FlagSet("forecast anomalies", c.Help)
+	dir := fs.String("data", "", "")
+	labels := fs.String("labels", "", "")
+	profiles := fs.String("profiles", "", "")
+	step := fs.Duration("step", 5*time.Minute, "")
+	threshold := fs.Float64("threshold", forecast.DefaultAnomalyThreshold, "")
+	format := fs.String("format", "table", "")
+	if code, ok := c.Parse(fs, args, c.Help); !ok {
+		return code
+	}
+	switch {
+	case fs.NArg() > 0:
+		return c.UsageError("forecast anomalies", "unexpected argument "+fs.Arg(0))
+	case *dir == "":
+		return c.UsageError("forecast anomalies", "-data is required")
+	case *step <= 0:
+		return c.UsageError("forecast anomalies", "-step must be positive")
+	case !(*threshold > 0):
+		return c.UsageError("forecast anomalies", "-threshold must be positive")
+	case *format != "table" && *format != "json":
+		return c.UsageError("forecast anomalies", "-format must be table or json")
+	}
+
+	data, err := readTraceDirs(c.Meta, []string{*dir}, *step)
+	if err != nil {
+		c.UI.Error("error: " + err.Error())
+		return ExitInvalid
+	}
+	if len(data.Series) == 0 {
+		c.UI.Error("error: no series found under " + *dir)
+		return ExitInvalid
+	}
+
+	var windows map[string][]nab.Window
+	costs := nab.DefaultProfiles()
+	var published map[string]map[string]float64
+	if *labels != "" {
+		if windows, err = readNABWindows(*labels); err != nil {
+			c.UI.Error("error: " + err.Error())
+			return ExitInvalid
+		}
+		labelDir := filepath.Dir(filepath.Clean(*labels))
+		pf := *profiles
+		if pf == "" {
+			if p := filepath.Join(labelDir, "..", "config", "profiles.json"); nabFileExists(p) {
+				pf = p
+			}
+		}
+		if pf != "" {
+			if costs, err = readNABProfiles(pf); err != nil {
+				c.UI.Error("error: " + err.Error())
+				return ExitInvalid
+			}
+		}
+		if p := filepath.Join(labelDir, "..", "results", "final_results.json"); nabFileExists(p) {
+			if published, err = readNABPublished(p); err != nil {
+				fmt.Fprintf(c.Err, "warning: ignoring %s: %v\n", p, err)
+			}
+		}
+	} else if *profiles != "" {
+		return c.UsageError("forecast anomalies", "-profiles needs -labels")
+	}
+
+	opts := forecast.AnomalyOptions{Threshold: *threshold}
+	out := anomaliesOut{Series: len(data.Series), Events: []anomalyEventOut{}}
+	var files []nab.File
+	matched := map[string]bool{}
+	for _, s := range data.Series {
+		if err := c.Ctx.Err(); err != nil {
+			c.UI.Error("error: " + err.Error())
+			return ExitInvalid
+		}
+		pts, events := forecast.DetectAnomalies(s.Values, opts)
+		for _, e := range events {
+			out.Events = append(out.Events, anomalyEventOut{
+				Series: s.Name, Start: anomalyPointTime(s, e.Start), End: anomalyPointTime(s, e.End),
+				Kind: string(e.Kind), Score: e.Score, Z: e.Z,
+			})
+		}
+		key, ok := nabMatchLabel(s.File, windows)
+		if !ok {
+			continue
+		}
+		matched[key] = true
+		f := nab.File{Name: key, Windows: windows[key], Timestamps: make([]time.Time, len(pts)), Scores: make([]float64, len(pts))}
+		for i, p := range pts {
+			f.Timestamps[i] = s.Time(i)
+			f.Scores[i] = p.Onset
+		}
+		files = append(files, f)
+	}
+	var missing []string
+	for k := range windows {
+		if !matched[k] {
+			missing = append(missing, k)
+		}
+	}
+	sort.Strings(missing)
+	for _, k := range missing {
+		fmt.Fprintf(c.Err, "warning: no series for labelled file %s\n", k)
+	}
+	if windows != nil {
+		if len(files) == 0 {
+			c.UI.Error("error: no series under " + *dir + " matches a file in " + *labels)
+			return ExitInvalid
+		}
+		out.NAB = map[string]nabScoreOut{}
+		out.Scored = len(files)
+		for name, cm := range costs {
+			res, err := nab.Score(files, cm, nab.Options{})
+			if err != nil {
+				c.UI.Error("error: " + err.Error())
+				return ExitInvalid
+			}
+			out.NAB[name] = nabScoreOut{Score: res.Normalized, Threshold: res.Threshold, Raw: res.Raw, TP: res.TP, FP: res.FP, FN: res.FN}
+		}
+		out.Published = published
+	}
+
+	if *format == "json" {
+		b, err := json.Marshal(out)
+		if err != nil {
+			c.UI.Error("error: " + err.Error())
+			return ExitInvalid
+		}
+		fmt.Fprintln(c.Out, string(b))
+		return ExitOK
+	}
+	writeAnomalyEvents(c.Out, out)
+	if out.NAB != nil {
+		writeNABScores(c.Out, out)
+	}
+	return ExitOK
+}
+
+func writeAnomalyEvents(w io.Writer, out anomaliesOut) {
+	fmt.Fprintf(w, "%d events in %d series\n\n", len(out.Events), out.Series)
+	if len(out.Events) == 0 {
+		return
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "SERIES\tSTART\tEND\tKIND\tSCORE\tZ")
+	for _, e := range out.Events {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%.4f\t%.1f\n", e.Series, e.Start, e.End, e.Kind, e.Score, e.Z)
+	}
+	_ = tw.Flush()
+}
+
+func writeNABScores(w io.Writer, out anomaliesOut) {
+	profiles := []string{nab.Standard, nab.RewardLowFPRate, nab.RewardLowFNRate}
+	for p := range out.NAB {
+		if p != nab.Standard && p != nab.RewardLowFPRate && p != nab.RewardLowFNRate {
+			profiles = append(profiles, p)
+		}
+	}
+	fmt.Fprintf(w, "\nNAB scores on %d labelled series (null 0, perfect 100)\n\n", out.Scored)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "PROFILE\tSCORE\tTHRESHOLD\tTP\tFP\tFN")
+	for _, p := range profiles {
+		s, ok := out.NAB[p]
+		if !ok {
+			continue
+		}
+		fmt.Fprintf(tw, "%s\t%.1f\t%.4f\t%d\t%d\t%d\n", p, s.Score, s.Threshold, s.TP, s.FP, s.FN)
+	}
+	_ = tw.Flush()
+	if len(out.Published) == 0 {
+		return
+	}
+	type row struct {
+		name string
+		s    map[string]float64
+	}
+	rows := []row{{"foreshape (these series)", map[string]float64{}}}
+	for _, p := range profiles {
+		if s, ok := out.NAB[p]; ok {
+			rows[0].s[p] = s.Score
+		}
+	}
+	for name, s := range out.Published {
+		rows = append(rows, row{name + " (published, full corpus)", s})
+	}
+	sort.SliceStable(rows, func(i, j int) bool { return rows[i].s[nab.Standard] > rows[j].s[nab.Standard] })
+	fmt.Fprintf(w, "\nBeside NAB's published scores (58 files; these series are a subset)\n\n")
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "DETECTOR\tSTANDARD\tLOW_FP\tLOW_FN")
+	for _, r := range rows {
+		fmt.Fprintf(tw, "%s\t%.1f\t%.1f\t%.1f\n", r.name, r.s[nab.Standard], r.s[nab.RewardLowFPRate], r.s[nab.RewardLowFNRate])
+	}
+	_ = tw.Flush()
+}
+
+// anomalyPointTime formats the time of point i: absolute when the series has
+// absolute times, otherwise the offset from its start.
+func anomalyPointTime(s eval.Series, i int) string {
+	if s.Start.IsZero() {
+		return "+" + (time.Duration(i) * s.Step).String()
+	}
+	return s.Time(i).Format("2006-01-02 15:04:05")
+}
+
+// nabMatchLabel finds the label key naming file: equal, or a path suffix
+// ("data/realAWSCloudwatch/x.csv" matches "realAWSCloudwatch/x.csv").
+func nabMatchLabel(file string, windows map[string][]nab.Window) (string, bool) {
+	if windows == nil {
+		return "", false
+	}
+	file = filepath.ToSlash(file)
+	if _, ok := windows[file]; ok {
+		return file, true
+	}
+	for k := range windows {
+		if strings.HasSuffix(file, "/"+k) {
+			return k, true
+		}
+	}
+	return "", false
+}
+
+func readNABWindows(path string) (map[string][]nab.Window, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("labels: %w", err)
+	}
+	defer f.Close()
+	w, err := nab.ReadWindows(f)
+	if err != nil {
+		return nil, fmt.Errorf("labels %s: %w", path, err)
+	}
+	return w, nil
+}
+
+func readNABProfiles(path string) (map[string]nab.CostMatrix, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("profiles: %w", err)
+	}
+	defer f.Close()
+	p, err := nab.ReadProfiles(f)
+	if err != nil {
+		return nil, fmt.Errorf("profiles %s: %w", path, err)
+	}
+	return p, nil
+}
+
+// readNABPublished reads NAB's results/final_results.json: detector → profile
+// → normalised score.
+func readNABPublished(path string) (map[string]map[string]float64, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var out map[string]map[string]float64
+	if err := json.Unmarshal(b, &out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func nabFileExists(p string) bool {
+	fi, err := os.Stat(p)
+	return err == nil && !fi.IsDir()
+}
