@@ -1,0 +1,88 @@
+package webhook
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
+)
+
+func decode(t *testing.T, src string) (*Config, hcl.Diagnostics) {
+	t.Helper()
+	f, diags := hclsyntax.ParseConfig([]byte(src), "t.hcl", hcl.InitialPos)
+	if diags.HasErrors() {
+		t.Fatal(diags.Error())
+	}
+	v, diags := Decode(f.Body, "target.webhook")
+	c, _ := v.(*Config)
+	return c, diags
+}
+
+func TestDecodeDefaults(t *testing.T) {
+	c, diags := decode(t, `url = "https://scaler.example.com/v1/scale?x=1"`)
+	if diags.HasErrors() {
+		t.Fatal(diags.Error())
+	}
+	if c.URL.Host != "scaler.example.com" || c.Method != "POST" || c.Timeout != DefaultTimeout || c.Body != nil || len(c.Headers) != 0 {
+		t.Errorf("defaults = %+v", c)
+	}
+}
+
+func TestDecodeAll(t *testing.T) {
+	c, diags := decode(t, `
+url     = "http://10.0.0.1:8080/scale"
+method  = "put"
+headers = { "content-type" = "application/json" }
+body    = "{\"count\": {{ .Count }}}"
+timeout = "3s"
+`)
+	if diags.HasErrors() {
+		t.Fatal(diags.Error())
+	}
+	if c.Method != "PUT" || c.Timeout != 3*time.Second || c.Headers["Content-Type"] != "application/json" {
+		t.Errorf("config = %+v", c)
+	}
+	var buf bytes.Buffer
+	if err := c.Body.Execute(&buf, map[string]int{"Count": 4}); err != nil || buf.String() != `{"count": 4}` {
+		t.Errorf("body renders %q, %v", buf.String(), err)
+	}
+	if err := c.Body.Execute(&buf, map[string]int{}); err == nil {
+		t.Errorf("a missing key renders silently; want missingkey=error")
+	}
+}
+
+func TestDecodeErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name, src, want string
+	}{
+		{"no url", `method = "POST"`, "Missing target.webhook.url"},
+		{"relative url", `url = "/scale"`, "Invalid target.webhook.url"},
+		{"ftp url", `url = "ftp://x.example.com"`, "Invalid target.webhook.url"},
+		{"no host", `url = "https://"`, "Invalid target.webhook.url"},
+		{"bad url", `url = "http://[::1"`, "Invalid target.webhook.url"},
+		{"get", "url = \"https://x\"\nmethod = \"GET\"", "Invalid target.webhook.method"},
+		{"header name", "url = \"https://x\"\nheaders = { \"bad header\" = \"v\" }", "Invalid target.webhook.headers"},
+		{"header value", "url = \"https://x\"\nheaders = { a = \"v\\nw\" }", "Invalid target.webhook.headers"},
+		{"headers list", "url = \"https://x\"\nheaders = [\"a\"]", "Invalid target.webhook.headers"},
+		{"template", "url = \"https://x\"\nbody = \"{{ .Count \"", "Invalid target.webhook.body"},
+		{"timeout zero", "url = \"https://x\"\ntimeout = \"0s\"", "Invalid target.webhook.timeout"},
+		{"timeout long", "url = \"https://x\"\ntimeout = \"1h\"", "Invalid target.webhook.timeout"},
+		{"unknown", "url = \"https://x\"\nretries = 3", "Unsupported argument"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, diags := decode(t, tc.src)
+			if !diags.HasErrors() || !strings.Contains(diags.Error(), tc.want) {
+				t.Fatalf("diags = %v, want %q", diags, tc.want)
+			}
+			if c != nil {
+				t.Errorf("config returned with errors")
+			}
+			if diags[0].Subject == nil || diags[0].Subject.Filename != "t.hcl" {
+				t.Errorf("error without a position: %v", diags[0])
+			}
+		})
+	}
+}
