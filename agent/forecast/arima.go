@@ -14,6 +14,8 @@ import (
 //     from (2,d,2), (0,d,0), (1,d,0), (0,d,1), then move p and/or q by one
 //     and toggle the constant (the mean, or the drift when d = 1) while the
 //     AICc improves;
+//   - the search runs on the last arimaSearchPoints points and the chosen
+//     order is re-estimated on up to maxFitPoints;
 //   - each model is fitted by conditional sum of squares (CSS): the
 //     one-step errors are computed recursively with pre-sample errors set to
 //     zero and their sum of squares minimised with Nelder-Mead. The AR and
@@ -227,20 +229,27 @@ func fitARIMA(w []float64, ord arimaOrder, scale float64) *arimaCore {
 	return c
 }
 
+// arimaSearchPoints bounds the recent history the order search runs on;
+// the chosen order is then re-estimated on up to maxFitPoints.
+const arimaSearchPoints = 1008
+
 // autoARIMA chooses d by KPSS and (p, q, constant) stepwise by AICc.
 func autoARIMA(y []float64) (*arimaCore, error) {
 	win := y
-	if len(win) > maxFitPoints {
-		win = win[len(win)-maxFitPoints:]
+	if len(win) > arimaSearchPoints {
+		win = win[len(win)-arimaSearchPoints:]
 	}
-	x := fillGaps(win)
+	full := y
+	if len(full) > maxFitPoints {
+		full = full[len(full)-maxFitPoints:]
+	}
 	if countFinite(win) < 10 {
 		// Too short to estimate anything: a random walk.
 		c := &arimaCore{ord: arimaOrder{d: 1}}
 		c.reset()
 		return c, nil
 	}
-	d := ndiffs(x)
+	d := ndiffs(fillGaps(full))
 	w := append([]float64(nil), win...)
 	for i := 0; i < d; i++ {
 		w = diff(w)
@@ -291,11 +300,35 @@ func autoARIMA(y []float64) (*arimaCore, error) {
 	return best, nil
 }
 
+// refitARIMA re-estimates a known order on y.
+func refitARIMA(y []float64, o arimaOrder) *arimaCore {
+	win := y
+	if len(win) > maxFitPoints {
+		win = win[len(win)-maxFitPoints:]
+	}
+	w := append([]float64(nil), win...)
+	for i := 0; i < o.d; i++ {
+		w = diff(w)
+	}
+	_, sc := medianMAD(w)
+	if sc <= 0 {
+		sc = 1
+	}
+	return fitARIMA(w, o, sc)
+}
+
 // arimaSelect is the core of the "arima" model: it searches the order at
 // fit time.
 type arimaSelect struct{ *arimaCore }
 
+// fit searches the order on the first call and re-estimates that order on
+// later calls (see etsSelect.fit).
 func (c *arimaSelect) fit(y []float64) error {
+	if c.arimaCore != nil && countFinite(y) >= 10 {
+		c.arimaCore = refitARIMA(y, c.ord)
+		c.reset()
+		return nil
+	}
 	b, err := autoARIMA(y)
 	if err != nil {
 		return err

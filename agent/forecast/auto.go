@@ -24,7 +24,8 @@ import (
 // that bias small.
 //
 // After a level shift (LevelShifts) the history before the last shift
-// stops dominating: when the segment after it is long enough the models fit
+// stops dominating (unless the series shifts so often that it is
+// switching between regimes): when the segment after it is long enough the models fit
 // only that segment; otherwise the older history is moved to the new level.
 type autoModel struct {
 	opts   Options
@@ -282,6 +283,10 @@ func (m *autoModel) Forecast(h int) (Prediction, error) {
 	return m.cal.predict(m.ac.label(), m.reason, mean, m.opts.quantiles(), m.widen), nil
 }
 
+// maxShifts is the most level shifts a history may have for auto to treat
+// the last one as a regime change.
+const maxShifts = 3
+
 // afterShift returns the history models should fit after level shifts:
 // the segment after the last shift when it holds two days (or 4·H points,
 // whichever is more), else y with everything before each shift moved by the
@@ -290,6 +295,11 @@ func afterShift(y []float64, H, daily int) ([]float64, string) {
 	shifts := LevelShifts(y)
 	if len(shifts) == 0 {
 		return y, ""
+	}
+	if len(shifts) > maxShifts {
+		// A series that changes level this often switches between regimes;
+		// its whole history describes them better than any one segment.
+		return y, fmt.Sprintf("%d level shifts: regime switching, history kept", len(shifts))
 	}
 	last := shifts[len(shifts)-1]
 	need := 2 * daily

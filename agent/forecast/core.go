@@ -270,7 +270,7 @@ func calibrationFrom(res [][]float64, y []float64) calibration {
 		}
 	}
 	sort.Float64s(z)
-	cal.levels = thin(z, 2000)
+	cal.levels = thin(z, maxLevels)
 	if H > 0 && last < H/2 {
 		cal.fallback = true
 	}
@@ -285,6 +285,9 @@ func firstValid(res [][]float64) int {
 	}
 	return 0
 }
+
+// maxLevels bounds the order statistics a calibration keeps per series.
+const maxLevels = 256
 
 // thin keeps at most k evenly spaced order statistics of sorted z, always
 // the extremes, so that bands stay cheap to hold per series.

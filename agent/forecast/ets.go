@@ -309,8 +309,16 @@ type etsSelect struct {
 	specs []etsSpec
 }
 
+// fit selects the shape by AICc on the first call and re-estimates that
+// shape on later calls: models select on the history before the backtest
+// origins and then refit on the whole history, so the backtest measures
+// the shape that is finally used.
 func (c *etsSelect) fit(y []float64) error {
-	b, err := fitBestETS(y, c.specs)
+	specs := c.specs
+	if c.etsCore != nil {
+		specs = []etsSpec{c.etsCore.spec}
+	}
+	b, err := fitBestETS(y, specs)
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,98 @@
+package forecast
+
+import (
+	"bufio"
+	"bytes"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/foreshape/foreshape/traces"
+)
+
+// benchSeries is 4,032 points (two weeks at 5 minutes) of a real series.
+func benchSeries(b *testing.B) []float64 {
+	b.Helper()
+	raw, err := traces.ReadFile("nab/data/realAWSCloudwatch/rds_cpu_utilization_cc0c53.csv")
+	if err != nil {
+		b.Fatal(err)
+	}
+	var y []float64
+	sc := bufio.NewScanner(bytes.NewReader(raw))
+	for sc.Scan() {
+		_, v, ok := strings.Cut(sc.Text(), ",")
+		if !ok {
+			continue
+		}
+		f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+		if err != nil {
+			continue
+		}
+		y = append(y, f)
+	}
+	if len(y) < 4032 {
+		b.Fatalf("trace has %d points, want 4032", len(y))
+	}
+	return y[:4032]
+}
+
+// stateBytes is the memory a fitted forecaster holds per series.
+func stateBytes(f Forecaster) int {
+	switch m := f.(type) {
+	case *model:
+		return m.c.bytes() + 8*(len(m.cal.scale)+len(m.cal.levels)) + 128
+	case *autoModel:
+		return m.ac.bytes() + 8*(len(m.cal.scale)+len(m.cal.levels)) + 128
+	}
+	return 0
+}
+
+// BenchmarkFitForecast fits each model on 4,032 points and forecasts one
+// hour (H=12), as a full refit with selection does.
+func BenchmarkFitForecast(b *testing.B) {
+	y := benchSeries(b)
+	o := Options{Step: 5 * time.Minute, Horizon: 12}
+	for _, name := range Models() {
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			var f Forecaster
+			for i := 0; i < b.N; i++ {
+				f = mustNew(b, name, o)
+				if err := f.Fit(y); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := f.Forecast(12); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "series/s")
+			b.ReportMetric(float64(stateBytes(f)), "state-bytes/series")
+		})
+	}
+}
+
+// BenchmarkUpdateForecast absorbs one new observation into a fitted model
+// and forecasts one hour, as every cycle between refits does.
+func BenchmarkUpdateForecast(b *testing.B) {
+	y := benchSeries(b)
+	o := Options{Step: 5 * time.Minute, Horizon: 12}
+	for _, name := range Models() {
+		b.Run(name, func(b *testing.B) {
+			f := mustNew(b, name, o)
+			if err := f.Fit(y[:3000]); err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				f.Update(y[3000+i%1032])
+				if _, err := f.Forecast(12); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "series/s")
+			b.ReportMetric(float64(stateBytes(f)), "state-bytes/series")
+		})
+	}
+}
