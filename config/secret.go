@@ -1,7 +1,6 @@
 package config
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 )
@@ -42,7 +41,12 @@ func (s Secret) Format(f fmt.State, verb rune) {
 }
 
 // MarshalJSON writes the redacted form.
-func (s Secret) MarshalJSON() ([]byte, error) { return json.Marshal(s.String()) }
+func (s Secret) MarshalJSON() ([]byte, error) {
+	if s == "" {
+		return []byte(`""`), nil
+	}
+	return []byte(`"` + Redacted + `"`), nil
+}
 
 // MarshalText writes the redacted form, for encoders that use it.
 func (s Secret) MarshalText() ([]byte, error) { return []byte(s.String()), nil }

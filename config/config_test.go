@@ -1,0 +1,460 @@
+package config_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/hcl/v2"
+
+	"github.com/foreshape/foreshape/config"
+)
+
+// writeFiles writes files into a new temporary directory.
+func writeFiles(t *testing.T, files map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for name, src := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(src), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+func loadSrc(t *testing.T, src string) (*config.Config, hcl.Diagnostics) {
+	t.Helper()
+	dir := writeFiles(t, map[string]string{"agent.hcl": src})
+	return config.Load(filepath.Join(dir, "agent.hcl"))
+}
+
+var cmpConfig = cmp.Options{cmpopts.IgnoreUnexported(config.Config{}), cmpopts.EquateEmpty()}
+
+func TestDefaultsAreValid(t *testing.T) {
+	for name, c := range map[string]*config.Config{"production": config.Default(), "dev": config.DevDefault()} {
+		if diags := c.Validate(); len(diags) != 0 {
+			t.Errorf("%s defaults: %s", name, diags.Error())
+		}
+	}
+	d := config.Default()
+	if d.HTTP.Address != "127.0.0.1:7575" || d.Server.RaftPort != 7576 || d.LogLevel != "info" ||
+		d.Nomad.Address != "http://127.0.0.1:4646" || d.Consul.ServiceName != "foreshape" || d.BindAddr != "127.0.0.1" {
+		t.Errorf("unexpected defaults: %+v", d)
+	}
+}
+
+func TestLoadExample(t *testing.T) {
+	c, diags := config.Load("../example.hcl")
+	if len(diags) != 0 {
+		t.Fatalf("example.hcl: %s", diags.Error())
+	}
+	want := &config.Config{
+		Name: "foreshape-1", DataDir: "/var/lib/foreshape", BindAddr: "0.0.0.0", LogLevel: "info",
+		Server: config.Server{Enabled: true, BootstrapExpect: 3, RetryJoin: []string{"10.0.0.11", "10.0.0.12:7576", "foreshape-3.service.consul"}, RaftPort: 7576, Voter: true},
+		Nomad: config.Nomad{Address: "https://nomad.service.consul:4646", Region: "global", Namespace: "default",
+			CAFile: "/etc/foreshape/tls/nomad-ca.pem", CertFile: "/etc/foreshape/tls/nomad-client.pem",
+			KeyFile: "/etc/foreshape/tls/nomad-client-key.pem", TLSServerName: "server.global.nomad"},
+		Consul:     config.Consul{Enabled: true, Address: "127.0.0.1:8500", ServiceName: "foreshape", Tags: []string{"shaper", "dc1"}},
+		Prometheus: config.Prometheus{Address: "http://prometheus.service.consul:9090"},
+		HTTP:       config.HTTP{Address: "0.0.0.0:7575"},
+		TLS:        config.TLS{CAFile: "/etc/foreshape/tls/ca.pem", CertFile: "/etc/foreshape/tls/agent.pem", KeyFile: "/etc/foreshape/tls/agent-key.pem", VerifyIncoming: true},
+		ACL:        config.ACL{Enabled: true, TokenFile: "/etc/foreshape/acl-tokens"},
+		Policies:   config.Policies{Dir: "/etc/foreshape/policies.d"},
+		Telemetry:  config.Telemetry{PrometheusMetrics: true},
+	}
+	if diff := cmp.Diff(want, c, cmpConfig); diff != "" {
+		t.Errorf("example.hcl (-want +got):\n%s", diff)
+	}
+	if got := c.Source("server.raft_port"); !strings.HasPrefix(got, "../example.hcl:") {
+		t.Errorf("Source(server.raft_port) = %q, want a position in example.hcl", got)
+	}
+	if got := c.Source("log_json"); !strings.HasPrefix(got, "../example.hcl:") {
+		t.Errorf("Source(log_json) = %q", got)
+	}
+	if got := config.Default().Source("log_level"); got != "default" {
+		t.Errorf("Source of a default = %q", got)
+	}
+}
+
+func TestLoadDirMerges(t *testing.T) {
+	dir := writeFiles(t, map[string]string{
+		"10-base.hcl": `
+name      = "a"
+log_level = "warn"
+server {
+  enabled          = true
+  bootstrap_expect = 1
+  retry_join       = ["10.0.0.1", "10.0.0.2"]
+}
+nomad {
+  region = "eu"
+}
+`,
+		"20-override.hcl": `
+log_level = "DEBUG"
+bind_addr = "10.0.0.9"
+server {
+  retry_join = ["10.0.0.3"]
+}
+nomad {
+  namespace = "ops"
+}
+`,
+		"README.md": "not config",
+	})
+	c, diags := config.Load(dir)
+	if diags.HasErrors() {
+		t.Fatal(diags.Error())
+	}
+	if c.Name != "a" || c.LogLevel != "debug" || c.BindAddr != "10.0.0.9" {
+		t.Errorf("top level = %q %q %q", c.Name, c.LogLevel, c.BindAddr)
+	}
+	if !c.Server.Enabled || c.Server.BootstrapExpect != 1 || !cmp.Equal(c.Server.RetryJoin, []string{"10.0.0.3"}) {
+		t.Errorf("server = %+v (later files replace lists and keep unset attributes)", c.Server)
+	}
+	if c.Nomad.Region != "eu" || c.Nomad.Namespace != "ops" {
+		t.Errorf("nomad = %+v", c.Nomad)
+	}
+	if src := c.Source("server.retry_join"); !strings.Contains(src, "20-override.hcl:") {
+		t.Errorf("retry_join source = %q, want the later file", src)
+	}
+	if src := c.Source("server.enabled"); !strings.Contains(src, "10-base.hcl:") {
+		t.Errorf("enabled source = %q, want the earlier file", src)
+	}
+}
+
+func TestLoadErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name, src, summary string
+		line               int // 0: no position expected
+	}{
+		{"unknown attribute", "nam = \"x\"", "Unsupported argument", 1},
+		{"unknown block", "vault {\n}", "Unsupported block type", 1},
+		{"dev_mode is a flag", "dev_mode = true", "Unsupported argument", 1},
+		{"two server blocks", "server {\n}\nserver {\n}", "Duplicate server block", 3},
+		{"name", `name = "a b"`, "Invalid name", 1},
+		{"log level", `log_level = "loud"`, "Invalid log_level", 1},
+		{"log_json string", `log_json = "yes"`, "Invalid log_json", 1},
+		{"bind host name", `bind_addr = "localhost"`, "Invalid bind_addr", 1},
+		{"raft port", "server {\n  raft_port = 0\n}", "Invalid server.raft_port", 2},
+		{"raft port string", "server {\n  raft_port = \"7576\"\n}", "Invalid server.raft_port", 2},
+		{"bootstrap 0", "server {\n  bootstrap_expect = 0\n}", "Invalid server.bootstrap_expect", 2},
+		{"bootstrap 11", "server {\n  bootstrap_expect = 11\n}", "Invalid server.bootstrap_expect", 2},
+		{"retry join element", "server {\n  retry_join = [\"ok\",\n \"bad host\"]\n}", "Invalid server.retry_join[1]", 3},
+		{"retry join port", "server {\n  retry_join = [\"a:99999\"]\n}", "Invalid server.retry_join[0]", 2},
+		{"nomad address", "nomad {\n  address = \"nomad:4646\"\n}", "Invalid nomad.address", 2},
+		{"nomad unix", "nomad {\n  address = \"unix://\"\n}", "Invalid nomad.address", 2},
+		{"nomad region", "nomad {\n  region = \"a b\"\n}", "Invalid nomad.region", 2},
+		{"server name", "nomad {\n  tls_server_name = \"-x\"\n}", "Invalid nomad.tls_server_name", 2},
+		{"consul address", "consul {\n  address = \"consul\"\n}", "Invalid consul.address", 2},
+		{"service name", "consul {\n  service_name = \"Fore_Shape\"\n}", "Invalid consul.service_name", 2},
+		{"tags", "consul {\n  tags = [\"\"]\n}", "Invalid consul.tags[0]", 2},
+		{"prometheus", "prometheus {\n  address = \"prom:9090\"\n}", "Invalid prometheus.address", 2},
+		{"http", "http {\n  address = \":7575\"\n}", "Invalid http.address", 2},
+		{"policies dir", "policies {\n  dir = \"\"\n}", "Invalid policies.dir", 2},
+		{"telemetry", "telemetry {\n  prometheus_metrics = 1\n}", "Invalid telemetry.prometheus_metrics", 2},
+		{"syntax", "nomad {\n  address = \n}", "Invalid expression", 2},
+		// Rules that span fields, found by Validate on the merged result.
+		{"bootstrap without server", "server {\n  bootstrap_expect = 1\n}", "Invalid server.bootstrap_expect", 2},
+		{"server without bootstrap", "server {\n  enabled = true\n}", "Missing server.bootstrap_expect", 2},
+		{"loopback cluster", "server {\n  enabled = true\n  bootstrap_expect = 3\n}", "Invalid bind_addr", 3},
+		{"port clash", "bind_addr = \"0.0.0.0\"\nserver {\n  enabled = true\n  bootstrap_expect = 1\n  raft_port = 7575\n}", "Invalid server.raft_port", 5},
+		{"nomad cert without key", "nomad {\n  cert_file = \"c.pem\"\n}", "Missing nomad.key_file", 2},
+		{"nomad key without cert", "nomad {\n  key_file = \"k.pem\"\n}", "Missing nomad.cert_file", 2},
+		{"tls cert without key", "tls {\n  cert_file = \"c.pem\"\n}", "Missing tls.key_file", 2},
+		{"tls key without cert", "tls {\n  key_file = \"k.pem\"\n}", "Missing tls.cert_file", 2},
+		{"verify incoming without tls", "tls {\n  ca_file = \"ca.pem\"\n  verify_incoming = true\n}", "Missing tls.cert_file", 3},
+		{"acl without token file", "acl {\n  enabled = true\n}", "Missing acl.token_file", 2},
+		{"empty data dir", `data_dir = ""`, "Invalid data_dir", 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, diags := loadSrc(t, tc.src)
+			var found *hcl.Diagnostic
+			for _, d := range diags {
+				if d.Severity == hcl.DiagError && strings.Contains(d.Summary, tc.summary) {
+					found = d
+					break
+				}
+			}
+			if found == nil {
+				t.Fatalf("no error %q in %v", tc.summary, diags)
+			}
+			if found.Subject == nil || filepath.Base(found.Subject.Filename) != "agent.hcl" || found.Subject.Start.Line != tc.line {
+				t.Errorf("%q at %v, want agent.hcl line %d", found.Summary, found.Subject, tc.line)
+			}
+		})
+	}
+}
+
+func TestWarnings(t *testing.T) {
+	for _, tc := range []struct{ name, src, summary string }{
+		{"skip verify", "nomad {\n  skip_verify = true\n}", "Questionable nomad.skip_verify"},
+		{"acl in clear", "http {\n  address = \"0.0.0.0:7575\"\n}\nacl {\n  enabled = true\n  token_file = \"t\"\n}", "Questionable acl.enabled"},
+		{"non-voter bootstrap", "server {\n  enabled = true\n  bootstrap_expect = 1\n  voter = false\n}", "Questionable server.voter"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, diags := loadSrc(t, tc.src)
+			if diags.HasErrors() {
+				t.Fatal(diags.Error())
+			}
+			if len(diags) != 1 || diags[0].Severity != hcl.DiagWarning || diags[0].Summary != tc.summary {
+				t.Errorf("diags = %v, want one warning %q", diags, tc.summary)
+			}
+		})
+	}
+}
+
+func TestValidateRules(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		apply   func(*config.Config)
+		summary string // "" when valid
+	}{
+		{"defaults", func(*config.Config) {}, ""},
+		{"dev keeps state in memory", func(c *config.Config) { *c = *config.DevDefault() }, ""},
+		{"production needs a data dir", func(c *config.Config) { c.DataDir = "" }, "Invalid data_dir"},
+		{"single server on loopback", func(c *config.Config) { c.Server.Enabled, c.Server.BootstrapExpect = true, 1 }, ""},
+		{"cluster on loopback", func(c *config.Config) {
+			c.Server.Enabled, c.Server.BootstrapExpect = true, 1
+			c.Server.RetryJoin = []string{"10.0.0.2"}
+		}, "Invalid bind_addr"},
+		{"cluster on all interfaces", func(c *config.Config) {
+			c.Server.Enabled, c.Server.BootstrapExpect, c.BindAddr = true, 3, "0.0.0.0"
+		}, ""},
+		{"raft port on http port, different hosts", func(c *config.Config) {
+			c.Server.Enabled, c.Server.BootstrapExpect, c.Server.RaftPort = true, 1, 7575
+			c.BindAddr = "10.0.0.1"
+		}, ""},
+		{"consul without service name", func(c *config.Config) { c.Consul.Enabled, c.Consul.ServiceName = true, "" }, "Missing consul.service_name"},
+		{"tls complete", func(c *config.Config) {
+			c.TLS = config.TLS{CAFile: "ca", CertFile: "c", KeyFile: "k", VerifyIncoming: true}
+		}, ""},
+		{"verify incoming without ca", func(c *config.Config) {
+			c.TLS = config.TLS{CertFile: "c", KeyFile: "k", VerifyIncoming: true}
+		}, "Missing tls.ca_file"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := config.Default()
+			tc.apply(c)
+			diags := c.Validate()
+			if tc.summary == "" {
+				if diags.HasErrors() {
+					t.Fatalf("unexpected errors: %s", diags.Error())
+				}
+				return
+			}
+			if !diags.HasErrors() || !strings.Contains(diags.Error(), tc.summary) {
+				t.Fatalf("diags = %v, want %q", diags, tc.summary)
+			}
+		})
+	}
+}
+
+func TestApplyEnv(t *testing.T) {
+	env := map[string]string{
+		"NOMAD_ADDR":        "https://nomad.example.com:4646",
+		"NOMAD_TOKEN":       "nomad-secret-1",
+		"NOMAD_REGION":      "eu",
+		"NOMAD_NAMESPACE":   "ops",
+		"NOMAD_SKIP_VERIFY": "false",
+		"CONSUL_HTTP_ADDR":  "https://consul.example.com:8501",
+		"CONSUL_HTTP_TOKEN": "consul-secret-2",
+		"UNRELATED":         "x",
+	}
+	dir := writeFiles(t, map[string]string{"a.hcl": "nomad {\n  address = \"http://file:4646\"\n  region = \"us\"\n}"})
+	c, diags := config.NewLoader().Load(config.Default(), filepath.Join(dir, "a.hcl"))
+	if diags.HasErrors() {
+		t.Fatal(diags.Error())
+	}
+	if diags := config.ApplyEnv(c, func(k string) string { return env[k] }); diags.HasErrors() {
+		t.Fatal(diags.Error())
+	}
+	if c.Nomad.Address != env["NOMAD_ADDR"] || c.Nomad.Region != "eu" || c.Nomad.Namespace != "ops" ||
+		c.Nomad.Token.Reveal() != "nomad-secret-1" || c.Consul.Address != env["CONSUL_HTTP_ADDR"] ||
+		c.Consul.Token.Reveal() != "consul-secret-2" {
+		t.Errorf("environment not applied over the file: %+v %+v", c.Nomad, c.Consul)
+	}
+	if got := c.Source("nomad.address"); got != "environment variable NOMAD_ADDR" {
+		t.Errorf("Source = %q", got)
+	}
+
+	// Empty variables change nothing.
+	c2 := config.Default()
+	if diags := config.ApplyEnv(c2, func(string) string { return "" }); len(diags) != 0 {
+		t.Fatal(diags.Error())
+	}
+	if diff := cmp.Diff(config.Default(), c2, cmpConfig); diff != "" {
+		t.Errorf("empty environment changed the config:\n%s", diff)
+	}
+}
+
+func TestApplyEnvInvalid(t *testing.T) {
+	for _, tc := range []struct{ name, value, field string }{
+		{"NOMAD_ADDR", "nomad:4646", "nomad.address"},
+		{"NOMAD_SKIP_VERIFY", "maybe", "nomad.skip_verify"},
+		{"CONSUL_HTTP_ADDR", "consul", "consul.address"},
+		{"NOMAD_TOKEN", "has space secret", "nomad.token"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := config.Default()
+			before := c.Clone()
+			diags := config.ApplyEnv(c, func(k string) string {
+				if k == tc.name {
+					return tc.value
+				}
+				return ""
+			})
+			if !diags.HasErrors() {
+				t.Fatal("no error")
+			}
+			msg := diags.Error()
+			if !strings.Contains(msg, tc.name) || !strings.Contains(msg, tc.field) {
+				t.Errorf("%q does not name %s and %s", msg, tc.name, tc.field)
+			}
+			if strings.Contains(tc.name, "TOKEN") && strings.Contains(msg, "secret") {
+				t.Errorf("the error reveals the token: %q", msg)
+			}
+			if diff := cmp.Diff(before, c, cmpConfig); diff != "" {
+				t.Errorf("an invalid value changed the config:\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestSet(t *testing.T) {
+	c := config.Default()
+	if d := config.Set(c, "http.address", "0.0.0.0:8000", "flag -http-addr"); d.HasErrors() {
+		t.Fatal(d.Error())
+	}
+	if c.HTTP.Address != "0.0.0.0:8000" || c.Source("http.address") != "flag -http-addr" {
+		t.Errorf("http.address = %q from %q", c.HTTP.Address, c.Source("http.address"))
+	}
+	d := config.Set(c, "http.address", "nope", "flag -http-addr")
+	if !d.HasErrors() || !strings.Contains(d.Error(), "-http-addr") || c.HTTP.Address != "0.0.0.0:8000" {
+		t.Errorf("invalid flag: %v, address now %q", d, c.HTTP.Address)
+	}
+	if d := config.Set(c, "server.nope", "1", "flag -x"); !d.HasErrors() {
+		t.Errorf("unknown field accepted")
+	}
+}
+
+// TestSecretsRedacted checks that no printed, marshalled or logged form of
+// the configuration carries a token, and that diagnostics about a token do
+// not print its line.
+func TestSecretsRedacted(t *testing.T) {
+	const nomadTok, consulTok = "nomad-7f3a-secret", "consul-91bc-secret"
+	dir := writeFiles(t, map[string]string{"a.hcl": fmt.Sprintf(`
+nomad {
+  token = %q
+}
+consul {
+  token = %q
+}
+`, nomadTok, consulTok)})
+	c, diags := config.Load(dir)
+	if diags.HasErrors() {
+		t.Fatal(diags.Error())
+	}
+	if c.Nomad.Token.Reveal() != nomadTok || c.Consul.Token.Reveal() != consulTok {
+		t.Fatal("tokens were not loaded")
+	}
+
+	js, err := c.JSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var decoded map[string]any
+	if err := json.Unmarshal(js, &decoded); err != nil {
+		t.Fatal(err)
+	}
+	var logText, logJSON bytes.Buffer
+	hclog.New(&hclog.LoggerOptions{Output: &logText}).Info("config", "config", c, "token", c.Nomad.Token, "nomad", c.Nomad)
+	hclog.New(&hclog.LoggerOptions{Output: &logJSON, JSONFormat: true}).Info("config", "config", c, "token", c.Nomad.Token)
+
+	forms := map[string]string{
+		"%v":       fmt.Sprintf("%v", c),
+		"%+v":      fmt.Sprintf("%+v", c),
+		"%#v":      fmt.Sprintf("%#v", c),
+		"%s token": fmt.Sprintf("%s", c.Nomad.Token),
+		"%q token": fmt.Sprintf("%q", c.Consul.Token),
+		"%x token": fmt.Sprintf("%x", c.Nomad.Token),
+		"String":   c.Nomad.Token.String(),
+		"GoString": c.Nomad.Token.GoString(),
+		"JSON":     string(js),
+		"HCL":      string(c.HCL()),
+		"log":      logText.String(),
+		"log json": logJSON.String(),
+	}
+	for name, out := range forms {
+		if strings.Contains(out, nomadTok) || strings.Contains(out, consulTok) {
+			t.Errorf("%s reveals a token:\n%s", name, out)
+		}
+	}
+	for _, name := range []string{"JSON", "HCL", "%+v", "%q token"} {
+		if !strings.Contains(forms[name], config.Redacted) {
+			t.Errorf("%s does not show that a token is set:\n%s", name, forms[name])
+		}
+	}
+	if decoded["nomad"].(map[string]any)["token"] != config.Redacted {
+		t.Errorf("JSON nomad.token = %v", decoded["nomad"].(map[string]any)["token"])
+	}
+	if got := config.Secret("").String(); got != "" {
+		t.Errorf("an unset secret prints %q", got)
+	}
+
+	// A diagnostic about a bad token carries no snippet of its line.
+	bad := writeFiles(t, map[string]string{"b.hcl": "nomad {\n  token = \"bad " + nomadTok + "\"\n}\n"})
+	loader := config.NewLoader()
+	_, diags = loader.Load(config.Default(), filepath.Join(bad, "b.hcl"))
+	if !diags.HasErrors() {
+		t.Fatal("a token with a space was accepted")
+	}
+	var out bytes.Buffer
+	_ = hcl.NewDiagnosticTextWriter(&out, loader.Files(), 0, false).WriteDiagnostics(diags)
+	if strings.Contains(out.String(), nomadTok) {
+		t.Errorf("the diagnostic reveals the token:\n%s", out.String())
+	}
+	if !strings.Contains(out.String(), "b.hcl:2,") || !strings.Contains(out.String(), "nomad.token") {
+		t.Errorf("the diagnostic does not locate nomad.token:\n%s", out.String())
+	}
+}
+
+func TestHCLRoundTrip(t *testing.T) {
+	c, diags := config.Load("../example.hcl")
+	if diags.HasErrors() {
+		t.Fatal(diags.Error())
+	}
+	dir := writeFiles(t, map[string]string{"shown.hcl": string(c.HCL())})
+	back, diags := config.Load(filepath.Join(dir, "shown.hcl"))
+	if diags.HasErrors() {
+		t.Fatalf("config show output does not load: %s", diags.Error())
+	}
+	if diff := cmp.Diff(c, back, cmpConfig); diff != "" {
+		t.Errorf("round trip through HCL (-want +got):\n%s", diff)
+	}
+}
+
+func TestLoadMissing(t *testing.T) {
+	for _, path := range []string{filepath.Join(t.TempDir(), "nope.hcl"), t.TempDir()} {
+		if _, diags := config.Load(path); !diags.HasErrors() {
+			t.Errorf("Load(%s) reports nothing", path)
+		}
+	}
+}
+
+func TestCloneIsDeep(t *testing.T) {
+	c := config.Default()
+	c.Server.RetryJoin = []string{"a"}
+	d := c.Clone()
+	d.Server.RetryJoin[0] = "b"
+	if c.Server.RetryJoin[0] != "a" {
+		t.Error("Clone shares retry_join")
+	}
+}
