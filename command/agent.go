@@ -3,10 +3,16 @@ package command
 import (
 	"fmt"
 	"os"
+	"os/signal"
 	"strings"
+	"syscall"
+	"time"
 
 	"github.com/hashicorp/cli"
+	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/hcl/v2"
+
+	"github.com/foreshape/foreshape/agent"
 
 	"github.com/foreshape/foreshape/config"
 	"github.com/foreshape/foreshape/policies"
@@ -16,9 +22,7 @@ func init() {
 	register("agent", func(m Meta) cli.Command { return &AgentCommand{Meta: m} })
 }
 
-// AgentCommand loads and checks everything the agent would run with. The
-// daemon itself is not part of this build: the command says so and exits
-// with ExitInvalid rather than pretending to run.
+// AgentCommand runs the foreshape agent.
 type AgentCommand struct{ Meta }
 
 func (c *AgentCommand) Synopsis() string { return "Run the foreshape agent" }
@@ -32,22 +36,38 @@ Usage: foreshape agent [options]
   NOMAD_* and CONSUL_HTTP_* environment overrides, then the flags below; the
   shaping policies are loaded from the configuration's policies.dir.
 
-  This build loads and validates the configuration and the policies and
-  prints the effective configuration (secrets redacted), but cannot run the
-  daemon yet: it then exits 1.
+  The agent joins (or, alone, bootstraps) the Raft cluster; while it leads
+  it collects Nomad's node and allocation metrics, forecasts every policy's
+  localities and reports hotspots. Every agent serves the HTTP API.
+
+  SIGHUP reloads the configuration and the policies, keeping the old ones
+  when the new ones are invalid. SIGINT or SIGTERM shut down cleanly; a
+  second signal forces exit.
+
+  -dev runs a throwaway single-node agent in memory against an embedded
+  simulated Nomad cluster driven by real traces, with policies for it, so
+  that forecasts and a predicted hotspot show within a minute.
 
 Options:
 
   -config=PATH      Agent configuration file or directory. Required unless
                     -dev is given.
-  -dev              Dev mode: a single in-memory server that bootstraps
-                    alone and logs at debug level.
+  -dev              Dev mode: in-memory single server, debug logs, embedded
+                    simulated cluster and its policies.
+  -dev-sim=false    With -dev, use nomad.address (or NOMAD_ADDR) instead of
+                    the embedded simulated cluster.
+  -sim-speed=X      With the embedded simulated cluster, virtual seconds per
+                    wall second. Default: 180.
+  -sim-clock        Take the data time from a foreshape simulator at
+                    nomad.address ('foreshape sim serve') instead of the
+                    wall clock.
   -http-addr=ADDR   HTTP API address, HOST:PORT; overrides http.address.
 
 Example:
 
+  $ foreshape agent -dev
   $ foreshape agent -config /etc/foreshape/config.d
-  $ foreshape agent -dev -http-addr 127.0.0.1:7575
+  $ foreshape agent -config agent.hcl -sim-clock   # against 'foreshape sim serve'
 `)
 }
 
@@ -55,6 +75,9 @@ func (c *AgentCommand) Run(args []string) int {
 	fs := c.FlagSet("agent", c.Help)
 	path := fs.String("config", "", "")
 	dev := fs.Bool("dev", false, "")
+	devSim := fs.Bool("dev-sim", true, "")
+	speed := fs.Float64("sim-speed", agent.DefaultDevSpeed, "")
+	simClock := fs.Bool("sim-clock", false, "")
 	httpAddr := fs.String("http-addr", "", "")
 	if code, ok := c.Parse(fs, args, c.Help); !ok {
 		return code
@@ -65,17 +88,89 @@ func (c *AgentCommand) Run(args []string) int {
 	if *path == "" && !*dev {
 		return c.UsageError("agent", "-config PATH is required (or -dev for a throwaway dev agent)")
 	}
+	if *speed <= 0 {
+		return c.UsageError("agent", "-sim-speed must be positive")
+	}
 	setup := loadAgent(*path, *dev, *httpAddr, os.Getenv)
 	writeDiags(c.Err, setup.files, setup.diags)
 	if setup.diags.HasErrors() {
 		return ExitInvalid
 	}
-	if code := printConfig(c.Out, c.Err, setup.cfg, "hcl"); code != ExitOK {
-		return code
+	cfg := setup.cfg
+	log := hclog.New(&hclog.LoggerOptions{
+		Name: "foreshape", Level: hclog.LevelFromString(cfg.LogLevel), JSONFormat: cfg.LogJSON, Output: c.Err,
+	})
+	opts := agent.Options{Logger: log, Version: Version()}
+	if *dev && len(setup.policies) == 0 {
+		pols, err := agent.DevPolicies()
+		if err != nil {
+			c.UI.Error(fmt.Sprintf("error: %v", err))
+			return ExitInvalid
+		}
+		opts.Policies = pols
 	}
-	fmt.Fprintf(c.Err, "\nforeshape: the configuration and %d shaping %s are valid, but this build cannot run the agent yet; exiting.\n",
-		len(setup.policies), plural(len(setup.policies), "policy", "policies"))
-	return ExitInvalid
+	var devSimulator *agent.DevSim
+	if *dev && *devSim {
+		var err error
+		if devSimulator, err = agent.StartDevSim(*speed, log); err != nil {
+			c.UI.Error(fmt.Sprintf("error: %v", err))
+			return ExitInvalid
+		}
+		defer devSimulator.Stop()
+		cfg.Nomad.Address = devSimulator.URL
+		opts.Clock = devSimulator.Clock()
+	} else if *simClock {
+		opts.Clock = &agent.RemoteSimClock{Address: cfg.Nomad.Address, Token: cfg.Nomad.Token.Reveal()}
+	}
+	a, err := agent.New(cfg, opts)
+	if err != nil {
+		c.UI.Error(fmt.Sprintf("error: %v", err))
+		return ExitInvalid
+	}
+	defer a.Close()
+	c.banner(a, cfg, devSimulator)
+
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for range hup {
+			next := loadAgent(*path, *dev, *httpAddr, os.Getenv)
+			writeDiags(c.Err, next.files, next.diags)
+			if next.diags.HasErrors() {
+				log.Error("reload: the new configuration is invalid; keeping the running one")
+				continue
+			}
+			if *dev && devSimulator != nil {
+				next.cfg.Nomad.Address = devSimulator.URL
+			}
+			if err := a.Reload(next.cfg); err != nil {
+				log.Error("reload failed", "error", err)
+			}
+		}
+	}()
+	if err := a.Run(c.Ctx); err != nil {
+		c.UI.Error(fmt.Sprintf("error: %v", err))
+		return ExitInvalid
+	}
+	return ExitOK
+}
+
+// banner tells the operator where the agent is and what to try next.
+func (c *AgentCommand) banner(a *agent.Agent, cfg *config.Config, d *agent.DevSim) {
+	addr := "http://" + a.HTTPAddr()
+	fmt.Fprintf(c.Out, "==> foreshape agent running\n")
+	fmt.Fprintf(c.Out, "      HTTP API: %s\n", addr)
+	fmt.Fprintf(c.Out, "         Nomad: %s\n", cfg.Nomad.Address)
+	if d != nil {
+		fmt.Fprintf(c.Out, "     Simulator: default scenario at %gx (a dc2 demand surge at +3h virtual, about %s from now)\n",
+			d.Speed, (3 * time.Hour / time.Duration(d.Speed)).Round(time.Second))
+	}
+	fmt.Fprintf(c.Out, "\n==> Try:\n")
+	fmt.Fprintf(c.Out, "      foreshape status -address %s\n", addr)
+	fmt.Fprintf(c.Out, "      foreshape forecast show -address %s -metric cpu dc2\n", addr)
+	fmt.Fprintf(c.Out, "      foreshape hotspots -address %s\n", addr)
+	fmt.Fprintf(c.Out, "      curl -s %s/v1/forecasts | head\n\n", addr)
 }
 
 // agentSetup is everything the agent starts from.

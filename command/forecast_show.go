@@ -118,10 +118,12 @@ func renderForecast(f api.Forecast, width, height int) string {
 	}
 	series := [][]float64{hist, p50}
 	legends := []string{"history", "p50"}
+	marks := []string{"─", "·"}
 	chars := []asciigraph.CharSet{asciigraph.DefaultCharSet, asciigraph.CreateCharSet("·")}
 	if top != nil {
 		series = append(series, plan)
 		legends = append(legends, fmt.Sprintf("p%g (planning)", f.PlanningQuantile*100))
+		marks = append(marks, "^")
 		chars = append(chars, asciigraph.CreateCharSet("^"))
 	}
 	if f.Line != nil {
@@ -130,11 +132,21 @@ func renderForecast(f api.Forecast, width, height int) string {
 		}
 		series = append(series, line)
 		legends = append(legends, fmt.Sprintf("headroom line %.4g", *f.Line))
+		marks = append(marks, "=")
 		chars = append(chars, asciigraph.CreateCharSet("="))
 	}
 	b.WriteString(asciigraph.PlotMany(series,
 		asciigraph.Width(width), asciigraph.Height(height), asciigraph.Precision(1),
-		asciigraph.SeriesLegends(legends...), asciigraph.SeriesChars(chars...)))
+		asciigraph.SeriesChars(chars...)))
+	b.WriteString("\n")
+	// The legend is ours: the chart library's adds colour codes even when
+	// the output is not a terminal.
+	for i, l := range legends {
+		if i > 0 {
+			b.WriteString("   ")
+		}
+		fmt.Fprintf(&b, "%s %s", marks[i], l)
+	}
 	b.WriteString("\n")
 	if h := f.Hotspot; h != nil {
 		fmt.Fprintf(&b, "HOTSPOT: p%g crosses %.4g at %s (probability %.2f, peak %.4g)\n",

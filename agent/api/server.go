@@ -44,6 +44,10 @@ type Options struct {
 	// except /v1/health must carry one in X-Foreshape-Token or
 	// "Authorization: Bearer".
 	Tokens []string
+	// TokensFunc, when set, is called on every request for the accepted
+	// tokens (so they can change on reload) and takes precedence over
+	// Tokens. An empty answer means no token is required.
+	TokensFunc func() []string
 	// Registry holds the agent's own telemetry; the server adds the forecast
 	// gauges to it. Nil means a new registry.
 	Registry *prometheus.Registry
@@ -97,12 +101,16 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.Serve
 // auth rejects requests without a valid token when tokens are configured.
 func (s *Server) auth(next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if len(s.opts.Tokens) > 0 {
+		tokens := s.opts.Tokens
+		if s.opts.TokensFunc != nil {
+			tokens = s.opts.TokensFunc()
+		}
+		if len(tokens) > 0 {
 			tok := r.Header.Get("X-Foreshape-Token")
 			if tok == "" {
 				tok, _ = strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 			}
-			if !validToken(tok, s.opts.Tokens) {
+			if !validToken(tok, tokens) {
 				s.log.Warn("request denied: missing or invalid token", "path", r.URL.Path, "remote_addr", r.RemoteAddr)
 				writeError(w, http.StatusForbidden, "permission denied: missing or invalid token")
 				return

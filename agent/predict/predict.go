@@ -61,6 +61,7 @@ type tracked struct {
 	start    time.Time // time of y[0] of the last fit
 	last     time.Time // time of the last observation absorbed
 	absorbed int       // observations absorbed since the fit
+	fitLen   int       // points of history the last fit saw
 	det      *forecast.AnomalyDetector
 	next     float64 // one-step-ahead forecast for the next point
 	events   []api.Anomaly
@@ -172,6 +173,7 @@ func (p *Predictor) forecastOne(now time.Time, store Store, pol *policies.Policy
 	if len(pred.Mean) > 0 {
 		t.next = pred.Mean[0]
 	}
+	clampNonNegative(&pred)
 
 	fc := api.Forecast{
 		Policy: pol.Name, Locality: key.Locality, Metric: key.Metric, Series: key.String(),
@@ -231,6 +233,12 @@ func (p *Predictor) model(mk modelKey, pol *policies.Policy, start, origin time.
 			return t, t.fit(start, origin, len(y))
 		}
 	}
+	if len(y) >= 2*t.fitLen {
+		// A young series: refit each time its history doubles, so a model
+		// chosen on a cold start does not outlive it.
+		p.log.Debug("refitting", "policy", mk.policy, "series", mk.series, "reason", "history doubled since the fit")
+		return t, t.fit(start, origin, len(y))
+	}
 	t.f.Update(masked...)
 	t.last = origin
 	t.absorbed += n
@@ -242,7 +250,7 @@ func (t *tracked) fit(start, origin time.Time, n int) error {
 	if err := t.f.Fit(alignTail(t.clean, n)); err != nil {
 		return fmt.Errorf("fit: %v", err)
 	}
-	t.start, t.last, t.absorbed = start, origin, 0
+	t.start, t.last, t.absorbed, t.fitLen = start, origin, 0, n
 	return nil
 }
 
@@ -289,6 +297,19 @@ func (t *tracked) anomalies() []api.Anomaly {
 		out = append(out, *t.open)
 	}
 	return out
+}
+
+// clampNonNegative floors the forecast at zero: no resource use is
+// negative, whatever a model's additive error says.
+func clampNonNegative(p *forecast.Prediction) {
+	for i, v := range p.Mean {
+		p.Mean[i] = math.Max(v, 0)
+	}
+	for _, band := range p.Bands {
+		for i, v := range band {
+			band[i] = math.Max(v, 0)
+		}
+	}
 }
 
 // alignTail returns the last n points of clean, padded in front with NaN

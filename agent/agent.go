@@ -1,0 +1,513 @@
+// Package agent is the foreshape daemon: it wires the Raft node and
+// replicated state, the metric sources, the collect and forecast loops and
+// the HTTP API, and owns their lifecycle (New, Run, Reload, Close).
+//
+// It only wires: collection, forecasting, state and the API each live in
+// their own package and can be read alone. The leader runs the cycle;
+// every agent serves the API.
+package agent
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	nomadapi "github.com/hashicorp/nomad/api"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/foreshape/foreshape/agent/api"
+	"github.com/foreshape/foreshape/agent/cluster"
+	"github.com/foreshape/foreshape/agent/collect"
+	"github.com/foreshape/foreshape/agent/predict"
+	"github.com/foreshape/foreshape/agent/state"
+	"github.com/foreshape/foreshape/config"
+	"github.com/foreshape/foreshape/plugins/source"
+	nomadsource "github.com/foreshape/foreshape/plugins/source/nomad"
+	promsource "github.com/foreshape/foreshape/plugins/source/prometheus"
+	"github.com/foreshape/foreshape/policies"
+)
+
+// Log keys used across the agent.
+const (
+	logKeyError    = "error"
+	logKeyPolicies = "policies"
+	logKeyAddress  = "address"
+	logKeyDuration = "duration"
+)
+
+// Options are what the agent takes besides its configuration.
+type Options struct {
+	// Logger is the root logger; nil builds one from the configuration.
+	Logger hclog.Logger
+	// Policies, when not nil, are used instead of loading policies.dir
+	// (dev mode). Reload then keeps them.
+	Policies []*policies.Policy
+	// Clock gives the data time; nil means the wall clock.
+	Clock Clock
+	// Version is reported by /v1/status.
+	Version string
+	// CycleInterval overrides the wall-clock interval between cycles;
+	// zero derives it from the shortest policy step and the clock's speed.
+	CycleInterval time.Duration
+}
+
+// Agent is a running foreshape agent.
+type Agent struct {
+	log   hclog.Logger
+	opts  Options
+	clock Clock
+
+	cfgMu sync.RWMutex
+	cfg   *config.Config
+	pols  []*policies.Policy
+
+	fsm  *state.FSM
+	node *cluster.Node
+
+	nomad     *nomadsource.Source
+	sources   []source.Source
+	collector *collect.Collector
+	predictor *predict.Predictor
+
+	api      *api.Server
+	registry *prometheus.Registry
+	tokens   atomic.Pointer[[]string]
+	httpSrv  *http.Server
+	listener net.Listener
+
+	latest atomic.Pointer[cycleResult]
+	tel    telemetry
+
+	closeOnce sync.Once
+}
+
+// cycleResult is what the last cycle produced, served by the API.
+type cycleResult struct {
+	cycle   api.Cycle
+	predict predict.Result
+}
+
+// New builds an agent from a validated configuration. It opens the Raft
+// stores and binds the HTTP listener, so errors in either show here; Run
+// starts the work.
+func New(cfg *config.Config, opts Options) (*Agent, error) {
+	log := opts.Logger
+	if log == nil {
+		log = hclog.New(&hclog.LoggerOptions{
+			Name: "foreshape", Level: hclog.LevelFromString(cfg.LogLevel), JSONFormat: cfg.LogJSON,
+		})
+	}
+	a := &Agent{log: log, opts: opts, cfg: cfg, clock: opts.Clock, registry: prometheus.NewRegistry()}
+	if a.clock == nil {
+		a.clock = WallClock{}
+	}
+	if !cfg.Server.Enabled {
+		return nil, errors.New("agent: server.enabled = false (an agent outside the Raft cluster) is not supported yet; set server { enabled = true }")
+	}
+	pols := opts.Policies
+	if pols == nil {
+		var err error
+		if pols, err = loadPolicies(cfg.Policies.Dir); err != nil {
+			return nil, err
+		}
+	}
+	a.pols = pols
+	if err := a.loadTokens(cfg); err != nil {
+		return nil, err
+	}
+
+	fsm, err := state.NewFSM(state.Config{})
+	if err != nil {
+		return nil, fmt.Errorf("agent: state: %w", err)
+	}
+	a.fsm = fsm
+	name := cfg.Name
+	if name == "" {
+		if name, err = os.Hostname(); err != nil {
+			return nil, fmt.Errorf("agent: name is empty and the host name is unknown: %w", err)
+		}
+	}
+	ccfg := cluster.Config{
+		NodeID:    name,
+		BindAddr:  net.JoinHostPort(cfg.BindAddr, strconv.Itoa(cfg.Server.RaftPort)),
+		DataDir:   cfg.DataDir,
+		InMemory:  cfg.DevMode,
+		Bootstrap: cfg.Server.BootstrapExpect <= 1,
+	}
+	if cfg.DevMode {
+		ccfg.BindAddr = "" // in-process transport
+	}
+	if cfg.Server.BootstrapExpect > 1 {
+		ccfg.BootstrapExpect = cfg.Server.BootstrapExpect
+	}
+	ccfg.RetryJoin = cfg.Server.RetryJoin
+	node, err := cluster.New(ccfg, fsm, log.Named("raft"))
+	if err != nil {
+		return nil, fmt.Errorf("agent: raft: %w", err)
+	}
+	a.node = node
+
+	if err := a.buildSources(cfg); err != nil {
+		a.node.Close()
+		return nil, err
+	}
+	a.collector = collect.New(a.sources, applier{node}, minStep(pols), 0, log)
+	a.predictor = predict.New(log)
+	a.tel = newTelemetry(a.registry)
+	a.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	srv, err := api.NewServer(a, api.Options{Registry: a.registry, Logger: log, TokensFunc: a.currentTokens})
+	if err != nil {
+		a.node.Close()
+		return nil, err
+	}
+	a.api = srv
+	if err := a.listen(cfg); err != nil {
+		a.node.Close()
+		return nil, err
+	}
+	return a, nil
+}
+
+// HTTPAddr is the address the API listens on.
+func (a *Agent) HTTPAddr() string { return a.listener.Addr().String() }
+
+func (a *Agent) buildSources(cfg *config.Config) error {
+	ncfg := nomadapi.DefaultConfig()
+	ncfg.Address = cfg.Nomad.Address
+	ncfg.Region = cfg.Nomad.Region
+	ncfg.Namespace = cfg.Nomad.Namespace
+	ncfg.SecretID = cfg.Nomad.Token.Reveal()
+	ncfg.TLSConfig = &nomadapi.TLSConfig{
+		CACert: cfg.Nomad.CAFile, ClientCert: cfg.Nomad.CertFile, ClientKey: cfg.Nomad.KeyFile,
+		TLSServerName: cfg.Nomad.TLSServerName, Insecure: cfg.Nomad.SkipVerify,
+	}
+	client, err := nomadapi.NewClient(ncfg)
+	if err != nil {
+		return fmt.Errorf("agent: nomad client for %s: %w", cfg.Nomad.Address, err)
+	}
+	ns, err := nomadsource.New(nomadsource.Config{Client: client, NodeSeries: true, AllocStats: cfg.DevMode}, a.log)
+	if err != nil {
+		return err
+	}
+	a.nomad = ns
+	a.sources = []source.Source{ns}
+	if cfg.Prometheus.Address != "" {
+		ps, err := promsource.New(promsource.Config{Address: cfg.Prometheus.Address}, a.log)
+		if err != nil {
+			return fmt.Errorf("agent: %w", err)
+		}
+		a.sources = append(a.sources, ps)
+	}
+	return nil
+}
+
+func (a *Agent) listen(cfg *config.Config) error {
+	l, err := net.Listen("tcp", cfg.HTTP.Address)
+	if err != nil {
+		return fmt.Errorf("agent: http listener on %s: %w", cfg.HTTP.Address, err)
+	}
+	if cfg.TLS.Enabled() {
+		tc, err := serverTLS(cfg.TLS)
+		if err != nil {
+			l.Close()
+			return err
+		}
+		l = tls.NewListener(l, tc)
+	}
+	a.listener = l
+	a.httpSrv = &http.Server{Handler: a.api, ReadHeaderTimeout: 10 * time.Second}
+	return nil
+}
+
+func serverTLS(t config.TLS) (*tls.Config, error) {
+	cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("agent: tls: %w", err)
+	}
+	tc := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	if t.CAFile != "" {
+		pem, err := os.ReadFile(t.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("agent: tls: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("agent: tls: %s holds no PEM certificate", t.CAFile)
+		}
+		tc.ClientCAs = pool
+	}
+	if t.VerifyIncoming {
+		tc.ClientAuth = tls.RequireAndVerifyClientCert
+	}
+	return tc, nil
+}
+
+// Run runs the agent until ctx is done: the API, the node watch and, while
+// this agent leads, the collect and forecast cycle.
+func (a *Agent) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	errc := make(chan error, 1)
+	wg.Add(3)
+	go func() {
+		defer wg.Done()
+		a.log.Info("http api listening", logKeyAddress, a.listener.Addr().String())
+		if err := a.httpSrv.Serve(a.listener); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			select {
+			case errc <- fmt.Errorf("agent: http: %w", err):
+			default:
+			}
+			cancel()
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		a.nomad.Watch(ctx)
+	}()
+	go func() {
+		defer wg.Done()
+		err := a.node.RunLeaderLoop(ctx, a.leaderLoop)
+		if err != nil && !errors.Is(err, context.Canceled) {
+			select {
+			case errc <- err:
+			default:
+			}
+			cancel()
+		}
+	}()
+	<-ctx.Done()
+	shutdownCtx, stop := context.WithTimeout(context.Background(), 5*time.Second)
+	_ = a.httpSrv.Shutdown(shutdownCtx)
+	stop()
+	wg.Wait()
+	select {
+	case err := <-errc:
+		return err
+	default:
+		return nil
+	}
+}
+
+// leaderLoop runs cycles while this agent leads.
+func (a *Agent) leaderLoop(ctx context.Context) {
+	a.log.Info("leading: starting the collect and forecast cycle")
+	defer a.log.Info("leadership ended: cycle stopped")
+	for {
+		start := time.Now()
+		a.cycle(ctx)
+		wait := a.interval() - time.Since(start)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(max(wait, 0)):
+		}
+	}
+}
+
+// interval is the wall time between cycles: the shortest policy step in
+// data time, divided by the clock's speed.
+func (a *Agent) interval() time.Duration {
+	if a.opts.CycleInterval > 0 {
+		return a.opts.CycleInterval
+	}
+	a.cfgMu.RLock()
+	step := minStep(a.pols)
+	a.cfgMu.RUnlock()
+	d := time.Duration(float64(step) / a.clock.Speed())
+	return max(d, 100*time.Millisecond)
+}
+
+// cycle collects, forecasts and publishes the result.
+func (a *Agent) cycle(ctx context.Context) {
+	started := time.Now()
+	a.cfgMu.RLock()
+	pols := a.pols
+	a.cfgMu.RUnlock()
+	c := api.Cycle{Started: started}
+	now, err := a.clock.Now(ctx)
+	if err != nil {
+		c.Error = err.Error()
+		a.log.Warn("cycle skipped: no data time", logKeyError, err)
+		a.publish(c, predict.Result{})
+		return
+	}
+	c.DataTime = now
+	st, err := a.collector.RunOnce(ctx, now, localities(pols))
+	c.Collected = st.Samples
+	if err != nil {
+		if ctx.Err() != nil {
+			return
+		}
+		c.Error = err.Error()
+		a.log.Warn("collection failed; forecasting from what the store has", logKeyError, err)
+	} else if len(st.Failures) > 0 {
+		c.Error = strings.Join(st.Failures, "; ")
+	}
+	res := a.predictor.RunOnce(now, a.fsm, pols)
+	c.Forecasts, c.Hotspots = len(res.Forecasts), len(res.Hotspots)
+	c.Duration = time.Since(started)
+	a.publish(c, res)
+	a.tel.observe(c, st, res)
+	a.log.Debug("cycle done", "data_time", now, logKeyDuration, c.Duration, "samples", st.Samples, "result", res.Describe())
+	for _, h := range res.Hotspots {
+		a.log.Info("hotspot predicted", "policy", h.Policy, "locality", h.Locality, "metric", h.Metric,
+			"at", h.At, "probability", fmt.Sprintf("%.2f", h.Probability), "line", h.Line, "peak", fmt.Sprintf("%.1f", h.Peak))
+	}
+}
+
+func (a *Agent) publish(c api.Cycle, res predict.Result) {
+	a.latest.Store(&cycleResult{cycle: c, predict: res})
+}
+
+// Reload re-reads the configuration at path (empty: keep the current one)
+// and the policies. When either is invalid it keeps the old ones and
+// returns the error. Only the log level, the ACL tokens and the policies
+// change at run time; other changed settings need a restart and are
+// reported.
+func (a *Agent) Reload(cfg *config.Config) error {
+	a.cfgMu.RLock()
+	old := a.cfg
+	a.cfgMu.RUnlock()
+	if cfg == nil {
+		cfg = old
+	}
+	pols := a.opts.Policies
+	if pols == nil {
+		var err error
+		if pols, err = loadPolicies(cfg.Policies.Dir); err != nil {
+			return fmt.Errorf("reload: keeping the previous policies: %w", err)
+		}
+	}
+	if err := a.loadTokens(cfg); err != nil {
+		return fmt.Errorf("reload: keeping the previous configuration: %w", err)
+	}
+	if cfg.LogLevel != old.LogLevel {
+		a.log.SetLevel(hclog.LevelFromString(cfg.LogLevel))
+	}
+	for _, f := range restartOnly(old, cfg) {
+		a.log.Warn("setting changed; it takes effect after a restart", "field", f)
+	}
+	a.cfgMu.Lock()
+	a.cfg, a.pols = cfg, pols
+	a.cfgMu.Unlock()
+	a.log.Info("reloaded", logKeyPolicies, len(pols))
+	return nil
+}
+
+// restartOnly lists the settings that differ and only apply at start.
+func restartOnly(old, cfg *config.Config) []string {
+	var out []string
+	check := func(name string, changed bool) {
+		if changed {
+			out = append(out, name)
+		}
+	}
+	check("data_dir", old.DataDir != cfg.DataDir)
+	check("bind_addr", old.BindAddr != cfg.BindAddr)
+	check("server", fmt.Sprint(old.Server) != fmt.Sprint(cfg.Server))
+	check("nomad", fmt.Sprint(old.Nomad) != fmt.Sprint(cfg.Nomad))
+	check("prometheus", old.Prometheus != cfg.Prometheus)
+	check("http", old.HTTP != cfg.HTTP)
+	check("tls", old.TLS != cfg.TLS)
+	return out
+}
+
+func (a *Agent) loadTokens(cfg *config.Config) error {
+	if !cfg.ACL.Enabled {
+		a.tokens.Store(&[]string{})
+		return nil
+	}
+	b, err := os.ReadFile(cfg.ACL.TokenFile)
+	if err != nil {
+		return fmt.Errorf("agent: acl.token_file: %w", err)
+	}
+	var toks []string
+	for _, line := range strings.Split(string(b), "\n") {
+		if t := strings.TrimSpace(line); t != "" && !strings.HasPrefix(t, "#") {
+			toks = append(toks, t)
+		}
+	}
+	if len(toks) == 0 {
+		return fmt.Errorf("agent: acl.token_file %s holds no token; every request would be refused", cfg.ACL.TokenFile)
+	}
+	a.tokens.Store(&toks)
+	return nil
+}
+
+func (a *Agent) currentTokens() []string { return *a.tokens.Load() }
+
+// Close stops Raft and releases the listener. It is safe to call twice.
+func (a *Agent) Close() error {
+	var err error
+	a.closeOnce.Do(func() {
+		a.listener.Close()
+		err = a.node.Close()
+	})
+	return err
+}
+
+// loadPolicies loads every policy in dir, or returns their diagnostics.
+func loadPolicies(dir string) ([]*policies.Policy, error) {
+	pols, diags := policies.LoadDir(dir)
+	if diags.HasErrors() {
+		return nil, fmt.Errorf("policies in %s: %s", dir, diags.Error())
+	}
+	return pols, nil
+}
+
+// localities are the distinct localities the policies name, in order.
+func localities(pols []*policies.Policy) []source.Locality {
+	seen := map[string]bool{}
+	var out []source.Locality
+	for _, p := range pols {
+		if !seen[p.Locality.String()] {
+			seen[p.Locality.String()] = true
+			out = append(out, p.Locality)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].String() < out[j].String() })
+	return out
+}
+
+// minStep is the shortest forecast step of the policies (1m with none).
+func minStep(pols []*policies.Policy) time.Duration {
+	step := time.Duration(0)
+	for _, p := range pols {
+		if step == 0 || p.Forecast.Step < step {
+			step = p.Forecast.Step
+		}
+	}
+	if step <= 0 {
+		step = time.Minute
+	}
+	return step
+}
+
+// applier commits state commands through the Raft node.
+type applier struct{ node *cluster.Node }
+
+func (ap applier) Apply(ctx context.Context, cmd state.Command) (state.Result, error) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	resp, err := ap.node.Apply(ctx, state.Encode(cmd))
+	if err != nil {
+		return state.Result{}, err
+	}
+	r, _ := resp.(state.Result)
+	return r, nil
+}

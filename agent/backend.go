@@ -1,0 +1,107 @@
+package agent
+
+import (
+	"context"
+
+	"github.com/foreshape/foreshape/agent/api"
+)
+
+var _ api.Backend = (*Agent)(nil)
+
+// Status implements api.Backend.
+func (a *Agent) Status(context.Context) api.Status {
+	st := api.Status{Version: a.opts.Version, Series: a.fsm.Len()}
+	if ns, err := a.node.Status(); err == nil {
+		st.Node, st.State, st.Leader = ns.ID, ns.State, ns.LeaderAddress
+		st.IsLeader = ns.State == "Leader"
+		for _, s := range ns.Servers {
+			suffrage := "voter"
+			if !s.Voter {
+				suffrage = "nonvoter"
+			}
+			st.Peers = append(st.Peers, api.Peer{ID: s.ID, Address: s.Address, Suffrage: suffrage, Leader: s.Leader})
+		}
+	} else {
+		st.State = "unknown: " + err.Error()
+	}
+	if r := a.latest.Load(); r != nil {
+		c := r.cycle
+		st.LastCycle = &c
+	}
+	for _, info := range a.fsm.Infos() {
+		if info.Stale {
+			st.Stale = append(st.Stale, api.StaleSeries{Series: info.Key.String(), Since: info.StaleSince, Reason: info.StaleReason})
+		}
+	}
+	for _, s := range a.sources {
+		st.Sources = append(st.Sources, s.Name())
+	}
+	a.cfgMu.RLock()
+	st.Policies = len(a.pols)
+	a.cfgMu.RUnlock()
+	if st.Stale == nil {
+		st.Stale = []api.StaleSeries{}
+	}
+	return st
+}
+
+// Policies implements api.Backend.
+func (a *Agent) Policies(context.Context) []api.Policy {
+	a.cfgMu.RLock()
+	defer a.cfgMu.RUnlock()
+	out := make([]api.Policy, 0, len(a.pols))
+	for _, p := range a.pols {
+		ap := api.Policy{
+			Name: p.Name, File: p.DeclRange.Filename, Locality: p.Locality.String(),
+			Model: p.Forecast.Model, Horizon: p.Forecast.Horizon.String(), Step: p.Forecast.Step.String(),
+			Quantile: p.Forecast.Quantile,
+			Headroom: api.Headroom{CPU: p.Headroom.CPU, Memory: p.Headroom.Memory, IOPS: p.Headroom.IOPS},
+		}
+		for _, s := range p.Schedules {
+			ap.Schedules = append(ap.Schedules, s.Name)
+		}
+		out = append(out, ap)
+	}
+	return out
+}
+
+// Series implements api.Backend.
+func (a *Agent) Series(context.Context) []api.Series {
+	infos := a.fsm.Infos()
+	out := make([]api.Series, 0, len(infos))
+	for _, info := range infos {
+		s := api.Series{Series: info.Key.String(), Last: info.LastSample, Stale: info.Stale, StaleReason: info.StaleReason}
+		if p, ok := a.fsm.Latest(info.Key); ok {
+			s.LastValue = p.Mean
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// Forecasts implements api.Backend.
+func (a *Agent) Forecasts(context.Context) []api.Forecast {
+	r := a.latest.Load()
+	if r == nil {
+		return nil
+	}
+	out := make([]api.Forecast, len(r.predict.Forecasts))
+	copy(out, r.predict.Forecasts)
+	return out
+}
+
+// Hotspots implements api.Backend.
+func (a *Agent) Hotspots(context.Context) []api.Hotspot {
+	if r := a.latest.Load(); r != nil {
+		return append([]api.Hotspot(nil), r.predict.Hotspots...)
+	}
+	return nil
+}
+
+// Anomalies implements api.Backend.
+func (a *Agent) Anomalies(context.Context) []api.Anomaly {
+	if r := a.latest.Load(); r != nil {
+		return append([]api.Anomaly(nil), r.predict.Anomalies...)
+	}
+	return nil
+}
