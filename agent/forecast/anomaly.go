@@ -125,7 +125,9 @@ type AnomalyPoint struct {
 	// (NAB) should see.
 	Onset float64
 	// Anomalous is true when Z exceeds the threshold: keep the point out of
-	// model fitting.
+	// model fitting. The level-shift statistic does not count for the
+	// points that follow a confirmed shift while its windows still
+	// straddle it (they are the new level).
 	Anomalous bool
 	// LevelShift is true when a level shift was confirmed at this point.
 	LevelShift bool
@@ -201,11 +203,18 @@ func (d *AnomalyDetector) Observe(y, predicted float64) AnomalyPoint {
 		zShift = 0
 	}
 	p.Z = max(zRes, zVal, zShift)
+	// After a confirmed shift the shift statistic stays high while its two
+	// windows straddle the change. The score keeps saying so, but the
+	// points are the new level, not anomalies to keep out of fitting.
+	zFlag := p.Z
+	if ev == nil && !d.shift.armed {
+		zFlag = max(zRes, zVal)
+	}
 	if warm {
 		p.Score = d.calibrate(p.Z)
 		d.zs.Add(p.Z)
 	}
-	p.Anomalous = p.Z > k
+	p.Anomalous = zFlag > k
 	p.LevelShift = ev != nil && warm
 
 	// Update the scales, clipping anomalous contributions.
@@ -337,4 +346,27 @@ func DetectAnomalies(y []float64, opts AnomalyOptions) ([]AnomalyPoint, []Anomal
 		}
 	}
 	return pts, d.Events(true)
+}
+
+// CleanAnomalies returns a copy of y with the points the detector marks
+// anomalous replaced by NaN, for model fitting, and the events. Points of a
+// level-shift event are kept: after a shift the new level is the series'
+// truth, and models must learn it (see LevelShifts).
+func CleanAnomalies(y []float64, opts AnomalyOptions) ([]float64, []AnomalyEvent) {
+	pts, events := DetectAnomalies(y, opts)
+	clean := append([]float64(nil), y...)
+	shift := make([]bool, len(y))
+	for _, e := range events {
+		if e.Kind == AnomalyLevelShift {
+			for i := max(0, e.Start); i <= e.End && i < len(y); i++ {
+				shift[i] = true
+			}
+		}
+	}
+	for i, p := range pts {
+		if p.Anomalous && !shift[i] {
+			clean[i] = math.NaN()
+		}
+	}
+	return clean, events
 }

@@ -207,3 +207,68 @@ func TestAnomalyOnsetRefractory(t *testing.T) {
 		t.Errorf("record point scored %v", pts[1100].Score)
 	}
 }
+
+func TestCleanAnomalies(t *testing.T) {
+	y := anomNoisy(18, 3000, 20, 1)
+	y[1200] = 60
+	for i := 2000; i < len(y); i++ {
+		y[i] += 15
+	}
+	clean, events := CleanAnomalies(y, AnomalyOptions{})
+	if !math.IsNaN(clean[1200]) {
+		t.Errorf("spike kept: %v", clean[1200])
+	}
+	if math.IsNaN(y[1200]) {
+		t.Error("input modified")
+	}
+	var nans int
+	for i, v := range clean {
+		if math.IsNaN(v) {
+			nans++
+			continue
+		}
+		if v != y[i] {
+			t.Fatalf("point %d changed: %v -> %v", i, y[i], v)
+		}
+	}
+	// Only the spike (and at most a few neighbours) goes; the new level
+	// after the shift stays.
+	if nans > 5 {
+		t.Errorf("%d points removed, events %+v", nans, events)
+	}
+	for i := 2000; i < 2100; i++ {
+		if math.IsNaN(clean[i]) {
+			t.Fatalf("point %d at the new level removed", i)
+		}
+	}
+}
+
+// BenchmarkDetectAnomalies runs the detector over two weeks of 5-minute
+// data (4,032 points) per iteration.
+func BenchmarkDetectAnomalies(b *testing.B) {
+	y := anomNoisy(19, 4032, 50, 5)
+	for i := range y {
+		y[i] += 20 * math.Sin(2*math.Pi*float64(i)/288)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		DetectAnomalies(y, AnomalyOptions{})
+	}
+	b.ReportMetric(float64(b.N)*4032/b.Elapsed().Seconds(), "points/s")
+}
+
+// BenchmarkLevelShifts runs the offline level-shift search over two weeks
+// of 5-minute data.
+func BenchmarkLevelShifts(b *testing.B) {
+	y := anomNoisy(20, 4032, 50, 5)
+	for i := 3000; i < len(y); i++ {
+		y[i] += 30
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		LevelShifts(y)
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "series/s")
+}
