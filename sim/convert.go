@@ -98,8 +98,12 @@ func (c *Cluster) nodeAPI(n *node) *api.Node {
 	return out
 }
 
-// jobAPI returns a deep copy of the job's spec with server fields set.
+// jobAPI returns a deep copy of the job's spec with server fields set. The
+// copy is cached until the job changes and must not be modified.
 func (c *Cluster) jobAPI(j *job) *api.Job {
+	if j.apiCache != nil && j.apiCacheIdx == j.modifyIdx {
+		return j.apiCache
+	}
 	b, err := json.Marshal(j.spec)
 	if err != nil {
 		panic("sim: encode job: " + err.Error())
@@ -115,6 +119,7 @@ func (c *Cluster) jobAPI(j *job) *api.Job {
 	out.SubmitTime = new(j.submitTime.UnixNano())
 	out.Stop = new(j.stopped)
 	out.Status = new(c.jobStatus(j))
+	j.apiCache, j.apiCacheIdx = &out, j.modifyIdx
 	return &out
 }
 
@@ -361,6 +366,7 @@ func (c *Cluster) allocStats(a *alloc) *api.AllocResourceUsage {
 	served := a.cpu * (1 - n.throttle)
 	core := float64(n.cpu) / float64(n.cores)
 	ts := c.now.UnixNano()
+	thrPer, thrNS := n.thrPeriods-a.thrBase[0], n.thrNS-a.thrBase[1]
 	usage := func(share float64) *api.ResourceUsage {
 		mem := uint64(a.mem*share) << 20
 		return &api.ResourceUsage{
@@ -368,7 +374,7 @@ func (c *Cluster) allocStats(a *alloc) *api.AllocResourceUsage {
 			CpuStats: &api.CpuStats{
 				TotalTicks: served * share, Percent: served * share / core * 100,
 				UserMode: served * share / core * 80, SystemMode: served * share / core * 20,
-				ThrottledPeriods: uint64(float64(a.throttledPer) * share), ThrottledTime: uint64(float64(a.throttledNS) * share),
+				ThrottledPeriods: uint64(thrPer * share), ThrottledTime: uint64(thrNS * share),
 				Measured: []string{"Throttled Periods", "Throttled Time", "Percent", "Total Ticks"},
 			},
 			DeviceStats: []*api.DeviceGroupStats{},

@@ -297,15 +297,14 @@ func (c *Cluster) computeLoad(dt time.Duration) {
 	if dt <= 0 {
 		return
 	}
-	periods := uint64(dt / (100 * time.Millisecond)) // CFS periods of 100ms
-	for _, a := range c.live {
-		if a.client != allocRunning {
-			continue
-		}
-		a.cpuTicks += a.cpu * secs
-		if th := a.node.throttle; th > 0 {
-			a.throttledPer += uint64(float64(periods) * th)
-			a.throttledNS += uint64(float64(dt) * th)
+	// Every running allocation of a node is throttled alike, so per node
+	// cumulative counters suffice; an allocation reports the difference
+	// since it started.
+	periods := float64(dt / (100 * time.Millisecond)) // CFS periods of 100ms
+	for _, n := range c.nodes {
+		if n.throttle > 0 {
+			n.thrPeriods += periods * n.throttle
+			n.thrNS += float64(dt) * n.throttle
 		}
 	}
 }

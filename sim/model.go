@@ -1,7 +1,8 @@
 package sim
 
 import (
-	"fmt"
+	"encoding/binary"
+	"encoding/hex"
 	"math/rand/v2"
 	"time"
 
@@ -68,11 +69,13 @@ type node struct {
 	resMem     int64
 	resIOPS    int64
 	allocs     []*alloc // allocations placed here and not yet client-terminal
+	history    []*alloc // every allocation ever placed here
 	demCPU     float64  // demand this tick
 	demMem     float64
 	demIOPS    float64
 	throttle   float64 // fraction of CPU demand not served this tick
-	cpuTicks   uint64  // cumulative throttled periods
+	thrPeriods float64 // cumulative throttled CFS periods (per running allocation)
+	thrNS      float64 // cumulative throttled time, ns (per running allocation)
 	surge      float64 // demand factor applied this tick
 	minuteAcc  minuteAcc
 	hostUptime time.Duration
@@ -87,21 +90,23 @@ func (a *alloc) holds() bool {
 
 // job is one registered job.
 type job struct {
-	id         string
-	spec       *api.Job // canonicalised, with server fields set on output
-	typ        string
-	priority   int
-	groups     []*group
-	version    uint64
-	createIdx  uint64
-	modifyIdx  uint64
-	jobModIdx  uint64
-	submitTime time.Time
-	stopped    bool
-	purged     bool
-	allocs     []*alloc // every allocation of the job, oldest first
-	deploys    []*deployment
-	scaleEvts  map[string][]api.ScalingEvent
+	id          string
+	spec        *api.Job // canonicalised, with server fields set on output
+	typ         string
+	priority    int
+	groups      []*group
+	version     uint64
+	createIdx   uint64
+	modifyIdx   uint64
+	jobModIdx   uint64
+	submitTime  time.Time
+	stopped     bool
+	purged      bool
+	allocs      []*alloc // every allocation of the job, oldest first
+	deploys     []*deployment
+	scaleEvts   map[string][]api.ScalingEvent
+	apiCache    *api.Job // last jobAPI answer, valid while modifyIdx is apiCacheIdx
+	apiCacheIdx uint64
 }
 
 // group is one task group of a job, with what the scheduler and the load
@@ -157,9 +162,7 @@ type alloc struct {
 	phase        time.Duration // offset into the load traces
 	cpu, mem     float64       // usage this tick: MHz, MB
 	iops         float64
-	throttledPer uint64
-	throttledNS  uint64
-	cpuTicks     float64
+	thrBase      [2]float64 // node throttle counters when it started running
 }
 
 func (a *alloc) clientTerminal() bool {
@@ -233,9 +236,20 @@ type locality struct {
 
 // newID returns a UUID-shaped identifier drawn from r.
 func newID(r *rand.Rand) string {
-	a, b := r.Uint64(), r.Uint64()
-	return fmt.Sprintf("%08x-%04x-%04x-%04x-%012x",
-		uint32(a>>32), uint16(a>>16), uint16(a), uint16(b>>48), b&0xffffffffffff)
+	var raw [16]byte
+	binary.BigEndian.PutUint64(raw[:8], r.Uint64())
+	binary.BigEndian.PutUint64(raw[8:], r.Uint64())
+	var out [36]byte
+	hex.Encode(out[0:8], raw[0:4])
+	out[8] = '-'
+	hex.Encode(out[9:13], raw[4:6])
+	out[13] = '-'
+	hex.Encode(out[14:18], raw[6:8])
+	out[18] = '-'
+	hex.Encode(out[19:23], raw[8:10])
+	out[23] = '-'
+	hex.Encode(out[24:], raw[10:])
+	return string(out[:])
 }
 
 // Job statuses, as Nomad spells them.

@@ -393,13 +393,17 @@ func (c *Cluster) reconcileGroup(j *job, g *group, evp **eval, trigger string) (
 	}
 	missing := want - len(live)
 	failedN := 0
+	var prev map[int]*alloc
+	if missing > 0 {
+		prev = previousByIndex(j, g)
+	}
 	for idx := 0; missing > 0; idx++ {
 		if used[idx] {
 			continue
 		}
 		missing--
 		ev := c.lazyEval(j, evp, trigger)
-		if c.place(j, g, ev, placer(), idx, c.previousFor(j, g, idx)) == nil {
+		if c.place(j, g, ev, placer(), idx, prev[idx]) == nil {
 			failedN++
 		}
 	}
@@ -413,16 +417,24 @@ func (c *Cluster) failedMetric(p *placer) *api.AllocationMetric {
 	return p.metric
 }
 
-// previousFor finds the terminal allocation of index idx that a new one
-// replaces (lost, preempted or failed), so the two are linked.
-func (c *Cluster) previousFor(j *job, g *group, idx int) *alloc {
+// previousByIndex maps each allocation index of g to the newest terminal
+// allocation (lost, preempted, migrated) that has no replacement yet, so a
+// new allocation of that index is linked to it.
+func previousByIndex(j *job, g *group) map[int]*alloc {
+	out := map[int]*alloc{}
 	for i := len(j.allocs) - 1; i >= 0; i-- {
 		a := j.allocs[i]
-		if a.grp.name == g.name && a.index == idx && a.next == "" && a.desired != desiredRun {
-			return a
+		if a.grp.name != g.name || a.next != "" || a.desired == desiredRun {
+			continue
+		}
+		if !a.migrate && a.client != allocLost && a.desired != desiredEvict {
+			continue // stopped on purpose (scaled down, updated): nothing to replace
+		}
+		if _, ok := out[a.index]; !ok {
+			out[a.index] = a
 		}
 	}
-	return nil
+	return out
 }
 
 func removeAlloc(s []*alloc, a *alloc) []*alloc {
@@ -514,6 +526,7 @@ func (c *Cluster) newAlloc(j *job, g *group, n *node, ev *eval, index int, prev 
 	c.allocByID[a.id] = a
 	j.allocs = append(j.allocs, a)
 	n.allocs = append(n.allocs, a)
+	n.history = append(n.history, a)
 	c.live = append(c.live, a)
 	n.resCPU += g.cpu
 	n.resMem += g.mem

@@ -310,16 +310,11 @@ func (c *Cluster) nodeAllocs(w http.ResponseWriter, r *http.Request) {
 		if n == nil {
 			return nil, notFound("node not found")
 		}
-		var all []*alloc
-		for _, j := range c.jobs {
-			for _, a := range j.allocs {
-				if a.node == n {
-					all = append(all, a)
-				}
-			}
-		}
 		out := []*api.Allocation{}
-		for _, a := range sortedAllocs(all) {
+		for _, a := range sortedAllocs(n.history) {
+			if a.job.purged {
+				continue
+			}
 			out = append(out, c.allocAPI(a))
 		}
 		return out, nil

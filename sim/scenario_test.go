@@ -1,0 +1,454 @@
+package sim
+
+import (
+	"bytes"
+	"encoding/json"
+	"math"
+	"strings"
+	"testing"
+	"testing/fstest"
+	"time"
+
+	"github.com/hashicorp/nomad/api"
+)
+
+func TestDefaultScenario(t *testing.T) {
+	sc := DefaultScenario()
+	nodes := 0
+	for _, g := range sc.NodeGroups {
+		nodes += g.Count
+	}
+	if sc.Name != "default" || len(sc.Localities) != 3 || nodes < 12 || nodes > 30 {
+		t.Fatalf("default scenario: %s, %d localities, %d nodes", sc.Name, len(sc.Localities), nodes)
+	}
+	kinds := map[string]bool{}
+	for _, e := range sc.Events {
+		kinds[e.Kind] = true
+	}
+	if !kinds[EventSurge] || !kinds[EventDrain] {
+		t.Errorf("default scenario events %+v, want a surge and a drain", sc.Events)
+	}
+	types := map[string]bool{}
+	for _, j := range sc.Jobs {
+		types[*j.Job.Type] = true
+	}
+	if !types[api.JobTypeService] || !types[api.JobTypeBatch] {
+		t.Errorf("job types %v, want service and batch", types)
+	}
+}
+
+// TestDefaultScenarioRun runs the default scenario through its surge and
+// its drain and checks that both leave their mark in the ground truth.
+func TestDefaultScenarioRun(t *testing.T) {
+	c, err := New(DefaultScenario(), Options{Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.RunUntil(c.sc.Start.Add(8 * time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	tr := c.Truth()
+	if len(tr.Events) != 2 {
+		t.Fatalf("events = %+v", tr.Events)
+	}
+	surgeAt := c.sc.Start.Add(3 * time.Hour)
+	var before, during float64
+	for _, m := range tr.NodeMinutes {
+		if m.Datacenter != "dc2" {
+			continue
+		}
+		switch {
+		case m.Minute.Before(surgeAt) && !m.Minute.Before(surgeAt.Add(-time.Hour)):
+			before += m.CPUDemandMHz
+		case !m.Minute.Before(surgeAt) && m.Minute.Before(surgeAt.Add(time.Hour)):
+			during += m.CPUDemandMHz
+		}
+	}
+	if during < 1.5*before {
+		t.Errorf("dc2 CPU demand: hour before surge %.0f, first hour of surge %.0f: want the surge visible", before, during)
+	}
+	congested := 0
+	for _, m := range tr.NodeMinutes {
+		if m.Datacenter == "dc2" && m.Congested && !m.Minute.Before(surgeAt) && m.Minute.Before(surgeAt.Add(2*time.Hour)) {
+			congested++
+		}
+	}
+	if congested == 0 {
+		t.Errorf("no dc2 congestion during the surge")
+	}
+	drained := 0
+	for _, m := range tr.Migrations {
+		if m.Reason == triggerNodeDrain && strings.HasPrefix(m.SourceNode, "dc1-rack-a-") {
+			drained++
+		}
+	}
+	if drained == 0 {
+		t.Errorf("the maintenance drain migrated nothing: %+v", tr.Migrations)
+	}
+	for _, n := range c.nodes {
+		if strings.HasPrefix(n.name, "dc1-rack-a-") && len(n.allocs) > 0 {
+			t.Errorf("node %s still holds %d allocations after the drain deadline", n.name, len(n.allocs))
+		}
+	}
+}
+
+func TestDeterminism(t *testing.T) {
+	run := func(seed uint64) []byte {
+		c, err := New(DefaultScenario(), Options{Seed: seed})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.RunUntil(c.sc.Start.Add(7 * time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		b, err := json.Marshal(c.Truth())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	a, b := run(42), run(42)
+	if !bytes.Equal(a, b) {
+		t.Fatalf("two runs with seed 42 differ (%d vs %d bytes)", len(a), len(b))
+	}
+	if bytes.Equal(a, run(43)) {
+		t.Errorf("seeds 42 and 43 gave identical ground truth")
+	}
+}
+
+func TestParseScenarioErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name, src, want string
+	}{
+		{"bad duration", smallScenario + "duration = \"soon\"\n", "test.hcl:"},
+		{"unknown attribute", smallScenario + "colour = \"red\"\n", "colour"},
+		{"undeclared datacenter", smallScenario + `
+nodes "c" {
+  datacenter = "dc9"
+  count      = 1
+  cpu        = 1000
+  memory     = 1000
+}`, "datacenter \"dc9\" is not declared"},
+		{"undeclared trace", smallScenario + `
+job "j" {
+  group "g" {
+    cpu    = 100
+    memory = 100
+    load {
+      cpu {
+        trace = "nope"
+      }
+    }
+  }
+}`, "trace \"nope\" is not declared"},
+		{"bad event kind", smallScenario + `
+event "e" {
+  kind = "explode"
+  at   = "1h"
+}`, "unknown kind"},
+		{"surge without factor", smallScenario + `
+event "e" {
+  kind     = "surge"
+  at       = "1h"
+  duration = "1h"
+}`, "positive factor"},
+		{"bad replacement", smallScenario + `
+job "j" {
+  group "g" {
+    cpu         = 100
+    memory      = 100
+    replacement = "teleport"
+  }
+}`, "replacement"},
+		{"negative event time", smallScenario + `
+event "e" {
+  kind = "drain"
+  at   = "-1h"
+}`, "test.hcl:"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := ParseScenario([]byte(tc.src), "test.hcl")
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("err = %v, want it to mention %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestLoadScenarioFromFS(t *testing.T) {
+	fsys := fstest.MapFS{"s.hcl": {Data: []byte(smallScenario)}}
+	sc, err := LoadScenario(fsys, "s.hcl")
+	if err != nil || sc.Name != "small" || sc.Seed != 7 {
+		t.Fatalf("load: %v %+v", err, sc)
+	}
+	if _, err := LoadScenario(fsys, "missing.hcl"); err == nil {
+		t.Error("loading a missing file succeeded")
+	}
+}
+
+func TestParseTrace(t *testing.T) {
+	for _, tc := range []struct {
+		name, data, column, unit string
+		want                     []float64
+		err                      string
+	}{
+		{"planetlab lines", "10\n20\n\n30\n", "", UnitPercent, []float64{0.1, 0.2, 0.3}, ""},
+		{"nab csv auto percent", "timestamp,value\n2014-02-14 14:30:00,50\n2014-02-14 14:35:00,25\n", "", UnitAuto, []float64{0.5, 0.25}, ""},
+		{"google column by name", "avg_cpu,avg_mem\n0.4,0.3\n0.5,0.2\n", "avg_mem", UnitFraction, []float64{0.3, 0.2}, ""},
+		{"azure max", "timestamp,cpu_usage,assigned_mem\n0,200,10\n300,400,20\n", "cpu_usage", UnitMax, []float64{0.5, 1}, ""},
+		{"headerless index", "1,0.2\n2,0.4\n", "1", UnitFraction, []float64{0.2, 0.4}, ""},
+		{"missing column", "a,b\n1,2\n", "c", UnitAuto, nil, "not in header"},
+		{"negative", "5\n-1\n", "", UnitAuto, nil, "negative"},
+		{"bad unit", "5\n", "", "furlongs", nil, "unknown unit"},
+		{"empty", "timestamp,value\n", "", UnitAuto, nil, "no samples"},
+		{"garbage", "timestamp,value\nx,y\n", "", UnitAuto, nil, "line 2"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tr, err := ParseTrace("t", []byte(tc.data), tc.column, tc.unit, 0)
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("err = %v, want %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(tr.Values) != len(tc.want) {
+				t.Fatalf("values %v, want %v", tr.Values, tc.want)
+			}
+			for i := range tc.want {
+				if math.Abs(tr.Values[i]-tc.want[i]) > 1e-9 {
+					t.Errorf("values %v, want %v", tr.Values, tc.want)
+				}
+			}
+		})
+	}
+}
+
+func TestTraceAtInterpolatesAndWraps(t *testing.T) {
+	tr := &Trace{Values: []float64{0, 1, 0.5}, Step: 5 * time.Minute}
+	for _, tc := range []struct {
+		d    time.Duration
+		want float64
+	}{
+		{0, 0},
+		{150 * time.Second, 0.5},
+		{5 * time.Minute, 1},
+		{12*time.Minute + 30*time.Second, 0.25}, // between the last point and the first
+		{15 * time.Minute, 0},                   // wrapped
+		{-5 * time.Minute, 0.5},
+	} {
+		if got := tr.At(tc.d); math.Abs(got-tc.want) > 1e-9 {
+			t.Errorf("At(%v) = %v, want %v", tc.d, got, tc.want)
+		}
+	}
+}
+
+func TestBundledTracesAllParse(t *testing.T) {
+	sc := DefaultScenario()
+	c, err := New(sc, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name := range sc.Traces {
+		tr := c.traces[name]
+		if tr == nil || len(tr.Values) < 200 {
+			t.Errorf("trace %s: %v", name, tr)
+			continue
+		}
+		for _, v := range tr.Values {
+			if v < 0 || v > 1.0000001 {
+				t.Errorf("trace %s has value %v outside [0, 1]", name, v)
+				break
+			}
+		}
+	}
+}
+
+func TestDataDirTakesPrecedence(t *testing.T) {
+	src := smallScenario + `
+job "j" {
+  datacenters = ["dc1"]
+  group "g" {
+    count  = 1
+    cpu    = 1000
+    memory = 1000
+    load {
+      cpu {
+        trace = "web"
+        scale = 1
+      }
+    }
+  }
+}`
+	data := fstest.MapFS{"planetlab/20110303/ait05_us_es_princeton_codeen": {Data: []byte("80\n80\n")}}
+	c, err := New(mustScenario(t, src), Options{Traces: TraceSource{Data: data}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Step(time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	a := c.jobs["j"].allocs[0]
+	if math.Abs(a.cpu-800) > 1e-6 {
+		t.Errorf("alloc CPU demand %v, want 800 from the data-dir trace", a.cpu)
+	}
+}
+
+func TestCongestionVisibleInStatsAndTruth(t *testing.T) {
+	// One node, a job whose CPU demand is 1.5× its request, and the request
+	// fills the node: demand exceeds capacity by half.
+	src := smallScenario + `
+job "hot" {
+  datacenters = ["dc1"]
+  constraint {
+    attribute = "node.unique.name"
+    value     = "a-1"
+  }
+  group "g" {
+    count  = 2
+    cpu    = 2000
+    memory = 2000
+    load {
+      cpu {
+        scale = 1.5
+      }
+      memory {
+        scale = 2.5
+      }
+    }
+  }
+}`
+	c, err := New(mustScenario(t, src), Options{Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Step(3 * time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	var hot NodeMinute
+	for _, m := range c.Truth().NodeMinutes {
+		if m.Node == "a-1" && m.Minute.Equal(c.sc.Start.Add(time.Minute)) {
+			hot = m
+		}
+	}
+	if !hot.Congested || hot.CPUDemandMHz != 6000 || hot.CPUCapacityMHz != 4000 || hot.CPUThrottledSeconds != 60 ||
+		hot.MemDemandMB != 10000 || hot.MemPressureSeconds != 60 || math.Abs(hot.CPUUnservedMHzSeconds-2000*60) > 1e-6 {
+		t.Errorf("a-1 minute = %+v", hot)
+	}
+	client := newTestAPI(t, c, "")
+	allocs, _, _ := client.Allocations().List(nil)
+	usage, err := client.Allocations().Stats(&api.Allocation{ID: allocs[0].ID}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cpu := usage.ResourceUsage.CpuStats
+	if cpu.ThrottledPeriods == 0 || cpu.ThrottledTime == 0 || math.Abs(cpu.TotalTicks-2000) > 1e-6 {
+		t.Errorf("cpu stats = %+v, want throttling and 2000 MHz served", cpu)
+	}
+	host, err := client.Nodes().Stats(allocs[0].NodeID, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if host.CPUTicksConsumed != 4000 || host.Memory.Used != host.Memory.Total {
+		t.Errorf("host stats: ticks %v memory %+v, want saturated", host.CPUTicksConsumed, host.Memory)
+	}
+}
+
+func TestBatchJobsFinish(t *testing.T) {
+	src := smallScenario + `
+job "b" {
+  type        = "batch"
+  datacenters = ["dc2"]
+  group "g" {
+    count   = 2
+    cpu     = 500
+    memory  = 500
+    run_for = "30m"
+  }
+}`
+	c, err := New(mustScenario(t, src), Options{Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Step(20 * time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if s := c.jobStatus(c.jobs["b"]); s != jobRunning {
+		t.Errorf("status at 20m = %s", s)
+	}
+	if err := c.Step(20 * time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if s := c.jobStatus(c.jobs["b"]); s != jobDead {
+		t.Errorf("status at 40m = %s, want dead", s)
+	}
+	for _, a := range c.jobs["b"].allocs {
+		if a.client != allocComplete || a.desired != desiredRun {
+			t.Errorf("alloc %s: %s/%s", a.name, a.desired, a.client)
+		}
+	}
+	if len(c.jobs["b"].allocs) != 2 {
+		t.Errorf("%d allocations: finished batch work was replaced", len(c.jobs["b"].allocs))
+	}
+}
+
+func TestScenarioScaleAndNodeEvents(t *testing.T) {
+	src := smallScenario + `
+job "s" {
+  datacenters = ["dc2"]
+  group "g" {
+    count  = 2
+    cpu    = 500
+    memory = 500
+  }
+}
+
+event "grow" {
+  kind  = "scale"
+  at    = "10m"
+  job   = "s"
+  group = "g"
+  count = 4
+}
+
+event "down" {
+  kind = "node_down"
+  at   = "20m"
+  node = "b-1"
+}
+
+event "up" {
+  kind = "node_up"
+  at   = "30m"
+  node = "b-1"
+}
+`
+	c, err := New(mustScenario(t, src), Options{Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Step(15 * time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if got := nodesOf(c, "s"); len(got) != 4 {
+		t.Errorf("after scale event: %v", got)
+	}
+	if err := c.Step(10 * time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if got := nodesOf(c, "s"); strings.Join(got, ",") != "b-2,b-2,b-2,b-2" {
+		t.Errorf("after b-1 went down: %v, want all four on b-2", got)
+	}
+	if err := c.Step(10 * time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if c.findNode("b-1").status != api.NodeStatusReady {
+		t.Error("b-1 did not come back")
+	}
+	tr := c.Truth()
+	if len(tr.Events) != 3 || !strings.Contains(tr.Events[0].Detail, "count 4") {
+		t.Errorf("events = %+v", tr.Events)
+	}
+}
