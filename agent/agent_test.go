@@ -1,0 +1,226 @@
+package agent
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/foreshape/foreshape/agent/api"
+	"github.com/foreshape/foreshape/config"
+	"github.com/foreshape/foreshape/sim"
+)
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+func testLogger(t *testing.T) hclog.Logger {
+	return hclog.New(&hclog.LoggerOptions{Name: "test", Level: hclog.Info, Output: testWriter{t}})
+}
+
+// startDevAgent runs an agent against the default scenario at speed.
+func startDevAgent(t *testing.T, speed float64, opts Options) (*Agent, *DevSim, *api.Client) {
+	t.Helper()
+	log := testLogger(t)
+	d, err := StartDevSim(speed, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(d.Stop)
+	cfg := config.DevDefault()
+	cfg.Name = "agent-test"
+	cfg.HTTP.Address = "127.0.0.1:0"
+	cfg.Nomad.Address = d.URL
+	opts.Logger, opts.Clock = log, d.Clock()
+	if opts.Policies == nil && cfg.Policies.Dir == config.Default().Policies.Dir {
+		pols, err := DevPolicies()
+		if err != nil {
+			t.Fatal(err)
+		}
+		opts.Policies = pols
+	}
+	a, err := New(cfg, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+		a.Close()
+	})
+	return a, d, &api.Client{Address: a.HTTPAddr()}
+}
+
+// eventually polls cond until it holds or the deadline passes.
+func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", d, what)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func TestDevAgentForecastsEveryPolicy(t *testing.T) {
+	_, _, c := startDevAgent(t, 600, Options{})
+	ctx := context.Background()
+	want := []string{"dc1/*/web:cpu", "dc2:cpu", "dc1/batch:cpu", "dc3:cpu", "dc2:memory"}
+	var fcs []api.Forecast
+	eventually(t, 60*time.Second, "forecasts for every policy", func() bool {
+		var err error
+		if fcs, err = c.Forecasts(ctx); err != nil {
+			return false
+		}
+		have := map[string]bool{}
+		for _, f := range fcs {
+			have[f.Series] = true
+		}
+		for _, w := range want {
+			if !have[w] {
+				return false
+			}
+		}
+		return true
+	})
+	for _, f := range fcs {
+		if len(f.Times) != 60 || len(f.Bands) != len(f.Quantiles) || f.Model == "" || f.Line == nil {
+			t.Errorf("%s: %d steps, %d bands for %d quantiles, model %q, line %v", f.Series, len(f.Times), len(f.Bands), len(f.Quantiles), f.Model, f.Line)
+		}
+	}
+	st, err := c.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !st.IsLeader || st.LastCycle == nil || st.Series == 0 || st.Policies != 4 {
+		t.Errorf("status = %+v", st)
+	}
+}
+
+func TestUnreachableNodeGoesStaleAndAgentKeepsRunning(t *testing.T) {
+	_, d, c := startDevAgent(t, 600, Options{})
+	ctx := context.Background()
+	eventually(t, 30*time.Second, "a first cycle", func() bool {
+		st, err := c.Status(ctx)
+		return err == nil && st.LastCycle != nil && st.LastCycle.Collected > 0
+	})
+	if err := d.Cluster.SetFaults(sim.Faults{StatsUnreachable: []string{"dc3-edge-1"}}); err != nil {
+		t.Fatal(err)
+	}
+	var st api.Status
+	eventually(t, 30*time.Second, "node/dc3-edge-1 series marked stale", func() bool {
+		var err error
+		st, err = c.Status(ctx)
+		if err != nil {
+			return false
+		}
+		for _, s := range st.Stale {
+			if s.Series == "node/dc3-edge-1:cpu" && strings.Contains(s.Reason, "dc3-edge-1") {
+				return true
+			}
+		}
+		return false
+	})
+	first := st.LastCycle.DataTime
+	eventually(t, 30*time.Second, "cycles to go on", func() bool {
+		st, err := c.Status(ctx)
+		return err == nil && st.LastCycle.DataTime.After(first.Add(5*time.Minute))
+	})
+	// The locality is still forecast from its other nodes.
+	fcs, err := c.Forecast(ctx, "dc3", "cpu")
+	if err != nil || len(fcs) != 1 {
+		t.Fatalf("dc3 forecast: %v, %v", fcs, err)
+	}
+	// The node comes back: the mark clears with its first fresh sample.
+	if err := d.Cluster.SetFaults(sim.Faults{}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, "the stale mark to clear", func() bool {
+		st, err := c.Status(ctx)
+		if err != nil {
+			return false
+		}
+		for _, s := range st.Stale {
+			if strings.HasPrefix(s.Series, "node/dc3-edge-1:") {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+func TestReloadKeepsOldPoliciesWhenNewAreInvalid(t *testing.T) {
+	dir := t.TempDir()
+	src, err := os.ReadFile("dev-policies.hcl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "dev.hcl"), src, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	log := testLogger(t)
+	cfg := config.DevDefault()
+	cfg.Name = "reload-test"
+	cfg.HTTP.Address = "127.0.0.1:0"
+	cfg.Nomad.Address = "http://127.0.0.1:1"
+	cfg.Policies.Dir = dir
+	a, err := New(cfg, Options{Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	ctx := context.Background()
+	if n := len(a.Policies(ctx)); n != 4 {
+		t.Fatalf("policies = %d, want 4", n)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "broken.hcl"), []byte(`shaping "x" { forecast { quantile = 2 } }`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	err = a.Reload(nil)
+	if err == nil || !strings.Contains(err.Error(), "broken.hcl") {
+		t.Errorf("Reload error = %v, want one naming broken.hcl", err)
+	}
+	if n := len(a.Policies(ctx)); n != 4 {
+		t.Errorf("policies after a failed reload = %d, want the old 4", n)
+	}
+	if err := os.Remove(filepath.Join(dir, "broken.hcl")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "more.hcl"), []byte(`shaping "extra" {
+  locality {
+    datacenter = "dc9"
+  }
+}
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Reload(nil); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(a.Policies(ctx)); n != 5 {
+		t.Errorf("policies after a good reload = %d, want 5", n)
+	}
+}
+
+func TestServerDisabledIsRefused(t *testing.T) {
+	cfg := config.DevDefault()
+	cfg.Server.Enabled = false
+	_, err := New(cfg, Options{Logger: testLogger(t)})
+	if err == nil || !strings.Contains(err.Error(), "server.enabled") {
+		t.Errorf("err = %v, want one naming server.enabled", err)
+	}
+}
