@@ -112,6 +112,7 @@ func (c *Cluster) runDeployments() {
 			d.status, d.statusDesc = api.DeploymentStatusSuccessful, "Deployment completed successfully"
 			changed = true
 			j.spec.Stable = new(true)
+			j.modifyIdx = c.bump(TableJobs)
 		}
 		if changed {
 			d.modifyIdx = c.bump(TableDeployments)
