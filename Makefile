@@ -27,4 +27,18 @@ lint: ## gofmt, go vet, go mod tidy leaves no diff, policy examples formatted
 bench: ## Run the benchmarks (no tests)
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
 
-.PHONY: help build test lint bench
+dev: ## Run a dev agent against the embedded simulated cluster (Ctrl-C to stop)
+	$(GO) run . agent -dev
+
+DATA ?= ../shared/data
+eval: ## Backtest every model on $(DATA)/{nab,bitbrains_rnd,datacenter_aggregates} at H=12 and H=288
+	@for h in 12 288; do for d in nab bitbrains_rnd datacenter_aggregates; do \
+	  echo "== $$d H=$$h"; $(GO) run . forecast eval -data $(DATA)/$$d -horizon $$h || exit 1; done; done
+
+eval-anomalies: ## Score the anomaly detector on $(DATA)/nab with NAB's standard profile
+	$(GO) run . forecast anomalies -data $(DATA)/nab/data -labels $(DATA)/nab/labels/combined_windows.json
+
+golden: ## Regenerate the golden files of the CLI tests
+	$(GO) test ./command -run Golden -update
+
+.PHONY: help build test lint bench dev eval eval-anomalies golden
