@@ -15,6 +15,9 @@ import (
 type listFSM struct {
 	mu     sync.Mutex
 	values []string
+	// block, when set, is received from before applying the command
+	// "block", holding up the FSM.
+	block chan struct{}
 }
 
 var errRejected = errors.New("rejected by the fsm")
@@ -25,6 +28,9 @@ func (f *listFSM) Apply(l *raft.Log) any {
 	}
 	if string(l.Data) == "reject" {
 		return errRejected
+	}
+	if string(l.Data) == "block" && f.block != nil {
+		<-f.block
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()

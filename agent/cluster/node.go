@@ -375,6 +375,9 @@ func (n *Node) Apply(ctx context.Context, cmd []byte) (any, error) {
 		return nil, ErrClosed
 	default:
 	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("cluster: apply: %w", err)
+	}
 	if n.raft.State() != raft.Leader {
 		return nil, n.notLeader()
 	}

@@ -231,7 +231,8 @@ func TestFollowerApplyNotLeader(t *testing.T) {
 }
 
 func TestApplyRespectsContext(t *testing.T) {
-	c := clustertest.New(t, 1, func(int) raft.FSM { return &listFSM{} }, nil)
+	fsm := &listFSM{block: make(chan struct{})}
+	c := clustertest.New(t, 1, func(int) raft.FSM { return fsm }, nil)
 	l := c.Leader()
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
@@ -246,6 +247,15 @@ func TestApplyRespectsContext(t *testing.T) {
 	if _, err := c.Nodes[l].Apply(context.Background(), []byte("reject")); !errors.Is(err, errRejected) {
 		t.Errorf("Apply of a command the FSM rejects: %v; want its error", err)
 	}
+	// The context expires while the FSM is held up: Apply returns, and the
+	// command is still applied afterwards.
+	ctx, cancel = context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	if _, err := c.Nodes[l].Apply(ctx, []byte("block")); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Apply while the FSM is blocked: %v; want context.DeadlineExceeded", err)
+	}
+	close(fsm.block)
+	c.Eventually("the blocked command to apply", func() bool { return slices.Contains(fsm.Values(), "block") })
 }
 
 // leaderLog records RunLeaderLoop terms per node.

@@ -142,3 +142,30 @@ type countWriter struct{ n int64 }
 func (c *countWriter) Write(p []byte) (int, error) { c.n += int64(len(p)); return len(p), nil }
 
 var _ io.Writer = (*countWriter)(nil)
+
+// BenchmarkApplyAfterSnapshot10k is BenchmarkApplyBatch10k with a snapshot
+// captured before every batch: the worst case of copy-on-write, where each
+// series copies its header and the pages the batch touches.
+func BenchmarkApplyAfterSnapshot10k(b *testing.B) {
+	keys := nodeKeys(10000, "cpu")
+	f := newFSM(b, nil)
+	batch := func(i int) []byte {
+		smp := make([]Sample, len(keys))
+		for j, k := range keys {
+			smp[j] = Sample{k, at(time.Duration(i) * time.Minute), float64(j%100) + 0.5}
+		}
+		return Encode(AppendSamples{Step: time.Minute, Samples: smp})
+	}
+	f.Apply(&raft.Log{Index: 1, Type: raft.LogCommand, Data: batch(0)})
+	entries := make([][]byte, 16)
+	for i := range entries {
+		entries[i] = batch(i + 1)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		s, _ := f.Snapshot()
+		f.Apply(&raft.Log{Index: uint64(i + 2), Type: raft.LogCommand, Data: entries[i%len(entries)]})
+		s.Release()
+	}
+}

@@ -13,7 +13,11 @@ var errShort = errors.New("unexpected end of input")
 // encoder appends foreshape's compact binary encoding to a byte slice:
 // unsigned and zig-zag varints, length-prefixed strings, little-endian IEEE
 // floats. The same values always produce the same bytes.
-type encoder struct{ buf []byte }
+type encoder struct {
+	buf []byte
+	// scratch is reusable space for whoever drives the encoder.
+	scratch []bucket
+}
 
 func (e *encoder) u8(v byte)        { e.buf = append(e.buf, v) }
 func (e *encoder) uvarint(v uint64) { e.buf = binary.AppendUvarint(e.buf, v) }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -51,12 +52,12 @@ func randomLog(seed uint64, n int) [][]byte {
 }
 
 // equalStores compares two FSMs' series deeply, ignoring the copy-on-write
-// generation, which is bookkeeping rather than state.
+// generation and page ownership, which are bookkeeping rather than state.
 func equalStores(t *testing.T, a, b *FSM) {
 	t.Helper()
 	opts := []cmp.Option{
 		cmp.AllowUnexported(series{}, bucket{}, tierHead{}),
-		cmpopts.IgnoreFields(series{}, "gen"),
+		cmpopts.IgnoreFields(series{}, "gen", "owned"),
 	}
 	if diff := cmp.Diff(a.store.series, b.store.series, opts...); diff != "" {
 		t.Errorf("stores differ (-a +b):\n%s", diff)
@@ -305,3 +306,39 @@ func (s *memSink) Write(p []byte) (int, error) {
 func (s *memSink) ID() string    { return "mem" }
 func (s *memSink) Close() error  { s.closed = true; return nil }
 func (s *memSink) Cancel() error { s.cancelled = true; return nil }
+
+func TestCopyOnWriteCopiesTouchedPagesOnly(t *testing.T) {
+	f := newFSM(t, nil)
+	f.Apply(logOf(1, Encode(AppendSamples{Step: time.Minute, Samples: []Sample{{cpu, at(0), 1}, {mem, at(0), 1}}}))[0])
+	s, _ := f.Snapshot()
+	defer s.Release()
+	captured := map[Key]*series{}
+	for _, sr := range s.(*fsmSnapshot).c.series {
+		captured[sr.key] = sr
+	}
+	capturedPages := slices.Clone(captured[cpu].pages)
+
+	f.Apply(logOf(2, Encode(AppendSamples{Step: time.Minute, Samples: []Sample{{cpu, at(time.Minute), 2}}}))[0])
+	now := f.store.series[cpu]
+	if now == captured[cpu] {
+		t.Fatal("the store changed the captured series header in place")
+	}
+	copied := 0
+	for i := range now.pages {
+		if now.pages[i] != capturedPages[i] {
+			copied++
+		}
+		if captured[cpu].pages[i] != capturedPages[i] {
+			t.Fatal("the captured header's pages changed")
+		}
+	}
+	if copied == 0 || copied > len(DefaultTiers()) {
+		t.Errorf("%d pages copied for one sample; want 1 to %d (one per tier at most)", copied, len(DefaultTiers()))
+	}
+	if f.store.series[mem] != captured[mem] {
+		t.Error("an untouched series was copied")
+	}
+	if got := captured[cpu].at(f.store.layout.pos(0, floorDiv(unixNano(at(time.Minute)), int64(time.Minute)))); got.count != 0 {
+		t.Errorf("the capture sees a sample applied after it: %+v", got)
+	}
+}

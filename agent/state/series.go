@@ -49,12 +49,21 @@ type tierHead struct {
 	used bool
 }
 
+// pageBuckets is the number of buckets in a page: 64 buckets are 1 KiB,
+// exactly one of Go's allocation size classes.
+const pageBuckets = 64
+
+// page is the unit of copy-on-write: after a snapshot captures a series, the
+// first change to a page copies that page only.
+type page [pageBuckets]bucket
+
 // series is one series' whole state. Once a snapshot has captured a series
-// it is immutable: the store copies it before the next change (see gen).
+// it is immutable: the store copies its header before the next change (see
+// gen), and the header copies each page before changing it (see owned).
 type series struct {
 	key Key
-	// gen is the store generation this copy belongs to; a copy older than
-	// the store's generation may be shared with a snapshot and must be
+	// gen is the store generation this header belongs to; a header older
+	// than the store's generation may be shared with a snapshot and must be
 	// cloned before it is changed.
 	gen uint64
 
@@ -66,30 +75,74 @@ type series struct {
 	staleSince  int64 // unix ns
 	staleReason string
 
-	heads   []tierHead // one per tier
-	buckets []bucket   // every tier's ring, back to back
+	heads []tierHead // one per tier
+	// pages hold every tier's ring back to back: tier i's bucket j is at
+	// position layout.offsets[i]+j.
+	pages []*page
+	// owned has bit p set when pages[p] belongs to this header alone and
+	// may be written in place.
+	owned []uint64
 }
 
 func newSeries(key Key, l *layout, gen uint64) *series {
-	return &series{
-		key:     key,
-		gen:     gen,
-		heads:   make([]tierHead, len(l.tiers)),
-		buckets: make([]bucket, l.total),
+	np := (l.total + pageBuckets - 1) / pageBuckets
+	s := &series{
+		key:   key,
+		gen:   gen,
+		heads: make([]tierHead, len(l.tiers)),
+		pages: make([]*page, np),
+		owned: make([]uint64, (np+63)/64),
 	}
+	for i := range s.pages {
+		s.pages[i] = new(page)
+	}
+	for i := range s.owned {
+		s.owned[i] = ^uint64(0)
+	}
+	return s
 }
 
+// clone returns a header for generation gen sharing every page with s.
 func (s *series) clone(gen uint64) *series {
 	c := *s
 	c.gen = gen
 	c.heads = append([]tierHead(nil), s.heads...)
-	c.buckets = append([]bucket(nil), s.buckets...)
+	c.pages = append([]*page(nil), s.pages...)
+	c.owned = make([]uint64, len(s.owned))
 	return &c
 }
 
-// ring returns tier i's buckets.
-func (s *series) ring(l *layout, i int) []bucket {
-	return s.buckets[l.offsets[i] : l.offsets[i]+l.tiers[i].Points]
+// at returns the bucket at position pos.
+func (s *series) at(pos int) bucket { return s.pages[pos/pageBuckets][pos%pageBuckets] }
+
+// appendRing appends tier i's ring, in ring order, to dst.
+func (s *series) appendRing(dst []bucket, l *layout, i int) []bucket {
+	for pos, end := l.offsets[i], l.offsets[i]+l.tiers[i].Points; pos < end; {
+		pg := s.pages[pos/pageBuckets]
+		k := pos % pageBuckets
+		m := min(pageBuckets-k, end-pos)
+		dst = append(dst, pg[k:k+m]...)
+		pos += m
+	}
+	return dst
+}
+
+// ptr returns the bucket at position pos for writing, copying its page first
+// when the page may be shared.
+func (s *series) ptr(pos int) *bucket {
+	p := pos / pageBuckets
+	w, bit := p/64, uint64(1)<<(p%64)
+	if s.owned[w]&bit == 0 {
+		cp := *s.pages[p]
+		s.pages[p] = &cp
+		s.owned[w] |= bit
+	}
+	return &s.pages[p][pos%pageBuckets]
+}
+
+// pos returns the position of tier i's bucket number b.
+func (l *layout) pos(i int, b int64) int {
+	return l.offsets[i] + int(mod(b, int64(l.tiers[i].Points)))
 }
 
 // add folds the sample (t in unix ns, v) into every tier and reports whether
@@ -101,25 +154,26 @@ func (s *series) add(l *layout, t int64, v float64) bool {
 	for i := range l.tiers {
 		step := int64(l.tiers[i].Step)
 		n := int64(l.tiers[i].Points)
-		ring := s.ring(l, i)
 		b := floorDiv(t, step)
 		h := &s.heads[i]
 		switch {
 		case !h.used:
 			h.used, h.head = true, b
 		case b > h.head:
+			from := h.head + 1
 			if b-h.head >= n {
-				clear(ring)
-			} else {
-				for j := h.head + 1; j <= b; j++ {
-					ring[mod(j, n)] = bucket{}
+				from = b - n + 1
+			}
+			for j := from; j <= b; j++ {
+				if p := l.pos(i, j); s.at(p).count != 0 {
+					*s.ptr(p) = bucket{}
 				}
 			}
 			h.head = b
 		case b <= h.head-n:
 			continue
 		}
-		ring[mod(b, n)].fold(v)
+		s.ptr(l.pos(i, b)).fold(v)
 		kept = true
 	}
 	if kept {
@@ -141,7 +195,7 @@ func (s *series) get(l *layout, i int, b int64) bucket {
 	if !h.used || b > h.head || b <= h.head-n {
 		return bucket{}
 	}
-	return s.ring(l, i)[mod(b, n)]
+	return s.at(l.pos(i, b))
 }
 
 // oldest returns the first bucket number tier i still holds, and false when

@@ -131,9 +131,10 @@ func encodeSeries(e *encoder, l *layout, sr *series) {
 		}
 		e.u8(1)
 		e.varint(h.head)
-		ring := sr.ring(l, i)
+		ring := sr.appendRing(e.scratch[:0], l, i)
+		e.scratch = ring
 		n := len(ring)
-		start := int(mod(h.head, int64(n))) // the newest bucket's index
+		start := l.pos(i, h.head) - l.offsets[i] // the newest bucket's index in the ring
 		filled := 0
 		for _, b := range ring {
 			if b.count != 0 {
@@ -321,7 +322,6 @@ func decodeSeries(d *decoder, l *layout, gen uint64) *series {
 		h.used, h.head = true, d.varint()
 		n := uint64(l.tiers[i].Points)
 		filled := d.count(14)
-		ring := sr.ring(l, i)
 		last := -1
 		for range filled {
 			back := d.uvarint()
@@ -336,7 +336,7 @@ func decodeSeries(d *decoder, l *layout, gen uint64) *series {
 			}
 			last = int(back)
 			b.count = uint32(c)
-			ring[mod(h.head-int64(back), int64(n))] = b
+			*sr.ptr(l.pos(i, h.head-int64(back))) = b
 		}
 	}
 	return sr
