@@ -60,8 +60,26 @@ type RemoteSimClock struct {
 	speed    float64
 }
 
-// Now implements Clock.
+// Now implements Clock. The first call reads the clock twice, a quarter
+// second apart, so that Speed is known from the start.
 func (c *RemoteSimClock) Now(ctx context.Context) (time.Time, error) {
+	c.mu.Lock()
+	first := c.lastWall.IsZero()
+	c.mu.Unlock()
+	if first {
+		if _, err := c.read(ctx); err != nil {
+			return time.Time{}, err
+		}
+		select {
+		case <-ctx.Done():
+			return time.Time{}, ctx.Err()
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+	return c.read(ctx)
+}
+
+func (c *RemoteSimClock) read(ctx context.Context) (time.Time, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(c.Address, "/")+"/v1/sim/clock", nil)
 	if err != nil {
 		return time.Time{}, fmt.Errorf("sim clock: %w", err)
@@ -88,15 +106,22 @@ func (c *RemoteSimClock) Now(ctx context.Context) (time.Time, error) {
 	wall := time.Now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if !c.lastWall.IsZero() && wall.Sub(c.lastWall) > 100*time.Millisecond && st.Now.After(c.lastData) {
-		s := float64(st.Now.Sub(c.lastData)) / float64(wall.Sub(c.lastWall))
-		if c.speed == 0 {
-			c.speed = s
-		} else {
-			c.speed += 0.3 * (s - c.speed)
+	switch {
+	case c.lastWall.IsZero():
+		c.lastWall, c.lastData = wall, st.Now
+	case wall.Sub(c.lastWall) >= 200*time.Millisecond:
+		// Estimate from readings at least 200 ms apart (moving the anchor
+		// each time), smoothing successive estimates.
+		if st.Now.After(c.lastData) {
+			s := float64(st.Now.Sub(c.lastData)) / float64(wall.Sub(c.lastWall))
+			if c.speed == 0 {
+				c.speed = s
+			} else {
+				c.speed += 0.3 * (s - c.speed)
+			}
 		}
+		c.lastWall, c.lastData = wall, st.Now
 	}
-	c.lastWall, c.lastData = wall, st.Now
 	return st.Now.UTC(), nil
 }
 
