@@ -19,9 +19,9 @@ import (
 //     that cannot be applied changes nothing and returns an error value.
 //   - Snapshot runs on raft's FSM goroutine, between Apply calls, and returns
 //     quickly: it copies the series pointers (not their rings) and bumps the
-//     store's generation so that later changes copy a series before writing
-//     to it. Persist may then run concurrently with Apply; it reads only the
-//     captured, immutable series.
+//     store's generation so that later changes copy a series' header, and
+//     each page of buckets, before writing to it. Persist may then run
+//     concurrently with Apply; it reads only the captured, immutable series.
 //   - Restore replaces all state with the snapshot's, or returns an error and
 //     keeps the previous state.
 //   - Release is always called; it drops the capture.
