@@ -282,8 +282,9 @@ func (d *AnomalyDetector) track(p *AnomalyPoint, shift *LevelShiftEvent) {
 		d.open.End = p.Index
 		d.open.Score = max(d.open.Score, p.Score)
 		d.open.Z = max(d.open.Z, p.Z)
-		if p.LevelShift {
+		if p.LevelShift && shift != nil {
 			d.open.Kind = AnomalyLevelShift
+			d.open.Start = min(d.open.Start, shift.Start)
 		}
 		return
 	}

@@ -127,7 +127,7 @@ func TestLevelShiftDetectorOnline(t *testing.T) {
 
 func TestLevelShiftDetectorQuietOnNoise(t *testing.T) {
 	d := NewLevelShiftDetector(LevelShiftOptions{})
-	for i, v := range anomNoisy(6, 8000, 5, 2) {
+	for i, v := range anomNoisy(6, 5000, 5, 2) {
 		if _, ev := d.Push(v); ev != nil {
 			t.Fatalf("unexpected shift at %d: %+v", i, *ev)
 		}
