@@ -203,11 +203,11 @@ func (c *Cluster) lifecycle() {
 		case a.client == allocRunning && a.desired == desiredRun && !a.finishAt.IsZero() && !c.now.Before(a.finishAt):
 			a.client, a.clientDesc = allocComplete, "All tasks have completed"
 			c.touch(a)
-			c.dirty[a.job] = true
+			c.markDirty(a.job, triggerQueued)
 		case a.desired != desiredRun && a.mig == nil && !a.stopAt.IsZero() && !c.now.Before(a.stopAt):
 			a.client, a.clientDesc = allocComplete, "All tasks have completed"
 			c.touch(a)
-			c.dirty[a.job] = true
+			c.markDirty(a.job, triggerAllocStop)
 		}
 		if a.mig != nil && a.mig.transferred {
 			c.maybeFinishOld(a.mig, c.now)
@@ -222,22 +222,35 @@ func (c *Cluster) lifecycle() {
 	c.live = kept
 }
 
+// markDirty queues a job for reconciliation at the end of the tick, with
+// the trigger its evaluation will carry (the first reason wins).
+func (c *Cluster) markDirty(j *job, trigger string) {
+	if _, ok := c.dirty[j]; !ok {
+		c.dirty[j] = trigger
+	}
+}
+
 // reconcileDirty re-evaluates jobs whose allocations changed on their own
 // (batch work finished, allocations preempted, rolling updates advancing).
+// An evaluation is recorded only when something changes.
 func (c *Cluster) reconcileDirty() {
 	if len(c.dirty) == 0 {
 		return
 	}
-	var order []*job
+	order := make([]*job, 0, len(c.dirty))
 	for j := range c.dirty {
 		order = append(order, j)
 	}
-	clear(c.dirty)
 	sortJobs(order)
-	for _, j := range order {
+	triggers := make([]string, len(order))
+	for i, j := range order {
+		triggers[i] = c.dirty[j]
+	}
+	clear(c.dirty)
+	for i, j := range order {
 		if j.purged {
 			continue
 		}
-		c.reconcile(j, nil)
+		c.reconcileAs(j, triggers[i])
 	}
 }

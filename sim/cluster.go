@@ -98,8 +98,8 @@ type Cluster struct {
 
 	nextEvent  int
 	surges     []activeSurge
-	dirty      map[*job]bool // jobs to reconcile at the end of the tick
-	capFreed   bool          // capacity freed since blocked evals were last retried
+	dirty      map[*job]string // jobs to reconcile at the end of the tick, with the trigger
+	capFreed   bool            // capacity freed since blocked evals were last retried
 	lastMinute time.Time
 	faults     Faults
 	truth      Truth
@@ -147,7 +147,7 @@ func New(sc *Scenario, opts Options) (*Cluster, error) {
 		deployByID: map[string]*deployment{},
 		localities: map[string]*locality{},
 		traces:     map[string]*Trace{},
-		dirty:      map[*job]bool{},
+		dirty:      map[*job]string{},
 		schedCfg:   sc.Scheduler,
 		faults:     sc.Faults,
 		tokens:     map[string]bool{},

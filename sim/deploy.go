@@ -117,7 +117,7 @@ func (c *Cluster) runDeployments() {
 		if changed {
 			d.modifyIdx = c.bump(TableDeployments)
 			// A rolling update continues as allocations become healthy.
-			c.dirty[j] = true
+			c.markDirty(j, triggerDeployment)
 		}
 	}
 }

@@ -283,11 +283,21 @@ func groupAllocs(j *job, g *group) (live []*alloc, done int) {
 // stop, migrates what is marked to migrate, rolls destructive updates and
 // places what is missing. Placements that fail go to a blocked evaluation.
 func (c *Cluster) reconcile(j *job, ev *eval) {
-	evp := &ev
 	trigger := triggerQueued
 	if ev != nil {
 		trigger = ev.triggeredBy
 	}
+	c.reconcileWith(j, ev, trigger)
+}
+
+// reconcileAs reconciles without an evaluation up front; one with the
+// given trigger is recorded if anything changes.
+func (c *Cluster) reconcileAs(j *job, trigger string) {
+	c.reconcileWith(j, nil, trigger)
+}
+
+func (c *Cluster) reconcileWith(j *job, ev *eval, trigger string) {
+	evp := &ev
 	failed := map[string]*api.AllocationMetric{}
 	queued := map[string]int{}
 	// Groups removed from the job: stop their allocations.
@@ -510,7 +520,7 @@ func (c *Cluster) newAlloc(j *job, g *group, n *node, ev *eval, index int, prev 
 		v.stopAt = c.now
 		a.preempted = append(a.preempted, v.id)
 		c.touch(v)
-		c.dirty[v.job] = true
+		c.markDirty(v.job, triggerPreemption)
 	}
 	if prev != nil {
 		a.prev, prev.next = prev.id, a.id

@@ -253,6 +253,9 @@ func (c *Cluster) query(w http.ResponseWriter, r *http.Request, fn func() (any, 
 func (c *Cluster) write(w http.ResponseWriter, fn func() (any, error)) {
 	c.mu.Lock()
 	out, err := fn()
+	// Capacity freed by this write lets blocked evaluations run now, as
+	// Nomad unblocks them when the plan applies.
+	c.retryBlocked()
 	var body []byte
 	if err == nil {
 		body, err = json.Marshal(out)

@@ -1,0 +1,112 @@
+package command
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// simOutput is a bytes.Buffer safe for the serving goroutine and the test.
+type simOutput struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (o *simOutput) Write(p []byte) (int, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.b.Write(p)
+}
+
+func (o *simOutput) String() string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.b.String()
+}
+
+func TestSimServe(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var out, errb simOutput
+	done := make(chan int, 1)
+	go func() {
+		done <- Run(ctx, []string{"sim", "serve", "-addr", "127.0.0.1:0", "-speed", "0", "-log-level", "error"}, &out, &errb)
+	}()
+	addrRe := regexp.MustCompile(`serving Nomad API on (http://\S+)`)
+	var base string
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if m := addrRe.FindStringSubmatch(out.String()); m != nil {
+			base = m[1]
+			break
+		}
+	}
+	if base == "" {
+		t.Fatalf("no address printed; stdout %q stderr %q", out.String(), errb.String())
+	}
+	if s := out.String(); !strings.Contains(s, "scenario: default") || !strings.Contains(s, "clock:    manual") {
+		t.Errorf("banner = %q", s)
+	}
+	resp, err := http.Get(base + "/v1/nodes")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var nodes []map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&nodes)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || len(nodes) != 24 {
+		t.Errorf("GET /v1/nodes: %d, %d nodes", resp.StatusCode, len(nodes))
+	}
+	resp, err = http.Post(base+"/v1/sim/step?d=5m", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("manual step: %d", resp.StatusCode)
+	}
+	cancel()
+	select {
+	case code := <-done:
+		if code != ExitOK || !strings.Contains(out.String(), "stopped") {
+			t.Errorf("exit %d, stdout %q, stderr %q", code, out.String(), errb.String())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("sim serve did not stop after cancellation")
+	}
+}
+
+func TestSimServeErrors(t *testing.T) {
+	bad := filepath.Join(t.TempDir(), "bad.hcl")
+	if err := os.WriteFile(bad, []byte("name = \"x\"\ntick = \"fast\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		args []string
+		code int
+		want string
+	}{
+		{"unknown flag", []string{"sim", "serve", "-bogus"}, ExitUsage, "bogus"},
+		{"negative speed", []string{"sim", "serve", "-speed", "-1"}, ExitUsage, "speed"},
+		{"argument", []string{"sim", "serve", "extra"}, ExitUsage, "no arguments"},
+		{"missing scenario", []string{"sim", "serve", "-scenario", filepath.Join(t.TempDir(), "none.hcl")}, ExitInvalid, "none.hcl"},
+		{"invalid scenario", []string{"sim", "serve", "-scenario", bad}, ExitInvalid, "bad.hcl"},
+		{"data not a directory", []string{"sim", "serve", "-data", bad}, ExitInvalid, "not a directory"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var out, errb simOutput
+			code := Run(context.Background(), tc.args, &out, &errb)
+			if code != tc.code || !strings.Contains(errb.String(), tc.want) {
+				t.Errorf("exit %d (want %d), stderr %q (want %q)", code, tc.code, errb.String(), tc.want)
+			}
+		})
+	}
+}
