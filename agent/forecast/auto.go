@@ -24,8 +24,8 @@ import (
 // that bias small.
 //
 // After a level shift (LevelShifts) the history before the last shift
-// stops dominating (unless the series shifts so often that it is
-// switching between regimes): when the segment after it is long enough the models fit
+// stops dominating (except over long horizons for a series that shifts so
+// often that it is switching between regimes): when the segment after it is long enough the models fit
 // only that segment; otherwise the older history is moved to the new level.
 type autoModel struct {
 	opts   Options
@@ -296,10 +296,13 @@ func afterShift(y []float64, H, daily int) ([]float64, string) {
 	if len(shifts) == 0 {
 		return y, ""
 	}
-	if len(shifts) > maxShifts {
-		// A series that changes level this often switches between regimes;
-		// its whole history describes them better than any one segment.
-		return y, fmt.Sprintf("%d level shifts: regime switching, history kept", len(shifts))
+	if len(shifts) > maxShifts && 4*H >= daily {
+		// A series that changes level this often switches between regimes.
+		// Over a horizon of six hours or more it will switch again, and its
+		// whole history describes the regimes better than the last segment;
+		// over shorter horizons the current regime persists and the shift
+		// handling below applies.
+		return y, fmt.Sprintf("%d level shifts: regime switching, history kept for a %d-step horizon", len(shifts), H)
 	}
 	last := shifts[len(shifts)-1]
 	need := 2 * daily

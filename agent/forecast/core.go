@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"sort"
+	"strings"
 )
 
 // core is a point model with fitted parameters and a state that advances one
@@ -73,6 +74,13 @@ func (m *model) Fit(y []float64) error {
 	m.widen = 1
 	if m.cal.fallback {
 		m.widen = coldWiden
+	}
+	if d := m.opts.daily(); d > 1 && 2*d > len(y) {
+		// Cold start: less than two daily seasons of history.
+		m.widen = coldWiden
+		if !strings.Contains(m.reason, "cold start") {
+			m.reason = fmt.Sprintf("cold start: %s of history, fewer than two daily seasons, wider bands; %s", span(len(y), m.opts.step()), m.reason)
+		}
 	}
 	m.health = newHealth(m.cal, m.opts)
 	return nil

@@ -477,3 +477,56 @@ func TestDetectSeasonality(t *testing.T) {
 		})
 	}
 }
+
+func TestColdStartEveryModel(t *testing.T) {
+	y := seasonal(300, 288, 5, 20) // about a day of 5-minute data
+	for _, name := range Models() {
+		p := fitForecast(t, name, fiveMin, y, 12)
+		if !strings.Contains(p.Reason, "cold start") {
+			t.Errorf("%s: reason %q does not say cold start", name, p.Reason)
+		}
+		if name != "seasonal-naive" && (strings.Contains(p.Model, "288") || strings.Contains(p.Model, "mstl")) {
+			t.Errorf("%s: cold start used the daily season: %s", name, p.Model)
+		}
+	}
+}
+
+func TestForecastBeyondCalibratedHorizon(t *testing.T) {
+	r := rand.New(rand.NewPCG(30, 31))
+	y := randomWalk(r, 1500, 1)
+	for _, name := range []string{"naive", "auto"} {
+		p := fitForecast(t, name, fiveMin, y, 48) // calibrated for 12
+		lo, hi := p.Quantile(0.1), p.Quantile(0.9)
+		if w12, w48 := hi[11]-lo[11], hi[47]-lo[47]; !(w48 > w12) {
+			t.Errorf("%s: band width %.3f at step 48 not wider than %.3f at step 12", name, w48, w12)
+		}
+	}
+}
+
+func TestDecomposeTwoSeasons(t *testing.T) {
+	// Hourly data with a daily (24) and a weekly (168) component.
+	n := 168 * 4
+	day := func(i int) float64 { return 5 * math.Sin(2*math.Pi*float64(i%24)/24) }
+	week := func(i int) float64 {
+		if (i%168)/24 >= 5 {
+			return -8 // weekend
+		}
+		return 3.2
+	}
+	y := make([]float64, n)
+	for i := range y {
+		y[i] = 100 + day(i) + week(i)
+	}
+	c := newMSTL([]int{24, 168}, newETS(etsSpec{}))
+	if err := refit(c, y); err != nil {
+		t.Fatal(err)
+	}
+	out := make([]float64, 168)
+	c.forecast(out)
+	for h, v := range out {
+		want := 100 + day(n+h) + week(n+h)
+		if math.Abs(v-want) > 1.5 {
+			t.Fatalf("step %d: %.2f, want %.2f", h+1, v, want)
+		}
+	}
+}

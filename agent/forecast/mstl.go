@@ -3,6 +3,7 @@ package forecast
 import (
 	"fmt"
 	"math"
+	"sort"
 	"strings"
 )
 
@@ -14,11 +15,12 @@ import (
 // (its profile). It never gives an ETS hundreds of seasonal states.
 //
 // Extraction, per period m from the shortest, on the series minus the other
-// components: remove a centred moving average of length m (the trend), clip
-// the result at 4 robust standard deviations (so spikes and anomalies do not
-// leak into the profile), average it per phase with recent cycles weighted
-// more (seasonalDecay per cycle), smooth the profile circularly and centre
-// it. Two passes over the periods refine each component given the others.
+// components: remove a centred moving average of length m (the trend),
+// average the rest per phase with recent cycles weighted more
+// (seasonalDecay per cycle), clip what that profile leaves unexplained at 4
+// robust standard deviations (so spikes and anomalies do not leak into the
+// profile) and average again, then smooth the profile with a circular
+// running median and centre it. Two passes over the periods refine each component given the others.
 type mstlCore struct {
 	periods []int
 	prof    [][]float64
@@ -66,27 +68,70 @@ func decompose(x []float64, periods []int) [][]float64 {
 					}
 				}
 			}
-			r := detrendMA(d, m)
-			winsorize(r, 4)
-			prof[i] = smoothCircular(phaseMeans(r, m, seasonalDecay), m/48)
+			prof[i] = smoothCircular(robustProfile(detrendMA(d, m), m, seasonalDecay), m/48)
 		}
 	}
 	return prof
 }
 
-// smoothCircular is a circular running mean of half-width w.
+// robustProfile is the per-phase mean of r (see phaseMeans) after clipping
+// the remainder (r minus the per-phase medians) at 4 robust standard
+// deviations,
+// so that spikes do not leak into the profile while sharp seasonal shapes
+// (a weekend step) are kept.
+func robustProfile(r []float64, m int, decay float64) []float64 {
+	prof := phaseMedians(r, m)
+	rem := make([]float64, len(r))
+	for t, v := range r {
+		rem[t] = v - prof[t%m]
+	}
+	med, mad := medianMAD(rem)
+	if mad <= 0 {
+		return prof
+	}
+	lo, hi := med-4*mad, med+4*mad
+	clipped := make([]float64, len(r))
+	for t, e := range rem {
+		clipped[t] = prof[t%m] + math.Min(math.Max(e, lo), hi)
+	}
+	return phaseMeans(clipped, m, decay)
+}
+
+// phaseMedians is the median of r per phase t mod m.
+func phaseMedians(r []float64, m int) []float64 {
+	out := make([]float64, m)
+	buf := make([]float64, 0, len(r)/m+1)
+	for p := 0; p < m; p++ {
+		buf = buf[:0]
+		for t := p; t < len(r); t += m {
+			if finite(r[t]) {
+				buf = append(buf, r[t])
+			}
+		}
+		if len(buf) > 0 {
+			sort.Float64s(buf)
+			out[p] = quantileSorted(buf, 0.5)
+		}
+	}
+	return out
+}
+
+// smoothCircular is a circular running median of half-width w, centred to
+// zero mean: it removes phase-to-phase noise but keeps sharp seasonal
+// edges (the start of a weekend, a nightly batch).
 func smoothCircular(p []float64, w int) []float64 {
 	if w < 1 {
 		return p
 	}
 	m := len(p)
 	out := make([]float64, m)
+	buf := make([]float64, 2*w+1)
 	for i := range p {
-		s := 0.0
 		for j := -w; j <= w; j++ {
-			s += p[((i+j)%m+m)%m]
+			buf[j+w] = p[((i+j)%m+m)%m]
 		}
-		out[i] = s / float64(2*w+1)
+		sort.Float64s(buf)
+		out[i] = buf[w]
 	}
 	c := mean(out)
 	for i := range out {

@@ -120,9 +120,24 @@ func significant(s Season) bool {
 // seasonScore measures the period-m seasonality of x.
 func seasonScore(x []float64, m int) Season {
 	r := detrendMA(x, m)
-	winsorize(r, 5)
 	k := float64(len(r)) / float64(m)
-	prof := phaseMeans(r, m, 0)
+	prof := robustProfile(r, m, 0)
+	// Score on the series with its unexplained part clipped the same way,
+	// so a few spikes neither make nor break a season.
+	med, mad := 0.0, 0.0
+	{
+		rem := make([]float64, len(r))
+		for t, v := range r {
+			rem[t] = v - prof[t%m]
+		}
+		med, mad = medianMAD(rem)
+	}
+	if mad > 0 {
+		for t, v := range r {
+			e := v - prof[t%m]
+			r[t] = prof[t%m] + math.Min(math.Max(e, med-5*mad), med+5*mad)
+		}
+	}
 	var vr, vR float64
 	mr := mean(r)
 	for i, v := range r {
