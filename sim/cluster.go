@@ -92,6 +92,7 @@ type Cluster struct {
 	deployByID map[string]*deployment
 	localities map[string]*locality
 	locOrder   []*locality
+	migs       []*migration // transfers in progress, in start order
 	traces     map[string]*Trace
 	schedCfg   api.SchedulerConfiguration
 	schedIdx   [2]uint64 // create, modify

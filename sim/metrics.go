@@ -4,7 +4,6 @@ import (
 	"net/http"
 	"sort"
 	"strings"
-	"time"
 
 	"github.com/hashicorp/nomad/api"
 	"github.com/prometheus/client_golang/prometheus"
@@ -52,10 +51,16 @@ func (c *Cluster) gauges() []gauge {
 			gauge{"foreshape.sim.node.memory_demand_mb", "Memory demanded on the node (may exceed capacity), MB.", l, n.demMem},
 		)
 	}
-	active := 0
+	using := map[*locality]int{}
+	for _, m := range c.migs {
+		using[m.src]++
+		if m.dst != nil && m.dst != m.src {
+			using[m.dst]++
+		}
+	}
+	active := len(c.migs)
 	for _, loc := range c.locOrder {
-		active += len(loc.active)
-		out = append(out, gauge{"foreshape.sim.locality.migrations_active", "Migrations transferring in the locality.", map[string]string{"datacenter": loc.name}, float64(len(loc.active))})
+		out = append(out, gauge{"foreshape.sim.locality.migrations_active", "Migrations transferring through the locality.", map[string]string{"datacenter": loc.name}, float64(using[loc])})
 	}
 	out = append(out,
 		gauge{"nomad.nomad.blocked_evals.total_blocked", "Blocked evaluations.", map[string]string{}, float64(len(c.blocked))},
@@ -117,5 +122,3 @@ func (c *Cluster) metrics(w http.ResponseWriter, r *http.Request) {
 		return s, nil
 	})
 }
-
-var _ = time.Second

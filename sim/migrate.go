@@ -18,6 +18,7 @@ type migration struct {
 	sizeMB      float64
 	doneMB      float64
 	start, end  time.Time
+	rate        float64 // MB/s in the current segment
 	transferred bool
 	settled     bool
 	mode        string
@@ -49,43 +50,52 @@ func (c *Cluster) migrateAlloc(a *alloc, ev *eval, p *placer) *alloc {
 		}
 	}
 	a.mig = m
-	m.src.active = append(m.src.active, m)
+	c.migs = append(c.migs, m)
 	return r
 }
 
-// progressMigrations advances every locality's transfers from `from` to
-// `to`, sharing bandwidth equally and finishing each at its exact time.
+// progressMigrations advances every transfer from `from` to `to`. A
+// transfer uses its source locality and, when it crosses to another one,
+// its target locality too; each locality's bandwidth is shared equally by
+// the transfers using it, and a transfer moves at its smallest share. Rates
+// are recomputed whenever a transfer finishes, so each ends at its exact
+// time.
 func (c *Cluster) progressMigrations(from, to time.Time) {
-	for _, loc := range c.locOrder {
-		t := from
-		for len(loc.active) > 0 && t.Before(to) {
-			rate := loc.bandwidth / float64(len(loc.active)) // MB/s each
-			minLeft := math.Inf(1)
-			for _, m := range loc.active {
-				minLeft = math.Min(minLeft, m.sizeMB-m.doneMB)
-			}
-			need := time.Duration(minLeft / rate * float64(time.Second))
-			step := to.Sub(t)
-			if need < step {
-				step = need
-			}
-			for _, m := range loc.active {
-				m.doneMB += rate * step.Seconds()
-			}
-			t = t.Add(step)
-			kept := loc.active[:0]
-			for _, m := range loc.active {
-				if m.sizeMB-m.doneMB <= 1e-6 || (step == need && m.sizeMB-m.doneMB <= minLeft*1e-9+1e-6) {
-					c.finishTransfer(m, t)
-					continue
-				}
-				kept = append(kept, m)
-			}
-			for i := len(kept); i < len(loc.active); i++ {
-				loc.active[i] = nil
-			}
-			loc.active = kept
+	t := from
+	for len(c.migs) > 0 && t.Before(to) {
+		for _, l := range c.locOrder {
+			l.using = 0
 		}
+		for _, m := range c.migs {
+			m.src.using++
+			if m.dst != nil && m.dst != m.src {
+				m.dst.using++
+			}
+		}
+		need := math.Inf(1)
+		for _, m := range c.migs {
+			m.rate = m.src.bandwidth / float64(m.src.using)
+			if m.dst != nil && m.dst != m.src {
+				m.rate = math.Min(m.rate, m.dst.bandwidth/float64(m.dst.using))
+			}
+			need = math.Min(need, (m.sizeMB-m.doneMB)/m.rate)
+		}
+		step := to.Sub(t)
+		if d := time.Duration(math.Ceil(need * float64(time.Second))); d < step {
+			step = d
+		}
+		t = t.Add(step)
+		kept := c.migs[:0]
+		for _, m := range c.migs {
+			m.doneMB += m.rate * step.Seconds()
+			if m.sizeMB-m.doneMB <= m.rate*1e-6 { // within a microsecond
+				c.finishTransfer(m, t)
+				continue
+			}
+			kept = append(kept, m)
+		}
+		clear(c.migs[len(kept):])
+		c.migs = kept
 	}
 }
 
@@ -365,10 +375,9 @@ func (c *Cluster) setNodeStatus(n *node, down bool) {
 // dropTransfer removes an unfinished transfer (its source went away); a
 // waiting replacement starts at once.
 func (c *Cluster) dropTransfer(m *migration) {
-	loc := m.src
-	for i, x := range loc.active {
+	for i, x := range c.migs {
 		if x == m {
-			loc.active = append(loc.active[:i], loc.active[i+1:]...)
+			c.migs = append(c.migs[:i], c.migs[i+1:]...)
 			break
 		}
 	}

@@ -231,7 +231,7 @@ func (d *deployment) active() bool {
 type locality struct {
 	name      string
 	bandwidth float64 // MB/s shared by concurrent migrations
-	active    []*migration
+	using     int     // transfers using it in the current segment
 }
 
 // newID returns a UUID-shaped identifier drawn from r.

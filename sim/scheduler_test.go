@@ -385,7 +385,7 @@ func TestMigrationSharingFinishesAtExactTimes(t *testing.T) {
 		loc := c.localities["dc1"]
 		a := &alloc{id: "big", job: &job{id: "x"}, grp: &group{name: "g"}, node: c.nodes[0]}
 		b := &alloc{id: "small", job: &job{id: "x"}, grp: &group{name: "g"}, node: c.nodes[0]}
-		loc.active = []*migration{
+		c.migs = []*migration{
 			{old: a, src: loc, sizeMB: 1000, start: c.now, mode: BreakBeforeMake},
 			{old: b, src: loc, sizeMB: 500, start: c.now, mode: BreakBeforeMake},
 		}
@@ -519,4 +519,31 @@ func TestRollingUpdateRespectsMaxParallel(t *testing.T) {
 			}
 		}
 	})
+}
+
+func TestCrossLocalityMigrationUsesBothBandwidths(t *testing.T) {
+	// dc1 has 100 MB/s, dc2 50 MB/s. A 1000 MB transfer dc1→dc2 moves at
+	// dc2's 50 MB/s; a second one inside dc1 shares dc1 with it (50 each)
+	// until the first ends.
+	c := newTestCluster(t, "")
+	do(c, func() {
+		dc1, dc2 := c.localities["dc1"], c.localities["dc2"]
+		mk := func(id string) *alloc {
+			return &alloc{id: id, job: &job{id: "x"}, grp: &group{name: "g"}, node: c.nodes[0], client: allocComplete}
+		}
+		c.migs = []*migration{
+			{old: mk("cross"), src: dc1, dst: dc2, sizeMB: 1000, start: c.now, mode: BreakBeforeMake},
+			{old: mk("local"), src: dc1, dst: dc1, sizeMB: 1500, start: c.now, mode: BreakBeforeMake},
+		}
+		c.progressMigrations(c.now, c.now.Add(time.Minute))
+	})
+	got := map[string]time.Duration{}
+	for _, m := range c.Truth().Migrations {
+		got[m.AllocID] = m.Duration()
+	}
+	// cross: 1000 MB at 50 MB/s = 20 s. local: 1000 MB in those 20 s, then
+	// 500 MB alone at 100 MB/s = 5 s more.
+	if got["cross"] != 20*time.Second || got["local"] != 25*time.Second {
+		t.Errorf("durations = %v, want cross 20s, local 25s", got)
+	}
 }

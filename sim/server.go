@@ -68,9 +68,6 @@ func (c *Cluster) Handler() http.Handler {
 	both("/v1/sim/faults", c.simSetFaults)
 	h("GET /v1/sim/clock", c.simClock)
 	both("/v1/sim/step", c.simStep)
-	h("/", func(w http.ResponseWriter, r *http.Request) {
-		http.Error(w, "Invalid URL path", http.StatusNotFound)
-	})
 	return c.middleware(mux)
 }
 

@@ -1,0 +1,129 @@
+package sim
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+)
+
+// fakeWall is a wall clock the test moves by hand.
+type fakeWall struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (w *fakeWall) now() time.Time {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.t
+}
+
+func (w *fakeWall) add(d time.Duration) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.t = w.t.Add(d)
+}
+
+func TestRunTiedToWallClock(t *testing.T) {
+	wall := &fakeWall{t: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
+	c, err := New(mustScenario(t, smallScenario), Options{Logger: testLogger(t), Wall: wall.now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := c.Now()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx, 60) }()
+	for !c.Running() {
+		time.Sleep(time.Millisecond)
+	}
+	if err := c.Step(time.Minute); !errors.Is(err, ErrClockRunning) {
+		t.Errorf("Step while running: %v, want ErrClockRunning", err)
+	}
+	if err := c.Run(ctx, 60); err == nil {
+		t.Error("a second Run was accepted")
+	}
+	// One wall second at 60× is one virtual minute, in whole 10 s ticks.
+	wall.add(time.Second)
+	want := start.Add(time.Minute)
+	for !c.Now().Equal(want) {
+		if c.Now().After(want) {
+			t.Fatalf("clock ran past %v to %v", want, c.Now())
+		}
+		time.Sleep(time.Millisecond)
+	}
+	// Half a tick of wall time later, the clock has not moved a partial tick.
+	wall.add(80 * time.Millisecond) // 4.8 virtual seconds
+	time.Sleep(250 * time.Millisecond)
+	if !c.Now().Equal(want) {
+		t.Errorf("clock at %v, want still %v", c.Now(), want)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Run returned %v", err)
+	}
+	if c.Running() {
+		t.Error("still running after cancel")
+	}
+	if err := c.Step(time.Minute); err != nil {
+		t.Errorf("Step after Run: %v", err)
+	}
+	if err := c.Run(context.Background(), 0); err == nil {
+		t.Error("speed 0 accepted")
+	}
+}
+
+func TestStepRefusedOverHTTPWhileRunning(t *testing.T) {
+	c := newTestCluster(t, "")
+	client := newTestAPI(t, c, "")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { _ = c.Run(ctx, 1) }()
+	for !c.Running() {
+		time.Sleep(time.Millisecond)
+	}
+	resp, err := http.Post(client.Address()+"/v1/sim/step?d=1m", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusConflict {
+		t.Errorf("step while running: %d, want 409", resp.StatusCode)
+	}
+}
+
+func TestScenarioFaultsApply(t *testing.T) {
+	c := newTestCluster(t, `
+fault {
+  latency           = "1ms"
+  stats_unreachable = ["a-1"]
+}
+`)
+	client := newTestAPI(t, c, "")
+	if _, err := client.Nodes().Stats(c.findNode("a-1").id, nil); statusOf(err) != http.StatusInternalServerError {
+		t.Errorf("a-1 stats: err %v, want 500", err)
+	}
+	if _, err := client.Nodes().Stats(c.findNode("a-2").id, nil); err != nil {
+		t.Errorf("a-2 stats: %v", err)
+	}
+	if f := c.Faults(); time.Duration(f.Latency) != time.Millisecond {
+		t.Errorf("faults = %+v", f)
+	}
+}
+
+func TestWrongMethodIs405(t *testing.T) {
+	c := newTestCluster(t, "")
+	client := newTestAPI(t, c, "")
+	req, _ := http.NewRequest(http.MethodDelete, client.Address()+"/v1/nodes", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusMethodNotAllowed {
+		t.Errorf("DELETE /v1/nodes: %d, want 405", resp.StatusCode)
+	}
+}
