@@ -400,3 +400,41 @@ func TestNonvoterJoinsAndStatus(t *testing.T) {
 		t.Errorf("RemoveServer: %v", err)
 	}
 }
+
+func TestDevModeAndAdvertise(t *testing.T) {
+	tests := []struct {
+		name string
+		cfg  cluster.Config
+		addr func(string) bool
+	}{
+		{"in memory, in-process transport", cluster.Config{NodeID: "dev", InMemory: true, Bootstrap: true},
+			func(a string) bool { return a != "" }},
+		{"in memory over TCP with an advertised address", cluster.Config{NodeID: "dev", InMemory: true, Bootstrap: true,
+			BindAddr: "127.0.0.1:0", AdvertiseAddr: "127.0.0.1:17576"},
+			func(a string) bool { return a == "127.0.0.1:17576" }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := tt.cfg
+			cfg.HeartbeatTimeout, cfg.ElectionTimeout, cfg.LeaderLeaseTimeout = 50*time.Millisecond, 50*time.Millisecond, 50*time.Millisecond
+			fsm := &listFSM{}
+			n, err := cluster.New(cfg, fsm, clustertest.Logger(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer n.Close()
+			waitLeading(t, n)
+			apply(t, n, []byte("x"))
+			st, err := n.Status()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !tt.addr(st.Address) || len(st.Servers) != 1 || st.Servers[0].Address != st.Address || st.LeaderAddress != st.Address {
+				t.Errorf("status %+v: unexpected addresses", st)
+			}
+			if got := fsm.Values(); len(got) != 1 {
+				t.Errorf("fsm %v; want [x]", got)
+			}
+		})
+	}
+}
