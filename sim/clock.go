@@ -124,6 +124,7 @@ func (c *Cluster) tick(t time.Time) {
 	c.retryBlocked()
 	c.computeLoad(t.Sub(from))
 	c.flushMinutes(false)
+	c.gc()
 }
 
 // fireEvents applies the scenario events that are due.
@@ -252,5 +253,64 @@ func (c *Cluster) reconcileDirty() {
 			continue
 		}
 		c.reconcileAs(j, triggers[i])
+	}
+}
+
+// gcThreshold is how long finished allocations and evaluations are kept, as
+// Nomad's eval_gc_threshold keeps them.
+const gcThreshold = time.Hour
+
+// gc forgets allocations and evaluations that finished more than
+// gcThreshold ago, every few virtual minutes. Batch jobs keep their
+// allocations (their completion is counted from them) until purged.
+func (c *Cluster) gc() {
+	if c.now.Sub(c.lastGC) < 5*time.Minute {
+		return
+	}
+	c.lastGC = c.now
+	cutoff := c.now.Add(-gcThreshold)
+	old := func(a *alloc) bool {
+		return a.clientTerminal() && a.job.typ != api.JobTypeBatch && a.modified.Before(cutoff) &&
+			(a.mig == nil || a.mig.settled)
+	}
+	removed := false
+	for _, j := range c.sortedJobs() {
+		kept := j.allocs[:0]
+		for _, a := range j.allocs {
+			if old(a) {
+				delete(c.allocByID, a.id)
+				removed = true
+				continue
+			}
+			kept = append(kept, a)
+		}
+		clear(j.allocs[len(kept):])
+		j.allocs = kept
+	}
+	if removed {
+		for _, n := range c.nodes {
+			kept := n.history[:0]
+			for _, a := range n.history {
+				if c.allocByID[a.id] == a {
+					kept = append(kept, a)
+				}
+			}
+			clear(n.history[len(kept):])
+			n.history = kept
+		}
+		c.bump(TableAllocs)
+	}
+	keptEvals := c.evals[:0]
+	for _, e := range c.evals {
+		if e.status != api.EvalStatusBlocked && e.modified.Before(cutoff) {
+			delete(c.evalByID, e.id)
+			continue
+		}
+		keptEvals = append(keptEvals, e)
+	}
+	if len(keptEvals) != len(c.evals) {
+		clear(c.evals[len(keptEvals):])
+		c.evals = keptEvals
+		c.bump(TableEvals)
 	}
 }

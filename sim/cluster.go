@@ -102,6 +102,7 @@ type Cluster struct {
 	dirty      map[*job]string // jobs to reconcile at the end of the tick, with the trigger
 	capFreed   bool            // capacity freed since blocked evals were last retried
 	lastMinute time.Time
+	lastGC     time.Time
 	faults     Faults
 	truth      Truth
 	tokens     map[string]bool

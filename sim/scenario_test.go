@@ -452,3 +452,41 @@ event "up" {
 		t.Errorf("events = %+v", tr.Events)
 	}
 }
+
+func TestGarbageCollection(t *testing.T) {
+	c := newTestCluster(t, webJob)
+	client := newTestAPI(t, c, "")
+	if err := c.Step(time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	allocs, _, _ := client.Allocations().List(nil)
+	stop, err := client.Allocations().Stop(&api.Allocation{ID: allocs[0].ID}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Step(30 * time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := client.Allocations().Info(allocs[0].ID, nil); err != nil {
+		t.Errorf("stopped alloc gone after 30m: %v", err)
+	}
+	if err := c.Step(2 * time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := client.Allocations().Info(allocs[0].ID, nil); statusOf(err) != 404 {
+		t.Errorf("stopped alloc after 2h: err %v, want 404 (collected)", err)
+	}
+	if _, _, err := client.Evaluations().Info(stop.EvalID, nil); statusOf(err) != 404 {
+		t.Errorf("stop eval after 2h: err %v, want 404 (collected)", err)
+	}
+	now, _, _ := client.Allocations().List(nil)
+	if len(now) != 3 {
+		t.Errorf("%d allocations listed, want the 3 running", len(now))
+	}
+	nodeAllocs, _, _ := client.Nodes().Allocations(allocs[0].NodeID, nil)
+	for _, a := range nodeAllocs {
+		if a.ID == allocs[0].ID {
+			t.Error("collected alloc still listed on its node")
+		}
+	}
+}
