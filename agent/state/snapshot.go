@@ -217,6 +217,7 @@ func restore(r io.Reader, cfg Config) (restored, error) {
 	if err := d.done(); err != nil {
 		return out, fmt.Errorf("%w: header: %w", ErrCorruptSnapshot, err)
 	}
+	seen := map[string]bool{}
 	for range sections {
 		d, err := fr.frame()
 		if err != nil {
@@ -226,6 +227,10 @@ func restore(r io.Reader, cfg Config) (restored, error) {
 		if err := d.done(); err != nil {
 			return out, fmt.Errorf("%w: section header: %w", ErrCorruptSnapshot, err)
 		}
+		if seen[name] {
+			return out, fmt.Errorf("%w: section %q twice", ErrCorruptSnapshot, name)
+		}
+		seen[name] = true
 		switch {
 		case name == sectionSeries:
 			err = restoreSeries(fr, st, records)

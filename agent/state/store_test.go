@@ -3,6 +3,7 @@ package state
 import (
 	"errors"
 	"math"
+	"math/rand/v2"
 	"runtime"
 	"testing"
 	"time"
@@ -342,4 +343,67 @@ func quick(t *testing.T) error {
 		return errors.New("heap measurement skipped in -short mode")
 	}
 	return nil
+}
+
+// TestTiersAgree checks, on random samples, that every coarse bucket equals
+// the combination of the fine buckets it spans wherever both tiers still hold
+// them: counts and extremes exactly, means to float32 precision.
+func TestTiersAgree(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	tiers := []Tier{{Step: time.Minute, Points: 600}, {Step: 5 * time.Minute, Points: 200}, {Step: time.Hour, Points: 30}}
+	s := newStore(t, tiers)
+	now := at(0)
+	for range 3000 {
+		now = now.Add(time.Duration(r.IntN(40)) * time.Second)
+		lag := time.Duration(r.IntN(15)) * time.Minute // some samples arrive late
+		s.Append(time.Minute, []Sample{{cpu, now.Add(-lag), r.Float64() * 100}})
+	}
+	// The last 540 minutes are in every tier (600 one-minute buckets).
+	end := now.Truncate(time.Hour)
+	from := end.Add(-8 * time.Hour)
+	fine, err := s.Range(cpu, time.Minute, from, end)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, step := range []time.Duration{5 * time.Minute, time.Hour} {
+		coarse, err := s.Range(cpu, step, from, end)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ratio := int(step / time.Minute)
+		for i := range coarse.Len() {
+			var sum, lo, hi float64
+			var n uint32
+			for j := i * ratio; j < (i+1)*ratio; j++ {
+				if fine.Count[j] == 0 {
+					continue
+				}
+				if n == 0 || fine.Min[j] < lo {
+					lo = fine.Min[j]
+				}
+				if n == 0 || fine.Max[j] > hi {
+					hi = fine.Max[j]
+				}
+				sum += fine.Mean[j] * float64(fine.Count[j])
+				n += fine.Count[j]
+			}
+			if n != coarse.Count[i] {
+				t.Fatalf("%v bucket %d: count %d; fine buckets hold %d", step, i, coarse.Count[i], n)
+			}
+			if n == 0 {
+				continue
+			}
+			if coarse.Min[i] != lo || coarse.Max[i] != hi || !sameFloat(coarse.Mean[i], sum/float64(n)) {
+				t.Errorf("%v bucket %d: mean %v min %v max %v; fine buckets give %v %v %v",
+					step, i, coarse.Mean[i], coarse.Min[i], coarse.Max[i], sum/float64(n), lo, hi)
+			}
+		}
+	}
+	total := 0
+	for _, c := range fine.Count {
+		total += int(c)
+	}
+	if fine.Len() != 480 || total < 500 {
+		t.Fatalf("fine grid of %d points holding %d samples; want 480 points and hundreds of samples", fine.Len(), total)
+	}
 }
