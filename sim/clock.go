@@ -271,7 +271,7 @@ func (c *Cluster) gc() {
 	cutoff := c.now.Add(-gcThreshold)
 	old := func(a *alloc) bool {
 		return a.clientTerminal() && a.job.typ != api.JobTypeBatch && a.modified.Before(cutoff) &&
-			(a.mig == nil || a.mig.settled)
+			(a.mig == nil || c.settled(a.mig))
 	}
 	removed := false
 	for _, j := range c.sortedJobs() {
