@@ -181,9 +181,9 @@ func (a *alloc) allocated() *api.AllocatedResources {
 	out := &api.AllocatedResources{Tasks: map[string]*api.AllocatedTaskResources{}, Shared: api.AllocatedSharedResources{DiskMB: 300}}
 	n := int64(len(a.grp.tasks))
 	for i, t := range a.grp.tasks {
-		cpu, mem := a.grp.cpu/n, a.grp.mem/n
+		cpu, mem := a.reqCPU/n, a.grp.mem/n
 		if i == 0 {
-			cpu += a.grp.cpu % n
+			cpu += a.reqCPU % n
 			mem += a.grp.mem % n
 		}
 		out.Tasks[t] = &api.AllocatedTaskResources{
@@ -250,7 +250,7 @@ func (c *Cluster) allocAPI(a *alloc) *api.Allocation {
 		ID: a.id, Namespace: api.DefaultNamespace, EvalID: a.evalID, Name: a.name,
 		NodeID: a.node.id, NodeName: a.node.name, JobID: a.job.id, Job: c.jobAPI(a.job),
 		TaskGroup:          a.grp.name,
-		Resources:          &api.Resources{CPU: new(int(a.grp.cpu)), MemoryMB: new(int(a.grp.mem)), DiskMB: new(300), IOPS: new(int(a.grp.iops))},
+		Resources:          &api.Resources{CPU: new(int(a.reqCPU)), MemoryMB: new(int(a.grp.mem)), DiskMB: new(300), IOPS: new(int(a.grp.iops))},
 		AllocatedResources: a.allocated(), DesiredStatus: a.desired, DesiredDescription: a.desiredDesc,
 		ClientStatus: a.client, ClientDescription: a.clientDesc, TaskStates: a.taskStates(),
 		DeploymentID: a.deployID, DeploymentStatus: a.deploymentStatus(),

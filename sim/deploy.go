@@ -82,7 +82,7 @@ func (c *Cluster) runDeployments() {
 				if st.ProgressDeadline > 0 {
 					st.RequireProgressBy = c.now.Add(st.ProgressDeadline)
 				}
-			case a.clientTerminal() || (u.HealthyDeadline != nil && !c.now.Before(a.created.Add(*u.HealthyDeadline))):
+			case a.clientTerminal() || (u.HealthyDeadline != nil && !a.startAt.IsZero() && !c.now.Before(a.startAt.Add(*u.HealthyDeadline))):
 				a.healthy, a.healthAt = new(false), c.now
 				st.UnhealthyAllocs++
 			default:

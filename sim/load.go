@@ -256,7 +256,7 @@ func (c *Cluster) computeLoad(dt time.Duration) {
 		}
 		n, g := a.node, a.grp
 		d := elapsed + a.phase
-		a.cpu = float64(g.cpu) * g.load.cpu.at(d) * n.surge
+		a.cpu = float64(a.reqCPU) * g.load.cpu.at(d) * n.surge
 		a.mem = float64(g.mem) * g.load.mem.at(d)
 		a.iops = float64(g.iops) * g.load.iops.at(d) * n.surge
 		n.demCPU += a.cpu

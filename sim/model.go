@@ -88,6 +88,15 @@ func (a *alloc) holds() bool {
 	return a.desired == desiredRun && !a.clientTerminal()
 }
 
+// cpuOn is the CPU, in MHz, the group holds on n: its MHz plus its reserved
+// cores at n's MHz per core.
+func (g *group) cpuOn(n *node) int64 {
+	if g.cores == 0 {
+		return g.cpu
+	}
+	return g.cpu + g.cores*n.cpu/int64(n.cores)
+}
+
 // job is one registered job.
 type job struct {
 	id          string
@@ -114,7 +123,8 @@ type job struct {
 type group struct {
 	name        string
 	count       int
-	cpu, mem    int64
+	cpu, mem    int64 // MHz, MB
+	cores       int64 // reserved cores, worth the node's MHz per core each
 	iops        int64
 	tasks       []string
 	constraints []*api.Constraint
@@ -136,6 +146,7 @@ type alloc struct {
 	jobVersion   uint64
 	specHash     string
 	node         *node
+	reqCPU       int64 // MHz it holds on its node (cores included)
 	evalID       string
 	desired      string
 	desiredDesc  string

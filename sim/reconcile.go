@@ -126,6 +126,9 @@ func (c *Cluster) buildGroup(spec *api.Job, tg *api.TaskGroup, sim GroupSimSpec)
 			if t.Resources.CPU != nil {
 				g.cpu += int64(*t.Resources.CPU)
 			}
+			if t.Resources.Cores != nil {
+				g.cores += int64(*t.Resources.Cores)
+			}
 			if t.Resources.MemoryMB != nil {
 				g.mem += int64(*t.Resources.MemoryMB)
 			}
@@ -143,7 +146,7 @@ func (c *Cluster) buildGroup(spec *api.Job, tg *api.TaskGroup, sim GroupSimSpec)
 			return nil, badRequest("1 error occurred:\n\t* Task group %s: constraint operand %q is not supported by the simulator\n\n", g.name, con.Operand)
 		}
 	}
-	if g.cpu <= 0 || g.mem <= 0 {
+	if (g.cpu <= 0 && g.cores <= 0) || g.mem <= 0 {
 		return nil, badRequest("1 error occurred:\n\t* Task group %s: resources cpu and memory must be positive\n\n", g.name)
 	}
 	g.migrate = *api.DefaultMigrateStrategy()
@@ -167,7 +170,7 @@ func (c *Cluster) buildGroup(spec *api.Job, tg *api.TaskGroup, sim GroupSimSpec)
 	}
 	g.load = load
 	h := sha256.New()
-	_ = json.NewEncoder(h).Encode([]any{g.cpu, g.mem, g.iops, g.constraints, g.tasks})
+	_ = json.NewEncoder(h).Encode([]any{g.cpu, g.cores, g.mem, g.iops, g.constraints, g.tasks})
 	g.specHash = hex.EncodeToString(h.Sum(nil)[:8])
 	return g, nil
 }
@@ -508,7 +511,7 @@ func (c *Cluster) newAlloc(j *job, g *group, n *node, ev *eval, index int, prev 
 	a := &alloc{
 		id: newID(c.rng), index: index, job: j, grp: g, jobVersion: j.version, specHash: g.specHash,
 		node: n, evalID: ev.id, desired: desiredRun, client: allocPending,
-		created: c.now, startAt: c.now.Add(c.sc.Startup), holding: true,
+		created: c.now, startAt: c.now.Add(c.sc.Startup), holding: true, reqCPU: g.cpuOn(n),
 	}
 	a.name = allocName(j.id, g.name, index)
 	if g.load.jitter > 0 {
@@ -538,7 +541,7 @@ func (c *Cluster) newAlloc(j *job, g *group, n *node, ev *eval, index int, prev 
 	n.allocs = append(n.allocs, a)
 	n.history = append(n.history, a)
 	c.live = append(c.live, a)
-	n.resCPU += g.cpu
+	n.resCPU += a.reqCPU
 	n.resMem += g.mem
 	n.resIOPS += g.iops
 	idx := c.bump(TableAllocs)
@@ -551,7 +554,7 @@ func (c *Cluster) newAlloc(j *job, g *group, n *node, ev *eval, index int, prev 
 func (c *Cluster) touch(a *alloc) {
 	n := a.node
 	if a.holding && !a.holds() {
-		n.resCPU -= a.grp.cpu
+		n.resCPU -= a.reqCPU
 		n.resMem -= a.grp.mem
 		n.resIOPS -= a.grp.iops
 		a.holding = false

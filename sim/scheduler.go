@@ -221,7 +221,7 @@ func setOf(s string) map[string]bool {
 // distinct_hosts.
 func (p *placer) fits(n *node) bool {
 	g := p.g
-	if n.resCPU+g.cpu > n.cpu {
+	if g.cores > int64(n.cores) || n.resCPU+g.cpuOn(n) > n.cpu {
 		p.exhausted(n, "cpu")
 		return false
 	}
@@ -272,7 +272,7 @@ func (p *placer) collisions(n *node) int {
 // score is Nomad's binpack (or spread) fit, averaged with job anti-affinity
 // and node affinity when they apply.
 func (p *placer) score(n *node) float64 {
-	uc := float64(n.resCPU+p.g.cpu) / float64(n.cpu)
+	uc := float64(n.resCPU+p.g.cpuOn(n)) / float64(n.cpu)
 	um := float64(n.resMem+p.g.mem) / float64(n.mem)
 	total := math.Pow(10, 1-uc) + math.Pow(10, 1-um)
 	fit := (20 - total) / 18
@@ -395,8 +395,8 @@ func (p *placer) evictionSet(n *node) []*alloc {
 		if pool[i].job.priority != pool[k].job.priority {
 			return pool[i].job.priority < pool[k].job.priority
 		}
-		si := float64(pool[i].grp.cpu)/float64(n.cpu) + float64(pool[i].grp.mem)/float64(n.mem)
-		sk := float64(pool[k].grp.cpu)/float64(n.cpu) + float64(pool[k].grp.mem)/float64(n.mem)
+		si := float64(pool[i].reqCPU)/float64(n.cpu) + float64(pool[i].grp.mem)/float64(n.mem)
+		sk := float64(pool[k].reqCPU)/float64(n.cpu) + float64(pool[k].grp.mem)/float64(n.mem)
 		if si != sk {
 			return si > sk
 		}
@@ -405,7 +405,7 @@ func (p *placer) evictionSet(n *node) []*alloc {
 	cpu, mem, iops := n.resCPU, n.resMem, n.resIOPS
 	g := p.g
 	fit := func() bool {
-		return cpu+g.cpu <= n.cpu && mem+g.mem <= n.mem && (g.iops == 0 || n.iops == 0 || iops+g.iops <= n.iops)
+		return g.cores <= int64(n.cores) && cpu+g.cpuOn(n) <= n.cpu && mem+g.mem <= n.mem && (g.iops == 0 || n.iops == 0 || iops+g.iops <= n.iops)
 	}
 	var set []*alloc
 	for _, a := range pool {
@@ -413,7 +413,7 @@ func (p *placer) evictionSet(n *node) []*alloc {
 			break
 		}
 		set = append(set, a)
-		cpu -= a.grp.cpu
+		cpu -= a.reqCPU
 		mem -= a.grp.mem
 		iops -= a.grp.iops
 	}

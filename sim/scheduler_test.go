@@ -547,3 +547,29 @@ func TestCrossLocalityMigrationUsesBothBandwidths(t *testing.T) {
 		t.Errorf("durations = %v, want cross 20s, local 25s", got)
 	}
 }
+
+func TestReservedCores(t *testing.T) {
+	// Every small-scenario node has one core of 4000 MHz: a group reserving
+	// one core takes a whole node.
+	c := newTestCluster(t, "")
+	j := noUpdate(api.NewServiceJob("cores", "cores", "global", 50))
+	j.Datacenters = []string{"dc1"}
+	tg := api.NewTaskGroup("g", 4)
+	tg.AddTask(api.NewTask("t", "exec").Require(&api.Resources{Cores: new(1), MemoryMB: new(256)}))
+	j.AddTaskGroup(tg)
+	ev := mustRegister(t, c, j)
+	got := nodesOf(c, "cores")
+	if strings.Join(got, ",") != "a-1,a-2,a-3" {
+		t.Errorf("placed on %v, want one per dc1 node", got)
+	}
+	if ev.queued["g"] != 1 {
+		t.Errorf("queued %v, want the fourth blocked", ev.queued)
+	}
+	do(c, func() {
+		for _, n := range c.nodes[:3] {
+			if n.resCPU != 4000 {
+				t.Errorf("node %s holds %d MHz, want 4000", n.name, n.resCPU)
+			}
+		}
+	})
+}
