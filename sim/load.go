@@ -55,8 +55,9 @@ func (t *Trace) At(d time.Duration) float64 {
 }
 
 // ParseTrace reads a trace file: either one number per line (PlanetLab), or
-// CSV with a header, from which column is taken (by name; empty picks the
-// first column not called "timestamp"). Timestamps are ignored: samples are
+// CSV (comma or semicolon separated) with a header, from which column is
+// taken (by name or index; empty picks the first column whose name does not
+// start with "timestamp"). Timestamps are ignored: samples are
 // taken to be step apart. unit says how raw values map to fractions.
 func ParseTrace(name string, data []byte, column, unit string, step time.Duration) (*Trace, error) {
 	if step <= 0 {
@@ -73,7 +74,7 @@ func ParseTrace(name string, data []byte, column, unit string, step time.Duratio
 		if text == "" {
 			continue
 		}
-		fields := strings.Split(text, ",")
+		fields := splitFields(text)
 		if col < 0 {
 			if _, err := strconv.ParseFloat(strings.TrimSpace(fields[len(fields)-1]), 64); err != nil {
 				// A header line.
@@ -118,10 +119,24 @@ func ParseTrace(name string, data []byte, column, unit string, step time.Duratio
 	return &Trace{Name: name, Values: vals, Step: step}, nil
 }
 
+// splitFields splits a CSV line on commas, or on semicolons when the line
+// has no comma (the BitBrains traces use ";\t").
+func splitFields(line string) []string {
+	sep := ","
+	if !strings.Contains(line, ",") && strings.Contains(line, ";") {
+		sep = ";"
+	}
+	fields := strings.Split(line, sep)
+	for i := range fields {
+		fields[i] = strings.TrimSpace(fields[i])
+	}
+	return fields
+}
+
 func pickColumn(header []string, column string) (int, error) {
 	for i, h := range header {
 		h = strings.TrimSpace(h)
-		if column == "" && !strings.EqualFold(h, "timestamp") {
+		if column == "" && !strings.HasPrefix(strings.ToLower(h), "timestamp") {
 			return i, nil
 		}
 		if column != "" && h == column {

@@ -3,7 +3,10 @@ package sim
 import (
 	"bytes"
 	"encoding/json"
+	"io/fs"
 	"math"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -196,6 +199,7 @@ func TestParseTrace(t *testing.T) {
 		{"nab csv auto percent", "timestamp,value\n2014-02-14 14:30:00,50\n2014-02-14 14:35:00,25\n", "", UnitAuto, []float64{0.5, 0.25}, ""},
 		{"google column by name", "avg_cpu,avg_mem\n0.4,0.3\n0.5,0.2\n", "avg_mem", UnitFraction, []float64{0.3, 0.2}, ""},
 		{"azure max", "timestamp,cpu_usage,assigned_mem\n0,200,10\n300,400,20\n", "cpu_usage", UnitMax, []float64{0.5, 1}, ""},
+		{"bitbrains semicolons", "Timestamp [ms];\tCPU cores;\tCPU usage [%]\n1375308176;\t4;\t1.8\n1375308476;\t4;\t50\n", "CPU usage [%]", UnitPercent, []float64{0.018, 0.5}, ""},
 		{"headerless index", "1,0.2\n2,0.4\n", "1", UnitFraction, []float64{0.2, 0.4}, ""},
 		{"missing column", "a,b\n1,2\n", "c", UnitAuto, nil, "not in header"},
 		{"negative", "5\n-1\n", "", UnitAuto, nil, "negative"},
@@ -488,5 +492,57 @@ func TestGarbageCollection(t *testing.T) {
 		if a.ID == allocs[0].ID {
 			t.Error("collected alloc still listed on its node")
 		}
+	}
+}
+
+// TestBundledScenarios parses every bundled scenario and runs its first
+// hours; the shared-data one runs only when the shared trace set is found
+// (FORESHAPE_DATA, or ../../shared/data next to the repository).
+func TestBundledScenarios(t *testing.T) {
+	entries, err := fs.ReadDir(Scenarios(), ".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		t.Run(e.Name(), func(t *testing.T) {
+			sc, err := LoadScenario(Scenarios(), e.Name())
+			if err != nil {
+				t.Fatal(err)
+			}
+			opts := Options{Logger: testLogger(t)}
+			if e.Name() == "shared-data.hcl" {
+				dir := os.Getenv("FORESHAPE_DATA")
+				if dir == "" {
+					dir = filepath.Join("..", "..", "shared", "data")
+				}
+				if _, err := os.Stat(filepath.Join(dir, "SOURCES.md")); err != nil {
+					t.Skipf("shared trace set not found at %s", dir)
+				}
+				opts.Traces.Data = os.DirFS(dir)
+			}
+			c, err := New(sc, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := c.Step(3 * time.Hour); err != nil {
+				t.Fatal(err)
+			}
+			c.mu.Lock()
+			defer c.unlock()
+			if len(c.blocked) > 0 {
+				t.Errorf("blocked evaluations after 3h: %+v", c.blocked[0].queued)
+			}
+			for _, j := range c.sortedJobs() {
+				if j.typ == api.JobTypeBatch {
+					continue
+				}
+				for _, g := range j.groups {
+					live, _ := groupAllocs(j, g)
+					if len(live) != g.count && j.typ != api.JobTypeSystem {
+						t.Errorf("job %s group %s: %d live allocations, want %d", j.id, g.name, len(live), g.count)
+					}
+				}
+			}
+		})
 	}
 }
