@@ -66,9 +66,6 @@ type tracked struct {
 	next     float64 // one-step-ahead forecast for the next point
 	events   []api.Anomaly
 	open     *api.Anomaly
-	// clean is the history with anomalous points replaced by NaN, the
-	// series the model is fitted on; it is trimmed to the policy's history.
-	clean []float64
 }
 
 // New returns an empty predictor.
@@ -219,25 +216,28 @@ func (p *Predictor) model(mk modelKey, pol *policies.Policy, start, origin time.
 		}
 		t = &tracked{f: f, sig: sig, det: forecast.NewAnomalyDetector(forecast.AnomalyOptions{}), next: math.NaN()}
 		p.models[mk] = t
-		t.clean = t.observe(y, start.Add(-step), step)
-		return t, t.fit(start, origin, len(y))
+		t.observe(y, start.Add(-step), step)
+		return t, t.fit(start, origin, y)
 	}
-	masked := t.observe(y[len(y)-n:], t.last, step)
-	t.clean = append(t.clean, masked...)
-	if len(t.clean) > 2*len(y) {
-		t.clean = append([]float64(nil), t.clean[len(t.clean)-len(y):]...)
-	}
+	masked, shifted := t.observe(y[len(y)-n:], t.last, step)
+	reason := ""
 	if r, ok := t.f.(forecast.Refitter); ok {
 		if due, why := r.Stale(); due {
-			p.log.Debug("refitting", "policy", mk.policy, "series", mk.series, "reason", why)
-			return t, t.fit(start, origin, len(y))
+			reason = why
 		}
 	}
-	if len(y) >= 2*t.fitLen {
+	switch {
+	case reason != "":
+	case shifted:
+		reason = "level shift: the new level replaces the old"
+	case len(y) >= 2*t.fitLen:
 		// A young series: refit each time its history doubles, so a model
 		// chosen on a cold start does not outlive it.
-		p.log.Debug("refitting", "policy", mk.policy, "series", mk.series, "reason", "history doubled since the fit")
-		return t, t.fit(start, origin, len(y))
+		reason = "history doubled since the fit"
+	}
+	if reason != "" {
+		p.log.Debug("refitting", "policy", mk.policy, "series", mk.series, "reason", reason)
+		return t, t.fit(start, origin, y)
 	}
 	t.f.Update(masked...)
 	t.last = origin
@@ -245,22 +245,48 @@ func (p *Predictor) model(mk modelKey, pol *policies.Policy, start, origin time.
 	return t, nil
 }
 
-// fit refits the model on the last n cleaned points.
-func (t *tracked) fit(start, origin time.Time, n int) error {
-	if err := t.f.Fit(alignTail(t.clean, n)); err != nil {
+// fit refits the model on y with anomalies (but not level shifts) left out.
+func (t *tracked) fit(start, origin time.Time, y []float64) error {
+	clean, _ := forecast.CleanAnomalies(y, forecast.AnomalyOptions{})
+	restoreLongRuns(clean, y, maxSpike)
+	if err := t.f.Fit(clean); err != nil {
 		return fmt.Errorf("fit: %v", err)
 	}
-	t.start, t.last, t.absorbed, t.fitLen = start, origin, 0, n
+	t.start, t.last, t.absorbed, t.fitLen = start, origin, 0, len(y)
 	return nil
 }
 
+// restoreLongRuns puts back the values of every run of more than max
+// masked points: a deviation that long is the series' new level, whatever
+// the detector called it, and a model that never sees it forecasts the old
+// level forever.
+func restoreLongRuns(clean, y []float64, max int) {
+	run := 0
+	for i := 0; i <= len(clean); i++ {
+		if i < len(clean) && math.IsNaN(clean[i]) && !math.IsNaN(y[i]) {
+			run++
+			continue
+		}
+		if run > max {
+			copy(clean[i-run:i], y[i-run:i])
+		}
+		run = 0
+	}
+}
+
+// maxSpike is the longest run of anomalous points treated as a spike; a
+// longer deviation is a new level and triggers a refit.
+const maxSpike = 6
+
 // observe runs the anomaly detector over new points (after prev), using the
 // model's one-step-ahead forecast for the first and the previous value for
-// the rest, records anomaly events with their times, and returns the points
-// with spikes replaced by NaN, so anomalies stay out of model fitting. Level
-// shifts are kept: the new level is the truth the model must learn.
-func (t *tracked) observe(fresh []float64, prev time.Time, step time.Duration) []float64 {
+// the rest, and records anomaly events with their times. It returns the
+// points with spikes replaced by NaN, so anomalies stay out of the model,
+// and whether the series shifted to a new level (a confirmed level shift,
+// or a deviation longer than maxSpike points).
+func (t *tracked) observe(fresh []float64, prev time.Time, step time.Duration) ([]float64, bool) {
 	out := append([]float64(nil), fresh...)
+	shifted := false
 	predicted := t.next
 	for i, v := range fresh {
 		at := prev.Add(time.Duration(i+1) * step)
@@ -275,12 +301,14 @@ func (t *tracked) observe(fresh []float64, prev time.Time, step time.Duration) [
 			}
 			t.open.End = at
 			t.open.Score = math.Max(t.open.Score, pt.Score)
-			if pt.LevelShift {
+			long := t.open.End.Sub(t.open.Start) >= maxSpike*step
+			if pt.LevelShift || long {
 				t.open.Kind = "level_shift"
+				shifted = true
 			} else {
 				out[i] = math.NaN()
 			}
-		case t.open != nil && at.Sub(t.open.End) > 6*step:
+		case t.open != nil && at.Sub(t.open.End) > maxSpike*step:
 			t.events = append(t.events, *t.open)
 			t.open = nil
 		}
@@ -288,7 +316,7 @@ func (t *tracked) observe(fresh []float64, prev time.Time, step time.Duration) [
 	if len(t.events) > 32 {
 		t.events = t.events[len(t.events)-32:]
 	}
-	return out
+	return out, shifted
 }
 
 func (t *tracked) anomalies() []api.Anomaly {
@@ -310,19 +338,6 @@ func clampNonNegative(p *forecast.Prediction) {
 			band[i] = math.Max(v, 0)
 		}
 	}
-}
-
-// alignTail returns the last n points of clean, padded in front with NaN
-// when clean is shorter.
-func alignTail(clean []float64, n int) []float64 {
-	if len(clean) >= n {
-		return clean[len(clean)-n:]
-	}
-	out := make([]float64, n-len(clean), n)
-	for i := range out {
-		out[i] = math.NaN()
-	}
-	return append(out, clean...)
 }
 
 // headroomLine is the value a metric's planning quantile must stay under.

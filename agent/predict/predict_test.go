@@ -215,3 +215,34 @@ func TestExceedProbability(t *testing.T) {
 		}
 	}
 }
+
+func TestRestoreLongRuns(t *testing.T) {
+	n := math.NaN()
+	y := []float64{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11}
+	clean := []float64{1, n, n, 4, n, n, n, n, 9, n, n}
+	restoreLongRuns(clean, y, 3)
+	want := []float64{1, n, n, 4, 5, 6, 7, 8, 9, n, n}
+	for i := range want {
+		if !(clean[i] == want[i] || math.IsNaN(clean[i]) && math.IsNaN(want[i])) {
+			t.Fatalf("clean = %v, want %v", clean, want)
+		}
+	}
+}
+
+func TestLevelShiftIsLearned(t *testing.T) {
+	s := newStore(t)
+	fill(t, s, cpu, t0, 120, func(i int) float64 {
+		if i < 90 {
+			return 33.4 + 0.1*float64(i%5)
+		}
+		return 24.1 + 0.1*float64(i%4)
+	})
+	now := t0.Add(119 * 5 * time.Minute)
+	res := New(nil).RunOnce(now, s, []*policies.Policy{policy(t, "", nil)})
+	if len(res.Forecasts) != 1 {
+		t.Fatalf("skipped: %+v", res.Skipped)
+	}
+	if m := res.Forecasts[0].Mean[0]; math.Abs(m-24.2) > 2 {
+		t.Errorf("first step %.1f after a shift from 33.5 to 24.2: the new level was not learned", m)
+	}
+}

@@ -1,0 +1,337 @@
+// Package e2e runs foreshape as operators do: separate processes talking
+// over the network. The agent runs against `foreshape sim serve` through the
+// real nomad/api client, and, when NOMAD_ADDR is set, against a real Nomad.
+//
+// These tests build the binary once and must never reach anything but
+// loopback addresses (and NOMAD_ADDR when an operator sets it).
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/foreshape/foreshape/agent/api"
+	"github.com/foreshape/foreshape/sim"
+)
+
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "foreshape-e2e")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binary = filepath.Join(dir, "foreshape")
+	build := exec.Command("go", "build", "-o", binary, "..")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e: build:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// syncBuffer is a bytes.Buffer safe for a process writing while a test reads.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// start runs the binary with args until the test ends (SIGINT, then kill).
+func start(t *testing.T, name string, args ...string) *syncBuffer {
+	t.Helper()
+	out := &syncBuffer{}
+	cmd := exec.Command(binary, args...)
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", name, err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGINT)
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case err := <-done:
+			if err != nil && !t.Failed() {
+				t.Errorf("%s exited with %v\n%s", name, err, out.String())
+			}
+		case <-time.After(15 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+			t.Errorf("%s did not stop within 15s of SIGINT", name)
+		}
+		if t.Failed() {
+			t.Logf("%s output:\n%s", name, tail(out.String(), 60))
+		}
+	})
+	return out
+}
+
+func tail(s string, n int) string {
+	lines := strings.Split(s, "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+func waitHTTP(t *testing.T, url string, d time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode < 500 {
+				return
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("%s did not answer within %v", url, d)
+}
+
+func getJSON(t *testing.T, url string, v any) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %s", url, resp.Status)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+}
+
+// cluster is a `sim serve` process and an agent process watching it.
+type cluster struct {
+	simURL string
+	agent  *api.Client
+	log    *syncBuffer
+}
+
+func startCluster(t *testing.T, speed float64, policyFile string) cluster {
+	t.Helper()
+	simPort, httpPort, raftPort := freePort(t), freePort(t), freePort(t)
+	simURL := fmt.Sprintf("http://127.0.0.1:%d", simPort)
+	start(t, "sim", "sim", "serve", "-addr", fmt.Sprintf("127.0.0.1:%d", simPort), "-speed", fmt.Sprint(speed))
+	waitHTTP(t, simURL+"/v1/status/leader", 30*time.Second)
+
+	dir := t.TempDir()
+	polDir := filepath.Join(dir, "policies")
+	if err := os.MkdirAll(polDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	src, err := os.ReadFile(policyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(polDir, "policies.hcl"), src, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := fmt.Sprintf(`
+name      = "e2e-1"
+data_dir  = %q
+bind_addr = "127.0.0.1"
+log_level = "info"
+server {
+  enabled          = true
+  bootstrap_expect = 1
+  raft_port        = %d
+}
+nomad {
+  address = %q
+}
+http {
+  address = "127.0.0.1:%d"
+}
+policies {
+  dir = %q
+}
+`, filepath.Join(dir, "data"), raftPort, simURL, httpPort, polDir)
+	cfgPath := filepath.Join(dir, "agent.hcl")
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	log := start(t, "agent", "agent", "-config", cfgPath, "-sim-clock")
+	agentURL := fmt.Sprintf("http://127.0.0.1:%d", httpPort)
+	waitHTTP(t, agentURL+"/v1/health", 30*time.Second)
+	return cluster{simURL: simURL, agent: &api.Client{Address: agentURL}, log: log}
+}
+
+// localityCPU is the ground truth CPU demand of a locality, percent of its
+// capacity, per minute.
+func localityCPU(truth sim.Truth, match func(dc, pool, class string) bool) map[time.Time]float64 {
+	demand, capacity := map[time.Time]float64{}, map[time.Time]float64{}
+	for _, nm := range truth.NodeMinutes {
+		if match(nm.Datacenter, nm.NodePool, nm.NodeClass) {
+			demand[nm.Minute] += math.Min(nm.CPUDemandMHz, nm.CPUCapacityMHz)
+			capacity[nm.Minute] += nm.CPUCapacityMHz
+		}
+	}
+	out := map[time.Time]float64{}
+	for m, d := range demand {
+		if capacity[m] > 0 {
+			out[m] = 100 * d / capacity[m]
+		}
+	}
+	return out
+}
+
+func TestAgentForecastsAgainstSimServe(t *testing.T) {
+	if testing.Short() {
+		t.Skip("multi-process test")
+	}
+	c := startCluster(t, 600, "../agent/dev-policies.hcl")
+	ctx := context.Background()
+	began := time.Now()
+	want := []string{"dc1/*/web:cpu", "dc2:cpu", "dc1/batch:cpu", "dc3:cpu"}
+	var fcs []api.Forecast
+	for {
+		var err error
+		fcs, err = c.agent.Forecasts(ctx)
+		have := map[string]bool{}
+		for _, f := range fcs {
+			if len(f.Bands) > 0 && len(f.Times) == 60 {
+				have[f.Series] = true
+			}
+		}
+		all := err == nil
+		for _, w := range want {
+			all = all && have[w]
+		}
+		if all {
+			break
+		}
+		if time.Since(began) > 60*time.Second {
+			t.Fatalf("no bands for every locality within 60s (have %d forecasts, err %v)", len(fcs), err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Logf("bands for every locality %.1fs after start", time.Since(began).Seconds())
+
+	// Score forecasts made with two virtual hours of history: wait for
+	// them, then let the hour they cover pass.
+	var clock sim.ClockState
+	getJSON(t, c.simURL+"/v1/sim/clock", &clock)
+	scoreFrom := clock.Start.Add(2 * time.Hour)
+	for {
+		fcs = nil
+		getJSON(t, c.agent.Address+"/v1/forecasts?history=true", &fcs)
+		if len(fcs) > 0 && !fcs[0].Origin.Before(scoreFrom) {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	var latest time.Time
+	for _, f := range fcs {
+		if end := f.Times[len(f.Times)-1]; end.After(latest) {
+			latest = end
+		}
+	}
+	for {
+		getJSON(t, c.simURL+"/v1/sim/clock", &clock)
+		if clock.Now.After(latest.Add(2 * time.Minute)) {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	var truth sim.Truth
+	getJSON(t, c.simURL+"/v1/sim/truth", &truth)
+	for _, f := range fcs {
+		if f.Metric != "cpu" {
+			continue
+		}
+		loc := f.Locality
+		actual := localityCPU(truth, func(dc, pool, class string) bool {
+			parts := strings.Split(loc+"/*/*", "/")
+			ok := func(want, got string) bool { return want == "*" || want == got }
+			return ok(parts[0], dc) && ok(parts[1], pool) && ok(parts[2], class)
+		})
+		// MASE: mean absolute error over the hour, scaled by the one-step
+		// naive error of the truth in the three hours before the origin;
+		// the same for the naive forecast (the last observed value), as
+		// the bar to clear.
+		last := f.History[len(f.History)-1].Value
+		var errSum, naiveErr, scale float64
+		var n, nn int
+		p50 := f.Band(0.5)
+		for i, at := range f.Times {
+			if a, ok := actual[at]; ok {
+				errSum += math.Abs(p50[i] - a)
+				naiveErr += math.Abs(last - a)
+				n++
+			}
+		}
+		for m := f.Origin.Add(-3 * time.Hour); m.Before(f.Origin); m = m.Add(time.Minute) {
+			a, ok1 := actual[m]
+			b, ok2 := actual[m.Add(time.Minute)]
+			if ok1 && ok2 {
+				scale += math.Abs(b - a)
+				nn++
+			}
+		}
+		if n < 50 || nn < 10 || scale == 0 {
+			t.Errorf("%s: too little ground truth to score (%d forecast points, %d history points)", f.Series, n, nn)
+			continue
+		}
+		scale /= float64(nn)
+		mase, naive := errSum/float64(n)/scale, naiveErr/float64(n)/scale
+		t.Logf("%s: origin %s, model %s: MASE of p50 against ground truth over the next hour %.2f (naive %.2f)",
+			f.Series, f.Origin.Format("15:04"), f.Model, mase, naive)
+		if os.Getenv("FORESHAPE_E2E_DEBUG") != "" {
+			var hist, acts []string
+			for _, h := range f.History {
+				hist = append(hist, fmt.Sprintf("%.1f", h.Value))
+			}
+			for i, at := range f.Times {
+				acts = append(acts, fmt.Sprintf("%.1f/%.1f", p50[i], actual[at]))
+			}
+			t.Logf("history %v\np50/actual %v", hist, acts)
+		}
+		if math.IsNaN(mase) || mase > 2*naive+1 {
+			t.Errorf("%s: MASE %.2f against naive %.2f: the p50 does not track the ground truth", f.Series, mase, naive)
+		}
+	}
+}
