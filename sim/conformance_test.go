@@ -690,3 +690,34 @@ func TestSimEndpoints(t *testing.T) {
 		t.Errorf("recorded requests = %+v", tr.Requests)
 	}
 }
+
+func TestClientEndpointsIgnoreIndex(t *testing.T) {
+	c := newTestCluster(t, webJob)
+	client := newTestAPI(t, c, "")
+	id := c.nodes[0].id
+	done := make(chan error, 1)
+	go func() {
+		_, err := client.Nodes().Stats(id, &api.QueryOptions{WaitIndex: 1 << 40, WaitTime: time.Minute})
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("client stats blocked on an index")
+	}
+	stubs, _, err := client.Allocations().List(&api.QueryOptions{Params: map[string]string{"task_states": "false"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(stubs) != 3 {
+		t.Fatalf("%d allocations", len(stubs))
+	}
+	for _, s := range stubs {
+		if s.TaskStates != nil {
+			t.Errorf("task_states=false still lists task states")
+		}
+	}
+}

@@ -208,6 +208,9 @@ func (c *Cluster) query(w http.ResponseWriter, r *http.Request, fn func() (any, 
 		writeErr(w, err)
 		return
 	}
+	if len(tables) == 0 {
+		minIdx = 0 // client and agent endpoints do not block
+	}
 	var timer <-chan time.Time
 	if minIdx > 0 {
 		t := time.NewTimer(wait)
@@ -345,6 +348,7 @@ func (c *Cluster) nodeEligibility(w http.ResponseWriter, r *http.Request) {
 
 func (c *Cluster) listAllocs(w http.ResponseWriter, r *http.Request) {
 	res := r.URL.Query().Get("resources") == "true"
+	states := r.URL.Query().Get("task_states") != "false"
 	c.query(w, r, func() (any, error) {
 		var all []*alloc
 		for _, j := range c.jobs {
@@ -353,7 +357,11 @@ func (c *Cluster) listAllocs(w http.ResponseWriter, r *http.Request) {
 		out := make([]*api.AllocationListStub, 0, len(all))
 		for _, a := range sortedAllocs(all) {
 			if prefixOK(a.id, r) {
-				out = append(out, c.allocStub(a, res))
+				st := c.allocStub(a, res)
+				if !states {
+					st.TaskStates = nil
+				}
+				out = append(out, st)
 			}
 		}
 		return out, nil
