@@ -304,8 +304,24 @@ func TestConformanceJobs(t *testing.T) {
 		t.Fatal(err)
 	}
 	g := status.TaskGroups["g"]
-	if g.Desired != 4 || g.Placed != 4 || len(g.Events) != 1 || *g.Events[0].Count != 4 || g.Events[0].PreviousCount != 2 || g.Events[0].Message != "more" {
+	if g.Desired != 4 || g.Placed != 4 || g.Healthy != 2 || len(g.Events) != 1 || *g.Events[0].Count != 4 || g.Events[0].PreviousCount != 2 || g.Events[0].Message != "more" {
 		t.Errorf("scale status = %+v", g)
+	}
+	// The scale's deployment counts the two allocations kept in place and
+	// completes once the two new ones are healthy.
+	dep, _, _ = jobs.LatestDeployment("svc", nil)
+	if dep.Status != api.DeploymentStatusRunning || dep.TaskGroups["g"].DesiredTotal != 4 || dep.TaskGroups["g"].HealthyAllocs != 2 {
+		t.Errorf("deployment after scale = %s %+v", dep.Status, dep.TaskGroups["g"])
+	}
+	if err := c.Step(30 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	dep, _, _ = jobs.LatestDeployment("svc", nil)
+	if dep.Status != api.DeploymentStatusSuccessful || dep.TaskGroups["g"].HealthyAllocs != 4 {
+		t.Errorf("deployment 30s after scale = %s %+v", dep.Status, dep.TaskGroups["g"])
+	}
+	if _, _, err := jobs.Scale("svc", "g", new(3), "less", false, nil, nil); err != nil {
+		t.Errorf("scale down after the deployment: %v", err)
 	}
 	if _, _, err := jobs.Scale("svc", "nope", new(1), "", false, nil, nil); statusOf(err) != http.StatusBadRequest {
 		t.Errorf("scale unknown group: err %v, want 400", err)

@@ -367,8 +367,7 @@ func (c *Cluster) reconcileGroup(j *job, g *group, evp **eval, trigger string) (
 		case a.specHash != g.specHash:
 			outdated = append(outdated, a)
 		case a.jobVersion != j.version:
-			a.jobVersion = j.version // in-place update
-			c.touch(a)
+			c.updateInPlace(j, a)
 		case a.healthy == nil && a.deployID != "":
 			inflight++
 		}
@@ -421,6 +420,27 @@ func (c *Cluster) reconcileGroup(j *job, g *group, evp **eval, trigger string) (
 		}
 	}
 	return c.failedMetric(p), failedN
+}
+
+// updateInPlace moves a to the job's current version without replacing it.
+// When a deployment tracks that version, a joins it, healthy at once if it
+// has already run for min_healthy_time, as Nomad keeps the health of
+// allocations updated in place.
+func (c *Cluster) updateInPlace(j *job, a *alloc) {
+	a.jobVersion = j.version
+	a.deployID, a.healthy = "", nil
+	if d := latestDeployment(j); d != nil && d.active() && d.jobVersion == j.version {
+		if st := d.groups[a.grp.name]; st != nil && a.grp.update != nil {
+			a.deployID = d.id
+			st.PlacedAllocs++
+			if a.client == allocRunning && !c.now.Before(a.runningSince.Add(*a.grp.update.MinHealthyTime)) {
+				a.healthy, a.healthAt = new(true), c.now
+				st.HealthyAllocs++
+			}
+			d.modifyIdx = c.bump(TableDeployments)
+		}
+	}
+	c.touch(a)
 }
 
 func (c *Cluster) failedMetric(p *placer) *api.AllocationMetric {
