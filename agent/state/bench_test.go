@@ -3,7 +3,6 @@ package state
 import (
 	"fmt"
 	"io"
-	"runtime"
 	"testing"
 	"time"
 
@@ -84,31 +83,18 @@ func BenchmarkRange2Weeks5m(b *testing.B) {
 	}
 }
 
-// BenchmarkMemoryPerSeries measures the heap one default-tier series takes
-// and reports it next to Config.BytesPerSeries.
+// BenchmarkMemoryPerSeries measures the heap a default-tier series takes
+// when new and when every ring is full, next to Config.BytesPerSeries.
 func BenchmarkMemoryPerSeries(b *testing.B) {
-	const n = 1000
-	keys := nodeKeys(n, "mem")
-	var per float64
+	end := at(100 * 24 * time.Hour)
+	var young, full float64
 	for i := 0; i < b.N; i++ {
-		b.StopTimer()
-		runtime.GC()
-		var before, after runtime.MemStats
-		runtime.ReadMemStats(&before)
-		s := newStore(b, nil)
-		b.StartTimer()
-		for _, k := range keys {
-			s.Append(time.Minute, []Sample{{k, at(0), 1}})
-		}
-		b.StopTimer()
-		runtime.GC()
-		runtime.ReadMemStats(&after)
-		per = float64(after.HeapAlloc-before.HeapAlloc) / n
-		runtime.KeepAlive(s)
-		b.StartTimer()
+		young = heapPerSeries(b, 1000, func(s *Store, k Key) { s.Append(time.Minute, []Sample{{k, end, 1}}) })
+		full = heapPerSeries(b, 20, func(s *Store, k Key) { s.Append(time.Minute, fullHistory(k, end)) })
 	}
-	b.ReportMetric(per, "heap-bytes/series")
-	b.ReportMetric(float64(Config{}.BytesPerSeries()), "documented-bytes/series")
+	b.ReportMetric(young, "new-heap-bytes/series")
+	b.ReportMetric(full, "full-heap-bytes/series")
+	b.ReportMetric(float64(Config{}.BytesPerSeries()), "max-bytes/series")
 }
 
 // BenchmarkSnapshotPersist10k writes a snapshot of 10,000 series, each with a

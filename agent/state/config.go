@@ -77,9 +77,11 @@ func (c Config) Validate() error {
 	return nil
 }
 
-// BytesPerSeries is the fixed memory one series costs with these tiers,
-// excluding its key's and stale reason's string bytes: every ring is
-// allocated in full when the series is created and never grows.
+// BytesPerSeries is the most memory one series can cost with these tiers,
+// excluding its key's and stale reason's string bytes. Rings never grow
+// beyond their tiers; their pages are allocated when first written, so a
+// series reaches this cost once its coarsest tier has filled (90 days with
+// the default tiers) and a young series costs less.
 //
 //	16 bytes per bucket (mean, min, max as float32, count as uint32), in
 //	  pages of 64 buckets (1 KiB), the last page rounded up
@@ -89,9 +91,10 @@ func (c Config) Validate() error {
 //
 // With DefaultTiers that is 1,440 + 4,032 + 2,160 = 7,632 buckets in 120
 // pages: 122,880 bytes of pages and 124,128 bytes in all (≈121.2 KiB), so
-// 10,000 series take about 1.16 GiB. While a snapshot is being persisted a
-// series changed meanwhile costs one extra page per tier it touched
-// (copy-on-write), not a copy of the whole series.
+// 10,000 full series take about 1.16 GiB. A series' first sample costs its
+// header (about 1.2 KiB) and one page per tier: about 4.3 KiB. While a
+// snapshot is being persisted, a series changed meanwhile costs one extra
+// page per tier it touched (copy-on-write), not a copy of the whole series.
 func (c Config) BytesPerSeries() int {
 	c = c.withDefaults()
 	total := 0

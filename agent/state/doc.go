@@ -32,11 +32,13 @@
 // folds into the bucket floor(t/step) of every tier, so coarse tiers are exact
 // aggregates of the samples, not of finer buckets. A bucket keeps the mean,
 // minimum, maximum (float32) and count (uint32): 16 bytes, in pages of 64
-// buckets. Every page is allocated when a series is created and rings never
-// grow, so a series costs a fixed Config.BytesPerSeries: with the default
-// tiers 7,632 buckets in 120 pages, 124,128 bytes with pointers and header
-// (≈121.2 KiB; 10,000 series ≈ 1.16 GiB), plus its key's bytes. The heap
-// measured by BenchmarkMemoryPerSeries matches it within 1%.
+// buckets allocated when first written. Rings never grow, so a series costs
+// at most Config.BytesPerSeries: with the default tiers 7,632 buckets in 120
+// pages, 124,128 bytes with pointers and header (≈121.2 KiB; 10,000 full
+// series ≈ 1.16 GiB), plus its key's bytes. It reaches that once 90 days of
+// history have filled every ring; a new series starts at about 4.3 KiB. The
+// heap measured by TestBytesPerSeries and BenchmarkMemoryPerSeries matches
+// both figures within a few percent.
 //
 // Ordering rules, identical on every node: a sample newer than a tier's
 // newest bucket advances the ring and empties the buckets it skips; a sample

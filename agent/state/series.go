@@ -93,9 +93,6 @@ func newSeries(key Key, l *layout, gen uint64) *series {
 		pages: make([]*page, np),
 		owned: make([]uint64, (np+63)/64),
 	}
-	for i := range s.pages {
-		s.pages[i] = new(page)
-	}
 	for i := range s.owned {
 		s.owned[i] = ^uint64(0)
 	}
@@ -112,13 +109,23 @@ func (s *series) clone(gen uint64) *series {
 	return &c
 }
 
-// at returns the bucket at position pos.
-func (s *series) at(pos int) bucket { return s.pages[pos/pageBuckets][pos%pageBuckets] }
+// at returns the bucket at position pos; a page never written is empty.
+func (s *series) at(pos int) bucket {
+	pg := s.pages[pos/pageBuckets]
+	if pg == nil {
+		return bucket{}
+	}
+	return pg[pos%pageBuckets]
+}
 
 // appendRing appends tier i's ring, in ring order, to dst.
 func (s *series) appendRing(dst []bucket, l *layout, i int) []bucket {
+	var empty page
 	for pos, end := l.offsets[i], l.offsets[i]+l.tiers[i].Points; pos < end; {
 		pg := s.pages[pos/pageBuckets]
+		if pg == nil {
+			pg = &empty
+		}
 		k := pos % pageBuckets
 		m := min(pageBuckets-k, end-pos)
 		dst = append(dst, pg[k:k+m]...)
@@ -127,12 +134,16 @@ func (s *series) appendRing(dst []bucket, l *layout, i int) []bucket {
 	return dst
 }
 
-// ptr returns the bucket at position pos for writing, copying its page first
-// when the page may be shared.
+// ptr returns the bucket at position pos for writing, allocating its page on
+// first use and copying it first when it may be shared.
 func (s *series) ptr(pos int) *bucket {
 	p := pos / pageBuckets
 	w, bit := p/64, uint64(1)<<(p%64)
-	if s.owned[w]&bit == 0 {
+	switch {
+	case s.pages[p] == nil:
+		s.pages[p] = new(page)
+		s.owned[w] |= bit
+	case s.owned[w]&bit == 0:
 		cp := *s.pages[p]
 		s.pages[p] = &cp
 		s.owned[w] |= bit

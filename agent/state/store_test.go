@@ -2,6 +2,7 @@ package state
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"runtime"
@@ -304,36 +305,70 @@ func TestConfigValidate(t *testing.T) {
 	}
 }
 
-func TestBytesPerSeries(t *testing.T) {
-	got := Config{}.BytesPerSeries()
-	const rings = 120 * 1024 // 7,632 buckets of 16 bytes in 64-bucket pages
-	if got < rings || got > rings+120*8+512 {
-		t.Errorf("BytesPerSeries() = %d; want %d of pages plus pointers and a small header", got, rings)
+// fullHistory returns samples, oldest first, that fill every bucket of the
+// default tiers for a series ending at end: hourly for 90 days, every 5
+// minutes for the last 14 days, every minute for the last day.
+func fullHistory(key Key, end time.Time) []Sample {
+	var out []Sample
+	for t := end.Add(-90 * 24 * time.Hour); t.Before(end); {
+		out = append(out, Sample{key, t, 1})
+		switch left := end.Sub(t); {
+		case left <= 24*time.Hour:
+			t = t.Add(time.Minute)
+		case left <= 14*24*time.Hour:
+			t = t.Add(5 * time.Minute)
+		default:
+			t = t.Add(time.Hour)
+		}
 	}
-	if err := quick(t); err != nil {
-		t.Skip(err)
-	}
-	// Measure: the heap must grow by about BytesPerSeries per series.
-	const n = 200
+	return out
+}
+
+// heapPerSeries measures how much the heap grows per series when fill
+// appends to n new series.
+func heapPerSeries(t testing.TB, n int, fill func(s *Store, k Key)) float64 {
 	s := newStore(t, nil)
 	keys := make([]Key, n)
 	for i := range keys {
-		keys[i] = Key{Locality: "dc1/node-" + string(rune('a'+i%26)) + string(rune('a'+i/26)), Metric: "cpu"}
+		keys[i] = Key{Locality: fmt.Sprintf("dc1/node-%04d", i), Metric: "cpu"}
 	}
 	runtime.GC()
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
 	for _, k := range keys {
-		s.Append(time.Minute, []Sample{{k, at(0), 1}})
+		fill(s, k)
 	}
 	runtime.GC()
 	runtime.ReadMemStats(&after)
-	per := float64(after.HeapAlloc-before.HeapAlloc) / n
-	t.Logf("measured %.0f heap bytes per series; documented %d", per, got)
-	if per < float64(rings) || per > 1.1*float64(got) {
-		t.Errorf("measured %.0f bytes per series; documented %d", per, got)
-	}
 	runtime.KeepAlive(s)
+	return float64(int64(after.HeapAlloc)-int64(before.HeapAlloc)) / float64(n)
+}
+
+func TestBytesPerSeries(t *testing.T) {
+	max := Config{}.BytesPerSeries()
+	const pages = 120 * 1024 // 7,632 buckets of 16 bytes in 64-bucket pages
+	if max < pages || max > pages+120*8+512 {
+		t.Errorf("BytesPerSeries() = %d; want %d of pages plus pointers and a small header", max, pages)
+	}
+	if err := quick(t); err != nil {
+		t.Skip(err)
+	}
+	end := at(100 * 24 * time.Hour)
+	full := heapPerSeries(t, 40, func(s *Store, k Key) {
+		smp := fullHistory(k, end)
+		if kept, _, _ := s.Append(time.Minute, smp); kept != len(smp) {
+			t.Fatalf("kept %d of %d samples", kept, len(smp))
+		}
+	})
+	t.Logf("full series: measured %.0f heap bytes; documented at most %d", full, max)
+	if full < pages || full > 1.05*float64(max) {
+		t.Errorf("a full series takes %.0f heap bytes; documented at most %d", full, max)
+	}
+	young := heapPerSeries(t, 200, func(s *Store, k Key) { s.Append(time.Minute, []Sample{{k, end, 1}}) })
+	t.Logf("new series: measured %.0f heap bytes", young)
+	if young < 3*1024 || young > 6*1024 {
+		t.Errorf("a new series takes %.0f heap bytes; documented about 4.3 KiB", young)
+	}
 }
 
 // quick reports why a heap measurement would be unreliable; nil when it is
