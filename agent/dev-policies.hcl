@@ -41,11 +41,12 @@ shaping "dc2-web" {
     cpu    = 25
     memory = 25
   }
-  # The evening surge is known ahead of time.
+  # The surge is known ahead of time: demand doubles for two hours.
   schedule "surge" {
     cron     = "0 9 * * *"
     duration = "2h"
     action   = "peak"
+    factor   = 2
   }
 }
 

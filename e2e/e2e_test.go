@@ -226,6 +226,25 @@ func TestAgentForecastsAgainstSimServe(t *testing.T) {
 	c := startCluster(t, 600, "../agent/dev-policies.hcl")
 	ctx := context.Background()
 	began := time.Now()
+
+	// Watch for the hotspot the declared dc2 surge must raise before it
+	// begins.
+	type sighting struct{ detected, at time.Time }
+	firstHot := make(chan sighting, 1)
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	go func() {
+		for watchCtx.Err() == nil {
+			hs, err := c.agent.Hotspots(watchCtx)
+			for _, h := range hs {
+				if err == nil && h.Locality == "dc2" && h.Metric == "cpu" {
+					firstHot <- sighting{h.Detected, h.At}
+					return
+				}
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}()
 	want := []string{"dc1/*/web:cpu", "dc2:cpu", "dc1/batch:cpu", "dc3:cpu"}
 	var fcs []api.Forecast
 	for {
@@ -279,6 +298,26 @@ func TestAgentForecastsAgainstSimServe(t *testing.T) {
 	}
 	var truth sim.Truth
 	getJSON(t, c.simURL+"/v1/sim/truth", &truth)
+
+	var surge time.Time
+	for _, ev := range truth.Events {
+		if ev.Name == "dc2-surge" {
+			surge = ev.Time
+		}
+	}
+	if surge.IsZero() {
+		t.Fatal("the ground truth has no dc2-surge event")
+	}
+	select {
+	case s := <-firstHot:
+		t.Logf("dc2 cpu hotspot first reported at data time %s for %s; the surge began at %s",
+			s.detected.Format("15:04"), s.at.Format("15:04"), surge.Format("15:04"))
+		if !s.detected.Before(surge) {
+			t.Errorf("the dc2 hotspot was reported at %s, not before the surge at %s", s.detected, surge)
+		}
+	default:
+		t.Errorf("no dc2 cpu hotspot reported before %s (surge at %s)", latest, surge)
+	}
 	for _, f := range fcs {
 		if f.Metric != "cpu" {
 			continue

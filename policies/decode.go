@@ -107,6 +107,7 @@ type scheduleHCL struct {
 	Duration   hcl.Expression `hcl:"duration,optional"`
 	Action     hcl.Expression `hcl:"action,optional"`
 	Localities hcl.Expression `hcl:"localities,optional"`
+	Factor     hcl.Expression `hcl:"factor,optional"`
 	DeclRange  hcl.Range      `hcl:",def_range"`
 }
 
@@ -632,6 +633,20 @@ func translateSchedule(s *scheduleHCL, own Locality) (*Schedule, hcl.Diagnostics
 	}
 	if v, ok, d := hclfield.Enum(s.Action, prefix+".action", Actions); ok {
 		out.Action = Action(v)
+	} else {
+		diags = append(diags, d...)
+	}
+	if v, ok, d := hclfield.Number(s.Factor, prefix+".factor"); ok {
+		switch {
+		case out.Action != "" && out.Action != ActionPeak:
+			diags = append(diags, hclfield.Invalid(s.Factor.Range(), prefix+".factor",
+				"A factor sizes a peak; action %q takes none.", out.Action))
+		case v <= 0 || v > 100:
+			diags = append(diags, hclfield.Invalid(s.Factor.Range(), prefix+".factor",
+				"%s is outside (0,100]: the factor multiplies demand during the window, such as 1.5.", fmtNum(v)))
+		default:
+			out.Factor = v
+		}
 	} else {
 		diags = append(diags, d...)
 	}

@@ -239,6 +239,10 @@ type Schedule struct {
 	// Duration is how long each occurrence lasts.
 	Duration time.Duration
 	Action   Action
+	// Factor, for a peak, multiplies the forecast demand during each
+	// window (2 doubles it). Zero means it is learned from the peak's past
+	// occurrences in the history.
+	Factor float64
 	// Localities are the localities the event affects; when the block
 	// names none, the policy's own locality.
 	Localities []Locality

@@ -354,10 +354,11 @@ func headroomLine(pol *policies.Policy, metric string) (float64, bool) {
 // applySchedules applies the policy's scheduled events that fall inside the
 // horizon to the forecast, as known future changes, and describes them.
 //
-// A "peak" lifts every band inside its window by the ratio that past
-// occurrences of the same schedule showed in the history (mean inside the
-// window over the mean of the equally long stretch before it); with no past
-// occurrence in the history it lifts the window to the highest value seen.
+// A "peak" multiplies every band inside its window by the policy's factor,
+// or, without one, by the ratio that past occurrences of the same schedule
+// showed in the history (mean inside the window over the mean of the
+// equally long stretch before it); with neither it lifts the window to the
+// highest value seen.
 // A "drain" of the policy's own locality is noted but does not change the
 // numbers: the drained capacity and its demand leave together.
 func applySchedules(fc *api.Forecast, pol *policies.Policy, y []float64, start time.Time, step time.Duration) []string {
@@ -404,9 +405,13 @@ func affects(s policies.Schedule, pol *policies.Policy) bool {
 	return false
 }
 
-// peakFactor estimates how much a recurring peak lifts demand from its past
-// occurrences in y; factor 0 means "lift to the highest value seen".
+// peakFactor is the policy's factor for a peak, or else an estimate of how
+// much the recurring peak lifted demand in its past occurrences in y;
+// factor 0 means "lift to the highest value seen".
 func peakFactor(s policies.Schedule, y []float64, start time.Time, step time.Duration) (float64, string) {
+	if s.Factor > 0 {
+		return s.Factor, fmt.Sprintf("×%.2f, as the policy declares", s.Factor)
+	}
 	end := start.Add(time.Duration(len(y)) * step)
 	var in, before float64
 	var nIn, nBefore int

@@ -246,3 +246,29 @@ func TestLevelShiftIsLearned(t *testing.T) {
 		t.Errorf("first step %.1f after a shift from 33.5 to 24.2: the new level was not learned", m)
 	}
 }
+
+func TestDeclaredPeakFactor(t *testing.T) {
+	s := newStore(t)
+	fill(t, s, cpu, t0, 100, func(int) float64 { return 40 })
+	now := t0.Add(99 * 5 * time.Minute) // 08:15
+	pol := policy(t, `schedule "launch" {
+    cron     = "0 9 * * *"
+    duration = "1h"
+    action   = "peak"
+    factor   = 2
+  }`, func(p *policies.Policy) { p.Headroom.CPU = 25 })
+	res := New(nil).RunOnce(now, s, []*policies.Policy{pol})
+	if len(res.Forecasts) == 0 {
+		t.Fatalf("skipped: %+v", res.Skipped)
+	}
+	fc := res.Forecasts[0]
+	for i, at := range fc.Times {
+		in := at.Hour() == 9
+		if in && math.Abs(fc.Mean[i]-80) > 1 || !in && math.Abs(fc.Mean[i]-40) > 1 {
+			t.Fatalf("step %s: mean %.1f", at.Format("15:04"), fc.Mean[i])
+		}
+	}
+	if len(res.Hotspots) != 1 || !res.Hotspots[0].At.Equal(time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)) {
+		t.Errorf("hotspots = %+v, want one at 09:00", res.Hotspots)
+	}
+}

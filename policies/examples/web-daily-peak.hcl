@@ -88,5 +88,8 @@ shaping "web-daily-peak" {
     duration   = "2h"
     action     = "peak"
     localities = ["dc1/*/web"]
+    # Demand during the window is this multiple of the forecast; omit it
+    # to learn the multiple from past mornings in the history.
+    factor = 1.5
   }
 }
