@@ -1,10 +1,3 @@
-// Package forecast is foreshape's load prediction engine: models, model
-// selection, calibrated quantile bands, seasonality and anomaly detection,
-// hotspot detection and workload characterisation.
-//
-// It is pure: data and `now` come in as arguments, forecasts go out. It never
-// performs I/O, never reads the clock, and never logs; callers (the agent's
-// forecast loop, the evaluation command) own all of that.
 package forecast
 
 import (

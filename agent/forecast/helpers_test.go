@@ -97,21 +97,29 @@ func checkPrediction(t testing.TB, name string, p Prediction, h int) {
 	}
 }
 
-// coverage fits on rolling expanding windows and returns the share of
-// actuals inside the [lo, hi] band.
-func coverage(t testing.TB, name string, o Options, y []float64, start, h int, lo, hi float64) float64 {
+// coverage fits on expanding windows at origins every stride steps from
+// start and returns the share of actuals inside the [lo, hi] band for each
+// pair of levels in bands (lo1, hi1, lo2, hi2, …).
+func coverage(t testing.TB, name string, o Options, y []float64, start, h, stride int, bands ...float64) []float64 {
 	t.Helper()
-	in, all := 0, 0
-	for origin := start; origin+h <= len(y); origin += h {
+	in := make([]int, len(bands)/2)
+	all := 0
+	for origin := start; origin+h <= len(y); origin += stride {
 		p := fitForecast(t, name, o, y[:origin], h)
-		l, u := p.Quantile(lo), p.Quantile(hi)
 		for s := 0; s < h; s++ {
 			a := y[origin+s]
-			if a >= l[s] && a <= u[s] {
-				in++
+			for i := range in {
+				l, u := p.Quantile(bands[2*i]), p.Quantile(bands[2*i+1])
+				if a >= l[s] && a <= u[s] {
+					in[i]++
+				}
 			}
 			all++
 		}
 	}
-	return float64(in) / float64(all)
+	out := make([]float64, len(in))
+	for i := range in {
+		out[i] = float64(in[i]) / float64(all)
+	}
+	return out
 }

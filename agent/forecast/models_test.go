@@ -330,8 +330,8 @@ func TestAutoCoverageOnNoise(t *testing.T) {
 	for i := range y {
 		y[i] = 50 + 3*r.NormFloat64()
 	}
-	c80 := coverage(t, "auto", fiveMin, y, 2000, 12, 0.1, 0.9)
-	c95 := coverage(t, "auto", fiveMin, y, 2000, 12, 0.025, 0.975)
+	c := coverage(t, "auto", fiveMin, y, 2000, 12, 24, 0.1, 0.9, 0.025, 0.975)
+	c80, c95 := c[0], c[1]
 	if c80 < 0.74 || c80 > 0.86 {
 		t.Errorf("80%% band covers %.3f of white noise", c80)
 	}

@@ -106,7 +106,7 @@ func TestNaiveCoverageRandomWalk(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
 	y := randomWalk(r, 3000, 1)
 	o := Options{Step: 5 * time.Minute, Horizon: 6}
-	c80 := coverage(t, "naive", o, y, 1500, 6, 0.1, 0.9)
+	c80 := coverage(t, "naive", o, y, 1500, 6, 6, 0.1, 0.9)[0]
 	if c80 < 0.72 || c80 > 0.88 {
 		t.Fatalf("coverage of the 80%% band on a random walk = %.3f, want about 0.80", c80)
 	}

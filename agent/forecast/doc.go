@@ -1,0 +1,44 @@
+// Package forecast is foreshape's load prediction engine: models, model
+// selection, calibrated quantile bands, seasonality and anomaly detection,
+// hotspot detection and workload characterisation.
+//
+// It is pure: data and `now` come in as arguments, forecasts go out. It never
+// performs I/O, never reads the clock, and never logs; callers (the agent's
+// forecast loop, the evaluation command) own all of that.
+//
+// # Models
+//
+// New builds a Forecaster by name (Models lists them):
+//
+//   - "naive" and "seasonal-naive": the baselines (seasonal naive uses the
+//     daily period when the history holds a day, else lag 1);
+//   - "ets": exponential smoothing with additive errors, trend none,
+//     additive or damped, additive seasonality only for short periods
+//     (≤ 48 steps); parameters by likelihood with gonum's Nelder-Mead,
+//     shape by AICc;
+//   - "arima": KPSS differencing, stepwise order search by AICc,
+//     conditional-sum-of-squares fitting;
+//   - "theta": the standard theta method (SES with drift);
+//   - "mstl": long and multiple seasons (288 and 2016 five-minute steps)
+//     by iterated robust seasonal extraction with ETS on the adjusted
+//     series; seasonal models other than ETS's short seasons go through
+//     the same decomposition, never through hundreds of seasonal states;
+//   - "auto", the default: per series, chooses or combines candidates by
+//     rolling-origin backtests on the series' own recent history.
+//
+// # Bands
+//
+// Every model's bands are split-conformal: the model is fitted on the
+// history before a set of backtest origins, replayed over the rest, and its
+// signed residuals per horizon step (up to Options.Horizon) give a scale per
+// step and a pooled residual shape; see calibration. With too little
+// history, or less than two daily seasons, bands fall back to a √h-grown
+// scale and are widened, and the Prediction's Reason says "cold start".
+//
+// # Cost
+//
+// Fit does the expensive work; Update advances the fitted state in O(1) per
+// observation, and Stale (the Refitter interface) tells the caller when a
+// refit is due: on a schedule (Options.RefitEvery) or when one-step
+// residuals degrade.
+package forecast
