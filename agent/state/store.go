@@ -6,6 +6,7 @@ import (
 	"math"
 	"slices"
 	"time"
+	"unicode/utf8"
 )
 
 // maxGridPoints bounds the grid Range builds, so a careless request cannot
@@ -150,10 +151,21 @@ func (s *Store) Append(step time.Duration, samples []Sample) (kept, dropped int,
 	return kept, dropped, nil
 }
 
+// maxReason bounds a stale reason kept per series.
+const maxReason = 256
+
 // MarkStale marks the named series stale since the given time with a reason
 // and returns how many it marked. Unknown keys are ignored. A series already
-// stale keeps its earlier StaleSince and takes the new reason.
+// stale keeps its earlier StaleSince and takes the new reason. Reasons are
+// cut to 256 bytes (at a character boundary).
 func (s *Store) MarkStale(keys []Key, since time.Time, reason string) int {
+	if len(reason) > maxReason {
+		cut := maxReason
+		for cut > 0 && !utf8.RuneStart(reason[cut]) {
+			cut--
+		}
+		reason = reason[:cut]
+	}
 	n := 0
 	for _, k := range keys {
 		sr := s.writable(k)

@@ -6,8 +6,10 @@ import (
 	"math"
 	"math/rand/v2"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 func TestDownsamplingAcrossTiers(t *testing.T) {
@@ -262,6 +264,22 @@ func TestStaleness(t *testing.T) {
 	s.Append(time.Minute, []Sample{{cpu, at(4 * time.Minute), 1}})
 	if in, _ := s.Info(cpu); in.Stale || in.StaleReason != "" || !in.StaleSince.IsZero() {
 		t.Errorf("after a fresh sample: %+v; want not stale", in)
+	}
+}
+
+func TestStaleReasonIsBounded(t *testing.T) {
+	s := newStore(t, smallTiers)
+	s.Append(time.Minute, []Sample{{cpu, at(0), 1}})
+	long := strings.Repeat("é", 200) // 400 bytes of 2-byte characters
+	s.MarkStale([]Key{cpu}, at(time.Minute), long)
+	in, _ := s.Info(cpu)
+	if len(in.StaleReason) != 256 || !utf8.ValidString(in.StaleReason) {
+		t.Errorf("reason of %d bytes (valid UTF-8: %v); want 256", len(in.StaleReason), utf8.ValidString(in.StaleReason))
+	}
+	s.MarkStale([]Key{cpu}, at(time.Minute), "x"+long)
+	in, _ = s.Info(cpu)
+	if len(in.StaleReason) != 255 || !utf8.ValidString(in.StaleReason) {
+		t.Errorf("reason of %d bytes (valid UTF-8: %v); want 255, cut before a split character", len(in.StaleReason), utf8.ValidString(in.StaleReason))
 	}
 }
 
