@@ -438,3 +438,41 @@ func TestDevModeAndAdvertise(t *testing.T) {
 		})
 	}
 }
+
+// TestLeaderWorkSeesCommittedState checks the barrier contract: when leader
+// work starts on a new leader, its FSM already holds every entry committed
+// under the previous leader.
+func TestLeaderWorkSeesCommittedState(t *testing.T) {
+	fsms := make([]*listFSM, 3)
+	c := clustertest.New(t, 3, func(i int) raft.FSM { fsms[i] = &listFSM{}; return fsms[i] }, nil)
+	old := c.Leader()
+	for i := range 30 {
+		c.Apply([]byte(fmt.Sprintf("v%d", i)))
+	}
+	seen := make(chan int, 3)
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	for i, n := range c.Nodes {
+		if i == old {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			n.RunLeaderLoop(ctx, func(lctx context.Context) {
+				seen <- len(fsms[i].Values())
+				<-lctx.Done()
+			})
+		}()
+	}
+	defer func() { cancel(); wg.Wait() }()
+	c.Partition(old)
+	select {
+	case n := <-seen:
+		if n < 30 {
+			t.Errorf("leader work started with %d entries applied; want all 30 committed", n)
+		}
+	case <-time.After(clustertest.Timeout):
+		t.Fatal("no new leader started its work")
+	}
+}
