@@ -86,6 +86,7 @@ func benchMinute(b *testing.B, nodes, jobs, perJob int) {
 		b.Fatalf("%d allocations running, want %d", running, jobs*perJob)
 	}
 	b.ReportAllocs()
+	cpu0 := processCPU()
 	b.ResetTimer()
 	for b.Loop() {
 		if err := c.Step(time.Minute); err != nil {
@@ -93,6 +94,7 @@ func benchMinute(b *testing.B, nodes, jobs, perJob int) {
 		}
 	}
 	b.StopTimer()
+	b.ReportMetric(float64(processCPU()-cpu0)/float64(b.N)/float64(time.Millisecond), "cpu-ms/op")
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	b.ReportMetric(float64(ms.Sys)/(1<<20), "sys-MiB")

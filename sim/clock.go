@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"container/heap"
 	"context"
 	"errors"
 	"fmt"
@@ -176,10 +177,46 @@ func (c *Cluster) applyEvent(e EventSpec) {
 	c.truth.Events = append(c.truth.Events, EventRecord{Time: c.now, Name: e.Name, Kind: e.Kind, Detail: detail})
 }
 
-// lifecycle moves allocations through pending → running → complete.
+// timer is a moment at which an allocation may change state on its own.
+type timer struct {
+	at  time.Time
+	seq uint64
+	a   *alloc
+}
+
+// timers is a min-heap of timers ordered by time, then by arming order.
+type timers []timer
+
+func (h timers) Len() int { return len(h) }
+func (h timers) Less(i, k int) bool {
+	if !h[i].at.Equal(h[k].at) {
+		return h[i].at.Before(h[k].at)
+	}
+	return h[i].seq < h[k].seq
+}
+func (h timers) Swap(i, k int) { h[i], h[k] = h[k], h[i] }
+func (h *timers) Push(x any)   { *h = append(*h, x.(timer)) }
+func (h *timers) Pop() any {
+	old := *h
+	t := old[len(old)-1]
+	old[len(old)-1] = timer{}
+	*h = old[:len(old)-1]
+	return t
+}
+
+// arm schedules a look at a at time at. Stale timers are harmless: the
+// state is checked again when they fire.
+func (c *Cluster) arm(a *alloc, at time.Time) {
+	c.timerSeq++
+	heap.Push(&c.timers, timer{at: at, seq: c.timerSeq, a: a})
+}
+
+// lifecycle moves allocations through pending → running → complete at
+// the times their timers say, so a tick costs nothing for allocations
+// that are simply running.
 func (c *Cluster) lifecycle() {
-	kept := c.live[:0]
-	for _, a := range c.live {
+	for len(c.timers) > 0 && !c.timers[0].at.After(c.now) {
+		a := heap.Pop(&c.timers).(timer).a
 		if a.clientTerminal() {
 			continue
 		}
@@ -191,6 +228,7 @@ func (c *Cluster) lifecycle() {
 			a.thrBase = [2]float64{a.node.thrPeriods, a.node.thrNS}
 			if a.job.typ == api.JobTypeBatch && a.grp.runFor > 0 {
 				a.finishAt = a.runningSince.Add(a.grp.runFor)
+				c.arm(a, a.finishAt)
 			}
 			c.touch(a)
 			// Make-before-break: the old allocation may stop now.
@@ -210,17 +248,7 @@ func (c *Cluster) lifecycle() {
 			c.touch(a)
 			c.markDirty(a.job, triggerAllocStop)
 		}
-		if a.mig != nil && a.mig.transferred {
-			c.maybeFinishOld(a.mig, c.now)
-		}
-		if !a.clientTerminal() {
-			kept = append(kept, a)
-		}
 	}
-	for i := len(kept); i < len(c.live); i++ {
-		c.live[i] = nil
-	}
-	c.live = kept
 }
 
 // markDirty queues a job for reconciliation at the end of the tick, with

@@ -86,6 +86,8 @@ type Cluster struct {
 	jobs       map[string]*job
 	allocByID  map[string]*alloc
 	live       []*alloc // allocations that are not client-terminal, in creation order
+	timers     timers   // when allocations change state on their own
+	timerSeq   uint64
 	evals      []*eval
 	evalByID   map[string]*eval
 	blocked    []*eval

@@ -264,7 +264,12 @@ func (c *Cluster) computeLoad(dt time.Duration) {
 	}
 	c.surges = kept
 	elapsed := c.now.Sub(c.sc.Start)
+	live := c.live[:0]
 	for _, a := range c.live {
+		if a.clientTerminal() {
+			continue
+		}
+		live = append(live, a)
 		if a.client != allocRunning {
 			a.cpu, a.mem, a.iops = 0, 0, 0
 			continue
@@ -278,6 +283,8 @@ func (c *Cluster) computeLoad(dt time.Duration) {
 		n.demMem += a.mem
 		n.demIOPS += a.iops
 	}
+	clear(c.live[len(live):])
+	c.live = live
 	secs := dt.Seconds()
 	for _, n := range c.nodes {
 		n.throttle = 0

@@ -132,6 +132,7 @@ func (c *Cluster) maybeFinishOld(m *migration, at time.Time) {
 	if r := m.repl; r != nil && r.waitFor == a {
 		r.waitFor = nil
 		r.startAt = at.Add(c.sc.Startup)
+		c.arm(r, r.startAt)
 	}
 }
 
@@ -385,6 +386,7 @@ func (c *Cluster) dropTransfer(m *migration) {
 	if r := m.repl; r != nil && r.waitFor == m.old {
 		r.waitFor = nil
 		r.startAt = c.now.Add(c.sc.Startup)
+		c.arm(r, r.startAt)
 	}
 }
 

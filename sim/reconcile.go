@@ -541,6 +541,7 @@ func (c *Cluster) newAlloc(j *job, g *group, n *node, ev *eval, index int, prev 
 		v.desired, v.desiredDesc = desiredEvict, "Preempted by alloc ID "+a.id
 		v.preemptedBy = a.id
 		v.stopAt = c.now
+		c.arm(v, v.stopAt)
 		a.preempted = append(a.preempted, v.id)
 		c.touch(v)
 		c.markDirty(v.job, triggerPreemption)
@@ -556,6 +557,7 @@ func (c *Cluster) newAlloc(j *job, g *group, n *node, ev *eval, index int, prev 
 			d.modifyIdx = c.bump(TableDeployments)
 		}
 	}
+	c.arm(a, a.startAt)
 	c.allocByID[a.id] = a
 	j.allocs = append(j.allocs, a)
 	n.allocs = append(n.allocs, a)
@@ -581,6 +583,11 @@ func (c *Cluster) touch(a *alloc) {
 		c.capFreed = true
 	}
 	if a.clientTerminal() {
+		// A make-before-break migration waiting for this replacement
+		// stops waiting.
+		if p := c.allocByID[a.prev]; p != nil && p.mig != nil && p.mig.repl == a && p.mig.transferred && !p.clientTerminal() {
+			defer c.maybeFinishOld(p.mig, c.now)
+		}
 		for i, x := range n.allocs {
 			if x == a {
 				last := len(n.allocs) - 1
@@ -609,6 +616,7 @@ func (c *Cluster) stopAlloc(a *alloc, ev *eval, desc string) {
 		a.client, a.clientDesc = allocComplete, "alloc was stopped before it started"
 	} else {
 		a.stopAt = c.now.Add(killTimeout)
+		c.arm(a, a.stopAt)
 	}
 	c.touch(a)
 }
