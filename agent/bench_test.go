@@ -1,0 +1,208 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"net/http/httptest"
+	"runtime"
+	"testing"
+	"time"
+
+	nomadapi "github.com/hashicorp/nomad/api"
+
+	"github.com/foreshape/foreshape/agent/cluster"
+	"github.com/foreshape/foreshape/agent/collect"
+	"github.com/foreshape/foreshape/agent/predict"
+	"github.com/foreshape/foreshape/agent/state"
+	"github.com/foreshape/foreshape/plugins/source"
+	nomadsource "github.com/foreshape/foreshape/plugins/source/nomad"
+	"github.com/foreshape/foreshape/policies"
+	"github.com/foreshape/foreshape/sim"
+)
+
+// benchLocalities: 5 datacenters × 4 node classes.
+var benchDCs, benchClasses = 5, []string{"web", "api", "batch", "cache"}
+
+// cycleScenario is a cluster of nodes spread over 20 localities, with two
+// service allocations per node bound to bundled traces.
+func cycleScenario(nodes int) *sim.Scenario {
+	sc := &sim.Scenario{
+		Name: "cycle-bench", Seed: 1, Start: time.Date(2026, 1, 5, 0, 0, 0, 0, time.UTC),
+		Tick: 10 * time.Second, Startup: 5 * time.Second,
+		Scheduler: nomadapi.SchedulerConfiguration{SchedulerAlgorithm: nomadapi.SchedulerAlgorithmBinpack,
+			PreemptionConfig: nomadapi.PreemptionConfig{SystemSchedulerEnabled: true}},
+		Traces: map[string]sim.TraceSpec{
+			"web": {Name: "web", File: "planetlab/20110303/ait05_us_es_princeton_codeen", Unit: sim.UnitPercent, Step: 5 * time.Minute},
+			"mem": {Name: "mem", File: "datacenter/google2019/instance_usage_grouped_300_seconds_week1.csv", Column: "avg_mem", Unit: sim.UnitFraction, Step: 5 * time.Minute},
+		},
+	}
+	groups := benchDCs * len(benchClasses)
+	for d := range benchDCs {
+		dc := fmt.Sprintf("dc%d", d+1)
+		sc.Localities = append(sc.Localities, sim.LocalitySpec{Name: dc, BandwidthMBps: 1000})
+		for _, class := range benchClasses {
+			sc.NodeGroups = append(sc.NodeGroups, sim.NodeGroupSpec{
+				Name: dc + "-" + class, Datacenter: dc, NodePool: "default", NodeClass: class,
+				Count: nodes / groups, CPU: 16000, MemoryMB: 32768, IOPS: 20000, Cores: 8,
+			})
+		}
+	}
+	for i := range groups {
+		id := fmt.Sprintf("job-%02d", i)
+		j := nomadapi.NewServiceJob(id, id, "global", 50)
+		j.Datacenters = []string{fmt.Sprintf("dc%d", i/len(benchClasses)+1)}
+		j.Constraints = []*nomadapi.Constraint{nomadapi.NewConstraint("${node.class}", "=", benchClasses[i%len(benchClasses)])}
+		tg := nomadapi.NewTaskGroup("g", 2*nodes/groups)
+		tg.AddTask(nomadapi.NewTask("t", "exec").Require(&nomadapi.Resources{CPU: new(2000), MemoryMB: new(4096)}))
+		j.AddTaskGroup(tg)
+		sc.Jobs = append(sc.Jobs, sim.JobSpec{Job: j, Groups: map[string]sim.GroupSimSpec{"g": {
+			CPU:    sim.LoadSpec{Trace: "web", Scale: 2, Set: true},
+			Memory: sim.LoadSpec{Trace: "mem", Scale: 1.5, Set: true},
+			Jitter: 2 * time.Hour,
+		}}})
+	}
+	return sc
+}
+
+func benchPolicies(b *testing.B) []*policies.Policy {
+	var src string
+	for d := range benchDCs {
+		for _, class := range benchClasses {
+			src += fmt.Sprintf(`
+shaping "dc%d-%s" {
+  locality {
+    datacenter = "dc%d"
+    node_class = %q
+  }
+  forecast {
+    model   = "auto"
+    horizon = "1h"
+    step    = "1m"
+    history = "1d"
+  }
+}
+`, d+1, class, d+1, class)
+		}
+	}
+	pols, diags := policies.Parse("bench.hcl", []byte(src))
+	if diags.HasErrors() {
+		b.Fatal(diags.Error())
+	}
+	return pols
+}
+
+func heapInUse() uint64 {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapInuse
+}
+
+// benchCycle measures one collect + forecast cycle of the leader against a
+// simulated cluster of the given size: every node's stats read through the
+// real nomad/api client, aggregated, committed through Raft, and every
+// policy's localities forecast from a day of history. The first cycle
+// (models fitted from scratch) is reported as cold-cycle-s; the timed
+// cycles update fitted models, as the agent does in steady state. agent-MiB
+// is the heap the agent's parts hold after a cycle (the simulated cluster
+// excluded).
+func benchCycle(b *testing.B, nodes int) {
+	c, err := sim.New(cycleScenario(nodes), sim.Options{SkipNodeMinutes: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := c.Step(2 * time.Minute); err != nil {
+		b.Fatal(err)
+	}
+	srv := httptest.NewServer(c.Handler())
+	defer srv.Close()
+	client, err := nomadapi.NewClient(&nomadapi.Config{Address: srv.URL})
+	if err != nil {
+		b.Fatal(err)
+	}
+	base := heapInUse()
+
+	fsm, err := state.NewFSM(state.Config{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	node, err := cluster.New(cluster.Config{NodeID: "bench", InMemory: true, Bootstrap: true,
+		HeartbeatTimeout: 50 * time.Millisecond, ElectionTimeout: 50 * time.Millisecond,
+		LeaderLeaseTimeout: 50 * time.Millisecond}, fsm, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer node.Close()
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if _, ok := node.LeaderContext(); ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			b.Fatal("no leader")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	src, err := nomadsource.New(nomadsource.Config{Client: client, NodeSeries: true, Concurrency: 64}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	ap := applier{node}
+	pols := benchPolicies(b)
+	locs := localities(pols)
+
+	// A day of 1-minute history for every locality's cpu and memory.
+	now := c.Now()
+	var hist []state.Sample
+	for _, l := range locs {
+		for i := 1440; i > 0; i-- {
+			at := now.Add(-time.Duration(i) * time.Minute).Truncate(time.Minute)
+			v := 40 + 15*math.Sin(2*math.Pi*float64(at.Unix()%86400)/86400)
+			hist = append(hist,
+				state.Sample{Key: state.Key{Locality: l.String(), Metric: source.CPUPercent}, Time: at, Value: v},
+				state.Sample{Key: state.Key{Locality: l.String(), Metric: source.MemoryPercent}, Time: at, Value: v / 2})
+		}
+	}
+	if _, err := ap.Apply(ctx, state.AppendSamples{Step: time.Minute, Samples: hist}); err != nil {
+		b.Fatal(err)
+	}
+
+	coll := collect.New([]source.Source{src}, ap, time.Minute, 0, nil)
+	pred := predict.New(nil)
+	cycle := func() predict.Result {
+		if err := c.Step(time.Minute); err != nil {
+			b.Fatal(err)
+		}
+		now := c.Now()
+		st, err := coll.RunOnce(ctx, now, locs)
+		if err != nil || st.Samples == 0 {
+			b.Fatalf("collect: %+v, %v", st, err)
+		}
+		return pred.RunOnce(now, fsm, pols)
+	}
+	t0 := time.Now()
+	res := cycle()
+	cold := time.Since(t0)
+	if len(res.Forecasts) < 2*len(pols) {
+		b.Fatalf("%d forecasts for %d policies; skipped %+v", len(res.Forecasts), len(pols), res.Skipped[:min(3, len(res.Skipped))])
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		cycle()
+	}
+	b.StopTimer()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	b.ReportMetric(cold.Seconds(), "cold-cycle-s")
+	b.ReportMetric(float64(heapInUse()-base)/(1<<20), "agent-MiB")
+	b.ReportMetric(float64(ms.Sys)/(1<<20), "process-sys-MiB")
+	b.ReportMetric(float64(fsm.Len()), "series")
+}
+
+// BenchmarkCycle1k is one cycle against 1,000 nodes.
+func BenchmarkCycle1k(b *testing.B) { benchCycle(b, 1000) }
+
+// BenchmarkCycle10k is one cycle against 10,000 nodes (goal: under 10 s
+// and 2 GiB).
+func BenchmarkCycle10k(b *testing.B) { benchCycle(b, 10000) }
