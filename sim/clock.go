@@ -173,7 +173,7 @@ func (c *Cluster) applyEvent(e EventSpec) {
 			detail = fmt.Sprintf("count %d", e.Count)
 		}
 	}
-	c.log.Info("scenario event", logKeyEvent, e.Name, "kind", e.Kind, "detail", detail)
+	c.log.Info("scenario event", logKeyEvent, e.Name, logKeyKind, e.Kind, logKeyDetail, detail)
 	c.truth.Events = append(c.truth.Events, EventRecord{Time: c.now, Name: e.Name, Kind: e.Kind, Detail: detail})
 }
 

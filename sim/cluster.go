@@ -17,11 +17,24 @@ import (
 
 // Log keys.
 const (
-	logKeyJob   = "job_id"
-	logKeyNode  = "node_id"
-	logKeyAlloc = "alloc_id"
-	logKeyEval  = "eval_id"
-	logKeyEvent = "event"
+	logKeyJob      = "job_id"
+	logKeyGroup    = "group"
+	logKeyNode     = "node"
+	logKeyAlloc    = "alloc_id"
+	logKeyEval     = "eval_id"
+	logKeyEvent    = "event"
+	logKeyKind     = "kind"
+	logKeyDetail   = "detail"
+	logKeyStatus   = "status"
+	logKeyQueued   = "queued"
+	logKeyVersion  = "version"
+	logKeyCount    = "count"
+	logKeyLocality = "locality"
+	logKeySizeMB   = "size_mb"
+	logKeyDuration = "duration"
+	logKeyMethod   = "method"
+	logKeyPath     = "path"
+	logKeyCode     = "code"
 )
 
 // Errors the model returns; the HTTP layer maps them to Nomad's status codes.

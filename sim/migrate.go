@@ -51,6 +51,8 @@ func (c *Cluster) migrateAlloc(a *alloc, ev *eval, p *placer) *alloc {
 	}
 	a.mig = m
 	c.migs = append(c.migs, m)
+	c.log.Debug("migration started", logKeyAlloc, a.id, logKeyJob, a.job.id, logKeyNode, a.node.name,
+		logKeyLocality, m.src.name, logKeySizeMB, m.sizeMB, logKeyKind, m.mode)
 	return r
 }
 
@@ -113,6 +115,7 @@ func (c *Cluster) finishTransfer(m *migration, at time.Time) {
 		rec.ReplacementID, rec.TargetNode, rec.TargetLocality = m.repl.id, m.repl.node.name, m.dst.name
 	}
 	c.truth.Migrations = append(c.truth.Migrations, rec)
+	c.log.Debug("migration transferred", logKeyAlloc, rec.AllocID, logKeyLocality, rec.SourceLocality, logKeyDuration, rec.Duration())
 	c.maybeFinishOld(m, at)
 }
 
@@ -264,7 +267,7 @@ func (c *Cluster) finishDrain(n *node, status api.DrainStatus) {
 		n.lastDrain.UpdatedAt = c.now
 	}
 	n.modifyIdx = c.bump(TableNodes)
-	c.log.Info("drain finished", logKeyNode, n.name, "status", string(status))
+	c.log.Info("drain finished", logKeyNode, n.name, logKeyStatus, string(status))
 }
 
 // setDrain starts or cancels a node drain, as PUT /v1/node/:id/drain does.
@@ -339,6 +342,7 @@ func (c *Cluster) setNodeStatus(n *node, down bool) {
 	}
 	n.status, n.statusAt = want, c.now
 	n.modifyIdx = c.bump(TableNodes)
+	c.log.Info("node status", logKeyNode, n.name, logKeyStatus, want)
 	if !down {
 		c.capFreed = true
 		// System jobs come back on the node.

@@ -106,6 +106,7 @@ func (c *Cluster) register(spec *api.Job, sims map[string]GroupSimSpec, trigger 
 	j.modifyIdx, j.jobModIdx = idx, idx
 	c.startDeployment(j)
 	ev := c.newEval(j, trigger, "")
+	c.log.Debug("job registered", logKeyJob, j.id, logKeyVersion, j.version, logKeyEval, ev.id)
 	c.reconcile(j, ev)
 	c.capFreed = true
 	return ev, nil
@@ -677,6 +678,7 @@ func (c *Cluster) block(j *job, ev *eval) {
 	b.createIdx, b.modifyIdx = idx, idx
 	ev.blockedEval = b.id
 	ev.modifyIdx = idx
+	c.log.Debug("placements blocked", logKeyJob, j.id, logKeyEval, b.id, logKeyQueued, b.queued)
 	c.evals = append(c.evals, b)
 	c.evalByID[b.id] = b
 	c.blocked = append(c.blocked, b)
@@ -687,6 +689,7 @@ func (c *Cluster) unblock(j *job) {
 	for i, b := range c.blocked {
 		if b.jobID == j.id {
 			b.status, b.statusDesc = api.EvalStatusComplete, ""
+			c.log.Debug("blocked placements done", logKeyJob, j.id, logKeyEval, b.id)
 			b.queued = nil
 			b.modifyIdx, b.modified = c.bump(TableEvals), c.now
 			c.blocked = append(c.blocked[:i], c.blocked[i+1:]...)
@@ -774,6 +777,7 @@ func (c *Cluster) scale(jobID string, req *api.ScalingRequest) (*eval, *job, err
 		c.startDeployment(j)
 		ev = c.newEval(j, triggerScale, "")
 		evt.EvalID = new(ev.id)
+		c.log.Debug("job scaled", logKeyJob, j.id, logKeyGroup, g.name, logKeyCount, g.count, logKeyEval, ev.id)
 		c.reconcile(j, ev)
 		c.capFreed = true
 	}

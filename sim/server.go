@@ -133,6 +133,7 @@ func (c *Cluster) middleware(next http.Handler) http.Handler {
 			Time: c.now, Method: r.Method, Path: r.URL.RequestURI(), Status: sw.code, Body: string(body),
 		})
 		c.unlock()
+		c.log.Trace("write request", logKeyMethod, r.Method, logKeyPath, r.URL.Path, logKeyCode, sw.code)
 	})
 }
 
