@@ -737,3 +737,58 @@ func TestClientEndpointsIgnoreIndex(t *testing.T) {
 		}
 	}
 }
+
+func TestReregistration(t *testing.T) {
+	c := newTestCluster(t, "")
+	client := newTestAPI(t, c, "")
+	jobs := client.Jobs()
+	if _, _, err := jobs.Register(serviceJob("r", 2, 100, 128, 50), nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Step(time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	version := func() uint64 {
+		j, _, err := jobs.Info("r", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return *j.Version
+	}
+	deployments := func() int {
+		ds, _, err := jobs.Deployments("r", true, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(ds)
+	}
+	// The same job again: an evaluation, no new version, no deployment.
+	reg, _, err := jobs.Register(serviceJob("r", 2, 100, 128, 50), nil)
+	if err != nil || reg.EvalID == "" {
+		t.Fatalf("re-register: %v %+v", err, reg)
+	}
+	if v, d := version(), deployments(); v != 0 || d != 1 {
+		t.Errorf("after an identical registration: version %d, %d deployments; want 0, 1", v, d)
+	}
+	// A scale makes version 1; registering the original spec (count 2) is a
+	// change again, unless counts are preserved.
+	if _, _, err := jobs.Scale("r", "g", new(3), "", false, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Step(time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := jobs.RegisterOpts(serviceJob("r", 2, 100, 128, 50), &api.RegisterOptions{PreserveCounts: true}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if v := version(); v != 1 {
+		t.Errorf("after a registration preserving counts: version %d, want 1", v)
+	}
+	if _, _, err := jobs.Register(serviceJob("r", 2, 100, 128, 50), nil); err != nil {
+		t.Fatal(err)
+	}
+	st, _, _ := jobs.ScaleStatus("r", nil)
+	if v := version(); v != 2 || st.TaskGroups["g"].Desired != 2 {
+		t.Errorf("after registering count 2 over a scaled job: version %d, desired %d; want 2, 2", v, st.TaskGroups["g"].Desired)
+	}
+}

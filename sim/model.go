@@ -101,6 +101,7 @@ func (g *group) cpuOn(n *node) int64 {
 type job struct {
 	id          string
 	spec        *api.Job // canonicalised, with server fields set on output
+	specSum     string   // fingerprint of the submitted spec
 	typ         string
 	priority    int
 	groups      []*group

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/nomad/api"
@@ -68,7 +69,7 @@ func (c *Cluster) register(spec *api.Job, sims map[string]GroupSimSpec, trigger 
 		}
 		seen[*tg.Name] = true
 		sim, ok := sims[*tg.Name]
-		if !ok && old != nil {
+		if !ok && old != nil && !hasSimMeta(tg.Meta) {
 			// Keep the load model of an existing group across versions.
 			for _, og := range old.groups {
 				if og.name == *tg.Name {
@@ -91,14 +92,22 @@ func (c *Cluster) register(spec *api.Job, sims map[string]GroupSimSpec, trigger 
 		}
 		groups = append(groups, g)
 	}
+	sum := specSum(spec)
 	j := old
 	if j == nil {
 		j = &job{id: *spec.ID, scaleEvts: map[string][]api.ScalingEvent{}}
 		j.createIdx = c.index + 1
 		c.jobs[j.id] = j
+	} else if sum == j.specSum {
+		// Nomad registers an unchanged job without a new version: only an
+		// evaluation runs.
+		ev := c.newEval(j, trigger, "")
+		c.reconcile(j, ev)
+		return ev, nil
 	} else {
 		j.version++
 	}
+	j.specSum = sum
 	j.spec, j.typ, j.priority, j.groups = spec, *spec.Type, *spec.Priority, groups
 	j.stopped = spec.Stop != nil && *spec.Stop
 	j.submitTime = c.now
@@ -174,6 +183,30 @@ func (c *Cluster) buildGroup(spec *api.Job, tg *api.TaskGroup, sim GroupSimSpec)
 	_ = json.NewEncoder(h).Encode([]any{g.cpu, g.cores, g.mem, g.iops, g.constraints, g.tasks})
 	g.specHash = hex.EncodeToString(h.Sum(nil)[:8])
 	return g, nil
+}
+
+// hasSimMeta reports whether group meta binds the sim's load model.
+func hasSimMeta(meta map[string]string) bool {
+	for k := range meta {
+		if strings.HasPrefix(k, "sim.") {
+			return true
+		}
+	}
+	return false
+}
+
+// specSum fingerprints what an operator submitted (the canonical job
+// without the fields the server sets), to tell a new version from a
+// re-registration of the same job.
+func specSum(spec *api.Job) string {
+	cp := *spec
+	cp.Status, cp.StatusDescription, cp.Stable, cp.Version = nil, nil, nil, nil
+	cp.CreateIndex, cp.ModifyIndex, cp.JobModifyIndex, cp.SubmitTime = nil, nil, nil, nil
+	h := sha256.New()
+	if err := json.NewEncoder(h).Encode(&cp); err != nil {
+		panic("sim: encode job: " + err.Error())
+	}
+	return hex.EncodeToString(h.Sum(nil)[:12])
 }
 
 func metaString(meta map[string]string, key, def string) string {
@@ -771,6 +804,7 @@ func (c *Cluster) scale(jobID string, req *api.ScalingRequest) (*eval, *job, err
 		evt.Count = new(*req.Count)
 		g.count = int(*req.Count)
 		tg.Count = new(g.count)
+		j.specSum = specSum(j.spec)
 		j.version++
 		idx := c.bump(TableJobs)
 		j.modifyIdx, j.jobModIdx = idx, idx
@@ -794,6 +828,7 @@ func (c *Cluster) deregister(jobID string, purge bool) (*eval, error) {
 	}
 	j.stopped = true
 	j.spec.Stop = new(true)
+	j.specSum = specSum(j.spec)
 	j.version++
 	idx := c.bump(TableJobs)
 	j.modifyIdx, j.jobModIdx = idx, idx

@@ -468,6 +468,17 @@ func (c *Cluster) registerJob(w http.ResponseWriter, r *http.Request) {
 		if c.schedCfg.RejectJobRegistration {
 			return nil, &codedError{kind: ErrBadRequest, msg: "job registration, dispatch, and scale are disabled by the scheduler configuration"}
 		}
+		if req.PreserveCounts && req.Job.ID != nil {
+			if j := c.jobs[*req.Job.ID]; j != nil && !j.purged {
+				for _, tg := range req.Job.TaskGroups {
+					for _, g := range j.groups {
+						if tg.Name != nil && *tg.Name == g.name {
+							tg.Count = new(g.count)
+						}
+					}
+				}
+			}
+		}
 		ev, err := c.register(req.Job, nil, triggerRegister)
 		if err != nil {
 			return nil, err
