@@ -154,7 +154,7 @@ func New(cfg *config.Config, opts Options) (*Agent, error) {
 		ccfg.BootstrapExpect = cfg.Server.BootstrapExpect
 	}
 	ccfg.RetryJoin = cfg.Server.RetryJoin
-	node, err := cluster.New(ccfg, fsm, log.Named("raft"))
+	node, err := cluster.New(ccfg, fsm, log.Named("cluster"))
 	if err != nil {
 		return nil, fmt.Errorf("agent: raft: %w", err)
 	}

@@ -1,0 +1,141 @@
+// Package replay is the metric source that plays trace files back as if a
+// cluster produced them: each binding maps one locality's metric to a
+// series read from a trace file, placed on the data-time axis, scaled, and
+// optionally looped. It serves backtests and what-if runs of policies on
+// real traces.
+//
+// It only reads the traces it was given at construction; it never touches
+// a cluster, and it returns each point once (after Request.Since).
+package replay
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math"
+	"strings"
+	"time"
+
+	"github.com/foreshape/foreshape/agent/forecast/eval"
+	"github.com/foreshape/foreshape/plugins/source"
+)
+
+// Binding plays one series as one locality's metric.
+type Binding struct {
+	Locality source.Locality
+	Metric   string
+	// Values on a regular grid of Step; NaN points are skipped.
+	Values []float64
+	Step   time.Duration
+	// Start is the data time of Values[0].
+	Start time.Time
+	// Scale multiplies every value; zero means 1.
+	Scale float64
+	// Loop plays the series again from its start when it ends.
+	Loop bool
+}
+
+// Source replays bindings.
+type Source struct {
+	bindings []Binding
+}
+
+var _ source.Source = (*Source)(nil)
+
+// New validates the bindings and returns a replay source.
+func New(bindings []Binding) (*Source, error) {
+	if len(bindings) == 0 {
+		return nil, errors.New("replay: no bindings")
+	}
+	seen := map[string]bool{}
+	for i, b := range bindings {
+		series := source.SeriesName(b.Locality.String(), b.Metric)
+		switch {
+		case b.Metric == "" || strings.ContainsRune(b.Metric, ':'):
+			return nil, fmt.Errorf("replay: binding %d: invalid metric %q", i, b.Metric)
+		case b.Step <= 0:
+			return nil, fmt.Errorf("replay: binding %d (%s): step must be positive", i, series)
+		case len(b.Values) == 0:
+			return nil, fmt.Errorf("replay: binding %d (%s): no values", i, series)
+		case b.Start.IsZero():
+			return nil, fmt.Errorf("replay: binding %d (%s): no start time", i, series)
+		case seen[series]:
+			return nil, fmt.Errorf("replay: binding %d: %s is bound twice", i, series)
+		}
+		seen[series] = true
+		if bindings[i].Scale == 0 {
+			bindings[i].Scale = 1
+		}
+	}
+	return &Source{bindings: bindings}, nil
+}
+
+// LoadSeries reads one series of a trace file in any format the evaluation
+// reader knows (see eval.ReadFile); column selects a column of a
+// multi-column file ("" for a file with one series).
+func LoadSeries(fsys fs.FS, path, column string, step time.Duration) ([]float64, error) {
+	f, err := fsys.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("replay: %w", err)
+	}
+	defer f.Close()
+	series, _, err := eval.ReadFile(path, f, step)
+	if err != nil {
+		return nil, fmt.Errorf("replay: %w", err)
+	}
+	var names []string
+	for _, s := range series {
+		if column == "" && len(series) == 1 || strings.HasSuffix(s.Name, ":"+column) {
+			return s.Values, nil
+		}
+		names = append(names, s.Name)
+	}
+	return nil, fmt.Errorf("replay: %s has no series for column %q (has %s)", path, column, strings.Join(names, ", "))
+}
+
+// Name implements source.Source.
+func (s *Source) Name() string { return "replay" }
+
+// Collect implements source.Source: every bound point whose data time is in
+// (Since, Now], or in (Now-Lookback, Now] on a first call.
+func (s *Source) Collect(ctx context.Context, req source.Request) (source.Result, error) {
+	if err := ctx.Err(); err != nil {
+		return source.Result{}, err
+	}
+	from := req.Since
+	if from.IsZero() {
+		lb := req.Lookback
+		if lb <= 0 {
+			lb = time.Hour
+		}
+		from = req.Now.Add(-lb)
+	}
+	var res source.Result
+	for _, b := range s.bindings {
+		series := source.SeriesName(b.Locality.String(), b.Metric)
+		// First index strictly after from.
+		i := int(math.Floor(float64(from.Sub(b.Start))/float64(b.Step))) + 1
+		i = max(i, 0)
+		for ; ; i++ {
+			at := b.Start.Add(time.Duration(i) * b.Step)
+			if at.After(req.Now) {
+				break
+			}
+			j := i
+			if j >= len(b.Values) {
+				if !b.Loop {
+					break
+				}
+				j %= len(b.Values)
+			}
+			v := b.Values[j]
+			if math.IsNaN(v) || math.IsInf(v, 0) {
+				continue
+			}
+			res.Samples = append(res.Samples, source.Sample{Series: series, Time: at, Value: v * b.Scale})
+		}
+	}
+	res.Sort()
+	return res, nil
+}
