@@ -164,11 +164,12 @@ func (c *Cluster) settled(m *migration) bool {
 	return m.settled
 }
 
-// inflight counts the group's migrations that are not settled.
+// inflight counts the group's migrations that are not settled, across the
+// group's versions.
 func (c *Cluster) inflight(j *job, g *group) int {
 	k := 0
 	for _, a := range j.allocs {
-		if a.grp == g && a.mig != nil && !c.settled(a.mig) {
+		if a.grp.name == g.name && a.mig != nil && !c.settled(a.mig) {
 			k++
 		}
 	}
@@ -201,12 +202,13 @@ func (c *Cluster) runDrains() {
 			todo = append(todo, a)
 		}
 		sort.Slice(todo, func(i, k int) bool { return todo[i].createIdx < todo[k].createIdx })
-		budget := map[*group]int{}
+		budget := map[string]int{} // job/group → migrations it may still start
 		touched := map[*job]bool{}
 		var order []*job
 		for _, a := range todo {
 			if !forced {
-				b, ok := budget[a.grp]
+				key := a.job.id + "/" + a.grp.name
+				b, ok := budget[key]
 				if !ok {
 					mp := 1
 					if a.grp.migrate.MaxParallel != nil {
@@ -215,10 +217,10 @@ func (c *Cluster) runDrains() {
 					b = mp - c.inflight(a.job, a.grp)
 				}
 				if b <= 0 {
-					budget[a.grp] = 0
+					budget[key] = 0
 					continue
 				}
-				budget[a.grp] = b - 1
+				budget[key] = b - 1
 			}
 			a.migrate = true
 			c.touch(a)

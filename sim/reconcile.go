@@ -400,8 +400,8 @@ func (c *Cluster) reconcileGroup(j *job, g *group, evp **eval, trigger string) (
 		switch {
 		case a.specHash != g.specHash:
 			outdated = append(outdated, a)
-		case a.jobVersion != j.version:
-			c.updateInPlace(j, a)
+		case a.jobVersion != j.version || a.grp != g:
+			c.updateInPlace(j, g, a)
 		case a.healthy == nil && a.deployID != "":
 			inflight++
 		}
@@ -460,8 +460,8 @@ func (c *Cluster) reconcileGroup(j *job, g *group, evp **eval, trigger string) (
 // When a deployment tracks that version, a joins it, healthy at once if it
 // has already run for min_healthy_time, as Nomad keeps the health of
 // allocations updated in place.
-func (c *Cluster) updateInPlace(j *job, a *alloc) {
-	a.jobVersion = j.version
+func (c *Cluster) updateInPlace(j *job, g *group, a *alloc) {
+	a.jobVersion, a.grp = j.version, g
 	a.deployID, a.healthy = "", nil
 	if d := latestDeployment(j); d != nil && d.active() && d.jobVersion == j.version {
 		if st := d.groups[a.grp.name]; st != nil && a.grp.update != nil {
