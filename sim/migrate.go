@@ -150,7 +150,18 @@ func (c *Cluster) settled(m *migration) bool {
 		return false
 	}
 	r := m.repl
-	if r == nil || r.clientTerminal() {
+	if r == nil && m.old.next != "" {
+		r = c.allocByID[m.old.next] // placed later, once capacity freed
+	}
+	if r == nil {
+		// The replacement is still queued: Nomad counts it as unhealthy,
+		// so the drain waits, unless the job no longer wants it.
+		if m.old.job.stopped || m.old.job.purged {
+			m.settled = true
+		}
+		return m.settled
+	}
+	if r.clientTerminal() {
 		m.settled = true
 		return true
 	}

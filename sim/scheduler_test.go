@@ -573,3 +573,65 @@ func TestReservedCores(t *testing.T) {
 		}
 	})
 }
+
+func TestDrainWaitsForQueuedReplacements(t *testing.T) {
+	// Nowhere to go: a-2 and a-3 stay ineligible. One migration starts
+	// (max_parallel 1); its replacement is queued, so the drain starts no
+	// other until the deadline forces the rest.
+	c := newTestCluster(t, "")
+	do(c, func() {
+		for _, n := range []string{"a-2", "a-3", "b-1", "b-2"} {
+			if _, err := c.setEligibility(c.nodeByName[n].id, api.NodeSchedulingIneligible); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+	j := noUpdate(serviceJob("m", 3, 100, 1000, 50))
+	j.Datacenters = []string{"dc1"}
+	mustRegister(t, c, j)
+	if err := c.Step(time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	drain(t, c, "a-1", 10*time.Minute)
+	if err := c.Step(5 * time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if got := len(c.Truth().Migrations); got != 1 {
+		t.Errorf("%d migrations before the deadline, want 1", got)
+	}
+	do(c, func() {
+		if len(c.blocked) != 1 || c.blocked[0].queued["g"] != 1 {
+			t.Errorf("blocked = %+v, want the replacement queued", c.blocked)
+		}
+	})
+	if err := c.Step(6 * time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if got := len(c.Truth().Migrations); got != 3 {
+		t.Errorf("%d migrations after the deadline, want 3", got)
+	}
+	do(c, func() {
+		if c.blocked[0].queued["g"] != 3 {
+			t.Errorf("queued = %v, want all 3", c.blocked[0].queued)
+		}
+	})
+	// Capacity comes back: the queued replacements are placed and linked.
+	do(c, func() {
+		if _, err := c.setEligibility(c.nodeByName["a-2"].id, api.NodeSchedulingEligible); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if err := c.Step(time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if got := nodesOf(c, "m"); strings.Join(got, ",") != "a-2,a-2,a-2" {
+		t.Errorf("after a-2 came back: %v", got)
+	}
+	do(c, func() {
+		for _, a := range c.jobs["m"].allocs {
+			if a.node.name == "a-1" && a.next == "" {
+				t.Errorf("migrated alloc %s has no next allocation", a.name)
+			}
+		}
+	})
+}
