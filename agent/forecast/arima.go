@@ -614,8 +614,12 @@ func stationaryAR(phi []float64) bool {
 // maxAROrder bounds p in the least-squares AR search used by auto.
 const maxAROrder = 4
 
-// arCore is ARIMA(p,d,0) with d by KPSS and p ≤ maxAROrder by AICc, fitted
-// by least squares: the cheap ARIMA auto can afford to backtest.
+// arCore is the ARIMA auto can afford to backtest: d by KPSS, then
+// ARIMA(p,d,0) for p ≤ maxAROrder by least squares plus ARIMA(1,d,1),
+// (2,d,1) and (1,d,2) by conditional sum of squares on the last
+// arimaSearchPoints points, the order with the lowest AICc winning. Like
+// arimaSelect it searches on its first fit and re-estimates that order on
+// later ones.
 type arCore struct{ *arimaCore }
 
 func (c *arCore) fit(y []float64) error {
@@ -628,11 +632,18 @@ func (c *arCore) fit(y []float64) error {
 		c.reset()
 		return nil
 	}
-	d := ndiffs(fillGaps(win))
-	w := append([]float64(nil), win...)
-	for i := 0; i < d; i++ {
-		w = diff(w)
+	if c.arimaCore != nil {
+		o := c.ord
+		if o.q == 0 {
+			c.arimaCore = fitAROLS(differenced(win, o.d), o.p, o.constant, o.d)
+		} else {
+			c.arimaCore = refitARIMA(y, o)
+		}
+		c.reset()
+		return nil
 	}
+	d := ndiffs(fillGaps(win))
+	w := differenced(win, d)
 	var best *arimaCore
 	for p := 0; p <= maxAROrder; p++ {
 		for _, cst := range []bool{false, true} {
@@ -645,6 +656,44 @@ func (c *arCore) fit(y []float64) error {
 			}
 		}
 	}
+	// A few mixed orders by CSS on the recent part; their AICc is put on
+	// the scale of the full-window AR fits by the residual variance ratio.
+	sw := w
+	if len(sw) > arimaSearchPoints {
+		sw = sw[len(sw)-arimaSearchPoints:]
+	}
+	_, sc := medianMAD(sw)
+	if sc <= 0 {
+		sc = 1
+	}
+	for _, o := range []arimaOrder{{1, d, 1, best.ord.constant}, {2, d, 1, best.ord.constant}, {1, d, 2, best.ord.constant}} {
+		m := fitARIMA(sw, o, sc)
+		if m.nobs == 0 || best.nobs == 0 {
+			continue
+		}
+		k := o.p + o.q
+		if o.constant {
+			k++
+		}
+		ic := aicc(m.sse/float64(m.nobs)*float64(best.nobs), best.nobs, k)
+		if ic < best.ic {
+			m.ic = ic
+			best = m
+		}
+	}
+	if best.ord.q > 0 {
+		best = refitARIMA(y, best.ord)
+	}
 	c.arimaCore = best
+	c.reset()
 	return nil
+}
+
+// differenced returns y differenced d times.
+func differenced(y []float64, d int) []float64 {
+	w := append([]float64(nil), y...)
+	for i := 0; i < d; i++ {
+		w = diff(w)
+	}
+	return w
 }

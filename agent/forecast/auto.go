@@ -12,7 +12,7 @@ import (
 // holds two seasons, MSTL-style decompositions with ETS or theta on the
 // adjusted series), backtests each from rolling origins over the recent part
 // of the series' own history at the requested horizon, and keeps the single
-// model or the equal-weight mean of the best two or three whose backtest MAE
+// model or the equal-weight mean of the best two to five whose backtest MAE
 // is lowest. The same backtest residuals of the chosen combination calibrate
 // its quantile bands (split-conformal per horizon step), so selection costs
 // one replay per candidate on top of its fit.
@@ -195,7 +195,7 @@ func (m *autoModel) Fit(y []float64) error {
 	}
 	sort.SliceStable(ok, func(a, b int) bool { return single[ok[a]] < single[ok[b]] })
 	best, bestScore := ok[:1], single[ok[0]]
-	for k := 2; k <= 3 && k <= len(ok); k++ {
+	for k := 2; k <= 5 && k <= len(ok); k++ {
 		if s := score(ok[:k]); s < bestScore {
 			best, bestScore = ok[:k], s
 		}
