@@ -2,53 +2,86 @@ package prometheus
 
 import (
 	"context"
+	"math"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 
 	"github.com/foreshape/foreshape/internal/promtest"
 	"github.com/foreshape/foreshape/plugins/source"
 	"github.com/foreshape/foreshape/plugins/source/sourcetest"
+	"github.com/foreshape/foreshape/sim"
 )
 
-const iopsQuery = `sum(test_node_iops{ {{.Matchers}} })`
+// iopsQuery reads the simulator's per-node IOPS gauge, which carries the
+// datacenter, node_pool and node_class labels.
+const iopsQuery = `sum(foreshape_sim_node_iops{ {{.Matchers}} })`
 
-// exporter serves per-node IOPS gauges labelled with their locality.
-func exporter(t *testing.T) *httptest.Server {
-	reg := prometheus.NewRegistry()
-	g := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "test_node_iops", Help: "IOPS per node."},
-		[]string{"node_id", "datacenter", "node_pool", "node_class"})
-	reg.MustRegister(g)
-	g.WithLabelValues("n1", "dc1", "web", "m5").Set(100)
-	g.WithLabelValues("n2", "dc1", "web", "m5").Set(250)
-	g.WithLabelValues("n3", "dc1", "batch", "c5").Set(40)
-	g.WithLabelValues("n4", "dc2", "web", "m5").Set(7)
-	srv := httptest.NewServer(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+// simMetrics serves the default simulated cluster, a few minutes in, whose
+// /v1/metrics?format=prometheus Prometheus scrapes.
+func simMetrics(t *testing.T) *httptest.Server {
+	c, err := sim.New(sim.DefaultScenario(), sim.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Step(10 * time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(c.Handler())
 	t.Cleanup(srv.Close)
 	return srv
 }
 
-// sharedProm is one Prometheus for every subtest: starting one takes seconds.
+// expectedIOPS sums the sim's own node IOPS gauges per locality, read from
+// the exposition Prometheus scrapes.
+func expectedIOPS(t *testing.T, simURL string, match func(dc string) bool) float64 {
+	resp, err := http.Get(simURL + "/v1/metrics?format=prometheus")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := 0.0
+	for _, m := range families["foreshape_sim_node_iops"].GetMetric() {
+		labels := map[string]string{}
+		for _, l := range m.GetLabel() {
+			labels[l.GetName()] = l.GetValue()
+		}
+		if match(labels["datacenter"]) {
+			sum += m.GetGauge().GetValue()
+		}
+	}
+	return sum
+}
+
 func startProm(t *testing.T) (*promtest.Server, *httptest.Server) {
-	exp := exporter(t)
-	prom := promtest.Start(t, time.Second, promtest.Target{Job: "nodes", Addr: strings.TrimPrefix(exp.URL, "http://")})
+	simSrv := simMetrics(t)
+	prom := promtest.Start(t, time.Second, promtest.Target{
+		Job: "nomad", Addr: strings.TrimPrefix(simSrv.URL, "http://"),
+		MetricsPath: "/v1/metrics", Params: map[string]string{"format": "prometheus"},
+	})
 	// Wait for a few scrapes, so that a range query ending on a whole
 	// second already holds points.
-	prom.WaitForSeries(t, "count_over_time(test_node_iops[1m]) > 2", 30*time.Second)
-	return prom, exp
+	prom.WaitForSeries(t, "count_over_time(foreshape_sim_node_iops[1m]) > 2", 30*time.Second)
+	return prom, simSrv
 }
 
 func TestPrometheusSource(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a Prometheus server")
 	}
-	prom, _ := startProm(t)
-	web := source.Locality{Datacenter: "dc1", NodePool: "web"}
-	batch := source.Locality{Datacenter: "dc1", NodePool: "batch"}
+	prom, simSrv := startProm(t)
+	web := source.Locality{Datacenter: "dc2"}
+	batch := source.Locality{Datacenter: "dc2", NodeClass: "web"} // the same nodes, another name
 	newSource := func(t *testing.T) *Source {
 		s, err := New(Config{Address: prom.URL, Queries: map[string]string{source.IOPS: iopsQuery}}, nil)
 		if err != nil {
@@ -70,11 +103,14 @@ func TestPrometheusSource(t *testing.T) {
 		for _, smp := range res.Samples {
 			last[smp.Series] = smp.Value
 		}
-		if got := last["dc1/web:iops"]; got != 350 {
-			t.Errorf("dc1/web iops = %v, want 350 (100+250)", got)
+		// The sim's clock stands still, so every scrape saw the same values.
+		want2 := expectedIOPS(t, simSrv.URL, func(dc string) bool { return dc == "dc2" })
+		wantB := want2
+		if got := last["dc2:iops"]; want2 <= 0 || math.Abs(got-want2) > 1e-6*want2 {
+			t.Errorf("dc2 iops = %v, want %v (the sum of its nodes' gauges)", got, want2)
 		}
-		if got := last["dc1/batch:iops"]; got != 40 {
-			t.Errorf("dc1/batch iops = %v, want 40", got)
+		if got := last["dc2/*/web:iops"]; math.Abs(got-wantB) > 1e-6*wantB {
+			t.Errorf("dc2/*/web iops = %v, want %v", got, wantB)
 		}
 		if _, ok := last["dc9:iops"]; ok {
 			t.Error("a locality without nodes has samples")
@@ -93,7 +129,7 @@ func TestPrometheusSource(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(res.Stale) != 1 || res.Stale[0].Series != "dc1/web:broken" {
+		if len(res.Stale) != 1 || res.Stale[0].Series != "dc2:broken" {
 			t.Errorf("stale = %+v, want the broken query's series", res.Stale)
 		}
 		if len(res.Samples) == 0 {
@@ -117,7 +153,7 @@ func TestPrometheusSource(t *testing.T) {
 			return sourcetest.Fixture{
 				Source:     newSource(t),
 				Request:    source.Request{Now: time.Now(), Lookback: 20 * time.Second, Step: time.Second, Localities: []source.Locality{web, batch}},
-				WantSeries: []string{"dc1/web:iops", "dc1/batch:iops"},
+				WantSeries: []string{"dc2:iops", "dc2/*/web:iops"},
 			}
 		})
 	})
