@@ -7,26 +7,28 @@ import (
 	"strings"
 )
 
-// autoModel is the default forecaster. Per series it fits a small set of
-// cheap candidates (naive, seasonal naive, ETS, theta and, when the history
-// holds two seasons, MSTL-style decompositions with ETS or theta on the
-// adjusted series), backtests each from rolling origins over the recent part
-// of the series' own history at the requested horizon, and keeps the single
-// model or the equal-weight mean of the best two to five whose backtest MAE
-// is lowest. The same backtest residuals of the chosen combination calibrate
-// its quantile bands (split-conformal per horizon step), so selection costs
-// one replay per candidate on top of its fit.
+// autoModel is the default forecaster. Per series it takes a small set of
+// cheap candidates (naive, a rolling median, seasonal naive, ETS, theta, a
+// least-squares ARIMA and, when the history holds two seasons, MSTL-style
+// decompositions with ETS, theta or ARIMA on the adjusted series), fits each
+// on the history before a set of rolling origins spread over the recent
+// part of the series, replays it over the rest and records its forecasts at
+// each origin for the requested horizon. It then keeps the single model or
+// the equal-weight mean of the best two to five (ranked singly) whose
+// backtest MAE is lowest, refits the chosen members on the whole history,
+// and calibrates the bands from the backtest residuals of the chosen
+// combination (split-conformal per horizon step). Selection therefore costs
+// two fits and one replay per candidate.
 //
-// Candidate parameters are fitted on the whole history, backtest origins
-// included; the backtest therefore measures one-pass state-space forecasting
-// with in-sample parameters, which slightly favours flexible models. The
-// candidates are few and have at most three parameters each, which keeps
-// that bias small.
+// The backtest parameters are out of sample for every origin; the choice
+// among a dozen combinations is made on the same residuals that calibrate
+// the bands, which makes the bands slightly optimistic.
 //
-// After a level shift (LevelShifts) the history before the last shift
-// stops dominating (except over long horizons for a series that shifts so
-// often that it is switching between regimes): when the segment after it is long enough the models fit
-// only that segment; otherwise the older history is moved to the new level.
+// After a level shift (LevelShifts) the history before the last shift stops
+// dominating: when the segment after it is long enough the models fit only
+// that segment; otherwise the older history is moved to the new level. A
+// series with more than maxShifts shifts is switching between regimes: over
+// horizons of six hours or more its whole history is kept.
 type autoModel struct {
 	opts   Options
 	ac     *autoCore

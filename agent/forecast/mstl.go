@@ -183,24 +183,6 @@ func (c *mstlCore) bytes() int {
 	return b
 }
 
-// seasonalStrength is the share of variance of x the profiles explain.
-func seasonalStrength(x []float64, prof [][]float64, periods []int) float64 {
-	var vx, vr float64
-	mx := mean(x)
-	for t, v := range x {
-		s := 0.0
-		for i, m := range periods {
-			s += prof[i][t%m]
-		}
-		vx += (v - mx) * (v - mx)
-		vr += (v - s - mx) * (v - s - mx)
-	}
-	if vx == 0 {
-		return 0
-	}
-	return math.Max(0, 1-vr/vx)
-}
-
 func newMSTLModel(o Options) *model {
 	return &model{name: "mstl", opts: o, newCore: func(y []float64, o Options) (core, string, error) {
 		periods, why := seasonalPeriods(y, o)

@@ -243,22 +243,6 @@ func subtractProfile(x []float64, m int) []float64 {
 	return out
 }
 
-// winsorize clips x at median ± k·MAD (scaled to σ) in place.
-func winsorize(x []float64, k float64) {
-	med, mad := medianMAD(x)
-	if mad <= 0 {
-		return
-	}
-	lo, hi := med-k*mad, med+k*mad
-	for i, v := range x {
-		if v < lo {
-			x[i] = lo
-		} else if v > hi {
-			x[i] = hi
-		}
-	}
-}
-
 // medianMAD returns the median and the MAD scaled to a Gaussian σ.
 func medianMAD(x []float64) (float64, float64) {
 	s := make([]float64, 0, len(x))
