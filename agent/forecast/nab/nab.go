@@ -159,6 +159,12 @@ const (
 	probationary = -2
 )
 
+// probationLength is the number of leading points left unscored: the
+// probation share of the file, at most that share of 5,000 points.
+func probationLength(n int, probation float64) int {
+	return int(math.Min(math.Floor(probation*float64(n)), probation*probationCap))
+}
+
 // point is one scorable row: the detector's anomaly score, the weighted
 // reward or cost of a detection there, and its window (a corpus-wide id, or
 // outside).
@@ -186,7 +192,7 @@ func sweep(f File, costs CostMatrix, probation float64, firstID int) ([]point, i
 		}
 		spans = append(spans, span{left, right})
 	}
-	probLen := int(math.Min(math.Floor(probation*float64(n)), probation*probationCap))
+	probLen := probationLength(n, probation)
 	maxTP := ScaledSigmoid(-1)
 
 	pts := make([]point, 0, n)

@@ -248,3 +248,83 @@ func TestMismatchedLengths(t *testing.T) {
 		t.Error("mismatched lengths accepted")
 	}
 }
+
+func TestProbationLength(t *testing.T) {
+	for _, tc := range []struct {
+		n    int
+		p    float64
+		want int
+	}{
+		{100, 0, 0}, {100, 1, 100}, {100, 0.15, 15}, {4032, 0.15, 604},
+		{5000, 0.15, 750}, {22695, 0.15, 750}, {6000, 0.1, 500},
+	} {
+		if got := probationLength(tc.n, tc.p); got != tc.want {
+			t.Errorf("probationLength(%d, %v) = %d, want %d", tc.n, tc.p, got, tc.want)
+		}
+	}
+}
+
+// TestByThreshold walks the threshold sweep on hand-made points: a window
+// keeps −FN until detected, then its best detection's weight; detections
+// outside windows add their weights.
+func TestByThreshold(t *testing.T) {
+	const a, b = 0, 1
+	pts := []point{
+		{score: 0.0, weight: -2, window: outside},
+		{score: 0.25, weight: 18, window: a}, // replaces A's 9 once the threshold reaches 0.25
+		{score: 0.35, weight: 9, window: a},
+		{score: 0.6, weight: 6, window: b},
+		{score: 0.6, weight: -2, window: outside},
+	}
+	got := byThreshold(pts, CostMatrix{TP: 1, FP: 1, FN: 4})
+	want := []ThresholdScore{
+		{Threshold: math.Inf(1), Score: -8, FN: 2},
+		{Threshold: 0.6, Score: 6 - 2 - 4, TP: 1, FP: 1, FN: 1},
+		{Threshold: 0.35, Score: 6 - 2 + 9, TP: 2, FP: 1},
+		{Threshold: 0.25, Score: 6 - 2 + 18, TP: 2, FP: 1},
+		{Threshold: 0, Score: 6 - 2 + 18 - 2, TP: 2, FP: 2},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("got %+v, want %+v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("row %d = %+v, want %+v", i, got[i], want[i])
+		}
+	}
+	if best := bestOf(got); best.Threshold != 0.25 || best.Score != 22 {
+		t.Errorf("best = %+v, want threshold 0.25 score 22", best)
+	}
+}
+
+// TestSweepWindowSigns: with every point a detection, points inside windows
+// earn positive weights and all others negative ones, and probation is
+// left out.
+func TestSweepWindowSigns(t *testing.T) {
+	f := file("a")
+	for i := range f.Scores {
+		f.Scores[i] = 1
+	}
+	f.Windows = append(f.Windows, Window{Start: f.Timestamps[75], End: f.Timestamps[95]})
+	pts, nw, err := sweep(f, DefaultProfiles()[Standard], 0.1, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if nw != 2 || len(pts) != 90 {
+		t.Fatalf("windows %d points %d, want 2 and 90", nw, len(pts))
+	}
+	in := 0
+	for i, p := range pts {
+		if p.window >= 0 {
+			in++
+			if p.weight <= 0 {
+				t.Errorf("point %d in window %d has weight %v", i+10, p.window, p.weight)
+			}
+		} else if p.weight >= 0 {
+			t.Errorf("point %d outside windows has weight %v", i+10, p.weight)
+		}
+	}
+	if in != 10+21 {
+		t.Errorf("%d points in windows, want 31", in)
+	}
+}
