@@ -530,3 +530,71 @@ func TestDecomposeTwoSeasons(t *testing.T) {
 		}
 	}
 }
+
+func TestAutoChoosesSensibly(t *testing.T) {
+	r := rand.New(rand.NewPCG(40, 41))
+	walk := randomWalk(r, 2000, 1)
+	daily := seasonal(288*6, 288, 20, 100)
+	for i := range daily {
+		daily[i] += 0.5 * r.NormFloat64()
+	}
+	tests := []struct {
+		name    string
+		y       []float64
+		h       int
+		wantIn  string
+		maxMAE  float64
+		against func(s int) float64
+	}{
+		// A random walk: nothing beats the last value by much, and the
+		// forecast must stay near it.
+		{"random walk", walk, 12, "auto(", 0.5, func(int) float64 { return walk[len(walk)-1] }},
+		// A strong daily cycle a day ahead: a seasonal member must be in.
+		{"daily cycle", daily, 288, "mstl", 1.5, func(s int) float64 {
+			return seasonal(len(daily)+s+1, 288, 20, 100)[len(daily)+s]
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			o := Options{Step: 5 * time.Minute, Horizon: tc.h}
+			p := fitForecast(t, "auto", o, tc.y, tc.h)
+			if !strings.Contains(p.Model, tc.wantIn) {
+				t.Fatalf("model %s, want it to contain %q (%s)", p.Model, tc.wantIn, p.Reason)
+			}
+			if !strings.Contains(p.Reason, "backtest") {
+				t.Fatalf("reason %q does not explain the choice", p.Reason)
+			}
+			mae := 0.0
+			for s, v := range p.Mean {
+				mae += math.Abs(v - tc.against(s))
+			}
+			if mae /= float64(tc.h); mae > tc.maxMAE {
+				t.Fatalf("mean absolute difference %.3f from the expected path, want ≤ %v (%s)", mae, tc.maxMAE, p.Model)
+			}
+		})
+	}
+}
+
+func TestHotspotFromForecast(t *testing.T) {
+	// A series that climbs one unit per step: auto must see the trend and
+	// report a crossing of a line a little above the last value.
+	y := make([]float64, 1200)
+	r := rand.New(rand.NewPCG(50, 51))
+	for i := range y {
+		y[i] = 10 + 0.05*float64(i) + 0.2*r.NormFloat64()
+	}
+	p := fitForecast(t, "auto", fiveMin, y, 12)
+	start := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	line := y[len(y)-1] + 0.3
+	h, err := FindHotspot(p, start, 5*time.Minute, line, 0.9)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !h.Crosses || h.Step < 1 || h.Step > 12 || h.Probability < 0.5 {
+		t.Fatalf("hotspot %+v for a line 0.3 above a rising series (%s)", h, p.Model)
+	}
+	far, _ := FindHotspot(p, start, 5*time.Minute, line+100, 0.9)
+	if far.Crosses || far.Probability > 0.01 {
+		t.Fatalf("hotspot %+v for a line far above", far)
+	}
+}
