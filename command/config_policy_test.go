@@ -1,0 +1,233 @@
+package command
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/hashicorp/hcl/v2"
+)
+
+func TestExamplesValidate(t *testing.T) {
+	examples, err := filepath.Glob("../policies/examples/*.hcl")
+	if err != nil || len(examples) < 3 {
+		t.Fatalf("examples: %v %v", examples, err)
+	}
+	for _, tc := range [][]string{
+		append([]string{"policy", "validate"}, examples...),
+		{"policy", "validate", "../policies/examples"},
+		{"config", "validate", "../example.hcl"},
+		{"config", "show", "../example.hcl"},
+		{"config", "show", "-format", "json", "../example.hcl"},
+		{"policy", "fmt", "-check", "../policies/examples", "../example.hcl"},
+	} {
+		code, stdout, stderr := run(t, tc...)
+		if code != ExitOK {
+			t.Errorf("%q: exit %d\nstdout:\n%s\nstderr:\n%s", tc, code, stdout, stderr)
+		}
+		if stderr != "" {
+			t.Errorf("%q: unexpected stderr:\n%s", tc, stderr)
+		}
+	}
+	for _, e := range examples {
+		if _, stdout, _ := run(t, "policy", "validate", e); !strings.HasPrefix(stdout, "1 policy valid: ") {
+			t.Errorf("%s: stdout %q", e, stdout)
+		}
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	for _, args := range [][]string{
+		{"policy", "validate"},
+		{"policy", "validate", "-nope", "x.hcl"},
+		{"policy", "fmt", "-check=maybe"},
+		{"config", "validate"},
+		{"config", "validate", "a.hcl", "b.hcl"},
+		{"config", "show"},
+		{"config", "show", "-format", "yaml", "../example.hcl"},
+		{"agent"},
+		{"agent", "-config", "../example.hcl", "extra"},
+		{"agent", "-bogus"},
+	} {
+		code, _, stderr := run(t, args...)
+		if code != ExitUsage {
+			t.Errorf("%q: exit %d, want %d\n%s", args, code, ExitUsage, stderr)
+		}
+		if !strings.Contains(stderr, "-help") {
+			t.Errorf("%q: the usage error does not point at -help:\n%s", args, stderr)
+		}
+	}
+}
+
+func TestHelpHasExample(t *testing.T) {
+	for _, name := range []string{"config validate", "config show", "policy validate", "policy fmt", "agent"} {
+		args := append(strings.Fields(name), "-help")
+		code, stdout, stderr := run(t, args...)
+		out := stdout + stderr
+		if code != ExitOK {
+			t.Errorf("%s -help: exit %d", name, code)
+		}
+		if !strings.Contains(out, "Usage: foreshape "+name) || !strings.Contains(out, "Example:") {
+			t.Errorf("%s -help lacks usage or an example:\n%s", name, out)
+		}
+	}
+}
+
+func TestConfigShowRedactsSecrets(t *testing.T) {
+	const fileTok, envTok = "file-token-0a1b2c", "env-token-3d4e5f"
+	dir := t.TempDir()
+	path := filepath.Join(dir, "agent.hcl")
+	if err := os.WriteFile(path, []byte("nomad {\n  token = \""+fileTok+"\"\n}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("CONSUL_HTTP_TOKEN", envTok)
+	for _, format := range []string{"hcl", "json"} {
+		code, stdout, stderr := run(t, "config", "show", "-env", "-format", format, path)
+		if code != ExitOK {
+			t.Fatalf("exit %d: %s", code, stderr)
+		}
+		if strings.Contains(stdout+stderr, fileTok) || strings.Contains(stdout+stderr, envTok) {
+			t.Errorf("config show -format %s reveals a token:\n%s", format, stdout)
+		}
+		if strings.Count(stdout, "<redacted>") != 2 {
+			t.Errorf("config show -format %s should show both tokens as <redacted>:\n%s", format, stdout)
+		}
+	}
+}
+
+func TestPolicyFmt(t *testing.T) {
+	dir := t.TempDir()
+	messy := "shaping \"web\" {\nlocality {\ndatacenter=\"dc1\"\n}\n}\n"
+	tidy := "shaping \"web\" {\n  locality {\n    datacenter = \"dc1\"\n  }\n}\n"
+	a, b := filepath.Join(dir, "a.hcl"), filepath.Join(dir, "b.hcl")
+	broken := filepath.Join(t.TempDir(), "broken.hcl")
+	for p, src := range map[string]string{a: messy, b: tidy, broken: "shaping {\n"} {
+		if err := os.WriteFile(p, []byte(src), 0o640); err != nil {
+			t.Fatal(err)
+		}
+	}
+	read := func(p string) string {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+
+	code, stdout, _ := run(t, "policy", "fmt", "-check", dir)
+	if code != ExitInvalid || stdout != a+"\n" || read(a) != messy {
+		t.Errorf("-check: exit %d, listed %q, file changed %v", code, stdout, read(a) != messy)
+	}
+	code, stdout, _ = run(t, "policy", "fmt", "-write=false", a)
+	if code != ExitOK || stdout != tidy || read(a) != messy {
+		t.Errorf("-write=false: exit %d, printed %q", code, stdout)
+	}
+	code, stdout, _ = run(t, "policy", "fmt", dir)
+	if code != ExitOK || stdout != a+"\n" || read(a) != tidy || read(b) != tidy {
+		t.Errorf("fmt: exit %d, listed %q, a = %q", code, stdout, read(a))
+	}
+	if fi, err := os.Stat(a); err != nil || fi.Mode().Perm() != 0o640 {
+		t.Errorf("fmt changed the file mode: %v %v", fi.Mode(), err)
+	}
+	code, _, _ = run(t, "policy", "fmt", "-check", dir)
+	if code != ExitOK {
+		t.Errorf("-check after fmt: exit %d", code)
+	}
+	code, _, stderr := run(t, "policy", "fmt", broken)
+	if code != ExitInvalid || !strings.Contains(stderr, broken+":") || read(broken) != "shaping {\n" {
+		t.Errorf("syntax error: exit %d, stderr %q", code, stderr)
+	}
+	code, _, _ = run(t, "policy", "fmt", filepath.Join(dir, "missing.hcl"))
+	if code != ExitInvalid {
+		t.Errorf("missing file: exit %d", code)
+	}
+}
+
+func TestPolicyValidateAcrossFiles(t *testing.T) {
+	dir := t.TempDir()
+	one := "shaping \"web\" {\n  locality {\n    datacenter = \"dc1\"\n  }\n}\n"
+	for _, n := range []string{"a.hcl", "b.hcl"} {
+		if err := os.WriteFile(filepath.Join(dir, n), []byte(one), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	code, _, stderr := run(t, "policy", "validate", dir)
+	if code != ExitInvalid || !strings.Contains(stderr, filepath.Join(dir, "b.hcl")+":1,") || !strings.Contains(stderr, filepath.Join(dir, "a.hcl")+":1,") {
+		t.Errorf("exit %d, stderr:\n%s", code, stderr)
+	}
+}
+
+// TestLoadAgent covers what `foreshape agent` starts from: the merged
+// configuration and the policies of its policies.dir.
+func TestLoadAgent(t *testing.T) {
+	dir := t.TempDir()
+	pdir := filepath.Join(dir, "policies")
+	if err := os.Mkdir(pdir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	src, err := os.ReadFile("../policies/examples/batch-pool.hcl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(pdir, "batch.hcl"), src, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(dir, "agent.hcl")
+	write := func(s string) {
+		if err := os.WriteFile(cfg, []byte(s), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	noEnv := func(string) string { return "" }
+	write("data_dir = \"" + dir + "\"\npolicies {\n  dir = \"" + pdir + "\"\n}\n")
+
+	s := loadAgent(cfg, false, "127.0.0.1:9999", noEnv)
+	if s.diags.HasErrors() {
+		t.Fatal(s.diags.Error())
+	}
+	if len(s.policies) != 1 || s.policies[0].Name != "batch-pool" || s.cfg.HTTP.Address != "127.0.0.1:9999" {
+		t.Errorf("policies %d, http %q", len(s.policies), s.cfg.HTTP.Address)
+	}
+
+	// An invalid policy stops the agent, with a located diagnostic.
+	bad := filepath.Join(pdir, "bad.hcl")
+	if err := os.WriteFile(bad, []byte("shaping \"x\" {\n  locality {\n    datacenter = 1\n  }\n}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s = loadAgent(cfg, false, "", noEnv)
+	if !s.diags.HasErrors() || s.diags[0].Subject == nil || s.diags[0].Subject.Filename != bad || s.files[bad] == nil {
+		t.Errorf("invalid policy: %v", s.diags)
+	}
+
+	// A missing policies directory is an error, a warning in dev mode.
+	write("data_dir = \"" + dir + "\"\npolicies {\n  dir = \"" + filepath.Join(dir, "none") + "\"\n}\n")
+	if s = loadAgent(cfg, false, "", noEnv); !s.diags.HasErrors() || !strings.Contains(s.diags.Error(), "policies.dir") {
+		t.Errorf("missing policies dir: %v", s.diags)
+	}
+	if s = loadAgent(cfg, true, "", noEnv); s.diags.HasErrors() || len(s.diags) != 1 || s.diags[0].Severity != hcl.DiagWarning {
+		t.Errorf("dev mode should only warn: %v", s.diags)
+	}
+
+	// An invalid configuration is reported before policies are read.
+	write("log_level = \"loud\"\n")
+	if s = loadAgent(cfg, false, "", noEnv); !s.diags.HasErrors() || s.diags[0].Subject == nil || s.diags[0].Subject.Filename != cfg {
+		t.Errorf("invalid config: %v", s.diags)
+	}
+}
+
+func TestLoadAgentConfigPrecedence(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "agent.hcl")
+	if err := os.WriteFile(cfg, []byte("http {\n  address = \"127.0.0.1:1111\"\n}\nnomad {\n  address = \"http://file:4646\"\n}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"NOMAD_ADDR": "http://env:4646"}
+	c, s := loadAgentConfig(cfg, true, "127.0.0.1:2222", func(k string) string { return env[k] })
+	if s.diags.HasErrors() {
+		t.Fatal(s.diags.Error())
+	}
+	if c.HTTP.Address != "127.0.0.1:2222" || c.Nomad.Address != "http://env:4646" || !c.DevMode || c.LogLevel != "debug" {
+		t.Errorf("precedence wrong: http %q nomad %q dev %v log %q", c.HTTP.Address, c.Nomad.Address, c.DevMode, c.LogLevel)
+	}
+}
