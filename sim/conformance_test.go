@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
+	"math"
 	"net/http"
 	"strings"
 	"testing"
@@ -468,6 +469,41 @@ func TestConformanceOperatorAgentStatusMetrics(t *testing.T) {
 	}
 	if iops <= 0 {
 		t.Errorf("total IOPS demand %v, want positive (web binds IOPS)", iops)
+	}
+	// node_exporter-style disk counters: a minute of 3 × 40 IOPS served.
+	writes := fams["node_disk_writes_completed_total"]
+	reads := fams["node_disk_reads_completed_total"]
+	if writes == nil || reads == nil || writes.GetType().String() != "COUNTER" || len(writes.Metric) != 5 {
+		t.Fatalf("disk counters = %v / %v", writes, reads)
+	}
+	total := 0.0
+	for _, m := range append(reads.Metric, writes.Metric...) {
+		total += m.Counter.GetValue()
+	}
+	if math.Abs(total-3*40*60) > 1e-6 {
+		t.Errorf("disk operations counted %v, want %v", total, 3*40*60)
+	}
+	if a := fams["nomad_client_allocs_cpu_total_ticks"]; a == nil || len(a.Metric) != 3 {
+		t.Errorf("per-allocation CPU series = %v, want 3", a)
+	}
+	for _, g := range summary.Gauges {
+		if strings.HasPrefix(g.Name, "node.disk") {
+			t.Errorf("counter %s in the JSON gauges", g.Name)
+		}
+	}
+}
+
+func TestAllocationMetricsCanBeTurnedOff(t *testing.T) {
+	c := newTestCluster(t, webJob+"publish_allocation_metrics = false\n")
+	if err := c.Step(time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := newTestAPI(t, c, "").Operator().Metrics(&api.QueryOptions{Params: map[string]string{"format": "prometheus"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(raw, []byte("nomad_client_allocs_")) || !bytes.Contains(raw, []byte("nomad_client_host_cpu_total_percent")) {
+		t.Errorf("allocation metrics published although turned off")
 	}
 }
 

@@ -234,6 +234,10 @@ type groupLoad struct {
 	jitter         time.Duration
 }
 
+// readShare is the fraction of served IOPS counted as reads in the
+// node_exporter-style disk counters; the rest are writes.
+const readShare = 0.4
+
 // Default demand of groups registered without a load binding: a tenth of the
 // CPU request, a quarter of the memory request, no IOPS.
 var defaultLoad = groupLoad{
@@ -328,5 +332,11 @@ func (c *Cluster) computeLoad(dt time.Duration) {
 			n.thrPeriods += periods * n.throttle
 			n.thrNS += float64(dt) * n.throttle
 		}
+		served := n.demIOPS
+		if n.iops > 0 {
+			served = math.Min(served, float64(n.iops))
+		}
+		n.ioReads += served * readShare * secs
+		n.ioWrites += served * (1 - readShare) * secs
 	}
 }

@@ -13,10 +13,11 @@ import (
 // gauge is one metric value with its labels, the common form of the JSON
 // and Prometheus outputs of /v1/metrics.
 type gauge struct {
-	name   string // dotted, as go-metrics names them: nomad.client.host.cpu.total_percent
-	help   string
-	labels map[string]string
-	value  float64
+	name    string // dotted, as go-metrics names them: nomad.client.host.cpu.total_percent
+	help    string
+	labels  map[string]string
+	value   float64
+	counter bool // a cumulative counter (Prometheus output only)
 }
 
 // gauges snapshots the metrics under the cluster lock: per node CPU,
@@ -35,21 +36,49 @@ func (c *Cluster) gauges() []gauge {
 		}
 		usedMem := min(n.demMem, float64(n.mem))
 		out = append(out,
-			gauge{"nomad.client.host.cpu.total_percent", "CPU in use on the node, percent of capacity.", l, served / float64(n.cpu) * 100},
-			gauge{"nomad.client.host.cpu.total_ticks", "CPU in use on the node, MHz.", l, served},
-			gauge{"nomad.client.host.memory.total", "Node memory, bytes.", l, float64(n.mem << 20)},
-			gauge{"nomad.client.host.memory.used", "Node memory in use, bytes.", l, usedMem * (1 << 20)},
-			gauge{"nomad.client.host.memory.available", "Node memory available, bytes.", l, (float64(n.mem) - usedMem) * (1 << 20)},
-			gauge{"nomad.client.allocated.cpu", "CPU allocated to allocations, MHz.", l, float64(n.resCPU)},
-			gauge{"nomad.client.unallocated.cpu", "CPU not allocated, MHz.", l, float64(n.cpu - n.resCPU)},
-			gauge{"nomad.client.allocated.memory", "Memory allocated to allocations, MB.", l, float64(n.resMem)},
-			gauge{"nomad.client.unallocated.memory", "Memory not allocated, MB.", l, float64(n.mem - n.resMem)},
-			gauge{"nomad.client.allocations.running", "Running allocations on the node.", l, float64(running)},
-			gauge{"foreshape.sim.node.iops", "Disk IOPS demanded on the node.", l, n.demIOPS},
-			gauge{"foreshape.sim.node.iops_capacity", "Disk IOPS the node can serve.", l, float64(n.iops)},
-			gauge{"foreshape.sim.node.cpu_demand_mhz", "CPU demanded on the node (may exceed capacity), MHz.", l, n.demCPU},
-			gauge{"foreshape.sim.node.memory_demand_mb", "Memory demanded on the node (may exceed capacity), MB.", l, n.demMem},
+			newGauge("nomad.client.host.cpu.total_percent", "CPU in use on the node, percent of capacity.", l, served/float64(n.cpu)*100),
+			newGauge("nomad.client.host.cpu.total_ticks", "CPU in use on the node, MHz.", l, served),
+			newGauge("nomad.client.host.memory.total", "Node memory, bytes.", l, float64(n.mem<<20)),
+			newGauge("nomad.client.host.memory.used", "Node memory in use, bytes.", l, usedMem*(1<<20)),
+			newGauge("nomad.client.host.memory.available", "Node memory available, bytes.", l, (float64(n.mem)-usedMem)*(1<<20)),
+			newGauge("nomad.client.allocated.cpu", "CPU allocated to allocations, MHz.", l, float64(n.resCPU)),
+			newGauge("nomad.client.unallocated.cpu", "CPU not allocated, MHz.", l, float64(n.cpu-n.resCPU)),
+			newGauge("nomad.client.allocated.memory", "Memory allocated to allocations, MB.", l, float64(n.resMem)),
+			newGauge("nomad.client.unallocated.memory", "Memory not allocated, MB.", l, float64(n.mem-n.resMem)),
+			newGauge("nomad.client.allocations.running", "Running allocations on the node.", l, float64(running)),
+			newGauge("foreshape.sim.node.iops", "Disk IOPS demanded on the node.", l, n.demIOPS),
+			newGauge("foreshape.sim.node.iops_capacity", "Disk IOPS the node can serve.", l, float64(n.iops)),
+			newGauge("foreshape.sim.node.cpu_demand_mhz", "CPU demanded on the node (may exceed capacity), MHz.", l, n.demCPU),
+			newGauge("foreshape.sim.node.memory_demand_mb", "Memory demanded on the node (may exceed capacity), MB.", l, n.demMem),
 		)
+	}
+	for _, n := range c.nodes {
+		// node_exporter's disk counters, so the usual IOPS query
+		// (rate of reads plus writes completed) works on the sim.
+		l := map[string]string{"node_id": n.id, "node_name": n.name, "datacenter": n.dc, "node_pool": n.pool, "node_class": n.class, "device": "sda"}
+		out = append(out,
+			gauge{name: "node.disk.reads.completed.total", help: "Disk reads completed (served IOPS × 0.4).", labels: l, value: n.ioReads, counter: true},
+			gauge{name: "node.disk.writes.completed.total", help: "Disk writes completed (served IOPS × 0.6).", labels: l, value: n.ioWrites, counter: true},
+		)
+	}
+	if c.sc.PublishAllocationMetrics {
+		for _, a := range c.live {
+			if a.client != allocRunning {
+				continue
+			}
+			n := a.node
+			served := a.cpu * (1 - n.throttle)
+			l := map[string]string{"alloc_id": a.id, "job": a.job.id, "task_group": a.grp.name, "namespace": api.DefaultNamespace,
+				"node_id": n.id, "datacenter": n.dc, "node_pool": n.pool, "node_class": n.class}
+			out = append(out,
+				gauge{name: "nomad.client.allocs.cpu.total_ticks", help: "CPU served to the allocation, MHz.", labels: l, value: served},
+				gauge{name: "nomad.client.allocs.cpu.total_percent", help: "CPU served to the allocation, percent of one core.", labels: l, value: served / (float64(n.cpu) / float64(n.cores)) * 100},
+				gauge{name: "nomad.client.allocs.cpu.throttled_time", help: "CPU time throttled since the allocation started, ns.", labels: l, value: n.thrNS - a.thrBase[1]},
+				gauge{name: "nomad.client.allocs.memory.usage", help: "Memory used by the allocation, bytes.", labels: l, value: a.mem * (1 << 20)},
+				gauge{name: "nomad.client.allocs.memory.allocated", help: "Memory allocated to the allocation, bytes.", labels: l, value: float64(a.grp.mem << 20)},
+				gauge{name: "foreshape.sim.alloc.iops", help: "Disk IOPS demanded by the allocation.", labels: l, value: a.iops},
+			)
+		}
 	}
 	using := map[*locality]int{}
 	for _, m := range c.migs {
@@ -60,15 +89,19 @@ func (c *Cluster) gauges() []gauge {
 	}
 	active := len(c.migs)
 	for _, loc := range c.locOrder {
-		out = append(out, gauge{"foreshape.sim.locality.migrations_active", "Migrations transferring through the locality.", map[string]string{"datacenter": loc.name}, float64(using[loc])})
+		out = append(out, newGauge("foreshape.sim.locality.migrations_active", "Migrations transferring through the locality.", map[string]string{"datacenter": loc.name}, float64(using[loc])))
 	}
 	out = append(out,
-		gauge{"nomad.nomad.blocked_evals.total_blocked", "Blocked evaluations.", map[string]string{}, float64(len(c.blocked))},
-		gauge{"nomad.nomad.job_summary.total_jobs", "Registered jobs.", map[string]string{}, float64(len(c.jobs))},
-		gauge{"foreshape.sim.migrations.active", "Migrations transferring in the cluster.", map[string]string{}, float64(active)},
-		gauge{"foreshape.sim.virtual_time_seconds", "The simulator's virtual time, Unix seconds.", map[string]string{}, float64(c.now.Unix())},
+		newGauge("nomad.nomad.blocked_evals.total_blocked", "Blocked evaluations.", map[string]string{}, float64(len(c.blocked))),
+		newGauge("nomad.nomad.job_summary.total_jobs", "Registered jobs.", map[string]string{}, float64(len(c.jobs))),
+		newGauge("foreshape.sim.migrations.active", "Migrations transferring in the cluster.", map[string]string{}, float64(active)),
+		newGauge("foreshape.sim.virtual_time_seconds", "The simulator's virtual time, Unix seconds.", map[string]string{}, float64(c.now.Unix())),
 	)
 	return out
+}
+
+func newGauge(name, help string, labels map[string]string, value float64) gauge {
+	return gauge{name: name, help: help, labels: labels, value: value}
 }
 
 func promName(s string) string { return strings.NewReplacer(".", "_", "-", "_").Replace(s) }
@@ -97,7 +130,11 @@ func (g gaugeCollector) Collect(ch chan<- prometheus.Metric) {
 		for i, k := range keys {
 			vals[i] = m.labels[k]
 		}
-		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, m.value, vals...)
+		kind := prometheus.GaugeValue
+		if m.counter {
+			kind = prometheus.CounterValue
+		}
+		ch <- prometheus.MustNewConstMetric(d, kind, m.value, vals...)
 	}
 }
 
@@ -117,6 +154,9 @@ func (c *Cluster) metrics(w http.ResponseWriter, r *http.Request) {
 	c.query(w, r, func() (any, error) {
 		s := &api.MetricsSummary{Timestamp: c.now.Format("2006-01-02 15:04:05 -0700 MST"), Points: []api.PointValue{}, Counters: []api.SampledValue{}, Samples: []api.SampledValue{}}
 		for _, g := range c.gauges() {
+			if g.counter {
+				continue
+			}
 			s.Gauges = append(s.Gauges, api.GaugeValue{Name: g.name, Value: float32(g.value), DisplayLabels: g.labels})
 		}
 		return s, nil

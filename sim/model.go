@@ -76,6 +76,8 @@ type node struct {
 	throttle   float64 // fraction of CPU demand not served this tick
 	thrPeriods float64 // cumulative throttled CFS periods (per running allocation)
 	thrNS      float64 // cumulative throttled time, ns (per running allocation)
+	ioReads    float64 // cumulative disk reads served
+	ioWrites   float64 // cumulative disk writes served
 	surge      float64 // demand factor applied this tick
 	minuteAcc  minuteAcc
 	hostUptime time.Duration

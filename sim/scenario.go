@@ -40,20 +40,23 @@ func DefaultScenario() *Scenario {
 
 // Scenario is a decoded, validated simulation scenario.
 type Scenario struct {
-	Name       string
-	Seed       uint64
-	Start      time.Time     // virtual time at which the run starts
-	Duration   time.Duration // how long an evaluation runs; zero means open-ended
-	Tick       time.Duration // model step
-	Startup    time.Duration // pending → running delay of a new allocation
-	Tokens     []string      // ACL tokens; empty disables token checks
-	Scheduler  api.SchedulerConfiguration
-	Localities []LocalitySpec
-	NodeGroups []NodeGroupSpec
-	Traces     map[string]TraceSpec
-	Jobs       []JobSpec
-	Events     []EventSpec
-	Faults     Faults
+	Name     string
+	Seed     uint64
+	Start    time.Time     // virtual time at which the run starts
+	Duration time.Duration // how long an evaluation runs; zero means open-ended
+	Tick     time.Duration // model step
+	Startup  time.Duration // pending → running delay of a new allocation
+	Tokens   []string      // ACL tokens; empty disables token checks
+	// PublishAllocationMetrics adds per-allocation gauges to /v1/metrics,
+	// as Nomad's telemetry setting of that name does (default true).
+	PublishAllocationMetrics bool
+	Scheduler                api.SchedulerConfiguration
+	Localities               []LocalitySpec
+	NodeGroups               []NodeGroupSpec
+	Traces                   map[string]TraceSpec
+	Jobs                     []JobSpec
+	Events                   []EventSpec
+	Faults                   Faults
 }
 
 // LocalitySpec is one datacenter and its migration bandwidth.
@@ -237,20 +240,21 @@ func (sc *Scenario) Validate() error {
 
 // The HCL-shaped decode structs, kept apart from the Scenario type.
 type rawScenario struct {
-	Name       string         `hcl:"name"`
-	Seed       *int64         `hcl:"seed,optional"`
-	Start      *string        `hcl:"start,optional"`
-	Duration   hcl.Expression `hcl:"duration,optional"`
-	Tick       hcl.Expression `hcl:"tick,optional"`
-	Startup    hcl.Expression `hcl:"startup,optional"`
-	ACL        *rawACL        `hcl:"acl,block"`
-	Scheduler  *rawScheduler  `hcl:"scheduler,block"`
-	Localities []rawLocality  `hcl:"datacenter,block"`
-	Nodes      []rawNodes     `hcl:"nodes,block"`
-	Traces     []rawTrace     `hcl:"trace,block"`
-	Jobs       []rawJob       `hcl:"job,block"`
-	Events     []rawEvent     `hcl:"event,block"`
-	Fault      *rawFault      `hcl:"fault,block"`
+	Name         string         `hcl:"name"`
+	Seed         *int64         `hcl:"seed,optional"`
+	Start        *string        `hcl:"start,optional"`
+	Duration     hcl.Expression `hcl:"duration,optional"`
+	Tick         hcl.Expression `hcl:"tick,optional"`
+	Startup      hcl.Expression `hcl:"startup,optional"`
+	AllocMetrics *bool          `hcl:"publish_allocation_metrics,optional"`
+	ACL          *rawACL        `hcl:"acl,block"`
+	Scheduler    *rawScheduler  `hcl:"scheduler,block"`
+	Localities   []rawLocality  `hcl:"datacenter,block"`
+	Nodes        []rawNodes     `hcl:"nodes,block"`
+	Traces       []rawTrace     `hcl:"trace,block"`
+	Jobs         []rawJob       `hcl:"job,block"`
+	Events       []rawEvent     `hcl:"event,block"`
+	Fault        *rawFault      `hcl:"fault,block"`
 }
 
 type rawACL struct {
@@ -450,6 +454,7 @@ func (r rawScenario) translate() (*Scenario, hcl.Diagnostics) {
 	if r.Seed != nil {
 		sc.Seed = uint64(*r.Seed)
 	}
+	sc.PublishAllocationMetrics = r.AllocMetrics == nil || *r.AllocMetrics
 	if r.Start != nil {
 		t, err := time.Parse(time.RFC3339, *r.Start)
 		if err != nil {
