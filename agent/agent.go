@@ -470,14 +470,25 @@ func loadPolicies(dir string) ([]*policies.Policy, error) {
 	return pols, nil
 }
 
-// localities are the distinct localities the policies name, in order.
+// localities are the distinct localities the policies name, their own and
+// those their drain schedules move demand from, in order.
 func localities(pols []*policies.Policy) []source.Locality {
 	seen := map[string]bool{}
 	var out []source.Locality
+	add := func(l source.Locality) {
+		if !seen[l.String()] {
+			seen[l.String()] = true
+			out = append(out, l)
+		}
+	}
 	for _, p := range pols {
-		if !seen[p.Locality.String()] {
-			seen[p.Locality.String()] = true
-			out = append(out, p.Locality)
+		add(p.Locality)
+		for _, s := range p.Schedules {
+			if s.Action == policies.ActionDrain {
+				for _, l := range s.Localities {
+					add(l)
+				}
+			}
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].String() < out[j].String() })

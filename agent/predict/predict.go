@@ -30,6 +30,7 @@ import (
 // Store is the part of the replicated state the loop reads.
 type Store interface {
 	Info(key state.Key) (state.Info, bool)
+	Latest(key state.Key) (state.Point, bool)
 	Range(key state.Key, step time.Duration, from, to time.Time) (state.Grid, error)
 }
 
@@ -186,7 +187,7 @@ func (p *Predictor) forecastOne(now time.Time, store Store, pol *policies.Policy
 			fc.History = append(fc.History, api.Point{Time: start.Add(time.Duration(i) * step), Value: y[i]})
 		}
 	}
-	fc.Events = applySchedules(&fc, pol, y, start, step)
+	fc.Events = applySchedules(&fc, pol, y, start, step, movedFrom(store, pol.Locality))
 	if line, ok := headroomLine(pol, key.Metric); ok {
 		fc.Line = &line
 		fc.Hotspot = findHotspot(&fc, now)
@@ -359,9 +360,13 @@ func headroomLine(pol *policies.Policy, metric string) (float64, bool) {
 // showed in the history (mean inside the window over the mean of the
 // equally long stretch before it); with neither it lifts the window to the
 // highest value seen.
-// A "drain" of the policy's own locality is noted but does not change the
-// numbers: the drained capacity and its demand leave together.
-func applySchedules(fc *api.Forecast, pol *policies.Policy, y []float64, start time.Time, step time.Duration) []string {
+//
+// A "drain" of the policy's own locality empties it: inside the window its
+// demand is forecast as zero, since the allocations leave with the drained
+// capacity. A drain of another locality sends that locality's demand here:
+// inside the window its latest absolute use (MHz or MB, read through moved)
+// is added, as a percent of this locality's capacity.
+func applySchedules(fc *api.Forecast, pol *policies.Policy, y []float64, start time.Time, step time.Duration, moved movedDemand) []string {
 	if len(fc.Times) == 0 {
 		return nil
 	}
@@ -369,28 +374,91 @@ func applySchedules(fc *api.Forecast, pol *policies.Policy, y []float64, start t
 	hStart, hEnd := fc.Times[0], fc.Times[len(fc.Times)-1].Add(step)
 	for _, s := range pol.Schedules {
 		windows := s.Windows(hStart, hEnd)
-		if len(windows) == 0 || !affects(s, pol) {
+		if len(windows) == 0 {
 			continue
+		}
+		span := func(w policies.Window) string {
+			return w.Start.Format(time.RFC3339) + "–" + w.End.Format(time.RFC3339)
 		}
 		switch s.Action {
 		case policies.ActionPeak:
+			if !affects(s, pol) {
+				continue
+			}
 			factor, how := peakFactor(s, y, start, step)
 			for _, w := range windows {
-				for i, at := range fc.Times {
-					if at.Before(w.Start) || !at.Before(w.End) {
-						continue
-					}
-					lift(fc, i, factor)
-				}
-				notes = append(notes, fmt.Sprintf("peak %q %s–%s: %s", s.Name, w.Start.Format(time.RFC3339), w.End.Format(time.RFC3339), how))
+				inWindow(fc, w, func(i int) { lift(fc, i, factor) })
+				notes = append(notes, fmt.Sprintf("peak %q %s: %s", s.Name, span(w), how))
 			}
 		case policies.ActionDrain:
-			for _, w := range windows {
-				notes = append(notes, fmt.Sprintf("drain %q %s–%s: capacity and demand leave together", s.Name, w.Start.Format(time.RFC3339), w.End.Format(time.RFC3339)))
+			for _, l := range s.Localities {
+				if l == pol.Locality {
+					for _, w := range windows {
+						inWindow(fc, w, func(i int) { scale(fc, i, 0) })
+						notes = append(notes, fmt.Sprintf("drain %q %s: the locality is emptied; its demand leaves with its capacity", s.Name, span(w)))
+					}
+					continue
+				}
+				add, ok := moved(l, fc.Metric)
+				for _, w := range windows {
+					if !ok {
+						notes = append(notes, fmt.Sprintf("drain %q of %s %s: its demand is unknown (no recent samples); not added", s.Name, l, span(w)))
+						continue
+					}
+					inWindow(fc, w, func(i int) { shift(fc, i, add) })
+					notes = append(notes, fmt.Sprintf("drain %q of %s %s: its demand (+%.1f) moves here", s.Name, l, span(w), add))
+				}
 			}
 		}
 	}
 	return notes
+}
+
+// movedDemand returns, for a drained locality and a percent metric, its
+// latest absolute use as a percent of the receiving locality's capacity.
+type movedDemand func(from policies.Locality, metric string) (float64, bool)
+
+// movedFrom builds the movedDemand of the locality `to` from the store's
+// latest points: to's capacity is its absolute use over its percent use.
+func movedFrom(store Store, to policies.Locality) movedDemand {
+	return func(from policies.Locality, metric string) (float64, bool) {
+		abs := map[string]string{source.CPUPercent: source.CPUMHz, source.MemoryPercent: source.MemoryMB}[metric]
+		if abs == "" {
+			return 0, false
+		}
+		fromAbs, ok1 := store.Latest(state.Key{Locality: from.String(), Metric: abs})
+		toAbs, ok2 := store.Latest(state.Key{Locality: to.String(), Metric: abs})
+		toPct, ok3 := store.Latest(state.Key{Locality: to.String(), Metric: metric})
+		if !ok1 || !ok2 || !ok3 || toPct.Mean <= 0 || toAbs.Mean <= 0 {
+			return 0, false
+		}
+		capacity := toAbs.Mean / (toPct.Mean / 100)
+		return 100 * fromAbs.Mean / capacity, true
+	}
+}
+
+func inWindow(fc *api.Forecast, w policies.Window, f func(i int)) {
+	for i, at := range fc.Times {
+		if !at.Before(w.Start) && at.Before(w.End) {
+			f(i)
+		}
+	}
+}
+
+// scale multiplies step i of every band and the mean by k.
+func scale(fc *api.Forecast, i int, k float64) {
+	fc.Mean[i] *= k
+	for q := range fc.Bands {
+		fc.Bands[q][i] *= k
+	}
+}
+
+// shift adds d to step i of every band and the mean.
+func shift(fc *api.Forecast, i int, d float64) {
+	fc.Mean[i] += d
+	for q := range fc.Bands {
+		fc.Bands[q][i] += d
+	}
 }
 
 func affects(s policies.Schedule, pol *policies.Policy) bool {
@@ -448,24 +516,16 @@ func peakFactor(s policies.Schedule, y []float64, start time.Time, step time.Dur
 // lift raises step i of every band (and the mean) by factor, or to the
 // history's highest value when factor is 0.
 func lift(fc *api.Forecast, i int, factor float64) {
-	if factor == 0 {
-		peak := math.Inf(-1)
-		for _, p := range fc.History {
-			peak = math.Max(peak, p.Value)
-		}
-		if math.IsInf(peak, -1) {
-			return
-		}
-		shift := math.Max(0, peak-fc.Mean[i])
-		fc.Mean[i] += shift
-		for q := range fc.Bands {
-			fc.Bands[q][i] += shift
-		}
+	if factor != 0 {
+		scale(fc, i, factor)
 		return
 	}
-	fc.Mean[i] *= factor
-	for q := range fc.Bands {
-		fc.Bands[q][i] *= factor
+	peak := math.Inf(-1)
+	for _, p := range fc.History {
+		peak = math.Max(peak, p.Value)
+	}
+	if !math.IsInf(peak, -1) {
+		shift(fc, i, math.Max(0, peak-fc.Mean[i]))
 	}
 }
 

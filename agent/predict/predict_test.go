@@ -272,3 +272,51 @@ func TestDeclaredPeakFactor(t *testing.T) {
 		t.Errorf("hotspots = %+v, want one at 09:00", res.Hotspots)
 	}
 }
+
+func TestDrainSchedules(t *testing.T) {
+	s := newStore(t)
+	web := state.Key{Locality: "dc1/web", Metric: "cpu"}
+	webMHz := state.Key{Locality: "dc1/web", Metric: "cpu_mhz"}
+	rackMHz := state.Key{Locality: "dc1/rack-a", Metric: "cpu_mhz"}
+	// dc1/web runs at 40 % of 10,000 MHz; dc1/rack-a uses 1,500 MHz.
+	fill(t, s, web, t0, 100, func(int) float64 { return 40 })
+	fill(t, s, webMHz, t0, 100, func(int) float64 { return 4000 })
+	fill(t, s, rackMHz, t0, 100, func(int) float64 { return 1500 })
+	now := t0.Add(99 * 5 * time.Minute) // 08:15
+
+	// Another locality drained into this one: +15 points during 09:00–10:00.
+	in := policy(t, `schedule "rack-a" {
+    cron       = "0 9 * * *"
+    duration   = "1h"
+    action     = "drain"
+    localities = ["dc1/rack-a"]
+  }`, nil)
+	res := New(nil).RunOnce(now, s, []*policies.Policy{in})
+	fc := res.Forecasts[0]
+	for i, at := range fc.Times {
+		want := 40.0
+		if at.Hour() == 9 {
+			want = 55
+		}
+		if math.Abs(fc.Mean[i]-want) > 0.5 {
+			t.Fatalf("drain into dc1/web: %s mean %.1f, want %.0f (events %v)", at.Format("15:04"), fc.Mean[i], want, fc.Events)
+		}
+	}
+
+	// The policy's own locality drained: its demand leaves.
+	own := policy(t, `schedule "self" {
+    cron     = "0 9 * * *"
+    duration = "1h"
+    action   = "drain"
+  }`, nil)
+	res = New(nil).RunOnce(now, s, []*policies.Policy{own})
+	fc = res.Forecasts[0]
+	for i, at := range fc.Times {
+		if at.Hour() == 9 && fc.Mean[i] != 0 {
+			t.Fatalf("own drain: %s mean %.1f, want 0", at.Format("15:04"), fc.Mean[i])
+		}
+	}
+	if len(fc.Events) != 1 || !strings.Contains(fc.Events[0], "emptied") {
+		t.Errorf("events = %v", fc.Events)
+	}
+}
