@@ -44,7 +44,9 @@ Usage: foreshape forecast eval -data DIR -horizon H [options]
   in-sample seasonal-naive error with the daily period), smape, coverage of
   the 80% and 95% bands, fitting time per series, and rel_mase / rel_crps,
   the geometric means over series of the model's figure divided by
-  seasonal naive's (below 1 beats seasonal naive).
+  seasonal naive's (below 1 beats seasonal naive). The table's
+  vs_best_baseline column divides rel_mase by the better of the two
+  baselines' (below 1 beats both naive and seasonal naive).
 
   Rows with missing or invalid values are skipped and counted; files that
   are not traces are listed on stderr and ignored.
@@ -255,17 +257,26 @@ func printEvalExclusions(w io.Writer, rep eval.Report) {
 	}
 }
 
+// writeEvalTable prints one row per model. The vs_best_baseline column is
+// the model's rel_mase divided by the better of the two baselines' (naive's
+// and seasonal naive's, which is 1 by definition): below 1 the model beats
+// both.
 func writeEvalTable(w io.Writer, names []string, ms map[string]eval.Metrics) {
+	best := 1.0
+	if n, ok := ms[eval.Naive]; ok && float64(n.RelMASE) < best {
+		best = float64(n.RelMASE)
+	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "model\trel_mase\trel_crps\tmase\tsmape\tcrps\tcoverage80\tcoverage95\tfit_ms_per_series\t")
+	fmt.Fprintln(tw, "model\trel_mase\tvs_best_baseline\trel_crps\tmase\tsmape\tcrps\tcoverage80\tcoverage95\tfit_ms_per_series\t")
 	for _, n := range names {
 		m, ok := ms[n]
 		if !ok {
 			continue
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", n,
-			evalFmtNum(m.RelMASE, 3), evalFmtNum(m.RelCRPS, 3), evalFmtNum(m.MASE, 3), evalFmtNum(m.SMAPE, 2),
-			evalFmtNum(m.CRPS, 3), evalFmtNum(m.Coverage80, 3), evalFmtNum(m.Coverage95, 3), evalFmtNum(m.FitMsPerSeries, 1))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", n,
+			evalFmtNum(m.RelMASE, 3), evalFmtNum(m.RelMASE/eval.Num(best), 3), evalFmtNum(m.RelCRPS, 3),
+			evalFmtNum(m.MASE, 3), evalFmtNum(m.SMAPE, 2), evalFmtNum(m.CRPS, 3),
+			evalFmtNum(m.Coverage80, 3), evalFmtNum(m.Coverage95, 3), evalFmtNum(m.FitMsPerSeries, 1))
 	}
 	_ = tw.Flush()
 }

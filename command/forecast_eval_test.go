@@ -115,7 +115,7 @@ func TestForecastEvalCommand(t *testing.T) {
 	if code != ExitOK {
 		t.Fatalf("table: exit %d: %s", code, errOut)
 	}
-	for _, want := range []string{"rel_mase", "seasonal-naive", "naive", "nab (1 series)", "agg (2 series)", "1 skipped rows"} {
+	for _, want := range []string{"rel_mase", "vs_best_baseline", "seasonal-naive", "naive", "nab (1 series)", "agg (2 series)", "1 skipped rows"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("table lacks %q:\n%s", want, out)
 		}
