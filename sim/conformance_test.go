@@ -828,3 +828,42 @@ func TestReregistration(t *testing.T) {
 		t.Errorf("after registering count 2 over a scaled job: version %d, desired %d; want 2, 2", v, st.TaskGroups["g"].Desired)
 	}
 }
+
+func TestFailedAllocationIsReplaced(t *testing.T) {
+	c := newTestCluster(t, webJob)
+	client := newTestAPI(t, c, "")
+	if err := c.Step(time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	allocs, _, _ := client.Allocations().List(nil)
+	victim := allocs[0]
+	resp, err := http.Post(client.Address()+"/v1/sim/allocation/"+victim.ID+"/fail?reason=oom", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("fail: %d", resp.StatusCode)
+	}
+	a, _, _ := client.Allocations().Info(victim.ID, nil)
+	if a.ClientStatus != api.AllocClientStatusFailed || a.ClientDescription != "oom" {
+		t.Errorf("failed alloc = %s %q", a.ClientStatus, a.ClientDescription)
+	}
+	if err := c.Step(30 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	a, _, _ = client.Allocations().Info(victim.ID, nil)
+	if a.NextAllocation == "" {
+		t.Fatal("no replacement for the failed allocation")
+	}
+	next, _, _ := client.Allocations().Info(a.NextAllocation, nil)
+	if next.PreviousAllocation != victim.ID || next.ClientStatus != api.AllocClientStatusRunning || next.Name != victim.Name {
+		t.Errorf("replacement = %s %s prev %s", next.Name, next.ClientStatus, next.PreviousAllocation)
+	}
+	if err := c.FailAlloc(victim.ID, ""); statusOf(nil) != 0 || err == nil {
+		t.Errorf("failing a failed alloc: %v", err)
+	}
+	if err := c.FailAlloc("nope", ""); err == nil {
+		t.Error("failing an unknown alloc succeeded")
+	}
+}

@@ -140,3 +140,32 @@ func (c *Cluster) faultFor(path string) (kind string, latency time.Duration) {
 func sortJobs(js []*job) {
 	sort.Slice(js, func(i, k int) bool { return js[i].id < js[k].id })
 }
+
+// FailAlloc makes an allocation fail on its client, as a crashing task
+// would: it turns failed and its job places a replacement at the next tick.
+func (c *Cluster) FailAlloc(id, reason string) error {
+	c.mu.Lock()
+	defer c.unlock()
+	return c.failAlloc(id, reason)
+}
+
+func (c *Cluster) failAlloc(id, reason string) error {
+	a := c.allocByID[id]
+	if a == nil {
+		return notFound("alloc not found")
+	}
+	if a.clientTerminal() {
+		return badRequest("allocation %q is already %s", id, a.client)
+	}
+	if reason == "" {
+		reason = "simulated task failure"
+	}
+	if a.mig != nil && !a.mig.transferred {
+		c.dropTransfer(a.mig)
+	}
+	a.client, a.clientDesc = allocFailed, reason
+	c.touch(a)
+	c.markDirty(a.job, triggerAllocFail)
+	c.log.Info("allocation failed", logKeyAlloc, a.id, logKeyJob, a.job.id, logKeyDetail, reason)
+	return nil
+}

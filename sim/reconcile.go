@@ -491,10 +491,10 @@ func previousByIndex(j *job, g *group) map[int]*alloc {
 	out := map[int]*alloc{}
 	for i := len(j.allocs) - 1; i >= 0; i-- {
 		a := j.allocs[i]
-		if a.grp.name != g.name || a.next != "" || a.desired == desiredRun {
+		if a.grp.name != g.name || a.next != "" || (a.desired == desiredRun && a.client != allocFailed) {
 			continue
 		}
-		if !a.migrate && a.client != allocLost && a.desired != desiredEvict {
+		if !a.migrate && a.client != allocLost && a.client != allocFailed && a.desired != desiredEvict {
 			continue // stopped on purpose (scaled down, updated): nothing to replace
 		}
 		if _, ok := out[a.index]; !ok {

@@ -68,6 +68,7 @@ func (c *Cluster) Handler() http.Handler {
 	both("/v1/sim/faults", c.simSetFaults)
 	h("GET /v1/sim/clock", c.simClock)
 	both("/v1/sim/step", c.simStep)
+	both("/v1/sim/allocation/{id}/fail", c.simFailAlloc)
 	return c.middleware(mux)
 }
 
@@ -781,6 +782,15 @@ func (c *Cluster) simTruth(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, c.Index(TableAllocs), body)
+}
+
+func (c *Cluster) simFailAlloc(w http.ResponseWriter, r *http.Request) {
+	c.write(w, func() (any, error) {
+		if err := c.failAlloc(r.PathValue("id"), r.URL.Query().Get("reason")); err != nil {
+			return nil, err
+		}
+		return c.allocStub(c.allocByID[r.PathValue("id")], false), nil
+	})
 }
 
 func (c *Cluster) simGetFaults(w http.ResponseWriter, r *http.Request) {
