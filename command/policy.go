@@ -60,6 +60,10 @@ func (c *PolicyValidateCommand) Run(args []string) int {
 	if diags.HasErrors() {
 		return ExitInvalid
 	}
+	if len(ps) == 0 {
+		fmt.Fprintln(c.Out, "no policies found")
+		return ExitOK
+	}
 	names := make([]string, len(ps))
 	for i, p := range ps {
 		names[i] = p.Name

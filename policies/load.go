@@ -101,6 +101,13 @@ func (l *Loader) LoadDir(dir string) ([]*Policy, hcl.Diagnostics) {
 			Detail:   fmt.Sprintf("%s: %s.", dir, unwrapPathError(err)),
 		}}
 	}
+	if len(paths) == 0 {
+		return nil, hcl.Diagnostics{{
+			Severity: hcl.DiagWarning,
+			Summary:  "No policy files",
+			Detail:   fmt.Sprintf("%s holds no *.hcl file, so no locality is shaped.", dir),
+		}}
+	}
 	return l.LoadFiles(paths...)
 }
 

@@ -596,3 +596,10 @@ func TestForecastSteps(t *testing.T) {
 		t.Errorf("Steps() with no step = %d, want 0", got)
 	}
 }
+
+func TestLoadEmptyDirWarns(t *testing.T) {
+	ps, diags := policies.LoadDir(t.TempDir())
+	if diags.HasErrors() || len(ps) != 0 || len(diags) != 1 || diags[0].Severity != hcl.DiagWarning {
+		t.Errorf("want one warning for an empty directory, got %v", diags)
+	}
+}
