@@ -38,11 +38,17 @@ const (
 	minSeasonStrength = 0.2
 	minSeasonACF      = 0.1
 	maxSeasons        = 2
+	// minCycles is how many full cycles detection needs: with two, a
+	// per-phase profile is the mean of two values and any difference
+	// between the two halves of the history (a level shift, a busy week)
+	// looks like a season.
+	minCycles = 3
 )
 
 // DetectSeasonality finds the seasonal periods of y sampled every step. It
 // tests fixed candidates (1h to 7d) and the strongest periodogram peaks,
-// only periods with at least two full cycles in y, scores each by the
+// only periods with at least three full cycles in y (configured seasons
+// need two), scores each by the
 // variance its per-phase profile explains after removing a centred moving
 // average of one period (a trend filter that cancels that season) and by
 // the autocorrelation at that lag, and keeps up to two significant periods,
@@ -59,12 +65,20 @@ func DetectSeasonality(y []float64, step time.Duration) []Season {
 	}
 	cands := map[int]bool{}
 	for _, d := range seasonCandidates {
-		if m := int(d / step); m >= 2 && 2*m <= n {
+		if m := int(d / step); m >= 2 && minCycles*m <= n {
 			cands[m] = true
 		}
 	}
 	for _, m := range periodogramPeaks(x, 3) {
-		if m >= 4 && 2*m <= n {
+		// The periodogram resolves periods only to n/k: a peak within 10%
+		// of a fixed candidate is that candidate.
+		for c := range cands {
+			if math.Abs(float64(m-c)) <= 0.1*float64(c) {
+				m = c
+				break
+			}
+		}
+		if m >= 4 && minCycles*m <= n {
 			cands[m] = true
 		}
 	}
