@@ -3,6 +3,7 @@ package policies
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -310,8 +311,8 @@ func translateSeasonality(f *forecastHCL, out *Forecast, gridOK bool) hcl.Diagno
 	if !hclfield.IsSet(f.Seasonality) {
 		return nil
 	}
-	v, diags := f.Seasonality.Value(nil)
-	if diags.HasErrors() {
+	v, ok, diags := hclfield.Value(f.Seasonality, field)
+	if !ok {
 		return diags
 	}
 	if v.Type() == cty.String {
@@ -367,16 +368,8 @@ func translateSeasonality(f *forecastHCL, out *Forecast, gridOK bool) hcl.Diagno
 		diags = append(diags, hclfield.Invalid(f.Seasonality.Range(), field,
 			`The list is empty; use "auto" to detect seasons, or name at least one such as ["1d"].`))
 	}
-	sortDurations(out.Seasonality)
+	slices.Sort(out.Seasonality)
 	return diags
-}
-
-func sortDurations(ds []time.Duration) {
-	for i := 1; i < len(ds); i++ {
-		for j := i; j > 0 && ds[j] < ds[j-1]; j-- {
-			ds[j], ds[j-1] = ds[j-1], ds[j]
-		}
-	}
 }
 
 func translateHeadroom(h *headroomHCL, out *Headroom) hcl.Diagnostics {

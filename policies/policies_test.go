@@ -149,6 +149,7 @@ func TestParseErrors(t *testing.T) {
 		{"quantile string", func(b *builder) { b.forecast = `quantile = "0.9"` }, "Invalid forecast.quantile", `"0.9"`},
 		{"quantile variable", func(b *builder) { b.forecast = `quantile = var.q` }, "Variables not allowed", `var.q`},
 		{"function call", func(b *builder) { b.forecast = `horizon = upper("1h")` }, "Function calls not allowed", `upper`},
+		{"seasonality variable", func(b *builder) { b.forecast = `seasonality = var.s` }, "(in forecast.seasonality)", `var.s`},
 		{"seasonality word", func(b *builder) { b.forecast = `seasonality = "daily"` }, "Invalid forecast.seasonality", `"daily"`},
 		{"seasonality empty", func(b *builder) { b.forecast = `seasonality = []` }, "Invalid forecast.seasonality", `[]`},
 		{"seasonality twice", func(b *builder) { b.forecast = `seasonality = ["1d", "24h"]` }, "Invalid forecast.seasonality[1]", `"24h"`},

@@ -24,7 +24,6 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/zclconf/go-cty/cty"
-	"github.com/zclconf/go-cty/cty/convert"
 )
 
 // Invalid returns an error diagnostic for field, pointing at rng, worded as
@@ -62,8 +61,14 @@ func IsSet(expr hcl.Expression) bool {
 	return !v.IsNull()
 }
 
-// value evaluates expr statically. ok is false when the caller must stop:
-// the expression was absent, null, or did not evaluate.
+// Value evaluates expr statically, for decoders of shapes this package
+// does not cover (such as "a string or a list"). ok is false when the
+// caller must stop: the expression was absent, null, or did not evaluate;
+// evaluation errors name field.
+func Value(expr hcl.Expression, field string) (cty.Value, bool, hcl.Diagnostics) {
+	return value(expr, field)
+}
+
 func value(expr hcl.Expression, field string) (cty.Value, bool, hcl.Diagnostics) {
 	if expr == nil {
 		return cty.NilVal, false, nil
@@ -232,12 +237,11 @@ func StringMap(expr hcl.Expression, field string) (map[string]string, bool, hcl.
 			diags = append(diags, Invalid(expr.Range(), field, "The value of key %q must be a string, got null.", k.AsString()))
 			continue
 		}
-		sv, err := convert.Convert(ev, cty.String)
-		if err != nil || ev.Type() != cty.String {
+		if ev.Type() != cty.String {
 			diags = append(diags, Invalid(expr.Range(), field, "The value of key %q must be a string, got a %s.", k.AsString(), typeName(ev.Type())))
 			continue
 		}
-		out[k.AsString()] = sv.AsString()
+		out[k.AsString()] = ev.AsString()
 	}
 	if diags.HasErrors() {
 		return nil, false, diags
