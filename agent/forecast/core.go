@@ -36,7 +36,6 @@ type model struct {
 	c      core
 	cal    calibration
 	reason string
-	n      int
 	fitted bool
 	// newCore builds the core for a history; it decides the model shape
 	// (for example seasonal or not) from the data and says why.
@@ -69,7 +68,6 @@ func (m *model) Fit(y []float64) error {
 	m.c = c
 	m.reason = reason
 	m.cal = cal
-	m.n = len(y)
 	m.fitted = true
 	m.widen = 1
 	if m.cal.fallback {
@@ -96,7 +94,6 @@ func (m *model) Update(y ...float64) {
 		m.health.observe(m.c, v)
 		m.c.observe(v)
 	}
-	m.n += len(y)
 }
 
 // Forecast implements Forecaster.

@@ -4,17 +4,17 @@ package forecast
 // can refit on a schedule or when residuals degrade, instead of every
 // cycle.
 type health struct {
-	since     int     // observations since the fit
-	every     int     // refit after this many observations
-	expect    float64 // calibrated one-step mean absolute residual
-	ewma      float64 // recent mean absolute one-step residual
-	seen      int
-	one       [1]float64
-	degradedK float64
+	since  int     // observations since the fit
+	every  int     // refit after this many observations
+	expect float64 // calibrated one-step mean absolute residual
+	ewma   float64 // recent mean absolute one-step residual
+	seen   int     // finite observations scored
+	one    [1]float64
 }
 
-// DefaultRefitEvery is how many observations a fitted model absorbs through
-// Update before it reports itself stale: one day of steps.
+// defaultRefitDays is how many days of observations a fitted model absorbs
+// through Update before it reports itself stale, unless
+// Options.RefitEvery says otherwise.
 const defaultRefitDays = 1
 
 // degradeFactor: recent one-step errors this many times the calibrated ones
@@ -26,7 +26,7 @@ const degradeFactor = 2.5
 const ewmaAlpha = 1.0 / 12
 
 func newHealth(cal calibration, o Options) health {
-	h := health{every: defaultRefitDays * o.daily(), degradedK: degradeFactor}
+	h := health{every: defaultRefitDays * o.daily()}
 	if o.RefitEvery > 0 {
 		h.every = o.RefitEvery
 	}
@@ -64,7 +64,7 @@ func (h *health) Stale() (bool, string) {
 	switch {
 	case h.every > 0 && h.since >= h.every:
 		return true, "refit schedule reached"
-	case h.seen >= 12 && h.expect > 0 && h.ewma > h.degradedK*h.expect:
+	case h.seen >= 12 && h.expect > 0 && h.ewma > degradeFactor*h.expect:
 		return true, "residuals degraded"
 	case h.seen >= 12 && h.expect == 0 && h.ewma > 0:
 		return true, "residuals degraded"
