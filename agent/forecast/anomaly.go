@@ -331,22 +331,38 @@ func anomScale(w *anomSortedWindow) float64 {
 func DetectAnomalies(y []float64, opts AnomalyOptions) ([]AnomalyPoint, []AnomalyEvent) {
 	d := NewAnomalyDetector(opts)
 	pts := make([]AnomalyPoint, len(y))
-	var last [3]float64
-	held := 0
-	buf := make([]float64, 0, 3)
+	var pred anomRecentMedian
 	for i, v := range y {
-		pred := math.NaN()
-		if held > 0 {
-			pred = anomWindowMedian(last[:min(held, 3)], buf)
-		}
-		pts[i] = d.Observe(v, pred)
-		if !math.IsNaN(v) {
-			copy(last[1:], last[:2])
-			last[0] = v
-			held++
-		}
+		pts[i] = d.Observe(v, pred.Next())
+		pred.Push(v)
 	}
 	return pts, d.Events(true)
+}
+
+// anomRecentMedian is the detector's built-in one-step forecast: the median
+// of the last three samples (NaN before the first).
+type anomRecentMedian struct {
+	last [3]float64
+	held int
+	buf  [3]float64
+}
+
+// Next returns the forecast for the next sample.
+func (m *anomRecentMedian) Next() float64 {
+	if m.held == 0 {
+		return math.NaN()
+	}
+	return anomWindowMedian(m.last[:min(m.held, 3)], m.buf[:0])
+}
+
+// Push records a sample; NaN is ignored.
+func (m *anomRecentMedian) Push(v float64) {
+	if math.IsNaN(v) {
+		return
+	}
+	copy(m.last[1:], m.last[:2])
+	m.last[0] = v
+	m.held++
 }
 
 // CleanAnomalies returns a copy of y with the points the detector marks
@@ -355,6 +371,12 @@ func DetectAnomalies(y []float64, opts AnomalyOptions) ([]AnomalyPoint, []Anomal
 // truth, and models must learn it (see LevelShifts).
 func CleanAnomalies(y []float64, opts AnomalyOptions) ([]float64, []AnomalyEvent) {
 	pts, events := DetectAnomalies(y, opts)
+	return anomClean(y, pts, events), events
+}
+
+// anomClean returns a copy of y with anomalous points outside level-shift
+// events replaced by NaN.
+func anomClean(y []float64, pts []AnomalyPoint, events []AnomalyEvent) []float64 {
 	clean := append([]float64(nil), y...)
 	shift := make([]bool, len(y))
 	for _, e := range events {
@@ -369,5 +391,5 @@ func CleanAnomalies(y []float64, opts AnomalyOptions) ([]float64, []AnomalyEvent
 			clean[i] = math.NaN()
 		}
 	}
-	return clean, events
+	return clean
 }
