@@ -604,3 +604,17 @@ func TestLoadEmptyDirWarns(t *testing.T) {
 		t.Errorf("want one warning for an empty directory, got %v", diags)
 	}
 }
+
+func TestScheduleWindowsBounded(t *testing.T) {
+	ps, diags, _ := parse(t, func(b *builder) {
+		b.schedule = strings.Replace(b.schedule, "0 2 * * 0", "* * * * *", 1)
+	})
+	if diags.HasErrors() {
+		t.Fatal(diags.Error())
+	}
+	from := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	got := ps[0].Schedules[0].Windows(from, from.AddDate(1, 0, 0))
+	if len(got) != policies.MaxWindows {
+		t.Errorf("%d windows, want the cap %d", len(got), policies.MaxWindows)
+	}
+}

@@ -255,8 +255,13 @@ type Window struct {
 	Start, End time.Time
 }
 
+// MaxWindows bounds how many occurrences Windows returns, so a frequent
+// schedule over a long range cannot exhaust memory.
+const MaxWindows = 10000
+
 // Windows returns the occurrences of s that overlap [from, to), in order,
-// including one already running at from. It reads no clock.
+// including one already running at from, at most MaxWindows. It reads no
+// clock.
 func (s *Schedule) Windows(from, to time.Time) []Window {
 	if s.Expr == nil || s.Duration <= 0 || !from.Before(to) {
 		return nil
@@ -266,7 +271,7 @@ func (s *Schedule) Windows(from, to time.Time) []Window {
 	// cronexpr.Next is strictly after its argument, so step back one
 	// nanosecond more.
 	t := s.Expr.Next(from.Add(-s.Duration - time.Nanosecond).UTC())
-	for !t.IsZero() && t.Before(to) {
+	for !t.IsZero() && t.Before(to) && len(out) < MaxWindows {
 		w := Window{Start: t, End: t.Add(s.Duration)}
 		if w.End.After(from) {
 			out = append(out, w)
