@@ -231,3 +231,30 @@ func TestLoadAgentConfigPrecedence(t *testing.T) {
 		t.Errorf("precedence wrong: http %q nomad %q dev %v log %q", c.HTTP.Address, c.Nomad.Address, c.DevMode, c.LogLevel)
 	}
 }
+
+func TestPolicyValidateWarningsPass(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "short-history.hcl")
+	src := "shaping \"web\" {\n  locality {\n    datacenter = \"dc1\"\n  }\n  forecast {\n    history     = \"7d\"\n    seasonality = [\"7d\"]\n  }\n}\n"
+	if err := os.WriteFile(path, []byte(src), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr := run(t, "policy", "validate", path)
+	if code != ExitOK || stdout != "1 policy valid: web\n" {
+		t.Errorf("exit %d, stdout %q", code, stdout)
+	}
+	if !strings.Contains(stderr, path+":7,") || !strings.Contains(stderr, "warning: Questionable forecast.seasonality[0]") {
+		t.Errorf("the warning is not located or named:\n%s", stderr)
+	}
+}
+
+func TestPolicyValidateMissingFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "nope.hcl")
+	code, _, stderr := run(t, "policy", "validate", path)
+	if code != ExitInvalid || !strings.Contains(stderr, path) {
+		t.Errorf("exit %d, stderr:\n%s", code, stderr)
+	}
+	code, _, stderr = run(t, "config", "validate", path)
+	if code != ExitInvalid || !strings.Contains(stderr, path) {
+		t.Errorf("config: exit %d, stderr:\n%s", code, stderr)
+	}
+}
