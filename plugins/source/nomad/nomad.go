@@ -44,9 +44,11 @@ type Source struct {
 	cfg Config
 	log hclog.Logger
 
-	mu        sync.Mutex
-	nodes     []*nomadapi.NodeListStub // sorted by ID; nil until first listed
-	nodeIndex uint64
+	mu         sync.Mutex
+	nodes      []*nomadapi.NodeListStub // sorted by ID; nil until first listed
+	nodeIndex  uint64
+	allocs     []*nomadapi.AllocationListStub // nil until first listed
+	allocIndex uint64
 }
 
 var _ source.Source = (*Source)(nil)
@@ -71,22 +73,56 @@ func New(cfg Config, log hclog.Logger) (*Source, error) {
 // Name implements source.Source.
 func (s *Source) Name() string { return "nomad" }
 
-// Watch keeps the node list current with blocking queries until ctx ends,
-// so that Collect sees node changes without listing every cycle. Errors are
-// logged and retried with backoff.
+// Watch keeps the node list (and, with AllocStats, the allocation list)
+// current with blocking queries until ctx ends, so that Collect sees
+// changes without listing every cycle. Errors are logged and retried with
+// backoff.
 func (s *Source) Watch(ctx context.Context) {
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		s.watch(ctx, "nodes", func(q *nomadapi.QueryOptions) (uint64, error) {
+			q.Params = map[string]string{"resources": "true"}
+			nodes, meta, err := s.cfg.Client.Nodes().List(q)
+			if err != nil {
+				return 0, err
+			}
+			s.setNodes(nodes, meta.LastIndex)
+			return meta.LastIndex, nil
+		}, func() uint64 { s.mu.Lock(); defer s.mu.Unlock(); return s.nodeIndex })
+	}()
+	if s.cfg.AllocStats {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.watch(ctx, "allocations", func(q *nomadapi.QueryOptions) (uint64, error) {
+				q.Namespace = "*"
+				allocs, meta, err := s.cfg.Client.Allocations().List(q)
+				if err != nil {
+					return 0, err
+				}
+				s.mu.Lock()
+				s.allocs, s.allocIndex = allocs, meta.LastIndex
+				s.mu.Unlock()
+				return meta.LastIndex, nil
+			}, func() uint64 { s.mu.Lock(); defer s.mu.Unlock(); return s.allocIndex })
+		}()
+	}
+	wg.Wait()
+}
+
+// watch runs one blocking-query loop: list with the last index seen, wait
+// for a change, repeat.
+func (s *Source) watch(ctx context.Context, what string, list func(*nomadapi.QueryOptions) (uint64, error), index func() uint64) {
 	backoff := time.Second
 	for ctx.Err() == nil {
-		s.mu.Lock()
-		index := s.nodeIndex
-		s.mu.Unlock()
-		q := (&nomadapi.QueryOptions{WaitIndex: index, WaitTime: 5 * time.Minute, Params: map[string]string{"resources": "true"}}).WithContext(ctx)
-		nodes, meta, err := s.cfg.Client.Nodes().List(q)
-		if err != nil {
+		q := (&nomadapi.QueryOptions{WaitIndex: index(), WaitTime: 5 * time.Minute}).WithContext(ctx)
+		if _, err := list(q); err != nil {
 			if ctx.Err() != nil {
 				return
 			}
-			s.log.Warn("node watch failed; retrying", "error", err, "backoff", backoff)
+			s.log.Warn("watch failed; retrying", "what", what, "error", err, "backoff", backoff)
 			select {
 			case <-ctx.Done():
 				return
@@ -96,10 +132,6 @@ func (s *Source) Watch(ctx context.Context) {
 			continue
 		}
 		backoff = time.Second
-		if meta.LastIndex < index { // index went backwards: the cluster was reset
-			meta.LastIndex = 0
-		}
-		s.setNodes(nodes, meta.LastIndex)
 	}
 }
 
@@ -285,10 +317,15 @@ func (s *Source) nodeUsage(ctx context.Context, n *nomadapi.NodeListStub) usage 
 // allocSamples reads every running allocation's stats and sums them per
 // task group.
 func (s *Source) allocSamples(ctx context.Context, t time.Time) ([]source.Sample, []source.Stale, error) {
-	q := (&nomadapi.QueryOptions{Namespace: "*"}).WithContext(ctx)
-	allocs, _, err := s.cfg.Client.Allocations().List(q)
-	if err != nil {
-		return nil, nil, fmt.Errorf("nomad source: list allocations: %w", err)
+	s.mu.Lock()
+	allocs := s.allocs
+	s.mu.Unlock()
+	if allocs == nil {
+		q := (&nomadapi.QueryOptions{Namespace: "*"}).WithContext(ctx)
+		var err error
+		if allocs, _, err = s.cfg.Client.Allocations().List(q); err != nil {
+			return nil, nil, fmt.Errorf("nomad source: list allocations: %w", err)
+		}
 	}
 	var running []*nomadapi.AllocationListStub
 	for _, a := range allocs {
