@@ -2,15 +2,35 @@
 // `shaping "NAME" { ... }` blocks, their parser, their validation, and the
 // typed policies the forecast loop and the planner consume.
 //
-// A policy file holds one or more shaping blocks. Loading goes
-// decode → validate → translate: the HCL-shaped decode structs (decode.go)
-// keep every setting as an hcl.Expression so that each semantic error is an
-// hcl.Diagnostic pointing at the offending expression and naming the field
-// ("Invalid forecast.quantile" at policy.hcl:12,16-19), like a syntax error.
-// Omitted blocks and attributes take the safe defaults documented on each
-// type. Scale target plugins ("nomad-job", "webhook", "exec") validate their
-// own settings through the registry in target.go when the policy loads, not
-// when they first act.
+// A policy file holds one or more shaping blocks:
+//
+//	shaping "NAME" {
+//	  locality { datacenter, node_pool, node_class }          # required; "*" or omitted = any
+//	  forecast { model, horizon, step, history, seasonality, quantile }
+//	  headroom { cpu, memory, iops }                          # percent free, [0,100)
+//	  reserve  { enabled, priority, lead_time, ttl, max_cpu, max_memory }
+//	  migrate  { max_parallel, strategy, priority { relieve_hotspot, critical, age } }
+//	  scale "NAME" { min, max, cooldown, target "PLUGIN" { ... } }   # repeatable
+//	  schedule "NAME" { cron, duration, action, localities }         # repeatable
+//	}
+//
+// Omitted blocks and attributes take safe defaults (see the Default
+// constants and each type's fields): model "auto", horizon 1h on a 1m step
+// over 14d of history, seasonality "auto", planning quantile 0.9, 20%
+// headroom on every resource, reservations off, two migrations at a time
+// per locality with the "reschedule" strategy. Durations are strings with
+// the units of time.ParseDuration plus "d" and "w" ("90s", "1h30m", "7d").
+// Cron expressions are parsed by github.com/hashicorp/cronexpr and read in
+// UTC.
+//
+// Loading goes decode → validate → translate: the HCL-shaped decode
+// structs (decode.go) keep every setting as an hcl.Expression so that each
+// semantic error is an hcl.Diagnostic pointing at the offending expression
+// and naming the field ("Invalid forecast.quantile" at
+// policy.hcl:12,16-19), like a syntax error. Scale target plugins
+// ("nomad-job", "webhook", "exec", registered by importing
+// plugins/target/builtin) validate their own settings through the registry
+// in target.go when the policy loads, not when they first act.
 //
 // This package must never perform I/O beyond reading the policy files it is
 // given, never read the clock (Schedule.Windows takes its time range as
