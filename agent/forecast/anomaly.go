@@ -154,7 +154,7 @@ type AnomalyDetector struct {
 	seen   int // non-NaN points
 
 	zs     *anomSortedWindow // past Z values, for Score
-	recent *anomRing         // past Scores, for Onset
+	recent anomMaxQueue      // past Scores, for Onset
 
 	open   *AnomalyEvent
 	quiet  int // normal points since the open event's last anomaly
@@ -170,7 +170,6 @@ func NewAnomalyDetector(opts AnomalyOptions) *AnomalyDetector {
 		values: newAnomSortedWindow(opts.Window),
 		shift:  NewLevelShiftDetector(opts.LevelShift),
 		zs:     newAnomSortedWindow(opts.Memory),
-		recent: newAnomRing(opts.Refractory),
 	}
 }
 
@@ -260,13 +259,10 @@ func (d *AnomalyDetector) advance(p AnomalyPoint) { d.track(&p, nil) }
 // track groups anomalous points into events and sets p.Onset.
 func (d *AnomalyDetector) track(p *AnomalyPoint, shift *LevelShiftEvent) {
 	p.Onset = p.Score
-	for _, s := range d.recent.Values() {
-		if s >= p.Score {
-			p.Onset = 0
-			break
-		}
+	if m, ok := d.recent.Max(p.Index - d.opts.Refractory); ok && m >= p.Score {
+		p.Onset = 0
 	}
-	d.recent.Push(p.Score, p.Index)
+	d.recent.Push(p.Index, p.Score)
 	if !p.Anomalous {
 		if d.open != nil {
 			d.quiet++
@@ -392,4 +388,38 @@ func anomClean(y []float64, pts []AnomalyPoint, events []AnomalyEvent) []float64
 		}
 	}
 	return clean
+}
+
+// anomMaxQueue gives the maximum of the values pushed since a given index
+// in O(1) amortised: it keeps the pushed (index, value) pairs whose value
+// is larger than every later one.
+type anomMaxQueue struct {
+	idx  []int
+	vals []float64
+}
+
+// Push appends value v at index i (indices ascending).
+func (q *anomMaxQueue) Push(i int, v float64) {
+	n := len(q.vals)
+	for n > 0 && q.vals[n-1] <= v {
+		n--
+	}
+	q.idx, q.vals = append(q.idx[:n], i), append(q.vals[:n], v)
+}
+
+// Max returns the largest value pushed at an index >= from, dropping older
+// ones; ok is false when there is none.
+func (q *anomMaxQueue) Max(from int) (float64, bool) {
+	drop := 0
+	for drop < len(q.idx) && q.idx[drop] < from {
+		drop++
+	}
+	if drop > 0 {
+		q.idx = append(q.idx[:0], q.idx[drop:]...)
+		q.vals = append(q.vals[:0], q.vals[drop:]...)
+	}
+	if len(q.vals) == 0 {
+		return 0, false
+	}
+	return q.vals[0], true
 }

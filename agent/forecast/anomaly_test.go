@@ -272,3 +272,22 @@ func BenchmarkLevelShifts(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "series/s")
 }
+
+func TestAnomMaxQueue(t *testing.T) {
+	vals := []float64{3, 1, 4, 1, 5, 9, 2, 6, 5, 3, 5, 8, 9, 7, 9}
+	var q anomMaxQueue
+	const span = 4
+	for i, v := range vals {
+		got, ok := q.Max(i - span)
+		want, wantOK := 0.0, false
+		for j := max(0, i-span); j < i; j++ {
+			if !wantOK || vals[j] > want {
+				want, wantOK = vals[j], true
+			}
+		}
+		if got != want || ok != wantOK {
+			t.Fatalf("step %d: max of the previous %d = %v %v, want %v %v", i, span, got, ok, want, wantOK)
+		}
+		q.Push(i, v)
+	}
+}

@@ -374,41 +374,53 @@ func anomSortedMedian(a []float64) float64 {
 	return (a[n/2-1] + a[n/2]) / 2
 }
 
-// anomSortedMAD is the median absolute deviation of an ascending slice,
-// found by merging the distances below and above the median, which are
-// already ordered, up to the middle one: O(n) without allocating.
+// anomSortedMAD is the median absolute deviation of an ascending slice.
+// The distances from the median below it (walking down) and above it
+// (walking up) are two ascending sequences, so the middle distance is a
+// rank selection in two sorted sequences: O(log n), without allocating.
 func anomSortedMAD(a []float64) float64 {
 	n := len(a)
 	if n == 0 {
 		return math.NaN()
 	}
 	m := anomSortedMedian(a)
-	// lo walks down from the median, hi walks up.
-	hi := sort.SearchFloat64s(a, m)
-	lo := hi - 1
-	need := n / 2 // we want the (n/2)-th and, for even n, (n/2-1)-th smallest distance
-	var prev, cur float64
-	for k := 0; k <= need; k++ {
-		prev = cur
+	hi := sort.SearchFloat64s(a, m) // a[hi:] are >= m
+	lo := hi - 1                    // a[:lo+1] are < m
+	below := func(i int) float64 { return m - a[lo-i] }
+	above := func(j int) float64 { return a[hi+j] - m }
+	nb, na := lo+1, n-hi
+	k := n / 2
+	if n%2 == 1 {
+		return anomRank(below, nb, above, na, k)
+	}
+	return (anomRank(below, nb, above, na, k-1) + anomRank(below, nb, above, na, k)) / 2
+}
+
+// anomRank returns the element of rank k (0-based) of the union of two
+// ascending sequences x (length nx) and y (length ny).
+func anomRank(x func(int) float64, nx int, y func(int) float64, ny int, k int) float64 {
+	// Take i elements from x and j = k+1-i from y so that they are the
+	// k+1 smallest; the answer is the largest of them.
+	lo, hi := max(0, k+1-ny), min(k+1, nx)
+	for lo <= hi {
+		i := (lo + hi) / 2
+		j := k + 1 - i
 		switch {
-		case lo < 0:
-			cur = a[hi] - m
-			hi++
-		case hi >= n:
-			cur = m - a[lo]
-			lo--
-		case m-a[lo] <= a[hi]-m:
-			cur = m - a[lo]
-			lo--
+		case i > 0 && j < ny && x(i-1) > y(j):
+			hi = i - 1
+		case j > 0 && i < nx && y(j-1) > x(i):
+			lo = i + 1
 		default:
-			cur = a[hi] - m
-			hi++
+			switch {
+			case i == 0:
+				return y(j - 1)
+			case j == 0:
+				return x(i - 1)
+			}
+			return math.Max(x(i-1), y(j-1))
 		}
 	}
-	if n%2 == 1 {
-		return cur
-	}
-	return (prev + cur) / 2
+	return math.NaN() // unreachable for 0 <= k < nx+ny
 }
 
 // anomMedian is the median of the non-NaN values of x (NaN when none); x is

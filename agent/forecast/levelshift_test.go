@@ -136,10 +136,10 @@ func TestLevelShiftDetectorQuietOnNoise(t *testing.T) {
 
 func TestSortedWindowMatchesBruteForce(t *testing.T) {
 	r := rand.New(rand.NewPCG(9, 9))
-	for _, size := range []int{1, 2, 3, 10, 33} {
+	for _, size := range []int{1, 2, 3, 4, 10, 33, 100} {
 		w := newAnomSortedWindow(size)
 		var all []float64
-		for i := 0; i < 200; i++ {
+		for i := 0; i < 400; i++ {
 			v := math.Round(r.NormFloat64()*10) / 2 // ties on purpose
 			w.Add(v)
 			all = append(all, v)
