@@ -360,6 +360,9 @@ func readLines(r io.Reader) ([]string, error) {
 	var out []string
 	for sc.Scan() {
 		line := strings.TrimRight(sc.Text(), "\r")
+		if len(out) == 0 {
+			line = strings.TrimPrefix(line, "\ufeff") // byte order mark
+		}
 		if len(out) == 0 && strings.TrimSpace(line) == "" {
 			continue
 		}

@@ -99,6 +99,12 @@ func TestReadFileFormats(t *testing.T) {
 			start:   time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC),
 		},
 		{
+			name: "byte order mark before the header", step: time.Minute,
+			text:  "\ufefftimestamp,v\n2020-01-01 00:00:00,1\n2020-01-01 00:01:00,2\n",
+			want:  []want{{"x", []float64{1, 2}}},
+			start: time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC),
+		},
+		{
 			name: "Unix milliseconds", step: time.Minute,
 			text:  "timestamp,v\n1600000000000,1\n1600000060000,2\n",
 			want:  []want{{"x", []float64{1, 2}}},
