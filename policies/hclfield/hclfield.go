@@ -167,7 +167,8 @@ func Number(expr hcl.Expression, field string) (float64, bool, hcl.Diagnostics) 
 	return f, true, diags
 }
 
-// Int decodes a whole number that fits in an int.
+// Int decodes a whole number between -2^31 and 2^31-1, the range every
+// integer setting fits in on every platform.
 func Int(expr hcl.Expression, field string) (int, bool, hcl.Diagnostics) {
 	v, ok, diags := value(expr, field)
 	if !ok {
