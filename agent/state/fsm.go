@@ -107,7 +107,7 @@ func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
 	defer f.mu.Unlock()
 	st := f.store
 	st.gen++
-	c := &capture{applied: f.applied, layout: st.layout, series: make([]*series, 0, len(st.series))}
+	c := &capture{applied: f.applied, cfg: st.cfg, series: make([]*series, 0, len(st.series))}
 	for _, sr := range st.series {
 		c.series = append(c.series, sr)
 	}

@@ -21,7 +21,7 @@ import (
 // drops and entries that cannot be applied.
 func randomLog(seed uint64, n int) [][]byte {
 	r := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
-	keys := []Key{cpu, mem, iops, {"dc1/batch", "cpu"}, {"dc2/db", "mem"}, {"", "bad"}}
+	keys := []Key{cpu, mem, iops, {"dc1/batch", "cpu"}, {"dc2/db", "mem"}, {"", "bad"}, nodeCPU, nodeMem, groupCPU}
 	var out [][]byte
 	now := at(0)
 	for i := 0; i < n; i++ {
@@ -56,7 +56,7 @@ func randomLog(seed uint64, n int) [][]byte {
 func equalStores(t *testing.T, a, b *FSM) {
 	t.Helper()
 	opts := []cmp.Option{
-		cmp.AllowUnexported(series{}, bucket{}, tierHead{}),
+		cmp.AllowUnexported(series{}, bucket{}, tierHead{}, layout{}),
 		cmpopts.IgnoreFields(series{}, "gen", "owned"),
 	}
 	if diff := cmp.Diff(a.store.series, b.store.series, opts...); diff != "" {
@@ -68,28 +68,50 @@ func equalStores(t *testing.T, a, b *FSM) {
 }
 
 func TestApplyDeterministic(t *testing.T) {
-	entries := logOf(1, randomLog(7, 600)...)
-	a, b := newFSM(t, smallTiers), newFSM(t, smallTiers)
-	for _, l := range entries {
-		a.Apply(l)
+	tests := []struct {
+		name     string
+		profiles []Profile
+	}{
+		{"default tiers only", nil},
+		{"mixed profiles", mixedProfiles()},
 	}
-	// b applies the same log in batches of varied sizes, with snapshots
-	// (and so copy-on-write) taken along the way.
-	for i := 0; i < len(entries); {
-		n := min(1+i%13, len(entries)-i)
-		b.ApplyBatch(entries[i : i+n])
-		if i%5 == 0 {
-			s, _ := b.Snapshot()
-			s.Release()
-		}
-		i += n
-	}
-	equalStores(t, a, b)
-	if !bytes.Equal(snapshotBytes(t, a), snapshotBytes(t, b)) {
-		t.Error("snapshots of equal states differ")
-	}
-	if a.Len() == 0 {
-		t.Error("the random log left no series; the test exercises nothing")
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			entries := logOf(1, randomLog(7, 600)...)
+			a := newFSM(t, smallTiers, withProfiles(tt.profiles))
+			// b lists the profiles in another order: Config sorts them, so
+			// the order must not matter.
+			b := newFSM(t, smallTiers, withProfiles(reversed(tt.profiles)))
+			for _, l := range entries {
+				a.Apply(l)
+			}
+			// b applies the same log in batches of varied sizes, with
+			// snapshots (and so copy-on-write) taken along the way.
+			for i := 0; i < len(entries); {
+				n := min(1+i%13, len(entries)-i)
+				b.ApplyBatch(entries[i : i+n])
+				if i%5 == 0 {
+					s, _ := b.Snapshot()
+					s.Release()
+				}
+				i += n
+			}
+			equalStores(t, a, b)
+			if !bytes.Equal(snapshotBytes(t, a), snapshotBytes(t, b)) {
+				t.Error("snapshots of equal states differ")
+			}
+			// Every series kept the tiers its key selects, and the log
+			// reached series of every profile.
+			for _, k := range []Key{cpu, nodeCPU, nodeMem, groupCPU} {
+				sr := a.store.series[k]
+				if sr == nil {
+					t.Fatalf("the random log left no series %s; the test exercises too little", k)
+				}
+				if want := a.Config().TiersFor(k.Locality); !slices.Equal(sr.layout.tiers, want) {
+					t.Errorf("%s keeps tiers %v; want %v", k, sr.layout.tiers, want)
+				}
+			}
+		})
 	}
 }
 
@@ -128,62 +150,173 @@ func TestApplyResults(t *testing.T) {
 }
 
 func TestSnapshotRestoreRoundTrip(t *testing.T) {
-	src := newFSM(t, smallTiers)
-	src.ApplyBatch(logOf(1, randomLog(11, 300)...))
-	snap := snapshotBytes(t, src)
+	tests := []struct {
+		name     string
+		profiles []Profile
+	}{
+		{"default tiers only", nil},
+		{"mixed profiles", mixedProfiles()},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			src := newFSM(t, smallTiers, withProfiles(tt.profiles))
+			src.ApplyBatch(logOf(1, randomLog(11, 300)...))
+			snap := snapshotBytes(t, src)
 
-	// The destination holds other state, which Restore must wipe.
-	dst := newFSM(t, smallTiers)
-	dst.ApplyBatch(logOf(1, Encode(AppendSamples{Step: time.Minute, Samples: []Sample{{Key{"gone", "cpu"}, at(0), 1}}})))
-	if err := dst.Restore(io.NopCloser(bytes.NewReader(snap))); err != nil {
-		t.Fatal(err)
+			// The destination holds other state, which Restore must wipe,
+			// and lists its profiles in another order.
+			dst := newFSM(t, smallTiers, withProfiles(reversed(tt.profiles)))
+			dst.ApplyBatch(logOf(1, Encode(AppendSamples{Step: time.Minute, Samples: []Sample{{Key{"gone", "cpu"}, at(0), 1}}})))
+			if err := dst.Restore(io.NopCloser(bytes.NewReader(snap))); err != nil {
+				t.Fatal(err)
+			}
+			equalStores(t, src, dst)
+			if _, ok := dst.Info(Key{"gone", "cpu"}); ok {
+				t.Error("restore kept a series the snapshot does not hold")
+			}
+			if !bytes.Equal(snapshotBytes(t, dst), snap) {
+				t.Error("snapshot after restore differs from the restored snapshot")
+			}
+			// Reads agree on series of every profile.
+			for _, k := range src.Keys() {
+				for _, step := range []time.Duration{time.Minute, 10 * time.Minute, time.Hour} {
+					g1, err1 := src.Range(k, step, at(-time.Hour), at(6*time.Hour))
+					g2, err2 := dst.Range(k, step, at(-time.Hour), at(6*time.Hour))
+					if (err1 == nil) != (err2 == nil) || g1.Tier != g2.Tier || !sameFloats(g1.Mean, g2.Mean) || !slices.Equal(g1.Count, g2.Count) {
+						t.Errorf("Range(%s, %v) differs after restore: %v, %v", k, step, err1, err2)
+					}
+				}
+				p1, ok1 := src.Latest(k)
+				p2, ok2 := dst.Latest(k)
+				if ok1 != ok2 || !p1.Time.Equal(p2.Time) || !sameFloat(p1.Mean, p2.Mean) || p1.Count != p2.Count {
+					t.Errorf("Latest(%s) differs after restore: %+v vs %+v", k, p1, p2)
+				}
+			}
+			// Both continue identically.
+			more := logOf(301, randomLog(12, 50)...)
+			src.ApplyBatch(more)
+			dst.ApplyBatch(more)
+			equalStores(t, src, dst)
+		})
 	}
-	equalStores(t, src, dst)
-	if _, ok := dst.Info(Key{"gone", "cpu"}); ok {
-		t.Error("restore kept a series the snapshot does not hold")
+}
+
+// TestSnapshotFormatWithoutProfiles pins the layout record of a
+// configuration without profiles to the format that predates profiles, so
+// that snapshots keep restoring across the change in both directions.
+func TestSnapshotFormatWithoutProfiles(t *testing.T) {
+	var want bytes.Buffer
+	fw := &frameWriter{w: bufioWriter(&want)}
+	fw.w.WriteString(snapshotMagic)
+	fw.uvarint(snapshotVersion)
+	fw.frame(func(e *encoder) { e.uvarint(0); e.uvarint(1) })
+	fw.frame(func(e *encoder) { e.str(sectionSeries); e.u8(0); e.uvarint(1) })
+	fw.frame(func(e *encoder) {
+		e.uvarint(uint64(len(smallTiers)))
+		for _, t := range smallTiers {
+			e.uvarint(uint64(t.Step))
+			e.uvarint(uint64(t.Points))
+		}
+	})
+	fw.w.Flush()
+	if got := snapshotBytes(t, newFSM(t, smallTiers)); !bytes.Equal(got, appendCRC(want.Bytes())) {
+		t.Errorf("empty snapshot without profiles:\n%x\nwant the format before profiles:\n%x", got, appendCRC(want.Bytes()))
 	}
-	if !bytes.Equal(snapshotBytes(t, dst), snap) {
-		t.Error("snapshot after restore differs from the restored snapshot")
+}
+
+func TestRestoreRefusesOtherProfiles(t *testing.T) {
+	src := newFSM(t, smallTiers, withProfiles(mixedProfiles()))
+	src.ApplyBatch(logOf(1, randomLog(13, 100)...))
+	withProfilesSnap := snapshotBytes(t, src)
+	plain := newFSM(t, smallTiers)
+	plain.ApplyBatch(logOf(1, randomLog(13, 100)...))
+	withoutProfilesSnap := snapshotBytes(t, plain)
+	oldFormat := craftSnapshot(t, "future", flagSkippable)
+
+	tweak := func(f func(ps []Profile) []Profile) []Profile { return f(mixedProfiles()) }
+	tests := []struct {
+		name     string
+		snap     []byte
+		profiles []Profile
+	}{
+		{"profiles into none", withProfilesSnap, nil},
+		{"none into profiles", withoutProfilesSnap, mixedProfiles()},
+		{"old format into profiles", oldFormat, DefaultProfiles()},
+		{"a profile fewer", withProfilesSnap, mixedProfiles()[1:]},
+		{"a profile more", withProfilesSnap, append(mixedProfiles(), Profile{Prefix: "alloc/", Tiers: smallTiers})},
+		{"another prefix", withProfilesSnap, tweak(func(ps []Profile) []Profile { ps[1].Prefix = "nodes/"; return ps })},
+		{"other points", withProfilesSnap, tweak(func(ps []Profile) []Profile { ps[1].Tiers[0].Points++; return ps })},
+		{"other step", withProfilesSnap, tweak(func(ps []Profile) []Profile { ps[2].Tiers[0].Step = time.Minute; return ps })},
+		{"a tier fewer", withProfilesSnap, tweak(func(ps []Profile) []Profile { ps[0].Tiers = ps[0].Tiers[:1]; return ps })},
 	}
-	// Both continue identically.
-	more := logOf(301, randomLog(12, 50)...)
-	src.ApplyBatch(more)
-	dst.ApplyBatch(more)
-	equalStores(t, src, dst)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dst := newFSM(t, smallTiers, withProfiles(tt.profiles))
+			dst.ApplyBatch(logOf(1, Encode(AppendSamples{Step: time.Minute, Samples: []Sample{{nodeCPU, at(0), 42}}})))
+			before := snapshotBytes(t, dst)
+			err := dst.Restore(io.NopCloser(bytes.NewReader(tt.snap)))
+			if !errors.Is(err, ErrLayoutMismatch) {
+				t.Errorf("Restore = %v; want ErrLayoutMismatch", err)
+			}
+			if !bytes.Equal(snapshotBytes(t, dst), before) || dst.AppliedIndex() != 1 {
+				t.Error("a refused restore changed the state")
+			}
+		})
+	}
+	// The same snapshots restore where the configuration matches.
+	for _, ok := range []struct {
+		snap     []byte
+		profiles []Profile
+	}{{withProfilesSnap, mixedProfiles()}, {withoutProfilesSnap, nil}, {oldFormat, nil}} {
+		if err := newFSM(t, smallTiers, withProfiles(ok.profiles)).Restore(io.NopCloser(bytes.NewReader(ok.snap))); err != nil {
+			t.Errorf("restore with matching profiles %v: %v", ok.profiles, err)
+		}
+	}
 }
 
 func TestSnapshotIsPointInTime(t *testing.T) {
-	f := newFSM(t, nil)
-	f.ApplyBatch(logOf(1, randomLog(3, 200)...))
-	want := snapshotBytes(t, f)
+	tests := []struct {
+		name     string
+		profiles []Profile
+	}{
+		{"default tiers only", nil},
+		{"default profiles", DefaultProfiles()},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFSM(t, nil, withProfiles(tt.profiles))
+			f.ApplyBatch(logOf(1, randomLog(3, 200)...))
+			want := snapshotBytes(t, f)
 
-	s, err := f.Snapshot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Release()
-	// Persist runs concurrently with Apply changing and dropping the very
-	// series it writes; the race detector checks the sharing.
-	later := logOf(201, randomLog(4, 200)...)
-	later = append(later, logOf(401, Encode(DropSeries{Keys: []Key{cpu, mem}}))...)
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for _, l := range later {
-			f.Apply(l)
-		}
-	}()
-	sink := &memSink{}
-	if err := s.Persist(sink); err != nil {
-		t.Fatal(err)
-	}
-	wg.Wait()
-	if !sink.closed || !bytes.Equal(sink.Bytes(), want) {
-		t.Errorf("persisted snapshot (closed=%v, %d bytes) differs from the state at capture (%d bytes)", sink.closed, sink.Len(), len(want))
-	}
-	if bytes.Equal(snapshotBytes(t, f), want) {
-		t.Error("state did not change after the capture; the test exercises nothing")
+			s, err := f.Snapshot()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Release()
+			// Persist runs concurrently with Apply changing and dropping the
+			// very series it writes; the race detector checks the sharing.
+			later := logOf(201, randomLog(4, 200)...)
+			later = append(later, logOf(401, Encode(DropSeries{Keys: []Key{cpu, mem, nodeMem}}))...)
+			var wg sync.WaitGroup
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for _, l := range later {
+					f.Apply(l)
+				}
+			}()
+			sink := &memSink{}
+			if err := s.Persist(sink); err != nil {
+				t.Fatal(err)
+			}
+			wg.Wait()
+			if !sink.closed || !bytes.Equal(sink.Bytes(), want) {
+				t.Errorf("persisted snapshot (closed=%v, %d bytes) differs from the state at capture (%d bytes)", sink.closed, sink.Len(), len(want))
+			}
+			if bytes.Equal(snapshotBytes(t, f), want) {
+				t.Error("state did not change after the capture; the test exercises nothing")
+			}
+		})
 	}
 }
 
@@ -228,8 +361,8 @@ func TestRestoreRejectsCorruption(t *testing.T) {
 	check("trailing data", append(bytes.Clone(snap), 0))
 
 	other := newFSM(t, []Tier{{Step: time.Minute, Points: 5}})
-	if err := other.Restore(io.NopCloser(bytes.NewReader(snap))); err == nil {
-		t.Error("restoring into different tiers succeeded; want an error")
+	if err := other.Restore(io.NopCloser(bytes.NewReader(snap))); !errors.Is(err, ErrLayoutMismatch) {
+		t.Errorf("restoring into different tiers: %v; want ErrLayoutMismatch", err)
 	}
 }
 
@@ -271,20 +404,27 @@ func TestRestoreSections(t *testing.T) {
 }
 
 func FuzzRestore(f *testing.F) {
-	src, _ := NewFSM(Config{Tiers: smallTiers})
-	src.ApplyBatch(logOf(1, randomLog(1, 40)...))
-	var buf bytes.Buffer
-	src.WriteSnapshot(&buf)
-	f.Add(buf.Bytes())
+	configs := [][]Profile{nil, mixedProfiles()}
+	for _, ps := range configs {
+		src, _ := NewFSM(Config{Tiers: smallTiers, Profiles: ps})
+		src.ApplyBatch(logOf(1, randomLog(1, 40)...))
+		var buf bytes.Buffer
+		src.WriteSnapshot(&buf)
+		f.Add(buf.Bytes())
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		dst := newFSM(t, smallTiers)
-		if err := dst.Restore(io.NopCloser(bytes.NewReader(b))); err != nil {
-			return
-		}
-		// Whatever restores must snapshot again and read without panicking.
-		snapshotBytes(t, dst)
-		for _, k := range dst.Keys() {
-			dst.Range(k, time.Minute, at(-time.Hour), at(time.Hour))
+		for _, ps := range configs {
+			dst := newFSM(t, smallTiers, withProfiles(ps))
+			if err := dst.Restore(io.NopCloser(bytes.NewReader(b))); err != nil {
+				continue
+			}
+			// Whatever restores must snapshot again and read without
+			// panicking.
+			snapshotBytes(t, dst)
+			for _, k := range dst.Keys() {
+				dst.Range(k, time.Minute, at(-time.Hour), at(time.Hour))
+				dst.Latest(k)
+			}
 		}
 	})
 }
@@ -308,37 +448,49 @@ func (s *memSink) Close() error  { s.closed = true; return nil }
 func (s *memSink) Cancel() error { s.cancelled = true; return nil }
 
 func TestCopyOnWriteCopiesTouchedPagesOnly(t *testing.T) {
-	f := newFSM(t, nil)
-	f.Apply(logOf(1, Encode(AppendSamples{Step: time.Minute, Samples: []Sample{{cpu, at(0), 1}, {mem, at(0), 1}}}))[0])
+	// cpu keeps the default tiers, nodeCPU the default node profile's one.
+	f := newFSM(t, nil, withProfiles(DefaultProfiles()))
+	f.Apply(logOf(1, Encode(AppendSamples{Step: time.Minute, Samples: []Sample{{cpu, at(0), 1}, {mem, at(0), 1}, {nodeCPU, at(0), 1}}}))[0])
 	s, _ := f.Snapshot()
 	defer s.Release()
 	captured := map[Key]*series{}
 	for _, sr := range s.(*fsmSnapshot).c.series {
 		captured[sr.key] = sr
 	}
-	capturedPages := slices.Clone(captured[cpu].pages)
-
-	f.Apply(logOf(2, Encode(AppendSamples{Step: time.Minute, Samples: []Sample{{cpu, at(time.Minute), 2}}}))[0])
-	now := f.store.series[cpu]
-	if now == captured[cpu] {
-		t.Fatal("the store changed the captured series header in place")
-	}
-	copied := 0
-	for i := range now.pages {
-		if now.pages[i] != capturedPages[i] {
-			copied++
+	for _, k := range []Key{cpu, nodeCPU} {
+		capturedPages := slices.Clone(captured[k].pages)
+		f.Apply(logOf(2, Encode(AppendSamples{Step: time.Minute, Samples: []Sample{{k, at(time.Minute), 2}}}))[0])
+		now := f.store.series[k]
+		if now == captured[k] {
+			t.Fatalf("%s: the store changed the captured series header in place", k)
 		}
-		if captured[cpu].pages[i] != capturedPages[i] {
-			t.Fatal("the captured header's pages changed")
+		if now.layout != captured[k].layout {
+			t.Errorf("%s: the copy has another layout", k)
+		}
+		copied := 0
+		for i := range now.pages {
+			if now.pages[i] != capturedPages[i] {
+				copied++
+			}
+			if captured[k].pages[i] != capturedPages[i] {
+				t.Fatalf("%s: the captured header's pages changed", k)
+			}
+		}
+		tiers := len(now.layout.tiers)
+		if copied == 0 || copied > tiers {
+			t.Errorf("%s: %d pages copied for one sample; want 1 to %d (one per tier at most)", k, copied, tiers)
+		}
+		if got := captured[k].at(now.layout.pos(0, floorDiv(unixNano(at(time.Minute)), int64(time.Minute)))); got.count != 0 {
+			t.Errorf("%s: the capture sees a sample applied after it: %+v", k, got)
+		}
+		if p, ok := f.Latest(k); !ok || !p.Time.Equal(at(time.Minute)) || p.Mean != 2 {
+			t.Errorf("%s: Latest = %+v, %v; want 2 at 00:01", k, p, ok)
 		}
 	}
-	if copied == 0 || copied > len(DefaultTiers()) {
-		t.Errorf("%d pages copied for one sample; want 1 to %d (one per tier at most)", copied, len(DefaultTiers()))
+	if len(captured[nodeCPU].heads) != 1 || len(captured[cpu].heads) != len(DefaultTiers()) {
+		t.Errorf("node series with %d tiers, locality series with %d; want 1 and %d", len(captured[nodeCPU].heads), len(captured[cpu].heads), len(DefaultTiers()))
 	}
 	if f.store.series[mem] != captured[mem] {
 		t.Error("an untouched series was copied")
-	}
-	if got := captured[cpu].at(f.store.layout.pos(0, floorDiv(unixNano(at(time.Minute)), int64(time.Minute)))); got.count != 0 {
-		t.Errorf("the capture sees a sample applied after it: %+v", got)
 	}
 }

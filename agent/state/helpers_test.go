@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"hash/crc32"
 	"math"
+	"slices"
 	"testing"
 	"time"
 
@@ -43,13 +44,39 @@ func newStore(t testing.TB, tiers []Tier, apply ...func(*Config)) *Store {
 	return s
 }
 
-func newFSM(t testing.TB, tiers []Tier) *FSM {
+func newFSM(t testing.TB, tiers []Tier, apply ...func(*Config)) *FSM {
 	t.Helper()
-	f, err := NewFSM(Config{Tiers: tiers})
+	cfg := Config{Tiers: tiers}
+	for _, f := range apply {
+		f(&cfg)
+	}
+	f, err := NewFSM(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return f
+}
+
+// Keys of the scoped series the agent writes besides locality series.
+var (
+	nodeCPU  = Key{Locality: "node/n1", Metric: "cpu"}
+	nodeMem  = Key{Locality: "node/dc1/n2", Metric: "memory_mb"}
+	groupCPU = Key{Locality: "group/default/web/frontend", Metric: "cpu_mhz"}
+)
+
+// mixedProfiles give node series one short tier, node series under
+// "node/dc1/" (the longer prefix wins) two tiers, and group series a tier of
+// 30-second steps. Their order is deliberately not the sorted one.
+func mixedProfiles() []Profile {
+	return []Profile{
+		{Prefix: "node/dc1/", Tiers: []Tier{{Step: time.Minute, Points: 2}, {Step: 10 * time.Minute, Points: 2}}},
+		{Prefix: "node/", Tiers: []Tier{{Step: time.Minute, Points: 3}}},
+		{Prefix: "group/", Tiers: []Tier{{Step: 30 * time.Second, Points: 4}, {Step: 2 * time.Minute, Points: 3}}},
+	}
+}
+
+func withProfiles(ps []Profile) func(*Config) {
+	return func(c *Config) { c.Profiles = ps }
 }
 
 // logOf wraps commands as consecutive raft log entries starting at index
@@ -97,4 +124,14 @@ func bufioWriter(w *bytes.Buffer) *bufio.Writer { return bufio.NewWriter(w) }
 
 func appendCRC(b []byte) []byte {
 	return binary.BigEndian.AppendUint32(b, crc32.Checksum(b, crc32.MakeTable(crc32.Castagnoli)))
+}
+
+// reversed returns a reversed copy of ps (nil stays nil).
+func reversed(ps []Profile) []Profile {
+	if ps == nil {
+		return nil
+	}
+	out := slices.Clone(ps)
+	slices.Reverse(out)
+	return out
 }

@@ -62,6 +62,9 @@ type page [pageBuckets]bucket
 // gen), and the header copies each page before changing it (see owned).
 type series struct {
 	key Key
+	// layout is the tiers of the series' profile, chosen from its key when
+	// it is created; shared, never changed.
+	layout *layout
 	// gen is the store generation this header belongs to; a header older
 	// than the store's generation may be shared with a snapshot and must be
 	// cloned before it is changed.
@@ -87,11 +90,12 @@ type series struct {
 func newSeries(key Key, l *layout, gen uint64) *series {
 	np := (l.total + pageBuckets - 1) / pageBuckets
 	s := &series{
-		key:   key,
-		gen:   gen,
-		heads: make([]tierHead, len(l.tiers)),
-		pages: make([]*page, np),
-		owned: make([]uint64, (np+63)/64),
+		key:    key,
+		layout: l,
+		gen:    gen,
+		heads:  make([]tierHead, len(l.tiers)),
+		pages:  make([]*page, np),
+		owned:  make([]uint64, (np+63)/64),
 	}
 	for i := range s.owned {
 		s.owned[i] = ^uint64(0)
@@ -119,7 +123,8 @@ func (s *series) at(pos int) bucket {
 }
 
 // appendRing appends tier i's ring, in ring order, to dst.
-func (s *series) appendRing(dst []bucket, l *layout, i int) []bucket {
+func (s *series) appendRing(dst []bucket, i int) []bucket {
+	l := s.layout
 	var empty page
 	for pos, end := l.offsets[i], l.offsets[i]+l.tiers[i].Points; pos < end; {
 		pg := s.pages[pos/pageBuckets]
@@ -160,7 +165,8 @@ func (l *layout) pos(i int, b int64) int {
 // at least one tier kept it. A sample older than a tier's ring is dropped by
 // that tier only; a sample newer than the head advances the head and empties
 // the buckets it skips.
-func (s *series) add(l *layout, t int64, v float64) bool {
+func (s *series) add(t int64, v float64) bool {
+	l := s.layout
 	kept := false
 	for i := range l.tiers {
 		step := int64(l.tiers[i].Step)
@@ -200,7 +206,8 @@ func (s *series) add(l *layout, t int64, v float64) bool {
 
 // get returns tier i's bucket number b, or an empty bucket when b is not in
 // the ring.
-func (s *series) get(l *layout, i int, b int64) bucket {
+func (s *series) get(i int, b int64) bucket {
+	l := s.layout
 	h := s.heads[i]
 	n := int64(l.tiers[i].Points)
 	if !h.used || b > h.head || b <= h.head-n {
@@ -211,7 +218,8 @@ func (s *series) get(l *layout, i int, b int64) bucket {
 
 // oldest returns the first bucket number tier i still holds, and false when
 // the tier is empty.
-func (s *series) oldest(l *layout, i int) (int64, bool) {
+func (s *series) oldest(i int) (int64, bool) {
+	l := s.layout
 	h := s.heads[i]
 	if !h.used {
 		return 0, false
@@ -219,8 +227,8 @@ func (s *series) oldest(l *layout, i int) (int64, bool) {
 	return h.head - int64(l.tiers[i].Points) + 1, true
 }
 
-// layout is a validated Config's tiers with each ring's offset into
-// series.buckets.
+// layout is one validated tier list (the default tiers or a profile's) with
+// each ring's offset into the positions of series.pages.
 type layout struct {
 	tiers   []Tier
 	offsets []int
@@ -234,18 +242,6 @@ func newLayout(tiers []Tier) *layout {
 		l.total += t.Points
 	}
 	return l
-}
-
-func (l *layout) equal(tiers []Tier) bool {
-	if len(tiers) != len(l.tiers) {
-		return false
-	}
-	for i := range tiers {
-		if tiers[i] != l.tiers[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func floorDiv(a, b int64) int64 {

@@ -27,18 +27,30 @@ import (
 // reader fails on an unknown section without it, since ignoring state that
 // later commands depend on would let nodes diverge.
 //
-// Section "series": the first record is the tier layout (number of tiers,
-// then step in nanoseconds and points per tier); then one record per series
-// in key order:
+// Section "series": the first record is the layout, the Config's tiers and
+// profiles:
+//
+//	tiers        number of tiers, then per tier its step in nanoseconds and
+//	             its points
+//	profiles     only when the Config has profiles: their number, then per
+//	             profile in prefix order its prefix (string) and its tiers
+//	             as above
+//
+// A configuration without profiles writes the record exactly as snapshots
+// did before profiles existed, so such snapshots restore either way. Restore
+// refuses a snapshot whose layout differs from the node's Config
+// (ErrLayoutMismatch): each series' rings are shaped by it. Then one record
+// per series in key order:
 //
 //	key          locality, metric (strings)
 //	flags        byte: bit 0 has a sample, bit 1 stale
 //	last sample  varint unix ns, when bit 0
 //	step         varint ns
 //	stale        varint since (unix ns) and reason (string), when bit 1
-//	per tier     used (byte); when used: head bucket (varint), number of
-//	             non-empty buckets (uvarint), then per bucket from the newest
-//	             back: distance from head (uvarint), mean, min, max (float32),
+//	per tier     of the key's profile (or the default tiers): used (byte);
+//	             when used: head bucket (varint), number of non-empty
+//	             buckets (uvarint), then per bucket from the newest back:
+//	             distance from head (uvarint), mean, min, max (float32),
 //	             count (uvarint)
 //
 // To add a sub-store: give it a section name, write it after "series" in
@@ -59,10 +71,15 @@ const (
 // the FSM keeps its previous state.
 var ErrCorruptSnapshot = errors.New("state: corrupt snapshot")
 
+// ErrLayoutMismatch is returned by Restore for an intact snapshot taken with
+// other tiers or profiles than the node's Config; the FSM keeps its previous
+// state. Every node of a cluster must share one Config.
+var ErrLayoutMismatch = errors.New("state: snapshot layout differs from the configuration")
+
 // capture is an immutable view of the state taken by FSM.Snapshot.
 type capture struct {
 	applied uint64
-	layout  *layout
+	cfg     Config    // the store's, with defaults; never changed
 	series  []*series // shared with the store until the store copies them
 }
 
@@ -85,15 +102,9 @@ func (c *capture) persist(w io.Writer) error {
 		e.u8(0)
 		e.uvarint(uint64(1 + len(c.series)))
 	})
-	fw.frame(func(e *encoder) {
-		e.uvarint(uint64(len(c.layout.tiers)))
-		for _, t := range c.layout.tiers {
-			e.uvarint(uint64(t.Step))
-			e.uvarint(uint64(t.Points))
-		}
-	})
+	fw.frame(func(e *encoder) { encodeLayout(e, c.cfg) })
 	for _, sr := range c.series {
-		fw.frame(func(e *encoder) { encodeSeries(e, c.layout, sr) })
+		fw.frame(func(e *encoder) { encodeSeries(e, sr) })
 	}
 	if fw.err != nil {
 		return fw.err
@@ -105,7 +116,60 @@ func (c *capture) persist(w io.Writer) error {
 	return err
 }
 
-func encodeSeries(e *encoder, l *layout, sr *series) {
+// encodeLayout writes the series section's layout record.
+func encodeLayout(e *encoder, cfg Config) {
+	encodeTiers(e, cfg.Tiers)
+	if len(cfg.Profiles) == 0 {
+		return
+	}
+	e.uvarint(uint64(len(cfg.Profiles)))
+	for _, p := range cfg.Profiles {
+		e.str(p.Prefix)
+		encodeTiers(e, p.Tiers)
+	}
+}
+
+func encodeTiers(e *encoder, tiers []Tier) {
+	e.uvarint(uint64(len(tiers)))
+	for _, t := range tiers {
+		e.uvarint(uint64(t.Step))
+		e.uvarint(uint64(t.Points))
+	}
+}
+
+// decodeLayout reads what encodeLayout wrote; a record that ends after the
+// tiers has no profiles.
+func decodeLayout(d *decoder) Config {
+	var c Config
+	c.Tiers = decodeTiers(d)
+	if d.err != nil || d.remaining() == 0 {
+		return c
+	}
+	c.Profiles = make([]Profile, d.count(5))
+	for i := range c.Profiles {
+		c.Profiles[i] = Profile{Prefix: d.str(), Tiers: decodeTiers(d)}
+	}
+	return c
+}
+
+func decodeTiers(d *decoder) []Tier {
+	tiers := make([]Tier, d.count(2))
+	for i := range tiers {
+		tiers[i] = Tier{Step: time.Duration(d.uvarint()), Points: int(d.uvarint())}
+	}
+	return tiers
+}
+
+// sameLayout reports whether two configurations (with defaults, profiles
+// sorted) shape series alike.
+func sameLayout(a, b Config) bool {
+	return slices.Equal(a.Tiers, b.Tiers) && slices.EqualFunc(a.Profiles, b.Profiles, func(p, q Profile) bool {
+		return p.Prefix == q.Prefix && slices.Equal(p.Tiers, q.Tiers)
+	})
+}
+
+func encodeSeries(e *encoder, sr *series) {
+	l := sr.layout
 	e.key(sr.key)
 	var flags byte
 	if sr.hasSample {
@@ -131,7 +195,7 @@ func encodeSeries(e *encoder, l *layout, sr *series) {
 		}
 		e.u8(1)
 		e.varint(h.head)
-		ring := sr.appendRing(e.scratch[:0], l, i)
+		ring := sr.appendRing(e.scratch[:0], i)
 		e.scratch = ring
 		n := len(ring)
 		start := l.pos(i, h.head) - l.offsets[i] // the newest bucket's index in the ring
@@ -269,15 +333,15 @@ func restoreSeries(fr *frameReader, st *Store, records uint64) error {
 	if err != nil {
 		return err
 	}
-	tiers := make([]Tier, d.count(2))
-	for i := range tiers {
-		tiers[i] = Tier{Step: time.Duration(d.uvarint()), Points: int(d.uvarint())}
-	}
+	snap := decodeLayout(d)
 	if err := d.done(); err != nil {
 		return fmt.Errorf("%w: layout: %w", ErrCorruptSnapshot, err)
 	}
-	if !st.layout.equal(tiers) {
-		return fmt.Errorf("state: restore: snapshot tiers %v differ from configured %v", tiers, st.layout.tiers)
+	switch {
+	case !slices.Equal(snap.Tiers, st.cfg.Tiers):
+		return fmt.Errorf("%w: snapshot tiers %v, configured %v", ErrLayoutMismatch, snap.Tiers, st.cfg.Tiers)
+	case !sameLayout(snap, st.cfg):
+		return fmt.Errorf("%w: snapshot profiles %v, configured %v", ErrLayoutMismatch, snap.Profiles, st.cfg.Profiles)
 	}
 	var prev *Key
 	for i := uint64(1); i < records; i++ {
@@ -285,7 +349,7 @@ func restoreSeries(fr *frameReader, st *Store, records uint64) error {
 		if err != nil {
 			return err
 		}
-		sr := decodeSeries(d, st.layout, st.gen)
+		sr := decodeSeries(d, st)
 		if err := d.done(); err != nil {
 			return fmt.Errorf("%w: series record %d: %w", ErrCorruptSnapshot, i, err)
 		}
@@ -301,8 +365,12 @@ func restoreSeries(fr *frameReader, st *Store, records uint64) error {
 	return nil
 }
 
-func decodeSeries(d *decoder, l *layout, gen uint64) *series {
-	sr := newSeries(d.key(), l, gen)
+// decodeSeries reads one series record into a series shaped by the store's
+// layout for its key.
+func decodeSeries(d *decoder, st *Store) *series {
+	k := d.key()
+	l := st.layoutFor(k.Locality)
+	sr := newSeries(k, l, st.gen)
 	flags := d.u8()
 	if flags&^3 != 0 {
 		d.fail(fmt.Errorf("unknown flags %#x", flags))

@@ -45,7 +45,8 @@ type Grid struct {
 	Key   Key
 	Start time.Time
 	Step  time.Duration
-	// Tier is the index of the tier the grid was read from.
+	// Tier is the index of the tier the grid was read from, among the
+	// tiers of the series' profile (Config.TiersFor).
 	Tier  int
 	Mean  []float64
 	Min   []float64
@@ -73,14 +74,17 @@ type Info struct {
 	StaleReason string
 }
 
-// Store is the series store: for each Key, one fixed-size ring per tier.
+// Store is the series store: for each Key, one fixed-size ring per tier of
+// the key's profile.
 // All its changes are deterministic functions of their arguments. A Store is
 // not safe for concurrent use; FSM guards one with a lock, and backtests may
 // use one directly.
 type Store struct {
-	cfg    Config
-	layout *layout
-	series map[Key]*series
+	cfg Config
+	// layout is the default tiers'; profiles[i] is cfg.Profiles[i]'s.
+	layout   *layout
+	profiles []*layout
+	series   map[Key]*series
 	// gen counts captures: a series whose gen is lower may be shared with a
 	// captured snapshot and is copied before it is changed.
 	gen uint64
@@ -92,7 +96,20 @@ func NewStore(cfg Config) (*Store, error) {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
-	return &Store{cfg: cfg, layout: newLayout(cfg.Tiers), series: map[Key]*series{}}, nil
+	s := &Store{cfg: cfg, layout: newLayout(cfg.Tiers), series: map[Key]*series{}}
+	for _, p := range cfg.Profiles {
+		s.profiles = append(s.profiles, newLayout(p.Tiers))
+	}
+	return s, nil
+}
+
+// layoutFor returns the layout of a new series of the given locality: its
+// profile's, or the default.
+func (s *Store) layoutFor(locality string) *layout {
+	if i := matchProfile(s.cfg.Profiles, locality); i >= 0 {
+		return s.profiles[i]
+	}
+	return s.layout
 }
 
 // Config returns the store's configuration.
@@ -132,7 +149,7 @@ func (s *Store) Append(step time.Duration, samples []Sample) (kept, dropped int,
 					sr = nil
 					continue
 				}
-				sr = newSeries(smp.Key, s.layout, s.gen)
+				sr = newSeries(smp.Key, s.layoutFor(smp.Key.Locality), s.gen)
 				s.series[smp.Key] = sr
 			}
 		}
@@ -141,7 +158,7 @@ func (s *Store) Append(step time.Duration, samples []Sample) (kept, dropped int,
 			dropped++
 			continue
 		}
-		if sr.add(s.layout, unixNano(smp.Time), v) {
+		if sr.add(unixNano(smp.Time), v) {
 			sr.step = int64(step)
 			kept++
 		} else {
@@ -235,16 +252,16 @@ func (sr *series) info() Info {
 	return in
 }
 
-// Latest returns the newest bucket of the finest tier (its Time is the
-// bucket's start) and false when the series does not exist or holds nothing.
+// Latest returns the newest bucket of the finest tier of the series' profile
+// (its Time is the bucket's start) and false when the series does not exist or holds nothing.
 func (s *Store) Latest(key Key) (Point, bool) {
 	sr := s.series[key]
 	if sr == nil || !sr.heads[0].used {
 		return Point{}, false
 	}
 	h := sr.heads[0].head
-	b := sr.get(s.layout, 0, h)
-	return toPoint(fromUnixNano(h*int64(s.layout.tiers[0].Step)), b), true
+	b := sr.get(0, h)
+	return toPoint(fromUnixNano(h*int64(sr.layout.tiers[0].Step)), b), true
 }
 
 func toPoint(t time.Time, b bucket) Point {
@@ -258,7 +275,8 @@ func toPoint(t time.Time, b bucket) Point {
 // [from, to): the first point is the step bucket holding from, the last the
 // bucket that starts before to. Buckets are aligned to the Unix epoch.
 //
-// step must be a multiple of some tier's step. Among those tiers Range reads
+// The tiers are those of the series' profile (Config.TiersFor). step must be
+// a multiple of some tier's step. Among those tiers Range reads
 // the finest one whose ring still reaches back to from, or else the one
 // reaching furthest back; buckets of a coarser step are combined from the
 // tier's (count-weighted mean, min of minima, max of maxima, summed counts).
@@ -273,12 +291,12 @@ func (s *Store) Range(key Key, step time.Duration, from, to time.Time) (Grid, er
 	}
 	fromNS, toNS := unixNano(from), unixNano(to)
 	tier, reach := -1, int64(math.MaxInt64)
-	for i, t := range s.layout.tiers {
+	for i, t := range sr.layout.tiers {
 		if step%t.Step != 0 {
 			continue
 		}
 		start := int64(math.MaxInt64)
-		if old, ok := sr.oldest(s.layout, i); ok {
+		if old, ok := sr.oldest(i); ok {
 			start = old * int64(t.Step)
 		}
 		if start <= fromNS {
@@ -314,13 +332,13 @@ func (s *Store) Range(key Key, step time.Duration, from, to time.Time) (Grid, er
 		Max:   make([]float64, n),
 		Count: make([]uint32, n),
 	}
-	ratio := int64(step / s.layout.tiers[tier].Step)
+	ratio := int64(step / sr.layout.tiers[tier].Step)
 	for i := int64(0); i < n; i++ {
 		var sum, lo, hi float64
 		var cnt uint64
 		base := (first + i) * ratio
 		for j := int64(0); j < ratio; j++ {
-			b := sr.get(s.layout, tier, base+j)
+			b := sr.get(tier, base+j)
 			if b.count == 0 {
 				continue
 			}

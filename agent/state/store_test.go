@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -311,6 +312,23 @@ func TestConfigValidate(t *testing.T) {
 		{"huge ring", func(c *Config) { c.Tiers = []Tier{{time.Minute, maxTierPoints + 1}} }, false},
 		{"not coarser", func(c *Config) { c.Tiers = []Tier{{time.Minute, 10}, {time.Minute, 10}} }, false},
 		{"negative max", func(c *Config) { c.MaxSeries = -1 }, false},
+		{"default profiles", func(c *Config) { c.Profiles = DefaultProfiles() }, true},
+		{"nested prefixes", func(c *Config) { c.Profiles = mixedProfiles() }, true},
+		{"empty profiles", func(c *Config) { c.Profiles = []Profile{} }, true},
+		{"empty prefix", func(c *Config) { c.Profiles = []Profile{{Prefix: "", Tiers: smallTiers}} }, false},
+		{"prefix longer than any locality", func(c *Config) {
+			c.Profiles = []Profile{{Prefix: strings.Repeat("n", maxKeyPart+1), Tiers: smallTiers}}
+		}, false},
+		{"duplicate prefix", func(c *Config) {
+			c.Profiles = []Profile{{"node/", smallTiers}, {"group/", smallTiers}, {"node/", smallTiers[:1]}}
+		}, false},
+		{"profile without tiers", func(c *Config) { c.Profiles = []Profile{{Prefix: "node/"}} }, false},
+		{"profile tier of zero points", func(c *Config) { c.Profiles = []Profile{{"node/", []Tier{{time.Minute, 0}}}} }, false},
+		{"profile tier of zero step", func(c *Config) { c.Profiles = []Profile{{"node/", []Tier{{0, 10}}}} }, false},
+		{"profile tiers not coarser", func(c *Config) {
+			c.Profiles = []Profile{{"node/", []Tier{{time.Hour, 10}, {time.Minute, 10}}}}
+		}, false},
+		{"profile ring too large", func(c *Config) { c.Profiles = []Profile{{"node/", []Tier{{time.Minute, maxTierPoints + 1}}}} }, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -343,19 +361,33 @@ func fullHistory(key Key, end time.Time) []Sample {
 }
 
 // heapPerSeries measures how much the heap grows per series when fill
-// appends to n new series.
+// appends to n new series with default tiers.
 func heapPerSeries(t testing.TB, n int, fill func(s *Store, k Key)) float64 {
-	s := newStore(t, nil)
+	return heapPerSeriesOf(t, Config{}, "dc1/node-", n, fill)
+}
+
+// heapPerSeriesOf is heapPerSeries for a store configured by cfg and series
+// whose localities start with prefix.
+func heapPerSeriesOf(t testing.TB, cfg Config, prefix string, n int, fill func(s *Store, k Key)) float64 {
+	s, err := NewStore(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
 	keys := make([]Key, n)
 	for i := range keys {
-		keys[i] = Key{Locality: fmt.Sprintf("dc1/node-%04d", i), Metric: "cpu"}
+		keys[i] = Key{Locality: fmt.Sprintf("%s%04d", prefix, i), Metric: "cpu"}
 	}
+	// Two collections: the first moves sync.Pool contents (left by earlier
+	// tests) to the victim caches, the second frees them, so that they are
+	// not freed during the measurement.
+	runtime.GC()
 	runtime.GC()
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
 	for _, k := range keys {
 		fill(s, k)
 	}
+	runtime.GC()
 	runtime.GC()
 	runtime.ReadMemStats(&after)
 	runtime.KeepAlive(s)
@@ -458,5 +490,190 @@ func TestTiersAgree(t *testing.T) {
 	}
 	if fine.Len() != 480 || total < 500 {
 		t.Fatalf("fine grid of %d points holding %d samples; want 480 points and hundreds of samples", fine.Len(), total)
+	}
+}
+
+// TestProfiles follows series of three profiles through the same samples:
+// the default tiers (smallTiers), "node/" (1m×3) and, for the longer prefix
+// "node/dc1/", 1m×2 and 10m×2.
+func TestProfiles(t *testing.T) {
+	s := newStore(t, smallTiers, withProfiles(mixedProfiles()))
+	short := Key{Locality: "node/n7", Metric: "cpu"}
+	nested := Key{Locality: "node/dc1/n8", Metric: "cpu"}
+	var smp []Sample
+	for m := range 6 {
+		for _, k := range []Key{cpu, short, nested} {
+			smp = append(smp, Sample{k, at(time.Duration(m) * time.Minute), float64(m)})
+		}
+	}
+	if kept, dropped, err := s.Append(time.Minute, smp); kept != len(smp) || dropped != 0 || err != nil {
+		t.Fatalf("Append = %d kept, %d dropped, %v; want %d, 0", kept, dropped, err, len(smp))
+	}
+	for k, want := range map[Key]int{cpu: 3, short: 1, nested: 2} {
+		if got := len(s.series[k].heads); got != want {
+			t.Errorf("%s keeps %d tiers; want %d", k, got, want)
+		}
+	}
+	tests := []struct {
+		name     string
+		key      Key
+		step     time.Duration
+		from, to time.Duration
+		tier     int
+		mean     []float64
+		count    []uint32
+	}{
+		{"default 1m", cpu, time.Minute, 0, 6 * time.Minute, 0,
+			[]float64{nan, 1, 2, 3, 4, 5}, []uint32{0, 1, 1, 1, 1, 1}},
+		{"default 1h reads 5m buckets", cpu, time.Hour, 0, time.Hour, 1,
+			[]float64{2.5}, []uint32{6}},
+		{"node 1m keeps 3 minutes", short, time.Minute, 0, 6 * time.Minute, 0,
+			[]float64{nan, nan, nan, 3, 4, 5}, []uint32{0, 0, 0, 1, 1, 1}},
+		{"node 5m from 1m buckets", short, 5 * time.Minute, 0, 10 * time.Minute, 0,
+			[]float64{3.5, 5}, []uint32{2, 1}},
+		{"node 1h from 1m buckets", short, time.Hour, 0, time.Hour, 0,
+			[]float64{4}, []uint32{3}},
+		{"longest prefix 1m keeps 2 minutes", nested, time.Minute, 3 * time.Minute, 6 * time.Minute, 0,
+			[]float64{nan, 4, 5}, []uint32{0, 1, 1}},
+		{"longest prefix 10m reads its coarse tier", nested, 10 * time.Minute, 0, 10 * time.Minute, 1,
+			[]float64{2.5}, []uint32{6}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			g, err := s.Range(tt.key, tt.step, at(tt.from), at(tt.to))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if g.Tier != tt.tier || !sameFloats(g.Mean, tt.mean) || !slices.Equal(g.Count, tt.count) {
+				t.Errorf("tier %d mean %v count %v; want tier %d mean %v count %v", g.Tier, g.Mean, g.Count, tt.tier, tt.mean, tt.count)
+			}
+		})
+	}
+	// A step only the default tiers divide is refused for the node series.
+	if _, err := s.Range(short, 90*time.Second, at(0), at(time.Hour)); !errors.Is(err, ErrBadRange) {
+		t.Errorf("Range(node, 90s) = %v; want ErrBadRange", err)
+	}
+	// A late sample the default tiers still hold is too old for the node
+	// profile's single 3-minute ring.
+	for k, want := range map[Key][2]int{cpu: {1, 0}, short: {0, 1}} {
+		if kept, dropped, _ := s.Append(time.Minute, []Sample{{k, at(time.Minute), 9}}); kept != want[0] || dropped != want[1] {
+			t.Errorf("late sample for %s: %d kept, %d dropped; want %v", k, kept, dropped, want)
+		}
+	}
+	for _, k := range []Key{cpu, short, nested} {
+		p, ok := s.Latest(k)
+		if !ok || !p.Time.Equal(at(5*time.Minute)) || p.Mean != 5 || p.Count != 1 {
+			t.Errorf("Latest(%s) = %+v, %v; want 5 at 00:05", k, p, ok)
+		}
+		in, _ := s.Info(k)
+		if !in.LastSample.Equal(at(5*time.Minute)) || in.Step != time.Minute {
+			t.Errorf("Info(%s) = %+v; want last sample 00:05, step 1m", k, in)
+		}
+	}
+	// Staleness works alike for every profile.
+	s.MarkStale([]Key{short}, at(6*time.Minute), "node down")
+	if in, _ := s.Info(short); !in.Stale || in.StaleReason != "node down" {
+		t.Errorf("Info after MarkStale = %+v; want stale", in)
+	}
+	// A dropped series comes back with the tiers its key selects.
+	s.Drop([]Key{short})
+	s.Append(time.Minute, []Sample{{short, at(time.Hour), 1}})
+	if got := len(s.series[short].heads); got != 1 {
+		t.Errorf("recreated node series keeps %d tiers; want 1", got)
+	}
+}
+
+func TestTiersFor(t *testing.T) {
+	cfg := Config{Tiers: smallTiers, Profiles: mixedProfiles()}
+	tests := []struct {
+		locality string
+		want     []Tier
+	}{
+		{"dc1/web", smallTiers},
+		{"node", smallTiers},
+		{"node/", mixedProfiles()[1].Tiers},
+		{"node/n1", mixedProfiles()[1].Tiers},
+		{"node/dc1", mixedProfiles()[1].Tiers},
+		{"node/dc1/n2", mixedProfiles()[0].Tiers},
+		{"group/default/web/frontend", mixedProfiles()[2].Tiers},
+		{"dc1/node/x", smallTiers},
+	}
+	for _, tt := range tests {
+		if got := cfg.TiersFor(tt.locality); !slices.Equal(got, tt.want) {
+			t.Errorf("TiersFor(%q) = %v; want %v", tt.locality, got, tt.want)
+		}
+	}
+	// Config returns the profiles sorted by prefix, whatever their order.
+	s := newStore(t, smallTiers, withProfiles(mixedProfiles()))
+	var prefixes []string
+	for _, p := range s.Config().Profiles {
+		prefixes = append(prefixes, p.Prefix)
+	}
+	if want := []string{"group/", "node/", "node/dc1/"}; !slices.Equal(prefixes, want) {
+		t.Errorf("Config().Profiles in order %v; want %v", prefixes, want)
+	}
+	// The store keeps its own copy: changing the caller's slices later
+	// changes nothing.
+	ps := DefaultProfiles()
+	s = newStore(t, nil, withProfiles(ps))
+	ps[0].Tiers[0].Points = 1
+	if got := s.Config().TiersFor("node/n1"); got[0].Points != 360 {
+		t.Errorf("the store's profile changed with the caller's slice: %v", got)
+	}
+}
+
+// TestProfileBytesPerSeries checks the memory bound of a series of the
+// default node profile, and measures a full one and a new one.
+func TestProfileBytesPerSeries(t *testing.T) {
+	p := DefaultProfiles()[0]
+	if p.Prefix != "node/" || !slices.Equal(p.Tiers, []Tier{{Step: time.Minute, Points: 360}}) {
+		t.Fatalf("default node profile %+v; want node/ with 360 one-minute points", p)
+	}
+	max := p.BytesPerSeries()
+	const pages = 6 * 1024 // 360 buckets of 16 bytes in 64-bucket pages
+	if max < pages || max > pages+6*8+512 {
+		t.Errorf("BytesPerSeries() = %d; want %d of pages plus pointers and a small header", max, pages)
+	}
+	if g := DefaultProfiles()[1]; g.Prefix != "group/" || g.BytesPerSeries() != max {
+		t.Errorf("default group profile %+v costs %d; want group/ costing the same as node/ (%d)", g, g.BytesPerSeries(), max)
+	}
+	// The package doc's figure: 10,000 nodes × 4 series stay far below
+	// the agent's memory goal.
+	if total := 40000 * max; total > 256<<20 {
+		t.Errorf("40,000 node series take up to %d bytes; want at most 256 MiB", total)
+	}
+	if err := quick(t); err != nil {
+		t.Skip(err)
+	}
+	cfg := Config{Profiles: DefaultProfiles()}
+	end := at(100 * 24 * time.Hour)
+	full := heapPerSeriesOf(t, cfg, "node/dc1-rack-", 400, func(s *Store, k Key) {
+		// Two days of 1-minute samples: the 6-hour ring wraps many times.
+		smp := make([]Sample, 0, 2*24*60)
+		for m := 2 * 24 * 60; m > 0; m-- {
+			smp = append(smp, Sample{k, end.Add(-time.Duration(m) * time.Minute), float64(m % 60)})
+		}
+		if kept, _, _ := s.Append(time.Minute, smp); kept != len(smp) {
+			t.Fatalf("kept %d of %d samples", kept, len(smp))
+		}
+		if sr := s.series[k]; len(sr.heads) != 1 || len(sr.pages) != 6 {
+			t.Fatalf("%s holds %d tiers in %d pages; want 1 tier in 6 pages", k, len(sr.heads), len(sr.pages))
+		}
+	})
+	t.Logf("full node series: measured %.0f heap bytes; documented at most %d", full, max)
+	if full < pages || full > 1.05*float64(max) {
+		t.Errorf("a full node series takes %.0f heap bytes; documented at most %d", full, max)
+	}
+	young := heapPerSeriesOf(t, cfg, "node/dc1-rack-", 1000, func(s *Store, k Key) { s.Append(time.Minute, []Sample{{k, end, 1}}) })
+	t.Logf("new node series: measured %.0f heap bytes", young)
+	if young < 1024 || young > 2*1024 {
+		t.Errorf("a new node series takes %.0f heap bytes; documented about 1.3 KiB", young)
+	}
+	// A locality series in the same store still keeps every default tier.
+	s, _ := NewStore(cfg)
+	s.Append(time.Minute, fullHistory(cpu, end))
+	g, err := s.Range(cpu, time.Hour, end.Add(-89*24*time.Hour), end)
+	if err != nil || g.Tier != 2 || g.Count[0] == 0 {
+		t.Errorf("locality series 89 days back: tier %d, first count %v, %v; want the hourly tier, filled", g.Tier, g.Count[:1], err)
 	}
 }
