@@ -37,6 +37,8 @@ import (
 	"github.com/foreshape/foreshape/plugins/source"
 	nomadsource "github.com/foreshape/foreshape/plugins/source/nomad"
 	promsource "github.com/foreshape/foreshape/plugins/source/prometheus"
+	// The built-in scale targets validate policies' target blocks.
+	_ "github.com/foreshape/foreshape/plugins/target/builtin"
 	"github.com/foreshape/foreshape/policies"
 )
 

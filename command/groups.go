@@ -9,6 +9,7 @@ Usage: foreshape config <subcommand> [options] [args]
 Subcommands:
 
   validate   Check an agent configuration file or directory
+  show       Print the merged configuration, secrets redacted
 
 Example:
 
@@ -36,6 +37,7 @@ Usage: foreshape forecast <subcommand> [options] [args]
 
 Subcommands:
 
+  show        Chart a locality's forecast from a running agent
   eval        Backtest every model on trace files and print accuracy figures
   anomalies   Detect anomalies in trace files (and score them with NAB labels)
 
