@@ -47,6 +47,39 @@ func BenchmarkApplyBatch10k(b *testing.B) {
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(len(keys)), "ns/sample")
 }
 
+// BenchmarkApplyBatchNodes40k applies one AppendSamples of the per-node
+// series of a 10,000-node cluster (four metrics a node) under
+// DefaultProfiles, decoding included.
+func BenchmarkApplyBatchNodes40k(b *testing.B) {
+	var keys []Key
+	for _, m := range []string{"cpu", "memory", "cpu_mhz", "memory_mb"} {
+		for i := range 10000 {
+			keys = append(keys, Key{Locality: fmt.Sprintf("node/dc%d-%05d", i%3+1, i), Metric: m})
+		}
+	}
+	f := newFSM(b, nil, withProfiles(DefaultProfiles()))
+	batch := func(i int) []byte {
+		smp := make([]Sample, len(keys))
+		for j, k := range keys {
+			smp[j] = Sample{k, at(time.Duration(i) * time.Minute), float64(j%100) + 0.5}
+		}
+		return Encode(AppendSamples{Step: time.Minute, Samples: smp})
+	}
+	f.Apply(&raft.Log{Index: 1, Type: raft.LogCommand, Data: batch(0)})
+	entries := make([][]byte, 16)
+	for i := range entries {
+		entries[i] = batch(i + 1)
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		r := f.Apply(&raft.Log{Index: uint64(i + 2), Type: raft.LogCommand, Data: entries[i%len(entries)]})
+		if res, ok := r.(Result); !ok || res.Applied != len(keys) {
+			b.Fatalf("apply: %v", r)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(len(keys)), "ns/sample")
+}
+
 // BenchmarkEncodeBatch10k encodes the same batch on the leader side.
 func BenchmarkEncodeBatch10k(b *testing.B) {
 	keys := nodeKeys(10000, "cpu")
@@ -84,17 +117,24 @@ func BenchmarkRange2Weeks5m(b *testing.B) {
 }
 
 // BenchmarkMemoryPerSeries measures the heap a default-tier series takes
-// when new and when every ring is full, next to Config.BytesPerSeries.
+// when new and when every ring is full, next to Config.BytesPerSeries, and
+// the same for a series of the default node profile.
 func BenchmarkMemoryPerSeries(b *testing.B) {
 	end := at(100 * 24 * time.Hour)
-	var young, full float64
+	nodes := Config{Profiles: DefaultProfiles()}
+	var young, full, nodeYoung, nodeFull float64
 	for i := 0; i < b.N; i++ {
 		young = heapPerSeries(b, 1000, func(s *Store, k Key) { s.Append(time.Minute, []Sample{{k, end, 1}}) })
 		full = heapPerSeries(b, 20, func(s *Store, k Key) { s.Append(time.Minute, fullHistory(k, end)) })
+		nodeYoung = heapPerSeriesOf(b, nodes, "node/n-", 1000, func(s *Store, k Key) { s.Append(time.Minute, []Sample{{k, end, 1}}) })
+		nodeFull = heapPerSeriesOf(b, nodes, "node/n-", 200, func(s *Store, k Key) { s.Append(time.Minute, fullHistory(k, end)) })
 	}
 	b.ReportMetric(young, "new-heap-bytes/series")
 	b.ReportMetric(full, "full-heap-bytes/series")
 	b.ReportMetric(float64(Config{}.BytesPerSeries()), "max-bytes/series")
+	b.ReportMetric(nodeYoung, "new-heap-bytes/node-series")
+	b.ReportMetric(nodeFull, "full-heap-bytes/node-series")
+	b.ReportMetric(float64(DefaultProfiles()[0].BytesPerSeries()), "max-bytes/node-series")
 }
 
 // BenchmarkSnapshotPersist10k writes a snapshot of 10,000 series, each with a
