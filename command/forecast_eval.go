@@ -36,17 +36,22 @@ func (c *ForecastEvalCommand) Help() string {
 	return strings.TrimSpace(`
 Usage: foreshape forecast eval -data DIR -horizon H [options]
 
-  Reads every trace file under DIR (recursively: NAB timestamp,value CSV,
-  header CSV separated by commas or semicolons with one series per numeric
-  column, one value per line), backtests each model with a rolling origin
-  over the last 20% of every series (origins every H steps, expanding
-  training window), and prints per model: mase and crps (scaled by the
-  in-sample seasonal-naive error with the daily period), smape, coverage of
-  the 80% and 95% bands, fitting time per series, and rel_mase / rel_crps,
-  the geometric means over series of the model's figure divided by
-  seasonal naive's (below 1 beats seasonal naive). The table's
-  vs_best_baseline column divides rel_mase by the better of the two
-  baselines' (below 1 beats both naive and seasonal naive).
+  Reads every trace file under DIR, recursively: NAB timestamp,value CSV;
+  header CSV separated by commas or semicolons, one series per numeric
+  column; one value per line; headerless numeric columns; headerless rows
+  keyed by a machine id with times in seconds (one series per machine and
+  column). Each series is put on the -step grid: gaps stay missing, samples
+  sharing a grid point are averaged.
+
+  Each model is backtested with a rolling origin over the last 20% of every
+  series (origins every H steps, expanding training window), and the table
+  shows per model: mase and crps (scaled by the in-sample seasonal-naive
+  error with the daily period), smape, coverage of the 80% and 95% bands,
+  fitting time per series, and rel_mase / rel_crps, the geometric means
+  over series of the model's figure divided by seasonal naive's (below 1
+  beats seasonal naive). The vs_best_baseline column divides rel_mase by
+  the better of the two baselines' (below 1 beats both naive and seasonal
+  naive).
 
   Rows with missing or invalid values are skipped and counted; files that
   are not traces are listed on stderr and ignored.

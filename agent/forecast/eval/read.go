@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -98,9 +99,13 @@ func ReadDir(ctx context.Context, fsys fs.FS, root, base string, step time.Durat
 			continue
 		}
 		series, skipped, err := ReadFile(path.Join(base, rel), bytes.NewReader(b), step)
-		if err != nil {
-			d.SkippedFiles = append(d.SkippedFiles, rel+": "+err.Error())
+		var ns *NotSeriesError
+		switch {
+		case errors.As(err, &ns):
+			d.SkippedFiles = append(d.SkippedFiles, rel+": "+ns.Reason)
 			continue
+		case err != nil:
+			return Data{}, err
 		}
 		d.Files++
 		d.SkippedRows += skipped
@@ -152,67 +157,154 @@ func notData(name string, b []byte) string {
 //     time column, row i is at i·step.
 //   - headerless, one number per line: one series, line i at i·step.
 //   - headerless, several numeric columns: one series per column, named
-//     "name:cN" (N from 1), row i at i·step.
+//     "name:cN" (N the column's position from 1), row i at i·step; a first
+//     column of date-times is the time axis.
+//   - headerless, keyed: a first column of text keys (a machine id) and a
+//     second column of numeric times, then numeric or empty columns, rows
+//     grouped by key (Alibaba's raw machine_usage.csv). Each key's rows
+//     make their own series, "name:KEY:cN", on their own grid. A headerless
+//     file with text anywhere else (Alibaba's machine_meta.csv, an event
+//     log) is not a table of series and is rejected.
 //
-// Headerless files with a text column (for example Alibaba's raw
-// machine_usage.csv, keyed by machine id with irregular times) are not a
-// single table of series and are rejected with an error.
-//
+// A numeric column is a series when at least half its cells are valid
+// numbers; columns that are mostly empty are left out without counting.
 // Timed samples are put on the step grid from the earliest time: a sample
 // goes to the nearest grid point, several samples on one point are
-// averaged, and grid points without a sample are NaN.
+// averaged, and grid points without a sample are NaN. Blank lines inside a
+// file are rows with missing values.
 func ReadFile(name string, r io.Reader, step time.Duration) ([]Series, int, error) {
 	if step <= 0 {
 		return nil, 0, fmt.Errorf("eval: %s: step must be positive", name)
 	}
 	lines, err := readLines(r)
 	if err != nil {
-		return nil, 0, fmt.Errorf("eval: %s: %w", name, err)
+		return nil, 0, notSeries(name, err.Error())
 	}
 	if len(lines) == 0 {
-		return nil, 0, fmt.Errorf("eval: %s: no rows", name)
+		return nil, 0, notSeries(name, "no rows")
 	}
 	sep := detectSeparator(lines[0])
-	first := splitFields(lines[0], sep)
+	rows := make([][]string, len(lines))
+	for i, l := range lines {
+		rows[i] = splitFields(l, sep)
+	}
 	var second []string
-	if len(lines) > 1 {
-		second = splitFields(lines[1], sep)
+	if len(rows) > 1 {
+		second = rows[1]
 	}
-	header := isHeader(first, second)
-
-	var cols []string
-	body := lines
-	if header {
-		cols = first
-		body = lines[1:]
-	} else {
-		for _, f := range first {
-			if _, ok := parseNumber(f); !ok {
-				if _, ok := parseDateTime(f); !ok {
-					return nil, 0, fmt.Errorf("eval: %s: headerless file with a text column %q: not a table of series", name, f)
-				}
-			}
-		}
-		for i := range first {
-			cols = append(cols, "c"+strconv.Itoa(i+1))
-		}
-	}
-
-	timeCol := -1
-	if header {
-		for i, c := range cols {
+	first := rows[0]
+	if isHeader(first, second) {
+		timeCol := -1
+		for i, c := range first {
 			if isTimeName(c) {
 				timeCol = i
 				break
 			}
 		}
-	} else if len(cols) > 1 {
+		return table(name, first, rows[1:], timeCol, step, false)
+	}
+
+	cols := make([]string, len(first))
+	for i := range first {
+		cols[i] = "c" + strconv.Itoa(i+1)
+	}
+	if isKeyed(first, second) {
+		return keyed(name, cols, rows, step)
+	}
+	for _, f := range first {
+		if isText(f) {
+			return nil, 0, notSeries(name, fmt.Sprintf("headerless file with a text column %q: not a table of series", f))
+		}
+	}
+	timeCol := -1
+	if len(cols) > 1 {
 		// A headerless first column of date-times is a time axis.
 		if _, ok := parseDateTime(first[0]); ok {
 			timeCol = 0
 		}
 	}
+	return table(name, cols, rows, timeCol, step, false)
+}
 
+// NotSeriesError says a file is readable but holds no series this package
+// can read; ReadDir lists such files instead of failing.
+type NotSeriesError struct {
+	File   string
+	Reason string
+}
+
+func (e *NotSeriesError) Error() string { return "eval: " + e.File + ": " + e.Reason }
+
+func notSeries(file, reason string) error { return &NotSeriesError{File: file, Reason: reason} }
+
+// isText: neither a number nor a date-time, and not empty.
+func isText(s string) bool {
+	if _, ok := parseNumber(s); ok {
+		return false
+	}
+	if _, ok := parseDateTime(s); ok {
+		return false
+	}
+	return s != ""
+}
+
+// isKeyed recognises a headerless keyed file from its first two rows: text
+// keys first, numeric times second, nothing but numbers or empty cells
+// after.
+func isKeyed(first, second []string) bool {
+	if len(first) < 3 || len(second) != len(first) {
+		return false
+	}
+	for _, r := range [][]string{first, second} {
+		if !isText(r[0]) {
+			return false
+		}
+		if _, ok := parseNumber(r[1]); !ok {
+			return false
+		}
+		for _, f := range r[2:] {
+			if isText(f) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// keyed splits rows by their key (first column) and reads each group as a
+// timed table; the series are named "name:KEY:column".
+func keyed(name string, cols []string, rows [][]string, step time.Duration) ([]Series, int, error) {
+	var order []string
+	groups := map[string][][]string{}
+	for _, r := range rows {
+		k := r[0]
+		if _, ok := groups[k]; !ok {
+			order = append(order, k)
+		}
+		groups[k] = append(groups[k], r[1:])
+	}
+	var out []Series
+	skipped := 0
+	for _, k := range order {
+		ss, sk, err := table(name+":"+k, cols[1:], groups[k], 0, step, true)
+		skipped += sk
+		if err != nil {
+			// A key with no usable rows: its rows are skipped, not fatal.
+			skipped += len(groups[k]) - sk
+			continue
+		}
+		out = append(out, ss...)
+	}
+	if len(out) == 0 {
+		return nil, skipped, notSeries(name, "no key with a usable series")
+	}
+	return out, skipped, nil
+}
+
+// table reads rows of fields (without a header) with the given column
+// names; timeCol is the time column or -1. A lone series is named name
+// unless suffix is set; otherwise series are "name:column".
+func table(name string, cols []string, body [][]string, timeCol int, step time.Duration, suffix bool) ([]Series, int, error) {
 	// Parse cells.
 	nrow := len(body)
 	vals := make([][]float64, len(cols))
@@ -223,8 +315,7 @@ func ReadFile(name string, r io.Reader, step time.Duration) ([]Series, int, erro
 	times := make([]float64, nrow) // seconds
 	var absolute bool
 	timeOK := make([]bool, nrow)
-	for i, line := range body {
-		f := splitFields(line, sep)
+	for i, f := range body {
 		if timeCol >= 0 {
 			if timeCol < len(f) {
 				if t, ok := parseDateTime(f[timeCol]); ok {
@@ -256,7 +347,7 @@ func ReadFile(name string, r io.Reader, step time.Duration) ([]Series, int, erro
 		}
 	}
 	if len(series) == 0 {
-		return nil, 0, fmt.Errorf("eval: %s: no numeric column", name)
+		return nil, 0, notSeries(name, "no numeric column")
 	}
 
 	// Count skipped rows: a bad time skips the row; otherwise a row with a
@@ -295,7 +386,7 @@ func ReadFile(name string, r io.Reader, step time.Duration) ([]Series, int, erro
 			}
 		}
 		if math.IsInf(t0, 1) {
-			return nil, skipped, fmt.Errorf("eval: %s: no row with a valid time", name)
+			return nil, skipped, notSeries(name, "no row with a valid time")
 		}
 		stepS := step.Seconds()
 		for i := range body {
@@ -335,7 +426,7 @@ func ReadFile(name string, r io.Reader, step time.Duration) ([]Series, int, erro
 			}
 		}
 		n := name
-		if len(series) > 1 {
+		if len(series) > 1 || suffix {
 			n = name + ":" + cols[c]
 		}
 		out = append(out, Series{Name: n, Start: start, Step: step, Values: v})
@@ -406,20 +497,11 @@ func splitFields(line, sep string) []string {
 // (neither number nor date-time) and the same column of the second line is
 // not, or when there is no second line and the first has text.
 func isHeader(first, second []string) bool {
-	text := func(s string) bool {
-		if _, ok := parseNumber(s); ok {
-			return false
-		}
-		if _, ok := parseDateTime(s); ok {
-			return false
-		}
-		return s != ""
-	}
 	for i, f := range first {
-		if !text(f) {
+		if !isText(f) {
 			continue
 		}
-		if second == nil || i >= len(second) || !text(second[i]) {
+		if second == nil || i >= len(second) || !isText(second[i]) {
 			return true
 		}
 	}

@@ -2,6 +2,7 @@ package eval
 
 import (
 	"context"
+	"errors"
 	"io/fs"
 	"math"
 	"os"
@@ -91,6 +92,26 @@ func TestReadFileFormats(t *testing.T) {
 			want: []want{{"x:c1", []float64{1, 4}}, {"x:c2", []float64{2, 5}}, {"x:c3", []float64{3, 6}}},
 		},
 		{
+			// Alibaba raw machine_usage: machine id, seconds from trace
+			// start, metrics; rows grouped by machine, irregular times. The
+			// two mostly empty columns are not series; a bad cell in the
+			// last column is counted once.
+			name: "keyed headerless (Alibaba machine_usage)", file: "machine_usage.csv", step: 5 * time.Minute,
+			want: []want{
+				{"x:m_1:c3", []float64{42, 45, 47}},
+				{"x:m_1:c4", []float64{92, 93, 94}},
+				{"x:m_1:c7", []float64{43.04, 44, 45}},
+				{"x:m_1:c8", []float64{33.08, 34, 35}},
+				{"x:m_1:c9", []float64{5, nan, 7}},
+				{"x:m_2:c3", []float64{10, 12}},
+				{"x:m_2:c4", []float64{50, 51}},
+				{"x:m_2:c7", []float64{1, 1}},
+				{"x:m_2:c8", []float64{2, 2}},
+				{"x:m_2:c9", []float64{3, 3}},
+			},
+			skipped: 1,
+		},
+		{
 			name: "semicolon CSV with date-times", step: time.Hour,
 			text: "time; a; b\r\n2020-01-01 00:00:00; 1; x\r\n2020-01-01 01:00:00; NaN; y\r\n2020-01-01 03:00:00; 3; z\r\n",
 			// Column b is text: not a series. NaN is not a valid value.
@@ -148,14 +169,17 @@ func TestReadFileFormats(t *testing.T) {
 
 func TestReadFileRejects(t *testing.T) {
 	for name, text := range map[string]string{
-		"headerless text column": "m_1,386640,41\nm_1,386670,43\n",
-		"only a header":          "timestamp,value\n",
-		"no numeric column":      "a,b\nx,y\nz,w\n",
-		"no valid time":          "timestamp,value\nnope,1\nnever,2\n",
+		"headerless text column":  "m_1,0,219,USING\nm_1,148984,219,USING\n",
+		"headerless text not key": "1,abc\n2,def\n",
+		"only a header":           "timestamp,value\n",
+		"no numeric column":       "a,b\nx,y\nz,w\n",
+		"no valid time":           "timestamp,value\nnope,1\nnever,2\n",
 	} {
 		t.Run(name, func(t *testing.T) {
-			if s, _, err := ReadFile("x", strings.NewReader(text), time.Minute); err == nil {
-				t.Errorf("accepted: %+v", s)
+			s, _, err := ReadFile("x", strings.NewReader(text), time.Minute)
+			var ns *NotSeriesError
+			if !errors.As(err, &ns) {
+				t.Errorf("got %+v, %v; want a NotSeriesError", s, err)
 			}
 		})
 	}
@@ -169,14 +193,14 @@ func TestReadDir(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d.Files != 6 {
-		t.Errorf("read %d files, want 6", d.Files)
+	if d.Files != 7 {
+		t.Errorf("read %d files, want 7", d.Files)
 	}
-	if d.SkippedRows != 5 {
-		t.Errorf("skipped rows %d, want 5 (3 nab + 1 bitbrains + 1 planetlab)", d.SkippedRows)
+	if d.SkippedRows != 6 {
+		t.Errorf("skipped rows %d, want 6 (3 nab + 1 bitbrains + 1 planetlab + 1 machine_usage)", d.SkippedRows)
 	}
-	if len(d.SkippedFiles) != 2 || !strings.HasPrefix(d.SkippedFiles[0], "README.md") || !strings.HasPrefix(d.SkippedFiles[1], "machine_usage.csv") {
-		t.Errorf("skipped files %q, want README.md and machine_usage.csv", d.SkippedFiles)
+	if len(d.SkippedFiles) != 2 || !strings.HasPrefix(d.SkippedFiles[0], "README.md") || !strings.HasPrefix(d.SkippedFiles[1], "machine_meta.csv") {
+		t.Errorf("skipped files %q, want README.md and machine_meta.csv", d.SkippedFiles)
 	}
 	folders := map[string]int{}
 	names := map[string]bool{}
@@ -184,7 +208,8 @@ func TestReadDir(t *testing.T) {
 		folders[s.Folder]++
 		names[s.Name] = true
 	}
-	wantFolders := map[string]int{"nab": 1, "bitbrains": 3, "aggregates": 2 + 2 + 3, "planetlab": 1}
+	// machine_usage.csv sits at the top: its folder is the base name.
+	wantFolders := map[string]int{"nab": 1, "bitbrains": 3, "aggregates": 2 + 2 + 3, "planetlab": 1, "traces": 10}
 	for f, n := range wantFolders {
 		if folders[f] != n {
 			t.Errorf("folder %s has %d series, want %d (all: %v)", f, folders[f], n, folders)
