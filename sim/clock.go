@@ -117,6 +117,7 @@ func (c *Cluster) tick(t time.Time) {
 	from := c.now
 	c.progressMigrations(from, t)
 	c.now = t
+	c.bootNodes()
 	c.fireEvents()
 	c.lifecycle()
 	c.runDrains()
@@ -165,6 +166,13 @@ func (c *Cluster) applyEvent(e EventSpec) {
 			}
 		}
 		detail = fmt.Sprintf("%d nodes", k)
+	case EventAddNodes:
+		ids, err := c.addNodes(e.Nodes, e.Count)
+		if err != nil {
+			detail = "refused: " + err.Error()
+		} else {
+			detail = fmt.Sprintf("%d nodes like %s, ready in %v", len(ids), e.Nodes, c.sc.NodeBoot)
+		}
 	case EventScale:
 		cnt := int64(e.Count)
 		if _, _, err := c.scale(e.Job, &api.ScalingRequest{Count: &cnt, Target: map[string]string{"Job": e.Job, "Group": e.Group}, Message: "scenario event " + e.Name}); err != nil {

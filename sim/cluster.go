@@ -117,6 +117,8 @@ type Cluster struct {
 	dirty      map[*job]string // jobs to reconcile at the end of the tick, with the trigger
 	capFreed   bool            // capacity freed since blocked evals were last retried
 	lastMinute time.Time
+	groupSize  map[string]int // nodes created per node group, for naming added ones
+	booting    []*node        // nodes added at run time, not ready yet
 	lastGC     time.Time
 	faults     Faults
 	truth      Truth
@@ -168,6 +170,7 @@ func New(sc *Scenario, opts Options) (*Cluster, error) {
 		schedCfg:   sc.Scheduler,
 		faults:     sc.Faults,
 		tokens:     map[string]bool{},
+		groupSize:  map[string]int{},
 	}
 	for _, t := range sc.Tokens {
 		c.tokens[t] = true
@@ -193,6 +196,7 @@ func New(sc *Scenario, opts Options) (*Cluster, error) {
 		for i := 0; i < g.Count; i++ {
 			c.addNode(g, fmt.Sprintf("%s-%d", g.Name, i+1))
 		}
+		c.groupSize[g.Name] = g.Count
 	}
 	for _, js := range sc.Jobs {
 		if _, err := c.register(copyJob(js.Job), js.Groups, "job-register"); err != nil {
@@ -347,4 +351,56 @@ func (e EventSpec) matchNode(n *node) bool {
 		}
 	}
 	return true
+}
+
+// AddNodes adds count nodes shaped like the scenario's node group, as a
+// cluster autoscaler would. They start initializing and turn ready (and
+// schedulable) after the scenario's node_boot. It returns their IDs.
+func (c *Cluster) AddNodes(group string, count int) ([]string, error) {
+	c.mu.Lock()
+	defer c.unlock()
+	return c.addNodes(group, count)
+}
+
+func (c *Cluster) addNodes(group string, count int) ([]string, error) {
+	var spec *NodeGroupSpec
+	for i := range c.sc.NodeGroups {
+		if c.sc.NodeGroups[i].Name == group {
+			spec = &c.sc.NodeGroups[i]
+		}
+	}
+	if spec == nil {
+		return nil, notFound("node group %q not found", group)
+	}
+	if count <= 0 || count > 10000 {
+		return nil, badRequest("count must be between 1 and 10000")
+	}
+	var ids []string
+	for range count {
+		c.groupSize[group]++
+		n := c.addNode(*spec, fmt.Sprintf("%s-%d", group, c.groupSize[group]))
+		n.status, n.bootAt = api.NodeStatusInit, c.now.Add(c.sc.NodeBoot)
+		c.booting = append(c.booting, n)
+		ids = append(ids, n.id)
+	}
+	c.log.Info("nodes added", logKeyNode, group, logKeyCount, count)
+	return ids, nil
+}
+
+// bootNodes turns added nodes ready once they have booted; system jobs
+// then place on them and blocked evaluations may fit.
+func (c *Cluster) bootNodes() {
+	kept := c.booting[:0]
+	for _, n := range c.booting {
+		if n.status != api.NodeStatusInit {
+			continue // taken down meanwhile
+		}
+		if c.now.Before(n.bootAt) {
+			kept = append(kept, n)
+			continue
+		}
+		c.setNodeStatus(n, false)
+	}
+	clear(c.booting[len(kept):])
+	c.booting = kept
 }

@@ -6,6 +6,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/hashicorp/nomad/api"
 )
 
 // Duration is a time.Duration that reads and writes JSON as "1.5s".
@@ -103,7 +105,14 @@ func (c *Cluster) applyFaultNodes() {
 		}
 	}
 	for _, n := range c.nodes {
-		c.setNodeStatus(n, down[n])
+		switch {
+		case down[n] && n.status != api.NodeStatusDown:
+			n.faultDown = true
+			c.setNodeStatus(n, true)
+		case !down[n] && n.faultDown:
+			n.faultDown = false
+			c.setNodeStatus(n, false)
+		}
 	}
 	c.retryBlocked()
 }

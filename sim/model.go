@@ -63,6 +63,8 @@ type node struct {
 	drain      *api.DrainStrategy
 	lastDrain  *api.DrainMetadata
 	statusAt   time.Time
+	bootAt     time.Time // initializing → ready (nodes added at run time)
+	faultDown  bool      // taken down by Faults.NodesDown
 	createIdx  uint64
 	modifyIdx  uint64
 	resCPU     int64 // sum of requests of allocations holding capacity

@@ -40,23 +40,24 @@ func DefaultScenario() *Scenario {
 
 // Scenario is a decoded, validated simulation scenario.
 type Scenario struct {
-	Name     string
-	Seed     uint64
-	Start    time.Time     // virtual time at which the run starts
-	Duration time.Duration // how long an evaluation runs; zero means open-ended
-	Tick     time.Duration // model step
-	Startup  time.Duration // pending → running delay of a new allocation
-	Tokens   []string      // ACL tokens; empty disables token checks
+	Name       string
+	Seed       uint64
+	Start      time.Time     // virtual time at which the run starts
+	Duration   time.Duration // how long an evaluation runs; zero means open-ended
+	Tick       time.Duration // model step
+	Startup    time.Duration // pending → running delay of a new allocation
+	NodeBoot   time.Duration // initializing → ready delay of a node added at run time
+	Tokens     []string      // ACL tokens; empty disables token checks
+	Scheduler  api.SchedulerConfiguration
+	Localities []LocalitySpec
+	NodeGroups []NodeGroupSpec
+	Traces     map[string]TraceSpec
+	Jobs       []JobSpec
+	Events     []EventSpec
+	Faults     Faults
 	// PublishAllocationMetrics adds per-allocation gauges to /v1/metrics,
 	// as Nomad's telemetry setting of that name does (default true).
 	PublishAllocationMetrics bool
-	Scheduler                api.SchedulerConfiguration
-	Localities               []LocalitySpec
-	NodeGroups               []NodeGroupSpec
-	Traces                   map[string]TraceSpec
-	Jobs                     []JobSpec
-	Events                   []EventSpec
-	Faults                   Faults
 }
 
 // LocalitySpec is one datacenter and its migration bandwidth.
@@ -120,6 +121,7 @@ const (
 	EventNodeDown = "node_down" // the matching nodes go down
 	EventNodeUp   = "node_up"   // the matching nodes come back
 	EventScale    = "scale"     // set a group's count
+	EventAddNodes = "add_nodes" // add Count nodes like those of node group Nodes
 )
 
 // EventSpec is one scheduled event. Selectors (datacenter, node pool, node
@@ -138,6 +140,7 @@ type EventSpec struct {
 	Job        string
 	Group      string
 	Count      int
+	Nodes      string // node group to clone (add_nodes)
 }
 
 // LoadScenario reads and decodes the scenario file name from fsys.
@@ -220,6 +223,10 @@ func (sc *Scenario) Validate() error {
 			if e.Factor <= 0 || e.Duration <= 0 {
 				return fmt.Errorf("event %q: a surge needs a positive factor and duration", e.Name)
 			}
+		case EventAddNodes:
+			if !names[e.Nodes] || e.Count <= 0 {
+				return fmt.Errorf("event %q: add_nodes needs a declared node group (nodes) and a positive count", e.Name)
+			}
 		case EventScale:
 			j := jobs[e.Job]
 			if j == nil || j.LookupTaskGroup(e.Group) == nil {
@@ -247,6 +254,7 @@ type rawScenario struct {
 	Tick         hcl.Expression `hcl:"tick,optional"`
 	Startup      hcl.Expression `hcl:"startup,optional"`
 	AllocMetrics *bool          `hcl:"publish_allocation_metrics,optional"`
+	NodeBoot     hcl.Expression `hcl:"node_boot,optional"`
 	ACL          *rawACL        `hcl:"acl,block"`
 	Scheduler    *rawScheduler  `hcl:"scheduler,block"`
 	Localities   []rawLocality  `hcl:"datacenter,block"`
@@ -375,6 +383,7 @@ type rawEvent struct {
 	Job        *string        `hcl:"job,optional"`
 	Group      *string        `hcl:"group,optional"`
 	Count      *int           `hcl:"count,optional"`
+	Nodes      *string        `hcl:"nodes,optional"`
 }
 
 type rawFault struct {
@@ -445,6 +454,7 @@ func (r rawScenario) translate() (*Scenario, hcl.Diagnostics) {
 		Duration: duration(r.Duration, 0, &diags),
 		Tick:     duration(r.Tick, 10*time.Second, &diags),
 		Startup:  duration(r.Startup, 5*time.Second, &diags),
+		NodeBoot: duration(r.NodeBoot, 2*time.Minute, &diags),
 		Traces:   map[string]TraceSpec{},
 		Scheduler: api.SchedulerConfiguration{
 			SchedulerAlgorithm: api.SchedulerAlgorithmBinpack,
@@ -519,7 +529,7 @@ func (r rawScenario) translate() (*Scenario, hcl.Diagnostics) {
 			Deadline:   duration(e.Deadline, time.Hour, &diags),
 			Datacenter: str(e.Datacenter, ""), NodePool: str(e.NodePool, ""),
 			NodeClass: str(e.NodeClass, ""), Node: str(e.Node, ""),
-			Job: str(e.Job, ""), Group: str(e.Group, ""),
+			Job: str(e.Job, ""), Group: str(e.Group, ""), Nodes: str(e.Nodes, ""),
 		}
 		if e.Factor != nil {
 			ev.Factor = *e.Factor

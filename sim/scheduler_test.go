@@ -1,7 +1,9 @@
 package sim
 
 import (
+	"encoding/json"
 	"math"
+	"net/http"
 	"sort"
 	"strings"
 	"testing"
@@ -634,4 +636,72 @@ func TestDrainWaitsForQueuedReplacements(t *testing.T) {
 			}
 		}
 	})
+}
+
+func TestAddedNodesBootAndTakeBlockedWork(t *testing.T) {
+	c := newTestCluster(t, `
+node_boot = "90s"
+
+event "grow" {
+  kind  = "add_nodes"
+  at    = "10m"
+  nodes = "b"
+  count = 2
+}
+`)
+	client := newTestAPI(t, c, "")
+	// More than dc2's two nodes hold.
+	j := noUpdate(serviceJob("big", 4, 3000, 1024, 50))
+	j.Datacenters = []string{"dc2"}
+	mustRegister(t, c, j)
+	if got := nodesOf(c, "big"); len(got) != 2 {
+		t.Fatalf("placed on %v, want 2 before the new nodes", got)
+	}
+	if err := c.Step(10*time.Minute + 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	stubs, _, _ := client.Nodes().List(nil)
+	initializing := 0
+	for _, s := range stubs {
+		if s.Status == api.NodeStatusInit {
+			initializing++
+			if !strings.HasPrefix(s.Name, "b-") || s.Datacenter != "dc2" {
+				t.Errorf("added node %s in %s", s.Name, s.Datacenter)
+			}
+		}
+	}
+	if len(stubs) != 7 || initializing != 2 {
+		t.Fatalf("%d nodes, %d initializing; want 7, 2", len(stubs), initializing)
+	}
+	if got := nodesOf(c, "big"); len(got) != 2 {
+		t.Errorf("placed on %v before the new nodes booted", got)
+	}
+	if err := c.Step(2 * time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if got := nodesOf(c, "big"); strings.Join(got, ",") != "b-1,b-2,b-3,b-4" {
+		t.Errorf("after boot: %v", got)
+	}
+	// Over the sim endpoint too.
+	body := strings.NewReader(`{"Group":"a","Count":1}`)
+	resp, err := http.Post(client.Address()+"/v1/sim/nodes", "application/json", body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out AddNodesResponse
+	_ = json.NewDecoder(resp.Body).Decode(&out)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || len(out.NodeIDs) != 1 || !out.ReadyAt.Equal(c.Now().Add(90*time.Second)) {
+		t.Errorf("POST /v1/sim/nodes: %d %+v", resp.StatusCode, out)
+	}
+	if _, err := c.AddNodes("nope", 1); err == nil {
+		t.Error("adding nodes of an unknown group succeeded")
+	}
+	// Faults do not boot a node early.
+	if err := c.SetFaults(Faults{}); err != nil {
+		t.Fatal(err)
+	}
+	if n := c.findNode(out.NodeIDs[0]); n.status != api.NodeStatusInit {
+		t.Errorf("added node is %s after SetFaults, want initializing", n.status)
+	}
 }

@@ -69,6 +69,7 @@ func (c *Cluster) Handler() http.Handler {
 	h("GET /v1/sim/clock", c.simClock)
 	both("/v1/sim/step", c.simStep)
 	both("/v1/sim/allocation/{id}/fail", c.simFailAlloc)
+	both("/v1/sim/nodes", c.simAddNodes)
 	return c.middleware(mux)
 }
 
@@ -782,6 +783,33 @@ func (c *Cluster) simTruth(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, c.Index(TableAllocs), body)
+}
+
+// AddNodesRequest is the body of POST /v1/sim/nodes.
+type AddNodesRequest struct {
+	Group string // a node group of the scenario
+	Count int
+}
+
+// AddNodesResponse answers POST /v1/sim/nodes.
+type AddNodesResponse struct {
+	NodeIDs []string
+	ReadyAt time.Time
+}
+
+func (c *Cluster) simAddNodes(w http.ResponseWriter, r *http.Request) {
+	var req AddNodesRequest
+	if err := decode(r, &req); err != nil {
+		writeErr(w, err)
+		return
+	}
+	c.write(w, func() (any, error) {
+		ids, err := c.addNodes(req.Group, req.Count)
+		if err != nil {
+			return nil, err
+		}
+		return AddNodesResponse{NodeIDs: ids, ReadyAt: c.now.Add(c.sc.NodeBoot)}, nil
+	})
 }
 
 func (c *Cluster) simFailAlloc(w http.ResponseWriter, r *http.Request) {
