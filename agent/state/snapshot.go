@@ -38,10 +38,9 @@ import (
 //
 // A configuration without profiles writes the record exactly as snapshots
 // did before profiles existed, so such snapshots restore on nodes built with
-// or without profile support. Restore
-// refuses a snapshot whose layout differs from the node's Config
-// (ErrLayoutMismatch): each series' rings are shaped by it. Then one record
-// per series in key order:
+// or without profile support. Restore refuses a snapshot whose layout
+// differs from the node's Config (ErrLayoutMismatch): each series' rings are
+// shaped by it. Then one record per series in key order:
 //
 //	key          locality, metric (strings)
 //	flags        byte: bit 0 has a sample, bit 1 stale
