@@ -54,7 +54,12 @@ Options:
   -profiles=FILE   NAB profiles.json. Default: config/profiles.json beside
                    the labels directory, else NAB's published profiles.
   -step=DUR        Sampling interval of the traces. Default: 5m.
-  -threshold=Z     Robust z above which a point is anomalous. Default: 5.
+  -threshold=Z     Robust z above which a point is anomalous (and kept out of
+                   model fitting by the agent). Default: 5.
+  -min-score=S     Print only events whose peak score is at least S. The
+                   score is calibrated per series: 0.99 means more unusual
+                   than 99% of what the series did before. Default: 0.99.
+                   0 prints every event. NAB scoring is not affected.
   -format=FORMAT   table or json. Default: table.
 
 Example:
@@ -99,6 +104,7 @@ func (c *ForecastAnomaliesCommand) Run(args []string) int {
 	profiles := fs.String("profiles", "", "")
 	step := fs.Duration("step", 5*time.Minute, "")
 	threshold := fs.Float64("threshold", forecast.DefaultAnomalyThreshold, "")
+	minScore := fs.Float64("min-score", 0.99, "")
 	format := fs.String("format", "table", "")
 	if code, ok := c.Parse(fs, args, c.Help); !ok {
 		return code
@@ -112,6 +118,8 @@ func (c *ForecastAnomaliesCommand) Run(args []string) int {
 		return c.UsageError("forecast anomalies", "-step must be positive")
 	case !(*threshold > 0):
 		return c.UsageError("forecast anomalies", "-threshold must be positive")
+	case !(*minScore >= 0 && *minScore <= 1):
+		return c.UsageError("forecast anomalies", "-min-score must be between 0 and 1")
 	case *format != "table" && *format != "json":
 		return c.UsageError("forecast anomalies", "-format must be table or json")
 	}
@@ -167,6 +175,9 @@ func (c *ForecastAnomaliesCommand) Run(args []string) int {
 		}
 		pts, events := forecast.DetectAnomalies(s.Values, opts)
 		for _, e := range events {
+			if e.Score < *minScore {
+				continue
+			}
 			out.Events = append(out.Events, anomalyEventOut{
 				Series: s.Name, Start: anomalyPointTime(s, e.Start), End: anomalyPointTime(s, e.End),
 				Kind: string(e.Kind), Score: e.Score, Z: e.Z,

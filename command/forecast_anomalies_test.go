@@ -12,7 +12,7 @@ func TestForecastAnomaliesCommand(t *testing.T) {
 	root := writeTraceFixture(t)
 	nabDir := filepath.Join(root, "nab")
 	labels := filepath.Join(nabDir, "labels", "combined_windows.json")
-	code, out, errOut := runForecastCLI(t, "forecast", "anomalies", "-data", nabDir, "-labels", labels, "-format", "json")
+	code, out, errOut := runForecastCLI(t, "forecast", "anomalies", "-data", nabDir, "-labels", labels, "-format", "json", "-min-score", "0")
 	if code != ExitOK {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
@@ -67,6 +67,23 @@ func TestForecastAnomaliesCommand(t *testing.T) {
 		}
 	}
 
+	// -min-score keeps only the strongest events.
+	code, out, _ = runForecastCLI(t, "forecast", "anomalies", "-data", nabDir, "-format", "json", "-min-score", "0.999")
+	var strong struct {
+		Events []struct{ Score float64 } `json:"events"`
+	}
+	if code != ExitOK || json.Unmarshal([]byte(out), &strong) != nil {
+		t.Fatalf("-min-score: exit %d, output %s", code, out)
+	}
+	if len(strong.Events) == 0 || len(strong.Events) > len(res.Events) {
+		t.Errorf("-min-score 0.999 kept %d of %d events", len(strong.Events), len(res.Events))
+	}
+	for _, e := range strong.Events {
+		if e.Score < 0.999 {
+			t.Errorf("event with score %v printed", e.Score)
+		}
+	}
+
 	// Without labels: events only.
 	code, out, _ = runForecastCLI(t, "forecast", "anomalies", "-data", root, "-format", "json")
 	if code != ExitOK || strings.Contains(out, `"nab"`) {
@@ -84,6 +101,7 @@ func TestForecastAnomaliesCommand(t *testing.T) {
 		{nil, ExitUsage},
 		{[]string{"-data", nabDir, "-format", "xml"}, ExitUsage},
 		{[]string{"-data", nabDir, "-threshold", "0"}, ExitUsage},
+		{[]string{"-data", nabDir, "-min-score", "2"}, ExitUsage},
 		{[]string{"-data", nabDir, "-profiles", labels}, ExitUsage},
 		{[]string{"-data", nabDir, "-labels", bad}, ExitInvalid},
 		{[]string{"-data", nabDir, "-labels", filepath.Join(root, "none.json")}, ExitInvalid},
