@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	iofs "io/fs"
 	"net"
 	"net/http"
 	"os"
@@ -95,7 +96,11 @@ func (c *SimServeCommand) Run(args []string) int {
 	}
 	cluster, err := sim.New(sc, opts)
 	if err != nil {
-		c.UI.Error(fmt.Sprintf("error: %v", err))
+		msg := fmt.Sprintf("error: %v", err)
+		if errors.Is(err, iofs.ErrNotExist) && *data == "" {
+			msg += "\n\nThe scenario names a trace file that is not bundled: point -data at a directory\nthat holds it, such as ../shared/data."
+		}
+		c.UI.Error(msg)
 		return ExitInvalid
 	}
 	ln, err := net.Listen("tcp", *addr)
