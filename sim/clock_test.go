@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/hashicorp/nomad/api"
 )
 
 // fakeWall is a wall clock the test moves by hand.
@@ -125,5 +127,63 @@ func TestWrongMethodIs405(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusMethodNotAllowed {
 		t.Errorf("DELETE /v1/nodes: %d, want 405", resp.StatusCode)
+	}
+}
+
+// TestConcurrentClientsWhileRunning drives the API from several goroutines
+// while the clock runs, for the race detector.
+func TestConcurrentClientsWhileRunning(t *testing.T) {
+	c, err := New(DefaultScenario(), Options{Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := newTestAPI(t, c, "")
+	ctx, cancel := context.WithCancel(context.Background())
+	runDone := make(chan error, 1)
+	go func() { runDone <- c.Run(ctx, 3600) }()
+	var wg sync.WaitGroup
+	errs := make(chan error, 16)
+	for w := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 6 {
+				allocs, _, err := client.Allocations().List(nil)
+				if err != nil {
+					errs <- err
+					return
+				}
+				for _, a := range allocs[:min(3, len(allocs))] {
+					if a.ClientStatus == "running" {
+						_, _ = client.Allocations().Stats(&api.Allocation{ID: a.ID}, nil)
+					}
+				}
+				if _, _, err := client.Nodes().List(&api.QueryOptions{Params: map[string]string{"resources": "true"}}); err != nil {
+					errs <- err
+					return
+				}
+				if w == 0 && i%2 == 0 && len(allocs) > 0 {
+					_, _ = client.Allocations().Stop(&api.Allocation{ID: allocs[len(allocs)-1].ID}, nil)
+				}
+				if w == 1 {
+					_, _ = client.Operator().Metrics(&api.QueryOptions{Params: map[string]string{"format": "prometheus"}})
+				}
+				if w == 2 {
+					_, _, _ = client.Jobs().Scale("web", "frontend", new(12+i%2), "", false, nil, nil)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	cancel()
+	if err := <-runDone; err != nil {
+		t.Fatal(err)
+	}
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if !c.Now().After(c.sc.Start) {
+		t.Error("the clock did not move")
 	}
 }
