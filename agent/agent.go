@@ -92,6 +92,7 @@ type Agent struct {
 
 	latest atomic.Pointer[cycleResult]
 	tel    telemetry
+	consul *consulRegistration // nil unless consul.enabled
 
 	closeOnce sync.Once
 }
@@ -131,7 +132,7 @@ func New(cfg *config.Config, opts Options) (*Agent, error) {
 		return nil, err
 	}
 
-	fsm, err := state.NewFSM(state.Config{})
+	fsm, err := state.NewFSM(state.Config{Profiles: state.DefaultProfiles()})
 	if err != nil {
 		return nil, fmt.Errorf("agent: state: %w", err)
 	}
@@ -180,6 +181,12 @@ func New(cfg *config.Config, opts Options) (*Agent, error) {
 	if err := a.listen(cfg); err != nil {
 		a.node.Close()
 		return nil, err
+	}
+	if cfg.Consul.Enabled {
+		if a.consul, err = newConsulRegistration(cfg.Consul, name, a.listener.Addr().String(), cfg.TLS.Enabled()); err != nil {
+			a.Close()
+			return nil, err
+		}
 	}
 	return a, nil
 }
@@ -292,8 +299,20 @@ func (a *Agent) Run(ctx context.Context) error {
 			cancel()
 		}
 	}()
+	if a.consul != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_ = a.consul.register(ctx, a.log.Info)
+		}()
+	}
 	<-ctx.Done()
 	shutdownCtx, stop := context.WithTimeout(context.Background(), 5*time.Second)
+	if a.consul != nil {
+		if err := a.consul.deregister(shutdownCtx); err != nil {
+			a.log.Warn("consul deregistration failed; the service's check will fail and Consul removes it after 10m", logKeyError, err)
+		}
+	}
 	_ = a.httpSrv.Shutdown(shutdownCtx)
 	stop()
 	wg.Wait()

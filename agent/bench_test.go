@@ -123,7 +123,7 @@ func benchCycle(b *testing.B, nodes int) {
 	}
 	base := heapInUse()
 
-	fsm, err := state.NewFSM(state.Config{})
+	fsm, err := state.NewFSM(state.Config{Profiles: state.DefaultProfiles()})
 	if err != nil {
 		b.Fatal(err)
 	}
