@@ -233,7 +233,6 @@ func (c *Cluster) lifecycle() {
 			!a.startAt.IsZero() && !c.now.Before(a.startAt):
 			a.client, a.clientDesc = allocRunning, "Tasks are running"
 			a.runningSince = a.startAt
-			a.thrBase = [2]float64{a.node.thrPeriods, a.node.thrNS}
 			if a.job.typ == api.JobTypeBatch && a.grp.runFor > 0 {
 				a.finishAt = a.runningSince.Add(a.grp.runFor)
 				c.arm(a, a.finishAt)

@@ -363,10 +363,10 @@ func (c *Cluster) hostStats(n *node) *api.HostStats {
 // throttling.
 func (c *Cluster) allocStats(a *alloc) *api.AllocResourceUsage {
 	n := a.node
-	served := a.cpu * (1 - n.throttle)
+	served := a.served
 	core := float64(n.cpu) / float64(n.cores)
 	ts := c.now.UnixNano()
-	thrPer, thrNS := n.thrPeriods-a.thrBase[0], n.thrNS-a.thrBase[1]
+	thrPer, thrNS := a.thrPeriods, a.thrNS
 	usage := func(share float64) *api.ResourceUsage {
 		mem := uint64(a.mem*share) << 20
 		return &api.ResourceUsage{

@@ -281,6 +281,7 @@ func (c *Cluster) computeLoad(dt time.Duration) {
 		n, g := a.node, a.grp
 		d := elapsed + a.phase
 		a.cpu = float64(a.reqCPU) * g.load.cpu.at(d) * n.surge
+		a.served = a.cpu
 		a.mem = float64(g.mem) * g.load.mem.at(d)
 		a.iops = float64(g.iops) * g.load.iops.at(d) * n.surge
 		n.demCPU += a.cpu
@@ -320,17 +321,19 @@ func (c *Cluster) computeLoad(dt time.Duration) {
 			m.iopsOverSecs += secs
 		}
 	}
-	if dt <= 0 {
-		return
-	}
-	// Every running allocation of a node is throttled alike, so per node
-	// cumulative counters suffice; an allocation reports the difference
-	// since it started.
 	periods := float64(dt / (100 * time.Millisecond)) // CFS periods of 100ms
 	for _, n := range c.nodes {
 		if n.throttle > 0 {
-			n.thrPeriods += periods * n.throttle
-			n.thrNS += float64(dt) * n.throttle
+			shareCPU(n)
+			if dt > 0 {
+				for _, a := range n.allocs {
+					if a.client == allocRunning && a.cpu > a.served {
+						f := 1 - a.served/a.cpu
+						a.thrPeriods += periods * f
+						a.thrNS += float64(dt) * f
+					}
+				}
+			}
 		}
 		served := n.demIOPS
 		if n.iops > 0 {
@@ -338,5 +341,42 @@ func (c *Cluster) computeLoad(dt time.Duration) {
 		}
 		n.ioReads += served * readShare * secs
 		n.ioWrites += served * (1 - readShare) * secs
+	}
+}
+
+// shareCPU splits a contended node's CPU among its running allocations the
+// way CPU shares do: each gets capacity in proportion to its CPU request,
+// and what an allocation below its share leaves unused goes to the others
+// (water-filling). Allocations above their share are throttled.
+func shareCPU(n *node) {
+	var run []*alloc
+	for _, a := range n.allocs {
+		if a.client == allocRunning && a.cpu > 0 {
+			run = append(run, a)
+		}
+	}
+	left := float64(n.cpu)
+	for len(run) > 0 {
+		var weight float64
+		for _, a := range run {
+			weight += float64(max(a.reqCPU, 1))
+		}
+		capRound := left
+		next := run[:0]
+		for _, a := range run {
+			if fair := capRound * float64(max(a.reqCPU, 1)) / weight; a.cpu <= fair {
+				a.served = a.cpu
+				left -= a.cpu
+				continue
+			}
+			next = append(next, a)
+		}
+		if len(next) == len(run) {
+			for _, a := range next {
+				a.served = capRound * float64(max(a.reqCPU, 1)) / weight
+			}
+			return
+		}
+		run = next
 	}
 }

@@ -67,13 +67,13 @@ func (c *Cluster) gauges() []gauge {
 				continue
 			}
 			n := a.node
-			served := a.cpu * (1 - n.throttle)
+			served := a.served
 			l := map[string]string{"alloc_id": a.id, "job": a.job.id, "task_group": a.grp.name, "namespace": api.DefaultNamespace,
 				"node_id": n.id, "datacenter": n.dc, "node_pool": n.pool, "node_class": n.class}
 			out = append(out,
 				gauge{name: "nomad.client.allocs.cpu.total_ticks", help: "CPU served to the allocation, MHz.", labels: l, value: served},
 				gauge{name: "nomad.client.allocs.cpu.total_percent", help: "CPU served to the allocation, percent of one core.", labels: l, value: served / (float64(n.cpu) / float64(n.cores)) * 100},
-				gauge{name: "nomad.client.allocs.cpu.throttled_time", help: "CPU time throttled since the allocation started, ns.", labels: l, value: n.thrNS - a.thrBase[1]},
+				gauge{name: "nomad.client.allocs.cpu.throttled_time", help: "CPU time throttled since the allocation started, ns.", labels: l, value: a.thrNS},
 				gauge{name: "nomad.client.allocs.memory.usage", help: "Memory used by the allocation, bytes.", labels: l, value: a.mem * (1 << 20)},
 				gauge{name: "nomad.client.allocs.memory.allocated", help: "Memory allocated to the allocation, bytes.", labels: l, value: float64(a.grp.mem << 20)},
 				gauge{name: "foreshape.sim.alloc.iops", help: "Disk IOPS demanded by the allocation.", labels: l, value: a.iops},

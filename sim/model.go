@@ -76,8 +76,6 @@ type node struct {
 	demMem     float64
 	demIOPS    float64
 	throttle   float64 // fraction of CPU demand not served this tick
-	thrPeriods float64 // cumulative throttled CFS periods (per running allocation)
-	thrNS      float64 // cumulative throttled time, ns (per running allocation)
 	ioReads    float64 // cumulative disk reads served
 	ioWrites   float64 // cumulative disk writes served
 	surge      float64 // demand factor applied this tick
@@ -178,7 +176,9 @@ type alloc struct {
 	phase        time.Duration // offset into the load traces
 	cpu, mem     float64       // usage this tick: MHz, MB
 	iops         float64
-	thrBase      [2]float64 // node throttle counters when it started running
+	served       float64 // CPU it got this tick, MHz (less than cpu when throttled)
+	thrPeriods   float64 // cumulative throttled CFS periods
+	thrNS        float64 // cumulative throttled time, ns
 }
 
 func (a *alloc) clientTerminal() bool {

@@ -546,3 +546,73 @@ func TestBundledScenarios(t *testing.T) {
 		})
 	}
 }
+
+func TestCPUSharesUnderContention(t *testing.T) {
+	// a-1 has 4000 MHz. "calm" asks 2000 and uses 1000; "hot" asks 2000 and
+	// wants 5000. Shares give calm all it wants and hot the remaining 3000;
+	// only hot is throttled.
+	src := smallScenario + `
+job "calm" {
+  datacenters = ["dc1"]
+  constraint {
+    attribute = "node.unique.name"
+    value     = "a-1"
+  }
+  group "g" {
+    cpu    = 2000
+    memory = 500
+    load {
+      cpu {
+        scale = 0.5
+      }
+    }
+  }
+}
+
+job "hot" {
+  datacenters = ["dc1"]
+  constraint {
+    attribute = "node.unique.name"
+    value     = "a-1"
+  }
+  group "g" {
+    cpu    = 2000
+    memory = 500
+    load {
+      cpu {
+        scale = 2.5
+      }
+    }
+  }
+}
+`
+	c, err := New(mustScenario(t, src), Options{Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Step(time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	client := newTestAPI(t, c, "")
+	for _, tc := range []struct {
+		job       string
+		ticks     float64
+		throttled bool
+	}{
+		{"calm", 1000, false},
+		{"hot", 3000, true},
+	} {
+		stubs, _, err := client.Jobs().Allocations(tc.job, false, nil)
+		if err != nil || len(stubs) != 1 {
+			t.Fatalf("%s allocations: %v %d", tc.job, err, len(stubs))
+		}
+		st, err := client.Allocations().Stats(&api.Allocation{ID: stubs[0].ID}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cpu := st.ResourceUsage.CpuStats
+		if math.Abs(cpu.TotalTicks-tc.ticks) > 1e-6 || (cpu.ThrottledPeriods > 0) != tc.throttled {
+			t.Errorf("%s: %v MHz served, %d throttled periods; want %v MHz, throttled %v", tc.job, cpu.TotalTicks, cpu.ThrottledPeriods, tc.ticks, tc.throttled)
+		}
+	}
+}
