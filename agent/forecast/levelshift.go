@@ -75,10 +75,9 @@ func LevelShiftsWith(y []float64, opts LevelShiftOptions) []int {
 		d[i] = math.NaN()
 	}
 	buf := make([]float64, 0, 2*w)
+	m := anomRollingMedians(y, w)
 	for t := w; t <= n-w; t++ {
-		right := anomWindowMedian(y[t:t+w], buf)
-		left := anomWindowMedian(y[t-w:t], buf)
-		d[t] = right - left
+		d[t] = m[t] - m[t-w]
 	}
 	scale := levelShiftScale(y, d[w:n-w+1], w)
 	center := anomMedian(d[w : n-w+1])
@@ -117,6 +116,40 @@ func LevelShiftsWith(y []float64, opts LevelShiftOptions) []int {
 		shifts = append(shifts, t-w+levelShiftSplit(y[t-w:min(n, t+w)], buf))
 	}
 	return shifts
+}
+
+// anomRollingMedians returns m with m[t] = the median of the non-NaN values
+// of y[t:t+w] (NaN when fewer than half are present), for t in [0, n−w],
+// keeping the window sorted as it slides instead of sorting each one.
+func anomRollingMedians(y []float64, w int) []float64 {
+	n := len(y)
+	if n < w {
+		return nil
+	}
+	out := make([]float64, n-w+1)
+	win := make([]float64, 0, w)
+	for i, v := range y {
+		if !math.IsNaN(v) {
+			j := sort.SearchFloat64s(win, v)
+			win = append(win, 0)
+			copy(win[j+1:], win[j:])
+			win[j] = v
+		}
+		if i >= w {
+			if old := y[i-w]; !math.IsNaN(old) {
+				j := sort.SearchFloat64s(win, old)
+				win = append(win[:j], win[j+1:]...)
+			}
+		}
+		if i >= w-1 {
+			if len(win)*2 < w {
+				out[i-w+1] = math.NaN()
+			} else {
+				out[i-w+1] = anomSortedMedian(win)
+			}
+		}
+	}
+	return out
 }
 
 // levelShiftSplit returns the split c (1 <= c < len(x)) that best separates

@@ -168,3 +168,26 @@ func anomBruteMedian(x []float64) float64 {
 	}
 	return (a[n/2-1] + a[n/2]) / 2
 }
+
+func TestRollingMedians(t *testing.T) {
+	y := anomNoisy(23, 300, 0, 1)
+	for i := 40; i < 300; i += 7 {
+		y[i] = math.NaN()
+	}
+	for i := 100; i < 110; i++ {
+		y[i] = math.NaN() // a gap longer than half a window
+	}
+	buf := make([]float64, 0, 12)
+	for _, w := range []int{1, 2, 5, 12} {
+		m := anomRollingMedians(y, w)
+		if len(m) != len(y)-w+1 {
+			t.Fatalf("w %d: %d medians", w, len(m))
+		}
+		for i := range m {
+			want := anomWindowMedian(y[i:i+w], buf)
+			if math.IsNaN(want) != math.IsNaN(m[i]) || (!math.IsNaN(want) && want != m[i]) {
+				t.Fatalf("w %d: median at %d = %v, want %v", w, i, m[i], want)
+			}
+		}
+	}
+}
