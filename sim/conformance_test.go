@@ -305,8 +305,12 @@ func TestConformanceJobs(t *testing.T) {
 		t.Fatal(err)
 	}
 	g := status.TaskGroups["g"]
-	if g.Desired != 4 || g.Placed != 4 || g.Healthy != 2 || len(g.Events) != 1 || *g.Events[0].Count != 4 || g.Events[0].PreviousCount != 2 || g.Events[0].Message != "more" {
+	if g.Desired != 4 || g.Placed != 4 || g.Healthy != 2 || len(g.Events) != 2 || *g.Events[0].Count != 4 || g.Events[0].PreviousCount != 2 || g.Events[0].Message != "more" {
 		t.Errorf("scale status = %+v", g)
+	}
+	// The refused attempt is recorded as an error event, as Nomad does.
+	if refused := g.Events[1]; !refused.Error || refused.Count != nil || refused.Message != "job scaling blocked due to active deployment" || refused.Meta["OriginalCount"] != float64(4) {
+		t.Errorf("refused scaling event = %+v", refused)
 	}
 	// The scale's deployment counts the two allocations kept in place and
 	// completes once the two new ones are healthy.

@@ -792,7 +792,15 @@ func (c *Cluster) scale(jobID string, req *api.ScalingRequest) (*eval, *job, err
 			}
 		}
 		if d := latestDeployment(j); d != nil && d.active() && d.jobCreate == j.createIdx {
-			return nil, nil, badRequest("job scaling blocked due to active deployment")
+			// Nomad records the refused attempt as an error event.
+			const msg = "job scaling blocked due to active deployment"
+			j.scaleEvts[g.name] = append([]api.ScalingEvent{{
+				PreviousCount: int64(g.count), Error: true, Message: msg,
+				Meta:        map[string]any{"OriginalCount": *req.Count, "OriginalMessage": req.Message, "OriginalMeta": req.Meta},
+				Time:        uint64(c.now.UnixNano()),
+				CreateIndex: c.bump(TableJobs),
+			}}, j.scaleEvts[g.name]...)
+			return nil, nil, badRequest(msg)
 		}
 	}
 	evt := api.ScalingEvent{
