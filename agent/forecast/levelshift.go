@@ -212,9 +212,12 @@ func levelShiftScale(y, d []float64, w int) float64 {
 }
 
 // LevelShiftDetector detects level shifts online: each new point is tested
-// against the points before it only, so a shift that starts at index s is
-// reported once w points at the new level have been seen (at index s+w-1),
-// with Start = s.
+// against the points before it only. A shift that starts at index s is
+// reported when the statistic over the last 2w points crosses the
+// threshold, which for a clear shift happens after about w/2 and at most w
+// points at the new level; Start is then estimated as the best split of
+// those 2w points. After a report the detector waits 2w points and for the
+// statistic to fall back below the threshold before it reports again.
 type LevelShiftDetector struct {
 	w, k  float64
 	win   int
