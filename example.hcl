@@ -87,6 +87,10 @@ consul {
 # IOPS that Nomad does not report). Default: none.
 prometheus {
   address = "http://prometheus.service.consul:9090"
+  # How to read a locality's IOPS: a PromQL template where {{.Matchers}}
+  # stands for the locality's label matchers. Default: node_exporter's disk
+  # reads and writes per second, summed over the locality's nodes.
+  iops_query = "sum(rate(node_disk_reads_completed_total{ {{.Matchers}} }[5m])) + sum(rate(node_disk_writes_completed_total{ {{.Matchers}} }[5m]))"
 }
 
 # The agent's HTTP API. Default "127.0.0.1:7575".

@@ -172,7 +172,8 @@ func New(cfg *config.Config, opts Options) (*Agent, error) {
 	a.tel = newTelemetry(a.registry)
 	a.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	srv, err := api.NewServer(a, api.Options{Registry: a.registry, Logger: log, TokensFunc: a.currentTokens})
+	srv, err := api.NewServer(a, api.Options{Registry: a.registry, Logger: log, TokensFunc: a.currentTokens,
+		NoMetrics: !cfg.Telemetry.PrometheusMetrics})
 	if err != nil {
 		a.node.Close()
 		return nil, err
@@ -215,7 +216,11 @@ func (a *Agent) buildSources(cfg *config.Config) error {
 	a.nomad = ns
 	a.sources = []source.Source{ns}
 	if cfg.Prometheus.Address != "" {
-		ps, err := promsource.New(promsource.Config{Address: cfg.Prometheus.Address}, a.log)
+		pc := promsource.Config{Address: cfg.Prometheus.Address}
+		if cfg.Prometheus.IOPSQuery != "" {
+			pc.Queries = map[string]string{source.IOPS: cfg.Prometheus.IOPSQuery}
+		}
+		ps, err := promsource.New(pc, a.log)
 		if err != nil {
 			return fmt.Errorf("agent: %w", err)
 		}

@@ -99,6 +99,11 @@ type Consul struct {
 type Prometheus struct {
 	// Address is Prometheus's HTTP API; empty disables the source.
 	Address string `json:"address"`
+	// IOPSQuery is the PromQL template that reads a locality's IOPS; it
+	// sees {{.Matchers}}, the locality's label matchers
+	// (datacenter="dc1",node_pool="web"). Empty means node_exporter's
+	// disk read and write counters summed over the locality.
+	IOPSQuery string `json:"iops_query"`
 }
 
 // HTTP configures the agent's HTTP API.

@@ -61,13 +61,14 @@ func TestLoadExample(t *testing.T) {
 		Nomad: config.Nomad{Address: "https://nomad.service.consul:4646", Region: "global", Namespace: "default",
 			CAFile: "/etc/foreshape/tls/nomad-ca.pem", CertFile: "/etc/foreshape/tls/nomad-client.pem",
 			KeyFile: "/etc/foreshape/tls/nomad-client-key.pem", TLSServerName: "server.global.nomad"},
-		Consul:     config.Consul{Enabled: true, Address: "127.0.0.1:8500", ServiceName: "foreshape", Tags: []string{"shaper", "dc1"}},
-		Prometheus: config.Prometheus{Address: "http://prometheus.service.consul:9090"},
-		HTTP:       config.HTTP{Address: "0.0.0.0:7575"},
-		TLS:        config.TLS{CAFile: "/etc/foreshape/tls/ca.pem", CertFile: "/etc/foreshape/tls/agent.pem", KeyFile: "/etc/foreshape/tls/agent-key.pem", VerifyIncoming: true},
-		ACL:        config.ACL{Enabled: true, TokenFile: "/etc/foreshape/acl-tokens"},
-		Policies:   config.Policies{Dir: "/etc/foreshape/policies.d"},
-		Telemetry:  config.Telemetry{PrometheusMetrics: true},
+		Consul: config.Consul{Enabled: true, Address: "127.0.0.1:8500", ServiceName: "foreshape", Tags: []string{"shaper", "dc1"}},
+		Prometheus: config.Prometheus{Address: "http://prometheus.service.consul:9090",
+			IOPSQuery: "sum(rate(node_disk_reads_completed_total{ {{.Matchers}} }[5m])) + sum(rate(node_disk_writes_completed_total{ {{.Matchers}} }[5m]))"},
+		HTTP:      config.HTTP{Address: "0.0.0.0:7575"},
+		TLS:       config.TLS{CAFile: "/etc/foreshape/tls/ca.pem", CertFile: "/etc/foreshape/tls/agent.pem", KeyFile: "/etc/foreshape/tls/agent-key.pem", VerifyIncoming: true},
+		ACL:       config.ACL{Enabled: true, TokenFile: "/etc/foreshape/acl-tokens"},
+		Policies:  config.Policies{Dir: "/etc/foreshape/policies.d"},
+		Telemetry: config.Telemetry{PrometheusMetrics: true},
 	}
 	if diff := cmp.Diff(want, c, cmpConfig); diff != "" {
 		t.Errorf("example.hcl (-want +got):\n%s", diff)
@@ -456,5 +457,30 @@ func TestCloneIsDeep(t *testing.T) {
 	d.Server.RetryJoin[0] = "b"
 	if c.Server.RetryJoin[0] != "a" {
 		t.Error("Clone shares retry_join")
+	}
+}
+
+func TestPrometheusIOPSQuery(t *testing.T) {
+	dir := t.TempDir()
+	for name, c := range map[string]struct {
+		src, err string
+	}{
+		"valid":    {`prometheus { iops_query = "sum(x{ {{.Matchers}} })" }`, ""},
+		"template": {`prometheus { iops_query = "sum(x{ {{.Matchers }" }`, "prometheus.iops_query"},
+		"empty":    {`prometheus { iops_query = " " }`, "prometheus.iops_query"},
+	} {
+		path := filepath.Join(dir, name+".hcl")
+		if err := os.WriteFile(path, []byte(c.src), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		cfg, diags := config.Load(path)
+		switch {
+		case c.err == "" && diags.HasErrors():
+			t.Errorf("%s: %v", name, diags)
+		case c.err == "" && cfg.Prometheus.IOPSQuery != "sum(x{ {{.Matchers}} })":
+			t.Errorf("%s: query = %q", name, cfg.Prometheus.IOPSQuery)
+		case c.err != "" && (!diags.HasErrors() || !strings.Contains(diags.Error(), c.err)):
+			t.Errorf("%s: diags %v, want %q", name, diags, c.err)
+		}
 	}
 }

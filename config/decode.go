@@ -7,6 +7,8 @@ import (
 	"github.com/hashicorp/hcl/v2/gohcl"
 
 	"github.com/foreshape/foreshape/policies/hclfield"
+	"strings"
+	"text/template"
 )
 
 // The decode structs mirror the HCL text; every setting stays an
@@ -59,7 +61,8 @@ type consulHCL struct {
 }
 
 type prometheusHCL struct {
-	Address hcl.Expression `hcl:"address,optional"`
+	Address   hcl.Expression `hcl:"address,optional"`
+	IOPSQuery hcl.Expression `hcl:"iops_query,optional"`
 }
 
 type httpHCL struct {
@@ -115,6 +118,18 @@ func (d *fileDecoder) str(expr hcl.Expression, field string, dst *string, check 
 	}
 	*dst = v
 	d.set(expr, field)
+}
+
+// checkQueryTemplate accepts a PromQL template: Go text/template syntax
+// over .Matchers (the locality's label matchers) and .Locality.
+func checkQueryTemplate(s string) (string, error) {
+	if strings.TrimSpace(s) == "" {
+		return "", fmt.Errorf("the query is empty")
+	}
+	if _, err := template.New("q").Option("missingkey=error").Parse(s); err != nil {
+		return "", fmt.Errorf("not a valid query template: %v", err)
+	}
+	return s, nil
 }
 
 // secret is str for credentials. Its diagnostics carry the position in
@@ -238,6 +253,7 @@ func decodeFile(file *hcl.File, cfg *Config) hcl.Diagnostics {
 	}
 	if p := f.Prometheus; p != nil {
 		d.str(p.Address, "prometheus.address", &cfg.Prometheus.Address, checkHTTPURL)
+		d.str(p.IOPSQuery, "prometheus.iops_query", &cfg.Prometheus.IOPSQuery, checkQueryTemplate)
 	}
 	if h := f.HTTP; h != nil {
 		d.str(h.Address, "http.address", &cfg.HTTP.Address, checkHostPort)

@@ -87,6 +87,7 @@ func (c *Config) HCL() []byte {
 
 	b = block("prometheus")
 	str(b, "address", c.Prometheus.Address)
+	str(b, "iops_query", c.Prometheus.IOPSQuery)
 
 	b = block("http")
 	str(b, "address", c.HTTP.Address)

@@ -54,7 +54,9 @@ type Options struct {
 	// ForecastHorizons are the horizons exported as foreshape_forecast
 	// gauges; nil means 5m, 15m, 30m and 1h.
 	ForecastHorizons []time.Duration
-	Logger           hclog.Logger
+	// NoMetrics turns /v1/metrics off (telemetry.prometheus_metrics = false).
+	NoMetrics bool
+	Logger    hclog.Logger
 }
 
 // Server serves the API.
@@ -88,7 +90,9 @@ func NewServer(b Backend, opts Options) (*Server, error) {
 	s.mux.HandleFunc("GET /v1/forecast/{locality...}", s.auth(s.forecast))
 	s.mux.HandleFunc("GET /v1/hotspots", s.auth(s.hotspots))
 	s.mux.HandleFunc("GET /v1/anomalies", s.auth(s.anomalies))
-	s.mux.Handle("GET /v1/metrics", s.auth(promhttp.HandlerFor(opts.Registry, promhttp.HandlerOpts{}).ServeHTTP))
+	if !opts.NoMetrics {
+		s.mux.Handle("GET /v1/metrics", s.auth(promhttp.HandlerFor(opts.Registry, promhttp.HandlerOpts{}).ServeHTTP))
+	}
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no such endpoint: %s %s", r.Method, r.URL.Path))
 	})
