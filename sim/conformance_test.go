@@ -864,6 +864,9 @@ func TestFailedAllocationIsReplaced(t *testing.T) {
 	if next.PreviousAllocation != victim.ID || next.ClientStatus != api.AllocClientStatusRunning || next.Name != victim.Name {
 		t.Errorf("replacement = %s %s prev %s", next.Name, next.ClientStatus, next.PreviousAllocation)
 	}
+	if next.NodeID == victim.NodeID {
+		t.Errorf("replacement went back to the node the allocation failed on")
+	}
 	if err := c.FailAlloc(victim.ID, ""); statusOf(nil) != 0 || err == nil {
 		t.Errorf("failing a failed alloc: %v", err)
 	}

@@ -551,6 +551,10 @@ func (c *Cluster) reconcileSystem(j *job, g *group, evp **eval, trigger string) 
 // place finds a node for one allocation of g and creates it; nil when none
 // fits even with preemption.
 func (c *Cluster) place(j *job, g *group, ev *eval, p *placer, index int, prev *alloc) *alloc {
+	p.penalty = nil
+	if prev != nil && prev.client == allocFailed {
+		p.penalty = prev.node
+	}
 	if n := p.next(); n != nil {
 		return c.newAlloc(j, g, n, ev, index, prev, nil)
 	}

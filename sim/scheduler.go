@@ -29,6 +29,9 @@ type placer struct {
 	off    int
 	limit  int
 	metric *api.AllocationMetric
+	// penalty is the node a failed allocation being replaced ran on: Nomad
+	// scores it down so the replacement goes elsewhere if it can.
+	penalty *node
 }
 
 func (c *Cluster) newPlacer(j *job, g *group) *placer {
@@ -282,6 +285,10 @@ func (p *placer) score(n *node) float64 {
 	sum, k := fit, 1.0
 	if col := p.collisions(n); col > 0 && p.g.count > 0 {
 		sum += -float64(col+1) / float64(p.g.count)
+		k++
+	}
+	if n == p.penalty {
+		sum += -1
 		k++
 	}
 	if len(p.g.affinities) > 0 {

@@ -705,3 +705,71 @@ event "grow" {
 		t.Errorf("added node is %s after SetFaults, want initializing", n.status)
 	}
 }
+
+// TestPlaceholderHandover follows foreshape's reservation flow: a
+// low-priority placeholder holds capacity in dc2; releasing it and stopping
+// an allocation in dc1 lands the replacement in the released capacity.
+func TestPlaceholderHandover(t *testing.T) {
+	c := newTestCluster(t, "")
+	client := newTestAPI(t, c, "")
+	jobs := client.Jobs()
+	// dc1 is full of the app; a new version lets it run in dc2 too (an
+	// in-place update: the allocations stay).
+	app := noUpdate(serviceJob("app", 3, 4000, 1024, 60))
+	app.Datacenters = []string{"dc1"}
+	if _, _, err := jobs.Register(app, nil); err != nil {
+		t.Fatal(err)
+	}
+	app = noUpdate(serviceJob("app", 3, 4000, 1024, 60))
+	app.Datacenters = []string{"dc1", "dc2"}
+	if _, _, err := jobs.Register(app, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := nodesOf(c, "app"); strings.Join(got, ",") != "a-1,a-2,a-3" {
+		t.Fatalf("app on %v", got)
+	}
+	// dc2 is full: filler on b-1, the placeholder on b-2.
+	filler := onNode(noUpdate(serviceJob("filler", 1, 4000, 1024, 50)), "b-1")
+	if _, _, err := jobs.Register(filler, nil); err != nil {
+		t.Fatal(err)
+	}
+	ph := noUpdate(serviceJob("placeholder-dc2", 1, 4000, 1024, 20))
+	ph.Datacenters = []string{"dc2"}
+	if _, _, err := jobs.Register(ph, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Step(time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if got := nodesOf(c, "placeholder-dc2"); len(got) != 1 || got[0] != "b-2" {
+		t.Fatalf("placeholder on %v", got)
+	}
+	// The source node is marked ineligible so the replacement cannot come
+	// back to it; without releasing the reservation it has nowhere to go
+	// (preemption is off for service jobs).
+	allocs, _, _ := jobs.Allocations("app", false, nil)
+	if _, err := client.Nodes().ToggleEligibility(allocs[0].NodeID, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.Allocations().Stop(&api.Allocation{ID: allocs[0].ID}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if sum, _, _ := jobs.Summary("app", nil); sum.Summary["g"].Queued != 1 {
+		t.Fatalf("app summary %+v, want 1 queued", sum.Summary["g"])
+	}
+	// Hand the reservation over: scale the placeholder to zero.
+	if _, _, err := jobs.Scale("placeholder-dc2", "g", new(0), "hand over to app", false, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Step(time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	stopped, _, _ := client.Allocations().Info(allocs[0].ID, nil)
+	next, _, err := client.Allocations().Info(stopped.NextAllocation, nil)
+	if err != nil {
+		t.Fatalf("replacement: %v", err)
+	}
+	if next.NodeName != "b-2" || next.ClientStatus != api.AllocClientStatusRunning {
+		t.Errorf("replacement on %s (%s), want running on b-2", next.NodeName, next.ClientStatus)
+	}
+}
