@@ -42,6 +42,9 @@ var (
 	ErrNotFound   = errors.New("not found")
 	ErrBadRequest = errors.New("bad request")
 	ErrConflict   = errors.New("conflict")
+	// ErrUnreachable is a Nomad client the servers cannot reach (a down
+	// node, or a stats fault); Nomad answers it with a 500.
+	ErrUnreachable = errors.New("unreachable")
 )
 
 // codedError carries Nomad's message for an error class.
@@ -285,7 +288,7 @@ func (c *Cluster) Now() time.Time {
 	return c.now
 }
 
-// Scenario returns the scenario the cluster runs.
+// Scenario returns the scenario the cluster runs; callers must not modify it.
 func (c *Cluster) Scenario() *Scenario { return c.sc }
 
 // Index returns the modify index of a table.

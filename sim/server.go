@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"strconv"
@@ -406,7 +405,7 @@ func (c *Cluster) allocStatsHTTP(w http.ResponseWriter, r *http.Request) {
 			return nil, notFound("Unknown allocation %q", id)
 		}
 		if a.node.status == api.NodeStatusDown || c.statsUnreachable(a.node) {
-			return nil, fmt.Errorf("Unexpected error: rpc error: No path to node")
+			return nil, &codedError{kind: ErrUnreachable, msg: "Unexpected error: rpc error: No path to node"}
 		}
 		if a.clientTerminal() {
 			return nil, badRequest("allocation %q is not running", id)
@@ -426,7 +425,7 @@ func (c *Cluster) clientStats(w http.ResponseWriter, r *http.Request) {
 			return nil, notFound("Unknown node %q", id)
 		}
 		if n.status == api.NodeStatusDown || c.statsUnreachable(n) {
-			return nil, fmt.Errorf("Unexpected error: rpc error: No path to node")
+			return nil, &codedError{kind: ErrUnreachable, msg: "Unexpected error: rpc error: No path to node"}
 		}
 		return c.hostStats(n), nil
 	})
