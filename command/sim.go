@@ -85,7 +85,7 @@ func (c *SimServeCommand) Run(args []string) int {
 		}
 	}
 	log := hclog.New(&hclog.LoggerOptions{Name: "foreshape", Level: hclog.LevelFromString(*level), Output: c.Err})
-	opts := sim.Options{Seed: *seed, Logger: log}
+	opts := sim.Options{Seed: *seed, Logger: log.Named("sim")}
 	if *data != "" {
 		st, err := os.Stat(*data)
 		if err != nil || !st.IsDir() {

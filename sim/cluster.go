@@ -153,7 +153,7 @@ func New(sc *Scenario, opts Options) (*Cluster, error) {
 		opts.Traces.Embedded = traces.FS()
 	}
 	c := &Cluster{
-		log:        opts.Logger.Named("sim"),
+		log:        opts.Logger,
 		sc:         sc,
 		rng:        rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
 		faultR:     rand.New(rand.NewPCG(seed^0x5bd1e995, seed)),
