@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -614,5 +615,50 @@ job "hot" {
 		if math.Abs(cpu.TotalTicks-tc.ticks) > 1e-6 || (cpu.ThrottledPeriods > 0) != tc.throttled {
 			t.Errorf("%s: %v MHz served, %d throttled periods; want %v MHz, throttled %v", tc.job, cpu.TotalTicks, cpu.ThrottledPeriods, tc.ticks, tc.throttled)
 		}
+	}
+}
+
+// TestDeterminismThroughTheAPI drives two clusters with the same calls at
+// the same virtual times and compares their ground truth.
+func TestDeterminismThroughTheAPI(t *testing.T) {
+	run := func() []byte {
+		c, err := New(DefaultScenario(), Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		client := newTestAPI(t, c, "")
+		step := func(d time.Duration) {
+			if err := c.Step(d); err != nil {
+				t.Fatal(err)
+			}
+		}
+		step(30 * time.Minute)
+		j := serviceJob("extra", 3, 500, 512, 65)
+		j.Datacenters = []string{"dc1"}
+		j.TaskGroups[0].Meta = map[string]string{"sim.cpu_trace": "planetlab-web", "sim.cpu_scale": "1.5", "sim.jitter": "1h"}
+		if _, _, err := client.Jobs().Register(j, nil); err != nil {
+			t.Fatal(err)
+		}
+		step(10 * time.Minute)
+		stubs, _, err := client.Jobs().Allocations("web", false, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sort.Slice(stubs, func(i, k int) bool { return stubs[i].Name < stubs[k].Name })
+		if _, err := client.Allocations().Stop(&api.Allocation{ID: stubs[0].ID}, nil); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := client.Nodes().UpdateDrain(c.findNode("dc1-rack-b-2").id, &api.DrainSpec{Deadline: 30 * time.Minute}, false, nil); err != nil {
+			t.Fatal(err)
+		}
+		step(2 * time.Hour)
+		b, err := json.Marshal(c.Truth())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	if a, b := run(), run(); !bytes.Equal(a, b) {
+		t.Fatalf("two identical API-driven runs differ (%d vs %d bytes)", len(a), len(b))
 	}
 }
