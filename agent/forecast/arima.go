@@ -615,12 +615,18 @@ func stationaryAR(phi []float64) bool {
 const maxAROrder = 4
 
 // arCore is the ARIMA auto can afford to backtest: d by KPSS, then
-// ARIMA(p,d,0) for p ≤ maxAROrder by least squares plus ARIMA(1,d,1),
-// (2,d,1) and (1,d,2) by conditional sum of squares on the last
-// arimaSearchPoints points, the order with the lowest AICc winning. Like
+// ARIMA(p,d,0) for p ≤ maxAROrder by least squares and, when mixed is set,
+// ARIMA(1,d,1), (2,d,1) and (1,d,2) by conditional sum of squares on the
+// last arimaSearchPoints points, the order with the lowest AICc winning. Like
 // arimaSelect it searches on its first fit and re-estimates that order on
 // later ones.
-type arCore struct{ *arimaCore }
+type arCore struct {
+	*arimaCore
+	// mixed enables the ARMA orders; auto enables them for horizons under
+	// six hours, where short-memory dynamics matter. Over longer horizons
+	// they mostly extrapolate noise, and the AR search is enough.
+	mixed bool
+}
 
 func (c *arCore) fit(y []float64) error {
 	win := y
@@ -666,7 +672,11 @@ func (c *arCore) fit(y []float64) error {
 	if sc <= 0 {
 		sc = 1
 	}
-	for _, o := range []arimaOrder{{1, d, 1, best.ord.constant}, {2, d, 1, best.ord.constant}, {1, d, 2, best.ord.constant}} {
+	var mixed []arimaOrder
+	if c.mixed {
+		mixed = []arimaOrder{{1, d, 1, best.ord.constant}, {2, d, 1, best.ord.constant}, {1, d, 2, best.ord.constant}}
+	}
+	for _, o := range mixed {
 		m := fitARIMA(sw, o, sc)
 		if m.nobs == 0 || best.nobs == 0 {
 			continue

@@ -119,12 +119,13 @@ func candidates(ps []int, daily, n, H int) []candidate {
 	if w > 288 {
 		w = 288
 	}
+	short := 4*H < daily
 	cs := []candidate{
 		{"naive", &naiveCore{}},
 		{"median", newMedianCore(w)},
 		{"ets", &etsSelect{specs: []etsSpec{{}, {trend: true, damped: true}}}},
 		{"theta", &thetaCore{}},
-		{"arima", &arCore{}},
+		{"arima", &arCore{mixed: short}},
 	}
 	if n >= daily && daily > 1 {
 		cs = append(cs, candidate{"seasonal-naive", newSnaive(daily)})
@@ -134,7 +135,7 @@ func candidates(ps []int, daily, n, H int) []candidate {
 		cs = append(cs,
 			candidate{tag + "-ets", newMSTL(ps, newETS(etsSpec{}))},
 			candidate{tag + "-theta", newMSTL(ps, &thetaCore{})},
-			candidate{tag + "-arima", newMSTL(ps, &arCore{})},
+			candidate{tag + "-arima", newMSTL(ps, &arCore{mixed: short})},
 		)
 	}
 	return cs
