@@ -17,7 +17,8 @@ var constructors = map[string]func(Options) Forecaster{
 }
 
 // New returns an unfitted forecaster for the named model; see Models for the
-// names. The empty name means "auto".
+// names. The empty name means "auto". It fails with ErrUnknownModel for an
+// unknown name and with a descriptive error for invalid options.
 func New(name string, opts Options) (Forecaster, error) {
 	if name == "" {
 		name = "auto"
@@ -26,7 +27,31 @@ func New(name string, opts Options) (Forecaster, error) {
 	if !ok {
 		return nil, fmt.Errorf("forecast: model %q: %w", name, ErrUnknownModel)
 	}
+	if err := opts.validate(); err != nil {
+		return nil, fmt.Errorf("forecast: %s: %w", name, err)
+	}
 	return mk(opts), nil
+}
+
+// validate rejects options no model can honour.
+func (o Options) validate() error {
+	if o.Step < 0 {
+		return fmt.Errorf("step %v is negative", o.Step)
+	}
+	if o.Horizon < 0 || o.RefitEvery < 0 {
+		return fmt.Errorf("horizon %d and refit interval %d must not be negative", o.Horizon, o.RefitEvery)
+	}
+	for _, q := range o.Quantiles {
+		if !(q > 0 && q < 1) {
+			return fmt.Errorf("quantile %v outside (0, 1)", q)
+		}
+	}
+	for _, d := range o.Seasonality {
+		if d <= 0 {
+			return fmt.Errorf("seasonal period %v must be positive", d)
+		}
+	}
+	return nil
 }
 
 // Models lists the names New accepts, sorted.

@@ -21,6 +21,23 @@ func TestNewUnknown(t *testing.T) {
 	}
 }
 
+func TestNewRejectsBadOptions(t *testing.T) {
+	for name, o := range map[string]Options{
+		"quantile 1":      {Quantiles: []float64{0.5, 1}},
+		"negative step":   {Step: -time.Minute},
+		"negative season": {Seasonality: []time.Duration{-time.Hour}},
+		"negative refit":  {RefitEvery: -1},
+	} {
+		if _, err := New("auto", o); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+	p := fitForecast(t, "naive", Options{Quantiles: []float64{0.9, 0.1, 0.5}}, []float64{1, 2, 3, 4}, 2)
+	if len(p.Quantiles) != 3 || p.Quantiles[0] != 0.1 || p.Quantiles[2] != 0.9 {
+		t.Fatalf("quantiles %v, want 0.1 0.5 0.9", p.Quantiles)
+	}
+}
+
 func TestNaiveLastValue(t *testing.T) {
 	y := []float64{1, 5, 3, math.NaN(), 7}
 	p := fitForecast(t, "naive", fiveMin, y, 3)
