@@ -2,6 +2,7 @@ package sim
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"sync"
@@ -185,5 +186,29 @@ func TestConcurrentClientsWhileRunning(t *testing.T) {
 	}
 	if !c.Now().After(c.sc.Start) {
 		t.Error("the clock did not move")
+	}
+}
+
+func TestDurationJSON(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want time.Duration
+		err  bool
+	}{
+		{`"250ms"`, 250 * time.Millisecond, false},
+		{`"1h30m"`, 90 * time.Minute, false},
+		{`1000000`, time.Millisecond, false},
+		{`"soon"`, 0, true},
+		{`true`, 0, true},
+	} {
+		var d Duration
+		err := json.Unmarshal([]byte(tc.in), &d)
+		if (err != nil) != tc.err || (!tc.err && time.Duration(d) != tc.want) {
+			t.Errorf("%s: %v, %v; want %v, error %v", tc.in, time.Duration(d), err, tc.want, tc.err)
+		}
+	}
+	b, _ := json.Marshal(Faults{Latency: Duration(2 * time.Second)})
+	if string(b) != `{"Latency":"2s"}` {
+		t.Errorf("faults JSON = %s", b)
 	}
 }

@@ -773,3 +773,39 @@ func TestPlaceholderHandover(t *testing.T) {
 		t.Errorf("replacement on %s (%s), want running on b-2", next.NodeName, next.ClientStatus)
 	}
 }
+
+func TestConstraintOperands(t *testing.T) {
+	n := &node{id: "id-1", name: "web-1", dc: "dc1", pool: "default", class: "web", cores: 4, cpu: 8000, mem: 16384,
+		meta: map[string]string{"rack": "r1", "tier": "2", "zones": "a,b,c"}}
+	for _, tc := range []struct {
+		l, op, r string
+		want     bool
+	}{
+		{"${node.class}", "=", "web", true},
+		{"${node.class}", "==", "db", false},
+		{"${node.class}", "is", "web", true},
+		{"${node.class}", "!=", "db", true},
+		{"${meta.nope}", "!=", "x", true},
+		{"${meta.rack}", "not", "r1", false},
+		{"${meta.tier}", "<", "10", true}, // numeric, not lexical
+		{"${meta.tier}", ">=", "2", true},
+		{"${meta.tier}", ">", "2", false},
+		{"${meta.nope}", "<", "2", false},
+		{"${meta.rack}", "is_set", "", true},
+		{"${meta.nope}", "is_not_set", "", true},
+		{"${node.unique.name}", "regexp", "^web-[0-9]+$", true},
+		{"${node.unique.name}", "regexp", "(", false},
+		{"${meta.zones}", "set_contains", "a,c", true},
+		{"${meta.zones}", "set_contains_all", "a,d", false},
+		{"${meta.zones}", "set_contains_any", "d,b", true},
+		{"${attr.cpu.numcores}", "=", "4", true},
+		{"${attr.memory.totalbytes}", ">", "1000", true},
+		{"${node.pool}", "=", "default", true},
+		{"${node.unique.id}", "=", "id-1", true},
+		{"${node.datacenter}", "=", "dc2", false},
+	} {
+		if got := constraintHolds(n, &api.Constraint{LTarget: tc.l, Operand: tc.op, RTarget: tc.r}); got != tc.want {
+			t.Errorf("%s %s %s = %v, want %v", tc.l, tc.op, tc.r, got, tc.want)
+		}
+	}
+}
