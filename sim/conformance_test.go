@@ -874,3 +874,129 @@ func TestFailedAllocationIsReplaced(t *testing.T) {
 		t.Error("failing an unknown alloc succeeded")
 	}
 }
+
+func TestConformanceEvaluationsDeploymentsAndSimReads(t *testing.T) {
+	c := newTestCluster(t, `
+duration = "30m"
+fault {
+  error_rate = 0.25
+  path_prefix = "/v1/nope"
+}
+`)
+	client := newTestAPI(t, c, "")
+	job := serviceJob("svc", 2, 300, 256, 50)
+	reg, _, err := client.Jobs().Register(job, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	evals, _, err := client.Jobs().Evaluations("svc", nil)
+	if err != nil || len(evals) != 1 || evals[0].ID != reg.EvalID {
+		t.Fatalf("job evaluations: %v %+v", err, evals)
+	}
+	all, _, err := client.Evaluations().List(nil)
+	if err != nil || len(all) != 1 {
+		t.Fatalf("evaluation list: %v %d", err, len(all))
+	}
+	if _, _, err := client.Jobs().Evaluations("nope", nil); statusOf(err) != http.StatusNotFound {
+		t.Errorf("evaluations of an unknown job: %v, want 404", err)
+	}
+	dep, _, err := client.Jobs().LatestDeployment("svc", nil)
+	if err != nil || dep == nil {
+		t.Fatal(err)
+	}
+	got, _, err := client.Deployments().Info(dep.ID, nil)
+	if err != nil || got.JobID != "svc" || got.Status != api.DeploymentStatusRunning {
+		t.Errorf("deployment info: %v %+v", err, got)
+	}
+	if _, _, err := client.Deployments().Info("nope", nil); statusOf(err) != http.StatusNotFound {
+		t.Errorf("unknown deployment: %v, want 404", err)
+	}
+	if err := c.RunScenario(); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Get(client.Address() + "/v1/sim/clock")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var clk ClockState
+	_ = json.NewDecoder(resp.Body).Decode(&clk)
+	resp.Body.Close()
+	if time.Duration(clk.Elapsed) != 30*time.Minute || clk.Scenario != "small" || clk.Running {
+		t.Errorf("clock = %+v", clk)
+	}
+	resp, err = http.Get(client.Address() + "/v1/sim/faults")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f Faults
+	_ = json.NewDecoder(resp.Body).Decode(&f)
+	resp.Body.Close()
+	if f.ErrorRate != 0.25 || f.PathPrefix != "/v1/nope" {
+		t.Errorf("faults = %+v", f)
+	}
+	resp, err = http.Get(client.Address() + "/v1/sim/truth?since=" + c.sc.Start.Add(29*time.Minute).Format(time.RFC3339))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tr Truth
+	_ = json.NewDecoder(resp.Body).Decode(&tr)
+	resp.Body.Close()
+	if len(tr.NodeMinutes) != 5 || len(tr.Requests) != 0 {
+		t.Errorf("truth since 29m: %d node minutes, %d requests; want 5, 0", len(tr.NodeMinutes), len(tr.Requests))
+	}
+	for _, bad := range []string{"/v1/sim/truth?since=yesterday", "/v1/nodes?index=x", "/v1/nodes?index=5&wait=later"} {
+		resp, err := http.Get(client.Address() + bad)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest {
+			t.Errorf("GET %s: %d, want 400", bad, resp.StatusCode)
+		}
+	}
+	req, _ := http.NewRequest(http.MethodPut, client.Address()+"/v1/sim/faults", strings.NewReader(`{"ErrorRate": 2}`))
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("error rate 2: %d, want 400", resp.StatusCode)
+	}
+}
+
+func TestNodeDownDuringTransfer(t *testing.T) {
+	// A node goes down while its allocation's state is being moved: the
+	// transfer is dropped, the old allocation is lost and its waiting
+	// replacement starts at once.
+	c := drainSetup(t, 1, 1, 1000, BreakBeforeMake)
+	drain(t, c, "a-1", time.Hour)
+	if err := c.Step(5 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.SetFaults(Faults{NodesDown: []string{"a-1"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Step(10 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	var old, repl *alloc
+	do(c, func() {
+		for _, a := range c.jobs["m"].allocs {
+			if a.node.name == "a-1" {
+				old = a
+			} else if a.client == allocRunning {
+				repl = a
+			}
+		}
+		if len(c.migs) != 0 {
+			t.Errorf("%d transfers still running", len(c.migs))
+		}
+	})
+	if old.client != allocLost || repl == nil || old.next != repl.id {
+		t.Errorf("old %s next %q, running replacement %v", old.client, old.next, repl)
+	}
+	if n := len(c.Truth().Migrations); n != 0 {
+		t.Errorf("%d finished transfers recorded, want none", n)
+	}
+}

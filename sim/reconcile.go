@@ -504,15 +504,6 @@ func previousByIndex(j *job, g *group) map[int]*alloc {
 	return out
 }
 
-func removeAlloc(s []*alloc, a *alloc) []*alloc {
-	for i, x := range s {
-		if x == a {
-			return append(s[:i], s[i+1:]...)
-		}
-	}
-	return s
-}
-
 // reconcileSystem keeps one allocation of the group on every feasible node.
 func (c *Cluster) reconcileSystem(j *job, g *group, evp **eval, trigger string) (*api.AllocationMetric, int) {
 	live, _ := groupAllocs(j, g)

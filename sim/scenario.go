@@ -242,6 +242,9 @@ func (sc *Scenario) Validate() error {
 	if sc.Tick <= 0 {
 		return fmt.Errorf("tick must be positive")
 	}
+	if err := sc.Faults.validate(); err != nil {
+		return fmt.Errorf("fault: %w", err)
+	}
 	return nil
 }
 
@@ -391,6 +394,8 @@ type rawFault struct {
 	ErrorRate        *float64       `hcl:"error_rate,optional"`
 	TimeoutRate      *float64       `hcl:"timeout_rate,optional"`
 	StatsUnreachable []string       `hcl:"stats_unreachable,optional"`
+	PathPrefix       *string        `hcl:"path_prefix,optional"`
+	NodesDown        []string       `hcl:"nodes_down,optional"`
 }
 
 // duration evaluates an optional duration expression ("90s", "1h30m"),
@@ -549,6 +554,8 @@ func (r rawScenario) translate() (*Scenario, hcl.Diagnostics) {
 			sc.Faults.TimeoutRate = *f.TimeoutRate
 		}
 		sc.Faults.StatsUnreachable = append([]string(nil), f.StatsUnreachable...)
+		sc.Faults.PathPrefix = str(f.PathPrefix, "")
+		sc.Faults.NodesDown = append([]string(nil), f.NodesDown...)
 	}
 	return sc, diags
 }
