@@ -305,17 +305,19 @@ type rawTrace struct {
 	Step   hcl.Expression `hcl:"step,optional"`
 }
 
+// Constraint and affinity targets are expressions, so that Nomad's
+// "${node.class}" reads as it does in a job file.
 type rawConstraint struct {
-	Attribute string  `hcl:"attribute,optional"`
-	Operator  *string `hcl:"operator,optional"`
-	Value     string  `hcl:"value,optional"`
+	Attribute hcl.Expression `hcl:"attribute,optional"`
+	Operator  *string        `hcl:"operator,optional"`
+	Value     hcl.Expression `hcl:"value,optional"`
 }
 
 type rawAffinity struct {
-	Attribute string  `hcl:"attribute"`
-	Operator  *string `hcl:"operator,optional"`
-	Value     string  `hcl:"value"`
-	Weight    *int    `hcl:"weight,optional"`
+	Attribute hcl.Expression `hcl:"attribute"`
+	Operator  *string        `hcl:"operator,optional"`
+	Value     hcl.Expression `hcl:"value"`
+	Weight    *int           `hcl:"weight,optional"`
 }
 
 type rawUpdate struct {
@@ -560,22 +562,66 @@ func (r rawScenario) translate() (*Scenario, hcl.Diagnostics) {
 	return sc, diags
 }
 
-func translateConstraints(rs []rawConstraint) []*api.Constraint {
+// targetExpr reads a constraint target: a literal string ("web",
+// "node.class"), Nomad's interpolation "${node.class}", or a bare
+// traversal node.class. Interpolations come back as Nomad spells them.
+func targetExpr(expr hcl.Expression, diags *hcl.Diagnostics) string {
+	if expr == nil {
+		return ""
+	}
+	inner := expr
+	if w, ok := expr.(*hclsyntax.TemplateWrapExpr); ok {
+		inner = w.Wrapped
+	}
+	if tr, d := hcl.AbsTraversalForExpr(inner); !d.HasErrors() {
+		parts := []string{tr.RootName()}
+		for _, step := range tr[1:] {
+			switch s := step.(type) {
+			case hcl.TraverseAttr:
+				parts = append(parts, s.Name)
+			case hcl.TraverseIndex:
+				if s.Key.Type() == cty.String {
+					parts = append(parts, s.Key.AsString())
+				}
+			}
+		}
+		return "${" + strings.Join(parts, ".") + "}"
+	}
+	v, d := expr.Value(nil)
+	if d.HasErrors() {
+		*diags = append(*diags, d...)
+		return ""
+	}
+	if v.IsNull() {
+		return ""
+	}
+	if v.Type() == cty.Number {
+		return v.AsBigFloat().Text('f', -1)
+	}
+	if v.Type() != cty.String {
+		*diags = append(*diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid constraint target",
+			Detail: "A constraint target is a string such as \"${node.class}\" or \"web\".", Subject: expr.Range().Ptr()})
+		return ""
+	}
+	return target(v.AsString())
+}
+
+func translateConstraints(rs []rawConstraint, diags *hcl.Diagnostics) []*api.Constraint {
 	var out []*api.Constraint
 	for _, c := range rs {
-		out = append(out, &api.Constraint{LTarget: target(c.Attribute), RTarget: c.Value, Operand: str(c.Operator, "=")})
+		out = append(out, &api.Constraint{LTarget: targetExpr(c.Attribute, diags), RTarget: targetExpr(c.Value, diags), Operand: str(c.Operator, "=")})
 	}
 	return out
 }
 
-func translateAffinities(rs []rawAffinity) []*api.Affinity {
+func translateAffinities(rs []rawAffinity, diags *hcl.Diagnostics) []*api.Affinity {
 	var out []*api.Affinity
 	for _, a := range rs {
 		w := int8(50)
 		if a.Weight != nil {
 			w = int8(*a.Weight)
 		}
-		out = append(out, &api.Affinity{LTarget: target(a.Attribute), RTarget: a.Value, Operand: str(a.Operator, "="), Weight: &w})
+		out = append(out, &api.Affinity{LTarget: targetExpr(a.Attribute, diags), RTarget: targetExpr(a.Value, diags), Operand: str(a.Operator, "="), Weight: &w})
 	}
 	return out
 }
@@ -611,8 +657,8 @@ func translateJob(r rawJob, diags *hcl.Diagnostics) JobSpec {
 		ID: new(r.Name), Name: new(r.Name),
 		Type:        new(str(r.Type, api.JobTypeService)),
 		Datacenters: r.Datacenters,
-		Constraints: translateConstraints(r.Constraints),
-		Affinities:  translateAffinities(r.Affinities),
+		Constraints: translateConstraints(r.Constraints, diags),
+		Affinities:  translateAffinities(r.Affinities, diags),
 		Update:      translateUpdate(r.Update, diags),
 	}
 	if len(j.Datacenters) == 0 {
@@ -636,8 +682,8 @@ func translateJob(r rawJob, diags *hcl.Diagnostics) JobSpec {
 		}
 		tg := &api.TaskGroup{
 			Name: new(g.Name), Count: new(count),
-			Constraints: translateConstraints(g.Constraints),
-			Affinities:  translateAffinities(g.Affinities),
+			Constraints: translateConstraints(g.Constraints, diags),
+			Affinities:  translateAffinities(g.Affinities, diags),
 			Update:      translateUpdate(g.Update, diags),
 			Meta:        g.Meta,
 			Tasks: []*api.Task{{

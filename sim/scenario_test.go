@@ -662,3 +662,88 @@ func TestDeterminismThroughTheAPI(t *testing.T) {
 		t.Fatalf("two identical API-driven runs differ (%d vs %d bytes)", len(a), len(b))
 	}
 }
+
+func TestScenarioJobTranslation(t *testing.T) {
+	sc := mustScenario(t, smallScenario+`
+job "svc" {
+  priority    = 70
+  datacenters = ["dc1"]
+  node_pool   = "default"
+  update {
+    max_parallel      = 2
+    min_healthy_time  = "20s"
+    healthy_deadline  = "3m"
+    progress_deadline = "8m"
+  }
+  affinity {
+    attribute = "meta.rack"
+    value     = "r1"
+    weight    = -30
+  }
+  constraint {
+    attribute = node.datacenter
+    value     = "dc1"
+  }
+  group "g" {
+    count       = 3
+    cpu         = 250
+    memory      = 128
+    iops        = 40
+    replacement = "make_before_break"
+    meta        = { team = "a" }
+    constraint {
+      attribute = "${node.class}"
+      operator  = "!="
+      value     = "db"
+    }
+    migrate {
+      max_parallel     = 3
+      min_healthy_time = "5s"
+    }
+    load {
+      jitter = "10m"
+      cpu {
+        trace  = "web"
+        scale  = 1.2
+        offset = "1h"
+      }
+    }
+  }
+}
+`)
+	js := sc.Jobs[0]
+	j := js.Job
+	if *j.Priority != 70 || *j.NodePool != "default" || *j.Update.MaxParallel != 2 || *j.Update.MinHealthyTime != 20*time.Second ||
+		*j.Update.HealthyDeadline != 3*time.Minute || *j.Update.ProgressDeadline != 8*time.Minute {
+		t.Errorf("job = prio %d pool %s update %+v", *j.Priority, *j.NodePool, j.Update)
+	}
+	if a := j.Affinities[0]; a.LTarget != "${meta.rack}" || *a.Weight != -30 || a.Operand != "=" {
+		t.Errorf("affinity = %+v", a)
+	}
+	if con := j.Constraints[0]; con.LTarget != "${node.datacenter}" || con.RTarget != "dc1" {
+		t.Errorf("bare traversal constraint = %+v", con)
+	}
+	if con := j.TaskGroups[0].Constraints[0]; con.LTarget != "${node.class}" || con.RTarget != "db" {
+		t.Errorf("interpolated constraint = %+v", con)
+	}
+	tg := j.TaskGroups[0]
+	if *tg.Count != 3 || *tg.Tasks[0].Resources.CPU != 250 || *tg.Tasks[0].Resources.IOPS != 40 || tg.Meta["team"] != "a" ||
+		tg.Constraints[0].Operand != "!=" || *tg.Migrate.MaxParallel != 3 || *tg.Migrate.MinHealthyTime != 5*time.Second {
+		t.Errorf("group = %+v", tg)
+	}
+	g := js.Groups["g"]
+	if g.Replacement != MakeBeforeBreak || g.Jitter != 10*time.Minute || g.CPU != (LoadSpec{Trace: "web", Scale: 1.2, Offset: time.Hour, Set: true}) || g.Memory.Set {
+		t.Errorf("sim settings = %+v", g)
+	}
+	c, err := New(sc, Options{Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := nodesOf(c, "svc"); len(got) != 3 || !strings.HasPrefix(got[0], "a-") {
+		t.Errorf("placed on %v", got)
+	}
+	do := c.jobs["svc"].groups[0]
+	if do.update == nil || *do.update.MaxParallel != 2 || *do.migrate.MaxParallel != 3 || do.load.cpu.offset != time.Hour {
+		t.Errorf("model group = update %+v migrate %+v", do.update, do.migrate)
+	}
+}
