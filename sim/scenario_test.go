@@ -742,8 +742,8 @@ job "svc" {
 	if got := nodesOf(c, "svc"); len(got) != 3 || !strings.HasPrefix(got[0], "a-") {
 		t.Errorf("placed on %v", got)
 	}
-	do := c.jobs["svc"].groups[0]
-	if do.update == nil || *do.update.MaxParallel != 2 || *do.migrate.MaxParallel != 3 || do.load.cpu.offset != time.Hour {
-		t.Errorf("model group = update %+v migrate %+v", do.update, do.migrate)
+	mg := c.jobs["svc"].groups[0]
+	if mg.update == nil || *mg.update.MaxParallel != 2 || *mg.migrate.MaxParallel != 3 || mg.load.cpu.offset != time.Hour {
+		t.Errorf("model group = update %+v migrate %+v", mg.update, mg.migrate)
 	}
 }
