@@ -747,3 +747,37 @@ job "svc" {
 		t.Errorf("model group = update %+v migrate %+v", mg.update, mg.migrate)
 	}
 }
+
+func TestTruthSummarize(t *testing.T) {
+	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	tr := Truth{
+		NodeMinutes: []NodeMinute{
+			{Datacenter: "dc1", Congested: true, CPUThrottledSeconds: 30, CPUUnservedMHzSeconds: 600},
+			{Datacenter: "dc1"},
+			{Datacenter: "dc2", Congested: true, MemPressureSeconds: 60, IOPSOverSeconds: 10},
+		},
+		Migrations: []MigrationRecord{
+			{SourceLocality: "dc1", Start: at, End: at.Add(10 * time.Second)},
+			{SourceLocality: "dc1", Start: at, End: at.Add(30 * time.Second)},
+			{SourceLocality: "dc3", Start: at, End: at.Add(5 * time.Second)},
+		},
+	}
+	s := tr.Summarize()
+	want := []LocalitySummary{
+		{Datacenter: "dc1", NodeMinutes: 2, CongestedNodeMinutes: 1, CPUThrottledSeconds: 30, CPUUnservedMHzSeconds: 600,
+			Migrations: 2, MigrationSeconds: 40, MaxMigrationSeconds: 30, MeanMigrationSeconds: 20},
+		{Datacenter: "dc2", NodeMinutes: 1, CongestedNodeMinutes: 1, MemPressureSeconds: 60, IOPSOverSeconds: 10},
+		{Datacenter: "dc3", Migrations: 1, MigrationSeconds: 5, MaxMigrationSeconds: 5, MeanMigrationSeconds: 5},
+	}
+	if len(s.Localities) != len(want) {
+		t.Fatalf("localities = %+v", s.Localities)
+	}
+	for i := range want {
+		if s.Localities[i] != want[i] {
+			t.Errorf("locality %d = %+v, want %+v", i, s.Localities[i], want[i])
+		}
+	}
+	if s.Total.NodeMinutes != 3 || s.Total.CongestedNodeMinutes != 2 || s.Total.Migrations != 3 || s.Total.MeanMigrationSeconds != 15 {
+		t.Errorf("total = %+v", s.Total)
+	}
+}

@@ -63,6 +63,7 @@ func (c *Cluster) Handler() http.Handler {
 	h("GET /v1/status/leader", c.statusLeader)
 	h("GET /v1/metrics", c.metrics)
 	h("GET /v1/sim/truth", c.simTruth)
+	h("GET /v1/sim/truth/summary", c.simTruthSummary)
 	h("GET /v1/sim/faults", c.simGetFaults)
 	both("/v1/sim/faults", c.simSetFaults)
 	h("GET /v1/sim/clock", c.simClock)
@@ -818,6 +819,15 @@ func (c *Cluster) simFailAlloc(w http.ResponseWriter, r *http.Request) {
 		}
 		return c.allocStub(c.allocByID[r.PathValue("id")], false), nil
 	})
+}
+
+func (c *Cluster) simTruthSummary(w http.ResponseWriter, r *http.Request) {
+	body, err := json.Marshal(c.Truth().Summarize())
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	writeJSON(w, c.Index(TableAllocs), body)
 }
 
 func (c *Cluster) simGetFaults(w http.ResponseWriter, r *http.Request) {

@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"sort"
 	"time"
 )
 
@@ -161,4 +162,78 @@ func (c *Cluster) TruthSince(t time.Time) Truth {
 		}
 	}
 	return out
+}
+
+// LocalitySummary totals the ground truth of one datacenter (or of the
+// whole cluster when Datacenter is empty).
+type LocalitySummary struct {
+	Datacenter            string
+	NodeMinutes           int
+	CongestedNodeMinutes  int
+	CPUThrottledSeconds   float64
+	CPUUnservedMHzSeconds float64
+	MemPressureSeconds    float64
+	IOPSOverSeconds       float64
+	// Migrations counts the transfers out of the locality.
+	Migrations           int
+	MigrationSeconds     float64 // total transfer time
+	MaxMigrationSeconds  float64
+	MeanMigrationSeconds float64
+}
+
+// Summary is the ground truth reduced to per-locality totals, the figures
+// an evaluation compares between policies.
+type Summary struct {
+	Localities []LocalitySummary // by datacenter name
+	Total      LocalitySummary
+}
+
+// Summarize totals the ground truth per datacenter and overall.
+func (t Truth) Summarize() Summary {
+	byDC := map[string]*LocalitySummary{}
+	get := func(dc string) *LocalitySummary {
+		s := byDC[dc]
+		if s == nil {
+			s = &LocalitySummary{Datacenter: dc}
+			byDC[dc] = s
+		}
+		return s
+	}
+	var total LocalitySummary
+	for _, m := range t.NodeMinutes {
+		for _, s := range []*LocalitySummary{get(m.Datacenter), &total} {
+			s.NodeMinutes++
+			if m.Congested {
+				s.CongestedNodeMinutes++
+			}
+			s.CPUThrottledSeconds += m.CPUThrottledSeconds
+			s.CPUUnservedMHzSeconds += m.CPUUnservedMHzSeconds
+			s.MemPressureSeconds += m.MemPressureSeconds
+			s.IOPSOverSeconds += m.IOPSOverSeconds
+		}
+	}
+	for _, m := range t.Migrations {
+		d := m.Duration().Seconds()
+		for _, s := range []*LocalitySummary{get(m.SourceLocality), &total} {
+			s.Migrations++
+			s.MigrationSeconds += d
+			s.MaxMigrationSeconds = max(s.MaxMigrationSeconds, d)
+		}
+	}
+	out := Summary{Total: total}
+	for _, s := range byDC {
+		out.Localities = append(out.Localities, *s)
+	}
+	sort.Slice(out.Localities, func(i, k int) bool { return out.Localities[i].Datacenter < out.Localities[k].Datacenter })
+	for i := range out.Localities {
+		out.Localities[i].finish()
+	}
+	out.Total.finish()
+	return out
+}
+
+func (s *LocalitySummary) finish() {
+	if s.Migrations > 0 {
+		s.MeanMigrationSeconds = s.MigrationSeconds / float64(s.Migrations)
+	}
 }
