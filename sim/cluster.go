@@ -41,7 +41,6 @@ const (
 var (
 	ErrNotFound   = errors.New("not found")
 	ErrBadRequest = errors.New("bad request")
-	ErrConflict   = errors.New("conflict")
 	// ErrUnreachable is a Nomad client the servers cannot reach (a down
 	// node, or a stats fault); Nomad answers it with a 500.
 	ErrUnreachable = errors.New("unreachable")

@@ -160,7 +160,7 @@ func writeErr(w http.ResponseWriter, err error) {
 		code = http.StatusNotFound
 	case errors.Is(err, ErrBadRequest):
 		code = http.StatusBadRequest
-	case errors.Is(err, ErrConflict), errors.Is(err, ErrClockRunning):
+	case errors.Is(err, ErrClockRunning):
 		code = http.StatusConflict
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
