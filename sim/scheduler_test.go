@@ -809,3 +809,77 @@ func TestConstraintOperands(t *testing.T) {
 		}
 	}
 }
+
+func TestDrainStopsSystemJobsLastUnlessIgnored(t *testing.T) {
+	for _, ignore := range []bool{false, true} {
+		c := newTestCluster(t, "")
+		sys := api.NewSystemJob("sys", "sys", "global", 80)
+		sys.Datacenters = []string{"*"}
+		tg := api.NewTaskGroup("g", 1)
+		tg.AddTask(api.NewTask("t", "exec").Require(&api.Resources{CPU: new(100), MemoryMB: new(64)}))
+		sys.AddTaskGroup(tg)
+		mustRegister(t, c, sys)
+		mustRegister(t, c, onNode(noUpdate(serviceJob("svc", 2, 500, 500, 50)), "a-1"))
+		if err := c.Step(time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		// svc can only run on a-1: the first replacement stays queued, so
+		// the second allocation (max_parallel 1) waits for the deadline.
+		var err error
+		do(c, func() {
+			_, err = c.setDrain(c.nodeByName["a-1"].id, &api.DrainSpec{Deadline: 5 * time.Minute, IgnoreSystemJobs: ignore}, false, nil)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Step(2 * time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		sysOn := func() string {
+			var s string
+			do(c, func() {
+				for _, a := range c.jobs["sys"].allocs {
+					if a.node.name == "a-1" {
+						s = a.desired + "/" + a.client
+					}
+				}
+			})
+			return s
+		}
+		if got := sysOn(); got != "run/running" {
+			t.Errorf("ignore=%v: system alloc on a-1 is %s while the service allocation is still there", ignore, got)
+		}
+		if err := c.Step(10 * time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		want := "stop/complete"
+		if ignore {
+			want = "run/running"
+		}
+		if got := sysOn(); got != want {
+			t.Errorf("ignore=%v: system alloc on a-1 is %s after the drain, want %s", ignore, got, want)
+		}
+		if n := c.findNode("a-1"); n.drain != nil || n.lastDrain.Status != api.DrainStatusComplete {
+			t.Errorf("ignore=%v: drain %+v last %+v", ignore, n.drain, n.lastDrain)
+		}
+		// A node added later gets the system job once it is ready.
+		ids, err := c.AddNodes("b", 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Step(3 * time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		found := false
+		do(c, func() {
+			for _, a := range c.jobs["sys"].allocs {
+				if a.node.id == ids[0] && a.client == allocRunning {
+					found = true
+				}
+			}
+		})
+		if !found {
+			t.Errorf("ignore=%v: no system allocation on the added node", ignore)
+		}
+	}
+}
