@@ -1000,3 +1000,55 @@ func TestNodeDownDuringTransfer(t *testing.T) {
 		t.Errorf("%d finished transfers recorded, want none", n)
 	}
 }
+
+func TestConformanceClusterReads(t *testing.T) {
+	c := newTestCluster(t, webJob+`
+nodes "batch" {
+  datacenter = "dc2"
+  count      = 1
+  node_pool  = "batch"
+  cpu        = 1000
+  memory     = 1000
+}
+`)
+	client := newTestAPI(t, c, "")
+	pools, _, err := client.NodePools().List(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, p := range pools {
+		names = append(names, p.Name)
+	}
+	if strings.Join(names, ",") != "all,batch,default" {
+		t.Errorf("node pools = %v", names)
+	}
+	if regions, err := client.Regions().List(); err != nil || len(regions) != 1 || regions[0] != "global" {
+		t.Errorf("regions = %v %v", regions, err)
+	}
+	if peers, err := client.Status().Peers(); err != nil || len(peers) != 1 {
+		t.Errorf("peers = %v %v", peers, err)
+	}
+	members, err := client.Agent().Members()
+	if err != nil || len(members.Members) != 1 || members.ServerRegion != "global" {
+		t.Errorf("members = %+v %v", members, err)
+	}
+	deps, _, err := client.Deployments().List(nil)
+	if err != nil || len(deps) != 1 || deps[0].JobID != "web" {
+		t.Errorf("deployments = %+v %v", deps, err)
+	}
+	evalID, _, err := client.Jobs().ForceEvaluate("web", nil)
+	if err != nil || evalID == "" {
+		t.Fatalf("job evaluate: %q %v", evalID, err)
+	}
+	if ev, _, err := client.Evaluations().Info(evalID, nil); err != nil || ev.TriggeredBy != "job-eval" {
+		t.Errorf("job eval = %+v %v", ev, err)
+	}
+	if _, _, err := client.Jobs().ForceEvaluate("nope", nil); statusOf(err) != http.StatusNotFound {
+		t.Errorf("evaluate unknown job: %v", err)
+	}
+	allocs, _, _ := client.Allocations().List(nil)
+	if evalID, _, err := client.Nodes().ForceEvaluate(allocs[0].NodeID, nil); err != nil || evalID == "" {
+		t.Errorf("node evaluate: %q %v", evalID, err)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -60,7 +61,14 @@ func (c *Cluster) Handler() http.Handler {
 	h("GET /v1/operator/scheduler/configuration", c.getSchedConfig)
 	both("/v1/operator/scheduler/configuration", c.setSchedConfig)
 	h("GET /v1/agent/self", c.agentSelf)
+	h("GET /v1/agent/members", c.agentMembers)
 	h("GET /v1/status/leader", c.statusLeader)
+	h("GET /v1/status/peers", c.statusPeers)
+	h("GET /v1/regions", c.regions)
+	h("GET /v1/node/pools", c.nodePools)
+	h("GET /v1/deployments", c.listDeployments)
+	both("/v1/job/{id}/evaluate", c.evaluateJob)
+	both("/v1/node/{id}/evaluate", c.evaluateNode)
 	h("GET /v1/metrics", c.metrics)
 	h("GET /v1/sim/truth", c.simTruth)
 	h("GET /v1/sim/truth/summary", c.simTruthSummary)
@@ -719,7 +727,7 @@ func (c *Cluster) agentSelf(w http.ResponseWriter, r *http.Request) {
 				"Server":  map[string]any{"Enabled": true}, "Client": map[string]any{"Enabled": false},
 				"ACL": map[string]any{"Enabled": len(c.tokens) > 0},
 			},
-			Member: api.AgentMember{Name: "foreshape-sim.global", Addr: "127.0.0.1", Port: 4648, Status: "alive",
+			Member: api.AgentMember{Name: serverName, Addr: "127.0.0.1", Port: 4648, Status: "alive",
 				Tags: map[string]string{"region": "global", "dc": dc, "role": "nomad", "build": nomadVersion}},
 			Stats: map[string]map[string]string{
 				"nomad": {"leader": "true", "server": "true", "known_regions": "1"},
@@ -730,7 +738,129 @@ func (c *Cluster) agentSelf(w http.ResponseWriter, r *http.Request) {
 }
 
 func (c *Cluster) statusLeader(w http.ResponseWriter, r *http.Request) {
-	c.query(w, r, func() (any, error) { return "127.0.0.1:4647", nil })
+	c.query(w, r, func() (any, error) { return serverRPCAddr, nil })
+}
+
+// The one simulated server.
+const (
+	serverRPCAddr = "127.0.0.1:4647"
+	serverName    = "foreshape-sim.global"
+)
+
+func (c *Cluster) statusPeers(w http.ResponseWriter, r *http.Request) {
+	c.query(w, r, func() (any, error) { return []string{serverRPCAddr}, nil })
+}
+
+func (c *Cluster) regions(w http.ResponseWriter, r *http.Request) {
+	c.query(w, r, func() (any, error) { return []string{"global"}, nil })
+}
+
+func (c *Cluster) agentMembers(w http.ResponseWriter, r *http.Request) {
+	c.query(w, r, func() (any, error) {
+		dc := "dc1"
+		if len(c.locOrder) > 0 {
+			dc = c.locOrder[0].name
+		}
+		return &api.ServerMembers{ServerName: serverName, ServerRegion: "global", ServerDC: dc,
+			Members: []*api.AgentMember{{Name: serverName, Addr: "127.0.0.1", Port: 4648, Status: "alive",
+				Tags: map[string]string{"region": "global", "dc": dc, "role": "nomad", "build": nomadVersion}}}}, nil
+	})
+}
+
+// nodePools lists Nomad's built-in pools and every pool a node names.
+func (c *Cluster) nodePools(w http.ResponseWriter, r *http.Request) {
+	c.query(w, r, func() (any, error) {
+		names := map[string]bool{"all": true, "default": true}
+		for _, n := range c.nodes {
+			names[n.pool] = true
+		}
+		var out []*api.NodePool
+		for name := range names {
+			p := &api.NodePool{Name: name, CreateIndex: 1, ModifyIndex: 1}
+			switch name {
+			case "all":
+				p.Description = "Node pool with all nodes in the cluster."
+			case "default":
+				p.Description = "Default node pool."
+			}
+			if prefixOK(name, r) {
+				out = append(out, p)
+			}
+		}
+		sort.Slice(out, func(i, k int) bool { return out[i].Name < out[k].Name })
+		return out, nil
+	}, TableNodes)
+}
+
+func (c *Cluster) listDeployments(w http.ResponseWriter, r *http.Request) {
+	c.query(w, r, func() (any, error) {
+		out := []*api.Deployment{}
+		for _, j := range c.sortedJobs() {
+			for _, d := range j.deploys {
+				if prefixOK(d.id, r) {
+					out = append(out, c.deployAPI(d))
+				}
+			}
+		}
+		sort.Slice(out, func(i, k int) bool { return out[i].CreateIndex > out[k].CreateIndex })
+		return out, nil
+	}, TableDeployments)
+}
+
+// evaluateJob forces an evaluation of a job, as `nomad job eval` does.
+func (c *Cluster) evaluateJob(w http.ResponseWriter, r *http.Request) {
+	c.write(w, func() (any, error) {
+		j, err := c.lookupJob(r.PathValue("id"))
+		if err != nil {
+			return nil, err
+		}
+		ev := c.newEval(j, "job-eval", "")
+		c.reconcile(j, ev)
+		return &api.JobRegisterResponse{EvalID: ev.id, EvalCreateIndex: ev.createIdx, JobModifyIndex: j.jobModIdx}, nil
+	})
+}
+
+// nodeEvalResponse is Nomad's answer to a node evaluation.
+type nodeEvalResponse struct {
+	EvalIDs         []string
+	EvalCreateIndex uint64
+	NodeModifyIndex uint64
+	EvalID          string
+}
+
+// evaluateNode evaluates every job with allocations on a node.
+func (c *Cluster) evaluateNode(w http.ResponseWriter, r *http.Request) {
+	c.write(w, func() (any, error) {
+		n := c.findNode(r.PathValue("id"))
+		if n == nil {
+			return nil, notFound("node not found")
+		}
+		seen := map[*job]bool{}
+		var jobs []*job
+		for _, a := range n.allocs {
+			if !seen[a.job] && !a.job.purged {
+				seen[a.job] = true
+				jobs = append(jobs, a.job)
+			}
+		}
+		for _, j := range c.sortedJobs() {
+			if j.typ == api.JobTypeSystem && !seen[j] {
+				jobs = append(jobs, j)
+			}
+		}
+		sortJobs(jobs)
+		out := &nodeEvalResponse{NodeModifyIndex: n.modifyIdx}
+		for _, j := range jobs {
+			ev := c.newEval(j, triggerNodeUpdate, n.id)
+			c.reconcile(j, ev)
+			out.EvalIDs = append(out.EvalIDs, ev.id)
+			out.EvalCreateIndex = ev.createIdx
+		}
+		if len(out.EvalIDs) > 0 {
+			out.EvalID = out.EvalIDs[0]
+		}
+		return out, nil
+	})
 }
 
 // ClockState is the answer of GET /v1/sim/clock.
