@@ -71,7 +71,13 @@ func (f Faults) validate() error {
 func (c *Cluster) Faults() Faults {
 	c.mu.Lock()
 	defer c.unlock()
-	return c.faults
+	return c.faults.clone()
+}
+
+func (f Faults) clone() Faults {
+	f.StatsUnreachable = append([]string(nil), f.StatsUnreachable...)
+	f.NodesDown = append([]string(nil), f.NodesDown...)
+	return f
 }
 
 // SetFaults replaces the faults in force. Nodes named in NodesDown go down;
@@ -91,7 +97,7 @@ func (c *Cluster) setFaults(f Faults) error {
 			return notFound("node %q not found", key)
 		}
 	}
-	c.faults = f
+	c.faults = f.clone()
 	c.applyFaultNodes()
 	return nil
 }

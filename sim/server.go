@@ -961,7 +961,7 @@ func (c *Cluster) simTruthSummary(w http.ResponseWriter, r *http.Request) {
 }
 
 func (c *Cluster) simGetFaults(w http.ResponseWriter, r *http.Request) {
-	c.query(w, r, func() (any, error) { return c.faults, nil })
+	c.query(w, r, func() (any, error) { return c.faults.clone(), nil })
 }
 
 func (c *Cluster) simSetFaults(w http.ResponseWriter, r *http.Request) {
@@ -974,6 +974,6 @@ func (c *Cluster) simSetFaults(w http.ResponseWriter, r *http.Request) {
 		if err := c.setFaults(f); err != nil {
 			return nil, err
 		}
-		return c.faults, nil
+		return c.faults.clone(), nil
 	})
 }
