@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/foreshape/foreshape/sim"
@@ -73,6 +74,10 @@ func (c *SimServeCommand) Run(args []string) int {
 	if *speed < 0 {
 		return c.UsageError("sim serve", "-speed must not be negative")
 	}
+	lvl := hclog.LevelFromString(*level)
+	if lvl == hclog.NoLevel {
+		return c.UsageError("sim serve", fmt.Sprintf("-log-level %q is not one of trace, debug, info, warn, error", *level))
+	}
 	var sc *sim.Scenario
 	if *scenario == "" {
 		sc = sim.DefaultScenario()
@@ -84,7 +89,7 @@ func (c *SimServeCommand) Run(args []string) int {
 			return ExitInvalid
 		}
 	}
-	log := hclog.New(&hclog.LoggerOptions{Name: "foreshape", Level: hclog.LevelFromString(*level), Output: c.Err})
+	log := hclog.New(&hclog.LoggerOptions{Name: "foreshape", Level: lvl, Output: c.Err})
 	opts := sim.Options{Seed: *seed, Logger: log.Named("sim")}
 	if *data != "" {
 		st, err := os.Stat(*data)
@@ -119,9 +124,15 @@ func (c *SimServeCommand) Run(args []string) int {
 	fmt.Fprintf(c.Out, "  scenario: %s (%d node groups, %d jobs, seed %d)\n", sc.Name, len(sc.NodeGroups), len(sc.Jobs), seedOf(sc, *seed))
 	fmt.Fprintf(c.Out, "  clock:    %s, virtual start %s\n", clock, sc.Start.Format(time.RFC3339))
 	errc := make(chan error, 2)
+	var clockDone sync.WaitGroup
+	defer clockDone.Wait() // after cancel: the clock stops before the command returns
 	go func() { errc <- srv.Serve(ln) }()
 	if *speed > 0 {
-		go func() { errc <- cluster.Run(ctx, *speed) }()
+		clockDone.Add(1)
+		go func() {
+			defer clockDone.Done()
+			errc <- cluster.Run(ctx, *speed)
+		}()
 	}
 	select {
 	case <-ctx.Done():

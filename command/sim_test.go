@@ -96,6 +96,7 @@ func TestSimServeErrors(t *testing.T) {
 	}{
 		{"unknown flag", []string{"sim", "serve", "-bogus"}, ExitUsage, "bogus"},
 		{"negative speed", []string{"sim", "serve", "-speed", "-1"}, ExitUsage, "speed"},
+		{"bad log level", []string{"sim", "serve", "-log-level", "loud"}, ExitUsage, "log-level"},
 		{"argument", []string{"sim", "serve", "extra"}, ExitUsage, "no arguments"},
 		{"missing scenario", []string{"sim", "serve", "-scenario", filepath.Join(t.TempDir(), "none.hcl")}, ExitInvalid, "none.hcl"},
 		{"invalid scenario", []string{"sim", "serve", "-scenario", bad}, ExitInvalid, "bad.hcl"},
@@ -108,5 +109,57 @@ func TestSimServeErrors(t *testing.T) {
 				t.Errorf("exit %d (want %d), stderr %q (want %q)", code, tc.code, errb.String(), tc.want)
 			}
 		})
+	}
+}
+
+func TestSimServeRunningClock(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var out, errb simOutput
+	done := make(chan int, 1)
+	go func() {
+		done <- Run(ctx, []string{"sim", "serve", "-addr", "127.0.0.1:0", "-speed", "600", "-seed", "9", "-log-level", "error"}, &out, &errb)
+	}()
+	addrRe := regexp.MustCompile(`serving Nomad API on (http://\S+)`)
+	var base string
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline) && base == ""; time.Sleep(10 * time.Millisecond) {
+		if m := addrRe.FindStringSubmatch(out.String()); m != nil {
+			base = m[1]
+		}
+	}
+	if base == "" {
+		t.Fatalf("no address printed; stderr %q", errb.String())
+	}
+	if !strings.Contains(out.String(), "600x wall time") || !strings.Contains(out.String(), "seed 9") {
+		t.Errorf("banner = %q", out.String())
+	}
+	var clock struct{ Running bool }
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline) && !clock.Running; time.Sleep(10 * time.Millisecond) {
+		resp, err := http.Get(base + "/v1/sim/clock")
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = json.NewDecoder(resp.Body).Decode(&clock)
+		resp.Body.Close()
+	}
+	if !clock.Running {
+		t.Error("the clock is not tied to wall time")
+	}
+	resp, err := http.Post(base+"/v1/sim/step?d=1m", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusConflict {
+		t.Errorf("manual step with a running clock: %d, want 409", resp.StatusCode)
+	}
+	cancel()
+	select {
+	case code := <-done:
+		if code != ExitOK {
+			t.Errorf("exit %d, stderr %q", code, errb.String())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("sim serve did not stop")
 	}
 }
