@@ -44,6 +44,8 @@ var (
 	// ErrUnreachable is a Nomad client the servers cannot reach (a down
 	// node, or a stats fault); Nomad answers it with a 500.
 	ErrUnreachable = errors.New("unreachable")
+	// ErrForbidden is a request the configuration forbids (403).
+	ErrForbidden = errors.New("forbidden")
 )
 
 // codedError carries Nomad's message for an error class.
@@ -58,6 +60,15 @@ func (e *codedError) Unwrap() error { return e.kind }
 func notFound(format string, args ...any) error {
 	return &codedError{kind: ErrNotFound, msg: fmt.Sprintf(format, args...)}
 }
+
+// rpcError is an error Nomad's servers return without a status code,
+// which its HTTP API answers with a 500 (drain and eligibility refusals,
+// unknown nodes on node updates).
+func rpcError(format string, args ...any) error {
+	return &codedError{kind: errRPC, msg: fmt.Sprintf(format, args...)}
+}
+
+var errRPC = errors.New("rpc error")
 
 func badRequest(format string, args ...any) error {
 	return &codedError{kind: ErrBadRequest, msg: fmt.Sprintf(format, args...)}

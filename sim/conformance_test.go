@@ -150,8 +150,11 @@ func TestConformanceDrainAndEligibility(t *testing.T) {
 	if n.DrainStrategy != nil && !n.DrainStrategy.ForceDeadline.Equal(c.Now().Add(time.Hour)) {
 		t.Errorf("force deadline %v, want an hour from %v", n.DrainStrategy.ForceDeadline, c.Now())
 	}
-	if _, err := nodes.ToggleEligibility(id, true, nil); statusOf(err) != http.StatusBadRequest {
-		t.Errorf("eligible while draining: err %v, want 400", err)
+	// Nomad's servers refuse without a status code, so its HTTP API
+	// answers 500 with the message.
+	if _, err := nodes.ToggleEligibility(id, true, nil); statusOf(err) != http.StatusInternalServerError ||
+		!strings.Contains(err.Error(), "can not set node's scheduling eligibility to eligible while it is draining") {
+		t.Errorf("eligible while draining: err %v, want 500 with Nomad's message", err)
 	}
 	if _, err := nodes.UpdateDrain(id, nil, true, nil); err != nil {
 		t.Fatalf("cancel drain: %v", err)
@@ -167,11 +170,14 @@ func TestConformanceDrainAndEligibility(t *testing.T) {
 	if n.SchedulingEligibility != api.NodeSchedulingIneligible {
 		t.Errorf("eligibility = %s", n.SchedulingEligibility)
 	}
-	if _, err := nodes.UpdateDrain("nope", &api.DrainSpec{}, false, nil); statusOf(err) != http.StatusNotFound {
-		t.Errorf("drain unknown node: err %v, want 404", err)
+	if _, err := nodes.UpdateDrain("nope", &api.DrainSpec{}, false, nil); statusOf(err) != http.StatusInternalServerError || !strings.Contains(err.Error(), "node not found") {
+		t.Errorf("drain unknown node: err %v, want 500 node not found", err)
 	}
-	if _, err := nodes.ToggleEligibility("nope", true, nil); statusOf(err) != http.StatusNotFound {
-		t.Errorf("eligibility of unknown node: err %v, want 404", err)
+	if _, err := nodes.ToggleEligibility("nope", true, nil); statusOf(err) != http.StatusInternalServerError {
+		t.Errorf("eligibility of unknown node: err %v, want 500", err)
+	}
+	if allocs, _, err := nodes.Allocations("nope", nil); err != nil || len(allocs) != 0 {
+		t.Errorf("allocations of unknown node: %v %v, want an empty list", allocs, err)
 	}
 }
 
@@ -411,6 +417,21 @@ func TestConformanceOperatorAgentStatusMetrics(t *testing.T) {
 	stale.ModifyIndex = 1
 	if cas, _, err := op.SchedulerCASConfiguration(&stale, nil); err != nil || cas.Updated {
 		t.Errorf("CAS with a stale index: err %v resp %+v, want not updated", err, cas)
+	}
+	reject := *cfg.SchedulerConfig
+	reject.RejectJobRegistration = true
+	if _, _, err := op.SchedulerSetConfiguration(&reject, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := client.Jobs().Register(serviceJob("late", 1, 100, 100, 50), nil); statusOf(err) != http.StatusForbidden {
+		t.Errorf("register while registrations are rejected: %v, want 403", err)
+	}
+	if _, _, err := client.Jobs().Scale("web", "web", new(2), "", false, nil, nil); statusOf(err) != http.StatusForbidden {
+		t.Errorf("scale while registrations are rejected: %v, want 403", err)
+	}
+	reject.RejectJobRegistration = false
+	if _, _, err := op.SchedulerSetConfiguration(&reject, nil); err != nil {
+		t.Fatal(err)
 	}
 	next.SchedulerAlgorithm = "random"
 	if _, _, err := op.SchedulerSetConfiguration(&next, nil); statusOf(err) != http.StatusBadRequest {
@@ -689,8 +710,8 @@ func TestConformanceFaults(t *testing.T) {
 	if lost == 0 || replaced != 3 {
 		t.Errorf("after node down: %d lost, %d running elsewhere (want ≥1, 3)", lost, replaced)
 	}
-	if _, err := client.Nodes().Stats(victim, nil); statusOf(err) != http.StatusInternalServerError {
-		t.Errorf("stats of a down node: err %v, want 500", err)
+	if _, err := client.Nodes().Stats(victim, nil); statusOf(err) != http.StatusNotFound || !strings.Contains(err.Error(), "No path to node") {
+		t.Errorf("stats of a down node: err %v, want 404 No path to node", err)
 	}
 	if err := c.SetFaults(Faults{NodesDown: []string{"nope"}}); err == nil {
 		t.Errorf("faults naming an unknown node were accepted")

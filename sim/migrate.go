@@ -287,7 +287,7 @@ func (c *Cluster) finishDrain(n *node, status api.DrainStatus) {
 func (c *Cluster) setDrain(nodeID string, spec *api.DrainSpec, markEligible bool, meta map[string]string) (*api.NodeDrainUpdateResponse, error) {
 	n := c.findNode(nodeID)
 	if n == nil {
-		return nil, notFound("node not found")
+		return nil, rpcError("node not found")
 	}
 	if spec == nil {
 		if n.drain != nil {
@@ -325,19 +325,19 @@ func (c *Cluster) setDrain(nodeID string, spec *api.DrainSpec, markEligible bool
 func (c *Cluster) setEligibility(nodeID, elig string) (*api.NodeEligibilityUpdateResponse, error) {
 	n := c.findNode(nodeID)
 	if n == nil {
-		return nil, notFound("node not found")
+		return nil, rpcError("node not found")
 	}
 	switch elig {
 	case api.NodeSchedulingEligible:
 		if n.drain != nil {
-			return nil, badRequest("can not set node's scheduling eligibility to eligible while it is draining")
+			return nil, rpcError("can not set node's scheduling eligibility to eligible while it is draining")
 		}
 		n.eligible = true
 		c.capFreed = true
 	case api.NodeSchedulingIneligible:
 		n.eligible = false
 	default:
-		return nil, badRequest("invalid scheduling eligibility %q", elig)
+		return nil, rpcError("invalid scheduling eligibility %q", elig)
 	}
 	n.modifyIdx = c.bump(TableNodes)
 	return &api.NodeEligibilityUpdateResponse{NodeModifyIndex: n.modifyIdx}, nil

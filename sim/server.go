@@ -168,6 +168,8 @@ func writeErr(w http.ResponseWriter, err error) {
 		code = http.StatusNotFound
 	case errors.Is(err, ErrBadRequest):
 		code = http.StatusBadRequest
+	case errors.Is(err, ErrForbidden):
+		code = http.StatusForbidden
 	case errors.Is(err, ErrClockRunning):
 		code = http.StatusConflict
 	}
@@ -320,11 +322,11 @@ func (c *Cluster) getNode(w http.ResponseWriter, r *http.Request) {
 func (c *Cluster) nodeAllocs(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	c.query(w, r, func() (any, error) {
+		out := []*api.Allocation{}
 		n := c.findNode(id)
 		if n == nil {
-			return nil, notFound("node not found")
+			return out, nil // Nomad does not check the node
 		}
-		out := []*api.Allocation{}
 		for _, a := range sortedAllocs(n.history) {
 			if a.job.purged {
 				continue
@@ -413,8 +415,8 @@ func (c *Cluster) allocStatsHTTP(w http.ResponseWriter, r *http.Request) {
 		if a == nil {
 			return nil, notFound("Unknown allocation %q", id)
 		}
-		if a.node.status == api.NodeStatusDown || c.statsUnreachable(a.node) {
-			return nil, &codedError{kind: ErrUnreachable, msg: "Unexpected error: rpc error: No path to node"}
+		if err := c.clientReachable(a.node); err != nil {
+			return nil, err
 		}
 		if a.clientTerminal() {
 			return nil, badRequest("allocation %q is not running", id)
@@ -433,11 +435,24 @@ func (c *Cluster) clientStats(w http.ResponseWriter, r *http.Request) {
 		if n == nil {
 			return nil, notFound("Unknown node %q", id)
 		}
-		if n.status == api.NodeStatusDown || c.statsUnreachable(n) {
-			return nil, &codedError{kind: ErrUnreachable, msg: "Unexpected error: rpc error: No path to node"}
+		if err := c.clientReachable(n); err != nil {
+			return nil, err
 		}
 		return c.hostStats(n), nil
 	})
+}
+
+// clientReachable says whether the servers can reach n's client: a down
+// node has no connection (Nomad answers 404 "No path to node"); a stats
+// fault is a client that does not answer (an RPC error, 500).
+func (c *Cluster) clientReachable(n *node) error {
+	if n.status == api.NodeStatusDown {
+		return notFound("No path to node")
+	}
+	if c.statsUnreachable(n) {
+		return &codedError{kind: ErrUnreachable, msg: "Unexpected error: rpc error: i/o timeout"}
+	}
+	return nil
 }
 
 func (c *Cluster) listJobs(w http.ResponseWriter, r *http.Request) {
@@ -476,7 +491,7 @@ func (c *Cluster) registerJob(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		if c.schedCfg.RejectJobRegistration {
-			return nil, &codedError{kind: ErrBadRequest, msg: "job registration, dispatch, and scale are disabled by the scheduler configuration"}
+			return nil, &codedError{kind: ErrForbidden, msg: "job registration, dispatch, and scale are disabled by the scheduler configuration"}
 		}
 		if req.PreserveCounts && req.Job.ID != nil {
 			if j := c.jobs[*req.Job.ID]; j != nil && !j.purged {
@@ -563,7 +578,7 @@ func (c *Cluster) scaleJob(w http.ResponseWriter, r *http.Request) {
 	}
 	c.write(w, func() (any, error) {
 		if c.schedCfg.RejectJobRegistration {
-			return nil, badRequest("job registration, dispatch, and scale are disabled by the scheduler configuration")
+			return nil, &codedError{kind: ErrForbidden, msg: "job registration, dispatch, and scale are disabled by the scheduler configuration"}
 		}
 		ev, j, err := c.scale(r.PathValue("id"), &req)
 		if err != nil {
@@ -833,7 +848,7 @@ func (c *Cluster) evaluateNode(w http.ResponseWriter, r *http.Request) {
 	c.write(w, func() (any, error) {
 		n := c.findNode(r.PathValue("id"))
 		if n == nil {
-			return nil, notFound("node not found")
+			return nil, rpcError("node not found")
 		}
 		seen := map[*job]bool{}
 		var jobs []*job
