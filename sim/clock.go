@@ -335,6 +335,22 @@ func (c *Cluster) gc() {
 		}
 		c.bump(TableAllocs)
 	}
+	for _, j := range c.sortedJobs() {
+		// Finished deployments go too, except each job's latest.
+		kept := j.deploys[:0]
+		for i, d := range j.deploys {
+			if i < len(j.deploys)-1 && !d.active() && d.started.Before(cutoff) {
+				delete(c.deployByID, d.id)
+				continue
+			}
+			kept = append(kept, d)
+		}
+		if len(kept) != len(j.deploys) {
+			clear(j.deploys[len(kept):])
+			j.deploys = kept
+			c.bump(TableDeployments)
+		}
+	}
 	keptEvals := c.evals[:0]
 	for _, e := range c.evals {
 		if e.status != api.EvalStatusBlocked && e.modified.Before(cutoff) {

@@ -1073,3 +1073,31 @@ nodes "batch" {
 		t.Errorf("node evaluate: %q %v", evalID, err)
 	}
 }
+
+func TestScalingHistoryIsBounded(t *testing.T) {
+	c := newTestCluster(t, "")
+	client := newTestAPI(t, c, "")
+	jobs := client.Jobs()
+	if _, _, err := jobs.Register(serviceJob("s", 1, 100, 64, 50), nil); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 25 {
+		if err := c.Step(time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := jobs.Scale("s", "g", new(1+i%3), "", false, nil, nil); err != nil {
+			t.Fatalf("scale %d: %v", i, err)
+		}
+	}
+	st, _, _ := jobs.ScaleStatus("s", nil)
+	if n := len(st.TaskGroups["g"].Events); n != 20 {
+		t.Errorf("%d scaling events kept, want Nomad's 20", n)
+	}
+	if err := c.Step(2 * time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	deps, _, _ := jobs.Deployments("s", true, nil)
+	if len(deps) != 1 || deps[0].Status != api.DeploymentStatusSuccessful {
+		t.Errorf("%d deployments after GC, want the latest only", len(deps))
+	}
+}

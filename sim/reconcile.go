@@ -789,12 +789,12 @@ func (c *Cluster) scale(jobID string, req *api.ScalingRequest) (*eval, *job, err
 		if d := latestDeployment(j); d != nil && d.active() && d.jobCreate == j.createIdx {
 			// Nomad records the refused attempt as an error event.
 			const msg = "job scaling blocked due to active deployment"
-			j.scaleEvts[g.name] = append([]api.ScalingEvent{{
+			j.addScaleEvent(g.name, api.ScalingEvent{
 				PreviousCount: int64(g.count), Error: true, Message: msg,
 				Meta:        map[string]any{"OriginalCount": *req.Count, "OriginalMessage": req.Message, "OriginalMeta": req.Meta},
 				Time:        uint64(c.now.UnixNano()),
 				CreateIndex: c.bump(TableJobs),
-			}}, j.scaleEvts[g.name]...)
+			})
 			return nil, nil, badRequest(msg)
 		}
 	}
@@ -819,8 +819,21 @@ func (c *Cluster) scale(jobID string, req *api.ScalingRequest) (*eval, *job, err
 		c.capFreed = true
 	}
 	evt.CreateIndex = c.bump(TableJobs)
-	j.scaleEvts[g.name] = append([]api.ScalingEvent{evt}, j.scaleEvts[g.name]...)
+	j.addScaleEvent(g.name, evt)
 	return ev, j, nil
+}
+
+// trackedScalingEvents is how many scaling events Nomad keeps per group.
+const trackedScalingEvents = 20
+
+// addScaleEvent records a scaling event, newest first, keeping Nomad's
+// number of them.
+func (j *job) addScaleEvent(group string, e api.ScalingEvent) {
+	evs := append([]api.ScalingEvent{e}, j.scaleEvts[group]...)
+	if len(evs) > trackedScalingEvents {
+		evs = evs[:trackedScalingEvents]
+	}
+	j.scaleEvts[group] = evs
 }
 
 // deregister stops a job (and forgets it when purge is set).
