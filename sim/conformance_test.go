@@ -1101,3 +1101,39 @@ func TestScalingHistoryIsBounded(t *testing.T) {
 		t.Errorf("%d deployments after GC, want the latest only", len(deps))
 	}
 }
+
+func TestBlockingJobReadAndRequestLog(t *testing.T) {
+	c := newTestCluster(t, webJob)
+	client := newTestAPI(t, c, "")
+	jobs := client.Jobs()
+	if err := c.Step(time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	_, qm, err := jobs.Info("web", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan *api.Job, 1)
+	go func() {
+		j, _, err := jobs.Info("web", &api.QueryOptions{WaitIndex: qm.LastIndex, WaitTime: 5 * time.Second})
+		if err != nil {
+			done <- nil
+			return
+		}
+		done <- j
+	}()
+	time.Sleep(50 * time.Millisecond)
+	big := strings.Repeat("x", 2000)
+	if _, _, err := jobs.Scale("web", "web", new(4), big, false, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	j := <-done
+	if j == nil || *j.TaskGroups[0].Count != 4 {
+		t.Fatalf("blocking job read after scale: %+v", j)
+	}
+	reqs := c.Truth().Requests
+	last := reqs[len(reqs)-1]
+	if last.Method != http.MethodPut || !strings.HasPrefix(last.Path, "/v1/job/web/scale") || last.Status != http.StatusOK || len(last.Body) != 512 {
+		t.Errorf("last request = %s %s %d, body %d bytes", last.Method, last.Path, last.Status, len(last.Body))
+	}
+}
