@@ -87,6 +87,10 @@ type nabScoreOut struct {
 	TP        int     `json:"tp"`
 	FP        int     `json:"fp"`
 	FN        int     `json:"fn"`
+	// Files holds each labelled file's raw score at the threshold: its
+	// windows' rewards (+1 at best each) less missed windows and false
+	// positives.
+	Files map[string]float64 `json:"files"`
 }
 
 type anomaliesOut struct {
@@ -218,7 +222,7 @@ func (c *ForecastAnomaliesCommand) Run(args []string) int {
 				c.UI.Error("error: " + err.Error())
 				return ExitInvalid
 			}
-			out.NAB[name] = nabScoreOut{Score: res.Normalized, Threshold: res.Threshold, Raw: res.Raw, TP: res.TP, FP: res.FP, FN: res.FN}
+			out.NAB[name] = nabScoreOut{Score: res.Normalized, Threshold: res.Threshold, Raw: res.Raw, TP: res.TP, FP: res.FP, FN: res.FN, Files: res.Files}
 		}
 		out.Published = published
 	}
@@ -270,6 +274,20 @@ func writeNABScores(w io.Writer, out anomaliesOut) {
 		fmt.Fprintf(tw, "%s\t%.1f\t%.4f\t%d\t%d\t%d\n", p, s.Score, s.Threshold, s.TP, s.FP, s.FN)
 	}
 	_ = tw.Flush()
+	if std, ok := out.NAB[nab.Standard]; ok && len(std.Files) > 0 {
+		var files []string
+		for f := range std.Files {
+			files = append(files, f)
+		}
+		sort.Strings(files)
+		fmt.Fprintf(w, "\nRaw standard-profile score per file (windows found add up to +1 each, misses cost 1)\n\n")
+		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "FILE\tRAW")
+		for _, f := range files {
+			fmt.Fprintf(tw, "%s\t%.3f\n", f, std.Files[f])
+		}
+		_ = tw.Flush()
+	}
 	if len(out.Published) == 0 {
 		return
 	}

@@ -25,6 +25,7 @@ func TestForecastAnomaliesCommand(t *testing.T) {
 		NAB map[string]struct {
 			Score, Threshold float64
 			TP, FP, FN       int
+			Files            map[string]float64
 		} `json:"nab"`
 		Published map[string]map[string]float64 `json:"published"`
 	}
@@ -53,6 +54,9 @@ func TestForecastAnomaliesCommand(t *testing.T) {
 	if std.TP != 1 || std.FN != 0 || std.Score <= 50 || std.Score > 100 {
 		t.Errorf("standard %+v, want the window detected and a score in (50, 100]", std)
 	}
+	if raw, ok := std.Files["realAWSCloudwatch/cpu.csv"]; !ok || raw <= 0 {
+		t.Errorf("per-file raw scores %v, want a positive score for cpu.csv", std.Files)
+	}
 	if res.Published["windowedGaussian"]["standard"] != 39.6 {
 		t.Errorf("published %v", res.Published)
 	}
@@ -61,7 +65,7 @@ func TestForecastAnomaliesCommand(t *testing.T) {
 	if code != ExitOK {
 		t.Fatalf("table: exit %d: %s", code, errOut)
 	}
-	for _, want := range []string{"SERIES", "spike", "standard", "windowedGaussian (published, full corpus)", "foreshape (these series)"} {
+	for _, want := range []string{"SERIES", "spike", "standard", "Raw standard-profile score per file", "windowedGaussian (published, full corpus)", "foreshape (these series)"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("table lacks %q:\n%s", want, out)
 		}
