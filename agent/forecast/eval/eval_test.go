@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
 	"reflect"
 	"strings"
@@ -310,5 +311,55 @@ func TestMergeLevels(t *testing.T) {
 	want := []float64{0.025, 0.1, 0.5, 0.9, 0.975, 0.99}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("mergeLevels = %v, want %v", got, want)
+	}
+}
+
+// TestEvaluateParallelMatchesSerial: the worker count changes nothing but
+// the time taken, and progress reaches the total once per series.
+func TestEvaluateParallelMatchesSerial(t *testing.T) {
+	series := map[float64][]float64{}
+	var data Data
+	for k := 0; k < 9; k++ {
+		y := linear(float64(100*(k+1)), 150+10*k)
+		for i := range y {
+			y[i] += float64((i * (k + 3)) % 7) // break the exact periodicity
+		}
+		series[y[0]] = y
+		data.Series = append(data.Series, Series{Name: fmt.Sprint(k), Folder: fmt.Sprint(k % 2), Values: y})
+	}
+	bias := map[float64]float64{}
+	for first := range series {
+		bias[first] = first / 100
+	}
+	run := func(workers int) (Report, []int) {
+		snaive := map[float64]float64{}
+		for first := range series {
+			snaive[first] = 3
+		}
+		fs := &fakeSet{series: series, bias: map[string]map[float64]float64{"model": bias, "seasonal-naive": snaive}, width: map[string]float64{"model": 2}}
+		var calls []int
+		rep, err := Evaluate(context.Background(), data, Config{
+			Horizon: 5, Step: time.Hour, Models: []string{"model"}, New: fs.New, Workers: workers,
+			Now:      func() time.Time { return time.Time{} }, // no timing noise
+			Progress: func(done, total int) { calls = append(calls, done*100+total) },
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rep, calls
+	}
+	serial, calls := run(1)
+	parallel, _ := run(4)
+	a, _ := json.Marshal(serial)
+	b, _ := json.Marshal(parallel)
+	if string(a) != string(b) {
+		t.Errorf("serial %s\nparallel %s", a, b)
+	}
+	if math.IsNaN(float64(serial.Models["model"].RelMASE)) {
+		t.Errorf("no rel_mase: %s", a)
+	}
+	want := []int{109, 209, 309, 409, 509, 609, 709, 809, 909}
+	if !reflect.DeepEqual(calls, want) {
+		t.Errorf("progress calls %v, want %v", calls, want)
 	}
 }
