@@ -130,16 +130,10 @@ func anomRollingMedians(y []float64, w int) []float64 {
 	win := make([]float64, 0, w)
 	for i, v := range y {
 		if !math.IsNaN(v) {
-			j := sort.SearchFloat64s(win, v)
-			win = append(win, 0)
-			copy(win[j+1:], win[j:])
-			win[j] = v
+			win = anomSortedInsert(win, v)
 		}
-		if i >= w {
-			if old := y[i-w]; !math.IsNaN(old) {
-				j := sort.SearchFloat64s(win, old)
-				win = append(win[:j], win[j+1:]...)
-			}
+		if i >= w && !math.IsNaN(y[i-w]) {
+			win = anomSortedRemove(win, y[i-w])
 		}
 		if i >= w-1 {
 			if len(win)*2 < w {
@@ -229,6 +223,9 @@ type LevelShiftDetector struct {
 	quiet int  // points left before another shift may be reported
 	armed bool // false after a shift until the statistic falls below the threshold
 	buf   []float64
+	// left and right hold the older and newer w of the last 2w points,
+	// sorted.
+	left, right []float64
 }
 
 // LevelShiftEvent is one shift found by LevelShiftDetector.
@@ -258,6 +255,8 @@ func NewLevelShiftDetector(opts LevelShiftOptions) *LevelShiftDetector {
 		prev:  math.NaN(),
 		buf:   make([]float64, 0, 2*w),
 		armed: true,
+		left:  make([]float64, 0, w),
+		right: make([]float64, 0, w+1),
 	}
 }
 
@@ -275,6 +274,19 @@ func (d *LevelShiftDetector) Push(y float64) (z float64, ev *LevelShiftEvent) {
 		d.noise.Add(y - d.prev)
 	}
 	d.prev = y
+	// Slide the two sorted halves: the oldest point leaves the left half,
+	// the oldest of the right half moves left, the new point enters right.
+	if m := d.hist.Len(); m == 2*d.win {
+		d.left = anomSortedRemove(d.left, d.hist.ValueAt(0))
+		mv := d.hist.ValueAt(d.win)
+		d.right = anomSortedRemove(d.right, mv)
+		d.left = anomSortedInsert(d.left, mv)
+	} else if m >= d.win {
+		mv := d.hist.ValueAt(m - d.win)
+		d.right = anomSortedRemove(d.right, mv)
+		d.left = anomSortedInsert(d.left, mv)
+	}
+	d.right = anomSortedInsert(d.right, y)
 	d.hist.Push(y, idx)
 	if d.quiet > 0 {
 		d.quiet--
@@ -282,9 +294,8 @@ func (d *LevelShiftDetector) Push(y float64) (z float64, ev *LevelShiftEvent) {
 	if d.hist.Len() < 2*d.win {
 		return 0, nil
 	}
-	vals := d.hist.Values()
-	left := anomWindowMedian(vals[:d.win], d.buf)
-	right := anomWindowMedian(vals[d.win:], d.buf)
+	left := anomSortedMedian(d.left)
+	right := anomSortedMedian(d.right)
 	diff := right - left
 	// Score against the history of differences before this one, so a shift
 	// does not inflate its own yardstick.
@@ -306,6 +317,7 @@ func (d *LevelShiftDetector) Push(y float64) (z float64, ev *LevelShiftEvent) {
 		// The statistic crosses the threshold before the right window is
 		// all at the new level: place the start at the best split of the
 		// 2w points held, and measure the change there.
+		vals := d.hist.Values()
 		c := levelShiftSplit(vals, d.buf)
 		start := d.hist.IndexAt(c)
 		delta := anomWindowMedian(vals[c:], d.buf) - anomWindowMedian(vals[:c], d.buf)
@@ -350,6 +362,12 @@ func (r *anomRing) Values() []float64 {
 	return out
 }
 
+// ValueAt returns the i-th oldest point held.
+func (r *anomRing) ValueAt(i int) float64 {
+	start := (r.head - r.size + len(r.vals)) % len(r.vals)
+	return r.vals[(start+i)%len(r.vals)]
+}
+
 // IndexAt returns the index of the i-th oldest point held.
 func (r *anomRing) IndexAt(i int) int {
 	start := (r.head - r.size + len(r.vals)) % len(r.vals)
@@ -377,19 +395,14 @@ func (s *anomSortedWindow) Add(v float64) {
 		return
 	}
 	if s.size == len(s.fifo) {
-		old := s.fifo[s.head]
-		i := sort.SearchFloat64s(s.sorted, old)
-		s.sorted = append(s.sorted[:i], s.sorted[i+1:]...)
+		s.sorted = anomSortedRemove(s.sorted, s.fifo[s.head])
 		s.fifo[s.head] = v
 		s.head = (s.head + 1) % len(s.fifo)
 	} else {
 		s.fifo[(s.head+s.size)%len(s.fifo)] = v
 		s.size++
 	}
-	i := sort.SearchFloat64s(s.sorted, v)
-	s.sorted = append(s.sorted, 0)
-	copy(s.sorted[i+1:], s.sorted[i:])
-	s.sorted[i] = v
+	s.sorted = anomSortedInsert(s.sorted, v)
 }
 
 // Median of the values held (NaN when empty).
@@ -397,6 +410,24 @@ func (s *anomSortedWindow) Median() float64 { return anomSortedMedian(s.sorted) 
 
 // MAD is the median absolute deviation from the median (NaN when empty).
 func (s *anomSortedWindow) MAD() float64 { return anomSortedMAD(s.sorted) }
+
+// anomSortedInsert inserts v into the ascending slice a.
+func anomSortedInsert(a []float64, v float64) []float64 {
+	i := sort.SearchFloat64s(a, v)
+	a = append(a, 0)
+	copy(a[i+1:], a[i:])
+	a[i] = v
+	return a
+}
+
+// anomSortedRemove removes one copy of v from the ascending slice a.
+func anomSortedRemove(a []float64, v float64) []float64 {
+	i := sort.SearchFloat64s(a, v)
+	if i < len(a) && a[i] == v {
+		a = append(a[:i], a[i+1:]...)
+	}
+	return a
+}
 
 // anomSortedMedian is the median of an ascending slice.
 func anomSortedMedian(a []float64) float64 {
