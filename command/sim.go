@@ -41,8 +41,10 @@ Usage: foreshape sim serve [options]
 Options:
 
   -addr=127.0.0.1:4646   Address to listen on.
-  -scenario=FILE         Scenario file (HCL). Default: the bundled default
-                         scenario (3 datacenters, 24 nodes).
+  -scenario=FILE|NAME    Scenario file (HCL), or the name of a bundled
+                         scenario (default, maintenance, shared-data).
+                         Default: the bundled default scenario
+                         (3 datacenters, 24 nodes).
   -speed=60              Virtual seconds per wall second; 0 steps manually.
   -seed=N                Override the scenario's seed.
   -data=DIR              Directory searched first for trace files named by
@@ -78,16 +80,10 @@ func (c *SimServeCommand) Run(args []string) int {
 	if lvl == hclog.NoLevel {
 		return c.UsageError("sim serve", fmt.Sprintf("-log-level %q is not one of trace, debug, info, warn, error", *level))
 	}
-	var sc *sim.Scenario
-	if *scenario == "" {
-		sc = sim.DefaultScenario()
-	} else {
-		var err error
-		sc, err = sim.LoadScenario(os.DirFS(filepath.Dir(*scenario)), filepath.Base(*scenario))
-		if err != nil {
-			c.UI.Error(fmt.Sprintf("error: %v", err))
-			return ExitInvalid
-		}
+	sc, err := loadScenario(*scenario)
+	if err != nil {
+		c.UI.Error(fmt.Sprintf("error: %v", err))
+		return ExitInvalid
 	}
 	log := hclog.New(&hclog.LoggerOptions{Name: "foreshape", Level: lvl, Output: c.Err})
 	opts := sim.Options{Seed: *seed, Logger: log.Named("sim")}
@@ -152,6 +148,21 @@ func (c *SimServeCommand) Run(args []string) int {
 	}
 	fmt.Fprintln(c.Out, "foreshape sim: stopped")
 	return ExitOK
+}
+
+// loadScenario reads a scenario file, or a bundled scenario by name when no
+// such file exists.
+func loadScenario(arg string) (*sim.Scenario, error) {
+	if arg == "" {
+		return sim.DefaultScenario(), nil
+	}
+	if _, err := os.Stat(arg); err != nil && !strings.ContainsRune(arg, os.PathSeparator) {
+		name := strings.TrimSuffix(arg, ".hcl") + ".hcl"
+		if _, err := iofs.Stat(sim.Scenarios(), name); err == nil {
+			return sim.LoadScenario(sim.Scenarios(), name)
+		}
+	}
+	return sim.LoadScenario(os.DirFS(filepath.Dir(arg)), filepath.Base(arg))
 }
 
 func seedOf(sc *sim.Scenario, override uint64) uint64 {

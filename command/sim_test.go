@@ -163,3 +163,22 @@ func TestSimServeRunningClock(t *testing.T) {
 		t.Fatal("sim serve did not stop")
 	}
 }
+
+func TestSimServeBundledScenarioByName(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var out, errb simOutput
+	done := make(chan int, 1)
+	go func() {
+		done <- Run(ctx, []string{"sim", "serve", "-addr", "127.0.0.1:0", "-speed", "0", "-scenario", "maintenance", "-log-level", "error"}, &out, &errb)
+	}()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline) && !strings.Contains(out.String(), "clock:"); time.Sleep(10 * time.Millisecond) {
+	}
+	if !strings.Contains(out.String(), "scenario: maintenance") {
+		t.Errorf("banner = %q, stderr %q", out.String(), errb.String())
+	}
+	cancel()
+	if code := <-done; code != ExitOK {
+		t.Errorf("exit %d", code)
+	}
+}
