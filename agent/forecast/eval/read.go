@@ -301,6 +301,14 @@ func keyed(name string, cols []string, rows [][]string, step time.Duration) ([]S
 	return out, skipped, nil
 }
 
+// A grid may hold at most maxGridRatio points per row (plus some slack):
+// sparser than that, the step is wrong for the file or a timestamp is
+// garbage, and building the grid would only waste memory.
+const (
+	maxGridRatio = 20
+	maxGridSlack = 1000
+)
+
 // table reads rows of fields (without a header) with the given column
 // names; timeCol is the time column or -1. A lone series is named name
 // unless suffix is set; otherwise series are "name:column".
@@ -394,6 +402,9 @@ func table(name string, cols []string, body [][]string, timeCol int, step time.D
 				idx[i] = int(math.Round((times[i] - t0) / stepS))
 				size = max(size, idx[i]+1)
 			}
+		}
+		if size > maxGridRatio*nrow+maxGridSlack {
+			return nil, skipped, notSeries(name, fmt.Sprintf("times span %d steps of %s for %d rows: wrong -step or bad timestamps", size, step, nrow))
 		}
 		if absolute || t0 > 1e8 {
 			sec, frac := math.Modf(t0)
