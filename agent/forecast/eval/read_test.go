@@ -174,6 +174,7 @@ func TestReadFileRejects(t *testing.T) {
 		"only a header":           "timestamp,value\n",
 		"no numeric column":       "a,b\nx,y\nz,w\n",
 		"no valid time":           "timestamp,value\nnope,1\nnever,2\n",
+		"a timestamp far off":     "timestamp,value\n2014-02-14 14:30:00,1\n2114-02-14 14:30:00,2\n",
 	} {
 		t.Run(name, func(t *testing.T) {
 			s, _, err := ReadFile("x", strings.NewReader(text), time.Minute)
