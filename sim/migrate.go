@@ -83,8 +83,9 @@ func (c *Cluster) progressMigrations(from, to time.Time) {
 			need = math.Min(need, (m.sizeMB-m.doneMB)/m.rate)
 		}
 		step := to.Sub(t)
-		if d := time.Duration(math.Ceil(need * float64(time.Second))); d < step {
-			step = d
+		// Compared in float so a transfer days away cannot overflow a Duration.
+		if ns := math.Ceil(need * float64(time.Second)); ns < float64(step) {
+			step = time.Duration(ns)
 		}
 		t = t.Add(step)
 		kept := c.migs[:0]
