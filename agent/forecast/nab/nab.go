@@ -291,6 +291,12 @@ func byThreshold(pts []point, costs CostMatrix) []ThresholdScore {
 type Options struct {
 	// ProbationPercent defaults to DefaultProbationPercent.
 	ProbationPercent float64
+	// HillClimb chooses the threshold the way NAB's runner does: a local
+	// hill climb over [0, 1] from 0.5 (step 0.1, doubled after an
+	// improvement, halved otherwise, until below 1e-7). It can stop on a
+	// plateau or a local optimum; the default sweeps every distinct score
+	// and finds the global optimum, which is never lower.
+	HillClimb bool
 }
 
 func (o Options) probation() float64 {
@@ -330,13 +336,17 @@ func Score(files []File, costs CostMatrix, opts Options) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	best := bestOf(byThreshold(all, costs))
+	choose := bestOf
+	if opts.HillClimb {
+		choose = hillClimb
+	}
+	best := choose(byThreshold(all, costs))
 
 	null, _, err := corpusPoints(files, costs, opts, func(float64) float64 { return 0.5 })
 	if err != nil {
 		return Result{}, err
 	}
-	nullBest := bestOf(byThreshold(null, costs))
+	nullBest := choose(byThreshold(null, costs))
 
 	var labelled int
 	for _, f := range files {
@@ -371,9 +381,12 @@ func ScoreAt(files []File, costs CostMatrix, threshold float64, opts Options) (T
 	if err != nil {
 		return ThresholdScore{}, err
 	}
-	rows := byThreshold(all, costs)
-	// rows run from +Inf down; the matching row is the last one whose
-	// threshold is still >= threshold.
+	return at(byThreshold(all, costs), threshold), nil
+}
+
+// at returns the row that applies at threshold: rows run from +Inf down,
+// and the matching one is the last whose threshold is still >= threshold.
+func at(rows []ThresholdScore, threshold float64) ThresholdScore {
 	match := rows[0]
 	for _, r := range rows[1:] {
 		if r.Threshold < threshold {
@@ -382,7 +395,43 @@ func ScoreAt(files []File, costs CostMatrix, threshold float64, opts Options) (T
 		match = r
 	}
 	match.Threshold = threshold
-	return match, nil
+	return match
+}
+
+// hillClimb searches the threshold as NAB's runner does (see
+// Options.HillClimb), over the score-by-threshold rows.
+func hillClimb(rows []ThresholdScore) ThresholdScore {
+	seen := map[float64]ThresholdScore{}
+	eval := func(x float64) ThresholdScore {
+		if r, ok := seen[x]; ok {
+			return r
+		}
+		r := at(rows, x)
+		if x < 0 || x > 1 {
+			r.Score = math.Inf(-1)
+		}
+		seen[x] = r
+		return r
+	}
+	x, delta := 0.5, 0.1
+	best := eval(x)
+	for delta > 1e-7 {
+		x += delta
+		if r := eval(x); r.Score > best.Score {
+			best = r
+			delta *= 2
+			continue
+		}
+		x -= 2 * delta
+		if r := eval(x); r.Score > best.Score {
+			best = r
+			delta *= 2
+			continue
+		}
+		x += delta
+		delta /= 2
+	}
+	return best
 }
 
 // corpusPoints sweeps every file, giving windows corpus-wide ids. When

@@ -328,3 +328,34 @@ func TestSweepWindowSigns(t *testing.T) {
 		t.Errorf("%d points in windows, want 31", in)
 	}
 }
+
+// TestHillClimb: NAB's runner climbs from 0.5. A false positive scored
+// 0.45 makes every step below 0.5 look worse, so it never reaches the
+// window's detection at 0.2; the sweep does: +1 − 0.11.
+func TestHillClimb(t *testing.T) {
+	f := file("a")
+	f.Scores[50] = 0.2
+	f.Scores[30] = 0.45
+	std := DefaultProfiles()[Standard]
+	sweep, err := Score([]File{f}, std, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sweep.Threshold != 0.2 || !near(sweep.Raw, 0.89) || !near(sweep.Normalized, 94.5) {
+		t.Errorf("sweep: %+v, want threshold 0.2, raw 0.89, normalised 94.5", sweep)
+	}
+	climb, err := Score([]File{f}, std, Options{HillClimb: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if climb.Threshold < 0.45 || !near(climb.Raw, -1) || !near(climb.Normalized, 0) {
+		t.Errorf("hill climb: %+v, want a threshold above 0.45 and raw -1", climb)
+	}
+	// On an easy case both agree.
+	easy := file("a", 50)
+	a, _ := Score([]File{easy}, std, Options{})
+	b, _ := Score([]File{easy}, std, Options{HillClimb: true})
+	if !near(a.Normalized, 100) || !near(b.Normalized, 100) {
+		t.Errorf("easy case: sweep %v, hill climb %v, want 100 and 100", a.Normalized, b.Normalized)
+	}
+}
