@@ -43,6 +43,9 @@ Usage: foreshape forecast anomalies -data DIR [options]
   are also scored with NAB's scoring: anomaly windows, scaled sigmoid
   rewards, the three cost profiles with the threshold optimised per
   profile, normalised so the null detector scores 0 and a perfect one 100.
+  SCORE uses the best threshold over every distinct anomaly score;
+  HILL_CLIMB the threshold NAB's own runner would reach by hill climbing
+  from 0.5, which can stop on a plateau.
   When NAB's results/final_results.json sits beside the labels directory,
   the published scores of NAB's detectors are shown alongside.
 
@@ -56,10 +59,11 @@ Options:
   -step=DUR        Sampling interval of the traces. Default: 5m.
   -threshold=Z     Robust z above which a point is anomalous (and kept out of
                    model fitting by the agent). Default: 5.
-  -min-score=S     Print only events whose peak score is at least S. The
-                   score is calibrated per series: 0.99 means more unusual
-                   than 99% of what the series did before. Default: 0.99.
-                   0 prints every event. NAB scoring is not affected.
+  -max-p=P         Print only events at least as rare as P: their smallest
+                   p-value, calibrated on the series' own history, is at
+                   most P (0.01: more unusual than 99% of what the series
+                   did before). Default: 0.01. 1 prints every event. NAB
+                   scoring is not affected.
   -format=FORMAT   table or json. Default: table.
 
 Example:
@@ -76,6 +80,7 @@ type anomalyEventOut struct {
 	End    string  `json:"end"`
 	Kind   string  `json:"kind"`
 	Score  float64 `json:"score"`
+	P      float64 `json:"p"`
 	Z      float64 `json:"z"`
 }
 
@@ -87,6 +92,10 @@ type nabScoreOut struct {
 	TP        int     `json:"tp"`
 	FP        int     `json:"fp"`
 	FN        int     `json:"fn"`
+	// HillClimb is the score with the threshold NAB's runner would find by
+	// hill climbing from 0.5; Score sweeps every threshold and is never
+	// lower.
+	HillClimb float64 `json:"hill_climb_score"`
 	// Files holds each labelled file's raw score at the threshold: its
 	// windows' rewards (+1 at best each) less missed windows and false
 	// positives.
@@ -108,7 +117,7 @@ func (c *ForecastAnomaliesCommand) Run(args []string) int {
 	profiles := fs.String("profiles", "", "")
 	step := fs.Duration("step", 5*time.Minute, "")
 	threshold := fs.Float64("threshold", forecast.DefaultAnomalyThreshold, "")
-	minScore := fs.Float64("min-score", 0.99, "")
+	maxP := fs.Float64("max-p", 0.01, "")
 	format := fs.String("format", "table", "")
 	if code, ok := c.Parse(fs, args, c.Help); !ok {
 		return code
@@ -122,8 +131,8 @@ func (c *ForecastAnomaliesCommand) Run(args []string) int {
 		return c.UsageError("forecast anomalies", "-step must be positive")
 	case !(*threshold > 0):
 		return c.UsageError("forecast anomalies", "-threshold must be positive")
-	case !(*minScore >= 0 && *minScore <= 1):
-		return c.UsageError("forecast anomalies", "-min-score must be between 0 and 1")
+	case !(*maxP > 0 && *maxP <= 1):
+		return c.UsageError("forecast anomalies", "-max-p must be in (0, 1]")
 	case *format != "table" && *format != "json":
 		return c.UsageError("forecast anomalies", "-format must be table or json")
 	}
@@ -179,12 +188,12 @@ func (c *ForecastAnomaliesCommand) Run(args []string) int {
 		}
 		pts, events := forecast.DetectAnomalies(s.Values, opts)
 		for _, e := range events {
-			if e.Score < *minScore {
+			if e.P > *maxP {
 				continue
 			}
 			out.Events = append(out.Events, anomalyEventOut{
 				Series: s.Name, Start: anomalyPointTime(s, e.Start), End: anomalyPointTime(s, e.End),
-				Kind: string(e.Kind), Score: e.Score, Z: e.Z,
+				Kind: string(e.Kind), Score: e.Score, P: e.P, Z: e.Z,
 			})
 		}
 		key, ok := nabMatchLabel(s.File, windows)
@@ -222,7 +231,13 @@ func (c *ForecastAnomaliesCommand) Run(args []string) int {
 				c.UI.Error("error: " + err.Error())
 				return ExitInvalid
 			}
-			out.NAB[name] = nabScoreOut{Score: res.Normalized, Threshold: res.Threshold, Raw: res.Raw, TP: res.TP, FP: res.FP, FN: res.FN, Files: res.Files}
+			climb, err := nab.Score(files, cm, nab.Options{HillClimb: true})
+			if err != nil {
+				c.UI.Error("error: " + err.Error())
+				return ExitInvalid
+			}
+			out.NAB[name] = nabScoreOut{Score: res.Normalized, Threshold: res.Threshold, Raw: res.Raw, TP: res.TP, FP: res.FP, FN: res.FN,
+				HillClimb: climb.Normalized, Files: res.Files}
 		}
 		out.Published = published
 	}
@@ -249,9 +264,9 @@ func writeAnomalyEvents(w io.Writer, out anomaliesOut) {
 		return
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "SERIES\tSTART\tEND\tKIND\tSCORE\tZ")
+	fmt.Fprintln(tw, "SERIES\tSTART\tEND\tKIND\tSCORE\tP\tZ")
 	for _, e := range out.Events {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%.4f\t%.1f\n", e.Series, e.Start, e.End, e.Kind, e.Score, e.Z)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%.3f\t%.2g\t%.1f\n", e.Series, e.Start, e.End, e.Kind, e.Score, e.P, e.Z)
 	}
 	_ = tw.Flush()
 }
@@ -265,13 +280,13 @@ func writeNABScores(w io.Writer, out anomaliesOut) {
 	}
 	fmt.Fprintf(w, "\nNAB scores on %d labelled series (null 0, perfect 100)\n\n", out.Scored)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "PROFILE\tSCORE\tTHRESHOLD\tTP\tFP\tFN")
+	fmt.Fprintln(tw, "PROFILE\tSCORE\tTHRESHOLD\tTP\tFP\tFN\tHILL_CLIMB")
 	for _, p := range profiles {
 		s, ok := out.NAB[p]
 		if !ok {
 			continue
 		}
-		fmt.Fprintf(tw, "%s\t%.1f\t%.4f\t%d\t%d\t%d\n", p, s.Score, s.Threshold, s.TP, s.FP, s.FN)
+		fmt.Fprintf(tw, "%s\t%.1f\t%.4f\t%d\t%d\t%d\t%.1f\n", p, s.Score, s.Threshold, s.TP, s.FP, s.FN, s.HillClimb)
 	}
 	_ = tw.Flush()
 	if std, ok := out.NAB[nab.Standard]; ok && len(std.Files) > 0 {

@@ -12,7 +12,7 @@ func TestForecastAnomaliesCommand(t *testing.T) {
 	root := writeTraceFixture(t)
 	nabDir := filepath.Join(root, "nab")
 	labels := filepath.Join(nabDir, "labels", "combined_windows.json")
-	code, out, errOut := runForecastCLI(t, "forecast", "anomalies", "-data", nabDir, "-labels", labels, "-format", "json", "-min-score", "0")
+	code, out, errOut := runForecastCLI(t, "forecast", "anomalies", "-data", nabDir, "-labels", labels, "-format", "json", "-max-p", "1")
 	if code != ExitOK {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
@@ -20,7 +20,7 @@ func TestForecastAnomaliesCommand(t *testing.T) {
 		Series int `json:"series"`
 		Events []struct {
 			Series, Start, End, Kind string
-			Score, Z                 float64
+			Score, P, Z              float64
 		} `json:"events"`
 		NAB map[string]struct {
 			Score, Threshold float64
@@ -71,25 +71,25 @@ func TestForecastAnomaliesCommand(t *testing.T) {
 		}
 	}
 
-	// -min-score keeps only the strongest events. Scores are calibrated on
-	// the series' own history: over 864 points none can reach 0.9999.
+	// -max-p keeps only the rarest events. p-values are calibrated on the
+	// series' own history: over 864 points none can be below 1/865.
 	for _, tc := range []struct {
-		min  string
+		max  string
 		some bool
-	}{{"0.99", true}, {"0.9999", false}} {
-		code, out, _ = runForecastCLI(t, "forecast", "anomalies", "-data", nabDir, "-format", "json", "-min-score", tc.min)
+	}{{"0.01", true}, {"0.001", false}} {
+		code, out, _ = runForecastCLI(t, "forecast", "anomalies", "-data", nabDir, "-format", "json", "-max-p", tc.max)
 		var got struct {
-			Events []struct{ Score float64 } `json:"events"`
+			Events []struct{ P float64 } `json:"events"`
 		}
 		if code != ExitOK || json.Unmarshal([]byte(out), &got) != nil {
-			t.Fatalf("-min-score %s: exit %d, output %s", tc.min, code, out)
+			t.Fatalf("-max-p %s: exit %d, output %s", tc.max, code, out)
 		}
 		if (len(got.Events) > 0) != tc.some || len(got.Events) > len(res.Events) {
-			t.Errorf("-min-score %s kept %d of %d events", tc.min, len(got.Events), len(res.Events))
+			t.Errorf("-max-p %s kept %d of %d events", tc.max, len(got.Events), len(res.Events))
 		}
 		for _, e := range got.Events {
-			if e.Score < 0.99 {
-				t.Errorf("-min-score %s printed an event with score %v", tc.min, e.Score)
+			if e.P > 0.01 {
+				t.Errorf("-max-p %s printed an event with p %v", tc.max, e.P)
 			}
 		}
 	}
@@ -111,7 +111,7 @@ func TestForecastAnomaliesCommand(t *testing.T) {
 		{nil, ExitUsage},
 		{[]string{"-data", nabDir, "-format", "xml"}, ExitUsage},
 		{[]string{"-data", nabDir, "-threshold", "0"}, ExitUsage},
-		{[]string{"-data", nabDir, "-min-score", "2"}, ExitUsage},
+		{[]string{"-data", nabDir, "-max-p", "0"}, ExitUsage},
 		{[]string{"-data", nabDir, "-profiles", labels}, ExitUsage},
 		{[]string{"-data", nabDir, "-labels", bad}, ExitInvalid},
 		{[]string{"-data", nabDir, "-labels", filepath.Join(root, "none.json")}, ExitInvalid},

@@ -50,7 +50,7 @@ type AnomalyOptions struct {
 	LevelShift LevelShiftOptions
 	// NoLevel turns off the value-against-recent-values statistic.
 	NoLevel bool
-	// Memory is how many past z values calibrate Score (default 8064:
+	// Memory is how many past z values calibrate P and Score (default 8064:
 	// four weeks of 5-minute data).
 	Memory int
 	// Refractory is how many points after a high score a lower one is not
@@ -112,11 +112,18 @@ type AnomalyPoint struct {
 	// Z is the largest robust z of the point's statistics (0 during warmup
 	// and for NaN points).
 	Z float64
-	// Score is Z calibrated against the series' own history: one minus
-	// the conformal p-value of Z among the Z values of the previous Memory
-	// points, (#earlier Z ≥ this Z + 1)/(#earlier + 1). 0.999 means "larger
-	// than all but one in a thousand of what this series usually does", so
-	// one threshold on Score means the same for every series.
+	// P is Z calibrated against the series' own history: the conformal
+	// p-value of Z among the Z values of the previous Memory points,
+	// (#earlier Z ≥ this Z + 1)/(#earlier + 1). 0.001 means "larger than
+	// all but one in a thousand of what this series usually does", so one
+	// threshold means the same for every series. 1 during warmup.
+	P float64
+	// Score is P on a logarithmic scale in [0, 1]: log(1/P)/log(Memory+1),
+	// so 1 is the rarest value Memory points can tell apart and each step
+	// of rarity by a factor of ten adds the same amount. 0 during warmup.
+	// A threshold search over Score moves through orders of magnitude of
+	// rarity evenly, which is what a hill-climbing threshold optimiser
+	// (NAB's) needs.
 	Score float64
 	// Onset is Score when it exceeds every Score of the previous Refractory
 	// points, and 0 otherwise: for any threshold on Onset, a series alarms
@@ -139,9 +146,10 @@ type AnomalyEvent struct {
 	// (for a level shift, Start is the estimated first point at the new
 	// level).
 	Start, End int
-	// Score is the highest Score of its points; Z the highest Z.
-	Score, Z float64
-	Kind     AnomalyKind
+	// Score is the highest Score of its points, P the smallest P, Z the
+	// highest Z.
+	Score, P, Z float64
+	Kind        AnomalyKind
 }
 
 // AnomalyDetector is the online detector. It is not safe for concurrent use.
@@ -177,7 +185,7 @@ func NewAnomalyDetector(opts AnomalyOptions) *AnomalyDetector {
 // before it was seen (NaN when there is none: only the level statistics
 // apply). A NaN y is skipped: it gets a zero verdict and advances the index.
 func (d *AnomalyDetector) Observe(y, predicted float64) AnomalyPoint {
-	p := AnomalyPoint{Index: d.n}
+	p := AnomalyPoint{Index: d.n, P: 1}
 	d.n++
 	if math.IsNaN(y) {
 		d.advance(p)
@@ -210,7 +218,8 @@ func (d *AnomalyDetector) Observe(y, predicted float64) AnomalyPoint {
 		zFlag = max(zRes, zVal)
 	}
 	if warm {
-		p.Score = d.calibrate(p.Z)
+		p.P = d.pValue(p.Z)
+		p.Score = math.Log(1/p.P) / math.Log(float64(d.opts.Memory)+1)
 		d.zs.Add(p.Z)
 	}
 	p.Anomalous = zFlag > k
@@ -240,17 +249,15 @@ func (d *AnomalyDetector) Observe(y, predicted float64) AnomalyPoint {
 	return p
 }
 
-// calibrate returns one minus the conformal p-value of z among the past z
-// values held.
-func (d *AnomalyDetector) calibrate(z float64) float64 {
+// pValue returns the conformal p-value of z among the past z values held
+// (1 until Warmup of them are).
+func (d *AnomalyDetector) pValue(z float64) float64 {
 	n := d.zs.Len()
 	if n < d.opts.Warmup {
-		return 0
+		return 1
 	}
-	a := d.zs.sorted
-	// #past >= z
-	ge := n - sort.SearchFloat64s(a, z)
-	return 1 - float64(ge+1)/float64(n+1)
+	ge := n - sort.SearchFloat64s(d.zs.sorted, z) // #past >= z
+	return float64(ge+1) / float64(n+1)
 }
 
 // advance handles a NaN point for event tracking.
@@ -277,6 +284,7 @@ func (d *AnomalyDetector) track(p *AnomalyPoint, shift *LevelShiftEvent) {
 		d.quiet = 0
 		d.open.End = p.Index
 		d.open.Score = max(d.open.Score, p.Score)
+		d.open.P = min(d.open.P, p.P)
 		d.open.Z = max(d.open.Z, p.Z)
 		if p.LevelShift && shift != nil {
 			d.open.Kind = AnomalyLevelShift
@@ -284,7 +292,7 @@ func (d *AnomalyDetector) track(p *AnomalyPoint, shift *LevelShiftEvent) {
 		}
 		return
 	}
-	ev := &AnomalyEvent{Start: p.Index, End: p.Index, Score: p.Score, Z: p.Z, Kind: AnomalySpike}
+	ev := &AnomalyEvent{Start: p.Index, End: p.Index, Score: p.Score, P: p.P, Z: p.Z, Kind: AnomalySpike}
 	if p.LevelShift && shift != nil {
 		ev.Kind = AnomalyLevelShift
 		ev.Start = min(ev.Start, shift.Start)

@@ -145,7 +145,11 @@ func TestNABScoreOfDetector(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Logf("%-20s %6.1f  threshold %.4f tp %d fp %d fn %d", name, res.Normalized, res.Threshold, res.TP, res.FP, res.FN)
+		climb, err := nab.Score(files, costs, nab.Options{HillClimb: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("%-20s %6.1f  threshold %.4f tp %d fp %d fn %d  (hill climb %.1f)", name, res.Normalized, res.Threshold, res.TP, res.FP, res.FN, climb.Normalized)
 	}
 }
 
@@ -198,13 +202,17 @@ func TestAnomalyOnsetRefractory(t *testing.T) {
 		}
 	}
 	for i, p := range pts {
-		if p.Score < 0 || p.Score >= 1 || p.Onset > p.Score {
-			t.Fatalf("point %d: score %v onset %v out of range", i, p.Score, p.Onset)
+		if p.Score < 0 || p.Score > 1 || p.Onset > p.Score || p.P <= 0 || p.P > 1 {
+			t.Fatalf("point %d: score %v onset %v p %v out of range", i, p.Score, p.Onset, p.P)
+		}
+		if want := math.Log(1/p.P) / math.Log(DefaultAnomalyMemory+1); math.Abs(p.Score-want) > 1e-12 {
+			t.Fatalf("point %d: score %v, want log(1/p)/log(memory+1) = %v", i, p.Score, want)
 		}
 	}
-	// The strongest point so far scores near 1.
-	if pts[1100].Score < 0.999 {
-		t.Errorf("record point scored %v", pts[1100].Score)
+	// The strongest point so far has the smallest p-value its history
+	// allows: 1/(n+1) with about 1,060 scored points before it.
+	if pts[1100].P > 1.0/1000 {
+		t.Errorf("record point has p %v", pts[1100].P)
 	}
 }
 
