@@ -76,6 +76,9 @@ Options:
   -format=FORMAT    table or json. Default: table.
   -by-folder        With the table format, also print one table per folder
                     (the JSON always has a "folders" object).
+  -per-series       Also report every series' own figures (a "per_series"
+                    list in the JSON; with the table format, the ten series
+                    where each model does worst against seasonal naive).
   -quiet            No progress bar.
 
 Examples:
@@ -112,6 +115,7 @@ func (c *ForecastEvalCommand) Run(args []string) int {
 	format := fs.String("format", "table", "")
 	byFolder := fs.Bool("by-folder", false, "")
 	quiet := fs.Bool("quiet", false, "")
+	perSeries := fs.Bool("per-series", false, "")
 	if code, ok := c.Parse(fs, args, c.Help); !ok {
 		return code
 	}
@@ -155,6 +159,7 @@ func (c *ForecastEvalCommand) Run(args []string) int {
 		Quantiles:  qs,
 		Workers:    *workers,
 		RefitEvery: *refit,
+		PerSeries:  *perSeries,
 	}
 	var bar *progressbar.ProgressBar
 	if !*quiet && evalIsTerminal(c.Err) {
@@ -203,7 +208,42 @@ func (c *ForecastEvalCommand) Run(args []string) int {
 			writeEvalTable(c.Out, rep.ModelNames(), fo.Models)
 		}
 	}
+	if *perSeries {
+		writeWorstSeries(c.Out, rep)
+	}
 	return ExitOK
+}
+
+// writeWorstSeries lists, per model, the series where its MASE is the
+// largest multiple of seasonal naive's.
+func writeWorstSeries(w io.Writer, rep eval.Report) {
+	for _, m := range rep.ModelNames() {
+		if m == eval.SeasonalNaive {
+			continue
+		}
+		type row struct {
+			name string
+			fig  eval.Metrics
+		}
+		var rows []row
+		for _, s := range rep.PerSeries {
+			if f, ok := s.Models[m]; ok && !math.IsNaN(float64(f.RelMASE)) {
+				rows = append(rows, row{s.Name, f})
+			}
+		}
+		sort.SliceStable(rows, func(i, j int) bool { return rows[i].fig.RelMASE > rows[j].fig.RelMASE })
+		if len(rows) > 10 {
+			rows = rows[:10]
+		}
+		fmt.Fprintf(w, "\n%s: worst series against seasonal naive\n", m)
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "SERIES\tREL_MASE\tMASE\tCRPS\tCOVERAGE80")
+		for _, r := range rows {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.name, evalFmtNum(r.fig.RelMASE, 3), evalFmtNum(r.fig.MASE, 3),
+				evalFmtNum(r.fig.CRPS, 3), evalFmtNum(r.fig.Coverage80, 3))
+		}
+		_ = tw.Flush()
+	}
 }
 
 // readTraceDirs reads every directory and reports the files it ignored on

@@ -120,6 +120,10 @@ func TestForecastEvalCommand(t *testing.T) {
 			t.Errorf("table lacks %q:\n%s", want, out)
 		}
 	}
+	code, out, errOut = runForecastCLI(t, "forecast", "eval", "-data", root, "-horizon", "6", "-models", "naive", "-per-series")
+	if code != ExitOK || !strings.Contains(out, "naive: worst series against seasonal naive") || !strings.Contains(out, "planetlab/vm_a") {
+		t.Errorf("-per-series: exit %d, output\n%s\n%s", code, out, errOut)
+	}
 	// No progress bar when stderr is not a terminal.
 	if strings.Contains(errOut, "series") && strings.Contains(errOut, "%") {
 		t.Errorf("progress bar on a non-terminal: %q", errOut)

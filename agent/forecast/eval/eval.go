@@ -56,6 +56,8 @@ type Config struct {
 	// Progress, when set, is called after each series with the number done
 	// and the total. Calls are serialised but come from worker goroutines.
 	Progress func(done, total int)
+	// PerSeries asks for every series' own figures in Report.PerSeries.
+	PerSeries bool
 }
 
 // Num is a metric value; NaN (no data) is written to JSON as null.
@@ -120,6 +122,18 @@ type Report struct {
 	RefitEvery int `json:"refit_every"`
 	// Origins is the number of forecast origins per model.
 	Origins int `json:"origins"`
+	// PerSeries holds each evaluated series' figures when Config.PerSeries
+	// is set; there rel_mase and rel_crps are plain ratios to seasonal
+	// naive on that series.
+	PerSeries []SeriesReport `json:"per_series,omitempty"`
+}
+
+// SeriesReport holds one series' figures.
+type SeriesReport struct {
+	Name    string             `json:"name"`
+	Folder  string             `json:"folder"`
+	Origins int                `json:"origins"`
+	Models  map[string]Metrics `json:"models"`
 }
 
 // ModelNames returns the report's models: the baselines first, then the
@@ -265,6 +279,17 @@ feed:
 	}
 	rep.Series = len(kept)
 	rep.Models = aggregate(kept, models)
+	if cfg.PerSeries {
+		for i, r := range results {
+			if r.excluded != "" {
+				continue
+			}
+			rep.PerSeries = append(rep.PerSeries, SeriesReport{
+				Name: data.Series[i].Name, Folder: r.folder, Origins: r.origins,
+				Models: aggregate([]seriesResult{r}, models),
+			})
+		}
+	}
 	for f, rs := range byFolder {
 		rep.Folders[f] = Folder{Series: len(rs), Models: aggregate(rs, models)}
 	}

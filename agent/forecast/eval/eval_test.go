@@ -187,6 +187,9 @@ func TestEvaluateKnownMetrics(t *testing.T) {
 		t.Errorf("biased smape %v", bi.SMAPE)
 	}
 
+	if rep.PerSeries != nil {
+		t.Errorf("per-series figures without asking: %+v", rep.PerSeries)
+	}
 	// Per folder: series a alone has model/seasonal-naive = 2.
 	check("f1 model", "rel_mase", rep.Folders["f1"].Models["model"].RelMASE, 2)
 	check("f2 model", "rel_mase", rep.Folders["f2"].Models["model"].RelMASE, 0.5)
@@ -361,5 +364,31 @@ func TestEvaluateParallelMatchesSerial(t *testing.T) {
 	want := []int{109, 209, 309, 409, 509, 609, 709, 809, 909}
 	if !reflect.DeepEqual(calls, want) {
 		t.Errorf("progress calls %v, want %v", calls, want)
+	}
+}
+
+func TestEvaluatePerSeries(t *testing.T) {
+	a, b := linear(1000, 200), linear(5000, 200)
+	fs := &fakeSet{
+		series: map[float64][]float64{1000: a, 5000: b},
+		bias: map[string]map[float64]float64{
+			"seasonal-naive": {1000: 12, 5000: 12},
+			"model":          {1000: 24, 5000: 6},
+		},
+		width: map[string]float64{"seasonal-naive": 100, "model": 100},
+	}
+	data := Data{Series: []Series{{Name: "a", Folder: "f", Values: a}, {Name: "b", Folder: "f", Values: b}}}
+	rep, err := Evaluate(context.Background(), data, Config{Horizon: 10, Step: time.Hour, Models: []string{"model"}, New: fs.New, PerSeries: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.PerSeries) != 2 || rep.PerSeries[0].Name != "a" || rep.PerSeries[1].Name != "b" || rep.PerSeries[0].Origins != 4 {
+		t.Fatalf("per series %+v", rep.PerSeries)
+	}
+	for i, want := range []float64{2, 0.5} {
+		m := rep.PerSeries[i].Models["model"]
+		if math.Abs(float64(m.RelMASE)-want) > 1e-9 || math.Abs(float64(m.MASE)-want/2) > 1e-9 {
+			t.Errorf("series %s: rel_mase %v mase %v, want %v and %v", rep.PerSeries[i].Name, m.RelMASE, m.MASE, want, want/2)
+		}
 	}
 }
