@@ -220,7 +220,7 @@ func fitARIMA(w []float64, ord arimaOrder, scale float64) *arimaCore {
 		x0[k-1] = m / scale
 	}
 	if k > 0 {
-		x0, _ = minimize(obj, x0, 40*k+60)
+		x0, _ = minimize(obj, x0, 30*k+40)
 	}
 	c.mu = decodeARIMA(ord, x0, c.phi, c.theta) * scale
 	copy(ww, w)

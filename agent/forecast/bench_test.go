@@ -13,8 +13,13 @@ import (
 
 // benchSeries is 4,032 points (two weeks at 5 minutes) of a real series.
 func benchSeries(b *testing.B) []float64 {
+	return benchTrace(b, "rds_cpu_utilization_cc0c53.csv")
+}
+
+// benchTrace reads the first 4,032 points of a bundled NAB series.
+func benchTrace(b *testing.B, name string) []float64 {
 	b.Helper()
-	raw, err := traces.ReadFile("nab/data/realAWSCloudwatch/rds_cpu_utilization_cc0c53.csv")
+	raw, err := traces.ReadFile("nab/data/realAWSCloudwatch/" + name)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -93,6 +98,34 @@ func BenchmarkUpdateForecast(b *testing.B) {
 			}
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "series/s")
 			b.ReportMetric(float64(stateBytes(f)), "state-bytes/series")
+		})
+	}
+}
+
+// BenchmarkAutoFitByTrace is auto's full refit (selection included) on every
+// bundled two-week NAB series, to show the spread around the headline
+// figure.
+func BenchmarkAutoFitByTrace(b *testing.B) {
+	names := []string{
+		"ec2_cpu_utilization_53ea38.csv", "ec2_cpu_utilization_c6585a.csv",
+		"ec2_cpu_utilization_fe7f93.csv", "ec2_disk_write_bytes_1ef3de.csv",
+		"ec2_network_in_257a54.csv", "grok_asg_anomaly.csv",
+		"rds_cpu_utilization_cc0c53.csv",
+	}
+	o := Options{Step: 5 * time.Minute, Horizon: 12}
+	for _, name := range names {
+		y := benchTrace(b, name)
+		b.Run(strings.TrimSuffix(name, ".csv"), func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				f := mustNew(b, "auto", o)
+				if err := f.Fit(y); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := f.Forecast(12); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "series/s")
 		})
 	}
 }

@@ -79,9 +79,9 @@ type etsCore struct {
 
 func newETS(spec etsSpec) *etsCore { return &etsCore{spec: spec} }
 
-// maxFitPoints bounds the history used to estimate parameters; the state
-// still runs over the whole history.
-const maxFitPoints = 4032
+// maxFitPoints bounds the history used to estimate parameters (one week of
+// 5-minute steps); the state still runs over the whole history.
+const maxFitPoints = 2016
 
 func (c *etsCore) fit(y []float64) error {
 	w := y

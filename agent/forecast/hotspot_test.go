@@ -2,6 +2,7 @@ package forecast
 
 import (
 	"math"
+	"sort"
 	"math/rand/v2"
 	"testing"
 	"time"
@@ -122,3 +123,26 @@ func TestClassifyBias(t *testing.T) {
 		}
 	}
 }
+
+func TestMedianSelect(t *testing.T) {
+	r := rand.New(rand.NewPCG(60, 61))
+	for n := 1; n < 60; n++ {
+		x := make([]float64, n)
+		for i := range x {
+			x[i] = math.Round(r.NormFloat64() * 3) // many ties
+		}
+		s := append([]float64(nil), x...)
+		sortFloats(s)
+		want := quantileSorted(s, 0.5)
+		if got := median(append([]float64(nil), x...)); got != want {
+			t.Fatalf("n=%d: median %v, want %v (%v)", n, got, want, x)
+		}
+		for k := 0; k < n; k++ {
+			if got := selectK(append([]float64(nil), x...), k); got != s[k] {
+				t.Fatalf("n=%d: select(%d) = %v, want %v", n, k, got, s[k])
+			}
+		}
+	}
+}
+
+func sortFloats(x []float64) { sort.Float64s(x) }

@@ -101,6 +101,9 @@ func DetectSeasonality(y []float64, step time.Duration) []Season {
 			continue
 		}
 		if len(out) == 0 {
+			if harmonicOf(s, scored) {
+				continue
+			}
 			out = append(out, s)
 			continue
 		}
@@ -123,6 +126,19 @@ func DetectSeasonality(y []float64, step time.Duration) []Season {
 	return out
 }
 
+// harmonicOf reports whether s is a multiple of a shorter significant
+// period that explains nearly as much (within 0.1 of strength): a cycle of
+// one hour also repeats every eight hours, and scoring long periods on
+// block means flatters them.
+func harmonicOf(s Season, scored []Season) bool {
+	for _, d := range scored {
+		if d.Steps < s.Steps && s.Steps%d.Steps == 0 && significant(d) && d.Strength >= s.Strength-0.1 {
+			return true
+		}
+	}
+	return false
+}
+
 // significant says whether a scored period is a season: a strong profile
 // with some autocorrelation, or a weaker profile with clear
 // autocorrelation.
@@ -131,8 +147,16 @@ func significant(s Season) bool {
 		(s.Strength >= minSeasonStrength/2 && s.ACF >= 2.5*minSeasonACF)
 }
 
-// seasonScore measures the period-m seasonality of x.
+// seasonScore measures the period-m seasonality of x. Long periods are
+// scored on block sums of x (down to about 48 phases per cycle): cheaper,
+// and the averaging within blocks makes a slow daily shape stand out of
+// sample-to-sample noise.
 func seasonScore(x []float64, m int) Season {
+	if b := blockFor(m); b > 1 {
+		s := seasonScore(blockMeans(x, b), m/b)
+		s.Steps = m
+		return s
+	}
 	r := detrendMA(x, m)
 	k := float64(len(r)) / float64(m)
 	prof := robustProfile(r, m, 0)
@@ -168,6 +192,30 @@ func seasonScore(x []float64, m int) Season {
 	s.Strength = math.Max(0, math.Min(1, f))
 	s.ACF = acfAt(r, m)
 	return s
+}
+
+// blockFor is the largest divisor b of m with m/b ≥ 48 phases, or 1.
+func blockFor(m int) int {
+	for b := m / 48; b > 1; b-- {
+		if m%b == 0 {
+			return b
+		}
+	}
+	return 1
+}
+
+// blockMeans averages x over consecutive blocks of b points (a trailing
+// partial block is dropped).
+func blockMeans(x []float64, b int) []float64 {
+	out := make([]float64, len(x)/b)
+	for i := range out {
+		s := 0.0
+		for _, v := range x[i*b : (i+1)*b] {
+			s += v
+		}
+		out[i] = s / float64(b)
+	}
+	return out
 }
 
 // detrendMA returns x minus its centred moving average of length m (a 2×m
@@ -257,7 +305,8 @@ func subtractProfile(x []float64, m int) []float64 {
 	return out
 }
 
-// medianMAD returns the median and the MAD scaled to a Gaussian σ.
+// medianMAD returns the median and the MAD scaled to a Gaussian σ, in
+// linear time (selection, not sorting).
 func medianMAD(x []float64) (float64, float64) {
 	s := make([]float64, 0, len(x))
 	for _, v := range x {
@@ -268,13 +317,71 @@ func medianMAD(x []float64) (float64, float64) {
 	if len(s) == 0 {
 		return math.NaN(), 0
 	}
-	sort.Float64s(s)
-	med := quantileSorted(s, 0.5)
+	med := median(s)
 	for i, v := range s {
 		s[i] = math.Abs(v - med)
 	}
-	sort.Float64s(s)
-	return med, 1.4826 * quantileSorted(s, 0.5)
+	return med, 1.4826 * median(s)
+}
+
+// median returns the median of x, reordering x.
+func median(x []float64) float64 {
+	n := len(x)
+	if n%2 == 1 {
+		return selectK(x, n/2)
+	}
+	hi := selectK(x, n/2)
+	// After selection the lower half holds the smaller values.
+	lo := x[0]
+	for _, v := range x[:n/2] {
+		if v > lo {
+			lo = v
+		}
+	}
+	return (lo + hi) / 2
+}
+
+// selectK returns the k-th smallest element of x (0-based), partially
+// reordering x so that x[:k] ≤ x[k] ≤ x[k+1:] (Hoare's quickselect with a
+// median-of-three pivot).
+func selectK(x []float64, k int) float64 {
+	lo, hi := 0, len(x)-1
+	for lo < hi {
+		mid := lo + (hi-lo)/2
+		if x[mid] < x[lo] {
+			x[mid], x[lo] = x[lo], x[mid]
+		}
+		if x[hi] < x[lo] {
+			x[hi], x[lo] = x[lo], x[hi]
+		}
+		if x[hi] < x[mid] {
+			x[hi], x[mid] = x[mid], x[hi]
+		}
+		pivot := x[mid]
+		i, j := lo, hi
+		for i <= j {
+			for x[i] < pivot {
+				i++
+			}
+			for x[j] > pivot {
+				j--
+			}
+			if i <= j {
+				x[i], x[j] = x[j], x[i]
+				i++
+				j--
+			}
+		}
+		switch {
+		case k <= j:
+			hi = j
+		case k >= i:
+			lo = i
+		default:
+			return x[k]
+		}
+	}
+	return x[k]
 }
 
 func mean(x []float64) float64 {
