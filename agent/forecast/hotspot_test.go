@@ -2,8 +2,8 @@ package forecast
 
 import (
 	"math"
-	"sort"
 	"math/rand/v2"
+	"sort"
 	"testing"
 	"time"
 )
