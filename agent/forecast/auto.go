@@ -131,12 +131,16 @@ func candidates(ps []int, daily, n, H int) []candidate {
 		cs = append(cs, candidate{"seasonal-naive", newSnaive(daily)})
 	}
 	if len(ps) > 0 {
-		tag := "mstl"
-		cs = append(cs,
-			candidate{tag + "-ets", newMSTL(ps, newETS(etsSpec{}))},
-			candidate{tag + "-theta", newMSTL(ps, &thetaCore{})},
-			candidate{tag + "-arima", newMSTL(ps, &arCore{mixed: short})},
-		)
+		cache := &decompCache{}
+		for _, c := range []candidate{
+			{"mstl-ets", newETS(etsSpec{})},
+			{"mstl-theta", &thetaCore{}},
+			{"mstl-arima", &arCore{mixed: short}},
+		} {
+			m := newMSTL(ps, c.c)
+			m.cache = cache
+			cs = append(cs, candidate{c.name, m})
+		}
 	}
 	return cs
 }

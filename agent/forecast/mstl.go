@@ -26,6 +26,31 @@ type mstlCore struct {
 	prof    [][]float64
 	inner   core
 	n       int
+	// cache, when set, shares decompositions between cores fitted on
+	// prefixes of the same history (auto's candidates).
+	cache *decompCache
+}
+
+// decompCache holds decompositions of prefixes of one history, keyed by
+// prefix length. It is only valid while every fit it serves sees a prefix
+// of the same series with the same periods.
+type decompCache struct {
+	byLen map[int][][]float64
+}
+
+func (d *decompCache) get(x []float64, periods []int) [][]float64 {
+	if d == nil {
+		return decompose(x, periods)
+	}
+	if p, ok := d.byLen[len(x)]; ok {
+		return p
+	}
+	if d.byLen == nil {
+		d.byLen = map[int][][]float64{}
+	}
+	p := decompose(x, periods)
+	d.byLen[len(x)] = p
+	return p
 }
 
 func newMSTL(periods []int, inner core) *mstlCore {
@@ -36,8 +61,7 @@ func newMSTL(periods []int, inner core) *mstlCore {
 const seasonalDecay = 0.9
 
 func (c *mstlCore) fit(y []float64) error {
-	x := fillGaps(y)
-	c.prof = decompose(x, c.periods)
+	c.prof = c.cache.get(fillGaps(y), c.periods)
 	z := c.adjust(y)
 	if err := c.inner.fit(z); err != nil {
 		return err
