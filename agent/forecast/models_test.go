@@ -598,3 +598,22 @@ func TestHotspotFromForecast(t *testing.T) {
 		t.Fatalf("hotspot %+v for a line far above", far)
 	}
 }
+
+func TestARIMARecoversARMA11(t *testing.T) {
+	// y(t) = 0.5·y(t−1) + e(t) + 0.4·e(t−1).
+	r := rand.New(rand.NewPCG(70, 71))
+	y := make([]float64, 3000)
+	prevY, prevE := 0.0, 0.0
+	for i := range y {
+		e := r.NormFloat64()
+		y[i] = 0.5*prevY + e + 0.4*prevE
+		prevY, prevE = y[i], e
+	}
+	c := fitARIMA(y, arimaOrder{p: 1, q: 1}, 1)
+	if math.Abs(c.phi[0]-0.5) > 0.07 || math.Abs(c.theta[0]-0.4) > 0.07 {
+		t.Fatalf("phi, theta = %.3f, %.3f, want 0.5, 0.4", c.phi[0], c.theta[0])
+	}
+	if c.sse/float64(c.nobs) > 1.1 {
+		t.Fatalf("residual variance %.3f, want about 1", c.sse/float64(c.nobs))
+	}
+}
