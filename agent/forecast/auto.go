@@ -212,6 +212,9 @@ func (m *autoModel) Fit(y []float64) error {
 		if err := refit(cs[i].c, y); err != nil {
 			return fmt.Errorf("auto: %s: %w", cs[i].name, err)
 		}
+		if d, ok := cs[i].c.(*mstlCore); ok {
+			d.cache = nil // the shared decompositions are only needed while fitting
+		}
 		members = append(members, cs[i])
 	}
 	// Residuals of the chosen combination at each step calibrate the bands.
