@@ -48,11 +48,11 @@ const (
 // DetectSeasonality finds the seasonal periods of y sampled every step. It
 // tests fixed candidates (1h to 7d) and the strongest periodogram peaks,
 // only periods with at least three full cycles in y (configured seasons
-// need two), scores each by the
-// variance its per-phase profile explains after removing a centred moving
-// average of one period (a trend filter that cancels that season) and by
-// the autocorrelation at that lag, and keeps up to two significant periods,
-// strongest first, the second only when it still explains variance after
+// need two), scores each by the variance its per-phase profile explains
+// after removing a centred moving average of one period (a trend filter
+// that cancels that season) and by the autocorrelation at that lag, and
+// keeps up to two significant periods: the strongest that is not a harmonic
+// of a shorter one, then a multiple of it that still explains variance once
 // the first is removed. NaN in y is interpolated.
 func DetectSeasonality(y []float64, step time.Duration) []Season {
 	if step <= 0 {
@@ -69,10 +69,15 @@ func DetectSeasonality(y []float64, step time.Duration) []Season {
 			cands[m] = true
 		}
 	}
+	fixed := make([]int, 0, len(cands))
+	for m := range cands {
+		fixed = append(fixed, m)
+	}
+	sort.Ints(fixed)
 	for _, m := range periodogramPeaks(x, 3) {
 		// The periodogram resolves periods only to n/k: a peak within 10%
 		// of a fixed candidate is that candidate.
-		for c := range cands {
+		for _, c := range fixed {
 			if math.Abs(float64(m-c)) <= 0.1*float64(c) {
 				m = c
 				break
@@ -82,13 +87,18 @@ func DetectSeasonality(y []float64, step time.Duration) []Season {
 			cands[m] = true
 		}
 	}
-	var scored []Season
+	keys := make([]int, 0, len(cands))
 	for m := range cands {
+		keys = append(keys, m)
+	}
+	sort.Ints(keys) // deterministic order for the tolerant sort below
+	var scored []Season
+	for _, m := range keys {
 		s := seasonScore(x, m)
 		s.Period = time.Duration(m) * step
 		scored = append(scored, s)
 	}
-	sort.Slice(scored, func(i, j int) bool {
+	sort.SliceStable(scored, func(i, j int) bool {
 		a, b := scored[i], scored[j]
 		if math.Abs(a.Strength-b.Strength) > 0.02 {
 			return a.Strength > b.Strength
