@@ -239,8 +239,17 @@ func Evaluate(ctx context.Context, data Data, cfg Config) (Report, error) {
 			}
 		}()
 	}
+	// Longest series first, so that a long one does not start last and
+	// leave the other workers idle at the end.
+	order := make([]int, len(data.Series))
+	for i := range order {
+		order[i] = i
+	}
+	sort.SliceStable(order, func(a, b int) bool {
+		return len(data.Series[order[a]].Values) > len(data.Series[order[b]].Values)
+	})
 feed:
-	for i := range data.Series {
+	for _, i := range order {
 		select {
 		case jobs <- i:
 		case <-ctx.Done():
