@@ -382,7 +382,7 @@ func table(name string, cols []string, body [][]string, timeCol int, step time.D
 	size := 0
 	if timeCol >= 0 {
 		numericTimes := !absolute
-		t0 := math.Inf(1)
+		t0, t1 := math.Inf(1), math.Inf(-1)
 		for i := range body {
 			if keep[i] {
 				t := times[i]
@@ -390,21 +390,23 @@ func table(name string, cols []string, body [][]string, timeCol int, step time.D
 					t = numericSeconds(t)
 				}
 				times[i] = t
-				t0 = math.Min(t0, t)
+				t0, t1 = math.Min(t0, t), math.Max(t1, t)
 			}
 		}
 		if math.IsInf(t0, 1) {
 			return nil, skipped, notSeries(name, "no row with a valid time")
 		}
 		stepS := step.Seconds()
+		// Check the span before converting to grid indices, which a wild
+		// timestamp would overflow.
+		if span := (t1 - t0) / stepS; span+1 > float64(maxGridRatio*nrow+maxGridSlack) {
+			return nil, skipped, notSeries(name, fmt.Sprintf("times span %.0f steps of %s for %d rows: wrong -step or bad timestamps", span+1, step, nrow))
+		}
 		for i := range body {
 			if keep[i] {
 				idx[i] = int(math.Round((times[i] - t0) / stepS))
 				size = max(size, idx[i]+1)
 			}
-		}
-		if size > maxGridRatio*nrow+maxGridSlack {
-			return nil, skipped, notSeries(name, fmt.Sprintf("times span %d steps of %s for %d rows: wrong -step or bad timestamps", size, step, nrow))
 		}
 		if absolute || t0 > 1e8 {
 			sec, frac := math.Modf(t0)

@@ -1,6 +1,7 @@
 package eval
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io/fs"
@@ -289,4 +290,47 @@ func TestReadBundledTraces(t *testing.T) {
 	if s[0].Start.IsZero() || s[0].Start.Year() != 2014 {
 		t.Errorf("start %v, want a 2014 time", s[0].Start)
 	}
+}
+
+// FuzzReadFile: whatever the bytes, ReadFile returns either series or an
+// error, never panics, and what it returns is well formed.
+func FuzzReadFile(f *testing.F) {
+	for _, p := range []string{"nab/data/irregular.csv", "bitbrains/7.csv", "aggregates/azure.csv", "aggregates/google.csv",
+		"aggregates/headerless_multi.csv", "planetlab/host_slice", "machine_usage.csv", "machine_meta.csv"} {
+		b, err := os.ReadFile("testdata/traces/" + p)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Add([]byte("timestamp,value\n2014-01-01 00:00:00,1\n2013-12-31 23:55:00,2\n"))
+	f.Add([]byte(";;;\n;;;\n"))
+	f.Add([]byte("\ufeff1\n\n\n2\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		series, skipped, err := ReadFile("x", bytes.NewReader(b), 5*time.Minute)
+		if err != nil {
+			var ns *NotSeriesError
+			if !errors.As(err, &ns) {
+				t.Fatalf("error of an unexpected kind: %v", err)
+			}
+			return
+		}
+		if skipped < 0 || len(series) == 0 {
+			t.Fatalf("%d series, %d skipped", len(series), skipped)
+		}
+		rows := bytes.Count(b, []byte("\n")) + 1
+		for _, s := range series {
+			if s.Name == "" || s.Step != 5*time.Minute || len(s.Values) == 0 {
+				t.Fatalf("malformed series %+v", s)
+			}
+			if len(s.Values) > maxGridRatio*rows+maxGridSlack {
+				t.Fatalf("grid of %d points for %d lines", len(s.Values), rows)
+			}
+			for _, v := range s.Values {
+				if math.IsInf(v, 0) {
+					t.Fatalf("infinite value in %s", s.Name)
+				}
+			}
+		}
+	})
 }

@@ -359,3 +359,40 @@ func TestHillClimb(t *testing.T) {
 		t.Errorf("easy case: sweep %v, hill climb %v, want 100 and 100", a.Normalized, b.Normalized)
 	}
 }
+
+// TestSweepIgnoresMonotoneRescaling: the swept score depends only on the
+// order of the anomaly scores, so any increasing transform of them scores
+// the same.
+func TestSweepIgnoresMonotoneRescaling(t *testing.T) {
+	a, b := file("a"), file("b")
+	for i := range a.Scores {
+		// A deterministic jumble in [0, 1).
+		a.Scores[i] = math.Mod(float64(i)*0.6180339887, 1)
+		b.Scores[i] = math.Mod(float64(i)*0.4142135623+0.3, 1)
+	}
+	a.Scores[52], b.Scores[57] = 0.999, 0.9995
+	cube := func(f File) File {
+		g := f
+		g.Scores = make([]float64, len(f.Scores))
+		for i, s := range f.Scores {
+			g.Scores[i] = s * s * s
+		}
+		return g
+	}
+	for name, costs := range DefaultProfiles() {
+		x, err := Score([]File{a, b}, costs, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		y, err := Score([]File{cube(a), cube(b)}, costs, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !near(x.Normalized, y.Normalized) || x.TP != y.TP || x.FP != y.FP || !near(y.Threshold, x.Threshold*x.Threshold*x.Threshold) {
+			t.Errorf("%s: %+v vs cubed %+v", name, x, y)
+		}
+		if x.Normalized <= 0 {
+			t.Errorf("%s: the early detections should beat the null detector: %v", name, x.Normalized)
+		}
+	}
+}
