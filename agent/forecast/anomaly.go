@@ -195,11 +195,12 @@ func NewAnomalyDetector(opts AnomalyOptions) *AnomalyDetector {
 
 // Observe scores the next point y given predicted, the forecast made for it
 // before it was seen (NaN when there is none: only the level statistics
-// apply). A NaN y is skipped: it gets a zero verdict and advances the index.
+// apply). A NaN or infinite y is missing: it gets a zero verdict and
+// advances the index.
 func (d *AnomalyDetector) Observe(y, predicted float64) AnomalyPoint {
 	p := AnomalyPoint{Index: d.n, P: 1}
 	d.n++
-	if math.IsNaN(y) {
+	if math.IsNaN(y) || math.IsInf(y, 0) {
 		d.advance(p)
 		return p
 	}
@@ -371,9 +372,9 @@ func (m *anomRecentMedian) Next() float64 {
 	return anomWindowMedian(m.last[:min(m.held, 3)], m.buf[:0])
 }
 
-// Push records a sample; NaN is ignored.
+// Push records a sample; NaN and infinities are ignored.
 func (m *anomRecentMedian) Push(v float64) {
-	if math.IsNaN(v) {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
 		return
 	}
 	copy(m.last[1:], m.last[:2])

@@ -299,3 +299,49 @@ func TestAnomMaxQueue(t *testing.T) {
 		q.Push(i, v)
 	}
 }
+
+// FuzzDetectAnomalies: any sequence of floats (NaN, infinities and huge
+// values included) gives well-formed verdicts, and LevelShifts stays in
+// range.
+func FuzzDetectAnomalies(f *testing.F) {
+	f.Add([]byte{0, 0, 0, 0, 0, 0, 240, 63}, uint8(200))
+	f.Add([]byte{0, 0, 0, 0, 0, 0, 240, 127, 0, 0, 0, 0, 0, 0, 248, 127}, uint8(100))
+	f.Fuzz(func(t *testing.T, raw []byte, repeat uint8) {
+		var base []float64
+		for i := 0; i+8 <= len(raw); i += 8 {
+			var bits uint64
+			for j := 0; j < 8; j++ {
+				bits |= uint64(raw[i+j]) << (8 * j)
+			}
+			base = append(base, math.Float64frombits(bits))
+		}
+		if len(base) == 0 {
+			return
+		}
+		// Repeat the pattern with a little drift so warmup is passed.
+		var y []float64
+		for r := 0; r < int(repeat)+1 && len(y) < 3000; r++ {
+			for _, v := range base {
+				y = append(y, v+float64(r%7))
+			}
+		}
+		pts, events := DetectAnomalies(y, AnomalyOptions{})
+		for i, p := range pts {
+			if p.Index != i || math.IsNaN(p.Z) || p.Score < 0 || p.Score > 1 || math.IsNaN(p.Score) || p.P <= 0 || p.P > 1 || p.Onset > p.Score {
+				t.Fatalf("point %d: %+v", i, p)
+			}
+		}
+		for _, e := range events {
+			if e.Start < 0 || e.End < e.Start || e.End >= len(y) {
+				t.Fatalf("event %+v out of range for %d points", e, len(y))
+			}
+		}
+		prev := -1
+		for _, s := range LevelShifts(y) {
+			if s <= prev || s < 0 || s >= len(y) {
+				t.Fatalf("shifts out of order or range: %v", LevelShifts(y))
+			}
+			prev = s
+		}
+	})
+}

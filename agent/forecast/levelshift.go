@@ -51,7 +51,7 @@ func (o LevelShiftOptions) threshold() float64 {
 
 // LevelShifts returns the indices where a level shift starts in y (the first
 // point at the new level), in ascending order, using the default options.
-// NaN values are ignored. Shifts are at least one window apart; a series
+// NaN and infinite values are ignored. Shifts are at least one window apart; a series
 // shorter than two windows has none.
 //
 // It looks at the whole series (each candidate sees the points after it), so
@@ -68,6 +68,18 @@ func LevelShiftsWith(y []float64, opts LevelShiftOptions) []int {
 	n := len(y)
 	if n < 2*w {
 		return nil
+	}
+	for i, v := range y {
+		if math.IsInf(v, 0) {
+			// Infinities are missing values, like NaN.
+			y = append([]float64(nil), y...)
+			for j := i; j < n; j++ {
+				if math.IsInf(y[j], 0) {
+					y[j] = math.NaN()
+				}
+			}
+			break
+		}
 	}
 	// d[t] = median(y[t:t+w]) - median(y[t-w:t]), for t in [w, n-w].
 	d := make([]float64, n+1)
@@ -262,12 +274,12 @@ func NewLevelShiftDetector(opts LevelShiftOptions) *LevelShiftDetector {
 
 // Push adds the next point and returns the current shift statistic z (0 until
 // enough history is seen) and, when a shift is confirmed at this point, the
-// event. NaN points are skipped (they do not advance the windows) but count
-// as indices.
+// event. NaN and infinite points are skipped (they do not advance the
+// windows) but count as indices.
 func (d *LevelShiftDetector) Push(y float64) (z float64, ev *LevelShiftEvent) {
 	idx := d.n
 	d.n++
-	if math.IsNaN(y) {
+	if math.IsNaN(y) || math.IsInf(y, 0) {
 		return 0, nil
 	}
 	if !math.IsNaN(d.prev) {
