@@ -139,9 +139,9 @@ type AnomalyPoint struct {
 	Score float64
 	// Onset is Score when it exceeds every Score of the previous Refractory
 	// points, and 0 otherwise: for any threshold on Onset, a series alarms
-	// again within the refractory period only for a stronger anomaly. That is what a
-	// benchmark that rewards the earliest detection and penalises repeats
-	// (NAB) should see.
+	// again within the refractory period only for a stronger anomaly. That
+	// is what a benchmark that rewards the earliest detection and penalises
+	// repeats (NAB) should see.
 	Onset float64
 	// Anomalous is true when Z exceeds the threshold: keep the point out of
 	// model fitting. The level-shift statistic does not count for the

@@ -51,8 +51,8 @@ func (o LevelShiftOptions) threshold() float64 {
 
 // LevelShifts returns the indices where a level shift starts in y (the first
 // point at the new level), in ascending order, using the default options.
-// NaN and infinite values are ignored. Shifts are at least one window apart; a series
-// shorter than two windows has none.
+// NaN and infinite values are ignored. Shifts are at least one window
+// apart; a series shorter than two windows has none.
 //
 // It looks at the whole series (each candidate sees the points after it), so
 // it suits model fitting, where the history is complete: a model should
