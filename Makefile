@@ -31,12 +31,13 @@ dev: ## Run a dev agent against the embedded simulated cluster (Ctrl-C to stop)
 	$(GO) run . agent -dev
 
 DATA ?= ../shared/data
-eval: ## Backtest every model on $(DATA)/{nab,bitbrains_rnd,datacenter_aggregates} at H=12 and H=288
-	@for h in 12 288; do for d in nab bitbrains_rnd datacenter_aggregates; do \
-	  echo "== $$d H=$$h"; $(GO) run . forecast eval -data $(DATA)/$$d -horizon $$h || exit 1; done; done
+EVALSETS = $(DATA)/nab,$(DATA)/bitbrains_rnd,$(DATA)/datacenter_aggregates
+eval: ## Backtest every model on $(DATA) (NAB, Bitbrains, datacenter aggregates) at 1 h and 1 day, per folder
+	$(GO) run . forecast eval -data $(EVALSETS) -horizon 12 -by-folder
+	$(GO) run . forecast eval -data $(EVALSETS) -horizon 288 -by-folder
 
-eval-anomalies: ## Score the anomaly detector on $(DATA)/nab with NAB's standard profile
-	$(GO) run . forecast anomalies -data $(DATA)/nab/data -labels $(DATA)/nab/labels/combined_windows.json
+eval-anomalies: ## Score the anomaly detector on $(DATA)/nab with NAB's profiles
+	$(GO) run . forecast anomalies -data $(DATA)/nab -labels $(DATA)/nab/labels/combined_windows.json
 
 golden: ## Regenerate the golden files of the CLI tests
 	$(GO) test ./command -run Golden -update
