@@ -140,3 +140,49 @@ func TestTooShort(t *testing.T) {
 		}
 	}
 }
+
+func TestCalibrationFromResiduals(t *testing.T) {
+	// Residuals at step h are h·z for the same 101 values z = −50…50: the
+	// scale grows linearly with h, the normalised shape is uniform, and
+	// the band at level q and step h is mean + h·quantile(z)/mean|z|.
+	H := 4
+	res := make([][]float64, H)
+	var absMean float64
+	for i := -50; i <= 50; i++ {
+		absMean += math.Abs(float64(i))
+	}
+	absMean /= 101
+	for h := range res {
+		for i := -50; i <= 50; i++ {
+			res[h] = append(res[h], float64(h+1)*float64(i))
+		}
+	}
+	cal := calibrationFrom(res, nil)
+	if cal.fallback {
+		t.Fatal("fell back with plenty of residuals")
+	}
+	p := cal.predict("m", "r", make([]float64, H), []float64{0.1, 0.5, 0.9}, 1)
+	for h := 0; h < H; h++ {
+		if s := cal.scaleAt(h); math.Abs(s-float64(h+1)*absMean) > 1e-9*absMean {
+			t.Fatalf("scale at step %d = %v, want %v", h+1, s, float64(h+1)*absMean)
+		}
+		// Conformal level for 0.9 with n = 404 pooled residuals is
+		// 0.9·405/404; the quantile of the uniform −50…50 shape there is
+		// about 40.1 (times h).
+		hi := p.Bands[2][h] / float64(h+1)
+		if hi < 39.5 || hi > 41 {
+			t.Fatalf("p90 at step %d = %v, want about 40.1·h", h+1, p.Bands[2][h])
+		}
+		if lo := p.Bands[0][h] / float64(h+1); math.Abs(lo+hi) > 1 {
+			t.Fatalf("p10 %v not symmetric to p90 %v", p.Bands[0][h], p.Bands[2][h])
+		}
+		if math.Abs(p.Bands[1][h]) > 1e-9 {
+			t.Fatalf("p50 at step %d = %v, want 0", h+1, p.Bands[1][h])
+		}
+	}
+	// With too few residuals it falls back to the spread of differences.
+	cold := calibrationFrom(make([][]float64, H), []float64{1, 3, 2, 4})
+	if !cold.fallback || cold.scaleAt(0) != 5.0/3 {
+		t.Fatalf("fallback scale %v, want 5/3 (mean |Δy|)", cold.scaleAt(0))
+	}
+}
