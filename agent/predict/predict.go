@@ -190,7 +190,7 @@ func (p *Predictor) forecastOne(now time.Time, store Store, pol *policies.Policy
 	fc.Events = applySchedules(&fc, pol, y, start, step, movedFrom(store, pol.Locality))
 	if line, ok := headroomLine(pol, key.Metric); ok {
 		fc.Line = &line
-		fc.Hotspot = findHotspot(&fc, now)
+		fc.Hotspot = findHotspot(&fc, step, now)
 	}
 	return fc, ""
 }
@@ -211,6 +211,7 @@ func (p *Predictor) model(mk modelKey, pol *policies.Policy, start, origin time.
 		// saw (a gap longer than the window, or time went backwards).
 		f, err := forecast.New(pol.Forecast.Model, forecast.Options{
 			Step: step, Horizon: pol.Forecast.Steps(), Seasonality: pol.Forecast.Seasonality,
+			Quantiles: withLevel(forecast.DefaultQuantiles, pol.Forecast.Quantile),
 		})
 		if err != nil {
 			return nil, fmt.Errorf("model %q: %v", pol.Forecast.Model, err)
@@ -244,6 +245,20 @@ func (p *Predictor) model(mk modelKey, pol *policies.Policy, start, origin time.
 	t.last = origin
 	t.absorbed += n
 	return t, nil
+}
+
+// withLevel returns levels with q added (sorted), so that the planning
+// quantile is always one of the bands.
+func withLevel(levels []float64, q float64) []float64 {
+	out := append([]float64(nil), levels...)
+	for _, l := range out {
+		if math.Abs(l-q) < 1e-9 {
+			return out
+		}
+	}
+	out = append(out, q)
+	sort.Float64s(out)
+	return out
 }
 
 // fit refits the model on y with anomalies (but not level shifts) left out.
@@ -529,56 +544,29 @@ func lift(fc *api.Forecast, i int, factor float64) {
 	}
 }
 
-// findHotspot reports when the planning quantile first crosses the line and
-// how likely a crossing is within the horizon.
-func findHotspot(fc *api.Forecast, now time.Time) *api.Hotspot {
-	band := fc.Band(fc.PlanningQuantile)
-	if band == nil || fc.Line == nil {
+// findHotspot reports when the planning quantile first reaches the line
+// and how likely a crossing is within the horizon (forecast.FindHotspot on
+// the forecast after scheduled events were applied).
+func findHotspot(fc *api.Forecast, step time.Duration, now time.Time) *api.Hotspot {
+	if fc.Line == nil || len(fc.Times) == 0 {
 		return nil
 	}
-	line := *fc.Line
-	first := -1
+	p := forecast.Prediction{Mean: fc.Mean, Quantiles: fc.Quantiles, Bands: fc.Bands}
+	h, err := forecast.FindHotspot(p, fc.Origin, step, *fc.Line, fc.PlanningQuantile)
+	if err != nil || !h.Crosses {
+		return nil
+	}
 	peak := math.Inf(-1)
-	for i, v := range band {
-		peak = math.Max(peak, v)
-		if first < 0 && v > line {
-			first = i
+	if band := fc.Band(fc.PlanningQuantile); band != nil {
+		for _, v := range band {
+			peak = math.Max(peak, v)
 		}
-	}
-	if first < 0 {
-		return nil
-	}
-	prob := 0.0
-	for i := range fc.Times {
-		prob = math.Max(prob, exceedProbability(fc.Quantiles, fc.Bands, i, line))
 	}
 	return &api.Hotspot{
 		Policy: fc.Policy, Locality: fc.Locality, Metric: fc.Metric,
-		At: fc.Times[first], Probability: prob, Quantile: fc.PlanningQuantile,
-		Line: line, Peak: peak, Detected: now,
+		At: h.At, Probability: h.Probability, Quantile: fc.PlanningQuantile,
+		Line: *fc.Line, Peak: peak, Detected: now,
 	}
-}
-
-// exceedProbability is P(value > line) at step i, interpolated linearly
-// between the quantile levels (and clamped beyond the outermost ones).
-func exceedProbability(qs []float64, bands [][]float64, i int, line float64) float64 {
-	if len(qs) == 0 {
-		return 0
-	}
-	if line < bands[0][i] {
-		return 1 - qs[0]
-	}
-	for k := 1; k < len(qs); k++ {
-		lo, hi := bands[k-1][i], bands[k][i]
-		if line <= hi {
-			frac := 1.0
-			if hi > lo {
-				frac = (line - lo) / (hi - lo)
-			}
-			return 1 - (qs[k-1] + frac*(qs[k]-qs[k-1]))
-		}
-	}
-	return 1 - qs[len(qs)-1]
 }
 
 // Describe summarises skipped series for logs.

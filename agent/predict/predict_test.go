@@ -204,18 +204,6 @@ func TestScheduledPeakLiftsWindow(t *testing.T) {
 	}
 }
 
-func TestExceedProbability(t *testing.T) {
-	qs := []float64{0.1, 0.5, 0.9}
-	bands := [][]float64{{10}, {20}, {30}}
-	for _, c := range []struct{ line, want float64 }{
-		{5, 0.9}, {10, 0.9}, {15, 0.7}, {20, 0.5}, {25, 0.3}, {30, 0.1}, {40, 0.1},
-	} {
-		if got := exceedProbability(qs, bands, 0, c.line); math.Abs(got-c.want) > 1e-9 {
-			t.Errorf("line %v: P = %v, want %v", c.line, got, c.want)
-		}
-	}
-}
-
 func TestRestoreLongRuns(t *testing.T) {
 	n := math.NaN()
 	y := []float64{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11}
@@ -318,5 +306,15 @@ func TestDrainSchedules(t *testing.T) {
 	}
 	if len(fc.Events) != 1 || !strings.Contains(fc.Events[0], "emptied") {
 		t.Errorf("events = %v", fc.Events)
+	}
+}
+
+func TestPlanningQuantileIsABand(t *testing.T) {
+	s := newStore(t)
+	fill(t, s, cpu, t0, 288, daily(50, 10))
+	pol := policy(t, "", func(p *policies.Policy) { p.Forecast.Quantile = 0.85 })
+	res := New(nil).RunOnce(t0.Add(287*5*time.Minute), s, []*policies.Policy{pol})
+	if len(res.Forecasts) != 1 || res.Forecasts[0].Band(0.85) == nil {
+		t.Fatalf("no 0.85 band: %+v", res.Forecasts)
 	}
 }
