@@ -110,8 +110,8 @@ func helpFunc(commands map[string]cli.CommandFactory) cli.HelpFunc {
 		sort.Strings(names)
 		var b strings.Builder
 		b.WriteString("Usage: foreshape [-version] [-help] <command> [args]\n\n")
-		b.WriteString("foreshape forecasts each Nomad locality's demand, reserves capacity ahead of\n")
-		b.WriteString("migrations and drives the migration queue before congestion shows.\n\n")
+		b.WriteString("foreshape forecasts each Nomad locality's CPU, memory and IOPS with quantile\n")
+		b.WriteString("bands and predicts hotspots before congestion shows.\n\n")
 		b.WriteString("Commands:\n")
 		for _, name := range names {
 			cmd, err := commands[name]()
