@@ -80,6 +80,7 @@ type Agent struct {
 	node *cluster.Node
 
 	nomad     *nomadsource.Source
+	prom      *promsource.Source // nil without prometheus.address
 	sources   []source.Source
 	collector *collect.Collector
 	predictor *predict.Predictor
@@ -224,9 +225,37 @@ func (a *Agent) buildSources(cfg *config.Config) error {
 		if err != nil {
 			return fmt.Errorf("agent: %w", err)
 		}
+		a.prom = ps
 		a.sources = append(a.sources, ps)
 	}
-	return nil
+	return a.setPolicyQueries(a.pols)
+}
+
+// setPolicyQueries hands the policies' Prometheus queries (forecast.queries)
+// to the Prometheus source, or fails when they need one and none is set.
+func (a *Agent) setPolicyQueries(pols []*policies.Policy) error {
+	var qs []promsource.LocalityQuery
+	for _, p := range pols {
+		for metric, q := range p.Forecast.Queries {
+			qs = append(qs, promsource.LocalityQuery{Locality: p.Locality, Metric: metric, Query: q})
+		}
+	}
+	if a.prom == nil {
+		if len(qs) > 0 {
+			return fmt.Errorf("agent: policy %q names Prometheus queries (forecast.queries) but prometheus.address is not set", policyWithQueries(pols))
+		}
+		return nil
+	}
+	return a.prom.SetLocalityQueries(qs)
+}
+
+func policyWithQueries(pols []*policies.Policy) string {
+	for _, p := range pols {
+		if len(p.Forecast.Queries) > 0 {
+			return p.Name
+		}
+	}
+	return ""
 }
 
 func (a *Agent) listen(cfg *config.Config) error {
@@ -421,6 +450,9 @@ func (a *Agent) Reload(cfg *config.Config) error {
 	}
 	if err := a.loadTokens(cfg); err != nil {
 		return fmt.Errorf("reload: keeping the previous configuration: %w", err)
+	}
+	if err := a.setPolicyQueries(pols); err != nil {
+		return fmt.Errorf("reload: keeping the previous policies: %w", err)
 	}
 	if cfg.LogLevel != old.LogLevel {
 		a.log.SetLevel(hclog.LevelFromString(cfg.LogLevel))

@@ -12,6 +12,7 @@ import (
 
 	"github.com/foreshape/foreshape/agent/api"
 	"github.com/foreshape/foreshape/config"
+	"github.com/foreshape/foreshape/policies"
 	"github.com/foreshape/foreshape/sim"
 )
 
@@ -222,5 +223,28 @@ func TestServerDisabledIsRefused(t *testing.T) {
 	_, err := New(cfg, Options{Logger: testLogger(t)})
 	if err == nil || !strings.Contains(err.Error(), "server.enabled") {
 		t.Errorf("err = %v, want one naming server.enabled", err)
+	}
+}
+
+func TestPolicyQueriesNeedPrometheus(t *testing.T) {
+	pols, diags := policies.Parse("q.hcl", []byte(`shaping "queue" {
+  locality {
+    datacenter = "dc1"
+  }
+  forecast {
+    queries = {
+      queue_depth = "sum(queue_depth{ {{.Matchers}} })"
+    }
+  }
+}
+`))
+	if diags.HasErrors() {
+		t.Fatal(diags.Error())
+	}
+	cfg := config.DevDefault()
+	cfg.HTTP.Address = "127.0.0.1:0"
+	_, err := New(cfg, Options{Logger: testLogger(t), Policies: pols})
+	if err == nil || !strings.Contains(err.Error(), "prometheus.address") || !strings.Contains(err.Error(), "queue") {
+		t.Errorf("err = %v, want one naming the policy and prometheus.address", err)
 	}
 }

@@ -13,6 +13,9 @@ import (
 	"github.com/zclconf/go-cty/cty"
 
 	"github.com/foreshape/foreshape/policies/hclfield"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"sort"
+	"text/template"
 )
 
 // The decode structs mirror the HCL text. Every setting stays an
@@ -52,6 +55,7 @@ type forecastHCL struct {
 	History     hcl.Expression `hcl:"history,optional"`
 	Seasonality hcl.Expression `hcl:"seasonality,optional"`
 	Quantile    hcl.Expression `hcl:"quantile,optional"`
+	Queries     hcl.Expression `hcl:"queries,optional"`
 	DeclRange   hcl.Range      `hcl:",def_range"`
 }
 
@@ -264,11 +268,75 @@ func translateForecast(f *forecastHCL, out *Forecast) hcl.Diagnostics {
 	} else {
 		diags = append(diags, d...)
 	}
+	if q, ok, d := hclfield.StringMap(f.Queries, "forecast.queries"); ok {
+		for _, name := range sortedKeys(q) {
+			field := "forecast.queries." + name
+			rng := itemRange(f.Queries, name)
+			switch {
+			case !metricRE.MatchString(name):
+				diags = append(diags, hclfield.Invalid(rng, field,
+					"%q is not a metric name: use letters, digits and '_', starting with a letter.", name))
+			case builtinMetric[name]:
+				diags = append(diags, hclfield.Invalid(rng, field,
+					"%q is collected from Nomad; name the query's metric something else.", name))
+			default:
+				if _, err := template.New(name).Option("missingkey=error").Parse(q[name]); err != nil || strings.TrimSpace(q[name]) == "" {
+					diags = append(diags, hclfield.Invalid(rng, field,
+						"Not a PromQL template (Go template syntax over {{.Matchers}}): %v.", errOrEmpty(err)))
+					continue
+				}
+				if out.Queries == nil {
+					out.Queries = map[string]string{}
+				}
+				out.Queries[name] = q[name]
+			}
+		}
+	} else {
+		diags = append(diags, d...)
+	}
 	if !bad {
 		diags = append(diags, checkGrid(f, out)...)
 	}
 	diags = append(diags, translateSeasonality(f, out, !bad)...)
 	return diags
+}
+
+// metricRE is what a query's metric name may look like; it becomes part of
+// series names ("dc1/web:queue_depth") and Prometheus labels.
+var metricRE = regexp.MustCompile(`^[a-z][a-z0-9_]{0,62}$`)
+
+// builtinMetric are the metrics the Nomad source collects; a policy query
+// cannot reuse their names ("iops" it can: Nomad reports none).
+var builtinMetric = map[string]bool{"cpu": true, "memory": true, "cpu_mhz": true, "memory_mb": true}
+
+// itemRange is the range of key's item in an object constructor, or the
+// whole expression's when it is not one.
+func itemRange(expr hcl.Expression, key string) hcl.Range {
+	if oc, ok := expr.(*hclsyntax.ObjectConsExpr); ok {
+		for _, it := range oc.Items {
+			k, d := it.KeyExpr.Value(nil)
+			if !d.HasErrors() && k.Type() == cty.String && k.AsString() == key {
+				return hcl.RangeBetween(it.KeyExpr.Range(), it.ValueExpr.Range())
+			}
+		}
+	}
+	return expr.Range()
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+func errOrEmpty(err error) string {
+	if err == nil {
+		return "the query is empty"
+	}
+	return err.Error()
 }
 
 // checkGrid checks that horizon and history sit on the step grid.

@@ -114,6 +114,11 @@ type Forecast struct {
 	// Quantile is the planning quantile in (0,1): headroom is kept at this
 	// quantile of the forecast. Default 0.9.
 	Quantile float64
+	// Queries are further metrics this policy forecasts, read from
+	// Prometheus: metric name → PromQL template over {{.Matchers}}, the
+	// locality's label matchers. "iops" here replaces the agent's IOPS query
+	// for this locality.
+	Queries map[string]string
 }
 
 // Steps returns the number of forecast points over the horizon.

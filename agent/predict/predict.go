@@ -14,6 +14,7 @@ package predict
 import (
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -38,6 +39,20 @@ type Store interface {
 // locality's allocatable capacity, so the headroom line is 100 minus the
 // policy's headroom; IOPS has no capacity Nomad reports, so it has no line.
 var Metrics = []string{source.CPUPercent, source.MemoryPercent, source.IOPS}
+
+// metricsOf is Metrics plus the metrics of the policy's own Prometheus
+// queries, in order.
+func metricsOf(pol *policies.Policy) []string {
+	out := append([]string(nil), Metrics...)
+	var extra []string
+	for m := range pol.Forecast.Queries {
+		if !slices.Contains(Metrics, m) {
+			extra = append(extra, m)
+		}
+	}
+	sort.Strings(extra)
+	return append(out, extra...)
+}
 
 // MinPoints is the least history a series needs before it is forecast.
 const MinPoints = 12
@@ -97,7 +112,7 @@ func (p *Predictor) RunOnce(now time.Time, store Store, pols []*policies.Policy)
 	var res Result
 	live := map[modelKey]bool{}
 	for _, pol := range pols {
-		for _, metric := range Metrics {
+		for _, metric := range metricsOf(pol) {
 			key := state.Key{Locality: pol.Locality.String(), Metric: metric}
 			mk := modelKey{pol.Name, key.String()}
 			live[mk] = true

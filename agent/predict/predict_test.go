@@ -318,3 +318,14 @@ func TestPlanningQuantileIsABand(t *testing.T) {
 		t.Fatalf("no 0.85 band: %+v", res.Forecasts)
 	}
 }
+
+func TestPolicyQueryMetricsAreForecast(t *testing.T) {
+	s := newStore(t)
+	q := state.Key{Locality: "dc1/web", Metric: "queue_depth"}
+	fill(t, s, q, t0, 100, func(i int) float64 { return float64(100 + i%7) })
+	pol := policy(t, "", func(p *policies.Policy) { p.Forecast.Queries = map[string]string{"queue_depth": "x"} })
+	res := New(nil).RunOnce(t0.Add(99*5*time.Minute), s, []*policies.Policy{pol})
+	if len(res.Forecasts) != 1 || res.Forecasts[0].Metric != "queue_depth" || res.Forecasts[0].Line != nil {
+		t.Fatalf("forecasts = %+v", res.Forecasts)
+	}
+}

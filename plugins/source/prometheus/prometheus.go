@@ -63,11 +63,23 @@ type Config struct {
 	HTTPClient *http.Client
 }
 
+// LocalityQuery is a query one locality's policy names: it reads Metric
+// for Locality, in addition to (or, for a metric of Config.Queries, instead
+// of) the source-wide queries.
+type LocalityQuery struct {
+	Locality source.Locality
+	Metric   string
+	Query    string
+}
+
 // Source reads series from Prometheus.
 type Source struct {
 	api     promv1.API
 	queries map[string]*template.Template
 	metrics []string
+
+	mu      sync.Mutex
+	local   map[string]map[string]*template.Template // locality → metric → query
 	labels  Labels
 	conc    int
 	timeout time.Duration
@@ -125,6 +137,26 @@ func New(cfg Config, log hclog.Logger) (*Source, error) {
 // Name implements source.Source.
 func (s *Source) Name() string { return "prometheus" }
 
+// SetLocalityQueries replaces the per-locality queries (on a policy
+// reload). It fails, changing nothing, when a template does not parse.
+func (s *Source) SetLocalityQueries(qs []LocalityQuery) error {
+	local := map[string]map[string]*template.Template{}
+	for _, q := range qs {
+		tmpl, err := template.New(q.Metric).Option("missingkey=error").Parse(q.Query)
+		if err != nil {
+			return fmt.Errorf("prometheus: query for %s of %s: %w", q.Metric, q.Locality, err)
+		}
+		if local[q.Locality.String()] == nil {
+			local[q.Locality.String()] = map[string]*template.Template{}
+		}
+		local[q.Locality.String()][q.Metric] = tmpl
+	}
+	s.mu.Lock()
+	s.local = local
+	s.mu.Unlock()
+	return nil
+}
+
 // Matchers renders the label matchers that select a locality's nodes.
 func (s *Source) Matchers(l source.Locality) string {
 	var parts []string
@@ -164,11 +196,21 @@ func (s *Source) Collect(ctx context.Context, req source.Request) (source.Result
 	type job struct {
 		loc    source.Locality
 		metric string
+		tmpl   *template.Template
 	}
+	s.mu.Lock()
+	local := s.local
+	s.mu.Unlock()
 	var jobs []job
 	for _, l := range req.Localities {
+		own := local[l.String()]
 		for _, m := range s.metrics {
-			jobs = append(jobs, job{l, m})
+			if own[m] == nil {
+				jobs = append(jobs, job{l, m, s.queries[m]})
+			}
+		}
+		for _, m := range sortedMetrics(own) {
+			jobs = append(jobs, job{l, m, own[m]})
 		}
 	}
 	var (
@@ -189,7 +231,7 @@ func (s *Source) Collect(ctx context.Context, req source.Request) (source.Result
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			samples, err := s.query(ctx, j.loc, j.metric, series, start, end, step)
+			samples, err := s.query(ctx, j.tmpl, j.loc, series, start, end, step)
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
@@ -217,9 +259,18 @@ func (s *Source) Collect(ctx context.Context, req source.Request) (source.Result
 	return res, nil
 }
 
-func (s *Source) query(ctx context.Context, loc source.Locality, metric, series string, start, end time.Time, step time.Duration) ([]source.Sample, error) {
+func sortedMetrics(m map[string]*template.Template) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func (s *Source) query(ctx context.Context, tmpl *template.Template, loc source.Locality, series string, start, end time.Time, step time.Duration) ([]source.Sample, error) {
 	var q bytes.Buffer
-	if err := s.queries[metric].Execute(&q, map[string]any{"Matchers": s.Matchers(loc), "Locality": loc.String()}); err != nil {
+	if err := tmpl.Execute(&q, map[string]any{"Matchers": s.Matchers(loc), "Locality": loc.String()}); err != nil {
 		return nil, fmt.Errorf("render query: %w", err)
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)

@@ -137,6 +137,38 @@ func TestPrometheusSource(t *testing.T) {
 		}
 	})
 
+	t.Run("LocalityQueries", func(t *testing.T) {
+		s := newSource(t)
+		err := s.SetLocalityQueries([]LocalityQuery{
+			{Locality: web, Metric: "cpu_demand", Query: `sum(foreshape_sim_node_cpu_demand_mhz{ {{.Matchers}} })`},
+			{Locality: web, Metric: "iops", Query: `count(foreshape_sim_node_iops{ {{.Matchers}} })`},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := s.Collect(context.Background(), source.Request{Now: time.Now(), Lookback: 10 * time.Second, Step: time.Second,
+			Localities: []source.Locality{web, batch}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		last := map[string]float64{}
+		for _, smp := range res.Samples {
+			last[smp.Series] = smp.Value
+		}
+		if last["dc2:cpu_demand"] <= 0 {
+			t.Errorf("the policy's own metric is missing: %v", last)
+		}
+		if last["dc2:iops"] != 6 {
+			t.Errorf("dc2:iops = %v, want 6 (the locality's own query counts its nodes)", last["dc2:iops"])
+		}
+		if _, ok := last["dc2/*/web:cpu_demand"]; ok {
+			t.Error("a locality query ran for another locality")
+		}
+		if err := s.SetLocalityQueries([]LocalityQuery{{Locality: web, Metric: "x", Query: "{{"}}); err == nil {
+			t.Error("a broken template was accepted")
+		}
+	})
+
 	t.Run("Unreachable", func(t *testing.T) {
 		s, err := New(Config{Address: "http://127.0.0.1:1", Timeout: time.Second}, nil)
 		if err != nil {
