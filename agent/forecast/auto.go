@@ -183,11 +183,7 @@ func (m *autoModel) Fit(y []float64) error {
 				if !finite(a) {
 					continue
 				}
-				f := 0.0
-				for _, i := range members {
-					f += fc[i][o][h]
-				}
-				s += math.Abs(a - f/float64(len(members)))
+				s += math.Abs(a - combined(fc, members, o, h))
 				k++
 			}
 		}
@@ -225,11 +221,7 @@ func (m *autoModel) Fit(y []float64) error {
 			if !finite(a) {
 				continue
 			}
-			f := 0.0
-			for _, i := range best {
-				f += fc[i][o][h]
-			}
-			res[h] = append(res[h], a-f/float64(len(best)))
+			res[h] = append(res[h], a-combined(fc, best, o, h))
 		}
 	}
 	m.ac = &autoCore{members: members}
@@ -344,4 +336,14 @@ func afterShift(y []float64, H, daily int) ([]float64, string) {
 		}
 	}
 	return out, fmt.Sprintf("history before %d level shift(s) moved to the current level", len(shifts))
+}
+
+// combined is the equal-weight mean of the members' backtest forecasts at
+// origin o and step h.
+func combined(fc [][][]float64, members []int, o, h int) float64 {
+	f := 0.0
+	for _, i := range members {
+		f += fc[i][o][h]
+	}
+	return f / float64(len(members))
 }
