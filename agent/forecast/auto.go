@@ -18,7 +18,10 @@ import (
 // backtest MAE is lowest, refits the chosen members on the whole history,
 // and calibrates the bands from the backtest residuals of the chosen
 // combination (split-conformal per horizon step). Selection therefore costs
-// two fits and one replay per candidate.
+// two fits and one replay per candidate. When the backtest origins span
+// fewer than minWindows horizons, the few independent errors behind both
+// the choice and the bands make the bands too narrow, and they are widened
+// by sparseWiden.
 //
 // The backtest parameters are out of sample for every origin; the choice
 // among a dozen combinations is made on the same residuals that calibrate
@@ -231,6 +234,11 @@ func (m *autoModel) Fit(y []float64) error {
 	if cold || m.cal.fallback {
 		m.widen = coldWiden
 	}
+	span := len(y) - origins[0]
+	sparse := sparseWiden(span, H)
+	if sparse > m.widen {
+		m.widen = sparse
+	}
 	var names []string
 	for _, i := range ok {
 		names = append(names, fmt.Sprintf("%s %.3g", cs[i].name, single[i]))
@@ -238,6 +246,9 @@ func (m *autoModel) Fit(y []float64) error {
 	m.reason = fmt.Sprintf("lowest backtest MAE over %d origins at horizon %d (%s; combination %.3g); %s", len(origins), H, strings.Join(names, ", "), bestScore, why)
 	if shiftNote != "" {
 		m.reason += "; " + shiftNote
+	}
+	if sparse > 1 {
+		m.reason += fmt.Sprintf("; bands widened %.2f×: the backtest spans %.1f horizons, fewer than %d", sparse, float64(span)/float64(H), minWindows)
 	}
 	if cold {
 		m.reason = "cold start, wider bands; " + m.reason

@@ -115,6 +115,38 @@ const minHistory = 3
 // coldWiden widens bands whose calibration had too few backtest residuals.
 const coldWiden = 1.25
 
+// minWindows is how many horizon-long windows the backtest origins should
+// span for the calibration to be trusted as it is. Residuals H steps ahead
+// from origins closer than H steps apart share most of their path, so a
+// backtest spanning w horizons holds about w independent errors at the
+// last step, and the selection among candidates and the residual scale
+// both rest on them. On short histories at long horizons (about 5.6 days
+// of history at a one-day horizon spans 2.8 days of origins) the bands
+// come out too narrow; see sparseWiden.
+const minWindows = 5
+
+// maxSparseWiden bounds sparseWiden.
+const maxSparseWiden = 1.75
+
+// sparseWiden is the factor that widens the bands of a calibration whose
+// backtest origins span `span` points at horizon H: minWindows/w for
+// w = span/H independent windows when w < minWindows, at most
+// maxSparseWiden, else 1. It is the same at every step, so bands stay
+// monotone in h.
+func sparseWiden(span, H int) float64 {
+	if H <= 0 {
+		return 1
+	}
+	w := float64(span) / float64(H)
+	if w >= minWindows {
+		return 1
+	}
+	if w <= 0 {
+		return maxSparseWiden
+	}
+	return math.Min(maxSparseWiden, minWindows/w)
+}
+
 func countFinite(y []float64) int {
 	n := 0
 	for _, v := range y {

@@ -34,6 +34,10 @@
 // step and a pooled residual shape; see calibration. With too little
 // history, or less than two daily seasons, bands fall back to a √h-grown
 // scale and are widened, and the Prediction's Reason says "cold start".
+// auto also widens its bands, by up to 1.75×, when its backtest origins
+// span fewer than five horizons (a one-day horizon on a history of a few
+// days): the residuals at long steps then come from very few independent
+// windows, and the Reason says so.
 //
 // # Cost
 //
