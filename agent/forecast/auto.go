@@ -20,8 +20,8 @@ import (
 // combination (split-conformal per horizon step). Selection therefore costs
 // two fits and one replay per candidate. When the backtest origins span
 // fewer than minWindows horizons, the few independent errors behind both
-// the choice and the bands make the bands too narrow, and they are widened
-// by sparseWiden.
+// the choice and the bands make the bands too narrow, in the tails most;
+// they then get Student-t tails (sparseDegrees).
 //
 // The backtest parameters are out of sample for every origin; the choice
 // among a dozen combinations is made on the same residuals that calibrate
@@ -235,10 +235,7 @@ func (m *autoModel) Fit(y []float64) error {
 		m.widen = coldWiden
 	}
 	span := len(y) - origins[0]
-	sparse := sparseWiden(span, H)
-	if sparse > m.widen {
-		m.widen = sparse
-	}
+	m.cal.nu = sparseDegrees(span, H)
 	var names []string
 	for _, i := range ok {
 		names = append(names, fmt.Sprintf("%s %.3g", cs[i].name, single[i]))
@@ -247,8 +244,8 @@ func (m *autoModel) Fit(y []float64) error {
 	if shiftNote != "" {
 		m.reason += "; " + shiftNote
 	}
-	if sparse > 1 {
-		m.reason += fmt.Sprintf("; bands widened %.2f×: the backtest spans %.1f horizons, fewer than %d", sparse, float64(span)/float64(H), minWindows)
+	if m.cal.nu > 0 {
+		m.reason += fmt.Sprintf("; bands widened (Student-t tails, %.2g degrees of freedom, at most %.2g×): the backtest spans %.1f horizons, fewer than %d", m.cal.nu, maxSparseWiden, float64(span)/float64(H), minWindows)
 	}
 	if cold {
 		m.reason = "cold start, wider bands; " + m.reason

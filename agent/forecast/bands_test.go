@@ -8,26 +8,56 @@ import (
 	"time"
 )
 
-func TestSparseWiden(t *testing.T) {
+func TestSparseDegrees(t *testing.T) {
 	cases := []struct {
 		name    string
 		span, H int
 		want    float64
 	}{
-		{"many windows", 3000, 12, 1},
-		{"exactly minWindows", 5 * 288, 288, 1},
-		{"four windows", 4 * 288, 288, 1.25},
-		{"below the cap", 3 * 288, 288, 5.0 / 3},
-		{"capped", 806, 288, maxSparseWiden},
-		{"no span", 0, 288, maxSparseWiden},
-		{"no horizon", 100, 0, 1},
+		{"many windows", 3000, 12, 0},
+		{"exactly minWindows", 5 * 288, 288, 0},
+		{"four windows", 4 * 288, 288, sparseTailGain * 4},
+		{"two and a half windows", 720, 288, sparseTailGain},
+		{"no horizon", 100, 0, 0},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := sparseWiden(tc.span, tc.H); math.Abs(got-tc.want) > 1e-12 {
-				t.Fatalf("sparseWiden(%d, %d) = %v, want %v", tc.span, tc.H, got, tc.want)
+			if got := sparseDegrees(tc.span, tc.H); math.Abs(got-tc.want) > 1e-12 {
+				t.Fatalf("sparseDegrees(%d, %d) = %v, want %v", tc.span, tc.H, got, tc.want)
 			}
 		})
+	}
+	if nu := sparseDegrees(0, 288); !(nu > 0) || tailWiden(nu, 0.9) != maxSparseWiden {
+		t.Fatalf("no span: ν = %v, widening %v, want the most widening", nu, tailWiden(nu, 0.9))
+	}
+}
+
+func TestTailWiden(t *testing.T) {
+	// Student-t over Gaussian quantiles: t₅(0.9) = 1.4759 and
+	// t₅(0.975) = 2.5706 against 1.2816 and 1.9600.
+	for _, tc := range []struct {
+		nu, q, want float64
+	}{
+		{0, 0.9, 1},
+		{5, 0.9, 1.4759 / 1.2816},
+		{5, 0.1, 1.4759 / 1.2816},
+		{5, 0.975, 2.5706 / 1.9600},
+		{5, 0.5, 1},
+		{1, 0.975, maxSparseWiden}, // Cauchy tails: capped
+		{1e6, 0.975, 1},
+	} {
+		if got := tailWiden(tc.nu, tc.q); math.Abs(got-tc.want) > 1e-3 {
+			t.Errorf("tailWiden(%v, %v) = %v, want %v", tc.nu, tc.q, got, tc.want)
+		}
+	}
+	// Fewer degrees of freedom and levels further out widen more.
+	for _, nu := range []float64{1.5, 2.5, 4, 8} {
+		if a, b := tailWiden(nu, 0.9), tailWiden(nu, 0.975); a > b {
+			t.Errorf("ν=%v: 80%% band widened %v, more than the 95%% band's %v", nu, a, b)
+		}
+		if a, b := tailWiden(nu, 0.9), tailWiden(2*nu, 0.9); a < b {
+			t.Errorf("ν=%v widens %v, less than ν=%v's %v", nu, a, 2*nu, b)
+		}
 	}
 }
 
@@ -66,26 +96,28 @@ func TestAutoWidensSparseBacktest(t *testing.T) {
 			}
 			checkPrediction(t, "auto", p, tc.H)
 			first, _ := calibrationWindow(len(y), tc.H)
-			want := sparseWiden(len(y)-first, tc.H)
-			if tc.widened != (want > 1) {
-				t.Fatalf("sparseWiden = %v for a %d-step horizon on %d points", want, tc.H, len(y))
-			}
-			if math.Abs(m.widen-math.Max(1, want)) > 1e-12 {
-				t.Fatalf("widen = %v, want %v", m.widen, want)
+			nu := sparseDegrees(len(y)-first, tc.H)
+			if tc.widened != (nu > 0) || m.cal.nu != nu {
+				t.Fatalf("ν = %v, calibration's %v, for a %d-step horizon on %d points", nu, m.cal.nu, tc.H, len(y))
 			}
 			if got := strings.Contains(p.Reason, "bands widened"); got != tc.widened {
 				t.Fatalf("reason %q: mentions widening %v, want %v", p.Reason, got, tc.widened)
 			}
-			// Every band is the unwidened calibration's, scaled by widen
-			// around the mean, and no band narrows with the horizon.
-			base := m.cal.predict(p.Model, p.Reason, p.Mean, p.Quantiles, 1)
+			// Every band is the calibration's without the tails, scaled
+			// around the mean by tailWiden at its level, and no band
+			// narrows with the horizon.
+			plain := m.cal
+			plain.nu = 0
+			base := plain.predict(p.Model, p.Reason, p.Mean, p.Quantiles, m.widen)
 			hi := len(p.Quantiles) - 1
 			prev := 0.0
 			for h := range p.Mean {
-				got := p.Bands[hi][h] - p.Mean[h]
-				ref := base.Bands[hi][h] - base.Mean[h]
-				if math.Abs(got-m.widen*ref) > 1e-9*math.Abs(ref) {
-					t.Fatalf("step %d: upper half-width %v, want %v×%v", h+1, got, m.widen, ref)
+				for i, q := range p.Quantiles {
+					got := p.Bands[i][h] - p.Mean[h]
+					ref := base.Bands[i][h] - base.Mean[h]
+					if f := math.Max(m.widen, tailWiden(nu, q)); math.Abs(got-f*ref) > 1e-9*math.Abs(ref) {
+						t.Fatalf("step %d, level %v: half-width %v, want %v×%v", h+1, q, got, f, ref)
+					}
 				}
 				if w := p.Bands[hi][h] - p.Bands[0][h]; w < prev-1e-9 {
 					t.Fatalf("step %d: band width %v narrower than %v before", h+1, w, prev)

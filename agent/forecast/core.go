@@ -5,6 +5,8 @@ import (
 	"math"
 	"sort"
 	"strings"
+
+	"gonum.org/v1/gonum/stat/distuv"
 )
 
 // core is a point model with fitted parameters and a state that advances one
@@ -119,32 +121,59 @@ const coldWiden = 1.25
 // span for the calibration to be trusted as it is. Residuals H steps ahead
 // from origins closer than H steps apart share most of their path, so a
 // backtest spanning w horizons holds about w independent errors at the
-// last step, and the selection among candidates and the residual scale
-// both rest on them. On short histories at long horizons (about 5.6 days
-// of history at a one-day horizon spans 2.8 days of origins) the bands
-// come out too narrow; see sparseWiden.
+// last step, and both the selection among candidates and the residual
+// scale rest on them. On short histories at long horizons (5.6 days of
+// history at a one-day horizon span 2.8 days of origins) the bands come
+// out too narrow, in the tails most; see sparseDegrees.
 const minWindows = 5
 
-// maxSparseWiden bounds sparseWiden.
-const maxSparseWiden = 1.75
+// sparseTailGain sets how fast the degrees of freedom grow with the
+// windows; maxSparseWiden bounds the widening of any band.
+const (
+	sparseTailGain = 2.0
+	maxSparseWiden = 1.75
+)
 
-// sparseWiden is the factor that widens the bands of a calibration whose
-// backtest origins span `span` points at horizon H: minWindows/w for
-// w = span/H independent windows when w < minWindows, at most
-// maxSparseWiden, else 1. It is the same at every step, so bands stay
-// monotone in h.
-func sparseWiden(span, H int) float64 {
+// sparseDegrees returns the degrees of freedom of the Student-t tails that
+// widen the bands of a calibration whose backtest origins span `span`
+// points at horizon H: 0 (no widening) with minWindows windows or more,
+// else ν = sparseTailGain·w/(minWindows−w) for w = span/H windows, which
+// falls from infinity at minWindows towards 0 with no window at all.
+func sparseDegrees(span, H int) float64 {
 	if H <= 0 {
-		return 1
+		return 0
 	}
 	w := float64(span) / float64(H)
 	if w >= minWindows {
-		return 1
+		return 0
 	}
 	if w <= 0 {
+		return math.SmallestNonzeroFloat64
+	}
+	return sparseTailGain * w / (minWindows - w)
+}
+
+// tailWiden is the factor that widens the band at level q for Student-t
+// tails with ν degrees of freedom: the ratio of the t quantile to the
+// Gaussian one at the same level (larger further out), between 1 and
+// maxSparseWiden; 1 when ν is 0.
+func tailWiden(nu, q float64) float64 {
+	if nu <= 0 {
+		return 1
+	}
+	q = math.Max(q, 1-q)
+	if q <= 0.5 || q >= 1 {
+		return 1
+	}
+	if nu < 1 {
+		// Heavier than Cauchy: wider than the bound at every level.
 		return maxSparseWiden
 	}
-	return math.Min(maxSparseWiden, minWindows/w)
+	f := distuv.StudentsT{Mu: 0, Sigma: 1, Nu: nu}.Quantile(q) / normQuantile(q)
+	if !(f < maxSparseWiden) { // NaN or too wide
+		return maxSparseWiden
+	}
+	return math.Max(1, f)
 }
 
 func countFinite(y []float64) int {
@@ -169,6 +198,10 @@ type calibration struct {
 	scale    []float64 // s_h, h = 1..H
 	levels   []float64 // sorted normalised residuals (a sample of the shape)
 	fallback bool
+	// nu, when positive, gives the bands Student-t tails with nu degrees
+	// of freedom (see sparseDegrees): each band's widening is the larger
+	// of tailWiden and the caller's.
+	nu float64
 }
 
 // calibrationWindow returns the first backtest origin and the stride
@@ -441,7 +474,11 @@ func (c calibration) predict(label, reason string, mean, qs []float64, widen flo
 	p := Prediction{Model: label, Reason: reason, Mean: mean, Quantiles: levels, Bands: make([][]float64, len(levels))}
 	z := make([]float64, len(levels))
 	for i, q := range levels {
-		z[i] = c.zQuantile(q)
+		f := widen
+		if t := tailWiden(c.nu, q); t > f {
+			f = t
+		}
+		z[i] = f * c.zQuantile(q)
 		if i > 0 && z[i] < z[i-1] {
 			z[i] = z[i-1]
 		}
@@ -449,7 +486,7 @@ func (c calibration) predict(label, reason string, mean, qs []float64, widen flo
 	for i := range levels {
 		b := make([]float64, len(mean))
 		for t := range mean {
-			b[t] = mean[t] + widen*c.scaleAt(t)*z[i]
+			b[t] = mean[t] + c.scaleAt(t)*z[i]
 		}
 		p.Bands[i] = b
 	}

@@ -34,10 +34,11 @@
 // step and a pooled residual shape; see calibration. With too little
 // history, or less than two daily seasons, bands fall back to a √h-grown
 // scale and are widened, and the Prediction's Reason says "cold start".
-// auto also widens its bands, by up to 1.75×, when its backtest origins
-// span fewer than five horizons (a one-day horizon on a history of a few
-// days): the residuals at long steps then come from very few independent
-// windows, and the Reason says so.
+// auto also widens its bands, by up to 1.75× and the outer bands most, when
+// its backtest origins span fewer than five horizons (a one-day horizon on
+// a history of a few days): the residuals at long steps then come from very
+// few independent windows, so the bands get Student-t tails whose degrees
+// of freedom grow with the windows; the Reason says so.
 //
 // # Cost
 //
