@@ -56,7 +56,7 @@ func (c *ForecastShowCommand) Run(args []string) int {
 		return code
 	}
 	if fs.NArg() != 1 {
-		return c.UsageError("forecast show", "forecast show takes exactly one LOCALITY")
+		return c.UsageError("forecast show", "forecast show takes exactly one LOCALITY, after the options")
 	}
 	fcs, err := cf.client().Forecast(c.Ctx, fs.Arg(0), *metric)
 	if err != nil {
