@@ -16,7 +16,6 @@ import (
 	"math"
 	"slices"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -74,7 +73,6 @@ type modelKey struct {
 type tracked struct {
 	f        forecast.Forecaster
 	sig      string    // model name, step and seasonality it was built for
-	start    time.Time // time of y[0] of the last fit
 	last     time.Time // time of the last observation absorbed
 	absorbed int       // observations absorbed since the fit
 	fitLen   int       // points of history the last fit saw
@@ -234,7 +232,7 @@ func (p *Predictor) model(mk modelKey, pol *policies.Policy, start, origin time.
 		t = &tracked{f: f, sig: sig, det: forecast.NewAnomalyDetector(forecast.AnomalyOptions{}), next: math.NaN()}
 		p.models[mk] = t
 		t.observe(y, start.Add(-step), step)
-		return t, t.fit(start, origin, y)
+		return t, t.fit(origin, y)
 	}
 	masked, shifted := t.observe(y[len(y)-n:], t.last, step)
 	reason := ""
@@ -254,7 +252,7 @@ func (p *Predictor) model(mk modelKey, pol *policies.Policy, start, origin time.
 	}
 	if reason != "" {
 		p.log.Debug("refitting", "policy", mk.policy, "series", mk.series, "reason", reason)
-		return t, t.fit(start, origin, y)
+		return t, t.fit(origin, y)
 	}
 	t.f.Update(masked...)
 	t.last = origin
@@ -277,13 +275,13 @@ func withLevel(levels []float64, q float64) []float64 {
 }
 
 // fit refits the model on y with anomalies (but not level shifts) left out.
-func (t *tracked) fit(start, origin time.Time, y []float64) error {
+func (t *tracked) fit(origin time.Time, y []float64) error {
 	clean, _ := forecast.CleanAnomalies(y, forecast.AnomalyOptions{})
 	restoreLongRuns(clean, y, maxSpike)
 	if err := t.f.Fit(clean); err != nil {
 		return fmt.Errorf("fit: %v", err)
 	}
-	t.start, t.last, t.absorbed, t.fitLen = start, origin, 0, len(y)
+	t.last, t.absorbed, t.fitLen = origin, 0, len(y)
 	return nil
 }
 
@@ -586,7 +584,5 @@ func findHotspot(fc *api.Forecast, step time.Duration, now time.Time) *api.Hotsp
 
 // Describe summarises skipped series for logs.
 func (r Result) Describe() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "%d forecasts, %d hotspots, %d anomalies, %d skipped", len(r.Forecasts), len(r.Hotspots), len(r.Anomalies), len(r.Skipped))
-	return b.String()
+	return fmt.Sprintf("%d forecasts, %d hotspots, %d anomalies, %d skipped", len(r.Forecasts), len(r.Hotspots), len(r.Anomalies), len(r.Skipped))
 }
