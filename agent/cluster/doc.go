@@ -19,6 +19,13 @@
 // raft.LeaderCh. Apply on a follower fails with a *NotLeaderError carrying
 // the leader's ID and address, so the HTTP layer can forward.
 //
+// Leader work that reaches outside the cluster (every mutating Nomad call)
+// asks VerifyLeader(leaderCtx) right before each call: it passes only while
+// a quorum still answers this node as the leader of the very term
+// leaderCtx belongs to, so a deposed leader — partitioned away, or leading
+// again in a later term — makes no write. The Leadership interface is those
+// two methods, for the packages that act.
+//
 // # Goroutines
 //
 // hashicorp/raft owns the FSM goroutine (Apply, Snapshot, Restore), the

@@ -84,7 +84,13 @@ type Node struct {
 type term struct {
 	ctx    context.Context
 	cancel context.CancelFunc
+	// number is raft's term when leadership was gained.
+	number uint64
 }
+
+// termKey is the context key under which a term's context carries its
+// *term, so that VerifyLeader can tell which term a context belongs to.
+type termKey struct{}
 
 // New starts a Raft node for fsm. It builds the stores and transport from
 // cfg unless cfg supplies them, bootstraps when cfg.Bootstrap asks and the
@@ -264,8 +270,8 @@ func (n *Node) watchLeadership() {
 				n.logger.Info("lost leadership")
 				continue
 			}
-			ctx, cancel := context.WithCancel(context.Background())
-			cur = &term{ctx: ctx, cancel: cancel}
+			cur = &term{number: n.raft.CurrentTerm()}
+			cur.ctx, cur.cancel = context.WithCancel(context.WithValue(context.Background(), termKey{}, cur))
 			n.logger.Info("gained leadership; waiting for the state to catch up", logKeyTerm, n.raft.CurrentTerm())
 			n.wg.Add(1)
 			go n.catchUp(cur)
@@ -338,7 +344,7 @@ func (n *Node) RunLeaderLoop(ctx context.Context, fn func(leaderCtx context.Cont
 		n.mu.Unlock()
 		if t != nil && t != last {
 			last = t
-			lctx, cancel := context.WithCancel(ctx)
+			lctx, cancel := context.WithCancel(context.WithValue(ctx, termKey{}, t))
 			stop := context.AfterFunc(t.ctx, cancel)
 			fn(lctx)
 			stop()
