@@ -1,12 +1,14 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -35,6 +37,13 @@ func (e *StatusError) Error() string {
 }
 
 func (c *Client) get(ctx context.Context, path string, q url.Values, out any) error {
+	_, err := c.do(ctx, http.MethodGet, path, q, nil, out)
+	return err
+}
+
+// do sends one request with an optional JSON body and decodes a 2xx
+// answer into out (when not nil). It returns the answer's headers.
+func (c *Client) do(ctx context.Context, method, path string, q url.Values, in, out any) (http.Header, error) {
 	base := c.Address
 	if base == "" {
 		base = DefaultAddress
@@ -46,9 +55,20 @@ func (c *Client) get(ctx context.Context, path string, q url.Values, out any) er
 	if len(q) > 0 {
 		u += "?" + q.Encode()
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return nil, fmt.Errorf("api: encode %s: %w", path, err)
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, body)
 	if err != nil {
-		return fmt.Errorf("api: %w", err)
+		return nil, fmt.Errorf("api: %w", err)
+	}
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
 	}
 	if c.Token != "" {
 		req.Header.Set("X-Foreshape-Token", c.Token)
@@ -59,24 +79,26 @@ func (c *Client) get(ctx context.Context, path string, q url.Values, out any) er
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
-		return fmt.Errorf("api: %w", err)
+		return nil, fmt.Errorf("api: %w", err)
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 	if err != nil {
-		return fmt.Errorf("api: read %s: %w", path, err)
+		return nil, fmt.Errorf("api: read %s: %w", path, err)
 	}
 	if resp.StatusCode/100 != 2 {
 		var e Error
-		if json.Unmarshal(body, &e) != nil || e.Error == "" {
-			e.Error = strings.TrimSpace(string(body))
+		if json.Unmarshal(b, &e) != nil || e.Error == "" {
+			e.Error = strings.TrimSpace(string(b))
 		}
-		return &StatusError{Code: resp.StatusCode, Message: e.Error}
+		return resp.Header, &StatusError{Code: resp.StatusCode, Message: e.Error}
 	}
-	if err := json.Unmarshal(body, out); err != nil {
-		return fmt.Errorf("api: decode %s: %w", path, err)
+	if out != nil {
+		if err := json.Unmarshal(b, out); err != nil {
+			return resp.Header, fmt.Errorf("api: decode %s: %w", path, err)
+		}
 	}
-	return nil
+	return resp.Header, nil
 }
 
 // Health calls GET /v1/health.
@@ -129,4 +151,125 @@ func (c *Client) Hotspots(ctx context.Context) ([]Hotspot, error) {
 func (c *Client) Anomalies(ctx context.Context) ([]Anomaly, error) {
 	var a []Anomaly
 	return a, c.get(ctx, "/v1/anomalies", nil, &a)
+}
+
+// QueueOptions select requests and make Queue a blocking query.
+type QueueOptions struct {
+	// States keeps requests in these states; none keeps all.
+	States []string
+	// Locality keeps requests whose source or target it is.
+	Locality string
+	// WaitIndex, when not zero, makes the agent answer only once the
+	// queue's index exceeds it or WaitTime has passed (default 5m).
+	WaitIndex uint64
+	WaitTime  time.Duration
+}
+
+// Queue calls GET /v1/queue. The answer's Index is the act state's index,
+// to pass as the next call's WaitIndex.
+func (c *Client) Queue(ctx context.Context, o *QueueOptions) (Queue, error) {
+	q := url.Values{}
+	if o != nil {
+		for _, s := range o.States {
+			q.Add("state", s)
+		}
+		if o.Locality != "" {
+			q.Set("locality", o.Locality)
+		}
+		if o.WaitIndex > 0 {
+			q.Set("index", strconv.FormatUint(o.WaitIndex, 10))
+			if o.WaitTime > 0 {
+				q.Set("wait", o.WaitTime.String())
+			}
+		}
+	}
+	cl := c
+	if o != nil && o.WaitIndex > 0 && c.HTTP == nil {
+		// A blocking query outlives the default timeout.
+		wait := DefaultWait
+		if o.WaitTime > 0 {
+			wait = min(o.WaitTime, MaxWait)
+		}
+		cc := *c
+		cc.HTTP = &http.Client{Timeout: wait + 30*time.Second}
+		cl = &cc
+	}
+	var out Queue
+	h, err := cl.do(ctx, http.MethodGet, "/v1/queue", q, nil, &out)
+	if err == nil {
+		out.Index, _ = strconv.ParseUint(h.Get(IndexHeader), 10, 64)
+	}
+	return out, err
+}
+
+// Request calls GET /v1/queue/ID.
+func (c *Client) Request(ctx context.Context, id string) (MigrationRequest, error) {
+	var mr MigrationRequest
+	return mr, c.get(ctx, "/v1/queue/"+url.PathEscape(id), nil, &mr)
+}
+
+// Submit calls POST /v1/queue and returns the new request's id.
+func (c *Client) Submit(ctx context.Context, s Submission) (string, error) {
+	var out Submitted
+	_, err := c.do(ctx, http.MethodPost, "/v1/queue", nil, s, &out)
+	return out.ID, err
+}
+
+// Cancel calls DELETE /v1/queue/ID and returns the cancelled request.
+func (c *Client) Cancel(ctx context.Context, id string) (MigrationRequest, error) {
+	var mr MigrationRequest
+	_, err := c.do(ctx, http.MethodDelete, "/v1/queue/"+url.PathEscape(id), nil, nil, &mr)
+	return mr, err
+}
+
+// Pause calls POST /v1/queue/pause (paused true) or /v1/queue/resume and
+// returns the queue afterwards.
+func (c *Client) Pause(ctx context.Context, paused bool) (Queue, error) {
+	path := "/v1/queue/resume"
+	if paused {
+		path = "/v1/queue/pause"
+	}
+	var out Queue
+	h, err := c.do(ctx, http.MethodPost, path, nil, nil, &out)
+	if err == nil {
+		out.Index, _ = strconv.ParseUint(h.Get(IndexHeader), 10, 64)
+	}
+	return out, err
+}
+
+// ReservationOptions select reservations; empty fields match all.
+type ReservationOptions struct {
+	Policy, Locality, State, Request string
+}
+
+// Reservations calls GET /v1/reservations.
+func (c *Client) Reservations(ctx context.Context, o *ReservationOptions) ([]Reservation, error) {
+	q := url.Values{}
+	if o != nil {
+		for k, v := range map[string]string{"policy": o.Policy, "locality": o.Locality, "state": o.State, "request": o.Request} {
+			if v != "" {
+				q.Set(k, v)
+			}
+		}
+	}
+	var out Reservations
+	return out.Reservations, c.get(ctx, "/v1/reservations", q, &out)
+}
+
+// Decisions calls GET /v1/decisions with f's filters.
+func (c *Client) Decisions(ctx context.Context, f DecisionFilter) ([]Decision, error) {
+	q := url.Values{}
+	for k, v := range map[string]string{"policy": f.Policy, "locality": f.Locality, "kind": f.Kind, "request": f.Request} {
+		if v != "" {
+			q.Set(k, v)
+		}
+	}
+	if !f.Since.IsZero() {
+		q.Set("since", f.Since.Format(time.RFC3339))
+	}
+	if f.Limit > 0 {
+		q.Set("limit", strconv.Itoa(f.Limit))
+	}
+	var out Decisions
+	return out.Decisions, c.get(ctx, "/v1/decisions", q, &out)
 }

@@ -56,7 +56,10 @@ type Options struct {
 	ForecastHorizons []time.Duration
 	// NoMetrics turns /v1/metrics off (telemetry.prometheus_metrics = false).
 	NoMetrics bool
-	Logger    hclog.Logger
+	// Act serves the migration queue, reservations and decisions; nil
+	// answers 503 on those endpoints.
+	Act    ActBackend
+	Logger hclog.Logger
 }
 
 // Server serves the API.
@@ -90,6 +93,7 @@ func NewServer(b Backend, opts Options) (*Server, error) {
 	s.mux.HandleFunc("GET /v1/forecast/{locality...}", s.auth(s.forecast))
 	s.mux.HandleFunc("GET /v1/hotspots", s.auth(s.hotspots))
 	s.mux.HandleFunc("GET /v1/anomalies", s.auth(s.anomalies))
+	s.routeAct()
 	if !opts.NoMetrics {
 		s.mux.Handle("GET /v1/metrics", s.auth(promhttp.HandlerFor(opts.Registry, promhttp.HandlerOpts{}).ServeHTTP))
 	}
@@ -209,7 +213,12 @@ func nonNil[T any](s []T) []T {
 }
 
 func writeJSON(w http.ResponseWriter, v any) {
+	writeJSONStatus(w, http.StatusOK, v)
+}
+
+func writeJSONStatus(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	_ = enc.Encode(v)

@@ -1,0 +1,297 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// This file holds what the act half's endpoints exchange: the migration
+// queue (/v1/queue), the reservations held by placeholder jobs
+// (/v1/reservations) and the bounded log of the shaper's decisions
+// (/v1/decisions). The JSON shapes are part of foreshape's interface:
+// scripts rely on them, so fields are only ever added.
+
+// ActBackend is what the queue, reservation and decision endpoints need
+// from the agent. Every method takes the request's context and must return
+// when it ends. Errors the handlers answer with a 4xx wrap one of
+// ErrInvalid (400), ErrNotFound (404), ErrConflict (409) or ErrQueueFull
+// (429); ErrUnavailable (a follower that cannot reach the leader, a state
+// that is not ready yet) is a 503; anything else is a 500.
+type ActBackend interface {
+	// Queue returns the migration queue: every request not yet collected,
+	// in score order, and whether the queue is paused. Queue.Index grows
+	// with every change of the queue.
+	Queue(ctx context.Context) (Queue, error)
+	// Request returns one migration request, or an error wrapping
+	// ErrNotFound.
+	Request(ctx context.Context, id string) (MigrationRequest, error)
+	// Submit validates and queues an operator's migration request and
+	// returns its id. A refused submission changes nothing.
+	Submit(ctx context.Context, s Submission) (string, error)
+	// Cancel cancels a request that has not finished: ErrNotFound for an
+	// unknown id, ErrConflict for one that is done, failed or cancelled.
+	Cancel(ctx context.Context, id string) error
+	// SetPaused pauses (true) or resumes (false) the queue: a paused queue
+	// starts no new move; moves already running continue. Pausing a paused
+	// queue is not an error.
+	SetPaused(ctx context.Context, paused bool) error
+	// Reservations returns every reservation the agent holds or has
+	// recently released.
+	Reservations(ctx context.Context) ([]Reservation, error)
+	// Decisions returns the newest decisions first that match f, at most
+	// f.Limit of them (all the ring holds when it is 0).
+	Decisions(ctx context.Context, f DecisionFilter) ([]Decision, error)
+	// WaitIndex blocks until the act state's index (Queue.Index) is greater
+	// than index, or ctx ends, and returns the index it saw last. It is how
+	// GET /v1/queue?index=N answers a blocking query; on ctx's end it
+	// returns the current index and no error.
+	WaitIndex(ctx context.Context, index uint64) (uint64, error)
+}
+
+// Errors an ActBackend wraps so the handlers can answer the right status.
+// ErrNotFound (404) is declared with the server.
+var (
+	// ErrInvalid is a request the backend refuses as it stands (unknown
+	// allocation, job or node; an unknown target or one equal to the
+	// source; a target the job's constraints forbid): 400.
+	ErrInvalid = errors.New("invalid request")
+	// ErrConflict is a request that contradicts the state: the resource is
+	// already queued, the request has finished: 409.
+	ErrConflict = errors.New("conflict")
+	// ErrQueueFull is a submission to a queue at its bound: 429.
+	ErrQueueFull = errors.New("queue full")
+	// ErrUnavailable is a state the agent cannot serve now (no leader): 503.
+	ErrUnavailable = errors.New("unavailable")
+)
+
+// InvalidError is a refused submission naming the field at fault. It
+// wraps ErrInvalid.
+type InvalidError struct {
+	Field  string // "allocation", "job", "group", "node", "target", "priority", ...
+	Reason string // what is wrong, without the field name
+}
+
+func (e *InvalidError) Error() string { return fmt.Sprintf("%s: %s", e.Field, e.Reason) }
+
+// Unwrap makes errors.Is(err, ErrInvalid) hold.
+func (e *InvalidError) Unwrap() error { return ErrInvalid }
+
+// ConflictError is a submission for a resource that is already queued; it
+// names the existing request. It wraps ErrConflict.
+type ConflictError struct {
+	Existing string // the id of the request that holds the resource
+	Reason   string
+}
+
+func (e *ConflictError) Error() string {
+	if e.Reason == "" {
+		return "already queued as " + e.Existing
+	}
+	return fmt.Sprintf("%s (request %s)", e.Reason, e.Existing)
+}
+
+// Unwrap makes errors.Is(err, ErrConflict) hold.
+func (e *ConflictError) Unwrap() error { return ErrConflict }
+
+// Migration request states. A request moves pending → waiting (with why) →
+// reserving → running → done | failed | cancelled; waiting and reserving
+// may be skipped, and a request can be cancelled or fail in any state
+// before done.
+const (
+	StatePending   = "pending"
+	StateWaiting   = "waiting"
+	StateReserving = "reserving"
+	StateRunning   = "running"
+	StateDone      = "done"
+	StateFailed    = "failed"
+	StateCancelled = "cancelled"
+)
+
+// States lists the request states in their order.
+var States = []string{StatePending, StateWaiting, StateReserving, StateRunning, StateDone, StateFailed, StateCancelled}
+
+// Finished reports whether a request in state s has reached an end.
+func Finished(s string) bool {
+	return s == StateDone || s == StateFailed || s == StateCancelled
+}
+
+// Queue is the answer of GET /v1/queue.
+type Queue struct {
+	Paused   bool               `json:"paused"`
+	Requests []MigrationRequest `json:"requests"`
+	// Index is the act state's index this view was read at; it is sent as
+	// the X-Foreshape-Index header, not in the body.
+	Index uint64 `json:"-"`
+}
+
+// MigrationRequest is one request in the migration queue.
+type MigrationRequest struct {
+	ID string `json:"id"`
+	// Resource is what moves: "alloc/ID", "job/JOB/GROUP" or "node/NODE".
+	Resource string `json:"resource"`
+	// Source and Target are localities in path form ("dc1/web").
+	Source string `json:"source"`
+	Target string `json:"target"`
+	State  string `json:"state"`
+	// Priority is the request's priority, 1–100 (higher first).
+	Priority int `json:"priority"`
+	// Score is the shaper's ordering score (higher runs first).
+	Score float64 `json:"score"`
+	// Reason says why the request exists, or, while waiting or after a
+	// failure, why it waits or failed.
+	Reason             string    `json:"reason"`
+	EstimatedDurationS float64   `json:"estimated_duration_s"`
+	Created            time.Time `json:"created"`
+	// Started and Finished are null until the move starts and ends.
+	Started  *time.Time `json:"started"`
+	Finished *time.Time `json:"finished"`
+}
+
+// AllocResource names an allocation in MigrationRequest.Resource.
+func AllocResource(id string) string { return "alloc/" + id }
+
+// JobResource names a job's task group in MigrationRequest.Resource.
+func JobResource(job, group string) string { return "job/" + job + "/" + group }
+
+// NodeResource names a whole node in MigrationRequest.Resource.
+func NodeResource(node string) string { return "node/" + node }
+
+// Submission is the body of POST /v1/queue: exactly one of Allocation,
+// Job with Group, or Node, and a Target.
+type Submission struct {
+	Allocation string `json:"allocation,omitempty"`
+	Job        string `json:"job,omitempty"`
+	Group      string `json:"group,omitempty"`
+	Node       string `json:"node,omitempty"`
+	// Target is the locality to move to, in path form ("dc2").
+	Target string `json:"target"`
+	// Priority is 1–100; 0 or absent lets the agent choose (from the job's
+	// priority).
+	Priority int    `json:"priority,omitempty"`
+	Reason   string `json:"reason,omitempty"`
+}
+
+// Check refuses a submission whose shape is wrong, before the backend sees
+// it: not exactly one resource, a group without a job, no target, a
+// priority outside 0–100.
+func (s Submission) Check() error {
+	n := 0
+	for _, set := range []bool{s.Allocation != "", s.Job != "" || s.Group != "", s.Node != ""} {
+		if set {
+			n++
+		}
+	}
+	switch {
+	case n == 0:
+		return &InvalidError{Field: "allocation", Reason: `name what to move: "allocation", "job" with "group", or "node"`}
+	case n > 1:
+		return &InvalidError{Field: "allocation", Reason: `give only one of "allocation", "job" with "group", or "node"`}
+	case s.Job != "" && s.Group == "":
+		return &InvalidError{Field: "group", Reason: `"job" needs "group": the task group to move`}
+	case s.Group != "" && s.Job == "":
+		return &InvalidError{Field: "job", Reason: `"group" needs "job"`}
+	case s.Target == "":
+		return &InvalidError{Field: "target", Reason: `required: the locality to move to, such as "dc2" or "dc2/web"`}
+	case s.Priority < 0 || s.Priority > 100:
+		return &InvalidError{Field: "priority", Reason: fmt.Sprintf("%d is outside 1–100 (0 lets the agent choose)", s.Priority)}
+	}
+	return nil
+}
+
+// Submitted is the answer of POST /v1/queue.
+type Submitted struct {
+	ID string `json:"id"`
+}
+
+// Reservation states.
+const (
+	// ReservationPlanned: decided, the placeholder is not registered yet.
+	ReservationPlanned = "planned"
+	// ReservationPlaced: the placeholder job is registered; some of its
+	// allocations may still be pending.
+	ReservationPlaced = "placed"
+	// ReservationHeld: every placeholder allocation runs.
+	ReservationHeld = "held"
+	// ReservationHandingOver: a move is taking the capacity over.
+	ReservationHandingOver = "handing_over"
+	// ReservationReleased: the placeholder is gone (handed over, expired
+	// or no longer needed).
+	ReservationReleased = "released"
+)
+
+// Reservations is the answer of GET /v1/reservations.
+type Reservations struct {
+	Reservations []Reservation `json:"reservations"`
+}
+
+// Reservation is capacity held in a locality by a placeholder job.
+type Reservation struct {
+	ID string `json:"id"`
+	// Request is the migration request the capacity is held for; empty
+	// for a reservation held ahead of a forecast peak.
+	Request  string `json:"request"`
+	Policy   string `json:"policy"`
+	Locality string `json:"locality"`
+	// CPU in MHz, Memory in MiB, IOPS in operations per second.
+	CPU    int     `json:"cpu"`
+	Memory int     `json:"memory"`
+	IOPS   float64 `json:"iops"`
+	// From is when the capacity must be held from; Until is the
+	// reservation's expiry: no placeholder outlives it.
+	From  time.Time `json:"from"`
+	Until time.Time `json:"until"`
+	// Job is the placeholder's Nomad job ID ("foreshape-reserve-…").
+	Job   string `json:"job"`
+	State string `json:"state"`
+}
+
+// Decision kinds. The shaper and the coordinator may record others; these
+// are the ones foreshape's CLI and UI know.
+const (
+	DecisionReserve = "reserve"
+	DecisionRelease = "release"
+	DecisionScale   = "scale"
+	DecisionWait    = "wait"
+	DecisionMigrate = "migrate"
+	DecisionRequest = "request"
+)
+
+// Decisions is the answer of GET /v1/decisions.
+type Decisions struct {
+	Decisions []Decision `json:"decisions"`
+}
+
+// Decision is one entry of the bounded decision log: what the shaper or
+// the coordinator decided and why, with numbers.
+type Decision struct {
+	Time     time.Time `json:"time"`
+	Policy   string    `json:"policy"`
+	Kind     string    `json:"kind"`
+	Locality string    `json:"locality"`
+	// Request is the migration request the decision concerns, if any.
+	Request string `json:"request"`
+	Reason  string `json:"reason"`
+}
+
+// DecisionFilter selects decisions; empty fields match everything.
+type DecisionFilter struct {
+	Policy   string
+	Locality string
+	Kind     string
+	Request  string
+	// Since keeps decisions at or after it when not zero.
+	Since time.Time
+	// Limit caps the answer (newest first); 0 means no cap.
+	Limit int
+}
+
+// Match reports whether d passes f's field filters (not Limit).
+func (f DecisionFilter) Match(d Decision) bool {
+	return (f.Policy == "" || d.Policy == f.Policy) &&
+		(f.Locality == "" || d.Locality == f.Locality) &&
+		(f.Kind == "" || d.Kind == f.Kind) &&
+		(f.Request == "" || d.Request == f.Request) &&
+		(f.Since.IsZero() || !d.Time.Before(f.Since))
+}

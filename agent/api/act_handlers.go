@@ -1,0 +1,255 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Blocking queries on /v1/queue: ?index=N waits until the queue changes
+// past N, at most ?wait= (default DefaultWait, capped at MaxWait).
+const (
+	DefaultWait = 5 * time.Minute
+	MaxWait     = 10 * time.Minute
+	// IndexHeader carries the act state's index on /v1/queue answers.
+	IndexHeader = "X-Foreshape-Index"
+	// maxSubmission bounds the body of POST /v1/queue.
+	maxSubmission = 64 << 10
+)
+
+func (s *Server) routeAct() {
+	s.mux.HandleFunc("GET /v1/queue", s.auth(s.act(s.queueList)))
+	s.mux.HandleFunc("POST /v1/queue", s.auth(s.act(s.queueSubmit)))
+	s.mux.HandleFunc("POST /v1/queue/pause", s.auth(s.act(s.queuePause(true))))
+	s.mux.HandleFunc("POST /v1/queue/resume", s.auth(s.act(s.queuePause(false))))
+	s.mux.HandleFunc("GET /v1/queue/{id}", s.auth(s.act(s.queueShow)))
+	s.mux.HandleFunc("DELETE /v1/queue/{id}", s.auth(s.act(s.queueCancel)))
+	s.mux.HandleFunc("GET /v1/reservations", s.auth(s.act(s.reservations)))
+	s.mux.HandleFunc("GET /v1/decisions", s.auth(s.act(s.decisions)))
+}
+
+// act answers 503 when the agent runs no act backend.
+func (s *Server) act(next func(http.ResponseWriter, *http.Request, ActBackend)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		b := s.opts.Act
+		if b == nil {
+			writeError(w, http.StatusServiceUnavailable, "this agent does not run the migration queue")
+			return
+		}
+		next(w, r, b)
+	}
+}
+
+// actError answers err with the status its kind calls for.
+func (s *Server) actError(w http.ResponseWriter, r *http.Request, err error) {
+	code := http.StatusInternalServerError
+	switch {
+	case errors.Is(err, ErrInvalid):
+		code = http.StatusBadRequest
+	case errors.Is(err, ErrNotFound):
+		code = http.StatusNotFound
+	case errors.Is(err, ErrConflict):
+		code = http.StatusConflict
+	case errors.Is(err, ErrQueueFull):
+		code = http.StatusTooManyRequests
+	case errors.Is(err, ErrUnavailable):
+		code = http.StatusServiceUnavailable
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		code = http.StatusServiceUnavailable
+	}
+	if code >= 500 {
+		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "error", err)
+	}
+	writeError(w, code, err.Error())
+}
+
+func (s *Server) queueList(w http.ResponseWriter, r *http.Request, b ActBackend) {
+	q := r.URL.Query()
+	for _, st := range q["state"] {
+		if !knownState(st) {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("state: %q is not one of %s", st, strings.Join(States, ", ")))
+			return
+		}
+	}
+	if q.Has("index") {
+		index, err := strconv.ParseUint(q.Get("index"), 10, 64)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("index: %q is not a non-negative integer", q.Get("index")))
+			return
+		}
+		wait, err := parseWait(q.Get("wait"))
+		if err != nil {
+			writeError(w, http.StatusBadRequest, err.Error())
+			return
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), wait)
+		_, err = b.WaitIndex(ctx, index)
+		cancel()
+		if err != nil {
+			s.actError(w, r, err)
+			return
+		}
+		if r.Context().Err() != nil {
+			return // the client went away
+		}
+	}
+	queue, err := b.Queue(r.Context())
+	if err != nil {
+		s.actError(w, r, err)
+		return
+	}
+	states, locality := q["state"], q.Get("locality")
+	if len(states) > 0 || locality != "" {
+		kept := queue.Requests[:0:0]
+		for _, mr := range queue.Requests {
+			if (len(states) == 0 || contains(states, mr.State)) && (locality == "" || mr.Source == locality || mr.Target == locality) {
+				kept = append(kept, mr)
+			}
+		}
+		queue.Requests = kept
+	}
+	queue.Requests = nonNil(queue.Requests)
+	w.Header().Set(IndexHeader, strconv.FormatUint(queue.Index, 10))
+	writeJSON(w, queue)
+}
+
+func parseWait(v string) (time.Duration, error) {
+	if v == "" {
+		return DefaultWait, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 {
+		return 0, fmt.Errorf("wait: %q is not a duration such as 30s", v)
+	}
+	return min(d, MaxWait), nil
+}
+
+func knownState(s string) bool { return contains(States, s) }
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Server) queueSubmit(w http.ResponseWriter, r *http.Request, b ActBackend) {
+	var sub Submission
+	dec := json.NewDecoder(io.LimitReader(r.Body, maxSubmission))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&sub); err != nil {
+		writeError(w, http.StatusBadRequest, "body: not a migration request: "+err.Error())
+		return
+	}
+	if dec.More() {
+		writeError(w, http.StatusBadRequest, "body: more than one JSON value")
+		return
+	}
+	if err := sub.Check(); err != nil {
+		s.actError(w, r, err)
+		return
+	}
+	id, err := b.Submit(r.Context(), sub)
+	if err != nil {
+		s.actError(w, r, err)
+		return
+	}
+	s.log.Info("migration request submitted", "request_id", id, "target", sub.Target, "remote_addr", r.RemoteAddr)
+	w.Header().Set("Location", "/v1/queue/"+id)
+	writeJSONStatus(w, http.StatusCreated, Submitted{ID: id})
+}
+
+func (s *Server) queueShow(w http.ResponseWriter, r *http.Request, b ActBackend) {
+	mr, err := b.Request(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.actError(w, r, err)
+		return
+	}
+	writeJSON(w, mr)
+}
+
+func (s *Server) queueCancel(w http.ResponseWriter, r *http.Request, b ActBackend) {
+	id := r.PathValue("id")
+	if err := b.Cancel(r.Context(), id); err != nil {
+		s.actError(w, r, err)
+		return
+	}
+	s.log.Info("migration request cancelled", "request_id", id, "remote_addr", r.RemoteAddr)
+	mr, err := b.Request(r.Context(), id)
+	if err != nil {
+		s.actError(w, r, err)
+		return
+	}
+	writeJSON(w, mr)
+}
+
+func (s *Server) queuePause(paused bool) func(http.ResponseWriter, *http.Request, ActBackend) {
+	return func(w http.ResponseWriter, r *http.Request, b ActBackend) {
+		if err := b.SetPaused(r.Context(), paused); err != nil {
+			s.actError(w, r, err)
+			return
+		}
+		s.log.Info("migration queue", "paused", paused, "remote_addr", r.RemoteAddr)
+		queue, err := b.Queue(r.Context())
+		if err != nil {
+			s.actError(w, r, err)
+			return
+		}
+		queue.Requests = nonNil(queue.Requests)
+		w.Header().Set(IndexHeader, strconv.FormatUint(queue.Index, 10))
+		writeJSON(w, queue)
+	}
+}
+
+func (s *Server) reservations(w http.ResponseWriter, r *http.Request, b ActBackend) {
+	all, err := b.Reservations(r.Context())
+	if err != nil {
+		s.actError(w, r, err)
+		return
+	}
+	q := r.URL.Query()
+	policy, locality, state, request := q.Get("policy"), q.Get("locality"), q.Get("state"), q.Get("request")
+	kept := all[:0:0]
+	for _, res := range all {
+		if (policy == "" || res.Policy == policy) && (locality == "" || res.Locality == locality) &&
+			(state == "" || res.State == state) && (request == "" || res.Request == request) {
+			kept = append(kept, res)
+		}
+	}
+	writeJSON(w, Reservations{Reservations: nonNil(kept)})
+}
+
+func (s *Server) decisions(w http.ResponseWriter, r *http.Request, b ActBackend) {
+	q := r.URL.Query()
+	f := DecisionFilter{Policy: q.Get("policy"), Locality: q.Get("locality"), Kind: q.Get("kind"), Request: q.Get("request")}
+	if v := q.Get("since"); v != "" {
+		t, err := time.Parse(time.RFC3339, v)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("since: %q is not an RFC 3339 time such as 2026-01-05T09:00:00Z", v))
+			return
+		}
+		f.Since = t
+	}
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("limit: %q is not a non-negative integer", v))
+			return
+		}
+		f.Limit = n
+	}
+	ds, err := b.Decisions(r.Context(), f)
+	if err != nil {
+		s.actError(w, r, err)
+		return
+	}
+	writeJSON(w, Decisions{Decisions: nonNil(ds)})
+}

@@ -1,0 +1,430 @@
+package api_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/foreshape/foreshape/agent/api"
+	"github.com/foreshape/foreshape/agent/api/apitest"
+)
+
+// nopBackend answers the forecast endpoints with nothing.
+type nopBackend struct{}
+
+func (nopBackend) Status(context.Context) api.Status        { return api.Status{Node: "n1"} }
+func (nopBackend) Policies(context.Context) []api.Policy    { return nil }
+func (nopBackend) Series(context.Context) []api.Series      { return nil }
+func (nopBackend) Forecasts(context.Context) []api.Forecast { return nil }
+func (nopBackend) Hotspots(context.Context) []api.Hotspot   { return nil }
+func (nopBackend) Anomalies(context.Context) []api.Anomaly  { return nil }
+
+func serveAct(t *testing.T, act api.ActBackend, opts api.Options) (string, *api.Client) {
+	t.Helper()
+	opts.Act = act
+	s, err := api.NewServer(nopBackend{}, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(s)
+	t.Cleanup(srv.Close)
+	return srv.URL, &api.Client{Address: srv.URL}
+}
+
+func statusCode(err error) int {
+	var se *api.StatusError
+	if errors.As(err, &se) {
+		return se.Code
+	}
+	return 0
+}
+
+// keys returns the sorted keys of a JSON object.
+func keys(t *testing.T, raw json.RawMessage) []string {
+	t.Helper()
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &m); err != nil {
+		t.Fatalf("not a JSON object: %s", raw)
+	}
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func getJSON(t *testing.T, url string) (int, http.Header, []byte) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header, b
+}
+
+// The JSON shapes are fixed: scripts rely on exactly these keys.
+func TestActJSONShapes(t *testing.T) {
+	act := apitest.New()
+	addr, c := serveAct(t, act, api.Options{})
+	ctx := context.Background()
+	if _, err := c.Submit(ctx, api.Submission{Allocation: "a1", Target: "dc2"}); err != nil {
+		t.Fatal(err)
+	}
+	act.AddReservation(api.Reservation{ID: "res-1", Request: "mr-1", Policy: "web", Locality: "dc2", CPU: 500, Memory: 256,
+		From: act.Start, Until: act.Start.Add(time.Hour), Job: "foreshape-reserve-mr-1", State: api.ReservationHeld})
+	act.AddDecision(api.Decision{Time: act.Start, Policy: "web", Kind: api.DecisionReserve, Locality: "dc2", Request: "mr-1", Reason: "r"})
+
+	for _, tc := range []struct {
+		path, list string
+		top, item  []string
+	}{
+		{"/v1/queue", "requests", []string{"paused", "requests"},
+			[]string{"created", "estimated_duration_s", "finished", "id", "priority", "reason", "resource", "score", "source", "started", "state", "target"}},
+		{"/v1/reservations", "reservations", []string{"reservations"},
+			[]string{"cpu", "from", "id", "iops", "job", "locality", "memory", "policy", "request", "state", "until"}},
+		{"/v1/decisions", "decisions", []string{"decisions"},
+			[]string{"kind", "locality", "policy", "reason", "request", "time"}},
+	} {
+		code, _, body := getJSON(t, addr+tc.path)
+		if code != http.StatusOK {
+			t.Fatalf("%s: %d %s", tc.path, code, body)
+		}
+		if got := keys(t, body); fmt.Sprint(got) != fmt.Sprint(tc.top) {
+			t.Errorf("%s keys = %v, want %v", tc.path, got, tc.top)
+		}
+		var top map[string]json.RawMessage
+		_ = json.Unmarshal(body, &top)
+		var items []json.RawMessage
+		if err := json.Unmarshal(top[tc.list], &items); err != nil || len(items) != 1 {
+			t.Fatalf("%s %s = %s", tc.path, tc.list, top[tc.list])
+		}
+		if got := keys(t, items[0]); fmt.Sprint(got) != fmt.Sprint(tc.item) {
+			t.Errorf("%s item keys = %v, want %v", tc.path, got, tc.item)
+		}
+	}
+	// A request that has not started shows null times, not year one.
+	_, _, body := getJSON(t, addr+"/v1/queue/mr-1")
+	if !strings.Contains(string(body), `"started": null`) || !strings.Contains(string(body), `"finished": null`) {
+		t.Errorf("unstarted request: %s", body)
+	}
+	// Empty lists are [] so scripts can iterate them.
+	addr2, _ := serveAct(t, apitest.New(), api.Options{})
+	for _, path := range []string{"/v1/queue", "/v1/reservations", "/v1/decisions"} {
+		if _, _, body := getJSON(t, addr2+path); !strings.Contains(string(body), "[]") {
+			t.Errorf("%s on an empty state = %s, want an empty list", path, body)
+		}
+	}
+}
+
+func TestQueueSubmitShowCancel(t *testing.T) {
+	act := apitest.New()
+	addr, c := serveAct(t, act, api.Options{})
+	ctx := context.Background()
+
+	resp, err := http.Post(addr+"/v1/queue", "application/json", strings.NewReader(`{"job":"web","group":"frontend","target":"dc3","priority":70,"reason":"rack maintenance"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sub api.Submitted
+	_ = json.NewDecoder(resp.Body).Decode(&sub)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated || sub.ID == "" || resp.Header.Get("Location") != "/v1/queue/"+sub.ID ||
+		resp.Header.Get("Content-Type") != "application/json" {
+		t.Fatalf("submit: %d %+v location %q", resp.StatusCode, sub, resp.Header.Get("Location"))
+	}
+	mr, err := c.Request(ctx, sub.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := api.MigrationRequest{ID: sub.ID, Resource: "job/web/frontend", Source: "dc1", Target: "dc3", State: api.StatePending,
+		Priority: 70, Reason: "rack maintenance", EstimatedDurationS: 60, Created: act.Start}
+	if fmt.Sprint(mr) != fmt.Sprint(want) {
+		t.Errorf("request = %+v\nwant      %+v", mr, want)
+	}
+
+	id2, err := c.Submit(ctx, api.Submission{Node: "n1", Target: "dc2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, err := c.Queue(ctx, nil)
+	if err != nil || len(q.Requests) != 2 || q.Paused || q.Index == 0 {
+		t.Fatalf("queue = %+v, %v", q, err)
+	}
+	q, err = c.Queue(ctx, &api.QueueOptions{Locality: "dc3"})
+	if err != nil || len(q.Requests) != 1 || q.Requests[0].ID != sub.ID {
+		t.Errorf("queue of dc3 = %+v, %v", q.Requests, err)
+	}
+
+	got, err := c.Cancel(ctx, id2)
+	if err != nil || got.State != api.StateCancelled {
+		t.Fatalf("cancel = %+v, %v", got, err)
+	}
+	q, _ = c.Queue(ctx, &api.QueueOptions{States: []string{api.StateCancelled}})
+	if len(q.Requests) != 1 || q.Requests[0].ID != id2 {
+		t.Errorf("cancelled requests = %+v", q.Requests)
+	}
+	if _, err := c.Cancel(ctx, id2); statusCode(err) != http.StatusConflict {
+		t.Errorf("cancel twice: %v, want 409", err)
+	}
+	if _, err := c.Cancel(ctx, "mr-404"); statusCode(err) != http.StatusNotFound {
+		t.Errorf("cancel unknown: %v, want 404", err)
+	}
+	if _, err := c.Request(ctx, "mr-404"); statusCode(err) != http.StatusNotFound || !strings.Contains(err.Error(), "mr-404") {
+		t.Errorf("show unknown: %v, want a 404 naming it", err)
+	}
+	if _, err := c.Queue(ctx, &api.QueueOptions{States: []string{"lost"}}); statusCode(err) != http.StatusBadRequest {
+		t.Errorf("unknown state filter: %v, want 400", err)
+	}
+	// The node's request was cancelled: it may be queued again.
+	if _, err := c.Submit(ctx, api.Submission{Node: "n1", Target: "dc2"}); err != nil {
+		t.Errorf("resubmit after cancel: %v", err)
+	}
+}
+
+func TestQueueSubmitRefusals(t *testing.T) {
+	act := apitest.New()
+	act.Max = 2
+	addr, c := serveAct(t, act, api.Options{})
+	ctx := context.Background()
+	first, err := c.Submit(ctx, api.Submission{Allocation: "a1", Target: "dc2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, body string
+		code       int
+		want       string
+	}{
+		{"not json", `{"allocation":`, 400, "body"},
+		{"unknown field", `{"alloc":"a1","target":"dc2"}`, 400, "unknown field"},
+		{"two values", `{"allocation":"a2","target":"dc1"} {}`, 400, "more than one"},
+		{"nothing to move", `{"target":"dc2"}`, 400, "allocation"},
+		{"two resources", `{"allocation":"a2","node":"n1","target":"dc2"}`, 400, "only one"},
+		{"job without group", `{"job":"web","target":"dc2"}`, 400, "group"},
+		{"group without job", `{"group":"frontend","target":"dc2"}`, 400, "job"},
+		{"no target", `{"allocation":"a2"}`, 400, "target"},
+		{"priority", `{"allocation":"a2","target":"dc1","priority":101}`, 400, "priority"},
+		{"unknown allocation", `{"allocation":"zz","target":"dc1"}`, 400, `allocation: no allocation "zz"`},
+		{"unknown node", `{"node":"zz","target":"dc1"}`, 400, `node: no node "zz"`},
+		{"unknown target", `{"allocation":"a2","target":"dc9"}`, 400, `target: no locality "dc9"`},
+		{"target is source", `{"allocation":"a2","target":"dc2"}`, 400, "already is"},
+		{"already queued", `{"allocation":"a1","target":"dc3"}`, 409, first},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before, _ := c.Queue(ctx, nil)
+			resp, err := http.Post(addr+"/v1/queue", "application/json", strings.NewReader(tc.body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var e api.Error
+			_ = json.NewDecoder(resp.Body).Decode(&e)
+			resp.Body.Close()
+			if resp.StatusCode != tc.code || !strings.Contains(e.Error, tc.want) {
+				t.Errorf("%d %q, want %d mentioning %q", resp.StatusCode, e.Error, tc.code, tc.want)
+			}
+			after, _ := c.Queue(ctx, nil)
+			if after.Index != before.Index || len(after.Requests) != len(before.Requests) {
+				t.Errorf("a refused submission changed the queue")
+			}
+		})
+	}
+	if _, err := c.Submit(ctx, api.Submission{Allocation: "a2", Target: "dc1"}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.Submit(ctx, api.Submission{Node: "n1", Target: "dc3"})
+	if statusCode(err) != http.StatusTooManyRequests || !strings.Contains(err.Error(), "bound is 2") {
+		t.Errorf("full queue: %v, want 429", err)
+	}
+}
+
+func TestQueuePauseResume(t *testing.T) {
+	_, c := serveAct(t, apitest.New(), api.Options{})
+	ctx := context.Background()
+	q, err := c.Pause(ctx, true)
+	if err != nil || !q.Paused {
+		t.Fatalf("pause = %+v, %v", q, err)
+	}
+	if q, _ := c.Queue(ctx, nil); !q.Paused {
+		t.Error("queue not paused after pause")
+	}
+	if q, err := c.Pause(ctx, true); err != nil || !q.Paused {
+		t.Errorf("pause twice = %+v, %v", q, err)
+	}
+	if q, err := c.Pause(ctx, false); err != nil || q.Paused {
+		t.Errorf("resume = %+v, %v", q, err)
+	}
+}
+
+func TestActTokens(t *testing.T) {
+	addr, c := serveAct(t, apitest.New(), api.Options{Tokens: []string{"s3cret"}})
+	ctx := context.Background()
+	calls := map[string]func() error{
+		"submit": func() error { _, err := c.Submit(ctx, api.Submission{Allocation: "a1", Target: "dc2"}); return err },
+		"cancel": func() error { _, err := c.Cancel(ctx, "mr-1"); return err },
+		"pause":  func() error { _, err := c.Pause(ctx, true); return err },
+		"resume": func() error { _, err := c.Pause(ctx, false); return err },
+		"queue":  func() error { _, err := c.Queue(ctx, nil); return err },
+		"show":   func() error { _, err := c.Request(ctx, "mr-1"); return err },
+		"reservations": func() error {
+			_, err := c.Reservations(ctx, nil)
+			return err
+		},
+		"decisions": func() error { _, err := c.Decisions(ctx, api.DecisionFilter{}); return err },
+	}
+	for _, name := range []string{"submit", "cancel", "pause", "resume", "queue", "show", "reservations", "decisions"} {
+		c.Token = ""
+		if err := calls[name](); statusCode(err) != http.StatusForbidden {
+			t.Errorf("%s without a token: %v, want 403", name, err)
+		}
+		c.Token = "wrong"
+		if err := calls[name](); statusCode(err) != http.StatusForbidden {
+			t.Errorf("%s with a bad token: %v, want 403", name, err)
+		}
+		c.Token = "s3cret"
+		if err := calls[name](); err != nil {
+			t.Errorf("%s with the token: %v", name, err)
+		}
+	}
+	req, _ := http.NewRequest(http.MethodDelete, addr+"/v1/queue/mr-1", nil)
+	req.Header.Set("Authorization", "Bearer wrong")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != http.StatusForbidden {
+		t.Errorf("bearer token: %v %v", resp.StatusCode, err)
+	}
+	resp.Body.Close()
+}
+
+func TestQueueBlockingQuery(t *testing.T) {
+	act := apitest.New()
+	addr, c := serveAct(t, act, api.Options{})
+	ctx := context.Background()
+	id, err := c.Submit(ctx, api.Submission{Allocation: "a1", Target: "dc2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q0, err := c.Queue(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Nothing changes: the wait ends with the same index.
+	q, err := c.Queue(ctx, &api.QueueOptions{WaitIndex: q0.Index, WaitTime: 20 * time.Millisecond})
+	if err != nil || q.Index != q0.Index {
+		t.Errorf("unchanged wait = index %d, %v; want %d", q.Index, err, q0.Index)
+	}
+	// An older index answers at once.
+	if q, err := c.Queue(ctx, &api.QueueOptions{WaitIndex: q0.Index - 1}); err != nil || q.Index != q0.Index {
+		t.Errorf("old index = %d, %v", q.Index, err)
+	}
+	// A change wakes the waiter, whenever it happens; the answer shows it.
+	done := make(chan api.Queue, 1)
+	go func() {
+		q, err := c.Queue(ctx, &api.QueueOptions{WaitIndex: q0.Index, WaitTime: time.Minute})
+		if err != nil {
+			t.Error(err)
+		}
+		done <- q
+	}()
+	act.Update(id, func(mr *api.MigrationRequest) { mr.State = api.StateRunning })
+	q = <-done
+	if q.Index <= q0.Index || q.Requests[0].State != api.StateRunning {
+		t.Errorf("after a change: index %d (was %d), state %s", q.Index, q0.Index, q.Requests[0].State)
+	}
+	for _, bad := range []string{"?index=x", "?index=1&wait=soon"} {
+		if code, _, body := getJSON(t, addr+"/v1/queue"+bad); code != http.StatusBadRequest {
+			t.Errorf("%s: %d %s, want 400", bad, code, body)
+		}
+	}
+}
+
+func TestReservationsAndDecisionsFilters(t *testing.T) {
+	act := apitest.New()
+	addr, c := serveAct(t, act, api.Options{})
+	ctx := context.Background()
+	act.AddReservation(api.Reservation{ID: "res-1", Request: "mr-1", Policy: "web", Locality: "dc2", State: api.ReservationHeld})
+	act.AddReservation(api.Reservation{ID: "res-2", Request: "mr-2", Policy: "batch", Locality: "dc3", State: api.ReservationReleased})
+	for i, d := range []api.Decision{
+		{Policy: "web", Kind: api.DecisionReserve, Locality: "dc2", Request: "mr-1"},
+		{Policy: "web", Kind: api.DecisionScale, Locality: "dc2"},
+		{Policy: "batch", Kind: api.DecisionWait, Locality: "dc3", Request: "mr-2"},
+	} {
+		d.Time = act.Start.Add(time.Duration(i) * time.Minute)
+		act.AddDecision(d)
+	}
+	rs, err := c.Reservations(ctx, &api.ReservationOptions{Policy: "batch"})
+	if err != nil || len(rs) != 1 || rs[0].ID != "res-2" {
+		t.Errorf("reservations of batch = %+v, %v", rs, err)
+	}
+	rs, _ = c.Reservations(ctx, &api.ReservationOptions{State: api.ReservationHeld, Locality: "dc2"})
+	if len(rs) != 1 || rs[0].ID != "res-1" {
+		t.Errorf("held in dc2 = %+v", rs)
+	}
+	for _, tc := range []struct {
+		f    api.DecisionFilter
+		want string
+	}{
+		{api.DecisionFilter{}, "wait scale reserve"},
+		{api.DecisionFilter{Policy: "web"}, "scale reserve"},
+		{api.DecisionFilter{Locality: "dc3"}, "wait"},
+		{api.DecisionFilter{Kind: api.DecisionScale}, "scale"},
+		{api.DecisionFilter{Request: "mr-1"}, "reserve"},
+		{api.DecisionFilter{Limit: 1}, "wait"},
+		{api.DecisionFilter{Since: act.Start.Add(time.Minute)}, "wait scale"},
+	} {
+		ds, err := c.Decisions(ctx, tc.f)
+		var kinds []string
+		for _, d := range ds {
+			kinds = append(kinds, d.Kind)
+		}
+		if err != nil || strings.Join(kinds, " ") != tc.want {
+			t.Errorf("decisions %+v = %v, %v; want %s", tc.f, kinds, err, tc.want)
+		}
+	}
+	for _, bad := range []string{"?since=yesterday", "?limit=-1", "?limit=many"} {
+		if code, _, body := getJSON(t, addr+"/v1/decisions"+bad); code != http.StatusBadRequest {
+			t.Errorf("%s: %d %s, want 400", bad, code, body)
+		}
+	}
+}
+
+// failing is a backend whose state cannot be read.
+type failing struct {
+	api.ActBackend
+	err error
+}
+
+func (f failing) Queue(context.Context) (api.Queue, error) { return api.Queue{}, f.err }
+
+func TestActErrorsAndNoBackend(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		code int
+	}{
+		{errors.New("raft: boom"), 500},
+		{fmt.Errorf("no leader: %w", api.ErrUnavailable), 503},
+	} {
+		addr, _ := serveAct(t, failing{ActBackend: apitest.New(), err: tc.err}, api.Options{})
+		if code, _, body := getJSON(t, addr+"/v1/queue"); code != tc.code || !strings.Contains(string(body), tc.err.Error()) {
+			t.Errorf("%v: %d %s, want %d", tc.err, code, body, tc.code)
+		}
+	}
+	s, err := api.NewServer(nopBackend{}, api.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(s)
+	defer srv.Close()
+	if code, _, body := getJSON(t, srv.URL+"/v1/queue"); code != http.StatusServiceUnavailable || !strings.Contains(string(body), "migration queue") {
+		t.Errorf("no act backend: %d %s, want 503", code, body)
+	}
+}
