@@ -252,7 +252,7 @@ var defaultLoad = groupLoad{
 // length of the tick that just ended.
 func (c *Cluster) computeLoad(dt time.Duration) {
 	for _, n := range c.nodes {
-		n.demCPU, n.demMem, n.demIOPS, n.surge = 0, 0, 0, 1
+		n.demCPU, n.demMem, n.demIOPS, n.surge, n.services = 0, 0, 0, 1, 0
 	}
 	kept := c.surges[:0]
 	for _, s := range c.surges {
@@ -287,10 +287,14 @@ func (c *Cluster) computeLoad(dt time.Duration) {
 		n.demCPU += a.cpu
 		n.demMem += a.mem
 		n.demIOPS += a.iops
+		if a.job.typ == api.JobTypeService && !g.idle {
+			n.services++
+		}
 	}
 	clear(c.live[len(live):])
 	c.live = live
 	secs := dt.Seconds()
+	sloFactor := c.sc.SLO.factor()
 	for _, n := range c.nodes {
 		n.throttle = 0
 		if n.demCPU > float64(n.cpu) {
@@ -317,8 +321,23 @@ func (c *Cluster) computeLoad(dt time.Duration) {
 		if n.demMem > float64(n.mem) {
 			m.memPressureSecs += secs
 		}
+		memOver := n.demMem > float64(n.mem)
 		if n.iops > 0 && n.demIOPS > float64(n.iops) {
 			m.iopsOverSecs += secs
+			m.congestedSecs += secs
+		} else if n.throttle > 0 || memOver {
+			m.congestedSecs += secs
+		}
+		lf := latencyFactor(n.demCPU / float64(n.cpu))
+		m.latency += lf * secs
+		if lf >= sloFactor || memOver {
+			m.sloSecs += float64(n.services) * secs
+		}
+		switch n.status {
+		case api.NodeStatusReady:
+			m.readySecs += secs
+		case api.NodeStatusInit:
+			m.bootSecs += secs
 		}
 	}
 	periods := float64(dt / (100 * time.Millisecond)) // CFS periods of 100ms

@@ -79,6 +79,7 @@ type node struct {
 	ioReads    float64 // cumulative disk reads served
 	ioWrites   float64 // cumulative disk writes served
 	surge      float64 // demand factor applied this tick
+	services   int     // running service allocations with demand this tick
 	minuteAcc  minuteAcc
 	hostUptime time.Duration
 }
@@ -138,6 +139,9 @@ type group struct {
 	replacement string
 	runFor      time.Duration
 	specHash    string // resources and placement, to detect destructive updates
+	// idle marks a group that only holds capacity (every task sleeps or
+	// runs a pause image, with no load binding): it demands nothing.
+	idle bool
 }
 
 // alloc is one allocation.

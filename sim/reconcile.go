@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"path"
 	"sort"
 	"strconv"
 	"strings"
@@ -77,7 +78,7 @@ func (c *Cluster) register(spec *api.Job, sims map[string]GroupSimSpec, trigger 
 					if err != nil {
 						return nil, err
 					}
-					g.load, g.replacement, g.runFor = og.load, og.replacement, og.runFor
+					g.load, g.replacement, g.runFor, g.idle = og.load, og.replacement, og.runFor, og.idle
 					groups = append(groups, g)
 					ok = true
 				}
@@ -89,6 +90,10 @@ func (c *Cluster) register(spec *api.Job, sims map[string]GroupSimSpec, trigger 
 		g, err := c.buildGroup(spec, tg, sim)
 		if err != nil {
 			return nil, err
+		}
+		if !ok && !hasSimMeta(tg.Meta) && idleTasks(tg.Tasks) {
+			// A placeholder: sleeping tasks hold capacity and use none.
+			g.idle, g.load = true, groupLoad{}
 		}
 		groups = append(groups, g)
 	}
@@ -183,6 +188,31 @@ func (c *Cluster) buildGroup(spec *api.Job, tg *api.TaskGroup, sim GroupSimSpec)
 	_ = json.NewEncoder(h).Encode([]any{g.cpu, g.cores, g.mem, g.iops, g.constraints, g.tasks})
 	g.specHash = hex.EncodeToString(h.Sum(nil)[:8])
 	return g, nil
+}
+
+// idleTasks reports whether every task only holds capacity: a command that
+// sleeps (exec, raw_exec) or a pause container image.
+func idleTasks(tasks []*api.Task) bool {
+	if len(tasks) == 0 {
+		return false
+	}
+	for _, t := range tasks {
+		switch t.Driver {
+		case "exec", "raw_exec":
+			cmd, _ := t.Config["command"].(string)
+			if path.Base(cmd) != "sleep" {
+				return false
+			}
+		case "docker", "podman", "containerd-driver":
+			img, _ := t.Config["image"].(string)
+			if !strings.Contains(path.Base(img), "pause") {
+				return false
+			}
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // hasSimMeta reports whether group meta binds the sim's load model.

@@ -54,7 +54,13 @@ type Scenario struct {
 	Traces     map[string]TraceSpec
 	Jobs       []JobSpec
 	Events     []EventSpec
-	Faults     Faults
+	// Migrations are declared waves of moves. The sim does not perform
+	// them: they are work for a controller (foreshape sim run hands them,
+	// with the drain events, to every controller it compares).
+	Migrations []MigrationSpec
+	// SLO is the latency objective the ground truth measures services by.
+	SLO    SLOSpec
+	Faults Faults
 	// PublishAllocationMetrics adds per-allocation gauges to /v1/metrics,
 	// as Nomad's telemetry setting of that name does (default true).
 	PublishAllocationMetrics bool
@@ -141,7 +147,54 @@ type EventSpec struct {
 	Group      string
 	Count      int
 	Nodes      string // node group to clone (add_nodes)
+	// Target is the datacenter a drain's work is meant to move to. The sim
+	// lets Nomad's scheduler decide; controllers that move the work
+	// themselves (foreshape sim run) read it.
+	Target string
 }
+
+// MigrationSpec is a declared wave of moves: Count allocations (all that
+// match when zero) of a job (and group), running on nodes that match the
+// selectors, requested to move from datacenter From to datacenter To. The
+// requests arrive At the given offset, or one every Every from then on;
+// each should have started within Deadline of its arrival.
+type MigrationSpec struct {
+	Name      string
+	At        time.Duration
+	Every     time.Duration
+	Deadline  time.Duration
+	Job       string
+	Group     string
+	From      string
+	NodePool  string
+	NodeClass string
+	Node      string
+	To        string
+	Count     int
+}
+
+// SLOSpec is the services' latency objective. The sim models a running
+// allocation's latency as its node's CPU queueing delay, 1/(1-ρ) times the
+// unloaded latency for CPU utilisation ρ (unbounded at or over capacity);
+// a service allocation violates the objective while that factor reaches
+// LatencyFactor or its node is under memory pressure.
+type SLOSpec struct {
+	// LatencyFactor is the highest tolerated multiple of the unloaded
+	// latency, > 1; zero means DefaultSLOLatencyFactor (10: 90% CPU
+	// utilisation).
+	LatencyFactor float64
+}
+
+// factor returns the latency factor in force.
+func (s SLOSpec) factor() float64 {
+	if s.LatencyFactor == 0 {
+		return DefaultSLOLatencyFactor
+	}
+	return s.LatencyFactor
+}
+
+// DefaultSLOLatencyFactor is SLOSpec.LatencyFactor's default.
+const DefaultSLOLatencyFactor = 10
 
 // LoadScenario reads and decodes the scenario file name from fsys.
 func LoadScenario(fsys fs.FS, name string) (*Scenario, error) {
@@ -238,6 +291,31 @@ func (sc *Scenario) Validate() error {
 		if e.Datacenter != "" && !dcs[e.Datacenter] {
 			return fmt.Errorf("event %q: datacenter %q is not declared", e.Name, e.Datacenter)
 		}
+		if e.Target != "" && (e.Kind != EventDrain || !dcs[e.Target]) {
+			return fmt.Errorf("event %q: target %q must be a declared datacenter, on a drain", e.Name, e.Target)
+		}
+	}
+	for _, m := range sc.Migrations {
+		if !dcs[m.From] || !dcs[m.To] {
+			return fmt.Errorf("migration %q: from %q and to %q must be declared datacenters", m.Name, m.From, m.To)
+		}
+		if m.From == m.To {
+			return fmt.Errorf("migration %q: from and to are both %q", m.Name, m.From)
+		}
+		if m.Count < 0 {
+			return fmt.Errorf("migration %q: count must not be negative", m.Name)
+		}
+		if m.Job != "" {
+			j := jobs[m.Job]
+			if j == nil || (m.Group != "" && j.LookupTaskGroup(m.Group) == nil) {
+				return fmt.Errorf("migration %q: job %q group %q not declared", m.Name, m.Job, m.Group)
+			}
+		} else if m.Group != "" {
+			return fmt.Errorf("migration %q: a group needs its job", m.Name)
+		}
+	}
+	if sc.SLO.LatencyFactor != 0 && sc.SLO.LatencyFactor <= 1 {
+		return fmt.Errorf("slo: latency_factor must be greater than 1")
 	}
 	if sc.Tick <= 0 {
 		return fmt.Errorf("tick must be positive")
@@ -265,7 +343,28 @@ type rawScenario struct {
 	Traces       []rawTrace     `hcl:"trace,block"`
 	Jobs         []rawJob       `hcl:"job,block"`
 	Events       []rawEvent     `hcl:"event,block"`
+	Migrations   []rawMigration `hcl:"migration,block"`
+	SLO          *rawSLO        `hcl:"slo,block"`
 	Fault        *rawFault      `hcl:"fault,block"`
+}
+
+type rawMigration struct {
+	Name      string         `hcl:"name,label"`
+	At        hcl.Expression `hcl:"at"`
+	Every     hcl.Expression `hcl:"every,optional"`
+	Deadline  hcl.Expression `hcl:"deadline,optional"`
+	Job       *string        `hcl:"job,optional"`
+	Group     *string        `hcl:"group,optional"`
+	From      string         `hcl:"from"`
+	NodePool  *string        `hcl:"node_pool,optional"`
+	NodeClass *string        `hcl:"node_class,optional"`
+	Node      *string        `hcl:"node,optional"`
+	To        string         `hcl:"to"`
+	Count     *int           `hcl:"count,optional"`
+}
+
+type rawSLO struct {
+	LatencyFactor *float64 `hcl:"latency_factor,optional"`
 }
 
 type rawACL struct {
@@ -389,6 +488,7 @@ type rawEvent struct {
 	Group      *string        `hcl:"group,optional"`
 	Count      *int           `hcl:"count,optional"`
 	Nodes      *string        `hcl:"nodes,optional"`
+	Target     *string        `hcl:"target,optional"`
 }
 
 type rawFault struct {
@@ -537,6 +637,7 @@ func (r rawScenario) translate() (*Scenario, hcl.Diagnostics) {
 			Datacenter: str(e.Datacenter, ""), NodePool: str(e.NodePool, ""),
 			NodeClass: str(e.NodeClass, ""), Node: str(e.Node, ""),
 			Job: str(e.Job, ""), Group: str(e.Group, ""), Nodes: str(e.Nodes, ""),
+			Target: str(e.Target, ""),
 		}
 		if e.Factor != nil {
 			ev.Factor = *e.Factor
@@ -547,6 +648,22 @@ func (r rawScenario) translate() (*Scenario, hcl.Diagnostics) {
 		sc.Events = append(sc.Events, ev)
 	}
 	sort.SliceStable(sc.Events, func(i, k int) bool { return sc.Events[i].At < sc.Events[k].At })
+	for _, m := range r.Migrations {
+		ms := MigrationSpec{
+			Name: m.Name, At: duration(m.At, 0, &diags), Every: duration(m.Every, 0, &diags),
+			Deadline: duration(m.Deadline, time.Hour, &diags),
+			Job:      str(m.Job, ""), Group: str(m.Group, ""), From: m.From, To: m.To,
+			NodePool: str(m.NodePool, ""), NodeClass: str(m.NodeClass, ""), Node: str(m.Node, ""),
+		}
+		if m.Count != nil {
+			ms.Count = *m.Count
+		}
+		sc.Migrations = append(sc.Migrations, ms)
+	}
+	sc.SLO.LatencyFactor = DefaultSLOLatencyFactor
+	if r.SLO != nil && r.SLO.LatencyFactor != nil {
+		sc.SLO.LatencyFactor = *r.SLO.LatencyFactor
+	}
 	if f := r.Fault; f != nil {
 		sc.Faults.Latency = Duration(duration(f.Latency, 0, &diags))
 		if f.ErrorRate != nil {

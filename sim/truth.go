@@ -9,6 +9,7 @@ import (
 // evaluations to assert on. Every slice is in the order things happened.
 type Truth struct {
 	NodeMinutes []NodeMinute
+	JobMinutes  []JobMinute
 	Migrations  []MigrationRecord
 	Requests    []RequestRecord
 	Events      []EventRecord
@@ -41,8 +42,51 @@ type NodeMinute struct {
 	MemPressureSeconds float64
 	// IOPSOverSeconds is how long IOPS demand exceeded capacity.
 	IOPSOverSeconds float64
-	// Congested is true when any of the three was over capacity.
-	Congested bool
+	// Congested is true when any of the three was over capacity;
+	// CongestedSeconds is how long any of them was.
+	Congested        bool
+	CongestedSeconds float64
+	// LatencyFactor is the time-weighted mean of the latency model's
+	// factor over the unloaded latency, 1/(1-ρ) for CPU utilisation ρ
+	// (capped at MaxLatencyFactor); SLOViolationSeconds sums, over the
+	// node's running service allocations, the seconds each spent beyond
+	// the scenario's SLO (the factor at or over its latency_factor, or
+	// memory pressure).
+	LatencyFactor       float64
+	SLOViolationSeconds float64
+	// ReadySeconds and BootingSeconds are how long the node was ready, and
+	// initializing (added at run time, not yet schedulable), in the minute.
+	ReadySeconds   float64
+	BootingSeconds float64
+}
+
+// MaxLatencyFactor caps the latency model's factor: at or over capacity
+// the queue grows without bound, recorded as this.
+const MaxLatencyFactor = 100
+
+// latencyFactor is the CPU queueing delay factor 1/(1-ρ) of an M/M/1
+// queue at utilisation rho, capped at MaxLatencyFactor.
+func latencyFactor(rho float64) float64 {
+	if rho >= 1-1.0/MaxLatencyFactor {
+		return MaxLatencyFactor
+	}
+	return 1 / (1 - max(rho, 0))
+}
+
+// JobMinute is what one job held and lacked at the end of one minute:
+// the resources its allocations hold on their nodes (requests, as the
+// scheduler counts them), how many of them run, and how many wait in a
+// blocked evaluation because nothing fits. Only jobs holding or waiting
+// for something are recorded.
+type JobMinute struct {
+	Minute          time.Time
+	JobID           string
+	Type            string
+	Priority        int
+	AllocatedCPUMHz float64
+	AllocatedMemMB  float64
+	Running         int
+	Queued          int
 }
 
 // MigrationRecord is one finished migration transfer.
@@ -92,6 +136,11 @@ type minuteAcc struct {
 	unservedCPU      float64
 	memPressureSecs  float64
 	iopsOverSecs     float64
+	congestedSecs    float64
+	latency          float64 // factor × seconds
+	sloSecs          float64
+	readySecs        float64
+	bootSecs         float64
 }
 
 // flushMinutes writes the accumulated minute of every node once virtual
@@ -115,13 +164,42 @@ func (c *Cluster) flushMinutes(force bool) {
 				IOPSDemand: m.iops / m.secs, IOPSPeak: m.iopsPeak, IOPSCapacity: float64(n.iops),
 				CPUThrottledSeconds: m.throttledSecs, CPUUnservedMHzSeconds: m.unservedCPU,
 				MemPressureSeconds: m.memPressureSecs, IOPSOverSeconds: m.iopsOverSecs,
+				CongestedSeconds: m.congestedSecs, LatencyFactor: m.latency / m.secs,
+				SLOViolationSeconds: m.sloSecs, ReadySeconds: m.readySecs, BootingSeconds: m.bootSecs,
 			}
 			rec.Congested = m.throttledSecs > 0 || m.memPressureSecs > 0 || m.iopsOverSecs > 0
 			c.truth.NodeMinutes = append(c.truth.NodeMinutes, rec)
 			*m = minuteAcc{}
 		}
 	}
+	c.flushJobMinutes()
 	c.lastMinute = cur
+}
+
+// flushJobMinutes records what every job holds and waits for as the
+// minute ends.
+func (c *Cluster) flushJobMinutes() {
+	queued := map[string]int{}
+	for _, b := range c.blocked {
+		for _, q := range b.queued {
+			queued[b.jobID] += q
+		}
+	}
+	for _, j := range c.sortedJobs() {
+		rec := JobMinute{Minute: c.lastMinute, JobID: j.id, Type: j.typ, Priority: j.priority, Queued: queued[j.id]}
+		for _, a := range j.allocs {
+			if a.holding {
+				rec.AllocatedCPUMHz += float64(a.reqCPU)
+				rec.AllocatedMemMB += float64(a.grp.mem)
+			}
+			if a.client == allocRunning {
+				rec.Running++
+			}
+		}
+		if rec.AllocatedCPUMHz > 0 || rec.Running > 0 || rec.Queued > 0 {
+			c.truth.JobMinutes = append(c.truth.JobMinutes, rec)
+		}
+	}
 }
 
 // Truth returns a copy of the ground truth recorded so far.
@@ -130,6 +208,7 @@ func (c *Cluster) Truth() Truth {
 	defer c.unlock()
 	return Truth{
 		NodeMinutes: append([]NodeMinute(nil), c.truth.NodeMinutes...),
+		JobMinutes:  append([]JobMinute(nil), c.truth.JobMinutes...),
 		Migrations:  append([]MigrationRecord(nil), c.truth.Migrations...),
 		Requests:    append([]RequestRecord(nil), c.truth.Requests...),
 		Events:      append([]EventRecord(nil), c.truth.Events...),
@@ -144,6 +223,11 @@ func (c *Cluster) TruthSince(t time.Time) Truth {
 	for _, r := range all.NodeMinutes {
 		if !r.Minute.Before(t) {
 			out.NodeMinutes = append(out.NodeMinutes, r)
+		}
+	}
+	for _, r := range all.JobMinutes {
+		if !r.Minute.Before(t) {
+			out.JobMinutes = append(out.JobMinutes, r)
 		}
 	}
 	for _, r := range all.Migrations {
