@@ -10,9 +10,9 @@ import (
 // log format: never reuse or renumber one.
 //
 //	1–15   series store
-//	16–31  migration queue (reserved)
-//	32–47  reservations and scale actions (reserved)
-//	48–63  decisions and cooldowns (reserved)
+//	16–31  migration queue (actcmd.go)
+//	32–47  reservations, scale actions and estimates (actcmd.go)
+//	48–63  decisions and intents (actcmd.go)
 type CommandType uint8
 
 // Series store commands.
@@ -30,6 +30,9 @@ func (t CommandType) String() string {
 		return "mark_stale"
 	case TypeDropSeries:
 		return "drop_series"
+	}
+	if n, ok := actTypeNames[t]; ok {
+		return n
 	}
 	return fmt.Sprintf("command(%d)", uint8(t))
 }
@@ -81,7 +84,10 @@ func Decode(b []byte) (Command, error) {
 	case TypeDropSeries:
 		c = decodeDropSeries(d)
 	default:
-		return nil, fmt.Errorf("%w %d", ErrUnknownCommand, uint8(t))
+		var ok bool
+		if c, ok = decodeAct(t, d); !ok {
+			return nil, fmt.Errorf("%w %d", ErrUnknownCommand, uint8(t))
+		}
 	}
 	if err := d.done(); err != nil {
 		return nil, fmt.Errorf("%w: %s: %w", ErrMalformedPayload, CommandType(b[1]), err)
@@ -98,8 +104,12 @@ type Result struct {
 	// series dropped.
 	Applied int
 	// Rejected counts samples dropped (see Store.Append) or keys that named
-	// no series.
+	// no series; for act commands, items skipped (an intent opened before,
+	// a request that has started).
 	Rejected int
+	// ID is the ID of the object an act command created or changed: a
+	// request, reservation, scale action or intent.
+	ID string
 }
 
 // AppendSamples adds a batch of samples, aggregated by the leader per series

@@ -1,8 +1,9 @@
 // Package state is foreshape's replicated state: the commands that change it,
 // the deterministic state machine (FSM) that hashicorp/raft applies them to on
-// every node, and its snapshots. Today it holds the series store; the
-// migration queue, reservations, scale actions, cooldowns and the decision log
-// join it as further command types and snapshot sections.
+// every node, and its snapshots. It holds the series store and the act
+// half's state: the migration queue, reservations, intents, scale actions
+// and cooldowns, learned move durations and the bounded decision log (act.go),
+// each with its own command types and snapshot section.
 //
 // It must never read the clock, the network, randomness or the environment,
 // and never log: every node applying the same log must reach byte-identical
@@ -85,6 +86,23 @@
 // configuration (ErrLayoutMismatch otherwise); a configuration without
 // profiles writes it exactly as snapshots did before profiles existed, so
 // those restore unchanged.
+//
+// # Act state
+//
+// Migration requests, reservations, intents and the rest are small and few,
+// so their commands carry one JSON document (actcmd.go) and the FSM copies
+// them whole for a snapshot. The rules that keep the act half safe live in
+// Apply, where every node enforces them alike: the state machine assigns
+// request and reservation IDs; a request for a resource (or allocation)
+// that an unfinished request already moves is refused with a
+// *ConflictError naming it, and one beyond the queue limit with
+// ErrQueueFull; updates are compare-and-set on Version (the log index of the
+// last change) and follow the request lifecycle; an intent ID can be opened
+// once only, so a retried Apply cannot announce a side effect twice; the
+// decision log and closed intents are bounded rings. FSM.Act returns every
+// act structure at one applied index, and FSM.Read gives a view of series
+// and act state under one lock, for the planner's consistent read. Local
+// applies commands to an FSM without Raft, for single-process runs.
 //
 // # Concurrency
 //

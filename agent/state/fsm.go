@@ -20,7 +20,9 @@ import (
 //   - Snapshot runs on raft's FSM goroutine, between Apply calls, and returns
 //     quickly: it copies the series pointers (not their rings) and bumps the
 //     store's generation so that later changes copy a series' header, and
-//     each page of buckets, before writing to it. Persist may then run
+//     each page of buckets, before writing to it; the act state (queue,
+//     reservations, intents, a few thousand small records at most) it
+//     copies whole. Persist may then run
 //     concurrently with Apply; it reads only the captured, immutable series.
 //   - Restore replaces all state with the snapshot's, or returns an error and
 //     keeps the previous state.
@@ -34,6 +36,7 @@ type FSM struct {
 	mu      sync.RWMutex
 	cfg     Config
 	store   *Store
+	act     *actStore
 	applied uint64
 }
 
@@ -48,7 +51,7 @@ func NewFSM(cfg Config) (*FSM, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &FSM{cfg: st.Config(), store: st}, nil
+	return &FSM{cfg: st.Config(), store: st, act: newActStore()}, nil
 }
 
 // Apply implements raft.FSM. It returns a Result, or an error value for an
@@ -93,7 +96,10 @@ func (f *FSM) apply(l *raft.Log) any {
 		res.Applied = f.store.Drop(c.Keys)
 		res.Rejected = len(c.Keys) - res.Applied
 	default:
-		err = fmt.Errorf("%w %d", ErrUnknownCommand, uint8(cmd.Type()))
+		var ok bool
+		if res, err, ok = f.act.apply(cmd, l.Index); !ok {
+			err = fmt.Errorf("%w %d", ErrUnknownCommand, uint8(cmd.Type()))
+		}
 	}
 	if err != nil {
 		return fmt.Errorf("state: apply index %d: %w", l.Index, err)
@@ -107,7 +113,7 @@ func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
 	defer f.mu.Unlock()
 	st := f.store
 	st.gen++
-	c := &capture{applied: f.applied, cfg: st.cfg, series: make([]*series, 0, len(st.series))}
+	c := &capture{applied: f.applied, cfg: st.cfg, series: make([]*series, 0, len(st.series)), act: f.act.clone()}
 	for _, sr := range st.series {
 		c.series = append(c.series, sr)
 	}
@@ -123,7 +129,7 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 		return fmt.Errorf("state: restore: %w", err)
 	}
 	f.mu.Lock()
-	f.store, f.applied = r.store, r.applied
+	f.store, f.act, f.applied = r.store, r.act, r.applied
 	f.mu.Unlock()
 	return nil
 }

@@ -53,6 +53,8 @@ import (
 //	             distance from head (uvarint), mean, min, max (float32),
 //	             count (uvarint)
 //
+// The act state's sections follow "series"; actsnapshot.go documents them.
+//
 // To add a sub-store: give it a section name, write it after "series" in
 // persist, read it in restore, and bump nothing — old snapshots simply lack
 // the section and restore it empty.
@@ -81,6 +83,7 @@ type capture struct {
 	applied uint64
 	cfg     Config    // the store's, with defaults; never changed
 	series  []*series // shared with the store until the store copies them
+	act     *actStore // a deep copy
 }
 
 // persist writes the capture in the snapshot format.
@@ -91,9 +94,13 @@ func (c *capture) persist(w io.Writer) error {
 
 	bw.WriteString(snapshotMagic)
 	fw.uvarint(snapshotVersion)
+	var act []actSection
+	if c.act != nil {
+		act = c.act.sections()
+	}
 	fw.frame(func(e *encoder) {
 		e.uvarint(c.applied)
-		e.uvarint(1)
+		e.uvarint(uint64(1 + len(act)))
 	})
 
 	slices.SortFunc(c.series, func(a, b *series) int { return compareKeys(a.key, b.key) })
@@ -106,6 +113,7 @@ func (c *capture) persist(w io.Writer) error {
 	for _, sr := range c.series {
 		fw.frame(func(e *encoder) { encodeSeries(e, sr) })
 	}
+	writeAct(fw, act)
 	if fw.err != nil {
 		return fw.err
 	}
@@ -253,6 +261,7 @@ func (f *frameWriter) frame(fill func(e *encoder)) {
 type restored struct {
 	applied uint64
 	store   *Store
+	act     *actStore
 }
 
 // restore reads a snapshot into a new store configured like cfg.
@@ -264,6 +273,7 @@ func restore(r io.Reader, cfg Config) (restored, error) {
 		return out, err
 	}
 	out.store = st
+	out.act = newActStore()
 
 	magic := make([]byte, len(snapshotMagic))
 	if err := fr.full(magic); err != nil || string(magic) != snapshotMagic {
@@ -298,6 +308,8 @@ func restore(r io.Reader, cfg Config) (restored, error) {
 		switch {
 		case name == sectionSeries:
 			err = restoreSeries(fr, st, records)
+		case isActSection(name):
+			err = restoreAct(fr, out.act, name, records)
 		case flags&flagSkippable != 0:
 			for range records {
 				if _, err = fr.frame(); err != nil {
