@@ -207,12 +207,12 @@ type MigrationRequest struct {
 	Reason    string        `json:"reason,omitempty"`
 	// NotBefore is the earliest start; Deadline when the move must be done
 	// (a maintenance window's start). Zero means none.
-	NotBefore   time.Time `json:"not_before,omitzero"`
-	Deadline    time.Time `json:"deadline,omitzero"`
-	Created     time.Time `json:"created"`
-	Started     time.Time `json:"started,omitzero"`
-	Finished    time.Time `json:"finished,omitzero"`
-	Attempts    int       `json:"attempts,omitempty"`
+	NotBefore time.Time `json:"not_before,omitzero"`
+	Deadline  time.Time `json:"deadline,omitzero"`
+	Created   time.Time `json:"created"`
+	Started   time.Time `json:"started,omitzero"`
+	Finished  time.Time `json:"finished,omitzero"`
+	Attempts  int       `json:"attempts,omitempty"`
 	// Version is the log index of the request's last change, for
 	// compare-and-set updates.
 	Version uint64 `json:"version"`
@@ -292,14 +292,14 @@ type IntentKind string
 // The intent kinds: every mutating call the coordinator makes to Nomad or a
 // scale target.
 const (
-	IntentStopAlloc        IntentKind = "stop_alloc"
-	IntentDrainNode        IntentKind = "drain_node"
-	IntentNodeEligibility  IntentKind = "node_eligibility"
-	IntentUpdateJob        IntentKind = "update_job"
-	IntentRegisterHold     IntentKind = "register_placeholder"
-	IntentScaleHold        IntentKind = "scale_placeholder"
-	IntentDeregisterHold   IntentKind = "deregister_placeholder"
-	IntentScaleTarget      IntentKind = "scale_target"
+	IntentStopAlloc       IntentKind = "stop_alloc"
+	IntentDrainNode       IntentKind = "drain_node"
+	IntentNodeEligibility IntentKind = "node_eligibility"
+	IntentUpdateJob       IntentKind = "update_job"
+	IntentRegisterHold    IntentKind = "register_placeholder"
+	IntentScaleHold       IntentKind = "scale_placeholder"
+	IntentDeregisterHold  IntentKind = "deregister_placeholder"
+	IntentScaleTarget     IntentKind = "scale_target"
 )
 
 // IntentOutcome is how an intent ended.
