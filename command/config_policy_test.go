@@ -234,7 +234,7 @@ func TestLoadAgentConfigPrecedence(t *testing.T) {
 
 func TestPolicyValidateWarningsPass(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "short-history.hcl")
-	src := "shaping \"web\" {\n  locality {\n    datacenter = \"dc1\"\n  }\n  forecast {\n    history     = \"7d\"\n    seasonality = [\"7d\"]\n  }\n}\n"
+	src := "shaping \"web\" {\n  locality {\n    datacenter = \"dc1\"\n  }\n  forecast {\n    step        = \"5m\"\n    history     = \"7d\"\n    seasonality = [\"7d\"]\n  }\n}\n"
 	if err := os.WriteFile(path, []byte(src), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -242,7 +242,7 @@ func TestPolicyValidateWarningsPass(t *testing.T) {
 	if code != ExitOK || stdout != "1 policy valid: web\n" {
 		t.Errorf("exit %d, stdout %q", code, stdout)
 	}
-	if !strings.Contains(stderr, path+":7,") || !strings.Contains(stderr, "warning: Questionable forecast.seasonality[0]") {
+	if !strings.Contains(stderr, path+":8,") || !strings.Contains(stderr, "warning: Questionable forecast.seasonality[0]") {
 		t.Errorf("the warning is not located or named:\n%s", stderr)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/hashicorp/hcl/v2/gohcl"
 	"github.com/zclconf/go-cty/cty"
 
+	"github.com/foreshape/foreshape/agent/state"
 	"github.com/foreshape/foreshape/policies/hclfield"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"sort"
@@ -294,6 +295,11 @@ func translateForecast(f *forecastHCL, out *Forecast) hcl.Diagnostics {
 	} else {
 		diags = append(diags, d...)
 	}
+	if !bad && !hclfield.IsSet(f.History) {
+		// The default history is what the series store keeps at the step,
+		// at most DefaultHistory.
+		out.History = defaultHistory(out.Step)
+	}
 	if !bad {
 		diags = append(diags, checkGrid(f, out)...)
 	}
@@ -352,6 +358,12 @@ func checkGrid(f *forecastHCL, out *Forecast) hcl.Diagnostics {
 		return append(diags, hclfield.Invalid(at(f.Step), "forecast.step",
 			"The step %s is longer than the horizon %s.", hclfield.FormatDuration(out.Step), hclfield.FormatDuration(out.Horizon)))
 	}
+	reach, ok := StoreReach(out.Step)
+	if !ok {
+		return append(diags, hclfield.Invalid(at(f.Step), "forecast.step",
+			"The series store keeps points every %s; a step must be a whole multiple of one of them, such as %s.",
+			storeSteps(), hclfield.FormatDuration(state.DefaultTiers()[0].Step)))
+	}
 	if out.Horizon%out.Step != 0 {
 		diags = append(diags, hclfield.Invalid(at(f.Horizon), "forecast.horizon",
 			"The horizon %s is not a whole number of steps of %s.", hclfield.FormatDuration(out.Horizon), hclfield.FormatDuration(out.Step)))
@@ -368,8 +380,58 @@ func checkGrid(f *forecastHCL, out *Forecast) hcl.Diagnostics {
 	} else if n := out.History / out.Step; n > MaxHistorySteps {
 		diags = append(diags, hclfield.Invalid(at(f.History), "forecast.history",
 			"The history spans %d steps of %s; at most %d are kept per series. Lengthen the step or shorten the history.", n, hclfield.FormatDuration(out.Step), MaxHistorySteps))
+	} else if out.History > reach {
+		diags = append(diags, hclfield.Invalid(at(f.History), "forecast.history",
+			"At a step of %s the series store keeps %s of history, so a history of %s is never read. Shorten the history to at most %s, or lengthen the step (%s).",
+			hclfield.FormatDuration(out.Step), hclfield.FormatDuration(reach), hclfield.FormatDuration(out.History),
+			hclfield.FormatDuration(reach), storeReaches()))
 	}
 	return diags
+}
+
+// StoreReach is how much history the agent's series store serves at step:
+// the longest retention among the tiers (state.DefaultTiers) whose step
+// divides it. It is false when no tier's step divides it, so the store
+// cannot serve that step at all.
+func StoreReach(step time.Duration) (time.Duration, bool) {
+	var reach time.Duration
+	ok := false
+	for _, t := range state.DefaultTiers() {
+		if step > 0 && step%t.Step == 0 {
+			reach, ok = max(reach, t.Retention()), true
+		}
+	}
+	return reach, ok
+}
+
+// storeSteps lists the tiers' steps: "1m, 5m or 1h".
+func storeSteps() string {
+	var out []string
+	for _, t := range state.DefaultTiers() {
+		out = append(out, hclfield.FormatDuration(t.Step))
+	}
+	return orList(out)
+}
+
+// storeReaches says how much history each tier's step can read:
+// "5m keeps 14d, 1h keeps 90d".
+func storeReaches() string {
+	var out []string
+	for _, t := range state.DefaultTiers() {
+		r, _ := StoreReach(t.Step)
+		out = append(out, fmt.Sprintf("a step of %s reads up to %s", hclfield.FormatDuration(t.Step), hclfield.FormatDuration(r)))
+	}
+	return strings.Join(out, ", ")
+}
+
+func orList(items []string) string {
+	switch len(items) {
+	case 0:
+		return ""
+	case 1:
+		return items[0]
+	}
+	return strings.Join(items[:len(items)-1], ", ") + " or " + items[len(items)-1]
 }
 
 // translateSeasonality reads `seasonality = "auto"` or a list of durations.

@@ -41,7 +41,7 @@ func validBuilder() *builder {
 		forecast: `
     model       = "auto"
     horizon     = "1h"
-    step        = "1m"
+    step        = "5m"
     history     = "14d"
     seasonality = ["1d", "7d"]
     quantile    = 0.9`,
@@ -139,6 +139,27 @@ func TestParseErrors(t *testing.T) {
     horizon = "2h"
     history = "1h"`
 		}, "Invalid forecast.history", `"1h"`},
+		{"step off the store's tiers", func(b *builder) { b.forecast = `step = "30s"` }, "Invalid forecast.step", `"30s"`},
+		{"step of 90s", func(b *builder) {
+			b.forecast = `
+    step    = "90s"
+    horizon = "3h"`
+		}, "Invalid forecast.step", `"90s"`},
+		{"history beyond the store at 1m", func(b *builder) {
+			b.forecast = `
+    step    = "1m"
+    history = "14d"`
+		}, "Invalid forecast.history", `"14d"`},
+		{"history beyond the store at 5m", func(b *builder) {
+			b.forecast = `
+    step    = "5m"
+    history = "28d"`
+		}, "Invalid forecast.history", `"28d"`},
+		{"default history too short for the horizon at 1m", func(b *builder) {
+			b.forecast = `
+    step    = "1m"
+    horizon = "2d"`
+		}, "Invalid forecast.history", `forecast {`},
 		{"history off grid", func(b *builder) {
 			b.forecast = `
     step    = "5m"
@@ -163,7 +184,7 @@ func TestParseErrors(t *testing.T) {
 		{"reserve priority 101", func(b *builder) { b.reserve = `priority = 101` }, "Invalid reserve.priority", `priority = 101`},
 		{"reserve enabled string", func(b *builder) { b.reserve = `enabled = "yes"` }, "Invalid reserve.enabled", `"yes"`},
 		{"reserve bad lead time", func(b *builder) { b.reserve = `lead_time = "soon"` }, "Invalid reserve.lead_time", `"soon"`},
-		{"ttl below lead time", func(b *builder) { b.reserve = `ttl = "5m"` }, "Invalid reserve.ttl", `"5m"`},
+		{"ttl below lead time", func(b *builder) { b.reserve = `ttl = "5m"` }, "Invalid reserve.ttl", `ttl = "5m"`},
 		{"ttl below lead time default ttl", func(b *builder) { b.reserve = `lead_time = "2h"` }, "Invalid reserve.ttl", `reserve {`},
 		{"max_cpu zero", func(b *builder) { b.reserve = `max_cpu = 0` }, "Invalid reserve.max_cpu", `max_cpu = 0`},
 		{"max_memory fraction", func(b *builder) { b.reserve = `max_memory = 1.5` }, "Invalid reserve.max_memory", `1.5`},
@@ -282,7 +303,7 @@ func TestParseValid(t *testing.T) {
 				Name:     "web",
 				Locality: policies.Locality{Datacenter: "dc1"},
 				Forecast: policies.Forecast{
-					Model: "auto", Horizon: time.Hour, Step: time.Minute, History: 14 * 24 * time.Hour,
+					Model: "auto", Horizon: time.Hour, Step: 5 * time.Minute, History: 14 * 24 * time.Hour,
 					Seasonality: []time.Duration{24 * time.Hour, 7 * 24 * time.Hour}, Quantile: 0.9,
 				},
 				Headroom: policies.Headroom{CPU: 20, Memory: 20, IOPS: 20},
@@ -306,7 +327,7 @@ func TestParseValid(t *testing.T) {
 				Name:     "web",
 				Locality: policies.Locality{Datacenter: "dc1"},
 				Forecast: policies.Forecast{Model: "auto", Horizon: time.Hour, Step: time.Minute,
-					History: 14 * 24 * time.Hour, AutoSeasonality: true, Quantile: 0.9},
+					History: 24 * time.Hour, AutoSeasonality: true, Quantile: 0.9},
 				Headroom: policies.Headroom{CPU: 20, Memory: 20, IOPS: 20},
 				Reserve:  policies.Reserve{Priority: 10, LeadTime: 15 * time.Minute, TTL: time.Hour},
 				Migrate: policies.Migrate{MaxParallel: 2, Strategy: policies.StrategyReschedule,
@@ -316,12 +337,27 @@ func TestParseValid(t *testing.T) {
 				t.Errorf("policy (-want +got):\n%s", diff)
 			}
 		}},
+		{"default history at 5m", func(b *builder) { b.forecast = `step = "5m"` }, func(t *testing.T, p *policies.Policy) {
+			if p.Forecast.History != 14*24*time.Hour {
+				t.Errorf("history = %v, want 14d (the default, which the store keeps at 5m)", p.Forecast.History)
+			}
+		}},
+		{"default history at 1h", func(b *builder) { b.forecast = "step = \"1h\"\n horizon = \"1d\"" }, func(t *testing.T, p *policies.Policy) {
+			if p.Forecast.History != 14*24*time.Hour {
+				t.Errorf("history = %v, want 14d", p.Forecast.History)
+			}
+		}},
+		{"history the store keeps at 1h", func(b *builder) { b.forecast = "step = \"1h\"\n horizon = \"1d\"\n history = \"90d\"" }, func(t *testing.T, p *policies.Policy) {
+			if p.Forecast.History != 90*24*time.Hour {
+				t.Errorf("history = %v, want 90d", p.Forecast.History)
+			}
+		}},
 		{"auto seasonality", func(b *builder) { b.forecast = `seasonality = "auto"` }, func(t *testing.T, p *policies.Policy) {
 			if !p.Forecast.AutoSeasonality || len(p.Forecast.Seasonality) != 0 {
 				t.Errorf("seasonality = %v auto=%v, want auto", p.Forecast.Seasonality, p.Forecast.AutoSeasonality)
 			}
 		}},
-		{"seasons sorted", func(b *builder) { b.forecast = `seasonality = ["7d", "12h", "1d"]` + "\n history = \"14d\"" }, func(t *testing.T, p *policies.Policy) {
+		{"seasons sorted", func(b *builder) { b.forecast = `seasonality = ["7d", "12h", "1d"]` + "\n step = \"5m\"\n history = \"14d\"" }, func(t *testing.T, p *policies.Policy) {
 			want := []time.Duration{12 * time.Hour, 24 * time.Hour, 7 * 24 * time.Hour}
 			if diff := cmp.Diff(want, p.Forecast.Seasonality); diff != "" {
 				t.Errorf("seasons (-want +got):\n%s", diff)
@@ -390,7 +426,7 @@ func TestParseValid(t *testing.T) {
 }
 
 func TestSeasonLongerThanHalfHistoryWarns(t *testing.T) {
-	ps, diags, _ := parse(t, func(b *builder) { b.forecast = "history = \"7d\"\n seasonality = [\"1d\", \"7d\"]" })
+	ps, diags, _ := parse(t, func(b *builder) { b.forecast = "step = \"5m\"\n history = \"7d\"\n seasonality = [\"1d\", \"7d\"]" })
 	if diags.HasErrors() || len(ps) != 1 {
 		t.Fatalf("want a valid policy, got %s", diags.Error())
 	}

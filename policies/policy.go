@@ -101,10 +101,14 @@ type Forecast struct {
 	// Horizon is how far ahead forecasts reach. Default 1h.
 	Horizon time.Duration
 	// Step is the forecast grid and the sample aggregation step. Horizon,
-	// History and every season are whole multiples of it. Default 1m.
+	// History and every season are whole multiples of it, and it is a
+	// whole multiple of a step the series store keeps (1m, 5m or 1h).
+	// Default 1m.
 	Step time.Duration
 	// History is how much past demand models are fitted on. Default 14d,
-	// two weeks so a weekly season is seen twice.
+	// two weeks so a weekly season is seen twice, or less when the series
+	// store keeps less at Step (StoreReach: 1d at a step of 1m); a longer
+	// history than the store keeps is refused.
 	History time.Duration
 	// Seasonality lists the seasonal periods to model, longest last.
 	// Empty with AutoSeasonality set means the engine detects them.
@@ -313,6 +317,15 @@ const (
 	MaxHistorySteps = 100000
 )
 
+// defaultHistory is DefaultHistory, or what the series store keeps at
+// step when that is less.
+func defaultHistory(step time.Duration) time.Duration {
+	if reach, ok := StoreReach(step); ok {
+		return min(DefaultHistory, reach)
+	}
+	return DefaultHistory
+}
+
 // defaultPolicy returns a policy with every default filled in.
 func defaultPolicy(name string) *Policy {
 	return &Policy{
@@ -321,7 +334,7 @@ func defaultPolicy(name string) *Policy {
 			Model:           DefaultModel,
 			Horizon:         DefaultHorizon,
 			Step:            DefaultStep,
-			History:         DefaultHistory,
+			History:         defaultHistory(DefaultStep),
 			AutoSeasonality: true,
 			Quantile:        DefaultQuantile,
 		},

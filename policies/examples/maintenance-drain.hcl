@@ -17,7 +17,7 @@ shaping "storage-maintenance" {
     model       = "seasonal-naive"
     horizon     = "6h"
     step        = "5m"
-    history     = "28d"
+    history     = "14d"
     seasonality = ["7d"]
     quantile    = 0.95
   }

@@ -1,7 +1,7 @@
 # A web tier with a daily peak.
 #
 # The web node class in dc1 sees traffic climb every weekday morning. This
-# policy forecasts it an hour ahead on a one-minute grid, keeps 25% CPU and
+# policy forecasts it an hour ahead on a five-minute grid, keeps 25% CPU and
 # memory free at the 90th percentile, holds capacity for incoming
 # migrations before they start, and scales the web job early when a
 # reservation would not fit. The morning ramp is also declared as a known
@@ -20,9 +20,12 @@ shaping "web-daily-peak" {
     # of naive, seasonal-naive, ets, arima, theta or mstl to force it.
     model = "auto"
     # How far ahead to forecast, on which grid, from how much history.
-    # Horizon, history and every season are whole multiples of step.
+    # Horizon, history and every season are whole multiples of step. The
+    # series store keeps 1-minute points for a day, 5-minute points for 14
+    # days and hourly points for 90 days: two weeks of history (a weekly
+    # season seen twice) need a step of 5m or more.
     horizon = "1h"
-    step    = "1m"
+    step    = "5m"
     history = "14d"
     # Daily and weekly seasons; "auto" lets the engine detect them.
     seasonality = ["1d", "7d"]

@@ -1,0 +1,11 @@
+# want: forecast.step
+shaping "web" {
+  locality {
+    datacenter = "dc1"
+  }
+
+  forecast {
+    horizon = "1h"
+    step    = "30s"
+  }
+}
