@@ -28,25 +28,17 @@ func testLogger(t *testing.T) hclog.Logger {
 }
 
 // startDevAgent runs an agent against the default scenario at speed.
-func startDevAgent(t *testing.T, speed float64, opts Options) (*Agent, *DevSim, *api.Client) {
+func startDevAgent(t *testing.T, speed float64, opts Options) (*Agent, *testSim, *api.Client) {
 	t.Helper()
 	log := testLogger(t)
-	d, err := StartDevSim(speed, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(d.Stop)
+	d := startTestSim(t, speed)
 	cfg := config.DevDefault()
 	cfg.Name = "agent-test"
 	cfg.HTTP.Address = "127.0.0.1:0"
 	cfg.Nomad.Address = d.URL
-	opts.Logger, opts.Clock = log, d.Clock()
+	opts.Logger, opts.Clock = log, d
 	if opts.Policies == nil && cfg.Policies.Dir == config.Default().Policies.Dir {
-		pols, err := DevPolicies()
-		if err != nil {
-			t.Fatal(err)
-		}
-		opts.Policies = pols
+		opts.Policies = devPolicies(t)
 	}
 	a, err := New(cfg, opts)
 	if err != nil {
@@ -166,7 +158,7 @@ func TestUnreachableNodeGoesStaleAndAgentKeepsRunning(t *testing.T) {
 
 func TestReloadKeepsOldPoliciesWhenNewAreInvalid(t *testing.T) {
 	dir := t.TempDir()
-	src, err := os.ReadFile("dev-policies.hcl")
+	src, err := os.ReadFile(devPoliciesFile)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -55,11 +55,7 @@ func TestConsulRegistration(t *testing.T) {
 	cfg.HTTP.Address = "127.0.0.1:0"
 	cfg.Nomad.Address = "http://127.0.0.1:1"
 	cfg.Consul = config.Consul{Enabled: true, Address: srv.URL, Token: "c0nsul", ServiceName: "foreshape", Tags: []string{"dev"}}
-	pols, err := DevPolicies()
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := New(cfg, Options{Logger: testLogger(t), Policies: pols})
+	a, err := New(cfg, Options{Logger: testLogger(t), Policies: devPolicies(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

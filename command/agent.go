@@ -75,8 +75,8 @@ func (c *AgentCommand) Run(args []string) int {
 	fs := c.FlagSet("agent", c.Help)
 	path := fs.String("config", "", "")
 	dev := fs.Bool("dev", false, "")
-	devSim := fs.Bool("dev-sim", true, "")
-	speed := fs.Float64("sim-speed", agent.DefaultDevSpeed, "")
+	useDevSim := fs.Bool("dev-sim", true, "")
+	speed := fs.Float64("sim-speed", defaultDevSpeed, "")
 	simClock := fs.Bool("sim-clock", false, "")
 	httpAddr := fs.String("http-addr", "", "")
 	if code, ok := c.Parse(fs, args, c.Help); !ok {
@@ -102,25 +102,25 @@ func (c *AgentCommand) Run(args []string) int {
 	})
 	opts := agent.Options{Logger: log, Version: Version()}
 	if *dev && len(setup.policies) == 0 {
-		pols, err := agent.DevPolicies()
+		pols, err := devPolicies()
 		if err != nil {
 			c.UI.Error(fmt.Sprintf("error: %v", err))
 			return ExitInvalid
 		}
 		opts.Policies = pols
 	}
-	var devSimulator *agent.DevSim
-	if *dev && *devSim {
+	var devSimulator *devSim
+	if *dev && *useDevSim {
 		var err error
-		if devSimulator, err = agent.StartDevSim(*speed, log); err != nil {
+		if devSimulator, err = startDevSim(*speed, log); err != nil {
 			c.UI.Error(fmt.Sprintf("error: %v", err))
 			return ExitInvalid
 		}
-		defer devSimulator.Stop()
-		cfg.Nomad.Address = devSimulator.URL
-		opts.Clock = devSimulator.Clock()
+		defer devSimulator.stop()
+		cfg.Nomad.Address = devSimulator.url
+		opts.Clock = devSimulator.clock()
 	} else if *simClock {
-		opts.Clock = &agent.RemoteSimClock{Address: cfg.Nomad.Address, Token: cfg.Nomad.Token.Reveal()}
+		opts.Clock = &remoteSimClock{address: cfg.Nomad.Address, token: cfg.Nomad.Token.Reveal()}
 	}
 	a, err := agent.New(cfg, opts)
 	if err != nil {
@@ -142,7 +142,7 @@ func (c *AgentCommand) Run(args []string) int {
 				continue
 			}
 			if *dev && devSimulator != nil {
-				next.cfg.Nomad.Address = devSimulator.URL
+				next.cfg.Nomad.Address = devSimulator.url
 			}
 			if err := a.Reload(next.cfg); err != nil {
 				log.Error("reload failed", "error", err)
@@ -157,14 +157,14 @@ func (c *AgentCommand) Run(args []string) int {
 }
 
 // banner tells the operator where the agent is and what to try next.
-func (c *AgentCommand) banner(a *agent.Agent, cfg *config.Config, d *agent.DevSim) {
+func (c *AgentCommand) banner(a *agent.Agent, cfg *config.Config, d *devSim) {
 	addr := "http://" + a.HTTPAddr()
 	fmt.Fprintf(c.Out, "==> foreshape agent running\n")
 	fmt.Fprintf(c.Out, "      HTTP API: %s\n", addr)
 	fmt.Fprintf(c.Out, "         Nomad: %s\n", cfg.Nomad.Address)
 	if d != nil {
 		fmt.Fprintf(c.Out, "     Simulator: default scenario at %gx (a dc2 demand surge at +3h virtual, about %s from now)\n",
-			d.Speed, (3 * time.Hour / time.Duration(d.Speed)).Round(time.Second))
+			d.speed, (3 * time.Hour / time.Duration(d.speed)).Round(time.Second))
 	}
 	fmt.Fprintf(c.Out, "\n==> Try:\n")
 	fmt.Fprintf(c.Out, "      foreshape status -address %s\n", addr)

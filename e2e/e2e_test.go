@@ -223,7 +223,7 @@ func TestAgentForecastsAgainstSimServe(t *testing.T) {
 	if testing.Short() {
 		t.Skip("multi-process test")
 	}
-	c := startCluster(t, 600, "../agent/dev-policies.hcl")
+	c := startCluster(t, 600, "../command/dev-policies.hcl")
 	ctx := context.Background()
 	began := time.Now()
 

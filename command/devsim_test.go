@@ -1,4 +1,4 @@
-package agent
+package command
 
 import (
 	"context"
@@ -25,7 +25,7 @@ func TestRemoteSimClockEstimatesSpeed(t *testing.T) {
 		_ = json.NewEncoder(w).Encode(map[string]any{"Now": now})
 	}))
 	defer srv.Close()
-	c := &RemoteSimClock{Address: srv.URL}
+	c := &remoteSimClock{address: srv.URL}
 	now, err := c.Now(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -36,7 +36,7 @@ func TestRemoteSimClockEstimatesSpeed(t *testing.T) {
 	if s := c.Speed(); s < 60 || s > 240 {
 		t.Errorf("Speed = %v after the first reading, want about 120", s)
 	}
-	bad := &RemoteSimClock{Address: srv.URL + "/nope"}
+	bad := &remoteSimClock{address: srv.URL + "/nope"}
 	if _, err := bad.Now(context.Background()); err == nil {
 		t.Error("no error from a server that is not a simulator")
 	}

@@ -1,0 +1,205 @@
+package command
+
+import (
+	"context"
+	_ "embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/foreshape/foreshape/agent"
+	"github.com/foreshape/foreshape/policies"
+	"github.com/foreshape/foreshape/sim"
+)
+
+// This file is the dev-mode wiring of `foreshape agent`: the simulated
+// Nomad cluster embedded by -dev, its policies, and the data clocks that
+// read a simulator's virtual time. The agent itself knows only its Clock
+// interface.
+
+// devPolicySource shapes the localities of the simulator's default
+// scenario.
+//
+//go:embed dev-policies.hcl
+var devPolicySource []byte
+
+// devPolicies returns the policies `foreshape agent -dev` runs with.
+func devPolicies() ([]*policies.Policy, error) {
+	pols, diags := policies.Parse("dev-policies.hcl", devPolicySource)
+	if diags.HasErrors() {
+		return nil, fmt.Errorf("dev policies: %s", diags.Error())
+	}
+	return pols, nil
+}
+
+// defaultDevSpeed runs the default scenario's surge (three virtual hours
+// in) one wall minute after start.
+const defaultDevSpeed = 180
+
+// devSim is a simulated Nomad cluster served on a loopback port for the dev
+// agent.
+type devSim struct {
+	cluster *sim.Cluster
+	url     string
+	speed   float64
+
+	srv    *http.Server
+	wg     sync.WaitGroup
+	cancel context.CancelFunc
+}
+
+// startDevSim starts the default scenario at speed on 127.0.0.1 (any free
+// port) and runs its clock until stop.
+func startDevSim(speed float64, log hclog.Logger) (*devSim, error) {
+	if speed <= 0 {
+		return nil, errors.New("dev sim: speed must be positive")
+	}
+	c, err := sim.New(sim.DefaultScenario(), sim.Options{Logger: log.Named("sim")})
+	if err != nil {
+		return nil, fmt.Errorf("dev sim: %w", err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("dev sim: %w", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	d := &devSim{cluster: c, url: "http://" + l.Addr().String(), speed: speed, cancel: cancel,
+		srv: &http.Server{Handler: c.Handler(), ReadHeaderTimeout: 10 * time.Second}}
+	d.wg.Add(2)
+	go func() {
+		defer d.wg.Done()
+		_ = d.srv.Serve(l)
+	}()
+	go func() {
+		defer d.wg.Done()
+		if err := c.Run(ctx, speed); err != nil {
+			log.Error("dev sim clock stopped", "error", err)
+		}
+	}()
+	return d, nil
+}
+
+// clock returns the data clock of the simulated cluster.
+func (d *devSim) clock() agent.Clock { return embeddedSimClock{sim: d.cluster, rate: d.speed} }
+
+// stop stops the clock and the server.
+func (d *devSim) stop() {
+	d.cancel()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	_ = d.srv.Shutdown(ctx)
+	d.wg.Wait()
+}
+
+// embeddedSimClock reads the clock of a simulated cluster running in this
+// process at a known speed.
+type embeddedSimClock struct {
+	sim  *sim.Cluster
+	rate float64
+}
+
+var _ agent.Clock = embeddedSimClock{}
+
+// Now implements agent.Clock.
+func (c embeddedSimClock) Now(context.Context) (time.Time, error) { return c.sim.Now().UTC(), nil }
+
+// Speed implements agent.Clock.
+func (c embeddedSimClock) Speed() float64 { return c.rate }
+
+// remoteSimClock reads the virtual clock of a `foreshape sim serve` process
+// at its Nomad address (GET /v1/sim/clock) and estimates its speed from
+// successive readings.
+type remoteSimClock struct {
+	address string
+	token   string
+	http    *http.Client
+
+	mu       sync.Mutex
+	lastWall time.Time
+	lastData time.Time
+	speed    float64
+}
+
+var _ agent.Clock = (*remoteSimClock)(nil)
+
+// Now implements agent.Clock. The first call reads the clock twice, a
+// quarter second apart, so that Speed is known from the start.
+func (c *remoteSimClock) Now(ctx context.Context) (time.Time, error) {
+	c.mu.Lock()
+	first := c.lastWall.IsZero()
+	c.mu.Unlock()
+	if first {
+		if _, err := c.read(ctx); err != nil {
+			return time.Time{}, err
+		}
+		select {
+		case <-ctx.Done():
+			return time.Time{}, ctx.Err()
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+	return c.read(ctx)
+}
+
+func (c *remoteSimClock) read(ctx context.Context) (time.Time, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(c.address, "/")+"/v1/sim/clock", nil)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("sim clock: %w", err)
+	}
+	if c.token != "" {
+		req.Header.Set("X-Nomad-Token", c.token)
+	}
+	hc := c.http
+	if hc == nil {
+		hc = &http.Client{Timeout: 10 * time.Second}
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("sim clock: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return time.Time{}, fmt.Errorf("sim clock: %s answered %s (is it a foreshape simulator?)", c.address, resp.Status)
+	}
+	var st struct{ Now time.Time }
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+		return time.Time{}, fmt.Errorf("sim clock: decode: %w", err)
+	}
+	wall := time.Now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case c.lastWall.IsZero():
+		c.lastWall, c.lastData = wall, st.Now
+	case wall.Sub(c.lastWall) >= 200*time.Millisecond:
+		// Estimate from readings at least 200 ms apart (moving the anchor
+		// each time), smoothing successive estimates.
+		if st.Now.After(c.lastData) {
+			s := float64(st.Now.Sub(c.lastData)) / float64(wall.Sub(c.lastWall))
+			if c.speed == 0 {
+				c.speed = s
+			} else {
+				c.speed += 0.3 * (s - c.speed)
+			}
+		}
+		c.lastWall, c.lastData = wall, st.Now
+	}
+	return st.Now.UTC(), nil
+}
+
+// Speed implements agent.Clock; 1 until two readings have been taken.
+func (c *remoteSimClock) Speed() float64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.speed <= 0 {
+		return 1
+	}
+	return c.speed
+}
