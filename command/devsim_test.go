@@ -1,13 +1,19 @@
 package command
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"net/http"
+	"net"
 	"net/http/httptest"
+	"regexp"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/foreshape/foreshape/agent/api"
 )
 
 func TestRemoteSimClockEstimatesSpeed(t *testing.T) {
@@ -40,4 +46,72 @@ func TestRemoteSimClockEstimatesSpeed(t *testing.T) {
 	if _, err := bad.Now(context.Background()); err == nil {
 		t.Error("no error from a server that is not a simulator")
 	}
+}
+
+// syncBuffer is a bytes.Buffer safe for a command writing while a test reads.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestDevAgentForecasts runs `foreshape agent -dev` as `make dev` does (at a
+// higher speed) and waits for the dev policies' forecasts.
+func TestDevAgentForecasts(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the dev agent")
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	httpAddr := l.Addr().String()
+	l.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	var out, errb syncBuffer
+	done := make(chan int, 1)
+	go func() { done <- Run(ctx, []string{"agent", "-dev", "-sim-speed", "600", "-http-addr", httpAddr}, &out, &errb) }()
+	defer func() {
+		cancel()
+		if code := <-done; code != ExitOK {
+			t.Errorf("agent -dev exited %d\n%s", code, errb.String())
+		}
+	}()
+	addr := regexp.MustCompile(`HTTP API: (http://\S+)`)
+	var client *api.Client
+	for deadline := time.Now().Add(20 * time.Second); client == nil; time.Sleep(50 * time.Millisecond) {
+		if m := addr.FindStringSubmatch(out.String()); m != nil {
+			client = &api.Client{Address: m[1]}
+		} else if time.Now().After(deadline) {
+			t.Fatalf("no banner within 20s:\n%s\n%s", out.String(), errb.String())
+		}
+	}
+	if !strings.Contains(out.String(), "Simulator: default scenario at 600x") {
+		t.Errorf("the banner does not describe the embedded simulator:\n%s", out.String())
+	}
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		fcs, err := client.Forecast(ctx, "dc2", "cpu")
+		if err == nil && len(fcs) == 1 && len(fcs[0].Bands) > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no dc2 cpu forecast within 60s (last error %v)\n%s", err, tailLines(errb.String(), 40))
+		}
+	}
+}
+
+func tailLines(s string, n int) string {
+	lines := strings.Split(s, "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
 }
