@@ -2,6 +2,7 @@ package command
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -13,7 +14,7 @@ import (
 
 	"github.com/hashicorp/cli"
 
-	"github.com/foreshape/foreshape/agent/forecast"
+	"github.com/foreshape/foreshape/agent/forecast/anomaly"
 	"github.com/foreshape/foreshape/agent/forecast/eval"
 	"github.com/foreshape/foreshape/agent/forecast/nab"
 )
@@ -116,7 +117,7 @@ func (c *ForecastAnomaliesCommand) Run(args []string) int {
 	labels := fs.String("labels", "", "")
 	profiles := fs.String("profiles", "", "")
 	step := fs.Duration("step", 5*time.Minute, "")
-	threshold := fs.Float64("threshold", forecast.DefaultAnomalyThreshold, "")
+	threshold := fs.Float64("threshold", anomaly.DefaultThreshold, "")
 	maxP := fs.Float64("max-p", 0.01, "")
 	format := fs.String("format", "table", "")
 	if code, ok := c.Parse(fs, args, c.Help); !ok {
@@ -177,16 +178,15 @@ func (c *ForecastAnomaliesCommand) Run(args []string) int {
 		return c.UsageError("forecast anomalies", "-profiles needs -labels")
 	}
 
-	opts := forecast.AnomalyOptions{Threshold: *threshold}
+	opts := anomaly.Options{Threshold: *threshold}
 	out := anomaliesOut{Series: len(data.Series), Events: []anomalyEventOut{}}
-	var files []nab.File
-	matched := map[string]bool{}
+	scored := make([]nab.Series, 0, len(data.Series))
 	for _, s := range data.Series {
 		if err := c.Ctx.Err(); err != nil {
 			c.UI.Error("error: " + err.Error())
 			return ExitInvalid
 		}
-		pts, events := forecast.DetectAnomalies(s.Values, opts)
+		pts, events := anomaly.Detect(s.Values, opts)
 		for _, e := range events {
 			if e.P > *maxP {
 				continue
@@ -196,48 +196,33 @@ func (c *ForecastAnomaliesCommand) Run(args []string) int {
 				Kind: string(e.Kind), Score: e.Score, P: e.P, Z: e.Z,
 			})
 		}
-		key, ok := nabMatchLabel(s.File, windows)
-		if !ok {
+		if windows == nil {
 			continue
 		}
-		matched[key] = true
-		f := nab.File{Name: key, Windows: windows[key], Timestamps: make([]time.Time, len(pts)), Scores: make([]float64, len(pts))}
+		ns := nab.Series{File: s.File, Times: make([]time.Time, len(pts)), Scores: make([]float64, len(pts))}
 		for i, p := range pts {
-			f.Timestamps[i] = s.Time(i)
-			f.Scores[i] = p.Onset
+			ns.Times[i], ns.Scores[i] = s.Time(i), p.Onset
 		}
-		files = append(files, f)
-	}
-	var missing []string
-	for k := range windows {
-		if !matched[k] {
-			missing = append(missing, k)
-		}
-	}
-	sort.Strings(missing)
-	for _, k := range missing {
-		fmt.Fprintf(c.Err, "warning: no series for labelled file %s\n", k)
+		scored = append(scored, ns)
 	}
 	if windows != nil {
-		if len(files) == 0 {
+		rep, err := nab.Evaluate(scored, windows, costs)
+		for _, k := range rep.Missing {
+			fmt.Fprintf(c.Err, "warning: no series for labelled file %s\n", k)
+		}
+		switch {
+		case errors.Is(err, nab.ErrNoLabelledSeries):
 			c.UI.Error("error: no series under " + *dir + " matches a file in " + *labels)
+			return ExitInvalid
+		case err != nil:
+			c.UI.Error("error: " + err.Error())
 			return ExitInvalid
 		}
 		out.NAB = map[string]nabScoreOut{}
-		out.Scored = len(files)
-		for name, cm := range costs {
-			res, err := nab.Score(files, cm, nab.Options{})
-			if err != nil {
-				c.UI.Error("error: " + err.Error())
-				return ExitInvalid
-			}
-			climb, err := nab.Score(files, cm, nab.Options{HillClimb: true})
-			if err != nil {
-				c.UI.Error("error: " + err.Error())
-				return ExitInvalid
-			}
+		out.Scored = rep.Files
+		for name, res := range rep.Profiles {
 			out.NAB[name] = nabScoreOut{Score: res.Normalized, Threshold: res.Threshold, Raw: res.Raw, TP: res.TP, FP: res.FP, FN: res.FN,
-				HillClimb: climb.Normalized, Files: res.Files}
+				HillClimb: res.HillClimb, Files: res.Files}
 		}
 		out.Published = published
 	}
@@ -338,24 +323,6 @@ func anomalyPointTime(s eval.Series, i int) string {
 	return s.Time(i).Format("2006-01-02 15:04:05")
 }
 
-// nabMatchLabel finds the label key naming file: equal, or a path suffix
-// ("data/realAWSCloudwatch/x.csv" matches "realAWSCloudwatch/x.csv").
-func nabMatchLabel(file string, windows map[string][]nab.Window) (string, bool) {
-	if windows == nil {
-		return "", false
-	}
-	file = filepath.ToSlash(file)
-	if _, ok := windows[file]; ok {
-		return file, true
-	}
-	for k := range windows {
-		if strings.HasSuffix(file, "/"+k) {
-			return k, true
-		}
-	}
-	return "", false
-}
-
 func readNABWindows(path string) (map[string][]nab.Window, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -382,18 +349,14 @@ func readNABProfiles(path string) (map[string]nab.CostMatrix, error) {
 	return p, nil
 }
 
-// readNABPublished reads NAB's results/final_results.json: detector → profile
-// → normalised score.
+// readNABPublished reads NAB's results/final_results.json.
 func readNABPublished(path string) (map[string]map[string]float64, error) {
-	b, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
-	var out map[string]map[string]float64
-	if err := json.Unmarshal(b, &out); err != nil {
-		return nil, err
-	}
-	return out, nil
+	defer f.Close()
+	return nab.ReadPublished(f)
 }
 
 func nabFileExists(p string) bool {

@@ -1,6 +1,10 @@
 package forecast
 
-import "math"
+import (
+	"math"
+
+	"github.com/foreshape/foreshape/agent/forecast/anomaly"
+)
 
 // WithAnomalyClipping wraps a forecaster so that samples the anomaly
 // detector marks anomalous are kept out of its fitting: Fit and Update pass
@@ -13,21 +17,20 @@ import "math"
 // confirmed, so the few samples at the new level before confirmation reach
 // the model as missing, and those after it as they are.
 //
-// The returned Forecaster also has a method AnomalyEvents() []AnomalyEvent
+// The returned Forecaster also has a method AnomalyEvents() []anomaly.Event
 // listing the events found so far.
 //
 // The wrapper's own one-step forecast for the detector is the median of the
 // last three samples, not the wrapped model's, so that wrapping costs no
 // extra model work.
-func WithAnomalyClipping(f Forecaster, opts AnomalyOptions) Forecaster {
+func WithAnomalyClipping(f Forecaster, opts anomaly.Options) Forecaster {
 	return &anomalyClipped{inner: f, opts: opts}
 }
 
 type anomalyClipped struct {
 	inner Forecaster
-	opts  AnomalyOptions
-	det   *AnomalyDetector
-	pred  anomRecentMedian
+	opts  anomaly.Options
+	det   *anomaly.Stream
 	out   []float64
 }
 
@@ -38,20 +41,19 @@ func (a *anomalyClipped) Name() string { return a.inner.Name() }
 // Fit detects anomalies over y and fits the wrapped model to the cleaned
 // history.
 func (a *anomalyClipped) Fit(y []float64) error {
-	a.det = NewAnomalyDetector(a.opts)
-	a.pred = anomRecentMedian{}
-	pts := make([]AnomalyPoint, len(y))
+	a.det = anomaly.NewStream(a.opts)
+	pts := make([]anomaly.Point, len(y))
 	for i, v := range y {
 		pts[i] = a.observe(v)
 	}
-	clean := anomClean(y, pts, a.det.Events(true))
+	clean := anomaly.Mask(y, pts, a.det.Events(true))
 	return a.inner.Fit(clean)
 }
 
 // Update screens the new samples online and updates the wrapped model.
 func (a *anomalyClipped) Update(y ...float64) {
 	if a.det == nil {
-		a.det = NewAnomalyDetector(a.opts)
+		a.det = anomaly.NewStream(a.opts)
 	}
 	a.out = a.out[:0]
 	for _, v := range y {
@@ -68,17 +70,11 @@ func (a *anomalyClipped) Forecast(h int) (Prediction, error) { return a.inner.Fo
 
 // AnomalyEvents returns the anomaly events found so far (by Fit and the
 // updates since).
-func (a *anomalyClipped) AnomalyEvents() []AnomalyEvent {
+func (a *anomalyClipped) AnomalyEvents() []anomaly.Event {
 	if a.det == nil {
 		return nil
 	}
 	return a.det.Events(true)
 }
 
-// observe feeds one sample to the detector with the median-of-three
-// forecast.
-func (a *anomalyClipped) observe(v float64) AnomalyPoint {
-	p := a.det.Observe(v, a.pred.Next())
-	a.pred.Push(v)
-	return p
-}
+func (a *anomalyClipped) observe(v float64) anomaly.Point { return a.det.Observe(v) }

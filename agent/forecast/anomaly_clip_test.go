@@ -2,7 +2,10 @@ package forecast
 
 import (
 	"math"
+	"math/rand/v2"
 	"testing"
+
+	"github.com/foreshape/foreshape/agent/forecast/anomaly"
 )
 
 // anomRecorder is a fake model that records what it is fitted and updated
@@ -23,11 +26,11 @@ func (r *anomRecorder) Forecast(h int) (Prediction, error) {
 }
 
 func TestWithAnomalyClipping(t *testing.T) {
-	y := anomNoisy(21, 3000, 20, 1)
+	y := noisySeries(21, 3000, 20, 1)
 	y[1000] = 70 // a spike in the history
 	y[2500] = 80 // a spike arriving through Update
 	rec := &anomRecorder{}
-	f := WithAnomalyClipping(rec, AnomalyOptions{})
+	f := WithAnomalyClipping(rec, anomaly.Options{})
 	if f.Name() != "recorder" {
 		t.Errorf("Name = %q", f.Name())
 	}
@@ -60,7 +63,7 @@ func TestWithAnomalyClipping(t *testing.T) {
 	if p, err := f.Forecast(4); err != nil || len(p.Mean) != 4 {
 		t.Errorf("Forecast: %v %v", p, err)
 	}
-	events := f.(interface{ AnomalyEvents() []AnomalyEvent }).AnomalyEvents()
+	events := f.(interface{ AnomalyEvents() []anomaly.Event }).AnomalyEvents()
 	if len(events) != 2 || events[0].Start != 1000 || events[1].Start != 2500 {
 		t.Errorf("events %+v, want spikes at 1000 and 2500", events)
 	}
@@ -69,12 +72,12 @@ func TestWithAnomalyClipping(t *testing.T) {
 // TestWithAnomalyClippingKeepsNewLevel: after a level shift arrives through
 // Update, the model soon sees the new level again.
 func TestWithAnomalyClippingKeepsNewLevel(t *testing.T) {
-	y := anomNoisy(22, 3000, 20, 1)
+	y := noisySeries(22, 3000, 20, 1)
 	for i := 2200; i < len(y); i++ {
 		y[i] += 15
 	}
 	rec := &anomRecorder{}
-	f := WithAnomalyClipping(rec, AnomalyOptions{})
+	f := WithAnomalyClipping(rec, anomaly.Options{})
 	if err := f.Fit(y[:2000]); err != nil {
 		t.Fatal(err)
 	}
@@ -84,4 +87,14 @@ func TestWithAnomalyClippingKeepsNewLevel(t *testing.T) {
 			t.Fatalf("point %d at the new level withheld", 2000+i)
 		}
 	}
+}
+
+// noisySeries is n Gaussian points around level with standard deviation sd.
+func noisySeries(seed uint64, n int, level, sd float64) []float64 {
+	r := rand.New(rand.NewPCG(seed, 7))
+	y := make([]float64, n)
+	for i := range y {
+		y[i] = level + sd*r.NormFloat64()
+	}
+	return y
 }

@@ -3,6 +3,8 @@ package forecast
 import (
 	"fmt"
 	"math"
+
+	"github.com/foreshape/foreshape/agent/forecast/internal/num"
 )
 
 // ARIMA with automatic order selection, Hyndman–Khandakar style:
@@ -40,7 +42,7 @@ const kpssCritical5 = 0.463
 func KPSS(x []float64) float64 {
 	var v []float64
 	for _, a := range x {
-		if finite(a) {
+		if num.Finite(a) {
 			v = append(v, a)
 		}
 	}
@@ -48,7 +50,7 @@ func KPSS(x []float64) float64 {
 	if n < 4 {
 		return 0
 	}
-	m := mean(v)
+	m := num.Mean(v)
 	e := make([]float64, n)
 	for i, a := range v {
 		e[i] = a - m
@@ -184,7 +186,7 @@ func cssARIMA(w []float64, phi, theta []float64, mu float64, ebuf []float64) (fl
 			f += theta[j] * ebuf[t-1-j]
 		}
 		e := 0.0
-		if finite(w[t]) {
+		if num.Finite(w[t]) {
 			e = w[t] - f
 			sse += e * e
 			k++
@@ -205,7 +207,7 @@ func fitARIMA(w []float64, ord arimaOrder, scale float64) *arimaCore {
 	}
 	ebuf := make([]float64, len(w))
 	ww := append([]float64(nil), w...)
-	m := meanFinite(w)
+	m := num.MeanFinite(w)
 	if math.IsNaN(m) {
 		m = 0
 	}
@@ -243,23 +245,23 @@ func autoARIMA(y []float64) (*arimaCore, error) {
 	if len(full) > maxFitPoints {
 		full = full[len(full)-maxFitPoints:]
 	}
-	if countFinite(win) < 10 {
+	if num.CountFinite(win) < 10 {
 		// Too short to estimate anything: a random walk.
 		c := &arimaCore{ord: arimaOrder{d: 1}}
 		c.reset()
 		return c, nil
 	}
-	d := ndiffs(fillGaps(full))
+	d := ndiffs(num.FillGaps(full))
 	w := append([]float64(nil), win...)
 	for i := 0; i < d; i++ {
 		w = diff(w)
 	}
 	for i := range w {
-		if !finite(w[i]) {
+		if !num.Finite(w[i]) {
 			w[i] = math.NaN()
 		}
 	}
-	_, sc := medianMAD(w)
+	_, sc := num.MedianMAD(w)
 	if sc <= 0 {
 		sc = 1
 	}
@@ -310,7 +312,7 @@ func refitARIMA(y []float64, o arimaOrder) *arimaCore {
 	for i := 0; i < o.d; i++ {
 		w = diff(w)
 	}
-	_, sc := medianMAD(w)
+	_, sc := num.MedianMAD(w)
 	if sc <= 0 {
 		sc = 1
 	}
@@ -324,7 +326,7 @@ type arimaSelect struct{ *arimaCore }
 // fit searches the order on the first call and re-estimates that order on
 // later calls (see etsSelect.fit).
 func (c *arimaSelect) fit(y []float64) error {
-	if c.arimaCore != nil && countFinite(y) >= 10 {
+	if c.arimaCore != nil && num.CountFinite(y) >= 10 {
 		c.arimaCore = refitARIMA(y, c.ord)
 		c.reset()
 		return nil
@@ -363,7 +365,7 @@ func (c *arimaCore) observe(v float64) {
 	d := c.ord.d
 	if c.nlev < d {
 		// Not enough levels to difference yet: just record.
-		if !finite(v) {
+		if !num.Finite(v) {
 			if c.nlev == 0 {
 				return
 			}
@@ -376,7 +378,7 @@ func (c *arimaCore) observe(v float64) {
 	}
 	fw := c.predictW()
 	var w, e float64
-	if finite(v) {
+	if num.Finite(v) {
 		w = v
 		// Difference d times against the stored levels.
 		switch d {
@@ -486,12 +488,12 @@ func fitAROLS(w []float64, p int, constant bool, d int) *arimaCore {
 	row := make([]float64, k)
 	n := 0
 	for t := p; t < len(w); t++ {
-		if !finite(w[t]) {
+		if !num.Finite(w[t]) {
 			continue
 		}
 		okRow := true
 		for i := 0; i < p; i++ {
-			if !finite(w[t-1-i]) {
+			if !num.Finite(w[t-1-i]) {
 				okRow = false
 				break
 			}
@@ -539,7 +541,7 @@ func fitAROLS(w []float64, p int, constant bool, d int) *arimaCore {
 		}
 		c.mu = 0
 		if constant {
-			c.mu = meanFinite(w)
+			c.mu = num.MeanFinite(w)
 		}
 	}
 	ww := append([]float64(nil), w...)
@@ -633,7 +635,7 @@ func (c *arCore) fit(y []float64) error {
 	if len(win) > maxFitPoints {
 		win = win[len(win)-maxFitPoints:]
 	}
-	if countFinite(win) < 10 {
+	if num.CountFinite(win) < 10 {
 		c.arimaCore = &arimaCore{ord: arimaOrder{d: 1}}
 		c.reset()
 		return nil
@@ -648,7 +650,7 @@ func (c *arCore) fit(y []float64) error {
 		c.reset()
 		return nil
 	}
-	d := ndiffs(fillGaps(win))
+	d := ndiffs(num.FillGaps(win))
 	w := differenced(win, d)
 	var best *arimaCore
 	for p := 0; p <= maxAROrder; p++ {
@@ -668,7 +670,7 @@ func (c *arCore) fit(y []float64) error {
 	if len(sw) > arimaSearchPoints {
 		sw = sw[len(sw)-arimaSearchPoints:]
 	}
-	_, sc := medianMAD(sw)
+	_, sc := num.MedianMAD(sw)
 	if sc <= 0 {
 		sc = 1
 	}

@@ -5,6 +5,9 @@ import (
 	"math"
 	"sort"
 	"strings"
+
+	"github.com/foreshape/foreshape/agent/forecast/anomaly"
+	"github.com/foreshape/foreshape/agent/forecast/internal/num"
 )
 
 // autoModel is the default forecaster. Per series it takes a small set of
@@ -27,7 +30,7 @@ import (
 // among a dozen combinations is made on the same residuals that calibrate
 // the bands, which makes the bands slightly optimistic.
 //
-// After a level shift (LevelShifts) the history before the last shift stops
+// After a level shift (anomaly.LevelShifts) the history before the last shift stops
 // dominating: when the segment after it is long enough the models fit only
 // that segment; otherwise the older history is moved to the new level. A
 // series with more than maxShifts shifts is switching between regimes: over
@@ -150,8 +153,8 @@ func candidates(ps []int, daily, n, H int) []candidate {
 
 // Fit implements Forecaster.
 func (m *autoModel) Fit(y []float64) error {
-	if countFinite(y) < minHistory {
-		return fmt.Errorf("auto: %d usable points: %w", countFinite(y), ErrTooShort)
+	if num.CountFinite(y) < minHistory {
+		return fmt.Errorf("auto: %d usable points: %w", num.CountFinite(y), ErrTooShort)
 	}
 	H := m.opts.horizon()
 	y, shiftNote := afterShift(y, H, m.opts.daily())
@@ -183,7 +186,7 @@ func (m *autoModel) Fit(y []float64) error {
 		for o, t := range origins {
 			for h := 0; h < H && t+h < len(y); h++ {
 				a := y[t+h]
-				if !finite(a) {
+				if !num.Finite(a) {
 					continue
 				}
 				s += math.Abs(a - combined(fc, members, o, h))
@@ -221,7 +224,7 @@ func (m *autoModel) Fit(y []float64) error {
 	for o, t := range origins {
 		for h := 0; h < H && t+h < len(y); h++ {
 			a := y[t+h]
-			if !finite(a) {
+			if !num.Finite(a) {
 				continue
 			}
 			res[h] = append(res[h], a-combined(fc, best, o, h))
@@ -302,7 +305,7 @@ const maxShifts = 3
 // whichever is more), else y with everything before each shift moved by the
 // shift's size so the old level stops pulling forecasts.
 func afterShift(y []float64, H, daily int) ([]float64, string) {
-	shifts := LevelShifts(y)
+	shifts := anomaly.LevelShifts(y)
 	if len(shifts) == 0 {
 		return y, ""
 	}
@@ -325,16 +328,16 @@ func afterShift(y []float64, H, daily int) ([]float64, string) {
 	out := append([]float64(nil), y...)
 	for i := len(shifts) - 1; i >= 0; i-- {
 		s := shifts[i]
-		lo := s - 2*DefaultLevelShiftWindow
+		lo := s - 2*anomaly.DefaultLevelShiftWindow
 		if lo < 0 {
 			lo = 0
 		}
-		hi := s + 2*DefaultLevelShiftWindow
+		hi := s + 2*anomaly.DefaultLevelShiftWindow
 		if hi > len(out) {
 			hi = len(out)
 		}
-		before, _ := medianMAD(out[lo:s])
-		after, _ := medianMAD(out[s:hi])
+		before, _ := num.MedianMAD(out[lo:s])
+		after, _ := num.MedianMAD(out[s:hi])
 		if math.IsNaN(before) || math.IsNaN(after) {
 			continue
 		}

@@ -4,6 +4,9 @@ import (
 	"math"
 	"sort"
 	"time"
+
+	"github.com/foreshape/foreshape/agent/forecast/internal/num"
+	"github.com/foreshape/foreshape/agent/forecast/season"
 )
 
 // WorkloadKind is the shape of a series' demand.
@@ -29,7 +32,7 @@ type Workload struct {
 	// standard deviations above the local (one hour) median.
 	Spikiness float64
 	// Seasons are the detected seasons.
-	Seasons []Season
+	Seasons []season.Season
 }
 
 // Characterisation thresholds.
@@ -47,13 +50,13 @@ func Characterise(y []float64, step time.Duration) Workload {
 	if step <= 0 {
 		step = DefaultStep
 	}
-	w := Workload{Seasons: DetectSeasonality(y, step)}
+	w := Workload{Seasons: season.Detect(y, step)}
 	for _, s := range w.Seasons {
 		if s.Period >= 12*time.Hour && s.Strength > w.SeasonalStrength {
 			w.SeasonalStrength = s.Strength
 		}
 	}
-	w.Spikiness = spikiness(fillGaps(y), int(time.Hour/step))
+	w.Spikiness = spikiness(num.FillGaps(y), int(time.Hour/step))
 	switch {
 	case w.SeasonalStrength >= diurnalStrength:
 		w.Kind = Diurnal
@@ -87,9 +90,9 @@ func spikiness(x []float64, win int) float64 {
 		}
 		buf = append(buf[:0], x[lo:hi]...)
 		sort.Float64s(buf)
-		dev[i] = x[i] - quantileSorted(buf, 0.5)
+		dev[i] = x[i] - num.QuantileSorted(buf, 0.5)
 	}
-	_, s := medianMAD(dev)
+	_, s := num.MedianMAD(dev)
 	if s <= 0 {
 		// Mostly constant with departures: scale by the mean absolute
 		// deviation instead.
@@ -129,7 +132,7 @@ const dominance = 1.5
 // and write IO series (same unit, same grid): the side whose mean is at
 // least 1.5 times the other's dominates; otherwise it is balanced.
 func ClassifyIO(read, write []float64) Bias {
-	return compare(meanFinite(read), meanFinite(write), ReadHeavy, WriteHeavy)
+	return compare(num.MeanFinite(read), num.MeanFinite(write), ReadHeavy, WriteHeavy)
 }
 
 // ClassifyBound says whether a workload is CPU- or memory-bound from its
@@ -155,7 +158,7 @@ func compare(a, b float64, aWins, bWins Bias) Bias {
 func percentile(x []float64, q float64) float64 {
 	s := make([]float64, 0, len(x))
 	for _, v := range x {
-		if finite(v) {
+		if num.Finite(v) {
 			s = append(s, v)
 		}
 	}
@@ -163,5 +166,5 @@ func percentile(x []float64, q float64) float64 {
 		return math.NaN()
 	}
 	sort.Float64s(s)
-	return quantileSorted(s, q)
+	return num.QuantileSorted(s, q)
 }

@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"gonum.org/v1/gonum/stat/distuv"
+
+	"github.com/foreshape/foreshape/agent/forecast/internal/num"
 )
 
 // core is a point model with fitted parameters and a state that advances one
@@ -56,8 +58,8 @@ func (m *model) Name() string { return m.name }
 
 // Fit implements Forecaster.
 func (m *model) Fit(y []float64) error {
-	if countFinite(y) < minHistory {
-		return fmt.Errorf("%s: %d usable points: %w", m.name, countFinite(y), ErrTooShort)
+	if num.CountFinite(y) < minHistory {
+		return fmt.Errorf("%s: %d usable points: %w", m.name, num.CountFinite(y), ErrTooShort)
 	}
 	c, reason, err := m.newCore(y, m.opts)
 	if err != nil {
@@ -174,16 +176,6 @@ func tailWiden(nu, q float64) float64 {
 		return maxSparseWiden
 	}
 	return math.Max(1, f)
-}
-
-func countFinite(y []float64) int {
-	n := 0
-	for _, v := range y {
-		if !math.IsNaN(v) && !math.IsInf(v, 0) {
-			n++
-		}
-	}
-	return n
 }
 
 // calibration turns point forecasts into quantile bands. It is
@@ -437,24 +429,7 @@ func (c calibration) zQuantile(q float64) float64 {
 	default:
 		adj = q
 	}
-	return quantileSorted(c.levels, adj)
-}
-
-// quantileSorted is the linearly interpolated quantile of sorted x.
-func quantileSorted(x []float64, q float64) float64 {
-	if len(x) == 0 {
-		return math.NaN()
-	}
-	pos := q * float64(len(x)-1)
-	i := int(math.Floor(pos))
-	if i >= len(x)-1 {
-		return x[len(x)-1]
-	}
-	if i < 0 {
-		return x[0]
-	}
-	f := pos - float64(i)
-	return x[i]*(1-f) + x[i+1]*f
+	return num.QuantileSorted(c.levels, adj)
 }
 
 func (c calibration) scaleAt(h int) float64 {

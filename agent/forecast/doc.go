@@ -1,6 +1,9 @@
 // Package forecast is foreshape's load prediction engine: models, model
-// selection, calibrated quantile bands, seasonality and anomaly detection,
-// hotspot detection and workload characterisation.
+// selection, calibrated quantile bands, hotspot detection and workload
+// characterisation. Its subpackages hold the rest of the engine: anomaly
+// (online anomaly and level-shift detection), season (seasonality
+// detection and decomposition), eval (rolling-origin accuracy evaluation)
+// and nab (the Numenta Anomaly Benchmark's scoring).
 //
 // It is pure: data and `now` come in as arguments, forecasts go out. It never
 // performs I/O, never reads the clock, and never logs; callers (the agent's

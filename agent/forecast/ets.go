@@ -3,6 +3,8 @@ package forecast
 import (
 	"fmt"
 	"math"
+
+	"github.com/foreshape/foreshape/agent/forecast/internal/num"
 )
 
 // etsSpec is the shape of an exponential smoothing model with additive
@@ -148,7 +150,7 @@ func etsInit(y []float64, spec etsSpec) (etsState, bool) {
 		if len(y) < 2*m {
 			return st, false
 		}
-		c1, c2 := meanFinite(y[:m]), meanFinite(y[m:2*m])
+		c1, c2 := num.MeanFinite(y[:m]), num.MeanFinite(y[m:2*m])
 		if math.IsNaN(c1) || math.IsNaN(c2) {
 			return st, false
 		}
@@ -160,7 +162,7 @@ func etsInit(y []float64, spec etsSpec) (etsState, bool) {
 		for i := 0; i < m; i++ {
 			d, k := 0.0, 0
 			for _, j := range []int{i, i + m} {
-				if finite(y[j]) {
+				if num.Finite(y[j]) {
 					base := c1
 					if j >= m {
 						base = c2
@@ -182,9 +184,9 @@ func etsInit(y []float64, spec etsSpec) (etsState, bool) {
 	if k < 1 {
 		return st, false
 	}
-	a, b := meanFinite(y[:k]), meanFinite(y[k:2*k])
+	a, b := num.MeanFinite(y[:k]), num.MeanFinite(y[k:2*k])
 	if math.IsNaN(a) {
-		a = meanFinite(y)
+		a = num.MeanFinite(y)
 	}
 	if math.IsNaN(a) {
 		return st, false
@@ -195,20 +197,6 @@ func etsInit(y []float64, spec etsSpec) (etsState, bool) {
 		st.l = a - st.b*float64(k-1)/2
 	}
 	return st, true
-}
-
-func meanFinite(y []float64) float64 {
-	s, k := 0.0, 0
-	for _, v := range y {
-		if finite(v) {
-			s += v
-			k++
-		}
-	}
-	if k == 0 {
-		return math.NaN()
-	}
-	return s / float64(k)
 }
 
 // etsRun filters y from init with p and returns the sum of squared one-step
@@ -238,7 +226,7 @@ func etsStep(spec etsSpec, p etsParams, st *etsState, v float64) float64 {
 	phib := p.phi * st.b
 	f := st.l + phib + s
 	e := v - f
-	if !finite(v) {
+	if !num.Finite(v) {
 		e = math.NaN()
 	}
 	ee := e

@@ -1,5 +1,7 @@
 package forecast
 
+import "github.com/foreshape/foreshape/agent/forecast/internal/num"
+
 // health tracks how a fitted model does on new observations so the caller
 // can refit on a schedule or when residuals degrade, instead of every
 // cycle.
@@ -40,7 +42,7 @@ func newHealth(cal calibration, o Options) health {
 // observes v.
 func (h *health) observe(c core, v float64) {
 	h.since++
-	if !finite(v) {
+	if !num.Finite(v) {
 		return
 	}
 	c.forecast(h.one[:])

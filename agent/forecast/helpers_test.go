@@ -5,6 +5,8 @@ import (
 	"math/rand/v2"
 	"testing"
 	"time"
+
+	"github.com/foreshape/foreshape/agent/forecast/internal/num"
 )
 
 // fiveMin are the options of a 5-minute series with a 12-step horizon.
@@ -79,7 +81,7 @@ func checkPrediction(t testing.TB, name string, p Prediction, h int) {
 			t.Fatalf("%s: band %d has %d steps", name, i, len(p.Bands[i]))
 		}
 		for s := 0; s < h; s++ {
-			if !finite(p.Bands[i][s]) {
+			if !num.Finite(p.Bands[i][s]) {
 				t.Fatalf("%s: band q=%v step %d not finite: %v", name, p.Quantiles[i], s, p.Bands[i][s])
 			}
 			if i > 0 && p.Bands[i][s] < p.Bands[i-1][s]-1e-9 {
@@ -88,7 +90,7 @@ func checkPrediction(t testing.TB, name string, p Prediction, h int) {
 		}
 	}
 	for s, v := range p.Mean {
-		if !finite(v) {
+		if !num.Finite(v) {
 			t.Fatalf("%s: mean step %d not finite: %v", name, s, v)
 		}
 	}

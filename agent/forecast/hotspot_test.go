@@ -6,6 +6,8 @@ import (
 	"sort"
 	"testing"
 	"time"
+
+	"github.com/foreshape/foreshape/agent/forecast/internal/num"
 )
 
 func rampPrediction() Prediction {
@@ -133,12 +135,12 @@ func TestMedianSelect(t *testing.T) {
 		}
 		s := append([]float64(nil), x...)
 		sortFloats(s)
-		want := quantileSorted(s, 0.5)
-		if got := median(append([]float64(nil), x...)); got != want {
+		want := num.QuantileSorted(s, 0.5)
+		if got := num.Median(append([]float64(nil), x...)); got != want {
 			t.Fatalf("n=%d: median %v, want %v (%v)", n, got, want, x)
 		}
 		for k := 0; k < n; k++ {
-			if got := selectK(append([]float64(nil), x...), k); got != s[k] {
+			if got := num.SelectK(append([]float64(nil), x...), k); got != s[k] {
 				t.Fatalf("n=%d: select(%d) = %v, want %v", n, k, got, s[k])
 			}
 		}

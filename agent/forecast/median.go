@@ -3,6 +3,8 @@ package forecast
 import (
 	"fmt"
 	"sort"
+
+	"github.com/foreshape/foreshape/agent/forecast/internal/num"
 )
 
 // medianCore forecasts the median of the last w observations at every
@@ -26,7 +28,7 @@ func newMedianCore(w int) *medianCore {
 func (c *medianCore) fit([]float64) error { return nil }
 func (c *medianCore) reset()              { c.buf, c.n = c.buf[:0], 0 }
 func (c *medianCore) observe(v float64) {
-	if !finite(v) {
+	if !num.Finite(v) {
 		return
 	}
 	if len(c.buf) < c.w {
@@ -41,7 +43,7 @@ func (c *medianCore) forecast(out []float64) {
 	v := 0.0
 	if len(c.tmp) > 0 {
 		sort.Float64s(c.tmp)
-		v = quantileSorted(c.tmp, 0.5)
+		v = num.QuantileSorted(c.tmp, 0.5)
 	}
 	for i := range out {
 		out[i] = v

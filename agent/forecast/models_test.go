@@ -441,43 +441,6 @@ func TestStale(t *testing.T) {
 	}
 }
 
-func TestDetectSeasonality(t *testing.T) {
-	r := rand.New(rand.NewPCG(9, 10))
-	noisy := func(y []float64, s float64) []float64 {
-		for i := range y {
-			y[i] += s * r.NormFloat64()
-		}
-		return y
-	}
-	tests := []struct {
-		name string
-		y    []float64
-		want []int
-	}{
-		{"daily", noisy(seasonal(288*5, 288, 10, 50), 2), []int{288}},
-		{"twelve hours", noisy(seasonal(288*5, 144, 10, 50), 2), []int{144}},
-		{"hourly", noisy(seasonal(288*2, 12, 10, 50), 2), []int{12}},
-		{"white noise", noisy(constant(288*5, 50), 2), nil},
-		{"one day only", noisy(seasonal(288, 288, 10, 50), 2), nil},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			got := DetectSeasonality(tc.y, 5*time.Minute)
-			if len(got) != len(tc.want) {
-				t.Fatalf("got %+v, want periods %v", got, tc.want)
-			}
-			for i := range got {
-				if got[i].Steps != tc.want[i] {
-					t.Fatalf("got %+v, want periods %v", got, tc.want)
-				}
-				if got[i].Period != time.Duration(tc.want[i])*5*time.Minute {
-					t.Fatalf("period %v for %d steps", got[i].Period, got[i].Steps)
-				}
-			}
-		})
-	}
-}
-
 func TestColdStartEveryModel(t *testing.T) {
 	y := seasonal(300, 288, 5, 20) // about a day of 5-minute data
 	for _, name := range Models() {

@@ -3,6 +3,8 @@ package forecast
 import (
 	"fmt"
 	"math"
+
+	"github.com/foreshape/foreshape/agent/forecast/internal/num"
 )
 
 // naiveCore forecasts the last observed value at every step: the random-walk
@@ -14,7 +16,7 @@ type naiveCore struct {
 func (c *naiveCore) fit([]float64) error { return nil }
 func (c *naiveCore) reset()              { c.last = math.NaN() }
 func (c *naiveCore) observe(v float64) {
-	if finite(v) {
+	if num.Finite(v) {
 		c.last = v
 	}
 }
@@ -58,7 +60,7 @@ func (c *snaiveCore) reset() {
 }
 func (c *snaiveCore) observe(v float64) {
 	i := c.n % c.m
-	if !finite(v) {
+	if !num.Finite(v) {
 		// Impute: the same phase one season ago, else the last value.
 		v = c.buf[i]
 		if math.IsNaN(v) {
@@ -93,8 +95,6 @@ func (c *snaiveCore) label() string {
 	return fmt.Sprintf("seasonal-naive(%d)", c.m)
 }
 func (c *snaiveCore) bytes() int { return 8*c.m + 48 }
-
-func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
 
 func newNaiveModel(o Options) *model {
 	return &model{name: "naive", opts: o, newCore: func(y []float64, o Options) (core, string, error) {

@@ -2,6 +2,8 @@ package forecast
 
 import (
 	"math"
+
+	"github.com/foreshape/foreshape/agent/forecast/internal/num"
 )
 
 // thetaCore is the standard theta method (Assimakopoulos & Nikolopoulos),
@@ -27,10 +29,10 @@ func (c *thetaCore) fit(y []float64) error {
 	if len(w) > maxFitPoints {
 		w = w[len(w)-maxFitPoints:]
 	}
-	_, c.slope = linearFit(w)
+	_, c.slope = num.LinearFit(w)
 	first := math.NaN()
 	for _, v := range w {
-		if finite(v) {
+		if num.Finite(v) {
 			first = v
 			break
 		}
@@ -41,7 +43,7 @@ func (c *thetaCore) fit(y []float64) error {
 	sse := func(a float64) float64 {
 		l, s := first, 0.0
 		for _, v := range w {
-			if !finite(v) {
+			if !num.Finite(v) {
 				continue
 			}
 			e := v - l
@@ -53,7 +55,7 @@ func (c *thetaCore) fit(y []float64) error {
 	c.alpha = goldenMin(sse, 1e-3, 0.999, 30)
 	c.l0 = math.NaN()
 	for _, v := range y {
-		if finite(v) {
+		if num.Finite(v) {
 			c.l0 = v
 			break
 		}
@@ -87,7 +89,7 @@ func goldenMin(f func(float64) float64, a, b float64, iters int) float64 {
 func (c *thetaCore) reset() { c.l, c.n, c.started = c.l0, 0, false }
 func (c *thetaCore) observe(v float64) {
 	c.n++
-	if !finite(v) {
+	if !num.Finite(v) {
 		return
 	}
 	if !c.started {

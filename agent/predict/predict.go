@@ -22,6 +22,7 @@ import (
 
 	"github.com/foreshape/foreshape/agent/api"
 	"github.com/foreshape/foreshape/agent/forecast"
+	"github.com/foreshape/foreshape/agent/forecast/anomaly"
 	"github.com/foreshape/foreshape/agent/state"
 	"github.com/foreshape/foreshape/plugins/source"
 	"github.com/foreshape/foreshape/policies"
@@ -76,7 +77,7 @@ type tracked struct {
 	last     time.Time // time of the last observation absorbed
 	absorbed int       // observations absorbed since the fit
 	fitLen   int       // points of history the last fit saw
-	det      *forecast.AnomalyDetector
+	det      *anomaly.Detector
 	next     float64 // one-step-ahead forecast for the next point
 	events   []api.Anomaly
 	open     *api.Anomaly
@@ -229,7 +230,7 @@ func (p *Predictor) model(mk modelKey, pol *policies.Policy, start, origin time.
 		if err != nil {
 			return nil, fmt.Errorf("model %q: %v", pol.Forecast.Model, err)
 		}
-		t = &tracked{f: f, sig: sig, det: forecast.NewAnomalyDetector(forecast.AnomalyOptions{}), next: math.NaN()}
+		t = &tracked{f: f, sig: sig, det: anomaly.NewDetector(anomaly.Options{}), next: math.NaN()}
 		p.models[mk] = t
 		t.observe(y, start.Add(-step), step)
 		return t, t.fit(origin, y)
@@ -276,7 +277,7 @@ func withLevel(levels []float64, q float64) []float64 {
 
 // fit refits the model on y with anomalies (but not level shifts) left out.
 func (t *tracked) fit(origin time.Time, y []float64) error {
-	clean, _ := forecast.CleanAnomalies(y, forecast.AnomalyOptions{})
+	clean, _ := anomaly.Clean(y, anomaly.Options{})
 	restoreLongRuns(clean, y, maxSpike)
 	if err := t.f.Fit(clean); err != nil {
 		return fmt.Errorf("fit: %v", err)

@@ -2,6 +2,7 @@ package nab
 
 import (
 	"bytes"
+	"errors"
 	"math"
 	"strings"
 	"testing"
@@ -394,5 +395,40 @@ func TestSweepIgnoresMonotoneRescaling(t *testing.T) {
 		if x.Normalized <= 0 {
 			t.Errorf("%s: the early detections should beat the null detector: %v", name, x.Normalized)
 		}
+	}
+}
+
+func TestMatchLabelAndEvaluate(t *testing.T) {
+	windows := map[string][]Window{"realAWSCloudwatch/a.csv": file("a").Windows, "realAWSCloudwatch/b.csv": file("b").Windows}
+	for _, tc := range []struct {
+		file, want string
+		ok         bool
+	}{
+		{"realAWSCloudwatch/a.csv", "realAWSCloudwatch/a.csv", true},
+		{"data/realAWSCloudwatch/b.csv", "realAWSCloudwatch/b.csv", true},
+		{"data/xrealAWSCloudwatch/b.csv", "", false},
+		{"c.csv", "", false},
+	} {
+		if got, ok := MatchLabel(tc.file, windows); got != tc.want || ok != tc.ok {
+			t.Errorf("MatchLabel(%q) = %q %v, want %q %v", tc.file, got, ok, tc.want, tc.ok)
+		}
+	}
+	a := file("a", 52)
+	rep, err := Evaluate([]Series{{File: "data/realAWSCloudwatch/a.csv", Times: a.Timestamps, Scores: a.Scores}, {File: "other.csv"}}, windows, DefaultProfiles())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Files != 1 || len(rep.Missing) != 1 || rep.Missing[0] != "realAWSCloudwatch/b.csv" {
+		t.Errorf("files %d, missing %v; want 1 and b.csv", rep.Files, rep.Missing)
+	}
+	if s := rep.Profiles[Standard]; s.TP != 1 || s.FP != 0 || s.HillClimb > s.Normalized {
+		t.Errorf("standard %+v", s)
+	}
+	if _, err := Evaluate([]Series{{File: "other.csv"}}, windows, DefaultProfiles()); !errors.Is(err, ErrNoLabelledSeries) {
+		t.Errorf("no labelled series: err %v", err)
+	}
+	dup := []Series{{File: "x/realAWSCloudwatch/a.csv", Times: a.Timestamps, Scores: a.Scores}, {File: "y/realAWSCloudwatch/a.csv", Times: a.Timestamps, Scores: a.Scores}}
+	if _, err := Evaluate(dup, windows, DefaultProfiles()); err == nil {
+		t.Error("two series for one labelled file accepted")
 	}
 }

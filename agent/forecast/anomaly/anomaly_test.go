@@ -1,25 +1,18 @@
-package forecast
+package anomaly
 
 import (
-	"encoding/csv"
 	"math"
-	"os"
-	"path/filepath"
-	"strconv"
 	"testing"
-	"time"
-
-	"github.com/foreshape/foreshape/agent/forecast/nab"
 )
 
 func TestAnomalyDetectorSpike(t *testing.T) {
-	y := anomNoisy(11, 2000, 20, 1)
+	y := noisy(11, 2000, 20, 1)
 	y[1500] = 35
-	pts, events := DetectAnomalies(y, AnomalyOptions{})
+	pts, events := Detect(y, Options{})
 	if !pts[1500].Anomalous {
 		t.Fatalf("spike at 1500 not flagged: %+v", pts[1500])
 	}
-	if len(events) != 1 || events[0].Start != 1500 || events[0].Kind != AnomalySpike {
+	if len(events) != 1 || events[0].Start != 1500 || events[0].Kind != KindSpike {
 		t.Fatalf("events = %+v, want one spike starting at 1500", events)
 	}
 	if events[0].End > 1500+2 {
@@ -31,11 +24,11 @@ func TestAnomalyDetectorSpike(t *testing.T) {
 }
 
 func TestAnomalyDetectorLevelShift(t *testing.T) {
-	y := anomNoisy(12, 3000, 20, 1)
+	y := noisy(12, 3000, 20, 1)
 	for i := 2000; i < len(y); i++ {
 		y[i] += 12
 	}
-	pts, events := DetectAnomalies(y, AnomalyOptions{})
+	pts, events := Detect(y, Options{})
 	if len(events) == 0 {
 		t.Fatal("no event for a level shift")
 	}
@@ -45,7 +38,7 @@ func TestAnomalyDetectorLevelShift(t *testing.T) {
 	}
 	var shift bool
 	for _, e := range events {
-		if e.Kind == AnomalyLevelShift {
+		if e.Kind == KindLevelShift {
 			shift = true
 		}
 		if e.Start < 1990 {
@@ -68,9 +61,9 @@ func TestAnomalyDetectorQuiet(t *testing.T) {
 		name string
 		y    []float64
 	}{
-		{"white noise", anomNoisy(13, 6000, 50, 3)},
+		{"white noise", noisy(13, 6000, 50, 3)},
 		{"daily cycle", func() []float64 {
-			y := anomNoisy(14, 4032, 50, 1)
+			y := noisy(14, 4032, 50, 1)
 			for i := range y {
 				y[i] += 20 * math.Sin(2*math.Pi*float64(i)/288)
 			}
@@ -78,7 +71,7 @@ func TestAnomalyDetectorQuiet(t *testing.T) {
 		}()},
 		{"constant", make([]float64, 1000)},
 		{"with gaps", func() []float64 {
-			y := anomNoisy(15, 2000, 5, 1)
+			y := noisy(15, 2000, 5, 1)
 			for i := 100; i < 2000; i += 37 {
 				y[i] = math.NaN()
 			}
@@ -87,7 +80,7 @@ func TestAnomalyDetectorQuiet(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			_, events := DetectAnomalies(tc.y, AnomalyOptions{})
+			_, events := Detect(tc.y, Options{})
 			if len(events) != 0 {
 				t.Errorf("events on a normal series: %+v", events)
 			}
@@ -98,13 +91,13 @@ func TestAnomalyDetectorQuiet(t *testing.T) {
 // TestAnomalyDetectorOnline: appending points never changes the verdicts
 // already given (no look-ahead).
 func TestAnomalyDetectorOnline(t *testing.T) {
-	y := anomNoisy(16, 1500, 10, 1)
+	y := noisy(16, 1500, 10, 1)
 	y[700] = 30
 	for i := 1000; i < len(y); i++ {
 		y[i] += 8
 	}
-	full, _ := DetectAnomalies(y, AnomalyOptions{})
-	prefix, _ := DetectAnomalies(y[:1100], AnomalyOptions{})
+	full, _ := Detect(y, Options{})
+	prefix, _ := Detect(y[:1100], Options{})
 	for i := range prefix {
 		if prefix[i] != full[i] {
 			t.Fatalf("point %d: %+v on the prefix, %+v on the whole series", i, prefix[i], full[i])
@@ -112,84 +105,15 @@ func TestAnomalyDetectorOnline(t *testing.T) {
 	}
 }
 
-// TestNABScoreOfDetector scores the detector on a NAB data directory (the
-// shared set, outside the repository) when FORESHAPE_NAB_DIR points at it:
-//
-//	FORESHAPE_NAB_DIR=/work/shared/data/nab go test -run NABScore -v ./agent/forecast/
-func TestNABScoreOfDetector(t *testing.T) {
-	dir := os.Getenv("FORESHAPE_NAB_DIR")
-	if dir == "" {
-		t.Skip("FORESHAPE_NAB_DIR not set")
-	}
-	wf, err := os.Open(filepath.Join(dir, "labels", "combined_windows.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	windows, err := nab.ReadWindows(wf)
-	wf.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var files []nab.File
-	for name, ws := range windows {
-		ts, y := anomReadNAB(t, filepath.Join(dir, "data", name))
-		pts, _ := DetectAnomalies(y, AnomalyOptions{})
-		scores := make([]float64, len(pts))
-		for i, p := range pts {
-			scores[i] = p.Onset
-		}
-		files = append(files, nab.File{Name: name, Timestamps: ts, Scores: scores, Windows: ws})
-	}
-	for name, costs := range nab.DefaultProfiles() {
-		res, err := nab.Score(files, costs, nab.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		climb, err := nab.Score(files, costs, nab.Options{HillClimb: true})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Logf("%-20s %6.1f  threshold %.4f tp %d fp %d fn %d  (hill climb %.1f)", name, res.Normalized, res.Threshold, res.TP, res.FP, res.FN, climb.Normalized)
-	}
-}
-
-func anomReadNAB(t *testing.T, path string) ([]time.Time, []float64) {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	rows, err := csv.NewReader(f).ReadAll()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ts []time.Time
-	var y []float64
-	for _, r := range rows[1:] {
-		tm, err := nab.ParseTime(r[0])
-		if err != nil {
-			t.Fatal(err)
-		}
-		v, err := strconv.ParseFloat(r[1], 64)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ts = append(ts, tm)
-		y = append(y, v)
-	}
-	return ts, y
-}
-
 // TestAnomalyOnsetRefractory: within the refractory period only a stronger
 // anomaly is a new onset; after it, any anomaly is.
 func TestAnomalyOnsetRefractory(t *testing.T) {
-	y := anomNoisy(17, 3000, 20, 1)
+	y := noisy(17, 3000, 20, 1)
 	y[1000] = 40 // strong
 	y[1050] = 30 // weaker, within the refractory period: no onset
 	y[1100] = 60 // stronger: an onset
 	y[2000] = 30 // long after: an onset
-	pts, _ := DetectAnomalies(y, AnomalyOptions{})
+	pts, _ := Detect(y, Options{})
 	for _, tc := range []struct {
 		i     int
 		onset bool
@@ -205,7 +129,7 @@ func TestAnomalyOnsetRefractory(t *testing.T) {
 		if p.Score < 0 || p.Score > 1 || p.Onset > p.Score || p.P <= 0 || p.P > 1 {
 			t.Fatalf("point %d: score %v onset %v p %v out of range", i, p.Score, p.Onset, p.P)
 		}
-		if want := math.Log(1/p.P) / math.Log(DefaultAnomalyMemory+1); math.Abs(p.Score-want) > 1e-12 {
+		if want := math.Log(1/p.P) / math.Log(DefaultMemory+1); math.Abs(p.Score-want) > 1e-12 {
 			t.Fatalf("point %d: score %v, want log(1/p)/log(memory+1) = %v", i, p.Score, want)
 		}
 	}
@@ -217,12 +141,12 @@ func TestAnomalyOnsetRefractory(t *testing.T) {
 }
 
 func TestCleanAnomalies(t *testing.T) {
-	y := anomNoisy(18, 3000, 20, 1)
+	y := noisy(18, 3000, 20, 1)
 	y[1200] = 60
 	for i := 2000; i < len(y); i++ {
 		y[i] += 15
 	}
-	clean, events := CleanAnomalies(y, AnomalyOptions{})
+	clean, events := Clean(y, Options{})
 	if !math.IsNaN(clean[1200]) {
 		t.Errorf("spike kept: %v", clean[1200])
 	}
@@ -254,14 +178,14 @@ func TestCleanAnomalies(t *testing.T) {
 // BenchmarkDetectAnomalies runs the detector over two weeks of 5-minute
 // data (4,032 points) per iteration.
 func BenchmarkDetectAnomalies(b *testing.B) {
-	y := anomNoisy(19, 4032, 50, 5)
+	y := noisy(19, 4032, 50, 5)
 	for i := range y {
 		y[i] += 20 * math.Sin(2*math.Pi*float64(i)/288)
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
 	for range b.N {
-		DetectAnomalies(y, AnomalyOptions{})
+		Detect(y, Options{})
 	}
 	b.ReportMetric(float64(b.N)*4032/b.Elapsed().Seconds(), "points/s")
 }
@@ -269,7 +193,7 @@ func BenchmarkDetectAnomalies(b *testing.B) {
 // BenchmarkLevelShifts runs the offline level-shift search over two weeks
 // of 5-minute data.
 func BenchmarkLevelShifts(b *testing.B) {
-	y := anomNoisy(20, 4032, 50, 5)
+	y := noisy(20, 4032, 50, 5)
 	for i := 3000; i < len(y); i++ {
 		y[i] += 30
 	}
@@ -283,7 +207,7 @@ func BenchmarkLevelShifts(b *testing.B) {
 
 func TestAnomMaxQueue(t *testing.T) {
 	vals := []float64{3, 1, 4, 1, 5, 9, 2, 6, 5, 3, 5, 8, 9, 7, 9}
-	var q anomMaxQueue
+	var q maxQueue
 	const span = 4
 	for i, v := range vals {
 		got, ok := q.Max(i - span)
@@ -325,7 +249,7 @@ func FuzzDetectAnomalies(f *testing.F) {
 				y = append(y, v+float64(r%7))
 			}
 		}
-		pts, events := DetectAnomalies(y, AnomalyOptions{})
+		pts, events := Detect(y, Options{})
 		for i, p := range pts {
 			if p.Index != i || math.IsNaN(p.Z) || p.Score < 0 || p.Score > 1 || math.IsNaN(p.Score) || p.P <= 0 || p.P > 1 || p.Onset > p.Score {
 				t.Fatalf("point %d: %+v", i, p)

@@ -1,4 +1,4 @@
-package forecast
+package anomaly
 
 import (
 	"math"
@@ -87,12 +87,12 @@ func LevelShiftsWith(y []float64, opts LevelShiftOptions) []int {
 		d[i] = math.NaN()
 	}
 	buf := make([]float64, 0, 2*w)
-	m := anomRollingMedians(y, w)
+	m := rollingMedians(y, w)
 	for t := w; t <= n-w; t++ {
 		d[t] = m[t] - m[t-w]
 	}
 	scale := levelShiftScale(y, d[w:n-w+1], w)
-	center := anomMedian(d[w : n-w+1])
+	center := medianOf(d[w : n-w+1])
 	if math.IsNaN(center) {
 		return nil
 	}
@@ -130,10 +130,10 @@ func LevelShiftsWith(y []float64, opts LevelShiftOptions) []int {
 	return shifts
 }
 
-// anomRollingMedians returns m with m[t] = the median of the non-NaN values
+// rollingMedians returns m with m[t] = the median of the non-NaN values
 // of y[t:t+w] (NaN when fewer than half are present), for t in [0, n−w],
 // keeping the window sorted as it slides instead of sorting each one.
-func anomRollingMedians(y []float64, w int) []float64 {
+func rollingMedians(y []float64, w int) []float64 {
 	n := len(y)
 	if n < w {
 		return nil
@@ -142,16 +142,16 @@ func anomRollingMedians(y []float64, w int) []float64 {
 	win := make([]float64, 0, w)
 	for i, v := range y {
 		if !math.IsNaN(v) {
-			win = anomSortedInsert(win, v)
+			win = sortedInsert(win, v)
 		}
 		if i >= w && !math.IsNaN(y[i-w]) {
-			win = anomSortedRemove(win, y[i-w])
+			win = sortedRemove(win, y[i-w])
 		}
 		if i >= w-1 {
 			if len(win)*2 < w {
 				out[i-w+1] = math.NaN()
 			} else {
-				out[i-w+1] = anomSortedMedian(win)
+				out[i-w+1] = sortedMedian(win)
 			}
 		}
 	}
@@ -166,7 +166,7 @@ func levelShiftSplit(x, buf []float64) int {
 	best, bestCost := len(x)/2, math.Inf(1)
 	mid := float64(len(x)) / 2
 	for c := 1; c < len(x); c++ {
-		cost := anomL1Cost(x[:c], buf) + anomL1Cost(x[c:], buf)
+		cost := l1Cost(x[:c], buf) + l1Cost(x[c:], buf)
 		if cost < bestCost-1e-12 || (math.Abs(cost-bestCost) <= 1e-12 && math.Abs(float64(c)-mid) < math.Abs(float64(best)-mid)) {
 			best, bestCost = c, cost
 		}
@@ -174,9 +174,9 @@ func levelShiftSplit(x, buf []float64) int {
 	return best
 }
 
-// anomL1Cost is the sum of absolute deviations of x from its median.
-func anomL1Cost(x, buf []float64) float64 {
-	m := anomWindowMedian(x, buf[:0])
+// l1Cost is the sum of absolute deviations of x from its median.
+func l1Cost(x, buf []float64) float64 {
+	m := windowMedian(x, buf[:0])
 	if math.IsNaN(m) {
 		return 0
 	}
@@ -194,14 +194,14 @@ func anomL1Cost(x, buf []float64) float64 {
 // give, so that a series which is flat most of the time (MAD of d zero) still
 // needs a change larger than its noise.
 func levelShiftScale(y, d []float64, w int) float64 {
-	spread := 1.4826 * anomMAD(d)
+	spread := 1.4826 * madOf(d)
 	diffs := make([]float64, 0, len(y))
 	for i := 1; i < len(y); i++ {
 		if !math.IsNaN(y[i]) && !math.IsNaN(y[i-1]) {
 			diffs = append(diffs, y[i]-y[i-1])
 		}
 	}
-	noise := 1.4826 * anomMAD(diffs) / math.Sqrt2
+	noise := 1.4826 * madOf(diffs) / math.Sqrt2
 	// The median of w normal points has a standard error of about
 	// sqrt(pi/2)·sigma/sqrt(w); the difference of two such medians
 	// sqrt(pi/w)·sigma.
@@ -209,7 +209,7 @@ func levelShiftScale(y, d []float64, w int) float64 {
 	scale := math.Max(spread, floor)
 	if math.IsNaN(scale) || scale <= 0 {
 		// A series that is exactly piecewise constant: any change counts.
-		scale = 1e-9 * math.Max(1, math.Abs(anomMedian(y)))
+		scale = 1e-9 * math.Max(1, math.Abs(medianOf(y)))
 		if math.IsNaN(scale) {
 			scale = 1e-9
 		}
@@ -227,9 +227,9 @@ func levelShiftScale(y, d []float64, w int) float64 {
 type LevelShiftDetector struct {
 	w, k  float64
 	win   int
-	hist  *anomRing // the last 2w points
-	diffs *anomSortedWindow
-	noise *anomSortedWindow
+	hist  *ring // the last 2w points
+	diffs *sortedWindow
+	noise *sortedWindow
 	prev  float64
 	n     int
 	quiet int  // points left before another shift may be reported
@@ -261,9 +261,9 @@ func NewLevelShiftDetector(opts LevelShiftOptions) *LevelShiftDetector {
 		win:   w,
 		w:     float64(w),
 		k:     opts.threshold(),
-		hist:  newAnomRing(2 * w),
-		diffs: newAnomSortedWindow(levelShiftMemory),
-		noise: newAnomSortedWindow(levelShiftMemory),
+		hist:  newRing(2 * w),
+		diffs: newSortedWindow(levelShiftMemory),
+		noise: newSortedWindow(levelShiftMemory),
 		prev:  math.NaN(),
 		buf:   make([]float64, 0, 2*w),
 		armed: true,
@@ -289,16 +289,16 @@ func (d *LevelShiftDetector) Push(y float64) (z float64, ev *LevelShiftEvent) {
 	// Slide the two sorted halves: the oldest point leaves the left half,
 	// the oldest of the right half moves left, the new point enters right.
 	if m := d.hist.Len(); m == 2*d.win {
-		d.left = anomSortedRemove(d.left, d.hist.ValueAt(0))
+		d.left = sortedRemove(d.left, d.hist.ValueAt(0))
 		mv := d.hist.ValueAt(d.win)
-		d.right = anomSortedRemove(d.right, mv)
-		d.left = anomSortedInsert(d.left, mv)
+		d.right = sortedRemove(d.right, mv)
+		d.left = sortedInsert(d.left, mv)
 	} else if m >= d.win {
 		mv := d.hist.ValueAt(m - d.win)
-		d.right = anomSortedRemove(d.right, mv)
-		d.left = anomSortedInsert(d.left, mv)
+		d.right = sortedRemove(d.right, mv)
+		d.left = sortedInsert(d.left, mv)
 	}
-	d.right = anomSortedInsert(d.right, y)
+	d.right = sortedInsert(d.right, y)
 	d.hist.Push(y, idx)
 	if d.quiet > 0 {
 		d.quiet--
@@ -306,8 +306,8 @@ func (d *LevelShiftDetector) Push(y float64) (z float64, ev *LevelShiftEvent) {
 	if d.hist.Len() < 2*d.win {
 		return 0, nil
 	}
-	left := anomSortedMedian(d.left)
-	right := anomSortedMedian(d.right)
+	left := sortedMedian(d.left)
+	right := sortedMedian(d.right)
 	diff := right - left
 	// Score against the history of differences before this one, so a shift
 	// does not inflate its own yardstick.
@@ -332,7 +332,7 @@ func (d *LevelShiftDetector) Push(y float64) (z float64, ev *LevelShiftEvent) {
 		vals := d.hist.Values()
 		c := levelShiftSplit(vals, d.buf)
 		start := d.hist.IndexAt(c)
-		delta := anomWindowMedian(vals[c:], d.buf) - anomWindowMedian(vals[:c], d.buf)
+		delta := windowMedian(vals[c:], d.buf) - windowMedian(vals[:c], d.buf)
 		d.quiet = 2 * d.win
 		d.armed = false
 		return z, &LevelShiftEvent{Start: start, Z: z, Delta: delta}
@@ -340,8 +340,8 @@ func (d *LevelShiftDetector) Push(y float64) (z float64, ev *LevelShiftEvent) {
 	return z, nil
 }
 
-// anomRing is a fixed-size FIFO of the last points with their indices.
-type anomRing struct {
+// ring is a fixed-size FIFO of the last points with their indices.
+type ring struct {
 	vals []float64
 	idxs []int
 	head int
@@ -349,11 +349,11 @@ type anomRing struct {
 	out  []float64
 }
 
-func newAnomRing(n int) *anomRing {
-	return &anomRing{vals: make([]float64, n), idxs: make([]int, n), out: make([]float64, n)}
+func newRing(n int) *ring {
+	return &ring{vals: make([]float64, n), idxs: make([]int, n), out: make([]float64, n)}
 }
 
-func (r *anomRing) Push(v float64, idx int) {
+func (r *ring) Push(v float64, idx int) {
 	r.vals[r.head] = v
 	r.idxs[r.head] = idx
 	r.head = (r.head + 1) % len(r.vals)
@@ -362,10 +362,10 @@ func (r *anomRing) Push(v float64, idx int) {
 	}
 }
 
-func (r *anomRing) Len() int { return r.size }
+func (r *ring) Len() int { return r.size }
 
 // Values returns the points oldest first; the slice is reused by the next call.
-func (r *anomRing) Values() []float64 {
+func (r *ring) Values() []float64 {
 	out := r.out[:r.size]
 	start := (r.head - r.size + len(r.vals)) % len(r.vals)
 	for i := range out {
@@ -375,56 +375,56 @@ func (r *anomRing) Values() []float64 {
 }
 
 // ValueAt returns the i-th oldest point held.
-func (r *anomRing) ValueAt(i int) float64 {
+func (r *ring) ValueAt(i int) float64 {
 	start := (r.head - r.size + len(r.vals)) % len(r.vals)
 	return r.vals[(start+i)%len(r.vals)]
 }
 
 // IndexAt returns the index of the i-th oldest point held.
-func (r *anomRing) IndexAt(i int) int {
+func (r *ring) IndexAt(i int) int {
 	start := (r.head - r.size + len(r.vals)) % len(r.vals)
 	return r.idxs[(start+i)%len(r.vals)]
 }
 
-// anomSortedWindow keeps the last n values both in arrival order and sorted,
+// sortedWindow keeps the last n values both in arrival order and sorted,
 // for a rolling median and MAD in O(n) per update without re-sorting.
-type anomSortedWindow struct {
+type sortedWindow struct {
 	fifo   []float64
 	head   int
 	size   int
 	sorted []float64
 }
 
-func newAnomSortedWindow(n int) *anomSortedWindow {
-	return &anomSortedWindow{fifo: make([]float64, n), sorted: make([]float64, 0, n)}
+func newSortedWindow(n int) *sortedWindow {
+	return &sortedWindow{fifo: make([]float64, n), sorted: make([]float64, 0, n)}
 }
 
-func (s *anomSortedWindow) Len() int { return s.size }
+func (s *sortedWindow) Len() int { return s.size }
 
 // Add inserts v, evicting the oldest value when full. NaN is ignored.
-func (s *anomSortedWindow) Add(v float64) {
+func (s *sortedWindow) Add(v float64) {
 	if math.IsNaN(v) {
 		return
 	}
 	if s.size == len(s.fifo) {
-		s.sorted = anomSortedRemove(s.sorted, s.fifo[s.head])
+		s.sorted = sortedRemove(s.sorted, s.fifo[s.head])
 		s.fifo[s.head] = v
 		s.head = (s.head + 1) % len(s.fifo)
 	} else {
 		s.fifo[(s.head+s.size)%len(s.fifo)] = v
 		s.size++
 	}
-	s.sorted = anomSortedInsert(s.sorted, v)
+	s.sorted = sortedInsert(s.sorted, v)
 }
 
 // Median of the values held (NaN when empty).
-func (s *anomSortedWindow) Median() float64 { return anomSortedMedian(s.sorted) }
+func (s *sortedWindow) Median() float64 { return sortedMedian(s.sorted) }
 
 // MAD is the median absolute deviation from the median (NaN when empty).
-func (s *anomSortedWindow) MAD() float64 { return anomSortedMAD(s.sorted) }
+func (s *sortedWindow) MAD() float64 { return sortedMAD(s.sorted) }
 
-// anomSortedInsert inserts v into the ascending slice a.
-func anomSortedInsert(a []float64, v float64) []float64 {
+// sortedInsert inserts v into the ascending slice a.
+func sortedInsert(a []float64, v float64) []float64 {
 	i := sort.SearchFloat64s(a, v)
 	a = append(a, 0)
 	copy(a[i+1:], a[i:])
@@ -432,8 +432,8 @@ func anomSortedInsert(a []float64, v float64) []float64 {
 	return a
 }
 
-// anomSortedRemove removes one copy of v from the ascending slice a.
-func anomSortedRemove(a []float64, v float64) []float64 {
+// sortedRemove removes one copy of v from the ascending slice a.
+func sortedRemove(a []float64, v float64) []float64 {
 	i := sort.SearchFloat64s(a, v)
 	if i < len(a) && a[i] == v {
 		a = append(a[:i], a[i+1:]...)
@@ -441,8 +441,8 @@ func anomSortedRemove(a []float64, v float64) []float64 {
 	return a
 }
 
-// anomSortedMedian is the median of an ascending slice.
-func anomSortedMedian(a []float64) float64 {
+// sortedMedian is the median of an ascending slice.
+func sortedMedian(a []float64) float64 {
 	n := len(a)
 	if n == 0 {
 		return math.NaN()
@@ -453,16 +453,16 @@ func anomSortedMedian(a []float64) float64 {
 	return (a[n/2-1] + a[n/2]) / 2
 }
 
-// anomSortedMAD is the median absolute deviation of an ascending slice.
+// sortedMAD is the median absolute deviation of an ascending slice.
 // The distances from the median below it (walking down) and above it
 // (walking up) are two ascending sequences, so the middle distance is a
 // rank selection in two sorted sequences: O(log n), without allocating.
-func anomSortedMAD(a []float64) float64 {
+func sortedMAD(a []float64) float64 {
 	n := len(a)
 	if n == 0 {
 		return math.NaN()
 	}
-	m := anomSortedMedian(a)
+	m := sortedMedian(a)
 	hi := sort.SearchFloat64s(a, m) // a[hi:] are >= m
 	lo := hi - 1                    // a[:lo+1] are < m
 	below := func(i int) float64 { return m - a[lo-i] }
@@ -470,14 +470,14 @@ func anomSortedMAD(a []float64) float64 {
 	nb, na := lo+1, n-hi
 	k := n / 2
 	if n%2 == 1 {
-		return anomRank(below, nb, above, na, k)
+		return rankOfUnion(below, nb, above, na, k)
 	}
-	return (anomRank(below, nb, above, na, k-1) + anomRank(below, nb, above, na, k)) / 2
+	return (rankOfUnion(below, nb, above, na, k-1) + rankOfUnion(below, nb, above, na, k)) / 2
 }
 
-// anomRank returns the element of rank k (0-based) of the union of two
+// rankOfUnion returns the element of rank k (0-based) of the union of two
 // ascending sequences x (length nx) and y (length ny).
-func anomRank(x func(int) float64, nx int, y func(int) float64, ny int, k int) float64 {
+func rankOfUnion(x func(int) float64, nx int, y func(int) float64, ny int, k int) float64 {
 	// Take i elements from x and j = k+1-i from y so that they are the
 	// k+1 smallest; the answer is the largest of them.
 	lo, hi := max(0, k+1-ny), min(k+1, nx)
@@ -502,22 +502,22 @@ func anomRank(x func(int) float64, nx int, y func(int) float64, ny int, k int) f
 	return math.NaN() // unreachable for 0 <= k < nx+ny
 }
 
-// anomMedian is the median of the non-NaN values of x (NaN when none); x is
+// medianOf is the median of the non-NaN values of x (NaN when none); x is
 // not modified.
-func anomMedian(x []float64) float64 {
-	a := anomFinite(x)
+func medianOf(x []float64) float64 {
+	a := finiteValues(x)
 	sort.Float64s(a)
-	return anomSortedMedian(a)
+	return sortedMedian(a)
 }
 
-// anomMAD is the median absolute deviation of the non-NaN values of x.
-func anomMAD(x []float64) float64 {
-	a := anomFinite(x)
+// madOf is the median absolute deviation of the non-NaN values of x.
+func madOf(x []float64) float64 {
+	a := finiteValues(x)
 	sort.Float64s(a)
-	return anomSortedMAD(a)
+	return sortedMAD(a)
 }
 
-func anomFinite(x []float64) []float64 {
+func finiteValues(x []float64) []float64 {
 	a := make([]float64, 0, len(x))
 	for _, v := range x {
 		if !math.IsNaN(v) && !math.IsInf(v, 0) {
@@ -527,9 +527,9 @@ func anomFinite(x []float64) []float64 {
 	return a
 }
 
-// anomWindowMedian is the median of the non-NaN values of x using buf as
+// windowMedian is the median of the non-NaN values of x using buf as
 // scratch space; NaN when fewer than half the values are present.
-func anomWindowMedian(x, buf []float64) float64 {
+func windowMedian(x, buf []float64) float64 {
 	buf = buf[:0]
 	for _, v := range x {
 		if !math.IsNaN(v) {
@@ -540,5 +540,5 @@ func anomWindowMedian(x, buf []float64) float64 {
 		return math.NaN()
 	}
 	sort.Float64s(buf)
-	return anomSortedMedian(buf)
+	return sortedMedian(buf)
 }

@@ -1,11 +1,11 @@
-package forecast
-
-import (
-	"math"
-	"sort"
-)
-
-// Anomaly detection.
+// Package anomaly is foreshape's online anomaly detection: spikes and level
+// shifts in utilisation series, scored point by point without look-ahead, so
+// that the forecasting models can keep anomalous samples out of their fits
+// and operators can see them. It also finds level shifts in a whole
+// history (LevelShifts), which the models use to fit the current regime.
+//
+// It is pure: data in, verdicts out. It never performs I/O, reads the
+// clock or logs.
 //
 // The detector runs online, one point at a time, and never looks ahead: a
 // point's score depends only on the points before it and on the forecast
@@ -40,9 +40,15 @@ import (
 // The defaults (Window, Threshold, level-shift window 24, Refractory 144)
 // were chosen by comparing a handful of settings on the 13 labelled NAB
 // series foreshape is tested on, so figures on those series are in-sample.
+package anomaly
 
-// AnomalyOptions tune the detector. The zero value means the defaults.
-type AnomalyOptions struct {
+import (
+	"math"
+	"sort"
+)
+
+// Options tune the detector. The zero value means the defaults.
+type Options struct {
 	// Window is how many recent residuals (and values) set the robust
 	// scale (default 1008: 3.5 days of 5-minute data).
 	Window int
@@ -70,55 +76,55 @@ type AnomalyOptions struct {
 	Refractory int
 }
 
-// Defaults for AnomalyOptions.
+// Defaults for Options.
 const (
-	DefaultAnomalyWindow      = 1008
-	DefaultAnomalyThreshold   = 5.0
-	DefaultAnomalyWarmup      = 36
-	DefaultAnomalyGap         = 6
-	DefaultAnomalyMemory      = 8064
-	DefaultAnomalyRefractory  = 144
-	DefaultAnomalyShiftWindow = 24
+	DefaultWindow      = 1008
+	DefaultThreshold   = 5.0
+	DefaultWarmup      = 36
+	DefaultGap         = 6
+	DefaultMemory      = 8064
+	DefaultRefractory  = 144
+	DefaultShiftWindow = 24
 )
 
-func (o AnomalyOptions) withDefaults() AnomalyOptions {
+func (o Options) withDefaults() Options {
 	if o.Window < 8 {
-		o.Window = DefaultAnomalyWindow
+		o.Window = DefaultWindow
 	}
 	if o.Threshold <= 0 {
-		o.Threshold = DefaultAnomalyThreshold
+		o.Threshold = DefaultThreshold
 	}
 	if o.Warmup <= 0 {
-		o.Warmup = DefaultAnomalyWarmup
+		o.Warmup = DefaultWarmup
 	}
 	if o.Gap <= 0 {
-		o.Gap = DefaultAnomalyGap
+		o.Gap = DefaultGap
 	}
 	if o.Memory <= 0 {
-		o.Memory = DefaultAnomalyMemory
+		o.Memory = DefaultMemory
 	}
 	if o.Refractory <= 0 {
-		o.Refractory = DefaultAnomalyRefractory
+		o.Refractory = DefaultRefractory
 	}
 	if o.LevelShift.Window <= 0 {
-		o.LevelShift.Window = DefaultAnomalyShiftWindow
+		o.LevelShift.Window = DefaultShiftWindow
 	}
 	return o
 }
 
-// AnomalyKind says what an event looks like.
-type AnomalyKind string
+// Kind says what an event looks like.
+type Kind string
 
 // Kinds of anomaly event.
 const (
-	// AnomalySpike: points away from the forecast or the recent level.
-	AnomalySpike AnomalyKind = "spike"
-	// AnomalyLevelShift: the series moved to a new level and stayed.
-	AnomalyLevelShift AnomalyKind = "level_shift"
+	// KindSpike: points away from the forecast or the recent level.
+	KindSpike Kind = "spike"
+	// KindLevelShift: the series moved to a new level and stayed.
+	KindLevelShift Kind = "level_shift"
 )
 
-// AnomalyPoint is the detector's verdict on one point.
-type AnomalyPoint struct {
+// Point is the detector's verdict on one point.
+type Point struct {
 	// Index is the point's position in the series.
 	Index int
 	// Z is the largest robust z of the point's statistics (0 during warmup
@@ -152,8 +158,8 @@ type AnomalyPoint struct {
 	LevelShift bool
 }
 
-// AnomalyEvent is a run of anomalous points.
-type AnomalyEvent struct {
+// Event is a run of anomalous points.
+type Event struct {
 	// Start and End are the indices of its first and last anomalous point
 	// (for a level shift, Start is the estimated first point at the new
 	// level).
@@ -161,35 +167,35 @@ type AnomalyEvent struct {
 	// Score is the highest Score of its points, P the smallest P, Z the
 	// highest Z.
 	Score, P, Z float64
-	Kind        AnomalyKind
+	Kind        Kind
 }
 
-// AnomalyDetector is the online detector. It is not safe for concurrent use.
-type AnomalyDetector struct {
-	opts   AnomalyOptions
-	resid  *anomSortedWindow
-	values *anomSortedWindow
+// Detector is the online detector. It is not safe for concurrent use.
+type Detector struct {
+	opts   Options
+	resid  *sortedWindow
+	values *sortedWindow
 	shift  *LevelShiftDetector
 	n      int
 	seen   int // non-NaN points
 
-	zs     *anomSortedWindow // past Z values, for Score
-	recent anomMaxQueue      // past Scores, for Onset
+	zs     *sortedWindow // past Z values, for Score
+	recent maxQueue      // past Scores, for Onset
 
-	open   *AnomalyEvent
+	open   *Event
 	quiet  int // normal points since the open event's last anomaly
-	events []AnomalyEvent
+	events []Event
 }
 
-// NewAnomalyDetector returns an online detector.
-func NewAnomalyDetector(opts AnomalyOptions) *AnomalyDetector {
+// NewDetector returns an online detector.
+func NewDetector(opts Options) *Detector {
 	opts = opts.withDefaults()
-	return &AnomalyDetector{
+	return &Detector{
 		opts:   opts,
-		resid:  newAnomSortedWindow(opts.Window),
-		values: newAnomSortedWindow(opts.Window),
+		resid:  newSortedWindow(opts.Window),
+		values: newSortedWindow(opts.Window),
 		shift:  NewLevelShiftDetector(opts.LevelShift),
-		zs:     newAnomSortedWindow(opts.Memory),
+		zs:     newSortedWindow(opts.Memory),
 	}
 }
 
@@ -197,8 +203,8 @@ func NewAnomalyDetector(opts AnomalyOptions) *AnomalyDetector {
 // before it was seen (NaN when there is none: only the level statistics
 // apply). A NaN or infinite y is missing: it gets a zero verdict and
 // advances the index.
-func (d *AnomalyDetector) Observe(y, predicted float64) AnomalyPoint {
-	p := AnomalyPoint{Index: d.n, P: 1}
+func (d *Detector) Observe(y, predicted float64) Point {
+	p := Point{Index: d.n, P: 1}
 	d.n++
 	if math.IsNaN(y) || math.IsInf(y, 0) {
 		d.advance(p)
@@ -212,10 +218,10 @@ func (d *AnomalyDetector) Observe(y, predicted float64) AnomalyPoint {
 	hasRes := !math.IsNaN(r) && !math.IsInf(r, 0)
 	warm := d.seen > d.opts.Warmup
 	if warm && hasRes && d.resid.Len() >= d.opts.Warmup/2 {
-		zRes = math.Abs(r-d.resid.Median()) / anomScale(d.resid)
+		zRes = math.Abs(r-d.resid.Median()) / robustScale(d.resid)
 	}
 	if warm && !d.opts.NoLevel && d.values.Len() >= d.opts.Warmup {
-		zVal = math.Abs(y-d.values.Median()) / anomScale(d.values)
+		zVal = math.Abs(y-d.values.Median()) / robustScale(d.values)
 	}
 	lsZ, ev := d.shift.Push(y)
 	zShift := lsZ * k / d.shift.k
@@ -241,21 +247,21 @@ func (d *AnomalyDetector) Observe(y, predicted float64) AnomalyPoint {
 	// Update the scales, clipping anomalous contributions.
 	if hasRes {
 		if p.Anomalous && d.resid.Len() > 0 {
-			m, s := d.resid.Median(), anomScale(d.resid)
+			m, s := d.resid.Median(), robustScale(d.resid)
 			r = m + math.Max(-k*s, math.Min(k*s, r-m))
 		}
 		d.resid.Add(r)
 	}
 	v := y
 	if p.Anomalous && !p.LevelShift && d.values.Len() > 0 {
-		m, s := d.values.Median(), anomScale(d.values)
+		m, s := d.values.Median(), robustScale(d.values)
 		v = m + math.Max(-k*s, math.Min(k*s, v-m))
 	}
 	d.values.Add(v)
 
 	if p.LevelShift {
 		// The old level no longer describes the series: forget it.
-		d.values = newAnomSortedWindow(d.opts.Window)
+		d.values = newSortedWindow(d.opts.Window)
 		d.values.Add(y)
 	}
 	d.track(&p, ev)
@@ -264,7 +270,7 @@ func (d *AnomalyDetector) Observe(y, predicted float64) AnomalyPoint {
 
 // pValue returns the conformal p-value of z among the past z values held
 // (1 until Warmup of them are).
-func (d *AnomalyDetector) pValue(z float64) float64 {
+func (d *Detector) pValue(z float64) float64 {
 	n := d.zs.Len()
 	if n < d.opts.Warmup {
 		return 1
@@ -274,10 +280,10 @@ func (d *AnomalyDetector) pValue(z float64) float64 {
 }
 
 // advance handles a NaN point for event tracking.
-func (d *AnomalyDetector) advance(p AnomalyPoint) { d.track(&p, nil) }
+func (d *Detector) advance(p Point) { d.track(&p, nil) }
 
 // track groups anomalous points into events and sets p.Onset.
-func (d *AnomalyDetector) track(p *AnomalyPoint, shift *LevelShiftEvent) {
+func (d *Detector) track(p *Point, shift *LevelShiftEvent) {
 	p.Onset = p.Score
 	if m, ok := d.recent.Max(p.Index - d.opts.Refractory); ok && m >= p.Score {
 		p.Onset = 0
@@ -300,14 +306,14 @@ func (d *AnomalyDetector) track(p *AnomalyPoint, shift *LevelShiftEvent) {
 		d.open.P = min(d.open.P, p.P)
 		d.open.Z = max(d.open.Z, p.Z)
 		if p.LevelShift && shift != nil {
-			d.open.Kind = AnomalyLevelShift
+			d.open.Kind = KindLevelShift
 			d.open.Start = min(d.open.Start, shift.Start)
 		}
 		return
 	}
-	ev := &AnomalyEvent{Start: p.Index, End: p.Index, Score: p.Score, P: p.P, Z: p.Z, Kind: AnomalySpike}
+	ev := &Event{Start: p.Index, End: p.Index, Score: p.Score, P: p.P, Z: p.Z, Kind: KindSpike}
 	if p.LevelShift && shift != nil {
-		ev.Kind = AnomalyLevelShift
+		ev.Kind = KindLevelShift
 		ev.Start = min(ev.Start, shift.Start)
 	}
 	d.open, d.quiet = ev, 0
@@ -315,19 +321,19 @@ func (d *AnomalyDetector) track(p *AnomalyPoint, shift *LevelShiftEvent) {
 
 // Events returns the events closed so far and, when flush is true, also the
 // one still open (for the end of a series).
-func (d *AnomalyDetector) Events(flush bool) []AnomalyEvent {
-	out := append([]AnomalyEvent(nil), d.events...)
+func (d *Detector) Events(flush bool) []Event {
+	out := append([]Event(nil), d.events...)
 	if flush && d.open != nil {
 		out = append(out, *d.open)
 	}
 	return out
 }
 
-// anomScale is the robust standard deviation of the values held: 1.4826·MAD,
+// robustScale is the robust standard deviation of the values held: 1.4826·MAD,
 // or, when more than half the values are equal (MAD 0, common for quantised
 // metrics), the spread of the central 90% scaled to a Gaussian's, or a tiny
 // floor relative to the median.
-func anomScale(w *anomSortedWindow) float64 {
+func robustScale(w *sortedWindow) float64 {
 	if s := 1.4826 * w.MAD(); s > 0 {
 		return s
 	}
@@ -341,39 +347,59 @@ func anomScale(w *anomSortedWindow) float64 {
 	return 1e-6 * math.Max(1, math.Abs(w.Median()))
 }
 
-// DetectAnomalies runs the detector over a whole series with its built-in
-// one-step forecast (the median of the previous three points, which a
-// single spike cannot drag along). It returns a verdict per point and the
-// events. Every verdict depends only on earlier points.
-func DetectAnomalies(y []float64, opts AnomalyOptions) ([]AnomalyPoint, []AnomalyEvent) {
-	d := NewAnomalyDetector(opts)
-	pts := make([]AnomalyPoint, len(y))
-	var pred anomRecentMedian
+// Detect runs the detector over a whole series with its built-in one-step
+// forecast (see Stream). It returns a verdict per point and the events.
+// Every verdict depends only on earlier points.
+func Detect(y []float64, opts Options) ([]Point, []Event) {
+	s := NewStream(opts)
+	pts := make([]Point, len(y))
 	for i, v := range y {
-		pts[i] = d.Observe(v, pred.Next())
-		pred.Push(v)
+		pts[i] = s.Observe(v)
 	}
-	return pts, d.Events(true)
+	return pts, s.Events(true)
 }
 
-// anomRecentMedian is the detector's built-in one-step forecast: the median
+// Stream is the detector with its built-in one-step forecast, the median of
+// the previous three samples, which a single spike cannot drag along: what
+// a caller without a forecast of its own feeds samples to, one at a time.
+// Running a Stream over a history gives the same verdicts as Detect. It is
+// not safe for concurrent use.
+type Stream struct {
+	d    *Detector
+	pred recentMedian
+}
+
+// NewStream returns a stream detector.
+func NewStream(opts Options) *Stream { return &Stream{d: NewDetector(opts)} }
+
+// Observe scores the next sample (NaN or infinite: missing).
+func (s *Stream) Observe(v float64) Point {
+	p := s.d.Observe(v, s.pred.Next())
+	s.pred.Push(v)
+	return p
+}
+
+// Events returns the events so far (see Detector.Events).
+func (s *Stream) Events(flush bool) []Event { return s.d.Events(flush) }
+
+// recentMedian is the detector's built-in one-step forecast: the median
 // of the last three samples (NaN before the first).
-type anomRecentMedian struct {
+type recentMedian struct {
 	last [3]float64
 	held int
 	buf  [3]float64
 }
 
 // Next returns the forecast for the next sample.
-func (m *anomRecentMedian) Next() float64 {
+func (m *recentMedian) Next() float64 {
 	if m.held == 0 {
 		return math.NaN()
 	}
-	return anomWindowMedian(m.last[:min(m.held, 3)], m.buf[:0])
+	return windowMedian(m.last[:min(m.held, 3)], m.buf[:0])
 }
 
 // Push records a sample; NaN and infinities are ignored.
-func (m *anomRecentMedian) Push(v float64) {
+func (m *recentMedian) Push(v float64) {
 	if math.IsNaN(v) || math.IsInf(v, 0) {
 		return
 	}
@@ -382,22 +408,22 @@ func (m *anomRecentMedian) Push(v float64) {
 	m.held++
 }
 
-// CleanAnomalies returns a copy of y with the points the detector marks
+// Clean returns a copy of y with the points the detector marks
 // anomalous replaced by NaN, for model fitting, and the events. Points of a
 // level-shift event are kept: after a shift the new level is the series'
 // truth, and models must learn it (see LevelShifts).
-func CleanAnomalies(y []float64, opts AnomalyOptions) ([]float64, []AnomalyEvent) {
-	pts, events := DetectAnomalies(y, opts)
-	return anomClean(y, pts, events), events
+func Clean(y []float64, opts Options) ([]float64, []Event) {
+	pts, events := Detect(y, opts)
+	return Mask(y, pts, events), events
 }
 
-// anomClean returns a copy of y with anomalous points outside level-shift
-// events replaced by NaN.
-func anomClean(y []float64, pts []AnomalyPoint, events []AnomalyEvent) []float64 {
+// Mask returns a copy of y with the points pts marks anomalous, outside
+// the level-shift events, replaced by NaN.
+func Mask(y []float64, pts []Point, events []Event) []float64 {
 	clean := append([]float64(nil), y...)
 	shift := make([]bool, len(y))
 	for _, e := range events {
-		if e.Kind == AnomalyLevelShift {
+		if e.Kind == KindLevelShift {
 			for i := max(0, e.Start); i <= e.End && i < len(y); i++ {
 				shift[i] = true
 			}
@@ -411,16 +437,16 @@ func anomClean(y []float64, pts []AnomalyPoint, events []AnomalyEvent) []float64
 	return clean
 }
 
-// anomMaxQueue gives the maximum of the values pushed since a given index
+// maxQueue gives the maximum of the values pushed since a given index
 // in O(1) amortised: it keeps the pushed (index, value) pairs whose value
 // is larger than every later one.
-type anomMaxQueue struct {
+type maxQueue struct {
 	idx  []int
 	vals []float64
 }
 
 // Push appends value v at index i (indices ascending).
-func (q *anomMaxQueue) Push(i int, v float64) {
+func (q *maxQueue) Push(i int, v float64) {
 	n := len(q.vals)
 	for n > 0 && q.vals[n-1] <= v {
 		n--
@@ -430,7 +456,7 @@ func (q *anomMaxQueue) Push(i int, v float64) {
 
 // Max returns the largest value pushed at an index >= from, dropping older
 // ones; ok is false when there is none.
-func (q *anomMaxQueue) Max(from int) (float64, bool) {
+func (q *maxQueue) Max(from int) (float64, bool) {
 	drop := 0
 	for drop < len(q.idx) && q.idx[drop] < from {
 		drop++

@@ -1,4 +1,4 @@
-package forecast
+package anomaly
 
 import (
 	"math"
@@ -10,7 +10,7 @@ import (
 
 // noisy returns n points of Gaussian noise with standard deviation sd
 // around level, from a fixed seed.
-func anomNoisy(seed uint64, n int, level, sd float64) []float64 {
+func noisy(seed uint64, n int, level, sd float64) []float64 {
 	r := rand.New(rand.NewPCG(seed, 7))
 	y := make([]float64, n)
 	for i := range y {
@@ -21,14 +21,14 @@ func anomNoisy(seed uint64, n int, level, sd float64) []float64 {
 
 func TestLevelShifts(t *testing.T) {
 	step := func(n, at int, delta float64) []float64 {
-		y := anomNoisy(1, n, 10, 1)
+		y := noisy(1, n, 10, 1)
 		for i := at; i < n; i++ {
 			y[i] += delta
 		}
 		return y
 	}
 	daily := func(n int) []float64 {
-		y := anomNoisy(2, n, 50, 1)
+		y := noisy(2, n, 50, 1)
 		for i := range y {
 			y[i] += 20 * math.Sin(2*math.Pi*float64(i)/288)
 		}
@@ -39,7 +39,7 @@ func TestLevelShifts(t *testing.T) {
 		y    []float64
 		want []int // expected shift starts, each matched within ±2 points
 	}{
-		{"white noise", anomNoisy(3, 4032, 10, 1), nil},
+		{"white noise", noisy(3, 4032, 10, 1), nil},
 		{"step up", step(2000, 1200, 8), []int{1200}},
 		{"step down", step(2000, 700, -8), []int{700}},
 		{"two steps", func() []float64 {
@@ -50,7 +50,7 @@ func TestLevelShifts(t *testing.T) {
 			return y
 		}(), []int{1000, 2000}},
 		{"single spike is not a shift", func() []float64 {
-			y := anomNoisy(4, 2000, 10, 1)
+			y := noisy(4, 2000, 10, 1)
 			y[1000] = 200
 			y[1001] = 150
 			return y
@@ -95,7 +95,7 @@ func TestLevelShifts(t *testing.T) {
 }
 
 func TestLevelShiftDetectorOnline(t *testing.T) {
-	y := anomNoisy(5, 3000, 10, 1)
+	y := noisy(5, 3000, 10, 1)
 	for i := 2000; i < len(y); i++ {
 		y[i] += 10
 	}
@@ -127,7 +127,7 @@ func TestLevelShiftDetectorOnline(t *testing.T) {
 
 func TestLevelShiftDetectorQuietOnNoise(t *testing.T) {
 	d := NewLevelShiftDetector(LevelShiftOptions{})
-	for i, v := range anomNoisy(6, 5000, 5, 2) {
+	for i, v := range noisy(6, 5000, 5, 2) {
 		if _, ev := d.Push(v); ev != nil {
 			t.Fatalf("unexpected shift at %d: %+v", i, *ev)
 		}
@@ -137,29 +137,29 @@ func TestLevelShiftDetectorQuietOnNoise(t *testing.T) {
 func TestSortedWindowMatchesBruteForce(t *testing.T) {
 	r := rand.New(rand.NewPCG(9, 9))
 	for _, size := range []int{1, 2, 3, 4, 10, 33, 100} {
-		w := newAnomSortedWindow(size)
+		w := newSortedWindow(size)
 		var all []float64
 		for i := 0; i < 400; i++ {
 			v := math.Round(r.NormFloat64()*10) / 2 // ties on purpose
 			w.Add(v)
 			all = append(all, v)
 			last := all[max(0, len(all)-size):]
-			if got, want := w.Median(), anomBruteMedian(last); got != want {
+			if got, want := w.Median(), bruteMedian(last); got != want {
 				t.Fatalf("size %d step %d: median %v, want %v", size, i, got, want)
 			}
 			dev := make([]float64, len(last))
-			m := anomBruteMedian(last)
+			m := bruteMedian(last)
 			for j, x := range last {
 				dev[j] = math.Abs(x - m)
 			}
-			if got, want := w.MAD(), anomBruteMedian(dev); math.Abs(got-want) > 1e-12 {
+			if got, want := w.MAD(), bruteMedian(dev); math.Abs(got-want) > 1e-12 {
 				t.Fatalf("size %d step %d: MAD %v, want %v", size, i, got, want)
 			}
 		}
 	}
 }
 
-func anomBruteMedian(x []float64) float64 {
+func bruteMedian(x []float64) float64 {
 	a := slices.Clone(x)
 	sort.Float64s(a)
 	n := len(a)
@@ -170,7 +170,7 @@ func anomBruteMedian(x []float64) float64 {
 }
 
 func TestRollingMedians(t *testing.T) {
-	y := anomNoisy(23, 300, 0, 1)
+	y := noisy(23, 300, 0, 1)
 	for i := 40; i < 300; i += 7 {
 		y[i] = math.NaN()
 	}
@@ -179,12 +179,12 @@ func TestRollingMedians(t *testing.T) {
 	}
 	buf := make([]float64, 0, 12)
 	for _, w := range []int{1, 2, 5, 12} {
-		m := anomRollingMedians(y, w)
+		m := rollingMedians(y, w)
 		if len(m) != len(y)-w+1 {
 			t.Fatalf("w %d: %d medians", w, len(m))
 		}
 		for i := range m {
-			want := anomWindowMedian(y[i:i+w], buf)
+			want := windowMedian(y[i:i+w], buf)
 			if math.IsNaN(want) != math.IsNaN(m[i]) || (!math.IsNaN(want) && want != m[i]) {
 				t.Fatalf("w %d: median at %d = %v, want %v", w, i, m[i], want)
 			}

@@ -1,14 +1,25 @@
-package forecast
+// Package season finds and removes the seasonal cycles of utilisation
+// series: which periods a series repeats at (Detect), and the profile of
+// each period (Decompose), which the forecasting models subtract before
+// fitting and add back to their forecasts.
+//
+// It is pure: data in, periods and profiles out. It never performs I/O,
+// reads the clock or logs.
+package season
 
 import (
-	"fmt"
 	"math"
 	"math/cmplx"
 	"sort"
 	"time"
 
 	"gonum.org/v1/gonum/dsp/fourier"
+
+	"github.com/foreshape/foreshape/agent/forecast/internal/num"
 )
+
+// defaultStep is assumed when Detect is given no step.
+const defaultStep = 5 * time.Minute
 
 // Season is a detected seasonal period.
 type Season struct {
@@ -45,7 +56,7 @@ const (
 	minCycles = 3
 )
 
-// DetectSeasonality finds the seasonal periods of y sampled every step. It
+// Detect finds the seasonal periods of y sampled every step. It
 // tests fixed candidates (1h to 7d) and the strongest periodogram peaks,
 // only periods with at least three full cycles in y (configured seasons
 // need two), scores each by the variance its per-phase profile explains
@@ -54,11 +65,11 @@ const (
 // keeps up to two significant periods: the strongest that is not a harmonic
 // of a shorter one, then a multiple of it that still explains variance once
 // the first is removed. NaN in y is interpolated.
-func DetectSeasonality(y []float64, step time.Duration) []Season {
+func Detect(y []float64, step time.Duration) []Season {
 	if step <= 0 {
-		step = DefaultStep
+		step = defaultStep
 	}
-	x := fillGaps(y)
+	x := num.FillGaps(y)
 	n := len(x)
 	if n < 8 {
 		return nil
@@ -178,7 +189,7 @@ func seasonScore(x []float64, m int) Season {
 		for t, v := range r {
 			rem[t] = v - prof[t%m]
 		}
-		med, mad = medianMAD(rem)
+		med, mad = num.MedianMAD(rem)
 	}
 	if mad > 0 {
 		for t, v := range r {
@@ -187,7 +198,7 @@ func seasonScore(x []float64, m int) Season {
 		}
 	}
 	var vr, vR float64
-	mr := mean(r)
+	mr := num.Mean(r)
 	for i, v := range r {
 		vr += (v - mr) * (v - mr)
 		d := v - prof[i%m]
@@ -248,7 +259,7 @@ func movingAverage(x []float64, m int) []float64 {
 	out := make([]float64, n)
 	half := m / 2
 	if m <= 1 || 2*half+1 > n {
-		mu := mean(x)
+		mu := num.Mean(x)
 		for i := range out {
 			out[i] = mu
 		}
@@ -284,7 +295,7 @@ func phaseMeans(x []float64, m int, decay float64) []float64 {
 	w := make([]float64, m)
 	n := len(x)
 	for i, v := range x {
-		if !finite(v) {
+		if !num.Finite(v) {
 			continue
 		}
 		wt := 1.0
@@ -299,7 +310,7 @@ func phaseMeans(x []float64, m int, decay float64) []float64 {
 			sum[i] /= w[i]
 		}
 	}
-	c := mean(sum)
+	c := num.Mean(sum)
 	for i := range sum {
 		sum[i] -= c
 	}
@@ -315,103 +326,13 @@ func subtractProfile(x []float64, m int) []float64 {
 	return out
 }
 
-// medianMAD returns the median and the MAD scaled to a Gaussian σ, in
-// linear time (selection, not sorting).
-func medianMAD(x []float64) (float64, float64) {
-	s := make([]float64, 0, len(x))
-	for _, v := range x {
-		if finite(v) {
-			s = append(s, v)
-		}
-	}
-	if len(s) == 0 {
-		return math.NaN(), 0
-	}
-	med := median(s)
-	for i, v := range s {
-		s[i] = math.Abs(v - med)
-	}
-	return med, 1.4826 * median(s)
-}
-
-// median returns the median of x, reordering x.
-func median(x []float64) float64 {
-	n := len(x)
-	if n%2 == 1 {
-		return selectK(x, n/2)
-	}
-	hi := selectK(x, n/2)
-	// After selection the lower half holds the smaller values.
-	lo := x[0]
-	for _, v := range x[:n/2] {
-		if v > lo {
-			lo = v
-		}
-	}
-	return (lo + hi) / 2
-}
-
-// selectK returns the k-th smallest element of x (0-based), partially
-// reordering x so that x[:k] ≤ x[k] ≤ x[k+1:] (Hoare's quickselect with a
-// median-of-three pivot).
-func selectK(x []float64, k int) float64 {
-	lo, hi := 0, len(x)-1
-	for lo < hi {
-		mid := lo + (hi-lo)/2
-		if x[mid] < x[lo] {
-			x[mid], x[lo] = x[lo], x[mid]
-		}
-		if x[hi] < x[lo] {
-			x[hi], x[lo] = x[lo], x[hi]
-		}
-		if x[hi] < x[mid] {
-			x[hi], x[mid] = x[mid], x[hi]
-		}
-		pivot := x[mid]
-		i, j := lo, hi
-		for i <= j {
-			for x[i] < pivot {
-				i++
-			}
-			for x[j] > pivot {
-				j--
-			}
-			if i <= j {
-				x[i], x[j] = x[j], x[i]
-				i++
-				j--
-			}
-		}
-		switch {
-		case k <= j:
-			hi = j
-		case k >= i:
-			lo = i
-		default:
-			return x[k]
-		}
-	}
-	return x[k]
-}
-
-func mean(x []float64) float64 {
-	if len(x) == 0 {
-		return 0
-	}
-	s := 0.0
-	for _, v := range x {
-		s += v
-	}
-	return s / float64(len(x))
-}
-
 // acfAt is the sample autocorrelation of x at lag k.
 func acfAt(x []float64, k int) float64 {
 	n := len(x)
 	if k >= n {
 		return 0
 	}
-	m := mean(x)
+	m := num.Mean(x)
 	var num, den float64
 	for i, v := range x {
 		d := v - m
@@ -469,7 +390,7 @@ func periodogramPeaks(x []float64, k int) []int {
 
 // detrendLinear removes the least-squares line from x.
 func detrendLinear(x []float64) []float64 {
-	a, b := linearFit(x)
+	a, b := num.LinearFit(x)
 	out := make([]float64, len(x))
 	for i, v := range x {
 		out[i] = v - a - b*float64(i)
@@ -477,128 +398,109 @@ func detrendLinear(x []float64) []float64 {
 	return out
 }
 
-// linearFit returns the intercept and slope of the least-squares line
-// through the finite points of x against their index.
-func linearFit(x []float64) (float64, float64) {
-	var st, sy, stt, sty, k float64
-	for i, v := range x {
-		if !finite(v) {
-			continue
+// profileDecay weighs each cycle back by this factor in Decompose's profiles.
+const profileDecay = 0.9
+
+// Decompose returns the seasonal profile of each period of x (no missing
+// values: fill gaps first), prof[i][t mod periods[i]], each centred to zero
+// mean, so that x minus the profiles is the seasonally adjusted series.
+//
+// Extraction, per period m from the first, on x minus the other profiles:
+// remove a centred moving average of length m (the trend), average the
+// rest per phase with recent cycles weighted more (profileDecay per cycle),
+// clip what that profile leaves unexplained at 4 robust standard
+// deviations (so spikes and anomalies do not leak into the profile) and
+// average again, then smooth the profile with a circular running median and
+// centre it. With several periods two passes refine each profile given the
+// others.
+func Decompose(x []float64, periods []int) [][]float64 {
+	n := len(x)
+	prof := make([][]float64, len(periods))
+	for i, m := range periods {
+		prof[i] = make([]float64, m)
+	}
+	d := make([]float64, n)
+	passes := 2
+	if len(periods) == 1 {
+		passes = 1
+	}
+	for pass := 0; pass < passes; pass++ {
+		for i, m := range periods {
+			for t := range x {
+				d[t] = x[t]
+				for j, p := range prof {
+					if j != i {
+						d[t] -= p[t%periods[j]]
+					}
+				}
+			}
+			prof[i] = smoothCircular(robustProfile(detrendMA(d, m), m, profileDecay), m/48)
 		}
-		t := float64(i)
-		st += t
-		sy += v
-		stt += t * t
-		sty += t * v
-		k++
 	}
-	if k == 0 {
-		return 0, 0
-	}
-	den := k*stt - st*st
-	if den == 0 {
-		return sy / k, 0
-	}
-	b := (k*sty - st*sy) / den
-	return (sy - b*st) / k, b
+	return prof
 }
 
-// fillGaps returns a copy of y with non-finite points linearly interpolated
-// (held at the ends). An all-missing series becomes zeros.
-func fillGaps(y []float64) []float64 {
-	out := make([]float64, len(y))
-	copy(out, y)
-	prev := -1
-	for i, v := range out {
-		if !finite(v) {
-			continue
-		}
-		if prev < 0 {
-			for j := 0; j < i; j++ {
-				out[j] = v
-			}
-		} else if i-prev > 1 {
-			a := out[prev]
-			for j := prev + 1; j < i; j++ {
-				f := float64(j-prev) / float64(i-prev)
-				out[j] = a + f*(v-a)
-			}
-		}
-		prev = i
+// robustProfile is the per-phase mean of r (see phaseMeans) after clipping
+// the remainder (r minus the per-phase medians) at 4 robust standard
+// deviations, so that spikes do not leak into the profile while sharp seasonal shapes
+// (a weekend step) are kept.
+func robustProfile(r []float64, m int, decay float64) []float64 {
+	prof := phaseMedians(r, m)
+	rem := make([]float64, len(r))
+	for t, v := range r {
+		rem[t] = v - prof[t%m]
 	}
-	if prev < 0 {
-		for i := range out {
-			out[i] = 0
-		}
-		return out
+	med, mad := num.MedianMAD(rem)
+	if mad <= 0 {
+		return prof
 	}
-	for j := prev + 1; j < len(out); j++ {
-		out[j] = out[prev]
+	lo, hi := med-4*mad, med+4*mad
+	clipped := make([]float64, len(r))
+	for t, e := range rem {
+		clipped[t] = prof[t%m] + math.Min(math.Max(e, lo), hi)
+	}
+	return phaseMeans(clipped, m, decay)
+}
+
+// phaseMedians is the median of r per phase t mod m.
+func phaseMedians(r []float64, m int) []float64 {
+	out := make([]float64, m)
+	buf := make([]float64, 0, len(r)/m+1)
+	for p := 0; p < m; p++ {
+		buf = buf[:0]
+		for t := p; t < len(r); t += m {
+			if num.Finite(r[t]) {
+				buf = append(buf, r[t])
+			}
+		}
+		if len(buf) > 0 {
+			sort.Float64s(buf)
+			out[p] = num.QuantileSorted(buf, 0.5)
+		}
 	}
 	return out
 }
 
-// seasonalPeriods returns the seasonal periods, in steps, a model should use
-// for y, and a sentence saying why. Periods given in Options are used when
-// the history holds two full cycles; otherwise they are detected. With less
-// than two days of history, models go non-seasonal (cold start).
-func seasonalPeriods(y []float64, o Options) ([]int, string) {
-	step := o.step()
-	n := len(y)
-	if len(o.Seasonality) > 0 {
-		var ps []int
-		var short []string
-		for _, d := range o.Seasonality {
-			m := int(d / step)
-			if m < 2 {
-				continue
-			}
-			if 2*m > n {
-				short = append(short, d.String())
-				continue
-			}
-			ps = append(ps, m)
+// smoothCircular is a circular running median of half-width w, centred to
+// zero mean: it removes phase-to-phase noise but keeps sharp seasonal
+// edges (the start of a weekend, a nightly batch).
+func smoothCircular(p []float64, w int) []float64 {
+	if w < 1 {
+		return p
+	}
+	m := len(p)
+	out := make([]float64, m)
+	buf := make([]float64, 2*w+1)
+	for i := range p {
+		for j := -w; j <= w; j++ {
+			buf[j+w] = p[((i+j)%m+m)%m]
 		}
-		sort.Ints(ps)
-		if len(ps) == 0 {
-			return nil, fmt.Sprintf("cold start: %s of history, fewer than two seasons of %v; non-seasonal", span(n, step), short)
-		}
-		return ps, fmt.Sprintf("configured seasons %v", durations(ps, step))
+		sort.Float64s(buf)
+		out[i] = buf[w]
 	}
-	ss := DetectSeasonality(y, step)
-	var ps []int
-	for _, s := range ss {
-		ps = append(ps, s.Steps)
-	}
-	sort.Ints(ps)
-	d := o.daily()
-	switch {
-	case len(ps) > 0:
-		return ps, fmt.Sprintf("detected seasons %v (strength %.2f)", durations(ps, step), ss[0].Strength)
-	case 2*d > n:
-		return nil, fmt.Sprintf("cold start: %s of history, fewer than two daily seasons; non-seasonal", span(n, step))
-	default:
-		return nil, "no significant seasonality detected"
-	}
-}
-
-func span(n int, step time.Duration) string {
-	d := time.Duration(n) * step
-	if d >= 24*time.Hour {
-		return fmt.Sprintf("%.1f days", d.Hours()/24)
-	}
-	return d.String()
-}
-
-func durations(ps []int, step time.Duration) []string {
-	out := make([]string, len(ps))
-	for i, m := range ps {
-		d := time.Duration(m) * step
-		if d%(24*time.Hour) == 0 {
-			out[i] = fmt.Sprintf("%dd", int(d/(24*time.Hour)))
-		} else {
-			out[i] = d.String()
-		}
+	c := num.Mean(out)
+	for i := range out {
+		out[i] -= c
 	}
 	return out
 }

@@ -1,0 +1,209 @@
+// Package num holds the small numeric helpers the forecasting packages
+// share: finite-value filters, linear-time medians and robust spreads,
+// interpolated quantiles, least-squares lines and gap filling.
+//
+// It is pure arithmetic on slices: no I/O, no clock, no state. Callers own
+// their slices; functions that reorder their input say so.
+package num
+
+import "math"
+
+// Finite reports whether v is neither NaN nor infinite.
+func Finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
+
+// CountFinite is the number of finite values in y.
+func CountFinite(y []float64) int {
+	n := 0
+	for _, v := range y {
+		if Finite(v) {
+			n++
+		}
+	}
+	return n
+}
+
+// Mean is the plain mean of x (0 when empty); NaN in x makes it NaN.
+func Mean(x []float64) float64 {
+	if len(x) == 0 {
+		return 0
+	}
+	s := 0.0
+	for _, v := range x {
+		s += v
+	}
+	return s / float64(len(x))
+}
+
+// MeanFinite is the mean of the finite values of y (NaN when none).
+func MeanFinite(y []float64) float64 {
+	s, k := 0.0, 0
+	for _, v := range y {
+		if Finite(v) {
+			s += v
+			k++
+		}
+	}
+	if k == 0 {
+		return math.NaN()
+	}
+	return s / float64(k)
+}
+
+// MedianMAD returns the median of the finite values of x and their MAD
+// scaled to a Gaussian σ, in linear time (selection, not sorting); NaN and
+// 0 when x has no finite value.
+func MedianMAD(x []float64) (float64, float64) {
+	s := make([]float64, 0, len(x))
+	for _, v := range x {
+		if Finite(v) {
+			s = append(s, v)
+		}
+	}
+	if len(s) == 0 {
+		return math.NaN(), 0
+	}
+	med := Median(s)
+	for i, v := range s {
+		s[i] = math.Abs(v - med)
+	}
+	return med, 1.4826 * Median(s)
+}
+
+// Median returns the median of x, reordering x. x must not be empty.
+func Median(x []float64) float64 {
+	n := len(x)
+	if n%2 == 1 {
+		return SelectK(x, n/2)
+	}
+	hi := SelectK(x, n/2)
+	// After selection the lower half holds the smaller values.
+	lo := x[0]
+	for _, v := range x[:n/2] {
+		if v > lo {
+			lo = v
+		}
+	}
+	return (lo + hi) / 2
+}
+
+// SelectK returns the k-th smallest element of x (0-based), partially
+// reordering x so that x[:k] ≤ x[k] ≤ x[k+1:] (Hoare's quickselect with a
+// median-of-three pivot).
+func SelectK(x []float64, k int) float64 {
+	lo, hi := 0, len(x)-1
+	for lo < hi {
+		mid := lo + (hi-lo)/2
+		if x[mid] < x[lo] {
+			x[mid], x[lo] = x[lo], x[mid]
+		}
+		if x[hi] < x[lo] {
+			x[hi], x[lo] = x[lo], x[hi]
+		}
+		if x[hi] < x[mid] {
+			x[hi], x[mid] = x[mid], x[hi]
+		}
+		pivot := x[mid]
+		i, j := lo, hi
+		for i <= j {
+			for x[i] < pivot {
+				i++
+			}
+			for x[j] > pivot {
+				j--
+			}
+			if i <= j {
+				x[i], x[j] = x[j], x[i]
+				i++
+				j--
+			}
+		}
+		switch {
+		case k <= j:
+			hi = j
+		case k >= i:
+			lo = i
+		default:
+			return x[k]
+		}
+	}
+	return x[k]
+}
+
+// QuantileSorted is the linearly interpolated quantile q of sorted x (NaN
+// when x is empty).
+func QuantileSorted(x []float64, q float64) float64 {
+	if len(x) == 0 {
+		return math.NaN()
+	}
+	pos := q * float64(len(x)-1)
+	i := int(math.Floor(pos))
+	if i >= len(x)-1 {
+		return x[len(x)-1]
+	}
+	if i < 0 {
+		return x[0]
+	}
+	f := pos - float64(i)
+	return x[i]*(1-f) + x[i+1]*f
+}
+
+// LinearFit returns the intercept and slope of the least-squares line
+// through the finite points of x against their index.
+func LinearFit(x []float64) (float64, float64) {
+	var st, sy, stt, sty, k float64
+	for i, v := range x {
+		if !Finite(v) {
+			continue
+		}
+		t := float64(i)
+		st += t
+		sy += v
+		stt += t * t
+		sty += t * v
+		k++
+	}
+	if k == 0 {
+		return 0, 0
+	}
+	den := k*stt - st*st
+	if den == 0 {
+		return sy / k, 0
+	}
+	b := (k*sty - st*sy) / den
+	return (sy - b*st) / k, b
+}
+
+// FillGaps returns a copy of y with non-finite points linearly
+// interpolated (held at the ends). An all-missing series becomes zeros.
+func FillGaps(y []float64) []float64 {
+	out := make([]float64, len(y))
+	copy(out, y)
+	prev := -1
+	for i, v := range out {
+		if !Finite(v) {
+			continue
+		}
+		if prev < 0 {
+			for j := 0; j < i; j++ {
+				out[j] = v
+			}
+		} else if i-prev > 1 {
+			a := out[prev]
+			for j := prev + 1; j < i; j++ {
+				f := float64(j-prev) / float64(i-prev)
+				out[j] = a + f*(v-a)
+			}
+		}
+		prev = i
+	}
+	if prev < 0 {
+		for i := range out {
+			out[i] = 0
+		}
+		return out
+	}
+	for j := prev + 1; j < len(out); j++ {
+		out[j] = out[prev]
+	}
+	return out
+}

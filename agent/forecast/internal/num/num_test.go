@@ -1,0 +1,65 @@
+package num
+
+import (
+	"math"
+	"math/rand/v2"
+	"sort"
+	"testing"
+)
+
+func TestMedianSelect(t *testing.T) {
+	r := rand.New(rand.NewPCG(60, 61))
+	for n := 1; n < 60; n++ {
+		x := make([]float64, n)
+		for i := range x {
+			x[i] = math.Round(r.NormFloat64() * 3) // many ties
+		}
+		s := append([]float64(nil), x...)
+		sort.Float64s(s)
+		want := QuantileSorted(s, 0.5)
+		if got := Median(append([]float64(nil), x...)); got != want {
+			t.Fatalf("n=%d: median %v, want %v (%v)", n, got, want, x)
+		}
+		for k := 0; k < n; k++ {
+			if got := SelectK(append([]float64(nil), x...), k); got != s[k] {
+				t.Fatalf("n=%d: select(%d) = %v, want %v", n, k, got, s[k])
+			}
+		}
+	}
+}
+
+func TestFillGaps(t *testing.T) {
+	nan := math.NaN()
+	for _, tc := range []struct {
+		in, want []float64
+	}{
+		{[]float64{nan, 2, nan, 4, nan}, []float64{2, 2, 3, 4, 4}},
+		{[]float64{nan, nan}, []float64{0, 0}},
+		{[]float64{1, math.Inf(1), 3}, []float64{1, 2, 3}},
+	} {
+		got := FillGaps(tc.in)
+		for i := range got {
+			if got[i] != tc.want[i] {
+				t.Errorf("FillGaps(%v) = %v, want %v", tc.in, got, tc.want)
+				break
+			}
+		}
+	}
+}
+
+func TestMedianMADIgnoresMissing(t *testing.T) {
+	med, mad := MedianMAD([]float64{1, math.NaN(), 2, 3, math.Inf(-1), 100})
+	if med != 2.5 || math.Abs(mad-1.4826) > 1e-12 {
+		t.Errorf("MedianMAD = %v, %v; want 2.5, 1.4826", med, mad)
+	}
+	if med, _ := MedianMAD([]float64{math.NaN()}); !math.IsNaN(med) {
+		t.Errorf("median of nothing = %v", med)
+	}
+}
+
+func TestLinearFit(t *testing.T) {
+	a, b := LinearFit([]float64{1, 3, math.NaN(), 7})
+	if math.Abs(a-1) > 1e-12 || math.Abs(b-2) > 1e-12 {
+		t.Errorf("LinearFit = %v, %v; want 1, 2", a, b)
+	}
+}
