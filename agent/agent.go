@@ -33,6 +33,7 @@ import (
 	"github.com/foreshape/foreshape/agent/collect"
 	"github.com/foreshape/foreshape/agent/predict"
 	"github.com/foreshape/foreshape/agent/state"
+	"github.com/foreshape/foreshape/agent/ui"
 	"github.com/foreshape/foreshape/config"
 	"github.com/foreshape/foreshape/plugins/source"
 	nomadsource "github.com/foreshape/foreshape/plugins/source/nomad"
@@ -86,6 +87,7 @@ type Agent struct {
 	predictor *predict.Predictor
 
 	api      *api.Server
+	dash     *ui.Handler
 	registry *prometheus.Registry
 	tokens   atomic.Pointer[[]string]
 	httpSrv  *http.Server
@@ -173,13 +175,18 @@ func New(cfg *config.Config, opts Options) (*Agent, error) {
 	a.tel = newTelemetry(a.registry)
 	a.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	srv, err := api.NewServer(a, api.Options{Registry: a.registry, Logger: log, TokensFunc: a.currentTokens,
-		NoMetrics: !cfg.Telemetry.PrometheusMetrics})
+	dash, err := a.newDashboard()
 	if err != nil {
 		a.node.Close()
 		return nil, err
 	}
-	a.api = srv
+	srv, err := api.NewServer(a, api.Options{Registry: a.registry, Logger: log, TokensFunc: a.currentTokens,
+		NoMetrics: !cfg.Telemetry.PrometheusMetrics, UI: dash})
+	if err != nil {
+		a.node.Close()
+		return nil, err
+	}
+	a.api, a.dash = srv, dash
 	if err := a.listen(cfg); err != nil {
 		a.node.Close()
 		return nil, err
@@ -273,6 +280,7 @@ func (a *Agent) listen(cfg *config.Config) error {
 	}
 	a.listener = l
 	a.httpSrv = &http.Server{Handler: a.api, ReadHeaderTimeout: 10 * time.Second}
+	a.httpSrv.RegisterOnShutdown(a.dash.Close)
 	return nil
 }
 

@@ -58,7 +58,10 @@ type Options struct {
 	NoMetrics bool
 	// Act serves the migration queue, reservations and decisions; nil
 	// answers 503 on those endpoints.
-	Act    ActBackend
+	Act ActBackend
+	// UI, when set, is the dashboard, served under /ui/ (and / redirects
+	// there); it applies the token rules itself.
+	UI     http.Handler
 	Logger hclog.Logger
 }
 
@@ -97,6 +100,11 @@ func NewServer(b Backend, opts Options) (*Server, error) {
 	if !opts.NoMetrics {
 		s.mux.Handle("GET /v1/metrics", s.auth(promhttp.HandlerFor(opts.Registry, promhttp.HandlerOpts{}).ServeHTTP))
 	}
+	if opts.UI != nil {
+		s.mux.Handle("/ui/", opts.UI)
+		s.mux.Handle("GET /ui", http.RedirectHandler("/ui/", http.StatusMovedPermanently))
+		s.mux.Handle("GET /{$}", http.RedirectHandler("/ui/", http.StatusFound))
+	}
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no such endpoint: %s %s", r.Method, r.URL.Path))
 	})
@@ -118,7 +126,7 @@ func (s *Server) auth(next http.HandlerFunc) http.HandlerFunc {
 			if tok == "" {
 				tok, _ = strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 			}
-			if !validToken(tok, tokens) {
+			if !ValidToken(tok, tokens) {
 				s.log.Warn("request denied: missing or invalid token", "path", r.URL.Path, "remote_addr", r.RemoteAddr)
 				writeError(w, http.StatusForbidden, "permission denied: missing or invalid token")
 				return
@@ -128,7 +136,9 @@ func (s *Server) auth(next http.HandlerFunc) http.HandlerFunc {
 	}
 }
 
-func validToken(tok string, tokens []string) bool {
+// ValidToken reports whether tok is one of tokens, in constant time; an
+// empty tok is never valid. The dashboard applies the same rule.
+func ValidToken(tok string, tokens []string) bool {
 	if tok == "" {
 		return false
 	}

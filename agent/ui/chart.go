@@ -1,0 +1,319 @@
+package ui
+
+import (
+	"fmt"
+	"math"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/foreshape/foreshape/agent/api"
+)
+
+// Chart geometry, in SVG user units; the SVG scales to its container.
+const (
+	chartW      = 640.0
+	chartH      = 200.0
+	plotLeft    = 44.0
+	plotRight   = 12.0
+	plotTop     = 14.0
+	plotBottom  = 26.0
+	bandLow     = 0.1
+	bandHigh    = 0.9
+	percentFull = 100.0
+)
+
+// span is a stretch of the time axis: a scheduled event or a reservation.
+type span struct {
+	Start, End time.Time
+	Label      string
+	Kind       string // "peak", "drain", "reservation"
+}
+
+// mark is a moment on the time axis: a migration starting or finishing.
+type mark struct {
+	At    time.Time
+	Label string
+	Kind  string // "move-in", "move-out"
+}
+
+// chartInput is everything one locality metric's chart shows.
+type chartInput struct {
+	Forecast     api.Forecast
+	Reservations []span
+	Moves        []mark
+}
+
+// hline is a horizontal reference line.
+type hline struct {
+	Y     float64
+	Value float64
+	Label string
+}
+
+type tick struct {
+	Pos   float64
+	Label string
+}
+
+type rect struct {
+	X, W  float64
+	Label string
+	Kind  string
+}
+
+type point struct {
+	X, Y  float64
+	Label string
+	Kind  string
+}
+
+// chart is a rendered chart: coordinates and SVG path data, ready for the
+// template.
+type chart struct {
+	ID            string
+	W, H          float64
+	Left, Top     float64
+	Right, Bottom float64 // plot area's right and bottom edges
+	XTicks        []tick
+	YTicks        []tick
+	History       string // path d
+	Band          string // polygon points, p10 to p90
+	Median        string // path d
+	Planning      string // path d
+	PlanningLabel string
+	Headroom      *hline
+	Capacity      *hline
+	Now           float64
+	Events        []rect
+	Reservations  []rect
+	Moves         []point
+	Hotspot       *point
+	Unit          string
+	Empty         bool
+}
+
+// buildChart lays out one forecast's chart. It is pure: the forecast, the
+// spans and marks in, coordinates out.
+func buildChart(id string, in chartInput) chart {
+	f := in.Forecast
+	c := chart{ID: id, W: chartW, H: chartH, Left: plotLeft, Top: plotTop,
+		Right: chartW - plotRight, Bottom: chartH - plotBottom, Unit: unitOf(f)}
+	if len(f.Times) == 0 || len(f.Mean) == 0 {
+		c.Empty = true
+		return c
+	}
+	t0 := f.Origin
+	if len(f.History) > 0 && f.History[0].Time.Before(t0) {
+		t0 = f.History[0].Time
+	}
+	t1 := f.Times[len(f.Times)-1]
+	if !t1.After(t0) {
+		t1 = t0.Add(time.Minute)
+	}
+	lo, hi := f.Band(bandLow), f.Band(bandHigh)
+	plan := f.Band(f.PlanningQuantile)
+	median := f.Band(0.5)
+	if median == nil {
+		median = f.Mean
+	}
+
+	top := 0.0
+	for _, p := range f.History {
+		top = math.Max(top, p.Value)
+	}
+	for _, s := range [][]float64{hi, plan, median} {
+		for _, v := range s {
+			top = math.Max(top, v)
+		}
+	}
+	percent := f.Line != nil
+	yMax := niceCeil(top * 1.05)
+	if percent && top <= percentFull {
+		yMax = percentFull // percent charts show the whole capacity
+	}
+	if yMax <= 0 {
+		yMax = 1
+	}
+
+	x := func(t time.Time) float64 {
+		return c.Left + (c.Right-c.Left)*float64(t.Sub(t0))/float64(t1.Sub(t0))
+	}
+	y := func(v float64) float64 {
+		v = math.Max(0, math.Min(v, yMax))
+		return c.Bottom - (c.Bottom-c.Top)*v/yMax
+	}
+	inAxis := func(t time.Time) bool { return !t.Before(t0) && !t.After(t1) }
+
+	var h strings.Builder
+	for i, p := range f.History {
+		cmd := "L"
+		if i == 0 {
+			cmd = "M"
+		}
+		fmt.Fprintf(&h, "%s%.1f %.1f ", cmd, x(p.Time), y(p.Value))
+	}
+	c.History = strings.TrimSpace(h.String())
+	if lo != nil && hi != nil {
+		var b strings.Builder
+		for i, t := range f.Times {
+			fmt.Fprintf(&b, "%.1f,%.1f ", x(t), y(hi[i]))
+		}
+		for i := len(f.Times) - 1; i >= 0; i-- {
+			fmt.Fprintf(&b, "%.1f,%.1f ", x(f.Times[i]), y(lo[i]))
+		}
+		c.Band = strings.TrimSpace(b.String())
+	}
+	c.Median = linePath(f.Times, median, x, y)
+	if plan != nil {
+		c.Planning = linePath(f.Times, plan, x, y)
+		c.PlanningLabel = "p" + strconv.FormatFloat(f.PlanningQuantile*100, 'f', -1, 64)
+	}
+	if percent {
+		c.Headroom = &hline{Y: y(*f.Line), Value: *f.Line, Label: fmt.Sprintf("headroom line %s%%", trimFloat(*f.Line))}
+		c.Capacity = &hline{Y: y(percentFull), Value: percentFull, Label: "capacity 100%"}
+	}
+	c.Now = x(f.Origin)
+	for _, e := range eventSpans(f.Events) {
+		if r, ok := clip(e, t0, t1, x); ok {
+			c.Events = append(c.Events, r)
+		}
+	}
+	for _, s := range in.Reservations {
+		if r, ok := clip(s, t0, t1, x); ok {
+			c.Reservations = append(c.Reservations, r)
+		}
+	}
+	for _, m := range in.Moves {
+		if inAxis(m.At) {
+			c.Moves = append(c.Moves, point{X: x(m.At), Y: c.Bottom, Label: m.Label, Kind: m.Kind})
+		}
+	}
+	if hs := f.Hotspot; hs != nil && inAxis(hs.At) {
+		c.Hotspot = &point{X: x(hs.At), Y: y(hs.Line), Label: "hotspot " + hs.At.UTC().Format("15:04"), Kind: "hotspot"}
+	}
+	c.XTicks = timeTicks(t0, t1, x)
+	for i := 0; i <= 4; i++ {
+		v := yMax * float64(i) / 4
+		c.YTicks = append(c.YTicks, tick{Pos: y(v), Label: trimFloat(v)})
+	}
+	return c
+}
+
+func linePath(times []time.Time, vs []float64, x func(time.Time) float64, y func(float64) float64) string {
+	if vs == nil {
+		return ""
+	}
+	var b strings.Builder
+	for i, t := range times {
+		if i >= len(vs) {
+			break
+		}
+		cmd := "L"
+		if i == 0 {
+			cmd = "M"
+		}
+		fmt.Fprintf(&b, "%s%.1f %.1f ", cmd, x(t), y(vs[i]))
+	}
+	return strings.TrimSpace(b.String())
+}
+
+// clip fits a span to the axis [t0, t1]; ok is false when it lies outside.
+func clip(s span, t0, t1 time.Time, x func(time.Time) float64) (rect, bool) {
+	if !s.End.After(t0) || !s.Start.Before(t1) {
+		return rect{}, false
+	}
+	a, b := s.Start, s.End
+	if a.Before(t0) {
+		a = t0
+	}
+	if b.After(t1) {
+		b = t1
+	}
+	return rect{X: x(a), W: math.Max(1, x(b)-x(a)), Label: s.Label, Kind: s.Kind}, true
+}
+
+// tickSteps are the candidate spacings of the time axis' ticks.
+var tickSteps = []time.Duration{
+	5 * time.Minute, 10 * time.Minute, 15 * time.Minute, 30 * time.Minute,
+	time.Hour, 2 * time.Hour, 3 * time.Hour, 6 * time.Hour, 12 * time.Hour, 24 * time.Hour,
+}
+
+// timeTicks returns at most about six ticks on round times within [t0, t1].
+func timeTicks(t0, t1 time.Time, x func(time.Time) float64) []tick {
+	step := tickSteps[len(tickSteps)-1]
+	for _, s := range tickSteps {
+		if t1.Sub(t0)/s <= 6 {
+			step = s
+			break
+		}
+	}
+	layout := "15:04"
+	if step >= 24*time.Hour {
+		layout = "Jan 2"
+	}
+	var ts []tick
+	for t := t0.Truncate(step); !t.After(t1); t = t.Add(step) {
+		if t.Before(t0) {
+			continue
+		}
+		ts = append(ts, tick{Pos: x(t), Label: t.UTC().Format(layout)})
+	}
+	return ts
+}
+
+// eventNote matches the agent's description of a scheduled event applied to
+// a forecast: `peak "surge" START–END: ...` or `drain "name" [of LOC] START–END: ...`.
+var eventNote = regexp.MustCompile(`^(peak|drain) "([^"]*)"(?: of (\S+))? (\S+)–(\S+): `)
+
+// eventSpans reads the scheduled events' windows from a forecast's notes;
+// notes it cannot read are left out of the chart (they stay listed as text).
+func eventSpans(notes []string) []span {
+	var out []span
+	for _, n := range notes {
+		m := eventNote.FindStringSubmatch(n)
+		if m == nil {
+			continue
+		}
+		start, err1 := time.Parse(time.RFC3339, m[4])
+		end, err2 := time.Parse(time.RFC3339, m[5])
+		if err1 != nil || err2 != nil || !end.After(start) {
+			continue
+		}
+		label := m[1] + " " + m[2]
+		if m[3] != "" {
+			label += " of " + m[3]
+		}
+		out = append(out, span{Start: start, End: end, Label: label, Kind: m[1]})
+	}
+	return out
+}
+
+// niceCeil rounds v up to 1, 2, 2.5 or 5 times a power of ten.
+func niceCeil(v float64) float64 {
+	if v <= 0 || math.IsNaN(v) || math.IsInf(v, 0) {
+		return 0
+	}
+	p := math.Pow(10, math.Floor(math.Log10(v)))
+	for _, m := range []float64{1, 1.25, 2, 2.5, 5, 10} {
+		if m*p >= v-1e-9 {
+			return m * p
+		}
+	}
+	return 10 * p
+}
+
+func trimFloat(v float64) string {
+	if math.Abs(v) >= 100 || v == math.Trunc(v) {
+		return strconv.FormatFloat(math.Round(v), 'f', -1, 64)
+	}
+	return strconv.FormatFloat(v, 'f', 1, 64)
+}
+
+func unitOf(f api.Forecast) string {
+	if f.Line != nil {
+		return "%"
+	}
+	return ""
+}

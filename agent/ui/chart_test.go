@@ -1,0 +1,169 @@
+package ui
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/foreshape/foreshape/agent/api"
+)
+
+var t0 = time.Date(2026, 1, 5, 8, 0, 0, 0, time.UTC)
+
+// testForecast is a percent forecast with 4 history points and 4 steps,
+// tweaked by apply.
+func testForecast(apply func(*api.Forecast)) api.Forecast {
+	line := 75.0
+	f := api.Forecast{
+		Policy: "dc2-web", Locality: "dc2", Metric: "cpu", Series: "dc2:cpu", Step: "1m",
+		Origin: t0.Add(3 * time.Minute), PlanningQuantile: 0.9, Line: &line,
+		Quantiles: []float64{0.1, 0.5, 0.9},
+		Model:     "auto(ets)", Reason: "lowest backtest MAE",
+	}
+	for i := range 4 {
+		f.History = append(f.History, api.Point{Time: t0.Add(time.Duration(i) * time.Minute), Value: 40})
+		f.Times = append(f.Times, f.Origin.Add(time.Duration(i+1)*time.Minute))
+	}
+	f.Mean = []float64{40, 50, 60, 70}
+	f.Bands = [][]float64{{30, 40, 50, 60}, {40, 50, 60, 70}, {50, 60, 70, 80}}
+	if apply != nil {
+		apply(&f)
+	}
+	return f
+}
+
+func TestBuildChart(t *testing.T) {
+	cases := []struct {
+		name  string
+		in    chartInput
+		check func(t *testing.T, c chart)
+	}{
+		{
+			name: "percent metric spans the whole capacity with headroom and capacity lines",
+			in:   chartInput{Forecast: testForecast(nil)},
+			check: func(t *testing.T, c chart) {
+				if c.Headroom == nil || c.Capacity == nil {
+					t.Fatalf("headroom %v capacity %v: want both", c.Headroom, c.Capacity)
+				}
+				if c.Capacity.Y != c.Top {
+					t.Errorf("capacity at y=%v, want the plot's top %v (axis 0–100%%)", c.Capacity.Y, c.Top)
+				}
+				wantHeadroom := c.Bottom - (c.Bottom-c.Top)*0.75
+				if d := c.Headroom.Y - wantHeadroom; d > 0.01 || d < -0.01 {
+					t.Errorf("headroom at y=%v, want %v", c.Headroom.Y, wantHeadroom)
+				}
+				if got := strings.Count(c.Band, ","); got != 8 {
+					t.Errorf("band has %d points, want 8 (4 up the p90, 4 back along the p10)", got)
+				}
+				if !strings.HasPrefix(c.History, "M44.0 ") || strings.Count(c.History, "L") != 3 {
+					t.Errorf("history path %q: want a move to the left edge and 3 lines", c.History)
+				}
+				if c.Planning == "" || c.PlanningLabel != "p90" {
+					t.Errorf("planning %q label %q, want the p90 line", c.Planning, c.PlanningLabel)
+				}
+				if c.Now <= c.Left || c.Now >= c.Right {
+					t.Errorf("now at x=%v, want inside (%v, %v)", c.Now, c.Left, c.Right)
+				}
+			},
+		},
+		{
+			name: "values over capacity widen the axis",
+			in: chartInput{Forecast: testForecast(func(f *api.Forecast) {
+				f.Bands[2][3] = 140
+			})},
+			check: func(t *testing.T, c chart) {
+				if c.Capacity.Y <= c.Top {
+					t.Errorf("capacity at the top (y=%v) although the p90 reaches 140%%", c.Capacity.Y)
+				}
+				if last := c.YTicks[len(c.YTicks)-1].Label; last != "200" {
+					t.Errorf("top tick %q, want 200", last)
+				}
+			},
+		},
+		{
+			name: "a metric without capacity has no lines",
+			in: chartInput{Forecast: testForecast(func(f *api.Forecast) {
+				f.Line = nil
+				f.Metric = "iops"
+			})},
+			check: func(t *testing.T, c chart) {
+				if c.Headroom != nil || c.Capacity != nil || c.Unit != "" {
+					t.Errorf("headroom %v capacity %v unit %q: want none", c.Headroom, c.Capacity, c.Unit)
+				}
+				if last := c.YTicks[len(c.YTicks)-1].Label; last != "100" {
+					t.Errorf("top tick %q, want 100 (80 × 1.05 rounded up)", last)
+				}
+			},
+		},
+		{
+			name: "events, reservations, moves and the hotspot land on the axis; outside ones are dropped",
+			in: chartInput{
+				Forecast: testForecast(func(f *api.Forecast) {
+					f.Events = []string{
+						`peak "surge" 2026-01-05T08:05:00Z–2026-01-05T10:00:00Z: ×2.00, as the policy declares`,
+						`drain "rack" of dc1/web 2026-01-06T08:05:00Z–2026-01-06T09:00:00Z: its demand (+3.0) moves here`,
+						`something the chart cannot read`,
+					}
+					f.Hotspot = &api.Hotspot{At: t0.Add(6 * time.Minute), Line: 75, Probability: 0.8}
+				}),
+				Reservations: []span{{Start: t0.Add(4 * time.Minute), End: t0.Add(6 * time.Minute), Label: "r1", Kind: "reservation"}},
+				Moves:        []mark{{At: t0.Add(5 * time.Minute), Label: "mr-1", Kind: "move-in"}, {At: t0.Add(-time.Hour), Label: "old"}},
+			},
+			check: func(t *testing.T, c chart) {
+				if len(c.Events) != 1 || c.Events[0].Label != "peak surge" || c.Events[0].X+c.Events[0].W > c.Right+0.01 {
+					t.Errorf("events %+v: want the surge, clipped to the axis", c.Events)
+				}
+				if len(c.Reservations) != 1 || c.Reservations[0].W <= 0 {
+					t.Errorf("reservations %+v: want one", c.Reservations)
+				}
+				if len(c.Moves) != 1 || c.Moves[0].Label != "mr-1" {
+					t.Errorf("moves %+v: want mr-1 only", c.Moves)
+				}
+				if c.Hotspot == nil || c.Hotspot.Label != "hotspot 08:06" {
+					t.Errorf("hotspot %+v: want one at 08:06", c.Hotspot)
+				}
+			},
+		},
+		{
+			name: "no forecast steps draws an empty chart",
+			in: chartInput{Forecast: testForecast(func(f *api.Forecast) {
+				f.Times, f.Mean, f.Bands = nil, nil, nil
+			})},
+			check: func(t *testing.T, c chart) {
+				if !c.Empty || c.Band != "" {
+					t.Errorf("empty %v band %q: want an empty chart", c.Empty, c.Band)
+				}
+			},
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.check(t, buildChart("x", tc.in))
+		})
+	}
+}
+
+func TestEventSpans(t *testing.T) {
+	got := eventSpans([]string{
+		`drain "rack-a-maintenance" 2026-01-05T12:00:00Z–2026-01-05T13:00:00Z: the locality is emptied; its demand leaves with its capacity`,
+		`drain "x" of dc1/*/web 2026-01-05T12:00:00Z–2026-01-05T13:00:00Z: its demand is unknown (no recent samples); not added`,
+		`peak "bad" 2026-01-05T13:00:00Z–2026-01-05T12:00:00Z: backwards`,
+	})
+	if len(got) != 2 {
+		t.Fatalf("got %d spans, want 2: %+v", len(got), got)
+	}
+	if got[0].Kind != "drain" || got[0].Label != "drain rack-a-maintenance" || got[0].End.Sub(got[0].Start) != time.Hour {
+		t.Errorf("first span %+v", got[0])
+	}
+	if got[1].Label != "drain x of dc1/*/web" {
+		t.Errorf("second span label %q", got[1].Label)
+	}
+}
+
+func TestNiceCeil(t *testing.T) {
+	for _, c := range []struct{ in, want float64 }{{0, 0}, {1, 1}, {84, 100}, {105, 125}, {147, 200}, {0.3, 0.5}, {2600, 5000}} {
+		if got := niceCeil(c.in); got != c.want {
+			t.Errorf("niceCeil(%v) = %v, want %v", c.in, got, c.want)
+		}
+	}
+}

@@ -1,0 +1,71 @@
+package ui
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+)
+
+// heartbeatEvery is how many polls pass between keep-alive comments on an
+// idle event stream.
+const heartbeatEvery = 15
+
+// version fingerprints what the dashboard shows: it changes when the leader
+// finishes a cycle (and, with the act half, when the queue or the decisions
+// change), and the pages reload their content when it does.
+func (h *Handler) version(ctx context.Context) string {
+	v := "none"
+	if lc := h.b.Status(ctx).LastCycle; lc != nil {
+		v = strconv.FormatInt(lc.Started.UnixNano(), 36)
+	}
+	return v
+}
+
+// events streams server-sent events: "update" with the new version whenever
+// it changes, and a comment every few polls to keep proxies from closing an
+// idle stream. The stream ends when the client leaves or the agent shuts
+// down (Close).
+func (h *Handler) events(w http.ResponseWriter, r *http.Request) {
+	fl, ok := w.(http.Flusher)
+	if !ok {
+		http.Error(w, "streaming unsupported", http.StatusInternalServerError)
+		return
+	}
+	hdr := w.Header()
+	hdr.Set("Content-Type", "text/event-stream")
+	hdr.Set("Cache-Control", "no-store")
+	hdr.Set("X-Accel-Buffering", "no")
+	ctx := r.Context()
+	last := h.version(ctx)
+	fmt.Fprintf(w, "retry: 2000\nevent: hello\ndata: %s\n\n", last)
+	fl.Flush()
+	t := time.NewTicker(h.opts.Poll)
+	defer t.Stop()
+	for n := 1; ; n++ {
+		select {
+		case <-ctx.Done():
+			return
+		case <-h.done:
+			return
+		case <-t.C:
+		}
+		if v := h.version(ctx); v != last {
+			last = v
+			if _, err := fmt.Fprintf(w, "event: update\ndata: %s\n\n", v); err != nil {
+				return
+			}
+			fl.Flush()
+		} else if n%heartbeatEvery == 0 {
+			if _, err := fmt.Fprint(w, ": keep-alive\n\n"); err != nil {
+				return
+			}
+			fl.Flush()
+		}
+	}
+}
+
+// Close ends every open event stream, so that the HTTP server's graceful
+// shutdown does not wait for them; register it with RegisterOnShutdown.
+func (h *Handler) Close() { h.closeOnce.Do(func() { close(h.done) }) }

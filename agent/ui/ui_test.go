@@ -1,0 +1,213 @@
+package ui
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/foreshape/foreshape/agent/api"
+)
+
+// fakeBackend serves fixed forecasts and a status whose last cycle a test
+// can move.
+type fakeBackend struct {
+	mu        sync.Mutex
+	forecasts []api.Forecast
+	cycle     time.Time
+}
+
+func (f *fakeBackend) Status(context.Context) api.Status {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	st := api.Status{Node: "n1", State: "Leader", IsLeader: true, Leader: "n1",
+		Peers: []api.Peer{{ID: "n1", Address: "127.0.0.1:7576", Suffrage: "voter", Leader: true}}}
+	if !f.cycle.IsZero() {
+		st.LastCycle = &api.Cycle{Started: f.cycle, DataTime: t0, Forecasts: len(f.forecasts)}
+	}
+	return st
+}
+
+func (f *fakeBackend) Policies(context.Context) []api.Policy {
+	return []api.Policy{{Name: "dc2-web", Locality: "dc2"}}
+}
+
+func (f *fakeBackend) Forecasts(context.Context) []api.Forecast {
+	return append([]api.Forecast(nil), f.forecasts...)
+}
+
+func (f *fakeBackend) setCycle(t time.Time) {
+	f.mu.Lock()
+	f.cycle = t
+	f.mu.Unlock()
+}
+
+func newTestServer(t *testing.T, tokens []string) (*httptest.Server, *fakeBackend) {
+	t.Helper()
+	b := &fakeBackend{forecasts: []api.Forecast{testForecast(func(f *api.Forecast) {
+		f.Hotspot = &api.Hotspot{Policy: "dc2-web", Locality: "dc2", Metric: "cpu", At: t0.Add(6 * time.Minute), Line: 75, Quantile: 0.9, Probability: 0.8}
+	})}, cycle: t0}
+	h, err := New(b, Options{Tokens: func() []string { return tokens }, Poll: 5 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	t.Cleanup(func() { h.Close(); srv.Close() })
+	return srv, b
+}
+
+func get(t *testing.T, c *http.Client, u string, hdr map[string]string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, u, nil)
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body)
+}
+
+func TestPagesRender(t *testing.T) {
+	srv, _ := newTestServer(t, nil)
+	c := srv.Client()
+	for _, tc := range []struct {
+		path string
+		want []string
+	}{
+		{"/ui/", []string{`data-locality="dc2"`, `<polygon class="band"`, `class="hotspot"`, "auto(ets)", `class="headroom"`, "Skip to content"}},
+		{"/ui/cluster", []string{"127.0.0.1:7576", "voter", "leader"}},
+		{"/ui/static/ui.css", []string{".band"}},
+		{"/ui/static/ui.js", []string{"EventSource"}},
+	} {
+		code, body := get(t, c, srv.URL+tc.path, nil)
+		if code != http.StatusOK {
+			t.Errorf("GET %s: %d, want 200", tc.path, code)
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(body, w) {
+				t.Errorf("GET %s: body lacks %q", tc.path, w)
+			}
+		}
+	}
+	code, body := get(t, c, srv.URL+"/ui/?fragment=1", nil)
+	if code != http.StatusOK || strings.Contains(body, "<html") || !strings.Contains(body, `class="panel"`) {
+		t.Errorf("fragment: %d, want the main content alone:\n%.300s", code, body)
+	}
+	if code, _ := get(t, c, srv.URL+"/ui/nope", nil); code != http.StatusNotFound {
+		t.Errorf("GET /ui/nope: %d, want 404", code)
+	}
+}
+
+func TestTokenRules(t *testing.T) {
+	srv, _ := newTestServer(t, []string{"s3cret"})
+	c := srv.Client()
+	for _, path := range []string{"/ui/", "/ui/cluster", "/ui/events"} {
+		code, body := get(t, c, srv.URL+path, nil)
+		if code != http.StatusForbidden {
+			t.Errorf("GET %s without a token: %d, want 403", path, code)
+		}
+		if strings.Contains(body, "dc2") {
+			t.Errorf("GET %s without a token leaks data:\n%.300s", path, body)
+		}
+		if code, _ := get(t, c, srv.URL+path, map[string]string{"X-Foreshape-Token": "wrong"}); code != http.StatusForbidden {
+			t.Errorf("GET %s with a wrong token: %d, want 403", path, code)
+		}
+	}
+	if code, body := get(t, c, srv.URL+"/ui/", map[string]string{"X-Foreshape-Token": "s3cret"}); code != http.StatusOK || !strings.Contains(body, "dc2") {
+		t.Errorf("GET /ui/ with the token: %d", code)
+	}
+	if code, _ := get(t, c, srv.URL+"/ui/static/ui.css", nil); code != http.StatusOK {
+		t.Errorf("static assets need no token (they hold no data): %d", code)
+	}
+
+	// The login form keeps the token in an HttpOnly cookie.
+	jar, _ := cookiejar.New(nil)
+	bc := &http.Client{Jar: jar}
+	resp, err := bc.PostForm(srv.URL+"/ui/login", url.Values{"token": {"wrong"}, "next": {"/ui/cluster"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("login with a wrong token: %d, want 403", resp.StatusCode)
+	}
+	resp, err = bc.PostForm(srv.URL+"/ui/login", url.Values{"token": {"s3cret"}, "next": {"https://elsewhere.example/"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.Request.URL.Path != "/ui/" || !strings.Contains(string(body), "dc2") {
+		t.Errorf("login: ended at %s with %d, want the dashboard (and no open redirect)", resp.Request.URL, resp.StatusCode)
+	}
+	u, _ := url.Parse(srv.URL + "/ui/")
+	if cs := jar.Cookies(u); len(cs) != 1 || cs[0].Name != cookieName {
+		t.Errorf("cookies %v, want %s", cs, cookieName)
+	}
+
+	// Sign-out needs the CSRF field derived from the token.
+	resp, err = bc.PostForm(srv.URL+"/ui/logout", url.Values{"csrf": {"forged"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("logout with a forged csrf field: %d, want 403", resp.StatusCode)
+	}
+	if code, _ := get(t, bc, srv.URL+"/ui/", nil); code != http.StatusOK {
+		t.Errorf("still signed in after a forged logout: %d", code)
+	}
+}
+
+func TestSafeNext(t *testing.T) {
+	for in, want := range map[string]string{
+		"/ui/cluster": "/ui/cluster", "": "/ui/", "https://x/": "/ui/", "//x/ui/": "/ui/", "/v1/status": "/ui/", "/ui/\\\\x": "/ui/",
+	} {
+		if got := safeNext(in); got != want {
+			t.Errorf("safeNext(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestEventsAnnounceANewCycle(t *testing.T) {
+	srv, b := newTestServer(t, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"/ui/events", nil)
+	resp, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if ct := resp.Header.Get("Content-Type"); ct != "text/event-stream" {
+		t.Fatalf("content type %q", ct)
+	}
+	events := bufio.NewScanner(resp.Body)
+	next := func() string {
+		for events.Scan() {
+			if name, ok := strings.CutPrefix(events.Text(), "event: "); ok {
+				return name
+			}
+		}
+		t.Fatalf("stream ended: %v", events.Err())
+		return ""
+	}
+	if e := next(); e != "hello" {
+		t.Fatalf("first event %q, want hello", e)
+	}
+	b.setCycle(t0.Add(time.Minute))
+	if e := next(); e != "update" {
+		t.Fatalf("after a new cycle: event %q, want update", e)
+	}
+}

@@ -1,0 +1,138 @@
+package ui
+
+import (
+	"fmt"
+	"net/http"
+	"sort"
+	"strings"
+
+	"github.com/foreshape/foreshape/agent/api"
+)
+
+// localityView is one panel of the Localities page: a policy's locality
+// with a chart per metric.
+type localityView struct {
+	ID       string
+	Policy   string
+	Locality string
+	Hotspots []api.Hotspot
+	Metrics  []metricView
+}
+
+// metricView is one chart with what it is drawn from.
+type metricView struct {
+	ID      string
+	Metric  string
+	Title   string
+	Chart   chart
+	Model   string
+	Reason  string
+	Events  []string
+	Hotspot *api.Hotspot
+	Summary string
+}
+
+// localitiesView is the Localities page.
+type localitiesView struct {
+	Panels   []localityView
+	Policies []api.Policy
+	Waiting  bool // no forecast yet
+}
+
+func (h *Handler) localities(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	v := buildLocalities(h.b.Forecasts(ctx), h.b.Policies(ctx))
+	h.render(w, r, http.StatusOK, "localities", page{Title: "Localities", Nav: "localities", Data: v})
+}
+
+// buildLocalities groups forecasts into one panel per policy and locality,
+// in the order of the policies, metrics sorted by name.
+func buildLocalities(fs []api.Forecast, pols []api.Policy) localitiesView {
+	v := localitiesView{Policies: pols, Waiting: len(fs) == 0}
+	order := map[string]int{}
+	for i, p := range pols {
+		order[p.Name] = i
+	}
+	sort.SliceStable(fs, func(i, j int) bool {
+		a, b := fs[i], fs[j]
+		if order[a.Policy] != order[b.Policy] {
+			return order[a.Policy] < order[b.Policy]
+		}
+		if a.Locality != b.Locality {
+			return a.Locality < b.Locality
+		}
+		return a.Metric < b.Metric
+	})
+	for _, f := range fs {
+		if n := len(v.Panels); n == 0 || v.Panels[n-1].Policy != f.Policy || v.Panels[n-1].Locality != f.Locality {
+			v.Panels = append(v.Panels, localityView{ID: anchor(f.Policy, f.Locality), Policy: f.Policy, Locality: f.Locality})
+		}
+		p := &v.Panels[len(v.Panels)-1]
+		id := anchor(f.Policy, f.Locality, f.Metric)
+		p.Metrics = append(p.Metrics, metricView{
+			ID: id, Metric: f.Metric, Title: f.Locality + " " + f.Metric + " (policy " + f.Policy + ")", Chart: buildChart(id, chartInput{Forecast: f}),
+			Model: f.Model, Reason: f.Reason, Events: f.Events, Hotspot: f.Hotspot, Summary: summary(f),
+		})
+		if f.Hotspot != nil {
+			p.Hotspots = append(p.Hotspots, *f.Hotspot)
+		}
+	}
+	return v
+}
+
+// summary says in words what the chart shows, for readers who cannot see it.
+func summary(f api.Forecast) string {
+	var b strings.Builder
+	unit := unitOf(f)
+	if n := len(f.History); n > 0 {
+		fmt.Fprintf(&b, "Latest %s %s%s at %s. ", f.Metric, trimFloat(f.History[n-1].Value), unit, f.History[n-1].Time.UTC().Format("15:04"))
+	}
+	if plan := f.Band(f.PlanningQuantile); len(plan) > 0 && len(f.Times) == len(plan) {
+		peak, at := plan[0], f.Times[0]
+		for i, v := range plan {
+			if v > peak {
+				peak, at = v, f.Times[i]
+			}
+		}
+		fmt.Fprintf(&b, "Planning quantile p%s peaks at %s%s at %s", trimFloat(f.PlanningQuantile*100), trimFloat(peak), unit, at.UTC().Format("15:04"))
+		if f.Line != nil {
+			fmt.Fprintf(&b, " against the headroom line at %s%s", trimFloat(*f.Line), unit)
+		}
+		b.WriteString(". ")
+	}
+	if hs := f.Hotspot; hs != nil {
+		fmt.Fprintf(&b, "Hotspot: crosses the line at %s with probability %.0f%%.", hs.At.UTC().Format("15:04"), hs.Probability*100)
+	}
+	return strings.TrimSpace(b.String())
+}
+
+// anchor builds an HTML id from parts: letters and digits kept, the rest dashes.
+func anchor(parts ...string) string {
+	var b strings.Builder
+	for i, p := range parts {
+		if i > 0 {
+			b.WriteString("--")
+		}
+		for _, r := range p {
+			switch {
+			case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9':
+				b.WriteRune(r)
+			case r == '*':
+				b.WriteString("any")
+			default:
+				b.WriteByte('-')
+			}
+		}
+	}
+	return b.String()
+}
+
+// clusterView is the Cluster page.
+type clusterView struct {
+	Status api.Status
+}
+
+func (h *Handler) cluster(w http.ResponseWriter, r *http.Request) {
+	st := h.b.Status(r.Context())
+	h.render(w, r, http.StatusOK, "cluster", page{Title: "Cluster", Nav: "cluster", Status: st, Data: clusterView{Status: st}})
+}
