@@ -20,6 +20,11 @@ func (h *Handler) version(ctx context.Context) string {
 	if lc := h.b.Status(ctx).LastCycle; lc != nil {
 		v = strconv.FormatInt(lc.Started.UnixNano(), 36)
 	}
+	if h.opts.Act != nil {
+		if q, err := h.opts.Act.Queue(ctx); err == nil {
+			v += "." + strconv.FormatUint(q.Index, 36)
+		}
+	}
 	return v
 }
 

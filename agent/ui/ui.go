@@ -38,6 +38,12 @@ type Options struct {
 	// Tokens returns the accepted API tokens; an empty answer (or a nil
 	// func) means ACLs are off and no token is needed.
 	Tokens func() []string
+	// Act is the act half's backend (queue, reservations, decisions); nil
+	// on an agent without it, and the act pages say so.
+	Act api.ActBackend
+	// Now is the wall clock running moves are measured with; nil means
+	// time.Now.
+	Now func() time.Time
 	// Poll is how often the event stream checks for changes; zero means
 	// one second.
 	Poll   time.Duration
@@ -68,6 +74,9 @@ func New(b Backend, opts Options) (*Handler, error) {
 	if opts.Tokens == nil {
 		opts.Tokens = func() []string { return nil }
 	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
 	if opts.Poll <= 0 {
 		opts.Poll = time.Second
 	}
@@ -93,6 +102,12 @@ func New(b Backend, opts Options) (*Handler, error) {
 	h.mux.HandleFunc("POST /ui/logout", h.logout)
 	h.mux.HandleFunc("GET /ui/{$}", h.auth(h.localities))
 	h.mux.HandleFunc("GET /ui/cluster", h.auth(h.cluster))
+	h.mux.HandleFunc("GET /ui/queue", h.auth(h.queue))
+	h.mux.HandleFunc("POST /ui/queue/pause", h.auth(h.setPaused(true)))
+	h.mux.HandleFunc("POST /ui/queue/resume", h.auth(h.setPaused(false)))
+	h.mux.HandleFunc("GET /ui/queue/{id}/cancel", h.auth(h.confirmCancel))
+	h.mux.HandleFunc("POST /ui/queue/{id}/cancel", h.auth(h.cancel))
+	h.mux.HandleFunc("GET /ui/decisions", h.auth(h.decisions))
 	h.mux.HandleFunc("GET /ui/events", h.auth(h.events))
 	h.mux.HandleFunc("/ui/", h.auth(func(w http.ResponseWriter, r *http.Request) {
 		h.render(w, r, http.StatusNotFound, "login", page{Title: "Not found", Error: "No such page: " + r.URL.Path})

@@ -17,6 +17,9 @@ type localityView struct {
 	Locality string
 	Hotspots []api.Hotspot
 	Metrics  []metricView
+	// Reservations held and requests moving into or out of the locality.
+	Reservations []api.Reservation
+	Requests     []api.MigrationRequest
 }
 
 // metricView is one chart with what it is drawn from.
@@ -32,6 +35,12 @@ type metricView struct {
 	Summary string
 }
 
+// actState is what the act half adds to the Localities page.
+type actState struct {
+	requests     []api.MigrationRequest
+	reservations []api.Reservation
+}
+
 // localitiesView is the Localities page.
 type localitiesView struct {
 	Panels   []localityView
@@ -41,13 +50,22 @@ type localitiesView struct {
 
 func (h *Handler) localities(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	v := buildLocalities(h.b.Forecasts(ctx), h.b.Policies(ctx))
+	var act actState
+	if h.opts.Act != nil {
+		if q, err := h.opts.Act.Queue(ctx); err == nil {
+			act.requests = q.Requests
+		}
+		if rs, err := h.opts.Act.Reservations(ctx); err == nil {
+			act.reservations = rs
+		}
+	}
+	v := buildLocalities(h.b.Forecasts(ctx), h.b.Policies(ctx), act)
 	h.render(w, r, http.StatusOK, "localities", page{Title: "Localities", Nav: "localities", Data: v})
 }
 
 // buildLocalities groups forecasts into one panel per policy and locality,
 // in the order of the policies, metrics sorted by name.
-func buildLocalities(fs []api.Forecast, pols []api.Policy) localitiesView {
+func buildLocalities(fs []api.Forecast, pols []api.Policy, act actState) localitiesView {
 	v := localitiesView{Policies: pols, Waiting: len(fs) == 0}
 	order := map[string]int{}
 	for i, p := range pols {
@@ -65,12 +83,25 @@ func buildLocalities(fs []api.Forecast, pols []api.Policy) localitiesView {
 	})
 	for _, f := range fs {
 		if n := len(v.Panels); n == 0 || v.Panels[n-1].Policy != f.Policy || v.Panels[n-1].Locality != f.Locality {
-			v.Panels = append(v.Panels, localityView{ID: anchor(f.Policy, f.Locality), Policy: f.Policy, Locality: f.Locality})
+			lv := localityView{ID: anchor(f.Policy, f.Locality), Policy: f.Policy, Locality: f.Locality}
+			for _, r := range act.reservations {
+				if samePlace(r.Locality, f.Locality) && r.State != api.ReservationReleased {
+					lv.Reservations = append(lv.Reservations, r)
+				}
+			}
+			for _, mr := range act.requests {
+				if !api.Finished(mr.State) && (samePlace(mr.Source, f.Locality) || samePlace(mr.Target, f.Locality)) {
+					lv.Requests = append(lv.Requests, mr)
+				}
+			}
+			v.Panels = append(v.Panels, lv)
 		}
 		p := &v.Panels[len(v.Panels)-1]
 		id := anchor(f.Policy, f.Locality, f.Metric)
+		res, moves := actOverlay(f.Locality, act.reservations, act.requests)
 		p.Metrics = append(p.Metrics, metricView{
-			ID: id, Metric: f.Metric, Title: f.Locality + " " + f.Metric + " (policy " + f.Policy + ")", Chart: buildChart(id, chartInput{Forecast: f}),
+			ID: id, Metric: f.Metric, Title: f.Locality + " " + f.Metric + " (policy " + f.Policy + ")",
+			Chart: buildChart(id, chartInput{Forecast: f, Reservations: res, Moves: moves}),
 			Model: f.Model, Reason: f.Reason, Events: f.Events, Hotspot: f.Hotspot, Summary: summary(f),
 		})
 		if f.Hotspot != nil {

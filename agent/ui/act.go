@@ -1,0 +1,267 @@
+package ui
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/foreshape/foreshape/agent/api"
+)
+
+// decisionsShown caps the Decisions page.
+const decisionsShown = 200
+
+// notRunning is what the act pages say on an agent without the act half.
+const notRunning = "This agent does not run the act half (migration queue, reservations, decisions)."
+
+// requestView is one row of the Queue page.
+type requestView struct {
+	api.MigrationRequest
+	Estimated  time.Duration
+	Actual     time.Duration // finished − started, or so far while running
+	ActualNote string        // "so far" while running
+	Cancelable bool
+}
+
+// queueView is the Queue page.
+type queueView struct {
+	Available bool
+	Error     string
+	Paused    bool
+	Requests  []requestView
+	Counts    []stateCount
+}
+
+type stateCount struct {
+	State string
+	N     int
+}
+
+func (h *Handler) queue(w http.ResponseWriter, r *http.Request) {
+	p := page{Title: "Queue", Nav: "queue", Notice: notice(r.URL.Query())}
+	v := queueView{}
+	if h.opts.Act == nil {
+		v.Error = notRunning
+	} else if q, err := h.opts.Act.Queue(r.Context()); err != nil {
+		v.Error = "The queue cannot be read: " + err.Error()
+	} else {
+		v = buildQueue(q, h.opts.Now())
+	}
+	p.Data = v
+	h.render(w, r, http.StatusOK, "queue", p)
+}
+
+func buildQueue(q api.Queue, now time.Time) queueView {
+	v := queueView{Available: true, Paused: q.Paused}
+	n := map[string]int{}
+	for _, mr := range q.Requests {
+		rv := requestView{MigrationRequest: mr, Cancelable: !api.Finished(mr.State),
+			Estimated: time.Duration(mr.EstimatedDurationS * float64(time.Second))}
+		if mr.Started != nil {
+			end := now
+			if mr.Finished != nil {
+				end = *mr.Finished
+			} else {
+				rv.ActualNote = "so far"
+			}
+			rv.Actual = end.Sub(*mr.Started)
+		}
+		v.Requests = append(v.Requests, rv)
+		n[mr.State]++
+	}
+	for _, s := range api.States {
+		if n[s] > 0 {
+			v.Counts = append(v.Counts, stateCount{State: s, N: n[s]})
+		}
+	}
+	return v
+}
+
+// notice turns the query a redirect after an action carries into a sentence.
+func notice(q url.Values) string {
+	switch q.Get("done") {
+	case "paused":
+		return "The queue is paused: no new move starts; moves already running continue."
+	case "resumed":
+		return "The queue is running again."
+	case "cancelled":
+		return fmt.Sprintf("Request %s is cancelled.", q.Get("id"))
+	}
+	return ""
+}
+
+// setPaused handles the Pause and Resume buttons.
+func (h *Handler) setPaused(paused bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if !h.checkCSRF(w, r) || !h.actAvailable(w, r) {
+			return
+		}
+		if err := h.opts.Act.SetPaused(r.Context(), paused); err != nil {
+			h.actError(w, r, err)
+			return
+		}
+		done := "resumed"
+		if paused {
+			done = "paused"
+		}
+		h.log.Info("queue "+done+" from the dashboard", "remote_addr", r.RemoteAddr)
+		http.Redirect(w, r, "/ui/queue?done="+done, http.StatusSeeOther)
+	}
+}
+
+// confirmCancel asks before cancelling a request.
+func (h *Handler) confirmCancel(w http.ResponseWriter, r *http.Request) {
+	if !h.actAvailable(w, r) {
+		return
+	}
+	mr, err := h.opts.Act.Request(r.Context(), r.PathValue("id"))
+	if err != nil {
+		h.actError(w, r, err)
+		return
+	}
+	rv := buildQueue(api.Queue{Requests: []api.MigrationRequest{mr}}, h.opts.Now()).Requests[0]
+	h.render(w, r, http.StatusOK, "confirm", page{Title: "Cancel request " + mr.ID, Nav: "queue", Data: rv})
+}
+
+// cancel cancels a request after the confirmation form.
+func (h *Handler) cancel(w http.ResponseWriter, r *http.Request) {
+	if !h.checkCSRF(w, r) || !h.actAvailable(w, r) {
+		return
+	}
+	id := r.PathValue("id")
+	if err := h.opts.Act.Cancel(r.Context(), id); err != nil {
+		h.actError(w, r, err)
+		return
+	}
+	h.log.Info("request cancelled from the dashboard", "request", id, "remote_addr", r.RemoteAddr)
+	http.Redirect(w, r, "/ui/queue?done=cancelled&id="+url.QueryEscape(id), http.StatusSeeOther)
+}
+
+func (h *Handler) actAvailable(w http.ResponseWriter, r *http.Request) bool {
+	if h.opts.Act == nil {
+		h.render(w, r, http.StatusServiceUnavailable, "login", page{Title: "Not available", Error: notRunning})
+		return false
+	}
+	return true
+}
+
+// actError answers an action the backend refused with the API's status codes.
+func (h *Handler) actError(w http.ResponseWriter, r *http.Request, err error) {
+	code := http.StatusInternalServerError
+	switch {
+	case errors.Is(err, api.ErrInvalid):
+		code = http.StatusBadRequest
+	case errors.Is(err, api.ErrNotFound):
+		code = http.StatusNotFound
+	case errors.Is(err, api.ErrConflict):
+		code = http.StatusConflict
+	case errors.Is(err, api.ErrUnavailable):
+		code = http.StatusServiceUnavailable
+	}
+	if code >= 500 {
+		h.log.Error("dashboard action failed", "path", r.URL.Path, "error", err)
+	}
+	h.render(w, r, code, "login", page{Title: "Not done", Error: err.Error()})
+}
+
+// decisionsView is the Decisions page.
+type decisionsView struct {
+	Available  bool
+	Error      string
+	Policy     string
+	Locality   string
+	Policies   []string
+	Localities []string
+	Decisions  []api.Decision
+	Capped     bool
+}
+
+func (h *Handler) decisions(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	v := decisionsView{Policy: q.Get("policy"), Locality: q.Get("locality")}
+	if h.opts.Act == nil {
+		v.Error = notRunning
+	} else if all, err := h.opts.Act.Decisions(r.Context(), api.DecisionFilter{}); err != nil {
+		v.Error = "The decisions cannot be read: " + err.Error()
+	} else {
+		v.Available = true
+		pols, locs := map[string]bool{}, map[string]bool{}
+		for _, p := range h.b.Policies(r.Context()) {
+			pols[p.Name] = true
+		}
+		f := api.DecisionFilter{Policy: v.Policy, Locality: v.Locality}
+		for _, d := range all {
+			pols[d.Policy], locs[d.Locality] = true, true
+			if f.Match(d) {
+				if len(v.Decisions) == decisionsShown {
+					v.Capped = true
+					continue
+				}
+				v.Decisions = append(v.Decisions, d)
+			}
+		}
+		v.Policies, v.Localities = sortedKeys(pols), sortedKeys(locs)
+	}
+	h.render(w, r, http.StatusOK, "decisions", page{Title: "Decisions", Nav: "decisions", Data: v})
+}
+
+func sortedKeys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		if k != "" {
+			out = append(out, k)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// samePlace reports whether two locality paths name the same place: the
+// forecasts write "any" segments as "*" ("dc1/*/web"), requests and
+// reservations may leave them out ("dc1/web").
+func samePlace(a, b string) bool {
+	strip := func(s string) string {
+		parts := strings.Split(s, "/")
+		kept := parts[:0]
+		for _, p := range parts {
+			if p != "*" && p != "" {
+				kept = append(kept, p)
+			}
+		}
+		return strings.Join(kept, "/")
+	}
+	return strip(a) == strip(b)
+}
+
+// actOverlay is what the act half adds to the charts of one locality.
+func actOverlay(locality string, res []api.Reservation, reqs []api.MigrationRequest) ([]span, []mark) {
+	var spans []span
+	for _, r := range res {
+		if !samePlace(r.Locality, locality) || r.State == api.ReservationReleased {
+			continue
+		}
+		label := fmt.Sprintf("reserved %d MHz / %d MiB", r.CPU, r.Memory)
+		if r.Request != "" {
+			label += " for " + r.Request
+		}
+		spans = append(spans, span{Start: r.From, End: r.Until, Label: label, Kind: "reservation"})
+	}
+	var marks []mark
+	for _, mr := range reqs {
+		if mr.Started == nil {
+			continue
+		}
+		what := fmt.Sprintf("%s %s %s → %s (%s)", mr.ID, mr.Resource, mr.Source, mr.Target, mr.State)
+		if samePlace(mr.Target, locality) {
+			marks = append(marks, mark{At: *mr.Started, Label: "move in: " + what, Kind: "move-in"})
+		}
+		if samePlace(mr.Source, locality) {
+			marks = append(marks, mark{At: *mr.Started, Label: "move out: " + what, Kind: "move-out"})
+		}
+	}
+	return spans, marks
+}

@@ -1,0 +1,189 @@
+package ui
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/foreshape/foreshape/agent/api"
+	"github.com/foreshape/foreshape/agent/api/apitest"
+)
+
+// newActServer serves the dashboard over a fake act backend holding two
+// requests (mr-1 from a1 in dc1, mr-2 from a2 in dc2), a reservation in
+// dc2 and two decisions.
+func newActServer(t *testing.T) (*httptest.Server, *apitest.Act) {
+	t.Helper()
+	act := apitest.New()
+	ctx := context.Background()
+	for _, s := range []api.Submission{{Allocation: "a1", Target: "dc2"}, {Allocation: "a2", Target: "dc3"}} {
+		if _, err := act.Submit(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	started := t0.Add(4 * time.Minute)
+	act.Update("mr-1", func(mr *api.MigrationRequest) { mr.State = api.StateRunning; mr.Started = &started; mr.EstimatedDurationS = 120 })
+	act.AddReservation(api.Reservation{ID: "rs-1", Request: "mr-1", Policy: "dc2-web", Locality: "dc2", CPU: 4000, Memory: 8192,
+		From: t0.Add(3 * time.Minute), Until: t0.Add(6 * time.Minute), State: api.ReservationHeld})
+	act.AddDecision(api.Decision{Time: t0, Policy: "dc2-web", Kind: api.DecisionReserve, Locality: "dc2", Request: "mr-1", Reason: "reserve 4000 MHz in dc2"})
+	act.AddDecision(api.Decision{Time: t0, Policy: "dc1-web", Kind: api.DecisionWait, Locality: "dc1", Request: "mr-2", Reason: "dc3 congested"})
+	b := &fakeBackend{forecasts: []api.Forecast{testForecast(nil)}, cycle: t0}
+	h, err := New(b, Options{Act: act, Now: func() time.Time { return started.Add(90 * time.Second) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	t.Cleanup(func() { h.Close(); srv.Close() })
+	return srv, act
+}
+
+var csrfField = regexp.MustCompile(`name="csrf" value="([0-9a-f]+)"`)
+
+func csrfOf(t *testing.T, body string) string {
+	t.Helper()
+	m := csrfField.FindStringSubmatch(body)
+	if m == nil {
+		t.Fatalf("no csrf field in:\n%.500s", body)
+	}
+	return m[1]
+}
+
+func post(t *testing.T, c *http.Client, u string, form url.Values) (int, string, string) {
+	t.Helper()
+	resp, err := c.PostForm(u, form)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Request.URL.String(), string(body)
+}
+
+func TestQueuePage(t *testing.T) {
+	srv, act := newActServer(t)
+	c := srv.Client()
+	code, body := get(t, c, srv.URL+"/ui/queue", nil)
+	if code != http.StatusOK {
+		t.Fatalf("GET /ui/queue: %d", code)
+	}
+	for _, want := range []string{
+		`data-request="mr-1" data-state="running"`, "alloc/a1", "dc1 → dc2", "2m0s", "1m30s so far",
+		`data-request="mr-2" data-state="pending"`, `id="cancel-mr-2"`, `id="pause"`, "1 pending · 1 running",
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("queue page lacks %q", want)
+		}
+	}
+
+	// Pause, then resume; each needs the page's CSRF field.
+	if code, _, _ := post(t, c, srv.URL+"/ui/queue/pause", url.Values{"csrf": {"forged"}}); code != http.StatusForbidden {
+		t.Errorf("pause with a forged csrf field: %d, want 403", code)
+	}
+	if q, _ := act.Queue(context.Background()); q.Paused {
+		t.Fatal("a forged pause paused the queue")
+	}
+	code, at, body := post(t, c, srv.URL+"/ui/queue/pause", url.Values{"csrf": {csrfOf(t, body)}})
+	if code != http.StatusOK || !strings.HasSuffix(at, "/ui/queue?done=paused") || !strings.Contains(body, `id="resume"`) {
+		t.Errorf("pause: %d at %s", code, at)
+	}
+	if q, _ := act.Queue(context.Background()); !q.Paused {
+		t.Error("the queue is not paused after Pause")
+	}
+	if _, _, _ = post(t, c, srv.URL+"/ui/queue/resume", url.Values{"csrf": {csrfOf(t, body)}}); true {
+		if q, _ := act.Queue(context.Background()); q.Paused {
+			t.Error("the queue is still paused after Resume")
+		}
+	}
+
+	// Cancel asks first, then cancels.
+	code, body = get(t, c, srv.URL+"/ui/queue/mr-2/cancel", nil)
+	if code != http.StatusOK || !strings.Contains(body, `id="confirm-cancel"`) || !strings.Contains(body, "alloc/a2") {
+		t.Fatalf("confirmation page: %d\n%.500s", code, body)
+	}
+	if mr, _ := act.Request(context.Background(), "mr-2"); mr.State == api.StateCancelled {
+		t.Fatal("showing the confirmation cancelled the request")
+	}
+	code, at, _ = post(t, c, srv.URL+"/ui/queue/mr-2/cancel", url.Values{"csrf": {csrfOf(t, body)}})
+	if code != http.StatusOK || !strings.Contains(at, "done=cancelled") {
+		t.Errorf("cancel: %d at %s", code, at)
+	}
+	if mr, _ := act.Request(context.Background(), "mr-2"); mr.State != api.StateCancelled {
+		t.Errorf("mr-2 is %s after cancel, want cancelled", mr.State)
+	}
+	code, _, _ = post(t, c, srv.URL+"/ui/queue/mr-2/cancel", url.Values{"csrf": {csrfOf(t, body)}})
+	if code != http.StatusConflict {
+		t.Errorf("cancelling a cancelled request: %d, want 409", code)
+	}
+	if code, _ := get(t, c, srv.URL+"/ui/queue/mr-99/cancel", nil); code != http.StatusNotFound {
+		t.Errorf("confirmation for an unknown request: %d, want 404", code)
+	}
+}
+
+func TestDecisionsFilter(t *testing.T) {
+	srv, _ := newActServer(t)
+	for _, tc := range []struct {
+		query      string
+		want, lack []string
+	}{
+		{"", []string{"reserve 4000 MHz in dc2", "dc3 congested"}, nil},
+		{"?policy=dc2-web", []string{"reserve 4000 MHz in dc2", `<option selected>dc2-web</option>`}, []string{"dc3 congested"}},
+		{"?locality=dc1", []string{"dc3 congested"}, []string{"reserve 4000 MHz in dc2"}},
+		{"?policy=dc2-web&locality=dc1", []string{"No decision matches the filter"}, []string{"dc3 congested", "reserve 4000"}},
+	} {
+		code, body := get(t, srv.Client(), srv.URL+"/ui/decisions"+tc.query, nil)
+		if code != http.StatusOK {
+			t.Errorf("%s: %d", tc.query, code)
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(body, w) {
+				t.Errorf("decisions%s lacks %q", tc.query, w)
+			}
+		}
+		for _, l := range tc.lack {
+			if strings.Contains(body, l) {
+				t.Errorf("decisions%s shows %q", tc.query, l)
+			}
+		}
+	}
+}
+
+func TestLocalitiesShowReservationsAndMoves(t *testing.T) {
+	srv, _ := newActServer(t)
+	_, body := get(t, srv.Client(), srv.URL+"/ui/", nil)
+	for _, want := range []string{`class="reservation"`, "reserved 4000 MHz / 8192 MiB for mr-1", `class="move move-in"`, "Reservation rs-1", "Move mr-1"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("localities page lacks %q", want)
+		}
+	}
+}
+
+func TestActPagesWithoutTheActHalf(t *testing.T) {
+	srv, _ := newTestServer(t, nil)
+	for _, p := range []string{"/ui/queue", "/ui/decisions"} {
+		code, body := get(t, srv.Client(), srv.URL+p, nil)
+		if code != http.StatusOK || !strings.Contains(body, notRunning) {
+			t.Errorf("GET %s: %d, want the page saying the act half is not running", p, code)
+		}
+	}
+	code, _, _ := post(t, srv.Client(), srv.URL+"/ui/queue/pause", url.Values{})
+	if code != http.StatusForbidden {
+		t.Errorf("pause without csrf: %d, want 403", code)
+	}
+}
+
+func TestSamePlace(t *testing.T) {
+	for _, c := range []struct {
+		a, b string
+		want bool
+	}{{"dc1/*/web", "dc1/web", true}, {"dc2", "dc2", true}, {"dc1/web", "dc1/batch", false}, {"dc1", "dc1/web", false}} {
+		if got := samePlace(c.a, c.b); got != c.want {
+			t.Errorf("samePlace(%q, %q) = %v", c.a, c.b, got)
+		}
+	}
+}
