@@ -432,3 +432,37 @@ func TestMatchLabelAndEvaluate(t *testing.T) {
 		t.Error("two series for one labelled file accepted")
 	}
 }
+
+func TestSplitPart(t *testing.T) {
+	cases := map[string]string{
+		"realAWSCloudwatch/grok_asg_anomaly.csv":                            "tuning",
+		"data/realAWSCloudwatch/grok_asg_anomaly.csv":                       "tuning",
+		"/x/nab/data/realKnownCause/machine_temperature_system_failure.csv": "held-out",
+		"realAWSCloudwatch/ec2_cpu_utilization_24ae8d.csv":                  "held-out",
+		"xrealAWSCloudwatch/grok_asg_anomaly.csv":                           "",
+		"realKnownCause/nyc_taxi.csv":                                       "",
+	}
+	for file, want := range cases {
+		if got := Part(file); got != want {
+			t.Errorf("Part(%q) = %q, want %q", file, got, want)
+		}
+	}
+	// The tuning part is what foreshape bundles: the split is declared,
+	// not drawn.
+	lb, err := traces.ReadFile("nab/labels/combined_windows.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := ReadWindows(bytes.NewReader(lb))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(w) != len(Tuning) {
+		t.Fatalf("%d bundled files, %d tuning files", len(w), len(Tuning))
+	}
+	for k := range w {
+		if Part(k) != "tuning" {
+			t.Errorf("bundled file %s is not in the tuning part", k)
+		}
+	}
+}
