@@ -15,8 +15,8 @@ import (
 	"github.com/hashicorp/cli"
 
 	"github.com/foreshape/foreshape/agent/forecast/anomaly"
-	"github.com/foreshape/foreshape/agent/forecast/eval"
 	"github.com/foreshape/foreshape/agent/forecast/nab"
+	"github.com/foreshape/foreshape/internal/tracefile"
 )
 
 func init() {
@@ -316,7 +316,7 @@ func writeNABScores(w io.Writer, out anomaliesOut) {
 
 // anomalyPointTime formats the time of point i: absolute when the series has
 // absolute times, otherwise the offset from its start.
-func anomalyPointTime(s eval.Series, i int) string {
+func anomalyPointTime(s tracefile.Series, i int) string {
 	if s.Start.IsZero() {
 		return "+" + (time.Duration(i) * s.Step).String()
 	}

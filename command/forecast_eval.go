@@ -19,6 +19,7 @@ import (
 
 	"github.com/foreshape/foreshape/agent/forecast"
 	"github.com/foreshape/foreshape/agent/forecast/eval"
+	"github.com/foreshape/foreshape/internal/tracefile"
 )
 
 func init() {
@@ -248,23 +249,23 @@ func writeWorstSeries(w io.Writer, rep eval.Report) {
 
 // readTraceDirs reads every directory and reports the files it ignored on
 // stderr.
-func readTraceDirs(m Meta, dirs []string, step time.Duration) (eval.Data, error) {
-	var all eval.Data
+func readTraceDirs(m Meta, dirs []string, step time.Duration) (tracefile.Data, error) {
+	var all tracefile.Data
 	for _, dir := range dirs {
 		fi, err := os.Stat(dir)
 		if err != nil {
-			return eval.Data{}, fmt.Errorf("read traces: %w", err)
+			return tracefile.Data{}, fmt.Errorf("read traces: %w", err)
 		}
 		if !fi.IsDir() {
-			return eval.Data{}, fmt.Errorf("read traces: %s is not a directory", dir)
+			return tracefile.Data{}, fmt.Errorf("read traces: %s is not a directory", dir)
 		}
 		abs, err := filepath.Abs(dir)
 		if err != nil {
-			return eval.Data{}, fmt.Errorf("read traces: %w", err)
+			return tracefile.Data{}, fmt.Errorf("read traces: %w", err)
 		}
-		d, err := eval.ReadDir(m.Ctx, os.DirFS(abs), ".", filepath.Base(abs), step)
+		d, err := tracefile.ReadDir(m.Ctx, os.DirFS(abs), ".", filepath.Base(abs), step)
 		if err != nil {
-			return eval.Data{}, fmt.Errorf("read traces: %w", err)
+			return tracefile.Data{}, fmt.Errorf("read traces: %w", err)
 		}
 		for _, s := range d.SkippedFiles {
 			fmt.Fprintf(m.Err, "ignored %s/%s\n", filepath.Base(abs), s)

@@ -1,7 +1,6 @@
 package sim
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
@@ -12,6 +11,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/nomad/api"
+
+	"github.com/foreshape/foreshape/internal/tracefile"
 )
 
 // Trace units: how a trace's raw values become a fraction of a request.
@@ -54,64 +55,34 @@ func (t *Trace) At(d time.Duration) float64 {
 	return t.Values[i]*(1-frac) + t.Values[j]*frac
 }
 
-// ParseTrace reads a trace file: either one number per line (PlanetLab), or
-// CSV (comma or semicolon separated) with a header, from which column is
-// taken (by name or index; empty picks the first column whose name does not
-// start with "timestamp"). Timestamps are ignored: samples are
-// taken to be step apart. unit says how raw values map to fractions.
+// ParseTrace reads a trace file with foreshape's trace reader (see
+// tracefile.ReadTable: one number per line as PlanetLab, CSV separated by
+// commas, semicolons or tabs with or without a header, …) and takes one
+// numeric column: column names it by header name or by its position in the
+// file from 0; empty picks the first numeric column after the time column,
+// or the last column of a headerless file. Timestamps are ignored: samples
+// are taken to be step apart, missing and invalid cells are left out.
+// unit says how raw values map to fractions.
 func ParseTrace(name string, data []byte, column, unit string, step time.Duration) (*Trace, error) {
 	if step <= 0 {
 		step = 5 * time.Minute
 	}
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	sc.Buffer(make([]byte, 64*1024), 1024*1024)
-	col := -1
-	var vals []float64
-	line := 0
-	for sc.Scan() {
-		line++
-		text := strings.TrimSpace(sc.Text())
-		if text == "" {
-			continue
-		}
-		fields := splitFields(text)
-		if col < 0 {
-			if _, err := strconv.ParseFloat(strings.TrimSpace(fields[len(fields)-1]), 64); err != nil {
-				// A header line.
-				c, err := pickColumn(fields, column)
-				if err != nil {
-					return nil, fmt.Errorf("trace %s: %w", name, err)
-				}
-				col = c
-				continue
-			}
-			if column != "" {
-				idx, err := strconv.Atoi(column)
-				if err != nil || idx < 0 || idx >= len(fields) {
-					return nil, fmt.Errorf("trace %s: no header, so column must be an index below %d, got %q", name, len(fields), column)
-				}
-				col = idx
-			} else {
-				col = len(fields) - 1
-			}
-		}
-		if col >= len(fields) {
-			return nil, fmt.Errorf("trace %s: line %d: has %d fields, want column %d", name, line, len(fields), col)
-		}
-		v, err := strconv.ParseFloat(strings.TrimSpace(fields[col]), 64)
-		if err != nil {
-			return nil, fmt.Errorf("trace %s: line %d: %w", name, line, err)
-		}
-		if math.IsNaN(v) || math.IsInf(v, 0) {
-			return nil, fmt.Errorf("trace %s: line %d: value %v is not finite", name, line, v)
-		}
-		vals = append(vals, v)
-	}
-	if err := sc.Err(); err != nil {
+	tb, err := tracefile.ReadTable(name, bytes.NewReader(data))
+	if err != nil {
 		return nil, fmt.Errorf("trace %s: %w", name, err)
 	}
+	col, err := pickColumn(tb, column)
+	if err != nil {
+		return nil, fmt.Errorf("trace %s: %w", name, err)
+	}
+	var vals []float64
+	for _, v := range col.Values {
+		if !math.IsNaN(v) {
+			vals = append(vals, v)
+		}
+	}
 	if len(vals) == 0 {
-		return nil, fmt.Errorf("trace %s: no samples", name)
+		return nil, fmt.Errorf("trace %s: column %q: no samples", name, col.Name)
 	}
 	if err := normalise(vals, unit); err != nil {
 		return nil, fmt.Errorf("trace %s: %w", name, err)
@@ -119,34 +90,32 @@ func ParseTrace(name string, data []byte, column, unit string, step time.Duratio
 	return &Trace{Name: name, Values: vals, Step: step}, nil
 }
 
-// splitFields splits a CSV line on commas, or on semicolons when the line
-// has no comma (the BitBrains traces use ";\t").
-func splitFields(line string) []string {
-	sep := ","
-	if !strings.Contains(line, ",") && strings.Contains(line, ";") {
-		sep = ";"
-	}
-	fields := strings.Split(line, sep)
-	for i := range fields {
-		fields[i] = strings.TrimSpace(fields[i])
-	}
-	return fields
-}
-
-func pickColumn(header []string, column string) (int, error) {
-	for i, h := range header {
-		h = strings.TrimSpace(h)
-		if column == "" && !strings.HasPrefix(strings.ToLower(h), "timestamp") {
-			return i, nil
+// pickColumn finds the column a trace binding names (see ParseTrace).
+func pickColumn(tb tracefile.Table, column string) (tracefile.Column, error) {
+	cols := tb.Columns
+	if column == "" {
+		if tb.Header {
+			return cols[0], nil
 		}
-		if column != "" && h == column {
-			return i, nil
+		return cols[len(cols)-1], nil
+	}
+	for _, c := range cols {
+		if c.Name == column {
+			return c, nil
 		}
 	}
-	if idx, err := strconv.Atoi(column); err == nil && idx >= 0 && idx < len(header) {
-		return idx, nil
+	if idx, err := strconv.Atoi(column); err == nil {
+		for _, c := range cols {
+			if c.Index == idx {
+				return c, nil
+			}
+		}
 	}
-	return 0, fmt.Errorf("column %q not in header %q", column, strings.Join(header, ","))
+	names := make([]string, len(cols))
+	for i, c := range cols {
+		names[i] = c.Name
+	}
+	return tracefile.Column{}, fmt.Errorf("column %q is not a numeric column of the file (numeric columns: %s)", column, strings.Join(names, ", "))
 }
 
 func normalise(vals []float64, unit string) error {

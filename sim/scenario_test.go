@@ -202,11 +202,13 @@ func TestParseTrace(t *testing.T) {
 		{"azure max", "timestamp,cpu_usage,assigned_mem\n0,200,10\n300,400,20\n", "cpu_usage", UnitMax, []float64{0.5, 1}, ""},
 		{"bitbrains semicolons", "Timestamp [ms];\tCPU cores;\tCPU usage [%]\n1375308176;\t4;\t1.8\n1375308476;\t4;\t50\n", "CPU usage [%]", UnitPercent, []float64{0.018, 0.5}, ""},
 		{"headerless index", "1,0.2\n2,0.4\n", "1", UnitFraction, []float64{0.2, 0.4}, ""},
-		{"missing column", "a,b\n1,2\n", "c", UnitAuto, nil, "not in header"},
+		{"missing column", "a,b\n1,2\n", "c", UnitAuto, nil, "not a numeric column"},
 		{"negative", "5\n-1\n", "", UnitAuto, nil, "negative"},
 		{"bad unit", "5\n", "", "furlongs", nil, "unknown unit"},
-		{"empty", "timestamp,value\n", "", UnitAuto, nil, "no samples"},
-		{"garbage", "timestamp,value\nx,y\n", "", UnitAuto, nil, "line 2"},
+		{"empty", "timestamp,value\n", "", UnitAuto, nil, "no numeric column"},
+		{"garbage", "timestamp,value\nx,y\n", "", UnitAuto, nil, "not a table of series"},
+		{"comma file with a semicolon in a name", "timestamp,cpu;user\n2014-02-14 14:30:00,50\n2014-02-14 14:35:00,25\n", "cpu;user", UnitPercent, []float64{0.5, 0.25}, ""},
+		{"semicolon file with a comma in a name", "Timestamp [ms];\tCPU usage [%];\tNetwork, received [KB/s]\n1375308176;\t1.8;\t10\n1375308476;\t50;\t20\n", "Network, received [KB/s]", UnitMax, []float64{0.5, 1}, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tr, err := ParseTrace("t", []byte(tc.data), tc.column, tc.unit, 0)

@@ -1,7 +1,6 @@
 // Package eval measures how well foreshape's forecasting models predict
-// real utilisation traces: it reads trace files in the formats of the
-// public data sets foreshape is tested on, runs a rolling-origin backtest of
-// each model on each series, and reports point and probabilistic accuracy
+// real utilisation traces: it runs a rolling-origin backtest of each model
+// on each series (read by internal/tracefile), and reports point and probabilistic accuracy
 // against the naive and seasonal-naive baselines.
 //
 // Protocol. For each series of n points, the last 20% are the test span.
@@ -33,6 +32,6 @@
 // constant, or exactly periodic, in training) or are too short for one
 // origin are excluded and counted.
 //
-// The package reads files only through an fs.FS its caller gives it, never
+// The package reads no files (its caller hands it the series), never
 // writes anything, and never logs: progress goes to a callback.
 package eval

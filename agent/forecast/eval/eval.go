@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/foreshape/foreshape/agent/forecast"
+	"github.com/foreshape/foreshape/internal/tracefile"
 )
 
 // Baselines every model is measured against.
@@ -182,7 +183,7 @@ type seriesResult struct {
 
 // Evaluate runs the rolling-origin backtest of every model on every series
 // of data and aggregates the metrics. It returns ctx's error when cancelled.
-func Evaluate(ctx context.Context, data Data, cfg Config) (Report, error) {
+func Evaluate(ctx context.Context, data tracefile.Data, cfg Config) (Report, error) {
 	if cfg.Horizon < 1 {
 		return Report{}, errors.New("eval: horizon must be at least 1")
 	}
@@ -306,7 +307,7 @@ feed:
 }
 
 // evalSeries backtests every model on one series.
-func evalSeries(ctx context.Context, s Series, models []string, cfg Config, quantiles []float64, refit int, holdout float64) seriesResult {
+func evalSeries(ctx context.Context, s tracefile.Series, models []string, cfg Config, quantiles []float64, refit int, holdout float64) seriesResult {
 	res := seriesResult{folder: s.Folder, scores: map[string]*seriesScore{}}
 	y := s.Values
 	n := len(y)

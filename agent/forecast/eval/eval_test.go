@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/foreshape/foreshape/agent/forecast"
+	"github.com/foreshape/foreshape/internal/tracefile"
 )
 
 // oracle is a fake model that knows the whole series and forecasts
@@ -108,8 +109,8 @@ func TestEvaluateKnownMetrics(t *testing.T) {
 		},
 		width: map[string]float64{"perfect": 0, "seasonal-naive": 100, "model": 100, "biased": 1},
 	}
-	data := Data{
-		Series: []Series{
+	data := tracefile.Data{
+		Series: []tracefile.Series{
 			{Name: "a", Folder: "f1", Step: time.Hour, Values: a},
 			{Name: "b", Folder: "f2", Step: time.Hour, Values: b},
 		},
@@ -201,7 +202,7 @@ func TestEvaluateKnownMetrics(t *testing.T) {
 func TestEvaluateRefitEveryOrigin(t *testing.T) {
 	a := linear(1, 120)
 	fs := &fakeSet{series: map[float64][]float64{1: a}, bias: map[string]map[float64]float64{}, width: map[string]float64{}}
-	rep, err := Evaluate(context.Background(), Data{Series: []Series{{Name: "a", Values: a}}},
+	rep, err := Evaluate(context.Background(), tracefile.Data{Series: []tracefile.Series{{Name: "a", Values: a}}},
 		Config{Horizon: 6, Step: time.Hour, Models: []string{"seasonal-naive"}, New: fs.New, RefitEvery: 1})
 	if err != nil {
 		t.Fatal(err)
@@ -219,7 +220,7 @@ func TestEvaluateExclusionsAndFailures(t *testing.T) {
 		flat[i] = 3
 	}
 	fs := &fakeSet{series: map[float64][]float64{1: good, 3: flat}, bias: map[string]map[float64]float64{}, width: map[string]float64{}}
-	data := Data{Series: []Series{
+	data := tracefile.Data{Series: []tracefile.Series{
 		{Name: "good", Values: good},
 		{Name: "flat", Values: flat},
 		{Name: "short", Values: []float64{1, 2, 3}},
@@ -295,7 +296,7 @@ func TestOrigins(t *testing.T) {
 }
 
 func TestNaiveMAE(t *testing.T) {
-	y := []float64{1, 2, 4, nan, 8, 9}
+	y := []float64{1, 2, 4, math.NaN(), 8, 9}
 	// lag 1 pairs: |2−1|, |4−2|, |9−8| = 1, 2, 1.
 	if got := naiveMAE(y, 1); math.Abs(got-4.0/3) > 1e-12 {
 		t.Errorf("lag 1: %v", got)
@@ -321,14 +322,14 @@ func TestMergeLevels(t *testing.T) {
 // the time taken, and progress reaches the total once per series.
 func TestEvaluateParallelMatchesSerial(t *testing.T) {
 	series := map[float64][]float64{}
-	var data Data
+	var data tracefile.Data
 	for k := 0; k < 9; k++ {
 		y := linear(float64(100*(k+1)), 150+10*k)
 		for i := range y {
 			y[i] += float64((i * (k + 3)) % 7) // break the exact periodicity
 		}
 		series[y[0]] = y
-		data.Series = append(data.Series, Series{Name: fmt.Sprint(k), Folder: fmt.Sprint(k % 2), Values: y})
+		data.Series = append(data.Series, tracefile.Series{Name: fmt.Sprint(k), Folder: fmt.Sprint(k % 2), Values: y})
 	}
 	bias := map[float64]float64{}
 	for first := range series {
@@ -377,7 +378,7 @@ func TestEvaluatePerSeries(t *testing.T) {
 		},
 		width: map[string]float64{"seasonal-naive": 100, "model": 100},
 	}
-	data := Data{Series: []Series{{Name: "a", Folder: "f", Values: a}, {Name: "b", Folder: "f", Values: b}}}
+	data := tracefile.Data{Series: []tracefile.Series{{Name: "a", Folder: "f", Values: a}, {Name: "b", Folder: "f", Values: b}}}
 	rep, err := Evaluate(context.Background(), data, Config{Horizon: 10, Step: time.Hour, Models: []string{"model"}, New: fs.New, PerSeries: true})
 	if err != nil {
 		t.Fatal(err)

@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/foreshape/foreshape/agent/forecast/anomaly"
-	"github.com/foreshape/foreshape/agent/forecast/eval"
 	"github.com/foreshape/foreshape/agent/forecast/nab"
+	"github.com/foreshape/foreshape/internal/tracefile"
 	"github.com/foreshape/foreshape/traces"
 )
 
@@ -19,7 +19,7 @@ import (
 // in fsys and returns them as NAB series with the detector's onset scores.
 func detectorScores(t *testing.T, fsys fs.FS, root string) []nab.Series {
 	t.Helper()
-	data, err := eval.ReadDir(context.Background(), fsys, root, "data", 5*time.Minute)
+	data, err := tracefile.ReadDir(context.Background(), fsys, root, "data", 5*time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}

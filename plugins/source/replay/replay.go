@@ -17,7 +17,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/foreshape/foreshape/agent/forecast/eval"
+	"github.com/foreshape/foreshape/internal/tracefile"
 	"github.com/foreshape/foreshape/plugins/source"
 )
 
@@ -71,8 +71,8 @@ func New(bindings []Binding) (*Source, error) {
 	return &Source{bindings: bindings}, nil
 }
 
-// LoadSeries reads one series of a trace file in any format the evaluation
-// reader knows (see eval.ReadFile); column selects a column of a
+// LoadSeries reads one series of a trace file in any format foreshape's
+// trace reader knows (see tracefile.ReadFile); column selects a column of a
 // multi-column file ("" for a file with one series).
 func LoadSeries(fsys fs.FS, path, column string, step time.Duration) ([]float64, error) {
 	f, err := fsys.Open(path)
@@ -80,13 +80,13 @@ func LoadSeries(fsys fs.FS, path, column string, step time.Duration) ([]float64,
 		return nil, fmt.Errorf("replay: %w", err)
 	}
 	defer f.Close()
-	series, _, err := eval.ReadFile(path, f, step)
+	series, _, err := tracefile.ReadFile(path, f, step)
 	if err != nil {
 		return nil, fmt.Errorf("replay: %w", err)
 	}
 	var names []string
 	for _, s := range series {
-		if column == "" && len(series) == 1 || strings.HasSuffix(s.Name, ":"+column) {
+		if column == "" && len(series) == 1 || s.Column == column {
 			return s.Values, nil
 		}
 		names = append(names, s.Name)

@@ -1,4 +1,17 @@
-package eval
+// Package tracefile reads utilisation trace files in the formats of the
+// public data sets foreshape is built and measured on (NAB, Bitbrains,
+// PlanetLab, Alibaba, the Google and Azure cluster aggregates) and of
+// files operators record: one reader for the evaluation commands, the
+// replay source and the simulator, so that they agree on what a file says.
+//
+// ReadFile and ReadDir put each series on a regular time grid (gaps are
+// missing values); ReadTable gives a file's numeric columns in row order,
+// for readers that take samples one step apart whatever their timestamps
+// say (the simulator).
+//
+// It reads only what its caller hands it (an io.Reader or an fs.FS),
+// never writes, and never logs.
+package tracefile
 
 import (
 	"bufio"
@@ -27,6 +40,9 @@ type Series struct {
 	// File is the file's path relative to the data directory it was read
 	// from.
 	File string
+	// Column is the column the series was read from: its header name, or
+	// "cN" (N from 1) in a headerless file.
+	Column string
 	// Start is the time of Values[0]; the zero time when the file has no
 	// absolute timestamps (seconds from trace start, or none at all).
 	Start time.Time
@@ -81,14 +97,14 @@ func ReadDir(ctx context.Context, fsys fs.FS, root, base string, step time.Durat
 		return nil
 	})
 	if err != nil {
-		return Data{}, fmt.Errorf("eval: read %s: %w", base, err)
+		return Data{}, fmt.Errorf("tracefile: read %s: %w", base, err)
 	}
 	sort.Strings(paths)
 	tops := map[string]bool{}
 	for _, p := range paths {
 		b, err := fs.ReadFile(fsys, p)
 		if err != nil {
-			return Data{}, fmt.Errorf("eval: read %s: %w", p, err)
+			return Data{}, fmt.Errorf("tracefile: read %s: %w", p, err)
 		}
 		rel := strings.TrimPrefix(strings.TrimPrefix(p, root), "/")
 		if root == "." {
@@ -174,56 +190,136 @@ func notData(name string, b []byte) string {
 // file are rows with missing values.
 func ReadFile(name string, r io.Reader, step time.Duration) ([]Series, int, error) {
 	if step <= 0 {
-		return nil, 0, fmt.Errorf("eval: %s: step must be positive", name)
+		return nil, 0, fmt.Errorf("tracefile: %s: step must be positive", name)
 	}
-	lines, err := readLines(r)
+	f, err := parse(name, r)
 	if err != nil {
-		return nil, 0, notSeries(name, err.Error())
+		return nil, 0, err
+	}
+	if f.keyed {
+		return keyed(name, f.cols, f.rows, step)
+	}
+	t, err := cells(name, f.cols, f.rows, f.timeCol)
+	if err != nil {
+		return nil, t.Skipped, err
+	}
+	out, err := grid(name, t, step, false)
+	return out, t.Skipped, err
+}
+
+// Table is a trace file's numeric columns in row order, before they are
+// put on a time grid: what ReadTable returns.
+type Table struct {
+	// Header is true when the file's first line names its columns.
+	Header bool
+	// Columns are the numeric columns (at least half their cells are
+	// numbers), in file order, without the time column.
+	Columns []Column
+	// Times holds each row's time in seconds (Unix seconds when Absolute,
+	// else from the trace's start; NaN when the row's time is invalid),
+	// or nil when the file has no time column.
+	Times    []float64
+	Absolute bool
+	// Lines holds each row's line number in the file, from 1.
+	Lines []int
+	// Skipped counts rows with a missing or invalid time or a missing or
+	// invalid cell in a numeric column.
+	Skipped int
+}
+
+// Column is one numeric column of a Table.
+type Column struct {
+	// Name is the header name, or "cN" (N from 1) without a header.
+	Name string
+	// Index is the column's position in the file, from 0.
+	Index int
+	// Values holds one value per row; NaN where the cell is missing or not
+	// a finite number.
+	Values []float64
+}
+
+// ReadTable reads one trace file's numeric columns in row order, with the
+// same format detection as ReadFile. Files of rows keyed by a machine id
+// hold several series per column and are refused (read them with
+// ReadFile).
+func ReadTable(name string, r io.Reader) (Table, error) {
+	f, err := parse(name, r)
+	if err != nil {
+		return Table{}, err
+	}
+	if f.keyed {
+		return Table{}, notSeries(name, "rows keyed by a text id hold one series per key: not a single table")
+	}
+	t, err := cells(name, f.cols, f.rows, f.timeCol)
+	t.Header = f.header
+	return t, err
+}
+
+// parsed is a file split into fields, with its shape recognised.
+type parsed struct {
+	header  bool
+	keyed   bool
+	cols    []string
+	rows    []row
+	timeCol int
+}
+
+// row is one line's fields and its line number.
+type row struct {
+	fields []string
+	line   int
+}
+
+// parse splits a file into rows of fields and recognises its shape:
+// header, keyed or plain, and its time column.
+func parse(name string, r io.Reader) (parsed, error) {
+	lines, first, err := readLines(r)
+	if err != nil {
+		return parsed{}, notSeries(name, err.Error())
 	}
 	if len(lines) == 0 {
-		return nil, 0, notSeries(name, "no rows")
+		return parsed{}, notSeries(name, "no rows")
 	}
-	sep := detectSeparator(lines[0])
-	rows := make([][]string, len(lines))
+	sep := detectSeparator(lines)
+	rows := make([]row, len(lines))
 	for i, l := range lines {
-		rows[i] = splitFields(l, sep)
+		rows[i] = row{fields: splitFields(l, sep), line: first + i}
 	}
 	var second []string
 	if len(rows) > 1 {
-		second = rows[1]
+		second = rows[1].fields
 	}
-	first := rows[0]
-	if isHeader(first, second) {
-		timeCol := -1
-		for i, c := range first {
+	head := rows[0].fields
+	if isHeader(head, second) {
+		p := parsed{header: true, cols: head, rows: rows[1:], timeCol: -1}
+		for i, c := range head {
 			if isTimeName(c) {
-				timeCol = i
+				p.timeCol = i
 				break
 			}
 		}
-		return table(name, first, rows[1:], timeCol, step, false)
+		return p, nil
 	}
-
-	cols := make([]string, len(first))
-	for i := range first {
-		cols[i] = "c" + strconv.Itoa(i+1)
+	p := parsed{cols: make([]string, len(head)), rows: rows, timeCol: -1}
+	for i := range head {
+		p.cols[i] = "c" + strconv.Itoa(i+1)
 	}
-	if isKeyed(first, second) {
-		return keyed(name, cols, rows, step)
+	if isKeyed(head, second) {
+		p.keyed = true
+		return p, nil
 	}
-	for _, f := range first {
+	for _, f := range head {
 		if isText(f) {
-			return nil, 0, notSeries(name, fmt.Sprintf("headerless file with a text column %q: not a table of series", f))
+			return parsed{}, notSeries(name, fmt.Sprintf("headerless file with a text column %q: not a table of series", f))
 		}
 	}
-	timeCol := -1
-	if len(cols) > 1 {
+	if len(p.cols) > 1 {
 		// A headerless first column of date-times is a time axis.
-		if _, ok := parseDateTime(first[0]); ok {
-			timeCol = 0
+		if _, ok := parseDateTime(head[0]); ok {
+			p.timeCol = 0
 		}
 	}
-	return table(name, cols, rows, timeCol, step, false)
+	return p, nil
 }
 
 // NotSeriesError says a file is readable but holds no series this package
@@ -233,7 +329,7 @@ type NotSeriesError struct {
 	Reason string
 }
 
-func (e *NotSeriesError) Error() string { return "eval: " + e.File + ": " + e.Reason }
+func (e *NotSeriesError) Error() string { return "tracefile: " + e.File + ": " + e.Reason }
 
 func notSeries(file, reason string) error { return &NotSeriesError{File: file, Reason: reason} }
 
@@ -273,27 +369,30 @@ func isKeyed(first, second []string) bool {
 
 // keyed splits rows by their key (first column) and reads each group as a
 // timed table; the series are named "name:KEY:column".
-func keyed(name string, cols []string, rows [][]string, step time.Duration) ([]Series, int, error) {
+func keyed(name string, cols []string, rows []row, step time.Duration) ([]Series, int, error) {
 	var order []string
-	groups := map[string][][]string{}
+	groups := map[string][]row{}
 	for _, r := range rows {
-		k := r[0]
+		k := r.fields[0]
 		if _, ok := groups[k]; !ok {
 			order = append(order, k)
 		}
-		groups[k] = append(groups[k], r[1:])
+		groups[k] = append(groups[k], row{fields: r.fields[1:], line: r.line})
 	}
 	var out []Series
 	skipped := 0
 	for _, k := range order {
-		ss, sk, err := table(name+":"+k, cols[1:], groups[k], 0, step, true)
-		skipped += sk
+		t, err := cells(name+":"+k, cols[1:], groups[k], 0)
+		if err == nil {
+			var ss []Series
+			ss, err = grid(name+":"+k, t, step, true)
+			out = append(out, ss...)
+		}
+		skipped += t.Skipped
 		if err != nil {
 			// A key with no usable rows: its rows are skipped, not fatal.
-			skipped += len(groups[k]) - sk
-			continue
+			skipped += len(groups[k]) - t.Skipped
 		}
-		out = append(out, ss...)
 	}
 	if len(out) == 0 {
 		return nil, skipped, notSeries(name, "no key with a usable series")
@@ -309,27 +408,29 @@ const (
 	maxGridSlack = 1000
 )
 
-// table reads rows of fields (without a header) with the given column
-// names; timeCol is the time column or -1. A lone series is named name
-// unless suffix is set; otherwise series are "name:column".
-func table(name string, cols []string, body [][]string, timeCol int, step time.Duration, suffix bool) ([]Series, int, error) {
-	// Parse cells.
+// cells parses rows of fields (without a header) with the given column
+// names; timeCol is the time column or -1.
+func cells(name string, cols []string, body []row, timeCol int) (Table, error) {
 	nrow := len(body)
+	t := Table{Lines: make([]int, nrow)}
 	vals := make([][]float64, len(cols))
 	valid := make([]int, len(cols))
 	for c := range vals {
 		vals[c] = make([]float64, nrow)
 	}
-	times := make([]float64, nrow) // seconds
-	var absolute bool
-	timeOK := make([]bool, nrow)
-	for i, f := range body {
+	if timeCol >= 0 {
+		t.Times = make([]float64, nrow)
+	}
+	for i, r := range body {
+		t.Lines[i] = r.line
+		f := r.fields
 		if timeCol >= 0 {
+			t.Times[i] = math.NaN()
 			if timeCol < len(f) {
-				if t, ok := parseDateTime(f[timeCol]); ok {
-					times[i], timeOK[i], absolute = float64(t.UnixNano())/1e9, true, true
+				if tm, ok := parseDateTime(f[timeCol]); ok {
+					t.Times[i], t.Absolute = float64(tm.UnixNano())/1e9, true
 				} else if v, ok := parseNumber(f[timeCol]); ok {
-					times[i], timeOK[i] = v, true
+					t.Times[i] = v
 				}
 			}
 		}
@@ -346,88 +447,91 @@ func table(name string, cols []string, body [][]string, timeCol int, step time.D
 			}
 		}
 	}
-
-	// Numeric columns: at least half their cells parse.
-	var series []int
-	for c := range cols {
-		if c != timeCol && valid[c]*2 >= nrow && valid[c] > 0 {
-			series = append(series, c)
+	if timeCol >= 0 && !t.Absolute {
+		for i, v := range t.Times {
+			t.Times[i] = numericSeconds(v)
 		}
 	}
-	if len(series) == 0 {
-		return nil, 0, notSeries(name, "no numeric column")
+
+	// Numeric columns: at least half their cells parse.
+	for c := range cols {
+		if c != timeCol && valid[c]*2 >= nrow && valid[c] > 0 {
+			t.Columns = append(t.Columns, Column{Name: cols[c], Index: c, Values: vals[c]})
+		}
+	}
+	if len(t.Columns) == 0 {
+		return t, notSeries(name, "no numeric column")
 	}
 
 	// Count skipped rows: a bad time skips the row; otherwise a row with a
-	// bad cell in a series column counts once.
-	skipped := 0
-	keep := make([]bool, nrow)
+	// bad cell in a numeric column counts once.
 	for i := range body {
-		if timeCol >= 0 && !timeOK[i] {
-			skipped++
+		if t.Times != nil && math.IsNaN(t.Times[i]) {
+			t.Skipped++
 			continue
 		}
-		keep[i] = true
-		for _, c := range series {
-			if math.IsNaN(vals[c][i]) {
-				skipped++
+		for _, c := range t.Columns {
+			if math.IsNaN(c.Values[i]) {
+				t.Skipped++
 				break
 			}
 		}
 	}
+	return t, nil
+}
 
-	// Grid.
+// grid puts a table's columns on the step grid from the earliest time. A
+// lone series is named name unless suffix is set; otherwise series are
+// "name:column".
+func grid(name string, t Table, step time.Duration, suffix bool) ([]Series, error) {
+	nrow := len(t.Lines)
+	keep := make([]bool, nrow)
 	idx := make([]int, nrow)
 	var start time.Time
 	size := 0
-	if timeCol >= 0 {
-		numericTimes := !absolute
+	if t.Times != nil {
 		t0, t1 := math.Inf(1), math.Inf(-1)
-		for i := range body {
-			if keep[i] {
-				t := times[i]
-				if numericTimes {
-					t = numericSeconds(t)
-				}
-				times[i] = t
-				t0, t1 = math.Min(t0, t), math.Max(t1, t)
+		for i, v := range t.Times {
+			if !math.IsNaN(v) {
+				keep[i] = true
+				t0, t1 = math.Min(t0, v), math.Max(t1, v)
 			}
 		}
 		if math.IsInf(t0, 1) {
-			return nil, skipped, notSeries(name, "no row with a valid time")
+			return nil, notSeries(name, "no row with a valid time")
 		}
 		stepS := step.Seconds()
 		// Check the span before converting to grid indices, which a wild
 		// timestamp would overflow.
 		if span := (t1 - t0) / stepS; span+1 > float64(maxGridRatio*nrow+maxGridSlack) {
-			return nil, skipped, notSeries(name, fmt.Sprintf("times span %.0f steps of %s for %d rows: wrong -step or bad timestamps", span+1, step, nrow))
+			return nil, notSeries(name, fmt.Sprintf("times span %.0f steps of %s for %d rows: wrong -step or bad timestamps", span+1, step, nrow))
 		}
-		for i := range body {
+		for i, v := range t.Times {
 			if keep[i] {
-				idx[i] = int(math.Round((times[i] - t0) / stepS))
+				idx[i] = int(math.Round((v - t0) / stepS))
 				size = max(size, idx[i]+1)
 			}
 		}
-		if absolute || t0 > 1e8 {
+		if t.Absolute || t0 > 1e8 {
 			sec, frac := math.Modf(t0)
 			start = time.Unix(int64(sec), int64(frac*1e9)).UTC()
 		}
 	} else {
-		for i := range body {
-			idx[i] = i
+		for i := range keep {
+			keep[i], idx[i] = true, i
 		}
 		size = nrow
 	}
 
-	out := make([]Series, 0, len(series))
-	for _, c := range series {
+	out := make([]Series, 0, len(t.Columns))
+	for _, c := range t.Columns {
 		sum := make([]float64, size)
 		cnt := make([]int, size)
-		for i := range body {
-			if !keep[i] || math.IsNaN(vals[c][i]) {
+		for i, v := range c.Values {
+			if !keep[i] || math.IsNaN(v) {
 				continue
 			}
-			sum[idx[i]] += vals[c][i]
+			sum[idx[i]] += v
 			cnt[idx[i]]++
 		}
 		v := make([]float64, size)
@@ -439,12 +543,12 @@ func table(name string, cols []string, body [][]string, timeCol int, step time.D
 			}
 		}
 		n := name
-		if len(series) > 1 || suffix {
-			n = name + ":" + cols[c]
+		if len(t.Columns) > 1 || suffix {
+			n = name + ":" + c.Name
 		}
-		out = append(out, Series{Name: n, Start: start, Step: step, Values: v})
+		out = append(out, Series{Name: n, Column: c.Name, Start: start, Step: step, Values: v})
 	}
-	return out, skipped, nil
+	return out, nil
 }
 
 // numericSeconds turns a numeric time into seconds: Unix milliseconds
@@ -457,17 +561,21 @@ func numericSeconds(t float64) float64 {
 }
 
 // readLines returns the file's lines without leading and trailing blank
-// lines; blank lines in between are kept (they are missing rows).
-func readLines(r io.Reader) ([]string, error) {
+// lines (blank lines in between are kept: they are missing rows) and the
+// line number of the first line returned.
+func readLines(r io.Reader) ([]string, int, error) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64*1024), 16*1024*1024)
 	var out []string
+	first, n := 1, 0
 	for sc.Scan() {
+		n++
 		line := strings.TrimRight(sc.Text(), "\r")
-		if len(out) == 0 {
+		if n == 1 {
 			line = strings.TrimPrefix(line, "\ufeff") // byte order mark
 		}
 		if len(out) == 0 && strings.TrimSpace(line) == "" {
+			first = n + 1
 			continue
 		}
 		out = append(out, line)
@@ -475,21 +583,59 @@ func readLines(r io.Reader) ([]string, error) {
 	for len(out) > 0 && strings.TrimSpace(out[len(out)-1]) == "" {
 		out = out[:len(out)-1]
 	}
-	return out, sc.Err()
+	return out, first, sc.Err()
 }
 
-// detectSeparator picks ';' when the line has one, else ',', else a tab,
-// else none (one value per line).
-func detectSeparator(line string) string {
-	switch {
-	case strings.Contains(line, ";"):
-		return ";"
-	case strings.Contains(line, ","):
-		return ","
-	case strings.Contains(line, "\t"):
-		return "\t"
+// separators are the field separators a trace may use, in order of
+// preference when several fit equally well.
+var separators = []string{",", ";", "\t"}
+
+// sniffLines is how many leading non-blank lines detectSeparator looks at.
+const sniffLines = 8
+
+// detectSeparator picks the separator that splits the first lines of the
+// file into the same number of fields each, the most fields winning (ties
+// in the order of separators), so that a separator character inside a
+// column name or a value ("cpu;user" in a comma file, "Network, received"
+// in a semicolon file) does not decide. When none is consistent, the one
+// that appears most often in the first line; none at all means one value
+// per line.
+func detectSeparator(lines []string) string {
+	var sample []string
+	for _, l := range lines {
+		if strings.TrimSpace(l) != "" {
+			sample = append(sample, l)
+			if len(sample) == sniffLines {
+				break
+			}
+		}
 	}
-	return ""
+	best, bestCount := "", 0
+	for _, sep := range separators {
+		n := strings.Count(sample[0], sep)
+		if n == 0 {
+			continue
+		}
+		consistent := true
+		for _, l := range sample[1:] {
+			if strings.Count(l, sep) != n {
+				consistent = false
+				break
+			}
+		}
+		if consistent && n > bestCount {
+			best, bestCount = sep, n
+		}
+	}
+	if best != "" {
+		return best
+	}
+	for _, sep := range separators {
+		if n := strings.Count(sample[0], sep); n > bestCount {
+			best, bestCount = sep, n
+		}
+	}
+	return best
 }
 
 // splitFields splits a line and trims spaces, tabs and quotes.

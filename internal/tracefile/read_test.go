@@ -1,9 +1,10 @@
-package eval
+package tracefile
 
 import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"math"
 	"os"
@@ -333,4 +334,91 @@ func FuzzReadFile(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestSeparatorFromConsistentFields: the separator is the one that splits
+// every line alike, whichever characters a column name holds.
+func TestSeparatorFromConsistentFields(t *testing.T) {
+	for _, tc := range []struct {
+		name, text string
+		want       []string
+		values     [][]float64
+	}{
+		{
+			name:   "comma file with semicolons in its names",
+			text:   "timestamp,cpu;user,cpu;system\n2020-01-01 00:00:00,1,2\n2020-01-01 00:05:00,3,4\n",
+			want:   []string{"x:cpu;user", "x:cpu;system"},
+			values: [][]float64{{1, 3}, {2, 4}},
+		},
+		{
+			name:   "semicolon-tab file with a comma in a name",
+			text:   "Timestamp [ms];\tCPU usage [%];\tNetwork, received [KB/s]\n1375308176;\t1.5;\t3\n1375308476;\t2.5;\t4\n",
+			want:   []string{"x:CPU usage [%]", "x:Network, received [KB/s]"},
+			values: [][]float64{{1.5, 2.5}, {3, 4}},
+		},
+		{
+			name:   "tab-separated",
+			text:   "a\tb\n1\t2\n3\t4\n",
+			want:   []string{"x:a", "x:b"},
+			values: [][]float64{{1, 3}, {2, 4}},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, _, err := ReadFile("x", strings.NewReader(tc.text), 5*time.Minute)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != len(tc.want) {
+				t.Fatalf("got %d series %+v, want %v", len(got), got, tc.want)
+			}
+			for i := range got {
+				if got[i].Name != tc.want[i] || !sameValues(got[i].Values, tc.values[i]) {
+					t.Errorf("series %d = %q %v, want %q %v", i, got[i].Name, got[i].Values, tc.want[i], tc.values[i])
+				}
+			}
+		})
+	}
+}
+
+func TestReadTable(t *testing.T) {
+	b, err := os.ReadFile("testdata/traces/bitbrains/7.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tb, err := ReadTable("x", bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !tb.Header || tb.Absolute || len(tb.Times) != 4 || tb.Times[0] != 1375308176 || tb.Lines[0] != 2 || tb.Skipped != 1 {
+		t.Errorf("table %+v", tb)
+	}
+	var names []string
+	for _, c := range tb.Columns {
+		names = append(names, fmt.Sprintf("%d:%s", c.Index, c.Name))
+	}
+	if got := strings.Join(names, ","); got != "1:CPU cores,2:CPU usage [%],3:Memory usage [KB]" {
+		t.Errorf("columns %s", got)
+	}
+	if v := tb.Columns[1].Values; !sameValues(v, []float64{0.6, 1.2, nan, 2.4}) {
+		t.Errorf("CPU usage %v", v)
+	}
+
+	// Row order, blank lines are rows with missing values.
+	tb, err = ReadTable("x", strings.NewReader("\n\n10\n20\n\n30\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tb.Header || len(tb.Columns) != 1 || !sameValues(tb.Columns[0].Values, []float64{10, 20, nan, 30}) || tb.Lines[0] != 3 || tb.Lines[3] != 6 {
+		t.Errorf("one value per line: %+v", tb)
+	}
+
+	// Keyed files hold one series per key: not a table.
+	b, err = os.ReadFile("testdata/traces/machine_usage.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ns *NotSeriesError
+	if _, err := ReadTable("x", bytes.NewReader(b)); !errors.As(err, &ns) {
+		t.Errorf("keyed file: err %v, want a NotSeriesError", err)
+	}
 }
