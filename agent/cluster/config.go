@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"time"
@@ -16,9 +17,14 @@ const DefaultRaftPort = 7576
 // documented on each field.
 type Config struct {
 	// NodeID is this server's stable Raft ID; it must be unique in the
-	// cluster and survive restarts (the agent derives it from the Nomad node
-	// or persists one under DataDir).
+	// cluster and survive restarts (the agent persists one under DataDir,
+	// see LoadOrCreateNodeID).
 	NodeID string
+	// Name, HTTPAddr and Version describe the server to its peers (OpInfo):
+	// a readable name, the address of its HTTP API, its release.
+	Name     string
+	HTTPAddr string
+	Version  string
 
 	// BindAddr is the host:port the TCP transport listens on, for example
 	// "0.0.0.0:7576" or "127.0.0.1:0" for any free port. In InMemory mode an
@@ -38,11 +44,48 @@ type Config struct {
 	// Bootstrap makes this node bootstrap a new cluster with itself as the
 	// only voter when it has no Raft state yet. A node with state ignores it.
 	Bootstrap bool
-	// BootstrapExpect and RetryJoin are reserved for multi-server clusters:
-	// wait for this many servers before bootstrapping, and join through
-	// these addresses. They are not implemented yet, and New rejects them.
+	// BootstrapExpect is how many voting servers must have found each other
+	// (through RetryJoin and Discover) before they bootstrap a new cluster
+	// together; a server that finds an existing cluster joins it instead.
 	BootstrapExpect int
-	RetryJoin       []string
+	// RetryJoin lists other servers' Raft addresses (HOST:PORT). Until it is
+	// part of a cluster with a leader, the node asks them for the cluster
+	// and joins it, retrying every RetryInterval (default 5s).
+	RetryJoin     []string
+	RetryInterval time.Duration
+	// Discover, when set, returns more addresses to join at each attempt
+	// (the agent looks the foreshape service up in Consul's catalog).
+	Discover func(ctx context.Context) ([]string, error)
+
+	// Nonvoter asks to join as a non-voter and never be promoted
+	// (server.voter = false).
+	Nonvoter bool
+	// Voters is how many voters the leader keeps in the configuration (1, 3
+	// or 5; default BootstrapExpect, at least 1): it promotes non-voters
+	// while there are fewer, and demotes the surplus.
+	Voters int
+	// PromoteAfter: a voter that has not answered the leader for this long
+	// is replaced by a healthy non-voter, when there is one (default 30s).
+	PromoteAfter time.Duration
+	// RemoveAfter: a server that has not answered the leader for this long
+	// is removed from the configuration (default 10m; negative: never).
+	RemoveAfter time.Duration
+	// ReconcileInterval is how often the leader checks every server's
+	// health and the voter count (default 1s).
+	ReconcileInterval time.Duration
+	// OnServers, when set, is called on the leader after every reconcile
+	// round with every server of the configuration and what it answered, so
+	// that the owner can replicate server metadata.
+	OnServers func(leaderCtx context.Context, servers []ServerHealth)
+
+	// Probe, when set, replaces the OpInfo call the leader makes to check a
+	// server (tests with in-memory transports, which carry no cluster
+	// calls).
+	Probe func(ctx context.Context, id, address string) (ServerInfo, error)
+
+	// TLS, when set, is mutual TLS on the Raft port, for Raft and cluster
+	// calls alike.
+	TLS *TLS
 
 	// Raft timing. Defaults: heartbeat and election 1s, leader lease 500ms,
 	// commit 50ms. Tests use about 50ms for all of them.
@@ -95,6 +138,13 @@ func (c Config) withDefaults() Config {
 	def(&c.SnapshotInterval, 2*time.Minute)
 	def(&c.TransportTimeout, 10*time.Second)
 	def(&c.BarrierTimeout, 30*time.Second)
+	def(&c.RetryInterval, 5*time.Second)
+	def(&c.PromoteAfter, 30*time.Second)
+	def(&c.RemoveAfter, 10*time.Minute)
+	def(&c.ReconcileInterval, time.Second)
+	if c.Voters == 0 {
+		c.Voters = max(c.BootstrapExpect, 1)
+	}
 	def(&c.LockTimeout, 5*time.Second)
 	if c.SnapshotThreshold == 0 {
 		c.SnapshotThreshold = 256
@@ -123,11 +173,20 @@ func (c Config) Validate() error {
 	if c.Transport == nil && c.BindAddr == "" && !c.InMemory {
 		errs = append(errs, errors.New("bind address is empty"))
 	}
-	if c.BootstrapExpect > 1 {
-		errs = append(errs, fmt.Errorf("bootstrap_expect %d: multi-server bootstrap is not supported yet", c.BootstrapExpect))
+	if c.BootstrapExpect < 0 {
+		errs = append(errs, fmt.Errorf("bootstrap expect %d is negative", c.BootstrapExpect))
 	}
-	if len(c.RetryJoin) > 0 {
-		errs = append(errs, errors.New("retry_join: joining other servers is not supported yet"))
+	if c.Voters < 0 || c.Voters > 9 {
+		errs = append(errs, fmt.Errorf("voters %d: keep 1, 3 or 5", c.Voters))
+	}
+	if c.BootstrapExpect > 1 && c.Voters > 0 && c.BootstrapExpect > c.Voters {
+		errs = append(errs, fmt.Errorf("bootstrap expect %d is more than the %d voters to keep", c.BootstrapExpect, c.Voters))
+	}
+	if c.Bootstrap && (c.BootstrapExpect > 1 || len(c.RetryJoin) > 0 || c.Discover != nil) {
+		errs = append(errs, errors.New("bootstrap alone and joining other servers exclude each other"))
+	}
+	if c.BootstrapExpect > 1 && len(c.RetryJoin) == 0 && c.Discover == nil {
+		errs = append(errs, fmt.Errorf("bootstrap expect %d needs servers to join (retry join or discover)", c.BootstrapExpect))
 	}
 	if c.SnapshotRetain < 0 || c.MaxPool < 0 {
 		errs = append(errs, errors.New("snapshot retain and max pool must not be negative"))
@@ -149,5 +208,8 @@ func (c Config) raftConfig() *raft.Config {
 	rc.SnapshotThreshold = c.SnapshotThreshold
 	rc.SnapshotInterval = c.SnapshotInterval
 	rc.TrailingLogs = c.TrailingLogs
+	// A server removed while it runs stays up and joins again (as a
+	// non-voter) through its join loop, instead of shutting down.
+	rc.ShutdownOnRemove = false
 	return rc
 }

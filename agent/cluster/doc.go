@@ -26,20 +26,44 @@
 // again in a later term — makes no write. The Leadership interface is those
 // two methods, for the packages that act.
 //
+// # The Raft port
+//
+// One TCP port carries Raft and foreshape's cluster calls: a dialer writes
+// one byte after the (optional) TLS handshake, 'R' for Raft, 'C' for a
+// cluster call — one JSON request and answer per connection (rpc.go). With
+// TLS configured the port requires mutual TLS: both sides present a
+// certificate chaining to the configured CA. Every server answers OpInfo
+// (who it is, what it knows of the cluster) and OpJoin (forwarded to the
+// leader, which adds the caller as a non-voter); the owner adds its own
+// calls with Handle and HandleOnLeader, which followers pass on to the
+// leader. Client agents call servers with RPCClient alone.
+//
+// # Cluster shape
+//
+// A single server bootstraps itself (Config.Bootstrap). Otherwise a server
+// without Raft state asks the servers of RetryJoin and Discover for their
+// info: if one knows a leader it joins through it; if BootstrapExpect
+// voting servers without state have found each other, the first
+// BootstrapExpect of them by ID bootstrap together with the same list. A
+// server keeps checking that it is a member with a leader, and joins again
+// when it is not (back from a long absence, or at a new address).
+//
+// The leader keeps Config.Voters voters: every ReconcileInterval it asks
+// each server for its info, promotes a healthy, caught-up non-voter while
+// voters are missing or one has been silent longer than PromoteAfter,
+// demotes the surplus (the silent one first) and servers that ask not to
+// vote (Nonvoter), and removes a server silent longer than RemoveAfter —
+// one change per round, never its own. Node IDs are random UUIDs persisted
+// in the data dir (LoadOrCreateNodeID). Package clustertest builds
+// in-memory clusters of any size, with partitions, for tests.
+//
 // # Goroutines
 //
 // hashicorp/raft owns the FSM goroutine (Apply, Snapshot, Restore), the
 // snapshot goroutine (Persist) and its replication goroutines. Node adds the
-// leadership watcher, one short-lived barrier goroutine per election won, and
-// one goroutine per in-flight Apply waiting for its future. The caller owns
+// leadership watcher, one short-lived barrier goroutine per election won,
+// one goroutine per in-flight Apply waiting for its future, the join loop,
+// the reconcile loop (while leading), and on the Raft port an accept loop
+// with one goroutine per connection being routed or served. The caller owns
 // the goroutine running each RunLeaderLoop. Close stops them all.
-//
-// # Cluster shape
-//
-// Today foreshape runs a single voter that bootstraps itself. Config already
-// carries BootstrapExpect and RetryJoin, and Node has Bootstrap with an
-// explicit server list, AddVoter, AddNonvoter and RemoveServer, for the
-// multi-server cluster where a few servers vote and the rest of a Nomad
-// system job's allocations join as non-voters. Package clustertest builds
-// in-memory clusters of any size, with partitions, for tests.
 package cluster

@@ -5,10 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -64,13 +64,23 @@ type Node struct {
 	logger hclog.Logger
 	raft   *raft.Raft
 	trans  raft.Transport
+	logs   raft.LogStore
+	stable raft.StableStore
+	snaps  raft.SnapshotStore
+	// mux is the Raft port (TCP transport only; nil in memory).
+	mux    *mux
+	rpc    *rpcServer
+	client *RPCClient
 	// closers are the stores and transport New created, closed in order.
 	closers []io.Closer
 
 	notifyCh chan bool
 	done     chan struct{}
-	wg       sync.WaitGroup
-	close    sync.Once
+	// closing is cancelled by Close, for work that takes a context.
+	closing context.Context
+	stop    context.CancelFunc
+	wg      sync.WaitGroup
+	close   sync.Once
 
 	mu sync.Mutex
 	// leader is the current leadership term once the FSM has caught up;
@@ -78,6 +88,10 @@ type Node struct {
 	leader *term
 	// changed is closed and replaced whenever leader changes.
 	changed chan struct{}
+	// joined is set once a join succeeded, to log it once.
+	joined atomic.Bool
+	// recon is the reconcile loop's view of the servers while leading.
+	recon *reconciler
 }
 
 // term is one stretch of leadership; ctx is cancelled when it ends.
@@ -110,8 +124,14 @@ func New(cfg Config, fsm raft.FSM, logger hclog.Logger) (*Node, error) {
 		notifyCh: make(chan bool, 16),
 		done:     make(chan struct{}),
 		changed:  make(chan struct{}),
+		client:   &RPCClient{TLS: cfg.TLS},
 	}
+	n.closing, n.stop = context.WithCancel(context.Background())
+	n.rpc = &rpcServer{node: n, handlers: map[string]handler{}}
+	n.Handle(OpInfo, n.handleInfo)
+	n.HandleOnLeader(OpJoin, n.handleJoin)
 	if err := n.open(fsm); err != nil {
+		n.stop()
 		n.closeResources()
 		return nil, err
 	}
@@ -123,6 +143,15 @@ func New(cfg Config, fsm raft.FSM, logger hclog.Logger) (*Node, error) {
 			return nil, err
 		}
 	}
+	if len(cfg.RetryJoin) > 0 || cfg.Discover != nil {
+		n.wg.Add(1)
+		go n.joinLoop()
+	}
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		_ = n.RunLeaderLoop(n.closing, n.reconcileLoop)
+	}()
 	return n, nil
 }
 
@@ -176,6 +205,7 @@ func (n *Node) open(fsm raft.FSM) error {
 		}
 	}
 
+	n.logs, n.stable, n.snaps = logs, stable, snaps
 	trans := cfg.Transport
 	if trans == nil {
 		if cfg.InMemory && cfg.BindAddr == "" {
@@ -183,20 +213,19 @@ func (n *Node) open(fsm raft.FSM) error {
 			trans = inmem
 			n.closers = append(n.closers, inmem)
 		} else {
-			var adv net.Addr
-			if cfg.AdvertiseAddr != "" {
-				a, err := net.ResolveTCPAddr("tcp", cfg.AdvertiseAddr)
-				if err != nil {
-					return fmt.Errorf("cluster: advertise address: %w", err)
-				}
-				adv = a
-			}
-			tcp, err := raft.NewTCPTransportWithLogger(cfg.BindAddr, adv, cfg.MaxPool, cfg.TransportTimeout, n.logger.Named("transport"))
+			m, err := listen(cfg.BindAddr, cfg.AdvertiseAddr, cfg.TLS, n.logger.Named("transport"))
 			if err != nil {
-				return fmt.Errorf("cluster: transport: %w", err)
+				return err
 			}
+			m.rpc = n.rpc.serve
+			n.mux = m
+			tcp := raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
+				Stream: raftLayer{m}, MaxPool: cfg.MaxPool, Timeout: cfg.TransportTimeout,
+				Logger: n.logger.Named("transport"),
+			})
 			trans = tcp
 			n.closers = append(n.closers, tcp)
+			m.serve()
 		}
 	}
 	n.trans = trans
@@ -520,6 +549,7 @@ func (n *Node) Close() error {
 	var err error
 	n.close.Do(func() {
 		close(n.done)
+		n.stop()
 		if n.raft != nil {
 			if e := n.raft.Shutdown().Error(); e != nil {
 				err = fmt.Errorf("cluster: shutdown: %w", e)
@@ -528,6 +558,10 @@ func (n *Node) Close() error {
 		n.wg.Wait()
 		if e := n.closeResources(); e != nil && err == nil {
 			err = e
+		}
+		if n.mux != nil {
+			n.mux.close()
+			n.mux.wait()
 		}
 		n.logger.Info("raft stopped")
 	})

@@ -28,8 +28,14 @@ func TestConfigValidate(t *testing.T) {
 		{"no data dir", func(c *cluster.Config) { c.InMemory, c.BindAddr = false, "127.0.0.1:0" }, false},
 		{"no bind address", func(c *cluster.Config) { c.InMemory, c.DataDir = false, "/tmp/x" }, false},
 		{"bootstrap expect 1", func(c *cluster.Config) { c.BootstrapExpect = 1 }, true},
-		{"bootstrap expect 3", func(c *cluster.Config) { c.BootstrapExpect = 3 }, false},
-		{"retry join", func(c *cluster.Config) { c.RetryJoin = []string{"10.0.0.1:7576"} }, false},
+		{"bootstrap expect 3 without servers to join", func(c *cluster.Config) { c.BootstrapExpect = 3 }, false},
+		{"bootstrap expect 3", func(c *cluster.Config) { c.BootstrapExpect, c.RetryJoin = 3, []string{"10.0.0.1:7576"} }, true},
+		{"retry join", func(c *cluster.Config) { c.RetryJoin = []string{"10.0.0.1:7576"} }, true},
+		{"bootstrap alone and join", func(c *cluster.Config) { c.Bootstrap, c.RetryJoin = true, []string{"10.0.0.1:7576"} }, false},
+		{"more to bootstrap than voters", func(c *cluster.Config) {
+			c.BootstrapExpect, c.Voters, c.RetryJoin = 5, 3, []string{"10.0.0.1:7576"}
+		}, false},
+		{"voters", func(c *cluster.Config) { c.Voters = 10 }, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -75,6 +75,8 @@ func New(t testing.TB, n int, newFSM func(i int) raft.FSM, tweak func(i int, c *
 	for i := range n {
 		cfg := Config(fmt.Sprintf("node%d", i))
 		cfg.Transport = c.trans[i]
+		cfg.Voters = n
+		cfg.Probe = c.probe(i)
 		if tweak != nil {
 			tweak(i, &cfg)
 		}
@@ -83,8 +85,10 @@ func New(t testing.TB, n int, newFSM func(i int) raft.FSM, tweak func(i int, c *
 		if err != nil {
 			t.Fatalf("clustertest: node %d: %v", i, err)
 		}
+		c.mu.Lock()
 		c.Nodes = append(c.Nodes, node)
 		c.FSMs = append(c.FSMs, fsm)
+		c.mu.Unlock()
 	}
 	t.Cleanup(c.Close)
 	if err := c.Nodes[0].Bootstrap(servers...); err != nil {
@@ -111,6 +115,7 @@ func (c *Cluster) AddNode(fsm raft.FSM, tweak func(c *cluster.Config)) int {
 	c.mu.Unlock()
 	cfg := Config(fmt.Sprintf("node%d", i))
 	cfg.Transport = tr
+	cfg.Probe = c.probe(i)
 	if tweak != nil {
 		tweak(&cfg)
 	}
@@ -118,9 +123,33 @@ func (c *Cluster) AddNode(fsm raft.FSM, tweak func(c *cluster.Config)) int {
 	if err != nil {
 		c.t.Fatalf("clustertest: node %d: %v", i, err)
 	}
+	c.mu.Lock()
 	c.Nodes = append(c.Nodes, node)
 	c.FSMs = append(c.FSMs, fsm)
+	c.mu.Unlock()
 	return i
+}
+
+// probe is node from's health check of other nodes: their Info, unless
+// either side is partitioned or stopped.
+func (c *Cluster) probe(from int) func(ctx context.Context, id, address string) (cluster.ServerInfo, error) {
+	return func(ctx context.Context, id, address string) (cluster.ServerInfo, error) {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if c.partitioned[from] || c.stopped[from] {
+			return cluster.ServerInfo{}, fmt.Errorf("clustertest: node%d is cut off", from)
+		}
+		for i, n := range c.Nodes {
+			if string(c.trans[i].LocalAddr()) != address {
+				continue
+			}
+			if c.partitioned[i] || c.stopped[i] {
+				return cluster.ServerInfo{}, fmt.Errorf("clustertest: node%d is cut off", i)
+			}
+			return n.Info(), nil
+		}
+		return cluster.ServerInfo{}, fmt.Errorf("clustertest: no node at %s", address)
+	}
 }
 
 // Address returns node i's transport address.

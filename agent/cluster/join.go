@@ -1,0 +1,315 @@
+package cluster
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
+)
+
+// ServerInfo is what a server says about itself and the cluster it sees
+// (the answer of OpInfo, and the request of OpJoin).
+type ServerInfo struct {
+	ID          string `json:"id"`
+	Name        string `json:"name"`
+	RaftAddress string `json:"raft_address"`
+	HTTPAddress string `json:"http_address"`
+	Version     string `json:"version"`
+	// Voter is what the server asks for: false for server.voter = false.
+	Voter bool `json:"voter"`
+	// State is the Raft state: Leader, Follower, Candidate, Shutdown.
+	State         string `json:"state"`
+	LeaderID      string `json:"leader_id"`
+	LeaderAddress string `json:"leader_address"`
+	// HasState is true once the server is part of a cluster (it has Raft
+	// state); a server with none may take part in a bootstrap.
+	HasState     bool   `json:"has_state"`
+	AppliedIndex uint64 `json:"applied_index"`
+	LastIndex    uint64 `json:"last_index"`
+}
+
+// Info returns what this server says of itself to its peers.
+func (n *Node) Info() ServerInfo {
+	addr, id := n.raft.LeaderWithID()
+	has, _ := raft.HasExistingState(n.logs, n.stable, n.snaps)
+	return ServerInfo{
+		ID: n.cfg.NodeID, Name: n.cfg.Name, RaftAddress: string(n.trans.LocalAddr()),
+		HTTPAddress: n.cfg.HTTPAddr, Version: n.cfg.Version, Voter: !n.cfg.Nonvoter,
+		State: n.raft.State().String(), LeaderID: string(id), LeaderAddress: string(addr),
+		HasState: has, AppliedIndex: n.raft.AppliedIndex(), LastIndex: n.raft.LastIndex(),
+	}
+}
+
+func (n *Node) handleInfo(context.Context, json.RawMessage) (any, error) { return n.Info(), nil }
+
+// handleJoin runs on the leader: it adds the server in the request as a
+// non-voter (the reconcile loop promotes it when a voter is wanted), or
+// updates its address when it rejoins from a new one.
+func (n *Node) handleJoin(ctx context.Context, body json.RawMessage) (any, error) {
+	var s ServerInfo
+	if err := json.Unmarshal(body, &s); err != nil {
+		return nil, fmt.Errorf("join: %w", err)
+	}
+	if s.ID == "" || s.RaftAddress == "" {
+		return nil, errors.New("join: the request names no server id or address")
+	}
+	f := n.raft.GetConfiguration()
+	if err := f.Error(); err != nil {
+		return nil, n.mapError("join", err)
+	}
+	log := n.logger.With(logKeyNodeID, s.ID, logKeyAddress, s.RaftAddress)
+	for _, cur := range f.Configuration().Servers {
+		switch {
+		case string(cur.ID) == s.ID && string(cur.Address) == s.RaftAddress:
+			return n.Info(), nil // already a member
+		case string(cur.ID) == s.ID:
+			log.Info("server rejoins from a new address", "old_address", string(cur.Address))
+			var err error
+			if cur.Suffrage == raft.Voter {
+				err = n.AddVoter(ctx, s.ID, s.RaftAddress)
+			} else {
+				err = n.AddNonvoter(ctx, s.ID, s.RaftAddress)
+			}
+			if err != nil {
+				return nil, err
+			}
+			return n.Info(), nil
+		case string(cur.Address) == s.RaftAddress:
+			// Another server once had this address: it is gone, since the
+			// address now answers with a new identity.
+			log.Info("removing the server that had the joining server's address", "old_node_id", string(cur.ID))
+			if err := n.RemoveServer(ctx, string(cur.ID)); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if err := n.AddNonvoter(ctx, s.ID, s.RaftAddress); err != nil {
+		return nil, err
+	}
+	log.Info("server joined as a non-voter", "name", s.Name, "wants_vote", s.Voter)
+	return n.Info(), nil
+}
+
+// inCluster reports whether this node knows a leader and is in the
+// configuration at its current address: then there is nothing to join.
+func (n *Node) inCluster() bool {
+	if addr, _ := n.raft.LeaderWithID(); addr == "" {
+		return false
+	}
+	f := n.raft.GetConfiguration()
+	if f.Error() != nil {
+		return false
+	}
+	self := n.trans.LocalAddr()
+	for _, s := range f.Configuration().Servers {
+		if string(s.ID) == n.cfg.NodeID {
+			return s.Address == self
+		}
+	}
+	return false
+}
+
+// joinLoop joins the cluster, or bootstraps one with BootstrapExpect
+// servers, and keeps checking that this node stays a member: a server
+// removed while it was away, or back at a new address, joins again.
+func (n *Node) joinLoop() {
+	defer n.wg.Done()
+	failures := 0
+	for {
+		if !n.inCluster() {
+			if err := n.tryJoin(n.closing); err != nil {
+				if n.closing.Err() != nil {
+					return
+				}
+				failures++
+				// Say it at once, then every minute or so.
+				if failures == 1 || failures%max(1, int(time.Minute/n.cfg.RetryInterval)) == 0 {
+					n.logger.Info("not part of a cluster yet; retrying", "reason", err, "retry_interval", n.cfg.RetryInterval)
+				}
+			} else {
+				failures = 0
+			}
+		}
+		select {
+		case <-n.done:
+			return
+		case <-time.After(n.cfg.RetryInterval):
+		}
+	}
+}
+
+// errWaiting says the node found no cluster and cannot bootstrap one yet.
+var errWaiting = errors.New("cluster: waiting for servers")
+
+// tryJoin makes one attempt: ask every known server for the cluster; join
+// one that has a leader; otherwise bootstrap when BootstrapExpect voting
+// servers without state have found each other and this node is among the
+// first BootstrapExpect of them by ID.
+func (n *Node) tryJoin(ctx context.Context) error {
+	addrs, derr := n.joinAddresses(ctx)
+	infos := n.probe(ctx, addrs)
+	self := n.Info()
+	var joinErrs []error
+	for _, info := range infos {
+		if info.LeaderAddress == "" {
+			continue
+		}
+		var leader ServerInfo
+		cctx, cancel := context.WithTimeout(ctx, rpcTimeout)
+		err := n.client.Call(cctx, info.RaftAddress, OpJoin, self, &leader)
+		cancel()
+		if err == nil {
+			// Until the leader's first heartbeat arrives the node asks again;
+			// the leader answers at once that it is a member.
+			lvl := hclog.Debug
+			if !n.joined.Swap(true) {
+				lvl = hclog.Info
+			}
+			n.logger.Log(lvl, "joined the cluster", "through", info.RaftAddress, "leader", leader.ID)
+			return nil
+		}
+		joinErrs = append(joinErrs, err)
+	}
+	if len(joinErrs) > 0 {
+		return fmt.Errorf("join: %w", errors.Join(joinErrs...))
+	}
+	if self.HasState || n.cfg.BootstrapExpect < 1 {
+		if derr != nil {
+			return fmt.Errorf("%w: no leader among %d servers found (%v)", errWaiting, len(infos), derr)
+		}
+		return fmt.Errorf("%w: no leader among %d servers found", errWaiting, len(infos))
+	}
+	cands := []ServerInfo{}
+	if self.Voter {
+		cands = append(cands, self)
+	}
+	for _, info := range infos {
+		if info.Voter && !info.HasState {
+			cands = append(cands, info)
+		}
+	}
+	want := n.cfg.BootstrapExpect
+	if len(cands) < want {
+		var found []string
+		for _, c := range cands {
+			found = append(found, c.ID)
+		}
+		return fmt.Errorf("%w: %d of bootstrap_expect = %d voting servers found (%s)", errWaiting, len(cands), want, strings.Join(found, ", "))
+	}
+	slices.SortFunc(cands, func(a, b ServerInfo) int { return strings.Compare(a.ID, b.ID) })
+	cands = cands[:want]
+	if !slices.ContainsFunc(cands, func(s ServerInfo) bool { return s.ID == self.ID }) {
+		return fmt.Errorf("%w: %d servers found; the first %d by id bootstrap, and this one joins them", errWaiting, len(cands), want)
+	}
+	servers := make([]Server, len(cands))
+	for i, c := range cands {
+		servers[i] = Server{ID: c.ID, Address: c.RaftAddress, Voter: true}
+	}
+	if err := n.Bootstrap(servers...); err != nil && !errors.Is(err, raft.ErrCantBootstrap) {
+		return err
+	}
+	return nil
+}
+
+// joinAddresses returns RetryJoin and what Discover finds, without
+// duplicates or this node's own address.
+func (n *Node) joinAddresses(ctx context.Context) ([]string, error) {
+	addrs := slices.Clone(n.cfg.RetryJoin)
+	var err error
+	if n.cfg.Discover != nil {
+		var more []string
+		if more, err = n.cfg.Discover(ctx); err == nil {
+			addrs = append(addrs, more...)
+		}
+	}
+	self := string(n.trans.LocalAddr())
+	slices.Sort(addrs)
+	addrs = slices.Compact(addrs)
+	return slices.DeleteFunc(addrs, func(a string) bool { return a == self }), err
+}
+
+// probe asks every address for its ServerInfo at once and returns the
+// answers of other servers, by ID.
+func (n *Node) probe(ctx context.Context, addrs []string) []ServerInfo {
+	var (
+		mu  sync.Mutex
+		out []ServerInfo
+		wg  sync.WaitGroup
+	)
+	for _, a := range addrs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			defer cancel()
+			var info ServerInfo
+			if err := n.client.Call(cctx, a, OpInfo, nil, &info); err != nil {
+				n.logger.Debug("server did not answer", logKeyAddress, a, logKeyError, err)
+				return
+			}
+			if info.ID == n.cfg.NodeID {
+				return
+			}
+			mu.Lock()
+			out = append(out, info)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	slices.SortFunc(out, func(a, b ServerInfo) int { return strings.Compare(a.ID, b.ID) })
+	return slices.CompactFunc(out, func(a, b ServerInfo) bool { return a.ID == b.ID })
+}
+
+// nodeIDFile is where LoadOrCreateNodeID keeps the node's Raft ID.
+const nodeIDFile = "node-id"
+
+var nodeIDRE = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
+
+// LoadOrCreateNodeID returns the Raft node ID kept in dataDir/node-id,
+// creating a random one (a UUID) on first start. The ID lives as long as
+// the data dir: a server that loses its data dir is a new server.
+func LoadOrCreateNodeID(dataDir string) (string, error) {
+	path := filepath.Join(dataDir, nodeIDFile)
+	b, err := os.ReadFile(path)
+	switch {
+	case err == nil:
+		id := strings.TrimSpace(string(b))
+		if !nodeIDRE.MatchString(id) {
+			return "", fmt.Errorf("cluster: %s holds %q, not a node id; restore it or remove the whole data dir", path, id)
+		}
+		return id, nil
+	case !errors.Is(err, os.ErrNotExist):
+		return "", fmt.Errorf("cluster: node id: %w", err)
+	}
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return "", fmt.Errorf("cluster: data dir: %w", err)
+	}
+	var r [16]byte
+	if _, err := rand.Read(r[:]); err != nil {
+		return "", fmt.Errorf("cluster: node id: %w", err)
+	}
+	r[6] = r[6]&0x0f | 0x40 // version 4
+	r[8] = r[8]&0x3f | 0x80 // variant 10
+	h := hex.EncodeToString(r[:])
+	id := h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(id+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("cluster: node id: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return "", fmt.Errorf("cluster: node id: %w", err)
+	}
+	return id, nil
+}

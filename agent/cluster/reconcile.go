@@ -1,0 +1,247 @@
+package cluster
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/raft"
+)
+
+// ServerHealth is one server of the configuration as the leader sees it.
+type ServerHealth struct {
+	Server
+	// Info is the server's last answer to the leader, nil when it never
+	// answered in this term.
+	Info *ServerInfo `json:"info,omitempty"`
+	// Healthy is true when the server answered the last check.
+	Healthy bool `json:"healthy"`
+	// LastContact is when it last answered (or the term began, for one
+	// that has not been asked yet).
+	LastContact time.Time `json:"last_contact"`
+}
+
+// maxPromoteLag is how many entries a non-voter may lag behind the
+// leader's commit index and still be promoted.
+const maxPromoteLag = 256
+
+// reconciler is the leader's view of every server, for one term.
+type reconciler struct {
+	n     *Node
+	began time.Time
+
+	mu     sync.Mutex
+	health map[string]*ServerHealth // by ID
+}
+
+// Health returns every server of the configuration with what the leader
+// knows of it, by ID; nil on a node that does not lead.
+func (n *Node) Health() []ServerHealth {
+	n.mu.Lock()
+	r := n.recon
+	n.mu.Unlock()
+	if r == nil {
+		return nil
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]ServerHealth, 0, len(r.health))
+	for _, h := range r.health {
+		c := *h
+		if h.Info != nil {
+			info := *h.Info
+			c.Info = &info
+		}
+		out = append(out, c)
+	}
+	slices.SortFunc(out, func(a, b ServerHealth) int { return strings.Compare(a.ID, b.ID) })
+	return out
+}
+
+// reconcileLoop runs on the leader for one term: it checks every server's
+// health each ReconcileInterval and keeps the configuration in shape.
+func (n *Node) reconcileLoop(lctx context.Context) {
+	r := &reconciler{n: n, began: time.Now(), health: map[string]*ServerHealth{}}
+	n.mu.Lock()
+	n.recon = r
+	n.mu.Unlock()
+	defer func() {
+		n.mu.Lock()
+		if n.recon == r {
+			n.recon = nil
+		}
+		n.mu.Unlock()
+	}()
+	t := time.NewTicker(n.cfg.ReconcileInterval)
+	defer t.Stop()
+	for {
+		r.round(lctx)
+		select {
+		case <-lctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// round checks every server, reports them, and makes at most one change to
+// the configuration.
+func (r *reconciler) round(lctx context.Context) {
+	n := r.n
+	f := n.raft.GetConfiguration()
+	if f.Error() != nil {
+		return
+	}
+	conf := f.Configuration().Servers
+	now := time.Now()
+	self := n.Info()
+	var wg sync.WaitGroup
+	answers := make([]*ServerInfo, len(conf))
+	for i, s := range conf {
+		if string(s.ID) == n.cfg.NodeID {
+			answers[i] = &self
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(lctx, max(n.cfg.ReconcileInterval, 500*time.Millisecond))
+			defer cancel()
+			if info, err := n.probe1(ctx, s); err == nil && info.ID == string(s.ID) {
+				answers[i] = &info
+			}
+		}()
+	}
+	wg.Wait()
+	if lctx.Err() != nil {
+		return
+	}
+
+	r.mu.Lock()
+	seen := map[string]bool{}
+	list := make([]ServerHealth, len(conf))
+	for i, s := range conf {
+		id := string(s.ID)
+		seen[id] = true
+		h := r.health[id]
+		if h == nil {
+			h = &ServerHealth{LastContact: r.began}
+			r.health[id] = h
+		}
+		h.Server = Server{ID: id, Address: string(s.Address), Voter: s.Suffrage == raft.Voter, Leader: id == n.cfg.NodeID}
+		h.Healthy = answers[i] != nil
+		if h.Healthy {
+			h.Info, h.LastContact = answers[i], now
+		}
+		list[i] = *h
+	}
+	for id := range r.health {
+		if !seen[id] {
+			delete(r.health, id)
+		}
+	}
+	r.mu.Unlock()
+
+	if n.cfg.OnServers != nil {
+		n.cfg.OnServers(lctx, list)
+	}
+	r.change(lctx, list, now)
+}
+
+// probe1 asks one server for its info, through the configured probe.
+func (n *Node) probe1(ctx context.Context, s raft.Server) (ServerInfo, error) {
+	if n.cfg.Probe != nil {
+		return n.cfg.Probe(ctx, string(s.ID), string(s.Address))
+	}
+	var info ServerInfo
+	err := n.client.Call(ctx, string(s.Address), OpInfo, nil, &info)
+	return info, err
+}
+
+// change makes at most one change to the configuration, in this order of
+// urgency: remove a server gone longer than RemoveAfter; demote a voter
+// beyond the count, or one that asks not to vote; promote a healthy,
+// caught-up non-voter while voters are missing or one has been gone longer
+// than PromoteAfter. The leader never changes its own membership.
+func (r *reconciler) change(lctx context.Context, list []ServerHealth, now time.Time) {
+	n := r.n
+	cfg := n.cfg
+	gone := func(h ServerHealth, d time.Duration) bool { return !h.Healthy && d >= 0 && now.Sub(h.LastContact) >= d }
+	var voters, spares, goneVoters []ServerHealth
+	for _, h := range list {
+		switch {
+		case h.Voter:
+			voters = append(voters, h)
+			if !h.Leader && gone(h, cfg.PromoteAfter) {
+				goneVoters = append(goneVoters, h)
+			}
+		case h.Healthy && h.Info != nil && h.Info.Voter && h.Info.AppliedIndex+maxPromoteLag >= n.raft.CommitIndex():
+			spares = append(spares, h)
+		}
+	}
+	ctx, cancel := context.WithTimeout(lctx, 10*time.Second)
+	defer cancel()
+	log := n.logger.Named("reconcile")
+
+	for _, h := range list {
+		if !h.Leader && cfg.RemoveAfter > 0 && gone(h, cfg.RemoveAfter) {
+			log.Warn("removing a server that has not answered", logKeyNodeID, h.ID, logKeyAddress, h.Address,
+				"since", h.LastContact, "remove_after", cfg.RemoveAfter)
+			if err := n.RemoveServer(ctx, h.ID); err != nil {
+				log.Warn("removal failed", logKeyNodeID, h.ID, logKeyError, err)
+			}
+			return
+		}
+	}
+
+	// Demote: a voter that asks not to vote, or a surplus voter (the one
+	// gone longest, else the last by ID).
+	var demote *ServerHealth
+	for i, h := range voters {
+		if !h.Leader && h.Healthy && h.Info != nil && !h.Info.Voter {
+			demote = &voters[i]
+			break
+		}
+	}
+	if demote == nil && len(voters) > cfg.Voters {
+		cands := slices.DeleteFunc(slices.Clone(voters), func(h ServerHealth) bool { return h.Leader })
+		slices.SortFunc(cands, func(a, b ServerHealth) int {
+			if a.Healthy != b.Healthy {
+				if !a.Healthy {
+					return -1
+				}
+				return 1
+			}
+			if !a.Healthy && !a.LastContact.Equal(b.LastContact) {
+				return a.LastContact.Compare(b.LastContact)
+			}
+			return strings.Compare(b.ID, a.ID)
+		})
+		if len(cands) > 0 {
+			demote = &cands[0]
+		}
+	}
+	if demote != nil {
+		log.Info("demoting a voter to non-voter", logKeyNodeID, demote.ID, "healthy", demote.Healthy, "voters", len(voters), "target", cfg.Voters)
+		if err := n.raft.DemoteVoter(raft.ServerID(demote.ID), 0, timeout(ctx)).Error(); err != nil {
+			log.Warn("demotion failed", logKeyNodeID, demote.ID, logKeyError, n.mapError("demote", err))
+		}
+		return
+	}
+
+	// Promote while voters are missing, or to replace one that is gone;
+	// the surplus is demoted in a later round.
+	if len(spares) > 0 && (len(voters) < cfg.Voters || len(goneVoters) > 0) {
+		p := spares[0]
+		why := "voters missing"
+		if len(voters) >= cfg.Voters {
+			why = "replacing " + goneVoters[0].ID + ", silent since " + goneVoters[0].LastContact.Format(time.RFC3339)
+		}
+		log.Info("promoting a non-voter", logKeyNodeID, p.ID, "reason", why, "voters", len(voters), "target", cfg.Voters)
+		if err := n.AddVoter(ctx, p.ID, p.Address); err != nil {
+			log.Warn("promotion failed", logKeyNodeID, p.ID, logKeyError, err)
+		}
+	}
+}

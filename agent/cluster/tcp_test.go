@@ -1,0 +1,334 @@
+package cluster_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/foreshape/foreshape/agent/cluster"
+	"github.com/foreshape/foreshape/agent/cluster/clustertest"
+	"github.com/foreshape/foreshape/internal/testpki"
+	"github.com/hashicorp/raft"
+)
+
+// registry is the address book a test's servers discover each other in,
+// standing in for retry_join addresses or a Consul lookup.
+type registry struct {
+	mu    sync.Mutex
+	addrs []string
+}
+
+func (r *registry) add(a string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.addrs = append(r.addrs, a)
+}
+
+func (r *registry) discover(context.Context) ([]string, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.addrs), nil
+}
+
+// tcpServer starts a server on loopback TCP with its state in dir, fast
+// timeouts, and its ID from LoadOrCreateNodeID.
+func tcpServer(t *testing.T, dir string, reg *registry, tweak func(*cluster.Config)) (*cluster.Node, *listFSM) {
+	t.Helper()
+	id, err := cluster.LoadOrCreateNodeID(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := cluster.Config{
+		NodeID: id, Name: filepath.Base(dir), BindAddr: "127.0.0.1:0", DataDir: dir,
+		BootstrapExpect:    3,
+		HeartbeatTimeout:   100 * time.Millisecond,
+		ElectionTimeout:    100 * time.Millisecond,
+		LeaderLeaseTimeout: 100 * time.Millisecond,
+		CommitTimeout:      5 * time.Millisecond,
+		RetryInterval:      50 * time.Millisecond,
+		ReconcileInterval:  50 * time.Millisecond,
+		PromoteAfter:       500 * time.Millisecond,
+		RemoveAfter:        -1,
+		Discover:           reg.discover,
+	}
+	if tweak != nil {
+		tweak(&cfg)
+	}
+	fsm := &listFSM{}
+	n, err := cluster.New(cfg, fsm, clustertest.Logger(t).Named(filepath.Base(dir)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.Close() })
+	st, err := n.Status()
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg.add(st.Address)
+	return n, fsm
+}
+
+// leaderOf waits until one of nodes leads and returns it.
+func leaderOf(t *testing.T, nodes ...*cluster.Node) *cluster.Node {
+	t.Helper()
+	var l *cluster.Node
+	clustertest.Eventually(t, "a leader", func() bool {
+		for _, n := range nodes {
+			if _, ok := n.LeaderContext(); ok {
+				l = n
+				return true
+			}
+		}
+		return false
+	})
+	return l
+}
+
+// suffrage returns the configuration as "voter"/"nonvoter" by server ID.
+func suffrage(t *testing.T, n *cluster.Node) map[string]string {
+	t.Helper()
+	st, err := n.Status()
+	if err != nil {
+		return nil
+	}
+	out := map[string]string{}
+	for _, s := range st.Servers {
+		out[s.ID] = map[bool]string{true: "voter", false: "nonvoter"}[s.Voter]
+	}
+	return out
+}
+
+func nodeID(t *testing.T, n *cluster.Node) string {
+	t.Helper()
+	return n.Info().ID
+}
+
+// TestTCPBootstrapJoinPromoteRejoin runs the cluster's life on loopback
+// TCP with raft-boltdb: three servers find each other and bootstrap; a
+// fourth joins as a non-voter; when a voter dies, the fourth is promoted in
+// its place and the dead one demoted; the dead one comes back at a new
+// address, rejoins, and catches up from a snapshot plus the log after it.
+func TestTCPBootstrapJoinPromoteRejoin(t *testing.T) {
+	reg := &registry{}
+	root := t.TempDir()
+	var nodes []*cluster.Node
+	var fsms []*listFSM
+	snapOften := func(c *cluster.Config) {
+		c.SnapshotThreshold, c.SnapshotInterval, c.TrailingLogs = 4, 100*time.Millisecond, 2
+	}
+	for i := range 3 {
+		n, f := tcpServer(t, filepath.Join(root, fmt.Sprintf("s%d", i)), reg, snapOften)
+		nodes, fsms = append(nodes, n), append(fsms, f)
+	}
+	l := leaderOf(t, nodes...)
+	clustertest.Eventually(t, "three voters", func() bool {
+		s := suffrage(t, l)
+		return len(s) == 3 && s[nodeID(t, nodes[0])] == "voter" && s[nodeID(t, nodes[1])] == "voter" && s[nodeID(t, nodes[2])] == "voter"
+	})
+	for i := range 5 {
+		apply(t, l, []byte(fmt.Sprintf("v%d", i)))
+	}
+
+	// A fourth server finds the cluster and joins as a non-voter.
+	n4, f4 := tcpServer(t, filepath.Join(root, "s3"), reg, snapOften)
+	nodes, fsms = append(nodes, n4), append(fsms, f4)
+	id4 := nodeID(t, n4)
+	clustertest.Eventually(t, "the fourth server to join as a non-voter", func() bool {
+		return suffrage(t, l)[id4] == "nonvoter"
+	})
+	clustertest.Eventually(t, "the fourth server to replicate", func() bool { return len(f4.Values()) == 5 })
+
+	// A voter other than the leader dies: the non-voter replaces it.
+	var dead int
+	for i, n := range nodes[:3] {
+		if n != l {
+			dead = i
+			break
+		}
+	}
+	deadID := nodeID(t, nodes[dead])
+	deadDir := filepath.Join(root, fmt.Sprintf("s%d", dead))
+	nodes[dead].Close()
+	clustertest.Eventually(t, "the non-voter promoted and the dead voter demoted", func() bool {
+		s := suffrage(t, l)
+		return s[id4] == "voter" && s[deadID] == "nonvoter"
+	})
+	want := []string{"v0", "v1", "v2", "v3", "v4"}
+	for i := range 20 {
+		v := fmt.Sprintf("after%d", i)
+		apply(t, l, []byte(v))
+		want = append(want, v)
+	}
+	time.Sleep(300 * time.Millisecond) // a snapshot or two compact the log
+
+	// The dead server restarts at a new address (same data dir, same ID)
+	// and catches up.
+	back, fback := tcpServer(t, deadDir, reg, snapOften)
+	if nodeID(t, back) != deadID {
+		t.Fatalf("restarted with id %s; want %s from its data dir", nodeID(t, back), deadID)
+	}
+	st, _ := back.Status()
+	clustertest.Eventually(t, "the restarted server at its new address in the configuration", func() bool {
+		ls, err := l.Status()
+		if err != nil {
+			return false
+		}
+		for _, s := range ls.Servers {
+			if s.ID == deadID {
+				return s.Address == st.Address
+			}
+		}
+		return false
+	})
+	clustertest.Eventually(t, "the restarted server to catch up", func() bool {
+		return slices.Equal(fback.Values(), want)
+	})
+	if s := suffrage(t, l); s[deadID] != "nonvoter" || len(s) != 4 {
+		t.Errorf("configuration %v; want the restarted server as a spare non-voter among 4", s)
+	}
+}
+
+// TestDeadServerRemoved: a server silent longer than RemoveAfter leaves
+// the configuration; the leader never removes itself.
+func TestDeadServerRemoved(t *testing.T) {
+	c := clustertest.New(t, 3, func(int) raft.FSM { return &listFSM{} }, func(i int, cfg *cluster.Config) {
+		cfg.ReconcileInterval, cfg.PromoteAfter, cfg.RemoveAfter = 20*time.Millisecond, 100*time.Millisecond, 300*time.Millisecond
+	})
+	l := c.Leader()
+	dead := (l + 1) % 3
+	c.Stop(dead)
+	c.Eventually("the dead server removed", func() bool {
+		st, err := c.Nodes[l].Status()
+		return err == nil && len(st.Servers) == 2
+	})
+	st, _ := c.Nodes[l].Status()
+	for _, s := range st.Servers {
+		if s.ID == fmt.Sprintf("node%d", dead) {
+			t.Errorf("node%d is still in the configuration: %+v", dead, st.Servers)
+		}
+	}
+	c.Apply([]byte("two left"), dead)
+}
+
+// TestNonvoterNeverPromoted: a server that asks not to vote stays a
+// non-voter even when a voter is missing; one that may vote is promoted.
+func TestNonvoterNeverPromoted(t *testing.T) {
+	c := clustertest.New(t, 3, func(int) raft.FSM { return &listFSM{} }, func(i int, cfg *cluster.Config) {
+		cfg.ReconcileInterval, cfg.PromoteAfter = 20*time.Millisecond, 100*time.Millisecond
+	})
+	l := c.Leader()
+	ctx, cancel := context.WithTimeout(context.Background(), clustertest.Timeout)
+	defer cancel()
+	quiet := c.AddNode(&listFSM{}, func(cfg *cluster.Config) { cfg.Nonvoter = true })
+	if err := c.Nodes[l].AddNonvoter(ctx, "node3", c.Address(quiet)); err != nil {
+		t.Fatal(err)
+	}
+	dead := (l + 1) % 3
+	c.Stop(dead)
+	time.Sleep(500 * time.Millisecond) // five PromoteAfter periods
+	if s := suffrage(t, c.Nodes[l]); s["node3"] != "nonvoter" {
+		t.Fatalf("configuration %v: the server that asked not to vote was promoted", s)
+	}
+	spare := c.AddNode(&listFSM{}, nil)
+	if err := c.Nodes[l].AddNonvoter(ctx, "node4", c.Address(spare)); err != nil {
+		t.Fatal(err)
+	}
+	c.Eventually("the willing spare promoted in place of the dead voter", func() bool {
+		s := suffrage(t, c.Nodes[l])
+		return s["node4"] == "voter" && s[fmt.Sprintf("node%d", dead)] == "nonvoter" && s["node3"] == "nonvoter"
+	})
+}
+
+// TestTCPMutualTLS: servers with certificates from the cluster's CA form a
+// cluster over TLS; a server with a certificate from another CA, and a
+// plain-text client, are refused.
+func TestTCPMutualTLS(t *testing.T) {
+	ca, other := testpki.NewCA(t, "foreshape"), testpki.NewCA(t, "intruder")
+	tlsFor := func(ca *testpki.CA, name string) *cluster.TLS {
+		return &cluster.TLS{Certificate: ca.Issue(t, name).TLSCertificate(t), CAs: ca.Pool()}
+	}
+	reg := &registry{}
+	root := t.TempDir()
+	var nodes []*cluster.Node
+	for i := range 3 {
+		n, _ := tcpServer(t, filepath.Join(root, fmt.Sprintf("s%d", i)), reg, func(c *cluster.Config) {
+			c.TLS = tlsFor(ca, fmt.Sprintf("s%d", i))
+		})
+		nodes = append(nodes, n)
+	}
+	l := leaderOf(t, nodes...)
+	apply(t, l, []byte("over tls"))
+	st, _ := l.Status()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var info cluster.ServerInfo
+	good := &cluster.RPCClient{TLS: tlsFor(ca, "client")}
+	if err := good.Call(ctx, st.Address, cluster.OpInfo, nil, &info); err != nil || info.ID == "" {
+		t.Fatalf("a call with the cluster's CA: %v (%+v)", err, info)
+	}
+	bad := &cluster.RPCClient{TLS: tlsFor(other, "intruder")}
+	if err := bad.Call(ctx, st.Address, cluster.OpInfo, nil, &info); err == nil {
+		t.Error("a call with another CA's certificate was answered")
+	}
+	plain := &cluster.RPCClient{}
+	if err := plain.Call(ctx, st.Address, cluster.OpInfo, nil, &info); err == nil {
+		t.Error("a plain-text call was answered")
+	}
+	// A server with another CA's certificate never joins.
+	_, _ = tcpServer(t, filepath.Join(root, "intruder"), reg, func(c *cluster.Config) { c.TLS = tlsFor(other, "intruder") })
+	time.Sleep(500 * time.Millisecond)
+	if s := suffrage(t, l); len(s) != 3 {
+		t.Errorf("configuration %v: the intruder joined", s)
+	}
+}
+
+func TestLoadOrCreateNodeID(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	id, err := cluster.LoadOrCreateNodeID(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := cluster.LoadOrCreateNodeID(dir)
+	if err != nil || again != id {
+		t.Fatalf("second load: %q, %v; want %q", again, err, id)
+	}
+	other, _ := cluster.LoadOrCreateNodeID(t.TempDir())
+	if other == id {
+		t.Errorf("two data dirs share the id %s", id)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "node-id"), []byte("garbage"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cluster.LoadOrCreateNodeID(dir); err == nil {
+		t.Error("a corrupt node-id file was accepted")
+	}
+}
+
+// TestAdvertiseRequired: a server bound to every interface must be told
+// which address its peers dial.
+func TestAdvertiseRequired(t *testing.T) {
+	cfg := cluster.Config{NodeID: "a", BindAddr: "0.0.0.0:0", InMemory: true, Bootstrap: true}
+	if n, err := cluster.New(cfg, &listFSM{}, nil); err == nil {
+		n.Close()
+		t.Fatal("a server bound to 0.0.0.0 without an advertise address started")
+	} else if !strings.Contains(err.Error(), "0.0.0.0") || !strings.Contains(err.Error(), "advertise") {
+		t.Errorf("error %q does not name the address and the advertise setting", err)
+	}
+	cfg.AdvertiseAddr = "127.0.0.1:17577"
+	n, err := cluster.New(cfg, &listFSM{}, clustertest.Logger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	waitLeading(t, n)
+	if st, _ := n.Status(); st.Address != "127.0.0.1:17577" {
+		t.Errorf("advertised %s", st.Address)
+	}
+}

@@ -1,0 +1,264 @@
+package cluster
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
+)
+
+// The Raft port carries two kinds of connection, told apart by the first
+// byte the dialer writes (after the TLS handshake, when TLS is on): Raft's
+// own RPCs, and foreshape's cluster RPCs (server info, join, client agent
+// reports, forwarded calls).
+const (
+	connRaft byte = 'R'
+	connRPC  byte = 'C'
+)
+
+// handshakeTimeout bounds the TLS handshake and the kind byte of an
+// accepted connection.
+const handshakeTimeout = 10 * time.Second
+
+// TLS is mutual TLS on the Raft port: every server and client agent
+// presents Certificate, and accepts a peer only when the peer's certificate
+// chains to CAs. Host names are not checked (servers dial each other by IP
+// address): the CA is the trust boundary, so give foreshape a CA of its own.
+type TLS struct {
+	Certificate tls.Certificate
+	CAs         *x509.CertPool
+}
+
+// LoadTLS reads a PEM certificate, its key and a CA bundle.
+func LoadTLS(caFile, certFile, keyFile string) (*TLS, error) {
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return nil, fmt.Errorf("cluster: tls: %w", err)
+	}
+	pem, err := os.ReadFile(caFile)
+	if err != nil {
+		return nil, fmt.Errorf("cluster: tls: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("cluster: tls: %s holds no PEM certificate", caFile)
+	}
+	return &TLS{Certificate: cert, CAs: pool}, nil
+}
+
+// ServerConfig is the listening side: it requires a client certificate
+// signed by the CAs.
+func (t *TLS) ServerConfig() *tls.Config {
+	return &tls.Config{
+		Certificates: []tls.Certificate{t.Certificate},
+		ClientAuth:   tls.RequireAndVerifyClientCert,
+		ClientCAs:    t.CAs,
+		MinVersion:   tls.VersionTLS12,
+	}
+}
+
+// ClientConfig is the dialling side: it presents the certificate and
+// verifies the server's chain against the CAs, without a host name.
+func (t *TLS) ClientConfig() *tls.Config {
+	return &tls.Config{
+		Certificates: []tls.Certificate{t.Certificate},
+		MinVersion:   tls.VersionTLS12,
+		// Verification happens in VerifyConnection: the chain, not the
+		// host name.
+		InsecureSkipVerify: true,
+		VerifyConnection: func(cs tls.ConnectionState) error {
+			return t.verifyChain(cs.PeerCertificates)
+		},
+	}
+}
+
+func (t *TLS) verifyChain(certs []*x509.Certificate) error {
+	if len(certs) == 0 {
+		return errors.New("cluster: tls: the peer presented no certificate")
+	}
+	inter := x509.NewCertPool()
+	for _, c := range certs[1:] {
+		inter.AddCert(c)
+	}
+	_, err := certs[0].Verify(x509.VerifyOptions{
+		Roots: t.CAs, Intermediates: inter,
+		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny},
+	})
+	if err != nil {
+		return fmt.Errorf("cluster: tls: the peer's certificate: %w", err)
+	}
+	return nil
+}
+
+// mux owns the Raft port's listener: it accepts connections, completes the
+// TLS handshake, reads the kind byte and hands Raft connections to the
+// transport and cluster RPC connections to rpc.
+type mux struct {
+	ln     net.Listener
+	adv    net.Addr
+	tls    *TLS // nil: plain TCP
+	log    hclog.Logger
+	raftCh chan net.Conn
+	rpc    func(net.Conn)
+
+	done      chan struct{}
+	closeOnce sync.Once
+	wg        sync.WaitGroup
+}
+
+// listen opens the Raft port. adv, when not empty, is the address peers
+// dial; otherwise the listener's own address, which must then be
+// dialable (not 0.0.0.0).
+func listen(bind, adv string, t *TLS, log hclog.Logger) (*mux, error) {
+	var advAddr net.Addr
+	if adv != "" {
+		a, err := net.ResolveTCPAddr("tcp", adv)
+		if err != nil {
+			return nil, fmt.Errorf("cluster: advertise address %q: %w", adv, err)
+		}
+		if a.IP == nil || a.IP.IsUnspecified() {
+			return nil, fmt.Errorf("cluster: advertise address %q is not an address peers can dial", adv)
+		}
+		advAddr = a
+	}
+	ln, err := net.Listen("tcp", bind)
+	if err != nil {
+		return nil, fmt.Errorf("cluster: listen on %s: %w", bind, err)
+	}
+	if advAddr == nil {
+		a := ln.Addr().(*net.TCPAddr)
+		if a.IP.IsUnspecified() {
+			ln.Close()
+			return nil, fmt.Errorf("cluster: bind address %s is not an address peers can dial; set an advertise address", bind)
+		}
+		advAddr = a
+	}
+	m := &mux{ln: ln, adv: advAddr, tls: t, log: log, raftCh: make(chan net.Conn), done: make(chan struct{})}
+	return m, nil
+}
+
+// serve accepts connections until close.
+func (m *mux) serve() {
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		for {
+			c, err := m.ln.Accept()
+			if err != nil {
+				select {
+				case <-m.done:
+					return
+				default:
+				}
+				m.log.Warn("accept failed", logKeyError, err)
+				time.Sleep(50 * time.Millisecond)
+				continue
+			}
+			m.wg.Add(1)
+			go func() {
+				defer m.wg.Done()
+				m.route(c)
+			}()
+		}
+	}()
+}
+
+func (m *mux) route(c net.Conn) {
+	_ = c.SetDeadline(time.Now().Add(handshakeTimeout))
+	if m.tls != nil {
+		tc := tls.Server(c, m.tls.ServerConfig())
+		if err := tc.Handshake(); err != nil {
+			m.log.Warn("refused a connection: TLS handshake failed", "remote_addr", c.RemoteAddr().String(), logKeyError, err)
+			c.Close()
+			return
+		}
+		c = tc
+	}
+	var kind [1]byte
+	if _, err := c.Read(kind[:]); err != nil {
+		c.Close()
+		return
+	}
+	_ = c.SetDeadline(time.Time{})
+	switch kind[0] {
+	case connRaft:
+		select {
+		case m.raftCh <- c:
+		case <-m.done:
+			c.Close()
+		}
+	case connRPC:
+		if m.rpc == nil {
+			c.Close()
+			return
+		}
+		m.rpc(c)
+	default:
+		m.log.Warn("refused a connection of unknown kind", "remote_addr", c.RemoteAddr().String(), "kind", kind[0])
+		c.Close()
+	}
+}
+
+func (m *mux) close() error {
+	var err error
+	m.closeOnce.Do(func() {
+		close(m.done)
+		err = m.ln.Close()
+	})
+	return err
+}
+
+// wait waits for the connection handlers after close.
+func (m *mux) wait() { m.wg.Wait() }
+
+// dial opens a connection of kind to address, with TLS when t is set.
+func dial(address string, kind byte, t *TLS, timeout time.Duration) (net.Conn, error) {
+	d := net.Dialer{Timeout: timeout}
+	c, err := d.Dial("tcp", address)
+	if err != nil {
+		return nil, err
+	}
+	_ = c.SetDeadline(time.Now().Add(timeout))
+	if t != nil {
+		tc := tls.Client(c, t.ClientConfig())
+		if err := tc.Handshake(); err != nil {
+			c.Close()
+			return nil, fmt.Errorf("tls handshake with %s: %w", address, err)
+		}
+		c = tc
+	}
+	if _, err := c.Write([]byte{kind}); err != nil {
+		c.Close()
+		return nil, err
+	}
+	_ = c.SetDeadline(time.Time{})
+	return c, nil
+}
+
+// raftLayer is the raft.StreamLayer over the mux.
+type raftLayer struct{ m *mux }
+
+var _ raft.StreamLayer = raftLayer{}
+
+func (l raftLayer) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.m.raftCh:
+		return c, nil
+	case <-l.m.done:
+		return nil, net.ErrClosed
+	}
+}
+
+func (l raftLayer) Close() error   { return l.m.close() }
+func (l raftLayer) Addr() net.Addr { return l.m.adv }
+
+func (l raftLayer) Dial(address raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
+	return dial(string(address), connRaft, l.m.tls, timeout)
+}
