@@ -1,12 +1,16 @@
 // Package collect is the leader's collection step: it asks every metric
 // source for what happened since the last cycle, aggregates the samples per
 // series and step, and commits them to the replicated series store as one
-// AppendSamples command, with MarkStale for series a source could not
-// refresh.
+// AppendSamples command. It also keeps the store honest: MarkStale for
+// series a source could not refresh or that have had no sample for a few
+// steps, DropSeries for series with nothing left inside their retention
+// (the nodes that left the cluster), and a bound on the number of series.
 //
 // It never forecasts and never talks to Nomad itself (sources do); it writes
 // replicated state only through the Applier it is given, so every node sees
-// the same samples in the same order.
+// the same samples in the same order. A Collector lives for one leadership
+// term: what it remembers (each source's progress) is a cache of what the
+// replicated store already says, so a new leader starts a fresh one.
 package collect
 
 import (
@@ -29,31 +33,76 @@ type Applier interface {
 	Apply(ctx context.Context, cmd state.Command) (state.Result, error)
 }
 
+// Store is the part of the replicated series store the collector reads.
+type Store interface {
+	// Infos returns every series' freshness and staleness.
+	Infos() []state.Info
+	// Config returns the store's tiers and profiles.
+	Config() state.Config
+}
+
+// Defaults of Config.
+const (
+	// DefaultMaxSeries bounds the series the store holds: 100,000 is 25,000
+	// nodes' four series each, or, at the default profiles' 6.3 KiB a node
+	// series, about 600 MiB.
+	DefaultMaxSeries = 100_000
+	// DefaultStaleSteps is how many steps a series may go without a sample
+	// before it is marked stale.
+	DefaultStaleSteps = 3
+)
+
+// Config configures a Collector.
+type Config struct {
+	Sources []source.Source
+	Apply   Applier
+	Store   Store
+	// Step is the resolution samples are aggregated and stored at.
+	Step time.Duration
+	// Lookback bounds how much history sources that keep it (Prometheus,
+	// replay) return on a source's first cycle.
+	Lookback time.Duration
+	// MaxSeries bounds the number of series in the store; zero means
+	// DefaultMaxSeries. When new series would exceed it, locality series
+	// are admitted before node and group series and the rest are refused.
+	MaxSeries int
+	// StaleSteps is how many of its steps a series may go without a sample
+	// before it is marked stale; zero means DefaultStaleSteps.
+	StaleSteps int
+	Logger     hclog.Logger
+}
+
 // Collector runs collection cycles. It is used from one goroutine (the
 // leader loop) and is not safe for concurrent use.
 type Collector struct {
-	sources  []source.Source
-	apply    Applier
-	step     time.Duration
-	lookback time.Duration
-	log      hclog.Logger
+	cfg Config
+	log hclog.Logger
 
-	since map[string]time.Time // per source: newest sample committed
-	stale map[string]string    // series marked stale by this leader → reason
+	since     map[string]time.Time // per source: newest sample committed from it
+	malformed map[string]bool      // series keys already logged as malformed
 }
 
-// New returns a collector that stores samples at step resolution. lookback
-// bounds how much history sources that keep it (Prometheus, replay) return
-// on the first cycle.
-func New(sources []source.Source, apply Applier, step, lookback time.Duration, log hclog.Logger) *Collector {
-	if log == nil {
-		log = hclog.NewNullLogger()
+// New returns a collector.
+func New(cfg Config) (*Collector, error) {
+	switch {
+	case cfg.Apply == nil || cfg.Store == nil:
+		return nil, errors.New("collect: an applier and a store are required")
+	case cfg.Step <= 0:
+		return nil, fmt.Errorf("collect: step %v is not positive", cfg.Step)
+	}
+	if cfg.MaxSeries <= 0 {
+		cfg.MaxSeries = DefaultMaxSeries
+	}
+	if cfg.StaleSteps <= 0 {
+		cfg.StaleSteps = DefaultStaleSteps
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = hclog.NewNullLogger()
 	}
 	return &Collector{
-		sources: sources, apply: apply, step: step, lookback: lookback,
-		log:   log.Named("collect"),
-		since: map[string]time.Time{}, stale: map[string]string{},
-	}
+		cfg: cfg, log: cfg.Logger.Named("collect"),
+		since: map[string]time.Time{}, malformed: map[string]bool{},
+	}, nil
 }
 
 // Stats summarise one cycle.
@@ -61,23 +110,51 @@ type Stats struct {
 	Samples  int       // samples committed
 	Series   int       // distinct series in the batch
 	Stale    int       // series newly marked stale
+	Dropped  int       // series dropped: nothing left inside their retention
 	Newest   time.Time // newest sample time committed
 	Failures []string  // sources that returned an error
+	// Rejected lists series whose samples were dropped because their name
+	// is malformed, as "source: series: why".
+	Rejected []string
+	// Refused counts new series refused because the store holds MaxSeries.
+	Refused int
 }
 
-// RunOnce collects from every source at now and commits the result. A
-// source that fails is logged and reported in Stats.Failures; the cycle
-// goes on with the others. It returns an error only when nothing could be
-// committed.
+// Problems describes what went wrong in the cycle, for status and logs;
+// empty when nothing did.
+func (st Stats) Problems() string {
+	var out []string
+	out = append(out, st.Failures...)
+	if n := len(st.Rejected); n > 0 {
+		out = append(out, fmt.Sprintf("%d malformed series rejected (first: %s)", n, st.Rejected[0]))
+	}
+	if st.Refused > 0 {
+		out = append(out, fmt.Sprintf("series limit reached: %d new series refused", st.Refused))
+	}
+	return strings.Join(out, "; ")
+}
+
+// RunOnce collects from every source at now and commits the result, then
+// marks and drops series by age. A source that fails is logged and reported
+// in Stats.Failures; the cycle goes on with the others. It returns an error
+// when every source failed or a command could not be committed.
 func (c *Collector) RunOnce(ctx context.Context, now time.Time, localities []source.Locality) (Stats, error) {
+	var st Stats
+	known := map[state.Key]state.Info{}
+	for _, in := range c.cfg.Store.Infos() {
+		known[in.Key] = in
+	}
+
+	// Collect, keeping each source's samples apart for its progress, and
+	// leaving out what the store already holds (a new leader re-reads
+	// history sources from their lookback).
 	var (
-		st      Stats
-		samples []source.Sample
-		stale   []source.Stale
+		parts []part
+		stale []source.Stale
 	)
-	for _, src := range c.sources {
+	for _, src := range c.cfg.Sources {
 		res, err := src.Collect(ctx, source.Request{
-			Now: now, Since: c.since[src.Name()], Lookback: c.lookback, Step: c.step, Localities: localities,
+			Now: now, Since: c.since[src.Name()], Lookback: c.cfg.Lookback, Step: c.cfg.Step, Localities: localities,
 		})
 		if err != nil {
 			if ctx.Err() != nil {
@@ -87,102 +164,235 @@ func (c *Collector) RunOnce(ctx context.Context, now time.Time, localities []sou
 			st.Failures = append(st.Failures, fmt.Sprintf("%s: %v", src.Name(), err))
 			continue
 		}
-		samples = append(samples, res.Samples...)
+		p := part{source: src.Name()}
+		for _, smp := range res.Samples {
+			k, err := state.ParseKey(smp.Series)
+			if err != nil {
+				c.reject(&st, src.Name(), smp.Series, err)
+				continue
+			}
+			if in, ok := known[k]; ok && !smp.Time.After(in.LastSample) {
+				continue
+			}
+			p.samples = append(p.samples, keyed{k, smp})
+		}
+		parts = append(parts, p)
 		stale = append(stale, res.Stale...)
 	}
-	if len(st.Failures) == len(c.sources) && len(c.sources) > 0 {
-		return st, fmt.Errorf("collect: every source failed: %s", strings.Join(st.Failures, "; "))
+	var errs []error
+	if n := len(c.cfg.Sources); n > 0 && len(st.Failures) == n {
+		errs = append(errs, fmt.Errorf("collect: every source failed: %s", strings.Join(st.Failures, "; ")))
 	}
 
-	batch, err := Aggregate(samples, c.step)
-	if err != nil {
-		return st, err
+	c.admit(&st, parts, known, localities)
+	if err := c.commit(ctx, &st, parts); err != nil {
+		return st, errors.Join(append(errs, err)...)
 	}
-	if len(batch) > 0 {
-		if _, err := c.apply.Apply(ctx, state.AppendSamples{Step: c.step, Samples: batch}); err != nil {
-			return st, fmt.Errorf("collect: commit %d samples: %w", len(batch), err)
-		}
-		st.Samples = len(batch)
-		seen := map[state.Key]bool{}
-		for _, s := range batch {
-			seen[s.Key] = true
-			if s.Time.After(st.Newest) {
-				st.Newest = s.Time
+	if err := c.age(ctx, &st, now, stale); err != nil {
+		return st, errors.Join(append(errs, err)...)
+	}
+	return st, errors.Join(errs...)
+}
+
+// part is what one source returned this cycle, with parsed keys.
+type part struct {
+	source  string
+	samples []keyed
+}
+
+type keyed struct {
+	key state.Key
+	source.Sample
+}
+
+// reject records a malformed series and logs it once per collector.
+func (c *Collector) reject(st *Stats, src, series string, err error) {
+	st.Rejected = append(st.Rejected, fmt.Sprintf("%s: %q: %v", src, series, err))
+	if !c.malformed[series] {
+		c.malformed[series] = true
+		c.log.Warn("source returned a malformed series; its samples are dropped", "source", src, "series", series, "error", err)
+	}
+}
+
+// admit keeps the number of series within MaxSeries: new series are
+// admitted in order (the policies' localities first, then by key) while
+// there is room, and the samples of the others are left out.
+func (c *Collector) admit(st *Stats, parts []part, known map[state.Key]state.Info, localities []source.Locality) {
+	fresh := map[state.Key]bool{}
+	for _, p := range parts {
+		for _, s := range p.samples {
+			if _, ok := known[s.key]; !ok {
+				fresh[s.key] = true
 			}
-			delete(c.stale, s.Key.String()) // the store clears the mark on a newer sample
 		}
-		st.Series = len(seen)
-		c.advance(samples)
 	}
-
-	if n, err := c.markStale(ctx, now, stale); err != nil {
-		return st, err
-	} else {
-		st.Stale = n
+	room := c.cfg.MaxSeries - len(known)
+	if len(fresh) <= room {
+		return
 	}
-	return st, nil
+	policy := map[string]bool{}
+	for _, l := range localities {
+		policy[l.String()] = true
+	}
+	keys := make([]state.Key, 0, len(fresh))
+	for k := range fresh {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		pi, pj := policy[keys[i].Locality], policy[keys[j].Locality]
+		if pi != pj {
+			return pi
+		}
+		return keys[i].String() < keys[j].String()
+	})
+	refused := map[state.Key]bool{}
+	for i, k := range keys {
+		if i >= max(room, 0) {
+			refused[k] = true
+		}
+	}
+	for i := range parts {
+		kept := parts[i].samples[:0]
+		for _, s := range parts[i].samples {
+			if !refused[s.key] {
+				kept = append(kept, s)
+			}
+		}
+		parts[i].samples = kept
+	}
+	st.Refused = len(refused)
+	c.log.Error("series limit reached: new series are refused until series are dropped",
+		"series", len(known), "limit", c.cfg.MaxSeries, "refused", len(refused), "first_refused", keys[max(room, 0)].String())
 }
 
-// advance records, per source, the newest sample committed, so the next
-// request asks only for what is new.
-func (c *Collector) advance(samples []source.Sample) {
-	// Samples are not tagged with their source; sources that honour Since
-	// (history readers) are advanced to the newest sample overall, which is
-	// correct because all of them are asked for the same window.
-	var newest time.Time
-	for _, s := range samples {
-		if s.Time.After(newest) {
-			newest = s.Time
+// commit aggregates the parts and appends them in one command, then
+// advances each source's progress to the newest sample it contributed.
+func (c *Collector) commit(ctx context.Context, st *Stats, parts []part) error {
+	var all []source.Sample
+	for _, p := range parts {
+		for _, s := range p.samples {
+			all = append(all, s.Sample)
 		}
 	}
-	for _, src := range c.sources {
-		if newest.After(c.since[src.Name()]) {
-			c.since[src.Name()] = newest
+	batch, _ := Aggregate(all, c.cfg.Step) // keys were checked above
+	if len(batch) == 0 {
+		return nil
+	}
+	if _, err := c.cfg.Apply.Apply(ctx, state.AppendSamples{Step: c.cfg.Step, Samples: batch}); err != nil {
+		return fmt.Errorf("collect: commit %d samples: %w", len(batch), err)
+	}
+	st.Samples = len(batch)
+	seen := map[state.Key]bool{}
+	for _, s := range batch {
+		seen[s.Key] = true
+		if s.Time.After(st.Newest) {
+			st.Newest = s.Time
 		}
 	}
+	st.Series = len(seen)
+	for _, p := range parts {
+		for _, s := range p.samples {
+			if s.Time.After(c.since[p.source]) {
+				c.since[p.source] = s.Time
+			}
+		}
+	}
+	return nil
 }
 
-// markStale commits MarkStale for series that became stale, one command per
-// reason, and returns how many series it marked.
-func (c *Collector) markStale(ctx context.Context, now time.Time, stale []source.Stale) (int, error) {
-	byReason := map[string][]state.Key{}
-	for _, s := range stale {
-		if c.stale[s.Series] == s.Reason {
-			continue // already marked for this reason
-		}
+// age marks series stale, those the sources reported and those without a
+// sample for StaleSteps of their step, and drops series whose newest
+// sample is older than their retention.
+func (c *Collector) age(ctx context.Context, st *Stats, now time.Time, reported []source.Stale) error {
+	infos := c.cfg.Store.Infos() // after this cycle's samples
+	byKey := make(map[state.Key]state.Info, len(infos))
+	for _, in := range infos {
+		byKey[in.Key] = in
+	}
+	marks := map[string][]state.Key{} // reason → keys
+	marked := map[state.Key]bool{}
+	for _, s := range reported {
 		k, err := state.ParseKey(s.Series)
 		if err != nil {
 			c.log.Warn("source reported a malformed stale series", "series", s.Series, "error", err)
 			continue
 		}
-		byReason[s.Reason] = append(byReason[s.Reason], k)
+		if in, ok := byKey[k]; !ok || marked[k] || (in.Stale && in.StaleReason == s.Reason) {
+			continue // unknown to the store, or already marked for this reason
+		}
+		marks[s.Reason] = append(marks[s.Reason], k)
+		marked[k] = true
 	}
-	reasons := make([]string, 0, len(byReason))
-	for r := range byReason {
+	cfg := c.cfg.Store.Config()
+	retention := map[string]time.Duration{} // by profile prefix
+	var drop []state.Key
+	for _, in := range infos {
+		if in.LastSample.IsZero() {
+			continue
+		}
+		keep := maxRetention(cfg.TiersFor(in.Key.Locality), retention)
+		if now.Sub(in.LastSample) > keep {
+			drop = append(drop, in.Key)
+			continue
+		}
+		step := max(in.Step, c.cfg.Step)
+		limit := time.Duration(c.cfg.StaleSteps) * step
+		if !in.Stale && !marked[in.Key] && now.Sub(in.LastSample) > limit {
+			r := fmt.Sprintf("no sample for more than %d steps of %s", c.cfg.StaleSteps, step)
+			marks[r] = append(marks[r], in.Key)
+		}
+	}
+	reasons := make([]string, 0, len(marks))
+	for r := range marks {
 		reasons = append(reasons, r)
 	}
 	sort.Strings(reasons)
-	n := 0
 	for _, r := range reasons {
-		keys := byReason[r]
-		if _, err := c.apply.Apply(ctx, state.MarkStale{Keys: keys, Since: now, Reason: r}); err != nil {
-			return n, fmt.Errorf("collect: mark %d series stale: %w", len(keys), err)
+		keys := marks[r]
+		sort.Slice(keys, func(i, j int) bool { return keys[i].String() < keys[j].String() })
+		if _, err := c.cfg.Apply.Apply(ctx, state.MarkStale{Keys: keys, Since: now, Reason: r}); err != nil {
+			return fmt.Errorf("collect: mark %d series stale: %w", len(keys), err)
 		}
 		for _, k := range keys {
-			c.stale[k.String()] = r
 			c.log.Warn("series stale", "series", k.String(), "reason", r)
 		}
-		n += len(keys)
+		st.Stale += len(keys)
 	}
-	return n, nil
+	if len(drop) > 0 {
+		sort.Slice(drop, func(i, j int) bool { return drop[i].String() < drop[j].String() })
+		if _, err := c.cfg.Apply.Apply(ctx, state.DropSeries{Keys: drop}); err != nil {
+			return fmt.Errorf("collect: drop %d series: %w", len(drop), err)
+		}
+		st.Dropped = len(drop)
+		c.log.Info("dropped series with no sample inside their retention (nodes that left the cluster, sources that stopped)",
+			"series", len(drop), "first", drop[0].String())
+	}
+	return nil
+}
+
+// maxRetention is how far back the longest of tiers reaches, memoised by
+// the tiers' shape.
+func maxRetention(tiers []state.Tier, memo map[string]time.Duration) time.Duration {
+	id := fmt.Sprint(tiers)
+	if r, ok := memo[id]; ok {
+		return r
+	}
+	var r time.Duration
+	for _, t := range tiers {
+		r = max(r, t.Retention())
+	}
+	memo[id] = r
+	return r
 }
 
 // Aggregate turns raw samples into one sample per series and step bucket:
 // the mean of the bucket's samples, stamped with the bucket's start. The
-// result is sorted by series, then time. Non-finite values are dropped.
-func Aggregate(samples []source.Sample, step time.Duration) ([]state.Sample, error) {
+// result is sorted by series, then time. Non-finite values are dropped, and
+// so are the samples of a malformed series name, which are listed in
+// rejected with why (one entry per series).
+func Aggregate(samples []source.Sample, step time.Duration) (out []state.Sample, rejected []string) {
 	if step <= 0 {
-		return nil, errors.New("collect: step must be positive")
+		return nil, []string{fmt.Sprintf("step %v is not positive", step)}
 	}
 	type bucket struct {
 		key state.Key
@@ -194,15 +404,18 @@ func Aggregate(samples []source.Sample, step time.Duration) ([]state.Sample, err
 	}
 	sums := map[bucket]*acc{}
 	keys := map[string]state.Key{}
+	bad := map[string]bool{}
 	for _, s := range samples {
-		if math.IsNaN(s.Value) || math.IsInf(s.Value, 0) {
+		if math.IsNaN(s.Value) || math.IsInf(s.Value, 0) || bad[s.Series] {
 			continue
 		}
 		k, ok := keys[s.Series]
 		if !ok {
 			var err error
 			if k, err = state.ParseKey(s.Series); err != nil {
-				return nil, fmt.Errorf("collect: %w", err)
+				bad[s.Series] = true
+				rejected = append(rejected, fmt.Sprintf("%q: %v", s.Series, err))
+				continue
 			}
 			keys[s.Series] = k
 		}
@@ -215,7 +428,7 @@ func Aggregate(samples []source.Sample, step time.Duration) ([]state.Sample, err
 		a.sum += s.Value
 		a.n++
 	}
-	out := make([]state.Sample, 0, len(sums))
+	out = make([]state.Sample, 0, len(sums))
 	for b, a := range sums {
 		out = append(out, state.Sample{Key: b.key, Time: b.t, Value: a.sum / float64(a.n)})
 	}
@@ -225,5 +438,5 @@ func Aggregate(samples []source.Sample, step time.Duration) ([]state.Sample, err
 		}
 		return out[i].Time.Before(out[j].Time)
 	})
-	return out, nil
+	return out, rejected
 }

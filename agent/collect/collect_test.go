@@ -3,8 +3,12 @@ package collect
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/hashicorp/go-hclog"
 
 	"github.com/foreshape/foreshape/agent/state"
 	"github.com/foreshape/foreshape/plugins/source"
@@ -13,16 +17,15 @@ import (
 var t0 = time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
 
 func TestAggregate(t *testing.T) {
-	got, err := Aggregate([]source.Sample{
+	got, rejected := Aggregate([]source.Sample{
 		{Series: "dc1/web:cpu", Time: t0.Add(10 * time.Second), Value: 10},
 		{Series: "dc1/web:cpu", Time: t0.Add(50 * time.Second), Value: 30},
 		{Series: "dc1/web:cpu", Time: t0.Add(70 * time.Second), Value: 5},
 		{Series: "dc1/batch/*:cpu", Time: t0, Value: 1},
 		{Series: "dc1/batch/*:cpu", Time: t0, Value: nan()},
+		{Series: "nometric", Time: t0, Value: 1},
+		{Series: "nometric", Time: t0.Add(time.Minute), Value: 2},
 	}, time.Minute)
-	if err != nil {
-		t.Fatal(err)
-	}
 	want := []state.Sample{
 		{Key: state.Key{Locality: "dc1/batch/*", Metric: "cpu"}, Time: t0, Value: 1},
 		{Key: state.Key{Locality: "dc1/web", Metric: "cpu"}, Time: t0, Value: 20},
@@ -36,8 +39,8 @@ func TestAggregate(t *testing.T) {
 			t.Errorf("sample %d = %+v, want %+v", i, got[i], want[i])
 		}
 	}
-	if _, err := Aggregate([]source.Sample{{Series: "nometric", Time: t0, Value: 1}}, time.Minute); err == nil {
-		t.Error("malformed series accepted")
+	if len(rejected) != 1 || !strings.Contains(rejected[0], "nometric") {
+		t.Errorf("rejected = %q, want the malformed series once", rejected)
 	}
 }
 
@@ -57,53 +60,364 @@ func (f *fakeSource) Collect(_ context.Context, r source.Request) (source.Result
 	return f.res, f.err
 }
 
-// recorder applies commands to a real FSM's store semantics by keeping them.
-type recorder struct{ cmds []state.Command }
+// recorder applies commands to a real state machine and keeps them.
+type recorder struct {
+	*state.Local
+	cmds []state.Command
+	fail error // when set, Apply fails
+}
 
-func (r *recorder) Apply(_ context.Context, c state.Command) (state.Result, error) {
+func newRecorder(t *testing.T) *recorder {
+	t.Helper()
+	l, err := state.NewLocal(state.Config{Profiles: state.DefaultProfiles()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &recorder{Local: l}
+}
+
+func (r *recorder) Apply(ctx context.Context, c state.Command) (state.Result, error) {
+	if r.fail != nil {
+		return state.Result{}, r.fail
+	}
 	r.cmds = append(r.cmds, c)
-	return state.Result{}, nil
+	return r.Local.Apply(ctx, c)
+}
+
+func (r *recorder) Infos() []state.Info  { return r.FSM.Infos() }
+func (r *recorder) Config() state.Config { return r.FSM.Config() }
+func (r *recorder) info(series string) state.Info {
+	k, _ := state.ParseKey(series)
+	in, _ := r.FSM.Info(k)
+	return in
+}
+
+// of returns the commands of type T.
+func of[T state.Command](r *recorder) []T {
+	var out []T
+	for _, c := range r.cmds {
+		if v, ok := c.(T); ok {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+func newCollector(t *testing.T, rec *recorder, srcs ...source.Source) *Collector {
+	t.Helper()
+	c, err := New(Config{Sources: srcs, Apply: rec, Store: rec, Step: time.Minute, Lookback: time.Hour, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+func testLogger(t *testing.T) hclog.Logger {
+	return hclog.New(&hclog.LoggerOptions{Name: "test", Level: hclog.Info, Output: testWriter{t}})
 }
 
 func TestRunOnceCommitsAndMarksStale(t *testing.T) {
 	good := &fakeSource{name: "nomad", res: source.Result{
-		Samples: []source.Sample{{Series: "dc1/web:cpu", Time: t0, Value: 42}},
-		Stale:   []source.Stale{{Series: "node/n3:cpu", Reason: "stats unreachable"}},
+		Samples: []source.Sample{
+			{Series: "dc1/web:cpu", Time: t0, Value: 42},
+			{Series: "node/n3:cpu", Time: t0, Value: 1},
+		},
 	}}
 	bad := &fakeSource{name: "prometheus", err: errors.New("connection refused")}
-	rec := &recorder{}
-	c := New([]source.Source{good, bad}, rec, time.Minute, time.Hour, nil)
+	rec := newRecorder(t)
+	c := newCollector(t, rec, good, bad)
 
 	st, err := c.RunOnce(context.Background(), t0, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.Samples != 1 || st.Stale != 1 || len(st.Failures) != 1 || !st.Newest.Equal(t0) {
+	if st.Samples != 2 || st.Stale != 0 || len(st.Failures) != 1 || !st.Newest.Equal(t0) {
 		t.Errorf("stats = %+v", st)
 	}
-	if len(rec.cmds) != 2 {
-		t.Fatalf("commands = %d, want AppendSamples + MarkStale", len(rec.cmds))
+	// n3 stops answering: the source reports it stale.
+	good.res = source.Result{
+		Samples: []source.Sample{{Series: "dc1/web:cpu", Time: t0.Add(time.Minute), Value: 43}},
+		Stale:   []source.Stale{{Series: "node/n3:cpu", Reason: "stats unreachable"}},
 	}
-	if ms, ok := rec.cmds[1].(state.MarkStale); !ok || ms.Reason != "stats unreachable" || ms.Keys[0].Locality != "node/n3" {
-		t.Errorf("second command = %#v", rec.cmds[1])
+	if st, err = c.RunOnce(context.Background(), t0.Add(time.Minute), nil); err != nil || st.Stale != 1 {
+		t.Fatalf("stats %+v, %v", st, err)
 	}
-
-	// The same stale report is not committed again; Since advances.
-	if _, err := c.RunOnce(context.Background(), t0.Add(time.Minute), nil); err != nil {
-		t.Fatal(err)
+	if in := rec.info("node/n3:cpu"); !in.Stale || in.StaleReason != "stats unreachable" {
+		t.Errorf("node/n3:cpu = %+v, want stale for the source's reason", in)
 	}
-	if len(rec.cmds) != 3 {
-		t.Errorf("commands after second cycle = %d, want 3 (no repeated MarkStale)", len(rec.cmds))
+	// The same report is not committed again, even by a new collector
+	// (a new leader): the mark is in the replicated store.
+	n := len(of[state.MarkStale](rec))
+	for _, c := range []*Collector{c, newCollector(t, rec, good, bad)} {
+		if _, err := c.RunOnce(context.Background(), t0.Add(time.Minute+10*time.Second), nil); err != nil {
+			t.Fatal(err)
+		}
 	}
-	if got := good.reqs[1].Since; !got.Equal(t0) {
-		t.Errorf("second request Since = %v, want %v", got, t0)
+	if got := len(of[state.MarkStale](rec)); got != n {
+		t.Errorf("%d MarkStale commands after repeating the report, want %d", got, n)
 	}
 }
 
 func TestRunOnceAllSourcesFail(t *testing.T) {
 	bad := &fakeSource{name: "nomad", err: errors.New("timeout")}
-	c := New([]source.Source{bad}, &recorder{}, time.Minute, time.Hour, nil)
+	c := newCollector(t, newRecorder(t), bad)
 	if _, err := c.RunOnce(context.Background(), t0, nil); err == nil {
 		t.Error("no error when every source failed")
+	}
+}
+
+// history is a source that keeps history and honours Since, like
+// Prometheus or a replay: one sample per minute up to Now.
+type history struct {
+	name, series string
+	err          error
+	reqs         []source.Request
+}
+
+func (h *history) Name() string { return h.name }
+func (h *history) Collect(_ context.Context, r source.Request) (source.Result, error) {
+	h.reqs = append(h.reqs, r)
+	if h.err != nil {
+		return source.Result{}, h.err
+	}
+	from := r.Since
+	if from.IsZero() {
+		from = r.Now.Add(-r.Lookback)
+	}
+	var res source.Result
+	for at := from.Truncate(time.Minute).Add(time.Minute); !at.After(r.Now); at = at.Add(time.Minute) {
+		res.Samples = append(res.Samples, source.Sample{Series: h.series, Time: at, Value: float64(at.Minute())})
+	}
+	return res, nil
+}
+
+func TestEachSourceKeepsItsOwnProgress(t *testing.T) {
+	a := &history{name: "a", series: "dc1:a"}
+	b := &history{name: "b", series: "dc1:b"}
+	rec := newRecorder(t)
+	c := newCollector(t, rec, a, b)
+	ctx := context.Background()
+	if _, err := c.RunOnce(ctx, t0, nil); err != nil {
+		t.Fatal(err)
+	}
+	// b fails for two cycles; a goes on.
+	b.err = errors.New("timeout")
+	for i := 1; i <= 2; i++ {
+		if _, err := c.RunOnce(ctx, t0.Add(time.Duration(i)*time.Minute), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b.err = nil
+	if _, err := c.RunOnce(ctx, t0.Add(3*time.Minute), nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := b.reqs[len(b.reqs)-1].Since; !got.Equal(t0) {
+		t.Errorf("b was asked for samples since %v, want %v (its own newest, not a's)", got, t0)
+	}
+	if got := a.reqs[len(a.reqs)-1].Since; !got.Equal(t0.Add(2 * time.Minute)) {
+		t.Errorf("a was asked since %v, want %v", got, t0.Add(2*time.Minute))
+	}
+	// b's missed minutes were read when it came back.
+	g, err := rec.FSM.Range(state.Key{Locality: "dc1", Metric: "b"}, time.Minute, t0, t0.Add(4*time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, cnt := range g.Count {
+		if cnt != 1 {
+			t.Errorf("b at %v holds %d samples, want 1", g.Time(i), cnt)
+		}
+	}
+}
+
+func TestNewCollectorDoesNotCountHistoryTwice(t *testing.T) {
+	h := &history{name: "prometheus", series: "dc1:iops"}
+	rec := newRecorder(t)
+	ctx := context.Background()
+	if _, err := newCollector(t, rec, h).RunOnce(ctx, t0, nil); err != nil {
+		t.Fatal(err)
+	}
+	// A new leader's collector re-reads the lookback; what the store holds
+	// is left out.
+	st, err := newCollector(t, rec, h).RunOnce(ctx, t0.Add(time.Minute), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Samples != 1 {
+		t.Errorf("%d samples committed by the new collector, want only the new minute", st.Samples)
+	}
+	g, err := rec.FSM.Range(state.Key{Locality: "dc1", Metric: "iops"}, time.Minute, t0.Add(-time.Hour+time.Minute), t0.Add(2*time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, cnt := range g.Count {
+		if cnt != 1 {
+			t.Fatalf("point %v holds %d samples, want 1", g.Time(i), cnt)
+		}
+	}
+}
+
+func TestMalformedSeriesIsRejectedAlone(t *testing.T) {
+	src := &fakeSource{name: "prometheus", res: source.Result{Samples: []source.Sample{
+		{Series: "dc1:iops", Time: t0, Value: 5},
+		{Series: "dc1:", Time: t0, Value: 7},
+	}}}
+	rec := newRecorder(t)
+	st, err := newCollector(t, rec, src).RunOnce(context.Background(), t0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Samples != 1 || len(st.Rejected) != 1 || !strings.Contains(st.Rejected[0], `"dc1:"`) {
+		t.Errorf("stats = %+v, want the good sample committed and the bad series rejected", st)
+	}
+	if !strings.Contains(st.Problems(), "malformed") {
+		t.Errorf("Problems() = %q, want the rejection", st.Problems())
+	}
+}
+
+func TestSeriesWithoutSamplesGoStale(t *testing.T) {
+	// Every node of dc3 stops reporting: the source returns nothing for
+	// dc3, and reports nothing stale either.
+	src := &fakeSource{name: "nomad", res: source.Result{Samples: []source.Sample{
+		{Series: "dc3:cpu", Time: t0, Value: 40},
+		{Series: "dc1:cpu", Time: t0, Value: 20},
+	}}}
+	rec := newRecorder(t)
+	c := newCollector(t, rec, src)
+	ctx := context.Background()
+	for i := range 6 {
+		now := t0.Add(time.Duration(i) * time.Minute)
+		if i > 0 {
+			src.res.Samples = []source.Sample{{Series: "dc1:cpu", Time: now, Value: 20}}
+		}
+		st, err := c.RunOnce(ctx, now, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		in := rec.info("dc3:cpu")
+		switch {
+		case i <= 3 && in.Stale:
+			t.Errorf("dc3:cpu stale %v after its last sample; want three steps of grace", now.Sub(t0))
+		case i > 3 && !in.Stale:
+			t.Errorf("dc3:cpu not stale %v after its last sample", now.Sub(t0))
+		case i == 4 && (st.Stale != 1 || !strings.Contains(in.StaleReason, "no sample for more than 3 steps")):
+			t.Errorf("at +4m: stats %+v, reason %q", st, in.StaleReason)
+		}
+		if rec.info("dc1:cpu").Stale {
+			t.Errorf("dc1:cpu stale at %v though it reports", now)
+		}
+	}
+	// A fresh sample clears the mark.
+	now := t0.Add(7 * time.Minute)
+	src.res.Samples = []source.Sample{{Series: "dc3:cpu", Time: now, Value: 41}}
+	if _, err := c.RunOnce(ctx, now, nil); err != nil {
+		t.Fatal(err)
+	}
+	if rec.info("dc3:cpu").Stale {
+		t.Error("dc3:cpu still stale after a fresh sample")
+	}
+}
+
+func TestEverySourceFailingStillMarksStale(t *testing.T) {
+	src := &fakeSource{name: "nomad", res: source.Result{Samples: []source.Sample{{Series: "dc1:cpu", Time: t0, Value: 20}}}}
+	rec := newRecorder(t)
+	c := newCollector(t, rec, src)
+	ctx := context.Background()
+	if _, err := c.RunOnce(ctx, t0, nil); err != nil {
+		t.Fatal(err)
+	}
+	src.err = errors.New("nomad: context deadline exceeded")
+	if _, err := c.RunOnce(ctx, t0.Add(5*time.Minute), nil); err == nil {
+		t.Error("no error with every source failing")
+	}
+	if !rec.info("dc1:cpu").Stale {
+		t.Error("dc1:cpu not stale after five minutes with Nomad unreachable")
+	}
+}
+
+func TestNodeSeriesDroppedAfterRetention(t *testing.T) {
+	src := &fakeSource{name: "nomad", res: source.Result{Samples: []source.Sample{
+		{Series: "node/gone:cpu", Time: t0, Value: 1},
+		{Series: "dc1:cpu", Time: t0, Value: 20},
+	}}}
+	rec := newRecorder(t)
+	c := newCollector(t, rec, src)
+	ctx := context.Background()
+	if _, err := c.RunOnce(ctx, t0, nil); err != nil {
+		t.Fatal(err)
+	}
+	// The node leaves; dc1 goes on for six hours (the node profile's
+	// retention) and a minute.
+	for _, d := range []time.Duration{time.Hour, 6 * time.Hour, 6*time.Hour + time.Minute} {
+		now := t0.Add(d)
+		src.res.Samples = []source.Sample{{Series: "dc1:cpu", Time: now, Value: 20}}
+		st, err := c.RunOnce(ctx, now, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, held := rec.FSM.Info(state.Key{Locality: "node/gone", Metric: "cpu"})
+		if gone := d > 6*time.Hour; held == gone || (gone && st.Dropped != 1) {
+			t.Errorf("at +%v: series held %v, dropped %d", d, held, st.Dropped)
+		}
+	}
+	if len(of[state.DropSeries](rec)) != 1 {
+		t.Errorf("%d DropSeries commands, want 1", len(of[state.DropSeries](rec)))
+	}
+	if _, held := rec.FSM.Info(state.Key{Locality: "dc1", Metric: "cpu"}); !held {
+		t.Error("a reporting series was dropped")
+	}
+}
+
+func TestSeriesLimitAdmitsPolicyLocalitiesFirst(t *testing.T) {
+	var samples []source.Sample
+	for i := range 5 {
+		samples = append(samples, source.Sample{Series: fmt.Sprintf("node/n%d:cpu", i), Time: t0, Value: 1})
+	}
+	samples = append(samples, source.Sample{Series: "dc2:cpu", Time: t0, Value: 50})
+	src := &fakeSource{name: "nomad", res: source.Result{Samples: samples}}
+	rec := newRecorder(t)
+	c, err := New(Config{Sources: []source.Source{src}, Apply: rec, Store: rec, Step: time.Minute, MaxSeries: 4, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := c.RunOnce(context.Background(), t0, []source.Locality{{Datacenter: "dc2"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := rec.FSM.Len(); n != 4 {
+		t.Errorf("%d series stored, want the limit 4", n)
+	}
+	if _, ok := rec.FSM.Info(state.Key{Locality: "dc2", Metric: "cpu"}); !ok {
+		t.Error("the policy's locality series was refused")
+	}
+	if st.Refused != 2 || !strings.Contains(st.Problems(), "series limit reached: 2 new series refused") {
+		t.Errorf("stats %+v, problems %q", st, st.Problems())
+	}
+}
+
+func TestFailedCommitKeepsProgress(t *testing.T) {
+	h := &history{name: "prometheus", series: "dc1:iops"}
+	rec := newRecorder(t)
+	c := newCollector(t, rec, h)
+	ctx := context.Background()
+	if _, err := c.RunOnce(ctx, t0, nil); err != nil {
+		t.Fatal(err)
+	}
+	rec.fail = errors.New("not the leader")
+	if _, err := c.RunOnce(ctx, t0.Add(time.Minute), nil); err == nil {
+		t.Fatal("no error from a failed commit")
+	}
+	rec.fail = nil
+	if _, err := c.RunOnce(ctx, t0.Add(2*time.Minute), nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := h.reqs[2].Since; !got.Equal(t0) {
+		t.Errorf("after a failed commit the source was asked since %v, want %v", got, t0)
 	}
 }

@@ -53,7 +53,7 @@ type Profile struct {
 func (p Profile) BytesPerSeries() int { return bytesPerSeries(p.Tiers) }
 
 // DefaultProfiles keep 1-minute points for 6 hours, and nothing coarser, for
-// per-node series ("node/<node name>:…") and per-allocation-group series
+// per-node series ("node/<node ID>:…") and per-allocation-group series
 // ("group/<namespace>/<job>/<group>:…"). They are not applied unless a Config
 // names them, because they change the replicated state: every node of a
 // cluster must use the same profiles, and a node restoring a snapshot taken

@@ -34,10 +34,11 @@ const (
 type Locality = policies.Locality
 
 // NodeScope is the prefix of series that belong to one node rather than to
-// a locality: "node/<node name>".
+// a locality: "node/<node ID>". Node IDs, unlike names, are unique and
+// never reused.
 const NodeScope = "node/"
 
-// SeriesName joins a scope (a locality name, or NodeScope+node name) and a
+// SeriesName joins a scope (a locality name, or NodeScope+node ID) and a
 // metric into a series name: "dc1/web:cpu".
 func SeriesName(scope, metric string) string { return scope + ":" + metric }
 

@@ -1,12 +1,15 @@
 // Package nomad is the metric source that reads Nomad: the node list (kept
 // current with blocking queries), per-node host stats and, optionally,
-// per-allocation stats, aggregated to every node and to every locality the
-// policies name: CPU and memory as percent of allocatable capacity, and as
-// absolute MHz and MB.
+// per-allocation stats, aggregated to every node (keyed by node ID) and to
+// every locality the policies name: CPU and memory as percent of
+// allocatable capacity, and as absolute MHz and MB.
 //
 // It only reads from Nomad. A node whose stats cannot be read this cycle is
 // reported stale and left out of its localities' aggregates; its last value
-// is never reused.
+// is never reused. A locality's absolute use (MHz, MB) is published only
+// when every one of its ready nodes answered: a partial sum would look like
+// a drop in demand, so it is reported stale instead; its percent use is the
+// answering nodes' use over their own capacity.
 package nomad
 
 import (
@@ -29,7 +32,8 @@ type Config struct {
 	Client *nomadapi.Client
 	// Concurrency bounds the stats requests in flight; zero means 32.
 	Concurrency int
-	// NodeSeries adds per-node series ("node/<name>:cpu", …).
+	// NodeSeries adds per-node series ("node/<node ID>:cpu", …); NodeNames
+	// maps the IDs to names.
 	NodeSeries bool
 	// AllocStats reads every running allocation's stats and adds per task
 	// group series ("group/<namespace>/<job>/<group>:cpu_mhz", …). It costs
@@ -145,6 +149,18 @@ func (s *Source) setNodes(nodes []*nomadapi.NodeListStub, index uint64) {
 	s.nodes, s.nodeIndex = nodes, index
 }
 
+// NodeNames maps the ID of every node in the last node list to its name,
+// for showing node series ("node/<ID>:cpu") to operators.
+func (s *Source) NodeNames() map[string]string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[string]string, len(s.nodes))
+	for _, n := range s.nodes {
+		out[n.ID] = n.Name
+	}
+	return out
+}
+
 // listNodes returns the watched node list, or lists now when no watch has
 // filled it yet.
 func (s *Source) listNodes(ctx context.Context) ([]*nomadapi.NodeListStub, error) {
@@ -207,7 +223,7 @@ func (s *Source) Collect(ctx context.Context, req source.Request) (source.Result
 		if !s.cfg.NodeSeries {
 			continue
 		}
-		scope := source.NodeScope + n.Name
+		scope := source.NodeScope + n.ID
 		if u.err != nil {
 			for _, m := range []string{source.CPUPercent, source.MemoryPercent, source.CPUMHz, source.MemoryMB} {
 				res.Stale = append(res.Stale, source.Stale{Series: source.SeriesName(scope, m), Reason: u.err.Error()})
@@ -244,6 +260,17 @@ func (s *Source) Collect(ctx context.Context, req source.Request) (source.Result
 			for _, m := range []string{source.CPUPercent, source.MemoryPercent, source.CPUMHz, source.MemoryMB} {
 				res.Stale = append(res.Stale, source.Stale{Series: source.SeriesName(scope, m),
 					Reason: fmt.Sprintf("none of the locality's %d nodes answered", members)})
+			}
+		case fresh < members:
+			// The percent of the answering nodes' capacity still estimates
+			// the locality's; their absolute sum would understate it.
+			reason := fmt.Sprintf("%d of the locality's %d nodes answered; a partial sum would understate its demand", fresh, members)
+			for _, smp := range percentAndAbsolute(scope, t, sum) {
+				if _, m, _ := source.SplitSeries(smp.Series); m == source.CPUMHz || m == source.MemoryMB {
+					res.Stale = append(res.Stale, source.Stale{Series: smp.Series, Reason: reason})
+					continue
+				}
+				res.Samples = append(res.Samples, smp)
 			}
 		default:
 			res.Samples = append(res.Samples, percentAndAbsolute(scope, t, sum)...)

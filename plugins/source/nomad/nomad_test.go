@@ -34,6 +34,20 @@ func newSim(t *testing.T) (*sim.Cluster, *nomadapi.Client) {
 	return c, client
 }
 
+// nodeIDs maps every node's name to its ID.
+func nodeIDs(t *testing.T, client *nomadapi.Client) map[string]string {
+	t.Helper()
+	nodes, _, err := client.Nodes().List(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]string{}
+	for _, n := range nodes {
+		out[n.Name] = n.ID
+	}
+	return out
+}
+
 var (
 	dc1Web = policies.Locality{Datacenter: "dc1", NodeClass: "web"}
 	dc2    = policies.Locality{Datacenter: "dc2"}
@@ -65,9 +79,23 @@ func TestCollectAggregatesNodes(t *testing.T) {
 	if mhz <= 0 || pct <= 0 || pct >= 100 {
 		t.Fatalf("dc1/*/web cpu = %v MHz, %v %%", mhz, pct)
 	}
+	// Node series are keyed by node ID, never by name (names need not be
+	// unique, IDs are); NodeNames shows the names.
 	var nodesMHz float64
-	for k, v := range got {
-		if strings.HasPrefix(k, "node/dc1-rack-") && strings.HasSuffix(k, ":cpu_mhz") {
+	ids := nodeIDs(t, client)
+	names := s.NodeNames()
+	for name, id := range ids {
+		if names[id] != name {
+			t.Errorf("NodeNames()[%s] = %q, want %q", id, names[id], name)
+		}
+		if _, ok := got["node/"+name+":cpu"]; ok {
+			t.Errorf("a node series is keyed by the name %s", name)
+		}
+		v, ok := got["node/"+id+":cpu_mhz"]
+		if !ok {
+			t.Errorf("no series node/%s:cpu_mhz for node %s", id, name)
+		}
+		if strings.HasPrefix(name, "dc1-rack-") {
 			nodesMHz += v
 		}
 	}
@@ -104,8 +132,9 @@ func TestUnreachableNodeIsStaleAndExcluded(t *testing.T) {
 	for _, st := range after.Stale {
 		stale[st.Series] = st.Reason
 	}
-	if r := stale["node/dc1-rack-a-1:cpu"]; !strings.Contains(r, "dc1-rack-a-1") {
-		t.Errorf("node series not stale: %+v", after.Stale)
+	node := "node/" + nodeIDs(t, client)["dc1-rack-a-1"]
+	if r := stale[node+":cpu"]; !strings.Contains(r, "dc1-rack-a-1") {
+		t.Errorf("node series not stale with a reason naming the node: %+v", after.Stale)
 	}
 	val := func(r source.Result, series string) (float64, bool) {
 		for _, smp := range r.Samples {
@@ -115,14 +144,27 @@ func TestUnreachableNodeIsStaleAndExcluded(t *testing.T) {
 		}
 		return 0, false
 	}
-	if _, ok := val(after, "node/dc1-rack-a-1:cpu"); ok {
+	if _, ok := val(after, node+":cpu"); ok {
 		t.Error("a stale node still has samples")
 	}
-	b, _ := val(before, "dc1/*/web:cpu_mhz")
-	a, ok := val(after, "dc1/*/web:cpu_mhz")
-	n1, _ := val(before, "node/dc1-rack-a-1:cpu_mhz")
-	if !ok || n1 <= 0 || a > b-n1+1e-6 {
-		t.Errorf("locality cpu_mhz %v after losing a node (%v before, node had %v): not excluded", a, b, n1)
+	// The locality's absolute use would be a partial sum: stale, not
+	// published. Its percent is the answering nodes' use over their own
+	// capacity.
+	for _, m := range []string{"cpu_mhz", "memory_mb"} {
+		series := "dc1/*/web:" + m
+		if v, ok := val(after, series); ok {
+			t.Errorf("%s = %v published from part of the locality", series, v)
+		}
+		if r := stale[series]; !strings.Contains(r, "7 of the locality's 8 nodes answered") {
+			t.Errorf("%s stale reason %q, want one giving the coverage", series, r)
+		}
+	}
+	if _, ok := val(before, "dc1/*/web:cpu_mhz"); !ok {
+		t.Error("no dc1/*/web:cpu_mhz with every node answering")
+	}
+	pct, ok := val(after, "dc1/*/web:cpu")
+	if !ok || pct <= 0 || pct >= 100 {
+		t.Errorf("dc1/*/web:cpu = %v, %v: the percent of the answering nodes is still published", pct, ok)
 	}
 }
 
