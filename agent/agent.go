@@ -83,8 +83,6 @@ type Agent struct {
 	nomad     *nomadsource.Source
 	prom      *promsource.Source // nil without prometheus.address
 	sources   []source.Source
-	collector *collect.Collector
-	predictor *predict.Predictor
 
 	api      *api.Server
 	dash     *ui.Handler
@@ -170,8 +168,6 @@ func New(cfg *config.Config, opts Options) (*Agent, error) {
 		a.node.Close()
 		return nil, err
 	}
-	a.collector = collect.New(a.sources, applier{node}, minStep(pols), 0, log)
-	a.predictor = predict.New(log)
 	a.tel = newTelemetry(a.registry)
 	a.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
@@ -366,13 +362,29 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 }
 
-// leaderLoop runs cycles while this agent leads.
+// term is what the leader loop keeps for one leadership term: the
+// collector and the predictor start afresh each term, from the replicated
+// store, so nothing a previous term remembered outlives it.
+type term struct {
+	collector *collect.Collector
+	step      time.Duration // the collector's step
+	predictor *predict.Predictor
+}
+
+// leaderLoop runs cycles while this agent leads. When leadership ends it
+// withdraws what it published: a follower serves no forecasts, hotspots or
+// gauges, which would otherwise age without anyone noticing.
 func (a *Agent) leaderLoop(ctx context.Context) {
 	a.log.Info("leading: starting the collect and forecast cycle")
-	defer a.log.Info("leadership ended: cycle stopped")
+	defer func() {
+		a.latest.Store(nil)
+		a.tel.reset()
+		a.log.Info("leadership ended: cycle stopped; forecasts and hotspots withdrawn until this agent leads again")
+	}()
+	t := &term{predictor: predict.New(a.log)}
 	for {
 		start := time.Now()
-		a.cycle(ctx)
+		a.cycle(ctx, t)
 		wait := a.interval() - time.Since(start)
 		select {
 		case <-ctx.Done():
@@ -395,13 +407,34 @@ func (a *Agent) interval() time.Duration {
 	return max(d, 100*time.Millisecond)
 }
 
+// collector returns the term's collector, built anew when the policies'
+// shortest step changed.
+func (a *Agent) collector(t *term, step time.Duration) (*collect.Collector, error) {
+	if t.collector != nil && t.step == step {
+		return t.collector, nil
+	}
+	c, err := collect.New(collect.Config{Sources: a.sources, Apply: applier{a.node}, Store: a.fsm, Step: step, Logger: a.log})
+	if err != nil {
+		return nil, err
+	}
+	t.collector, t.step = c, step
+	return c, nil
+}
+
 // cycle collects, forecasts and publishes the result.
-func (a *Agent) cycle(ctx context.Context) {
+func (a *Agent) cycle(ctx context.Context, t *term) {
 	started := time.Now()
 	a.cfgMu.RLock()
 	pols := a.pols
 	a.cfgMu.RUnlock()
 	c := api.Cycle{Started: started}
+	coll, err := a.collector(t, minStep(pols))
+	if err != nil {
+		c.Error = err.Error()
+		a.log.Error("cycle skipped", logKeyError, err)
+		a.publish(c, predict.Result{})
+		return
+	}
 	now, err := a.clock.Now(ctx)
 	if err != nil {
 		c.Error = err.Error()
@@ -410,7 +443,7 @@ func (a *Agent) cycle(ctx context.Context) {
 		return
 	}
 	c.DataTime = now
-	st, err := a.collector.RunOnce(ctx, now, localities(pols))
+	st, err := coll.RunOnce(ctx, now, localities(pols))
 	c.Collected = st.Samples
 	if err != nil {
 		if ctx.Err() != nil {
@@ -418,10 +451,10 @@ func (a *Agent) cycle(ctx context.Context) {
 		}
 		c.Error = err.Error()
 		a.log.Warn("collection failed; forecasting from what the store has", logKeyError, err)
-	} else if len(st.Failures) > 0 {
-		c.Error = strings.Join(st.Failures, "; ")
+	} else if p := st.Problems(); p != "" {
+		c.Error = p
 	}
-	res := a.predictor.RunOnce(now, a.fsm, pols)
+	res := t.predictor.RunOnce(now, a.fsm, pols)
 	c.Forecasts, c.Hotspots = len(res.Forecasts), len(res.Hotspots)
 	c.Duration = time.Since(started)
 	a.publish(c, res)

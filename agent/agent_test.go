@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	nomadapi "github.com/hashicorp/nomad/api"
 
 	"github.com/foreshape/foreshape/agent/api"
 	"github.com/foreshape/foreshape/config"
@@ -55,6 +57,26 @@ func startDevAgent(t *testing.T, speed float64, opts Options) (*Agent, *testSim,
 		a.Close()
 	})
 	return a, d, &api.Client{Address: a.HTTPAddr()}
+}
+
+// nodeID returns the ID of the named node of the Nomad at url.
+func nodeID(t *testing.T, url, name string) string {
+	t.Helper()
+	client, err := nomadapi.NewClient(&nomadapi.Config{Address: url})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nodes, _, err := client.Nodes().List(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range nodes {
+		if n.Name == name {
+			return n.ID
+		}
+	}
+	t.Fatalf("no node named %s", name)
+	return ""
 }
 
 // eventually polls cond until it holds or the deadline passes.
@@ -114,20 +136,38 @@ func TestUnreachableNodeGoesStaleAndAgentKeepsRunning(t *testing.T) {
 	if err := d.Cluster.SetFaults(sim.Faults{StatsUnreachable: []string{"dc3-edge-1"}}); err != nil {
 		t.Fatal(err)
 	}
+	node := "node/" + nodeID(t, d.URL, "dc3-edge-1")
 	var st api.Status
-	eventually(t, 30*time.Second, "node/dc3-edge-1 series marked stale", func() bool {
+	eventually(t, 30*time.Second, node+" series marked stale", func() bool {
 		var err error
 		st, err = c.Status(ctx)
 		if err != nil {
 			return false
 		}
 		for _, s := range st.Stale {
-			if s.Series == "node/dc3-edge-1:cpu" && strings.Contains(s.Reason, "dc3-edge-1") {
+			if s.Series == node+":cpu" && strings.Contains(s.Reason, "dc3-edge-1") {
 				return true
 			}
 		}
 		return false
 	})
+	// The series listing names the node, and says how much it holds.
+	series, err := c.Series(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, s := range series {
+		if s.Series == node+":cpu" {
+			found = true
+			if s.Node != "dc3-edge-1" || s.Points == 0 || s.First.IsZero() || s.First.After(s.Last) || !s.Stale {
+				t.Errorf("series %+v: want the node's name, its points and first time, and the stale mark", s)
+			}
+		}
+	}
+	if !found {
+		t.Errorf("%s:cpu not listed", node)
+	}
 	first := st.LastCycle.DataTime
 	eventually(t, 30*time.Second, "cycles to go on", func() bool {
 		st, err := c.Status(ctx)
@@ -148,7 +188,7 @@ func TestUnreachableNodeGoesStaleAndAgentKeepsRunning(t *testing.T) {
 			return false
 		}
 		for _, s := range st.Stale {
-			if strings.HasPrefix(s.Series, "node/dc3-edge-1:") {
+			if strings.HasPrefix(s.Series, node+":") {
 				return false
 			}
 		}
@@ -238,5 +278,55 @@ func TestPolicyQueriesNeedPrometheus(t *testing.T) {
 	_, err := New(cfg, Options{Logger: testLogger(t), Policies: pols})
 	if err == nil || !strings.Contains(err.Error(), "prometheus.address") || !strings.Contains(err.Error(), "queue") {
 		t.Errorf("err = %v, want one naming the policy and prometheus.address", err)
+	}
+}
+
+// TestLeadershipEndWithdrawsForecasts runs one leadership term by hand and
+// ends it: what the term published (forecasts, hotspots, gauges) must not
+// outlive it, or a follower would serve them as current.
+func TestLeadershipEndWithdrawsForecasts(t *testing.T) {
+	d := startTestSim(t, 600)
+	cfg := config.DevDefault()
+	cfg.Name = "term-test"
+	cfg.HTTP.Address = "127.0.0.1:0"
+	cfg.Nomad.Address = d.URL
+	a, err := New(cfg, Options{Logger: testLogger(t), Clock: d, Policies: devPolicies(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	eventually(t, 10*time.Second, "leadership", func() bool { _, ok := a.node.LeaderContext(); return ok })
+	ctx := context.Background()
+	metrics := func() string {
+		rec := httptest.NewRecorder()
+		a.api.ServeHTTP(rec, httptest.NewRequest("GET", "/v1/metrics", nil))
+		return rec.Body.String()
+	}
+	termCtx, endTerm := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		a.leaderLoop(termCtx)
+	}()
+	eventually(t, 30*time.Second, "forecasts and their gauges", func() bool {
+		return len(a.Forecasts(ctx)) > 0 && strings.Contains(metrics(), "foreshape_forecast{")
+	})
+	endTerm()
+	<-done
+	if fs := a.Forecasts(ctx); len(fs) != 0 {
+		t.Errorf("%d forecasts still served after leadership ended", len(fs))
+	}
+	if hs := a.Hotspots(ctx); len(hs) != 0 {
+		t.Errorf("%d hotspots still served after leadership ended", len(hs))
+	}
+	m := metrics()
+	if strings.Contains(m, "foreshape_forecast{") || strings.Contains(m, "foreshape_hotspot_probability{") {
+		t.Error("forecast gauges still exported after leadership ended")
+	}
+	if !strings.Contains(m, "foreshape_forecasts 0") {
+		t.Error("foreshape_forecasts is not 0 after leadership ended")
+	}
+	if st := a.Status(ctx); st.LastCycle != nil {
+		t.Errorf("status still reports the last term's cycle: %+v", st.LastCycle)
 	}
 }

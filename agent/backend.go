@@ -2,8 +2,10 @@ package agent
 
 import (
 	"context"
+	"strings"
 
 	"github.com/foreshape/foreshape/agent/api"
+	"github.com/foreshape/foreshape/plugins/source"
 )
 
 var _ api.Backend = (*Agent)(nil)
@@ -68,9 +70,16 @@ func (a *Agent) Policies(context.Context) []api.Policy {
 // Series implements api.Backend.
 func (a *Agent) Series(context.Context) []api.Series {
 	infos := a.fsm.Infos()
+	names := a.nomad.NodeNames()
 	out := make([]api.Series, 0, len(infos))
 	for _, info := range infos {
 		s := api.Series{Series: info.Key.String(), Last: info.LastSample, Stale: info.Stale, StaleReason: info.StaleReason}
+		if id, ok := strings.CutPrefix(info.Key.Locality, source.NodeScope); ok {
+			s.Node = names[id]
+		}
+		if e, ok := a.fsm.Extent(info.Key); ok {
+			s.Points, s.First = e.Points, e.First
+		}
 		if p, ok := a.fsm.Latest(info.Key); ok {
 			s.LastValue = p.Mean
 		}

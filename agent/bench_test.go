@@ -168,7 +168,10 @@ func benchCycle(b *testing.B, nodes int) {
 		b.Fatal(err)
 	}
 
-	coll := collect.New([]source.Source{src}, ap, time.Minute, 0, nil)
+	coll, err := collect.New(collect.Config{Sources: []source.Source{src}, Apply: ap, Store: fsm, Step: time.Minute})
+	if err != nil {
+		b.Fatal(err)
+	}
 	pred := predict.New(nil)
 	cycle := func() predict.Result {
 		if err := c.Step(time.Minute); err != nil {

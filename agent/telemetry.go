@@ -15,6 +15,8 @@ type telemetry struct {
 	cycleSeconds prometheus.Histogram
 	samples      prometheus.Counter
 	stale        prometheus.Counter
+	dropped      prometheus.Counter
+	refused      prometheus.Counter
 	forecasts    prometheus.Gauge
 	hotspots     prometheus.Gauge
 	skipped      prometheus.Gauge
@@ -36,6 +38,12 @@ func newTelemetry(reg prometheus.Registerer) telemetry {
 		stale: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "foreshape_series_marked_stale_total", Help: "Series marked stale because their source could not refresh them.",
 		}),
+		dropped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "foreshape_series_dropped_total", Help: "Series dropped because they had no sample inside their retention (nodes that left the cluster).",
+		}),
+		refused: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "foreshape_series_refused_total", Help: "New series refused because the store held its maximum number of series.",
+		}),
 		forecasts: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "foreshape_forecasts", Help: "Forecasts produced by the last cycle.",
 		}),
@@ -49,7 +57,7 @@ func newTelemetry(reg prometheus.Registerer) telemetry {
 			Name: "foreshape_anomalies", Help: "Recent anomaly events across forecast series.",
 		}),
 	}
-	reg.MustRegister(t.cycles, t.cycleSeconds, t.samples, t.stale, t.forecasts, t.hotspots, t.skipped, t.anomalies)
+	reg.MustRegister(t.cycles, t.cycleSeconds, t.samples, t.stale, t.dropped, t.refused, t.forecasts, t.hotspots, t.skipped, t.anomalies)
 	return t
 }
 
@@ -62,8 +70,18 @@ func (t telemetry) observe(c api.Cycle, st collect.Stats, res predict.Result) {
 	t.cycleSeconds.Observe(c.Duration.Seconds())
 	t.samples.Add(float64(st.Samples))
 	t.stale.Add(float64(st.Stale))
+	t.dropped.Add(float64(st.Dropped))
+	t.refused.Add(float64(st.Refused))
 	t.forecasts.Set(float64(len(res.Forecasts)))
 	t.hotspots.Set(float64(len(res.Hotspots)))
 	t.skipped.Set(float64(len(res.Skipped)))
 	t.anomalies.Set(float64(len(res.Anomalies)))
+}
+
+// reset zeroes the gauges of the last cycle, when this agent stops leading.
+func (t telemetry) reset() {
+	t.forecasts.Set(0)
+	t.hotspots.Set(0)
+	t.skipped.Set(0)
+	t.anomalies.Set(0)
 }

@@ -68,6 +68,8 @@ func (c *StatusCommand) Run(args []string) int {
 		if lc.Error != "" {
 			fmt.Fprintf(w, "\terror: %s\n", lc.Error)
 		}
+	} else if !st.IsLeader {
+		fmt.Fprintf(w, "Last cycle\tnone: this agent does not lead; the leader (%s) runs the cycle and serves forecasts\n", st.Leader)
 	} else {
 		fmt.Fprintf(w, "Last cycle\tnone yet\n")
 	}

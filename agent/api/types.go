@@ -74,7 +74,13 @@ type Headroom struct {
 
 // Series describes one stored series.
 type Series struct {
-	Series      string    `json:"series"`
+	Series string `json:"series"`
+	// Node is the name of the node a node series ("node/<ID>:cpu") belongs
+	// to, while the node is in Nomad's node list.
+	Node string `json:"node,omitempty"`
+	// Points is how many points the series' finest tier holds (1-minute
+	// points, at most a day's for locality series and six hours' for node
+	// series); First is the start of the oldest point held in any tier.
 	Points      int       `json:"points"`
 	First       time.Time `json:"first"`
 	Last        time.Time `json:"last"`

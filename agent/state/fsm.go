@@ -194,6 +194,13 @@ func (f *FSM) Infos() []Info {
 	return f.store.Infos()
 }
 
+// Extent returns how much of a series the store holds; see Store.Extent.
+func (f *FSM) Extent(key Key) (Extent, bool) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.store.Extent(key)
+}
+
 // Latest returns a series' newest finest-tier point; see Store.Latest.
 func (f *FSM) Latest(key Key) (Point, bool) {
 	f.mu.RLock()

@@ -252,6 +252,47 @@ func (sr *series) info() Info {
 	return in
 }
 
+// Extent describes how much of a series the store holds: Points is the
+// number of non-empty buckets of the finest tier of its profile, First the
+// start of its oldest non-empty bucket in any tier.
+type Extent struct {
+	Points int
+	First  time.Time
+}
+
+// Extent returns key's extent, and false when the series does not exist.
+// It reads every bucket of the finest tier and the oldest buckets of the
+// others, so it costs a scan of the series rather than a lookup.
+func (s *Store) Extent(key Key) (Extent, bool) {
+	sr := s.series[key]
+	if sr == nil {
+		return Extent{}, false
+	}
+	var e Extent
+	for i, t := range sr.layout.tiers {
+		old, ok := sr.oldest(i)
+		if !ok {
+			continue
+		}
+		head := sr.heads[i].head
+		for b := old; b <= head; b++ {
+			if sr.get(i, b).count == 0 {
+				continue
+			}
+			if i == 0 {
+				e.Points++
+			}
+			if at := fromUnixNano(b * int64(t.Step)); e.First.IsZero() || at.Before(e.First) {
+				e.First = at
+			}
+			if i > 0 {
+				break // only the oldest bucket of a coarser tier matters
+			}
+		}
+	}
+	return e, true
+}
+
 // Latest returns the newest bucket of the finest tier of the series' profile
 // (its Time is the bucket's start) and false when the series does not exist or holds nothing.
 func (s *Store) Latest(key Key) (Point, bool) {

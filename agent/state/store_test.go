@@ -677,3 +677,25 @@ func TestProfileBytesPerSeries(t *testing.T) {
 		t.Errorf("locality series 89 days back: tier %d, first count %v, %v; want the hourly tier, filled", g.Tier, g.Count[:1], err)
 	}
 }
+
+func TestExtent(t *testing.T) {
+	s := newStore(t, smallTiers)
+	if _, ok := s.Extent(cpu); ok {
+		t.Error("an unknown series has an extent")
+	}
+	// Minutes 0, 1, 2 and 7: the 1-minute ring (5 points) holds minute 7
+	// only; the 5-minute ring still reaches back to minute 0.
+	for _, m := range []int{0, 1, 2, 7} {
+		if _, _, err := s.Append(time.Minute, []Sample{{cpu, at(time.Duration(m) * time.Minute), 1}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e, ok := s.Extent(cpu)
+	if !ok || e.Points != 1 || !e.First.Equal(at(0)) {
+		t.Errorf("extent = %+v, %v; want 1 point in the finest tier, first at %v", e, ok, at(0))
+	}
+	s.Append(time.Minute, []Sample{{cpu, at(8 * time.Minute), 1}, {cpu, at(9 * time.Minute), 1}})
+	if e, _ := s.Extent(cpu); e.Points != 3 {
+		t.Errorf("points = %d after three recent minutes, want 3", e.Points)
+	}
+}
