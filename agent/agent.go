@@ -18,7 +18,6 @@ import (
 	"os"
 	"sort"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -65,6 +64,9 @@ type Options struct {
 	// CycleInterval overrides the wall-clock interval between cycles;
 	// zero derives it from the shortest policy step and the clock's speed.
 	CycleInterval time.Duration
+	// MaxSeries bounds the series the leader stores; zero means
+	// collect.DefaultMaxSeries.
+	MaxSeries int
 }
 
 // Agent is a running foreshape agent.
@@ -129,7 +131,12 @@ func New(cfg *config.Config, opts Options) (*Agent, error) {
 		}
 	}
 	a.pols = pols
-	if err := a.loadTokens(cfg); err != nil {
+	toks, err := readTokens(cfg)
+	if err != nil {
+		return nil, err
+	}
+	a.tokens.Store(&toks)
+	if err := checkSeriesBudget(pols, cfg.Prometheus.Address != "", opts.MaxSeries); err != nil {
 		return nil, err
 	}
 
@@ -413,7 +420,8 @@ func (a *Agent) collector(t *term, step time.Duration) (*collect.Collector, erro
 	if t.collector != nil && t.step == step {
 		return t.collector, nil
 	}
-	c, err := collect.New(collect.Config{Sources: a.sources, Apply: applier{a.node}, Store: a.fsm, Step: step, Logger: a.log})
+	c, err := collect.New(collect.Config{Sources: a.sources, Apply: applier{a.node}, Store: a.fsm, Step: step,
+		MaxSeries: a.opts.MaxSeries, Logger: a.log})
 	if err != nil {
 		return nil, err
 	}
@@ -468,84 +476,6 @@ func (a *Agent) cycle(ctx context.Context, t *term) {
 
 func (a *Agent) publish(c api.Cycle, res predict.Result) {
 	a.latest.Store(&cycleResult{cycle: c, predict: res})
-}
-
-// Reload re-reads the configuration at path (empty: keep the current one)
-// and the policies. When either is invalid it keeps the old ones and
-// returns the error. Only the log level, the ACL tokens and the policies
-// change at run time; other changed settings need a restart and are
-// reported.
-func (a *Agent) Reload(cfg *config.Config) error {
-	a.cfgMu.RLock()
-	old := a.cfg
-	a.cfgMu.RUnlock()
-	if cfg == nil {
-		cfg = old
-	}
-	pols := a.opts.Policies
-	if pols == nil {
-		var err error
-		if pols, err = loadPolicies(cfg.Policies.Dir); err != nil {
-			return fmt.Errorf("reload: keeping the previous policies: %w", err)
-		}
-	}
-	if err := a.loadTokens(cfg); err != nil {
-		return fmt.Errorf("reload: keeping the previous configuration: %w", err)
-	}
-	if err := a.setPolicyQueries(pols); err != nil {
-		return fmt.Errorf("reload: keeping the previous policies: %w", err)
-	}
-	if cfg.LogLevel != old.LogLevel {
-		a.log.SetLevel(hclog.LevelFromString(cfg.LogLevel))
-	}
-	for _, f := range restartOnly(old, cfg) {
-		a.log.Warn("setting changed; it takes effect after a restart", "field", f)
-	}
-	a.cfgMu.Lock()
-	a.cfg, a.pols = cfg, pols
-	a.cfgMu.Unlock()
-	a.log.Info("reloaded", logKeyPolicies, len(pols))
-	return nil
-}
-
-// restartOnly lists the settings that differ and only apply at start.
-func restartOnly(old, cfg *config.Config) []string {
-	var out []string
-	check := func(name string, changed bool) {
-		if changed {
-			out = append(out, name)
-		}
-	}
-	check("data_dir", old.DataDir != cfg.DataDir)
-	check("bind_addr", old.BindAddr != cfg.BindAddr)
-	check("server", fmt.Sprint(old.Server) != fmt.Sprint(cfg.Server))
-	check("nomad", fmt.Sprint(old.Nomad) != fmt.Sprint(cfg.Nomad))
-	check("prometheus", old.Prometheus != cfg.Prometheus)
-	check("http", old.HTTP != cfg.HTTP)
-	check("tls", old.TLS != cfg.TLS)
-	return out
-}
-
-func (a *Agent) loadTokens(cfg *config.Config) error {
-	if !cfg.ACL.Enabled {
-		a.tokens.Store(&[]string{})
-		return nil
-	}
-	b, err := os.ReadFile(cfg.ACL.TokenFile)
-	if err != nil {
-		return fmt.Errorf("agent: acl.token_file: %w", err)
-	}
-	var toks []string
-	for _, line := range strings.Split(string(b), "\n") {
-		if t := strings.TrimSpace(line); t != "" && !strings.HasPrefix(t, "#") {
-			toks = append(toks, t)
-		}
-	}
-	if len(toks) == 0 {
-		return fmt.Errorf("agent: acl.token_file %s holds no token; every request would be refused", cfg.ACL.TokenFile)
-	}
-	a.tokens.Store(&toks)
-	return nil
 }
 
 func (a *Agent) currentTokens() []string { return *a.tokens.Load() }

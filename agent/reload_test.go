@@ -1,0 +1,202 @@
+package agent
+
+import (
+	"bytes"
+	"context"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/foreshape/foreshape/config"
+)
+
+// lockedBuffer collects log output for assertions.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// reloadAgent builds (without running) an agent with ACLs on, its policies
+// in a directory the test may change, and a log the test can read.
+func reloadAgent(t *testing.T) (*Agent, *config.Config, string, *lockedBuffer) {
+	t.Helper()
+	dir := t.TempDir()
+	polDir := filepath.Join(dir, "policies")
+	if err := os.Mkdir(polDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	src, err := os.ReadFile(devPoliciesFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	write(t, filepath.Join(polDir, "dev.hcl"), string(src))
+	tokens := filepath.Join(dir, "tokens")
+	write(t, tokens, "old-token\n")
+	cfg := config.DevDefault()
+	cfg.Name = "reload-test"
+	cfg.HTTP.Address = "127.0.0.1:0"
+	cfg.Nomad.Address = "http://127.0.0.1:1"
+	cfg.Nomad.Token = "nomad-token-1"
+	cfg.Policies.Dir = polDir
+	cfg.ACL = config.ACL{Enabled: true, TokenFile: tokens}
+	logs := &lockedBuffer{}
+	log := hclog.New(&hclog.LoggerOptions{Name: "test", Level: hclog.Info, Output: logs})
+	a, err := New(cfg, Options{Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close() })
+	return a, cfg, dir, logs
+}
+
+func write(t *testing.T, path, s string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(s), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// status answers GET /v1/status with token.
+func status(a *Agent, token string) int {
+	req := httptest.NewRequest("GET", "/v1/status", nil)
+	req.Header.Set("X-Foreshape-Token", token)
+	rec := httptest.NewRecorder()
+	a.api.ServeHTTP(rec, req)
+	return rec.Code
+}
+
+func TestReloadIsAllOrNothing(t *testing.T) {
+	a, cfg, dir, _ := reloadAgent(t)
+	ctx := context.Background()
+	// New tokens, and a policy whose Prometheus query cannot run (the agent
+	// has no prometheus.address): the reload must change nothing.
+	write(t, filepath.Join(dir, "tokens"), "new-token\n")
+	write(t, filepath.Join(cfg.Policies.Dir, "queue.hcl"), `shaping "queue" {
+  locality {
+    datacenter = "dc9"
+  }
+  forecast {
+    queries = {
+      queue_depth = "sum(queue_depth{ {{.Matchers}} })"
+    }
+  }
+}
+`)
+	next := cfg.Clone()
+	next.LogLevel = "error"
+	err := a.Reload(next)
+	if err == nil || !strings.Contains(err.Error(), "prometheus.address") || !strings.Contains(err.Error(), "keeping the previous") {
+		t.Fatalf("Reload error = %v, want one naming prometheus.address that keeps the previous configuration", err)
+	}
+	if got := status(a, "old-token"); got != 200 {
+		t.Errorf("the old token answers %d after a failed reload, want 200", got)
+	}
+	if got := status(a, "new-token"); got != 403 {
+		t.Errorf("the new token answers %d after a failed reload, want 403", got)
+	}
+	if n := len(a.Policies(ctx)); n != 4 {
+		t.Errorf("%d policies after a failed reload, want the previous 4", n)
+	}
+	if !a.log.IsInfo() {
+		t.Error("the log level changed in a failed reload")
+	}
+	// With the bad policy gone, the same reload applies whole.
+	if err := os.Remove(filepath.Join(cfg.Policies.Dir, "queue.hcl")); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Reload(next); err != nil {
+		t.Fatal(err)
+	}
+	if status(a, "new-token") != 200 || status(a, "old-token") != 403 {
+		t.Error("the new token file did not take effect")
+	}
+	if a.log.IsInfo() || !a.log.IsError() {
+		t.Error("the log level did not change")
+	}
+}
+
+func TestReloadReportsSettingsThatNeedARestart(t *testing.T) {
+	a, cfg, _, logs := reloadAgent(t)
+	next := cfg.Clone()
+	next.Nomad.Token = "nomad-token-2" // rotated
+	next.Consul.Token = "consul-token"
+	next.Telemetry.PrometheusMetrics = false
+	next.LogLevel = "debug" // applied live
+	if err := a.Reload(next); err != nil {
+		t.Fatal(err)
+	}
+	out := logs.String()
+	for _, f := range []string{"nomad.token", "consul.token", "telemetry.prometheus_metrics"} {
+		if !strings.Contains(out, "takes effect after a restart: field="+f) {
+			t.Errorf("the log does not say %s needs a restart:\n%s", f, out)
+		}
+	}
+	for _, secret := range []string{"nomad-token-2", "nomad-token-1", "consul-token"} {
+		if strings.Contains(out, secret) {
+			t.Errorf("the log shows the secret %q", secret)
+		}
+	}
+	if strings.Contains(out, "field=log_level") {
+		t.Error("log_level reported as needing a restart; it applies live")
+	}
+}
+
+func TestRestartOnly(t *testing.T) {
+	old := config.Default()
+	for _, tc := range []struct {
+		name   string
+		change func(*config.Config)
+		want   []string
+	}{
+		{"nothing", func(*config.Config) {}, nil},
+		{"rotated nomad token", func(c *config.Config) { c.Nomad.Token = "s2" }, []string{"nomad.token"}},
+		{"retry_join", func(c *config.Config) { c.Server.RetryJoin = []string{"10.0.0.2"} }, []string{"server.retry_join"}},
+		{"live settings", func(c *config.Config) {
+			c.LogLevel, c.ACL.Enabled, c.ACL.TokenFile, c.Policies.Dir = "warn", true, "/t", "/p"
+		}, nil},
+		{"several", func(c *config.Config) { c.DataDir, c.HTTP.Address, c.TLS.CAFile = "/d", "0.0.0.0:1", "/ca" },
+			[]string{"data_dir", "http.address", "tls.ca_file"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			next := old.Clone()
+			tc.change(next)
+			if got := restartOnly(old, next); !slices.Equal(got, tc.want) {
+				t.Errorf("restartOnly = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestPoliciesBeyondTheSeriesBoundAreRefused(t *testing.T) {
+	cfg := config.DevDefault()
+	cfg.HTTP.Address = "127.0.0.1:0"
+	cfg.Nomad.Address = "http://127.0.0.1:1"
+	// The four dev policies shape four localities: 16 series.
+	_, err := New(cfg, Options{Logger: testLogger(t), Policies: devPolicies(t), MaxSeries: 15})
+	if err == nil || !strings.Contains(err.Error(), "need 16 series, more than the 15") {
+		t.Errorf("err = %v, want one saying the policies need more series than the bound", err)
+	}
+	a, err := New(cfg, Options{Logger: testLogger(t), Policies: devPolicies(t), MaxSeries: 16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Close()
+}
