@@ -82,9 +82,9 @@ type Agent struct {
 	fsm  *state.FSM
 	node *cluster.Node
 
-	nomad     *nomadsource.Source
-	prom      *promsource.Source // nil without prometheus.address
-	sources   []source.Source
+	nomad   *nomadsource.Source
+	prom    *promsource.Source // nil without prometheus.address
+	sources []source.Source
 
 	api      *api.Server
 	dash     *ui.Handler
