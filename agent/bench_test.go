@@ -102,11 +102,14 @@ func heapInUse() uint64 {
 // benchCycle measures one collect + forecast cycle of the leader against a
 // simulated cluster of the given size: every node's stats read through the
 // real nomad/api client, aggregated, committed through Raft, and every
-// policy's localities forecast from a day of history. The first cycle
-// (models fitted from scratch) is reported as cold-cycle-s; the timed
-// cycles update fitted models, as the agent does in steady state. agent-MiB
-// is the heap the agent's parts hold after a cycle (the simulated cluster
-// excluded).
+// policy's localities forecast from a day of history. The store starts as
+// an agent's does after six hours of running: every node's four series hold
+// six hours of 1-minute points (their profile's whole ring) and every
+// locality's cpu and memory a day. The first cycle (models fitted from
+// scratch) is reported as cold-cycle-s; the timed cycles update fitted
+// models, as the agent does in steady state. agent-MiB is the heap the
+// agent's parts hold after the cycles (the simulated cluster excluded), and
+// store-MiB the part the series store holds.
 func benchCycle(b *testing.B, nodes int) {
 	c, err := sim.New(cycleScenario(nodes), sim.Options{SkipNodeMinutes: true})
 	if err != nil {
@@ -121,12 +124,63 @@ func benchCycle(b *testing.B, nodes int) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	nodeList, _, err := client.Nodes().List(nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	pols := benchPolicies(b)
+	locs := localities(pols)
 	base := heapInUse()
 
 	fsm, err := state.NewFSM(state.Config{Profiles: state.DefaultProfiles()})
 	if err != nil {
 		b.Fatal(err)
 	}
+	// The history is applied to the state machine before Raft starts, as
+	// a snapshot restore would: a running agent's log is compacted by its
+	// snapshots and does not hold six hours of samples.
+	ctx := context.Background()
+	now := c.Now()
+	prefill := &state.Local{FSM: fsm}
+	var hist []state.Sample
+	flush := func() {
+		if _, err := prefill.Apply(ctx, state.AppendSamples{Step: time.Minute, Samples: hist}); err != nil {
+			b.Fatal(err)
+		}
+		hist = hist[:0]
+	}
+	wave := func(at time.Time, phase int) float64 {
+		return 40 + 15*math.Sin(2*math.Pi*float64((at.Unix()+int64(phase)*600)%86400)/86400)
+	}
+	for _, l := range locs {
+		for i := 1440; i > 0; i-- {
+			at := now.Add(-time.Duration(i) * time.Minute).Truncate(time.Minute)
+			v := wave(at, 0)
+			hist = append(hist,
+				state.Sample{Key: state.Key{Locality: l.String(), Metric: source.CPUPercent}, Time: at, Value: v},
+				state.Sample{Key: state.Key{Locality: l.String(), Metric: source.MemoryPercent}, Time: at, Value: v / 2})
+		}
+	}
+	flush()
+	for j, n := range nodeList {
+		scope := source.NodeScope + n.ID
+		for i := 360; i > 0; i-- {
+			at := now.Add(-time.Duration(i) * time.Minute).Truncate(time.Minute)
+			v := wave(at, j)
+			hist = append(hist,
+				state.Sample{Key: state.Key{Locality: scope, Metric: source.CPUPercent}, Time: at, Value: v},
+				state.Sample{Key: state.Key{Locality: scope, Metric: source.MemoryPercent}, Time: at, Value: v / 2},
+				state.Sample{Key: state.Key{Locality: scope, Metric: source.CPUMHz}, Time: at, Value: 160 * v},
+				state.Sample{Key: state.Key{Locality: scope, Metric: source.MemoryMB}, Time: at, Value: 160 * v})
+		}
+		if j%250 == 249 {
+			flush()
+		}
+	}
+	flush()
+	hist = nil
+	store := heapInUse() - base
+
 	node, err := cluster.New(cluster.Config{NodeID: "bench", InMemory: true, Bootstrap: true,
 		HeartbeatTimeout: 50 * time.Millisecond, ElectionTimeout: 50 * time.Millisecond,
 		LeaderLeaseTimeout: 50 * time.Millisecond}, fsm, nil)
@@ -147,26 +201,7 @@ func benchCycle(b *testing.B, nodes int) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	ctx := context.Background()
 	ap := applier{node}
-	pols := benchPolicies(b)
-	locs := localities(pols)
-
-	// A day of 1-minute history for every locality's cpu and memory.
-	now := c.Now()
-	var hist []state.Sample
-	for _, l := range locs {
-		for i := 1440; i > 0; i-- {
-			at := now.Add(-time.Duration(i) * time.Minute).Truncate(time.Minute)
-			v := 40 + 15*math.Sin(2*math.Pi*float64(at.Unix()%86400)/86400)
-			hist = append(hist,
-				state.Sample{Key: state.Key{Locality: l.String(), Metric: source.CPUPercent}, Time: at, Value: v},
-				state.Sample{Key: state.Key{Locality: l.String(), Metric: source.MemoryPercent}, Time: at, Value: v / 2})
-		}
-	}
-	if _, err := ap.Apply(ctx, state.AppendSamples{Step: time.Minute, Samples: hist}); err != nil {
-		b.Fatal(err)
-	}
 
 	coll, err := collect.New(collect.Config{Sources: []source.Source{src}, Apply: ap, Store: fsm, Step: time.Minute})
 	if err != nil {
@@ -199,6 +234,7 @@ func benchCycle(b *testing.B, nodes int) {
 	runtime.ReadMemStats(&ms)
 	b.ReportMetric(cold.Seconds(), "cold-cycle-s")
 	b.ReportMetric(float64(heapInUse()-base)/(1<<20), "agent-MiB")
+	b.ReportMetric(float64(store)/(1<<20), "store-MiB")
 	b.ReportMetric(float64(ms.Sys)/(1<<20), "process-sys-MiB")
 	b.ReportMetric(float64(fsm.Len()), "series")
 }
