@@ -162,6 +162,7 @@ func (c *Collector) RunOnce(ctx context.Context, now time.Time, localities []sou
 			}
 			c.log.Warn("source failed; its series get no samples this cycle", "source", src.Name(), "error", err)
 			st.Failures = append(st.Failures, fmt.Sprintf("%s: %v", src.Name(), err))
+			stale = append(stale, res.Stale...) // what it knows it could not refresh
 			continue
 		}
 		p := part{source: src.Name()}

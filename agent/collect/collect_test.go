@@ -421,3 +421,22 @@ func TestFailedCommitKeepsProgress(t *testing.T) {
 		t.Errorf("after a failed commit the source was asked since %v, want %v", got, t0)
 	}
 }
+
+func TestFailedSourceStaleEntriesAreMarked(t *testing.T) {
+	src := &fakeSource{name: "nomad", res: source.Result{Samples: []source.Sample{{Series: "dc1:cpu", Time: t0, Value: 20}}}}
+	rec := newRecorder(t)
+	c := newCollector(t, rec, src)
+	ctx := context.Background()
+	if _, err := c.RunOnce(ctx, t0, nil); err != nil {
+		t.Fatal(err)
+	}
+	// Every node's stats fail: the source errs, and says which series.
+	src.err = errors.New("no node's stats could be read")
+	src.res = source.Result{Stale: []source.Stale{{Series: "dc1:cpu", Reason: "none of the locality's 3 nodes answered"}}}
+	if _, err := c.RunOnce(ctx, t0.Add(time.Minute), nil); err == nil {
+		t.Error("no error with every source failing")
+	}
+	if in := rec.info("dc1:cpu"); !in.Stale || !strings.Contains(in.StaleReason, "none of the locality's") {
+		t.Errorf("dc1:cpu = %+v, want stale at once with the source's reason", in)
+	}
+}

@@ -98,7 +98,8 @@ type Source interface {
 	Name() string
 	// Collect returns the samples observed up to req.Now. It returns an error
 	// only when nothing could be collected; partial failures are Stale
-	// entries.
+	// entries. With an error it may still return Stale entries (and no
+	// samples) for the series it knows it could not refresh.
 	Collect(ctx context.Context, req Request) (Result, error)
 }
 

@@ -232,9 +232,6 @@ func (s *Source) Collect(ctx context.Context, req source.Request) (source.Result
 		}
 		res.Samples = append(res.Samples, percentAndAbsolute(scope, t, u)...)
 	}
-	if len(nodes) > 0 && failed == len(nodes) {
-		return source.Result{}, fmt.Errorf("nomad source: no node's stats could be read: %w", firstErr(usages))
-	}
 	for _, l := range req.Localities {
 		var sum usage
 		members, fresh := 0, 0
@@ -275,6 +272,12 @@ func (s *Source) Collect(ctx context.Context, req source.Request) (source.Result
 		default:
 			res.Samples = append(res.Samples, percentAndAbsolute(scope, t, sum)...)
 		}
+	}
+	if len(nodes) > 0 && failed == len(nodes) {
+		// Nothing was collected; the stale entries still say which series
+		// could not be refreshed, and why.
+		res.Sort()
+		return source.Result{Stale: res.Stale}, fmt.Errorf("nomad source: no node's stats could be read: %w", firstErr(usages))
 	}
 	if s.cfg.AllocStats {
 		samples, stale, err := s.allocSamples(ctx, t)

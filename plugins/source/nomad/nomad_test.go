@@ -181,9 +181,21 @@ func TestEveryNodeUnreachableFails(t *testing.T) {
 	if err := c.SetFaults(sim.Faults{StatsUnreachable: all}); err != nil {
 		t.Fatal(err)
 	}
-	s, _ := New(Config{Client: client}, nil)
-	if _, err := s.Collect(context.Background(), source.Request{Now: c.Now(), Step: time.Minute, Localities: []source.Locality{dc2}}); err == nil {
+	s, _ := New(Config{Client: client, NodeSeries: true}, nil)
+	res, err := s.Collect(context.Background(), source.Request{Now: c.Now(), Step: time.Minute, Localities: []source.Locality{dc2}})
+	if err == nil {
 		t.Error("no error when no node answered")
+	}
+	// The series that could not be refreshed are still named, with why.
+	stale := map[string]string{}
+	for _, st := range res.Stale {
+		stale[st.Series] = st.Reason
+	}
+	if r := stale["dc2:cpu"]; !strings.Contains(r, "none of the locality's") {
+		t.Errorf("dc2:cpu stale reason %q, want one saying no node answered", r)
+	}
+	if len(stale) != 4*len(nodes)+4 || len(res.Samples) != 0 {
+		t.Errorf("%d stale series and %d samples, want every node's and dc2's four series stale and no sample", len(stale), len(res.Samples))
 	}
 }
 
