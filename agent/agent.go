@@ -67,6 +67,13 @@ type Options struct {
 	// MaxSeries bounds the series the leader stores; zero means
 	// collect.DefaultMaxSeries.
 	MaxSeries int
+	// Sources, when not nil, are the metric sources instead of Nomad and
+	// Prometheus (a replay of recorded series): the agent then talks to no
+	// Nomad, and policies' Prometheus queries read from these sources.
+	Sources []source.Source
+	// Lookback bounds how much history sources that keep it return on their
+	// first cycle; zero lets each source choose.
+	Lookback time.Duration
 }
 
 // Agent is a running foreshape agent.
@@ -171,7 +178,9 @@ func New(cfg *config.Config, opts Options) (*Agent, error) {
 	}
 	a.node = node
 
-	if err := a.buildSources(cfg); err != nil {
+	if opts.Sources != nil {
+		a.sources = opts.Sources
+	} else if err := a.buildSources(cfg); err != nil {
 		a.node.Close()
 		return nil, err
 	}
@@ -244,6 +253,9 @@ func (a *Agent) buildSources(cfg *config.Config) error {
 // setPolicyQueries hands the policies' Prometheus queries (forecast.queries)
 // to the Prometheus source, or fails when they need one and none is set.
 func (a *Agent) setPolicyQueries(pols []*policies.Policy) error {
+	if a.opts.Sources != nil {
+		return nil // the given sources serve every metric they have
+	}
 	var qs []promsource.LocalityQuery
 	for _, p := range pols {
 		for metric, q := range p.Forecast.Queries {
@@ -331,7 +343,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	}()
 	go func() {
 		defer wg.Done()
-		a.nomad.Watch(ctx)
+		if a.nomad != nil {
+			a.nomad.Watch(ctx)
+		}
 	}()
 	go func() {
 		defer wg.Done()
@@ -421,7 +435,7 @@ func (a *Agent) collector(t *term, step time.Duration) (*collect.Collector, erro
 		return t.collector, nil
 	}
 	c, err := collect.New(collect.Config{Sources: a.sources, Apply: applier{a.node}, Store: a.fsm, Step: step,
-		MaxSeries: a.opts.MaxSeries, Logger: a.log})
+		Lookback: a.opts.Lookback, MaxSeries: a.opts.MaxSeries, Logger: a.log})
 	if err != nil {
 		return nil, err
 	}

@@ -70,7 +70,10 @@ func (a *Agent) Policies(context.Context) []api.Policy {
 // Series implements api.Backend.
 func (a *Agent) Series(context.Context) []api.Series {
 	infos := a.fsm.Infos()
-	names := a.nomad.NodeNames()
+	var names map[string]string
+	if a.nomad != nil {
+		names = a.nomad.NodeNames()
+	}
 	out := make([]api.Series, 0, len(infos))
 	for _, info := range infos {
 		s := api.Series{Series: info.Key.String(), Last: info.LastSample, Stale: info.Stale, StaleReason: info.StaleReason}

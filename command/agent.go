@@ -15,6 +15,7 @@ import (
 	"github.com/foreshape/foreshape/agent"
 
 	"github.com/foreshape/foreshape/config"
+	"github.com/foreshape/foreshape/plugins/source"
 	"github.com/foreshape/foreshape/policies"
 )
 
@@ -48,6 +49,15 @@ Usage: foreshape agent [options]
   simulated Nomad cluster driven by real traces, with policies for it, so
   that forecasts and a predicted hotspot show within a minute.
 
+  -replay DIR runs a throwaway single-node agent in memory on recorded
+  series instead of a cluster: every *.csv or *.tsv file in DIR with
+  absolute timestamps and a header naming each value column by its series,
+  LOCALITY:METRIC (timestamp,dc1/web:cpu,dc1/web:memory), played back at
+  -replay-speed from far enough into the recording that the policies'
+  history is there at the first cycle. The policies are DIR's *.hcl files,
+  or the configuration's policies.dir when DIR holds none; a reload does not
+  re-read DIR. When the recording ends its series go stale.
+
 Options:
 
   -config=PATH      Agent configuration file or directory. Required unless
@@ -61,6 +71,9 @@ Options:
   -sim-clock        Take the data time from a foreshape simulator at
                     nomad.address ('foreshape sim serve') instead of the
                     wall clock.
+  -replay=DIR       Run on the recorded series in DIR instead of Nomad.
+  -replay-speed=X   With -replay, recorded seconds played per wall second.
+                    Default: 60.
   -http-addr=ADDR   HTTP API address, HOST:PORT; overrides http.address.
 
 Example:
@@ -68,6 +81,7 @@ Example:
   $ foreshape agent -dev
   $ foreshape agent -config /etc/foreshape/config.d
   $ foreshape agent -config agent.hcl -sim-clock   # against 'foreshape sim serve'
+  $ foreshape agent -replay ./recorded -replay-speed 600
 `)
 }
 
@@ -79,19 +93,28 @@ func (c *AgentCommand) Run(args []string) int {
 	speed := fs.Float64("sim-speed", defaultDevSpeed, "")
 	simClock := fs.Bool("sim-clock", false, "")
 	httpAddr := fs.String("http-addr", "", "")
+	replayDir := fs.String("replay", "", "")
+	replaySpeed := fs.Float64("replay-speed", defaultReplaySpeed, "")
 	if code, ok := c.Parse(fs, args, c.Help); !ok {
 		return code
 	}
 	if fs.NArg() > 0 {
 		return c.UsageError("agent", fmt.Sprintf("agent takes no arguments, got %q", fs.Arg(0)))
 	}
-	if *path == "" && !*dev {
-		return c.UsageError("agent", "-config PATH is required (or -dev for a throwaway dev agent)")
+	replaying := *replayDir != ""
+	if *path == "" && !*dev && !replaying {
+		return c.UsageError("agent", "-config PATH is required (or -dev for a throwaway dev agent, or -replay DIR)")
+	}
+	if *dev && replaying {
+		return c.UsageError("agent", "-dev and -replay both run without a cluster; choose one")
 	}
 	if *speed <= 0 {
 		return c.UsageError("agent", "-sim-speed must be positive")
 	}
-	setup := loadAgent(*path, *dev, *httpAddr, os.Getenv)
+	if *replaySpeed <= 0 {
+		return c.UsageError("agent", "-replay-speed must be positive")
+	}
+	setup := loadAgent(*path, *dev || replaying, *httpAddr, os.Getenv)
 	writeDiags(c.Err, setup.files, setup.diags)
 	if setup.diags.HasErrors() {
 		return ExitInvalid
@@ -108,6 +131,24 @@ func (c *AgentCommand) Run(args []string) int {
 			return ExitInvalid
 		}
 		opts.Policies = pols
+	}
+	var rp *replayRun
+	if replaying {
+		var (
+			files map[string]*hcl.File
+			diags hcl.Diagnostics
+			err   error
+		)
+		rp, files, diags, err = prepareReplay(*replayDir, *replaySpeed, setup.policies)
+		writeDiags(c.Err, files, diags)
+		if err != nil {
+			c.UI.Error(fmt.Sprintf("error: %v", err))
+		}
+		if err != nil || diags.HasErrors() {
+			return ExitInvalid
+		}
+		opts.Sources = []source.Source{rp.source}
+		opts.Clock, opts.Lookback, opts.Policies = rp.clock, rp.lookback, rp.policies
 	}
 	var devSimulator *devSim
 	if *dev && *useDevSim {
@@ -128,7 +169,7 @@ func (c *AgentCommand) Run(args []string) int {
 		return ExitInvalid
 	}
 	defer a.Close()
-	c.banner(a, cfg, devSimulator)
+	c.banner(a, cfg, devSimulator, rp, *replayDir)
 
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
@@ -157,18 +198,29 @@ func (c *AgentCommand) Run(args []string) int {
 }
 
 // banner tells the operator where the agent is and what to try next.
-func (c *AgentCommand) banner(a *agent.Agent, cfg *config.Config, d *devSim) {
+func (c *AgentCommand) banner(a *agent.Agent, cfg *config.Config, d *devSim, rp *replayRun, replayDir string) {
 	addr := "http://" + a.HTTPAddr()
 	fmt.Fprintf(c.Out, "==> foreshape agent running\n")
 	fmt.Fprintf(c.Out, "      HTTP API: %s\n", addr)
-	fmt.Fprintf(c.Out, "         Nomad: %s\n", cfg.Nomad.Address)
+	if rp != nil {
+		now, _ := rp.clock.Now(c.Ctx)
+		fmt.Fprintf(c.Out, "        Replay: %d recorded series from %s at %gx, from %s (the recording ends about %s from now)\n",
+			rp.series, replayDir, rp.clock.speed, now.Format(time.RFC3339),
+			(time.Duration(float64(rp.end.Sub(now))/rp.clock.speed)).Round(time.Second))
+	} else {
+		fmt.Fprintf(c.Out, "         Nomad: %s\n", cfg.Nomad.Address)
+	}
 	if d != nil {
 		fmt.Fprintf(c.Out, "     Simulator: default scenario at %gx (a dc2 demand surge at +3h virtual, about %s from now)\n",
 			d.speed, (3 * time.Hour / time.Duration(d.speed)).Round(time.Second))
 	}
 	fmt.Fprintf(c.Out, "\n==> Try:\n")
 	fmt.Fprintf(c.Out, "      foreshape status -address %s\n", addr)
-	fmt.Fprintf(c.Out, "      foreshape forecast show -address %s -metric cpu dc2\n", addr)
+	loc := "dc2" // the dev scenario's surging datacenter
+	if pols := a.Policies(c.Ctx); d == nil && len(pols) > 0 {
+		loc = pols[0].Locality
+	}
+	fmt.Fprintf(c.Out, "      foreshape forecast show -address %s -metric cpu %s\n", addr, loc)
 	fmt.Fprintf(c.Out, "      foreshape hotspots -address %s\n", addr)
 	fmt.Fprintf(c.Out, "      curl -s %s/v1/forecasts | head\n\n", addr)
 }

@@ -2,7 +2,8 @@
 // cluster produced them: each binding maps one locality's metric to a
 // series read from a trace file, placed on the data-time axis, scaled, and
 // optionally looped. It serves backtests and what-if runs of policies on
-// real traces.
+// real traces, and `foreshape agent -replay DIR`, which runs the agent on
+// recorded series (LoadDir).
 //
 // It only reads the traces it was given at construction; it never touches
 // a cluster, and it returns each point once (after Request.Since).
@@ -14,11 +15,14 @@ import (
 	"fmt"
 	"io/fs"
 	"math"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/foreshape/foreshape/internal/tracefile"
 	"github.com/foreshape/foreshape/plugins/source"
+	"github.com/foreshape/foreshape/policies"
 )
 
 // Binding plays one series as one locality's metric.
@@ -92,6 +96,71 @@ func LoadSeries(fsys fs.FS, path, column string, step time.Duration) ([]float64,
 		names = append(names, s.Name)
 	}
 	return nil, fmt.Errorf("replay: %s has no series for column %q (has %s)", path, column, strings.Join(names, ", "))
+}
+
+// LoadDir reads a directory of recorded series, the input of `foreshape
+// agent -replay DIR`: every *.csv or *.tsv file directly in dir, in any
+// format foreshape's trace reader knows (see tracefile.ReadFile), with
+// absolute timestamps and a header naming each value column by the series
+// it records, "LOCALITY:METRIC" (for example "timestamp,dc1/web:cpu,dc2:cpu").
+// The points are put on the step grid. A column that names no series, a
+// series recorded twice, or a file without absolute times is an error
+// naming the file and column.
+func LoadDir(dir string, step time.Duration) ([]Binding, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("replay: %w", err)
+	}
+	var out []Binding
+	from := map[string]string{} // series → file
+	for _, e := range entries {
+		ext := strings.ToLower(filepath.Ext(e.Name()))
+		if e.IsDir() || (ext != ".csv" && ext != ".tsv") {
+			continue
+		}
+		path := filepath.Join(dir, e.Name())
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, fmt.Errorf("replay: %w", err)
+		}
+		series, _, err := tracefile.ReadFile(path, f, step)
+		f.Close()
+		if err != nil {
+			return nil, fmt.Errorf("replay: %w", err)
+		}
+		for _, s := range series {
+			scope, metric, ok := source.SplitSeries(s.Column)
+			loc, lerr := policies.ParseLocality(scope)
+			switch {
+			case !ok || lerr != nil:
+				return nil, fmt.Errorf("replay: %s: column %q does not name a series: name each value column LOCALITY:METRIC, such as dc1/web:cpu", path, s.Column)
+			case s.Start.IsZero():
+				return nil, fmt.Errorf("replay: %s: no absolute timestamps; the replay needs them to line its series up", path)
+			case from[s.Column] != "":
+				return nil, fmt.Errorf("replay: %s: series %s is also recorded in %s", path, s.Column, from[s.Column])
+			}
+			from[s.Column] = path
+			out = append(out, Binding{Locality: loc, Metric: metric, Values: s.Values, Step: s.Step, Start: s.Start})
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("replay: %s holds no *.csv or *.tsv file of recorded series", dir)
+	}
+	return out, nil
+}
+
+// Span returns the earliest start and the latest end of the bindings.
+func (s *Source) Span() (start, end time.Time) {
+	for i, b := range s.bindings {
+		e := b.Start.Add(time.Duration(len(b.Values)) * b.Step)
+		if i == 0 || b.Start.Before(start) {
+			start = b.Start
+		}
+		if i == 0 || e.After(end) {
+			end = e
+		}
+	}
+	return start, end
 }
 
 // Name implements source.Source.

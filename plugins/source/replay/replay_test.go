@@ -2,7 +2,11 @@ package replay
 
 import (
 	"context"
+	"fmt"
 	"math"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -103,4 +107,67 @@ func TestConformance(t *testing.T) {
 			WantSeries: []string{"dc1:cpu"},
 		}
 	})
+}
+
+func TestLoadDir(t *testing.T) {
+	dir := t.TempDir()
+	var b strings.Builder
+	b.WriteString("timestamp,dc1/web:cpu,dc2:memory\n")
+	for i := range 4 {
+		fmt.Fprintf(&b, "%s,%d,%d\n", t0.Add(time.Duration(i)*5*time.Minute).Format("2006-01-02 15:04:05"), 10+i, 50+i)
+	}
+	write(t, filepath.Join(dir, "recorded.csv"), b.String())
+	write(t, filepath.Join(dir, "policy.hcl"), "not a trace") // other files are left alone
+	bs, err := LoadDir(dir, 5*time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(bs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if start, end := s.Span(); !start.Equal(t0) || !end.Equal(t0.Add(20*time.Minute)) {
+		t.Errorf("span %v – %v, want %v – %v", start, end, t0, t0.Add(20*time.Minute))
+	}
+	res, err := s.Collect(context.Background(), source.Request{Now: t0.Add(time.Hour), Since: t0.Add(-time.Minute)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string][]float64{}
+	for _, smp := range res.Samples {
+		got[smp.Series] = append(got[smp.Series], smp.Value)
+	}
+	if fmt.Sprint(got["dc1/web:cpu"]) != "[10 11 12 13]" || fmt.Sprint(got["dc2:memory"]) != "[50 51 52 53]" {
+		t.Errorf("replayed %v", got)
+	}
+
+	for _, tc := range []struct{ name, body, want string }{
+		{"column naming no series", "timestamp,cpu\n2026-01-05 00:00:00,1\n2026-01-05 00:05:00,2\n", `column "cpu" does not name a series`},
+		{"no absolute times", "time,dc1:cpu\n0,1\n300,2\n", "no absolute timestamps"},
+		{"bad locality", "timestamp,dc1//x:cpu\n2026-01-05 00:00:00,1\n2026-01-05 00:05:00,2\n", "does not name a series"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			write(t, filepath.Join(dir, "x.csv"), tc.body)
+			if _, err := LoadDir(dir, 5*time.Minute); err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "x.csv") {
+				t.Errorf("err = %v, want one naming x.csv and %q", err, tc.want)
+			}
+		})
+	}
+	dup := t.TempDir()
+	write(t, filepath.Join(dup, "a.csv"), "timestamp,dc1:cpu\n2026-01-05 00:00:00,1\n2026-01-05 00:05:00,2\n")
+	write(t, filepath.Join(dup, "b.csv"), "timestamp,dc1:cpu\n2026-01-05 00:00:00,1\n2026-01-05 00:05:00,2\n")
+	if _, err := LoadDir(dup, 5*time.Minute); err == nil || !strings.Contains(err.Error(), "also recorded in") {
+		t.Errorf("a series in two files: err = %v", err)
+	}
+	if _, err := LoadDir(t.TempDir(), 5*time.Minute); err == nil || !strings.Contains(err.Error(), "holds no") {
+		t.Errorf("an empty directory: err = %v", err)
+	}
+}
+
+func write(t *testing.T, path, s string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(s), 0o600); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -1,0 +1,110 @@
+package command
+
+import (
+	"context"
+	"io/fs"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/foreshape/foreshape/agent/api"
+	"github.com/foreshape/foreshape/traces"
+)
+
+// TestAgentReplaysRecordedSeries runs `foreshape agent -replay DIR` on a
+// recorded NAB trace and waits for its forecast.
+func TestAgentReplaysRecordedSeries(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs an agent")
+	}
+	dir := t.TempDir()
+	src, err := fs.ReadFile(traces.FS(), "nab/data/realAWSCloudwatch/ec2_cpu_utilization_53ea38.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	recorded := strings.Replace(string(src), "timestamp,value", "timestamp,dc1/web:cpu", 1)
+	if err := os.WriteFile(filepath.Join(dir, "web.csv"), []byte(recorded), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "web.hcl"), []byte(`shaping "web" {
+  locality {
+    datacenter = "dc1"
+    node_pool  = "web"
+  }
+  forecast {
+    step    = "5m"
+    horizon = "1h"
+    history = "1d"
+  }
+}
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	httpAddr := l.Addr().String()
+	l.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	var out, errb syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- Run(ctx, []string{"agent", "-replay", dir, "-replay-speed", "600", "-http-addr", httpAddr}, &out, &errb)
+	}()
+	defer func() {
+		cancel()
+		if code := <-done; code != ExitOK {
+			t.Errorf("agent -replay exited %d\n%s", code, errb.String())
+		}
+	}()
+	client := &api.Client{Address: "http://" + httpAddr}
+	var fc api.Forecast
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		fcs, err := client.Forecast(ctx, "dc1/web", "cpu")
+		if err == nil && len(fcs) == 1 && len(fcs[0].Bands) > 0 {
+			fc = fcs[0]
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no dc1/web cpu forecast within 30s (last error %v)\n%s\n%s", err, out.String(), tailLines(errb.String(), 30))
+		}
+	}
+	if !regexp.MustCompile(`Replay: 1 recorded series from \S+ at 600x`).MatchString(out.String()) {
+		t.Errorf("the banner does not describe the replay:\n%s", out.String())
+	}
+	// The forecast starts a day into the recording (the policy's history)
+	// and was fitted on the recorded points.
+	if first := time.Date(2014, 2, 15, 14, 30, 0, 0, time.UTC); fc.Origin.Before(first) || len(fc.Times) != 12 {
+		t.Errorf("forecast origin %v (want after %v), %d steps", fc.Origin, first, len(fc.Times))
+	}
+	st, err := client.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(st.Sources, []string{"replay"}) {
+		t.Errorf("sources = %v, want only the replay", st.Sources)
+	}
+}
+
+func TestAgentReplayUsage(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"agent", "-replay", "x", "-dev"}, ExitUsage, "choose one"},
+		{[]string{"agent", "-replay", "x", "-replay-speed", "0"}, ExitUsage, "-replay-speed must be positive"},
+		{[]string{"agent", "-replay", t.TempDir()}, ExitInvalid, "no policies"},
+	} {
+		code, _, stderr := run(t, tc.args...)
+		if code != tc.code || !strings.Contains(stderr, tc.want) {
+			t.Errorf("%v: exit %d, stderr:\n%s\nwant %d and %q", tc.args, code, stderr, tc.code, tc.want)
+		}
+	}
+}
