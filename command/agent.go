@@ -206,7 +206,7 @@ func (c *AgentCommand) banner(a *agent.Agent, cfg *config.Config, d *devSim, rp 
 		now, _ := rp.clock.Now(c.Ctx)
 		fmt.Fprintf(c.Out, "        Replay: %d recorded series from %s at %gx, from %s (the recording ends about %s from now)\n",
 			rp.series, replayDir, rp.clock.speed, now.Format(time.RFC3339),
-			(time.Duration(float64(rp.end.Sub(now))/rp.clock.speed)).Round(time.Second))
+			(time.Duration(float64(rp.end.Sub(now)) / rp.clock.speed)).Round(time.Second))
 	} else {
 		fmt.Fprintf(c.Out, "         Nomad: %s\n", cfg.Nomad.Address)
 	}
