@@ -39,7 +39,10 @@ eval: ## Backtest every model on $(DATA) (NAB, Bitbrains, datacenter aggregates)
 eval-anomalies: ## Score the anomaly detector on $(DATA)/nab with NAB's profiles
 	$(GO) run . forecast anomalies -data $(DATA)/nab -labels $(DATA)/nab/labels/combined_windows.json
 
+screenshots: ## Follow the dev scenario in headless Chromium and refresh the dashboard screenshots in testdata/ui/
+	$(GO) test ./agent/ui -run TestBrowserDashboard -count=1 -v -timeout 15m -ui.screenshots
+
 golden: ## Regenerate the golden files of the CLI tests
 	$(GO) test ./command -run Golden -update
 
-.PHONY: help build test lint bench dev eval eval-anomalies golden
+.PHONY: help build test lint bench dev eval eval-anomalies golden screenshots

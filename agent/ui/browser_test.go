@@ -1,0 +1,598 @@
+package ui_test
+
+// Browser tests: `foreshape agent -dev` in-process, the dashboard in
+// Debian's Chromium (headless) driven by chromedp, assertions on the DOM.
+// They skip with a message where Chromium is missing, unless
+// FORESHAPE_REQUIRE_CHROMIUM is set (as .ci/run does), where they fail.
+// `make screenshots` runs them with -ui.screenshots, which follows the dev
+// scenario through the dc2 surge and the rack maintenance and saves
+// screenshots under testdata/ui/ at the repository's root.
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	nomadapi "github.com/hashicorp/nomad/api"
+
+	"github.com/foreshape/foreshape/agent/api"
+	"github.com/foreshape/foreshape/command"
+)
+
+var screenshots = flag.Bool("ui.screenshots", false,
+	"follow the dev scenario through the dc2 surge and the rack maintenance and save screenshots under testdata/ui/")
+
+// chromium finds the browser, or skips (fails when FORESHAPE_REQUIRE_CHROMIUM is set).
+func chromium(t *testing.T) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("browser tests run the dev agent and Chromium; skipped with -short")
+	}
+	for _, name := range []string{os.Getenv("FORESHAPE_CHROMIUM"), "chromium", "chromium-browser", "google-chrome"} {
+		if name == "" {
+			continue
+		}
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	msg := "browser tests skipped: no Chromium found (install Debian's chromium package, or set FORESHAPE_CHROMIUM to a Chromium binary)"
+	if os.Getenv("FORESHAPE_REQUIRE_CHROMIUM") != "" {
+		t.Fatal(msg + "; FORESHAPE_REQUIRE_CHROMIUM is set")
+	}
+	t.Skip(msg)
+	return ""
+}
+
+// browser starts a headless Chromium with this machine's flags and a fresh
+// profile, and returns a tab's context.
+func browser(t *testing.T, path string) context.Context {
+	t.Helper()
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(path),
+		chromedp.Headless,
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck,
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-extensions", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1280, 800),
+	}
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancelTab := chromedp.NewContext(actx)
+	t.Cleanup(func() { cancelTab(); cancelAlloc() })
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("start chromium %s: %v", path, err)
+	}
+	return ctx
+}
+
+// syncBuffer collects a goroutine's output for the test to read.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// devAgent is a running `foreshape agent -dev`.
+type devAgent struct {
+	URL    string // the HTTP API and dashboard
+	Nomad  string // the embedded simulator
+	Client *api.Client
+	log    *syncBuffer
+}
+
+// startDevAgent runs `foreshape agent -dev` with extra args in-process until
+// the test ends.
+func startDevAgent(t *testing.T, args ...string) *devAgent {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	httpAddr := l.Addr().String()
+	l.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	out, errb := &syncBuffer{}, &syncBuffer{}
+	done := make(chan struct{})
+	code := 0
+	go func() {
+		defer close(done)
+		code = command.Run(ctx, append([]string{"agent", "-dev", "-http-addr", httpAddr}, args...), out, errb)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			t.Error("agent -dev did not stop within 30s")
+		}
+	})
+	httpRE, nomadRE := regexp.MustCompile(`HTTP API: (http://\S+)`), regexp.MustCompile(`Nomad: (http://\S+)`)
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		h, n := httpRE.FindStringSubmatch(out.String()), nomadRE.FindStringSubmatch(out.String())
+		if h != nil && n != nil {
+			return &devAgent{URL: h[1], Nomad: n[1], Client: &api.Client{Address: h[1]}, log: errb}
+		}
+		select {
+		case <-done:
+			t.Fatalf("agent -dev exited %d:\n%s", code, errb.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("agent -dev printed no banner within 30s:\n%s\n%s", out.String(), errb.String())
+		}
+	}
+}
+
+// pageState is what the tests read off the Localities page's DOM.
+type pageState struct {
+	DataTime string            `json:"dataTime"`
+	Panels   map[string]panelJS `json:"panels"` // by policy
+}
+
+type panelJS struct {
+	Locality string   `json:"locality"`
+	Bands    []string `json:"bands"`    // metrics with a drawn p10–p90 band
+	Hotspots []string `json:"hotspots"` // data-at of the hotspot callouts
+}
+
+const readPage = `(() => {
+  const t = document.querySelector('.statusbar time');
+  const out = {dataTime: t ? t.getAttribute('datetime') : '', panels: {}};
+  for (const p of document.querySelectorAll('section.panel')) {
+    const bands = [];
+    for (const m of p.querySelectorAll('.metric')) {
+      const poly = m.querySelector('polygon.band');
+      if (poly && poly.getAttribute('points').split(' ').length >= 4) bands.push(m.dataset.metric);
+    }
+    out.panels[p.dataset.policy] = {
+      locality: p.dataset.locality, bands,
+      hotspots: Array.from(p.querySelectorAll('p.hotspot')).map(h => h.dataset.at),
+    };
+  }
+  return out;
+})()`
+
+// waitPage reloads nothing: it reads the live page until ok holds.
+func waitPage(t *testing.T, ctx context.Context, what string, within time.Duration, ok func(pageState) bool) pageState {
+	t.Helper()
+	for deadline := time.Now().Add(within); ; time.Sleep(250 * time.Millisecond) {
+		st, err := chromedp.Run(ctx, chromedp.Evaluate[pageState](readPage))
+		if err != nil {
+			t.Fatalf("read the page: %v", err)
+		}
+		if ok(st) {
+			return st
+		}
+		if time.Now().After(deadline) {
+			b, _ := json.Marshal(st)
+			t.Fatalf("%s: not within %s; page state %s", what, within, b)
+		}
+	}
+}
+
+// dataTime is the agent's data time as the page shows it.
+func (st pageState) dataTime() time.Time {
+	tm, _ := time.Parse(time.RFC3339, st.DataTime)
+	return tm
+}
+
+// surgeWindow reads the dc2 surge's window from the agent's forecast notes.
+func surgeWindow(t *testing.T, a *devAgent) (time.Time, time.Time) {
+	t.Helper()
+	re := regexp.MustCompile(`peak "surge" (\S+)–(\S+):`)
+	fcs, err := a.Client.Forecast(context.Background(), "dc2", "cpu")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range fcs {
+		for _, e := range f.Events {
+			if m := re.FindStringSubmatch(e); m != nil {
+				start, _ := time.Parse(time.RFC3339, m[1])
+				end, _ := time.Parse(time.RFC3339, m[2])
+				return start, end
+			}
+		}
+	}
+	t.Fatalf("the dc2 forecast declares no surge: %+v", fcs)
+	return time.Time{}, time.Time{}
+}
+
+func screenshot(t *testing.T, ctx context.Context, name string) {
+	t.Helper()
+	if !*screenshots {
+		return
+	}
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatalf("screenshot %s: %v", name, err)
+	}
+	dir := filepath.Join("..", "..", "testdata", "ui")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, name), png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("saved testdata/ui/%s (%d KiB)", name, len(png)/1024)
+}
+
+// firstPaint resolves to the page's first contentful paint in milliseconds
+// after navigation started, as the browser's paint timing reports it.
+const firstPaint = `new Promise(resolve => {
+  new PerformanceObserver(list => {
+    const e = list.getEntriesByName('first-contentful-paint')[0];
+    if (e) resolve(e.startTime);
+  }).observe({type: 'paint', buffered: true});
+  setTimeout(() => resolve(-1), 5000);
+})`
+
+// TestBrowserDashboard follows `agent -dev` in Chromium: bands for every dev
+// locality, the dc2 hotspot before the surge, the queue's pause, resume and
+// cancel, a narrow screen and the keyboard.
+func TestBrowserDashboard(t *testing.T) {
+	path := chromium(t)
+	a := startDevAgent(t)
+	ctx := browser(t, path)
+	ctx, cancel := context.WithTimeout(ctx, 8*time.Minute)
+	defer cancel()
+
+	if err := chromedp.Do(ctx, chromedp.Navigate(a.URL+"/ui/")); err != nil {
+		t.Fatal(err)
+	}
+	pols, err := a.Client.Policies(ctx)
+	if err != nil || len(pols) == 0 {
+		t.Fatalf("policies: %v %v", pols, err)
+	}
+
+	// Bands render for every dev locality, through live updates (no reload).
+	st := waitPage(t, ctx, "bands for every dev locality", 90*time.Second, func(st pageState) bool {
+		for _, p := range pols {
+			if len(st.Panels[p.Name].Bands) < 2 {
+				return false
+			}
+		}
+		return true
+	})
+	for _, p := range pols {
+		t.Logf("%s (%s): bands for %v", p.Name, st.Panels[p.Name].Locality, st.Panels[p.Name].Bands)
+	}
+
+	// First render of a fresh load, as the browser measures it.
+	if err := chromedp.Do(ctx, chromedp.Navigate(a.URL+"/ui/")); err != nil {
+		t.Fatal(err)
+	}
+	paint, err := chromedp.Run(ctx, chromedp.Evaluate[float64](firstPaint, chromedp.EvalAwaitPromise))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("first contentful paint of /ui/ with %d policies: %.0f ms", len(pols), paint)
+
+	// A hotspot for dc2 shows before the surge begins: the surge is a
+	// scheduled peak the forecast announces once it is inside the horizon.
+	st = waitPage(t, ctx, "a dc2 hotspot", 150*time.Second, func(st pageState) bool {
+		return len(st.Panels["dc2-web"].Hotspots) > 0
+	})
+	surgeStart, surgeEnd := surgeWindow(t, a)
+	if !st.dataTime().Before(surgeStart) {
+		t.Fatalf("the dc2 hotspot showed at data time %s, not before the surge at %s", st.DataTime, surgeStart)
+	}
+	t.Logf("dc2 hotspot shown at data time %s, %s before the surge at %s (hotspot at %v)",
+		st.DataTime, surgeStart.Sub(st.dataTime()), surgeStart.Format("15:04"), st.Panels["dc2-web"].Hotspots)
+	screenshot(t, ctx, "before-surge.png")
+
+	t.Run("pattern", func(t *testing.T) {
+		// Bands and lines differ by pattern, not only by colour.
+		styles, err := chromedp.Run(ctx, chromedp.Evaluate[map[string]string](`(() => {
+		  const s = sel => { const e = document.querySelector(sel); return e ? getComputedStyle(e) : null; };
+		  return {band: s('polygon.band').fill, planning: s('path.planning').strokeDasharray,
+		          median: s('path.median').strokeDasharray, headroom: s('line.headroom').strokeDasharray,
+		          history: s('path.history').strokeDasharray};
+		})()`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(styles["band"], "pat-band") {
+			t.Errorf("band fill %q: want the hatch pattern", styles["band"])
+		}
+		seen := map[string]string{}
+		for _, k := range []string{"planning", "median", "headroom", "history"} {
+			if other, dup := seen[styles[k]]; dup {
+				t.Errorf("%s and %s share the dash pattern %q", k, other, styles[k])
+			}
+			seen[styles[k]] = k
+		}
+	})
+
+	t.Run("keyboard", func(t *testing.T) {
+		active := chromedp.Evaluate[string](`document.activeElement.textContent.trim()`)
+		if err := chromedp.Do(ctx, chromedp.Navigate(a.URL+"/ui/"), chromedp.KeyEvent("\t")); err != nil {
+			t.Fatal(err)
+		}
+		first, err := chromedp.Run(ctx, active)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := chromedp.Do(ctx, chromedp.KeyEvent("\t")); err != nil {
+			t.Fatal(err)
+		}
+		second, err := chromedp.Run(ctx, active)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if first != "Skip to content" || second != "foreshape" {
+			t.Errorf("tab order starts %q, %q; want the skip link, then the header", first, second)
+		}
+		if err := chromedp.Do(ctx, chromedp.Focus(chromedp.CSS(`details.why summary`)), chromedp.KeyEvent("\r")); err != nil {
+			t.Fatal(err)
+		}
+		model, err := chromedp.Run(ctx, chromedp.Evaluate[string](
+			`document.querySelector('details.why').open ? document.querySelector('details.why p').textContent : ''`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if model == "" {
+			t.Error("Enter on a model's summary did not open its why")
+		}
+	})
+
+	t.Run("narrow", func(t *testing.T) {
+		if err := chromedp.Do(ctx,
+			chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2), chromedp.EmulatePortrait),
+			chromedp.Navigate(a.URL+"/ui/"),
+			chromedp.WaitVisible(chromedp.CSS(`section.panel`)),
+		); err != nil {
+			t.Fatal(err)
+		}
+		overflow, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.documentElement.scrollWidth > window.innerWidth + 1`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := chromedp.Do(ctx, chromedp.ResetViewport()); err != nil {
+			t.Fatal(err)
+		}
+		if overflow {
+			t.Error("the Localities page scrolls sideways at 390 px")
+		}
+	})
+
+	t.Run("queue", func(t *testing.T) { queueFlow(t, ctx, a) })
+
+	if !*screenshots {
+		return
+	}
+	// The rest follows the scenario for the screenshots.
+	if err := chromedp.Do(ctx, chromedp.Navigate(a.URL+"/ui/")); err != nil {
+		t.Fatal(err)
+	}
+	during := surgeStart.Add(surgeEnd.Sub(surgeStart) / 3)
+	waitPage(t, ctx, "data time inside the surge", 4*time.Minute, func(st pageState) bool { return !st.dataTime().Before(during) })
+	screenshot(t, ctx, "during-surge.png")
+	mStart, _ := maintenanceWindow(t, a)
+	waitPage(t, ctx, "data time inside the rack maintenance", 6*time.Minute, func(st pageState) bool {
+		return !st.dataTime().Before(mStart.Add(15 * time.Minute))
+	})
+	screenshot(t, ctx, "during-maintenance.png")
+	for _, p := range []string{"queue", "decisions", "cluster"} {
+		if err := chromedp.Do(ctx, chromedp.Navigate(a.URL+"/ui/"+p), chromedp.WaitVisible(chromedp.CSS(`h1`))); err != nil {
+			t.Fatal(err)
+		}
+		screenshot(t, ctx, p+".png")
+	}
+}
+
+// maintenanceWindow reads the dc1 rack maintenance's window from the agent's
+// forecast notes.
+func maintenanceWindow(t *testing.T, a *devAgent) (time.Time, time.Time) {
+	t.Helper()
+	re := regexp.MustCompile(`drain "([^"]*maintenance[^"]*)"(?: of \S+)? (\S+)–(\S+):`)
+	for deadline := time.Now().Add(3 * time.Minute); time.Now().Before(deadline); time.Sleep(time.Second) {
+		fcs, err := a.Client.Forecasts(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range fcs {
+			for _, e := range f.Events {
+				if m := re.FindStringSubmatch(e); m != nil {
+					start, _ := time.Parse(time.RFC3339, m[2])
+					end, _ := time.Parse(time.RFC3339, m[3])
+					return start, end
+				}
+			}
+		}
+	}
+	t.Fatal("no forecast announced the rack maintenance within 3 minutes")
+	return time.Time{}, time.Time{}
+}
+
+// queueFlow pauses the queue from the dashboard, submits a request through
+// the API, cancels it from the dashboard and sees it cancelled through the
+// API, then resumes the queue.
+func queueFlow(t *testing.T, ctx context.Context, a *devAgent) {
+	if _, err := a.Client.Queue(ctx, nil); err != nil {
+		var se *api.StatusError
+		if errors.As(err, &se) && se.Code == http.StatusServiceUnavailable {
+			t.Skipf("the dev agent serves no migration queue yet (%v)", err)
+		}
+		t.Fatal(err)
+	}
+	if err := chromedp.Do(ctx,
+		chromedp.Navigate(a.URL+"/ui/queue"),
+		chromedp.Click(chromedp.ID("pause")),
+		chromedp.WaitVisible(chromedp.ID("resume")),
+	); err != nil {
+		t.Fatalf("pause from the dashboard: %v", err)
+	}
+	if q, err := a.Client.Queue(ctx, nil); err != nil || !q.Paused {
+		t.Fatalf("after Pause the API says paused=%v (%v)", q.Paused, err)
+	}
+
+	id := submitOne(t, ctx, a)
+	if err := chromedp.Do(ctx,
+		chromedp.Navigate(a.URL+"/ui/queue"),
+		chromedp.Click(chromedp.ID("cancel-"+id)),
+		chromedp.WaitVisible(chromedp.ID("confirm-cancel")),
+	); err != nil {
+		t.Fatalf("open the cancel confirmation of %s: %v", id, err)
+	}
+	if mr, err := a.Client.Request(ctx, id); err != nil || mr.State == api.StateCancelled {
+		t.Fatalf("the confirmation page alone cancelled %s (%v)", id, err)
+	}
+	if err := chromedp.Do(ctx,
+		chromedp.Click(chromedp.ID("confirm-cancel")),
+		chromedp.WaitVisible(chromedp.CSS(`.notice`)),
+	); err != nil {
+		t.Fatalf("confirm the cancel: %v", err)
+	}
+	if mr, err := a.Client.Request(ctx, id); err != nil || mr.State != api.StateCancelled {
+		t.Errorf("after Cancel the API says %s is %q (%v), want cancelled", id, mr.State, err)
+	}
+
+	if err := chromedp.Do(ctx,
+		chromedp.Click(chromedp.ID("resume")),
+		chromedp.WaitVisible(chromedp.ID("pause")),
+	); err != nil {
+		t.Fatalf("resume from the dashboard: %v", err)
+	}
+	if q, err := a.Client.Queue(ctx, nil); err != nil || q.Paused {
+		t.Errorf("after Resume the API says paused=%v (%v)", q.Paused, err)
+	}
+}
+
+// submitOne queues a move of one running allocation of the simulated
+// cluster to another datacenter through the API, trying allocations until
+// the agent accepts one.
+func submitOne(t *testing.T, ctx context.Context, a *devAgent) string {
+	t.Helper()
+	nc, err := nomadapi.NewClient(&nomadapi.Config{Address: a.Nomad})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nodes, _, err := nc.Nodes().List(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dc := map[string]string{}
+	for _, n := range nodes {
+		dc[n.ID] = n.Datacenter
+	}
+	allocs, _, err := nc.Allocations().List(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var last error
+	tries := 0
+	for _, al := range allocs {
+		if al.ClientStatus != "running" || tries >= 20 {
+			continue
+		}
+		for _, target := range []string{"dc3", "dc2"} {
+			if target == dc[al.NodeID] {
+				continue
+			}
+			tries++
+			id, err := a.Client.Submit(ctx, api.Submission{Allocation: al.ID, Target: target, Reason: "browser test"})
+			if err == nil {
+				return id
+			}
+			last = err
+		}
+	}
+	t.Fatalf("the agent accepted none of %d submissions; last: %v", tries, last)
+	return ""
+}
+
+// TestBrowserTokenRequired runs the dev agent with ACLs on: a request
+// without a token is refused, and the dashboard opens after signing in with
+// one.
+func TestBrowserTokenRequired(t *testing.T) {
+	path := chromium(t)
+	dir := t.TempDir()
+	tokens := filepath.Join(dir, "tokens")
+	if err := os.WriteFile(tokens, []byte("ui-test-token\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(dir, "agent.hcl")
+	if err := os.WriteFile(cfg, []byte(fmt.Sprintf("acl {\n  enabled    = true\n  token_file = %q\n}\n", tokens)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	a := startDevAgent(t, "-config", cfg)
+
+	for _, p := range []string{"/ui/", "/ui/queue", "/ui/cluster", "/ui/events", "/v1/status"} {
+		resp, err := http.Get(a.URL + p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusForbidden {
+			t.Errorf("GET %s without a token: %d, want 403", p, resp.StatusCode)
+		}
+	}
+	resp, err := http.PostForm(a.URL+"/ui/queue/pause", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("POST /ui/queue/pause without a token: %d, want 403", resp.StatusCode)
+	}
+
+	ctx := browser(t, path)
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	if err := chromedp.Do(ctx, chromedp.Navigate(a.URL+"/ui/cluster"), chromedp.WaitVisible(chromedp.ID("token"))); err != nil {
+		t.Fatal(err)
+	}
+	panels, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll('section.panel, table.data').length`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if panels != 0 {
+		t.Errorf("without a token the browser sees %d data panels", panels)
+	}
+	if err := chromedp.Do(ctx,
+		chromedp.SendKeys(chromedp.ID("token"), "ui-test-token"),
+		chromedp.Submit(chromedp.ID("token")),
+		chromedp.WaitVisible(chromedp.CSS(`table.data`)),
+	); err != nil {
+		t.Fatalf("sign in: %v", err)
+	}
+	heading, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`h1`)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if heading != "Cluster" {
+		t.Errorf("after signing in the browser shows %q, want the Cluster page it asked for", heading)
+	}
+}
