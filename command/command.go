@@ -68,7 +68,11 @@ func (m *Meta) UsageError(cmd, msg string) int {
 // Run runs the CLI with args (without the program name) and returns the
 // process exit code.
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	ui := &cli.BasicUi{Reader: os.Stdin, Writer: stdout, ErrorWriter: stderr}
+	// Errors and warnings are red and yellow on a terminal.
+	var ui cli.Ui = &cli.BasicUi{Reader: os.Stdin, Writer: stdout, ErrorWriter: stderr}
+	if colourOn(isTerminal(stderr), args, os.Getenv) {
+		ui = &cli.ColoredUi{Ui: ui, ErrorColor: cli.UiColorRed, WarnColor: cli.UiColorYellow}
+	}
 	meta := Meta{Ctx: ctx, UI: ui, Out: stdout, Err: stderr}
 	commands := Commands(meta)
 	c := &cli.CLI{
@@ -79,7 +83,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		HelpFunc:     helpFunc(commands),
 		HelpWriter:   stdout,
 		ErrorWriter:  stderr,
-		Autocomplete: false,
+		Autocomplete: true, // -autocomplete-install / -autocomplete-uninstall
 	}
 	code, err := c.Run()
 	if err != nil {
@@ -109,7 +113,7 @@ func helpFunc(commands map[string]cli.CommandFactory) cli.HelpFunc {
 		}
 		sort.Strings(names)
 		var b strings.Builder
-		b.WriteString("Usage: foreshape [-version] [-help] <command> [args]\n\n")
+		b.WriteString("Usage: foreshape [-version] [-help] [-autocomplete-install] <command> [args]\n\n")
 		b.WriteString("foreshape forecasts each Nomad locality's CPU, memory and IOPS with quantile\n")
 		b.WriteString("bands and predicts hotspots before congestion shows.\n\n")
 		b.WriteString("Commands:\n")
@@ -121,6 +125,37 @@ func helpFunc(commands map[string]cli.CommandFactory) cli.HelpFunc {
 			fmt.Fprintf(&b, "    %-*s  %s\n", width, name, cmd.Synopsis())
 		}
 		b.WriteString("\nRun 'foreshape <command> -help' for a command's usage and examples.\n")
+		b.WriteString("Run 'foreshape -autocomplete-install' once to complete commands in bash, zsh or fish\n")
+		b.WriteString("('-autocomplete-uninstall' removes it).\n")
 		return b.String()
 	}
+}
+
+// colourOn decides whether output may be coloured: only on a terminal,
+// never when NO_COLOR is set or TERM is "dumb", and never with -json (a
+// script reads that output, and errors beside it stay plain too).
+func colourOn(terminal bool, args []string, getenv func(string) string) bool {
+	if !terminal || getenv("NO_COLOR") != "" || getenv("TERM") == "dumb" {
+		return false
+	}
+	for _, a := range args {
+		if a == "--" {
+			break
+		}
+		name, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if strings.HasPrefix(a, "-") && name == "json" {
+			return false
+		}
+	}
+	return true
+}
+
+// isTerminal reports whether w is a character device (a terminal).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }

@@ -212,13 +212,8 @@ func writeDiags(w io.Writer, files map[string]*hcl.File, diags hcl.Diagnostics) 
 // terminal returns the wrap width and colour setting for w: none unless w
 // is a character device.
 func terminal(w io.Writer) (uint, bool) {
-	f, ok := w.(*os.File)
-	if !ok {
+	if !isTerminal(w) {
 		return 0, false
 	}
-	fi, err := f.Stat()
-	if err != nil || fi.Mode()&os.ModeCharDevice == 0 {
-		return 0, false
-	}
-	return 100, true
+	return 100, colourOn(true, nil, os.Getenv)
 }

@@ -1,0 +1,95 @@
+package command
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"os"
+	"strings"
+	"testing"
+)
+
+func TestColourOn(t *testing.T) {
+	env := func(kv ...string) func(string) string {
+		return func(k string) string {
+			for i := 0; i+1 < len(kv); i += 2 {
+				if kv[i] == k {
+					return kv[i+1]
+				}
+			}
+			return ""
+		}
+	}
+	for _, c := range []struct {
+		name     string
+		terminal bool
+		args     []string
+		getenv   func(string) string
+		want     bool
+	}{
+		{"a terminal", true, []string{"status"}, env(), true},
+		{"not a terminal", false, []string{"status"}, env(), false},
+		{"-json", true, []string{"status", "-json"}, env(), false},
+		{"--json=true", true, []string{"queue", "list", "--json=true"}, env(), false},
+		{"json as an argument after --", true, []string{"forecast", "show", "--", "-json"}, env(), true},
+		{"a locality named json", true, []string{"forecast", "show", "json"}, env(), true},
+		{"NO_COLOR", true, []string{"status"}, env("NO_COLOR", "1"), false},
+		{"TERM=dumb", true, []string{"status"}, env("TERM", "dumb"), false},
+	} {
+		if got := colourOn(c.terminal, c.args, c.getenv); got != c.want {
+			t.Errorf("%s: colourOn = %v, want %v", c.name, got, c.want)
+		}
+	}
+}
+
+func TestErrorsArePlainOffATerminal(t *testing.T) {
+	var out, errb bytes.Buffer
+	if code := Run(context.Background(), []string{"status", "-address", "127.0.0.1:1"}, &out, &errb); code != ExitInvalid {
+		t.Fatalf("exit %d, want %d", code, ExitInvalid)
+	}
+	if !strings.Contains(errb.String(), "error:") || strings.Contains(errb.String(), "\x1b[") {
+		t.Errorf("stderr %q: want a plain error", errb.String())
+	}
+}
+
+// TestAutocompleteFlags checks that the install flags reach hashicorp/cli's
+// installer (which writes the operator's real shell rc files, so the test
+// asks for both at once, which it refuses before touching any file).
+func TestAutocompleteFlags(t *testing.T) {
+	var out, errb bytes.Buffer
+	code := Run(context.Background(), []string{"-autocomplete-install", "-autocomplete-uninstall"}, &out, &errb)
+	if code != ExitInvalid || !strings.Contains(errb.String(), "install or uninstall flag") {
+		t.Errorf("exit %d, stderr %q: want the installer's refusal of both flags", code, errb.String())
+	}
+	out.Reset()
+	Run(context.Background(), []string{"-help"}, &out, &errb)
+	if !strings.Contains(out.String(), "-autocomplete-install") {
+		t.Errorf("-help does not mention -autocomplete-install:\n%s", out.String())
+	}
+}
+
+// TestCompletion answers the shell's completion request (COMP_LINE) with the
+// commands that match, on standard output as bash's complete -C expects.
+func TestCompletion(t *testing.T) {
+	for line, want := range map[string]string{
+		"foreshape sta":        "status",
+		"foreshape policy va":  "validate",
+		"foreshape forecast s": "show",
+	} {
+		t.Setenv("COMP_LINE", line)
+		t.Setenv("COMP_POINT", "")
+		r, w, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		stdout := os.Stdout
+		os.Stdout = w
+		code := Run(context.Background(), strings.Fields(line)[1:], io.Discard, io.Discard)
+		os.Stdout = stdout
+		w.Close()
+		got, _ := io.ReadAll(r)
+		if code != ExitOK || strings.TrimSpace(string(got)) != want {
+			t.Errorf("completing %q: exit %d, offered %q, want %q", line, code, got, want)
+		}
+	}
+}
