@@ -28,7 +28,11 @@ func newActServer(t *testing.T) (*httptest.Server, *apitest.Act) {
 		}
 	}
 	started := t0.Add(4 * time.Minute)
-	act.Update("mr-1", func(mr *api.MigrationRequest) { mr.State = api.StateRunning; mr.Started = &started; mr.EstimatedDurationS = 120 })
+	act.Update("mr-1", func(mr *api.MigrationRequest) {
+		mr.State = api.StateRunning
+		mr.Started = &started
+		mr.EstimatedDurationS = 120
+	})
 	act.AddReservation(api.Reservation{ID: "rs-1", Request: "mr-1", Policy: "dc2-web", Locality: "dc2", CPU: 4000, Memory: 8192,
 		From: t0.Add(3 * time.Minute), Until: t0.Add(6 * time.Minute), State: api.ReservationHeld})
 	act.AddDecision(api.Decision{Time: t0, Policy: "dc2-web", Kind: api.DecisionReserve, Locality: "dc2", Request: "mr-1", Reason: "reserve 4000 MHz in dc2"})

@@ -157,7 +157,7 @@ func startDevAgent(t *testing.T, args ...string) *devAgent {
 
 // pageState is what the tests read off the Localities page's DOM.
 type pageState struct {
-	DataTime string            `json:"dataTime"`
+	DataTime string             `json:"dataTime"`
 	Panels   map[string]panelJS `json:"panels"` // by policy
 }
 
