@@ -57,16 +57,23 @@ type tick struct {
 	Label string
 }
 
+// rect is a span on the chart; its label starts at TextX, anchored at
+// Anchor ("start" or "end") so that it stays inside the plot.
 type rect struct {
-	X, W  float64
-	Label string
-	Kind  string
+	X, W   float64
+	Label  string
+	Kind   string
+	TextX  float64
+	Anchor string
 }
 
+// point is a mark on the chart, labelled like rect.
 type point struct {
-	X, Y  float64
-	Label string
-	Kind  string
+	X, Y   float64
+	Label  string
+	Kind   string
+	TextX  float64
+	Anchor string
 }
 
 // chart is a rendered chart: coordinates and SVG path data, ready for the
@@ -129,13 +136,15 @@ func buildChart(id string, in chartInput) chart {
 		}
 	}
 	percent := f.Line != nil
-	yMax := niceCeil(top * 1.05)
+	yStep := niceCeil(top * 1.05 / 4)
 	if percent && top <= percentFull {
-		yMax = percentFull // percent charts show the whole capacity
+		yStep = percentFull / 4 // percent charts show the whole capacity
 	}
-	if yMax <= 0 {
-		yMax = 1
+	if yStep <= 0 {
+		yStep = 0.25
 	}
+	yMax := math.Ceil(top*1.05/yStep) * yStep
+	yMax = math.Max(yMax, yStep)
 
 	x := func(t time.Time) float64 {
 		return c.Left + (c.Right-c.Left)*float64(t.Sub(t0))/float64(t1.Sub(t0))
@@ -175,27 +184,32 @@ func buildChart(id string, in chartInput) chart {
 		c.Capacity = &hline{Y: y(percentFull), Value: percentFull, Label: "capacity 100%"}
 	}
 	c.Now = x(f.Origin)
+	mid := (c.Left + c.Right) / 2
 	for _, e := range eventSpans(f.Events) {
-		if r, ok := clip(e, t0, t1, x); ok {
+		if r, ok := clip(e, t0, t1, x, mid); ok {
 			c.Events = append(c.Events, r)
 		}
 	}
 	for _, s := range in.Reservations {
-		if r, ok := clip(s, t0, t1, x); ok {
+		if r, ok := clip(s, t0, t1, x, mid); ok {
 			c.Reservations = append(c.Reservations, r)
 		}
 	}
 	for _, m := range in.Moves {
 		if inAxis(m.At) {
-			c.Moves = append(c.Moves, point{X: x(m.At), Y: c.Bottom, Label: m.Label, Kind: m.Kind})
+			c.Moves = append(c.Moves, point{X: x(m.At), Y: c.Bottom, Label: m.Label, Kind: m.Kind, TextX: x(m.At), Anchor: "start"})
 		}
 	}
 	if hs := f.Hotspot; hs != nil && inAxis(hs.At) {
-		c.Hotspot = &point{X: x(hs.At), Y: y(hs.Line), Label: "hotspot " + hs.At.UTC().Format("15:04"), Kind: "hotspot"}
+		p := point{X: x(hs.At), Y: y(hs.Line), Label: "hotspot " + hs.At.UTC().Format("15:04"), Kind: "hotspot",
+			TextX: x(hs.At) + 8, Anchor: "start"}
+		if p.X > mid {
+			p.TextX, p.Anchor = p.X-8, "end"
+		}
+		c.Hotspot = &p
 	}
 	c.XTicks = timeTicks(t0, t1, x)
-	for i := 0; i <= 4; i++ {
-		v := yMax * float64(i) / 4
+	for v := 0.0; v <= yMax+yStep/2; v += yStep {
 		c.YTicks = append(c.YTicks, tick{Pos: y(v), Label: trimFloat(v)})
 	}
 	return c
@@ -220,7 +234,8 @@ func linePath(times []time.Time, vs []float64, x func(time.Time) float64, y func
 }
 
 // clip fits a span to the axis [t0, t1]; ok is false when it lies outside.
-func clip(s span, t0, t1 time.Time, x func(time.Time) float64) (rect, bool) {
+// A span that starts right of mid has its label end at its right edge.
+func clip(s span, t0, t1 time.Time, x func(time.Time) float64, mid float64) (rect, bool) {
 	if !s.End.After(t0) || !s.Start.Before(t1) {
 		return rect{}, false
 	}
@@ -231,7 +246,11 @@ func clip(s span, t0, t1 time.Time, x func(time.Time) float64) (rect, bool) {
 	if b.After(t1) {
 		b = t1
 	}
-	return rect{X: x(a), W: math.Max(1, x(b)-x(a)), Label: s.Label, Kind: s.Kind}, true
+	r := rect{X: x(a), W: math.Max(1, x(b)-x(a)), Label: s.Label, Kind: s.Kind, TextX: x(a) + 3, Anchor: "start"}
+	if r.X > mid {
+		r.TextX, r.Anchor = r.X+r.W-3, "end"
+	}
+	return r, true
 }
 
 // tickSteps are the candidate spacings of the time axis' ticks.
@@ -296,7 +315,7 @@ func niceCeil(v float64) float64 {
 		return 0
 	}
 	p := math.Pow(10, math.Floor(math.Log10(v)))
-	for _, m := range []float64{1, 1.25, 2, 2.5, 5, 10} {
+	for _, m := range []float64{1, 2, 2.5, 5, 10} {
 		if m*p >= v-1e-9 {
 			return m * p
 		}

@@ -75,8 +75,8 @@ func TestBuildChart(t *testing.T) {
 				if c.Capacity.Y <= c.Top {
 					t.Errorf("capacity at the top (y=%v) although the p90 reaches 140%%", c.Capacity.Y)
 				}
-				if last := c.YTicks[len(c.YTicks)-1].Label; last != "200" {
-					t.Errorf("top tick %q, want 200", last)
+				if last := c.YTicks[len(c.YTicks)-1].Label; last != "150" {
+					t.Errorf("top tick %q, want 150 (140 × 1.05 in steps of 50)", last)
 				}
 			},
 		},
@@ -90,8 +90,8 @@ func TestBuildChart(t *testing.T) {
 				if c.Headroom != nil || c.Capacity != nil || c.Unit != "" {
 					t.Errorf("headroom %v capacity %v unit %q: want none", c.Headroom, c.Capacity, c.Unit)
 				}
-				if last := c.YTicks[len(c.YTicks)-1].Label; last != "100" {
-					t.Errorf("top tick %q, want 100 (80 × 1.05 rounded up)", last)
+				if last := c.YTicks[len(c.YTicks)-1].Label; last != "100" || len(c.YTicks) != 5 {
+					t.Errorf("ticks %+v, want 0–100 in steps of 25 (80 × 1.05 rounded up)", c.YTicks)
 				}
 			},
 		},
@@ -120,7 +120,14 @@ func TestBuildChart(t *testing.T) {
 					t.Errorf("moves %+v: want mr-1 only", c.Moves)
 				}
 				if c.Hotspot == nil || c.Hotspot.Label != "hotspot 08:06" {
-					t.Errorf("hotspot %+v: want one at 08:06", c.Hotspot)
+					t.Fatalf("hotspot %+v: want one at 08:06", c.Hotspot)
+				}
+				if c.Hotspot.Anchor != "end" || c.Hotspot.TextX >= c.Hotspot.X {
+					t.Errorf("hotspot label at %v anchored %q: right of the middle it should end left of the ring at %v",
+						c.Hotspot.TextX, c.Hotspot.Anchor, c.Hotspot.X)
+				}
+				if ev := c.Events[0]; ev.Anchor != "end" || ev.TextX > c.Right {
+					t.Errorf("surge label at %v anchored %q: want it to end inside the plot (right edge %v)", ev.TextX, ev.Anchor, c.Right)
 				}
 			},
 		},
@@ -161,7 +168,7 @@ func TestEventSpans(t *testing.T) {
 }
 
 func TestNiceCeil(t *testing.T) {
-	for _, c := range []struct{ in, want float64 }{{0, 0}, {1, 1}, {84, 100}, {105, 125}, {147, 200}, {0.3, 0.5}, {2600, 5000}} {
+	for _, c := range []struct{ in, want float64 }{{0, 0}, {1, 1}, {84, 100}, {105, 200}, {28.9, 50}, {0.3, 0.5}, {2600, 5000}} {
 		if got := niceCeil(c.in); got != c.want {
 			t.Errorf("niceCeil(%v) = %v, want %v", c.in, got, c.want)
 		}

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"io"
+	"io/fs"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -209,5 +210,26 @@ func TestEventsAnnounceANewCycle(t *testing.T) {
 	b.setCycle(t0.Add(time.Minute))
 	if e := next(); e != "update" {
 		t.Fatalf("after a new cycle: event %q, want update", e)
+	}
+}
+
+// TestAssetsStaySmall keeps the embedded templates, style and script far
+// under the dashboard's 1 MB budget for the binary (html/template itself
+// takes most of the rest).
+func TestAssetsStaySmall(t *testing.T) {
+	total := 0
+	err := fs.WalkDir(assets, ".", func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := assets.ReadFile(path)
+		total += len(b)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if total > 128<<10 {
+		t.Errorf("embedded assets are %d KiB, over 128 KiB", total>>10)
 	}
 }
