@@ -137,14 +137,13 @@ func buildChart(id string, in chartInput) chart {
 	}
 	percent := f.Line != nil
 	yStep := niceCeil(top * 1.05 / 4)
-	if percent && top <= percentFull {
-		yStep = percentFull / 4 // percent charts show the whole capacity
-	}
 	if yStep <= 0 {
 		yStep = 0.25
 	}
-	yMax := math.Ceil(top*1.05/yStep) * yStep
-	yMax = math.Max(yMax, yStep)
+	yMax := math.Max(math.Ceil(top*1.05/yStep)*yStep, yStep)
+	if percent && top <= percentFull {
+		yStep, yMax = percentFull/4, percentFull // percent charts show the whole capacity
+	}
 
 	x := func(t time.Time) float64 {
 		return c.Left + (c.Right-c.Left)*float64(t.Sub(t0))/float64(t1.Sub(t0))

@@ -67,6 +67,21 @@ func TestBuildChart(t *testing.T) {
 			},
 		},
 		{
+			name: "a quiet percent metric still shows the whole capacity",
+			in: chartInput{Forecast: testForecast(func(f *api.Forecast) {
+				f.Bands = [][]float64{{1, 1, 1, 1}, {2, 2, 2, 2}, {3, 3, 3, 3}}
+				f.Mean = f.Bands[1]
+				for i := range f.History {
+					f.History[i].Value = 2
+				}
+			})},
+			check: func(t *testing.T, c chart) {
+				if c.Capacity.Y != c.Top || len(c.YTicks) != 5 || c.YTicks[4].Label != "100" {
+					t.Errorf("capacity at %v (top %v), ticks %+v: want the axis 0–100%% in steps of 25", c.Capacity.Y, c.Top, c.YTicks)
+				}
+			},
+		},
+		{
 			name: "values over capacity widen the axis",
 			in: chartInput{Forecast: testForecast(func(f *api.Forecast) {
 				f.Bands[2][3] = 140
