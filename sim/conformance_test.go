@@ -3,9 +3,11 @@ package sim
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"math"
 	"net/http"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -633,8 +635,9 @@ acl {
 	if resp.StatusCode != http.StatusOK {
 		t.Errorf("bearer token: status %d", resp.StatusCode)
 	}
-	if len(c.Truth().Requests) != 0 {
-		t.Errorf("a refused write was recorded: %+v", c.Truth().Requests)
+	// The request log shows every mutating call, refused ones too.
+	if reqs := c.Truth().Requests; len(reqs) != 1 || reqs[0].Status != http.StatusForbidden || !strings.HasPrefix(reqs[0].Path, "/v1/jobs") {
+		t.Errorf("request log = %+v, want the refused registration with 403", reqs)
 	}
 }
 
@@ -687,6 +690,35 @@ func TestConformanceFaults(t *testing.T) {
 	_, err = hc.Get(client.Address() + "/v1/job/web")
 	if err == nil {
 		t.Errorf("timeout fault: the request completed")
+	}
+	// Writes that met a fault are in the request log too: the one the sim
+	// never answered with status 0, once the client has given up.
+	n0 := len(c.Truth().Requests)
+	_, err = hc.Post(client.Address()+"/v1/job/web/scale", "application/json", strings.NewReader(`{"Count":4}`))
+	if err == nil {
+		t.Errorf("timeout fault on a write: the request completed")
+	}
+	if err := c.SetFaults(Faults{ErrorRate: 1, PathPrefix: "/v1/job"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := client.Jobs().Scale("web", "web", new(4), "", false, nil, nil); statusOf(err) != http.StatusInternalServerError {
+		t.Errorf("error fault on a write: %v, want 500", err)
+	}
+	var logged []int
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		logged = logged[:0]
+		for _, r := range c.Truth().Requests[n0:] {
+			if strings.HasPrefix(r.Path, "/v1/job/web/scale") {
+				logged = append(logged, r.Status)
+			}
+		}
+		if len(logged) == 2 {
+			break
+		}
+	}
+	sort.Ints(logged) // the hanging request is logged when it ends
+	if fmt.Sprint(logged) != "[0 500]" {
+		t.Errorf("faulted writes logged with status %v, want [0 500]", logged)
 	}
 
 	// A node going down: its allocations are lost and replaced elsewhere.

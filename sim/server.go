@@ -88,53 +88,37 @@ type statusWriter struct {
 }
 
 func (w *statusWriter) WriteHeader(code int) {
-	w.code = code
+	if w.code == 0 {
+		w.code = code
+	}
 	w.ResponseWriter.WriteHeader(code)
 }
 
-// middleware checks tokens, injects faults and records mutating requests.
+func (w *statusWriter) Write(p []byte) (int, error) {
+	if w.code == 0 {
+		w.code = http.StatusOK
+	}
+	return w.ResponseWriter.Write(p)
+}
+
+// middleware records every mutating request (refused, faulted or served),
+// checks tokens and injects faults.
 func (c *Cluster) middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !c.authorised(r) {
-			http.Error(w, "Permission denied", http.StatusForbidden)
-			return
-		}
-		kind, latency := c.faultFor(r.URL.Path)
-		if latency > 0 {
-			t := time.NewTimer(latency)
-			select {
-			case <-r.Context().Done():
-				t.Stop()
-				return
-			case <-t.C:
-			}
-		}
-		switch kind {
-		case "timeout":
-			t := time.NewTimer(maxWait)
-			defer t.Stop()
-			select {
-			case <-r.Context().Done():
-			case <-t.C:
-				http.Error(w, "simulated fault: timeout", http.StatusGatewayTimeout)
-			}
-			return
-		case "error":
-			http.Error(w, "simulated fault: internal error", http.StatusInternalServerError)
-			return
-		}
 		if r.Method == http.MethodGet || r.Method == http.MethodHead {
-			next.ServeHTTP(w, r)
+			c.serve(w, r, next)
 			return
 		}
+		// The body is read first: until it is, the server would not notice
+		// a client that gives up on a hanging request.
 		body, err := io.ReadAll(io.LimitReader(r.Body, maxBody))
+		sw := &statusWriter{ResponseWriter: w}
 		if err != nil {
-			http.Error(w, "failed to read request body", http.StatusBadRequest)
-			return
+			http.Error(sw, "failed to read request body", http.StatusBadRequest)
+		} else {
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			c.serve(sw, r, next)
 		}
-		r.Body = io.NopCloser(bytes.NewReader(body))
-		sw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
-		next.ServeHTTP(sw, r)
 		if len(body) > maxBodyLog {
 			body = body[:maxBodyLog]
 		}
@@ -145,6 +129,39 @@ func (c *Cluster) middleware(next http.Handler) http.Handler {
 		c.unlock()
 		c.log.Trace("write request", logKeyMethod, r.Method, logKeyPath, r.URL.Path, logKeyCode, sw.code)
 	})
+}
+
+// serve checks the token and injects faults before next.
+func (c *Cluster) serve(w http.ResponseWriter, r *http.Request, next http.Handler) {
+	if !c.authorised(r) {
+		http.Error(w, "Permission denied", http.StatusForbidden)
+		return
+	}
+	kind, latency := c.faultFor(r.URL.Path)
+	if latency > 0 {
+		t := time.NewTimer(latency)
+		select {
+		case <-r.Context().Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+	}
+	switch kind {
+	case "timeout":
+		t := time.NewTimer(maxWait)
+		defer t.Stop()
+		select {
+		case <-r.Context().Done():
+		case <-t.C:
+			http.Error(w, "simulated fault: timeout", http.StatusGatewayTimeout)
+		}
+		return
+	case "error":
+		http.Error(w, "simulated fault: internal error", http.StatusInternalServerError)
+		return
+	}
+	next.ServeHTTP(w, r)
 }
 
 func (c *Cluster) authorised(r *http.Request) bool {

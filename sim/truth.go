@@ -109,11 +109,14 @@ type MigrationRecord struct {
 // Duration is how long the transfer took.
 func (m MigrationRecord) Duration() time.Duration { return m.End.Sub(m.Start) }
 
-// RequestRecord is one mutating API request the sim received.
+// RequestRecord is one mutating API request the sim received, whether it
+// was served, refused (a bad token, a bad request) or met an injected fault.
 type RequestRecord struct {
 	Time   time.Time
 	Method string
 	Path   string
+	// Status is the answer's HTTP status; 0 when the sim never answered
+	// (the client gave up during injected latency or a timeout fault).
 	Status int
 	Body   string // the first bytes of the request body
 }
