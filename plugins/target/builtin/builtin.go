@@ -1,6 +1,7 @@
 // Package builtin registers foreshape's built-in scale target plugins
-// ("nomad-job", "webhook", "exec") with the policy language. Import it for
-// its side effect wherever policies are loaded:
+// ("nomad-job", "webhook", "exec"): their settings with the policy language
+// and their runtimes with package target, under the same names. Import it
+// for its side effect wherever policies are loaded or targets are built:
 //
 //	import _ "github.com/foreshape/foreshape/plugins/target/builtin"
 //
@@ -8,6 +9,7 @@
 package builtin
 
 import (
+	"github.com/foreshape/foreshape/plugins/target"
 	"github.com/foreshape/foreshape/plugins/target/exec"
 	"github.com/foreshape/foreshape/plugins/target/nomadjob"
 	"github.com/foreshape/foreshape/plugins/target/webhook"
@@ -18,4 +20,7 @@ func init() {
 	policies.RegisterTarget(nomadjob.Name, nomadjob.Spec)
 	policies.RegisterTarget(webhook.Name, webhook.Spec)
 	policies.RegisterTarget(exec.Name, exec.Spec)
+	target.Register(nomadjob.Name, nomadjob.New)
+	target.Register(webhook.Name, webhook.New)
+	target.Register(exec.Name, exec.New)
 }

@@ -1,10 +1,11 @@
 // Package exec is the "exec" scale target: it runs a local command, given
 // as an argv list and never through a shell, to scale an external system.
+// The command reads foreshape's JSON payload (target.Payload) on standard
+// input and finds the same fields in FORESHAPE_* environment variables.
 //
-// This file holds the target's settings, their defaults and validation,
-// which run when a policy loads. The runtime that runs the command is not
-// part of this package yet. This package must never start a process or
-// look up the command while validating.
+// config.go holds the target's settings, their defaults and validation,
+// which run when a policy loads; exec.go is the runtime. This package must
+// never start a process or look up the command while validating.
 package exec
 
 import (

@@ -1,14 +1,14 @@
 // Package nomadjob is the "nomad-job" scale target: it scales a task group
-// of a Nomad job by setting its count.
+// of a Nomad job by setting its count through Nomad's scale endpoint.
 //
-// This file holds the target's settings, their defaults and validation,
-// which run when a policy loads. The runtime that performs scale actions
-// through Nomad's API is not part of this package yet. This package must
-// never contact Nomad while validating.
+// config.go holds the target's settings, their defaults and validation,
+// which run when a policy loads; nomadjob.go is the runtime. This package
+// must never contact Nomad while validating or building a target.
 package nomadjob
 
 import (
 	"regexp"
+	"time"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/gohcl"
@@ -19,6 +19,15 @@ import (
 
 // Name is the plugin name used in `target "nomad-job" { ... }`.
 const Name = "nomad-job"
+
+// Defaults.
+const (
+	// DefaultDeploymentWait is how long a scale action waits for an active
+	// deployment of the job to end before it gives up as refused.
+	DefaultDeploymentWait = 10 * time.Minute
+	// MaxDeploymentWait bounds deployment_wait.
+	MaxDeploymentWait = 2 * time.Hour
+)
 
 // Config is the validated settings of a nomad-job target.
 type Config struct {
@@ -31,6 +40,10 @@ type Config struct {
 	Namespace string
 	// Region is the job's region; empty means the agent's nomad region.
 	Region string
+	// DeploymentWait is how long a scale action refused because a
+	// deployment is active waits for it to end before retrying; past it
+	// the action is refused. Default 10m.
+	DeploymentWait time.Duration
 }
 
 type configHCL struct {
@@ -38,6 +51,8 @@ type configHCL struct {
 	Group     hcl.Expression `hcl:"group,optional"`
 	Namespace hcl.Expression `hcl:"namespace,optional"`
 	Region    hcl.Expression `hcl:"region,optional"`
+	// DeploymentWait is "deployment_wait".
+	DeploymentWait hcl.Expression `hcl:"deployment_wait,optional"`
 }
 
 // idRE accepts Nomad job IDs, group, namespace and region names: printable,
@@ -54,7 +69,7 @@ func Decode(body hcl.Body, prefix string) (any, hcl.Diagnostics) {
 	if diags.HasErrors() {
 		return nil, diags
 	}
-	cfg := &Config{}
+	cfg := &Config{DeploymentWait: DefaultDeploymentWait}
 	for _, f := range []struct {
 		expr     hcl.Expression
 		name     string
@@ -84,6 +99,16 @@ func Decode(body hcl.Body, prefix string) (any, hcl.Diagnostics) {
 			continue
 		}
 		*f.dst = v
+	}
+	if v, ok, d := hclfield.Duration(h.DeploymentWait, prefix+".deployment_wait"); ok {
+		if v <= 0 || v > MaxDeploymentWait {
+			diags = append(diags, hclfield.Invalid(h.DeploymentWait.Range(), prefix+".deployment_wait",
+				"%s is outside (0, %s].", hclfield.FormatDuration(v), hclfield.FormatDuration(MaxDeploymentWait)))
+		} else {
+			cfg.DeploymentWait = v
+		}
+	} else {
+		diags = append(diags, d...)
 	}
 	if diags.HasErrors() {
 		return nil, diags

@@ -3,6 +3,7 @@ package nomadjob
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/hashicorp/hcl/v2"
@@ -25,8 +26,12 @@ func TestDecode(t *testing.T) {
 		want    *Config
 		wantErr string
 	}{
-		{"minimal", "job = \"web\"\ngroup = \"fe\"", &Config{Job: "web", Group: "fe"}, ""},
-		{"all", "job = \"web\"\ngroup = \"fe\"\nnamespace = \"prod\"\nregion = \"eu\"", &Config{Job: "web", Group: "fe", Namespace: "prod", Region: "eu"}, ""},
+		{"minimal", "job = \"web\"\ngroup = \"fe\"", &Config{Job: "web", Group: "fe", DeploymentWait: DefaultDeploymentWait}, ""},
+		{"all", "job = \"web\"\ngroup = \"fe\"\nnamespace = \"prod\"\nregion = \"eu\"\ndeployment_wait = \"30m\"",
+			&Config{Job: "web", Group: "fe", Namespace: "prod", Region: "eu", DeploymentWait: 30 * time.Minute}, ""},
+		{"wait zero", "job = \"web\"\ngroup = \"fe\"\ndeployment_wait = \"0s\"", nil, "Invalid target.nomad-job.deployment_wait"},
+		{"wait long", "job = \"web\"\ngroup = \"fe\"\ndeployment_wait = \"3h\"", nil, "Invalid target.nomad-job.deployment_wait"},
+		{"wait number", "job = \"web\"\ngroup = \"fe\"\ndeployment_wait = 30", nil, "Invalid target.nomad-job.deployment_wait"},
 		{"no job", `group = "fe"`, nil, "Missing target.nomad-job.job"},
 		{"no group", `job = "web"`, nil, "Missing target.nomad-job.group"},
 		{"empty job", "job = \"\"\ngroup = \"fe\"", nil, "Invalid target.nomad-job.job"},

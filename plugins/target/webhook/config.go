@@ -1,14 +1,14 @@
 // Package webhook is the "webhook" scale target: it asks an external
-// system to scale by sending an HTTP request whose body is rendered from a
-// template.
+// system to scale by sending an HTTP request whose body is foreshape's JSON
+// payload (target.Payload) or rendered from a template over it.
 //
-// This file holds the target's settings, their defaults and validation,
-// which run when a policy loads. The runtime that sends requests is not
-// part of this package yet. This package must never send a request or
-// resolve a host while validating.
+// config.go holds the target's settings, their defaults and validation,
+// which run when a policy loads; webhook.go is the runtime. This package
+// must never send a request or resolve a host while validating.
 package webhook
 
 import (
+	"io"
 	"net/http"
 	"net/textproto"
 	"net/url"
@@ -20,6 +20,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/gohcl"
 
+	"github.com/foreshape/foreshape/plugins/target"
 	"github.com/foreshape/foreshape/policies"
 	"github.com/foreshape/foreshape/policies/hclfield"
 )
@@ -33,6 +34,11 @@ const (
 	DefaultTimeout = 10 * time.Second
 	// MaxTimeout bounds how long a scale request may block its caller.
 	MaxTimeout = 5 * time.Minute
+	// DefaultRetries is how many times a request is repeated after a
+	// timeout, a connection error, 408, 429 or 5xx.
+	DefaultRetries = 3
+	// MaxRetries bounds retries.
+	MaxRetries = 10
 )
 
 // Methods are the HTTP methods a webhook may use.
@@ -52,6 +58,10 @@ type Config struct {
 	BodySource string
 	// Timeout bounds one request. Default 10s.
 	Timeout time.Duration
+	// Retries is how many times a failed request is repeated (with
+	// back-off 1s, 2s, 4s … at most 30s, or the answer's Retry-After).
+	// Default 3.
+	Retries int
 }
 
 type configHCL struct {
@@ -60,6 +70,7 @@ type configHCL struct {
 	Headers hcl.Expression `hcl:"headers,optional"`
 	Body    hcl.Expression `hcl:"body,optional"`
 	Timeout hcl.Expression `hcl:"timeout,optional"`
+	Retries hcl.Expression `hcl:"retries,optional"`
 }
 
 // Spec validates webhook settings.
@@ -72,7 +83,7 @@ func Decode(body hcl.Body, prefix string) (any, hcl.Diagnostics) {
 	if diags.HasErrors() {
 		return nil, diags
 	}
-	cfg := &Config{Method: DefaultMethod, Timeout: DefaultTimeout}
+	cfg := &Config{Method: DefaultMethod, Timeout: DefaultTimeout, Retries: DefaultRetries}
 
 	diags = append(diags, hclfield.Required(h.URL, prefix+".url")...)
 	if u, ok, d := hclfield.URL(h.URL, prefix+".url"); ok {
@@ -118,6 +129,11 @@ func Decode(body hcl.Body, prefix string) (any, hcl.Diagnostics) {
 		t, err := template.New(prefix + ".body").Option("missingkey=error").Parse(src)
 		if err != nil {
 			diags = append(diags, hclfield.Invalid(h.Body.Range(), prefix+".body", "The body is not a valid Go text/template: %s.", err))
+		} else if err := t.Execute(io.Discard, target.Payload{}); err != nil {
+			// A field the payload lacks ({{ .Cuont }}) fails here, not at
+			// the first scale action.
+			diags = append(diags, hclfield.Invalid(h.Body.Range(), prefix+".body",
+				"The body template does not render over the scale payload (its fields are %s): %s.", payloadFields, err))
 		} else {
 			cfg.Body, cfg.BodySource = t, src
 		}
@@ -136,11 +152,24 @@ func Decode(body hcl.Body, prefix string) (any, hcl.Diagnostics) {
 		diags = append(diags, d...)
 	}
 
+	if v, ok, d := hclfield.Int(h.Retries, prefix+".retries"); ok {
+		if v < 0 || v > MaxRetries {
+			diags = append(diags, hclfield.Invalid(h.Retries.Range(), prefix+".retries", "%d is outside [0, %d].", v, MaxRetries))
+		} else {
+			cfg.Retries = v
+		}
+	} else {
+		diags = append(diags, d...)
+	}
+
 	if diags.HasErrors() {
 		return nil, diags
 	}
 	return cfg, diags
 }
+
+// payloadFields lists what a body template may use.
+const payloadFields = ".RequestID, .Policy, .Scale, .Locality, .Direction, .Amount, .Count, .Min, .Max, .Reason, .Time"
 
 // validHeaderName reports whether s is an HTTP token (RFC 9110 field-name).
 func validHeaderName(s string) bool {

@@ -26,7 +26,8 @@ func TestDecodeDefaults(t *testing.T) {
 	if diags.HasErrors() {
 		t.Fatal(diags.Error())
 	}
-	if c.URL.Host != "scaler.example.com" || c.Method != "POST" || c.Timeout != DefaultTimeout || c.Body != nil || len(c.Headers) != 0 {
+	if c.URL.Host != "scaler.example.com" || c.Method != "POST" || c.Timeout != DefaultTimeout || c.Body != nil || len(c.Headers) != 0 ||
+		c.Retries != DefaultRetries {
 		t.Errorf("defaults = %+v", c)
 	}
 }
@@ -38,11 +39,12 @@ method  = "put"
 headers = { "content-type" = "application/json" }
 body    = "{\"count\": {{ .Count }}}"
 timeout = "3s"
+retries = 0
 `)
 	if diags.HasErrors() {
 		t.Fatal(diags.Error())
 	}
-	if c.Method != "PUT" || c.Timeout != 3*time.Second || c.Headers["Content-Type"] != "application/json" {
+	if c.Method != "PUT" || c.Timeout != 3*time.Second || c.Headers["Content-Type"] != "application/json" || c.Retries != 0 {
 		t.Errorf("config = %+v", c)
 	}
 	var buf bytes.Buffer
@@ -70,7 +72,11 @@ func TestDecodeErrors(t *testing.T) {
 		{"template", "url = \"https://x\"\nbody = \"{{ .Count \"", "Invalid target.webhook.body"},
 		{"timeout zero", "url = \"https://x\"\ntimeout = \"0s\"", "Invalid target.webhook.timeout"},
 		{"timeout long", "url = \"https://x\"\ntimeout = \"1h\"", "Invalid target.webhook.timeout"},
-		{"unknown", "url = \"https://x\"\nretries = 3", "Unsupported argument"},
+		{"template field", "url = \"https://x\"\nbody = \"{{ .Cuont }}\"", "Invalid target.webhook.body"},
+		{"retries negative", "url = \"https://x\"\nretries = -1", "Invalid target.webhook.retries"},
+		{"retries many", "url = \"https://x\"\nretries = 11", "Invalid target.webhook.retries"},
+		{"retries string", "url = \"https://x\"\nretries = \"3\"", "Invalid target.webhook.retries"},
+		{"unknown", "url = \"https://x\"\nattempts = 3", "Unsupported argument"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, diags := decode(t, tc.src)

@@ -1,0 +1,296 @@
+package nomadjob
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/nomad/api"
+
+	"github.com/foreshape/foreshape/plugins/target"
+	"github.com/foreshape/foreshape/plugins/target/targettest"
+	"github.com/foreshape/foreshape/sim"
+)
+
+const scenario = `
+name  = "targets"
+seed  = 3
+start = "2026-01-05T12:00:00Z"
+tick  = "5s"
+startup = "5s"
+
+datacenter "dc1" {
+  bandwidth = 100
+}
+
+nodes "n" {
+  datacenter = "dc1"
+  count      = 3
+  cpu        = 8000
+  memory     = 16384
+  iops       = 1000
+}
+`
+
+// testLogger routes hclog to t.Log.
+func testLogger(t *testing.T) hclog.Logger {
+	return hclog.New(&hclog.LoggerOptions{Output: logWriter{t}, Level: hclog.Debug})
+}
+
+type logWriter struct{ t *testing.T }
+
+func (w logWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+// newSim serves a fresh simulated cluster and returns it with a client.
+func newSim(t *testing.T) (*sim.Cluster, *api.Client) {
+	t.Helper()
+	sc, err := sim.ParseScenario([]byte(scenario), "targets.hcl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := sim.New(sc, sim.Options{Logger: testLogger(t).Named("sim")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(c.Handler())
+	t.Cleanup(srv.Close)
+	client, err := api.NewClient(&api.Config{Address: srv.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, client
+}
+
+// webJob is a service job of one group running raw_exec sleeps; update
+// false gives it no update block, so scaling starts no deployment.
+func webJob(id string, count int, update bool) *api.Job {
+	j := api.NewServiceJob(id, id, "global", 50)
+	j.Datacenters = []string{"dc1"}
+	tg := api.NewTaskGroup("web", count)
+	tg.AddTask(api.NewTask("sleep", "raw_exec").SetConfig("command", "/bin/sleep").SetConfig("args", []string{"3600"}).
+		Require(&api.Resources{CPU: new(100), MemoryMB: new(64)}))
+	j.AddTaskGroup(tg)
+	if update {
+		j.Update = &api.UpdateStrategy{MaxParallel: new(1), MinHealthyTime: new(10 * time.Second),
+			HealthyDeadline: new(time.Minute), ProgressDeadline: new(2 * time.Minute)}
+	} else {
+		j.Update = &api.UpdateStrategy{MaxParallel: new(0)}
+	}
+	return j
+}
+
+var jobSeq atomic.Int64
+
+type fixture struct{}
+
+func (fixture) CarriesAmount() bool { return false }
+
+func (fixture) New(t *testing.T, initial int) (target.Target, targettest.System) {
+	c, client := newSim(t)
+	id := fmt.Sprintf("scale-%d", jobSeq.Add(1))
+	if _, _, err := client.Jobs().Register(webJob(id, initial, false), nil); err != nil {
+		t.Fatal(err)
+	}
+	tg, err := New(&Config{Job: id, Group: "web"}, target.Env{Nomad: client, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tg, &system{c: c, client: client, job: id}
+}
+
+// system observes a job in the simulator and misdirects its API.
+type system struct {
+	c      *sim.Cluster
+	client *api.Client
+	job    string
+}
+
+func (s *system) Count(t *testing.T) int {
+	st, _, err := s.client.Jobs().ScaleStatus(s.job, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st.TaskGroups["web"].Desired
+}
+
+// Received reads the job's scaling events (newest first in Nomad) back
+// into payloads.
+func (s *system) Received(t *testing.T) []target.Payload {
+	st, _, err := s.client.Jobs().ScaleStatus(s.job, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []target.Payload
+	evs := st.TaskGroups["web"].Events
+	for i := len(evs) - 1; i >= 0; i-- {
+		e := evs[i]
+		if e.Error || e.Count == nil {
+			continue
+		}
+		str := func(k string) string { v, _ := e.Meta[k].(string); return v }
+		p := target.Payload{RequestID: str(MetaRequestID), Policy: str(MetaPolicy), Scale: str(MetaScale),
+			Locality: str(MetaLocality), Direction: target.Direction(str(MetaDirection)), Count: int(*e.Count), Reason: e.Message}
+		p.Amount = int(*e.Count - e.PreviousCount)
+		if p.Amount < 0 {
+			p.Amount = -p.Amount
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+func (s *system) Behave(t *testing.T, b targettest.Behaviour) {
+	var f sim.Faults
+	refuse := false
+	switch b {
+	case targettest.Refuse:
+		refuse = true
+	case targettest.Fail:
+		f = sim.Faults{ErrorRate: 1, PathPrefix: "/v1/job/"}
+	case targettest.Hang:
+		f = sim.Faults{TimeoutRate: 1, PathPrefix: "/v1/job/"}
+	}
+	if err := s.c.SetFaults(f); err != nil {
+		t.Fatal(err)
+	}
+	// A scheduler configuration that rejects registrations makes Nomad
+	// refuse every scale request with 403.
+	cfg, _, err := s.client.Operator().SchedulerGetConfiguration(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.SchedulerConfig.RejectJobRegistration = refuse
+	if _, _, err := s.client.Operator().SchedulerSetConfiguration(cfg.SchedulerConfig, nil); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestConformance(t *testing.T) {
+	targettest.Run(t, fixture{})
+}
+
+func TestNewNeedsAClient(t *testing.T) {
+	if _, err := New(&Config{Job: "web", Group: "web"}, target.Env{}); err == nil {
+		t.Error("built without a Nomad client")
+	}
+}
+
+func TestRefusals(t *testing.T) {
+	c, client := newSim(t)
+	_ = c
+	j := webJob("bounded", 2, false)
+	j.TaskGroups[0].Scaling = &api.ScalingPolicy{Min: new(int64(1)), Max: new(int64(4))}
+	if _, _, err := client.Jobs().Register(j, nil); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for _, tc := range []struct {
+		cfg  Config
+		to   int
+		want string
+	}{
+		{Config{Job: "bounded", Group: "web"}, 6, "greater than scaling policy maximum"},
+		{Config{Job: "bounded", Group: "db"}, 3, `task group "db"`},
+		{Config{Job: "missing", Group: "web"}, 3, "not found"},
+	} {
+		tg, err := New(&tc.cfg, target.Env{Nomad: client, Logger: testLogger(t)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		a := target.Action{ID: "r", Direction: target.Up, Amount: 1, Count: tc.to}
+		_, err = tg.Scale(ctx, a)
+		if !errors.Is(err, target.ErrRefused) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%+v to %d: err = %v, want a refusal mentioning %q", tc.cfg, tc.to, err, tc.want)
+		}
+		if _, err := tg.Status(ctx); tc.cfg.Job == "missing" && !errors.Is(err, target.ErrRefused) {
+			t.Errorf("status of a missing job: %v, want a refusal", err)
+		}
+	}
+}
+
+// A scale refused because a deployment is active waits for the deployment
+// and succeeds after it, saying why it waited.
+func TestScaleWaitsForDeployment(t *testing.T) {
+	c, client := newSim(t)
+	if _, _, err := client.Jobs().Register(webJob("rolling", 2, true), nil); err != nil {
+		t.Fatal(err)
+	}
+	d, _, err := client.Jobs().LatestDeployment("rolling", nil)
+	if err != nil || d == nil || d.Status != api.DeploymentStatusRunning {
+		t.Fatalf("deployment = %+v, %v; want a running one", d, err)
+	}
+	tg, err := New(&Config{Job: "rolling", Group: "web", DeploymentWait: time.Hour}, target.Env{Nomad: client, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	st, err := tg.Status(ctx)
+	if err != nil || st.Ready || !strings.Contains(st.Reason, "deployment") || st.Count != 2 {
+		t.Errorf("status during the deployment = %+v, %v", st, err)
+	}
+	// The simulated clock runs only while the target waits, so the
+	// deployment cannot end before Nomad has refused the first attempt.
+	runCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	go func() {
+		for runCtx.Err() == nil && !refused(c) {
+			time.Sleep(5 * time.Millisecond)
+		}
+		_ = c.Run(runCtx, 200)
+	}()
+	res, err := tg.Scale(ctx, target.Action{ID: "after-deploy", Direction: target.Up, Amount: 1, Count: 3, Reason: "surge"})
+	if err != nil {
+		t.Fatalf("scale: %v", err)
+	}
+	if res.Attempts != 2 || res.Count != 3 || len(res.Notes) != 1 ||
+		!strings.Contains(res.Notes[0], "job scaling blocked due to active deployment") || !strings.Contains(res.Notes[0], "successful") {
+		t.Errorf("result = %+v, want a second attempt after the deployment succeeded", res)
+	}
+	// Nomad's log: the refused attempt (400) and the accepted one.
+	var codes []int
+	for _, r := range c.Truth().Requests {
+		if strings.HasSuffix(r.Path, "/rolling/scale") {
+			codes = append(codes, r.Status)
+		}
+	}
+	if fmt.Sprint(codes) != "[400 200]" {
+		t.Errorf("scale requests answered %v, want [400 200]", codes)
+	}
+}
+
+// refused reports whether the simulator has refused a scale request.
+func refused(c *sim.Cluster) bool {
+	for _, r := range c.Truth().Requests {
+		if strings.HasSuffix(r.Path, "/scale") && r.Status == 400 {
+			return true
+		}
+	}
+	return false
+}
+
+// A deployment that outlasts deployment_wait makes the action a refusal
+// that says so.
+func TestScaleGivesUpAfterDeploymentWait(t *testing.T) {
+	_, client := newSim(t)
+	if _, _, err := client.Jobs().Register(webJob("stuck", 2, true), nil); err != nil {
+		t.Fatal(err)
+	}
+	// The simulated clock is not running: the deployment never ends.
+	tg, err := New(&Config{Job: "stuck", Group: "web", DeploymentWait: 300 * time.Millisecond}, target.Env{Nomad: client, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = tg.Scale(context.Background(), target.Action{ID: "x", Direction: target.Up, Amount: 1, Count: 3})
+	if !errors.Is(err, target.ErrRefused) || !strings.Contains(err.Error(), "still active after deployment_wait") {
+		t.Errorf("err = %v, want a refusal naming deployment_wait", err)
+	}
+}
