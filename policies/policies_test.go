@@ -312,7 +312,7 @@ func TestParseValid(t *testing.T) {
 				Migrate: policies.Migrate{MaxParallel: 2, Strategy: policies.StrategyReschedule,
 					Priority: policies.PriorityWeights{RelieveHotspot: 2, Critical: 3, Age: 1}},
 				Scales: []policies.Scale{{Name: "frontend", Min: 1, Max: 5, Cooldown: 5 * time.Minute,
-					Target: policies.Target{Plugin: "nomad-job", Config: &nomadjob.Config{Job: "web", Group: "frontend"}}}},
+					Target: policies.Target{Plugin: "nomad-job", Config: &nomadjob.Config{Job: "web", Group: "frontend", DeploymentWait: nomadjob.DefaultDeploymentWait}}}},
 				Schedules: []policies.Schedule{{Name: "patch", Cron: "0 2 * * 0", Duration: 3 * time.Hour,
 					Action: policies.ActionDrain, Localities: []policies.Locality{{Datacenter: "dc1"}}}},
 			}

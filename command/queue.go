@@ -1,0 +1,444 @@
+package command
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/hashicorp/cli"
+
+	"github.com/foreshape/foreshape/agent/api"
+)
+
+func init() {
+	group("queue", "Inspect and edit the migration queue", `
+Usage: foreshape queue <subcommand> [options] [args]
+
+  Inspect and edit the migration queue of a running agent: the requests to
+  move an allocation, a job's task group or a whole node to another
+  locality, in the order the agent will run them.
+
+Subcommands:
+
+  list     List migration requests
+  show     Show one migration request
+  submit   Queue a migration request
+  cancel   Cancel a migration request
+  pause    Start no new moves (running moves continue)
+  resume   Start moves again
+  watch    Follow the queue as it changes
+
+Example:
+
+  $ foreshape queue submit -node dc1-rack-a-1 -target dc2 -reason "rack a maintenance"
+`)
+	register("queue list", func(m Meta) cli.Command { return &QueueListCommand{Meta: m} })
+	register("queue show", func(m Meta) cli.Command { return &QueueShowCommand{Meta: m} })
+	register("queue submit", func(m Meta) cli.Command { return &QueueSubmitCommand{Meta: m} })
+	register("queue cancel", func(m Meta) cli.Command { return &QueueCancelCommand{Meta: m} })
+	register("queue pause", func(m Meta) cli.Command { return &QueuePauseCommand{Meta: m, pause: true} })
+	register("queue resume", func(m Meta) cli.Command { return &QueuePauseCommand{Meta: m} })
+	register("queue watch", func(m Meta) cli.Command { return &QueueWatchCommand{Meta: m} })
+}
+
+// oneID checks that a command got exactly one ID after its options.
+func (m *Meta) oneID(cmd string, args []string) (string, int, bool) {
+	switch {
+	case len(args) == 1 && !strings.HasPrefix(args[0], "-"):
+		return args[0], ExitOK, true
+	case len(args) > 1 && strings.HasPrefix(args[1], "-"):
+		return "", m.UsageError(cmd, fmt.Sprintf("options come before the request ID: foreshape %s %s %s", cmd, strings.Join(args[1:], " "), args[0])), false
+	}
+	return "", m.UsageError(cmd, cmd+" takes exactly one request ID, after the options"), false
+}
+
+// QueueListCommand lists migration requests.
+type QueueListCommand struct{ Meta }
+
+func (c *QueueListCommand) Synopsis() string { return "List migration requests" }
+
+func (c *QueueListCommand) Help() string {
+	return strings.TrimSpace(`
+Usage: foreshape queue list [options]
+
+  Lists the migration requests the agent knows, in the order it runs them
+  (highest score first): what moves, from which locality to which, its
+  state, priority, score, estimated duration and why it exists or waits.
+  Requests that finished stay listed until the agent forgets them.
+
+Options:
+
+  -state=LIST      Only requests in these states, comma-separated: pending,
+                   waiting, reserving, running, done, failed, cancelled.
+  -locality=PATH   Only requests from or to this locality (dc2, dc1/web).
+` + clientFlagsHelp + `
+
+Example:
+
+  $ foreshape queue list -state pending,waiting,running
+  Queue: running
+  ID    State    Resource      Source  Target  Priority  Score  Estimate  Reason
+  mr-3  running  node/dc1-a-1  dc1     dc2     70        2.41   4m0s      rack a maintenance
+`)
+}
+
+func (c *QueueListCommand) Run(args []string) int {
+	var cf clientFlags
+	fs := c.FlagSet("queue list", c.Help)
+	cf.register(fs)
+	states := fs.String("state", "", "states")
+	locality := fs.String("locality", "", "locality")
+	if code, ok := c.Parse(fs, args, c.Help); !ok {
+		return code
+	}
+	if fs.NArg() > 0 {
+		return c.UsageError("queue list", "queue list takes no arguments")
+	}
+	opts := &api.QueueOptions{Locality: *locality}
+	if *states != "" {
+		for _, s := range strings.Split(*states, ",") {
+			s = strings.TrimSpace(s)
+			if !contains(api.States, s) {
+				return c.UsageError("queue list", fmt.Sprintf("-state: %q is not one of %s", s, strings.Join(api.States, ", ")))
+			}
+			opts.States = append(opts.States, s)
+		}
+	}
+	q, err := cf.client().Queue(c.Ctx, opts)
+	if err != nil {
+		return c.apiError(err)
+	}
+	if cf.json {
+		return c.printJSON(q)
+	}
+	fmt.Fprint(c.Out, renderQueue(q))
+	return ExitOK
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+// renderQueue prints the queue as a table.
+func renderQueue(q api.Queue) string {
+	var b strings.Builder
+	if q.Paused {
+		b.WriteString("Queue: paused (running moves continue; no new move starts)\n")
+	} else {
+		b.WriteString("Queue: running\n")
+	}
+	if len(q.Requests) == 0 {
+		b.WriteString("No migration requests.\n")
+		return b.String()
+	}
+	w := newTable(&b)
+	fmt.Fprintln(w, "ID\tState\tResource\tSource\tTarget\tPriority\tScore\tEstimate\tReason")
+	for _, r := range q.Requests {
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%d\t%.2f\t%s\t%s\n", r.ID, r.State, r.Resource, r.Source, r.Target,
+			r.Priority, r.Score, seconds(r.EstimatedDurationS), oneLine(r.Reason))
+	}
+	w.Flush()
+	return b.String()
+}
+
+func seconds(s float64) string {
+	return (time.Duration(s * float64(time.Second))).Round(time.Second).String()
+}
+
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+func formatTime(t *time.Time) string {
+	if t == nil {
+		return "-"
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+// QueueShowCommand shows one migration request.
+type QueueShowCommand struct{ Meta }
+
+func (c *QueueShowCommand) Synopsis() string { return "Show one migration request" }
+
+func (c *QueueShowCommand) Help() string {
+	return strings.TrimSpace(`
+Usage: foreshape queue show [options] ID
+
+  Shows one migration request: what moves where, its state and why, its
+  priority and score, and when it was created, started and finished with
+  the estimated and actual duration.
+
+Options:
+` + clientFlagsHelp + `
+
+Example:
+
+  $ foreshape queue show mr-3
+`)
+}
+
+func (c *QueueShowCommand) Run(args []string) int {
+	var cf clientFlags
+	fs := c.FlagSet("queue show", c.Help)
+	cf.register(fs)
+	if code, ok := c.Parse(fs, args, c.Help); !ok {
+		return code
+	}
+	id, code, ok := c.oneID("queue show", fs.Args())
+	if !ok {
+		return code
+	}
+	r, err := cf.client().Request(c.Ctx, id)
+	if err != nil {
+		return c.apiError(err)
+	}
+	if cf.json {
+		return c.printJSON(r)
+	}
+	c.printRequest(r)
+	return ExitOK
+}
+
+func (m *Meta) printRequest(r api.MigrationRequest) {
+	w := m.table()
+	fmt.Fprintf(w, "ID\t%s\n", r.ID)
+	fmt.Fprintf(w, "Resource\t%s\n", r.Resource)
+	fmt.Fprintf(w, "Source\t%s\n", r.Source)
+	fmt.Fprintf(w, "Target\t%s\n", r.Target)
+	fmt.Fprintf(w, "State\t%s\n", r.State)
+	fmt.Fprintf(w, "Reason\t%s\n", oneLine(r.Reason))
+	fmt.Fprintf(w, "Priority\t%d\n", r.Priority)
+	fmt.Fprintf(w, "Score\t%.2f\n", r.Score)
+	fmt.Fprintf(w, "Created\t%s\n", r.Created.UTC().Format(time.RFC3339))
+	fmt.Fprintf(w, "Started\t%s\n", formatTime(r.Started))
+	fmt.Fprintf(w, "Finished\t%s\n", formatTime(r.Finished))
+	took := "-"
+	if r.Started != nil && r.Finished != nil {
+		took = r.Finished.Sub(*r.Started).Round(time.Second).String()
+	}
+	fmt.Fprintf(w, "Duration\t%s (estimated %s)\n", took, seconds(r.EstimatedDurationS))
+	w.Flush()
+}
+
+// QueueSubmitCommand queues a migration request.
+type QueueSubmitCommand struct{ Meta }
+
+func (c *QueueSubmitCommand) Synopsis() string { return "Queue a migration request" }
+
+func (c *QueueSubmitCommand) Help() string {
+	return strings.TrimSpace(`
+Usage: foreshape queue submit [options] -target PATH (-alloc ID | -job JOB -group GROUP | -node NODE)
+
+  Asks the agent to move an allocation, a job's task group or a whole node
+  to another locality. The agent checks the request first and refuses it,
+  changing nothing, when the allocation, job or node is unknown, the target
+  is unknown, equal to the source or forbidden by the job's constraints,
+  the resource is already queued (the error names that request), or the
+  queue is full. It prints the new request's ID.
+
+Options:
+
+  -alloc=ID       Move one allocation.
+  -job=JOB        Move a job's task group (with -group).
+  -group=GROUP    The task group of -job.
+  -node=NODE      Move every allocation off a node (by name or ID).
+  -target=PATH    The locality to move to (dc2, dc2/web). Required.
+  -priority=N     1–100, higher first. Default: the agent's choice (from
+                  the job's priority).
+  -reason=TEXT    Why, for the queue and the decision log.
+` + clientFlagsHelp + `
+
+Example:
+
+  $ foreshape queue submit -job web -group frontend -target dc2 -priority 80
+  Queued mr-4
+`)
+}
+
+func (c *QueueSubmitCommand) Run(args []string) int {
+	var cf clientFlags
+	var s api.Submission
+	fs := c.FlagSet("queue submit", c.Help)
+	cf.register(fs)
+	fs.StringVar(&s.Allocation, "alloc", "", "allocation")
+	fs.StringVar(&s.Job, "job", "", "job")
+	fs.StringVar(&s.Group, "group", "", "group")
+	fs.StringVar(&s.Node, "node", "", "node")
+	fs.StringVar(&s.Target, "target", "", "target")
+	fs.IntVar(&s.Priority, "priority", 0, "priority")
+	fs.StringVar(&s.Reason, "reason", "", "reason")
+	if code, ok := c.Parse(fs, args, c.Help); !ok {
+		return code
+	}
+	if fs.NArg() > 0 {
+		return c.UsageError("queue submit", "queue submit takes no arguments; name what to move with -alloc, -job and -group, or -node")
+	}
+	if err := s.Check(); err != nil {
+		var ie *api.InvalidError
+		if asInvalid(err, &ie) {
+			flag := map[string]string{"allocation": "-alloc"}[ie.Field]
+			if flag == "" {
+				flag = "-" + ie.Field
+			}
+			msg := strings.NewReplacer(`"allocation"`, "-alloc", `"job"`, "-job", `"group"`, "-group", `"node"`, "-node").Replace(ie.Reason)
+			return c.UsageError("queue submit", flag+": "+msg)
+		}
+		return c.UsageError("queue submit", err.Error())
+	}
+	id, err := cf.client().Submit(c.Ctx, s)
+	if err != nil {
+		return c.apiError(err)
+	}
+	if cf.json {
+		return c.printJSON(api.Submitted{ID: id})
+	}
+	fmt.Fprintf(c.Out, "Queued %s\n", id)
+	return ExitOK
+}
+
+func asInvalid(err error, out **api.InvalidError) bool { return errors.As(err, out) }
+
+// newTable returns a tab writer over w laid out like Meta.table.
+func newTable(w io.Writer) *tabwriter.Writer { return tabwriter.NewWriter(w, 0, 4, 2, ' ', 0) }
+
+// QueueCancelCommand cancels a migration request.
+type QueueCancelCommand struct{ Meta }
+
+func (c *QueueCancelCommand) Synopsis() string { return "Cancel a migration request" }
+
+func (c *QueueCancelCommand) Help() string {
+	return strings.TrimSpace(`
+Usage: foreshape queue cancel [options] ID
+
+  Cancels a migration request that has not finished. A request not yet
+  running is dropped with its reservation; a running move is not undone,
+  the agent stops following it. Cancelling a request that is done, failed
+  or cancelled is an error (409).
+
+Options:
+` + clientFlagsHelp + `
+
+Example:
+
+  $ foreshape queue cancel mr-4
+  Cancelled mr-4
+`)
+}
+
+func (c *QueueCancelCommand) Run(args []string) int {
+	var cf clientFlags
+	fs := c.FlagSet("queue cancel", c.Help)
+	cf.register(fs)
+	if code, ok := c.Parse(fs, args, c.Help); !ok {
+		return code
+	}
+	id, code, ok := c.oneID("queue cancel", fs.Args())
+	if !ok {
+		return code
+	}
+	r, err := cf.client().Cancel(c.Ctx, id)
+	if err != nil {
+		return c.apiError(err)
+	}
+	if cf.json {
+		return c.printJSON(r)
+	}
+	fmt.Fprintf(c.Out, "Cancelled %s\n", r.ID)
+	return ExitOK
+}
+
+// QueuePauseCommand pauses or resumes the queue.
+type QueuePauseCommand struct {
+	Meta
+	pause bool
+}
+
+func (c *QueuePauseCommand) name() string {
+	if c.pause {
+		return "queue pause"
+	}
+	return "queue resume"
+}
+
+func (c *QueuePauseCommand) Synopsis() string {
+	if c.pause {
+		return "Start no new moves (running moves continue)"
+	}
+	return "Start moves again"
+}
+
+func (c *QueuePauseCommand) Help() string {
+	if c.pause {
+		return strings.TrimSpace(`
+Usage: foreshape queue pause [options]
+
+  Pauses the migration queue: the agent starts no new move until the queue
+  is resumed. Moves already running continue and are followed to the end;
+  requests can still be submitted and cancelled. Pausing a paused queue
+  does nothing.
+
+Options:
+` + clientFlagsHelp + `
+
+Example:
+
+  $ foreshape queue pause
+  Queue paused: running moves continue, no new move starts.
+`)
+	}
+	return strings.TrimSpace(`
+Usage: foreshape queue resume [options]
+
+  Resumes a paused migration queue: the agent starts moves again, in score
+  order, under its per-locality limits.
+
+Options:
+` + clientFlagsHelp + `
+
+Example:
+
+  $ foreshape queue resume
+  Queue resumed.
+`)
+}
+
+func (c *QueuePauseCommand) Run(args []string) int {
+	var cf clientFlags
+	fs := c.FlagSet(c.name(), c.Help)
+	cf.register(fs)
+	if code, ok := c.Parse(fs, args, c.Help); !ok {
+		return code
+	}
+	if fs.NArg() > 0 {
+		return c.UsageError(c.name(), c.name()+" takes no arguments")
+	}
+	q, err := cf.client().Pause(c.Ctx, c.pause)
+	if err != nil {
+		return c.apiError(err)
+	}
+	if cf.json {
+		return c.printJSON(q)
+	}
+	if q.Paused {
+		fmt.Fprintln(c.Out, "Queue paused: running moves continue, no new move starts.")
+	} else {
+		fmt.Fprintln(c.Out, "Queue resumed.")
+	}
+	return ExitOK
+}
+
+// requestLine is one request as a line of `queue watch` output.
+func requestLine(r api.MigrationRequest) string {
+	line := fmt.Sprintf("%s %s %s %s -> %s priority %d score %.2f", r.ID, r.State, r.Resource, r.Source, r.Target, r.Priority, r.Score)
+	if r.Reason != "" {
+		line += ": " + oneLine(r.Reason)
+	}
+	return line
+}

@@ -1,0 +1,335 @@
+package command
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/cli"
+
+	"github.com/foreshape/foreshape/agent/api"
+	"github.com/foreshape/foreshape/agent/api/apitest"
+)
+
+// actAgent serves the fake act backend (and the stub forecast backend).
+func actAgent(t *testing.T, act *apitest.Act, tokens ...string) string {
+	t.Helper()
+	s, err := api.NewServer(stubBackend{}, api.Options{Act: act, Tokens: tokens})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(s)
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+func TestQueueCommands(t *testing.T) {
+	act := apitest.New()
+	addr := actAgent(t, act)
+
+	code, out, errOut := runCLI(t, "queue", "submit", "-address", addr, "-node", "n1", "-target", "dc2", "-priority", "70", "-reason", "rack a maintenance")
+	if code != ExitOK || out != "Queued mr-1\n" {
+		t.Fatalf("submit: exit %d, out %q, err %q", code, out, errOut)
+	}
+	code, out, _ = runCLI(t, "queue", "submit", "-address", addr, "-json", "-job", "web", "-group", "frontend", "-target", "dc3")
+	var sub api.Submitted
+	if code != ExitOK || json.Unmarshal([]byte(out), &sub) != nil || sub.ID != "mr-2" {
+		t.Fatalf("submit -json: exit %d, out %q", code, out)
+	}
+	act.Update("mr-1", func(r *api.MigrationRequest) { r.State, r.Score = api.StateRunning, 2.41 })
+
+	code, out, errOut = runCLI(t, "queue", "list", "-address", addr)
+	if code != ExitOK {
+		t.Fatalf("list: exit %d: %s", code, errOut)
+	}
+	for _, want := range []string{"Queue: running", "mr-1  running  node/n1", "dc1     dc2     70        2.41   1m0s      rack a maintenance",
+		"job/web/frontend"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("list lacks %q:\n%s", want, out)
+		}
+	}
+	code, out, _ = runCLI(t, "queue", "list", "-address", addr, "-state", "pending")
+	if code != ExitOK || strings.Contains(out, "mr-1") || !strings.Contains(out, "mr-2") {
+		t.Errorf("list -state pending: exit %d\n%s", code, out)
+	}
+	code, out, _ = runCLI(t, "queue", "list", "-address", addr, "-json")
+	var q api.Queue
+	if code != ExitOK || json.Unmarshal([]byte(out), &q) != nil || len(q.Requests) != 2 || !strings.Contains(out, `"paused": false`) {
+		t.Errorf("list -json: exit %d, %s", code, out)
+	}
+
+	code, out, _ = runCLI(t, "queue", "show", "-address", addr, "mr-1")
+	for _, want := range []string{"Resource  node/n1", "State     running", "Reason    rack a maintenance", "Started   -", "Duration  - (estimated 1m0s)"} {
+		if code != ExitOK || !strings.Contains(out, want) {
+			t.Errorf("show lacks %q (exit %d):\n%s", want, code, out)
+		}
+	}
+	code, out, _ = runCLI(t, "queue", "show", "-address", addr, "-json", "mr-2")
+	var mr api.MigrationRequest
+	if code != ExitOK || json.Unmarshal([]byte(out), &mr) != nil || mr.Resource != "job/web/frontend" {
+		t.Errorf("show -json: exit %d, %s", code, out)
+	}
+
+	if code, out, _ := runCLI(t, "queue", "cancel", "-address", addr, "mr-2"); code != ExitOK || out != "Cancelled mr-2\n" {
+		t.Errorf("cancel: exit %d, %q", code, out)
+	}
+	if code, out, _ := runCLI(t, "queue", "pause", "-address", addr); code != ExitOK || !strings.Contains(out, "Queue paused") {
+		t.Errorf("pause: exit %d, %q", code, out)
+	}
+	if _, out, _ := runCLI(t, "queue", "list", "-address", addr); !strings.Contains(out, "Queue: paused") {
+		t.Errorf("list after pause:\n%s", out)
+	}
+	code, out, _ = runCLI(t, "queue", "resume", "-address", addr, "-json")
+	if code != ExitOK || json.Unmarshal([]byte(out), &q) != nil || q.Paused {
+		t.Errorf("resume -json: exit %d, %s", code, out)
+	}
+}
+
+func TestQueueCommandErrors(t *testing.T) {
+	act := apitest.New()
+	addr := actAgent(t, act)
+	if code, _, _ := runCLI(t, "queue", "submit", "-address", addr, "-alloc", "a1", "-target", "dc2"); code != ExitOK {
+		t.Fatalf("first submit: exit %d", code)
+	}
+	for _, tc := range []struct {
+		name string
+		args []string
+		code int
+		want string
+	}{
+		{"nothing to move", []string{"queue", "submit", "-address", "@", "-target", "dc2"}, ExitUsage, "-alloc: name what to move"},
+		{"two things", []string{"queue", "submit", "-address", "@", "-alloc", "a1", "-node", "n1", "-target", "dc2"}, ExitUsage, "only one"},
+		{"job without group", []string{"queue", "submit", "-address", "@", "-job", "web", "-target", "dc2"}, ExitUsage, "-group"},
+		{"no target", []string{"queue", "submit", "-address", "@", "-node", "n1"}, ExitUsage, "-target: required"},
+		{"priority", []string{"queue", "submit", "-address", "@", "-node", "n1", "-target", "dc2", "-priority", "500"}, ExitUsage, "-priority"},
+		{"argument", []string{"queue", "submit", "-address", "@", "n1"}, ExitUsage, "takes no arguments"},
+		{"unknown node", []string{"queue", "submit", "-address", "@", "-node", "n9", "-target", "dc2"}, ExitInvalid, `400 Bad Request: node: no node "n9"`},
+		{"already queued", []string{"queue", "submit", "-address", "@", "-alloc", "a1", "-target", "dc3"}, ExitInvalid, "409 Conflict: alloc/a1 is already queued (request mr-1)"},
+		{"show nothing", []string{"queue", "show", "-address", "@"}, ExitUsage, "exactly one request ID"},
+		{"show flags after", []string{"queue", "show", "-address", "@", "mr-1", "-json"}, ExitUsage, "options come before the request ID"},
+		{"show unknown", []string{"queue", "show", "-address", "@", "mr-9"}, ExitInvalid, "404"},
+		{"cancel unknown", []string{"queue", "cancel", "-address", "@", "mr-9"}, ExitInvalid, "404"},
+		{"list bad state", []string{"queue", "list", "-address", "@", "-state", "lost"}, ExitUsage, `-state: "lost"`},
+		{"pause argument", []string{"queue", "pause", "-address", "@", "now"}, ExitUsage, "takes no arguments"},
+		{"decisions since", []string{"decisions", "-address", "@", "-since", "yesterday"}, ExitUsage, "-since"},
+		{"decisions limit", []string{"decisions", "-address", "@", "-limit", "-1"}, ExitUsage, "-limit"},
+		{"reservations argument", []string{"reservations", "-address", "@", "dc2"}, ExitUsage, "takes no arguments"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			args := append([]string{}, tc.args...)
+			for i, a := range args {
+				if a == "@" {
+					args[i] = addr
+				}
+			}
+			code, out, errOut := runCLI(t, args...)
+			if code != tc.code || !strings.Contains(errOut, tc.want) {
+				t.Errorf("exit %d, stderr %q; want %d mentioning %q", code, errOut, tc.code, tc.want)
+			}
+			if out != "" {
+				t.Errorf("stdout on failure: %q", out)
+			}
+		})
+	}
+	// The queue did not change.
+	q, _ := act.Queue(context.Background())
+	if len(q.Requests) != 1 {
+		t.Errorf("refused commands changed the queue: %+v", q.Requests)
+	}
+}
+
+// Mutating commands need the token when the agent has ACLs on.
+func TestQueueCommandsNeedToken(t *testing.T) {
+	addr := actAgent(t, apitest.New(), "s3cret")
+	for _, args := range [][]string{
+		{"queue", "submit", "-node", "n1", "-target", "dc2"},
+		{"queue", "cancel", "mr-1"},
+		{"queue", "pause"},
+		{"queue", "resume"},
+		{"queue", "list"},
+		{"reservations"},
+		{"decisions"},
+	} {
+		withAddr := insertFlags(args, "-address", addr)
+		if code, _, errOut := runCLI(t, withAddr...); code != ExitInvalid || !strings.Contains(errOut, "403") {
+			t.Errorf("%v without a token: exit %d, %q", args, code, errOut)
+		}
+		if code, _, errOut := runCLI(t, insertFlags(withAddr, "-token", "s3cret")...); code != ExitOK {
+			t.Errorf("%v with the token: exit %d, %q", args, code, errOut)
+		}
+	}
+}
+
+// insertFlags puts flags after the command words and before positional
+// arguments (mr-1).
+func insertFlags(args []string, flags ...string) []string {
+	n := 1
+	if args[0] == "queue" {
+		n = 2
+	}
+	return append(append(append([]string{}, args[:n]...), flags...), args[n:]...)
+}
+
+func TestReservationsAndDecisionsCommands(t *testing.T) {
+	act := apitest.New()
+	addr := actAgent(t, act)
+	if code, out, _ := runCLI(t, "reservations", "-address", addr); code != ExitOK || out != "No reservations.\n" {
+		t.Errorf("empty reservations: exit %d %q", code, out)
+	}
+	if code, out, _ := runCLI(t, "reservations", "-address", addr, "-json"); code != ExitOK || strings.TrimSpace(out) != "{\n  \"reservations\": []\n}" {
+		t.Errorf("empty reservations -json: exit %d %q", code, out)
+	}
+	from := act.Start.Add(50 * time.Minute)
+	act.AddReservation(api.Reservation{ID: "res-1", Request: "mr-3", Policy: "web", Locality: "dc2", CPU: 4000, Memory: 8192,
+		From: from, Until: from.Add(time.Hour), Job: "foreshape-reserve-mr-3-a", State: api.ReservationHeld})
+	act.AddReservation(api.Reservation{ID: "res-2", Policy: "batch", Locality: "*/batch", CPU: 1000, Memory: 512, IOPS: 150,
+		From: from, Until: from.Add(time.Hour), State: api.ReservationPlanned})
+	code, out, _ := runCLI(t, "reservations", "-address", addr, "-locality", "dc2")
+	if code != ExitOK || !strings.Contains(out, "res-1  mr-3     web     dc2       4000  8192    0     2026-01-05T09:50:00Z  2026-01-05T10:50:00Z  foreshape-reserve-mr-3-a  held") ||
+		strings.Contains(out, "res-2") {
+		t.Errorf("reservations -locality dc2: exit %d\n%s", code, out)
+	}
+	code, out, _ = runCLI(t, "reservations", "-address", addr, "-json", "-policy", "batch")
+	var rs api.Reservations
+	if code != ExitOK || json.Unmarshal([]byte(out), &rs) != nil || len(rs.Reservations) != 1 || rs.Reservations[0].IOPS != 150 {
+		t.Errorf("reservations -json: exit %d\n%s", code, out)
+	}
+
+	for i := 0; i < 60; i++ {
+		act.AddDecision(api.Decision{Time: act.Start.Add(time.Duration(i) * time.Minute), Policy: "web", Kind: api.DecisionWait,
+			Locality: "dc2", Request: "mr-4", Reason: "dc2 is predicted congested\n12:10-12:40"})
+	}
+	act.AddDecision(api.Decision{Time: act.Start.Add(2 * time.Hour), Policy: "web", Kind: api.DecisionReserve, Locality: "dc2",
+		Request: "mr-3", Reason: "reserve 4000 MHz / 8 GiB in dc2"})
+	code, out, _ = runCLI(t, "decisions", "-address", addr)
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if code != ExitOK || len(lines) != 51 || !strings.Contains(lines[1], "reserve  dc2       mr-3     reserve 4000 MHz / 8 GiB in dc2") ||
+		!strings.Contains(lines[2], "dc2 is predicted congested 12:10-12:40") {
+		t.Errorf("decisions: exit %d, %d lines (want a header and the default 50)\n%s", code, len(lines), out)
+	}
+	code, out, _ = runCLI(t, "decisions", "-address", addr, "-kind", "reserve", "-json")
+	var ds api.Decisions
+	if code != ExitOK || json.Unmarshal([]byte(out), &ds) != nil || len(ds.Decisions) != 1 || ds.Decisions[0].Request != "mr-3" {
+		t.Errorf("decisions -kind reserve -json: exit %d\n%s", code, out)
+	}
+	code, out, _ = runCLI(t, "decisions", "-address", addr, "-since", "2026-01-05T09:58:00Z", "-limit", "0")
+	if lines := strings.Split(strings.TrimSpace(out), "\n"); code != ExitOK || len(lines) != 4 {
+		t.Errorf("decisions -since: exit %d\n%s", code, out)
+	}
+	if code, out, _ := runCLI(t, "decisions", "-address", addr, "-request", "mr-9"); code != ExitOK || out != "No decisions.\n" {
+		t.Errorf("no decisions: exit %d %q", code, out)
+	}
+}
+
+// waitFor waits until the output contains want (the watch runs in another
+// goroutine and follows changes as they come).
+func waitFor(t *testing.T, out *syncBuffer, want string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(out.String(), want) {
+		if time.Now().After(deadline) {
+			t.Fatalf("output never showed %q:\n%s", want, out.String())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// runWatch runs `queue watch` until the test cancels it.
+func runWatch(t *testing.T, terminal bool, args ...string) (*syncBuffer, *syncBuffer, func() int) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	out, errb := &syncBuffer{}, &syncBuffer{}
+	m := Meta{Ctx: ctx, UI: &cli.BasicUi{Writer: out, ErrorWriter: errb}, Out: out, Err: errb}
+	cmd := &QueueWatchCommand{Meta: m, terminal: func(io.Writer) bool { return terminal }}
+	done := make(chan int, 1)
+	go func() { done <- cmd.Run(args) }()
+	return out, errb, func() int {
+		cancel()
+		select {
+		case code := <-done:
+			return code
+		case <-time.After(10 * time.Second):
+			t.Fatal("queue watch did not stop when cancelled")
+			return -1
+		}
+	}
+}
+
+func TestQueueWatchLines(t *testing.T) {
+	act := apitest.New()
+	addr := actAgent(t, act)
+	id, _ := act.Submit(context.Background(), api.Submission{Node: "n1", Target: "dc2", Reason: "rack a maintenance"})
+	out, _, stop := runWatch(t, false, "-address", addr)
+	waitFor(t, out, "mr-1 pending node/n1 dc1 -> dc2 priority 50 score 0.00: rack a maintenance")
+	act.Update(id, func(r *api.MigrationRequest) { r.State, r.Reason = api.StateWaiting, "dc2 is predicted congested until 12:40" })
+	waitFor(t, out, "mr-1 waiting node/n1 dc1 -> dc2 priority 50 score 0.00: dc2 is predicted congested until 12:40")
+	_ = act.SetPaused(context.Background(), true)
+	waitFor(t, out, "queue paused")
+	id2, _ := act.Submit(context.Background(), api.Submission{Allocation: "a2", Target: "dc3"})
+	waitFor(t, out, id2+" pending alloc/a2 dc2 -> dc3")
+	if code := stop(); code != ExitOK {
+		t.Errorf("exit %d after Ctrl-C", code)
+	}
+	text := out.String()
+	if strings.Contains(text, "\x1b[") {
+		t.Errorf("escape sequences in plain output:\n%q", text)
+	}
+	// Each change is printed once: the pause did not repeat the requests.
+	if n := strings.Count(text, "mr-1 "); n != 2 {
+		t.Errorf("mr-1 printed %d times, want 2 (pending, waiting):\n%s", n, text)
+	}
+}
+
+func TestQueueWatchRedrawsOnATerminal(t *testing.T) {
+	act := apitest.New()
+	addr := actAgent(t, act)
+	id, _ := act.Submit(context.Background(), api.Submission{Node: "n1", Target: "dc2"})
+	out, _, stop := runWatch(t, true, "-address", addr)
+	waitFor(t, out, "pending")
+	act.Update(id, func(r *api.MigrationRequest) { r.State = api.StateRunning })
+	waitFor(t, out, "running  node/n1")
+	stop()
+	frames := strings.Split(out.String(), "\x1b[H\x1b[2J")
+	if len(frames) != 3 || frames[0] != "" || !strings.Contains(frames[1], "Queue: running") || !strings.Contains(frames[2], "mr-1  running") {
+		t.Errorf("frames = %q, want two full redraws", frames)
+	}
+}
+
+func TestQueueWatchJSON(t *testing.T) {
+	act := apitest.New()
+	addr := actAgent(t, act)
+	out, _, stop := runWatch(t, true, "-address", addr, "-json")
+	waitFor(t, out, `"requests":[]`)
+	_, _ = act.Submit(context.Background(), api.Submission{Node: "n1", Target: "dc2"})
+	waitFor(t, out, `"id":"mr-1"`)
+	stop()
+	for _, line := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+		var q api.Queue
+		if err := json.Unmarshal([]byte(line), &q); err != nil {
+			t.Errorf("not one JSON queue per line: %q", line)
+		}
+	}
+}
+
+// An agent that cannot be reached is reported and tried again; a refusal
+// (403) ends the watch.
+func TestQueueWatchErrors(t *testing.T) {
+	out, errb, stop := runWatch(t, false, "-address", "127.0.0.1:1", "-retry", "10ms")
+	waitFor(t, errb, "(trying again in 10ms)")
+	waitFor(t, errb, "connection refused")
+	if code := stop(); code != ExitOK {
+		t.Errorf("exit %d", code)
+	}
+	if out.String() != "" {
+		t.Errorf("stdout = %q", out.String())
+	}
+	addr := actAgent(t, apitest.New(), "s3cret")
+	code, _, errOut := runCLI(t, "queue", "watch", "-address", addr)
+	if code != ExitInvalid || !strings.Contains(errOut, "403") {
+		t.Errorf("watch without a token: exit %d, %q", code, errOut)
+	}
+}

@@ -1,0 +1,197 @@
+package command
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"golang.org/x/term"
+
+	"github.com/foreshape/foreshape/agent/api"
+)
+
+// QueueWatchCommand follows the queue with blocking queries.
+type QueueWatchCommand struct {
+	Meta
+	// terminal reports whether w is a terminal; nil means isTerminal.
+	terminal func(w io.Writer) bool
+}
+
+func (c *QueueWatchCommand) Synopsis() string { return "Follow the queue as it changes" }
+
+func (c *QueueWatchCommand) Help() string {
+	return strings.TrimSpace(`
+Usage: foreshape queue watch [options]
+
+  Follows the migration queue until interrupted (Ctrl-C), waiting for each
+  change with a blocking query rather than polling. On a terminal the table
+  of 'queue list' is redrawn in place at every change; otherwise (a pipe, a
+  file) one line is printed per request that appears or changes state,
+  reason, priority or score, and one when the queue is paused or resumed.
+  With -json each change prints the whole queue as one line of JSON. When
+  the agent cannot be reached it says so and tries again.
+
+Options:
+
+  -state=LIST      Only requests in these states, comma-separated.
+  -locality=PATH   Only requests from or to this locality.
+  -retry=DURATION  How long to wait after an error before trying again.
+                   Default: 2s.
+` + clientFlagsHelp + `
+
+Example:
+
+  $ foreshape queue watch | tee moves.log
+  09:00:01 queue running
+  09:00:01 mr-3 pending node/dc1-a-1 dc1 -> dc2 priority 70 score 2.41: rack a maintenance
+  09:00:31 mr-3 reserving node/dc1-a-1 dc1 -> dc2 priority 70 score 2.41: rack a maintenance
+`)
+}
+
+func (c *QueueWatchCommand) Run(args []string) int {
+	var cf clientFlags
+	fs := c.FlagSet("queue watch", c.Help)
+	cf.register(fs)
+	states := fs.String("state", "", "states")
+	locality := fs.String("locality", "", "locality")
+	retry := fs.Duration("retry", 2*time.Second, "retry")
+	if code, ok := c.Parse(fs, args, c.Help); !ok {
+		return code
+	}
+	if fs.NArg() > 0 {
+		return c.UsageError("queue watch", "queue watch takes no arguments")
+	}
+	if *retry <= 0 {
+		return c.UsageError("queue watch", "-retry must be positive")
+	}
+	opts := api.QueueOptions{Locality: *locality}
+	if *states != "" {
+		for _, s := range strings.Split(*states, ",") {
+			s = strings.TrimSpace(s)
+			if !contains(api.States, s) {
+				return c.UsageError("queue watch", fmt.Sprintf("-state: %q is not one of %s", s, strings.Join(api.States, ", ")))
+			}
+			opts.States = append(opts.States, s)
+		}
+	}
+	terminal := c.terminal
+	if terminal == nil {
+		terminal = isTerminal
+	}
+	redraw := !cf.json && terminal(c.Out)
+	client := cf.client()
+	var seen map[string]api.MigrationRequest
+	var paused bool
+	for {
+		q, err := client.Queue(c.Ctx, &opts)
+		if c.Ctx.Err() != nil {
+			return ExitOK
+		}
+		if err != nil {
+			var se *api.StatusError
+			if errors.As(err, &se) && se.Code/100 == 4 {
+				return c.apiError(err)
+			}
+			fmt.Fprintf(c.Err, "%s error: %v (trying again in %s)\n", clock(), err, *retry)
+			if !sleepCtx(c.Ctx, *retry) {
+				return ExitOK
+			}
+			continue
+		}
+		if seen != nil && opts.WaitIndex != 0 && q.Index == opts.WaitIndex {
+			continue // the wait ended without a change
+		}
+		switch {
+		case cf.json:
+			b, _ := json.Marshal(q)
+			fmt.Fprintf(c.Out, "%s\n", b)
+		case redraw:
+			fmt.Fprintf(c.Out, "\x1b[H\x1b[2J%s  index %d  (Ctrl-C to stop)\n\n%s", clock(), q.Index, renderQueue(q))
+		default:
+			c.printChanges(q, seen, paused)
+		}
+		paused = q.Paused
+		if seen == nil {
+			seen = map[string]api.MigrationRequest{}
+		}
+		clear(seen)
+		for _, r := range q.Requests {
+			seen[r.ID] = r
+		}
+		if q.Index == 0 {
+			// An agent that sends no index cannot block: poll.
+			if !sleepCtx(c.Ctx, *retry) {
+				return ExitOK
+			}
+		}
+		opts.WaitIndex = q.Index
+	}
+}
+
+// printChanges prints one line per change since the last answer (seen is
+// nil on the first).
+func (c *QueueWatchCommand) printChanges(q api.Queue, seen map[string]api.MigrationRequest, paused bool) {
+	now := clock()
+	switch {
+	case seen == nil && q.Paused:
+		fmt.Fprintf(c.Out, "%s queue paused\n", now)
+	case seen == nil:
+		fmt.Fprintf(c.Out, "%s queue running\n", now)
+	case q.Paused && !paused:
+		fmt.Fprintf(c.Out, "%s queue paused\n", now)
+	case !q.Paused && paused:
+		fmt.Fprintf(c.Out, "%s queue resumed\n", now)
+	}
+	for _, r := range q.Requests {
+		old, ok := seen[r.ID]
+		if ok && old.State == r.State && old.Reason == r.Reason && old.Priority == r.Priority && old.Score == r.Score {
+			continue
+		}
+		fmt.Fprintf(c.Out, "%s %s\n", now, requestLine(r))
+	}
+	var gone []string
+	for id := range seen {
+		if !hasRequest(q.Requests, id) {
+			gone = append(gone, id)
+		}
+	}
+	sort.Strings(gone)
+	for _, id := range gone {
+		fmt.Fprintf(c.Out, "%s %s no longer listed\n", now, id)
+	}
+}
+
+func hasRequest(rs []api.MigrationRequest, id string) bool {
+	for _, r := range rs {
+		if r.ID == id {
+			return true
+		}
+	}
+	return false
+}
+
+// sleepCtx waits d; it reports false when ctx ended first.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+func clock() string { return time.Now().Format("15:04:05") }
+
+// isTerminal reports whether w is a terminal.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}

@@ -1,0 +1,186 @@
+package command
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/cli"
+
+	"github.com/foreshape/foreshape/agent/api"
+)
+
+func init() {
+	register("reservations", func(m Meta) cli.Command { return &ReservationsCommand{Meta: m} })
+	register("decisions", func(m Meta) cli.Command { return &DecisionsCommand{Meta: m} })
+}
+
+// ReservationsCommand lists capacity reservations.
+type ReservationsCommand struct{ Meta }
+
+func (c *ReservationsCommand) Synopsis() string {
+	return "List capacity held by placeholder jobs"
+}
+
+func (c *ReservationsCommand) Help() string {
+	return strings.TrimSpace(`
+Usage: foreshape reservations [options]
+
+  Lists the capacity the agent holds ahead of migrations and forecast peaks
+  with low-priority placeholder jobs: for which request and policy, in which
+  locality, how much CPU (MHz), memory (MiB) and IOPS, from when until when
+  (no placeholder outlives its reservation), the placeholder job and its
+  state (planned, placed, held, handing_over, released).
+
+Options:
+
+  -policy=NAME     Only this policy's reservations.
+  -locality=PATH   Only reservations in this locality.
+  -state=STATE     Only reservations in this state.
+  -request=ID      Only the reservations of this migration request.
+` + clientFlagsHelp + `
+
+Example:
+
+  $ foreshape reservations -locality dc2
+  ID     Request  Policy  Locality  CPU   Memory  IOPS  From                  Until                 Job                         State
+  res-1  mr-3     web     dc2       4000  8192    0     2026-01-05T11:50:00Z  2026-01-05T12:50:00Z  foreshape-reserve-mr-3-a    held
+`)
+}
+
+func (c *ReservationsCommand) Run(args []string) int {
+	var cf clientFlags
+	var o api.ReservationOptions
+	fs := c.FlagSet("reservations", c.Help)
+	cf.register(fs)
+	fs.StringVar(&o.Policy, "policy", "", "policy")
+	fs.StringVar(&o.Locality, "locality", "", "locality")
+	fs.StringVar(&o.State, "state", "", "state")
+	fs.StringVar(&o.Request, "request", "", "request")
+	if code, ok := c.Parse(fs, args, c.Help); !ok {
+		return code
+	}
+	if fs.NArg() > 0 {
+		return c.UsageError("reservations", "reservations takes no arguments")
+	}
+	rs, err := cf.client().Reservations(c.Ctx, &o)
+	if err != nil {
+		return c.apiError(err)
+	}
+	if cf.json {
+		return c.printJSON(api.Reservations{Reservations: nonNilList(rs)})
+	}
+	if len(rs) == 0 {
+		fmt.Fprintln(c.Out, "No reservations.")
+		return ExitOK
+	}
+	w := c.table()
+	fmt.Fprintln(w, "ID\tRequest\tPolicy\tLocality\tCPU\tMemory\tIOPS\tFrom\tUntil\tJob\tState")
+	for _, r := range rs {
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%d\t%.4g\t%s\t%s\t%s\t%s\n", r.ID, dash(r.Request), r.Policy, r.Locality,
+			r.CPU, r.Memory, r.IOPS, r.From.UTC().Format(time.RFC3339), r.Until.UTC().Format(time.RFC3339), dash(r.Job), r.State)
+	}
+	w.Flush()
+	return ExitOK
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func nonNilList[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
+
+// DecisionsCommand lists the decision log.
+type DecisionsCommand struct{ Meta }
+
+func (c *DecisionsCommand) Synopsis() string {
+	return "List the shaper's and coordinator's recent decisions and why"
+}
+
+func (c *DecisionsCommand) Help() string {
+	return strings.TrimSpace(`
+Usage: foreshape decisions [options]
+
+  Lists, newest first, what the agent decided and why, with the numbers
+  behind it: reservations placed and released, scale actions, moves started,
+  requests waiting for their target. The agent keeps a bounded log of the
+  most recent decisions.
+
+Options:
+
+  -policy=NAME     Only this policy's decisions.
+  -locality=PATH   Only decisions about this locality.
+  -kind=KIND       Only decisions of this kind (reserve, release, scale,
+                   wait, migrate, request).
+  -request=ID      Only decisions about this migration request.
+  -since=WHEN      Only decisions at or after WHEN: an RFC 3339 time
+                   (2026-01-05T09:00:00Z) or a duration back from now (30m).
+  -limit=N         At most N decisions. Default: 50; 0 for all.
+` + clientFlagsHelp + `
+
+Example:
+
+  $ foreshape decisions -policy web -limit 2
+  Time                  Policy  Kind     Locality  Request  Reason
+  2026-01-05T11:50:00Z  web     reserve  dc2       mr-3     reserve 4000 MHz / 8 GiB in dc2 from 12:05 for mr-3: p90 demand 71% + incoming 9% would cross the 80% line at 12:20
+  2026-01-05T11:49:00Z  web     wait     dc2       mr-4     dc2 is predicted congested 12:10-12:40
+`)
+}
+
+func (c *DecisionsCommand) Run(args []string) int {
+	var cf clientFlags
+	var f api.DecisionFilter
+	fs := c.FlagSet("decisions", c.Help)
+	cf.register(fs)
+	fs.StringVar(&f.Policy, "policy", "", "policy")
+	fs.StringVar(&f.Locality, "locality", "", "locality")
+	fs.StringVar(&f.Kind, "kind", "", "kind")
+	fs.StringVar(&f.Request, "request", "", "request")
+	since := fs.String("since", "", "since")
+	fs.IntVar(&f.Limit, "limit", 50, "limit")
+	if code, ok := c.Parse(fs, args, c.Help); !ok {
+		return code
+	}
+	if fs.NArg() > 0 {
+		return c.UsageError("decisions", "decisions takes no arguments")
+	}
+	if f.Limit < 0 {
+		return c.UsageError("decisions", "-limit must not be negative")
+	}
+	if *since != "" {
+		if t, err := time.Parse(time.RFC3339, *since); err == nil {
+			f.Since = t
+		} else if d, err := time.ParseDuration(*since); err == nil && d > 0 {
+			f.Since = time.Now().Add(-d)
+		} else {
+			return c.UsageError("decisions", fmt.Sprintf("-since: %q is neither an RFC 3339 time nor a positive duration", *since))
+		}
+	}
+	ds, err := cf.client().Decisions(c.Ctx, f)
+	if err != nil {
+		return c.apiError(err)
+	}
+	if cf.json {
+		return c.printJSON(api.Decisions{Decisions: nonNilList(ds)})
+	}
+	if len(ds) == 0 {
+		fmt.Fprintln(c.Out, "No decisions.")
+		return ExitOK
+	}
+	w := c.table()
+	fmt.Fprintln(w, "Time\tPolicy\tKind\tLocality\tRequest\tReason")
+	for _, d := range ds {
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", d.Time.UTC().Format(time.RFC3339), dash(d.Policy), d.Kind, dash(d.Locality),
+			dash(d.Request), oneLine(d.Reason))
+	}
+	w.Flush()
+	return ExitOK
+}
