@@ -265,7 +265,9 @@ func TestQueueWatchLines(t *testing.T) {
 	id, _ := act.Submit(context.Background(), api.Submission{Node: "n1", Target: "dc2", Reason: "rack a maintenance"})
 	out, _, stop := runWatch(t, false, "-address", addr)
 	waitFor(t, out, "mr-1 pending node/n1 dc1 -> dc2 priority 50 score 0.00: rack a maintenance")
-	act.Update(id, func(r *api.MigrationRequest) { r.State, r.Reason = api.StateWaiting, "dc2 is predicted congested until 12:40" })
+	act.Update(id, func(r *api.MigrationRequest) {
+		r.State, r.Reason = api.StateWaiting, "dc2 is predicted congested until 12:40"
+	})
 	waitFor(t, out, "mr-1 waiting node/n1 dc1 -> dc2 priority 50 score 0.00: dc2 is predicted congested until 12:40")
 	_ = act.SetPaused(context.Background(), true)
 	waitFor(t, out, "queue paused")

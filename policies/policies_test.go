@@ -357,7 +357,9 @@ func TestParseValid(t *testing.T) {
 				t.Errorf("seasonality = %v auto=%v, want auto", p.Forecast.Seasonality, p.Forecast.AutoSeasonality)
 			}
 		}},
-		{"seasons sorted", func(b *builder) { b.forecast = `seasonality = ["7d", "12h", "1d"]` + "\n step = \"5m\"\n history = \"14d\"" }, func(t *testing.T, p *policies.Policy) {
+		{"seasons sorted", func(b *builder) {
+			b.forecast = `seasonality = ["7d", "12h", "1d"]` + "\n step = \"5m\"\n history = \"14d\""
+		}, func(t *testing.T, p *policies.Policy) {
 			want := []time.Duration{12 * time.Hour, 24 * time.Hour, 7 * 24 * time.Hour}
 			if diff := cmp.Diff(want, p.Forecast.Seasonality); diff != "" {
 				t.Errorf("seasons (-want +got):\n%s", diff)
