@@ -6,12 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"sort"
 	"strings"
 	"time"
-
-	"golang.org/x/term"
 
 	"github.com/foreshape/foreshape/agent/api"
 )
@@ -189,9 +186,3 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 }
 
 func clock() string { return time.Now().Format("15:04:05") }
-
-// isTerminal reports whether w is a terminal.
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	return ok && term.IsTerminal(int(f.Fd()))
-}
