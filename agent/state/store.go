@@ -254,7 +254,9 @@ func (sr *series) info() Info {
 
 // Extent describes how much of a series the store holds: Points is the
 // number of non-empty buckets of the finest tier of its profile, First the
-// start of its oldest non-empty bucket in any tier.
+// start of its oldest sample as precisely as the tiers still tell it (to
+// the minute while the finest tier reaches back to it, to the coarsest
+// tier's step once only that tier does).
 type Extent struct {
 	Points int
 	First  time.Time
@@ -269,25 +271,54 @@ func (s *Store) Extent(key Key) (Extent, bool) {
 		return Extent{}, false
 	}
 	var e Extent
+	oldest := make([]int64, len(sr.layout.tiers)) // start of each tier's oldest non-empty bucket, ns
+	have := make([]bool, len(sr.layout.tiers))
 	for i, t := range sr.layout.tiers {
 		old, ok := sr.oldest(i)
 		if !ok {
 			continue
 		}
-		head := sr.heads[i].head
-		for b := old; b <= head; b++ {
+		for b := old; b <= sr.heads[i].head; b++ {
 			if sr.get(i, b).count == 0 {
 				continue
 			}
-			if i == 0 {
-				e.Points++
-			}
-			if at := fromUnixNano(b * int64(t.Step)); e.First.IsZero() || at.Before(e.First) {
-				e.First = at
+			if !have[i] {
+				oldest[i], have[i] = b*int64(t.Step), true
 			}
 			if i > 0 {
 				break // only the oldest bucket of a coarser tier matters
 			}
+			e.Points++
+		}
+	}
+	// The coarsest tier holding anything reaches furthest back. A finer
+	// tier still holds the series' start when it holds every sample of
+	// that tier's oldest bucket (the same count); the finest such tier
+	// tells the start most precisely.
+	k := -1
+	for i := range have {
+		if have[i] {
+			k = i
+		}
+	}
+	if k < 0 {
+		return e, true
+	}
+	ks := int64(sr.layout.tiers[k].Step)
+	want := uint64(sr.get(k, floorDiv(oldest[k], ks)).count)
+	e.First = fromUnixNano(oldest[k])
+	for j := 0; j < k; j++ {
+		if !have[j] {
+			continue
+		}
+		js := int64(sr.layout.tiers[j].Step)
+		var n uint64
+		for b := floorDiv(oldest[k], js); b < floorDiv(oldest[k]+ks, js); b++ {
+			n += uint64(sr.get(j, b).count)
+		}
+		if n == want {
+			e.First = fromUnixNano(oldest[j])
+			break
 		}
 	}
 	return e, true

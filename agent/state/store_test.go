@@ -694,6 +694,18 @@ func TestExtent(t *testing.T) {
 	if !ok || e.Points != 1 || !e.First.Equal(at(0)) {
 		t.Errorf("extent = %+v, %v; want 1 point in the finest tier, first at %v", e, ok, at(0))
 	}
+	// A series that began at minute 38 of an hour: the hourly bucket starts
+	// at minute 0, the finest tier says 38.
+	s2 := newStore(t, smallTiers)
+	s2.Append(time.Minute, []Sample{{cpu, at(38 * time.Minute), 1}, {cpu, at(39 * time.Minute), 1}})
+	if e, _ := s2.Extent(cpu); e.Points != 2 || !e.First.Equal(at(38*time.Minute)) {
+		t.Errorf("extent = %+v; want 2 points, first at minute 38", e)
+	}
+	// Once the finest tier has wrapped, the 5-minute tier tells the start.
+	s2.Append(time.Minute, []Sample{{cpu, at(50 * time.Minute), 1}})
+	if e, _ := s2.Extent(cpu); !e.First.Equal(at(35 * time.Minute)) {
+		t.Errorf("first = %v after the finest ring wrapped; want minute 35 (its 5-minute bucket)", e.First)
+	}
 	s.Append(time.Minute, []Sample{{cpu, at(8 * time.Minute), 1}, {cpu, at(9 * time.Minute), 1}})
 	if e, _ := s.Extent(cpu); e.Points != 3 {
 		t.Errorf("points = %d after three recent minutes, want 3", e.Points)
