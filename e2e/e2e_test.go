@@ -66,11 +66,19 @@ func (s *syncBuffer) String() string {
 }
 
 // start runs the binary with args until the test ends (SIGINT, then kill).
+// The process does not inherit NOMAD_* or CONSUL_HTTP_* variables: they
+// override the configuration, and each test writes the configuration it
+// means (NOMAD_ADDR included, when a test runs against a real Nomad).
 func start(t *testing.T, name string, args ...string) *syncBuffer {
 	t.Helper()
 	out := &syncBuffer{}
 	cmd := exec.Command(binary, args...)
 	cmd.Stdout, cmd.Stderr = out, out
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "NOMAD_") && !strings.HasPrefix(kv, "CONSUL_HTTP_") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", name, err)
 	}

@@ -1,0 +1,218 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	nomadapi "github.com/hashicorp/nomad/api"
+
+	"github.com/foreshape/foreshape/agent/api"
+)
+
+// realNomad returns the address of the real Nomad the operator pointed the
+// tests at, or skips the test saying how to run it.
+func realNomad(t *testing.T) string {
+	t.Helper()
+	addr := os.Getenv("NOMAD_ADDR")
+	if addr == "" {
+		t.Skip("NOMAD_ADDR is not set: this test runs the agent against a real Nomad (a dev agent will do: " +
+			"nomad agent -dev, or ../shared/tools/nomad-dev); the simulator tests cover the same paths without one")
+	}
+	return addr
+}
+
+// statsGate is a reverse proxy in front of a real Nomad that can make every
+// node's stats unreachable, as a network fault would, while the rest of the
+// API keeps answering.
+type statsGate struct {
+	srv     *httptest.Server
+	blocked atomic.Bool
+}
+
+func newStatsGate(t *testing.T, target string) *statsGate {
+	t.Helper()
+	u, err := url.Parse(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := &statsGate{}
+	proxy := httputil.NewSingleHostReverseProxy(u)
+	g.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if g.blocked.Load() && strings.HasPrefix(r.URL.Path, "/v1/client/stats") {
+			http.Error(w, "unreachable (blocked by the test)", http.StatusBadGateway)
+			return
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	t.Cleanup(func() {
+		g.srv.CloseClientConnections() // the agent's blocking queries
+		g.srv.Close()
+	})
+	return g
+}
+
+// TestAgentAgainstRealNomad runs the agent against the Nomad at NOMAD_ADDR
+// through the real nomad/api client: it collects the node's stats and the
+// locality's aggregates, lists them with their points, says it is warming
+// up, and marks them stale (withdrawing the forecast) when the node's stats
+// stop answering. With FORESHAPE_E2E_LONG set it also waits (about 13
+// minutes of one-minute steps) for the first forecast.
+func TestAgentAgainstRealNomad(t *testing.T) {
+	addr := realNomad(t)
+	client, err := nomadapi.NewClient(&nomadapi.Config{Address: addr, SecretID: os.Getenv("NOMAD_TOKEN")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nodes, _, err := client.Nodes().List(nil)
+	if err != nil {
+		t.Fatalf("list the nodes of %s: %v", addr, err)
+	}
+	var node *nomadapi.NodeListStub
+	for _, n := range nodes {
+		if n.Status == "ready" {
+			node = n
+			break
+		}
+	}
+	if node == nil {
+		t.Fatalf("%s has no ready node", addr)
+	}
+	gate := newStatsGate(t, addr)
+
+	dir := t.TempDir()
+	polDir := filepath.Join(dir, "policies")
+	if err := os.MkdirAll(polDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	dc := node.Datacenter
+	if err := os.WriteFile(filepath.Join(polDir, "dc.hcl"), []byte(fmt.Sprintf(`shaping "real" {
+  locality {
+    datacenter = %q
+  }
+  forecast {
+    step    = "1m"
+    horizon = "30m"
+    history = "1d"
+  }
+}
+`, dc)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	httpPort, raftPort := freePort(t), freePort(t)
+	token := ""
+	if tok := os.Getenv("NOMAD_TOKEN"); tok != "" {
+		token = fmt.Sprintf("  token = %q\n", tok)
+	}
+	cfg := fmt.Sprintf(`
+name      = "e2e-real"
+data_dir  = %q
+bind_addr = "127.0.0.1"
+server {
+  enabled          = true
+  bootstrap_expect = 1
+  raft_port        = %d
+}
+nomad {
+  address = %q
+%s}
+http {
+  address = "127.0.0.1:%d"
+}
+policies {
+  dir = %q
+}
+`, filepath.Join(dir, "data"), raftPort, gate.srv.URL, token, httpPort, polDir)
+	cfgPath := filepath.Join(dir, "agent.hcl")
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	start(t, "agent", "agent", "-config", cfgPath)
+	agentURL := fmt.Sprintf("http://127.0.0.1:%d", httpPort)
+	waitHTTP(t, agentURL+"/v1/health", 30*time.Second)
+	c := &api.Client{Address: agentURL}
+	ctx := context.Background()
+
+	wait := func(d time.Duration, what string, cond func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(d)
+		for !cond() {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out after %v waiting for %s", d, what)
+			}
+			time.Sleep(time.Second)
+		}
+	}
+	series := func() map[string]api.Series {
+		all, err := c.Series(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]api.Series{}
+		for _, s := range all {
+			out[s.Series] = s
+		}
+		return out
+	}
+
+	// Collection: the node's series (keyed by its ID, named) and the
+	// locality's, with their points.
+	nodeCPU, dcCPU := "node/"+node.ID+":cpu", dc+":cpu"
+	wait(90*time.Second, "the first collection", func() bool {
+		s := series()
+		return s[nodeCPU].Points > 0 && s[dcCPU].Points > 0
+	})
+	s := series()
+	if n := s[nodeCPU]; n.Node != node.Name || n.First.IsZero() || n.First.After(n.Last) || n.Stale {
+		t.Errorf("%s = %+v: want the node's name %q, its first and last points, fresh", nodeCPU, n, node.Name)
+	}
+	if l := s[dcCPU]; l.LastValue < 0 || l.LastValue > 100 || l.First.IsZero() {
+		t.Errorf("%s = %+v: want a percent and its first point", dcCPU, l)
+	}
+	t.Logf("collected from %s: %s %.1f%% (%d points), %s %.1f%%", addr, dcCPU, s[dcCPU].LastValue, s[dcCPU].Points, nodeCPU, s[nodeCPU].LastValue)
+
+	// Staleness: the node's stats stop answering; its series and the
+	// locality's are marked stale with the reason, at the next cycle.
+	gate.blocked.Store(true)
+	wait(150*time.Second, "the series to be marked stale", func() bool {
+		s := series()
+		return s[nodeCPU].Stale && s[dcCPU].Stale
+	})
+	s = series()
+	if r := s[nodeCPU].StaleReason; !strings.Contains(r, node.Name) {
+		t.Errorf("%s stale for %q; want a reason naming the node", nodeCPU, r)
+	}
+	if r := s[dcCPU].StaleReason; !strings.Contains(r, "none of the locality's 1 nodes answered") && !strings.Contains(r, "nodes answered") {
+		t.Errorf("%s stale for %q; want a reason giving the coverage", dcCPU, r)
+	}
+	st, err := c.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.LastCycle == nil || !strings.Contains(st.LastCycle.Error, "stats") {
+		t.Errorf("the last cycle does not report the stats failure: %+v", st.LastCycle)
+	}
+	gate.blocked.Store(false)
+	wait(150*time.Second, "the stale marks to clear", func() bool {
+		s := series()
+		return !s[nodeCPU].Stale && !s[dcCPU].Stale
+	})
+
+	if os.Getenv("FORESHAPE_E2E_LONG") == "" {
+		t.Log("set FORESHAPE_E2E_LONG=1 to wait for the first forecast too (about 13 minutes of one-minute steps)")
+		return
+	}
+	wait(20*time.Minute, "the first forecast", func() bool {
+		fcs, err := c.Forecast(ctx, dc, "cpu")
+		return err == nil && len(fcs) == 1 && len(fcs[0].Bands) > 0
+	})
+}
