@@ -202,6 +202,7 @@ func (c *AgentCommand) banner(a *agent.Agent, cfg *config.Config, d *devSim, rp 
 	addr := "http://" + a.HTTPAddr()
 	fmt.Fprintf(c.Out, "==> foreshape agent running\n")
 	fmt.Fprintf(c.Out, "      HTTP API: %s\n", addr)
+	fmt.Fprintf(c.Out, "     Dashboard: %s/ui/\n", addr)
 	if rp != nil {
 		now, _ := rp.clock.Now(c.Ctx)
 		fmt.Fprintf(c.Out, "        Replay: %d recorded series from %s at %gx, from %s (the recording ends about %s from now)\n",

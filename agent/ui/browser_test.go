@@ -142,6 +142,9 @@ func startDevAgent(t *testing.T, args ...string) *devAgent {
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
 		h, n := httpRE.FindStringSubmatch(out.String()), nomadRE.FindStringSubmatch(out.String())
 		if h != nil && n != nil {
+			if !strings.Contains(out.String(), "Dashboard: "+h[1]+"/ui/\n") {
+				t.Errorf("the banner does not point at the dashboard:\n%s", out.String())
+			}
 			return &devAgent{URL: h[1], Nomad: n[1], Client: &api.Client{Address: h[1]}, log: errb}
 		}
 		select {
