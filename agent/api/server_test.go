@@ -152,3 +152,44 @@ func TestUnknownEndpoint(t *testing.T) {
 		t.Errorf("status = %d, want 404", resp.StatusCode)
 	}
 }
+
+func TestUIMount(t *testing.T) {
+	ui := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "dashboard "+r.URL.Path) })
+	srv, _ := newTestServer(t, Options{UI: ui, Tokens: []string{"t"}})
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	for _, c := range []struct {
+		path, want string
+		code       int
+	}{
+		{"/ui/queue", "dashboard /ui/queue", http.StatusOK}, // the dashboard applies the token rules itself
+		{"/", "/ui/", http.StatusFound},
+		{"/ui", "/ui/", http.StatusMovedPermanently},
+		{"/v1/status", "", http.StatusForbidden},
+		{"/elsewhere", "", http.StatusNotFound},
+	} {
+		resp, err := noRedirect.Get(srv.URL + c.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != c.code {
+			t.Errorf("GET %s: %d, want %d", c.path, resp.StatusCode, c.code)
+		}
+		if got := resp.Header.Get("Location"); c.code/100 == 3 && got != c.want {
+			t.Errorf("GET %s redirects to %q, want %q", c.path, got, c.want)
+		}
+		if c.code == http.StatusOK && string(body) != c.want {
+			t.Errorf("GET %s: %q, want %q", c.path, body, c.want)
+		}
+	}
+	srv2, _ := newTestServer(t, Options{})
+	resp, err := noRedirect.Get(srv2.URL + "/ui/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Errorf("without a dashboard GET /ui/: %d, want 404", resp.StatusCode)
+	}
+}
