@@ -119,9 +119,9 @@ func buildChart(id string, in chartInput) chart {
 	if !t1.After(t0) {
 		t1 = t0.Add(time.Minute)
 	}
-	lo, hi := f.Band(bandLow), f.Band(bandHigh)
-	plan := f.Band(f.PlanningQuantile)
-	median := f.Band(0.5)
+	lo, hi := band(f, bandLow), band(f, bandHigh)
+	plan := band(f, f.PlanningQuantile)
+	median := band(f, 0.5)
 	if median == nil {
 		median = f.Mean
 	}
@@ -334,4 +334,15 @@ func unitOf(f api.Forecast) string {
 		return "%"
 	}
 	return ""
+}
+
+// band returns the forecast's band for quantile q when it has one for
+// every step, or nil.
+func band(f api.Forecast, q float64) []float64 {
+	for i, l := range f.Quantiles {
+		if math.Abs(l-q) < 1e-9 && i < len(f.Bands) && len(f.Bands[i]) == len(f.Times) {
+			return f.Bands[i]
+		}
+	}
+	return nil
 }

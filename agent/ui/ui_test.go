@@ -233,3 +233,19 @@ func TestAssetsStaySmall(t *testing.T) {
 		t.Errorf("embedded assets are %d KiB, over 128 KiB", total>>10)
 	}
 }
+
+func TestMetricWithoutForecast(t *testing.T) {
+	b := &fakeBackend{forecasts: []api.Forecast{testForecast(func(f *api.Forecast) {
+		f.Times, f.Mean, f.Bands, f.History = nil, nil, nil, nil
+	})}, cycle: t0}
+	h, err := New(b, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	code, body := get(t, srv.Client(), srv.URL+"/ui/", nil)
+	if code != http.StatusOK || !strings.Contains(body, "No forecast this cycle.") || strings.Contains(body, `class="chart-svg"`) {
+		t.Errorf("%d: want the metric listed without a chart:\n%.800s", code, body)
+	}
+}

@@ -33,6 +33,8 @@ type metricView struct {
 	Events  []string
 	Hotspot *api.Hotspot
 	Summary string
+	// Note says why a metric has no chart this cycle.
+	Note string
 }
 
 // actState is what the act half adds to the Localities page.
@@ -118,7 +120,7 @@ func summary(f api.Forecast) string {
 	if n := len(f.History); n > 0 {
 		fmt.Fprintf(&b, "Latest %s %s%s at %s. ", f.Metric, trimFloat(f.History[n-1].Value), unit, f.History[n-1].Time.UTC().Format("15:04"))
 	}
-	if plan := f.Band(f.PlanningQuantile); len(plan) > 0 && len(f.Times) == len(plan) {
+	if plan := band(f, f.PlanningQuantile); len(plan) > 0 {
 		peak, at := plan[0], f.Times[0]
 		for i, v := range plan {
 			if v > peak {
