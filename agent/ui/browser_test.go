@@ -21,6 +21,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -292,15 +293,22 @@ func TestBrowserDashboard(t *testing.T) {
 		t.Logf("%s (%s): bands for %v", p.Name, st.Panels[p.Name].Locality, st.Panels[p.Name].Bands)
 	}
 
-	// First render of a fresh load, as the browser measures it.
-	if err := chromedp.Do(ctx, chromedp.Navigate(a.URL+"/ui/")); err != nil {
-		t.Fatal(err)
+	// First render of a fresh load, as the browser measures it (logged, not
+	// asserted: a figure for the notes, not a timed test).
+	var paints []float64
+	for range 5 {
+		if err := chromedp.Do(ctx, chromedp.Navigate(a.URL+"/ui/")); err != nil {
+			t.Fatal(err)
+		}
+		paint, err := chromedp.Run(ctx, chromedp.Evaluate[float64](firstPaint, chromedp.EvalAwaitPromise))
+		if err != nil {
+			t.Fatal(err)
+		}
+		paints = append(paints, paint)
 	}
-	paint, err := chromedp.Run(ctx, chromedp.Evaluate[float64](firstPaint, chromedp.EvalAwaitPromise))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("first contentful paint of /ui/ with %d policies: %.0f ms", len(pols), paint)
+	sort.Float64s(paints)
+	t.Logf("first contentful paint of /ui/ with %d policies over 5 loads: min %.0f ms, median %.0f ms, max %.0f ms",
+		len(pols), paints[0], paints[2], paints[4])
 
 	// A hotspot for dc2 shows before the surge begins: the surge is a
 	// scheduled peak the forecast announces once it is inside the horizon.
