@@ -19,6 +19,11 @@ data_dir = "/var/lib/foreshape"
 # expect peers need an address those peers can reach.
 bind_addr = "0.0.0.0"
 
+# The address other agents and Consul reach this agent at: its Raft port
+# and its HTTP API. Default: bind_addr and http.address's host. Required
+# when either binds every interface (0.0.0.0), as here.
+advertise_addr = "10.0.0.11"
+
 # trace, debug, info, warn or error. Default "info".
 log_level = "info"
 
@@ -29,20 +34,38 @@ log_json = false
 # in-memory server.
 
 server {
-  # Take part in the Raft cluster. Default false.
+  # A Raft server. Default true; false makes a client agent, which reads its
+  # own Nomad node's stats and reports them to the servers in retry_join.
   enabled = true
 
-  # Voters to wait for before bootstrapping. Required when enabled.
+  # Voting servers that find each other before they bootstrap a new cluster
+  # together. Default: none, a single server that bootstraps alone. Required
+  # with retry_join, and the same on every server.
   bootstrap_expect = 3
 
-  # Peers to join, HOST or HOST:PORT (port defaults to raft_port).
-  retry_join = ["10.0.0.11", "10.0.0.12:7576", "foreshape-3.service.consul"]
+  # Servers to join (a client agent: to report to): HOST or HOST:PORT of
+  # their Raft port (the port defaults to raft_port), or
+  # "provider=consul service=NAME" to look them up in Consul's catalog
+  # (servers register their Raft address there; NAME defaults to
+  # consul.service_name).
+  retry_join = ["10.0.0.12", "10.0.0.13:7576", "provider=consul"]
 
-  # Raft transport port. Default 7576.
+  # Raft port; the agents' own calls (joins, client reports) share it.
+  # Default 7576.
   raft_port = 7576
 
-  # false joins as a non-voter. Default true.
+  # false joins as a non-voter that is never promoted. Default true.
   voter = true
+
+  # Voters the leader keeps: 1, 3 or 5. Further servers are spares
+  # (non-voters). Default: bootstrap_expect.
+  voters = 3
+
+  # A voter silent this long is replaced by a healthy spare. Default "30s".
+  promote_after = "30s"
+
+  # A server silent this long leaves the cluster. Default "10m".
+  remove_after = "10m"
 }
 
 nomad {
@@ -66,10 +89,16 @@ nomad {
 
   # Never in production: disables verification of Nomad's certificate.
   skip_verify = false
+
+  # A client agent's Nomad node (its ID). Default: asked of the local Nomad
+  # agent. Servers ignore it.
+  # node_id = "9e3f1c0a-…"
 }
 
 consul {
-  # Register the agent's HTTP API as a Consul service. Default false.
+  # Register the agent's HTTP API as a Consul service, tagged with its role
+  # (leader, follower or client) and with its version and Raft address in
+  # the service's meta; deregistered on a clean shutdown. Default false.
   enabled = true
 
   # CONSUL_HTTP_ADDR overrides. Default "127.0.0.1:8500".
@@ -98,8 +127,12 @@ http {
   address = "0.0.0.0:7575"
 }
 
-# TLS for the agent's HTTP API and Raft transport. cert_file and key_file
-# come together; verify_incoming needs ca_file.
+# TLS for the agent's HTTP API, its Raft port and the agents' calls to each
+# other. cert_file and key_file come together. With ca_file, the Raft port
+# and agent-to-agent calls use mutual TLS (both sides present a certificate
+# signed by ca_file); a cluster with TLS needs it. verify_incoming requires
+# a client certificate on every HTTP API request except /v1/health (so
+# Consul's health check needs none).
 tls {
   ca_file         = "/etc/foreshape/tls/ca.pem"
   cert_file       = "/etc/foreshape/tls/agent.pem"

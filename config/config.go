@@ -3,6 +3,7 @@ package config
 import (
 	"maps"
 	"slices"
+	"time"
 
 	"github.com/hashicorp/hcl/v2"
 )
@@ -20,6 +21,11 @@ type Config struct {
 	// 127.0.0.1, so nothing is exposed until an operator chooses an
 	// interface; clustering across hosts needs a routable address.
 	BindAddr string `json:"bind_addr"`
+	// AdvertiseAddr is the IP address other agents and Consul reach this
+	// agent at: its Raft port (raft_port) and HTTP API (http.address's
+	// port). Empty means bind_addr and http.address's host; required when
+	// either binds every interface (0.0.0.0) and the address is needed.
+	AdvertiseAddr string `json:"advertise_addr"`
 	// LogLevel is one of trace, debug, info, warn, error. Default info.
 	LogLevel string `json:"log_level"`
 	// LogJSON switches logs to JSON lines. Default false.
@@ -46,20 +52,35 @@ type Config struct {
 
 // Server configures the agent's part in the Raft cluster.
 type Server struct {
-	// Enabled makes the agent a Raft member. Default false: a plain agent
-	// stays out of the cluster.
+	// Enabled makes the agent a Raft server. Default true. false makes a
+	// client agent, which reads its own Nomad node's stats and reports
+	// them to the servers in RetryJoin.
 	Enabled bool `json:"enabled"`
-	// BootstrapExpect is how many voters must join before the cluster
-	// bootstraps. Required (at least 1) when Enabled.
+	// BootstrapExpect is how many voting servers must find each other
+	// before they bootstrap a new cluster. Zero (the default) means a
+	// single server that bootstraps alone; a server with RetryJoin must
+	// set it.
 	BootstrapExpect int `json:"bootstrap_expect"`
-	// RetryJoin lists peers to join, as HOST or HOST:PORT (the port
-	// defaults to RaftPort).
+	// RetryJoin lists the servers to join (a server) or report to (a
+	// client agent): HOST or HOST:PORT of their Raft port (the port
+	// defaults to RaftPort), or "provider=consul [service=NAME]" to look
+	// the servers up in Consul's catalog (NAME defaults to
+	// consul.service_name).
 	RetryJoin []string `json:"retry_join"`
 	// RaftPort is the Raft transport's port. Default 7576.
 	RaftPort int `json:"raft_port"`
-	// Voter makes the member a voter; false joins as a non-voter.
-	// Default true.
+	// Voter false joins as a non-voter that is never promoted. Default
+	// true.
 	Voter bool `json:"voter"`
+	// Voters is how many voters the leader keeps: 1, 3 or 5. Default
+	// BootstrapExpect.
+	Voters int `json:"voters"`
+	// PromoteAfter: a voter silent this long is replaced by a healthy
+	// non-voter. Default 30s.
+	PromoteAfter time.Duration `json:"promote_after"`
+	// RemoveAfter: a server silent this long leaves the configuration.
+	// Default 10m.
+	RemoveAfter time.Duration `json:"remove_after"`
 }
 
 // Nomad configures the Nomad API client.
@@ -78,6 +99,9 @@ type Nomad struct {
 	TLSServerName string `json:"tls_server_name"`
 	// SkipVerify disables TLS verification; never use it in production.
 	SkipVerify bool `json:"skip_verify"`
+	// NodeID is the Nomad client node a client agent reports on. Empty
+	// asks the local Nomad agent (/v1/agent/self) at start.
+	NodeID string `json:"node_id"`
 }
 
 // Consul configures service registration in Consul.
@@ -112,7 +136,10 @@ type HTTP struct {
 	Address string `json:"address"`
 }
 
-// TLS configures TLS for the agent's own HTTP API and Raft transport.
+// TLS configures TLS for the agent's own HTTP API, its Raft port and the
+// calls agents make to each other. With CAFile set, the Raft port and
+// agent-to-agent calls use mutual TLS (both sides present a certificate
+// signed by CAFile).
 type TLS struct {
 	CAFile   string `json:"ca_file"`
 	CertFile string `json:"cert_file"`
@@ -154,6 +181,8 @@ const (
 	DefaultBindAddr      = "127.0.0.1"
 	DefaultLogLevel      = "info"
 	DefaultRaftPort      = 7576
+	DefaultPromoteAfter  = 30 * time.Second
+	DefaultRemoveAfter   = 10 * time.Minute
 	DefaultNomadAddress  = "http://127.0.0.1:4646"
 	DefaultConsulAddress = "127.0.0.1:8500"
 	DefaultServiceName   = "foreshape"
@@ -171,8 +200,11 @@ func Default() *Config {
 		BindAddr: DefaultBindAddr,
 		LogLevel: DefaultLogLevel,
 		Server: Server{
+			Enabled:  true,
 			RaftPort: DefaultRaftPort,
-			Voter:    true,
+			Voter:        true,
+			PromoteAfter: DefaultPromoteAfter,
+			RemoveAfter:  DefaultRemoveAfter,
 		},
 		Nomad:     Nomad{Address: DefaultNomadAddress},
 		Consul:    Consul{Address: DefaultConsulAddress, ServiceName: DefaultServiceName},
@@ -190,10 +222,24 @@ func DevDefault() *Config {
 	c.DevMode = true
 	c.DataDir = ""
 	c.LogLevel = "debug"
-	c.Server.Enabled = true
-	c.Server.BootstrapExpect = 1
 	return c
 }
+
+// EffectiveVoters is the number of voters the leader keeps: server.voters,
+// or else bootstrap_expect, or else 1.
+func (s Server) EffectiveVoters() int {
+	switch {
+	case s.Voters > 0:
+		return s.Voters
+	case s.BootstrapExpect > 0:
+		return s.BootstrapExpect
+	}
+	return 1
+}
+
+// Alone reports whether the server bootstraps by itself: no
+// bootstrap_expect and no servers to join.
+func (s Server) Alone() bool { return s.BootstrapExpect <= 1 && len(s.RetryJoin) == 0 }
 
 // Clone returns a deep copy of c.
 func (c *Config) Clone() *Config {

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
@@ -56,8 +57,9 @@ func TestLoadExample(t *testing.T) {
 		t.Fatalf("example.hcl: %s", diags.Error())
 	}
 	want := &config.Config{
-		Name: "foreshape-1", DataDir: "/var/lib/foreshape", BindAddr: "0.0.0.0", LogLevel: "info",
-		Server: config.Server{Enabled: true, BootstrapExpect: 3, RetryJoin: []string{"10.0.0.11", "10.0.0.12:7576", "foreshape-3.service.consul"}, RaftPort: 7576, Voter: true},
+		Name: "foreshape-1", DataDir: "/var/lib/foreshape", BindAddr: "0.0.0.0", AdvertiseAddr: "10.0.0.11", LogLevel: "info",
+		Server: config.Server{Enabled: true, BootstrapExpect: 3, RetryJoin: []string{"10.0.0.12", "10.0.0.13:7576", "provider=consul"},
+			RaftPort: 7576, Voter: true, Voters: 3, PromoteAfter: 30 * time.Second, RemoveAfter: 10 * time.Minute},
 		Nomad: config.Nomad{Address: "https://nomad.service.consul:4646", Region: "global", Namespace: "default",
 			CAFile: "/etc/foreshape/tls/nomad-ca.pem", CertFile: "/etc/foreshape/tls/nomad-client.pem",
 			KeyFile: "/etc/foreshape/tls/nomad-client-key.pem", TLSServerName: "server.global.nomad"},
@@ -163,9 +165,23 @@ func TestLoadErrors(t *testing.T) {
 		{"telemetry", "telemetry {\n  prometheus_metrics = 1\n}", "Invalid telemetry.prometheus_metrics", 2},
 		{"syntax", "nomad {\n  address = \n}", "Invalid expression", 2},
 		// Rules that span fields, found by Validate on the merged result.
-		{"bootstrap without server", "server {\n  bootstrap_expect = 1\n}", "Invalid server.bootstrap_expect", 2},
-		{"server without bootstrap", "server {\n  enabled = true\n}", "Missing server.bootstrap_expect", 2},
-		{"loopback cluster", "server {\n  enabled = true\n  bootstrap_expect = 3\n}", "Invalid bind_addr", 3},
+		{"bootstrap without server", "server {\n  enabled = false\n  bootstrap_expect = 1\n}", "Invalid server.bootstrap_expect", 3},
+		{"join without bootstrap", "server {\n  retry_join = [\"10.0.0.2\"]\n}", "Missing server.bootstrap_expect", 2},
+		{"bootstrap without join", "server {\n  bootstrap_expect = 3\n}", "Missing server.retry_join", 2},
+		{"loopback cluster", "server {\n  bootstrap_expect = 3\n  retry_join = [\"10.0.0.2\"]\n}", "Invalid bind_addr", 3},
+		{"client without servers", "server {\n  enabled = false\n}", "Missing server.retry_join", 2},
+		{"client with voters", "server {\n  enabled = false\n  retry_join = [\"10.0.0.1\"]\n  voters = 3\n}", "Invalid server.voters", 4},
+		{"voters even", "server {\n  voters = 4\n}", "Invalid server.voters", 2},
+		{"voters from bootstrap", "server {\n  bootstrap_expect = 2\n  retry_join = [\"127.0.0.1:1\"]\n}", "Invalid server.voters", 2},
+		{"bootstrap over voters", "server {\n  bootstrap_expect = 5\n  voters = 3\n  retry_join = [\"127.0.0.1:1\"]\n}", "Invalid server.bootstrap_expect", 2},
+		{"join provider", "server {\n  retry_join = [\"provider=aws\"]\n}", "Invalid server.retry_join[0]", 2},
+		{"join provider key", "server {\n  retry_join = [\"provider=consul tag=x\"]\n}", "Invalid server.retry_join[0]", 2},
+		{"promote after", "server {\n  promote_after = \"0s\"\n}", "Invalid server.promote_after", 2},
+		{"remove before promote", "server {\n  promote_after = \"5m\"\n  remove_after = \"1m\"\n}", "Invalid server.remove_after", 3},
+		{"advertise unspecified", `advertise_addr = "0.0.0.0"`, "Invalid advertise_addr", 1},
+		{"raft on every interface", `bind_addr = "0.0.0.0"`, "Missing advertise_addr", 1},
+		{"http on every interface with consul", "http {\n  address = \"0.0.0.0:7575\"\n}\nconsul {\n  enabled = true\n}", "Missing advertise_addr", 2},
+		{"cluster tls without ca", "bind_addr = \"10.0.0.1\"\nserver {\n  bootstrap_expect = 3\n  retry_join = [\"10.0.0.2\"]\n}\ntls {\n  cert_file = \"c\"\n  key_file = \"k\"\n}", "Missing tls.ca_file", 7},
 		{"port clash", "bind_addr = \"0.0.0.0\"\nserver {\n  enabled = true\n  bootstrap_expect = 1\n  raft_port = 7575\n}", "Invalid server.raft_port", 5},
 		{"nomad cert without key", "nomad {\n  cert_file = \"c.pem\"\n}", "Missing nomad.key_file", 2},
 		{"nomad key without cert", "nomad {\n  key_file = \"k.pem\"\n}", "Missing nomad.cert_file", 2},
@@ -223,12 +239,27 @@ func TestValidateRules(t *testing.T) {
 		{"production needs a data dir", func(c *config.Config) { c.DataDir = "" }, "Invalid data_dir"},
 		{"single server on loopback", func(c *config.Config) { c.Server.Enabled, c.Server.BootstrapExpect = true, 1 }, ""},
 		{"cluster on loopback", func(c *config.Config) {
-			c.Server.Enabled, c.Server.BootstrapExpect = true, 1
-			c.Server.RetryJoin = []string{"10.0.0.2"}
+			c.Server.BootstrapExpect, c.Server.RetryJoin = 3, []string{"10.0.0.2"}
 		}, "Invalid bind_addr"},
-		{"cluster on all interfaces", func(c *config.Config) {
-			c.Server.Enabled, c.Server.BootstrapExpect, c.BindAddr = true, 3, "0.0.0.0"
+		{"cluster of loopback servers", func(c *config.Config) {
+			c.Server.BootstrapExpect, c.Server.RetryJoin = 3, []string{"127.0.0.1:17576", "localhost:17577"}
 		}, ""},
+		{"cluster on all interfaces", func(c *config.Config) {
+			c.Server.BootstrapExpect, c.BindAddr, c.AdvertiseAddr = 3, "0.0.0.0", "10.0.0.1"
+			c.Server.RetryJoin = []string{"provider=consul"}
+		}, ""},
+		{"cluster on all interfaces, nothing advertised", func(c *config.Config) {
+			c.Server.BootstrapExpect, c.BindAddr = 3, "0.0.0.0"
+			c.Server.RetryJoin = []string{"provider=consul service=fs"}
+		}, "Missing advertise_addr"},
+		{"client agent", func(c *config.Config) {
+			c.Server.Enabled, c.Server.RetryJoin, c.DataDir = false, []string{"provider=consul"}, ""
+		}, ""},
+		{"client agent without servers", func(c *config.Config) { c.Server.Enabled = false }, "Missing server.retry_join"},
+		{"dev mode joins nobody", func(c *config.Config) {
+			*c = *config.DevDefault()
+			c.Server.BootstrapExpect, c.Server.RetryJoin = 3, []string{"127.0.0.1:1"}
+		}, "Invalid server"},
 		{"raft port on http port, different hosts", func(c *config.Config) {
 			c.Server.Enabled, c.Server.BootstrapExpect, c.Server.RaftPort = true, 1, 7575
 			c.BindAddr = "10.0.0.1"

@@ -2,13 +2,14 @@ package config
 
 import (
 	"fmt"
+	"strings"
+	"text/template"
+	"time"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/gohcl"
 
 	"github.com/foreshape/foreshape/policies/hclfield"
-	"strings"
-	"text/template"
 )
 
 // The decode structs mirror the HCL text; every setting stays an
@@ -19,6 +20,7 @@ type fileHCL struct {
 	Name       hcl.Expression `hcl:"name,optional"`
 	DataDir    hcl.Expression `hcl:"data_dir,optional"`
 	BindAddr   hcl.Expression `hcl:"bind_addr,optional"`
+	Advertise  hcl.Expression `hcl:"advertise_addr,optional"`
 	LogLevel   hcl.Expression `hcl:"log_level,optional"`
 	LogJSON    hcl.Expression `hcl:"log_json,optional"`
 	Server     *serverHCL     `hcl:"server,block"`
@@ -38,6 +40,9 @@ type serverHCL struct {
 	RetryJoin       hcl.Expression `hcl:"retry_join,optional"`
 	RaftPort        hcl.Expression `hcl:"raft_port,optional"`
 	Voter           hcl.Expression `hcl:"voter,optional"`
+	Voters          hcl.Expression `hcl:"voters,optional"`
+	PromoteAfter    hcl.Expression `hcl:"promote_after,optional"`
+	RemoveAfter     hcl.Expression `hcl:"remove_after,optional"`
 }
 
 type nomadHCL struct {
@@ -50,6 +55,7 @@ type nomadHCL struct {
 	KeyFile       hcl.Expression `hcl:"key_file,optional"`
 	TLSServerName hcl.Expression `hcl:"tls_server_name,optional"`
 	SkipVerify    hcl.Expression `hcl:"skip_verify,optional"`
+	NodeID        hcl.Expression `hcl:"node_id,optional"`
 }
 
 type consulHCL struct {
@@ -185,6 +191,20 @@ func (d *fileDecoder) integer(expr hcl.Expression, field string, dst *int, check
 	d.set(expr, field)
 }
 
+func (d *fileDecoder) duration(expr hcl.Expression, field string, dst *time.Duration, check func(time.Duration) error) {
+	v, ok, diags := hclfield.Duration(expr, field)
+	d.diags = append(d.diags, diags...)
+	if !ok {
+		return
+	}
+	if err := check(v); err != nil {
+		d.invalid(expr, field, err)
+		return
+	}
+	*dst = v
+	d.set(expr, field)
+}
+
 func (d *fileDecoder) list(expr hcl.Expression, field string, dst *[]string, check func(string) (string, error)) {
 	v, ok, diags := hclfield.StringList(expr, field)
 	d.diags = append(d.diags, diags...)
@@ -224,6 +244,7 @@ func decodeFile(file *hcl.File, cfg *Config) hcl.Diagnostics {
 	d.str(f.Name, "name", &cfg.Name, checkName)
 	d.str(f.DataDir, "data_dir", &cfg.DataDir, checkDataDir)
 	d.str(f.BindAddr, "bind_addr", &cfg.BindAddr, checkIP)
+	d.str(f.Advertise, "advertise_addr", &cfg.AdvertiseAddr, checkAdvertise)
 	d.str(f.LogLevel, "log_level", &cfg.LogLevel, checkLogLevel)
 	d.boolean(f.LogJSON, "log_json", &cfg.LogJSON)
 	if s := f.Server; s != nil {
@@ -232,6 +253,9 @@ func decodeFile(file *hcl.File, cfg *Config) hcl.Diagnostics {
 		d.list(s.RetryJoin, "server.retry_join", &cfg.Server.RetryJoin, checkJoin)
 		d.integer(s.RaftPort, "server.raft_port", &cfg.Server.RaftPort, checkPort)
 		d.boolean(s.Voter, "server.voter", &cfg.Server.Voter)
+		d.integer(s.Voters, "server.voters", &cfg.Server.Voters, checkVoters)
+		d.duration(s.PromoteAfter, "server.promote_after", &cfg.Server.PromoteAfter, checkPositive)
+		d.duration(s.RemoveAfter, "server.remove_after", &cfg.Server.RemoveAfter, checkPositive)
 	}
 	if n := f.Nomad; n != nil {
 		d.str(n.Address, "nomad.address", &cfg.Nomad.Address, checkNomadAddress)
@@ -243,6 +267,7 @@ func decodeFile(file *hcl.File, cfg *Config) hcl.Diagnostics {
 		d.str(n.KeyFile, "nomad.key_file", &cfg.Nomad.KeyFile, checkPath)
 		d.str(n.TLSServerName, "nomad.tls_server_name", &cfg.Nomad.TLSServerName, checkServerName)
 		d.boolean(n.SkipVerify, "nomad.skip_verify", &cfg.Nomad.SkipVerify)
+		d.str(n.NodeID, "nomad.node_id", &cfg.Nomad.NodeID, checkIdent)
 	}
 	if c := f.Consul; c != nil {
 		d.boolean(c.Enabled, "consul.enabled", &cfg.Consul.Enabled)

@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // The checks below validate one setting alone, wherever it came from (a
@@ -55,6 +56,18 @@ func checkIP(s string) (string, error) {
 	return s, nil
 }
 
+// checkAdvertise accepts an IP address other agents can dial.
+func checkAdvertise(s string) (string, error) {
+	ip := net.ParseIP(s)
+	if ip == nil {
+		return "", fmt.Errorf("%q is not an IP address; advertise_addr takes the address other agents reach this one at, such as \"10.0.0.5\"", s)
+	}
+	if ip.IsUnspecified() {
+		return "", fmt.Errorf("%q is not an address anyone can dial; advertise_addr takes this host's own address, such as \"10.0.0.5\"", s)
+	}
+	return s, nil
+}
+
 func checkLogLevel(s string) (string, error) {
 	l := strings.ToLower(strings.TrimSpace(s))
 	for _, v := range LogLevels {
@@ -78,6 +91,20 @@ func checkBootstrapExpect(n int) error {
 	}
 	if n > 9 {
 		return fmt.Errorf("%d voters is more than Raft clusters should have (use 3 or 5)", n)
+	}
+	return nil
+}
+
+func checkVoters(n int) error {
+	if n != 1 && n != 3 && n != 5 {
+		return fmt.Errorf("%d: keep 1, 3 or 5 voters (an odd number, so that a majority survives one or two failures)", n)
+	}
+	return nil
+}
+
+func checkPositive(d time.Duration) error {
+	if d <= 0 {
+		return fmt.Errorf("%s is not a positive duration", d)
 	}
 	return nil
 }
@@ -128,10 +155,17 @@ func checkHostPort(s string) (string, error) {
 	return s, nil
 }
 
-// checkJoin accepts HOST or HOST:PORT.
+// checkJoin accepts HOST, HOST:PORT or a provider lookup
+// ("provider=consul service=NAME").
 func checkJoin(s string) (string, error) {
 	if strings.TrimSpace(s) == "" {
 		return "", fmt.Errorf("an empty peer address")
+	}
+	if strings.Contains(s, "provider=") {
+		if _, err := ParseJoinProvider(s); err != nil {
+			return "", err
+		}
+		return s, nil
 	}
 	if _, _, err := net.SplitHostPort(s); err == nil {
 		return checkHostPort(s)
@@ -236,4 +270,44 @@ func quoteAll(items []string) string {
 		q[i] = strconv.Quote(s)
 	}
 	return strings.Join(q, ", ")
+}
+
+// JoinProvider is a retry_join entry that looks servers up instead of
+// naming them: "provider=consul [service=NAME]".
+type JoinProvider struct {
+	// Provider is "consul", the only one supported.
+	Provider string
+	// Service is the Consul service to look up; empty means
+	// consul.service_name.
+	Service string
+}
+
+// ParseJoinProvider parses a retry_join entry of the form
+// "provider=consul service=NAME" (key=value pairs separated by spaces).
+func ParseJoinProvider(s string) (JoinProvider, error) {
+	var p JoinProvider
+	for _, kv := range strings.Fields(s) {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || v == "" {
+			return p, fmt.Errorf("%q: %q is not KEY=VALUE (write \"provider=consul service=foreshape\")", s, kv)
+		}
+		switch k {
+		case "provider":
+			if v != "consul" {
+				return p, fmt.Errorf("%q: provider %q is not supported; only provider=consul looks servers up (in Consul's catalog)", s, v)
+			}
+			p.Provider = v
+		case "service":
+			if _, err := checkServiceName(v); err != nil {
+				return p, fmt.Errorf("%q: service: %v", s, err)
+			}
+			p.Service = v
+		default:
+			return p, fmt.Errorf("%q: unknown key %q; provider=consul takes only service=NAME", s, k)
+		}
+	}
+	if p.Provider == "" {
+		return p, fmt.Errorf("%q names no provider", s)
+	}
+	return p, nil
 }

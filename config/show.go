@@ -8,6 +8,8 @@ import (
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/hashicorp/hcl/v2/hclwrite"
 	"github.com/zclconf/go-cty/cty"
+
+	"github.com/foreshape/foreshape/policies/hclfield"
 )
 
 // JSON returns the configuration as indented JSON with every secret
@@ -57,15 +59,24 @@ func (c *Config) HCL() []byte {
 	str(root, "name", c.Name)
 	str(root, "data_dir", c.DataDir)
 	str(root, "bind_addr", c.BindAddr)
+	str(root, "advertise_addr", c.AdvertiseAddr)
 	str(root, "log_level", c.LogLevel)
 	boolean(root, "log_json", c.LogJSON)
 
 	b := block("server")
 	boolean(b, "enabled", c.Server.Enabled)
-	num(b, "bootstrap_expect", c.Server.BootstrapExpect)
+	if c.Server.BootstrapExpect > 0 {
+		num(b, "bootstrap_expect", c.Server.BootstrapExpect)
+	}
 	list(b, "retry_join", c.Server.RetryJoin)
 	num(b, "raft_port", c.Server.RaftPort)
-	boolean(b, "voter", c.Server.Voter)
+	if c.Server.Enabled {
+		// Server-only settings; a client agent refuses them.
+		boolean(b, "voter", c.Server.Voter)
+		num(b, "voters", c.Server.EffectiveVoters())
+		str(b, "promote_after", hclfield.FormatDuration(c.Server.PromoteAfter))
+		str(b, "remove_after", hclfield.FormatDuration(c.Server.RemoveAfter))
+	}
 
 	b = block("nomad")
 	str(b, "address", c.Nomad.Address)
@@ -77,6 +88,9 @@ func (c *Config) HCL() []byte {
 	str(b, "key_file", c.Nomad.KeyFile)
 	str(b, "tls_server_name", c.Nomad.TLSServerName)
 	boolean(b, "skip_verify", c.Nomad.SkipVerify)
+	if c.Nomad.NodeID != "" {
+		str(b, "node_id", c.Nomad.NodeID)
+	}
 
 	b = block("consul")
 	boolean(b, "enabled", c.Consul.Enabled)

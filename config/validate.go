@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
+
+	"github.com/foreshape/foreshape/policies/hclfield"
 )
 
 // Validate checks the rules that span settings, on the merged
@@ -49,22 +51,67 @@ func (c *Config) Validate() hcl.Diagnostics {
 		add(hcl.DiagWarning, field, "Questionable "+field, format, args...)
 	}
 
-	if c.DataDir == "" && !c.DevMode {
+	s := c.Server
+	// peers: this agent talks to other agents (a cluster of servers, or a
+	// client agent reporting to servers).
+	peers := !s.Enabled || s.BootstrapExpect > 1 || len(s.RetryJoin) > 0
+
+	if c.DataDir == "" && !c.DevMode && s.Enabled {
 		invalid("data_dir", "The data_dir must be set: Raft logs and snapshots live there. Only dev mode (-dev) keeps state in memory.")
 	}
 
-	s := c.Server
 	switch {
 	case !s.Enabled && s.BootstrapExpect != 0:
 		invalid("server.bootstrap_expect", "bootstrap_expect = %d is set but server.enabled is false: only servers take part in the Raft bootstrap. Set server.enabled = true or remove bootstrap_expect.", s.BootstrapExpect)
-	case s.Enabled && s.BootstrapExpect < 1:
-		missing("server.enabled", "server.bootstrap_expect", "A server needs server.bootstrap_expect (1 for a single server, 3 or 5 for a cluster) so it knows when to bootstrap.")
+	case s.Enabled && len(s.RetryJoin) > 0 && s.BootstrapExpect < 1 && !c.DevMode:
+		missing("server.retry_join", "server.bootstrap_expect", "A server that joins others (server.retry_join) must set server.bootstrap_expect: the number of voting servers that bootstrap the cluster together (3 or 5), the same on every server, also on one that joins an existing cluster later.")
 	case s.Enabled && !s.Voter && s.BootstrapExpect > 0 && c.isSet("server.voter") && c.isSet("server.bootstrap_expect"):
-		warn("server.voter", "voter = false with bootstrap_expect = %d: a non-voter does not count towards the bootstrap, so it waits for %d voters to join.", s.BootstrapExpect, s.BootstrapExpect)
+		warn("server.voter", "voter = false with bootstrap_expect = %d: a non-voter does not count towards the bootstrap, so it waits for %d voters to form the cluster and then joins it.", s.BootstrapExpect, s.BootstrapExpect)
 	}
-	if s.Enabled && (s.BootstrapExpect > 1 || len(s.RetryJoin) > 0) {
+	if !s.Enabled && !c.DevMode {
+		for _, f := range []string{"server.voter", "server.voters", "server.promote_after", "server.remove_after"} {
+			if c.isSet(f) {
+				invalid(f, "%s is set but server.enabled is false: it only applies to servers. Set server.enabled = true or remove it.", f)
+			}
+		}
+		if len(s.RetryJoin) == 0 {
+			missing("server.enabled", "server.retry_join", "This agent is a client agent (server.enabled = false): it reports its Nomad node's stats to the servers listed in server.retry_join. List them there (their addresses, or \"provider=consul\").")
+		}
+	}
+	if c.DevMode && (s.BootstrapExpect > 1 || len(s.RetryJoin) > 0 || !s.Enabled) {
+		invalidAt("server.bootstrap_expect,server.retry_join,server.enabled", "server", "Dev mode runs one in-memory server that bootstraps alone: it takes no bootstrap_expect above 1, no retry_join and no server.enabled = false.")
+	}
+	if s.Enabled && s.BootstrapExpect > 1 && len(s.RetryJoin) == 0 {
+		missing("server.bootstrap_expect", "server.retry_join", "bootstrap_expect = %d: the servers find each other through server.retry_join (their addresses, or \"provider=consul\"); list the other servers there.", s.BootstrapExpect)
+	}
+	if s.Enabled {
+		switch v := s.EffectiveVoters(); {
+		case v != 1 && v != 3 && v != 5:
+			invalidAt("server.voters,server.bootstrap_expect", "server.voters", "The leader keeps server.voters voters (default bootstrap_expect = %d); that must be 1, 3 or 5, so that a majority survives one or two failures. Set server.voters.", s.BootstrapExpect)
+		case s.BootstrapExpect > v:
+			invalidAt("server.bootstrap_expect,server.voters", "server.bootstrap_expect", "bootstrap_expect = %d is more than the %d voters the leader keeps (server.voters): every server that bootstraps the cluster votes.", s.BootstrapExpect, v)
+		}
+		if s.RemoveAfter <= s.PromoteAfter {
+			invalidAt("server.remove_after,server.promote_after", "server.remove_after", "remove_after (%s) must be longer than promote_after (%s): a silent voter is replaced by a spare before it is removed.", hclfield.FormatDuration(s.RemoveAfter), hclfield.FormatDuration(s.PromoteAfter))
+		}
+	}
+	if s.Enabled && !c.DevMode {
 		if ip := net.ParseIP(c.BindAddr); ip != nil && ip.IsLoopback() {
-			invalidAt("bind_addr,server.retry_join,server.bootstrap_expect", "bind_addr", "bind_addr %s is a loopback address, but this server expects peers (bootstrap_expect = %d, %d retry_join entries) that cannot reach it there. Set bind_addr to this host's cluster address, or 0.0.0.0.", c.BindAddr, s.BootstrapExpect, len(s.RetryJoin))
+			if far := remoteJoin(s.RetryJoin); far != "" {
+				invalidAt("bind_addr,server.retry_join", "bind_addr", "bind_addr %s is a loopback address, but this server expects peers elsewhere (retry_join %q) that cannot reach it there. Set bind_addr to this host's cluster address, or 0.0.0.0 with advertise_addr.", c.BindAddr, far)
+			}
+		}
+		if ip := net.ParseIP(c.BindAddr); ip != nil && ip.IsUnspecified() && c.AdvertiseAddr == "" {
+			missing("bind_addr", "advertise_addr", "bind_addr %s listens on every interface, so the Raft port has no address its peers can dial: set advertise_addr to this host's cluster address.", c.BindAddr)
+		}
+	}
+	if host, _, err := net.SplitHostPort(c.HTTP.Address); err == nil && (peers || c.Consul.Enabled) && !c.DevMode {
+		if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() && c.AdvertiseAddr == "" {
+			why := "other agents forward API calls to it"
+			if c.Consul.Enabled {
+				why = "Consul registers it and checks its health"
+			}
+			missing("http.address", "advertise_addr", "http.address %s listens on every interface, but %s: set advertise_addr to the address they reach this host at.", c.HTTP.Address, why)
 		}
 	}
 	if host, port, err := net.SplitHostPort(c.HTTP.Address); err == nil && s.Enabled {
@@ -97,6 +144,9 @@ func (c *Config) Validate() hcl.Diagnostics {
 	if t.VerifyIncoming && t.CertFile == "" {
 		missing("tls.verify_incoming", "tls.cert_file", "tls.verify_incoming needs TLS enabled (tls.cert_file and tls.key_file).")
 	}
+	if t.Enabled() && t.CAFile == "" && peers && !c.DevMode {
+		missing("tls.cert_file", "tls.ca_file", "With TLS on, the Raft port and the calls agents make to each other use mutual TLS: every agent presents its certificate and checks its peer's against tls.ca_file. Set tls.ca_file.")
+	}
 
 	if c.ACL.Enabled && c.ACL.TokenFile == "" {
 		missing("acl.enabled", "acl.token_file", "acl.enabled needs acl.token_file, the file of tokens the HTTP API accepts.")
@@ -111,6 +161,24 @@ func (c *Config) Validate() hcl.Diagnostics {
 		missing("consul.enabled", "consul.service_name", "Registering in Consul needs consul.service_name.")
 	}
 	return diags
+}
+
+// remoteJoin returns the first retry_join entry that is not a loopback
+// address (a provider lookup counts as remote), or "".
+func remoteJoin(entries []string) string {
+	for _, e := range entries {
+		if strings.Contains(e, "provider=") {
+			return e
+		}
+		host := e
+		if h, _, err := net.SplitHostPort(e); err == nil {
+			host = h
+		}
+		if !isLoopback(strings.Trim(host, "[]")) {
+			return e
+		}
+	}
+	return ""
 }
 
 // isSet reports whether field was set by a file or the environment.

@@ -3,4 +3,5 @@
 server {
   enabled          = false
   bootstrap_expect = 3
+  retry_join       = ["10.0.0.11"]
 }

@@ -1,5 +1,6 @@
 # want: server.bootstrap_expect
-# want: server-without-bootstrap.hcl:4,
+# want: server-without-bootstrap.hcl:5,
 server {
-  enabled = true
+  enabled    = true
+  retry_join = ["127.0.0.1:17577", "127.0.0.1:17578"]
 }

@@ -1,0 +1,3 @@
+# want: advertise_addr
+bind_addr      = "0.0.0.0"
+advertise_addr = "0.0.0.0"

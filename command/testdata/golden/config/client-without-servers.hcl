@@ -1,0 +1,5 @@
+# want: server.retry_join
+# want: client agent
+server {
+  enabled = false
+}
