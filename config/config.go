@@ -200,8 +200,8 @@ func Default() *Config {
 		BindAddr: DefaultBindAddr,
 		LogLevel: DefaultLogLevel,
 		Server: Server{
-			Enabled:  true,
-			RaftPort: DefaultRaftPort,
+			Enabled:      true,
+			RaftPort:     DefaultRaftPort,
 			Voter:        true,
 			PromoteAfter: DefaultPromoteAfter,
 			RemoveAfter:  DefaultRemoveAfter,
