@@ -13,6 +13,7 @@ import (
 //	16–31  migration queue (actcmd.go)
 //	32–47  reservations, scale actions and estimates (actcmd.go)
 //	48–63  decisions and intents (actcmd.go)
+//	64–79  cluster membership: servers and client agents (membership.go)
 type CommandType uint8
 
 // Series store commands.
@@ -32,6 +33,9 @@ func (t CommandType) String() string {
 		return "drop_series"
 	}
 	if n, ok := actTypeNames[t]; ok {
+		return n
+	}
+	if n, ok := membershipTypeNames[t]; ok {
 		return n
 	}
 	return fmt.Sprintf("command(%d)", uint8(t))
@@ -86,7 +90,9 @@ func Decode(b []byte) (Command, error) {
 	default:
 		var ok bool
 		if c, ok = decodeAct(t, d); !ok {
-			return nil, fmt.Errorf("%w %d", ErrUnknownCommand, uint8(t))
+			if c, ok = decodeMembership(t, d); !ok {
+				return nil, fmt.Errorf("%w %d", ErrUnknownCommand, uint8(t))
+			}
 		}
 	}
 	if err := d.done(); err != nil {

@@ -37,6 +37,7 @@ type FSM struct {
 	cfg     Config
 	store   *Store
 	act     *actStore
+	members *membership
 	applied uint64
 }
 
@@ -51,7 +52,7 @@ func NewFSM(cfg Config) (*FSM, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &FSM{cfg: st.Config(), store: st, act: newActStore()}, nil
+	return &FSM{cfg: st.Config(), store: st, act: newActStore(), members: newMembership()}, nil
 }
 
 // Apply implements raft.FSM. It returns a Result, or an error value for an
@@ -98,7 +99,9 @@ func (f *FSM) apply(l *raft.Log) any {
 	default:
 		var ok bool
 		if res, err, ok = f.act.apply(cmd, l.Index); !ok {
-			err = fmt.Errorf("%w %d", ErrUnknownCommand, uint8(cmd.Type()))
+			if res, err, ok = f.members.apply(cmd, l.Index); !ok {
+				err = fmt.Errorf("%w %d", ErrUnknownCommand, uint8(cmd.Type()))
+			}
 		}
 	}
 	if err != nil {
@@ -113,7 +116,7 @@ func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
 	defer f.mu.Unlock()
 	st := f.store
 	st.gen++
-	c := &capture{applied: f.applied, cfg: st.cfg, series: make([]*series, 0, len(st.series)), act: f.act.clone()}
+	c := &capture{applied: f.applied, cfg: st.cfg, series: make([]*series, 0, len(st.series)), act: f.act.clone(), members: f.members.clone()}
 	for _, sr := range st.series {
 		c.series = append(c.series, sr)
 	}
@@ -129,7 +132,7 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 		return fmt.Errorf("state: restore: %w", err)
 	}
 	f.mu.Lock()
-	f.store, f.act, f.applied = r.store, r.act, r.applied
+	f.store, f.act, f.members, f.applied = r.store, r.act, r.members, r.applied
 	f.mu.Unlock()
 	return nil
 }

@@ -54,6 +54,8 @@ import (
 //	             count (uvarint)
 //
 // The act state's sections follow "series"; actsnapshot.go documents them.
+// The skippable "membership" section (servers and client agents) comes
+// last; membership.go documents it.
 //
 // To add a sub-store: give it a section name, write it after "series" in
 // persist, read it in restore, and bump nothing — old snapshots simply lack
@@ -84,6 +86,7 @@ type capture struct {
 	cfg     Config    // the store's, with defaults; never changed
 	series  []*series // shared with the store until the store copies them
 	act     *actStore // a deep copy
+	members *membership
 }
 
 // persist writes the capture in the snapshot format.
@@ -98,9 +101,13 @@ func (c *capture) persist(w io.Writer) error {
 	if c.act != nil {
 		act = c.act.sections()
 	}
+	nsec := 1 + len(act)
+	if c.members != nil && len(c.members.records()) > 0 {
+		nsec++
+	}
 	fw.frame(func(e *encoder) {
 		e.uvarint(c.applied)
-		e.uvarint(uint64(1 + len(act)))
+		e.uvarint(uint64(nsec))
 	})
 
 	slices.SortFunc(c.series, func(a, b *series) int { return compareKeys(a.key, b.key) })
@@ -114,6 +121,7 @@ func (c *capture) persist(w io.Writer) error {
 		fw.frame(func(e *encoder) { encodeSeries(e, sr) })
 	}
 	writeAct(fw, act)
+	writeMembership(fw, c.members)
 	if fw.err != nil {
 		return fw.err
 	}
@@ -262,6 +270,7 @@ type restored struct {
 	applied uint64
 	store   *Store
 	act     *actStore
+	members *membership
 }
 
 // restore reads a snapshot into a new store configured like cfg.
@@ -274,6 +283,7 @@ func restore(r io.Reader, cfg Config) (restored, error) {
 	}
 	out.store = st
 	out.act = newActStore()
+	out.members = newMembership()
 
 	magic := make([]byte, len(snapshotMagic))
 	if err := fr.full(magic); err != nil || string(magic) != snapshotMagic {
@@ -310,6 +320,8 @@ func restore(r io.Reader, cfg Config) (restored, error) {
 			err = restoreSeries(fr, st, records)
 		case isActSection(name):
 			err = restoreAct(fr, out.act, name, records)
+		case name == sectionMembership:
+			err = restoreMembership(fr, out.members, records)
 		case flags&flagSkippable != 0:
 			for range records {
 				if _, err = fr.frame(); err != nil {
