@@ -41,6 +41,33 @@ type Config struct {
 	AllocStats bool
 	// StatsTimeout bounds each stats request; zero means 5s.
 	StatsTimeout time.Duration
+	// Reports, when set, holds what client agents reported about their own
+	// nodes: the source asks Nomad only for the nodes (and allocations)
+	// without a fresh report.
+	Reports Reports
+}
+
+// Reports is usage that client agents read from their local Nomad client
+// and sent to the leader.
+type Reports interface {
+	// NodeReport returns the report of the node with this ID that is fresh
+	// at now, or false.
+	NodeReport(nodeID string, now time.Time) (Report, bool)
+}
+
+// Report is one node's usage as its client agent read it (ReadReport).
+type Report struct {
+	CPUMHz   float64 `json:"cpu_mhz"`
+	MemoryMB float64 `json:"memory_mb"`
+	// Allocs maps each running allocation's ID to its usage; nil when
+	// allocation stats were not read.
+	Allocs map[string]AllocUsage `json:"allocs,omitempty"`
+}
+
+// AllocUsage is one allocation's usage.
+type AllocUsage struct {
+	CPUMHz   float64 `json:"cpu_mhz"`
+	MemoryMB float64 `json:"memory_mb"`
 }
 
 // Source reads Nomad.
@@ -206,7 +233,7 @@ func (s *Source) Collect(ctx context.Context, req source.Request) (source.Result
 	}
 	usages := make([]usage, len(nodes))
 	s.forEach(ctx, len(nodes), func(ctx context.Context, i int) {
-		usages[i] = s.nodeUsage(ctx, nodes[i])
+		usages[i] = s.nodeUsage(ctx, nodes[i], req.Now)
 	})
 	if err := ctx.Err(); err != nil {
 		return source.Result{}, err
@@ -323,17 +350,20 @@ func matchesAny(ls []source.Locality, n *nomadapi.NodeListStub) bool {
 	return false
 }
 
-// nodeUsage reads one node's host stats.
-func (s *Source) nodeUsage(ctx context.Context, n *nomadapi.NodeListStub) usage {
-	ctx, cancel := context.WithTimeout(ctx, s.cfg.StatsTimeout)
-	defer cancel()
-	st, err := s.cfg.Client.Nodes().Stats(n.ID, (&nomadapi.QueryOptions{}).WithContext(ctx))
-	if err != nil {
-		return usage{err: fmt.Errorf("node %s stats: %w", n.Name, err)}
-	}
-	u := usage{cpuMHz: st.CPUTicksConsumed}
-	if st.Memory != nil {
-		u.memMB = float64(st.Memory.Used) / (1 << 20)
+// nodeUsage reads one node's host stats: its client agent's fresh report,
+// or else from Nomad.
+func (s *Source) nodeUsage(ctx context.Context, n *nomadapi.NodeListStub, now time.Time) usage {
+	var u usage
+	if r, ok := s.report(n.ID, now); ok {
+		u.cpuMHz, u.memMB = r.CPUMHz, r.MemoryMB
+	} else {
+		ctx, cancel := context.WithTimeout(ctx, s.cfg.StatsTimeout)
+		defer cancel()
+		st, err := s.cfg.Client.Nodes().Stats(n.ID, (&nomadapi.QueryOptions{}).WithContext(ctx))
+		if err != nil {
+			return usage{err: fmt.Errorf("node %s stats: %w", n.Name, err)}
+		}
+		u.cpuMHz, u.memMB = hostUsage(st)
 	}
 	u.cpuCap = float64(n.NodeResources.Cpu.CpuShares)
 	u.memCapMB = float64(n.NodeResources.Memory.MemoryMB)
@@ -369,6 +399,12 @@ func (s *Source) allocSamples(ctx context.Context, t time.Time) ([]source.Sample
 	}
 	out := make([]au, len(running))
 	s.forEach(ctx, len(running), func(ctx context.Context, i int) {
+		if r, ok := s.report(running[i].NodeID, t); ok && r.Allocs != nil {
+			if a, ok := r.Allocs[running[i].ID]; ok {
+				out[i].cpu, out[i].mem = a.CPUMHz, a.MemoryMB
+				return
+			}
+		}
 		ctx, cancel := context.WithTimeout(ctx, s.cfg.StatsTimeout)
 		defer cancel()
 		st, err := s.cfg.Client.Allocations().Stats(&nomadapi.Allocation{ID: running[i].ID}, (&nomadapi.QueryOptions{}).WithContext(ctx))
@@ -376,17 +412,7 @@ func (s *Source) allocSamples(ctx context.Context, t time.Time) ([]source.Sample
 			out[i].err = err
 			return
 		}
-		if rs := st.ResourceUsage; rs != nil {
-			if rs.CpuStats != nil {
-				out[i].cpu = rs.CpuStats.TotalTicks
-			}
-			if rs.MemoryStats != nil {
-				out[i].mem = float64(rs.MemoryStats.RSS) / (1 << 20)
-				if rs.MemoryStats.RSS == 0 {
-					out[i].mem = float64(rs.MemoryStats.Usage) / (1 << 20)
-				}
-			}
-		}
+		out[i].cpu, out[i].mem = allocUsage(st)
 	})
 	type group struct {
 		cpu, mem float64
@@ -420,6 +446,74 @@ func (s *Source) allocSamples(ctx context.Context, t time.Time) ([]source.Sample
 			source.Sample{Series: source.SeriesName(scope, source.MemoryMB), Time: t, Value: g.mem})
 	}
 	return samples, stale, nil
+}
+
+func (s *Source) report(nodeID string, now time.Time) (Report, bool) {
+	if s.cfg.Reports == nil {
+		return Report{}, false
+	}
+	return s.cfg.Reports.NodeReport(nodeID, now)
+}
+
+// hostUsage is a node's CPU (MHz) and memory (MB) in use.
+func hostUsage(st *nomadapi.HostStats) (cpuMHz, memMB float64) {
+	cpuMHz = st.CPUTicksConsumed
+	if st.Memory != nil {
+		memMB = float64(st.Memory.Used) / (1 << 20)
+	}
+	return cpuMHz, memMB
+}
+
+// allocUsage is an allocation's CPU (MHz) and memory (MB, RSS or else
+// usage) in use.
+func allocUsage(st *nomadapi.AllocResourceUsage) (cpuMHz, memMB float64) {
+	if rs := st.ResourceUsage; rs != nil {
+		if rs.CpuStats != nil {
+			cpuMHz = rs.CpuStats.TotalTicks
+		}
+		if rs.MemoryStats != nil {
+			memMB = float64(rs.MemoryStats.RSS) / (1 << 20)
+			if rs.MemoryStats.RSS == 0 {
+				memMB = float64(rs.MemoryStats.Usage) / (1 << 20)
+			}
+		}
+	}
+	return cpuMHz, memMB
+}
+
+// ReadReport reads one node's usage from Nomad, as a client agent does on
+// its own node: the host stats, and with allocs the stats of each of its
+// running allocations. An allocation whose stats cannot be read is left
+// out (the leader then reads it itself).
+func ReadReport(ctx context.Context, client *nomadapi.Client, nodeID string, allocs bool) (Report, error) {
+	q := (&nomadapi.QueryOptions{}).WithContext(ctx)
+	st, err := client.Nodes().Stats(nodeID, q)
+	if err != nil {
+		return Report{}, fmt.Errorf("nomad: node %s stats: %w", nodeID, err)
+	}
+	var r Report
+	r.CPUMHz, r.MemoryMB = hostUsage(st)
+	if !allocs {
+		return r, nil
+	}
+	list, _, err := client.Nodes().Allocations(nodeID, q)
+	if err != nil {
+		return Report{}, fmt.Errorf("nomad: node %s allocations: %w", nodeID, err)
+	}
+	r.Allocs = map[string]AllocUsage{}
+	for _, a := range list {
+		if a.ClientStatus != "running" {
+			continue
+		}
+		st, err := client.Allocations().Stats(&nomadapi.Allocation{ID: a.ID}, q)
+		if err != nil {
+			continue
+		}
+		var u AllocUsage
+		u.CPUMHz, u.MemoryMB = allocUsage(st)
+		r.Allocs[a.ID] = u
+	}
+	return r, nil
 }
 
 // forEach runs f for 0..n-1 with bounded concurrency.
