@@ -17,13 +17,11 @@ import (
 	"net/http"
 	"os"
 	"sort"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
-	nomadapi "github.com/hashicorp/nomad/api"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
@@ -104,6 +102,13 @@ type Agent struct {
 	tel    telemetry
 	consul *consulRegistration // nil unless consul.enabled
 
+	// Cluster wiring (clustering.go, reports.go, forward.go).
+	name        string
+	peers       *peerClient
+	reports     *reportStore
+	allocStats  bool
+	leaderCache leaderCache
+
 	closeOnce sync.Once
 }
 
@@ -128,7 +133,10 @@ func New(cfg *config.Config, opts Options) (*Agent, error) {
 		a.clock = WallClock{}
 	}
 	if !cfg.Server.Enabled {
-		return nil, errors.New("agent: server.enabled = false (an agent outside the Raft cluster) is not supported yet; set server { enabled = true }")
+		return nil, errors.New("agent: server.enabled = false: this is a client agent; start it with NewClient")
+	}
+	if diags := cfg.Validate(); diags.HasErrors() {
+		return nil, fmt.Errorf("agent: configuration: %s", diags.Error())
 	}
 	pols := opts.Policies
 	if pols == nil {
@@ -158,23 +166,14 @@ func New(cfg *config.Config, opts Options) (*Agent, error) {
 			return nil, fmt.Errorf("agent: name is empty and the host name is unknown: %w", err)
 		}
 	}
-	ccfg := cluster.Config{
-		NodeID:    name,
-		BindAddr:  net.JoinHostPort(cfg.BindAddr, strconv.Itoa(cfg.Server.RaftPort)),
-		DataDir:   cfg.DataDir,
-		InMemory:  cfg.DevMode,
-		Bootstrap: cfg.Server.BootstrapExpect <= 1,
-	}
-	if cfg.DevMode {
-		ccfg.BindAddr = "" // in-process transport
-	}
-	if cfg.Server.BootstrapExpect > 1 {
-		ccfg.BootstrapExpect = cfg.Server.BootstrapExpect
-	}
-	ccfg.RetryJoin = cfg.Server.RetryJoin
-	node, err := cluster.New(ccfg, fsm, log.Named("cluster"))
+	a.name = name
+	a.allocStats = cfg.DevMode
+	// A report stands for its node until two and a half cycles passed
+	// without a newer one.
+	a.reports = newReportStore(func() time.Duration { return max(5*a.interval()/2, time.Second) })
+	node, err := a.startNode(cfg, name)
 	if err != nil {
-		return nil, fmt.Errorf("agent: raft: %w", err)
+		return nil, err
 	}
 	a.node = node
 
@@ -193,7 +192,7 @@ func New(cfg *config.Config, opts Options) (*Agent, error) {
 		return nil, err
 	}
 	srv, err := api.NewServer(a, api.Options{Registry: a.registry, Logger: log, TokensFunc: a.currentTokens,
-		NoMetrics: !cfg.Telemetry.PrometheusMetrics, UI: dash})
+		NoMetrics: !cfg.Telemetry.PrometheusMetrics, UI: dash, Operator: a})
 	if err != nil {
 		a.node.Close()
 		return nil, err
@@ -204,7 +203,12 @@ func New(cfg *config.Config, opts Options) (*Agent, error) {
 		return nil, err
 	}
 	if cfg.Consul.Enabled {
-		if a.consul, err = newConsulRegistration(cfg.Consul, name, a.listener.Addr().String(), cfg.TLS.Enabled()); err != nil {
+		reg := registration{Name: name, HTTPAddr: httpAdvertise(cfg, a.listener.Addr()), TLS: cfg.TLS.Enabled(),
+			RaftAddr: a.node.Info().RaftAddress, Version: opts.Version, Role: a.role}
+		if cfg.DevMode {
+			reg.RaftAddr = "" // an in-process transport: nobody can join it
+		}
+		if a.consul, err = newConsulRegistration(cfg.Consul, reg, log); err != nil {
 			a.Close()
 			return nil, err
 		}
@@ -216,20 +220,11 @@ func New(cfg *config.Config, opts Options) (*Agent, error) {
 func (a *Agent) HTTPAddr() string { return a.listener.Addr().String() }
 
 func (a *Agent) buildSources(cfg *config.Config) error {
-	ncfg := nomadapi.DefaultConfig()
-	ncfg.Address = cfg.Nomad.Address
-	ncfg.Region = cfg.Nomad.Region
-	ncfg.Namespace = cfg.Nomad.Namespace
-	ncfg.SecretID = cfg.Nomad.Token.Reveal()
-	ncfg.TLSConfig = &nomadapi.TLSConfig{
-		CACert: cfg.Nomad.CAFile, ClientCert: cfg.Nomad.CertFile, ClientKey: cfg.Nomad.KeyFile,
-		TLSServerName: cfg.Nomad.TLSServerName, Insecure: cfg.Nomad.SkipVerify,
-	}
-	client, err := nomadapi.NewClient(ncfg)
+	client, err := newNomadClient(cfg)
 	if err != nil {
-		return fmt.Errorf("agent: nomad client for %s: %w", cfg.Nomad.Address, err)
+		return err
 	}
-	ns, err := nomadsource.New(nomadsource.Config{Client: client, NodeSeries: true, AllocStats: cfg.DevMode}, a.log)
+	ns, err := nomadsource.New(nomadsource.Config{Client: client, NodeSeries: true, AllocStats: a.allocStats, Reports: a.reports}, a.log)
 	if err != nil {
 		return err
 	}
@@ -294,7 +289,12 @@ func (a *Agent) listen(cfg *config.Config) error {
 		l = tls.NewListener(l, tc)
 	}
 	a.listener = l
-	a.httpSrv = &http.Server{Handler: a.api, ReadHeaderTimeout: 10 * time.Second}
+	a.node.SetHTTPAddr(httpAdvertise(cfg, l.Addr()))
+	var h http.Handler = a.forwardWrites(a.api)
+	if cfg.TLS.VerifyIncoming {
+		h = requireClientCert(h)
+	}
+	a.httpSrv = &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	a.httpSrv.RegisterOnShutdown(a.dash.Close)
 	return nil
 }
@@ -317,7 +317,10 @@ func serverTLS(t config.TLS) (*tls.Config, error) {
 		tc.ClientCAs = pool
 	}
 	if t.VerifyIncoming {
-		tc.ClientAuth = tls.RequireAndVerifyClientCert
+		// The handshake verifies a certificate when one is given;
+		// requireClientCert refuses requests without one, except
+		// /v1/health, so that Consul's health check needs none.
+		tc.ClientAuth = tls.VerifyClientCertIfGiven
 	}
 	return tc, nil
 }
@@ -362,7 +365,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_ = a.consul.register(ctx, a.log.Info)
+			a.consul.run(ctx, time.Second)
 		}()
 	}
 	<-ctx.Done()

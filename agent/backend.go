@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"strings"
+	"time"
 
 	"github.com/foreshape/foreshape/agent/api"
 	"github.com/foreshape/foreshape/plugins/source"
@@ -23,8 +24,12 @@ func (a *Agent) Status(context.Context) api.Status {
 			}
 			st.Peers = append(st.Peers, api.Peer{ID: s.ID, Address: s.Address, Suffrage: suffrage, Leader: s.Leader})
 		}
+		st.Peers, st.Clients = a.clusterStatus(st.Peers, time.Now())
 	} else {
 		st.State = "unknown: " + err.Error()
+	}
+	if st.Clients == nil {
+		st.Clients = []api.ClientAgent{}
 	}
 	if r := a.latest.Load(); r != nil {
 		c := r.cycle
@@ -91,19 +96,37 @@ func (a *Agent) Series(context.Context) []api.Series {
 	return out
 }
 
-// Forecasts implements api.Backend.
-func (a *Agent) Forecasts(context.Context) []api.Forecast {
+// Forecasts implements api.Backend. A follower answers with the leader's
+// last cycle.
+func (a *Agent) Forecasts(ctx context.Context) []api.Forecast {
+	now := time.Now()
+	if v, ok := a.fromLeader(ctx); ok {
+		out := append([]api.Forecast(nil), v.forecasts...)
+		for i := range out {
+			if !out[i].Published.IsZero() {
+				out[i].AgeSeconds = now.Sub(out[i].Published).Seconds()
+			}
+		}
+		return out
+	}
 	r := a.latest.Load()
 	if r == nil {
 		return nil
 	}
 	out := make([]api.Forecast, len(r.predict.Forecasts))
 	copy(out, r.predict.Forecasts)
+	published := r.cycle.Started.Add(r.cycle.Duration)
+	for i := range out {
+		out[i].Published, out[i].AgeSeconds = published, now.Sub(published).Seconds()
+	}
 	return out
 }
 
 // Hotspots implements api.Backend.
-func (a *Agent) Hotspots(context.Context) []api.Hotspot {
+func (a *Agent) Hotspots(ctx context.Context) []api.Hotspot {
+	if v, ok := a.fromLeader(ctx); ok {
+		return append([]api.Hotspot(nil), v.hotspots...)
+	}
 	if r := a.latest.Load(); r != nil {
 		return append([]api.Hotspot(nil), r.predict.Hotspots...)
 	}
@@ -111,7 +134,10 @@ func (a *Agent) Hotspots(context.Context) []api.Hotspot {
 }
 
 // Anomalies implements api.Backend.
-func (a *Agent) Anomalies(context.Context) []api.Anomaly {
+func (a *Agent) Anomalies(ctx context.Context) []api.Anomaly {
+	if v, ok := a.fromLeader(ctx); ok {
+		return append([]api.Anomaly(nil), v.anomalies...)
+	}
 	if r := a.latest.Load(); r != nil {
 		return append([]api.Anomaly(nil), r.predict.Anomalies...)
 	}

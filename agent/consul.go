@@ -4,25 +4,36 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	consulapi "github.com/hashicorp/consul/api"
+	"github.com/hashicorp/go-hclog"
 
 	"github.com/foreshape/foreshape/config"
 )
 
-// consulRegistration registers the agent's HTTP API as a Consul service with
-// an HTTP health check on /v1/health, and deregisters it on shutdown.
-type consulRegistration struct {
-	client *consulapi.Client
-	reg    *consulapi.AgentServiceRegistration
-}
+// Roles an agent registers under in Consul, as a tag.
+const (
+	roleLeader   = "leader"
+	roleFollower = "follower"
+	roleClient   = "client"
+)
 
-// newConsulRegistration builds the registration for an API listening on
-// httpAddr; nothing is sent until register.
-func newConsulRegistration(cfg config.Consul, nodeName, httpAddr string, tlsOn bool) (*consulRegistration, error) {
+// Consul service meta keys.
+const (
+	metaVersion     = "version"
+	metaRaftAddress = "raft_address"
+	metaNode        = "node"
+	metaRole        = "role"
+)
+
+// newConsulClient builds a Consul API client from the consul block; it is
+// used for registration and for retry_join's Consul lookup.
+func newConsulClient(cfg config.Consul) (*consulapi.Client, error) {
 	ccfg := consulapi.DefaultConfig()
 	if cfg.Address != "" {
 		addr := cfg.Address
@@ -36,64 +47,168 @@ func newConsulRegistration(cfg config.Consul, nodeName, httpAddr string, tlsOn b
 	if err != nil {
 		return nil, fmt.Errorf("agent: consul client for %s: %w", cfg.Address, err)
 	}
-	host, portStr, err := net.SplitHostPort(httpAddr)
+	return client, nil
+}
+
+// consulRegistration registers the agent's HTTP API as a Consul service:
+// tagged with its role (leader, follower or client, kept current), with
+// its version and, for a server, its Raft address in the service meta, and
+// an HTTP(S) health check on /v1/health; it deregisters on shutdown.
+type consulRegistration struct {
+	client *consulapi.Client
+	log    hclog.Logger
+	// base is the registration without the role tag.
+	base consulapi.AgentServiceRegistration
+	tags []string
+	role func() string
+
+	mu         sync.Mutex
+	registered string // the role last registered; "" before the first
+}
+
+// registration is what an agent tells Consul about itself.
+type registration struct {
+	// Name is the agent's name; the service ID is service-name.
+	Name string
+	// HTTPAddr is the advertised HOST:PORT of the HTTP API (not 0.0.0.0).
+	HTTPAddr string
+	// TLS says the API serves HTTPS.
+	TLS bool
+	// RaftAddr is a server's advertised Raft address; empty for a client.
+	RaftAddr string
+	Version  string
+	// Role returns the agent's current role.
+	Role func() string
+}
+
+// newConsulRegistration builds the registration; nothing is sent until run.
+func newConsulRegistration(cfg config.Consul, r registration, log hclog.Logger) (*consulRegistration, error) {
+	client, err := newConsulClient(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("agent: consul: http address %q: %w", httpAddr, err)
+		return nil, err
+	}
+	host, portStr, err := net.SplitHostPort(r.HTTPAddr)
+	if err != nil {
+		return nil, fmt.Errorf("agent: consul: http address %q: %w", r.HTTPAddr, err)
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+		return nil, fmt.Errorf("agent: consul: the HTTP API's address %s is not reachable; set advertise_addr", r.HTTPAddr)
 	}
 	port, err := strconv.Atoi(portStr)
 	if err != nil {
 		return nil, fmt.Errorf("agent: consul: http port %q: %w", portStr, err)
 	}
 	scheme := "http"
-	if tlsOn {
+	if r.TLS {
 		scheme = "https"
 	}
-	check := net.JoinHostPort(host, portStr)
-	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
-		check = net.JoinHostPort("127.0.0.1", portStr) // Consul's local agent checks this one
+	meta := map[string]string{metaNode: r.Name, metaVersion: r.Version}
+	if r.RaftAddr != "" {
+		meta[metaRaftAddress] = r.RaftAddr
 	}
-	name := cfg.ServiceName
-	return &consulRegistration{client: client, reg: &consulapi.AgentServiceRegistration{
-		ID:      name + "-" + nodeName,
-		Name:    name,
-		Tags:    cfg.Tags,
-		Address: host,
-		Port:    port,
-		Meta:    map[string]string{"node": nodeName},
-		Check: &consulapi.AgentServiceCheck{
-			Name:                           "foreshape HTTP API",
-			HTTP:                           scheme + "://" + check + "/v1/health",
-			Interval:                       "10s",
-			Timeout:                        "2s",
-			TLSSkipVerify:                  tlsOn,
-			DeregisterCriticalServiceAfter: "10m",
+	return &consulRegistration{
+		client: client,
+		log:    log.Named("consul"),
+		tags:   slices.Clone(cfg.Tags),
+		role:   r.Role,
+		base: consulapi.AgentServiceRegistration{
+			ID:      cfg.ServiceName + "-" + r.Name,
+			Name:    cfg.ServiceName,
+			Address: host,
+			Port:    port,
+			Meta:    meta,
+			Check: &consulapi.AgentServiceCheck{
+				Name: "foreshape HTTP API",
+				HTTP: scheme + "://" + r.HTTPAddr + "/v1/health",
+				// /v1/health answers without a client certificate even
+				// under tls.verify_incoming, and carries nothing secret:
+				// Consul need not trust foreshape's CA to check it.
+				TLSSkipVerify:                  r.TLS,
+				Interval:                       "10s",
+				Timeout:                        "2s",
+				DeregisterCriticalServiceAfter: "10m",
+			},
 		},
-	}}, nil
+	}, nil
 }
 
-// register retries until Consul accepts the registration or ctx ends.
-func (c *consulRegistration) register(ctx context.Context, logf func(msg string, args ...any)) error {
+// ID is the Consul service ID.
+func (c *consulRegistration) ID() string { return c.base.ID }
+
+// run registers the service and re-registers it whenever the agent's role
+// changes, until ctx ends; Consul errors are logged and retried with
+// backoff.
+func (c *consulRegistration) run(ctx context.Context, every time.Duration) {
 	backoff := time.Second
 	for {
-		err := c.client.Agent().ServiceRegisterOpts(c.reg, consulapi.ServiceRegisterOpts{}.WithContext(ctx))
-		if err == nil {
-			logf("registered in consul", "service", c.reg.Name, "id", c.reg.ID)
-			return nil
+		role := c.role()
+		c.mu.Lock()
+		current := c.registered
+		c.mu.Unlock()
+		wait := every
+		if role != current {
+			if err := c.register(ctx, role); err != nil {
+				if ctx.Err() != nil {
+					return
+				}
+				c.log.Warn("consul registration failed; retrying", logKeyError, err, "backoff", backoff)
+				wait, backoff = backoff, min(2*backoff, time.Minute)
+			} else {
+				backoff = time.Second
+			}
 		}
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		logf("consul registration failed; retrying", "error", err, "backoff", backoff)
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(backoff):
+			return
+		case <-time.After(wait):
 		}
-		backoff = min(2*backoff, time.Minute)
 	}
+}
+
+// register sends the registration with role's tag.
+func (c *consulRegistration) register(ctx context.Context, role string) error {
+	reg := c.base
+	reg.Tags = append(slices.Clone(c.tags), role)
+	reg.Meta = map[string]string{metaRole: role}
+	for k, v := range c.base.Meta {
+		reg.Meta[k] = v
+	}
+	if err := c.client.Agent().ServiceRegisterOpts(&reg, consulapi.ServiceRegisterOpts{}.WithContext(ctx)); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	first := c.registered == ""
+	c.registered = role
+	c.mu.Unlock()
+	if first {
+		c.log.Info("registered in consul", "service", reg.Name, "id", reg.ID, "role", role)
+	} else {
+		c.log.Info("consul registration follows the new role", "id", reg.ID, "role", role)
+	}
+	return nil
 }
 
 // deregister removes the service; errors are returned for logging only.
 func (c *consulRegistration) deregister(ctx context.Context) error {
-	return c.client.Agent().ServiceDeregisterOpts(c.reg.ID, (&consulapi.QueryOptions{}).WithContext(ctx))
+	return c.client.Agent().ServiceDeregisterOpts(c.base.ID, (&consulapi.QueryOptions{}).WithContext(ctx))
+}
+
+// consulDiscover returns the Raft addresses of the servers registered as
+// service in Consul's catalog (the raft_address in their meta; client
+// agents have none), for retry_join = ["provider=consul"].
+func consulDiscover(client *consulapi.Client, service string) func(ctx context.Context) ([]string, error) {
+	return func(ctx context.Context) ([]string, error) {
+		entries, _, err := client.Catalog().Service(service, "", (&consulapi.QueryOptions{}).WithContext(ctx))
+		if err != nil {
+			return nil, fmt.Errorf("consul lookup of %s: %w", service, err)
+		}
+		var out []string
+		for _, e := range entries {
+			if a := e.ServiceMeta[metaRaftAddress]; a != "" {
+				out = append(out, a)
+			}
+		}
+		slices.Sort(out)
+		return slices.Compact(out), nil
+	}
 }

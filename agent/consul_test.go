@@ -2,11 +2,16 @@ package agent
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -15,15 +20,17 @@ import (
 	consulapi "github.com/hashicorp/consul/api"
 
 	"github.com/foreshape/foreshape/config"
+	"github.com/foreshape/foreshape/internal/testpki"
 )
 
 // fakeConsul records the service registrations the agent sends to Consul's
-// agent endpoints.
+// agent endpoints, and answers catalog lookups from what it holds.
 type fakeConsul struct {
 	mu           sync.Mutex
 	registered   []consulapi.AgentServiceRegistration
 	deregistered []string
 	tokens       []string
+	catalog      []*consulapi.CatalogService
 }
 
 func (f *fakeConsul) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -41,11 +48,31 @@ func (f *fakeConsul) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		f.registered = append(f.registered, reg)
 	case r.Method == http.MethodPut && strings.HasPrefix(r.URL.Path, "/v1/agent/service/deregister/"):
 		f.deregistered = append(f.deregistered, strings.TrimPrefix(r.URL.Path, "/v1/agent/service/deregister/"))
+	case r.Method == http.MethodGet && strings.HasPrefix(r.URL.Path, "/v1/catalog/service/"):
+		name := strings.TrimPrefix(r.URL.Path, "/v1/catalog/service/")
+		out := []*consulapi.CatalogService{}
+		for _, s := range f.catalog {
+			if s.ServiceName == name {
+				out = append(out, s)
+			}
+		}
+		w.Header().Set("X-Consul-Index", "1")
+		_ = json.NewEncoder(w).Encode(out)
 	default:
 		http.NotFound(w, r)
 	}
 }
 
+func (f *fakeConsul) registrations() []consulapi.AgentServiceRegistration {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.registered)
+}
+
+// TestConsulRegistration runs a single server with Consul registration
+// against a recording Consul: the service carries the leader tag, the
+// version and the node in its meta, is checked on /v1/health, and is
+// deregistered on shutdown; every request carries the token.
 func TestConsulRegistration(t *testing.T) {
 	fake := &fakeConsul{}
 	srv := httptest.NewServer(fake)
@@ -55,32 +82,38 @@ func TestConsulRegistration(t *testing.T) {
 	cfg.HTTP.Address = "127.0.0.1:0"
 	cfg.Nomad.Address = "http://127.0.0.1:1"
 	cfg.Consul = config.Consul{Enabled: true, Address: srv.URL, Token: "c0nsul", ServiceName: "foreshape", Tags: []string{"dev"}}
-	a, err := New(cfg, Options{Logger: testLogger(t), Policies: devPolicies(t)})
+	a, err := New(cfg, Options{Logger: testLogger(t), Policies: devPolicies(t), Version: "1.2.3"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- a.Run(ctx) }()
-	eventually(t, 10*time.Second, "the registration", func() bool {
-		fake.mu.Lock()
-		defer fake.mu.Unlock()
-		return len(fake.registered) == 1
+	eventually(t, 10*time.Second, "the registration as leader", func() bool {
+		regs := fake.registrations()
+		return len(regs) > 0 && slices.Contains(regs[len(regs)-1].Tags, roleLeader)
 	})
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
 	a.Close()
-	fake.mu.Lock()
-	defer fake.mu.Unlock()
-	reg := fake.registered[0]
-	if reg.ID != "foreshape-agent-7" || reg.Name != "foreshape" || reg.Port == 0 || len(reg.Tags) != 1 {
+	regs := fake.registrations()
+	reg := regs[len(regs)-1]
+	if reg.ID != "foreshape-agent-7" || reg.Name != "foreshape" || reg.Port == 0 || !slices.Equal(reg.Tags, []string{"dev", roleLeader}) {
 		t.Errorf("registration = %+v", reg)
+	}
+	if reg.Meta[metaVersion] != "1.2.3" || reg.Meta[metaNode] != "agent-7" || reg.Meta[metaRole] != roleLeader {
+		t.Errorf("meta = %v", reg.Meta)
+	}
+	if _, ok := reg.Meta[metaRaftAddress]; ok {
+		t.Errorf("a dev agent (in-process Raft) advertised a raft address: %v", reg.Meta)
 	}
 	if reg.Check == nil || !strings.HasSuffix(reg.Check.HTTP, "/v1/health") || !strings.HasPrefix(reg.Check.HTTP, "http://127.0.0.1:") {
 		t.Errorf("check = %+v", reg.Check)
 	}
+	fake.mu.Lock()
+	defer fake.mu.Unlock()
 	if len(fake.deregistered) != 1 || fake.deregistered[0] != "foreshape-agent-7" {
 		t.Errorf("deregistered = %v, want the service on shutdown", fake.deregistered)
 	}
@@ -91,31 +124,240 @@ func TestConsulRegistration(t *testing.T) {
 	}
 }
 
-// TestConsulRegistrationReal registers against the Consul at
-// CONSUL_HTTP_ADDR, when an operator sets it.
+// TestConsulRegistrationFollowsRole: when the role changes the service is
+// registered again with the new tag, and only then.
+func TestConsulRegistrationFollowsRole(t *testing.T) {
+	fake := &fakeConsul{}
+	srv := httptest.NewServer(fake)
+	defer srv.Close()
+	var mu sync.Mutex
+	role := roleFollower
+	reg, err := newConsulRegistration(config.Consul{Address: srv.URL, ServiceName: "foreshape", Tags: []string{"eu"}},
+		registration{Name: "s1", HTTPAddr: "10.0.0.1:7575", RaftAddr: "10.0.0.1:7576", Version: "v",
+			Role: func() string { mu.Lock(); defer mu.Unlock(); return role }}, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { reg.run(ctx, 10*time.Millisecond); close(done) }()
+	eventually(t, 5*time.Second, "the follower registration", func() bool { return len(fake.registrations()) == 1 })
+	time.Sleep(100 * time.Millisecond) // ten checks without a change
+	mu.Lock()
+	role = roleLeader
+	mu.Unlock()
+	eventually(t, 5*time.Second, "the leader registration", func() bool { return len(fake.registrations()) == 2 })
+	cancel()
+	<-done
+	regs := fake.registrations()
+	if len(regs) != 2 {
+		t.Fatalf("%d registrations; want one per role", len(regs))
+	}
+	for i, want := range []string{roleFollower, roleLeader} {
+		r := regs[i]
+		if !slices.Equal(r.Tags, []string{"eu", want}) || r.Meta[metaRaftAddress] != "10.0.0.1:7576" || r.Meta[metaRole] != want ||
+			r.Address != "10.0.0.1" || r.Port != 7575 {
+			t.Errorf("registration %d: tags %v, meta %v, %s:%d", i, r.Tags, r.Meta, r.Address, r.Port)
+		}
+	}
+	if _, err := newConsulRegistration(config.Consul{ServiceName: "foreshape"}, registration{Name: "x", HTTPAddr: "0.0.0.0:7575"}, testLogger(t)); err == nil {
+		t.Error("a registration advertising 0.0.0.0 was accepted")
+	}
+}
+
+// TestConsulAdvertisesReachableAddress: a server whose API listens on
+// every interface registers advertise_addr, and the check calls it there.
+func TestConsulAdvertisesReachableAddress(t *testing.T) {
+	fake := &fakeConsul{}
+	srv := httptest.NewServer(fake)
+	defer srv.Close()
+	cfg := serverConfig(t, t.TempDir())
+	cfg.HTTP.Address = "0.0.0.0:0"
+	cfg.AdvertiseAddr = "127.0.0.1"
+	cfg.Consul = config.Consul{Enabled: true, Address: srv.URL, ServiceName: "foreshape"}
+	a, stop := runAgent(t, cfg)
+	defer stop()
+	eventually(t, 15*time.Second, "a registration", func() bool { return len(fake.registrations()) > 0 })
+	reg := fake.registrations()[0]
+	_, port, _ := strings.Cut(a.HTTPAddr(), "]:")
+	if port == "" {
+		_, port, _ = strings.Cut(a.HTTPAddr(), ":")
+	}
+	if reg.Address != "127.0.0.1" || reg.Check.HTTP != "http://127.0.0.1:"+port+"/v1/health" {
+		t.Errorf("registered %s:%d, check %s; want 127.0.0.1:%s", reg.Address, reg.Port, reg.Check.HTTP, port)
+	}
+	if reg.Meta[metaRaftAddress] == "" || strings.HasPrefix(reg.Meta[metaRaftAddress], "0.0.0.0") {
+		t.Errorf("raft address in meta: %q", reg.Meta[metaRaftAddress])
+	}
+	resp, err := http.Get(reg.Check.HTTP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("the check's URL answered %s", resp.Status)
+	}
+}
+
+// TestHealthCheckUnderVerifyIncoming: with tls.verify_incoming the API
+// refuses requests without a client certificate, except /v1/health, which
+// Consul's check calls as registered (HTTPS, no client certificate, the
+// server's certificate not verified).
+func TestHealthCheckUnderVerifyIncoming(t *testing.T) {
+	fake := &fakeConsul{}
+	srv := httptest.NewServer(fake)
+	defer srv.Close()
+	dir := t.TempDir()
+	ca := testpki.NewCA(t, "foreshape")
+	files := testpki.WriteFiles(t, dir, "agent", ca, ca.Issue(t, "agent"))
+	cfg := serverConfig(t, dir)
+	cfg.TLS = config.TLS{CAFile: files.CA, CertFile: files.Cert, KeyFile: files.Key, VerifyIncoming: true}
+	cfg.Consul = config.Consul{Enabled: true, Address: srv.URL, ServiceName: "foreshape"}
+	_, stop := runAgent(t, cfg)
+	defer stop()
+	eventually(t, 15*time.Second, "a registration", func() bool { return len(fake.registrations()) > 0 })
+	check := fake.registrations()[0].Check
+	if !strings.HasPrefix(check.HTTP, "https://") || !check.TLSSkipVerify {
+		t.Fatalf("check %+v; want HTTPS without verification", check)
+	}
+	noCert := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	withCert := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{
+		RootCAs: ca.Pool(), Certificates: []tls.Certificate{ca.Issue(t, "operator").TLSCertificate(t)}}}}
+	other := testpki.NewCA(t, "other")
+	wrongCert := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{
+		InsecureSkipVerify: true, Certificates: []tls.Certificate{other.Issue(t, "x").TLSCertificate(t)}}}}
+	status := func(c *http.Client, url string) int {
+		resp, err := c.Get(url)
+		if err != nil {
+			return -1
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	base := strings.TrimSuffix(check.HTTP, "/v1/health")
+	if got := status(noCert, check.HTTP); got != http.StatusOK {
+		t.Errorf("the health check without a client certificate: %d; want 200", got)
+	}
+	if got := status(noCert, base+"/v1/status"); got != http.StatusForbidden {
+		t.Errorf("/v1/status without a client certificate: %d; want 403", got)
+	}
+	if got := status(withCert, base+"/v1/status"); got != http.StatusOK {
+		t.Errorf("/v1/status with a client certificate: %d; want 200", got)
+	}
+	if got := status(wrongCert, base+"/v1/status"); got == http.StatusOK {
+		t.Errorf("/v1/status with another CA's certificate: %d", got)
+	}
+}
+
+// TestConsulDiscover: retry_join's provider=consul finds the servers'
+// Raft addresses in the catalog, and skips client agents.
+func TestConsulDiscover(t *testing.T) {
+	fake := &fakeConsul{catalog: []*consulapi.CatalogService{
+		{ServiceName: "foreshape", ServiceMeta: map[string]string{metaRaftAddress: "10.0.0.2:7576", metaRole: roleFollower}},
+		{ServiceName: "foreshape", ServiceMeta: map[string]string{metaRaftAddress: "10.0.0.1:7576", metaRole: roleLeader}},
+		{ServiceName: "foreshape", ServiceMeta: map[string]string{metaRole: roleClient}},
+		{ServiceName: "other", ServiceMeta: map[string]string{metaRaftAddress: "10.9.9.9:7576"}},
+	}}
+	srv := httptest.NewServer(fake)
+	defer srv.Close()
+	cfg := config.Default()
+	cfg.Consul.Address = srv.URL
+	cfg.Server.RetryJoin = []string{"10.0.0.3", "10.0.0.4:17576", "provider=consul"}
+	static, discover, err := joinTargets(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(static, []string{"10.0.0.3:7576", "10.0.0.4:17576"}) {
+		t.Errorf("static = %v", static)
+	}
+	got, err := discover(context.Background())
+	if err != nil || !slices.Equal(got, []string{"10.0.0.1:7576", "10.0.0.2:7576"}) {
+		t.Errorf("discover = %v, %v", got, err)
+	}
+}
+
+// TestConsulRegistrationReal registers against the Consul agent at
+// CONSUL_HTTP_ADDR, looks the service up in the catalog as retry_join
+// does, and deregisters.
 func TestConsulRegistrationReal(t *testing.T) {
 	addr := os.Getenv("CONSUL_HTTP_ADDR")
 	if addr == "" {
-		t.Skip("CONSUL_HTTP_ADDR is not set")
+		t.Skip("CONSUL_HTTP_ADDR is not set: set it to a Consul agent's HTTP address (and CONSUL_HTTP_TOKEN if its ACLs need one) to test registration against a real Consul")
 	}
-	reg, err := newConsulRegistration(config.Consul{Enabled: true, Address: addr, Token: config.Secret(os.Getenv("CONSUL_HTTP_TOKEN")), ServiceName: "foreshape-test"},
-		"e2e", "127.0.0.1:7575", false)
+	service := fmt.Sprintf("foreshape-test-%d", time.Now().UnixNano())
+	ccfg := config.Consul{Enabled: true, Address: addr, Token: config.Secret(os.Getenv("CONSUL_HTTP_TOKEN")), ServiceName: service}
+	reg, err := newConsulRegistration(ccfg, registration{Name: "e2e", HTTPAddr: "127.0.0.1:7575", RaftAddr: "127.0.0.1:7576",
+		Version: "test", Role: func() string { return roleLeader }}, testLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := reg.register(ctx, func(string, ...any) {}); err != nil {
+	if err := reg.register(ctx, roleLeader); err != nil {
 		t.Fatal(err)
 	}
+	defer reg.deregister(context.Background())
 	services, err := reg.client.Agent().Services()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := services["foreshape-test-e2e"]; !ok {
-		t.Errorf("service not registered: %v", services)
+	s, ok := services[service+"-e2e"]
+	if !ok || !slices.Contains(s.Tags, roleLeader) || s.Meta[metaRaftAddress] != "127.0.0.1:7576" {
+		t.Fatalf("service %+v (found %v)", s, ok)
 	}
+	var found []string
+	eventually(t, 10*time.Second, "the catalog to list the server", func() bool {
+		found, _ = consulDiscover(reg.client, service)(ctx)
+		return slices.Equal(found, []string{"127.0.0.1:7576"})
+	})
 	if err := reg.deregister(ctx); err != nil {
 		t.Fatal(err)
 	}
+	services, _ = reg.client.Agent().Services()
+	if _, ok := services[service+"-e2e"]; ok {
+		t.Error("the service is still registered after deregistration")
+	}
+}
+
+// serverConfig is a single server on loopback TCP with its data in dir,
+// against an unreachable Nomad and the dev policies' directory.
+func serverConfig(t *testing.T, dir string) *config.Config {
+	t.Helper()
+	cfg := config.Default()
+	cfg.Name = "s-" + filepath.Base(dir)
+	cfg.DataDir = filepath.Join(dir, "data")
+	cfg.Server.RaftPort = freePort(t)
+	cfg.HTTP.Address = "127.0.0.1:0"
+	cfg.Nomad.Address = "http://127.0.0.1:1"
+	return cfg
+}
+
+// runAgent starts a server agent with the dev policies until stop.
+func runAgent(t *testing.T, cfg *config.Config) (*Agent, func()) {
+	t.Helper()
+	a, err := New(cfg, Options{Logger: testLogger(t).Named(cfg.Name), Policies: devPolicies(t), Version: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	return a, func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+		a.Close()
+	}
+}
+
+// freePort returns a TCP port free on loopback right now.
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
 }

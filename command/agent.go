@@ -1,6 +1,7 @@
 package command
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/signal"
@@ -37,9 +38,19 @@ Usage: foreshape agent [options]
   NOMAD_* and CONSUL_HTTP_* environment overrides, then the flags below; the
   shaping policies are loaded from the configuration's policies.dir.
 
-  The agent joins (or, alone, bootstraps) the Raft cluster; while it leads
-  it collects Nomad's node and allocation metrics, forecasts every policy's
-  localities and reports hotspots. Every agent serves the HTTP API.
+  A server (the default) joins the servers of server.retry_join, or, with
+  no retry_join, bootstraps a cluster of its own; while it leads it
+  collects Nomad's node and allocation metrics, forecasts every policy's
+  localities and reports hotspots. Every server serves the HTTP API:
+  followers answer reads from the replicated state, pass requests that
+  change something to the leader, and answer forecasts from the leader's
+  last cycle.
+
+  With server { enabled = false } the agent is a client agent: it runs
+  beside a Nomad client, reads that node's stats from the local Nomad
+  agent once per cycle and reports them to the leader through any server
+  of server.retry_join, so the leader does not poll the node itself. Its
+  HTTP API forwards requests to the leader.
 
   SIGHUP reloads the configuration and the policies, keeping the old ones
   when the new ones are invalid. SIGINT or SIGTERM shut down cleanly; a
@@ -163,7 +174,13 @@ func (c *AgentCommand) Run(args []string) int {
 	} else if *simClock {
 		opts.Clock = &remoteSimClock{address: cfg.Nomad.Address, token: cfg.Nomad.Token.Reveal()}
 	}
-	a, err := agent.New(cfg, opts)
+	var a runningAgent
+	var err error
+	if cfg.Server.Enabled {
+		a, err = agent.New(cfg, opts)
+	} else {
+		a, err = agent.NewClient(cfg, opts)
+	}
 	if err != nil {
 		c.UI.Error(fmt.Sprintf("error: %v", err))
 		return ExitInvalid
@@ -197,9 +214,28 @@ func (c *AgentCommand) Run(args []string) int {
 	return ExitOK
 }
 
+// runningAgent is a server (agent.Agent) or a client agent (agent.Client).
+type runningAgent interface {
+	Run(ctx context.Context) error
+	Reload(cfg *config.Config) error
+	HTTPAddr() string
+	Close() error
+}
+
 // banner tells the operator where the agent is and what to try next.
-func (c *AgentCommand) banner(a *agent.Agent, cfg *config.Config, d *devSim, rp *replayRun, replayDir string) {
-	addr := "http://" + a.HTTPAddr()
+func (c *AgentCommand) banner(a runningAgent, cfg *config.Config, d *devSim, rp *replayRun, replayDir string) {
+	scheme := "http"
+	if cfg.TLS.Enabled() {
+		scheme = "https"
+	}
+	addr := scheme + "://" + a.HTTPAddr()
+	if !cfg.Server.Enabled {
+		fmt.Fprintf(c.Out, "==> foreshape client agent running\n")
+		fmt.Fprintf(c.Out, "      HTTP API: %s (forwarded to the leader)\n", addr)
+		fmt.Fprintf(c.Out, "         Nomad: %s\n", cfg.Nomad.Address)
+		fmt.Fprintf(c.Out, "       Servers: %s\n\n", strings.Join(cfg.Server.RetryJoin, ", "))
+		return
+	}
 	fmt.Fprintf(c.Out, "==> foreshape agent running\n")
 	fmt.Fprintf(c.Out, "      HTTP API: %s\n", addr)
 	fmt.Fprintf(c.Out, "     Dashboard: %s/ui/\n", addr)
@@ -218,8 +254,10 @@ func (c *AgentCommand) banner(a *agent.Agent, cfg *config.Config, d *devSim, rp 
 	fmt.Fprintf(c.Out, "\n==> Try:\n")
 	fmt.Fprintf(c.Out, "      foreshape status -address %s\n", addr)
 	loc := "dc2" // the dev scenario's surging datacenter
-	if pols := a.Policies(c.Ctx); d == nil && len(pols) > 0 {
-		loc = pols[0].Locality
+	if srv, ok := a.(*agent.Agent); ok && d == nil {
+		if pols := srv.Policies(c.Ctx); len(pols) > 0 {
+			loc = pols[0].Locality
+		}
 	}
 	fmt.Fprintf(c.Out, "      foreshape forecast show -address %s -metric cpu %s\n", addr, loc)
 	fmt.Fprintf(c.Out, "      foreshape hotspots -address %s\n", addr)

@@ -1,11 +1,15 @@
 package command
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"flag"
 	"fmt"
+	"net/http"
 	"os"
 	"text/tabwriter"
+	"time"
 
 	"github.com/foreshape/foreshape/agent/api"
 )
@@ -15,6 +19,9 @@ type clientFlags struct {
 	address string
 	token   string
 	json    bool
+	// TLS to an agent with a tls block: the CA that signed its
+	// certificate, and the client certificate verify_incoming asks for.
+	caCert, clientCert, clientKey string
 }
 
 const clientFlagsHelp = `
@@ -22,7 +29,13 @@ const clientFlagsHelp = `
                  http://127.0.0.1:7575.
   -token=TOKEN   The API token, when the agent has acl { enabled = true }.
                  Default: $FORESHAPE_TOKEN.
-  -json          Print the agent's answer as JSON instead of a table.`
+  -json          Print the agent's answer as JSON instead of a table.
+  -ca-cert=FILE  The CA that signed the agent's certificate (an https://
+                 address). Default: $FORESHAPE_CACERT.
+  -client-cert=FILE, -client-key=FILE
+                 The client certificate and key an agent with
+                 tls.verify_incoming asks for. Default:
+                 $FORESHAPE_CLIENT_CERT, $FORESHAPE_CLIENT_KEY.`
 
 func (c *clientFlags) register(fs *flag.FlagSet) {
 	addr := os.Getenv("FORESHAPE_ADDR")
@@ -32,11 +45,46 @@ func (c *clientFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.address, "address", addr, "agent HTTP API address")
 	fs.StringVar(&c.token, "token", os.Getenv("FORESHAPE_TOKEN"), "API token")
 	fs.BoolVar(&c.json, "json", false, "print JSON")
+	fs.StringVar(&c.caCert, "ca-cert", os.Getenv("FORESHAPE_CACERT"), "CA certificate")
+	fs.StringVar(&c.clientCert, "client-cert", os.Getenv("FORESHAPE_CLIENT_CERT"), "client certificate")
+	fs.StringVar(&c.clientKey, "client-key", os.Getenv("FORESHAPE_CLIENT_KEY"), "client key")
 }
 
 func (c *clientFlags) client() *api.Client {
-	return &api.Client{Address: c.address, Token: c.token}
+	cl := &api.Client{Address: c.address, Token: c.token}
+	if c.caCert == "" && c.clientCert == "" && c.clientKey == "" {
+		return cl
+	}
+	tc := &tls.Config{MinVersion: tls.VersionTLS12}
+	var err error
+	if c.caCert != "" {
+		var pem []byte
+		if pem, err = os.ReadFile(c.caCert); err == nil {
+			tc.RootCAs = x509.NewCertPool()
+			if !tc.RootCAs.AppendCertsFromPEM(pem) {
+				err = fmt.Errorf("%s holds no PEM certificate", c.caCert)
+			}
+		}
+	}
+	if err == nil && (c.clientCert != "" || c.clientKey != "") {
+		var cert tls.Certificate
+		if cert, err = tls.LoadX509KeyPair(c.clientCert, c.clientKey); err == nil {
+			tc.Certificates = []tls.Certificate{cert}
+		}
+	}
+	if err != nil {
+		cl.HTTP = &http.Client{Transport: failingTransport{fmt.Errorf("tls flags: %w", err)}}
+		return cl
+	}
+	cl.HTTP = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: tc}}
+	return cl
 }
+
+// failingTransport fails every request with err: the client flags could
+// not be used.
+type failingTransport struct{ err error }
+
+func (f failingTransport) RoundTrip(*http.Request) (*http.Response, error) { return nil, f.err }
 
 // printJSON writes v indented to the command's standard output.
 func (m *Meta) printJSON(v any) int {

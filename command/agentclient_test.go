@@ -17,8 +17,14 @@ type stubBackend struct{}
 var stubOrigin = time.Date(2026, 1, 1, 9, 0, 0, 0, time.UTC)
 
 func (stubBackend) Status(context.Context) api.Status {
+	yes, no := true, false
 	return api.Status{Node: "agent-1", State: "Leader", IsLeader: true, Leader: "127.0.0.1:7576", Series: 3,
-		Stale: []api.StaleSeries{{Series: "node/n3:cpu", Since: stubOrigin, Reason: "client stats unreachable"}}}
+		Peers: []api.Peer{
+			{ID: "id-1", Name: "fs-1", Address: "10.0.0.1:7576", HTTPAddress: "10.0.0.1:7575", Suffrage: "voter", Leader: true, Healthy: &yes},
+			{ID: "id-2", Name: "fs-2", Address: "10.0.0.2:7576", Suffrage: "nonvoter", Healthy: &no},
+		},
+		Clients: []api.ClientAgent{{NodeID: "n-7", NodeName: "nomad-client-7", Name: "fs-c7", Reporting: true, LastSeen: stubOrigin}},
+		Stale:   []api.StaleSeries{{Series: "node/n3:cpu", Since: stubOrigin, Reason: "client stats unreachable"}}}
 }
 func (stubBackend) Policies(context.Context) []api.Policy { return nil }
 func (stubBackend) Series(context.Context) []api.Series   { return nil }
@@ -71,7 +77,8 @@ func TestStatusCommand(t *testing.T) {
 	if code != ExitOK {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
-	for _, want := range []string{"agent-1", "Leader", "node/n3:cpu", "client stats unreachable"} {
+	for _, want := range []string{"agent-1", "Leader", "node/n3:cpu", "client stats unreachable",
+		"fs-1", "10.0.0.1:7575", "voter", "fs-2", "nonvoter", "false", "Client agents", "nomad-client-7", "fs-c7"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}

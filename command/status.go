@@ -23,9 +23,13 @@ func (c *StatusCommand) Help() string {
 	return strings.TrimSpace(`
 Usage: foreshape status [options]
 
-  Shows the agent's Raft state, the leader and peers, the last collect and
-  forecast cycle, and every series the leader could not refresh (stale
-  series are excluded from forecasting until fresh samples arrive).
+  Shows the agent's Raft state, the leader, every server of the Raft
+  configuration with its suffrage (voter or non-voter; the leader's answer
+  also says whether each answered its last health check), the client
+  agents reporting their nodes' stats, the last collect and forecast cycle,
+  and every series the leader could not refresh (stale series are excluded
+  from forecasting until fresh samples arrive). Any server answers; a client
+  agent forwards the question to the leader.
 
 Options:
 ` + clientFlagsHelp + `
@@ -75,11 +79,25 @@ func (c *StatusCommand) Run(args []string) int {
 	}
 	w.Flush()
 	if len(st.Peers) > 0 {
-		fmt.Fprintln(c.Out, "\nPeers")
+		fmt.Fprintln(c.Out, "\nServers")
 		w = c.table()
-		fmt.Fprintln(w, "ID\tAddress\tSuffrage\tLeader")
+		fmt.Fprintln(w, "Name\tID\tRaft address\tHTTP address\tSuffrage\tLeader\tHealthy\tVersion")
 		for _, p := range st.Peers {
-			fmt.Fprintf(w, "%s\t%s\t%s\t%v\n", p.ID, p.Address, p.Suffrage, p.Leader)
+			healthy := "-"
+			if p.Healthy != nil {
+				healthy = fmt.Sprint(*p.Healthy)
+			}
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%v\t%s\t%s\n", orDash(p.Name), p.ID, p.Address, orDash(p.HTTPAddress), p.Suffrage, p.Leader, healthy, orDash(p.Version))
+		}
+		w.Flush()
+	}
+	if len(st.Clients) > 0 {
+		fmt.Fprintln(c.Out, "\nClient agents")
+		w = c.table()
+		fmt.Fprintln(w, "Node\tNode ID\tAgent\tAddress\tReporting\tLast seen\tVersion")
+		for _, a := range st.Clients {
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%v\t%s\t%s\n", a.NodeName, a.NodeID, a.Name, orDash(a.Address), a.Reporting,
+				a.LastSeen.Format(time.RFC3339), orDash(a.Version))
 		}
 		w.Flush()
 	}
@@ -93,4 +111,12 @@ func (c *StatusCommand) Run(args []string) int {
 		w.Flush()
 	}
 	return ExitOK
+}
+
+// orDash is s, or "-" when empty.
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }

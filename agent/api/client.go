@@ -125,6 +125,13 @@ func (c *Client) Series(ctx context.Context) ([]Series, error) {
 	return s, c.get(ctx, "/v1/series", nil, &s)
 }
 
+// ForecastsWithHistory calls GET /v1/forecasts?history=true: the
+// forecasts with the recent past each starts from.
+func (c *Client) ForecastsWithHistory(ctx context.Context) ([]Forecast, error) {
+	var f []Forecast
+	return f, c.get(ctx, "/v1/forecasts", url.Values{"history": {"true"}}, &f)
+}
+
 // Forecasts calls GET /v1/forecasts.
 func (c *Client) Forecasts(ctx context.Context) ([]Forecast, error) {
 	var f []Forecast

@@ -59,6 +59,8 @@ type Options struct {
 	// Act serves the migration queue, reservations and decisions; nil
 	// answers 503 on those endpoints.
 	Act ActBackend
+	// Operator serves the Raft operator endpoints; nil answers 503.
+	Operator OperatorBackend
 	// UI, when set, is the dashboard, served under /ui/ (and / redirects
 	// there); it applies the token rules itself.
 	UI     http.Handler
@@ -97,6 +99,7 @@ func NewServer(b Backend, opts Options) (*Server, error) {
 	s.mux.HandleFunc("GET /v1/hotspots", s.auth(s.hotspots))
 	s.mux.HandleFunc("GET /v1/anomalies", s.auth(s.anomalies))
 	s.routeAct()
+	s.routeOperator()
 	if !opts.NoMetrics {
 		s.mux.Handle("GET /v1/metrics", s.auth(promhttp.HandlerFor(opts.Registry, promhttp.HandlerOpts{}).ServeHTTP))
 	}

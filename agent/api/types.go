@@ -14,6 +14,29 @@ type Peer struct {
 	Address  string `json:"address"`
 	Suffrage string `json:"suffrage"` // "voter" or "nonvoter"
 	Leader   bool   `json:"leader"`
+	// Name, HTTPAddress and Version are what the leader last heard from
+	// the server.
+	Name        string `json:"name,omitempty"`
+	HTTPAddress string `json:"http_address,omitempty"`
+	Version     string `json:"version,omitempty"`
+	// Healthy is whether the server answered the leader's last check; set
+	// only in the leader's answer.
+	Healthy *bool `json:"healthy,omitempty"`
+}
+
+// ClientAgent is a client agent reporting its Nomad node's stats to the
+// servers.
+type ClientAgent struct {
+	NodeID   string    `json:"node_id"`
+	NodeName string    `json:"node_name"`
+	Name     string    `json:"name"`
+	Address  string    `json:"address"`
+	Version  string    `json:"version"`
+	Since    time.Time `json:"since"`
+	LastSeen time.Time `json:"last_seen"`
+	// Reporting is false once the agent has been silent for longer than
+	// the leader waits before polling its node itself.
+	Reporting bool `json:"reporting"`
 }
 
 // Cycle describes the last collect + forecast cycle run by the leader.
@@ -45,6 +68,7 @@ type Status struct {
 	Leader    string        `json:"leader"`
 	IsLeader  bool          `json:"is_leader"`
 	Peers     []Peer        `json:"peers"`
+	Clients   []ClientAgent `json:"clients"`
 	LastCycle *Cycle        `json:"last_cycle,omitempty"`
 	Series    int           `json:"series"`
 	Stale     []StaleSeries `json:"stale"`
@@ -120,6 +144,11 @@ type Forecast struct {
 	Line             *float64 `json:"line,omitempty"`
 	// Events are the policy's scheduled events applied to this forecast.
 	Events []string `json:"events,omitempty"`
+	// Published is when the leader's cycle that made the forecast
+	// finished; AgeSeconds is how long before the answer that was. Any
+	// server answers with the leader's last cycle.
+	Published  time.Time `json:"published,omitzero"`
+	AgeSeconds float64   `json:"age_seconds"`
 	// History is the recent past the forecast starts from, for charts.
 	History []Point  `json:"history,omitempty"`
 	Hotspot *Hotspot `json:"hotspot,omitempty"`

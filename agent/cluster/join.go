@@ -46,10 +46,28 @@ func (n *Node) Info() ServerInfo {
 	has, _ := raft.HasExistingState(n.logs, n.stable, n.snaps)
 	return ServerInfo{
 		ID: n.cfg.NodeID, Name: n.cfg.Name, RaftAddress: string(n.trans.LocalAddr()),
-		HTTPAddress: n.cfg.HTTPAddr, Version: n.cfg.Version, Voter: !n.cfg.Nonvoter,
+		HTTPAddress: n.HTTPAddr(), Version: n.cfg.Version, Voter: !n.cfg.Nonvoter,
 		State: n.raft.State().String(), LeaderID: string(id), LeaderAddress: string(addr),
 		HasState: has, AppliedIndex: n.raft.AppliedIndex(), LastIndex: n.raft.LastIndex(),
 	}
+}
+
+// SetHTTPAddr sets the address of this server's HTTP API that Info
+// reports, for owners that bind their listener after New.
+func (n *Node) SetHTTPAddr(addr string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.httpAddr = addr
+}
+
+// HTTPAddr returns the HTTP API address Info reports.
+func (n *Node) HTTPAddr() string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.httpAddr != "" {
+		return n.httpAddr
+	}
+	return n.cfg.HTTPAddr
 }
 
 func (n *Node) handleInfo(context.Context, json.RawMessage) (any, error) { return n.Info(), nil }

@@ -81,3 +81,15 @@ func (n *Node) holds(t *term) bool {
 	defer n.mu.Unlock()
 	return n.leader == t && t.ctx.Err() == nil
 }
+
+// Term returns the Raft term of the leadership a context from
+// LeaderContext or RunLeaderLoop (or derived from one) belongs to. Each
+// term has at most one leader, so the number tells one stretch of
+// leadership from another.
+func Term(leaderCtx context.Context) (uint64, bool) {
+	t, ok := leaderCtx.Value(termKey{}).(*term)
+	if !ok {
+		return 0, false
+	}
+	return t.number, true
+}

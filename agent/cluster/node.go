@@ -90,6 +90,8 @@ type Node struct {
 	changed chan struct{}
 	// joined is set once a join succeeded, to log it once.
 	joined atomic.Bool
+	// httpAddr overrides cfg.HTTPAddr (SetHTTPAddr).
+	httpAddr string
 	// recon is the reconcile loop's view of the servers while leading.
 	recon *reconciler
 }
@@ -388,6 +390,13 @@ func (n *Node) RunLeaderLoop(ctx context.Context, fn func(leaderCtx context.Cont
 		case <-changed:
 		}
 	}
+}
+
+// LeaderAddress returns the leader's Raft address and ID as this node
+// knows them, empty when it knows none.
+func (n *Node) LeaderAddress() (address, id string) {
+	addr, sid := n.raft.LeaderWithID()
+	return string(addr), string(sid)
 }
 
 // IsLeader reports whether raft considers this node the leader. Leader work

@@ -1,0 +1,117 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/url"
+	"time"
+)
+
+// OperatorBackend serves the operator endpoints: the Raft configuration
+// and removing a server from it.
+type OperatorBackend interface {
+	// RaftConfiguration returns every server of the configuration.
+	RaftConfiguration(ctx context.Context) (RaftConfiguration, error)
+	// RemovePeer removes the server with this ID (or, when id is empty,
+	// at this Raft address) from the configuration; on the leader only.
+	// It answers an error wrapping ErrNotFound when no server matches and
+	// ErrInvalid when the request names none or names the leader.
+	RemovePeer(ctx context.Context, id, address string) error
+}
+
+// RaftConfiguration is the answer of GET /v1/operator/raft/configuration.
+type RaftConfiguration struct {
+	// Index is the Raft index of the configuration.
+	Index   uint64       `json:"index"`
+	Servers []RaftServer `json:"servers"`
+	// AnsweredBy names the server that answered; health comes only from
+	// the leader.
+	AnsweredBy string `json:"answered_by"`
+}
+
+// RaftServer is one server of the Raft configuration.
+type RaftServer struct {
+	ID          string `json:"id"`
+	Name        string `json:"name,omitempty"`
+	Address     string `json:"address"`
+	HTTPAddress string `json:"http_address,omitempty"`
+	Suffrage    string `json:"suffrage"` // "voter" or "nonvoter"
+	Leader      bool   `json:"leader"`
+	Version     string `json:"version,omitempty"`
+	// Healthy and LastContact are the leader's view: whether the server
+	// answered its last health check, and when it last did.
+	Healthy     *bool      `json:"healthy,omitempty"`
+	LastContact *time.Time `json:"last_contact,omitempty"`
+}
+
+func (s *Server) routeOperator() {
+	s.mux.HandleFunc("GET /v1/operator/raft/configuration", s.auth(s.operator(s.raftConfiguration)))
+	s.mux.HandleFunc("DELETE /v1/operator/raft/peer", s.auth(s.operator(s.removePeer)))
+}
+
+func (s *Server) operator(next func(http.ResponseWriter, *http.Request, OperatorBackend)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if s.opts.Operator == nil {
+			writeError(w, http.StatusServiceUnavailable, "this agent is not a server")
+			return
+		}
+		next(w, r, s.opts.Operator)
+	}
+}
+
+func (s *Server) raftConfiguration(w http.ResponseWriter, r *http.Request, b OperatorBackend) {
+	c, err := b.RaftConfiguration(r.Context())
+	if err != nil {
+		s.operatorError(w, err)
+		return
+	}
+	c.Servers = nonNil(c.Servers)
+	writeJSON(w, c)
+}
+
+// removePeer answers DELETE /v1/operator/raft/peer?id=ID (or ?address=).
+func (s *Server) removePeer(w http.ResponseWriter, r *http.Request, b OperatorBackend) {
+	id, addr := r.URL.Query().Get("id"), r.URL.Query().Get("address")
+	if (id == "") == (addr == "") {
+		writeError(w, http.StatusBadRequest, "name the server to remove with exactly one of ?id= and ?address=")
+		return
+	}
+	if err := b.RemovePeer(r.Context(), id, addr); err != nil {
+		s.operatorError(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) operatorError(w http.ResponseWriter, err error) {
+	code := http.StatusInternalServerError
+	switch {
+	case errors.Is(err, ErrInvalid):
+		code = http.StatusBadRequest
+	case errors.Is(err, ErrNotFound):
+		code = http.StatusNotFound
+	case errors.Is(err, ErrUnavailable):
+		code = http.StatusServiceUnavailable
+	}
+	writeError(w, code, err.Error())
+}
+
+// RaftConfiguration calls GET /v1/operator/raft/configuration.
+func (c *Client) RaftConfiguration(ctx context.Context) (RaftConfiguration, error) {
+	var rc RaftConfiguration
+	return rc, c.get(ctx, "/v1/operator/raft/configuration", nil, &rc)
+}
+
+// RemovePeer calls DELETE /v1/operator/raft/peer with the server's ID, or
+// its Raft address when id is empty.
+func (c *Client) RemovePeer(ctx context.Context, id, address string) error {
+	q := url.Values{}
+	if id != "" {
+		q.Set("id", id)
+	} else {
+		q.Set("address", address)
+	}
+	_, err := c.do(ctx, http.MethodDelete, "/v1/operator/raft/peer", q, nil, nil)
+	return err
+}

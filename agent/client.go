@@ -1,0 +1,360 @@
+package agent
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	nomadapi "github.com/hashicorp/nomad/api"
+
+	"github.com/foreshape/foreshape/agent/api"
+	"github.com/foreshape/foreshape/config"
+	nomadsource "github.com/foreshape/foreshape/plugins/source/nomad"
+)
+
+// Client is a client agent (server.enabled = false). It runs beside a
+// Nomad client, reads that node's host (and, when the leader asks,
+// allocation) stats from the local Nomad agent once per cycle, and reports
+// them to the leader through any server of server.retry_join; the leader
+// then does not ask Nomad for that node. Its HTTP API answers /v1/health
+// itself and forwards every other request to the leader.
+//
+// It holds no replicated state and never writes to Nomad.
+type Client struct {
+	log   hclog.Logger
+	opts  Options
+	clock Clock
+	cfg   *config.Config
+	name  string
+
+	nomad    *nomadapi.Client
+	peers    *peerClient
+	static   []string
+	discover func(context.Context) ([]string, error)
+
+	listener net.Listener
+	httpSrv  *http.Server
+	httpAdv  string
+	consul   *consulRegistration
+
+	mu        sync.Mutex
+	nodeID    string
+	nodeName  string
+	server    string // the Raft address of the server last reported to
+	reply     reportReply
+	lastSent  time.Time
+	lastError string
+
+	closeOnce sync.Once
+}
+
+// NewClient builds a client agent from a validated configuration with
+// server.enabled = false. It binds the HTTP listener; Run starts the work.
+func NewClient(cfg *config.Config, opts Options) (*Client, error) {
+	if cfg.Server.Enabled {
+		return nil, errors.New("agent: server.enabled = true: this is a server; start it with New")
+	}
+	if diags := cfg.Validate(); diags.HasErrors() {
+		return nil, fmt.Errorf("agent: configuration: %s", diags.Error())
+	}
+	log := opts.Logger
+	if log == nil {
+		log = hclog.New(&hclog.LoggerOptions{Name: "foreshape", Level: hclog.LevelFromString(cfg.LogLevel), JSONFormat: cfg.LogJSON})
+	}
+	c := &Client{log: log.Named("client"), opts: opts, clock: opts.Clock, cfg: cfg, nodeID: cfg.Nomad.NodeID}
+	if c.clock == nil {
+		c.clock = WallClock{}
+	}
+	c.name = agentName(cfg)
+	nc, err := newNomadClient(cfg)
+	if err != nil {
+		return nil, err
+	}
+	c.nomad = nc
+	if c.static, c.discover, err = joinTargets(cfg); err != nil {
+		return nil, err
+	}
+	tlsc, err := clusterTLS(cfg)
+	if err != nil {
+		return nil, err
+	}
+	c.peers = newPeerClient(cfg, tlsc)
+
+	l, err := net.Listen("tcp", cfg.HTTP.Address)
+	if err != nil {
+		return nil, fmt.Errorf("agent: http listener on %s: %w", cfg.HTTP.Address, err)
+	}
+	var h http.Handler = c
+	if cfg.TLS.Enabled() {
+		tc, err := serverTLS(cfg.TLS)
+		if err != nil {
+			l.Close()
+			return nil, err
+		}
+		l = tls.NewListener(l, tc)
+		if cfg.TLS.VerifyIncoming {
+			h = requireClientCert(h)
+		}
+	}
+	c.listener = l
+	c.httpAdv = httpAdvertise(cfg, l.Addr())
+	c.httpSrv = &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	if cfg.Consul.Enabled {
+		reg := registration{Name: c.name, HTTPAddr: c.httpAdv, TLS: cfg.TLS.Enabled(), Version: opts.Version,
+			Role: func() string { return roleClient }}
+		if c.consul, err = newConsulRegistration(cfg.Consul, reg, log); err != nil {
+			l.Close()
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+// agentName is name, or the host name.
+func agentName(cfg *config.Config) string {
+	if cfg.Name != "" {
+		return cfg.Name
+	}
+	if h, err := os.Hostname(); err == nil {
+		return h
+	}
+	return "foreshape"
+}
+
+// HTTPAddr is the address the API listens on.
+func (c *Client) HTTPAddr() string { return c.listener.Addr().String() }
+
+// Run reports until ctx is done, serving the HTTP API meanwhile.
+func (c *Client) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	errc := make(chan error, 1)
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		c.log.Info("http api listening", logKeyAddress, c.listener.Addr().String())
+		if err := c.httpSrv.Serve(c.listener); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			select {
+			case errc <- fmt.Errorf("agent: http: %w", err):
+			default:
+			}
+			cancel()
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		c.reportLoop(ctx)
+	}()
+	if c.consul != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c.consul.run(ctx, time.Minute)
+		}()
+	}
+	<-ctx.Done()
+	shutdownCtx, stop := context.WithTimeout(context.Background(), 5*time.Second)
+	if c.consul != nil {
+		if err := c.consul.deregister(shutdownCtx); err != nil {
+			c.log.Warn("consul deregistration failed; the service's check will fail and Consul removes it after 10m", logKeyError, err)
+		}
+	}
+	_ = c.httpSrv.Shutdown(shutdownCtx)
+	stop()
+	wg.Wait()
+	select {
+	case err := <-errc:
+		return err
+	default:
+		return nil
+	}
+}
+
+// Close releases the listener. It is safe to call twice.
+func (c *Client) Close() error {
+	c.closeOnce.Do(func() { c.listener.Close() })
+	return nil
+}
+
+// Reload applies a new configuration's log level; every other change needs
+// a restart and is logged.
+func (c *Client) Reload(cfg *config.Config) error {
+	if cfg.LogLevel != c.cfg.LogLevel {
+		c.log.SetLevel(hclog.LevelFromString(cfg.LogLevel))
+	}
+	for _, f := range restartOnly(c.cfg, cfg) {
+		if f != "log_level" {
+			c.log.Warn("setting changed; it takes effect after a restart", "field", f)
+		}
+	}
+	return nil
+}
+
+// reportLoop finds its Nomad node, then reports once per the leader's
+// cycle interval.
+func (c *Client) reportLoop(ctx context.Context) {
+	wait := time.Second
+	for ctx.Err() == nil {
+		if err := c.reportOnce(ctx); err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			c.mu.Lock()
+			first := c.lastError == ""
+			c.lastError = err.Error()
+			c.mu.Unlock()
+			if first {
+				c.log.Warn("report failed; retrying", logKeyError, err)
+			} else {
+				c.log.Debug("report failed; retrying", logKeyError, err)
+			}
+			wait = min(2*wait, 30*time.Second)
+		} else {
+			c.mu.Lock()
+			if c.lastError != "" {
+				c.log.Info("reporting again", "server", c.server)
+			}
+			c.lastError = ""
+			wait = c.reply.Interval
+			c.mu.Unlock()
+			if wait <= 0 {
+				wait = 10 * time.Second
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+	}
+}
+
+// reportOnce reads the node's usage and sends it to a server.
+func (c *Client) reportOnce(ctx context.Context) error {
+	id, name, err := c.node(ctx)
+	if err != nil {
+		return err
+	}
+	now, err := c.clock.Now(ctx)
+	if err != nil {
+		return fmt.Errorf("data time: %w", err)
+	}
+	c.mu.Lock()
+	allocs := c.reply.AllocStats
+	c.mu.Unlock()
+	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	usage, err := nomadsource.ReadReport(rctx, c.nomad, id, allocs)
+	cancel()
+	if err != nil {
+		return err
+	}
+	r := clientReport{NodeID: id, NodeName: name, Name: c.name, HTTPAddress: c.httpAdv, Version: c.opts.Version, Time: now, Usage: usage}
+	return c.send(ctx, r)
+}
+
+// send reports to the last server that took a report, or else to each
+// known server in random order until one takes it.
+func (c *Client) send(ctx context.Context, r clientReport) error {
+	c.mu.Lock()
+	last := c.server
+	c.mu.Unlock()
+	servers := slices.Clone(c.static)
+	if c.discover != nil {
+		more, err := c.discover(ctx)
+		if err != nil {
+			c.log.Debug("server lookup failed", logKeyError, err)
+		}
+		servers = append(servers, more...)
+	}
+	rand.Shuffle(len(servers), func(i, j int) { servers[i], servers[j] = servers[j], servers[i] })
+	if last != "" {
+		servers = append([]string{last}, slices.DeleteFunc(servers, func(s string) bool { return s == last })...)
+	}
+	if len(servers) == 0 {
+		return errors.New("no server to report to (server.retry_join found none)")
+	}
+	var errs []error
+	for _, s := range servers {
+		var reply reportReply
+		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err := c.peers.rpc.Call(cctx, s, opReport, r, &reply)
+		cancel()
+		if err == nil {
+			c.mu.Lock()
+			if c.server != s || c.reply.Leader != reply.Leader {
+				c.log.Info("reporting", "server", s, "leader", reply.Leader, "interval", reply.Interval, "alloc_stats", reply.AllocStats)
+			}
+			c.server, c.reply, c.lastSent = s, reply, time.Now()
+			c.mu.Unlock()
+			return nil
+		}
+		errs = append(errs, err)
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return fmt.Errorf("no server took the report: %w", errors.Join(errs...))
+}
+
+// node returns the Nomad node this agent reports on: nomad.node_id, or
+// the local Nomad agent's own client node.
+func (c *Client) node(ctx context.Context) (id, name string, err error) {
+	c.mu.Lock()
+	id, name = c.nodeID, c.nodeName
+	c.mu.Unlock()
+	if id != "" && name != "" {
+		return id, name, nil
+	}
+	q := (&nomadapi.QueryOptions{}).WithContext(ctx)
+	if id == "" {
+		self, err := c.nomad.Agent().Self()
+		if err != nil {
+			return "", "", fmt.Errorf("asking the local Nomad agent for its node: %w", err)
+		}
+		if id = self.Stats["client"]["node_id"]; id == "" {
+			return "", "", errors.New("the local Nomad agent runs no client (set nomad.node_id to the node this agent reports on)")
+		}
+	}
+	n, _, err := c.nomad.Nodes().Info(id, q)
+	if err != nil {
+		return "", "", fmt.Errorf("nomad node %s: %w", id, err)
+	}
+	c.mu.Lock()
+	c.nodeID, c.nodeName = n.ID, n.Name
+	c.mu.Unlock()
+	c.log.Info("reporting on nomad node", "node_id", n.ID, "node_name", n.Name)
+	return n.ID, n.Name, nil
+}
+
+// ServeHTTP answers /v1/health and forwards every other request to the
+// leader's HTTP API.
+func (c *Client) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == "/v1/health" && r.Method == http.MethodGet {
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(api.Health{Status: "ok", Node: c.name})
+		return
+	}
+	c.mu.Lock()
+	leader := c.reply.LeaderHTTP
+	c.mu.Unlock()
+	if leader == "" {
+		writeAPIError(w, http.StatusServiceUnavailable, "this client agent has not reached a server yet; ask a server")
+		return
+	}
+	if by := r.Header.Get(forwardedHeader); by != "" {
+		writeAPIError(w, http.StatusServiceUnavailable, "a request forwarded by "+by+" reached a client agent; ask a server")
+		return
+	}
+	proxyTo(c.peers, leader, c.name).ServeHTTP(w, r)
+}

@@ -1,0 +1,328 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	nomadapi "github.com/hashicorp/nomad/api"
+
+	"github.com/foreshape/foreshape/agent/api"
+	"github.com/foreshape/foreshape/config"
+	"github.com/foreshape/foreshape/sim"
+)
+
+// statsCounter counts /v1/client/stats requests per node_id.
+type statsCounter struct {
+	next http.Handler
+	mu   sync.Mutex
+	n    map[string]int
+}
+
+func (c *statsCounter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == "/v1/client/stats" {
+		c.mu.Lock()
+		c.n[r.URL.Query().Get("node_id")]++
+		c.mu.Unlock()
+	}
+	c.next.ServeHTTP(w, r)
+}
+
+func (c *statsCounter) count(node string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n[node]
+}
+
+// testCluster is three servers and client agents in one process, on
+// loopback TCP, against one simulated Nomad cluster that servers and
+// clients reach at different URLs so their requests can be told apart.
+type testCluster struct {
+	t       *testing.T
+	sim     *testSim
+	servers []*testServer
+	leaderN *statsCounter
+	raft    []string
+	root    string
+}
+
+type testServer struct {
+	cfg  *config.Config
+	a    *Agent
+	stop func()
+	api  *api.Client
+}
+
+func newTestCluster(t *testing.T, speed float64) *testCluster {
+	t.Helper()
+	c, err := sim.New(sim.DefaultScenario(), sim.Options{Logger: testLogger(t).Named("sim")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	counter := &statsCounter{next: c.Handler(), n: map[string]int{}}
+	srv := httptest.NewServer(counter)
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		_ = c.Run(ctx, speed)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		wg.Wait()
+		srv.Close()
+	})
+	tc := &testCluster{t: t, sim: &testSim{Cluster: c, URL: srv.URL, speed: speed}, leaderN: counter, root: t.TempDir()}
+	for range 3 {
+		tc.raft = append(tc.raft, fmt.Sprintf("127.0.0.1:%d", freePort(t)))
+	}
+	return tc
+}
+
+// serverConfig is server i's configuration.
+func (tc *testCluster) serverConfig(i int) *config.Config {
+	cfg := config.Default()
+	cfg.Name = fmt.Sprintf("server-%d", i)
+	cfg.DataDir = filepath.Join(tc.root, cfg.Name)
+	_, port, _ := strings.Cut(tc.raft[i], "127.0.0.1:")
+	fmt.Sscan(port, &cfg.Server.RaftPort)
+	cfg.Server.BootstrapExpect = 3
+	cfg.Server.RetryJoin = tc.raft
+	cfg.HTTP.Address = "127.0.0.1:0"
+	cfg.Nomad.Address = tc.sim.URL
+	return cfg
+}
+
+// start starts (or restarts) server i.
+func (tc *testCluster) start(i int) *testServer {
+	t := tc.t
+	t.Helper()
+	cfg := tc.serverConfig(i)
+	a, err := New(cfg, Options{Logger: testLogger(t).Named(cfg.Name), Policies: devPolicies(t), Clock: tc.sim, Version: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	var once sync.Once
+	s := &testServer{cfg: cfg, a: a, api: &api.Client{Address: "http://" + a.HTTPAddr()}}
+	s.stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("%s: Run: %v", cfg.Name, err)
+			}
+			a.Close()
+		})
+	}
+	t.Cleanup(s.stop)
+	if i < len(tc.servers) {
+		tc.servers[i] = s
+	} else {
+		tc.servers = append(tc.servers, s)
+	}
+	return s
+}
+
+// startClient starts a client agent reporting on the Nomad node nodeID.
+func (tc *testCluster) startClient(name, nodeID string) *Client {
+	t := tc.t
+	t.Helper()
+	cfg := config.Default()
+	cfg.Name = name
+	cfg.Server.Enabled = false
+	cfg.Server.RetryJoin = tc.raft
+	cfg.HTTP.Address = "127.0.0.1:0"
+	// The clients reach the simulator at their own URL.
+	srv := httptest.NewServer(tc.sim.Cluster.Handler())
+	t.Cleanup(srv.Close)
+	cfg.Nomad.Address = srv.URL
+	cfg.Nomad.NodeID = nodeID
+	c, err := NewClient(cfg, Options{Logger: testLogger(t).Named(name), Clock: tc.sim, Version: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("%s: Run: %v", name, err)
+		}
+		c.Close()
+	})
+	return c
+}
+
+// leader waits for a leading server among the running ones.
+func (tc *testCluster) leader(skip ...int) int {
+	tc.t.Helper()
+	found := -1
+	eventually(tc.t, 30*time.Second, "a leader", func() bool {
+		for i, s := range tc.servers {
+			if s == nil || containsInt(skip, i) {
+				continue
+			}
+			if _, ok := s.a.node.LeaderContext(); ok {
+				found = i
+				return true
+			}
+		}
+		return false
+	})
+	return found
+}
+
+func containsInt(xs []int, x int) bool {
+	for _, v := range xs {
+		if v == x {
+			return true
+		}
+	}
+	return false
+}
+
+// TestServersAndClientAgents runs three servers that find each other with
+// retry_join and bootstrap together, and two client agents that report
+// their nodes' stats through them: any server's status shows every server
+// with its suffrage and the client agents; the leader stops asking Nomad
+// for the reported nodes' stats and keeps polling the others; followers
+// answer forecasts from the leader's last cycle with their age; a new
+// leader takes over when the leader stops, and the old one rejoins when it
+// comes back; a follower passes an operator's remove-peer to the leader.
+func TestServersAndClientAgents(t *testing.T) {
+	if testing.Short() {
+		t.Skip("three servers and two client agents")
+	}
+	tc := newTestCluster(t, 600)
+	for i := range 3 {
+		tc.start(i)
+	}
+	l := tc.leader()
+	ctx := context.Background()
+	follower := (l + 1) % 3
+
+	eventually(t, 30*time.Second, "three voters named in a follower's status", func() bool {
+		st, err := tc.servers[follower].api.Status(ctx)
+		if err != nil || len(st.Peers) != 3 {
+			return false
+		}
+		for _, p := range st.Peers {
+			if p.Suffrage != "voter" || !strings.HasPrefix(p.Name, "server-") || p.HTTPAddress == "" {
+				return false
+			}
+		}
+		return true
+	})
+
+	nomad, err := nomadapi.NewClient(&nomadapi.Config{Address: tc.sim.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nodes, _, err := nomad.Nodes().List(nil)
+	if err != nil || len(nodes) < 4 {
+		t.Fatalf("nodes: %d, %v", len(nodes), err)
+	}
+	reported := []string{nodes[0].ID, nodes[1].ID}
+	polled := nodes[2].ID
+	tc.startClient("client-a", reported[0])
+	tc.startClient("client-b", reported[1])
+	eventually(t, 30*time.Second, "both client agents in a follower's status", func() bool {
+		st, err := tc.servers[follower].api.Status(ctx)
+		return err == nil && len(st.Clients) == 2 && st.Clients[0].Reporting && st.Clients[1].Reporting
+	})
+
+	// From now on the leader reads the reported nodes from their agents.
+	seen := map[time.Time]bool{}
+	cycles := func() int {
+		if st, err := tc.servers[l].api.Status(ctx); err == nil && st.LastCycle != nil {
+			seen[st.LastCycle.Started] = true
+		}
+		return len(seen)
+	}
+	cycles()
+	before := []int{tc.leaderN.count(reported[0]), tc.leaderN.count(reported[1]), tc.leaderN.count(polled)}
+	eventually(t, 60*time.Second, "five more cycles", func() bool { return cycles() >= 6 })
+	after := []int{tc.leaderN.count(reported[0]), tc.leaderN.count(reported[1]), tc.leaderN.count(polled)}
+	t.Logf("leader's stats requests over five cycles: reported nodes %d and %d, a node without an agent %d",
+		after[0]-before[0], after[1]-before[1], after[2]-before[2])
+	if after[0]-before[0] > 1 || after[1]-before[1] > 1 {
+		t.Errorf("the leader asked Nomad for the reported nodes' stats %d and %d times in five cycles", after[0]-before[0], after[1]-before[1])
+	}
+	if after[2]-before[2] < 4 {
+		t.Errorf("the leader asked for the stats of a node without an agent %d times in five cycles", after[2]-before[2])
+	}
+
+	// A follower answers forecasts from the leader's last cycle.
+	var fcs []api.Forecast
+	eventually(t, 60*time.Second, "forecasts on a follower", func() bool {
+		fcs, err = tc.servers[follower].api.Forecasts(ctx)
+		return err == nil && len(fcs) > 0
+	})
+	for _, f := range fcs {
+		if f.Published.IsZero() || f.AgeSeconds < 0 || f.AgeSeconds > 30 {
+			t.Errorf("%s: published %v, age %.1fs", f.Series, f.Published, f.AgeSeconds)
+		}
+	}
+
+	// The leader stops: another server leads, the clients report to it,
+	// and the old leader rejoins when it restarts.
+	tc.servers[l].stop()
+	next := tc.leader(l)
+	eventually(t, 30*time.Second, "forecasts from the new leader", func() bool {
+		fs, err := tc.servers[next].api.Forecasts(ctx)
+		return err == nil && len(fs) > 0
+	})
+	eventually(t, 30*time.Second, "the clients to report to the new leader", func() bool {
+		return tc.servers[next].a.reports.fresh(tc.sim.Cluster.Now()) == 2
+	})
+	tc.start(l)
+	eventually(t, 30*time.Second, "the old leader back among three healthy voters", func() bool {
+		rc, err := tc.servers[next].api.RaftConfiguration(ctx)
+		if err != nil || len(rc.Servers) != 3 {
+			return false
+		}
+		for _, s := range rc.Servers {
+			if s.Suffrage != "voter" || s.Healthy == nil || !*s.Healthy {
+				return false
+			}
+		}
+		return true
+	})
+
+	// An operator removes a stopped server through a follower.
+	cur := tc.leader()
+	victim, via := (cur+1)%3, (cur+2)%3
+	victimID := tc.servers[victim].a.node.Info().ID
+	tc.servers[victim].stop()
+	eventually(t, 30*time.Second, "remove-peer through a follower", func() bool {
+		err := tc.servers[via].api.RemovePeer(ctx, victimID, "")
+		var se *api.StatusError
+		if errors.As(err, &se) && se.Code == http.StatusServiceUnavailable {
+			return false // the follower lost sight of the leader for a moment
+		}
+		if err != nil {
+			t.Fatalf("remove-peer through a follower: %v", err)
+		}
+		return true
+	})
+	next = tc.leader(victim)
+	rc, err := tc.servers[next].api.RaftConfiguration(ctx)
+	if err != nil || len(rc.Servers) != 2 {
+		t.Fatalf("configuration after remove-peer: %+v, %v", rc, err)
+	}
+	var se *api.StatusError
+	if err := tc.servers[via].api.RemovePeer(ctx, "no-such-server", ""); !errors.As(err, &se) || se.Code != http.StatusNotFound {
+		t.Errorf("removing an unknown server: %v; want 404", err)
+	}
+}

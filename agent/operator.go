@@ -1,0 +1,81 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/foreshape/foreshape/agent/api"
+	"github.com/foreshape/foreshape/agent/cluster"
+	"github.com/foreshape/foreshape/agent/state"
+)
+
+var _ api.OperatorBackend = (*Agent)(nil)
+
+// RaftConfiguration implements api.OperatorBackend: the configuration as
+// this server knows it, with names and HTTP addresses from the replicated
+// membership and, on the leader, each server's health.
+func (a *Agent) RaftConfiguration(context.Context) (api.RaftConfiguration, error) {
+	st, err := a.node.Status()
+	if err != nil {
+		return api.RaftConfiguration{}, fmt.Errorf("%w: %v", api.ErrUnavailable, err)
+	}
+	meta := map[string]state.ServerMeta{}
+	for _, s := range a.fsm.Servers() {
+		meta[s.ID] = s
+	}
+	health := map[string]cluster.ServerHealth{}
+	for _, h := range a.node.Health() {
+		health[h.ID] = h
+	}
+	out := api.RaftConfiguration{Index: st.CommitIndex, AnsweredBy: a.name}
+	for _, s := range st.Servers {
+		rs := api.RaftServer{ID: s.ID, Address: s.Address, Suffrage: suffrage(s.Voter), Leader: s.Leader}
+		if m, ok := meta[s.ID]; ok {
+			rs.Name, rs.HTTPAddress, rs.Version = m.Name, m.HTTPAddress, m.Version
+		}
+		if h, ok := health[s.ID]; ok {
+			healthy, last := h.Healthy, h.LastContact
+			rs.Healthy, rs.LastContact = &healthy, &last
+		}
+		out.Servers = append(out.Servers, rs)
+	}
+	return out, nil
+}
+
+// RemovePeer implements api.OperatorBackend. Followers never see it: the
+// API passes writes to the leader.
+func (a *Agent) RemovePeer(ctx context.Context, id, address string) error {
+	st, err := a.node.Status()
+	if err != nil {
+		return fmt.Errorf("%w: %v", api.ErrUnavailable, err)
+	}
+	var found *cluster.Server
+	for i, s := range st.Servers {
+		if (id != "" && s.ID == id) || (id == "" && s.Address == address) {
+			found = &st.Servers[i]
+		}
+	}
+	switch {
+	case id == "" && address == "":
+		return fmt.Errorf("%w: name the server to remove by id or address", api.ErrInvalid)
+	case found == nil:
+		return fmt.Errorf("%w: no server %s%s in the Raft configuration", api.ErrNotFound, id, address)
+	case found.ID == st.ID:
+		return fmt.Errorf("%w: %s is the leader answering this request; stop it, and once another server leads, remove it there", api.ErrInvalid, found.ID)
+	}
+	if err := a.node.RemoveServer(ctx, found.ID); err != nil {
+		return fmt.Errorf("%w: %v", api.ErrUnavailable, err)
+	}
+	a.log.Warn("server removed from the Raft configuration by an operator", "node_id", found.ID, logKeyAddress, found.Address)
+	if _, err := (applier{a.node}).Apply(ctx, state.RemoveServer{ID: found.ID}); err != nil {
+		a.log.Warn("forgetting the removed server's details failed; the leader retries", logKeyError, err)
+	}
+	return nil
+}
+
+func suffrage(voter bool) string {
+	if voter {
+		return "voter"
+	}
+	return "nonvoter"
+}

@@ -1,0 +1,297 @@
+package command
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	consulapi "github.com/hashicorp/consul/api"
+
+	"github.com/foreshape/foreshape/agent/api"
+	"github.com/foreshape/foreshape/internal/testpki"
+)
+
+// recordingConsul records service registrations, as Consul's agent API
+// takes them.
+type recordingConsul struct {
+	mu           sync.Mutex
+	registered   []consulapi.AgentServiceRegistration
+	deregistered []string
+}
+
+func (f *recordingConsul) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	switch {
+	case r.Method == http.MethodPut && r.URL.Path == "/v1/agent/service/register":
+		var reg consulapi.AgentServiceRegistration
+		b, _ := io.ReadAll(r.Body)
+		if err := json.Unmarshal(b, &reg); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		f.registered = append(f.registered, reg)
+	case r.Method == http.MethodPut && strings.HasPrefix(r.URL.Path, "/v1/agent/service/deregister/"):
+		f.deregistered = append(f.deregistered, strings.TrimPrefix(r.URL.Path, "/v1/agent/service/deregister/"))
+	case r.Method == http.MethodGet && strings.HasPrefix(r.URL.Path, "/v1/catalog/service/"):
+		w.Header().Set("X-Consul-Index", "1")
+		_, _ = w.Write([]byte("[]"))
+	default:
+		http.NotFound(w, r)
+	}
+}
+
+func (f *recordingConsul) last() (consulapi.AgentServiceRegistration, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.registered) == 0 {
+		return consulapi.AgentServiceRegistration{}, false
+	}
+	return f.registered[len(f.registered)-1], true
+}
+
+func freeTCPPort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// startAgentCommand runs `foreshape agent args...` until the test ends and
+// returns its standard error as it grows.
+func startAgentCommand(t *testing.T, args ...string) (*syncBuffer, func() int) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	var out, errb syncBuffer
+	done := make(chan int, 1)
+	go func() { done <- Run(ctx, append([]string{"agent"}, args...), &out, &errb) }()
+	var once sync.Once
+	code := -1
+	stop := func() int {
+		once.Do(func() {
+			cancel()
+			select {
+			case code = <-done:
+			case <-time.After(30 * time.Second):
+				t.Errorf("the agent did not stop within 30s")
+			}
+		})
+		return code
+	}
+	t.Cleanup(func() { stop() })
+	return &errb, stop
+}
+
+// TestAgentRunsExample starts the agent from example.hcl, with its paths
+// moved into a temporary directory (certificates, tokens, policies and
+// data made there), its ports free and Consul a recording server: the
+// agent starts as one of the three servers the example describes, binds
+// every interface and advertises advertise_addr to its peers and Consul,
+// serves its API under mutual TLS with /v1/health open to Consul's check,
+// and waits for the other two servers.
+func TestAgentRunsExample(t *testing.T) {
+	dir := t.TempDir()
+	etc := filepath.Join(dir, "etc")
+	tlsDir := filepath.Join(etc, "tls")
+	polDir := filepath.Join(etc, "policies.d")
+	for _, d := range []string{tlsDir, polDir} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ca := testpki.NewCA(t, "foreshape")
+	testpki.WriteFiles(t, tlsDir, "agent", ca, ca.Issue(t, "foreshape-1"))
+	if err := os.Rename(filepath.Join(tlsDir, "agent-ca.pem"), filepath.Join(tlsDir, "ca.pem")); err != nil {
+		t.Fatal(err)
+	}
+	nomadCA := testpki.NewCA(t, "nomad")
+	testpki.WriteFiles(t, tlsDir, "nomad-client", nomadCA, nomadCA.Issue(t, "client.global.nomad"))
+	if err := os.Rename(filepath.Join(tlsDir, "nomad-client-ca.pem"), filepath.Join(tlsDir, "nomad-ca.pem")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(etc, "acl-tokens"), []byte("# operators\ns3cret-token\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	examples, _ := filepath.Glob("../policies/examples/*.hcl")
+	for _, p := range examples {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(polDir, filepath.Base(p)), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	consul := &recordingConsul{}
+	csrv := httptest.NewServer(consul)
+	defer csrv.Close()
+
+	src, err := os.ReadFile("../example.hcl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	raftPort, httpPort := freeTCPPort(t), freeTCPPort(t)
+	cfg := strings.NewReplacer(
+		"/etc/foreshape", etc,
+		"/var/lib/foreshape", filepath.Join(dir, "data"),
+		"raft_port = 7576", fmt.Sprintf("raft_port = %d", raftPort),
+		`"0.0.0.0:7575"`, fmt.Sprintf(`"0.0.0.0:%d"`, httpPort),
+		`"127.0.0.1:8500"`, fmt.Sprintf("%q", strings.TrimPrefix(csrv.URL, "http://")),
+	).Replace(string(src))
+	for _, want := range []string{etc, fmt.Sprint(raftPort), fmt.Sprint(httpPort), strings.TrimPrefix(csrv.URL, "http://")} {
+		if !strings.Contains(cfg, want) {
+			t.Fatalf("example.hcl changed: %q was not substituted", want)
+		}
+	}
+	path := filepath.Join(dir, "agent.hcl")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, errs := run(t, "config", "validate", path); code != ExitOK {
+		t.Fatalf("config validate refuses the example: %s%s", out, errs)
+	}
+
+	logs, stop := startAgentCommand(t, "-config", path)
+	base := fmt.Sprintf("https://127.0.0.1:%d", httpPort)
+	noCert := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	eventuallyT(t, 20*time.Second, "the health check to answer without a client certificate", logs, func() bool {
+		resp, err := noCert.Get(base + "/v1/health")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+	client := &api.Client{Address: base, Token: "s3cret-token", HTTP: &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: ca.Pool(), Certificates: []tls.Certificate{ca.Issue(t, "operator").TLSCertificate(t)}}}}}
+	st, err := client.Status(context.Background())
+	if err != nil {
+		t.Fatalf("status with a client certificate and token: %v", err)
+	}
+	if st.IsLeader || st.State != "Follower" || len(st.Peers) != 0 || st.Version == "" {
+		t.Errorf("status %+v; want a follower waiting for its peers", st)
+	}
+	if resp, err := noCert.Get(base + "/v1/status"); err == nil {
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusForbidden {
+			t.Errorf("/v1/status without a client certificate: %s", resp.Status)
+		}
+	}
+	eventuallyT(t, 20*time.Second, "the agent to say it waits for the other servers", logs, func() bool {
+		return strings.Contains(logs.String(), "1 of bootstrap_expect = 3 voting servers found")
+	})
+	eventuallyT(t, 20*time.Second, "the Consul registration", logs, func() bool { _, ok := consul.last(); return ok })
+	reg, _ := consul.last()
+	if reg.Address != "10.0.0.11" || reg.Port != httpPort || !slices.Contains(reg.Tags, "follower") || !slices.Contains(reg.Tags, "shaper") ||
+		reg.Meta["raft_address"] != fmt.Sprintf("10.0.0.11:%d", raftPort) || reg.Check.HTTP != fmt.Sprintf("https://10.0.0.11:%d/v1/health", httpPort) {
+		t.Errorf("registration %+v (check %+v); want advertise_addr 10.0.0.11 and the follower tag", reg, reg.Check)
+	}
+	if code := stop(); code != ExitOK {
+		t.Errorf("the agent exited %d:\n%s", code, tailLines(logs.String(), 30))
+	}
+	consul.mu.Lock()
+	defer consul.mu.Unlock()
+	if len(consul.deregistered) != 1 {
+		t.Errorf("deregistered %v; want the service on shutdown", consul.deregistered)
+	}
+}
+
+// TestAgentBindsEveryInterface: a single server binding 0.0.0.0 with an
+// advertise address starts, leads, and names the advertised address as
+// its Raft address.
+func TestAgentBindsEveryInterface(t *testing.T) {
+	dir := t.TempDir()
+	polDir := filepath.Join(dir, "policies")
+	if err := os.MkdirAll(polDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	pol, err := os.ReadFile("../policies/examples/web-daily-peak.hcl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(polDir, "web.hcl"), pol, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	raftPort, httpPort := freeTCPPort(t), freeTCPPort(t)
+	cfg := fmt.Sprintf(`
+name           = "solo"
+data_dir       = %q
+bind_addr      = "0.0.0.0"
+advertise_addr = "127.0.0.1"
+server {
+  raft_port = %d
+}
+nomad {
+  address = "http://127.0.0.1:1"
+}
+http {
+  address = "0.0.0.0:%d"
+}
+policies {
+  dir = %q
+}
+`, filepath.Join(dir, "data"), raftPort, httpPort, polDir)
+	path := filepath.Join(dir, "agent.hcl")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, errs := run(t, "config", "validate", path); code != ExitOK {
+		t.Fatalf("config validate refuses it: %s%s", out, errs)
+	}
+	logs, stop := startAgentCommand(t, "-config", path)
+	client := &api.Client{Address: fmt.Sprintf("http://127.0.0.1:%d", httpPort)}
+	eventuallyT(t, 20*time.Second, "leadership", logs, func() bool {
+		st, err := client.Status(context.Background())
+		return err == nil && st.IsLeader && len(st.Peers) == 1 && st.Peers[0].Address == fmt.Sprintf("127.0.0.1:%d", raftPort)
+	})
+	if code := stop(); code != ExitOK {
+		t.Errorf("the agent exited %d", code)
+	}
+}
+
+// TestAgentAndValidateAgree: on every golden configuration case the agent
+// refuses to start with exactly what `config validate` says.
+func TestAgentAndValidateAgree(t *testing.T) {
+	cases, _ := filepath.Glob("testdata/golden/config/*.hcl")
+	if len(cases) == 0 {
+		t.Fatal("no golden cases")
+	}
+	for _, path := range cases {
+		t.Run(filepath.Base(path), func(t *testing.T) {
+			vcode, _, verr := run(t, "config", "validate", path)
+			acode, _, aerr := run(t, "agent", "-config", path)
+			if vcode != ExitInvalid || acode != ExitInvalid {
+				t.Fatalf("config validate exited %d, agent %d; want both %d", vcode, acode, ExitInvalid)
+			}
+			if verr != aerr {
+				t.Errorf("the agent says\n%s\nconfig validate says\n%s", aerr, verr)
+			}
+		})
+	}
+}
+
+func eventuallyT(t *testing.T, d time.Duration, what string, logs *syncBuffer, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s; agent log:\n%s", d, what, tailLines(logs.String(), 40))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

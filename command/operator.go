@@ -1,0 +1,164 @@
+package command
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/cli"
+)
+
+func init() {
+	group("operator", "Operate the agents' Raft cluster", `
+Usage: foreshape operator <subcommand> [options] [args]
+
+  Commands for operators of the foreshape servers' Raft cluster.
+
+Subcommands:
+
+  raft list-peers    List the servers of the Raft configuration
+  raft remove-peer   Remove a server from the Raft configuration
+
+Example:
+
+  $ foreshape operator raft list-peers -address https://10.0.0.11:7575
+`)
+	group("operator raft", "Inspect and change the Raft configuration", `
+Usage: foreshape operator raft <subcommand> [options] [args]
+
+Subcommands:
+
+  list-peers    List the servers of the Raft configuration
+  remove-peer   Remove a server from the Raft configuration
+
+Example:
+
+  $ foreshape operator raft remove-peer -id 9e3f1c0a-5b2d-4c1e-8f00-1a2b3c4d5e6f
+`)
+	register("operator raft list-peers", func(m Meta) cli.Command { return &RaftListPeersCommand{Meta: m} })
+	register("operator raft remove-peer", func(m Meta) cli.Command { return &RaftRemovePeerCommand{Meta: m} })
+}
+
+// RaftListPeersCommand lists the Raft configuration.
+type RaftListPeersCommand struct{ Meta }
+
+func (c *RaftListPeersCommand) Synopsis() string { return "List the servers of the Raft configuration" }
+
+func (c *RaftListPeersCommand) Help() string {
+	return strings.TrimSpace(`
+Usage: foreshape operator raft list-peers [options]
+
+  Lists every server of the Raft configuration as the agent at -address
+  knows it: its name, Raft ID and address, HTTP API address, whether it is
+  the leader, whether it votes, and its version. Asked of the leader, it
+  also shows whether each server answered the leader's last health check
+  and when it last did; a server silent for server.promote_after is
+  replaced by a spare non-voter, and one silent for server.remove_after
+  leaves the configuration.
+
+Options:
+` + clientFlagsHelp + `
+
+Example:
+
+  $ foreshape operator raft list-peers -address http://10.0.0.11:7575
+  Name  ID                                    Address         State     Voter  Healthy  Last contact  Version
+  fs-1  9e3f1c0a-5b2d-4c1e-8f00-1a2b3c4d5e6f  10.0.0.11:7576  leader    true   true     0s            0.4.0
+  fs-2  2c41d0be-9a7e-4f35-b6d2-0e1f2a3b4c5d  10.0.0.12:7576  follower  true   true     0s            0.4.0
+`)
+}
+
+func (c *RaftListPeersCommand) Run(args []string) int {
+	var cf clientFlags
+	fs := c.FlagSet("operator raft list-peers", c.Help)
+	cf.register(fs)
+	if code, ok := c.Parse(fs, args, c.Help); !ok {
+		return code
+	}
+	if fs.NArg() > 0 {
+		return c.UsageError("operator raft list-peers", "list-peers takes no arguments")
+	}
+	rc, err := cf.client().RaftConfiguration(c.Ctx)
+	if err != nil {
+		return c.apiError(err)
+	}
+	if cf.json {
+		return c.printJSON(rc)
+	}
+	w := c.table()
+	fmt.Fprintln(w, "Name\tID\tAddress\tState\tVoter\tHealthy\tLast contact\tVersion")
+	now := time.Now()
+	for _, s := range rc.Servers {
+		state := "follower"
+		if s.Leader {
+			state = "leader"
+		}
+		healthy, last := "-", "-"
+		if s.Healthy != nil {
+			healthy = fmt.Sprint(*s.Healthy)
+		}
+		if s.LastContact != nil {
+			last = now.Sub(*s.LastContact).Round(time.Second).String()
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%v\t%s\t%s\t%s\n", orDash(s.Name), s.ID, s.Address, state, s.Suffrage == "voter", healthy, last, orDash(s.Version))
+	}
+	w.Flush()
+	return ExitOK
+}
+
+// RaftRemovePeerCommand removes a server from the Raft configuration.
+type RaftRemovePeerCommand struct{ Meta }
+
+func (c *RaftRemovePeerCommand) Synopsis() string {
+	return "Remove a server from the Raft configuration"
+}
+
+func (c *RaftRemovePeerCommand) Help() string {
+	return strings.TrimSpace(`
+Usage: foreshape operator raft remove-peer [options] (-id=ID | -peer-address=ADDR)
+
+  Removes a server from the Raft configuration, by its Raft ID or its Raft
+  address (list-peers shows both). Any server takes the request and passes
+  it to the leader. The leader removes servers silent longer than
+  server.remove_after on its own; use this to remove one at once. A server
+  that is still running joins again as a non-voter: stop it first. The
+  leader cannot remove itself.
+
+Options:
+
+  -id=ID               The server's Raft ID.
+  -peer-address=ADDR   The server's Raft address, HOST:PORT.
+` + clientFlagsHelp + `
+
+Example:
+
+  $ foreshape operator raft remove-peer -id 2c41d0be-9a7e-4f35-b6d2-0e1f2a3b4c5d
+  Removed server 2c41d0be-9a7e-4f35-b6d2-0e1f2a3b4c5d from the Raft configuration.
+`)
+}
+
+func (c *RaftRemovePeerCommand) Run(args []string) int {
+	var cf clientFlags
+	fs := c.FlagSet("operator raft remove-peer", c.Help)
+	cf.register(fs)
+	id := fs.String("id", "", "")
+	addr := fs.String("peer-address", "", "")
+	if code, ok := c.Parse(fs, args, c.Help); !ok {
+		return code
+	}
+	if fs.NArg() > 0 {
+		return c.UsageError("operator raft remove-peer", "remove-peer takes no arguments; name the server with -id or -peer-address")
+	}
+	if (*id == "") == (*addr == "") {
+		return c.UsageError("operator raft remove-peer", "name the server with exactly one of -id and -peer-address")
+	}
+	if err := cf.client().RemovePeer(c.Ctx, *id, *addr); err != nil {
+		return c.apiError(err)
+	}
+	what := *id
+	if what == "" {
+		what = "at " + *addr
+	}
+	fmt.Fprintf(c.Out, "Removed server %s from the Raft configuration.\n", what)
+	return ExitOK
+}
