@@ -1,9 +1,10 @@
 // Package predict is the leader's forecast loop: for every policy, metric
-// and locality it reads the series from the replicated store, keeps a fitted
-// model per series (updated cheaply each cycle, refitted when the model says
-// it is due), flags anomalies online and keeps them out of fitting,
-// forecasts the policy's horizon with quantile bands, applies the policy's
-// scheduled events as known future changes, and finds hotspots.
+// and locality it reads the series from the replicated store, keeps the
+// engine's per-series pipeline for it (forecast.Pipeline: anomaly masking,
+// a model updated cheaply each cycle and refitted when due, forecasts
+// clamped into the metric's physical range), forecasts the policy's
+// horizon with quantile bands, applies the policy's scheduled events as
+// known future changes, and finds hotspots.
 //
 // It owns model state, which is derived data: a new leader rebuilds it from
 // the replicated series. It takes `now` as an argument, never reads the
@@ -22,7 +23,6 @@ import (
 
 	"github.com/foreshape/foreshape/agent/api"
 	"github.com/foreshape/foreshape/agent/forecast"
-	"github.com/foreshape/foreshape/agent/forecast/anomaly"
 	"github.com/foreshape/foreshape/agent/state"
 	"github.com/foreshape/foreshape/plugins/source"
 	"github.com/foreshape/foreshape/policies"
@@ -72,15 +72,10 @@ type modelKey struct {
 }
 
 type tracked struct {
-	f        forecast.Forecaster
-	sig      string    // model name, step and seasonality it was built for
-	last     time.Time // time of the last observation absorbed
-	absorbed int       // observations absorbed since the fit
-	fitLen   int       // points of history the last fit saw
-	det      *anomaly.Detector
-	next     float64 // one-step-ahead forecast for the next point
-	events   []api.Anomaly
-	open     *api.Anomaly
+	p    *forecast.Pipeline
+	sig  string    // model name, step and seasonality it was built for
+	last time.Time // time of the last observation absorbed
+	step time.Duration
 }
 
 // New returns an empty predictor.
@@ -172,20 +167,16 @@ func (p *Predictor) forecastOne(now time.Time, store Store, pol *policies.Policy
 	origin := start.Add(time.Duration(len(y)-1) * step)
 
 	mk := modelKey{pol.Name, key.String()}
-	t, err := p.model(mk, pol, start, origin, y)
+	t, err := p.model(mk, pol, key, start, origin, y)
 	if err != nil {
 		delete(p.models, mk) // start afresh next cycle
 		return api.Forecast{}, err.Error()
 	}
 	h := pol.Forecast.Steps()
-	pred, err := t.f.Forecast(h)
+	pred, err := t.p.Forecast(h)
 	if err != nil {
 		return api.Forecast{}, fmt.Sprintf("forecast: %v", err)
 	}
-	if len(pred.Mean) > 0 {
-		t.next = pred.Mean[0]
-	}
-	clampNonNegative(&pred)
 
 	fc := api.Forecast{
 		Policy: pol.Name, Locality: key.Locality, Metric: key.Metric, Series: key.String(),
@@ -209,56 +200,56 @@ func (p *Predictor) forecastOne(now time.Time, store Store, pol *policies.Policy
 	return fc, ""
 }
 
-// model returns the series' fitted model, updated with the points it has
-// not seen, or refitted when it is new, rebuilt for changed settings, or
-// due (the model's own refit schedule or degraded residuals).
-func (p *Predictor) model(mk modelKey, pol *policies.Policy, start, origin time.Time, y []float64) (*tracked, error) {
+// model returns the series' pipeline, advanced over the points it has not
+// seen (it updates or refits its model as due: see forecast.Pipeline), or
+// a new one when the series is new, its settings changed, or the history
+// no longer joins what the pipeline saw.
+func (p *Predictor) model(mk modelKey, pol *policies.Policy, key state.Key, start, origin time.Time, y []float64) (*tracked, error) {
 	step := pol.Forecast.Step
 	sig := fmt.Sprintf("%s/%s/%v/%v", pol.Forecast.Model, step, pol.Forecast.Seasonality, pol.Forecast.Horizon)
 	t := p.models[mk]
-	n := 0
+	n := len(y)
 	if t != nil {
 		n = int(origin.Sub(t.last) / step)
 	}
 	if t == nil || t.sig != sig || n < 0 || n > len(y) || start.After(t.last) {
 		// New, reconfigured, or the history no longer joins what the model
 		// saw (a gap longer than the window, or time went backwards).
-		f, err := forecast.New(pol.Forecast.Model, forecast.Options{
-			Step: step, Horizon: pol.Forecast.Steps(), Seasonality: pol.Forecast.Seasonality,
-			Quantiles: withLevel(forecast.DefaultQuantiles, pol.Forecast.Quantile),
+		pl, err := forecast.NewPipeline(forecast.PipelineOptions{
+			Model: pol.Forecast.Model,
+			Options: forecast.Options{
+				Step: step, Horizon: pol.Forecast.Steps(), Seasonality: pol.Forecast.Seasonality,
+				Quantiles: withLevel(forecast.DefaultQuantiles, pol.Forecast.Quantile),
+			},
+			Range: physicalRange(key.Metric),
 		})
 		if err != nil {
 			return nil, fmt.Errorf("model %q: %v", pol.Forecast.Model, err)
 		}
-		t = &tracked{f: f, sig: sig, det: anomaly.NewDetector(anomaly.Options{}), next: math.NaN()}
+		t = &tracked{p: pl, sig: sig, step: step}
 		p.models[mk] = t
-		t.observe(y, start.Add(-step), step)
-		return t, t.fit(origin, y)
+		n = len(y)
 	}
-	masked, shifted := t.observe(y[len(y)-n:], t.last, step)
-	reason := ""
-	if r, ok := t.f.(forecast.Refitter); ok {
-		if due, why := r.Stale(); due {
-			reason = why
-		}
+	why, err := t.p.Advance(y, n)
+	if err != nil {
+		return nil, err
 	}
-	switch {
-	case reason != "":
-	case shifted:
-		reason = "level shift: the new level replaces the old"
-	case len(y) >= 2*t.fitLen:
-		// A young series: refit each time its history doubles, so a model
-		// chosen on a cold start does not outlive it.
-		reason = "history doubled since the fit"
+	if why != "" {
+		p.log.Debug("refitted", "policy", mk.policy, "series", mk.series, "reason", why)
 	}
-	if reason != "" {
-		p.log.Debug("refitting", "policy", mk.policy, "series", mk.series, "reason", reason)
-		return t, t.fit(origin, y)
-	}
-	t.f.Update(masked...)
 	t.last = origin
-	t.absorbed += n
 	return t, nil
+}
+
+// physicalRange is what a metric's measurements can show: CPU and memory
+// are shares of the locality's capacity (demand beyond it is not served,
+// so not measured), other metrics are rates or sizes.
+func physicalRange(metric string) forecast.Range {
+	switch metric {
+	case source.CPUPercent, source.MemoryPercent:
+		return forecast.Percent
+	}
+	return forecast.NonNegative
 }
 
 // withLevel returns levels with q added (sorted), so that the planning
@@ -275,99 +266,15 @@ func withLevel(levels []float64, q float64) []float64 {
 	return out
 }
 
-// fit refits the model on y with anomalies (but not level shifts) left out.
-func (t *tracked) fit(origin time.Time, y []float64) error {
-	clean, _ := anomaly.Clean(y, anomaly.Options{})
-	restoreLongRuns(clean, y, maxSpike)
-	if err := t.f.Fit(clean); err != nil {
-		return fmt.Errorf("fit: %v", err)
-	}
-	t.last, t.absorbed, t.fitLen = origin, 0, len(y)
-	return nil
-}
-
-// restoreLongRuns puts back the values of every run of more than max
-// masked points: a deviation that long is the series' new level, whatever
-// the detector called it, and a model that never sees it forecasts the old
-// level forever.
-func restoreLongRuns(clean, y []float64, max int) {
-	run := 0
-	for i := 0; i <= len(clean); i++ {
-		if i < len(clean) && math.IsNaN(clean[i]) && !math.IsNaN(y[i]) {
-			run++
-			continue
-		}
-		if run > max {
-			copy(clean[i-run:i], y[i-run:i])
-		}
-		run = 0
-	}
-}
-
-// maxSpike is the longest run of anomalous points treated as a spike; a
-// longer deviation is a new level and triggers a refit.
-const maxSpike = 6
-
-// observe runs the anomaly detector over new points (after prev), using the
-// model's one-step-ahead forecast for the first and the previous value for
-// the rest, and records anomaly events with their times. It returns the
-// points with spikes replaced by NaN, so anomalies stay out of the model,
-// and whether the series shifted to a new level (a confirmed level shift,
-// or a deviation longer than maxSpike points).
-func (t *tracked) observe(fresh []float64, prev time.Time, step time.Duration) ([]float64, bool) {
-	out := append([]float64(nil), fresh...)
-	shifted := false
-	predicted := t.next
-	for i, v := range fresh {
-		at := prev.Add(time.Duration(i+1) * step)
-		pt := t.det.Observe(v, predicted)
-		if !math.IsNaN(v) {
-			predicted = v
-		}
-		switch {
-		case pt.Anomalous || pt.LevelShift:
-			if t.open == nil {
-				t.open = &api.Anomaly{Kind: "spike", Start: at}
-			}
-			t.open.End = at
-			t.open.Score = math.Max(t.open.Score, pt.Score)
-			long := t.open.End.Sub(t.open.Start) >= maxSpike*step
-			if pt.LevelShift || long {
-				t.open.Kind = "level_shift"
-				shifted = true
-			} else {
-				out[i] = math.NaN()
-			}
-		case t.open != nil && at.Sub(t.open.End) > maxSpike*step:
-			t.events = append(t.events, *t.open)
-			t.open = nil
-		}
-	}
-	if len(t.events) > 32 {
-		t.events = t.events[len(t.events)-32:]
-	}
-	return out, shifted
-}
-
+// anomalies are the pipeline's recent anomaly events, with their times.
 func (t *tracked) anomalies() []api.Anomaly {
-	out := append([]api.Anomaly(nil), t.events...)
-	if t.open != nil {
-		out = append(out, *t.open)
+	ev := t.p.Events()
+	out := make([]api.Anomaly, 0, len(ev))
+	at := func(i int) time.Time { return t.last.Add(-time.Duration(t.p.Seen()-1-i) * t.step) }
+	for _, e := range ev {
+		out = append(out, api.Anomaly{Kind: string(e.Kind), Start: at(e.Start), End: at(e.End), Score: e.Score})
 	}
 	return out
-}
-
-// clampNonNegative floors the forecast at zero: no resource use is
-// negative, whatever a model's additive error says.
-func clampNonNegative(p *forecast.Prediction) {
-	for i, v := range p.Mean {
-		p.Mean[i] = math.Max(v, 0)
-	}
-	for _, band := range p.Bands {
-		for i, v := range band {
-			band[i] = math.Max(v, 0)
-		}
-	}
 }
 
 // headroomLine is the value a metric's planning quantile must stay under.

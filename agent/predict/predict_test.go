@@ -3,11 +3,13 @@ package predict
 import (
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/foreshape/foreshape/agent/state"
+	"github.com/foreshape/foreshape/plugins/source"
 	"github.com/foreshape/foreshape/policies"
 )
 
@@ -149,8 +151,8 @@ func TestIncrementalUpdate(t *testing.T) {
 		t.Fatalf("second cycle: %+v", res)
 	}
 	tr := p.models[modelKey{"web", "dc1/web:cpu"}]
-	if tr.absorbed != 3 {
-		t.Errorf("absorbed = %d, want 3 points through Update", tr.absorbed)
+	if tr.p.Absorbed() != 3 {
+		t.Errorf("absorbed = %d, want 3 points through Update", tr.p.Absorbed())
 	}
 }
 
@@ -201,19 +203,6 @@ func TestScheduledPeakLiftsWindow(t *testing.T) {
 	}
 	if len(res.Hotspots) != 1 || res.Hotspots[0].At.Hour() != 10 {
 		t.Errorf("hotspots = %+v, want one at 10:00 (before the peak starts)", res.Hotspots)
-	}
-}
-
-func TestRestoreLongRuns(t *testing.T) {
-	n := math.NaN()
-	y := []float64{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11}
-	clean := []float64{1, n, n, 4, n, n, n, n, 9, n, n}
-	restoreLongRuns(clean, y, 3)
-	want := []float64{1, n, n, 4, 5, 6, 7, 8, 9, n, n}
-	for i := range want {
-		if !(clean[i] == want[i] || math.IsNaN(clean[i]) && math.IsNaN(want[i])) {
-			t.Fatalf("clean = %v, want %v", clean, want)
-		}
 	}
 }
 
@@ -327,5 +316,37 @@ func TestPolicyQueryMetricsAreForecast(t *testing.T) {
 	res := New(nil).RunOnce(t0.Add(99*5*time.Minute), s, []*policies.Policy{pol})
 	if len(res.Forecasts) != 1 || res.Forecasts[0].Metric != "queue_depth" || res.Forecasts[0].Line != nil {
 		t.Fatalf("forecasts = %+v", res.Forecasts)
+	}
+}
+
+// TestPercentBandsStayWithinRange: a CPU percentage close to its ceiling
+// and noisy gets bands that stay within 0–100, what the measurement can
+// show; a metric without a ceiling (IOPS) is only kept above 0.
+func TestPercentBandsStayWithinRange(t *testing.T) {
+	s := newStore(t)
+	r := rand.New(rand.NewPCG(5, 6))
+	noisy := func(level float64) func(int) float64 {
+		return func(int) float64 { return math.Max(0, math.Min(100, level+6*r.NormFloat64())) }
+	}
+	fill(t, s, cpu, t0, 288, noisy(96))
+	iops := state.Key{Locality: cpu.Locality, Metric: source.IOPS}
+	fill(t, s, iops, t0, 288, noisy(3))
+	now := t0.Add(287 * 5 * time.Minute)
+	res := New(nil).RunOnce(now, s, []*policies.Policy{policy(t, "", nil)})
+	if len(res.Forecasts) != 2 {
+		t.Fatalf("forecasts %d, skipped %+v", len(res.Forecasts), res.Skipped)
+	}
+	for _, fc := range res.Forecasts {
+		hi := 100.0
+		if fc.Metric == source.IOPS {
+			hi = math.Inf(1)
+		}
+		for q, band := range fc.Bands {
+			for i, v := range band {
+				if v < 0 || v > hi {
+					t.Fatalf("%s: band %v at step %d is %.1f, outside [0, %v]", fc.Series, fc.Quantiles[q], i+1, v, hi)
+				}
+			}
+		}
 	}
 }

@@ -10,11 +10,19 @@
 // model sees the whole history before it (an expanding window) and forecasts
 // H steps, scored against the actuals; NaN actuals are not scored.
 //
-// Refits. Each model is fitted at the first origin and then, like the agent
-// runs it, updated with the new actuals between origins (Forecaster.Update)
-// and refitted from scratch every RefitEvery origins (by default once a day
-// of data: max(1, 24h/(H·step)) origins, so every origin at H = one day).
-// Config.RefitEvery = 1 gives an honest refit at every origin.
+// The agent's pipeline. Each of foreshape's models runs inside
+// forecast.Pipeline, the per-series pipeline the agent runs: at each origin the new actuals go
+// through the online anomaly detector (spikes reach the model as missing
+// values), the model absorbs them (Forecaster.Update) and is refitted from
+// scratch when the pipeline says so: every RefitEvery origins (by default
+// once a day of data: max(1, 24h/(H·step)) origins, so every origin at
+// H = one day), on a level shift, or when its one-step errors degrade.
+// Config.RefitEvery = 1 refits at every origin. Forecasts are clamped into
+// the series' physical range (Config.Range: by default 0 and up when the
+// history before the first origin has no negative value). The baselines,
+// naive and seasonal naive, are the textbook ones: they see the raw series
+// (no masking, no clamping) and are refitted, which only recalibrates
+// their bands, every RefitEvery origins.
 //
 // Metrics, per model. mase: mean absolute error of the point forecast
 // divided by the in-sample mean absolute error of the seasonal naive
@@ -24,7 +32,8 @@
 // quantiles, scaled like mase. coverage80 and coverage95: the share of
 // actuals inside the 0.1–0.9 and 0.025–0.975 quantile bands, pooled over
 // every scored point. fit_ms_per_series: wall-clock time spent fitting,
-// updating and forecasting, per series. mase, smape and crps are means over
+// updating and forecasting, per series; refits_per_series: fits per series,
+// the first included. mase, smape and crps are means over
 // series; rel_mase and rel_crps are geometric means over series of the
 // model's figure divided by seasonal naive's.
 //

@@ -43,14 +43,20 @@ type Config struct {
 	Quantiles []float64
 	// Workers evaluating series in parallel; 0 means GOMAXPROCS.
 	Workers int
-	// RefitEvery: refit a model from scratch every this many origins and
-	// update it in between; 0 means about once a day of data
-	// (max(1, 24h/(Horizon·Step))), 1 means at every origin.
+	// RefitEvery: the model's refit schedule, in origins (the pipeline
+	// refits when it has absorbed RefitEvery·Horizon points since its
+	// fit); 0 means the agent's schedule, one day of data
+	// (max(1, 24h/(Horizon·Step)) origins), 1 means at every origin. The
+	// pipeline also refits, as in the agent, on level shifts and degraded
+	// one-step errors.
 	RefitEvery int
-	// Holdout is the share of each series forecast; 0 means 0.2.
-	Holdout float64
+	// Range gives a series' physical range from its history before the
+	// first origin; nil means NonNegativeRange.
+	Range func(s tracefile.Series, history []float64) forecast.Range
 	// New builds a model; nil means forecast.New.
 	New func(name string, opts forecast.Options) (forecast.Forecaster, error)
+	// Holdout is the share of each series forecast; 0 means 0.2.
+	Holdout float64
 	// Now measures fitting time; nil means time.Now. It is used for the
 	// fit_ms_per_series figure only.
 	Now func() time.Time
@@ -97,6 +103,10 @@ type Metrics struct {
 	Coverage80     Num `json:"coverage80"`
 	Coverage95     Num `json:"coverage95"`
 	FitMsPerSeries Num `json:"fit_ms_per_series"`
+	// RefitsPerSeries is the mean number of fits per series (the first
+	// included): the pipeline's schedule, level shifts and degraded
+	// errors.
+	RefitsPerSeries Num `json:"refits_per_series"`
 }
 
 // Folder holds the figures of the series of one folder.
@@ -168,6 +178,7 @@ type seriesScore struct {
 	in95     int
 	n95      int
 	duration time.Duration
+	refits   int
 }
 
 func (s *seriesScore) mase() float64 { return s.absErr / float64(s.points) }
@@ -195,6 +206,9 @@ func Evaluate(ctx context.Context, data tracefile.Data, cfg Config) (Report, err
 		models = forecast.Models()
 	}
 	models = withModel(models, SeasonalNaive)
+	if cfg.Range == nil {
+		cfg.Range = NonNegativeRange
+	}
 	if cfg.New == nil {
 		cfg.New = forecast.New
 	}
@@ -210,6 +224,7 @@ func Evaluate(ctx context.Context, data tracefile.Data, cfg Config) (Report, err
 	if refit <= 0 {
 		refit = max(1, int(24*time.Hour/(time.Duration(cfg.Horizon)*cfg.Step)))
 	}
+	cfg.RefitEvery = refit
 	holdout := cfg.Holdout
 	if holdout <= 0 || holdout >= 1 {
 		holdout = DefaultHoldout
@@ -331,11 +346,20 @@ func evalSeries(ctx context.Context, s tracefile.Series, models []string, cfg Co
 		return res
 	}
 	res.origins = len(origins)
-	opts := forecast.Options{Step: cfg.Step, Horizon: h, Quantiles: quantiles}
+	opts := forecast.Options{Step: cfg.Step, Horizon: h, Quantiles: quantiles, RefitEvery: refit * h}
+	rng := cfg.Range(s, y[:origins[0]])
 	for _, name := range models {
 		sc := &seriesScore{}
 		res.scores[name] = sc
 		f, err := cfg.New(name, opts)
+		var p runner
+		switch {
+		case err != nil:
+		case name == Naive || name == SeasonalNaive:
+			p = &bare{f: f, every: refit}
+		default:
+			p, err = forecast.NewPipelineFor(f, forecast.PipelineOptions{Model: name, Options: opts, Range: rng})
+		}
 		if err != nil {
 			sc.failed = true
 			continue
@@ -347,28 +371,66 @@ func evalSeries(ctx context.Context, s tracefile.Series, models []string, cfg Co
 				break
 			}
 			t0 := cfg.Now()
-			if k%refit == 0 {
-				err = f.Fit(y[:o])
-			} else {
-				f.Update(y[prev:o]...)
+			why, err := p.Advance(y[:o], o-prev)
+			if why != "" {
+				sc.refits++
 			}
-			var p forecast.Prediction
+			var pred forecast.Prediction
 			if err == nil {
-				p, err = f.Forecast(h)
+				pred, err = p.Forecast(h)
 			}
 			sc.duration += cfg.Now().Sub(t0)
 			prev = o
-			if err != nil || len(p.Mean) < h {
+			if err != nil || len(pred.Mean) < h {
 				sc.failed = true
 				break
 			}
-			if !score(sc, p, y[o:o+h], scales[k]) {
+			if !score(sc, pred, y[o:o+h], scales[k]) {
 				sc.failed = true
 				break
 			}
 		}
 	}
 	return res
+}
+
+// runner is what the backtest drives: forecast.Pipeline, or bare for the
+// baselines.
+type runner interface {
+	Advance(y []float64, fresh int) (string, error)
+	Forecast(h int) (forecast.Prediction, error)
+}
+
+// bare runs a baseline as its textbook definition: on the raw series,
+// without the pipeline's anomaly masking or clamping, fitted (which only
+// recalibrates its bands) every `every` origins and updated in between.
+type bare struct {
+	f       forecast.Forecaster
+	every   int
+	origins int
+}
+
+func (b *bare) Advance(y []float64, fresh int) (string, error) {
+	b.origins++
+	if (b.origins-1)%b.every != 0 {
+		b.f.Update(y[len(y)-fresh:]...)
+		return "", nil
+	}
+	return "scheduled", b.f.Fit(y)
+}
+
+func (b *bare) Forecast(h int) (forecast.Prediction, error) { return b.f.Forecast(h) }
+
+// NonNegativeRange is the default physical range of a series: 0 and up
+// when its history has no negative value (utilisation, rates and sizes),
+// else unbounded.
+func NonNegativeRange(_ tracefile.Series, history []float64) forecast.Range {
+	for _, v := range history {
+		if v < 0 {
+			return forecast.Range{}
+		}
+	}
+	return forecast.NonNegative
 }
 
 // Origins returns the forecast origins of a series of n points: from the
@@ -467,6 +529,7 @@ func aggregate(rs []seriesResult, models []string) map[string]Metrics {
 		var mase, smape, crps, logMASE, logCRPS float64
 		var n, nRelM, nRelC, in80, n80, in95, n95 int
 		var dur time.Duration
+		var refits int
 		for _, r := range rs {
 			s := r.scores[m]
 			if s == nil || s.failed || s.points == 0 {
@@ -478,6 +541,7 @@ func aggregate(rs []seriesResult, models []string) map[string]Metrics {
 			crps += s.crps()
 			in80, n80, in95, n95 = in80+s.in80, n80+s.n80, in95+s.in95, n95+s.n95
 			dur += s.duration
+			refits += s.refits
 			ref := r.scores[SeasonalNaive]
 			if ref == nil || ref.failed || ref.points == 0 {
 				continue
@@ -492,12 +556,13 @@ func aggregate(rs []seriesResult, models []string) map[string]Metrics {
 			}
 		}
 		nan := Num(math.NaN())
-		met := Metrics{RelMASE: nan, RelCRPS: nan, MASE: nan, SMAPE: nan, CRPS: nan, Coverage80: nan, Coverage95: nan, FitMsPerSeries: nan}
+		met := Metrics{RelMASE: nan, RelCRPS: nan, MASE: nan, SMAPE: nan, CRPS: nan, Coverage80: nan, Coverage95: nan, FitMsPerSeries: nan, RefitsPerSeries: nan}
 		if n > 0 {
 			met.MASE = Num(mase / float64(n))
 			met.SMAPE = Num(smape / float64(n))
 			met.CRPS = Num(crps / float64(n))
 			met.FitMsPerSeries = Num(float64(dur.Microseconds()) / 1000 / float64(n))
+			met.RefitsPerSeries = Num(float64(refits) / float64(n))
 		}
 		if nRelM > 0 {
 			met.RelMASE = Num(math.Exp(logMASE / float64(nRelM)))

@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"reflect"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -29,6 +31,8 @@ type oracle struct {
 	fits    *atomic.Int64
 	updates *atomic.Int64
 	fail    bool
+	every   int // refit schedule (Options.RefitEvery)
+	since   int // points absorbed since the fit
 }
 
 func (o *oracle) Name() string { return o.name }
@@ -39,12 +43,22 @@ func (o *oracle) Fit(y []float64) error {
 	}
 	o.seen = append([]float64(nil), y...)
 	o.fits.Add(1)
+	o.since = 0
 	return nil
 }
 
 func (o *oracle) Update(y ...float64) {
 	o.seen = append(o.seen, y...)
 	o.updates.Add(1)
+	o.since += len(y)
+}
+
+// Stale follows the refit schedule the evaluation asks of every model.
+func (o *oracle) Stale() (bool, string) {
+	if o.every > 0 && o.since >= o.every {
+		return true, "refit schedule reached"
+	}
+	return false, ""
 }
 
 func (o *oracle) Forecast(h int) (forecast.Prediction, error) {
@@ -94,7 +108,7 @@ func (f *fakeSet) New(name string, opts forecast.Options) (forecast.Forecaster, 
 		return nil, forecast.ErrUnknownModel
 	}
 	return &oracle{name: name, series: f.series, bias: f.bias[name], width: f.width[name],
-		quant: opts.Quantiles, fits: &f.fits, updates: &f.updates, fail: name == "broken"}, nil
+		quant: opts.Quantiles, fits: &f.fits, updates: &f.updates, fail: name == "broken", every: opts.RefitEvery}, nil
 }
 
 func TestEvaluateKnownMetrics(t *testing.T) {
@@ -134,9 +148,11 @@ func TestEvaluateKnownMetrics(t *testing.T) {
 	if rep.RefitEvery != 2 {
 		t.Errorf("refit every %d, want 2", rep.RefitEvery)
 	}
-	// 4 models (seasonal-naive added) × 2 series × 2 refits (origins 0, 2).
-	if fs.fits.Load() != 16 || fs.updates.Load() != 16 {
-		t.Errorf("fits %d updates %d, want 16 and 16", fs.fits.Load(), fs.updates.Load())
+	// 4 models (seasonal-naive added) × 2 series × 2 fits (origins 0, 2);
+	// updates: 3 per series for the models in the pipeline (it absorbs new
+	// points before it refits), 2 for the bare baseline (origins 1, 3).
+	if fs.fits.Load() != 16 || fs.updates.Load() != 3*2*3+2*2 {
+		t.Errorf("fits %d updates %d, want 16 and 22", fs.fits.Load(), fs.updates.Load())
 	}
 
 	check := func(model, metric string, got Num, want float64) {
@@ -207,7 +223,8 @@ func TestEvaluateRefitEveryOrigin(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Origins 96, 102, 108, 114: four fits, no update.
+	// Origins 96, 102, 108, 114: four fits of the bare baseline, no
+	// update.
 	if rep.Origins != 4 || fs.fits.Load() != 4 || fs.updates.Load() != 0 {
 		t.Errorf("origins %d fits %d updates %d, want 4, 4, 0", rep.Origins, fs.fits.Load(), fs.updates.Load())
 	}
@@ -393,3 +410,68 @@ func TestEvaluatePerSeries(t *testing.T) {
 		}
 	}
 }
+
+// TestEvaluateRunsTheAgentPipeline: models are evaluated behind the
+// agent's per-series pipeline: a spike in the history reaches the model as
+// a missing value, and forecasts are clamped into the series' physical
+// range (0 and up for a series that never went below 0).
+func TestEvaluateRunsTheAgentPipeline(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	a := make([]float64, 400)
+	for i := range a {
+		a[i] = 100 + 2*r.NormFloat64() // a flat, noisy series
+	}
+	a[0] = 100
+	a[200] = 5000 // a spike in the history
+	fs := &fakeSet{
+		series: map[float64][]float64{100: a},
+		bias:   map[string]map[float64]float64{"negative": {100: -1000}},
+		width:  map[string]float64{"negative": 1},
+	}
+	var mu sync.Mutex
+	var fitted [][]float64
+	newModel := func(name string, o forecast.Options) (forecast.Forecaster, error) {
+		f, err := fs.New(name, o)
+		if err != nil || name != "negative" {
+			return f, err // the baseline sees the raw series
+		}
+		return recordFit{f.(*oracle), func(y []float64) { mu.Lock(); fitted = append(fitted, y); mu.Unlock() }}, nil
+	}
+	rep, err := Evaluate(context.Background(), tracefile.Data{Series: []tracefile.Series{{Name: "a", Values: a}}},
+		Config{Horizon: 10, Step: time.Hour, Models: []string{"negative"}, New: newModel, Workers: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(fitted) == 0 {
+		t.Fatal("no fit")
+	}
+	for _, y := range fitted {
+		if !math.IsNaN(y[200]) {
+			t.Fatalf("the spike at 200 reached the model: %v", y[200])
+		}
+	}
+	// Forecasts 1,000 below a series near 100 are clamped to 0: the error
+	// is the series itself, about 100, not 1,000.
+	neg := rep.Models["negative"]
+	if !(neg.MASE > 0) || float64(neg.MASE) > 200/naiveScale(a) {
+		t.Errorf("mase %v: the negative forecasts were not clamped at 0", neg.MASE)
+	}
+	// Eight origins, a refit every 24h of data (two origins of 10h).
+	if neg.RefitsPerSeries != 4 {
+		t.Errorf("refits per series %v, want 4", neg.RefitsPerSeries)
+	}
+}
+
+// recordFit reports every history its model is fitted on.
+type recordFit struct {
+	*oracle
+	fit func([]float64)
+}
+
+func (r recordFit) Fit(y []float64) error {
+	r.fit(append([]float64(nil), y...))
+	return r.oracle.Fit(y)
+}
+
+// naiveScale is the in-sample seasonal naive error (lag 24) of y.
+func naiveScale(y []float64) float64 { return naiveMAE(y[:320], 24) }

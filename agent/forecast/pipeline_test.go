@@ -1,0 +1,230 @@
+package forecast
+
+import (
+	"math"
+	"math/rand/v2"
+	"strings"
+	"testing"
+
+	"github.com/foreshape/foreshape/agent/forecast/anomaly"
+)
+
+// noisyLevel is n Gaussian points around level with standard deviation sd.
+func noisyLevel(seed uint64, n int, level, sd float64) []float64 {
+	r := rand.New(rand.NewPCG(seed, 7))
+	y := make([]float64, n)
+	for i := range y {
+		y[i] = level + sd*r.NormFloat64()
+	}
+	return y
+}
+
+func newPipeline(t *testing.T, o PipelineOptions) *Pipeline {
+	t.Helper()
+	if o.Options.Step == 0 {
+		o.Options = fiveMin
+	}
+	p, err := NewPipeline(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// recorder is a fake model that records what it is fitted and updated with.
+type recorder struct {
+	fitted  []float64
+	updated []float64
+	fits    int
+}
+
+func (r *recorder) Name() string { return "recorder" }
+func (r *recorder) Fit(y []float64) error {
+	r.fitted = append([]float64(nil), y...)
+	r.fits++
+	r.updated = nil
+	return nil
+}
+func (r *recorder) Update(y ...float64) { r.updated = append(r.updated, y...) }
+func (r *recorder) Forecast(h int) (Prediction, error) {
+	return Prediction{Model: "recorder", Mean: make([]float64, h)}, nil
+}
+
+// TestPipelineMasksSpikes: a spike in the history and one arriving later
+// reach the model as missing values; the other points reach it unchanged,
+// and both are reported as spike events.
+func TestPipelineMasksSpikes(t *testing.T) {
+	y := noisyLevel(21, 3000, 20, 1)
+	y[1000] = 70 // a spike in the history
+	y[2500] = 80 // a spike arriving later
+	p := newPipeline(t, PipelineOptions{Model: "naive"})
+	rec := &recorder{}
+	p.f = rec
+	if why, err := p.Advance(y[:2000], 2000); err != nil || why != "first fit" {
+		t.Fatalf("first Advance: %q %v", why, err)
+	}
+	if len(rec.fitted) != 2000 || !math.IsNaN(rec.fitted[1000]) {
+		t.Fatalf("fitted %d points, spike %v: want 2000 and NaN", len(rec.fitted), rec.fitted[1000])
+	}
+	for i := 0; i < 2000; i += 100 {
+		if i != 1000 && rec.fitted[i] != y[i] {
+			t.Fatalf("point %d changed: %v -> %v", i, y[i], rec.fitted[i])
+		}
+	}
+	for o := 2050; o <= 3000; o += 50 {
+		if why, err := p.Advance(y[:o], 50); err != nil || why != "" {
+			t.Fatalf("Advance to %d: refit %q %v", o, why, err)
+		}
+	}
+	if len(rec.updated) != 1000 || !math.IsNaN(rec.updated[500]) {
+		t.Fatalf("updated %d points, spike %v: want 1000 and NaN", len(rec.updated), rec.updated[500])
+	}
+	nans := 0
+	for _, v := range rec.updated {
+		if math.IsNaN(v) {
+			nans++
+		}
+	}
+	if nans > 3 || p.Absorbed() != 1000 || p.Seen() != 3000 {
+		t.Errorf("%d updated points removed, absorbed %d, seen %d", nans, p.Absorbed(), p.Seen())
+	}
+	ev := p.Events()
+	if len(ev) != 2 || ev[0].Start != 1000 || ev[1].Start != 2500 || ev[0].Kind != anomaly.KindSpike || ev[1].Kind != anomaly.KindSpike {
+		t.Errorf("events %+v, want spikes at 1000 and 2500", ev)
+	}
+}
+
+// TestPipelineRefitsOnNewLevel: a lasting change of level arriving online
+// is kept (not masked), triggers a refit, and the forecast follows it.
+func TestPipelineRefitsOnNewLevel(t *testing.T) {
+	y := noisyLevel(22, 3000, 20, 1)
+	for i := 2200; i < len(y); i++ {
+		y[i] += 15
+	}
+	p := newPipeline(t, PipelineOptions{Model: "naive"})
+	if _, err := p.Advance(y[:2000], 2000); err != nil {
+		t.Fatal(err)
+	}
+	var reasons []string
+	for o := 2010; o <= 3000; o += 10 {
+		why, err := p.Advance(y[:o], 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if why != "" {
+			reasons = append(reasons, why)
+		}
+	}
+	if len(reasons) == 0 || !strings.Contains(reasons[0], "level shift") {
+		t.Errorf("refits %q, want one for the level shift", reasons)
+	}
+	pred, err := p.Forecast(3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if math.Abs(pred.Mean[0]-35) > 4 {
+		t.Errorf("forecast %.1f after a shift to 35", pred.Mean[0])
+	}
+	ev := p.Events()
+	if len(ev) == 0 || ev[len(ev)-1].Kind != anomaly.KindLevelShift && ev[0].Kind != anomaly.KindLevelShift {
+		t.Errorf("events %+v, want a level shift", ev)
+	}
+
+	// The points at the new level that the detector first held back as a
+	// spike are in the history of the refit.
+	q := newPipeline(t, PipelineOptions{Model: "naive"})
+	rec := &recorder{}
+	q.f = rec
+	if _, err := q.Advance(y[:2000], 2000); err != nil {
+		t.Fatal(err)
+	}
+	for o := 2010; o <= 3000 && rec.fits < 2; o += 10 {
+		if _, err := q.Advance(y[:o], 10); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if rec.fits < 2 {
+		t.Fatal("no refit after the shift")
+	}
+	for i := 2200; i < len(rec.fitted); i++ {
+		if math.IsNaN(rec.fitted[i]) {
+			t.Fatalf("point %d at the new level left out of the refit (history of %d)", i, len(rec.fitted))
+		}
+	}
+}
+
+// TestPipelineRefitTriggers: the model's own schedule and a doubled
+// history refit; otherwise new points are absorbed by Update.
+func TestPipelineRefitTriggers(t *testing.T) {
+	y := noisyLevel(23, 2000, 50, 2)
+	o := fiveMin
+	o.RefitEvery = 100
+	p := newPipeline(t, PipelineOptions{Model: "naive", Options: o})
+	if _, err := p.Advance(y[:300], 300); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		to, fresh int
+		want      string
+	}{
+		{350, 50, ""},
+		{400, 50, "refit schedule reached"}, // the new points count
+		{450, 50, ""},
+		{650, 200, "refit schedule reached"},
+		{1150, 500, "refit schedule reached"},
+		{1160, 10, ""},
+	} {
+		why, err := p.Advance(y[:tc.to], tc.fresh)
+		if err != nil || why != tc.want {
+			t.Fatalf("Advance to %d: %q %v, want %q", tc.to, why, err, tc.want)
+		}
+	}
+	q := newPipeline(t, PipelineOptions{Model: "naive"})
+	if _, err := q.Advance(y[:100], 100); err != nil {
+		t.Fatal(err)
+	}
+	if why, _ := q.Advance(y[:199], 99); why != "" {
+		t.Errorf("refit %q before the history doubled", why)
+	}
+	if why, _ := q.Advance(y[:200], 50); why != "history doubled since the fit" {
+		t.Errorf("refit %q, want the doubled history", why)
+	}
+}
+
+// TestPipelineClampsToRange: bands of a percentage near its ceiling stay
+// at or below 100 and above 0; without a range they do not.
+func TestPipelineClampsToRange(t *testing.T) {
+	y := noisyLevel(24, 600, 95, 4)
+	for i := range y {
+		y[i] = math.Min(y[i], 100)
+	}
+	for _, tc := range []struct {
+		r       Range
+		clamped bool
+	}{{Percent, true}, {Range{}, false}} {
+		p := newPipeline(t, PipelineOptions{Model: "auto", Range: tc.r})
+		if _, err := p.Advance(y, len(y)); err != nil {
+			t.Fatal(err)
+		}
+		pred, err := p.Forecast(12)
+		if err != nil {
+			t.Fatal(err)
+		}
+		top := pred.Bands[len(pred.Bands)-1]
+		above := false
+		for _, band := range append(pred.Bands, pred.Mean) {
+			for _, v := range band {
+				above = above || v > 100
+				if v < 0 {
+					t.Fatalf("range %v: value %v below 0", tc.r, v)
+				}
+			}
+		}
+		if above == tc.clamped {
+			t.Errorf("range %v: top band %v", tc.r, top)
+		}
+	}
+	if _, err := NewPipeline(PipelineOptions{Range: Range{Min: 1, Max: 0}}); err == nil {
+		t.Error("empty range accepted")
+	}
+}
