@@ -32,9 +32,9 @@ dev: ## Run a dev agent against the embedded simulated cluster (Ctrl-C to stop)
 
 DATA ?= ../shared/data
 EVALSETS = $(DATA)/nab,$(DATA)/bitbrains_rnd,$(DATA)/datacenter_aggregates
-eval: ## Backtest every model on $(DATA) (NAB, Bitbrains, datacenter aggregates) at 1 h and 1 day, per folder
-	$(GO) run . forecast eval -data $(EVALSETS) -horizon 12 -by-folder
-	$(GO) run . forecast eval -data $(EVALSETS) -horizon 288 -by-folder
+eval: ## Backtest every model on $(DATA) (NAB, Bitbrains, datacenter aggregates) at 1 h and 1 day, per folder: the tuning part, then the check part
+	@for part in tuning check; do for h in 12 288; do \
+	  $(GO) run . forecast eval -data $(EVALSETS) -horizon $$h -by-folder -part $$part -quiet || exit 1; echo; done; done
 
 eval-anomalies: ## Score the anomaly detector on $(DATA)/nab with NAB's profiles
 	$(GO) run . forecast anomalies -data $(DATA)/nab -labels $(DATA)/nab/labels/combined_windows.json

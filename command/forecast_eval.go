@@ -44,11 +44,17 @@ Usage: foreshape forecast eval -data DIR -horizon H [options]
   column). Each series is put on the -step grid: gaps stay missing, samples
   sharing a grid point are averaged.
 
+  Each model runs inside the same per-series pipeline as in the agent: an
+  online anomaly detector keeps spikes out of the model, the model absorbs
+  new samples cheaply and is refitted on its schedule, on level shifts and
+  when its one-step errors degrade, and forecasts are clamped into the
+  series' physical range (as the split declares it, else 0 and up for a
+  series whose history never went below 0).
   Each model is backtested with a rolling origin over the last 20% of every
   series (origins every H steps, expanding training window), and the table
   shows per model: mase and crps (scaled by the in-sample seasonal-naive
   error with the daily period), smape, coverage of the 80% and 95% bands,
-  fitting time per series, and rel_mase / rel_crps, the geometric means
+  fitting time and fits per series, and rel_mase / rel_crps, the geometric means
   over series of the model's figure divided by seasonal naive's (below 1
   beats seasonal naive). The vs_best_baseline column divides rel_mase by
   the better of the two baselines' (below 1 beats both naive and seasonal
@@ -70,13 +76,21 @@ Options:
   -quantiles=LIST   Comma-separated quantile levels the models produce.
                     Default: the forecast defaults; 0.025, 0.1, 0.5, 0.9 and
                     0.975 are always added for the coverage figures.
-  -refit-every=N    Refit each model every N origins, updating it with new
-                    samples in between. Default: 0, about once a day of data.
-                    1 refits at every origin.
+  -refit-every=N    The models' refit schedule: every N origins (N·H
+                    samples). Default: 0, the agent's schedule, once a day
+                    of data. 1 refits at every origin. Level shifts and
+                    degraded errors refit as well, as in the agent.
   -workers=N        Series evaluated in parallel. Default: GOMAXPROCS.
   -format=FORMAT    table or json. Default: table.
   -by-folder        With the table format, also print one table per folder
                     (the JSON always has a "folders" object).
+  -part=PART        tuning, check or all: evaluate only the series of one
+                    part of the split (see -split). Default: all.
+  -split=FILE       The tuning/check split: a JSON file of path patterns
+                    ("tuning", "check") and of series' physical ranges
+                    ("ranges": "percent", "fraction"; other series are
+                    taken to be 0 and up when their history is). Default:
+                    the split of ../shared/data foreshape was tuned on.
   -per-series       Also report every series' own figures (a "per_series"
                     list in the JSON; with the table format, the ten series
                     where each model does worst against seasonal naive).
@@ -117,6 +131,8 @@ func (c *ForecastEvalCommand) Run(args []string) int {
 	byFolder := fs.Bool("by-folder", false, "")
 	quiet := fs.Bool("quiet", false, "")
 	perSeries := fs.Bool("per-series", false, "")
+	part := fs.String("part", "all", "")
+	splitFile := fs.String("split", "", "")
 	if code, ok := c.Parse(fs, args, c.Help); !ok {
 		return code
 	}
@@ -133,6 +149,20 @@ func (c *ForecastEvalCommand) Run(args []string) int {
 		return c.UsageError("forecast eval", "-format must be table or json")
 	case *refit < 0 || *workers < 0:
 		return c.UsageError("forecast eval", "-refit-every and -workers must not be negative")
+	case *part != "all" && *part != eval.Tuning && *part != eval.Check:
+		return c.UsageError("forecast eval", "-part must be tuning, check or all")
+	}
+	split := eval.DefaultSplit()
+	if *splitFile != "" {
+		f, err := os.Open(*splitFile)
+		if err == nil {
+			split, err = eval.ReadSplit(f)
+			f.Close()
+		}
+		if err != nil {
+			c.UI.Error("error: -split: " + err.Error())
+			return ExitInvalid
+		}
 	}
 	names, err := evalParseModels(*models)
 	if err != nil {
@@ -152,8 +182,22 @@ func (c *ForecastEvalCommand) Run(args []string) int {
 		c.UI.Error("error: no series found under " + dirs.String())
 		return ExitInvalid
 	}
+	if *part != "all" {
+		kept := data.Series[:0]
+		for _, s := range data.Series {
+			if split.Part(s) == *part {
+				kept = append(kept, s)
+			}
+		}
+		data.Series = kept
+		if len(data.Series) == 0 {
+			c.UI.Error("error: no series of the " + *part + " part under " + dirs.String())
+			return ExitInvalid
+		}
+	}
 
 	cfg := eval.Config{
+		Range:      split.RangeFunc(),
 		Horizon:    *horizon,
 		Step:       *step,
 		Models:     names,
@@ -192,8 +236,8 @@ func (c *ForecastEvalCommand) Run(args []string) int {
 		fmt.Fprintln(c.Out, string(b))
 		return ExitOK
 	}
-	fmt.Fprintf(c.Out, "horizon %d steps (%s), %d series, %d origins, %d skipped rows, refit every %d origins\n",
-		rep.Horizon, time.Duration(rep.Horizon)*(*step), rep.Series, rep.Origins, rep.SkippedRows, rep.RefitEvery)
+	fmt.Fprintf(c.Out, "%s: horizon %d steps (%s), %d series, %d origins, %d skipped rows, scheduled refit every %d origins\n",
+		partName(*part), rep.Horizon, time.Duration(rep.Horizon)*(*step), rep.Series, rep.Origins, rep.SkippedRows, rep.RefitEvery)
 	printEvalExclusions(c.Out, rep)
 	fmt.Fprintln(c.Out)
 	writeEvalTable(c.Out, rep.ModelNames(), rep.Models)
@@ -213,6 +257,13 @@ func (c *ForecastEvalCommand) Run(args []string) int {
 		writeWorstSeries(c.Out, rep)
 	}
 	return ExitOK
+}
+
+func partName(p string) string {
+	if p == "all" {
+		return "all series"
+	}
+	return p + " part"
 }
 
 // writeWorstSeries lists, per model, the series where its MASE is the
@@ -313,16 +364,16 @@ func writeEvalTable(w io.Writer, names []string, ms map[string]eval.Metrics) {
 		best = float64(n.RelMASE)
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "model\trel_mase\tvs_best_baseline\trel_crps\tmase\tsmape\tcrps\tcoverage80\tcoverage95\tfit_ms_per_series\t")
+	fmt.Fprintln(tw, "model\trel_mase\tvs_best_baseline\trel_crps\tmase\tsmape\tcrps\tcoverage80\tcoverage95\tfit_ms_per_series\tfits_per_series\t")
 	for _, n := range names {
 		m, ok := ms[n]
 		if !ok {
 			continue
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", n,
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", n,
 			evalFmtNum(m.RelMASE, 3), evalFmtNum(m.RelMASE/eval.Num(best), 3), evalFmtNum(m.RelCRPS, 3),
 			evalFmtNum(m.MASE, 3), evalFmtNum(m.SMAPE, 2), evalFmtNum(m.CRPS, 3),
-			evalFmtNum(m.Coverage80, 3), evalFmtNum(m.Coverage95, 3), evalFmtNum(m.FitMsPerSeries, 1))
+			evalFmtNum(m.Coverage80, 3), evalFmtNum(m.Coverage95, 3), evalFmtNum(m.FitMsPerSeries, 1), evalFmtNum(m.RefitsPerSeries, 1))
 	}
 	_ = tw.Flush()
 }

@@ -142,10 +142,49 @@ func TestForecastEvalCommand(t *testing.T) {
 		{[]string{"-data", root, "-horizon", "12", "extra"}, ExitUsage},
 		{[]string{"-data", filepath.Join(root, "missing"), "-horizon", "12"}, ExitInvalid},
 		{[]string{"-data", filepath.Join(root, "nab", "labels"), "-horizon", "12"}, ExitInvalid}, // no series
+		{[]string{"-data", root, "-horizon", "12", "-part", "both"}, ExitUsage},
+		{[]string{"-data", root, "-horizon", "12", "-split", filepath.Join(root, "missing.json")}, ExitInvalid},
 	} {
 		args := append([]string{"forecast", "eval"}, tc.args...)
 		if code, _, errOut := runForecastCLI(t, args...); code != tc.code {
 			t.Errorf("%v: exit %d, want %d (%s)", tc.args, code, tc.code, errOut)
 		}
+	}
+}
+
+// TestForecastEvalParts: -part keeps the series of one part of a -split
+// declaration; series it does not name are in neither part.
+func TestForecastEvalParts(t *testing.T) {
+	root := writeTraceFixture(t)
+	split := filepath.Join(t.TempDir(), "split.json")
+	decl := `{"tuning": ["nab/data/*/*.csv", "planetlab/*"], "check": ["agg/cluster.csv"], "ranges": {"fraction": ["agg/*.csv:avg_*"]}}`
+	if err := os.WriteFile(split, []byte(decl), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	series := func(part string) (int, string) {
+		t.Helper()
+		code, out, errOut := runForecastCLI(t, "forecast", "eval", "-data", root, "-horizon", "12", "-models", "naive",
+			"-split", split, "-part", part)
+		if code != ExitOK {
+			t.Fatalf("-part %s: exit %d: %s", part, code, errOut)
+		}
+		var n int
+		if _, err := fmt.Sscanf(out[strings.Index(out, "),")+2:], "%d series", &n); err != nil {
+			t.Fatalf("-part %s: %v in %q", part, err, out)
+		}
+		return n, out
+	}
+	if n, out := series("tuning"); n != 2 || !strings.HasPrefix(out, "tuning part:") {
+		t.Errorf("tuning: %d series\n%s", n, out)
+	}
+	if n, out := series("check"); n != 2 || !strings.HasPrefix(out, "check part:") {
+		t.Errorf("check: %d series\n%s", n, out)
+	}
+	if n, _ := series("all"); n != 4 {
+		t.Errorf("all: %d series", n)
+	}
+	if code, _, _ := runForecastCLI(t, "forecast", "eval", "-data", filepath.Join(root, "planetlab"), "-horizon", "12",
+		"-split", split, "-part", "check"); code != ExitInvalid {
+		t.Errorf("a part without series: exit %d, want %d", code, ExitInvalid)
 	}
 }

@@ -40,6 +40,9 @@ type Series struct {
 	// File is the file's path relative to the data directory it was read
 	// from.
 	File string
+	// Path is the file's path with the data directory's name first
+	// (ReadDir's base), the name without a column.
+	Path string
 	// Column is the column the series was read from: its header name, or
 	// "cN" (N from 1) in a headerless file.
 	Column string
@@ -133,6 +136,7 @@ func ReadDir(ctx context.Context, fsys fs.FS, root, base string, step time.Durat
 		for i := range series {
 			series[i].Folder = top
 			series[i].File = rel
+			series[i].Path = path.Join(base, rel)
 		}
 		d.Series = append(d.Series, series...)
 	}
