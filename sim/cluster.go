@@ -308,7 +308,22 @@ func (c *Cluster) Index(t Table) uint64 {
 	return c.tables[t]
 }
 
-// findNode resolves a node by ID, name, or unique ID prefix.
+// lookupFailed is Nomad's answer to an ID that is not a UUID: its state
+// store indexes IDs as 36-character UUIDs (names and prefixes are not IDs).
+func lookupFailed(what string) error {
+	return rpcError("%s lookup failed: index error: UUID must be 36 characters", what)
+}
+
+// apiNode resolves a node ID from Nomad's API: nil when no node has it, an
+// error when it is not a UUID.
+func (c *Cluster) apiNode(id string) (*node, error) {
+	if len(id) != 36 {
+		return nil, lookupFailed("node")
+	}
+	return c.nodeByID[id], nil
+}
+
+// findNode resolves a node by ID or name (scenario events, sim endpoints).
 func (c *Cluster) findNode(key string) *node {
 	if n := c.nodeByID[key]; n != nil {
 		return n

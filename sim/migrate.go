@@ -286,7 +286,10 @@ func (c *Cluster) finishDrain(n *node, status api.DrainStatus) {
 
 // setDrain starts or cancels a node drain, as PUT /v1/node/:id/drain does.
 func (c *Cluster) setDrain(nodeID string, spec *api.DrainSpec, markEligible bool, meta map[string]string) (*api.NodeDrainUpdateResponse, error) {
-	n := c.findNode(nodeID)
+	n, err := c.apiNode(nodeID)
+	if err != nil {
+		return nil, err
+	}
 	if n == nil {
 		return nil, rpcError("node not found")
 	}
@@ -324,7 +327,13 @@ func (c *Cluster) setDrain(nodeID string, spec *api.DrainSpec, markEligible bool
 
 // setEligibility toggles a node's scheduling eligibility.
 func (c *Cluster) setEligibility(nodeID, elig string) (*api.NodeEligibilityUpdateResponse, error) {
-	n := c.findNode(nodeID)
+	if elig != api.NodeSchedulingEligible && elig != api.NodeSchedulingIneligible {
+		return nil, rpcError("invalid scheduling eligibility %q", elig)
+	}
+	n, err := c.apiNode(nodeID)
+	if err != nil {
+		return nil, err
+	}
 	if n == nil {
 		return nil, rpcError("node not found")
 	}
@@ -337,8 +346,6 @@ func (c *Cluster) setEligibility(nodeID, elig string) (*api.NodeEligibilityUpdat
 		c.capFreed = true
 	case api.NodeSchedulingIneligible:
 		n.eligible = false
-	default:
-		return nil, rpcError("invalid scheduling eligibility %q", elig)
 	}
 	n.modifyIdx = c.bump(TableNodes)
 	return &api.NodeEligibilityUpdateResponse{NodeModifyIndex: n.modifyIdx}, nil

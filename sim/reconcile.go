@@ -37,38 +37,41 @@ func (c *Cluster) register(spec *api.Job, sims map[string]GroupSimSpec, trigger 
 	if spec == nil {
 		return nil, badRequest("Job must be specified")
 	}
-	if spec.ID == nil || *spec.ID == "" {
-		return nil, badRequest("Job ID must be specified")
+	if spec.ID == nil {
+		return nil, badRequest("Job ID hasn't been provided")
+	}
+	if *spec.ID == "" {
+		return nil, invalidJob("Missing job ID")
 	}
 	spec.Canonicalize()
 	switch *spec.Type {
 	case api.JobTypeService, api.JobTypeBatch, api.JobTypeSystem:
 	default:
-		return nil, badRequest("1 error occurred:\n\t* Invalid job type: %q\n\n", *spec.Type)
+		return nil, invalidJob(fmt.Sprintf("Invalid job type: %q", *spec.Type))
 	}
 	if len(spec.Datacenters) == 0 {
 		spec.Datacenters = []string{"*"}
 	}
 	if *spec.Priority < 1 || *spec.Priority > 100 {
-		return nil, badRequest("1 error occurred:\n\t* Job priority must be between [1, 100]\n\n")
+		return nil, invalidJob("job priority must be between [1, 100]")
 	}
 	if len(spec.TaskGroups) == 0 {
-		return nil, badRequest("1 error occurred:\n\t* Missing job task groups\n\n")
+		return nil, invalidJob("Missing job task groups")
 	}
 	old := c.jobs[*spec.ID]
 	if old != nil && old.purged {
 		old = nil
 	}
 	var groups []*group
-	seen := map[string]bool{}
-	for _, tg := range spec.TaskGroups {
+	seen := map[string]int{}
+	for i, tg := range spec.TaskGroups {
 		if tg.Name == nil || *tg.Name == "" {
-			return nil, badRequest("1 error occurred:\n\t* Task group name must be specified\n\n")
+			return nil, invalidJob(fmt.Sprintf("Job task group %d missing name", i+1))
 		}
-		if seen[*tg.Name] {
-			return nil, badRequest("1 error occurred:\n\t* Job task group %d redefines '%s'\n\n", len(seen)+1, *tg.Name)
+		if first, ok := seen[*tg.Name]; ok {
+			return nil, invalidJob(fmt.Sprintf("Job task group %d redefines '%s' from group %d", i+1, *tg.Name, first+1))
 		}
-		seen[*tg.Name] = true
+		seen[*tg.Name] = i
 		sim, ok := sims[*tg.Name]
 		if !ok && old != nil && !hasSimMeta(tg.Meta) {
 			// Keep the load model of an existing group across versions.
@@ -130,10 +133,22 @@ func (c *Cluster) register(spec *api.Job, sims map[string]GroupSimSpec, trigger 
 func (c *Cluster) buildGroup(spec *api.Job, tg *api.TaskGroup, sim GroupSimSpec) (*group, error) {
 	g := &group{name: *tg.Name, count: *tg.Count, replacement: sim.Replacement, runFor: sim.RunFor}
 	if g.count < 0 {
-		return nil, badRequest("1 error occurred:\n\t* Task group %s count can't be negative\n\n", g.name)
+		return nil, invalidGroup(g.name, "Task group count can't be negative")
 	}
 	if len(tg.Tasks) == 0 {
-		return nil, badRequest("1 error occurred:\n\t* Task group %s: Missing tasks for task group\n\n", g.name)
+		return nil, invalidGroup(g.name, "Missing tasks for task group")
+	}
+	disk := 300 // Nomad's default ephemeral disk
+	if tg.EphemeralDisk != nil && tg.EphemeralDisk.SizeMB != nil {
+		disk = *tg.EphemeralDisk.SizeMB
+	}
+	for _, t := range tg.Tasks {
+		if lc := t.LogConfig; lc != nil && lc.MaxFiles != nil && lc.MaxFileSizeMB != nil {
+			if logs := *lc.MaxFiles * *lc.MaxFileSizeMB; logs >= disk {
+				return nil, invalidGroup(g.name, "Task "+t.Name+" validation failed: "+
+					multiError(multiError(fmt.Sprintf("log storage (%d MB) must be less than requested disk capacity (%d MB)", logs, disk))))
+			}
+		}
 	}
 	for _, t := range tg.Tasks {
 		g.tasks = append(g.tasks, t.Name)
@@ -188,6 +203,24 @@ func (c *Cluster) buildGroup(spec *api.Job, tg *api.TaskGroup, sim GroupSimSpec)
 	_ = json.NewEncoder(h).Encode([]any{g.cpu, g.cores, g.mem, g.iops, g.constraints, g.tasks})
 	g.specHash = hex.EncodeToString(h.Sum(nil)[:8])
 	return g, nil
+}
+
+// multiError formats messages as Nomad's validation errors do (a
+// go-multierror list).
+func multiError(msgs ...string) string {
+	if len(msgs) == 1 {
+		return "1 error occurred:\n\t* " + msgs[0] + "\n\n"
+	}
+	return fmt.Sprintf("%d errors occurred:\n\t* %s\n\n", len(msgs), strings.Join(msgs, "\n\t* "))
+}
+
+// invalidJob is a job Nomad's servers refuse when they validate it: a 500
+// with the validation errors.
+func invalidJob(msg string) error { return rpcError("%s", multiError(msg)) }
+
+// invalidGroup is a task group that fails validation.
+func invalidGroup(group, msg string) error {
+	return invalidJob("Task group " + group + " validation failed: " + multiError(msg))
 }
 
 // idleTasks reports whether every task only holds capacity: a command that
@@ -777,10 +810,7 @@ func (c *Cluster) retryBlocked() {
 // scale sets a group's count, refusing while a deployment is active the
 // way Nomad does.
 func (c *Cluster) scale(jobID string, req *api.ScalingRequest) (*eval, *job, error) {
-	j := c.jobs[jobID]
-	if j == nil || j.purged {
-		return nil, nil, notFound("job %q not found", jobID)
-	}
+	// Nomad checks the request before it looks the job up.
 	if req == nil {
 		return nil, nil, badRequest("missing scaling request")
 	}
@@ -790,6 +820,16 @@ func (c *Cluster) scale(jobID string, req *api.ScalingRequest) (*eval, *job, err
 	}
 	if t := req.Target["Job"]; t != "" && t != jobID {
 		return nil, nil, badRequest("job ID in payload did not match URL")
+	}
+	if req.Count != nil && *req.Count < 0 {
+		return nil, nil, badRequest("scaling action count can't be negative")
+	}
+	if req.Count != nil && req.Error {
+		return nil, nil, badRequest("scaling action should not contain count if error is true")
+	}
+	j := c.jobs[jobID]
+	if j == nil || j.purged {
+		return nil, nil, notFound("job %q not found", jobID)
 	}
 	var g *group
 	var tg *api.TaskGroup
@@ -802,12 +842,6 @@ func (c *Cluster) scale(jobID string, req *api.ScalingRequest) (*eval, *job, err
 		return nil, nil, badRequest("task group %q specified for scaling does not exist in job", grpName)
 	}
 	if req.Count != nil {
-		if *req.Count < 0 {
-			return nil, nil, badRequest("scaling action count can't be negative")
-		}
-		if req.Error {
-			return nil, nil, badRequest("scaling action should not contain count if error is true")
-		}
 		if tg.Scaling != nil {
 			if tg.Scaling.Min != nil && *req.Count < *tg.Scaling.Min {
 				return nil, nil, badRequest("group count was less than scaling policy minimum: %d < %d", *req.Count, *tg.Scaling.Min)
@@ -817,15 +851,8 @@ func (c *Cluster) scale(jobID string, req *api.ScalingRequest) (*eval, *job, err
 			}
 		}
 		if d := latestDeployment(j); d != nil && d.active() && d.jobCreate == j.createIdx {
-			// Nomad records the refused attempt as an error event.
-			const msg = "job scaling blocked due to active deployment"
-			j.addScaleEvent(g.name, api.ScalingEvent{
-				PreviousCount: int64(g.count), Error: true, Message: msg,
-				Meta:        map[string]any{"OriginalCount": *req.Count, "OriginalMessage": req.Message, "OriginalMeta": req.Meta},
-				Time:        uint64(c.now.UnixNano()),
-				CreateIndex: c.bump(TableJobs),
-			})
-			return nil, nil, badRequest(msg)
+			// Nomad refuses before it records any scaling event.
+			return nil, nil, badRequest("job scaling blocked due to active deployment")
 		}
 	}
 	evt := api.ScalingEvent{
@@ -870,7 +897,7 @@ func (j *job) addScaleEvent(group string, e api.ScalingEvent) {
 func (c *Cluster) deregister(jobID string, purge bool) (*eval, error) {
 	j := c.jobs[jobID]
 	if j == nil || j.purged {
-		return nil, notFound("job not found")
+		return nil, nil
 	}
 	j.stopped = true
 	j.spec.Stop = new(true)
@@ -898,9 +925,12 @@ func (c *Cluster) deregister(jobID string, purge bool) (*eval, error) {
 // stopByAPI marks an allocation for migration, as Nomad's alloc stop does,
 // and evaluates its job.
 func (c *Cluster) stopByAPI(allocID string) (*eval, error) {
+	if len(allocID) != 36 {
+		return nil, lookupFailed("alloc")
+	}
 	a := c.allocByID[allocID]
 	if a == nil {
-		return nil, notFound("alloc not found")
+		return nil, notFound("allocation not found")
 	}
 	if a.terminal() {
 		ev := c.newEval(a.job, triggerAllocStop, "")

@@ -302,7 +302,7 @@ func (c *Cluster) write(w http.ResponseWriter, fn func() (any, error)) {
 func decode(r *http.Request, v any) error {
 	dec := json.NewDecoder(r.Body)
 	if err := dec.Decode(v); err != nil {
-		return badRequest("Failed to decode request body: %v", err)
+		return badRequest("%v", err)
 	}
 	return nil
 }
@@ -328,7 +328,10 @@ func (c *Cluster) listNodes(w http.ResponseWriter, r *http.Request) {
 func (c *Cluster) getNode(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	c.query(w, r, func() (any, error) {
-		n := c.findNode(id)
+		n, err := c.apiNode(id)
+		if err != nil {
+			return nil, err
+		}
 		if n == nil {
 			return nil, notFound("node not found")
 		}
@@ -340,7 +343,7 @@ func (c *Cluster) nodeAllocs(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	c.query(w, r, func() (any, error) {
 		out := []*api.Allocation{}
-		n := c.findNode(id)
+		n := c.nodeByID[id]
 		if n == nil {
 			return out, nil // Nomad does not check the node
 		}
@@ -401,6 +404,9 @@ func (c *Cluster) listAllocs(w http.ResponseWriter, r *http.Request) {
 func (c *Cluster) getAlloc(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	c.query(w, r, func() (any, error) {
+		if len(id) != 36 {
+			return nil, lookupFailed("alloc")
+		}
 		a := c.allocByID[id]
 		if a == nil {
 			return nil, notFound("alloc not found")
@@ -428,6 +434,9 @@ func (c *Cluster) stopAllocHTTP(w http.ResponseWriter, r *http.Request) {
 func (c *Cluster) allocStatsHTTP(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	c.query(w, r, func() (any, error) {
+		if len(id) != 36 {
+			return nil, lookupFailed("alloc")
+		}
 		a := c.allocByID[id]
 		if a == nil {
 			return nil, notFound("Unknown allocation %q", id)
@@ -448,9 +457,12 @@ func (c *Cluster) clientStats(w http.ResponseWriter, r *http.Request) {
 		if id == "" {
 			return nil, badRequest("missing node_id: the simulator has no local client")
 		}
-		n := c.findNode(id)
+		n, err := c.apiNode(id)
+		if err != nil {
+			return nil, err
+		}
 		if n == nil {
-			return nil, notFound("Unknown node %q", id)
+			return nil, notFound("Unknown node %s", id)
 		}
 		if err := c.clientReachable(n); err != nil {
 			return nil, err
@@ -504,7 +516,7 @@ func (c *Cluster) registerJob(w http.ResponseWriter, r *http.Request) {
 				cur = j.jobModIdx
 			}
 			if cur != req.JobModifyIndex {
-				return nil, badRequest("Enforcing job modify index %d: job exists with conflicting job modify index: %d", req.JobModifyIndex, cur)
+				return nil, rpcError("Enforcing job modify index %d: job exists with conflicting job modify index: %d", req.JobModifyIndex, cur)
 			}
 		}
 		if c.schedCfg.RejectJobRegistration {
@@ -555,6 +567,10 @@ func (c *Cluster) deregisterJob(w http.ResponseWriter, r *http.Request) {
 		ev, err := c.deregister(r.PathValue("id"), purge)
 		if err != nil {
 			return nil, err
+		}
+		if ev == nil {
+			// Nomad deregisters an unknown job without an evaluation.
+			return &api.JobDeregisterResponse{}, nil
 		}
 		return &api.JobDeregisterResponse{EvalID: ev.id, EvalCreateIndex: ev.createIdx, JobModifyIndex: c.index}, nil
 	})
@@ -614,7 +630,7 @@ func (c *Cluster) jobDeployment(w http.ResponseWriter, r *http.Request) {
 	c.query(w, r, func() (any, error) {
 		j, err := c.lookupJob(id)
 		if err != nil {
-			return nil, err
+			return nil, nil // Nomad answers null for an unknown job
 		}
 		d := latestDeployment(j)
 		if d == nil {
@@ -683,6 +699,9 @@ func (c *Cluster) listEvals(w http.ResponseWriter, r *http.Request) {
 func (c *Cluster) getEval(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	c.query(w, r, func() (any, error) {
+		if len(id) != 36 {
+			return nil, rpcError("failed to lookup eval: eval lookup failed: index error: UUID must be 36 characters")
+		}
 		e := c.evalByID[id]
 		if e == nil {
 			return nil, notFound("eval not found")
@@ -694,6 +713,9 @@ func (c *Cluster) getEval(w http.ResponseWriter, r *http.Request) {
 func (c *Cluster) getDeployment(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	c.query(w, r, func() (any, error) {
+		if len(id) != 36 {
+			return nil, lookupFailed("deployment")
+		}
 		d := c.deployByID[id]
 		if d == nil {
 			return nil, notFound("deployment not found")
@@ -863,7 +885,10 @@ type nodeEvalResponse struct {
 // evaluateNode evaluates every job with allocations on a node.
 func (c *Cluster) evaluateNode(w http.ResponseWriter, r *http.Request) {
 	c.write(w, func() (any, error) {
-		n := c.findNode(r.PathValue("id"))
+		n, err := c.apiNode(r.PathValue("id"))
+		if err != nil {
+			return nil, err
+		}
 		if n == nil {
 			return nil, rpcError("node not found")
 		}

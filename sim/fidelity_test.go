@@ -1,0 +1,787 @@
+package sim_test
+
+// The fidelity suite checks, through the real nomad/api client, every call
+// foreshape's act half makes (job register with priority, constraints,
+// affinities and meta; scale and its refusal during a deployment;
+// allocation stop and where the replacement lands; node drain with a
+// deadline honouring the job's migrate block; eligibility; deregister and
+// purge; blocking queries on allocations and deployments; the error codes
+// and bodies of the failure cases) against the simulator, and against a
+// real Nomad when NOMAD_ADDR is set. Where the two disagree the simulator
+// is wrong.
+//
+// The real Nomad must be a dev agent with raw_exec enabled and one ready
+// node, which the checks drain and fill for a while (they restore it):
+// use one no other test relies on meanwhile.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/nomad/api"
+
+	"github.com/foreshape/foreshape/sim"
+)
+
+// fidelityScenario is shaped like a Nomad dev agent: one ready node in dc1,
+// node pool default, no node class.
+const fidelityScenario = `
+name    = "fidelity"
+seed    = 11
+start   = "2026-01-05T09:00:00Z"
+tick    = "1s"
+startup = "1s"
+
+datacenter "dc1" {
+  bandwidth = 1000
+}
+
+nodes "vm" {
+  datacenter = "dc1"
+  count      = 1
+  cpu        = 4600
+  memory     = 24105
+  iops       = 1000
+  cores      = 2
+}
+`
+
+// simSpeed runs the simulator's clock this many times faster than the wall.
+const simSpeed = 10
+
+// cluster is the Nomad a check runs against.
+type cluster struct {
+	name   string
+	client *api.Client
+	sim    *sim.Cluster // nil for a real Nomad
+	node   *api.Node    // the ready node the checks use
+}
+
+var jobSeq atomic.Int64
+
+// jobID returns a job ID unique to this run.
+func (c *cluster) jobID(what string) string {
+	return fmt.Sprintf("fidelity-%s-%d-%d", what, os.Getpid(), jobSeq.Add(1))
+}
+
+type logWriter struct{ t *testing.T }
+
+func (w logWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+// forEachNomad runs check against the simulator and, when NOMAD_ADDR is
+// set, against that Nomad.
+func forEachNomad(t *testing.T, check func(t *testing.T, c *cluster)) {
+	t.Run("sim", func(t *testing.T) {
+		sc, err := sim.ParseScenario([]byte(fidelityScenario), "fidelity.hcl")
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := sim.New(sc, sim.Options{Logger: hclog.New(&hclog.LoggerOptions{Output: logWriter{t}, Level: hclog.Info})})
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv := httptestServer(t, s.Handler())
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { defer close(done); _ = s.Run(ctx, simSpeed) }()
+		t.Cleanup(func() { cancel(); <-done })
+		check(t, newCluster(t, "sim", srv, s))
+	})
+	t.Run("nomad", func(t *testing.T) {
+		addr := os.Getenv("NOMAD_ADDR")
+		if addr == "" {
+			t.Skip("NOMAD_ADDR is not set: checked against the simulator only. Set it to a Nomad dev agent with raw_exec " +
+				"enabled (its one node is drained and filled for a while) to check the simulator against a real Nomad.")
+		}
+		check(t, newCluster(t, "nomad", addr, nil))
+	})
+}
+
+func newCluster(t *testing.T, name, addr string, s *sim.Cluster) *cluster {
+	t.Helper()
+	client, err := api.NewClient(&api.Config{Address: addr, SecretID: os.Getenv("NOMAD_TOKEN")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nodes, _, err := client.Nodes().List(nil)
+	if err != nil {
+		t.Fatalf("list nodes of %s: %v", addr, err)
+	}
+	for _, n := range nodes {
+		if n.Status == api.NodeStatusReady && n.SchedulingEligibility == api.NodeSchedulingEligible && n.Datacenter == "dc1" {
+			node, _, err := client.Nodes().Info(n.ID, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return &cluster{name: name, client: client, sim: s, node: node}
+		}
+	}
+	t.Fatalf("%s has no ready, eligible node in dc1", addr)
+	return nil
+}
+
+// sleepJob is a service job of one group "g" running raw_exec sleeps of
+// cpu MHz and mem MB each.
+func sleepJob(id string, count, cpu, mem, priority int) *api.Job {
+	j := api.NewServiceJob(id, id, "global", priority)
+	j.Datacenters = []string{"dc1"}
+	tg := api.NewTaskGroup("g", count)
+	tg.AddTask(api.NewTask("sleep", "raw_exec").SetConfig("command", "/bin/sleep").SetConfig("args", []string{"3600"}).
+		Require(&api.Resources{CPU: new(cpu), MemoryMB: new(mem)}))
+	j.AddTaskGroup(tg)
+	// Short deployments and no restarts keep the checks quick.
+	j.Update = &api.UpdateStrategy{MaxParallel: new(1), MinHealthyTime: new(time.Second),
+		HealthyDeadline: new(30 * time.Second), ProgressDeadline: new(time.Minute)}
+	return j
+}
+
+// register registers j and purges it when the test ends.
+func (c *cluster) register(t *testing.T, j *api.Job) *api.JobRegisterResponse {
+	t.Helper()
+	resp, _, err := c.client.Jobs().Register(j, nil)
+	if err != nil {
+		t.Fatalf("register %s: %v", *j.ID, err)
+	}
+	t.Cleanup(func() { _, _, _ = c.client.Jobs().Deregister(*j.ID, true, nil) })
+	return resp
+}
+
+const waitLimit = 90 * time.Second
+
+// waitAllocs follows the job's allocations with blocking queries until ok
+// holds, and returns them.
+func (c *cluster) waitAllocs(t *testing.T, jobID, what string, ok func([]*api.AllocationListStub) bool) []*api.AllocationListStub {
+	t.Helper()
+	deadline := time.Now().Add(waitLimit)
+	var index uint64
+	for {
+		allocs, meta, err := c.client.Jobs().Allocations(jobID, true, &api.QueryOptions{WaitIndex: index, WaitTime: 5 * time.Second})
+		if err != nil {
+			t.Fatalf("allocations of %s: %v", jobID, err)
+		}
+		if ok(allocs) {
+			return allocs
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: allocations of %s never %s: %s", c.name, jobID, what, describe(allocs))
+		}
+		index = meta.LastIndex
+	}
+}
+
+// waitJob follows the job with blocking queries until ok holds.
+func (c *cluster) waitJob(t *testing.T, jobID, what string, ok func(*api.Job) bool) *api.Job {
+	t.Helper()
+	deadline := time.Now().Add(waitLimit)
+	var index uint64
+	for {
+		j, meta, err := c.client.Jobs().Info(jobID, &api.QueryOptions{WaitIndex: index, WaitTime: 5 * time.Second})
+		if err != nil {
+			t.Fatalf("job %s: %v", jobID, err)
+		}
+		if ok(j) {
+			return j
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: job %s never %s (status %s)", c.name, jobID, what, *j.Status)
+		}
+		index = meta.LastIndex
+	}
+}
+
+// waitNode follows the check's node until ok holds.
+func (c *cluster) waitNode(t *testing.T, what string, ok func(*api.Node) bool) *api.Node {
+	t.Helper()
+	deadline := time.Now().Add(waitLimit)
+	var index uint64
+	for {
+		n, meta, err := c.client.Nodes().Info(c.node.ID, &api.QueryOptions{WaitIndex: index, WaitTime: 5 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok(n) {
+			return n
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: node never %s: drain %+v, eligibility %s, last drain %+v", c.name, what, n.DrainStrategy, n.SchedulingEligibility, n.LastDrain)
+		}
+		index = meta.LastIndex
+	}
+}
+
+func describe(allocs []*api.AllocationListStub) string {
+	var parts []string
+	for _, a := range allocs {
+		parts = append(parts, fmt.Sprintf("%s %s/%s on %s", a.ID[:8], a.DesiredStatus, a.ClientStatus, a.NodeName))
+	}
+	return "[" + strings.Join(parts, ", ") + "]"
+}
+
+func count(allocs []*api.AllocationListStub, f func(*api.AllocationListStub) bool) int {
+	n := 0
+	for _, a := range allocs {
+		if f(a) {
+			n++
+		}
+	}
+	return n
+}
+
+func running(a *api.AllocationListStub) bool {
+	return a.DesiredStatus == api.AllocDesiredStatusRun && a.ClientStatus == api.AllocClientStatusRunning
+}
+
+func stopping(a *api.AllocationListStub) bool { return a.DesiredStatus == api.AllocDesiredStatusStop }
+
+func pending(a *api.AllocationListStub) bool {
+	return a.DesiredStatus == api.AllocDesiredStatusRun && a.ClientStatus == api.AllocClientStatusPending
+}
+
+// response is a failed call's status code and body.
+func response(err error) (int, string) {
+	var ure api.UnexpectedResponseError
+	if errors.As(err, &ure) {
+		return ure.StatusCode(), strings.TrimSpace(ure.Body())
+	}
+	return 0, ""
+}
+
+// A job registers with its priority, constraints, affinities and meta, and
+// its allocations run on the node.
+func TestFidelityRegister(t *testing.T) {
+	forEachNomad(t, func(t *testing.T, c *cluster) {
+		id := c.jobID("register")
+		j := sleepJob(id, 2, 100, 64, 30)
+		j.Meta = map[string]string{"foreshape_owner": "cluster-1", "foreshape_request": "mr-1"}
+		j.Constraints = []*api.Constraint{
+			api.NewConstraint("${node.datacenter}", "=", "dc1"),
+			api.NewConstraint("${node.pool}", "=", "default"),
+			api.NewConstraint("${node.class}", "!=", "gpu"),
+		}
+		j.Affinities = []*api.Affinity{api.NewAffinity("${node.unique.id}", "=", c.node.ID, 50)}
+		resp := c.register(t, j)
+		if resp.EvalID == "" || resp.JobModifyIndex == 0 {
+			t.Errorf("register response = %+v, want an evaluation and an index", resp)
+		}
+		got, _, err := c.client.Jobs().Info(id, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if *got.Priority != 30 || got.Meta["foreshape_request"] != "mr-1" || *got.Type != api.JobTypeService || *got.Version != 0 {
+			t.Errorf("job = priority %d meta %v type %s version %d", *got.Priority, got.Meta, *got.Type, *got.Version)
+		}
+		var cons []string
+		for _, k := range got.Constraints {
+			cons = append(cons, k.LTarget+" "+k.Operand+" "+k.RTarget)
+		}
+		if fmt.Sprint(cons) != "[${node.datacenter} = dc1 ${node.pool} = default ${node.class} != gpu]" {
+			t.Errorf("constraints = %v", cons)
+		}
+		if len(got.Affinities) != 1 || got.Affinities[0].RTarget != c.node.ID || *got.Affinities[0].Weight != 50 {
+			t.Errorf("affinities = %+v", got.Affinities)
+		}
+		allocs := c.waitAllocs(t, id, "ran twice", func(as []*api.AllocationListStub) bool { return count(as, running) == 2 })
+		for _, a := range allocs {
+			if a.NodeID != c.node.ID || a.JobVersion != 0 || a.TaskGroup != "g" {
+				t.Errorf("allocation %+v", a)
+			}
+		}
+		c.waitJob(t, id, "ran", func(j *api.Job) bool { return *j.Status == "running" })
+
+		// Registering the same job again with EnforceIndex and a stale index
+		// is refused.
+		_, _, err = c.client.Jobs().EnforceRegister(j, 1, nil)
+		if code, body := response(err); code != http.StatusInternalServerError ||
+			!strings.Contains(body, "Enforcing job modify index 1: job exists with conflicting job modify index") {
+			t.Errorf("stale EnforceIndex: %d %q", code, body)
+		}
+	})
+}
+
+// A placeholder (a low-priority job of sleeps) holds capacity like any job:
+// what does not fit beside it waits in a blocked evaluation, and is placed
+// as soon as the placeholder is scaled down.
+func TestFidelityPlaceholderHoldsCapacity(t *testing.T) {
+	forEachNomad(t, func(t *testing.T, c *cluster) {
+		free := freeMemory(t, c)
+		hold := c.jobID("placeholder")
+		ph := sleepJob(hold, 1, 50, free-200, 10)
+		ph.Meta = map[string]string{"foreshape_reservation": "res-1"}
+		ph.Constraints = []*api.Constraint{api.NewConstraint("${node.datacenter}", "=", "dc1")}
+		// No update block: a deployment would block the hand-over by
+		// scaling until it ends.
+		ph.Update = &api.UpdateStrategy{MaxParallel: new(0)}
+		c.register(t, ph)
+		c.waitAllocs(t, hold, "ran", func(as []*api.AllocationListStub) bool { return count(as, running) == 1 })
+
+		work := c.jobID("work")
+		c.register(t, sleepJob(work, 1, 50, 400, 50))
+		// The work does not fit: a blocked evaluation waits for capacity.
+		sum := waitSummary(t, c, work, func(s *api.JobSummary) bool { return s.Summary["g"].Queued == 1 })
+		if sum.Summary["g"].Running != 0 {
+			t.Errorf("summary = %+v", sum.Summary["g"])
+		}
+		evals, _, err := c.client.Jobs().Evaluations(work, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var blocked, failed bool
+		for _, e := range evals {
+			blocked = blocked || e.Status == api.EvalStatusBlocked
+			if m := e.FailedTGAllocs["g"]; m != nil && m.DimensionExhausted["memory"] > 0 {
+				failed = true
+			}
+		}
+		if !blocked || !failed {
+			t.Errorf("evaluations of the work: blocked %v, memory exhausted %v: %s", blocked, failed, describeEvals(evals))
+		}
+		// Hand-over: scale the placeholder down; the work is placed.
+		if _, _, err := c.client.Jobs().Scale(hold, "g", new(0), "hand over to "+work, false, nil, nil); err != nil {
+			t.Fatalf("scale the placeholder down: %v", err)
+		}
+		c.waitAllocs(t, work, "ran after the hand-over", func(as []*api.AllocationListStub) bool { return count(as, running) == 1 })
+		c.waitAllocs(t, hold, "stopped", func(as []*api.AllocationListStub) bool { return count(as, stopping) == 1 })
+	})
+}
+
+// freeMemory is the node's memory not held by running allocations.
+func freeMemory(t *testing.T, c *cluster) int {
+	t.Helper()
+	n, _, err := c.client.Nodes().Info(c.node.ID, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	free := int(n.NodeResources.Memory.MemoryMB)
+	if n.ReservedResources != nil {
+		free -= int(n.ReservedResources.Memory.MemoryMB)
+	}
+	allocs, _, err := c.client.Nodes().Allocations(c.node.ID, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range allocs {
+		if a.DesiredStatus == api.AllocDesiredStatusRun && !a.ClientTerminalStatus() && a.AllocatedResources != nil {
+			for _, tr := range a.AllocatedResources.Tasks {
+				free -= int(tr.Memory.MemoryMB)
+			}
+		}
+	}
+	return free
+}
+
+func waitSummary(t *testing.T, c *cluster, jobID string, ok func(*api.JobSummary) bool) *api.JobSummary {
+	t.Helper()
+	deadline := time.Now().Add(waitLimit)
+	var index uint64
+	for {
+		s, meta, err := c.client.Jobs().Summary(jobID, &api.QueryOptions{WaitIndex: index, WaitTime: 5 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok(s) {
+			return s
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: summary of %s never as wanted: %+v", c.name, jobID, s.Summary)
+		}
+		index = meta.LastIndex
+	}
+}
+
+func describeEvals(evals []*api.Evaluation) string {
+	var parts []string
+	for _, e := range evals {
+		parts = append(parts, fmt.Sprintf("%s %s by %s failed %v", e.ID[:8], e.Status, e.TriggeredBy, e.FailedTGAllocs))
+	}
+	return strings.Join(parts, "; ")
+}
+
+// Scaling is refused while the job's deployment is active, with no
+// scaling event; after the deployment it raises the job's version and
+// records the event with foreshape's message and meta.
+func TestFidelityScale(t *testing.T) {
+	forEachNomad(t, func(t *testing.T, c *cluster) {
+		id := c.jobID("scale")
+		j := sleepJob(id, 1, 50, 32, 50)
+		j.TaskGroups[0].Scaling = &api.ScalingPolicy{Min: new(int64(0)), Max: new(int64(3))}
+		j.Update.MinHealthyTime = new(5 * time.Second)
+		c.register(t, j)
+		// The scheduler creates the deployment when it places the job.
+		d := waitLatestDeployment(t, c, id)
+		_, _, err := c.client.Jobs().Scale(id, "g", new(2), "early", false, map[string]any{"foreshape_request_id": "s-1"}, nil)
+		if code, body := response(err); code != http.StatusBadRequest || body != "job scaling blocked due to active deployment" {
+			t.Fatalf("scale during the deployment: %d %q (deployment %s)", code, body, d.Status)
+		}
+		st, _, err := c.client.Jobs().ScaleStatus(id, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if evs := st.TaskGroups["g"].Events; len(evs) != 0 {
+			t.Errorf("a refused scale left events: %+v", evs)
+		}
+		// Follow the deployment with blocking queries until it ends.
+		d = waitDeployment(t, c, d.ID, func(d *api.Deployment) bool { return d.Status != api.DeploymentStatusRunning })
+		if d.Status != api.DeploymentStatusSuccessful {
+			t.Fatalf("deployment ended %s: %s", d.Status, d.StatusDescription)
+		}
+		resp, _, err := c.client.Jobs().Scale(id, "g", new(2), "p90 over the line", false, map[string]any{"foreshape_request_id": "s-1"}, nil)
+		if err != nil {
+			t.Fatalf("scale after the deployment: %v", err)
+		}
+		if resp.EvalID == "" {
+			t.Errorf("scale response = %+v", resp)
+		}
+		got, _, _ := c.client.Jobs().Info(id, nil)
+		if *got.Version != 1 || *got.TaskGroups[0].Count != 2 {
+			t.Errorf("after scaling: version %d count %d, want 1 and 2", *got.Version, *got.TaskGroups[0].Count)
+		}
+		st, _, _ = c.client.Jobs().ScaleStatus(id, nil)
+		evs := st.TaskGroups["g"].Events
+		if len(evs) != 1 || evs[0].Count == nil || *evs[0].Count != 2 || evs[0].PreviousCount != 1 || evs[0].Error ||
+			evs[0].Message != "p90 over the line" || evs[0].Meta["foreshape_request_id"] != "s-1" || evs[0].EvalID == nil {
+			t.Errorf("scaling events = %+v", evs)
+		}
+		c.waitAllocs(t, id, "ran twice", func(as []*api.AllocationListStub) bool { return count(as, running) == 2 })
+		for _, tc := range []struct {
+			group string
+			count int
+			code  int
+			body  string
+		}{
+			{"g", 4, 400, "group count was greater than scaling policy maximum: 4 > 3"},
+			{"h", 1, 400, `task group "h" specified for scaling does not exist in job`},
+		} {
+			_, _, err := c.client.Jobs().Scale(id, tc.group, new(tc.count), "", false, nil, nil)
+			if code, body := response(err); code != tc.code || body != tc.body {
+				t.Errorf("scale %s to %d: %d %q, want %d %q", tc.group, tc.count, code, body, tc.code, tc.body)
+			}
+		}
+	})
+}
+
+func waitLatestDeployment(t *testing.T, c *cluster, jobID string) *api.Deployment {
+	t.Helper()
+	deadline := time.Now().Add(waitLimit)
+	var index uint64
+	for {
+		d, meta, err := c.client.Jobs().LatestDeployment(jobID, &api.QueryOptions{WaitIndex: index, WaitTime: 5 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d != nil {
+			return d
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: job %s has no deployment", c.name, jobID)
+		}
+		index = meta.LastIndex
+	}
+}
+
+func waitDeployment(t *testing.T, c *cluster, id string, ok func(*api.Deployment) bool) *api.Deployment {
+	t.Helper()
+	deadline := time.Now().Add(waitLimit)
+	var index uint64
+	for {
+		d, meta, err := c.client.Deployments().Info(id, &api.QueryOptions{WaitIndex: index, WaitTime: 5 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok(d) {
+			return d
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: deployment %s stayed %s", c.name, id, d.Status)
+		}
+		if meta.LastIndex < index {
+			t.Fatalf("blocking query went back: index %d after %d", meta.LastIndex, index)
+		}
+		index = meta.LastIndex
+	}
+}
+
+// Stopping an allocation migrates it: the old one is told to stop with a
+// migrate transition and its replacement, linked both ways, runs on an
+// eligible node.
+func TestFidelityStopAllocation(t *testing.T) {
+	forEachNomad(t, func(t *testing.T, c *cluster) {
+		id := c.jobID("stop")
+		c.register(t, sleepJob(id, 2, 50, 32, 50))
+		allocs := c.waitAllocs(t, id, "ran twice", func(as []*api.AllocationListStub) bool { return count(as, running) == 2 })
+		old := allocs[0].ID
+		resp, err := c.client.Allocations().Stop(&api.Allocation{ID: old}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.EvalID == "" {
+			t.Errorf("stop response = %+v", resp)
+		}
+		// The stop marks the allocation for migration at once; the
+		// evaluation that stops it and places its replacement runs after
+		// the answer (in Nomad, milliseconds later).
+		a, _, err := c.client.Allocations().Info(old, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a.DesiredTransition.Migrate == nil || !*a.DesiredTransition.Migrate {
+			t.Errorf("stopped allocation: transition %+v, want migrate", a.DesiredTransition)
+		}
+		allocs = c.waitAllocs(t, id, "replaced the stopped one", func(as []*api.AllocationListStub) bool {
+			return count(as, running) == 2 && count(as, func(x *api.AllocationListStub) bool { return x.ID == old && x.ClientStatus == api.AllocClientStatusComplete }) == 1
+		})
+		full := make(map[string]*api.Allocation)
+		for _, x := range allocs {
+			f, _, err := c.client.Allocations().Info(x.ID, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			full[x.ID] = f
+		}
+		var replacement *api.Allocation
+		for _, f := range full {
+			if f.PreviousAllocation == old {
+				replacement = f
+			}
+		}
+		if replacement == nil {
+			t.Fatalf("no allocation names %s as its previous one: %s", old[:8], describe(allocs))
+		}
+		if full[old].NextAllocation != replacement.ID || replacement.NodeID != c.node.ID || replacement.ClientStatus != api.AllocClientStatusRunning {
+			t.Errorf("replacement %s on %s (%s); old's next %q", replacement.ID[:8], replacement.NodeName, replacement.ClientStatus, full[old].NextAllocation)
+		}
+	})
+}
+
+// A drain with a deadline stops the job's allocations as its migrate block
+// allows (one at a time here, and the replacements have nowhere to go), forces
+// the rest at the deadline, leaves the node ineligible when it completes,
+// and refuses eligibility while it runs.
+func TestFidelityDrain(t *testing.T) {
+	forEachNomad(t, func(t *testing.T, c *cluster) {
+		id := c.jobID("drain")
+		j := sleepJob(id, 3, 50, 32, 50)
+		j.TaskGroups[0].Migrate = &api.MigrateStrategy{MaxParallel: new(1), MinHealthyTime: new(time.Second),
+			HealthyDeadline: new(20 * time.Second)}
+		c.register(t, j)
+		c.waitAllocs(t, id, "ran three times", func(as []*api.AllocationListStub) bool { return count(as, running) == 3 })
+		t.Cleanup(func() {
+			_, _ = c.client.Nodes().UpdateDrain(c.node.ID, nil, true, nil)
+			_, _ = c.client.Nodes().ToggleEligibility(c.node.ID, true, nil)
+		})
+		const deadline = 15 * time.Second
+		resp, err := c.client.Nodes().UpdateDrain(c.node.ID, &api.DrainSpec{Deadline: deadline}, false, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.NodeModifyIndex == 0 {
+			t.Errorf("drain response = %+v", resp)
+		}
+		n, _, err := c.client.Nodes().Info(c.node.ID, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n.DrainStrategy == nil || n.SchedulingEligibility != api.NodeSchedulingIneligible || n.LastDrain == nil ||
+			n.LastDrain.Status != api.DrainStatusDraining || !n.Drain {
+			t.Fatalf("draining node: strategy %+v eligibility %s last %+v", n.DrainStrategy, n.SchedulingEligibility, n.LastDrain)
+		}
+		if got := n.DrainStrategy.ForceDeadline.Sub(n.LastDrain.StartedAt); got < deadline-time.Second || got > deadline+time.Second {
+			t.Errorf("force deadline %v after the drain started, want %v", got, deadline)
+		}
+		_, err = c.client.Nodes().ToggleEligibility(c.node.ID, true, nil)
+		if code, body := response(err); code != http.StatusInternalServerError || !strings.Contains(body, "can not set node's scheduling eligibility to eligible while it is draining") {
+			t.Errorf("eligible while draining: %d %q", code, body)
+		}
+		// Before the deadline the migrate block's max_parallel holds: one
+		// allocation is migrated, its replacement cannot be placed, so no
+		// second one is stopped.
+		allocs := c.waitAllocs(t, id, "began migrating", func(as []*api.AllocationListStub) bool { return count(as, stopping) >= 1 })
+		if n := count(allocs, stopping); n != 1 {
+			t.Errorf("%d allocations stopped at once, want 1 (migrate max_parallel): %s", n, describe(allocs))
+		}
+		// At the deadline the rest are stopped and the drain completes; the
+		// node stays ineligible.
+		c.waitAllocs(t, id, "all stopped", func(as []*api.AllocationListStub) bool {
+			return count(as, func(a *api.AllocationListStub) bool { return a.NodeID == c.node.ID && running(a) }) == 0
+		})
+		n = c.waitNode(t, "finished draining", func(n *api.Node) bool { return n.DrainStrategy == nil })
+		if n.SchedulingEligibility != api.NodeSchedulingIneligible || n.LastDrain.Status != api.DrainStatusComplete || n.Drain {
+			t.Errorf("drained node: eligibility %s last %+v", n.SchedulingEligibility, n.LastDrain)
+		}
+		waitSummary(t, c, id, func(s *api.JobSummary) bool { return s.Summary["g"].Queued == 3 && s.Summary["g"].Running == 0 })
+		// Eligible again: the queued replacements are placed.
+		if _, err := c.client.Nodes().ToggleEligibility(c.node.ID, true, nil); err != nil {
+			t.Fatal(err)
+		}
+		c.waitAllocs(t, id, "ran again", func(as []*api.AllocationListStub) bool { return count(as, running) == 3 })
+	})
+}
+
+// Deregistering stops a job and keeps it readable as stopped; purging
+// forgets it; either of an unknown job answers 200 without an evaluation.
+func TestFidelityDeregister(t *testing.T) {
+	forEachNomad(t, func(t *testing.T, c *cluster) {
+		id := c.jobID("dereg")
+		c.register(t, sleepJob(id, 1, 50, 32, 50))
+		c.waitAllocs(t, id, "ran", func(as []*api.AllocationListStub) bool { return count(as, running) == 1 })
+		evalID, _, err := c.client.Jobs().Deregister(id, false, nil)
+		if err != nil || evalID == "" {
+			t.Fatalf("deregister: %q %v", evalID, err)
+		}
+		j := c.waitJob(t, id, "died", func(j *api.Job) bool { return *j.Status == "dead" })
+		if !*j.Stop {
+			t.Errorf("deregistered job: stop %v", *j.Stop)
+		}
+		c.waitAllocs(t, id, "stopped", func(as []*api.AllocationListStub) bool {
+			return count(as, func(a *api.AllocationListStub) bool { return stopping(a) && a.ClientStatus == api.AllocClientStatusComplete }) == 1
+		})
+		if _, _, err := c.client.Jobs().Deregister(id, true, nil); err != nil {
+			t.Fatalf("purge: %v", err)
+		}
+		if _, _, err := c.client.Jobs().Info(id, nil); func() bool { code, body := response(err); return code != 404 || body != "job not found" }() {
+			t.Errorf("read a purged job: %v", err)
+		}
+		for _, purge := range []bool{false, true} {
+			evalID, _, err := c.client.Jobs().Deregister(c.jobID("never"), purge, nil)
+			if err != nil || evalID != "" {
+				t.Errorf("deregister an unknown job (purge %v): eval %q, %v; want 200 without an evaluation", purge, evalID, err)
+			}
+		}
+	})
+}
+
+// Blocking queries on allocations answer when they change, and after the
+// wait with the same index when they do not.
+func TestFidelityBlockingAllocations(t *testing.T) {
+	forEachNomad(t, func(t *testing.T, c *cluster) {
+		_, meta, err := c.client.Allocations().List(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		start := meta.LastIndex
+		_, meta, err = c.client.Allocations().List(&api.QueryOptions{WaitIndex: start, WaitTime: 300 * time.Millisecond})
+		if err != nil || meta.LastIndex != start {
+			t.Errorf("unchanged allocations: index %d, %v; want %d", meta.LastIndex, err, start)
+		}
+		done := make(chan uint64, 1)
+		go func() {
+			_, meta, err := c.client.Allocations().List(&api.QueryOptions{WaitIndex: start, WaitTime: time.Minute})
+			if err != nil {
+				t.Error(err)
+			}
+			done <- meta.LastIndex
+		}()
+		id := c.jobID("block")
+		c.register(t, sleepJob(id, 1, 50, 32, 50))
+		if idx := <-done; idx <= start {
+			t.Errorf("blocking query after a registration: index %d, want > %d", idx, start)
+		}
+	})
+}
+
+// Failure cases answer with Nomad's codes and bodies.
+func TestFidelityErrors(t *testing.T) {
+	forEachNomad(t, func(t *testing.T, c *cluster) {
+		const zero = "00000000-0000-0000-0000-000000000000"
+		for _, tc := range []struct {
+			method, path, body string
+			code               int
+			want               string
+		}{
+			{"GET", "/v1/job/nope", "", 404, "job not found"},
+			{"GET", "/v1/job/nope/scale", "", 404, "job not found"},
+			{"GET", "/v1/job/nope/deployment", "", 200, "null"},
+			{"GET", "/v1/job/nope/allocations", "", 200, "[]"},
+			{"GET", "/v1/allocation/" + zero, "", 404, "alloc not found"},
+			{"GET", "/v1/allocation/nope", "", 500, "alloc lookup failed: index error: UUID must be 36 characters"},
+			{"POST", "/v1/allocation/" + zero + "/stop", "", 404, "allocation not found"},
+			{"GET", "/v1/node/" + zero, "", 404, "node not found"},
+			{"GET", "/v1/node/" + zero + "/allocations", "", 200, "[]"},
+			{"POST", "/v1/node/" + zero + "/drain", `{"DrainSpec":{"Deadline":60000000000}}`, 500, "node not found"},
+			{"POST", "/v1/node/" + zero + "/eligibility", `{"Eligibility":"eligible"}`, 500, "node not found"},
+			{"GET", "/v1/deployment/" + zero, "", 404, "deployment not found"},
+			{"POST", "/v1/job/nope/scale", `{"Count":3,"Target":{"Group":"g"}}`, 404, `job "nope" not found`},
+			{"POST", "/v1/jobs", `{}`, 400, "Job must be specified"},
+			{"POST", "/v1/jobs", `{"Job":`, 400, "unexpected EOF"},
+			{"POST", "/v1/jobs", `{"Job":{"ID":"fidelity-bad","Name":"fidelity-bad","Type":"service","Datacenters":["dc1"]}}`, 500, "1 error occurred:\n\t* Missing job task groups"},
+			{"POST", "/v1/jobs", `{"Job":{"Name":"x"}}`, 400, "Job ID hasn't been provided"},
+			{"POST", "/v1/jobs", badJob(`"ID":""`, ""), 500, "1 error occurred:\n\t* Missing job ID"},
+			{"POST", "/v1/jobs", badJob(`"Priority":101`, ""), 500, "1 error occurred:\n\t* job priority must be between [1, 100]"},
+			{"POST", "/v1/jobs", badJob(`"Type":"weird"`, ""), 500, "1 error occurred:\n\t* Invalid job type: \"weird\""},
+			{"POST", "/v1/jobs", badJob("", `"EphemeralDisk":{"SizeMB":10}`), 500, "1 error occurred:\n\t* Task group g validation failed: 1 error occurred:\n\t* " +
+				"Task t validation failed: 1 error occurred:\n\t* 1 error occurred:\n\t* log storage (100 MB) must be less than requested disk capacity (10 MB)"},
+			{"POST", "/v1/jobs", badJob("", `"Count":-1`), 500, "1 error occurred:\n\t* Task group g validation failed: 1 error occurred:\n\t* Task group count can't be negative"},
+			{"POST", "/v1/jobs", `{"Job":{"ID":"fidelity-bad","Name":"x","Type":"service","Datacenters":["dc1"],"TaskGroups":[{"Name":"g"}]}}`, 500,
+				"1 error occurred:\n\t* Task group g validation failed: 1 error occurred:\n\t* Missing tasks for task group"},
+			{"POST", "/v1/jobs", `{"Job":{"ID":"fidelity-bad","Name":"x","Type":"service","Datacenters":["dc1"],"TaskGroups":[` + sleepGroup + `,` + sleepGroup + `]}}`, 500,
+				"1 error occurred:\n\t* Job task group 2 redefines 'g' from group 1"},
+			{"POST", "/v1/job/nope/scale", `{"Count":-1,"Target":{"Group":"g"}}`, 400, "scaling action count can't be negative"},
+			{"POST", "/v1/job/nope/scale", `{"Count":1}`, 400, "missing task group name for scaling action"},
+			{"GET", "/v1/node/vm", "", 500, "node lookup failed: index error: UUID must be 36 characters"},
+			{"POST", "/v1/node/vm/drain", `{"DrainSpec":{"Deadline":1}}`, 500, "node lookup failed: index error: UUID must be 36 characters"},
+			{"POST", "/v1/node/vm/eligibility", `{"Eligibility":"eligible"}`, 500, "node lookup failed: index error: UUID must be 36 characters"},
+			{"POST", "/v1/node/" + zero + "/eligibility", `{"Eligibility":"maybe"}`, 500, `invalid scheduling eligibility "maybe"`},
+			{"GET", "/v1/node/vm/allocations", "", 200, "[]"},
+			{"POST", "/v1/allocation/nope/stop", "", 500, "alloc lookup failed: index error: UUID must be 36 characters"},
+			{"GET", "/v1/client/allocation/nope/stats", "", 500, "alloc lookup failed: index error: UUID must be 36 characters"},
+			{"GET", "/v1/client/allocation/" + zero + "/stats", "", 404, `Unknown allocation "` + zero + `"`},
+			{"GET", "/v1/client/stats?node_id=vm", "", 500, "node lookup failed: index error: UUID must be 36 characters"},
+			{"GET", "/v1/client/stats?node_id=" + zero, "", 404, "Unknown node " + zero},
+			{"GET", "/v1/deployment/nope", "", 500, "deployment lookup failed: index error: UUID must be 36 characters"},
+			{"GET", "/v1/evaluation/nope", "", 500, "failed to lookup eval: eval lookup failed: index error: UUID must be 36 characters"},
+		} {
+			req, err := http.NewRequest(tc.method, c.client.Address()+tc.path, strings.NewReader(tc.body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tok := os.Getenv("NOMAD_TOKEN"); tok != "" && c.sim == nil {
+				req.Header.Set("X-Nomad-Token", tok)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if got := strings.TrimSpace(string(b)); resp.StatusCode != tc.code || got != tc.want {
+				t.Errorf("%s %s: %d %q, want %d %q", tc.method, tc.path, resp.StatusCode, got, tc.code, tc.want)
+			}
+		}
+	})
+}
+
+// sleepGroup is a task group "g" of one raw_exec sleep, as JSON.
+const sleepGroup = `{"Name":"g","Tasks":[{"Name":"t","Driver":"raw_exec","Config":{"command":"/bin/sleep"}}]}`
+
+// badJob is a registration of job fidelity-bad with extra job fields and
+// extra fields of its group "g".
+func badJob(jobFields, groupFields string) string {
+	group := sleepGroup
+	if groupFields != "" {
+		group = `{` + groupFields + `,` + sleepGroup[1:]
+	}
+	j := `"ID":"fidelity-bad","Name":"x","Type":"service","Datacenters":["dc1"],"TaskGroups":[` + group + `]`
+	if jobFields != "" {
+		j = j + "," + jobFields
+	}
+	return `{"Job":{` + j + `}}`
+}
+
+// httptestServer serves h on a loopback port for the test's life.
+func httptestServer(t *testing.T, h http.Handler) string {
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
