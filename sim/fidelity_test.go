@@ -540,7 +540,9 @@ func TestFidelityStopAllocation(t *testing.T) {
 			t.Errorf("stopped allocation: transition %+v, want migrate", a.DesiredTransition)
 		}
 		allocs = c.waitAllocs(t, id, "replaced the stopped one", func(as []*api.AllocationListStub) bool {
-			return count(as, running) == 2 && count(as, func(x *api.AllocationListStub) bool { return x.ID == old && x.ClientStatus == api.AllocClientStatusComplete }) == 1
+			return count(as, running) == 2 && count(as, func(x *api.AllocationListStub) bool {
+				return x.ID == old && x.ClientStatus == api.AllocClientStatusComplete
+			}) == 1
 		})
 		full := make(map[string]*api.Allocation)
 		for _, x := range allocs {
@@ -645,7 +647,9 @@ func TestFidelityDeregister(t *testing.T) {
 			t.Errorf("deregistered job: stop %v", *j.Stop)
 		}
 		c.waitAllocs(t, id, "stopped", func(as []*api.AllocationListStub) bool {
-			return count(as, func(a *api.AllocationListStub) bool { return stopping(a) && a.ClientStatus == api.AllocClientStatusComplete }) == 1
+			return count(as, func(a *api.AllocationListStub) bool {
+				return stopping(a) && a.ClientStatus == api.AllocClientStatusComplete
+			}) == 1
 		})
 		if _, _, err := c.client.Jobs().Deregister(id, true, nil); err != nil {
 			t.Fatalf("purge: %v", err)
