@@ -285,4 +285,7 @@ var funcs = template.FuncMap{
 	"add": func(a, b float64) float64 { return a + b },
 	"sub": func(a, b float64) float64 { return a - b },
 	"mul": func(a, b float64) float64 { return a * b },
+	// isTrue and isFalse tell an optional flag's three states apart.
+	"isTrue":  func(b *bool) bool { return b != nil && *b },
+	"isFalse": func(b *bool) bool { return b != nil && !*b },
 }

@@ -28,8 +28,14 @@ type fakeBackend struct {
 func (f *fakeBackend) Status(context.Context) api.Status {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	healthy, silent := true, false
 	st := api.Status{Node: "n1", State: "Leader", IsLeader: true, Leader: "n1",
-		Peers: []api.Peer{{ID: "n1", Address: "127.0.0.1:7576", Suffrage: "voter", Leader: true}}}
+		Peers: []api.Peer{
+			{ID: "n1", Address: "127.0.0.1:7576", Suffrage: "voter", Leader: true, Name: "server-a", HTTPAddress: "127.0.0.1:7575", Version: "0.1.0", Healthy: &healthy},
+			{ID: "n2", Address: "127.0.0.1:7586", Suffrage: "nonvoter", Name: "server-b", Healthy: &silent},
+		},
+		Clients: []api.ClientAgent{{NodeID: "node-1", NodeName: "web-01", Name: "client-web-01", Address: "10.0.0.5:7575", Reporting: false}},
+	}
 	if !f.cycle.IsZero() {
 		st.LastCycle = &api.Cycle{Started: f.cycle, DataTime: t0, Forecasts: len(f.forecasts)}
 	}
@@ -53,6 +59,7 @@ func (f *fakeBackend) setCycle(t time.Time) {
 func newTestServer(t *testing.T, tokens []string) (*httptest.Server, *fakeBackend) {
 	t.Helper()
 	b := &fakeBackend{forecasts: []api.Forecast{testForecast(func(f *api.Forecast) {
+		f.AgeSeconds = 180
 		f.Hotspot = &api.Hotspot{Policy: "dc2-web", Locality: "dc2", Metric: "cpu", At: t0.Add(6 * time.Minute), Line: 75, Quantile: 0.9, Probability: 0.8}
 	})}, cycle: t0}
 	h, err := New(b, Options{Tokens: func() []string { return tokens }, Poll: 5 * time.Millisecond})
@@ -86,8 +93,10 @@ func TestPagesRender(t *testing.T) {
 		path string
 		want []string
 	}{
-		{"/ui/", []string{`data-locality="dc2"`, `<polygon class="band"`, `class="hotspot"`, "auto(ets)", `class="headroom"`, "Skip to content"}},
-		{"/ui/cluster", []string{"127.0.0.1:7576", "voter", "leader"}},
+		{"/ui/", []string{`data-locality="dc2"`, `<polygon class="band"`, `class="hotspot"`, "auto(ets)", `class="headroom"`, "Skip to content",
+			"Forecast from the leader's cycle 3m0s ago."}},
+		{"/ui/cluster", []string{"127.0.0.1:7576", `data-suffrage="voter"`, `data-suffrage="nonvoter"`, "server-b", "not answering",
+			"web-01", "client-web-01", "the leader polls this node itself"}},
 		{"/ui/static/ui.css", []string{".band"}},
 		{"/ui/static/ui.js", []string{"EventSource"}},
 	} {
@@ -247,5 +256,18 @@ func TestMetricWithoutForecast(t *testing.T) {
 	code, body := get(t, srv.Client(), srv.URL+"/ui/", nil)
 	if code != http.StatusOK || !strings.Contains(body, "No forecast this cycle.") || strings.Contains(body, `class="chart-svg"`) {
 		t.Errorf("%d: want the metric listed without a chart:\n%.800s", code, body)
+	}
+}
+
+func TestFreshForecastsSayNoAge(t *testing.T) {
+	b := &fakeBackend{forecasts: []api.Forecast{testForecast(func(f *api.Forecast) { f.AgeSeconds = 30 })}, cycle: t0}
+	h, err := New(b, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	if _, body := get(t, srv.Client(), srv.URL+"/ui/", nil); strings.Contains(body, "Forecast from the leader") {
+		t.Error("a forecast 30 s old is flagged as old")
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/foreshape/foreshape/agent/api"
 )
@@ -20,6 +21,9 @@ type localityView struct {
 	// Reservations held and requests moving into or out of the locality.
 	Reservations []api.Reservation
 	Requests     []api.MigrationRequest
+	// Age is how old the leader's forecast was when this server answered
+	// (followers); empty when fresh.
+	Age string
 }
 
 // metricView is one chart with what it is drawn from.
@@ -36,6 +40,10 @@ type metricView struct {
 	// Note says why a metric has no chart this cycle.
 	Note string
 }
+
+// staleAfter is the forecast age from which a panel says how old it is:
+// two cycles of the shortest step the policies accept.
+const staleAfter = 2 * time.Minute
 
 // actState is what the act half adds to the Localities page.
 type actState struct {
@@ -95,6 +103,9 @@ func buildLocalities(fs []api.Forecast, pols []api.Policy, act actState) localit
 				if !api.Finished(mr.State) && (samePlace(mr.Source, f.Locality) || samePlace(mr.Target, f.Locality)) {
 					lv.Requests = append(lv.Requests, mr)
 				}
+			}
+			if f.AgeSeconds >= staleAfter.Seconds() {
+				lv.Age = (time.Duration(f.AgeSeconds) * time.Second).String()
 			}
 			v.Panels = append(v.Panels, lv)
 		}
