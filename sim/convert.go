@@ -49,8 +49,17 @@ func (n *node) eligibility() string {
 	return api.NodeSchedulingIneligible
 }
 
+// drivers are the task drivers every simulated node reports healthy: those
+// of the scenario's workloads (exec) and of foreshape's placeholders
+// (raw_exec for tests, docker in production). The scheduler does not check
+// them.
 func drivers(at time.Time) map[string]*api.DriverInfo {
-	return map[string]*api.DriverInfo{"exec": {Detected: true, Healthy: true, HealthDescription: "Healthy", UpdateTime: at}}
+	out := map[string]*api.DriverInfo{}
+	for _, d := range []string{"docker", "exec", "raw_exec"} {
+		out[d] = &api.DriverInfo{Detected: true, Healthy: true, HealthDescription: "Healthy", UpdateTime: at,
+			Attributes: map[string]string{"driver." + d: "true"}}
+	}
+	return out
 }
 
 func (c *Cluster) nodeStub(n *node, withResources bool) *api.NodeListStub {
