@@ -301,6 +301,26 @@ func TestFidelityRegister(t *testing.T) {
 		}
 		c.waitJob(t, id, "ran", func(j *api.Job) bool { return *j.Status == "running" })
 
+		// Adding an affinity (the affinity strategy) updates the job in
+		// place: a new version, the same allocations, which now carry it.
+		before := map[string]bool{}
+		for _, a := range allocs {
+			before[a.ID] = true
+		}
+		j.Affinities = append(j.Affinities, api.NewAffinity("${node.datacenter}", "=", "dc1", 80))
+		if _, _, err := c.client.Jobs().Register(j, nil); err != nil {
+			t.Fatal(err)
+		}
+		allocs = c.waitAllocs(t, id, "moved to version 1", func(as []*api.AllocationListStub) bool {
+			return count(as, func(a *api.AllocationListStub) bool { return running(a) && a.JobVersion == 1 }) == 2
+		})
+		for _, a := range allocs {
+			if !before[a.ID] {
+				t.Errorf("an affinity change replaced allocations: %s", describe(allocs))
+				break
+			}
+		}
+
 		// Registering the same job again with EnforceIndex and a stale index
 		// is refused.
 		_, _, err = c.client.Jobs().EnforceRegister(j, 1, nil)

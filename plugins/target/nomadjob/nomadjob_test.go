@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -292,5 +293,57 @@ func TestScaleGivesUpAfterDeploymentWait(t *testing.T) {
 	_, err = tg.Scale(context.Background(), target.Action{ID: "x", Direction: target.Up, Amount: 1, Count: 3})
 	if !errors.Is(err, target.ErrRefused) || !strings.Contains(err.Error(), "still active after deployment_wait") {
 		t.Errorf("err = %v, want a refusal naming deployment_wait", err)
+	}
+}
+
+// Against a real Nomad (NOMAD_ADDR, a dev agent with raw_exec): a scale
+// during the job's first deployment is refused by Nomad, waited out and
+// retried.
+func TestScaleWaitsForDeploymentOnNomad(t *testing.T) {
+	addr := os.Getenv("NOMAD_ADDR")
+	if addr == "" {
+		t.Skip("NOMAD_ADDR is not set: the deployment refusal was checked against the simulator only")
+	}
+	client, err := api.NewClient(&api.Config{Address: addr, SecretID: os.Getenv("NOMAD_TOKEN")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := fmt.Sprintf("foreshape-target-test-%d", os.Getpid())
+	j := webJob(id, 1, true)
+	j.Update.MinHealthyTime = new(5 * time.Second)
+	if _, _, err := client.Jobs().Register(j, nil); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _, _, _ = client.Jobs().Deregister(id, true, nil) })
+	// Nomad's scheduler creates the deployment shortly after the
+	// registration.
+	var index uint64
+	for deadline := time.Now().Add(time.Minute); ; {
+		d, meta, err := client.Jobs().LatestDeployment(id, &api.QueryOptions{WaitIndex: index, WaitTime: 5 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d != nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no deployment")
+		}
+		index = meta.LastIndex
+	}
+	tg, err := New(&Config{Job: id, Group: "web", DeploymentWait: 2 * time.Minute}, target.Env{Nomad: client, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := tg.Scale(context.Background(), target.Action{ID: "real-1", Direction: target.Up, Amount: 1, Count: 2, Reason: "test"})
+	if err != nil {
+		t.Fatalf("scale: %v", err)
+	}
+	if res.Attempts != 2 || len(res.Notes) != 1 || !strings.Contains(res.Notes[0], "successful") {
+		t.Errorf("result = %+v, want a retry after the deployment", res)
+	}
+	st, err := tg.Status(context.Background())
+	if err != nil || !st.CountKnown || st.Count != 2 {
+		t.Errorf("status = %+v, %v", st, err)
 	}
 }
