@@ -98,14 +98,9 @@ func (c *QueueListCommand) Run(args []string) int {
 		return c.UsageError("queue list", "queue list takes no arguments")
 	}
 	opts := &api.QueueOptions{Locality: *locality}
-	if *states != "" {
-		for _, s := range strings.Split(*states, ",") {
-			s = strings.TrimSpace(s)
-			if !contains(api.States, s) {
-				return c.UsageError("queue list", fmt.Sprintf("-state: %q is not one of %s", s, strings.Join(api.States, ", ")))
-			}
-			opts.States = append(opts.States, s)
-		}
+	var err error
+	if opts.States, err = parseStates(*states); err != nil {
+		return c.UsageError("queue list", err.Error())
 	}
 	q, err := cf.client().Queue(c.Ctx, opts)
 	if err != nil {
@@ -116,6 +111,22 @@ func (c *QueueListCommand) Run(args []string) int {
 	}
 	fmt.Fprint(c.Out, renderQueue(q))
 	return ExitOK
+}
+
+// parseStates reads -state: request states, comma-separated.
+func parseStates(v string) ([]string, error) {
+	if v == "" {
+		return nil, nil
+	}
+	var out []string
+	for _, s := range strings.Split(v, ",") {
+		s = strings.TrimSpace(s)
+		if !contains(api.States, s) {
+			return nil, fmt.Errorf("-state: %q is not one of %s", s, strings.Join(api.States, ", "))
+		}
+		out = append(out, s)
+	}
+	return out, nil
 }
 
 func contains(list []string, s string) bool {

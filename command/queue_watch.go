@@ -68,14 +68,9 @@ func (c *QueueWatchCommand) Run(args []string) int {
 		return c.UsageError("queue watch", "-retry must be positive")
 	}
 	opts := api.QueueOptions{Locality: *locality}
-	if *states != "" {
-		for _, s := range strings.Split(*states, ",") {
-			s = strings.TrimSpace(s)
-			if !contains(api.States, s) {
-				return c.UsageError("queue watch", fmt.Sprintf("-state: %q is not one of %s", s, strings.Join(api.States, ", ")))
-			}
-			opts.States = append(opts.States, s)
-		}
+	var err error
+	if opts.States, err = parseStates(*states); err != nil {
+		return c.UsageError("queue watch", err.Error())
 	}
 	terminal := c.terminal
 	if terminal == nil {
