@@ -59,8 +59,12 @@ type Scenario struct {
 	// with the drain events, to every controller it compares).
 	Migrations []MigrationSpec
 	// SLO is the latency objective the ground truth measures services by.
-	SLO    SLOSpec
-	Faults Faults
+	SLO SLOSpec
+	// ObserveEvery is how often controllers that drive the cluster read
+	// its utilisation (foreshape sim run; zero means every minute). The
+	// sim itself ignores it.
+	ObserveEvery time.Duration
+	Faults       Faults
 	// PublishAllocationMetrics adds per-allocation gauges to /v1/metrics,
 	// as Nomad's telemetry setting of that name does (default true).
 	PublishAllocationMetrics bool
@@ -151,6 +155,11 @@ type EventSpec struct {
 	// lets Nomad's scheduler decide; controllers that move the work
 	// themselves (foreshape sim run) read it.
 	Target string
+	// Announced marks a surge operators know of ahead (a campaign, a
+	// launch): the sim applies it like any other, and controllers that
+	// plan may be told of it (foreshape sim run declares it in foreshape's
+	// policies as a peak schedule).
+	Announced bool
 }
 
 // MigrationSpec is a declared wave of moves: Count allocations (all that
@@ -294,6 +303,9 @@ func (sc *Scenario) Validate() error {
 		if e.Target != "" && (e.Kind != EventDrain || !dcs[e.Target]) {
 			return fmt.Errorf("event %q: target %q must be a declared datacenter, on a drain", e.Name, e.Target)
 		}
+		if e.Announced && e.Kind != EventSurge {
+			return fmt.Errorf("event %q: only a surge can be announced", e.Name)
+		}
 	}
 	for _, m := range sc.Migrations {
 		if !dcs[m.From] || !dcs[m.To] {
@@ -344,6 +356,7 @@ type rawScenario struct {
 	Jobs         []rawJob       `hcl:"job,block"`
 	Events       []rawEvent     `hcl:"event,block"`
 	Migrations   []rawMigration `hcl:"migration,block"`
+	ObserveEvery hcl.Expression `hcl:"observe_every,optional"`
 	SLO          *rawSLO        `hcl:"slo,block"`
 	Fault        *rawFault      `hcl:"fault,block"`
 }
@@ -489,6 +502,7 @@ type rawEvent struct {
 	Count      *int           `hcl:"count,optional"`
 	Nodes      *string        `hcl:"nodes,optional"`
 	Target     *string        `hcl:"target,optional"`
+	Announced  *bool          `hcl:"announced,optional"`
 }
 
 type rawFault struct {
@@ -637,7 +651,7 @@ func (r rawScenario) translate() (*Scenario, hcl.Diagnostics) {
 			Datacenter: str(e.Datacenter, ""), NodePool: str(e.NodePool, ""),
 			NodeClass: str(e.NodeClass, ""), Node: str(e.Node, ""),
 			Job: str(e.Job, ""), Group: str(e.Group, ""), Nodes: str(e.Nodes, ""),
-			Target: str(e.Target, ""),
+			Target: str(e.Target, ""), Announced: e.Announced != nil && *e.Announced,
 		}
 		if e.Factor != nil {
 			ev.Factor = *e.Factor
@@ -660,6 +674,7 @@ func (r rawScenario) translate() (*Scenario, hcl.Diagnostics) {
 		}
 		sc.Migrations = append(sc.Migrations, ms)
 	}
+	sc.ObserveEvery = duration(r.ObserveEvery, 0, &diags)
 	sc.SLO.LatencyFactor = DefaultSLOLatencyFactor
 	if r.SLO != nil && r.SLO.LatencyFactor != nil {
 		sc.SLO.LatencyFactor = *r.SLO.LatencyFactor

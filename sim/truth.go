@@ -73,14 +73,15 @@ func latencyFactor(rho float64) float64 {
 	return 1 / (1 - max(rho, 0))
 }
 
-// JobMinute is what one job held and lacked at the end of one minute:
-// the resources its allocations hold on their nodes (requests, as the
-// scheduler counts them), how many of them run, and how many wait in a
-// blocked evaluation because nothing fits. Only jobs holding or waiting
-// for something are recorded.
+// JobMinute is what one job held in one datacenter, or waited for, at the
+// end of one minute: the resources its allocations hold on the
+// datacenter's nodes (requests, as the scheduler counts them) and how many
+// of them run; and, in the record without a datacenter, how many wait in a
+// blocked evaluation because nothing fits. Only non-zero records are kept.
 type JobMinute struct {
 	Minute          time.Time
 	JobID           string
+	Datacenter      string
 	Type            string
 	Priority        int
 	AllocatedCPUMHz float64
@@ -189,8 +190,19 @@ func (c *Cluster) flushJobMinutes() {
 		}
 	}
 	for _, j := range c.sortedJobs() {
-		rec := JobMinute{Minute: c.lastMinute, JobID: j.id, Type: j.typ, Priority: j.priority, Queued: queued[j.id]}
+		var recs []*JobMinute // by datacenter, in first-seen order
+		byDC := map[string]*JobMinute{}
 		for _, a := range j.allocs {
+			if !a.holding && a.client != allocRunning {
+				continue
+			}
+			dc := a.node.dc
+			rec := byDC[dc]
+			if rec == nil {
+				rec = &JobMinute{Minute: c.lastMinute, JobID: j.id, Datacenter: dc, Type: j.typ, Priority: j.priority}
+				byDC[dc] = rec
+				recs = append(recs, rec)
+			}
 			if a.holding {
 				rec.AllocatedCPUMHz += float64(a.reqCPU)
 				rec.AllocatedMemMB += float64(a.grp.mem)
@@ -199,8 +211,12 @@ func (c *Cluster) flushJobMinutes() {
 				rec.Running++
 			}
 		}
-		if rec.AllocatedCPUMHz > 0 || rec.Running > 0 || rec.Queued > 0 {
-			c.truth.JobMinutes = append(c.truth.JobMinutes, rec)
+		sort.Slice(recs, func(i, k int) bool { return recs[i].Datacenter < recs[k].Datacenter })
+		if q := queued[j.id]; q > 0 {
+			recs = append([]*JobMinute{{Minute: c.lastMinute, JobID: j.id, Type: j.typ, Priority: j.priority, Queued: q}}, recs...)
+		}
+		for _, rec := range recs {
+			c.truth.JobMinutes = append(c.truth.JobMinutes, *rec)
 		}
 	}
 }

@@ -2,6 +2,7 @@ package sim
 
 import (
 	"math"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -37,13 +38,22 @@ migration "wave" {
   deadline = "20m"
 }
 
+event "sale" {
+  kind       = "surge"
+  at         = "2h"
+  duration   = "1h"
+  datacenter = "dc2"
+  factor     = 1.5
+  announced  = true
+}
+
 slo {
   latency_factor = 4
 }
 `
 	sc := mustScenario(t, src)
-	if len(sc.Events) != 1 || sc.Events[0].Target != "dc2" {
-		t.Errorf("events = %+v, want the drain targeted at dc2", sc.Events)
+	if len(sc.Events) != 2 || sc.Events[0].Target != "dc2" || !sc.Events[1].Announced || sc.Events[0].Announced {
+		t.Errorf("events = %+v, want the drain targeted at dc2 and the surge announced", sc.Events)
 	}
 	want := MigrationSpec{Name: "wave", At: 30 * time.Minute, Every: 5 * time.Minute, Deadline: 20 * time.Minute,
 		Job: "web", Group: "fe", From: "dc1", To: "dc2", Count: 3}
@@ -90,6 +100,12 @@ event "e" {
   factor   = 2
   target   = "dc2"
 }`, "on a drain"},
+		{"announced drain", `
+event "e" {
+  kind      = "drain"
+  at        = "1h"
+  announced = true
+}`, "only a surge"},
 		{"slo factor of one", `
 slo {
   latency_factor = 1
@@ -219,23 +235,20 @@ func TestJobMinutesAndIdlePlaceholders(t *testing.T) {
 	if err := c.Step(3 * time.Minute); err != nil {
 		t.Fatal(err)
 	}
-	var holdRec, plainRec JobMinute
+	var got []JobMinute
 	for _, m := range c.Truth().JobMinutes {
-		if !m.Minute.Equal(c.sc.Start.Add(time.Minute)) {
-			continue
-		}
-		switch m.JobID {
-		case "hold":
-			holdRec = m
-		case "plain":
-			plainRec = m
+		if m.Minute.Equal(c.sc.Start.Add(time.Minute)) {
+			m.Minute = time.Time{}
+			got = append(got, m)
 		}
 	}
-	if holdRec.AllocatedCPUMHz != 6000 || holdRec.AllocatedMemMB != 12000 || holdRec.Running != 2 || holdRec.Queued != 1 || holdRec.Priority != 10 {
-		t.Errorf("placeholder minute = %+v, want 2 running holding 6000 MHz / 12000 MB and 1 queued", holdRec)
+	want := []JobMinute{
+		{JobID: "hold", Type: "service", Priority: 10, Queued: 1},
+		{JobID: "hold", Datacenter: "dc2", Type: "service", Priority: 10, AllocatedCPUMHz: 6000, AllocatedMemMB: 12000, Running: 2},
+		{JobID: "plain", Datacenter: "dc1", Type: "service", Priority: 50, AllocatedCPUMHz: 1000, AllocatedMemMB: 1000, Running: 1},
 	}
-	if plainRec.AllocatedCPUMHz != 1000 || plainRec.Running != 1 || plainRec.Queued != 0 {
-		t.Errorf("plain minute = %+v", plainRec)
+	if !slices.Equal(got, want) {
+		t.Errorf("job minutes =\n%+v\nwant\n%+v", got, want)
 	}
 	for _, m := range c.Truth().NodeMinutes {
 		if m.Datacenter == "dc2" && m.Minute.Equal(c.sc.Start.Add(2*time.Minute)) && (m.CPUDemandMHz != 0 || m.MemDemandMB != 0) {
