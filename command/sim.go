@@ -42,7 +42,9 @@ Options:
 
   -addr=127.0.0.1:4646   Address to listen on.
   -scenario=FILE|NAME    Scenario file (HCL), or the name of a bundled
-                         scenario (default, maintenance, shared-data).
+                         scenario (default, maintenance, shared-data, and
+                         the proof scenarios: maintenance-peak, surge-wave,
+                         crossings, bursty, large).
                          Default: the bundled default scenario
                          (3 datacenters, 24 nodes).
   -speed=60              Virtual seconds per wall second; 0 steps manually.
