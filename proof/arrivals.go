@@ -1,0 +1,184 @@
+package proof
+
+import (
+	"fmt"
+	"path"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	nomadapi "github.com/hashicorp/nomad/api"
+
+	"github.com/foreshape/foreshape/sim"
+)
+
+// arrivals hands requests to a controller as they come due, resolving a
+// wave's request to one allocation by the same rule on every cluster: the
+// running allocation of the group, on a node the wave selects, that comes
+// first by name (then by age) and was not requested before. A wave retires
+// the nodes it selects: when its first request arrives, they are marked
+// ineligible (on every cluster alike), so that nothing new lands on them
+// and a moved allocation's replacement goes where else its job may run.
+type arrivals struct {
+	reqs     []Request
+	next     int
+	nc       *nomadapi.Client
+	log      hclog.Logger
+	picked   map[string]bool   // allocation IDs already requested
+	retired  map[string]bool   // waves whose nodes were marked ineligible
+	resolved map[string]string // request ID → allocation ID
+}
+
+func newArrivals(reqs []Request, nc *nomadapi.Client, log hclog.Logger) *arrivals {
+	return &arrivals{reqs: reqs, nc: nc, log: log, picked: map[string]bool{}, retired: map[string]bool{}, resolved: map[string]string{}}
+}
+
+// due returns the requests that arrived at or before now and were not
+// handed out yet.
+func (a *arrivals) due(now time.Time) ([]Request, error) {
+	var out []Request
+	for a.next < len(a.reqs) && !a.reqs[a.next].Arrive.After(now) {
+		r := a.reqs[a.next]
+		a.next++
+		if r.IsNode() {
+			out = append(out, r)
+			continue
+		}
+		if !a.retired[r.Origin] {
+			if err := a.retire(r); err != nil {
+				return nil, err
+			}
+			a.retired[r.Origin] = true
+		}
+		picks, err := a.pick(r)
+		if err != nil {
+			return nil, err
+		}
+		if len(picks) == 0 {
+			a.log.Warn("no allocation left to move for a wave request", logKeyRequest, r.ID)
+			continue
+		}
+		for i, id := range picks {
+			rr := r
+			if r.all {
+				rr.ID = r.Origin + "/" + strconv.Itoa(i+1)
+			}
+			rr.AllocID = id
+			a.resolved[rr.ID] = id
+			out = append(out, rr)
+		}
+	}
+	return out, nil
+}
+
+// pick returns the allocation a wave request moves (every matching one for
+// a wave without a count).
+func (a *arrivals) pick(r Request) ([]string, error) {
+	nodes, _, err := a.nc.Nodes().List(nil)
+	if err != nil {
+		return nil, fmt.Errorf("list nodes: %w", err)
+	}
+	byID := map[string]*nomadapi.NodeListStub{}
+	for _, n := range nodes {
+		byID[n.ID] = n
+	}
+	allocs, _, err := a.nc.Jobs().Allocations(r.Job, false, nil)
+	if err != nil {
+		return nil, fmt.Errorf("list allocations of %s: %w", r.Job, err)
+	}
+	var cands []*nomadapi.AllocationListStub
+	for _, al := range allocs {
+		n := byID[al.NodeID]
+		if n == nil || al.DesiredStatus != nomadapi.AllocDesiredStatusRun || al.ClientStatus != nomadapi.AllocClientStatusRunning ||
+			(r.Group != "" && al.TaskGroup != r.Group) || a.picked[al.ID] || !selects(r.sel, n) {
+			continue
+		}
+		cands = append(cands, al)
+	}
+	sort.Slice(cands, func(i, k int) bool {
+		if cands[i].Name != cands[k].Name {
+			return cands[i].Name < cands[k].Name
+		}
+		return cands[i].CreateIndex < cands[k].CreateIndex
+	})
+	if !r.all && len(cands) > 1 {
+		cands = cands[:1]
+	}
+	var out []string
+	for _, al := range cands {
+		a.picked[al.ID] = true
+		out = append(out, al.ID)
+	}
+	return out, nil
+}
+
+// selects applies a wave's node selectors to a node.
+func selects(e sim.EventSpec, n *nomadapi.NodeListStub) bool {
+	if e.Datacenter != "" && n.Datacenter != e.Datacenter {
+		return false
+	}
+	if e.NodePool != "" && n.NodePool != e.NodePool {
+		return false
+	}
+	if e.NodeClass != "" && n.NodeClass != e.NodeClass {
+		return false
+	}
+	if e.Node != "" {
+		if ok, _ := path.Match(e.Node, n.Name); !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// retire marks the nodes a wave selects ineligible.
+func (a *arrivals) retire(r Request) error {
+	nodes, _, err := a.nc.Nodes().List(nil)
+	if err != nil {
+		return fmt.Errorf("list nodes: %w", err)
+	}
+	sort.Slice(nodes, func(i, k int) bool { return nodes[i].Name < nodes[k].Name })
+	k := 0
+	for _, n := range nodes {
+		if !selects(r.sel, n) || n.SchedulingEligibility == nomadapi.NodeSchedulingIneligible {
+			continue
+		}
+		if _, err := a.nc.Nodes().ToggleEligibility(n.ID, false, nil); err != nil {
+			return fmt.Errorf("retire %s: %w", n.Name, err)
+		}
+		k++
+	}
+	a.log.Debug("wave retires its nodes", logKeyRequest, r.ID, logKeyCount, k)
+	return nil
+}
+
+// moveStarts returns when each request's first transfer began, from the
+// ground truth: the first migration off a drained node, or of the wave's
+// allocation.
+func moveStarts(tr sim.Truth, reqs []Request, resolved map[string]string) map[string]time.Time {
+	byAlloc := map[string]time.Time{}
+	byNode := map[string]time.Time{}
+	for _, m := range tr.Migrations {
+		if t, ok := byAlloc[m.AllocID]; !ok || m.Start.Before(t) {
+			byAlloc[m.AllocID] = m.Start
+		}
+		if t, ok := byNode[m.SourceNode]; !ok || m.Start.Before(t) {
+			byNode[m.SourceNode] = m.Start
+		}
+	}
+	out := map[string]time.Time{}
+	for _, r := range reqs {
+		if r.IsNode() {
+			if t, ok := byNode[r.Node]; ok && !t.Before(r.Arrive) {
+				out[r.ID] = t
+			}
+		}
+	}
+	for id, alloc := range resolved {
+		if t, ok := byAlloc[alloc]; ok {
+			out[id] = t
+		}
+	}
+	return out
+}

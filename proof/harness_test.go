@@ -1,0 +1,401 @@
+package proof
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/foreshape/foreshape/sim"
+)
+
+// testWriter routes logs to t.Log so they show only on failure.
+type testWriter struct{ t testing.TB }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Helper()
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+func testLogger(t testing.TB) hclog.Logger {
+	return hclog.New(&hclog.LoggerOptions{Output: testWriter{t}, Level: hclog.Debug})
+}
+
+// twoDCs is a small two-datacenter scenario: svc runs on dc1's two nodes
+// (six allocations, 1 GB each), dc2 has room. extra adds events, waves
+// and jobs.
+const twoDCs = `
+name     = "two"
+seed     = 3
+start    = "2026-03-02T00:00:00Z"
+duration = "2h"
+tick     = "10s"
+
+scheduler {
+  algorithm = "spread"
+}
+
+datacenter "dc1" {
+  bandwidth = 10
+}
+
+datacenter "dc2" {
+  bandwidth = 10
+}
+
+nodes "a" {
+  datacenter = "dc1"
+  count      = 2
+  cpu        = 8000
+  memory     = 16384
+}
+
+nodes "b" {
+  datacenter = "dc2"
+  count      = 2
+  cpu        = 8000
+  memory     = 16384
+}
+
+# Registered first, so that svc's spread placement prefers dc1.
+job "base" {
+  datacenters = ["dc2"]
+  group "base" {
+    count  = 8
+    cpu    = 1000
+    memory = 1024
+    load {
+      cpu {
+        scale = 0.5
+      }
+    }
+  }
+}
+
+job "svc" {
+  datacenters = ["dc1", "dc2"]
+  affinity {
+    attribute = "node.datacenter"
+    value     = "dc1"
+    weight    = 100
+  }
+  group "svc" {
+    count  = 6
+    cpu    = 1000
+    memory = 1024
+    migrate {
+      max_parallel = 6
+    }
+    load {
+      cpu {
+        scale = 0.5
+      }
+      memory {
+        scale = 0.5
+      }
+    }
+  }
+}
+`
+
+func scenario(t testing.TB, extra string) *sim.Scenario {
+	t.Helper()
+	sc, err := sim.ParseScenario([]byte(twoDCs+extra), "two.hcl")
+	if err != nil {
+		t.Fatalf("parse scenario: %v", err)
+	}
+	return sc
+}
+
+const drainDC1 = `
+event "maint" {
+  kind       = "drain"
+  at         = "10m"
+  datacenter = "dc1"
+  deadline   = "1h"
+  target     = "dc2"
+}
+`
+
+func TestPlanWorkload(t *testing.T) {
+	sc := scenario(t, `
+event "maint" {
+  kind       = "drain"
+  at         = "30m"
+  datacenter = "dc1"
+  deadline   = "20m"
+  target     = "dc2"
+}
+
+migration "wave" {
+  at    = "10m"
+  every = "5m"
+  job   = "svc"
+  from  = "dc1"
+  to    = "dc2"
+  count = 3
+}
+
+migration "rest" {
+  at   = "1h"
+  job  = "svc"
+  from = "dc1"
+  to   = "dc2"
+}
+`)
+	w := PlanWorkload(sc)
+	t0 := sc.Start
+	type row struct {
+		ID             string
+		Arrive, Due    time.Duration
+		Node, From, To string
+		All            bool
+	}
+	var got []row
+	for _, r := range w.Requests {
+		got = append(got, row{r.ID, r.Arrive.Sub(t0), r.Deadline.Sub(t0), r.Node, r.From, r.To, r.all})
+	}
+	want := []row{
+		{"wave/1", 10 * time.Minute, 70 * time.Minute, "", "dc1", "dc2", false},
+		{"wave/2", 15 * time.Minute, 75 * time.Minute, "", "dc1", "dc2", false},
+		{"wave/3", 20 * time.Minute, 80 * time.Minute, "", "dc1", "dc2", false},
+		{"maint/a-1", 30 * time.Minute, 50 * time.Minute, "a-1", "dc1", "dc2", false},
+		{"maint/a-2", 30 * time.Minute, 50 * time.Minute, "a-2", "dc1", "dc2", false},
+		{"rest/1", time.Hour, 2 * time.Hour, "", "dc1", "dc2", true},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("requests = %+v, want %+v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("request %d = %+v, want %+v", i, got[i], want[i])
+		}
+	}
+	if len(w.Drains) != 1 || len(withoutDrains(sc).Events) != 0 {
+		t.Errorf("drains %d, events left to the simulator %d: want the drain taken out", len(w.Drains), len(withoutDrains(sc).Events))
+	}
+}
+
+// overlap returns the most transfers in flight at once through dc.
+func overlap(moves []sim.MigrationRecord, dc string) int {
+	type ev struct {
+		t     time.Time
+		delta int
+	}
+	var evs []ev
+	for _, m := range moves {
+		if m.SourceLocality == dc || m.TargetLocality == dc {
+			evs = append(evs, ev{m.Start, 1}, ev{m.End, -1})
+		}
+	}
+	sort.Slice(evs, func(i, k int) bool {
+		if !evs[i].t.Equal(evs[k].t) {
+			return evs[i].t.Before(evs[k].t)
+		}
+		return evs[i].delta < evs[k].delta
+	})
+	cur, most := 0, 0
+	for _, e := range evs {
+		cur += e.delta
+		most = max(most, cur)
+	}
+	return most
+}
+
+func runOnly(t *testing.T, sc *sim.Scenario, p Params, names ...string) *Result {
+	t.Helper()
+	res, err := RunComparison(context.Background(), Config{Scenario: sc, Controllers: names, Params: p, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+func TestNoneStartsEveryMoveAtOnce(t *testing.T) {
+	sc := scenario(t, drainDC1)
+	res := runOnly(t, sc, Params{}, "none")
+	r := res.Runs[0]
+	moves := 0
+	for _, m := range r.Moves {
+		if m.SourceLocality == "dc1" {
+			moves++
+			if !m.Start.Equal(sc.Start.Add(10 * time.Minute)) {
+				t.Errorf("move of %s started at %s, want at the request", m.AllocID, m.Start)
+			}
+			if m.TargetLocality != "dc2" {
+				t.Errorf("move of %s went to %s", m.AllocID, m.TargetLocality)
+			}
+		}
+	}
+	if moves != 6 || overlap(r.Moves, "dc1") != 6 {
+		t.Errorf("%d moves off dc1, %d at once: want all 6 together (%+v)", moves, overlap(r.Moves, "dc1"), r.Moves)
+	}
+	if st, ok := r.Starts["maint/a-1"]; !ok || !st.Equal(sc.Start.Add(10*time.Minute)) {
+		t.Errorf("start of maint/a-1 = %v, %v", st, ok)
+	}
+}
+
+func TestThrottleCapsMovesPerLocality(t *testing.T) {
+	sc := scenario(t, drainDC1)
+	res := runOnly(t, sc, Params{MaxParallel: 2}, "none", "throttle")
+	none, thr := res.Runs[0], res.Runs[1]
+	if got := overlap(none.Moves, "dc1"); got != 6 {
+		t.Errorf("none ran %d moves at once, want all 6", got)
+	}
+	if got := overlap(thr.Moves, "dc1"); got != 2 || len(thr.Moves) != 6 {
+		t.Errorf("throttle ran %d of %d moves at once, want 6 moves at most 2 at a time", got, len(thr.Moves))
+	}
+	// Alone, 1 GB over 10 MB/s takes 102.4 s; six together 614 s.
+	if none.Metrics.MigrationP95S <= thr.Metrics.MigrationP95S || thr.Metrics.MigrationP95S > 205 {
+		t.Errorf("p95 none %v throttle %v: capping should make each move faster", none.Metrics.MigrationP95S, thr.Metrics.MigrationP95S)
+	}
+}
+
+func TestThrottleHoldsMovesIntoAHotLocality(t *testing.T) {
+	// dc2 runs hot (90% CPU): moves into it wait until their deadline.
+	sc := scenario(t, drainDC1+`
+job "hot" {
+  datacenters = ["dc2"]
+  group "hot" {
+    count  = 2
+    cpu    = 4000
+    memory = 1024
+    load {
+      cpu {
+        scale = 1.8
+      }
+    }
+  }
+}
+`)
+	res := runOnly(t, sc, Params{}, "throttle")
+	deadline := sc.Start.Add(70 * time.Minute)
+	for _, m := range res.Runs[0].Moves {
+		if m.Start.Before(deadline) {
+			t.Errorf("move of %s started at %s, before the deadline %s, into a hot locality", m.AllocID, m.Start, deadline)
+		}
+	}
+	if len(res.Runs[0].Moves) != 6 {
+		t.Errorf("%d moves, want the 6 forced at the deadline", len(res.Runs[0].Moves))
+	}
+}
+
+func TestReactiveScalesOutOnCurrentUtilisation(t *testing.T) {
+	// dc2 runs at 90% CPU from the start: reactive adds
+	// ceil(2 × 0.9 / 0.8) - 2 = 1 node at once. The new node takes no
+	// running work, so utilisation stays over the line; after the
+	// cooldown it would add more, but the cloud's limit (MaxScaleOut 0.5
+	// of 2 nodes) is reached.
+	sc := scenario(t, `
+job "hot" {
+  datacenters = ["dc2"]
+  group "hot" {
+    count  = 2
+    cpu    = 4000
+    memory = 1024
+    load {
+      cpu {
+        scale = 1.8
+      }
+    }
+  }
+}
+`)
+	sc.NodeBoot = 2 * time.Minute
+	res := runOnly(t, sc, Params{Cooldown: 10 * time.Minute, MaxScaleOut: 0.5}, "throttle", "reactive")
+	if res.Runs[0].Metrics.ScaleActions != 0 {
+		t.Errorf("throttle scaled %d times", res.Runs[0].Metrics.ScaleActions)
+	}
+	re := res.Runs[1]
+	if re.Metrics.ScaleActions != 1 {
+		t.Errorf("reactive scaled %d times, want once", re.Metrics.ScaleActions)
+	}
+	var dc2 *LocalitySeries
+	for i := range re.Localities {
+		if re.Localities[i].Datacenter == "dc2" {
+			dc2 = &re.Localities[i]
+		}
+	}
+	if dc2 == nil || dc2.CPUCapacity[0] != 16000 || dc2.CPUCapacity[5] != 24000 {
+		t.Errorf("dc2 capacity = %v…, want 16000 then 24000 once the node booted", dc2.CPUCapacity[:6])
+	}
+}
+
+func TestWaveRetiresItsNodesAndPicksByName(t *testing.T) {
+	sc := scenario(t, `
+migration "wave" {
+  at    = "5m"
+  every = "10m"
+  job   = "svc"
+  from  = "dc1"
+  to    = "dc2"
+  count = 2
+}
+`)
+	res := runOnly(t, sc, Params{}, "none")
+	r := res.Runs[0]
+	if len(r.Moves) != 2 {
+		t.Fatalf("moves = %+v, want 2", r.Moves)
+	}
+	for i, m := range r.Moves {
+		if m.TargetLocality != "dc2" || !m.Start.Equal(sc.Start.Add(time.Duration(5+10*i)*time.Minute)) {
+			t.Errorf("move %d = %+v, want into dc2 at its request", i, m)
+		}
+	}
+	if _, ok := r.Starts["wave/1"]; !ok {
+		t.Errorf("starts = %v", r.Starts)
+	}
+}
+
+func TestSameSeedSameJSON(t *testing.T) {
+	run := func() []byte {
+		sc := scenario(t, drainDC1+`
+migration "wave" {
+  at    = "20m"
+  every = "2m"
+  job   = "svc"
+  from  = "dc1"
+  to    = "dc2"
+  count = 2
+}
+`)
+		res := runOnly(t, sc, Params{}, "none", "throttle", "reactive")
+		b, err := res.JSON()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	a, b := run(), run()
+	if !bytes.Equal(a, b) {
+		t.Fatalf("two runs differ:\n%s\n%s", a, b)
+	}
+	var shape struct {
+		Scenario    string                        `json:"scenario"`
+		Seed        uint64                        `json:"seed"`
+		Controllers map[string]map[string]float64 `json:"controllers"`
+	}
+	if err := json.Unmarshal(a, &shape); err != nil {
+		t.Fatal(err)
+	}
+	if shape.Scenario != "two" || shape.Seed != 3 || len(shape.Controllers) != 3 || len(shape.Controllers["none"]) != len(MetricNames) {
+		t.Errorf("json = %s", a)
+	}
+	if !strings.HasPrefix(string(a), `{"scenario":"two","seed":3,"controllers":{"none":{"congestion_node_minutes":`) ||
+		strings.Index(string(a), `"throttle"`) > strings.Index(string(a), `"reactive"`) {
+		t.Errorf("json order = %s", a)
+	}
+}
+
+func TestUnknownController(t *testing.T) {
+	_, err := RunComparison(context.Background(), Config{Scenario: scenario(t, ""), Controllers: []string{"magic"}})
+	if err == nil || !strings.Contains(err.Error(), `unknown controller "magic"`) {
+		t.Errorf("err = %v", err)
+	}
+}
