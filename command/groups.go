@@ -54,6 +54,7 @@ Usage: foreshape sim <subcommand> [options]
 Subcommands:
 
   serve   Serve a simulated cluster on an HTTP address
+  run     Compare foreshape with reactive controllers over a scenario
 
 Example:
 

@@ -1,0 +1,115 @@
+package command
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+const smallRunScenario = `
+name     = "tiny"
+seed     = 9
+start    = "2026-03-02T00:00:00Z"
+duration = "1h"
+
+datacenter "dc1" {
+  bandwidth = 50
+}
+
+datacenter "dc2" {
+  bandwidth = 50
+}
+
+nodes "a" {
+  datacenter = "dc1"
+  count      = 2
+  cpu        = 8000
+  memory     = 16384
+}
+
+nodes "b" {
+  datacenter = "dc2"
+  count      = 2
+  cpu        = 8000
+  memory     = 16384
+}
+
+job "svc" {
+  datacenters = ["dc1", "dc2"]
+  group "svc" {
+    count  = 4
+    cpu    = 1000
+    memory = 1024
+  }
+}
+
+event "maint" {
+  kind       = "drain"
+  at         = "10m"
+  datacenter = "dc1"
+  deadline   = "30m"
+  target     = "dc2"
+}
+`
+
+func TestSimRun(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "tiny.hcl")
+	if err := os.WriteFile(file, []byte(smallRunScenario), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errs := runCLI(t, "sim", "run", "-scenario", file, "-controllers", "none,throttle", "-format", "json")
+	if code != ExitOK {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	var got struct {
+		Scenario    string                        `json:"scenario"`
+		Seed        int                           `json:"seed"`
+		Controllers map[string]map[string]float64 `json:"controllers"`
+	}
+	if err := json.Unmarshal([]byte(out), &got); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	if got.Scenario != "tiny" || got.Seed != 9 || len(got.Controllers) != 2 || got.Controllers["none"]["migrations_completed"] == 0 {
+		t.Errorf("json = %s", out)
+	}
+	_, again, _ := runCLI(t, "sim", "run", "-scenario", file, "-controllers", "none,throttle", "-format", "json")
+	if again != out {
+		t.Errorf("second run differs:\n%s\n%s", out, again)
+	}
+
+	report := filepath.Join(dir, "report")
+	code, out, errs = runCLI(t, "sim", "run", "-scenario", file, "-controllers", "throttle", "-seed", "4", "-report", report)
+	if code != ExitOK {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	for _, want := range []string{"scenario tiny (seed 4): 1h0m0s of virtual time, 2 move requests", "congestion_node_minutes", "throttle"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("text output lacks %q:\n%s", want, out)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(report, "report.html")); err != nil {
+		t.Errorf("no report: %v", err)
+	}
+}
+
+func TestSimRunUsage(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"sim", "run"}, ExitUsage, "-scenario is required"},
+		{[]string{"sim", "run", "-scenario", "surge-wave", "-format", "yaml"}, ExitUsage, `-format "yaml"`},
+		{[]string{"sim", "run", "-scenario", "surge-wave", "-controllers", "none,magic"}, ExitUsage, `unknown controller "magic"`},
+		{[]string{"sim", "run", "-scenario", "no-such-scenario"}, ExitInvalid, "no-such-scenario"},
+		{[]string{"sim", "run", "-scenario", "surge-wave", "-data", "/no/such/dir"}, ExitInvalid, "-data /no/such/dir is not a directory"},
+	} {
+		code, _, errs := runCLI(t, tc.args...)
+		if code != tc.code || !strings.Contains(errs, tc.want) {
+			t.Errorf("%v: exit %d, stderr %q; want %d and %q", tc.args, code, errs, tc.code, tc.want)
+		}
+	}
+}
