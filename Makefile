@@ -42,7 +42,17 @@ eval-anomalies: ## Score the anomaly detector on $(DATA)/nab with NAB's profiles
 screenshots: ## Follow the dev scenario in headless Chromium and refresh the dashboard screenshots in testdata/ui/
 	$(GO) test ./agent/ui -run TestBrowserDashboard -count=1 -v -timeout 15m -ui.screenshots
 
+PROOF_SCENARIOS ?= maintenance-peak surge-wave crossings bursty large
+proof: build ## Compare foreshape with reactive controllers on the proof scenarios: reports/<scenario>/report.{md,html}, reports/summary.txt
+	@mkdir -p reports; : > reports/summary.txt
+	@for s in $(PROOF_SCENARIOS); do \
+	  echo "==> $$s"; \
+	  $(BIN) sim run -scenario $$s -report reports/$$s | tee -a reports/summary.txt || exit 1; \
+	  echo >> reports/summary.txt; \
+	done
+	@echo "Reports: reports/<scenario>/report.html (open offline) and report.md; tables: reports/summary.txt"
+
 golden: ## Regenerate the golden files of the CLI tests
 	$(GO) test ./command -run Golden -update
 
-.PHONY: help build test lint bench dev eval eval-anomalies golden screenshots
+.PHONY: help build test lint bench dev eval eval-anomalies proof golden screenshots
