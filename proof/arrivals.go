@@ -42,6 +42,11 @@ func (a *arrivals) due(now time.Time) ([]Request, error) {
 		r := a.reqs[a.next]
 		a.next++
 		if r.IsNode() {
+			id, err := a.nodeID(r.Node)
+			if err != nil {
+				return nil, err
+			}
+			r.NodeID = id
 			out = append(out, r)
 			continue
 		}
@@ -70,6 +75,20 @@ func (a *arrivals) due(now time.Time) ([]Request, error) {
 		}
 	}
 	return out, nil
+}
+
+// nodeID resolves a node's name: Nomad's node endpoints take IDs.
+func (a *arrivals) nodeID(name string) (string, error) {
+	nodes, _, err := a.nc.Nodes().List(nil)
+	if err != nil {
+		return "", fmt.Errorf("list nodes: %w", err)
+	}
+	for _, n := range nodes {
+		if n.Name == name {
+			return n.ID, nil
+		}
+	}
+	return "", fmt.Errorf("no node named %q", name)
 }
 
 // pick returns the allocation a wave request moves (every matching one for

@@ -56,14 +56,10 @@ func (m *mover) accept(reqs []Request) error {
 			m.queue = append(m.queue, &move{req: r, allocID: r.AllocID, from: r.From, to: r.To})
 			continue
 		}
-		node, _, err := nc.Nodes().Info(r.Node, nil)
-		if err != nil {
-			return fmt.Errorf("node %s: %w", r.Node, err)
-		}
-		if _, err := nc.Nodes().ToggleEligibility(node.ID, false, nil); err != nil {
+		if _, err := nc.Nodes().ToggleEligibility(r.NodeID, false, nil); err != nil {
 			return fmt.Errorf("mark %s ineligible: %w", r.Node, err)
 		}
-		allocs, _, err := nc.Nodes().Allocations(node.ID, nil)
+		allocs, _, err := nc.Nodes().Allocations(r.NodeID, nil)
 		if err != nil {
 			return fmt.Errorf("allocations of %s: %w", r.Node, err)
 		}

@@ -22,8 +22,10 @@ type Request struct {
 	// should have started at the latest (a drain's deadline).
 	Arrive   time.Time
 	Deadline time.Time
-	// Node is the node to empty (drains).
-	Node string
+	// Node is the name of the node to empty (drains); NodeID its ID, set
+	// when the request arrives.
+	Node   string
+	NodeID string
 	// Job and Group name the group one allocation of which moves (waves);
 	// AllocID is the allocation the harness picked when the request
 	// arrived, by the same rule for every controller.
