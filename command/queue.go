@@ -328,10 +328,10 @@ func (c *QueueCancelCommand) Help() string {
 	return strings.TrimSpace(`
 Usage: foreshape queue cancel [options] ID
 
-  Cancels a migration request that has not finished. A request not yet
-  running is dropped with its reservation; a running move is not undone,
-  the agent stops following it. Cancelling a request that is done, failed
-  or cancelled is an error (409).
+  Cancels a migration request that has not started (pending, waiting or
+  reserving); the agent releases its reservation at its next cycle. A
+  running move cannot be cancelled (its allocation has been stopped
+  already), nor can a request that has finished: the agent answers 409.
 
 Options:
 ` + clientFlagsHelp + `

@@ -110,16 +110,17 @@ func (c *DecisionsCommand) Help() string {
 Usage: foreshape decisions [options]
 
   Lists, newest first, what the agent decided and why, with the numbers
-  behind it: reservations placed and released, scale actions, moves started,
-  requests waiting for their target. The agent keeps a bounded log of the
+  behind it: requests queued, reservations placed, extended and released,
+  placeholders reaped, scale actions, requests held back, moves started and
+  finished, cancellations. The agent keeps a bounded log of the
   most recent decisions.
 
 Options:
 
   -policy=NAME     Only this policy's decisions.
   -locality=PATH   Only decisions about this locality.
-  -kind=KIND       Only decisions of this kind (reserve, release, scale,
-                   wait, migrate, request).
+  -kind=KIND       Only decisions of this kind (submit, reserve, extend,
+                   release, reap, scale, wait, start, done, cancel).
   -request=ID      Only decisions about this migration request.
   -since=WHEN      Only decisions at or after WHEN: an RFC 3339 time
                    (2026-01-05T09:00:00Z) or a duration back from now (30m).

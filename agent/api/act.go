@@ -30,8 +30,9 @@ type ActBackend interface {
 	// Submit validates and queues an operator's migration request and
 	// returns its id. A refused submission changes nothing.
 	Submit(ctx context.Context, s Submission) (string, error)
-	// Cancel cancels a request that has not finished: ErrNotFound for an
-	// unknown id, ErrConflict for one that is done, failed or cancelled.
+	// Cancel cancels a request that has not started (pending, waiting,
+	// reserving): ErrNotFound for an unknown id, ErrConflict for one that
+	// runs (a stop already happened) or has finished.
 	Cancel(ctx context.Context, id string) error
 	// SetPaused pauses (true) or resumes (false) the queue: a paused queue
 	// starts no new move; moves already running continue. Pausing a paused
@@ -247,15 +248,19 @@ type Reservation struct {
 	State string `json:"state"`
 }
 
-// Decision kinds. The shaper and the coordinator may record others; these
-// are the ones foreshape's CLI and UI know.
+// Decision kinds the shaper and the coordinator record (they may add
+// others).
 const (
-	DecisionReserve = "reserve"
-	DecisionRelease = "release"
-	DecisionScale   = "scale"
-	DecisionWait    = "wait"
-	DecisionMigrate = "migrate"
-	DecisionRequest = "request"
+	DecisionSubmit  = "submit"  // a request was queued (by an operator, a drain schedule, the planner)
+	DecisionReserve = "reserve" // capacity reserved ahead of a move or a peak
+	DecisionExtend  = "extend"  // a reservation extended while its move overruns
+	DecisionRelease = "release" // a reservation released
+	DecisionReap    = "reap"    // an expired or orphaned placeholder removed
+	DecisionScale   = "scale"   // a scale action
+	DecisionWait    = "wait"    // a request held back, with why
+	DecisionStart   = "start"   // a move started
+	DecisionDone    = "done"    // a move finished (or failed)
+	DecisionCancel  = "cancel"  // a request cancelled
 )
 
 // Decisions is the answer of GET /v1/decisions.

@@ -177,6 +177,10 @@ func TestQueueSubmitShowCancel(t *testing.T) {
 	if _, err := c.Cancel(ctx, id2); statusCode(err) != http.StatusConflict {
 		t.Errorf("cancel twice: %v, want 409", err)
 	}
+	act.Update(sub.ID, func(r *api.MigrationRequest) { r.State = api.StateRunning })
+	if _, err := c.Cancel(ctx, sub.ID); statusCode(err) != http.StatusConflict || !strings.Contains(err.Error(), "not started") {
+		t.Errorf("cancel a running move: %v, want 409", err)
+	}
 	if _, err := c.Cancel(ctx, "mr-404"); statusCode(err) != http.StatusNotFound {
 		t.Errorf("cancel unknown: %v, want 404", err)
 	}

@@ -172,8 +172,8 @@ func (a *Act) Cancel(ctx context.Context, id string) error {
 		return fmt.Errorf("migration request %q: %w", id, api.ErrNotFound)
 	}
 	mr := &a.requests[i]
-	if api.Finished(mr.State) {
-		return fmt.Errorf("migration request %s is %s: %w", id, mr.State, api.ErrConflict)
+	if api.Finished(mr.State) || mr.State == api.StateRunning {
+		return fmt.Errorf("migration request %s is %s; only a request that has not started can be cancelled: %w", id, mr.State, api.ErrConflict)
 	}
 	mr.State, mr.Reason = api.StateCancelled, "cancelled by an operator"
 	a.bump()
