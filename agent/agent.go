@@ -232,8 +232,9 @@ func (a *Agent) buildSources(cfg *config.Config) error {
 	a.sources = []source.Source{ns}
 	if cfg.Prometheus.Address != "" {
 		pc := promsource.Config{Address: cfg.Prometheus.Address}
+		pc.Queries = promsource.DefaultQueries()
 		if cfg.Prometheus.IOPSQuery != "" {
-			pc.Queries = map[string]string{source.IOPS: cfg.Prometheus.IOPSQuery}
+			pc.Queries[source.IOPS] = cfg.Prometheus.IOPSQuery
 		}
 		ps, err := promsource.New(pc, a.log)
 		if err != nil {

@@ -20,11 +20,13 @@ import (
 
 // Metric names shared by every source, the series store and the forecaster.
 const (
-	CPUPercent    = "cpu"       // CPU used, percent of the locality's allocatable CPU
-	MemoryPercent = "memory"    // memory used, percent of the locality's allocatable memory
-	IOPS          = "iops"      // disk operations per second (reads + writes)
-	CPUMHz        = "cpu_mhz"   // CPU used, absolute MHz
-	MemoryMB      = "memory_mb" // memory used, absolute MB
+	CPUPercent    = "cpu"        // CPU used, percent of the locality's allocatable CPU
+	MemoryPercent = "memory"     // memory used, percent of the locality's allocatable memory
+	IOPS          = "iops"       // disk operations per second (reads + writes)
+	IOPSRead      = "iops_read"  // disk reads per second
+	IOPSWrite     = "iops_write" // disk writes per second
+	CPUMHz        = "cpu_mhz"    // CPU used, absolute MHz
+	MemoryMB      = "memory_mb"  // memory used, absolute MB
 )
 
 // Locality selects a set of Nomad nodes; it is the policies' locality, so

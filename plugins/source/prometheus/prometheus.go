@@ -34,6 +34,24 @@ import (
 // locality matchers to select anything.
 const DefaultIOPSQuery = `sum(rate(node_disk_reads_completed_total{ {{.Matchers}} }[5m])) + sum(rate(node_disk_writes_completed_total{ {{.Matchers}} }[5m]))`
 
+// DefaultIOPSReadQuery and DefaultIOPSWriteQuery read a locality's disk
+// reads and writes per second apart, from the same counters, so that its
+// workload can be called read- or write-heavy.
+const (
+	DefaultIOPSReadQuery  = `sum(rate(node_disk_reads_completed_total{ {{.Matchers}} }[5m]))`
+	DefaultIOPSWriteQuery = `sum(rate(node_disk_writes_completed_total{ {{.Matchers}} }[5m]))`
+)
+
+// DefaultQueries are the source-wide queries: IOPS, and reads and writes
+// per second.
+func DefaultQueries() map[string]string {
+	return map[string]string{
+		source.IOPS:      DefaultIOPSQuery,
+		source.IOPSRead:  DefaultIOPSReadQuery,
+		source.IOPSWrite: DefaultIOPSWriteQuery,
+	}
+}
+
 // Labels names the Prometheus labels that carry a node's locality.
 type Labels struct {
 	Datacenter string
@@ -51,7 +69,7 @@ type Config struct {
 	// Queries maps a metric name (source.IOPS, …) to a PromQL template. The
 	// template sees .Matchers, the label matchers of the locality
 	// (`datacenter="dc1",node_pool="web"`), and .Locality. Nil means
-	// {iops: DefaultIOPSQuery}.
+	// DefaultQueries().
 	Queries map[string]string
 	// Labels are the locality label names; zero means DefaultLabels.
 	Labels Labels
@@ -103,7 +121,7 @@ func New(cfg Config, log hclog.Logger) (*Source, error) {
 	}
 	queries := cfg.Queries
 	if queries == nil {
-		queries = map[string]string{source.IOPS: DefaultIOPSQuery}
+		queries = DefaultQueries()
 	}
 	s := &Source{
 		api:     promv1.NewAPI(client),
