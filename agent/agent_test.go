@@ -2,9 +2,11 @@ package agent
 
 import (
 	"context"
+	"fmt"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -103,7 +105,9 @@ func TestDevAgentForecastsEveryPolicy(t *testing.T) {
 		}
 		have := map[string]bool{}
 		for _, f := range fcs {
-			have[f.Series] = true
+			if f.Ready() {
+				have[f.Series] = true
+			}
 		}
 		for _, w := range want {
 			if !have[w] {
@@ -113,6 +117,13 @@ func TestDevAgentForecastsEveryPolicy(t *testing.T) {
 		return true
 	})
 	for _, f := range fcs {
+		if !f.Ready() {
+			// Without Prometheus, IOPS has no samples: listed, and why.
+			if f.Metric == "iops" && (f.Status != api.ForecastNoData || f.Note == "") {
+				t.Errorf("%s: status %q note %q, want no_data with a note", f.Series, f.Status, f.Note)
+			}
+			continue
+		}
 		if len(f.Times) != 60 || len(f.Bands) != len(f.Quantiles) || f.Model == "" || f.Line == nil {
 			t.Errorf("%s: %d steps, %d bands for %d quantiles, model %q, line %v", f.Series, len(f.Times), len(f.Bands), len(f.Quantiles), f.Model, f.Line)
 		}
@@ -176,7 +187,7 @@ func TestUnreachableNodeGoesStaleAndAgentKeepsRunning(t *testing.T) {
 	// The locality is still forecast from its other nodes.
 	eventually(t, 30*time.Second, "a dc3 forecast without the stale node", func() bool {
 		fcs, err := c.Forecast(ctx, "dc3", "cpu")
-		return err == nil && len(fcs) == 1
+		return err == nil && len(fcs) == 1 && fcs[0].Ready()
 	})
 	// The node comes back: the mark clears with its first fresh sample.
 	if err := d.Cluster.SetFaults(sim.Faults{}); err != nil {
@@ -328,5 +339,94 @@ func TestLeadershipEndWithdrawsForecasts(t *testing.T) {
 	}
 	if st := a.Status(ctx); st.LastCycle != nil {
 		t.Errorf("status still reports the last term's cycle: %+v", st.LastCycle)
+	}
+}
+
+// TestLocalityWithoutNodesIsWithdrawn: every node of dc3 goes down, so its
+// series get no sample and no source reports them stale; within a few
+// steps they are marked stale and dc3's forecast leaves the API and the
+// gauges, until its nodes come back.
+func TestLocalityWithoutNodesIsWithdrawn(t *testing.T) {
+	a, d, c := startDevAgent(t, 600, Options{})
+	ctx := context.Background()
+	metrics := func() string {
+		rec := httptest.NewRecorder()
+		a.api.ServeHTTP(rec, httptest.NewRequest("GET", "/v1/metrics", nil))
+		return rec.Body.String()
+	}
+	dc3 := func() api.Forecast {
+		fcs, err := c.Forecast(ctx, "dc3", "cpu")
+		if err != nil || len(fcs) != 1 {
+			return api.Forecast{}
+		}
+		return fcs[0]
+	}
+	eventually(t, 60*time.Second, "a dc3 forecast and its gauges", func() bool {
+		return dc3().Ready() && strings.Contains(metrics(), `locality="dc3"`)
+	})
+	var down []string
+	for i := 1; i <= 6; i++ {
+		down = append(down, fmt.Sprintf("dc3-edge-%d", i))
+	}
+	if err := d.Cluster.SetFaults(sim.Faults{NodesDown: down}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, "dc3's forecast withdrawn", func() bool {
+		f := dc3()
+		return f.Status == api.ForecastStale && !strings.Contains(metrics(), `locality="dc3"`)
+	})
+	if f := dc3(); !strings.Contains(f.Note, "stale") || len(f.Bands) != 0 {
+		t.Errorf("dc3 cpu = %+v, want stale with a note and no bands", f)
+	}
+	st, err := c.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	marked := false
+	for _, s := range st.Stale {
+		marked = marked || (s.Series == "dc3:cpu" && strings.Contains(s.Reason, "no sample for more than 3 steps"))
+	}
+	if !marked {
+		t.Errorf("dc3:cpu not marked stale in status: %+v", st.Stale)
+	}
+	hs, _ := c.Hotspots(ctx)
+	for _, h := range hs {
+		if h.Locality == "dc3" {
+			t.Errorf("a hotspot of the withdrawn dc3: %+v", h)
+		}
+	}
+	if err := d.Cluster.SetFaults(sim.Faults{}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 60*time.Second, "dc3 forecast again", func() bool { return dc3().Ready() })
+}
+
+// TestWarmingUpIsReported: before a locality has twelve points, the status
+// and the forecasts say so, and when the first forecast is due.
+func TestWarmingUpIsReported(t *testing.T) {
+	_, _, c := startDevAgent(t, 60, Options{})
+	ctx := context.Background()
+	var note string
+	eventually(t, 30*time.Second, "a warming-up note for dc2 cpu", func() bool {
+		fcs, err := c.Forecast(ctx, "dc2", "cpu")
+		if err != nil || len(fcs) != 1 || fcs[0].Status != api.ForecastWarmingUp {
+			return false
+		}
+		note = fcs[0].Note
+		return fcs[0].Warmup != nil && fcs[0].Warmup.Points > 0
+	})
+	if !regexp.MustCompile(`^warming up: \d+ of 12 points, first forecast at \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$`).MatchString(note) {
+		t.Errorf("note = %q", note)
+	}
+	st, err := c.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, p := range st.Pending {
+		found = found || (p.Series == "dc2:cpu" && strings.HasPrefix(p.Note, "warming up: "))
+	}
+	if !found {
+		t.Errorf("status does not list dc2:cpu warming up: %+v", st.Pending)
 	}
 }

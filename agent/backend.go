@@ -12,7 +12,7 @@ import (
 var _ api.Backend = (*Agent)(nil)
 
 // Status implements api.Backend.
-func (a *Agent) Status(context.Context) api.Status {
+func (a *Agent) Status(ctx context.Context) api.Status {
 	st := api.Status{Version: a.opts.Version, Series: a.fsm.Len()}
 	if ns, err := a.node.Status(); err == nil {
 		st.Node, st.State, st.Leader = ns.ID, ns.State, ns.LeaderAddress
@@ -31,9 +31,20 @@ func (a *Agent) Status(context.Context) api.Status {
 	if st.Clients == nil {
 		st.Clients = []api.ClientAgent{}
 	}
+	st.Pending = []api.PendingForecast{}
 	if r := a.latest.Load(); r != nil {
 		c := r.cycle
 		st.LastCycle = &c
+		for _, p := range r.predict.Pending {
+			f := api.FromPending(p, nil)
+			st.Pending = append(st.Pending, api.PendingForecast{Policy: f.Policy, Series: f.Series, Status: f.Status, Note: f.Note})
+		}
+	} else if v, ok := a.fromLeader(ctx); ok {
+		for _, f := range v.forecasts {
+			if !f.Ready() {
+				st.Pending = append(st.Pending, api.PendingForecast{Policy: f.Policy, Series: f.Series, Status: f.Status, Note: f.Note})
+			}
+		}
 	}
 	for _, info := range a.fsm.Infos() {
 		if info.Stale {
@@ -96,8 +107,9 @@ func (a *Agent) Series(context.Context) []api.Series {
 	return out
 }
 
-// Forecasts implements api.Backend. A follower answers with the leader's
-// last cycle.
+// Forecasts implements api.Backend: every forecast of the last cycle, then
+// the policies' series it could not forecast (warming up, stale, without
+// data) with why. A follower answers with the leader's last cycle.
 func (a *Agent) Forecasts(ctx context.Context) []api.Forecast {
 	now := time.Now()
 	if v, ok := a.fromLeader(ctx); ok {
@@ -113,8 +125,13 @@ func (a *Agent) Forecasts(ctx context.Context) []api.Forecast {
 	if r == nil {
 		return nil
 	}
-	out := make([]api.Forecast, len(r.predict.Forecasts))
-	copy(out, r.predict.Forecasts)
+	out := make([]api.Forecast, 0, len(r.predict.Forecasts)+len(r.predict.Pending))
+	for _, f := range r.predict.Forecasts {
+		out = append(out, api.FromForecast(f))
+	}
+	for _, p := range r.predict.Pending {
+		out = append(out, api.FromPending(p, r.predict.Workloads[p.Locality]))
+	}
 	published := r.cycle.Started.Add(r.cycle.Duration)
 	for i := range out {
 		out[i].Published, out[i].AgeSeconds = published, now.Sub(published).Seconds()
@@ -127,10 +144,15 @@ func (a *Agent) Hotspots(ctx context.Context) []api.Hotspot {
 	if v, ok := a.fromLeader(ctx); ok {
 		return append([]api.Hotspot(nil), v.hotspots...)
 	}
-	if r := a.latest.Load(); r != nil {
-		return append([]api.Hotspot(nil), r.predict.Hotspots...)
+	r := a.latest.Load()
+	if r == nil {
+		return nil
 	}
-	return nil
+	out := make([]api.Hotspot, 0, len(r.predict.Hotspots))
+	for _, h := range r.predict.Hotspots {
+		out = append(out, api.FromHotspot(h))
+	}
+	return out
 }
 
 // Anomalies implements api.Backend.
@@ -138,8 +160,13 @@ func (a *Agent) Anomalies(ctx context.Context) []api.Anomaly {
 	if v, ok := a.fromLeader(ctx); ok {
 		return append([]api.Anomaly(nil), v.anomalies...)
 	}
-	if r := a.latest.Load(); r != nil {
-		return append([]api.Anomaly(nil), r.predict.Anomalies...)
+	r := a.latest.Load()
+	if r == nil {
+		return nil
 	}
-	return nil
+	out := make([]api.Anomaly, 0, len(r.predict.Anomalies))
+	for _, an := range r.predict.Anomalies {
+		out = append(out, api.FromAnomaly(an))
+	}
+	return out
 }

@@ -223,7 +223,7 @@ func benchCycle(b *testing.B, nodes int) {
 	res := cycle()
 	cold := time.Since(t0)
 	if len(res.Forecasts) < 2*len(pols) {
-		b.Fatalf("%d forecasts for %d policies; skipped %+v", len(res.Forecasts), len(pols), res.Skipped[:min(3, len(res.Skipped))])
+		b.Fatalf("%d forecasts for %d policies; pending %+v", len(res.Forecasts), len(pols), res.Pending[:min(3, len(res.Pending))])
 	}
 	b.ResetTimer()
 	for b.Loop() {

@@ -74,7 +74,7 @@ func (t telemetry) observe(c api.Cycle, st collect.Stats, res predict.Result) {
 	t.refused.Add(float64(st.Refused))
 	t.forecasts.Set(float64(len(res.Forecasts)))
 	t.hotspots.Set(float64(len(res.Hotspots)))
-	t.skipped.Set(float64(len(res.Skipped)))
+	t.skipped.Set(float64(len(res.Pending)))
 	t.anomalies.Set(float64(len(res.Anomalies)))
 }
 

@@ -24,7 +24,9 @@ func (stubBackend) Status(context.Context) api.Status {
 			{ID: "id-2", Name: "fs-2", Address: "10.0.0.2:7576", Suffrage: "nonvoter", Healthy: &no},
 		},
 		Clients: []api.ClientAgent{{NodeID: "n-7", NodeName: "nomad-client-7", Name: "fs-c7", Reporting: true, LastSeen: stubOrigin}},
-		Stale:   []api.StaleSeries{{Series: "node/n3:cpu", Since: stubOrigin, Reason: "client stats unreachable"}}}
+		Stale:   []api.StaleSeries{{Series: "node/n3:cpu", Since: stubOrigin, Reason: "client stats unreachable"}},
+		Pending: []api.PendingForecast{{Policy: "web", Series: "dc1/web:memory", Status: api.ForecastWarmingUp,
+			Note: api.WarmingUpNote(5, 12, stubOrigin.Add(35*time.Minute))}}}
 }
 func (stubBackend) Policies(context.Context) []api.Policy { return nil }
 func (stubBackend) Series(context.Context) []api.Series   { return nil }
@@ -36,8 +38,11 @@ func (stubBackend) Hotspots(context.Context) []api.Hotspot {
 }
 func (stubBackend) Forecasts(context.Context) []api.Forecast {
 	line := 80.0
-	f := api.Forecast{Policy: "web", Locality: "dc1/web", Metric: "cpu", Origin: stubOrigin, Step: "5m",
-		Model: "auto(ets+theta)", Reason: "lowest validation error", Quantiles: []float64{0.5, 0.9}, PlanningQuantile: 0.9, Line: &line}
+	workload := &api.Workload{Kind: "diurnal", SeasonalStrength: 0.62, Bound: "cpu-bound", IO: "read-heavy",
+		From: stubOrigin.Add(-48 * time.Hour), Points: 576}
+	f := api.Forecast{Policy: "web", Locality: "dc1/web", Metric: "cpu", Status: api.ForecastReady, Origin: stubOrigin, Step: "5m",
+		Model: "auto(ets+theta)", Reason: "lowest validation error", Quantiles: []float64{0.5, 0.9}, PlanningQuantile: 0.9, Line: &line,
+		Workload: workload}
 	for i := 0; i < 24; i++ {
 		f.History = append(f.History, api.Point{Time: stubOrigin.Add(time.Duration(i-24) * 5 * time.Minute), Value: 50 + float64(i)})
 	}
@@ -50,7 +55,11 @@ func (stubBackend) Forecasts(context.Context) []api.Forecast {
 	}
 	f.Bands = [][]float64{p50, p90}
 	f.Hotspot = &api.Hotspot{At: f.Times[0], Probability: 0.9, Quantile: 0.9, Line: 80, Peak: 92}
-	return []api.Forecast{f}
+	first := stubOrigin.Add(35 * time.Minute)
+	warming := api.Forecast{Policy: "web", Locality: "dc1/web", Metric: "memory", Series: "dc1/web:memory",
+		Status: api.ForecastWarmingUp, Note: api.WarmingUpNote(5, 12, first), Workload: workload,
+		Warmup: &api.Warmup{Points: 5, Needed: 12, FirstForecast: first}}
+	return []api.Forecast{f, warming}
 }
 
 func stubAgent(t *testing.T) string {
@@ -78,7 +87,8 @@ func TestStatusCommand(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
 	for _, want := range []string{"agent-1", "Leader", "node/n3:cpu", "client stats unreachable",
-		"fs-1", "10.0.0.1:7575", "voter", "fs-2", "nonvoter", "false", "Client agents", "nomad-client-7", "fs-c7"} {
+		"fs-1", "10.0.0.1:7575", "voter", "fs-2", "nonvoter", "false", "Client agents", "nomad-client-7", "fs-c7",
+		"Not forecast", "dc1/web:memory", "warming up: 5 of 12 points, first forecast at 2026-01-01T09:35:00Z"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
@@ -102,10 +112,16 @@ func TestForecastShowCommand(t *testing.T) {
 	if code != ExitOK {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
-	for _, want := range []string{"auto(ets+theta)", "headroom line 80", "p90 (planning)", "HOTSPOT"} {
+	for _, want := range []string{"auto(ets+theta)", "headroom line 80", "p90 (planning)", "HOTSPOT",
+		"workload: diurnal (seasonal strength 0.62), cpu-bound, disks read-heavy; from 576 points since 2025-12-30T09:00:00Z"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
+	}
+	// A series still warming up says so, and when its first forecast is due.
+	code, out, errOut = runCLI(t, "forecast", "show", "-address", addr, "-metric", "memory", "dc1/web")
+	if code != ExitOK || !strings.Contains(out, "no forecast yet: warming up: 5 of 12 points, first forecast at 2026-01-01T09:35:00Z") {
+		t.Errorf("warming up: exit %d, out:\n%s\nerr %s", code, out, errOut)
 	}
 	if code, _, errOut := runCLI(t, "forecast", "show", "-address", addr, "dc9"); code != ExitInvalid || !strings.Contains(errOut, "404") {
 		t.Errorf("unknown locality: exit %d, stderr %q", code, errOut)

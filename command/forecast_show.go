@@ -30,7 +30,10 @@ Usage: foreshape forecast show [options] LOCALITY
   Charts the forecast of one locality (its path form, such as dc1/web,
   or a policy name) for one metric: the recent history, the median forecast,
   the planning quantile band and the headroom line, followed by the model
-  that produced it and why.
+  that produced it and why, and the locality's workload (diurnal, bursty or
+  flat; CPU- or memory-bound; disks read- or write-heavy when Prometheus
+  reports reads and writes). A series without a forecast yet says why:
+  "warming up: 5 of 12 points, first forecast at T", or stale.
 
 Options:
 
@@ -74,13 +77,25 @@ func (c *ForecastShowCommand) Run(args []string) int {
 	return ExitOK
 }
 
-// renderForecast draws history, median, planning quantile and headroom line.
+// renderForecast draws history, median, planning quantile and headroom
+// line; a forecast that is not ready says why.
 func renderForecast(f api.Forecast, width, height int) string {
 	var b strings.Builder
+	if !f.Ready() {
+		fmt.Fprintf(&b, "%s  %s  policy %s\n", f.Locality, f.Metric, f.Policy)
+		fmt.Fprintf(&b, "no forecast yet: %s\n", f.Note)
+		if w := f.Workload; w != nil {
+			fmt.Fprintf(&b, "workload: %s\n", describeWorkload(w))
+		}
+		return b.String()
+	}
 	fmt.Fprintf(&b, "%s  %s  policy %s  origin %s  step %s\n", f.Locality, f.Metric, f.Policy, f.Origin.Format(time.RFC3339), f.Step)
 	fmt.Fprintf(&b, "model: %s\n", f.Model)
 	if f.Reason != "" {
 		fmt.Fprintf(&b, "why:   %s\n", f.Reason)
+	}
+	if w := f.Workload; w != nil {
+		fmt.Fprintf(&b, "workload: %s\n", describeWorkload(w))
 	}
 	n := len(f.History) + len(f.Mean)
 	if n == 0 {
@@ -152,5 +167,26 @@ func renderForecast(f api.Forecast, width, height int) string {
 		fmt.Fprintf(&b, "HOTSPOT: p%g crosses %.4g at %s (probability %.2f, peak %.4g)\n",
 			h.Quantile*100, h.Line, h.At.Format(time.RFC3339), h.Probability, h.Peak)
 	}
+	return b.String()
+}
+
+// describeWorkload says what kind of demand a locality has:
+// "diurnal (seasonal strength 0.62), cpu-bound, disks read-heavy; from 2 days of history".
+func describeWorkload(w *api.Workload) string {
+	var b strings.Builder
+	b.WriteString(w.Kind)
+	switch w.Kind {
+	case "diurnal":
+		fmt.Fprintf(&b, " (seasonal strength %.2f)", w.SeasonalStrength)
+	case "bursty":
+		fmt.Fprintf(&b, " (%.1f%% of points are spikes)", 100*w.Spikiness)
+	}
+	fmt.Fprintf(&b, ", %s", w.Bound)
+	if w.IO != "" {
+		fmt.Fprintf(&b, ", disks %s", w.IO)
+	} else {
+		b.WriteString(", disk reads and writes not collected")
+	}
+	fmt.Fprintf(&b, "; from %d points since %s", w.Points, w.From.Format(time.RFC3339))
 	return b.String()
 }

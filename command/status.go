@@ -27,9 +27,11 @@ Usage: foreshape status [options]
   configuration with its suffrage (voter or non-voter; the leader's answer
   also says whether each answered its last health check), the client
   agents reporting their nodes' stats, the last collect and forecast cycle,
-  and every series the leader could not refresh (stale series are excluded
-  from forecasting until fresh samples arrive). Any server answers; a client
-  agent forwards the question to the leader.
+  the policies' series it did not forecast and why ("warming up: 5 of 12
+  points, first forecast at T", stale, no samples yet), and every series
+  the leader could not refresh (stale series are excluded from forecasting
+  until fresh samples arrive). Any server answers; a client agent forwards
+  the question to the leader.
 
 Options:
 ` + clientFlagsHelp + `
@@ -98,6 +100,15 @@ func (c *StatusCommand) Run(args []string) int {
 		for _, a := range st.Clients {
 			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%v\t%s\t%s\n", a.NodeName, a.NodeID, a.Name, orDash(a.Address), a.Reporting,
 				a.LastSeen.Format(time.RFC3339), orDash(a.Version))
+		}
+		w.Flush()
+	}
+	if len(st.Pending) > 0 {
+		fmt.Fprintln(c.Out, "\nNot forecast")
+		w = c.table()
+		fmt.Fprintln(w, "Policy\tSeries\tWhy")
+		for _, p := range st.Pending {
+			fmt.Fprintf(w, "%s\t%s\t%s\n", p.Policy, p.Series, p.Note)
 		}
 		w.Flush()
 	}

@@ -284,8 +284,14 @@ func TestAgentForecastsAgainstSimServe(t *testing.T) {
 	getJSON(t, c.simURL+"/v1/sim/clock", &clock)
 	scoreFrom := clock.Start.Add(2 * time.Hour)
 	for {
-		fcs = nil
-		getJSON(t, c.agent.Address+"/v1/forecasts?history=true", &fcs)
+		var all []api.Forecast
+		getJSON(t, c.agent.Address+"/v1/forecasts?history=true", &all)
+		fcs = fcs[:0]
+		for _, f := range all {
+			if f.Ready() {
+				fcs = append(fcs, f)
+			}
+		}
 		if len(fcs) > 0 && !fcs[0].Origin.Before(scoreFrom) {
 			break
 		}

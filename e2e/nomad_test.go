@@ -8,7 +8,9 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -180,6 +182,20 @@ policies {
 	}
 	t.Logf("collected from %s: %s %.1f%% (%d points), %s %.1f%%", addr, dcCPU, s[dcCPU].LastValue, s[dcCPU].Points, nodeCPU, s[nodeCPU].LastValue)
 
+	// Warming up: the API, `status` and `forecast show` say how far the
+	// locality is from its first forecast, and when it is due.
+	warming := regexp.MustCompile(`warming up: \d+ of 12 points, first forecast at \S+`)
+	fcs, err := c.Forecast(ctx, dc, "cpu")
+	if err != nil || len(fcs) != 1 || fcs[0].Status != api.ForecastWarmingUp || !warming.MatchString(fcs[0].Note) {
+		t.Errorf("GET /v1/forecast/%s?metric=cpu = %+v, %v; want it warming up", dc, fcs, err)
+	}
+	for _, args := range [][]string{{"status", "-address", agentURL}, {"forecast", "show", "-address", agentURL, "-metric", "cpu", dc}} {
+		out, err := exec.Command(binary, args...).CombinedOutput()
+		if err != nil || !warming.Match(out) {
+			t.Errorf("foreshape %s: %v\n%s\nwant a warming-up line", strings.Join(args, " "), err, out)
+		}
+	}
+
 	// Staleness: the node's stats stop answering; its series and the
 	// locality's are marked stale with the reason, at the next cycle.
 	gate.blocked.Store(true)
@@ -193,6 +209,9 @@ policies {
 	}
 	if r := s[dcCPU].StaleReason; !strings.Contains(r, "none of the locality's 1 nodes answered") && !strings.Contains(r, "nodes answered") {
 		t.Errorf("%s stale for %q; want a reason giving the coverage", dcCPU, r)
+	}
+	if fcs, err := c.Forecast(ctx, dc, "cpu"); err != nil || len(fcs) != 1 || fcs[0].Status != api.ForecastStale {
+		t.Errorf("GET /v1/forecast/%s?metric=cpu = %+v, %v; want it stale", dc, fcs, err)
 	}
 	st, err := c.Status(ctx)
 	if err != nil {

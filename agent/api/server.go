@@ -189,7 +189,8 @@ func (s *Server) forecasts(w http.ResponseWriter, r *http.Request) {
 }
 
 // forecast answers GET /v1/forecast/LOCALITY[?metric=cpu]: every forecast of
-// that locality (one per metric and policy), or 404.
+// that locality (one per metric and policy; those not ready say why), or
+// 404.
 func (s *Server) forecast(w http.ResponseWriter, r *http.Request) {
 	loc := r.PathValue("locality")
 	metric := r.URL.Query().Get("metric")
@@ -204,7 +205,11 @@ func (s *Server) forecast(w http.ResponseWriter, r *http.Request) {
 		if metric != "" {
 			what += " metric " + strconv.Quote(metric)
 		}
-		writeError(w, http.StatusNotFound, "no forecast for "+what)
+		why := "no policy forecasts it"
+		if st := s.backend.Status(r.Context()); !st.IsLeader {
+			why = "this agent does not lead; the leader (" + st.Leader + ") runs the forecasts"
+		}
+		writeError(w, http.StatusNotFound, "no forecast for "+what+": "+why)
 		return
 	}
 	writeJSON(w, out)
@@ -270,6 +275,9 @@ func (c *forecastCollector) Collect(ch chan<- prometheus.Metric) {
 	fs := c.backend.Forecasts(ctx)
 	sort.Slice(fs, func(i, j int) bool { return fs[i].Series+fs[i].Policy < fs[j].Series+fs[j].Policy })
 	for _, f := range fs {
+		if !f.Ready() {
+			continue // warming up, stale or failed: no value to export
+		}
 		for _, h := range c.horizons {
 			i := stepIndex(f, h)
 			if i < 0 {

@@ -60,6 +60,14 @@ type StaleSeries struct {
 	Reason string    `json:"reason"`
 }
 
+// PendingForecast is a policy's series without a forecast this cycle.
+type PendingForecast struct {
+	Policy string `json:"policy"`
+	Series string `json:"series"`
+	Status string `json:"status"`
+	Note   string `json:"note"`
+}
+
 // Status is the answer of GET /v1/status.
 type Status struct {
 	Node      string        `json:"node"`
@@ -72,8 +80,11 @@ type Status struct {
 	LastCycle *Cycle        `json:"last_cycle,omitempty"`
 	Series    int           `json:"series"`
 	Stale     []StaleSeries `json:"stale"`
-	Sources   []string      `json:"sources"`
-	Policies  int           `json:"policies"`
+	// Pending lists the policies' series the last cycle did not forecast
+	// (warming up, stale, without data), with why.
+	Pending  []PendingForecast `json:"pending"`
+	Sources  []string          `json:"sources"`
+	Policies int               `json:"policies"`
 }
 
 // Policy summarises one loaded shaping policy.
@@ -119,13 +130,33 @@ type Point struct {
 	Value float64   `json:"v"`
 }
 
+// Forecast states: a forecast is "ready" with its bands, or one of the
+// others without them.
+const (
+	ForecastReady     = "ready"
+	ForecastNoData    = "no_data"
+	ForecastWarmingUp = "warming_up"
+	ForecastStale     = "stale"
+	ForecastFailed    = "failed"
+)
+
 // Forecast is the forecast of one metric of one locality: quantile bands
-// over the horizon, with the model that produced them and why.
+// over the horizon, with the model that produced them and why. A policy's
+// series that has no forecast this cycle is listed too, with its Status
+// (warming_up, stale, no_data, failed), a Note saying why, and no bands.
 type Forecast struct {
-	Policy   string    `json:"policy"`
-	Locality string    `json:"locality"`
-	Metric   string    `json:"metric"`
-	Series   string    `json:"series"`
+	Policy   string `json:"policy"`
+	Locality string `json:"locality"`
+	Metric   string `json:"metric"`
+	Series   string `json:"series"`
+	Status   string `json:"status"`
+	// Note says why a forecast is not ready: "warming up: 5 of 12 points,
+	// first forecast at 2026-01-05T06:12:00Z", "stale since …".
+	Note string `json:"note,omitempty"`
+	// Warmup counts the history of a series still warming up.
+	Warmup *Warmup `json:"warmup,omitempty"`
+	// Workload characterises the locality's demand.
+	Workload *Workload `json:"workload,omitempty"`
 	Origin   time.Time `json:"origin"` // time of the last observation used
 	Step     string    `json:"step"`
 	Model    string    `json:"model"`
@@ -142,8 +173,10 @@ type Forecast struct {
 	// the metric has no capacity).
 	PlanningQuantile float64  `json:"planning_quantile"`
 	Line             *float64 `json:"line,omitempty"`
-	// Events are the policy's scheduled events applied to this forecast.
-	Events []string `json:"events,omitempty"`
+	// Events are the policy's scheduled events applied to this forecast,
+	// as text; EventWindows are the same, structured.
+	Events       []string      `json:"events,omitempty"`
+	EventWindows []EventWindow `json:"event_windows,omitempty"`
 	// Published is when the leader's cycle that made the forecast
 	// finished; AgeSeconds is how long before the answer that was. Any
 	// server answers with the leader's last cycle.
@@ -152,6 +185,43 @@ type Forecast struct {
 	// History is the recent past the forecast starts from, for charts.
 	History []Point  `json:"history,omitempty"`
 	Hotspot *Hotspot `json:"hotspot,omitempty"`
+}
+
+// Ready reports whether the forecast has bands.
+func (f Forecast) Ready() bool {
+	return f.Status == ForecastReady || (f.Status == "" && len(f.Times) > 0)
+}
+
+// Warmup is how far a series is from its first forecast.
+type Warmup struct {
+	Points int `json:"points"`
+	Needed int `json:"needed"`
+	// FirstForecast is the data time at which the first forecast is due.
+	FirstForecast time.Time `json:"first_forecast"`
+}
+
+// Workload characterises a locality's demand.
+type Workload struct {
+	// Kind is "diurnal", "bursty" or "flat".
+	Kind             string  `json:"kind"`
+	SeasonalStrength float64 `json:"seasonal_strength"`
+	Spikiness        float64 `json:"spikiness"`
+	// Bound is "cpu-bound", "memory-bound" or "balanced".
+	Bound string `json:"bound"`
+	// IO is "read-heavy", "write-heavy" or "balanced"; absent when reads
+	// and writes are not collected apart.
+	IO     string    `json:"io,omitempty"`
+	From   time.Time `json:"from"`
+	Points int       `json:"points"`
+}
+
+// EventWindow is one scheduled event applied to a forecast.
+type EventWindow struct {
+	Kind     string    `json:"kind"` // "peak" or "drain"
+	Schedule string    `json:"schedule"`
+	From     string    `json:"from,omitempty"` // the drained locality whose demand moves here
+	Start    time.Time `json:"start"`
+	End      time.Time `json:"end"`
 }
 
 // Band returns the band for quantile q, or nil.

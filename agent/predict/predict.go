@@ -4,7 +4,11 @@
 // a model updated cheaply each cycle and refitted when due, forecasts
 // clamped into the metric's physical range), forecasts the policy's
 // horizon with quantile bands, applies the policy's scheduled events as
-// known future changes, and finds hotspots.
+// known future changes, finds hotspots, and characterises each locality's
+// workload. A series that has not had a sample for StaleSteps of its steps,
+// or that the leader marked stale, is not forecast: its forecast is
+// withdrawn. Results are the domain types of types.go; the HTTP API maps
+// them to its JSON.
 //
 // It owns model state, which is derived data: a new leader rebuilds it from
 // the replicated series. It takes `now` as an argument, never reads the
@@ -21,7 +25,6 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
-	"github.com/foreshape/foreshape/agent/api"
 	"github.com/foreshape/foreshape/agent/forecast"
 	"github.com/foreshape/foreshape/agent/state"
 	"github.com/foreshape/foreshape/plugins/source"
@@ -57,13 +60,19 @@ func metricsOf(pol *policies.Policy) []string {
 // MinPoints is the least history a series needs before it is forecast.
 const MinPoints = 12
 
+// StaleSteps is how many of its sampling steps a series may go without a
+// sample before it is no longer forecast (the collector marks it stale
+// after as many).
+const StaleSteps = 3
+
 // historyShown is how many recent points a forecast carries for charts.
 const historyShown = 48
 
 // Predictor holds the fitted models. It is used from the leader loop only.
 type Predictor struct {
-	log    hclog.Logger
-	models map[modelKey]*tracked
+	log       hclog.Logger
+	models    map[modelKey]*tracked
+	workloads *workloads
 }
 
 type modelKey struct {
@@ -83,44 +92,51 @@ func New(log hclog.Logger) *Predictor {
 	if log == nil {
 		log = hclog.NewNullLogger()
 	}
-	return &Predictor{log: log.Named("predict"), models: map[modelKey]*tracked{}}
-}
-
-// Skip records a series that was not forecast this cycle, and why.
-type Skip struct {
-	Policy string
-	Series string
-	Reason string
+	return &Predictor{log: log.Named("predict"), models: map[modelKey]*tracked{}, workloads: newWorkloads()}
 }
 
 // Result is one cycle's output.
 type Result struct {
-	Forecasts []api.Forecast
-	Hotspots  []api.Hotspot
-	Anomalies []api.Anomaly
-	Skipped   []Skip
+	Forecasts []Forecast
+	// Hotspots are the forecasts' hotspots, earliest first.
+	Hotspots  []Hotspot
+	Anomalies []Anomaly
+	// Pending are the policies' series not forecast this cycle, and why.
+	Pending []Pending
+	// Workloads characterise the policies' localities (nil entries: too
+	// little history yet).
+	Workloads map[policies.Locality]*Workload
 }
 
 // RunOnce forecasts every policy's metrics at now.
 func (p *Predictor) RunOnce(now time.Time, store Store, pols []*policies.Policy) Result {
-	var res Result
+	res := Result{Workloads: map[policies.Locality]*Workload{}}
 	live := map[modelKey]bool{}
+	locs := map[policies.Locality]bool{}
 	for _, pol := range pols {
+		locs[pol.Locality] = true
+		w, ok := res.Workloads[pol.Locality]
+		if !ok {
+			w = p.workloads.of(store, pol.Locality, now)
+			res.Workloads[pol.Locality] = w
+		}
 		for _, metric := range metricsOf(pol) {
 			key := state.Key{Locality: pol.Locality.String(), Metric: metric}
 			mk := modelKey{pol.Name, key.String()}
 			live[mk] = true
-			fc, skip := p.forecastOne(now, store, pol, key)
-			if skip != "" {
-				res.Skipped = append(res.Skipped, Skip{Policy: pol.Name, Series: key.String(), Reason: skip})
+			fc, pending := p.forecastOne(now, store, pol, key)
+			if pending != nil {
+				pending.Policy, pending.Locality, pending.Metric = pol.Name, pol.Locality, metric
+				res.Pending = append(res.Pending, *pending)
 				continue
 			}
+			fc.Workload = w
 			res.Forecasts = append(res.Forecasts, fc)
 			if fc.Hotspot != nil {
 				res.Hotspots = append(res.Hotspots, *fc.Hotspot)
 			}
 			if t := p.models[mk]; t != nil {
-				res.Anomalies = append(res.Anomalies, t.anomalies()...)
+				res.Anomalies = append(res.Anomalies, t.anomalies(key)...)
 			}
 		}
 	}
@@ -129,26 +145,44 @@ func (p *Predictor) RunOnce(now time.Time, store Store, pols []*policies.Policy)
 			delete(p.models, mk)
 		}
 	}
+	p.workloads.forget(locs)
 	sort.Slice(res.Hotspots, func(i, j int) bool { return res.Hotspots[i].At.Before(res.Hotspots[j].At) })
 	return res
 }
 
-func (p *Predictor) forecastOne(now time.Time, store Store, pol *policies.Policy, key state.Key) (api.Forecast, string) {
+// stale says why the series must not be forecast at now, or "": the leader
+// marked it stale, or its newest sample is more than StaleSteps of its
+// steps old.
+func stale(info state.Info, now time.Time, step time.Duration) string {
+	if info.Stale {
+		return fmt.Sprintf("stale since %s: %s", info.StaleSince.Format(time.RFC3339), info.StaleReason)
+	}
+	if info.Step > 0 {
+		step = info.Step
+	}
+	if age := now.Sub(info.LastSample); age > StaleSteps*step {
+		return fmt.Sprintf("stale: no sample since %s (%s ago, more than %d steps of %s)",
+			info.LastSample.Format(time.RFC3339), age.Round(time.Second), StaleSteps, step)
+	}
+	return ""
+}
+
+func (p *Predictor) forecastOne(now time.Time, store Store, pol *policies.Policy, key state.Key) (Forecast, *Pending) {
 	info, ok := store.Info(key)
 	if !ok || info.LastSample.IsZero() {
-		return api.Forecast{}, "no samples yet"
-	}
-	if info.Stale {
-		return api.Forecast{}, fmt.Sprintf("stale since %s: %s", info.StaleSince.Format(time.RFC3339), info.StaleReason)
+		return Forecast{}, &Pending{State: NoData, Reason: "no samples yet"}
 	}
 	step := pol.Forecast.Step
+	if why := stale(info, now, step); why != "" {
+		return Forecast{}, &Pending{State: Stale, Reason: why}
+	}
 	end := info.LastSample.Truncate(step).Add(step) // exclusive: includes the newest bucket
 	if end.After(now.Add(step)) {
 		end = now.Truncate(step).Add(step)
 	}
 	grid, err := store.Range(key, step, end.Add(-pol.Forecast.History), end)
 	if err != nil {
-		return api.Forecast{}, fmt.Sprintf("read series: %v", err)
+		return Forecast{}, &Pending{State: Failed, Reason: fmt.Sprintf("read series: %v", err)}
 	}
 	y := grid.Mean
 	first := 0
@@ -159,8 +193,15 @@ func (p *Predictor) forecastOne(now time.Time, store Store, pol *policies.Policy
 	for lastIdx >= first && math.IsNaN(y[lastIdx]) {
 		lastIdx--
 	}
-	if lastIdx-first+1 < MinPoints {
-		return api.Forecast{}, fmt.Sprintf("warming up: %d of %d points", max(0, lastIdx-first+1), MinPoints)
+	if n := lastIdx - first + 1; n < MinPoints {
+		n = max(0, n)
+		last := info.LastSample.Truncate(step)
+		if n > 0 {
+			last = grid.Time(lastIdx)
+		}
+		firstAt := last.Add(time.Duration(MinPoints-n) * step)
+		return Forecast{}, &Pending{State: WarmingUp, Points: n, Needed: MinPoints, FirstAt: firstAt,
+			Reason: fmt.Sprintf("warming up: %d of %d points, first forecast at %s", n, MinPoints, firstAt.Format(time.RFC3339))}
 	}
 	y = y[first : lastIdx+1]
 	start := grid.Start.Add(time.Duration(first) * step)
@@ -170,17 +211,17 @@ func (p *Predictor) forecastOne(now time.Time, store Store, pol *policies.Policy
 	t, err := p.model(mk, pol, key, start, origin, y)
 	if err != nil {
 		delete(p.models, mk) // start afresh next cycle
-		return api.Forecast{}, err.Error()
+		return Forecast{}, &Pending{State: Failed, Reason: err.Error()}
 	}
 	h := pol.Forecast.Steps()
 	pred, err := t.p.Forecast(h)
 	if err != nil {
-		return api.Forecast{}, fmt.Sprintf("forecast: %v", err)
+		return Forecast{}, &Pending{State: Failed, Reason: fmt.Sprintf("forecast: %v", err)}
 	}
 
-	fc := api.Forecast{
-		Policy: pol.Name, Locality: key.Locality, Metric: key.Metric, Series: key.String(),
-		Origin: origin, Step: step.String(), Model: pred.Model, Reason: pred.Reason,
+	fc := Forecast{
+		Policy: pol.Name, Locality: pol.Locality, Metric: key.Metric,
+		Origin: origin, Step: step, Model: pred.Model, Reason: pred.Reason,
 		Mean: pred.Mean, Quantiles: pred.Quantiles, Bands: pred.Bands,
 		PlanningQuantile: pol.Forecast.Quantile,
 	}
@@ -189,15 +230,15 @@ func (p *Predictor) forecastOne(now time.Time, store Store, pol *policies.Policy
 	}
 	for i := max(0, len(y)-historyShown); i < len(y); i++ {
 		if !math.IsNaN(y[i]) {
-			fc.History = append(fc.History, api.Point{Time: start.Add(time.Duration(i) * step), Value: y[i]})
+			fc.History = append(fc.History, Point{Time: start.Add(time.Duration(i) * step), Value: y[i]})
 		}
 	}
-	fc.Events = applySchedules(&fc, pol, y, start, step, movedFrom(store, pol.Locality))
+	fc.Events = applySchedules(&fc, pol, y, start, step, movedFrom(store, pol.Locality, now))
 	if line, ok := headroomLine(pol, key.Metric); ok {
-		fc.Line = &line
+		fc.Line, fc.HasLine = line, true
 		fc.Hotspot = findHotspot(&fc, step, now)
 	}
-	return fc, ""
+	return fc, nil
 }
 
 // model returns the series' pipeline, advanced over the points it has not
@@ -266,13 +307,14 @@ func withLevel(levels []float64, q float64) []float64 {
 	return out
 }
 
-// anomalies are the pipeline's recent anomaly events, with their times.
-func (t *tracked) anomalies() []api.Anomaly {
+// anomalies are the pipeline's recent anomaly events on the series key,
+// with their times.
+func (t *tracked) anomalies(key state.Key) []Anomaly {
 	ev := t.p.Events()
-	out := make([]api.Anomaly, 0, len(ev))
+	out := make([]Anomaly, 0, len(ev))
 	at := func(i int) time.Time { return t.last.Add(-time.Duration(t.p.Seen()-1-i) * t.step) }
 	for _, e := range ev {
-		out = append(out, api.Anomaly{Kind: string(e.Kind), Start: at(e.Start), End: at(e.End), Score: e.Score})
+		out = append(out, Anomaly{Series: key, Kind: AnomalyKind(e.Kind), Start: at(e.Start), End: at(e.End), Score: e.Score})
 	}
 	return out
 }
@@ -302,19 +344,16 @@ func headroomLine(pol *policies.Policy, metric string) (float64, bool) {
 // capacity. A drain of another locality sends that locality's demand here:
 // inside the window its latest absolute use (MHz or MB, read through moved)
 // is added, as a percent of this locality's capacity.
-func applySchedules(fc *api.Forecast, pol *policies.Policy, y []float64, start time.Time, step time.Duration, moved movedDemand) []string {
+func applySchedules(fc *Forecast, pol *policies.Policy, y []float64, start time.Time, step time.Duration, moved movedDemand) []Event {
 	if len(fc.Times) == 0 {
 		return nil
 	}
-	var notes []string
+	var events []Event
 	hStart, hEnd := fc.Times[0], fc.Times[len(fc.Times)-1].Add(step)
 	for _, s := range pol.Schedules {
 		windows := s.Windows(hStart, hEnd)
 		if len(windows) == 0 {
 			continue
-		}
-		span := func(w policies.Window) string {
-			return w.Start.Format(time.RFC3339) + "–" + w.End.Format(time.RFC3339)
 		}
 		switch s.Action {
 		case policies.ActionPeak:
@@ -324,30 +363,34 @@ func applySchedules(fc *api.Forecast, pol *policies.Policy, y []float64, start t
 			factor, how := peakFactor(s, y, start, step)
 			for _, w := range windows {
 				inWindow(fc, w, func(i int) { lift(fc, i, factor) })
-				notes = append(notes, fmt.Sprintf("peak %q %s: %s", s.Name, span(w), how))
+				events = append(events, Event{Kind: EventPeak, Schedule: s.Name, Start: w.Start, End: w.End, Factor: factor, Known: true, Detail: how})
 			}
 		case policies.ActionDrain:
 			for _, l := range s.Localities {
 				if l == pol.Locality {
 					for _, w := range windows {
 						inWindow(fc, w, func(i int) { scale(fc, i, 0) })
-						notes = append(notes, fmt.Sprintf("drain %q %s: the locality is emptied; its demand leaves with its capacity", s.Name, span(w)))
+						events = append(events, Event{Kind: EventDrain, Schedule: s.Name, Start: w.Start, End: w.End, Known: true,
+							Detail: "the locality is emptied; its demand leaves with its capacity"})
 					}
 					continue
 				}
 				add, ok := moved(l, fc.Metric)
 				for _, w := range windows {
+					e := Event{Kind: EventDrain, Schedule: s.Name, From: l, Start: w.Start, End: w.End}
 					if !ok {
-						notes = append(notes, fmt.Sprintf("drain %q of %s %s: its demand is unknown (no recent samples); not added", s.Name, l, span(w)))
+						e.Detail = "its demand is unknown (no recent samples); not added"
+						events = append(events, e)
 						continue
 					}
 					inWindow(fc, w, func(i int) { shift(fc, i, add) })
-					notes = append(notes, fmt.Sprintf("drain %q of %s %s: its demand (+%.1f) moves here", s.Name, l, span(w), add))
+					e.Added, e.Known, e.Detail = add, true, fmt.Sprintf("its demand (+%.1f) moves here", add)
+					events = append(events, e)
 				}
 			}
 		}
 	}
-	return notes
+	return events
 }
 
 // movedDemand returns, for a drained locality and a percent metric, its
@@ -355,16 +398,25 @@ func applySchedules(fc *api.Forecast, pol *policies.Policy, y []float64, start t
 type movedDemand func(from policies.Locality, metric string) (float64, bool)
 
 // movedFrom builds the movedDemand of the locality `to` from the store's
-// latest points: to's capacity is its absolute use over its percent use.
-func movedFrom(store Store, to policies.Locality) movedDemand {
+// latest points at now: to's capacity is its absolute use over its percent
+// use. A stale series (marked, or without a sample for StaleSteps steps)
+// is unknown: an old value must not pass for the demand that moves.
+func movedFrom(store Store, to policies.Locality, now time.Time) movedDemand {
+	latest := func(key state.Key) (state.Point, bool) {
+		info, ok := store.Info(key)
+		if !ok || info.LastSample.IsZero() || stale(info, now, time.Minute) != "" {
+			return state.Point{}, false
+		}
+		return store.Latest(key)
+	}
 	return func(from policies.Locality, metric string) (float64, bool) {
 		abs := map[string]string{source.CPUPercent: source.CPUMHz, source.MemoryPercent: source.MemoryMB}[metric]
 		if abs == "" {
 			return 0, false
 		}
-		fromAbs, ok1 := store.Latest(state.Key{Locality: from.String(), Metric: abs})
-		toAbs, ok2 := store.Latest(state.Key{Locality: to.String(), Metric: abs})
-		toPct, ok3 := store.Latest(state.Key{Locality: to.String(), Metric: metric})
+		fromAbs, ok1 := latest(state.Key{Locality: from.String(), Metric: abs})
+		toAbs, ok2 := latest(state.Key{Locality: to.String(), Metric: abs})
+		toPct, ok3 := latest(state.Key{Locality: to.String(), Metric: metric})
 		if !ok1 || !ok2 || !ok3 || toPct.Mean <= 0 || toAbs.Mean <= 0 {
 			return 0, false
 		}
@@ -373,7 +425,7 @@ func movedFrom(store Store, to policies.Locality) movedDemand {
 	}
 }
 
-func inWindow(fc *api.Forecast, w policies.Window, f func(i int)) {
+func inWindow(fc *Forecast, w policies.Window, f func(i int)) {
 	for i, at := range fc.Times {
 		if !at.Before(w.Start) && at.Before(w.End) {
 			f(i)
@@ -382,7 +434,7 @@ func inWindow(fc *api.Forecast, w policies.Window, f func(i int)) {
 }
 
 // scale multiplies step i of every band and the mean by k.
-func scale(fc *api.Forecast, i int, k float64) {
+func scale(fc *Forecast, i int, k float64) {
 	fc.Mean[i] *= k
 	for q := range fc.Bands {
 		fc.Bands[q][i] *= k
@@ -390,7 +442,7 @@ func scale(fc *api.Forecast, i int, k float64) {
 }
 
 // shift adds d to step i of every band and the mean.
-func shift(fc *api.Forecast, i int, d float64) {
+func shift(fc *Forecast, i int, d float64) {
 	fc.Mean[i] += d
 	for q := range fc.Bands {
 		fc.Bands[q][i] += d
@@ -451,7 +503,7 @@ func peakFactor(s policies.Schedule, y []float64, start time.Time, step time.Dur
 
 // lift raises step i of every band (and the mean) by factor, or to the
 // history's highest value when factor is 0.
-func lift(fc *api.Forecast, i int, factor float64) {
+func lift(fc *Forecast, i int, factor float64) {
 	if factor != 0 {
 		scale(fc, i, factor)
 		return
@@ -468,12 +520,12 @@ func lift(fc *api.Forecast, i int, factor float64) {
 // findHotspot reports when the planning quantile first reaches the line
 // and how likely a crossing is within the horizon (forecast.FindHotspot on
 // the forecast after scheduled events were applied).
-func findHotspot(fc *api.Forecast, step time.Duration, now time.Time) *api.Hotspot {
-	if fc.Line == nil || len(fc.Times) == 0 {
+func findHotspot(fc *Forecast, step time.Duration, now time.Time) *Hotspot {
+	if !fc.HasLine || len(fc.Times) == 0 {
 		return nil
 	}
 	p := forecast.Prediction{Mean: fc.Mean, Quantiles: fc.Quantiles, Bands: fc.Bands}
-	h, err := forecast.FindHotspot(p, fc.Origin, step, *fc.Line, fc.PlanningQuantile)
+	h, err := forecast.FindHotspot(p, fc.Origin, step, fc.Line, fc.PlanningQuantile)
 	if err != nil || !h.Crosses {
 		return nil
 	}
@@ -483,14 +535,14 @@ func findHotspot(fc *api.Forecast, step time.Duration, now time.Time) *api.Hotsp
 			peak = math.Max(peak, v)
 		}
 	}
-	return &api.Hotspot{
+	return &Hotspot{
 		Policy: fc.Policy, Locality: fc.Locality, Metric: fc.Metric,
 		At: h.At, Probability: h.Probability, Quantile: fc.PlanningQuantile,
-		Line: *fc.Line, Peak: peak, Detected: now,
+		Line: fc.Line, Peak: peak, Detected: now,
 	}
 }
 
-// Describe summarises skipped series for logs.
+// Describe summarises the result for logs.
 func (r Result) Describe() string {
-	return fmt.Sprintf("%d forecasts, %d hotspots, %d anomalies, %d skipped", len(r.Forecasts), len(r.Hotspots), len(r.Anomalies), len(r.Skipped))
+	return fmt.Sprintf("%d forecasts, %d hotspots, %d anomalies, %d pending", len(r.Forecasts), len(r.Hotspots), len(r.Anomalies), len(r.Pending))
 }

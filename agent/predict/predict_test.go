@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/foreshape/foreshape/agent/forecast"
 	"github.com/foreshape/foreshape/agent/state"
 	"github.com/foreshape/foreshape/plugins/source"
 	"github.com/foreshape/foreshape/policies"
@@ -75,11 +76,11 @@ func daily(level, amp float64) func(int) float64 {
 func TestSkipsWithoutData(t *testing.T) {
 	p := New(nil)
 	res := p.RunOnce(t0, newStore(t), []*policies.Policy{policy(t, "", nil)})
-	if len(res.Forecasts) != 0 || len(res.Skipped) != len(Metrics) {
+	if len(res.Forecasts) != 0 || len(res.Pending) != len(Metrics) {
 		t.Fatalf("result = %+v", res)
 	}
-	if !strings.Contains(res.Skipped[0].Reason, "no samples") {
-		t.Errorf("reason = %q", res.Skipped[0].Reason)
+	if !strings.Contains(res.Pending[0].Reason, "no samples") {
+		t.Errorf("reason = %q", res.Pending[0].Reason)
 	}
 }
 
@@ -87,10 +88,21 @@ func TestWarmingUp(t *testing.T) {
 	s := newStore(t)
 	fill(t, s, cpu, t0, 5, daily(50, 0))
 	res := New(nil).RunOnce(t0.Add(25*time.Minute), s, []*policies.Policy{policy(t, "", nil)})
-	for _, sk := range res.Skipped {
-		if sk.Series == "dc1/web:cpu" && !strings.Contains(sk.Reason, "warming up: 5 of 12") {
-			t.Errorf("reason = %q", sk.Reason)
+	found := false
+	for _, sk := range res.Pending {
+		if sk.Key() != cpu {
+			continue
 		}
+		found = true
+		// Five points up to 00:20; the twelfth is due at 00:55.
+		first := t0.Add(55 * time.Minute)
+		want := "warming up: 5 of 12 points, first forecast at " + first.Format(time.RFC3339)
+		if sk.State != WarmingUp || sk.Points != 5 || sk.Needed != 12 || !sk.FirstAt.Equal(first) || sk.Reason != want {
+			t.Errorf("pending = %+v, want %q", sk, want)
+		}
+	}
+	if !found {
+		t.Errorf("dc1/web:cpu not pending: %+v", res.Pending)
 	}
 }
 
@@ -102,14 +114,14 @@ func TestForecastAndHotspot(t *testing.T) {
 	pol := policy(t, "", nil)
 	res := New(nil).RunOnce(now, s, []*policies.Policy{pol})
 	if len(res.Forecasts) != 1 {
-		t.Fatalf("forecasts = %d (skipped %+v)", len(res.Forecasts), res.Skipped)
+		t.Fatalf("forecasts = %d (skipped %+v)", len(res.Forecasts), res.Pending)
 	}
 	fc := res.Forecasts[0]
 	if len(fc.Times) != 12 || len(fc.Mean) != 12 || !fc.Origin.Equal(now) || !fc.Times[0].Equal(now.Add(5*time.Minute)) {
 		t.Fatalf("grid: origin %v, times %v", fc.Origin, fc.Times)
 	}
-	if fc.Model == "" || fc.Line == nil || *fc.Line != 80 {
-		t.Errorf("model %q line %v", fc.Model, fc.Line)
+	if fc.Model == "" || !fc.HasLine || fc.Line != 80 {
+		t.Errorf("model %q line %v (%v)", fc.Model, fc.Line, fc.HasLine)
 	}
 	for q := 1; q < len(fc.Quantiles); q++ {
 		for i := range fc.Times {
@@ -142,7 +154,7 @@ func TestIncrementalUpdate(t *testing.T) {
 	p := New(nil)
 	now := t0.Add(287 * 5 * time.Minute)
 	if res := p.RunOnce(now, s, []*policies.Policy{pol}); len(res.Forecasts) != 1 {
-		t.Fatalf("first cycle: %+v", res.Skipped)
+		t.Fatalf("first cycle: %+v", res.Pending)
 	}
 	fill(t, s, cpu, t0.Add(288*5*time.Minute), 3, func(i int) float64 { return daily(50, 10)(288 + i) })
 	now = now.Add(15 * time.Minute)
@@ -164,8 +176,8 @@ func TestStaleSeriesExcluded(t *testing.T) {
 	if len(res.Forecasts) != 0 {
 		t.Fatal("a stale series was forecast")
 	}
-	if !strings.Contains(res.Skipped[0].Reason, "stale") || !strings.Contains(res.Skipped[0].Reason, "n3") {
-		t.Errorf("reason = %q", res.Skipped[0].Reason)
+	if !strings.Contains(res.Pending[0].Reason, "stale") || !strings.Contains(res.Pending[0].Reason, "n3") {
+		t.Errorf("reason = %q", res.Pending[0].Reason)
 	}
 }
 
@@ -191,10 +203,10 @@ func TestScheduledPeakLiftsWindow(t *testing.T) {
   }`, func(p *policies.Policy) { p.Headroom.CPU = 40 })
 	res := New(nil).RunOnce(now, s, []*policies.Policy{pol})
 	if len(res.Forecasts) == 0 {
-		t.Fatalf("no forecast: %+v", res.Skipped)
+		t.Fatalf("no forecast: %+v", res.Pending)
 	}
 	fc := res.Forecasts[0]
-	if len(fc.Events) != 1 || !strings.Contains(fc.Events[0], "morning") {
+	if len(fc.Events) != 1 || !strings.Contains(fc.Events[0].String(), "morning") {
 		t.Fatalf("events = %v", fc.Events)
 	}
 	inWindow, before := fc.Mean[len(fc.Mean)-1], fc.Mean[0]
@@ -217,7 +229,7 @@ func TestLevelShiftIsLearned(t *testing.T) {
 	now := t0.Add(119 * 5 * time.Minute)
 	res := New(nil).RunOnce(now, s, []*policies.Policy{policy(t, "", nil)})
 	if len(res.Forecasts) != 1 {
-		t.Fatalf("skipped: %+v", res.Skipped)
+		t.Fatalf("skipped: %+v", res.Pending)
 	}
 	if m := res.Forecasts[0].Mean[0]; math.Abs(m-24.2) > 2 {
 		t.Errorf("first step %.1f after a shift from 33.5 to 24.2: the new level was not learned", m)
@@ -236,7 +248,7 @@ func TestDeclaredPeakFactor(t *testing.T) {
   }`, func(p *policies.Policy) { p.Headroom.CPU = 25 })
 	res := New(nil).RunOnce(now, s, []*policies.Policy{pol})
 	if len(res.Forecasts) == 0 {
-		t.Fatalf("skipped: %+v", res.Skipped)
+		t.Fatalf("skipped: %+v", res.Pending)
 	}
 	fc := res.Forecasts[0]
 	for i, at := range fc.Times {
@@ -293,7 +305,7 @@ func TestDrainSchedules(t *testing.T) {
 			t.Fatalf("own drain: %s mean %.1f, want 0", at.Format("15:04"), fc.Mean[i])
 		}
 	}
-	if len(fc.Events) != 1 || !strings.Contains(fc.Events[0], "emptied") {
+	if len(fc.Events) != 1 || !strings.Contains(fc.Events[0].String(), "emptied") {
 		t.Errorf("events = %v", fc.Events)
 	}
 }
@@ -314,7 +326,7 @@ func TestPolicyQueryMetricsAreForecast(t *testing.T) {
 	fill(t, s, q, t0, 100, func(i int) float64 { return float64(100 + i%7) })
 	pol := policy(t, "", func(p *policies.Policy) { p.Forecast.Queries = map[string]string{"queue_depth": "x"} })
 	res := New(nil).RunOnce(t0.Add(99*5*time.Minute), s, []*policies.Policy{pol})
-	if len(res.Forecasts) != 1 || res.Forecasts[0].Metric != "queue_depth" || res.Forecasts[0].Line != nil {
+	if len(res.Forecasts) != 1 || res.Forecasts[0].Metric != "queue_depth" || res.Forecasts[0].HasLine {
 		t.Fatalf("forecasts = %+v", res.Forecasts)
 	}
 }
@@ -334,7 +346,7 @@ func TestPercentBandsStayWithinRange(t *testing.T) {
 	now := t0.Add(287 * 5 * time.Minute)
 	res := New(nil).RunOnce(now, s, []*policies.Policy{policy(t, "", nil)})
 	if len(res.Forecasts) != 2 {
-		t.Fatalf("forecasts %d, skipped %+v", len(res.Forecasts), res.Skipped)
+		t.Fatalf("forecasts %d, skipped %+v", len(res.Forecasts), res.Pending)
 	}
 	for _, fc := range res.Forecasts {
 		hi := 100.0
@@ -344,9 +356,86 @@ func TestPercentBandsStayWithinRange(t *testing.T) {
 		for q, band := range fc.Bands {
 			for i, v := range band {
 				if v < 0 || v > hi {
-					t.Fatalf("%s: band %v at step %d is %.1f, outside [0, %v]", fc.Series, fc.Quantiles[q], i+1, v, hi)
+					t.Fatalf("%s: band %v at step %d is %.1f, outside [0, %v]", fc.Key(), fc.Quantiles[q], i+1, v, hi)
 				}
 			}
 		}
+	}
+}
+
+func TestSeriesWithoutRecentSamplesIsWithdrawn(t *testing.T) {
+	s := newStore(t)
+	fill(t, s, cpu, t0, 100, daily(50, 10)) // the last sample at 08:15
+	last := t0.Add(99 * 5 * time.Minute)
+	pol := policy(t, "", nil)
+	p := New(nil)
+	if res := p.RunOnce(last.Add(15*time.Minute), s, []*policies.Policy{pol}); len(res.Forecasts) != 1 {
+		t.Fatalf("three steps after the last sample: %+v, want a forecast", res.Pending)
+	}
+	// Every node of the locality stopped reporting: a fourth step without
+	// a sample, and the forecast (with its hotspot) is withdrawn, even
+	// before the leader marks the series stale.
+	res := p.RunOnce(last.Add(20*time.Minute), s, []*policies.Policy{pol})
+	if len(res.Forecasts) != 0 || len(res.Hotspots) != 0 {
+		t.Fatalf("a series without a sample for four steps was forecast: %+v", res.Forecasts)
+	}
+	var got *Pending
+	for i := range res.Pending {
+		if res.Pending[i].Key() == cpu {
+			got = &res.Pending[i]
+		}
+	}
+	if got == nil || got.State != Stale || !strings.Contains(got.Reason, "no sample since "+last.Format(time.RFC3339)) {
+		t.Errorf("pending = %+v, want stale since the last sample", got)
+	}
+}
+
+func TestDrainOfAStaleLocalityIsUnknown(t *testing.T) {
+	s := newStore(t)
+	web := state.Key{Locality: "dc1/web", Metric: "cpu"}
+	webMHz := state.Key{Locality: "dc1/web", Metric: "cpu_mhz"}
+	rackMHz := state.Key{Locality: "dc1/rack-a", Metric: "cpu_mhz"}
+	fill(t, s, web, t0, 100, func(int) float64 { return 40 })
+	fill(t, s, webMHz, t0, 100, func(int) float64 { return 4000 })
+	fill(t, s, rackMHz, t0, 100, func(int) float64 { return 1500 })
+	now := t0.Add(99 * 5 * time.Minute)
+	// Only some of rack-a's nodes answer: its absolute use would be a
+	// partial sum, and the leader marked it stale.
+	s.MarkStale([]state.Key{rackMHz}, now, "3 of the locality's 4 nodes answered")
+	in := policy(t, `schedule "rack-a" {
+    cron       = "0 9 * * *"
+    duration   = "1h"
+    action     = "drain"
+    localities = ["dc1/rack-a"]
+  }`, nil)
+	res := New(nil).RunOnce(now, s, []*policies.Policy{in})
+	fc := res.Forecasts[0]
+	if len(fc.Events) != 1 || fc.Events[0].Known || !strings.Contains(fc.Events[0].String(), "unknown") {
+		t.Fatalf("events = %v, want the drained demand unknown", fc.Events)
+	}
+	for i := range fc.Times {
+		if math.Abs(fc.Mean[i]-40) > 0.5 {
+			t.Fatalf("step %d: mean %.1f, want 40 (nothing added from a stale series)", i, fc.Mean[i])
+		}
+	}
+}
+
+func TestForecastsCarryTheLocalitysWorkload(t *testing.T) {
+	s := newStore(t)
+	n := 3 * 288
+	fill(t, s, cpu, t0, n, daily(60, 20))
+	fill(t, s, state.Key{Locality: "dc1/web", Metric: "memory"}, t0, n, daily(20, 2))
+	now := t0.Add(time.Duration(n-1) * 5 * time.Minute)
+	res := New(nil).RunOnce(now, s, []*policies.Policy{policy(t, "", nil)})
+	if len(res.Forecasts) == 0 {
+		t.Fatalf("no forecast: %+v", res.Pending)
+	}
+	for _, fc := range res.Forecasts {
+		if w := fc.Workload; w == nil || w.Kind != forecast.Diurnal || w.Bound != forecast.CPUBound {
+			t.Errorf("%s: workload %+v, want diurnal and cpu-bound", fc.Key(), w)
+		}
+	}
+	if w := res.Workloads[policies.Locality{Datacenter: "dc1", NodePool: "web"}]; w == nil {
+		t.Error("the result does not list the locality's workload")
 	}
 }
