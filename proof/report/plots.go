@@ -30,7 +30,7 @@ var (
 	capacityColour = color.RGBA{R: 0x33, G: 0x33, B: 0x33, A: 0xff}
 	demandColour   = color.RGBA{R: 0x1f, G: 0x77, B: 0xb4, A: 0xff}
 	reservedColour = color.RGBA{R: 0xff, G: 0x7f, B: 0x0e, A: 0xff}
-	bandColour     = color.RGBA{R: 0x1f, G: 0x77, B: 0xb4, A: 0x40}
+	bandColour     = color.NRGBA{R: 0x1f, G: 0x77, B: 0xb4, A: 0x48}
 	congestColour  = color.RGBA{R: 0xd6, G: 0x27, B: 0x28, A: 0xff}
 	inColour       = color.RGBA{R: 0x2c, G: 0xa0, B: 0x2c, A: 0xff}
 	outColour      = color.RGBA{R: 0x94, G: 0x67, B: 0xbd, A: 0xff}
@@ -225,7 +225,7 @@ func forecastBand(res *proof.Result, r proof.Run, dc string) *plotter.Polygon {
 		}
 		var lo, hi plotter.XYs
 		for i, t := range tr.Times {
-			if math.IsNaN(tr.P10[i]) || math.IsNaN(tr.P90[i]) {
+			if math.IsNaN(tr.P10[i]) || math.IsNaN(tr.P90[i]) || t.Before(res.Start) || !t.Before(res.End) {
 				continue
 			}
 			x := hoursSince(res.Start, t)
