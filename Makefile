@@ -52,7 +52,15 @@ proof: build ## Compare foreshape with reactive controllers on the proof scenari
 	done
 	@echo "Reports: reports/<scenario>/report.html (open offline) and report.md; tables: reports/summary.txt"
 
+proof-holdout: build ## The held-out proof scenarios (proof/holdout/, other trace days from $(DATA)): reports/holdout/
+	@mkdir -p reports/holdout; : > reports/holdout/summary.txt
+	@for f in proof/holdout/*.hcl; do s=$$(basename $$f .hcl); \
+	  echo "==> $$s"; \
+	  $(BIN) sim run -data $(DATA) -scenario $$f -report reports/holdout/$$s | tee -a reports/holdout/summary.txt || exit 1; \
+	  echo >> reports/holdout/summary.txt; \
+	done
+
 golden: ## Regenerate the golden files of the CLI tests
 	$(GO) test ./command -run Golden -update
 
-.PHONY: help build test lint bench dev eval eval-anomalies proof golden screenshots
+.PHONY: help build test lint bench dev eval eval-anomalies proof proof-holdout golden screenshots

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
@@ -397,5 +399,17 @@ func TestUnknownController(t *testing.T) {
 	_, err := RunComparison(context.Background(), Config{Scenario: scenario(t, ""), Controllers: []string{"magic"}})
 	if err == nil || !strings.Contains(err.Error(), `unknown controller "magic"`) {
 		t.Errorf("err = %v", err)
+	}
+}
+
+func TestHoldoutScenariosParse(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join("holdout", "*.hcl"))
+	if err != nil || len(files) != 10 {
+		t.Fatalf("held-out scenarios: %v %v", files, err)
+	}
+	for _, f := range files {
+		if _, err := sim.LoadScenario(os.DirFS("holdout"), filepath.Base(f)); err != nil {
+			t.Errorf("%s: %v", f, err)
+		}
 	}
 }
