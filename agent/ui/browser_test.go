@@ -212,20 +212,17 @@ func (st pageState) dataTime() time.Time {
 	return tm
 }
 
-// surgeWindow reads the dc2 surge's window from the agent's forecast notes.
+// surgeWindow reads the dc2 surge's window from the agent's forecast.
 func surgeWindow(t *testing.T, a *devAgent) (time.Time, time.Time) {
 	t.Helper()
-	re := regexp.MustCompile(`peak "surge" (\S+)–(\S+):`)
 	fcs, err := a.Client.Forecast(context.Background(), "dc2", "cpu")
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, f := range fcs {
-		for _, e := range f.Events {
-			if m := re.FindStringSubmatch(e); m != nil {
-				start, _ := time.Parse(time.RFC3339, m[1])
-				end, _ := time.Parse(time.RFC3339, m[2])
-				return start, end
+		for _, w := range f.EventWindows {
+			if w.Kind == "peak" && w.Schedule == "surge" {
+				return w.Start, w.End
 			}
 		}
 	}
@@ -423,22 +420,19 @@ func TestBrowserDashboard(t *testing.T) {
 	}
 }
 
-// maintenanceWindow reads the dc1 rack maintenance's window from the agent's
-// forecast notes.
+// maintenanceWindow reads the dc1 rack maintenance's window from the
+// agent's forecasts, once it is inside their horizon.
 func maintenanceWindow(t *testing.T, a *devAgent) (time.Time, time.Time) {
 	t.Helper()
-	re := regexp.MustCompile(`drain "([^"]*maintenance[^"]*)"(?: of \S+)? (\S+)–(\S+):`)
 	for deadline := time.Now().Add(3 * time.Minute); time.Now().Before(deadline); time.Sleep(time.Second) {
 		fcs, err := a.Client.Forecasts(context.Background())
 		if err != nil {
 			t.Fatal(err)
 		}
 		for _, f := range fcs {
-			for _, e := range f.Events {
-				if m := re.FindStringSubmatch(e); m != nil {
-					start, _ := time.Parse(time.RFC3339, m[2])
-					end, _ := time.Parse(time.RFC3339, m[3])
-					return start, end
+			for _, w := range f.EventWindows {
+				if w.Kind == "drain" && strings.Contains(w.Schedule, "maintenance") {
+					return w.Start, w.End
 				}
 			}
 		}

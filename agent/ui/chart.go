@@ -3,7 +3,6 @@ package ui
 import (
 	"fmt"
 	"math"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -107,7 +106,7 @@ func buildChart(id string, in chartInput) chart {
 	f := in.Forecast
 	c := chart{ID: id, W: chartW, H: chartH, Left: plotLeft, Top: plotTop,
 		Right: chartW - plotRight, Bottom: chartH - plotBottom, Unit: unitOf(f)}
-	if len(f.Times) == 0 || len(f.Mean) == 0 {
+	if !f.Ready() || len(f.Times) == 0 || len(f.Mean) == 0 {
 		c.Empty = true
 		return c
 	}
@@ -184,7 +183,7 @@ func buildChart(id string, in chartInput) chart {
 	}
 	c.Now = x(f.Origin)
 	mid := (c.Left + c.Right) / 2
-	for _, e := range eventSpans(f.Events) {
+	for _, e := range eventSpans(f.EventWindows) {
 		if r, ok := clip(e, t0, t1, x, mid); ok {
 			c.Events = append(c.Events, r)
 		}
@@ -281,29 +280,18 @@ func timeTicks(t0, t1 time.Time, x func(time.Time) float64) []tick {
 	return ts
 }
 
-// eventNote matches the agent's description of a scheduled event applied to
-// a forecast: `peak "surge" START–END: ...` or `drain "name" [of LOC] START–END: ...`.
-var eventNote = regexp.MustCompile(`^(peak|drain) "([^"]*)"(?: of (\S+))? (\S+)–(\S+): `)
-
-// eventSpans reads the scheduled events' windows from a forecast's notes;
-// notes it cannot read are left out of the chart (they stay listed as text).
-func eventSpans(notes []string) []span {
+// eventSpans turns the scheduled events applied to a forecast into spans.
+func eventSpans(ws []api.EventWindow) []span {
 	var out []span
-	for _, n := range notes {
-		m := eventNote.FindStringSubmatch(n)
-		if m == nil {
+	for _, w := range ws {
+		if !w.End.After(w.Start) {
 			continue
 		}
-		start, err1 := time.Parse(time.RFC3339, m[4])
-		end, err2 := time.Parse(time.RFC3339, m[5])
-		if err1 != nil || err2 != nil || !end.After(start) {
-			continue
+		label := w.Kind + " " + w.Schedule
+		if w.From != "" {
+			label += " of " + w.From
 		}
-		label := m[1] + " " + m[2]
-		if m[3] != "" {
-			label += " of " + m[3]
-		}
-		out = append(out, span{Start: start, End: end, Label: label, Kind: m[1]})
+		out = append(out, span{Start: w.Start, End: w.End, Label: label, Kind: w.Kind})
 	}
 	return out
 }

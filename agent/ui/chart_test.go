@@ -114,10 +114,9 @@ func TestBuildChart(t *testing.T) {
 			name: "events, reservations, moves and the hotspot land on the axis; outside ones are dropped",
 			in: chartInput{
 				Forecast: testForecast(func(f *api.Forecast) {
-					f.Events = []string{
-						`peak "surge" 2026-01-05T08:05:00Z–2026-01-05T10:00:00Z: ×2.00, as the policy declares`,
-						`drain "rack" of dc1/web 2026-01-06T08:05:00Z–2026-01-06T09:00:00Z: its demand (+3.0) moves here`,
-						`something the chart cannot read`,
+					f.EventWindows = []api.EventWindow{
+						{Kind: "peak", Schedule: "surge", Start: t0.Add(5 * time.Minute), End: t0.Add(2 * time.Hour)},
+						{Kind: "drain", Schedule: "rack", From: "dc1/web", Start: t0.Add(24 * time.Hour), End: t0.Add(25 * time.Hour)},
 					}
 					f.Hotspot = &api.Hotspot{At: t0.Add(6 * time.Minute), Line: 75, Probability: 0.8}
 				}),
@@ -147,9 +146,9 @@ func TestBuildChart(t *testing.T) {
 			},
 		},
 		{
-			name: "no forecast steps draws an empty chart",
+			name: "a forecast that is not ready draws an empty chart",
 			in: chartInput{Forecast: testForecast(func(f *api.Forecast) {
-				f.Times, f.Mean, f.Bands = nil, nil, nil
+				f.Status = api.ForecastWarmingUp
 			})},
 			check: func(t *testing.T, c chart) {
 				if !c.Empty || c.Band != "" {
@@ -166,13 +165,13 @@ func TestBuildChart(t *testing.T) {
 }
 
 func TestEventSpans(t *testing.T) {
-	got := eventSpans([]string{
-		`drain "rack-a-maintenance" 2026-01-05T12:00:00Z–2026-01-05T13:00:00Z: the locality is emptied; its demand leaves with its capacity`,
-		`drain "x" of dc1/*/web 2026-01-05T12:00:00Z–2026-01-05T13:00:00Z: its demand is unknown (no recent samples); not added`,
-		`peak "bad" 2026-01-05T13:00:00Z–2026-01-05T12:00:00Z: backwards`,
+	got := eventSpans([]api.EventWindow{
+		{Kind: "drain", Schedule: "rack-a-maintenance", Start: t0, End: t0.Add(time.Hour)},
+		{Kind: "drain", Schedule: "x", From: "dc1/*/web", Start: t0, End: t0.Add(time.Hour)},
+		{Kind: "peak", Schedule: "bad", Start: t0.Add(time.Hour), End: t0},
 	})
 	if len(got) != 2 {
-		t.Fatalf("got %d spans, want 2: %+v", len(got), got)
+		t.Fatalf("got %d spans, want 2 (a backwards window dropped): %+v", len(got), got)
 	}
 	if got[0].Kind != "drain" || got[0].Label != "drain rack-a-maintenance" || got[0].End.Sub(got[0].Start) != time.Hour {
 		t.Errorf("first span %+v", got[0])

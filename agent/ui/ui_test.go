@@ -34,6 +34,7 @@ func (f *fakeBackend) Status(context.Context) api.Status {
 			{ID: "n1", Address: "127.0.0.1:7576", Suffrage: "voter", Leader: true, Name: "server-a", HTTPAddress: "127.0.0.1:7575", Version: "0.1.0", Healthy: &healthy},
 			{ID: "n2", Address: "127.0.0.1:7586", Suffrage: "nonvoter", Name: "server-b", Healthy: &silent},
 		},
+		Pending: []api.PendingForecast{{Policy: "dc3-edge", Series: "dc3:cpu", Status: api.ForecastWarmingUp, Note: "warming up: 3 of 12 points"}},
 		Clients: []api.ClientAgent{{NodeID: "node-1", NodeName: "web-01", Name: "client-web-01", Address: "10.0.0.5:7575", Reporting: false}},
 	}
 	if !f.cycle.IsZero() {
@@ -60,6 +61,7 @@ func newTestServer(t *testing.T, tokens []string) (*httptest.Server, *fakeBacken
 	t.Helper()
 	b := &fakeBackend{forecasts: []api.Forecast{testForecast(func(f *api.Forecast) {
 		f.AgeSeconds = 180
+		f.Workload = &api.Workload{Kind: "diurnal", SeasonalStrength: 0.82, Bound: "cpu-bound", IO: "read-heavy", Points: 1440, From: t0}
 		f.Hotspot = &api.Hotspot{Policy: "dc2-web", Locality: "dc2", Metric: "cpu", At: t0.Add(6 * time.Minute), Line: 75, Quantile: 0.9, Probability: 0.8}
 	})}, cycle: t0}
 	h, err := New(b, Options{Tokens: func() []string { return tokens }, Poll: 5 * time.Millisecond})
@@ -94,9 +96,9 @@ func TestPagesRender(t *testing.T) {
 		want []string
 	}{
 		{"/ui/", []string{`data-locality="dc2"`, `<polygon class="band"`, `class="hotspot"`, "auto(ets)", `class="headroom"`, "Skip to content",
-			"Forecast from the leader's cycle 3m0s ago."}},
+			"Forecast from the leader's cycle 3m0s ago.", "diurnal (seasonal strength 0.82), cpu-bound, disks read-heavy"}},
 		{"/ui/cluster", []string{"127.0.0.1:7576", `data-suffrage="voter"`, `data-suffrage="nonvoter"`, "server-b", "not answering",
-			"web-01", "client-web-01", "the leader polls this node itself"}},
+			"web-01", "client-web-01", "the leader polls this node itself", `data-status="warming_up"`, "warming up: 3 of 12 points"}},
 		{"/ui/static/ui.css", []string{".band"}},
 		{"/ui/static/ui.js", []string{"EventSource"}},
 	} {
@@ -245,6 +247,7 @@ func TestAssetsStaySmall(t *testing.T) {
 
 func TestMetricWithoutForecast(t *testing.T) {
 	b := &fakeBackend{forecasts: []api.Forecast{testForecast(func(f *api.Forecast) {
+		f.Status, f.Note = api.ForecastWarmingUp, "warming up: 5 of 12 points, first forecast at 2026-01-05T08:12:00Z"
 		f.Times, f.Mean, f.Bands, f.History = nil, nil, nil, nil
 	})}, cycle: t0}
 	h, err := New(b, Options{})
@@ -254,7 +257,7 @@ func TestMetricWithoutForecast(t *testing.T) {
 	srv := httptest.NewServer(h)
 	defer srv.Close()
 	code, body := get(t, srv.Client(), srv.URL+"/ui/", nil)
-	if code != http.StatusOK || !strings.Contains(body, "No forecast this cycle.") || strings.Contains(body, `class="chart-svg"`) {
+	if code != http.StatusOK || !strings.Contains(body, "warming up: 5 of 12 points") || strings.Contains(body, `class="chart-svg"`) {
 		t.Errorf("%d: want the metric listed without a chart:\n%.800s", code, body)
 	}
 }

@@ -24,6 +24,8 @@ type localityView struct {
 	// Age is how old the leader's forecast was when this server answered
 	// (followers); empty when fresh.
 	Age string
+	// Workload characterises the locality's demand, where known.
+	Workload *api.Workload
 }
 
 // metricView is one chart with what it is drawn from.
@@ -117,6 +119,12 @@ func buildLocalities(fs []api.Forecast, pols []api.Policy, act actState) localit
 			Chart: buildChart(id, chartInput{Forecast: f, Reservations: res, Moves: moves}),
 			Model: f.Model, Reason: f.Reason, Events: f.Events, Hotspot: f.Hotspot, Summary: summary(f),
 		})
+		if !f.Ready() {
+			p.Metrics[len(p.Metrics)-1].Note = f.Note
+		}
+		if p.Workload == nil && f.Workload != nil {
+			p.Workload = f.Workload
+		}
 		if f.Hotspot != nil {
 			p.Hotspots = append(p.Hotspots, *f.Hotspot)
 		}
