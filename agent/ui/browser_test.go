@@ -400,18 +400,30 @@ func TestBrowserDashboard(t *testing.T) {
 	if !*screenshots {
 		return
 	}
-	// The rest follows the scenario for the screenshots.
+	// The rest follows the scenario for the screenshots, in data-time order:
+	// the rack maintenance and the surge, each a third of the way in.
 	if err := chromedp.Do(ctx, chromedp.Navigate(a.URL+"/ui/")); err != nil {
 		t.Fatal(err)
 	}
-	during := surgeStart.Add(surgeEnd.Sub(surgeStart) / 3)
-	waitPage(t, ctx, "data time inside the surge", 4*time.Minute, func(st pageState) bool { return !st.dataTime().Before(during) })
-	screenshot(t, ctx, "during-surge.png")
-	mStart, _ := maintenanceWindow(t, a)
-	waitPage(t, ctx, "data time inside the rack maintenance", 6*time.Minute, func(st pageState) bool {
-		return !st.dataTime().Before(mStart.Add(15 * time.Minute))
-	})
-	screenshot(t, ctx, "during-maintenance.png")
+	take := func(name, what string, start, end time.Time) {
+		at := start.Add(end.Sub(start) / 3)
+		st := waitPage(t, ctx, "data time "+what, 6*time.Minute, func(st pageState) bool { return !st.dataTime().Before(at) })
+		if !st.dataTime().Before(end) {
+			t.Fatalf("%s: the data time %s is already past its end %s", what, st.DataTime, end)
+		}
+		screenshot(t, ctx, name)
+	}
+	if mStart, mEnd, ok := maintenanceWindow(t, a, 0); ok && mStart.Before(surgeStart) {
+		take("during-maintenance.png", "inside the rack maintenance", mStart, mEnd)
+		take("during-surge.png", "inside the surge", surgeStart, surgeEnd)
+	} else {
+		take("during-surge.png", "inside the surge", surgeStart, surgeEnd)
+		mStart, mEnd, ok = maintenanceWindow(t, a, 3*time.Minute)
+		if !ok {
+			t.Fatal("no forecast announced the rack maintenance within 3 minutes")
+		}
+		take("during-maintenance.png", "inside the rack maintenance", mStart, mEnd)
+	}
 	for _, p := range []string{"queue", "decisions", "cluster"} {
 		if err := chromedp.Do(ctx, chromedp.Navigate(a.URL+"/ui/"+p), chromedp.WaitVisible(chromedp.CSS(`h1`))); err != nil {
 			t.Fatal(err)
@@ -421,10 +433,10 @@ func TestBrowserDashboard(t *testing.T) {
 }
 
 // maintenanceWindow reads the dc1 rack maintenance's window from the
-// agent's forecasts, once it is inside their horizon.
-func maintenanceWindow(t *testing.T, a *devAgent) (time.Time, time.Time) {
+// agent's forecasts, waiting up to within for it to enter their horizon.
+func maintenanceWindow(t *testing.T, a *devAgent, within time.Duration) (time.Time, time.Time, bool) {
 	t.Helper()
-	for deadline := time.Now().Add(3 * time.Minute); time.Now().Before(deadline); time.Sleep(time.Second) {
+	for deadline := time.Now().Add(within); ; time.Sleep(time.Second) {
 		fcs, err := a.Client.Forecasts(context.Background())
 		if err != nil {
 			t.Fatal(err)
@@ -432,13 +444,14 @@ func maintenanceWindow(t *testing.T, a *devAgent) (time.Time, time.Time) {
 		for _, f := range fcs {
 			for _, w := range f.EventWindows {
 				if w.Kind == "drain" && strings.Contains(w.Schedule, "maintenance") {
-					return w.Start, w.End
+					return w.Start, w.End, true
 				}
 			}
 		}
+		if time.Now().After(deadline) {
+			return time.Time{}, time.Time{}, false
+		}
 	}
-	t.Fatal("no forecast announced the rack maintenance within 3 minutes")
-	return time.Time{}, time.Time{}
 }
 
 // queueFlow pauses the queue from the dashboard, submits a request through
