@@ -60,7 +60,7 @@
 // prefix their own tiers (the longest matching prefix wins; other series keep
 // Config.Tiers); a series takes its tiers from its key when it is created,
 // and Range, Latest, Info, staleness and snapshots work alike for every
-// profile. DefaultProfiles give per-node series ("node/<name>:cpu", :memory,
+// profile. DefaultProfiles give per-node series ("node/<ID>:cpu", :memory,
 // :cpu_mhz, :memory_mb) and per-allocation-group series
 // ("group/<namespace>/<job>/<group>:…") 1-minute points for 6 hours only:
 // 360 buckets in 6 pages, at most 6,448 bytes a series
