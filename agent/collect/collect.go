@@ -324,14 +324,13 @@ func (c *Collector) age(ctx context.Context, st *Stats, now time.Time, reported 
 		marks[s.Reason] = append(marks[s.Reason], k)
 		marked[k] = true
 	}
-	cfg := c.cfg.Store.Config()
-	retention := map[string]time.Duration{} // by profile prefix
+	retention := newRetentions(c.cfg.Store.Config())
 	var drop []state.Key
 	for _, in := range infos {
 		if in.LastSample.IsZero() {
 			continue
 		}
-		keep := maxRetention(cfg.TiersFor(in.Key.Locality), retention)
+		keep := retention.of(in.Key.Locality)
 		if now.Sub(in.LastSample) > keep {
 			drop = append(drop, in.Key)
 			continue
@@ -371,19 +370,38 @@ func (c *Collector) age(ctx context.Context, st *Stats, now time.Time, reported 
 	return nil
 }
 
-// maxRetention is how far back the longest of tiers reaches, memoised by
-// the tiers' shape.
-func maxRetention(tiers []state.Tier, memo map[string]time.Duration) time.Duration {
-	id := fmt.Sprint(tiers)
-	if r, ok := memo[id]; ok {
+// retentions says how far back each series' longest tier reaches: its
+// profile's (the longest matching prefix), or the default tiers'.
+type retentions struct {
+	def      time.Duration
+	prefixes []string
+	keep     []time.Duration
+}
+
+func newRetentions(cfg state.Config) retentions {
+	longest := func(tiers []state.Tier) time.Duration {
+		var r time.Duration
+		for _, t := range tiers {
+			r = max(r, t.Retention())
+		}
 		return r
 	}
-	var r time.Duration
-	for _, t := range tiers {
-		r = max(r, t.Retention())
+	r := retentions{def: longest(cfg.Tiers)}
+	for _, p := range cfg.Profiles {
+		r.prefixes = append(r.prefixes, p.Prefix)
+		r.keep = append(r.keep, longest(p.Tiers))
 	}
-	memo[id] = r
 	return r
+}
+
+func (r retentions) of(locality string) time.Duration {
+	keep, best := r.def, -1
+	for i, p := range r.prefixes {
+		if strings.HasPrefix(locality, p) && len(p) > best {
+			keep, best = r.keep[i], len(p)
+		}
+	}
+	return keep
 }
 
 // Aggregate turns raw samples into one sample per series and step bucket:
