@@ -139,6 +139,7 @@ policies {
 		t.Fatal(err)
 	}
 	start(t, "agent", "agent", "-config", cfgPath)
+	started := time.Now()
 	agentURL := fmt.Sprintf("http://127.0.0.1:%d", httpPort)
 	waitHTTP(t, agentURL+"/v1/health", 30*time.Second)
 	c := &api.Client{Address: agentURL}
@@ -230,8 +231,18 @@ policies {
 		t.Log("set FORESHAPE_E2E_LONG=1 to wait for the first forecast too (about 13 minutes of one-minute steps)")
 		return
 	}
+	var fc api.Forecast
 	wait(20*time.Minute, "the first forecast", func() bool {
 		fcs, err := c.Forecast(ctx, dc, "cpu")
-		return err == nil && len(fcs) == 1 && len(fcs[0].Bands) > 0
+		if err == nil && len(fcs) == 1 && fcs[0].Ready() {
+			fc = fcs[0]
+			return true
+		}
+		return false
 	})
+	if len(fc.Times) != 30 || fc.Line == nil || fc.Model == "" {
+		t.Errorf("forecast: %d steps, line %v, model %q; want 30 one-minute steps to the 30m horizon with the headroom line", len(fc.Times), fc.Line, fc.Model)
+	}
+	t.Logf("first forecast of %s %s after the agent started: model %s, origin %s, p50 at +30m %.1f%%",
+		dcCPU, time.Since(started).Round(time.Second), fc.Model, fc.Origin.Format(time.RFC3339), fc.Band(0.5)[len(fc.Times)-1])
 }
