@@ -2,6 +2,7 @@ package policies
 
 import (
 	"fmt"
+	"path"
 	"regexp"
 	"slices"
 	"strings"
@@ -30,9 +31,10 @@ type fileHCL struct {
 }
 
 type shapingHCL struct {
-	Name      string         `hcl:"name,label"`
-	NameRange hcl.Range      `hcl:"name,label_range"`
-	Locality  *localityHCL   `hcl:"locality,block"`
+	Name         string         `hcl:"name,label"`
+	NameRange    hcl.Range      `hcl:"name,label_range"`
+	ForecastOnly hcl.Expression `hcl:"forecast_only,optional"`
+	Locality     *localityHCL   `hcl:"locality,block"`
 	Forecast  *forecastHCL   `hcl:"forecast,block"`
 	Headroom  *headroomHCL   `hcl:"headroom,block"`
 	Reserve   *reserveHCL    `hcl:"reserve,block"`
@@ -96,6 +98,9 @@ type targetHCL struct {
 type migrateHCL struct {
 	MaxParallel hcl.Expression `hcl:"max_parallel,optional"`
 	Strategy    hcl.Expression `hcl:"strategy,optional"`
+	LeadTime    hcl.Expression `hcl:"lead_time,optional"`
+	Rebalance   hcl.Expression `hcl:"rebalance,optional"`
+	Targets     hcl.Expression `hcl:"targets,optional"`
 	Priority    *priorityHCL   `hcl:"priority,block"`
 }
 
@@ -113,6 +118,7 @@ type scheduleHCL struct {
 	Duration   hcl.Expression `hcl:"duration,optional"`
 	Action     hcl.Expression `hcl:"action,optional"`
 	Localities hcl.Expression `hcl:"localities,optional"`
+	Nodes      hcl.Expression `hcl:"nodes,optional"`
 	Factor     hcl.Expression `hcl:"factor,optional"`
 	DeclRange  hcl.Range      `hcl:",def_range"`
 }
@@ -136,6 +142,11 @@ func translate(s *shapingHCL) (*Policy, hcl.Diagnostics) {
 	diags := checkName("policy", s.Name, s.NameRange)
 
 	diags = append(diags, translateLocality(s, p)...)
+	if v, ok, d := hclfield.Bool(s.ForecastOnly, "forecast_only"); ok {
+		p.ForecastOnly = v
+	} else {
+		diags = append(diags, d...)
+	}
 	if s.Forecast != nil {
 		diags = append(diags, translateForecast(s.Forecast, &p.Forecast)...)
 	}
@@ -146,7 +157,10 @@ func translate(s *shapingHCL) (*Policy, hcl.Diagnostics) {
 		diags = append(diags, translateReserve(s.Reserve, &p.Reserve)...)
 	}
 	if s.Migrate != nil {
-		diags = append(diags, translateMigrate(s.Migrate, &p.Migrate)...)
+		diags = append(diags, translateMigrate(s.Migrate, &p.Migrate, p.Locality)...)
+	}
+	if p.Migrate.LeadTime == 0 {
+		p.Migrate.LeadTime = p.Reserve.LeadTime
 	}
 	seen := map[string]hcl.Range{}
 	for _, sc := range s.Scales {
@@ -607,8 +621,51 @@ func translateReserve(r *reserveHCL, out *Reserve) hcl.Diagnostics {
 	return diags
 }
 
-func translateMigrate(m *migrateHCL, out *Migrate) hcl.Diagnostics {
+func translateMigrate(m *migrateHCL, out *Migrate, own Locality) hcl.Diagnostics {
 	var diags hcl.Diagnostics
+	if v, ok, d := hclfield.Duration(m.LeadTime, "migrate.lead_time"); ok {
+		if v <= 0 {
+			diags = append(diags, hclfield.Invalid(m.LeadTime.Range(), "migrate.lead_time", "The duration must be positive."))
+		} else {
+			out.LeadTime = v
+		}
+	} else {
+		diags = append(diags, d...)
+	}
+	if v, ok, d := hclfield.Bool(m.Rebalance, "migrate.rebalance"); ok {
+		out.Rebalance = v
+	} else {
+		diags = append(diags, d...)
+	}
+	if list, ok, d := hclfield.StringList(m.Targets, "migrate.targets"); ok {
+		elems, _ := hclfield.ListElements(m.Targets)
+		seen := map[Locality]bool{}
+		for i, item := range list {
+			rng := m.Targets.Range()
+			if i < len(elems) {
+				rng = elems[i].Range()
+			}
+			field := fmt.Sprintf("migrate.targets[%d]", i)
+			l, err := ParseLocality(item)
+			switch {
+			case err != nil:
+				diags = append(diags, hclfield.Invalid(rng, field, "%s.", err))
+			case l == own:
+				diags = append(diags, hclfield.Invalid(rng, field, "%q is the policy's own locality; a move must leave it.", item))
+			case seen[l]:
+				diags = append(diags, hclfield.Invalid(rng, field, "%q is listed twice.", item))
+			default:
+				seen[l] = true
+				out.Targets = append(out.Targets, l)
+			}
+		}
+		if len(list) == 0 {
+			diags = append(diags, hclfield.Invalid(m.Targets.Range(), "migrate.targets",
+				"The list is empty; omit it to let moves go to any other policy's locality."))
+		}
+	} else {
+		diags = append(diags, d...)
+	}
 	if v, ok, d := hclfield.Int(m.MaxParallel, "migrate.max_parallel"); ok {
 		if v < 1 {
 			diags = append(diags, hclfield.Invalid(m.MaxParallel.Range(), "migrate.max_parallel",
@@ -796,6 +853,17 @@ func translateSchedule(s *scheduleHCL, own Locality) (*Schedule, hcl.Diagnostics
 	}
 	if len(out.Localities) == 0 && own != (Locality{}) {
 		out.Localities = []Locality{own}
+	}
+	if v, ok, d := hclfield.NonEmptyString(s.Nodes, prefix+".nodes"); ok {
+		if _, err := path.Match(v, ""); err != nil {
+			diags = append(diags, hclfield.Invalid(s.Nodes.Range(), prefix+".nodes", "%q is not a glob of node names: %s.", v, err))
+		} else if out.Action != "" && out.Action != ActionDrain {
+			diags = append(diags, hclfield.Invalid(s.Nodes.Range(), prefix+".nodes", "Only a drain names the nodes it takes down; action %q affects whole localities.", out.Action))
+		} else {
+			out.Nodes = v
+		}
+	} else {
+		diags = append(diags, d...)
 	}
 	return out, diags
 }

@@ -5,20 +5,24 @@
 // A policy file holds one or more shaping blocks:
 //
 //	shaping "NAME" {
+//	  forecast_only = BOOL                                    # dry run: plan, record, change nothing
 //	  locality { datacenter, node_pool, node_class }          # required; "*" or omitted = any
-//	  forecast { model, horizon, step, history, seasonality, quantile }
+//	  forecast { model, horizon, step, history, seasonality, quantile, queries }
 //	  headroom { cpu, memory, iops }                          # percent free, [0,100)
 //	  reserve  { enabled, priority, lead_time, ttl, max_cpu, max_memory }
-//	  migrate  { max_parallel, strategy, priority { relieve_hotspot, critical, age } }
+//	  migrate  { max_parallel, strategy, lead_time, rebalance, targets,
+//	             priority { relieve_hotspot, critical, age } }
 //	  scale "NAME" { min, max, cooldown, target "PLUGIN" { ... } }   # repeatable
-//	  schedule "NAME" { cron, duration, action, localities }         # repeatable
+//	  schedule "NAME" { cron, duration, action, localities, nodes, factor }  # repeatable
 //	}
 //
 // Omitted blocks and attributes take safe defaults (see the Default
 // constants and each type's fields): model "auto", horizon 1h on a 1m step
 // over 14d of history, seasonality "auto", planning quantile 0.9, 20%
 // headroom on every resource, reservations off, two migrations at a time
-// per locality with the "reschedule" strategy. Durations are strings with
+// per locality with the "reschedule" strategy, drain schedules' migration
+// requests created reserve.lead_time before their window, no rebalancing,
+// moves to any other policy's locality, and acting (forecast_only false). Durations are strings with
 // the units of time.ParseDuration plus "d" and "w" ("90s", "1h30m", "7d").
 // Cron expressions are parsed by github.com/hashicorp/cronexpr and read in
 // UTC.

@@ -200,6 +200,20 @@ func TestParseErrors(t *testing.T) {
     }`
 		}, "Invalid migrate.priority", `priority {`},
 		{"weight negative", func(b *builder) { b.migrate = "priority {\n age = -1\n }" }, "Invalid migrate.priority.age", `age = -1`},
+		{"migrate lead_time zero", func(b *builder) { b.migrate = `lead_time = "0s"` }, "Invalid migrate.lead_time", `"0s"`},
+		{"migrate lead_time not a duration", func(b *builder) { b.migrate = `lead_time = "soon"` }, "Invalid migrate.lead_time", `"soon"`},
+		{"rebalance not a bool", func(b *builder) { b.migrate = `rebalance = "yes please"` }, "Invalid migrate.rebalance", `"yes please"`},
+		{"target is not a locality", func(b *builder) { b.migrate = `targets = ["dc2", "a/b/c/d"]` }, "Invalid migrate.targets[1]", `"a/b/c/d"`},
+		{"target is the policy's own locality", func(b *builder) { b.migrate = `targets = ["dc1"]` }, "Invalid migrate.targets[0]", `targets = ["dc1"]`},
+		{"target twice", func(b *builder) { b.migrate = `targets = ["dc2", "dc2"]` }, "Invalid migrate.targets[1]", `"dc2"]`},
+		{"no targets", func(b *builder) { b.migrate = `targets = []` }, "Invalid migrate.targets", `targets = []`},
+		{"forecast_only not a bool", func(b *builder) { b.extra = `forecast_only = 3` }, "Invalid forecast_only", `forecast_only = 3`},
+		{"nodes glob malformed", func(b *builder) {
+			b.schedule = strings.Replace(b.schedule, `action   = "drain"`, "action   = \"drain\"\n    nodes = \"rack-[\"", 1)
+		}, "Invalid schedule.patch.nodes", `nodes = "rack-["`},
+		{"nodes on a peak", func(b *builder) {
+			b.schedule = strings.Replace(b.schedule, `action   = "drain"`, "action   = \"peak\"\n    nodes = \"rack-a-*\"", 1)
+		}, "Invalid schedule.patch.nodes", `nodes = "rack-a-*"`},
 		{"scale max zero", func(b *builder) {
 			b.scale = strings.Replace(b.scale, "max = 5", "max = 0", 1)
 		}, "Invalid scale.frontend.max", `max = 0`},
@@ -309,7 +323,7 @@ func TestParseValid(t *testing.T) {
 				Headroom: policies.Headroom{CPU: 20, Memory: 20, IOPS: 20},
 				Reserve: policies.Reserve{Enabled: true, Priority: 10, LeadTime: 15 * time.Minute,
 					TTL: time.Hour, MaxCPU: 1000, MaxMemory: 2048},
-				Migrate: policies.Migrate{MaxParallel: 2, Strategy: policies.StrategyReschedule,
+				Migrate: policies.Migrate{MaxParallel: 2, Strategy: policies.StrategyReschedule, LeadTime: 15 * time.Minute,
 					Priority: policies.PriorityWeights{RelieveHotspot: 2, Critical: 3, Age: 1}},
 				Scales: []policies.Scale{{Name: "frontend", Min: 1, Max: 5, Cooldown: 5 * time.Minute,
 					Target: policies.Target{Plugin: "nomad-job", Config: &nomadjob.Config{Job: "web", Group: "frontend", DeploymentWait: nomadjob.DefaultDeploymentWait}}}},
@@ -330,7 +344,7 @@ func TestParseValid(t *testing.T) {
 					History: 24 * time.Hour, AutoSeasonality: true, Quantile: 0.9},
 				Headroom: policies.Headroom{CPU: 20, Memory: 20, IOPS: 20},
 				Reserve:  policies.Reserve{Priority: 10, LeadTime: 15 * time.Minute, TTL: time.Hour},
-				Migrate: policies.Migrate{MaxParallel: 2, Strategy: policies.StrategyReschedule,
+				Migrate: policies.Migrate{MaxParallel: 2, Strategy: policies.StrategyReschedule, LeadTime: 15 * time.Minute,
 					Priority: policies.PriorityWeights{RelieveHotspot: 2, Critical: 3, Age: 1}},
 			}
 			if diff := cmp.Diff(want, p, ignore); diff != "" {
@@ -363,6 +377,29 @@ func TestParseValid(t *testing.T) {
 			want := []time.Duration{12 * time.Hour, 24 * time.Hour, 7 * 24 * time.Hour}
 			if diff := cmp.Diff(want, p.Forecast.Seasonality); diff != "" {
 				t.Errorf("seasons (-want +got):\n%s", diff)
+			}
+		}},
+		{"act settings", func(b *builder) {
+			b.extra = `forecast_only = true`
+			b.migrate = "lead_time = \"45m\"\n rebalance = true\n targets = [\"dc2\", \"dc3/*/web\"]"
+			b.schedule = strings.Replace(b.schedule, `action   = "drain"`, "action   = \"drain\"\n    nodes = \"dc1-rack-a-*\"", 1)
+		}, func(t *testing.T, p *policies.Policy) {
+			m := p.Migrate
+			if !p.ForecastOnly || m.LeadTime != 45*time.Minute || !m.Rebalance {
+				t.Errorf("forecast_only %v, migrate %+v", p.ForecastOnly, m)
+			}
+			if diff := cmp.Diff([]policies.Locality{{Datacenter: "dc2"}, {Datacenter: "dc3", NodeClass: "web"}}, m.Targets); diff != "" {
+				t.Errorf("targets (-want +got):\n%s", diff)
+			}
+			if p.Schedules[0].Nodes != "dc1-rack-a-*" {
+				t.Errorf("nodes = %q", p.Schedules[0].Nodes)
+			}
+		}},
+		{"migrate lead_time follows reserve lead_time", func(b *builder) {
+			b.reserve = "lead_time = \"40m\"\n ttl = \"2h\""
+		}, func(t *testing.T, p *policies.Policy) {
+			if p.Migrate.LeadTime != 40*time.Minute {
+				t.Errorf("migrate.lead_time %v; want reserve.lead_time 40m", p.Migrate.LeadTime)
 			}
 		}},
 		{"wildcards", func(b *builder) { b.locality = "datacenter = \"*\"\n node_pool = \"batch\"" }, func(t *testing.T, p *policies.Policy) {

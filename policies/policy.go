@@ -17,8 +17,11 @@ type Policy struct {
 	// DeclRange is the shaping block's header, for messages about the policy.
 	DeclRange hcl.Range
 
-	Locality  Locality
-	Forecast  Forecast
+	Locality Locality
+	// ForecastOnly makes the policy a dry run: its plans are computed,
+	// recorded and shown, and foreshape makes no change to Nomad for it.
+	ForecastOnly bool
+	Forecast     Forecast
 	Headroom  Headroom
 	Reserve   Reserve
 	Migrate   Migrate
@@ -209,6 +212,17 @@ type Migrate struct {
 	Strategy Strategy
 	// Priority weighs the queue's ordering.
 	Priority PriorityWeights
+	// LeadTime is how long before a drain schedule's window its migration
+	// requests are created. Default: Reserve.LeadTime.
+	LeadTime time.Duration
+	// Rebalance lets the planner create requests that move the smallest set
+	// of allocations out of this locality when its forecast crosses the
+	// headroom line and a target has room. Default false.
+	Rebalance bool
+	// Targets are the localities work may move to from this one (drain
+	// schedules, rebalancing). Empty means every other policy's locality
+	// whose nodes the job's constraints allow.
+	Targets []Locality
 }
 
 // PriorityWeights are the non-negative weights of the migration queue's
@@ -255,6 +269,10 @@ type Schedule struct {
 	// Localities are the localities the event affects; when the block
 	// names none, the policy's own locality.
 	Localities []Locality
+	// Nodes, for a drain, narrows it to the nodes of Localities whose name
+	// matches this glob (path.Match syntax: "dc1-rack-a-*"). Empty means
+	// every node.
+	Nodes string
 	// DeclRange is the schedule block's header.
 	DeclRange hcl.Range
 }
