@@ -1,0 +1,43 @@
+// Package shape is foreshape's planner (the Resource Shaping Manager): one
+// pure function, Run, that turns forecasts, a view of the cluster, the
+// migration queue, the reservations held, the policies and `now` into a
+// Plan — migration requests to create (drain schedules, rebalancing),
+// reservations to place or release, scale actions, the queue's scores and
+// wait reasons, and the moves to start now — each decision with its reason
+// and numbers.
+//
+// Each pass:
+//
+//   - drain schedules: migrate.lead_time before a drain window, one request
+//     per node of the drained localities (strategy drain) or per allocation
+//     on them (reschedule, affinity), targeted at the policy's
+//     migrate.targets (or any other policy's locality) that the job's
+//     constraints allow and that has the most room;
+//   - rebalancing (migrate.rebalance): when a locality's planning quantile
+//     crosses its headroom line and no request already relieves it, the
+//     fewest allocations whose moves bring it back under the line, to a
+//     target with room over the whole window;
+//   - pre-allocation: for each request not yet running, in score order,
+//     the capacity its target needs over the move's window [start, start +
+//     estimated duration] at the target policy's planning quantile: the
+//     moved resources plus the predicted demand plus what earlier moves
+//     into the target and other reservations hold, against the headroom
+//     line; when it fits, a reservation of the moved allocations' sizes
+//     (one placeholder chunk per allocation, packed onto the target's free
+//     node capacity) reserve.lead_time ahead of the planned start;
+//   - dynamic scaling: when a reservation does not fit, or a hotspot is
+//     forecast and no request relieves it, a scale action through the
+//     policy's first scale block not in cooldown, issued once the need is
+//     within the target's observed lead time plus reserve.lead_time,
+//     within min and max;
+//   - prioritisation: score = relieve_hotspot × (relief at the source −
+//     pressure added at the target) + critical × criticality + age ×
+//     waited (see score.go); a request whose target is predicted congested
+//     during its window waits, with that reason, unless its deadline
+//     (a drain window) leaves no more time; the per-locality max_parallel
+//     (source and target alike) and the global cap bound what runs at once.
+//
+// Run never reads the clock, the network or randomness, and never changes
+// its inputs: the same Input always gives the same Plan. What the plan says
+// is done by agent/migrate, the only door to Nomad and the scale targets.
+package shape

@@ -1,0 +1,226 @@
+package shape
+
+import (
+	"fmt"
+	"math/bits"
+	"time"
+
+	"github.com/foreshape/foreshape/agent/state"
+	"github.com/foreshape/foreshape/policies"
+)
+
+// Forecast is one metric's forecast of one locality, as the planner reads
+// it. CPU and memory are percent of the locality's allocatable capacity.
+type Forecast struct {
+	Policy   string
+	Locality string // path form, "dc2" or "dc1/*/web"
+	Metric   string // "cpu", "memory"; other metrics are not planned on
+	// Times[i] is the time of point i, ascending and evenly stepped;
+	// Planning[i] is the policy's planning quantile there.
+	Times    []time.Time
+	Planning []float64
+	Quantile float64
+	// Line is the value the planning quantile must stay under (100 minus
+	// the headroom); HasLine is false for metrics without a capacity.
+	Line    float64
+	HasLine bool
+}
+
+// at returns the planning value in force at t: that of the last point at
+// or before t (the first point for times before it). ok is false past the
+// horizon.
+func (f *Forecast) at(t time.Time) (float64, bool) {
+	n := len(f.Times)
+	if n == 0 {
+		return 0, false
+	}
+	step := time.Duration(0)
+	if n > 1 {
+		step = f.Times[1].Sub(f.Times[0])
+	}
+	if t.After(f.Times[n-1].Add(step)) {
+		return 0, false
+	}
+	i := 0
+	for i+1 < n && !f.Times[i+1].After(t) {
+		i++
+	}
+	return f.Planning[i], true
+}
+
+// Input is everything one planning pass sees.
+type Input struct {
+	// Now is the data time the plan is for.
+	Now       time.Time
+	Policies  []*policies.Policy
+	Forecasts []Forecast
+	Cluster   *Cluster
+	// State is the replicated act state at one applied index.
+	State state.ActView
+	// Limits are the agent-wide caps.
+	Limits Limits
+	// ForecastOnly makes every decision a dry run (the agent's
+	// forecast_only).
+	ForecastOnly bool
+}
+
+// Limits are agent-wide caps on what runs at once.
+type Limits struct {
+	// MaxParallel caps the moves running across the cluster; 0 means only
+	// the per-locality caps apply.
+	MaxParallel int
+}
+
+// Plan is what one pass decides. The coordinator carries it out in the
+// order of the fields.
+type Plan struct {
+	Now time.Time
+	// Submit are new migration requests from drain schedules and
+	// rebalancing.
+	Submit []Submission
+	// Cancel are queued requests whose reason to exist ended (a drain
+	// window that closed before they could start).
+	Cancel []Cancel
+	// Release are reservations to give back.
+	Release []Release
+	// Rescore are the queued requests' new scores, states and reasons.
+	Rescore []state.Rescore
+	// Reserve are placeholders to place.
+	Reserve []Reserve
+	// Scale are scale actions to issue.
+	Scale []Scale
+	// Start are moves to start now, in score order.
+	Start []Start
+	// Decisions record every decision above and every wait, with reasons.
+	Decisions []state.Decision
+}
+
+// Submission is a request the planner creates.
+type Submission struct {
+	Request state.MigrationRequest
+	DryRun  bool
+}
+
+// Cancel ends a queued request.
+type Cancel struct {
+	Request string
+	Reason  string
+	DryRun  bool
+}
+
+// Release gives a reservation back.
+type Release struct {
+	Reservation string
+	Request     string
+	Reason      string
+	DryRun      bool
+}
+
+// Reserve places a reservation for a request.
+type Reserve struct {
+	Request  string
+	Policy   string
+	Locality string
+	Chunks   []state.Chunk
+	// Priority is the placeholder job's priority (reserve.priority).
+	Priority int
+	// From is the move's planned start, Until when the reservation may be
+	// released (its planned end plus the lead time), Expires its hard end
+	// (placement plus reserve.ttl).
+	From, Until, Expires time.Time
+	Reason               string
+	DryRun               bool
+}
+
+// Scale is a scale action through a policy's scale block.
+type Scale struct {
+	Policy, Scale, Plugin string
+	Locality              string
+	Direction             string // "up"
+	// Amount is how many of the target's units to add: the shortfall over
+	// the locality's mean node capacity, rounded up.
+	Amount   int
+	Min, Max int
+	// NeededBy is when the capacity must be ready.
+	NeededBy time.Time
+	Request  string
+	Reason   string
+	DryRun   bool
+}
+
+// Start starts a request's move now.
+type Start struct {
+	Request string
+	Reason  string
+	DryRun  bool
+}
+
+// Decision kinds the planner records.
+const (
+	KindSubmit  = "submit"
+	KindReserve = "reserve"
+	KindRelease = "release"
+	KindScale   = "scale"
+	KindStart   = "start"
+	KindWait    = "wait"
+	KindCancel  = "cancel"
+)
+
+// Defaults the planner falls back on.
+const (
+	// DefaultBandwidthMBps is the transfer rate assumed for a move until
+	// foreshape has measured moves between the two localities.
+	DefaultBandwidthMBps = 100.0
+	// DefaultMoveOverhead is the fixed part of a move's estimate (stop,
+	// schedule, start).
+	DefaultMoveOverhead = 30 * time.Second
+	// DefaultScaleLead is a scale target's lead time (from the action to
+	// the capacity being ready) until one has been observed.
+	DefaultScaleLead = 5 * time.Minute
+	// PlaceholderGrace is how long a placeholder may take to run before
+	// the planner treats its reservation as one that does not fit.
+	PlaceholderGrace = 2 * time.Minute
+)
+
+// EstimateKey names the learned duration of moves of a size between two
+// datacenters: "dc1>dc2/12" (size class: bits of the memory size in MiB).
+func EstimateKey(fromDC, toDC string, size state.Resources) string {
+	return fmt.Sprintf("%s>%s/%d", fromDC, toDC, bits.Len64(uint64(max(size.MemoryMB, 0))))
+}
+
+// ScaleLeadKey names the observed lead time of a scale block.
+func ScaleLeadKey(policy, scale string) string { return "scale:" + state.CooldownKey(policy, scale) }
+
+// MoveEstimate is the expected duration of one allocation's move: the
+// learned mean for its localities and size, or the default transfer of its
+// memory at DefaultBandwidthMBps plus DefaultMoveOverhead.
+func MoveEstimate(est map[string]state.Estimate, fromDC, toDC string, size state.Resources) time.Duration {
+	if e, ok := est[EstimateKey(fromDC, toDC, size)]; ok && e.Samples > 0 && e.Mean > 0 {
+		return e.Mean
+	}
+	transfer := time.Duration(float64(size.MemoryMB) / DefaultBandwidthMBps * float64(time.Second))
+	return DefaultMoveOverhead + transfer.Round(time.Second)
+}
+
+// dcOf returns a locality path's datacenter part ("*" when any).
+func dcOf(loc string) string {
+	l, err := policies.ParseLocality(loc)
+	if err != nil || l.Datacenter == "" {
+		return "*"
+	}
+	return l.Datacenter
+}
+
+// RequestEstimate is a request's expected duration: its moves share their
+// datacenter's bandwidth, so their estimates add up.
+func RequestEstimate(est map[string]state.Estimate, r *state.MigrationRequest) time.Duration {
+	from, to := dcOf(r.Source), dcOf(r.Target)
+	if len(r.Moves) == 0 {
+		return MoveEstimate(est, from, to, r.Moved)
+	}
+	var d time.Duration
+	for _, m := range r.Moves {
+		d += MoveEstimate(est, from, to, m.Size)
+	}
+	return d
+}

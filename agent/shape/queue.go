@@ -1,0 +1,575 @@
+package shape
+
+import (
+	"fmt"
+	"math"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/foreshape/foreshape/agent/state"
+	"github.com/foreshape/foreshape/policies"
+)
+
+// scored is a queued request with its score and the parts it came from.
+type scored struct {
+	r     *state.MigrationRequest
+	pol   *policies.Policy // governs the source
+	tp    *policies.Policy // shapes the target, or nil
+	est   time.Duration
+	score float64
+	parts string
+}
+
+// queue scores the queued requests and walks them in score order,
+// deciding for each: wait (with why), reserve, scale, or start.
+func (p *planner) queue() {
+	var qs []scored
+	for i := range p.in.State.Requests {
+		r := &p.in.State.Requests[i]
+		if !r.State.Queued() {
+			continue
+		}
+		if p.expired(r) {
+			continue
+		}
+		s := scored{r: r, pol: p.policyOf(r), tp: p.polByLoc[r.Target]}
+		s.est = RequestEstimate(p.in.State.Estimates, r)
+		s.score, s.parts = p.score(r, s.pol, s.tp)
+		qs = append(qs, s)
+	}
+	sortedRequests(qs)
+	slots := p.slots()
+	for _, s := range qs {
+		p.walk(s, slots)
+	}
+}
+
+// expired cancels a schedule request whose window is over before its move
+// started.
+func (p *planner) expired(r *state.MigrationRequest) bool {
+	if r.Origin != "schedule" || r.Deadline.IsZero() {
+		return false
+	}
+	pol := p.pols[r.Policy]
+	if pol == nil {
+		return false
+	}
+	for _, s := range pol.Schedules {
+		if !strings.HasPrefix(r.OriginKey, fmt.Sprintf("schedule/%s/%s/", pol.Name, s.Name)) {
+			continue
+		}
+		if end := r.Deadline.Add(s.Duration); !p.now.Before(end) {
+			why := fmt.Sprintf("the window of %q ended at %s before the move could start", s.Name, clock(end))
+			p.plan.Cancel = append(p.plan.Cancel, Cancel{Request: r.ID, Reason: why, DryRun: p.dry(pol)})
+			p.decide(state.Decision{Policy: pol.Name, Kind: KindCancel, Locality: r.Source, Request: r.ID, Reason: "cancel: " + why, DryRun: p.dry(pol)})
+			return true
+		}
+	}
+	return false
+}
+
+// slots are, per source locality, when each of its max_parallel places
+// frees up: running moves hold theirs until their estimated end.
+func (p *planner) slots() map[string][]time.Time {
+	out := map[string][]time.Time{}
+	for i := range p.in.State.Requests {
+		r := &p.in.State.Requests[i]
+		if r.State != state.RequestRunning {
+			continue
+		}
+		end := r.Started.Add(RequestEstimate(p.in.State.Estimates, r))
+		if end.Before(p.now) {
+			end = p.now
+		}
+		out[r.Source] = append(out[r.Source], end)
+	}
+	return out
+}
+
+// takeSlot returns when a move out of src can start (the earliest of its
+// max_parallel places) and books the place until start + est.
+func takeSlot(slots map[string][]time.Time, src string, n int, now time.Time, est time.Duration) time.Time {
+	s := slots[src]
+	for len(s) < n {
+		s = append(s, now)
+	}
+	sort.Slice(s, func(i, j int) bool { return s[i].Before(s[j]) })
+	start := s[0]
+	if start.Before(now) {
+		start = now
+	}
+	s[0] = start.Add(est)
+	slots[src] = s
+	return start
+}
+
+// fit is the verdict of the demand check at a target.
+type fit struct {
+	ok     bool
+	metric string
+	at     time.Time
+	// planning, committed and incoming are percent of the target's
+	// capacity at the crossing; line is the headroom line.
+	planning, committed, incoming, line float64
+	quantile                            float64
+	// shortfall is how much capacity would keep it under the line.
+	shortfall state.Resources
+	note      string
+}
+
+// later looks past the move's window to the end of the forecast: the moved
+// work stays in the target, so a crossing there needs more capacity before
+// it comes (a scale action), though it does not hold the move.
+func (p *planner) later(target string, after time.Time, size state.Resources, self string) fit {
+	return p.check(target, after, time.Time{}, size, self)
+}
+
+func (f fit) reason(target string) string {
+	if f.ok {
+		return f.note
+	}
+	return fmt.Sprintf("p%.0f %s demand %s + incoming %s + held %s would cross the %s line in %s at %s",
+		100*f.quantile, f.metric, pct(f.planning), pct(f.incoming), pct(f.committed), pct(f.line), target, clock(f.at))
+}
+
+// check tests whether size fits in the target over [from, to] on top of
+// its planning quantile and the other committed arrivals.
+func (p *planner) check(target string, from, to time.Time, size state.Resources, self string) fit {
+	li, ok := p.locality(target)
+	if !ok || len(li.nodes) == 0 {
+		return fit{note: "target " + target + " has no ready node", metric: "capacity", at: from}
+	}
+	out := fit{ok: true}
+	seen := false
+	for _, metric := range []string{"cpu", "memory"} {
+		f := p.forecast(target, metric)
+		if f == nil || !f.HasLine || len(f.Times) == 0 {
+			continue
+		}
+		seen = true
+		add := p.pctOf(li, metric, size)
+		maxNeed := math.Inf(-1)
+		var at time.Time
+		var plan, comm float64
+		arr := p.sortedArrivals(li.path, self)
+		var sum state.Resources
+		k := 0
+		for i, t := range f.Times {
+			if i+1 < len(f.Times) && !f.Times[i+1].After(from) {
+				continue
+			}
+			if !to.IsZero() && t.After(to) {
+				break
+			}
+			for k < len(arr) && !arr[k].from.After(t) {
+				sum = sum.Add(arr[k].size)
+				k++
+			}
+			c := p.pctOf(li, metric, sum)
+			need := f.Planning[i] + c + add
+			if need > maxNeed {
+				maxNeed, at, plan, comm = need, t, f.Planning[i], c
+			}
+			if need > f.Line && out.ok {
+				out = fit{metric: metric, at: t, planning: f.Planning[i], committed: c, incoming: add, line: f.Line, quantile: f.Quantile}
+			}
+		}
+		if !out.ok && out.metric == metric {
+			excess := maxNeed - f.Line
+			if metric == "cpu" {
+				out.shortfall.CPU = int64(math.Ceil(excess / 100 * float64(li.capCPU)))
+			} else {
+				out.shortfall.MemoryMB = int64(math.Ceil(excess / 100 * float64(li.capMem)))
+			}
+		}
+		if out.ok && !math.IsInf(maxNeed, -1) {
+			until := to
+			if until.IsZero() {
+				until = f.Times[len(f.Times)-1]
+			}
+			out.note = appendNote(out.note, fmt.Sprintf("p%.0f %s %s + incoming %s + held %s stays under the %s line until %s (peak at %s)",
+				100*f.Quantile, metric, pct(plan), pct(add), pct(comm), pct(f.Line), clock(until), clock(at)))
+		}
+	}
+	if !seen {
+		out.note = "no forecast for " + target + ": planned on its free capacity alone"
+	}
+	return out
+}
+
+func appendNote(a, b string) string {
+	if a == "" {
+		return b
+	}
+	return a + "; " + b
+}
+
+// chunks groups a request's moves by size: one placeholder group per size,
+// so a hand-over shrinks it by exactly the moved allocation.
+func chunks(moves []state.Move) []state.Chunk {
+	var out []state.Chunk
+	for _, m := range moves {
+		if m.Size.IsZero() {
+			continue
+		}
+		found := false
+		for i := range out {
+			if out[i].Size == m.Size {
+				out[i].Count++
+				found = true
+				break
+			}
+		}
+		if !found {
+			out = append(out, state.Chunk{Size: m.Size, Count: 1})
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		if out[i].Size.MemoryMB != out[j].Size.MemoryMB {
+			return out[i].Size.MemoryMB > out[j].Size.MemoryMB
+		}
+		return out[i].Size.CPU > out[j].Size.CPU
+	})
+	return out
+}
+
+// pack places chunks first-fit, largest first, onto the free capacity of a
+// locality's receiving nodes; when they all fit it takes the room and
+// returns true, otherwise it leaves free unchanged.
+func pack(cs []state.Chunk, free []state.Resources) bool {
+	trial := append([]state.Resources(nil), free...)
+	for _, c := range cs {
+		for range c.Count {
+			placed := false
+			for i := range trial {
+				if trial[i].CPU >= c.Size.CPU && trial[i].MemoryMB >= c.Size.MemoryMB {
+					trial[i] = trial[i].Sub(c.Size)
+					placed = true
+					break
+				}
+			}
+			if !placed {
+				return false
+			}
+		}
+	}
+	copy(free, trial)
+	return true
+}
+
+func freeTotal(free []state.Resources) state.Resources {
+	var t state.Resources
+	for _, f := range free {
+		t = t.Add(state.Resources{CPU: max(f.CPU, 0), MemoryMB: max(f.MemoryMB, 0)})
+	}
+	return t
+}
+
+// walk decides one queued request.
+func (p *planner) walk(s scored, slots map[string][]time.Time) {
+	r := s.r
+	dry := p.dry(s.pol, s.tp)
+	polName := r.Policy
+	n := maxParallel(s.pol)
+	start := takeSlot(slots, r.Source, n, p.now, s.est)
+	if r.NotBefore.After(start) {
+		start = r.NotBefore
+	}
+	end := start.Add(s.est)
+	urgent := !r.Deadline.IsZero() && !p.now.Add(2*s.est).Before(r.Deadline)
+	res, hasRes := p.in.State.ReservationFor(r.ID)
+	f := p.check(r.Target, start, end, r.Moved, r.ID)
+
+	verdict := func(st state.RequestState, reason string) {
+		p.rescore(s, st, reason, dry)
+	}
+	commit := func(from time.Time) { p.arrive(r.Target, r.ID, from, r.Moved) }
+
+	if f.ok {
+		// The work stays after the move: a crossing later in the horizon
+		// calls for capacity before it comes.
+		if lf := p.later(r.Target, end, r.Moved, r.ID); !lf.ok {
+			why := "after the move: " + lf.reason(r.Target)
+			if sc := p.scaleFor(s.tp, r.Target, lf.shortfall, lf.at, why, r.ID); sc != "" {
+				f.note = appendNote(f.note, why+"; "+sc)
+			}
+		}
+	}
+	if !f.ok && !urgent {
+		why := "target congested: " + f.reason(r.Target)
+		if sc := p.scaleFor(s.tp, r.Target, f.shortfall, f.at, why, r.ID); sc != "" {
+			why += "; " + sc
+		}
+		st := state.RequestWaiting
+		if hasRes {
+			st = state.RequestReserving
+		}
+		verdict(st, why)
+		return
+	}
+	fitNote := f.reason(r.Target)
+	if !f.ok {
+		fitNote = "window near: moving despite the forecast: " + f.reason(r.Target)
+	}
+
+	needRes := s.tp != nil && s.tp.Reserve.Enabled && len(r.Moves) > 0 && !r.Moved.IsZero()
+	if needRes && !hasRes {
+		if lead := s.tp.Reserve.LeadTime; start.Add(-lead).After(p.now) {
+			commit(start)
+			verdict(state.RequestPending, appendNote(fmt.Sprintf("in line: planned start %s; its reservation is placed reserve.lead_time (%s) before", clock(start), lead), f.note))
+			return
+		}
+		if gap := p.priorityGap(r, s.tp); gap != "" {
+			p.decide(state.Decision{Policy: s.tp.Name, Kind: KindReserve, Locality: r.Target, Request: r.ID, Reason: gap, DryRun: dry})
+			needRes = false
+		} else if capWhy := p.overCaps(s.tp, r.Moved); capWhy != "" && !urgent {
+			commit(start)
+			verdict(state.RequestWaiting, "reservation caps: "+capWhy)
+			return
+		} else if capWhy == "" {
+			li, _ := p.locality(r.Target)
+			cs := chunks(r.Moves)
+			if pack(cs, li.free) {
+				until := end.Add(s.tp.Reserve.LeadTime)
+				expires := p.now.Add(s.tp.Reserve.TTL)
+				if until.After(expires) {
+					until = expires
+				}
+				why := fmt.Sprintf("reserve %s in %s from %s for %s: %s", r.Moved, r.Target, clock(start), r.ID, fitNote)
+				p.plan.Reserve = append(p.plan.Reserve, Reserve{Request: r.ID, Policy: s.tp.Name, Locality: r.Target, Chunks: cs,
+					Priority: s.tp.Reserve.Priority, From: start, Until: until, Expires: expires, Reason: why, DryRun: dry})
+				p.decide(state.Decision{Policy: s.tp.Name, Kind: KindReserve, Locality: r.Target, Request: r.ID, Reason: why, DryRun: dry})
+				p.held[s.tp.Name] = p.held[s.tp.Name].Add(r.Moved)
+				commit(p.now)
+				verdict(state.RequestReserving, "reserving: placeholder for "+r.Moved.String()+" in "+r.Target)
+				return
+			}
+			free := freeTotal(li.free)
+			short := r.Moved.Sub(free)
+			short.CPU, short.MemoryMB = max(short.CPU, 0), max(short.MemoryMB, 0)
+			if short.IsZero() {
+				short = r.Moved // fragmented: no node has room for some chunk
+			}
+			why := fmt.Sprintf("reservation does not fit: %s in chunks of the moved allocations does not pack onto %s's free capacity (%s on %d eligible nodes)",
+				r.Moved, r.Target, free, len(li.free))
+			if sc := p.scaleFor(s.tp, r.Target, short, start, why, r.ID); sc != "" {
+				why += "; " + sc
+			}
+			if !urgent {
+				commit(start)
+				verdict(state.RequestWaiting, why)
+				return
+			}
+			fitNote = "window near: moving without a reservation: " + why
+		}
+	}
+	if hasRes {
+		want, run := 0, p.placeholdersRunning(res.Job)
+		for _, c := range res.Chunks {
+			want += c.Count
+		}
+		if res.State != state.ReservationHeld || run < want {
+			late := res.State == state.ReservationHeld && p.now.Sub(res.Placed) >= PlaceholderGrace
+			why := fmt.Sprintf("placeholder placing: %s holds %d of %d placeholder allocations in %s", res.ID, run, want, res.Locality)
+			if late {
+				why = fmt.Sprintf("reservation does not fit: %s placed %s ago and %d of %d placeholder allocations run in %s",
+					res.ID, p.now.Sub(res.Placed).Round(time.Second), run, want, res.Locality)
+				if sc := p.scaleFor(s.tp, r.Target, r.Moved, start, why, r.ID); sc != "" {
+					why += "; " + sc
+				}
+			}
+			if !urgent || !late {
+				commit(p.now)
+				verdict(state.RequestReserving, why)
+				return
+			}
+			fitNote = "window near: moving without waiting for the placeholder: " + why
+		}
+		fitNote = appendNote(fmt.Sprintf("hand over %s", res.ID), fitNote)
+	}
+	if p.in.State.Paused {
+		commit(start)
+		verdict(p.holdState(hasRes), "queue paused: resume it to start moves")
+		return
+	}
+	if r.NotBefore.After(p.now) {
+		commit(r.NotBefore)
+		verdict(p.holdState(hasRes), "not before "+clock(r.NotBefore))
+		return
+	}
+	tn := maxParallel(s.tp)
+	switch {
+	case p.running[r.Source] >= n:
+		commit(start)
+		verdict(p.holdState(hasRes), fmt.Sprintf("max_parallel: %d moves run in %s (%s), the cap of policy %s", p.running[r.Source], r.Source, strings.Join(p.runningIDs[r.Source], ", "), polName))
+		return
+	case r.Target != r.Source && p.running[r.Target] >= tn:
+		commit(start)
+		verdict(p.holdState(hasRes), fmt.Sprintf("max_parallel: %d moves run in %s (%s)", p.running[r.Target], r.Target, strings.Join(p.runningIDs[r.Target], ", ")))
+		return
+	case p.in.Limits.MaxParallel > 0 && p.total >= p.in.Limits.MaxParallel:
+		commit(start)
+		verdict(p.holdState(hasRes), fmt.Sprintf("max_parallel: %d moves run across the cluster, the agent's cap", p.total))
+		return
+	}
+	p.running[r.Source]++
+	p.runningIDs[r.Source] = append(p.runningIDs[r.Source], r.ID)
+	if r.Target != r.Source {
+		p.running[r.Target]++
+		p.runningIDs[r.Target] = append(p.runningIDs[r.Target], r.ID)
+	}
+	p.total++
+	commit(p.now)
+	why := fmt.Sprintf("start %s of %s to %s (score %.2f: %s): %s", r.ID, r.Resource, r.Target, s.score, s.parts, fitNote)
+	p.plan.Start = append(p.plan.Start, Start{Request: r.ID, Reason: why, DryRun: dry})
+	p.decide(state.Decision{Policy: polName, Kind: KindStart, Locality: r.Source, Request: r.ID, Reason: why, DryRun: dry})
+	p.rescore(s, "", "", dry)
+}
+
+func (p *planner) holdState(hasRes bool) state.RequestState {
+	if hasRes {
+		return state.RequestReserving
+	}
+	return state.RequestWaiting
+}
+
+// rescore records a request's new score, state and reason when they
+// changed, and a wait decision when the kind of wait changed.
+func (p *planner) rescore(s scored, st state.RequestState, reason string, dry bool) {
+	r := s.r
+	changed := st != "" && (st != r.State || reason != r.Reason)
+	if math.Abs(s.score-r.Score) > 0.005*max(1, math.Abs(r.Score)) || s.est != r.Estimated {
+		changed = true
+	}
+	if !changed {
+		return
+	}
+	p.plan.Rescore = append(p.plan.Rescore, state.Rescore{ID: r.ID, Score: s.score, State: st, Reason: reason, Estimated: s.est})
+	if st == state.RequestWaiting || (st == state.RequestReserving && categoryOf(reason) != "reserving") || st == state.RequestPending {
+		if st != r.State || categoryOf(reason) != categoryOf(r.Reason) {
+			p.decide(state.Decision{Policy: r.Policy, Kind: KindWait, Locality: r.Source, Request: r.ID, Reason: "wait: " + reason, DryRun: dry})
+		}
+	}
+}
+
+// placeholdersRunning counts a placeholder job's running allocations.
+func (p *planner) placeholdersRunning(job string) int { return p.runningOf[job] }
+
+// priorityGap refuses a reservation whose placeholder priority is not at
+// least 10 below every job it protects (Nomad preempts only across that
+// gap).
+func (p *planner) priorityGap(r *state.MigrationRequest, tp *policies.Policy) string {
+	for _, m := range r.Moves {
+		j, ok := p.c.Job(m.Namespace, m.Job)
+		if ok && tp.Reserve.Priority > j.Priority-10 {
+			return fmt.Sprintf("no reservation for %s: reserve.priority %d of policy %s is not at least 10 below job %s's priority %d; moving without one",
+				r.ID, tp.Reserve.Priority, tp.Name, j.ID, j.Priority)
+		}
+	}
+	return ""
+}
+
+// overCaps says why adding size would exceed the policy's reserve.max_cpu
+// or max_memory, or "".
+func (p *planner) overCaps(tp *policies.Policy, size state.Resources) string {
+	h := p.held[tp.Name].Add(size)
+	switch {
+	case tp.Reserve.MaxCPU > 0 && h.CPU > int64(tp.Reserve.MaxCPU):
+		return fmt.Sprintf("policy %s would hold %d MHz, over its reserve.max_cpu %d", tp.Name, h.CPU, tp.Reserve.MaxCPU)
+	case tp.Reserve.MaxMemory > 0 && h.MemoryMB > int64(tp.Reserve.MaxMemory):
+		return fmt.Sprintf("policy %s would hold %d MiB, over its reserve.max_memory %d", tp.Name, h.MemoryMB, tp.Reserve.MaxMemory)
+	}
+	return ""
+}
+
+// scaleFor issues a scale action for pol's locality loc when one is due,
+// and returns a note for the reason that asked ("" when pol has no scale
+// block).
+func (p *planner) scaleFor(pol *policies.Policy, loc string, short state.Resources, neededBy time.Time, why, request string) string {
+	if pol == nil || len(pol.Scales) == 0 {
+		return ""
+	}
+	if note, done := p.scaled[pol.Name]; done {
+		return note
+	}
+	lead := DefaultScaleLead
+	var sc *policies.Scale
+	var cooling []string
+	for i := range pol.Scales {
+		s := &pol.Scales[i]
+		if e, ok := p.in.State.Estimates[ScaleLeadKey(pol.Name, s.Name)]; ok && e.Samples > 0 {
+			lead = e.Mean
+		} else {
+			lead = DefaultScaleLead
+		}
+		if cd, ok := p.in.State.Cooldowns[state.CooldownKey(pol.Name, s.Name)]; ok && p.now.Before(cd.Add(s.Cooldown)) {
+			cooling = append(cooling, fmt.Sprintf("scale %q cools down until %s", s.Name, clock(cd.Add(s.Cooldown))))
+			continue
+		}
+		sc = s
+		break
+	}
+	if sc == nil {
+		note := strings.Join(cooling, "; ")
+		p.scaled[pol.Name] = note
+		return note
+	}
+	if due := neededBy.Add(-lead - pol.Reserve.LeadTime); p.now.Before(due) {
+		note := fmt.Sprintf("scale %q due at %s (lead %s + reserve.lead_time %s before %s)", sc.Name, clock(due), lead, pol.Reserve.LeadTime, clock(neededBy))
+		p.scaled[pol.Name] = note
+		return note
+	}
+	li, _ := p.locality(loc)
+	amount := 1
+	if li != nil {
+		var units float64
+		if li.meanNode.CPU > 0 {
+			units = math.Max(units, float64(short.CPU)/float64(li.meanNode.CPU))
+		}
+		if li.meanNode.MemoryMB > 0 {
+			units = math.Max(units, float64(short.MemoryMB)/float64(li.meanNode.MemoryMB))
+		}
+		amount = max(1, int(math.Ceil(units)))
+	}
+	dry := p.dry(pol)
+	reason := fmt.Sprintf("scale %q up by %d for %s (needed by %s, target lead %s): %s", sc.Name, amount, loc, clock(neededBy), lead, why)
+	p.plan.Scale = append(p.plan.Scale, Scale{Policy: pol.Name, Scale: sc.Name, Plugin: sc.Target.Plugin, Locality: loc, Direction: "up",
+		Amount: amount, Min: sc.Min, Max: sc.Max, NeededBy: neededBy, Request: request, Reason: reason, DryRun: dry})
+	p.decide(state.Decision{Policy: pol.Name, Kind: KindScale, Locality: loc, Request: request, Reason: reason, DryRun: dry})
+	note := fmt.Sprintf("scaling %q up by %d", sc.Name, amount)
+	p.scaled[pol.Name] = note
+	return note
+}
+
+// hotspots scales policies whose locality is forecast to cross its line
+// when no request relieves it.
+func (p *planner) hotspots() {
+	for _, pol := range p.in.Policies {
+		if len(pol.Scales) == 0 {
+			continue
+		}
+		if _, done := p.scaled[pol.Name]; done {
+			continue
+		}
+		loc := pol.Locality.String()
+		metric, at, excess := p.crossing(loc)
+		if metric == "" || p.relieved(loc) {
+			continue
+		}
+		li, ok := p.locality(loc)
+		if !ok {
+			continue
+		}
+		var short state.Resources
+		if metric == "cpu" {
+			short.CPU = int64(math.Ceil(excess / 100 * float64(li.capCPU)))
+		} else {
+			short.MemoryMB = int64(math.Ceil(excess / 100 * float64(li.capMem)))
+		}
+		f := p.forecast(loc, metric)
+		why := fmt.Sprintf("hotspot: p%.0f %s %s crosses the %s line in %s at %s and no request relieves it",
+			100*f.Quantile, metric, pct(f.Line+excess), pct(f.Line), loc, clock(at))
+		p.scaleFor(pol, loc, short, at, why, "")
+	}
+}

@@ -1,0 +1,740 @@
+package shape
+
+import (
+	"fmt"
+	"math"
+	"path"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/foreshape/foreshape/agent/state"
+	"github.com/foreshape/foreshape/policies"
+)
+
+// Run runs one planning pass; see the package comment.
+func Run(in Input) Plan {
+	p := newPlanner(in)
+	p.schedules()
+	p.rebalance()
+	p.releases()
+	p.queue()
+	p.hotspots()
+	return p.plan
+}
+
+// planner holds one pass's derived data. It is built and dropped by Run.
+type planner struct {
+	in   Input
+	c    *Cluster
+	now  time.Time
+	pols map[string]*policies.Policy
+	// polByLoc maps a locality path to the first policy shaping it.
+	polByLoc map[string]*policies.Policy
+	fc       map[string]*Forecast // locality path + ":" + metric
+	used     []state.Resources    // per node index: what live allocations hold
+	// runningOf counts each job ID's running allocations.
+	runningOf map[string]int
+	// byShape groups ready nodes by datacenter, pool and class.
+	byShape map[policies.Locality][]int
+	locs     map[string]*localityInfo
+	plan     Plan
+
+	// running counts the moves running per locality path (source and
+	// target) and in all.
+	running    map[string]int
+	runningIDs map[string][]string
+	total      int
+	// arrivals are the moves into each target locality that are running,
+	// hold a reservation, or were planned earlier in this pass, by request.
+	arrivals map[string]map[string]arrival
+	// held is what each policy's reservations hold, for its caps.
+	held map[string]state.Resources
+	// queued marks resources and allocations of unfinished requests.
+	queuedRes   map[string]string
+	queuedAlloc map[string]string
+	origins     map[string]bool
+	// scaled marks policies that got a scale action (or were refused one)
+	// in this pass.
+	scaled map[string]string
+	// submitted counts submissions per source locality in this pass.
+	submitted map[string]int
+}
+
+type arrival struct {
+	from time.Time
+	size state.Resources
+}
+
+// localityInfo is what the planner derives about one locality once per pass.
+type localityInfo struct {
+	path  string
+	loc   policies.Locality
+	nodes []int // indexes into Cluster.Nodes, ready nodes only
+	// capCPU and capMem sum the ready nodes' allocatable capacity, the base
+	// of the forecasts' percentages.
+	capCPU, capMem int64
+	// free is each receiving node's unallocated capacity, in node order;
+	// reservations planned in this pass take from it.
+	free []state.Resources
+	// meanNode is the mean ready node's capacity: the unit of scaling.
+	meanNode state.Resources
+}
+
+func newPlanner(in Input) *planner {
+	c := in.Cluster
+	if c == nil {
+		c = NewCluster(nil, nil, nil)
+	}
+	p := &planner{in: in, c: c, now: in.Now, pols: map[string]*policies.Policy{}, polByLoc: map[string]*policies.Policy{},
+		fc: map[string]*Forecast{}, locs: map[string]*localityInfo{}, running: map[string]int{}, runningIDs: map[string][]string{},
+		arrivals: map[string]map[string]arrival{}, held: map[string]state.Resources{}, queuedRes: map[string]string{},
+		queuedAlloc: map[string]string{}, origins: map[string]bool{}, scaled: map[string]string{}, submitted: map[string]int{}}
+	p.plan.Now = in.Now
+	for _, pol := range in.Policies {
+		p.pols[pol.Name] = pol
+		if _, ok := p.polByLoc[pol.Locality.String()]; !ok {
+			p.polByLoc[pol.Locality.String()] = pol
+		}
+	}
+	// A locality's own policy's forecast wins over others of the same
+	// locality.
+	for i := range in.Forecasts {
+		f := &in.Forecasts[i]
+		key := f.Locality + ":" + f.Metric
+		if cur, ok := p.fc[key]; ok {
+			if own := p.polByLoc[f.Locality]; own == nil || own.Name != f.Policy || cur.Policy == own.Name {
+				continue
+			}
+		}
+		p.fc[key] = f
+	}
+	p.used = make([]state.Resources, len(c.Nodes))
+	p.runningOf = map[string]int{}
+	p.byShape = map[policies.Locality][]int{}
+	for i := range c.Nodes {
+		n := &c.Nodes[i]
+		if n.Ready {
+			k := LocalityOf(n)
+			p.byShape[k] = append(p.byShape[k], i)
+		}
+	}
+	for i := range c.Allocs {
+		a := &c.Allocs[i]
+		if !a.Live {
+			continue
+		}
+		if a.Running {
+			p.runningOf[a.Job]++
+		}
+		if k, ok := c.nodeByID[a.Node]; ok {
+			p.used[k] = p.used[k].Add(a.Size)
+		}
+	}
+	for _, r := range in.State.Requests {
+		if r.OriginKey != "" {
+			p.origins[r.OriginKey] = true
+		}
+		if r.State.Terminal() {
+			continue
+		}
+		p.queuedRes[r.Resource.Key()] = r.ID
+		for _, m := range r.Moves {
+			p.queuedAlloc[m.Alloc] = r.ID
+		}
+		if r.State == state.RequestRunning {
+			p.running[r.Source]++
+			p.runningIDs[r.Source] = append(p.runningIDs[r.Source], r.ID)
+			if r.Target != r.Source {
+				p.running[r.Target]++
+				p.runningIDs[r.Target] = append(p.runningIDs[r.Target], r.ID)
+			}
+			p.total++
+			p.arrive(r.Target, r.ID, p.now, r.Moved)
+		}
+	}
+	for _, res := range in.State.Reservations {
+		if res.State == state.ReservationReleased {
+			continue
+		}
+		p.held[res.Policy] = p.held[res.Policy].Add(res.Total())
+		p.arrive(res.Locality, res.Request, p.now, res.Total())
+	}
+	return p
+}
+
+func (p *planner) arrive(loc, request string, from time.Time, size state.Resources) {
+	m := p.arrivals[loc]
+	if m == nil {
+		m = map[string]arrival{}
+		p.arrivals[loc] = m
+	}
+	if cur, ok := m[request]; ok && cur.from.Before(from) {
+		from = cur.from
+	}
+	m[request] = arrival{from: from, size: size}
+}
+
+// locality returns the derived information of a locality path; ok is false
+// for a path that does not parse.
+func (p *planner) locality(path string) (*localityInfo, bool) {
+	if li, ok := p.locs[path]; ok {
+		return li, li != nil
+	}
+	l, err := policies.ParseLocality(path)
+	if err != nil {
+		p.locs[path] = nil
+		return nil, false
+	}
+	li := &localityInfo{path: path, loc: l}
+	for shape, idx := range p.byShape {
+		if In(l, &Node{Datacenter: shape.Datacenter, NodePool: shape.NodePool, NodeClass: shape.NodeClass}) {
+			li.nodes = append(li.nodes, idx...)
+		}
+	}
+	slices.Sort(li.nodes)
+	for _, i := range li.nodes {
+		n := &p.c.Nodes[i]
+		li.capCPU += n.CPU
+		li.capMem += n.MemoryMB
+		if n.Receiving() {
+			li.free = append(li.free, state.Resources{CPU: n.CPU - p.used[i].CPU, MemoryMB: n.MemoryMB - p.used[i].MemoryMB})
+		}
+	}
+	if k := int64(len(li.nodes)); k > 0 {
+		li.meanNode = state.Resources{CPU: li.capCPU / k, MemoryMB: li.capMem / k}
+	}
+	p.locs[path] = li
+	return li, true
+}
+
+func (p *planner) forecast(loc, metric string) *Forecast { return p.fc[loc+":"+metric] }
+
+func (p *planner) decide(d state.Decision) {
+	d.Time = p.now
+	p.plan.Decisions = append(p.plan.Decisions, d)
+}
+
+func (p *planner) dry(pols ...*policies.Policy) bool {
+	if p.in.ForecastOnly {
+		return true
+	}
+	for _, pol := range pols {
+		if pol != nil && pol.ForecastOnly {
+			return true
+		}
+	}
+	return false
+}
+
+// policyOf returns the policy governing a request: the one it names, else
+// the one shaping its source.
+func (p *planner) policyOf(r *state.MigrationRequest) *policies.Policy {
+	if pol, ok := p.pols[r.Policy]; ok {
+		return pol
+	}
+	return p.polByLoc[r.Source]
+}
+
+func maxParallel(pol *policies.Policy) int {
+	if pol == nil || pol.Migrate.MaxParallel < 1 {
+		return policies.DefaultMaxParallel
+	}
+	return pol.Migrate.MaxParallel
+}
+
+// schedules creates the requests of drain windows that start within their
+// policy's migrate.lead_time.
+func (p *planner) schedules() {
+	for _, pol := range p.in.Policies {
+		for si := range pol.Schedules {
+			s := &pol.Schedules[si]
+			if s.Action != policies.ActionDrain {
+				continue
+			}
+			lead := pol.Migrate.LeadTime
+			for _, w := range s.Windows(p.now, p.now.Add(lead+time.Nanosecond)) {
+				if p.now.Before(w.Start.Add(-lead)) || !p.now.Before(w.End) {
+					continue
+				}
+				for _, l := range s.Localities {
+					p.drainWindow(pol, s, w, l)
+				}
+			}
+		}
+	}
+}
+
+func (p *planner) drainWindow(pol *policies.Policy, s *policies.Schedule, w policies.Window, l policies.Locality) {
+	src := l.String()
+	var nodes []*Node
+	for i := range p.c.Nodes {
+		n := &p.c.Nodes[i]
+		if !In(l, n) || n.Ready == false {
+			continue
+		}
+		if s.Nodes != "" {
+			if ok, _ := path.Match(s.Nodes, n.Name); !ok {
+				continue
+			}
+		}
+		nodes = append(nodes, n)
+	}
+	why := fmt.Sprintf("drain %q of %s from %s", s.Name, describeNodes(l, s.Nodes), clock(w.Start))
+	var reqs []state.MigrationRequest
+	for _, n := range nodes {
+		moves := p.movable(n)
+		switch pol.Migrate.Strategy {
+		case policies.StrategyDrain:
+			reqs = append(reqs, state.MigrationRequest{Resource: state.Resource{Kind: state.ResourceNode, ID: n.ID, Name: n.Name}, Moves: moves})
+		default:
+			for _, m := range moves {
+				reqs = append(reqs, state.MigrationRequest{Resource: state.Resource{Kind: state.ResourceAllocation, ID: m.Alloc, Name: m.Name,
+					Namespace: m.Namespace, Job: m.Job, Group: m.Group}, Moves: []state.Move{m}})
+			}
+		}
+	}
+	for _, r := range reqs {
+		r.OriginKey = fmt.Sprintf("schedule/%s/%s/%d/%s", pol.Name, s.Name, w.Start.Unix(), r.Resource.Key())
+		if p.origins[r.OriginKey] || p.taken(&r) {
+			continue
+		}
+		target, note := p.chooseTarget(pol, src, r.Moves, p.now, w.Start)
+		if target == "" {
+			p.decide(state.Decision{Policy: pol.Name, Kind: KindWait, Locality: src,
+				Reason: fmt.Sprintf("%s: no request for %s: %s", why, r.Resource, note), DryRun: p.dry(pol)})
+			continue
+		}
+		r.Source, r.Target, r.Policy = src, target, pol.Name
+		r.Strategy = string(pol.Migrate.Strategy)
+		r.Origin, r.Created, r.Deadline, r.State = "schedule", p.now, w.Start, state.RequestPending
+		for _, m := range r.Moves {
+			r.Moved = r.Moved.Add(m.Size)
+			if j, ok := p.c.Job(m.Namespace, m.Job); ok {
+				r.Priority = max(r.Priority, min(j.Priority, 100))
+			}
+		}
+		r.Estimated = RequestEstimate(p.in.State.Estimates, &r)
+		r.Reason = fmt.Sprintf("%s; to %s (%s)", why, target, note)
+		p.submit(pol, r)
+	}
+}
+
+func describeNodes(l policies.Locality, glob string) string {
+	if glob == "" {
+		return l.String()
+	}
+	return fmt.Sprintf("%s nodes %s", l, glob)
+}
+
+// movable lists the allocations a drain of n must move: live ones of
+// service and batch jobs, not placeholders or system jobs.
+func (p *planner) movable(n *Node) []state.Move {
+	var out []state.Move
+	for _, a := range p.c.AllocsOn(n.ID) {
+		if !a.Live || Placeholder(a.Job) {
+			continue
+		}
+		if j, ok := p.c.Job(a.Namespace, a.Job); ok && (j.Type == "system" || j.Type == "sysbatch") {
+			continue
+		}
+		out = append(out, state.Move{Alloc: a.ID, Name: a.Name, Namespace: a.Namespace, Job: a.Job, Group: a.Group, Node: n.ID, Size: a.Size})
+	}
+	return out
+}
+
+// taken reports whether an unfinished request already moves r's resource
+// or one of its allocations.
+func (p *planner) taken(r *state.MigrationRequest) bool {
+	if p.queuedRes[r.Resource.Key()] != "" {
+		return true
+	}
+	for _, m := range r.Moves {
+		if p.queuedAlloc[m.Alloc] != "" {
+			return true
+		}
+	}
+	return false
+}
+
+func (p *planner) submit(pol *policies.Policy, r state.MigrationRequest) {
+	p.queuedRes[r.Resource.Key()] = "new"
+	for _, m := range r.Moves {
+		p.queuedAlloc[m.Alloc] = "new"
+	}
+	p.origins[r.OriginKey] = true
+	p.submitted[r.Source]++
+	dry := p.dry(pol)
+	p.plan.Submit = append(p.plan.Submit, Submission{Request: r, DryRun: dry})
+	p.decide(state.Decision{Policy: pol.Name, Kind: KindSubmit, Locality: r.Source, Reason: fmt.Sprintf("queue %s: %s", r.Resource, r.Reason), DryRun: dry})
+}
+
+// candidates are the localities moves out of src may go to under pol.
+func (p *planner) candidates(pol *policies.Policy, src string) []string {
+	var out []string
+	if len(pol.Migrate.Targets) > 0 {
+		for _, l := range pol.Migrate.Targets {
+			out = append(out, l.String())
+		}
+		return out
+	}
+	seen := map[string]bool{src: true, pol.Locality.String(): true}
+	for _, other := range p.in.Policies {
+		loc := other.Locality.String()
+		if !seen[loc] {
+			seen[loc] = true
+			out = append(out, loc)
+		}
+	}
+	return out
+}
+
+// chooseTarget picks, among the localities pol allows, the one whose nodes
+// the most moves' jobs may run on and, among those, the one with the most
+// room at its planning quantile over [from, to]. note says why.
+func (p *planner) chooseTarget(pol *policies.Policy, src string, moves []state.Move, from, to time.Time) (string, string) {
+	best, bestFeasible, bestRoom := "", -1, math.Inf(-1)
+	var tried []string
+	var total state.Resources
+	for _, m := range moves {
+		total = total.Add(m.Size)
+	}
+	for _, cand := range p.candidates(pol, src) {
+		li, ok := p.locality(cand)
+		if !ok || len(li.nodes) == 0 {
+			tried = append(tried, cand+" has no ready node")
+			continue
+		}
+		feasible := 0
+		for _, m := range moves {
+			if p.feasibleIn(m, li) {
+				feasible++
+			}
+		}
+		if len(moves) > 0 && feasible == 0 {
+			tried = append(tried, cand+" is forbidden by the jobs' constraints")
+			continue
+		}
+		room := p.room(li, from, to, total)
+		if feasible > bestFeasible || (feasible == bestFeasible && room > bestRoom) {
+			best, bestFeasible, bestRoom = cand, feasible, room
+		}
+	}
+	if best == "" {
+		if len(tried) == 0 {
+			return "", "the policy allows no target locality"
+		}
+		return "", strings.Join(tried, "; ")
+	}
+	if math.IsInf(bestRoom, 1) {
+		return best, "no forecast for it: chosen for its free capacity"
+	}
+	return best, fmt.Sprintf("the allowed target with the most room: %s below its line at the planning quantile after the move", pct(bestRoom))
+}
+
+// feasibleIn reports whether a move's job may run on some receiving node of
+// the locality.
+func (p *planner) feasibleIn(m state.Move, li *localityInfo) bool {
+	j, ok := p.c.Job(m.Namespace, m.Job)
+	for _, k := range li.nodes {
+		n := &p.c.Nodes[k]
+		if n.Receiving() && (!ok || Feasible(j, m.Group, n)) {
+			return true
+		}
+	}
+	return false
+}
+
+// room is the least margin, in percent points, between the locality's
+// line and its planning quantile plus committed arrivals plus size over
+// [from, to], across CPU and memory; +Inf without forecasts.
+func (p *planner) room(li *localityInfo, from, to time.Time, size state.Resources) float64 {
+	room := math.Inf(1)
+	for _, metric := range []string{"cpu", "memory"} {
+		f := p.forecast(li.path, metric)
+		if f == nil || !f.HasLine {
+			continue
+		}
+		add := p.pctOf(li, metric, size)
+		for i, t := range f.Times {
+			if t.Before(from) && (i+1 >= len(f.Times) || !f.Times[i+1].After(from)) {
+				continue
+			}
+			if t.After(to) {
+				break
+			}
+			need := f.Planning[i] + p.committed(li, metric, t, "") + add
+			room = min(room, f.Line-need)
+		}
+	}
+	return room
+}
+
+// pctOf is size's share of the locality's capacity for a metric, in
+// percent.
+func (p *planner) pctOf(li *localityInfo, metric string, size state.Resources) float64 {
+	switch metric {
+	case "cpu":
+		if li.capCPU > 0 {
+			return 100 * float64(size.CPU) / float64(li.capCPU)
+		}
+	case "memory":
+		if li.capMem > 0 {
+			return 100 * float64(size.MemoryMB) / float64(li.capMem)
+		}
+	}
+	return 0
+}
+
+// sortedArrivals lists the arrivals into a locality other than except's,
+// earliest first.
+func (p *planner) sortedArrivals(loc, except string) []arrival {
+	m := p.arrivals[loc]
+	out := make([]arrival, 0, len(m))
+	for id, a := range m {
+		if id != except {
+			out = append(out, a)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if !out[i].from.Equal(out[j].from) {
+			return out[i].from.Before(out[j].from)
+		}
+		return out[i].size.CPU < out[j].size.CPU || (out[i].size.CPU == out[j].size.CPU && out[i].size.MemoryMB < out[j].size.MemoryMB)
+	})
+	return out
+}
+
+// committed is what arrivals into li other than except's hold at t, in
+// percent of its capacity.
+func (p *planner) committed(li *localityInfo, metric string, t time.Time, except string) float64 {
+	var sum state.Resources
+	for id, a := range p.arrivals[li.path] {
+		if id != except && !a.from.After(t) {
+			sum = sum.Add(a.size)
+		}
+	}
+	return p.pctOf(li, metric, sum)
+}
+
+// rebalance creates requests for localities of policies with
+// migrate.rebalance whose planning quantile crosses the line.
+func (p *planner) rebalance() {
+	for _, pol := range p.in.Policies {
+		if !pol.Migrate.Rebalance {
+			continue
+		}
+		src := pol.Locality.String()
+		if p.relieved(src) {
+			continue
+		}
+		li, ok := p.locality(src)
+		if !ok || len(li.nodes) == 0 {
+			continue
+		}
+		metric, cross, excess := p.crossing(src)
+		if metric == "" {
+			continue
+		}
+		var need float64
+		if metric == "cpu" {
+			need = excess / 100 * float64(li.capCPU)
+		} else {
+			need = excess / 100 * float64(li.capMem)
+		}
+		var cands []state.Move
+		for _, k := range li.nodes {
+			for _, m := range p.movable(&p.c.Nodes[k]) {
+				if p.queuedAlloc[m.Alloc] == "" {
+					cands = append(cands, m)
+				}
+			}
+		}
+		size := func(m state.Move) int64 {
+			if metric == "cpu" {
+				return m.Size.CPU
+			}
+			return m.Size.MemoryMB
+		}
+		sort.SliceStable(cands, func(i, j int) bool {
+			if size(cands[i]) != size(cands[j]) {
+				return size(cands[i]) > size(cands[j])
+			}
+			return cands[i].Alloc < cands[j].Alloc
+		})
+		var picked []state.Move
+		var got float64
+		for _, m := range cands {
+			if got >= need {
+				break
+			}
+			picked = append(picked, m)
+			got += float64(size(m))
+		}
+		f := p.forecast(src, metric)
+		why := fmt.Sprintf("rebalance: p%.0f %s %s crosses the %s line at %s (%s over)", 100*f.Quantile, metric, pct(f.Line+excess), pct(f.Line), clock(cross), pct(excess))
+		if got < need || len(picked) == 0 {
+			p.decide(state.Decision{Policy: pol.Name, Kind: KindWait, Locality: src, DryRun: p.dry(pol),
+				Reason: why + "; its movable allocations cannot bring it under the line"})
+			continue
+		}
+		horizon := f.Times[len(f.Times)-1]
+		target, note := p.chooseTarget(pol, src, picked, p.now, horizon)
+		var total state.Resources
+		for _, m := range picked {
+			total = total.Add(m.Size)
+		}
+		tli, ok := p.locality(target)
+		if target == "" || !ok || p.room(tli, p.now, horizon, total) < 0 {
+			if target != "" {
+				note = target + " has no room for them over the whole window"
+			}
+			p.decide(state.Decision{Policy: pol.Name, Kind: KindWait, Locality: src, DryRun: p.dry(pol), Reason: why + "; no target: " + note})
+			continue
+		}
+		for _, m := range picked {
+			r := state.MigrationRequest{
+				Resource: state.Resource{Kind: state.ResourceAllocation, ID: m.Alloc, Name: m.Name, Namespace: m.Namespace, Job: m.Job, Group: m.Group},
+				Moves:    []state.Move{m}, Moved: m.Size, Source: src, Target: target, Policy: pol.Name,
+				Strategy: string(pol.Migrate.Strategy), Origin: "planner", Created: p.now, State: state.RequestPending,
+				OriginKey: fmt.Sprintf("rebalance/%s/%d/%s", pol.Name, cross.Unix(), m.Alloc),
+			}
+			if r.Strategy == string(policies.StrategyDrain) {
+				r.Strategy = string(policies.StrategyReschedule)
+			}
+			if j, ok := p.c.Job(m.Namespace, m.Job); ok {
+				r.Priority = min(j.Priority, 100)
+			}
+			r.Estimated = RequestEstimate(p.in.State.Estimates, &r)
+			r.Reason = fmt.Sprintf("%s; moving the %d largest allocations (%s) to %s (%s)", why, len(picked), total, target, note)
+			if p.origins[r.OriginKey] {
+				continue
+			}
+			p.submit(pol, r)
+		}
+	}
+}
+
+// relieved reports whether an unfinished (or just created) request moves
+// work out of loc.
+func (p *planner) relieved(loc string) bool {
+	if p.submitted[loc] > 0 {
+		return true
+	}
+	for _, r := range p.in.State.Requests {
+		if !r.State.Terminal() && r.Source == loc {
+			return true
+		}
+	}
+	return false
+}
+
+// crossing finds the metric whose planning quantile crosses the line
+// first, when, and by how much it peaks above it.
+func (p *planner) crossing(loc string) (metric string, at time.Time, excess float64) {
+	for _, m := range []string{"cpu", "memory"} {
+		f := p.forecast(loc, m)
+		if f == nil || !f.HasLine {
+			continue
+		}
+		var first time.Time
+		peak := math.Inf(-1)
+		for i, v := range f.Planning {
+			if v > f.Line && first.IsZero() {
+				first = f.Times[i]
+			}
+			peak = max(peak, v)
+		}
+		if first.IsZero() {
+			continue
+		}
+		if metric == "" || first.Before(at) {
+			metric, at, excess = m, first, peak-f.Line
+		}
+	}
+	return metric, at, excess
+}
+
+// releases gives back reservations that are no longer needed or have
+// expired, and ends schedule requests whose window is over.
+func (p *planner) releases() {
+	reqs := map[string]*state.MigrationRequest{}
+	for i := range p.in.State.Requests {
+		reqs[p.in.State.Requests[i].ID] = &p.in.State.Requests[i]
+	}
+	for _, res := range p.in.State.Reservations {
+		if res.State == state.ReservationReleased {
+			continue
+		}
+		r := reqs[res.Request]
+		pol := p.pols[res.Policy]
+		var why string
+		switch {
+		case r == nil:
+			why = fmt.Sprintf("release %s in %s: request %s is gone", res.ID, res.Locality, res.Request)
+		case r.State.Terminal():
+			why = fmt.Sprintf("release %s in %s: request %s is %s", res.ID, res.Locality, r.ID, r.State)
+		case !p.now.Before(res.Expires):
+			why = fmt.Sprintf("release %s in %s: it expired at %s (reserve.ttl from its placement at %s)", res.ID, res.Locality, clock(res.Expires), clock(res.Placed))
+		default:
+			continue
+		}
+		dry := p.dry(pol)
+		p.plan.Release = append(p.plan.Release, Release{Reservation: res.ID, Request: res.Request, Reason: why, DryRun: dry})
+		p.decide(state.Decision{Policy: res.Policy, Kind: KindRelease, Locality: res.Locality, Request: res.Request, Reservation: res.ID, Reason: why, DryRun: dry})
+		if m := p.arrivals[res.Locality]; m != nil && (r == nil || r.State != state.RequestRunning) {
+			delete(m, res.Request)
+		}
+		p.held[res.Policy] = p.held[res.Policy].Sub(res.Total())
+	}
+}
+
+// pct formats a percent with no decimals.
+func pct(v float64) string { return fmt.Sprintf("%.0f%%", v) }
+
+// clock formats a time as the planner's reasons show it.
+func clock(t time.Time) string { return t.UTC().Format("15:04") }
+
+// categoryOf is a reason's part before its first colon, which names the
+// kind of wait.
+func categoryOf(reason string) string {
+	if i := strings.IndexByte(reason, ':'); i > 0 {
+		return reason[:i]
+	}
+	return reason
+}
+
+// sortedRequests returns the queued requests in score order.
+func sortedRequests(rs []scored) {
+	slices.SortStableFunc(rs, func(a, b scored) int {
+		switch {
+		case a.score > b.score:
+			return -1
+		case a.score < b.score:
+			return 1
+		case a.r.Priority != b.r.Priority:
+			return b.r.Priority - a.r.Priority
+		case !a.r.Created.Equal(b.r.Created):
+			return a.r.Created.Compare(b.r.Created)
+		case idNum(a.r.ID) != idNum(b.r.ID):
+			if idNum(a.r.ID) < idNum(b.r.ID) {
+				return -1
+			}
+			return 1
+		}
+		return strings.Compare(a.r.ID, b.r.ID)
+	})
+}
+
+func idNum(id string) uint64 {
+	i := strings.LastIndexByte(id, '-')
+	var n uint64
+	for _, c := range id[i+1:] {
+		if c < '0' || c > '9' {
+			return 0
+		}
+		n = n*10 + uint64(c-'0')
+	}
+	return n
+}

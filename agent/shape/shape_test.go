@@ -1,0 +1,517 @@
+package shape
+
+import (
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/foreshape/foreshape/agent/state"
+)
+
+func TestDrainScheduleCreatesRequests(t *testing.T) {
+	tests := []struct {
+		name     string
+		strategy string
+		now      time.Duration
+		apply    func(f *fixture)
+		// want lists the resources queued, as "kind/id>target".
+		want []string
+	}{
+		{name: "before lead time", strategy: "drain", now: 89 * time.Minute},
+		{name: "drain: one per node of the glob", strategy: "drain", now: 90 * time.Minute,
+			want: []string{"node/id-dc1-a-1>dc2", "node/id-dc1-a-2>dc2"}},
+		{name: "reschedule: one per movable allocation", strategy: "reschedule", now: 100 * time.Minute,
+			// cache may not run in dc2 (its datacenters), so only web moves.
+			want: []string{"allocation/web-0>dc2", "allocation/web-1>dc2"}},
+		{name: "window open already", strategy: "drain", now: 130 * time.Minute,
+			want: []string{"node/id-dc1-a-1>dc2", "node/id-dc1-a-2>dc2"}},
+		{name: "window over", strategy: "drain", now: 3 * time.Hour},
+		{name: "placeholders and system jobs stay", strategy: "reschedule", now: 90 * time.Minute, apply: func(f *fixture) {
+			f.jobs = append(f.jobs, Job{ID: "agent", Namespace: "default", Type: "system", Priority: 80})
+			f.allocs = append(f.allocs,
+				Alloc{ID: "sys-0", Job: "agent", Group: "a", Namespace: "default", Node: "id-dc1-a-1", Size: state.Resources{CPU: 100, MemoryMB: 128}, Live: true, Running: true},
+				Alloc{ID: "ph-0", Job: state.PlaceholderPrefix + "rs-9", Group: "g", Namespace: "default", Node: "id-dc1-a-2", Size: state.Resources{CPU: 100, MemoryMB: 128}, Live: true, Running: true})
+		}, want: []string{"allocation/web-0>dc2", "allocation/web-1>dc2"}},
+		{name: "already created for this window", strategy: "drain", now: 95 * time.Minute, apply: func(f *fixture) {
+			f.st.Requests = []state.MigrationRequest{{ID: "mr-1", State: state.RequestDone,
+				OriginKey: "schedule/dc1/rack-a/" + itoa(at(2*time.Hour).Unix()) + "/node/id-dc1-a-1"}}
+		}, want: []string{"node/id-dc1-a-2>dc2"}},
+		{name: "allocation queued by the operator", strategy: "reschedule", now: 95 * time.Minute, apply: func(f *fixture) {
+			f.queued(f.allocRequest("web-1"))
+		}, want: []string{"allocation/web-0>dc2"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := baseFixture(t, tt.strategy)
+			f.now = at(tt.now)
+			if tt.apply != nil {
+				tt.apply(f)
+			}
+			plan := Run(f.input())
+			var got []string
+			for _, s := range plan.Submit {
+				r := s.Request
+				got = append(got, r.Resource.Key()+">"+r.Target)
+				if r.Origin != "schedule" || !r.Deadline.Equal(at(2*time.Hour)) || r.Source != "dc1" || r.Policy != "dc1" || r.Estimated <= 0 {
+					t.Errorf("request %+v", r)
+				}
+				if !strings.Contains(r.Reason, `drain "rack-a"`) {
+					t.Errorf("reason %q does not name the schedule", r.Reason)
+				}
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("queued %v; want %v", got, tt.want)
+			}
+			if len(decisionsOf(plan, KindSubmit)) != len(tt.want) {
+				t.Errorf("%d submit decisions for %d requests", len(decisionsOf(plan, KindSubmit)), len(tt.want))
+			}
+		})
+	}
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+func TestDrainWithoutAllowedTarget(t *testing.T) {
+	f := baseFixture(t, "reschedule")
+	f.now = at(95 * time.Minute)
+	f.jobs[0].Datacenters = []string{"dc1"} // web may no longer run in dc2
+	plan := Run(f.input())
+	if len(plan.Submit) != 0 {
+		t.Fatalf("queued %d requests no target may take", len(plan.Submit))
+	}
+	waits := decisionsOf(plan, KindWait)
+	if len(waits) == 0 || !strings.Contains(waits[0].Reason, "dc2 is forbidden by the jobs' constraints") {
+		t.Errorf("decisions %+v", plan.Decisions)
+	}
+}
+
+func TestPreAllocation(t *testing.T) {
+	tests := []struct {
+		name      string
+		apply     func(f *fixture)
+		wantState state.RequestState
+		// wantReserve is the reserved total, zero for none.
+		wantReserve state.Resources
+		wantStart   bool
+		wantScale   bool
+		// reason must contain these.
+		reason []string
+	}{
+		{name: "fits: reserve the moved sizes", wantState: state.RequestReserving, wantReserve: state.Resources{CPU: 1500, MemoryMB: 3072},
+			reason: []string{"reserving"}},
+		{name: "target congested: wait", apply: func(f *fixture) { f.setFrom("dc2", "cpu", time.Minute, 79) },
+			wantState: state.RequestWaiting, wantScale: true,
+			reason: []string{"target congested", "p90 cpu demand 79%", "+ incoming 9%", "80% line in dc2 at 06:01", "scaling \"workers\" up by 1"}},
+		{name: "congestion after the move: reserve and scale", apply: func(f *fixture) { f.setFrom("dc2", "cpu", 20*time.Minute, 79) },
+			wantState: state.RequestReserving, wantReserve: state.Resources{CPU: 1500, MemoryMB: 3072}, wantScale: true},
+		{name: "congestion beyond the window does not hold it", apply: func(f *fixture) { f.setFrom("dc2", "cpu", 3*time.Hour, 99) },
+			wantState: state.RequestReserving, wantReserve: state.Resources{CPU: 1500, MemoryMB: 3072}},
+		{name: "reservation does not pack: wait and scale", apply: func(f *fixture) {
+			for i := range f.nodes {
+				if f.nodes[i].Datacenter == "dc2" {
+					f.allocs = append(f.allocs, Alloc{ID: "filler-" + f.nodes[i].Name, Job: "filler", Group: "f", Namespace: "default",
+						Node: f.nodes[i].ID, Size: state.Resources{CPU: 3600, MemoryMB: 7000}, Live: true, Running: true})
+				}
+			}
+		}, wantState: state.RequestWaiting, wantScale: true, reason: []string{"reservation does not fit", "free capacity (1600 MHz / 4768 MiB on 4 eligible nodes)"}},
+		{name: "placeholder running: start with hand-over", apply: func(f *fixture) {
+			f.st.Requests[0].State = state.RequestReserving
+			f.st.Reservations = []state.Reservation{{ID: "rs-1", Request: "mr-1", Policy: "dc2", Locality: "dc2", Job: "foreshape-reserve-rs-1",
+				State: state.ReservationHeld, Placed: at(-time.Minute), Expires: at(time.Hour),
+				Chunks: []state.Chunk{{Size: state.Resources{CPU: 1000, MemoryMB: 1024}, Count: 1}, {Size: state.Resources{CPU: 500, MemoryMB: 2048}, Count: 1}}}}
+			f.allocs = append(f.allocs,
+				Alloc{ID: "ph-1", Job: "foreshape-reserve-rs-1", Namespace: "default", Node: "id-dc2-1", Size: state.Resources{CPU: 1000, MemoryMB: 1024}, Live: true, Running: true},
+				Alloc{ID: "ph-2", Job: "foreshape-reserve-rs-1", Namespace: "default", Node: "id-dc2-2", Size: state.Resources{CPU: 500, MemoryMB: 2048}, Live: true, Running: true})
+		}, wantStart: true, reason: []string{"hand over rs-1"}},
+		{name: "placeholder still placing: keep reserving", apply: func(f *fixture) {
+			f.st.Requests[0].State = state.RequestReserving
+			f.st.Reservations = []state.Reservation{{ID: "rs-1", Request: "mr-1", Policy: "dc2", Locality: "dc2", Job: "foreshape-reserve-rs-1",
+				State: state.ReservationHeld, Placed: at(-30 * time.Second), Expires: at(time.Hour),
+				Chunks: []state.Chunk{{Size: state.Resources{CPU: 1000, MemoryMB: 1024}, Count: 1}, {Size: state.Resources{CPU: 500, MemoryMB: 2048}, Count: 1}}}}
+		}, wantState: state.RequestReserving, reason: []string{"placeholder placing", "0 of 2"}},
+		{name: "reserve.priority too close to the job's", apply: func(f *fixture) {
+			f.pols[1].Reserve.Priority = 45
+		}, wantStart: true},
+		{name: "no reservation in a target without reserve: start", apply: func(f *fixture) {
+			f.pols[1].Reserve.Enabled = false
+		}, wantStart: true},
+		{name: "reservation caps reached", apply: func(f *fixture) {
+			f.pols[1].Reserve.MaxCPU = 1000
+		}, wantState: state.RequestWaiting, reason: []string{"reservation caps", "over its reserve.max_cpu 1000"}},
+		{name: "paused", apply: func(f *fixture) {
+			f.pols[1].Reserve.Enabled = false
+			f.st.Paused = true
+		}, wantState: state.RequestWaiting, reason: []string{"queue paused"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := baseFixture(t, "reschedule")
+			r := f.allocRequest("web-0")
+			r.Moves = append(r.Moves, f.allocRequest("cache-0").Moves...)
+			r.Resource = state.Resource{Kind: state.ResourceNode, ID: "id-dc1-a-1", Name: "dc1-a-1"}
+			f.queued(r)
+			// cache may run in dc2 for this test.
+			f.jobs[1].Datacenters = nil
+			if tt.apply != nil {
+				tt.apply(f)
+			}
+			plan := Run(f.input())
+			var reserved state.Resources
+			for _, rs := range plan.Reserve {
+				for _, c := range rs.Chunks {
+					reserved = reserved.Add(state.Resources{CPU: c.Size.CPU * int64(c.Count), MemoryMB: c.Size.MemoryMB * int64(c.Count)})
+				}
+				if rs.Locality != "dc2" || rs.Priority != 10 || !rs.From.Equal(f.now) || !rs.Expires.Equal(f.now.Add(2*time.Hour)) || rs.Until.After(rs.Expires) {
+					t.Errorf("reserve %+v", rs)
+				}
+				if len(rs.Chunks) != 2 {
+					t.Errorf("chunks %+v; want one per allocation size", rs.Chunks)
+				}
+			}
+			if reserved != tt.wantReserve {
+				t.Errorf("reserved %v; want %v", reserved, tt.wantReserve)
+			}
+			if got := len(plan.Start) == 1; got != tt.wantStart {
+				t.Errorf("started %v; want %v (decisions %+v)", plan.Start, tt.wantStart, plan.Decisions)
+			}
+			if got := len(plan.Scale) > 0; got != tt.wantScale {
+				t.Errorf("scale %+v; want one: %v", plan.Scale, tt.wantScale)
+			}
+			reason := ""
+			if tt.wantState != "" {
+				rs, ok := rescoreOf(plan, "mr-1")
+				if !ok || rs.State != tt.wantState {
+					t.Fatalf("rescore %+v; want state %s", rs, tt.wantState)
+				}
+				reason = rs.Reason
+			}
+			if tt.wantStart {
+				reason = plan.Start[0].Reason
+			}
+			for _, want := range tt.reason {
+				if !strings.Contains(reason, want) {
+					t.Errorf("reason %q lacks %q", reason, want)
+				}
+			}
+		})
+	}
+}
+
+func TestPriorityGapIsRecorded(t *testing.T) {
+	f := baseFixture(t, "reschedule")
+	f.pols[1].Reserve.Priority = 55
+	f.queued(f.allocRequest("web-0"))
+	plan := Run(f.input())
+	rs := decisionsOf(plan, KindReserve)
+	if len(plan.Reserve) != 0 || len(rs) != 1 || !strings.Contains(rs[0].Reason, "reserve.priority 55 of policy dc2 is not at least 10 below job web's priority 60") {
+		t.Errorf("reserve %+v decisions %+v", plan.Reserve, rs)
+	}
+}
+
+func TestMaxParallelAndScoreOrder(t *testing.T) {
+	f := baseFixture(t, "reschedule")
+	f.pols[1].Reserve.Enabled = false
+	f.jobs = append(f.jobs, Job{ID: "db", Namespace: "default", Type: "service", Priority: 90, Datacenters: []string{"dc1", "dc2"},
+		Groups: map[string]Group{"db": {Meta: map[string]string{"foreshape_critical": "true"}}}})
+	f.allocs = append(f.allocs, Alloc{ID: "db-0", Name: "db.db[0]", Namespace: "default", Job: "db", Group: "db", Node: "id-dc1-b-1",
+		Size: state.Resources{CPU: 1000, MemoryMB: 1024}, Live: true, Running: true})
+	// Queued oldest first: web-0, web-1, db-0, web-2. The critical db moves
+	// first, then the oldest web ones; max_parallel 2 holds the rest.
+	for _, a := range []string{"web-0", "web-1", "db-0", "web-2"} {
+		r := f.allocRequest(a)
+		r.Created = f.now.Add(-time.Duration(4-len(f.st.Requests)) * time.Minute)
+		f.queued(r)
+	}
+	plan := Run(f.input())
+	if got, want := startIDs(plan), []string{"mr-3", "mr-1"}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("started %v; want %v", got, want)
+	}
+	for _, id := range []string{"mr-2", "mr-4"} {
+		rs, ok := rescoreOf(plan, id)
+		if !ok || rs.State != state.RequestWaiting || !strings.Contains(rs.Reason, "max_parallel: 2 moves run in dc1 (mr-3, mr-1)") {
+			t.Errorf("%s: %+v", id, rs)
+		}
+	}
+	// The scores order the queue: the critical one highest.
+	scores := map[string]float64{}
+	for _, rs := range plan.Rescore {
+		scores[rs.ID] = rs.Score
+	}
+	if !(scores["mr-3"] > scores["mr-1"] && scores["mr-1"] > scores["mr-2"] && scores["mr-2"] > scores["mr-4"]) {
+		t.Errorf("scores %v", scores)
+	}
+	// A global cap of one starts only the first.
+	f.limits.MaxParallel = 1
+	if got := startIDs(Run(f.input())); !reflect.DeepEqual(got, []string{"mr-3"}) {
+		t.Errorf("with a global cap of 1 started %v", got)
+	}
+	// Running moves count against the caps.
+	f.limits.MaxParallel = 0
+	f.st.Requests[2].State, f.st.Requests[2].Started = state.RequestRunning, f.now
+	if got := startIDs(Run(f.input())); !reflect.DeepEqual(got, []string{"mr-1"}) {
+		t.Errorf("with mr-3 running started %v", got)
+	}
+}
+
+func TestDeadlineOverridesCongestion(t *testing.T) {
+	f := baseFixture(t, "reschedule")
+	f.pols[1].Reserve.Enabled = false
+	f.setFrom("dc2", "cpu", 0, 79)
+	r := f.allocRequest("web-0")
+	r.Deadline = at(time.Minute)
+	r.Origin = "schedule"
+	f.queued(r)
+	plan := Run(f.input())
+	if len(plan.Start) != 1 || !strings.Contains(plan.Start[0].Reason, "window near: moving despite the forecast") {
+		t.Errorf("starts %+v decisions %+v", plan.Start, plan.Decisions)
+	}
+	// Far from its deadline it waits.
+	f.st.Requests[0].Deadline = at(2 * time.Hour)
+	if plan := Run(f.input()); len(plan.Start) != 0 {
+		t.Errorf("started %v an hour before its deadline into a congested target", startIDs(plan))
+	}
+}
+
+func TestScaleTimingAndCooldown(t *testing.T) {
+	base := func(t *testing.T) *fixture {
+		f := baseFixture(t, "reschedule")
+		f.queued(f.allocRequest("web-0"))
+		return f
+	}
+	t.Run("due only within lead time plus reserve lead", func(t *testing.T) {
+		f := base(t)
+		f.setFrom("dc2", "cpu", 2*time.Hour, 90) // the move's window reaches 2h only if it waits
+		f.st.Requests[0].NotBefore = at(110 * time.Minute)
+		plan := Run(f.input())
+		// Crossing at 08:00, lead 5m + 15m: due at 07:40, not yet at 06:00.
+		if len(plan.Scale) != 0 {
+			t.Fatalf("scaled at 06:00 for a need at 08:00: %+v", plan.Scale)
+		}
+		rs, _ := rescoreOf(plan, "mr-1")
+		if !strings.Contains(rs.Reason, `scale "workers" due at 07:40`) {
+			t.Errorf("reason %q", rs.Reason)
+		}
+		f.now = at(100 * time.Minute)
+		plan = Run(f.input())
+		if len(plan.Scale) != 1 || plan.Scale[0].Amount != 1 || plan.Scale[0].Plugin != "nomad-job" || !plan.Scale[0].NeededBy.Equal(at(2*time.Hour)) {
+			t.Errorf("at 07:40: %+v", plan.Scale)
+		}
+	})
+	t.Run("observed lead time", func(t *testing.T) {
+		f := base(t)
+		f.setFrom("dc2", "cpu", 2*time.Hour, 90)
+		f.st.Requests[0].NotBefore = at(110 * time.Minute)
+		f.st.Estimates = map[string]state.Estimate{ScaleLeadKey("dc2", "workers"): {Mean: 2 * time.Hour, Samples: 2}}
+		if plan := Run(f.input()); len(plan.Scale) != 1 {
+			t.Errorf("a 2h lead did not scale 2h ahead: %+v", plan.Decisions)
+		}
+	})
+	t.Run("cooldown", func(t *testing.T) {
+		f := base(t)
+		f.setFrom("dc2", "cpu", 0, 79)
+		f.st.Cooldowns = map[string]time.Time{state.CooldownKey("dc2", "workers"): at(-5 * time.Minute)}
+		plan := Run(f.input())
+		if len(plan.Scale) != 0 {
+			t.Fatalf("scaled inside the cooldown: %+v", plan.Scale)
+		}
+		rs, _ := rescoreOf(plan, "mr-1")
+		if !strings.Contains(rs.Reason, `scale "workers" cools down until 06:05`) {
+			t.Errorf("reason %q", rs.Reason)
+		}
+		f.now = at(5 * time.Minute)
+		if plan := Run(f.input()); len(plan.Scale) != 1 {
+			t.Errorf("no scale once the cooldown is over")
+		}
+	})
+	t.Run("amount in nodes of the locality", func(t *testing.T) {
+		f := base(t)
+		// 95% at 4×4000 MHz: need 79%-line… shortfall (95+6−80)% of 16000 = 3360 MHz → one 4000 MHz node.
+		f.setFrom("dc2", "cpu", 0, 95)
+		if plan := Run(f.input()); len(plan.Scale) != 1 || plan.Scale[0].Amount != 1 {
+			t.Errorf("%+v", plan.Scale)
+		}
+		f.setFrom("dc2", "cpu", 0, 150)
+		if plan := Run(f.input()); len(plan.Scale) != 1 || plan.Scale[0].Amount != 4 {
+			t.Errorf("%+v", plan.Scale)
+		}
+	})
+}
+
+func TestHotspotWithoutRequestScales(t *testing.T) {
+	f := baseFixture(t, "reschedule")
+	f.setFrom("dc2", "memory", 10*time.Minute, 85)
+	plan := Run(f.input())
+	if len(plan.Scale) != 1 || plan.Scale[0].Policy != "dc2" || plan.Scale[0].Request != "" {
+		t.Fatalf("scale %+v", plan.Scale)
+	}
+	if !strings.Contains(plan.Scale[0].Reason, "hotspot: p90 memory 85% crosses the 80% line in dc2 at 06:10") {
+		t.Errorf("reason %q", plan.Scale[0].Reason)
+	}
+	// A request moving work out of dc2 relieves it.
+	f.queued(state.MigrationRequest{Resource: state.Resource{Kind: state.ResourceAllocation, ID: "x"}, Source: "dc2", Target: "dc1",
+		Moves: []state.Move{{Alloc: "x", Job: "web", Group: "frontend", Size: state.Resources{CPU: 1, MemoryMB: 1}}}})
+	for _, s := range Run(f.input()).Scale {
+		if strings.HasPrefix(s.Reason, "hotspot") {
+			t.Errorf("scaled a relieved hotspot: %+v", s)
+		}
+	}
+}
+
+func TestReleases(t *testing.T) {
+	f := baseFixture(t, "reschedule")
+	f.st.Requests = []state.MigrationRequest{{ID: "mr-1", State: state.RequestDone}, {ID: "mr-2", State: state.RequestReserving,
+		Source: "dc1", Target: "dc2", Created: f.now}}
+	f.st.Reservations = []state.Reservation{
+		{ID: "rs-1", Request: "mr-1", Policy: "dc2", Locality: "dc2", State: state.ReservationHeld, Expires: at(time.Hour)},
+		{ID: "rs-2", Request: "mr-2", Policy: "dc2", Locality: "dc2", State: state.ReservationHeld, Placed: at(-2 * time.Hour), Expires: at(0)},
+		{ID: "rs-3", Request: "mr-9", Policy: "dc2", Locality: "dc2", State: state.ReservationHeld, Expires: at(time.Hour)},
+		{ID: "rs-4", Request: "mr-1", Policy: "dc2", Locality: "dc2", State: state.ReservationReleased},
+	}
+	plan := Run(f.input())
+	got := map[string]string{}
+	for _, r := range plan.Release {
+		got[r.Reservation] = r.Reason
+	}
+	want := map[string]string{"rs-1": "request mr-1 is done", "rs-2": "expired at 06:00", "rs-3": "request mr-9 is gone"}
+	if len(got) != len(want) {
+		t.Errorf("released %v", got)
+	}
+	for id, w := range want {
+		if !strings.Contains(got[id], w) {
+			t.Errorf("%s: %q; want %q", id, got[id], w)
+		}
+	}
+}
+
+func TestScheduleRequestCancelledAfterItsWindow(t *testing.T) {
+	f := baseFixture(t, "drain")
+	f.now = at(3*time.Hour + time.Minute)
+	f.queued(state.MigrationRequest{Resource: state.Resource{Kind: state.ResourceNode, ID: "id-dc1-a-1"}, Source: "dc1", Target: "dc2",
+		Policy: "dc1", Origin: "schedule", Deadline: at(2 * time.Hour),
+		OriginKey: "schedule/dc1/rack-a/" + itoa(at(2*time.Hour).Unix()) + "/node/id-dc1-a-1"})
+	plan := Run(f.input())
+	if len(plan.Cancel) != 1 || !strings.Contains(plan.Cancel[0].Reason, `the window of "rack-a" ended at 09:00`) || len(plan.Start) != 0 {
+		t.Errorf("cancel %+v start %+v", plan.Cancel, plan.Start)
+	}
+}
+
+func TestRebalance(t *testing.T) {
+	f := baseFixture(t, "reschedule")
+	f.pols[0].Migrate.Rebalance = true
+	f.pols[0].Schedules = nil
+	// dc1 (16000 MHz) at 87% p90 from 06:30: 7% over the line = 1120 MHz:
+	// the largest allocations first: one 1000 MHz web is not enough, two
+	// are.
+	f.setFrom("dc1", "cpu", 30*time.Minute, 87)
+	plan := Run(f.input())
+	if len(plan.Submit) != 2 {
+		t.Fatalf("submitted %d; want the 2 largest allocations (decisions %+v)", len(plan.Submit), plan.Decisions)
+	}
+	for _, s := range plan.Submit {
+		r := s.Request
+		if r.Origin != "planner" || r.Target != "dc2" || r.Moved.CPU != 1000 || !strings.Contains(r.Reason, "rebalance: p90 cpu 87% crosses the 80% line at 06:30") {
+			t.Errorf("request %+v", r)
+		}
+	}
+	// Once queued, no more requests while they relieve the locality.
+	for _, s := range plan.Submit {
+		f.queued(s.Request)
+	}
+	if plan := Run(f.input()); len(plan.Submit) != 0 {
+		t.Errorf("rebalanced again: %+v", plan.Submit)
+	}
+	// A target without room refuses.
+	f.st.Requests = nil
+	f.setFrom("dc2", "cpu", 0, 79)
+	plan = Run(f.input())
+	if len(plan.Submit) != 0 || len(decisionsOf(plan, KindWait)) == 0 || !strings.Contains(decisionsOf(plan, KindWait)[0].Reason, "dc2 has no room") {
+		t.Errorf("submit %+v decisions %+v", plan.Submit, plan.Decisions)
+	}
+}
+
+func TestDryRun(t *testing.T) {
+	for _, mode := range []string{"agent", "policy"} {
+		t.Run(mode, func(t *testing.T) {
+			f := baseFixture(t, "drain")
+			f.now = at(95 * time.Minute)
+			f.setFrom("dc2", "memory", 0, 90)
+			if mode == "agent" {
+				f.forecastOnly = true
+			} else {
+				f.pols[0].ForecastOnly = true
+				f.pols[1].ForecastOnly = true
+			}
+			r := f.allocRequest("web-2")
+			f.queued(r)
+			plan := Run(f.input())
+			if len(plan.Submit) == 0 || len(plan.Scale) == 0 || len(plan.Decisions) == 0 {
+				t.Fatalf("dry run planned nothing: %+v", plan)
+			}
+			for _, d := range plan.Decisions {
+				if !d.DryRun {
+					t.Errorf("decision not marked dry: %+v", d)
+				}
+			}
+			for _, s := range plan.Scale {
+				if !s.DryRun {
+					t.Errorf("scale not dry: %+v", s)
+				}
+			}
+			for _, s := range plan.Submit {
+				if !s.DryRun {
+					t.Errorf("submit not dry: %+v", s)
+				}
+			}
+		})
+	}
+}
+
+func TestRunIsPureAndDeterministic(t *testing.T) {
+	f := baseFixture(t, "reschedule")
+	f.now = at(95 * time.Minute)
+	for _, a := range []string{"web-2", "web-3"} {
+		f.queued(f.allocRequest(a))
+	}
+	in := f.input()
+	before := slices.Clone(in.State.Requests)
+	a, b := Run(in), Run(in)
+	if !reflect.DeepEqual(a, b) {
+		t.Error("two runs over one input differ")
+	}
+	if !reflect.DeepEqual(before, in.State.Requests) {
+		t.Error("Run changed its input")
+	}
+}
+
+func TestFeasible(t *testing.T) {
+	n := &Node{ID: "n1", Name: "dc2-web-1", Datacenter: "dc2", NodePool: "default", NodeClass: "web", Meta: map[string]string{"rack": "c", "zones": "a,b"}}
+	tests := []struct {
+		name string
+		job  Job
+		want bool
+	}{
+		{"any", Job{}, true},
+		{"datacenter glob", Job{Datacenters: []string{"dc*"}}, true},
+		{"other datacenter", Job{Datacenters: []string{"dc1"}}, false},
+		{"other pool", Job{NodePool: "batch"}, false},
+		{"all pools", Job{NodePool: "all"}, true},
+		{"class", Job{Constraints: []Constraint{{LTarget: "${node.class}", RTarget: "web", Operand: "="}}}, true},
+		{"class differs", Job{Constraints: []Constraint{{LTarget: "${node.class}", RTarget: "batch"}}}, false},
+		{"meta !=", Job{Constraints: []Constraint{{LTarget: "${meta.rack}", RTarget: "c", Operand: "!="}}}, false},
+		{"regexp", Job{Constraints: []Constraint{{LTarget: "${node.unique.name}", RTarget: "^dc2-", Operand: "regexp"}}}, true},
+		{"set_contains", Job{Constraints: []Constraint{{LTarget: "${meta.zones}", RTarget: "b", Operand: "set_contains"}}}, true},
+		{"is_set missing", Job{Constraints: []Constraint{{LTarget: "${meta.gpu}", Operand: "is_set"}}}, false},
+		{"unknown attribute is not judged", Job{Constraints: []Constraint{{LTarget: "${attr.kernel.name}", RTarget: "windows"}}}, true},
+		{"group constraint", Job{Groups: map[string]Group{"g": {Constraints: []Constraint{{LTarget: "${node.datacenter}", RTarget: "dc1"}}}}}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := Feasible(&tt.job, "g", n); got != tt.want {
+				t.Errorf("Feasible = %v; want %v", got, tt.want)
+			}
+		})
+	}
+}
