@@ -90,7 +90,9 @@ type Cluster struct {
 func NewCluster(nodes []Node, allocs []Alloc, jobs []Job) *Cluster {
 	sort.Slice(nodes, func(i, j int) bool { return nodes[i].ID < nodes[j].ID })
 	sort.Slice(allocs, func(i, j int) bool { return allocs[i].ID < allocs[j].ID })
-	sort.Slice(jobs, func(i, j int) bool { return jobKey(jobs[i].Namespace, jobs[i].ID) < jobKey(jobs[j].Namespace, jobs[j].ID) })
+	sort.Slice(jobs, func(i, j int) bool {
+		return jobKey(jobs[i].Namespace, jobs[i].ID) < jobKey(jobs[j].Namespace, jobs[j].ID)
+	})
 	c := &Cluster{Nodes: nodes, Allocs: allocs, Jobs: jobs,
 		nodeByID: make(map[string]int, len(nodes)), allocByID: make(map[string]int, len(allocs)),
 		allocsOfNode: map[string][]int{}, jobByKey: make(map[string]int, len(jobs))}

@@ -38,8 +38,8 @@ type planner struct {
 	runningOf map[string]int
 	// byShape groups ready nodes by datacenter, pool and class.
 	byShape map[policies.Locality][]int
-	locs     map[string]*localityInfo
-	plan     Plan
+	locs    map[string]*localityInfo
+	plan    Plan
 
 	// running counts the moves running per locality path (source and
 	// target) and in all.
