@@ -87,21 +87,24 @@ func (p *planner) slots() map[string][]time.Time {
 	return out
 }
 
-// takeSlot returns when a move out of src can start (the earliest of its
-// max_parallel places) and books the place until start + est.
-func takeSlot(slots map[string][]time.Time, src string, n int, now time.Time, est time.Duration) time.Time {
+// peekSlot returns when a move out of src can start: when the earliest of
+// its max_parallel places frees up.
+func peekSlot(slots map[string][]time.Time, src string, n int, now time.Time) time.Time {
 	s := slots[src]
 	for len(s) < n {
 		s = append(s, now)
 	}
 	sort.Slice(s, func(i, j int) bool { return s[i].Before(s[j]) })
-	start := s[0]
-	if start.Before(now) {
-		start = now
-	}
-	s[0] = start.Add(est)
 	slots[src] = s
-	return start
+	if s[0].Before(now) {
+		return now
+	}
+	return s[0]
+}
+
+// bookSlot takes the earliest place of src until start + est.
+func bookSlot(slots map[string][]time.Time, src string, start time.Time, est time.Duration) {
+	slots[src][0] = start.Add(est)
 }
 
 // fit is the verdict of the demand check at a target.
@@ -122,7 +125,7 @@ type fit struct {
 // work stays in the target, so a crossing there needs more capacity before
 // it comes (a scale action), though it does not hold the move.
 func (p *planner) later(target string, after time.Time, size state.Resources, self string) fit {
-	return p.check(target, after, time.Time{}, size, self)
+	return p.check(target, after, time.Time{}, size, self, true)
 }
 
 func (f fit) reason(target string) string {
@@ -133,9 +136,10 @@ func (f fit) reason(target string) string {
 		100*f.quantile, f.metric, pct(f.planning), pct(f.incoming), pct(f.committed), pct(f.line), target, clock(f.at))
 }
 
-// check tests whether size fits in the target over [from, to] on top of
-// its planning quantile and the other committed arrivals.
-func (p *planner) check(target string, from, to time.Time, size state.Resources, self string) fit {
+// check tests whether size fits in the target over [from, to] (to the end
+// of the forecast when to is zero) on top of its planning quantile and the
+// other committed arrivals. describe builds the reason of a fit.
+func (p *planner) check(target string, from, to time.Time, size state.Resources, self string, describe bool) fit {
 	li, ok := p.locality(target)
 	if !ok || len(li.nodes) == 0 {
 		return fit{note: "target " + target + " has no ready node", metric: "capacity", at: from}
@@ -183,7 +187,7 @@ func (p *planner) check(target string, from, to time.Time, size state.Resources,
 				out.shortfall.MemoryMB = int64(math.Ceil(excess / 100 * float64(li.capMem)))
 			}
 		}
-		if out.ok && !math.IsInf(maxNeed, -1) {
+		if describe && out.ok && !math.IsInf(maxNeed, -1) {
 			until := to
 			if until.IsZero() {
 				until = f.Times[len(f.Times)-1]
@@ -266,68 +270,63 @@ func freeTotal(free []state.Resources) state.Resources {
 	return t
 }
 
-// walk decides one queued request.
+// walk decides one queued request: its planned start (its source's next
+// free place, later while its target is forecast congested), its
+// reservation (reserve.lead_time before that start), scale actions, and
+// whether it starts now.
 func (p *planner) walk(s scored, slots map[string][]time.Time) {
 	r := s.r
 	dry := p.dry(s.pol, s.tp)
 	polName := r.Policy
 	n := maxParallel(s.pol)
-	start := takeSlot(slots, r.Source, n, p.now, s.est)
+	start := peekSlot(slots, r.Source, n, p.now)
 	if r.NotBefore.After(start) {
 		start = r.NotBefore
 	}
+	f := p.check(r.Target, start, start.Add(s.est), r.Moved, r.ID, true)
+	congested := f
+	if !f.ok {
+		if later, ok := p.firstFit(r.Target, start, s.est, r.Moved, r.ID); ok {
+			start = later
+			f = p.check(r.Target, start, start.Add(s.est), r.Moved, r.ID, true)
+		}
+	}
+	bookSlot(slots, r.Source, start, s.est)
 	end := start.Add(s.est)
 	urgent := !r.Deadline.IsZero() && !p.now.Add(2*s.est).Before(r.Deadline)
 	res, hasRes := p.in.State.ReservationFor(r.ID)
-	f := p.check(r.Target, start, end, r.Moved, r.ID)
-
-	verdict := func(st state.RequestState, reason string) {
-		p.rescore(s, st, reason, dry)
-	}
 	commit := func(from time.Time) { p.arrive(r.Target, r.ID, from, r.Moved) }
-
-	if f.ok {
-		// The work stays after the move: a crossing later in the horizon
-		// calls for capacity before it comes.
-		if lf := p.later(r.Target, end, r.Moved, r.ID); !lf.ok {
-			why := "after the move: " + lf.reason(r.Target)
-			if sc := p.scaleFor(s.tp, r.Target, lf.shortfall, lf.at, why, r.ID); sc != "" {
-				f.note = appendNote(f.note, why+"; "+sc)
-			}
-		}
-	}
-	if !f.ok && !urgent {
-		why := "target congested: " + f.reason(r.Target)
-		if sc := p.scaleFor(s.tp, r.Target, f.shortfall, f.at, why, r.ID); sc != "" {
-			why += "; " + sc
-		}
-		st := state.RequestWaiting
-		if hasRes {
+	hold := func(st state.RequestState, reason string) {
+		if hasRes && st != state.RequestPending {
 			st = state.RequestReserving
 		}
-		verdict(st, why)
-		return
-	}
-	fitNote := f.reason(r.Target)
-	if !f.ok {
-		fitNote = "window near: moving despite the forecast: " + f.reason(r.Target)
+		p.rescore(s, st, reason, dry)
 	}
 
-	needRes := s.tp != nil && s.tp.Reserve.Enabled && len(r.Moves) > 0 && !r.Moved.IsZero()
-	if needRes && !hasRes {
-		if lead := s.tp.Reserve.LeadTime; start.Add(-lead).After(p.now) {
-			commit(start)
-			verdict(state.RequestPending, appendNote(fmt.Sprintf("in line: planned start %s; its reservation is placed reserve.lead_time (%s) before", clock(start), lead), f.note))
-			return
+	// Capacity the target lacks: in the move's window, or after it, since
+	// the moved work stays.
+	var scaleNote string
+	if !f.ok {
+		why := "target congested: " + f.reason(r.Target)
+		scaleNote = p.scaleFor(s.tp, r.Target, f.shortfall, f.at, why, r.ID)
+	} else if lf := p.later(r.Target, end, r.Moved, r.ID); !lf.ok {
+		why := "after the move: " + lf.reason(r.Target)
+		if sc := p.scaleFor(s.tp, r.Target, lf.shortfall, lf.at, why, r.ID); sc != "" {
+			scaleNote = why + "; " + sc
 		}
+	}
+
+	// The reservation, reserve.lead_time before the planned start.
+	needRes := s.tp != nil && s.tp.Reserve.Enabled && len(r.Moves) > 0 && !r.Moved.IsZero()
+	placing := false
+	var noRoom string
+	if needRes && !hasRes && !start.Add(-s.tp.Reserve.LeadTime).After(p.now) {
 		if gap := p.priorityGap(r, s.tp); gap != "" {
 			p.decide(state.Decision{Policy: s.tp.Name, Kind: KindReserve, Locality: r.Target, Request: r.ID, Reason: gap, DryRun: dry})
 			needRes = false
-		} else if capWhy := p.overCaps(s.tp, r.Moved); capWhy != "" && !urgent {
-			commit(start)
-			verdict(state.RequestWaiting, "reservation caps: "+capWhy)
-			return
-		} else if capWhy == "" {
+		} else if capWhy := p.overCaps(s.tp, r.Moved); capWhy != "" {
+			noRoom = "reservation caps: " + capWhy
+		} else {
 			li, _ := p.locality(r.Target)
 			cs := chunks(r.Moves)
 			if pack(cs, li.free) {
@@ -336,33 +335,51 @@ func (p *planner) walk(s scored, slots map[string][]time.Time) {
 				if until.After(expires) {
 					until = expires
 				}
-				why := fmt.Sprintf("reserve %s in %s from %s for %s: %s", r.Moved, r.Target, clock(start), r.ID, fitNote)
+				why := fmt.Sprintf("reserve %s in %s from %s for %s: %s", r.Moved, r.Target, clock(start), r.ID, f.reason(r.Target))
 				p.plan.Reserve = append(p.plan.Reserve, Reserve{Request: r.ID, Policy: s.tp.Name, Locality: r.Target, Chunks: cs,
 					Priority: s.tp.Reserve.Priority, From: start, Until: until, Expires: expires, Reason: why, DryRun: dry})
 				p.decide(state.Decision{Policy: s.tp.Name, Kind: KindReserve, Locality: r.Target, Request: r.ID, Reason: why, DryRun: dry})
 				p.held[s.tp.Name] = p.held[s.tp.Name].Add(r.Moved)
-				commit(p.now)
-				verdict(state.RequestReserving, "reserving: placeholder for "+r.Moved.String()+" in "+r.Target)
-				return
+				placing = true
+			} else {
+				free := freeTotal(li.free)
+				short := r.Moved.Sub(free)
+				short.CPU, short.MemoryMB = max(short.CPU, 0), max(short.MemoryMB, 0)
+				if short.IsZero() {
+					short = r.Moved // fragmented: no node has room for some chunk
+				}
+				noRoom = fmt.Sprintf("reservation does not fit: %s in chunks of the moved allocations does not pack onto %s's free capacity (%s on %d eligible nodes)",
+					r.Moved, r.Target, free, len(li.free))
+				if sc := p.scaleFor(s.tp, r.Target, short, start, noRoom, r.ID); sc != "" {
+					noRoom += "; " + sc
+				}
 			}
-			free := freeTotal(li.free)
-			short := r.Moved.Sub(free)
-			short.CPU, short.MemoryMB = max(short.CPU, 0), max(short.MemoryMB, 0)
-			if short.IsZero() {
-				short = r.Moved // fragmented: no node has room for some chunk
-			}
-			why := fmt.Sprintf("reservation does not fit: %s in chunks of the moved allocations does not pack onto %s's free capacity (%s on %d eligible nodes)",
-				r.Moved, r.Target, free, len(li.free))
-			if sc := p.scaleFor(s.tp, r.Target, short, start, why, r.ID); sc != "" {
-				why += "; " + sc
-			}
-			if !urgent {
-				commit(start)
-				verdict(state.RequestWaiting, why)
-				return
-			}
-			fitNote = "window near: moving without a reservation: " + why
 		}
+	}
+	withScale := func(reason string) string { return appendNote(reason, scaleNote) }
+	fitNote := f.reason(r.Target)
+
+	// Whether it starts now.
+	switch {
+	case placing:
+		commit(p.now)
+		why := "reserving: placeholder for " + r.Moved.String() + " in " + r.Target + " from " + clock(start)
+		if !congested.ok {
+			why = appendNote(why, "target congested: "+congested.reason(r.Target))
+		}
+		hold(state.RequestReserving, withScale(why))
+		return
+	case noRoom != "" && !urgent:
+		commit(start)
+		hold(state.RequestWaiting, noRoom)
+		return
+	case noRoom != "":
+		fitNote = "window near: moving without a reservation: " + noRoom
+	case needRes && !hasRes:
+		commit(start)
+		hold(state.RequestPending, withScale(fmt.Sprintf("in line: planned start %s; its reservation is placed reserve.lead_time (%s) before; %s",
+			clock(start), s.tp.Reserve.LeadTime, fitNote)))
+		return
 	}
 	if hasRes {
 		want, run := 0, p.placeholdersRunning(res.Job)
@@ -381,36 +398,48 @@ func (p *planner) walk(s scored, slots map[string][]time.Time) {
 			}
 			if !urgent || !late {
 				commit(p.now)
-				verdict(state.RequestReserving, why)
+				hold(state.RequestReserving, why)
 				return
 			}
 			fitNote = "window near: moving without waiting for the placeholder: " + why
 		}
 		fitNote = appendNote(fmt.Sprintf("hand over %s", res.ID), fitNote)
 	}
+	if !congested.ok {
+		if !urgent {
+			why := "target congested: " + congested.reason(r.Target)
+			if start.After(p.now) && f.ok {
+				why += "; planned start " + clock(start) + " when it fits"
+			}
+			commit(start)
+			hold(state.RequestWaiting, withScale(why))
+			return
+		}
+		fitNote = appendNote(fitNote, "window near: moving despite the forecast: "+congested.reason(r.Target))
+	}
 	if p.in.State.Paused {
 		commit(start)
-		verdict(p.holdState(hasRes), "queue paused: resume it to start moves")
+		hold(state.RequestWaiting, "queue paused: resume it to start moves")
 		return
 	}
 	if r.NotBefore.After(p.now) {
 		commit(r.NotBefore)
-		verdict(p.holdState(hasRes), "not before "+clock(r.NotBefore))
+		hold(state.RequestWaiting, "not before "+clock(r.NotBefore))
 		return
 	}
 	tn := maxParallel(s.tp)
 	switch {
 	case p.running[r.Source] >= n:
 		commit(start)
-		verdict(p.holdState(hasRes), fmt.Sprintf("max_parallel: %d moves run in %s (%s), the cap of policy %s", p.running[r.Source], r.Source, strings.Join(p.runningIDs[r.Source], ", "), polName))
+		hold(state.RequestWaiting, fmt.Sprintf("max_parallel: %d moves run in %s (%s), the cap of policy %s", p.running[r.Source], r.Source, strings.Join(p.runningIDs[r.Source], ", "), polName))
 		return
 	case r.Target != r.Source && p.running[r.Target] >= tn:
 		commit(start)
-		verdict(p.holdState(hasRes), fmt.Sprintf("max_parallel: %d moves run in %s (%s)", p.running[r.Target], r.Target, strings.Join(p.runningIDs[r.Target], ", ")))
+		hold(state.RequestWaiting, fmt.Sprintf("max_parallel: %d moves run in %s (%s)", p.running[r.Target], r.Target, strings.Join(p.runningIDs[r.Target], ", ")))
 		return
 	case p.in.Limits.MaxParallel > 0 && p.total >= p.in.Limits.MaxParallel:
 		commit(start)
-		verdict(p.holdState(hasRes), fmt.Sprintf("max_parallel: %d moves run across the cluster, the agent's cap", p.total))
+		hold(state.RequestWaiting, fmt.Sprintf("max_parallel: %d moves run across the cluster, the agent's cap", p.total))
 		return
 	}
 	p.running[r.Source]++
@@ -421,10 +450,33 @@ func (p *planner) walk(s scored, slots map[string][]time.Time) {
 	}
 	p.total++
 	commit(p.now)
-	why := fmt.Sprintf("start %s of %s to %s (score %.2f: %s): %s", r.ID, r.Resource, r.Target, s.score, s.parts, fitNote)
+	why := fmt.Sprintf("start %s of %s to %s (score %.2f: %s): %s", r.ID, r.Resource, r.Target, s.score, s.parts, withScale(fitNote))
 	p.plan.Start = append(p.plan.Start, Start{Request: r.ID, Reason: why, DryRun: dry})
 	p.decide(state.Decision{Policy: polName, Kind: KindStart, Locality: r.Source, Request: r.ID, Reason: why, DryRun: dry})
 	p.rescore(s, "", "", dry)
+}
+
+// firstFit finds the first forecast step at or after from where a move of
+// est fits in the target, within the horizon.
+func (p *planner) firstFit(target string, from time.Time, est time.Duration, size state.Resources, self string) (time.Time, bool) {
+	var grid []time.Time
+	for _, metric := range []string{"cpu", "memory"} {
+		if f := p.forecast(target, metric); f != nil && len(f.Times) > len(grid) {
+			grid = f.Times
+		}
+	}
+	for _, t := range grid {
+		if !t.After(from) {
+			continue
+		}
+		if t.Add(est).After(grid[len(grid)-1]) {
+			break
+		}
+		if p.check(target, t, t.Add(est), size, self, false).ok {
+			return t, true
+		}
+	}
+	return time.Time{}, false
 }
 
 func (p *planner) holdState(hasRes bool) state.RequestState {

@@ -102,8 +102,8 @@ func TestPreAllocation(t *testing.T) {
 	}{
 		{name: "fits: reserve the moved sizes", wantState: state.RequestReserving, wantReserve: state.Resources{CPU: 1500, MemoryMB: 3072},
 			reason: []string{"reserving"}},
-		{name: "target congested: wait", apply: func(f *fixture) { f.setFrom("dc2", "cpu", time.Minute, 79) },
-			wantState: state.RequestWaiting, wantScale: true,
+		{name: "target congested: reserve and wait", apply: func(f *fixture) { f.setFrom("dc2", "cpu", time.Minute, 79) },
+			wantState: state.RequestReserving, wantScale: true, wantReserve: state.Resources{CPU: 1500, MemoryMB: 3072},
 			reason: []string{"target congested", "p90 cpu demand 79%", "+ incoming 9%", "80% line in dc2 at 06:01", "scaling \"workers\" up by 1"}},
 		{name: "congestion after the move: reserve and scale", apply: func(f *fixture) { f.setFrom("dc2", "cpu", 20*time.Minute, 79) },
 			wantState: state.RequestReserving, wantReserve: state.Resources{CPU: 1500, MemoryMB: 3072}, wantScale: true},
@@ -141,6 +141,15 @@ func TestPreAllocation(t *testing.T) {
 		{name: "reservation caps reached", apply: func(f *fixture) {
 			f.pols[1].Reserve.MaxCPU = 1000
 		}, wantState: state.RequestWaiting, reason: []string{"reservation caps", "over its reserve.max_cpu 1000"}},
+		{name: "target congested without reservations: wait", apply: func(f *fixture) {
+			f.pols[1].Reserve.Enabled = false
+			f.setFrom("dc2", "cpu", time.Minute, 79)
+		}, wantState: state.RequestWaiting, wantScale: true, reason: []string{"target congested", "80% line in dc2 at 06:01"}},
+		{name: "congested for a while: planned start when it fits", apply: func(f *fixture) {
+			f.pols[1].Reserve.Enabled = false
+			f.setFrom("dc2", "cpu", time.Minute, 79)
+			f.setFrom("dc2", "cpu", 40*time.Minute, 50)
+		}, wantState: state.RequestWaiting, reason: []string{"target congested", "planned start 06:40 when it fits"}},
 		{name: "paused", apply: func(f *fixture) {
 			f.pols[1].Reserve.Enabled = false
 			f.st.Paused = true
