@@ -17,7 +17,8 @@ type Node struct {
 	Datacenter string
 	NodePool   string
 	NodeClass  string
-	Meta       map[string]string
+	// Meta is the node's meta; nil when the view does not know it.
+	Meta map[string]string
 	// CPU (MHz) and MemoryMB are its allocatable capacity (total minus
 	// reserved).
 	CPU, MemoryMB int64
@@ -234,6 +235,9 @@ func attribute(target string, n *Node) (string, bool, bool) {
 		return n.Name, true, true
 	}
 	if k, ok := strings.CutPrefix(name, "meta."); ok {
+		if n.Meta == nil {
+			return "", false, false // the view does not know the node's meta
+		}
 		v, set := n.Meta[k]
 		return v, set, true
 	}

@@ -352,6 +352,8 @@ type ScaleAction struct {
 	Locality  string    `json:"locality"`
 	Direction string    `json:"direction"` // "up" or "down"
 	Amount    int       `json:"amount"`
+	// Count is the count the action asked the target to reach.
+	Count int `json:"count,omitempty"`
 	Reason    string    `json:"reason"`
 	Request   string    `json:"request,omitempty"`
 	At        time.Time `json:"at"`

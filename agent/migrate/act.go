@@ -1,0 +1,561 @@
+package migrate
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"time"
+
+	nomadapi "github.com/hashicorp/nomad/api"
+
+	"github.com/foreshape/foreshape/agent/shape"
+	"github.com/foreshape/foreshape/agent/state"
+	"github.com/foreshape/foreshape/plugins/target"
+	"github.com/foreshape/foreshape/policies"
+)
+
+// RunOnce runs one plan-and-act pass at now: it reads the cluster, plans
+// with the forecasts given, carries the plan out (dry-run actions only
+// recorded), then advances the move follower once. It is the proof
+// harness's synchronous entry point as much as the leader loop's step.
+func (c *Coordinator) RunOnce(ctx context.Context, now time.Time, pols []*policies.Policy, forecasts []shape.Forecast) (shape.Plan, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now = now.UTC()
+	c.pols = pols
+	if err := c.ensureCluster(ctx); err != nil {
+		return shape.Plan{}, err
+	}
+	cluster, err := c.refresh(ctx)
+	if err != nil {
+		return shape.Plan{}, err
+	}
+	view := c.cfg.State.Act()
+	plan := shape.Run(shape.Input{Now: now, Policies: pols, Forecasts: forecasts, Cluster: cluster, State: view,
+		Limits: c.cfg.Limits, ForecastOnly: c.cfg.ForecastOnly})
+	c.last = plan
+	ds := c.carryOut(ctx, now, plan, view, pols)
+	ds = append(ds, c.follow(ctx, now, false)...)
+	c.record(ctx, ds)
+	return plan, nil
+}
+
+// ensureCluster gives the foreshape cluster its identity once: the owner
+// written into every placeholder's meta.
+func (c *Coordinator) ensureCluster(ctx context.Context) error {
+	if c.cfg.State.Act().ClusterID != "" {
+		return nil
+	}
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return fmt.Errorf("migrate: cluster id: %w", err)
+	}
+	if _, err := c.apply(ctx, state.InitCluster{ID: "fs-" + hex.EncodeToString(b[:])}); err != nil {
+		return fmt.Errorf("migrate: record the cluster id: %w", err)
+	}
+	return nil
+}
+
+// carryOut does what a plan says, in its order, and returns the decisions
+// to record.
+func (c *Coordinator) carryOut(ctx context.Context, now time.Time, plan shape.Plan, view state.ActView, pols []*policies.Policy) []state.Decision {
+	var ds []state.Decision
+	for _, d := range plan.Decisions {
+		if d.DryRun {
+			key := "dry/" + d.Kind + "/" + d.Policy + "/" + d.Locality + "/" + d.Request + "/" + d.Reservation
+			if d.Kind == shape.KindWait {
+				key += "/" + d.Reason
+			}
+			c.note(&ds, now, key, d)
+			continue
+		}
+		ds = append(ds, d)
+	}
+	for _, s := range plan.Submit {
+		r := s.Request
+		r.Created = r.Created.UTC()
+		if _, err := c.apply(ctx, state.SubmitRequest{Request: r, Limit: c.cfg.MaxQueue}); err != nil {
+			c.log.Debug("planner request not queued", "resource", r.Resource.String(), logKeyError, err)
+		}
+	}
+	for _, x := range plan.Cancel {
+		if x.DryRun {
+			continue
+		}
+		if _, err := c.apply(ctx, state.CancelRequest{ID: x.Request, At: now, Reason: x.Reason}); err != nil {
+			c.log.Warn("could not cancel a request", logKeyRequest, x.Request, logKeyError, err)
+		}
+	}
+	for _, rl := range plan.Release {
+		if rl.DryRun {
+			continue
+		}
+		for _, res := range view.Reservations {
+			if res.ID == rl.Reservation {
+				if err := c.release(ctx, now, res, rl.Reason); err != nil {
+					c.log.Warn("release failed", logKeyReservation, res.ID, logKeyError, err)
+				}
+			}
+		}
+	}
+	if len(plan.Rescore) > 0 {
+		if _, err := c.apply(ctx, state.RescoreRequests{At: now, Items: plan.Rescore}); err != nil {
+			c.log.Warn("could not record scores", logKeyError, err)
+		}
+	}
+	for _, rs := range plan.Reserve {
+		if rs.DryRun {
+			continue
+		}
+		id, err := c.place(ctx, now, rs, view.ClusterID)
+		if err != nil {
+			c.log.Warn("placeholder not placed", logKeyReservation, id, logKeyRequest, rs.Request, logKeyError, err)
+			ds = append(ds, state.Decision{Time: now, Kind: "reserve", Policy: rs.Policy, Locality: rs.Locality, Request: rs.Request,
+				Reservation: id, Reason: "placeholder not placed: " + err.Error()})
+		}
+	}
+	for _, sc := range plan.Scale {
+		if sc.DryRun {
+			continue
+		}
+		c.scale(ctx, now, sc, pols)
+	}
+	paused := c.cfg.State.Act().Paused
+	for _, st := range plan.Start {
+		if st.DryRun || paused {
+			continue
+		}
+		if d, err := c.start(ctx, now, st.Request); err != nil {
+			c.log.Warn("move did not start", logKeyRequest, st.Request, logKeyError, err)
+			ds = append(ds, d...)
+		} else {
+			ds = append(ds, d...)
+		}
+	}
+	return ds
+}
+
+// start starts a request's move: the request turns running, then for each
+// allocation the hand-over and the stop (or the node's drain), each an
+// intent.
+func (c *Coordinator) start(ctx context.Context, now time.Time, id string) ([]state.Decision, error) {
+	view := c.cfg.State.Act()
+	r, ok := view.Request(id)
+	if !ok || !r.State.Queued() {
+		return nil, nil
+	}
+	moves, err := c.currentMoves(ctx, &r)
+	if err != nil {
+		return nil, err
+	}
+	r.Moves = moves
+	r.Moved = state.Resources{}
+	for _, m := range moves {
+		r.Moved = r.Moved.Add(m.Size)
+	}
+	v := r.Version
+	r.State, r.Started, r.Finished = state.RequestRunning, now, time.Time{}
+	r.Reason = fmt.Sprintf("moving %d allocations (%s) to %s by %s", len(moves), r.Moved, r.Target, r.Strategy)
+	if _, err := c.apply(ctx, state.UpdateRequest{Request: r, IfVersion: v}); err != nil {
+		return nil, fmt.Errorf("migrate: mark %s running: %w", id, err)
+	}
+	if c.cfg.Metrics != nil {
+		c.cfg.Metrics.started.Inc()
+	}
+	res, hasRes := view.ReservationFor(id)
+	var ds []state.Decision
+	fail := func(err error) ([]state.Decision, error) {
+		c.retry(ctx, now, id, err.Error(), &ds)
+		return ds, err
+	}
+	switch {
+	case r.Resource.Kind == state.ResourceNode && r.Strategy == string(policies.StrategyDrain):
+		if hasRes {
+			if err := c.release(ctx, now, res, fmt.Sprintf("handed over to the drain of %s", r.Resource)); err != nil {
+				return fail(err)
+			}
+		}
+		deadline := time.Hour
+		if !r.Deadline.IsZero() && r.Deadline.After(now) {
+			deadline = r.Deadline.Sub(now)
+		}
+		in := state.Intent{ID: intentID(state.IntentDrainNode, r.Resource.ID, id, r.Attempts), Kind: state.IntentDrainNode,
+			Request: id, Object: r.Resource.ID, Detail: fmt.Sprintf("deadline %s", deadline.Round(time.Second))}
+		err := c.do(ctx, now, in, func(ctx context.Context) error {
+			_, err := c.nomad.Nodes().UpdateDrainOpts(r.Resource.ID, &nomadapi.DrainOptions{
+				DrainSpec: &nomadapi.DrainSpec{Deadline: deadline},
+				Meta:      map[string]string{"foreshape.request": id, "message": "foreshape: " + r.Reason},
+			}, c.wq(ctx))
+			return err
+		})
+		if err != nil && !errors.Is(err, errAnnounced) {
+			return fail(err)
+		}
+		c.updateMoves(ctx, id, func(m *state.Move) {
+			if m.Stopped.IsZero() {
+				m.Stopped = now
+			}
+		})
+		return ds, nil
+	case r.Resource.Kind == state.ResourceNode:
+		in := state.Intent{ID: intentID(state.IntentNodeEligibility, r.Resource.ID, id, r.Attempts), Kind: state.IntentNodeEligibility,
+			Request: id, Object: r.Resource.ID, Detail: "ineligible"}
+		err := c.do(ctx, now, in, func(ctx context.Context) error {
+			_, err := c.nomad.Nodes().ToggleEligibility(r.Resource.ID, false, c.wq(ctx))
+			return err
+		})
+		if err != nil && !errors.Is(err, errAnnounced) {
+			return fail(err)
+		}
+	}
+	if r.Origin == "schedule" && r.Resource.Kind != state.ResourceNode {
+		// A drain window's allocations must not come back to their nodes:
+		// the window takes each node out of scheduling once.
+		nodes := map[string]bool{}
+		for _, m := range moves {
+			if nodes[m.Node] {
+				continue
+			}
+			nodes[m.Node] = true
+			node := m.Node
+			in := state.Intent{ID: intentID(state.IntentNodeEligibility, node, windowKey(r), 0), Kind: state.IntentNodeEligibility,
+				Request: id, Object: node, Detail: "ineligible for " + windowKey(r)}
+			err := c.do(ctx, now, in, func(ctx context.Context) error {
+				_, err := c.nomad.Nodes().ToggleEligibility(node, false, c.wq(ctx))
+				return err
+			})
+			if err != nil && !errors.Is(err, errAnnounced) {
+				return fail(err)
+			}
+		}
+	}
+	if r.Strategy == string(policies.StrategyAffinity) {
+		if err := c.addAffinity(ctx, now, &r); err != nil {
+			return fail(err)
+		}
+	}
+	for _, m := range moves {
+		if hasRes {
+			if err := c.handOver(ctx, now, res, m.Size, m.Alloc, id, r.Attempts); err != nil {
+				return fail(fmt.Errorf("hand-over of %s: %w", res.ID, err))
+			}
+		}
+		if err := c.stopAlloc(ctx, now, m, id, r.Attempts); err != nil {
+			return fail(err)
+		}
+		alloc := m.Alloc
+		c.updateMoves(ctx, id, func(x *state.Move) {
+			if x.Alloc == alloc && x.Stopped.IsZero() {
+				x.Stopped = now
+			}
+		})
+	}
+	return ds, nil
+}
+
+// currentMoves reads what the request moves now: a node's live allocations
+// at this moment; an allocation (or group) as queued, still live.
+func (c *Coordinator) currentMoves(ctx context.Context, r *state.MigrationRequest) ([]state.Move, error) {
+	if r.Resource.Kind == state.ResourceNode {
+		allocs, _, err := c.nomad.Nodes().Allocations(r.Resource.ID, c.qo(ctx))
+		if err != nil {
+			return nil, fmt.Errorf("migrate: allocations of node %s: %w", r.Resource.ID, err)
+		}
+		var out []state.Move
+		for _, a := range allocs {
+			if a.DesiredStatus != nomadapi.AllocDesiredStatusRun || a.ClientStatus == nomadapi.AllocClientStatusComplete ||
+				a.ClientStatus == nomadapi.AllocClientStatusFailed || a.ClientStatus == nomadapi.AllocClientStatusLost {
+				continue
+			}
+			if shape.Placeholder(a.JobID) || (a.Job != nil && (deref(a.Job.Type) == nomadapi.JobTypeSystem || deref(a.Job.Type) == nomadapi.JobTypeSysbatch)) {
+				continue
+			}
+			out = append(out, state.Move{Alloc: a.ID, Name: a.Name, Namespace: a.Namespace, Job: a.JobID, Group: a.TaskGroup,
+				Node: a.NodeID, Size: allocSize(a.AllocatedResources)})
+		}
+		return out, nil
+	}
+	return r.Moves, nil
+}
+
+// stopAlloc stops one allocation so that Nomad reschedules it, unless Nomad
+// already stops it.
+func (c *Coordinator) stopAlloc(ctx context.Context, now time.Time, m state.Move, request string, attempt int) error {
+	a, _, err := c.nomad.Allocations().Info(m.Alloc, c.qo(ctx))
+	if err != nil {
+		return fmt.Errorf("read allocation %s: %w", m.Alloc, err)
+	}
+	if a.DesiredStatus != nomadapi.AllocDesiredStatusRun || a.NextAllocation != "" {
+		return nil // already stopping or replaced: never stop twice
+	}
+	in := state.Intent{ID: intentID(state.IntentStopAlloc, m.Alloc, request, attempt), Kind: state.IntentStopAlloc,
+		Request: request, Object: m.Alloc, Detail: m.Name}
+	err = c.do(ctx, now, in, func(ctx context.Context) error {
+		_, err := c.nomad.Allocations().Stop(a, c.qo(ctx))
+		return err
+	})
+	if errors.Is(err, errAnnounced) {
+		return nil
+	}
+	return err
+}
+
+// addAffinity steers the group's replacements to the target's datacenter
+// with a job update.
+func (c *Coordinator) addAffinity(ctx context.Context, now time.Time, r *state.MigrationRequest) error {
+	loc, err := policies.ParseLocality(r.Target)
+	if err != nil {
+		return err
+	}
+	groups := map[string]bool{}
+	job := ""
+	for _, m := range r.Moves {
+		groups[m.Group], job = true, m.Job
+	}
+	if job == "" {
+		return nil
+	}
+	j, _, err := c.nomad.Jobs().Info(job, c.qo(ctx))
+	if err != nil {
+		return fmt.Errorf("read job %s: %w", job, err)
+	}
+	changed := false
+	var weight int8 = 100
+	for _, tg := range j.TaskGroups {
+		if !groups[deref(tg.Name)] {
+			continue
+		}
+		for _, want := range []struct{ attr, value string }{{"${node.datacenter}", loc.Datacenter}, {"${node.class}", loc.NodeClass}, {"${node.pool}", loc.NodePool}} {
+			if want.value == "" {
+				continue
+			}
+			have := false
+			for _, a := range tg.Affinities {
+				if a != nil && a.LTarget == want.attr && a.RTarget == want.value {
+					have = true
+				}
+			}
+			if !have {
+				tg.Affinities = append(tg.Affinities, &nomadapi.Affinity{LTarget: want.attr, RTarget: want.value, Operand: "=", Weight: &weight})
+				changed = true
+			}
+		}
+	}
+	if !changed {
+		return nil
+	}
+	in := state.Intent{ID: intentID(state.IntentUpdateJob, job, r.ID, r.Attempts), Kind: state.IntentUpdateJob, Request: r.ID,
+		Object: job, Detail: "affinity to " + r.Target}
+	err = c.do(ctx, now, in, func(ctx context.Context) error {
+		_, _, err := c.nomad.Jobs().Register(j, c.wq(ctx))
+		return err
+	})
+	if errors.Is(err, errAnnounced) {
+		return nil
+	}
+	return err
+}
+
+// updateMoves changes a request's moves, compare-and-set.
+func (c *Coordinator) updateMoves(ctx context.Context, id string, change func(m *state.Move)) {
+	c.updateRequest(ctx, id, func(r *state.MigrationRequest) bool {
+		for i := range r.Moves {
+			change(&r.Moves[i])
+		}
+		return true
+	})
+}
+
+// updateRequest applies change to a request, compare-and-set, retrying a
+// few times when it lost a race; change returns false to skip.
+func (c *Coordinator) updateRequest(ctx context.Context, id string, change func(r *state.MigrationRequest) bool) {
+	for range 3 {
+		r, ok := c.cfg.State.Act().Request(id)
+		if !ok {
+			return
+		}
+		v := r.Version
+		if !change(&r) {
+			return
+		}
+		_, err := c.apply(ctx, state.UpdateRequest{Request: r, IfVersion: v})
+		if err == nil {
+			return
+		}
+		if !errors.Is(err, state.ErrStaleVersion) {
+			c.log.Warn("could not update a request", logKeyRequest, id, logKeyError, err)
+			return
+		}
+	}
+}
+
+// retry puts a request whose move failed back in the queue under its next
+// attempt, or fails it after MaxAttempts.
+func (c *Coordinator) retry(ctx context.Context, now time.Time, id, why string, ds *[]state.Decision) {
+	var final state.MigrationRequest
+	c.updateRequest(ctx, id, func(r *state.MigrationRequest) bool {
+		if r.State.Terminal() {
+			return false
+		}
+		r.Attempts++
+		if r.Attempts >= MaxAttempts {
+			r.State, r.Finished = state.RequestFailed, now
+			r.Reason = fmt.Sprintf("failed after %d attempts: %s", r.Attempts, why)
+		} else {
+			r.State, r.Started = state.RequestPending, time.Time{}
+			r.Reason = fmt.Sprintf("attempt %d of %d failed, retrying: %s", r.Attempts, MaxAttempts, why)
+			for i := range r.Moves {
+				if !r.Moves[i].Done {
+					r.Moves[i].Stopped = time.Time{}
+				}
+			}
+		}
+		final = *r
+		return true
+	})
+	if final.ID == "" {
+		return
+	}
+	kind := "retry"
+	if final.State == state.RequestFailed {
+		kind = "fail"
+		if c.cfg.Metrics != nil {
+			c.cfg.Metrics.finished.WithLabelValues("failed").Inc()
+		}
+		if res, ok := c.cfg.State.Act().ReservationFor(id); ok {
+			if err := c.release(ctx, now, res, "its move failed: "+why); err != nil {
+				c.log.Warn("release failed", logKeyReservation, res.ID, logKeyError, err)
+			}
+		}
+	}
+	*ds = append(*ds, state.Decision{Time: now, Kind: kind, Policy: final.Policy, Locality: final.Source, Request: id, Reason: final.Reason})
+}
+
+// scale issues a scale action: its record, then its intent and the call,
+// in the background unless SyncScale.
+func (c *Coordinator) scale(ctx context.Context, now time.Time, sc shape.Scale, pols []*policies.Policy) {
+	var pol *policies.Policy
+	var block *policies.Scale
+	for _, p := range pols {
+		if p.Name == sc.Policy {
+			pol = p
+			for i := range p.Scales {
+				if p.Scales[i].Name == sc.Scale {
+					block = &p.Scales[i]
+				}
+			}
+		}
+	}
+	if block == nil {
+		return
+	}
+	t, err := c.target(pol, block)
+	if err != nil {
+		c.log.Warn("scale target unavailable", logKeyPolicy, sc.Policy, "scale", sc.Scale, logKeyError, err)
+		return
+	}
+	count := sc.Amount
+	if st, err := t.Status(ctx); err == nil && st.CountKnown {
+		count = st.Count + sc.Amount
+	} else {
+		// Targets that cannot tell their count start from the last count
+		// foreshape set, else from min.
+		count = block.Min + sc.Amount
+		for _, a := range c.cfg.State.Act().ScaleActions {
+			if a.Policy == sc.Policy && a.Scale == sc.Scale && a.Outcome == state.OutcomeDone && a.Count > 0 {
+				count = a.Count + sc.Amount
+			}
+		}
+	}
+	count = min(max(count, block.Min), block.Max)
+	rec := state.ScaleAction{Policy: sc.Policy, Scale: sc.Scale, Plugin: sc.Plugin, Locality: sc.Locality, Direction: sc.Direction,
+		Amount: sc.Amount, Count: count, Reason: sc.Reason, Request: sc.Request, At: now, NeededBy: sc.NeededBy.UTC()}
+	r, err := c.apply(ctx, state.RecordScaleAction{Action: rec})
+	if err != nil {
+		c.log.Warn("could not record a scale action", logKeyError, err)
+		return
+	}
+	rec.ID = r.ID
+	act := target.Action{ID: rec.ID, Policy: sc.Policy, Scale: sc.Scale, Locality: sc.Locality, Direction: target.Up,
+		Amount: sc.Amount, Count: count, Min: block.Min, Max: block.Max, Reason: sc.Reason, Time: now}
+	run := func(ctx context.Context) {
+		var res target.Result
+		in := state.Intent{ID: intentID(state.IntentScaleTarget, state.CooldownKey(sc.Policy, sc.Scale), rec.ID, 0), Kind: state.IntentScaleTarget,
+			Object: state.CooldownKey(sc.Policy, sc.Scale), Request: sc.Request, Detail: fmt.Sprintf("%s to %d", sc.Plugin, count)}
+		err := c.do(ctx, now, in, func(ctx context.Context) error {
+			var err error
+			res, err = t.Scale(ctx, act)
+			return err
+		})
+		rec.Finished, rec.Attempts = now, res.Attempts
+		if res.Count > 0 {
+			rec.Count = res.Count
+		}
+		switch {
+		case err == nil:
+			rec.Outcome = state.OutcomeDone
+			c.mu2(func() { c.leads[rec.ID] = leadWatch{pol: sc.Policy, scale: sc.Scale, at: now} })
+		case errors.Is(err, errAnnounced):
+			return
+		default:
+			rec.Outcome, rec.Error = state.OutcomeFailed, err.Error()
+		}
+		if len(res.Notes) > 0 {
+			rec.Reason = sc.Reason + " — " + fmt.Sprint(res.Notes)
+		}
+		if _, err := c.apply(context.WithoutCancel(ctx), state.RecordScaleAction{Action: rec}); err != nil {
+			c.log.Warn("could not record a scale outcome", logKeyError, err)
+		}
+		if c.cfg.Metrics != nil {
+			c.cfg.Metrics.scales.WithLabelValues(sc.Policy, sc.Scale, string(rec.Outcome)).Inc()
+		}
+		c.log.Info("scale action", logKeyPolicy, sc.Policy, "scale", sc.Scale, "count", count, "outcome", rec.Outcome, logKeyError, rec.Error)
+	}
+	if c.cfg.SyncScale {
+		run(ctx)
+		return
+	}
+	c.bg.Add(1)
+	go func() {
+		defer c.bg.Done()
+		run(ctx)
+	}()
+}
+
+// mu2 runs f under the lock of what scale goroutines share.
+func (c *Coordinator) mu2(f func()) {
+	c.smu.Lock()
+	defer c.smu.Unlock()
+	f()
+}
+
+// target returns (building once) a scale block's runtime.
+func (c *Coordinator) target(pol *policies.Policy, sc *policies.Scale) (target.Target, error) {
+	key := state.CooldownKey(pol.Name, sc.Name)
+	c.smu.Lock()
+	defer c.smu.Unlock()
+	if t, ok := c.targets[key]; ok {
+		return t, nil
+	}
+	var t target.Target
+	var err error
+	if c.cfg.Targets != nil {
+		t, err = c.cfg.Targets(pol, sc)
+	} else {
+		env := c.cfg.TargetEnv
+		if env.Nomad == nil {
+			env.Nomad = c.nomad
+		}
+		if env.Logger == nil {
+			env.Logger = c.log.Named("target")
+		}
+		t, err = target.New(sc.Target.Plugin, sc.Target.Config, env)
+	}
+	if err != nil {
+		return nil, err
+	}
+	c.targets[key] = t
+	return t, nil
+}

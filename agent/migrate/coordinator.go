@@ -1,0 +1,266 @@
+package migrate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	nomadapi "github.com/hashicorp/nomad/api"
+
+	"github.com/foreshape/foreshape/agent/shape"
+	"github.com/foreshape/foreshape/agent/state"
+	"github.com/foreshape/foreshape/plugins/target"
+	"github.com/foreshape/foreshape/policies"
+)
+
+// Log keys.
+const (
+	logKeyRequest     = "request"
+	logKeyReservation = "reservation"
+	logKeyIntent      = "intent"
+	logKeyError       = "error"
+	logKeyPolicy      = "policy"
+)
+
+// Applier commits a command to the replicated state: the Raft leader, or a
+// state.Local in a single process.
+type Applier interface {
+	Apply(ctx context.Context, cmd state.Command) (state.Result, error)
+}
+
+// Reader reads the replicated state; *state.FSM implements it.
+type Reader interface {
+	Act() state.ActView
+	Intent(id string) (state.Intent, bool)
+}
+
+// Leader confirms, right before each side effect, that this node still
+// leads in the term ctx belongs to (cluster.Leadership's VerifyLeader).
+type Leader interface {
+	VerifyLeader(ctx context.Context) error
+}
+
+// alwaysLeader leads forever: a single process without Raft.
+type alwaysLeader struct{}
+
+func (alwaysLeader) VerifyLeader(ctx context.Context) error { return ctx.Err() }
+
+// Placeholder is how placeholder tasks run: the agent's reserve block.
+type Placeholder struct {
+	// Driver is the task driver ("docker", "raw_exec", "exec").
+	Driver string
+	// Config is the task's driver config.
+	Config map[string]any
+}
+
+// TargetBuilder builds a policy scale block's runtime target.
+type TargetBuilder func(pol *policies.Policy, sc *policies.Scale) (target.Target, error)
+
+// Config is what a Coordinator works with.
+type Config struct {
+	// Nomad is the agent's shared client.
+	Nomad *nomadapi.Client
+	// Namespace is the namespace placeholders are registered in; empty
+	// means the client's.
+	Namespace string
+	Apply     Applier
+	State     Reader
+	// Leader nil means this process always leads (no Raft).
+	Leader Leader
+	// Node names this agent in intents.
+	Node        string
+	Placeholder Placeholder
+	// Targets builds scale targets; nil builds them with target.New and
+	// TargetEnv.
+	Targets   TargetBuilder
+	TargetEnv target.Env
+	// SyncScale makes scale actions run inside RunOnce instead of in the
+	// background (the proof harness's virtual time needs it).
+	SyncScale bool
+	Limits    shape.Limits
+	// MaxQueue bounds the unfinished requests; 0 means DefaultMaxQueue.
+	MaxQueue int
+	// ForecastOnly makes every plan a dry run.
+	ForecastOnly bool
+	Metrics      *Metrics
+	Logger       hclog.Logger
+}
+
+// DefaultMaxQueue is the default bound of the migration queue.
+const DefaultMaxQueue = 1000
+
+// MaxAttempts is how many times a move is tried before its request fails.
+const MaxAttempts = 3
+
+// Coordinator carries out plans. RunOnce, Follow and Begin serialise on
+// one lock: one act at a time.
+type Coordinator struct {
+	cfg   Config
+	log   hclog.Logger
+	nomad *nomadapi.Client
+
+	mu   sync.Mutex
+	view *viewCache
+	// smu guards what background scale actions share: targets, leads.
+	smu     sync.Mutex
+	targets map[string]target.Target
+	// recent suppresses repeats of dry-run decisions and of coordinator
+	// notes: key → data time recorded.
+	recent map[string]time.Time
+	// leads are scale actions whose capacity is not ready yet: action ID →
+	// policy/scale and start.
+	leads map[string]leadWatch
+	// pols are the policies of the last pass, for the follower.
+	pols []*policies.Policy
+	// last is the last plan, for the API and tests.
+	last shape.Plan
+
+	bg sync.WaitGroup
+}
+
+type leadWatch struct {
+	pol, scale string
+	at         time.Time
+}
+
+// New returns a coordinator.
+func New(cfg Config) (*Coordinator, error) {
+	if cfg.Nomad == nil || cfg.Apply == nil || cfg.State == nil {
+		return nil, errors.New("migrate: a coordinator needs a Nomad client, an applier and the state")
+	}
+	if cfg.Leader == nil {
+		cfg.Leader = alwaysLeader{}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = hclog.NewNullLogger()
+	}
+	if cfg.MaxQueue <= 0 {
+		cfg.MaxQueue = DefaultMaxQueue
+	}
+	if cfg.Placeholder.Driver == "" {
+		cfg.Placeholder = DefaultPlaceholder()
+	}
+	c := &Coordinator{cfg: cfg, log: cfg.Logger.Named("migrate"), nomad: cfg.Nomad, view: newViewCache(),
+		targets: map[string]target.Target{}, recent: map[string]time.Time{}, leads: map[string]leadWatch{}}
+	return c, nil
+}
+
+// DefaultPlaceholder runs placeholders as the pause container.
+func DefaultPlaceholder() Placeholder {
+	return Placeholder{Driver: "docker", Config: map[string]any{"image": "registry.k8s.io/pause:3.10"}}
+}
+
+// Wait waits for scale actions running in the background.
+func (c *Coordinator) Wait() { c.bg.Wait() }
+
+// LastPlan returns the plan of the last pass.
+func (c *Coordinator) LastPlan() shape.Plan {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.last
+}
+
+// apply commits a command, bounded in time.
+func (c *Coordinator) apply(ctx context.Context, cmd state.Command) (state.Result, error) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	return c.cfg.Apply.Apply(ctx, cmd)
+}
+
+// errAnnounced is returned by do for an intent another leader (or an
+// earlier attempt) opened already: its effect must not be made again.
+var errAnnounced = errors.New("migrate: the intent was announced before; not repeating its effect")
+
+// do is the door: it opens the intent, confirms leadership, makes the call
+// and closes the intent with its outcome.
+func (c *Coordinator) do(ctx context.Context, now time.Time, in state.Intent, call func(ctx context.Context) error) error {
+	in.Opened, in.Leader = now, c.cfg.Node
+	res, err := c.apply(ctx, state.OpenIntent{Intent: in})
+	if err != nil {
+		return fmt.Errorf("migrate: open intent %s: %w", in.ID, err)
+	}
+	if res.Applied == 0 {
+		return errAnnounced
+	}
+	if err := c.cfg.Leader.VerifyLeader(ctx); err != nil {
+		// A deposed leader writes nothing more; the next one reconciles.
+		return fmt.Errorf("migrate: %s: %w", in.ID, err)
+	}
+	callErr := call(ctx)
+	if c.cfg.Metrics != nil {
+		c.cfg.Metrics.calls.WithLabelValues(string(in.Kind), outcomeLabel(callErr)).Inc()
+	}
+	out := state.CloseIntent{ID: in.ID, Outcome: state.OutcomeDone, At: now}
+	if callErr != nil {
+		out.Outcome, out.Error = state.OutcomeFailed, callErr.Error()
+	}
+	if _, err := c.apply(ctx, out); err != nil {
+		c.log.Warn("could not record an intent's outcome; the next leader reconciles it", logKeyIntent, in.ID, logKeyError, err)
+	}
+	if callErr != nil {
+		return fmt.Errorf("migrate: %s: %w", in.ID, callErr)
+	}
+	return nil
+}
+
+func outcomeLabel(err error) string {
+	if err != nil {
+		return "failed"
+	}
+	return "done"
+}
+
+// intentID names an intent: kind/object/request/attempt.
+func intentID(kind state.IntentKind, object, request string, attempt int) string {
+	id := string(kind) + "/" + object
+	if request != "" {
+		id += "/" + request
+	}
+	return id + "#" + strconv.Itoa(attempt)
+}
+
+// note records a coordinator decision once per key and ten minutes of
+// data time.
+func (c *Coordinator) note(ds *[]state.Decision, now time.Time, key string, d state.Decision) {
+	if t, ok := c.recent[key]; ok && now.Sub(t) < 10*time.Minute && now.Sub(t) >= 0 {
+		return
+	}
+	c.recent[key] = now
+	d.Time = now
+	*ds = append(*ds, d)
+}
+
+// record appends decisions to the replicated log.
+func (c *Coordinator) record(ctx context.Context, ds []state.Decision) {
+	if len(ds) == 0 {
+		return
+	}
+	for i := range ds {
+		ds[i].Time = ds[i].Time.UTC()
+	}
+	if _, err := c.apply(ctx, state.AppendDecisions{Decisions: ds}); err != nil {
+		c.log.Warn("could not record decisions", logKeyError, err)
+	}
+}
+
+// wq is the WriteOptions of a call under ctx.
+func (c *Coordinator) wq(ctx context.Context) *nomadapi.WriteOptions {
+	q := &nomadapi.WriteOptions{}
+	if c.cfg.Namespace != "" {
+		q.Namespace = c.cfg.Namespace
+	}
+	return q.WithContext(ctx)
+}
+
+// qo is the QueryOptions of a read under ctx.
+func (c *Coordinator) qo(ctx context.Context) *nomadapi.QueryOptions {
+	q := &nomadapi.QueryOptions{}
+	if c.cfg.Namespace != "" {
+		q.Namespace = c.cfg.Namespace
+	}
+	return q.WithContext(ctx)
+}

@@ -1,0 +1,59 @@
+// Package migrate is foreshape's coordinator: the one door through which
+// every change foreshape makes to Nomad, and every scale action, passes.
+// It carries out the planner's (agent/shape) plans — migration requests,
+// reservations held by placeholder jobs, scale actions and moves — under
+// the per-locality and global caps, and follows each move until its
+// replacement runs where it should.
+//
+// # Safety
+//
+// Every side effect is announced before it is made: the coordinator writes
+// an intent with an ID it chooses (kind, object, request and attempt) to
+// the replicated state, confirms with the Raft quorum that it still leads
+// in the term it started in (Leader.VerifyLeader), makes the call, and
+// writes the outcome. The state machine opens an intent ID once only, so a
+// retried Apply, or a second leader racing a deposed one, cannot perform a
+// call twice. At the start of each term Begin reconciles the intents a
+// previous leader left open against Nomad (did that stop happen? does that
+// placeholder exist?) before anything new is done: a found effect is
+// closed as done and its move followed, a missing one as not done and its
+// request queued again under a new attempt. Before stopping an allocation
+// the coordinator reads it afresh and never stops one Nomad already stops.
+//
+// # Moves
+//
+// Strategies: reschedule stops each allocation (marking the source node
+// ineligible first when a whole node moves), drain drains the node with a
+// deadline at its window's start so Nomad honours each job's migrate block,
+// affinity adds an affinity to the target's datacenter to the job's group
+// and stops the allocation. A move that holds a reservation hands it over
+// in the same step: the placeholder's group of the moved allocation's size
+// shrinks by one right before the stop, so the replacement finds the room.
+// The follower (Follow, driven by blocking queries on allocations in Watch)
+// settles each move once the replacement runs — healthy where its group has
+// checks — records where it landed and how long it took against the
+// estimate (the estimate learns per pair of datacenters and size), retries
+// (three attempts) or fails with a reason, releases what is left of the
+// reservation, extends a reservation whose move overruns its estimate, and
+// restores eligibility it changed (a drain window's nodes once the window
+// ends).
+//
+// # Reservations
+//
+// Placeholders are low-priority service jobs named foreshape-reserve-<id>,
+// one task group per allocation size (so a hand-over shrinks them by
+// exactly one allocation), constrained to the locality's datacenter, node
+// pool and class, at the policy's reserve.priority, with the task driver
+// and config of the agent's reserve block, no deployments (update
+// max_parallel 0), and meta naming the owner cluster, the reservation, the
+// request and the expiry. The leader reaps placeholders whose reservation
+// is gone, released or expired, and only its own cluster's.
+//
+// # Dry run
+//
+// A plan whose action is marked DryRun (forecast_only in the agent or a
+// policy) is recorded in the decision log and changes nothing in Nomad.
+//
+// It must never be bypassed: no other package makes a mutating Nomad call
+// or scales a target. It never reads the wall clock: `now` is passed in.
+package migrate

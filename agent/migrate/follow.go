@@ -1,0 +1,445 @@
+package migrate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	nomadapi "github.com/hashicorp/nomad/api"
+
+	"github.com/foreshape/foreshape/agent/shape"
+	"github.com/foreshape/foreshape/agent/state"
+	"github.com/foreshape/foreshape/policies"
+)
+
+// MinMoveTimeout is the least time a move gets before it is retried; a move
+// otherwise gets three times its estimate.
+const MinMoveTimeout = 10 * time.Minute
+
+// Follow advances the move follower once at now: it reads the cluster and
+// settles, retries, extends and releases as the moves require. Watch calls
+// it on every change of Nomad's allocations; the proof harness calls it
+// directly.
+func (c *Coordinator) Follow(ctx context.Context, now time.Time) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now = now.UTC()
+	if _, err := c.refresh(ctx); err != nil {
+		return err
+	}
+	c.record(ctx, c.follow(ctx, now, true))
+	return nil
+}
+
+// Watch follows moves while ctx lives: a blocking query on Nomad's
+// allocations wakes it on every change (and at least every wait), and each
+// wake runs Follow at the time clock gives.
+func (c *Coordinator) Watch(ctx context.Context, clock func(context.Context) (time.Time, error), wait time.Duration) {
+	var index uint64
+	for ctx.Err() == nil {
+		q := (&nomadapi.QueryOptions{WaitIndex: index, WaitTime: wait, Params: map[string]string{"task_states": "false"}}).WithContext(ctx)
+		_, meta, err := c.nomad.Allocations().List(q)
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			c.log.Warn("follower: allocation watch failed; retrying", logKeyError, err)
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(time.Second):
+			}
+			continue
+		}
+		if meta.LastIndex == index {
+			continue
+		}
+		index = meta.LastIndex
+		now, err := clock(ctx)
+		if err != nil {
+			continue
+		}
+		if err := c.Follow(ctx, now); err != nil && ctx.Err() == nil {
+			c.log.Warn("follower pass failed", logKeyError, err)
+		}
+	}
+}
+
+// follow settles running moves against the refreshed view. Callers hold
+// c.mu.
+func (c *Coordinator) follow(ctx context.Context, now time.Time, _ bool) []state.Decision {
+	var ds []state.Decision
+	view := c.cfg.State.Act()
+	for _, r := range view.Requests {
+		if r.State == state.RequestRunning {
+			c.followOne(ctx, now, r, view, &ds)
+		}
+	}
+	c.restoreWindows(ctx, now, c.cfg.State.Act(), &ds)
+	c.watchLeads(ctx, now)
+	c.reap(ctx, now, c.cfg.State.Act(), &ds)
+	return ds
+}
+
+// replacementOf follows an allocation's chain of replacements to the
+// newest one known.
+func (c *Coordinator) replacementOf(id string) *nomadapi.AllocationListStub {
+	a := c.view.allocs[id]
+	var last *nomadapi.AllocationListStub
+	for range 10 {
+		if a == nil || a.NextAllocation == "" {
+			return last
+		}
+		next := c.view.allocs[a.NextAllocation]
+		if next == nil {
+			return last
+		}
+		last, a = next, next
+	}
+	return last
+}
+
+// localityPath is a node's locality in the shape of target: its
+// datacenter, and its pool and class where target names them.
+func localityPath(n *nomadapi.NodeListStub, target policies.Locality) string {
+	l := policies.Locality{Datacenter: n.Datacenter}
+	if target.NodePool != "" {
+		l.NodePool = n.NodePool
+	}
+	if target.NodeClass != "" {
+		l.NodeClass = n.NodeClass
+	}
+	return l.String()
+}
+
+func (c *Coordinator) followOne(ctx context.Context, now time.Time, r state.MigrationRequest, view state.ActView, ds *[]state.Decision) {
+	tgt, _ := policies.ParseLocality(r.Target)
+	changed := false
+	var pending []string
+	for i := range r.Moves {
+		m := &r.Moves[i]
+		if m.Done {
+			continue
+		}
+		a := c.view.allocs[m.Alloc]
+		if a == nil {
+			if !m.Stopped.IsZero() {
+				m.Done, m.Running, m.Error = true, now, "the allocation was collected before its replacement was seen"
+				changed = true
+			} else {
+				pending = append(pending, m.Alloc)
+			}
+			continue
+		}
+		if a.DesiredStatus == nomadapi.AllocDesiredStatusRun && a.NextAllocation == "" {
+			pending = append(pending, shortID(m.Alloc)+" (not stopped yet)")
+			continue
+		}
+		if m.Stopped.IsZero() {
+			m.Stopped = now
+			changed = true
+		}
+		repl := c.replacementOf(m.Alloc)
+		if repl == nil {
+			if a.ClientStatus == nomadapi.AllocClientStatusComplete && a.JobType == nomadapi.JobTypeBatch {
+				m.Done, m.Running = true, now
+				changed = true
+				continue
+			}
+			pending = append(pending, shortID(m.Alloc)+" (no replacement yet)")
+			continue
+		}
+		m.Replacement, m.TargetNode = repl.ID, repl.NodeID
+		running := repl.ClientStatus == nomadapi.AllocClientStatusRunning && repl.DesiredStatus == nomadapi.AllocDesiredStatusRun
+		if running && c.needsHealth(repl) {
+			running = repl.DeploymentStatus != nil && repl.DeploymentStatus.Healthy != nil && *repl.DeploymentStatus.Healthy
+		}
+		if !running {
+			pending = append(pending, shortID(m.Alloc)+" (replacement "+repl.ClientStatus+")")
+			continue
+		}
+		m.Done, m.Running = true, now
+		if n := c.view.nodes[repl.NodeID]; n != nil {
+			m.Landed = localityPath(n, tgt)
+			if !shape.In(tgt, &shape.Node{Datacenter: n.Datacenter, NodePool: n.NodePool, NodeClass: n.NodeClass}) {
+				m.Error = fmt.Sprintf("landed in %s, outside the target %s", m.Landed, r.Target)
+			}
+		}
+		changed = true
+	}
+	done := len(pending) == 0
+	if r.Resource.Kind == state.ResourceNode && r.Strategy == string(policies.StrategyDrain) {
+		if n := c.view.nodes[r.Resource.ID]; n != nil && n.Drain {
+			done = false
+			pending = append(pending, "the drain of "+r.Resource.String())
+		}
+	}
+	if done {
+		c.finish(ctx, now, r, view, ds)
+		return
+	}
+	if changed {
+		id := r.ID
+		moves := r.Moves
+		c.updateRequest(ctx, id, func(x *state.MigrationRequest) bool {
+			if x.State != state.RequestRunning {
+				return false
+			}
+			x.Moves = moves
+			return true
+		})
+	}
+	timeout := max(3*r.Estimated, MinMoveTimeout)
+	if now.Sub(r.Started) > timeout {
+		c.retry(ctx, now, r.ID, fmt.Sprintf("not settled %s after its start (timeout %s): waiting for %s",
+			now.Sub(r.Started).Round(time.Second), timeout, strings.Join(pending, ", ")), ds)
+		return
+	}
+	// A move past its estimate keeps its reservation a while longer.
+	if res, ok := view.ReservationFor(r.ID); ok && now.After(r.Started.Add(r.Estimated)) && res.Until.Before(now.Add(r.Estimated/2)) {
+		until := now.Add(max(r.Estimated/2, time.Minute))
+		if until.After(res.Expires) {
+			until = res.Expires
+		}
+		if until.After(res.Until) {
+			c.markReservation(ctx, res.ID, func(x *state.Reservation) { x.Until = until.UTC() })
+			c.note(ds, now, "extend/"+res.ID, state.Decision{Kind: "extend", Policy: res.Policy, Locality: res.Locality, Request: r.ID, Reservation: res.ID,
+				Reason: fmt.Sprintf("extend %s to %s: %s overruns its estimate %s", res.ID, until.Format("15:04:05"), r.ID, r.Estimated)})
+		}
+	}
+}
+
+// needsHealth reports whether the replacement's group has checks, so it
+// counts only once healthy.
+func (c *Coordinator) needsHealth(a *nomadapi.AllocationListStub) bool {
+	j, ok := c.view.jobs[a.Namespace+"/"+a.JobID]
+	return ok && j.job.Groups[a.TaskGroup].Checks
+}
+
+func shortID(id string) string {
+	if len(id) > 8 {
+		return id[:8]
+	}
+	return id
+}
+
+// finish records a settled request: done, its durations against the
+// estimate (which learns from them), what is left of its reservation
+// released, and eligibility restored where the move changed it.
+func (c *Coordinator) finish(ctx context.Context, now time.Time, r state.MigrationRequest, view state.ActView, ds *[]state.Decision) {
+	took := now.Sub(r.Started)
+	var landed, misplaced []string
+	srcDC := dcOf(r.Source)
+	for _, m := range r.Moves {
+		if m.Landed != "" {
+			landed = append(landed, m.Landed)
+		}
+		if m.Error != "" {
+			misplaced = append(misplaced, shortID(m.Alloc)+": "+m.Error)
+		}
+		if m.Stopped.IsZero() || m.Running.IsZero() || m.Landed == "" {
+			continue
+		}
+		c.learn(ctx, shape.EstimateKey(srcDC, dcOf(m.Landed), m.Size), m.Running.Sub(m.Stopped))
+	}
+	reason := fmt.Sprintf("moved %d allocations to %s in %s (estimated %s)", len(r.Moves), r.Target, took.Round(time.Second), r.Estimated)
+	if len(misplaced) > 0 {
+		reason += "; " + strings.Join(misplaced, "; ")
+	}
+	if len(r.Moves) == 0 {
+		reason = fmt.Sprintf("%s held nothing to move; done in %s", r.Resource, took.Round(time.Second))
+	}
+	moves := r.Moves
+	c.updateRequest(ctx, r.ID, func(x *state.MigrationRequest) bool {
+		if x.State != state.RequestRunning {
+			return false
+		}
+		x.Moves, x.State, x.Finished, x.Reason = moves, state.RequestDone, now, reason
+		return true
+	})
+	if c.cfg.Metrics != nil {
+		c.cfg.Metrics.finished.WithLabelValues("done").Inc()
+		c.cfg.Metrics.duration.Observe(took.Seconds())
+	}
+	*ds = append(*ds, state.Decision{Time: now, Kind: "done", Policy: r.Policy, Locality: r.Source, Request: r.ID, Reason: reason})
+	if res, ok := view.ReservationFor(r.ID); ok {
+		why := fmt.Sprintf("release %s in %s: the move of %s is done (%s left of %s)", res.ID, res.Locality, r.ID,
+			c.reservationLeft(res.ID), r.Moved)
+		if err := c.release(ctx, now, res, why); err != nil {
+			c.log.Warn("release failed", logKeyReservation, res.ID, logKeyError, err)
+		} else {
+			*ds = append(*ds, state.Decision{Time: now, Kind: "release", Policy: res.Policy, Locality: res.Locality, Request: r.ID, Reservation: res.ID, Reason: why})
+		}
+	}
+	// A whole node moved by stopping its allocations gets its eligibility
+	// back unless a drain window holds it.
+	if r.Resource.Kind == state.ResourceNode && r.Strategy != string(policies.StrategyDrain) && r.Origin != "schedule" {
+		c.setEligible(ctx, now, r.Resource.ID, r.ID, ds)
+	}
+}
+
+// reservationLeft is what a reservation still holds, from the state.
+func (c *Coordinator) reservationLeft(id string) state.Resources {
+	for _, r := range c.cfg.State.Act().Reservations {
+		if r.ID == id {
+			return r.Total()
+		}
+	}
+	return state.Resources{}
+}
+
+// setEligible makes a node eligible again, once per request.
+func (c *Coordinator) setEligible(ctx context.Context, now time.Time, node, request string, ds *[]state.Decision) {
+	in := state.Intent{ID: intentID(state.IntentNodeEligibility, node, request, -1), Kind: state.IntentNodeEligibility,
+		Request: request, Object: node, Detail: "eligible"}
+	err := c.do(ctx, now, in, func(ctx context.Context) error {
+		n, _, err := c.nomad.Nodes().Info(node, c.qo(ctx))
+		if err != nil {
+			return err
+		}
+		if n.DrainStrategy != nil {
+			_, err = c.nomad.Nodes().UpdateDrainOpts(node, &nomadapi.DrainOptions{DrainSpec: nil, MarkEligible: true}, c.wq(ctx))
+			return err
+		}
+		if n.SchedulingEligibility == nomadapi.NodeSchedulingEligible {
+			return nil
+		}
+		_, err = c.nomad.Nodes().ToggleEligibility(node, true, c.wq(ctx))
+		return err
+	})
+	switch {
+	case errors.Is(err, errAnnounced):
+	case err != nil:
+		c.log.Warn("could not restore a node's eligibility", "node", node, logKeyError, err)
+	default:
+		*ds = append(*ds, state.Decision{Time: now, Kind: "restore", Request: request, Reason: fmt.Sprintf("node %s eligible again", node)})
+	}
+}
+
+// restoreWindows makes the nodes a drain window took eligible again once
+// the window ended.
+func (c *Coordinator) restoreWindows(ctx context.Context, now time.Time, view state.ActView, ds *[]state.Decision) {
+	for _, r := range view.Requests {
+		if r.Origin != "schedule" || r.Deadline.IsZero() || r.State == state.RequestCancelled || r.State.Queued() {
+			continue
+		}
+		end, ok := c.windowEnd(r)
+		if !ok || now.Before(end) {
+			continue
+		}
+		node := r.Resource.ID
+		if r.Resource.Kind != state.ResourceNode {
+			if len(r.Moves) == 0 {
+				continue
+			}
+			node = r.Moves[0].Node
+		}
+		key := windowKey(r)
+		if _, done := c.cfg.State.Intent(intentID(state.IntentNodeEligibility, node, key, -1)); done {
+			continue
+		}
+		c.setEligible(ctx, now, node, key, ds)
+	}
+}
+
+// windowKey names a schedule request's window: "window/policy/schedule/start".
+func windowKey(r state.MigrationRequest) string {
+	parts := strings.SplitN(r.OriginKey, "/", 5)
+	if len(parts) < 4 {
+		return "window/" + r.ID
+	}
+	return "window/" + parts[1] + "/" + parts[2] + "/" + parts[3]
+}
+
+// windowEnd finds the end of a schedule request's window.
+func (c *Coordinator) windowEnd(r state.MigrationRequest) (time.Time, bool) {
+	parts := strings.SplitN(r.OriginKey, "/", 5)
+	if len(parts) < 4 {
+		return time.Time{}, false
+	}
+	for _, p := range c.pols {
+		if p.Name != parts[1] {
+			continue
+		}
+		for _, s := range p.Schedules {
+			if s.Name == parts[2] {
+				return r.Deadline.Add(s.Duration), true
+			}
+		}
+	}
+	// The policy or schedule is gone: restore now.
+	return r.Deadline, true
+}
+
+// learn folds a measured duration into an estimate (exponentially weighted,
+// 0.3 on the newest).
+func (c *Coordinator) learn(ctx context.Context, key string, d time.Duration) {
+	if d <= 0 {
+		return
+	}
+	e := c.cfg.State.Act().Estimates[key]
+	e.Key = key
+	if e.Samples == 0 {
+		e.Mean = d
+	} else {
+		e.Mean = time.Duration(0.7*float64(e.Mean) + 0.3*float64(d)).Round(time.Millisecond)
+	}
+	e.Samples++
+	e.Last = d
+	if _, err := c.apply(ctx, state.SetEstimate{Estimate: e}); err != nil {
+		c.log.Warn("could not record a learned duration", "key", key, logKeyError, err)
+	}
+}
+
+// watchLeads learns scale targets' lead times: from a done action to the
+// target reporting ready at its new count.
+func (c *Coordinator) watchLeads(ctx context.Context, now time.Time) {
+	c.smu.Lock()
+	watches := make(map[string]leadWatch, len(c.leads))
+	for k, v := range c.leads {
+		watches[k] = v
+	}
+	c.smu.Unlock()
+	for id, w := range watches {
+		var pol *policies.Policy
+		var sc *policies.Scale
+		for _, p := range c.pols {
+			if p.Name == w.pol {
+				for i := range p.Scales {
+					if p.Scales[i].Name == w.scale {
+						pol, sc = p, &p.Scales[i]
+					}
+				}
+			}
+		}
+		drop := pol == nil || now.Sub(w.at) > time.Hour
+		if !drop {
+			t, err := c.target(pol, sc)
+			if err != nil {
+				continue
+			}
+			st, err := t.Status(ctx)
+			if err != nil || !st.CountKnown {
+				drop = err == nil
+			} else if st.Ready {
+				c.learn(ctx, shape.ScaleLeadKey(w.pol, w.scale), max(now.Sub(w.at), time.Second))
+				drop = true
+			}
+		}
+		if drop {
+			c.smu.Lock()
+			delete(c.leads, id)
+			c.smu.Unlock()
+		}
+	}
+}
+
+func dcOf(loc string) string {
+	l, err := policies.ParseLocality(loc)
+	if err != nil || l.Datacenter == "" {
+		return "*"
+	}
+	return l.Datacenter
+}

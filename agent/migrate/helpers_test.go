@@ -1,0 +1,286 @@
+package migrate
+
+import (
+	"context"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	nomadapi "github.com/hashicorp/nomad/api"
+
+	"github.com/foreshape/foreshape/agent/shape"
+	"github.com/foreshape/foreshape/agent/state"
+	"github.com/foreshape/foreshape/plugins/target"
+	_ "github.com/foreshape/foreshape/plugins/target/builtin"
+	"github.com/foreshape/foreshape/policies"
+	"github.com/foreshape/foreshape/sim"
+)
+
+type testWriter struct{ t testing.TB }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Helper()
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+func testLogger(t testing.TB) hclog.Logger {
+	return hclog.New(&hclog.LoggerOptions{Output: testWriter{t}, Level: hclog.Debug})
+}
+
+// actScenario: dc1 has one node holding two web allocations; dc2's two
+// nodes (every node 4000 MHz / 8192 MiB) join once the jobs run (the
+// harness adds them), empty.
+const actScenario = `
+name    = "act"
+seed    = 3
+start     = "2026-01-05T06:00:00Z"
+tick      = "10s"
+startup   = "5s"
+node_boot = "10s"
+
+datacenter "dc1" {
+  bandwidth = 100
+}
+
+datacenter "dc2" {
+  bandwidth = 100
+}
+
+nodes "a" {
+  datacenter = "dc1"
+  count      = 1
+  node_class = "web"
+  cpu        = 4000
+  memory     = 8192
+  iops       = 1000
+}
+
+nodes "b" {
+  datacenter = "dc2"
+  count      = 0
+  node_class = "web"
+  cpu        = 4000
+  memory     = 8192
+  iops       = 1000
+}
+
+job "web" {
+  type        = "service"
+  priority    = 60
+  datacenters = ["dc1", "dc2"]
+
+  affinity {
+    attribute = "node.datacenter"
+    value     = "dc1"
+    weight    = 100
+  }
+
+  group "frontend" {
+    count  = 2
+    cpu    = 1000
+    memory = 1024
+  }
+}
+`
+
+const actPolicies = `
+shaping "dc1" {
+  locality {
+    datacenter = "dc1"
+  }
+  migrate {
+    max_parallel = 1
+    targets      = ["dc2"]
+  }
+}
+
+shaping "dc2" {
+  locality {
+    datacenter = "dc2"
+  }
+  reserve {
+    enabled    = true
+    priority   = 10
+    lead_time  = "15m"
+    ttl        = "1h"
+    max_cpu    = 8000
+    max_memory = 16384
+  }
+  scale "workers" {
+    min      = 0
+    max      = 10
+    cooldown = "10m"
+    target "nomad-job" {
+      job   = "web"
+      group = "frontend"
+    }
+  }
+}
+`
+
+// harness is a simulated cluster, a coordinator on an in-process state,
+// and the policies.
+type harness struct {
+	t      *testing.T
+	sim    *sim.Cluster
+	client *nomadapi.Client
+	local  *state.Local
+	c      *Coordinator
+	pols   []*policies.Policy
+	ctx    context.Context
+	fake   *fakeTarget
+}
+
+func newHarness(t *testing.T, scenario, pols string, tweak ...func(*Config)) *harness {
+	t.Helper()
+	sc, err := sim.ParseScenario([]byte(scenario), "act.hcl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl, err := sim.New(sc, sim.Options{Logger: testLogger(t).Named("sim")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(cl.Handler())
+	t.Cleanup(srv.Close)
+	client, err := nomadapi.NewClient(&nomadapi.Config{Address: srv.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps, diags := policies.Parse("act.hcl", []byte(pols))
+	if diags.HasErrors() {
+		t.Fatal(diags.Error())
+	}
+	local, err := state.NewLocal(state.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &harness{t: t, sim: cl, client: client, local: local, pols: ps, ctx: context.Background(), fake: &fakeTarget{count: 2}}
+	cfg := Config{Nomad: client, Apply: local, State: local.FSM, Node: "test", Logger: testLogger(t), SyncScale: true,
+		Placeholder: Placeholder{Driver: "raw_exec", Config: map[string]any{"command": "/bin/sleep", "args": []string{"infinity"}}},
+		Targets:     func(*policies.Policy, *policies.Scale) (target.Target, error) { return h.fake, nil }}
+	for _, f := range tweak {
+		f(&cfg)
+	}
+	h.c, err = New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.step(30 * time.Second) // let the scenario's jobs start on dc1
+	if strings.Contains(scenario, `nodes "b"`) {
+		if _, err := cl.AddNodes("b", 2); err != nil {
+			t.Fatal(err)
+		}
+		h.step(30 * time.Second)
+	}
+	return h
+}
+
+func (h *harness) now() time.Time { return h.sim.Now() }
+
+func (h *harness) step(d time.Duration) {
+	h.t.Helper()
+	if err := h.sim.Step(d); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+// flatForecasts forecasts every policy's CPU and memory flat at v for an
+// hour from now.
+func (h *harness) flatForecasts(v float64) []shape.Forecast {
+	var out []shape.Forecast
+	for _, p := range h.pols {
+		for _, m := range []string{"cpu", "memory"} {
+			f := shape.Forecast{Policy: p.Name, Locality: p.Locality.String(), Metric: m, Quantile: 0.9, Line: 80, HasLine: true}
+			for i := range 60 {
+				f.Times = append(f.Times, h.now().Add(time.Duration(i)*time.Minute))
+				f.Planning = append(f.Planning, v)
+			}
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func (h *harness) run(fc []shape.Forecast) shape.Plan {
+	h.t.Helper()
+	plan, err := h.c.RunOnce(h.ctx, h.now(), h.pols, fc)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return plan
+}
+
+// node returns the sim node ID with a name prefix.
+func (h *harness) nodeID(prefix string) string {
+	h.t.Helper()
+	nodes, _, err := h.client.Nodes().List(nil)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	for _, n := range nodes {
+		if strings.HasPrefix(n.Name, prefix) {
+			return n.ID
+		}
+	}
+	h.t.Fatalf("no node %s*", prefix)
+	return ""
+}
+
+// allocs lists a job's allocations by desired and client status.
+func (h *harness) allocs(job string) []*nomadapi.AllocationListStub {
+	h.t.Helper()
+	as, _, err := h.client.Jobs().Allocations(job, true, nil)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return as
+}
+
+// mutating returns the sim's log of mutating calls, as "METHOD path".
+func (h *harness) mutating() []string {
+	var out []string
+	for _, r := range h.sim.Truth().Requests {
+		out = append(out, r.Method+" "+r.Path)
+	}
+	return out
+}
+
+func (h *harness) request(id string) state.MigrationRequest {
+	r, ok := h.local.FSM.Act().Request(id)
+	if !ok {
+		h.t.Fatalf("no request %s", id)
+	}
+	return r
+}
+
+// fakeTarget is a scale target that records its actions; refuse makes it
+// answer as Nomad does during a deployment.
+type fakeTarget struct {
+	mu      sync.Mutex
+	count   int
+	actions []target.Action
+	refuse  int
+}
+
+func (f *fakeTarget) Status(context.Context) (target.Status, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return target.Status{Count: f.count, CountKnown: true, Ready: true}, nil
+}
+
+func (f *fakeTarget) Scale(_ context.Context, a target.Action) (target.Result, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.actions = append(f.actions, a)
+	if f.refuse > 0 {
+		f.refuse--
+		return target.Result{Attempts: 1}, &target.Error{Plugin: "fake", Kind: target.Refused, Reason: "job scaling blocked due to active deployment"}
+	}
+	f.count = a.Count
+	return target.Result{Count: a.Count, Attempts: 1}, nil
+}

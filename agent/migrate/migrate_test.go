@@ -1,0 +1,249 @@
+package migrate
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	nomadapi "github.com/hashicorp/nomad/api"
+
+	"github.com/foreshape/foreshape/agent/state"
+)
+
+// TestNodeMoveWithReservation moves the only dc1 node's work to dc2: the
+// reservation is placed first, the move hands it over allocation by
+// allocation as it stops each one, the follower sees the replacements run
+// in dc2, and the placeholder and the node's ineligibility are undone.
+func TestNodeMoveWithReservation(t *testing.T) {
+	h := newHarness(t, actScenario, actPolicies)
+	node := h.nodeID("a-")
+	id, err := h.c.Submit(h.ctx, h.now(), h.pols, Submission{Node: node, Target: "dc2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := h.request(id)
+	if r.Source != "dc1" || r.Policy != "dc1" || len(r.Moves) != 2 || r.Moved != (state.Resources{CPU: 2000, MemoryMB: 2048}) || r.Priority != 60 {
+		t.Fatalf("queued %+v", r)
+	}
+	// Pass 1: the reservation.
+	plan := h.run(h.flatForecasts(30))
+	if len(plan.Reserve) != 1 || len(plan.Start) != 0 {
+		t.Fatalf("first pass: reserve %+v start %+v", plan.Reserve, plan.Start)
+	}
+	res, ok := h.local.FSM.Act().ReservationFor(id)
+	if !ok || res.State != state.ReservationHeld || res.Total() != r.Moved {
+		t.Fatalf("reservation %+v", res)
+	}
+	job, _, err := h.client.Jobs().Info(res.Job, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if *job.Priority != 10 || job.Meta[MetaRequest] != id || job.Meta[MetaOwner] == "" || job.Datacenters[0] != "dc2" ||
+		job.TaskGroups[0].Tasks[0].Driver != "raw_exec" || *job.TaskGroups[0].Update.MaxParallel != 0 {
+		t.Errorf("placeholder job %+v", job)
+	}
+	h.step(30 * time.Second)
+	// Pass 2: the placeholder runs; the move starts.
+	plan = h.run(h.flatForecasts(30))
+	if len(plan.Start) != 1 {
+		t.Fatalf("second pass started %+v; decisions %+v", plan.Start, plan.Decisions)
+	}
+	if got := h.request(id); got.State != state.RequestRunning {
+		t.Fatalf("request %s", got.State)
+	}
+	for range 20 {
+		h.step(15 * time.Second)
+		if err := h.c.Follow(h.ctx, h.now()); err != nil {
+			t.Fatal(err)
+		}
+		if h.request(id).State.Terminal() {
+			break
+		}
+	}
+	got := h.request(id)
+	if got.State != state.RequestDone {
+		t.Fatalf("request %s: %s", got.State, got.Reason)
+	}
+	for _, m := range got.Moves {
+		if !m.Done || m.Landed != "dc2" || m.Replacement == "" || m.Error != "" {
+			t.Errorf("move %+v", m)
+		}
+	}
+	// The placeholder is gone, the node eligible again.
+	if _, _, err := h.client.Jobs().Info(res.Job, nil); err == nil {
+		t.Errorf("placeholder %s outlived its move", res.Job)
+	}
+	n, _, _ := h.client.Nodes().Info(node, nil)
+	if n.SchedulingEligibility != nomadapi.NodeSchedulingEligible {
+		t.Errorf("node left %s", n.SchedulingEligibility)
+	}
+	// Every call went through an intent, and each allocation was stopped
+	// once.
+	stops := map[string]int{}
+	for _, c := range h.mutating() {
+		if strings.HasSuffix(c, "/stop") {
+			stops[c]++
+		}
+	}
+	if len(stops) != 2 {
+		t.Errorf("stops %v; want the two web allocations", stops)
+	}
+	for c, k := range stops {
+		if k != 1 {
+			t.Errorf("%s called %d times", c, k)
+		}
+	}
+	for _, in := range h.local.FSM.Intents() {
+		if in.Open() || in.Outcome != state.OutcomeDone {
+			t.Errorf("intent %+v", in)
+		}
+	}
+	kinds := map[state.IntentKind]int{}
+	for _, in := range h.local.FSM.Intents() {
+		kinds[in.Kind]++
+	}
+	want := map[state.IntentKind]int{state.IntentRegisterHold: 1, state.IntentNodeEligibility: 2, state.IntentScaleHold: 2,
+		state.IntentStopAlloc: 2, state.IntentDeregisterHold: 1}
+	if fmt.Sprint(kinds) != fmt.Sprint(want) {
+		t.Errorf("intents %v; want %v", kinds, want)
+	}
+	// The estimate learned from the moves.
+	if len(h.local.FSM.Act().Estimates) == 0 {
+		t.Error("no duration learned")
+	}
+	ds := h.local.FSM.Decisions()
+	var kindsSeen []string
+	for _, d := range ds {
+		kindsSeen = append(kindsSeen, d.Kind)
+	}
+	for _, k := range []string{"submit", "reserve", "start", "done", "release"} {
+		if !slices.Contains(kindsSeen, k) {
+			t.Errorf("no %q decision in %v", k, kindsSeen)
+		}
+	}
+}
+
+// TestDryRunMakesNoCalls runs the same cluster with forecast_only: plans
+// are recorded, Nomad sees no mutating call.
+func TestDryRunMakesNoCalls(t *testing.T) {
+	h := newHarness(t, actScenario, actPolicies, func(c *Config) { c.ForecastOnly = true })
+	before := len(h.mutating())
+	if _, err := h.c.Submit(h.ctx, h.now(), h.pols, Submission{Node: h.nodeID("a-"), Target: "dc2"}); err != nil {
+		t.Fatal(err)
+	}
+	hot := h.flatForecasts(30)
+	for i := range hot {
+		if hot[i].Locality == "dc2" && hot[i].Metric == "cpu" {
+			for k := range hot[i].Planning {
+				hot[i].Planning[k] = 95 // a hotspot: the planner wants to scale
+			}
+		}
+	}
+	for range 5 {
+		h.run(hot)
+		h.step(time.Minute)
+	}
+	if got := h.mutating()[before:]; len(got) != 0 {
+		t.Errorf("dry run made mutating calls: %v", got)
+	}
+	if len(h.fake.actions) != 0 {
+		t.Errorf("dry run scaled: %+v", h.fake.actions)
+	}
+	var dry int
+	for _, d := range h.local.FSM.Decisions() {
+		if d.DryRun {
+			dry++
+		}
+	}
+	if dry == 0 {
+		t.Error("no dry-run decision recorded")
+	}
+	// Repeats of a dry decision are not recorded every pass.
+	seen := map[string]int{}
+	for _, d := range h.local.FSM.Decisions() {
+		if d.DryRun && d.Kind == "scale" {
+			seen[d.Reason]++
+		}
+	}
+	for reason, k := range seen {
+		if k > 1 {
+			t.Errorf("dry scale decision recorded %d times: %s", k, reason)
+		}
+	}
+}
+
+func TestSubmitRefusals(t *testing.T) {
+	h := newHarness(t, actScenario, actPolicies, func(c *Config) { c.MaxQueue = 2 })
+	webAllocs := h.allocs("web")
+	// A job that may only run in dc1.
+	id, name, typ, prio, cnt, cpu, mem := "pinned", "pinned", "service", 50, 1, 200, 256
+	g := "p"
+	job := &nomadapi.Job{ID: &id, Name: &name, Type: &typ, Priority: &prio, Datacenters: []string{"dc1"},
+		TaskGroups: []*nomadapi.TaskGroup{{Name: &g, Count: &cnt, Tasks: []*nomadapi.Task{{Name: "t", Driver: "exec",
+			Resources: &nomadapi.Resources{CPU: &cpu, MemoryMB: &mem}}}}}}
+	if _, _, err := h.client.Jobs().Register(job, nil); err != nil {
+		t.Fatal(err)
+	}
+	h.step(20 * time.Second)
+	pinned := h.allocs("pinned")[0].ID
+	nodeA := h.nodeID("a-")
+	tests := []struct {
+		name  string
+		sub   Submission
+		field string // InvalidError's field; "" for other errors
+		want  error
+		msg   string
+	}{
+		{name: "unknown allocation", sub: Submission{Allocation: "nope", Target: "dc2"}, field: "allocation", msg: `no allocation "nope"`},
+		{name: "unknown node", sub: Submission{Node: "nope", Target: "dc2"}, field: "node"},
+		{name: "unknown job", sub: Submission{Job: "nope", Group: "g", Target: "dc2"}, field: "job"},
+		{name: "unknown group", sub: Submission{Job: "web", Group: "nope", Target: "dc2"}, field: "group"},
+		{name: "unknown target", sub: Submission{Allocation: webAllocs[0].ID, Target: "dc9"}, field: "target", msg: "unknown locality"},
+		{name: "malformed target", sub: Submission{Allocation: webAllocs[0].ID, Target: "a/b/c/d"}, field: "target"},
+		{name: "target equals source", sub: Submission{Allocation: webAllocs[0].ID, Target: "dc1"}, field: "target", msg: "the target equals the source"},
+		{name: "constraints forbid", sub: Submission{Allocation: pinned, Target: "dc2"}, field: "target", msg: "job pinned's constraints forbid dc2"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := h.local.FSM.Act()
+			_, err := h.c.Submit(h.ctx, h.now(), h.pols, tt.sub)
+			var ie *InvalidError
+			if !errors.As(err, &ie) || ie.Field != tt.field || !errors.Is(err, ErrInvalid) {
+				t.Fatalf("err = %v; want an InvalidError on %s", err, tt.field)
+			}
+			if tt.msg != "" && !strings.Contains(err.Error(), tt.msg) {
+				t.Errorf("%q lacks %q", err, tt.msg)
+			}
+			if after := h.local.FSM.Act(); len(after.Requests) != len(before.Requests) {
+				t.Error("a refused submission queued something")
+			}
+		})
+	}
+	queued, err := h.c.Submit(h.ctx, h.now(), h.pols, Submission{Allocation: webAllocs[0].ID[:8], Target: "dc2"})
+	if err != nil {
+		t.Fatalf("by ID prefix: %v", err)
+	}
+	_, err = h.c.Submit(h.ctx, h.now(), h.pols, Submission{Allocation: webAllocs[0].ID, Target: "dc2"})
+	var ce *state.ConflictError
+	if !errors.As(err, &ce) || ce.Existing != queued {
+		t.Errorf("resubmission: %v; want a conflict naming %s", err, queued)
+	}
+	// The node holds the queued allocation: a conflict as well (once the
+	// pinned job, which could not move, is gone).
+	if _, _, err := h.client.Jobs().Deregister("pinned", true, nil); err != nil {
+		t.Fatal(err)
+	}
+	h.step(20 * time.Second)
+	if _, err := h.c.Submit(h.ctx, h.now(), h.pols, Submission{Node: nodeA, Target: "dc2"}); !errors.Is(err, state.ErrConflict) {
+		t.Errorf("node of a queued allocation: %v", err)
+	}
+	if _, err := h.c.Submit(h.ctx, h.now(), h.pols, Submission{Allocation: webAllocs[1].ID, Target: "dc2"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.c.Submit(h.ctx, h.now(), h.pols, Submission{Job: "web", Group: "frontend", Target: "dc2"}); !errors.Is(err, state.ErrQueueFull) {
+		t.Errorf("third with a queue of 2: %v; want ErrQueueFull", err)
+	}
+}

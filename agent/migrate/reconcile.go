@@ -1,0 +1,212 @@
+package migrate
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	nomadapi "github.com/hashicorp/nomad/api"
+
+	"github.com/foreshape/foreshape/agent/state"
+)
+
+// Begin starts a leadership term: before anything new, every intent a
+// previous leader left open is checked against Nomad and closed as done
+// (its effect is there) or not done, and the requests and reservations it
+// belongs to are put right: a move whose stop happened is followed, one
+// whose stop did not is queued again under its next attempt. An intent
+// whose effect cannot be read (a webhook's scale action) counts as done,
+// so its cooldown holds and it is not repeated.
+func (c *Coordinator) Begin(ctx context.Context, now time.Time) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now = now.UTC()
+	if err := c.ensureCluster(ctx); err != nil {
+		return err
+	}
+	open := c.cfg.State.Act().OpenIntents
+	var ds []state.Decision
+	for _, in := range open {
+		happened, err := c.happened(ctx, in)
+		if err != nil {
+			return fmt.Errorf("migrate: reconcile intent %s: %w", in.ID, err)
+		}
+		outcome := state.OutcomeNotDone
+		if happened {
+			outcome = state.OutcomeDone
+		}
+		if _, err := c.apply(ctx, state.CloseIntent{ID: in.ID, Outcome: outcome, At: now,
+			Error: "reconciled by the next leader"}); err != nil {
+			return fmt.Errorf("migrate: close intent %s: %w", in.ID, err)
+		}
+		c.log.Info("reconciled an open intent", logKeyIntent, in.ID, "outcome", outcome)
+		ds = append(ds, state.Decision{Time: now, Kind: "reconcile", Request: in.Request, Reservation: in.Reservation,
+			Reason: fmt.Sprintf("intent %s left open by leader %s: %s in Nomad", in.ID, in.Leader, map[bool]string{true: "its effect is there", false: "no sign of its effect"}[happened])})
+		c.settle(ctx, now, in, happened, &ds)
+	}
+	c.record(ctx, ds)
+	return nil
+}
+
+// happened reads Nomad to tell whether an intent's effect took place.
+func (c *Coordinator) happened(ctx context.Context, in state.Intent) (bool, error) {
+	switch in.Kind {
+	case state.IntentStopAlloc:
+		a, _, err := c.nomad.Allocations().Info(in.Object, c.qo(ctx))
+		if isNotFound(err) {
+			return true, nil
+		}
+		if err != nil {
+			return false, err
+		}
+		return a.DesiredStatus != nomadapi.AllocDesiredStatusRun || a.NextAllocation != "", nil
+	case state.IntentDrainNode:
+		n, _, err := c.nomad.Nodes().Info(in.Object, c.qo(ctx))
+		if err != nil {
+			return false, err
+		}
+		return n.DrainStrategy != nil || (n.LastDrain != nil && n.LastDrain.Meta["foreshape.request"] == in.Request), nil
+	case state.IntentNodeEligibility:
+		n, _, err := c.nomad.Nodes().Info(in.Object, c.qo(ctx))
+		if err != nil {
+			return false, err
+		}
+		want := nomadapi.NodeSchedulingIneligible
+		if in.Detail == "eligible" {
+			want = nomadapi.NodeSchedulingEligible
+		}
+		return n.SchedulingEligibility == want, nil
+	case state.IntentRegisterHold:
+		j, _, err := c.nomad.Jobs().Info(in.Object, c.qo(ctx))
+		if isNotFound(err) {
+			return false, nil
+		}
+		if err != nil {
+			return false, err
+		}
+		return !deref(j.Stop), nil
+	case state.IntentDeregisterHold:
+		j, _, err := c.nomad.Jobs().Info(in.Object, c.qo(ctx))
+		if isNotFound(err) {
+			return true, nil
+		}
+		if err != nil {
+			return false, err
+		}
+		return deref(j.Stop), nil
+	case state.IntentScaleHold:
+		group, want, ok := parseScaleDetail(in.Detail)
+		if !ok {
+			return true, nil
+		}
+		j, _, err := c.nomad.Jobs().Info(in.Object, c.qo(ctx))
+		if isNotFound(err) {
+			return true, nil
+		}
+		if err != nil {
+			return false, err
+		}
+		for _, tg := range j.TaskGroups {
+			if deref(tg.Name) == group {
+				return deref(tg.Count) <= want, nil
+			}
+		}
+		return true, nil
+	case state.IntentUpdateJob:
+		j, _, err := c.nomad.Jobs().Info(in.Object, c.qo(ctx))
+		if err != nil {
+			return false, err
+		}
+		target := strings.TrimPrefix(in.Detail, "affinity to ")
+		for _, tg := range j.TaskGroups {
+			for _, a := range tg.Affinities {
+				if a != nil && strings.HasPrefix(target, a.RTarget) {
+					return true, nil
+				}
+			}
+		}
+		return false, nil
+	}
+	// A scale target's effect cannot be read back in general.
+	return true, nil
+}
+
+// parseScaleDetail reads "GROUP to N".
+func parseScaleDetail(d string) (string, int, bool) {
+	group, n, ok := strings.Cut(d, " to ")
+	if !ok {
+		return "", 0, false
+	}
+	v, err := strconv.Atoi(n)
+	return group, v, err == nil
+}
+
+// settle puts the request or reservation of a reconciled intent right.
+func (c *Coordinator) settle(ctx context.Context, now time.Time, in state.Intent, happened bool, ds *[]state.Decision) {
+	switch in.Kind {
+	case state.IntentStopAlloc, state.IntentDrainNode:
+		if happened {
+			// The move is under way: follow it.
+			c.updateRequest(ctx, in.Request, func(r *state.MigrationRequest) bool {
+				if r.State.Terminal() {
+					return false
+				}
+				if r.State != state.RequestRunning {
+					r.State, r.Started = state.RequestRunning, in.Opened
+				}
+				for i := range r.Moves {
+					if (r.Moves[i].Alloc == in.Object || in.Kind == state.IntentDrainNode) && r.Moves[i].Stopped.IsZero() {
+						r.Moves[i].Stopped = in.Opened
+					}
+				}
+				return true
+			})
+			return
+		}
+		r, ok := c.cfg.State.Act().Request(in.Request)
+		if ok && r.State == state.RequestRunning {
+			c.retry(ctx, now, in.Request, "the previous leader stopped before "+string(in.Kind)+" of "+in.Object+" took effect", ds)
+		}
+	case state.IntentRegisterHold:
+		if happened {
+			c.markReservation(ctx, in.Reservation, func(r *state.Reservation) {
+				if r.State == state.ReservationPlanned {
+					r.State, r.Placed = state.ReservationHeld, in.Opened
+				}
+			})
+		} else {
+			c.markReservation(ctx, in.Reservation, func(r *state.Reservation) {
+				r.State, r.Reason, r.Until = state.ReservationReleased, "its placeholder was never registered (the previous leader stopped)", now
+			})
+		}
+	case state.IntentScaleHold:
+		if !happened {
+			return
+		}
+		group, want, _ := parseScaleDetail(in.Detail)
+		c.markReservation(ctx, in.Reservation, func(r *state.Reservation) {
+			for i, ch := range r.Chunks {
+				if chunkGroup(i, ch) == group || strings.HasPrefix(group, fmt.Sprintf("hold-%d-", i)) {
+					r.Chunks[i].Count = min(r.Chunks[i].Count, want)
+				}
+			}
+		})
+	case state.IntentDeregisterHold:
+		if happened && in.Reservation != "" {
+			c.markReservation(ctx, in.Reservation, func(r *state.Reservation) {
+				r.State, r.Until = state.ReservationReleased, now
+			})
+		}
+	case state.IntentScaleTarget:
+		for _, a := range c.cfg.State.Act().ScaleActions {
+			if a.Outcome == "" && strings.Contains(in.ID, "/"+a.ID+"#") {
+				a.Outcome, a.Finished, a.Error = state.OutcomeDone, now, "outcome unknown: the previous leader stopped while it ran; counted as done"
+				if _, err := c.apply(ctx, state.RecordScaleAction{Action: a}); err != nil {
+					c.log.Warn("could not record a reconciled scale action", logKeyError, err)
+				}
+			}
+		}
+	}
+}

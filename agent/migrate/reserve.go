@@ -1,0 +1,266 @@
+package migrate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"strings"
+	"time"
+
+	nomadapi "github.com/hashicorp/nomad/api"
+
+	"github.com/foreshape/foreshape/agent/shape"
+	"github.com/foreshape/foreshape/agent/state"
+	"github.com/foreshape/foreshape/policies"
+)
+
+// Placeholder job meta keys.
+const (
+	MetaOwner       = "foreshape.owner"
+	MetaReservation = "foreshape.reservation"
+	MetaRequest     = "foreshape.request"
+	MetaPolicy      = "foreshape.policy"
+	MetaExpires     = "foreshape.expires"
+)
+
+// chunkGroup names the placeholder group of a chunk: its index and size.
+func chunkGroup(i int, c state.Chunk) string {
+	return fmt.Sprintf("hold-%d-%dmhz-%dmib", i, c.Size.CPU, c.Size.MemoryMB)
+}
+
+// placeholderJob builds a reservation's placeholder job.
+func (c *Coordinator) placeholderJob(res state.Reservation, clusterID string, priority int) (*nomadapi.Job, error) {
+	loc, err := policies.ParseLocality(res.Locality)
+	if err != nil {
+		return nil, fmt.Errorf("migrate: reservation %s: %w", res.ID, err)
+	}
+	id := res.Job
+	typ := nomadapi.JobTypeService
+	dc := loc.Datacenter
+	if dc == "" {
+		dc = "*"
+	}
+	pool := loc.NodePool
+	if pool == "" {
+		pool = "all"
+	}
+	job := &nomadapi.Job{
+		ID: &id, Name: &id, Type: &typ, Priority: &priority, Datacenters: []string{dc}, NodePool: &pool,
+		Meta: map[string]string{MetaOwner: clusterID, MetaReservation: res.ID, MetaRequest: res.Request, MetaPolicy: res.Policy,
+			MetaExpires: res.Expires.UTC().Format(time.RFC3339)},
+	}
+	if c.cfg.Namespace != "" {
+		ns := c.cfg.Namespace
+		job.Namespace = &ns
+	}
+	if loc.NodeClass != "" {
+		job.Constraints = append(job.Constraints, &nomadapi.Constraint{LTarget: "${node.class}", RTarget: loc.NodeClass, Operand: "="})
+	}
+	for i, ch := range res.Chunks {
+		name := chunkGroup(i, ch)
+		count, cpu, mem := ch.Count, int(ch.Size.CPU), int(ch.Size.MemoryMB)
+		zero := 0
+		attempts, interval, delay, mode := 3, 10*time.Minute, 15*time.Second, "delay"
+		task := &nomadapi.Task{Name: "hold", Driver: c.cfg.Placeholder.Driver, Config: maps.Clone(c.cfg.Placeholder.Config),
+			Resources: &nomadapi.Resources{CPU: &cpu, MemoryMB: &mem}}
+		killTimeout := time.Second
+		task.KillTimeout = &killTimeout
+		job.TaskGroups = append(job.TaskGroups, &nomadapi.TaskGroup{
+			Name: &name, Count: &count, Tasks: []*nomadapi.Task{task},
+			// No deployments: a hand-over scales the group while it lives,
+			// which Nomad refuses during an active deployment.
+			Update:        &nomadapi.UpdateStrategy{MaxParallel: &zero},
+			RestartPolicy: &nomadapi.RestartPolicy{Attempts: &attempts, Interval: &interval, Delay: &delay, Mode: &mode},
+		})
+	}
+	return job, nil
+}
+
+// place registers a planned reservation's placeholder.
+func (c *Coordinator) place(ctx context.Context, now time.Time, rs shape.Reserve, clusterID string) (string, error) {
+	res := state.Reservation{Request: rs.Request, Policy: rs.Policy, Locality: rs.Locality, Chunks: rs.Chunks,
+		From: rs.From.UTC(), Until: rs.Until.UTC(), Expires: rs.Expires.UTC(), State: state.ReservationPlanned, Reason: rs.Reason}
+	r, err := c.apply(ctx, state.PutReservation{Reservation: res})
+	if err != nil {
+		return "", fmt.Errorf("migrate: record reservation for %s: %w", rs.Request, err)
+	}
+	res.ID = r.ID
+	res.Job = state.PlaceholderPrefix + r.ID
+	job, err := c.placeholderJob(res, clusterID, rs.Priority)
+	if err != nil {
+		return res.ID, err
+	}
+	in := state.Intent{ID: intentID(state.IntentRegisterHold, res.Job, rs.Request, 0), Kind: state.IntentRegisterHold,
+		Request: rs.Request, Reservation: res.ID, Object: res.Job, Detail: res.Total().String()}
+	if err := c.do(ctx, now, in, func(ctx context.Context) error {
+		_, _, err := c.nomad.Jobs().Register(job, c.wq(ctx))
+		return err
+	}); err != nil {
+		// The reservation stays planned; the next pass releases it if it
+		// is still not placed, or the reaper finds the job.
+		c.markReservation(ctx, res.ID, func(r *state.Reservation) {
+			r.State, r.Reason = state.ReservationReleased, "placeholder not registered: "+err.Error()
+		})
+		return res.ID, err
+	}
+	c.markReservation(ctx, res.ID, func(r *state.Reservation) { r.State, r.Placed = state.ReservationHeld, now.UTC() })
+	return res.ID, nil
+}
+
+// markReservation applies a change to a reservation, compare-and-set.
+func (c *Coordinator) markReservation(ctx context.Context, id string, change func(r *state.Reservation)) {
+	for range 3 {
+		var cur state.Reservation
+		found := false
+		for _, r := range c.cfg.State.Act().Reservations {
+			if r.ID == id {
+				cur, found = r, true
+			}
+		}
+		if !found {
+			return
+		}
+		v := cur.Version
+		change(&cur)
+		_, err := c.apply(ctx, state.PutReservation{Reservation: cur, IfVersion: v})
+		if err == nil || !errors.Is(err, state.ErrStaleVersion) {
+			if err != nil {
+				c.log.Warn("could not update a reservation", logKeyReservation, id, logKeyError, err)
+			}
+			return
+		}
+	}
+}
+
+// handOver shrinks a reservation's placeholder by one allocation of size,
+// right before the moved allocation stops: the replacement finds the room.
+func (c *Coordinator) handOver(ctx context.Context, now time.Time, res state.Reservation, size state.Resources, alloc, request string, attempt int) error {
+	for i, ch := range res.Chunks {
+		if ch.Size != size || ch.Count == 0 {
+			continue
+		}
+		group := chunkGroup(i, ch)
+		count := ch.Count - 1
+		in := state.Intent{ID: intentID(state.IntentScaleHold, res.Job+"/"+alloc, request, attempt), Kind: state.IntentScaleHold,
+			Request: request, Reservation: res.ID, Object: res.Job, Detail: fmt.Sprintf("%s to %d", group, count)}
+		err := c.do(ctx, now, in, func(ctx context.Context) error {
+			msg := fmt.Sprintf("foreshape: hand %s over to allocation %s of %s", size, alloc, request)
+			_, _, err := c.nomad.Jobs().Scale(res.Job, group, &count, msg, false, nil, c.wq(ctx))
+			return err
+		})
+		if err != nil && !errors.Is(err, errAnnounced) {
+			return err
+		}
+		// The group count reached the state even if the call was announced
+		// by an earlier attempt.
+		c.markReservation(ctx, res.ID, func(r *state.Reservation) {
+			if i < len(r.Chunks) && r.Chunks[i].Count > 0 && r.Chunks[i].Size == size {
+				r.Chunks[i].Count--
+			}
+		})
+		return nil
+	}
+	return nil
+}
+
+// release deregisters a reservation's placeholder and marks it released.
+func (c *Coordinator) release(ctx context.Context, now time.Time, res state.Reservation, why string) error {
+	if res.State != state.ReservationPlanned {
+		in := state.Intent{ID: intentID(state.IntentDeregisterHold, res.Job, res.Request, 0), Kind: state.IntentDeregisterHold,
+			Request: res.Request, Reservation: res.ID, Object: res.Job, Detail: why}
+		err := c.do(ctx, now, in, func(ctx context.Context) error {
+			_, _, err := c.nomad.Jobs().Deregister(res.Job, true, c.wq(ctx))
+			if isNotFound(err) {
+				return nil
+			}
+			return err
+		})
+		if err != nil && !errors.Is(err, errAnnounced) {
+			return err
+		}
+	}
+	c.markReservation(ctx, res.ID, func(r *state.Reservation) { r.State, r.Reason, r.Until = state.ReservationReleased, why, now.UTC() })
+	return nil
+}
+
+// isNotFound reports a Nomad 404.
+func isNotFound(err error) bool {
+	var ue nomadapi.UnexpectedResponseError
+	if errors.As(err, &ue) {
+		return ue.StatusCode() == 404
+	}
+	return err != nil && strings.Contains(err.Error(), "404")
+}
+
+// reap deregisters this cluster's placeholders whose reservation is gone,
+// released or expired, forgets released reservations after an hour, and
+// marks held reservations whose placeholder vanished as released.
+func (c *Coordinator) reap(ctx context.Context, now time.Time, view state.ActView, ds *[]state.Decision) {
+	q := c.qo(ctx)
+	q.Prefix = state.PlaceholderPrefix
+	stubs, _, err := c.nomad.Jobs().List(q)
+	if err != nil {
+		c.log.Warn("reaper: cannot list placeholders", logKeyError, err)
+		return
+	}
+	byJob := map[string]state.Reservation{}
+	for _, r := range view.Reservations {
+		byJob[r.Job] = r
+	}
+	exists := map[string]bool{}
+	for _, s := range stubs {
+		if s.Stop && s.Status == "dead" {
+			continue
+		}
+		exists[s.ID] = true
+		if s.Meta[MetaOwner] != view.ClusterID || view.ClusterID == "" {
+			continue // another foreshape cluster's, or unknown: not ours to reap
+		}
+		res, known := byJob[s.ID]
+		var why string
+		switch {
+		case !known:
+			why = fmt.Sprintf("reap %s: its reservation is gone (an agent died before releasing it)", s.ID)
+		case res.State == state.ReservationReleased && !s.Stop:
+			why = fmt.Sprintf("reap %s: reservation %s was released", s.ID, res.ID)
+		case !now.Before(res.Expires):
+			why = fmt.Sprintf("reap %s: reservation %s expired at %s", s.ID, res.ID, res.Expires.Format("15:04"))
+		default:
+			continue
+		}
+		if s.Stop {
+			continue
+		}
+		in := state.Intent{ID: intentID(state.IntentDeregisterHold, s.ID, "reap", int(s.JobModifyIndex)), Kind: state.IntentDeregisterHold,
+			Reservation: res.ID, Object: s.ID, Detail: why}
+		err := c.do(ctx, now, in, func(ctx context.Context) error {
+			_, _, err := c.nomad.Jobs().Deregister(s.ID, true, c.wq(ctx))
+			if isNotFound(err) {
+				return nil
+			}
+			return err
+		})
+		if err != nil && !errors.Is(err, errAnnounced) {
+			c.log.Warn("reaper: deregister failed", "job", s.ID, logKeyError, err)
+			continue
+		}
+		c.log.Info("reaped a placeholder", "job", s.ID, "why", why)
+		*ds = append(*ds, state.Decision{Time: now, Kind: "reap", Locality: res.Locality, Reservation: res.ID, Request: res.Request, Policy: res.Policy, Reason: why})
+		if known && res.State != state.ReservationReleased {
+			c.markReservation(ctx, res.ID, func(r *state.Reservation) { r.State, r.Reason, r.Until = state.ReservationReleased, why, now.UTC() })
+		}
+	}
+	for _, r := range view.Reservations {
+		switch {
+		case r.State == state.ReservationReleased && !exists[r.Job] && now.Sub(r.Until) > time.Hour:
+			if _, err := c.apply(ctx, state.DeleteReservation{ID: r.ID}); err != nil {
+				c.log.Warn("could not forget a released reservation", logKeyReservation, r.ID, logKeyError, err)
+			}
+		case r.State == state.ReservationHeld && !exists[r.Job]:
+			why := fmt.Sprintf("placeholder %s is gone from Nomad", r.Job)
+			c.markReservation(ctx, r.ID, func(x *state.Reservation) { x.State, x.Reason, x.Until = state.ReservationReleased, why, now.UTC() })
+			*ds = append(*ds, state.Decision{Time: now, Kind: "release", Locality: r.Locality, Reservation: r.ID, Request: r.Request, Policy: r.Policy, Reason: why})
+		}
+	}
+}

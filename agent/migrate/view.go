@@ -1,0 +1,180 @@
+package migrate
+
+import (
+	"context"
+	"fmt"
+
+	nomadapi "github.com/hashicorp/nomad/api"
+
+	"github.com/foreshape/foreshape/agent/shape"
+	"github.com/foreshape/foreshape/agent/state"
+)
+
+// viewCache is the coordinator's picture of the cluster: nodes and
+// allocations read afresh each pass, jobs re-read only when they changed.
+type viewCache struct {
+	jobs     map[string]cachedJob // namespace/id
+	allocs   map[string]*nomadapi.AllocationListStub
+	nodes    map[string]*nomadapi.NodeListStub
+	cluster  *shape.Cluster
+	allocIdx uint64
+}
+
+type cachedJob struct {
+	modify uint64
+	job    shape.Job
+}
+
+func newViewCache() *viewCache {
+	return &viewCache{jobs: map[string]cachedJob{}, allocs: map[string]*nomadapi.AllocationListStub{}, nodes: map[string]*nomadapi.NodeListStub{}}
+}
+
+// refresh reads nodes, allocations and changed jobs from Nomad and builds
+// the planner's cluster view.
+func (c *Coordinator) refresh(ctx context.Context) (*shape.Cluster, error) {
+	v := c.view
+	q := c.qo(ctx)
+	q.Params = map[string]string{"resources": "true"}
+	nodes, _, err := c.nomad.Nodes().List(q)
+	if err != nil {
+		return nil, fmt.Errorf("migrate: list nodes: %w", err)
+	}
+	aq := c.qo(ctx)
+	aq.Params = map[string]string{"resources": "true", "task_states": "false"}
+	allocs, meta, err := c.nomad.Allocations().List(aq)
+	if err != nil {
+		return nil, fmt.Errorf("migrate: list allocations: %w", err)
+	}
+	stubs, _, err := c.nomad.Jobs().List(c.qo(ctx))
+	if err != nil {
+		return nil, fmt.Errorf("migrate: list jobs: %w", err)
+	}
+	seen := map[string]bool{}
+	for _, s := range stubs {
+		key := s.Namespace + "/" + s.ID
+		seen[key] = true
+		if cj, ok := v.jobs[key]; ok && cj.modify == s.JobModifyIndex {
+			continue
+		}
+		if shape.Placeholder(s.ID) {
+			v.jobs[key] = cachedJob{modify: s.JobModifyIndex, job: shape.Job{ID: s.ID, Namespace: s.Namespace, Type: s.Type, Priority: s.Priority}}
+			continue
+		}
+		jq := c.qo(ctx)
+		jq.Namespace = s.Namespace
+		j, _, err := c.nomad.Jobs().Info(s.ID, jq)
+		if err != nil {
+			return nil, fmt.Errorf("migrate: read job %s: %w", s.ID, err)
+		}
+		v.jobs[key] = cachedJob{modify: s.JobModifyIndex, job: shapeJob(j)}
+	}
+	for k := range v.jobs {
+		if !seen[k] {
+			delete(v.jobs, k)
+		}
+	}
+	var sn []shape.Node
+	v.nodes = make(map[string]*nomadapi.NodeListStub, len(nodes))
+	for _, n := range nodes {
+		v.nodes[n.ID] = n
+		sn = append(sn, shapeNode(n))
+	}
+	var sa []shape.Alloc
+	v.allocs = make(map[string]*nomadapi.AllocationListStub, len(allocs))
+	for _, a := range allocs {
+		v.allocs[a.ID] = a
+		sa = append(sa, shapeAlloc(a))
+	}
+	v.allocIdx = meta.LastIndex
+	sj := make([]shape.Job, 0, len(v.jobs))
+	for _, cj := range v.jobs {
+		sj = append(sj, cj.job)
+	}
+	v.cluster = shape.NewCluster(sn, sa, sj)
+	return v.cluster, nil
+}
+
+func shapeNode(n *nomadapi.NodeListStub) shape.Node {
+	out := shape.Node{ID: n.ID, Name: n.Name, Datacenter: n.Datacenter, NodePool: n.NodePool, NodeClass: n.NodeClass,
+		Ready: n.Status == nomadapi.NodeStatusReady, Eligible: n.SchedulingEligibility == nomadapi.NodeSchedulingEligible, Draining: n.Drain}
+	if r := n.NodeResources; r != nil {
+		out.CPU, out.MemoryMB = r.Cpu.CpuShares, r.Memory.MemoryMB
+	}
+	if r := n.ReservedResources; r != nil {
+		out.CPU -= int64(r.Cpu.CpuShares)
+		out.MemoryMB -= int64(r.Memory.MemoryMB)
+	}
+	// Node meta is not in the list; constraints on it are left to Nomad.
+	return out
+}
+
+// allocSize is what Nomad allocated to an allocation.
+func allocSize(r *nomadapi.AllocatedResources) state.Resources {
+	var s state.Resources
+	if r == nil {
+		return s
+	}
+	for _, t := range r.Tasks {
+		if t == nil {
+			continue
+		}
+		s.CPU += t.Cpu.CpuShares
+		s.MemoryMB += t.Memory.MemoryMB
+	}
+	return s
+}
+
+func shapeAlloc(a *nomadapi.AllocationListStub) shape.Alloc {
+	live := a.DesiredStatus == nomadapi.AllocDesiredStatusRun &&
+		(a.ClientStatus == nomadapi.AllocClientStatusPending || a.ClientStatus == nomadapi.AllocClientStatusRunning)
+	return shape.Alloc{ID: a.ID, Name: a.Name, Namespace: a.Namespace, Job: a.JobID, Group: a.TaskGroup, Node: a.NodeID,
+		Size: allocSize(a.AllocatedResources), Live: live, Running: live && a.ClientStatus == nomadapi.AllocClientStatusRunning}
+}
+
+func deref[T any](p *T) T {
+	var z T
+	if p == nil {
+		return z
+	}
+	return *p
+}
+
+func constraints(cs []*nomadapi.Constraint) []shape.Constraint {
+	var out []shape.Constraint
+	for _, c := range cs {
+		if c != nil {
+			out = append(out, shape.Constraint{LTarget: c.LTarget, RTarget: c.RTarget, Operand: c.Operand})
+		}
+	}
+	return out
+}
+
+func shapeJob(j *nomadapi.Job) shape.Job {
+	out := shape.Job{ID: deref(j.ID), Namespace: deref(j.Namespace), Type: deref(j.Type), Priority: deref(j.Priority),
+		Datacenters: j.Datacenters, NodePool: deref(j.NodePool), Meta: j.Meta, Constraints: constraints(j.Constraints),
+		Groups: map[string]shape.Group{}}
+	if out.Namespace == "" {
+		out.Namespace = nomadapi.DefaultNamespace
+	}
+	for _, tg := range j.TaskGroups {
+		g := shape.Group{Count: deref(tg.Count), Meta: tg.Meta, Constraints: constraints(tg.Constraints)}
+		for _, s := range tg.Services {
+			if s != nil && len(s.Checks) > 0 {
+				g.Checks = true
+			}
+		}
+		for _, t := range tg.Tasks {
+			if t == nil {
+				continue
+			}
+			g.Constraints = append(g.Constraints, constraints(t.Constraints)...)
+			for _, s := range t.Services {
+				if s != nil && len(s.Checks) > 0 {
+					g.Checks = true
+				}
+			}
+		}
+		out.Groups[deref(tg.Name)] = g
+	}
+	return out
+}
