@@ -345,18 +345,18 @@ func (i Intent) Open() bool { return i.Outcome == "" }
 
 // ScaleAction is one scale request sent to a policy's scale target.
 type ScaleAction struct {
-	ID        string    `json:"id"`
-	Policy    string    `json:"policy"`
-	Scale     string    `json:"scale"`
-	Plugin    string    `json:"plugin"`
-	Locality  string    `json:"locality"`
-	Direction string    `json:"direction"` // "up" or "down"
-	Amount    int       `json:"amount"`
+	ID        string `json:"id"`
+	Policy    string `json:"policy"`
+	Scale     string `json:"scale"`
+	Plugin    string `json:"plugin"`
+	Locality  string `json:"locality"`
+	Direction string `json:"direction"` // "up" or "down"
+	Amount    int    `json:"amount"`
 	// Count is the count the action asked the target to reach.
-	Count int `json:"count,omitempty"`
-	Reason    string    `json:"reason"`
-	Request   string    `json:"request,omitempty"`
-	At        time.Time `json:"at"`
+	Count   int       `json:"count,omitempty"`
+	Reason  string    `json:"reason"`
+	Request string    `json:"request,omitempty"`
+	At      time.Time `json:"at"`
 	// NeededBy is when the capacity must be there.
 	NeededBy time.Time `json:"needed_by,omitzero"`
 	// Finished is when the target answered; Outcome and Error say how.
