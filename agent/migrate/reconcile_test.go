@@ -1,0 +1,249 @@
+package migrate
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	nomadapi "github.com/hashicorp/nomad/api"
+
+	"github.com/foreshape/foreshape/agent/shape"
+	"github.com/foreshape/foreshape/agent/state"
+)
+
+// crashAfter fakes a leader that opened an intent and died: the intent is
+// in the state, open; do says whether its call reached Nomad.
+func crashAfter(t *testing.T, h *harness, in state.Intent, do func()) {
+	t.Helper()
+	in.Opened, in.Leader = h.now(), "dead-leader"
+	if r := mustApply(t, h, state.OpenIntent{Intent: in}); r.Applied != 1 {
+		t.Fatalf("open %s: %+v", in.ID, r)
+	}
+	if do != nil {
+		do()
+	}
+}
+
+func mustApply(t *testing.T, h *harness, c state.Command) state.Result {
+	t.Helper()
+	r, err := h.local.Apply(h.ctx, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// runningRequest queues a request for one web allocation and marks it
+// running, as a leader does right before its stop.
+func runningRequest(t *testing.T, h *harness) (state.MigrationRequest, *nomadapi.AllocationListStub) {
+	t.Helper()
+	a := h.allocs("web")[0]
+	id, err := h.c.Submit(h.ctx, h.now(), h.pols, Submission{Allocation: a.ID, Target: "dc2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := h.request(id)
+	v := r.Version
+	r.State, r.Started = state.RequestRunning, h.now()
+	mustApply(t, h, state.UpdateRequest{Request: r, IfVersion: v})
+	return h.request(id), a
+}
+
+func TestReconcileStopThatHappened(t *testing.T) {
+	h := newHarness(t, actScenario, actPolicies)
+	r, a := runningRequest(t, h)
+	crashAfter(t, h, state.Intent{ID: intentID(state.IntentStopAlloc, a.ID, r.ID, 0), Kind: state.IntentStopAlloc, Request: r.ID, Object: a.ID}, func() {
+		full, _, err := h.client.Allocations().Info(a.ID, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := h.client.Allocations().Stop(full, nil); err != nil {
+			t.Fatal(err)
+		}
+	})
+	// A new leader: a new coordinator on the same state.
+	h2 := newCoordinatorOn(t, h)
+	if err := h2.Begin(h.ctx, h.now()); err != nil {
+		t.Fatal(err)
+	}
+	in, _ := h.local.FSM.Intent(intentID(state.IntentStopAlloc, a.ID, r.ID, 0))
+	if in.Outcome != state.OutcomeDone || !strings.Contains(in.Error, "reconciled") {
+		t.Fatalf("intent %+v", in)
+	}
+	got := h.request(r.ID)
+	if got.State != state.RequestRunning || got.Moves[0].Stopped.IsZero() {
+		t.Fatalf("request after reconciliation %+v", got)
+	}
+	stopsBefore := countStops(h, a.ID)
+	for range 10 {
+		h.step(15 * time.Second)
+		if _, err := h2.RunOnce(h.ctx, h.now(), h.pols, h.flatForecasts(30)); err != nil {
+			t.Fatal(err)
+		}
+		if h.request(r.ID).State.Terminal() {
+			break
+		}
+	}
+	if got := h.request(r.ID); got.State != state.RequestDone {
+		t.Errorf("request %s: %s", got.State, got.Reason)
+	}
+	if n := countStops(h, a.ID); n != 1 || stopsBefore != 1 {
+		t.Errorf("allocation stopped %d times (before the new leader: %d); want once", n, stopsBefore)
+	}
+}
+
+func TestReconcileStopThatDidNot(t *testing.T) {
+	h := newHarness(t, actScenario, actPolicies)
+	r, a := runningRequest(t, h)
+	crashAfter(t, h, state.Intent{ID: intentID(state.IntentStopAlloc, a.ID, r.ID, 0), Kind: state.IntentStopAlloc, Request: r.ID, Object: a.ID}, nil)
+	h2 := newCoordinatorOn(t, h)
+	if err := h2.Begin(h.ctx, h.now()); err != nil {
+		t.Fatal(err)
+	}
+	in, _ := h.local.FSM.Intent(intentID(state.IntentStopAlloc, a.ID, r.ID, 0))
+	if in.Outcome != state.OutcomeNotDone {
+		t.Fatalf("intent %+v", in)
+	}
+	got := h.request(r.ID)
+	if got.State != state.RequestPending || got.Attempts != 1 || !strings.Contains(got.Reason, "attempt 1 of 3") {
+		t.Fatalf("request %+v", got)
+	}
+	// The next attempt opens a new intent and moves it.
+	for range 10 {
+		if _, err := h2.RunOnce(h.ctx, h.now(), h.pols, h.flatForecasts(30)); err != nil {
+			t.Fatal(err)
+		}
+		h.step(15 * time.Second)
+		if h.request(r.ID).State.Terminal() {
+			break
+		}
+	}
+	if got := h.request(r.ID); got.State != state.RequestDone {
+		t.Errorf("request %s: %s", got.State, got.Reason)
+	}
+	if n := countStops(h, a.ID); n != 1 {
+		t.Errorf("stopped %d times", n)
+	}
+	if _, ok := h.local.FSM.Intent(intentID(state.IntentStopAlloc, a.ID, r.ID, 1)); !ok {
+		t.Error("the retry did not use the next attempt's intent")
+	}
+}
+
+func TestOrphanedPlaceholderReaped(t *testing.T) {
+	h := newHarness(t, actScenario, actPolicies)
+	h.run(h.flatForecasts(30)) // gives the cluster its ID
+	owner := h.local.FSM.Act().ClusterID
+	register := func(id, owner string) {
+		job, err := h.c.placeholderJob(state.Reservation{ID: "x", Job: id, Locality: "dc2", Expires: h.now().Add(time.Hour),
+			Chunks: []state.Chunk{{Size: state.Resources{CPU: 100, MemoryMB: 64}, Count: 1}}}, owner, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := h.client.Jobs().Register(job, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	register(state.PlaceholderPrefix+"rs-99", owner)         // ours, no reservation: an agent died
+	register(state.PlaceholderPrefix+"other-1", "fs-else") // another cluster's
+	h.step(20 * time.Second)
+	h.run(h.flatForecasts(30))
+	if _, _, err := h.client.Jobs().Info(state.PlaceholderPrefix+"rs-99", nil); err == nil {
+		t.Error("orphaned placeholder survived")
+	}
+	if _, _, err := h.client.Jobs().Info(state.PlaceholderPrefix+"other-1", nil); err != nil {
+		t.Errorf("another cluster's placeholder was touched: %v", err)
+	}
+	found := false
+	for _, d := range h.local.FSM.Decisions() {
+		if d.Kind == "reap" && strings.Contains(d.Reason, "its reservation is gone") {
+			found = true
+		}
+	}
+	if !found {
+		t.Error("no reap decision")
+	}
+}
+
+func TestExpiredReservationReleased(t *testing.T) {
+	h := newHarness(t, actScenario, actPolicies)
+	a := h.allocs("web")[0]
+	id, err := h.c.Submit(h.ctx, h.now(), h.pols, Submission{Allocation: a.ID, Target: "dc2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The target is congested for the whole hour: the reservation is held
+	// but the move waits, until the reservation's ttl (1h) is over.
+	hot := h.flatForecasts(79)
+	h.run(hot)
+	res, ok := h.local.FSM.Act().ReservationFor(id)
+	if !ok {
+		t.Fatalf("no reservation; decisions %+v", h.local.FSM.Decisions())
+	}
+	h.step(61 * time.Minute)
+	h.run(h.flatForecasts(79))
+	if _, _, err := h.client.Jobs().Info(res.Job, nil); err == nil {
+		t.Errorf("placeholder %s outlived its ttl", res.Job)
+	}
+}
+
+func TestScaleCooldownAndRefusal(t *testing.T) {
+	h := newHarness(t, actScenario, actPolicies)
+	hot := func() []shape.Forecast {
+		fc := h.flatForecasts(30)
+		for i := range fc {
+			if fc[i].Locality == "dc2" && fc[i].Metric == "cpu" {
+				for k := range fc[i].Planning {
+					fc[i].Planning[k] = 95
+				}
+			}
+		}
+		return fc
+	}
+	h.fake.refuse = 1 // the first try meets an active deployment
+	h.run(hot())
+	acts := h.local.FSM.Act().ScaleActions
+	if len(acts) != 1 || acts[0].Outcome != state.OutcomeFailed || !strings.Contains(acts[0].Error, "active deployment") {
+		t.Fatalf("scale actions %+v", acts)
+	}
+	// A refused action starts no cooldown: the next pass tries again.
+	h.step(time.Minute)
+	h.run(hot())
+	acts = h.local.FSM.Act().ScaleActions
+	if len(acts) != 2 || acts[1].Outcome != state.OutcomeDone || acts[1].Count != 3 {
+		t.Fatalf("scale actions %+v", acts)
+	}
+	// Inside the cooldown, no more.
+	for range 5 {
+		h.step(time.Minute)
+		h.run(hot())
+	}
+	if n := len(h.fake.actions); n != 2 {
+		t.Errorf("%d scale calls inside the 10m cooldown; want 2 (the refused one and one more)", n)
+	}
+	h.step(6 * time.Minute)
+	h.run(hot())
+	if n := len(h.fake.actions); n != 3 {
+		t.Errorf("%d scale calls after the cooldown; want 3", n)
+	}
+}
+
+func countStops(h *harness, alloc string) int {
+	n := 0
+	for _, c := range h.mutating() {
+		if c == "PUT /v1/allocation/"+alloc+"/stop" || c == "POST /v1/allocation/"+alloc+"/stop" {
+			n++
+		}
+	}
+	return n
+}
+
+// newCoordinatorOn builds a second coordinator over the harness's state and
+// cluster, as a new leader would have.
+func newCoordinatorOn(t *testing.T, h *harness) *Coordinator {
+	t.Helper()
+	c, err := New(h.c.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
