@@ -44,6 +44,13 @@ type Config struct {
 	Policies   Policies   `json:"policies"`
 	Telemetry  Telemetry  `json:"telemetry"`
 
+	// ForecastOnly makes the agent a dry run: it forecasts, plans and
+	// records its plans, and makes no change to Nomad and no scale action.
+	// Default false.
+	ForecastOnly bool    `json:"forecast_only"`
+	Reserve      Reserve `json:"reserve"`
+	Queue        Queue   `json:"queue"`
+
 	// origins records where each field set by a file or the environment
 	// came from, keyed by its dotted name ("server.raft_port"), so that
 	// Validate can point at it.
@@ -175,6 +182,28 @@ type Telemetry struct {
 	PrometheusMetrics bool `json:"prometheus_metrics"`
 }
 
+// Reserve says how the placeholder jobs that hold reservations run: their
+// task's driver and its config. Policies say where, when and how much; the
+// agent's configuration alone says what runs.
+type Reserve struct {
+	// Driver is the placeholder task's driver. Default "docker".
+	Driver string `json:"driver"`
+	// Config is the task's driver config. Default, for docker, the pause
+	// image; required for any other driver (raw_exec: a command such as
+	// /bin/sleep with args ["infinity"]).
+	Config map[string]any `json:"config"`
+}
+
+// Queue bounds the migration queue.
+type Queue struct {
+	// MaxRequests bounds the unfinished migration requests; a submission
+	// beyond it is refused. Default 1000.
+	MaxRequests int `json:"max_requests"`
+	// MaxParallel caps the moves running across the cluster; 0 leaves only
+	// each policy's migrate.max_parallel. Default 0.
+	MaxParallel int `json:"max_parallel"`
+}
+
 // Defaults.
 const (
 	DefaultDataDir       = "/var/lib/foreshape"
@@ -188,6 +217,9 @@ const (
 	DefaultServiceName   = "foreshape"
 	DefaultHTTPAddress   = "127.0.0.1:7575"
 	DefaultPoliciesDir   = "/etc/foreshape/policies.d"
+	DefaultReserveDriver = "docker"
+	DefaultPauseImage    = "registry.k8s.io/pause:3.10"
+	DefaultMaxRequests   = 1000
 )
 
 // LogLevels are the accepted log levels, quietest last.
@@ -211,6 +243,8 @@ func Default() *Config {
 		HTTP:      HTTP{Address: DefaultHTTPAddress},
 		Policies:  Policies{Dir: DefaultPoliciesDir},
 		Telemetry: Telemetry{PrometheusMetrics: true},
+		Reserve:   Reserve{Driver: DefaultReserveDriver, Config: map[string]any{"image": DefaultPauseImage}},
+		Queue:     Queue{MaxRequests: DefaultMaxRequests},
 	}
 }
 
@@ -246,6 +280,7 @@ func (c *Config) Clone() *Config {
 	out := *c
 	out.Server.RetryJoin = slices.Clone(c.Server.RetryJoin)
 	out.Consul.Tags = slices.Clone(c.Consul.Tags)
+	out.Reserve.Config = cloneAny(c.Reserve.Config).(map[string]any)
 	out.origins = maps.Clone(c.origins)
 	return &out
 }
@@ -277,4 +312,26 @@ func (c *Config) Source(field string) string {
 	default:
 		return o.desc
 	}
+}
+
+// cloneAny deep-copies the maps and slices of a decoded driver config.
+func cloneAny(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		if x == nil {
+			return map[string]any(nil)
+		}
+		out := make(map[string]any, len(x))
+		for k, e := range x {
+			out[k] = cloneAny(e)
+		}
+		return out
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = cloneAny(e)
+		}
+		return out
+	}
+	return v
 }

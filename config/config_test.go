@@ -71,6 +71,8 @@ func TestLoadExample(t *testing.T) {
 		ACL:       config.ACL{Enabled: true, TokenFile: "/etc/foreshape/acl-tokens"},
 		Policies:  config.Policies{Dir: "/etc/foreshape/policies.d"},
 		Telemetry: config.Telemetry{PrometheusMetrics: true},
+		Reserve:   config.Reserve{Driver: "docker", Config: map[string]any{"image": config.DefaultPauseImage}},
+		Queue:     config.Queue{MaxRequests: 1000},
 	}
 	if diff := cmp.Diff(want, c, cmpConfig); diff != "" {
 		t.Errorf("example.hcl (-want +got):\n%s", diff)
@@ -163,6 +165,14 @@ func TestLoadErrors(t *testing.T) {
 		{"http", "http {\n  address = \":7575\"\n}", "Invalid http.address", 2},
 		{"policies dir", "policies {\n  dir = \"\"\n}", "Invalid policies.dir", 2},
 		{"telemetry", "telemetry {\n  prometheus_metrics = 1\n}", "Invalid telemetry.prometheus_metrics", 2},
+		{"forecast_only", "forecast_only = \"yes\"", "Invalid forecast_only", 1},
+		{"reserve driver", "reserve {\n  driver = \"raw exec\"\n}", "Invalid reserve.driver", 2},
+		{"reserve config not an object", "reserve {\n  config = \"pause\"\n}", "Invalid reserve.config", 2},
+		{"queue max_requests", "queue {\n  max_requests = 0\n}", "Invalid queue.max_requests", 2},
+		{"queue max_parallel", "queue {\n  max_parallel = -1\n}", "Invalid queue.max_parallel", 2},
+		{"reserve driver without config", "reserve {\n  driver = \"raw_exec\"\n}", "Missing reserve.config", 2},
+		{"raw_exec without command", "reserve {\n  driver = \"raw_exec\"\n  config = { args = [\"1\"] }\n}", "Invalid reserve.config", 3},
+		{"docker without image", "reserve {\n  config = { command = \"x\" }\n}", "Invalid reserve.config", 2},
 		{"syntax", "nomad {\n  address = \n}", "Invalid expression", 2},
 		// Rules that span fields, found by Validate on the merged result.
 		{"bootstrap without server", "server {\n  enabled = false\n  bootstrap_expect = 1\n}", "Invalid server.bootstrap_expect", 3},
@@ -513,5 +523,37 @@ func TestPrometheusIOPSQuery(t *testing.T) {
 		case c.err != "" && (!diags.HasErrors() || !strings.Contains(diags.Error(), c.err)):
 			t.Errorf("%s: diags %v, want %q", name, diags, c.err)
 		}
+	}
+}
+
+func TestReserveAndQueue(t *testing.T) {
+	c, diags := loadSrc(t, `
+forecast_only = true
+reserve {
+  driver = "raw_exec"
+  config = {
+    command = "/bin/sleep"
+    args    = ["infinity"]
+  }
+}
+queue {
+  max_requests = 50
+  max_parallel = 4
+}
+`)
+	if diags.HasErrors() {
+		t.Fatal(diags.Error())
+	}
+	want := config.Reserve{Driver: "raw_exec", Config: map[string]any{"command": "/bin/sleep", "args": []any{"infinity"}}}
+	if diff := cmp.Diff(want, c.Reserve); diff != "" || !c.ForecastOnly || c.Queue != (config.Queue{MaxRequests: 50, MaxParallel: 4}) {
+		t.Errorf("reserve (-want +got):\n%s\nforecast_only %v queue %+v", diff, c.ForecastOnly, c.Queue)
+	}
+	if shown := string(c.HCL()); !strings.Contains(shown, `command = "/bin/sleep"`) || !strings.Contains(shown, "max_parallel = 4") {
+		t.Errorf("config show lacks the reserve or queue block:\n%s", shown)
+	}
+	d := c.Clone()
+	d.Reserve.Config["args"].([]any)[0] = "1"
+	if c.Reserve.Config["args"].([]any)[0] != "infinity" {
+		t.Error("Clone shares reserve.config")
 	}
 }

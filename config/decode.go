@@ -1,6 +1,7 @@
 package config
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"text/template"
@@ -8,6 +9,7 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/gohcl"
+	ctyjson "github.com/zclconf/go-cty/cty/json"
 
 	"github.com/foreshape/foreshape/policies/hclfield"
 )
@@ -17,21 +19,34 @@ import (
 // (a null expression) leaves the value underneath untouched.
 
 type fileHCL struct {
-	Name       hcl.Expression `hcl:"name,optional"`
-	DataDir    hcl.Expression `hcl:"data_dir,optional"`
-	BindAddr   hcl.Expression `hcl:"bind_addr,optional"`
-	Advertise  hcl.Expression `hcl:"advertise_addr,optional"`
-	LogLevel   hcl.Expression `hcl:"log_level,optional"`
-	LogJSON    hcl.Expression `hcl:"log_json,optional"`
-	Server     *serverHCL     `hcl:"server,block"`
-	Nomad      *nomadHCL      `hcl:"nomad,block"`
-	Consul     *consulHCL     `hcl:"consul,block"`
-	Prometheus *prometheusHCL `hcl:"prometheus,block"`
-	HTTP       *httpHCL       `hcl:"http,block"`
-	TLS        *tlsHCL        `hcl:"tls,block"`
-	ACL        *aclHCL        `hcl:"acl,block"`
-	Policies   *policiesHCL   `hcl:"policies,block"`
-	Telemetry  *telemetryHCL  `hcl:"telemetry,block"`
+	Name         hcl.Expression `hcl:"name,optional"`
+	DataDir      hcl.Expression `hcl:"data_dir,optional"`
+	BindAddr     hcl.Expression `hcl:"bind_addr,optional"`
+	Advertise    hcl.Expression `hcl:"advertise_addr,optional"`
+	LogLevel     hcl.Expression `hcl:"log_level,optional"`
+	LogJSON      hcl.Expression `hcl:"log_json,optional"`
+	Server       *serverHCL     `hcl:"server,block"`
+	Nomad        *nomadHCL      `hcl:"nomad,block"`
+	Consul       *consulHCL     `hcl:"consul,block"`
+	Prometheus   *prometheusHCL `hcl:"prometheus,block"`
+	HTTP         *httpHCL       `hcl:"http,block"`
+	TLS          *tlsHCL        `hcl:"tls,block"`
+	ACL          *aclHCL        `hcl:"acl,block"`
+	Policies     *policiesHCL   `hcl:"policies,block"`
+	Telemetry    *telemetryHCL  `hcl:"telemetry,block"`
+	ForecastOnly hcl.Expression `hcl:"forecast_only,optional"`
+	Reserve      *reserveHCL    `hcl:"reserve,block"`
+	Queue        *queueHCL      `hcl:"queue,block"`
+}
+
+type reserveHCL struct {
+	Driver hcl.Expression `hcl:"driver,optional"`
+	Config hcl.Expression `hcl:"config,optional"`
+}
+
+type queueHCL struct {
+	MaxRequests hcl.Expression `hcl:"max_requests,optional"`
+	MaxParallel hcl.Expression `hcl:"max_parallel,optional"`
 }
 
 type serverHCL struct {
@@ -233,6 +248,53 @@ func (d *fileDecoder) list(expr hcl.Expression, field string, dst *[]string, che
 	}
 }
 
+// object decodes an HCL object (a driver config) into plain Go values.
+func (d *fileDecoder) object(expr hcl.Expression, field string, dst *map[string]any) {
+	v, ok, diags := hclfield.Value(expr, field)
+	d.diags = append(d.diags, diags...)
+	if !ok {
+		return
+	}
+	if !v.Type().IsObjectType() && !v.Type().IsMapType() {
+		d.diags = append(d.diags, hclfield.Invalid(expr.Range(), field, "An object is required, such as { image = \"registry.k8s.io/pause:3.10\" }."))
+		return
+	}
+	b, err := ctyjson.Marshal(v, v.Type())
+	if err != nil {
+		d.invalid(expr, field, err)
+		return
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		d.invalid(expr, field, err)
+		return
+	}
+	*dst = m
+	d.set(expr, field)
+}
+
+// checkDriver accepts a Nomad task driver name.
+func checkDriver(s string) (string, error) {
+	if s == "" || strings.ContainsAny(s, " \t/") {
+		return "", fmt.Errorf("%q is not a task driver name (docker, raw_exec, exec, podman, …)", s)
+	}
+	return s, nil
+}
+
+func checkPositiveInt(v int) error {
+	if v < 1 {
+		return fmt.Errorf("%d is not positive", v)
+	}
+	return nil
+}
+
+func checkNonNegative(v int) error {
+	if v < 0 {
+		return fmt.Errorf("%d is negative", v)
+	}
+	return nil
+}
+
 // decodeFile validates one parsed file and merges its settings into cfg.
 func decodeFile(file *hcl.File, cfg *Config) hcl.Diagnostics {
 	var f fileHCL
@@ -298,6 +360,21 @@ func decodeFile(file *hcl.File, cfg *Config) hcl.Diagnostics {
 	}
 	if t := f.Telemetry; t != nil {
 		d.boolean(t.PrometheusMetrics, "telemetry.prometheus_metrics", &cfg.Telemetry.PrometheusMetrics)
+	}
+	d.boolean(f.ForecastOnly, "forecast_only", &cfg.ForecastOnly)
+	if r := f.Reserve; r != nil {
+		driverSet := hclfield.IsSet(r.Driver)
+		d.str(r.Driver, "reserve.driver", &cfg.Reserve.Driver, checkDriver)
+		if hclfield.IsSet(r.Config) {
+			d.object(r.Config, "reserve.config", &cfg.Reserve.Config)
+		} else if driverSet {
+			// A new driver does not inherit the default's config.
+			cfg.Reserve.Config = nil
+		}
+	}
+	if q := f.Queue; q != nil {
+		d.integer(q.MaxRequests, "queue.max_requests", &cfg.Queue.MaxRequests, checkPositiveInt)
+		d.integer(q.MaxParallel, "queue.max_parallel", &cfg.Queue.MaxParallel, checkNonNegative)
 	}
 	return d.diags
 }

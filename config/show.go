@@ -8,6 +8,7 @@ import (
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/hashicorp/hcl/v2/hclwrite"
 	"github.com/zclconf/go-cty/cty"
+	ctyjson "github.com/zclconf/go-cty/cty/json"
 
 	"github.com/foreshape/foreshape/policies/hclfield"
 )
@@ -122,5 +123,34 @@ func (c *Config) HCL() []byte {
 	b = block("telemetry")
 	boolean(b, "prometheus_metrics", c.Telemetry.PrometheusMetrics)
 
+	root.AppendNewline()
+	boolean(root, "forecast_only", c.ForecastOnly)
+
+	b = block("reserve")
+	str(b, "driver", c.Reserve.Driver)
+	if v, err := anyToCty(c.Reserve.Config); err == nil {
+		b.SetAttributeValue("config", v)
+	}
+
+	b = block("queue")
+	num(b, "max_requests", c.Queue.MaxRequests)
+	num(b, "max_parallel", c.Queue.MaxParallel)
+
 	return hclwrite.Format(f.Bytes())
+}
+
+// anyToCty turns a decoded driver config back into a cty value for HCL.
+func anyToCty(m map[string]any) (cty.Value, error) {
+	if len(m) == 0 {
+		return cty.EmptyObjectVal, nil
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		return cty.NilVal, err
+	}
+	t, err := ctyjson.ImpliedType(b)
+	if err != nil {
+		return cty.NilVal, err
+	}
+	return ctyjson.Unmarshal(b, t)
 }

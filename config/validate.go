@@ -157,6 +157,15 @@ func (c *Config) Validate() hcl.Diagnostics {
 		}
 	}
 
+	switch r := c.Reserve; {
+	case len(r.Config) == 0:
+		missing("reserve.driver", "reserve.config", "The placeholder task of driver %q needs a config: for raw_exec, config = { command = \"/bin/sleep\", args = [\"infinity\"] }.", r.Driver)
+	case r.Driver == "docker" && r.Config["image"] == nil:
+		invalidAt("reserve.config,reserve.driver", "reserve.config", "A docker placeholder needs an image, such as %q.", DefaultPauseImage)
+	case (r.Driver == "raw_exec" || r.Driver == "exec") && r.Config["command"] == nil:
+		invalidAt("reserve.config,reserve.driver", "reserve.config", "A %s placeholder needs a command, such as \"/bin/sleep\" with args [\"infinity\"].", r.Driver)
+	}
+
 	if c.Consul.Enabled && c.Consul.ServiceName == "" {
 		missing("consul.enabled", "consul.service_name", "Registering in Consul needs consul.service_name.")
 	}
