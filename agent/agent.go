@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	nomadapi "github.com/hashicorp/nomad/api"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
@@ -90,6 +91,10 @@ type Agent struct {
 	nomad   *nomadsource.Source
 	prom    *promsource.Source // nil without prometheus.address
 	sources []source.Source
+	// nomadClient is the agent's one Nomad client, shared by the source
+	// and the act half; nil when Options.Sources replace Nomad.
+	nomadClient *nomadapi.Client
+	act         *actor
 
 	api      *api.Server
 	dash     *ui.Handler
@@ -183,6 +188,10 @@ func New(cfg *config.Config, opts Options) (*Agent, error) {
 		a.node.Close()
 		return nil, err
 	}
+	if a.act, err = a.newActor(cfg, a.nomadClient, name); err != nil {
+		a.node.Close()
+		return nil, err
+	}
 	a.tel = newTelemetry(a.registry)
 	a.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
@@ -192,7 +201,7 @@ func New(cfg *config.Config, opts Options) (*Agent, error) {
 		return nil, err
 	}
 	srv, err := api.NewServer(a, api.Options{Registry: a.registry, Logger: log, TokensFunc: a.currentTokens,
-		NoMetrics: !cfg.Telemetry.PrometheusMetrics, UI: dash, Operator: a})
+		NoMetrics: !cfg.Telemetry.PrometheusMetrics, UI: dash, Operator: a, Act: a.act})
 	if err != nil {
 		a.node.Close()
 		return nil, err
@@ -224,6 +233,7 @@ func (a *Agent) buildSources(cfg *config.Config) error {
 	if err != nil {
 		return err
 	}
+	a.nomadClient = client
 	ns, err := nomadsource.New(nomadsource.Config{Client: client, NodeSeries: true, AllocStats: a.allocStats, Reports: a.reports}, a.log)
 	if err != nil {
 		return err
@@ -407,6 +417,7 @@ func (a *Agent) leaderLoop(ctx context.Context) {
 		a.log.Info("leadership ended: cycle stopped; forecasts and hotspots withdrawn until this agent leads again")
 	}()
 	t := &term{predictor: predict.New(a.log)}
+	a.act.beginTerm(ctx)
 	for {
 		start := time.Now()
 		a.cycle(ctx, t)
@@ -481,6 +492,7 @@ func (a *Agent) cycle(ctx context.Context, t *term) {
 		c.Error = p
 	}
 	res := t.predictor.RunOnce(now, a.fsm, pols)
+	a.act.cycle(ctx, now, pols, res)
 	c.Forecasts, c.Hotspots = len(res.Forecasts), len(res.Hotspots)
 	c.Duration = time.Since(started)
 	a.publish(c, res)

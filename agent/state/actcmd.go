@@ -251,9 +251,13 @@ func decodeAct(t CommandType, d *decoder) (Command, bool) {
 }
 
 // applyAct applies an act command to the act store.
-func (s *actStore) apply(cmd Command, index uint64) (Result, error, bool) {
-	res := Result{Index: index, Type: cmd.Type()}
-	var err error
+func (s *actStore) apply(cmd Command, index uint64) (res Result, err error, ok bool) {
+	defer func() {
+		if ok && err == nil && (res.Applied > 0 || res.Rejected == 0) {
+			s.modified = index
+		}
+	}()
+	res = Result{Index: index, Type: cmd.Type()}
 	switch c := cmd.(type) {
 	case SubmitRequest:
 		res.ID, err = s.submit(c, index)

@@ -29,6 +29,7 @@ const (
 )
 
 type actMeta struct {
+	Modified        uint64               `json:"modified,omitempty"`
 	ClusterID       string               `json:"cluster_id,omitempty"`
 	Paused          bool                 `json:"paused,omitempty"`
 	PausedAt        time.Time            `json:"paused_at,omitzero"`
@@ -42,7 +43,7 @@ type actMeta struct {
 
 func (s *actStore) meta() actMeta {
 	return actMeta{
-		ClusterID: s.clusterID, Paused: s.paused, PausedAt: s.pausedAt, PausedBy: s.pausedBy,
+		Modified: s.modified, ClusterID: s.clusterID, Paused: s.paused, PausedAt: s.pausedAt, PausedBy: s.pausedBy,
 		NextRequest: s.nextRequest, NextReservation: s.nextReservation, NextScale: s.nextScale,
 		Cooldowns: s.cooldowns, Estimates: s.estimates,
 	}
@@ -54,7 +55,7 @@ func (s *actStore) empty() bool {
 }
 
 func (m actMeta) isZero() bool {
-	return m.ClusterID == "" && !m.Paused && m.PausedAt.IsZero() && m.PausedBy == "" && m.NextRequest == 0 &&
+	return m.Modified == 0 && m.ClusterID == "" && !m.Paused && m.PausedAt.IsZero() && m.PausedBy == "" && m.NextRequest == 0 &&
 		m.NextReservation == 0 && m.NextScale == 0 && len(m.Cooldowns) == 0 && len(m.Estimates) == 0
 }
 
@@ -160,7 +161,7 @@ func (s *actStore) restoreRecord(d *decoder, name string) error {
 		if err := json.Unmarshal([]byte(raw), &m); err != nil {
 			return err
 		}
-		s.clusterID, s.paused, s.pausedAt, s.pausedBy = m.ClusterID, m.Paused, m.PausedAt, m.PausedBy
+		s.modified, s.clusterID, s.paused, s.pausedAt, s.pausedBy = m.Modified, m.ClusterID, m.Paused, m.PausedAt, m.PausedBy
 		s.nextRequest, s.nextReservation, s.nextScale = m.NextRequest, m.NextReservation, m.NextScale
 		if m.Cooldowns != nil {
 			s.cooldowns = m.Cooldowns

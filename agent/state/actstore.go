@@ -13,6 +13,8 @@ import (
 // is changed only by Apply on raft's FSM goroutine and never reads the
 // clock: every time arrives in a command.
 type actStore struct {
+	// modified is the log index of the last act command applied.
+	modified  uint64
 	clusterID string
 	paused    bool
 	pausedAt  time.Time
@@ -424,7 +426,11 @@ func (s *actStore) appendDecisions(ds []Decision) {
 // ActView is a consistent, deep-copied view of the act state at one
 // applied index, for the planner and the API.
 type ActView struct {
+	// Index is the applied index of the whole state; Modified the index of
+	// the last change to the act state (it grows only when the queue,
+	// reservations, intents, scale actions or decisions change).
 	Index     uint64
+	Modified  uint64
 	ClusterID string
 	Paused    bool
 	PausedAt  time.Time
@@ -464,7 +470,7 @@ func (v ActView) ReservationFor(request string) (Reservation, bool) {
 
 func (s *actStore) view(index uint64) ActView {
 	v := ActView{
-		Index: index, ClusterID: s.clusterID, Paused: s.paused, PausedAt: s.pausedAt, PausedBy: s.pausedBy,
+		Index: index, Modified: s.modified, ClusterID: s.clusterID, Paused: s.paused, PausedAt: s.pausedAt, PausedBy: s.pausedBy,
 		Requests:     make([]MigrationRequest, 0, len(s.requests)),
 		Reservations: make([]Reservation, 0, len(s.reservations)),
 		Cooldowns:    maps.Clone(s.cooldowns),
@@ -491,6 +497,14 @@ func (f *FSM) Act() ActView {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
 	return f.act.view(f.applied)
+}
+
+// ActModified is the log index of the last change to the act state, cheap
+// to poll.
+func (f *FSM) ActModified() uint64 {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.act.modified
 }
 
 // Decisions returns the decision log, oldest first.

@@ -1,0 +1,333 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	nomadapi "github.com/hashicorp/nomad/api"
+
+	"github.com/foreshape/foreshape/agent/api"
+	"github.com/foreshape/foreshape/agent/cluster"
+	"github.com/foreshape/foreshape/agent/migrate"
+	"github.com/foreshape/foreshape/agent/predict"
+	"github.com/foreshape/foreshape/agent/shape"
+	"github.com/foreshape/foreshape/agent/state"
+	"github.com/foreshape/foreshape/config"
+	"github.com/foreshape/foreshape/policies"
+)
+
+// actor wires the act half into the agent: the coordinator (agent/migrate)
+// that carries out the planner's plans on the leader, the API's queue,
+// reservation and decision endpoints, and the act metrics. It holds no
+// logic of its own beyond translating between the packages.
+type actor struct {
+	a     *Agent
+	coord *migrate.Coordinator // nil when the agent has no Nomad (replay)
+}
+
+var _ api.ActBackend = (*actor)(nil)
+
+// newActor builds the coordinator over the agent's shared Nomad client.
+func (a *Agent) newActor(cfg *config.Config, client *nomadapi.Client, node string) (*actor, error) {
+	x := &actor{a: a}
+	metrics, err := migrate.NewMetrics(a.registry, a.fsm)
+	if err != nil {
+		return nil, fmt.Errorf("agent: act metrics: %w", err)
+	}
+	if client == nil {
+		return x, nil
+	}
+	x.coord, err = migrate.New(migrate.Config{
+		Nomad: client, Namespace: cfg.Nomad.Namespace, Apply: applier{a.node}, State: a.fsm, Leader: a.node, Node: node,
+		Placeholder:  migrate.Placeholder{Driver: cfg.Reserve.Driver, Config: cfg.Reserve.Config},
+		Limits:       shape.Limits{MaxParallel: cfg.Queue.MaxParallel},
+		MaxQueue:     cfg.Queue.MaxRequests,
+		ForecastOnly: cfg.ForecastOnly,
+		Metrics:      metrics,
+		Logger:       a.log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+var _ migrate.Leader = (cluster.Leadership)(nil)
+
+// beginTerm reconciles what an earlier leader left open, then follows
+// moves on Nomad's allocation events for the rest of the term.
+func (x *actor) beginTerm(ctx context.Context) {
+	if x.coord == nil {
+		return
+	}
+	for ctx.Err() == nil {
+		now, err := x.a.clock.Now(ctx)
+		if err == nil {
+			if err = x.coord.Begin(ctx, now); err == nil {
+				break
+			}
+		}
+		x.a.log.Warn("act: reconciliation at the start of the term failed; retrying before acting", logKeyError, err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Second):
+		}
+	}
+	go x.coord.Watch(ctx, x.a.clock.Now, time.Minute)
+}
+
+// cycle plans and acts on the cycle's forecasts.
+func (x *actor) cycle(ctx context.Context, now time.Time, pols []*policies.Policy, res predict.Result) {
+	if x.coord == nil {
+		return
+	}
+	if _, err := x.coord.RunOnce(ctx, now, pols, ShapeForecasts(res, pols)); err != nil && ctx.Err() == nil {
+		x.a.log.Warn("act: plan and act pass failed", logKeyError, err)
+	}
+}
+
+// ShapeForecasts turns the forecast loop's output into the planner's
+// input: the planning-quantile band of every CPU and memory forecast.
+func ShapeForecasts(res predict.Result, pols []*policies.Policy) []shape.Forecast {
+	var out []shape.Forecast
+	for _, f := range res.Forecasts {
+		if f.Metric != "cpu" && f.Metric != "memory" {
+			continue
+		}
+		band := f.Band(f.PlanningQuantile)
+		if band == nil {
+			band = f.Mean
+		}
+		sf := shape.Forecast{Policy: f.Policy, Locality: f.Locality, Metric: f.Metric, Times: f.Times,
+			Planning: band, Quantile: f.PlanningQuantile}
+		if f.Line != nil {
+			sf.Line, sf.HasLine = *f.Line, true
+		}
+		out = append(out, sf)
+	}
+	return out
+}
+
+// ---- api.ActBackend ----
+
+func apiRequest(r state.MigrationRequest) api.MigrationRequest {
+	out := api.MigrationRequest{ID: r.ID, Source: r.Source, Target: r.Target, State: string(r.State), Priority: r.Priority,
+		Score: r.Score, Reason: r.Reason, EstimatedDurationS: r.Estimated.Seconds(), Created: r.Created}
+	switch r.Resource.Kind {
+	case state.ResourceAllocation:
+		out.Resource = api.AllocResource(r.Resource.ID)
+	case state.ResourceGroup:
+		out.Resource = api.JobResource(r.Resource.Job, r.Resource.Group)
+	case state.ResourceNode:
+		name := r.Resource.Name
+		if name == "" {
+			name = r.Resource.ID
+		}
+		out.Resource = api.NodeResource(name)
+	}
+	if !r.Started.IsZero() {
+		t := r.Started
+		out.Started = &t
+	}
+	if !r.Finished.IsZero() {
+		t := r.Finished
+		out.Finished = &t
+	}
+	return out
+}
+
+// Queue implements api.ActBackend: the requests in score order (running
+// first, then queued by score, then finished newest first).
+func (x *actor) Queue(context.Context) (api.Queue, error) {
+	v := x.a.fsm.Act()
+	rank := func(s state.RequestState) int {
+		switch {
+		case s == state.RequestRunning:
+			return 0
+		case s.Queued():
+			return 1
+		}
+		return 2
+	}
+	rs := v.Requests
+	sort.SliceStable(rs, func(i, j int) bool {
+		a, b := rs[i], rs[j]
+		if rank(a.State) != rank(b.State) {
+			return rank(a.State) < rank(b.State)
+		}
+		if rank(a.State) == 2 {
+			return a.Finished.After(b.Finished)
+		}
+		return a.Score > b.Score
+	})
+	q := api.Queue{Paused: v.Paused, Index: v.Modified, Requests: make([]api.MigrationRequest, 0, len(rs))}
+	for _, r := range rs {
+		q.Requests = append(q.Requests, apiRequest(r))
+	}
+	return q, nil
+}
+
+// Request implements api.ActBackend.
+func (x *actor) Request(_ context.Context, id string) (api.MigrationRequest, error) {
+	r, ok := x.a.fsm.Act().Request(id)
+	if !ok {
+		return api.MigrationRequest{}, fmt.Errorf("migration request %q: %w", id, api.ErrNotFound)
+	}
+	return apiRequest(r), nil
+}
+
+// Submit implements api.ActBackend.
+func (x *actor) Submit(ctx context.Context, s api.Submission) (string, error) {
+	if x.coord == nil {
+		return "", fmt.Errorf("this agent talks to no Nomad (replay): %w", api.ErrUnavailable)
+	}
+	if _, ok := x.a.node.LeaderContext(); !ok {
+		return "", fmt.Errorf("this agent does not lead; submit to the leader: %w", api.ErrUnavailable)
+	}
+	now, err := x.a.clock.Now(ctx)
+	if err != nil {
+		return "", fmt.Errorf("no data time: %w", api.ErrUnavailable)
+	}
+	x.a.cfgMu.RLock()
+	pols := x.a.pols
+	x.a.cfgMu.RUnlock()
+	id, err := x.coord.Submit(ctx, now, pols, migrate.Submission{Allocation: s.Allocation, Job: s.Job, Group: s.Group,
+		Node: s.Node, Target: s.Target, Priority: s.Priority, Reason: s.Reason})
+	return id, apiError(err)
+}
+
+// apiError maps the act half's typed errors to the API's.
+func apiError(err error) error {
+	var ie *migrate.InvalidError
+	var ce *state.ConflictError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &ie):
+		return &api.InvalidError{Field: ie.Field, Reason: ie.Reason}
+	case errors.As(err, &ce):
+		return &api.ConflictError{Existing: ce.Existing, Reason: ce.Error()}
+	case errors.Is(err, state.ErrQueueFull):
+		return fmt.Errorf("%s: %w", err, api.ErrQueueFull)
+	case errors.Is(err, state.ErrUnknownRequest):
+		return fmt.Errorf("%s: %w", err, api.ErrNotFound)
+	case errors.Is(err, state.ErrBadTransition):
+		return fmt.Errorf("%s: %w", err, api.ErrConflict)
+	case errors.Is(err, cluster.ErrNotLeader):
+		return fmt.Errorf("%s: %w", err, api.ErrUnavailable)
+	}
+	return err
+}
+
+// Cancel implements api.ActBackend.
+func (x *actor) Cancel(ctx context.Context, id string) error {
+	r, ok := x.a.fsm.Act().Request(id)
+	if !ok {
+		return fmt.Errorf("migration request %q: %w", id, api.ErrNotFound)
+	}
+	if !r.State.Queued() {
+		return fmt.Errorf("request %s is %s; only a request that has not started can be cancelled: %w", id, r.State, api.ErrConflict)
+	}
+	now, err := x.a.clock.Now(ctx)
+	if err != nil {
+		return fmt.Errorf("no data time: %w", api.ErrUnavailable)
+	}
+	_, err = applier{x.a.node}.Apply(ctx, state.CancelRequest{ID: id, At: now.UTC(), Reason: "cancelled by an operator"})
+	if err == nil {
+		_, _ = applier{x.a.node}.Apply(ctx, state.AppendDecisions{Decisions: []state.Decision{{Time: now.UTC(), Kind: "cancel",
+			Policy: r.Policy, Locality: r.Source, Request: id, Reason: "cancelled by an operator"}}})
+	}
+	return apiError(err)
+}
+
+// SetPaused implements api.ActBackend.
+func (x *actor) SetPaused(ctx context.Context, paused bool) error {
+	if x.a.fsm.Act().Paused == paused {
+		return nil
+	}
+	now, err := x.a.clock.Now(ctx)
+	if err != nil {
+		return fmt.Errorf("no data time: %w", api.ErrUnavailable)
+	}
+	_, err = applier{x.a.node}.Apply(ctx, state.SetQueuePaused{Paused: paused, At: now.UTC(), By: "operator"})
+	return apiError(err)
+}
+
+// Reservations implements api.ActBackend.
+func (x *actor) Reservations(context.Context) ([]api.Reservation, error) {
+	v := x.a.fsm.Act()
+	running := map[string]bool{}
+	for _, r := range v.Requests {
+		if r.State == state.RequestRunning {
+			running[r.ID] = true
+		}
+	}
+	out := make([]api.Reservation, 0, len(v.Reservations))
+	for i := len(v.Reservations) - 1; i >= 0; i-- {
+		r := v.Reservations[i]
+		t := r.Total()
+		st := api.ReservationPlanned
+		switch {
+		case r.State == state.ReservationReleased:
+			st = api.ReservationReleased
+		case r.State == state.ReservationHeld && running[r.Request]:
+			st = api.ReservationHandingOver
+		case r.State == state.ReservationHeld:
+			st = api.ReservationHeld
+		}
+		until := r.Until
+		if r.State != state.ReservationReleased && r.Expires.Before(until) || until.IsZero() {
+			until = r.Expires
+		}
+		out = append(out, api.Reservation{ID: r.ID, Request: r.Request, Policy: r.Policy, Locality: r.Locality,
+			CPU: int(t.CPU), Memory: int(t.MemoryMB), IOPS: float64(t.IOPS), From: r.From, Until: until, Job: r.Job, State: st})
+	}
+	return out, nil
+}
+
+// Decisions implements api.ActBackend.
+func (x *actor) Decisions(_ context.Context, f api.DecisionFilter) ([]api.Decision, error) {
+	ds := x.a.fsm.Decisions()
+	var out []api.Decision
+	for i := len(ds) - 1; i >= 0; i-- {
+		d := ds[i]
+		reason := d.Reason
+		if d.DryRun {
+			reason = "dry run (forecast_only): " + reason
+		}
+		ad := api.Decision{Time: d.Time, Policy: d.Policy, Kind: d.Kind, Locality: d.Locality, Request: d.Request, Reason: reason}
+		if !f.Match(ad) {
+			continue
+		}
+		out = append(out, ad)
+		if f.Limit > 0 && len(out) >= f.Limit {
+			break
+		}
+	}
+	if out == nil {
+		out = []api.Decision{}
+	}
+	return out, nil
+}
+
+// WaitIndex implements api.ActBackend: it polls the act state's index
+// until it passes index or ctx ends.
+func (x *actor) WaitIndex(ctx context.Context, index uint64) (uint64, error) {
+	t := time.NewTicker(100 * time.Millisecond)
+	defer t.Stop()
+	for {
+		cur := x.a.fsm.ActModified()
+		if cur > index {
+			return cur, nil
+		}
+		select {
+		case <-ctx.Done():
+			return cur, nil
+		case <-t.C:
+		}
+	}
+}
