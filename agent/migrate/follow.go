@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -163,8 +164,11 @@ func (c *Coordinator) followOne(ctx context.Context, now time.Time, r state.Migr
 		m.Done, m.Running = true, now
 		if n := c.view.nodes[repl.NodeID]; n != nil {
 			m.Landed = localityPath(n, tgt)
-			if !shape.In(tgt, &shape.Node{Datacenter: n.Datacenter, NodePool: n.NodePool, NodeClass: n.NodeClass}) {
+			switch {
+			case !shape.In(tgt, &shape.Node{Datacenter: n.Datacenter, NodePool: n.NodePool, NodeClass: n.NodeClass}):
 				m.Error = fmt.Sprintf("landed in %s, outside the target %s", m.Landed, r.Target)
+			case slices.Contains(r.Exclude, n.ID):
+				m.Error = fmt.Sprintf("landed back on %s, a node of the drain", n.Name)
 			}
 		}
 		changed = true

@@ -143,7 +143,7 @@ func TestOrphanedPlaceholderReaped(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	register(state.PlaceholderPrefix+"rs-99", owner)         // ours, no reservation: an agent died
+	register(state.PlaceholderPrefix+"rs-99", owner)       // ours, no reservation: an agent died
 	register(state.PlaceholderPrefix+"other-1", "fs-else") // another cluster's
 	h.step(20 * time.Second)
 	h.run(h.flatForecasts(30))

@@ -57,6 +57,9 @@ func (c *Coordinator) placeholderJob(res state.Reservation, clusterID string, pr
 	if loc.NodeClass != "" {
 		job.Constraints = append(job.Constraints, &nomadapi.Constraint{LTarget: "${node.class}", RTarget: loc.NodeClass, Operand: "="})
 	}
+	for _, n := range res.Exclude {
+		job.Constraints = append(job.Constraints, &nomadapi.Constraint{LTarget: "${node.unique.id}", RTarget: n, Operand: "!="})
+	}
 	for i, ch := range res.Chunks {
 		name := chunkGroup(i, ch)
 		count, cpu, mem := ch.Count, int(ch.Size.CPU), int(ch.Size.MemoryMB)
@@ -79,7 +82,7 @@ func (c *Coordinator) placeholderJob(res state.Reservation, clusterID string, pr
 
 // place registers a planned reservation's placeholder.
 func (c *Coordinator) place(ctx context.Context, now time.Time, rs shape.Reserve, clusterID string) (string, error) {
-	res := state.Reservation{Request: rs.Request, Policy: rs.Policy, Locality: rs.Locality, Chunks: rs.Chunks,
+	res := state.Reservation{Request: rs.Request, Policy: rs.Policy, Locality: rs.Locality, Chunks: rs.Chunks, Exclude: rs.Exclude,
 		From: rs.From.UTC(), Until: rs.Until.UTC(), Expires: rs.Expires.UTC(), State: state.ReservationPlanned, Reason: rs.Reason}
 	r, err := c.apply(ctx, state.PutReservation{Reservation: res})
 	if err != nil {

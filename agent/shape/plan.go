@@ -122,6 +122,8 @@ type Reserve struct {
 	Policy   string
 	Locality string
 	Chunks   []state.Chunk
+	// Exclude are nodes the placeholder must not use.
+	Exclude []string
 	// Priority is the placeholder job's priority (reserve.priority).
 	Priority int
 	// From is the move's planned start, Until when the reservation may be

@@ -3,6 +3,7 @@ package shape
 import (
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -241,14 +242,15 @@ func chunks(moves []state.Move) []state.Chunk {
 // pack places chunks first-fit, largest first, onto the free capacity of a
 // locality's receiving nodes; when they all fit it takes the room and
 // returns true, otherwise it leaves free unchanged.
-func pack(cs []state.Chunk, free []state.Resources) bool {
-	trial := append([]state.Resources(nil), free...)
+func pack(cs []state.Chunk, free []freeNode, exclude []string) bool {
+	trial := append([]freeNode(nil), free...)
 	for _, c := range cs {
 		for range c.Count {
 			placed := false
 			for i := range trial {
-				if trial[i].CPU >= c.Size.CPU && trial[i].MemoryMB >= c.Size.MemoryMB {
-					trial[i] = trial[i].Sub(c.Size)
+				f := trial[i].free
+				if !slices.Contains(exclude, trial[i].id) && f.CPU >= c.Size.CPU && f.MemoryMB >= c.Size.MemoryMB {
+					trial[i].free = f.Sub(c.Size)
 					placed = true
 					break
 				}
@@ -262,12 +264,17 @@ func pack(cs []state.Chunk, free []state.Resources) bool {
 	return true
 }
 
-func freeTotal(free []state.Resources) state.Resources {
+func freeTotal(free []freeNode, exclude []string) (state.Resources, int) {
 	var t state.Resources
+	n := 0
 	for _, f := range free {
-		t = t.Add(state.Resources{CPU: max(f.CPU, 0), MemoryMB: max(f.MemoryMB, 0)})
+		if slices.Contains(exclude, f.id) {
+			continue
+		}
+		n++
+		t = t.Add(state.Resources{CPU: max(f.free.CPU, 0), MemoryMB: max(f.free.MemoryMB, 0)})
 	}
-	return t
+	return t, n
 }
 
 // walk decides one queued request: its planned start (its source's next
@@ -329,27 +336,27 @@ func (p *planner) walk(s scored, slots map[string][]time.Time) {
 		} else {
 			li, _ := p.locality(r.Target)
 			cs := chunks(r.Moves)
-			if pack(cs, li.free) {
+			if pack(cs, li.free, r.Exclude) {
 				until := end.Add(s.tp.Reserve.LeadTime)
 				expires := p.now.Add(s.tp.Reserve.TTL)
 				if until.After(expires) {
 					until = expires
 				}
 				why := fmt.Sprintf("reserve %s in %s from %s for %s: %s", r.Moved, r.Target, clock(start), r.ID, f.reason(r.Target))
-				p.plan.Reserve = append(p.plan.Reserve, Reserve{Request: r.ID, Policy: s.tp.Name, Locality: r.Target, Chunks: cs,
+				p.plan.Reserve = append(p.plan.Reserve, Reserve{Request: r.ID, Policy: s.tp.Name, Locality: r.Target, Chunks: cs, Exclude: r.Exclude,
 					Priority: s.tp.Reserve.Priority, From: start, Until: until, Expires: expires, Reason: why, DryRun: dry})
 				p.decide(state.Decision{Policy: s.tp.Name, Kind: KindReserve, Locality: r.Target, Request: r.ID, Reason: why, DryRun: dry})
 				p.held[s.tp.Name] = p.held[s.tp.Name].Add(r.Moved)
 				placing = true
 			} else {
-				free := freeTotal(li.free)
+				free, nodes := freeTotal(li.free, r.Exclude)
 				short := r.Moved.Sub(free)
 				short.CPU, short.MemoryMB = max(short.CPU, 0), max(short.MemoryMB, 0)
 				if short.IsZero() {
 					short = r.Moved // fragmented: no node has room for some chunk
 				}
 				noRoom = fmt.Sprintf("reservation does not fit: %s in chunks of the moved allocations does not pack onto %s's free capacity (%s on %d eligible nodes)",
-					r.Moved, r.Target, free, len(li.free))
+					r.Moved, r.Target, free, nodes)
 				if sc := p.scaleFor(s.tp, r.Target, short, start, noRoom, r.ID); sc != "" {
 					noRoom += "; " + sc
 				}

@@ -77,7 +77,7 @@ type localityInfo struct {
 	capCPU, capMem int64
 	// free is each receiving node's unallocated capacity, in node order;
 	// reservations planned in this pass take from it.
-	free []state.Resources
+	free []freeNode
 	// meanNode is the mean ready node's capacity: the unit of scaling.
 	meanNode state.Resources
 }
@@ -199,7 +199,7 @@ func (p *planner) locality(path string) (*localityInfo, bool) {
 		li.capCPU += n.CPU
 		li.capMem += n.MemoryMB
 		if n.Receiving() {
-			li.free = append(li.free, state.Resources{CPU: n.CPU - p.used[i].CPU, MemoryMB: n.MemoryMB - p.used[i].MemoryMB})
+			li.free = append(li.free, freeNode{id: n.ID, free: state.Resources{CPU: n.CPU - p.used[i].CPU, MemoryMB: n.MemoryMB - p.used[i].MemoryMB}})
 		}
 	}
 	if k := int64(len(li.nodes)); k > 0 {
@@ -300,7 +300,16 @@ func (p *planner) drainWindow(pol *policies.Policy, s *policies.Schedule, w poli
 		if p.origins[r.OriginKey] || p.taken(&r) {
 			continue
 		}
-		target, note := p.chooseTarget(pol, src, r.Moves, p.now, w.Start)
+		var exclude []string
+		if s.Nodes != "" {
+			for _, n := range nodes {
+				exclude = append(exclude, n.ID)
+			}
+		}
+		target, note := p.chooseTarget(pol, src, r.Moves, p.now, w.Start, exclude)
+		if target == src {
+			r.Exclude = exclude
+		}
 		if target == "" {
 			p.decide(state.Decision{Policy: pol.Name, Kind: KindWait, Locality: src,
 				Reason: fmt.Sprintf("%s: no request for %s: %s", why, r.Resource, note), DryRun: p.dry(pol)})
@@ -316,7 +325,7 @@ func (p *planner) drainWindow(pol *policies.Policy, s *policies.Schedule, w poli
 			}
 		}
 		r.Estimated = RequestEstimate(p.in.State.Estimates, &r)
-		r.Reason = fmt.Sprintf("%s; to %s (%s)", why, target, note)
+		r.Reason = fmt.Sprintf("%s; to %s", why, note)
 		p.submit(pol, r)
 	}
 }
@@ -370,8 +379,10 @@ func (p *planner) submit(pol *policies.Policy, r state.MigrationRequest) {
 	p.decide(state.Decision{Policy: pol.Name, Kind: KindSubmit, Locality: r.Source, Reason: fmt.Sprintf("queue %s: %s", r.Resource, r.Reason), DryRun: dry})
 }
 
-// candidates are the localities moves out of src may go to under pol.
-func (p *planner) candidates(pol *policies.Policy, src string) []string {
+// candidates are the localities moves out of src may go to under pol; with
+// own, the policy's locality itself comes first (a drain of some of its
+// nodes leaves the rest to take their work).
+func (p *planner) candidates(pol *policies.Policy, src string, own bool) []string {
 	var out []string
 	if len(pol.Migrate.Targets) > 0 {
 		for _, l := range pol.Migrate.Targets {
@@ -380,6 +391,9 @@ func (p *planner) candidates(pol *policies.Policy, src string) []string {
 		return out
 	}
 	seen := map[string]bool{src: true, pol.Locality.String(): true}
+	if own {
+		out = append(out, pol.Locality.String())
+	}
 	for _, other := range p.in.Policies {
 		loc := other.Locality.String()
 		if !seen[loc] {
@@ -393,14 +407,14 @@ func (p *planner) candidates(pol *policies.Policy, src string) []string {
 // chooseTarget picks, among the localities pol allows, the one whose nodes
 // the most moves' jobs may run on and, among those, the one with the most
 // room at its planning quantile over [from, to]. note says why.
-func (p *planner) chooseTarget(pol *policies.Policy, src string, moves []state.Move, from, to time.Time) (string, string) {
+func (p *planner) chooseTarget(pol *policies.Policy, src string, moves []state.Move, from, to time.Time, exclude []string) (string, string) {
 	best, bestFeasible, bestRoom := "", -1, math.Inf(-1)
 	var tried []string
 	var total state.Resources
 	for _, m := range moves {
 		total = total.Add(m.Size)
 	}
-	for _, cand := range p.candidates(pol, src) {
+	for _, cand := range p.candidates(pol, src, len(exclude) > 0) {
 		li, ok := p.locality(cand)
 		if !ok || len(li.nodes) == 0 {
 			tried = append(tried, cand+" has no ready node")
@@ -408,7 +422,7 @@ func (p *planner) chooseTarget(pol *policies.Policy, src string, moves []state.M
 		}
 		feasible := 0
 		for _, m := range moves {
-			if p.feasibleIn(m, li) {
+			if p.feasibleIn(m, li, exclude...) {
 				feasible++
 			}
 		}
@@ -427,18 +441,31 @@ func (p *planner) chooseTarget(pol *policies.Policy, src string, moves []state.M
 		}
 		return "", strings.Join(tried, "; ")
 	}
-	if math.IsInf(bestRoom, 1) {
-		return best, "no forecast for it: chosen for its free capacity"
+	where := best
+	if best == src && len(exclude) > 0 {
+		where = "the rest of " + best
 	}
-	return best, fmt.Sprintf("the allowed target with the most room: %s below its line at the planning quantile after the move", pct(bestRoom))
+	if math.IsInf(bestRoom, 1) {
+		return best, where + ": no forecast for it; chosen for its free capacity"
+	}
+	return best, fmt.Sprintf("%s: the allowed target with the most room, %s below its line at the planning quantile after the move", where, pct(bestRoom))
+}
+
+// freeNode is a receiving node's free capacity.
+type freeNode struct {
+	id   string
+	free state.Resources
 }
 
 // feasibleIn reports whether a move's job may run on some receiving node of
-// the locality.
-func (p *planner) feasibleIn(m state.Move, li *localityInfo) bool {
+// the locality other than those excluded.
+func (p *planner) feasibleIn(m state.Move, li *localityInfo, exclude ...string) bool {
 	j, ok := p.c.Job(m.Namespace, m.Job)
 	for _, k := range li.nodes {
 		n := &p.c.Nodes[k]
+		if slices.Contains(exclude, n.ID) {
+			continue
+		}
 		if n.Receiving() && (!ok || Feasible(j, m.Group, n)) {
 			return true
 		}
@@ -580,7 +607,7 @@ func (p *planner) rebalance() {
 			continue
 		}
 		horizon := f.Times[len(f.Times)-1]
-		target, note := p.chooseTarget(pol, src, picked, p.now, horizon)
+		target, note := p.chooseTarget(pol, src, picked, p.now, horizon, nil)
 		var total state.Resources
 		for _, m := range picked {
 			total = total.Add(m.Size)

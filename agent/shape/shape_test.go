@@ -524,3 +524,37 @@ func TestFeasible(t *testing.T) {
 		})
 	}
 }
+
+// TestDrainOfSomeNodesStaysInTheLocality drains rack a of dc1 with no
+// migrate.targets: the rest of dc1 takes the work, and the reservation
+// keeps off the drained nodes.
+func TestDrainOfSomeNodesStaysInTheLocality(t *testing.T) {
+	f := baseFixture(t, "reschedule")
+	f.pols[0].Migrate.Targets = nil
+	f.now = at(95 * time.Minute)
+	plan := Run(f.input())
+	// cache, which may not leave dc1, moves too: it stays in dc1.
+	if len(plan.Submit) != 3 {
+		t.Fatalf("submitted %+v", plan.Submit)
+	}
+	r := plan.Submit[1].Request
+	if r.Target != "dc1" || !slices.Equal(r.Exclude, []string{"id-dc1-a-1", "id-dc1-a-2"}) || !strings.Contains(r.Reason, "the rest of dc1") {
+		t.Fatalf("request %+v", r)
+	}
+	// Queued, its reservation packs onto rack b only.
+	f.queued(r)
+	f.pols[0].Reserve = f.pols[1].Reserve
+	plan = Run(f.input())
+	if len(plan.Reserve) != 1 || !slices.Equal(plan.Reserve[0].Exclude, r.Exclude) {
+		t.Fatalf("reserve %+v; decisions %+v", plan.Reserve, plan.Decisions)
+	}
+	// With rack b full it does not fit, though rack a has room.
+	for _, n := range []string{"id-dc1-b-1", "id-dc1-b-2"} {
+		f.allocs = append(f.allocs, Alloc{ID: "fill-" + n, Job: "filler", Namespace: "default", Node: n,
+			Size: state.Resources{CPU: 2900, MemoryMB: 7000}, Live: true, Running: true})
+	}
+	plan = Run(f.input())
+	if len(plan.Reserve) != 0 {
+		t.Errorf("reserved on drained nodes: %+v", plan.Reserve)
+	}
+}

@@ -209,10 +209,13 @@ type MigrationRequest struct {
 	// (a maintenance window's start). Zero means none.
 	NotBefore time.Time `json:"not_before,omitzero"`
 	Deadline  time.Time `json:"deadline,omitzero"`
-	Created   time.Time `json:"created"`
-	Started   time.Time `json:"started,omitzero"`
-	Finished  time.Time `json:"finished,omitzero"`
-	Attempts  int       `json:"attempts,omitempty"`
+	// Exclude are nodes of the target the moved work must not land on (a
+	// drain window's nodes, when the work stays in their locality).
+	Exclude  []string  `json:"exclude,omitempty"`
+	Created  time.Time `json:"created"`
+	Started  time.Time `json:"started,omitzero"`
+	Finished time.Time `json:"finished,omitzero"`
+	Attempts int       `json:"attempts,omitempty"`
 	// Version is the log index of the request's last change, for
 	// compare-and-set updates.
 	Version uint64 `json:"version"`
@@ -221,6 +224,7 @@ type MigrationRequest struct {
 // Clone returns a deep copy.
 func (r MigrationRequest) Clone() MigrationRequest {
 	r.Moves = slices.Clone(r.Moves)
+	r.Exclude = slices.Clone(r.Exclude)
 	return r
 }
 
@@ -260,10 +264,12 @@ type Reservation struct {
 	// From is when the capacity is needed (the move's planned start),
 	// Until when it may be released, Expires when it must be (placement
 	// plus the policy's ttl; no placeholder outlives it).
-	From    time.Time        `json:"from"`
-	Until   time.Time        `json:"until"`
-	Expires time.Time        `json:"expires"`
-	Placed  time.Time        `json:"placed,omitzero"`
+	From    time.Time `json:"from"`
+	Until   time.Time `json:"until"`
+	Expires time.Time `json:"expires"`
+	Placed  time.Time `json:"placed,omitzero"`
+	// Exclude are nodes of the locality the placeholder must not use.
+	Exclude []string         `json:"exclude,omitempty"`
 	State   ReservationState `json:"state"`
 	Reason  string           `json:"reason,omitempty"`
 	Version uint64           `json:"version"`
@@ -283,6 +289,7 @@ func (r Reservation) Total() Resources {
 // Clone returns a deep copy.
 func (r Reservation) Clone() Reservation {
 	r.Chunks = slices.Clone(r.Chunks)
+	r.Exclude = slices.Clone(r.Exclude)
 	return r
 }
 
