@@ -19,21 +19,23 @@ import (
 // (a null expression) leaves the value underneath untouched.
 
 type fileHCL struct {
-	Name         hcl.Expression `hcl:"name,optional"`
-	DataDir      hcl.Expression `hcl:"data_dir,optional"`
-	BindAddr     hcl.Expression `hcl:"bind_addr,optional"`
-	Advertise    hcl.Expression `hcl:"advertise_addr,optional"`
-	LogLevel     hcl.Expression `hcl:"log_level,optional"`
-	LogJSON      hcl.Expression `hcl:"log_json,optional"`
-	Server       *serverHCL     `hcl:"server,block"`
-	Nomad        *nomadHCL      `hcl:"nomad,block"`
-	Consul       *consulHCL     `hcl:"consul,block"`
-	Prometheus   *prometheusHCL `hcl:"prometheus,block"`
-	HTTP         *httpHCL       `hcl:"http,block"`
-	TLS          *tlsHCL        `hcl:"tls,block"`
-	ACL          *aclHCL        `hcl:"acl,block"`
-	Policies     *policiesHCL   `hcl:"policies,block"`
-	Telemetry    *telemetryHCL  `hcl:"telemetry,block"`
+	Name       hcl.Expression `hcl:"name,optional"`
+	DataDir    hcl.Expression `hcl:"data_dir,optional"`
+	BindAddr   hcl.Expression `hcl:"bind_addr,optional"`
+	Advertise  hcl.Expression `hcl:"advertise_addr,optional"`
+	LogLevel   hcl.Expression `hcl:"log_level,optional"`
+	LogJSON    hcl.Expression `hcl:"log_json,optional"`
+	Server     *serverHCL     `hcl:"server,block"`
+	Nomad      *nomadHCL      `hcl:"nomad,block"`
+	Consul     *consulHCL     `hcl:"consul,block"`
+	Prometheus *prometheusHCL `hcl:"prometheus,block"`
+	HTTP       *httpHCL       `hcl:"http,block"`
+	TLS        *tlsHCL        `hcl:"tls,block"`
+	ACL        *aclHCL        `hcl:"acl,block"`
+	Policies   *policiesHCL   `hcl:"policies,block"`
+	Telemetry  *telemetryHCL  `hcl:"telemetry,block"`
+
+	// The act half's settings.
 	ForecastOnly hcl.Expression `hcl:"forecast_only,optional"`
 	Reserve      *reserveHCL    `hcl:"reserve,block"`
 	Queue        *queueHCL      `hcl:"queue,block"`

@@ -31,10 +31,9 @@ type fileHCL struct {
 }
 
 type shapingHCL struct {
-	Name         string         `hcl:"name,label"`
-	NameRange    hcl.Range      `hcl:"name,label_range"`
-	ForecastOnly hcl.Expression `hcl:"forecast_only,optional"`
-	Locality     *localityHCL   `hcl:"locality,block"`
+	Name      string         `hcl:"name,label"`
+	NameRange hcl.Range      `hcl:"name,label_range"`
+	Locality  *localityHCL   `hcl:"locality,block"`
 	Forecast  *forecastHCL   `hcl:"forecast,block"`
 	Headroom  *headroomHCL   `hcl:"headroom,block"`
 	Reserve   *reserveHCL    `hcl:"reserve,block"`
@@ -42,6 +41,8 @@ type shapingHCL struct {
 	Migrate   *migrateHCL    `hcl:"migrate,block"`
 	Schedules []*scheduleHCL `hcl:"schedule,block"`
 	DeclRange hcl.Range      `hcl:",def_range"`
+
+	ForecastOnly hcl.Expression `hcl:"forecast_only,optional"`
 }
 
 type localityHCL struct {

@@ -17,16 +17,17 @@ type Policy struct {
 	// DeclRange is the shaping block's header, for messages about the policy.
 	DeclRange hcl.Range
 
-	Locality Locality
-	// ForecastOnly makes the policy a dry run: its plans are computed,
-	// recorded and shown, and foreshape makes no change to Nomad for it.
-	ForecastOnly bool
-	Forecast     Forecast
+	Locality  Locality
+	Forecast  Forecast
 	Headroom  Headroom
 	Reserve   Reserve
 	Migrate   Migrate
 	Scales    []Scale    // in file order; names are unique within the policy
 	Schedules []Schedule // in file order; names are unique within the policy
+
+	// ForecastOnly makes the policy a dry run: its plans are computed,
+	// recorded and shown, and foreshape makes no change to Nomad for it.
+	ForecastOnly bool
 }
 
 // Locality selects the Nomad capacity a policy shapes. An empty field
