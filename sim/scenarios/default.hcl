@@ -1,9 +1,8 @@
 # The default scenario: what `make dev` and `foreshape sim serve` run when no
 # scenario is given. Three datacenters with 24 nodes, service and batch jobs
 # whose demand follows bundled real traces (PlanetLab, NAB AWS CloudWatch,
-# Google 2019 and Azure V2 aggregates; see traces/ATTRIBUTION.md), a demand
-# surge in dc2 three hours in, and a maintenance drain of one dc1 rack six
-# hours in.
+# Google 2019 and Azure V2 aggregates; see traces/ATTRIBUTION.md) and a
+# demand surge in dc2 three hours in.
 name     = "default"
 seed     = 42
 start    = "2026-01-05T06:00:00Z"
@@ -354,11 +353,6 @@ event "dc2-surge" {
   factor     = 2.0
 }
 
-# Maintenance: rack a of dc1 is drained, with a one-hour deadline.
-event "dc1-rack-a-maintenance" {
-  kind       = "drain"
-  at         = "6h"
-  datacenter = "dc1"
-  node       = "dc1-rack-a-*"
-  deadline   = "1h"
-}
+# The maintenance of dc1's rack a (two hours in) is not an event here: the
+# dev agent's policies declare it as a drain schedule, and foreshape
+# carries it out.
