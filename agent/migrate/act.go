@@ -120,7 +120,7 @@ func (c *Coordinator) carryOut(ctx context.Context, now time.Time, plan shape.Pl
 		if sc.DryRun {
 			continue
 		}
-		c.scale(ctx, now, sc, pols)
+		c.scale(ctx, now, sc, pols, &ds)
 	}
 	paused := c.cfg.State.Act().Paused
 	for _, st := range plan.Start {
@@ -435,7 +435,7 @@ func (c *Coordinator) retry(ctx context.Context, now time.Time, id, why string, 
 
 // scale issues a scale action: its record, then its intent and the call,
 // in the background unless SyncScale.
-func (c *Coordinator) scale(ctx context.Context, now time.Time, sc shape.Scale, pols []*policies.Policy) {
+func (c *Coordinator) scale(ctx context.Context, now time.Time, sc shape.Scale, pols []*policies.Policy, ds *[]state.Decision) {
 	var pol *policies.Policy
 	var block *policies.Scale
 	for _, p := range pols {
@@ -458,6 +458,11 @@ func (c *Coordinator) scale(ctx context.Context, now time.Time, sc shape.Scale, 
 	}
 	count := sc.Amount
 	if st, err := t.Status(ctx); err == nil && st.CountKnown {
+		if st.Count >= block.Max {
+			c.note(ds, now, "max/"+sc.Policy+"/"+sc.Scale, state.Decision{Kind: "scale", Policy: sc.Policy, Locality: sc.Locality, Request: sc.Request,
+				Reason: fmt.Sprintf("scale %q is at its max %d: no more capacity from it; %s", sc.Scale, block.Max, sc.Reason)})
+			return
+		}
 		count = st.Count + sc.Amount
 	} else {
 		// Targets that cannot tell their count start from the last count

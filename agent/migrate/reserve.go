@@ -196,8 +196,15 @@ func isNotFound(err error) bool {
 	return err != nil && strings.Contains(err.Error(), "404")
 }
 
+// Released reservations stay visible (in /v1/reservations) for
+// KeepReleased of data time, the newest MaxReleased of them.
+const (
+	KeepReleased = 24 * time.Hour
+	MaxReleased  = 200
+)
+
 // reap deregisters this cluster's placeholders whose reservation is gone,
-// released or expired, forgets released reservations after an hour, and
+// released or expired, forgets released reservations (see KeepReleased), and
 // marks held reservations whose placeholder vanished as released.
 func (c *Coordinator) reap(ctx context.Context, now time.Time, view state.ActView, ds *[]state.Decision) {
 	q := c.qo(ctx)
@@ -254,9 +261,14 @@ func (c *Coordinator) reap(ctx context.Context, now time.Time, view state.ActVie
 			c.markReservation(ctx, res.ID, func(r *state.Reservation) { r.State, r.Reason, r.Until = state.ReservationReleased, why, now.UTC() })
 		}
 	}
-	for _, r := range view.Reservations {
+	released := 0
+	for i := len(view.Reservations) - 1; i >= 0; i-- {
+		r := view.Reservations[i]
+		if r.State == state.ReservationReleased {
+			released++
+		}
 		switch {
-		case r.State == state.ReservationReleased && !exists[r.Job] && now.Sub(r.Until) > time.Hour:
+		case r.State == state.ReservationReleased && !exists[r.Job] && (now.Sub(r.Until) > KeepReleased || released > MaxReleased):
 			if _, err := c.apply(ctx, state.DeleteReservation{ID: r.ID}); err != nil {
 				c.log.Warn("could not forget a released reservation", logKeyReservation, r.ID, logKeyError, err)
 			}
