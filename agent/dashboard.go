@@ -7,8 +7,11 @@ import (
 
 // newDashboard builds the operator's dashboard over the agent's own API
 // backends, with the API's tokens. The queue, reservation and decision
-// pages use the agent's api.ActBackend when it implements one.
+// pages use the act half's backend.
 func (a *Agent) newDashboard() (*ui.Handler, error) {
-	act, _ := any(a).(api.ActBackend)
+	var act api.ActBackend
+	if a.act != nil {
+		act = a.act
+	}
 	return ui.New(a, ui.Options{Tokens: a.currentTokens, Act: act, Logger: a.log})
 }

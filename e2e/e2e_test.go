@@ -159,7 +159,9 @@ type cluster struct {
 	log    *syncBuffer
 }
 
-func startCluster(t *testing.T, speed float64, policyFile string) cluster {
+// startCluster starts `sim serve` at speed and an agent with the policies of
+// policyFile; extra is appended to the agent's configuration.
+func startCluster(t *testing.T, speed float64, policyFile string, extra ...string) cluster {
 	t.Helper()
 	simPort, httpPort, raftPort := freePort(t), freePort(t), freePort(t)
 	simURL := fmt.Sprintf("http://127.0.0.1:%d", simPort)
@@ -197,7 +199,8 @@ http {
 policies {
   dir = %q
 }
-`, filepath.Join(dir, "data"), raftPort, simURL, httpPort, polDir)
+%s
+`, filepath.Join(dir, "data"), raftPort, simURL, httpPort, polDir, strings.Join(extra, "\n"))
 	cfgPath := filepath.Join(dir, "agent.hcl")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
@@ -231,7 +234,9 @@ func TestAgentForecastsAgainstSimServe(t *testing.T) {
 	if testing.Short() {
 		t.Skip("multi-process test")
 	}
-	c := startCluster(t, 600, "../command/dev-policies.hcl")
+	// The forecasts are measured against the simulator's ground truth, which
+	// must not change under them: the agent plans but does not act.
+	c := startCluster(t, 600, "../command/dev-policies.hcl", "forecast_only = true")
 	ctx := context.Background()
 	began := time.Now()
 

@@ -341,7 +341,9 @@ func headroomLine(pol *policies.Policy, metric string) (float64, bool) {
 //
 // A "drain" of the policy's own locality empties it: inside the window its
 // demand is forecast as zero, since the allocations leave with the drained
-// capacity. A drain of another locality sends that locality's demand here:
+// capacity — unless the drain names some of its nodes (nodes = "glob"):
+// their work then moves to the rest of the locality and its demand stays.
+// A drain of another locality sends that locality's demand here:
 // inside the window its latest absolute use (MHz or MB, read through moved)
 // is added, as a percent of this locality's capacity.
 func applySchedules(fc *Forecast, pol *policies.Policy, y []float64, start time.Time, step time.Duration, moved movedDemand) []Event {
@@ -367,6 +369,15 @@ func applySchedules(fc *Forecast, pol *policies.Policy, y []float64, start time.
 			}
 		case policies.ActionDrain:
 			for _, l := range s.Localities {
+				if l == pol.Locality && s.Nodes != "" {
+					// Some of the locality's nodes go down: their work moves
+					// to the rest of it, so its demand stays.
+					for _, w := range windows {
+						events = append(events, Event{Kind: EventDrain, Schedule: s.Name, Start: w.Start, End: w.End, Known: true,
+							Detail: fmt.Sprintf("nodes %s go down; their work moves to the rest of the locality, whose demand stays", s.Nodes)})
+					}
+					continue
+				}
 				if l == pol.Locality {
 					for _, w := range windows {
 						inWindow(fc, w, func(i int) { scale(fc, i, 0) })

@@ -439,3 +439,29 @@ func TestForecastsCarryTheLocalitysWorkload(t *testing.T) {
 		t.Error("the result does not list the locality's workload")
 	}
 }
+
+// TestDrainOfSomeNodesKeepsDemand: a drain of some of the policy's own
+// nodes moves their work to the rest of the locality; its demand stays.
+func TestDrainOfSomeNodesKeepsDemand(t *testing.T) {
+	pol := policy(t, `schedule "rack-a" {
+    cron     = "30 0 * * *"
+    duration = "1h"
+    action   = "drain"
+    nodes    = "dc1-rack-a-*"
+  }`, nil)
+	fc := Forecast{Metric: "cpu", Step: time.Minute}
+	for i := range 60 {
+		fc.Times = append(fc.Times, t0.Add(time.Duration(i+1)*time.Minute))
+		fc.Mean = append(fc.Mean, 40)
+	}
+	fc.Quantiles, fc.Bands = []float64{0.9}, [][]float64{append([]float64(nil), fc.Mean...)}
+	events := applySchedules(&fc, pol, nil, t0, time.Minute, func(policies.Locality, string) (float64, bool) { return 0, false })
+	for i, v := range fc.Mean {
+		if v != 40 {
+			t.Fatalf("mean[%d] = %v; the demand of a partly drained locality must stay", i, v)
+		}
+	}
+	if len(events) != 1 || events[0].Kind != EventDrain || !strings.Contains(events[0].Detail, "dc1-rack-a-*") {
+		t.Errorf("events %+v", events)
+	}
+}
