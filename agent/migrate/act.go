@@ -65,7 +65,7 @@ func (c *Coordinator) carryOut(ctx context.Context, now time.Time, plan shape.Pl
 	for _, d := range plan.Decisions {
 		if d.DryRun {
 			key := "dry/" + d.Kind + "/" + d.Policy + "/" + d.Locality + "/" + d.Request + "/" + d.Reservation
-			if d.Kind == shape.KindWait {
+			if d.Kind == shape.KindWait || d.Request == "" {
 				key += "/" + d.Reason
 			}
 			c.note(&ds, now, key, d)
@@ -211,15 +211,18 @@ func (c *Coordinator) start(ctx context.Context, now time.Time, id string) ([]st
 		}
 	}
 	if r.Origin == "schedule" && r.Resource.Kind != state.ResourceNode {
-		// A drain window's allocations must not come back to their nodes:
-		// the window takes each node out of scheduling once.
+		// A drain window's allocations must not land on its nodes: the
+		// window's first move takes them all out of scheduling, once.
 		nodes := map[string]bool{}
+		drained := append([]string(nil), r.Exclude...)
 		for _, m := range moves {
-			if nodes[m.Node] {
+			drained = append(drained, m.Node)
+		}
+		for _, node := range drained {
+			if nodes[node] {
 				continue
 			}
-			nodes[m.Node] = true
-			node := m.Node
+			nodes[node] = true
 			in := state.Intent{ID: intentID(state.IntentNodeEligibility, node, windowKey(r), 0), Kind: state.IntentNodeEligibility,
 				Request: id, Object: node, Detail: "ineligible for " + windowKey(r)}
 			err := c.do(ctx, now, in, func(ctx context.Context) error {

@@ -368,6 +368,10 @@ func (p *planner) walk(s scored, slots map[string][]time.Time) {
 
 	// Whether it starts now.
 	switch {
+	case placing && dry:
+		// A dry run places nothing: show the move it would start once the
+		// placeholder runs.
+		fitNote = appendNote("would hand over the planned reservation", fitNote)
 	case placing:
 		commit(p.now)
 		why := "reserving: placeholder for " + r.Moved.String() + " in " + r.Target + " from " + clock(start)

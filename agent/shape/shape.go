@@ -282,6 +282,10 @@ func (p *planner) drainWindow(pol *policies.Policy, s *policies.Schedule, w poli
 		nodes = append(nodes, n)
 	}
 	why := fmt.Sprintf("drain %q of %s from %s", s.Name, describeNodes(l, s.Nodes), clock(w.Start))
+	var windowNodes []string
+	for _, n := range nodes {
+		windowNodes = append(windowNodes, n.ID)
+	}
 	var reqs []state.MigrationRequest
 	for _, n := range nodes {
 		moves := p.movable(n)
@@ -302,14 +306,12 @@ func (p *planner) drainWindow(pol *policies.Policy, s *policies.Schedule, w poli
 		}
 		var exclude []string
 		if s.Nodes != "" {
-			for _, n := range nodes {
-				exclude = append(exclude, n.ID)
-			}
+			exclude = windowNodes
 		}
 		target, note := p.chooseTarget(pol, src, r.Moves, p.now, w.Start, exclude)
-		if target == src {
-			r.Exclude = exclude
-		}
+		// The window's nodes: its moves keep off them, and the coordinator
+		// takes them all out of scheduling at the window's first move.
+		r.Exclude = windowNodes
 		if target == "" {
 			p.decide(state.Decision{Policy: pol.Name, Kind: KindWait, Locality: src,
 				Reason: fmt.Sprintf("%s: no request for %s: %s", why, r.Resource, note), DryRun: p.dry(pol)})

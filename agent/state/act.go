@@ -209,8 +209,9 @@ type MigrationRequest struct {
 	// (a maintenance window's start). Zero means none.
 	NotBefore time.Time `json:"not_before,omitzero"`
 	Deadline  time.Time `json:"deadline,omitzero"`
-	// Exclude are nodes of the target the moved work must not land on (a
-	// drain window's nodes, when the work stays in their locality).
+	// Exclude are nodes the moved work must not land on: a drain window's
+	// nodes, all taken out of scheduling when the window's first move
+	// starts.
 	Exclude  []string  `json:"exclude,omitempty"`
 	Created  time.Time `json:"created"`
 	Started  time.Time `json:"started,omitzero"`

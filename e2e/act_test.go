@@ -1,0 +1,621 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	nomadapi "github.com/hashicorp/nomad/api"
+
+	"github.com/foreshape/foreshape/agent/api"
+	"github.com/foreshape/foreshape/sim"
+)
+
+// actRun is a `foreshape sim serve` process and a `foreshape agent`
+// process acting on it, with what a test needs to stop the agent hard and
+// start it again on the same data directory.
+type actRun struct {
+	t        *testing.T
+	simURL   string
+	agentURL string
+	cfgPath  string
+	agent    *exec.Cmd
+	agentLog *syncBuffer
+	client   *api.Client
+	nomad    *nomadapi.Client
+}
+
+// startAct starts the scenario at speed and an agent with the policies and
+// extra configuration.
+func startAct(t *testing.T, scenario, policyFile string, speed float64, extra string) *actRun {
+	t.Helper()
+	simPort, httpPort, raftPort := freePort(t), freePort(t), freePort(t)
+	r := &actRun{t: t, simURL: fmt.Sprintf("http://127.0.0.1:%d", simPort), agentURL: fmt.Sprintf("http://127.0.0.1:%d", httpPort)}
+	start(t, "sim", "sim", "serve", "-addr", fmt.Sprintf("127.0.0.1:%d", simPort), "-speed", fmt.Sprint(speed),
+		"-scenario", scenario, "-log-level", "warn")
+	waitHTTP(t, r.simURL+"/v1/status/leader", 30*time.Second)
+	dir := t.TempDir()
+	polDir := filepath.Join(dir, "policies")
+	if err := os.MkdirAll(polDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	src, err := os.ReadFile(policyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(polDir, "policies.hcl"), src, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := fmt.Sprintf(`
+name      = "act-e2e"
+data_dir  = %q
+bind_addr = "127.0.0.1"
+log_level = "info"
+server {
+  enabled          = true
+  bootstrap_expect = 1
+  raft_port        = %d
+}
+nomad {
+  address = %q
+}
+http {
+  address = "127.0.0.1:%d"
+}
+policies {
+  dir = %q
+}
+reserve {
+  driver = "raw_exec"
+  config = {
+    command = "/bin/sleep"
+    args    = ["infinity"]
+  }
+}
+%s
+`, filepath.Join(dir, "data"), raftPort, r.simURL, httpPort, polDir, extra)
+	r.cfgPath = filepath.Join(dir, "agent.hcl")
+	if err := os.WriteFile(r.cfgPath, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r.client = &api.Client{Address: r.agentURL}
+	if r.nomad, err = nomadapi.NewClient(&nomadapi.Config{Address: r.simURL}); err != nil {
+		t.Fatal(err)
+	}
+	r.startAgent()
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("agent output:\n%s", tail(r.agentLog.String(), 80))
+		}
+	})
+	return r
+}
+
+// startAgent starts the agent process (again) and waits for its API.
+func (r *actRun) startAgent() {
+	r.t.Helper()
+	r.agentLog = &syncBuffer{}
+	cmd := exec.Command(binary, "agent", "-config", r.cfgPath, "-sim-clock")
+	cmd.Env = childEnv()
+	cmd.Stdout, cmd.Stderr = r.agentLog, r.agentLog
+	if err := cmd.Start(); err != nil {
+		r.t.Fatal(err)
+	}
+	r.agent = cmd
+	r.t.Cleanup(func() {
+		if cmd.ProcessState != nil {
+			return
+		}
+		_ = cmd.Process.Signal(syscall.SIGINT)
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case <-done:
+		case <-time.After(15 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+	})
+	waitHTTP(r.t, r.agentURL+"/v1/health", 30*time.Second)
+}
+
+// kill stops the agent with SIGKILL: nothing of it runs afterwards.
+func (r *actRun) kill() {
+	r.t.Helper()
+	if err := r.agent.Process.Kill(); err != nil {
+		r.t.Fatal(err)
+	}
+	_ = r.agent.Wait()
+}
+
+// now is the simulator's data time.
+func (r *actRun) now() time.Time {
+	r.t.Helper()
+	var st struct{ Now time.Time }
+	getJSON(r.t, r.simURL+"/v1/sim/clock", &st)
+	return st.Now
+}
+
+// until polls every interval until cond holds or the data time passes
+// limit; it fails the test then.
+func (r *actRun) until(limit time.Time, what string, cond func() bool) {
+	r.t.Helper()
+	for {
+		if cond() {
+			return
+		}
+		if now := r.now(); now.After(limit) {
+			r.t.Fatalf("%s: not by data time %s (now %s)", what, limit.Format("15:04"), now.Format("15:04"))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (r *actRun) queue() api.Queue {
+	r.t.Helper()
+	var q api.Queue
+	getJSON(r.t, r.agentURL+"/v1/queue", &q)
+	return q
+}
+
+func (r *actRun) decisions() []api.Decision {
+	r.t.Helper()
+	var d api.Decisions
+	getJSON(r.t, r.agentURL+"/v1/decisions", &d)
+	sort.SliceStable(d.Decisions, func(i, j int) bool { return d.Decisions[i].Time.Before(d.Decisions[j].Time) })
+	return d.Decisions
+}
+
+func (r *actRun) reservations() []api.Reservation {
+	r.t.Helper()
+	var rs api.Reservations
+	getJSON(r.t, r.agentURL+"/v1/reservations", &rs)
+	return rs.Reservations
+}
+
+func (r *actRun) truth() sim.Truth {
+	r.t.Helper()
+	var tr sim.Truth
+	getJSON(r.t, r.simURL+"/v1/sim/truth", &tr)
+	return tr
+}
+
+// placeholders lists the placeholder jobs Nomad still runs.
+func (r *actRun) placeholders() []string {
+	r.t.Helper()
+	jobs, _, err := r.nomad.Jobs().PrefixList("foreshape-reserve-")
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	var out []string
+	for _, j := range jobs {
+		if !j.Stop && j.Status != "dead" {
+			out = append(out, j.ID)
+		}
+	}
+	return out
+}
+
+// mutating returns the mutating requests the simulator received, its own
+// /v1/sim/ endpoints left out.
+func mutating(tr sim.Truth) []sim.RequestRecord {
+	var out []sim.RequestRecord
+	for _, q := range tr.Requests {
+		if !strings.HasPrefix(q.Path, "/v1/sim/") {
+			out = append(out, q)
+		}
+	}
+	return out
+}
+
+// stopsPerAlloc counts the stop calls each allocation received.
+func stopsPerAlloc(tr sim.Truth) map[string]int {
+	re := regexp.MustCompile(`^/v1/allocation/([^/]+)/stop$`)
+	out := map[string]int{}
+	for _, q := range mutating(tr) {
+		if m := re.FindStringSubmatch(q.Path); m != nil && q.Status < 300 {
+			out[m[1]]++
+		}
+	}
+	return out
+}
+
+// maxOverlap is the most requests whose [started, finished) overlap, among
+// those that touch locality loc.
+func maxOverlap(reqs []api.MigrationRequest, loc string) int {
+	type ev struct {
+		at time.Time
+		d  int
+	}
+	var evs []ev
+	for _, q := range reqs {
+		if q.Started == nil || (q.Source != loc && q.Target != loc) {
+			continue
+		}
+		end := time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
+		if q.Finished != nil {
+			end = *q.Finished
+		}
+		evs = append(evs, ev{*q.Started, 1}, ev{end, -1})
+	}
+	sort.Slice(evs, func(i, j int) bool {
+		if !evs[i].at.Equal(evs[j].at) {
+			return evs[i].at.Before(evs[j].at)
+		}
+		return evs[i].d < evs[j].d
+	})
+	cur, best := 0, 0
+	for _, e := range evs {
+		cur += e.d
+		best = max(best, cur)
+	}
+	return best
+}
+
+// peakUtilisation is the highest CPU demand over capacity of a
+// datacenter, and of one of its nodes, over the minutes in [from, to).
+func peakUtilisation(tr sim.Truth, dc string, from, to time.Time) (locality, node float64, congested int) {
+	demand, capacity := map[time.Time]float64{}, map[time.Time]float64{}
+	for _, m := range tr.NodeMinutes {
+		if m.Datacenter != dc || m.Minute.Before(from) || !m.Minute.Before(to) {
+			continue
+		}
+		demand[m.Minute] += m.CPUDemandMHz
+		capacity[m.Minute] += m.CPUCapacityMHz
+		node = max(node, 100*m.CPUPeakMHz/m.CPUCapacityMHz)
+		if m.Congested {
+			congested++
+		}
+	}
+	for t, d := range demand {
+		locality = max(locality, 100*d/capacity[t])
+	}
+	return locality, node, congested
+}
+
+var sizeRE = regexp.MustCompile(`^reserve (\d+) MHz / (\d+) MiB in (\S+) from \S+ for (mr-\d+)`)
+
+// TestActMaintenanceDrain: a maintenance drain of datacenter A at 07:00
+// while B climbs to its daily peak. foreshape queues A's allocations
+// migrate.lead_time (20m) ahead, holds room in B for each of them before
+// 06:45 (reserve.lead_time ahead of the window), moves them in score order
+// (the db service, priority 80, before the app) never more than two at a
+// time in A or B, and leaves no placeholder behind; the simulator's ground
+// truth shows no node of B over capacity while the work arrives.
+func TestActMaintenanceDrain(t *testing.T) {
+	if testing.Short() {
+		t.Skip("multi-process test")
+	}
+	t.Parallel()
+	r := startAct(t, "testdata/act/scenario.hcl", "testdata/act/policies.hcl", 300, "")
+	runMaintenance(t, r, true)
+}
+
+// runMaintenance checks a maintenance run and logs its figures; strict
+// asserts foreshape's guarantees (the FCFS baseline only reports).
+func runMaintenance(t *testing.T, r *actRun, strict bool) {
+	window := time.Date(2026, 1, 5, 7, 0, 0, 0, time.UTC)
+	end := window.Add(90 * time.Minute)
+	reservedAt := map[string]time.Time{}
+	r.until(end, "every request done", func() bool {
+		q := r.queue()
+		done := len(q.Requests) > 0
+		for _, mr := range q.Requests {
+			if !api.Finished(mr.State) {
+				done = false
+			}
+		}
+		return done && r.now().After(window.Add(5*time.Minute))
+	})
+	q := r.queue()
+	ds := r.decisions()
+	tr := r.truth()
+	if len(q.Requests) != 8 {
+		for _, mr := range q.Requests {
+			t.Logf("%s %s %s: %s", mr.ID, mr.Resource, mr.State, mr.Reason)
+		}
+		t.Fatalf("%d requests; want one per allocation of app (6) and db (2) in A", len(q.Requests))
+	}
+	byID := map[string]api.MigrationRequest{}
+	for _, mr := range q.Requests {
+		byID[mr.ID] = mr
+		if mr.State != api.StateDone || mr.Source != "dc1" || mr.Target != "dc2" {
+			t.Errorf("request %+v", mr)
+		}
+		if mr.Finished == nil || !mr.Finished.Before(window) {
+			t.Errorf("%s finished at %v, after the window at %s", mr.ID, mr.Finished, window.Format("15:04"))
+		}
+	}
+	// Reservations: one per request, sized to its allocation, placed by
+	// 06:45.
+	reserved := map[string]string{}
+	for _, d := range ds {
+		if d.Kind != "reserve" {
+			continue
+		}
+		m := sizeRE.FindStringSubmatch(d.Reason)
+		if m == nil {
+			continue
+		}
+		reservedAt[m[4]] = d.Time
+		reserved[m[4]] = m[1] + "/" + m[2]
+		if m[3] != "dc2" {
+			t.Errorf("reservation in %s: %s", m[3], d.Reason)
+		}
+	}
+	if strict {
+		for id := range byID {
+			at, ok := reservedAt[id]
+			if !ok || at.After(window.Add(-15*time.Minute)) {
+				t.Errorf("%s: reserved at %v; want by 06:45", id, at)
+			}
+		}
+	}
+	// Score order: both db moves start before any app move.
+	var dbLast, appFirst time.Time
+	var estErr []string
+	for _, mr := range q.Requests {
+		if mr.Started == nil {
+			continue
+		}
+		isDB := mr.Priority == 80
+		if isDB && mr.Started.After(dbLast) {
+			dbLast = *mr.Started
+		}
+		if !isDB && (appFirst.IsZero() || mr.Started.Before(appFirst)) {
+			appFirst = *mr.Started
+		}
+		if mr.Finished != nil {
+			estErr = append(estErr, fmt.Sprintf("%s %s/%.0fs", mr.ID, mr.Finished.Sub(*mr.Started), mr.EstimatedDurationS))
+		}
+	}
+	if strict && dbLast.After(appFirst) {
+		t.Errorf("a db move started at %s, after the first app move at %s", dbLast.Format("15:04:05"), appFirst.Format("15:04:05"))
+	}
+	for _, loc := range []string{"dc1", "dc2"} {
+		if n := maxOverlap(q.Requests, loc); strict && n > 2 {
+			t.Errorf("%d moves at once in %s; max_parallel is 2", n, loc)
+		}
+	}
+	// Every allocation stopped once, every placeholder gone.
+	for alloc, n := range stopsPerAlloc(tr) {
+		if n > 1 {
+			t.Errorf("allocation %s stopped %d times", alloc, n)
+		}
+	}
+	r.until(end.Add(30*time.Minute), "placeholders gone", func() bool { return len(r.placeholders()) == 0 })
+	// The work landed in B.
+	allocs, _, err := r.nomad.Allocations().List(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nodes, _, err := r.nomad.Nodes().List(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dcOf := map[string]string{}
+	for _, n := range nodes {
+		dcOf[n.ID] = n.Datacenter
+	}
+	for _, a := range allocs {
+		if (a.JobID == "app" || a.JobID == "db") && a.DesiredStatus == "run" && a.ClientStatus == "running" && dcOf[a.NodeID] != "dc2" {
+			t.Errorf("%s runs in %s during A's maintenance", a.Name, dcOf[a.NodeID])
+		}
+	}
+	locPeak, nodePeak, congested := peakUtilisation(tr, "dc2", window.Add(-20*time.Minute), window.Add(time.Hour))
+	if strict && congested > 0 {
+		t.Errorf("%d node-minutes of B over capacity while the work arrived", congested)
+	}
+	var leads []string
+	for id, at := range reservedAt {
+		leads = append(leads, fmt.Sprintf("%s %s", id, window.Sub(at)))
+	}
+	sort.Strings(leads)
+	sort.Strings(estErr)
+	t.Logf("figures: reservations' lead before the window: %s", strings.Join(leads, ", "))
+	t.Logf("figures: reservation sizes (MHz/MiB): %v", reserved)
+	t.Logf("figures: moves %d, durations actual/estimated: %s", len(q.Requests), strings.Join(estErr, ", "))
+	t.Logf("figures: B's peak CPU utilisation 06:40–08:00: locality %.1f%%, hottest node %.1f%%, congested node-minutes %d", locPeak, nodePeak, congested)
+	t.Logf("figures: last db start %s, first app start %s, mutating calls %d", dbLast.Format("15:04:05"), appFirst.Format("15:04:05"), len(mutating(tr)))
+}
+
+// TestActFCFSBaseline runs the same maintenance with the queue first come,
+// first served under the same caps: no reservations, no forecasts in the
+// order (age alone), no waiting for a congested target. It asserts only
+// what both share and logs the figures to compare with foreshape's.
+func TestActFCFSBaseline(t *testing.T) {
+	if testing.Short() {
+		t.Skip("multi-process test")
+	}
+	t.Parallel()
+	r := startAct(t, "testdata/act/scenario.hcl", "testdata/act/policies-fcfs.hcl", 300, "")
+	runMaintenance(t, r, false)
+}
+
+// TestActDryRun runs the maintenance forecast_only: the simulator sees no
+// mutating call while /v1/decisions shows what foreshape would do.
+func TestActDryRun(t *testing.T) {
+	if testing.Short() {
+		t.Skip("multi-process test")
+	}
+	t.Parallel()
+	r := startAct(t, "testdata/act/scenario.hcl", "testdata/act/policies.hcl", 300, "forecast_only = true")
+	window := time.Date(2026, 1, 5, 7, 0, 0, 0, time.UTC)
+	r.until(window.Add(10*time.Minute), "past the window", func() bool { return r.now().After(window) })
+	tr := r.truth()
+	if m := mutating(tr); len(m) != 0 {
+		t.Errorf("dry run: %d mutating calls, first %+v", len(m), m[0])
+	}
+	kinds := map[string]int{}
+	for _, d := range r.decisions() {
+		if strings.HasPrefix(d.Reason, "dry run (forecast_only): ") {
+			kinds[d.Kind]++
+		}
+	}
+	for _, k := range []string{"submit", "reserve", "start"} {
+		if kinds[k] == 0 {
+			t.Errorf("no dry-run %q decision; dry-run decisions by kind %v", k, kinds)
+		}
+	}
+	q := r.queue()
+	if len(q.Requests) != 8 {
+		t.Errorf("%d requests queued; want the 8 the window needs", len(q.Requests))
+	}
+	for _, mr := range q.Requests {
+		if mr.State == api.StateRunning || mr.State == api.StateDone {
+			t.Errorf("dry run moved %s: %s", mr.ID, mr.State)
+		}
+	}
+	t.Logf("figures: dry run decisions by kind %v, mutating calls 0", kinds)
+}
+
+// TestActKillMidMove stops the agent with SIGKILL while moves run, leaves
+// an orphaned placeholder behind, and starts the agent again on the same
+// data_dir: it reconciles what the dead agent left open, stops no
+// allocation twice, reaps the orphan and finishes the queue.
+func TestActKillMidMove(t *testing.T) {
+	if testing.Short() {
+		t.Skip("multi-process test")
+	}
+	t.Parallel()
+	r := startAct(t, "testdata/act/scenario.hcl", "testdata/act/policies.hcl", 120, "")
+	window := time.Date(2026, 1, 5, 7, 0, 0, 0, time.UTC)
+	r.until(window, "a move running", func() bool {
+		for _, mr := range r.queue().Requests {
+			if mr.State == api.StateRunning {
+				return true
+			}
+		}
+		return false
+	})
+	r.kill()
+	killedAt := r.now()
+	// A placeholder of this cluster that no reservation knows: what an
+	// agent that died between registering it and recording it leaves.
+	held := r.placeholders()
+	if len(held) == 0 {
+		t.Fatal("no placeholder while moves run")
+	}
+	job, _, err := r.nomad.Jobs().Info(held[0], nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	orphan := "foreshape-reserve-orphan"
+	job.ID, job.Name = &orphan, &orphan
+	job.Meta = map[string]string{"foreshape.owner": job.Meta["foreshape.owner"], "foreshape.reservation": "rs-999"}
+	if _, _, err := r.nomad.Jobs().Register(job, nil); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond) // the cluster goes on without foreshape for a few data minutes
+	r.startAgent()
+	r.until(window.Add(90*time.Minute), "every request done after the restart", func() bool {
+		q := r.queue()
+		for _, mr := range q.Requests {
+			if !api.Finished(mr.State) {
+				return false
+			}
+		}
+		return len(q.Requests) == 8
+	})
+	for _, mr := range r.queue().Requests {
+		if mr.State != api.StateDone {
+			t.Errorf("%s %s: %s", mr.ID, mr.State, mr.Reason)
+		}
+	}
+	tr := r.truth()
+	for alloc, n := range stopsPerAlloc(tr) {
+		if n > 1 {
+			t.Errorf("allocation %s stopped %d times across the restart", alloc, n)
+		}
+	}
+	r.until(window.Add(2*time.Hour), "placeholders (the orphan included) gone", func() bool { return len(r.placeholders()) == 0 })
+	reconciled, reaped := 0, 0
+	for _, d := range r.decisions() {
+		switch d.Kind {
+		case "reconcile":
+			reconciled++
+		case "reap":
+			if strings.Contains(d.Reason, orphan) {
+				reaped++
+			}
+		}
+	}
+	if reaped == 0 {
+		t.Error("no decision records the orphan's reaping")
+	}
+	t.Logf("figures: killed at data time %s; after the restart %d open intents reconciled, orphan reaped, %d allocations stopped once each",
+		killedAt.Format("15:04:05"), reconciled, len(stopsPerAlloc(tr)))
+}
+
+// TestActDevWithin90s runs `foreshape agent -dev` as `make dev` does and
+// checks that within 90 s it shows reservations and completed migrations.
+func TestActDevWithin90s(t *testing.T) {
+	if testing.Short() {
+		t.Skip("multi-process test")
+	}
+	t.Parallel()
+	port := freePort(t)
+	out := start(t, "agent -dev", "agent", "-dev", "-http-addr", fmt.Sprintf("127.0.0.1:%d", port))
+	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	started := time.Now()
+	waitHTTP(t, base+"/v1/health", 30*time.Second)
+	var sawReservation, sawDone time.Duration
+	for time.Since(started) < 90*time.Second && (sawReservation == 0 || sawDone == 0) {
+		var rs api.Reservations
+		if get(base+"/v1/reservations", &rs) == nil && len(rs.Reservations) > 0 && sawReservation == 0 {
+			sawReservation = time.Since(started)
+		}
+		var q api.Queue
+		if get(base+"/v1/queue", &q) == nil && sawDone == 0 {
+			for _, mr := range q.Requests {
+				if mr.State == api.StateDone {
+					sawDone = time.Since(started)
+				}
+			}
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	if sawReservation == 0 || sawDone == 0 {
+		t.Fatalf("within 90 s: reservation seen after %v, completed migration after %v (0: never)\n%s", sawReservation, sawDone, tail(out.String(), 40))
+	}
+	t.Logf("figures: make dev: first reservation after %s, first completed migration after %s", sawReservation.Round(100*time.Millisecond), sawDone.Round(100*time.Millisecond))
+}
+
+// get decodes a GET answer, or says why it could not.
+func get(url string, v any) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: %s", url, resp.Status)
+	}
+	return json.NewDecoder(resp.Body).Decode(v)
+}
+
+
+// childEnv is the environment of a child process: ours without NOMAD_* and
+// CONSUL_HTTP_* (the configuration says which Nomad), as start does.
+func childEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "NOMAD_") && !strings.HasPrefix(kv, "CONSUL_HTTP_") {
+			env = append(env, kv)
+		}
+	}
+	return env
+}
