@@ -607,7 +607,6 @@ func get(url string, v any) error {
 	return json.NewDecoder(resp.Body).Decode(v)
 }
 
-
 // childEnv is the environment of a child process: ours without NOMAD_* and
 // CONSUL_HTTP_* (the configuration says which Nomad), as start does.
 func childEnv() []string {
