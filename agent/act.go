@@ -90,8 +90,9 @@ func (x *actor) cycle(ctx context.Context, now time.Time, pols []*policies.Polic
 	}
 }
 
-// ShapeForecasts turns the forecast loop's output into the planner's
-// input: the planning-quantile band of every CPU and memory forecast.
+// ShapeForecasts turns the forecast loop's domain output into the
+// planner's input: the planning-quantile band of every CPU and memory
+// forecast.
 func ShapeForecasts(res predict.Result, pols []*policies.Policy) []shape.Forecast {
 	var out []shape.Forecast
 	for _, f := range res.Forecasts {
@@ -102,12 +103,8 @@ func ShapeForecasts(res predict.Result, pols []*policies.Policy) []shape.Forecas
 		if band == nil {
 			band = f.Mean
 		}
-		sf := shape.Forecast{Policy: f.Policy, Locality: f.Locality, Metric: f.Metric, Times: f.Times,
-			Planning: band, Quantile: f.PlanningQuantile}
-		if f.Line != nil {
-			sf.Line, sf.HasLine = *f.Line, true
-		}
-		out = append(out, sf)
+		out = append(out, shape.Forecast{Policy: f.Policy, Locality: f.Locality.String(), Metric: f.Metric, Times: f.Times,
+			Planning: band, Quantile: f.PlanningQuantile, Line: f.Line, HasLine: f.HasLine})
 	}
 	return out
 }
