@@ -158,3 +158,28 @@ telemetry {
   # Serve the agent's metrics in Prometheus format. Default true.
   prometheus_metrics = true
 }
+
+# Plan and record, but change nothing in Nomad and call no scale target: a
+# dry run of every policy. Default false.
+forecast_only = false
+
+# How placeholder jobs (the reservations that hold room for migrations) run
+# their one task. Policies say where, when and how much; only this block
+# says what runs. Default: docker with the pause image. For raw_exec:
+# driver = "raw_exec", config = { command = "/bin/sleep", args = ["infinity"] }.
+reserve {
+  driver = "docker"
+  config = {
+    image = "registry.k8s.io/pause:3.10"
+  }
+}
+
+# The migration queue's bounds.
+queue {
+  # Unfinished requests at most; a submission beyond it is refused (HTTP
+  # 429). Default 1000.
+  max_requests = 1000
+  # Moves running at once across the cluster; 0 leaves only each policy's
+  # migrate.max_parallel. Default 0.
+  max_parallel = 0
+}
