@@ -266,7 +266,10 @@ func (x *actor) Reservations(context.Context) ([]api.Reservation, error) {
 	out := make([]api.Reservation, 0, len(v.Reservations))
 	for i := len(v.Reservations) - 1; i >= 0; i-- {
 		r := v.Reservations[i]
-		t := r.Total()
+		t := r.Size
+		if t.IsZero() {
+			t = r.Total()
+		}
 		st := api.ReservationPlanned
 		switch {
 		case r.State == state.ReservationReleased:

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	nomadapi "github.com/hashicorp/nomad/api"
@@ -120,8 +121,15 @@ func (c *Coordinator) carryOut(ctx context.Context, now time.Time, plan shape.Pl
 		if sc.DryRun {
 			continue
 		}
-		c.scale(ctx, now, sc, pols, &ds)
+		if !c.scale(ctx, now, sc, pols, &ds) {
+			// Not issued (the block is at its max): its decision is noted
+			// once, not every pass.
+			ds = slices.DeleteFunc(ds, func(d state.Decision) bool {
+				return d.Kind == shape.KindScale && d.Policy == sc.Policy && d.Reason == sc.Reason
+			})
+		}
 	}
+	c.holdNodes(ctx, now, pols, &ds)
 	paused := c.cfg.State.Act().Paused
 	for _, st := range plan.Start {
 		if st.DryRun || paused {
@@ -258,6 +266,42 @@ func (c *Coordinator) start(ctx context.Context, now time.Time, id string) ([]st
 	return ds, nil
 }
 
+// holdNodes takes the node of every queued whole-node request out of
+// scheduling at once, as a drain does, so that the replacements of moves
+// that start earlier do not land on a node that waits its turn.
+func (c *Coordinator) holdNodes(ctx context.Context, now time.Time, pols []*policies.Policy, ds *[]state.Decision) {
+	if c.cfg.ForecastOnly {
+		return
+	}
+	dry := map[string]bool{}
+	for _, p := range pols {
+		dry[p.Name] = p.ForecastOnly
+	}
+	for _, r := range c.cfg.State.Act().Requests {
+		if r.Resource.Kind != state.ResourceNode || !r.State.Queued() || dry[r.Policy] {
+			continue
+		}
+		if n, ok := c.view.nodes[r.Resource.ID]; ok && n.SchedulingEligibility == nomadapi.NodeSchedulingIneligible {
+			continue
+		}
+		node, id := r.Resource.ID, r.ID
+		in := state.Intent{ID: intentID(state.IntentNodeEligibility, node, id, r.Attempts), Kind: state.IntentNodeEligibility,
+			Request: id, Object: node, Detail: "ineligible"}
+		err := c.do(ctx, now, in, func(ctx context.Context) error {
+			_, err := c.nomad.Nodes().ToggleEligibility(node, false, c.wq(ctx))
+			return err
+		})
+		switch {
+		case errors.Is(err, errAnnounced):
+		case err != nil:
+			c.log.Warn("could not take a queued node out of scheduling", logKeyRequest, id, logKeyError, err)
+		default:
+			*ds = append(*ds, state.Decision{Time: now, Kind: "hold", Policy: r.Policy, Locality: r.Source, Request: id,
+				Reason: fmt.Sprintf("%s out of scheduling while %s waits to move its work to %s", r.Resource, id, r.Target)})
+		}
+	}
+}
+
 // currentMoves reads what the request moves now: a node's live allocations
 // at this moment; an allocation (or group) as queued, still live.
 func (c *Coordinator) currentMoves(ctx context.Context, r *state.MigrationRequest) ([]state.Move, error) {
@@ -290,8 +334,8 @@ func (c *Coordinator) stopAlloc(ctx context.Context, now time.Time, m state.Move
 	if err != nil {
 		return fmt.Errorf("read allocation %s: %w", m.Alloc, err)
 	}
-	if a.DesiredStatus != nomadapi.AllocDesiredStatusRun || a.NextAllocation != "" {
-		return nil // already stopping or replaced: never stop twice
+	if a.DesiredStatus != nomadapi.AllocDesiredStatusRun || a.NextAllocation != "" || a.DesiredTransition.ShouldMigrate() {
+		return nil // already stopping, migrating or replaced: never stop twice
 	}
 	in := state.Intent{ID: intentID(state.IntentStopAlloc, m.Alloc, request, attempt), Kind: state.IntentStopAlloc,
 		Request: request, Object: m.Alloc, Detail: m.Name}
@@ -438,7 +482,7 @@ func (c *Coordinator) retry(ctx context.Context, now time.Time, id, why string, 
 
 // scale issues a scale action: its record, then its intent and the call,
 // in the background unless SyncScale.
-func (c *Coordinator) scale(ctx context.Context, now time.Time, sc shape.Scale, pols []*policies.Policy, ds *[]state.Decision) {
+func (c *Coordinator) scale(ctx context.Context, now time.Time, sc shape.Scale, pols []*policies.Policy, ds *[]state.Decision) bool {
 	var pol *policies.Policy
 	var block *policies.Scale
 	for _, p := range pols {
@@ -452,19 +496,19 @@ func (c *Coordinator) scale(ctx context.Context, now time.Time, sc shape.Scale, 
 		}
 	}
 	if block == nil {
-		return
+		return false
 	}
 	t, err := c.target(pol, block)
 	if err != nil {
 		c.log.Warn("scale target unavailable", logKeyPolicy, sc.Policy, "scale", sc.Scale, logKeyError, err)
-		return
+		return true
 	}
 	count := sc.Amount
 	if st, err := t.Status(ctx); err == nil && st.CountKnown {
 		if st.Count >= block.Max {
 			c.note(ds, now, "max/"+sc.Policy+"/"+sc.Scale, state.Decision{Kind: "scale", Policy: sc.Policy, Locality: sc.Locality, Request: sc.Request,
 				Reason: fmt.Sprintf("scale %q is at its max %d: no more capacity from it; %s", sc.Scale, block.Max, sc.Reason)})
-			return
+			return false
 		}
 		count = st.Count + sc.Amount
 	} else {
@@ -483,7 +527,7 @@ func (c *Coordinator) scale(ctx context.Context, now time.Time, sc shape.Scale, 
 	r, err := c.apply(ctx, state.RecordScaleAction{Action: rec})
 	if err != nil {
 		c.log.Warn("could not record a scale action", logKeyError, err)
-		return
+		return true
 	}
 	rec.ID = r.ID
 	act := target.Action{ID: rec.ID, Policy: sc.Policy, Scale: sc.Scale, Locality: sc.Locality, Direction: target.Up,
@@ -523,13 +567,14 @@ func (c *Coordinator) scale(ctx context.Context, now time.Time, sc shape.Scale, 
 	}
 	if c.cfg.SyncScale {
 		run(ctx)
-		return
+		return true
 	}
 	c.bg.Add(1)
 	go func() {
 		defer c.bg.Done()
 		run(ctx)
 	}()
+	return true
 }
 
 // mu2 runs f under the lock of what scale goroutines share.

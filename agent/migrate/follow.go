@@ -79,6 +79,7 @@ func (c *Coordinator) follow(ctx context.Context, now time.Time, _ bool) []state
 		}
 	}
 	c.restoreWindows(ctx, now, c.cfg.State.Act(), &ds)
+	c.restoreAbandoned(ctx, now, c.cfg.State.Act(), &ds)
 	c.watchLeads(ctx, now)
 	c.reap(ctx, now, c.cfg.State.Act(), &ds)
 	return ds
@@ -345,6 +346,25 @@ func (c *Coordinator) restoreWindows(ctx context.Context, now time.Time, view st
 			continue
 		}
 		c.setEligible(ctx, now, node, key, ds)
+	}
+}
+
+// restoreAbandoned gives back the nodes of whole-node requests that were
+// cancelled or failed after foreshape took them out of scheduling.
+func (c *Coordinator) restoreAbandoned(ctx context.Context, now time.Time, view state.ActView, ds *[]state.Decision) {
+	for _, r := range view.Requests {
+		if r.Resource.Kind != state.ResourceNode || r.Origin == "schedule" || (r.State != state.RequestCancelled && r.State != state.RequestFailed) {
+			continue
+		}
+		taken := false
+		for a := 0; a <= r.Attempts; a++ {
+			if in, ok := c.cfg.State.Intent(intentID(state.IntentNodeEligibility, r.Resource.ID, r.ID, a)); ok && in.Outcome == state.OutcomeDone {
+				taken = true
+			}
+		}
+		if _, restored := c.cfg.State.Intent(intentID(state.IntentNodeEligibility, r.Resource.ID, r.ID, -1)); taken && !restored {
+			c.setEligible(ctx, now, r.Resource.ID, r.ID, ds)
+		}
 	}
 }
 

@@ -54,6 +54,18 @@ func TestNodeMoveWithReservation(t *testing.T) {
 	if got := h.request(id); got.State != state.RequestRunning {
 		t.Fatalf("request %s", got.State)
 	}
+	// Each stop took one allocation's share of the placeholder: nothing is
+	// left of it.
+	held, _, err := h.client.Jobs().Info(res.Job, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := *held.TaskGroups[0].Count; n != 0 {
+		t.Errorf("placeholder group count %d after handing over both allocations; want 0", n)
+	}
+	if left, _ := h.local.FSM.Act().ReservationFor(id); left.Total() != (state.Resources{}) || left.Size != r.Moved {
+		t.Errorf("reservation after the hand-over holds %v of %v", left.Total(), left.Size)
+	}
 	for range 20 {
 		h.step(15 * time.Second)
 		if err := h.c.Follow(h.ctx, h.now()); err != nil {

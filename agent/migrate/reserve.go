@@ -82,7 +82,11 @@ func (c *Coordinator) placeholderJob(res state.Reservation, clusterID string, pr
 
 // place registers a planned reservation's placeholder.
 func (c *Coordinator) place(ctx context.Context, now time.Time, rs shape.Reserve, clusterID string) (string, error) {
-	res := state.Reservation{Request: rs.Request, Policy: rs.Policy, Locality: rs.Locality, Chunks: rs.Chunks, Exclude: rs.Exclude,
+	var size state.Resources
+	for _, ch := range rs.Chunks {
+		size = size.Add(state.Resources{CPU: ch.Size.CPU * int64(ch.Count), MemoryMB: ch.Size.MemoryMB * int64(ch.Count), IOPS: ch.Size.IOPS * int64(ch.Count)})
+	}
+	res := state.Reservation{Request: rs.Request, Policy: rs.Policy, Locality: rs.Locality, Chunks: rs.Chunks, Exclude: rs.Exclude, Size: size,
 		From: rs.From.UTC(), Until: rs.Until.UTC(), Expires: rs.Expires.UTC(), State: state.ReservationPlanned, Reason: rs.Reason}
 	r, err := c.apply(ctx, state.PutReservation{Reservation: res})
 	if err != nil {
@@ -139,6 +143,11 @@ func (c *Coordinator) markReservation(ctx context.Context, id string, change fun
 // handOver shrinks a reservation's placeholder by one allocation of size,
 // right before the moved allocation stops: the replacement finds the room.
 func (c *Coordinator) handOver(ctx context.Context, now time.Time, res state.Reservation, size state.Resources, alloc, request string, attempt int) error {
+	// What is left comes from the state, where each hand-over is counted:
+	// a read of the job may not show the previous shrink yet.
+	if cur, ok := c.cfg.State.Act().ReservationFor(request); ok && cur.ID == res.ID {
+		res = cur
+	}
 	for i, ch := range res.Chunks {
 		if ch.Size != size || ch.Count == 0 {
 			continue

@@ -260,8 +260,10 @@ type Reservation struct {
 	// Job is the placeholder's Nomad job ID.
 	Job string `json:"job"`
 	// Chunks are the placeholder's task groups, one per allocation size,
-	// so that a hand-over shrinks it by exactly one moved allocation.
-	Chunks []Chunk `json:"chunks"`
+	// so that a hand-over shrinks it by exactly one moved allocation; Size
+	// is what they held when placed.
+	Chunks []Chunk   `json:"chunks"`
+	Size   Resources `json:"size"`
 	// From is when the capacity is needed (the move's planned start),
 	// Until when it may be released, Expires when it must be (placement
 	// plus the policy's ttl; no placeholder outlives it).
