@@ -28,6 +28,22 @@ type arrivals struct {
 	picked   map[string]bool   // allocation IDs already requested
 	retired  map[string]bool   // waves whose nodes were marked ineligible
 	resolved map[string]string // request ID → allocation ID
+	// nodes and allocs are read once per cycle, when needed.
+	nodes  []*nomadapi.NodeListStub
+	allocs map[string][]*nomadapi.AllocationListStub // by job
+}
+
+// nodeList lists the nodes once per cycle (retiring nodes resets it).
+func (a *arrivals) nodeList() ([]*nomadapi.NodeListStub, error) {
+	if a.nodes != nil {
+		return a.nodes, nil
+	}
+	nodes, _, err := a.nc.Nodes().List(nil)
+	if err != nil {
+		return nil, fmt.Errorf("list nodes: %w", err)
+	}
+	a.nodes = nodes
+	return nodes, nil
 }
 
 func newArrivals(reqs []Request, nc *nomadapi.Client, log hclog.Logger) *arrivals {
@@ -38,6 +54,7 @@ func newArrivals(reqs []Request, nc *nomadapi.Client, log hclog.Logger) *arrival
 // handed out yet.
 func (a *arrivals) due(now time.Time) ([]Request, error) {
 	var out []Request
+	a.nodes, a.allocs = nil, map[string][]*nomadapi.AllocationListStub{}
 	for a.next < len(a.reqs) && !a.reqs[a.next].Arrive.After(now) {
 		r := a.reqs[a.next]
 		a.next++
@@ -79,9 +96,9 @@ func (a *arrivals) due(now time.Time) ([]Request, error) {
 
 // nodeID resolves a node's name: Nomad's node endpoints take IDs.
 func (a *arrivals) nodeID(name string) (string, error) {
-	nodes, _, err := a.nc.Nodes().List(nil)
+	nodes, err := a.nodeList()
 	if err != nil {
-		return "", fmt.Errorf("list nodes: %w", err)
+		return "", err
 	}
 	for _, n := range nodes {
 		if n.Name == name {
@@ -94,17 +111,20 @@ func (a *arrivals) nodeID(name string) (string, error) {
 // pick returns the allocation a wave request moves (every matching one for
 // a wave without a count).
 func (a *arrivals) pick(r Request) ([]string, error) {
-	nodes, _, err := a.nc.Nodes().List(nil)
+	nodes, err := a.nodeList()
 	if err != nil {
-		return nil, fmt.Errorf("list nodes: %w", err)
+		return nil, err
 	}
 	byID := map[string]*nomadapi.NodeListStub{}
 	for _, n := range nodes {
 		byID[n.ID] = n
 	}
-	allocs, _, err := a.nc.Jobs().Allocations(r.Job, false, nil)
-	if err != nil {
-		return nil, fmt.Errorf("list allocations of %s: %w", r.Job, err)
+	allocs, ok := a.allocs[r.Job]
+	if !ok {
+		if allocs, _, err = a.nc.Jobs().Allocations(r.Job, false, nil); err != nil {
+			return nil, fmt.Errorf("list allocations of %s: %w", r.Job, err)
+		}
+		a.allocs[r.Job] = allocs
 	}
 	var cands []*nomadapi.AllocationListStub
 	for _, al := range allocs {
@@ -153,10 +173,11 @@ func selects(e sim.EventSpec, n *nomadapi.NodeListStub) bool {
 
 // retire marks the nodes a wave selects ineligible.
 func (a *arrivals) retire(r Request) error {
-	nodes, _, err := a.nc.Nodes().List(nil)
+	nodes, err := a.nodeList()
 	if err != nil {
-		return fmt.Errorf("list nodes: %w", err)
+		return err
 	}
+	defer func() { a.nodes = nil }()
 	sort.Slice(nodes, func(i, k int) bool { return nodes[i].Name < nodes[k].Name })
 	k := 0
 	for _, n := range nodes {
