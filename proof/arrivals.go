@@ -2,6 +2,7 @@ package proof
 
 import (
 	"fmt"
+	"strings"
 	"path"
 	"sort"
 	"strconv"
@@ -220,5 +221,71 @@ func moveStarts(tr sim.Truth, reqs []Request, resolved map[string]string) map[st
 			out[id] = t
 		}
 	}
+	return out
+}
+
+// unfinished reads from the cluster what the requests handed out left
+// undone, and counts the transfers of their work that landed outside
+// their target.
+func unfinished(nc *nomadapi.Client, tr sim.Truth, a *arrivals) ([]string, int, error) {
+	var out []string
+	outside := 0
+	for _, r := range a.reqs[:a.next] {
+		if !r.IsNode() {
+			continue
+		}
+		id, err := a.nodeID(r.Node)
+		if err != nil {
+			return nil, 0, err
+		}
+		allocs, _, err := nc.Nodes().Allocations(id, nil)
+		if err != nil {
+			return nil, 0, fmt.Errorf("allocations of %s: %w", r.Node, err)
+		}
+		left := 0
+		for _, al := range allocs {
+			if al.DesiredStatus == nomadapi.AllocDesiredStatusRun && !al.ClientTerminalStatus() &&
+				(al.Job == nil || al.Job.Type == nil || *al.Job.Type != nomadapi.JobTypeSystem) {
+				left++
+			}
+		}
+		if left > 0 {
+			out = append(out, fmt.Sprintf("%s: %s still runs %d allocations", r.ID, r.Node, left))
+		}
+		for _, m := range tr.Migrations {
+			if m.SourceNode == r.Node && r.To != "" && m.TargetLocality != r.To {
+				outside++
+			}
+		}
+	}
+	ids := sortedKeys(a.resolved)
+	for _, rid := range ids {
+		alloc := a.resolved[rid]
+		al, _, err := nc.Allocations().Info(alloc, nil)
+		if err == nil && al.DesiredStatus == nomadapi.AllocDesiredStatusRun && !al.ClientTerminalStatus() {
+			out = append(out, fmt.Sprintf("%s: allocation %s still runs on %s", rid, alloc[:8], al.NodeName))
+		}
+		to := ""
+		for _, r := range a.reqs[:a.next] {
+			if r.Origin == strings.SplitN(rid, "/", 2)[0] {
+				to = r.To
+				break
+			}
+		}
+		for _, m := range tr.Migrations {
+			if m.AllocID == alloc && to != "" && m.TargetLocality != to {
+				outside++
+			}
+		}
+	}
+	return out, outside, nil
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
 	return out
 }

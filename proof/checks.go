@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"strings"
 )
 
 // Check is one acceptance goal or warning, evaluated on a result.
@@ -24,6 +25,7 @@ type Check struct {
 // warnings (oracle worse than foreshape, foreshape worse than none on
 // congestion), for the controllers the result has.
 func Checks(res *Result) []Check {
+	out := finished(res)
 	get := func(name string) (Metrics, bool) {
 		for _, r := range res.Runs {
 			if r.Controller == name {
@@ -34,9 +36,8 @@ func Checks(res *Result) []Check {
 	}
 	fs, ok := get("foreshape")
 	if !ok {
-		return nil
+		return out
 	}
-	var out []Check
 	ratio := func(name string, bound float64, label string) {
 		other, ok := get(name)
 		if !ok {
@@ -85,6 +86,36 @@ func Checks(res *Result) []Check {
 		out = append(out, c)
 	}
 	return out
+}
+
+// finished warns of every controller that left requested work undone by
+// the end of the run, or moved it outside its target: its figures do not
+// compare with the others'.
+func finished(res *Result) []Check {
+	var out []Check
+	for _, r := range res.Runs {
+		if len(r.Unfinished) == 0 && r.Outside == 0 {
+			continue
+		}
+		c := Check{Name: r.Controller + " did the requested work", Warning: true}
+		var parts []string
+		if n := len(r.Unfinished); n > 0 {
+			parts = append(parts, fmt.Sprintf("%d of %d requests unfinished (%s)", n, len(res.Workload.Requests), strings.Join(first(r.Unfinished, 3), "; ")))
+		}
+		if r.Outside > 0 {
+			parts = append(parts, fmt.Sprintf("%d transfers landed outside their target", r.Outside))
+		}
+		c.Detail = strings.Join(parts, ", ")
+		out = append(out, c)
+	}
+	return out
+}
+
+func first(xs []string, n int) []string {
+	if len(xs) > n {
+		return append(append([]string(nil), xs[:n]...), fmt.Sprintf("%d more", len(xs)-n))
+	}
+	return xs
 }
 
 func pct(a, b float64) string {

@@ -158,6 +158,14 @@ type Run struct {
 	// Notes are what the controller reports about itself (forecast bands,
 	// decisions), when it implements Noter.
 	Notes Notes
+	// Unfinished says, per request whose work is not done at the end of
+	// the run (a drained node still running allocations, a wave's
+	// allocation still where it was), what is left; Outside counts the
+	// transfers of requested work that landed outside the request's
+	// target datacenter. Both are read from the cluster, not the
+	// controller.
+	Unfinished []string
+	Outside    int
 }
 
 // ErrUnknownController is returned for a controller name nobody registered.
@@ -303,6 +311,9 @@ func runOne(ctx context.Context, cfg Config, name string, f Factory, seed uint64
 	}
 	tr := cl.Truth()
 	run := Run{Controller: name, Starts: moveStarts(tr, w.Requests, arr.resolved)}
+	if run.Unfinished, run.Outside, err = unfinished(nc, tr, arr); err != nil {
+		return Run{}, err
+	}
 	run.Metrics = Score(tr, sc.Start, end, cfg.Params)
 	run.Localities = localitySeries(tr, sc.Start, end)
 	run.Moves = tr.Migrations

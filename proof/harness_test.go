@@ -413,3 +413,25 @@ func TestHoldoutScenariosParse(t *testing.T) {
 		}
 	}
 }
+
+// idle is a controller that ignores every request.
+type idle struct{}
+
+func (idle) Step(context.Context, time.Time, []Request) error { return nil }
+
+func init() { Register("idle-test", func(*Env) (Controller, error) { return idle{}, nil }) }
+
+func TestUndoneWorkIsFlagged(t *testing.T) {
+	sc := scenario(t, drainDC1)
+	res := runOnly(t, sc, Params{}, "none", "idle-test")
+	if res.Runs[0].Unfinished != nil || res.Runs[0].Outside != 0 {
+		t.Errorf("none left %q, %d outside", res.Runs[0].Unfinished, res.Runs[0].Outside)
+	}
+	if got := res.Runs[1].Unfinished; len(got) != 2 || !strings.Contains(got[0], "maint/a-1: a-1 still runs 3 allocations") {
+		t.Errorf("idle left %q", got)
+	}
+	cs := Checks(res)
+	if len(cs) != 1 || cs[0].Holds || !cs[0].Warning || !strings.Contains(cs[0].Detail, "2 of 2 requests unfinished") {
+		t.Errorf("checks = %+v", cs)
+	}
+}
