@@ -2,10 +2,10 @@ package proof
 
 import (
 	"fmt"
-	"strings"
 	"path"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
