@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -206,9 +207,13 @@ type keyed struct {
 	source.Sample
 }
 
-// reject records a malformed series and logs it once per collector.
+// reject records a malformed series once per cycle and logs it once per
+// collector.
 func (c *Collector) reject(st *Stats, src, series string, err error) {
-	st.Rejected = append(st.Rejected, fmt.Sprintf("%s: %q: %v", src, series, err))
+	entry := fmt.Sprintf("%s: %q: %v", src, series, err)
+	if !slices.Contains(st.Rejected, entry) {
+		st.Rejected = append(st.Rejected, entry)
+	}
 	if !c.malformed[series] {
 		c.malformed[series] = true
 		c.log.Warn("source returned a malformed series; its samples are dropped", "source", src, "series", series, "error", err)

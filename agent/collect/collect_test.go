@@ -267,6 +267,7 @@ func TestMalformedSeriesIsRejectedAlone(t *testing.T) {
 	src := &fakeSource{name: "prometheus", res: source.Result{Samples: []source.Sample{
 		{Series: "dc1:iops", Time: t0, Value: 5},
 		{Series: "dc1:", Time: t0, Value: 7},
+		{Series: "dc1:", Time: t0.Add(time.Minute), Value: 8},
 	}}}
 	rec := newRecorder(t)
 	st, err := newCollector(t, rec, src).RunOnce(context.Background(), t0, nil)
