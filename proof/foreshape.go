@@ -350,7 +350,6 @@ func (s *shaper) Notes() Notes {
 	return n
 }
 
-
 // historySource hands the collector, on its first cycle, the demand
 // history an agent that had run before the scenario started would hold:
 // each datacenter's CPU and memory utilisation over span, at step, for the
