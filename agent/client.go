@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -42,6 +43,7 @@ type Client struct {
 	static   []string
 	discover func(context.Context) ([]string, error)
 
+	tokens   []string // acl.token_file's, when acl is enabled
 	listener net.Listener
 	httpSrv  *http.Server
 	httpAdv  string
@@ -89,6 +91,9 @@ func NewClient(cfg *config.Config, opts Options) (*Client, error) {
 		return nil, err
 	}
 	c.peers = newPeerClient(cfg, tlsc)
+	if c.tokens, err = readTokens(cfg); err != nil {
+		return nil, err
+	}
 
 	l, err := net.Listen("tcp", cfg.HTTP.Address)
 	if err != nil {
@@ -338,12 +343,23 @@ func (c *Client) node(ctx context.Context) (id, name string, err error) {
 }
 
 // ServeHTTP answers /v1/health and forwards every other request to the
-// leader's HTTP API.
+// leader's HTTP API, after checking its token when acl is enabled (the
+// leader checks it again).
 func (c *Client) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Path == "/v1/health" && r.Method == http.MethodGet {
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(api.Health{Status: "ok", Node: c.name})
 		return
+	}
+	if len(c.tokens) > 0 {
+		tok := r.Header.Get("X-Foreshape-Token")
+		if tok == "" {
+			tok, _ = strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		}
+		if !api.ValidToken(tok, c.tokens) {
+			writeAPIError(w, http.StatusForbidden, "permission denied: missing or invalid token")
+			return
+		}
 	}
 	c.mu.Lock()
 	leader := c.reply.LeaderHTTP

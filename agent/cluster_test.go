@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -235,12 +236,17 @@ func TestServersAndClientAgents(t *testing.T) {
 	}
 	reported := []string{nodes[0].ID, nodes[1].ID}
 	polled := nodes[2].ID
-	tc.startClient("client-a", reported[0])
+	ca := tc.startClient("client-a", reported[0])
 	tc.startClient("client-b", reported[1])
 	eventually(t, 30*time.Second, "both client agents in a follower's status", func() bool {
 		st, err := tc.servers[follower].api.Status(ctx)
 		return err == nil && len(st.Clients) == 2 && st.Clients[0].Reporting && st.Clients[1].Reporting
 	})
+	// A client agent's API answers with the leader's.
+	viaClient, err := (&api.Client{Address: "http://" + ca.HTTPAddr()}).Status(ctx)
+	if err != nil || !viaClient.IsLeader || len(viaClient.Clients) != 2 {
+		t.Errorf("status through a client agent: %+v, %v; want the leader's", viaClient, err)
+	}
 
 	// From now on the leader reads the reported nodes from their agents.
 	seen := map[time.Time]bool{}
@@ -324,5 +330,55 @@ func TestServersAndClientAgents(t *testing.T) {
 	var se *api.StatusError
 	if err := tc.servers[via].api.RemovePeer(ctx, "no-such-server", ""); !errors.As(err, &se) || se.Code != http.StatusNotFound {
 		t.Errorf("removing an unknown server: %v; want 404", err)
+	}
+}
+
+// TestClientAgentAPI: before a client agent has reached a server its API
+// answers /v1/health and says it cannot forward anything else; with acl
+// enabled it refuses a request without a token before forwarding it.
+func TestClientAgentAPI(t *testing.T) {
+	dir := t.TempDir()
+	tokens := filepath.Join(dir, "tokens")
+	if err := os.WriteFile(tokens, []byte("t0ken\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := config.Default()
+	cfg.Name = "lonely"
+	cfg.Server.Enabled = false
+	cfg.Server.RetryJoin = []string{fmt.Sprintf("127.0.0.1:%d", freePort(t))} // nobody there
+	cfg.HTTP.Address = "127.0.0.1:0"
+	cfg.Nomad.Address = "http://127.0.0.1:1"
+	cfg.Nomad.NodeID = "n1"
+	cfg.ACL = config.ACL{Enabled: true, TokenFile: tokens}
+	c, err := NewClient(cfg, Options{Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	defer func() {
+		cancel()
+		<-done
+		c.Close()
+	}()
+	client := &api.Client{Address: "http://" + c.HTTPAddr()}
+	if h, err := client.Health(ctx); err != nil || h.Node != "lonely" {
+		t.Errorf("health: %+v, %v", h, err)
+	}
+	var se *api.StatusError
+	if _, err := client.Status(ctx); !errors.As(err, &se) || se.Code != http.StatusForbidden {
+		t.Errorf("status without a token: %v; want 403", err)
+	}
+	client.Token = "t0ken"
+	if _, err := client.Status(ctx); !errors.As(err, &se) || se.Code != http.StatusServiceUnavailable || !strings.Contains(se.Message, "not reached a server") {
+		t.Errorf("status before any server answered: %v; want 503", err)
+	}
+	if _, err := New(cfg, Options{}); err == nil {
+		t.Error("New took a client agent's configuration")
+	}
+	srvCfg := config.Default()
+	if _, err := NewClient(srvCfg, Options{}); err == nil {
+		t.Error("NewClient took a server's configuration")
 	}
 }

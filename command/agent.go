@@ -285,6 +285,9 @@ func loadAgent(path string, dev bool, httpAddr string, getenv func(string) strin
 		return s
 	}
 	s.cfg = cfg
+	if !cfg.Server.Enabled {
+		return s // a client agent runs no policies
+	}
 	dir := cfg.Policies.Dir
 	if _, err := os.Stat(dir); err != nil {
 		d := &hcl.Diagnostic{

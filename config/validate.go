@@ -69,9 +69,9 @@ func (c *Config) Validate() hcl.Diagnostics {
 		warn("server.voter", "voter = false with bootstrap_expect = %d: a non-voter does not count towards the bootstrap, so it waits for %d voters to form the cluster and then joins it.", s.BootstrapExpect, s.BootstrapExpect)
 	}
 	if !s.Enabled && !c.DevMode {
-		for _, f := range []string{"server.voter", "server.voters", "server.promote_after", "server.remove_after"} {
+		for _, f := range serverOnly {
 			if c.isSet(f) {
-				invalid(f, "%s is set but server.enabled is false: it only applies to servers. Set server.enabled = true or remove it.", f)
+				invalid(f, "%s is set but server.enabled is false: it only applies to servers (a client agent keeps no state, runs no policies and reads only its own node). Set server.enabled = true or remove it.", f)
 			}
 		}
 		if len(s.RetryJoin) == 0 {
@@ -170,6 +170,12 @@ func (c *Config) Validate() hcl.Diagnostics {
 		missing("consul.enabled", "consul.service_name", "Registering in Consul needs consul.service_name.")
 	}
 	return diags
+}
+
+// serverOnly are the settings a client agent refuses.
+var serverOnly = []string{
+	"data_dir", "bind_addr", "server.voter", "server.voters", "server.promote_after", "server.remove_after",
+	"prometheus.address", "prometheus.iops_query", "policies.dir", "telemetry.prometheus_metrics",
 }
 
 // remoteJoin returns the first retry_join entry that is not a loopback

@@ -1,19 +1,28 @@
 // Package deploy holds what operators need to run foreshape on Nomad: the
-// system job and the ACL policy its token needs. Its test only checks that
-// the files are well-formed HCL with the expected shape; it must never
-// contact a cluster.
+// servers' job, the client agents' system job, and the ACL policy their
+// token needs. Its tests parse every file with hcl/v2, check the jobs'
+// shape, render their configuration templates and validate the result as
+// the agent would, and check the ACL policy against every Nomad API call
+// the agent's code makes. They must never contact a cluster.
 package deploy
 
 import (
+	"bytes"
 	"os"
+	"path/filepath"
+	"strings"
 	"testing"
+	"text/template"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclparse"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/zclconf/go-cty/cty"
+
+	"github.com/foreshape/foreshape/config"
 )
 
-func parse(t *testing.T, path string) *hclsyntax.Body {
+func parse(t *testing.T, path string) (*hclsyntax.Body, []byte) {
 	t.Helper()
 	src, err := os.ReadFile(path)
 	if err != nil {
@@ -23,10 +32,11 @@ func parse(t *testing.T, path string) *hclsyntax.Body {
 	if diags.HasErrors() {
 		t.Fatal(diags.Error())
 	}
-	return f.Body.(*hclsyntax.Body)
+	return f.Body.(*hclsyntax.Body), src
 }
 
-func attr(t *testing.T, b *hclsyntax.Body, name string) string {
+// value evaluates an attribute that needs no variables.
+func value(t *testing.T, b *hclsyntax.Body, name string) cty.Value {
 	t.Helper()
 	a, ok := b.Attributes[name]
 	if !ok {
@@ -36,31 +46,210 @@ func attr(t *testing.T, b *hclsyntax.Body, name string) string {
 	if diags.HasErrors() {
 		t.Fatalf("%s: %v", name, diags)
 	}
-	return v.AsString()
+	return v
 }
 
-func TestSystemJob(t *testing.T) {
-	b := parse(t, "foreshape.nomad.hcl")
-	if len(b.Blocks) != 1 || b.Blocks[0].Type != "job" || b.Blocks[0].Labels[0] != "foreshape" {
-		t.Fatalf("want one job \"foreshape\" block")
-	}
-	if got := attr(t, b.Blocks[0].Body, "type"); got != "system" {
-		t.Errorf("job type = %q, want system", got)
-	}
+func str(t *testing.T, b *hclsyntax.Body, name string) string {
+	t.Helper()
+	return value(t, b, name).AsString()
 }
 
-func TestACLPolicy(t *testing.T) {
-	b := parse(t, "foreshape-acl.hcl")
-	seen := map[string]bool{}
+// blocks returns b's blocks of a type.
+func blocks(b *hclsyntax.Body, typ string) []*hclsyntax.Block {
+	var out []*hclsyntax.Block
 	for _, blk := range b.Blocks {
-		seen[blk.Type] = true
-		if p := attr(t, blk.Body, "policy"); p != "read" {
-			t.Errorf("%s policy = %q: this release only reads", blk.Type, p)
+		if blk.Type == typ {
+			out = append(out, blk)
 		}
 	}
-	for _, want := range []string{"namespace", "node", "agent", "operator"} {
-		if !seen[want] {
-			t.Errorf("no %s rule", want)
+	return out
+}
+
+func one(t *testing.T, b *hclsyntax.Body, typ string) *hclsyntax.Body {
+	t.Helper()
+	bs := blocks(b, typ)
+	if len(bs) != 1 {
+		t.Fatalf("want one %s block, have %d", typ, len(bs))
+	}
+	return bs[0].Body
+}
+
+// TestEveryFileParses parses every HCL file in deploy/.
+func TestEveryFileParses(t *testing.T) {
+	files, _ := filepath.Glob("*.hcl")
+	if len(files) < 3 {
+		t.Fatalf("deploy/ holds %d HCL files; want the servers' job, the clients' job and the ACL policy", len(files))
+	}
+	for _, f := range files {
+		parse(t, f)
+	}
+}
+
+// job describes what each job must look like.
+type job struct {
+	file, name, typ, group string
+	server                 bool
+}
+
+var jobs = []job{
+	{file: "foreshape-servers.nomad.hcl", name: "foreshape-servers", typ: "service", group: "server", server: true},
+	{file: "foreshape-clients.nomad.hcl", name: "foreshape-clients", typ: "system", group: "client"},
+}
+
+// TestJobs checks each job's structure: its type, where it runs, its
+// ports, its health check, and a template that renders the agent's
+// configuration, which config.Load accepts.
+func TestJobs(t *testing.T) {
+	for _, j := range jobs {
+		t.Run(j.name, func(t *testing.T) {
+			b, _ := parse(t, j.file)
+			js := blocks(b, "job")
+			if len(js) != 1 || js[0].Labels[0] != j.name {
+				t.Fatalf("want one job %q block", j.name)
+			}
+			jb := js[0].Body
+			if got := str(t, jb, "type"); got != j.typ {
+				t.Errorf("type = %q, want %q", got, j.typ)
+			}
+			gs := blocks(jb, "group")
+			if len(gs) != 1 || gs[0].Labels[0] != j.group {
+				t.Fatalf("want one group %q", j.group)
+			}
+			g := gs[0].Body
+			count := 0
+			if j.server {
+				count = int(mustInt(t, value(t, g, "count")))
+				if count != 3 && count != 5 {
+					t.Errorf("count = %d servers; want 3 or 5", count)
+				}
+				var distinct, meta bool
+				for _, c := range append(blocks(g, "constraint"), blocks(jb, "constraint")...) {
+					if _, ok := c.Body.Attributes["operator"]; ok && str(t, c.Body, "operator") == "distinct_hosts" {
+						distinct = true
+					}
+					if a, ok := c.Body.Attributes["attribute"]; ok && strings.Contains(string(a.SrcRange.SliceBytes(mustSrc(t, j.file))), "meta.foreshape_server") {
+						meta = true
+					}
+				}
+				if !distinct || !meta {
+					t.Errorf("servers need a distinct_hosts constraint (%v) and the foreshape_server meta flag (%v)", distinct, meta)
+				}
+				disk := one(t, g, "ephemeral_disk")
+				if !value(t, disk, "sticky").True() || !value(t, disk, "migrate").True() {
+					t.Error("the servers' Raft data needs a sticky, migrating ephemeral disk")
+				}
+			} else if got := str(t, jb, "node_pool"); got != "all" {
+				t.Errorf("node_pool = %q; a client agent belongs on every node (\"all\")", got)
+			}
+			ports := map[string]bool{}
+			for _, p := range blocks(one(t, g, "network"), "port") {
+				ports[p.Labels[0]] = true
+			}
+			if !ports["http"] || j.server != ports["raft"] {
+				t.Errorf("ports %v; want http, and raft on servers only", ports)
+			}
+			svc := one(t, g, "service")
+			check := one(t, svc, "check")
+			if str(t, svc, "port") != "http" || str(t, check, "path") != "/v1/health" || str(t, check, "type") != "http" {
+				t.Error("the service's check must call /v1/health on the http port")
+			}
+			if str(t, svc, "provider") != "nomad" {
+				t.Error("the job's service uses Nomad's service discovery: the agents register themselves in Consul")
+			}
+			task := one(t, g, "task")
+			cfg := renderAgentConfig(t, j, task)
+			if cfg.Server.Enabled != j.server {
+				t.Errorf("server.enabled = %v", cfg.Server.Enabled)
+			}
+			if j.server && cfg.Server.BootstrapExpect != count {
+				t.Errorf("bootstrap_expect = %d for %d servers", cfg.Server.BootstrapExpect, count)
+			}
+			if !j.server && cfg.Nomad.NodeID == "" {
+				t.Error("a client agent names its node (nomad.node_id)")
+			}
+			if len(cfg.Server.RetryJoin) != 1 || cfg.Server.RetryJoin[0] != "provider=consul" || !cfg.Consul.Enabled {
+				t.Errorf("the agents find the servers in Consul and register there: retry_join %v, consul %v", cfg.Server.RetryJoin, cfg.Consul.Enabled)
+			}
+		})
+	}
+}
+
+var srcCache = map[string][]byte{}
+
+func mustSrc(t *testing.T, path string) []byte {
+	t.Helper()
+	if b, ok := srcCache[path]; ok {
+		return b
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srcCache[path] = b
+	return b
+}
+
+func mustInt(t *testing.T, v cty.Value) int64 {
+	t.Helper()
+	i, acc := v.AsBigFloat().Int64()
+	if acc != 0 {
+		t.Fatalf("%v is not an integer", v)
+	}
+	return i
+}
+
+// renderAgentConfig renders the task's template whose destination is
+// local/agent.hcl with Nomad's environment as it would be on a node, and
+// loads it as the agent does.
+func renderAgentConfig(t *testing.T, j job, task *hclsyntax.Body) *config.Config {
+	t.Helper()
+	dir := t.TempDir()
+	env := map[string]string{
+		"node.unique.name":               "nomad-client-1",
+		"node.unique.id":                 "3f1c9e0a-5b2d-4c1e-8f00-1a2b3c4d5e6f",
+		"attr.unique.network.ip-address": "10.0.0.21",
+		"NOMAD_ALLOC_DIR":                filepath.Join(dir, "alloc"),
+		"NOMAD_TASK_DIR":                 filepath.Join(dir, "local"),
+		"NOMAD_SECRETS_DIR":              filepath.Join(dir, "secrets"),
+		"NOMAD_IP_raft":                  "10.0.0.21",
+		"NOMAD_PORT_raft":                "24311",
+		"NOMAD_ADDR_http":                "10.0.0.21:25007",
+	}
+	var data string
+	for _, tb := range blocks(task, "template") {
+		if str(t, tb.Body, "destination") == "local/agent.hcl" {
+			data = str(t, tb.Body, "data")
 		}
 	}
+	if data == "" {
+		t.Fatal("no template renders local/agent.hcl")
+	}
+	tmpl, err := template.New(j.file).Option("missingkey=error").Funcs(template.FuncMap{
+		"env": func(name string) (string, error) {
+			v, ok := env[name]
+			if !ok {
+				t.Errorf("the template reads %s, which this test does not set", name)
+			}
+			return v, nil
+		},
+	}).Parse(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := tmpl.Execute(&buf, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "local", "policies"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "agent.hcl")
+	if err := os.WriteFile(path, buf.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, diags := config.Load(path)
+	if diags.HasErrors() {
+		t.Fatalf("the rendered configuration is refused:\n%s\n%s", diags.Error(), buf.String())
+	}
+	return cfg
 }

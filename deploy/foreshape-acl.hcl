@@ -1,23 +1,27 @@
-# The Nomad ACL policy foreshape's token needs:
-#   nomad acl policy apply -description "foreshape agent" foreshape deploy/foreshape-acl.hcl
+# The Nomad ACL policy the foreshape agents' token needs, and nothing more:
 #
-# Observing (this release): read nodes and their stats, list and read jobs
-# and allocations and their stats in every namespace. Acting (reservations,
-# scaling, migrations; later releases) adds submit-job, scale-job and
-# node write.
+#   nomad acl policy apply -description "foreshape agents" foreshape deploy/foreshape-acl.hcl
+#   nomad acl token create -name foreshape -policy foreshape
+#
+# Every capability below is named by a Nomad API call the agents make;
+# deploy/acl_test.go checks that against the code. Servers and client
+# agents share the policy.
+
 namespace "*" {
-  policy       = "read"
-  capabilities = ["read-job", "list-jobs", "read-job-scaling"]
+  # read-job: read allocations (list, stats) to follow their usage and
+  # moves, and jobs, their scaling status, deployments and evaluations.
+  # scale-job: the nomad-job scale target changes a task group's count.
+  capabilities = ["read-job", "scale-job"]
 }
 
 node {
+  # read: list the nodes and read their host stats (the leader for nodes
+  # without a client agent, a client agent for its own node).
   policy = "read"
 }
 
 agent {
-  policy = "read"
-}
-
-operator {
+  # read: a client agent without nomad.node_id asks its local Nomad agent
+  # which node it runs on.
   policy = "read"
 }

@@ -1,0 +1,226 @@
+package deploy
+
+import (
+	"fmt"
+	"go/ast"
+	"go/types"
+	"maps"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+
+	"golang.org/x/tools/go/packages"
+)
+
+const nomadAPI = "github.com/hashicorp/nomad/api"
+
+// needs says which ACL grant each Nomad API call the agent may make needs,
+// from Nomad's API documentation: "namespace:CAP" for a namespace
+// capability, "node:read" or "node:write", "agent:read", "operator:read",
+// and "" for a call that needs none. A call whose grant is also given by a
+// broader capability the policy already needs (read-job covers
+// read-job-scaling) names that one, so the policy stays minimal.
+var needs = map[string][]string{
+	"Nodes.List":                         {"node:read"},
+	"Nodes.Info":                         {"node:read"},
+	"Nodes.Allocations":                  {"node:read"},
+	"Nodes.Stats":                        {"node:read"},
+	"Nodes.UpdateDrain":                  {"node:write"},
+	"Nodes.UpdateDrainOpts":              {"node:write"},
+	"Nodes.ToggleEligibility":            {"node:write"},
+	"Allocations.List":                   {"namespace:read-job"},
+	"Allocations.Info":                   {"namespace:read-job"},
+	"Allocations.Stats":                  {"namespace:read-job"},
+	"Allocations.Stop":                   {"namespace:alloc-lifecycle"},
+	"Jobs.List":                          {"namespace:list-jobs"},
+	"Jobs.Info":                          {"namespace:read-job"},
+	"Jobs.Allocations":                   {"namespace:read-job"},
+	"Jobs.Summary":                       {"namespace:read-job"},
+	"Jobs.Evaluations":                   {"namespace:read-job"},
+	"Jobs.Deployments":                   {"namespace:read-job"},
+	"Jobs.LatestDeployment":              {"namespace:read-job"},
+	"Jobs.ScaleStatus":                   {"namespace:read-job"},
+	"Jobs.Register":                      {"namespace:submit-job"},
+	"Jobs.RegisterOpts":                  {"namespace:submit-job"},
+	"Jobs.Deregister":                    {"namespace:submit-job"},
+	"Jobs.DeregisterOpts":                {"namespace:submit-job"},
+	"Jobs.Scale":                         {"namespace:scale-job"},
+	"Jobs.ScaleWithRequest":              {"namespace:scale-job"},
+	"Evaluations.Info":                   {"namespace:read-job"},
+	"Evaluations.List":                   {"namespace:read-job"},
+	"Deployments.Info":                   {"namespace:read-job"},
+	"Deployments.List":                   {"namespace:read-job"},
+	"EventStream.Stream":                 {"namespace:read-job", "node:read"},
+	"Agent.Self":                         {"agent:read"},
+	"Agent.Members":                      {"agent:read"},
+	"Operator.SchedulerGetConfiguration": {"operator:read"},
+	"Status.Leader":                      {""},
+	"Status.Peers":                       {""},
+	"Regions.List":                       {""},
+}
+
+// endpoints are the nomad/api types whose methods call Nomad.
+var endpoints = map[string]bool{
+	"Nodes": true, "Allocations": true, "Jobs": true, "Evaluations": true, "Deployments": true,
+	"EventStream": true, "Agent": true, "Operator": true, "Status": true, "Regions": true,
+	"Scaling": true, "NodePools": true, "Namespaces": true, "Search": true, "Variables": true,
+	"ACLTokens": true, "ACLPolicies": true, "Services": true, "CSIVolumes": true, "Quotas": true,
+	"Recommendations": true, "Keyring": true, "Raw": true,
+}
+
+// nomadCalls type-checks the module and returns every call of a method of
+// a nomad/api endpoint type, as "Type.Method", with where it is made.
+func nomadCalls(t *testing.T) map[string][]string {
+	t.Helper()
+	pkgs, err := packages.Load(&packages.Config{
+		Dir:  "..",
+		Mode: packages.NeedName | packages.NeedFiles | packages.NeedSyntax | packages.NeedTypes | packages.NeedTypesInfo,
+	}, "./...")
+	if err != nil {
+		t.Fatal(err)
+	}
+	calls := map[string][]string{}
+	for _, p := range pkgs {
+		for _, e := range p.Errors {
+			t.Fatalf("loading %s: %v", p.PkgPath, e)
+		}
+		for _, f := range p.Syntax {
+			ast.Inspect(f, func(n ast.Node) bool {
+				call, ok := n.(*ast.CallExpr)
+				if !ok {
+					return true
+				}
+				sel, ok := call.Fun.(*ast.SelectorExpr)
+				if !ok {
+					return true
+				}
+				fn, ok := p.TypesInfo.Uses[sel.Sel].(*types.Func)
+				if !ok || fn.Pkg() == nil || fn.Pkg().Path() != nomadAPI {
+					return true
+				}
+				recv := fn.Signature().Recv()
+				if recv == nil {
+					return true
+				}
+				rt := recv.Type()
+				if ptr, ok := rt.(*types.Pointer); ok {
+					rt = ptr.Elem()
+				}
+				named, ok := rt.(*types.Named)
+				if !ok {
+					return true
+				}
+				typ := named.Obj().Name()
+				if typ == "Client" && fn.Name() == "Raw" {
+					typ = "Raw"
+				}
+				if !endpoints[typ] {
+					return true
+				}
+				key := typ + "." + fn.Name()
+				calls[key] = append(calls[key], p.Fset.Position(call.Pos()).String())
+				return true
+			})
+		}
+	}
+	return calls
+}
+
+// policyGrants reads the ACL policy: namespace capabilities as
+// "namespace:CAP", and "node:read|write", "agent:…", "operator:…".
+func policyGrants(t *testing.T) (map[string]bool, []byte) {
+	t.Helper()
+	b, src := parse(t, "foreshape-acl.hcl")
+	grants := map[string]bool{}
+	for _, blk := range b.Blocks {
+		switch blk.Type {
+		case "namespace":
+			if _, ok := blk.Body.Attributes["policy"]; ok {
+				t.Errorf("namespace %q grants a policy; list its capabilities instead, each needed by a call", blk.Labels[0])
+			}
+			if len(blk.Labels) != 1 || blk.Labels[0] != "*" {
+				t.Errorf("namespace %v: the agents read and act in every namespace (\"*\")", blk.Labels)
+			}
+			v := value(t, blk.Body, "capabilities")
+			for it := v.ElementIterator(); it.Next(); {
+				_, c := it.Element()
+				cap := c.AsString()
+				grants["namespace:"+cap] = true
+				// Each capability is explained by a comment in its block.
+				text := string(blk.Body.SrcRange.SliceBytes(src))
+				if !commentNames(text, cap) {
+					t.Errorf("namespace capability %s is not explained by a comment in its block", cap)
+				}
+			}
+		case "node", "agent", "operator":
+			p := str(t, blk.Body, "policy")
+			grants[blk.Type+":"+p] = true
+			if !commentNames(string(blk.Body.SrcRange.SliceBytes(src)), p) {
+				t.Errorf("%s policy %s is not explained by a comment in its block", blk.Type, p)
+			}
+		default:
+			t.Errorf("unexpected %s rule", blk.Type)
+		}
+	}
+	return grants, src
+}
+
+// commentNames reports whether a comment line of text starts with name
+// followed by a colon ("# read-job: …").
+func commentNames(text, name string) bool {
+	for _, line := range strings.Split(text, "\n") {
+		if l := strings.TrimSpace(line); strings.HasPrefix(l, "# "+name+":") {
+			return true
+		}
+	}
+	return false
+}
+
+// TestACLPolicyCoversEveryCall: every Nomad API call in the agent's code
+// is allowed by deploy/foreshape-acl.hcl, and the policy grants nothing no
+// call needs. A new call fails here until its grant is in needs and in the
+// policy.
+func TestACLPolicyCoversEveryCall(t *testing.T) {
+	calls := nomadCalls(t)
+	if len(calls) == 0 {
+		t.Fatal("found no Nomad API call in the code")
+	}
+	required := map[string]string{} // grant → a call that needs it
+	for _, call := range slices.Sorted(maps.Keys(calls)) {
+		gs, ok := needs[call]
+		if !ok {
+			t.Errorf("%s (at %s) is not in needs: add the ACL grant it needs (Nomad's API docs say which) and grant it in foreshape-acl.hcl",
+				call, calls[call][0])
+			continue
+		}
+		for _, g := range gs {
+			if g != "" {
+				required[g] = call
+			}
+		}
+	}
+	// node:write, agent:write and operator:write include their read.
+	for _, scope := range []string{"node", "agent", "operator"} {
+		if _, ok := required[scope+":write"]; ok {
+			delete(required, scope+":read")
+		}
+	}
+	grants, _ := policyGrants(t)
+	for _, g := range slices.Sorted(maps.Keys(required)) {
+		if !grants[g] {
+			t.Errorf("the policy does not grant %s, which %s needs (%s)", g, required[g], calls[required[g]][0])
+		}
+	}
+	for _, g := range slices.Sorted(maps.Keys(grants)) {
+		if _, ok := required[g]; !ok {
+			t.Errorf("the policy grants %s, which no call needs", g)
+		}
+	}
+	var lines []string
+	for _, c := range slices.Sorted(maps.Keys(calls)) {
+		lines = append(lines, fmt.Sprintf("%s ×%d", c, len(calls[c])))
+	}
+	sort.Strings(lines)
+	t.Logf("Nomad API calls in the code: %s", strings.Join(lines, ", "))
+}

@@ -1,0 +1,158 @@
+# foreshape's servers: three Raft voters (set count = 5 and bootstrap_expect =
+# 5 for five), one per node, on the nodes an operator marked for them:
+#
+#   nomad node meta apply -node-id <id> foreshape_server=true
+#
+# The servers find each other in Consul's catalog (retry_join
+# "provider=consul"): each agent registers itself in Consul, tagged with its
+# role (leader or follower) and with its Raft address in the service's
+# meta, and deregisters when it stops. The job's own service below uses
+# Nomad's service discovery for its health check only, so Consul holds one
+# registration per agent.
+#
+# Their token comes from Nomad Variables
+#   nomad var put nomad/jobs/foreshape-servers nomad_token=... consul_token=...
+# and needs the ACL policy in foreshape-acl.hcl. TLS material comes from
+# nomad/jobs/foreshape-servers too (ca, cert, key); drop the tls block and
+# its template if your network is trusted.
+job "foreshape-servers" {
+  type     = "service"
+  priority = 80
+
+  constraint {
+    attribute = "${meta.foreshape_server}"
+    value     = "true"
+  }
+
+  group "server" {
+    count = 3
+
+    constraint {
+      operator = "distinct_hosts"
+      value    = "true"
+    }
+
+    # Raft state survives a restart of the allocation on the same node
+    # and follows it when Nomad moves it.
+    ephemeral_disk {
+      size    = 1024
+      sticky  = true
+      migrate = true
+    }
+
+    network {
+      port "http" {}
+      port "raft" {}
+    }
+
+    service {
+      name     = "foreshape-server-health"
+      provider = "nomad"
+      port     = "http"
+
+      check {
+        type            = "http"
+        protocol        = "https"
+        tls_skip_verify = true
+        path            = "/v1/health"
+        interval        = "10s"
+        timeout         = "2s"
+      }
+    }
+
+    task "agent" {
+      driver = "exec"
+
+      config {
+        command = "local/foreshape"
+        args    = ["agent", "-config", "local/agent.hcl"]
+      }
+
+      artifact {
+        # Replace with where you publish the foreshape binary.
+        source      = "https://example.invalid/foreshape/foreshape_linux_amd64"
+        mode        = "file"
+        destination = "local/foreshape"
+      }
+
+      template {
+        destination = "local/agent.hcl"
+        data        = <<-EOT
+          name           = "{{ env "node.unique.name" }}"
+          data_dir       = "{{ env "NOMAD_ALLOC_DIR" }}/data"
+          bind_addr      = "{{ env "NOMAD_IP_raft" }}"
+
+          server {
+            enabled          = true
+            bootstrap_expect = 3
+            retry_join       = ["provider=consul"]
+            raft_port        = {{ env "NOMAD_PORT_raft" }}
+          }
+
+          # The Nomad agent on this node (https:// and ca_file with
+          # Nomad's TLS).
+          nomad {
+            address = "http://{{ env "attr.unique.network.ip-address" }}:4646"
+          }
+
+          consul {
+            enabled = true
+          }
+
+          http {
+            address = "{{ env "NOMAD_ADDR_http" }}"
+          }
+
+          tls {
+            ca_file         = "{{ env "NOMAD_SECRETS_DIR" }}/ca.pem"
+            cert_file       = "{{ env "NOMAD_SECRETS_DIR" }}/agent.pem"
+            key_file        = "{{ env "NOMAD_SECRETS_DIR" }}/agent-key.pem"
+            verify_incoming = true
+          }
+
+          policies {
+            dir = "{{ env "NOMAD_TASK_DIR" }}/policies"
+          }
+        EOT
+      }
+
+      # Your shaping policies: every *.hcl under local/policies.
+      artifact {
+        # Replace with where you keep your policies.
+        source      = "git::https://example.invalid/ops/foreshape-policies.git"
+        destination = "local/policies"
+      }
+
+      template {
+        destination = "secrets/agent.env"
+        env         = true
+        data        = <<-EOT
+          {{ with nomadVar "nomad/jobs/foreshape-servers" }}
+          NOMAD_TOKEN={{ .nomad_token }}
+          CONSUL_HTTP_TOKEN={{ .consul_token }}
+          {{ end }}
+        EOT
+      }
+
+      template {
+        destination = "secrets/ca.pem"
+        data        = "{{ with nomadVar \"nomad/jobs/foreshape-servers\" }}{{ .ca }}{{ end }}"
+      }
+
+      template {
+        destination = "secrets/agent.pem"
+        data        = "{{ with nomadVar \"nomad/jobs/foreshape-servers\" }}{{ .cert }}{{ end }}"
+      }
+
+      template {
+        destination = "secrets/agent-key.pem"
+        data        = "{{ with nomadVar \"nomad/jobs/foreshape-servers\" }}{{ .key }}{{ end }}"
+      }
+
+      resources {
+        cpu    = 1000
+        memory = 1024
+      }
+    }
+  }
+}
