@@ -10,14 +10,24 @@
 namespace "*" {
   # read-job: read allocations (list, stats) to follow their usage and
   # moves, and jobs, their scaling status, deployments and evaluations.
+  # list-jobs: find the placeholder jobs (foreshape-reserve-*) a leader
+  # left behind.
+  # submit-job: register, resize and stop the placeholder jobs that hold
+  # capacity for a migration. Nomad grants it for every job of the
+  # namespace, not by name: the agents only ever register or stop jobs
+  # named foreshape-reserve-*.
   # scale-job: the nomad-job scale target changes a task group's count.
-  capabilities = ["read-job", "scale-job"]
+  # alloc-lifecycle: stop an allocation so that Nomad places it again: a
+  # migration.
+  capabilities = ["read-job", "list-jobs", "submit-job", "scale-job", "alloc-lifecycle"]
 }
 
 node {
-  # read: list the nodes and read their host stats (the leader for nodes
-  # without a client agent, a client agent for its own node).
-  policy = "read"
+  # write: drain nodes and toggle their scheduling eligibility (whole-node
+  # moves and steering replacements); it includes read: list the nodes and
+  # read their host stats (the leader for nodes without a client agent, a
+  # client agent for its own node).
+  policy = "write"
 }
 
 agent {
