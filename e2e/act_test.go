@@ -618,3 +618,81 @@ func childEnv() []string {
 	}
 	return env
 }
+
+// TestActScaleBeforeTheWindow: B is full, so the room A's work needs at
+// 07:00 cannot be reserved; B's policy scales its "local" service through
+// the nomad-job target before the window. A new version of "local" rolled
+// out at 06:30 keeps a deployment active (two allocations, eight minutes
+// healthy each), which Nomad answers with 400
+// "job scaling blocked due to active deployment": the scale is retried after
+// the deployment and, once done, not again inside the 30-minute cooldown.
+func TestActScaleBeforeTheWindow(t *testing.T) {
+	if testing.Short() {
+		t.Skip("multi-process test")
+	}
+	t.Parallel()
+	r := startAct(t, "testdata/act/scale-scenario.hcl", "testdata/act/scale-policies.hcl", 120, "")
+	window := time.Date(2026, 1, 5, 7, 0, 0, 0, time.UTC)
+	// At 06:30 roll out a new version of "local": its deployment lasts
+	// min_healthy_time (20m) past its allocations' start.
+	r.until(window, "06:30", func() bool { return !r.now().Before(window.Add(-30 * time.Minute)) })
+	job, _, err := r.nomad.Jobs().Info("local", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cpu := 7400 // a destructive change: the deployment replaces both allocations, one at a time
+	job.TaskGroups[0].Tasks[0].Resources.CPU = &cpu
+	if _, _, err := r.nomad.Jobs().Register(job, nil); err != nil {
+		t.Fatal(err)
+	}
+	r.until(window.Add(30*time.Minute), "07:25", func() bool { return r.now().After(window.Add(25 * time.Minute)) })
+	type call struct {
+		at     time.Time
+		status int
+	}
+	var calls []call
+	for _, q := range mutating(r.truth()) {
+		if q.Path == "/v1/job/local/scale" {
+			calls = append(calls, call{q.Time, q.Status})
+		}
+	}
+	var refused, done []call
+	for _, c := range calls {
+		if c.status == http.StatusBadRequest {
+			refused = append(refused, c)
+		} else if c.status < 300 {
+			done = append(done, c)
+		}
+	}
+	if len(refused) == 0 {
+		t.Errorf("no scale refused during the deployment; calls %+v", calls)
+		for _, d := range r.decisions() {
+			t.Logf("decision %s %s %s: %s", d.Time.Format("15:04:05"), d.Kind, d.Request, d.Reason)
+		}
+	}
+	if len(done) == 0 {
+		t.Fatalf("no scale call succeeded; calls %+v", calls)
+	}
+	for _, c := range done[1:] {
+		if c.at.Before(done[0].at.Add(30 * time.Minute)) {
+			t.Errorf("scaled again at %s, inside the 30m cooldown of the scale at %s", c.at.Format("15:04:05"), done[0].at.Format("15:04:05"))
+		}
+	}
+	if !done[0].at.Before(window) {
+		t.Errorf("the scale took effect at %s, not before the window at 07:00", done[0].at.Format("15:04:05"))
+	}
+	if len(refused) > 0 && !refused[0].at.Before(done[0].at) {
+		t.Errorf("the refusal at %s came after the scale at %s", refused[0].at, done[0].at)
+	}
+	var scaleDecisions []string
+	for _, d := range r.decisions() {
+		if d.Kind == "scale" {
+			scaleDecisions = append(scaleDecisions, d.Time.Format("15:04:05")+" "+d.Reason)
+		}
+	}
+	var shown []string
+	for _, c := range calls {
+		shown = append(shown, fmt.Sprintf("%s %d", c.at.Format("15:04:05"), c.status))
+	}
+	t.Logf("figures: PUT /v1/job/local/scale at %s; scale decisions %q", strings.Join(shown, ", "), scaleDecisions)
+}
