@@ -218,6 +218,7 @@ const (
 func (c *Coordinator) reap(ctx context.Context, now time.Time, view state.ActView, ds *[]state.Decision) {
 	q := c.qo(ctx)
 	q.Prefix = state.PlaceholderPrefix
+	q.Params = map[string]string{"meta": "true"} // Nomad lists a job's meta only when asked
 	stubs, _, err := c.nomad.Jobs().List(q)
 	if err != nil {
 		c.log.Warn("reaper: cannot list placeholders", logKeyError, err)

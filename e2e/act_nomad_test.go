@@ -1,0 +1,260 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	nomadapi "github.com/hashicorp/nomad/api"
+
+	"github.com/foreshape/foreshape/agent/migrate"
+	"github.com/foreshape/foreshape/agent/state"
+	"github.com/foreshape/foreshape/policies"
+)
+
+// TestActAgainstRealNomad makes the act half's calls against a real Nomad
+// (NOMAD_ADDR, raw_exec enabled): the coordinator reserves room for an
+// allocation's move with a raw_exec /bin/sleep placeholder, hands the
+// placeholder over as it stops the allocation, follows the replacement
+// until it runs, deregisters the placeholder, reaps an orphaned one, and in
+// a dry run changes nothing. A Nomad dev agent has a single node, so the
+// move's target is that node's pool (another locality path over the same
+// node) and the replacement lands back on it; the drain and eligibility
+// calls, which would take the only node out of service, run against the
+// simulator only (TestActMaintenanceDrain, TestActKillMidMove).
+func TestActAgainstRealNomad(t *testing.T) {
+	addr := realNomad(t)
+	client, err := nomadapi.NewClient(&nomadapi.Config{Address: addr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nodes, _, err := client.Nodes().List(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var node *nomadapi.NodeListStub
+	for _, n := range nodes {
+		if d := n.Drivers["raw_exec"]; n.Status == "ready" && n.SchedulingEligibility == "eligible" && d != nil && d.Detected && d.Healthy {
+			node = n
+			break
+		}
+	}
+	if node == nil {
+		t.Skip("NOMAD_ADDR has no ready, eligible node with raw_exec enabled: this test needs one")
+	}
+	job := fmt.Sprintf("fs-e2e-act-%d-%d", os.Getpid(), time.Now().UnixNano()%1e6)
+	registerSleeper(t, client, job, node.Datacenter)
+	t.Cleanup(func() { _, _, _ = client.Jobs().Deregister(job, true, nil) })
+	alloc := waitRunning(t, client, job, "")
+
+	local, err := state.NewLocal(state.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pols, diags := policies.Parse("real.hcl", []byte(fmt.Sprintf(`
+shaping "source" {
+  locality {
+    datacenter = %q
+  }
+}
+shaping "target" {
+  locality {
+    node_pool = %q
+  }
+  reserve {
+    enabled    = true
+    priority   = 10
+    lead_time  = "15m"
+    ttl        = "1h"
+    max_cpu    = 1000
+    max_memory = 1024
+  }
+}
+`, node.Datacenter, node.NodePool)))
+	if diags.HasErrors() {
+		t.Fatal(diags.Error())
+	}
+	coord, err := migrate.New(migrate.Config{Nomad: client, Apply: local, State: local.FSM, Node: "e2e", SyncScale: true,
+		Placeholder: migrate.Placeholder{Driver: "raw_exec", Config: map[string]any{"command": "/bin/sleep", "args": []string{"infinity"}}},
+		Logger:      hclog.New(&hclog.LoggerOptions{Output: testWriter{t}, Level: hclog.Debug})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	t.Cleanup(func() { reapAll(t, client, local.FSM.Act().ClusterID) })
+	size := state.Resources{CPU: 100, MemoryMB: 64}
+	res, err := local.Apply(ctx, state.SubmitRequest{Request: state.MigrationRequest{
+		Resource: state.Resource{Kind: state.ResourceAllocation, ID: alloc.ID, Name: alloc.Name, Namespace: alloc.Namespace, Job: job, Group: "sleep"},
+		Source:   policies.Locality{Datacenter: node.Datacenter}.String(), Target: policies.Locality{NodePool: node.NodePool}.String(),
+		Policy: "source", Strategy: "reschedule", Origin: "operator", Moved: size, Created: time.Now().UTC(), State: state.RequestPending,
+		Moves: []state.Move{{Alloc: alloc.ID, Name: alloc.Name, Namespace: alloc.Namespace, Job: job, Group: "sleep", Node: node.ID, Size: size}},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := res.ID
+	// Until done: the reservation first, then (its placeholder running) the
+	// hand-over and the stop, then the follower.
+	deadline := time.Now().Add(2 * time.Minute)
+	var placeholder string
+	for {
+		if _, err := coord.RunOnce(ctx, time.Now(), pols, nil); err != nil {
+			t.Fatal(err)
+		}
+		if rs, ok := local.FSM.Act().ReservationFor(id); ok && placeholder == "" {
+			placeholder = rs.Job
+			pj, _, err := client.Jobs().Info(rs.Job, nil)
+			if err != nil {
+				t.Fatalf("placeholder %s: %v", rs.Job, err)
+			}
+			if *pj.Priority != 10 || pj.TaskGroups[0].Tasks[0].Driver != "raw_exec" || *pj.TaskGroups[0].Update.MaxParallel != 0 ||
+				pj.Meta[migrate.MetaRequest] != id {
+				t.Errorf("placeholder as Nomad holds it: %+v", pj)
+			}
+		}
+		r, _ := local.FSM.Act().Request(id)
+		if r.State.Terminal() {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("request %s still %s after 2 minutes: %s", id, r.State, r.Reason)
+		}
+		time.Sleep(time.Second)
+	}
+	r, _ := local.FSM.Act().Request(id)
+	if r.State != state.RequestDone || r.Moves[0].Replacement == "" {
+		t.Fatalf("request %+v", r)
+	}
+	if placeholder == "" {
+		t.Fatal("no reservation was placed")
+	}
+	old, _, err := client.Allocations().Info(alloc.ID, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if old.DesiredStatus != "stop" || old.NextAllocation != r.Moves[0].Replacement {
+		t.Errorf("the moved allocation: desired %s, next %s; want stopped and replaced by %s", old.DesiredStatus, old.NextAllocation, r.Moves[0].Replacement)
+	}
+	if next, _, err := client.Allocations().Info(r.Moves[0].Replacement, nil); err != nil || next.NextAllocation != "" || next.ClientStatus != "running" {
+		t.Errorf("the replacement %s: %+v %v (stopped twice?)", r.Moves[0].Replacement, next, err)
+	}
+	if j, _, err := client.Jobs().Info(placeholder, nil); err == nil && !*j.Stop {
+		t.Errorf("placeholder %s outlived its move", placeholder)
+	}
+	for _, in := range local.FSM.Intents() {
+		if in.Outcome != state.OutcomeDone {
+			t.Errorf("intent %+v", in)
+		}
+	}
+
+	// An orphaned placeholder of this cluster is reaped.
+	orphan := state.PlaceholderPrefix + fmt.Sprintf("orphan-%d", os.Getpid())
+	registerSleeper(t, client, orphan, node.Datacenter, func(j *nomadapi.Job) {
+		j.Meta = map[string]string{migrate.MetaOwner: local.FSM.Act().ClusterID}
+		p := 10
+		j.Priority = &p
+	})
+	if _, err := coord.RunOnce(ctx, time.Now(), pols, nil); err != nil {
+		t.Fatal(err)
+	}
+	if j, _, err := client.Jobs().Info(orphan, nil); err == nil && !*j.Stop {
+		t.Errorf("orphan %s not reaped", orphan)
+	}
+
+	// A dry run plans the same move and changes nothing.
+	alloc2 := waitRunning(t, client, job, "")
+	dryState, _ := state.NewLocal(state.Config{})
+	dry, err := migrate.New(migrate.Config{Nomad: client, Apply: dryState, State: dryState.FSM, Node: "e2e-dry", ForecastOnly: true,
+		Placeholder: migrate.Placeholder{Driver: "raw_exec", Config: map[string]any{"command": "/bin/sleep"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dryState.Apply(ctx, state.SubmitRequest{Request: state.MigrationRequest{
+		Resource: state.Resource{Kind: state.ResourceAllocation, ID: alloc2.ID}, Source: node.Datacenter, Target: policies.Locality{NodePool: node.NodePool}.String(),
+		Policy: "source", Strategy: "reschedule", Origin: "operator", Moved: size, Created: time.Now().UTC(), State: state.RequestPending,
+		Moves: []state.Move{{Alloc: alloc2.ID, Job: job, Group: "sleep", Node: node.ID, Size: size}},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	before := alloc2.ModifyIndex
+	for range 3 {
+		if _, err := dry.RunOnce(ctx, time.Now(), pols, nil); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	after, _, err := client.Allocations().Info(alloc2.ID, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.ModifyIndex != before || after.DesiredStatus != "run" {
+		t.Errorf("dry run touched %s (modify index %d → %d, desired %s)", alloc2.ID, before, after.ModifyIndex, after.DesiredStatus)
+	}
+	held, _, _ := client.Jobs().PrefixList(state.PlaceholderPrefix)
+	for _, j := range held {
+		if j.Meta[migrate.MetaOwner] == dryState.FSM.Act().ClusterID && !j.Stop {
+			t.Errorf("dry run registered %s", j.ID)
+		}
+	}
+	t.Logf("figures: real Nomad %s: reserved, handed over, moved and released %s (%s); orphan reaped; dry run changed nothing", addr, alloc.ID[:8], r.Reason)
+}
+
+// registerSleeper registers a one-allocation raw_exec /bin/sleep job.
+func registerSleeper(t *testing.T, client *nomadapi.Client, id, dc string, tweak ...func(*nomadapi.Job)) {
+	t.Helper()
+	name, typ, prio, count, cpu, mem, group := id, "service", 50, 1, 100, 64, "sleep"
+	zero := 0
+	job := &nomadapi.Job{ID: &id, Name: &name, Type: &typ, Priority: &prio, Datacenters: []string{dc},
+		TaskGroups: []*nomadapi.TaskGroup{{Name: &group, Count: &count, Update: &nomadapi.UpdateStrategy{MaxParallel: &zero},
+			Tasks: []*nomadapi.Task{{Name: "sleep", Driver: "raw_exec", Config: map[string]any{"command": "/bin/sleep", "args": []string{"infinity"}},
+				Resources: &nomadapi.Resources{CPU: &cpu, MemoryMB: &mem}}}}}}
+	for _, f := range tweak {
+		f(job)
+	}
+	if _, _, err := client.Jobs().Register(job, nil); err != nil {
+		t.Fatalf("register %s: %v", id, err)
+	}
+}
+
+// waitRunning waits for a running allocation of job other than not.
+func waitRunning(t *testing.T, client *nomadapi.Client, job, not string) *nomadapi.AllocationListStub {
+	t.Helper()
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(500 * time.Millisecond) {
+		allocs, _, err := client.Jobs().Allocations(job, false, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, a := range allocs {
+			if a.ID != not && a.ClientStatus == "running" && a.DesiredStatus == "run" {
+				return a
+			}
+		}
+	}
+	t.Fatalf("no running allocation of %s within a minute", job)
+	return nil
+}
+
+// reapAll deregisters every placeholder this test's cluster owns.
+func reapAll(t *testing.T, client *nomadapi.Client, owner string) {
+	jobs, _, err := client.Jobs().PrefixList(state.PlaceholderPrefix)
+	if err != nil {
+		return
+	}
+	for _, j := range jobs {
+		if strings.HasPrefix(j.ID, state.PlaceholderPrefix) && (j.Meta[migrate.MetaOwner] == owner || strings.Contains(j.ID, "orphan")) {
+			_, _, _ = client.Jobs().Deregister(j.ID, true, nil)
+		}
+	}
+}
+
+// testWriter sends logs to t.Log.
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
