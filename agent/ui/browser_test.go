@@ -246,12 +246,18 @@ func surgeWindow(t *testing.T, a *devAgent) (time.Time, time.Time) {
 	return time.Time{}, time.Time{}
 }
 
-func screenshot(t *testing.T, ctx context.Context, name string) {
+// screenshot saves the whole page as a PNG, or only the 1280×800 viewport
+// when viewport is set (for pages that grow long, such as the decisions).
+func screenshot(t *testing.T, ctx context.Context, name string, viewport bool) {
 	t.Helper()
 	if !*screenshots {
 		return
 	}
-	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	capture := chromedp.FullScreenshot(100)
+	if viewport {
+		capture = chromedp.CaptureScreenshot()
+	}
+	png, err := chromedp.Run(ctx, capture)
 	if err != nil {
 		t.Fatalf("screenshot %s: %v", name, err)
 	}
@@ -336,7 +342,7 @@ func TestBrowserDashboard(t *testing.T) {
 	}
 	t.Logf("dc2 hotspot shown at data time %s, %s before the surge at %s (hotspot at %v)",
 		st.DataTime, surgeStart.Sub(st.dataTime()), surgeStart.Format("15:04"), st.Panels["dc2-web"].Hotspots)
-	screenshot(t, ctx, "before-surge.png")
+	screenshot(t, ctx, "before-surge.png", false)
 
 	t.Run("pattern", func(t *testing.T) {
 		// Bands and lines differ by pattern, not only by colour.
@@ -429,7 +435,7 @@ func TestBrowserDashboard(t *testing.T) {
 		if !st.dataTime().Before(end) {
 			t.Fatalf("%s: the data time %s is already past its end %s", what, st.DataTime, end)
 		}
-		screenshot(t, ctx, name)
+		screenshot(t, ctx, name, false)
 	}
 	if mStart, mEnd, ok := maintenanceWindow(t, a, 0); ok && mStart.Before(surgeStart) {
 		take("during-maintenance.png", "inside the rack maintenance", mStart, mEnd)
@@ -446,7 +452,7 @@ func TestBrowserDashboard(t *testing.T) {
 		if err := chromedp.Do(ctx, chromedp.Navigate(a.URL+"/ui/"+p), chromedp.WaitVisible(chromedp.CSS(`h1`))); err != nil {
 			t.Fatal(err)
 		}
-		screenshot(t, ctx, p+".png")
+		screenshot(t, ctx, p+".png", true)
 	}
 }
 
