@@ -34,7 +34,9 @@
 //     pressure added at the target) + critical × criticality + age ×
 //     waited (see score.go); a request whose target is predicted congested
 //     during its window waits, with that reason, unless its deadline
-//     (a drain window) leaves no more time; the per-locality max_parallel
+//     (a drain window) leaves no more time — when the window's remaining
+//     moves, max_parallel at a time, plus a slack of a quarter of
+//     migrate.lead_time would reach it; the per-locality max_parallel
 //     (source and target alike) and the global cap bound what runs at once.
 //
 // Run never reads the clock, the network or randomness, and never changes

@@ -40,9 +40,44 @@ func (p *planner) queue() {
 		qs = append(qs, s)
 	}
 	sortedRequests(qs)
+	p.deadlines(qs)
 	slots := p.slots()
 	for _, s := range qs {
 		p.walk(s, slots)
+	}
+}
+
+// deadlines finds the groups of queued requests that share a source and a
+// deadline (a drain window's start) and whose remaining moves, max_parallel
+// at a time, would no longer be done by it with some slack to spare if they
+// waited any longer: every request of such a group is urgent, and moves in
+// score order whatever the forecast says of its target.
+func (p *planner) deadlines(qs []scored) {
+	type key struct {
+		src string
+		at  time.Time
+	}
+	work := map[key]time.Duration{}
+	longest := map[key]time.Duration{}
+	slack := map[key]time.Duration{}
+	for _, s := range qs {
+		if s.r.Deadline.IsZero() {
+			continue
+		}
+		k := key{s.r.Source, s.r.Deadline}
+		work[k] += s.est
+		longest[k] = max(longest[k], s.est)
+		if s.pol != nil {
+			slack[k] = max(slack[k], s.pol.Migrate.LeadTime/4)
+		}
+	}
+	p.urgent = map[string]bool{}
+	for k, w := range work {
+		n := time.Duration(maxParallel(p.polByLoc[k.src]))
+		need := w/n + max(2*longest[k], slack[k])
+		if !p.now.Add(need).Before(k.at) {
+			p.urgent[k.src+"@"+k.at.String()] = true
+		}
 	}
 }
 
@@ -300,7 +335,7 @@ func (p *planner) walk(s scored, slots map[string][]time.Time) {
 	}
 	bookSlot(slots, r.Source, start, s.est)
 	end := start.Add(s.est)
-	urgent := !r.Deadline.IsZero() && !p.now.Add(2*s.est).Before(r.Deadline)
+	urgent := !r.Deadline.IsZero() && (!p.now.Add(2*s.est).Before(r.Deadline) || p.urgent[r.Source+"@"+r.Deadline.String()])
 	res, hasRes := p.in.State.ReservationFor(r.ID)
 	commit := func(from time.Time) { p.arrive(r.Target, r.ID, from, r.Moved) }
 	hold := func(st state.RequestState, reason string) {

@@ -60,6 +60,8 @@ type planner struct {
 	scaled map[string]string
 	// submitted counts submissions per source locality in this pass.
 	submitted map[string]int
+	// urgent marks the source@deadline groups that must move now.
+	urgent map[string]bool
 }
 
 type arrival struct {

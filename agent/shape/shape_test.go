@@ -558,3 +558,31 @@ func TestDrainOfSomeNodesStaysInTheLocality(t *testing.T) {
 		t.Errorf("reserved on drained nodes: %+v", plan.Reserve)
 	}
 }
+
+// TestQueueOfADeadlineTurnsUrgentTogether: the requests of one drain window
+// wait for a congested target only while the queue, max_parallel at a
+// time, can still finish before the window; then they move in score order.
+func TestQueueOfADeadlineTurnsUrgentTogether(t *testing.T) {
+	f := baseFixture(t, "reschedule")
+	f.pols[1].Reserve.Enabled = false
+	f.setFrom("dc2", "cpu", 0, 79)
+	for _, a := range []string{"web-0", "web-1", "web-2", "web-3"} {
+		r := f.allocRequest(a)
+		r.Origin, r.Deadline = "schedule", at(time.Hour)
+		f.queued(r)
+	}
+	// Four moves of 40s, two at a time, need 80s plus a slack of
+	// migrate.lead_time/4 (30m/4): urgent from 06:51:10.
+	f.now = at(50 * time.Minute)
+	if plan := Run(f.input()); len(plan.Start) != 0 {
+		t.Fatalf("started %v ten minutes before the window into a congested target", startIDs(plan))
+	}
+	f.now = at(53 * time.Minute)
+	plan := Run(f.input())
+	if got := startIDs(plan); len(got) != 2 {
+		t.Fatalf("started %v at 06:53; want the first two in score order (max_parallel 2)", got)
+	}
+	if !strings.Contains(plan.Start[0].Reason, "window near: moving despite the forecast") {
+		t.Errorf("reason %q", plan.Start[0].Reason)
+	}
+}

@@ -123,14 +123,14 @@ job "local" {
 
   group "local" {
     count  = 3
-    cpu    = 2000
-    memory = 4096
+    cpu    = 4000
+    memory = 6144
 
     load {
       jitter = "30m"
       cpu {
         trace = "web-cpu"
-        scale = 2.0
+        scale = 3.0
       }
       memory {
         trace = "mem"
