@@ -86,6 +86,9 @@ shaping %q {
 			st.Reservations = append(st.Reservations, state.Reservation{ID: fmt.Sprintf("rs-%d", i), Request: id, Policy: dst, Locality: dst,
 				Job: state.PlaceholderPrefix + fmt.Sprintf("rs-%d", i), State: state.ReservationHeld, Placed: at(-time.Minute), Expires: at(time.Hour),
 				Chunks: []state.Chunk{{Size: a.Size, Count: 1}}})
+			// Its placeholder runs: the request may start.
+			allocs = append(allocs, Alloc{ID: fmt.Sprintf("ph-%d", i), Namespace: "default", Job: state.PlaceholderPrefix + fmt.Sprintf("rs-%d", i),
+				Group: "hold", Node: dst + "-n000", Size: a.Size, Live: true, Running: true})
 		}
 		if i%25 == 0 {
 			r.State, r.Started = state.RequestRunning, at(-time.Minute)
