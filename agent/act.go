@@ -177,13 +177,62 @@ func (x *actor) Request(_ context.Context, id string) (api.MigrationRequest, err
 	return apiRequest(r), nil
 }
 
+// leader returns a client of the leader's API when this agent does not
+// lead, so that writes made through the backend in-process (the
+// dashboard's) reach the leader as the HTTP API's forwarding makes them;
+// nil when this agent leads.
+func (x *actor) leader(ctx context.Context) (*api.Client, error) {
+	if _, ok := x.a.node.LeaderContext(); ok {
+		return nil, nil
+	}
+	if x.a.peers == nil {
+		return nil, fmt.Errorf("this agent does not lead: %w", api.ErrUnavailable)
+	}
+	addr, err := x.a.leaderHTTP(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("this agent does not lead and cannot reach the leader (%v): %w", err, api.ErrUnavailable)
+	}
+	c := &api.Client{Address: x.a.peers.url(addr), HTTP: x.a.peers.http}
+	if toks := x.a.currentTokens(); len(toks) > 0 {
+		c.Token = toks[0]
+	}
+	return c, nil
+}
+
+// fromLeader turns the leader's answer back into the backend's typed
+// errors.
+func fromLeader(err error) error {
+	var se *api.StatusError
+	if !errors.As(err, &se) {
+		if err != nil {
+			return fmt.Errorf("forwarding to the leader: %v: %w", err, api.ErrUnavailable)
+		}
+		return nil
+	}
+	switch se.Code {
+	case 400:
+		return fmt.Errorf("%s: %w", se.Message, api.ErrInvalid)
+	case 404:
+		return fmt.Errorf("%s: %w", se.Message, api.ErrNotFound)
+	case 409:
+		return fmt.Errorf("%s: %w", se.Message, api.ErrConflict)
+	case 429:
+		return fmt.Errorf("%s: %w", se.Message, api.ErrQueueFull)
+	}
+	return fmt.Errorf("the leader answered %d: %s: %w", se.Code, se.Message, api.ErrUnavailable)
+}
+
 // Submit implements api.ActBackend.
 func (x *actor) Submit(ctx context.Context, s api.Submission) (string, error) {
 	if x.coord == nil {
 		return "", fmt.Errorf("this agent talks to no Nomad (replay): %w", api.ErrUnavailable)
 	}
-	if _, ok := x.a.node.LeaderContext(); !ok {
-		return "", fmt.Errorf("this agent does not lead; submit to the leader: %w", api.ErrUnavailable)
+	if lc, err := x.leader(ctx); err != nil || lc != nil {
+		if err != nil {
+			return "", err
+		}
+		id, err := lc.Submit(ctx, s)
+		return id, fromLeader(err)
 	}
 	now, err := x.a.clock.Now(ctx)
 	if err != nil {
@@ -229,6 +278,13 @@ func (x *actor) Cancel(ctx context.Context, id string) error {
 	if !r.State.Queued() {
 		return fmt.Errorf("request %s is %s; only a request that has not started can be cancelled: %w", id, r.State, api.ErrConflict)
 	}
+	if lc, err := x.leader(ctx); err != nil || lc != nil {
+		if err != nil {
+			return err
+		}
+		_, err := lc.Cancel(ctx, id)
+		return fromLeader(err)
+	}
 	now, err := x.a.clock.Now(ctx)
 	if err != nil {
 		return fmt.Errorf("no data time: %w", api.ErrUnavailable)
@@ -245,6 +301,13 @@ func (x *actor) Cancel(ctx context.Context, id string) error {
 func (x *actor) SetPaused(ctx context.Context, paused bool) error {
 	if x.a.fsm.Act().Paused == paused {
 		return nil
+	}
+	if lc, err := x.leader(ctx); err != nil || lc != nil {
+		if err != nil {
+			return err
+		}
+		_, err := lc.Pause(ctx, paused)
+		return fromLeader(err)
 	}
 	now, err := x.a.clock.Now(ctx)
 	if err != nil {
