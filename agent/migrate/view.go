@@ -10,14 +10,23 @@ import (
 	"github.com/foreshape/foreshape/agent/state"
 )
 
-// viewCache is the coordinator's picture of the cluster: nodes and
-// allocations read afresh each pass, jobs re-read only when they changed.
+// viewCache is the coordinator's picture of the cluster. Each table
+// (nodes, allocations, jobs) is re-read only when Nomad says it changed:
+// its modify index moved since the last read. A changed job is read in full
+// only when its own modify index moved.
 type viewCache struct {
 	jobs     map[string]cachedJob // namespace/id
 	allocs   map[string]*nomadapi.AllocationListStub
 	nodes    map[string]*nomadapi.NodeListStub
 	cluster  *shape.Cluster
 	allocIdx uint64
+	nodeIdx  uint64
+	jobIdx   uint64
+	// The planner's views of the last reads, kept for the tables that did
+	// not change.
+	sn []shape.Node
+	sa []shape.Alloc
+	sj []shape.Job
 }
 
 type cachedJob struct {
@@ -29,25 +38,89 @@ func newViewCache() *viewCache {
 	return &viewCache{jobs: map[string]cachedJob{}, allocs: map[string]*nomadapi.AllocationListStub{}, nodes: map[string]*nomadapi.NodeListStub{}}
 }
 
-// refresh reads nodes, allocations and changed jobs from Nomad and builds
-// the planner's cluster view.
+// noMatch is an ID prefix no node or allocation has: a list with it
+// answers with its table's modify index (X-Nomad-Index) and no rows, which
+// costs Nomad and the agent next to nothing.
+const noMatch = "ffffffff-ffff-ffff-ffff-ffffffffffff"
+
+// indexes returns the modify indexes of the nodes, allocations and jobs
+// tables.
+func (c *Coordinator) indexes(ctx context.Context) (nodes, allocs, jobs uint64, err error) {
+	q := c.qo(ctx)
+	q.Prefix = noMatch
+	_, nm, err := c.nomad.Nodes().List(q)
+	if err != nil {
+		return 0, 0, 0, fmt.Errorf("migrate: nodes index: %w", err)
+	}
+	_, am, err := c.nomad.Allocations().List(q)
+	if err != nil {
+		return 0, 0, 0, fmt.Errorf("migrate: allocations index: %w", err)
+	}
+	_, jm, err := c.nomad.Jobs().List(q)
+	if err != nil {
+		return 0, 0, 0, fmt.Errorf("migrate: jobs index: %w", err)
+	}
+	return nm.LastIndex, am.LastIndex, jm.LastIndex, nil
+}
+
+// refresh brings the planner's cluster view up to date, re-reading only
+// the tables whose index moved.
 func (c *Coordinator) refresh(ctx context.Context) (*shape.Cluster, error) {
 	v := c.view
-	q := c.qo(ctx)
-	q.Params = map[string]string{"resources": "true"}
-	nodes, _, err := c.nomad.Nodes().List(q)
+	nIdx, aIdx, jIdx, err := c.indexes(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("migrate: list nodes: %w", err)
+		return nil, err
 	}
-	aq := c.qo(ctx)
-	aq.Params = map[string]string{"resources": "true", "task_states": "false"}
-	allocs, meta, err := c.nomad.Allocations().List(aq)
-	if err != nil {
-		return nil, fmt.Errorf("migrate: list allocations: %w", err)
+	changed := v.cluster == nil
+	if v.cluster == nil || nIdx != v.nodeIdx {
+		q := c.qo(ctx)
+		q.Params = map[string]string{"resources": "true"}
+		nodes, meta, err := c.nomad.Nodes().List(q)
+		if err != nil {
+			return nil, fmt.Errorf("migrate: list nodes: %w", err)
+		}
+		v.nodes = make(map[string]*nomadapi.NodeListStub, len(nodes))
+		v.sn = make([]shape.Node, 0, len(nodes))
+		for _, n := range nodes {
+			v.nodes[n.ID] = n
+			v.sn = append(v.sn, shapeNode(n))
+		}
+		v.nodeIdx, changed = meta.LastIndex, true
 	}
+	if v.cluster == nil || aIdx != v.allocIdx {
+		aq := c.qo(ctx)
+		aq.Params = map[string]string{"resources": "true", "task_states": "false"}
+		allocs, meta, err := c.nomad.Allocations().List(aq)
+		if err != nil {
+			return nil, fmt.Errorf("migrate: list allocations: %w", err)
+		}
+		v.allocs = make(map[string]*nomadapi.AllocationListStub, len(allocs))
+		v.sa = make([]shape.Alloc, 0, len(allocs))
+		for _, a := range allocs {
+			v.allocs[a.ID] = a
+			v.sa = append(v.sa, shapeAlloc(a))
+		}
+		v.allocIdx, changed = meta.LastIndex, true
+	}
+	if v.cluster == nil || jIdx != v.jobIdx {
+		if err := c.refreshJobs(ctx); err != nil {
+			return nil, err
+		}
+		v.jobIdx, changed = jIdx, true
+	}
+	if changed {
+		v.cluster = shape.NewCluster(v.sn, v.sa, v.sj)
+	}
+	return v.cluster, nil
+}
+
+// refreshJobs re-reads the job list, and in full the jobs whose modify
+// index moved.
+func (c *Coordinator) refreshJobs(ctx context.Context) error {
+	v := c.view
 	stubs, _, err := c.nomad.Jobs().List(c.qo(ctx))
 	if err != nil {
-		return nil, fmt.Errorf("migrate: list jobs: %w", err)
+		return fmt.Errorf("migrate: list jobs: %w", err)
 	}
 	seen := map[string]bool{}
 	for _, s := range stubs {
@@ -64,7 +137,7 @@ func (c *Coordinator) refresh(ctx context.Context) (*shape.Cluster, error) {
 		jq.Namespace = s.Namespace
 		j, _, err := c.nomad.Jobs().Info(s.ID, jq)
 		if err != nil {
-			return nil, fmt.Errorf("migrate: read job %s: %w", s.ID, err)
+			return fmt.Errorf("migrate: read job %s: %w", s.ID, err)
 		}
 		v.jobs[key] = cachedJob{modify: s.JobModifyIndex, job: shapeJob(j)}
 	}
@@ -73,25 +146,11 @@ func (c *Coordinator) refresh(ctx context.Context) (*shape.Cluster, error) {
 			delete(v.jobs, k)
 		}
 	}
-	var sn []shape.Node
-	v.nodes = make(map[string]*nomadapi.NodeListStub, len(nodes))
-	for _, n := range nodes {
-		v.nodes[n.ID] = n
-		sn = append(sn, shapeNode(n))
-	}
-	var sa []shape.Alloc
-	v.allocs = make(map[string]*nomadapi.AllocationListStub, len(allocs))
-	for _, a := range allocs {
-		v.allocs[a.ID] = a
-		sa = append(sa, shapeAlloc(a))
-	}
-	v.allocIdx = meta.LastIndex
-	sj := make([]shape.Job, 0, len(v.jobs))
+	v.sj = make([]shape.Job, 0, len(v.jobs))
 	for _, cj := range v.jobs {
-		sj = append(sj, cj.job)
+		v.sj = append(v.sj, cj.job)
 	}
-	v.cluster = shape.NewCluster(sn, sa, sj)
-	return v.cluster, nil
+	return nil
 }
 
 func shapeNode(n *nomadapi.NodeListStub) shape.Node {

@@ -1,0 +1,113 @@
+package migrate
+
+import (
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	nomadapi "github.com/hashicorp/nomad/api"
+)
+
+// countingTransport counts GET requests per path (with "?prefix" when the
+// request is an index probe).
+type countingTransport struct {
+	mu   sync.Mutex
+	gets map[string]int
+}
+
+func (c *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Method == http.MethodGet {
+		key := r.URL.Path
+		if r.URL.Query().Get("prefix") != "" {
+			key += "?prefix"
+		}
+		c.mu.Lock()
+		c.gets[key]++
+		c.mu.Unlock()
+	}
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+func (c *countingTransport) take() map[string]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := c.gets
+	c.gets = map[string]int{}
+	return out
+}
+
+func TestRefreshReadsOnlyWhatChanged(t *testing.T) {
+	ct := &countingTransport{gets: map[string]int{}}
+	h := newHarness(t, actScenario, actPolicies, func(cfg *Config) {
+		client, err := nomadapi.NewClient(&nomadapi.Config{Address: cfg.Nomad.Address(), HttpClient: &http.Client{Transport: ct}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Nomad = client
+	})
+	probes := map[string]int{"/v1/nodes?prefix": 1, "/v1/allocations?prefix": 1, "/v1/jobs?prefix": 1}
+	same := func(got, want map[string]int) bool {
+		if len(got) != len(want) {
+			return false
+		}
+		for k, v := range want {
+			if got[k] != v {
+				return false
+			}
+		}
+		return true
+	}
+	first, err := h.c.refresh(h.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := ct.take()
+	if got["/v1/nodes"] != 1 || got["/v1/allocations"] != 1 || got["/v1/jobs"] != 1 || got["/v1/job/web"] != 1 {
+		t.Errorf("first refresh read %v, want every table and the web job", got)
+	}
+	again, err := h.c.refresh(h.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := ct.take(); !same(got, probes) || again != first {
+		t.Errorf("unchanged refresh read %v (same view %v), want only the three index probes", got, again == first)
+	}
+	var node string
+	for _, n := range first.Nodes {
+		if n.Datacenter == "dc2" {
+			node = n.ID
+		}
+	}
+	if _, err := h.client.Nodes().ToggleEligibility(node, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	third, err := h.c.refresh(h.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]int{"/v1/nodes?prefix": 1, "/v1/allocations?prefix": 1, "/v1/jobs?prefix": 1, "/v1/nodes": 1}
+	if got := ct.take(); !same(got, want) {
+		t.Errorf("after an eligibility change read %v, want %v", got, want)
+	}
+	if n, _ := third.Node(node); n == nil || n.Eligible || len(third.Allocs) != len(first.Allocs) {
+		t.Errorf("view after the change: node %+v, %d allocations (was %d)", n, len(third.Allocs), len(first.Allocs))
+	}
+	var alloc string
+	for _, a := range third.Allocs {
+		if a.Live && strings.HasPrefix(a.Name, "web.") {
+			alloc = a.ID
+		}
+	}
+	if _, err := h.client.Allocations().Stop(&nomadapi.Allocation{ID: alloc}, nil); err != nil {
+		t.Fatal(err)
+	}
+	h.step(10 * time.Second)
+	if _, err := h.c.refresh(h.ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := ct.take(); got["/v1/allocations"] != 1 || got["/v1/nodes"] != 0 {
+		t.Errorf("after a stop read %v, want the allocations again and not the nodes", got)
+	}
+}
