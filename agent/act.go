@@ -46,6 +46,7 @@ func (a *Agent) newActor(cfg *config.Config, client *nomadapi.Client, node strin
 		Limits:       shape.Limits{MaxParallel: cfg.Queue.MaxParallel},
 		MaxQueue:     cfg.Queue.MaxRequests,
 		ForecastOnly: cfg.ForecastOnly,
+		Clock:        a.clock.Now,
 		Metrics:      metrics,
 		Logger:       a.log,
 	})

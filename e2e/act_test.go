@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -410,6 +411,24 @@ func runMaintenance(t *testing.T, r *actRun, strict bool) {
 	for _, a := range allocs {
 		if (a.JobID == "app" || a.JobID == "db") && a.DesiredStatus == "run" && a.ClientStatus == "running" && dcOf[a.NodeID] != "dc2" {
 			t.Errorf("%s runs in %s during A's maintenance", a.Name, dcOf[a.NodeID])
+		}
+	}
+	// The act metrics count what happened.
+	if strict {
+		resp, err := http.Get(r.agentURL + "/v1/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		for _, want := range []string{
+			`foreshape_queue_requests{state="done"} 8`, `foreshape_moves_started_total 8`,
+			`foreshape_moves_finished_total{outcome="done"} 8`, `foreshape_move_duration_seconds_count 8`,
+			`foreshape_reservations_held 0`, `foreshape_mutating_calls_total{kind="stop_alloc",outcome="done"} 8`,
+		} {
+			if !strings.Contains(string(body), want) {
+				t.Errorf("/v1/metrics lacks %s", want)
+			}
 		}
 	}
 	locPeak, nodePeak, congested := peakUtilisation(tr, "dc2", window.Add(-20*time.Minute), window.Add(time.Hour))

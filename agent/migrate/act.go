@@ -38,6 +38,11 @@ func (c *Coordinator) RunOnce(ctx context.Context, now time.Time, pols []*polici
 		Limits: c.cfg.Limits, ForecastOnly: c.cfg.ForecastOnly})
 	c.last = plan
 	ds := c.carryOut(ctx, now, plan, view, pols)
+	if c.cfg.Clock != nil {
+		if t, err := c.cfg.Clock(ctx); err == nil && t.After(now) {
+			now = t.UTC()
+		}
+	}
 	ds = append(ds, c.follow(ctx, now, false)...)
 	c.record(ctx, ds)
 	return plan, nil
