@@ -89,9 +89,9 @@ type Config struct {
 	// Clock, when set, gives the data time the follower settles moves at
 	// after a pass has acted (a pass may take a while of data time on a
 	// fast simulated clock); nil settles them at the pass's now.
-	Clock func(context.Context) (time.Time, error)
-	Metrics      *Metrics
-	Logger       hclog.Logger
+	Clock   func(context.Context) (time.Time, error)
+	Metrics *Metrics
+	Logger  hclog.Logger
 }
 
 // DefaultMaxQueue is the default bound of the migration queue.
