@@ -259,3 +259,92 @@ func TestSubmitRefusals(t *testing.T) {
 		t.Errorf("third with a queue of 2: %v; want ErrQueueFull", err)
 	}
 }
+
+// moveToDone runs passes and follows until the request ends.
+func (h *harness) moveToDone(id string) state.MigrationRequest {
+	h.t.Helper()
+	for range 40 {
+		h.run(h.flatForecasts(30))
+		h.step(15 * time.Second)
+		if err := h.c.Follow(h.ctx, h.now()); err != nil {
+			h.t.Fatal(err)
+		}
+		if r := h.request(id); r.State.Terminal() {
+			return r
+		}
+	}
+	r := h.request(id)
+	h.t.Fatalf("request %s still %s: %s", id, r.State, r.Reason)
+	return r
+}
+
+// TestDrainStrategy moves a node's work with a Nomad drain whose deadline
+// is the request's; the request is done once the drain is over and every
+// replacement runs in dc2.
+func TestDrainStrategy(t *testing.T) {
+	pols := strings.Replace(actPolicies, "    max_parallel = 1\n", "    max_parallel = 1\n    strategy     = \"drain\"\n", 1)
+	h := newHarness(t, actScenario, pols)
+	node := h.nodeID("a-")
+	id, err := h.c.Submit(h.ctx, h.now(), h.pols, Submission{Node: node, Target: "dc2", Deadline: h.now().Add(30 * time.Minute)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := h.request(id); r.Strategy != "drain" {
+		t.Fatalf("strategy %q", r.Strategy)
+	}
+	r := h.moveToDone(id)
+	if r.State != state.RequestDone {
+		t.Fatalf("%s: %s", r.State, r.Reason)
+	}
+	for _, m := range r.Moves {
+		if m.Landed != "dc2" {
+			t.Errorf("move %+v", m)
+		}
+	}
+	drains := 0
+	for _, c := range h.mutating() {
+		if strings.HasSuffix(c, "/drain") {
+			drains++
+		}
+	}
+	if drains != 1 {
+		t.Errorf("%d drain calls; want 1", drains)
+	}
+	for _, in := range h.local.FSM.Intents() {
+		if in.Kind == state.IntentDrainNode && !strings.Contains(in.Detail, "deadline") {
+			t.Errorf("drain intent %+v", in)
+		}
+	}
+}
+
+// TestAffinityStrategy steers an allocation's replacement with a job
+// update that adds an affinity to the target's datacenter, then stops it.
+func TestAffinityStrategy(t *testing.T) {
+	pols := strings.Replace(actPolicies, "    max_parallel = 1\n", "    max_parallel = 1\n    strategy     = \"affinity\"\n", 1)
+	h := newHarness(t, actScenario, pols)
+	a := h.allocs("web")[0]
+	id, err := h.c.Submit(h.ctx, h.now(), h.pols, Submission{Allocation: a.ID, Target: "dc2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := h.moveToDone(id)
+	if r.State != state.RequestDone || r.Moves[0].Landed != "dc2" {
+		t.Fatalf("%s: %s %+v", r.State, r.Reason, r.Moves)
+	}
+	job, _, err := h.client.Jobs().Info("web", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, af := range job.TaskGroups[0].Affinities {
+		if af.LTarget == "${node.datacenter}" && af.RTarget == "dc2" {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("job web's group has no affinity to dc2: %+v", job.TaskGroups[0].Affinities)
+	}
+	if n := countStops(h, a.ID); n != 1 {
+		t.Errorf("stopped %d times", n)
+	}
+}
