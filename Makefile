@@ -60,7 +60,10 @@ proof-holdout: build ## The held-out proof scenarios (proof/holdout/, other trac
 	  echo >> reports/holdout/summary.txt; \
 	done
 
+e2e-cluster: ## Kill the leader of a 3-server cluster mid-migration 20 times (e2e, a few minutes)
+	FORESHAPE_E2E_KILLS=20 $(GO) test -timeout 30m -run TestClusterKillLeaderMidMigration -v ./e2e
+
 golden: ## Regenerate the golden files of the CLI tests
 	$(GO) test ./command -run Golden -update
 
-.PHONY: help build test lint bench dev eval eval-anomalies proof proof-holdout golden screenshots
+.PHONY: help build test lint bench dev eval eval-anomalies proof proof-holdout golden screenshots e2e-cluster

@@ -70,11 +70,13 @@ type PendingForecast struct {
 
 // Status is the answer of GET /v1/status.
 type Status struct {
-	Node      string        `json:"node"`
-	Version   string        `json:"version"`
-	State     string        `json:"state"` // raft state: Leader, Follower, Candidate
-	Leader    string        `json:"leader"`
-	IsLeader  bool          `json:"is_leader"`
+	Node     string `json:"node"`
+	Version  string `json:"version"`
+	State    string `json:"state"` // raft state: Leader, Follower, Candidate
+	Leader   string `json:"leader"`
+	IsLeader bool   `json:"is_leader"`
+	// Term is the Raft term this server is in.
+	Term      uint64        `json:"term"`
 	Peers     []Peer        `json:"peers"`
 	Clients   []ClientAgent `json:"clients"`
 	LastCycle *Cycle        `json:"last_cycle,omitempty"`

@@ -1,0 +1,158 @@
+package cluster_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/foreshape/foreshape/agent/cluster"
+	"github.com/foreshape/foreshape/agent/cluster/clustertest"
+	"github.com/foreshape/foreshape/agent/state"
+)
+
+// TestSnapshotsUnderLoad runs three servers over loopback TCP with the
+// state FSM, snapshotting every 32 entries, while a writer commits sample
+// batches and queue submissions without pause: a follower stopped for a
+// few hundred entries restarts on its data dir and catches up from the
+// leader's snapshot plus the log after it, while the writes go on; in the
+// end all three hold byte-identical state.
+func TestSnapshotsUnderLoad(t *testing.T) {
+	reg := &registry{}
+	root := t.TempDir()
+	fsms := make([]*state.FSM, 3)
+	nodes := make([]*cluster.Node, 3)
+	start := func(i int) {
+		dir := filepath.Join(root, fmt.Sprintf("s%d", i))
+		id, err := cluster.LoadOrCreateNodeID(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fsm, _ := state.NewFSM(state.Config{Profiles: state.DefaultProfiles()})
+		n, err := cluster.New(cluster.Config{
+			NodeID: id, BindAddr: "127.0.0.1:0", DataDir: dir, BootstrapExpect: 3, Discover: reg.discover,
+			RetryInterval: 50 * time.Millisecond, ReconcileInterval: 50 * time.Millisecond, RemoveAfter: -1,
+			HeartbeatTimeout: 100 * time.Millisecond, ElectionTimeout: 100 * time.Millisecond,
+			LeaderLeaseTimeout: 100 * time.Millisecond, CommitTimeout: 5 * time.Millisecond,
+			SnapshotThreshold: 32, SnapshotInterval: 50 * time.Millisecond, TrailingLogs: 16,
+		}, fsm, clustertest.Logger(t).Named(fmt.Sprintf("s%d", i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { n.Close() })
+		st, _ := n.Status()
+		reg.add(st.Address)
+		fsms[i], nodes[i] = fsm, n
+	}
+	for i := range 3 {
+		start(i)
+	}
+	leader := func() int {
+		found := -1
+		clustertest.Eventually(t, "a leader", func() bool {
+			for i, n := range nodes {
+				if _, ok := n.LeaderContext(); ok {
+					found = i
+					return true
+				}
+			}
+			return false
+		})
+		return found
+	}
+	l := leader()
+
+	// The writer: one sample batch of 200 series a minute of data time,
+	// and a queue submission every tenth entry.
+	var (
+		written atomic.Int64
+		stop    = make(chan struct{})
+		wg      sync.WaitGroup
+	)
+	t0 := time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			var cmd state.Command
+			if i%10 == 9 {
+				cmd = state.SubmitRequest{Request: state.MigrationRequest{
+					Resource: state.Resource{Kind: state.ResourceAllocation, ID: fmt.Sprintf("alloc-%d", i)},
+					Source:   "dc1", Target: "dc2", Origin: "operator", Priority: 50, Created: t0,
+				}}
+			} else {
+				b := state.AppendSamples{Step: time.Minute}
+				for k := range 200 {
+					b.Samples = append(b.Samples, state.Sample{Key: state.Key{Locality: fmt.Sprintf("node/n%03d", k), Metric: "cpu"},
+						Time: t0.Add(time.Duration(i) * time.Minute), Value: float64((i + k) % 100)})
+				}
+				cmd = b
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			for _, n := range nodes {
+				if _, ok := n.LeaderContext(); ok {
+					if _, err := n.Apply(ctx, state.Encode(cmd)); err == nil {
+						written.Add(1)
+					}
+					break
+				}
+			}
+			cancel()
+		}
+	}()
+
+	// A follower goes away for a few hundred entries.
+	f := (l + 1) % 3
+	clustertest.Eventually(t, "some writes", func() bool { return written.Load() > 50 })
+	nodes[f].Close()
+	before := written.Load()
+	clustertest.Eventually(t, "300 entries while the follower is away", func() bool { return written.Load() > before+300 })
+	snaps, _ := filepath.Glob(filepath.Join(root, fmt.Sprintf("s%d", l), "snapshots", "*"))
+	if len(snaps) == 0 {
+		t.Errorf("the leader took no snapshot under load")
+	}
+	start(f)
+	clustertest.Eventually(t, "the restarted follower to catch up while writes go on", func() bool {
+		return fsms[f].AppliedIndex()+64 >= fsms[l].AppliedIndex() && written.Load() > before+400
+	})
+	close(stop)
+	wg.Wait()
+	last := fsms[l].AppliedIndex()
+	clustertest.Eventually(t, "every server to apply the last entry", func() bool {
+		for _, fsm := range fsms {
+			if fsm.AppliedIndex() < last {
+				return false
+			}
+		}
+		return true
+	})
+	var want bytes.Buffer
+	if err := fsms[l].WriteSnapshot(&want); err != nil {
+		t.Fatal(err)
+	}
+	for i, fsm := range fsms {
+		var got bytes.Buffer
+		if err := fsm.WriteSnapshot(&got); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got.Bytes(), want.Bytes()) {
+			t.Errorf("server %d's state differs from the leader's (%d vs %d bytes)", i, got.Len(), want.Len())
+		}
+	}
+	if len(fsms[f].Act().Requests) == 0 || fsms[f].Len() != 200 {
+		t.Errorf("the restarted follower holds %d series and %d requests", fsms[f].Len(), len(fsms[f].Act().Requests))
+	}
+	id, _ := os.ReadFile(filepath.Join(root, fmt.Sprintf("s%d", f), "node-id"))
+	t.Logf("%d entries written; the follower (%s) caught up from a snapshot and the log while writes went on",
+		written.Load(), bytes.TrimSpace(id))
+}
