@@ -282,7 +282,9 @@ func (r *clusterRun) leader(skip int, since time.Time) (int, time.Time) {
 func (r *clusterRun) client(i int) *api.Client { return &api.Client{Address: r.urls[i]} }
 
 // queue is server i's queue.
-func (r *clusterRun) queue(i int) (api.Queue, error) { return r.client(i).Queue(context.Background(), nil) }
+func (r *clusterRun) queue(i int) (api.Queue, error) {
+	return r.client(i).Queue(context.Background(), nil)
+}
 
 // submitMove asks server via to move a running allocation of the job app
 // that no unfinished request moves yet to the other datacenter.
@@ -528,7 +530,7 @@ func (r *clusterRun) checkWriters() {
 	writes := slices.Clone(r.writes.writes)
 	r.writes.mu.Unlock()
 	for _, w := range writes {
-		var led uint64   // the newest term w.server was seen leading by w.at+slack
+		var led uint64    // the newest term w.server was seen leading by w.at+slack
 		var newest uint64 // the newest term anyone was seen leading by w.at-slack
 		for _, s := range samples {
 			if !s.leader {
