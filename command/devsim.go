@@ -129,23 +129,34 @@ type remoteSimClock struct {
 
 var _ agent.Clock = (*remoteSimClock)(nil)
 
-// Now implements agent.Clock. The first call reads the clock twice, a
-// quarter second apart, so that Speed is known from the start.
+// Now implements agent.Clock. The first call reads the clock until it has
+// moved (a quarter second apart, for at most five seconds), so that Speed
+// is known from the start even when the simulation advances in ticks
+// coarser than a quarter second of wall time.
 func (c *remoteSimClock) Now(ctx context.Context) (time.Time, error) {
 	c.mu.Lock()
 	first := c.lastWall.IsZero()
 	c.mu.Unlock()
-	if first {
-		if _, err := c.read(ctx); err != nil {
-			return time.Time{}, err
-		}
+	if !first {
+		return c.read(ctx)
+	}
+	if _, err := c.read(ctx); err != nil {
+		return time.Time{}, err
+	}
+	for deadline := time.Now().Add(5 * time.Second); ; {
 		select {
 		case <-ctx.Done():
 			return time.Time{}, ctx.Err()
 		case <-time.After(250 * time.Millisecond):
 		}
+		now, err := c.read(ctx)
+		c.mu.Lock()
+		known := c.speed > 0
+		c.mu.Unlock()
+		if err != nil || known || time.Now().After(deadline) {
+			return now, err
+		}
 	}
-	return c.read(ctx)
 }
 
 func (c *remoteSimClock) read(ctx context.Context) (time.Time, error) {
