@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -25,8 +26,14 @@ import (
 func TestSnapshotsUnderLoad(t *testing.T) {
 	reg := &registry{}
 	root := t.TempDir()
+	var mu sync.Mutex // guards fsms and nodes, which a restart replaces
 	fsms := make([]*state.FSM, 3)
 	nodes := make([]*cluster.Node, 3)
+	current := func() ([]*state.FSM, []*cluster.Node) {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(fsms), slices.Clone(nodes)
+	}
 	start := func(i int) {
 		dir := filepath.Join(root, fmt.Sprintf("s%d", i))
 		id, err := cluster.LoadOrCreateNodeID(dir)
@@ -47,7 +54,9 @@ func TestSnapshotsUnderLoad(t *testing.T) {
 		t.Cleanup(func() { n.Close() })
 		st, _ := n.Status()
 		reg.add(st.Address)
+		mu.Lock()
 		fsms[i], nodes[i] = fsm, n
+		mu.Unlock()
 	}
 	for i := range 3 {
 		start(i)
@@ -99,7 +108,8 @@ func TestSnapshotsUnderLoad(t *testing.T) {
 				cmd = b
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			for _, n := range nodes {
+			_, ns := current()
+			for _, n := range ns {
 				if _, ok := n.LeaderContext(); ok {
 					if _, err := n.Apply(ctx, state.Encode(cmd)); err == nil {
 						written.Add(1)
