@@ -120,6 +120,7 @@ func (c *Coordinator) followOne(ctx context.Context, now time.Time, r state.Migr
 	tgt, _ := policies.ParseLocality(r.Target)
 	changed := false
 	var pending []string
+	handing := 0 // moves whose replacement runs while the old allocation stops
 	for i := range r.Moves {
 		m := &r.Moves[i]
 		if m.Done {
@@ -162,6 +163,15 @@ func (c *Coordinator) followOne(ctx context.Context, now time.Time, r state.Migr
 			pending = append(pending, shortID(m.Alloc)+" (replacement "+repl.ClientStatus+")")
 			continue
 		}
+		if !clientTerminal(a.ClientStatus) {
+			// Make-before-break: the replacement runs while the old
+			// allocation still hands over its state; the move holds the
+			// source (and its bandwidth) until the old one has stopped.
+			// That is progress, not a stall: no timeout applies to it.
+			pending = append(pending, shortID(m.Alloc)+" (still stopping)")
+			handing++
+			continue
+		}
 		m.Done, m.Running = true, now
 		if n := c.view.nodes[repl.NodeID]; n != nil {
 			m.Landed = localityPath(n, tgt)
@@ -197,7 +207,7 @@ func (c *Coordinator) followOne(ctx context.Context, now time.Time, r state.Migr
 		})
 	}
 	timeout := max(3*r.Estimated, MinMoveTimeout)
-	if now.Sub(r.Started) > timeout {
+	if now.Sub(r.Started) > timeout && handing < len(pending) {
 		c.retry(ctx, now, r.ID, fmt.Sprintf("not settled %s after its start (timeout %s): waiting for %s",
 			now.Sub(r.Started).Round(time.Second), timeout, strings.Join(pending, ", ")), ds)
 		return
@@ -214,6 +224,15 @@ func (c *Coordinator) followOne(ctx context.Context, now time.Time, r state.Migr
 				Reason: fmt.Sprintf("extend %s to %s: %s overruns its estimate %s", res.ID, until.Format("15:04:05"), r.ID, r.Estimated)})
 		}
 	}
+}
+
+// clientTerminal reports whether an allocation's client status is final.
+func clientTerminal(status string) bool {
+	switch status {
+	case nomadapi.AllocClientStatusComplete, nomadapi.AllocClientStatusFailed, nomadapi.AllocClientStatusLost:
+		return true
+	}
+	return false
 }
 
 // needsHealth reports whether the replacement's group has checks, so it
@@ -278,11 +297,11 @@ func (c *Coordinator) finish(ctx context.Context, now time.Time, r state.Migrati
 			*ds = append(*ds, state.Decision{Time: now, Kind: "release", Policy: res.Policy, Locality: res.Locality, Request: r.ID, Reservation: res.ID, Reason: why})
 		}
 	}
-	// A whole node moved by stopping its allocations gets its eligibility
-	// back unless a drain window holds it.
-	if r.Resource.Kind == state.ResourceNode && r.Strategy != string(policies.StrategyDrain) && r.Origin != "schedule" {
-		c.setEligible(ctx, now, r.Resource.ID, r.ID, ds)
-	}
+	// A whole node an operator asked to empty stays out of scheduling, as
+	// after `nomad node drain`: it is being emptied for a reason, and work
+	// landing back on it would undo the move (or another request's). The
+	// operator makes it eligible again; a drain window's nodes come back
+	// when the window ends (restoreWindows).
 }
 
 // reservationLeft is what a reservation still holds, from the state.

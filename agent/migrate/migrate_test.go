@@ -84,13 +84,14 @@ func TestNodeMoveWithReservation(t *testing.T) {
 			t.Errorf("move %+v", m)
 		}
 	}
-	// The placeholder is gone, the node eligible again.
+	// The placeholder is gone; the emptied node stays out of scheduling,
+	// as after a node drain.
 	if _, _, err := h.client.Jobs().Info(res.Job, nil); err == nil {
 		t.Errorf("placeholder %s outlived its move", res.Job)
 	}
 	n, _, _ := h.client.Nodes().Info(node, nil)
-	if n.SchedulingEligibility != nomadapi.NodeSchedulingEligible {
-		t.Errorf("node left %s", n.SchedulingEligibility)
+	if n.SchedulingEligibility != nomadapi.NodeSchedulingIneligible {
+		t.Errorf("node left %s, want it kept ineligible", n.SchedulingEligibility)
 	}
 	// Every call went through an intent, and each allocation was stopped
 	// once.
@@ -117,7 +118,7 @@ func TestNodeMoveWithReservation(t *testing.T) {
 	for _, in := range h.local.FSM.Intents() {
 		kinds[in.Kind]++
 	}
-	want := map[state.IntentKind]int{state.IntentRegisterHold: 1, state.IntentNodeEligibility: 2, state.IntentScaleHold: 2,
+	want := map[state.IntentKind]int{state.IntentRegisterHold: 1, state.IntentNodeEligibility: 1, state.IntentScaleHold: 2,
 		state.IntentStopAlloc: 2, state.IntentDeregisterHold: 1}
 	if fmt.Sprint(kinds) != fmt.Sprint(want) {
 		t.Errorf("intents %v; want %v", kinds, want)

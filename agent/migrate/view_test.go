@@ -8,6 +8,8 @@ import (
 	"time"
 
 	nomadapi "github.com/hashicorp/nomad/api"
+
+	"github.com/foreshape/foreshape/agent/state"
 )
 
 // countingTransport counts GET requests per path (with "?prefix" when the
@@ -109,5 +111,49 @@ func TestRefreshReadsOnlyWhatChanged(t *testing.T) {
 	}
 	if got := ct.take(); got["/v1/allocations"] != 1 || got["/v1/nodes"] != 0 {
 		t.Errorf("after a stop read %v, want the allocations again and not the nodes", got)
+	}
+}
+
+func TestMakeBeforeBreakMoveEndsWhenTheOldAllocationStops(t *testing.T) {
+	// A 1 MB/s source: the old allocation hands over its 1 GB for about
+	// 17 minutes while its replacement already runs in dc2.
+	sc := strings.Replace(actScenario, "  bandwidth = 100\n}\n\ndatacenter \"dc2\"", "  bandwidth = 1\n}\n\ndatacenter \"dc2\"", 1)
+	sc = strings.Replace(sc, "    count  = 2\n    cpu    = 1000", "    count  = 2\n    replacement = \"make_before_break\"\n    cpu    = 1000", 1)
+	h := newHarness(t, sc, actPolicies)
+	alloc := h.allocs("web")[0].ID
+	id, err := h.c.Submit(h.ctx, h.now(), h.pols, Submission{Allocation: alloc, Target: "dc2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		h.run(h.flatForecasts(30))
+		h.step(30 * time.Second)
+	}
+	if r := h.request(id); r.State != state.RequestRunning {
+		t.Fatalf("request %s: %s", r.State, r.Reason)
+	}
+	for range 10 {
+		h.step(time.Minute)
+		if err := h.c.Follow(h.ctx, h.now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var repl *nomadapi.AllocationListStub
+	for _, a := range h.allocs("web") {
+		if a.ClientStatus == nomadapi.AllocClientStatusRunning && a.ID != alloc {
+			repl = a
+		}
+	}
+	if r := h.request(id); repl == nil || r.State != state.RequestRunning || r.Moves[0].Done {
+		t.Fatalf("10 minutes in, with the old allocation still handing over: request %s, move %+v", r.State, r.Moves)
+	}
+	for range 15 {
+		h.step(time.Minute)
+		if err := h.c.Follow(h.ctx, h.now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if r := h.request(id); r.State != state.RequestDone || r.Moves[0].Landed != "dc2" {
+		t.Fatalf("request %s: %s; moves %+v", r.State, r.Reason, r.Moves)
 	}
 }
