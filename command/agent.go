@@ -41,7 +41,11 @@ Usage: foreshape agent [options]
   A server (the default) joins the servers of server.retry_join, or, with
   no retry_join, bootstraps a cluster of its own; while it leads it
   collects Nomad's node and allocation metrics, forecasts every policy's
-  localities and reports hotspots. Every server serves the HTTP API:
+  localities, reports hotspots, and acts on them: it queues the
+  migrations of drain schedules, reserves room for migrations with
+  placeholder jobs, scales through the policies' scale targets and moves
+  the queue in score order (with forecast_only = true it plans and records
+  without changing anything). Every server serves the HTTP API:
   followers answer reads from the replicated state, pass requests that
   change something to the leader, and answer forecasts from the leader's
   last cycle.
@@ -58,7 +62,8 @@ Usage: foreshape agent [options]
 
   -dev runs a throwaway single-node agent in memory against an embedded
   simulated Nomad cluster driven by real traces, with policies for it, so
-  that forecasts and a predicted hotspot show within a minute.
+  that forecasts, a predicted hotspot, and rack a's maintenance carried
+  out with reservations and migrations show within a minute.
 
   -replay DIR runs a throwaway single-node agent in memory on recorded
   series instead of a cluster: every *.csv or *.tsv file in DIR with
