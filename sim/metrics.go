@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/hashicorp/nomad/api"
 	"github.com/prometheus/client_golang/prometheus"
@@ -106,8 +107,12 @@ func newGauge(name, help string, labels map[string]string, value float64) gauge 
 
 func promName(s string) string { return strings.NewReplacer(".", "_", "-", "_").Replace(s) }
 
-// gaugeCollector exposes a snapshot of gauges to a Prometheus registry.
-type gaugeCollector struct{ gs []gauge }
+// gaugeCollector exposes a snapshot of gauges to a Prometheus registry,
+// every sample stamped with the virtual time the snapshot was taken at.
+type gaugeCollector struct {
+	gs []gauge
+	at time.Time
+}
 
 func (g gaugeCollector) Describe(ch chan<- *prometheus.Desc) {
 	prometheus.DescribeByCollect(g, ch)
@@ -134,17 +139,25 @@ func (g gaugeCollector) Collect(ch chan<- prometheus.Metric) {
 		if m.counter {
 			kind = prometheus.CounterValue
 		}
-		ch <- prometheus.MustNewConstMetric(d, kind, m.value, vals...)
+		ch <- prometheus.NewMetricWithTimestamp(g.at, prometheus.MustNewConstMetric(d, kind, m.value, vals...))
 	}
 }
 
+// metrics serves /v1/metrics. The Prometheus text stamps every sample with
+// the sim's virtual time (a real Nomad and node_exporter leave the
+// timestamp out, so the scraper's wall clock applies): a Prometheus that
+// scrapes the sim then stores its samples at the times the sim was at,
+// and range queries at data time (what the agent sends) find them,
+// however fast the virtual clock runs. A Prometheus that scrapes the sim
+// needs a storage of its own, since the virtual time may lie far in its
+// past.
 func (c *Cluster) metrics(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Query().Get("format") == "prometheus" {
 		c.mu.Lock()
-		gs := c.gauges()
+		gs, at := c.gauges(), c.now
 		c.unlock()
 		reg := prometheus.NewPedanticRegistry()
-		if err := reg.Register(gaugeCollector{gs}); err != nil {
+		if err := reg.Register(gaugeCollector{gs: gs, at: at}); err != nil {
 			writeErr(w, err)
 			return
 		}

@@ -19,9 +19,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/prometheus/common/model"
 )
 
 // Target is one scrape target.
@@ -37,9 +40,27 @@ type Server struct {
 	URL string // http://127.0.0.1:port
 }
 
-// Start starts Prometheus scraping targets every scrapeInterval.
-func Start(t testing.TB, scrapeInterval time.Duration, targets ...Target) *Server {
+// Options configure the server.
+type Options struct {
+	// ScrapeInterval is how often every target is scraped; zero means
+	// every second.
+	ScrapeInterval time.Duration
+	// AcceptPast lets Prometheus store samples up to this far behind the
+	// newest it holds (its TSDB's out_of_order_time_window). Prometheus
+	// stamps its own series (up, scrape_duration_seconds) with the wall
+	// clock, so samples a target stamps with an earlier time — the
+	// simulator stamps its samples with its virtual time — are refused as
+	// too old without it.
+	AcceptPast time.Duration
+}
+
+// Start starts Prometheus scraping targets as opts say.
+func Start(t testing.TB, opts Options, targets ...Target) *Server {
 	t.Helper()
+	scrapeInterval := opts.ScrapeInterval
+	if scrapeInterval <= 0 {
+		scrapeInterval = time.Second
+	}
 	bin, err := exec.LookPath("prometheus")
 	if err != nil {
 		if os.Getenv("FORESHAPE_REQUIRE_PROMETHEUS") != "" {
@@ -49,7 +70,11 @@ func Start(t testing.TB, scrapeInterval time.Duration, targets ...Target) *Serve
 	}
 	dir := t.TempDir()
 	var cfg bytes.Buffer
-	fmt.Fprintf(&cfg, "global:\n  scrape_interval: %s\n  evaluation_interval: %s\nscrape_configs:\n", scrapeInterval, scrapeInterval)
+	fmt.Fprintf(&cfg, "global:\n  scrape_interval: %s\n  evaluation_interval: %s\n", model.Duration(scrapeInterval), model.Duration(scrapeInterval))
+	if opts.AcceptPast > 0 {
+		fmt.Fprintf(&cfg, "storage:\n  tsdb:\n    out_of_order_time_window: %s\n", model.Duration(opts.AcceptPast))
+	}
+	cfg.WriteString("scrape_configs:\n")
 	for _, tg := range targets {
 		path := tg.MetricsPath
 		if path == "" {
@@ -115,12 +140,17 @@ func Start(t testing.TB, scrapeInterval time.Duration, targets ...Target) *Serve
 	}
 }
 
-// WaitForSeries polls until query returns a non-empty instant vector.
-func (s *Server) WaitForSeries(t testing.TB, query string, timeout time.Duration) {
+// WaitForSeries polls until query, evaluated at the given time (zero: the
+// server's now), returns a non-empty instant vector.
+func (s *Server) WaitForSeries(t testing.TB, query string, at time.Time, timeout time.Duration) {
 	t.Helper()
+	q := url.Values{"query": {query}}
+	if !at.IsZero() {
+		q.Set("time", strconv.FormatFloat(float64(at.UnixMilli())/1000, 'f', 3, 64))
+	}
 	deadline := time.Now().Add(timeout)
 	for time.Now().Before(deadline) {
-		resp, err := http.Get(s.URL + "/api/v1/query?query=" + url.QueryEscape(query))
+		resp, err := http.Get(s.URL + "/api/v1/query?" + q.Encode())
 		if err == nil {
 			var b bytes.Buffer
 			_, _ = b.ReadFrom(resp.Body)

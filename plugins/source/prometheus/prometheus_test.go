@@ -23,8 +23,9 @@ import (
 const iopsQuery = `sum(foreshape_sim_node_iops{ {{.Matchers}} })`
 
 // simMetrics serves the default simulated cluster, a few minutes in, whose
-// /v1/metrics?format=prometheus Prometheus scrapes.
-func simMetrics(t *testing.T) *httptest.Server {
+// /v1/metrics?format=prometheus Prometheus scrapes. Its clock stands still
+// at the returned virtual time, which stamps every sample it serves.
+func simMetrics(t *testing.T) (*httptest.Server, time.Time) {
 	c, err := sim.New(sim.DefaultScenario(), sim.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -34,7 +35,7 @@ func simMetrics(t *testing.T) *httptest.Server {
 	}
 	srv := httptest.NewServer(c.Handler())
 	t.Cleanup(srv.Close)
-	return srv
+	return srv, c.Now()
 }
 
 // expectedIOPS sums the sim's own node IOPS gauges per locality, read from
@@ -63,23 +64,24 @@ func expectedIOPS(t *testing.T, simURL string, match func(dc string) bool) float
 	return sum
 }
 
-func startProm(t *testing.T) (*promtest.Server, *httptest.Server) {
-	simSrv := simMetrics(t)
-	prom := promtest.Start(t, time.Second, promtest.Target{
+// startProm starts Prometheus scraping the sim and returns it with the
+// sim's virtual time, the time the samples are stored at (queries ask for
+// that time, not the wall's).
+func startProm(t *testing.T) (*promtest.Server, *httptest.Server, time.Time) {
+	simSrv, at := simMetrics(t)
+	prom := promtest.Start(t, promtest.Options{ScrapeInterval: time.Second, AcceptPast: time.Since(at) + 24*time.Hour}, promtest.Target{
 		Job: "nomad", Addr: strings.TrimPrefix(simSrv.URL, "http://"),
 		MetricsPath: "/v1/metrics", Params: map[string]string{"format": "prometheus"},
 	})
-	// Wait for a few scrapes, so that a range query ending on a whole
-	// second already holds points.
-	prom.WaitForSeries(t, "count_over_time(foreshape_sim_node_iops[1m]) > 2", 30*time.Second)
-	return prom, simSrv
+	prom.WaitForSeries(t, "foreshape_sim_node_iops", at, 30*time.Second)
+	return prom, simSrv, at
 }
 
 func TestPrometheusSource(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a Prometheus server")
 	}
-	prom, simSrv := startProm(t)
+	prom, simSrv, now := startProm(t)
 	web := source.Locality{Datacenter: "dc2"}
 	batch := source.Locality{Datacenter: "dc2", NodeClass: "web"} // the same nodes, another name
 	newSource := func(t *testing.T) *Source {
@@ -93,7 +95,7 @@ func TestPrometheusSource(t *testing.T) {
 	t.Run("Values", func(t *testing.T) {
 		s := newSource(t)
 		res, err := s.Collect(context.Background(), source.Request{
-			Now: time.Now(), Lookback: 30 * time.Second, Step: time.Second,
+			Now: now, Lookback: 30 * time.Second, Step: time.Second,
 			Localities: []source.Locality{web, batch, {Datacenter: "dc9"}},
 		})
 		if err != nil {
@@ -103,7 +105,8 @@ func TestPrometheusSource(t *testing.T) {
 		for _, smp := range res.Samples {
 			last[smp.Series] = smp.Value
 		}
-		// The sim's clock stands still, so every scrape saw the same values.
+		// The sim's clock stands still, so every scrape saw the same values
+		// at the same time.
 		want2 := expectedIOPS(t, simSrv.URL, func(dc string) bool { return dc == "dc2" })
 		wantB := want2
 		if got := last["dc2:iops"]; want2 <= 0 || math.Abs(got-want2) > 1e-6*want2 {
@@ -125,7 +128,7 @@ func TestPrometheusSource(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		res, err := s.Collect(context.Background(), source.Request{Now: time.Now(), Lookback: 10 * time.Second, Step: time.Second, Localities: []source.Locality{web}})
+		res, err := s.Collect(context.Background(), source.Request{Now: now, Lookback: 10 * time.Second, Step: time.Second, Localities: []source.Locality{web}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -146,7 +149,7 @@ func TestPrometheusSource(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		res, err := s.Collect(context.Background(), source.Request{Now: time.Now(), Lookback: 10 * time.Second, Step: time.Second,
+		res, err := s.Collect(context.Background(), source.Request{Now: now, Lookback: 10 * time.Second, Step: time.Second,
 			Localities: []source.Locality{web, batch}})
 		if err != nil {
 			t.Fatal(err)
@@ -184,7 +187,7 @@ func TestPrometheusSource(t *testing.T) {
 		sourcetest.Run(t, func(t *testing.T) sourcetest.Fixture {
 			return sourcetest.Fixture{
 				Source:     newSource(t),
-				Request:    source.Request{Now: time.Now(), Lookback: 20 * time.Second, Step: time.Second, Localities: []source.Locality{web, batch}},
+				Request:    source.Request{Now: now, Lookback: 20 * time.Second, Step: time.Second, Localities: []source.Locality{web, batch}},
 				WantSeries: []string{"dc2:iops", "dc2/*/web:iops"},
 			}
 		})
