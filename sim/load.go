@@ -201,18 +201,22 @@ func (b binding) at(d time.Duration) float64 {
 type groupLoad struct {
 	cpu, mem, iops binding
 	jitter         time.Duration
+	// reads is the fraction of the group's IOPS that are disk reads.
+	reads float64
 }
 
-// readShare is the fraction of served IOPS counted as reads in the
-// node_exporter-style disk counters; the rest are writes.
-const readShare = 0.4
+// DefaultReadShare is the fraction of a group's IOPS counted as disk reads
+// in the node_exporter-style counters when its scenario or meta does not
+// say (the rest are writes): neither reads nor writes dominate.
+const DefaultReadShare = 0.5
 
 // Default demand of groups registered without a load binding: a tenth of the
 // CPU request, a quarter of the memory request, no IOPS.
 var defaultLoad = groupLoad{
-	cpu:  binding{scale: 0.10},
-	mem:  binding{scale: 0.25},
-	iops: binding{scale: 0},
+	cpu:   binding{scale: 0.10},
+	mem:   binding{scale: 0.25},
+	iops:  binding{scale: 0},
+	reads: DefaultReadShare,
 }
 
 // computeLoad sets every running allocation's usage from its traces at the
@@ -221,7 +225,7 @@ var defaultLoad = groupLoad{
 // length of the tick that just ended.
 func (c *Cluster) computeLoad(dt time.Duration) {
 	for _, n := range c.nodes {
-		n.demCPU, n.demMem, n.demIOPS, n.surge, n.services = 0, 0, 0, 1, 0
+		n.demCPU, n.demMem, n.demIOPS, n.demReads, n.surge, n.services = 0, 0, 0, 0, 1, 0
 	}
 	kept := c.surges[:0]
 	for _, s := range c.surges {
@@ -256,6 +260,7 @@ func (c *Cluster) computeLoad(dt time.Duration) {
 		n.demCPU += a.cpu
 		n.demMem += a.mem
 		n.demIOPS += a.iops
+		n.demReads += a.iops * g.load.reads
 		if a.job.typ == api.JobTypeService && !g.idle {
 			n.services++
 		}
@@ -327,8 +332,14 @@ func (c *Cluster) computeLoad(dt time.Duration) {
 		if n.iops > 0 {
 			served = math.Min(served, float64(n.iops))
 		}
-		n.ioReads += served * readShare * secs
-		n.ioWrites += served * (1 - readShare) * secs
+		// Served IOPS split as the demand does: each allocation's own
+		// share of reads.
+		share := DefaultReadShare
+		if n.demIOPS > 0 {
+			share = n.demReads / n.demIOPS
+		}
+		n.ioReads += served * share * secs
+		n.ioWrites += served * (1 - share) * secs
 	}
 }
 

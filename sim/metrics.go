@@ -58,8 +58,8 @@ func (c *Cluster) gauges() []gauge {
 		// (rate of reads plus writes completed) works on the sim.
 		l := map[string]string{"node_id": n.id, "node_name": n.name, "datacenter": n.dc, "node_pool": n.pool, "node_class": n.class, "device": "sda"}
 		out = append(out,
-			gauge{name: "node.disk.reads.completed.total", help: "Disk reads completed (served IOPS × 0.4).", labels: l, value: n.ioReads, counter: true},
-			gauge{name: "node.disk.writes.completed.total", help: "Disk writes completed (served IOPS × 0.6).", labels: l, value: n.ioWrites, counter: true},
+			gauge{name: "node.disk.reads.completed.total", help: "Disk reads completed (the served IOPS' read share).", labels: l, value: n.ioReads, counter: true},
+			gauge{name: "node.disk.writes.completed.total", help: "Disk writes completed (the served IOPS' write share).", labels: l, value: n.ioWrites, counter: true},
 		)
 	}
 	if c.sc.PublishAllocationMetrics {

@@ -75,6 +75,7 @@ type node struct {
 	demCPU     float64  // demand this tick
 	demMem     float64
 	demIOPS    float64
+	demReads   float64 // the part of demIOPS that is disk reads
 	throttle   float64 // fraction of CPU demand not served this tick
 	ioReads    float64 // cumulative disk reads served
 	ioWrites   float64 // cumulative disk writes served

@@ -281,10 +281,20 @@ func metaString(meta map[string]string, key, def string) string {
 
 // buildLoad binds a group's demand: scenario settings first, then the
 // group meta keys sim.cpu_trace, sim.cpu_scale, sim.cpu_offset (and memory,
-// iops), else the default load.
+// iops) and sim.iops_read_share, else the default load.
 func (c *Cluster) buildLoad(meta map[string]string, sim GroupSimSpec) (groupLoad, error) {
 	l := defaultLoad
 	l.jitter = sim.Jitter
+	switch {
+	case sim.ReadShare != nil:
+		l.reads = *sim.ReadShare
+	case metaString(meta, "sim.iops_read_share", "") != "":
+		f, err := strconv.ParseFloat(meta["sim.iops_read_share"], 64)
+		if err != nil || !(f >= 0 && f <= 1) {
+			return l, fmt.Errorf("meta sim.iops_read_share: %q is not a number between 0 and 1", meta["sim.iops_read_share"])
+		}
+		l.reads = f
+	}
 	if d, err := time.ParseDuration(metaString(meta, "sim.jitter", "0s")); err == nil && d > 0 {
 		l.jitter = d
 	}

@@ -110,9 +110,13 @@ type JobSpec struct {
 // its replacement mode, and (batch) how long its work runs.
 type GroupSimSpec struct {
 	CPU, Memory, IOPS LoadSpec
-	Jitter            time.Duration
-	Replacement       string
-	RunFor            time.Duration
+	// ReadShare is the fraction of the group's IOPS that are disk reads
+	// in node_exporter's counters (the rest are writes), 0 to 1; nil
+	// means DefaultReadShare.
+	ReadShare   *float64
+	Jitter      time.Duration
+	Replacement string
+	RunFor      time.Duration
 }
 
 // LoadSpec binds one resource to a trace (by scenario trace name, or a file
@@ -270,6 +274,9 @@ func (sc *Scenario) Validate() error {
 						return fmt.Errorf("job %q group %q: trace %q is not declared", id, gname, l.Trace)
 					}
 				}
+			}
+			if s := g.ReadShare; s != nil && !(*s >= 0 && *s <= 1) {
+				return fmt.Errorf("job %q group %q: iops read_share %v is not between 0 and 1", id, gname, *s)
 			}
 			switch g.Replacement {
 			case "", BreakBeforeMake, MakeBeforeBreak:
@@ -451,11 +458,20 @@ type rawLoadOne struct {
 	Offset hcl.Expression `hcl:"offset,optional"`
 }
 
+// rawLoadIOPS is the iops binding, which also says how the IOPS split into
+// disk reads and writes.
+type rawLoadIOPS struct {
+	Trace     *string        `hcl:"trace,optional"`
+	Scale     *float64       `hcl:"scale,optional"`
+	Offset    hcl.Expression `hcl:"offset,optional"`
+	ReadShare *float64       `hcl:"read_share,optional"`
+}
+
 type rawLoad struct {
 	Jitter hcl.Expression `hcl:"jitter,optional"`
 	CPU    *rawLoadOne    `hcl:"cpu,block"`
 	Memory *rawLoadOne    `hcl:"memory,block"`
-	IOPS   *rawLoadOne    `hcl:"iops,block"`
+	IOPS   *rawLoadIOPS   `hcl:"iops,block"`
 }
 
 type rawGroup struct {
@@ -840,7 +856,10 @@ func translateJob(r rawJob, diags *hcl.Diagnostics) JobSpec {
 			gs.Jitter = duration(g.Load.Jitter, 0, diags)
 			gs.CPU = translateLoad(g.Load.CPU, diags)
 			gs.Memory = translateLoad(g.Load.Memory, diags)
-			gs.IOPS = translateLoad(g.Load.IOPS, diags)
+			if io := g.Load.IOPS; io != nil {
+				gs.IOPS = translateLoad(&rawLoadOne{Trace: io.Trace, Scale: io.Scale, Offset: io.Offset}, diags)
+				gs.ReadShare = io.ReadShare
+			}
 		}
 		spec.Groups[g.Name] = gs
 	}

@@ -2,7 +2,8 @@
 # scenario is given. Three datacenters with 24 nodes, service and batch jobs
 # whose demand follows bundled real traces (PlanetLab, NAB AWS CloudWatch,
 # Google 2019 and Azure V2 aggregates; see traces/ATTRIBUTION.md) and a
-# demand surge in dc2 three hours in.
+# demand surge in dc2 three hours in. The web frontends and the edge mostly
+# write to disk, the api and the etl batch mostly read (read_share).
 name     = "default"
 seed     = 42
 start    = "2026-01-05T06:00:00Z"
@@ -170,8 +171,9 @@ job "web" {
         scale = 1.5
       }
       iops {
-        trace = "disk-writes"
-        scale = 8
+        trace      = "disk-writes"
+        scale      = 8
+        read_share = 0.25
       }
     }
   }
@@ -204,8 +206,9 @@ job "api" {
         scale = 1.8
       }
       iops {
-        trace = "rds-cpu"
-        scale = 3
+        trace      = "rds-cpu"
+        scale      = 3
+        read_share = 0.75
       }
     }
   }
@@ -266,8 +269,9 @@ job "edge" {
         scale = 1.2
       }
       iops {
-        trace = "disk-writes"
-        scale = 6
+        trace      = "disk-writes"
+        scale      = 6
+        read_share = 0.3
       }
     }
   }
@@ -297,8 +301,9 @@ job "etl" {
         scale = 2.2
       }
       iops {
-        trace = "disk-writes"
-        scale = 3
+        trace      = "disk-writes"
+        scale      = 3
+        read_share = 0.7
       }
     }
   }
