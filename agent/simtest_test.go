@@ -23,7 +23,13 @@ type testSim struct {
 // startTestSim runs the default scenario at speed until the test ends.
 func startTestSim(t *testing.T, speed float64) *testSim {
 	t.Helper()
-	c, err := sim.New(sim.DefaultScenario(), sim.Options{Logger: testLogger(t).Named("sim")})
+	return startScenario(t, sim.DefaultScenario(), speed)
+}
+
+// startScenario runs sc at speed until the test ends.
+func startScenario(t *testing.T, sc *sim.Scenario, speed float64) *testSim {
+	t.Helper()
+	c, err := sim.New(sc, sim.Options{Logger: testLogger(t).Named("sim")})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,258 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/foreshape/foreshape/agent/api"
+	"github.com/foreshape/foreshape/agent/state"
+	"github.com/foreshape/foreshape/config"
+	"github.com/foreshape/foreshape/internal/promtest"
+	"github.com/foreshape/foreshape/plugins/source"
+	"github.com/foreshape/foreshape/policies"
+	"github.com/foreshape/foreshape/sim"
+)
+
+// ioScenario has three datacenters of two nodes, each running one job
+// (ioJob) whose disk IOPS are a given share of reads.
+const ioScenario = `
+name  = "io"
+seed  = 11
+start = "2026-02-02T00:00:00Z"
+tick  = "10s"
+
+trace "cpu" {
+  file = "planetlab/20110303/ait05_us_es_princeton_codeen"
+  unit = "percent"
+}
+
+trace "disk" {
+  file   = "nab/data/realAWSCloudwatch/rds_cpu_utilization_cc0c53.csv"
+  column = "value"
+  unit   = "max"
+}
+`
+
+// ioLocality is one datacenter of ioScenario: the read share of its disk
+// IOPS and the characterisation it must get.
+type ioLocality struct {
+	dc        string
+	readShare float64
+	want      string
+}
+
+var ioLocalities = []ioLocality{
+	{"dc1", 0.8, "read-heavy"},
+	{"dc2", 0.2, "write-heavy"},
+	{"dc3", 0.5, "balanced"},
+}
+
+func ioScenarioSource() string {
+	var b strings.Builder
+	b.WriteString(ioScenario)
+	for _, l := range ioLocalities {
+		fmt.Fprintf(&b, `
+datacenter %[1]q {
+  bandwidth = 100
+}
+
+nodes %[1]q {
+  datacenter = %[1]q
+  count      = 2
+  cpu        = 4000
+  memory     = 8192
+  iops       = 4000
+}
+
+job %[1]q {
+  datacenters = [%[1]q]
+
+  group "app" {
+    count  = 2
+    cpu    = 1000
+    memory = 1024
+    iops   = 1000
+
+    load {
+      cpu {
+        trace = "cpu"
+      }
+      memory {
+        scale = 0.5
+      }
+      iops {
+        trace      = "disk"
+        read_share = %[2]v
+      }
+    }
+  }
+}
+`, l.dc, l.readShare)
+	}
+	return b.String()
+}
+
+func ioPolicies(t *testing.T) []*policies.Policy {
+	t.Helper()
+	var b strings.Builder
+	for _, l := range ioLocalities {
+		fmt.Fprintf(&b, `
+shaping %[1]q {
+  locality {
+    datacenter = %[1]q
+  }
+  forecast {
+    horizon = "30m"
+    step    = "1m"
+  }
+  headroom {
+    cpu  = 20
+    iops = 20
+  }
+}
+`, l.dc)
+	}
+	pols, diags := policies.Parse("io.hcl", []byte(b.String()))
+	if diags.HasErrors() {
+		t.Fatal(diags.Error())
+	}
+	return pols
+}
+
+// A real Prometheus scrapes the simulator's node_exporter disk counters; the
+// agent reads IOPS, reads and writes per locality from it and calls each
+// locality read-heavy, write-heavy or balanced as the simulator split its
+// disk operations.
+func TestPrometheusIOPSAndReadWriteCharacterisation(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a Prometheus server and runs three hours of data time")
+	}
+	sc, err := sim.ParseScenario([]byte(ioScenarioSource()), "io.hcl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 150 data seconds a second; a scrape every 250 ms is 37.5 s of data
+	// time apart, so the 5-minute rate windows hold several scrapes.
+	const speed = 150
+	d := startScenario(t, sc, speed)
+	prom := promtest.Start(t, promtest.Options{
+		ScrapeInterval: 250 * time.Millisecond,
+		// The sim stamps its samples with its virtual time, months before
+		// the wall clock.
+		AcceptPast: max(time.Since(sc.Start), 0) + 30*24*time.Hour,
+	}, promtest.Target{
+		Job: "nomad", Addr: strings.TrimPrefix(d.URL, "http://"),
+		MetricsPath: "/v1/metrics", Params: map[string]string{"format": "prometheus"},
+	})
+
+	cfg := config.DevDefault()
+	cfg.Name = "agent-test"
+	cfg.HTTP.Address = "127.0.0.1:0"
+	cfg.Nomad.Address = d.URL
+	cfg.Prometheus.Address = prom.URL
+	a, err := New(cfg, Options{Logger: testLogger(t), Clock: d, Policies: ioPolicies(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+		a.Close()
+	})
+	c := &api.Client{Address: a.HTTPAddr()}
+
+	// The three IOPS series of every locality reach the store, and reads
+	// and writes split IOPS as the sim does.
+	eventually(t, 3*time.Minute, "iops, iops_read and iops_write of every locality", func() bool {
+		series, err := c.Series(ctx)
+		if err != nil {
+			return false
+		}
+		have := map[string]api.Series{}
+		for _, s := range series {
+			have[s.Series] = s
+		}
+		for _, l := range ioLocalities {
+			for _, m := range []string{"iops", "iops_read", "iops_write"} {
+				if s, ok := have[l.dc+":"+m]; !ok || s.Points < 5 || s.Stale {
+					return false
+				}
+			}
+		}
+		return true
+	})
+	for _, l := range ioLocalities {
+		read, write, total := lastHour(t, a, l.dc)
+		n := 0
+		for i := range total {
+			if math.IsNaN(total[i]) || total[i] <= 0 {
+				continue
+			}
+			n++
+			if got := read[i] / total[i]; math.Abs(got-l.readShare) > 0.005 {
+				t.Errorf("%s: reads are %.3f of IOPS at point %d (%v of %v), want the sim's %.2f", l.dc, got, i, read[i], total[i], l.readShare)
+			}
+			if math.Abs(read[i]+write[i]-total[i]) > 1e-4*total[i] {
+				t.Errorf("%s: reads %v + writes %v != IOPS %v at point %d", l.dc, read[i], write[i], total[i], i)
+			}
+		}
+		if n == 0 {
+			t.Errorf("%s: no IOPS in the store's last hour", l.dc)
+		}
+	}
+
+	// Once two hours of history are in, each locality is characterised,
+	// its IO by the split.
+	var fcs []api.Forecast
+	eventually(t, 6*time.Minute, "every locality's workload with its IO characterisation", func() bool {
+		var err error
+		if fcs, err = c.Forecasts(ctx); err != nil {
+			return false
+		}
+		n := 0
+		for _, f := range fcs {
+			if f.Metric == "iops" && f.Ready() && f.Workload != nil && f.Workload.IO != "" {
+				n++
+			}
+		}
+		return n == len(ioLocalities)
+	})
+	for _, l := range ioLocalities {
+		for _, f := range fcs {
+			if f.Locality == l.dc && f.Metric == "iops" {
+				if f.Workload.IO != l.want {
+					t.Errorf("%s (reads %.0f%% of IOPS): workload IO %q, want %q", l.dc, 100*l.readShare, f.Workload.IO, l.want)
+				}
+			}
+		}
+	}
+}
+
+// lastHour reads the locality's disk reads, writes and IOPS from the
+// agent's store over the hour before its newest IOPS point, at one minute.
+func lastHour(t *testing.T, a *Agent, dc string) (read, write, total []float64) {
+	t.Helper()
+	var end time.Time
+	for _, in := range a.fsm.Infos() {
+		if in.Key == (state.Key{Locality: dc, Metric: source.IOPS}) {
+			end = in.LastSample.Add(time.Minute)
+		}
+	}
+	grid := func(metric string) []float64 {
+		g, err := a.fsm.Range(state.Key{Locality: dc, Metric: metric}, time.Minute, end.Add(-time.Hour), end)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return g.Mean
+	}
+	return grid(source.IOPSRead), grid(source.IOPSWrite), grid(source.IOPS)
+}
