@@ -238,6 +238,11 @@ func translateLocality(s *shapingHCL, p *Policy) hcl.Diagnostics {
 		diags = append(diags, hclfield.Invalid(l.DeclRange, "locality",
 			"The locality block must name at least one of datacenter, node_pool or node_class."))
 	}
+	if !diags.HasErrors() {
+		if err := p.Locality.checkScope(); err != nil {
+			diags = append(diags, hclfield.Invalid(l.Datacenter.Range(), "locality.datacenter", "%s.", err))
+		}
+	}
 	return diags
 }
 

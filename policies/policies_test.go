@@ -258,6 +258,14 @@ func TestParseErrors(t *testing.T) {
 		{"locality slash", func(b *builder) { b.locality = `node_pool = "a/b"` }, "Invalid locality.node_pool", `"a/b"`},
 		{"locality empty", func(b *builder) { b.locality = `node_class = ""` }, "Invalid locality.node_class", `node_class = ""`},
 		{"missing locality", func(b *builder) { b.locality = "-" }, "Missing locality block", `shaping "web"`},
+		// A datacenter named as the store's node or group scope, narrowed
+		// by pool or class, would make node/… or group/… series.
+		{"locality in the node scope", func(b *builder) { b.locality = "datacenter = \"node\"\n node_pool = \"web\"" }, "Invalid locality.datacenter", `"node"`},
+		{"locality in the group scope", func(b *builder) { b.locality = "datacenter = \"group\"\n node_class = \"gpu\"" }, "Invalid locality.datacenter", `"group"`},
+		{"drained locality in the node scope", func(b *builder) {
+			b.schedule = strings.Replace(b.schedule, `action   = "drain"`, "action   = \"drain\"\n    localities = [\"dc1\", \"node/web\"]", 1)
+		}, "Invalid schedule.patch.localities[1]", `"node/web"`},
+		{"target in the group scope", func(b *builder) { b.migrate = `targets = ["group/batch"]` }, "Invalid migrate.targets[0]", `targets = ["group/batch"]`},
 		{"unknown block", func(b *builder) { b.extra = "limits {\n}" }, "Unsupported block type", `limits {`},
 		{"two forecast blocks", func(b *builder) { b.extra = "forecast {\n}" }, "Duplicate forecast block", `forecast {`},
 	} {
@@ -405,6 +413,16 @@ func TestParseValid(t *testing.T) {
 		{"wildcards", func(b *builder) { b.locality = "datacenter = \"*\"\n node_pool = \"batch\"" }, func(t *testing.T, p *policies.Policy) {
 			if p.Locality != (policies.Locality{NodePool: "batch"}) {
 				t.Errorf("locality = %+v", p.Locality)
+			}
+		}},
+		{"datacenter named node, whole", func(b *builder) { b.locality = `datacenter = "node"` }, func(t *testing.T, p *policies.Policy) {
+			if p.Locality != (policies.Locality{Datacenter: "node"}) || p.Locality.String() != "node" {
+				t.Errorf("locality = %+v (%s)", p.Locality, p.Locality)
+			}
+		}},
+		{"datacenter named nodes, with a pool", func(b *builder) { b.locality = "datacenter = \"nodes\"\n node_pool = \"web\"" }, func(t *testing.T, p *policies.Policy) {
+			if p.Locality.String() != "nodes/web" {
+				t.Errorf("locality = %s", p.Locality)
 			}
 		}},
 		{"schedule localities", func(b *builder) {
@@ -594,6 +612,12 @@ func TestParseLocality(t *testing.T) {
 		{in: "a/b/c/d", wantErr: true},
 		{in: " dc1", wantErr: true},
 		{in: "dc 1", wantErr: true},
+		// The store's per-node and per-group series scopes.
+		{in: "node/web", wantErr: true},
+		{in: "group/*/gpu", wantErr: true},
+		{in: "node", want: policies.Locality{Datacenter: "node"}},
+		{in: "*/node", want: policies.Locality{NodePool: "node"}},
+		{in: "nodes/web", want: policies.Locality{Datacenter: "nodes", NodePool: "web"}},
 	} {
 		got, err := policies.ParseLocality(tc.in)
 		if (err != nil) != tc.wantErr {

@@ -7,6 +7,9 @@ import (
 
 	"github.com/hashicorp/cronexpr"
 	"github.com/hashicorp/hcl/v2"
+
+	"github.com/foreshape/foreshape/agent/state"
+	"github.com/foreshape/foreshape/policies/hclfield"
 )
 
 // Policy tells foreshape how to shape the capacity of one locality. It is
@@ -94,7 +97,40 @@ func ParseLocality(s string) (Locality, error) {
 	if l == (Locality{}) {
 		return Locality{}, fmt.Errorf("locality %q matches everything; name at least a datacenter, node pool or node class", s)
 	}
+	if err := l.checkScope(); err != nil {
+		return Locality{}, err
+	}
 	return l, nil
+}
+
+// checkScope refuses a locality whose path begins with the scope of the
+// series store's per-node or per-allocation-group series ("node/<node ID>",
+// "group/<namespace>/<job>/<group>"): a datacenter named "node" or "group"
+// with a node pool or class. Its series would share their name space, be
+// kept as briefly as one node's, and be listed as a node's. The datacenter
+// alone ("node") or the pool or class in every datacenter ("*/web") is
+// unambiguous.
+func (l Locality) checkScope() error {
+	path := l.String()
+	for _, p := range state.DefaultProfiles() {
+		if !strings.HasPrefix(path, p.Prefix) {
+			continue
+		}
+		return fmt.Errorf("locality %q begins with %q, the scope of foreshape's series of single nodes and allocation groups "+
+			"(kept %s, not a locality's %s); a datacenter named %q can be shaped whole (%q) or by node pool or class in every datacenter (%q), not by both",
+			path, p.Prefix, hclfield.FormatDuration(retention(p.Tiers)), hclfield.FormatDuration(retention(state.DefaultTiers())),
+			l.Datacenter, l.Datacenter, Locality{NodePool: l.NodePool, NodeClass: l.NodeClass}.String())
+	}
+	return nil
+}
+
+// retention is how far back the longest of tiers reaches.
+func retention(tiers []state.Tier) time.Duration {
+	var keep time.Duration
+	for _, t := range tiers {
+		keep = max(keep, t.Retention())
+	}
+	return keep
 }
 
 // Forecast says how demand is forecast for the policy's locality.
