@@ -11,6 +11,7 @@ import (
 	"github.com/foreshape/foreshape/agent/collect"
 	"github.com/foreshape/foreshape/config"
 	"github.com/foreshape/foreshape/plugins/source"
+	promsource "github.com/foreshape/foreshape/plugins/source/prometheus"
 	"github.com/foreshape/foreshape/policies"
 )
 
@@ -122,8 +123,9 @@ func readTokens(cfg *config.Config) ([]string, error) {
 
 // checkSeriesBudget refuses policies whose localities alone need more
 // series than the leader stores (max; zero means collect.DefaultMaxSeries):
-// each locality has Nomad's four metrics, IOPS with a Prometheus source, and
-// the metrics of the policies' own queries.
+// each locality has Nomad's four metrics, with a Prometheus source the
+// metrics of its default queries (IOPS, reads and writes), and the metrics
+// of the policies' own queries.
 func checkSeriesBudget(pols []*policies.Policy, prometheus bool, max int) error {
 	if max <= 0 {
 		max = collect.DefaultMaxSeries
@@ -141,7 +143,9 @@ func checkSeriesBudget(pols []*policies.Policy, prometheus bool, max int) error 
 	for _, l := range localities(pols) {
 		add(l, source.CPUPercent, source.MemoryPercent, source.CPUMHz, source.MemoryMB)
 		if prometheus {
-			add(l, source.IOPS)
+			for m := range promsource.DefaultQueries() {
+				add(l, m)
+			}
 		}
 	}
 	for _, p := range pols {

@@ -199,4 +199,16 @@ func TestPoliciesBeyondTheSeriesBoundAreRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	a.Close()
+	// With Prometheus, each locality also has iops, iops_read and
+	// iops_write: 28 series.
+	cfg.Prometheus.Address = "http://127.0.0.1:1"
+	_, err = New(cfg, Options{Logger: testLogger(t), Policies: devPolicies(t), MaxSeries: 27})
+	if err == nil || !strings.Contains(err.Error(), "need 28 series, more than the 27") {
+		t.Errorf("with Prometheus: err = %v, want one saying the policies need 28 series", err)
+	}
+	a, err = New(cfg, Options{Logger: testLogger(t), Policies: devPolicies(t), MaxSeries: 28})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Close()
 }
