@@ -96,7 +96,7 @@ func (fixture) CarriesAmount() bool { return true }
 
 func (fixture) New(t *testing.T, initial int) (target.Target, targettest.System) {
 	s := newSystem(t, initial)
-	return newTarget(t, s, 300*time.Millisecond, nil), s
+	return newTarget(t, s, 30*time.Second, nil), s
 }
 
 func TestConformance(t *testing.T) {

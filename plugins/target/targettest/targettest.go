@@ -51,7 +51,10 @@ type System interface {
 
 // Fixture builds a target over a fresh system.
 type Fixture interface {
-	// New returns a target over a system whose count is initial.
+	// New returns a target over a system whose count is initial. Its own
+	// timeouts should be generous (seconds): a loaded test machine may
+	// take hundreds of milliseconds to answer, and the suite gives up on
+	// a hanging system itself, after a second.
 	New(t *testing.T, initial int) (target.Target, System)
 	// CarriesAmount reports whether the system sees the action's amount
 	// (webhook and exec do; Nomad sees only the new count).
@@ -130,7 +133,14 @@ func Run(t *testing.T, f Fixture) {
 		t.Run("Behaviour="+tc.b.String(), func(t *testing.T) {
 			tg, sys := f.New(t, 2)
 			sys.Behave(t, tc.b)
-			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			// A refusal or a failure is told apart by the system's answer,
+			// however long a loaded machine takes to give it; only a hang
+			// needs the caller to give up.
+			wait := time.Minute
+			if tc.b == Hang {
+				wait = time.Second
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), wait)
 			defer cancel()
 			_, err := tg.Scale(ctx, action("x", 2, 3))
 			var te *target.Error
