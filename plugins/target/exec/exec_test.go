@@ -132,17 +132,20 @@ func TestEnvironment(t *testing.T) {
 }
 
 func TestFailuresSayWhy(t *testing.T) {
+	// A refusal and a failure get a timeout a loaded machine cannot reach;
+	// the hang is killed at its short one.
 	for _, tc := range []struct {
-		b    targettest.Behaviour
-		want string
+		b       targettest.Behaviour
+		timeout time.Duration
+		want    string
 	}{
-		{targettest.Refuse, "declined (exit 3): the group is at its maximum"},
-		{targettest.Fail, "exit status 1: cloud API unreachable"},
-		{targettest.Hang, "killed after the 200ms timeout"},
+		{targettest.Refuse, 30 * time.Second, "declined (exit 3): the group is at its maximum"},
+		{targettest.Fail, 30 * time.Second, "exit status 1: cloud API unreachable"},
+		{targettest.Hang, 200 * time.Millisecond, "killed after the 200ms timeout"},
 	} {
 		s := newSystem(t, 1)
 		s.Behave(t, tc.b)
-		_, err := newTarget(t, s, 200*time.Millisecond, nil).Scale(context.Background(),
+		_, err := newTarget(t, s, tc.timeout, nil).Scale(context.Background(),
 			target.Action{ID: "x", Direction: target.Up, Amount: 1, Count: 2})
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: err = %v, want it to say %q", tc.b, err, tc.want)
