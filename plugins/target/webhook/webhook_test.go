@@ -128,7 +128,7 @@ func (fixture) CarriesAmount() bool { return true }
 
 func (fixture) New(t *testing.T, initial int) (target.Target, targettest.System) {
 	r := newReceiver(t, initial)
-	tg, _ := newTarget(t, r, "timeout = \"100ms\"\nretries = 2")
+	tg, _ := newTarget(t, r, "timeout = \"30s\"\nretries = 2")
 	return tg, r
 }
 
