@@ -28,7 +28,10 @@ type receiver struct {
 	// behave overrides them.
 	answers []int
 	behave  targettest.Behaviour
-	srv     *httptest.Server
+	// then, when set, replaces behave once the next request has arrived
+	// (that request keeps the old behaviour).
+	then *targettest.Behaviour
+	srv  *httptest.Server
 }
 
 func newReceiver(t *testing.T, initial int) *receiver {
@@ -44,6 +47,9 @@ func (r *receiver) serve(w http.ResponseWriter, req *http.Request) {
 	r.requests = append(r.requests, req)
 	r.bodies = append(r.bodies, string(body))
 	b := r.behave
+	if r.then != nil {
+		r.behave, r.then = *r.then, nil
+	}
 	code := http.StatusOK
 	if len(r.answers) > 0 {
 		code, r.answers = r.answers[0], r.answers[1:]
@@ -225,24 +231,15 @@ func TestRetries(t *testing.T) {
 // outcome is unknown, a timeout.
 func TestTimeoutThenFailureIsATimeout(t *testing.T) {
 	r := newReceiver(t, 1)
-	tg, _ := newTarget(t, r, "timeout = \"50ms\"\nretries = 1")
+	tg, _ := newTarget(t, r, "timeout = \"1s\"\nretries = 1")
+	// The first attempt hangs (until its timeout, long enough for it to
+	// reach the receiver on a loaded machine); the retry fails.
+	fail := targettest.Fail
 	r.Behave(t, targettest.Hang)
-	done := make(chan error, 1)
-	go func() { _, err := tg.Scale(context.Background(), action("t", 3)); done <- err }()
-	// Switch to failing once the first attempt has arrived.
-	for {
-		r.mu.Lock()
-		n := len(r.requests)
-		if n == 1 {
-			r.behave = targettest.Fail
-		}
-		r.mu.Unlock()
-		if n >= 1 {
-			break
-		}
-		time.Sleep(time.Millisecond)
-	}
-	err := <-done
+	r.mu.Lock()
+	r.then = &fail
+	r.mu.Unlock()
+	_, err := tg.Scale(context.Background(), action("t", 3))
 	if !errors.Is(err, target.ErrTimeout) || !strings.Contains(err.Error(), "503") {
 		t.Errorf("err = %v, want a timeout after the 503", err)
 	}
