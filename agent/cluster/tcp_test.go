@@ -36,8 +36,12 @@ func (r *registry) discover(context.Context) ([]string, error) {
 	return slices.Clone(r.addrs), nil
 }
 
-// tcpServer starts a server on loopback TCP with its state in dir, fast
-// timeouts, and its ID from LoadOrCreateNodeID.
+// tcpServer starts a server on loopback TCP with its state in dir, short
+// timeouts, and its ID from LoadOrCreateNodeID. The Raft timeouts leave a
+// loaded test machine (make test runs every package at once on two cores,
+// under the race detector) room to schedule heartbeats: at 100 ms a leader
+// lost its lease now and then mid-test and the applies the test makes
+// through it failed.
 func tcpServer(t *testing.T, dir string, reg *registry, tweak func(*cluster.Config)) (*cluster.Node, *listFSM) {
 	t.Helper()
 	id, err := cluster.LoadOrCreateNodeID(dir)
@@ -47,13 +51,13 @@ func tcpServer(t *testing.T, dir string, reg *registry, tweak func(*cluster.Conf
 	cfg := cluster.Config{
 		NodeID: id, Name: filepath.Base(dir), BindAddr: "127.0.0.1:0", DataDir: dir,
 		BootstrapExpect:    3,
-		HeartbeatTimeout:   100 * time.Millisecond,
-		ElectionTimeout:    100 * time.Millisecond,
-		LeaderLeaseTimeout: 100 * time.Millisecond,
+		HeartbeatTimeout:   500 * time.Millisecond,
+		ElectionTimeout:    500 * time.Millisecond,
+		LeaderLeaseTimeout: 500 * time.Millisecond,
 		CommitTimeout:      5 * time.Millisecond,
 		RetryInterval:      50 * time.Millisecond,
 		ReconcileInterval:  50 * time.Millisecond,
-		PromoteAfter:       500 * time.Millisecond,
+		PromoteAfter:       2 * time.Second,
 		RemoveAfter:        -1,
 		Discover:           reg.discover,
 	}
