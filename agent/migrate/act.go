@@ -37,15 +37,25 @@ func (c *Coordinator) RunOnce(ctx context.Context, now time.Time, pols []*polici
 	plan := shape.Run(shape.Input{Now: now, Policies: pols, Forecasts: forecasts, Cluster: cluster, State: view,
 		Limits: c.cfg.Limits, ForecastOnly: c.cfg.ForecastOnly})
 	c.last = plan
-	ds := c.carryOut(ctx, now, plan, view, pols)
-	if c.cfg.Clock != nil {
-		if t, err := c.cfg.Clock(ctx); err == nil && t.After(now) {
-			now = t.UTC()
-		}
-	}
-	ds = append(ds, c.follow(ctx, now, false)...)
+	// What the pass does happens now, not at the data time the plan was
+	// made for: a follower pass may have settled moves at a later clock
+	// reading in between, and a start stamped earlier than that would
+	// seem to overlap them.
+	ds := c.carryOut(ctx, c.stamp(ctx, now), plan, view, pols)
+	ds = append(ds, c.follow(ctx, c.stamp(ctx, now), false)...)
 	c.record(ctx, ds)
 	return plan, nil
+}
+
+// stamp is the data time to record an action at: the clock's reading when
+// the coordinator has one and it is later than now, else now.
+func (c *Coordinator) stamp(ctx context.Context, now time.Time) time.Time {
+	if c.cfg.Clock != nil {
+		if t, err := c.cfg.Clock(ctx); err == nil && t.After(now) {
+			return t.UTC()
+		}
+	}
+	return now
 }
 
 // ensureCluster gives the foreshape cluster its identity once: the owner

@@ -30,7 +30,7 @@ func (c *Coordinator) Follow(ctx context.Context, now time.Time) error {
 	if _, err := c.refresh(ctx); err != nil {
 		return err
 	}
-	c.record(ctx, c.follow(ctx, now, true))
+	c.record(ctx, c.follow(ctx, c.stamp(ctx, now), true))
 	return nil
 }
 

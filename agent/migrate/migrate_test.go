@@ -1,6 +1,7 @@
 package migrate
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"slices"
@@ -348,4 +349,32 @@ func TestAffinityStrategy(t *testing.T) {
 	if n := countStops(h, a.ID); n != 1 {
 		t.Errorf("stopped %d times", n)
 	}
+}
+
+// TestStartsAreStampedAtTheClock: a pass planned for an earlier data time
+// stamps what it does at the clock's reading, so a start never predates
+// what a follower pass recorded in between.
+func TestStartsAreStampedAtTheClock(t *testing.T) {
+	ahead := 7 * time.Minute
+	var h *harness
+	h = newHarness(t, actScenario, actPolicies, func(c *Config) {
+		c.Clock = func(context.Context) (time.Time, error) { return h.now().Add(ahead), nil }
+	})
+	a := h.allocs("web")[0]
+	id, err := h.c.Submit(h.ctx, h.now(), h.pols, Submission{Allocation: a.ID, Target: "dc2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 5 {
+		planned := h.now()
+		h.run(h.flatForecasts(30))
+		if r := h.request(id); r.State == state.RequestRunning || r.State == state.RequestDone {
+			if r.Started.Before(planned.Add(ahead)) {
+				t.Fatalf("started at %s, before the clock's %s", r.Started, planned.Add(ahead))
+			}
+			return
+		}
+		h.step(30 * time.Second)
+	}
+	t.Fatal("the move never started")
 }

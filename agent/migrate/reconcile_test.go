@@ -205,8 +205,14 @@ func TestScaleCooldownAndRefusal(t *testing.T) {
 	if len(acts) != 1 || acts[0].Outcome != state.OutcomeFailed || !strings.Contains(acts[0].Error, "active deployment") {
 		t.Fatalf("scale actions %+v", acts)
 	}
-	// A refused action starts no cooldown: the next pass tries again.
+	// A refused action starts no cooldown: a pass after the back-off (a
+	// quarter of the 10m cooldown) tries again.
 	h.step(time.Minute)
+	h.run(hot())
+	if n := len(h.fake.actions); n != 1 {
+		t.Fatalf("%d scale calls a minute after the refusal; want 1 (backing off)", n)
+	}
+	h.step(2 * time.Minute)
 	h.run(hot())
 	acts = h.local.FSM.Act().ScaleActions
 	if len(acts) != 2 || acts[1].Outcome != state.OutcomeDone || acts[1].Count != 3 {
@@ -220,7 +226,7 @@ func TestScaleCooldownAndRefusal(t *testing.T) {
 	if n := len(h.fake.actions); n != 2 {
 		t.Errorf("%d scale calls inside the 10m cooldown; want 2 (the refused one and one more)", n)
 	}
-	h.step(6 * time.Minute)
+	h.step(5 * time.Minute)
 	h.run(hot())
 	if n := len(h.fake.actions); n != 3 {
 		t.Errorf("%d scale calls after the cooldown; want 3", n)

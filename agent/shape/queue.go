@@ -605,6 +605,12 @@ func (p *planner) scaleFor(pol *policies.Policy, loc string, short state.Resourc
 			cooling = append(cooling, fmt.Sprintf("scale %q cools down until %s", s.Name, clock(cd.Add(s.Cooldown))))
 			continue
 		}
+		if f, ok := p.lastFailed(pol.Name, s.Name); ok {
+			if retry := f.At.Add(FailedScaleBackoff(s.Cooldown)); p.now.Before(retry) {
+				cooling = append(cooling, fmt.Sprintf("scale %q failed at %s (%s); next try at %s", s.Name, clock(f.At), f.Error, clock(retry)))
+				continue
+			}
+		}
 		sc = s
 		break
 	}
@@ -638,6 +644,24 @@ func (p *planner) scaleFor(pol *policies.Policy, loc string, short state.Resourc
 	note := fmt.Sprintf("scaling %q up by %d", sc.Name, amount)
 	p.scaled[pol.Name] = note
 	return note
+}
+
+// FailedScaleBackoff is how long a scale block waits after an action that
+// failed or was refused (starting no cooldown) before the next: a quarter
+// of its cooldown, at least a minute.
+func FailedScaleBackoff(cooldown time.Duration) time.Duration { return max(cooldown/4, time.Minute) }
+
+// lastFailed returns a scale block's latest action when it failed.
+func (p *planner) lastFailed(policy, scale string) (state.ScaleAction, bool) {
+	acts := p.in.State.ScaleActions
+	for i := len(acts) - 1; i >= 0; i-- {
+		a := acts[i]
+		if a.Policy != policy || a.Scale != scale {
+			continue
+		}
+		return a, a.Outcome == state.OutcomeFailed
+	}
+	return state.ScaleAction{}, false
 }
 
 // hotspots scales policies whose locality is forecast to cross its line
