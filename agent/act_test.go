@@ -3,8 +3,11 @@ package agent
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
+
+	nomadapi "github.com/hashicorp/nomad/api"
 
 	"github.com/foreshape/foreshape/agent/api"
 )
@@ -56,4 +59,67 @@ func eventuallyResumed(tc *testCluster) bool {
 		}
 	}
 	return false
+}
+
+// TestActAPIRefusals: submissions through the HTTP API get the status
+// their refusal calls for and change nothing; a conflict names the request
+// that holds the resource.
+func TestActAPIRefusals(t *testing.T) {
+	_, d, c := startDevAgent(t, 60, Options{})
+	ctx := context.Background()
+	eventually(t, 30*time.Second, "the agent leads", func() bool {
+		st, err := c.Status(ctx)
+		return err == nil && st.IsLeader
+	})
+	code := func(err error) int {
+		var se *api.StatusError
+		if errors.As(err, &se) {
+			return se.Code
+		}
+		return 0
+	}
+	nc, _ := nomadapi.NewClient(&nomadapi.Config{Address: d.URL})
+	var alloc string
+	eventually(t, 30*time.Second, "a running web allocation", func() bool {
+		as, _, err := nc.Jobs().Allocations("web", false, nil)
+		for _, a := range as {
+			if err == nil && a.ClientStatus == "running" {
+				alloc = a.ID
+				return true
+			}
+		}
+		return false
+	})
+	for _, tc := range []struct {
+		name string
+		sub  api.Submission
+		want int
+	}{
+		{"unknown allocation", api.Submission{Allocation: "0000", Target: "dc2"}, 400},
+		{"unknown target", api.Submission{Allocation: alloc, Target: "dc9"}, 400},
+		{"constraints forbid", api.Submission{Allocation: alloc, Target: "dc3"}, 400},
+		{"unknown job", api.Submission{Job: "nope", Group: "g", Target: "dc2"}, 400},
+	} {
+		if _, err := c.Submit(ctx, tc.sub); code(err) != tc.want {
+			t.Errorf("%s: %v; want %d", tc.name, err, tc.want)
+		}
+	}
+	if q, _ := c.Queue(ctx, nil); len(q.Requests) != 0 {
+		t.Fatalf("refused submissions queued %+v", q.Requests)
+	}
+	id, err := c.Submit(ctx, api.Submission{Allocation: alloc, Target: "dc1/*/web", Reason: "test"})
+	if err != nil {
+		// web may already run in dc1/*/web: then move it to dc2.
+		if id, err = c.Submit(ctx, api.Submission{Allocation: alloc, Target: "dc2", Reason: "test"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, err = c.Submit(ctx, api.Submission{Allocation: alloc, Target: "dc2"})
+	if code(err) != 409 || !strings.Contains(err.Error(), id) {
+		t.Errorf("resubmission: %v; want 409 naming %s", err, id)
+	}
+	mr, err := c.Request(ctx, id)
+	if err != nil || mr.Resource != api.AllocResource(alloc) || mr.Reason == "" {
+		t.Errorf("request %+v, %v", mr, err)
+	}
 }
