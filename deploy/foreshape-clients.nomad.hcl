@@ -25,6 +25,9 @@ job "foreshape-clients" {
       provider = "nomad"
       port     = "http"
 
+      # /v1/health answers without a client certificate. protocol is
+      # "https" with the tls block of the agent's configuration, "http"
+      # without it.
       check {
         type            = "http"
         protocol        = "https"

@@ -50,6 +50,9 @@ job "foreshape-servers" {
       provider = "nomad"
       port     = "http"
 
+      # /v1/health answers without a client certificate. protocol is
+      # "https" with the tls block of the agent's configuration, "http"
+      # without it.
       check {
         type            = "http"
         protocol        = "https"
