@@ -21,15 +21,22 @@
 //     the capacity its target needs over the move's window [start, start +
 //     estimated duration] at the target policy's planning quantile: the
 //     moved resources plus the predicted demand plus what earlier moves
-//     into the target and other reservations hold, against the headroom
-//     line; when it fits, a reservation of the moved allocations' sizes
+//     into the target and other reservations hold (and what moves finished
+//     into it within its longest season, which the forecast has not yet
+//     seen at every time of day), against the headroom line, over the
+//     window and on to the end of the forecast, since the moved work stays;
+//     when the window fits, a reservation of the moved allocations' sizes
 //     (one placeholder chunk per allocation, packed onto the target's free
 //     node capacity) reserve.lead_time ahead of the planned start;
 //   - dynamic scaling: when a reservation does not fit, or a hotspot is
 //     forecast and no request relieves it, a scale action through the
 //     policy's first scale block not in cooldown, issued once the need is
 //     within the target's observed lead time plus reserve.lead_time,
-//     within min and max;
+//     within min and max. The need of a move whose target crosses the line
+//     after it is the move's start, however far off the crossing: Nomad
+//     never moves placed work onto nodes added later, so the move waits
+//     for the capacity (no longer than the target's lead time and
+//     PlaceholderGrace after the action, and not past its deadline);
 //   - prioritisation: score = relieve_hotspot × (relief at the source −
 //     pressure added at the target) + critical × criticality + age ×
 //     waited (see score.go); a request whose target is predicted congested

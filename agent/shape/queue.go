@@ -348,13 +348,19 @@ func (p *planner) walk(s scored, slots map[string][]time.Time) {
 	// Capacity the target lacks: in the move's window, or after it, since
 	// the moved work stays.
 	var scaleNote string
+	awaitScale := false
 	if !f.ok {
 		why := "target congested: " + f.reason(r.Target)
 		scaleNote = p.scaleFor(s.tp, r.Target, f.shortfall, f.at, why, r.ID)
 	} else if lf := p.later(r.Target, end, r.Moved, r.ID); !lf.ok {
+		// Nomad never moves placed work onto nodes added later: the
+		// capacity must be there when the move lands, so it is needed by
+		// the start, however far off the crossing is, and the move waits
+		// for it while its deadline allows.
 		why := "after the move: " + lf.reason(r.Target)
-		if sc := p.scaleFor(s.tp, r.Target, lf.shortfall, lf.at, why, r.ID); sc != "" {
+		if sc := p.scaleFor(s.tp, r.Target, lf.shortfall, start, why, r.ID); sc != "" {
 			scaleNote = why + "; " + sc
+			awaitScale = strings.HasPrefix(sc, "scaling") || p.scaleInFlight(s.tp)
 		}
 	}
 
@@ -462,6 +468,11 @@ func (p *planner) walk(s scored, slots map[string][]time.Time) {
 			return
 		}
 		fitNote = appendNote(fitNote, "window near: moving despite the forecast: "+congested.reason(r.Target))
+	}
+	if awaitScale && !urgent {
+		commit(start)
+		hold(state.RequestWaiting, "waiting for capacity: "+scaleNote)
+		return
 	}
 	if p.in.State.Paused {
 		commit(start)
@@ -662,6 +673,32 @@ func (p *planner) lastFailed(policy, scale string) (state.ScaleAction, bool) {
 		return a, a.Outcome == state.OutcomeFailed
 	}
 	return state.ScaleAction{}, false
+}
+
+// scaleInFlight reports whether one of the policy's scale blocks acted
+// recently enough that its capacity may still be coming: within the
+// target's lead time (observed, else DefaultScaleLead) and
+// PlaceholderGrace of its last action. A move worth holding for capacity
+// waits no longer than that.
+func (p *planner) scaleInFlight(pol *policies.Policy) bool {
+	if pol == nil {
+		return false
+	}
+	for i := range pol.Scales {
+		s := &pol.Scales[i]
+		cd, ok := p.in.State.Cooldowns[state.CooldownKey(pol.Name, s.Name)]
+		if !ok {
+			continue
+		}
+		lead := DefaultScaleLead
+		if e, ok := p.in.State.Estimates[ScaleLeadKey(pol.Name, s.Name)]; ok && e.Samples > 0 {
+			lead = e.Mean
+		}
+		if p.now.Before(cd.Add(lead + PlaceholderGrace)) {
+			return true
+		}
+	}
+	return false
 }
 
 // hotspots scales policies whose locality is forecast to cross its line

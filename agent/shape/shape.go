@@ -138,6 +138,12 @@ func newPlanner(in Input) *planner {
 		if r.OriginKey != "" {
 			p.origins[r.OriginKey] = true
 		}
+		if r.State == state.RequestDone && r.Target != r.Source && p.landing(r) {
+			// Work this planner moved in lately is in the target, but
+			// not yet in what its forecast learned from: count it as
+			// there since it finished.
+			p.arrive(r.Target, r.ID, r.Finished, r.Moved)
+		}
 		if r.State.Terminal() {
 			continue
 		}
@@ -164,6 +170,21 @@ func newPlanner(in Input) *planner {
 		p.arrive(res.Locality, res.Request, p.now, res.Total())
 	}
 	return p
+}
+
+// landing reports whether a finished move's work is too recent for the
+// target's forecast to know: it finished less than the target policy's
+// longest season ago (a day when the policy detects its seasons), the time
+// a seasonal model takes to see the moved load at every time of day.
+func (p *planner) landing(r state.MigrationRequest) bool {
+	if r.Finished.IsZero() || r.Finished.After(p.now) {
+		return false
+	}
+	season := 24 * time.Hour
+	if pol := p.polByLoc[r.Target]; pol != nil && len(pol.Forecast.Seasonality) > 0 {
+		season = slices.Max(pol.Forecast.Seasonality)
+	}
+	return p.now.Sub(r.Finished) < season
 }
 
 func (p *planner) arrive(loc, request string, from time.Time, size state.Resources) {

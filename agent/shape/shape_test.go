@@ -107,8 +107,11 @@ func TestPreAllocation(t *testing.T) {
 			reason: []string{"target congested", "p90 cpu demand 79%", "+ incoming 9%", "80% line in dc2 at 06:01", "scaling \"workers\" up by 1"}},
 		{name: "congestion after the move: reserve and scale", apply: func(f *fixture) { f.setFrom("dc2", "cpu", 20*time.Minute, 79) },
 			wantState: state.RequestReserving, wantReserve: state.Resources{CPU: 1500, MemoryMB: 3072}, wantScale: true},
-		{name: "congestion beyond the window does not hold it", apply: func(f *fixture) { f.setFrom("dc2", "cpu", 3*time.Hour, 99) },
-			wantState: state.RequestReserving, wantReserve: state.Resources{CPU: 1500, MemoryMB: 3072}},
+		// The moved work lands now and stays: capacity for a crossing
+		// hours later is needed now, as Nomad will not move placed work
+		// onto nodes added then.
+		{name: "congestion long after the move: reserve and scale now", apply: func(f *fixture) { f.setFrom("dc2", "cpu", 3*time.Hour, 99) },
+			wantState: state.RequestReserving, wantReserve: state.Resources{CPU: 1500, MemoryMB: 3072}, wantScale: true},
 		{name: "reservation does not pack: wait and scale", apply: func(f *fixture) {
 			for i := range f.nodes {
 				if f.nodes[i].Datacenter == "dc2" {
@@ -295,17 +298,18 @@ func TestScaleTimingAndCooldown(t *testing.T) {
 		f.setFrom("dc2", "cpu", 2*time.Hour, 90) // the move's window reaches 2h only if it waits
 		f.st.Requests[0].NotBefore = at(110 * time.Minute)
 		plan := Run(f.input())
-		// Crossing at 08:00, lead 5m + 15m: due at 07:40, not yet at 06:00.
+		// The move lands at 07:50 (the crossing follows at 08:00); lead
+		// 5m + 15m: due at 07:30, not yet at 06:00.
 		if len(plan.Scale) != 0 {
-			t.Fatalf("scaled at 06:00 for a need at 08:00: %+v", plan.Scale)
+			t.Fatalf("scaled at 06:00 for a move at 07:50: %+v", plan.Scale)
 		}
 		rs, _ := rescoreOf(plan, "mr-1")
-		if !strings.Contains(rs.Reason, `scale "workers" due at 07:40`) {
+		if !strings.Contains(rs.Reason, `scale "workers" due at 07:30`) {
 			t.Errorf("reason %q", rs.Reason)
 		}
 		f.now = at(100 * time.Minute)
 		plan = Run(f.input())
-		if len(plan.Scale) != 1 || plan.Scale[0].Amount != 1 || plan.Scale[0].Plugin != "nomad-job" || !plan.Scale[0].NeededBy.Equal(at(2*time.Hour)) {
+		if len(plan.Scale) != 1 || plan.Scale[0].Amount != 1 || plan.Scale[0].Plugin != "nomad-job" || !plan.Scale[0].NeededBy.Equal(at(110*time.Minute)) {
 			t.Errorf("at 07:40: %+v", plan.Scale)
 		}
 	})
