@@ -262,23 +262,89 @@ func (c *Coordinator) start(ctx context.Context, now time.Time, id string) ([]st
 			return fail(err)
 		}
 	}
+	if err := c.stopMoves(ctx, now, r, moves, c.transferSlots(r, c.cfg.State.Act())); err != nil {
+		return fail(err)
+	}
+	return ds, nil
+}
+
+// stopMoves hands over and stops up to n of the request's allocations not
+// stopped yet, in order.
+func (c *Coordinator) stopMoves(ctx context.Context, now time.Time, r state.MigrationRequest, moves []state.Move, n int) error {
+	res, hasRes := c.cfg.State.Act().ReservationFor(r.ID)
 	for _, m := range moves {
+		if n <= 0 {
+			return nil
+		}
+		if !m.Stopped.IsZero() || m.Done {
+			continue
+		}
 		if hasRes {
-			if err := c.handOver(ctx, now, res, m.Size, m.Alloc, id, r.Attempts); err != nil {
-				return fail(fmt.Errorf("hand-over of %s: %w", res.ID, err))
+			if err := c.handOver(ctx, now, res, m.Size, m.Alloc, r.ID, r.Attempts); err != nil {
+				return fmt.Errorf("hand-over of %s: %w", res.ID, err)
 			}
 		}
-		if err := c.stopAlloc(ctx, now, m, id, r.Attempts); err != nil {
-			return fail(err)
+		if err := c.stopAlloc(ctx, now, m, r.ID, r.Attempts); err != nil {
+			return err
 		}
 		alloc := m.Alloc
-		c.updateMoves(ctx, id, func(x *state.Move) {
+		c.updateMoves(ctx, r.ID, func(x *state.Move) {
 			if x.Alloc == alloc && x.Stopped.IsZero() {
 				x.Stopped = now
 			}
 		})
+		n--
 	}
-	return ds, nil
+	return nil
+}
+
+// transferSlots is how many more of r's allocations may start moving now:
+// its source's and target's migrate.max_parallel less the transfers in
+// flight through each (moves stopped and not done, r's own included), as
+// the throttle of network localities counts them. A request moving a
+// whole node's allocations thus moves them max_parallel at a time, and a
+// request whose localities' slots other moves hold waits for them: the
+// follower stops the next allocations as transfers end (max_parallel is
+// at least 1, so nothing waits forever).
+func (c *Coordinator) transferSlots(r state.MigrationRequest, view state.ActView) int {
+	if r.Strategy == string(policies.StrategyDrain) {
+		return len(r.Moves) // Nomad paces a drain by the jobs' migrate blocks
+	}
+	inflight := map[string]int{}
+	own := 0
+	for _, x := range view.Requests {
+		if x.State != state.RequestRunning {
+			continue
+		}
+		for _, m := range x.Moves {
+			if m.Stopped.IsZero() || m.Done {
+				continue
+			}
+			inflight[x.Source]++
+			if x.Target != x.Source {
+				inflight[x.Target]++
+			}
+			if x.ID == r.ID {
+				own++
+			}
+		}
+	}
+	slots := len(r.Moves) - own
+	for _, loc := range []string{r.Source, r.Target} {
+		slots = min(slots, c.maxParallel(loc)-inflight[loc])
+	}
+	return max(slots, 0)
+}
+
+// maxParallel is the migrate.max_parallel of the policy of a locality
+// path, or the default.
+func (c *Coordinator) maxParallel(loc string) int {
+	for _, p := range c.pols {
+		if p.Locality.String() == loc && p.Migrate.MaxParallel > 0 {
+			return p.Migrate.MaxParallel
+		}
+	}
+	return policies.DefaultMaxParallel
 }
 
 // holdNodes takes the node of every queued whole-node request out of

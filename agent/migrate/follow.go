@@ -78,11 +78,42 @@ func (c *Coordinator) follow(ctx context.Context, now time.Time, _ bool) []state
 			c.followOne(ctx, now, r, view, &ds)
 		}
 	}
+	c.continueMoves(ctx, now, &ds)
 	c.restoreWindows(ctx, now, c.cfg.State.Act(), &ds)
 	c.restoreAbandoned(ctx, now, c.cfg.State.Act(), &ds)
 	c.watchLeads(ctx, now)
 	c.reap(ctx, now, c.cfg.State.Act(), &ds)
 	return ds
+}
+
+// continueMoves stops the next allocations of running requests whose
+// moves wait for a transfer slot (see transferSlots), in request order.
+func (c *Coordinator) continueMoves(ctx context.Context, now time.Time, ds *[]state.Decision) {
+	if c.cfg.ForecastOnly || c.cfg.State.Act().Paused {
+		return
+	}
+	for _, r := range c.cfg.State.Act().Requests {
+		if r.State != state.RequestRunning || r.Strategy == string(policies.StrategyDrain) {
+			continue
+		}
+		waiting := false
+		for _, m := range r.Moves {
+			if m.Stopped.IsZero() && !m.Done {
+				waiting = true
+			}
+		}
+		if !waiting {
+			continue
+		}
+		n := c.transferSlots(r, c.cfg.State.Act())
+		if n <= 0 {
+			continue
+		}
+		if err := c.stopMoves(ctx, now, r, r.Moves, n); err != nil {
+			c.log.Warn("next move did not start", logKeyRequest, r.ID, logKeyError, err)
+			c.retry(ctx, now, r.ID, err.Error(), ds)
+		}
+	}
 }
 
 // replacementOf follows an allocation's chain of replacements to the
@@ -120,7 +151,7 @@ func (c *Coordinator) followOne(ctx context.Context, now time.Time, r state.Migr
 	tgt, _ := policies.ParseLocality(r.Target)
 	changed := false
 	var pending []string
-	handing := 0 // moves whose replacement runs while the old allocation stops
+	handing := 0 // moves progressing or queued for a slot: no timeout applies
 	for i := range r.Moves {
 		m := &r.Moves[i]
 		if m.Done {
@@ -138,6 +169,9 @@ func (c *Coordinator) followOne(ctx context.Context, now time.Time, r state.Migr
 		}
 		if a.DesiredStatus == nomadapi.AllocDesiredStatusRun && a.NextAllocation == "" {
 			pending = append(pending, shortID(m.Alloc)+" (not stopped yet)")
+			if m.Stopped.IsZero() {
+				handing++ // waits for a transfer slot: not a stall
+			}
 			continue
 		}
 		if m.Stopped.IsZero() {

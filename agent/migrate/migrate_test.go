@@ -55,17 +55,26 @@ func TestNodeMoveWithReservation(t *testing.T) {
 	if got := h.request(id); got.State != state.RequestRunning {
 		t.Fatalf("request %s", got.State)
 	}
-	// Each stop took one allocation's share of the placeholder: nothing is
-	// left of it.
+	// dc1's max_parallel is 1: one allocation moves at a time, and its
+	// stop took its share of the placeholder; the other's share waits.
 	held, _, err := h.client.Jobs().Info(res.Job, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := *held.TaskGroups[0].Count; n != 0 {
-		t.Errorf("placeholder group count %d after handing over both allocations; want 0", n)
+	if n := *held.TaskGroups[0].Count; n != 1 {
+		t.Errorf("placeholder group count %d after the first hand-over; want 1", n)
 	}
-	if left, _ := h.local.FSM.Act().ReservationFor(id); left.Total() != (state.Resources{}) || left.Size != r.Moved {
-		t.Errorf("reservation after the hand-over holds %v of %v", left.Total(), left.Size)
+	if left, _ := h.local.FSM.Act().ReservationFor(id); left.Total() != (state.Resources{CPU: 1000, MemoryMB: 1024}) || left.Size != r.Moved {
+		t.Errorf("reservation after the first hand-over holds %v of %v", left.Total(), left.Size)
+	}
+	stopped := 0
+	for _, m := range h.request(id).Moves {
+		if !m.Stopped.IsZero() {
+			stopped++
+		}
+	}
+	if stopped != 1 {
+		t.Errorf("%d allocations stopped at the start; want 1 under max_parallel 1", stopped)
 	}
 	for range 20 {
 		h.step(15 * time.Second)

@@ -157,3 +157,46 @@ func TestMakeBeforeBreakMoveEndsWhenTheOldAllocationStops(t *testing.T) {
 		t.Fatalf("request %s: %s; moves %+v", r.State, r.Reason, r.Moves)
 	}
 }
+
+func TestNodeMoveTransfersMaxParallelAtATime(t *testing.T) {
+	// Four allocations on dc1's node, a slow source (2 MB/s: a minute or
+	// more each, longer when they share it), max_parallel 2.
+	sc := strings.Replace(actScenario, "  bandwidth = 100\n}\n\ndatacenter \"dc2\"", "  bandwidth = 2\n}\n\ndatacenter \"dc2\"", 1)
+	sc = strings.Replace(sc, "    count  = 2\n    cpu    = 1000\n    memory = 1024", "    count  = 4\n    cpu    = 500\n    memory = 128", 1)
+	pols := strings.Replace(actPolicies, "max_parallel = 1", "max_parallel = 2", 1)
+	h := newHarness(t, sc, pols)
+	id, err := h.c.Submit(h.ctx, h.now(), h.pols, Submission{Node: h.nodeID("a-"), Target: "dc2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 60 {
+		h.run(h.flatForecasts(30))
+		h.step(15 * time.Second)
+		if h.request(id).State.Terminal() {
+			break
+		}
+	}
+	if r := h.request(id); r.State != state.RequestDone {
+		t.Fatalf("request %s: %s", r.State, r.Reason)
+	}
+	migs := h.sim.Truth().Migrations
+	if len(migs) != 4 {
+		t.Fatalf("%d transfers, want 4", len(migs))
+	}
+	most := 0
+	for _, m := range migs {
+		at := 0
+		for _, o := range migs {
+			if !o.Start.After(m.Start) && o.End.After(m.Start) {
+				at++
+			}
+		}
+		most = max(most, at)
+		if m.TargetLocality != "dc2" {
+			t.Errorf("transfer %+v did not land in dc2", m)
+		}
+	}
+	if most != 2 {
+		t.Errorf("at most %d transfers at once; want max_parallel 2", most)
+	}
+}
