@@ -299,9 +299,11 @@ type Schedule struct {
 	// Duration is how long each occurrence lasts.
 	Duration time.Duration
 	Action   Action
-	// Factor, for a peak, multiplies the forecast demand during each
-	// window (2 doubles it). Zero means it is learned from the peak's past
-	// occurrences in the history.
+	// Factor, for a peak, is the demand during each window as a multiple
+	// of the demand before it (2 doubles it). Zero means it is learned from
+	// the peak's past occurrences in the history. Once a window under way
+	// has shown its level, the forecast follows that instead (see
+	// docs/forecasting.md).
 	Factor float64
 	// Localities are the localities the event affects; when the block
 	// names none, the policy's own locality.

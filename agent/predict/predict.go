@@ -233,7 +233,8 @@ func (p *Predictor) forecastOne(now time.Time, store Store, pol *policies.Policy
 			fc.History = append(fc.History, Point{Time: start.Add(time.Duration(i) * step), Value: y[i]})
 		}
 	}
-	fc.Events = applySchedules(&fc, pol, y, start, step, movedFrom(store, pol.Locality, now))
+	raw := append([]float64(nil), fc.Mean...)
+	fc.Events = applySchedules(&fc, pol, history{y: y, start: start, step: step}, raw, movedFrom(store, pol.Locality, now, step))
 	if line, ok := headroomLine(pol, key.Metric); ok {
 		fc.Line, fc.HasLine = line, true
 		fc.Hotspot = findHotspot(&fc, step, now)

@@ -5,49 +5,81 @@ import (
 	"math"
 	"time"
 
+	"github.com/foreshape/foreshape/agent/forecast"
 	"github.com/foreshape/foreshape/agent/state"
 	"github.com/foreshape/foreshape/plugins/source"
 	"github.com/foreshape/foreshape/policies"
 )
 
-// applySchedules applies the policy's scheduled events that fall inside the
-// horizon to the forecast, as known future changes, and describes them.
+// applySchedules applies the policy's scheduled events to the forecast as
+// known future changes, each exactly once, and describes them. raw is the
+// model's point forecast before any event (fc.Mean as the pipeline made
+// it); h is the history the model was given.
 //
 // A "peak" multiplies every band inside its window by the policy's factor,
 // or, without one, by the ratio that past occurrences of the same schedule
 // showed in the history (mean inside the window over the mean of the
 // equally long stretch before it); with neither it lifts the window to the
-// highest value seen.
+// highest value seen. That holds for a window ahead of the origin, which
+// the model has not seen. A window already under way is in the history,
+// and the model follows it (a run longer than forecast.MaxSpike points is
+// the series' new level), so multiplying its forecast again would count the
+// event twice: see peakOccurrence.
 //
 // A "drain" of the policy's own locality empties it: inside the window its
 // demand is forecast as zero, since the allocations leave with the drained
 // capacity — unless the drain names some of its nodes (nodes = "glob"):
 // their work then moves to the rest of the locality and its demand stays.
-// A drain of another locality sends that locality's demand here:
-// inside the window its latest absolute use (MHz or MB, read through moved)
-// is added, as a percent of this locality's capacity.
-func applySchedules(fc *Forecast, pol *policies.Policy, y []float64, start time.Time, step time.Duration, moved movedDemand) []Event {
-	if len(fc.Times) == 0 {
+// A drain of another locality sends that locality's demand here: inside the
+// window it is added, as a percent of this locality's capacity, less what
+// the forecast already carries of it once the moves have begun: see
+// drainOccurrence.
+func applySchedules(fc *Forecast, pol *policies.Policy, h history, raw []float64, moved movedDemand) []Event {
+	if len(fc.Times) == 0 || len(raw) == 0 {
 		return nil
 	}
 	var events []Event
-	hStart, hEnd := fc.Times[0], fc.Times[len(fc.Times)-1].Add(step)
+	hStart, hEnd := fc.Times[0], fc.Times[len(fc.Times)-1].Add(h.step)
 	for _, s := range pol.Schedules {
-		windows := s.Windows(hStart, hEnd)
-		if len(windows) == 0 {
-			continue
-		}
 		switch s.Action {
 		case policies.ActionPeak:
 			if !affects(s, pol) {
 				continue
 			}
-			factor, how := peakFactor(s, y, start, step)
+			// A window that ended in the last levelPoints steps may still
+			// set the level the model forecasts from: the pipeline keeps
+			// the first points after it out as spikes.
+			windows := s.Windows(h.origin().Add(-levelPoints*h.step), hEnd)
+			if len(windows) == 0 {
+				continue
+			}
+			factor, how := peakFactor(s, h.y, h.start, h.step)
+			rng := physicalRange(fc.Metric)
 			for _, w := range windows {
-				inWindow(fc, w, func(i int) { lift(fc, i, factor) })
-				events = append(events, Event{Kind: EventPeak, Schedule: s.Name, Start: w.Start, End: w.End, Factor: factor, Known: true, Detail: how})
+				o := peakOccurrence(w, factor, how, h, raw, fc.Times)
+				if !w.End.After(hStart) && o.after == 1 {
+					continue // over, and the forecast no longer carries it
+				}
+				inWindow(fc, w, func(i int) {
+					lift(fc, i, o.inside)
+					if o.observed {
+						clampInto(fc, i, rng)
+					}
+				})
+				if o.after != 1 {
+					for i, at := range fc.Times {
+						if !at.Before(w.End) {
+							scale(fc, i, o.after)
+						}
+					}
+				}
+				events = append(events, Event{Kind: EventPeak, Schedule: s.Name, Start: w.Start, End: w.End, Factor: o.factor, Known: true, Detail: o.detail})
 			}
 		case policies.ActionDrain:
+			windows := s.Windows(hStart, hEnd)
+			if len(windows) == 0 {
+				continue
+			}
 			for _, l := range s.Localities {
 				if l == pol.Locality && s.Nodes != "" {
 					// Some of the locality's nodes go down: their work moves
@@ -66,16 +98,14 @@ func applySchedules(fc *Forecast, pol *policies.Policy, y []float64, start time.
 					}
 					continue
 				}
-				add, ok := moved(l, fc.Metric)
 				for _, w := range windows {
 					e := Event{Kind: EventDrain, Schedule: s.Name, From: l, Start: w.Start, End: w.End}
-					if !ok {
-						e.Detail = "its demand is unknown (no recent samples); not added"
-						events = append(events, e)
-						continue
+					add, ok, detail := drainOccurrence(w, pol.Migrate.LeadTime, l, fc.Metric, h, raw[0], moved)
+					e.Detail = detail
+					if ok {
+						inWindow(fc, w, func(i int) { shift(fc, i, add) })
+						e.Added, e.Known = add, true
 					}
-					inWindow(fc, w, func(i int) { shift(fc, i, add) })
-					e.Added, e.Known, e.Detail = add, true, fmt.Sprintf("its demand (+%.1f) moves here", add)
 					events = append(events, e)
 				}
 			}
@@ -84,15 +114,190 @@ func applySchedules(fc *Forecast, pol *policies.Policy, y []float64, start time.
 	return events
 }
 
-// movedDemand returns, for a drained locality and a percent metric, its
-// latest absolute use as a percent of the receiving locality's capacity.
-type movedDemand func(from policies.Locality, metric string) (float64, bool)
+// history is the series a forecast starts from: y[i] is the point at
+// start + i·step, and the last one is the forecast's origin.
+type history struct {
+	y     []float64
+	start time.Time
+	step  time.Duration
+}
 
-// movedFrom builds the movedDemand of the locality `to` from the store's
-// latest points at now: to's capacity is its absolute use over its percent
-// use. A stale series (marked, or without a sample for StaleSteps steps)
-// is unknown: an old value must not pass for the demand that moves.
-func movedFrom(store Store, to policies.Locality, now time.Time) movedDemand {
+func (h history) origin() time.Time { return h.start.Add(time.Duration(len(h.y)-1) * h.step) }
+
+// mean is the mean of the points in [from, to) and how many there are.
+func (h history) mean(from, to time.Time) (float64, int) {
+	var sum float64
+	n := 0
+	for i, v := range h.y {
+		if at := h.start.Add(time.Duration(i) * h.step); !at.Before(from) && at.Before(to) && !math.IsNaN(v) {
+			sum += v
+			n++
+		}
+	}
+	if n == 0 {
+		return 0, 0
+	}
+	return sum / float64(n), n
+}
+
+// peakWindow is what one window of a peak schedule does to a forecast.
+type peakWindow struct {
+	// factor is the peak's lift over the demand without it: declared,
+	// learned, or what the history shows of this occurrence (0: lift to
+	// the highest value seen).
+	factor float64
+	// inside multiplies the model's forecast inside the window (0: lift to
+	// the highest value seen); after multiplies it from the window's end.
+	inside, after float64
+	// observed is true when the window's level is the one the history
+	// shows: it is a measured level, so it stays within the metric's range.
+	observed bool
+	detail   string
+}
+
+// levelPoints is how many points make the level just before a window and
+// the recent level inside it: as many as the pipeline needs to take a new
+// level as the series' own (forecast.MaxSpike points are kept out as a
+// spike; one more is a level).
+const levelPoints = forecast.MaxSpike + 1
+
+// peakOccurrence works out how to apply one window w of a peak whose factor
+// is factor (0: lift to the highest value seen; how says where it came
+// from), given the history h and raw, the model's point forecast at times.
+//
+// A window ahead of the origin gets the factor in full: the model has not
+// seen it. A window under way is in the history, and the model's level
+// already carries some of it: `carried`, its forecast for the step after
+// the origin over the level just before the window (the mean of its last
+// levelPoints points; never below 1). Only what the model does not carry is
+// applied inside the window (factor / carried, never below 1). After the
+// window's end the forecast falls back to the level before the window: it
+// is divided by what the model still carries there (its forecast for the
+// first step after the window over that level), which is nothing for a
+// model that knows the window ends.
+//
+// Once the history holds levelPoints points of the window, the pipeline has
+// taken its level as the series' level and the occurrence has shown its
+// size: the factor is then the one the history shows (the mean of its
+// last levelPoints points inside the window over the level before it), not
+// the declared or learned one. A declaration says what demand to expect; a
+// measurement that shows less (nodes that saturate at 100 %, a metric the
+// event does not touch) is what the metric will show, and a forecast kept
+// at the declared level would hold a hotspot, or capacity, the window does
+// not need. That level is a measured one, so it stays within the metric's
+// range (observed).
+func peakOccurrence(w policies.Window, factor float64, how string, h history, raw []float64, times []time.Time) peakWindow {
+	ahead := peakWindow{factor: factor, inside: factor, after: 1, detail: how}
+	origin := h.origin()
+	if origin.Before(w.Start) {
+		return ahead
+	}
+	seenTo := minTime(origin.Add(h.step), w.End)
+	_, seen := h.mean(w.Start, seenTo)
+	shown := seen >= levelPoints
+	before, n := h.mean(w.Start.Add(-levelPoints*h.step), w.Start)
+	since := w.Start.Format("15:04")
+	if n == 0 || before <= 0 {
+		if !shown {
+			return ahead
+		}
+		// The history starts inside the window: its level is all the
+		// model knows, and nothing says what it falls back to.
+		return peakWindow{factor: 1, inside: 1, after: 1, observed: true,
+			detail: fmt.Sprintf("in the history since %s, which holds nothing from before it; the forecast keeps that level (%s)", since, how)}
+	}
+	carried := math.Max(1, raw[0]/before)
+	p := peakWindow{factor: factor, inside: factor, after: 1}
+	if shown {
+		recent, _ := h.mean(maxTime(w.Start, seenTo.Add(-levelPoints*h.step)), seenTo)
+		p.factor, p.observed = math.Max(1, recent/before), true
+		p.inside = math.Max(1, p.factor/carried)
+		p.detail = fmt.Sprintf("×%.2f, as the history shows since %s (%s)", p.factor, since, how)
+	} else if factor > 0 {
+		p.inside = math.Max(1, factor/carried)
+		p.detail = fmt.Sprintf("%s; the forecast already carries ×%.2f of it since %s, so ×%.2f is applied", how, carried, since, p.inside)
+	} else {
+		p.detail = how
+	}
+	for i, at := range times {
+		if !at.Before(w.End) {
+			if still := math.Max(1, raw[i]/before); still > 1 {
+				p.after = 1 / still
+				p.detail += fmt.Sprintf("; demand falls back ×%.2f after %s", p.after, w.End.Format("15:04"))
+			}
+			break
+		}
+	}
+	return p
+}
+
+// drainOccurrence works out what one window w of a drain of the locality
+// `from` adds to this locality's forecast of metric, as a percent of its
+// capacity, given the history h and level, the model's forecast for the
+// step after the origin; ok is false when the drained demand is unknown.
+//
+// The act half starts a drain's moves lead (migrate.lead_time) before the
+// window. Until then the drained locality's latest use is added. From then
+// on the moved work shows up in this locality's history as it lands, and in
+// the drained locality's as it leaves (an allocation being replaced runs in
+// both for a while): what is added is the drained locality's use before the
+// moves began (its mean over the levelPoints steps before they begin) less
+// what this locality's forecast level has gained over its own level then.
+// After the window nothing is added: what moved stays where it runs, and
+// the forecast carries it from the history.
+func drainOccurrence(w policies.Window, lead time.Duration, from policies.Locality, metric string, h history, level float64, moved movedDemand) (float64, bool, string) {
+	latest, ok := moved.latest(from, metric)
+	begin := w.Start.Add(-lead)
+	if h.origin().Before(begin) {
+		if !ok {
+			return 0, false, "its demand is unknown (no recent samples); not added"
+		}
+		return latest, true, fmt.Sprintf("its demand (+%.1f) moves here", latest)
+	}
+	ref := begin.Add(-levelPoints * h.step)
+	drained, okBefore := moved.before(from, metric, ref, begin)
+	here, n := h.mean(ref, begin)
+	if !okBefore || n == 0 {
+		if !ok {
+			return 0, false, "its demand is unknown (no samples from before its moves began); not added"
+		}
+		return latest, true, fmt.Sprintf("its demand (+%.1f) moves here", latest)
+	}
+	arrived := math.Max(0, level-here)
+	add := math.Max(0, drained-arrived)
+	return add, true, fmt.Sprintf("its demand (+%.1f) moves here; the forecast already carries +%.1f of it since %s, so +%.1f is added",
+		drained, arrived, begin.Format("15:04"), add)
+}
+
+// movedDemand reads a drained locality's use of a percent metric's
+// resource as a percent of the receiving locality's capacity: Latest is
+// its latest use, Before its mean use over [a, b). Either answers false
+// when the use is unknown (or is nil).
+type movedDemand struct {
+	Latest func(from policies.Locality, metric string) (float64, bool)
+	Before func(from policies.Locality, metric string, a, b time.Time) (float64, bool)
+}
+
+func (m movedDemand) latest(from policies.Locality, metric string) (float64, bool) {
+	if m.Latest == nil {
+		return 0, false
+	}
+	return m.Latest(from, metric)
+}
+
+func (m movedDemand) before(from policies.Locality, metric string, a, b time.Time) (float64, bool) {
+	if m.Before == nil {
+		return 0, false
+	}
+	return m.Before(from, metric, a, b)
+}
+
+// movedFrom builds the movedDemand of the locality `to` from the store at
+// now, reading past use at step: to's capacity is its latest absolute use
+// over its latest percent use. A stale series (marked, or without a sample
+// for StaleSteps steps) has no latest use: an old value must not pass for
+// the demand that moves. Its stored past is what it measured then.
+func movedFrom(store Store, to policies.Locality, now time.Time, step time.Duration) movedDemand {
 	latest := func(key state.Key) (state.Point, bool) {
 		info, ok := store.Info(key)
 		if !ok || info.LastSample.IsZero() || stale(info, now, time.Minute) != "" {
@@ -100,19 +305,70 @@ func movedFrom(store Store, to policies.Locality, now time.Time) movedDemand {
 		}
 		return store.Latest(key)
 	}
-	return func(from policies.Locality, metric string) (float64, bool) {
-		abs := map[string]string{source.CPUPercent: source.CPUMHz, source.MemoryPercent: source.MemoryMB}[metric]
-		if abs == "" {
+	absOf := func(metric string) string {
+		return map[string]string{source.CPUPercent: source.CPUMHz, source.MemoryPercent: source.MemoryMB}[metric]
+	}
+	capacity := func(metric string) (float64, bool) {
+		toAbs, ok1 := latest(state.Key{Locality: to.String(), Metric: absOf(metric)})
+		toPct, ok2 := latest(state.Key{Locality: to.String(), Metric: metric})
+		if !ok1 || !ok2 || toPct.Mean <= 0 || toAbs.Mean <= 0 {
 			return 0, false
 		}
-		fromAbs, ok1 := latest(state.Key{Locality: from.String(), Metric: abs})
-		toAbs, ok2 := latest(state.Key{Locality: to.String(), Metric: abs})
-		toPct, ok3 := latest(state.Key{Locality: to.String(), Metric: metric})
-		if !ok1 || !ok2 || !ok3 || toPct.Mean <= 0 || toAbs.Mean <= 0 {
-			return 0, false
-		}
-		capacity := toAbs.Mean / (toPct.Mean / 100)
-		return 100 * fromAbs.Mean / capacity, true
+		return toAbs.Mean / (toPct.Mean / 100), true
+	}
+	return movedDemand{
+		Latest: func(from policies.Locality, metric string) (float64, bool) {
+			if absOf(metric) == "" {
+				return 0, false
+			}
+			c, ok := capacity(metric)
+			fromAbs, ok2 := latest(state.Key{Locality: from.String(), Metric: absOf(metric)})
+			if !ok || !ok2 {
+				return 0, false
+			}
+			return 100 * fromAbs.Mean / c, true
+		},
+		Before: func(from policies.Locality, metric string, a, b time.Time) (float64, bool) {
+			if absOf(metric) == "" {
+				return 0, false
+			}
+			c, ok := capacity(metric)
+			if !ok {
+				return 0, false
+			}
+			g, err := store.Range(state.Key{Locality: from.String(), Metric: absOf(metric)}, step, a, b)
+			if err != nil {
+				return 0, false
+			}
+			m, n := history{y: g.Mean, start: g.Start, step: step}.mean(a, b)
+			if n == 0 {
+				return 0, false
+			}
+			return 100 * m / c, true
+		},
+	}
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+// clampInto keeps step i of every band and the mean inside r.
+func clampInto(fc *Forecast, i int, r forecast.Range) {
+	c := func(v float64) float64 { return math.Min(math.Max(v, r.Min), r.Max) }
+	fc.Mean[i] = c(fc.Mean[i])
+	for q := range fc.Bands {
+		fc.Bands[q][i] = c(fc.Bands[q][i])
 	}
 }
 

@@ -103,10 +103,14 @@ type Event struct {
 	// peak or a drain of the forecast's own locality.
 	From       policies.Locality
 	Start, End time.Time
-	// Factor is the multiple a peak applied (0: lifted to the highest
-	// value seen); Added is what a drain of another locality added, in
-	// the forecast's unit; Known is false when that demand was unknown and
-	// nothing was added.
+	// Factor is a peak's lift over the demand without it: declared,
+	// learned from past occurrences or, once the window has shown its
+	// level, the one the history shows (0: lifted to the highest value
+	// seen). Added is what a drain of another locality added, in the
+	// forecast's unit. Neither counts what the model's forecast already
+	// carried of a window under way (Detail says how much that was);
+	// Known is false when the drained demand was unknown and nothing was
+	// added.
 	Factor float64
 	Added  float64
 	Known  bool

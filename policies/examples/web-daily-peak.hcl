@@ -91,8 +91,9 @@ shaping "web-daily-peak" {
     duration   = "2h"
     action     = "peak"
     localities = ["dc1/*/web"]
-    # Demand during the window is this multiple of the forecast; omit it
-    # to learn the multiple from past mornings in the history.
+    # Demand during the window is this multiple of the demand before it;
+    # omit it to learn the multiple from past mornings in the history. Once
+    # a window has run seven points, the forecast follows what it shows.
     factor = 1.5
   }
 }

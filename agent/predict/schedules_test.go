@@ -1,0 +1,450 @@
+package predict
+
+import (
+	"math"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/foreshape/foreshape/agent/state"
+	"github.com/foreshape/foreshape/policies"
+)
+
+// at returns t0 plus the clock time hh:mm on day d (0 is t0's day).
+func at(d, hh, mm int) time.Time {
+	return t0.Add(time.Duration(d)*24*time.Hour + time.Duration(hh)*time.Hour + time.Duration(mm)*time.Minute)
+}
+
+// steps counts the 5-minute points from t0 up to and including t.
+func steps(t time.Time) int { return int(t.Sub(t0)/(5*time.Minute)) + 1 }
+
+// levels is a series that is `before` until `from` and `after` from then
+// until `to` (exclusive), and `before` again after.
+func levels(before, after float64, from, to time.Time) func(i int) float64 {
+	return func(i int) float64 {
+		if t := t0.Add(time.Duration(i) * 5 * time.Minute); !t.Before(from) && t.Before(to) {
+			return after
+		}
+		return before
+	}
+}
+
+// TestScheduledEventsAppliedOnce: a scheduled event is applied to a
+// forecast exactly once. A window ahead of the origin gets its factor (or
+// the drained demand) in full; a window under way, whose lift the history
+// and the model already show, is not lifted again, and demand falls back
+// after it ends. Each forecast comes from the loop's own pipeline (ets) on
+// the history given.
+func TestScheduledEventsAppliedOnce(t *testing.T) {
+	const peak2h = `schedule "surge" {
+    cron     = "0 9 * * *"
+    duration = "2h"
+    action   = "peak"
+    factor   = 2
+  }`
+	const peak1h = `schedule "surge" {
+    cron     = "0 9 * * *"
+    duration = "1h"
+    action   = "peak"
+    factor   = 2
+  }`
+	const learned = `schedule "surge" {
+    cron     = "0 9 * * *"
+    duration = "1h"
+    action   = "peak"
+  }`
+	const drainIn = `schedule "rack-a" {
+    cron       = "0 9 * * *"
+    duration   = "1h"
+    action     = "drain"
+    localities = ["dc1/rack-a"]
+  }`
+	web := state.Key{Locality: "dc1/web", Metric: "cpu"}
+	webMHz := state.Key{Locality: "dc1/web", Metric: "cpu_mhz"}
+	rackMHz := state.Key{Locality: "dc1/rack-a", Metric: "cpu_mhz"}
+	nine, ten, eleven := at(0, 9, 0), at(0, 10, 0), at(0, 11, 0)
+	flat := func(v float64) func(int) float64 { return func(int) float64 { return v } }
+
+	type series struct {
+		key state.Key
+		f   func(i int) float64
+	}
+	cases := []struct {
+		name     string
+		schedule string
+		now      time.Time
+		series   []series
+		// want is the p50 expected at a step's time.
+		want func(at time.Time) float64
+		// events is a fragment every event's description must hold.
+		events string
+		// over100 allows bands above 100 %: demand over capacity that a
+		// schedule brings and the history does not show yet.
+		over100 bool
+	}{
+		{
+			name: "peak ahead: the declared factor in full", schedule: peak1h, now: at(0, 8, 15),
+			series: []series{{web, flat(40)}},
+			want: func(t time.Time) float64 {
+				if t.Hour() == 9 {
+					return 80
+				}
+				return 40
+			},
+			events: "×2.00, as the policy declares",
+		},
+		{
+			// Declared demand over capacity: the forecast says so.
+			name: "peak ahead: demand over capacity", schedule: peak1h, now: at(0, 8, 15),
+			series: []series{{web, flat(60)}},
+			want: func(t time.Time) float64 {
+				if t.Hour() == 9 {
+					return 120
+				}
+				return 60
+			},
+			over100: true,
+		},
+		{
+			name: "peak under way: the history already shows the doubling", schedule: peak2h, now: at(0, 9, 40),
+			series: []series{{web, levels(45, 90, nine, eleven)}},
+			want:   func(time.Time) float64 { return 90 },
+			events: "since 09:00",
+		},
+		{
+			// The measurement shows less than declared (nodes saturate, or
+			// the event does not touch this metric): the history wins.
+			name: "peak under way: the history shows less than declared", schedule: peak2h, now: at(0, 9, 40),
+			series: []series{{web, levels(45, 72, nine, eleven)}},
+			want:   func(time.Time) float64 { return 72 },
+		},
+		{
+			// Doubled demand from 50 % saturates the nodes: what the history
+			// shows is what the metric can show.
+			name: "peak under way: the measurement at its ceiling", schedule: peak2h, now: at(0, 9, 40),
+			series: []series{{web, levels(50, 97, nine, eleven)}},
+			want:   func(time.Time) float64 { return 97 },
+		},
+		{
+			name: "peak under way: a metric the event leaves alone", schedule: peak2h, now: at(0, 9, 40),
+			series: []series{{web, flat(58)}},
+			want:   func(time.Time) float64 { return 58 },
+		},
+		{
+			name: "peak ending inside the horizon: demand falls back after it", schedule: peak1h, now: at(0, 9, 40),
+			series: []series{{web, levels(45, 90, nine, ten)}},
+			want: func(t time.Time) float64 {
+				if t.Before(ten) {
+					return 90
+				}
+				return 45
+			},
+			events: "after 10:00",
+		},
+		{
+			// Two past days with the same peak teach a factor of 2; today's
+			// occurrence is under way and already in the history.
+			name: "learned peak under way", schedule: learned, now: at(2, 9, 40),
+			series: []series{{web, func(i int) float64 {
+				if h := (i % 288) / 12; h == 9 {
+					return 90
+				}
+				return 45
+			}}},
+			want: func(t time.Time) float64 {
+				if t.Before(at(2, 10, 0)) {
+					return 90
+				}
+				return 45
+			},
+		},
+		{
+			// dc1/web runs at 40 % of 10,000 MHz; rack a's 1,500 MHz (15
+			// points) are moved in from 09:00: the whole move is in dc1/web's
+			// history, while rack a still shows the old allocations that
+			// have not stopped yet.
+			name: "drain in under way: the moved demand is in the history", schedule: drainIn, now: at(0, 9, 40),
+			series: []series{
+				{web, levels(40, 55, nine, ten)},
+				{webMHz, levels(4000, 5500, nine, ten)},
+				{rackMHz, flat(1500)},
+			},
+			want: func(time.Time) float64 { return 55 }, // the moved work stays after the window
+		},
+		{
+			name: "drain in under way: the drained locality is empty", schedule: drainIn, now: at(0, 9, 40),
+			series: []series{
+				{web, levels(40, 55, nine, ten)},
+				{webMHz, levels(4000, 5500, nine, ten)},
+				{rackMHz, levels(1500, 0, nine, ten)},
+			},
+			want: func(time.Time) float64 { return 55 },
+		},
+		{
+			name: "drain in under way: half of it moved", schedule: drainIn, now: at(0, 9, 40),
+			series: []series{
+				{web, levels(40, 47.5, nine, ten)},
+				{webMHz, levels(4000, 4750, nine, ten)},
+				{rackMHz, levels(1500, 750, nine, ten)},
+			},
+			// Inside the window the other half still comes; after it,
+			// what moved stays where it runs (Nomad moves nothing back).
+			want: func(t time.Time) float64 {
+				if t.Before(ten) {
+					return 55
+				}
+				return 47.5
+			},
+		},
+		{
+			name: "drain in ahead: the drained demand in full", schedule: drainIn, now: at(0, 8, 15),
+			series: []series{{web, flat(40)}, {webMHz, flat(4000)}, {rackMHz, flat(1500)}},
+			want: func(t time.Time) float64 {
+				if t.Hour() == 9 {
+					return 55
+				}
+				return 40
+			},
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newStore(t)
+			for _, sr := range tc.series {
+				fill(t, s, sr.key, t0, steps(tc.now), sr.f)
+			}
+			pol := policy(t, tc.schedule, nil)
+			res := New(nil).RunOnce(tc.now, s, []*policies.Policy{pol})
+			var fc *Forecast
+			for i := range res.Forecasts {
+				if res.Forecasts[i].Key() == web {
+					fc = &res.Forecasts[i]
+				}
+			}
+			if fc == nil {
+				t.Fatalf("no forecast of %s: %+v", web, res.Pending)
+			}
+			if len(fc.Events) == 0 {
+				t.Fatal("no event applied")
+			}
+			for _, e := range fc.Events {
+				if !strings.Contains(e.String(), tc.events) {
+					t.Errorf("event %q does not say %q", e, tc.events)
+				}
+			}
+			for q, band := range fc.Bands {
+				for i, v := range band {
+					if v < 0 || v > 100 && !tc.over100 {
+						t.Fatalf("%s: p%.1f is %.1f, outside what the measurement can show", fc.Times[i].Format("15:04"), 100*fc.Quantiles[q], v)
+					}
+				}
+			}
+			p50 := fc.Band(0.5)
+			for i, at := range fc.Times {
+				if want := tc.want(at); math.Abs(p50[i]-want) > 0.05*want {
+					t.Errorf("%s: p50 %.1f, want %.1f (history ends at %.1f; events %v)",
+						at.Format("15:04"), p50[i], want, fc.History[len(fc.History)-1].Value, fc.Events)
+				}
+			}
+		})
+	}
+}
+
+// synthetic returns a forecast of cpu at 5-minute steps after origin whose
+// model made raw (the mean and the p50; p90 is 10 % above), and the
+// history hist(t) up to origin from the day's start.
+func synthetic(origin time.Time, raw func(at time.Time) float64, hist func(at time.Time) float64) (*Forecast, history) {
+	step := 5 * time.Minute
+	fc := &Forecast{Metric: "cpu", Origin: origin, Step: step, Quantiles: []float64{0.5, 0.9}, Bands: [][]float64{nil, nil}}
+	for i := range 12 {
+		at := origin.Add(time.Duration(i+1) * step)
+		v := raw(at)
+		fc.Times = append(fc.Times, at)
+		fc.Mean = append(fc.Mean, v)
+		fc.Bands[0] = append(fc.Bands[0], v)
+		fc.Bands[1] = append(fc.Bands[1], 1.1*v)
+	}
+	h := history{start: t0, step: step}
+	for at := t0; !at.After(origin); at = at.Add(step) {
+		h.y = append(h.y, hist(at))
+	}
+	return fc, h
+}
+
+// TestPeakWindowUnderWay: what a peak applies depends on what the model's
+// forecast already carries of a window under way, which the loop's own
+// pipeline does not show in every state (it keeps up to
+// forecast.MaxSpike points of a new level out as spikes; a seasonal model
+// may not follow the level at all).
+func TestPeakWindowUnderWay(t *testing.T) {
+	pol := policy(t, `schedule "surge" {
+    cron     = "0 9 * * *"
+    duration = "2h"
+    action   = "peak"
+    factor   = 2
+  }`, nil)
+	nine := at(0, 9, 0)
+	surge := func(v float64) func(time.Time) float64 {
+		return func(t time.Time) float64 {
+			if t.Before(nine) {
+				return 45
+			}
+			return v
+		}
+	}
+	level := func(v float64) func(time.Time) float64 { return func(time.Time) float64 { return v } }
+	cases := []struct {
+		name     string
+		origin   time.Time
+		raw      func(time.Time) float64
+		hist     func(time.Time) float64
+		want     float64 // p50 inside the window
+		wantP90  float64
+		describe string
+	}{
+		// 09:10: three points of the surge; the pipeline still keeps them
+		// out of the model, whose forecast stays at 45. The declaration
+		// stands: ×2 over the level before the window.
+		{"model has not taken the surge in", at(0, 9, 10), level(45), surge(90), 90, 99, "×2.00, as the policy declares"},
+		// Same history, but the model already follows the new level: the
+		// rest of the factor is ×1 and nothing is added.
+		{"model follows the surge", at(0, 9, 10), level(90), surge(90), 90, 99, "already carries ×2.00"},
+		// Halfway in: the declared ×2 over 45 is 90; the model carries ×1.6.
+		{"model carries part of it", at(0, 9, 10), level(72), surge(80), 90, 99, "so ×1.25 is applied"},
+		// 09:40: the window has shown ×1.6 for eight points; a model that
+		// does not follow the level (it repeats yesterday's 45) is lifted
+		// to what the history shows, and the bands stay within 100 %.
+		{"a model that does not follow the level", at(0, 9, 40), level(45), surge(72), 72, 79.2, "×1.60, as the history shows since 09:00"},
+		{"bands stay within what the measurement can show", at(0, 9, 40), level(95), surge(95), 95, 100, "×2.11, as the history shows"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			fc, h := synthetic(tc.origin, tc.raw, tc.hist)
+			raw := append([]float64(nil), fc.Mean...)
+			events := applySchedules(fc, pol, h, raw, movedDemand{})
+			if len(events) != 1 || !strings.Contains(events[0].Detail, tc.describe) {
+				t.Fatalf("events %v, want one saying %q", events, tc.describe)
+			}
+			for i, at := range fc.Times {
+				if math.Abs(fc.Bands[0][i]-tc.want) > 0.01 || math.Abs(fc.Bands[1][i]-tc.wantP90) > 0.01 {
+					t.Fatalf("%s: p50 %.2f p90 %.2f, want %.2f and %.2f", at.Format("15:04"), fc.Bands[0][i], fc.Bands[1][i], tc.want, tc.wantP90)
+				}
+			}
+		})
+	}
+}
+
+// TestPeakWindowWithoutTheLevelBefore: when the history starts inside a
+// window under way, nothing says what the level was before it; once the
+// window has shown its level, the forecast keeps it rather than lift it
+// again.
+func TestPeakWindowWithoutTheLevelBefore(t *testing.T) {
+	pol := policy(t, `schedule "surge" {
+    cron     = "0 9 * * *"
+    duration = "2h"
+    action   = "peak"
+    factor   = 2
+  }`, nil)
+	fc, h := synthetic(at(0, 9, 40), func(time.Time) float64 { return 80 }, func(time.Time) float64 { return 80 })
+	nine := steps(at(0, 9, 0)) - 1
+	h.y, h.start = h.y[nine:], at(0, 9, 0)
+	events := applySchedules(fc, pol, h, append([]float64(nil), fc.Mean...), movedDemand{})
+	for i := range fc.Times {
+		if fc.Mean[i] != 80 {
+			t.Fatalf("step %d: %.1f, want the level the history shows (80)", i, fc.Mean[i])
+		}
+	}
+	if len(events) != 1 || !strings.Contains(events[0].Detail, "holds nothing from before it") {
+		t.Errorf("events %v", events)
+	}
+}
+
+// TestDrainInBeforeTheModelFollows: moves into this locality are under way
+// but the model still forecasts the level before them (the arrivals are
+// still kept out as spikes); the drained demand is added in full, as the
+// history before the moves measured it, not the drained locality's latest
+// use (which the moves have already lowered).
+func TestDrainInBeforeTheModelFollows(t *testing.T) {
+	pol := policy(t, `schedule "rack-a" {
+    cron       = "0 9 * * *"
+    duration   = "1h"
+    action     = "drain"
+    localities = ["dc1/rack-a"]
+  }`, nil)
+	origin := at(0, 8, 55) // the moves began at 08:45 (migrate.lead_time 15m)
+	fc, h := synthetic(origin, func(time.Time) float64 { return 40 }, func(time.Time) float64 { return 40 })
+	var asked [2]time.Time
+	moved := movedDemand{
+		Latest: func(policies.Locality, string) (float64, bool) { return 5, true },
+		Before: func(_ policies.Locality, _ string, a, b time.Time) (float64, bool) {
+			asked = [2]time.Time{a, b}
+			return 15, true
+		},
+	}
+	events := applySchedules(fc, pol, h, append([]float64(nil), fc.Mean...), moved)
+	if want := [2]time.Time{at(0, 8, 10), at(0, 8, 45)}; asked != want {
+		t.Errorf("drained use read over %v, want the %d steps before the moves began %v", asked, levelPoints, want)
+	}
+	for i, at := range fc.Times {
+		want := 40.0
+		if at.Hour() == 9 {
+			want = 55
+		}
+		if math.Abs(fc.Mean[i]-want) > 1e-9 {
+			t.Fatalf("%s: %.1f, want %.1f (events %v)", at.Format("15:04"), fc.Mean[i], want, events)
+		}
+	}
+	if len(events) != 1 || events[0].Added != 15 || !strings.Contains(events[0].Detail, "already carries +0.0") {
+		t.Errorf("events %v", events)
+	}
+}
+
+// TestPeakEndsInsideTheHorizon: after a window under way ends, the forecast
+// falls back to the level before it: a model that kept the window's level
+// is divided by the lift it carries; one that knows the window ends (it
+// already forecasts the old level there) is left alone.
+func TestPeakEndsInsideTheHorizon(t *testing.T) {
+	pol := policy(t, `schedule "surge" {
+    cron     = "0 9 * * *"
+    duration = "2h"
+    action   = "peak"
+    factor   = 2
+  }`, nil)
+	eleven := at(0, 11, 0)
+	hist := func(t time.Time) float64 {
+		if t.Before(at(0, 9, 0)) || !t.Before(eleven) {
+			return 45
+		}
+		return 90
+	}
+	for _, tc := range []struct {
+		name   string
+		origin time.Time
+		raw    func(time.Time) float64
+	}{
+		{"the model keeps the window's level", at(0, 10, 30), func(time.Time) float64 { return 90 }},
+		{"the model knows the window ends", at(0, 10, 30), func(t time.Time) float64 {
+			if t.Before(eleven) {
+				return 90
+			}
+			return 45
+		}},
+		// 11:10: two points after the window, which the pipeline still
+		// keeps out as spikes; its forecast is the window's level.
+		{"the window ended, the model has not followed yet", at(0, 11, 10), func(time.Time) float64 { return 90 }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fc, h := synthetic(tc.origin, tc.raw, hist)
+			applySchedules(fc, pol, h, append([]float64(nil), fc.Mean...), movedDemand{})
+			for i, at := range fc.Times {
+				want := 45.0
+				if at.Before(eleven) {
+					want = 90
+				}
+				if math.Abs(fc.Mean[i]-want) > 1e-9 {
+					t.Fatalf("%s: %.1f, want %.1f", at.Format("15:04"), fc.Mean[i], want)
+				}
+			}
+		})
+	}
+}
