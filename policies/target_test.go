@@ -1,7 +1,9 @@
 package policies_test
 
 import (
+	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/hashicorp/hcl/v2"
@@ -10,6 +12,14 @@ import (
 	"github.com/foreshape/foreshape/policies"
 	"github.com/foreshape/foreshape/policies/hclfield"
 )
+
+// registered numbers the plugins the tests register: the registry is
+// global and refuses a name twice, and a test may run more than once in a
+// process (go test -count=N).
+var registered atomic.Int64
+
+// uniqueName returns name with a number no other registration used.
+func uniqueName(name string) string { return fmt.Sprintf("%s-%d", name, registered.Add(1)) }
 
 // recordingTarget is a target plugin that checks one setting and records
 // the prefix it was given.
@@ -33,7 +43,8 @@ func (r *recordingTarget) Decode(body hcl.Body, prefix string) (any, hcl.Diagnos
 
 func TestRegisteredTargetValidatesAtLoad(t *testing.T) {
 	rec := &recordingTarget{}
-	policies.RegisterTarget("test-recorder", rec)
+	name := uniqueName("test-recorder")
+	policies.RegisterTarget(name, rec)
 
 	src := func(size string) []byte {
 		return []byte(`shaping "p" {
@@ -43,7 +54,7 @@ func TestRegisteredTargetValidatesAtLoad(t *testing.T) {
   scale "s" {
     min = 0
     max = 1
-    target "test-recorder" {
+    target "` + name + `" {
       size = ` + size + `
     }
   }
@@ -54,21 +65,21 @@ func TestRegisteredTargetValidatesAtLoad(t *testing.T) {
 	if diags.HasErrors() {
 		t.Fatal(diags.Error())
 	}
-	if got := ps[0].Scales[0].Target; got.Plugin != "test-recorder" || got.Config != 3 {
+	if got := ps[0].Scales[0].Target; got.Plugin != name || got.Config != 3 {
 		t.Errorf("target = %+v, want the plugin's decoded value 3", got)
 	}
-	if len(rec.prefixes) != 1 || rec.prefixes[0] != "scale.s.target.test-recorder" {
+	if len(rec.prefixes) != 1 || rec.prefixes[0] != "scale.s.target."+name {
 		t.Errorf("prefixes = %q", rec.prefixes)
 	}
 
 	_, diags = policies.Parse("bad.hcl", src("30"))
-	if !diags.HasErrors() || diags[0].Summary != "Invalid scale.s.target.test-recorder.size" || diags[0].Subject.Start.Line != 9 {
+	if !diags.HasErrors() || diags[0].Summary != "Invalid scale.s.target."+name+".size" || diags[0].Subject.Start.Line != 9 {
 		t.Errorf("want the plugin's own error at bad.hcl:9, got %v", diags)
 	}
 
 	found := false
 	for _, n := range policies.Targets() {
-		found = found || n == "test-recorder"
+		found = found || n == name
 	}
 	if !found {
 		t.Errorf("Targets() = %q lacks the registered plugin", policies.Targets())
@@ -76,13 +87,14 @@ func TestRegisteredTargetValidatesAtLoad(t *testing.T) {
 }
 
 func TestRegisterTargetTwicePanics(t *testing.T) {
-	policies.RegisterTarget("test-twice", policies.TargetFunc(func(hcl.Body, string) (any, hcl.Diagnostics) { return nil, nil }))
+	name := uniqueName("test-twice")
+	policies.RegisterTarget(name, policies.TargetFunc(func(hcl.Body, string) (any, hcl.Diagnostics) { return nil, nil }))
 	defer func() {
-		if r := recover(); r == nil || !strings.Contains(r.(string), "test-twice") {
+		if r := recover(); r == nil || !strings.Contains(r.(string), name) {
 			t.Errorf("recover() = %v, want a panic naming the plugin", r)
 		}
 	}()
-	policies.RegisterTarget("test-twice", policies.TargetFunc(func(hcl.Body, string) (any, hcl.Diagnostics) { return nil, nil }))
+	policies.RegisterTarget(name, policies.TargetFunc(func(hcl.Body, string) (any, hcl.Diagnostics) { return nil, nil }))
 }
 
 func TestBuiltinTargetsRegistered(t *testing.T) {
