@@ -4,13 +4,18 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 	nomadapi "github.com/hashicorp/nomad/api"
 
+	"github.com/foreshape/foreshape/agent/api"
 	"github.com/foreshape/foreshape/agent/migrate"
 	"github.com/foreshape/foreshape/agent/state"
 	"github.com/foreshape/foreshape/policies"
@@ -257,4 +262,272 @@ type testWriter struct{ t *testing.T }
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimRight(string(p), "\n"))
 	return len(p), nil
+}
+
+// TestActMaintenanceDrainOnRealNomad is TestActMaintenanceDrain against a
+// real Nomad (NOMAD_ADDR) with at least two datacenters that each have a
+// ready node with raw_exec: the agent process, on the wall clock, drains
+// datacenter A at the next window (cron, a few minutes ahead) into B with
+// raw_exec /bin/sleep placeholders. It checks the reservations came before
+// the window, at most two moves ran at once, every allocation was replaced
+// once and runs in B, no placeholder is left, and A's nodes are eligible
+// again after the window. About nine minutes of wall time.
+func TestActMaintenanceDrainOnRealNomad(t *testing.T) {
+	addr := realNomad(t)
+	client, err := nomadapi.NewClient(&nomadapi.Config{Address: addr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nodes, _, err := client.Nodes().List(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byDC := map[string][]*nomadapi.NodeListStub{}
+	var dcs []string
+	for _, n := range nodes {
+		if d := n.Drivers["raw_exec"]; n.Status == "ready" && d != nil && d.Detected && d.Healthy {
+			if len(byDC[n.Datacenter]) == 0 {
+				dcs = append(dcs, n.Datacenter)
+			}
+			byDC[n.Datacenter] = append(byDC[n.Datacenter], n)
+		}
+	}
+	if len(dcs) < 2 {
+		t.Skipf("NOMAD_ADDR has ready raw_exec nodes in %d datacenter(s) %v; this test drains one into another and needs two "+
+			"(a second client in another datacenter joined to a dev agent will do)", len(dcs), dcs)
+	}
+	sort.Strings(dcs)
+	a, b := dcs[0], dcs[1]
+	t.Cleanup(func() {
+		for _, n := range byDC[a] {
+			_, _ = client.Nodes().UpdateDrainOpts(n.ID, &nomadapi.DrainOptions{DrainSpec: nil, MarkEligible: true}, nil)
+			_, _ = client.Nodes().ToggleEligibility(n.ID, true, nil)
+		}
+	})
+	suffix := fmt.Sprintf("%d-%d", os.Getpid(), time.Now().UnixNano()%1e6)
+	jobs := map[string]int{"fs-e2e-app-" + suffix: 60, "fs-e2e-db-" + suffix: 80}
+	for job, prio := range jobs {
+		count := 3
+		if prio == 80 {
+			count = 1
+		}
+		registerSleeper(t, client, job, a, func(j *nomadapi.Job) {
+			p, c := prio, count
+			j.Priority, j.TaskGroups[0].Count = &p, &c
+			j.Datacenters = []string{a, b}
+			w := int8(100)
+			j.Affinities = []*nomadapi.Affinity{{LTarget: "${node.datacenter}", RTarget: a, Operand: "=", Weight: &w}}
+		})
+		job := job
+		t.Cleanup(func() { _, _, _ = client.Jobs().Deregister(job, true, nil) })
+	}
+	var originals []string
+	for job := range jobs {
+		for deadline := time.Now().Add(time.Minute); ; time.Sleep(500 * time.Millisecond) {
+			allocs, _, err := client.Jobs().Allocations(job, false, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			running := 0
+			for _, al := range allocs {
+				if al.ClientStatus == "running" {
+					running++
+				}
+			}
+			if running == len(allocs) && running > 0 {
+				for _, al := range allocs {
+					originals = append(originals, al.ID)
+				}
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s not running within a minute", job)
+			}
+		}
+	}
+	// The window opens at the first whole minute six minutes from now.
+	window := time.Now().UTC().Add(6 * time.Minute).Truncate(time.Minute).Add(time.Minute)
+	pols := fmt.Sprintf(`
+shaping "a" {
+  locality {
+    datacenter = %q
+  }
+  migrate {
+    max_parallel = 2
+    strategy     = "reschedule"
+    lead_time    = "5m"
+    targets      = [%q]
+  }
+  schedule "maintenance" {
+    cron     = "%d %d * * *"
+    duration = "2m"
+    action   = "drain"
+  }
+}
+
+shaping "b" {
+  locality {
+    datacenter = %q
+  }
+  reserve {
+    enabled    = true
+    priority   = 10
+    lead_time  = "4m"
+    ttl        = "30m"
+    max_cpu    = 4000
+    max_memory = 4096
+  }
+}
+`, a, b, window.Minute(), window.Hour(), b)
+	dir := t.TempDir()
+	polFile := filepath.Join(dir, "policies.hcl")
+	if err := os.WriteFile(polFile, []byte(pols), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := startActOn(t, addr, polFile)
+	t.Cleanup(func() { reapAll(t, client, "") })
+	deadline := window.Add(3 * time.Minute)
+	r.untilWall(deadline, "every request done and A eligible again after the window", func() bool {
+		q := r.queue()
+		done := len(q.Requests) == len(originals)
+		for _, mr := range q.Requests {
+			done = done && mr.State == api.StateDone
+		}
+		if !done || time.Now().Before(window.Add(2*time.Minute)) {
+			return false
+		}
+		for _, n := range byDC[a] {
+			node, _, err := client.Nodes().Info(n.ID, nil)
+			if err != nil || node.SchedulingEligibility != "eligible" {
+				return false
+			}
+		}
+		return true
+	})
+	q := r.queue()
+	for _, loc := range []string{a, b} {
+		if n := maxOverlap(q.Requests, loc); n > 2 {
+			t.Errorf("%d moves at once in %s; max_parallel is 2", n, loc)
+		}
+	}
+	for _, mr := range q.Requests {
+		if mr.Finished == nil || !mr.Finished.Before(window) {
+			t.Errorf("%s finished at %v, not before the window at %s", mr.ID, mr.Finished, window.Format("15:04"))
+		}
+	}
+	reservedBy := window.Add(-4 * time.Minute)
+	for _, d := range r.decisions() {
+		if d.Kind == "reserve" && sizeRE.MatchString(d.Reason) && d.Time.After(reservedBy) {
+			t.Errorf("reservation at %s, after %s: %s", d.Time.Format("15:04:05"), reservedBy.Format("15:04:05"), d.Reason)
+		}
+	}
+	for _, id := range originals {
+		old, _, err := client.Allocations().Info(id, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		next, _, err := client.Allocations().Info(old.NextAllocation, nil)
+		if err != nil {
+			t.Errorf("%s has no replacement (%v)", id, err)
+			continue
+		}
+		node, _, _ := client.Nodes().Info(next.NodeID, nil)
+		if next.NextAllocation != "" || next.ClientStatus != "running" || node == nil || node.Datacenter != b {
+			t.Errorf("replacement of %s: %s on %v, next %q; want one running replacement in %s", id, next.ClientStatus, node, next.NextAllocation, b)
+		}
+	}
+	if left := r.placeholders(); len(left) != 0 {
+		t.Errorf("placeholders left: %v", left)
+	}
+	t.Logf("figures: real Nomad %s: %d allocations moved from %s to %s before the window at %s; placeholders gone; %s eligible again",
+		addr, len(originals), a, b, window.Format("15:04"), a)
+}
+
+// startActOn starts an agent process against a real Nomad on the wall
+// clock with the policies in file.
+func startActOn(t *testing.T, nomadAddr, policyFile string) *actRun {
+	t.Helper()
+	httpPort, raftPort := freePort(t), freePort(t)
+	r := &actRun{t: t, agentURL: fmt.Sprintf("http://127.0.0.1:%d", httpPort)}
+	dir := t.TempDir()
+	polDir := filepath.Join(dir, "policies")
+	if err := os.MkdirAll(polDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	src, err := os.ReadFile(policyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(polDir, "policies.hcl"), src, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := fmt.Sprintf(`
+name      = "act-e2e-real"
+data_dir  = %q
+bind_addr = "127.0.0.1"
+server {
+  enabled          = true
+  bootstrap_expect = 1
+  raft_port        = %d
+}
+nomad {
+  address = %q
+}
+http {
+  address = "127.0.0.1:%d"
+}
+policies {
+  dir = %q
+}
+reserve {
+  driver = "raw_exec"
+  config = {
+    command = "/bin/sleep"
+    args    = ["infinity"]
+  }
+}
+`, filepath.Join(dir, "data"), raftPort, nomadAddr, httpPort, polDir)
+	r.cfgPath = filepath.Join(dir, "agent.hcl")
+	if err := os.WriteFile(r.cfgPath, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r.client = &api.Client{Address: r.agentURL}
+	if r.nomad, err = nomadapi.NewClient(&nomadapi.Config{Address: nomadAddr}); err != nil {
+		t.Fatal(err)
+	}
+	r.agentLog = &syncBuffer{}
+	cmd := exec.Command(binary, "agent", "-config", r.cfgPath)
+	cmd.Env = childEnv()
+	cmd.Stdout, cmd.Stderr = r.agentLog, r.agentLog
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	r.agent = cmd
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGINT)
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case <-done:
+		case <-time.After(15 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+		if t.Failed() {
+			t.Logf("agent output:\n%s", tail(r.agentLog.String(), 80))
+		}
+	})
+	waitHTTP(t, r.agentURL+"/v1/health", 30*time.Second)
+	return r
+}
+
+// untilWall polls until cond holds or the wall clock passes limit.
+func (r *actRun) untilWall(limit time.Time, what string, cond func() bool) {
+	r.t.Helper()
+	for !cond() {
+		if time.Now().After(limit) {
+			r.t.Fatalf("%s: not by %s", what, limit.Format("15:04:05"))
+		}
+		time.Sleep(time.Second)
+	}
 }

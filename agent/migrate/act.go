@@ -42,9 +42,37 @@ func (c *Coordinator) RunOnce(ctx context.Context, now time.Time, pols []*polici
 	// reading in between, and a start stamped earlier than that would
 	// seem to overlap them.
 	ds := c.carryOut(ctx, c.stamp(ctx, now), plan, view, pols)
+	if len(plan.Submit) > 0 && ctx.Err() == nil {
+		// New requests (a drain window's, a rebalance's) are planned in
+		// the same pass: their reservations need not wait a cycle.
+		view = c.cfg.State.Act()
+		again := shape.Run(shape.Input{Now: now, Policies: pols, Forecasts: forecasts, Cluster: cluster, State: view,
+			Limits: c.cfg.Limits, ForecastOnly: c.cfg.ForecastOnly})
+		again.Submit, again.Decisions = nil, withoutSubmits(again.Decisions)
+		ds = append(ds, c.carryOut(ctx, c.stamp(ctx, now), again, view, pols)...)
+		plan = mergePlans(plan, again)
+		c.last = plan
+	}
 	ds = append(ds, c.follow(ctx, c.stamp(ctx, now), false)...)
 	c.record(ctx, ds)
 	return plan, nil
+}
+
+// withoutSubmits drops submit decisions (the first plan recorded them).
+func withoutSubmits(ds []state.Decision) []state.Decision {
+	return slices.DeleteFunc(ds, func(d state.Decision) bool { return d.Kind == shape.KindSubmit })
+}
+
+// mergePlans is what two plans of one pass decided together.
+func mergePlans(a, b shape.Plan) shape.Plan {
+	a.Cancel = append(a.Cancel, b.Cancel...)
+	a.Release = append(a.Release, b.Release...)
+	a.Rescore = append(a.Rescore, b.Rescore...)
+	a.Reserve = append(a.Reserve, b.Reserve...)
+	a.Scale = append(a.Scale, b.Scale...)
+	a.Start = append(a.Start, b.Start...)
+	a.Decisions = append(a.Decisions, b.Decisions...)
+	return a
 }
 
 // stamp is the data time to record an action at: the clock's reading when
