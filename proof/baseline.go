@@ -222,6 +222,17 @@ func (c *throttle) Step(ctx context.Context, now time.Time, arrived []Request) e
 
 // scale runs the target-value autoscaler.
 func (c *throttle) scale(ctx context.Context, now time.Time, util map[string]float64) error {
+	line := c.env.Params.Line()
+	due := false
+	for _, dc := range c.dcs {
+		last, ok := c.lastScale[dc]
+		if util[dc] > line && (!ok || now.Sub(last) >= c.env.Params.Cooldown) {
+			due = true
+		}
+	}
+	if !due {
+		return nil
+	}
 	nodes, _, err := c.env.Nomad.Nodes().List(nil)
 	if err != nil {
 		return fmt.Errorf("list nodes: %w", err)
@@ -232,7 +243,6 @@ func (c *throttle) scale(ctx context.Context, now time.Time, util map[string]flo
 			count[n.Datacenter]++
 		}
 	}
-	line := c.env.Params.Line()
 	for _, dc := range c.dcs {
 		if util[dc] <= line || count[dc] == 0 {
 			continue
