@@ -45,18 +45,18 @@ screenshots: ## Follow the dev scenario in headless Chromium and refresh the das
 PROOF_SCENARIOS ?= maintenance-peak surge-wave crossings bursty large
 proof: build ## Compare foreshape with reactive controllers on the proof scenarios: reports/<scenario>/report.{md,html}, reports/summary.txt
 	@mkdir -p reports; : > reports/summary.txt
-	@for s in $(PROOF_SCENARIOS); do \
+	@set -o pipefail; for s in $(PROOF_SCENARIOS); do \
 	  echo "==> $$s"; \
-	  $(BIN) sim run -scenario $$s -report reports/$$s | tee -a reports/summary.txt || exit 1; \
+	  $(BIN) sim run -log-level error -scenario $$s -report reports/$$s | tee -a reports/summary.txt || exit 1; \
 	  echo >> reports/summary.txt; \
 	done
 	@echo "Reports: reports/<scenario>/report.html (open offline) and report.md; tables: reports/summary.txt"
 
 proof-holdout: build ## The held-out proof scenarios (proof/holdout/, other trace days from $(DATA)): reports/holdout/
 	@mkdir -p reports/holdout; : > reports/holdout/summary.txt
-	@for f in proof/holdout/*.hcl; do s=$$(basename $$f .hcl); \
+	@set -o pipefail; for f in proof/holdout/*.hcl; do s=$$(basename $$f .hcl); \
 	  echo "==> $$s"; \
-	  $(BIN) sim run -data $(DATA) -scenario $$f -report reports/holdout/$$s | tee -a reports/holdout/summary.txt || exit 1; \
+	  $(BIN) sim run -log-level error -data $(DATA) -scenario $$f -report reports/holdout/$$s | tee -a reports/holdout/summary.txt || exit 1; \
 	  echo >> reports/holdout/summary.txt; \
 	done
 
