@@ -36,6 +36,17 @@ eval: ## Backtest every model on $(DATA) (NAB, Bitbrains, datacenter aggregates)
 	@for part in tuning check; do for h in 12 288; do \
 	  $(GO) run . forecast eval -data $(EVALSETS) -horizon $$h -by-folder -part $$part -quiet || exit 1; echo; done; done
 
+PYTHON ?= /usr/bin/python3
+REFPART ?= check
+eval-reference: ## The classical reference (statsmodels ETS, Theta, STL+ETS, ARIMA) beside foreshape on the $(REFPART) part of $(DATA), at 1 h and 1 day; installs python3-statsmodels when missing
+	@$(PYTHON) -c 'import statsmodels' 2>/dev/null || { echo "installing python3-statsmodels"; \
+	  if [ "$$(id -u)" = 0 ]; then apt-get install -y python3-statsmodels; else sudo apt-get install -y python3-statsmodels; fi; }
+	@out=$$(mktemp -d); trap 'rm -rf "$$out"' EXIT; for h in 12 288; do \
+	  $(GO) run . forecast eval -data $(EVALSETS) -horizon $$h -by-folder -part $(REFPART) -format json -quiet \
+	    -export $$out/series-$$h.jsonl > $$out/foreshape-$$h.json || exit 1; \
+	  $(PYTHON) agent/forecast/eval/reference/reference.py --series $$out/series-$$h.jsonl \
+	    --foreshape $$out/foreshape-$$h.json --label "$(REFPART) part" || exit 1; echo; done
+
 eval-anomalies: ## Score the anomaly detector on $(DATA)/nab with NAB's profiles
 	$(GO) run . forecast anomalies -data $(DATA)/nab -labels $(DATA)/nab/labels/combined_windows.json
 
@@ -66,4 +77,4 @@ e2e-cluster: ## Kill the leader of a 3-server cluster mid-migration 20 times (e2
 golden: ## Regenerate the golden files of the CLI tests
 	$(GO) test ./command -run Golden -update
 
-.PHONY: help build test lint bench dev eval eval-anomalies proof proof-holdout golden screenshots e2e-cluster
+.PHONY: help build test lint bench dev eval eval-anomalies proof proof-holdout golden screenshots e2e-cluster eval-reference

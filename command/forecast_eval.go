@@ -91,6 +91,10 @@ Options:
                     ("ranges": "percent", "fraction"; other series are
                     taken to be 0 and up when their history is). Default:
                     the split of ../shared/data foreshape was tuned on.
+  -export=FILE      Also write the evaluated series, their origins, MASE
+                    scales and exclusions to FILE as JSON lines, for another
+                    implementation to backtest on the same protocol (make
+                    eval-reference).
   -per-series       Also report every series' own figures (a "per_series"
                     list in the JSON; with the table format, the ten series
                     where each model does worst against seasonal naive).
@@ -133,6 +137,7 @@ func (c *ForecastEvalCommand) Run(args []string) int {
 	perSeries := fs.Bool("per-series", false, "")
 	part := fs.String("part", "all", "")
 	splitFile := fs.String("split", "", "")
+	export := fs.String("export", "", "")
 	if code, ok := c.Parse(fs, args, c.Help); !ok {
 		return code
 	}
@@ -192,6 +197,13 @@ func (c *ForecastEvalCommand) Run(args []string) int {
 		data.Series = kept
 		if len(data.Series) == 0 {
 			c.UI.Error("error: no series of the " + *part + " part under " + dirs.String())
+			return ExitInvalid
+		}
+	}
+
+	if *export != "" {
+		if err := writeEvalExport(*export, data, *horizon, *step, split); err != nil {
+			c.UI.Error("error: -export: " + err.Error())
 			return ExitInvalid
 		}
 	}
@@ -257,6 +269,20 @@ func (c *ForecastEvalCommand) Run(args []string) int {
 		writeWorstSeries(c.Out, rep)
 	}
 	return ExitOK
+}
+
+// writeEvalExport writes the evaluated series with their plans (see
+// eval.Export) to path.
+func writeEvalExport(path string, data tracefile.Data, h int, step time.Duration, split eval.Split) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := eval.Export(f, data, h, step, 0, split.RangeFunc()); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 func partName(p string) string {

@@ -41,6 +41,11 @@
 // constant, or exactly periodic, in training) or are too short for one
 // origin are excluded and counted.
 //
-// The package reads no files (its caller hands it the series), never
-// writes anything, and never logs: progress goes to a callback.
+// Export writes the series with their origins, scales and exclusions, so
+// that another implementation can backtest on exactly the same protocol
+// (`make eval-reference` does, with Python's statsmodels).
+//
+// The package reads no files (its caller hands it the series), writes only
+// to the writer its caller gives Export, and never logs: progress goes to a
+// callback.
 package eval

@@ -325,29 +325,15 @@ feed:
 func evalSeries(ctx context.Context, s tracefile.Series, models []string, cfg Config, quantiles []float64, refit int, holdout float64) seriesResult {
 	res := seriesResult{folder: s.Folder, scores: map[string]*seriesScore{}}
 	y := s.Values
-	n := len(y)
 	h := cfg.Horizon
-	daily := max(1, int(24*time.Hour/cfg.Step))
-	lag := daily
-	if n < 2*daily {
-		lag = 1
-	}
-	origins := Origins(n, h, holdout, lag+2)
-	if len(origins) == 0 {
-		res.excluded = "too short"
+	pl := PlanSeries(s, cfg.Horizon, cfg.Step, holdout, cfg.Range)
+	if pl.Excluded != "" {
+		res.excluded = pl.Excluded
 		return res
 	}
-	scales := make([]float64, len(origins))
-	for k, o := range origins {
-		scales[k] = naiveMAE(y[:o], lag)
-	}
-	if !(scales[0] > 0) {
-		res.excluded = "zero scale"
-		return res
-	}
+	origins, scales, rng := pl.Origins, pl.Scales, pl.Range
 	res.origins = len(origins)
 	opts := forecast.Options{Step: cfg.Step, Horizon: h, Quantiles: quantiles, RefitEvery: refit * h}
-	rng := cfg.Range(s, y[:origins[0]])
 	for _, name := range models {
 		sc := &seriesScore{}
 		res.scores[name] = sc
@@ -431,6 +417,51 @@ func NonNegativeRange(_ tracefile.Series, history []float64) forecast.Range {
 		}
 	}
 	return forecast.NonNegative
+}
+
+// Plan is how a series is evaluated: its forecast origins, the MASE scale
+// at each, the seasonal lag of that scale and its physical range, or why it
+// is left out.
+type Plan struct {
+	Origins []int
+	Scales  []float64
+	Lag     int
+	Range   forecast.Range
+	// Excluded is "too short" or "zero scale" for a series left out.
+	Excluded string
+}
+
+// PlanSeries plans the evaluation of one series at horizon h; holdout 0
+// means DefaultHoldout and a nil rangeOf NonNegativeRange.
+func PlanSeries(s tracefile.Series, h int, step time.Duration, holdout float64, rangeOf func(tracefile.Series, []float64) forecast.Range) Plan {
+	if holdout <= 0 || holdout >= 1 {
+		holdout = DefaultHoldout
+	}
+	if rangeOf == nil {
+		rangeOf = NonNegativeRange
+	}
+	y := s.Values
+	n := len(y)
+	daily := max(1, int(24*time.Hour/step))
+	p := Plan{Lag: daily}
+	if n < 2*daily {
+		p.Lag = 1
+	}
+	p.Origins = Origins(n, h, holdout, p.Lag+2)
+	if len(p.Origins) == 0 {
+		p.Excluded = "too short"
+		return p
+	}
+	p.Scales = make([]float64, len(p.Origins))
+	for k, o := range p.Origins {
+		p.Scales[k] = naiveMAE(y[:o], p.Lag)
+	}
+	if !(p.Scales[0] > 0) {
+		p.Excluded = "zero scale"
+		return p
+	}
+	p.Range = rangeOf(s, y[:p.Origins[0]])
+	return p
 }
 
 // Origins returns the forecast origins of a series of n points: from the
