@@ -36,6 +36,9 @@ eval: ## Backtest every model on $(DATA) (NAB, Bitbrains, datacenter aggregates)
 	@for part in tuning check; do for h in 12 288; do \
 	  $(GO) run . forecast eval -data $(EVALSETS) -horizon $$h -by-folder -part $$part -quiet || exit 1; echo; done; done
 
+train: ## Train the learned global forecaster on the tuning part of $(DATA) and write the weights foreshape embeds (deterministic; minutes on 2 cores)
+	$(GO) run . forecast train -data $(DATA) -out agent/forecast/global/weights
+
 PYTHON ?= /usr/bin/python3
 REFPART ?= check
 eval-reference: ## The classical reference (statsmodels ETS, Theta, STL+ETS, ARIMA) beside foreshape on the $(REFPART) part of $(DATA), at 1 h and 1 day; installs python3-statsmodels when missing
@@ -77,4 +80,4 @@ e2e-cluster: ## Kill the leader of a 3-server cluster mid-migration 20 times (e2
 golden: ## Regenerate the golden files of the CLI tests
 	$(GO) test ./command -run Golden -update
 
-.PHONY: help build test lint bench dev eval eval-anomalies proof proof-holdout golden screenshots e2e-cluster eval-reference
+.PHONY: help build test lint bench dev eval eval-anomalies proof proof-holdout golden screenshots e2e-cluster eval-reference train
