@@ -5,8 +5,10 @@ import (
 	"math"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/foreshape/foreshape/agent/forecast/anomaly"
+	"github.com/foreshape/foreshape/agent/forecast/global"
 	"github.com/foreshape/foreshape/agent/forecast/internal/num"
 )
 
@@ -42,13 +44,21 @@ type autoModel struct {
 	widen  float64
 	reason string
 	fitted bool
+	last   time.Time // time of the last point of the next Fit (Timed)
+	// cold, on a cold start with a global network, is that network: its
+	// quantiles are the forecast.
+	cold *globalCore
 	health
 }
 
 var (
 	_ Forecaster = (*autoModel)(nil)
 	_ Refitter   = (*autoModel)(nil)
+	_ Timed      = (*autoModel)(nil)
 )
+
+// SetLast implements Timed.
+func (m *autoModel) SetLast(t time.Time) { m.last = t }
 
 func newAutoModel(o Options) *autoModel { return &autoModel{opts: o} }
 
@@ -116,8 +126,10 @@ func (a *autoCore) bytes() int {
 }
 
 // candidates builds the unfitted candidate cores for a history of n points
-// with seasonal periods ps.
-func candidates(ps []int, daily, n, H int) []candidate {
+// with seasonal periods ps: the classical ones, and the global network when
+// there is one for the step.
+func candidates(ps []int, o Options, n, H int) []candidate {
+	daily := o.daily()
 	w := 2 * H
 	if w < 12 {
 		w = 12
@@ -148,6 +160,9 @@ func candidates(ps []int, daily, n, H int) []candidate {
 			cs = append(cs, candidate{c.name, m})
 		}
 	}
+	if g, err := globalModel(o, "nbeats"); err == nil {
+		cs = append(cs, candidate{"global", newGlobalCore(g)})
+	}
 	return cs
 }
 
@@ -159,7 +174,10 @@ func (m *autoModel) Fit(y []float64) error {
 	H := m.opts.horizon()
 	y, shiftNote := afterShift(y, H, m.opts.daily())
 	ps, why := autoPeriods(y, m.opts)
-	cs := candidates(ps, m.opts.daily(), len(y), H)
+	cs := candidates(ps, m.opts, len(y), H)
+	for _, c := range cs {
+		setBase(c.c, y, m.last, m.opts.step())
+	}
 
 	// Backtest every candidate from the same origins, with parameters
 	// fitted before the first origin.
@@ -239,6 +257,19 @@ func (m *autoModel) Fit(y []float64) error {
 	}
 	span := len(y) - origins[0]
 	m.cal.nu = sparseDegrees(span, H)
+	m.cold = nil
+	if m.cal.nu > 0 {
+		// Too little history for the backtest to choose a model or size
+		// the bands: unless the backtest says it clearly does worse, the
+		// global network, trained on many series, says both.
+		for _, i := range ok {
+			if g, isGlobal := cs[i].c.(*globalCore); isGlobal && single[i] <= coldGlobalMargin*single[ok[0]] {
+				if err := refit(g, y); err == nil {
+					m.cold = g
+				}
+			}
+		}
+	}
 	var names []string
 	for _, i := range ok {
 		names = append(names, fmt.Sprintf("%s %.3g", cs[i].name, single[i]))
@@ -247,10 +278,13 @@ func (m *autoModel) Fit(y []float64) error {
 	if shiftNote != "" {
 		m.reason += "; " + shiftNote
 	}
-	if m.cal.nu > 0 {
+	switch {
+	case m.cold != nil:
+		m.reason = fmt.Sprintf("cold start: the backtest spans %.1f horizons, fewer than %d; the global network %s forecasts; %s", float64(span)/float64(H), minWindows, m.cold.m.Config.Name, m.reason)
+	case m.cal.nu > 0:
 		m.reason += fmt.Sprintf("; bands widened (Student-t tails, %.2g degrees of freedom, at most %.2g×): the backtest spans %.1f horizons, fewer than %d", m.cal.nu, maxSparseWiden, float64(span)/float64(H), minWindows)
 	}
-	if cold {
+	if cold && m.cold == nil {
 		m.reason = "cold start, wider bands; " + m.reason
 	}
 	m.fitted = true
@@ -280,6 +314,9 @@ func (m *autoModel) Update(y ...float64) {
 	for _, v := range y {
 		m.health.observe(m.ac, v)
 		m.ac.observe(v)
+		if m.cold != nil {
+			m.cold.observe(v)
+		}
 	}
 }
 
@@ -291,10 +328,54 @@ func (m *autoModel) Forecast(h int) (Prediction, error) {
 	if h < 1 {
 		return Prediction{}, fmt.Errorf("auto: horizon %d: must be at least 1", h)
 	}
+	if m.cold != nil {
+		if f, ok := m.cold.quantiles(h); ok {
+			return fromQuantiles("auto("+m.cold.label()+")", m.reason, f, m.opts.quantiles()), nil
+		}
+	}
 	mean := make([]float64, h)
 	m.ac.forecast(mean)
 	return m.cal.predict(m.ac.label(), m.reason, mean, m.opts.quantiles(), m.widen), nil
 }
+
+// fromQuantiles turns a network's quantile paths into a Prediction at the
+// levels qs, interpolating linearly between the network's levels (and
+// holding its outermost ones beyond them); the median is the mean.
+func fromQuantiles(label, reason string, f global.Forecast, qs []float64) Prediction {
+	levels := append([]float64(nil), qs...)
+	sort.Float64s(levels)
+	h := len(f.Values[0])
+	p := Prediction{Model: label, Reason: reason, Quantiles: levels, Bands: make([][]float64, len(levels)), Mean: make([]float64, h)}
+	at := func(q float64, t int) float64 {
+		L := f.Quantiles
+		switch {
+		case q <= L[0]:
+			return f.Values[0][t]
+		case q >= L[len(L)-1]:
+			return f.Values[len(L)-1][t]
+		}
+		i := sort.SearchFloat64s(L, q)
+		if L[i] == q {
+			return f.Values[i][t]
+		}
+		w := (q - L[i-1]) / (L[i] - L[i-1])
+		return f.Values[i-1][t]*(1-w) + f.Values[i][t]*w
+	}
+	for i, q := range levels {
+		p.Bands[i] = make([]float64, h)
+		for t := 0; t < h; t++ {
+			p.Bands[i][t] = at(q, t)
+		}
+	}
+	for t := 0; t < h; t++ {
+		p.Mean[t] = at(0.5, t)
+	}
+	return p
+}
+
+// coldGlobalMargin: on a cold start the global network forecasts unless
+// its backtest error exceeds the best candidate's by more than this factor.
+const coldGlobalMargin = 1.25
 
 // maxShifts is the most level shifts a history may have for auto to treat
 // the last one as a regime change.

@@ -5,6 +5,7 @@ import (
 	"math"
 	"sort"
 	"strings"
+	"time"
 
 	"gonum.org/v1/gonum/stat/distuv"
 
@@ -46,13 +47,26 @@ type model struct {
 	newCore func(y []float64, o Options) (core, string, error)
 	// widen multiplies band widths, above 1 on cold start.
 	widen float64
+	// last is the time of the last point of the next Fit (see Timed).
+	last time.Time
 	health
 }
 
 var (
 	_ Forecaster = (*model)(nil)
 	_ Refitter   = (*model)(nil)
+	_ Timed      = (*model)(nil)
 )
+
+// SetLast implements Timed.
+func (m *model) SetLast(t time.Time) { m.last = t }
+
+// setBase tells a core that uses the calendar the time of y[0].
+func setBase(c core, y []float64, last time.Time, step time.Duration) {
+	if tc, ok := c.(timedCore); ok && !last.IsZero() {
+		tc.setBase(last.Add(-time.Duration(len(y)-1) * step))
+	}
+}
 
 func (m *model) Name() string { return m.name }
 
@@ -65,6 +79,7 @@ func (m *model) Fit(y []float64) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", m.name, err)
 	}
+	setBase(c, y, m.last, m.opts.step())
 	cal, err := calibrate(c, y, m.opts.horizon())
 	if err != nil {
 		return fmt.Errorf("%s: fit: %w", m.name, err)
@@ -197,12 +212,14 @@ type calibration struct {
 }
 
 // calibrationWindow returns the first backtest origin and the stride
-// between origins. Origins cover the last clamp(40·H, 400, 3000) points but
-// never the first half of the history, which is left for fitting.
+// between origins. Origins cover the last clamp(40·H, 2000, 3000) points
+// (about a week of 5-minute points at least, so that the residuals see more
+// than one or two days) but never the first half of the history, which is
+// left for fitting.
 func calibrationWindow(n, h int) (first, stride int) {
 	span := 40 * h
-	if span < 400 {
-		span = 400
+	if span < 2000 {
+		span = 2000
 	}
 	if span > 3000 {
 		span = 3000
@@ -234,6 +251,11 @@ const minResiduals = 8
 // to fit, c is fitted on all of y (in-sample parameters). It returns the
 // origins visited.
 func backtest(c core, y []float64, H int, visit func(t int, f []float64)) []int {
+	if b, ok := c.(interface {
+		backtest(y []float64, H int, visit func(t int, f []float64)) []int
+	}); ok {
+		return b.backtest(y, H, visit)
+	}
 	first, stride := calibrationWindow(len(y), H)
 	if err := c.fit(y[:first]); err != nil {
 		if err := c.fit(y); err != nil {
@@ -322,6 +344,13 @@ func calibrationFrom(res [][]float64, y []float64) calibration {
 		}
 	}
 	cal.scale = smoothMonotone(cal.scale)
+	// A model whose backtest diverged (an unstable fit on the head of the
+	// history) must not make bands wider than the series has ever moved.
+	if lo, hi := finiteRange(y); hi > lo {
+		for h := range cal.scale {
+			cal.scale[h] = math.Min(cal.scale[h], maxScaleRange*(hi-lo))
+		}
+	}
 	var z []float64
 	for h := 0; h < H; h++ {
 		if cal.scale[h] <= 0 {
@@ -337,6 +366,21 @@ func calibrationFrom(res [][]float64, y []float64) calibration {
 		cal.fallback = true
 	}
 	return cal
+}
+
+// maxScaleRange bounds a calibration's scale per step, in units of the
+// range of the history.
+const maxScaleRange = 2
+
+// finiteRange is the smallest and largest finite value of y.
+func finiteRange(y []float64) (float64, float64) {
+	lo, hi := math.Inf(1), math.Inf(-1)
+	for _, v := range y {
+		if num.Finite(v) {
+			lo, hi = math.Min(lo, v), math.Max(hi, v)
+		}
+	}
+	return lo, hi
 }
 
 func firstValid(res [][]float64) int {

@@ -3,6 +3,8 @@ package forecast
 import (
 	"errors"
 	"time"
+
+	"github.com/foreshape/foreshape/agent/forecast/global"
 )
 
 // DefaultQuantiles are the quantiles every forecast carries unless a policy
@@ -27,6 +29,11 @@ type Options struct {
 	// RefitEvery is how many observations a fitted model absorbs through
 	// Update before Stale asks for a refit. Zero means one day of steps.
 	RefitEvery int
+	// Global, when set, returns the learned global network the "global"
+	// models and auto use at their next fit (the agent's fine-tuned one);
+	// nil, or a nil or mismatched network, means the one foreshape ships
+	// for Step (package global), when there is one.
+	Global func() *global.Model
 }
 
 // DefaultHorizon is the calibrated horizon, in steps, when Options.Horizon

@@ -14,6 +14,8 @@ var constructors = map[string]func(Options) Forecaster{
 	"mstl":           func(o Options) Forecaster { return newMSTLModel(o) },
 	"auto":           func(o Options) Forecaster { return newAutoModel(o) },
 	"arima":          func(o Options) Forecaster { return newARIMAModel(o) },
+	"global":         func(o Options) Forecaster { return newGlobalModel(o, "nbeats") },
+	"global-lstm":    func(o Options) Forecaster { m := newGlobalModel(o, "lstm"); m.name = "global-lstm"; return m },
 }
 
 // New returns an unfitted forecaster for the named model; see Models for the

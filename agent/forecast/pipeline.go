@@ -3,6 +3,7 @@ package forecast
 import (
 	"fmt"
 	"math"
+	"time"
 
 	"github.com/foreshape/foreshape/agent/forecast/anomaly"
 )
@@ -125,6 +126,15 @@ func NewPipelineFor(f Forecaster, o PipelineOptions) (*Pipeline, error) {
 // It returns why it refitted ("" when it only updated) and the model's
 // error when a fit fails (the pipeline then needs a new start).
 func (p *Pipeline) Advance(y []float64, fresh int) (string, error) {
+	return p.AdvanceAt(y, fresh, time.Time{})
+}
+
+// AdvanceAt is Advance with the time of y's last point, for models that
+// use the calendar (see Timed); the zero time means unknown.
+func (p *Pipeline) AdvanceAt(y []float64, fresh int, last time.Time) (string, error) {
+	if t, ok := p.f.(Timed); ok {
+		t.SetLast(last)
+	}
 	fresh = min(max(fresh, 0), len(y))
 	masked, shifted := p.screen(y[len(y)-fresh:])
 	if len(p.masked) > 2*len(y)+1024 {

@@ -357,7 +357,11 @@ func evalSeries(ctx context.Context, s tracefile.Series, models []string, cfg Co
 				break
 			}
 			t0 := cfg.Now()
-			why, err := p.Advance(y[:o], o-prev)
+			var last time.Time
+			if !s.Start.IsZero() {
+				last = s.Time(o - 1)
+			}
+			why, err := p.AdvanceAt(y[:o], o-prev, last)
 			if why != "" {
 				sc.refits++
 			}
@@ -383,7 +387,7 @@ func evalSeries(ctx context.Context, s tracefile.Series, models []string, cfg Co
 // runner is what the backtest drives: forecast.Pipeline, or bare for the
 // baselines.
 type runner interface {
-	Advance(y []float64, fresh int) (string, error)
+	AdvanceAt(y []float64, fresh int, last time.Time) (string, error)
 	Forecast(h int) (forecast.Prediction, error)
 }
 
@@ -396,7 +400,7 @@ type bare struct {
 	origins int
 }
 
-func (b *bare) Advance(y []float64, fresh int) (string, error) {
+func (b *bare) AdvanceAt(y []float64, fresh int, _ time.Time) (string, error) {
 	b.origins++
 	if (b.origins-1)%b.every != 0 {
 		b.f.Update(y[len(y)-fresh:]...)

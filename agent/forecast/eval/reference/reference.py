@@ -12,8 +12,8 @@ a day of data: every max(1, 24h / (H * step)) origins) and otherwise run
 forward with fixed parameters on the new points:
 
   ets         ETS(A,Ad,N): additive errors, damped additive trend.
-  theta       statsmodels' ThetaModel (deseasonalised at the daily period
-              when its test finds a season).
+  theta       statsmodels' ThetaModel (deseasonalised additively at the
+              daily period when its test finds a season).
   stl-ets     STL at the daily period (R's stl defaults), ETS(A,Ad,N) on
               the adjusted series, the last day's seasonal component
               repeated.
@@ -43,6 +43,8 @@ import multiprocessing
 import sys
 import time
 import warnings
+
+warnings.filterwarnings("ignore")  # statsmodels warns about every slow optimiser; the figures say enough
 
 import numpy as np
 from scipy.stats import norm
@@ -168,7 +170,9 @@ class Theta:
         from statsmodels.tsa.forecasting.theta import ThetaModel
 
         period = self.period if self.period > 1 and len(w) >= 2 * self.period else None
-        res = ThetaModel(w, period=period, deseasonalize=period is not None).fit()
+        # Additive deseasonalising: the multiplicative default divides by
+        # seasonal indices near zero on series that touch zero.
+        res = ThetaModel(w, period=period, deseasonalize=period is not None, method="additive").fit()
         mean = np.asarray(res.forecast(h))
         iv = res.prediction_intervals(h, alpha=0.05)
         return mean, se_from_interval(mean, iv["upper"].to_numpy(), 0.05)
