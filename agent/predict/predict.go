@@ -73,6 +73,7 @@ type Predictor struct {
 	log       hclog.Logger
 	models    map[modelKey]*tracked
 	workloads *workloads
+	tuner     *tuner
 }
 
 type modelKey struct {
@@ -92,8 +93,12 @@ func New(log hclog.Logger) *Predictor {
 	if log == nil {
 		log = hclog.NewNullLogger()
 	}
-	return &Predictor{log: log.Named("predict"), models: map[modelKey]*tracked{}, workloads: newWorkloads()}
+	return &Predictor{log: log.Named("predict"), models: map[modelKey]*tracked{}, workloads: newWorkloads(), tuner: newTuner()}
 }
+
+// Close waits for a fine-tuning of the global networks that is still
+// running (see TuneEvery) to end.
+func (p *Predictor) Close() { p.tuner.wait() }
 
 // Result is one cycle's output.
 type Result struct {
@@ -146,6 +151,7 @@ func (p *Predictor) RunOnce(now time.Time, store Store, pols []*policies.Policy)
 		}
 	}
 	p.workloads.forget(locs)
+	p.tuner.maybeStart(now)
 	sort.Slice(res.Hotspots, func(i, j int) bool { return res.Hotspots[i].At.Before(res.Hotspots[j].At) })
 	return res
 }
@@ -262,6 +268,7 @@ func (p *Predictor) model(mk modelKey, pol *policies.Policy, key state.Key, star
 			Options: forecast.Options{
 				Step: step, Horizon: pol.Forecast.Steps(), Seasonality: pol.Forecast.Seasonality,
 				Quantiles: withLevel(forecast.DefaultQuantiles, pol.Forecast.Quantile),
+				Global:    p.tuner.model(step),
 			},
 			Range: physicalRange(key.Metric),
 		})
@@ -272,10 +279,11 @@ func (p *Predictor) model(mk modelKey, pol *policies.Policy, key state.Key, star
 		p.models[mk] = t
 		n = len(y)
 	}
-	why, err := t.p.Advance(y, n)
+	why, err := t.p.AdvanceAt(y, n, origin)
 	if err != nil {
 		return nil, err
 	}
+	p.tuner.offer(key.String(), step, y, origin)
 	if why != "" {
 		p.log.Debug("refitted", "policy", mk.policy, "series", mk.series, "reason", why)
 	}

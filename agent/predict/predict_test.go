@@ -335,30 +335,40 @@ func TestPolicyQueryMetricsAreForecast(t *testing.T) {
 // and noisy gets bands that stay within 0–100, what the measurement can
 // show; a metric without a ceiling (IOPS) is only kept above 0.
 func TestPercentBandsStayWithinRange(t *testing.T) {
-	s := newStore(t)
-	r := rand.New(rand.NewPCG(5, 6))
-	noisy := func(level float64) func(int) float64 {
-		return func(int) float64 { return math.Max(0, math.Min(100, level+6*r.NormFloat64())) }
-	}
-	fill(t, s, cpu, t0, 288, noisy(96))
-	iops := state.Key{Locality: cpu.Locality, Metric: source.IOPS}
-	fill(t, s, iops, t0, 288, noisy(3))
-	now := t0.Add(287 * 5 * time.Minute)
-	res := New(nil).RunOnce(now, s, []*policies.Policy{policy(t, "", nil)})
-	if len(res.Forecasts) != 2 {
-		t.Fatalf("forecasts %d, skipped %+v", len(res.Forecasts), res.Pending)
-	}
-	for _, fc := range res.Forecasts {
-		hi := 100.0
-		if fc.Metric == source.IOPS {
-			hi = math.Inf(1)
-		}
-		for q, band := range fc.Bands {
-			for i, v := range band {
-				if v < 0 || v > hi {
-					t.Fatalf("%s: band %v at step %d is %.1f, outside [0, %v]", fc.Key(), fc.Quantiles[q], i+1, v, hi)
+	// At any history length: the twelve points of a first forecast, a
+	// short history, a day; with auto (which forecasts with the global
+	// network on a cold start) and with ETS.
+	for _, n := range []int{MinPoints, 30, 288} {
+		for _, model := range []string{"auto", "ets"} {
+			t.Run(fmt.Sprintf("%s-%d", model, n), func(t *testing.T) {
+				s := newStore(t)
+				r := rand.New(rand.NewPCG(5, uint64(n)))
+				noisy := func(level float64) func(int) float64 {
+					return func(int) float64 { return math.Max(0, math.Min(100, level+6*r.NormFloat64())) }
 				}
-			}
+				fill(t, s, cpu, t0, n, noisy(96))
+				iops := state.Key{Locality: cpu.Locality, Metric: source.IOPS}
+				fill(t, s, iops, t0, n, noisy(3))
+				now := t0.Add(time.Duration(n-1) * 5 * time.Minute)
+				pol := policy(t, "", func(p *policies.Policy) { p.Forecast.Model = model })
+				res := New(nil).RunOnce(now, s, []*policies.Policy{pol})
+				if len(res.Forecasts) != 2 {
+					t.Fatalf("forecasts %d, skipped %+v", len(res.Forecasts), res.Pending)
+				}
+				for _, fc := range res.Forecasts {
+					hi := 100.0
+					if fc.Metric == source.IOPS {
+						hi = math.Inf(1)
+					}
+					for q, band := range fc.Bands {
+						for i, v := range band {
+							if v < 0 || v > hi {
+								t.Fatalf("%s: band %v at step %d is %.1f, outside [0, %v]", fc.Key(), fc.Quantiles[q], i+1, v, hi)
+							}
+						}
+					}
+				}
+			})
 		}
 	}
 }
