@@ -163,9 +163,15 @@ type cluster struct {
 // policyFile; extra is appended to the agent's configuration.
 func startCluster(t *testing.T, speed float64, policyFile string, extra ...string) cluster {
 	t.Helper()
+	return startClusterWith(t, speed, policyFile, nil, extra...)
+}
+
+// startClusterWith is startCluster with more arguments for `sim serve`.
+func startClusterWith(t *testing.T, speed float64, policyFile string, simArgs []string, extra ...string) cluster {
+	t.Helper()
 	simPort, httpPort, raftPort := freePort(t), freePort(t), freePort(t)
 	simURL := fmt.Sprintf("http://127.0.0.1:%d", simPort)
-	start(t, "sim", "sim", "serve", "-addr", fmt.Sprintf("127.0.0.1:%d", simPort), "-speed", fmt.Sprint(speed))
+	start(t, "sim", append([]string{"sim", "serve", "-addr", fmt.Sprintf("127.0.0.1:%d", simPort), "-speed", fmt.Sprint(speed)}, simArgs...)...)
 	waitHTTP(t, simURL+"/v1/status/leader", 30*time.Second)
 
 	dir := t.TempDir()
@@ -230,13 +236,40 @@ func localityCPU(truth sim.Truth, match func(dc, pool, class string) bool) map[t
 	return out
 }
 
+// accuracySeeds are the simulator seeds the forecast accuracy is checked
+// on: the default scenario's own and two more.
+var accuracySeeds = []uint64{7, 8, 9}
+
+// The p50's MASE over the next hour, as a multiple of naive's, for the
+// forecasts made with two virtual hours of history: at most
+// maxMeanMASERatio on average over the dev localities of a run and
+// maxMASERatio for any one. One hour of one locality is a small sample (the
+// ratios of single forecasts ranged 0.4 to 1.2 when these were set); the
+// deterministic TestDevScenarioAccuracy in agent/forecast/eval holds the
+// engine to its figures over many forecasts.
+const (
+	maxMeanMASERatio = 1.0
+	maxMASERatio     = 1.6
+)
+
 func TestAgentForecastsAgainstSimServe(t *testing.T) {
 	if testing.Short() {
 		t.Skip("multi-process test")
 	}
+	for _, seed := range accuracySeeds {
+		t.Run(fmt.Sprintf("seed%d", seed), func(t *testing.T) { agentForecasts(t, seed) })
+	}
+}
+
+// agentForecasts runs the agent against `sim serve` with the bundled
+// default scenario and seed, and checks the dc2 hotspot is reported before
+// the declared surge and that the p50 of the dev localities' CPU forecasts
+// made with two virtual hours of history do as well as naive (see
+// maxMeanMASERatio).
+func agentForecasts(t *testing.T, seed uint64) {
 	// The forecasts are measured against the simulator's ground truth, which
 	// must not change under them: the agent plans but does not act.
-	c := startCluster(t, 600, "../command/dev-policies.hcl", "forecast_only = true")
+	c := startClusterWith(t, 600, "../command/dev-policies.hcl", []string{"-seed", fmt.Sprint(seed)}, "forecast_only = true")
 	ctx := context.Background()
 	began := time.Now()
 
@@ -337,6 +370,7 @@ func TestAgentForecastsAgainstSimServe(t *testing.T) {
 	default:
 		t.Errorf("no dc2 cpu hotspot reported before %s (surge at %s)", latest, surge)
 	}
+	var ratios []float64
 	for _, f := range fcs {
 		if f.Metric != "cpu" {
 			continue
@@ -388,8 +422,20 @@ func TestAgentForecastsAgainstSimServe(t *testing.T) {
 			}
 			t.Logf("history %v\np50/actual %v", hist, acts)
 		}
-		if math.IsNaN(mase) || mase > 2*naive+1 {
-			t.Errorf("%s: MASE %.2f against naive %.2f: the p50 does not track the ground truth", f.Series, mase, naive)
+		if math.IsNaN(mase) || mase > maxMASERatio*naive {
+			t.Errorf("%s: MASE %.2f against naive %.2f: more than %.2f times naive's", f.Series, mase, naive, maxMASERatio)
 		}
+		ratios = append(ratios, mase/naive)
+	}
+	if len(ratios) != len(want) {
+		t.Fatalf("scored %d of the %d dev localities", len(ratios), len(want))
+	}
+	mean := 0.0
+	for _, r := range ratios {
+		mean += r / float64(len(ratios))
+	}
+	t.Logf("seed %d: MASE / naive per locality %.2f, mean %.2f", seed, ratios, mean)
+	if mean > maxMeanMASERatio {
+		t.Errorf("seed %d: the p50's MASE is %.2f times naive's on average over the dev localities, more than %.2f", seed, mean, maxMeanMASERatio)
 	}
 }

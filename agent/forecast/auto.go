@@ -375,7 +375,7 @@ func fromQuantiles(label, reason string, f global.Forecast, qs []float64) Predic
 
 // coldGlobalMargin: on a cold start the global network forecasts unless
 // its backtest error exceeds the best candidate's by more than this factor.
-const coldGlobalMargin = 1.25
+const coldGlobalMargin = 2.0
 
 // maxShifts is the most level shifts a history may have for auto to treat
 // the last one as a regime change.
