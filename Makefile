@@ -37,7 +37,7 @@ eval: ## Backtest every model on $(DATA) (NAB, Bitbrains, datacenter aggregates)
 	  $(GO) run . forecast eval -data $(EVALSETS) -horizon $$h -by-folder -part $$part -quiet || exit 1; echo; done; done
 
 train: ## Train the learned global forecaster on the tuning part of $(DATA) and write the weights foreshape embeds (deterministic; minutes on 2 cores)
-	$(GO) run . forecast train -data $(DATA) -out agent/forecast/global/weights
+	$(GO) run . forecast train -data $(DATA) -out agent/forecast/global/weights -workers 2
 
 PYTHON ?= /usr/bin/python3
 REFPART ?= check

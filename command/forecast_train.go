@@ -164,7 +164,8 @@ func (c *ForecastTrainCommand) Run(args []string) int {
 		started := time.Now()
 		m, err := global.Train(shape, data, global.TrainOptions{
 			Seed: *seed, Steps: *steps, Batch: *batch, Workers: *workers,
-			Provenance: global.Provenance{Data: []string{trainableNote}, Note: "foreshape forecast train " + strings.Join(args, " ")},
+			Provenance: global.Provenance{Data: []string{trainableNote},
+				Note: fmt.Sprintf("foreshape forecast train (make train): seed %d, %d steps of %d windows, %d workers", *seed, *steps, *batch, *workers)},
 		})
 		if err != nil {
 			c.UI.Error(fmt.Sprintf("error: %s: %v", shape.Name, err))
@@ -218,7 +219,8 @@ func (c *ForecastTrainCommand) trainingSeries(dir string, split eval.Split) ([]g
 	for _, folder := range []string{"nab", "planetlab", "datacenter_aggregates"} {
 		root := filepath.Join(dir, folder)
 		if _, err := os.Stat(root); err != nil {
-			return nil, fmt.Errorf("read traces: %w", err)
+			fmt.Fprintf(c.Err, "no %s under %s: left out\n", folder, dir)
+			continue
 		}
 		d, err := tracefile.ReadDir(c.Ctx, os.DirFS(root), ".", folder, 5*time.Minute)
 		if err != nil {
