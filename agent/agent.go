@@ -10,13 +10,10 @@ package agent
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
-	"os"
-	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -30,12 +27,14 @@ import (
 	"github.com/foreshape/foreshape/agent/cluster"
 	"github.com/foreshape/foreshape/agent/collect"
 	"github.com/foreshape/foreshape/agent/predict"
+	"github.com/foreshape/foreshape/agent/preflight"
 	"github.com/foreshape/foreshape/agent/state"
 	"github.com/foreshape/foreshape/agent/ui"
 	"github.com/foreshape/foreshape/config"
 	"github.com/foreshape/foreshape/plugins/source"
 	nomadsource "github.com/foreshape/foreshape/plugins/source/nomad"
 	promsource "github.com/foreshape/foreshape/plugins/source/prometheus"
+
 	// The built-in scale targets validate policies' target blocks.
 	_ "github.com/foreshape/foreshape/plugins/target/builtin"
 	"github.com/foreshape/foreshape/policies"
@@ -73,6 +72,11 @@ type Options struct {
 	// Lookback bounds how much history sources that keep it return on their
 	// first cycle; zero lets each source choose.
 	Lookback time.Duration
+}
+
+// preflight is what the agent's start checks take from its options.
+func (o Options) preflight() preflight.Options {
+	return preflight.Options{Policies: o.Policies, Sources: o.Sources != nil, MaxSeries: o.MaxSeries}
 }
 
 // Agent is a running foreshape agent.
@@ -123,9 +127,11 @@ type cycleResult struct {
 	predict predict.Result
 }
 
-// New builds an agent from a validated configuration. It opens the Raft
-// stores and binds the HTTP listener, so errors in either show here; Run
-// starts the work.
+// New builds an agent from cfg, refusing what preflight.Check refuses (the
+// configuration's rules, its policies and the files it names; `foreshape
+// config validate` runs the same checks). It opens the Raft stores and
+// binds the HTTP listener, so errors in either show here; Run starts the
+// work.
 func New(cfg *config.Config, opts Options) (*Agent, error) {
 	log := opts.Logger
 	if log == nil {
@@ -140,43 +146,24 @@ func New(cfg *config.Config, opts Options) (*Agent, error) {
 	if !cfg.Server.Enabled {
 		return nil, errors.New("agent: server.enabled = false: this is a client agent; start it with NewClient")
 	}
-	if diags := cfg.Validate(); diags.HasErrors() {
-		return nil, fmt.Errorf("agent: configuration: %s", diags.Error())
+	start, diags := preflight.Check(cfg, opts.preflight())
+	if err := preflight.Err(diags); err != nil {
+		return nil, fmt.Errorf("agent: %w", err)
 	}
-	pols := opts.Policies
-	if pols == nil {
-		var err error
-		if pols, err = loadPolicies(cfg.Policies.Dir); err != nil {
-			return nil, err
-		}
-	}
-	a.pols = pols
-	toks, err := readTokens(cfg)
-	if err != nil {
-		return nil, err
-	}
-	a.tokens.Store(&toks)
-	if err := checkSeriesBudget(pols, cfg.Prometheus.Address != "", opts.MaxSeries); err != nil {
-		return nil, err
-	}
+	a.pols = start.Policies
+	a.tokens.Store(&start.Tokens)
 
 	fsm, err := state.NewFSM(state.Config{Profiles: state.DefaultProfiles()})
 	if err != nil {
 		return nil, fmt.Errorf("agent: state: %w", err)
 	}
 	a.fsm = fsm
-	name := cfg.Name
-	if name == "" {
-		if name, err = os.Hostname(); err != nil {
-			return nil, fmt.Errorf("agent: name is empty and the host name is unknown: %w", err)
-		}
-	}
-	a.name = name
+	a.name = start.Name
 	a.allocStats = cfg.DevMode
 	// A report stands for its node until two and a half cycles passed
 	// without a newer one.
 	a.reports = newReportStore(func() time.Duration { return max(5*a.interval()/2, time.Second) })
-	node, err := a.startNode(cfg, name)
+	node, err := a.startNode(cfg, start)
 	if err != nil {
 		return nil, err
 	}
@@ -184,11 +171,11 @@ func New(cfg *config.Config, opts Options) (*Agent, error) {
 
 	if opts.Sources != nil {
 		a.sources = opts.Sources
-	} else if err := a.buildSources(cfg); err != nil {
+	} else if err := a.buildSources(cfg, start.Nomad); err != nil {
 		a.node.Close()
 		return nil, err
 	}
-	if a.act, err = a.newActor(cfg, a.nomadClient, name); err != nil {
+	if a.act, err = a.newActor(cfg, a.nomadClient, a.name); err != nil {
 		a.node.Close()
 		return nil, err
 	}
@@ -207,17 +194,17 @@ func New(cfg *config.Config, opts Options) (*Agent, error) {
 		return nil, err
 	}
 	a.api, a.dash = srv, dash
-	if err := a.listen(cfg); err != nil {
+	if err := a.listen(cfg, start.TLS); err != nil {
 		a.node.Close()
 		return nil, err
 	}
 	if cfg.Consul.Enabled {
-		reg := registration{Name: name, HTTPAddr: httpAdvertise(cfg, a.listener.Addr()), TLS: cfg.TLS.Enabled(),
+		reg := registration{Name: a.name, HTTPAddr: httpAdvertise(cfg, a.listener.Addr()), TLS: cfg.TLS.Enabled(),
 			RaftAddr: a.node.Info().RaftAddress, Version: opts.Version, Role: a.role}
 		if cfg.DevMode {
 			reg.RaftAddr = "" // an in-process transport: nobody can join it
 		}
-		if a.consul, err = newConsulRegistration(cfg.Consul, reg, log); err != nil {
+		if a.consul, err = newConsulRegistration(start.Consul, cfg.Consul, reg, log); err != nil {
 			a.Close()
 			return nil, err
 		}
@@ -228,11 +215,9 @@ func New(cfg *config.Config, opts Options) (*Agent, error) {
 // HTTPAddr is the address the API listens on.
 func (a *Agent) HTTPAddr() string { return a.listener.Addr().String() }
 
-func (a *Agent) buildSources(cfg *config.Config) error {
-	client, err := newNomadClient(cfg)
-	if err != nil {
-		return err
-	}
+// buildSources builds the Nomad source over the agent's one Nomad client
+// and, with prometheus.address, the Prometheus source.
+func (a *Agent) buildSources(cfg *config.Config, client *nomadapi.Client) error {
 	a.nomadClient = client
 	ns, err := nomadsource.New(nomadsource.Config{Client: client, NodeSeries: true, AllocStats: a.allocStats, Reports: a.reports}, a.log)
 	if err != nil {
@@ -286,18 +271,13 @@ func policyWithQueries(pols []*policies.Policy) string {
 	return ""
 }
 
-func (a *Agent) listen(cfg *config.Config) error {
+func (a *Agent) listen(cfg *config.Config, t *cluster.TLS) error {
 	l, err := net.Listen("tcp", cfg.HTTP.Address)
 	if err != nil {
 		return fmt.Errorf("agent: http listener on %s: %w", cfg.HTTP.Address, err)
 	}
-	if cfg.TLS.Enabled() {
-		tc, err := serverTLS(cfg.TLS)
-		if err != nil {
-			l.Close()
-			return err
-		}
-		l = tls.NewListener(l, tc)
+	if t != nil {
+		l = tls.NewListener(l, serverTLS(t, cfg.TLS.VerifyIncoming))
 	}
 	a.listener = l
 	a.node.SetHTTPAddr(httpAdvertise(cfg, l.Addr()))
@@ -310,30 +290,17 @@ func (a *Agent) listen(cfg *config.Config) error {
 	return nil
 }
 
-func serverTLS(t config.TLS) (*tls.Config, error) {
-	cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
-	if err != nil {
-		return nil, fmt.Errorf("agent: tls: %w", err)
-	}
-	tc := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-	if t.CAFile != "" {
-		pem, err := os.ReadFile(t.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("agent: tls: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("agent: tls: %s holds no PEM certificate", t.CAFile)
-		}
-		tc.ClientCAs = pool
-	}
-	if t.VerifyIncoming {
+// serverTLS is the HTTP API's TLS: the agent's certificate and, with a CA,
+// the client certificates it accepts.
+func serverTLS(t *cluster.TLS, verifyIncoming bool) *tls.Config {
+	tc := &tls.Config{Certificates: []tls.Certificate{t.Certificate}, MinVersion: tls.VersionTLS12, ClientCAs: t.CAs}
+	if verifyIncoming {
 		// The handshake verifies a certificate when one is given;
 		// requireClientCert refuses requests without one, except
 		// /v1/health, so that Consul's health check needs none.
 		tc.ClientAuth = tls.VerifyClientCertIfGiven
 	}
-	return tc, nil
+	return tc
 }
 
 // Run runs the agent until ctx is done: the API, the node watch and, while
@@ -480,7 +447,7 @@ func (a *Agent) cycle(ctx context.Context, t *term) {
 		return
 	}
 	c.DataTime = now
-	st, err := coll.RunOnce(ctx, now, localities(pols))
+	st, err := coll.RunOnce(ctx, now, policies.Localities(pols))
 	c.Collected = st.Samples
 	if err != nil {
 		if ctx.Err() != nil {
@@ -518,40 +485,6 @@ func (a *Agent) Close() error {
 		err = a.node.Close()
 	})
 	return err
-}
-
-// loadPolicies loads every policy in dir, or returns their diagnostics.
-func loadPolicies(dir string) ([]*policies.Policy, error) {
-	pols, diags := policies.LoadDir(dir)
-	if diags.HasErrors() {
-		return nil, fmt.Errorf("policies in %s: %s", dir, diags.Error())
-	}
-	return pols, nil
-}
-
-// localities are the distinct localities the policies name, their own and
-// those their drain schedules move demand from, in order.
-func localities(pols []*policies.Policy) []source.Locality {
-	seen := map[string]bool{}
-	var out []source.Locality
-	add := func(l source.Locality) {
-		if !seen[l.String()] {
-			seen[l.String()] = true
-			out = append(out, l)
-		}
-	}
-	for _, p := range pols {
-		add(p.Locality)
-		for _, s := range p.Schedules {
-			if s.Action == policies.ActionDrain {
-				for _, l := range s.Localities {
-					add(l)
-				}
-			}
-		}
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].String() < out[j].String() })
-	return out
 }
 
 // minStep is the shortest forecast step of the policies (1m with none).

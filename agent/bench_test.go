@@ -143,7 +143,7 @@ func benchCycle(b *testing.B, nodes int) {
 		b.Fatal(err)
 	}
 	pols := benchPolicies(b)
-	locs := localities(pols)
+	locs := policies.Localities(pols)
 	base := heapInUse()
 
 	fsm, err := state.NewFSM(state.Config{Profiles: state.DefaultProfiles()})

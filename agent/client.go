@@ -19,6 +19,7 @@ import (
 	nomadapi "github.com/hashicorp/nomad/api"
 
 	"github.com/foreshape/foreshape/agent/api"
+	"github.com/foreshape/foreshape/agent/preflight"
 	"github.com/foreshape/foreshape/config"
 	nomadsource "github.com/foreshape/foreshape/plugins/source/nomad"
 )
@@ -66,8 +67,9 @@ func NewClient(cfg *config.Config, opts Options) (*Client, error) {
 	if cfg.Server.Enabled {
 		return nil, errors.New("agent: server.enabled = true: this is a server; start it with New")
 	}
-	if diags := cfg.Validate(); diags.HasErrors() {
-		return nil, fmt.Errorf("agent: configuration: %s", diags.Error())
+	start, diags := preflight.Check(cfg, preflight.Options{})
+	if err := preflight.Err(diags); err != nil {
+		return nil, fmt.Errorf("agent: %w", err)
 	}
 	log := opts.Logger
 	if log == nil {
@@ -78,35 +80,20 @@ func NewClient(cfg *config.Config, opts Options) (*Client, error) {
 		c.clock = WallClock{}
 	}
 	c.name = agentName(cfg)
-	nc, err := newNomadClient(cfg)
-	if err != nil {
+	c.nomad, c.tokens = start.Nomad, start.Tokens
+	var err error
+	if c.static, c.discover, err = joinTargets(cfg, start.Consul); err != nil {
 		return nil, err
 	}
-	c.nomad = nc
-	if c.static, c.discover, err = joinTargets(cfg); err != nil {
-		return nil, err
-	}
-	tlsc, err := clusterTLS(cfg)
-	if err != nil {
-		return nil, err
-	}
-	c.peers = newPeerClient(cfg, tlsc)
-	if c.tokens, err = readTokens(cfg); err != nil {
-		return nil, err
-	}
+	c.peers = newPeerClient(cfg, start.ClusterTLS())
 
 	l, err := net.Listen("tcp", cfg.HTTP.Address)
 	if err != nil {
 		return nil, fmt.Errorf("agent: http listener on %s: %w", cfg.HTTP.Address, err)
 	}
 	var h http.Handler = c
-	if cfg.TLS.Enabled() {
-		tc, err := serverTLS(cfg.TLS)
-		if err != nil {
-			l.Close()
-			return nil, err
-		}
-		l = tls.NewListener(l, tc)
+	if start.TLS != nil {
+		l = tls.NewListener(l, serverTLS(start.TLS, cfg.TLS.VerifyIncoming))
 		if cfg.TLS.VerifyIncoming {
 			h = requireClientCert(h)
 		}
@@ -117,7 +104,7 @@ func NewClient(cfg *config.Config, opts Options) (*Client, error) {
 	if cfg.Consul.Enabled {
 		reg := registration{Name: c.name, HTTPAddr: c.httpAdv, TLS: cfg.TLS.Enabled(), Version: opts.Version,
 			Role: func() string { return roleClient }}
-		if c.consul, err = newConsulRegistration(cfg.Consul, reg, log); err != nil {
+		if c.consul, err = newConsulRegistration(start.Consul, cfg.Consul, reg, log); err != nil {
 			l.Close()
 			return nil, err
 		}

@@ -10,10 +10,11 @@ import (
 	"strings"
 	"time"
 
-	nomadapi "github.com/hashicorp/nomad/api"
+	consulapi "github.com/hashicorp/consul/api"
 
 	"github.com/foreshape/foreshape/agent/api"
 	"github.com/foreshape/foreshape/agent/cluster"
+	"github.com/foreshape/foreshape/agent/preflight"
 	"github.com/foreshape/foreshape/agent/state"
 	"github.com/foreshape/foreshape/config"
 )
@@ -52,23 +53,9 @@ func httpAdvertise(cfg *config.Config, listen net.Addr) string {
 	return net.JoinHostPort(host, port)
 }
 
-// clusterTLS is the mutual TLS of the Raft port and of agents' calls to
-// each other: on when the tls block has a certificate and a CA.
-func clusterTLS(cfg *config.Config) (*cluster.TLS, error) {
-	t := cfg.TLS
-	if !t.Enabled() || t.CAFile == "" {
-		return nil, nil
-	}
-	c, err := cluster.LoadTLS(t.CAFile, t.CertFile, t.KeyFile)
-	if err != nil {
-		return nil, fmt.Errorf("agent: %w", err)
-	}
-	return c, nil
-}
-
 // joinTargets splits server.retry_join into addresses (HOST:PORT, the
 // port defaulting to raft_port) and a lookup of the provider entries.
-func joinTargets(cfg *config.Config) ([]string, func(context.Context) ([]string, error), error) {
+func joinTargets(cfg *config.Config, consul *consulapi.Client) ([]string, func(context.Context) ([]string, error), error) {
 	var static []string
 	var lookups []func(context.Context) ([]string, error)
 	for _, e := range cfg.Server.RetryJoin {
@@ -81,11 +68,10 @@ func joinTargets(cfg *config.Config) ([]string, func(context.Context) ([]string,
 			if service == "" {
 				service = cfg.Consul.ServiceName
 			}
-			client, err := newConsulClient(cfg.Consul)
-			if err != nil {
-				return nil, nil, err
+			if consul == nil {
+				return nil, nil, fmt.Errorf("agent: server.retry_join: %q needs a Consul client", e)
 			}
-			lookups = append(lookups, consulDiscover(client, service))
+			lookups = append(lookups, consulDiscover(consul, service))
 			continue
 		}
 		if _, _, err := net.SplitHostPort(e); err == nil {
@@ -112,22 +98,19 @@ func joinTargets(cfg *config.Config) ([]string, func(context.Context) ([]string,
 }
 
 // startNode opens this server's Raft node.
-func (a *Agent) startNode(cfg *config.Config, name string) (*cluster.Node, error) {
-	id := name
+func (a *Agent) startNode(cfg *config.Config, start *preflight.Start) (*cluster.Node, error) {
+	id, name := start.Name, start.Name
 	if !cfg.DevMode {
 		var err error
 		if id, err = cluster.LoadOrCreateNodeID(cfg.DataDir); err != nil {
 			return nil, fmt.Errorf("agent: %w", err)
 		}
 	}
-	static, discover, err := joinTargets(cfg)
+	static, discover, err := joinTargets(cfg, start.Consul)
 	if err != nil {
 		return nil, err
 	}
-	tlsc, err := clusterTLS(cfg)
-	if err != nil {
-		return nil, err
-	}
+	tlsc := start.ClusterTLS()
 	a.peers = newPeerClient(cfg, tlsc)
 	bind, adv := raftAddrs(cfg)
 	s := cfg.Server
@@ -288,22 +271,4 @@ func requireClientCert(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
-}
-
-// newNomadClient is the agent's Nomad API client, from the nomad block.
-func newNomadClient(cfg *config.Config) (*nomadapi.Client, error) {
-	ncfg := nomadapi.DefaultConfig()
-	ncfg.Address = cfg.Nomad.Address
-	ncfg.Region = cfg.Nomad.Region
-	ncfg.Namespace = cfg.Nomad.Namespace
-	ncfg.SecretID = cfg.Nomad.Token.Reveal()
-	ncfg.TLSConfig = &nomadapi.TLSConfig{
-		CACert: cfg.Nomad.CAFile, ClientCert: cfg.Nomad.CertFile, ClientKey: cfg.Nomad.KeyFile,
-		TLSServerName: cfg.Nomad.TLSServerName, Insecure: cfg.Nomad.SkipVerify,
-	}
-	client, err := nomadapi.NewClient(ncfg)
-	if err != nil {
-		return nil, fmt.Errorf("agent: nomad client for %s: %w", cfg.Nomad.Address, err)
-	}
-	return client, nil
 }

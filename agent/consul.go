@@ -2,11 +2,11 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -30,25 +30,6 @@ const (
 	metaNode        = "node"
 	metaRole        = "role"
 )
-
-// newConsulClient builds a Consul API client from the consul block; it is
-// used for registration and for retry_join's Consul lookup.
-func newConsulClient(cfg config.Consul) (*consulapi.Client, error) {
-	ccfg := consulapi.DefaultConfig()
-	if cfg.Address != "" {
-		addr := cfg.Address
-		if scheme, rest, ok := strings.Cut(addr, "://"); ok {
-			ccfg.Scheme, addr = scheme, rest
-		}
-		ccfg.Address = addr
-	}
-	ccfg.Token = cfg.Token.Reveal()
-	client, err := consulapi.NewClient(ccfg)
-	if err != nil {
-		return nil, fmt.Errorf("agent: consul client for %s: %w", cfg.Address, err)
-	}
-	return client, nil
-}
 
 // consulRegistration registers the agent's HTTP API as a Consul service:
 // tagged with its role (leader, follower or client, kept current), with
@@ -82,10 +63,10 @@ type registration struct {
 }
 
 // newConsulRegistration builds the registration; nothing is sent until run.
-func newConsulRegistration(cfg config.Consul, r registration, log hclog.Logger) (*consulRegistration, error) {
-	client, err := newConsulClient(cfg)
-	if err != nil {
-		return nil, err
+// client is the agent's Consul client (preflight.Start.Consul).
+func newConsulRegistration(client *consulapi.Client, cfg config.Consul, r registration, log hclog.Logger) (*consulRegistration, error) {
+	if client == nil {
+		return nil, errors.New("agent: consul: no Consul client")
 	}
 	host, portStr, err := net.SplitHostPort(r.HTTPAddr)
 	if err != nil {

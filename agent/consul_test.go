@@ -19,6 +19,7 @@ import (
 
 	consulapi "github.com/hashicorp/consul/api"
 
+	"github.com/foreshape/foreshape/agent/preflight"
 	"github.com/foreshape/foreshape/config"
 	"github.com/foreshape/foreshape/internal/testpki"
 )
@@ -132,7 +133,8 @@ func TestConsulRegistrationFollowsRole(t *testing.T) {
 	defer srv.Close()
 	var mu sync.Mutex
 	role := roleFollower
-	reg, err := newConsulRegistration(config.Consul{Address: srv.URL, ServiceName: "foreshape", Tags: []string{"eu"}},
+	ccfg := config.Consul{Address: srv.URL, ServiceName: "foreshape", Tags: []string{"eu"}}
+	reg, err := newConsulRegistration(consulClient(t, ccfg), ccfg,
 		registration{Name: "s1", HTTPAddr: "10.0.0.1:7575", RaftAddr: "10.0.0.1:7576", Version: "v",
 			Role: func() string { mu.Lock(); defer mu.Unlock(); return role }}, testLogger(t))
 	if err != nil {
@@ -160,7 +162,7 @@ func TestConsulRegistrationFollowsRole(t *testing.T) {
 			t.Errorf("registration %d: tags %v, meta %v, %s:%d", i, r.Tags, r.Meta, r.Address, r.Port)
 		}
 	}
-	if _, err := newConsulRegistration(config.Consul{ServiceName: "foreshape"}, registration{Name: "x", HTTPAddr: "0.0.0.0:7575"}, testLogger(t)); err == nil {
+	if _, err := newConsulRegistration(consulClient(t, config.Consul{}), config.Consul{ServiceName: "foreshape"}, registration{Name: "x", HTTPAddr: "0.0.0.0:7575"}, testLogger(t)); err == nil {
 		t.Error("a registration advertising 0.0.0.0 was accepted")
 	}
 }
@@ -263,7 +265,7 @@ func TestConsulDiscover(t *testing.T) {
 	cfg := config.Default()
 	cfg.Consul.Address = srv.URL
 	cfg.Server.RetryJoin = []string{"10.0.0.3", "10.0.0.4:17576", "provider=consul"}
-	static, discover, err := joinTargets(cfg)
+	static, discover, err := joinTargets(cfg, consulClient(t, cfg.Consul))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -286,7 +288,7 @@ func TestConsulRegistrationReal(t *testing.T) {
 	}
 	service := fmt.Sprintf("foreshape-test-%d", time.Now().UnixNano())
 	ccfg := config.Consul{Enabled: true, Address: addr, Token: config.Secret(os.Getenv("CONSUL_HTTP_TOKEN")), ServiceName: service}
-	reg, err := newConsulRegistration(ccfg, registration{Name: "e2e", HTTPAddr: "127.0.0.1:7575", RaftAddr: "127.0.0.1:7576",
+	reg, err := newConsulRegistration(consulClient(t, ccfg), ccfg, registration{Name: "e2e", HTTPAddr: "127.0.0.1:7575", RaftAddr: "127.0.0.1:7576",
 		Version: "test", Role: func() string { return roleLeader }}, testLogger(t))
 	if err != nil {
 		t.Fatal(err)
@@ -360,4 +362,14 @@ func freePort(t *testing.T) int {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
+}
+
+// consulClient is the agent's Consul client for cfg.
+func consulClient(t *testing.T, cfg config.Consul) *consulapi.Client {
+	t.Helper()
+	c, err := preflight.ConsulClient(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }

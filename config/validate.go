@@ -22,20 +22,7 @@ func (c *Config) Validate() hcl.Diagnostics {
 	// else names the first that the environment or a flag set.
 	add := func(sev hcl.DiagnosticSeverity, fields, summary, format string, args ...any) {
 		d := &hcl.Diagnostic{Severity: sev, Summary: summary, Detail: fmt.Sprintf(format, args...)}
-		var from []string
-		for _, f := range strings.Split(fields, ",") {
-			o, ok := c.origins[f]
-			switch {
-			case ok && o.rng != nil && d.Subject == nil:
-				d.Subject = o.rng
-			case ok && o.rng == nil:
-				from = append(from, fmt.Sprintf("%s is set by %s", f, o.desc))
-			}
-		}
-		if d.Subject == nil && len(from) > 0 {
-			d.Detail += " (" + strings.Join(from, "; ") + ".)"
-		}
-		diags = append(diags, d)
+		diags = append(diags, c.At(d, strings.Split(fields, ",")...))
 	}
 	invalid := func(field, format string, args ...any) {
 		add(hcl.DiagError, field, "Invalid "+field, format, args...)
@@ -170,6 +157,28 @@ func (c *Config) Validate() hcl.Diagnostics {
 		missing("consul.enabled", "consul.service_name", "Registering in Consul needs consul.service_name.")
 	}
 	return diags
+}
+
+// At points d at the first of fields (dotted names, "acl.token_file")
+// that a file set: d's Subject becomes that attribute's expression. When
+// no file set any of them, d's detail names the environment variables or
+// flags that set them, if any. It returns d, for checks outside this
+// package that are about settings (the files they name, say).
+func (c *Config) At(d *hcl.Diagnostic, fields ...string) *hcl.Diagnostic {
+	var from []string
+	for _, f := range fields {
+		o, ok := c.origins[f]
+		switch {
+		case ok && o.rng != nil && d.Subject == nil:
+			d.Subject = o.rng
+		case ok && o.rng == nil:
+			from = append(from, fmt.Sprintf("%s is set by %s", f, o.desc))
+		}
+	}
+	if d.Subject == nil && len(from) > 0 {
+		d.Detail += " (" + strings.Join(from, "; ") + ".)"
+	}
+	return d
 }
 
 // serverOnly are the settings a client agent refuses.

@@ -308,6 +308,7 @@ func translateForecast(f *forecastHCL, out *Forecast) hcl.Diagnostics {
 				}
 				if out.Queries == nil {
 					out.Queries = map[string]string{}
+					out.QueriesRange = f.Queries.Range()
 				}
 				out.Queries[name] = q[name]
 			}

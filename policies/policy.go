@@ -2,6 +2,7 @@ package policies
 
 import (
 	"fmt"
+	"sort"
 	"strings"
 	"time"
 
@@ -39,6 +40,32 @@ type Locality struct {
 	Datacenter string
 	NodePool   string
 	NodeClass  string
+}
+
+// Localities are the distinct localities pols name, in order: their own
+// and those their drain schedules move demand from. They are what the
+// agent collects series for.
+func Localities(pols []*Policy) []Locality {
+	seen := map[string]bool{}
+	var out []Locality
+	add := func(l Locality) {
+		if !seen[l.String()] {
+			seen[l.String()] = true
+			out = append(out, l)
+		}
+	}
+	for _, p := range pols {
+		add(p.Locality)
+		for _, s := range p.Schedules {
+			if s.Action == ActionDrain {
+				for _, l := range s.Localities {
+					add(l)
+				}
+			}
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].String() < out[j].String() })
+	return out
 }
 
 // Matches reports whether a node in datacenter dc, node pool pool and node
@@ -163,6 +190,8 @@ type Forecast struct {
 	// locality's label matchers. "iops" here replaces the agent's IOPS query
 	// for this locality.
 	Queries map[string]string
+	// QueriesRange is where queries is set, for messages about them.
+	QueriesRange hcl.Range
 }
 
 // Steps returns the number of forecast points over the horizon.

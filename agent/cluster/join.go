@@ -295,22 +295,37 @@ const nodeIDFile = "node-id"
 
 var nodeIDRE = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
 
+// ReadNodeID returns the Raft node ID kept in dataDir/node-id, or "" when
+// there is none yet (dataDir or the file does not exist). It changes
+// nothing: it is what LoadOrCreateNodeID reads, for checks before a start.
+func ReadNodeID(dataDir string) (string, error) {
+	path := filepath.Join(dataDir, nodeIDFile)
+	b, err := os.ReadFile(path)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return "", nil
+	case err != nil:
+		return "", err
+	}
+	id := strings.TrimSpace(string(b))
+	if !nodeIDRE.MatchString(id) {
+		return "", fmt.Errorf("%s holds %q, not a node id; restore it or remove the whole data dir", path, id)
+	}
+	return id, nil
+}
+
 // LoadOrCreateNodeID returns the Raft node ID kept in dataDir/node-id,
 // creating a random one (a UUID) on first start. The ID lives as long as
 // the data dir: a server that loses its data dir is a new server.
 func LoadOrCreateNodeID(dataDir string) (string, error) {
-	path := filepath.Join(dataDir, nodeIDFile)
-	b, err := os.ReadFile(path)
+	id, err := ReadNodeID(dataDir)
 	switch {
-	case err == nil:
-		id := strings.TrimSpace(string(b))
-		if !nodeIDRE.MatchString(id) {
-			return "", fmt.Errorf("cluster: %s holds %q, not a node id; restore it or remove the whole data dir", path, id)
-		}
-		return id, nil
-	case !errors.Is(err, os.ErrNotExist):
+	case err != nil:
 		return "", fmt.Errorf("cluster: node id: %w", err)
+	case id != "":
+		return id, nil
 	}
+	path := filepath.Join(dataDir, nodeIDFile)
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return "", fmt.Errorf("cluster: data dir: %w", err)
 	}
@@ -321,7 +336,7 @@ func LoadOrCreateNodeID(dataDir string) (string, error) {
 	r[6] = r[6]&0x0f | 0x40 // version 4
 	r[8] = r[8]&0x3f | 0x80 // variant 10
 	h := hex.EncodeToString(r[:])
-	id := h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+	id = h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
 	tmp := path + ".tmp"
 	if err := os.WriteFile(tmp, []byte(id+"\n"), 0o600); err != nil {
 		return "", fmt.Errorf("cluster: node id: %w", err)

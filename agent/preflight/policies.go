@@ -1,0 +1,140 @@
+package preflight
+
+import (
+	"fmt"
+
+	"github.com/hashicorp/hcl/v2"
+	nomadapi "github.com/hashicorp/nomad/api"
+
+	"github.com/foreshape/foreshape/agent/collect"
+	"github.com/foreshape/foreshape/config"
+	"github.com/foreshape/foreshape/plugins/source"
+	promsource "github.com/foreshape/foreshape/plugins/source/prometheus"
+	"github.com/foreshape/foreshape/plugins/target"
+	"github.com/foreshape/foreshape/policies"
+)
+
+// Policies checks loaded policies for what the agent refuses in them
+// beyond the policy language (policies.Loader): with cfg, against that
+// agent configuration, as Check does; with cfg nil, only what the agent
+// refuses under any configuration.
+//
+// What needs cfg: a policy's forecast.queries need prometheus.address, and
+// the series the policies need count Prometheus's metrics when it is set.
+// What holds under any configuration: the policies need no more series
+// than the store holds even without Prometheus, and every scale target has
+// a runtime.
+func Policies(cfg *config.Config, pols []*policies.Policy, opts Options) hcl.Diagnostics {
+	// The scale targets are built as the agent builds them, which performs
+	// no I/O; this client is never called.
+	nomad, err := nomadapi.NewClient(&nomadapi.Config{Address: config.DefaultNomadAddress})
+	if err != nil {
+		return hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Cannot check scale targets", Detail: err.Error()}}
+	}
+	return checkPolicies(cfg, pols, opts, nomad)
+}
+
+// checkPolicies is Policies with the Nomad client scale targets are built
+// with (nil: the agent acts on nothing, so builds none).
+func checkPolicies(cfg *config.Config, pols []*policies.Policy, opts Options, nomad *nomadapi.Client) hcl.Diagnostics {
+	var diags hcl.Diagnostics
+	prometheus := false
+	if cfg != nil && !opts.Sources {
+		prometheus = cfg.Prometheus.Address != ""
+		if !prometheus {
+			for _, p := range pols {
+				if len(p.Forecast.Queries) == 0 {
+					continue
+				}
+				rng := p.Forecast.QueriesRange
+				diags = append(diags, &hcl.Diagnostic{
+					Severity: hcl.DiagError,
+					Summary:  "Missing prometheus.address",
+					Detail: fmt.Sprintf("Policy %q names Prometheus queries (forecast.queries), but the agent configuration sets no prometheus.address to run them against: set it, or remove the queries.",
+						p.Name),
+					Subject: &rng,
+				})
+			}
+		}
+	}
+	if d := seriesBudget(cfg, pols, prometheus, opts); d != nil {
+		diags = append(diags, d)
+	}
+	if nomad != nil {
+		diags = append(diags, targets(pols, nomad)...)
+	}
+	return diags
+}
+
+// seriesBudget refuses policies whose localities alone need more series
+// than the leader stores (opts.MaxSeries; zero means
+// collect.DefaultMaxSeries): each locality has Nomad's four metrics, with a
+// Prometheus source the metrics of its default queries (IOPS, reads and
+// writes), and the metrics of the policies' own queries.
+func seriesBudget(cfg *config.Config, pols []*policies.Policy, prometheus bool, opts Options) *hcl.Diagnostic {
+	max := opts.MaxSeries
+	if max <= 0 {
+		max = collect.DefaultMaxSeries
+	}
+	metrics := map[string]map[string]bool{} // locality → metrics
+	add := func(l policies.Locality, ms ...string) {
+		if metrics[l.String()] == nil {
+			metrics[l.String()] = map[string]bool{}
+		}
+		for _, m := range ms {
+			metrics[l.String()][m] = true
+		}
+	}
+	for _, l := range policies.Localities(pols) {
+		add(l, source.CPUPercent, source.MemoryPercent, source.CPUMHz, source.MemoryMB)
+		if prometheus {
+			for m := range promsource.DefaultQueries() {
+				add(l, m)
+			}
+		}
+	}
+	for _, p := range pols {
+		for m := range p.Forecast.Queries {
+			add(p.Locality, m)
+		}
+	}
+	n := 0
+	for _, ms := range metrics {
+		n += len(ms)
+	}
+	if n <= max {
+		return nil
+	}
+	d := &hcl.Diagnostic{
+		Severity: hcl.DiagError,
+		Summary:  "Too many series",
+		Detail: fmt.Sprintf("The policies' %d localities need %d series, more than the %d the series store holds; shape fewer localities.",
+			len(metrics), n, max),
+	}
+	if cfg != nil && opts.Policies == nil {
+		d.Detail += fmt.Sprintf(" (The policies are policies.dir's, %s.)", cfg.Policies.Dir)
+		cfg.At(d, "policies.dir")
+	}
+	return d
+}
+
+// targets builds every scale block's target as the agent does when it
+// first scales, so that a target without a runtime is refused at start
+// rather than when it is needed.
+func targets(pols []*policies.Policy, nomad *nomadapi.Client) hcl.Diagnostics {
+	var diags hcl.Diagnostics
+	for _, p := range pols {
+		for _, sc := range p.Scales {
+			if _, err := target.New(sc.Target.Plugin, sc.Target.Config, target.Env{Nomad: nomad}); err != nil {
+				rng := sc.DeclRange
+				diags = append(diags, &hcl.Diagnostic{
+					Severity: hcl.DiagError,
+					Summary:  "Invalid scale target",
+					Detail:   fmt.Sprintf("Policy %q, scale %q: the agent cannot run its %s target: %v.", p.Name, sc.Name, sc.Target.Plugin, err),
+					Subject:  &rng,
+				})
+			}
+		}
+	}
+	return diags
+}

@@ -1,0 +1,371 @@
+// Package preflight is what a foreshape agent checks before it starts,
+// beyond its configuration's own rules (config.Validate, which Check runs
+// first): the policies in policies.dir and what they need of the agent (a
+// Prometheus source for their queries, room in the series store, a runtime
+// for their scale targets), the files the configuration names (the ACL
+// token file, the TLS certificate, key and CA, Nomad's TLS files, the node
+// ID in data_dir), and the Nomad and Consul API clients built from it.
+//
+// The agent starts (and reloads) from what Check returns, so it runs with
+// exactly what was checked; `foreshape config validate` runs the same
+// Check, and `foreshape policy validate` its policy part (Policies), so
+// they refuse exactly what the agent would, with the same messages. Every
+// problem is an hcl.Diagnostic pointing at the setting or policy attribute
+// it is about.
+//
+// It must never bind a port, open the Raft store, create or write a file,
+// or contact Nomad, Consul, Prometheus or another agent: it runs beside a
+// running agent and on machines that only check files. What only those
+// can tell (a port in use, a Raft store held by another process, a Nomad
+// that does not answer) the agent finds when it starts.
+package preflight
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	consulapi "github.com/hashicorp/consul/api"
+	"github.com/hashicorp/hcl/v2"
+	nomadapi "github.com/hashicorp/nomad/api"
+
+	"github.com/foreshape/foreshape/agent/cluster"
+	"github.com/foreshape/foreshape/config"
+
+	// The built-in scale targets: their settings in policies, and their
+	// runtimes.
+	_ "github.com/foreshape/foreshape/plugins/target/builtin"
+	"github.com/foreshape/foreshape/policies"
+)
+
+// Options are what the agent starts with besides its configuration.
+type Options struct {
+	// Policies, when not nil, are the policies instead of policies.dir's
+	// (dev mode, a replay).
+	Policies []*policies.Policy
+	// Sources says the agent's metric sources are given (a replay of
+	// recorded series): it builds no Nomad client and acts on nothing, and
+	// policies' queries read from those sources.
+	Sources bool
+	// MaxSeries bounds the series the leader stores; zero means
+	// collect.DefaultMaxSeries.
+	MaxSeries int
+}
+
+// Start is what an agent starts from. Check fills it only as far as the
+// checks passed; use it only when Check returned no error.
+type Start struct {
+	// Name is the server's name: name, or else the host name. Empty for a
+	// client agent, which falls back to a name of its own.
+	Name string
+	// Policies are a server's policies: Options.Policies, or policies.dir's.
+	Policies []*policies.Policy
+	// Files are the policy files read, for printing diagnostics with their
+	// source.
+	Files map[string]*hcl.File
+	// Tokens are the API tokens of acl.token_file; empty without ACLs.
+	Tokens []string
+	// TLS is the agent's certificate and, with tls.ca_file, the CAs its
+	// peers' and clients' certificates are checked against; nil without TLS.
+	TLS *cluster.TLS
+	// Nomad is the agent's Nomad API client; nil with Options.Sources.
+	Nomad *nomadapi.Client
+	// Consul is the Consul API client, for registration and
+	// provider=consul joins; nil when neither is configured.
+	Consul *consulapi.Client
+}
+
+// ClusterTLS is the mutual TLS of the Raft port and of agents' calls to
+// each other: on when the tls block has a certificate and a CA.
+func (s *Start) ClusterTLS() *cluster.TLS {
+	if s.TLS == nil || s.TLS.CAs == nil {
+		return nil
+	}
+	return s.TLS
+}
+
+// Error is a refused start: Check's diagnostics, at least one an error.
+type Error struct{ Diagnostics hcl.Diagnostics }
+
+// Error lists the error diagnostics, one a line, each with its place.
+func (e *Error) Error() string {
+	var lines []string
+	for _, d := range e.Diagnostics {
+		if d.Severity == hcl.DiagError {
+			lines = append(lines, d.Error())
+		}
+	}
+	return strings.Join(lines, "\n")
+}
+
+// Err returns diags as an *Error when one of them is an error, else nil.
+func Err(diags hcl.Diagnostics) error {
+	if !diags.HasErrors() {
+		return nil
+	}
+	return &Error{Diagnostics: diags}
+}
+
+// Check runs everything the agent checks before it starts with cfg (a
+// server's or a client agent's configuration, after files, environment
+// and flags): cfg.Validate, then, when that passes, the checks of this
+// package's comment. The agent starts only when diags has no error.
+func Check(cfg *config.Config, opts Options) (*Start, hcl.Diagnostics) {
+	s := &Start{Files: map[string]*hcl.File{}}
+	diags := cfg.Validate()
+	if diags.HasErrors() {
+		return s, diags
+	}
+	c := &checker{cfg: cfg}
+	server := cfg.Server.Enabled
+	if server {
+		s.Name = c.name()
+		c.dataDir()
+		s.Policies = c.policies(opts, s.Files)
+	}
+	s.Tokens = c.tokens()
+	s.TLS = c.tls()
+	if !server || !opts.Sources {
+		s.Nomad = c.nomad()
+	}
+	s.Consul = c.consul()
+	if server && s.Policies != nil {
+		c.diags = append(c.diags, checkPolicies(cfg, s.Policies, opts, s.Nomad)...)
+	}
+	return s, append(diags, c.diags...)
+}
+
+// checker collects the diagnostics of one Check.
+type checker struct {
+	cfg   *config.Config
+	diags hcl.Diagnostics
+}
+
+// add records a problem with the settings fields (the first that a file
+// set is pointed at).
+func (c *checker) add(sev hcl.DiagnosticSeverity, summary, detail string, fields ...string) {
+	c.diags = append(c.diags, c.cfg.At(&hcl.Diagnostic{Severity: sev, Summary: summary, Detail: detail}, fields...))
+}
+
+// value is field's value for a message: "/etc/x", or "/etc/x (the
+// default policies.dir)" when no file, variable or flag set it.
+func (c *checker) value(field, v string) string {
+	if c.cfg.Source(field) == "default" {
+		return fmt.Sprintf("%s (the default %s)", v, field)
+	}
+	return v
+}
+
+// read reads the file that field names, or records why it cannot.
+func (c *checker) read(field, path string) ([]byte, bool) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		c.add(hcl.DiagError, "Cannot read "+field, fmt.Sprintf("%s: %s.", c.value(field, path), reason(err)), field)
+		return nil, false
+	}
+	return b, true
+}
+
+// reason is err without the path an *os.PathError repeats.
+func reason(err error) string {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err.Error()
+	}
+	return err.Error()
+}
+
+func (c *checker) name() string {
+	if c.cfg.Name != "" {
+		return c.cfg.Name
+	}
+	h, err := os.Hostname()
+	if err != nil {
+		c.add(hcl.DiagError, "Missing name", fmt.Sprintf("name is not set and the host name is unknown (%v): set name.", err), "name")
+	}
+	return h
+}
+
+// dataDir checks the node ID a server keeps in data_dir (when there is
+// one yet): the agent refuses a data_dir it cannot read and a node-id
+// file that holds no node ID.
+func (c *checker) dataDir() {
+	if c.cfg.DevMode {
+		return // state lives in memory
+	}
+	if _, err := cluster.ReadNodeID(c.cfg.DataDir); err != nil {
+		var pe *os.PathError
+		detail := err.Error() + "."
+		if errors.As(err, &pe) {
+			detail = fmt.Sprintf("%s: %s.", pe.Path, pe.Err)
+		}
+		c.add(hcl.DiagError, "Cannot use data_dir", detail, "data_dir")
+	}
+}
+
+// policies loads a server's policies: opts.Policies, or every *.hcl file
+// in policies.dir (whose absence dev mode only warns about).
+func (c *checker) policies(opts Options, files map[string]*hcl.File) []*policies.Policy {
+	if opts.Policies != nil {
+		return opts.Policies
+	}
+	dir := c.cfg.Policies.Dir
+	if _, err := policies.HCLFiles(dir); err != nil {
+		sev, detail := hcl.DiagError, fmt.Sprintf("%s: %s.", c.value("policies.dir", dir), reason(err))
+		if c.cfg.DevMode {
+			sev = hcl.DiagWarning
+			detail += " Dev mode runs without them ('foreshape agent -dev' runs its built-in demo policies instead)."
+		}
+		c.add(sev, "Cannot read policies.dir", detail, "policies.dir")
+		return nil
+	}
+	loader := policies.NewLoader()
+	pols, diags := loader.LoadDir(dir)
+	for name, f := range loader.Files() {
+		files[name] = f
+	}
+	c.diags = append(c.diags, diags...)
+	if diags.HasErrors() {
+		return nil
+	}
+	if pols == nil {
+		pols = []*policies.Policy{}
+	}
+	return pols
+}
+
+// tokens reads the API tokens acl.token_file holds (none when ACLs are
+// off), one a line; '#' starts a comment line.
+func (c *checker) tokens() []string {
+	a := c.cfg.ACL
+	if !a.Enabled {
+		return []string{}
+	}
+	b, ok := c.read("acl.token_file", a.TokenFile)
+	if !ok {
+		return nil
+	}
+	var toks []string
+	for _, line := range strings.Split(string(b), "\n") {
+		if t := strings.TrimSpace(line); t != "" && !strings.HasPrefix(t, "#") {
+			toks = append(toks, t)
+		}
+	}
+	if len(toks) == 0 {
+		c.add(hcl.DiagError, "Invalid acl.token_file",
+			fmt.Sprintf("%s holds no token (one a line; '#' starts a comment), so the HTTP API would refuse every request.", a.TokenFile),
+			"acl.token_file")
+	}
+	return toks
+}
+
+// tls loads the agent's certificate, its key and the CA bundle.
+func (c *checker) tls() *cluster.TLS {
+	t := c.cfg.TLS
+	if !t.Enabled() {
+		return nil
+	}
+	certPEM, okCert := c.read("tls.cert_file", t.CertFile)
+	keyPEM, okKey := c.read("tls.key_file", t.KeyFile)
+	var caPEM []byte
+	okCA := true
+	if t.CAFile != "" {
+		caPEM, okCA = c.read("tls.ca_file", t.CAFile)
+	}
+	if !okCert || !okKey || !okCA {
+		return nil
+	}
+	cert, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		c.add(hcl.DiagError, "Invalid tls.cert_file",
+			fmt.Sprintf("%s and %s are not a PEM certificate and its key: %v.", t.CertFile, t.KeyFile, err),
+			"tls.cert_file", "tls.key_file")
+		return nil
+	}
+	out := &cluster.TLS{Certificate: cert}
+	if t.CAFile != "" {
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(caPEM) {
+			c.add(hcl.DiagError, "Invalid tls.ca_file", fmt.Sprintf("%s holds no PEM certificate.", t.CAFile), "tls.ca_file")
+			return nil
+		}
+		out.CAs = pool
+	}
+	return out
+}
+
+// nomad builds the agent's Nomad API client from the nomad block (its TLS
+// files are read here; nothing is sent).
+func (c *checker) nomad() *nomadapi.Client {
+	n := c.cfg.Nomad
+	ok := true
+	var fields []string
+	for _, f := range []struct{ field, path string }{
+		{"nomad.ca_file", n.CAFile}, {"nomad.cert_file", n.CertFile}, {"nomad.key_file", n.KeyFile},
+	} {
+		if f.path != "" {
+			_, read := c.read(f.field, f.path)
+			ok = ok && read
+			fields = append(fields, f.field)
+		}
+	}
+	if !ok {
+		return nil
+	}
+	ncfg := nomadapi.DefaultConfig()
+	ncfg.Address = n.Address
+	ncfg.Region = n.Region
+	ncfg.Namespace = n.Namespace
+	ncfg.SecretID = n.Token.Reveal()
+	ncfg.TLSConfig = &nomadapi.TLSConfig{
+		CACert: n.CAFile, ClientCert: n.CertFile, ClientKey: n.KeyFile,
+		TLSServerName: n.TLSServerName, Insecure: n.SkipVerify,
+	}
+	client, err := nomadapi.NewClient(ncfg)
+	if err != nil {
+		c.add(hcl.DiagError, "Invalid nomad TLS files",
+			fmt.Sprintf("Nomad's API client cannot use %s: %v.", strings.Join(fields, ", "), err), fields...)
+		return nil
+	}
+	return client
+}
+
+// consul builds the Consul API client when the agent registers in Consul
+// or looks its servers up there (a provider=consul retry_join entry). The
+// client also reads Consul's own environment variables (CONSUL_CACERT,
+// CONSUL_HTTP_TOKEN_FILE, …).
+func (c *checker) consul() *consulapi.Client {
+	cc := c.cfg.Consul
+	need := cc.Enabled
+	for _, e := range c.cfg.Server.RetryJoin {
+		need = need || strings.Contains(e, "provider=")
+	}
+	if !need {
+		return nil
+	}
+	client, err := ConsulClient(cc)
+	if err != nil {
+		c.add(hcl.DiagError, "Cannot use consul.address",
+			fmt.Sprintf("Consul's API client for %s: %v.", cc.Address, err), "consul.address")
+		return nil
+	}
+	return client
+}
+
+// ConsulClient builds a Consul API client from the consul block (and
+// Consul's own environment variables); it sends nothing.
+func ConsulClient(cc config.Consul) (*consulapi.Client, error) {
+	ccfg := consulapi.DefaultConfig()
+	if cc.Address != "" {
+		addr := cc.Address
+		if scheme, rest, ok := strings.Cut(addr, "://"); ok {
+			ccfg.Scheme, addr = scheme, rest
+		}
+		ccfg.Address = addr
+	}
+	ccfg.Token = cc.Token.Reveal()
+	return consulapi.NewClient(ccfg)
+}

@@ -1,0 +1,324 @@
+package preflight_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/hashicorp/hcl/v2"
+
+	"github.com/foreshape/foreshape/agent/preflight"
+	"github.com/foreshape/foreshape/config"
+	"github.com/foreshape/foreshape/internal/testpki"
+	"github.com/foreshape/foreshape/policies"
+)
+
+// A scale target plugin with settings but no runtime: policies accept it,
+// the agent could never scale through it.
+func init() {
+	policies.RegisterTarget("settings-only", policies.TargetFunc(func(hcl.Body, string) (any, hcl.Diagnostics) {
+		return struct{}{}, nil
+	}))
+}
+
+const webPolicy = `shaping "web" {
+  locality {
+    datacenter = "dc1"
+  }
+}
+`
+
+const queuePolicy = `shaping "queue" {
+  locality {
+    datacenter = "dc2"
+  }
+  forecast {
+    queries = {
+      queue_depth = "sum(queue_depth{ {{.Matchers}} })"
+    }
+  }
+}
+`
+
+const settingsOnlyPolicy = `shaping "batch" {
+  locality {
+    datacenter = "dc3"
+  }
+  scale "workers" {
+    min = 1
+    max = 4
+    target "settings-only" {}
+  }
+}
+`
+
+func write(t *testing.T, path, s string) string {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(s), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// fixture is a directory with a server's files: a data dir, a policies
+// dir holding webPolicy, a token file, the agent's certificate, key and CA,
+// and Nomad's CA.
+type fixture struct {
+	dir, policies, tokens string
+	tls                   testpki.Files
+	nomadCA               string
+}
+
+func newFixture(t *testing.T) fixture {
+	t.Helper()
+	dir := t.TempDir()
+	f := fixture{dir: dir, policies: filepath.Join(dir, "policies.d")}
+	if err := os.Mkdir(f.policies, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	write(t, filepath.Join(f.policies, "web.hcl"), webPolicy)
+	f.tokens = write(t, filepath.Join(dir, "tokens"), "# operators\ns3cret\n")
+	ca := testpki.NewCA(t, "foreshape")
+	f.tls = testpki.WriteFiles(t, dir, "agent", ca, ca.Issue(t, "agent"))
+	nomad := testpki.NewCA(t, "nomad")
+	f.nomadCA = testpki.WriteFiles(t, dir, "nomad", nomad, nomad.Issue(t, "client")).CA
+	return f
+}
+
+// config is a server's configuration over f's files with TLS and ACLs on.
+func (f fixture) config() *config.Config {
+	c := config.Default()
+	c.DataDir = filepath.Join(f.dir, "data")
+	c.Policies.Dir = f.policies
+	c.ACL = config.ACL{Enabled: true, TokenFile: f.tokens}
+	c.TLS = config.TLS{CAFile: f.tls.CA, CertFile: f.tls.Cert, KeyFile: f.tls.Key}
+	c.Nomad.CAFile = f.nomadCA
+	return c
+}
+
+// clientOf is a client agent's configuration with c's ACL, TLS and Nomad
+// settings (a client agent refuses a server's data_dir and policies.dir).
+func clientOf(c *config.Config) *config.Config {
+	client := config.Default()
+	client.Server.Enabled = false
+	client.Server.RetryJoin = []string{"10.0.0.1"}
+	client.ACL, client.TLS, client.Nomad = c.ACL, c.TLS, c.Nomad
+	return client
+}
+
+func TestCheck(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		apply func(t *testing.T, f fixture, c *config.Config, o *preflight.Options)
+		// want is what the one error must say ("" expects none).
+		want string
+	}{
+		{name: "everything in place"},
+		{name: "configuration rules first", want: "Missing acl.token_file",
+			apply: func(t *testing.T, f fixture, c *config.Config, o *preflight.Options) { c.ACL.TokenFile = "" }},
+		{name: "policies.dir missing", want: "Cannot read policies.dir",
+			apply: func(t *testing.T, f fixture, c *config.Config, o *preflight.Options) {
+				c.Policies.Dir = filepath.Join(f.dir, "none")
+			}},
+		{name: "policies.dir not a directory", want: "Cannot read policies.dir",
+			apply: func(t *testing.T, f fixture, c *config.Config, o *preflight.Options) { c.Policies.Dir = f.tokens }},
+		{name: "policies.dir missing in dev mode: a warning",
+			apply: func(t *testing.T, f fixture, c *config.Config, o *preflight.Options) {
+				c.DevMode, c.DataDir, c.Policies.Dir = true, "", filepath.Join(f.dir, "none")
+			}},
+		{name: "an invalid policy", want: "Invalid headroom.cpu",
+			apply: func(t *testing.T, f fixture, c *config.Config, o *preflight.Options) {
+				write(t, filepath.Join(f.policies, "bad.hcl"), "shaping \"bad\" {\n  locality {\n    datacenter = \"dc9\"\n  }\n  headroom {\n    cpu = 120\n  }\n}\n")
+			}},
+		{name: "queries without prometheus.address", want: "Missing prometheus.address",
+			apply: func(t *testing.T, f fixture, c *config.Config, o *preflight.Options) {
+				write(t, filepath.Join(f.policies, "queue.hcl"), queuePolicy)
+			}},
+		{name: "queries with prometheus.address",
+			apply: func(t *testing.T, f fixture, c *config.Config, o *preflight.Options) {
+				write(t, filepath.Join(f.policies, "queue.hcl"), queuePolicy)
+				c.Prometheus.Address = "http://127.0.0.1:9090"
+			}},
+		{name: "queries in a replay, which serves them",
+			apply: func(t *testing.T, f fixture, c *config.Config, o *preflight.Options) {
+				write(t, filepath.Join(f.policies, "queue.hcl"), queuePolicy)
+				o.Sources = true
+			}},
+		{name: "more series than the store holds", want: "need 4 series, more than the 3",
+			apply: func(t *testing.T, f fixture, c *config.Config, o *preflight.Options) { o.MaxSeries = 3 }},
+		{name: "Prometheus's series count", want: "need 7 series, more than the 6",
+			apply: func(t *testing.T, f fixture, c *config.Config, o *preflight.Options) {
+				o.MaxSeries, c.Prometheus.Address = 6, "http://127.0.0.1:9090"
+			}},
+		{name: "given policies replace policies.dir", want: "need 8 series, more than the 7",
+			apply: func(t *testing.T, f fixture, c *config.Config, o *preflight.Options) {
+				pols, diags := policies.Parse("given.hcl", []byte(webPolicy+strings.ReplaceAll(webPolicy, `"web"`, `"api"`)))
+				if diags.HasErrors() {
+					t.Fatal(diags)
+				}
+				pols[1].Locality.Datacenter = "dc2"
+				o.Policies, o.MaxSeries, c.Policies.Dir = pols, 7, filepath.Join(f.dir, "none")
+			}},
+		{name: "a scale target without a runtime", want: `the agent cannot run its settings-only target`,
+			apply: func(t *testing.T, f fixture, c *config.Config, o *preflight.Options) {
+				write(t, filepath.Join(f.policies, "batch.hcl"), settingsOnlyPolicy)
+			}},
+		{name: "acl.token_file missing", want: "Cannot read acl.token_file",
+			apply: func(t *testing.T, f fixture, c *config.Config, o *preflight.Options) {
+				c.ACL.TokenFile = filepath.Join(f.dir, "none")
+			}},
+		{name: "acl.token_file without a token", want: "holds no token",
+			apply: func(t *testing.T, f fixture, c *config.Config, o *preflight.Options) {
+				write(t, f.tokens, "# tokens come later\n\n")
+			}},
+		{name: "tls.cert_file missing", want: "Cannot read tls.cert_file",
+			apply: func(t *testing.T, f fixture, c *config.Config, o *preflight.Options) {
+				c.TLS.CertFile = filepath.Join(f.dir, "none")
+			}},
+		{name: "tls.key_file of another certificate", want: "Invalid tls.cert_file",
+			apply: func(t *testing.T, f fixture, c *config.Config, o *preflight.Options) {
+				other := testpki.NewCA(t, "other")
+				c.TLS.KeyFile = testpki.WriteFiles(t, f.dir, "other", other, other.Issue(t, "x")).Key
+			}},
+		{name: "tls.ca_file without a certificate", want: "Invalid tls.ca_file",
+			apply: func(t *testing.T, f fixture, c *config.Config, o *preflight.Options) { c.TLS.CAFile = f.tokens }},
+		{name: "nomad.ca_file missing", want: "Cannot read nomad.ca_file",
+			apply: func(t *testing.T, f fixture, c *config.Config, o *preflight.Options) {
+				c.Nomad.CAFile = filepath.Join(f.dir, "none")
+			}},
+		{name: "nomad.ca_file without a certificate", want: "Invalid nomad TLS files",
+			apply: func(t *testing.T, f fixture, c *config.Config, o *preflight.Options) { c.Nomad.CAFile = f.tokens }},
+		{name: "nomad's files unread in a replay",
+			apply: func(t *testing.T, f fixture, c *config.Config, o *preflight.Options) {
+				c.Nomad.CAFile, o.Sources = filepath.Join(f.dir, "none"), true
+			}},
+		{name: "data_dir is a file", want: "Cannot use data_dir",
+			apply: func(t *testing.T, f fixture, c *config.Config, o *preflight.Options) { c.DataDir = f.tokens }},
+		{name: "data_dir holds a damaged node-id", want: `holds "not-an-id", not a node id`,
+			apply: func(t *testing.T, f fixture, c *config.Config, o *preflight.Options) {
+				if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
+					t.Fatal(err)
+				}
+				write(t, filepath.Join(c.DataDir, "node-id"), "not-an-id\n")
+			}},
+		{name: "Consul's client refuses its environment", want: "Cannot use consul.address",
+			apply: func(t *testing.T, f fixture, c *config.Config, o *preflight.Options) {
+				c.Consul.Enabled = true
+				t.Setenv("CONSUL_HTTP_TOKEN_FILE", filepath.Join(f.dir, "none"))
+			}},
+		{name: "a client agent reads no policies",
+			apply: func(t *testing.T, f fixture, c *config.Config, o *preflight.Options) { *c = *clientOf(c) }},
+		{name: "a client agent's token file", want: "Cannot read acl.token_file",
+			apply: func(t *testing.T, f fixture, c *config.Config, o *preflight.Options) {
+				*c = *clientOf(c)
+				c.ACL.TokenFile = filepath.Join(f.dir, "none")
+			}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t)
+			cfg := f.config()
+			var opts preflight.Options
+			if tc.apply != nil {
+				tc.apply(t, f, cfg, &opts)
+			}
+			start, diags := preflight.Check(cfg, opts)
+			err := preflight.Err(diags)
+			if tc.want == "" {
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				if cfg.Server.Enabled && len(start.Policies) == 0 && !cfg.DevMode {
+					t.Error("no policies")
+				}
+				if cfg.ACL.Enabled && len(start.Tokens) != 1 {
+					t.Errorf("tokens %q", start.Tokens)
+				}
+				if start.TLS == nil || start.ClusterTLS() == nil {
+					t.Error("no TLS")
+				}
+				if (start.Nomad == nil) != opts.Sources {
+					t.Errorf("Nomad client %v with Sources %v", start.Nomad, opts.Sources)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("accepted; want %q", tc.want)
+			}
+			var errs int
+			for _, d := range diags {
+				if d.Severity == hcl.DiagError {
+					errs++
+				}
+			}
+			if errs != 1 || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("%d errors: %v\nwant one saying %q", errs, err, tc.want)
+			}
+		})
+	}
+}
+
+// TestCheckPointsAtTheSetting: a problem with a file a setting names points
+// at that setting in the configuration file; a policy's, at the policy.
+func TestCheckPointsAtTheSetting(t *testing.T) {
+	f := newFixture(t)
+	write(t, filepath.Join(f.policies, "queue.hcl"), queuePolicy)
+	path := write(t, filepath.Join(f.dir, "agent.hcl"), `data_dir = "`+filepath.Join(f.dir, "data")+`"
+acl {
+  enabled    = true
+  token_file = "`+filepath.Join(f.dir, "none")+`"
+}
+policies {
+  dir = "`+f.policies+`"
+}
+`)
+	cfg, diags := config.Load(path)
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	_, diags = preflight.Check(cfg, preflight.Options{})
+	got := map[string]string{}
+	for _, d := range diags {
+		if d.Subject != nil {
+			got[d.Summary] = d.Subject.String()
+		}
+	}
+	for summary, at := range map[string]string{
+		"Cannot read acl.token_file": path + ":4,16",
+		"Missing prometheus.address": filepath.Join(f.policies, "queue.hcl") + ":6,15",
+	} {
+		if !strings.HasPrefix(got[summary], at) {
+			t.Errorf("%s at %q, want %s", summary, got[summary], at)
+		}
+	}
+}
+
+// TestPolicies: the policy checks without a configuration are those that
+// hold under any; with one, they add what it decides.
+func TestPolicies(t *testing.T) {
+	pols, diags := policies.Parse("p.hcl", []byte(webPolicy+queuePolicy))
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	if d := preflight.Policies(nil, pols, preflight.Options{}); d.HasErrors() {
+		t.Errorf("without a configuration: %v", d)
+	}
+	if d := preflight.Policies(nil, pols, preflight.Options{MaxSeries: 8}); !strings.Contains(d.Error(), "need 9 series") {
+		t.Errorf("the series bound without a configuration: %v", d)
+	}
+	cfg := config.Default()
+	if d := preflight.Policies(cfg, pols, preflight.Options{}); !strings.Contains(d.Error(), "Missing prometheus.address") {
+		t.Errorf("with a configuration without Prometheus: %v", d)
+	}
+	cfg.Prometheus.Address = "http://127.0.0.1:9090"
+	if d := preflight.Policies(cfg, pols, preflight.Options{MaxSeries: 14}); !strings.Contains(d.Error(), "need 15 series, more than the 14") {
+		t.Errorf("with Prometheus, the series bound counts its metrics: %v", d)
+	}
+	batch, diags := policies.Parse("b.hcl", []byte(settingsOnlyPolicy))
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	if d := preflight.Policies(nil, batch, preflight.Options{}); !strings.Contains(d.Error(), "settings-only") {
+		t.Errorf("a target without a runtime: %v", d)
+	}
+}
