@@ -3,6 +3,7 @@ package command
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"os/signal"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 
 	"github.com/foreshape/foreshape/agent"
+	"github.com/foreshape/foreshape/agent/preflight"
 
 	"github.com/foreshape/foreshape/config"
 	"github.com/foreshape/foreshape/plugins/source"
@@ -130,7 +132,7 @@ func (c *AgentCommand) Run(args []string) int {
 	if *replaySpeed <= 0 {
 		return c.UsageError("agent", "-replay-speed must be positive")
 	}
-	setup := loadAgent(*path, *dev || replaying, *httpAddr, os.Getenv)
+	setup := loadAgent(*path, *dev || replaying, replaying, *httpAddr, os.Getenv)
 	writeDiags(c.Err, setup.files, setup.diags)
 	if setup.diags.HasErrors() {
 		return ExitInvalid
@@ -198,7 +200,7 @@ func (c *AgentCommand) Run(args []string) int {
 	defer signal.Stop(hup)
 	go func() {
 		for range hup {
-			next := loadAgent(*path, *dev, *httpAddr, os.Getenv)
+			next := loadAgent(*path, *dev || replaying, replaying, *httpAddr, os.Getenv)
 			writeDiags(c.Err, next.files, next.diags)
 			if next.diags.HasErrors() {
 				log.Error("reload: the new configuration is invalid; keeping the running one")
@@ -282,42 +284,24 @@ type agentSetup struct {
 // loadAgent builds the agent's configuration from its sources, in order of
 // precedence: defaults (dev or production), the files at path (none when
 // empty), the environment through getenv, and the -http-addr flag; then it
-// validates the result and loads the policies from policies.dir. A missing
-// policies directory is an error, or a warning in dev mode.
-func loadAgent(path string, dev bool, httpAddr string, getenv func(string) string) agentSetup {
+// runs every check the agent makes before it starts (preflight.Check: the
+// configuration's rules, a server's policies in policies.dir, the files
+// the configuration names), as `config validate` does. A missing policies
+// directory is an error, or a warning in dev mode. replay says the agent
+// runs on recorded series instead of Nomad.
+func loadAgent(path string, dev, replay bool, httpAddr string, getenv func(string) string) agentSetup {
 	cfg, s := loadAgentConfig(path, dev, httpAddr, getenv)
 	if s.diags.HasErrors() {
 		return s
 	}
-	s.cfg = cfg
-	if !cfg.Server.Enabled {
-		return s // a client agent runs no policies
-	}
-	dir := cfg.Policies.Dir
-	if _, err := os.Stat(dir); err != nil {
-		d := &hcl.Diagnostic{
-			Severity: hcl.DiagError,
-			Summary:  "Cannot read policies.dir",
-			Detail:   fmt.Sprintf("%s (set by %s): %v.", dir, cfg.Source("policies.dir"), unwrapPath(err)),
-		}
-		if dev {
-			d.Severity = hcl.DiagWarning
-			d.Detail += " The dev agent runs without policies."
-		}
-		s.diags = append(s.diags, d)
-		return s
-	}
-	loader := policies.NewLoader()
-	ps, diags := loader.LoadDir(dir)
-	for name, f := range loader.Files() {
-		s.files[name] = f
-	}
-	s.policies = ps
+	start, diags := preflight.Check(cfg, preflight.Options{Sources: replay})
+	maps.Copy(s.files, start.Files)
 	s.diags = append(s.diags, diags...)
+	s.cfg, s.policies = cfg, start.Policies
 	return s
 }
 
-// loadAgentConfig loads and validates the agent configuration alone; see
+// loadAgentConfig loads the agent configuration alone, unchecked; see
 // loadAgent for the order of sources.
 func loadAgentConfig(path string, dev bool, httpAddr string, getenv func(string) string) (*config.Config, agentSetup) {
 	base := config.Default()
@@ -336,9 +320,6 @@ func loadAgentConfig(path string, dev bool, httpAddr string, getenv func(string)
 	s.diags = append(s.diags, config.ApplyEnv(cfg, getenv)...)
 	if httpAddr != "" {
 		s.diags = append(s.diags, config.Set(cfg, "http.address", httpAddr, "flag -http-addr")...)
-	}
-	if !s.diags.HasErrors() {
-		s.diags = append(s.diags, cfg.Validate()...)
 	}
 	return cfg, s
 }

@@ -1,6 +1,7 @@
 package command
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"encoding/json"
@@ -20,6 +21,7 @@ import (
 	consulapi "github.com/hashicorp/consul/api"
 
 	"github.com/foreshape/foreshape/agent/api"
+	"github.com/foreshape/foreshape/config"
 	"github.com/foreshape/foreshape/internal/testpki"
 )
 
@@ -97,14 +99,18 @@ func startAgentCommand(t *testing.T, args ...string) (*syncBuffer, func() int) {
 	return &errb, stop
 }
 
-// TestAgentRunsExample starts the agent from example.hcl, with its paths
-// moved into a temporary directory (certificates, tokens, policies and
-// data made there), its ports free and Consul a recording server: the
-// agent starts as one of the three servers the example describes, binds
-// every interface and advertises advertise_addr to its peers and Consul,
-// serves its API under mutual TLS with /v1/health open to Consul's check,
-// and waits for the other two servers.
-func TestAgentRunsExample(t *testing.T) {
+// example is example.hcl with its paths moved into a temporary directory
+// (certificates, tokens, policies and data made there), its ports free and
+// Consul a recording server.
+type example struct {
+	path               string // the rewritten configuration
+	ca                 *testpki.CA
+	raftPort, httpPort int
+	consul             *recordingConsul
+}
+
+func newExample(t *testing.T) *example {
+	t.Helper()
 	dir := t.TempDir()
 	etc := filepath.Join(dir, "etc")
 	tlsDir := filepath.Join(etc, "tls")
@@ -139,7 +145,7 @@ func TestAgentRunsExample(t *testing.T) {
 	}
 	consul := &recordingConsul{}
 	csrv := httptest.NewServer(consul)
-	defer csrv.Close()
+	t.Cleanup(csrv.Close)
 
 	src, err := os.ReadFile("../example.hcl")
 	if err != nil {
@@ -162,7 +168,19 @@ func TestAgentRunsExample(t *testing.T) {
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if code, out, errs := run(t, "config", "validate", path); code != ExitOK {
+	return &example{path: path, ca: ca, raftPort: raftPort, httpPort: httpPort, consul: consul}
+}
+
+// TestAgentRunsExample starts the agent from example.hcl (newExample):
+// `config validate` accepts it, and the agent starts as one of the three
+// servers the example describes, binds every interface and advertises
+// advertise_addr to its peers and Consul, serves its API under mutual TLS
+// with /v1/health open to Consul's check, and waits for the other two
+// servers.
+func TestAgentRunsExample(t *testing.T) {
+	ex := newExample(t)
+	path, ca, consul, raftPort, httpPort := ex.path, ex.ca, ex.consul, ex.raftPort, ex.httpPort
+	if code, out, errs := run(t, "config", "validate", path); code != ExitOK || out != path+": the configuration is valid.\n" {
 		t.Fatalf("config validate refuses the example: %s%s", out, errs)
 	}
 
@@ -264,24 +282,83 @@ policies {
 	}
 }
 
-// TestAgentAndValidateAgree: on every golden configuration case the agent
-// refuses to start with exactly what `config validate` says.
+// TestAgentAndValidateAgree: on every golden case the agent refuses to
+// start with exactly what the validate commands say. A configuration case
+// runs as `agent -config CASE` and `config validate CASE`; a policy case
+// as the agent with the policy alone in its policies.dir (over the case's
+// -config, when it names one) and as `policy validate [-config CFG] DIR`.
 func TestAgentAndValidateAgree(t *testing.T) {
-	cases, _ := filepath.Glob("testdata/golden/config/*.hcl")
-	if len(cases) == 0 {
+	generateInputs(t)
+	for _, name := range config.EnvVarNames() {
+		t.Setenv(name, "") // the agent reads the environment; validate does not
+	}
+	configs, _ := filepath.Glob("testdata/golden/config/*.hcl")
+	pols, _ := filepath.Glob("testdata/golden/policy/*.hcl")
+	if len(configs) == 0 || len(pols) == 0 {
 		t.Fatal("no golden cases")
 	}
-	for _, path := range cases {
-		t.Run(filepath.Base(path), func(t *testing.T) {
-			vcode, _, verr := run(t, "config", "validate", path)
-			acode, _, aerr := run(t, "agent", "-config", path)
-			if vcode != ExitInvalid || acode != ExitInvalid {
-				t.Fatalf("config validate exited %d, agent %d; want both %d", vcode, acode, ExitInvalid)
-			}
-			if verr != aerr {
-				t.Errorf("the agent says\n%s\nconfig validate says\n%s", aerr, verr)
-			}
+	agree := func(t *testing.T, validate, agent []string) {
+		t.Helper()
+		vcode, _, verr := run(t, validate...)
+		acode, aerr := runAgent(t, agent...)
+		if vcode != ExitInvalid || acode != ExitInvalid {
+			t.Fatalf("%q exited %d, the agent %d; want both %d\n%s", validate, vcode, acode, ExitInvalid, verr)
+		}
+		if verr != aerr {
+			t.Errorf("the agent says\n%s\n%q says\n%s", aerr, validate, verr)
+		}
+	}
+	for _, path := range configs {
+		t.Run(path, func(t *testing.T) {
+			agree(t, []string{"config", "validate", path}, []string{"-config", path})
 		})
+	}
+	for _, path := range pols {
+		t.Run(path, func(t *testing.T) {
+			dir := t.TempDir()
+			pdir, cdir := filepath.Join(dir, "policies"), filepath.Join(dir, "config")
+			validate := append([]string{"policy", "validate"}, flags(t, path)...)
+			copyFile(t, path, filepath.Join(pdir, filepath.Base(path)), "")
+			if i := slices.Index(validate, "-config"); i >= 0 {
+				copyFile(t, validate[i+1], filepath.Join(cdir, "00-case.hcl"), "")
+			}
+			copyFile(t, "", filepath.Join(cdir, "99-test.hcl"), fmt.Sprintf("data_dir = %q\nhttp {\n  address = \"127.0.0.1:%d\"\n}\n"+
+				"server {\n  raft_port = %d\n}\npolicies {\n  dir = %q\n}\n", filepath.Join(dir, "data"), freeTCPPort(t), freeTCPPort(t), pdir))
+			agree(t, append(validate, pdir), []string{"-config", cdir})
+		})
+	}
+}
+
+// runAgent runs `foreshape agent args...`, failing the test if the agent
+// starts instead of refusing to (it is stopped after 30 seconds).
+func runAgent(t *testing.T, args ...string) (int, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var out, errb bytes.Buffer
+	code := Run(ctx, append([]string{"agent"}, args...), &out, &errb)
+	if ctx.Err() != nil {
+		t.Fatalf("the agent started and ran until stopped:\n%s", tailLines(errb.String(), 20))
+	}
+	return code, errb.String()
+}
+
+// copyFile writes the file from (or, with from empty, src) to the path to,
+// making its directory.
+func copyFile(t *testing.T, from, to, src string) {
+	t.Helper()
+	if from != "" {
+		b, err := os.ReadFile(from)
+		if err != nil {
+			t.Fatal(err)
+		}
+		src = string(b)
+	}
+	if err := os.MkdirAll(filepath.Dir(to), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(to, []byte(src), 0o600); err != nil {
+		t.Fatal(err)
 	}
 }
 

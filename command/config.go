@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"sort"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"github.com/hashicorp/cli"
 	"github.com/hashicorp/hcl/v2"
 
+	"github.com/foreshape/foreshape/agent/preflight"
 	"github.com/foreshape/foreshape/config"
 )
 
@@ -32,24 +34,38 @@ Usage: foreshape config validate [options] PATH
 
   Loads the agent configuration at PATH, a file or a directory of *.hcl
   files merged in alphabetical order (later files override earlier ones),
-  and checks every setting. Each problem is reported with its file, line
-  and column and the name of the setting.
+  and refuses exactly what 'foreshape agent' would refuse at start, with
+  the same messages: every setting and the rules between them; a server's
+  policies in policies.dir (which must exist) and what they need of the
+  agent (forecast.queries need prometheus.address; the policies' localities
+  must need no more series than the series store holds; every scale target
+  needs a runtime); the files the configuration names (acl.token_file,
+  which must hold a token; the tls and nomad certificates, keys and CAs);
+  and the node ID in data_dir, when there is one. Each problem is reported
+  with its file, line and column and the name of the setting.
+
+  Files are read with your permissions: run it as the user the agent runs
+  as. It binds no port, opens no Raft store and contacts nothing, so it
+  can run beside a running agent (before a reload); a port in use, a
+  data_dir another agent holds or a Nomad that does not answer show only
+  when the agent starts.
 
   Exits 0 when the configuration is valid (warnings may be printed), 1 when
   it is not, and 2 on a usage error.
 
 Options:
 
-  -dev   Validate over dev-mode defaults, as 'foreshape agent -dev' would.
+  -dev   Validate over dev-mode defaults, as 'foreshape agent -dev' would
+         (a missing policies.dir is then a warning).
   -env   Apply the NOMAD_* and CONSUL_HTTP_* environment overrides first,
          as the agent does.
 
 Example:
 
-  $ foreshape config validate example.hcl
-  example.hcl: the configuration is valid.
+  $ foreshape config validate /etc/foreshape/config.d
+  /etc/foreshape/config.d: the configuration is valid.
 
-  $ foreshape config validate -env /etc/foreshape/config.d
+  $ foreshape config validate -env /etc/foreshape/agent.hcl
 `)
 }
 
@@ -64,7 +80,12 @@ func (c *ConfigValidateCommand) Run(args []string) int {
 		return c.UsageError("config validate", "config validate takes exactly one PATH")
 	}
 	path := fs.Arg(0)
-	_, files, diags := loadConfig(path, *dev, *env, os.Getenv)
+	cfg, files, diags := loadConfig(path, *dev, *env, os.Getenv)
+	if !diags.HasErrors() {
+		start, d := preflight.Check(cfg, preflight.Options{})
+		maps.Copy(files, start.Files)
+		diags = append(diags, d...)
+	}
 	writeDiags(c.Err, files, diags)
 	if diags.HasErrors() {
 		return ExitInvalid
@@ -120,6 +141,9 @@ func (c *ConfigShowCommand) Run(args []string) int {
 		return c.UsageError("config show", fmt.Sprintf("-format must be hcl or json, not %q", *format))
 	}
 	cfg, files, diags := loadConfig(fs.Arg(0), *dev, *env, os.Getenv)
+	if !diags.HasErrors() {
+		diags = append(diags, cfg.Validate()...)
+	}
 	writeDiags(c.Err, files, diags)
 	if diags.HasErrors() {
 		return ExitInvalid
@@ -142,9 +166,9 @@ func printConfig(out, errw io.Writer, cfg *config.Config, format string) int {
 	return ExitOK
 }
 
-// loadConfig loads path over the production (or dev) defaults, optionally
-// applies the environment, and validates. files holds the sources for
-// printing diagnostics.
+// loadConfig loads path over the production (or dev) defaults and
+// optionally applies the environment; the caller checks the result. files
+// holds the sources for printing diagnostics.
 func loadConfig(path string, dev, env bool, getenv func(string) string) (*config.Config, map[string]*hcl.File, hcl.Diagnostics) {
 	base := config.Default()
 	if dev {
@@ -154,9 +178,6 @@ func loadConfig(path string, dev, env bool, getenv func(string) string) (*config
 	cfg, diags := loader.Load(base, path)
 	if env {
 		diags = append(diags, config.ApplyEnv(cfg, getenv)...)
-	}
-	if !diags.HasErrors() {
-		diags = append(diags, cfg.Validate()...)
 	}
 	return cfg, loader.Files(), diags
 }

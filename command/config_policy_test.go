@@ -1,11 +1,13 @@
 package command
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/foreshape/foreshape/agent/collect"
 	"github.com/hashicorp/hcl/v2"
 )
 
@@ -17,7 +19,6 @@ func TestExamplesValidate(t *testing.T) {
 	for _, tc := range [][]string{
 		append([]string{"policy", "validate"}, examples...),
 		{"policy", "validate", "../policies/examples"},
-		{"config", "validate", "../example.hcl"},
 		{"config", "show", "../example.hcl"},
 		{"config", "show", "-format", "json", "../example.hcl"},
 		{"policy", "fmt", "-check", "../policies/examples", "../example.hcl"},
@@ -33,6 +34,31 @@ func TestExamplesValidate(t *testing.T) {
 	for _, e := range examples {
 		if _, stdout, _ := run(t, "policy", "validate", e); !strings.HasPrefix(stdout, "1 policy valid: ") {
 			t.Errorf("%s: stdout %q", e, stdout)
+		}
+	}
+	// example.hcl names files under /etc/foreshape: where they are (here,
+	// moved into a temporary directory), config validate accepts it.
+	path := newExample(t).path
+	if code, stdout, stderr := run(t, "config", "validate", path); code != ExitOK || stderr != "" {
+		t.Errorf("config validate of the example with its files: exit %d\n%s%s", code, stdout, stderr)
+	}
+}
+
+// TestExampleNeedsItsFiles: on a machine without example.hcl's files
+// (the README's first run), config validate refuses it as the agent would,
+// naming every file the agent reads at start.
+func TestExampleNeedsItsFiles(t *testing.T) {
+	if _, err := os.Stat("/etc/foreshape"); err == nil {
+		t.Skip("/etc/foreshape exists on this machine")
+	}
+	code, stdout, stderr := run(t, "config", "validate", "../example.hcl")
+	if code != ExitInvalid || stdout != "" {
+		t.Fatalf("exit %d, stdout %q", code, stdout)
+	}
+	for _, field := range []string{"nomad.ca_file", "nomad.cert_file", "nomad.key_file", "tls.ca_file", "tls.cert_file",
+		"tls.key_file", "acl.token_file", "policies.dir"} {
+		if !strings.Contains(stderr, "error: Cannot read "+field+"\n") {
+			t.Errorf("config validate does not name %s:\n%s", field, stderr)
 		}
 	}
 }
@@ -180,9 +206,10 @@ func TestLoadAgent(t *testing.T) {
 		}
 	}
 	noEnv := func(string) string { return "" }
-	write("data_dir = \"" + dir + "\"\npolicies {\n  dir = \"" + pdir + "\"\n}\n")
+	// batch-pool's queries need a Prometheus.
+	write("data_dir = \"" + dir + "\"\npolicies {\n  dir = \"" + pdir + "\"\n}\nprometheus {\n  address = \"http://127.0.0.1:9090\"\n}\n")
 
-	s := loadAgent(cfg, false, "127.0.0.1:9999", noEnv)
+	s := loadAgent(cfg, false, false, "127.0.0.1:9999", noEnv)
 	if s.diags.HasErrors() {
 		t.Fatal(s.diags.Error())
 	}
@@ -195,23 +222,23 @@ func TestLoadAgent(t *testing.T) {
 	if err := os.WriteFile(bad, []byte("shaping \"x\" {\n  locality {\n    datacenter = 1\n  }\n}\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	s = loadAgent(cfg, false, "", noEnv)
+	s = loadAgent(cfg, false, false, "", noEnv)
 	if !s.diags.HasErrors() || s.diags[0].Subject == nil || s.diags[0].Subject.Filename != bad || s.files[bad] == nil {
 		t.Errorf("invalid policy: %v", s.diags)
 	}
 
 	// A missing policies directory is an error, a warning in dev mode.
 	write("data_dir = \"" + dir + "\"\npolicies {\n  dir = \"" + filepath.Join(dir, "none") + "\"\n}\n")
-	if s = loadAgent(cfg, false, "", noEnv); !s.diags.HasErrors() || !strings.Contains(s.diags.Error(), "policies.dir") {
+	if s = loadAgent(cfg, false, false, "", noEnv); !s.diags.HasErrors() || !strings.Contains(s.diags.Error(), "policies.dir") {
 		t.Errorf("missing policies dir: %v", s.diags)
 	}
-	if s = loadAgent(cfg, true, "", noEnv); s.diags.HasErrors() || len(s.diags) != 1 || s.diags[0].Severity != hcl.DiagWarning {
+	if s = loadAgent(cfg, true, false, "", noEnv); s.diags.HasErrors() || len(s.diags) != 1 || s.diags[0].Severity != hcl.DiagWarning {
 		t.Errorf("dev mode should only warn: %v", s.diags)
 	}
 
 	// An invalid configuration is reported before policies are read.
 	write("log_level = \"loud\"\n")
-	if s = loadAgent(cfg, false, "", noEnv); !s.diags.HasErrors() || s.diags[0].Subject == nil || s.diags[0].Subject.Filename != cfg {
+	if s = loadAgent(cfg, false, false, "", noEnv); !s.diags.HasErrors() || s.diags[0].Subject == nil || s.diags[0].Subject.Filename != cfg {
 		t.Errorf("invalid config: %v", s.diags)
 	}
 }
@@ -257,4 +284,45 @@ func TestPolicyValidateMissingFile(t *testing.T) {
 	if code != ExitInvalid || !strings.Contains(stderr, path) {
 		t.Errorf("config: exit %d, stderr:\n%s", code, stderr)
 	}
+}
+
+// TestPolicyValidateAgainstConfig: policy validate refuses what the agent
+// refuses under any configuration on its own, and with -config what that
+// configuration decides.
+func TestPolicyValidateAgainstConfig(t *testing.T) {
+	generateInputs(t)
+	code, _, stderr := run(t, "policy", "validate", generatedDir)
+	if code != ExitInvalid || !strings.Contains(stderr, "error: Too many series") {
+		t.Errorf("25,001 localities: exit %d\n%s", code, stderr)
+	}
+	if want := fmt.Sprintf("(%s;", humanize(collect.DefaultMaxSeries)); !strings.Contains((&PolicyValidateCommand{}).Help(), want) {
+		t.Errorf("-help does not give the series store's bound as %q", want)
+	}
+
+	dir := t.TempDir()
+	queue := filepath.Join(dir, "queue.hcl")
+	copyFile(t, "testdata/golden/policy/queries-without-prometheus.hcl", queue, "")
+	if code, stdout, stderr := run(t, "policy", "validate", queue); code != ExitOK || stdout != "1 policy valid: queue\n" {
+		t.Errorf("queries without -config: exit %d\n%s%s", code, stdout, stderr)
+	}
+	withProm := filepath.Join(dir, "agent.hcl")
+	copyFile(t, "", withProm, "prometheus {\n  address = \"http://127.0.0.1:9090\"\n}\n")
+	if code, stdout, stderr := run(t, "policy", "validate", "-config", withProm, queue); code != ExitOK || stdout != "1 policy valid: queue\n" {
+		t.Errorf("queries with a configuration that has Prometheus: exit %d\n%s%s", code, stdout, stderr)
+	}
+	bad := filepath.Join(dir, "bad.hcl")
+	copyFile(t, "", bad, "log_level = \"loud\"\n")
+	if code, stdout, stderr := run(t, "policy", "validate", "-config", bad, queue); code != ExitInvalid || stdout != "" ||
+		!strings.Contains(stderr, bad+":1,") || !strings.Contains(stderr, "log_level") {
+		t.Errorf("an invalid -config: exit %d\n%s%s", code, stdout, stderr)
+	}
+}
+
+// humanize writes n with thousands separators: 100000 → "100,000".
+func humanize(n int) string {
+	s := fmt.Sprint(n)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
 }

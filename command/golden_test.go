@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"context"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/foreshape/foreshape/internal/testpki"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/golden")
@@ -41,11 +44,67 @@ func wants(t *testing.T, path string) []string {
 	return out
 }
 
+// flags reads the "# flags: ARGS" line of a golden input: options its
+// command takes before the input's path (policy validate's -config).
+func flags(t *testing.T, path string) []string {
+	t.Helper()
+	src, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(src), "\n") {
+		if f, ok := strings.CutPrefix(line, "# flags: "); ok {
+			return strings.Fields(f)
+		}
+	}
+	return nil
+}
+
+// generatedDir holds golden inputs too big to keep in git (it is ignored):
+// generateInputs writes them.
+const generatedDir = "testdata/golden/config/files/generated"
+
+// generateInputs writes the generated golden inputs: a policy whose drain
+// schedule names 25,000 localities, which with its own need 100,004
+// series, four more than the series store holds; and a certificate and
+// its key (agent.pem, agent-key.pem), made once.
+func generateInputs(t *testing.T) {
+	t.Helper()
+	if err := os.MkdirAll(generatedDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(generatedDir, "agent-key.pem")); err != nil {
+		ca := testpki.NewCA(t, "golden")
+		testpki.WriteFiles(t, generatedDir, "agent", ca, ca.Issue(t, "agent"))
+	}
+	var b strings.Builder
+	b.WriteString("# Written by the command package's tests (generateInputs).\n")
+	b.WriteString("shaping \"many\" {\n  locality {\n    datacenter = \"dc1\"\n  }\n")
+	b.WriteString("  schedule \"everywhere\" {\n    cron       = \"0 2 * * 0\"\n    duration   = \"1h\"\n    action     = \"drain\"\n    localities = [\n")
+	for i := range 25_000 {
+		fmt.Fprintf(&b, "      \"d%d\",\n", i)
+	}
+	b.WriteString("    ]\n  }\n}\n")
+	path := filepath.Join(generatedDir, "many.hcl")
+	if old, err := os.ReadFile(path); err == nil && string(old) == b.String() {
+		return
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestGolden runs `policy validate` and `config validate` on every invalid
 // input under testdata/golden and checks the exit code, that the output
-// locates the problem as FILE:LINE and names the field, and that it matches
+// locates the problem as FILE:LINE (in the input, or in a policy or file
+// under its directory's files/) and names the field, and that it matches
 // the .golden file. `go test ./command -run Golden -update` rewrites them.
 func TestGolden(t *testing.T) {
+	generateInputs(t)
 	for _, tc := range []struct {
 		dir  string
 		args []string
@@ -63,14 +122,15 @@ func TestGolden(t *testing.T) {
 		}
 		for _, path := range inputs {
 			t.Run(path, func(t *testing.T) {
-				code, stdout, stderr := run(t, append(tc.args, path)...)
+				args := append(append(append([]string(nil), tc.args...), flags(t, path)...), path)
+				code, stdout, stderr := run(t, args...)
 				if code != ExitInvalid {
 					t.Fatalf("exit code %d, want %d\nstdout:\n%s\nstderr:\n%s", code, ExitInvalid, stdout, stderr)
 				}
 				if stdout != "" {
 					t.Errorf("stdout is not empty on failure:\n%s", stdout)
 				}
-				loc := regexp.MustCompile(regexp.QuoteMeta(path) + `:\d+`)
+				loc := regexp.MustCompile(`(` + regexp.QuoteMeta(path) + `|` + regexp.QuoteMeta(tc.dir) + `/files/[^:]+):\d+`)
 				if !loc.MatchString(stderr) {
 					t.Errorf("stderr does not locate the problem as %s:LINE:\n%s", path, stderr)
 				}

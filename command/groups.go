@@ -13,7 +13,7 @@ Subcommands:
 
 Example:
 
-  $ foreshape config validate example.hcl
+  $ foreshape config validate /etc/foreshape/config.d
 `)
 	group("policy", "Validate and format shaping policies", `
 Usage: foreshape policy <subcommand> [options] [args]

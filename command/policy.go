@@ -3,13 +3,17 @@ package command
 import (
 	"bytes"
 	"fmt"
+	"maps"
 	"os"
 	"strings"
 
 	"github.com/hashicorp/cli"
+	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclparse"
 	"github.com/hashicorp/hcl/v2/hclwrite"
 
+	"github.com/foreshape/foreshape/agent/preflight"
+	"github.com/foreshape/foreshape/config"
 	_ "github.com/foreshape/foreshape/plugins/target/builtin" // registers nomad-job, webhook, exec
 	"github.com/foreshape/foreshape/policies"
 )
@@ -26,28 +30,44 @@ func (c *PolicyValidateCommand) Synopsis() string { return "Check one or more po
 
 func (c *PolicyValidateCommand) Help() string {
 	return strings.TrimSpace(`
-Usage: foreshape policy validate PATH...
+Usage: foreshape policy validate [options] PATH...
 
-  Parses and validates shaping policies. Each PATH is a policy file or a
-  directory whose *.hcl files are read in alphabetical order. Every block
-  and attribute is checked, including each scale target plugin's own
-  settings, and policy names must be unique across all PATHs. Each problem
-  is reported with its file, line and column and the name of the setting.
+  Parses and validates shaping policies, and refuses exactly what the agent
+  refuses in them at start. Each PATH is a policy file or a directory whose
+  *.hcl files are read in alphabetical order. Every block and attribute is
+  checked, including each scale target plugin's own settings, policy names
+  must be unique across all PATHs, every scale target must have a runtime
+  in this foreshape, and the policies' localities must need no more series
+  than the agent's series store holds (100,000; each locality has Nomad's
+  four metrics, plus its queries' metrics). Each problem is reported with
+  its file, line and column and the name of the setting.
+
+  What the agent also refuses depends on its configuration, and is checked
+  only with -config: a policy's forecast.queries need prometheus.address,
+  and with Prometheus each locality's series include its three IOPS
+  metrics. 'foreshape config validate' checks the configuration with the
+  policies in its policies.dir.
 
   Exits 0 when every policy is valid (warnings may be printed), 1 when one
   is not, and 2 on a usage error.
+
+Options:
+
+  -config=PATH   The agent configuration (a file or a directory of *.hcl
+                 files) to check the policies against.
 
 Example:
 
   $ foreshape policy validate policies/examples/*.hcl
   3 policies valid: batch-pool, storage-maintenance, web-daily-peak
 
-  $ foreshape policy validate /etc/foreshape/policies.d
+  $ foreshape policy validate -config /etc/foreshape/config.d /etc/foreshape/policies.d
 `)
 }
 
 func (c *PolicyValidateCommand) Run(args []string) int {
 	fs := c.FlagSet("policy validate", c.Help)
+	cfgPath := fs.String("config", "", "")
 	if code, ok := c.Parse(fs, args, c.Help); !ok {
 		return code
 	}
@@ -56,7 +76,24 @@ func (c *PolicyValidateCommand) Run(args []string) int {
 	}
 	loader := policies.NewLoader()
 	ps, diags := loader.LoadPaths(fs.Args()...)
-	writeDiags(c.Err, loader.Files(), diags)
+	files := loader.Files()
+	var cfg *config.Config
+	if *cfgPath != "" {
+		var (
+			cfiles map[string]*hcl.File
+			cdiags hcl.Diagnostics
+		)
+		cfg, cfiles, cdiags = loadConfig(*cfgPath, false, false, os.Getenv)
+		if !cdiags.HasErrors() {
+			cdiags = append(cdiags, cfg.Validate()...)
+		}
+		maps.Copy(files, cfiles)
+		diags = append(cdiags, diags...)
+	}
+	if !diags.HasErrors() {
+		diags = append(diags, preflight.Policies(cfg, ps, preflight.Options{})...)
+	}
+	writeDiags(c.Err, files, diags)
 	if diags.HasErrors() {
 		return ExitInvalid
 	}

@@ -1,0 +1,8 @@
+shaping "web" {
+  locality {
+    datacenter = "dc1"
+  }
+  headroom {
+    cpu = 120
+  }
+}

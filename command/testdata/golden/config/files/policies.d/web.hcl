@@ -1,0 +1,5 @@
+shaping "web" {
+  locality {
+    datacenter = "dc1"
+  }
+}
