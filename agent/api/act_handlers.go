@@ -3,7 +3,6 @@ package api
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -46,29 +45,6 @@ func (s *Server) act(next func(http.ResponseWriter, *http.Request, ActBackend)) 
 	}
 }
 
-// actError answers err with the status its kind calls for.
-func (s *Server) actError(w http.ResponseWriter, r *http.Request, err error) {
-	code := http.StatusInternalServerError
-	switch {
-	case errors.Is(err, ErrInvalid):
-		code = http.StatusBadRequest
-	case errors.Is(err, ErrNotFound):
-		code = http.StatusNotFound
-	case errors.Is(err, ErrConflict):
-		code = http.StatusConflict
-	case errors.Is(err, ErrQueueFull):
-		code = http.StatusTooManyRequests
-	case errors.Is(err, ErrUnavailable):
-		code = http.StatusServiceUnavailable
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		code = http.StatusServiceUnavailable
-	}
-	if code >= 500 {
-		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "error", err)
-	}
-	writeError(w, code, err.Error())
-}
-
 func (s *Server) queueList(w http.ResponseWriter, r *http.Request, b ActBackend) {
 	q := r.URL.Query()
 	for _, st := range q["state"] {
@@ -92,7 +68,7 @@ func (s *Server) queueList(w http.ResponseWriter, r *http.Request, b ActBackend)
 		_, err = b.WaitIndex(ctx, index)
 		cancel()
 		if err != nil {
-			s.actError(w, r, err)
+			s.backendError(w, r, err)
 			return
 		}
 		if r.Context().Err() != nil {
@@ -101,7 +77,7 @@ func (s *Server) queueList(w http.ResponseWriter, r *http.Request, b ActBackend)
 	}
 	queue, err := b.Queue(r.Context())
 	if err != nil {
-		s.actError(w, r, err)
+		s.backendError(w, r, err)
 		return
 	}
 	states, locality := q["state"], q.Get("locality")
@@ -154,12 +130,12 @@ func (s *Server) queueSubmit(w http.ResponseWriter, r *http.Request, b ActBacken
 		return
 	}
 	if err := sub.Check(); err != nil {
-		s.actError(w, r, err)
+		s.backendError(w, r, err)
 		return
 	}
 	id, err := b.Submit(r.Context(), sub)
 	if err != nil {
-		s.actError(w, r, err)
+		s.backendError(w, r, err)
 		return
 	}
 	s.log.Info("migration request submitted", "request_id", id, "target", sub.Target, "remote_addr", r.RemoteAddr)
@@ -170,7 +146,7 @@ func (s *Server) queueSubmit(w http.ResponseWriter, r *http.Request, b ActBacken
 func (s *Server) queueShow(w http.ResponseWriter, r *http.Request, b ActBackend) {
 	mr, err := b.Request(r.Context(), r.PathValue("id"))
 	if err != nil {
-		s.actError(w, r, err)
+		s.backendError(w, r, err)
 		return
 	}
 	writeJSON(w, mr)
@@ -179,13 +155,13 @@ func (s *Server) queueShow(w http.ResponseWriter, r *http.Request, b ActBackend)
 func (s *Server) queueCancel(w http.ResponseWriter, r *http.Request, b ActBackend) {
 	id := r.PathValue("id")
 	if err := b.Cancel(r.Context(), id); err != nil {
-		s.actError(w, r, err)
+		s.backendError(w, r, err)
 		return
 	}
 	s.log.Info("migration request cancelled", "request_id", id, "remote_addr", r.RemoteAddr)
 	mr, err := b.Request(r.Context(), id)
 	if err != nil {
-		s.actError(w, r, err)
+		s.backendError(w, r, err)
 		return
 	}
 	writeJSON(w, mr)
@@ -194,13 +170,13 @@ func (s *Server) queueCancel(w http.ResponseWriter, r *http.Request, b ActBacken
 func (s *Server) queuePause(paused bool) func(http.ResponseWriter, *http.Request, ActBackend) {
 	return func(w http.ResponseWriter, r *http.Request, b ActBackend) {
 		if err := b.SetPaused(r.Context(), paused); err != nil {
-			s.actError(w, r, err)
+			s.backendError(w, r, err)
 			return
 		}
 		s.log.Info("migration queue", "paused", paused, "remote_addr", r.RemoteAddr)
 		queue, err := b.Queue(r.Context())
 		if err != nil {
-			s.actError(w, r, err)
+			s.backendError(w, r, err)
 			return
 		}
 		queue.Requests = nonNil(queue.Requests)
@@ -212,7 +188,7 @@ func (s *Server) queuePause(paused bool) func(http.ResponseWriter, *http.Request
 func (s *Server) reservations(w http.ResponseWriter, r *http.Request, b ActBackend) {
 	all, err := b.Reservations(r.Context())
 	if err != nil {
-		s.actError(w, r, err)
+		s.backendError(w, r, err)
 		return
 	}
 	q := r.URL.Query()
@@ -248,7 +224,7 @@ func (s *Server) decisions(w http.ResponseWriter, r *http.Request, b ActBackend)
 	}
 	ds, err := b.Decisions(r.Context(), f)
 	if err != nil {
-		s.actError(w, r, err)
+		s.backendError(w, r, err)
 		return
 	}
 	writeJSON(w, Decisions{Decisions: nonNil(ds)})

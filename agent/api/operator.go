@@ -2,7 +2,6 @@ package api
 
 import (
 	"context"
-	"errors"
 	"net/http"
 	"net/url"
 	"time"
@@ -63,7 +62,7 @@ func (s *Server) operator(next func(http.ResponseWriter, *http.Request, Operator
 func (s *Server) raftConfiguration(w http.ResponseWriter, r *http.Request, b OperatorBackend) {
 	c, err := b.RaftConfiguration(r.Context())
 	if err != nil {
-		s.operatorError(w, err)
+		s.backendError(w, r, err)
 		return
 	}
 	c.Servers = nonNil(c.Servers)
@@ -78,23 +77,10 @@ func (s *Server) removePeer(w http.ResponseWriter, r *http.Request, b OperatorBa
 		return
 	}
 	if err := b.RemovePeer(r.Context(), id, addr); err != nil {
-		s.operatorError(w, err)
+		s.backendError(w, r, err)
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
-}
-
-func (s *Server) operatorError(w http.ResponseWriter, err error) {
-	code := http.StatusInternalServerError
-	switch {
-	case errors.Is(err, ErrInvalid):
-		code = http.StatusBadRequest
-	case errors.Is(err, ErrNotFound):
-		code = http.StatusNotFound
-	case errors.Is(err, ErrUnavailable):
-		code = http.StatusServiceUnavailable
-	}
-	writeError(w, code, err.Error())
 }
 
 // RaftConfiguration calls GET /v1/operator/raft/configuration.

@@ -248,6 +248,36 @@ func writeError(w http.ResponseWriter, code int, msg string) {
 	_ = json.NewEncoder(w).Encode(Error{Error: msg})
 }
 
+// errorStatus is the status a backend's error calls for: ErrInvalid 400,
+// ErrNotFound 404, ErrConflict 409, ErrQueueFull 429, ErrUnavailable 503
+// (also when the request's context ended first), anything else 500.
+func errorStatus(err error) int {
+	switch {
+	case errors.Is(err, ErrInvalid):
+		return http.StatusBadRequest
+	case errors.Is(err, ErrNotFound):
+		return http.StatusNotFound
+	case errors.Is(err, ErrConflict):
+		return http.StatusConflict
+	case errors.Is(err, ErrQueueFull):
+		return http.StatusTooManyRequests
+	case errors.Is(err, ErrUnavailable),
+		errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
+}
+
+// backendError answers a backend's err with errorStatus(err) and its
+// message, logging the failures on the agent's side (5xx).
+func (s *Server) backendError(w http.ResponseWriter, r *http.Request, err error) {
+	code := errorStatus(err)
+	if code >= 500 {
+		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "error", err)
+	}
+	writeError(w, code, err.Error())
+}
+
 // forecastCollector exports the latest forecasts as
 // foreshape_forecast{policy,locality,metric,horizon,quantile} gauges so that
 // Nomad Autoscaler and Grafana can use predicted values.
