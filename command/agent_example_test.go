@@ -297,12 +297,31 @@ func TestAgentAndValidateAgree(t *testing.T) {
 	if len(configs) == 0 || len(pols) == 0 {
 		t.Fatal("no golden cases")
 	}
-	agree := func(t *testing.T, validate, agent []string) {
+	// The example as shipped, on a machine without its files (the
+	// README's first run; TestAgentRunsExample runs it with them).
+	if _, err := os.Stat("/etc/foreshape"); err != nil {
+		configs = append(configs, "../example.hcl")
+	}
+	// The policies that together need too many series: the agent's
+	// message also names (and shows) the policies.dir they came from.
+	many := filepath.Join(generatedDir, "many.hcl")
+	pols = append(pols, many)
+	// agree runs both; with within, every line validate prints must be in
+	// the agent's output, else the two outputs must be the same.
+	agree := func(t *testing.T, validate, agent []string, within bool) {
 		t.Helper()
 		vcode, _, verr := run(t, validate...)
 		acode, aerr := runAgent(t, agent...)
 		if vcode != ExitInvalid || acode != ExitInvalid {
 			t.Fatalf("%q exited %d, the agent %d; want both %d\n%s", validate, vcode, acode, ExitInvalid, verr)
+		}
+		if within {
+			for _, line := range strings.Split(verr, "\n") {
+				if !strings.Contains(aerr, line) {
+					t.Errorf("the agent does not say %q:\n%s", line, aerr)
+				}
+			}
+			return
 		}
 		if verr != aerr {
 			t.Errorf("the agent says\n%s\n%q says\n%s", aerr, validate, verr)
@@ -310,7 +329,7 @@ func TestAgentAndValidateAgree(t *testing.T) {
 	}
 	for _, path := range configs {
 		t.Run(path, func(t *testing.T) {
-			agree(t, []string{"config", "validate", path}, []string{"-config", path})
+			agree(t, []string{"config", "validate", path}, []string{"-config", path}, false)
 		})
 	}
 	for _, path := range pols {
@@ -324,7 +343,7 @@ func TestAgentAndValidateAgree(t *testing.T) {
 			}
 			copyFile(t, "", filepath.Join(cdir, "99-test.hcl"), fmt.Sprintf("data_dir = %q\nhttp {\n  address = \"127.0.0.1:%d\"\n}\n"+
 				"server {\n  raft_port = %d\n}\npolicies {\n  dir = %q\n}\n", filepath.Join(dir, "data"), freeTCPPort(t), freeTCPPort(t), pdir))
-			agree(t, append(validate, pdir), []string{"-config", cdir})
+			agree(t, append(validate, pdir), []string{"-config", cdir}, path == many)
 		})
 	}
 }
