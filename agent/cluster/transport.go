@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
 	"sync"
 	"time"
 
@@ -34,23 +33,6 @@ const handshakeTimeout = 10 * time.Second
 type TLS struct {
 	Certificate tls.Certificate
 	CAs         *x509.CertPool
-}
-
-// LoadTLS reads a PEM certificate, its key and a CA bundle.
-func LoadTLS(caFile, certFile, keyFile string) (*TLS, error) {
-	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
-	if err != nil {
-		return nil, fmt.Errorf("cluster: tls: %w", err)
-	}
-	pem, err := os.ReadFile(caFile)
-	if err != nil {
-		return nil, fmt.Errorf("cluster: tls: %w", err)
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("cluster: tls: %s holds no PEM certificate", caFile)
-	}
-	return &TLS{Certificate: cert, CAs: pool}, nil
 }
 
 // ServerConfig is the listening side: it requires a client certificate
