@@ -242,7 +242,8 @@ func (a *Agent) buildSources(cfg *config.Config, client *nomadapi.Client) error 
 }
 
 // setPolicyQueries hands the policies' Prometheus queries (forecast.queries)
-// to the Prometheus source, or fails when they need one and none is set.
+// to the Prometheus source, or fails when they need one and the agent runs
+// none.
 func (a *Agent) setPolicyQueries(pols []*policies.Policy) error {
 	if a.opts.Sources != nil {
 		return nil // the given sources serve every metric they have
@@ -254,8 +255,11 @@ func (a *Agent) setPolicyQueries(pols []*policies.Policy) error {
 		}
 	}
 	if a.prom == nil {
+		// The start checks (preflight) refuse queries without
+		// prometheus.address, so this is a reload that sets it: the
+		// Prometheus source starts with the agent.
 		if len(qs) > 0 {
-			return fmt.Errorf("agent: policy %q names Prometheus queries (forecast.queries) but prometheus.address is not set", policyWithQueries(pols))
+			return fmt.Errorf("agent: policy %q names Prometheus queries (forecast.queries), but this agent started without prometheus.address, which takes effect after a restart", policyWithQueries(pols))
 		}
 		return nil
 	}

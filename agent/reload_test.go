@@ -118,6 +118,17 @@ func TestReloadIsAllOrNothing(t *testing.T) {
 	if !a.log.IsInfo() {
 		t.Error("the log level changed in a failed reload")
 	}
+	// prometheus.address set by the reload itself is not there yet: the
+	// Prometheus source starts with the agent.
+	withProm := next.Clone()
+	withProm.Prometheus.Address = "http://127.0.0.1:9090"
+	err = a.Reload(withProm)
+	if err == nil || !strings.Contains(err.Error(), "restart") || !strings.Contains(err.Error(), "keeping the previous") {
+		t.Fatalf("Reload setting prometheus.address: error = %v, want one saying it needs a restart", err)
+	}
+	if got := status(a, "new-token"); got != 403 {
+		t.Errorf("the new token answers %d after a failed reload, want 403", got)
+	}
 	// With the bad policy gone, the same reload applies whole.
 	if err := os.Remove(filepath.Join(cfg.Policies.Dir, "queue.hcl")); err != nil {
 		t.Fatal(err)
