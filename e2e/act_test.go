@@ -692,9 +692,35 @@ func TestActScaleBeforeTheWindow(t *testing.T) {
 	if len(done) == 0 {
 		t.Fatalf("no scale call succeeded; calls %+v", calls)
 	}
-	for _, c := range done[1:] {
-		if c.at.Before(done[0].at.Add(30 * time.Minute)) {
-			t.Errorf("scaled again at %s, inside the 30m cooldown of the scale at %s", c.at.Format("15:04:05"), done[0].at.Format("15:04:05"))
+	// The cooldown runs from when a scale took effect: the call Nomad
+	// accepted, after a refusal during a deployment the retry that
+	// succeeded, not the decision or the refused call.
+	for i := 1; i < len(done); i++ {
+		if done[i].at.Before(done[i-1].at.Add(30 * time.Minute)) {
+			t.Errorf("scaled again at %s, inside the 30m cooldown of the scale that took effect at %s",
+				done[i].at.Format("15:04:05"), done[i-1].at.Format("15:04:05"))
+		}
+	}
+	// What the planner says while the block cools down names the end of
+	// the cooldown from the effect (to the minute; the agent reads its
+	// clock once Nomad answered, a few seconds of data time later).
+	ends := done[0].at.Add(30 * time.Minute).Truncate(time.Minute)
+	var cooling []string
+	for _, d := range r.decisions() {
+		const says = `scale "local" cools down until `
+		i := strings.Index(d.Reason, says)
+		if i < 0 || d.Time.After(ends) {
+			continue
+		}
+		until, err := time.Parse("15:04", d.Reason[i+len(says):][:5])
+		if err != nil {
+			t.Errorf("decision %q: %v", d.Reason, err)
+			continue
+		}
+		cooling = append(cooling, d.Time.Format("15:04:05")+" until "+until.Format("15:04"))
+		if h, m := until.Hour()*60+until.Minute(), ends.Hour()*60+ends.Minute(); h < m || h > m+1 {
+			t.Errorf("at %s the planner said %q; the cooldown of the scale that took effect at %s ends at %s",
+				d.Time.Format("15:04:05"), d.Reason, done[0].at.Format("15:04:05"), done[0].at.Add(30*time.Minute).Format("15:04:05"))
 		}
 	}
 	if !done[0].at.Before(window) {
@@ -713,5 +739,5 @@ func TestActScaleBeforeTheWindow(t *testing.T) {
 	for _, c := range calls {
 		shown = append(shown, fmt.Sprintf("%s %d", c.at.Format("15:04:05"), c.status))
 	}
-	t.Logf("figures: PUT /v1/job/local/scale at %s; scale decisions %q", strings.Join(shown, ", "), scaleDecisions)
+	t.Logf("figures: PUT /v1/job/local/scale at %s; scale decisions %q; cooling %q", strings.Join(shown, ", "), scaleDecisions, cooling)
 }

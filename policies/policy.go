@@ -236,7 +236,8 @@ type Scale struct {
 	Name string
 	// Min and Max bound the target's count; 0 ≤ Min ≤ Max, Max ≥ 1.
 	Min, Max int
-	// Cooldown is the quiet time after an action. Default 5m.
+	// Cooldown is the quiet time after an action, from when it took effect
+	// (the target accepted the count, after any retry). Default 5m.
 	Cooldown time.Duration
 	Target   Target
 	// DeclRange is the scale block's header.

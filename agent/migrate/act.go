@@ -650,13 +650,16 @@ func (c *Coordinator) scale(ctx context.Context, now time.Time, sc shape.Scale, 
 			res, err = t.Scale(ctx, act)
 			return err
 		})
-		rec.Finished, rec.Attempts = now, res.Attempts
+		// The target answers when the scale took effect, which may be
+		// long after now (a nomad-job target refused during a deployment
+		// tries again once it ends): the cooldown runs from then.
+		rec.Finished, rec.Attempts = c.stamp(ctx, now), res.Attempts
 		if res.Count > 0 {
 			rec.Count = res.Count
 		}
 		switch {
 		case err == nil:
-			rec.Outcome = state.OutcomeDone
+			rec.Outcome, rec.TookEffect = state.OutcomeDone, rec.Finished
 			c.mu2(func() { c.leads[rec.ID] = leadWatch{pol: sc.Policy, scale: sc.Scale, at: now} })
 		case errors.Is(err, errAnnounced):
 			return

@@ -215,6 +215,20 @@ func (h *harness) run(fc []shape.Forecast) shape.Plan {
 	return plan
 }
 
+// hotForecasts is flatForecasts at 30 with dc2's CPU at 95: a hotspot
+// that scales dc2.
+func (h *harness) hotForecasts() []shape.Forecast {
+	fc := h.flatForecasts(30)
+	for i := range fc {
+		if fc[i].Locality == "dc2" && fc[i].Metric == "cpu" {
+			for k := range fc[i].Planning {
+				fc[i].Planning[k] = 95
+			}
+		}
+	}
+	return fc
+}
+
 // node returns the sim node ID with a name prefix.
 func (h *harness) nodeID(prefix string) string {
 	h.t.Helper()
@@ -259,12 +273,14 @@ func (h *harness) request(id string) state.MigrationRequest {
 }
 
 // fakeTarget is a scale target that records its actions; refuse makes it
-// answer as Nomad does during a deployment.
+// answer as Nomad does during a deployment; wait, when set, runs before it
+// takes an action (a target waiting a deployment out).
 type fakeTarget struct {
 	mu      sync.Mutex
 	count   int
 	actions []target.Action
 	refuse  int
+	wait    func()
 }
 
 func (f *fakeTarget) Status(context.Context) (target.Status, error) {
@@ -280,6 +296,11 @@ func (f *fakeTarget) Scale(_ context.Context, a target.Action) (target.Result, e
 	if f.refuse > 0 {
 		f.refuse--
 		return target.Result{Attempts: 1}, &target.Error{Plugin: "fake", Kind: target.Refused, Reason: "job scaling blocked due to active deployment"}
+	}
+	if f.wait != nil {
+		f.wait()
+		f.count = a.Count
+		return target.Result{Count: a.Count, Attempts: 2, Notes: []string{"waited for a deployment to end; retrying"}}, nil
 	}
 	f.count = a.Count
 	return target.Result{Count: a.Count, Attempts: 1}, nil

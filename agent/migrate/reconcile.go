@@ -202,7 +202,9 @@ func (c *Coordinator) settle(ctx context.Context, now time.Time, in state.Intent
 	case state.IntentScaleTarget:
 		for _, a := range c.cfg.State.Act().ScaleActions {
 			if a.Outcome == "" && strings.Contains(in.ID, "/"+a.ID+"#") {
-				a.Outcome, a.Finished, a.Error = state.OutcomeDone, now, "outcome unknown: the previous leader stopped while it ran; counted as done"
+				// When it took effect is unknown too: the cooldown runs
+				// from now, the latest it can have.
+				a.Outcome, a.Finished, a.TookEffect, a.Error = state.OutcomeDone, now, now, "outcome unknown: the previous leader stopped while it ran; counted as done"
 				if _, err := c.apply(ctx, state.RecordScaleAction{Action: a}); err != nil {
 					c.log.Warn("could not record a reconciled scale action", logKeyError, err)
 				}

@@ -1,13 +1,13 @@
 package migrate
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
 
 	nomadapi "github.com/hashicorp/nomad/api"
 
-	"github.com/foreshape/foreshape/agent/shape"
 	"github.com/foreshape/foreshape/agent/state"
 )
 
@@ -188,17 +188,7 @@ func TestExpiredReservationReleased(t *testing.T) {
 
 func TestScaleCooldownAndRefusal(t *testing.T) {
 	h := newHarness(t, actScenario, actPolicies)
-	hot := func() []shape.Forecast {
-		fc := h.flatForecasts(30)
-		for i := range fc {
-			if fc[i].Locality == "dc2" && fc[i].Metric == "cpu" {
-				for k := range fc[i].Planning {
-					fc[i].Planning[k] = 95
-				}
-			}
-		}
-		return fc
-	}
+	hot := h.hotForecasts
 	h.fake.refuse = 1 // the first try meets an active deployment
 	h.run(hot())
 	acts := h.local.FSM.Act().ScaleActions
@@ -230,6 +220,42 @@ func TestScaleCooldownAndRefusal(t *testing.T) {
 	h.run(hot())
 	if n := len(h.fake.actions); n != 3 {
 		t.Errorf("%d scale calls after the cooldown; want 3", n)
+	}
+}
+
+// A target that waits a deployment out before it scales takes effect
+// after the pass that decided the action: the 10m cooldown runs from the
+// effect, read at the coordinator's clock.
+func TestScaleCooldownRunsFromTheEffect(t *testing.T) {
+	var h *harness
+	h = newHarness(t, actScenario, actPolicies, func(c *Config) {
+		c.Clock = func(context.Context) (time.Time, error) { return h.now(), nil }
+	})
+	h.fake.wait = func() { h.step(5 * time.Minute) }
+	decided := h.now()
+	h.run(h.hotForecasts())
+	acts := h.local.FSM.Act().ScaleActions
+	if len(acts) != 1 || acts[0].Outcome != state.OutcomeDone {
+		t.Fatalf("scale actions %+v", acts)
+	}
+	effect := decided.Add(5 * time.Minute)
+	if a := acts[0]; !a.At.Equal(decided) || !a.TookEffect.Equal(effect) || !a.Finished.Equal(effect) {
+		t.Errorf("decided at %v, finished %v, took effect %v; want decided %v, took effect %v", a.At, a.Finished, a.TookEffect, decided, effect)
+	}
+	if cd := h.local.FSM.Act().Cooldowns[state.CooldownKey("dc2", "workers")]; !cd.Equal(effect) {
+		t.Errorf("cooldown from %v; want %v, when the scale took effect", cd, effect)
+	}
+	h.fake.wait = nil
+	// 11 minutes after the decision, 6 after the effect: still cooling.
+	h.step(6 * time.Minute)
+	h.run(h.hotForecasts())
+	if n := len(h.fake.actions); n != 1 {
+		t.Fatalf("%d scale calls 6m after the effect, inside the 10m cooldown; want 1", n)
+	}
+	h.step(5 * time.Minute)
+	h.run(h.hotForecasts())
+	if n := len(h.fake.actions); n != 2 {
+		t.Errorf("%d scale calls 11m after the effect; want 2", n)
 	}
 }
 

@@ -1,6 +1,7 @@
 package shape
 
 import (
+	"context"
 	"reflect"
 	"slices"
 	"strconv"
@@ -337,6 +338,41 @@ func TestScaleTimingAndCooldown(t *testing.T) {
 		f.now = at(5 * time.Minute)
 		if plan := Run(f.input()); len(plan.Scale) != 1 {
 			t.Errorf("no scale once the cooldown is over")
+		}
+	})
+	t.Run("cooldown from when a retried scale took effect", func(t *testing.T) {
+		// Decided at 05:46, refused during a deployment and retried by the
+		// target, the scale took effect at 05:54: the 10m cooldown runs to
+		// 06:04, not to 05:56. The state the planner reads is what the
+		// replicated state makes of the recorded action.
+		l, err := state.NewLocal(state.Config{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		a := state.ScaleAction{Policy: "dc2", Scale: "workers", Plugin: "nomad-job", Locality: "dc2", Direction: "up", Amount: 1, At: at(-14 * time.Minute)}
+		r, err := l.Apply(context.Background(), state.RecordScaleAction{Action: a})
+		if err != nil {
+			t.Fatal(err)
+		}
+		a.ID, a.Outcome, a.Attempts, a.Finished, a.TookEffect = r.ID, state.OutcomeDone, 2, at(-6*time.Minute), at(-6*time.Minute)
+		if _, err := l.Apply(context.Background(), state.RecordScaleAction{Action: a}); err != nil {
+			t.Fatal(err)
+		}
+		f := base(t)
+		f.setFrom("dc2", "cpu", 0, 79)
+		view := l.FSM.Act()
+		f.st.Cooldowns, f.st.ScaleActions = view.Cooldowns, view.ScaleActions
+		plan := Run(f.input())
+		if len(plan.Scale) != 0 {
+			t.Fatalf("scaled 6m after the scale took effect, inside its 10m cooldown: %+v", plan.Scale)
+		}
+		rs, _ := rescoreOf(plan, "mr-1")
+		if !strings.Contains(rs.Reason, `scale "workers" cools down until 06:04`) {
+			t.Errorf("reason %q", rs.Reason)
+		}
+		f.now = at(4 * time.Minute)
+		if plan := Run(f.input()); len(plan.Scale) != 1 {
+			t.Errorf("no scale once the cooldown from the effect is over")
 		}
 	})
 	t.Run("a failed action backs off a quarter of the cooldown", func(t *testing.T) {

@@ -373,9 +373,30 @@ type ScaleAction struct {
 	Finished time.Time     `json:"finished,omitzero"`
 	Outcome  IntentOutcome `json:"outcome,omitempty"`
 	Error    string        `json:"error,omitempty"`
+	// TookEffect is when the scale took effect: when the target accepted
+	// the new count, after any retry (a nomad-job target refused during a
+	// deployment tries again once it ends). Set with OutcomeDone only; the
+	// scale block's cooldown runs from it. Records written before it
+	// existed have none, and their cooldown runs from At.
+	TookEffect time.Time `json:"took_effect,omitzero"`
 	// Attempts counts the target's tries (a refusal during a deployment is
 	// retried after it).
 	Attempts int `json:"attempts,omitempty"`
+}
+
+// CooldownFrom is when the cooldown the action starts begins, and false
+// when it starts none: a failed action (or one found not done) starts
+// none; one that took effect, from the time it did, as Nomad Autoscaler's
+// cooldown runs; one still in flight (or recorded before TookEffect
+// existed) from its decision time At, so its block stays quiet meanwhile.
+func (a ScaleAction) CooldownFrom() (time.Time, bool) {
+	switch {
+	case a.Outcome == OutcomeFailed || a.Outcome == OutcomeNotDone:
+		return time.Time{}, false
+	case !a.TookEffect.IsZero():
+		return a.TookEffect, true
+	}
+	return a.At, true
 }
 
 // CooldownKey names a scale block: "policy/scale".

@@ -3,6 +3,7 @@ package state
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -296,9 +297,93 @@ func TestScaleCooldown(t *testing.T) {
 	if _, ok := l.FSM.Act().Cooldowns[key]; ok {
 		t.Errorf("a failed action keeps a cooldown")
 	}
+	// A done action recorded without TookEffect (by a leader before it
+	// existed) starts its cooldown at its decision time.
 	mustApply(t, l, RecordScaleAction{Action: ScaleAction{Policy: "web", Scale: "frontend", At: at(3 * time.Minute), Outcome: OutcomeDone}})
 	if got := l.FSM.Act().Cooldowns[key]; !got.Equal(at(3 * time.Minute)) {
 		t.Errorf("cooldown from %v", got)
+	}
+}
+
+// A scale refused during a deployment and retried by its target takes
+// effect after its decision: the cooldown runs from the effect, as Nomad
+// Autoscaler's does, not from the decision.
+func TestScaleCooldownRunsFromTheEffect(t *testing.T) {
+	key := CooldownKey("web", "frontend")
+	decided := ScaleAction{Policy: "web", Scale: "frontend", At: at(10 * time.Minute), Direction: "up", Amount: 1, Count: 3}
+	tests := []struct {
+		name    string
+		outcome func(a *ScaleAction)
+		want    time.Time // zero: no cooldown
+	}{
+		{"in flight: from the decision", func(a *ScaleAction) {}, at(10 * time.Minute)},
+		{"accepted at once", func(a *ScaleAction) {
+			a.Outcome, a.Finished, a.TookEffect, a.Attempts = OutcomeDone, at(10*time.Minute), at(10*time.Minute), 1
+		}, at(10 * time.Minute)},
+		{"refused during a deployment, retried after it", func(a *ScaleAction) {
+			a.Outcome, a.Finished, a.TookEffect, a.Attempts = OutcomeDone, at(15*time.Minute+10*time.Second), at(15*time.Minute+10*time.Second), 2
+		}, at(15*time.Minute + 10*time.Second)},
+		{"refused after the wait", func(a *ScaleAction) {
+			a.Outcome, a.Finished, a.Error, a.Attempts = OutcomeFailed, at(20*time.Minute), "deployment still active", 2
+		}, time.Time{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			l := local(t)
+			a := decided
+			a.ID = mustApply(t, l, RecordScaleAction{Action: a}).ID
+			tt.outcome(&a)
+			mustApply(t, l, RecordScaleAction{Action: a})
+			got, ok := l.FSM.Act().Cooldowns[key]
+			if ok != !tt.want.IsZero() || !got.Equal(tt.want) {
+				t.Errorf("cooldown from %v (%v); want %v", got, ok, tt.want)
+			}
+			// The cooldown survives a snapshot and restore.
+			b := newFSM(t, smallTiers)
+			if err := b.Restore(io.NopCloser(bytes.NewReader(snapshotBytes(t, l.FSM)))); err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(l.FSM.Act(), b.Act()); diff != "" {
+				t.Errorf("restored act state differs (-want +got):\n%s", diff)
+			}
+		})
+	}
+	// A later action that took effect earlier than the latest one does not
+	// shorten the cooldown.
+	l := local(t)
+	first := decided
+	first.Outcome, first.TookEffect = OutcomeDone, at(30*time.Minute)
+	mustApply(t, l, RecordScaleAction{Action: first})
+	second := decided
+	second.At, second.Outcome, second.TookEffect = at(20*time.Minute), OutcomeDone, at(25*time.Minute)
+	mustApply(t, l, RecordScaleAction{Action: second})
+	if got := l.FSM.Act().Cooldowns[key]; !got.Equal(at(30 * time.Minute)) {
+		t.Errorf("cooldown from %v; want the latest effect, %v", got, at(30*time.Minute))
+	}
+}
+
+// Snapshots written before scale actions recorded when they took effect
+// still restore: the record has no took_effect, and a record without one
+// encodes to the same bytes as before.
+func TestScaleSnapshotWithoutTookEffect(t *testing.T) {
+	old := `{"id":"sa-4","policy":"web","scale":"frontend","plugin":"nomad-job","locality":"dc2","direction":"up","amount":1,` +
+		`"count":3,"reason":"r","at":"2026-01-05T06:41:10Z","finished":"2026-01-05T06:41:10Z","outcome":"done","attempts":2}`
+	var a ScaleAction
+	if err := json.Unmarshal([]byte(old), &a); err != nil {
+		t.Fatal(err)
+	}
+	if !a.TookEffect.IsZero() {
+		t.Errorf("took effect %v", a.TookEffect)
+	}
+	if from, ok := a.CooldownFrom(); !ok || !from.Equal(a.At) {
+		t.Errorf("an old record's cooldown from %v (%v); want its decision time", from, ok)
+	}
+	b, err := json.Marshal(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(b) != old {
+		t.Errorf("re-encoded as\n%s\nwant\n%s", b, old)
 	}
 }
 
@@ -358,6 +443,8 @@ func actLog() [][]byte {
 		Encode(PutReservation{Reservation: Reservation{Request: "mr-2", Policy: "p", Locality: "dc2", State: ReservationHeld,
 			Chunks: []Chunk{{Size: Resources{CPU: 500, MemoryMB: 256}, Count: 1}}, From: at(time.Hour), Until: at(2 * time.Hour), Expires: at(3 * time.Hour)}}),
 		Encode(RecordScaleAction{Action: ScaleAction{Policy: "p", Scale: "s", Plugin: "nomad-job", At: at(time.Minute), Direction: "up", Amount: 1}}),
+		Encode(RecordScaleAction{Action: ScaleAction{Policy: "p", Scale: "s", Plugin: "nomad-job", At: at(2 * time.Minute), Direction: "up", Amount: 1,
+			Outcome: OutcomeDone, Finished: at(4 * time.Minute), TookEffect: at(4 * time.Minute), Attempts: 2}}),
 		Encode(SetEstimate{Estimate: Estimate{Key: "dc1>dc2/8", Mean: 40 * time.Second, Samples: 3, Last: 35 * time.Second}}),
 		Encode(AppendDecisions{Decisions: []Decision{{Time: at(time.Minute), Kind: "reserve", Locality: "dc2", Request: "mr-2", Reason: "because"}}}),
 		Encode(OpenIntent{Intent: Intent{ID: "i1", Kind: IntentStopAlloc, Object: "a1", Opened: at(time.Minute)}}),

@@ -129,8 +129,9 @@ type DeleteReservation struct {
 }
 
 // RecordScaleAction adds a scale action (empty ID; Result.ID) or replaces
-// one. The cooldown of its scale block runs from the latest action that did
-// not fail.
+// one. The cooldown of its scale block runs from the latest time one of its
+// actions took effect, or was decided while still in flight
+// (ScaleAction.CooldownFrom); a failed action starts none.
 type RecordScaleAction struct {
 	Action ScaleAction `json:"action"`
 }

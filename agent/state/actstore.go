@@ -400,14 +400,16 @@ func (s *actStore) recordScale(c RecordScaleAction) (string, error) {
 		}
 		s.scales[i] = a
 	}
-	// The cooldown runs from the latest action that did not fail.
+	// The cooldown runs from the latest time an action of the block took
+	// effect (or, in flight, was decided): ScaleAction.CooldownFrom.
 	key := CooldownKey(a.Policy, a.Scale)
 	delete(s.cooldowns, key)
 	for _, x := range s.scales {
-		if CooldownKey(x.Policy, x.Scale) == key && x.Outcome != OutcomeFailed && x.Outcome != OutcomeNotDone {
-			if x.At.After(s.cooldowns[key]) {
-				s.cooldowns[key] = x.At
-			}
+		if CooldownKey(x.Policy, x.Scale) != key {
+			continue
+		}
+		if from, ok := x.CooldownFrom(); ok && from.After(s.cooldowns[key]) {
+			s.cooldowns[key] = from
 		}
 	}
 	return a.ID, nil
