@@ -152,6 +152,8 @@ type Run struct {
 	Localities []LocalitySeries
 	// Moves are the migrations the simulator recorded.
 	Moves []sim.MigrationRecord
+	// Nodes are the nodes the run saw, with their congestion.
+	Nodes []NodeRecord
 	// Starts holds when each request's move started (the first stop or
 	// drain the controller issued for it), by request ID.
 	Starts map[string]time.Time
@@ -317,6 +319,7 @@ func runOne(ctx context.Context, cfg Config, name string, f Factory, seed uint64
 	run.Metrics = Score(tr, sc.Start, end, cfg.Params)
 	run.Localities = localitySeries(tr, sc.Start, end)
 	run.Moves = tr.Migrations
+	run.Nodes = nodeRecords(tr, sc.Start, end)
 	if n, ok := ctrl.(Noter); ok {
 		run.Notes = n.Notes()
 	}

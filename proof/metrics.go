@@ -232,3 +232,44 @@ func localitySeries(tr sim.Truth, start, end time.Time) []LocalitySeries {
 	sort.Slice(out, func(i, k int) bool { return out[i].Datacenter < out[k].Datacenter })
 	return out
 }
+
+// NodeRecord is one node's part in a run, for explaining where two
+// controllers' congestion differs.
+type NodeRecord struct {
+	Node       string
+	Datacenter string
+	// Added is true for a node a scale action added during the run.
+	Added bool
+	// CongestedMinutes is how long the node's demand was over its
+	// capacity, in minutes.
+	CongestedMinutes float64
+}
+
+// nodeRecords folds the ground truth into one record per node seen over
+// [start, end), by datacenter then name.
+func nodeRecords(tr sim.Truth, start, end time.Time) []NodeRecord {
+	byNode := map[string]*NodeRecord{}
+	for _, nm := range tr.NodeMinutes {
+		if nm.Minute.Before(start) || !nm.Minute.Before(end) {
+			continue
+		}
+		r := byNode[nm.Node]
+		if r == nil {
+			r = &NodeRecord{Node: nm.Node, Datacenter: nm.Datacenter}
+			byNode[nm.Node] = r
+		}
+		r.Added = r.Added || nm.BootingSeconds > 0
+		r.CongestedMinutes += nm.CongestedSeconds / 60
+	}
+	out := make([]NodeRecord, 0, len(byNode))
+	for _, r := range byNode {
+		out = append(out, *r)
+	}
+	sort.Slice(out, func(i, k int) bool {
+		if out[i].Datacenter != out[k].Datacenter {
+			return out[i].Datacenter < out[k].Datacenter
+		}
+		return out[i].Node < out[k].Node
+	})
+	return out
+}

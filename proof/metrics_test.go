@@ -173,3 +173,30 @@ func TestCloud(t *testing.T) {
 		t.Errorf("%d add-node requests in the ground truth, want 2", adds)
 	}
 }
+
+func TestNodeRecords(t *testing.T) {
+	t0 := time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC)
+	at := func(m int) time.Time { return t0.Add(time.Duration(m) * time.Minute) }
+	tr := sim.Truth{NodeMinutes: []sim.NodeMinute{
+		{Minute: at(-1), Node: "b-1", Datacenter: "b", CongestedSeconds: 60}, // before the window
+		{Minute: at(0), Node: "b-1", Datacenter: "b", CongestedSeconds: 30, ReadySeconds: 60},
+		{Minute: at(1), Node: "b-1", Datacenter: "b", CongestedSeconds: 15, ReadySeconds: 60},
+		{Minute: at(1), Node: "b-2", Datacenter: "b", BootingSeconds: 40, ReadySeconds: 20},
+		{Minute: at(2), Node: "b-2", Datacenter: "b", ReadySeconds: 60, CongestedSeconds: 6},
+		{Minute: at(0), Node: "a-1", Datacenter: "a", ReadySeconds: 60},
+	}}
+	got := nodeRecords(tr, at(0), at(3))
+	want := []NodeRecord{
+		{Node: "a-1", Datacenter: "a"},
+		{Node: "b-1", Datacenter: "b", CongestedMinutes: 0.75},
+		{Node: "b-2", Datacenter: "b", Added: true, CongestedMinutes: 0.1},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("nodeRecords = %+v", got)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("record %d = %+v, want %+v", i, got[i], want[i])
+		}
+	}
+}

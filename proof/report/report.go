@@ -190,6 +190,13 @@ func explain(res *proof.Result, c proof.Check) string {
 	if e := forecastError(fs); e != "" {
 		fmt.Fprintf(&b, " %s", e)
 	}
+	if strings.HasPrefix(c.Name, "oracle ") {
+		if or, ok := run(res, "oracle"); ok {
+			if e := nodeDifference(fs, or); e != "" {
+				fmt.Fprintf(&b, " %s", e)
+			}
+		}
+	}
 	late := 0
 	for _, rq := range res.Workload.Requests {
 		if t, ok := fs.Starts[rq.ID]; ok && !t.Before(rq.Deadline) {
@@ -237,6 +244,109 @@ func forecastError(r proof.Run) string {
 		return ""
 	}
 	return strings.Join(parts, "; ") + "."
+}
+
+// nodeDifference compares two runs node by node, in the datacenters where
+// either congested: the nodes each added, how many transfers into the
+// datacenter landed beside the work already there (on its nodes from the
+// start), and the nodes whose congestion differs most.
+func nodeDifference(a, b proof.Run) string {
+	type side struct {
+		added, onOriginal, moves int
+		cong                     map[string]float64
+	}
+	count := func(r proof.Run, dc string) side {
+		s := side{cong: map[string]float64{}}
+		added := map[string]bool{}
+		for _, n := range r.Nodes {
+			if n.Datacenter != dc {
+				continue
+			}
+			added[n.Node] = n.Added
+			if n.Added {
+				s.added++
+			}
+			s.cong[n.Node] = n.CongestedMinutes
+		}
+		for _, m := range r.Moves {
+			if m.TargetLocality != dc || m.TargetNode == "" {
+				continue
+			}
+			s.moves++
+			if !added[m.TargetNode] {
+				s.onOriginal++
+			}
+		}
+		return s
+	}
+	dcs := map[string]bool{}
+	for _, r := range []proof.Run{a, b} {
+		for _, n := range r.Nodes {
+			if n.CongestedMinutes > 0 {
+				dcs[n.Datacenter] = true
+			}
+		}
+	}
+	var parts []string
+	same := len(dcs) > 0
+	for _, dc := range sortedKeys(dcs) {
+		sa, sb := count(a, dc), count(b, dc)
+		p := fmt.Sprintf("in %s, %s added %d nodes and %s %d; of the transfers into %s, %s landed %d of %d on its nodes from the start, %s %d of %d",
+			dc, a.Controller, sa.added, b.Controller, sb.added, dc, a.Controller, sa.onOriginal, sa.moves, b.Controller, sb.onOriginal, sb.moves)
+		same = same && sa.added == sb.added && sa.onOriginal == sb.onOriginal && sa.moves == sb.moves
+		type diff struct {
+			node   string
+			ca, cb float64
+		}
+		var ds []diff
+		for n := range sa.cong {
+			if d := (diff{n, sa.cong[n], sb.cong[n]}); d.ca != d.cb {
+				ds = append(ds, d)
+			}
+		}
+		for n := range sb.cong {
+			if _, ok := sa.cong[n]; !ok && sb.cong[n] > 0 {
+				ds = append(ds, diff{n, 0, sb.cong[n]})
+			}
+		}
+		sort.Slice(ds, func(i, k int) bool {
+			di, dk := math.Abs(ds[i].ca-ds[i].cb), math.Abs(ds[k].ca-ds[k].cb)
+			if di != dk {
+				return di > dk
+			}
+			return ds[i].node < ds[k].node
+		})
+		var nodes []string
+		for i, d := range ds {
+			if i == 3 {
+				break
+			}
+			nodes = append(nodes, fmt.Sprintf("%s (%.1f, %.1f)", d.node, d.ca, d.cb))
+		}
+		if len(nodes) > 0 {
+			p += fmt.Sprintf("; congested node-minutes (%s, %s) differ most on %s", a.Controller, b.Controller, strings.Join(nodes, ", "))
+		}
+		parts = append(parts, p)
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	out := "Per node: " + strings.Join(parts, ". ") + "."
+	if same {
+		out += fmt.Sprint(" Both added as many nodes there and put as many moved allocations beside the work already" +
+			" running: the difference is which allocations the scheduler placed together on which nodes, which neither" +
+			" controller plans (both plan a datacenter's demand as a whole).")
+	}
+	return out
+}
+
+func sortedKeys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
 }
 
 func run(res *proof.Result, name string) (proof.Run, bool) {

@@ -117,3 +117,66 @@ func constant(n int, v float64) []float64 {
 	}
 	return out
 }
+
+func TestExplainOracleWorseNodeByNode(t *testing.T) {
+	t0 := time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC)
+	move := func(node string) sim.MigrationRecord {
+		return sim.MigrationRecord{TargetLocality: "new", TargetNode: node, Start: t0, End: t0.Add(time.Minute)}
+	}
+	nodes := func(c1, c2 float64) []proof.NodeRecord {
+		return []proof.NodeRecord{
+			{Node: "new-1", Datacenter: "new", CongestedMinutes: c1},
+			{Node: "new-2", Datacenter: "new", CongestedMinutes: c2},
+			{Node: "new-3", Datacenter: "new", Added: true},
+			{Node: "old-1", Datacenter: "old"},
+		}
+	}
+	tests := []struct {
+		name      string
+		oracleOn  []string
+		want, not []string
+	}{
+		{
+			name:     "same capacity and placement counts: pairing",
+			oracleOn: []string{"new-2", "new-3"},
+			want: []string{
+				"in new, foreshape added 1 nodes and oracle 1",
+				"foreshape landed 1 of 2 on its nodes from the start, oracle 1 of 2",
+				"differ most on new-2 (0.0, 4.0), new-1 (3.0, 1.0)",
+				"which allocations the scheduler placed together on which nodes",
+			},
+		},
+		{
+			name:     "oracle put more beside the work already there",
+			oracleOn: []string{"new-1", "new-2"},
+			want:     []string{"oracle 2 of 2"},
+			not:      []string{"which allocations the scheduler placed together"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fs := proof.Run{Controller: "foreshape", Metrics: proof.Metrics{CongestionNodeMinutes: 3},
+				Nodes: nodes(3, 0), Moves: []sim.MigrationRecord{move("new-1"), move("new-3")}}
+			or := proof.Run{Controller: "oracle", Metrics: proof.Metrics{CongestionNodeMinutes: 5}, Nodes: nodes(1, 4)}
+			for _, n := range tt.oracleOn {
+				or.Moves = append(or.Moves, move(n))
+			}
+			res := &proof.Result{Scenario: "s", Start: t0, End: t0.Add(time.Hour), Params: proof.DefaultParams(),
+				Runs: []proof.Run{fs, or}}
+			s := build(res)
+			if len(s.Why) != 1 || !strings.Contains(s.Why[0], "oracle no worse than foreshape") {
+				t.Fatalf("why = %q", s.Why)
+			}
+			for _, want := range tt.want {
+				if !strings.Contains(s.Why[0], want) {
+					t.Errorf("why lacks %q: %s", want, s.Why[0])
+				}
+			}
+			for _, not := range tt.not {
+				if strings.Contains(s.Why[0], not) {
+					t.Errorf("why says %q: %s", not, s.Why[0])
+				}
+			}
+		})
+	}
+}
