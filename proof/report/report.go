@@ -129,8 +129,11 @@ func congestionWhere(res *proof.Result, r proof.Run) string {
 	type span struct {
 		dc          string
 		total, peak float64
-		first, last time.Time
-		peakAt      time.Time
+		// demand and capacity sum the datacenter's CPU over the
+		// congested minutes.
+		demand, capacity float64
+		first, last      time.Time
+		peakAt           time.Time
 	}
 	var spans []span
 	for _, ls := range r.Localities {
@@ -139,6 +142,8 @@ func congestionWhere(res *proof.Result, r proof.Run) string {
 			if c <= 0 {
 				continue
 			}
+			sp.demand += ls.CPUDemand[i]
+			sp.capacity += ls.CPUCapacity[i]
 			if sp.total == 0 {
 				sp.first = ls.Minutes[i]
 			}
@@ -158,8 +163,12 @@ func congestionWhere(res *proof.Result, r proof.Run) string {
 	sort.Slice(spans, func(i, k int) bool { return spans[i].total > spans[k].total })
 	var parts []string
 	for _, sp := range spans {
-		parts = append(parts, fmt.Sprintf("%.1f node-minutes in %s between +%s and +%s (at most %.1f nodes at once, at +%s)",
-			sp.total, sp.dc, offset(res, sp.first), offset(res, sp.last.Add(time.Minute)), sp.peak, offset(res, sp.peakAt)))
+		p := fmt.Sprintf("%.1f node-minutes in %s between +%s and +%s (at most %.1f nodes at once, at +%s)",
+			sp.total, sp.dc, offset(res, sp.first), offset(res, sp.last.Add(time.Minute)), sp.peak, offset(res, sp.peakAt))
+		if sp.capacity > 0 {
+			p += fmt.Sprintf(" with the datacenter's CPU demand at %.0f%% of its ready capacity", 100*sp.demand/sp.capacity)
+		}
+		parts = append(parts, p)
 	}
 	return strings.Join(parts, "; ")
 }

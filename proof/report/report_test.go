@@ -98,7 +98,7 @@ func TestExplainMissedGoals(t *testing.T) {
 	}
 	for _, want := range []string{
 		"congestion ≤ 50% of throttle", "missed by 15.0",
-		"foreshape: 20.0 node-minutes in west between +0h30m and +0h40m (at most 2.0 nodes at once, at +0h30m)",
+		"foreshape: 20.0 node-minutes in west between +0h30m and +0h40m (at most 2.0 nodes at once, at +0h30m) with the datacenter's CPU demand at 111% of its ready capacity",
 		"throttle: 10.0 node-minutes in west",
 		"its p90 CPU forecast made 1h0m0s ahead was 20% below demand",
 	} {
