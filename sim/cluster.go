@@ -239,6 +239,17 @@ func (c *Cluster) loadTrace(name string) (*Trace, error) {
 	if err != nil {
 		return nil, err
 	}
+	for _, f := range spec.History {
+		b, err := c.opts.Traces.ReadFile(f)
+		if err != nil {
+			return nil, fmt.Errorf("trace %s history: %w", spec.Name, err)
+		}
+		h, err := ParseTrace(spec.Name+" before", b, spec.Column, spec.Unit, spec.Step)
+		if err != nil {
+			return nil, fmt.Errorf("trace %s history %s: %w", spec.Name, f, err)
+		}
+		t.Before = append(t.Before, h)
+	}
 	c.traces[name] = t
 	return t, nil
 }

@@ -29,11 +29,27 @@ type Trace struct {
 	Name   string
 	Values []float64
 	Step   time.Duration
+	// Before holds the traces that stand for the periods before the
+	// start (a period being this trace's length), most recent first,
+	// repeating; without them the trace loops backwards too.
+	Before []*Trace
 }
 
 // At returns the value at offset d from the trace's start, linearly
-// interpolated between samples and wrapping around at the end.
+// interpolated between samples and wrapping around at the end. Before the
+// start (d < 0) it reads Before, when there are any: the k-th period before
+// the start from Before[(k-1) mod len(Before)], at the same phase.
 func (t *Trace) At(d time.Duration) float64 {
+	if d < 0 && len(t.Before) > 0 && len(t.Values) > 0 {
+		period := time.Duration(len(t.Values)) * t.Step
+		k := int((-d - 1) / period) // 0 for the period just before the start
+		back := t.Before[k%len(t.Before)]
+		return back.at(d + time.Duration(k+1)*period)
+	}
+	return t.at(d)
+}
+
+func (t *Trace) at(d time.Duration) float64 {
 	n := len(t.Values)
 	if n == 0 {
 		return 0

@@ -97,6 +97,12 @@ type TraceSpec struct {
 	Column string
 	Unit   string
 	Step   time.Duration
+	// History names files read the same way that stand for the periods
+	// before the run's start, most recent first, repeating: the day
+	// before the start is History[0] (for a one-day trace), the day
+	// before that History[1], and so on. Empty means the trace itself
+	// repeats backwards.
+	History []string
 }
 
 // JobSpec is a job registered when the run starts, with the sim-only
@@ -417,11 +423,12 @@ type rawNodes struct {
 }
 
 type rawTrace struct {
-	Name   string         `hcl:"name,label"`
-	File   string         `hcl:"file"`
-	Column *string        `hcl:"column,optional"`
-	Unit   *string        `hcl:"unit,optional"`
-	Step   hcl.Expression `hcl:"step,optional"`
+	Name    string         `hcl:"name,label"`
+	File    string         `hcl:"file"`
+	Column  *string        `hcl:"column,optional"`
+	Unit    *string        `hcl:"unit,optional"`
+	Step    hcl.Expression `hcl:"step,optional"`
+	History []string       `hcl:"history,optional"`
 }
 
 // Constraint and affinity targets are expressions, so that Nomad's
@@ -652,7 +659,7 @@ func (r rawScenario) translate() (*Scenario, hcl.Diagnostics) {
 	for _, t := range r.Traces {
 		sc.Traces[t.Name] = TraceSpec{
 			Name: t.Name, File: t.File, Column: str(t.Column, ""), Unit: str(t.Unit, UnitAuto),
-			Step: duration(t.Step, 5*time.Minute, &diags),
+			Step: duration(t.Step, 5*time.Minute, &diags), History: t.History,
 		}
 	}
 	for _, j := range r.Jobs {

@@ -790,3 +790,75 @@ func TestTruthSummarize(t *testing.T) {
 		t.Errorf("total = %+v", s.Total)
 	}
 }
+
+func TestTraceAtBeforeTheStartReadsHistory(t *testing.T) {
+	step := 5 * time.Minute
+	tr := &Trace{Values: []float64{0.1, 0.2}, Step: step, Before: []*Trace{
+		{Values: []float64{0.5, 0.6}, Step: step},
+		{Values: []float64{0.7, 0.8}, Step: step},
+	}}
+	for _, tc := range []struct {
+		d    time.Duration
+		want float64
+	}{
+		{0, 0.1},
+		{5 * time.Minute, 0.2},
+		{-10 * time.Minute, 0.5}, // the period just before the start
+		{-5 * time.Minute, 0.6},
+		{-150 * time.Second, 0.6 + (0.5-0.6)/2}, // wraps inside its own period
+		{-20 * time.Minute, 0.7},                // the period before that
+		{-15 * time.Minute, 0.8},
+		{-25 * time.Minute, 0.6}, // and round again
+	} {
+		if got := tr.At(tc.d); math.Abs(got-tc.want) > 1e-9 {
+			t.Errorf("At(%v) = %v, want %v", tc.d, got, tc.want)
+		}
+	}
+}
+
+func TestTraceHistoryInScenario(t *testing.T) {
+	src := smallScenario + `
+trace "today" {
+  file    = "today"
+  unit    = "percent"
+  history = ["yesterday"]
+}
+
+job "j" {
+  datacenters = ["dc1"]
+  group "g" {
+    count  = 1
+    cpu    = 1000
+    memory = 1000
+    load {
+      cpu {
+        trace = "today"
+        scale = 1
+      }
+    }
+  }
+}`
+	sc := mustScenario(t, src)
+	if got := sc.Traces["today"].History; len(got) != 1 || got[0] != "yesterday" {
+		t.Fatalf("history = %q", got)
+	}
+	data := fstest.MapFS{"today": {Data: []byte("80\n80\n")}, "yesterday": {Data: []byte("20\n20\n")}}
+	c, err := New(sc, Options{Traces: TraceSource{Data: data}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	proj := c.Project([]time.Time{sc.Start.Add(-time.Hour), sc.Start.Add(time.Hour)})
+	var before, after float64
+	for _, p := range proj {
+		before += p.CPUMHz[0]
+		after += p.CPUMHz[1]
+	}
+	if math.Abs(before-200) > 1e-6 || math.Abs(after-800) > 1e-6 {
+		t.Errorf("demand an hour before / after the start = %v / %v MHz, want 200 / 800", before, after)
+	}
+
+	delete(data, "yesterday")
+	if _, err := New(mustScenario(t, src), Options{Traces: TraceSource{Data: data}}); err == nil || !strings.Contains(err.Error(), "trace today history") {
+		t.Errorf("missing history file: err = %v", err)
+	}
+}
