@@ -90,18 +90,21 @@ nodes "dc4" {
 }
 
 trace "peak-cpu" {
-  file = "planetlab/20110309/planet1_prakinf_tu-ilmenau_de_uw_oneswarm"
-  unit = "percent"
+  file    = "planetlab/20110309/planet1_prakinf_tu-ilmenau_de_uw_oneswarm"
+  history = ["planetlab/20110306/freedom_informatik_rwth-aachen_de_uw_oneswarm", "planetlab/20110303/ait05_us_es_uw_oneswarm"]
+  unit    = "percent"
 }
 
 trace "flat-cpu" {
-  file = "planetlab/20110309/planet11_csc_ncsu_edu_ rnp_dcc_ufjf"
-  unit = "percent"
+  file    = "planetlab/20110309/planet11_csc_ncsu_edu_ rnp_dcc_ufjf"
+  history = ["planetlab/20110306/kc-sce-plab2_umkc_edu_ rnp_dcc_ufjf", "planetlab/20110303/kc-sce-plab2_umkc_edu_ rnp_dcc_ufjf"]
+  unit    = "percent"
 }
 
 trace "busy-cpu" {
-  file = "planetlab/20110309/jupiter_cs_brown_edu_uw_oneswarm"
-  unit = "percent"
+  file    = "planetlab/20110309/jupiter_cs_brown_edu_uw_oneswarm"
+  history = ["planetlab/20110306/planetlab1_cse_msu_edu_uw_oneswarm", "planetlab/20110303/jupiter_cs_brown_edu_uw_oneswarm"]
+  unit    = "percent"
 }
 
 trace "mem" {

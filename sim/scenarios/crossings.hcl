@@ -72,18 +72,21 @@ nodes "west" {
 }
 
 trace "south-cpu" {
-  file = "planetlab/20110303/ait05_us_es_uw_oneswarm"
-  unit = "percent"
+  file    = "planetlab/20110303/ait05_us_es_uw_oneswarm"
+  history = ["planetlab/20110309/planet1_prakinf_tu-ilmenau_de_uw_oneswarm", "planetlab/20110306/freedom_informatik_rwth-aachen_de_uw_oneswarm"]
+  unit    = "percent"
 }
 
 trace "west-cpu" {
-  file = "planetlab/20110303/evghu7_colbud_hu_uw_oneswarm"
-  unit = "percent"
+  file    = "planetlab/20110303/evghu7_colbud_hu_uw_oneswarm"
+  history = ["planetlab/20110309/evghu7_colbud_hu_uw_oneswarm", "planetlab/20110306/evghu7_colbud_hu_uw_oneswarm"]
+  unit    = "percent"
 }
 
 trace "small-cpu" {
-  file = "planetlab/20110303/ds-pl3_technion_ac_il_uw_oneswarm"
-  unit = "percent"
+  file    = "planetlab/20110303/ds-pl3_technion_ac_il_uw_oneswarm"
+  history = ["planetlab/20110309/ds-pl3_technion_ac_il_uw_oneswarm", "planetlab/20110306/ds-pl3_technion_ac_il_uw_oneswarm"]
+  unit    = "percent"
 }
 
 trace "mem" {

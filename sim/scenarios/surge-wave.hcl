@@ -49,13 +49,15 @@ nodes "new" {
 }
 
 trace "web-cpu" {
-  file = "planetlab/20110303/fobos_cecalc_ula_ve_uw_oneswarm"
-  unit = "percent"
+  file    = "planetlab/20110303/fobos_cecalc_ula_ve_uw_oneswarm"
+  history = ["planetlab/20110309/fobos_cecalc_ula_ve_uw_oneswarm", "planetlab/20110306/fobos_cecalc_ula_ve_uw_oneswarm"]
+  unit    = "percent"
 }
 
 trace "orders-cpu" {
-  file = "planetlab/20110303/csplanetlab2_kaist_ac_kr_uw_oneswarm"
-  unit = "percent"
+  file    = "planetlab/20110303/csplanetlab2_kaist_ac_kr_uw_oneswarm"
+  history = ["planetlab/20110309/plab1_nec-labs_com_uw_oneswarm", "planetlab/20110306/planetlab2_itwm_fhg_de_uw_oneswarm"]
+  unit    = "percent"
 }
 
 trace "mem" {
