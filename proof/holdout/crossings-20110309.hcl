@@ -16,6 +16,9 @@
 # on, so that its afternoon peak falls five hours in), the moved services
 # ds-pl3_technion_ac_il_uw_oneswarm; memory follows Google's 2019 cluster
 # average (week 1, CC-BY-4.0).
+#
+# The days before the start read the same slots' VMs on the other two days
+# (most recent first), through each trace's history.
 name     = "crossings-20110309"
 seed     = 303
 start    = "2026-03-03T00:00:00Z"

@@ -15,6 +15,9 @@
 # ait05_us_es_uw_oneswarm, the busy ones jupiter_cs_brown_edu_uw_oneswarm,
 # the movable ones kc-sce-plab2_umkc_edu rnp_dcc_ufjf; memory follows
 # Google's 2019 cluster average (week 1, CC-BY-4.0).
+#
+# The days before the start read the same slots' VMs on the other two days
+# (most recent first), through each trace's history.
 name     = "large-20110309"
 seed                       = 505
 start                      = "2026-03-03T00:00:00Z"

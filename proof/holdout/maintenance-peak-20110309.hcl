@@ -14,6 +14,9 @@
 # PlanetLab VM ait05_us_es_uw_oneswarm of 2011-03-03 (CoMon, Apache-2.0 via
 # CloudSim), api's the flat kc-sce-plab2_umkc_edu rnp_dcc_ufjf of the same
 # day; memory follows Google's 2019 cluster average (week 1, CC-BY-4.0).
+#
+# The days before the start read the same slots' VMs on the other two days
+# (most recent first), through each trace's history.
 name     = "maintenance-peak-20110309"
 seed     = 101
 start    = "2026-03-03T00:00:00Z"

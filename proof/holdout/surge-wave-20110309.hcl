@@ -13,6 +13,9 @@
 # PlanetLab VM fobos_cecalc_ula_ve_uw_oneswarm of 2011-03-03, orders' the
 # VM csplanetlab2_kaist_ac_kr_uw_oneswarm (CoMon, Apache-2.0 via CloudSim);
 # memory follows Google's 2019 cluster average (week 1, CC-BY-4.0).
+#
+# The days before the start read the same slots' VMs on the other two days
+# (most recent first), through each trace's history.
 name     = "surge-wave-20110309"
 seed     = 202
 start    = "2026-03-03T00:00:00Z"

@@ -12,6 +12,11 @@
 # on, so that its afternoon peak falls five hours in), the moved services
 # ds-pl3_technion_ac_il_uw_oneswarm; memory follows Google's 2019 cluster
 # average (week 1, CC-BY-4.0).
+#
+# The days before the start (the history foreshape begins with) read other
+# days of the same PlanetLab VMs, 2011-03-09 then 2011-03-06, or the
+# stand-in proof/holdout/README.md names where a VM was not measured that
+# day (each trace's history); memory's week-long aggregate loops its week.
 name     = "crossings"
 seed     = 303
 start    = "2026-03-03T00:00:00Z"

@@ -11,6 +11,11 @@
 # ait05_us_es_uw_oneswarm, the busy ones jupiter_cs_brown_edu_uw_oneswarm,
 # the movable ones kc-sce-plab2_umkc_edu rnp_dcc_ufjf; memory follows
 # Google's 2019 cluster average (week 1, CC-BY-4.0).
+#
+# The days before the start (the history foreshape begins with) read other
+# days of the same PlanetLab VMs, 2011-03-09 then 2011-03-06, or the
+# stand-in proof/holdout/README.md names where a VM was not measured that
+# day (each trace's history); memory's week-long aggregate loops its week.
 name                       = "large"
 seed                       = 505
 start                      = "2026-03-03T00:00:00Z"

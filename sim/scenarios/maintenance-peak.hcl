@@ -10,6 +10,11 @@
 # PlanetLab VM ait05_us_es_uw_oneswarm of 2011-03-03 (CoMon, Apache-2.0 via
 # CloudSim), api's the flat kc-sce-plab2_umkc_edu rnp_dcc_ufjf of the same
 # day; memory follows Google's 2019 cluster average (week 1, CC-BY-4.0).
+#
+# The days before the start (the history foreshape begins with) read other
+# days of the same PlanetLab VMs, 2011-03-09 then 2011-03-06, or the
+# stand-in proof/holdout/README.md names where a VM was not measured that
+# day (each trace's history); memory's week-long aggregate loops its week.
 name     = "maintenance-peak"
 seed     = 101
 start    = "2026-03-03T00:00:00Z"

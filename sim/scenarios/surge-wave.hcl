@@ -9,6 +9,11 @@
 # PlanetLab VM fobos_cecalc_ula_ve_uw_oneswarm of 2011-03-03, orders' the
 # VM csplanetlab2_kaist_ac_kr_uw_oneswarm (CoMon, Apache-2.0 via CloudSim);
 # memory follows Google's 2019 cluster average (week 1, CC-BY-4.0).
+#
+# The days before the start (the history foreshape begins with) read other
+# days of the same PlanetLab VMs, 2011-03-09 then 2011-03-06, or the
+# stand-in proof/holdout/README.md names where a VM was not measured that
+# day (each trace's history); memory's week-long aggregate loops its week.
 name     = "surge-wave"
 seed     = 202
 start    = "2026-03-03T00:00:00Z"
