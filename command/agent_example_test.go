@@ -329,7 +329,8 @@ func TestAgentAndValidateAgree(t *testing.T) {
 	}
 	for _, path := range configs {
 		t.Run(path, func(t *testing.T) {
-			agree(t, []string{"config", "validate", path}, []string{"-config", path}, false)
+			fl := flags(t, path) // the agent's flags, such as -http-addr
+			agree(t, append(append([]string{"config", "validate"}, fl...), path), append(fl, "-config", path), false)
 		})
 	}
 	for _, path := range pols {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"io"
-	"maps"
 	"os"
 	"sort"
 	"strings"
@@ -12,7 +11,6 @@ import (
 	"github.com/hashicorp/cli"
 	"github.com/hashicorp/hcl/v2"
 
-	"github.com/foreshape/foreshape/agent/preflight"
 	"github.com/foreshape/foreshape/config"
 )
 
@@ -55,10 +53,11 @@ Usage: foreshape config validate [options] PATH
 
 Options:
 
-  -dev   Validate over dev-mode defaults, as 'foreshape agent -dev' would
-         (a missing policies.dir is then a warning).
-  -env   Apply the NOMAD_* and CONSUL_HTTP_* environment overrides first,
-         as the agent does.
+  -dev             Validate over dev-mode defaults, as 'foreshape agent
+                   -dev' would (a missing policies.dir is then a warning).
+  -env             Apply the NOMAD_* and CONSUL_HTTP_* environment
+                   overrides first, as the agent does.
+  -http-addr=ADDR  Override http.address, as the agent's -http-addr does.
 
 Example:
 
@@ -73,6 +72,7 @@ func (c *ConfigValidateCommand) Run(args []string) int {
 	fs := c.FlagSet("config validate", c.Help)
 	dev := fs.Bool("dev", false, "")
 	env := fs.Bool("env", false, "")
+	httpAddr := fs.String("http-addr", "", "")
 	if code, ok := c.Parse(fs, args, c.Help); !ok {
 		return code
 	}
@@ -80,14 +80,14 @@ func (c *ConfigValidateCommand) Run(args []string) int {
 		return c.UsageError("config validate", "config validate takes exactly one PATH")
 	}
 	path := fs.Arg(0)
-	cfg, files, diags := loadConfig(path, *dev, *env, os.Getenv)
-	if !diags.HasErrors() {
-		start, d := preflight.Check(cfg, preflight.Options{})
-		maps.Copy(files, start.Files)
-		diags = append(diags, d...)
+	getenv := func(string) string { return "" }
+	if *env {
+		getenv = os.Getenv
 	}
-	writeDiags(c.Err, files, diags)
-	if diags.HasErrors() {
+	// What 'foreshape agent -config PATH' runs before it starts.
+	s := loadAgent(path, *dev, false, *httpAddr, getenv)
+	writeDiags(c.Err, s.files, s.diags)
+	if s.diags.HasErrors() {
 		return ExitInvalid
 	}
 	fmt.Fprintf(c.Out, "%s: the configuration is valid.\n", path)

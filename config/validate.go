@@ -160,10 +160,10 @@ func (c *Config) Validate() hcl.Diagnostics {
 }
 
 // At points d at the first of fields (dotted names, "acl.token_file")
-// that a file set: d's Subject becomes that attribute's expression. When
-// no file set any of them, d's detail names the environment variables or
-// flags that set them, if any. It returns d, for checks outside this
-// package that are about settings (the files they name, say).
+// that a file set: d's Subject becomes that attribute's expression. d's
+// detail names the environment variables or flags that set any of them,
+// which no file shows. It returns d, for checks outside this package that
+// are about settings (the files they name, say).
 func (c *Config) At(d *hcl.Diagnostic, fields ...string) *hcl.Diagnostic {
 	var from []string
 	for _, f := range fields {
@@ -175,7 +175,7 @@ func (c *Config) At(d *hcl.Diagnostic, fields ...string) *hcl.Diagnostic {
 			from = append(from, fmt.Sprintf("%s is set by %s", f, o.desc))
 		}
 	}
-	if d.Subject == nil && len(from) > 0 {
+	if len(from) > 0 {
 		d.Detail += " (" + strings.Join(from, "; ") + ".)"
 	}
 	return d
