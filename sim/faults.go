@@ -55,6 +55,53 @@ type Faults struct {
 	// NodesDown lists nodes (ID or name) that are down: their allocations
 	// are lost and replaced. Removing a node from the list brings it back.
 	NodesDown []string `json:",omitempty"`
+	// Holds catch matching API requests and never answer them, as a Nomad
+	// server that stops answering in the middle of a call: the client
+	// waits until it gives up (or dies). Each hold says whether the call
+	// takes effect before the answer is lost. They apply whatever
+	// PathPrefix says.
+	Holds []Hold `json:",omitempty"`
+}
+
+// Hold is a fault that holds API requests without an answer: a call in
+// flight whose caller cannot know whether it happened. A held request is
+// answered only if the client still waits after maxWait (10 minutes of
+// wall time).
+type Hold struct {
+	// Method is the HTTP method to catch ("PUT", "POST", "DELETE"); empty
+	// catches any.
+	Method string `json:",omitempty"`
+	// Path is the request path to catch; a "*" segment matches any one
+	// segment: "/v1/allocation/*/stop".
+	Path string
+	// Apply makes a caught request take effect before it is held (the
+	// call happened, its answer is lost); without it the request never
+	// takes effect (it is dropped when the client gives up).
+	Apply bool `json:",omitempty"`
+	// Count is how many requests the hold catches; 0 catches every
+	// matching one. Requests after the Count-th pass untouched.
+	Count int `json:",omitempty"`
+	// Caught is how many requests the hold has caught so far (set by the
+	// sim; a test polls GET /v1/sim/faults for it to learn that a call is
+	// held).
+	Caught int `json:",omitempty"`
+}
+
+// matches reports whether the hold catches a request.
+func (h Hold) matches(method, path string) bool {
+	if h.Method != "" && !strings.EqualFold(h.Method, method) {
+		return false
+	}
+	want, got := strings.Split(h.Path, "/"), strings.Split(path, "/")
+	if len(want) != len(got) {
+		return false
+	}
+	for i := range want {
+		if want[i] != got[i] && (want[i] != "*" || got[i] == "") {
+			return false
+		}
+	}
+	return true
 }
 
 func (f Faults) validate() error {
@@ -63,6 +110,14 @@ func (f Faults) validate() error {
 	}
 	if f.Latency < 0 {
 		return badRequest("faults: latency must not be negative")
+	}
+	for _, h := range f.Holds {
+		if !strings.HasPrefix(h.Path, "/") {
+			return badRequest("faults: a hold's path must begin with /: %q", h.Path)
+		}
+		if h.Count < 0 {
+			return badRequest("faults: a hold's count must not be negative")
+		}
 	}
 	return nil
 }
@@ -77,6 +132,7 @@ func (c *Cluster) Faults() Faults {
 func (f Faults) clone() Faults {
 	f.StatsUnreachable = append([]string(nil), f.StatsUnreachable...)
 	f.NodesDown = append([]string(nil), f.NodesDown...)
+	f.Holds = append([]Hold(nil), f.Holds...)
 	return f
 }
 
@@ -133,13 +189,26 @@ func (c *Cluster) statsUnreachable(n *node) bool {
 	return false
 }
 
-// faultFor draws the fault, if any, for one API request: "", "error" or
-// "timeout", and the latency to add.
-func (c *Cluster) faultFor(path string) (kind string, latency time.Duration) {
+// faultFor draws the fault, if any, for one API request: "", "error",
+// "timeout", "hold" or "hold-apply", and the latency to add.
+func (c *Cluster) faultFor(method, path string) (kind string, latency time.Duration) {
 	c.mu.Lock()
 	defer c.unlock()
 	f := c.faults
-	if strings.HasPrefix(path, "/v1/sim/") || (f.PathPrefix != "" && !strings.HasPrefix(path, f.PathPrefix)) {
+	if strings.HasPrefix(path, "/v1/sim/") {
+		return "", 0
+	}
+	for i := range f.Holds {
+		h := &f.Holds[i]
+		if h.matches(method, path) && (h.Count == 0 || h.Caught < h.Count) {
+			h.Caught++
+			if h.Apply {
+				return "hold-apply", 0
+			}
+			return "hold", 0
+		}
+	}
+	if f.PathPrefix != "" && !strings.HasPrefix(path, f.PathPrefix) {
 		return "", 0
 	}
 	latency = time.Duration(f.Latency)

@@ -535,6 +535,14 @@ type rawFault struct {
 	StatsUnreachable []string       `hcl:"stats_unreachable,optional"`
 	PathPrefix       *string        `hcl:"path_prefix,optional"`
 	NodesDown        []string       `hcl:"nodes_down,optional"`
+	Holds            []rawHold      `hcl:"hold,block"`
+}
+
+type rawHold struct {
+	Method *string `hcl:"method,optional"`
+	Path   string  `hcl:"path"`
+	Apply  *bool   `hcl:"apply,optional"`
+	Count  *int    `hcl:"count,optional"`
 }
 
 // duration evaluates an optional duration expression ("90s", "1h30m"),
@@ -713,6 +721,16 @@ func (r rawScenario) translate() (*Scenario, hcl.Diagnostics) {
 		sc.Faults.StatsUnreachable = append([]string(nil), f.StatsUnreachable...)
 		sc.Faults.PathPrefix = str(f.PathPrefix, "")
 		sc.Faults.NodesDown = append([]string(nil), f.NodesDown...)
+		for _, h := range f.Holds {
+			hold := Hold{Method: str(h.Method, ""), Path: h.Path}
+			if h.Apply != nil {
+				hold.Apply = *h.Apply
+			}
+			if h.Count != nil {
+				hold.Count = *h.Count
+			}
+			sc.Faults.Holds = append(sc.Faults.Holds, hold)
+		}
 	}
 	return sc, diags
 }

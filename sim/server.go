@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"maps"
 	"net/http"
 	"sort"
 	"strconv"
@@ -113,11 +114,12 @@ func (c *Cluster) middleware(next http.Handler) http.Handler {
 		// a client that gives up on a hanging request.
 		body, err := io.ReadAll(io.LimitReader(r.Body, maxBody))
 		sw := &statusWriter{ResponseWriter: w}
+		var held heldCall
 		if err != nil {
 			http.Error(sw, "failed to read request body", http.StatusBadRequest)
 		} else {
 			r.Body = io.NopCloser(bytes.NewReader(body))
-			c.serve(sw, r, next)
+			held = c.serve(sw, r, next)
 		}
 		if len(body) > maxBodyLog {
 			body = body[:maxBodyLog]
@@ -125,43 +127,97 @@ func (c *Cluster) middleware(next http.Handler) http.Handler {
 		c.mu.Lock()
 		c.truth.Requests = append(c.truth.Requests, RequestRecord{
 			Time: c.now, Method: r.Method, Path: r.URL.RequestURI(), Status: sw.code, Body: string(body),
+			Held: held.held, Applied: held.applied,
 		})
 		c.unlock()
 		c.log.Trace("write request", logKeyMethod, r.Method, logKeyPath, r.URL.Path, logKeyCode, sw.code)
 	})
 }
 
+// heldCall is what a hold fault did to a request: held it, and with Apply
+// served it (the status its effect was served with) without answering.
+type heldCall struct {
+	held    bool
+	applied int
+}
+
+// heldResponse keeps the answer of a request a hold fault applied.
+type heldResponse struct {
+	header http.Header
+	code   int
+	body   bytes.Buffer
+}
+
+func (h *heldResponse) Header() http.Header { return h.header }
+
+func (h *heldResponse) WriteHeader(code int) {
+	if h.code == 0 {
+		h.code = code
+	}
+}
+
+func (h *heldResponse) Write(p []byte) (int, error) {
+	if h.code == 0 {
+		h.code = http.StatusOK
+	}
+	return h.body.Write(p)
+}
+
 // serve checks the token and injects faults before next.
-func (c *Cluster) serve(w http.ResponseWriter, r *http.Request, next http.Handler) {
+func (c *Cluster) serve(w http.ResponseWriter, r *http.Request, next http.Handler) heldCall {
 	if !c.authorised(r) {
 		http.Error(w, "Permission denied", http.StatusForbidden)
-		return
+		return heldCall{}
 	}
-	kind, latency := c.faultFor(r.URL.Path)
+	kind, latency := c.faultFor(r.Method, r.URL.Path)
 	if latency > 0 {
 		t := time.NewTimer(latency)
 		select {
 		case <-r.Context().Done():
 			t.Stop()
-			return
+			return heldCall{}
 		case <-t.C:
 		}
 	}
-	switch kind {
-	case "timeout":
+	// wait holds the request until the client gives up (true) or maxWait.
+	wait := func() bool {
 		t := time.NewTimer(maxWait)
 		defer t.Stop()
 		select {
 		case <-r.Context().Done():
+			return true
 		case <-t.C:
+			return false
+		}
+	}
+	switch kind {
+	case "timeout":
+		if !wait() {
 			http.Error(w, "simulated fault: timeout", http.StatusGatewayTimeout)
 		}
-		return
+		return heldCall{}
+	case "hold":
+		c.log.Info("fault: holding a request; it will not take effect", logKeyMethod, r.Method, logKeyPath, r.URL.Path)
+		if !wait() {
+			http.Error(w, "simulated fault: held", http.StatusGatewayTimeout)
+		}
+		return heldCall{held: true}
+	case "hold-apply":
+		res := &heldResponse{header: http.Header{}}
+		next.ServeHTTP(res, r)
+		c.log.Info("fault: holding the answer of a request that took effect", logKeyMethod, r.Method, logKeyPath, r.URL.Path, logKeyCode, res.code)
+		if !wait() {
+			maps.Copy(w.Header(), res.header)
+			w.WriteHeader(res.code)
+			_, _ = w.Write(res.body.Bytes())
+		}
+		return heldCall{held: true, applied: res.code}
 	case "error":
 		http.Error(w, "simulated fault: internal error", http.StatusInternalServerError)
-		return
+		return heldCall{}
 	}
 	next.ServeHTTP(w, r)
+	return heldCall{}
 }
 
 func (c *Cluster) authorised(r *http.Request) bool {

@@ -117,9 +117,25 @@ type RequestRecord struct {
 	Method string
 	Path   string
 	// Status is the answer's HTTP status; 0 when the sim never answered
-	// (the client gave up during injected latency or a timeout fault).
+	// (the client gave up during injected latency, a timeout or a hold
+	// fault).
 	Status int
 	Body   string // the first bytes of the request body
+	// Held is true when a hold fault caught the request.
+	Held bool `json:",omitempty"`
+	// Applied is the status a request caught by a hold with Apply took
+	// effect with, its answer lost (0 otherwise).
+	Applied int `json:",omitempty"`
+}
+
+// Succeeded reports whether the request took effect: answered with a 2xx
+// status, or applied by a hold fault with one.
+func (r RequestRecord) Succeeded() bool {
+	code := r.Status
+	if r.Applied != 0 {
+		code = r.Applied
+	}
+	return code >= 200 && code < 300
 }
 
 // EventRecord is one scenario event as it was applied.
