@@ -25,7 +25,7 @@ func (c *Coordinator) RunOnce(ctx context.Context, now time.Time, pols []*polici
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	now = now.UTC()
-	c.pols = pols
+	c.pols, c.planned = pols, true
 	if err := c.ensureCluster(ctx); err != nil {
 		return shape.Plan{}, err
 	}

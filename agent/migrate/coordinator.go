@@ -118,8 +118,11 @@ type Coordinator struct {
 	// leads are scale actions whose capacity is not ready yet: action ID →
 	// policy/scale and start.
 	leads map[string]leadWatch
-	// pols are the policies of the last pass, for the follower.
-	pols []*policies.Policy
+	// pols are the policies of the last pass, for the follower; planned
+	// says a pass has run in this process, so pols are known (a follower
+	// pass of a restarted agent may come before its first pass).
+	pols    []*policies.Policy
+	planned bool
 	// last is the last plan, for the API and tests.
 	last shape.Plan
 
@@ -179,16 +182,81 @@ func (c *Coordinator) apply(ctx context.Context, cmd state.Command) (state.Resul
 // earlier attempt) opened already: its effect must not be made again.
 var errAnnounced = errors.New("migrate: the intent was announced before; not repeating its effect")
 
+// maxRedos bounds how many times one effect is announced again after
+// reconciliations found it not done.
+const maxRedos = 10
+
+// redoID names the n-th announcement (n ≥ 2) of an effect whose earlier
+// announcements ended without it: ID~n.
+func redoID(id string, n int) string {
+	if n <= 1 {
+		return id
+	}
+	return id + "~" + strconv.Itoa(n)
+}
+
+// again reports whether an effect announced by a closed intent may be
+// announced again under its next ID: a reconciliation read Nomad and
+// found no sign of it, or the call failed and repeating it cannot double
+// anything (setting an eligibility, removing a placeholder, setting a
+// placeholder group's count).
+func again(in state.Intent) bool {
+	switch in.Outcome {
+	case state.OutcomeNotDone:
+		return true
+	case state.OutcomeFailed:
+		switch in.Kind {
+		case state.IntentNodeEligibility, state.IntentDeregisterHold, state.IntentScaleHold:
+			return true
+		}
+	}
+	return false
+}
+
+// latestIntent returns the last announcement of the effect intent id
+// names, following its redos; false if it was never announced (or is
+// forgotten).
+func (c *Coordinator) latestIntent(id string) (state.Intent, bool) {
+	in, ok := c.cfg.State.Intent(id)
+	for n := 2; ok && again(in) && n <= maxRedos; n++ {
+		next, found := c.cfg.State.Intent(redoID(id, n))
+		if !found {
+			break
+		}
+		in = next
+	}
+	return in, ok
+}
+
+// announced reports whether the effect intent id names was announced and
+// not found missing: it is done or may still be under way.
+func (c *Coordinator) announced(id string) bool {
+	in, ok := c.latestIntent(id)
+	return ok && !again(in)
+}
+
 // do is the door: it opens the intent, confirms leadership, makes the call
-// and closes the intent with its outcome.
+// and closes the intent with its outcome. An intent ID opens once: when it
+// is open or done already, do returns errAnnounced and makes no call; when
+// it ended without its effect (see again), do announces the effect anew
+// under the next redo ID, so a call a killed leader never made is made
+// once, and a call that was made is never made twice.
 func (c *Coordinator) do(ctx context.Context, now time.Time, in state.Intent, call func(ctx context.Context) error) error {
 	in.Opened, in.Leader = now, c.cfg.Node
-	res, err := c.apply(ctx, state.OpenIntent{Intent: in})
-	if err != nil {
-		return fmt.Errorf("migrate: open intent %s: %w", in.ID, err)
-	}
-	if res.Applied == 0 {
-		return errAnnounced
+	base := in.ID
+	for n := 2; ; n++ {
+		res, err := c.apply(ctx, state.OpenIntent{Intent: in})
+		if err != nil {
+			return fmt.Errorf("migrate: open intent %s: %w", in.ID, err)
+		}
+		if res.Applied > 0 {
+			break
+		}
+		prev, ok := c.cfg.State.Intent(in.ID)
+		if !ok || !again(prev) || n > maxRedos {
+			return errAnnounced
+		}
+		in.ID = redoID(base, n)
 	}
 	if err := c.cfg.Leader.VerifyLeader(ctx); err != nil {
 		// A deposed leader writes nothing more; the next one reconciles.

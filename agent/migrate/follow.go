@@ -78,8 +78,11 @@ func (c *Coordinator) follow(ctx context.Context, now time.Time, _ bool) []state
 			c.followOne(ctx, now, r, view, &ds)
 		}
 	}
-	c.continueMoves(ctx, now, &ds)
-	c.restoreWindows(ctx, now, c.cfg.State.Act(), &ds)
+	if c.planned {
+		// Both read the policies: transfer caps, windows' ends.
+		c.continueMoves(ctx, now, &ds)
+		c.restoreWindows(ctx, now, c.cfg.State.Act(), &ds)
+	}
 	c.restoreAbandoned(ctx, now, c.cfg.State.Act(), &ds)
 	c.watchLeads(ctx, now)
 	c.reap(ctx, now, c.cfg.State.Act(), &ds)
@@ -395,7 +398,7 @@ func (c *Coordinator) restoreWindows(ctx context.Context, now time.Time, view st
 			node = r.Moves[0].Node
 		}
 		key := windowKey(r)
-		if _, done := c.cfg.State.Intent(intentID(state.IntentNodeEligibility, node, key, -1)); done {
+		if c.announced(intentID(state.IntentNodeEligibility, node, key, -1)) {
 			continue
 		}
 		c.setEligible(ctx, now, node, key, ds)
@@ -411,11 +414,11 @@ func (c *Coordinator) restoreAbandoned(ctx context.Context, now time.Time, view 
 		}
 		taken := false
 		for a := 0; a <= r.Attempts; a++ {
-			if in, ok := c.cfg.State.Intent(intentID(state.IntentNodeEligibility, r.Resource.ID, r.ID, a)); ok && in.Outcome == state.OutcomeDone {
+			if in, ok := c.latestIntent(intentID(state.IntentNodeEligibility, r.Resource.ID, r.ID, a)); ok && in.Outcome == state.OutcomeDone {
 				taken = true
 			}
 		}
-		if _, restored := c.cfg.State.Intent(intentID(state.IntentNodeEligibility, r.Resource.ID, r.ID, -1)); taken && !restored {
+		if taken && !c.announced(intentID(state.IntentNodeEligibility, r.Resource.ID, r.ID, -1)) {
 			c.setEligible(ctx, now, r.Resource.ID, r.ID, ds)
 		}
 	}

@@ -185,15 +185,13 @@ func (c *Coordinator) settle(ctx context.Context, now time.Time, in state.Intent
 		if !happened {
 			return
 		}
-		group, want, _ := parseScaleDetail(in.Detail)
-		c.markReservation(ctx, in.Reservation, func(r *state.Reservation) {
-			for i, ch := range r.Chunks {
-				if chunkGroup(i, ch) == group || strings.HasPrefix(group, fmt.Sprintf("hold-%d-", i)) {
-					r.Chunks[i].Count = min(r.Chunks[i].Count, want)
-				}
-			}
-		})
+		c.countHandedOver(ctx, in.Reservation, in.Detail)
 	case state.IntentDeregisterHold:
+		if happened && strings.HasPrefix(in.Detail, "reap ") {
+			// The reaper records its decision after the call: the leader
+			// that died in between did not.
+			*ds = append(*ds, state.Decision{Time: now, Kind: "reap", Reservation: in.Reservation, Reason: in.Detail + " (found done after a restart)"})
+		}
 		if happened && in.Reservation != "" {
 			c.markReservation(ctx, in.Reservation, func(r *state.Reservation) {
 				r.State, r.Until = state.ReservationReleased, now

@@ -279,3 +279,205 @@ func newCoordinatorOn(t *testing.T, h *harness) *Coordinator {
 	}
 	return c
 }
+
+// TestReconcileHandOver kills a leader inside a hand-over — the
+// placeholder's scale call made or not — of a node move whose two
+// allocations move one at a time: the next leader hands each allocation
+// its room exactly once (one scale call per allocation in all) and the
+// move finishes.
+func TestReconcileHandOver(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		happened bool
+	}{{"scale made", true}, {"scale not made", false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, actScenario, actPolicies)
+			node := h.nodeID("a-")
+			id, err := h.c.Submit(h.ctx, h.now(), h.pols, Submission{Node: node, Target: "dc2"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			h.run(h.flatForecasts(30))
+			res, ok := h.local.FSM.Act().ReservationFor(id)
+			if !ok || res.State != state.ReservationHeld || len(res.Chunks) != 1 || res.Chunks[0].Count != 2 {
+				t.Fatalf("reservation %+v", res)
+			}
+			h.step(30 * time.Second)
+			// The dead leader marked the request running and announced
+			// the first allocation's hand-over.
+			r := h.request(id)
+			v := r.Version
+			r.State, r.Started = state.RequestRunning, h.now()
+			mustApply(t, h, state.UpdateRequest{Request: r, IfVersion: v})
+			group := chunkGroup(0, res.Chunks[0])
+			alloc := r.Moves[0].Alloc
+			crashAfter(t, h, state.Intent{ID: intentID(state.IntentScaleHold, res.Job+"/"+alloc, id, 0), Kind: state.IntentScaleHold,
+				Request: id, Reservation: res.ID, Object: res.Job, Detail: group + " to 1"}, func() {
+				if !tc.happened {
+					return
+				}
+				one := 1
+				if _, _, err := h.client.Jobs().Scale(res.Job, group, &one, "hand over", false, nil, nil); err != nil {
+					t.Fatal(err)
+				}
+			})
+			h2 := newCoordinatorOn(t, h)
+			if err := h2.Begin(h.ctx, h.now()); err != nil {
+				t.Fatal(err)
+			}
+			for range 20 {
+				if _, err := h2.RunOnce(h.ctx, h.now(), h.pols, h.flatForecasts(30)); err != nil {
+					t.Fatal(err)
+				}
+				if h.request(id).State.Terminal() {
+					break
+				}
+				h.step(15 * time.Second)
+			}
+			if got := h.request(id); got.State != state.RequestDone {
+				t.Fatalf("request %s: %s", got.State, got.Reason)
+			}
+			scales := 0
+			for _, c := range h.mutating() {
+				if strings.Contains(c, " /v1/job/"+res.Job+"/scale") {
+					scales++
+				}
+			}
+			if scales != 2 {
+				t.Errorf("%d scale calls on the placeholder; want 2, one per allocation", scales)
+			}
+			for _, m := range h.request(id).Moves {
+				if n := countStops(h, m.Alloc); n != 1 {
+					t.Errorf("allocation %s stopped %d times", m.Alloc, n)
+				}
+				if m.Landed != "dc2" {
+					t.Errorf("allocation %s landed in %q; want dc2", m.Alloc, m.Landed)
+				}
+			}
+		})
+	}
+}
+
+// TestReconciledReapIsMadeAgain kills a leader that announced the reaping
+// of an orphaned placeholder and died before the call: reconciliation finds
+// the placeholder still there, and the next leader reaps it after all.
+func TestReconciledReapIsMadeAgain(t *testing.T) {
+	h := newHarness(t, actScenario, actPolicies)
+	h.run(h.flatForecasts(30)) // gives the cluster its ID
+	orphan := state.PlaceholderPrefix + "rs-99"
+	job, err := h.c.placeholderJob(state.Reservation{ID: "rs-99", Job: orphan, Locality: "dc2", Expires: h.now().Add(time.Hour),
+		Chunks: []state.Chunk{{Size: state.Resources{CPU: 100, MemoryMB: 64}, Count: 1}}}, h.local.FSM.Act().ClusterID, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := h.client.Jobs().Register(job, nil); err != nil {
+		t.Fatal(err)
+	}
+	registered, _, err := h.client.Jobs().Info(orphan, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.step(20 * time.Second)
+	id := intentID(state.IntentDeregisterHold, orphan, "reap", int(*registered.JobModifyIndex))
+	crashAfter(t, h, state.Intent{ID: id, Kind: state.IntentDeregisterHold, Object: orphan, Detail: "reap"}, nil)
+	h2 := newCoordinatorOn(t, h)
+	if err := h2.Begin(h.ctx, h.now()); err != nil {
+		t.Fatal(err)
+	}
+	if in, _ := h.local.FSM.Intent(id); in.Outcome != state.OutcomeNotDone {
+		t.Fatalf("intent %+v", in)
+	}
+	if _, err := h2.RunOnce(h.ctx, h.now(), h.pols, h.flatForecasts(30)); err != nil {
+		t.Fatal(err)
+	}
+	if j, _, err := h.client.Jobs().Info(orphan, nil); err == nil && !deref(j.Stop) {
+		t.Error("the orphan survived the next leader")
+	}
+	if in, ok := h.local.FSM.Intent(redoID(id, 2)); !ok || in.Outcome != state.OutcomeDone {
+		t.Errorf("the reaping was not announced again: %+v", in)
+	}
+}
+
+// TestRestartKeepsAWindowsNodesOut restarts the leader inside a drain
+// window: a follower pass that comes before the new leader's first plan
+// (its policies not read yet) leaves the window's node out of scheduling.
+func TestRestartKeepsAWindowsNodesOut(t *testing.T) {
+	pols := strings.Replace(actPolicies, `    targets      = ["dc2"]
+  }`, `    targets      = ["dc2"]
+    lead_time    = "20m"
+  }
+  schedule "maintenance" {
+    cron     = "30 6 * * *"
+    duration = "1h"
+    action   = "drain"
+  }`, 1)
+	h := newHarness(t, actScenario, pols)
+	node := h.nodeID("a-")
+	ineligible := func() bool {
+		n, _, err := h.client.Nodes().Info(node, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n.SchedulingEligibility == nomadapi.NodeSchedulingIneligible
+	}
+	for range 40 {
+		h.run(h.flatForecasts(30))
+		if ineligible() {
+			break
+		}
+		h.step(time.Minute)
+	}
+	if !ineligible() {
+		t.Fatalf("the window's node was never taken out of scheduling; decisions %+v", h.local.FSM.Decisions())
+	}
+	for h.now().Before(time.Date(2026, 1, 5, 6, 35, 0, 0, time.UTC)) {
+		h.step(time.Minute)
+		h.run(h.flatForecasts(30))
+	}
+	h2 := newCoordinatorOn(t, h)
+	if err := h2.Begin(h.ctx, h.now()); err != nil {
+		t.Fatal(err)
+	}
+	if err := h2.Follow(h.ctx, h.now()); err != nil {
+		t.Fatal(err)
+	}
+	if !ineligible() {
+		t.Errorf("the restarted leader's follower made the window's node eligible at %s, inside the window", h.now().Format("15:04"))
+	}
+}
+
+// TestReconciledReapIsRecorded kills a leader whose reaping of an orphaned
+// placeholder took effect before it could record it: the next leader finds
+// the placeholder gone and records the reaping.
+func TestReconciledReapIsRecorded(t *testing.T) {
+	h := newHarness(t, actScenario, actPolicies)
+	h.run(h.flatForecasts(30))
+	orphan := state.PlaceholderPrefix + "rs-98"
+	job, err := h.c.placeholderJob(state.Reservation{ID: "rs-98", Job: orphan, Locality: "dc2", Expires: h.now().Add(time.Hour),
+		Chunks: []state.Chunk{{Size: state.Resources{CPU: 100, MemoryMB: 64}, Count: 1}}}, h.local.FSM.Act().ClusterID, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := h.client.Jobs().Register(job, nil); err != nil {
+		t.Fatal(err)
+	}
+	why := "reap " + orphan + ": its reservation is gone (an agent died before releasing it)"
+	crashAfter(t, h, state.Intent{ID: intentID(state.IntentDeregisterHold, orphan, "reap", 7), Kind: state.IntentDeregisterHold,
+		Object: orphan, Detail: why}, func() {
+		if _, _, err := h.client.Jobs().Deregister(orphan, true, nil); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if err := newCoordinatorOn(t, h).Begin(h.ctx, h.now()); err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, d := range h.local.FSM.Decisions() {
+		if d.Kind == "reap" && strings.Contains(d.Reason, orphan) {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("no reap decision for %s after the restart; decisions %+v", orphan, h.local.FSM.Decisions())
+	}
+}

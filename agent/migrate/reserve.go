@@ -148,6 +148,20 @@ func (c *Coordinator) handOver(ctx context.Context, now time.Time, res state.Res
 	if cur, ok := c.cfg.State.Act().ReservationFor(request); ok && cur.ID == res.ID {
 		res = cur
 	}
+	// The room is handed to an allocation once: a hand-over an earlier
+	// attempt or a previous leader made (its outcome written, or found
+	// by reconciliation) is not made again; the state gets the count it
+	// set, in case the leader died before recording it.
+	for a := 0; a <= attempt; a++ {
+		in, ok := c.latestIntent(intentID(state.IntentScaleHold, res.Job+"/"+alloc, request, a))
+		if !ok || again(in) {
+			continue
+		}
+		if in.Outcome == state.OutcomeDone {
+			c.countHandedOver(ctx, res.ID, in.Detail)
+		}
+		return nil
+	}
 	for i, ch := range res.Chunks {
 		if ch.Size != size || ch.Count == 0 {
 			continue
@@ -161,19 +175,33 @@ func (c *Coordinator) handOver(ctx context.Context, now time.Time, res state.Res
 			_, _, err := c.nomad.Jobs().Scale(res.Job, group, &count, msg, false, nil, c.wq(ctx))
 			return err
 		})
-		if err != nil && !errors.Is(err, errAnnounced) {
+		if errors.Is(err, errAnnounced) {
+			return nil // under way in another term: that term's reconciliation counts it
+		}
+		if err != nil {
 			return err
 		}
-		// The group count reached the state even if the call was announced
-		// by an earlier attempt.
-		c.markReservation(ctx, res.ID, func(r *state.Reservation) {
-			if i < len(r.Chunks) && r.Chunks[i].Count > 0 && r.Chunks[i].Size == size {
-				r.Chunks[i].Count--
-			}
-		})
+		c.countHandedOver(ctx, res.ID, in.Detail)
 		return nil
 	}
 	return nil
+}
+
+// countHandedOver records in the state the count a hand-over set a
+// placeholder group to (detail "GROUP to N"); it never raises a count, so
+// recording a hand-over twice changes nothing.
+func (c *Coordinator) countHandedOver(ctx context.Context, id, detail string) {
+	group, want, ok := parseScaleDetail(detail)
+	if !ok {
+		return
+	}
+	c.markReservation(ctx, id, func(r *state.Reservation) {
+		for i, ch := range r.Chunks {
+			if chunkGroup(i, ch) == group || strings.HasPrefix(group, fmt.Sprintf("hold-%d-", i)) {
+				r.Chunks[i].Count = min(r.Chunks[i].Count, want)
+			}
+		}
+	})
 }
 
 // release deregisters a reservation's placeholder and marks it released.
