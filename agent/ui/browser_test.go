@@ -630,7 +630,10 @@ func TestBrowserTokenRequired(t *testing.T) {
 	); err != nil {
 		t.Fatalf("sign in: %v", err)
 	}
-	heading, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`h1`)))
+	// Read in one evaluation: the page's live updates replace the main
+	// content (h1 included) on every cycle, so a node found by a query may
+	// be gone by the time its text is asked for.
+	heading, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector('h1').textContent.trim()`))
 	if err != nil {
 		t.Fatal(err)
 	}
