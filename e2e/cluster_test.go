@@ -26,6 +26,7 @@ import (
 	nomadapi "github.com/hashicorp/nomad/api"
 
 	"github.com/foreshape/foreshape/agent/api"
+	"github.com/foreshape/foreshape/sim"
 )
 
 // writeLog records the mutating requests each server sends to Nomad: every
@@ -330,10 +331,15 @@ func (r *clusterRun) submitMove(via int) error {
 // agents as separate processes on loopback against the simulator and kills
 // the leader with SIGKILL while a migration is in flight, again and again
 // (3 times, or FORESHAPE_E2E_KILLS): each time another server is elected
-// and resumes; the killed one restarts and catches up. Afterwards the
-// simulator's request log shows no allocation stopped twice and every write
-// made by the server leading at the time, and the queue, reservations and
-// decisions are identical on every server.
+// and resumes; the killed one restarts and catches up. Every other round
+// (the second, fourth, …) the kill lands inside an open stop intent: the
+// simulator holds the leader's next stop call, taking effect in every
+// other such round, and the new leader must reconcile exactly that intent.
+// The other rounds kill wherever the move happens to be, and the test logs
+// how many open intents the new leader found. Afterwards the simulator's
+// request log shows no allocation stopped twice and every write made by the
+// server leading at the time, and the queue, reservations and decisions are
+// identical on every server.
 func TestClusterKillLeaderMidMigration(t *testing.T) {
 	if testing.Short() {
 		t.Skip("multi-process test")
@@ -345,8 +351,18 @@ func TestClusterKillLeaderMidMigration(t *testing.T) {
 	r := startClusterRun(t, 20)
 	leader, _ := r.leader(-1, time.Time{})
 	var elections, gaps []time.Duration
+	var inside []string
+	reconciled := map[string]bool{} // reconcile decisions seen after earlier kills
 	for round := range kills {
-		// A migration in flight: submit moves until one runs.
+		// Rounds 2, 4, …: hold the leader's next stop call, alternately
+		// not taking effect and taking effect.
+		held := round%2 == 1
+		apply := round%4 == 3
+		if held {
+			setHolds(t, r.simURL, sim.Hold{Path: "/v1/allocation/*/stop", Apply: apply, Count: 1})
+		}
+		// A migration in flight: submit moves until one runs (until its
+		// stop is held).
 		deadline := time.Now().Add(90 * time.Second)
 		for {
 			q, err := r.queue(leader)
@@ -356,7 +372,7 @@ func TestClusterKillLeaderMidMigration(t *testing.T) {
 					running++
 				}
 			}
-			if err == nil && running > 0 {
+			if err == nil && !held && running > 0 || held && caught(t, r.simURL) > 0 {
 				break
 			}
 			if err == nil && len(unfinished(q)) < 2 {
@@ -372,12 +388,39 @@ func TestClusterKillLeaderMidMigration(t *testing.T) {
 		lastCycle := r.lastCycle(leader)
 		killedAt := time.Now()
 		r.kill(leader)
+		if held {
+			setHolds(t, r.simURL) // the held call ended with its caller
+		}
 		next, electedAt := r.leader(leader, killedAt)
 		elections = append(elections, electedAt.Sub(killedAt))
 		first := r.firstCycle(next, killedAt)
 		gaps = append(gaps, first.Sub(lastCycle))
 		t.Logf("round %d: killed server-%d, server-%d leads %.2fs later; its first cycle ends %.2fs after the kill, %.2fs after the killed leader's last",
 			round+1, leader, next, electedAt.Sub(killedAt).Seconds(), first.Sub(killedAt).Seconds(), first.Sub(lastCycle).Seconds())
+		// The new leader reconciled at its term's start, before its
+		// first cycle.
+		ds, err := r.client(next).Decisions(context.Background(), api.DecisionFilter{Kind: "reconcile"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var found []string
+		for _, d := range ds {
+			if key := d.Time.String() + d.Reason; !reconciled[key] {
+				reconciled[key] = true
+				found = append(found, d.Reason)
+			}
+		}
+		inside = append(inside, fmt.Sprintf("round %d (%s): %d", round+1, map[bool]string{false: "unaimed", true: "stop held"}[held], len(found)))
+		if held {
+			want := "no sign of its effect"
+			if apply {
+				want = "its effect is there"
+			}
+			if len(found) != 1 || !strings.Contains(found[0], "intent stop_alloc/") || !strings.Contains(found[0], want) {
+				t.Errorf("round %d: the new leader reconciled %q; want the one stop_alloc intent, %q", round+1, found, want)
+			}
+		}
+		t.Logf("round %d: the new leader reconciled %d open intents: %s", round+1, len(found), strings.Join(found, " | "))
 		r.startServer(leader)
 		leader = next
 	}
@@ -394,16 +437,11 @@ func TestClusterKillLeaderMidMigration(t *testing.T) {
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
-	var tr struct {
-		Requests []struct {
-			Method, Path string
-			Status       int
-		}
-	}
+	var tr sim.Truth
 	getJSON(t, r.simURL+"/v1/sim/truth", &tr)
 	stops := map[string]int{}
 	for _, q := range tr.Requests {
-		if strings.HasSuffix(q.Path, "/stop") && strings.HasPrefix(q.Path, "/v1/allocation/") && q.Status < 300 {
+		if strings.HasSuffix(q.Path, "/stop") && strings.HasPrefix(q.Path, "/v1/allocation/") && q.Succeeded() {
 			stops[q.Path]++
 		}
 	}
@@ -468,6 +506,7 @@ func TestClusterKillLeaderMidMigration(t *testing.T) {
 	slices.Sort(elections)
 	slices.Sort(gaps)
 	med := func(d []time.Duration) time.Duration { return d[len(d)/2] }
+	t.Logf("figures: open intents the new leader reconciled after each kill: %s", strings.Join(inside, "; "))
 	t.Logf("figures: %d leader kills mid-migration; election after a kill: median %.2fs, max %.2fs; forecast gap (last cycle of the killed leader to the first of the new one): median %.2fs, max %.2fs; %d allocations stopped, each once; %d writes to Nomad, each by the leader of the moment",
 		kills, med(elections).Seconds(), elections[len(elections)-1].Seconds(), med(gaps).Seconds(), gaps[len(gaps)-1].Seconds(), len(stops), len(r.writes.writes))
 	if med(elections) > 5*time.Second {

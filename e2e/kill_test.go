@@ -38,25 +38,32 @@ var killPoints = []killPoint{
 }
 
 // setHolds replaces the simulator's faults with holds.
-func (r *actRun) setHolds(holds ...sim.Hold) {
-	r.t.Helper()
+func (r *actRun) setHolds(holds ...sim.Hold) { setHolds(r.t, r.simURL, holds...) }
+
+// caught is how many calls the simulator's first hold has caught.
+func (r *actRun) caught() int { return caught(r.t, r.simURL) }
+
+// setHolds replaces the faults of the simulator at simURL with holds.
+func setHolds(t *testing.T, simURL string, holds ...sim.Hold) {
+	t.Helper()
 	body, _ := json.Marshal(sim.Faults{Holds: holds})
-	req, _ := http.NewRequest(http.MethodPut, r.simURL+"/v1/sim/faults", bytes.NewReader(body))
+	req, _ := http.NewRequest(http.MethodPut, simURL+"/v1/sim/faults", bytes.NewReader(body))
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		r.t.Fatal(err)
+		t.Fatal(err)
 	}
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		r.t.Fatalf("PUT /v1/sim/faults: %s", resp.Status)
+		t.Fatalf("PUT /v1/sim/faults: %s", resp.Status)
 	}
 }
 
-// caught is how many calls the simulator's first hold has caught.
-func (r *actRun) caught() int {
-	r.t.Helper()
+// caught is how many calls the first hold of the simulator at simURL has
+// caught.
+func caught(t *testing.T, simURL string) int {
+	t.Helper()
 	var f sim.Faults
-	getJSON(r.t, r.simURL+"/v1/sim/faults", &f)
+	getJSON(t, simURL+"/v1/sim/faults", &f)
 	if len(f.Holds) == 0 {
 		return 0
 	}
