@@ -498,7 +498,19 @@ func (p *planner) walk(s scored, slots map[string][]time.Time) {
 		commit(start)
 		hold(state.RequestWaiting, fmt.Sprintf("max_parallel: %d moves run across the cluster, the agent's cap", p.total))
 		return
+	case !urgent && p.startedNow[r.Source] != "":
+		// Transfers through a locality share its bandwidth: two started
+		// together each take as long as both would one after the other.
+		commit(start)
+		hold(state.RequestWaiting, fmt.Sprintf("one new transfer a pass through %s: %s started in this pass", r.Source, p.startedNow[r.Source]))
+		return
+	case !urgent && r.Target != r.Source && p.startedNow[r.Target] != "":
+		commit(start)
+		hold(state.RequestWaiting, fmt.Sprintf("one new transfer a pass through %s: %s started in this pass", r.Target, p.startedNow[r.Target]))
+		return
 	}
+	p.startedNow[r.Source] = r.ID
+	p.startedNow[r.Target] = r.ID
 	p.running[r.Source]++
 	p.runningIDs[r.Source] = append(p.runningIDs[r.Source], r.ID)
 	if r.Target != r.Source {

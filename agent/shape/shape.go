@@ -46,6 +46,9 @@ type planner struct {
 	running    map[string]int
 	runningIDs map[string][]string
 	total      int
+	// startedNow is, per locality path, the request this pass started
+	// through it (as source or target).
+	startedNow map[string]string
 	// arrivals are the moves into each target locality that are running,
 	// hold a reservation, or were planned earlier in this pass, by request.
 	arrivals map[string]map[string]arrival
@@ -90,7 +93,7 @@ func newPlanner(in Input) *planner {
 		c = NewCluster(nil, nil, nil)
 	}
 	p := &planner{in: in, c: c, now: in.Now, pols: map[string]*policies.Policy{}, polByLoc: map[string]*policies.Policy{},
-		fc: map[string]*Forecast{}, locs: map[string]*localityInfo{}, running: map[string]int{}, runningIDs: map[string][]string{},
+		fc: map[string]*Forecast{}, locs: map[string]*localityInfo{}, running: map[string]int{}, runningIDs: map[string][]string{}, startedNow: map[string]string{},
 		arrivals: map[string]map[string]arrival{}, held: map[string]state.Resources{}, queuedRes: map[string]string{},
 		queuedAlloc: map[string]string{}, origins: map[string]bool{}, scaled: map[string]string{}, submitted: map[string]int{}}
 	p.plan.Now = in.Now

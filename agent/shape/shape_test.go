@@ -232,10 +232,12 @@ func TestMaxParallelAndScoreOrder(t *testing.T) {
 	f.allocs = append(f.allocs, Alloc{ID: "db-0", Name: "db.db[0]", Namespace: "default", Job: "db", Group: "db", Node: "id-dc1-b-1",
 		Size: state.Resources{CPU: 1000, MemoryMB: 1024}, Live: true, Running: true})
 	// Queued oldest first: web-0, web-1, db-0, web-2. The critical db moves
-	// first, then the oldest web ones; max_parallel 2 holds the rest.
+	// first, then the oldest web ones; max_parallel 2 holds the rest. All
+	// are due, so more than one may start through dc1 in one pass.
 	for _, a := range []string{"web-0", "web-1", "db-0", "web-2"} {
 		r := f.allocRequest(a)
 		r.Created = f.now.Add(-time.Duration(4-len(f.st.Requests)) * time.Minute)
+		r.Deadline = at(time.Minute)
 		f.queued(r)
 	}
 	plan := Run(f.input())
@@ -266,6 +268,49 @@ func TestMaxParallelAndScoreOrder(t *testing.T) {
 	f.st.Requests[2].State, f.st.Requests[2].Started = state.RequestRunning, f.now
 	if got := startIDs(Run(f.input())); !reflect.DeepEqual(got, []string{"mr-1"}) {
 		t.Errorf("with mr-3 running started %v", got)
+	}
+}
+
+func TestOneNewTransferAPassThroughALocality(t *testing.T) {
+	tests := []struct {
+		name     string
+		deadline time.Duration // 0: none
+		want     []string
+		reason   string
+	}{
+		{name: "not due: one a pass", want: []string{"mr-1"}, reason: "one new transfer a pass through dc1: mr-1 started in this pass"},
+		{name: "due: max_parallel at once", deadline: time.Minute, want: []string{"mr-1", "mr-2"}},
+		{name: "far deadline: one a pass", deadline: 3 * time.Hour, want: []string{"mr-1"}, reason: "one new transfer a pass through dc1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := baseFixture(t, "reschedule")
+			f.pols[1].Reserve.Enabled = false
+			for i, a := range []string{"web-0", "web-1"} {
+				r := f.allocRequest(a)
+				r.Created = f.now.Add(-time.Duration(2-i) * time.Minute)
+				if tt.deadline > 0 {
+					r.Deadline = at(tt.deadline)
+				}
+				f.queued(r)
+			}
+			plan := Run(f.input())
+			if got := startIDs(plan); !reflect.DeepEqual(got, tt.want) {
+				t.Fatalf("started %v; want %v", got, tt.want)
+			}
+			if tt.reason == "" {
+				return
+			}
+			rs, ok := rescoreOf(plan, "mr-2")
+			if !ok || rs.State != state.RequestWaiting || !strings.Contains(rs.Reason, tt.reason) {
+				t.Errorf("mr-2: %+v", rs)
+			}
+			// The next pass, with mr-1 running, starts mr-2.
+			f.st.Requests[0].State, f.st.Requests[0].Started = state.RequestRunning, f.now
+			if got := startIDs(Run(f.input())); !reflect.DeepEqual(got, []string{"mr-2"}) {
+				t.Errorf("next pass started %v", got)
+			}
+		})
 	}
 }
 
