@@ -44,7 +44,9 @@
 //     (a drain window) leaves no more time — when the window's remaining
 //     moves, max_parallel at a time, plus a slack of a quarter of
 //     migrate.lead_time would reach it; the per-locality max_parallel
-//     (source and target alike) and the global cap bound what runs at once.
+//     (source and target alike) and the global cap bound what runs at once,
+//     and a pass starts one new transfer through a locality (transfers
+//     through it share its bandwidth) unless a deadline presses.
 //
 // Run never reads the clock, the network or randomness, and never changes
 // its inputs: the same Input always gives the same Plan. What the plan says
