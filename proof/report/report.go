@@ -17,6 +17,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"time"
@@ -199,6 +200,18 @@ func explain(res *proof.Result, c proof.Check) string {
 	if e := forecastError(fs); e != "" {
 		fmt.Fprintf(&b, " %s", e)
 	}
+	if strings.HasPrefix(c.Name, "congestion ≤ 50% of ") {
+		other := strings.TrimPrefix(c.Name, "congestion ≤ 50% of ")
+		or, ok1 := run(res, "oracle")
+		ot, ok2 := run(res, other)
+		if ok1 && ok2 && or.Metrics.CongestionNodeMinutes > 0.5*ot.Metrics.CongestionNodeMinutes {
+			fmt.Fprintf(&b, " oracle, planning with the true future, misses it too (%.1f node-minutes, %.0f%% of %s's): what bounds it is not the forecast.",
+				or.Metrics.CongestionNodeMinutes, 100*or.Metrics.CongestionNodeMinutes/ot.Metrics.CongestionNodeMinutes, other)
+		}
+	}
+	if e := cloudLimit(fs, res.Params.MaxScaleOut); e != "" {
+		fmt.Fprintf(&b, " %s", e)
+	}
 	if strings.HasPrefix(c.Name, "oracle ") {
 		if or, ok := run(res, "oracle"); ok {
 			if e := nodeDifference(fs, or); e != "" {
@@ -253,6 +266,37 @@ func forecastError(r proof.Run) string {
 		return ""
 	}
 	return strings.Join(parts, "; ") + "."
+}
+
+// refusedAt matches the cloud's answer when a datacenter is at its limit.
+var refusedAt = regexp.MustCompile(`datacenter "([^"]+)" has no capacity left to add`)
+
+// cloudLimit says where the cloud refused a run's scale-outs for want of
+// nodes to add, from the decisions it recorded.
+func cloudLimit(r proof.Run, maxScaleOut float64) string {
+	n := map[string]int{}
+	for _, d := range r.Notes.Decisions {
+		if m := refusedAt.FindStringSubmatch(d); m != nil {
+			n[m[1]]++
+		}
+	}
+	if len(n) == 0 {
+		return ""
+	}
+	var parts []string
+	for _, dc := range sortedKeys(mapKeys(n)) {
+		parts = append(parts, fmt.Sprintf("%s (%d decisions)", dc, n[dc]))
+	}
+	return fmt.Sprintf("%s reached the cloud's limit (%.0f%% more nodes than the scenario declares) in %s: capacity it wanted was not there to add.",
+		r.Controller, 100*maxScaleOut, strings.Join(parts, ", "))
+}
+
+func mapKeys(m map[string]int) map[string]bool {
+	out := map[string]bool{}
+	for k := range m {
+		out[k] = true
+	}
+	return out
 }
 
 // nodeDifference compares two runs node by node, in the datacenters where

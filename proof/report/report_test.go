@@ -180,3 +180,55 @@ func TestExplainOracleWorseNodeByNode(t *testing.T) {
 		})
 	}
 }
+
+func TestExplainSaysWhatBoundsAMiss(t *testing.T) {
+	t0 := time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC)
+	refused := `01:10 scale new : scale "nodes" failed: webhook target: refused: answered 409 Conflict: datacenter "new" has no capacity left to add`
+	tests := []struct {
+		name      string
+		oracle    float64
+		decisions []string
+		want, not []string
+	}{
+		{
+			name: "oracle misses too, cloud at its limit", oracle: 18, decisions: []string{refused, refused, "01:12 start old mr-1: …"},
+			want: []string{
+				"oracle, planning with the true future, misses it too (18.0 node-minutes, 60% of reactive's)",
+				"foreshape reached the cloud's limit (50% more nodes than the scenario declares) in new (2 decisions)",
+			},
+		},
+		{
+			name: "oracle meets it", oracle: 10,
+			not: []string{"misses it too", "cloud's limit"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fs := proof.Run{Controller: "foreshape", Metrics: proof.Metrics{CongestionNodeMinutes: 20}}
+			fs.Notes.Decisions = tt.decisions
+			res := &proof.Result{Scenario: "s", Start: t0, End: t0.Add(time.Hour), Params: proof.DefaultParams(), Runs: []proof.Run{
+				{Controller: "reactive", Metrics: proof.Metrics{CongestionNodeMinutes: 30}}, fs,
+				{Controller: "oracle", Metrics: proof.Metrics{CongestionNodeMinutes: tt.oracle}},
+			}}
+			var why string
+			for _, w := range build(res).Why {
+				if strings.Contains(w, "congestion ≤ 50% of reactive") {
+					why = w
+				}
+			}
+			if why == "" {
+				t.Fatalf("no explanation of the miss: %q", build(res).Why)
+			}
+			for _, want := range tt.want {
+				if !strings.Contains(why, want) {
+					t.Errorf("why lacks %q: %s", want, why)
+				}
+			}
+			for _, not := range tt.not {
+				if strings.Contains(why, not) {
+					t.Errorf("why says %q: %s", not, why)
+				}
+			}
+		})
+	}
+}
