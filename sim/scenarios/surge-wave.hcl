@@ -10,10 +10,11 @@
 # VM csplanetlab2_kaist_ac_kr_uw_oneswarm (CoMon, Apache-2.0 via CloudSim);
 # memory follows Google's 2019 cluster average (week 1, CC-BY-4.0).
 #
-# The days before the start (the history foreshape begins with) read other
-# days of the same PlanetLab VMs, 2011-03-09 then 2011-03-06, or the
-# stand-in proof/holdout/README.md names where a VM was not measured that
-# day (each trace's history); memory's week-long aggregate loops its week.
+# The days before the start (the history foreshape begins with) read
+# another day of the same PlanetLab VMs, 2011-03-06, or the stand-in
+# proof/holdout/README.md names where a VM was not measured that day (each
+# trace's history; 2011-03-09 is held out of the bundled traces for the
+# forecast evaluation's check); memory's week-long aggregate loops its week.
 name     = "surge-wave"
 seed     = 202
 start    = "2026-03-03T00:00:00Z"
@@ -55,13 +56,13 @@ nodes "new" {
 
 trace "web-cpu" {
   file    = "planetlab/20110303/fobos_cecalc_ula_ve_uw_oneswarm"
-  history = ["planetlab/20110309/fobos_cecalc_ula_ve_uw_oneswarm", "planetlab/20110306/fobos_cecalc_ula_ve_uw_oneswarm"]
+  history = ["planetlab/20110306/fobos_cecalc_ula_ve_uw_oneswarm"]
   unit    = "percent"
 }
 
 trace "orders-cpu" {
   file    = "planetlab/20110303/csplanetlab2_kaist_ac_kr_uw_oneswarm"
-  history = ["planetlab/20110309/plab1_nec-labs_com_uw_oneswarm", "planetlab/20110306/planetlab2_itwm_fhg_de_uw_oneswarm"]
+  history = ["planetlab/20110306/planetlab2_itwm_fhg_de_uw_oneswarm"]
   unit    = "percent"
 }
 
