@@ -135,9 +135,9 @@ func ReadWindows(r io.Reader) (map[string][]Window, error) {
 // ScaledSigmoid is NAB's reward for a detection at a relative position:
 // -1 is a window's left edge (reward 0.9866), 0 its right edge (0), and
 // positive positions lie after the window, scaled by its width (penalties
-// approaching -1; from 3 on, exactly -1).
+// approaching -1; beyond 3, exactly -1, as in NAB's sweeper).
 func ScaledSigmoid(pos float64) float64 {
-	if pos >= 3 {
+	if pos > 3 {
 		return -1
 	}
 	return 2/(1+math.Exp(5*pos)) - 1
@@ -211,7 +211,7 @@ func sweep(f File, costs CostMatrix, probation float64, firstID int) ([]point, i
 			weight = ScaledSigmoid(pos) * costs.TP / maxTP
 			window = firstID + cur
 		} else {
-			pos := 3.0
+			pos := math.Inf(1) // no window before: the full cost
 			if prevRight >= 0 {
 				pos = math.Abs(float64(prevRight-i)) / math.Max(float64(prevWidth-1), 1)
 			}
@@ -324,14 +324,25 @@ type Result struct {
 }
 
 // Score scores a detector on a corpus under one cost matrix, choosing the
-// threshold that maximises the corpus raw score. NAB's runner finds it with a
-// hill-climbing search over [0, 1]; Score evaluates every distinct anomaly
-// score instead, which finds the exact maximum of the same objective.
+// threshold that maximises the corpus raw score. NAB's optimiser sweeps
+// every distinct anomaly score the same way (older NAB runners climbed
+// from 0.5 instead: see Options.HillClimb).
 //
 // The null baseline is scored the same way (a detector that outputs 0.5
 // everywhere, with its own optimised threshold), and the perfect score is
 // the TP weight times the number of windows, as in NAB's normalisation.
 func Score(files []File, costs CostMatrix, opts Options) (Result, error) {
+	return score(files, costs, opts, nil)
+}
+
+// ScoreFixed scores a detector on a corpus at a threshold fixed
+// beforehand (every point whose anomaly score is at least threshold is a
+// detection), normalised as Score normalises.
+func ScoreFixed(files []File, costs CostMatrix, threshold float64, opts Options) (Result, error) {
+	return score(files, costs, opts, &threshold)
+}
+
+func score(files []File, costs CostMatrix, opts Options, fixed *float64) (Result, error) {
 	all, windows, err := corpusPoints(files, costs, opts, nil)
 	if err != nil {
 		return Result{}, err
@@ -340,7 +351,12 @@ func Score(files []File, costs CostMatrix, opts Options) (Result, error) {
 	if opts.HillClimb {
 		choose = hillClimb
 	}
-	best := choose(byThreshold(all, costs))
+	var best ThresholdScore
+	if fixed != nil {
+		best = at(byThreshold(all, costs), *fixed)
+	} else {
+		best = choose(byThreshold(all, costs))
+	}
 
 	null, _, err := corpusPoints(files, costs, opts, func(float64) float64 { return 0.5 })
 	if err != nil {
