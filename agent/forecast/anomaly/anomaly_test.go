@@ -2,6 +2,7 @@ package anomaly
 
 import (
 	"math"
+	"strings"
 	"testing"
 )
 
@@ -9,17 +10,55 @@ func TestAnomalyDetectorSpike(t *testing.T) {
 	y := noisy(11, 2000, 20, 1)
 	y[1500] = 35
 	pts, events := Detect(y, Options{})
-	if !pts[1500].Anomalous {
-		t.Fatalf("spike at 1500 not flagged: %+v", pts[1500])
+	p := pts[1500]
+	if !p.Anomalous || !p.Alarm || p.P > 1e-6 {
+		t.Fatalf("spike at 1500 not flagged as a rare alarm: %+v", p)
 	}
-	if len(events) != 1 || events[0].Start != 1500 || events[0].Kind != KindSpike {
-		t.Fatalf("events = %+v, want one spike starting at 1500", events)
+	var found bool
+	for _, e := range events {
+		if e.Start == 1500 {
+			found = true
+			if e.Kind != KindSpike || e.End > 1500+2 {
+				t.Errorf("spike event %+v, want a spike ending by 1502", e)
+			}
+		}
 	}
-	if events[0].End > 1500+2 {
-		t.Errorf("spike event lasts until %d", events[0].End)
+	if !found {
+		t.Fatalf("no event starts at the spike: %+v", events)
 	}
-	if pts[1500].Onset != pts[1500].Score || pts[1500].Score <= 0.5 {
-		t.Errorf("onset %v score %v: want equal and above 0.5", pts[1500].Onset, pts[1500].Score)
+	// The points after it share its shapes but do not deviate: not masked.
+	for i := 1501; i < 1520; i++ {
+		if pts[i].Anomalous {
+			t.Errorf("point %d after the spike flagged: %+v", i, pts[i])
+		}
+	}
+}
+
+// TestAnomalyRecurringSpike: a spike the series shows every day is unusual
+// the first times and part of the series once the reference week holds a
+// few of it; the point statistics alone flag it every day.
+func TestAnomalyRecurringSpike(t *testing.T) {
+	y := noisy(21, 12*288, 20, 1)
+	for d := 1; d < 12; d++ {
+		at := d*288 + 100
+		y[at], y[at+1] = 40, 35
+	}
+	pts, _ := Detect(y, Options{})
+	residual := NewDetector(Options{})
+	var pred recentMedian
+	rp := make([]Point, len(y))
+	for i, v := range y {
+		rp[i] = residual.Observe(v, pred.Next())
+		pred.Push(v)
+	}
+	for d := 8; d < 12; d++ {
+		at := d*288 + 100
+		if pts[at].Anomalous || pts[at].P < 0.05 {
+			t.Errorf("day %d: the daily spike is still anomalous: %+v", d, pts[at])
+		}
+		if !rp[at].Anomalous {
+			t.Errorf("day %d: the point statistics do not flag the spike: %+v", d, rp[at])
+		}
 	}
 }
 
@@ -29,33 +68,29 @@ func TestAnomalyDetectorLevelShift(t *testing.T) {
 		y[i] += 12
 	}
 	pts, events := Detect(y, Options{})
-	if len(events) == 0 {
-		t.Fatal("no event for a level shift")
-	}
-	first := events[0]
-	if first.Start < 1995 || first.Start > 2005 {
-		t.Errorf("first event starts at %d, want about 2000: %+v", first.Start, events)
-	}
-	var shift bool
-	for _, e := range events {
+	var shift *Event
+	for i, e := range events {
 		if e.Kind == KindLevelShift {
-			shift = true
-		}
-		if e.Start < 1990 {
-			t.Errorf("event before the shift: %+v", e)
+			shift = &events[i]
 		}
 	}
-	if !shift {
-		t.Errorf("no level_shift event among %+v", events)
+	if shift == nil || shift.Start < 1995 || shift.Start > 2005 {
+		t.Fatalf("no level shift event starting at about 2000: %+v", events)
 	}
-	// The detector settles at the new level: nothing anomalous long after.
+	if !pts[2000].Alarm {
+		t.Errorf("the first point at the new level raised no alarm: %+v", pts[2000])
+	}
+	// The detector settles at the new level: nothing deviates long after.
 	for i := 2400; i < len(pts); i++ {
-		if pts[i].Anomalous {
+		if pts[i].Anomalous && !pts[i].Alarm {
 			t.Fatalf("point %d still anomalous after the series settled: %+v", i, pts[i])
 		}
 	}
 }
 
+// TestAnomalyDetectorQuiet: on series without anomalies nothing deviates,
+// and alarms are rare: at most about one per two weeks of data (AlarmP
+// 1/4032), here at most one per series.
 func TestAnomalyDetectorQuiet(t *testing.T) {
 	cases := []struct {
 		name string
@@ -80,9 +115,18 @@ func TestAnomalyDetectorQuiet(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			_, events := Detect(tc.y, Options{})
-			if len(events) != 0 {
-				t.Errorf("events on a normal series: %+v", events)
+			pts, _ := Detect(tc.y, Options{})
+			alarms := 0
+			for i, p := range pts {
+				if p.Anomalous && !p.Alarm {
+					t.Errorf("point %d deviates: %+v", i, p)
+				}
+				if p.Alarm {
+					alarms++
+				}
+			}
+			if alarms > 1 {
+				t.Errorf("%d alarms in %d points, want at most 1", alarms, len(pts))
 			}
 		})
 	}
@@ -95,6 +139,25 @@ func TestAnomalyDetectorOnline(t *testing.T) {
 	y[700] = 30
 	for i := 1000; i < len(y); i++ {
 		y[i] += 8
+	}
+	for _, name := range Detectors() {
+		d, err := NewOnline(name, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := NewOnline(name, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, v := range y {
+			a := d.Observe(v)
+			if i >= 1100 {
+				continue
+			}
+			if b := p.Observe(v); a != b {
+				t.Fatalf("%s: point %d: %+v and %+v from the same points", name, i, a, b)
+			}
+		}
 	}
 	full, _ := Detect(y, Options{})
 	prefix, _ := Detect(y[:1100], Options{})
@@ -118,25 +181,26 @@ func TestAnomalyOnsetRefractory(t *testing.T) {
 		i     int
 		onset bool
 	}{{1000, true}, {1050, false}, {1100, true}, {2000, true}} {
-		if !pts[tc.i].Anomalous {
-			t.Errorf("point %d not anomalous: %+v", tc.i, pts[tc.i])
-		}
 		if got := pts[tc.i].Onset > 0; got != tc.onset {
 			t.Errorf("point %d onset %v, want onset %v (%+v)", tc.i, pts[tc.i].Onset, tc.onset, pts[tc.i])
 		}
+		if pts[tc.i].Z <= DefaultThreshold {
+			t.Errorf("point %d does not deviate: %+v", tc.i, pts[tc.i])
+		}
 	}
 	for i, p := range pts {
-		if p.Score < 0 || p.Score > 1 || p.Onset > p.Score || p.P <= 0 || p.P > 1 {
+		if p.Score < 0 || p.Score >= 1 || p.Onset > p.Score || p.P <= 0 || p.P > 1 {
 			t.Fatalf("point %d: score %v onset %v p %v out of range", i, p.Score, p.Onset, p.P)
 		}
-		if want := math.Log(1/p.P) / math.Log(DefaultMemory+1); math.Abs(p.Score-want) > 1e-12 {
-			t.Fatalf("point %d: score %v, want log(1/p)/log(memory+1) = %v", i, p.Score, want)
+		if l := math.Log10(1 / p.P); math.Abs(p.Score-l/(1+l)) > 1e-12 {
+			t.Fatalf("point %d: score %v, want L/(1+L) with L = log10(1/p) = %v", i, p.Score, l)
+		}
+		if p.Alarm != (p.Onset > 0 && p.Onset >= AlarmScore(DefaultAlarmP)) {
+			t.Fatalf("point %d: alarm %v with onset %v", i, p.Alarm, p.Onset)
 		}
 	}
-	// The strongest point so far has the smallest p-value its history
-	// allows: 1/(n+1) with about 1,060 scored points before it.
-	if pts[1100].P > 1.0/1000 {
-		t.Errorf("record point has p %v", pts[1100].P)
+	if pts[1100].P > 1e-6 {
+		t.Errorf("the strongest spike has p %v", pts[1100].P)
 	}
 }
 
@@ -163,14 +227,42 @@ func TestCleanAnomalies(t *testing.T) {
 			t.Fatalf("point %d changed: %v -> %v", i, y[i], v)
 		}
 	}
-	// Only the spike (and at most a few neighbours) goes; the new level
-	// after the shift stays.
+	// Only the spike (and at most a few alarms) goes; the new level after
+	// the shift stays.
 	if nans > 5 {
 		t.Errorf("%d points removed, events %+v", nans, events)
 	}
 	for i := 2000; i < 2100; i++ {
 		if math.IsNaN(clean[i]) {
 			t.Fatalf("point %d at the new level removed", i)
+		}
+	}
+}
+
+func TestNewOnline(t *testing.T) {
+	for _, name := range append(Detectors(), "") {
+		d, err := NewOnline(name, Options{})
+		if err != nil || d == nil {
+			t.Fatalf("%q: %v", name, err)
+		}
+	}
+	if _, err := NewOnline("hmm", Options{}); err == nil || !strings.Contains(err.Error(), "shape") {
+		t.Errorf("unknown detector: err %v, want one naming the detectors", err)
+	}
+	// Every detector finds a big spike in noise, and only the agent's
+	// (shape) lets a daily one become normal.
+	y := noisy(22, 3000, 20, 1)
+	y[2500] = 60
+	for _, name := range Detectors() {
+		d, _ := NewOnline(name, Options{})
+		var at Point
+		for i, v := range y {
+			if p := d.Observe(v); i == 2500 {
+				at = p
+			}
+		}
+		if at.P > 0.001 || at.Onset == 0 {
+			t.Errorf("%s: the spike scores %+v", name, at)
 		}
 	}
 }
@@ -184,10 +276,12 @@ func BenchmarkDetectAnomalies(b *testing.B) {
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
+	cpu := cpuTime(b)
 	for range b.N {
 		Detect(y, Options{})
 	}
 	b.ReportMetric(float64(b.N)*4032/b.Elapsed().Seconds(), "points/s")
+	b.ReportMetric(float64(b.N)*4032/(cpuTime(b)-cpu).Seconds(), "points/cpu-s")
 }
 
 // BenchmarkLevelShifts runs the offline level-shift search over two weeks

@@ -1,0 +1,131 @@
+package anomaly
+
+import (
+	"fmt"
+	"math"
+	"sort"
+	"strings"
+)
+
+// Online is a detector fed one sample at a time: what `foreshape forecast
+// anomalies -detector` compares on NAB. Every verdict depends only on the
+// samples before it.
+type Online interface {
+	// Observe scores the next sample (NaN or infinite: missing).
+	Observe(v float64) Point
+	// Events returns the events so far; flush includes the open one.
+	Events(flush bool) []Event
+}
+
+// The detectors foreshape's was chosen among, by name. Each gives every
+// point a P and an Onset; NAB scores the Onsets.
+const (
+	// DetectorStream is Stream, the detector the agent runs: the shape
+	// statistic calibrated on the series' own past.
+	DetectorStream = "shape"
+	// DetectorResidual is the point statistics alone with their z
+	// calibrated on the series' own past (NewDetector): what foreshape
+	// ran before the shape statistic, with its settings of then
+	// (refractory 144 points).
+	DetectorResidual = "residual"
+	// DetectorRCF is a robust random cut forest over shingles (NewRCF),
+	// its collusive displacement calibrated like the shape distance.
+	DetectorRCF = "rcf"
+	// DetectorEnsemble combines the shape statistic and the residual
+	// detector: the geometric mean of their p-values.
+	DetectorEnsemble = "ensemble"
+)
+
+// Detectors lists the detector names NewOnline accepts, sorted.
+func Detectors() []string {
+	out := []string{DetectorStream, DetectorResidual, DetectorRCF, DetectorEnsemble}
+	sort.Strings(out)
+	return out
+}
+
+// NewOnline returns the named detector.
+func NewOnline(name string, opts Options) (Online, error) {
+	switch name {
+	case DetectorStream, "":
+		return NewStream(opts), nil
+	case DetectorResidual:
+		if opts.Refractory <= 0 {
+			opts.Refractory = residualRefractory
+		}
+		return &withForecast{d: NewDetector(opts)}, nil
+	case DetectorRCF:
+		return newCalibrated(opts, NewRCF(RCFOptions{}).Displacement), nil
+	case DetectorEnsemble:
+		return newEnsemble(opts), nil
+	}
+	return nil, fmt.Errorf("anomaly: unknown detector %q (want one of %s)", name, strings.Join(Detectors(), ", "))
+}
+
+// residualRefractory is the residual detector's refractory period as it
+// ran before the shape statistic.
+const residualRefractory = 144
+
+// withForecast feeds the residual detector the median of the previous
+// three samples as its one-step forecast.
+type withForecast struct {
+	d    *Detector
+	pred recentMedian
+}
+
+func (w *withForecast) Observe(v float64) Point {
+	p := w.d.Observe(v, w.pred.Next())
+	w.pred.Push(v)
+	return p
+}
+
+func (w *withForecast) Events(flush bool) []Event { return w.d.Events(flush) }
+
+// calibrated turns a nonconformity statistic into verdicts the way Stream
+// does with the shape distance: its conformal p-value with an exponential
+// tail, then the score, the onset and the point statistics.
+type calibrated struct {
+	stat   func(float64) float64 // NaN: no value yet
+	rank   *tailRank
+	warmup int
+	verdicts
+}
+
+func newCalibrated(opts Options, stat func(float64) float64) *calibrated {
+	o := opts.withDefaults()
+	so := o.Shape.withDefaults()
+	return &calibrated{stat: stat, rank: newTailRank(so.Memory, so.Tail), warmup: so.Warmup, verdicts: newVerdicts(o)}
+}
+
+func (c *calibrated) Observe(v float64) Point {
+	pv := 1.0
+	if !math.IsNaN(v) && !math.IsInf(v, 0) {
+		if x := c.stat(v); !math.IsNaN(x) {
+			if c.rank.Len() >= c.warmup {
+				pv = c.rank.P(x)
+			}
+			c.rank.Add(x)
+		}
+	}
+	return c.finish(v, pv)
+}
+
+// ensemble is the geometric mean of the shape statistic's p-value and the
+// residual detector's.
+type ensemble struct {
+	verdicts
+	shape    *Shape
+	residual *withForecast
+}
+
+func newEnsemble(opts Options) *ensemble {
+	o := opts.withDefaults()
+	ro := opts
+	ro.Refractory = residualRefractory
+	return &ensemble{verdicts: newVerdicts(o), shape: NewShape(o.Shape), residual: &withForecast{d: NewDetector(ro)}}
+}
+
+func (e *ensemble) Observe(v float64) Point {
+	ps := e.shape.Observe(v).P
+	pr := e.residual.Observe(v).P
+	return e.finish(v, math.Sqrt(ps*pr))
+}

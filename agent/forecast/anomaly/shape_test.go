@@ -1,0 +1,168 @@
+package anomaly
+
+import (
+	"math"
+	"math/rand/v2"
+	"sort"
+	"testing"
+)
+
+// bruteShapeDistance is the shape distance at the last point of y, by
+// definition: the mean of the Neighbours smallest Euclidean distances from
+// the last Window points to the shapes that end Window+j points earlier,
+// j in [0, Reference), j ≡ (t−Window) mod Stride.
+func bruteShapeDistance(y []float64, o ShapeOptions) float64 {
+	o = o.withDefaults()
+	t := len(y) - 1
+	w := o.Window
+	var ds []float64
+	for j := 0; j < o.Reference; j++ {
+		end := t - w - j
+		if end-w+1 < 0 {
+			break
+		}
+		if ((t-w-j)%o.Stride+o.Stride)%o.Stride != 0 {
+			continue
+		}
+		var s float64
+		for i := 0; i < w; i++ {
+			u := y[t-i] - y[end-i]
+			s += u * u
+		}
+		ds = append(ds, math.Sqrt(s))
+	}
+	if len(ds) < o.Neighbours {
+		return math.NaN()
+	}
+	sort.Float64s(ds)
+	var sum float64
+	for _, d := range ds[:o.Neighbours] {
+		sum += d
+	}
+	return sum / float64(o.Neighbours)
+}
+
+func TestShapeDistanceMatchesDefinition(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for _, o := range []ShapeOptions{
+		{Window: 4, Reference: 30, Stride: 1, Neighbours: 1},
+		{Window: 5, Reference: 37, Stride: 2, Neighbours: 3},
+		{Window: 16, Reference: 200, Stride: 3, Neighbours: 2},
+		{},
+	} {
+		s := NewShape(o)
+		var seen []float64
+		n := 3000
+		for i := 0; i < n; i++ {
+			// A level that jumps by orders of magnitude, so rounding in
+			// the running sums would show.
+			v := 10*math.Sin(float64(i)/7) + rng.NormFloat64()
+			if i%500 > 400 {
+				v += 1e8
+			}
+			if i%97 == 13 {
+				v = math.NaN()
+			}
+			got := s.Observe(v)
+			if math.IsNaN(v) {
+				if got.P != 1 || !math.IsNaN(got.Distance) {
+					t.Fatalf("%+v: missing point %d got %+v", o, i, got)
+				}
+				continue
+			}
+			seen = append(seen, v)
+			want := bruteShapeDistance(seen, o)
+			if math.IsNaN(want) != math.IsNaN(got.Distance) || math.Abs(got.Distance-want) > 1e-6*math.Max(1, want) {
+				t.Fatalf("%+v: point %d: distance %v, want %v", o, i, got.Distance, want)
+			}
+		}
+	}
+}
+
+// BenchmarkShape runs the shape statistic over two weeks of 5-minute data
+// per iteration.
+func BenchmarkShape(b *testing.B) {
+	y := noisy(19, 4032, 50, 5)
+	for i := range y {
+		y[i] += 20 * math.Sin(2*math.Pi*float64(i)/288)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	cpu := cpuTime(b)
+	for range b.N {
+		s := NewShape(ShapeOptions{})
+		for _, v := range y {
+			s.Observe(v)
+		}
+	}
+	b.ReportMetric(float64(b.N)*4032/b.Elapsed().Seconds(), "points/s")
+	b.ReportMetric(float64(b.N)*4032/(cpuTime(b)-cpu).Seconds(), "points/cpu-s")
+}
+
+func TestTailRank(t *testing.T) {
+	r := newTailRank(100, 10)
+	if p := r.P(5); p != 1 {
+		t.Errorf("empty: p %v, want 1", p)
+	}
+	for i := 1; i <= 100; i++ {
+		r.Add(float64(i))
+	}
+	// Inside the range: the conformal rank (#past ≥ x + 1)/(n + 1).
+	for _, tc := range []struct{ x, want float64 }{{0, 1}, {1, 1}, {50, 52.0 / 101}, {90.5, 11.0 / 101}, {91, 11.0 / 101}} {
+		if p := r.P(tc.x); math.Abs(p-tc.want) > 1e-12 {
+			t.Errorf("P(%v) = %v, want %v", tc.x, p, tc.want)
+		}
+	}
+	// Beyond the 10th largest (91), an exponential tail whose scale is the
+	// mean excess of the largest over it: (1+…+9)/9 = 5.
+	for _, x := range []float64{95, 100, 120, 1000} {
+		want := 10.0 / 101 * math.Exp(-(x-91)/5)
+		if p := r.P(x); math.Abs(p-math.Max(want, minP))/math.Max(want, minP) > 1e-9 {
+			t.Errorf("P(%v) = %v, want %v", x, p, want)
+		}
+	}
+	if p := r.P(1e9); p != minP {
+		t.Errorf("far beyond: p %v, want the floor %v", p, minP)
+	}
+	// The window slides: the oldest values leave.
+	for i := 0; i < 100; i++ {
+		r.Add(0)
+	}
+	if p := r.P(1); p != 1.0/101 {
+		t.Errorf("after the window slid: P(1) = %v, want 1/101", p)
+	}
+}
+
+func TestRCF(t *testing.T) {
+	y := noisy(23, 1500, 10, 1)
+	y[1200] = 40
+	run := func(seed uint64) []float64 {
+		f := NewRCF(RCFOptions{Trees: 20, Samples: 64, Shingle: 4, Seed: seed})
+		out := make([]float64, len(y))
+		for i, v := range y {
+			out[i] = f.Displacement(v)
+		}
+		return out
+	}
+	a, b := run(1), run(1)
+	for i := range a {
+		if a[i] != b[i] && !(math.IsNaN(a[i]) && math.IsNaN(b[i])) {
+			t.Fatalf("point %d: %v and %v with the same seed", i, a[i], b[i])
+		}
+	}
+	if !math.IsNaN(a[0]) || !math.IsNaN(a[2]) || math.IsNaN(a[10]) {
+		t.Errorf("first shingle at point 3: %v", a[:11])
+	}
+	// The outlier's shingles displace far more than a typical point's.
+	var typical []float64
+	for i := 1000; i < 1200; i++ {
+		typical = append(typical, a[i])
+	}
+	sort.Float64s(typical)
+	if med := typical[len(typical)/2]; !(a[1200] > 5*med) {
+		t.Errorf("outlier displacement %v, median before it %v", a[1200], med)
+	}
+	if d := NewRCF(RCFOptions{}).Displacement(math.Inf(1)); !math.IsNaN(d) {
+		t.Errorf("an infinite point scored %v", d)
+	}
+}
