@@ -50,8 +50,14 @@ eval-reference: ## The classical reference (statsmodels ETS, Theta, STL+ETS, ARI
 	  $(PYTHON) agent/forecast/eval/reference/reference.py --series $$out/series-$$h.jsonl \
 	    --foreshape $$out/foreshape-$$h.json --label "$(REFPART) part" || exit 1; echo; done
 
-eval-anomalies: ## Score the anomaly detector on $(DATA)/nab with NAB's profiles
-	$(GO) run . forecast anomalies -data $(DATA)/nab -labels $(DATA)/nab/labels/combined_windows.json
+# NAB_RESULTS: the results/ directory of a checkout of NAB's repository at the
+# commit $(DATA)/SOURCES.md names (its labels/ and config/ beside it), for the
+# published detectors' outputs. Without it only foreshape's detectors are scored.
+NAB_RESULTS ?=
+NABFLAGS = -data $(DATA)/nab -labels $(DATA)/nab/labels/combined_windows.json -max-p 0.001
+eval-anomalies: ## Score the anomaly detectors on $(DATA)/nab with NAB's profiles: the tuning part, then the held-out part beside NAB's published detectors (NAB_RESULTS=dir)
+	$(GO) run . forecast anomalies $(NABFLAGS) -part tuning -detector all $(if $(NAB_RESULTS),-published $(NAB_RESULTS))
+	$(GO) run . forecast anomalies $(NABFLAGS) -part held-out $(if $(NAB_RESULTS),-published $(NAB_RESULTS) -reproduce)
 
 screenshots: ## Follow the dev scenario in headless Chromium and refresh the dashboard screenshots in testdata/ui/
 	$(GO) test ./agent/ui -run TestBrowserDashboard -count=1 -v -timeout 15m -ui.screenshots

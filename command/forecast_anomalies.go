@@ -5,8 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -23,8 +26,9 @@ func init() {
 	register("forecast anomalies", func(m Meta) cli.Command { return &ForecastAnomaliesCommand{Meta: m} })
 }
 
-// ForecastAnomaliesCommand runs the online anomaly detector over trace files
-// and, with NAB labels, scores it the way NAB does.
+// ForecastAnomaliesCommand runs an online anomaly detector over trace files
+// and, with NAB labels, scores it the way NAB does, beside NAB's published
+// detectors.
 type ForecastAnomaliesCommand struct{ Meta }
 
 func (c *ForecastAnomaliesCommand) Synopsis() string {
@@ -35,31 +39,61 @@ func (c *ForecastAnomaliesCommand) Help() string {
 	return strings.TrimSpace(`
 Usage: foreshape forecast anomalies -data DIR [options]
 
-  Runs foreshape's online anomaly detector (the one the agent uses to keep
-  anomalous samples out of model fitting) over every trace file under DIR,
-  point by point without look-ahead, and prints the events it finds: start,
-  end, kind (spike or level_shift) and peak score.
+  Runs foreshape's online anomaly detector (the one the agent runs on every
+  series) over every trace file under DIR, point by point without
+  look-ahead, and prints the events it finds: start, end, kind (spike or
+  level_shift), peak score and smallest p-value.
 
-  With -labels (NAB's combined_windows.json), the series named in the labels
-  are also scored with NAB's scoring: anomaly windows, scaled sigmoid
-  rewards, the three cost profiles with the threshold optimised per
-  profile, normalised so the null detector scores 0 and a perfect one 100.
-  SCORE uses the best threshold over every distinct anomaly score;
-  HILL_CLIMB the threshold NAB's own runner would reach by hill climbing
-  from 0.5, which can stop on a plateau.
-  When NAB's results/final_results.json sits beside the labels directory,
-  the published scores of NAB's detectors are shown alongside.
+  With -labels (NAB's combined_windows.json), the labelled files are also
+  scored with NAB's scoring, row by row as NAB's detectors see them: anomaly
+  windows, scaled sigmoid rewards, the three cost profiles, normalised so the
+  null detector scores 0 and a perfect one 100. Each profile is scored with
+  two threshold rules:
+
+    FIXED      the threshold chosen beforehand on the tuning part of the NAB
+               files (the middle of the range that scores best there), the
+               rule that says how the detector does on files it has not seen;
+               foreshape's detectors are also scored at the alarm threshold
+               the agent runs with (p at most 1/4032 at an onset);
+    OPTIMISED  the threshold that scores best on the files scored, NAB's own
+               rule for its scoreboard (HILL_CLIMB: the threshold NAB's older
+               runner reached by climbing from 0.5).
+
+  The NAB files are split into a tuning and a held-out part, declared before
+  any setting was tuned (-part). foreshape's defaults were chosen on the
+  tuning part; its figures are those of the held-out part.
+
+  With -published (the results directory of NAB's repository), NAB's
+  published detectors are scored from their published outputs on the same
+  files with the same rules, side by side with foreshape's; their FIXED
+  threshold is chosen on the tuning part as foreshape's is, and NAB's own
+  threshold (chosen on its whole corpus) is shown too. With -reproduce, each
+  published detector is also scored on NAB's whole corpus (the labels beside
+  the results directory) at NAB's thresholds, beside the score NAB
+  published, which shows that this scoring is NAB's.
 
 Options:
 
-  -data=DIR        Trace directory (read like 'forecast eval' does).
-  -labels=FILE     NAB combined_windows.json; series are matched to its keys
+  -data=DIR        Trace directory (read like 'forecast eval' does; NAB's
+                   layout, data/ and labels/, for NAB scoring).
+  -labels=FILE     NAB combined_windows.json; files are matched to its keys
                    by path suffix.
+  -part=PART       Which NAB files to score: tuning, held-out or all.
+                   Default: all.
+  -detector=NAME   The detector: shape (the agent's), residual (the detector
+                   foreshape ran before), rcf (a random cut forest),
+                   ensemble (shape and residual), or all to compare them.
+                   Default: shape.
   -profiles=FILE   NAB profiles.json. Default: config/profiles.json beside
                    the labels directory, else NAB's published profiles.
+  -published=DIR   NAB's results directory: results/<detector>/... as NAB
+                   publishes it; thresholds are read from
+                   DIR/../config/thresholds.json.
+  -reproduce       With -published: also score every published detector on
+                   NAB's whole corpus (DIR/../labels/combined_windows.json).
   -step=DUR        Sampling interval of the traces. Default: 5m.
-  -threshold=Z     Robust z above which a point is anomalous (and kept out of
-                   model fitting by the agent). Default: 5.
+  -threshold=Z     Robust z above which a point deviates (kept out of model
+                   fitting when its stretch is unusual). Default: 5.
   -max-p=P         Print only events at least as rare as P: their smallest
                    p-value, calibrated on the series' own history, is at
                    most P (0.01: more unusual than 99% of what the series
@@ -70,7 +104,7 @@ Options:
 Example:
 
   $ foreshape forecast anomalies -data ../shared/data/nab \
-      -labels ../shared/data/nab/labels/combined_windows.json
+      -labels ../shared/data/nab/labels/combined_windows.json -part held-out
 `)
 }
 
@@ -85,43 +119,99 @@ type anomalyEventOut struct {
 	Z      float64 `json:"z"`
 }
 
-// nabScoreOut is one profile's NAB score.
-type nabScoreOut struct {
+// nabResultOut is one profile's NAB score under one threshold rule.
+type nabResultOut struct {
 	Score     float64 `json:"score"`
 	Threshold float64 `json:"threshold"`
 	Raw       float64 `json:"raw"`
 	TP        int     `json:"tp"`
 	FP        int     `json:"fp"`
 	FN        int     `json:"fn"`
-	// HillClimb is the score with the threshold NAB's runner would find by
-	// hill climbing from 0.5; Score sweeps every threshold and is never
-	// lower.
+}
+
+// nabScoreOut is one profile's NAB score: optimised on the files scored
+// (the top-level fields), fixed beforehand on the tuning part, and for a
+// published detector at NAB's own threshold.
+type nabScoreOut struct {
+	nabResultOut
+	// HillClimb is the score with the threshold NAB's older runner would
+	// find by hill climbing from 0.5; Score sweeps every threshold and is
+	// never lower.
 	HillClimb float64 `json:"hill_climb_score"`
-	// Files holds each labelled file's raw score at the threshold: its
-	// windows' rewards (+1 at best each) less missed windows and false
-	// positives.
-	Files map[string]float64 `json:"files"`
+	// Files holds each labelled file's raw score at the optimised
+	// threshold: its windows' rewards (+1 at best each) less missed
+	// windows and false positives.
+	Files map[string]float64 `json:"files,omitempty"`
+	Fixed *nabResultOut      `json:"fixed,omitempty"`
+	NAB   *nabResultOut      `json:"nab_threshold,omitempty"`
+	// Agent is the score at the alarm threshold the agent runs with
+	// (foreshape's detectors only).
+	Agent *nabResultOut `json:"agent_threshold,omitempty"`
+}
+
+// nabDetectorOut is one detector's NAB scores on the files scored.
+type nabDetectorOut struct {
+	Detector  string                 `json:"detector"`
+	Published bool                   `json:"published"`
+	Profiles  map[string]nabScoreOut `json:"profiles"`
+	// CrossValidated is the standard score with each file scored at the
+	// threshold chosen on the other files (foreshape's detectors only).
+	CrossValidated *float64 `json:"cross_validated,omitempty"`
+}
+
+// reproducedOut is a published detector scored on NAB's whole corpus at
+// NAB's thresholds, beside the score NAB published.
+type reproducedOut struct {
+	Detector  string             `json:"detector"`
+	Score     map[string]float64 `json:"score"`
+	Published map[string]float64 `json:"published"`
 }
 
 type anomaliesOut struct {
-	Series    int                           `json:"series"`
-	Events    []anomalyEventOut             `json:"events"`
-	NAB       map[string]nabScoreOut        `json:"nab,omitempty"`
-	Scored    int                           `json:"nab_series,omitempty"`
-	Published map[string]map[string]float64 `json:"published,omitempty"`
+	Series   int               `json:"series"`
+	Events   []anomalyEventOut `json:"events"`
+	Detector string            `json:"detector"`
+	// NAB holds the profiles of the (first) detector run, for short.
+	NAB      map[string]nabScoreOut `json:"nab,omitempty"`
+	Scored   int                    `json:"nab_series,omitempty"`
+	Windows  int                    `json:"nab_windows,omitempty"`
+	Part     string                 `json:"part,omitempty"`
+	TunedOn  int                    `json:"tuned_on,omitempty"`
+	Compared []nabDetectorOut       `json:"detectors,omitempty"`
+	// Published holds NAB's published full-corpus scores
+	// (results/final_results.json), when found.
+	Published  map[string]map[string]float64 `json:"published,omitempty"`
+	Reproduced []reproducedOut               `json:"reproduced,omitempty"`
 }
+
+var nabProfiles = []string{nab.Standard, nab.RewardLowFPRate, nab.RewardLowFNRate}
 
 func (c *ForecastAnomaliesCommand) Run(args []string) int {
 	fs := c.FlagSet("forecast anomalies", c.Help)
 	dir := fs.String("data", "", "")
 	labels := fs.String("labels", "", "")
+	part := fs.String("part", "all", "")
+	detector := fs.String("detector", anomaly.DetectorStream, "")
 	profiles := fs.String("profiles", "", "")
+	published := fs.String("published", "", "")
+	reproduce := fs.Bool("reproduce", false, "")
 	step := fs.Duration("step", 5*time.Minute, "")
 	threshold := fs.Float64("threshold", anomaly.DefaultThreshold, "")
 	maxP := fs.Float64("max-p", 0.01, "")
 	format := fs.String("format", "table", "")
 	if code, ok := c.Parse(fs, args, c.Help); !ok {
 		return code
+	}
+	detectors := []string{*detector}
+	if *detector == "all" {
+		detectors = anomaly.Detectors()
+		// The agent's first.
+		sort.SliceStable(detectors, func(i, j int) bool { return detectors[i] == anomaly.DetectorStream })
+	}
+	for _, d := range detectors {
+		if _, err := anomaly.NewOnline(d, anomaly.Options{}); err != nil {
+			return c.UsageError("forecast anomalies", "-detector: "+err.Error())
+		}
 	}
 	switch {
 	case fs.NArg() > 0:
@@ -136,6 +226,12 @@ func (c *ForecastAnomaliesCommand) Run(args []string) int {
 		return c.UsageError("forecast anomalies", "-max-p must be in (0, 1]")
 	case *format != "table" && *format != "json":
 		return c.UsageError("forecast anomalies", "-format must be table or json")
+	case *part != "all" && *part != "tuning" && *part != "held-out":
+		return c.UsageError("forecast anomalies", "-part must be tuning, held-out or all")
+	case *labels == "" && (*profiles != "" || *published != "" || *part != "all"):
+		return c.UsageError("forecast anomalies", "-profiles, -published and -part need -labels")
+	case *reproduce && *published == "":
+		return c.UsageError("forecast anomalies", "-reproduce needs -published")
 	}
 
 	data, err := readTraceDirs(c.Meta, []string{*dir}, *step)
@@ -147,87 +243,167 @@ func (c *ForecastAnomaliesCommand) Run(args []string) int {
 		c.UI.Error("error: no series found under " + *dir)
 		return ExitInvalid
 	}
+	opts := anomaly.Options{Threshold: *threshold}
+	out := anomaliesOut{Series: len(data.Series), Events: []anomalyEventOut{}, Detector: detectors[0]}
 
-	var windows map[string][]nab.Window
-	costs := nab.DefaultProfiles()
-	var published map[string]map[string]float64
-	if *labels != "" {
-		if windows, err = readNABWindows(*labels); err != nil {
-			c.UI.Error("error: " + err.Error())
-			return ExitInvalid
-		}
-		labelDir := filepath.Dir(filepath.Clean(*labels))
-		pf := *profiles
-		if pf == "" {
-			if p := filepath.Join(labelDir, "..", "config", "profiles.json"); nabFileExists(p) {
-				pf = p
-			}
-		}
-		if pf != "" {
-			if costs, err = readNABProfiles(pf); err != nil {
+	if *labels == "" {
+		for _, s := range data.Series {
+			if err := c.Ctx.Err(); err != nil {
 				c.UI.Error("error: " + err.Error())
 				return ExitInvalid
 			}
-		}
-		if p := filepath.Join(labelDir, "..", "results", "final_results.json"); nabFileExists(p) {
-			if published, err = readNABPublished(p); err != nil {
-				fmt.Fprintf(c.Err, "warning: ignoring %s: %v\n", p, err)
+			d, _ := anomaly.NewOnline(detectors[0], opts)
+			for _, v := range s.Values {
+				d.Observe(v)
 			}
+			out.Events = append(out.Events, eventsOut(s.Name, d.Events(true), *maxP, func(i int) string { return anomalyPointTime(s, i) })...)
 		}
-	} else if *profiles != "" {
-		return c.UsageError("forecast anomalies", "-profiles needs -labels")
+		return c.write(out, *format)
 	}
 
-	opts := anomaly.Options{Threshold: *threshold}
-	out := anomaliesOut{Series: len(data.Series), Events: []anomalyEventOut{}}
-	scored := make([]nab.Series, 0, len(data.Series))
-	for _, s := range data.Series {
-		if err := c.Ctx.Err(); err != nil {
+	windows, err := readNABWindows(*labels)
+	if err != nil {
+		c.UI.Error("error: " + err.Error())
+		return ExitInvalid
+	}
+	labelDir := filepath.Dir(filepath.Clean(*labels))
+	costs := nab.DefaultProfiles()
+	pf := *profiles
+	if pf == "" {
+		if p := filepath.Join(labelDir, "..", "config", "profiles.json"); nabFileExists(p) {
+			pf = p
+		}
+	}
+	if pf != "" {
+		if costs, err = readNABProfiles(pf); err != nil {
 			c.UI.Error("error: " + err.Error())
 			return ExitInvalid
 		}
-		pts, events := anomaly.Detect(s.Values, opts)
-		for _, e := range events {
-			if e.P > *maxP {
-				continue
-			}
-			out.Events = append(out.Events, anomalyEventOut{
-				Series: s.Name, Start: anomalyPointTime(s, e.Start), End: anomalyPointTime(s, e.End),
-				Kind: string(e.Kind), Score: e.Score, P: e.P, Z: e.Z,
-			})
+	}
+	if p := filepath.Join(labelDir, "..", "results", "final_results.json"); nabFileExists(p) {
+		if out.Published, err = readNABPublished(p); err != nil {
+			fmt.Fprintf(c.Err, "warning: ignoring %s: %v\n", p, err)
 		}
-		if windows == nil {
+	}
+
+	// The labelled files under DIR, read row by row; the rest as traces.
+	rows := map[string]nabRows{}
+	for _, s := range data.Series {
+		key, ok := nab.MatchLabel(s.File, windows)
+		if !ok {
 			continue
 		}
-		ns := nab.Series{File: s.File, Times: make([]time.Time, len(pts)), Scores: make([]float64, len(pts))}
-		for i, p := range pts {
-			ns.Times[i], ns.Scores[i] = s.Time(i), p.Onset
-		}
-		scored = append(scored, ns)
-	}
-	if windows != nil {
-		rep, err := nab.Evaluate(scored, windows, costs)
-		for _, k := range rep.Missing {
-			fmt.Fprintf(c.Err, "warning: no series for labelled file %s\n", k)
-		}
-		switch {
-		case errors.Is(err, nab.ErrNoLabelledSeries):
-			c.UI.Error("error: no series under " + *dir + " matches a file in " + *labels)
+		if _, dup := rows[key]; dup {
+			c.UI.Error("error: two files under " + *dir + " match the labelled file " + key)
 			return ExitInvalid
-		case err != nil:
+		}
+		r, err := readNABRows(filepath.Join(*dir, filepath.FromSlash(s.File)))
+		if err != nil {
 			c.UI.Error("error: " + err.Error())
 			return ExitInvalid
 		}
-		out.NAB = map[string]nabScoreOut{}
-		out.Scored = rep.Files
-		for name, res := range rep.Profiles {
-			out.NAB[name] = nabScoreOut{Score: res.Normalized, Threshold: res.Threshold, Raw: res.Raw, TP: res.TP, FP: res.FP, FN: res.FN,
-				HillClimb: res.HillClimb, Files: res.Files}
+		if r.skipped > 0 {
+			fmt.Fprintf(c.Err, "warning: %s: %d rows without a time and a number left out\n", s.File, r.skipped)
 		}
-		out.Published = published
+		r.name = s.Name
+		rows[key] = r
+	}
+	var scored, tuning []string
+	for key := range windows {
+		if _, ok := rows[key]; !ok {
+			fmt.Fprintf(c.Err, "warning: no series for labelled file %s\n", key)
+			continue
+		}
+		if *part == "all" || nab.Part(key) == *part {
+			scored = append(scored, key)
+		}
+		if nab.Part(key) == "tuning" {
+			tuning = append(tuning, key)
+		}
+	}
+	sort.Strings(scored)
+	sort.Strings(tuning)
+	if len(scored) == 0 {
+		c.UI.Error("error: no file under " + *dir + " is a labelled file of " + *labels + partSuffix(*part))
+		return ExitInvalid
+	}
+	out.Part, out.Scored, out.TunedOn = *part, len(scored), len(tuning)
+	for _, k := range scored {
+		out.Windows += len(windows[k])
 	}
 
-	if *format == "json" {
+	// Unlabelled series: events only.
+	for _, s := range data.Series {
+		if _, ok := nab.MatchLabel(s.File, windows); ok {
+			continue
+		}
+		d, _ := anomaly.NewOnline(detectors[0], opts)
+		for _, v := range s.Values {
+			d.Observe(v)
+		}
+		out.Events = append(out.Events, eventsOut(s.Name, d.Events(true), *maxP, func(i int) string { return anomalyPointTime(s, i) })...)
+	}
+
+	// foreshape's detectors over the scored and the tuning files.
+	need := append(append([]string(nil), scored...), tuning...)
+	for i, name := range detectors {
+		onsets := map[string][]float64{}
+		for _, key := range need {
+			if _, done := onsets[key]; done {
+				continue
+			}
+			if err := c.Ctx.Err(); err != nil {
+				c.UI.Error("error: " + err.Error())
+				return ExitInvalid
+			}
+			r := rows[key]
+			d, _ := anomaly.NewOnline(name, opts)
+			sc := make([]float64, len(r.values))
+			for j, v := range r.values {
+				sc[j] = d.Observe(v).Onset
+			}
+			onsets[key] = sc
+			if i == 0 && slices.Contains(scored, key) {
+				out.Events = append(out.Events, eventsOut(r.name, d.Events(true), *maxP, func(j int) string { return r.times[j].Format(nab.TimeLayout) })...)
+			}
+		}
+		res, err := scoreNAB(name, false, onsets, rows, windows, scored, tuning, costs, nil)
+		if err != nil {
+			c.UI.Error("error: " + err.Error())
+			return ExitInvalid
+		}
+		out.Compared = append(out.Compared, res)
+	}
+	out.NAB = out.Compared[0].Profiles
+
+	if *published != "" {
+		res, err := c.publishedScores(*published, rows, windows, scored, tuning, costs)
+		if err != nil {
+			c.UI.Error("error: " + err.Error())
+			return ExitInvalid
+		}
+		out.Compared = append(out.Compared, res...)
+		if *reproduce {
+			rep, err := c.reproduce(*published, costs)
+			if err != nil {
+				c.UI.Error("error: " + err.Error())
+				return ExitInvalid
+			}
+			out.Reproduced = rep
+		}
+	}
+	return c.write(out, *format)
+}
+
+func partSuffix(part string) string {
+	if part == "all" {
+		return ""
+	}
+	return " in the " + part + " part"
+}
+
+func (c *ForecastAnomaliesCommand) write(out anomaliesOut, format string) int {
+	if format == "json" {
 		b, err := json.Marshal(out)
 		if err != nil {
 			c.UI.Error("error: " + err.Error())
@@ -241,6 +417,281 @@ func (c *ForecastAnomaliesCommand) Run(args []string) int {
 		writeNABScores(c.Out, out)
 	}
 	return ExitOK
+}
+
+// nabRows is one NAB file as its rows.
+type nabRows struct {
+	name    string
+	times   []time.Time
+	values  []float64
+	skipped int
+}
+
+func readNABRows(path string) (nabRows, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nabRows{}, fmt.Errorf("nab data: %w", err)
+	}
+	defer f.Close()
+	t, v, skipped, err := nab.ReadData(f)
+	if err != nil {
+		return nabRows{}, fmt.Errorf("%s: %w", path, err)
+	}
+	return nabRows{times: t, values: v, skipped: skipped}, nil
+}
+
+// scoreNAB scores one detector's onsets (per labelled file) on the scored
+// files, with the threshold optimised on them, fixed on the tuning files,
+// and at NAB's thresholds when given.
+func scoreNAB(name string, published bool, onsets map[string][]float64, rows map[string]nabRows, windows map[string][]nab.Window,
+	scored, tuning []string, costs map[string]nab.CostMatrix, nabThresholds map[string]float64) (nabDetectorOut, error) {
+	series := func(keys []string) []nab.Series {
+		var out []nab.Series
+		for _, k := range keys {
+			out = append(out, nab.Series{File: k, Times: rows[k].times, Scores: onsets[k]})
+		}
+		return out
+	}
+	var fixed map[string]float64
+	if len(tuning) > 0 {
+		files, _, err := nab.Files(series(tuning), windows)
+		if err != nil {
+			return nabDetectorOut{}, fmt.Errorf("%s on the tuning part: %w", name, err)
+		}
+		if fixed, err = nab.Tune(files, costs); err != nil {
+			return nabDetectorOut{}, fmt.Errorf("%s on the tuning part: %w", name, err)
+		}
+	}
+	rep, err := nab.EvaluateFixed(series(scored), onlyKeys(windows, scored), costs, fixed)
+	if err != nil {
+		return nabDetectorOut{}, fmt.Errorf("%s: %w", name, err)
+	}
+	res := nabDetectorOut{Detector: name, Published: published, Profiles: map[string]nabScoreOut{}}
+	for p, s := range rep.Profiles {
+		o := nabScoreOut{nabResultOut: resultOut(s.Result), HillClimb: s.HillClimb, Files: s.Files}
+		if s.Fixed != nil {
+			f := resultOut(*s.Fixed)
+			o.Fixed = &f
+		}
+		at := func(th float64) (*nabResultOut, error) {
+			files, _, err := nab.Files(series(scored), windows)
+			if err != nil {
+				return nil, err
+			}
+			r, err := nab.ScoreFixed(files, costs[p], th, nab.Options{})
+			if err != nil {
+				return nil, err
+			}
+			n := resultOut(r)
+			return &n, nil
+		}
+		if th, ok := nabThresholds[p]; ok {
+			if o.NAB, err = at(th); err != nil {
+				return nabDetectorOut{}, err
+			}
+		}
+		if !published {
+			if o.Agent, err = at(anomaly.AlarmScore(anomaly.DefaultAlarmP)); err != nil {
+				return nabDetectorOut{}, err
+			}
+		}
+		res.Profiles[p] = o
+	}
+	if std, ok := costs[nab.Standard]; ok && !published {
+		files, _, err := nab.Files(series(scored), windows)
+		if err != nil {
+			return nabDetectorOut{}, err
+		}
+		if len(files) > 1 {
+			cv, err := nab.CrossValidate(files, std)
+			if err != nil {
+				return nabDetectorOut{}, err
+			}
+			res.CrossValidated = &cv
+		}
+	}
+	return res, nil
+}
+
+func resultOut(r nab.Result) nabResultOut {
+	return nabResultOut{Score: r.Normalized, Threshold: r.Threshold, Raw: r.Raw, TP: r.TP, FP: r.FP, FN: r.FN}
+}
+
+func onlyKeys(windows map[string][]nab.Window, keys []string) map[string][]nab.Window {
+	out := make(map[string][]nab.Window, len(keys))
+	for _, k := range keys {
+		out[k] = windows[k]
+	}
+	return out
+}
+
+// publishedScores scores every detector under NAB's results directory on
+// the same files with the same rules, and at NAB's own thresholds.
+func (c *ForecastAnomaliesCommand) publishedScores(dir string, rows map[string]nabRows, windows map[string][]nab.Window,
+	scored, tuning []string, costs map[string]nab.CostMatrix) ([]nabDetectorOut, error) {
+	dets, err := publishedDetectors(dir)
+	if err != nil {
+		return nil, err
+	}
+	thresholds, err := readNABThresholds(filepath.Join(dir, "..", "config", "thresholds.json"))
+	if err != nil {
+		return nil, err
+	}
+	var out []nabDetectorOut
+	for _, det := range dets {
+		if err := c.Ctx.Err(); err != nil {
+			return nil, err
+		}
+		onsets := map[string][]float64{}
+		for _, key := range append(append([]string(nil), scored...), tuning...) {
+			s, err := readNABResult(dir, det, key)
+			if err != nil {
+				return nil, err
+			}
+			if err := sameRows(s.Times, rows[key].times); err != nil {
+				return nil, fmt.Errorf("published %s for %s: %w", det, key, err)
+			}
+			onsets[key] = s.Scores
+		}
+		res, err := scoreNAB(det, true, onsets, rows, windows, scored, tuning, costs, thresholds[det])
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, res)
+	}
+	return out, nil
+}
+
+// reproduce scores every published detector on NAB's whole corpus at NAB's
+// thresholds.
+func (c *ForecastAnomaliesCommand) reproduce(dir string, costs map[string]nab.CostMatrix) ([]reproducedOut, error) {
+	labels := filepath.Join(dir, "..", "labels", "combined_windows.json")
+	windows, err := readNABWindows(labels)
+	if err != nil {
+		return nil, fmt.Errorf("reproduce: %w", err)
+	}
+	final, err := readNABPublished(filepath.Join(dir, "final_results.json"))
+	if err != nil {
+		return nil, fmt.Errorf("reproduce: %w", err)
+	}
+	thresholds, err := readNABThresholds(filepath.Join(dir, "..", "config", "thresholds.json"))
+	if err != nil {
+		return nil, err
+	}
+	dets, err := publishedDetectors(dir)
+	if err != nil {
+		return nil, err
+	}
+	keys := make([]string, 0, len(windows))
+	for k := range windows {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var out []reproducedOut
+	for _, det := range dets {
+		pub, ok := final[det]
+		if !ok {
+			continue
+		}
+		var files []nab.File
+		for _, k := range keys {
+			if err := c.Ctx.Err(); err != nil {
+				return nil, err
+			}
+			s, err := readNABResult(dir, det, k)
+			if err != nil {
+				return nil, fmt.Errorf("reproduce: %w", err)
+			}
+			files = append(files, nab.File{Name: k, Timestamps: s.Times, Scores: s.Scores, Windows: windows[k]})
+		}
+		r := reproducedOut{Detector: det, Score: map[string]float64{}, Published: map[string]float64{}}
+		for _, p := range nabProfiles {
+			th, ok := thresholds[det][p]
+			cm, okc := costs[p]
+			if !ok || !okc {
+				continue
+			}
+			res, err := nab.ScoreFixed(files, cm, th, nab.Options{})
+			if err != nil {
+				return nil, fmt.Errorf("reproduce %s: %w", det, err)
+			}
+			r.Score[p], r.Published[p] = res.Normalized, pub[p]
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+// publishedDetectors lists the detectors under NAB's results directory
+// (every subdirectory but null's), sorted.
+func publishedDetectors(dir string) ([]string, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("published results: %w", err)
+	}
+	var out []string
+	for _, e := range entries {
+		if e.IsDir() && e.Name() != "null" && !strings.HasPrefix(e.Name(), ".") {
+			out = append(out, e.Name())
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("published results: no detector directory in %s", dir)
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+func readNABResult(dir, det, key string) (nab.Series, error) {
+	p := filepath.Join(dir, filepath.FromSlash(nab.ResultPath(det, key)))
+	f, err := os.Open(p)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nab.Series{}, fmt.Errorf("published results: %s has no output for %s (%s)", det, key, p)
+		}
+		return nab.Series{}, fmt.Errorf("published results: %w", err)
+	}
+	defer f.Close()
+	s, err := nab.ReadResult(f)
+	if err != nil {
+		return nab.Series{}, fmt.Errorf("%s: %w", p, err)
+	}
+	return s, nil
+}
+
+func readNABThresholds(path string) (map[string]map[string]float64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("published thresholds: %w", err)
+	}
+	defer f.Close()
+	t, err := nab.ReadThresholds(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return t, nil
+}
+
+// sameRows checks that a published output has one row per data row. As
+// in NAB's scorer, rows are matched by position and scored at the data
+// file's times (a few published outputs reorder the times of the rows
+// where a data file's clock steps back).
+func sameRows(got, want []time.Time) error {
+	if len(got) != len(want) {
+		return fmt.Errorf("%d rows, the data file has %d", len(got), len(want))
+	}
+	return nil
+}
+
+func eventsOut(series string, events []anomaly.Event, maxP float64, at func(int) string) []anomalyEventOut {
+	var out []anomalyEventOut
+	for _, e := range events {
+		if e.P > maxP {
+			continue
+		}
+		out = append(out, anomalyEventOut{Series: series, Start: at(e.Start), End: at(e.End), Kind: string(e.Kind), Score: e.Score, P: e.P, Z: e.Z})
+	}
+	return out
 }
 
 func writeAnomalyEvents(w io.Writer, out anomaliesOut) {
@@ -257,61 +708,134 @@ func writeAnomalyEvents(w io.Writer, out anomaliesOut) {
 }
 
 func writeNABScores(w io.Writer, out anomaliesOut) {
-	profiles := []string{nab.Standard, nab.RewardLowFPRate, nab.RewardLowFNRate}
+	profiles := append([]string(nil), nabProfiles...)
 	for p := range out.NAB {
-		if p != nab.Standard && p != nab.RewardLowFPRate && p != nab.RewardLowFNRate {
+		if !slices.Contains(nabProfiles, p) {
 			profiles = append(profiles, p)
 		}
 	}
-	fmt.Fprintf(w, "\nNAB scores on %d labelled series (null 0, perfect 100)\n\n", out.Scored)
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "PROFILE\tSCORE\tTHRESHOLD\tTP\tFP\tFN\tHILL_CLIMB")
-	for _, p := range profiles {
-		s, ok := out.NAB[p]
-		if !ok {
-			continue
-		}
-		fmt.Fprintf(tw, "%s\t%.1f\t%.4f\t%d\t%d\t%d\t%.1f\n", p, s.Score, s.Threshold, s.TP, s.FP, s.FN, s.HillClimb)
+	what := "labelled files"
+	if out.Part != "all" {
+		what = out.Part + " NAB files"
 	}
-	_ = tw.Flush()
+	var own []nabDetectorOut
+	for _, d := range out.Compared {
+		if !d.Published {
+			own = append(own, d)
+		}
+	}
+	for _, d := range own {
+		fmt.Fprintf(w, "\nNAB scores of %s on the %d %s (%d windows; null 0, perfect 100)\n\n", d.Detector, out.Scored, what, out.Windows)
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "PROFILE\tFIXED\tTHRESHOLD\tTP\tFP\tFN\tOPTIMISED\tTHRESHOLD\tTP\tFP\tFN\tHILL_CLIMB")
+		for _, p := range profiles {
+			s, ok := d.Profiles[p]
+			if !ok {
+				continue
+			}
+			fixed := "-\t-\t-\t-\t-"
+			if s.Fixed != nil {
+				fixed = fmt.Sprintf("%.1f\t%.4f\t%d\t%d\t%d", s.Fixed.Score, s.Fixed.Threshold, s.Fixed.TP, s.Fixed.FP, s.Fixed.FN)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%.1f\t%.4f\t%d\t%d\t%d\t%.1f\n", p, fixed, s.Score, s.Threshold, s.TP, s.FP, s.FN, s.HillClimb)
+		}
+		_ = tw.Flush()
+		if s, ok := d.Profiles[nab.Standard]; ok && s.Agent != nil {
+			fmt.Fprintf(w, "\nAt the agent's alarm threshold (p at most %.3g at an onset, score %.4f): standard %.1f (tp %d fp %d fn %d)",
+				anomaly.DefaultAlarmP, s.Agent.Threshold, s.Agent.Score, s.Agent.TP, s.Agent.FP, s.Agent.FN)
+			if l, ok := d.Profiles[nab.RewardLowFPRate]; ok && l.Agent != nil {
+				fmt.Fprintf(w, ", low FP %.1f", l.Agent.Score)
+			}
+			if l, ok := d.Profiles[nab.RewardLowFNRate]; ok && l.Agent != nil {
+				fmt.Fprintf(w, ", low FN %.1f", l.Agent.Score)
+			}
+			fmt.Fprintln(w)
+		}
+		if d.CrossValidated != nil {
+			fmt.Fprintf(w, "\nLeave one file out (each file at the threshold chosen on the others): standard %.1f\n", *d.CrossValidated)
+		}
+	}
 	if std, ok := out.NAB[nab.Standard]; ok && len(std.Files) > 0 {
 		var files []string
 		for f := range std.Files {
 			files = append(files, f)
 		}
 		sort.Strings(files)
-		fmt.Fprintf(w, "\nRaw standard-profile score per file (windows found add up to +1 each, misses cost 1)\n\n")
-		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintf(w, "\nRaw standard-profile score per file at the optimised threshold (windows found add up to +1 each, misses cost 1)\n\n")
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "FILE\tRAW")
 		for _, f := range files {
 			fmt.Fprintf(tw, "%s\t%.3f\n", f, std.Files[f])
 		}
 		_ = tw.Flush()
 	}
-	if len(out.Published) == 0 {
-		return
-	}
-	type row struct {
-		name string
-		s    map[string]float64
-	}
-	rows := []row{{"foreshape (these series)", map[string]float64{}}}
-	for _, p := range profiles {
-		if s, ok := out.NAB[p]; ok {
-			rows[0].s[p] = s.Score
+	if len(out.Compared) > len(own) {
+		rows := append([]nabDetectorOut(nil), out.Compared...)
+		sort.SliceStable(rows, func(i, j int) bool {
+			return fixedScore(rows[i], nab.Standard) > fixedScore(rows[j], nab.Standard)
+		})
+		fmt.Fprintf(w, "\nSide by side on the same %d files: FIXED threshold chosen on the tuning part, OPT optimised on these files, NAB at NAB's own threshold\n\n", out.Scored)
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "DETECTOR\tSTANDARD\t\t\tLOW_FP\t\t\tLOW_FN\t\t")
+		fmt.Fprintln(tw, "\tFIXED\tOPT\tNAB\tFIXED\tOPT\tNAB\tFIXED\tOPT\tNAB")
+		for _, d := range rows {
+			name := d.Detector
+			if !d.Published {
+				name = "foreshape " + name
+			}
+			fmt.Fprint(tw, name)
+			for _, p := range nabProfiles {
+				s := d.Profiles[p]
+				fmt.Fprintf(tw, "\t%s\t%.1f\t%s", optScore(s.Fixed), s.Score, optScore(s.NAB))
+			}
+			fmt.Fprintln(tw)
 		}
+		_ = tw.Flush()
 	}
-	for name, s := range out.Published {
-		rows = append(rows, row{name + " (published, full corpus)", s})
+	if len(out.Reproduced) > 0 {
+		fmt.Fprintf(w, "\nNAB's published detectors on NAB's whole corpus at NAB's thresholds: this scoring beside NAB's published score\n\n")
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "DETECTOR\tSTANDARD\tPUBLISHED\tLOW_FP\tPUBLISHED\tLOW_FN\tPUBLISHED")
+		for _, r := range out.Reproduced {
+			fmt.Fprint(tw, r.Detector)
+			for _, p := range nabProfiles {
+				fmt.Fprintf(tw, "\t%.2f\t%.2f", r.Score[p], r.Published[p])
+			}
+			fmt.Fprintln(tw)
+		}
+		_ = tw.Flush()
 	}
-	sort.SliceStable(rows, func(i, j int) bool { return rows[i].s[nab.Standard] > rows[j].s[nab.Standard] })
-	fmt.Fprintf(w, "\nBeside NAB's published scores (58 files; these series are a subset)\n\n")
-	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "DETECTOR\tSTANDARD\tLOW_FP\tLOW_FN")
-	for _, r := range rows {
-		fmt.Fprintf(tw, "%s\t%.1f\t%.1f\t%.1f\n", r.name, r.s[nab.Standard], r.s[nab.RewardLowFPRate], r.s[nab.RewardLowFNRate])
+	if len(out.Published) > 0 && len(out.Compared) == len(own) {
+		fmt.Fprintf(w, "\nNAB's published scores (its whole corpus of 58 files; these files are a subset, so compare with -published)\n\n")
+		var names []string
+		for n := range out.Published {
+			names = append(names, n)
+		}
+		sort.Slice(names, func(i, j int) bool {
+			return out.Published[names[i]][nab.Standard] > out.Published[names[j]][nab.Standard]
+		})
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "DETECTOR\tSTANDARD\tLOW_FP\tLOW_FN")
+		for _, n := range names {
+			s := out.Published[n]
+			fmt.Fprintf(tw, "%s (published, full corpus)\t%.1f\t%.1f\t%.1f\n", n, s[nab.Standard], s[nab.RewardLowFPRate], s[nab.RewardLowFNRate])
+		}
+		_ = tw.Flush()
 	}
-	_ = tw.Flush()
+}
+
+func fixedScore(d nabDetectorOut, p string) float64 {
+	if s := d.Profiles[p].Fixed; s != nil {
+		return s.Score
+	}
+	return math.Inf(-1)
+}
+
+func optScore(r *nabResultOut) string {
+	if r == nil {
+		return "-"
+	}
+	return fmt.Sprintf("%.1f", r.Score)
 }
 
 // anomalyPointTime formats the time of point i: absolute when the series has
@@ -320,7 +844,7 @@ func anomalyPointTime(s tracefile.Series, i int) string {
 	if s.Start.IsZero() {
 		return "+" + (time.Duration(i) * s.Step).String()
 	}
-	return s.Time(i).Format("2006-01-02 15:04:05")
+	return s.Time(i).Format(nab.TimeLayout)
 }
 
 func readNABWindows(path string) (map[string][]nab.Window, error) {

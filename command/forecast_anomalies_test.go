@@ -2,10 +2,14 @@ package command
 
 import (
 	"encoding/json"
+	"fmt"
+	"math"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestForecastAnomaliesCommand(t *testing.T) {
@@ -65,31 +69,37 @@ func TestForecastAnomaliesCommand(t *testing.T) {
 	if code != ExitOK {
 		t.Fatalf("table: exit %d: %s", code, errOut)
 	}
-	for _, want := range []string{"SERIES", "spike", "standard", "Raw standard-profile score per file", "windowedGaussian (published, full corpus)", "foreshape (these series)"} {
+	for _, want := range []string{"SERIES", "spike", "standard", "Raw standard-profile score per file", "windowedGaussian (published, full corpus)", "NAB scores of shape"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("table lacks %q:\n%s", want, out)
 		}
 	}
 
-	// -max-p keeps only the rarest events. p-values are calibrated on the
-	// series' own history: over 864 points none can be below 1/865.
+	// -max-p keeps only the rarest events.
+	var spikeP float64
+	for _, e := range res.Events {
+		if e.Start == "2014-02-16 10:20:00" {
+			spikeP = e.P
+		}
+	}
 	for _, tc := range []struct {
-		max  string
+		max  float64
 		some bool
-	}{{"0.01", true}, {"0.001", false}} {
-		code, out, _ = runForecastCLI(t, "forecast", "anomalies", "-data", nabDir, "-format", "json", "-max-p", tc.max)
+	}{{0.01, true}, {spikeP, true}, {spikeP / 2, false}} {
+		max := strconv.FormatFloat(tc.max, 'g', -1, 64)
+		code, out, _ = runForecastCLI(t, "forecast", "anomalies", "-data", nabDir, "-format", "json", "-max-p", max)
 		var got struct {
 			Events []struct{ P float64 } `json:"events"`
 		}
 		if code != ExitOK || json.Unmarshal([]byte(out), &got) != nil {
-			t.Fatalf("-max-p %s: exit %d, output %s", tc.max, code, out)
+			t.Fatalf("-max-p %s: exit %d, output %s", max, code, out)
 		}
 		if (len(got.Events) > 0) != tc.some || len(got.Events) > len(res.Events) {
-			t.Errorf("-max-p %s kept %d of %d events", tc.max, len(got.Events), len(res.Events))
+			t.Errorf("-max-p %s kept %d of %d events", max, len(got.Events), len(res.Events))
 		}
 		for _, e := range got.Events {
-			if e.P > 0.01 {
-				t.Errorf("-max-p %s printed an event with p %v", tc.max, e.P)
+			if e.P > tc.max {
+				t.Errorf("-max-p %s printed an event with p %v", max, e.P)
 			}
 		}
 	}
@@ -116,10 +126,157 @@ func TestForecastAnomaliesCommand(t *testing.T) {
 		{[]string{"-data", nabDir, "-labels", bad}, ExitInvalid},
 		{[]string{"-data", nabDir, "-labels", filepath.Join(root, "none.json")}, ExitInvalid},
 		{[]string{"-data", filepath.Join(root, "agg"), "-labels", labels}, ExitInvalid}, // nothing labelled
+		{[]string{"-data", nabDir, "-labels", labels, "-part", "most"}, ExitUsage},
+		{[]string{"-data", nabDir, "-part", "tuning"}, ExitUsage},
+		{[]string{"-data", nabDir, "-labels", labels, "-detector", "hmm"}, ExitUsage},
+		{[]string{"-data", nabDir, "-labels", labels, "-reproduce"}, ExitUsage},
+		{[]string{"-data", nabDir, "-published", root}, ExitUsage},
+		{[]string{"-data", nabDir, "-labels", labels, "-part", "held-out"}, ExitInvalid}, // cpu.csv is in neither part
+		{[]string{"-data", nabDir, "-labels", labels, "-published", filepath.Join(root, "agg")}, ExitInvalid},
 	} {
 		args := append([]string{"forecast", "anomalies"}, tc.args...)
 		if code, _, errOut := runForecastCLI(t, args...); code != tc.code {
 			t.Errorf("%v: exit %d, want %d (%s)", tc.args, code, tc.code, errOut)
+		}
+	}
+}
+
+// writeNABSplitFixture writes two NAB files in NAB's layout, one of the
+// tuning part and one held out, each with a spike in its one labelled
+// window, and the published results of a detector "oracle" that scores 1 at
+// each window's start (and 0.45 at one point far from it in the held-out
+// file) with NAB's thresholds and final results beside them.
+func writeNABSplitFixture(t *testing.T) (nabDir, published string) {
+	t.Helper()
+	root := t.TempDir()
+	mk := func(rel, text string) {
+		p := filepath.Join(root, rel)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	files := map[string]string{
+		"tuning":   "realAWSCloudwatch/ec2_cpu_utilization_53ea38.csv",
+		"held-out": "realAWSCloudwatch/ec2_cpu_utilization_24ae8d.csv",
+	}
+	start := time.Date(2014, 2, 14, 0, 0, 0, 0, time.UTC)
+	ts := func(i int) string { return start.Add(time.Duration(i) * 5 * time.Minute).Format("2006-01-02 15:04:05") }
+	const n, spike = 3 * 288, 700
+	var windows []string
+	for part, f := range files {
+		var data, res strings.Builder
+		data.WriteString("timestamp,value\n")
+		res.WriteString("timestamp,value,anomaly_score,label\n")
+		for i := 0; i < n; i++ {
+			v := 50 + 20*math.Sin(2*math.Pi*float64(i)/288) + 2*math.Sin(float64(i)*1.7)
+			if i == spike {
+				v = 400
+			}
+			score := 0.0
+			switch {
+			case i == spike-20:
+				score = 1
+			case i == 300 && part == "held-out":
+				score = 0.45
+			}
+			fmt.Fprintf(&data, "%s,%.3f\n", ts(i), v)
+			fmt.Fprintf(&res, "%s,%.3f,%g,0\n", ts(i), v, score)
+		}
+		mk("nab/data/"+f, data.String())
+		mk("NAB/results/oracle/"+strings.Replace(f, "/", "/oracle_", 1), res.String())
+		windows = append(windows, fmt.Sprintf("%q: [[%q, %q]]", f, ts(spike-20)+".000000", ts(spike+20)+".000000"))
+	}
+	labels := "{" + strings.Join(windows, ", ") + "}"
+	mk("nab/labels/combined_windows.json", labels)
+	mk("NAB/labels/combined_windows.json", labels)
+	mk("NAB/config/thresholds.json", `{"oracle": {"standard": {"score": 2, "threshold": 0.4}, "reward_low_FP_rate": {"score": 2, "threshold": 0.4}, "reward_low_FN_rate": {"score": 2, "threshold": 0.4}}}`)
+	mk("NAB/results/final_results.json", `{"oracle": {"standard": 97.25, "reward_low_FP_rate": 94.5, "reward_low_FN_rate": 98.2}}`)
+	return filepath.Join(root, "nab"), filepath.Join(root, "NAB", "results")
+}
+
+// TestForecastAnomaliesSplitAndPublished: the held-out file is scored at
+// the threshold chosen on the tuning file, beside a published detector
+// scored the same way, and -reproduce scores the published detector on
+// NAB's whole corpus (here both files) at NAB's threshold.
+func TestForecastAnomaliesSplitAndPublished(t *testing.T) {
+	nabDir, published := writeNABSplitFixture(t)
+	labels := filepath.Join(nabDir, "labels", "combined_windows.json")
+	code, out, errOut := runForecastCLI(t, "forecast", "anomalies", "-data", nabDir, "-labels", labels, "-part", "held-out",
+		"-published", published, "-reproduce", "-detector", "all", "-format", "json")
+	if code != ExitOK {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	type result struct {
+		Score, Threshold float64
+		TP, FP, FN       int
+	}
+	var res struct {
+		Part      string `json:"part"`
+		Scored    int    `json:"nab_series"`
+		TunedOn   int    `json:"tuned_on"`
+		Detectors []struct {
+			Detector  string
+			Published bool
+			Profiles  map[string]struct {
+				result
+				Fixed *result `json:"fixed"`
+				NAB   *result `json:"nab_threshold"`
+			}
+		} `json:"detectors"`
+		Reproduced []struct {
+			Detector         string
+			Score, Published map[string]float64
+		} `json:"reproduced"`
+	}
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatalf("output is not JSON: %v\n%s", err, out)
+	}
+	if res.Part != "held-out" || res.Scored != 1 || res.TunedOn != 1 {
+		t.Errorf("part %q scored %d tuned on %d, want held-out, 1, 1", res.Part, res.Scored, res.TunedOn)
+	}
+	seen := map[string]bool{}
+	for _, d := range res.Detectors {
+		seen[d.Detector] = true
+		std := d.Profiles["standard"]
+		if std.Fixed == nil {
+			t.Errorf("%s: no score at the threshold fixed on the tuning part", d.Detector)
+			continue
+		}
+		if d.Detector == "oracle" {
+			// Tuned on the tuning file, where its only score is 1: the
+			// middle of (0, 1], 0.5. On the held-out file that keeps the false
+			// positive at 0.45 out; NAB's own threshold (0.4) lets it in.
+			if !d.Published || std.Fixed.Threshold != 0.5 || std.Fixed.Score != 100 || std.NAB == nil || std.NAB.FP != 1 || std.Score != 100 {
+				t.Errorf("oracle: %+v fixed %+v nab %+v", std.result, std.Fixed, std.NAB)
+			}
+		} else if d.Published || std.NAB != nil || std.TP != 1 {
+			t.Errorf("%s: %+v", d.Detector, std)
+		}
+	}
+	for _, want := range []string{"shape", "residual", "rcf", "ensemble", "oracle"} {
+		if !seen[want] {
+			t.Errorf("no scores for %s among %v", want, seen)
+		}
+	}
+	if len(res.Reproduced) != 1 || res.Reproduced[0].Detector != "oracle" {
+		t.Fatalf("reproduced %+v", res.Reproduced)
+	}
+	// Both windows found at their start (+2), one false positive far from
+	// any window (-0.11): 100·(1.89+2)/4 = 97.25, as "published".
+	if r := res.Reproduced[0]; math.Abs(r.Score["standard"]-97.25) > 1e-9 || r.Published["standard"] != 97.25 {
+		t.Errorf("reproduced %+v", r)
+	}
+
+	code, out, errOut = runForecastCLI(t, "forecast", "anomalies", "-data", nabDir, "-labels", labels, "-part", "held-out", "-published", published, "-reproduce")
+	if code != ExitOK {
+		t.Fatalf("table: exit %d: %s", code, errOut)
+	}
+	for _, want := range []string{"held-out NAB files", "Side by side on the same 1 files", "foreshape shape", "oracle", "NAB's whole corpus", "97.25"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("table lacks %q:\n%s", want, out)
 		}
 	}
 }
