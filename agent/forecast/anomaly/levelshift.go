@@ -262,8 +262,8 @@ func NewLevelShiftDetector(opts LevelShiftOptions) *LevelShiftDetector {
 		w:     float64(w),
 		k:     opts.threshold(),
 		hist:  newRing(2 * w),
-		diffs: newSortedWindow(levelShiftMemory),
-		noise: newSortedWindow(levelShiftMemory),
+		diffs: newScaleWindow(levelShiftMemory),
+		noise: newScaleWindow(levelShiftMemory),
 		prev:  math.NaN(),
 		buf:   make([]float64, 0, 2*w),
 		armed: true,
@@ -384,61 +384,6 @@ func (r *ring) ValueAt(i int) float64 {
 func (r *ring) IndexAt(i int) int {
 	start := (r.head - r.size + len(r.vals)) % len(r.vals)
 	return r.idxs[(start+i)%len(r.vals)]
-}
-
-// sortedWindow keeps the last n values both in arrival order and sorted,
-// for a rolling median and MAD in O(n) per update without re-sorting.
-type sortedWindow struct {
-	fifo   []float64
-	head   int
-	size   int
-	sorted []float64
-}
-
-func newSortedWindow(n int) *sortedWindow {
-	return &sortedWindow{fifo: make([]float64, n), sorted: make([]float64, 0, n)}
-}
-
-func (s *sortedWindow) Len() int { return s.size }
-
-// Add inserts v, evicting the oldest value when full. NaN is ignored.
-func (s *sortedWindow) Add(v float64) {
-	if math.IsNaN(v) {
-		return
-	}
-	if s.size == len(s.fifo) {
-		s.sorted = sortedRemove(s.sorted, s.fifo[s.head])
-		s.fifo[s.head] = v
-		s.head = (s.head + 1) % len(s.fifo)
-	} else {
-		s.fifo[(s.head+s.size)%len(s.fifo)] = v
-		s.size++
-	}
-	s.sorted = sortedInsert(s.sorted, v)
-}
-
-// Median of the values held (NaN when empty).
-func (s *sortedWindow) Median() float64 { return sortedMedian(s.sorted) }
-
-// MAD is the median absolute deviation from the median (NaN when empty).
-func (s *sortedWindow) MAD() float64 { return sortedMAD(s.sorted) }
-
-// sortedInsert inserts v into the ascending slice a.
-func sortedInsert(a []float64, v float64) []float64 {
-	i := sort.SearchFloat64s(a, v)
-	a = append(a, 0)
-	copy(a[i+1:], a[i:])
-	a[i] = v
-	return a
-}
-
-// sortedRemove removes one copy of v from the ascending slice a.
-func sortedRemove(a []float64, v float64) []float64 {
-	i := sort.SearchFloat64s(a, v)
-	if i < len(a) && a[i] == v {
-		a = append(a[:i], a[i+1:]...)
-	}
-	return a
 }
 
 // sortedMedian is the median of an ascending slice.

@@ -1,9 +1,6 @@
 package anomaly
 
-import (
-	"math"
-	"sort"
-)
+import "math"
 
 // Detector is the point statistics, online: how far a point lies from its
 // forecast and from the series' recent level, and whether the level has
@@ -60,8 +57,8 @@ func newPointDetector(opts Options) *Detector {
 	opts = opts.withDefaults()
 	return &Detector{
 		opts:   opts,
-		resid:  newSortedWindow(opts.Window),
-		values: newSortedWindow(opts.Window),
+		resid:  newScaleWindow(opts.Window),
+		values: newScaleWindow(opts.Window),
 		shift:  NewLevelShiftDetector(opts.LevelShift),
 		track:  tracker{gap: opts.Gap, refractory: opts.Refractory},
 	}
@@ -132,7 +129,7 @@ func (d *Detector) Observe(y, predicted float64) Point {
 
 	if p.LevelShift {
 		// The old level no longer describes the series: forget it.
-		d.values = newSortedWindow(d.opts.Window)
+		d.values = newScaleWindow(d.opts.Window)
 		d.values.Add(y)
 	}
 	d.lastShift = ev
@@ -148,7 +145,7 @@ func (d *Detector) pValue(z float64) float64 {
 	if n < d.opts.Warmup {
 		return 1
 	}
-	ge := n - sort.SearchFloat64s(d.zs.sorted, z) // #past >= z
+	ge := n - d.zs.Less(z) // #past >= z
 	return float64(ge+1) / float64(n+1)
 }
 
@@ -164,9 +161,8 @@ func robustScale(w *sortedWindow) float64 {
 	if s := 1.4826 * w.MAD(); s > 0 {
 		return s
 	}
-	a := w.sorted
-	if n := len(a); n > 1 {
-		lo, hi := a[int(0.05*float64(n-1))], a[int(math.Ceil(0.95*float64(n-1)))]
+	if n := w.Len(); n > 1 {
+		lo, hi := w.At(int(0.05*float64(n-1))), w.At(int(math.Ceil(0.95*float64(n-1))))
 		if s := (hi - lo) / 3.29; s > 0 {
 			return s
 		}

@@ -166,3 +166,50 @@ func TestRCF(t *testing.T) {
 		t.Errorf("an infinite point scored %v", d)
 	}
 }
+
+// TestSortedWindow checks the blocked window against a sorted copy of the
+// last n values, with duplicates and NaN.
+func TestSortedWindow(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	for _, n := range []int{1, 7, 130, 1000} {
+		w := newSortedWindow(n)
+		var last []float64
+		for i := 0; i < 5000; i++ {
+			v := math.Round(rng.NormFloat64()*20) / 4 // many ties
+			if i%211 == 0 {
+				v = math.NaN()
+			}
+			w.Add(v)
+			if !math.IsNaN(v) {
+				last = append(last, v)
+				if len(last) > n {
+					last = last[1:]
+				}
+			}
+			if i%37 != 0 {
+				continue
+			}
+			want := append([]float64(nil), last...)
+			sort.Float64s(want)
+			if w.Len() != len(want) {
+				t.Fatalf("n %d step %d: len %d, want %d", n, i, w.Len(), len(want))
+			}
+			for j := range want {
+				if w.At(j) != want[j] {
+					t.Fatalf("n %d step %d: At(%d) = %v, want %v", n, i, j, w.At(j), want[j])
+				}
+			}
+			x := math.Round(rng.NormFloat64()*20) / 4
+			if got, exp := w.Less(x), sort.SearchFloat64s(want, x); got != exp {
+				t.Fatalf("n %d step %d: Less(%v) = %d, want %d", n, i, x, got, exp)
+			}
+			same := func(a, b float64) bool { return a == b || math.IsNaN(a) && math.IsNaN(b) }
+			if got, exp := w.Median(), sortedMedian(want); !same(got, exp) {
+				t.Fatalf("n %d step %d: median %v, want %v", n, i, got, exp)
+			}
+			if got, exp := w.MAD(), sortedMAD(want); !same(got, exp) {
+				t.Fatalf("n %d step %d: MAD %v, want %v", n, i, got, exp)
+			}
+		}
+	}
+}

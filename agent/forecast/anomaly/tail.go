@@ -1,9 +1,6 @@
 package anomaly
 
-import (
-	"math"
-	"sort"
-)
+import "math"
 
 // tailRank calibrates a nonconformity statistic against its own recent
 // past: the conformal p-value of a new value among the last n values
@@ -34,17 +31,17 @@ func (r *tailRank) Add(x float64) { r.w.Add(x) }
 
 // P returns the p-value of x among the values held (1 when none).
 func (r *tailRank) P(x float64) float64 {
-	a := r.w.sorted
-	n := len(a)
+	w := r.w
+	n := w.Len()
 	if n == 0 || math.IsNaN(x) {
 		return 1
 	}
-	ge := n - sort.SearchFloat64s(a, x) // #past >= x
+	ge := n - w.Less(x) // #past >= x
 	if k := min(r.tail, n/4); k >= 2 && ge < k {
-		zk := a[n-k]
+		zk := w.At(n - k)
 		var excess float64
-		for _, v := range a[n-k+1:] {
-			excess += v - zk
+		for i := n - k + 1; i < n; i++ {
+			excess += w.At(i) - zk
 		}
 		if beta := excess / float64(k-1); beta > 0 && x > zk {
 			return math.Max(float64(k)/float64(n+1)*math.Exp(-(x-zk)/beta), minP)
