@@ -98,6 +98,10 @@ Options:
   -per-series       Also report every series' own figures (a "per_series"
                     list in the JSON; with the table format, the ten series
                     where each model does worst against seasonal naive).
+  -masking=BOOL     Keep the points the anomaly detector marks out of the
+                    models, as the agent does. Default: true. false measures
+                    the models on the raw points (the detector still finds
+                    level shifts, which refit them).
   -quiet            No progress bar.
 
 Examples:
@@ -138,6 +142,7 @@ func (c *ForecastEvalCommand) Run(args []string) int {
 	part := fs.String("part", "all", "")
 	splitFile := fs.String("split", "", "")
 	export := fs.String("export", "", "")
+	masking := fs.Bool("masking", true, "")
 	if code, ok := c.Parse(fs, args, c.Help); !ok {
 		return code
 	}
@@ -209,6 +214,7 @@ func (c *ForecastEvalCommand) Run(args []string) int {
 	}
 
 	cfg := eval.Config{
+		NoMasking:  !*masking,
 		Range:      split.RangeFunc(),
 		Horizon:    *horizon,
 		Step:       *step,

@@ -42,6 +42,10 @@ type PipelineOptions struct {
 	Anomaly anomaly.Options
 	// Range is the series' physical range; forecasts are clamped into it.
 	Range Range
+	// NoMasking keeps every point in the model: the detector still runs,
+	// reports events and level shifts (which still trigger refits), but
+	// masks nothing. For measuring what masking is worth.
+	NoMasking bool
 }
 
 // MaxSpike is the longest anomaly, in points, that the pipeline keeps out
@@ -95,8 +99,9 @@ type Event struct {
 	// Kind is a spike (kept out of the model) or a level shift (a new
 	// level: a confirmed shift or an anomaly longer than MaxSpike points).
 	Kind anomaly.Kind
-	// Score is the highest anomaly score of its points (anomaly.Point).
-	Score float64
+	// Score is the highest anomaly score of its points (anomaly.Point),
+	// P the smallest p-value.
+	Score, P float64
 }
 
 // NewPipeline returns an unfitted pipeline around the model New builds from
@@ -212,11 +217,12 @@ func (p *Pipeline) screen(fresh []float64) ([]float64, bool) {
 			continue
 		}
 		if p.open == nil {
-			p.open = &Event{Start: at, Kind: anomaly.KindSpike}
+			p.open = &Event{Start: at, Kind: anomaly.KindSpike, P: 1}
 		}
 		p.quiet = 0
 		p.open.End = at
 		p.open.Score = math.Max(p.open.Score, pt.Score)
+		p.open.P = math.Min(p.open.P, pt.P)
 		if pt.LevelShift || p.open.End-p.open.Start >= MaxSpike {
 			if p.open.Kind != anomaly.KindLevelShift {
 				// The run is the series' new level: the points masked as
@@ -227,7 +233,7 @@ func (p *Pipeline) screen(fresh []float64) ([]float64, bool) {
 			}
 			p.open.Kind = anomaly.KindLevelShift
 			shifted = true
-		} else {
+		} else if !p.opts.NoMasking {
 			out[i] = math.NaN()
 			p.masked[len(p.masked)-1] = true
 		}

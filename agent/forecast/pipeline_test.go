@@ -228,3 +228,32 @@ func TestPipelineClampsToRange(t *testing.T) {
 		t.Error("empty range accepted")
 	}
 }
+
+// TestPipelineNoMasking: without masking the model sees every point, and
+// the events still come with the detector's score and p-value.
+func TestPipelineNoMasking(t *testing.T) {
+	y := noisyLevel(21, 3000, 20, 1)
+	y[1000] = 70
+	y[2500] = 80
+	p := newPipeline(t, PipelineOptions{Model: "naive", NoMasking: true})
+	rec := &recorder{}
+	p.f = rec
+	if _, err := p.Advance(y[:2000], 2000); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Advance(y, 1000); err != nil {
+		t.Fatal(err)
+	}
+	if rec.fitted[1000] != 70 || len(rec.updated) != 1000 || rec.updated[500] != 80 {
+		t.Fatalf("fitted spike %v, updated %d points with spike %v: want both spikes kept", rec.fitted[1000], len(rec.updated), rec.updated[500])
+	}
+	ev := p.Events()
+	if len(ev) != 2 || ev[0].Start != 1000 || ev[1].Start != 2500 {
+		t.Fatalf("events %+v, want spikes at 1000 and 2500", ev)
+	}
+	for _, e := range ev {
+		if !(e.P > 0 && e.P < 1e-6) || e.Score < 0.8 {
+			t.Errorf("event %+v: want a p-value below 1e-6 and a score above 0.8", e)
+		}
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/foreshape/foreshape/agent/forecast"
+	"github.com/foreshape/foreshape/agent/forecast/anomaly"
 	"github.com/foreshape/foreshape/internal/tracefile"
 )
 
@@ -65,6 +66,10 @@ type Config struct {
 	Progress func(done, total int)
 	// PerSeries asks for every series' own figures in Report.PerSeries.
 	PerSeries bool
+	// Anomaly tunes the pipeline's anomaly detector; NoMasking keeps every
+	// point in the models (see forecast.PipelineOptions).
+	Anomaly   anomaly.Options
+	NoMasking bool
 }
 
 // Num is a metric value; NaN (no data) is written to JSON as null.
@@ -344,7 +349,8 @@ func evalSeries(ctx context.Context, s tracefile.Series, models []string, cfg Co
 		case name == Naive || name == SeasonalNaive:
 			p = &bare{f: f, every: refit}
 		default:
-			p, err = forecast.NewPipelineFor(f, forecast.PipelineOptions{Model: name, Options: opts, Range: rng})
+			p, err = forecast.NewPipelineFor(f, forecast.PipelineOptions{Model: name, Options: opts, Range: rng,
+				Anomaly: cfg.Anomaly, NoMasking: cfg.NoMasking})
 		}
 		if err != nil {
 			sc.failed = true
