@@ -256,7 +256,11 @@ type Anomaly struct {
 	Kind   string    `json:"kind"` // "spike" or "level_shift"
 	Start  time.Time `json:"start"`
 	End    time.Time `json:"end"`
-	Score  float64   `json:"score"`
+	// Score is the highest anomaly score of its points, from 0 to 1; P is
+	// the smallest p-value: how rare the stretch is on this series (0.001:
+	// rarer than all but one in a thousand of its stretches).
+	Score float64 `json:"score"`
+	P     float64 `json:"p"`
 }
 
 // Error is the body of every non-2xx answer.

@@ -475,3 +475,28 @@ func TestDrainOfSomeNodesKeepsDemand(t *testing.T) {
 		t.Errorf("events %+v", events)
 	}
 }
+
+// TestAnomaliesCarryScoreAndP: a spike in a series is reported for that
+// series with the detector's score and p-value, and kept out of the model.
+func TestAnomaliesCarryScoreAndP(t *testing.T) {
+	s := newStore(t)
+	fill(t, s, cpu, t0, 2*288, func(i int) float64 {
+		if i == 500 {
+			return 95
+		}
+		return daily(40, 10)(i) + 0.5*math.Sin(float64(i)*1.3)
+	})
+	res := New(nil).RunOnce(t0.Add((2*288-1)*5*time.Minute), s, []*policies.Policy{policy(t, "", nil)})
+	var found *Anomaly
+	for i, a := range res.Anomalies {
+		if a.Start.Equal(t0.Add(500 * 5 * time.Minute)) {
+			found = &res.Anomalies[i]
+		}
+	}
+	if found == nil {
+		t.Fatalf("no anomaly at the spike: %+v", res.Anomalies)
+	}
+	if found.Series != cpu || found.Kind != Spike || !(found.P > 0 && found.P < 1e-6) || found.Score < 0.8 {
+		t.Errorf("anomaly %+v: want a spike of %s with a p-value below 1e-6 and a score above 0.8", *found, cpu)
+	}
+}

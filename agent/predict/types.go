@@ -163,7 +163,9 @@ type Anomaly struct {
 	Series     state.Key
 	Kind       AnomalyKind
 	Start, End time.Time
-	Score      float64
+	// Score is the highest anomaly score of its points (0 to 1), P the
+	// smallest p-value: how rare the stretch is on this series.
+	Score, P float64
 }
 
 // Point is one (time, value) pair of a series.
