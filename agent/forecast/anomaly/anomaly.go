@@ -24,9 +24,8 @@
 //     level, and a lasting level shift.
 //
 // A point is Anomalous, to be kept out of model fitting, when it deviates
-// (z above Threshold) in a stretch that is unusual (P at most Alpha; while
-// the shape statistic is still too young to give p-values, any deviating
-// point), or when it raises an alarm. Onset is the Score (P on a 0–1 scale) of a point
+// (z above Threshold) in a stretch that is unusual (P at most Alpha), or
+// when it raises an alarm. Onset is the Score (P on a 0–1 scale) of a point
 // whose score exceeds every score of the previous Refractory points, so one
 // incident rises once, and again within the refractory period only when it
 // grows stronger; a point raises an alarm when its onset's P is at most
@@ -293,10 +292,7 @@ func NewStream(opts Options) *Stream {
 }
 
 // Observe scores the next sample (NaN or infinite: missing).
-func (s *Stream) Observe(v float64) Point {
-	pv := s.shape.Observe(v).P
-	return s.finish(v, pv, s.shape.Calibrated())
-}
+func (s *Stream) Observe(v float64) Point { return s.finish(v, s.shape.Observe(v).P) }
 
 // verdicts turns a point's p-value into its verdict: the score, the onset
 // and the alarm, and, from the point statistics, whether it deviates.
@@ -311,15 +307,13 @@ func newVerdicts(o Options) verdicts {
 	return verdicts{opts: o, point: newPointDetector(o), track: tracker{gap: o.Gap, refractory: o.Refractory}}
 }
 
-// finish completes the verdict on v, whose stretch has p-value pv;
-// calibrated is false while the p-values still warm up, and a deviating
-// point is then anomalous on its own.
-func (c *verdicts) finish(v, pv float64, calibrated bool) Point {
+// finish completes the verdict on v, whose stretch has p-value pv.
+func (c *verdicts) finish(v, pv float64) Point {
 	dp := c.point.Observe(v, c.pred.Next())
 	c.pred.Push(v)
 	p := Point{Index: dp.Index, Z: dp.Z, P: pv, Score: scoreOf(pv)}
 	c.track.add(&p)
-	unusual := p.P <= c.opts.Alpha || !calibrated
+	unusual := p.P <= c.opts.Alpha
 	p.Alarm = p.Onset > 0 && p.Onset >= AlarmScore(c.opts.AlarmP)
 	p.Anomalous = (dp.Anomalous && unusual) || p.Alarm
 	p.LevelShift = dp.LevelShift && unusual

@@ -405,18 +405,3 @@ func BenchmarkStreamAcrossSeries(b *testing.B) {
 	b.ReportMetric(float64(b.N)*series*points/(cpuTime(b)-cpu).Seconds(), "samples/cpu-s")
 	b.ReportMetric(float64(heap)/series, "heap-B/series")
 }
-
-// TestAnomalyWarmup: until the shape statistic holds enough distances to
-// give p-values, a point that deviates is anomalous on its own, so a young
-// series' spikes stay out of its first fit.
-func TestAnomalyWarmup(t *testing.T) {
-	y := noisy(24, 400, 20, 1)
-	y[80] = 45
-	pts, _ := Detect(y, Options{})
-	if pts[80].P != 1 || !pts[80].Anomalous {
-		t.Errorf("spike before the shape statistic is calibrated: %+v, want p 1 and anomalous", pts[80])
-	}
-	if s := NewShape(ShapeOptions{}); s.Calibrated() {
-		t.Error("a new shape statistic is calibrated")
-	}
-}

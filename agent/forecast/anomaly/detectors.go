@@ -106,7 +106,7 @@ func (c *calibrated) Observe(v float64) Point {
 			c.rank.Add(x)
 		}
 	}
-	return c.finish(v, pv, c.rank.Len() >= c.warmup)
+	return c.finish(v, pv)
 }
 
 // ensemble is the geometric mean of the shape statistic's p-value and the
@@ -127,5 +127,5 @@ func newEnsemble(opts Options) *ensemble {
 func (e *ensemble) Observe(v float64) Point {
 	ps := e.shape.Observe(v).P
 	pr := e.residual.Observe(v).P
-	return e.finish(v, math.Sqrt(ps*pr), e.shape.Calibrated())
+	return e.finish(v, math.Sqrt(ps*pr))
 }

@@ -220,9 +220,6 @@ func (s *Shape) Observe(y float64) ShapePoint {
 // sums of squared differences stay finite.
 const maxMagnitude = 1e100
 
-// Calibrated is true once enough distances are held to give p-values.
-func (s *Shape) Calibrated() bool { return s.ncm.Len() >= s.opts.Warmup }
-
 // exact is the squared distance between the current shape (ending at x[n])
 // and the one ending Window+j points earlier.
 func (s *Shape) exact(x []float64, n, j int) float64 {
