@@ -61,7 +61,10 @@ Usage: foreshape forecast anomalies -data DIR [options]
 
   The NAB files are split into a tuning and a held-out part, declared before
   any setting was tuned (-part). foreshape's defaults were chosen on the
-  tuning part; its figures are those of the held-out part.
+  tuning part; its figures are those of the held-out part. With NAB's whole
+  data directory, -part unseen scores the files in neither part: series
+  foreshape was never developed on (the tuning files must be there too for
+  the FIXED threshold).
 
   With -published (the results directory of NAB's repository), NAB's
   published detectors are scored from their published outputs on the same
@@ -78,8 +81,10 @@ Options:
                    layout, data/ and labels/, for NAB scoring).
   -labels=FILE     NAB combined_windows.json; files are matched to its keys
                    by path suffix.
-  -part=PART       Which NAB files to score: tuning, held-out or all.
-                   Default: all.
+  -part=PART       Which NAB files to score: tuning, held-out, unseen (the
+                   labelled files in neither part, such as the rest of
+                   NAB's corpus: series foreshape was never developed on)
+                   or all. Default: all.
   -detector=NAME   The detector: shape (the agent's), residual (the detector
                    foreshape ran before), rcf (a random cut forest),
                    ensemble (shape and residual), or all to compare them.
@@ -186,6 +191,21 @@ type anomaliesOut struct {
 
 var nabProfiles = []string{nab.Standard, nab.RewardLowFPRate, nab.RewardLowFNRate}
 
+// nabParts are the values of -part.
+var nabParts = []string{"all", "tuning", "held-out", "unseen"}
+
+// inPart says whether the labelled file key is scored with -part part:
+// unseen is every file in neither part of the split.
+func inPart(key, part string) bool {
+	switch part {
+	case "all":
+		return true
+	case "unseen":
+		return nab.Part(key) == ""
+	}
+	return nab.Part(key) == part
+}
+
 func (c *ForecastAnomaliesCommand) Run(args []string) int {
 	fs := c.FlagSet("forecast anomalies", c.Help)
 	dir := fs.String("data", "", "")
@@ -226,8 +246,8 @@ func (c *ForecastAnomaliesCommand) Run(args []string) int {
 		return c.UsageError("forecast anomalies", "-max-p must be in (0, 1]")
 	case *format != "table" && *format != "json":
 		return c.UsageError("forecast anomalies", "-format must be table or json")
-	case *part != "all" && *part != "tuning" && *part != "held-out":
-		return c.UsageError("forecast anomalies", "-part must be tuning, held-out or all")
+	case !slices.Contains(nabParts, *part):
+		return c.UsageError("forecast anomalies", "-part must be tuning, held-out, unseen or all")
 	case *labels == "" && (*profiles != "" || *published != "" || *part != "all"):
 		return c.UsageError("forecast anomalies", "-profiles, -published and -part need -labels")
 	case *reproduce && *published == "":
@@ -314,7 +334,7 @@ func (c *ForecastAnomaliesCommand) Run(args []string) int {
 			fmt.Fprintf(c.Err, "warning: no series for labelled file %s\n", key)
 			continue
 		}
-		if *part == "all" || nab.Part(key) == *part {
+		if inPart(key, *part) {
 			scored = append(scored, key)
 		}
 		if nab.Part(key) == "tuning" {

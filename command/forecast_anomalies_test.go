@@ -65,6 +65,20 @@ func TestForecastAnomaliesCommand(t *testing.T) {
 		t.Errorf("published %v", res.Published)
 	}
 
+	// cpu.csv is in neither part of the split: -part unseen scores it.
+	code, out, errOut = runForecastCLI(t, "forecast", "anomalies", "-data", nabDir, "-labels", labels, "-part", "unseen", "-format", "json")
+	var unseen struct {
+		Part   string                             `json:"part"`
+		Scored int                                `json:"nab_series"`
+		NAB    map[string]struct{ Score float64 } `json:"nab"`
+	}
+	if code != ExitOK || json.Unmarshal([]byte(out), &unseen) != nil {
+		t.Fatalf("-part unseen: exit %d: %s%s", code, errOut, out)
+	}
+	if unseen.Part != "unseen" || unseen.Scored != 1 || unseen.NAB["standard"].Score != std.Score {
+		t.Errorf("-part unseen: %+v, want cpu.csv scored %v as with -part all", unseen, std.Score)
+	}
+
 	code, out, errOut = runForecastCLI(t, "forecast", "anomalies", "-data", nabDir, "-labels", labels)
 	if code != ExitOK {
 		t.Fatalf("table: exit %d: %s", code, errOut)
@@ -236,6 +250,10 @@ func TestForecastAnomaliesSplitAndPublished(t *testing.T) {
 	}
 	if res.Part != "held-out" || res.Scored != 1 || res.TunedOn != 1 {
 		t.Errorf("part %q scored %d tuned on %d, want held-out, 1, 1", res.Part, res.Scored, res.TunedOn)
+	}
+	// Both files are in a part of the split: none is unseen.
+	if code, _, _ := runForecastCLI(t, "forecast", "anomalies", "-data", nabDir, "-labels", labels, "-part", "unseen"); code != ExitInvalid {
+		t.Errorf("-part unseen with every file in the split: exit %d, want %d", code, ExitInvalid)
 	}
 	seen := map[string]bool{}
 	for _, d := range res.Detectors {
