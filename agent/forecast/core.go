@@ -75,6 +75,10 @@ func (m *model) Fit(y []float64) error {
 	if num.CountFinite(y) < minHistory {
 		return fmt.Errorf("%s: %d usable points: %w", m.name, num.CountFinite(y), ErrTooShort)
 	}
+	// After a level shift the model fits, and its bands are calibrated
+	// on, the history as auto's candidates see it (afterShift): a shift in
+	// the backtest window is not an error the model will make again.
+	y, shiftNote := afterShift(y, m.opts.horizon(), m.opts.daily())
 	c, reason, err := m.newCore(y, m.opts)
 	if err != nil {
 		return fmt.Errorf("%s: %w", m.name, err)
@@ -83,6 +87,9 @@ func (m *model) Fit(y []float64) error {
 	cal, err := calibrate(c, y, m.opts.horizon())
 	if err != nil {
 		return fmt.Errorf("%s: fit: %w", m.name, err)
+	}
+	if shiftNote != "" {
+		reason += "; " + shiftNote
 	}
 	m.c = c
 	m.reason = reason
