@@ -62,6 +62,7 @@ func BenchmarkFitForecast(b *testing.B) {
 		b.Run(name, func(b *testing.B) {
 			b.ReportAllocs()
 			var f Forecaster
+			cpu0 := processCPU()
 			for i := 0; i < b.N; i++ {
 				f = mustNew(b, name, o)
 				if err := f.Fit(y); err != nil {
@@ -71,9 +72,18 @@ func BenchmarkFitForecast(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
-			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "series/s")
+			reportCPURate(b, cpu0)
 			b.ReportMetric(float64(stateBytes(f)), "state-bytes/series")
 		})
+	}
+}
+
+// reportCPURate reports the operations per second of wall time and per
+// second of CPU time since cpu0 (what one core does on a loaded machine).
+func reportCPURate(b *testing.B, cpu0 time.Duration) {
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "series/s")
+	if cpu := processCPU() - cpu0; cpu > 0 {
+		b.ReportMetric(float64(b.N)/cpu.Seconds(), "series/cpu-s")
 	}
 }
 
@@ -136,6 +146,7 @@ func BenchmarkAutoFitByTrace(b *testing.B) {
 func BenchmarkAutoFitParallel(b *testing.B) {
 	y := benchSeries(b)
 	o := Options{Step: 5 * time.Minute, Horizon: 12}
+	cpu0 := processCPU()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			f := mustNew(b, "auto", o)
@@ -149,5 +160,5 @@ func BenchmarkAutoFitParallel(b *testing.B) {
 			}
 		}
 	})
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "series/s")
+	reportCPURate(b, cpu0)
 }
