@@ -28,7 +28,7 @@ func TestGlobalNetworkFineTuned(t *testing.T) {
 	// The first cycle starts the clock; one TuneEvery of data time later a
 	// fine-tuning starts.
 	p.RunOnce(at, s, []*policies.Policy{pol})
-	if p.tuner.model(5 * time.Minute)() != nil {
+	if p.tuner.model(5*time.Minute)() != nil {
 		t.Fatal("tuned before TuneEvery passed")
 	}
 	at = at.Add(TuneEvery)

@@ -25,11 +25,11 @@ type ExportedSeries struct {
 	StepSecs float64 `json:"step_seconds"`
 	Horizon  int     `json:"horizon"`
 	// Values has null for a missing point; every digit is kept.
-	Values   []Exact   `json:"values"`
-	Origins  []int     `json:"origins"`
-	Scales   []Exact   `json:"scales"`
-	Lag      int       `json:"lag"`
-	Excluded string    `json:"excluded,omitempty"`
+	Values   []Exact `json:"values"`
+	Origins  []int   `json:"origins"`
+	Scales   []Exact `json:"scales"`
+	Lag      int     `json:"lag"`
+	Excluded string  `json:"excluded,omitempty"`
 	// RangeMin and RangeMax are the physical range (null: unbounded).
 	RangeMin Num `json:"range_min"`
 	RangeMax Num `json:"range_max"`
