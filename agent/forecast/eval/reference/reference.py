@@ -262,6 +262,7 @@ def clamp(x, lo, hi):
 
 
 def run_series(s):
+    import statsmodels.tools.sm_exceptions  # noqa: F401  importing it turns its warnings back on
     warnings.simplefilter("ignore")
     y = s["values"]
     h = s["horizon"]
