@@ -87,6 +87,31 @@ func browser(t *testing.T, path string) context.Context {
 	return ctx
 }
 
+// doLive runs actions on a page whose live updates replace the main
+// content every cycle. An element a query found can be replaced before an
+// action reaches it (the browser then answers that it knows no such node,
+// or that the node is detached); the action did nothing to the page then,
+// so the actions run again, until the context ends.
+func doLive(ctx context.Context, actions ...chromedp.Action[chromedp.Void]) error {
+	for {
+		err := chromedp.Do(ctx, actions...)
+		if err == nil || ctx.Err() != nil || !staleNode(err) {
+			return err
+		}
+	}
+}
+
+// staleNode reports whether err is the browser's answer about an element
+// that a live update removed from the page.
+func staleNode(err error) bool {
+	for _, m := range []string{"No node with given id found", "Node is detached from document", "Could not compute content quads"} {
+		if strings.Contains(err.Error(), m) {
+			return true
+		}
+	}
+	return false
+}
+
 // syncBuffer collects a goroutine's output for the test to read.
 type syncBuffer struct {
 	mu sync.Mutex
@@ -386,7 +411,7 @@ func TestBrowserDashboard(t *testing.T) {
 		if first != "Skip to content" || second != "foreshape" {
 			t.Errorf("tab order starts %q, %q; want the skip link, then the header", first, second)
 		}
-		if err := chromedp.Do(ctx, chromedp.Focus(chromedp.CSS(`details.why summary`)), chromedp.KeyEvent("\r")); err != nil {
+		if err := doLive(ctx, chromedp.Focus(chromedp.CSS(`details.why summary`)), chromedp.KeyEvent("\r")); err != nil {
 			t.Fatal(err)
 		}
 		model, err := chromedp.Run(ctx, chromedp.Evaluate[string](
@@ -489,7 +514,7 @@ func queueFlow(t *testing.T, ctx context.Context, a *devAgent) {
 		}
 		t.Fatal(err)
 	}
-	if err := chromedp.Do(ctx,
+	if err := doLive(ctx,
 		chromedp.Navigate(a.URL+"/ui/queue"),
 		chromedp.Click(chromedp.ID("pause")),
 		chromedp.WaitVisible(chromedp.ID("resume")),
@@ -501,7 +526,7 @@ func queueFlow(t *testing.T, ctx context.Context, a *devAgent) {
 	}
 
 	id := submitOne(t, ctx, a)
-	if err := chromedp.Do(ctx,
+	if err := doLive(ctx,
 		chromedp.Navigate(a.URL+"/ui/queue"),
 		chromedp.Click(chromedp.ID("cancel-"+id)),
 		chromedp.WaitVisible(chromedp.ID("confirm-cancel")),
@@ -511,7 +536,7 @@ func queueFlow(t *testing.T, ctx context.Context, a *devAgent) {
 	if mr, err := a.Client.Request(ctx, id); err != nil || mr.State == api.StateCancelled {
 		t.Fatalf("the confirmation page alone cancelled %s (%v)", id, err)
 	}
-	if err := chromedp.Do(ctx,
+	if err := doLive(ctx,
 		chromedp.Click(chromedp.ID("confirm-cancel")),
 		chromedp.WaitVisible(chromedp.CSS(`.notice`)),
 	); err != nil {
@@ -521,7 +546,7 @@ func queueFlow(t *testing.T, ctx context.Context, a *devAgent) {
 		t.Errorf("after Cancel the API says %s is %q (%v), want cancelled", id, mr.State, err)
 	}
 
-	if err := chromedp.Do(ctx,
+	if err := doLive(ctx,
 		chromedp.Click(chromedp.ID("resume")),
 		chromedp.WaitVisible(chromedp.ID("pause")),
 	); err != nil {
