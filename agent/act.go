@@ -105,7 +105,7 @@ func ShapeForecasts(res predict.Result, pols []*policies.Policy) []shape.Forecas
 			band = f.Mean
 		}
 		out = append(out, shape.Forecast{Policy: f.Policy, Locality: f.Locality.String(), Metric: f.Metric, Times: f.Times,
-			Planning: band, Quantile: f.PlanningQuantile, Line: f.Line, HasLine: f.HasLine})
+			Planning: band, Demand: f.DemandBand(f.PlanningQuantile), Quantile: f.PlanningQuantile, Line: f.Line, HasLine: f.HasLine})
 	}
 	return out
 }

@@ -10,7 +10,32 @@ import (
 	nomadapi "github.com/hashicorp/nomad/api"
 
 	"github.com/foreshape/foreshape/agent/api"
+	"github.com/foreshape/foreshape/agent/predict"
+	"github.com/foreshape/foreshape/policies"
 )
+
+// TestShapeForecastsCarryTheDemand: the planner gets the planning quantile
+// of a CPU or memory forecast and of the absolute demand behind it.
+func TestShapeForecastsCarryTheDemand(t *testing.T) {
+	t0 := time.Date(2026, 1, 5, 6, 0, 0, 0, time.UTC)
+	fc := predict.Forecast{Policy: "web", Locality: policies.Locality{Datacenter: "dc1"}, Metric: "cpu",
+		Times: []time.Time{t0, t0.Add(time.Minute)}, Mean: []float64{50, 55}, Quantiles: []float64{0.5, 0.9},
+		Bands: [][]float64{{50, 55}, {60, 66}}, PlanningQuantile: 0.9, Line: 80, HasLine: true,
+		Demand: &predict.Demand{Metric: "cpu_mhz", Mean: []float64{5000, 5500}, Bands: [][]float64{{5000, 5500}, {6000, 6600}}}}
+	iops := predict.Forecast{Policy: "web", Locality: fc.Locality, Metric: "iops", Times: fc.Times, Mean: []float64{1, 1},
+		Quantiles: fc.Quantiles, Bands: [][]float64{{1, 1}, {2, 2}}, PlanningQuantile: 0.9}
+	out := ShapeForecasts(predict.Result{Forecasts: []predict.Forecast{fc, iops}}, nil)
+	if len(out) != 1 {
+		t.Fatalf("%d forecasts; want cpu alone", len(out))
+	}
+	if got := out[0]; got.Planning[1] != 66 || len(got.Demand) != 2 || got.Demand[1] != 6600 || got.Locality != "dc1" {
+		t.Errorf("%+v", got)
+	}
+	fc.Demand = nil
+	if got := ShapeForecasts(predict.Result{Forecasts: []predict.Forecast{fc}}, nil); got[0].Demand != nil {
+		t.Errorf("demand %v from a forecast without one", got[0].Demand)
+	}
+}
 
 // TestActBackendOnAFollower: the act backend's writes made in-process on a
 // follower (as the dashboard makes them) reach the leader, and its typed

@@ -5,7 +5,9 @@
 // clamped into the metric's physical range), forecasts the policy's
 // horizon with quantile bands, applies the policy's scheduled events as
 // known future changes, finds hotspots, and characterises each locality's
-// workload. A series that has not had a sample for StaleSteps of its steps,
+// workload. For policies with a scale block it also forecasts the absolute
+// demand behind CPU and memory (Demand), which the planner reads over the
+// capacity the locality has now. A series that has not had a sample for StaleSteps of its steps,
 // or that the leader marked stale, is not forecast: its forecast is
 // withdrawn. Results are the domain types of types.go; the HTTP API maps
 // them to its JSON.
@@ -129,6 +131,9 @@ func (p *Predictor) RunOnce(now time.Time, store Store, pols []*policies.Policy)
 			key := state.Key{Locality: pol.Locality.String(), Metric: metric}
 			mk := modelKey{pol.Name, key.String()}
 			live[mk] = true
+			if abs := absoluteOf(metric); abs != "" && len(pol.Scales) > 0 {
+				live[modelKey{pol.Name, state.Key{Locality: key.Locality, Metric: abs}.String()}] = true
+			}
 			fc, pending := p.forecastOne(now, store, pol, key)
 			if pending != nil {
 				pending.Policy, pending.Locality, pending.Metric = pol.Name, pol.Locality, metric
@@ -186,7 +191,8 @@ func (p *Predictor) forecastOne(now time.Time, store Store, pol *policies.Policy
 	if end.After(now.Add(step)) {
 		end = now.Truncate(step).Add(step)
 	}
-	grid, err := store.Range(key, step, end.Add(-pol.Forecast.History), end)
+	from := end.Add(-pol.Forecast.History)
+	grid, err := store.Range(key, step, from, end)
 	if err != nil {
 		return Forecast{}, &Pending{State: Failed, Reason: fmt.Sprintf("read series: %v", err)}
 	}
@@ -245,7 +251,69 @@ func (p *Predictor) forecastOne(now time.Time, store Store, pol *policies.Policy
 		fc.Line, fc.HasLine = line, true
 		fc.Hotspot = findHotspot(&fc, step, now)
 	}
+	fc.Demand = p.demand(now, store, pol, key, from, end, &fc)
 	return fc, nil
+}
+
+// absoluteOf is the absolute metric behind a percent one, or "".
+func absoluteOf(metric string) string {
+	switch metric {
+	case source.CPUPercent:
+		return source.CPUMHz
+	case source.MemoryPercent:
+		return source.MemoryMB
+	}
+	return ""
+}
+
+// demand forecasts the absolute use behind fc's percent metric from its
+// own history over [from, end), with the policy's scheduled events, for a
+// policy with a scale block (the planner sizes its hotspot scale-outs on
+// it). It returns nil for other policies and metrics, and when the history
+// does not reach fc's origin (a locality's absolute use is published only
+// when every node answered).
+func (p *Predictor) demand(now time.Time, store Store, pol *policies.Policy, key state.Key, from, end time.Time, fc *Forecast) *Demand {
+	abs := absoluteOf(key.Metric)
+	if abs == "" || len(pol.Scales) == 0 {
+		return nil
+	}
+	akey := state.Key{Locality: key.Locality, Metric: abs}
+	step := pol.Forecast.Step
+	info, ok := store.Info(akey)
+	if !ok || info.LastSample.IsZero() || stale(info, now, step) != "" {
+		return nil
+	}
+	grid, err := store.Range(akey, step, from, end)
+	if err != nil {
+		return nil
+	}
+	y := grid.Mean
+	first, last := 0, len(y)-1
+	for first < len(y) && math.IsNaN(y[first]) {
+		first++
+	}
+	for last >= first && math.IsNaN(y[last]) {
+		last--
+	}
+	if last-first+1 < MinPoints || !grid.Time(last).Equal(fc.Origin) {
+		return nil
+	}
+	y = y[first : last+1]
+	start := grid.Time(first)
+	t, err := p.model(modelKey{pol.Name, akey.String()}, pol, akey, start, fc.Origin, y)
+	if err != nil {
+		delete(p.models, modelKey{pol.Name, akey.String()})
+		return nil
+	}
+	pred, err := t.p.Forecast(pol.Forecast.Steps())
+	if err != nil || len(pred.Mean) != len(fc.Times) || !slices.Equal(pred.Quantiles, fc.Quantiles) {
+		return nil
+	}
+	dfc := Forecast{Policy: pol.Name, Locality: pol.Locality, Metric: abs, Origin: fc.Origin, Step: step,
+		Times: fc.Times, Mean: pred.Mean, Quantiles: pred.Quantiles, Bands: pred.Bands}
+	raw := append([]float64(nil), dfc.Mean...)
+	applySchedules(&dfc, pol, history{y: y, start: start, step: step}, raw, movedAbsolute(store, now, step))
+	return &Demand{Metric: abs, Mean: dfc.Mean, Bands: dfc.Bands}
 }
 
 // model returns the series' pipeline, advanced over the points it has not

@@ -500,3 +500,97 @@ func TestAnomaliesCarryScoreAndP(t *testing.T) {
 		t.Errorf("anomaly %+v: want a spike of %s with a p-value below 1e-6 and a score above 0.8", *found, cpu)
 	}
 }
+
+// A locality's capacity doubled five hours ago (a scale-out): its CPU
+// percent history halves there while its demand in MHz keeps its daily
+// shape. The percent forecast of a seasonal model repeats the shares of
+// the old capacity; the demand forecast repeats the MHz, which over the
+// capacity now is the share to read a hotspot on. A scheduled peak lifts
+// both. Only policies with a scale block get it.
+func TestDemandForecastBehindAPercentMetric(t *testing.T) {
+	s := newStore(t)
+	mhz := state.Key{Locality: "dc1/web", Metric: "cpu_mhz"}
+	n := 3 * 288
+	demand := daily(6000, 2000)
+	capacity := func(i int) float64 {
+		if i < n-60 {
+			return 10000
+		}
+		return 20000
+	}
+	fill(t, s, mhz, t0, n, demand)
+	fill(t, s, cpu, t0, n, func(i int) float64 { return 100 * demand(i) / capacity(i) })
+	now := t0.Add(time.Duration(n-1) * 5 * time.Minute)
+	scales := func(p *policies.Policy) {
+		p.Forecast.Model = "seasonal-naive"
+		p.Scales = []policies.Scale{{Name: "nodes", Min: 1, Max: 10, Cooldown: policies.DefaultCooldown}}
+	}
+	pol := policy(t, "", scales)
+	res := New(nil).RunOnce(now, s, []*policies.Policy{pol})
+	var fc *Forecast
+	for i := range res.Forecasts {
+		if res.Forecasts[i].Metric == "cpu" {
+			fc = &res.Forecasts[i]
+		}
+	}
+	if fc == nil || fc.Demand == nil {
+		t.Fatalf("no cpu forecast with its demand: %+v", res)
+	}
+	if fc.Demand.Metric != "cpu_mhz" || len(fc.Demand.Mean) != len(fc.Times) || len(fc.Demand.Bands) != len(fc.Quantiles) {
+		t.Fatalf("demand %+v", fc.Demand)
+	}
+	band := fc.DemandBand(fc.PlanningQuantile)
+	for i := range fc.Times {
+		want := demand(n + i) // the next day's point i+1 steps after the origin
+		if got := fc.Demand.Mean[i]; math.Abs(got-want) > 0.02*want {
+			t.Errorf("step %d: demand %.0f MHz, want %.0f", i, got, want)
+		}
+		// The percent forecast repeats the day before's share, at half
+		// the capacity.
+		if got := fc.Mean[i]; math.Abs(got-100*demand(n-288+i)/10000) > 1 {
+			t.Errorf("step %d: percent %.1f, want the day before's %.1f", i, got, 100*demand(n-288+i)/10000)
+		}
+		if got := 100 * band[i] / 20000; math.Abs(got-100*want/20000) > 5 {
+			t.Errorf("step %d: p90 demand over the capacity now %.1f%%, want about %.1f%%", i, got, 100*want/20000)
+		}
+	}
+	// Without a scale block, without the absolute series, or when it does
+	// not reach the origin, there is no demand.
+	unscaled := policy(t, "", func(p *policies.Policy) { p.Forecast.Model = "seasonal-naive" })
+	for _, f := range New(nil).RunOnce(now, s, []*policies.Policy{unscaled}).Forecasts {
+		if f.Demand != nil {
+			t.Errorf("%s: demand for a policy without a scale block", f.Metric)
+		}
+	}
+	s2 := newStore(t)
+	fill(t, s2, cpu, t0, n, func(i int) float64 { return 100 * demand(i) / capacity(i) })
+	fill(t, s2, mhz, t0, n-1, demand)
+	for _, r := range []Result{New(nil).RunOnce(now, s2, []*policies.Policy{pol})} {
+		for _, f := range r.Forecasts {
+			if f.Demand != nil {
+				t.Errorf("%s: demand from a series that stops a step before the origin", f.Metric)
+			}
+		}
+	}
+	// A declared peak ahead multiplies the demand as it does the percent.
+	peak := policy(t, `schedule "sale" {
+    cron     = "0 0 * * *"
+    duration = "1h"
+    action   = "peak"
+    factor   = 2
+  }`, scales)
+	res = New(nil).RunOnce(now, s, []*policies.Policy{peak})
+	for _, f := range res.Forecasts {
+		if f.Metric != "cpu" {
+			continue
+		}
+		for i, at := range f.Times {
+			if f.Demand == nil {
+				t.Fatal("no demand with a peak")
+			}
+			if want := 2 * demand(n+i); math.Abs(f.Demand.Mean[i]-want) > 0.02*want {
+				t.Errorf("%s: demand %.0f MHz inside the peak, want %.0f", at.Format("15:04"), f.Demand.Mean[i], want)
+			}
+		}
+	}
+}

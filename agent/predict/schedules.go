@@ -7,7 +7,6 @@ import (
 
 	"github.com/foreshape/foreshape/agent/forecast"
 	"github.com/foreshape/foreshape/agent/state"
-	"github.com/foreshape/foreshape/plugins/source"
 	"github.com/foreshape/foreshape/policies"
 )
 
@@ -298,55 +297,70 @@ func (m movedDemand) before(from policies.Locality, metric string, a, b time.Tim
 // for StaleSteps steps) has no latest use: an old value must not pass for
 // the demand that moves. Its stored past is what it measured then.
 func movedFrom(store Store, to policies.Locality, now time.Time, step time.Duration) movedDemand {
-	latest := func(key state.Key) (state.Point, bool) {
-		info, ok := store.Info(key)
-		if !ok || info.LastSample.IsZero() || stale(info, now, time.Minute) != "" {
-			return state.Point{}, false
-		}
-		return store.Latest(key)
-	}
-	absOf := func(metric string) string {
-		return map[string]string{source.CPUPercent: source.CPUMHz, source.MemoryPercent: source.MemoryMB}[metric]
-	}
 	capacity := func(metric string) (float64, bool) {
-		toAbs, ok1 := latest(state.Key{Locality: to.String(), Metric: absOf(metric)})
-		toPct, ok2 := latest(state.Key{Locality: to.String(), Metric: metric})
+		toAbs, ok1 := latestFresh(store, state.Key{Locality: to.String(), Metric: absoluteOf(metric)}, now)
+		toPct, ok2 := latestFresh(store, state.Key{Locality: to.String(), Metric: metric}, now)
 		if !ok1 || !ok2 || toPct.Mean <= 0 || toAbs.Mean <= 0 {
 			return 0, false
 		}
 		return toAbs.Mean / (toPct.Mean / 100), true
 	}
+	abs := movedAbsolute(store, now, step)
 	return movedDemand{
 		Latest: func(from policies.Locality, metric string) (float64, bool) {
-			if absOf(metric) == "" {
+			if absoluteOf(metric) == "" {
 				return 0, false
 			}
 			c, ok := capacity(metric)
-			fromAbs, ok2 := latest(state.Key{Locality: from.String(), Metric: absOf(metric)})
+			use, ok2 := abs.latest(from, absoluteOf(metric))
 			if !ok || !ok2 {
 				return 0, false
 			}
-			return 100 * fromAbs.Mean / c, true
+			return 100 * use / c, true
 		},
 		Before: func(from policies.Locality, metric string, a, b time.Time) (float64, bool) {
-			if absOf(metric) == "" {
+			if absoluteOf(metric) == "" {
 				return 0, false
 			}
 			c, ok := capacity(metric)
 			if !ok {
 				return 0, false
 			}
-			g, err := store.Range(state.Key{Locality: from.String(), Metric: absOf(metric)}, step, a, b)
+			use, ok := abs.before(from, absoluteOf(metric), a, b)
+			if !ok {
+				return 0, false
+			}
+			return 100 * use / c, true
+		},
+	}
+}
+
+// movedAbsolute is the movedDemand of an absolute metric (MHz, MB): a
+// drained locality's use as it measured it, which needs no conversion.
+func movedAbsolute(store Store, now time.Time, step time.Duration) movedDemand {
+	return movedDemand{
+		Latest: func(from policies.Locality, metric string) (float64, bool) {
+			p, ok := latestFresh(store, state.Key{Locality: from.String(), Metric: metric}, now)
+			return p.Mean, ok
+		},
+		Before: func(from policies.Locality, metric string, a, b time.Time) (float64, bool) {
+			g, err := store.Range(state.Key{Locality: from.String(), Metric: metric}, step, a, b)
 			if err != nil {
 				return 0, false
 			}
 			m, n := history{y: g.Mean, start: g.Start, step: step}.mean(a, b)
-			if n == 0 {
-				return 0, false
-			}
-			return 100 * m / c, true
+			return m, n > 0
 		},
 	}
+}
+
+// latestFresh is a series' latest point, unless it is stale.
+func latestFresh(store Store, key state.Key, now time.Time) (state.Point, bool) {
+	info, ok := store.Info(key)
+	if !ok || info.LastSample.IsZero() || stale(info, now, time.Minute) != "" {
+		return state.Point{}, false
+	}
+	return store.Latest(key)
 }
 
 func minTime(a, b time.Time) time.Time {

@@ -48,6 +48,39 @@ type Forecast struct {
 	// Workload characterises the locality's demand; nil until it has been
 	// characterised (see Workload).
 	Workload *Workload
+	// Demand is the forecast of the absolute use behind a CPU or memory
+	// percent, for policies with a scale block; nil for other policies and
+	// metrics, and while that use is not known up to Origin.
+	Demand *Demand
+}
+
+// Demand forecasts the absolute use behind a CPU or memory percent
+// forecast (MHz behind cpu, MB behind memory) from its own history, on the
+// same steps and quantiles, with the same scheduled events applied. A
+// percent forecast repeats shares of the capacity its history was measured
+// against: after a scale-out, a seasonal model forecasts yesterday's 80% of
+// the old capacity as 80% of the new. Demand over the capacity now does
+// not.
+type Demand struct {
+	// Metric is source.CPUMHz or source.MemoryMB.
+	Metric string
+	Mean   []float64
+	// Bands are at the forecast's Quantiles.
+	Bands [][]float64
+}
+
+// DemandBand returns the demand band of quantile q, or nil when the
+// forecast has no demand or q is not one of its quantiles.
+func (f *Forecast) DemandBand(q float64) []float64 {
+	if f.Demand == nil {
+		return nil
+	}
+	for i, l := range f.Quantiles {
+		if math.Abs(l-q) < 1e-9 && i < len(f.Demand.Bands) {
+			return f.Demand.Bands[i]
+		}
+	}
+	return nil
 }
 
 // Key returns the forecast series' key ("dc1/web:cpu").

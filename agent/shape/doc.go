@@ -29,7 +29,10 @@
 //     (one placeholder chunk per allocation, packed onto the target's free
 //     node capacity) reserve.lead_time ahead of the planned start;
 //   - dynamic scaling: when a reservation does not fit, or a hotspot is
-//     forecast and no request relieves it, a scale action through the
+//     forecast and no request relieves it (read on the forecast's absolute
+//     demand over the capacity now when it carries one: a percentage of
+//     an older capacity would scale again after every scale-out), a scale
+//     action through the
 //     policy's first scale block not in cooldown, issued once the need is
 //     within the target's observed lead time plus reserve.lead_time,
 //     within min and max. The need of a move whose target crosses the line

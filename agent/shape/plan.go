@@ -19,6 +19,16 @@ type Forecast struct {
 	// Planning[i] is the policy's planning quantile there.
 	Times    []time.Time
 	Planning []float64
+	// Demand, when set, is the planning quantile of the absolute use behind
+	// the metric (MHz for cpu, MiB for memory), point for point. A hotspot
+	// (a crossing no request relieves) is read on Demand over the capacity
+	// of the locality's ready nodes now: Planning repeats shares of the
+	// capacity its history was measured against, so after a scale-out it
+	// keeps the old shares and would scale again every cooldown, adding
+	// nodes nothing moves onto. Checks of moves keep reading Planning: the
+	// work that runs stays on the nodes it runs on (Nomad never moves it
+	// onto new ones), and Planning is closer to their share.
+	Demand   []float64
 	Quantile float64
 	// Line is the value the planning quantile must stay under (100 minus
 	// the headroom); HasLine is false for metrics without a capacity.

@@ -724,7 +724,7 @@ func (p *planner) hotspots() {
 			continue
 		}
 		loc := pol.Locality.String()
-		metric, at, excess := p.crossing(loc)
+		metric, at, excess := p.crossing(loc, true)
 		if metric == "" || p.relieved(loc) {
 			continue
 		}
@@ -739,6 +739,9 @@ func (p *planner) hotspots() {
 			short.MemoryMB = int64(math.Ceil(excess / 100 * float64(li.capMem)))
 		}
 		f := p.forecast(loc, metric)
+		if g := p.fcDemand[loc+":"+metric]; g != nil {
+			f = g
+		}
 		why := fmt.Sprintf("hotspot: p%.0f %s %s crosses the %s line in %s at %s and no request relieves it",
 			100*f.Quantile, metric, pct(f.Line+excess), pct(f.Line), loc, clock(at))
 		p.scaleFor(pol, loc, short, at, why, "")

@@ -33,6 +33,7 @@ type planner struct {
 	// polByLoc maps a locality path to the first policy shaping it.
 	polByLoc map[string]*policies.Policy
 	fc       map[string]*Forecast // locality path + ":" + metric
+	fcDemand map[string]*Forecast // the same, read as demand over the capacity now
 	used     []state.Resources    // per node index: what live allocations hold
 	// runningOf counts each job ID's running allocations.
 	runningOf map[string]int
@@ -93,7 +94,8 @@ func newPlanner(in Input) *planner {
 		c = NewCluster(nil, nil, nil)
 	}
 	p := &planner{in: in, c: c, now: in.Now, pols: map[string]*policies.Policy{}, polByLoc: map[string]*policies.Policy{},
-		fc: map[string]*Forecast{}, locs: map[string]*localityInfo{}, running: map[string]int{}, runningIDs: map[string][]string{}, startedNow: map[string]string{},
+		fc: map[string]*Forecast{}, fcDemand: map[string]*Forecast{}, locs: map[string]*localityInfo{}, running: map[string]int{},
+		runningIDs: map[string][]string{}, startedNow: map[string]string{},
 		arrivals: map[string]map[string]arrival{}, held: map[string]state.Resources{}, queuedRes: map[string]string{},
 		queuedAlloc: map[string]string{}, origins: map[string]bool{}, scaled: map[string]string{}, submitted: map[string]int{}}
 	p.plan.Now = in.Now
@@ -137,6 +139,7 @@ func newPlanner(in Input) *planner {
 			p.used[k] = p.used[k].Add(a.Size)
 		}
 	}
+	p.demandOverCapacity()
 	for _, r := range in.State.Requests {
 		if r.OriginKey != "" {
 			p.origins[r.OriginKey] = true
@@ -173,6 +176,34 @@ func newPlanner(in Input) *planner {
 		p.arrive(res.Locality, res.Request, p.now, res.Total())
 	}
 	return p
+}
+
+// demandOverCapacity reads forecasts that carry their absolute demand as
+// that demand over the capacity of the locality's ready nodes now, into
+// fcDemand (hotspots read it; see Forecast.Demand).
+func (p *planner) demandOverCapacity() {
+	for key, f := range p.fc {
+		if len(f.Demand) != len(f.Planning) || len(f.Demand) == 0 {
+			continue
+		}
+		li, ok := p.locality(f.Locality)
+		if !ok {
+			continue
+		}
+		capacity := li.capCPU
+		if f.Metric == "memory" {
+			capacity = li.capMem
+		}
+		if capacity <= 0 {
+			continue
+		}
+		g := *f
+		g.Planning = make([]float64, len(f.Demand))
+		for i, d := range f.Demand {
+			g.Planning[i] = 100 * d / float64(capacity)
+		}
+		p.fcDemand[key] = &g
+	}
 }
 
 // landing reports whether a finished move's work is too recent for the
@@ -588,7 +619,7 @@ func (p *planner) rebalance() {
 		if !ok || len(li.nodes) == 0 {
 			continue
 		}
-		metric, cross, excess := p.crossing(src)
+		metric, cross, excess := p.crossing(src, false)
 		if metric == "" {
 			continue
 		}
@@ -686,10 +717,14 @@ func (p *planner) relieved(loc string) bool {
 }
 
 // crossing finds the metric whose planning quantile crosses the line
-// first, when, and by how much it peaks above it.
-func (p *planner) crossing(loc string) (metric string, at time.Time, excess float64) {
+// first, when, and by how much it peaks above it; with demand, on the
+// forecasts' demand over the capacity now where they carry it.
+func (p *planner) crossing(loc string, demand bool) (metric string, at time.Time, excess float64) {
 	for _, m := range []string{"cpu", "memory"} {
 		f := p.forecast(loc, m)
+		if g := p.fcDemand[loc+":"+m]; demand && g != nil {
+			f = g
+		}
 		if f == nil || !f.HasLine {
 			continue
 		}

@@ -2,6 +2,7 @@ package shape
 
 import (
 	"context"
+	"fmt"
 	"reflect"
 	"slices"
 	"strconv"
@@ -470,6 +471,73 @@ func TestHotspotWithoutRequestScales(t *testing.T) {
 			t.Errorf("scaled a relieved hotspot: %+v", s)
 		}
 	}
+}
+
+// A forecast in percent repeats shares of the capacity its history was
+// measured against: after dc2 scaled out from 4 to 6 nodes, yesterday's
+// 85% of 32768 MiB (27853 MiB) is 57% of the 49152 MiB it has now. A
+// hotspot is read on the absolute demand over the capacity now, so it does
+// not scale again for shares of the old capacity; without the demand it
+// reads the percentages as they are. A move's check keeps reading them.
+func TestDemandOverTheCapacityNow(t *testing.T) {
+	scaledOut := func(t *testing.T) *fixture {
+		f := baseFixture(t, "reschedule")
+		for i := 5; i <= 6; i++ {
+			f.nodes = append(f.nodes, Node{ID: fmt.Sprintf("id-dc2-%d", i), Name: fmt.Sprintf("dc2-%d", i), Datacenter: "dc2", NodePool: "default",
+				NodeClass: "web", CPU: 4000, MemoryMB: 8192, Ready: true, Eligible: true})
+		}
+		f.setFrom("dc2", "memory", 10*time.Minute, 85)
+		return f
+	}
+	withDemand := func(f *fixture, mib float64) {
+		for i := range f.fcs {
+			if f.fcs[i].Locality == "dc2" {
+				f.fcs[i].Demand = make([]float64, len(f.fcs[i].Planning))
+				for k, v := range f.fcs[i].Planning {
+					f.fcs[i].Demand[k] = v / 100 * 4 * 4000 // CPU: shares of the old 4 nodes
+					if f.fcs[i].Metric == "memory" {
+						f.fcs[i].Demand[k] = v / 100 * mib
+					}
+				}
+			}
+		}
+	}
+	t.Run("percent only", func(t *testing.T) {
+		f := scaledOut(t)
+		if plan := Run(f.input()); len(plan.Scale) != 1 {
+			t.Fatalf("no scale on 85%% memory: %+v", plan.Decisions)
+		}
+	})
+	t.Run("demand over the 6 nodes now", func(t *testing.T) {
+		f := scaledOut(t)
+		withDemand(f, 4*8192)
+		in := f.input()
+		plan := Run(in)
+		if len(plan.Scale) != 0 {
+			t.Fatalf("scaled for 85%% of the old capacity, 57%% of the capacity now: %+v", plan.Scale)
+		}
+		if in.Forecasts[3].Planning[20] != 85 {
+			t.Errorf("the input's forecast changed: %v", in.Forecasts[3].Planning[20])
+		}
+	})
+	t.Run("a move's check reads the percent", func(t *testing.T) {
+		f := scaledOut(t)
+		withDemand(f, 4*8192)
+		f.queued(f.allocRequest("web-0"))
+		plan := Run(f.input())
+		rs, _ := rescoreOf(plan, "mr-1")
+		if !strings.Contains(rs.Reason, "p90 memory demand 85%") {
+			t.Errorf("reason %q", rs.Reason)
+		}
+	})
+	t.Run("demand over the line of the capacity now", func(t *testing.T) {
+		f := scaledOut(t)
+		withDemand(f, 6*8192)
+		plan := Run(f.input())
+		if len(plan.Scale) != 1 || !strings.Contains(plan.Scale[0].Reason, "hotspot: p90 memory 85% crosses the 80% line in dc2 at 06:10") {
+			t.Fatalf("scale %+v", plan.Scale)
+		}
+	})
 }
 
 func TestReleases(t *testing.T) {
