@@ -291,17 +291,27 @@ func (f *fakeTarget) Status(context.Context) (target.Status, error) {
 
 func (f *fakeTarget) Scale(_ context.Context, a target.Action) (target.Result, error) {
 	f.mu.Lock()
-	defer f.mu.Unlock()
 	f.actions = append(f.actions, a)
 	if f.refuse > 0 {
 		f.refuse--
+		f.mu.Unlock()
 		return target.Result{Attempts: 1}, &target.Error{Plugin: "fake", Kind: target.Refused, Reason: "job scaling blocked due to active deployment"}
 	}
-	if f.wait != nil {
-		f.wait()
-		f.count = a.Count
-		return target.Result{Count: a.Count, Attempts: 2, Notes: []string{"waited for a deployment to end; retrying"}}, nil
+	wait := f.wait
+	f.mu.Unlock()
+	res := target.Result{Count: a.Count, Attempts: 1}
+	if wait != nil {
+		wait()
+		res.Attempts, res.Notes = 2, []string{"waited for a deployment to end; retrying"}
 	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	f.count = a.Count
-	return target.Result{Count: a.Count, Attempts: 1}, nil
+	return res, nil
+}
+
+func (f *fakeTarget) calls() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.actions)
 }

@@ -259,6 +259,36 @@ func TestScaleCooldownRunsFromTheEffect(t *testing.T) {
 	}
 }
 
+// A scale action whose target has not answered (it waits out a
+// deployment) holds its block past the cooldown from its decision: the
+// block's next action comes only after it took effect, and its cooldown.
+func TestScaleInFlightHoldsItsBlock(t *testing.T) {
+	h := newHarness(t, actScenario, actPolicies, func(c *Config) { c.SyncScale = false })
+	entered, release := make(chan struct{}, 2), make(chan struct{})
+	h.fake.wait = func() {
+		entered <- struct{}{}
+		<-release
+	}
+	h.run(h.hotForecasts())
+	<-entered // the action's intent is open and its target is waiting
+	h.step(15 * time.Minute)
+	h.run(h.hotForecasts())
+	if n := h.fake.calls(); n != 1 {
+		t.Errorf("%d scale calls 15m after the first, whose target has not answered; want 1", n)
+	}
+	close(release)
+	h.c.Wait()
+	if acts := h.local.FSM.Act().ScaleActions; len(acts) == 0 || acts[0].Outcome != state.OutcomeDone {
+		t.Fatalf("scale actions %+v", acts)
+	}
+	h.step(11 * time.Minute)
+	h.run(h.hotForecasts())
+	h.c.Wait()
+	if n := h.fake.calls(); n != 2 {
+		t.Errorf("%d scale calls after the first took effect and its cooldown ran out; want 2", n)
+	}
+}
+
 func countStops(h *harness, alloc string) int {
 	n := 0
 	for _, c := range h.mutating() {

@@ -624,6 +624,10 @@ func (p *planner) scaleFor(pol *policies.Policy, loc string, short state.Resourc
 		} else {
 			lead = DefaultScaleLead
 		}
+		if in, ok := p.calling(pol.Name, s.Name); ok {
+			cooling = append(cooling, fmt.Sprintf("scale %q is in flight since %s: its target has not answered", s.Name, clock(in.Opened)))
+			continue
+		}
 		if cd, ok := p.in.State.Cooldowns[state.CooldownKey(pol.Name, s.Name)]; ok && p.now.Before(cd.Add(s.Cooldown)) {
 			cooling = append(cooling, fmt.Sprintf("scale %q cools down until %s", s.Name, clock(cd.Add(s.Cooldown))))
 			continue
@@ -674,6 +678,20 @@ func (p *planner) scaleFor(pol *policies.Policy, loc string, short state.Resourc
 // of its cooldown, at least a minute.
 func FailedScaleBackoff(cooldown time.Duration) time.Duration { return max(cooldown/4, time.Minute) }
 
+// calling returns the open intent of a scale block's target call: the
+// target has not answered yet (a nomad-job target waits out a deployment
+// before it scales), however long ago the action was decided. A leader
+// that dies meanwhile leaves it open until the next leader reconciles it.
+func (p *planner) calling(policy, scale string) (state.Intent, bool) {
+	key := state.CooldownKey(policy, scale)
+	for _, in := range p.in.State.OpenIntents {
+		if in.Kind == state.IntentScaleTarget && in.Object == key {
+			return in, true
+		}
+	}
+	return state.Intent{}, false
+}
+
 // lastFailed returns a scale block's latest action when it failed.
 func (p *planner) lastFailed(policy, scale string) (state.ScaleAction, bool) {
 	acts := p.in.State.ScaleActions
@@ -688,9 +706,9 @@ func (p *planner) lastFailed(policy, scale string) (state.ScaleAction, bool) {
 }
 
 // scaleInFlight reports whether one of the policy's scale blocks acted
-// recently enough that its capacity may still be coming: within the
-// target's lead time (observed, else DefaultScaleLead) and
-// PlaceholderGrace of its last action. A move worth holding for capacity
+// recently enough that its capacity may still be coming: its target has
+// not answered yet, or it did within the target's lead time (observed,
+// else DefaultScaleLead) and PlaceholderGrace of its last action. A move worth holding for capacity
 // waits no longer than that.
 func (p *planner) scaleInFlight(pol *policies.Policy) bool {
 	if pol == nil {
@@ -698,6 +716,9 @@ func (p *planner) scaleInFlight(pol *policies.Policy) bool {
 	}
 	for i := range pol.Scales {
 		s := &pol.Scales[i]
+		if _, ok := p.calling(pol.Name, s.Name); ok {
+			return true
+		}
 		cd, ok := p.in.State.Cooldowns[state.CooldownKey(pol.Name, s.Name)]
 		if !ok {
 			continue

@@ -421,6 +421,29 @@ func TestScaleTimingAndCooldown(t *testing.T) {
 			t.Errorf("no scale once the cooldown from the effect is over")
 		}
 	})
+	t.Run("an action its target still works on holds its block", func(t *testing.T) {
+		// Decided at 05:40; its nomad-job target has waited for a
+		// deployment since: its 10m cooldown from the decision is over,
+		// but the call is still open.
+		f := base(t)
+		f.setFrom("dc2", "cpu", 0, 79)
+		f.st.ScaleActions = []state.ScaleAction{{ID: "sa-1", Policy: "dc2", Scale: "workers", At: at(-20 * time.Minute)}}
+		f.st.Cooldowns = map[string]time.Time{state.CooldownKey("dc2", "workers"): at(-20 * time.Minute)}
+		f.st.OpenIntents = []state.Intent{{ID: "scale_target/dc2/workers/sa-1#0", Kind: state.IntentScaleTarget, Object: "dc2/workers",
+			Opened: at(-20 * time.Minute)}}
+		plan := Run(f.input())
+		if len(plan.Scale) != 0 {
+			t.Fatalf("scaled while the target still works on sa-1: %+v", plan.Scale)
+		}
+		rs, _ := rescoreOf(plan, "mr-1")
+		if !strings.Contains(rs.Reason, `scale "workers" is in flight since 05:40: its target has not answered`) {
+			t.Errorf("reason %q", rs.Reason)
+		}
+		f.st.OpenIntents = nil // it answered
+		if plan := Run(f.input()); len(plan.Scale) != 1 {
+			t.Errorf("no scale once the call is closed and the cooldown over")
+		}
+	})
 	t.Run("a failed action backs off a quarter of the cooldown", func(t *testing.T) {
 		f := base(t)
 		f.setFrom("dc2", "cpu", 0, 79)
