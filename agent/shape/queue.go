@@ -195,13 +195,18 @@ func (p *planner) check(target string, from, to time.Time, size state.Resources,
 		arr := p.sortedArrivals(li.path, self)
 		var sum state.Resources
 		k := 0
+		checked := false
 		for i, t := range f.Times {
 			if i+1 < len(f.Times) && !f.Times[i+1].After(from) {
 				continue
 			}
-			if !to.IsZero() && t.After(to) {
+			// The point in effect at from, or, before the forecast's
+			// first point (a pass runs between steps), the first: a
+			// window shorter than a step is never checked against none.
+			if !to.IsZero() && t.After(to) && checked {
 				break
 			}
+			checked = true
 			for k < len(arr) && !arr[k].from.After(t) {
 				sum = sum.Add(arr[k].size)
 				k++
@@ -326,7 +331,13 @@ func (p *planner) walk(s scored, slots map[string][]time.Time) {
 		start = r.NotBefore
 	}
 	f := p.check(r.Target, start, start.Add(s.est), r.Moved, r.ID, true)
+	// Whether it may start now: a move started now lands in the target
+	// now, whatever its place in line (start is later when the moves
+	// ahead of it booked its source's places, though they wait).
 	congested := f
+	if start.After(p.now) {
+		congested = p.check(r.Target, p.now, p.now.Add(s.est), r.Moved, r.ID, true)
+	}
 	if !f.ok {
 		if later, ok := p.firstFit(r.Target, start, s.est, r.Moved, r.ID); ok {
 			start = later
@@ -406,6 +417,9 @@ func (p *planner) walk(s scored, slots map[string][]time.Time) {
 	}
 	withScale := func(reason string) string { return appendNote(reason, scaleNote) }
 	fitNote := f.reason(r.Target)
+	if start.After(p.now) && congested.ok {
+		fitNote = congested.reason(r.Target) // it starts now, not at its place in line
+	}
 
 	// Whether it starts now.
 	switch {

@@ -315,6 +315,56 @@ func TestOneNewTransferAPassThroughALocality(t *testing.T) {
 	}
 }
 
+// TestNoMoveStartsIntoCongestionFromItsPlaceInLine queues three moves to
+// a target congested for the next 40 minutes: the first ones in line are
+// planned for when it fits (06:40), the later ones after them, where it
+// fits too. None of them starts now: a move starting now lands in the
+// target now, whatever its place in line.
+func TestNoMoveStartsIntoCongestionFromItsPlaceInLine(t *testing.T) {
+	f := baseFixture(t, "reschedule")
+	f.pols[1].Reserve.Enabled = false
+	f.setFrom("dc2", "cpu", 0, 79)
+	f.setFrom("dc2", "cpu", 40*time.Minute, 50)
+	for _, a := range []string{"web-0", "web-1", "web-2"} {
+		f.queued(f.allocRequest(a))
+	}
+	plan := Run(f.input())
+	if len(plan.Start) != 0 {
+		t.Fatalf("started %v into a target congested now; decisions %+v", startIDs(plan), plan.Decisions)
+	}
+	for _, id := range []string{"mr-1", "mr-2", "mr-3"} {
+		rs, ok := rescoreOf(plan, id)
+		if !ok || rs.State != state.RequestWaiting || !strings.Contains(rs.Reason, "target congested") {
+			t.Errorf("%s: %+v", id, rs)
+		}
+	}
+	// Once it fits, the first in line starts (one new transfer a pass).
+	f.setFrom("dc2", "cpu", 0, 50)
+	if got := startIDs(Run(f.input())); !reflect.DeepEqual(got, []string{"mr-1"}) {
+		t.Errorf("with room now started %v; want mr-1", got)
+	}
+}
+
+// TestShortMoveBeforeTheForecastsFirstPoint plans a pass shortly before
+// its forecast's first point (forecasts start at the next step), for a
+// move shorter than the gap: the target congested there holds it, as the
+// demand at the move's time is the nearest point ahead.
+func TestShortMoveBeforeTheForecastsFirstPoint(t *testing.T) {
+	f := baseFixture(t, "reschedule")
+	f.pols[1].Reserve.Enabled = false
+	f.pols[1].Scales = nil // no capacity to wait for
+	f.setFrom("dc2", "cpu", 0, 79)
+	f.queued(f.allocRequest("web-0"))
+	f.now = f.now.Add(-55 * time.Second)
+	plan := Run(f.input())
+	if len(plan.Start) != 0 {
+		t.Fatalf("started %v into a congested target; decisions %+v", startIDs(plan), plan.Decisions)
+	}
+	if rs, ok := rescoreOf(plan, "mr-1"); !ok || !strings.Contains(rs.Reason, "target congested") {
+		t.Errorf("mr-1: %+v", rs)
+	}
+}
+
 func TestDeadlineOverridesCongestion(t *testing.T) {
 	f := baseFixture(t, "reschedule")
 	f.pols[1].Reserve.Enabled = false
