@@ -317,13 +317,28 @@ func TestActMaintenanceDrain(t *testing.T) {
 	}
 	t.Parallel()
 	r := startAct(t, "testdata/act/scenario.hcl", "testdata/act/policies.hcl", 300, "")
-	runMaintenance(t, r, true)
+	runMaintenance(t, r, true, maintenance{window: time.Date(2026, 1, 5, 7, 0, 0, 0, time.UTC), lead: 20 * time.Minute})
+}
+
+// maintenance is when a run's drain window of A starts and how long ahead
+// its requests are queued (migrate.lead_time).
+type maintenance struct {
+	window time.Time
+	lead   time.Duration
+}
+
+// peakFigures is what a maintenance run did to B: its peak CPU utilisation
+// (the locality's and the hottest node's, percent) and its congested
+// node-minutes, from the requests' queueing to an hour after the window.
+type peakFigures struct {
+	locality, node float64
+	congested      int
 }
 
 // runMaintenance checks a maintenance run and logs its figures; strict
 // asserts foreshape's guarantees (the FCFS baseline only reports).
-func runMaintenance(t *testing.T, r *actRun, strict bool) {
-	window := time.Date(2026, 1, 5, 7, 0, 0, 0, time.UTC)
+func runMaintenance(t *testing.T, r *actRun, strict bool, m maintenance) peakFigures {
+	window := m.window
 	end := window.Add(90 * time.Minute)
 	reservedAt := map[string]time.Time{}
 	r.until(end, "every request done", func() bool {
@@ -449,7 +464,7 @@ func runMaintenance(t *testing.T, r *actRun, strict bool) {
 			}
 		}
 	}
-	locPeak, nodePeak, congested := peakUtilisation(tr, "dc2", window.Add(-20*time.Minute), window.Add(time.Hour))
+	locPeak, nodePeak, congested := peakUtilisation(tr, "dc2", window.Add(-m.lead), window.Add(time.Hour))
 	if strict && congested > 0 {
 		t.Errorf("%d node-minutes of B over capacity while the work arrived", congested)
 	}
@@ -462,21 +477,48 @@ func runMaintenance(t *testing.T, r *actRun, strict bool) {
 	t.Logf("figures: reservations' lead before the window: %s", strings.Join(leads, ", "))
 	t.Logf("figures: reservation sizes (MHz/MiB): %v", reserved)
 	t.Logf("figures: moves %d, durations actual/estimated: %s", len(q.Requests), strings.Join(estErr, ", "))
-	t.Logf("figures: B's peak CPU utilisation 06:40–08:00: locality %.1f%%, hottest node %.1f%%, congested node-minutes %d", locPeak, nodePeak, congested)
+	t.Logf("figures: B's peak CPU utilisation %s–%s: locality %.1f%%, hottest node %.1f%%, congested node-minutes %d",
+		window.Add(-m.lead).Format("15:04"), window.Add(time.Hour).Format("15:04"), locPeak, nodePeak, congested)
 	t.Logf("figures: last db start %s, first app start %s, mutating calls %d", dbLast.Format("15:04:05"), appFirst.Format("15:04:05"), len(mutating(tr)))
+	return peakFigures{locality: locPeak, node: nodePeak, congested: congested}
 }
 
-// TestActFCFSBaseline runs the same maintenance with the queue first come,
-// first served under the same caps: no reservations, no forecasts in the
-// order (age alone), no waiting for a congested target. It asserts only
-// what both share and logs the figures to compare with foreshape's.
+// TestActFCFSBaseline compares foreshape with a first come, first served
+// queue under the same caps (no reservations, the order by age alone, no
+// waiting for a congested target) on a maintenance whose moved work decides
+// B's peak: A's 09:00 window queues A's busy app and db two hours ahead, at
+// 07:00, as B's daily peak begins, and B has room for that work after its
+// peak (08:00) but not during it. foreshape must keep B uncongested (the
+// guarantees TestActMaintenanceDrain asserts); the baseline, moving at once
+// into the peak, must congest B, or the scenario would not tell the two
+// apart. Both runs log their figures.
 func TestActFCFSBaseline(t *testing.T) {
 	if testing.Short() {
 		t.Skip("multi-process test")
 	}
 	t.Parallel()
-	r := startAct(t, "testdata/act/scenario.hcl", "testdata/act/policies-fcfs.hcl", 300, "")
-	runMaintenance(t, r, false)
+	m := maintenance{window: time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC), lead: 2 * time.Hour}
+	var foreshape, fcfs peakFigures
+	t.Run("runs", func(t *testing.T) {
+		t.Run("foreshape", func(t *testing.T) {
+			t.Parallel()
+			r := startAct(t, "testdata/act/peak-scenario.hcl", "testdata/act/policies-peak.hcl", 300, "")
+			foreshape = runMaintenance(t, r, true, m)
+		})
+		t.Run("fcfs", func(t *testing.T) {
+			t.Parallel()
+			r := startAct(t, "testdata/act/peak-scenario.hcl", "testdata/act/policies-peak-fcfs.hcl", 300, "")
+			fcfs = runMaintenance(t, r, false, m)
+		})
+	})
+	if t.Failed() {
+		return
+	}
+	if fcfs.congested == 0 {
+		t.Errorf("first come, first served left B uncongested (peak %.1f%%, hottest node %.1f%%): the moved work does not decide B's peak", fcfs.locality, fcfs.node)
+	}
+	t.Logf("figures: B 07:00–10:00, foreshape vs first come, first served: locality peak %.1f%% vs %.1f%%, hottest node %.1f%% vs %.1f%%, congested node-minutes %d vs %d",
+		foreshape.locality, fcfs.locality, foreshape.node, fcfs.node, foreshape.congested, fcfs.congested)
 }
 
 // TestActDryRun runs the maintenance forecast_only: the simulator sees no

@@ -1,6 +1,7 @@
 # The FCFS baseline of the act e2e: the same maintenance and caps as
-# policies.hcl, with the queue first come, first served: no placeholders,
-# the order by age alone, and no forecast of B's peak to wait on.
+# policies-peak.hcl, with the queue first come, first served: no
+# placeholders, the order by age alone, and no forecast of B's peak to wait
+# on.
 
 shaping "a" {
   locality {
@@ -15,7 +16,7 @@ shaping "a" {
   migrate {
     max_parallel = 2
     strategy     = "reschedule"
-    lead_time    = "20m"
+    lead_time    = "2h"
     targets      = ["dc2"]
     priority {
       relieve_hotspot = 0
@@ -24,7 +25,7 @@ shaping "a" {
     }
   }
   schedule "maintenance" {
-    cron     = "0 7 * * *"
+    cron     = "0 9 * * *"
     duration = "2h"
     action   = "drain"
   }
