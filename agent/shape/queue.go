@@ -58,6 +58,7 @@ func (p *planner) deadlines(qs []scored) {
 		at  time.Time
 	}
 	work := map[key]time.Duration{}
+	count := map[key]int{}
 	longest := map[key]time.Duration{}
 	slack := map[key]time.Duration{}
 	for _, s := range qs {
@@ -66,6 +67,7 @@ func (p *planner) deadlines(qs []scored) {
 		}
 		k := key{s.r.Source, s.r.Deadline}
 		work[k] += s.est
+		count[k]++
 		longest[k] = max(longest[k], s.est)
 		if s.pol != nil {
 			slack[k] = max(slack[k], s.pol.Migrate.LeadTime/4)
@@ -73,8 +75,16 @@ func (p *planner) deadlines(qs []scored) {
 	}
 	p.urgent = map[string]bool{}
 	for k, w := range work {
-		n := time.Duration(maxParallel(p.polByLoc[k.src]))
-		need := w/n + max(2*longest[k], slack[k])
+		pol := p.polByLoc[k.src]
+		n := maxParallel(pol)
+		// Moves start at passes, a step apart: each round of n moves
+		// starts at the first pass after the round before it ended.
+		step := time.Minute
+		if pol != nil && pol.Forecast.Step > 0 {
+			step = pol.Forecast.Step
+		}
+		rounds := time.Duration((count[k] + n - 1) / n)
+		need := w/time.Duration(n) + rounds*step + max(2*longest[k], slack[k])
 		if !p.now.Add(need).Before(k.at) {
 			p.urgent[k.src+"@"+k.at.String()] = true
 		}

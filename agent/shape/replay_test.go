@@ -142,15 +142,17 @@ func TestReplayDrainIntoDailyPeak(t *testing.T) {
 			}
 			// Into congestion only when the window's queue has no time
 			// left to wait: the moves not yet started, max_parallel (2) at
-			// a time, this one twice over, and the planner's margin of a
-			// quarter of migrate.lead_time (30m).
+			// a time, each round starting at a pass (a 1m step), this one
+			// twice over, and the planner's margin of a quarter of
+			// migrate.lead_time (30m).
 			waiting := 0
 			for _, q := range local.FSM.Act().Requests {
 				if !q.State.Terminal() && q.State != state.RequestRunning {
 					waiting++
 				}
 			}
-			need := time.Duration((waiting+1)/2)*r.Estimated + 2*r.Estimated + 30*time.Minute/4
+			rounds := time.Duration((waiting + 1) / 2)
+			need := rounds*r.Estimated + rounds*time.Minute + 2*r.Estimated + 30*time.Minute/4
 			if strings.Contains(s.Reason, "despite the forecast") && now.Add(need).Before(r.Deadline) {
 				t.Errorf("%s: %s started into congestion with time left: %s", clock(now), r.ID, s.Reason)
 			}

@@ -815,11 +815,12 @@ func TestQueueOfADeadlineTurnsUrgentTogether(t *testing.T) {
 		r.Origin, r.Deadline = "schedule", at(time.Hour)
 		f.queued(r)
 	}
-	// Four moves of 40s, two at a time, need 80s plus a slack of
-	// migrate.lead_time/4 (30m/4): urgent from 06:51:10.
-	f.now = at(50 * time.Minute)
+	// Four moves of 40s, two at a time, need 80s, two rounds that each
+	// start at a pass (a 1m step), plus a slack of migrate.lead_time/4
+	// (30m/4): urgent from 06:49:10.
+	f.now = at(49 * time.Minute)
 	if plan := Run(f.input()); len(plan.Start) != 0 {
-		t.Fatalf("started %v ten minutes before the window into a congested target", startIDs(plan))
+		t.Fatalf("started %v eleven minutes before the window into a congested target", startIDs(plan))
 	}
 	f.now = at(53 * time.Minute)
 	plan := Run(f.input())
