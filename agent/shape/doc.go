@@ -43,10 +43,13 @@
 //   - prioritisation: score = relieve_hotspot × (relief at the source −
 //     pressure added at the target) + critical × criticality + age ×
 //     waited (see score.go); a request whose target is predicted congested
-//     during its window waits, with that reason, unless its deadline
-//     (a drain window) leaves no more time — when the window's remaining
-//     moves, max_parallel at a time, plus a slack of a quarter of
-//     migrate.lead_time would reach it; the per-locality max_parallel
+//     over the window of a move starting now (whatever its place in line;
+//     a window shorter than the forecast's step is checked at the next
+//     point) waits, with that reason, unless its deadline (a drain window)
+//     leaves no more time — when the window's remaining moves,
+//     max_parallel at a time, each round starting at a pass a forecast
+//     step apart, plus a slack of a quarter of migrate.lead_time would
+//     reach it; the per-locality max_parallel
 //     (source and target alike) and the global cap bound what runs at once,
 //     and a pass starts one new transfer through a locality (transfers
 //     through it share its bandwidth) unless a deadline presses.
