@@ -78,7 +78,10 @@ func (m *model) Fit(y []float64) error {
 	// After a level shift the model fits, and its bands are calibrated
 	// on, the history as auto's candidates see it (afterShift): a shift in
 	// the backtest window is not an error the model will make again.
-	y, shiftNote := afterShift(y, m.opts.horizon(), m.opts.daily())
+	var shiftNote string
+	if !m.opts.AsGiven {
+		y, shiftNote = afterShift(y, m.opts.horizon(), m.opts.daily())
+	}
 	c, reason, err := m.newCore(y, m.opts)
 	if err != nil {
 		return fmt.Errorf("%s: %w", m.name, err)

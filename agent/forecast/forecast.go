@@ -34,6 +34,11 @@ type Options struct {
 	// nil, or a nil or mismatched network, means the one foreshape ships
 	// for Step (package global), when there is one.
 	Global func() *global.Model
+	// AsGiven fits the single models on the history exactly as given,
+	// without moving the history before a level shift to the current
+	// level: a baseline then forecasts by its textbook definition (the
+	// evaluation's naive and seasonal naive). auto ignores it.
+	AsGiven bool
 }
 
 // DefaultHorizon is the calibrated horizon, in steps, when Options.Horizon

@@ -428,6 +428,31 @@ func TestModelsAfterLevelShift(t *testing.T) {
 	}
 }
 
+// TestAsGivenIsTextbook: with AsGiven the baselines forecast from the
+// history as it is, level shift and all (the evaluation's seasonal naive
+// is the value one day earlier, which the reference implementation
+// reproduces), while by default the history before the shift is moved to
+// the current level.
+func TestAsGivenIsTextbook(t *testing.T) {
+	y := seasonal(3*288, 288, 10, 50)
+	for i := 5 * 144; i < len(y); i++ {
+		y[i] += 40
+	}
+	n := len(y)
+	o := fiveMin
+	o.AsGiven = true
+	p := fitForecast(t, "seasonal-naive", o, y, 12)
+	for h, v := range p.Mean {
+		if want := y[n-288+h]; math.Abs(v-want) > 1e-9 {
+			t.Fatalf("AsGiven: step %d: %.3f, want the value a day earlier %.3f", h+1, v, want)
+		}
+	}
+	p = fitForecast(t, "seasonal-naive", fiveMin, y, 12)
+	if p.Mean[0]-y[n-288] < 20 {
+		t.Fatalf("default: step 1: %.3f, want the value a day earlier (%.3f) moved up to the new level (+40)", p.Mean[0], y[n-288])
+	}
+}
+
 func TestStale(t *testing.T) {
 	r := rand.New(rand.NewPCG(6, 7))
 	y := make([]float64, 1000)

@@ -342,11 +342,13 @@ func evalSeries(ctx context.Context, s tracefile.Series, models []string, cfg Co
 	for _, name := range models {
 		sc := &seriesScore{}
 		res.scores[name] = sc
-		f, err := cfg.New(name, opts)
+		o := opts
+		o.AsGiven = name == Naive || name == SeasonalNaive
+		f, err := cfg.New(name, o)
 		var p runner
 		switch {
 		case err != nil:
-		case name == Naive || name == SeasonalNaive:
+		case o.AsGiven:
 			p = &bare{f: f, every: refit}
 		default:
 			p, err = forecast.NewPipelineFor(f, forecast.PipelineOptions{Model: name, Options: opts, Range: rng,
