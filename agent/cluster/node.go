@@ -469,29 +469,42 @@ func timeout(ctx context.Context) time.Duration {
 	return 0
 }
 
+// await waits for a configuration change until it is answered, ctx is done
+// or the node closes. Raft answers a change it has taken into its leader
+// loop only when the change commits or leadership is lost; a change taken
+// just as the leader stepped down has been seen waiting for 19 minutes
+// (the reconciler's demotion, holding Close until the test binary timed
+// out), so no caller waits on one without a bound.
+func (n *Node) await(ctx context.Context, op string, f raft.Future) error {
+	errc := make(chan error, 1)
+	go func() { errc <- f.Error() }()
+	select {
+	case err := <-errc:
+		if err != nil {
+			return n.mapError(op, err)
+		}
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("cluster: %s: %w (the change may still be committed)", op, ctx.Err())
+	case <-n.done:
+		return ErrClosed
+	}
+}
+
 // AddVoter adds (or promotes) a voting server; leader only.
 func (n *Node) AddVoter(ctx context.Context, id, address string) error {
-	if err := n.raft.AddVoter(raft.ServerID(id), raft.ServerAddress(address), 0, timeout(ctx)).Error(); err != nil {
-		return n.mapError("add voter", err)
-	}
-	return nil
+	return n.await(ctx, "add voter", n.raft.AddVoter(raft.ServerID(id), raft.ServerAddress(address), 0, timeout(ctx)))
 }
 
 // AddNonvoter adds a server that replicates the log without voting; leader
 // only.
 func (n *Node) AddNonvoter(ctx context.Context, id, address string) error {
-	if err := n.raft.AddNonvoter(raft.ServerID(id), raft.ServerAddress(address), 0, timeout(ctx)).Error(); err != nil {
-		return n.mapError("add nonvoter", err)
-	}
-	return nil
+	return n.await(ctx, "add nonvoter", n.raft.AddNonvoter(raft.ServerID(id), raft.ServerAddress(address), 0, timeout(ctx)))
 }
 
 // RemoveServer removes a server from the configuration; leader only.
 func (n *Node) RemoveServer(ctx context.Context, id string) error {
-	if err := n.raft.RemoveServer(raft.ServerID(id), 0, timeout(ctx)).Error(); err != nil {
-		return n.mapError("remove server", err)
-	}
-	return nil
+	return n.await(ctx, "remove server", n.raft.RemoveServer(raft.ServerID(id), 0, timeout(ctx)))
 }
 
 // Snapshot asks raft to take a snapshot now and compact the log.

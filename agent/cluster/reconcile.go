@@ -225,8 +225,8 @@ func (r *reconciler) change(lctx context.Context, list []ServerHealth, now time.
 	}
 	if demote != nil {
 		log.Info("demoting a voter to non-voter", logKeyNodeID, demote.ID, "healthy", demote.Healthy, "voters", len(voters), "target", cfg.Voters)
-		if err := n.raft.DemoteVoter(raft.ServerID(demote.ID), 0, timeout(ctx)).Error(); err != nil {
-			log.Warn("demotion failed", logKeyNodeID, demote.ID, logKeyError, n.mapError("demote", err))
+		if err := n.await(ctx, "demote", n.raft.DemoteVoter(raft.ServerID(demote.ID), 0, timeout(ctx))); err != nil {
+			log.Warn("demotion failed", logKeyNodeID, demote.ID, logKeyError, err)
 		}
 		return
 	}
