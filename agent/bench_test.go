@@ -6,7 +6,6 @@ import (
 	"math"
 	"net/http/httptest"
 	"runtime"
-	"syscall"
 	"testing"
 	"time"
 
@@ -16,6 +15,7 @@ import (
 	"github.com/foreshape/foreshape/agent/collect"
 	"github.com/foreshape/foreshape/agent/predict"
 	"github.com/foreshape/foreshape/agent/state"
+	"github.com/foreshape/foreshape/internal/cputime"
 	"github.com/foreshape/foreshape/plugins/source"
 	nomadsource "github.com/foreshape/foreshape/plugins/source/nomad"
 	"github.com/foreshape/foreshape/policies"
@@ -91,16 +91,6 @@ shaping "dc%d-%s" {
 		b.Fatal(diags.Error())
 	}
 	return pols
-}
-
-// cpuTime is the CPU time the process has used (user and system), which,
-// unlike wall time, a busy machine does not inflate.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func heapInUse() uint64 {
@@ -240,12 +230,12 @@ func benchCycle(b *testing.B, nodes int) {
 		b.Fatalf("%d forecasts for %d policies; pending %+v", len(res.Forecasts), len(pols), res.Pending[:min(3, len(res.Pending))])
 	}
 	b.ResetTimer()
-	cpu0 := cpuTime()
+	cpu0 := cputime.Process()
 	for b.Loop() {
 		cycle()
 	}
 	b.StopTimer()
-	b.ReportMetric((cpuTime()-cpu0).Seconds()/float64(b.N), "cpu-s/op")
+	b.ReportMetric((cputime.Process()-cpu0).Seconds()/float64(b.N), "cpu-s/op")
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	b.ReportMetric(cold.Seconds(), "cold-cycle-s")

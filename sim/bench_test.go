@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/nomad/api"
+
+	"github.com/foreshape/foreshape/internal/cputime"
 )
 
 // largeScenario is a 10,000-node cluster with 200 service jobs of 1,000
@@ -86,7 +88,7 @@ func benchMinute(b *testing.B, nodes, jobs, perJob int) {
 		b.Fatalf("%d allocations running, want %d", running, jobs*perJob)
 	}
 	b.ReportAllocs()
-	cpu0 := processCPU()
+	cpu0 := cputime.Process()
 	b.ResetTimer()
 	for b.Loop() {
 		if err := c.Step(time.Minute); err != nil {
@@ -94,7 +96,7 @@ func benchMinute(b *testing.B, nodes, jobs, perJob int) {
 		}
 	}
 	b.StopTimer()
-	b.ReportMetric(float64(processCPU()-cpu0)/float64(b.N)/float64(time.Millisecond), "cpu-ms/op")
+	b.ReportMetric(float64(cputime.Process()-cpu0)/float64(b.N)/float64(time.Millisecond), "cpu-ms/op")
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	b.ReportMetric(float64(ms.Sys)/(1<<20), "sys-MiB")

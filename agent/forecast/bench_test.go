@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/foreshape/foreshape/internal/cputime"
 	"github.com/foreshape/foreshape/traces"
 )
 
@@ -62,7 +63,7 @@ func BenchmarkFitForecast(b *testing.B) {
 		b.Run(name, func(b *testing.B) {
 			b.ReportAllocs()
 			var f Forecaster
-			cpu0 := processCPU()
+			cpu0 := cputime.Process()
 			for i := 0; i < b.N; i++ {
 				f = mustNew(b, name, o)
 				if err := f.Fit(y); err != nil {
@@ -82,7 +83,7 @@ func BenchmarkFitForecast(b *testing.B) {
 // second of CPU time since cpu0 (what one core does on a loaded machine).
 func reportCPURate(b *testing.B, cpu0 time.Duration) {
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "series/s")
-	if cpu := processCPU() - cpu0; cpu > 0 {
+	if cpu := cputime.Process() - cpu0; cpu > 0 {
 		b.ReportMetric(float64(b.N)/cpu.Seconds(), "series/cpu-s")
 	}
 }
@@ -146,7 +147,7 @@ func BenchmarkAutoFitByTrace(b *testing.B) {
 func BenchmarkAutoFitParallel(b *testing.B) {
 	y := benchSeries(b)
 	o := Options{Step: 5 * time.Minute, Horizon: 12}
-	cpu0 := processCPU()
+	cpu0 := cputime.Process()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			f := mustNew(b, "auto", o)

@@ -5,6 +5,8 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/foreshape/foreshape/internal/cputime"
 )
 
 func TestAnomalyDetectorSpike(t *testing.T) {
@@ -277,12 +279,12 @@ func BenchmarkDetectAnomalies(b *testing.B) {
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
-	cpu := cpuTime(b)
+	cpu := cputime.Process()
 	for range b.N {
 		Detect(y, Options{})
 	}
 	b.ReportMetric(float64(b.N)*4032/b.Elapsed().Seconds(), "points/s")
-	b.ReportMetric(float64(b.N)*4032/(cpuTime(b)-cpu).Seconds(), "points/cpu-s")
+	b.ReportMetric(float64(b.N)*4032/(cputime.Process()-cpu).Seconds(), "points/cpu-s")
 }
 
 // BenchmarkLevelShifts runs the offline level-shift search over two weeks
@@ -381,7 +383,7 @@ func BenchmarkStreamAcrossSeries(b *testing.B) {
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
-	cpu := cpuTime(b)
+	cpu := cputime.Process()
 	var heap uint64
 	for range b.N {
 		var before, after runtime.MemStats
@@ -402,6 +404,6 @@ func BenchmarkStreamAcrossSeries(b *testing.B) {
 		runtime.KeepAlive(streams)
 	}
 	b.ReportMetric(float64(b.N)*series*points/b.Elapsed().Seconds(), "samples/s")
-	b.ReportMetric(float64(b.N)*series*points/(cpuTime(b)-cpu).Seconds(), "samples/cpu-s")
+	b.ReportMetric(float64(b.N)*series*points/(cputime.Process()-cpu).Seconds(), "samples/cpu-s")
 	b.ReportMetric(float64(heap)/series, "heap-B/series")
 }

@@ -5,6 +5,8 @@ import (
 	"math/rand/v2"
 	"sort"
 	"testing"
+
+	"github.com/foreshape/foreshape/internal/cputime"
 )
 
 // bruteShapeDistance is the shape distance at the last point of y, by
@@ -88,7 +90,7 @@ func BenchmarkShape(b *testing.B) {
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
-	cpu := cpuTime(b)
+	cpu := cputime.Process()
 	for range b.N {
 		s := NewShape(ShapeOptions{})
 		for _, v := range y {
@@ -96,7 +98,7 @@ func BenchmarkShape(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.N)*4032/b.Elapsed().Seconds(), "points/s")
-	b.ReportMetric(float64(b.N)*4032/(cpuTime(b)-cpu).Seconds(), "points/cpu-s")
+	b.ReportMetric(float64(b.N)*4032/(cputime.Process()-cpu).Seconds(), "points/cpu-s")
 }
 
 func TestTailRank(t *testing.T) {

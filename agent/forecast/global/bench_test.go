@@ -6,6 +6,8 @@ import (
 	"runtime"
 	"testing"
 	"time"
+
+	"github.com/foreshape/foreshape/internal/cputime"
 )
 
 // BenchmarkPredict is one series' forecast (the whole horizon) per
@@ -29,7 +31,7 @@ func BenchmarkPredict(b *testing.B) {
 		b.Run(m.Config.Name+"/single", func(b *testing.B) {
 			var s Scratch
 			var f Forecast
-			cpu0 := processCPU()
+			cpu0 := cputime.Process()
 			for i := 0; i < b.N; i++ {
 				m.Predict(hist, last, h, &s, &f)
 			}
@@ -45,7 +47,7 @@ func BenchmarkPredict(b *testing.B) {
 				}
 				out := make([]Forecast, batch)
 				ok := make([]bool, batch)
-				cpu0 := processCPU()
+				cpu0 := cputime.Process()
 				for i := 0; i < b.N; i++ {
 					m.PredictBatch(hists, lasts, h, &s, out, ok)
 				}
@@ -59,7 +61,7 @@ func BenchmarkPredict(b *testing.B) {
 // CPU time since cpu0 (what one core does on a loaded machine).
 func reportCPURate(b *testing.B, n int, cpu0 time.Duration) {
 	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "series/s")
-	if cpu := processCPU() - cpu0; cpu > 0 {
+	if cpu := cputime.Process() - cpu0; cpu > 0 {
 		b.ReportMetric(float64(n)/cpu.Seconds(), "series/cpu-s")
 	}
 }
