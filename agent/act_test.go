@@ -132,6 +132,12 @@ func TestActAPIRefusals(t *testing.T) {
 	if q, _ := c.Queue(ctx, nil); len(q.Requests) != 0 {
 		t.Fatalf("refused submissions queued %+v", q.Requests)
 	}
+	// A paused queue starts nothing: a move started between the submission
+	// and the resubmission would stop the allocation, and a stopped
+	// allocation is refused as unknown (400) before the conflict (409).
+	if _, err := c.Pause(ctx, true); err != nil {
+		t.Fatal(err)
+	}
 	id, err := c.Submit(ctx, api.Submission{Allocation: alloc, Target: "dc1/*/web", Reason: "test"})
 	if err != nil {
 		// web may already run in dc1/*/web: then move it to dc2.
