@@ -450,51 +450,18 @@ func startActOn(t *testing.T, nomadAddr, policyFile string) *actRun {
 	httpPort, raftPort := freePort(t), freePort(t)
 	r := &actRun{t: t, agentURL: fmt.Sprintf("http://127.0.0.1:%d", httpPort)}
 	dir := t.TempDir()
-	polDir := filepath.Join(dir, "policies")
-	if err := os.MkdirAll(polDir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	src, err := os.ReadFile(policyFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(polDir, "policies.hcl"), src, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg := fmt.Sprintf(`
-name      = "act-e2e-real"
-data_dir  = %q
-bind_addr = "127.0.0.1"
-server {
-  enabled          = true
-  bootstrap_expect = 1
-  raft_port        = %d
-}
-nomad {
-  address = %q
-}
-http {
-  address = "127.0.0.1:%d"
-}
-policies {
-  dir = %q
-}
-reserve {
-  driver = "raw_exec"
-  config = {
-    command = "/bin/sleep"
-    args    = ["infinity"]
-  }
-}
-`, filepath.Join(dir, "data"), raftPort, nomadAddr, httpPort, polDir)
+	polDir := writePolicies(t, dir, policyFile)
+	cfg := actConfig("act-e2e-real", dir, polDir, nomadAddr, httpPort, raftPort, "")
 	r.cfgPath = filepath.Join(dir, "agent.hcl")
 	if err := os.WriteFile(r.cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	r.client = &api.Client{Address: r.agentURL}
-	if r.nomad, err = nomadapi.NewClient(&nomadapi.Config{Address: nomadAddr}); err != nil {
+	nc, err := nomadapi.NewClient(&nomadapi.Config{Address: nomadAddr})
+	if err != nil {
 		t.Fatal(err)
 	}
+	r.nomad = nc
 	r.agentLog = &syncBuffer{}
 	cmd := exec.Command(binary, "agent", "-config", r.cfgPath)
 	cmd.Env = childEnv()

@@ -51,53 +51,18 @@ func startAct(t *testing.T, scenario, policyFile string, speed float64, extra st
 		"-scenario", scenario, "-log-level", "warn")
 	waitHTTP(t, r.simURL+"/v1/status/leader", 30*time.Second)
 	dir := t.TempDir()
-	polDir := filepath.Join(dir, "policies")
-	if err := os.MkdirAll(polDir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	src, err := os.ReadFile(policyFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(polDir, "policies.hcl"), src, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg := fmt.Sprintf(`
-name      = "act-e2e"
-data_dir  = %q
-bind_addr = "127.0.0.1"
-log_level = "info"
-server {
-  enabled          = true
-  bootstrap_expect = 1
-  raft_port        = %d
-}
-nomad {
-  address = %q
-}
-http {
-  address = "127.0.0.1:%d"
-}
-policies {
-  dir = %q
-}
-reserve {
-  driver = "raw_exec"
-  config = {
-    command = "/bin/sleep"
-    args    = ["infinity"]
-  }
-}
-%s
-`, filepath.Join(dir, "data"), raftPort, r.simURL, httpPort, polDir, extra)
+	polDir := writePolicies(t, dir, policyFile)
+	cfg := actConfig("act-e2e", dir, polDir, r.simURL, httpPort, raftPort, extra)
 	r.cfgPath = filepath.Join(dir, "agent.hcl")
 	if err := os.WriteFile(r.cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	r.client = &api.Client{Address: r.agentURL}
-	if r.nomad, err = nomadapi.NewClient(&nomadapi.Config{Address: r.simURL}); err != nil {
+	nc, err := nomadapi.NewClient(&nomadapi.Config{Address: r.simURL})
+	if err != nil {
 		t.Fatal(err)
 	}
+	r.nomad = nc
 	r.startAgent()
 	return r
 }
@@ -722,4 +687,56 @@ func TestActScaleBeforeTheWindow(t *testing.T) {
 		shown = append(shown, fmt.Sprintf("%s %d", c.at.Format("15:04:05"), c.status))
 	}
 	t.Logf("figures: PUT /v1/job/local/scale at %s; scale decisions %q; cooling %q", strings.Join(shown, ", "), scaleDecisions, cooling)
+}
+
+// writePolicies copies policyFile into a policies directory under dir and
+// returns that directory.
+func writePolicies(t *testing.T, dir, policyFile string) string {
+	t.Helper()
+	polDir := filepath.Join(dir, "policies")
+	if err := os.MkdirAll(polDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	src, err := os.ReadFile(policyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(polDir, "policies.hcl"), src, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return polDir
+}
+
+// actConfig is a single-server agent's configuration for the act tests:
+// data under dir, the policies in polDir, Nomad at nomadAddr, raw_exec
+// sleep placeholders, and extra appended.
+func actConfig(name, dir, polDir, nomadAddr string, httpPort, raftPort int, extra string) string {
+	return fmt.Sprintf(`
+name      = %q
+data_dir  = %q
+bind_addr = "127.0.0.1"
+log_level = "info"
+server {
+  enabled          = true
+  bootstrap_expect = 1
+  raft_port        = %d
+}
+nomad {
+  address = %q
+}
+http {
+  address = "127.0.0.1:%d"
+}
+policies {
+  dir = %q
+}
+reserve {
+  driver = "raw_exec"
+  config = {
+    command = "/bin/sleep"
+    args    = ["infinity"]
+  }
+}
+%s
+`, name, filepath.Join(dir, "data"), raftPort, nomadAddr, httpPort, polDir, extra)
 }

@@ -175,17 +175,7 @@ func startClusterWith(t *testing.T, speed float64, policyFile string, simArgs []
 	waitHTTP(t, simURL+"/v1/status/leader", 30*time.Second)
 
 	dir := t.TempDir()
-	polDir := filepath.Join(dir, "policies")
-	if err := os.MkdirAll(polDir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	src, err := os.ReadFile(policyFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(polDir, "policies.hcl"), src, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	polDir := writePolicies(t, dir, policyFile)
 	cfg := fmt.Sprintf(`
 name      = "e2e-1"
 data_dir  = %q
