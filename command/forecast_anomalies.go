@@ -87,8 +87,10 @@ Options:
                    or all. Default: all.
   -detector=NAME   The detector: shape (the agent's), residual (the detector
                    foreshape ran before), rcf (a random cut forest),
-                   ensemble (shape and residual), or all to compare them.
-                   Default: shape.
+                   ensemble (shape and residual), context (the contextual
+                   anomaly detector, CAD OSE, over the series' learnt
+                   range), shape+context (shape and context), or all to
+                   compare them. Default: shape.
   -profiles=FILE   NAB profiles.json. Default: config/profiles.json beside
                    the labels directory, else NAB's published profiles.
   -published=DIR   NAB's results directory: results/<detector>/... as NAB

@@ -64,6 +64,11 @@ type Options struct {
 	Gap int
 	// Shape tunes the shape statistic.
 	Shape ShapeOptions
+	// Context tunes the contextual detector (NewContextStream).
+	Context ContextOptions
+	// ContextAlarm is the contextual detector's onset at or above which it
+	// raises an alarm (default DefaultContextAlarm).
+	ContextAlarm float64
 
 	// Window is how many recent residuals (and values) set the point
 	// statistics' robust scale (default 1008: 3.5 days of 5-minute data).
@@ -95,6 +100,10 @@ const (
 	DefaultWarmup      = 36
 	DefaultMemory      = 8064
 	DefaultShiftWindow = 24
+	// DefaultContextAlarm is the contextual detector's alarm score: the
+	// standard-profile threshold chosen on the tuning part of the NAB
+	// files (0.6097, rounded).
+	DefaultContextAlarm = 0.61
 )
 
 func (o Options) withDefaults() Options {
@@ -309,14 +318,27 @@ func newVerdicts(o Options) verdicts {
 
 // finish completes the verdict on v, whose stretch has p-value pv.
 func (c *verdicts) finish(v, pv float64) Point {
+	p := c.observe(v, pv, scoreOf(pv))
+	c.track.add(&p)
+	return c.complete(p, AlarmScore(c.opts.AlarmP))
+}
+
+// observe starts the verdict on v: its point statistics, P and Score.
+func (c *verdicts) observe(v, pv, score float64) Point {
 	dp := c.point.Observe(v, c.pred.Next())
 	c.pred.Push(v)
-	p := Point{Index: dp.Index, Z: dp.Z, P: pv, Score: scoreOf(pv)}
-	c.track.add(&p)
+	return Point{Index: dp.Index, Z: dp.Z, P: pv, Score: score, LevelShift: dp.LevelShift, Anomalous: dp.Anomalous}
+}
+
+// complete finishes a verdict whose Onset is set: p.Anomalous and
+// p.LevelShift come in as the point statistics' and leave as the
+// verdict's; an Onset of at least alarm raises an alarm.
+func (c *verdicts) complete(p Point, alarm float64) Point {
+	deviates, shifted := p.Anomalous, p.LevelShift
 	unusual := p.P <= c.opts.Alpha
-	p.Alarm = p.Onset > 0 && p.Onset >= AlarmScore(c.opts.AlarmP)
-	p.Anomalous = (dp.Anomalous && unusual) || p.Alarm
-	p.LevelShift = dp.LevelShift && unusual
+	p.Alarm = p.Onset > 0 && p.Onset >= alarm
+	p.Anomalous = (deviates && unusual) || p.Alarm
+	p.LevelShift = shifted && unusual
 	var shift *LevelShiftEvent
 	if p.LevelShift {
 		shift = c.point.lastShift

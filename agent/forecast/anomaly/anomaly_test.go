@@ -264,7 +264,9 @@ func TestNewOnline(t *testing.T) {
 				at = p
 			}
 		}
-		if at.P > 0.001 || at.Onset == 0 {
+		// The contextual detector alone scores every point of noise high
+		// (each pair of levels is new), so its P at the spike is modest.
+		if at.Onset == 0 || at.P > 0.001 && name != DetectorContext || at.P > 0.1 {
 			t.Errorf("%s: the spike scores %+v", name, at)
 		}
 	}

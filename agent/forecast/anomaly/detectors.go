@@ -34,11 +34,17 @@ const (
 	// DetectorEnsemble combines the shape statistic and the residual
 	// detector: the geometric mean of their p-values.
 	DetectorEnsemble = "ensemble"
+	// DetectorContext is the contextual anomaly detector (NewContextual):
+	// CAD OSE's contexts over the levels of the series' learnt range.
+	DetectorContext = "context"
+	// DetectorShapeContext combines the shape statistic and the
+	// contextual detector: the geometric mean of their p-values.
+	DetectorShapeContext = "shape+context"
 )
 
 // Detectors lists the detector names NewOnline accepts, sorted.
 func Detectors() []string {
-	out := []string{DetectorStream, DetectorResidual, DetectorRCF, DetectorEnsemble}
+	out := []string{DetectorStream, DetectorResidual, DetectorRCF, DetectorEnsemble, DetectorContext, DetectorShapeContext}
 	sort.Strings(out)
 	return out
 }
@@ -57,6 +63,10 @@ func NewOnline(name string, opts Options) (Online, error) {
 		return newCalibrated(opts, NewRCF(RCFOptions{}).Displacement), nil
 	case DetectorEnsemble:
 		return newEnsemble(opts), nil
+	case DetectorContext:
+		return NewContextStream(opts), nil
+	case DetectorShapeContext:
+		return newShapeContext(opts), nil
 	}
 	return nil, fmt.Errorf("anomaly: unknown detector %q (want one of %s)", name, strings.Join(Detectors(), ", "))
 }
@@ -128,4 +138,64 @@ func (e *ensemble) Observe(v float64) Point {
 	ps := e.shape.Observe(v).P
 	pr := e.residual.Observe(v).P
 	return e.finish(v, math.Sqrt(ps*pr))
+}
+
+// ContextStream is the contextual detector (Contextual) with the verdicts
+// Stream gives: Score is its raw anomaly score, Onset the score it reports
+// (none within a rest period after a high one), P the conformal p-value of
+// the raw score among the series' own past ones, and the point statistics
+// say which points deviate. It is not safe for concurrent use.
+type ContextStream struct {
+	cad    *Contextual
+	rank   *tailRank
+	warmup int
+	alarm  float64
+	verdicts
+}
+
+// NewContextStream returns the contextual detector with opts.Context's
+// settings; an onset of at least opts.AlarmScore raises an alarm.
+func NewContextStream(opts Options) *ContextStream {
+	o := opts.withDefaults()
+	so := o.Shape.withDefaults()
+	alarm := o.ContextAlarm
+	if !(alarm > 0) {
+		alarm = DefaultContextAlarm
+	}
+	return &ContextStream{cad: NewContextual(o.Context), rank: newTailRank(so.Memory, so.Tail), warmup: so.Warmup,
+		alarm: alarm, verdicts: newVerdicts(o)}
+}
+
+// Observe scores the next sample (NaN or infinite: missing).
+func (c *ContextStream) Observe(v float64) Point {
+	raw, reported := c.cad.Score(v)
+	pv := 1.0
+	if !math.IsNaN(v) && !math.IsInf(v, 0) {
+		if c.rank.Len() >= c.warmup {
+			pv = c.rank.P(raw)
+		}
+		c.rank.Add(raw)
+	}
+	p := c.observe(v, pv, raw)
+	p.Onset = reported
+	return c.complete(p, c.alarm)
+}
+
+// shapeContext is the geometric mean of the shape statistic's p-value and
+// the contextual detector's.
+type shapeContext struct {
+	verdicts
+	shape   *Shape
+	context *ContextStream
+}
+
+func newShapeContext(opts Options) *shapeContext {
+	o := opts.withDefaults()
+	return &shapeContext{verdicts: newVerdicts(o), shape: NewShape(o.Shape), context: NewContextStream(opts)}
+}
+
+func (e *shapeContext) Observe(v float64) Point {
+	ps := e.shape.Observe(v).P
+	pc := e.context.Observe(v).P
+	return e.finish(v, math.Sqrt(ps*pc))
 }
