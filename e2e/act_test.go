@@ -188,6 +188,50 @@ func (r *actRun) placeholders() []string {
 	return out
 }
 
+// logAct logs the queue, the reservations and the latest decisions, for a
+// failed test.
+func (r *actRun) logAct() {
+	var q api.Queue
+	if err := get(r.agentURL+"/v1/queue", &q); err != nil {
+		r.t.Logf("queue: %v", err)
+		return
+	}
+	for i, mr := range q.Requests {
+		if i >= 40 {
+			r.t.Logf("… %d requests in all", len(q.Requests))
+			break
+		}
+		r.t.Logf("%s %s %s→%s %s: %s", mr.ID, mr.Resource, mr.Source, mr.Target, mr.State, mr.Reason)
+	}
+	var tr sim.Truth
+	if get(r.simURL+"/v1/sim/truth", &tr) == nil {
+		for _, q := range mutating(tr) {
+			if strings.HasPrefix(q.Path, "/v1/node/") || strings.HasPrefix(q.Path, "/v1/allocation/") || strings.HasPrefix(q.Path, "/v1/job") {
+				r.t.Logf("nomad %s %s %s → %d (held %v, applied %d): %.120s", q.Time.Format("15:04:05"), q.Method, q.Path, q.Status, q.Held, q.Applied, q.Body)
+			}
+		}
+	}
+	var rs api.Reservations
+	if get(r.agentURL+"/v1/reservations", &rs) == nil {
+		for _, x := range rs.Reservations {
+			r.t.Logf("%s %s %s %s", x.ID, x.Request, x.Job, x.State)
+		}
+	}
+	var d api.Decisions
+	if get(r.agentURL+"/v1/decisions", &d) == nil {
+		sort.SliceStable(d.Decisions, func(i, j int) bool { return d.Decisions[i].Time.Before(d.Decisions[j].Time) })
+		for i, x := range d.Decisions {
+			if i == 100 && len(d.Decisions) > 160 {
+				r.t.Logf("… %d decisions left out", len(d.Decisions)-160)
+			}
+			if i >= 100 && i < len(d.Decisions)-60 {
+				continue
+			}
+			r.t.Logf("decision %s %s %s: %s", x.Time.Format("15:04:05"), x.Kind, x.Request, x.Reason)
+		}
+	}
+}
+
 // mutating returns the mutating requests the simulator received, its own
 // /v1/sim/ endpoints left out.
 func mutating(tr sim.Truth) []sim.RequestRecord {
@@ -303,6 +347,13 @@ type peakFigures struct {
 // runMaintenance checks a maintenance run and logs its figures; strict
 // asserts foreshape's guarantees (the FCFS baseline only reports).
 func runMaintenance(t *testing.T, r *actRun, strict bool, m maintenance) peakFigures {
+	// On failure, the planner's reasons: the queue, the reservations and
+	// the decisions, with the forecast figures each check read.
+	defer func() {
+		if t.Failed() {
+			r.logAct()
+		}
+	}()
 	window := m.window
 	end := window.Add(90 * time.Minute)
 	reservedAt := map[string]time.Time{}
@@ -453,10 +504,13 @@ func runMaintenance(t *testing.T, r *actRun, strict bool, m maintenance) peakFig
 // waiting for a congested target) on a maintenance whose moved work decides
 // B's peak: A's 09:00 window queues A's busy app and db two hours ahead, at
 // 07:00, as B's daily peak begins, and B has room for that work after its
-// peak (08:00) but not during it. foreshape must keep B uncongested (the
-// guarantees TestActMaintenanceDrain asserts); the baseline, moving at once
-// into the peak, must congest B, or the scenario would not tell the two
-// apart. Both runs log their figures.
+// peak (08:00) but not during it. B's peak is the one its policy declares,
+// so foreshape's forecast shows B at its line for the whole hour: no move
+// fits into it, whenever the passes fall and whatever the reservations
+// hold. foreshape must keep B uncongested (the guarantees
+// TestActMaintenanceDrain asserts); the baseline, moving at once into the
+// peak, must congest B, or the scenario would not tell the two apart. Both
+// runs log their figures.
 func TestActFCFSBaseline(t *testing.T) {
 	if testing.Short() {
 		t.Skip("multi-process test")
