@@ -55,6 +55,6 @@ shaping "b" {
     cron     = "0 7 * * *"
     duration = "1h"
     action   = "peak"
-    factor   = 1.6
+    factor   = 2.15
   }
 }
