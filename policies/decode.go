@@ -101,6 +101,7 @@ type migrateHCL struct {
 	Strategy    hcl.Expression `hcl:"strategy,optional"`
 	LeadTime    hcl.Expression `hcl:"lead_time,optional"`
 	Rebalance   hcl.Expression `hcl:"rebalance,optional"`
+	Spread      hcl.Expression `hcl:"spread,optional"`
 	Targets     hcl.Expression `hcl:"targets,optional"`
 	Priority    *priorityHCL   `hcl:"priority,block"`
 }
@@ -641,6 +642,11 @@ func translateMigrate(m *migrateHCL, out *Migrate, own Locality) hcl.Diagnostics
 	}
 	if v, ok, d := hclfield.Bool(m.Rebalance, "migrate.rebalance"); ok {
 		out.Rebalance = v
+	} else {
+		diags = append(diags, d...)
+	}
+	if v, ok, d := hclfield.Bool(m.Spread, "migrate.spread"); ok {
+		out.Spread = v
 	} else {
 		diags = append(diags, d...)
 	}

@@ -10,7 +10,7 @@
 //	  forecast { model, horizon, step, history, seasonality, quantile, queries }
 //	  headroom { cpu, memory, iops }                          # percent free, [0,100)
 //	  reserve  { enabled, priority, lead_time, ttl, max_cpu, max_memory }
-//	  migrate  { max_parallel, strategy, lead_time, rebalance, targets,
+//	  migrate  { max_parallel, strategy, lead_time, rebalance, spread, targets,
 //	             priority { relieve_hotspot, critical, age } }
 //	  scale "NAME" { min, max, cooldown, target "PLUGIN" { ... } }   # repeatable
 //	  schedule "NAME" { cron, duration, action, localities, nodes, factor }  # repeatable
@@ -21,8 +21,9 @@
 // over 14d of history, seasonality "auto", planning quantile 0.9, 20%
 // headroom on every resource, reservations off, two migrations at a time
 // per locality with the "reschedule" strategy, drain schedules' migration
-// requests created reserve.lead_time before their window, no rebalancing,
-// moves to any other policy's locality, and acting (forecast_only false). Durations are strings with
+// requests created reserve.lead_time before their window, no rebalancing
+// or spreading, moves to any other policy's locality, and acting
+// (forecast_only false). Durations are strings with
 // the units of time.ParseDuration plus "d" and "w" ("90s", "1h30m", "7d").
 // Cron expressions are parsed by github.com/hashicorp/cronexpr and read in
 // UTC.

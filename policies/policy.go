@@ -286,6 +286,13 @@ type Migrate struct {
 	// of allocations out of this locality when its forecast crosses the
 	// headroom line and a target has room. Default false.
 	Rebalance bool
+	// Spread lets the planner create requests that move the fewest
+	// allocations off the locality's nodes forecast over the headroom line
+	// onto its nodes with room (often nodes a scale-out just added, which
+	// Nomad never moves placed work onto), within the locality. A node's
+	// demand is read as the locality's forecast demand shared among its
+	// nodes in proportion to what their allocations hold. Default false.
+	Spread bool
 	// Targets are the localities work may move to from this one (drain
 	// schedules, rebalancing). Empty means every other policy's locality
 	// whose nodes the job's constraints allow.
