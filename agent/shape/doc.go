@@ -17,6 +17,20 @@
 //     crosses its headroom line and no request already relieves it, the
 //     fewest allocations whose moves bring it back under the line, to a
 //     target with room over the whole window;
+//   - spreading (migrate.spread): Nomad never moves placed work onto nodes
+//     added later, so after a scale-out the nodes that ran the work
+//     congest while the new ones stand empty. A node's demand is read as
+//     its share of the locality's forecast peak, in proportion to what its
+//     allocations hold; a node over the line sheds the allocations
+//     cheapest to transfer (the metric per MiB moved) that bring it under,
+//     each onto the receiving node left lowest, which must stay under the
+//     line and under the locality's mean, have the room to allocate it,
+//     and hold no more of its group than the node it leaves (job
+//     anti-affinity would send it back); never a group whose last spread
+//     off that node landed back on it. At most max_parallel requests
+//     within the locality a pass, none while one is unfinished; they take
+//     no reservation and start only while no other transfer runs through
+//     the locality;
 //   - pre-allocation: for each request not yet running, in score order,
 //     the capacity its target needs over the move's window [start, start +
 //     estimated duration] at the target policy's planning quantile: the

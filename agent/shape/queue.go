@@ -340,25 +340,38 @@ func (p *planner) walk(s scored, slots map[string][]time.Time) {
 	if r.NotBefore.After(start) {
 		start = r.NotBefore
 	}
-	f := p.check(r.Target, start, start.Add(s.est), r.Moved, r.ID, true)
-	// Whether it may start now: a move started now lands in the target
-	// now, whatever its place in line (start is later when the moves
-	// ahead of it booked its source's places, though they wait).
-	congested := f
-	if start.After(p.now) {
-		congested = p.check(r.Target, p.now, p.now.Add(s.est), r.Moved, r.ID, true)
-	}
-	if !f.ok {
-		if later, ok := p.firstFit(r.Target, start, s.est, r.Moved, r.ID); ok {
-			start = later
-			f = p.check(r.Target, start, start.Add(s.est), r.Moved, r.ID, true)
+	var f, congested fit
+	if within(r) {
+		// A spread moves work between the locality's nodes: nothing
+		// arrives in it, and its forecast over the line is why it moves.
+		f = fit{ok: true, note: "within " + r.Target + ": onto its nodes with room"}
+		congested = f
+	} else {
+		f = p.check(r.Target, start, start.Add(s.est), r.Moved, r.ID, true)
+		// Whether it may start now: a move started now lands in the
+		// target now, whatever its place in line (start is later when
+		// the moves ahead of it booked its source's places, though they
+		// wait).
+		congested = f
+		if start.After(p.now) {
+			congested = p.check(r.Target, p.now, p.now.Add(s.est), r.Moved, r.ID, true)
+		}
+		if !f.ok {
+			if later, ok := p.firstFit(r.Target, start, s.est, r.Moved, r.ID); ok {
+				start = later
+				f = p.check(r.Target, start, start.Add(s.est), r.Moved, r.ID, true)
+			}
 		}
 	}
 	bookSlot(slots, r.Source, start, s.est)
 	end := start.Add(s.est)
 	urgent := !r.Deadline.IsZero() && (!p.now.Add(2*s.est).Before(r.Deadline) || p.urgent[r.Source+"@"+r.Deadline.String()])
 	res, hasRes := p.in.State.ReservationFor(r.ID)
-	commit := func(from time.Time) { p.arrive(r.Target, r.ID, from, r.Moved) }
+	commit := func(from time.Time) {
+		if !within(r) {
+			p.arrive(r.Target, r.ID, from, r.Moved)
+		}
+	}
 	hold := func(st state.RequestState, reason string) {
 		if hasRes && st != state.RequestPending {
 			st = state.RequestReserving
@@ -373,7 +386,7 @@ func (p *planner) walk(s scored, slots map[string][]time.Time) {
 	if !f.ok {
 		why := "target congested: " + f.reason(r.Target)
 		scaleNote = p.scaleFor(s.tp, r.Target, f.shortfall, f.at, why, r.ID)
-	} else if lf := p.later(r.Target, end, r.Moved, r.ID); !lf.ok {
+	} else if lf := p.later(r.Target, end, r.Moved, r.ID); !within(r) && !lf.ok {
 		// Nomad never moves placed work onto nodes added later: the
 		// capacity must be there when the move lands, so it is needed by
 		// the start, however far off the crossing is, and the move waits
@@ -386,7 +399,7 @@ func (p *planner) walk(s scored, slots map[string][]time.Time) {
 	}
 
 	// The reservation, reserve.lead_time before the planned start.
-	needRes := s.tp != nil && s.tp.Reserve.Enabled && len(r.Moves) > 0 && !r.Moved.IsZero()
+	needRes := s.tp != nil && s.tp.Reserve.Enabled && len(r.Moves) > 0 && !r.Moved.IsZero() && !within(r)
 	placing := false
 	var noRoom string
 	if needRes && !hasRes && !start.Add(-s.tp.Reserve.LeadTime).After(p.now) {
@@ -521,6 +534,12 @@ func (p *planner) walk(s scored, slots map[string][]time.Time) {
 	case p.in.Limits.MaxParallel > 0 && p.total >= p.in.Limits.MaxParallel:
 		commit(start)
 		hold(state.RequestWaiting, fmt.Sprintf("max_parallel: %d moves run across the cluster, the agent's cap", p.total))
+		return
+	case within(r) && p.running[r.Source] > 0:
+		// A spread is the locality's own choice: it takes none of the
+		// bandwidth the requested transfers through it share.
+		commit(start)
+		hold(state.RequestWaiting, fmt.Sprintf("spread yields to the transfers through %s (%s)", r.Source, strings.Join(p.runningIDs[r.Source], ", ")))
 		return
 	case !urgent && p.startedNow[r.Source] != "":
 		// Transfers through a locality share its bandwidth: two started

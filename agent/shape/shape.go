@@ -18,6 +18,7 @@ func Run(in Input) Plan {
 	p := newPlanner(in)
 	p.schedules()
 	p.rebalance()
+	p.spread()
 	p.releases()
 	p.queue()
 	p.hotspots()
@@ -165,7 +166,9 @@ func newPlanner(in Input) *planner {
 				p.runningIDs[r.Target] = append(p.runningIDs[r.Target], r.ID)
 			}
 			p.total++
-			p.arrive(r.Target, r.ID, p.now, r.Moved)
+			if !within(&r) {
+				p.arrive(r.Target, r.ID, p.now, r.Moved)
+			}
 		}
 	}
 	for _, res := range in.State.Reservations {
@@ -214,11 +217,16 @@ func (p *planner) landing(r state.MigrationRequest) bool {
 	if r.Finished.IsZero() || r.Finished.After(p.now) {
 		return false
 	}
-	season := 24 * time.Hour
-	if pol := p.polByLoc[r.Target]; pol != nil && len(pol.Forecast.Seasonality) > 0 {
-		season = slices.Max(pol.Forecast.Seasonality)
+	return p.now.Sub(r.Finished) < p.season(r.Target)
+}
+
+// season is the longest season of the policy shaping loc: a day when it
+// detects its seasons.
+func (p *planner) season(loc string) time.Duration {
+	if pol := p.polByLoc[loc]; pol != nil && len(pol.Forecast.Seasonality) > 0 {
+		return slices.Max(pol.Forecast.Seasonality)
 	}
-	return p.now.Sub(r.Finished) < season
+	return 24 * time.Hour
 }
 
 func (p *planner) arrive(loc, request string, from time.Time, size state.Resources) {
@@ -432,7 +440,9 @@ func (p *planner) submit(pol *policies.Policy, r state.MigrationRequest) {
 		p.queuedAlloc[m.Alloc] = "new"
 	}
 	p.origins[r.OriginKey] = true
-	p.submitted[r.Source]++
+	if !within(&r) {
+		p.submitted[r.Source]++
+	}
 	dry := p.dry(pol)
 	p.plan.Submit = append(p.plan.Submit, Submission{Request: r, DryRun: dry})
 	p.decide(state.Decision{Policy: pol.Name, Kind: KindSubmit, Locality: r.Source, Reason: fmt.Sprintf("queue %s: %s", r.Resource, r.Reason), DryRun: dry})
@@ -703,13 +713,14 @@ func (p *planner) rebalance() {
 }
 
 // relieved reports whether an unfinished (or just created) request moves
-// work out of loc.
+// work out of loc (a spread moves it only between loc's nodes).
 func (p *planner) relieved(loc string) bool {
 	if p.submitted[loc] > 0 {
 		return true
 	}
-	for _, r := range p.in.State.Requests {
-		if !r.State.Terminal() && r.Source == loc {
+	for i := range p.in.State.Requests {
+		r := &p.in.State.Requests[i]
+		if !r.State.Terminal() && r.Source == loc && !within(r) {
 			return true
 		}
 	}

@@ -1,0 +1,258 @@
+package shape
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/foreshape/foreshape/agent/state"
+)
+
+const spreadPolicy = `
+shaping "dc1" {
+  locality {
+    datacenter = "dc1"
+  }
+  headroom {
+    cpu    = 20
+    memory = 20
+  }
+  reserve {
+    enabled    = true
+    lead_time  = "15m"
+    max_cpu    = 100000
+    max_memory = 100000
+  }
+  migrate {
+    max_parallel = 2
+    spread       = %v
+  }
+  scale "nodes" {
+    min      = 4
+    max      = 10
+    cooldown = "10m"
+    target "nomad-job" {
+      job   = "workers"
+      group = "w"
+    }
+  }
+}
+`
+
+// spreadFixture: dc1 scaled out from two nodes to four, every node 4000
+// MHz / 8192 MiB. The two it had run three 1000 MHz / 1024 MiB web
+// allocations each; the two added stand empty. dc1's p90 CPU peaks at 60%
+// of its 16000 MHz (9600 MHz) from 07:00: under its 80% line as a whole,
+// but its web allocations' share puts 4800 MHz, 120%, on each of the first
+// two nodes.
+func spreadFixture(t *testing.T, spread bool) *fixture {
+	f := &fixture{now: at(0)}
+	for i := 1; i <= 4; i++ {
+		f.nodes = append(f.nodes, Node{ID: fmt.Sprintf("id-dc1-%d", i), Name: fmt.Sprintf("dc1-%d", i), Datacenter: "dc1", NodePool: "default",
+			CPU: 4000, MemoryMB: 8192, Ready: true, Eligible: true})
+	}
+	for i := range 6 {
+		node := f.nodes[i/3].ID
+		f.allocs = append(f.allocs, Alloc{ID: fmt.Sprintf("web-%d", i), Name: fmt.Sprintf("web.web[%d]", i), Namespace: "default",
+			Job: "web", Group: "web", Node: node, Size: state.Resources{CPU: 1000, MemoryMB: 1024}, Live: true, Running: true})
+	}
+	f.jobs = []Job{{ID: "web", Namespace: "default", Type: "service", Priority: 50, Datacenters: []string{"dc1"}, Groups: map[string]Group{"web": {Count: 6}}}}
+	f.pols = parsePolicies(t, fmt.Sprintf(spreadPolicy, spread))
+	f.fcs = []Forecast{flat("dc1", "cpu", 30, 80), flat("dc1", "memory", 20, 80)}
+	f.setFrom("dc1", "cpu", time.Hour, 60)
+	return f
+}
+
+func spreads(p Plan) []state.MigrationRequest {
+	var out []state.MigrationRequest
+	for _, s := range p.Submit {
+		if strings.HasPrefix(s.Request.OriginKey, "spread/") {
+			out = append(out, s.Request)
+		}
+	}
+	return out
+}
+
+// Nodes forecast over the line while their locality has room shed the
+// fewest allocations onto the nodes with room, within the locality.
+func TestSpreadMovesWorkOffHotNodesOntoEmptyOnes(t *testing.T) {
+	t.Run("off", func(t *testing.T) {
+		f := spreadFixture(t, false)
+		if got := spreads(Run(f.input())); len(got) != 0 {
+			t.Fatalf("spread without migrate.spread: %+v", got)
+		}
+	})
+	f := spreadFixture(t, true)
+	plan := Run(f.input())
+	got := spreads(plan)
+	// Each hot node holds half of dc1's web, 4800 MHz of the peak: under
+	// 3200 (80%) it must shed one of its three allocations; each lands on
+	// an empty node (1600 MHz there, 40%).
+	if len(got) != 2 {
+		t.Fatalf("submitted %d spread requests; want one off each hot node (decisions %+v)", len(got), plan.Decisions)
+	}
+	from := map[string]bool{}
+	for _, r := range got {
+		if r.Source != "dc1" || r.Target != "dc1" || r.Origin != "planner" || r.Strategy != "reschedule" || len(r.Moves) != 1 {
+			t.Errorf("request %+v", r)
+		}
+		from[r.Moves[0].Node] = true
+		if len(r.Exclude) != 1 || r.Exclude[0] != r.Moves[0].Node {
+			t.Errorf("exclude %v; want the node it leaves, %s", r.Exclude, r.Moves[0].Node)
+		}
+		if !strings.Contains(r.Reason, "spread: p90 cpu in dc1 peaks at 07:00 at 60% of its capacity") || !strings.Contains(r.Reason, "would be 120%") {
+			t.Errorf("reason %q", r.Reason)
+		}
+	}
+	if !from["id-dc1-1"] || !from["id-dc1-2"] {
+		t.Errorf("moves from %v; want one from each of dc1-1 and dc1-2", from)
+	}
+	if !strings.Contains(got[0].Reason, "onto dc1-3 (0% → 40%) brings dc1-1 to 80%") || !strings.Contains(got[1].Reason, "onto dc1-4 (0% → 40%) brings dc1-2 to 80%") {
+		t.Errorf("reasons %q, %q", got[0].Reason, got[1].Reason)
+	}
+
+	// Queued, they start as moves do, one new transfer a pass through
+	// dc1; a spread holds no reservation (it adds no demand to dc1), and
+	// no other spread is planned until they have landed.
+	for _, s := range plan.Submit {
+		f.queued(s.Request)
+	}
+	plan = Run(f.input())
+	if len(spreads(plan)) != 0 {
+		t.Errorf("spread again while the first moves are queued: %+v", spreads(plan))
+	}
+	if len(plan.Reserve) != 0 {
+		t.Errorf("reserved for a move within dc1: %+v", plan.Reserve)
+	}
+	if ids := startIDs(plan); len(ids) != 1 || ids[0] != "mr-1" {
+		t.Errorf("started %v; want mr-1 (one new transfer a pass through dc1)", ids)
+	}
+}
+
+func TestSpreadLeavesWhatNoNodeCanTake(t *testing.T) {
+	t.Run("evenly loaded", func(t *testing.T) {
+		// Every node runs its share: the locality as a whole is what
+		// crosses, a scale action's business, not a spread's.
+		f := spreadFixture(t, true)
+		for i := 6; i < 8; i++ {
+			f.allocs = append(f.allocs, Alloc{ID: fmt.Sprintf("web-%d", i), Name: fmt.Sprintf("web.web[%d]", i), Namespace: "default",
+				Job: "web", Group: "web", Size: state.Resources{CPU: 1000, MemoryMB: 1024}, Live: true, Running: true})
+		}
+		for i := range f.allocs {
+			f.allocs[i].Node = f.nodes[i%4].ID
+		}
+		f.setFrom("dc1", "cpu", 10*time.Minute, 90)
+		plan := Run(f.input())
+		if got := spreads(plan); len(got) != 0 {
+			t.Fatalf("spread on even nodes: %+v", got)
+		}
+		if len(plan.Scale) != 1 || !strings.Contains(plan.Scale[0].Reason, "hotspot") {
+			t.Errorf("scale %+v", plan.Scale)
+		}
+	})
+	t.Run("no node stays under the line", func(t *testing.T) {
+		// At 150% of dc1's capacity (24000 MHz), one 1000 MHz web's
+		// share is 4000 MHz: 100% of an empty node.
+		f := spreadFixture(t, true)
+		f.setFrom("dc1", "cpu", time.Hour, 150)
+		if got := spreads(Run(f.input())); len(got) != 0 {
+			t.Fatalf("spread onto nodes that would cross the line too: %+v", got)
+		}
+	})
+	t.Run("no room to allocate", func(t *testing.T) {
+		f := spreadFixture(t, true)
+		// Placeholders of another request fill the empty nodes.
+		f.jobs = append(f.jobs, Job{ID: state.PlaceholderPrefix + "rs-1", Namespace: "default", Type: "service", Priority: 10})
+		for _, n := range f.nodes[2:] {
+			f.allocs = append(f.allocs, Alloc{ID: "hold-" + n.Name, Job: state.PlaceholderPrefix + "rs-1", Group: "hold", Node: n.ID,
+				Size: state.Resources{CPU: 3500, MemoryMB: 1024}, Live: true, Running: true})
+		}
+		if got := spreads(Run(f.input())); len(got) != 0 {
+			t.Fatalf("spread onto nodes without room: %+v", got)
+		}
+	})
+}
+
+// A queued spread does not stand for relief of its locality: a hotspot of
+// the locality as a whole still scales.
+func TestSpreadDoesNotHoldScaling(t *testing.T) {
+	f := spreadFixture(t, true)
+	f.setFrom("dc1", "cpu", 10*time.Minute, 85)
+	plan := Run(f.input())
+	if len(plan.Scale) != 1 || !strings.Contains(plan.Scale[0].Reason, "hotspot: p90 cpu 85% crosses the 80% line in dc1") {
+		t.Fatalf("scale %+v (submitted %d)", plan.Scale, len(plan.Submit))
+	}
+}
+
+// Which allocations a hot node sheds: the cheapest to move (most of the
+// metric per MiB transferred), never one Nomad would put back (its group
+// holds as many allocations elsewhere as the node keeps, or its last
+// spread off the node landed back on it).
+func TestSpreadChoosesWhatNomadPlacesElsewhere(t *testing.T) {
+	movedAllocs := func(p Plan) []string {
+		var out []string
+		for _, r := range spreads(p) {
+			out = append(out, r.Moves[0].Alloc)
+		}
+		return out
+	}
+	t.Run("cheapest transfer first", func(t *testing.T) {
+		// dc1-1's first web becomes a 1000 MHz / 4096 MiB allocation of
+		// job fat: as much CPU shed, four times the transfer.
+		f := spreadFixture(t, true)
+		f.jobs = append(f.jobs, Job{ID: "fat", Namespace: "default", Type: "service", Priority: 50, Datacenters: []string{"dc1"}, Groups: map[string]Group{"fat": {Count: 1}}})
+		f.allocs[0] = Alloc{ID: "fat-0", Name: "fat.fat[0]", Namespace: "default", Job: "fat", Group: "fat", Node: f.nodes[0].ID,
+			Size: state.Resources{CPU: 1000, MemoryMB: 4096}, Live: true, Running: true}
+		got := movedAllocs(Run(f.input()))
+		if len(got) != 2 || got[0] != "web-1" {
+			t.Errorf("moved %v; want web-1 off dc1-1 (not fat-0), then one off dc1-2", got)
+		}
+	})
+	t.Run("a group as spread elsewhere stays", func(t *testing.T) {
+		// Job solo runs one small allocation on every node: the cheapest
+		// per MiB, but its replacement would go back where it left.
+		f := spreadFixture(t, true)
+		f.jobs = append(f.jobs, Job{ID: "solo", Namespace: "default", Type: "service", Priority: 50, Datacenters: []string{"dc1"}, Groups: map[string]Group{"solo": {Count: 4}}})
+		for i, n := range f.nodes {
+			f.allocs = append(f.allocs, Alloc{ID: fmt.Sprintf("solo-%d", i), Name: fmt.Sprintf("solo.solo[%d]", i), Namespace: "default", Job: "solo", Group: "solo",
+				Node: n.ID, Size: state.Resources{CPU: 100, MemoryMB: 64}, Live: true, Running: true})
+		}
+		got := movedAllocs(Run(f.input()))
+		if len(got) != 2 || !strings.HasPrefix(got[0], "web-") || !strings.HasPrefix(got[1], "web-") {
+			t.Errorf("moved %v; want a web allocation off each hot node", got)
+		}
+	})
+	t.Run("landed back", func(t *testing.T) {
+		// An earlier spread of web off dc1-1 landed back on it.
+		f := spreadFixture(t, true)
+		f.queued(state.MigrationRequest{Resource: state.Resource{Kind: state.ResourceAllocation, ID: "web-9"}, Source: "dc1", Target: "dc1", Policy: "dc1",
+			Origin: "planner", OriginKey: "spread/dc1/1/web-9", State: state.RequestDone, Finished: at(-30 * time.Minute),
+			Moves: []state.Move{{Alloc: "web-9", Namespace: "default", Job: "web", Group: "web", Node: "id-dc1-1", TargetNode: "id-dc1-1", Done: true,
+				Size: state.Resources{CPU: 1000, MemoryMB: 1024}}}})
+		got := spreads(Run(f.input()))
+		if len(got) != 1 || got[0].Moves[0].Node != "id-dc1-2" {
+			t.Errorf("spread %+v; want one move, off dc1-2 only", got)
+		}
+	})
+}
+
+// A spread takes none of the bandwidth requested transfers share: it waits
+// while one runs through its locality.
+func TestSpreadYieldsToRequestedTransfers(t *testing.T) {
+	f := spreadFixture(t, true)
+	f.queued(state.MigrationRequest{Resource: state.Resource{Kind: state.ResourceAllocation, ID: "x"}, Source: "dc9", Target: "dc1", Policy: "dc1",
+		Origin: "operator", State: state.RequestRunning, Started: f.now,
+		Moves: []state.Move{{Alloc: "x", Job: "web", Group: "web", Size: state.Resources{CPU: 100, MemoryMB: 100}, Stopped: f.now}}})
+	for _, s := range Run(f.input()).Submit {
+		f.queued(s.Request)
+	}
+	plan := Run(f.input())
+	if len(plan.Start) != 0 {
+		t.Fatalf("started %v beside a running transfer into dc1", startIDs(plan))
+	}
+	rs, _ := rescoreOf(plan, "mr-2")
+	if !strings.Contains(rs.Reason, "spread yields to the transfers through dc1 (mr-1)") {
+		t.Errorf("reason %q", rs.Reason)
+	}
+}
