@@ -216,7 +216,7 @@ func (c *Coordinator) followOne(ctx context.Context, now time.Time, r state.Migr
 			case !shape.In(tgt, &shape.Node{Datacenter: n.Datacenter, NodePool: n.NodePool, NodeClass: n.NodeClass}):
 				m.Error = fmt.Sprintf("landed in %s, outside the target %s", m.Landed, r.Target)
 			case slices.Contains(r.Exclude, n.ID):
-				m.Error = fmt.Sprintf("landed back on %s, a node of the drain", n.Name)
+				m.Error = fmt.Sprintf("landed back on %s, a node it was to leave (the request excludes it)", n.Name)
 			}
 		}
 		changed = true
