@@ -140,6 +140,7 @@ func shaperPolicies(sc *sim.Scenario, p Params) ([]*policies.Policy, error) {
   }
   migrate {
     max_parallel = %d
+    spread       = true
   }
   scale "nodes" {
     min      = %d
