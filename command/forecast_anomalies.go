@@ -90,7 +90,8 @@ Options:
                    ensemble (shape and residual), context (the contextual
                    anomaly detector, CAD OSE, over the series' learnt
                    range), shape+context (shape and context), or all to
-                   compare them. Default: shape.
+                   compare them; several, comma-separated, are scored side by
+                   side. Default: shape.
   -profiles=FILE   NAB profiles.json. Default: config/profiles.json beside
                    the labels directory, else NAB's published profiles.
   -published=DIR   NAB's results directory: results/<detector>/... as NAB
@@ -224,7 +225,7 @@ func (c *ForecastAnomaliesCommand) Run(args []string) int {
 	if code, ok := c.Parse(fs, args, c.Help); !ok {
 		return code
 	}
-	detectors := []string{*detector}
+	detectors := strings.Split(*detector, ",")
 	if *detector == "all" {
 		detectors = anomaly.Detectors()
 		// The agent's first.

@@ -143,6 +143,7 @@ func TestForecastAnomaliesCommand(t *testing.T) {
 		{[]string{"-data", nabDir, "-labels", labels, "-part", "most"}, ExitUsage},
 		{[]string{"-data", nabDir, "-part", "tuning"}, ExitUsage},
 		{[]string{"-data", nabDir, "-labels", labels, "-detector", "hmm"}, ExitUsage},
+		{[]string{"-data", nabDir, "-labels", labels, "-detector", "shape,hmm"}, ExitUsage},
 		{[]string{"-data", nabDir, "-labels", labels, "-reproduce"}, ExitUsage},
 		{[]string{"-data", nabDir, "-published", root}, ExitUsage},
 		{[]string{"-data", nabDir, "-labels", labels, "-part", "held-out"}, ExitInvalid}, // cpu.csv is in neither part
@@ -274,7 +275,7 @@ func TestForecastAnomaliesSplitAndPublished(t *testing.T) {
 			t.Errorf("%s: %+v", d.Detector, std)
 		}
 	}
-	for _, want := range []string{"shape", "residual", "rcf", "ensemble", "oracle"} {
+	for _, want := range []string{"shape", "residual", "rcf", "ensemble", "context", "shape+context", "oracle"} {
 		if !seen[want] {
 			t.Errorf("no scores for %s among %v", want, seen)
 		}
@@ -286,6 +287,17 @@ func TestForecastAnomaliesSplitAndPublished(t *testing.T) {
 	// any window (-0.11): 100·(1.89+2)/4 = 97.25, as "published".
 	if r := res.Reproduced[0]; math.Abs(r.Score["standard"]-97.25) > 1e-9 || r.Published["standard"] != 97.25 {
 		t.Errorf("reproduced %+v", r)
+	}
+
+	// A list of detectors is scored side by side, in its order.
+	code, out, errOut = runForecastCLI(t, "forecast", "anomalies", "-data", nabDir, "-labels", labels, "-part", "held-out",
+		"-detector", "context,shape", "-format", "json")
+	res.Detectors = nil
+	if err := json.Unmarshal([]byte(out), &res); code != ExitOK || err != nil {
+		t.Fatalf("-detector context,shape: exit %d %v: %s", code, err, errOut)
+	}
+	if len(res.Detectors) != 2 || res.Detectors[0].Detector != "context" || res.Detectors[1].Detector != "shape" {
+		t.Errorf("-detector context,shape scored %+v", res.Detectors)
 	}
 
 	code, out, errOut = runForecastCLI(t, "forecast", "anomalies", "-data", nabDir, "-labels", labels, "-part", "held-out", "-published", published, "-reproduce")
