@@ -257,6 +257,11 @@ func TestNewOnline(t *testing.T) {
 	y := noisy(22, 3000, 20, 1)
 	y[2500] = 60
 	for _, name := range Detectors() {
+		if name == DetectorContext || name == DetectorShapeContext {
+			// Slow on noise, where they learn a context at most steps:
+			// TestContextStreamVerdicts gives them their spike.
+			continue
+		}
 		d, _ := NewOnline(name, Options{})
 		var at Point
 		for i, v := range y {
@@ -264,9 +269,7 @@ func TestNewOnline(t *testing.T) {
 				at = p
 			}
 		}
-		// The contextual detector alone scores every point of noise high
-		// (each pair of levels is new), so its P at the spike is modest.
-		if at.Onset == 0 || at.P > 0.001 && name != DetectorContext || at.P > 0.1 {
+		if at.P > 0.001 || at.Onset == 0 {
 			t.Errorf("%s: the spike scores %+v", name, at)
 		}
 	}

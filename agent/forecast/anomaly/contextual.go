@@ -263,8 +263,8 @@ type side struct {
 // contextOperator is the context memory.
 type contextOperator struct {
 	maxLeft, maxContexts int
-	sides    [2]side
-	contexts []context
+	sides                [2]side
+	contexts             []context
 	// fresh is the context the current step's whole pair created, which
 	// takes no part in this step's predictions; 0 when none, as in the
 	// reference edition (where context 0 is thereby never active).

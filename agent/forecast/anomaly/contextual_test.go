@@ -110,6 +110,7 @@ func TestContextStreamVerdicts(t *testing.T) {
 	}
 	y[3000] = 40
 	d := NewContextStream(Options{})
+	both := newShapeContext(Options{})
 	for i, v := range y {
 		p := d.Observe(v)
 		if p.Onset != 0 && p.Onset != p.Score || p.P <= 0 || p.P > 1 {
@@ -117,6 +118,10 @@ func TestContextStreamVerdicts(t *testing.T) {
 		}
 		if i == 3000 && (!p.Alarm || !p.Anomalous || p.P > 0.01) {
 			t.Errorf("the spike: %+v", p)
+		}
+		// With the shape statistic: the geometric mean of their p-values.
+		if p := both.Observe(v); i == 3000 && (p.P > 0.001 || p.Onset == 0) {
+			t.Errorf("shape+context at the spike: %+v", p)
 		}
 	}
 }
