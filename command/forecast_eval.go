@@ -51,7 +51,7 @@ Usage: foreshape forecast eval -data DIR -horizon H [options]
   series' physical range (as the split declares it, else 0 and up for a
   series whose history never went below 0).
   Each model is backtested with a rolling origin over the last 20% of every
-  series (origins every H steps, expanding training window), and the table
+  series (-holdout; origins every H steps, expanding training window), and the table
   shows per model: mase and crps (scaled by the in-sample seasonal-naive
   error with the daily period), smape, coverage of the 80% and 95% bands,
   fitting time and fits per series, and rel_mase / rel_crps, the geometric means
@@ -80,6 +80,9 @@ Options:
                     samples). Default: 0, the agent's schedule, once a day
                     of data. 1 refits at every origin. Level shifts and
                     degraded errors refit as well, as in the agent.
+  -holdout=SHARE    The share of every series forecast, from 0.05 to 0.95:
+                    a larger share starts from shorter histories and
+                    gives more origins. Default: 0.2.
   -workers=N        Series evaluated in parallel. Default: GOMAXPROCS.
   -format=FORMAT    table or json. Default: table.
   -by-folder        With the table format, also print one table per folder
@@ -135,6 +138,7 @@ func (c *ForecastEvalCommand) Run(args []string) int {
 	quantiles := fs.String("quantiles", "", "")
 	refit := fs.Int("refit-every", 0, "")
 	workers := fs.Int("workers", 0, "")
+	holdout := fs.Float64("holdout", 0.2, "")
 	format := fs.String("format", "table", "")
 	byFolder := fs.Bool("by-folder", false, "")
 	quiet := fs.Bool("quiet", false, "")
@@ -159,6 +163,8 @@ func (c *ForecastEvalCommand) Run(args []string) int {
 		return c.UsageError("forecast eval", "-format must be table or json")
 	case *refit < 0 || *workers < 0:
 		return c.UsageError("forecast eval", "-refit-every and -workers must not be negative")
+	case !(*holdout >= 0.05 && *holdout <= 0.95):
+		return c.UsageError("forecast eval", "-holdout must be a share from 0.05 to 0.95")
 	case *part != "all" && *part != eval.Tuning && *part != eval.Check:
 		return c.UsageError("forecast eval", "-part must be tuning, check or all")
 	}
@@ -223,6 +229,7 @@ func (c *ForecastEvalCommand) Run(args []string) int {
 		Workers:    *workers,
 		RefitEvery: *refit,
 		PerSeries:  *perSeries,
+		Holdout:    *holdout,
 	}
 	var bar *progressbar.ProgressBar
 	if !*quiet && evalIsTerminal(c.Err) {

@@ -143,12 +143,36 @@ func TestForecastEvalCommand(t *testing.T) {
 		{[]string{"-data", filepath.Join(root, "missing"), "-horizon", "12"}, ExitInvalid},
 		{[]string{"-data", filepath.Join(root, "nab", "labels"), "-horizon", "12"}, ExitInvalid}, // no series
 		{[]string{"-data", root, "-horizon", "12", "-part", "both"}, ExitUsage},
+		{[]string{"-data", root, "-horizon", "12", "-holdout", "1"}, ExitUsage},
+		{[]string{"-data", root, "-horizon", "12", "-holdout", "0"}, ExitUsage},
 		{[]string{"-data", root, "-horizon", "12", "-split", filepath.Join(root, "missing.json")}, ExitInvalid},
 	} {
 		args := append([]string{"forecast", "eval"}, tc.args...)
 		if code, _, errOut := runForecastCLI(t, args...); code != tc.code {
 			t.Errorf("%v: exit %d, want %d (%s)", tc.args, code, tc.code, errOut)
 		}
+	}
+}
+
+// TestForecastEvalHoldout: -holdout forecasts a larger share of every
+// series, from more origins.
+func TestForecastEvalHoldout(t *testing.T) {
+	root := writeTraceFixture(t)
+	origins := func(holdout string) int {
+		t.Helper()
+		code, out, errOut := runForecastCLI(t, "forecast", "eval", "-data", root, "-horizon", "12", "-models", "naive",
+			"-format", "json", "-holdout", holdout)
+		if code != ExitOK {
+			t.Fatalf("-holdout %s: exit %d: %s", holdout, code, errOut)
+		}
+		var rep struct{ Origins int }
+		if err := json.Unmarshal([]byte(out), &rep); err != nil {
+			t.Fatal(err)
+		}
+		return rep.Origins
+	}
+	if a, b := origins("0.2"), origins("0.6"); !(b > 2*a) || a == 0 {
+		t.Errorf("origins with -holdout 0.2: %d, with 0.6: %d; want about three times as many", a, b)
 	}
 }
 
