@@ -405,7 +405,7 @@ func agentForecasts(t *testing.T, seed uint64) {
 		if os.Getenv("FORESHAPE_E2E_DEBUG") != "" {
 			var hist, acts []string
 			for _, h := range f.History {
-				hist = append(hist, fmt.Sprintf("%.1f", h.Value))
+				hist = append(hist, fmt.Sprintf("%s %.2f/%.2f", h.Time.Format("15:04:05"), h.Value, actual[h.Time]))
 			}
 			for i, at := range f.Times {
 				acts = append(acts, fmt.Sprintf("%.1f/%.1f", p50[i], actual[at]))

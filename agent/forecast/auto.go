@@ -26,7 +26,10 @@ import (
 // two fits and one replay per candidate. When the backtest origins span
 // fewer than minWindows horizons, the few independent errors behind both
 // the choice and the bands make the bands too narrow, in the tails most;
-// they then get Student-t tails (sparseDegrees).
+// they then get Student-t tails (sparseDegrees). When, in addition, the
+// history holds less than two days, the global network (when there is one
+// for the step) forecasts on its own, point and quantiles, unless its
+// backtest error exceeds the best candidate's by coldGlobalMargin.
 //
 // The backtest parameters are out of sample for every origin; the choice
 // among a dozen combinations is made on the same residuals that calibrate
@@ -258,10 +261,14 @@ func (m *autoModel) Fit(y []float64) error {
 	span := len(y) - origins[0]
 	m.cal.nu = sparseDegrees(span, H)
 	m.cold = nil
-	if m.cal.nu > 0 {
+	if m.cal.nu > 0 && cold {
 		// Too little history for the backtest to choose a model or size
-		// the bands: unless the backtest says it clearly does worse, the
-		// global network, trained on many series, says both.
+		// the bands, and for the daily season to be judged at all: unless
+		// the backtest says it clearly does worse, the global network,
+		// trained on many series, says both. With two days or more the
+		// network is one candidate among the others, however short the
+		// backtest: there the backtest's choice, with the network in it,
+		// did better on the tuning series than the network alone.
 		for _, i := range ok {
 			if g, isGlobal := cs[i].c.(*globalCore); isGlobal && single[i] <= coldGlobalMargin*single[ok[0]] {
 				if err := refit(g, y); err == nil {

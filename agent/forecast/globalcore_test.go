@@ -3,6 +3,7 @@ package forecast
 import (
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
 
@@ -84,5 +85,41 @@ func TestAutoColdStartUsesGlobal(t *testing.T) {
 				t.Fatalf("band value %v outside the percent range", v)
 			}
 		}
+	}
+}
+
+// TestAutoWithTwoDaysChoosesByBacktest: with two days of history or more,
+// a backtest shorter than minWindows horizons still chooses among the
+// candidates, the global network one of them: the network does not take
+// over as on a cold start, and the bands get Student-t tails.
+func TestAutoWithTwoDaysChoosesByBacktest(t *testing.T) {
+	const day = 288
+	// A wandering level with a daily season: the network's backtest is
+	// within coldGlobalMargin of the best, so on a cold start it would
+	// forecast.
+	r := rand.New(rand.NewPCG(1, 9))
+	y := make([]float64, 3*day)
+	level := 50.0
+	for i := range y {
+		level += 0.5 * r.NormFloat64()
+		y[i] = level + 10*math.Sin(2*math.Pi*float64(i)/day) + r.NormFloat64()
+	}
+	f := newAutoModel(Options{Step: 5 * time.Minute, Horizon: day})
+	f.SetLast(time.Date(2024, 3, 4, 0, 0, 0, 0, time.UTC))
+	if err := f.Fit(y); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := global.ForArch(5*time.Minute, "nbeats"); !ok {
+		t.Fatal("no shipped 5-minute network")
+	}
+	if f.cold != nil || f.cal.nu == 0 {
+		t.Fatalf("cold network %v, tails %v: want the backtest's choice with Student-t tails (%s)", f.cold != nil, f.cal.nu, f.reason)
+	}
+	pred, err := f.Forecast(day)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(pred.Reason, "cold start: the backtest spans") || !strings.Contains(pred.Reason, "Student-t") {
+		t.Errorf("reason %q: want the backtest's choice with widened bands", pred.Reason)
 	}
 }
