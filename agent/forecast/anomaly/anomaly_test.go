@@ -143,12 +143,15 @@ func TestAnomalyDetectorOnline(t *testing.T) {
 	for i := 1000; i < len(y); i++ {
 		y[i] += 8
 	}
+	// A small context memory keeps the contextual detectors quick on
+	// noise (and has them forget and learn afresh on the way).
+	opts := Options{Context: ContextOptions{MaxContexts: 300}}
 	for _, name := range Detectors() {
-		d, err := NewOnline(name, Options{})
+		d, err := NewOnline(name, opts)
 		if err != nil {
 			t.Fatal(err)
 		}
-		p, err := NewOnline(name, Options{})
+		p, err := NewOnline(name, opts)
 		if err != nil {
 			t.Fatal(err)
 		}
