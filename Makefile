@@ -57,11 +57,13 @@ eval-reference: ## The classical reference (statsmodels ETS, Theta, STL+ETS, ARI
 # last (-part unseen).
 NAB_RESULTS ?=
 NAB_DATA = $(if $(NAB_RESULTS),$(wildcard $(NAB_RESULTS)/../data))
+# The detectors scored on the held-out and unseen NAB files (a comma in $(if) would split it).
+NAB_DETECTORS = shape,context,shape+context
 NABFLAGS = -data $(DATA)/nab -labels $(DATA)/nab/labels/combined_windows.json -max-p 0.001
 eval-anomalies: ## Score the anomaly detectors on $(DATA)/nab with NAB's profiles: the tuning part, then the held-out part beside NAB's published detectors (NAB_RESULTS=dir), then NAB's other files when the checkout has them
 	$(GO) run . forecast anomalies $(NABFLAGS) -part tuning -detector all $(if $(NAB_RESULTS),-published $(NAB_RESULTS))
-	$(GO) run . forecast anomalies $(NABFLAGS) -part held-out -detector shape,context,shape+context $(if $(NAB_RESULTS),-published $(NAB_RESULTS) -reproduce)
-	$(if $(NAB_DATA),$(GO) run . forecast anomalies -data $(NAB_DATA) -labels $(NAB_RESULTS)/../labels/combined_windows.json -max-p 0.001 -part unseen -detector shape,context,shape+context -published $(NAB_RESULTS))
+	$(GO) run . forecast anomalies $(NABFLAGS) -part held-out -detector $(NAB_DETECTORS) $(if $(NAB_RESULTS),-published $(NAB_RESULTS) -reproduce)
+	$(if $(NAB_DATA),$(GO) run . forecast anomalies -data $(NAB_DATA) -labels $(NAB_RESULTS)/../labels/combined_windows.json -max-p 0.001 -part unseen -detector $(NAB_DETECTORS) -published $(NAB_RESULTS))
 
 screenshots: ## Follow the dev scenario in headless Chromium and refresh the dashboard screenshots in testdata/ui/
 	$(GO) test ./agent/ui -run TestBrowserDashboard -count=1 -v -timeout 15m -ui.screenshots
