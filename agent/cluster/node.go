@@ -209,6 +209,7 @@ func (n *Node) open(fsm raft.FSM) error {
 
 	n.logs, n.stable, n.snaps = logs, stable, snaps
 	trans := cfg.Transport
+	var accept *mux
 	if trans == nil {
 		if cfg.InMemory && cfg.BindAddr == "" {
 			_, inmem := raft.NewInmemTransport("")
@@ -227,7 +228,7 @@ func (n *Node) open(fsm raft.FSM) error {
 			})
 			trans = tcp
 			n.closers = append(n.closers, tcp)
-			m.serve()
+			accept = m
 		}
 	}
 	n.trans = trans
@@ -240,6 +241,12 @@ func (n *Node) open(fsm raft.FSM) error {
 		return fmt.Errorf("cluster: start raft: %w", err)
 	}
 	n.raft = r
+	// Peers' RPCs (info, join, forwarded writes) read n.raft: accept
+	// connections only now that it is set. Raft's own listener waits in
+	// Accept until then.
+	if accept != nil {
+		accept.serve()
+	}
 	n.logger.Info("raft started", logKeyNodeID, cfg.NodeID, logKeyAddress, string(trans.LocalAddr()))
 	return nil
 }
