@@ -159,6 +159,7 @@ func (p *planner) spreadMetric(pol *policies.Policy, li *localityInfo, metric st
 		}
 		return p.c.Nodes[hot[i].i].ID < p.c.Nodes[hot[j].i].ID
 	})
+	groupKey := func(m state.Move, node string) string { return node + "/" + m.Namespace + "/" + m.Job + "/" + m.Group }
 	// Groups whose spread off a node landed back on it lately: Nomad
 	// chose that node again, and would again.
 	back := map[string]bool{}
@@ -169,7 +170,7 @@ func (p *planner) spreadMetric(pol *policies.Policy, li *localityInfo, metric st
 		}
 		for _, m := range r.Moves {
 			if m.TargetNode != "" && m.TargetNode == m.Node {
-				back[m.Node+"/"+m.Namespace+"/"+m.Job+"/"+m.Group] = true // groupKey's form
+				back[groupKey(m, m.Node)] = true
 			}
 		}
 	}
@@ -177,17 +178,16 @@ func (p *planner) spreadMetric(pol *policies.Policy, li *localityInfo, metric st
 	// spreads a job's allocations over nodes (job anti-affinity), so a
 	// replacement goes back to the node it left rather than to one that
 	// holds more of its group than that node keeps.
-	planned := map[string]int{} // node/ns/job/group: allocations this pass moves onto (+) or off (−) it
-	groupKey := func(m state.Move, node string) string { return node + "/" + m.Namespace + "/" + m.Job + "/" + m.Group }
-	groupOn := func(m state.Move, node string) int {
-		k := planned[groupKey(m, node)]
-		for _, a := range p.c.AllocsOn(node) {
-			if a.Live && a.Job == m.Job && a.Group == m.Group && a.Namespace == m.Namespace {
-				k++
+	onNode := map[string]int{} // node/ns/job/group: live allocations, and the moves this pass plans
+	for _, sn := range nodes {
+		id := p.c.Nodes[sn.i].ID
+		for _, a := range p.c.AllocsOn(id) {
+			if a.Live {
+				onNode[id+"/"+a.Namespace+"/"+a.Job+"/"+a.Group]++
 			}
 		}
-		return k
 	}
+	groupOn := func(m state.Move, node string) int { return onNode[groupKey(m, node)] }
 	limit := maxParallel(pol)
 	// A pick is one planned move and the shares of the peak (percent of
 	// capacity) of the nodes it leaves and lands on, before and after.
@@ -237,14 +237,13 @@ func (p *planner) spreadMetric(pol *policies.Policy, li *localityInfo, metric st
 			for k := range nodes {
 				c := &nodes[k]
 				n := &p.c.Nodes[c.i]
-				if c == h || !n.Receiving() || c.free.CPU < m.Size.CPU || c.free.MemoryMB < m.Size.MemoryMB || (jok && !Feasible(j, m.Group, n)) ||
-					groupOn(m, n.ID) > left {
+				if c == h || !n.Receiving() || c.free.CPU < m.Size.CPU || c.free.MemoryMB < m.Size.MemoryMB {
 					continue
 				}
 				c.held += amount(m.Size)
 				after := util(c)
 				c.held -= amount(m.Size)
-				if after > f.Line || after > mean {
+				if after > f.Line || after > mean || after > best || groupOn(m, n.ID) > left || (jok && !Feasible(j, m.Group, n)) {
 					continue
 				}
 				if after < best || (after == best && n.ID < p.c.Nodes[to.i].ID) {
@@ -258,8 +257,8 @@ func (p *planner) spreadMetric(pol *policies.Policy, li *localityInfo, metric st
 			h.held -= amount(m.Size)
 			to.held += amount(m.Size)
 			h.free, to.free = h.free.Add(m.Size), to.free.Sub(m.Size)
-			planned[groupKey(m, m.Node)]--
-			planned[groupKey(m, p.c.Nodes[to.i].ID)]++
+			onNode[groupKey(m, m.Node)]--
+			onNode[groupKey(m, p.c.Nodes[to.i].ID)]++
 			shed += amount(m.Size)
 			pk.fromAfter, pk.toAfter = util(h), util(to)
 			picks = append(picks, pk)
