@@ -3,6 +3,7 @@ package shape
 import (
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"time"
 
@@ -119,8 +120,8 @@ func (p *planner) spreadMetric(pol *policies.Policy, li *localityInfo, metric st
 		n := &p.c.Nodes[k]
 		sn := spreadNode{i: k, capacity: amount(state.Resources{CPU: n.CPU, MemoryMB: n.MemoryMB}),
 			free: state.Resources{CPU: n.CPU - p.used[k].CPU, MemoryMB: n.MemoryMB - p.used[k].MemoryMB}}
-		for _, a := range p.c.AllocsOn(n.ID) {
-			if a.Live && !Placeholder(a.Job) {
+		for _, ai := range p.c.allocsOfNode[n.ID] {
+			if a := &p.c.Allocs[ai]; a.Live && !Placeholder(a.Job) {
 				sn.held += amount(a.Size)
 			}
 		}
@@ -159,10 +160,11 @@ func (p *planner) spreadMetric(pol *policies.Policy, li *localityInfo, metric st
 		}
 		return p.c.Nodes[hot[i].i].ID < p.c.Nodes[hot[j].i].ID
 	})
-	groupKey := func(m state.Move, node string) string { return node + "/" + m.Namespace + "/" + m.Job + "/" + m.Group }
+	type gkey struct{ node, ns, job, group string }
+	groupKey := func(m state.Move, node string) gkey { return gkey{node, m.Namespace, m.Job, m.Group} }
 	// Groups whose spread off a node landed back on it lately: Nomad
 	// chose that node again, and would again.
-	back := map[string]bool{}
+	back := map[gkey]bool{}
 	for i := range p.in.State.Requests {
 		r := &p.in.State.Requests[i]
 		if r.State != state.RequestDone || !within(r) || r.Source != li.path || r.Finished.IsZero() || !p.now.Before(r.Finished.Add(p.season(r.Target))) {
@@ -178,16 +180,27 @@ func (p *planner) spreadMetric(pol *policies.Policy, li *localityInfo, metric st
 	// spreads a job's allocations over nodes (job anti-affinity), so a
 	// replacement goes back to the node it left rather than to one that
 	// holds more of its group than that node keeps.
-	onNode := map[string]int{} // node/ns/job/group: live allocations, and the moves this pass plans
-	for _, sn := range nodes {
-		id := p.c.Nodes[sn.i].ID
-		for _, a := range p.c.AllocsOn(id) {
-			if a.Live {
-				onNode[id+"/"+a.Namespace+"/"+a.Job+"/"+a.Group]++
+	planned := map[gkey]int{} // the moves this pass plans onto (+) and off (−) nodes
+	groupOn := func(m state.Move, node string) int {
+		k := planned[groupKey(m, node)]
+		for _, ai := range p.c.allocsOfNode[node] {
+			if a := &p.c.Allocs[ai]; a.Live && a.Job == m.Job && a.Group == m.Group && a.Namespace == m.Namespace {
+				k++
 			}
 		}
+		return k
 	}
-	groupOn := func(m state.Move, node string) int { return onNode[groupKey(m, node)] }
+	// Destinations: receiving nodes whose share is under the line and
+	// the mean now (a move only raises it).
+	var cool []*spreadNode
+	for i := range nodes {
+		if u := util(&nodes[i]); u < f.Line && u < mean && p.c.Nodes[nodes[i].i].Receiving() {
+			cool = append(cool, &nodes[i])
+		}
+	}
+	if len(cool) == 0 {
+		return false
+	}
 	limit := maxParallel(pol)
 	// A pick is one planned move and the shares of the peak (percent of
 	// capacity) of the nodes it leaves and lands on, before and after.
@@ -197,18 +210,32 @@ func (p *planner) spreadMetric(pol *policies.Policy, li *localityInfo, metric st
 		fromBefore, fromAfter, toBefore, toAfter float64
 	}
 	var picks []pick
+	type failKey struct {
+		ns, job, group string
+		size           state.Resources
+		left           int
+	}
+	failed := map[failKey]bool{}
 	for _, h := range hot {
 		if len(picks) >= limit {
 			break
 		}
 		// What h must shed for its share of the peak to stay under the line.
 		need := h.held - f.Line/100*h.capacity*held/peak
+		// Its running service allocations no request moves yet, but those
+		// like one no node could take.
 		var cands []state.Move
-		for _, m := range p.movable(&p.c.Nodes[h.i]) {
-			a, ok := p.c.Alloc(m.Alloc)
-			j, jok := p.c.Job(m.Namespace, m.Job)
-			if !ok || !a.Running || p.queuedAlloc[m.Alloc] != "" || (jok && j.Type != "service") || amount(m.Size) <= 0 ||
-				back[groupKey(m, m.Node)] {
+		hn := &p.c.Nodes[h.i]
+		for _, ai := range p.c.allocsOfNode[hn.ID] {
+			a := &p.c.Allocs[ai]
+			if !a.Live || !a.Running || Placeholder(a.Job) || p.queuedAlloc[a.ID] != "" || amount(a.Size) <= 0 {
+				continue
+			}
+			if j, ok := p.c.Job(a.Namespace, a.Job); ok && j.Type != "service" {
+				continue
+			}
+			m := state.Move{Alloc: a.ID, Name: a.Name, Namespace: a.Namespace, Job: a.Job, Group: a.Group, Node: hn.ID, Size: a.Size}
+			if back[groupKey(m, m.Node)] || failed[failKey{m.Namespace, m.Job, m.Group, m.Size, groupOn(m, m.Node) - 1}] {
 				continue
 			}
 			cands = append(cands, m)
@@ -230,14 +257,19 @@ func (p *planner) spreadMetric(pol *policies.Policy, li *localityInfo, metric st
 			if shed >= need || len(picks) >= limit {
 				break
 			}
-			j, jok := p.c.Job(m.Namespace, m.Job)
 			left := groupOn(m, m.Node) - 1
+			// An allocation like one no node could take finds none either
+			// (the destinations change only with a pick).
+			fk := failKey{m.Namespace, m.Job, m.Group, m.Size, left}
+			if failed[fk] {
+				continue
+			}
+			j, jok := p.c.Job(m.Namespace, m.Job)
 			var to *spreadNode
 			best := math.Inf(1)
-			for k := range nodes {
-				c := &nodes[k]
+			for _, c := range cool {
 				n := &p.c.Nodes[c.i]
-				if c == h || !n.Receiving() || c.free.CPU < m.Size.CPU || c.free.MemoryMB < m.Size.MemoryMB {
+				if c == h || c.free.CPU < m.Size.CPU || c.free.MemoryMB < m.Size.MemoryMB {
 					continue
 				}
 				c.held += amount(m.Size)
@@ -251,17 +283,22 @@ func (p *planner) spreadMetric(pol *policies.Policy, li *localityInfo, metric st
 				}
 			}
 			if to == nil {
+				failed[fk] = true
 				continue
 			}
+			clear(failed)
 			pk := pick{m: m, from: h, to: to, fromBefore: util(h), toBefore: util(to)}
 			h.held -= amount(m.Size)
 			to.held += amount(m.Size)
 			h.free, to.free = h.free.Add(m.Size), to.free.Sub(m.Size)
-			onNode[groupKey(m, m.Node)]--
-			onNode[groupKey(m, p.c.Nodes[to.i].ID)]++
+			planned[groupKey(m, m.Node)]--
+			planned[groupKey(m, p.c.Nodes[to.i].ID)]++
 			shed += amount(m.Size)
 			pk.fromAfter, pk.toAfter = util(h), util(to)
 			picks = append(picks, pk)
+			if u := util(h); u < f.Line && u < mean && hn.Receiving() && !slices.Contains(cool, h) {
+				cool = append(cool, h) // relieved, it may take another's work
+			}
 		}
 	}
 	if len(picks) == 0 {
