@@ -54,11 +54,14 @@ type spreadNode struct {
 // capacity now, plus the work moves landed lately, which the forecast has
 // not learned) shared among the nodes in proportion to what their
 // allocations hold: the planner sees no node's own use. At the forecast's
-// peak, each node over the line (hottest first) sheds its largest
-// movable allocations, as few as bring it under, each onto the receiving
-// node that stays lowest (the one Nomad's spread scoring would choose), as
-// long as that one stays under the line and has the room to allocate it.
-// At most max_parallel requests a pass; the next once they have landed.
+// peak, each node over the line (hottest first) sheds the running service
+// allocations cheapest to transfer (most of the metric per MiB moved) that
+// bring it under, each onto the receiving node left lowest, as long as
+// that one stays under the line and the locality's mean, has the room to
+// allocate it, and holds no more of its group than the node it leaves
+// keeps (Nomad's job anti-affinity would send the replacement back); never
+// a group whose last spread off that node landed back on it. At most
+// max_parallel requests a pass; the next once they have landed.
 func (p *planner) spread() {
 	for _, pol := range p.in.Policies {
 		if !pol.Migrate.Spread {
