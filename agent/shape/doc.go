@@ -60,7 +60,12 @@
 //     over the window of a move starting now (whatever its place in line;
 //     a window shorter than the forecast's step is checked at the next
 //     point) waits, with that reason, unless its deadline (a drain window)
-//     leaves no more time — when the window's remaining moves,
+//     leaves no more time, and waits behind a request ahead of it in line
+//     into the same target that waits for room there (congested now, its
+//     reservation not fitting, capacity still coming) unless its deadline
+//     presses: moved work stays, so room taken by a move behind would be
+//     taken from the one ahead for good. Its deadline presses
+//     when the window's remaining moves,
 //     max_parallel at a time, each round starting at a pass a forecast
 //     step apart, plus a slack of a quarter of migrate.lead_time would
 //     reach it; the per-locality max_parallel

@@ -372,9 +372,15 @@ func (p *planner) walk(s scored, slots map[string][]time.Time) {
 			p.arrive(r.Target, r.ID, from, r.Moved)
 		}
 	}
+	// forRoom is set when the request lacks room in its target now: its
+	// forecast there, its reservation, or the capacity a scale brings.
+	forRoom := !congested.ok
 	hold := func(st state.RequestState, reason string) {
 		if hasRes && st != state.RequestPending {
 			st = state.RequestReserving
+		}
+		if forRoom && !within(r) && p.roomWait[r.Target] == "" {
+			p.roomWait[r.Target] = r.ID
 		}
 		p.rescore(s, st, reason, dry)
 	}
@@ -438,6 +444,7 @@ func (p *planner) walk(s scored, slots map[string][]time.Time) {
 			}
 		}
 	}
+	forRoom = forRoom || noRoom != "" || awaitScale
 	withScale := func(reason string) string { return appendNote(reason, scaleNote) }
 	fitNote := f.reason(r.Target)
 	if start.After(p.now) && congested.ok {
@@ -479,6 +486,7 @@ func (p *planner) walk(s scored, slots map[string][]time.Time) {
 			late := res.State == state.ReservationHeld && p.now.Sub(res.Placed) >= PlaceholderGrace
 			why := fmt.Sprintf("placeholder placing: %s holds %d of %d placeholder allocations in %s", res.ID, run, want, res.Locality)
 			if late {
+				forRoom = true
 				why = fmt.Sprintf("reservation does not fit: %s placed %s ago and %d of %d placeholder allocations run in %s",
 					res.ID, p.now.Sub(res.Placed).Round(time.Second), run, want, res.Locality)
 				if sc := p.scaleFor(s.tp, r.Target, r.Moved, start, why, r.ID); sc != "" {
@@ -509,6 +517,14 @@ func (p *planner) walk(s scored, slots map[string][]time.Time) {
 	if awaitScale && !urgent {
 		commit(start)
 		hold(state.RequestWaiting, "waiting for capacity: "+scaleNote)
+		return
+	}
+	if ahead := p.roomWait[r.Target]; ahead != "" && !urgent && !within(r) {
+		// Head of line: the moved work stays, so room taken now by a
+		// request lower in line is taken from the one ahead of it for
+		// good.
+		commit(start)
+		hold(state.RequestWaiting, fmt.Sprintf("head of line: behind %s, which waits for room in %s", ahead, r.Target))
 		return
 	}
 	if p.in.State.Paused {

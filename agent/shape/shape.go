@@ -67,6 +67,10 @@ type planner struct {
 	submitted map[string]int
 	// urgent marks the source@deadline groups that must move now.
 	urgent map[string]bool
+	// roomWait is, per target locality, the first request in score order
+	// held in this pass for room there: requests after it into the same
+	// target do not start unless their deadline presses (head of line).
+	roomWait map[string]string
 }
 
 type arrival struct {
@@ -98,7 +102,8 @@ func newPlanner(in Input) *planner {
 		fc: map[string]*Forecast{}, fcDemand: map[string]*Forecast{}, locs: map[string]*localityInfo{}, running: map[string]int{},
 		runningIDs: map[string][]string{}, startedNow: map[string]string{},
 		arrivals: map[string]map[string]arrival{}, held: map[string]state.Resources{}, queuedRes: map[string]string{},
-		queuedAlloc: map[string]string{}, origins: map[string]bool{}, scaled: map[string]string{}, submitted: map[string]int{}}
+		queuedAlloc: map[string]string{}, origins: map[string]bool{}, scaled: map[string]string{}, submitted: map[string]int{},
+		roomWait: map[string]string{}}
 	p.plan.Now = in.Now
 	for _, pol := range in.Policies {
 		p.pols[pol.Name] = pol
