@@ -6,6 +6,7 @@ import (
 	"io"
 	iofs "io/fs"
 	"os"
+	"runtime/pprof"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -67,6 +68,8 @@ Options:
                         (PNG and SVG) to DIR.
   -parallel=N           Controllers run at once. Default: the CPUs Go may use.
   -log-level=warn       Log level (trace, debug, info, warn, error).
+  -cpuprofile=FILE      Write a Go CPU profile of the run to FILE (for
+                        go tool pprof).
 
 Example:
 
@@ -85,6 +88,7 @@ func (c *SimRunCommand) Run(args []string) int {
 	reportDir := fs.String("report", "", "")
 	parallel := fs.Int("parallel", 0, "")
 	level := fs.String("log-level", "warn", "")
+	cpuprofile := fs.String("cpuprofile", "", "")
 	if code, ok := c.Parse(fs, args, c.Help); !ok {
 		return code
 	}
@@ -139,6 +143,22 @@ func (c *SimRunCommand) Run(args []string) int {
 	if evalIsTerminal(c.Err) {
 		cfg.Progress = &proof.Progress{}
 		stop = progress(c.Err, cfg.Progress)
+	}
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			stop()
+			c.UI.Error(fmt.Sprintf("error: -cpuprofile: %v", err))
+			return ExitInvalid
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			f.Close()
+			stop()
+			c.UI.Error(fmt.Sprintf("error: -cpuprofile: %v", err))
+			return ExitInvalid
+		}
+		defer f.Close()
+		defer pprof.StopCPUProfile()
 	}
 	res, err := proof.RunComparison(c.Ctx, cfg)
 	stop()

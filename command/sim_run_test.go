@@ -81,7 +81,8 @@ func TestSimRun(t *testing.T) {
 	}
 
 	report := filepath.Join(dir, "report")
-	code, out, errs = runCLI(t, "sim", "run", "-scenario", file, "-controllers", "throttle", "-seed", "4", "-report", report)
+	prof := filepath.Join(dir, "cpu.prof")
+	code, out, errs = runCLI(t, "sim", "run", "-scenario", file, "-controllers", "throttle", "-seed", "4", "-report", report, "-cpuprofile", prof)
 	if code != ExitOK {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
@@ -92,6 +93,9 @@ func TestSimRun(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(report, "report.html")); err != nil {
 		t.Errorf("no report: %v", err)
+	}
+	if st, err := os.Stat(prof); err != nil || st.Size() == 0 {
+		t.Errorf("no CPU profile: %v", err)
 	}
 }
 
@@ -106,6 +110,7 @@ func TestSimRunUsage(t *testing.T) {
 		{[]string{"sim", "run", "-scenario", "surge-wave", "-controllers", "none,magic"}, ExitUsage, `unknown controller "magic"`},
 		{[]string{"sim", "run", "-scenario", "no-such-scenario"}, ExitInvalid, "no-such-scenario"},
 		{[]string{"sim", "run", "-scenario", "surge-wave", "-data", "/no/such/dir"}, ExitInvalid, "-data /no/such/dir is not a directory"},
+		{[]string{"sim", "run", "-scenario", "surge-wave", "-cpuprofile", "/no/such/dir/cpu.prof"}, ExitInvalid, "-cpuprofile"},
 	} {
 		code, _, errs := runCLI(t, tc.args...)
 		if code != tc.code || !strings.Contains(errs, tc.want) {
