@@ -363,17 +363,19 @@ func decode(r *http.Request, v any) error {
 	return nil
 }
 
-func prefixOK(id string, r *http.Request) bool {
-	p := r.URL.Query().Get("prefix")
+// prefixOK reports whether id matches a list request's prefix (p, read
+// once per request from its "prefix" parameter); an empty prefix matches all.
+func prefixOK(id, p string) bool {
 	return p == "" || strings.HasPrefix(id, p)
 }
 
 func (c *Cluster) listNodes(w http.ResponseWriter, r *http.Request) {
+	prefix := r.URL.Query().Get("prefix")
 	res := r.URL.Query().Get("resources") == "true"
 	c.query(w, r, func() (any, error) {
 		out := make([]*api.NodeListStub, 0, len(c.nodes))
 		for i := len(c.nodes) - 1; i >= 0; i-- {
-			if n := c.nodes[i]; prefixOK(n.id, r) {
+			if n := c.nodes[i]; prefixOK(n.id, prefix) {
 				out = append(out, c.nodeStub(n, res))
 			}
 		}
@@ -436,22 +438,25 @@ func (c *Cluster) nodeEligibility(w http.ResponseWriter, r *http.Request) {
 }
 
 func (c *Cluster) listAllocs(w http.ResponseWriter, r *http.Request) {
+	prefix := r.URL.Query().Get("prefix")
 	res := r.URL.Query().Get("resources") == "true"
 	states := r.URL.Query().Get("task_states") != "false"
 	c.query(w, r, func() (any, error) {
 		var all []*alloc
 		for _, j := range c.jobs {
-			all = append(all, j.allocs...)
+			for _, a := range j.allocs {
+				if prefixOK(a.id, prefix) {
+					all = append(all, a)
+				}
+			}
 		}
 		out := make([]*api.AllocationListStub, 0, len(all))
 		for _, a := range sortedAllocs(all) {
-			if prefixOK(a.id, r) {
-				st := c.allocStub(a, res)
-				if !states {
-					st.TaskStates = nil
-				}
-				out = append(out, st)
+			st := c.allocStub(a, res)
+			if !states {
+				st.TaskStates = nil
 			}
+			out = append(out, st)
 		}
 		return out, nil
 	}, TableAllocs)
@@ -541,10 +546,11 @@ func (c *Cluster) clientReachable(n *node) error {
 }
 
 func (c *Cluster) listJobs(w http.ResponseWriter, r *http.Request) {
+	prefix := r.URL.Query().Get("prefix")
 	c.query(w, r, func() (any, error) {
 		out := []*api.JobListStub{}
 		for _, j := range c.sortedJobs() {
-			if prefixOK(j.id, r) {
+			if prefixOK(j.id, prefix) {
 				out = append(out, c.jobStub(j))
 			}
 		}
@@ -739,12 +745,13 @@ func (c *Cluster) jobSummaryHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (c *Cluster) listEvals(w http.ResponseWriter, r *http.Request) {
+	prefix := r.URL.Query().Get("prefix")
 	status := r.URL.Query().Get("status")
 	c.query(w, r, func() (any, error) {
 		out := []*api.Evaluation{}
 		for i := len(c.evals) - 1; i >= 0; i-- {
 			e := c.evals[i]
-			if prefixOK(e.id, r) && (status == "" || e.status == status) {
+			if prefixOK(e.id, prefix) && (status == "" || e.status == status) {
 				out = append(out, c.evalAPI(e))
 			}
 		}
@@ -879,6 +886,7 @@ func (c *Cluster) agentMembers(w http.ResponseWriter, r *http.Request) {
 
 // nodePools lists Nomad's built-in pools and every pool a node names.
 func (c *Cluster) nodePools(w http.ResponseWriter, r *http.Request) {
+	prefix := r.URL.Query().Get("prefix")
 	c.query(w, r, func() (any, error) {
 		names := map[string]bool{"all": true, "default": true}
 		for _, n := range c.nodes {
@@ -893,7 +901,7 @@ func (c *Cluster) nodePools(w http.ResponseWriter, r *http.Request) {
 			case "default":
 				p.Description = "Default node pool."
 			}
-			if prefixOK(name, r) {
+			if prefixOK(name, prefix) {
 				out = append(out, p)
 			}
 		}
@@ -903,11 +911,12 @@ func (c *Cluster) nodePools(w http.ResponseWriter, r *http.Request) {
 }
 
 func (c *Cluster) listDeployments(w http.ResponseWriter, r *http.Request) {
+	prefix := r.URL.Query().Get("prefix")
 	c.query(w, r, func() (any, error) {
 		out := []*api.Deployment{}
 		for _, j := range c.sortedJobs() {
 			for _, d := range j.deploys {
-				if prefixOK(d.id, r) {
+				if prefixOK(d.id, prefix) {
 					out = append(out, c.deployAPI(d))
 				}
 			}
