@@ -171,6 +171,13 @@ func (c *Cluster) flushMinutes(force bool) {
 		return
 	}
 	if !c.opts.SkipNodeMinutes {
+		if cap(c.truth.NodeMinutes) == 0 && c.sc.Duration > 0 {
+			// A run of known length records a minute per node and minute:
+			// reserve that once (up to 2M records) rather than copy the
+			// records each time the slice grows.
+			mins := int(min(c.sc.Duration, 31*24*time.Hour)/time.Minute) + 1
+			c.truth.NodeMinutes = make([]NodeMinute, 0, min(mins*len(c.nodes), 1<<21))
+		}
 		for _, n := range c.nodes {
 			m := &n.minuteAcc
 			if m.secs == 0 {
