@@ -100,6 +100,30 @@ func bySeq(a, b string) int {
 	return strings.Compare(a, b)
 }
 
+// sortedBySeq returns a map's IDs in bySeq order, reading each ID's number
+// once rather than at every comparison.
+func sortedBySeq[V any](m map[string]V) []string {
+	type key struct {
+		n  uint64
+		id string
+	}
+	keys := make([]key, 0, len(m))
+	for id := range m {
+		keys = append(keys, key{seq(id), id})
+	}
+	slices.SortFunc(keys, func(a, b key) int {
+		if c := cmpU(a.n, b.n); c != 0 {
+			return c
+		}
+		return strings.Compare(a.id, b.id)
+	})
+	out := make([]string, len(keys))
+	for i, k := range keys {
+		out[i] = k.id
+	}
+	return out
+}
+
 func cmpU(a, b uint64) int {
 	switch {
 	case a < b:
@@ -479,17 +503,18 @@ func (s *actStore) view(index uint64) ActView {
 		ScaleActions: slices.Clone(s.scales),
 		Estimates:    maps.Clone(s.estimates),
 	}
-	for _, id := range slices.SortedFunc(maps.Keys(s.requests), bySeq) {
+	for _, id := range sortedBySeq(s.requests) {
 		v.Requests = append(v.Requests, s.requests[id].Clone())
 	}
-	for _, id := range slices.SortedFunc(maps.Keys(s.reservations), bySeq) {
+	for _, id := range sortedBySeq(s.reservations) {
 		v.Reservations = append(v.Reservations, s.reservations[id].Clone())
 	}
-	for _, id := range slices.Sorted(maps.Keys(s.intents)) {
-		if in := s.intents[id]; in.Open() {
+	for _, in := range s.intents {
+		if in.Open() {
 			v.OpenIntents = append(v.OpenIntents, *in)
 		}
 	}
+	slices.SortFunc(v.OpenIntents, func(a, b Intent) int { return strings.Compare(a.ID, b.ID) })
 	return v
 }
 
