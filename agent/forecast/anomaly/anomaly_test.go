@@ -380,7 +380,14 @@ func FuzzDetectAnomalies(f *testing.F) {
 // 5-minute data per series per iteration. It reports samples per second
 // (wall and CPU) and the heap a Stream holds once warm.
 func BenchmarkStreamAcrossSeries(b *testing.B) {
-	const series, points = 200, 4032
+	benchmarkAcrossSeries(b, 200, func() Online { return NewStream(Options{}) })
+}
+
+// benchmarkAcrossSeries feeds series detectors from open two weeks of
+// 5-minute data each, one sample of every series in turn, and reports
+// samples per second (wall and CPU) and the heap a detector holds.
+func benchmarkAcrossSeries(b *testing.B, series int, open func() Online) {
+	const points = 4032
 	data := make([][]float64, series)
 	for s := range data {
 		data[s] = noisy(uint64(100+s), points, 50, 5)
@@ -397,9 +404,9 @@ func BenchmarkStreamAcrossSeries(b *testing.B) {
 		var before, after runtime.MemStats
 		runtime.GC()
 		runtime.ReadMemStats(&before)
-		streams := make([]*Stream, series)
+		streams := make([]Online, series)
 		for s := range streams {
-			streams[s] = NewStream(Options{})
+			streams[s] = open()
 		}
 		for i := 0; i < points; i++ {
 			for s, st := range streams {
@@ -411,7 +418,8 @@ func BenchmarkStreamAcrossSeries(b *testing.B) {
 		heap = after.HeapAlloc - before.HeapAlloc
 		runtime.KeepAlive(streams)
 	}
-	b.ReportMetric(float64(b.N)*series*points/b.Elapsed().Seconds(), "samples/s")
-	b.ReportMetric(float64(b.N)*series*points/(cputime.Process()-cpu).Seconds(), "samples/cpu-s")
-	b.ReportMetric(float64(heap)/series, "heap-B/series")
+	n := float64(b.N) * float64(series) * points
+	b.ReportMetric(n/b.Elapsed().Seconds(), "samples/s")
+	b.ReportMetric(n/(cputime.Process()-cpu).Seconds(), "samples/cpu-s")
+	b.ReportMetric(float64(heap)/float64(series), "heap-B/series")
 }

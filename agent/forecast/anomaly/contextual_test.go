@@ -2,7 +2,6 @@ package anomaly
 
 import (
 	"math"
-	"runtime"
 	"testing"
 
 	"github.com/foreshape/foreshape/internal/cputime"
@@ -130,40 +129,13 @@ func TestContextStreamVerdicts(t *testing.T) {
 // ensemble of the shape statistic and the contextual detector (20 series:
 // it is some 30 times slower than Stream).
 func BenchmarkContextAcrossSeries(b *testing.B) {
-	const series, points = 20, 4032
-	data := make([][]float64, series)
-	for s := range data {
-		data[s] = noisy(uint64(100+s), points, 50, 5)
-		for i := range data[s] {
-			data[s][i] += 20 * math.Sin(2*math.Pi*float64(i+7*s)/288)
+	benchmarkAcrossSeries(b, 20, func() Online {
+		o, err := NewOnline(DetectorShapeContext, Options{})
+		if err != nil {
+			b.Fatal(err)
 		}
-		data[s][1000+s*7] += 60
-	}
-	b.ReportAllocs()
-	b.ResetTimer()
-	cpu := cputime.Process()
-	var heap uint64
-	for range b.N {
-		var before, after runtime.MemStats
-		runtime.GC()
-		runtime.ReadMemStats(&before)
-		streams := make([]Online, series)
-		for s := range streams {
-			streams[s], _ = NewOnline(DetectorShapeContext, Options{})
-		}
-		for i := 0; i < points; i++ {
-			for s, st := range streams {
-				st.Observe(data[s][i])
-			}
-		}
-		runtime.GC()
-		runtime.ReadMemStats(&after)
-		heap = after.HeapAlloc - before.HeapAlloc
-		runtime.KeepAlive(streams)
-	}
-	b.ReportMetric(float64(b.N)*series*points/b.Elapsed().Seconds(), "samples/s")
-	b.ReportMetric(float64(b.N)*series*points/(cputime.Process()-cpu).Seconds(), "samples/cpu-s")
-	b.ReportMetric(float64(heap)/series, "heap-B/series")
+		return o
+	})
 }
 
 // BenchmarkContextual runs the contextual detector over two weeks of
