@@ -141,10 +141,7 @@ func BenchmarkContextAcrossSeries(b *testing.B) {
 // BenchmarkContextual runs the contextual detector over two weeks of
 // 5-minute data (4,032 points) per iteration.
 func BenchmarkContextual(b *testing.B) {
-	y := noisy(19, 4032, 50, 5)
-	for i := range y {
-		y[i] += 20 * math.Sin(2*math.Pi*float64(i)/288)
-	}
+	y := dailyTwoWeeks()
 	b.ReportAllocs()
 	b.ResetTimer()
 	cpu := cputime.Process()

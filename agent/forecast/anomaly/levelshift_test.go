@@ -10,6 +10,16 @@ import (
 
 // noisy returns n points of Gaussian noise with standard deviation sd
 // around level, from a fixed seed.
+// dailyTwoWeeks is the benchmarks' series: two weeks of 5-minute noise
+// (level 50, sd 5) on a daily cycle of amplitude 20.
+func dailyTwoWeeks() []float64 {
+	y := noisy(19, 4032, 50, 5)
+	for i := range y {
+		y[i] += 20 * math.Sin(2*math.Pi*float64(i)/288)
+	}
+	return y
+}
+
 func noisy(seed uint64, n int, level, sd float64) []float64 {
 	r := rand.New(rand.NewPCG(seed, 7))
 	y := make([]float64, n)

@@ -84,10 +84,7 @@ func TestShapeDistanceMatchesDefinition(t *testing.T) {
 // BenchmarkShape runs the shape statistic over two weeks of 5-minute data
 // per iteration.
 func BenchmarkShape(b *testing.B) {
-	y := noisy(19, 4032, 50, 5)
-	for i := range y {
-		y[i] += 20 * math.Sin(2*math.Pi*float64(i)/288)
-	}
+	y := dailyTwoWeeks()
 	b.ReportAllocs()
 	b.ResetTimer()
 	cpu := cputime.Process()
