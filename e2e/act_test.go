@@ -765,10 +765,23 @@ func writePolicies(t *testing.T, dir, policyFile string) string {
 	return polDir
 }
 
-// actConfig is a single-server agent's configuration for the act tests:
-// data under dir, the policies in polDir, Nomad at nomadAddr, raw_exec
-// sleep placeholders, and extra appended.
+// actConfig is serverConfig for the act tests: raw_exec sleep
+// placeholders, and extra appended.
 func actConfig(name, dir, polDir, nomadAddr string, httpPort, raftPort int, extra string) string {
+	return serverConfig(name, dir, polDir, nomadAddr, httpPort, raftPort, `
+reserve {
+  driver = "raw_exec"
+  config = {
+    command = "/bin/sleep"
+    args    = ["infinity"]
+  }
+}
+`+extra)
+}
+
+// serverConfig is a single-server agent's configuration: data under dir,
+// the policies in polDir, Nomad at nomadAddr, and extra appended.
+func serverConfig(name, dir, polDir, nomadAddr string, httpPort, raftPort int, extra string) string {
 	return fmt.Sprintf(`
 name      = %q
 data_dir  = %q
@@ -787,13 +800,6 @@ http {
 }
 policies {
   dir = %q
-}
-reserve {
-  driver = "raw_exec"
-  config = {
-    command = "/bin/sleep"
-    args    = ["infinity"]
-  }
 }
 %s
 `, name, filepath.Join(dir, "data"), raftPort, nomadAddr, httpPort, polDir, extra)

@@ -176,27 +176,7 @@ func startClusterWith(t *testing.T, speed float64, policyFile string, simArgs []
 
 	dir := t.TempDir()
 	polDir := writePolicies(t, dir, policyFile)
-	cfg := fmt.Sprintf(`
-name      = "e2e-1"
-data_dir  = %q
-bind_addr = "127.0.0.1"
-log_level = "info"
-server {
-  enabled          = true
-  bootstrap_expect = 1
-  raft_port        = %d
-}
-nomad {
-  address = %q
-}
-http {
-  address = "127.0.0.1:%d"
-}
-policies {
-  dir = %q
-}
-%s
-`, filepath.Join(dir, "data"), raftPort, simURL, httpPort, polDir, strings.Join(extra, "\n"))
+	cfg := serverConfig("e2e-1", dir, polDir, simURL, httpPort, raftPort, strings.Join(extra, "\n"))
 	cfgPath := filepath.Join(dir, "agent.hcl")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
