@@ -325,6 +325,11 @@ func TestPartitionLeaderContextAndCatchUp(t *testing.T) {
 	st, _ := c.Nodes[next].Status()
 	c.WaitApplied(st.LastIndex, old)
 	want := []string{"before", "during 0", "during 1", "during 2", "during 3", "during 4"}
+	// Raft counts an entry applied as it hands it to the FSM, which
+	// applies it on its own goroutine: give the FSM the time to catch up.
+	for deadline := time.Now().Add(clustertest.Timeout); time.Now().Before(deadline) && !slices.Equal(fsms[old].Values(), want); {
+		time.Sleep(10 * time.Millisecond)
+	}
 	if got := fsms[old].Values(); !slices.Equal(got, want) {
 		t.Errorf("healed node: %v; want %v", got, want)
 	}
