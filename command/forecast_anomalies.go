@@ -53,8 +53,9 @@ Usage: foreshape forecast anomalies -data DIR [options]
     FIXED      the threshold chosen beforehand on the tuning part of the NAB
                files (the middle of the range that scores best there), the
                rule that says how the detector does on files it has not seen;
-               foreshape's detectors are also scored at the alarm threshold
-               the agent runs with (p at most 1/4032 at an onset);
+               foreshape's detectors are also scored at the agent's alarm
+               rule: the points where the detector raises an alarm (for
+               shape, p at most 1/4032 at an onset);
     OPTIMISED  the threshold that scores best on the files scored, NAB's own
                rule for its scoreboard (HILL_CLIMB: the threshold NAB's older
                runner reached by climbing from 0.5).
@@ -89,9 +90,10 @@ Options:
                    foreshape ran before), rcf (a random cut forest),
                    ensemble (shape and residual), context (the contextual
                    anomaly detector, CAD OSE, over the series' learnt
-                   range), shape+context (shape and context), or all to
-                   compare them; several, comma-separated, are scored side by
-                   side. Default: shape.
+                   range), shape+context (shape and context), artime (the
+                   adaptive-resonance detector ARTime, over the series'
+                   learnt range), or all to compare them; several,
+                   comma-separated, are scored side by side. Default: shape.
   -profiles=FILE   NAB profiles.json. Default: config/profiles.json beside
                    the labels directory, else NAB's published profiles.
   -published=DIR   NAB's results directory: results/<detector>/... as NAB
@@ -129,12 +131,23 @@ type anomalyEventOut struct {
 
 // nabResultOut is one profile's NAB score under one threshold rule.
 type nabResultOut struct {
-	Score     float64 `json:"score"`
-	Threshold float64 `json:"threshold"`
-	Raw       float64 `json:"raw"`
-	TP        int     `json:"tp"`
-	FP        int     `json:"fp"`
-	FN        int     `json:"fn"`
+	Score     float64   `json:"score"`
+	Threshold threshold `json:"threshold"`
+	Raw       float64   `json:"raw"`
+	TP        int       `json:"tp"`
+	FP        int       `json:"fp"`
+	FN        int       `json:"fn"`
+}
+
+// threshold is a detection threshold; +Inf (detect nothing: what a
+// detector that scores nothing on the tuning part gets) is null in JSON.
+type threshold float64
+
+func (t threshold) MarshalJSON() ([]byte, error) {
+	if math.IsInf(float64(t), 0) || math.IsNaN(float64(t)) {
+		return []byte("null"), nil
+	}
+	return json.Marshal(float64(t))
 }
 
 // nabScoreOut is one profile's NAB score: optimised on the files scored
@@ -152,8 +165,8 @@ type nabScoreOut struct {
 	Files map[string]float64 `json:"files,omitempty"`
 	Fixed *nabResultOut      `json:"fixed,omitempty"`
 	NAB   *nabResultOut      `json:"nab_threshold,omitempty"`
-	// Agent is the score at the alarm threshold the agent runs with
-	// (foreshape's detectors only).
+	// Agent is the score of the points where the detector raised an
+	// alarm, as the agent runs it (foreshape's detectors only).
 	Agent *nabResultOut `json:"agent_threshold,omitempty"`
 }
 
@@ -370,7 +383,7 @@ func (c *ForecastAnomaliesCommand) Run(args []string) int {
 	// foreshape's detectors over the scored and the tuning files.
 	need := append(append([]string(nil), scored...), tuning...)
 	for i, name := range detectors {
-		onsets := map[string][]float64{}
+		onsets, alarms := map[string][]float64{}, map[string][]float64{}
 		for _, key := range need {
 			if _, done := onsets[key]; done {
 				continue
@@ -381,16 +394,20 @@ func (c *ForecastAnomaliesCommand) Run(args []string) int {
 			}
 			r := rows[key]
 			d, _ := anomaly.NewOnline(name, opts)
-			sc := make([]float64, len(r.values))
+			sc, al := make([]float64, len(r.values)), make([]float64, len(r.values))
 			for j, v := range r.values {
-				sc[j] = d.Observe(v).Onset
+				pt := d.Observe(v)
+				sc[j] = pt.Onset
+				if pt.Alarm {
+					al[j] = 1
+				}
 			}
-			onsets[key] = sc
+			onsets[key], alarms[key] = sc, al
 			if i == 0 && slices.Contains(scored, key) {
 				out.Events = append(out.Events, eventsOut(r.name, d.Events(true), *maxP, func(j int) string { return r.times[j].Format(nab.TimeLayout) })...)
 			}
 		}
-		res, err := scoreNAB(name, false, onsets, rows, windows, scored, tuning, costs, nil)
+		res, err := scoreNAB(name, onsets, alarms, rows, windows, scored, tuning, costs, nil)
 		if err != nil {
 			c.UI.Error("error: " + err.Error())
 			return ExitInvalid
@@ -465,16 +482,20 @@ func readNABRows(path string) (nabRows, error) {
 
 // scoreNAB scores one detector's onsets (per labelled file) on the scored
 // files, with the threshold optimised on them, fixed on the tuning files,
-// and at NAB's thresholds when given.
-func scoreNAB(name string, published bool, onsets map[string][]float64, rows map[string]nabRows, windows map[string][]nab.Window,
+// and at NAB's thresholds when given. alarms, for foreshape's detectors, is
+// 1 where the detector raised an alarm: those rows are scored as the
+// agent's alarm rule; nil for a published detector.
+func scoreNAB(name string, onsets, alarms map[string][]float64, rows map[string]nabRows, windows map[string][]nab.Window,
 	scored, tuning []string, costs map[string]nab.CostMatrix, nabThresholds map[string]float64) (nabDetectorOut, error) {
-	series := func(keys []string) []nab.Series {
+	published := alarms == nil
+	seriesOf := func(keys []string, scores map[string][]float64) []nab.Series {
 		var out []nab.Series
 		for _, k := range keys {
-			out = append(out, nab.Series{File: k, Times: rows[k].times, Scores: onsets[k]})
+			out = append(out, nab.Series{File: k, Times: rows[k].times, Scores: scores[k]})
 		}
 		return out
 	}
+	series := func(keys []string) []nab.Series { return seriesOf(keys, onsets) }
 	var fixed map[string]float64
 	if len(tuning) > 0 {
 		files, _, err := nab.Files(series(tuning), windows)
@@ -496,8 +517,8 @@ func scoreNAB(name string, published bool, onsets map[string][]float64, rows map
 			f := resultOut(*s.Fixed)
 			o.Fixed = &f
 		}
-		at := func(th float64) (*nabResultOut, error) {
-			files, _, err := nab.Files(series(scored), windows)
+		at := func(ss []nab.Series, th float64) (*nabResultOut, error) {
+			files, _, err := nab.Files(ss, windows)
 			if err != nil {
 				return nil, err
 			}
@@ -509,12 +530,12 @@ func scoreNAB(name string, published bool, onsets map[string][]float64, rows map
 			return &n, nil
 		}
 		if th, ok := nabThresholds[p]; ok {
-			if o.NAB, err = at(th); err != nil {
+			if o.NAB, err = at(series(scored), th); err != nil {
 				return nabDetectorOut{}, err
 			}
 		}
 		if !published {
-			if o.Agent, err = at(anomaly.AlarmScore(anomaly.DefaultAlarmP)); err != nil {
+			if o.Agent, err = at(seriesOf(scored, alarms), 0.5); err != nil {
 				return nabDetectorOut{}, err
 			}
 		}
@@ -537,7 +558,7 @@ func scoreNAB(name string, published bool, onsets map[string][]float64, rows map
 }
 
 func resultOut(r nab.Result) nabResultOut {
-	return nabResultOut{Score: r.Normalized, Threshold: r.Threshold, Raw: r.Raw, TP: r.TP, FP: r.FP, FN: r.FN}
+	return nabResultOut{Score: r.Normalized, Threshold: threshold(r.Threshold), Raw: r.Raw, TP: r.TP, FP: r.FP, FN: r.FN}
 }
 
 func onlyKeys(windows map[string][]nab.Window, keys []string) map[string][]nab.Window {
@@ -576,7 +597,7 @@ func (c *ForecastAnomaliesCommand) publishedScores(dir string, rows map[string]n
 			}
 			onsets[key] = s.Scores
 		}
-		res, err := scoreNAB(det, true, onsets, rows, windows, scored, tuning, costs, thresholds[det])
+		res, err := scoreNAB(det, onsets, nil, rows, windows, scored, tuning, costs, thresholds[det])
 		if err != nil {
 			return nil, err
 		}
@@ -764,8 +785,8 @@ func writeNABScores(w io.Writer, out anomaliesOut) {
 		}
 		_ = tw.Flush()
 		if s, ok := d.Profiles[nab.Standard]; ok && s.Agent != nil {
-			fmt.Fprintf(w, "\nAt the agent's alarm threshold (p at most %.3g at an onset, score %.4f): standard %.1f (tp %d fp %d fn %d)",
-				anomaly.DefaultAlarmP, s.Agent.Threshold, s.Agent.Score, s.Agent.TP, s.Agent.FP, s.Agent.FN)
+			fmt.Fprintf(w, "\nAt the agent's alarm rule (the points where the detector raises an alarm): standard %.1f (tp %d fp %d fn %d)",
+				s.Agent.Score, s.Agent.TP, s.Agent.FP, s.Agent.FN)
 			if l, ok := d.Profiles[nab.RewardLowFPRate]; ok && l.Agent != nil {
 				fmt.Fprintf(w, ", low FP %.1f", l.Agent.Score)
 			}

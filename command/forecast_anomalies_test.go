@@ -179,7 +179,7 @@ func writeNABSplitFixture(t *testing.T) (nabDir, published string) {
 	}
 	start := time.Date(2014, 2, 14, 0, 0, 0, 0, time.UTC)
 	ts := func(i int) string { return start.Add(time.Duration(i) * 5 * time.Minute).Format("2006-01-02 15:04:05") }
-	const n, spike = 3 * 288, 700
+	const n, spike = 4 * 288, 1000
 	var windows []string
 	for part, f := range files {
 		var data, res strings.Builder
@@ -275,7 +275,7 @@ func TestForecastAnomaliesSplitAndPublished(t *testing.T) {
 			t.Errorf("%s: %+v", d.Detector, std)
 		}
 	}
-	for _, want := range []string{"shape", "residual", "rcf", "ensemble", "context", "shape+context", "oracle"} {
+	for _, want := range []string{"shape", "residual", "rcf", "ensemble", "context", "shape+context", "artime", "oracle"} {
 		if !seen[want] {
 			t.Errorf("no scores for %s among %v", want, seen)
 		}

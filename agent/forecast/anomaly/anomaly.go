@@ -66,6 +66,11 @@ type Options struct {
 	Shape ShapeOptions
 	// Context tunes the contextual detector (NewContextStream).
 	Context ContextOptions
+	// ARTime tunes the adaptive-resonance detector (NewARTimeStream).
+	ARTime ARTimeOptions
+	// ARTimeAlarm is the adaptive-resonance detector's onset at or above
+	// which it raises an alarm (default DefaultARTimeAlarm).
+	ARTimeAlarm float64
 	// ContextAlarm is the contextual detector's onset at or above which it
 	// raises an alarm (default DefaultContextAlarm).
 	ContextAlarm float64
@@ -104,6 +109,11 @@ const (
 	// standard-profile threshold chosen on the tuning part of the NAB
 	// files (0.6097, rounded).
 	DefaultContextAlarm = 0.61
+	// DefaultARTimeAlarm is the adaptive-resonance detector's alarm
+	// score: the standard-profile threshold chosen on the tuning part of
+	// the NAB files (0.6209, rounded). Its p-values rarely reach AlarmP at
+	// an onset (never on the tuning files), so they do not raise alarms.
+	DefaultARTimeAlarm = 0.62
 )
 
 func (o Options) withDefaults() Options {

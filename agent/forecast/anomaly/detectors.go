@@ -40,11 +40,14 @@ const (
 	// DetectorShapeContext combines the shape statistic and the
 	// contextual detector: the geometric mean of their p-values.
 	DetectorShapeContext = "shape+context"
+	// DetectorARTime is the adaptive-resonance detector (NewARTimeStream):
+	// ARTime over the series' learnt range.
+	DetectorARTime = "artime"
 )
 
 // Detectors lists the detector names NewOnline accepts, sorted.
 func Detectors() []string {
-	out := []string{DetectorStream, DetectorResidual, DetectorRCF, DetectorEnsemble, DetectorContext, DetectorShapeContext}
+	out := []string{DetectorStream, DetectorResidual, DetectorRCF, DetectorEnsemble, DetectorContext, DetectorShapeContext, DetectorARTime}
 	sort.Strings(out)
 	return out
 }
@@ -67,6 +70,8 @@ func NewOnline(name string, opts Options) (Online, error) {
 		return NewContextStream(opts), nil
 	case DetectorShapeContext:
 		return newShapeContext(opts), nil
+	case DetectorARTime:
+		return NewARTimeStream(opts), nil
 	}
 	return nil, fmt.Errorf("anomaly: unknown detector %q (want one of %s)", name, strings.Join(Detectors(), ", "))
 }
@@ -198,4 +203,53 @@ func (e *shapeContext) Observe(v float64) Point {
 	ps := e.shape.Observe(v).P
 	pc := e.context.Observe(v).P
 	return e.finish(v, math.Sqrt(ps*pc))
+}
+
+// ARTimeStream is ARTime (the adaptive-resonance detector) with the
+// verdicts Stream gives. Onset is ARTime's anomaly score, which NAB scores
+// (ARTime reports an incident once: its own masking stands for the
+// refractory period), and an onset of at least opts.ARTimeAlarm raises an
+// alarm. P is how rare the latest match is on this series: the conformal
+// p-value, with the exponential tail, of its mismatch (one less the best
+// match of the latest downsampled value) among the series' past
+// mismatches; Score is P on the 0–1 scale. With P, the point statistics
+// say which points deviate. It is not safe for concurrent use.
+type ARTimeStream struct {
+	art    *ARTime
+	rank   *tailRank
+	warmup int
+	p      float64 // the latest mismatch's p-value
+	alarm  float64
+	verdicts
+}
+
+// NewARTimeStream returns ARTime with opts.ARTime's settings.
+func NewARTimeStream(opts Options) *ARTimeStream {
+	o := opts.withDefaults()
+	so := o.Shape.withDefaults()
+	a := NewARTime(o.ARTime)
+	a.record = true
+	alarm := o.ARTimeAlarm
+	if !(alarm > 0) {
+		alarm = DefaultARTimeAlarm
+	}
+	return &ARTimeStream{art: a, rank: newTailRank(so.Memory, so.Tail), warmup: so.Warmup, p: 1, alarm: alarm,
+		verdicts: newVerdicts(o)}
+}
+
+// Observe scores the next sample (NaN or infinite: missing).
+func (s *ARTimeStream) Observe(v float64) Point {
+	raw := s.art.Score(v)
+	for _, m := range s.art.matches {
+		x := 1 - m
+		s.p = 1
+		if s.rank.Len() >= s.warmup {
+			s.p = s.rank.P(x)
+		}
+		s.rank.Add(x)
+	}
+	s.art.matches = s.art.matches[:0]
+	p := s.observe(v, s.p, scoreOf(s.p))
+	p.Onset = raw
+	return s.complete(p, s.alarm)
 }

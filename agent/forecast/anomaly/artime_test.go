@@ -1,0 +1,221 @@
+package anomaly
+
+import (
+	"math"
+	"testing"
+
+	"github.com/foreshape/foreshape/internal/cputime"
+)
+
+// spiked is two weeks of a noisy daily cycle with a spike at 3000.
+func spiked() []float64 {
+	y := dailyTwoWeeks()
+	y[3000] += 80
+	return y
+}
+
+func TestARTimeScoresASpikeOnce(t *testing.T) {
+	y := spiked()
+	a := NewARTime(ARTimeOptions{})
+	step := a.Step()
+	if step != 7 {
+		t.Fatalf("step %d, want 7 (a probation of 750 samples, 8 values a window, 13 windows)", step)
+	}
+	var events []int
+	for i, v := range y {
+		s := a.Score(v)
+		if s < 0 || s > 1 {
+			t.Fatalf("sample %d scores %v", i, s)
+		}
+		if s == 0 {
+			continue
+		}
+		if i < DefaultARTimeProbation || (i+1)%step != 0 {
+			t.Fatalf("sample %d scores %v: only the last sample of a downsampled value after the probation may", i, s)
+		}
+		events = append(events, i)
+	}
+	// The spike's downsampled value ends at 3002.
+	found := false
+	for _, i := range events {
+		found = found || i == 3002
+	}
+	if !found {
+		t.Errorf("events at %v, none at the spike's value (3002)", events)
+	}
+	if len(events) > 6 {
+		t.Errorf("%d events on a regular cycle with one spike: %v", len(events), events)
+	}
+	if n := a.Categories(); n < 2 || n > DefaultARTimeMaxCategories {
+		t.Errorf("%d categories", n)
+	}
+}
+
+func TestARTimeScaleFree(t *testing.T) {
+	// Twice the series (exact in floating point) scores the same: the
+	// range is learnt, so units do not matter.
+	y := spiked()
+	for i := 3500; i < len(y); i++ {
+		y[i] += 60 // the range widens after the probation: rescaled
+	}
+	a, b := NewARTime(ARTimeOptions{}), NewARTime(ARTimeOptions{})
+	events := 0
+	for i, v := range y {
+		sa, sb := a.Score(v), b.Score(2*v)
+		if sa != sb {
+			t.Fatalf("sample %d: %v, twice the series %v", i, sa, sb)
+		}
+		if sa > 0 {
+			events++
+		}
+	}
+	if events == 0 {
+		t.Fatal("no events")
+	}
+}
+
+func TestARTimeKnownRangeIsLearntRange(t *testing.T) {
+	// When the probation shows the series' whole range, learning the range
+	// is knowing it.
+	y := dailyTwoWeeks()
+	y[100], y[200] = 0, 120
+	lo, hi := y[0], y[0]
+	for _, v := range y {
+		lo, hi = math.Min(lo, v), math.Max(hi, v)
+	}
+	if lo != 0 || hi != 120 {
+		t.Fatalf("range %v..%v", lo, hi)
+	}
+	a, b := NewARTime(ARTimeOptions{}), NewARTime(ARTimeOptions{Range: &[2]float64{lo, hi}})
+	for i, v := range y {
+		if sa, sb := a.Score(v), b.Score(v); sa != sb {
+			t.Fatalf("sample %d: learnt range %v, known range %v", i, sa, sb)
+		}
+	}
+}
+
+func TestARTimeWidenedRangeRescales(t *testing.T) {
+	// A value far beyond the range seen is an anomaly, and what was learnt
+	// is rescaled: the series afterwards, back at its level, raises
+	// nothing more.
+	y := dailyTwoWeeks()
+	y[2500] = 1000
+	a := NewARTime(ARTimeOptions{})
+	var events []int
+	for i, v := range y {
+		if a.Score(v) > 0 {
+			events = append(events, i)
+		}
+	}
+	if len(events) == 0 || events[0] != 2505 {
+		t.Fatalf("events %v, want the first at 2505 (the end of the value holding 2500)", events)
+	}
+	for _, i := range events[1:] {
+		if i > 2505+20*a.Step() {
+			t.Errorf("event at %d, long after the spike: %v", i, events)
+		}
+	}
+}
+
+func TestFuzzyARTRescale(t *testing.T) {
+	// A box over the value features maps through the rescaling; the
+	// wavelet features and the blank category stay.
+	var f fuzzyART
+	f.init(8, 10) // window 2: 2 wavelet, 2 value features
+	f.train([]float64{0, 0, 0, 0, 1, 1, 1, 1}, true)
+	f.rhoLB, f.rhoUB = 0.5, 0.5
+	f.add([]float64{0.2, 0.4, 0.2, 0.6, 0.8, 0.6, 0.5, 0.3}) // values: [0.2,0.5] and [0.6,0.7]
+	f.rescale(2, func(u float64) float64 { return u / 2 })
+	want := []float64{0.2, 0.4, 0.1, 0.3, 0.8, 0.6, 0.75, 0.65}
+	for k, w := range want {
+		if got := f.w[8+k]; math.Abs(got-w) > 1e-12 {
+			t.Errorf("weight %d: %v, want %v", k, got, w)
+		}
+	}
+	if f.norm[1] != 3.8 && math.Abs(f.norm[1]-3.8) > 1e-12 {
+		t.Errorf("norm %v, want 3.8", f.norm[1])
+	}
+	for k := range 8 {
+		if f.w[k] != 1 {
+			t.Fatalf("the blank category changed: %v", f.w[:8])
+		}
+	}
+}
+
+func TestARTimeMissingAndBounded(t *testing.T) {
+	// A missing sample teaches nothing; the categories stay within their
+	// bound on noise, where most values are new.
+	y := noisy(3, 6000, 50, 20)
+	a, b := NewARTime(ARTimeOptions{MaxCategories: 16}), NewARTime(ARTimeOptions{MaxCategories: 16})
+	for i, v := range y {
+		if i%100 == 0 {
+			if s := b.Score(math.NaN()); s != 0 {
+				t.Fatalf("a missing sample scores %v", s)
+			}
+		}
+		if sa, sb := a.Score(v), b.Score(v); sa != sb {
+			t.Fatalf("sample %d: %v, with missing samples between %v", i, sa, sb)
+		}
+	}
+	if n := a.Categories(); n != 16 {
+		t.Errorf("%d categories on noise, want the bound 16", n)
+	}
+}
+
+func TestARTimeStreamVerdicts(t *testing.T) {
+	// As the agent runs it: Onset is ARTime's score, a strong one raises an
+	// alarm and is kept out of fitting, P is the match's rarity.
+	y := dailyTwoWeeks()
+	y[3000] = 200
+	d, err := NewOnline(DetectorARTime, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	alarms := 0
+	for i, v := range y {
+		p := d.Observe(v)
+		if p.P <= 0 || p.P > 1 || p.Score != scoreOf(p.P) || p.Onset < 0 || p.Onset > 1 {
+			t.Fatalf("point %d: %+v", i, p)
+		}
+		if p.Alarm != (p.Onset >= DefaultARTimeAlarm) || p.Alarm && !p.Anomalous {
+			t.Fatalf("point %d: %+v", i, p)
+		}
+		if p.Alarm {
+			alarms++
+		}
+		if i == 3002 && (!p.Alarm || p.P > 0.01) {
+			t.Errorf("the spike's value: %+v", p)
+		}
+	}
+	if alarms > 3 {
+		t.Errorf("%d alarms on a regular cycle with one spike", alarms)
+	}
+	if ev := d.Events(true); len(ev) == 0 {
+		t.Error("no events")
+	}
+}
+
+// BenchmarkARTime runs ARTime over two weeks of 5-minute data (4,032
+// points) per iteration.
+func BenchmarkARTime(b *testing.B) {
+	y := dailyTwoWeeks()
+	b.ReportAllocs()
+	b.ResetTimer()
+	cpu := cputime.Process()
+	var cats int
+	for range b.N {
+		a := NewARTime(ARTimeOptions{})
+		for _, v := range y {
+			a.Score(v)
+		}
+		cats = a.Categories()
+	}
+	b.ReportMetric(float64(b.N)*4032/(cputime.Process()-cpu).Seconds(), "points/cpu-s")
+	b.ReportMetric(float64(cats), "categories")
+}
+
+// BenchmarkARTimeAcrossSeries is BenchmarkStreamAcrossSeries for ARTime
+// with the agent's verdicts.
+func BenchmarkARTimeAcrossSeries(b *testing.B) {
+	benchmarkAcrossSeries(b, 200, func() Online { return NewARTimeStream(Options{}) })
+}

@@ -1,0 +1,163 @@
+package anomaly
+
+import "math"
+
+// fuzzyART is the clustering ARTime runs: fuzzy adaptive resonance theory
+// (Carpenter, Grossberg and Rosen, 1991) with dual vigilance, on
+// complement-coded vectors (x, 1-x), as ARTime's compact edition of
+// AdaptiveResonance.jl's DVFA has it.
+//
+// A category's weights w are the componentwise minimum of the vectors it
+// learnt: with complement coding, a box. The match of a vector x with a
+// category is (|x∧w|/|w|)³ · e², where e is the same ratio over the
+// latest value alone (its two complement-coded components). The best
+// match decides: at least rhoUB, every category matching that well learns
+// x (w ← x∧w); at least rhoLB, x starts a category of its own, kin to the
+// best; below rhoLB, x is novel and starts a new category too.
+//
+// The first vector ever only creates a blank category (all ones), which
+// matches every vector at 1/32 and, with the vigilances ARTime sets,
+// never learns.
+type fuzzyART struct {
+	dim          int // of a coded vector
+	max          int
+	w            []float64 // n categories × dim
+	norm         []float64 // |w| of each category
+	used         []int     // when each last matched best or learnt
+	n            int
+	clock        int
+	blank        bool // category 0 is still blank
+	rhoLB, rhoUB float64
+	m            []float64 // scratch: the matches
+}
+
+func (f *fuzzyART) init(dim, maxCategories int) {
+	*f = fuzzyART{dim: dim, max: maxCategories}
+}
+
+// train presents the coded vector x and returns its best match, that
+// category's energy match, and whether x was novel (no category matched it
+// at rhoLB; always false when not learning and for the very first vector).
+func (f *fuzzyART) train(x []float64, learning bool) (sim, energy float64, novel bool) {
+	f.clock++
+	if f.n == 0 {
+		f.add(nil)
+		f.blank = true
+		return 0, 0, false
+	}
+	dim := f.dim
+	ei, ee := dim/2-1, dim-1
+	f.m = f.m[:0]
+	best := -1
+	for j := 0; j < f.n; j++ {
+		w := f.w[j*dim : (j+1)*dim]
+		var num float64
+		for k, v := range w {
+			num += math.Min(x[k], v)
+		}
+		nw := f.norm[j]
+		if nw == 0 {
+			nw = 0.001
+		}
+		fs := num / nw
+		es := 1.0
+		if we := w[ei] + w[ee]; we != 0 {
+			es = (math.Min(x[ei], w[ei]) + math.Min(x[ee], w[ee])) / we
+		}
+		m := fs * fs * fs * es * es
+		f.m = append(f.m, m)
+		if m > sim {
+			sim, energy, best = m, es, j
+		}
+	}
+	if !learning {
+		return sim, energy, true
+	}
+	switch {
+	case best >= 0 && sim >= f.rhoUB:
+		for j := 0; j < f.n; j++ {
+			if f.m[j] >= f.rhoUB {
+				f.learn(j, x)
+			}
+		}
+		f.used[best] = f.clock
+	case best >= 0 && sim >= f.rhoLB:
+		f.used[best] = f.clock
+		f.add(x)
+	default:
+		f.add(x)
+		novel = true
+	}
+	return sim, energy, novel
+}
+
+// learn makes category j's box take in x.
+func (f *fuzzyART) learn(j int, x []float64) {
+	w := f.w[j*f.dim : (j+1)*f.dim]
+	var norm float64
+	for k := range w {
+		w[k] = math.Min(w[k], x[k])
+		norm += w[k]
+	}
+	f.norm[j] = norm
+	f.used[j] = f.clock
+	if j == 0 {
+		f.blank = false
+	}
+}
+
+// add starts a category with x (nil: the blank one). At MaxCategories the
+// least recently used category (never the blank one) makes way.
+func (f *fuzzyART) add(x []float64) {
+	j := f.n
+	if f.n >= f.max {
+		j = -1
+		for k := range f.n {
+			if k == 0 && f.blank {
+				continue
+			}
+			if j < 0 || f.used[k] < f.used[j] {
+				j = k
+			}
+		}
+	} else {
+		f.w = append(f.w, make([]float64, f.dim)...)
+		f.norm = append(f.norm, 0)
+		f.used = append(f.used, 0)
+		f.n++
+	}
+	w := f.w[j*f.dim : (j+1)*f.dim]
+	var norm float64
+	for k := range w {
+		if x == nil {
+			w[k] = 1
+		} else {
+			w[k] = x[k]
+		}
+		norm += w[k]
+	}
+	f.norm[j] = norm
+	f.used[j] = f.clock
+}
+
+// rescale maps the boxes' value features (the second half of each
+// window's features: indices window..2·window-1, and their complements)
+// through the increasing map to.
+func (f *fuzzyART) rescale(window int, to func(float64) float64) {
+	half := f.dim / 2
+	for j := 0; j < f.n; j++ {
+		if j == 0 && f.blank {
+			continue
+		}
+		w := f.w[j*f.dim : (j+1)*f.dim]
+		for k := window; k < half; k++ {
+			w[k] = to(w[k])
+			w[half+k] = 1 - to(1-w[half+k])
+		}
+		var norm float64
+		for _, v := range w {
+			norm += v
+		}
+		f.norm[j] = norm
+	}
+}

@@ -1,0 +1,62 @@
+package nab_test
+
+import (
+	"math"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/foreshape/foreshape/agent/forecast/anomaly"
+	"github.com/foreshape/foreshape/agent/forecast/nab"
+)
+
+// TestARTimeFollowsPublishedARTime checks foreshape's ARTime against NAB's
+// published ARTime outputs on the tuning files: given what NAB's harness
+// gives ARTime (the file's minimum and maximum, and a probationary period of
+// 15% of the file, at most 750 rows), every row's score must be the
+// published one. FORESHAPE_NAB_PUBLISHED names a NAB checkout's root
+// (results/); skipped without it.
+func TestARTimeFollowsPublishedARTime(t *testing.T) {
+	root := os.Getenv("FORESHAPE_NAB_PUBLISHED")
+	if root == "" {
+		t.Skip("FORESHAPE_NAB_PUBLISHED (a NAB checkout with results/) is not set")
+	}
+	var rows, events int
+	for _, key := range nab.Tuning {
+		f, err := os.Open(filepath.Join(root, "results", filepath.FromSlash(nab.ResultPath("ARTime", key))))
+		if err != nil {
+			t.Fatal(err)
+		}
+		pub, err := nab.ReadResult(f)
+		f.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, _ = os.Open(filepath.Join(root, "results", filepath.FromSlash(nab.ResultPath("ARTime", key))))
+		_, values, _, err := nab.ReadData(f)
+		f.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		lo, hi := values[0], values[0]
+		for _, v := range values {
+			lo, hi = math.Min(lo, v), math.Max(hi, v)
+		}
+		probation := min(int(math.Floor(0.15*float64(len(values)))), 750)
+		a := anomaly.NewARTime(anomaly.ARTimeOptions{Range: &[2]float64{lo, hi}, Probation: probation})
+		for i, v := range values {
+			got := a.Score(v)
+			if math.Abs(got-pub.Scores[i]) > 1e-9 {
+				t.Fatalf("%s row %d: %v, NAB's ARTime published %v", key, i, got, pub.Scores[i])
+			}
+			if got > 0 {
+				events++
+			}
+		}
+		rows += len(values)
+	}
+	t.Logf("%d rows, %d events, all equal to NAB's published ARTime", rows, events)
+	if events == 0 {
+		t.Error("no events")
+	}
+}
