@@ -18,6 +18,7 @@ import (
 	"github.com/schollz/progressbar/v3"
 
 	"github.com/foreshape/foreshape/agent/forecast"
+	"github.com/foreshape/foreshape/agent/forecast/anomaly"
 	"github.com/foreshape/foreshape/agent/forecast/eval"
 	"github.com/foreshape/foreshape/internal/tracefile"
 )
@@ -105,6 +106,9 @@ Options:
                     models, as the agent does. Default: true. false measures
                     the models on the raw points (the detector still finds
                     level shifts, which refit them).
+  -detector=NAME    The anomaly detector the pipeline runs (the names
+                    'forecast anomalies -detector' takes). Default: the
+                    agent's.
   -quiet            No progress bar.
 
 Examples:
@@ -147,6 +151,7 @@ func (c *ForecastEvalCommand) Run(args []string) int {
 	splitFile := fs.String("split", "", "")
 	export := fs.String("export", "", "")
 	masking := fs.Bool("masking", true, "")
+	detector := fs.String("detector", anomaly.DefaultDetector, "")
 	if code, ok := c.Parse(fs, args, c.Help); !ok {
 		return code
 	}
@@ -167,6 +172,9 @@ func (c *ForecastEvalCommand) Run(args []string) int {
 		return c.UsageError("forecast eval", "-holdout must be a share from 0.05 to 0.95")
 	case *part != "all" && *part != eval.Tuning && *part != eval.Check:
 		return c.UsageError("forecast eval", "-part must be tuning, check or all")
+	}
+	if _, err := anomaly.NewOnline(*detector, anomaly.Options{}); err != nil {
+		return c.UsageError("forecast eval", "-detector: "+err.Error())
 	}
 	split := eval.DefaultSplit()
 	if *splitFile != "" {
@@ -220,6 +228,7 @@ func (c *ForecastEvalCommand) Run(args []string) int {
 	}
 
 	cfg := eval.Config{
+		Anomaly:    anomaly.Options{Detector: *detector},
 		NoMasking:  !*masking,
 		Range:      split.RangeFunc(),
 		Horizon:    *horizon,

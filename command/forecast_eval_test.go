@@ -145,6 +145,7 @@ func TestForecastEvalCommand(t *testing.T) {
 		{[]string{"-data", root, "-horizon", "12", "-part", "both"}, ExitUsage},
 		{[]string{"-data", root, "-horizon", "12", "-holdout", "1"}, ExitUsage},
 		{[]string{"-data", root, "-horizon", "12", "-holdout", "0"}, ExitUsage},
+		{[]string{"-data", root, "-horizon", "12", "-detector", "nope"}, ExitUsage},
 		{[]string{"-data", root, "-horizon", "12", "-split", filepath.Join(root, "missing.json")}, ExitInvalid},
 	} {
 		args := append([]string{"forecast", "eval"}, tc.args...)

@@ -38,7 +38,8 @@ type PipelineOptions struct {
 	Model string
 	// Options configure the model.
 	Options Options
-	// Anomaly tunes the anomaly detector.
+	// Anomaly chooses and tunes the anomaly detector (Anomaly.Detector:
+	// anomaly.DefaultDetector unless set).
 	Anomaly anomaly.Options
 	// Range is the series' physical range; forecasts are clamped into it.
 	Range Range
@@ -59,8 +60,9 @@ const maxEvents = 32
 // Pipeline is the per-series forecaster the agent runs and `foreshape
 // forecast eval` measures: one model behind an online anomaly detector.
 //
-//   - New points go through the detector (anomaly.Stream, which sees every
-//     point once, in order). Spikes, anomalous runs of at most MaxSpike
+//   - New points go through the detector (anomaly.DefaultDetector unless
+//     PipelineOptions.Anomaly names another; it sees every point once, in
+//     order). Spikes, anomalous runs of at most MaxSpike
 //     points, reach the model as missing values; a confirmed level shift,
 //     or an anomaly lasting longer, is the series' new level and is kept.
 //   - The model absorbs the points with a cheap Update, and is refitted on
@@ -77,7 +79,7 @@ const maxEvents = 32
 type Pipeline struct {
 	opts   PipelineOptions
 	f      Forecaster
-	stream *anomaly.Stream
+	stream anomaly.Online
 	fitted bool
 	fitLen int // points of history the last fit saw
 	seen   int // points the detector has seen
@@ -116,12 +118,17 @@ func NewPipeline(o PipelineOptions) (*Pipeline, error) {
 }
 
 // NewPipelineFor returns an unfitted pipeline around the forecaster f
-// (o.Model and o.Options are not used).
+// (o.Model and o.Options are not used); it fails for an empty range or an
+// unknown anomaly detector.
 func NewPipelineFor(f Forecaster, o PipelineOptions) (*Pipeline, error) {
 	if r := o.Range; r.bounded() && !(r.Min <= r.Max) {
 		return nil, fmt.Errorf("forecast: range [%v, %v] is empty", r.Min, r.Max)
 	}
-	return &Pipeline{opts: o, f: f, stream: anomaly.NewStream(o.Anomaly)}, nil
+	stream, err := anomaly.NewOnline(o.Anomaly.Detector, o.Anomaly)
+	if err != nil {
+		return nil, fmt.Errorf("forecast: %w", err)
+	}
+	return &Pipeline{opts: o, f: f, stream: stream}, nil
 }
 
 // Advance brings the pipeline up to date with the history y, a regular

@@ -227,6 +227,9 @@ func TestPipelineClampsToRange(t *testing.T) {
 	if _, err := NewPipeline(PipelineOptions{Range: Range{Min: 1, Max: 0}}); err == nil {
 		t.Error("empty range accepted")
 	}
+	if _, err := NewPipeline(PipelineOptions{Anomaly: anomaly.Options{Detector: "nope"}}); err == nil || !strings.Contains(err.Error(), "nope") {
+		t.Errorf("unknown detector: %v", err)
+	}
 }
 
 // TestPipelineNoMasking: without masking the model sees every point, and

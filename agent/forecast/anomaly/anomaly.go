@@ -48,6 +48,9 @@ import "math"
 
 // Options tune the detector. The zero value means the defaults.
 type Options struct {
+	// Detector names the detector NewOnline builds ("": the agent's,
+	// DefaultDetector).
+	Detector string
 	// Threshold is the robust z above which a point deviates (default 5).
 	Threshold float64
 	// Alpha is the shape p-value at or below which a deviating point is

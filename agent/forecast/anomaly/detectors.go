@@ -45,6 +45,9 @@ const (
 	DetectorARTime = "artime"
 )
 
+// DefaultDetector is the detector the agent runs on every series.
+const DefaultDetector = DetectorStream
+
 // Detectors lists the detector names NewOnline accepts, sorted.
 func Detectors() []string {
 	out := []string{DetectorStream, DetectorResidual, DetectorRCF, DetectorEnsemble, DetectorContext, DetectorShapeContext, DetectorARTime}
@@ -52,10 +55,13 @@ func Detectors() []string {
 	return out
 }
 
-// NewOnline returns the named detector.
+// NewOnline returns the named detector ("": DefaultDetector).
 func NewOnline(name string, opts Options) (Online, error) {
+	if name == "" {
+		name = DefaultDetector
+	}
 	switch name {
-	case DetectorStream, "":
+	case DetectorStream:
 		return NewStream(opts), nil
 	case DetectorResidual:
 		if opts.Refractory <= 0 {
