@@ -18,7 +18,7 @@ func benchSeries(b *testing.B) []float64 {
 }
 
 // benchTrace reads the first 4,032 points of a bundled NAB series.
-func benchTrace(b *testing.B, name string) []float64 {
+func benchTrace(b testing.TB, name string) []float64 {
 	b.Helper()
 	raw, err := traces.ReadFile("nab/data/realAWSCloudwatch/" + name)
 	if err != nil {
