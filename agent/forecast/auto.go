@@ -183,20 +183,28 @@ func (m *autoModel) Fit(y []float64) error {
 	}
 
 	// Backtest every candidate from the same origins, with parameters
-	// fitted before the first origin.
+	// fitted before the first origin. The candidates are independent:
+	// spare cores backtest some of them (inParallel), taken from the end
+	// of the list, where the costly ones are (the network, the
+	// decompositions), so that none of them starts last.
 	var origins []int
 	fc := make([][][]float64, len(cs)) // [candidate][origin][h]
-	var ok []int
-	for i, c := range cs {
+	visited := make([][]int, len(cs))
+	inParallel(len(cs), func(k int) {
+		i := len(cs) - 1 - k
 		var rows [][]float64
-		o := backtest(c.c, y, H, func(t int, f []float64) {
+		visited[i] = backtest(cs[i].c, y, H, func(t int, f []float64) {
 			rows = append(rows, append([]float64(nil), f...))
 		})
+		fc[i] = rows
+	})
+	var ok []int
+	for i, o := range visited {
 		if len(o) == 0 {
+			fc[i] = nil
 			continue
 		}
 		origins = o
-		fc[i] = rows
 		ok = append(ok, i)
 	}
 	if len(ok) == 0 {

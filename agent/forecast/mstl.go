@@ -3,6 +3,7 @@ package forecast
 import (
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/foreshape/foreshape/agent/forecast/internal/num"
 	"github.com/foreshape/foreshape/agent/forecast/season"
@@ -28,7 +29,10 @@ type mstlCore struct {
 // decompCache holds decompositions of prefixes of one history, keyed by
 // prefix length. It is only valid while every fit it serves sees a prefix
 // of the same series with the same periods.
+// auto backtests its candidates concurrently: mu makes a fit that needs
+// a decomposition another is computing wait for it.
 type decompCache struct {
+	mu    sync.Mutex
 	byLen map[int][][]float64
 }
 
@@ -36,6 +40,8 @@ func (d *decompCache) get(x []float64, periods []int) [][]float64 {
 	if d == nil {
 		return season.Decompose(x, periods)
 	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
 	if p, ok := d.byLen[len(x)]; ok {
 		return p
 	}
