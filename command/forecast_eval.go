@@ -54,8 +54,10 @@ Usage: foreshape forecast eval -data DIR -horizon H [options]
   Each model is backtested with a rolling origin over the last 20% of every
   series (-holdout; origins every H steps, expanding training window), and the table
   shows per model: mase and crps (scaled by the in-sample seasonal-naive
-  error with the daily period), smape, coverage of the 80% and 95% bands,
-  fitting time and fits per series, and rel_mase / rel_crps, the geometric means
+  error with the daily period), smape, coverage of the 80% and 95% bands
+  (cov80_varying, cov95_varying: the same over the points where the band
+  has a width; a zero-width band, on a constant series, covers by
+  construction), fitting time and fits per series, and rel_mase / rel_crps, the geometric means
   over series of the model's figure divided by seasonal naive's (below 1
   beats seasonal naive). The vs_best_baseline column divides rel_mase by
   the better of the two baselines' (below 1 beats both naive and seasonal
@@ -412,16 +414,17 @@ func writeEvalTable(w io.Writer, names []string, ms map[string]eval.Metrics) {
 		best = float64(n.RelMASE)
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "model\trel_mase\tvs_best_baseline\trel_crps\tmase\tsmape\tcrps\tcoverage80\tcoverage95\tfit_ms_per_series\tfits_per_series\t")
+	fmt.Fprintln(tw, "model\trel_mase\tvs_best_baseline\trel_crps\tmase\tsmape\tcrps\tcoverage80\tcoverage95\tcov80_varying\tcov95_varying\tfit_ms_per_series\tfits_per_series\t")
 	for _, n := range names {
 		m, ok := ms[n]
 		if !ok {
 			continue
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", n,
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", n,
 			evalFmtNum(m.RelMASE, 3), evalFmtNum(m.RelMASE/eval.Num(best), 3), evalFmtNum(m.RelCRPS, 3),
 			evalFmtNum(m.MASE, 3), evalFmtNum(m.SMAPE, 2), evalFmtNum(m.CRPS, 3),
-			evalFmtNum(m.Coverage80, 3), evalFmtNum(m.Coverage95, 3), evalFmtNum(m.FitMsPerSeries, 1), evalFmtNum(m.RefitsPerSeries, 1))
+			evalFmtNum(m.Coverage80, 3), evalFmtNum(m.Coverage95, 3), evalFmtNum(m.Coverage80Varying, 3), evalFmtNum(m.Coverage95Varying, 3),
+			evalFmtNum(m.FitMsPerSeries, 1), evalFmtNum(m.RefitsPerSeries, 1))
 	}
 	_ = tw.Flush()
 }

@@ -94,7 +94,7 @@ func TestForecastEvalCommand(t *testing.T) {
 		if !ok {
 			t.Fatalf("no %s in %v", m, rep.Models)
 		}
-		for _, k := range []string{"rel_mase", "rel_crps", "mase", "smape", "crps", "coverage80", "coverage95", "fit_ms_per_series"} {
+		for _, k := range []string{"rel_mase", "rel_crps", "mase", "smape", "crps", "coverage80", "coverage95", "coverage80_varying", "coverage95_varying", "fit_ms_per_series"} {
 			if v, ok := fig[k]; !ok || v == nil {
 				t.Errorf("%s lacks %s: %v", m, k, fig)
 			}

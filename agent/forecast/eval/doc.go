@@ -31,7 +31,10 @@
 // MAPE in percent (0–200). crps: the mean pinball loss over the forecast's
 // quantiles, scaled like mase. coverage80 and coverage95: the share of
 // actuals inside the 0.1–0.9 and 0.025–0.975 quantile bands, pooled over
-// every scored point. fit_ms_per_series: wall-clock time spent fitting,
+// every scored point; coverage80_varying and coverage95_varying the same
+// over the points where the band has a width (a zero-width band, on a
+// constant series or an intermittent one whose quantiles all sit at 0,
+// covers or misses by construction). fit_ms_per_series: wall-clock time spent fitting,
 // updating and forecasting, per series; refits_per_series: fits per series,
 // the first included. mase, smape and crps are means over
 // series; rel_mase and rel_crps are geometric means over series of the

@@ -100,14 +100,21 @@ func (n *Num) UnmarshalJSON(b []byte) error {
 
 // Metrics are one model's figures over a set of series.
 type Metrics struct {
-	RelMASE        Num `json:"rel_mase"`
-	RelCRPS        Num `json:"rel_crps"`
-	MASE           Num `json:"mase"`
-	SMAPE          Num `json:"smape"`
-	CRPS           Num `json:"crps"`
-	Coverage80     Num `json:"coverage80"`
-	Coverage95     Num `json:"coverage95"`
-	FitMsPerSeries Num `json:"fit_ms_per_series"`
+	RelMASE    Num `json:"rel_mase"`
+	RelCRPS    Num `json:"rel_crps"`
+	MASE       Num `json:"mase"`
+	SMAPE      Num `json:"smape"`
+	CRPS       Num `json:"crps"`
+	Coverage80 Num `json:"coverage80"`
+	Coverage95 Num `json:"coverage95"`
+	// Coverage80Varying and Coverage95Varying count only the points where
+	// the band has a width. A zero-width band (a constant series, or an
+	// intermittent one whose quantiles all sit at 0) covers its actual or
+	// misses it by construction, whatever the calibration; on a folder
+	// with such series coverage80 measures them as much as the bands.
+	Coverage80Varying Num `json:"coverage80_varying"`
+	Coverage95Varying Num `json:"coverage95_varying"`
+	FitMsPerSeries    Num `json:"fit_ms_per_series"`
 	// RefitsPerSeries is the mean number of fits per series (the first
 	// included): the pipeline's schedule, level shifts and degraded
 	// errors.
@@ -173,17 +180,19 @@ func (r Report) ModelNames() []string {
 
 // seriesScore is one model's accumulated errors on one series.
 type seriesScore struct {
-	failed   bool
-	absErr   float64 // sum of |e|/scale
-	smape    float64 // sum of 200|e|/(|a|+|f|)
-	pinball  float64 // sum of mean-over-levels pinball/scale
-	points   int
-	in80     int
-	n80      int
-	in95     int
-	n95      int
-	duration time.Duration
-	refits   int
+	failed  bool
+	absErr  float64 // sum of |e|/scale
+	smape   float64 // sum of 200|e|/(|a|+|f|)
+	pinball float64 // sum of mean-over-levels pinball/scale
+	points  int
+	in80    int
+	n80     int
+	in95    int
+	n95     int
+	// the same over the points where the band has a width
+	in80v, n80v, in95v, n95v int
+	duration                 time.Duration
+	refits                   int
 }
 
 func (s *seriesScore) mase() float64 { return s.absErr / float64(s.points) }
@@ -549,20 +558,29 @@ func score(sc *seriesScore, p forecast.Prediction, actual []float64, scale float
 			sc.pinball += math.NaN()
 		}
 		if lo80 != nil && hi80 != nil {
-			sc.n80++
-			if a >= lo80[j] && a <= hi80[j] {
-				sc.in80++
+			in := a >= lo80[j] && a <= hi80[j]
+			sc.n80, sc.in80 = sc.n80+1, sc.in80+b2i(in)
+			if hi80[j] > lo80[j] {
+				sc.n80v, sc.in80v = sc.n80v+1, sc.in80v+b2i(in)
 			}
 		}
 		if lo95 != nil && hi95 != nil {
-			sc.n95++
-			if a >= lo95[j] && a <= hi95[j] {
-				sc.in95++
+			in := a >= lo95[j] && a <= hi95[j]
+			sc.n95, sc.in95 = sc.n95+1, sc.in95+b2i(in)
+			if hi95[j] > lo95[j] {
+				sc.n95v, sc.in95v = sc.n95v+1, sc.in95v+b2i(in)
 			}
 		}
 		sc.points++
 	}
 	return true
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // aggregate turns per-series scores into per-model metrics.
@@ -571,6 +589,7 @@ func aggregate(rs []seriesResult, models []string) map[string]Metrics {
 	for _, m := range models {
 		var mase, smape, crps, logMASE, logCRPS float64
 		var n, nRelM, nRelC, in80, n80, in95, n95 int
+		var in80v, n80v, in95v, n95v int
 		var dur time.Duration
 		var refits int
 		for _, r := range rs {
@@ -583,6 +602,7 @@ func aggregate(rs []seriesResult, models []string) map[string]Metrics {
 			smape += s.smape / float64(s.points)
 			crps += s.crps()
 			in80, n80, in95, n95 = in80+s.in80, n80+s.n80, in95+s.in95, n95+s.n95
+			in80v, n80v, in95v, n95v = in80v+s.in80v, n80v+s.n80v, in95v+s.in95v, n95v+s.n95v
 			dur += s.duration
 			refits += s.refits
 			ref := r.scores[SeasonalNaive]
@@ -599,7 +619,7 @@ func aggregate(rs []seriesResult, models []string) map[string]Metrics {
 			}
 		}
 		nan := Num(math.NaN())
-		met := Metrics{RelMASE: nan, RelCRPS: nan, MASE: nan, SMAPE: nan, CRPS: nan, Coverage80: nan, Coverage95: nan, FitMsPerSeries: nan, RefitsPerSeries: nan}
+		met := Metrics{RelMASE: nan, RelCRPS: nan, MASE: nan, SMAPE: nan, CRPS: nan, Coverage80: nan, Coverage95: nan, Coverage80Varying: nan, Coverage95Varying: nan, FitMsPerSeries: nan, RefitsPerSeries: nan}
 		if n > 0 {
 			met.MASE = Num(mase / float64(n))
 			met.SMAPE = Num(smape / float64(n))
@@ -618,6 +638,12 @@ func aggregate(rs []seriesResult, models []string) map[string]Metrics {
 		}
 		if n95 > 0 {
 			met.Coverage95 = Num(float64(in95) / float64(n95))
+		}
+		if n80v > 0 {
+			met.Coverage80Varying = Num(float64(in80v) / float64(n80v))
+		}
+		if n95v > 0 {
+			met.Coverage95Varying = Num(float64(in95v) / float64(n95v))
 		}
 		out[m] = met
 	}

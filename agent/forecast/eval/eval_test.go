@@ -167,6 +167,9 @@ func TestEvaluateKnownMetrics(t *testing.T) {
 	check("perfect", "crps", p.CRPS, 0)
 	check("perfect", "coverage80", p.Coverage80, 1)
 	check("perfect", "coverage95", p.Coverage95, 1)
+	// Its bands have no width: they say nothing of calibration.
+	check("perfect", "coverage80_varying", p.Coverage80Varying, math.NaN())
+	check("perfect", "coverage95_varying", p.Coverage95Varying, math.NaN())
 
 	s := rep.Models["seasonal-naive"]
 	check("seasonal-naive", "mase", s.MASE, 0.5) // 12 / 24
@@ -187,6 +190,9 @@ func TestEvaluateKnownMetrics(t *testing.T) {
 	check("biased", "rel_mase", bi.RelMASE, 4)
 	check("biased", "coverage80", bi.Coverage80, 0)
 	check("biased", "coverage95", bi.Coverage95, 0)
+	check("biased", "coverage80_varying", bi.Coverage80Varying, 0)
+	check("model", "coverage80_varying", m.Coverage80Varying, 1)
+	check("model", "coverage95_varying", m.Coverage95Varying, 1)
 	// Quantile levels are the requested 0.5 plus the coverage levels:
 	// 0.025, 0.1, 0.5, 0.9, 0.975. Error 48 below the truth, bands ±1:
 	// pinball = mean over levels of q·(48 ∓ 1) (actual above every band),
