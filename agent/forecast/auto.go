@@ -33,7 +33,8 @@ import (
 //
 // The backtest parameters are out of sample for every origin; the choice
 // among a dozen combinations is made on the same residuals that calibrate
-// the bands, which makes the bands slightly optimistic.
+// the bands, which makes the bands slightly optimistic: selectionWiden
+// widens them for it.
 //
 // After a level shift (anomaly.LevelShifts) the history before the last shift stops
 // dominating: when the segment after it is long enough the models fit only
@@ -268,6 +269,10 @@ func (m *autoModel) Fit(y []float64) error {
 	}
 	span := len(y) - origins[0]
 	m.cal.nu = sparseDegrees(span, H)
+	// With enough windows the bands are the backtest's, which chose the
+	// model: widen them for that choice (sparse and cold bands are widened
+	// more already).
+	m.cal.selected = m.cal.nu == 0 && m.widen == 1
 	m.cold = nil
 	if m.cal.nu > 0 && cold {
 		// Too little history for the backtest to choose a model or size

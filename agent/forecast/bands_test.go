@@ -128,3 +128,55 @@ func TestAutoWidensSparseBacktest(t *testing.T) {
 		})
 	}
 }
+
+func TestSelectionWiden(t *testing.T) {
+	for _, tc := range []struct{ q, want float64 }{
+		{0.5, 1}, {0.3, 1.025}, {0.7, 1.025}, {0.1, 1.05}, {0.9, 1.05},
+		{0.0625, 1.075}, {0.025, 1.10}, {0.975, 1.10}, {0.01, 1.10}, {0.99, 1.10},
+	} {
+		if got := selectionWiden(tc.q); math.Abs(got-tc.want) > 1e-12 {
+			t.Errorf("selectionWiden(%v) = %v, want %v", tc.q, got, tc.want)
+		}
+	}
+}
+
+func TestAutoWidensForItsChoice(t *testing.T) {
+	y := noisyDays(31, 6)
+	cases := []struct {
+		name string
+		H    int
+		// selected: the backtest spans five horizons, its residuals both
+		// chose the model and calibrate the bands
+		selected bool
+	}{
+		{"hour ahead on six days", 12, true},
+		{"day ahead on six days", 288, false}, // Student-t tails instead
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			m := mustNew(t, "auto", Options{Step: 5 * time.Minute, Horizon: tc.H}).(*autoModel)
+			if err := m.Fit(y); err != nil {
+				t.Fatal(err)
+			}
+			p, err := m.Forecast(tc.H)
+			if err != nil {
+				t.Fatal(err)
+			}
+			plain := m.cal
+			plain.selected = false
+			base := plain.predict(p.Model, p.Reason, p.Mean, p.Quantiles, m.widen)
+			for i, q := range p.Quantiles {
+				f := 1.0
+				if tc.selected {
+					f = selectionWiden(q)
+				}
+				for h := range p.Mean {
+					got, ref := p.Bands[i][h]-p.Mean[h], base.Bands[i][h]-base.Mean[h]
+					if math.Abs(got-f*ref) > 1e-9*math.Abs(ref) {
+						t.Fatalf("level %v step %d: half-width %v, want %v×%v", q, h+1, got, f, ref)
+					}
+				}
+			}
+		})
+	}
+}
