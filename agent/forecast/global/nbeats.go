@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"sync"
 
-	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas64"
 )
 
@@ -64,20 +63,6 @@ func newNBeats(c Config, p []float64) (*nbeats, error) {
 func (n *nbeats) params() []float64 { return n.p }
 
 var impl = blas64.Implementation()
-
-// gemm computes c = alpha·op(a)·op(b) + beta·c for row-major matrices:
-// op(a) is m×k, op(b) is k×n.
-func gemm(ta, tb bool, m, nn, k int, alpha float64, a []float64, b []float64, beta float64, c []float64) {
-	tA, tB := blas.NoTrans, blas.NoTrans
-	lda, ldb := k, nn
-	if ta {
-		tA, lda = blas.Trans, m
-	}
-	if tb {
-		tB, ldb = blas.Trans, k
-	}
-	impl.Dgemm(tA, tB, m, nn, k, alpha, a, lda, b, ldb, beta, c, nn)
-}
 
 // addBias adds bias to every row of x (rows × len(bias)).
 func addBias(x []float64, rows int, bias []float64) {

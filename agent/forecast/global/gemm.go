@@ -1,0 +1,88 @@
+package global
+
+import (
+	"math"
+
+	"gonum.org/v1/gonum/blas"
+)
+
+// gemm computes c = alpha·op(a)·op(b) + beta·c for row-major matrices:
+// op(a) is m×k, op(b) is k×n. The products the forward passes make
+// (neither transposed, alpha 1, beta 0 or 1) go to gemmNN; the rest to
+// gonum.
+func gemm(ta, tb bool, m, nn, k int, alpha float64, a []float64, b []float64, beta float64, c []float64) {
+	if !ta && !tb && alpha == 1 && (beta == 0 || beta == 1) && gemmNN(m, nn, k, a, b, beta, c) {
+		return
+	}
+	tA, tB := blas.NoTrans, blas.NoTrans
+	lda, ldb := k, nn
+	if ta {
+		tA, lda = blas.Trans, m
+	}
+	if tb {
+		tB, ldb = blas.Trans, k
+	}
+	impl.Dgemm(tA, tB, m, nn, k, alpha, a, lda, b, ldb, beta, c, nn)
+}
+
+// gemmNN computes c = a·b (beta 0) or c += a·b (beta 1) for a m×k, b k×n
+// and c m×n, row-major, with blocks of 4 rows × 8 columns in vector
+// registers (kernel4x8) where the CPU has them, and returns true; false
+// when it leaves the product to gonum. Every element is summed exactly as
+// gonum's Dgemm sums it, term by term in the order of k, each product
+// rounded before it is added (no fused multiply-add), so the result is the
+// same to the last bit. gonum skips the terms whose a is zero; adding them
+// instead changes nothing as long as every element of b is finite (the
+// term is then ±0) and no element of c is -0 (a sum that starts at +0
+// never becomes -0), which gemmNN checks before it uses the kernel.
+func gemmNN(m, n, k int, a, b []float64, beta float64, c []float64) bool {
+	if !haveKernel || m < 4 || n < 8 || k < 1 || len(a) < m*k || len(b) < k*n || len(c) < m*n {
+		return false
+	}
+	for _, v := range b[:k*n] {
+		if v-v != 0 { // NaN or ±Inf
+			return false
+		}
+	}
+	if beta == 0 {
+		clear(c[:m*n])
+	} else {
+		for _, v := range c[:m*n] {
+			if math.Float64bits(v) == negativeZero {
+				return false
+			}
+		}
+	}
+	i := 0
+	for ; i+4 <= m; i += 4 {
+		j := 0
+		for ; j+8 <= n; j += 8 {
+			kernel4x8(k, &a[i*k], k, &b[j], n, &c[i*n+j], n)
+		}
+		gemmRows(i, i+4, j, n, k, a, b, c)
+	}
+	gemmRows(i, m, 0, n, k, a, b, c)
+	return true
+}
+
+const negativeZero = 1 << 63
+
+// gemmRows adds a·b to c for rows [i0, i1) and columns [j0, n) the way
+// gonum does, one row of b at a time.
+func gemmRows(i0, i1, j0, n, k int, a, b, c []float64) {
+	if j0 >= n {
+		return
+	}
+	for i := i0; i < i1; i++ {
+		ci := c[i*n+j0 : (i+1)*n]
+		for l, v := range a[i*k : (i+1)*k] {
+			if v == 0 {
+				continue
+			}
+			bl := b[l*n+j0 : (l+1)*n]
+			for j := range ci {
+				ci[j] += float64(v * bl[j])
+			}
+		}
+	}
+}

@@ -1,0 +1,14 @@
+package global
+
+import "golang.org/x/sys/cpu"
+
+// haveKernel says whether kernel4x8 can run: it needs AVX.
+var haveKernel = cpu.X86.HasAVX
+
+// kernel4x8 adds to the 4×8 block of c at c (rows ldc apart) the product
+// of the 4×k block of a at a (rows lda apart) and the k×8 block of b at b
+// (rows ldb apart): for each l in order, each element gets a·b rounded,
+// then added (gemm_amd64.s).
+//
+//go:noescape
+func kernel4x8(k int, a *float64, lda int, b *float64, ldb int, c *float64, ldc int)

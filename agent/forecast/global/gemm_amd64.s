@@ -1,0 +1,76 @@
+#include "textflag.h"
+
+// func kernel4x8(k int, a *float64, lda int, b *float64, ldb int, c *float64, ldc int)
+//
+// Y0..Y7 hold the 4×8 block of c (two registers a row). For each l: Y8,
+// Y9 the 8 elements of row l of b; Y10 a[r][l] broadcast; Y11 their
+// product, rounded, then added to the row's accumulators. No fused
+// multiply-add: the same roundings as gonum's SSE2 axpy.
+TEXT ·kernel4x8(SB), NOSPLIT, $0-56
+	MOVQ k+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ lda+16(FP), R8
+	MOVQ b+24(FP), DI
+	MOVQ ldb+32(FP), R9
+	MOVQ c+40(FP), DX
+	MOVQ ldc+48(FP), R10
+	SHLQ $3, R8
+	SHLQ $3, R9
+	SHLQ $3, R10
+	LEAQ (SI)(R8*1), R11
+	LEAQ (R11)(R8*1), R12
+	LEAQ (R12)(R8*1), R13
+	LEAQ (DX)(R10*1), R14
+	LEAQ (R14)(R10*1), BX
+	LEAQ (BX)(R10*1), R10
+	VMOVUPD (DX), Y0
+	VMOVUPD 32(DX), Y1
+	VMOVUPD (R14), Y2
+	VMOVUPD 32(R14), Y3
+	VMOVUPD (BX), Y4
+	VMOVUPD 32(BX), Y5
+	VMOVUPD (R10), Y6
+	VMOVUPD 32(R10), Y7
+	XORQ AX, AX
+
+loop:
+	TESTQ CX, CX
+	JE   done
+	VMOVUPD (DI), Y8
+	VMOVUPD 32(DI), Y9
+	VBROADCASTSD (SI)(AX*1), Y10
+	VMULPD Y8, Y10, Y11
+	VADDPD Y11, Y0, Y0
+	VMULPD Y9, Y10, Y11
+	VADDPD Y11, Y1, Y1
+	VBROADCASTSD (R11)(AX*1), Y10
+	VMULPD Y8, Y10, Y11
+	VADDPD Y11, Y2, Y2
+	VMULPD Y9, Y10, Y11
+	VADDPD Y11, Y3, Y3
+	VBROADCASTSD (R12)(AX*1), Y10
+	VMULPD Y8, Y10, Y11
+	VADDPD Y11, Y4, Y4
+	VMULPD Y9, Y10, Y11
+	VADDPD Y11, Y5, Y5
+	VBROADCASTSD (R13)(AX*1), Y10
+	VMULPD Y8, Y10, Y11
+	VADDPD Y11, Y6, Y6
+	VMULPD Y9, Y10, Y11
+	VADDPD Y11, Y7, Y7
+	ADDQ $8, AX
+	ADDQ R9, DI
+	DECQ CX
+	JMP  loop
+
+done:
+	VMOVUPD Y0, (DX)
+	VMOVUPD Y1, 32(DX)
+	VMOVUPD Y2, (R14)
+	VMOVUPD Y3, 32(R14)
+	VMOVUPD Y4, (BX)
+	VMOVUPD Y5, 32(BX)
+	VMOVUPD Y6, (R10)
+	VMOVUPD Y7, 32(R10)
+	VZEROUPPER
+	RET

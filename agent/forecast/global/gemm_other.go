@@ -1,0 +1,10 @@
+//go:build !amd64
+
+package global
+
+// haveKernel is false: gemm leaves every product to gonum.
+const haveKernel = false
+
+func kernel4x8(k int, a *float64, lda int, b *float64, ldb int, c *float64, ldc int) {
+	panic("global: no gemm kernel on this architecture")
+}
