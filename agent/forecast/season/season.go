@@ -474,8 +474,7 @@ func phaseMedians(r []float64, m int) []float64 {
 			}
 		}
 		if len(buf) > 0 {
-			sort.Float64s(buf)
-			out[p] = num.QuantileSorted(buf, 0.5)
+			out[p] = num.QuantileSelect(buf, 0.5)
 		}
 	}
 	return out

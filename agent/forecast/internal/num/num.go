@@ -6,7 +6,10 @@
 // their slices; functions that reorder their input say so.
 package num
 
-import "math"
+import (
+	"math"
+	"sort"
+)
 
 // Finite reports whether v is neither NaN nor infinite.
 func Finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
@@ -127,6 +130,48 @@ func SelectK(x []float64, k int) float64 {
 		}
 	}
 	return x[k]
+}
+
+// HasNegativeZero says whether x holds a -0. Selection and sorting agree
+// on every order statistic to the bit except, among equal zeros, on their
+// sign: the selections below that promise a sort's result fall back to
+// sorting when x holds a -0.
+func HasNegativeZero(x []float64) bool {
+	for _, v := range x {
+		if math.Float64bits(v) == 1<<63 {
+			return true
+		}
+	}
+	return false
+}
+
+// QuantileSelect is QuantileSorted of x sorted, to the bit, in linear time
+// (selection) when x holds no -0; it reorders x, which must hold no NaN.
+func QuantileSelect(x []float64, q float64) float64 {
+	if len(x) == 0 {
+		return math.NaN()
+	}
+	if HasNegativeZero(x) {
+		sort.Float64s(x)
+		return QuantileSorted(x, q)
+	}
+	pos := q * float64(len(x)-1)
+	i := int(math.Floor(pos))
+	if i >= len(x)-1 {
+		return SelectK(x, len(x)-1)
+	}
+	if i < 0 {
+		return SelectK(x, 0)
+	}
+	f := pos - float64(i)
+	lo := SelectK(x, i)
+	hi := x[i+1]
+	for _, v := range x[i+2:] {
+		if v < hi {
+			hi = v
+		}
+	}
+	return lo*(1-f) + hi*f
 }
 
 // QuantileSorted is the linearly interpolated quantile q of sorted x (NaN

@@ -63,3 +63,47 @@ func TestLinearFit(t *testing.T) {
 		t.Errorf("LinearFit = %v, %v; want 1, 2", a, b)
 	}
 }
+
+// TestSelectionMatchesSorting holds QuantileSelect and Median to the sorted
+// figures bit for bit, ties, zeros of both signs and tiny slices included.
+func TestSelectionMatchesSorting(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 4))
+	for n := 1; n <= 40; n++ {
+		for trial := 0; trial < 50; trial++ {
+			x := make([]float64, n)
+			for i := range x {
+				switch rng.IntN(6) {
+				case 0:
+					x[i] = 0
+				case 1:
+					x[i] = float64(rng.IntN(3))
+				case 2:
+					if trial%5 == 0 {
+						x[i] = math.Copysign(0, -1)
+					}
+				default:
+					x[i] = rng.NormFloat64()
+				}
+			}
+			sorted := append([]float64(nil), x...)
+			sort.Float64s(sorted)
+			for _, q := range []float64{0, 0.1, 0.25, 0.5, 0.9, 1} {
+				want := QuantileSorted(sorted, q)
+				got := QuantileSelect(append([]float64(nil), x...), q)
+				if math.Float64bits(got) != math.Float64bits(want) {
+					t.Fatalf("n=%d q=%v: %v, sorted %v (%v)", n, q, got, want, x)
+				}
+			}
+			if HasNegativeZero(x) {
+				continue // Median promises the sorted value up to the sign of a zero
+			}
+			want := sorted[n/2]
+			if n%2 == 0 {
+				want = (sorted[n/2-1] + sorted[n/2]) / 2
+			}
+			if got := Median(append([]float64(nil), x...)); math.Float64bits(got) != math.Float64bits(want) {
+				t.Fatalf("n=%d: median %v, sorted %v", n, got, want)
+			}
+		}
+	}
+}
