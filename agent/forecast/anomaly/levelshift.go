@@ -3,6 +3,8 @@ package anomaly
 import (
 	"math"
 	"sort"
+
+	"github.com/foreshape/foreshape/agent/forecast/internal/num"
 )
 
 // Level-shift detection.
@@ -449,17 +451,33 @@ func rankOfUnion(x func(int) float64, nx int, y func(int) float64, ny int, k int
 
 // medianOf is the median of the non-NaN values of x (NaN when none); x is
 // not modified.
+//
+// Both find their order statistics by selection: the same values to the
+// bit as sorting (sortedMedian, sortedMAD), which they fall back on when
+// x holds a -0 (num.HasNegativeZero).
 func medianOf(x []float64) float64 {
 	a := finiteValues(x)
-	sort.Float64s(a)
-	return sortedMedian(a)
+	if len(a) == 0 || num.HasNegativeZero(a) {
+		sort.Float64s(a)
+		return sortedMedian(a)
+	}
+	return num.Median(a)
 }
 
-// madOf is the median absolute deviation of the non-NaN values of x.
+// madOf is the median absolute deviation of the non-NaN values of x. The
+// distances to the median are |v − m|, which for v below m is m − v to
+// the bit, as sortedMAD computes them.
 func madOf(x []float64) float64 {
 	a := finiteValues(x)
-	sort.Float64s(a)
-	return sortedMAD(a)
+	if len(a) == 0 || num.HasNegativeZero(a) {
+		sort.Float64s(a)
+		return sortedMAD(a)
+	}
+	m := num.Median(a)
+	for i, v := range a {
+		a[i] = math.Abs(v - m)
+	}
+	return num.Median(a)
 }
 
 func finiteValues(x []float64) []float64 {
