@@ -240,8 +240,10 @@ func (m *autoModel) Fit(y []float64) error {
 		}
 	}
 	members := make([]candidate, 0, len(best))
-	for _, i := range best {
-		if err := refit(cs[i].c, y); err != nil {
+	refitErrs := make([]error, len(best))
+	inParallel(len(best), func(k int) { refitErrs[k] = refit(cs[best[k]].c, y) })
+	for k, i := range best {
+		if err := refitErrs[k]; err != nil {
 			return fmt.Errorf("auto: %s: %w", cs[i].name, err)
 		}
 		if d, ok := cs[i].c.(*mstlCore); ok {
