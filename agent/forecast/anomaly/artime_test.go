@@ -195,6 +195,27 @@ func TestARTimeStreamVerdicts(t *testing.T) {
 	}
 }
 
+func TestARTimeStreamYoungSeries(t *testing.T) {
+	// Within ARTime's probation the shape statistic gives P: a spike in a
+	// young series is kept out of fitting, but raises no alarm (ARTime has
+	// not scored anything yet).
+	y := dailyTwoWeeks()[:1500]
+	y[400] = 200
+	d := NewARTimeStream(Options{})
+	for i, v := range y {
+		p := d.Observe(v)
+		if p.Alarm || p.Onset != 0 && i < DefaultARTimeProbation {
+			t.Fatalf("point %d within the probation: %+v", i, p)
+		}
+		if i == 400 && (!p.Anomalous || p.P > 0.001) {
+			t.Errorf("the spike: %+v", p)
+		}
+	}
+	if d.shape != nil {
+		t.Error("the shape statistic still runs after the probation")
+	}
+}
+
 // BenchmarkARTime runs ARTime over two weeks of 5-minute data (4,032
 // points) per iteration.
 func BenchmarkARTime(b *testing.B) {

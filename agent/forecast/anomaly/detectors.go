@@ -219,9 +219,16 @@ func (e *shapeContext) Observe(v float64) Point {
 // p-value, with the exponential tail, of its mismatch (one less the best
 // match of the latest downsampled value) among the series' past
 // mismatches; Score is P on the 0–1 scale. With P, the point statistics
-// say which points deviate. It is not safe for concurrent use.
+// say which points deviate.
+//
+// ARTime learns its first Probation samples before it matches anything, so
+// until then P is the shape statistic's (Shape), as Stream has it: a young
+// series' spikes are still found and kept out of model fitting. The shape
+// statistic raises no alarm and is dropped once ARTime matches. It is not
+// safe for concurrent use.
 type ARTimeStream struct {
 	art    *ARTime
+	shape  *Shape // until ARTime matches
 	rank   *tailRank
 	warmup int
 	p      float64 // the latest mismatch's p-value
@@ -239,8 +246,8 @@ func NewARTimeStream(opts Options) *ARTimeStream {
 	if !(alarm > 0) {
 		alarm = DefaultARTimeAlarm
 	}
-	return &ARTimeStream{art: a, rank: newTailRank(so.Memory, so.Tail), warmup: so.Warmup, p: 1, alarm: alarm,
-		verdicts: newVerdicts(o)}
+	return &ARTimeStream{art: a, shape: NewShape(o.Shape), rank: newTailRank(so.Memory, so.Tail), warmup: so.Warmup, p: 1,
+		alarm: alarm, verdicts: newVerdicts(o)}
 }
 
 // Observe scores the next sample (NaN or infinite: missing).
@@ -253,9 +260,14 @@ func (s *ARTimeStream) Observe(v float64) Point {
 			s.p = s.rank.P(x)
 		}
 		s.rank.Add(x)
+		s.shape = nil
 	}
 	s.art.matches = s.art.matches[:0]
-	p := s.observe(v, s.p, scoreOf(s.p))
+	pv := s.p
+	if s.shape != nil {
+		pv = s.shape.Observe(v).P
+	}
+	p := s.observe(v, pv, scoreOf(pv))
 	p.Onset = raw
 	return s.complete(p, s.alarm)
 }
