@@ -55,7 +55,8 @@ Usage: foreshape forecast anomalies -data DIR [options]
                rule that says how the detector does on files it has not seen;
                foreshape's detectors are also scored at the agent's alarm
                rule: the points where the detector raises an alarm (for
-               shape, p at most 1/4032 at an onset);
+               artime an onset of at least 0.62, for shape p at most
+               1/4032 at an onset);
     OPTIMISED  the threshold that scores best on the files scored, NAB's own
                rule for its scoreboard (HILL_CLIMB: the threshold NAB's older
                runner reached by climbing from 0.5).
@@ -86,14 +87,15 @@ Options:
                    labelled files in neither part, such as the rest of
                    NAB's corpus: series foreshape was never developed on)
                    or all. Default: all.
-  -detector=NAME   The detector: shape (the agent's), residual (the detector
-                   foreshape ran before), rcf (a random cut forest),
-                   ensemble (shape and residual), context (the contextual
-                   anomaly detector, CAD OSE, over the series' learnt
-                   range), shape+context (shape and context), artime (the
-                   adaptive-resonance detector ARTime, over the series'
-                   learnt range), or all to compare them; several,
-                   comma-separated, are scored side by side. Default: shape.
+  -detector=NAME   The detector: artime (the agent's: the adaptive-resonance
+                   detector ARTime over the series' learnt range, with the
+                   shape statistic's p-values), shape (the agent's before),
+                   residual (the one before that), rcf (a random cut
+                   forest), ensemble (shape and residual), context (the
+                   contextual anomaly detector, CAD OSE, over the series'
+                   learnt range), shape+context (shape and context), or all
+                   to compare them; several, comma-separated, are scored side
+                   by side. Default: artime.
   -profiles=FILE   NAB profiles.json. Default: config/profiles.json beside
                    the labels directory, else NAB's published profiles.
   -published=DIR   NAB's results directory: results/<detector>/... as NAB
@@ -227,7 +229,7 @@ func (c *ForecastAnomaliesCommand) Run(args []string) int {
 	dir := fs.String("data", "", "")
 	labels := fs.String("labels", "", "")
 	part := fs.String("part", "all", "")
-	detector := fs.String("detector", anomaly.DetectorStream, "")
+	detector := fs.String("detector", anomaly.DefaultDetector, "")
 	profiles := fs.String("profiles", "", "")
 	published := fs.String("published", "", "")
 	reproduce := fs.Bool("reproduce", false, "")
@@ -242,7 +244,7 @@ func (c *ForecastAnomaliesCommand) Run(args []string) int {
 	if *detector == "all" {
 		detectors = anomaly.Detectors()
 		// The agent's first.
-		sort.SliceStable(detectors, func(i, j int) bool { return detectors[i] == anomaly.DetectorStream })
+		sort.SliceStable(detectors, func(i, j int) bool { return detectors[i] == anomaly.DefaultDetector })
 	}
 	for _, d := range detectors {
 		if _, err := anomaly.NewOnline(d, anomaly.Options{}); err != nil {

@@ -16,7 +16,9 @@ func TestForecastAnomaliesCommand(t *testing.T) {
 	root := writeTraceFixture(t)
 	nabDir := filepath.Join(root, "nab")
 	labels := filepath.Join(nabDir, "labels", "combined_windows.json")
-	code, out, errOut := runForecastCLI(t, "forecast", "anomalies", "-data", nabDir, "-labels", labels, "-format", "json", "-max-p", "1")
+	// The fixture's spike (point 700) falls within ARTime's probation of
+	// 750 samples: the shape detector scores it.
+	code, out, errOut := runForecastCLI(t, "forecast", "anomalies", "-data", nabDir, "-labels", labels, "-format", "json", "-max-p", "1", "-detector", "shape")
 	if code != ExitOK {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
@@ -66,7 +68,7 @@ func TestForecastAnomaliesCommand(t *testing.T) {
 	}
 
 	// cpu.csv is in neither part of the split: -part unseen scores it.
-	code, out, errOut = runForecastCLI(t, "forecast", "anomalies", "-data", nabDir, "-labels", labels, "-part", "unseen", "-format", "json")
+	code, out, errOut = runForecastCLI(t, "forecast", "anomalies", "-data", nabDir, "-labels", labels, "-part", "unseen", "-format", "json", "-detector", "shape")
 	var unseen struct {
 		Part   string                             `json:"part"`
 		Scored int                                `json:"nab_series"`
@@ -79,7 +81,7 @@ func TestForecastAnomaliesCommand(t *testing.T) {
 		t.Errorf("-part unseen: %+v, want cpu.csv scored %v as with -part all", unseen, std.Score)
 	}
 
-	code, out, errOut = runForecastCLI(t, "forecast", "anomalies", "-data", nabDir, "-labels", labels)
+	code, out, errOut = runForecastCLI(t, "forecast", "anomalies", "-data", nabDir, "-labels", labels, "-detector", "shape")
 	if code != ExitOK {
 		t.Fatalf("table: exit %d: %s", code, errOut)
 	}
@@ -101,7 +103,7 @@ func TestForecastAnomaliesCommand(t *testing.T) {
 		some bool
 	}{{0.01, true}, {spikeP, true}, {spikeP / 2, false}} {
 		max := strconv.FormatFloat(tc.max, 'g', -1, 64)
-		code, out, _ = runForecastCLI(t, "forecast", "anomalies", "-data", nabDir, "-format", "json", "-max-p", max)
+		code, out, _ = runForecastCLI(t, "forecast", "anomalies", "-data", nabDir, "-format", "json", "-max-p", max, "-detector", "shape")
 		var got struct {
 			Events []struct{ P float64 } `json:"events"`
 		}
@@ -304,7 +306,8 @@ func TestForecastAnomaliesSplitAndPublished(t *testing.T) {
 	if code != ExitOK {
 		t.Fatalf("table: exit %d: %s", code, errOut)
 	}
-	for _, want := range []string{"held-out NAB files", "Side by side on the same 1 files", "foreshape shape", "oracle", "NAB's whole corpus", "97.25"} {
+	// Without -detector: the agent's.
+	for _, want := range []string{"held-out NAB files", "Side by side on the same 1 files", "foreshape artime", "oracle", "NAB's whole corpus", "97.25"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("table lacks %q:\n%s", want, out)
 		}

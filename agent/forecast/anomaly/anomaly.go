@@ -7,9 +7,15 @@
 // It is pure: data in, verdicts out. It never performs I/O, reads the
 // clock or logs.
 //
-// The detector the agent runs is Stream. It asks two questions of each
-// point:
+// The detector the agent runs is ARTimeStream (DefaultDetector). It asks
+// three questions of each point:
 //
+//   - Is this a new kind of stretch? ARTime, an adaptive-resonance
+//     detector, clusters the series' downsampled recent values online and
+//     scores a stretch that fits no cluster it has learnt (Onset); an
+//     onset of at least ARTimeAlarm raises an alarm. It was chosen over the
+//     shape detector (Stream) because it held up on NAB files it was not
+//     developed on (see docs/forecasting.md).
 //   - How unusual is the series' latest stretch? The shape statistic
 //     (Shape) compares the last Window points with every shape the series
 //     showed in the previous week and takes the distance to the nearest
@@ -25,23 +31,23 @@
 //
 // A point is Anomalous, to be kept out of model fitting, when it deviates
 // (z above Threshold) in a stretch that is unusual (P at most Alpha), or
-// when it raises an alarm. Onset is the Score (P on a 0–1 scale) of a point
-// whose score exceeds every score of the previous Refractory points, so one
-// incident rises once, and again within the refractory period only when it
-// grows stronger; a point raises an alarm when its onset's P is at most
-// AlarmP. A level shift counts only in an unusual stretch: a step the
-// series takes every day is not one.
+// when it raises an alarm. A level shift counts only in an unusual
+// stretch: a step the series takes every day is not one. Score is P on a
+// 0–1 scale.
 //
-// The shape statistic's settings and the refractory day were chosen by
-// measuring on the tuning part of the NAB files (nab.Tuning) only; the
-// figures foreshape reports are those of the held-out part. AlarmP is a
-// rule rather than a fit: 1/4032, so a series that behaves as it did raises
-// about one alarm per two weeks of 5-minute data. NAB's scoring, which
-// rewards catching subtle anomalies in two-week files and charges little
-// for a false alarm, prefers a laxer threshold on the tuning files (about
-// 0.02 at an onset), which alarms about once a day on a series of noise.
-// Alpha and Threshold, which decide what is masked, were chosen on the
-// forecasting error of the tuning part of the shared traces.
+// Stream, the agent's detector before, takes its onsets from the shape
+// statistic too: Onset is the Score of a point whose score exceeds every
+// score of the previous Refractory points, so one incident rises once, and
+// again within the refractory period only when it grows stronger; a point
+// raises an alarm when its onset's P is at most AlarmP (a rule rather than
+// a fit: 1/4032, about one alarm per two weeks of 5-minute data on a
+// series that behaves as it did). The shape statistic's settings and the
+// refractory day were chosen by measuring on the tuning part of the NAB
+// files (nab.Tuning) only, where it scored well and elsewhere badly (it
+// was overfitted); ARTime runs with its published defaults, and only its
+// alarm score was chosen there. Alpha and Threshold, which decide what is
+// masked, were chosen on the forecasting error of the tuning part of the
+// shared traces.
 package anomaly
 
 import "math"

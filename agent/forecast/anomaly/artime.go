@@ -68,13 +68,10 @@ type ARTime struct {
 	medlevel, below, abv int
 	fwin                 []float64 // the last Window values, oldest first
 
-	art     fuzzyART
-	feat    []float64 // scratch: features
-	wave    []float64 // scratch: wavelet
-	coded   []float64 // scratch: complement-coded features
-	stepped bool      // the last sample completed a downsampled value
-	record  bool      // keep the best matches in matches
-	matches []float64 // the best matches since the caller last took them
+	art   fuzzyART
+	feat  []float64 // scratch: features
+	wave  []float64 // scratch: wavelet
+	coded []float64 // scratch: complement-coded features
 
 	// detect's state
 	lastAnomalyI   int
@@ -200,7 +197,6 @@ func (a *ARTime) Categories() int { return a.art.n }
 // but at the last sample of a downsampled value that is an anomaly. A
 // missing value (NaN or infinite) scores nothing and teaches nothing.
 func (a *ARTime) Score(v float64) float64 {
-	a.stepped = false
 	if math.IsNaN(v) || math.IsInf(v, 0) {
 		return 0
 	}
@@ -218,7 +214,6 @@ func (a *ARTime) Score(v float64) float64 {
 	ds := a.downsample()
 	a.dsWin = a.dsWin[:0]
 	a.dsi++
-	a.stepped = true
 	if a.dsi <= a.trend {
 		a.pending = append(a.pending, ds)
 		if a.dsi == a.trend {
@@ -394,9 +389,6 @@ func (a *ARTime) detect(f []float64, i int) float64 {
 	// The values before a whole feature window teach nothing.
 	sim, energy, novel := a.art.train(a.coded, i >= a.opts.Window)
 	novel = novel || i < a.opts.Window
-	if a.record && i >= a.opts.Window {
-		a.matches = append(a.matches, sim)
-	}
 	if novel {
 		a.noNewCat = 0
 	} else {

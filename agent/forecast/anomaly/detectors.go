@@ -20,8 +20,8 @@ type Online interface {
 // The detectors foreshape's was chosen among, by name. Each gives every
 // point a P and an Onset; NAB scores the Onsets.
 const (
-	// DetectorStream is Stream, the detector the agent runs: the shape
-	// statistic calibrated on the series' own past.
+	// DetectorStream is Stream, the detector the agent ran before ARTime:
+	// the shape statistic calibrated on the series' own past.
 	DetectorStream = "shape"
 	// DetectorResidual is the point statistics alone with their z
 	// calibrated on the series' own past (NewDetector): what foreshape
@@ -40,13 +40,16 @@ const (
 	// DetectorShapeContext combines the shape statistic and the
 	// contextual detector: the geometric mean of their p-values.
 	DetectorShapeContext = "shape+context"
-	// DetectorARTime is the adaptive-resonance detector (NewARTimeStream):
-	// ARTime over the series' learnt range.
+	// DetectorARTime is the detector the agent runs (NewARTimeStream):
+	// the adaptive-resonance detector ARTime over the series' learnt
+	// range, with the shape statistic's p-values.
 	DetectorARTime = "artime"
 )
 
-// DefaultDetector is the detector the agent runs on every series.
-const DefaultDetector = DetectorStream
+// DefaultDetector is the detector the agent runs on every series:
+// ARTime's onsets and alarms with the shape statistic's p-values
+// (ARTimeStream).
+const DefaultDetector = DetectorARTime
 
 // Detectors lists the detector names NewOnline accepts, sorted.
 func Detectors() []string {
@@ -212,61 +215,37 @@ func (e *shapeContext) Observe(v float64) Point {
 }
 
 // ARTimeStream is ARTime (the adaptive-resonance detector) with the
-// verdicts Stream gives. Onset is ARTime's anomaly score, which NAB scores
-// (ARTime reports an incident once: its own masking stands for the
-// refractory period), and an onset of at least opts.ARTimeAlarm raises an
-// alarm. P is how rare the latest match is on this series: the conformal
-// p-value, with the exponential tail, of its mismatch (one less the best
-// match of the latest downsampled value) among the series' past
-// mismatches; Score is P on the 0–1 scale. With P, the point statistics
-// say which points deviate.
-//
-// ARTime learns its first Probation samples before it matches anything, so
-// until then P is the shape statistic's (Shape), as Stream has it: a young
-// series' spikes are still found and kept out of model fitting. The shape
-// statistic raises no alarm and is dropped once ARTime matches. It is not
-// safe for concurrent use.
+// verdicts Stream gives, each part from the detector measured best at it.
+// Onset is ARTime's anomaly score, which NAB scores (ARTime reports an
+// incident once: its own masking stands for the refractory period), and an
+// onset of at least opts.ARTimeAlarm raises an alarm. P, how rare the
+// latest stretch is on this series, is the shape statistic's (Shape), as
+// Stream has it, and with it the point statistics say which points deviate
+// and are kept out of model fitting: ARTime scores one value in Step
+// samples, and its matches' p-values kept fewer spikes out of the models'
+// fits than the shape statistic's on the tuning part of the shared traces.
+// It is not safe for concurrent use.
 type ARTimeStream struct {
-	art    *ARTime
-	shape  *Shape // until ARTime matches
-	rank   *tailRank
-	warmup int
-	p      float64 // the latest mismatch's p-value
-	alarm  float64
+	art   *ARTime
+	shape *Shape
+	alarm float64
 	verdicts
 }
 
 // NewARTimeStream returns ARTime with opts.ARTime's settings.
 func NewARTimeStream(opts Options) *ARTimeStream {
 	o := opts.withDefaults()
-	so := o.Shape.withDefaults()
-	a := NewARTime(o.ARTime)
-	a.record = true
 	alarm := o.ARTimeAlarm
 	if !(alarm > 0) {
 		alarm = DefaultARTimeAlarm
 	}
-	return &ARTimeStream{art: a, shape: NewShape(o.Shape), rank: newTailRank(so.Memory, so.Tail), warmup: so.Warmup, p: 1,
-		alarm: alarm, verdicts: newVerdicts(o)}
+	return &ARTimeStream{art: NewARTime(o.ARTime), shape: NewShape(o.Shape), alarm: alarm, verdicts: newVerdicts(o)}
 }
 
 // Observe scores the next sample (NaN or infinite: missing).
 func (s *ARTimeStream) Observe(v float64) Point {
 	raw := s.art.Score(v)
-	for _, m := range s.art.matches {
-		x := 1 - m
-		s.p = 1
-		if s.rank.Len() >= s.warmup {
-			s.p = s.rank.P(x)
-		}
-		s.rank.Add(x)
-		s.shape = nil
-	}
-	s.art.matches = s.art.matches[:0]
-	pv := s.p
-	if s.shape != nil {
-		pv = s.shape.Observe(v).P
-	}
+	pv := s.shape.Observe(v).P
 	p := s.observe(v, pv, scoreOf(pv))
 	p.Onset = raw
 	return s.complete(p, s.alarm)
