@@ -211,15 +211,22 @@ func localityCPU(truth sim.Truth, match func(dc, pool, class string) bool) map[t
 var accuracySeeds = []uint64{7, 8, 9}
 
 // The p50's MASE over the next hour, as a multiple of naive's, for the
-// forecasts made with two virtual hours of history: at most
-// maxMeanMASERatio on average over the dev localities of a run and
-// maxMASERatio for any one. One hour of one locality is a small sample (the
-// ratios of single forecasts ranged 0.4 to 1.2 when these were set); the
-// deterministic TestDevScenarioAccuracy in agent/forecast/eval holds the
-// engine to its figures over many forecasts.
+// forecasts made with two virtual hours of history, at origins about
+// scoreEvery apart over scoreSpan (the first at or after each multiple of
+// scoreEvery past two hours): on average over each locality's origins at
+// most maxLocalityMASERatio, and over every origin of the dev localities
+// of a run at most maxMeanMASERatio. A single forecast scores one hour of
+// one locality, a small sample: in process the ratios of single forecasts
+// range 0.3 to 1.6 on these seeds (one in the agent, at an origin two
+// minutes late under load, 2.15), their means per locality over seven
+// origins 0.58 to 1.01 (TestDevScenarioAccuracy in agent/forecast/eval
+// holds the engine to those), in the agent up to 1.29 (dc1/batch, seed 7:
+// a level that moves by tenths of a percent, where naive's error is small).
 const (
-	maxMeanMASERatio = 1.0
-	maxMASERatio     = 1.6
+	maxMeanMASERatio     = 1.0
+	maxLocalityMASERatio = 1.6
+	scoreEvery           = 5 * time.Minute
+	scoreSpan            = 30 * time.Minute
 )
 
 func TestAgentForecastsAgainstSimServe(t *testing.T) {
@@ -234,7 +241,7 @@ func TestAgentForecastsAgainstSimServe(t *testing.T) {
 // agentForecasts runs the agent against `sim serve` with the bundled
 // default scenario and seed, and checks the dc2 hotspot is reported before
 // the declared surge and that the p50 of the dev localities' CPU forecasts
-// made with two virtual hours of history do as well as naive (see
+// made from two virtual hours of history on do as well as naive (see
 // maxMeanMASERatio).
 func agentForecasts(t *testing.T, seed uint64) {
 	// The forecasts are measured against the simulator's ground truth, which
@@ -286,21 +293,32 @@ func agentForecasts(t *testing.T, seed uint64) {
 	}
 	t.Logf("bands for every locality %.1fs after start", time.Since(began).Seconds())
 
-	// Score forecasts made with two virtual hours of history: wait for
-	// them, then let the hour they cover pass.
+	// Score forecasts made with two virtual hours of history and up to
+	// scoreSpan more, one every scoreEvery per series: record them as they
+	// come, then let the hour the last one covers pass.
 	var clock sim.ClockState
 	getJSON(t, c.simURL+"/v1/sim/clock", &clock)
 	scoreFrom := clock.Start.Add(2 * time.Hour)
+	next := map[string]time.Time{}
+	for _, w := range want {
+		next[w] = scoreFrom
+	}
+	fcs = fcs[:0]
 	for {
 		var all []api.Forecast
 		getJSON(t, c.agent.Address+"/v1/forecasts?history=true", &all)
-		fcs = fcs[:0]
 		for _, f := range all {
-			if f.Ready() {
+			at, ok := next[f.Series]
+			if f.Ready() && ok && !f.Origin.Before(at) && !f.Origin.After(scoreFrom.Add(scoreSpan)) {
 				fcs = append(fcs, f)
+				for !at.After(f.Origin) {
+					at = at.Add(scoreEvery)
+				}
+				next[f.Series] = at
 			}
 		}
-		if len(fcs) > 0 && !fcs[0].Origin.Before(scoreFrom) {
+		getJSON(t, c.simURL+"/v1/sim/clock", &clock)
+		if clock.Now.After(scoreFrom.Add(scoreSpan + scoreEvery)) {
 			break
 		}
 		time.Sleep(200 * time.Millisecond)
@@ -340,7 +358,8 @@ func agentForecasts(t *testing.T, seed uint64) {
 	default:
 		t.Errorf("no dc2 cpu hotspot reported before %s (surge at %s)", latest, surge)
 	}
-	var ratios []float64
+	ratios := map[string][]float64{}
+	var all []float64
 	for _, f := range fcs {
 		if f.Metric != "cpu" {
 			continue
@@ -392,20 +411,40 @@ func agentForecasts(t *testing.T, seed uint64) {
 			}
 			t.Logf("history %v\np50/actual %v", hist, acts)
 		}
-		if math.IsNaN(mase) || mase > maxMASERatio*naive {
-			t.Errorf("%s: MASE %.2f against naive %.2f: more than %.2f times naive's", f.Series, mase, naive, maxMASERatio)
+		if math.IsNaN(mase) || naive == 0 {
+			t.Errorf("%s at %s: MASE %.2f against naive %.2f: no ratio", f.Series, f.Origin.Format("15:04"), mase, naive)
+			continue
 		}
-		ratios = append(ratios, mase/naive)
+		ratios[f.Series] = append(ratios[f.Series], mase/naive)
+		all = append(all, mase/naive)
 	}
-	if len(ratios) != len(want) {
-		t.Fatalf("scored %d of the %d dev localities", len(ratios), len(want))
+	for _, w := range want {
+		rs := ratios[w]
+		if len(rs) < 3 {
+			t.Errorf("%s: %d forecasts scored between %s and %s, want at least 3", w, len(rs),
+				scoreFrom.Format("15:04"), scoreFrom.Add(scoreSpan).Format("15:04"))
+			continue
+		}
+		m := meanOf(rs)
+		t.Logf("seed %d %-14s MASE / naive at %d origins: %.2f, mean %.2f", seed, w, len(rs), rs, m)
+		if m > maxLocalityMASERatio {
+			t.Errorf("%s: the p50's MASE is %.2f times naive's on average over %d origins, more than %.2f", w, m, len(rs), maxLocalityMASERatio)
+		}
 	}
-	mean := 0.0
-	for _, r := range ratios {
-		mean += r / float64(len(ratios))
+	if len(all) == 0 {
+		t.Fatal("no forecast scored")
 	}
-	t.Logf("seed %d: MASE / naive per locality %.2f, mean %.2f", seed, ratios, mean)
+	mean := meanOf(all)
+	t.Logf("seed %d: mean MASE / naive over %d forecasts of the dev localities %.2f", seed, len(all), mean)
 	if mean > maxMeanMASERatio {
 		t.Errorf("seed %d: the p50's MASE is %.2f times naive's on average over the dev localities, more than %.2f", seed, mean, maxMeanMASERatio)
 	}
+}
+
+func meanOf(x []float64) float64 {
+	s := 0.0
+	for _, v := range x {
+		s += v / float64(len(x))
+	}
+	return s
 }
