@@ -42,7 +42,8 @@ Usage: foreshape forecast anomalies -data DIR [options]
   Runs foreshape's online anomaly detector (the one the agent runs on every
   series) over every trace file under DIR, point by point without
   look-ahead, and prints the events it finds: start, end, kind (spike or
-  level_shift), peak score and smallest p-value.
+  level_shift), peak score, smallest p-value and the detector's alarm score
+  (0 when it raised no alarm).
 
   With -labels (NAB's combined_windows.json), the labelled files are also
   scored with NAB's scoring, row by row as NAB's detectors see them: anomaly
@@ -106,11 +107,11 @@ Options:
   -step=DUR        Sampling interval of the traces. Default: 5m.
   -threshold=Z     Robust z above which a point deviates (kept out of model
                    fitting when its stretch is unusual). Default: 5.
-  -max-p=P         Print only events at least as rare as P: their smallest
+  -max-p=P         Print only events at least as rare as P (their smallest
                    p-value, calibrated on the series' own history, is at
-                   most P (0.01: more unusual than 99% of what the series
-                   did before). Default: 0.01. 1 prints every event. NAB
-                   scoring is not affected.
+                   most P; 0.01: more unusual than 99% of what the series
+                   did before) and events that raised an alarm. Default:
+                   0.01. 1 prints every event. NAB scoring is not affected.
   -format=FORMAT   table or json. Default: table.
 
 Example:
@@ -129,6 +130,9 @@ type anomalyEventOut struct {
 	Score  float64 `json:"score"`
 	P      float64 `json:"p"`
 	Z      float64 `json:"z"`
+	// Alarm is the detector's highest score where it raised an alarm
+	// (0: it raised none).
+	Alarm float64 `json:"alarm"`
 }
 
 // nabResultOut is one profile's NAB score under one threshold rule.
@@ -732,10 +736,11 @@ func sameRows(got, want []time.Time) error {
 func eventsOut(series string, events []anomaly.Event, maxP float64, at func(int) string) []anomalyEventOut {
 	var out []anomalyEventOut
 	for _, e := range events {
-		if e.P > maxP {
+		if e.P > maxP && e.Alarm == 0 {
 			continue
 		}
-		out = append(out, anomalyEventOut{Series: series, Start: at(e.Start), End: at(e.End), Kind: string(e.Kind), Score: e.Score, P: e.P, Z: e.Z})
+		out = append(out, anomalyEventOut{Series: series, Start: at(e.Start), End: at(e.End), Kind: string(e.Kind), Score: e.Score, P: e.P, Z: e.Z,
+			Alarm: e.Alarm})
 	}
 	return out
 }
@@ -746,9 +751,9 @@ func writeAnomalyEvents(w io.Writer, out anomaliesOut) {
 		return
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "SERIES\tSTART\tEND\tKIND\tSCORE\tP\tZ")
+	fmt.Fprintln(tw, "SERIES\tSTART\tEND\tKIND\tSCORE\tP\tZ\tALARM")
 	for _, e := range out.Events {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%.3f\t%.2g\t%.1f\n", e.Series, e.Start, e.End, e.Kind, e.Score, e.P, e.Z)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%.3f\t%.2g\t%.1f\t%.3f\n", e.Series, e.Start, e.End, e.Kind, e.Score, e.P, e.Z, e.Alarm)
 	}
 	_ = tw.Flush()
 }

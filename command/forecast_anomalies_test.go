@@ -26,7 +26,7 @@ func TestForecastAnomaliesCommand(t *testing.T) {
 		Series int `json:"series"`
 		Events []struct {
 			Series, Start, End, Kind string
-			Score, P, Z              float64
+			Score, P, Z, Alarm       float64
 		} `json:"events"`
 		NAB map[string]struct {
 			Score, Threshold float64
@@ -91,32 +91,38 @@ func TestForecastAnomaliesCommand(t *testing.T) {
 		}
 	}
 
-	// -max-p keeps only the rarest events.
-	var spikeP float64
+	// -max-p keeps only the rarest events, and those that raised an alarm:
+	// the spike did.
+	var spikeP, spikeAlarm float64
 	for _, e := range res.Events {
 		if e.Start == "2014-02-16 10:20:00" {
-			spikeP = e.P
+			spikeP, spikeAlarm = e.P, e.Alarm
 		}
 	}
-	for _, tc := range []struct {
-		max  float64
-		some bool
-	}{{0.01, true}, {spikeP, true}, {spikeP / 2, false}} {
-		max := strconv.FormatFloat(tc.max, 'g', -1, 64)
-		code, out, _ = runForecastCLI(t, "forecast", "anomalies", "-data", nabDir, "-format", "json", "-max-p", max, "-detector", "shape")
+	if spikeAlarm < 0.78 {
+		t.Errorf("the spike's alarm score %v, want its onset (p at most 1/4032: 0.78 and above)", spikeAlarm)
+	}
+	for _, max := range []float64{0.01, spikeP, spikeP / 2} {
+		maxs := strconv.FormatFloat(max, 'g', -1, 64)
+		code, out, _ = runForecastCLI(t, "forecast", "anomalies", "-data", nabDir, "-format", "json", "-max-p", maxs, "-detector", "shape")
 		var got struct {
-			Events []struct{ P float64 } `json:"events"`
+			Events []struct {
+				Start    string
+				P, Alarm float64
+			} `json:"events"`
 		}
 		if code != ExitOK || json.Unmarshal([]byte(out), &got) != nil {
-			t.Fatalf("-max-p %s: exit %d, output %s", max, code, out)
+			t.Fatalf("-max-p %s: exit %d, output %s", maxs, code, out)
 		}
-		if (len(got.Events) > 0) != tc.some || len(got.Events) > len(res.Events) {
-			t.Errorf("-max-p %s kept %d of %d events", max, len(got.Events), len(res.Events))
-		}
+		kept := false
 		for _, e := range got.Events {
-			if e.P > tc.max {
-				t.Errorf("-max-p %s printed an event with p %v", max, e.P)
+			kept = kept || e.Start == "2014-02-16 10:20:00"
+			if e.P > max && e.Alarm == 0 {
+				t.Errorf("-max-p %s printed an event with p %v and no alarm", maxs, e.P)
 			}
+		}
+		if !kept || len(got.Events) > len(res.Events) {
+			t.Errorf("-max-p %s kept %d of %d events, the spike %v", maxs, len(got.Events), len(res.Events), kept)
 		}
 	}
 

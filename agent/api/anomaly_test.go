@@ -20,12 +20,12 @@ func (anomalyBackend) Anomalies(context.Context) []Anomaly {
 	at := time.Date(2026, 1, 1, 10, 0, 0, 0, time.UTC)
 	return []Anomaly{FromAnomaly(predict.Anomaly{
 		Series: state.Key{Locality: "dc1/web", Metric: "cpu"}, Kind: predict.Spike,
-		Start: at, End: at.Add(5 * time.Minute), Score: 0.9, P: 2e-9,
+		Start: at, End: at.Add(5 * time.Minute), Score: 0.9, P: 2e-9, Alarm: 0.8,
 	})}
 }
 
-// TestAnomaliesCarryP: /v1/anomalies gives each anomaly's series, score and
-// p-value, and the client reads them back.
+// TestAnomaliesCarryP: /v1/anomalies gives each anomaly's series, score,
+// p-value and alarm score, and the client reads them back.
 func TestAnomaliesCarryP(t *testing.T) {
 	s, err := NewServer(anomalyBackend{&fakeBackend{}}, Options{})
 	if err != nil {
@@ -43,11 +43,11 @@ func TestAnomaliesCarryP(t *testing.T) {
 	if err := json.Unmarshal(body, &raw); err != nil || len(raw) != 1 {
 		t.Fatalf("body %s: %v", body, err)
 	}
-	if raw[0]["p"] != 2e-9 || raw[0]["score"] != 0.9 || raw[0]["series"] != "dc1/web:cpu" || raw[0]["kind"] != "spike" {
+	if raw[0]["p"] != 2e-9 || raw[0]["score"] != 0.9 || raw[0]["alarm"] != 0.8 || raw[0]["series"] != "dc1/web:cpu" || raw[0]["kind"] != "spike" {
 		t.Errorf("anomaly %s", strings.TrimSpace(string(body)))
 	}
 	got, err := (&Client{Address: srv.URL}).Anomalies(context.Background())
-	if err != nil || len(got) != 1 || got[0].P != 2e-9 {
+	if err != nil || len(got) != 1 || got[0].P != 2e-9 || got[0].Alarm != 0.8 {
 		t.Errorf("client: %+v, %v", got, err)
 	}
 }

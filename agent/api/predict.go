@@ -70,7 +70,7 @@ func FromHotspot(h predict.Hotspot) Hotspot {
 
 // FromAnomaly maps an anomaly.
 func FromAnomaly(a predict.Anomaly) Anomaly {
-	return Anomaly{Series: a.Series.String(), Kind: string(a.Kind), Start: a.Start, End: a.End, Score: a.Score, P: a.P}
+	return Anomaly{Series: a.Series.String(), Kind: string(a.Kind), Start: a.Start, End: a.End, Score: a.Score, P: a.P, Alarm: a.Alarm}
 }
 
 // FromWorkload maps a workload characterisation; nil stays nil.

@@ -261,6 +261,11 @@ type Anomaly struct {
 	// rarer than all but one in a thousand of its stretches).
 	Score float64 `json:"score"`
 	P     float64 `json:"p"`
+	// Alarm is the anomaly detector's own score where it raised an alarm
+	// on the stretch (the agent's detector, ARTime, alarms at 0.62 and
+	// above), 0 when it raised none: a stretch can be rare (small P) and
+	// kept out of the forecasts without alarming.
+	Alarm float64 `json:"alarm"`
 }
 
 // Error is the body of every non-2xx answer.

@@ -102,8 +102,9 @@ type Event struct {
 	// level: a confirmed shift or an anomaly longer than MaxSpike points).
 	Kind anomaly.Kind
 	// Score is the highest anomaly score of its points (anomaly.Point),
-	// P the smallest p-value.
-	Score, P float64
+	// P the smallest p-value, Alarm the detector's highest onset among its
+	// points that raised an alarm (0: none did).
+	Score, P, Alarm float64
 }
 
 // NewPipeline returns an unfitted pipeline around the model New builds from
@@ -230,6 +231,9 @@ func (p *Pipeline) screen(fresh []float64) ([]float64, bool) {
 		p.open.End = at
 		p.open.Score = math.Max(p.open.Score, pt.Score)
 		p.open.P = math.Min(p.open.P, pt.P)
+		if pt.Alarm {
+			p.open.Alarm = math.Max(p.open.Alarm, pt.Onset)
+		}
 		if pt.LevelShift || p.open.End-p.open.Start >= MaxSpike {
 			if p.open.Kind != anomaly.KindLevelShift {
 				// The run is the series' new level: the points masked as

@@ -100,8 +100,8 @@ func testPipelineMasksSpikes(t *testing.T, detector string) {
 		// ARTime alarms once on this noise; its alarm at 2505, the end of
 		// the downsampled value holding the spike, joins the spike's event.
 		ev = ev[1:]
-		if ev[1].End != 2505 {
-			t.Errorf("events %+v, want the second to end at 2505", ev)
+		if ev[1].End != 2505 || ev[1].Alarm < anomaly.DefaultARTimeAlarm {
+			t.Errorf("events %+v, want the second to end at 2505 with ARTime's alarm", ev)
 		}
 	}
 	if len(ev) != 2 || ev[0].Start != 1000 || ev[1].Start != 2500 || ev[0].Kind != anomaly.KindSpike || ev[1].Kind != anomaly.KindSpike {

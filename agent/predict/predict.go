@@ -391,7 +391,7 @@ func (t *tracked) anomalies(key state.Key) []Anomaly {
 	out := make([]Anomaly, 0, len(ev))
 	at := func(i int) time.Time { return t.last.Add(-time.Duration(t.p.Seen()-1-i) * t.step) }
 	for _, e := range ev {
-		out = append(out, Anomaly{Series: key, Kind: AnomalyKind(e.Kind), Start: at(e.Start), End: at(e.End), Score: e.Score, P: e.P})
+		out = append(out, Anomaly{Series: key, Kind: AnomalyKind(e.Kind), Start: at(e.Start), End: at(e.End), Score: e.Score, P: e.P, Alarm: e.Alarm})
 	}
 	return out
 }

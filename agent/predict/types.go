@@ -197,8 +197,9 @@ type Anomaly struct {
 	Kind       AnomalyKind
 	Start, End time.Time
 	// Score is the highest anomaly score of its points (0 to 1), P the
-	// smallest p-value: how rare the stretch is on this series.
-	Score, P float64
+	// smallest p-value: how rare the stretch is on this series. Alarm is
+	// the detector's score where it raised an alarm (0: it raised none).
+	Score, P, Alarm float64
 }
 
 // Point is one (time, value) pair of a series.

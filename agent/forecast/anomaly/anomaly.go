@@ -211,7 +211,10 @@ type Event struct {
 	// Score is the highest Score of its points, P the smallest P, Z the
 	// highest Z.
 	Score, P, Z float64
-	Kind        Kind
+	// Alarm is the highest Onset of its points that raised an alarm: the
+	// detector's own score where it alarmed (0: it raised none).
+	Alarm float64
+	Kind  Kind
 }
 
 // AlarmScore is the onset score at or above which a point raises an
@@ -266,6 +269,9 @@ func (t *tracker) record(p Point, shift *LevelShiftEvent) {
 		t.open.Score = max(t.open.Score, p.Score)
 		t.open.P = min(t.open.P, p.P)
 		t.open.Z = max(t.open.Z, p.Z)
+		if p.Alarm {
+			t.open.Alarm = max(t.open.Alarm, p.Onset)
+		}
 		if p.LevelShift && shift != nil {
 			t.open.Kind = KindLevelShift
 			t.open.Start = min(t.open.Start, shift.Start)
@@ -273,6 +279,9 @@ func (t *tracker) record(p Point, shift *LevelShiftEvent) {
 		return
 	}
 	ev := &Event{Start: p.Index, End: p.Index, Score: p.Score, P: p.P, Z: p.Z, Kind: KindSpike}
+	if p.Alarm {
+		ev.Alarm = p.Onset
+	}
 	if p.LevelShift && shift != nil {
 		ev.Kind = KindLevelShift
 		ev.Start = min(ev.Start, shift.Start)
