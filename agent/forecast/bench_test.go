@@ -127,6 +127,7 @@ func BenchmarkAutoFitByTrace(b *testing.B) {
 	for _, name := range names {
 		y := benchTrace(b, name)
 		b.Run(strings.TrimSuffix(name, ".csv"), func(b *testing.B) {
+			cpu0 := cputime.Process()
 			for i := 0; i < b.N; i++ {
 				f := mustNew(b, "auto", o)
 				if err := f.Fit(y); err != nil {
@@ -136,7 +137,7 @@ func BenchmarkAutoFitByTrace(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
-			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "series/s")
+			reportCPURate(b, cpu0)
 		})
 	}
 }
