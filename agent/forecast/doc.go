@@ -17,7 +17,8 @@
 //     daily period when the history holds a day, else lag 1);
 //   - "ets": exponential smoothing with additive errors, trend none,
 //     additive or damped, additive seasonality only for short periods
-//     (≤ 48 steps); parameters by likelihood with gonum's Nelder-Mead,
+//     (≤ 48 steps); parameters by likelihood with Nelder-Mead (gonum's
+//     method, evaluation for evaluation, run in the fitting goroutine),
 //     shape by AICc;
 //   - "arima": KPSS differencing, stepwise order search by AICc,
 //     conditional-sum-of-squares fitting;
@@ -48,5 +49,8 @@
 // Fit does the expensive work; Update advances the fitted state in O(1) per
 // observation, and Stale (the Refitter interface) tells the caller when a
 // refit is due: on a schedule (Options.RefitEvery) or when one-step
-// residuals degrade.
+// residuals degrade. auto's Fit backtests and refits its candidates on the
+// cores that are idle: at most one goroutine per core beyond the first
+// across the whole process, none when every core is taken; its result does
+// not depend on how many it got.
 package forecast
