@@ -144,10 +144,7 @@ func (o ARTimeOptions) withDefaults() ARTimeOptions {
 	if o.Levels <= 0 {
 		o.Levels = DefaultARTimeLevels
 	}
-	if !(o.Chomp >= 0) {
-		o.Chomp = DefaultARTimeChomp
-	}
-	if o.Chomp == 0 {
+	if !(o.Chomp > 0) {
 		o.Chomp = DefaultARTimeChomp
 	}
 	if !(o.InitialRho > 0 && o.InitialRho <= 1) {

@@ -23,25 +23,7 @@ func TestARTimeFollowsPublishedARTime(t *testing.T) {
 	}
 	var rows, events int
 	for _, key := range nab.Tuning {
-		f, err := os.Open(filepath.Join(root, "results", filepath.FromSlash(nab.ResultPath("ARTime", key))))
-		if err != nil {
-			t.Fatal(err)
-		}
-		pub, err := nab.ReadResult(f)
-		f.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		f, _ = os.Open(filepath.Join(root, "results", filepath.FromSlash(nab.ResultPath("ARTime", key))))
-		_, values, _, err := nab.ReadData(f)
-		f.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		lo, hi := values[0], values[0]
-		for _, v := range values {
-			lo, hi = math.Min(lo, v), math.Max(hi, v)
-		}
+		pub, values, lo, hi := publishedRun(t, root, "ARTime", key)
 		probation := min(int(math.Floor(0.15*float64(len(values)))), 750)
 		a := anomaly.NewARTime(anomaly.ARTimeOptions{Range: &[2]float64{lo, hi}, Probation: probation})
 		for i, v := range values {
@@ -59,4 +41,35 @@ func TestARTimeFollowsPublishedARTime(t *testing.T) {
 	if events == 0 {
 		t.Error("no events")
 	}
+}
+
+// publishedRun reads NAB's published output of detector on the labelled
+// file key under root (a NAB checkout) and returns it, the file's values
+// and their minimum and maximum (what NAB's harness gives its detectors).
+func publishedRun(t *testing.T, root, detector, key string) (pub nab.Series, values []float64, lo, hi float64) {
+	t.Helper()
+	path := filepath.Join(root, "results", filepath.FromSlash(nab.ResultPath(detector, key)))
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err = nab.ReadResult(f)
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err = os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, values, _, err = nab.ReadData(f)
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	lo, hi = values[0], values[0]
+	for _, v := range values {
+		lo, hi = math.Min(lo, v), math.Max(hi, v)
+	}
+	return pub, values, lo, hi
 }

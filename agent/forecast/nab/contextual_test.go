@@ -29,25 +29,7 @@ func TestContextualFollowsPublishedContextOSE(t *testing.T) {
 	var rows, same int
 	var mine, theirs []nab.Series
 	for _, key := range nab.Tuning {
-		f, err := os.Open(filepath.Join(root, "results", filepath.FromSlash(nab.ResultPath("contextOSE", key))))
-		if err != nil {
-			t.Fatal(err)
-		}
-		pub, err := nab.ReadResult(f)
-		f.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		f, _ = os.Open(filepath.Join(root, "results", filepath.FromSlash(nab.ResultPath("contextOSE", key))))
-		_, values, _, err := nab.ReadData(f)
-		f.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		lo, hi := values[0], values[0]
-		for _, v := range values {
-			lo, hi = math.Min(lo, v), math.Max(hi, v)
-		}
+		pub, values, lo, hi := publishedRun(t, root, "contextOSE", key)
 		probation := min(int(math.Floor(0.15*float64(len(values)))), 750)
 		cad := anomaly.NewContextual(anomaly.ContextOptions{Range: &[2]float64{lo, hi}, Rest: int(float64(probation) / 5)})
 		fileSame := 0
