@@ -1,6 +1,9 @@
 package sim
 
 import (
+	"cmp"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/nomad/api"
@@ -38,6 +41,73 @@ type NodeProjection struct {
 func (c *Cluster) Project(times []time.Time) []NodeProjection {
 	c.mu.Lock()
 	defer c.unlock()
+	out := make([]NodeProjection, len(c.nodes))
+	for i, n := range c.nodes {
+		out[i] = NodeProjection{
+			Node: n.name, NodeID: n.id, Datacenter: n.dc, NodePool: n.pool, NodeClass: n.class,
+			Status: n.status, Eligible: n.eligible && n.drain == nil,
+			CPUCapacityMHz: float64(n.cpu), MemCapacityMB: float64(n.mem), IOPSCapacity: float64(n.iops),
+			CPUMHz: make([]float64, len(times)), MemMB: make([]float64, len(times)), IOPS: make([]float64, len(times)),
+		}
+	}
+	c.project(times, func(i int, _ *alloc, k int, cpu, mem, iops float64) {
+		out[i].CPUMHz[k] += cpu
+		out[i].MemMB[k] += mem
+		out[i].IOPS[k] += iops
+	})
+	return out
+}
+
+// GroupProjection is one task group's demand at a list of times, summed
+// over its allocations that hold capacity now, as Project gives it per
+// node.
+type GroupProjection struct {
+	Namespace, Job, Group string
+	// Allocs counts the allocations summed.
+	Allocs int
+	// CPUMHz and MemMB hold the demand at each of the requested times.
+	CPUMHz []float64
+	MemMB  []float64
+}
+
+// ProjectGroups returns every task group's projected demand at times, by
+// namespace, job and group name: what Project sums per node, summed per
+// group instead.
+func (c *Cluster) ProjectGroups(times []time.Time) []GroupProjection {
+	c.mu.Lock()
+	defer c.unlock()
+	type key struct{ ns, job, group string }
+	byKey := map[key]*GroupProjection{}
+	counted := map[*alloc]bool{}
+	c.project(times, func(_ int, a *alloc, k int, cpu, mem, _ float64) {
+		gk := key{api.DefaultNamespace, a.job.id, a.grp.name}
+		g := byKey[gk]
+		if g == nil {
+			g = &GroupProjection{Namespace: gk.ns, Job: gk.job, Group: gk.group, CPUMHz: make([]float64, len(times)), MemMB: make([]float64, len(times))}
+			byKey[gk] = g
+		}
+		if !counted[a] {
+			counted[a] = true
+			g.Allocs++
+		}
+		g.CPUMHz[k] += cpu
+		g.MemMB[k] += mem
+	})
+	out := make([]GroupProjection, 0, len(byKey))
+	for _, g := range byKey {
+		out = append(out, *g)
+	}
+	slices.SortFunc(out, func(a, b GroupProjection) int {
+		return cmp.Or(strings.Compare(a.Namespace, b.Namespace), strings.Compare(a.Job, b.Job), strings.Compare(a.Group, b.Group))
+	})
+	return out
+}
+
+// project calls add for every allocation that holds capacity on a node
+// that is not down, at each of times it still runs: the node's index, the
+// allocation, the time's index and its CPU (MHz), memory (MB) and IOPS
+// demand then. Scheduled surges are applied. c.mu must be held.
+func (c *Cluster) project(times []time.Time, add func(node int, a *alloc, k int, cpu, mem, iops float64)) {
 	surge := make([][]float64, len(c.nodes)) // per node and time; nil when 1 throughout
 	for _, e := range c.sc.Events {
 		if e.Kind != EventSurge {
@@ -63,14 +133,7 @@ func (c *Cluster) Project(times []time.Time) []NodeProjection {
 			}
 		}
 	}
-	out := make([]NodeProjection, len(c.nodes))
 	for i, n := range c.nodes {
-		p := NodeProjection{
-			Node: n.name, NodeID: n.id, Datacenter: n.dc, NodePool: n.pool, NodeClass: n.class,
-			Status: n.status, Eligible: n.eligible && n.drain == nil,
-			CPUCapacityMHz: float64(n.cpu), MemCapacityMB: float64(n.mem), IOPSCapacity: float64(n.iops),
-			CPUMHz: make([]float64, len(times)), MemMB: make([]float64, len(times)), IOPS: make([]float64, len(times)),
-		}
 		for _, a := range n.allocs {
 			if !a.holds() || a.node.status == api.NodeStatusDown {
 				continue
@@ -85,12 +148,8 @@ func (c *Cluster) Project(times []time.Time) []NodeProjection {
 					f = surge[i][k]
 				}
 				d := t.Sub(c.sc.Start) + a.phase
-				p.CPUMHz[k] += float64(a.reqCPU) * g.load.cpu.at(d) * f
-				p.MemMB[k] += float64(g.mem) * g.load.mem.at(d)
-				p.IOPS[k] += float64(g.iops) * g.load.iops.at(d) * f
+				add(i, a, k, float64(a.reqCPU)*g.load.cpu.at(d)*f, float64(g.mem)*g.load.mem.at(d), float64(g.iops)*g.load.iops.at(d)*f)
 			}
 		}
-		out[i] = p
 	}
-	return out
 }

@@ -307,6 +307,29 @@ event "surge" {
 	if len(proj) != 5 {
 		t.Fatalf("%d nodes projected, want 5", len(proj))
 	}
+	// Per task group, the same demand summed by group instead of node.
+	groups := c.ProjectGroups(at)
+	var allocs int
+	for k := range at {
+		var nodes, byGroup float64
+		for _, p := range proj {
+			nodes += p.CPUMHz[k] + p.MemMB[k]
+		}
+		for _, g := range groups {
+			byGroup += g.CPUMHz[k] + g.MemMB[k]
+		}
+		if nodes == 0 || math.Abs(nodes-byGroup) > 1e-6 {
+			t.Errorf("at %v: nodes demand %v, groups %v; want equal and positive", at[k], nodes, byGroup)
+		}
+	}
+	for _, g := range groups {
+		if g.Job == "web" && g.Group == "fe" {
+			allocs = g.Allocs
+		}
+	}
+	if allocs != 3 {
+		t.Errorf("web.fe projected over %d allocations, want 3 (groups %+v)", allocs, groups)
+	}
 	// Run the model to each future time and compare node demand.
 	for k, when := range at[1:] {
 		if err := c.RunUntil(when); err != nil {
