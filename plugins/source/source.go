@@ -27,6 +27,7 @@ const (
 	IOPSWrite     = "iops_write" // disk writes per second
 	CPUMHz        = "cpu_mhz"    // CPU used, absolute MHz
 	MemoryMB      = "memory_mb"  // memory used, absolute MB
+	Allocs        = "allocs"     // a task group's running allocations whose stats make up its sums
 )
 
 // Locality selects a set of Nomad nodes; it is the policies' locality, so

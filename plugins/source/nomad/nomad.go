@@ -36,8 +36,10 @@ type Config struct {
 	// maps the IDs to names.
 	NodeSeries bool
 	// AllocStats reads every running allocation's stats and adds per task
-	// group series ("group/<namespace>/<job>/<group>:cpu_mhz", …). It costs
-	// one request per allocation and cycle.
+	// group series ("group/<namespace>/<job>/<group>:cpu_mhz", :memory_mb,
+	// and :allocs, how many running allocations the sums cover). It costs
+	// one request per allocation and cycle (none for allocations whose
+	// node's client agent reports them).
 	AllocStats bool
 	// StatsTimeout bounds each stats request; zero means 5s.
 	StatsTimeout time.Duration
@@ -416,6 +418,7 @@ func (s *Source) allocSamples(ctx context.Context, t time.Time) ([]source.Sample
 	})
 	type group struct {
 		cpu, mem float64
+		n        int
 		failed   string
 	}
 	groups := map[string]*group{}
@@ -432,6 +435,7 @@ func (s *Source) allocSamples(ctx context.Context, t time.Time) ([]source.Sample
 		}
 		g.cpu += out[i].cpu
 		g.mem += out[i].mem
+		g.n++
 	}
 	var samples []source.Sample
 	var stale []source.Stale
@@ -439,11 +443,13 @@ func (s *Source) allocSamples(ctx context.Context, t time.Time) ([]source.Sample
 		if g.failed != "" {
 			// A partial sum would look like a drop in demand: report it stale.
 			stale = append(stale, source.Stale{Series: source.SeriesName(scope, source.CPUMHz), Reason: g.failed},
-				source.Stale{Series: source.SeriesName(scope, source.MemoryMB), Reason: g.failed})
+				source.Stale{Series: source.SeriesName(scope, source.MemoryMB), Reason: g.failed},
+				source.Stale{Series: source.SeriesName(scope, source.Allocs), Reason: g.failed})
 			continue
 		}
 		samples = append(samples, source.Sample{Series: source.SeriesName(scope, source.CPUMHz), Time: t, Value: g.cpu},
-			source.Sample{Series: source.SeriesName(scope, source.MemoryMB), Time: t, Value: g.mem})
+			source.Sample{Series: source.SeriesName(scope, source.MemoryMB), Time: t, Value: g.mem},
+			source.Sample{Series: source.SeriesName(scope, source.Allocs), Time: t, Value: float64(g.n)})
 	}
 	return samples, stale, nil
 }

@@ -108,6 +108,11 @@ func TestCollectAggregatesNodes(t *testing.T) {
 	if _, ok := got["group/default/web/frontend:cpu_mhz"]; !ok {
 		t.Errorf("per task group series missing; have %d series", len(got))
 	}
+	if n, _, err := client.Jobs().Allocations("web", false, nil); err != nil {
+		t.Fatal(err)
+	} else if want := float64(countRunning(n, "frontend")); got["group/default/web/frontend:allocs"] != want || want == 0 {
+		t.Errorf("group/default/web/frontend:allocs = %v; want its %v running allocations", got["group/default/web/frontend:allocs"], want)
+	}
 }
 
 func TestUnreachableNodeIsStaleAndExcluded(t *testing.T) {
@@ -261,4 +266,15 @@ func TestConformance(t *testing.T) {
 			},
 		}
 	})
+}
+
+// countRunning counts a task group's running allocations.
+func countRunning(allocs []*nomadapi.AllocationListStub, group string) int {
+	n := 0
+	for _, a := range allocs {
+		if a.TaskGroup == group && a.ClientStatus == "running" {
+			n++
+		}
+	}
+	return n
 }
