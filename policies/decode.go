@@ -102,6 +102,7 @@ type migrateHCL struct {
 	LeadTime    hcl.Expression `hcl:"lead_time,optional"`
 	Rebalance   hcl.Expression `hcl:"rebalance,optional"`
 	Spread      hcl.Expression `hcl:"spread,optional"`
+	SpreadByUse hcl.Expression `hcl:"spread_by_use,optional"`
 	Targets     hcl.Expression `hcl:"targets,optional"`
 	Priority    *priorityHCL   `hcl:"priority,block"`
 }
@@ -647,6 +648,15 @@ func translateMigrate(m *migrateHCL, out *Migrate, own Locality) hcl.Diagnostics
 	}
 	if v, ok, d := hclfield.Bool(m.Spread, "migrate.spread"); ok {
 		out.Spread = v
+	} else {
+		diags = append(diags, d...)
+	}
+	if v, ok, d := hclfield.Bool(m.SpreadByUse, "migrate.spread_by_use"); ok {
+		out.SpreadByUse = v
+		if v && !out.Spread {
+			diags = append(diags, hclfield.Invalid(m.SpreadByUse.Range(), "migrate.spread_by_use",
+				"It changes how spreading reads a node's demand, and this policy does not spread: set migrate.spread = true, or remove it."))
+		}
 	} else {
 		diags = append(diags, d...)
 	}

@@ -10,7 +10,7 @@
 //	  forecast { model, horizon, step, history, seasonality, quantile, queries }
 //	  headroom { cpu, memory, iops }                          # percent free, [0,100)
 //	  reserve  { enabled, priority, lead_time, ttl, max_cpu, max_memory }
-//	  migrate  { max_parallel, strategy, lead_time, rebalance, spread, targets,
+//	  migrate  { max_parallel, strategy, lead_time, rebalance, spread, spread_by_use, targets,
 //	             priority { relieve_hotspot, critical, age } }
 //	  scale "NAME" { min, max, cooldown, target "PLUGIN" { ... } }   # repeatable
 //	  schedule "NAME" { cron, duration, action, localities, nodes, factor }  # repeatable

@@ -204,6 +204,8 @@ func TestParseErrors(t *testing.T) {
 		{"migrate lead_time not a duration", func(b *builder) { b.migrate = `lead_time = "soon"` }, "Invalid migrate.lead_time", `"soon"`},
 		{"rebalance not a bool", func(b *builder) { b.migrate = `rebalance = "yes please"` }, "Invalid migrate.rebalance", `"yes please"`},
 		{"spread not a bool", func(b *builder) { b.migrate = `spread = 3` }, "Invalid migrate.spread", `3`},
+		{"spread_by_use not a bool", func(b *builder) { b.migrate = "spread = true\n spread_by_use = \"sure\"" }, "Invalid migrate.spread_by_use", `"sure"`},
+		{"spread_by_use without spreading", func(b *builder) { b.migrate = `spread_by_use = true` }, "Invalid migrate.spread_by_use", `spread_by_use = true`},
 		{"target is not a locality", func(b *builder) { b.migrate = `targets = ["dc2", "a/b/c/d"]` }, "Invalid migrate.targets[1]", `"a/b/c/d"`},
 		{"target is the policy's own locality", func(b *builder) { b.migrate = `targets = ["dc1"]` }, "Invalid migrate.targets[0]", `targets = ["dc1"]`},
 		{"target twice", func(b *builder) { b.migrate = `targets = ["dc2", "dc2"]` }, "Invalid migrate.targets[1]", `"dc2"]`},
@@ -390,11 +392,11 @@ func TestParseValid(t *testing.T) {
 		}},
 		{"act settings", func(b *builder) {
 			b.extra = `forecast_only = true`
-			b.migrate = "lead_time = \"45m\"\n rebalance = true\n spread = true\n targets = [\"dc2\", \"dc3/*/web\"]"
+			b.migrate = "lead_time = \"45m\"\n rebalance = true\n spread = true\n spread_by_use = true\n targets = [\"dc2\", \"dc3/*/web\"]"
 			b.schedule = strings.Replace(b.schedule, `action   = "drain"`, "action   = \"drain\"\n    nodes = \"dc1-rack-a-*\"", 1)
 		}, func(t *testing.T, p *policies.Policy) {
 			m := p.Migrate
-			if !p.ForecastOnly || m.LeadTime != 45*time.Minute || !m.Rebalance || !m.Spread {
+			if !p.ForecastOnly || m.LeadTime != 45*time.Minute || !m.Rebalance || !m.Spread || !m.SpreadByUse {
 				t.Errorf("forecast_only %v, migrate %+v", p.ForecastOnly, m)
 			}
 			if diff := cmp.Diff([]policies.Locality{{Datacenter: "dc2"}, {Datacenter: "dc3", NodeClass: "web"}}, m.Targets); diff != "" {

@@ -293,6 +293,13 @@ type Migrate struct {
 	// demand is read as the locality's forecast demand shared among its
 	// nodes in proportion to what their allocations hold. Default false.
 	Spread bool
+	// SpreadByUse makes spreading read a node's demand also as the sum of
+	// its allocations' own use, forecast per task group from allocation
+	// stats (which the agent then reads: one request per allocation and
+	// cycle where no client agent reports them), besides what they hold:
+	// a node is as hot as the hotter reading says, and a move must suit
+	// both. Needs Spread. Default false.
+	SpreadByUse bool
 	// Targets are the localities work may move to from this one (drain
 	// schedules, rebalancing). Empty means every other policy's locality
 	// whose nodes the job's constraints allow.
