@@ -20,9 +20,12 @@
 //   - spreading (migrate.spread): Nomad never moves placed work onto nodes
 //     added later, so after a scale-out the nodes that ran the work
 //     congest while the new ones stand empty. A node's demand is read as
-//     its share of the locality's forecast peak, in proportion to what its
-//     allocations hold; a node over the line sheds the allocations
-//     cheapest to transfer (the metric per MiB moved) that bring it under,
+//     its share of the locality's forecast demand over the horizon, in
+//     proportion to what its allocations hold, and with
+//     migrate.spread_by_use also in proportion to their own use forecast
+//     per task group (Forecast.Group), the hotter reading counting; a
+//     node over the line sheds the allocations cheapest to transfer (the
+//     metric at its peak per MiB moved) that bring it under,
 //     each onto the receiving node left lowest, which must stay under the
 //     line and under the locality's mean, have the room to allocate it,
 //     and hold no more of its group than the node it leaves (job

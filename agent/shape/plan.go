@@ -34,7 +34,16 @@ type Forecast struct {
 	// the headroom); HasLine is false for metrics without a capacity.
 	Line    float64
 	HasLine bool
+	// Group, when set ("namespace/job/group"), makes this the forecast of
+	// one allocation of that task group rather than of a locality:
+	// Planning is its use in absolute units (MHz for cpu, MiB for memory)
+	// and Locality, Line and Demand are unused. Spreading reads a node's
+	// demand as the sum of its allocations' own forecasts (see spread).
+	Group string
 }
+
+// GroupKey is the Group of a task group's forecast.
+func GroupKey(namespace, job, group string) string { return namespace + "/" + job + "/" + group }
 
 // at returns the planning value in force at t: that of the last point at
 // or before t (the first point for times before it). ok is false past the

@@ -35,7 +35,9 @@ type planner struct {
 	polByLoc map[string]*policies.Policy
 	fc       map[string]*Forecast // locality path + ":" + metric
 	fcDemand map[string]*Forecast // the same, read as demand over the capacity now
-	used     []state.Resources    // per node index: what live allocations hold
+	// groupFc holds per-allocation forecasts by group key + ":" + metric.
+	groupFc map[string]*Forecast
+	used    []state.Resources // per node index: what live allocations hold
 	// runningOf counts each job ID's running allocations.
 	runningOf map[string]int
 	// byShape groups ready nodes by datacenter, pool and class.
@@ -99,7 +101,7 @@ func newPlanner(in Input) *planner {
 		c = NewCluster(nil, nil, nil)
 	}
 	p := &planner{in: in, c: c, now: in.Now, pols: map[string]*policies.Policy{}, polByLoc: map[string]*policies.Policy{},
-		fc: map[string]*Forecast{}, fcDemand: map[string]*Forecast{}, locs: map[string]*localityInfo{}, running: map[string]int{},
+		fc: map[string]*Forecast{}, fcDemand: map[string]*Forecast{}, groupFc: map[string]*Forecast{}, locs: map[string]*localityInfo{}, running: map[string]int{},
 		runningIDs: map[string][]string{}, startedNow: map[string]string{},
 		arrivals: map[string]map[string]arrival{}, held: map[string]state.Resources{}, queuedRes: map[string]string{},
 		queuedAlloc: map[string]string{}, origins: map[string]bool{}, scaled: map[string]string{}, submitted: map[string]int{},
@@ -115,6 +117,10 @@ func newPlanner(in Input) *planner {
 	// locality.
 	for i := range in.Forecasts {
 		f := &in.Forecasts[i]
+		if f.Group != "" {
+			p.groupFc[f.Group+":"+f.Metric] = f
+			continue
+		}
 		key := f.Locality + ":" + f.Metric
 		if cur, ok := p.fc[key]; ok {
 			if own := p.polByLoc[f.Locality]; own == nil || own.Name != f.Policy || cur.Policy == own.Name {

@@ -35,9 +35,12 @@ func (p *planner) spreading(loc string) bool {
 // spreadNode is one ready node of a locality as spread plans it.
 type spreadNode struct {
 	i int // index into Cluster.Nodes
-	// held is what its live allocations (placeholders excepted) hold of
-	// the metric; capacity its allocatable capacity of it.
-	held, capacity float64
+	// use holds, for each reading of its live allocations (placeholders
+	// excepted) and each of the forecast's times, their use of the
+	// metric: first what they hold, then (spreading by use) their own
+	// forecast use. capacity is its allocatable capacity of the metric.
+	use      []float64
+	capacity float64
 	// free is its unallocated capacity, placeholders included.
 	free state.Resources
 }
@@ -49,19 +52,27 @@ type spreadNode struct {
 // ran the work congest while the new ones stand empty, though the
 // locality as a whole has room.
 //
-// A node's demand is read as the locality's forecast demand (its absolute
-// demand when the forecast carries it, else its planning quantile of the
-// capacity now, plus the work moves landed lately, which the forecast has
-// not learned) shared among the nodes in proportion to what their
-// allocations hold: the planner sees no node's own use. At the forecast's
-// peak, each node over the line (hottest first) sheds the running service
-// allocations cheapest to transfer (most of the metric per MiB moved) that
-// bring it under, each onto the receiving node left lowest, as long as
-// that one stays under the line and the locality's mean, has the room to
-// allocate it, and holds no more of its group than the node it leaves
-// keeps (Nomad's job anti-affinity would send the replacement back); never
-// a group whose last spread off that node landed back on it. At most
-// max_parallel requests a pass; the next once they have landed.
+// A node's demand at each of the forecast's times is its share of the
+// locality's forecast demand then (its absolute demand when the forecast
+// carries it, else its planning quantile of the capacity now, plus the
+// work moves landed lately, which the forecast has not learned), in
+// proportion to what its allocations hold: the planner sees no node's own
+// use. With migrate.spread_by_use it is read a second way, in proportion
+// to its allocations' own forecast use (their task group's forecast per
+// allocation, Forecast.Group; what an allocation holds where its group has
+// none), so that jobs that peak at different times, or use more or less
+// than they hold, load their nodes as they will; the planner cannot tell
+// which reading the day will bear out, so a node is as hot as the hotter
+// reading says, and a move must suit both. Each node whose share goes
+// over the line within the horizon (hottest first) sheds the running
+// service allocations cheapest to transfer (most of the metric at the
+// node's peak per MiB moved) that bring it under, each onto the receiving
+// node left lowest, as long as that one stays under the line and the
+// locality's mean at its peak, has the room to allocate it, and holds no
+// more of its group than the node it leaves keeps (Nomad's job
+// anti-affinity would send the replacement back); never a group whose last
+// spread off that node landed back on it. At most max_parallel requests a
+// pass; the next once they have landed.
 func (p *planner) spread() {
 	for _, pol := range p.in.Policies {
 		if !pol.Migrate.Spread {
@@ -83,6 +94,30 @@ func (p *planner) spread() {
 	}
 }
 
+// groupUse returns an allocation's own forecast use at times, from its
+// group's forecast (the value in force at each time; the last one past
+// its horizon), or nil when its group has none. Vectors are cached per
+// group in memo.
+func (p *planner) groupUse(a *Alloc, metric string, times []time.Time, memo map[string][]float64) []float64 {
+	key := GroupKey(a.Namespace, a.Job, a.Group) + ":" + metric
+	if v, ok := memo[key]; ok {
+		return v
+	}
+	var v []float64
+	if g := p.groupFc[key]; g != nil && len(g.Times) > 0 && len(g.Planning) == len(g.Times) {
+		v = make([]float64, len(times))
+		k := 0
+		for i, t := range times {
+			for k+1 < len(g.Times) && !g.Times[k+1].After(t) {
+				k++
+			}
+			v[i] = max(g.Planning[k], 0)
+		}
+	}
+	memo[key] = v
+	return v
+}
+
 // spreadMetric plans one metric's spread in a locality; it reports whether
 // it submitted requests.
 func (p *planner) spreadMetric(pol *policies.Policy, li *localityInfo, metric string) bool {
@@ -100,47 +135,111 @@ func (p *planner) spreadMetric(pol *policies.Policy, li *localityInfo, metric st
 	if metric == "memory" {
 		capacity = float64(li.capMem)
 	}
-	// The locality's demand at the forecast's peak.
-	peak, peakAt := math.Inf(-1), time.Time{}
-	for i, t := range f.Times {
-		d := f.Planning[i] / 100 * capacity
+	// The locality's demand at each time, and at the forecast's peak.
+	times := f.Times
+	demand := make([]float64, len(times))
+	for i := range times {
+		demand[i] = f.Planning[i] / 100 * capacity
 		if len(f.Demand) == len(f.Planning) {
-			d = f.Demand[i]
-		}
-		if d > peak {
-			peak, peakAt = d, t
+			demand[i] = f.Demand[i]
 		}
 	}
+	var landed float64
 	for i := range p.in.State.Requests {
 		r := &p.in.State.Requests[i]
 		if r.State == state.RequestDone && r.Target == li.path && r.Source != r.Target && p.landing(*r) {
-			peak += amount(r.Moved)
+			landed += amount(r.Moved)
+		}
+	}
+	peak, peakAt := math.Inf(-1), time.Time{}
+	for i, t := range times {
+		demand[i] += landed
+		if demand[i] > peak {
+			peak, peakAt = demand[i], t
+		}
+	}
+	// A node's use is read as what its allocations hold, and spreading
+	// by use (with group forecasts to read) also as their own forecast
+	// use: the readings follow each other in one vector, nt points each,
+	// so that a node's peak is the higher reading's.
+	nt := len(times)
+	memo := map[string][]float64{}
+	own := false
+	// allocUse adds an allocation's use at each time, both readings, to
+	// dst.
+	allocUse := func(a *Alloc, dst []float64) {
+		held := amount(a.Size)
+		var v []float64
+		if pol.Migrate.SpreadByUse {
+			v = p.groupUse(a, metric, times, memo)
+		}
+		own = own || v != nil
+		for i := range nt {
+			dst[i] += held
+			if v != nil {
+				dst[nt+i] += v[i]
+			} else {
+				dst[nt+i] += held
+			}
 		}
 	}
 	nodes := make([]spreadNode, 0, len(li.nodes))
-	var held float64
+	total := make([]float64, 2*nt)
 	for _, k := range li.nodes {
 		n := &p.c.Nodes[k]
-		sn := spreadNode{i: k, capacity: amount(state.Resources{CPU: n.CPU, MemoryMB: n.MemoryMB}),
+		sn := spreadNode{i: k, capacity: amount(state.Resources{CPU: n.CPU, MemoryMB: n.MemoryMB}), use: make([]float64, 2*nt),
 			free: state.Resources{CPU: n.CPU - p.used[k].CPU, MemoryMB: n.MemoryMB - p.used[k].MemoryMB}}
 		for _, ai := range p.c.allocsOfNode[n.ID] {
 			if a := &p.c.Allocs[ai]; a.Live && !Placeholder(a.Job) {
-				sn.held += amount(a.Size)
+				allocUse(a, sn.use)
 			}
 		}
-		held += sn.held
+		for i, u := range sn.use {
+			total[i] += u
+		}
 		nodes = append(nodes, sn)
 	}
-	if held <= 0 || peak <= 0 {
+	if peak <= 0 {
 		return false
 	}
-	// util is a node's forecast use at the peak, percent of its capacity.
-	util := func(n *spreadNode) float64 {
-		if n.capacity <= 0 {
-			return math.Inf(1)
-		}
-		return 100 * peak * n.held / held / n.capacity
+	readings := 1
+	if own {
+		readings = 2
 	}
+	for i := range nodes {
+		nodes[i].use = nodes[i].use[:readings*nt]
+	}
+	total = total[:readings*nt]
+	for _, t := range total {
+		if t <= 0 {
+			return false
+		}
+	}
+	// utilAt is a node's forecast use at point i (of a reading's times),
+	// percent of its capacity: its share of the locality's demand then,
+	// with extra (an allocation's use, times sign) added.
+	utilAt := func(n *spreadNode, i int, extra []float64, sign float64) float64 {
+		u := n.use[i]
+		if extra != nil {
+			u += sign * extra[i]
+		}
+		return 100 * demand[i%nt] * u / total[i] / n.capacity
+	}
+	// peakOf is a node's highest forecast use over the horizon, percent
+	// of its capacity, and when.
+	peakOf := func(n *spreadNode, extra []float64, sign float64) (float64, int) {
+		if n.capacity <= 0 {
+			return math.Inf(1), 0
+		}
+		best, at := math.Inf(-1), 0
+		for i := range total {
+			if u := utilAt(n, i, extra, sign); u > best {
+				best, at = u, i
+			}
+		}
+		return best, at
+	}
+	util := func(n *spreadNode) float64 { u, _ := peakOf(n, nil, 0); return u }
 	// mean is every node's use were the locality's work spread evenly: a
 	// node the move would lift over it takes over the imbalance.
 	var capSum float64
@@ -223,12 +322,15 @@ func (p *planner) spreadMetric(pol *policies.Policy, li *localityInfo, metric st
 		if len(picks) >= limit {
 			break
 		}
-		// What h must shed for its share of the peak to stay under the line.
-		need := h.held - f.Line/100*h.capacity*held/peak
 		// Its running service allocations no request moves yet, but those
-		// like one no node could take.
-		var cands []state.Move
+		// like one no node could take, with their own use at each time.
+		type cand struct {
+			m   state.Move
+			use []float64
+		}
+		var cands []cand
 		hn := &p.c.Nodes[h.i]
+		_, hAt := peakOf(h, nil, 0)
 		for _, ai := range p.c.allocsOfNode[hn.ID] {
 			a := &p.c.Allocs[ai]
 			if !a.Live || !a.Running || Placeholder(a.Job) || p.queuedAlloc[a.ID] != "" || amount(a.Size) <= 0 {
@@ -241,24 +343,30 @@ func (p *planner) spreadMetric(pol *policies.Policy, li *localityInfo, metric st
 			if back[groupKey(m, m.Node)] || failed[failKey{m.Namespace, m.Job, m.Group, m.Size, groupOn(m, m.Node) - 1}] {
 				continue
 			}
-			cands = append(cands, m)
+			use := make([]float64, 2*nt)
+			allocUse(a, use)
+			cands = append(cands, cand{m, use[:readings*nt]})
 		}
 		// The cheapest first: a move costs the transfer of its memory,
-		// so most of the metric shed per MiB moved, then the largest.
-		perMiB := func(m state.Move) float64 { return amount(m.Size) / float64(max(m.Size.MemoryMB, 1)) }
+		// so most of the metric shed at the node's peak per MiB moved,
+		// then the largest.
+		perMiB := func(c cand) float64 { return c.use[hAt] / float64(max(c.m.Size.MemoryMB, 1)) }
 		sort.SliceStable(cands, func(i, j int) bool {
 			if ci, cj := perMiB(cands[i]), perMiB(cands[j]); ci != cj {
 				return ci > cj
 			}
-			if si, sj := amount(cands[i].Size), amount(cands[j].Size); si != sj {
+			if si, sj := amount(cands[i].m.Size), amount(cands[j].m.Size); si != sj {
 				return si > sj
 			}
-			return cands[i].Alloc < cands[j].Alloc
+			return cands[i].m.Alloc < cands[j].m.Alloc
 		})
-		shed := 0.0
-		for _, m := range cands {
-			if shed >= need || len(picks) >= limit {
+		for _, cd := range cands {
+			m := cd.m
+			if util(h) <= f.Line || len(picks) >= limit {
 				break
+			}
+			if cd.use[hAt] <= 0 {
+				continue // it sheds nothing at the node's peak
 			}
 			left := groupOn(m, m.Node) - 1
 			// An allocation like one no node could take finds none either
@@ -275,9 +383,7 @@ func (p *planner) spreadMetric(pol *policies.Policy, li *localityInfo, metric st
 				if c == h || c.free.CPU < m.Size.CPU || c.free.MemoryMB < m.Size.MemoryMB {
 					continue
 				}
-				c.held += amount(m.Size)
-				after := util(c)
-				c.held -= amount(m.Size)
+				after, _ := peakOf(c, cd.use, 1)
 				if after > f.Line || after > mean || after > best || groupOn(m, n.ID) > left || (jok && !Feasible(j, m.Group, n)) {
 					continue
 				}
@@ -291,12 +397,13 @@ func (p *planner) spreadMetric(pol *policies.Policy, li *localityInfo, metric st
 			}
 			clear(failed)
 			pk := pick{m: m, from: h, to: to, fromBefore: util(h), toBefore: util(to)}
-			h.held -= amount(m.Size)
-			to.held += amount(m.Size)
+			for i, u := range cd.use {
+				h.use[i] -= u
+				to.use[i] += u
+			}
 			h.free, to.free = h.free.Add(m.Size), to.free.Sub(m.Size)
 			planned[groupKey(m, m.Node)]--
 			planned[groupKey(m, p.c.Nodes[to.i].ID)]++
-			shed += amount(m.Size)
 			pk.fromAfter, pk.toAfter = util(h), util(to)
 			picks = append(picks, pk)
 			if u := util(h); u < f.Line && u < mean && hn.Receiving() && !slices.Contains(cool, h) {
@@ -309,6 +416,10 @@ func (p *planner) spreadMetric(pol *policies.Policy, li *localityInfo, metric st
 		// as a whole is for scaling; a pass records no wait for it, which
 		// would repeat every pass.
 		return false
+	}
+	basis := "what its allocations hold"
+	if own {
+		basis = "the higher of what its allocations hold and their own forecast use"
 	}
 	for _, pk := range picks {
 		m := pk.m
@@ -324,9 +435,9 @@ func (p *planner) spreadMetric(pol *policies.Policy, li *localityInfo, metric st
 			r.Priority = min(j.Priority, 100)
 		}
 		r.Estimated = RequestEstimate(p.in.State.Estimates, &r)
-		r.Reason = fmt.Sprintf("spread: p%.0f %s in %s peaks at %s at %s of its capacity; %s's share (what its allocations hold) would be %s, over the %s line: "+
+		r.Reason = fmt.Sprintf("spread: p%.0f %s in %s peaks at %s at %s of its capacity; %s's share (%s) would be %s, over the %s line: "+
 			"moving %s (%s) onto %s (%s → %s) brings %s to %s",
-			100*f.Quantile, metric, li.path, clock(peakAt), pct(100*peak/capacity), from.Name, pct(pk.fromBefore), pct(f.Line),
+			100*f.Quantile, metric, li.path, clock(peakAt), pct(100*peak/capacity), from.Name, basis, pct(pk.fromBefore), pct(f.Line),
 			m.Name, m.Size, to.Name, pct(pk.toBefore), pct(pk.toAfter), from.Name, pct(pk.fromAfter))
 		if p.origins[r.OriginKey] {
 			continue

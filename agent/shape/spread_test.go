@@ -256,3 +256,78 @@ func TestSpreadYieldsToRequestedTransfers(t *testing.T) {
 		t.Errorf("reason %q", rs.Reason)
 	}
 }
+
+// groupForecast is a per-allocation forecast of a task group: v before d,
+// then w, on flat's times.
+func groupForecast(group, metric string, d time.Duration, v, w float64) Forecast {
+	f := Forecast{Group: group, Metric: metric, Quantile: 0.9}
+	for i := range 4 * 60 {
+		t := at(time.Duration(i) * time.Minute)
+		f.Times = append(f.Times, t)
+		if t.Before(at(d)) {
+			f.Planning = append(f.Planning, v)
+		} else {
+			f.Planning = append(f.Planning, w)
+		}
+	}
+	return f
+}
+
+// With forecasts of its task groups' own use, a node's share is what its
+// allocations will use, not what they hold: jobs that peak at different
+// times, or use more or less than they hold, load their nodes unevenly
+// though the nodes hold alike.
+func TestSpreadReadsAllocationsOwnUse(t *testing.T) {
+	// dc1-1 runs three webs and a cache, dc1-2 four caches, every one
+	// holding 500 MHz / 512 MiB: 2000 MHz held on each, half of dc1's.
+	// A web uses 400 MHz until 07:00, then 1200; a cache 700, then 300.
+	// dc1's p90 demand: 4700 MHz, then 5100 (31.9% of 16000). By what
+	// they hold each node would get 2550 MHz (64%): no spread. By their
+	// own use dc1-1 peaks at 3900 MHz (97.5%) from 07:00, dc1-2 at 2800
+	// (70%) before it.
+	fixture := func(groups, byUse bool) *fixture {
+		f := spreadFixture(t, true)
+		f.pols[0].Migrate.SpreadByUse = byUse
+		f.allocs = nil
+		add := func(job string, i int, node string) {
+			f.allocs = append(f.allocs, Alloc{ID: fmt.Sprintf("%s-%d", job, i), Name: fmt.Sprintf("%s.%s[%d]", job, job, i), Namespace: "default",
+				Job: job, Group: job, Node: node, Size: state.Resources{CPU: 500, MemoryMB: 512}, Live: true, Running: true})
+		}
+		for i := range 3 {
+			add("web", i, "id-dc1-1")
+		}
+		add("cache", 0, "id-dc1-1")
+		for i := 1; i <= 4; i++ {
+			add("cache", i, "id-dc1-2")
+		}
+		f.jobs = []Job{{ID: "web", Namespace: "default", Type: "service", Priority: 50, Datacenters: []string{"dc1"}, Groups: map[string]Group{"web": {Count: 3}}},
+			{ID: "cache", Namespace: "default", Type: "service", Priority: 50, Datacenters: []string{"dc1"}, Groups: map[string]Group{"cache": {Count: 5}}}}
+		f.fcs = []Forecast{flat("dc1", "cpu", 100*4700.0/16000, 80), flat("dc1", "memory", 20, 80)}
+		f.setFrom("dc1", "cpu", time.Hour, 100*5100.0/16000)
+		if groups {
+			f.fcs = append(f.fcs, groupForecast(GroupKey("default", "web", "web"), "cpu", time.Hour, 400, 1200),
+				groupForecast(GroupKey("default", "cache", "cache"), "cpu", time.Hour, 700, 300))
+		}
+		return f
+	}
+	if got := spreads(Run(fixture(false, true).input())); len(got) != 0 {
+		t.Fatalf("without group forecasts (shares of what allocations hold, 64%% each): spread %+v", got)
+	}
+	if got := spreads(Run(fixture(true, false).input())); len(got) != 0 {
+		t.Fatalf("without migrate.spread_by_use (shares of what allocations hold, 64%% each): spread %+v", got)
+	}
+	got := spreads(Run(fixture(true, true).input()))
+	// One web (1200 MHz at 07:00) brings dc1-1 to 2700 (67.5%); it lands
+	// on the first empty node (30%, under dc1's mean of 31.9%).
+	if len(got) != 1 {
+		t.Fatalf("submitted %d spread requests; want one web off dc1-1: %+v", len(got), got)
+	}
+	r := got[0]
+	if m := r.Moves[0]; m.Job != "web" || m.Node != "id-dc1-1" {
+		t.Errorf("moved %s of %s off %s; want a web off dc1-1 (a cache there sheds 300 MHz at its peak)", m.Alloc, m.Job, m.Node)
+	}
+	if !strings.Contains(r.Reason, "dc1-1's share (the higher of what its allocations hold and their own forecast use) would be 98%") ||
+		!strings.Contains(r.Reason, "onto dc1-3 (0% → 30%) brings dc1-1 to 68%") {
+		t.Errorf("reason %q", r.Reason)
+	}
+}
