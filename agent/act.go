@@ -86,7 +86,8 @@ func (x *actor) cycle(ctx context.Context, now time.Time, pols []*policies.Polic
 	if x.coord == nil {
 		return
 	}
-	if _, err := x.coord.RunOnce(ctx, now, pols, ShapeForecasts(res, pols)); err != nil && ctx.Err() == nil {
+	fcs := append(ShapeForecasts(res, pols), GroupForecasts(x.a.fsm, now, pols)...)
+	if _, err := x.coord.RunOnce(ctx, now, pols, fcs); err != nil && ctx.Err() == nil {
 		x.a.log.Warn("act: plan and act pass failed", logKeyError, err)
 	}
 }

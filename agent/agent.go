@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -159,7 +160,11 @@ func New(cfg *config.Config, opts Options) (*Agent, error) {
 	}
 	a.fsm = fsm
 	a.name = start.Name
-	a.allocStats = cfg.DevMode
+	// Allocation stats cost a request per allocation and cycle (none for
+	// nodes whose client agent reports them): read in dev mode, and when a
+	// policy loaded at the start spreads by use (migrate.spread_by_use:
+	// the planner reads each task group's own use, GroupForecasts).
+	a.allocStats = cfg.DevMode || slices.ContainsFunc(a.pols, func(p *policies.Policy) bool { return p.Migrate.SpreadByUse })
 	// A report stands for its node until two and a half cycles passed
 	// without a newer one.
 	a.reports = newReportStore(func() time.Duration { return max(5*a.interval()/2, time.Second) })
