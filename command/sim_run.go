@@ -67,6 +67,10 @@ Options:
   -report=DIR           Also write report.md, report.html and the plots
                         (PNG and SVG) to DIR.
   -parallel=N           Controllers run at once. Default: the CPUs Go may use.
+  -spread-by-use        foreshape and oracle spread reading each task group's
+                        own use besides what allocations hold
+                        (migrate.spread_by_use; foreshape reads allocation
+                        stats, oracle the truth). Default: off.
   -log-level=warn       Log level (trace, debug, info, warn, error).
   -cpuprofile=FILE      Write a Go CPU profile of the run to FILE (for
                         go tool pprof).
@@ -87,6 +91,7 @@ func (c *SimRunCommand) Run(args []string) int {
 	format := fs.String("format", "text", "")
 	reportDir := fs.String("report", "", "")
 	parallel := fs.Int("parallel", 0, "")
+	byUse := fs.Bool("spread-by-use", false, "")
 	level := fs.String("log-level", "warn", "")
 	cpuprofile := fs.String("cpuprofile", "", "")
 	if code, ok := c.Parse(fs, args, c.Help); !ok {
@@ -128,7 +133,7 @@ func (c *SimRunCommand) Run(args []string) int {
 		return ExitInvalid
 	}
 	cfg := proof.Config{
-		Scenario: sc, Seed: *seed, Controllers: names, Parallel: *parallel,
+		Scenario: sc, Seed: *seed, Controllers: names, Parallel: *parallel, Params: proof.Params{SpreadByUse: *byUse},
 		Logger: hclog.New(&hclog.LoggerOptions{Name: "foreshape", Level: lvl, Output: c.Err}),
 	}
 	if *data != "" {

@@ -79,6 +79,18 @@ func TestSimRun(t *testing.T) {
 	if again != out {
 		t.Errorf("second run differs:\n%s\n%s", out, again)
 	}
+	// Spreading by use, foreshape reads allocation stats: the same bytes
+	// twice still.
+	byUse := func() string {
+		code, out, errs := runCLI(t, "sim", "run", "-scenario", file, "-controllers", "foreshape", "-spread-by-use", "-format", "json")
+		if code != ExitOK {
+			t.Fatalf("-spread-by-use: exit %d: %s", code, errs)
+		}
+		return out
+	}
+	if a, b := byUse(), byUse(); a != b || !strings.Contains(a, `"foreshape"`) {
+		t.Errorf("-spread-by-use runs differ or lack foreshape:\n%s\n%s", a, b)
+	}
 
 	report := filepath.Join(dir, "report")
 	prof := filepath.Join(dir, "cpu.prof")

@@ -80,7 +80,10 @@ func newShaper(env *Env, oracle bool) (*shaper, error) {
 	}
 	s := &shaper{env: env, oracle: oracle, pols: pols, local: local, pred: predict.New(env.Log),
 		step: max(shaperStep, env.Params.Observe), tracks: map[string]*ForecastTrack{}, submitted: map[string]bool{}}
-	src, err := nomad.New(nomad.Config{Client: env.Nomad, Concurrency: 1}, env.Log)
+	// Spreading by use, foreshape reads each allocation's stats for its
+	// task groups' own use, as the agent does; the oracle is handed the
+	// truth of it.
+	src, err := nomad.New(nomad.Config{Client: env.Nomad, Concurrency: 1, AllocStats: !oracle && env.Params.SpreadByUse}, env.Log)
 	if err != nil {
 		return nil, err
 	}
@@ -139,8 +142,9 @@ func shaperPolicies(sc *sim.Scenario, p Params) ([]*policies.Policy, error) {
     max_memory = %d
   }
   migrate {
-    max_parallel = %d
-    spread       = true
+    max_parallel  = %d
+    spread        = true
+    spread_by_use = %v
   }
   scale "nodes" {
     min      = %d
@@ -151,7 +155,7 @@ func shaperPolicies(sc *sim.Scenario, p Params) ([]*policies.Policy, error) {
     }
   }
 `, dc, dc, dur(shaperHorizon), dur(step), dur(shaperHistory), p.Headroom, p.Headroom,
-			max(cpu[dc], 1), max(mem[dc], 1), p.MaxParallel, n, n+int(math.Ceil(float64(n)*p.MaxScaleOut)), dur(p.Cooldown), cloudURL)
+			max(cpu[dc], 1), max(mem[dc], 1), p.MaxParallel, p.SpreadByUse, n, n+int(math.Ceil(float64(n)*p.MaxScaleOut)), dur(p.Cooldown), cloudURL)
 		for _, e := range sc.Events {
 			if e.Kind != sim.EventSurge || !e.Announced || (e.Datacenter != "" && e.Datacenter != dc) {
 				continue
@@ -234,10 +238,13 @@ func (s *shaper) observe(ctx context.Context, now time.Time) error {
 	}
 	if s.oracle {
 		s.forecasts = s.truth(now)
+		if s.env.Params.SpreadByUse {
+			s.forecasts = append(s.forecasts, s.groupTruth(now)...)
+		}
 		return nil
 	}
 	res := s.pred.RunOnce(now, s.local.FSM, s.pols)
-	s.forecasts = agent.ShapeForecasts(res, s.pols)
+	s.forecasts = append(agent.ShapeForecasts(res, s.pols), agent.GroupForecasts(s.local.FSM, now, s.pols)...)
 	s.track(now, res)
 	return nil
 }
@@ -246,11 +253,8 @@ func (s *shaper) observe(ctx context.Context, now time.Time) error {
 // over the horizon, as a percent of its ready capacity now, for the
 // allocations placed now.
 func (s *shaper) truth(now time.Time) []shape.Forecast {
-	n := int(shaperHorizon / s.step)
-	times := make([]time.Time, n)
-	for i := range times {
-		times[i] = now.Add(time.Duration(i+1) * s.step)
-	}
+	times := s.horizon(now)
+	n := len(times)
 	proj := s.env.Foresight(times)
 	var out []shape.Forecast
 	for _, p := range s.pols {
@@ -285,6 +289,37 @@ func (s *shaper) truth(now time.Time) []shape.Forecast {
 		s.trackTruth(p.Locality.Datacenter, now, times, cpu, cpuCap)
 	}
 	return out
+}
+
+// groupTruth is the oracle's forecast of each task group's use per
+// allocation over the horizon: its true demand over its allocations.
+func (s *shaper) groupTruth(now time.Time) []shape.Forecast {
+	times := s.horizon(now)
+	var out []shape.Forecast
+	for _, g := range s.env.GroupForesight(times) {
+		if g.Allocs == 0 {
+			continue
+		}
+		cpu, mem := make([]float64, len(times)), make([]float64, len(times))
+		for i := range times {
+			cpu[i] = g.CPUMHz[i] / float64(g.Allocs)
+			mem[i] = g.MemMB[i] / float64(g.Allocs)
+		}
+		key := shape.GroupKey(g.Namespace, g.Job, g.Group)
+		out = append(out, shape.Forecast{Group: key, Metric: source.CPUPercent, Times: times, Planning: cpu, Quantile: 1},
+			shape.Forecast{Group: key, Metric: source.MemoryPercent, Times: times, Planning: mem, Quantile: 1})
+	}
+	return out
+}
+
+// horizon is the times the oracle forecasts: a step apart over the
+// policies' horizon, from a step after now.
+func (s *shaper) horizon(now time.Time) []time.Time {
+	times := make([]time.Time, int(shaperHorizon/s.step))
+	for i := range times {
+		times[i] = now.Add(time.Duration(i+1) * s.step)
+	}
+	return times
 }
 
 // track keeps, per datacenter, the CPU forecast's p10, p50 and p90 for the
@@ -405,6 +440,25 @@ func (h *historySource) Collect(_ context.Context, req source.Request) (source.R
 				source.Sample{Series: source.SeriesName(scope, source.MemoryPercent), Time: t, Value: 100 * mem[i] / memCap},
 				source.Sample{Series: source.SeriesName(scope, source.CPUMHz), Time: t, Value: cpu[i]},
 				source.Sample{Series: source.SeriesName(scope, source.MemoryMB), Time: t, Value: mem[i]})
+		}
+	}
+	if !h.env.Params.SpreadByUse {
+		res.Sort()
+		return res, nil
+	}
+	// The task groups' series, as the Nomad source's allocation stats
+	// would have given them.
+	groups, err := h.env.GroupHistory(times)
+	if err != nil {
+		return source.Result{}, err
+	}
+	for _, g := range groups {
+		scope := "group/" + g.Namespace + "/" + g.Job + "/" + g.Group
+		for i, t := range times {
+			res.Samples = append(res.Samples,
+				source.Sample{Series: source.SeriesName(scope, source.CPUMHz), Time: t, Value: g.CPUMHz[i]},
+				source.Sample{Series: source.SeriesName(scope, source.MemoryMB), Time: t, Value: g.MemMB[i]},
+				source.Sample{Series: source.SeriesName(scope, source.Allocs), Time: t, Value: float64(g.Allocs)})
 		}
 	}
 	res.Sort()

@@ -42,6 +42,14 @@ func TestShaperPolicies(t *testing.T) {
 	if len(w) != 1 || !w[0].Start.Equal(sc.Start.Add(150*time.Minute)) {
 		t.Errorf("sale windows = %+v", w)
 	}
+	if !p.Migrate.Spread || p.Migrate.SpreadByUse {
+		t.Errorf("migrate = %+v; want spread, not by use", p.Migrate)
+	}
+	byUse := DefaultParams()
+	byUse.SpreadByUse = true
+	if pols, err = shaperPolicies(sc, byUse); err != nil || !pols[1].Migrate.SpreadByUse {
+		t.Errorf("SpreadByUse: %v, migrate %+v", err, pols[1].Migrate)
+	}
 }
 
 func TestHistorySourceIsWhatTheNodesWouldHaveReported(t *testing.T) {
@@ -76,6 +84,30 @@ func TestHistorySourceIsWhatTheNodesWouldHaveReported(t *testing.T) {
 	}
 	if again, _ := h.Collect(context.Background(), req); len(again.Samples) != 0 {
 		t.Error("the history came twice")
+	}
+	if per["group/default/svc/svc:cpu_mhz"] != 0 {
+		t.Error("task group series without spread_by_use")
+	}
+
+	// Spreading by use, the task groups' series too: svc's six
+	// allocations at 500 MHz each.
+	env.Params.SpreadByUse = true
+	env.GroupHistory = func(times []time.Time) ([]sim.GroupProjection, error) { return cl.ProjectGroups(times), nil }
+	h = &historySource{env: env, step: 5 * time.Minute, span: 24 * time.Hour}
+	res, err = h.Collect(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	per = map[string]int{}
+	for _, s := range res.Samples {
+		got[s.Series] = s.Value
+		per[s.Series]++
+	}
+	if per["group/default/svc/svc:cpu_mhz"] != 288 || got["group/default/svc/svc:cpu_mhz"] != 3000 || got["group/default/svc/svc:allocs"] != 6 ||
+		got["group/default/base/base:allocs"] != 8 {
+		t.Errorf("svc: %d samples, last %v MHz over %v allocations; base %v allocations", per["group/default/svc/svc:cpu_mhz"],
+			got["group/default/svc/svc:cpu_mhz"], got["group/default/svc/svc:allocs"], got["group/default/base/base:allocs"])
 	}
 }
 
@@ -118,6 +150,17 @@ func TestOracleForecastsTheTruth(t *testing.T) {
 	// dc2 runs base (8 × 500 MHz) on 16000 MHz: 25%, tripled from 1h to 2h.
 	if len(dc2) != 72 || math.Abs(dc2[0]-25) > 1e-9 || math.Abs(dc2[11]-75) > 1e-9 || math.Abs(dc2[23]-25) > 1e-9 {
 		t.Errorf("dc2 cpu truth = %v…", dc2[:24])
+	}
+	// Per task group, per allocation: base 500 MHz, tripled in the surge.
+	env.GroupForesight = cl.ProjectGroups
+	var base []float64
+	for _, f := range s.groupTruth(sc.Start) {
+		if f.Group == "default/base/base" && f.Metric == source.CPUPercent {
+			base = f.Planning
+		}
+	}
+	if len(base) != 72 || math.Abs(base[0]-500) > 1e-9 || math.Abs(base[11]-1500) > 1e-9 {
+		t.Errorf("base per allocation = %v…", base)
 	}
 }
 

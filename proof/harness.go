@@ -61,6 +61,10 @@ type Env struct {
 	// agent that had run before the scenario started would hold. It
 	// refuses times after the cluster's present.
 	History func(times []time.Time) ([]sim.NodeProjection, error)
+	// GroupForesight and GroupHistory are Foresight and History summed
+	// per task group (sim.Cluster.ProjectGroups).
+	GroupForesight func(times []time.Time) []sim.GroupProjection
+	GroupHistory   func(times []time.Time) ([]sim.GroupProjection, error)
 }
 
 // Factory builds a controller.
@@ -269,20 +273,24 @@ func runOne(ctx context.Context, cfg Config, name string, f Factory, seed uint64
 	}
 	cl2 := newCloud(cfg.Scenario, h, cfg.Params)
 	env := &Env{
-		Scenario:  sc,
-		Nomad:     nc,
-		HTTP:      &http.Client{Transport: handlerTransport{cl2}},
-		Params:    cfg.Params,
-		Log:       log,
-		Foresight: cl.Project,
+		Scenario:       sc,
+		Nomad:          nc,
+		HTTP:           &http.Client{Transport: handlerTransport{cl2}},
+		Params:         cfg.Params,
+		Log:            log,
+		Foresight:      cl.Project,
+		GroupForesight: cl.ProjectGroups,
 		History: func(times []time.Time) ([]sim.NodeProjection, error) {
-			now := cl.Now()
-			for _, t := range times {
-				if t.After(now) {
-					return nil, fmt.Errorf("proof: history at %s is after the present %s", t.Format(time.RFC3339), now.Format(time.RFC3339))
-				}
+			if err := past(cl, times); err != nil {
+				return nil, err
 			}
 			return cl.Project(times), nil
+		},
+		GroupHistory: func(times []time.Time) ([]sim.GroupProjection, error) {
+			if err := past(cl, times); err != nil {
+				return nil, err
+			}
+			return cl.ProjectGroups(times), nil
 		},
 	}
 	ctrl, err := f(env)
@@ -324,4 +332,16 @@ func runOne(ctx context.Context, cfg Config, name string, f Factory, seed uint64
 		run.Notes = n.Notes()
 	}
 	return run, nil
+}
+
+// past refuses times after the cluster's present: history may not read
+// the future.
+func past(cl *sim.Cluster, times []time.Time) error {
+	now := cl.Now()
+	for _, t := range times {
+		if t.After(now) {
+			return fmt.Errorf("proof: history at %s is after the present %s", t.Format(time.RFC3339), now.Format(time.RFC3339))
+		}
+	}
+	return nil
 }

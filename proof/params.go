@@ -29,6 +29,10 @@ type Params struct {
 	// MaxScaleOut bounds the nodes a controller may add to one locality,
 	// as a fraction of the nodes the scenario declares there. Default 0.5.
 	MaxScaleOut float64
+	// SpreadByUse sets foreshape's and oracle's migrate.spread_by_use:
+	// spreading also reads each task group's own use (foreshape from
+	// allocation stats, oracle from the truth). Default false.
+	SpreadByUse bool
 }
 
 // DefaultParams returns the defaults.
