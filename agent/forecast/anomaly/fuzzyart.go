@@ -52,8 +52,14 @@ func (f *fuzzyART) train(x []float64, learning bool) (sim, energy float64, novel
 	for j := 0; j < f.n; j++ {
 		w := f.w[j*dim : (j+1)*dim]
 		var num float64
+		x := x[:len(w)]
 		for k, v := range w {
-			num += math.Min(x[k], v)
+			// The coded values are never NaN: a plain comparison is
+			// math.Min here, and much cheaper.
+			if x[k] < v {
+				v = x[k]
+			}
+			num += v
 		}
 		nw := f.norm[j]
 		if nw == 0 {
@@ -95,8 +101,10 @@ func (f *fuzzyART) train(x []float64, learning bool) (sim, energy float64, novel
 func (f *fuzzyART) learn(j int, x []float64) {
 	w := f.w[j*f.dim : (j+1)*f.dim]
 	var norm float64
-	for k := range w {
-		w[k] = math.Min(w[k], x[k])
+	for k, v := range w {
+		if x[k] < v {
+			w[k] = x[k]
+		}
 		norm += w[k]
 	}
 	f.norm[j] = norm
