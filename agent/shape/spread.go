@@ -158,6 +158,11 @@ func (p *planner) spreadMetric(pol *policies.Policy, li *localityInfo, metric st
 			peak, peakAt = demand[i], t
 		}
 	}
+	if !pol.Migrate.SpreadByUse || len(p.groupFc) == 0 {
+		// Read by what allocations hold alone, every node's share peaks
+		// with the locality: its peak is the only point to read.
+		times, demand = []time.Time{peakAt}, []float64{peak}
+	}
 	// A node's use is read as what its allocations hold, and spreading
 	// by use (with group forecasts to read) also as their own forecast
 	// use: the readings follow each other in one vector, nt points each,
@@ -185,9 +190,10 @@ func (p *planner) spreadMetric(pol *policies.Policy, li *localityInfo, metric st
 	}
 	nodes := make([]spreadNode, 0, len(li.nodes))
 	total := make([]float64, 2*nt)
-	for _, k := range li.nodes {
+	uses := make([]float64, 2*nt*len(li.nodes)) // the nodes' use, one block each
+	for x, k := range li.nodes {
 		n := &p.c.Nodes[k]
-		sn := spreadNode{i: k, capacity: amount(state.Resources{CPU: n.CPU, MemoryMB: n.MemoryMB}), use: make([]float64, 2*nt),
+		sn := spreadNode{i: k, capacity: amount(state.Resources{CPU: n.CPU, MemoryMB: n.MemoryMB}), use: uses[2*nt*x : 2*nt*(x+1) : 2*nt*(x+1)],
 			free: state.Resources{CPU: n.CPU - p.used[k].CPU, MemoryMB: n.MemoryMB - p.used[k].MemoryMB}}
 		for _, ai := range p.c.allocsOfNode[n.ID] {
 			if a := &p.c.Allocs[ai]; a.Live && !Placeholder(a.Job) {
