@@ -30,6 +30,8 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/nomad/api"
 
+	"github.com/foreshape/foreshape/plugins/source"
+	nomadsource "github.com/foreshape/foreshape/plugins/source/nomad"
 	"github.com/foreshape/foreshape/sim"
 )
 
@@ -808,4 +810,60 @@ func httptestServer(t *testing.T, h http.Handler) string {
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	return srv.URL
+}
+
+// An allocation's stats, as the agent reads them when a policy spreads by
+// use: the allocation's usage and each task's under its name, CPU as
+// ticks (MHz) and memory in bytes, the allocation's figures its one task's;
+// and the Nomad source's task group series built from them.
+func TestFidelityAllocStats(t *testing.T) {
+	forEachNomad(t, func(t *testing.T, c *cluster) {
+		id := c.jobID("stats")
+		c.register(t, sleepJob(id, 1, 100, 64, 50))
+		allocs := c.waitAllocs(t, id, "ran", func(as []*api.AllocationListStub) bool { return count(as, running) == 1 })
+		st, err := c.client.Allocations().Stats(&api.Allocation{ID: allocs[0].ID}, nil)
+		if err != nil {
+			t.Fatalf("stats of %s: %v", allocs[0].ID[:8], err)
+		}
+		rs := st.ResourceUsage
+		if rs == nil || rs.CpuStats == nil || rs.MemoryStats == nil {
+			t.Fatalf("stats without the allocation's cpu and memory: %+v", st)
+		}
+		if rs.CpuStats.TotalTicks < 0 || rs.CpuStats.Percent < 0 || st.Timestamp <= 0 {
+			t.Errorf("cpu %+v at %d", rs.CpuStats, st.Timestamp)
+		}
+		task := st.Tasks["sleep"]
+		if len(st.Tasks) != 1 || task == nil || task.ResourceUsage == nil || task.ResourceUsage.MemoryStats == nil || task.ResourceUsage.CpuStats == nil {
+			t.Fatalf("tasks %+v, want the one task \"sleep\" with its usage", st.Tasks)
+		}
+		if task.ResourceUsage.MemoryStats.RSS != rs.MemoryStats.RSS {
+			t.Errorf("one task: allocation's RSS %d, task's %d", rs.MemoryStats.RSS, task.ResourceUsage.MemoryStats.RSS)
+		}
+		t.Logf("%s: memory %+v cpu %+v", c.name, *rs.MemoryStats, *rs.CpuStats)
+
+		src, err := nomadsource.New(nomadsource.Config{Client: c.client, AllocStats: true}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := src.Collect(context.Background(), source.Request{Now: time.Now(), Step: time.Minute,
+			Localities: []source.Locality{{Datacenter: "dc1"}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		scope := "group/default/" + id + "/g"
+		got := map[string]float64{}
+		for _, smp := range res.Samples {
+			if strings.HasPrefix(smp.Series, scope+":") {
+				got[strings.TrimPrefix(smp.Series, scope+":")] = smp.Value
+			}
+		}
+		for _, s := range res.Stale {
+			if strings.HasPrefix(s.Series, scope+":") {
+				t.Errorf("stale %s: %s", s.Series, s.Reason)
+			}
+		}
+		if len(got) != 3 || got[source.Allocs] != 1 || got[source.CPUMHz] < 0 || got[source.MemoryMB] < 0 {
+			t.Errorf("%s series %v, want cpu_mhz, memory_mb and allocs 1", scope, got)
+		}
+	})
 }
