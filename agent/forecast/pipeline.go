@@ -3,6 +3,7 @@ package forecast
 import (
 	"fmt"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/foreshape/foreshape/agent/forecast/anomaly"
@@ -64,7 +65,8 @@ const maxEvents = 32
 //     PipelineOptions.Anomaly names another; it sees every point once, in
 //     order). Spikes, anomalous runs of at most MaxSpike
 //     points, reach the model as missing values; a confirmed level shift,
-//     or an anomaly lasting longer, is the series' new level and is kept.
+//     an anomaly lasting longer, or a spike whose following points hold
+//     its level (a step), is the series' new level and is kept.
 //   - The model absorbs the points with a cheap Update, and is refitted on
 //     the whole history when that makes it due: its own refit schedule or
 //     degraded one-step errors (Refitter), a level shift, or a history that
@@ -88,6 +90,9 @@ type Pipeline struct {
 	masked []bool
 	open   *Event
 	quiet  int // normal points since the open event's last anomaly
+	// recent holds the last points seen, point i at recent[i%len(recent)]:
+	// enough to compare an event with the points around it when it closes.
+	recent [32]float64
 	events []Event
 	// Absorbed counts the points absorbed through Update since the fit.
 	absorbed int
@@ -215,11 +220,14 @@ func (p *Pipeline) screen(fresh []float64) ([]float64, bool) {
 		p.seen++
 		pt := p.stream.Observe(v)
 		p.masked = append(p.masked, false)
+		p.recent[at%len(p.recent)] = v
 		if !pt.Anomalous && !pt.LevelShift {
 			if p.open != nil {
 				p.quiet++
 				if p.quiet > MaxSpike {
-					p.close()
+					if p.close(at) {
+						shifted = true
+					}
 				}
 			}
 			continue
@@ -252,12 +260,55 @@ func (p *Pipeline) screen(fresh []float64) ([]float64, bool) {
 	return out, shifted
 }
 
-func (p *Pipeline) close() {
+// close closes the open event at point at, MaxSpike+1 normal points after
+// its last anomaly. A spike whose following points hold its level rather
+// than return to the level before it (a step in a constant or quantised
+// series, such as a provisioned capacity raised once, which the detector
+// accepts after a few points) was the series' new level: its points go
+// back into the history and close reports true, so the model is refitted
+// with them.
+func (p *Pipeline) close(at int) bool {
+	held := p.open.Kind == anomaly.KindSpike && p.heldLevel(at)
+	if held {
+		p.open.Kind = anomaly.KindLevelShift
+		for i := p.open.Start; i <= p.open.End; i++ {
+			if j := i - (p.seen - len(p.masked)); j >= 0 {
+				p.masked[j] = false
+			}
+		}
+	}
 	p.events = append(p.events, *p.open)
 	if len(p.events) > maxEvents {
 		p.events = p.events[len(p.events)-maxEvents:]
 	}
 	p.open = nil
+	return held
+}
+
+// heldLevel tells whether the points after the open event, up to point at,
+// sit nearer the event's level than the level of the points before it
+// (medians of each; false when the event starts the series).
+func (p *Pipeline) heldLevel(at int) bool {
+	e := p.open
+	from := max(e.Start-MaxSpike-1, 0)
+	if from == e.Start || at-from >= len(p.recent) {
+		return false
+	}
+	level := func(i, j int) float64 { // median of points i..j-1
+		var xs []float64
+		for ; i < j; i++ {
+			if v := p.recent[i%len(p.recent)]; !math.IsNaN(v) && !math.IsInf(v, 0) {
+				xs = append(xs, v)
+			}
+		}
+		if len(xs) == 0 {
+			return math.NaN()
+		}
+		slices.Sort(xs)
+		return (xs[(len(xs)-1)/2] + xs[len(xs)/2]) / 2
+	}
+	before, during, after := level(from, e.Start), level(e.Start, e.End+1), level(e.End+1, at+1)
+	return math.Abs(after-during) < math.Abs(after-before)
 }
 
 // Seen is the number of points the pipeline has screened since it was

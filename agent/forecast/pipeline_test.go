@@ -278,3 +278,53 @@ func TestPipelineNoMasking(t *testing.T) {
 		}
 	}
 }
+
+// TestPipelineStepsInConstantSeries: steps in a constant series (a
+// provisioned capacity lowered and raised) that the detector flags for a
+// point or two and then accepts are the series' new levels, not spikes:
+// once the points after a step hold its level, its points go back into the
+// history, the model is refitted and the event is a level shift.
+func TestPipelineStepsInConstantSeries(t *testing.T) {
+	y := make([]float64, 3000)
+	for i := range y {
+		switch {
+		case i >= 500 && i < 1200:
+			y[i] = 4000
+		case i == 2200:
+			y[i] = 4100 // half way up the next step
+		case i > 2200:
+			y[i] = 4160
+		default:
+			y[i] = 4096
+		}
+	}
+	p := newPipeline(t, PipelineOptions{Model: "naive"}) // the agent's detector: it flags 1203 and 2204
+	rec := &recorder{}
+	p.f = rec
+	if _, err := p.Advance(y[:2000], 2000); err != nil {
+		t.Fatal(err)
+	}
+	fits := rec.fits
+	for o := 2010; o <= 3000; o += 10 {
+		if _, err := p.Advance(y[:o], 10); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ev := p.Events()
+	if len(ev) == 0 || ev[len(ev)-1].Start < 2200 {
+		t.Fatalf("events %+v, want one at the step at 2200", ev)
+	}
+	for _, e := range ev {
+		if e.Kind != anomaly.KindLevelShift {
+			t.Errorf("event %+v, want a level shift", e)
+		}
+	}
+	if rec.fits == fits {
+		t.Error("no refit after the step at 2200")
+	}
+	for i, v := range append(rec.fitted, rec.updated...) {
+		if math.IsNaN(v) {
+			t.Fatalf("point %d at a held level left out of the model", i)
+		}
+	}
+}
