@@ -17,10 +17,7 @@ import (
 // published one. FORESHAPE_NAB_PUBLISHED names a NAB checkout's root
 // (results/); skipped without it.
 func TestARTimeFollowsPublishedARTime(t *testing.T) {
-	root := os.Getenv("FORESHAPE_NAB_PUBLISHED")
-	if root == "" {
-		t.Skip("FORESHAPE_NAB_PUBLISHED (a NAB checkout with results/) is not set")
-	}
+	root := publishedRoot(t)
 	var rows, events int
 	for _, key := range nab.Tuning {
 		pub, values, lo, hi := publishedRun(t, root, "ARTime", key)
@@ -45,6 +42,17 @@ func TestARTimeFollowsPublishedARTime(t *testing.T) {
 
 // publishedRun reads NAB's published output of detector on the labelled
 // file key under root (a NAB checkout) and returns it, the file's values
+// publishedRoot is the NAB checkout FORESHAPE_NAB_PUBLISHED names (its
+// results/ and labels/); the test is skipped without it.
+func publishedRoot(t *testing.T) string {
+	t.Helper()
+	root := os.Getenv("FORESHAPE_NAB_PUBLISHED")
+	if root == "" {
+		t.Skip("FORESHAPE_NAB_PUBLISHED (a NAB checkout with results/) is not set")
+	}
+	return root
+}
+
 // and their minimum and maximum (what NAB's harness gives its detectors).
 func publishedRun(t *testing.T, root, detector, key string) (pub nab.Series, values []float64, lo, hi float64) {
 	t.Helper()

@@ -22,10 +22,7 @@ import (
 // contexts learnt differ. FORESHAPE_NAB_PUBLISHED names a NAB checkout's
 // root (results/ and labels/); skipped without it.
 func TestContextualFollowsPublishedContextOSE(t *testing.T) {
-	root := os.Getenv("FORESHAPE_NAB_PUBLISHED")
-	if root == "" {
-		t.Skip("FORESHAPE_NAB_PUBLISHED (a NAB checkout with results/) is not set")
-	}
+	root := publishedRoot(t)
 	var rows, same int
 	var mine, theirs []nab.Series
 	for _, key := range nab.Tuning {
