@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"maps"
 	"math"
+	"slices"
 	"sort"
 	"strconv"
 	"time"
@@ -369,30 +370,101 @@ func (c *Cluster) hostStats(n *node) *api.HostStats {
 // allocStats reports an allocation's usage the way a Nomad client does:
 // TotalTicks is the served CPU in MHz, Percent is relative to one core,
 // memory is in bytes; CPU demand above the node's capacity shows as
-// throttling.
+// throttling where the task's driver measures it. Each task reports what
+// its driver measures (taskMeasures); the allocation's usage is the sum of
+// its tasks', its Measured lists their union in task order, as Nomad's
+// client adds them.
 func (c *Cluster) allocStats(a *alloc) *api.AllocResourceUsage {
 	n := a.node
 	served := a.served
 	core := float64(n.cpu) / float64(n.cores)
 	ts := c.now.UnixNano()
-	thrPer, thrNS := a.thrPeriods, a.thrNS
-	usage := func(share float64) *api.ResourceUsage {
-		mem := uint64(a.mem*share) << 20
-		return &api.ResourceUsage{
-			MemoryStats: &api.MemoryStats{RSS: mem, Usage: mem, MaxUsage: mem, Measured: []string{"RSS", "Usage", "Max Usage"}},
-			CpuStats: &api.CpuStats{
-				TotalTicks: served * share, Percent: served * share / core * 100,
-				UserMode: served * share / core * 80, SystemMode: served * share / core * 20,
-				ThrottledPeriods: uint64(thrPer * share), ThrottledTime: uint64(thrNS * share),
-				Measured: []string{"Throttled Periods", "Throttled Time", "Percent", "Total Ticks"},
-			},
-			DeviceStats: []*api.DeviceGroupStats{},
-		}
-	}
-	out := &api.AllocResourceUsage{ResourceUsage: usage(1), Tasks: map[string]*api.TaskResourceUsage{}, Timestamp: ts}
 	share := 1 / float64(len(a.grp.tasks))
-	for _, t := range a.grp.tasks {
-		out.Tasks[t] = &api.TaskResourceUsage{ResourceUsage: usage(share), Timestamp: ts, Pids: map[string]*api.ResourceUsage{}}
+	total := &api.ResourceUsage{MemoryStats: &api.MemoryStats{}, CpuStats: &api.CpuStats{}, DeviceStats: []*api.DeviceGroupStats{}}
+	out := &api.AllocResourceUsage{ResourceUsage: total, Tasks: map[string]*api.TaskResourceUsage{}, Timestamp: ts}
+	for i, t := range a.grp.tasks {
+		var driver string
+		if i < len(a.grp.drivers) {
+			driver = a.grp.drivers[i]
+		}
+		m := taskMeasures(driver)
+		mem := uint64(a.mem*share) << 20
+		ms := &api.MemoryStats{RSS: mem, Measured: m.mem}
+		if m.usage {
+			ms.Usage = mem
+		}
+		if m.maxUsage {
+			ms.MaxUsage = mem
+		}
+		cs := &api.CpuStats{
+			TotalTicks: served * share, Percent: served * share / core * 100, Measured: m.cpu,
+		}
+		if m.modes {
+			cs.UserMode, cs.SystemMode = served*share/core*80, served*share/core*20
+		}
+		if m.throttling {
+			cs.ThrottledPeriods, cs.ThrottledTime = uint64(a.thrPeriods*share), uint64(a.thrNS*share)
+		}
+		out.Tasks[t] = &api.TaskResourceUsage{ResourceUsage: &api.ResourceUsage{MemoryStats: ms, CpuStats: cs,
+			DeviceStats: []*api.DeviceGroupStats{}}, Timestamp: ts, Pids: map[string]*api.ResourceUsage{}}
+		addUsage(total, ms, cs)
+	}
+	return out
+}
+
+// measures is what a task driver's stats measure on a cgroups v2 Linux
+// client (Nomad's executor and docker driver lists).
+type measures struct {
+	mem, cpu                           []string
+	usage, maxUsage, modes, throttling bool
+}
+
+// taskMeasures returns what a task of this driver reports: raw_exec runs
+// without cgroups and samples its processes (RSS, Swap; System Mode, User
+// Mode, Percent); exec's executor reads its cgroup (adding Cache, Usage and
+// throttling); docker reads its container's cgroup (throttling, no modes).
+// An unknown driver reports as docker, as the simulator always did.
+func taskMeasures(driver string) measures {
+	switch driver {
+	case "raw_exec":
+		return measures{mem: []string{"RSS", "Swap"}, cpu: []string{"System Mode", "User Mode", "Percent"}, modes: true}
+	case "exec", "java":
+		return measures{mem: []string{"RSS", "Cache", "Swap", "Usage"},
+			cpu:   []string{"System Mode", "User Mode", "Throttled Periods", "Throttled Time", "Percent"},
+			usage: true, modes: true, throttling: true}
+	default:
+		return measures{mem: []string{"RSS", "Cache", "Swap", "Usage"}, cpu: []string{"Throttled Periods", "Throttled Time", "Percent"},
+			usage: true, throttling: true}
+	}
+}
+
+// addUsage adds a task's memory and CPU stats to an allocation's, as
+// Nomad's client sums them: values added, Measured lists joined.
+func addUsage(to *api.ResourceUsage, ms *api.MemoryStats, cs *api.CpuStats) {
+	t := to.MemoryStats
+	t.RSS += ms.RSS
+	t.Cache += ms.Cache
+	t.Swap += ms.Swap
+	t.Usage += ms.Usage
+	t.MaxUsage += ms.MaxUsage
+	t.Measured = joinMeasured(t.Measured, ms.Measured)
+	c := to.CpuStats
+	c.SystemMode += cs.SystemMode
+	c.UserMode += cs.UserMode
+	c.TotalTicks += cs.TotalTicks
+	c.ThrottledPeriods += cs.ThrottledPeriods
+	c.ThrottledTime += cs.ThrottledTime
+	c.Percent += cs.Percent
+	c.Measured = joinMeasured(c.Measured, cs.Measured)
+}
+
+// joinMeasured is a followed by b's names not in a.
+func joinMeasured(a, b []string) []string {
+	out := append([]string(nil), a...)
+	for _, s := range b {
+		if !slices.Contains(out, s) {
+			out = append(out, s)
+		}
 	}
 	return out
 }

@@ -836,6 +836,13 @@ func TestFidelityAllocStats(t *testing.T) {
 		if len(st.Tasks) != 1 || task == nil || task.ResourceUsage == nil || task.ResourceUsage.MemoryStats == nil || task.ResourceUsage.CpuStats == nil {
 			t.Fatalf("tasks %+v, want the one task \"sleep\" with its usage", st.Tasks)
 		}
+		// raw_exec samples its processes without cgroups: it measures
+		// these and no throttling.
+		if m, c := strings.Join(rs.MemoryStats.Measured, ","), strings.Join(rs.CpuStats.Measured, ","); m != "RSS,Swap" ||
+			c != "System Mode,User Mode,Percent" || rs.CpuStats.ThrottledPeriods != 0 {
+			t.Errorf("raw_exec measured memory %q, cpu %q (throttled periods %d); want \"RSS,Swap\", \"System Mode,User Mode,Percent\"",
+				m, c, rs.CpuStats.ThrottledPeriods)
+		}
 		if task.ResourceUsage.MemoryStats.RSS != rs.MemoryStats.RSS {
 			t.Errorf("one task: allocation's RSS %d, task's %d", rs.MemoryStats.RSS, task.ResourceUsage.MemoryStats.RSS)
 		}

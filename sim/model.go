@@ -132,6 +132,7 @@ type group struct {
 	cores       int64 // reserved cores, worth the node's MHz per core each
 	iops        int64
 	tasks       []string
+	drivers     []string // each task's driver, in tasks' order
 	constraints []*api.Constraint
 	affinities  []*api.Affinity
 	migrate     api.MigrateStrategy

@@ -152,6 +152,7 @@ func (c *Cluster) buildGroup(spec *api.Job, tg *api.TaskGroup, sim GroupSimSpec)
 	}
 	for _, t := range tg.Tasks {
 		g.tasks = append(g.tasks, t.Name)
+		g.drivers = append(g.drivers, t.Driver)
 		if t.Resources != nil {
 			if t.Resources.CPU != nil {
 				g.cpu += int64(*t.Resources.CPU)
