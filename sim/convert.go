@@ -393,9 +393,6 @@ func (c *Cluster) allocStats(a *alloc) *api.AllocResourceUsage {
 		if m.usage {
 			ms.Usage = mem
 		}
-		if m.maxUsage {
-			ms.MaxUsage = mem
-		}
 		cs := &api.CpuStats{
 			TotalTicks: served * share, Percent: served * share / core * 100, Measured: m.cpu,
 		}
@@ -415,8 +412,8 @@ func (c *Cluster) allocStats(a *alloc) *api.AllocResourceUsage {
 // measures is what a task driver's stats measure on a cgroups v2 Linux
 // client (Nomad's executor and docker driver lists).
 type measures struct {
-	mem, cpu                           []string
-	usage, maxUsage, modes, throttling bool
+	mem, cpu                 []string
+	usage, modes, throttling bool
 }
 
 // taskMeasures returns what a task of this driver reports: raw_exec runs

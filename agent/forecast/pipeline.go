@@ -3,10 +3,10 @@ package forecast
 import (
 	"fmt"
 	"math"
-	"slices"
 	"time"
 
 	"github.com/foreshape/foreshape/agent/forecast/anomaly"
+	"github.com/foreshape/foreshape/agent/forecast/internal/num"
 )
 
 // Range is the physical range of a metric: what a measurement can show (0
@@ -297,15 +297,14 @@ func (p *Pipeline) heldLevel(at int) bool {
 	level := func(i, j int) float64 { // median of points i..j-1
 		var xs []float64
 		for ; i < j; i++ {
-			if v := p.recent[i%len(p.recent)]; !math.IsNaN(v) && !math.IsInf(v, 0) {
+			if v := p.recent[i%len(p.recent)]; num.Finite(v) {
 				xs = append(xs, v)
 			}
 		}
 		if len(xs) == 0 {
 			return math.NaN()
 		}
-		slices.Sort(xs)
-		return (xs[(len(xs)-1)/2] + xs[len(xs)/2]) / 2
+		return num.Median(xs)
 	}
 	before, during, after := level(from, e.Start), level(e.Start, e.End+1), level(e.End+1, at+1)
 	return math.Abs(after-during) < math.Abs(after-before)
