@@ -88,6 +88,28 @@ type tracked struct {
 	sig  string    // model name, step and seasonality it was built for
 	last time.Time // time of the last observation absorbed
 	step time.Duration
+	// breach checks the model's forecasts against what the series then
+	// showed (see breach).
+	breach breach
+}
+
+// forecast forecasts h steps ahead of origin, the time of y's last point
+// (y[i] at start + i·step), after checking the observations y brought
+// since the previous forecast against that forecast; while they prove the
+// model's forecasts too low, the result is raised, and corrected says by
+// how much and why ("" otherwise). q is the planning quantile, rng the
+// series' physical range, scheduled whether the point at a time lies in a
+// scheduled window of the policy.
+func (t *tracked) forecast(h int, y []float64, start, origin time.Time, q float64, rng forecast.Range, scheduled func(time.Time) bool) (pred forecast.Prediction, corrected string, err error) {
+	pred, err = t.p.Forecast(h)
+	if err != nil {
+		return pred, "", err
+	}
+	k := max(0, len(y)-h-1) // only the points a previous forecast can reach
+	t.breach.observe(y[k:], start.Add(time.Duration(k)*t.step), t.step, scheduled)
+	t.breach.remember(origin, t.step, pred, q)
+	pred, corrected = t.breach.correct(pred, q, rng)
+	return pred, corrected, nil
 }
 
 // New returns an empty predictor.
@@ -226,14 +248,18 @@ func (p *Predictor) forecastOne(now time.Time, store Store, pol *policies.Policy
 		return Forecast{}, &Pending{State: Failed, Reason: err.Error()}
 	}
 	h := pol.Forecast.Steps()
-	pred, err := t.p.Forecast(h)
+	pred, corrected, err := t.forecast(h, y, start, origin, pol.Forecast.Quantile, physicalRange(key.Metric), scheduledAt(pol, step))
 	if err != nil {
 		return Forecast{}, &Pending{State: Failed, Reason: fmt.Sprintf("forecast: %v", err)}
+	}
+	reason := pred.Reason
+	if corrected != "" {
+		reason += "; " + corrected
 	}
 
 	fc := Forecast{
 		Policy: pol.Name, Locality: pol.Locality, Metric: key.Metric,
-		Origin: origin, Step: step, Model: pred.Model, Reason: pred.Reason,
+		Origin: origin, Step: step, Model: pred.Model, Reason: reason,
 		Mean: pred.Mean, Quantiles: pred.Quantiles, Bands: pred.Bands,
 		PlanningQuantile: pol.Forecast.Quantile,
 	}
@@ -305,7 +331,7 @@ func (p *Predictor) demand(now time.Time, store Store, pol *policies.Policy, key
 		delete(p.models, modelKey{pol.Name, akey.String()})
 		return nil
 	}
-	pred, err := t.p.Forecast(pol.Forecast.Steps())
+	pred, _, err := t.forecast(pol.Forecast.Steps(), y, start, fc.Origin, pol.Forecast.Quantile, physicalRange(abs), scheduledAt(pol, step))
 	if err != nil || len(pred.Mean) != len(fc.Times) || !slices.Equal(pred.Quantiles, fc.Quantiles) {
 		return nil
 	}
