@@ -34,7 +34,8 @@ import (
 // The backtest parameters are out of sample for every origin; the choice
 // among a dozen combinations is made on the same residuals that calibrate
 // the bands, which makes the bands slightly optimistic: selectionWiden
-// widens them for it.
+// widens them for it. On five-minute series the bands then take the
+// correction pooled across the tuning series (pooledBands).
 //
 // After a level shift (anomaly.LevelShifts) the history before the last shift stops
 // dominating: when the segment after it is long enough the models fit only
@@ -275,6 +276,7 @@ func (m *autoModel) Fit(y []float64) error {
 	// model: widen them for that choice (sparse and cold bands are widened
 	// more already).
 	m.cal.selected = m.cal.nu == 0 && m.widen == 1
+	m.cal.pooled = pooledFor(m.opts.step(), H)
 	m.cold = nil
 	if m.cal.nu > 0 && cold {
 		// Too little history for the backtest to choose a model or size

@@ -1,8 +1,10 @@
 package forecast
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -90,6 +92,7 @@ func TestAutoWidensSparseBacktest(t *testing.T) {
 			if err := m.Fit(y); err != nil {
 				t.Fatal(err)
 			}
+			m.cal.pooled = nil // TestPooledBands checks the pooled correction
 			p, err := m.Forecast(tc.H)
 			if err != nil {
 				t.Fatal(err)
@@ -158,6 +161,7 @@ func TestAutoWidensForItsChoice(t *testing.T) {
 			if err := m.Fit(y); err != nil {
 				t.Fatal(err)
 			}
+			m.cal.pooled = nil // TestPooledBands checks the pooled correction
 			p, err := m.Forecast(tc.H)
 			if err != nil {
 				t.Fatal(err)
@@ -178,5 +182,95 @@ func TestAutoWidensForItsChoice(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestPooledFor(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		step  time.Duration
+		H     int
+		leads []int // MaxLead of the rows, in order; nil: none apply
+	}{
+		{"five minutes, an hour ahead", 5 * time.Minute, 12, []int{12}},
+		{"five minutes, shorter than an hour", 5 * time.Minute, 6, []int{12}},
+		{"five minutes, four hours ahead", 5 * time.Minute, 48, []int{12, 72, 288}},
+		{"five minutes, a day ahead", 5 * time.Minute, 288, []int{12, 72, 288}},
+		{"five minutes, beyond a day", 5 * time.Minute, 289, nil},
+		{"one minute: nothing was learnt", time.Minute, 60, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rows := pooledFor(tc.step, tc.H)
+			var leads []int
+			for _, r := range rows {
+				leads = append(leads, r.MaxLead)
+			}
+			if !slices.Equal(leads, tc.leads) {
+				t.Fatalf("rows with leads %v, want %v", leads, tc.leads)
+			}
+		})
+	}
+}
+
+func TestPooledWiden(t *testing.T) {
+	rows := []pooledRow{{MaxLead: 12, F80: 0.9, F95: 1.2}, {MaxLead: 288, F80: 1.1, F95: 1.3}}
+	for _, tc := range []struct {
+		lead    int
+		q, want float64
+	}{
+		{0, 0.5, 1}, {0, 0.9, 0.9}, {0, 0.1, 0.9}, {0, 0.3, 0.95}, {0, 0.975, 1.2}, {0, 0.01, 1.2},
+		{0, 0.0625, 1.05}, {11, 0.9, 0.9}, {12, 0.9, 1.1}, {287, 0.975, 1.3}, {400, 0.025, 1.3},
+	} {
+		if got := pooledWiden(rows, tc.lead, tc.q); math.Abs(got-tc.want) > 1e-12 {
+			t.Errorf("lead %d, level %v: %v, want %v", tc.lead, tc.q, got, tc.want)
+		}
+	}
+	if got := pooledWiden(nil, 3, 0.9); got != 1 {
+		t.Errorf("no rows: %v, want 1", got)
+	}
+}
+
+// TestPooledBands checks that auto applies the pooled correction to a
+// five-minute series: every band's distance from the median is the
+// uncorrected one times pooledWiden at its lead time and level, the
+// median stays; a one-minute series has no correction.
+func TestPooledBands(t *testing.T) {
+	y := noisyDays(31, 6)
+	for _, H := range []int{12, 48, 288} {
+		t.Run(fmt.Sprintf("H=%d", H), func(t *testing.T) {
+			m := mustNew(t, "auto", Options{Step: 5 * time.Minute, Horizon: H}).(*autoModel)
+			if err := m.Fit(y); err != nil {
+				t.Fatal(err)
+			}
+			if len(m.cal.pooled) == 0 {
+				t.Fatal("no pooled correction for a five-minute series")
+			}
+			p, err := m.Forecast(H)
+			if err != nil {
+				t.Fatal(err)
+			}
+			plain := m.cal
+			plain.pooled = nil
+			base := plain.predict(p.Model, p.Reason, p.Mean, p.Quantiles, m.widen)
+			med, baseMed := p.Quantile(0.5), base.Quantile(0.5)
+			for i, q := range p.Quantiles {
+				for h := range p.Mean {
+					if med[h] != baseMed[h] {
+						t.Fatalf("step %d: median %v, uncorrected %v", h+1, med[h], baseMed[h])
+					}
+					got, ref := p.Bands[i][h]-med[h], base.Bands[i][h]-baseMed[h]
+					if f := pooledWiden(m.cal.pooled, h, q); math.Abs(got-f*ref) > 1e-9*math.Max(1, math.Abs(ref)) {
+						t.Fatalf("level %v step %d: %v from the median, want %v×%v", q, h+1, got, f, ref)
+					}
+				}
+			}
+		})
+	}
+	m := mustNew(t, "auto", Options{Step: time.Minute, Horizon: 60}).(*autoModel)
+	if err := m.Fit(y); err != nil {
+		t.Fatal(err)
+	}
+	if m.cal.pooled != nil {
+		t.Fatalf("one-minute series: pooled rows %v, want none", m.cal.pooled)
 	}
 }

@@ -222,6 +222,9 @@ type calibration struct {
 	// selected marks residuals of a model chosen on those same residuals
 	// (auto's): its bands are widened by selectionWiden.
 	selected bool
+	// pooled, when set, corrects the half-widths around the median per
+	// lead time with what many series, pooled, needed (pooledBands).
+	pooled []pooledRow
 }
 
 // selectionWiden is the factor that widens, at level q, the bands of a
@@ -530,7 +533,7 @@ func (c calibration) predict(label, reason string, mean, qs []float64, widen flo
 	sort.Float64s(levels)
 	p := Prediction{Model: label, Reason: reason, Mean: mean, Quantiles: levels, Bands: make([][]float64, len(levels))}
 	z := make([]float64, len(levels))
-	for i, q := range levels {
+	zOf := func(q float64) float64 {
 		f := widen
 		if c.selected {
 			f *= selectionWiden(q)
@@ -538,15 +541,26 @@ func (c calibration) predict(label, reason string, mean, qs []float64, widen flo
 		if t := tailWiden(c.nu, q); t > f {
 			f = t
 		}
-		z[i] = f * c.zQuantile(q)
+		return f * c.zQuantile(q)
+	}
+	for i, q := range levels {
+		z[i] = zOf(q)
 		if i > 0 && z[i] < z[i-1] {
 			z[i] = z[i-1]
 		}
 	}
-	for i := range levels {
+	zMedian := zOf(0.5)
+	for i, q := range levels {
 		b := make([]float64, len(mean))
 		for t := range mean {
-			b[t] = mean[t] + c.scaleAt(t)*z[i]
+			zt := z[i]
+			if c.pooled != nil {
+				zt = zMedian + pooledWiden(c.pooled, t, q)*(z[i]-zMedian)
+			}
+			b[t] = mean[t] + c.scaleAt(t)*zt
+			if i > 0 && b[t] < p.Bands[i-1][t] {
+				b[t] = p.Bands[i-1][t]
+			}
 		}
 		p.Bands[i] = b
 	}

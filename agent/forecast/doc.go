@@ -42,7 +42,11 @@
 // its backtest origins span fewer than five horizons (a one-day horizon on
 // a history of a few days): the residuals at long steps then come from very
 // few independent windows, so the bands get Student-t tails whose degrees
-// of freedom grow with the windows; the Reason says so.
+// of freedom grow with the windows; the Reason says so. On five-minute
+// series auto's bands then take a pooled correction per requested horizon
+// and lead time, learnt across many series of the tuning traces
+// (pooledBands): each series' residuals say how wide its bands are, the
+// pool says how far such bands are off.
 //
 // # Cost
 //
