@@ -198,8 +198,9 @@ func cssARIMA(w []float64, phi, theta []float64, mu float64, ebuf []float64) (fl
 	return sse, k
 }
 
-// fitARIMA fits one order to the differenced series w.
-func fitARIMA(w []float64, ord arimaOrder, scale float64) *arimaCore {
+// fitARIMA fits one order to the differenced series w; its optimiser stops
+// after stall iterations without progress (minimize).
+func fitARIMA(w []float64, ord arimaOrder, scale float64, stall int) *arimaCore {
 	c := &arimaCore{ord: ord, phi: make([]float64, ord.p), theta: make([]float64, ord.q)}
 	k := ord.p + ord.q
 	if ord.constant {
@@ -222,7 +223,7 @@ func fitARIMA(w []float64, ord arimaOrder, scale float64) *arimaCore {
 		x0[k-1] = m / scale
 	}
 	if k > 0 {
-		x0, _ = minimize(obj, x0, 30*k+40)
+		x0, _ = minimize(obj, x0, 30*k+40, stall)
 	}
 	c.mu = decodeARIMA(ord, x0, c.phi, c.theta) * scale
 	copy(ww, w)
@@ -273,7 +274,7 @@ func autoARIMA(y []float64) (*arimaCore, error) {
 		if c, ok := seen[o]; ok {
 			return c
 		}
-		c := fitARIMA(w, o, sc)
+		c := fitARIMA(w, o, sc, nmConvIters)
 		seen[o] = c
 		return c
 	}
@@ -302,8 +303,8 @@ func autoARIMA(y []float64) (*arimaCore, error) {
 	return best, nil
 }
 
-// refitARIMA re-estimates a known order on y.
-func refitARIMA(y []float64, o arimaOrder) *arimaCore {
+// refitARIMA re-estimates a known order on y (stall: fitARIMA).
+func refitARIMA(y []float64, o arimaOrder, stall int) *arimaCore {
 	win := y
 	if len(win) > maxFitPoints {
 		win = win[len(win)-maxFitPoints:]
@@ -316,7 +317,7 @@ func refitARIMA(y []float64, o arimaOrder) *arimaCore {
 	if sc <= 0 {
 		sc = 1
 	}
-	return fitARIMA(w, o, sc)
+	return fitARIMA(w, o, sc, stall)
 }
 
 // arimaSelect is the core of the "arima" model: it searches the order at
@@ -327,7 +328,7 @@ type arimaSelect struct{ *arimaCore }
 // later calls (see etsSelect.fit).
 func (c *arimaSelect) fit(y []float64) error {
 	if c.arimaCore != nil && num.CountFinite(y) >= 10 {
-		c.arimaCore = refitARIMA(y, c.ord)
+		c.arimaCore = refitARIMA(y, c.ord, nmConvIters)
 		c.reset()
 		return nil
 	}
@@ -645,7 +646,7 @@ func (c *arCore) fit(y []float64) error {
 		if o.q == 0 {
 			c.arimaCore = fitAROLS(differenced(win, o.d), o.p, o.constant, o.d)
 		} else {
-			c.arimaCore = refitARIMA(y, o)
+			c.arimaCore = refitARIMA(y, o, nmQuickIters)
 		}
 		c.reset()
 		return nil
@@ -679,7 +680,7 @@ func (c *arCore) fit(y []float64) error {
 		mixed = []arimaOrder{{1, d, 1, best.ord.constant}, {2, d, 1, best.ord.constant}, {1, d, 2, best.ord.constant}}
 	}
 	for _, o := range mixed {
-		m := fitARIMA(sw, o, sc)
+		m := fitARIMA(sw, o, sc, nmQuickIters)
 		if m.nobs == 0 || best.nobs == 0 {
 			continue
 		}
@@ -694,7 +695,7 @@ func (c *arCore) fit(y []float64) error {
 		}
 	}
 	if best.ord.q > 0 {
-		best = refitARIMA(y, best.ord)
+		best = refitARIMA(y, best.ord, nmQuickIters)
 	}
 	c.arimaCore = best
 	c.reset()

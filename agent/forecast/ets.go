@@ -100,7 +100,7 @@ func (c *etsCore) fit(y []float64) error {
 		sse, _ := etsRun(w, c.spec, c.decode(x), init, &st)
 		return sse
 	}
-	x, _ := minimize(obj, x0, 60*len(x0)+40)
+	x, _ := minimize(obj, x0, 60*len(x0)+40, nmQuickIters)
 	c.p = c.decode(x)
 	c.sse, c.nobs = etsRun(w, c.spec, c.p, init, &st)
 	c.ic = aicc(c.sse, c.nobs, c.spec.nParams())

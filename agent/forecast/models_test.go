@@ -139,7 +139,7 @@ func ar1(r *rand.Rand, n int, phi, mu float64) []float64 {
 func TestARIMARecoversAR1(t *testing.T) {
 	r := rand.New(rand.NewPCG(8, 9))
 	y := ar1(r, 3000, 0.7, 20)
-	c := fitARIMA(y, arimaOrder{p: 1, constant: true}, 1)
+	c := fitARIMA(y, arimaOrder{p: 1, constant: true}, 1, nmConvIters)
 	if math.Abs(c.phi[0]-0.7) > 0.04 {
 		t.Errorf("CSS phi = %.3f, want 0.7", c.phi[0])
 	}
@@ -627,7 +627,7 @@ func TestARIMARecoversARMA11(t *testing.T) {
 		y[i] = 0.5*prevY + e + 0.4*prevE
 		prevY, prevE = y[i], e
 	}
-	c := fitARIMA(y, arimaOrder{p: 1, q: 1}, 1)
+	c := fitARIMA(y, arimaOrder{p: 1, q: 1}, 1, nmQuickIters)
 	if math.Abs(c.phi[0]-0.5) > 0.07 || math.Abs(c.theta[0]-0.4) > 0.07 {
 		t.Fatalf("phi, theta = %.3f, %.3f, want 0.5, 0.4", c.phi[0], c.theta[0])
 	}

@@ -11,7 +11,7 @@ import (
 
 // gonumMinimize is how foreshape minimised before minimize ran in the
 // caller's goroutine: gonum's Nelder-Mead with the same settings.
-func gonumMinimize(f func(x []float64) float64, x0 []float64, maxEvals int) ([]float64, float64) {
+func gonumMinimize(f func(x []float64) float64, x0 []float64, maxEvals, stall int) ([]float64, float64) {
 	p := optimize.Problem{Func: func(x []float64) float64 {
 		v := f(x)
 		if math.IsNaN(v) {
@@ -21,7 +21,7 @@ func gonumMinimize(f func(x []float64) float64, x0 []float64, maxEvals int) ([]f
 	}}
 	s := &optimize.Settings{
 		FuncEvaluations: maxEvals,
-		Converger:       &optimize.FunctionConverge{Absolute: 1e-9, Relative: 1e-7, Iterations: 25},
+		Converger:       &optimize.FunctionConverge{Absolute: nmConvAbs, Relative: nmConvRel, Iterations: stall},
 	}
 	res, _ := optimize.Minimize(p, x0, s, &optimize.NelderMead{SimplexSize: 0.5})
 	if res == nil || res.X == nil {
@@ -82,8 +82,13 @@ func TestMinimizeMatchesGonum(t *testing.T) {
 				if name == "undefined left" && trial == 0 {
 					x0[0] = -1 // starts where f is undefined
 				}
-				for _, budget := range []int{1, 2, dim + 1, dim + 3, 30*dim + 40, 60*dim + 40, 2000} {
-					t.Run(fmt.Sprintf("%s/dim%d/%d/budget%d", name, dim, trial, budget), func(t *testing.T) {
+				for _, c := range []struct{ budget, stall int }{
+					{1, nmConvIters}, {2, nmConvIters}, {dim + 1, nmConvIters}, {dim + 3, nmConvIters},
+					{30*dim + 40, nmConvIters}, {60*dim + 40, nmConvIters}, {2000, nmConvIters},
+					{30*dim + 40, nmQuickIters}, {60*dim + 40, nmQuickIters}, {2000, nmQuickIters},
+				} {
+					budget, stall := c.budget, c.stall
+					t.Run(fmt.Sprintf("%s/dim%d/%d/budget%d/stall%d", name, dim, trial, budget, stall), func(t *testing.T) {
 						var want, got [][]float64
 						record := func(seen *[][]float64) func(x []float64) float64 {
 							return func(x []float64) float64 {
@@ -91,8 +96,8 @@ func TestMinimizeMatchesGonum(t *testing.T) {
 								return f(x)
 							}
 						}
-						wx, wf := gonumMinimize(record(&want), append([]float64(nil), x0...), budget)
-						gx, gf := minimize(record(&got), append([]float64(nil), x0...), budget)
+						wx, wf := gonumMinimize(record(&want), append([]float64(nil), x0...), budget, stall)
+						gx, gf := minimize(record(&got), append([]float64(nil), x0...), budget, stall)
 						if len(got) != len(want) {
 							t.Fatalf("%d evaluations, gonum %d", len(got), len(want))
 						}
