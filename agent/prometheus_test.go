@@ -201,7 +201,12 @@ func TestPrometheusIOPSAndReadWriteCharacterisation(t *testing.T) {
 			if got := read[i] / total[i]; math.Abs(got-l.readShare) > 0.005 {
 				t.Errorf("%s: reads are %.3f of IOPS at point %d (%v of %v), want the sim's %.2f", l.dc, got, i, read[i], total[i], l.readShare)
 			}
-			if math.Abs(read[i]+write[i]-total[i]) > 1e-4*total[i] {
+			// The three series are three queries: a scrape that lands
+			// between them (at 150 data seconds a second, a few wall
+			// milliseconds under load are data seconds) moves one of
+			// them by a fraction of a percent; a wrong split moves it
+			// by far more.
+			if math.Abs(read[i]+write[i]-total[i]) > 0.01*total[i] {
 				t.Errorf("%s: reads %v + writes %v != IOPS %v at point %d", l.dc, read[i], write[i], total[i], i)
 			}
 		}

@@ -585,6 +585,12 @@ func (n *Node) Close() error {
 			}
 		}
 		n.wg.Wait()
+		if n.mux != nil {
+			// Shutdown closed the transport and so the mux; a heartbeat
+			// being answered may still write to the stable store.
+			n.mux.close()
+			n.mux.raftWait()
+		}
 		if e := n.closeResources(); e != nil && err == nil {
 			err = e
 		}

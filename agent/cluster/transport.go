@@ -93,7 +93,55 @@ type mux struct {
 	done      chan struct{}
 	closeOnce sync.Once
 	wg        sync.WaitGroup
+
+	// Raft connections handed to the transport. Raft answers heartbeats
+	// on the transport's connection goroutine, not its own, so one can
+	// still be writing the term to the stable store after Shutdown has
+	// returned: close waits for every handler to let go of its connection
+	// (raftWait) before the stores may be closed.
+	raftMu    sync.Mutex
+	raftConns map[*raftConn]struct{}
+	raftWG    sync.WaitGroup
+	closed    bool
 }
+
+// raftConn is an accepted Raft connection; its Close is the transport's
+// handler letting go of it.
+type raftConn struct {
+	net.Conn
+	m    *mux
+	once sync.Once
+}
+
+func (c *raftConn) Close() error {
+	err := c.Conn.Close()
+	c.once.Do(func() {
+		c.m.raftMu.Lock()
+		delete(c.m.raftConns, c)
+		c.m.raftMu.Unlock()
+		c.m.raftWG.Done()
+	})
+	return err
+}
+
+// trackRaft wraps c for the transport; ok is false once the mux is
+// closed (c is closed then).
+func (m *mux) trackRaft(c net.Conn) (*raftConn, bool) {
+	m.raftMu.Lock()
+	defer m.raftMu.Unlock()
+	if m.closed {
+		c.Close()
+		return nil, false
+	}
+	rc := &raftConn{Conn: c, m: m}
+	m.raftConns[rc] = struct{}{}
+	m.raftWG.Add(1)
+	return rc, true
+}
+
+// raftWait waits, after close, until the transport's handlers have let go
+// of every Raft connection (close has closed them, so their reads fail).
+func (m *mux) raftWait() { m.raftWG.Wait() }
 
 // listen opens the Raft port. adv, when not empty, is the address peers
 // dial; otherwise the listener's own address, which must then be
@@ -122,7 +170,8 @@ func listen(bind, adv string, t *TLS, log hclog.Logger) (*mux, error) {
 		}
 		advAddr = a
 	}
-	m := &mux{ln: ln, adv: advAddr, tls: t, log: log, raftCh: make(chan net.Conn), done: make(chan struct{})}
+	m := &mux{ln: ln, adv: advAddr, tls: t, log: log, raftCh: make(chan net.Conn), done: make(chan struct{}),
+		raftConns: map[*raftConn]struct{}{}}
 	return m, nil
 }
 
@@ -171,10 +220,14 @@ func (m *mux) route(c net.Conn) {
 	_ = c.SetDeadline(time.Time{})
 	switch kind[0] {
 	case connRaft:
+		rc, ok := m.trackRaft(c)
+		if !ok {
+			return
+		}
 		select {
-		case m.raftCh <- c:
+		case m.raftCh <- rc:
 		case <-m.done:
-			c.Close()
+			rc.Close()
 		}
 	case connRPC:
 		if m.rpc == nil {
@@ -193,6 +246,12 @@ func (m *mux) close() error {
 	m.closeOnce.Do(func() {
 		close(m.done)
 		err = m.ln.Close()
+		m.raftMu.Lock()
+		m.closed = true
+		for c := range m.raftConns {
+			c.Conn.Close()
+		}
+		m.raftMu.Unlock()
 	})
 	return err
 }
