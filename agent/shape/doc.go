@@ -67,11 +67,15 @@
 //     into the same target that waits for room there (congested now, its
 //     reservation not fitting, capacity still coming) unless its deadline
 //     presses: moved work stays, so room taken by a move behind would be
-//     taken from the one ahead for good. Its deadline presses
-//     when the window's remaining moves,
-//     max_parallel at a time, each round starting at a pass a forecast
-//     step apart, plus a slack of a quarter of migrate.lead_time would
-//     reach it; the per-locality max_parallel
+//     taken from the one ahead for good. Deadlines are judged earliest
+//     deadline first per locality a move goes through (source and
+//     target): a request's deadline presses once the work running and due
+//     no later than it there, max_parallel at a time, each round starting
+//     at a pass a forecast step apart, plus a slack (twice the longest
+//     move, at least a quarter of migrate.lead_time) would reach it, and
+//     then every request due no later than it there presses too (see
+//     deadlines; when even back to back the caps cannot meet them all,
+//     their reasons say so); the per-locality max_parallel
 //     (source and target alike) and the global cap bound what runs at once,
 //     and a pass starts one new transfer through a locality (transfers
 //     through it share its bandwidth) unless a deadline presses.

@@ -47,50 +47,6 @@ func (p *planner) queue() {
 	}
 }
 
-// deadlines finds the groups of queued requests that share a source and a
-// deadline (a drain window's start) and whose remaining moves, max_parallel
-// at a time, would no longer be done by it with some slack to spare if they
-// waited any longer: every request of such a group is urgent, and moves in
-// score order whatever the forecast says of its target.
-func (p *planner) deadlines(qs []scored) {
-	type key struct {
-		src string
-		at  time.Time
-	}
-	work := map[key]time.Duration{}
-	count := map[key]int{}
-	longest := map[key]time.Duration{}
-	slack := map[key]time.Duration{}
-	for _, s := range qs {
-		if s.r.Deadline.IsZero() {
-			continue
-		}
-		k := key{s.r.Source, s.r.Deadline}
-		work[k] += s.est
-		count[k]++
-		longest[k] = max(longest[k], s.est)
-		if s.pol != nil {
-			slack[k] = max(slack[k], s.pol.Migrate.LeadTime/4)
-		}
-	}
-	p.urgent = map[string]bool{}
-	for k, w := range work {
-		pol := p.polByLoc[k.src]
-		n := maxParallel(pol)
-		// Moves start at passes, a step apart: each round of n moves
-		// starts at the first pass after the round before it ended.
-		step := time.Minute
-		if pol != nil && pol.Forecast.Step > 0 {
-			step = pol.Forecast.Step
-		}
-		rounds := time.Duration((count[k] + n - 1) / n)
-		need := w/time.Duration(n) + rounds*step + max(2*longest[k], slack[k])
-		if !p.now.Add(need).Before(k.at) {
-			p.urgent[k.src+"@"+k.at.String()] = true
-		}
-	}
-}
-
 // expired cancels a schedule request whose window is over before its move
 // started.
 func (p *planner) expired(r *state.MigrationRequest) bool {
@@ -257,6 +213,9 @@ func appendNote(a, b string) string {
 	if a == "" {
 		return b
 	}
+	if b == "" {
+		return a
+	}
 	return a + "; " + b
 }
 
@@ -365,7 +324,8 @@ func (p *planner) walk(s scored, slots map[string][]time.Time) {
 	}
 	bookSlot(slots, r.Source, start, s.est)
 	end := start.Add(s.est)
-	urgent := !r.Deadline.IsZero() && (!p.now.Add(2*s.est).Before(r.Deadline) || p.urgent[r.Source+"@"+r.Deadline.String()])
+	urgent := !r.Deadline.IsZero() && (!p.now.Add(2*s.est).Before(r.Deadline) || p.urgent[r.ID])
+	deadlineNote := p.lateNotes(&s)
 	res, hasRes := p.in.State.ReservationFor(r.ID)
 	commit := func(from time.Time) {
 		if !within(r) {
@@ -382,7 +342,7 @@ func (p *planner) walk(s scored, slots map[string][]time.Time) {
 		if forRoom && !within(r) && p.roomWait[r.Target] == "" {
 			p.roomWait[r.Target] = r.ID
 		}
-		p.rescore(s, st, reason, dry)
+		p.rescore(s, st, appendNote(reason, deadlineNote), dry)
 	}
 
 	// Capacity the target lacks: in the move's window, or after it, since
@@ -578,7 +538,7 @@ func (p *planner) walk(s scored, slots map[string][]time.Time) {
 	}
 	p.total++
 	commit(p.now)
-	why := fmt.Sprintf("start %s of %s to %s (score %.2f: %s): %s", r.ID, r.Resource, r.Target, s.score, s.parts, withScale(fitNote))
+	why := fmt.Sprintf("start %s of %s to %s (score %.2f: %s): %s", r.ID, r.Resource, r.Target, s.score, s.parts, appendNote(withScale(fitNote), deadlineNote))
 	p.plan.Start = append(p.plan.Start, Start{Request: r.ID, Reason: why, DryRun: dry})
 	p.decide(state.Decision{Policy: polName, Kind: KindStart, Locality: r.Source, Request: r.ID, Reason: why, DryRun: dry})
 	p.rescore(s, "", "", dry)

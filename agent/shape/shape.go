@@ -67,8 +67,11 @@ type planner struct {
 	scaled map[string]string
 	// submitted counts submissions per source locality in this pass.
 	submitted map[string]int
-	// urgent marks the source@deadline groups that must move now.
+	// urgent marks the requests whose deadline presses (see deadlines).
 	urgent map[string]bool
+	// lateNote says, per locality, that its caps cannot meet every
+	// deadline of the requests through it.
+	lateNote map[string]string
 	// roomWait is, per target locality, the first request in score order
 	// held in this pass for room there: requests after it into the same
 	// target do not start unless their deadline presses (head of line).
