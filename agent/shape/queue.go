@@ -299,6 +299,9 @@ func (p *planner) walk(s scored, slots map[string][]time.Time) {
 	if r.NotBefore.After(start) {
 		start = r.NotBefore
 	}
+	// Its deadline presses: it moves now, within the caps, whatever the
+	// forecast says of its target.
+	urgent := !r.Deadline.IsZero() && (!p.now.Add(2*s.est).Before(r.Deadline) || p.urgent[r.ID])
 	var f, congested fit
 	if within(r) {
 		// A spread moves work between the locality's nodes: nothing
@@ -315,7 +318,9 @@ func (p *planner) walk(s scored, slots map[string][]time.Time) {
 		if start.After(p.now) {
 			congested = p.check(r.Target, p.now, p.now.Add(s.est), r.Moved, r.ID, true)
 		}
-		if !f.ok {
+		// A request whose deadline presses is not planned for later, when
+		// its target has room: that start would come after its deadline.
+		if !f.ok && !urgent {
 			if later, ok := p.firstFit(r.Target, start, s.est, r.Moved, r.ID); ok {
 				start = later
 				f = p.check(r.Target, start, start.Add(s.est), r.Moved, r.ID, true)
@@ -324,7 +329,6 @@ func (p *planner) walk(s scored, slots map[string][]time.Time) {
 	}
 	bookSlot(slots, r.Source, start, s.est)
 	end := start.Add(s.est)
-	urgent := !r.Deadline.IsZero() && (!p.now.Add(2*s.est).Before(r.Deadline) || p.urgent[r.ID])
 	deadlineNote := p.lateNotes(&s)
 	res, hasRes := p.in.State.ReservationFor(r.ID)
 	commit := func(from time.Time) {

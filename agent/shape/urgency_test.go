@@ -177,3 +177,49 @@ func TestLocalityThatCannotMeetItsDeadlines(t *testing.T) {
 		t.Errorf("mr-40: %+v", rs)
 	}
 }
+
+// TestPressedRequestIsNotPlannedPastItsDeadline: dc2 is forecast
+// congested for an hour, with room after. A request due in five minutes
+// presses; it must not be planned for 07:00 (and its reservation for
+// 06:45), past its deadline: its reservation is placed now, and once its
+// placeholder runs it moves despite the forecast. Due in three hours, it
+// is planned for when dc2 has room.
+func TestPressedRequestIsNotPlannedPastItsDeadline(t *testing.T) {
+	for _, tt := range []struct {
+		due     time.Duration
+		reserve bool
+		reason  string
+	}{
+		{due: 5 * time.Minute, reserve: true, reason: "reserving: placeholder for 1000 MHz / 1024 MiB in dc2 from 06:00"},
+		{due: 3 * time.Hour, reason: "in line: planned start 07:00"},
+	} {
+		f := baseFixture(t, "reschedule")
+		f.setFrom("dc2", "cpu", 0, 79.5)
+		f.setFrom("dc2", "cpu", time.Hour, 50)
+		r := f.allocRequest("web-0")
+		r.Deadline = at(tt.due)
+		f.queued(r)
+		plan := Run(f.input())
+		if len(plan.Start) != 0 || (len(plan.Reserve) == 1) != tt.reserve {
+			t.Fatalf("due in %s: started %v, reserved %+v; decisions %+v", tt.due, startIDs(plan), plan.Reserve, plan.Decisions)
+		}
+		if rs, ok := rescoreOf(plan, "mr-1"); !ok || !strings.Contains(rs.Reason, tt.reason) {
+			t.Errorf("due in %s: mr-1 %+v", tt.due, rs)
+		}
+		if !tt.reserve {
+			continue
+		}
+		// Its placeholder runs: it moves.
+		res := plan.Reserve[0]
+		f.st.Requests[0].State = state.RequestReserving
+		f.st.Reservations = []state.Reservation{{ID: "rs-1", Request: "mr-1", Policy: "dc2", Locality: "dc2", Job: "foreshape-reserve-rs-1",
+			State: state.ReservationHeld, Placed: f.now, Expires: res.Expires, Chunks: res.Chunks}}
+		f.allocs = append(f.allocs, Alloc{ID: "ph-1", Job: "foreshape-reserve-rs-1", Namespace: "default", Node: "id-dc2-1",
+			Size: state.Resources{CPU: 1000, MemoryMB: 1024}, Live: true, Running: true})
+		f.now = f.now.Add(time.Minute)
+		plan = Run(f.input())
+		if got := startIDs(plan); !reflect.DeepEqual(got, []string{"mr-1"}) || !strings.Contains(plan.Start[0].Reason, "window near: moving despite the forecast") {
+			t.Errorf("next pass: started %v; decisions %+v", got, plan.Decisions)
+		}
+	}
+}
