@@ -75,7 +75,8 @@
 //     move, at least a quarter of migrate.lead_time) would reach it, and
 //     then every request due no later than it there presses too (see
 //     deadlines; when even back to back the caps cannot meet them all,
-//     their reasons say so); the per-locality max_parallel
+//     their reasons say so), and a pressed request is planned for now,
+//     not for when its target has room; the per-locality max_parallel
 //     (source and target alike) and the global cap bound what runs at once,
 //     and a pass starts one new transfer through a locality (transfers
 //     through it share its bandwidth) unless a deadline presses.
