@@ -102,8 +102,8 @@ func (p *planner) deadlines(qs []scored) {
 		}
 		if late > 0 {
 			r := qs[firstLate].r
-			p.lateNote[loc] = fmt.Sprintf("%s: %d requests cannot all meet their deadlines at max_parallel %d: %d would start late, the first %s (due %s) by %s at least",
-				loc, len(idx), n, late, r.ID, clock(r.Deadline), firstStart.Sub(r.Deadline).Round(time.Second))
+			p.lateNote[loc] = fmt.Sprintf("%s: %d requests cannot all meet their deadlines at max_parallel %d: %d would start late, the first %s (due %s, its turn %s at the earliest)",
+				loc, len(idx), n, late, r.ID, r.Deadline.UTC().Format(time.TimeOnly), firstStart.UTC().Format(time.TimeOnly))
 		}
 	}
 }

@@ -169,7 +169,7 @@ func TestLocalityThatCannotMeetItsDeadlines(t *testing.T) {
 	if got := startIDs(plan); !reflect.DeepEqual(got, []string{"mr-1", "mr-2"}) {
 		t.Fatalf("started %v", got)
 	}
-	want := "dc1: 40 requests cannot all meet their deadlines at max_parallel 2: 21 would start late, the first mr-20 (due 06:05) by 14s at least"
+	want := "dc1: 40 requests cannot all meet their deadlines at max_parallel 2: 21 would start late, the first mr-20 (due 06:05:00, its turn 06:05:13 at the earliest)"
 	if !strings.Contains(plan.Start[0].Reason, want) {
 		t.Errorf("start reason %q; want it to say %q", plan.Start[0].Reason, want)
 	}
