@@ -586,8 +586,9 @@ func (n *Node) Close() error {
 		}
 		n.wg.Wait()
 		if n.mux != nil {
-			// Shutdown closed the transport and so the mux; a heartbeat
-			// being answered may still write to the stable store.
+			// Shutdown closed the transport and so the mux (closing it
+			// again is a no-op); a heartbeat being answered may still
+			// write to the stable store.
 			n.mux.close()
 			n.mux.raftWait()
 		}
@@ -595,7 +596,6 @@ func (n *Node) Close() error {
 			err = e
 		}
 		if n.mux != nil {
-			n.mux.close()
 			n.mux.wait()
 		}
 		n.logger.Info("raft stopped")

@@ -3,8 +3,9 @@
 // engine's per-series pipeline for it (forecast.Pipeline: anomaly masking,
 // a model updated cheaply each cycle and refitted when due, forecasts
 // clamped into the metric's physical range), forecasts the policy's
-// horizon with quantile bands, applies the policy's scheduled events as
-// known future changes, finds hotspots, and characterises each locality's
+// horizon with quantile bands, raises a forecast its series has proven too
+// low (breach.go), applies the policy's scheduled events as known future
+// changes, finds hotspots, and characterises each locality's
 // workload. For policies with a scale block it also forecasts the absolute
 // demand behind CPU and memory (Demand), which the planner reads over the
 // capacity the locality has now. A series that has not had a sample for StaleSteps of its steps,
