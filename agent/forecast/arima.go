@@ -198,6 +198,65 @@ func cssARIMA(w []float64, phi, theta []float64, mu float64, ebuf []float64) (fl
 	return sse, k
 }
 
+// cssComplete is cssARIMA's sum of squares for a w without missing
+// values, which it leaves as it is. The orders auto's ARIMA candidate
+// fits by CSS, ARMA(1,1), (2,1) and (1,2), have their own loops with the
+// coefficients and the last errors in registers: the same operations in
+// the same order as cssARIMA, so the same sum to the bit
+// (TestCSSCompleteMatchesGeneric), in about half the time.
+func cssComplete(w []float64, phi, theta []float64, mu float64, ebuf []float64) float64 {
+	n := len(w)
+	switch {
+	case len(phi) == 1 && len(theta) == 1 && n > 1:
+		a0, t0 := phi[0], theta[0]
+		sse, e1 := 0.0, 0.0
+		for t := 1; t < n; t++ {
+			f := mu
+			f += a0 * (w[t-1] - mu)
+			f += t0 * e1
+			e := w[t] - f
+			sse += e * e
+			e1 = e
+		}
+		return sse
+	case len(phi) == 2 && len(theta) == 1 && n > 2:
+		a0, a1, t0 := phi[0], phi[1], theta[0]
+		sse, e1 := 0.0, 0.0
+		for t := 2; t < n; t++ {
+			f := mu
+			f += a0 * (w[t-1] - mu)
+			f += a1 * (w[t-2] - mu)
+			f += t0 * e1
+			e := w[t] - f
+			sse += e * e
+			e1 = e
+		}
+		return sse
+	case len(phi) == 1 && len(theta) == 2 && n > 2:
+		a0, t0, t1 := phi[0], theta[0], theta[1]
+		// t = 1: no error two steps back yet.
+		sse, e0 := 0.0, 0.0
+		f := mu
+		f += a0 * (w[0] - mu)
+		f += t0 * e0
+		e1 := w[1] - f
+		sse += e1 * e1
+		e2 := 0.0
+		for t := 2; t < n; t++ {
+			f := mu
+			f += a0 * (w[t-1] - mu)
+			f += t0 * e1
+			f += t1 * e2
+			e := w[t] - f
+			sse += e * e
+			e1, e2 = e, e1
+		}
+		return sse
+	}
+	sse, _ := cssARIMA(w, phi, theta, mu, ebuf)
+	return sse
+}
+
 // fitARIMA fits one order to the differenced series w; its optimiser stops
 // after stall iterations without progress (minimize).
 func fitARIMA(w []float64, ord arimaOrder, scale float64, stall int) *arimaCore {
@@ -212,8 +271,12 @@ func fitARIMA(w []float64, ord arimaOrder, scale float64, stall int) *arimaCore 
 	if math.IsNaN(m) {
 		m = 0
 	}
+	complete := num.CountFinite(w) == len(w)
 	obj := func(x []float64) float64 {
 		mu := decodeARIMA(ord, x, c.phi, c.theta) * scale
+		if complete {
+			return cssComplete(w, c.phi, c.theta, mu, ebuf)
+		}
 		copy(ww, w)
 		sse, _ := cssARIMA(ww, c.phi, c.theta, mu, ebuf)
 		return sse
