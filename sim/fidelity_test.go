@@ -589,6 +589,50 @@ func TestFidelityStopAllocation(t *testing.T) {
 	})
 }
 
+// A node taken out of scheduling keeps what runs on it, but a stopped
+// allocation's replacement is not placed there: with no other node it
+// waits, queued, until the node is eligible again. (foreshape takes a
+// spread's source node out of scheduling while the spread runs, because
+// Nomad does not steer a stopped allocation's replacement away from the
+// node it left.)
+func TestFidelityStopOnIneligibleNode(t *testing.T) {
+	forEachNomad(t, func(t *testing.T, c *cluster) {
+		id := c.jobID("cordon")
+		c.register(t, sleepJob(id, 2, 50, 32, 50))
+		allocs := c.waitAllocs(t, id, "ran twice", func(as []*api.AllocationListStub) bool { return count(as, running) == 2 })
+		t.Cleanup(func() { _, _ = c.client.Nodes().ToggleEligibility(c.node.ID, true, nil) })
+		if _, err := c.client.Nodes().ToggleEligibility(c.node.ID, false, nil); err != nil {
+			t.Fatal(err)
+		}
+		n := c.waitNode(t, "ineligible", func(n *api.Node) bool { return n.SchedulingEligibility == api.NodeSchedulingIneligible })
+		if n.Drain || n.DrainStrategy != nil {
+			t.Errorf("ineligible node drains: drain %v strategy %+v", n.Drain, n.DrainStrategy)
+		}
+		old := allocs[0].ID
+		if _, err := c.client.Allocations().Stop(&api.Allocation{ID: old}, nil); err != nil {
+			t.Fatal(err)
+		}
+		allocs = c.waitAllocs(t, id, "stopped one", func(as []*api.AllocationListStub) bool {
+			return count(as, running) == 1 && count(as, func(x *api.AllocationListStub) bool {
+				return x.ID == old && x.ClientStatus == api.AllocClientStatusComplete
+			}) == 1
+		})
+		if len(allocs) != 2 {
+			t.Errorf("a replacement was placed on the ineligible node: %s", describe(allocs))
+		}
+		waitSummary(t, c, id, func(s *api.JobSummary) bool { return s.Summary["g"].Queued == 1 && s.Summary["g"].Running == 1 })
+		if _, err := c.client.Nodes().ToggleEligibility(c.node.ID, true, nil); err != nil {
+			t.Fatal(err)
+		}
+		allocs = c.waitAllocs(t, id, "replaced the stopped one", func(as []*api.AllocationListStub) bool { return count(as, running) == 2 })
+		for _, x := range allocs {
+			if running(x) && x.NodeID != c.node.ID {
+				t.Errorf("replacement %s on %s, want %s", x.ID[:8], x.NodeName, c.node.Name)
+			}
+		}
+	})
+}
+
 // A drain with a deadline stops the job's allocations as its migrate block
 // allows (one at a time here, and the replacements have nowhere to go), forces
 // the rest at the deadline, leaves the node ineligible when it completes,
