@@ -1,0 +1,130 @@
+package forecast
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+	"time"
+)
+
+func TestRevertLevel(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	noise := make([]float64, 240)
+	for i := range noise {
+		noise[i] = 50 + 5*r.NormFloat64()
+	}
+	noise[len(noise)-1] = 80
+	trend := make([]float64, 240)
+	for i := range trend {
+		trend[i] = float64(i)
+	}
+	gappy := append([]float64(nil), noise...)
+	gappy[len(gappy)-1] = math.NaN()
+	gappy[10] = math.NaN()
+	for _, tc := range []struct {
+		name         string
+		y            []float64
+		first, final [2]float64 // ranges of the forecast 1 and H steps ahead
+	}{
+		{"a constant stays", constant(100, 7), [2]float64{7, 7}, [2]float64{7, 7}},
+		{"noise returns to its level at once", noise, [2]float64{48, 55}, [2]float64{48, 52}},
+		{"a trend: near its last value, later towards the mean", trend, [2]float64{236, 239}, [2]float64{119.5, 239}},
+		{"missing points are skipped, the last finite value is last", gappy, [2]float64{48, 52}, [2]float64{48, 52}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			const H = 60
+			m := newRevertLevel(tc.y, H)
+			if m == nil {
+				t.Fatal("no model")
+			}
+			if f := m.at(1); f < tc.first[0] || f > tc.first[1] {
+				t.Errorf("1 step ahead %v, want within %v", f, tc.first)
+			}
+			if f := m.at(H); f < tc.final[0] || f > tc.final[1] {
+				t.Errorf("%d steps ahead %v, want within %v", H, f, tc.final)
+			}
+			for h := 1; h < H; h++ {
+				if m.rho[h] > m.rho[h-1] || m.rho[h] < 0 || m.rho[h-1] > 1 {
+					t.Fatalf("autocorrelation %v at lag %d after %v", m.rho[h], h+1, m.rho[h-1])
+				}
+			}
+		})
+	}
+	if m := newRevertLevel([]float64{math.NaN(), math.NaN()}, 12); m != nil {
+		t.Errorf("a model from no finite point: %+v", m)
+	}
+	m := newRevertLevel(noise, 60)
+	m.observe(math.NaN())
+	m.observe(50)
+	if f := m.at(1); math.Abs(f-50) > 2 {
+		t.Errorf("after observing the level, 1 step ahead %v, want about 50", f)
+	}
+}
+
+// swings is a one-minute series as a locality of a bursty job sums it:
+// six allocations playing the same 5-minute trace (swinging around
+// level) up to an hour out of phase, interpolated linearly between the points.
+func swings(r *rand.Rand, n int, level, sd float64) []float64 {
+	const k = 5
+	pts := make([]float64, n/k+40)
+	z := 0.0
+	for i := range pts {
+		z = 0.5*z + r.NormFloat64()
+		pts[i] = math.Max(0, level+sd*z)
+	}
+	at := func(m float64) float64 {
+		i := int(m / k)
+		w := m/k - float64(i)
+		return pts[i]*(1-w) + pts[i+1]*w
+	}
+	y := make([]float64, n)
+	var phases [6]float64
+	for j := range phases {
+		phases[j] = float64(r.IntN(60))
+	}
+	for i := range y {
+		for _, p := range phases {
+			y[i] += at(float64(i)+p) / float64(len(phases))
+		}
+	}
+	return y
+}
+
+// TestAutoColdStartCombines: on a cold start auto's median is the mean of
+// the network's median, the last value and the mean-reverting level, and
+// its bands are the network's, moved with the median.
+func TestAutoColdStartCombines(t *testing.T) {
+	y := swings(rand.New(rand.NewPCG(11, 12)), 120, 25, 10)
+	o := Options{Step: time.Minute, Horizon: 60, Quantiles: DefaultQuantiles}
+	last := time.Date(2024, 3, 1, 9, 0, 0, 0, time.UTC)
+	f := mustNew(t, "auto", o)
+	f.(Timed).SetLast(last)
+	if err := f.Fit(y); err != nil {
+		t.Fatal(err)
+	}
+	got, err := f.Forecast(60)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := f.(*autoModel)
+	if a.cold == nil {
+		t.Fatalf("no cold start: %s", got.Reason)
+	}
+	net, ok := a.cold.quantiles(60)
+	if !ok {
+		t.Fatal("the network gave no forecast")
+	}
+	alone := fromQuantiles("", "", net, o.quantiles())
+	r := newRevertLevel(y, 60)
+	for h := range got.Mean {
+		want := (alone.Mean[h] + y[len(y)-1] + r.at(h+1)) / 3
+		if math.Abs(got.Mean[h]-want) > 1e-9 {
+			t.Fatalf("median %d steps ahead %v, want %v", h+1, got.Mean[h], want)
+		}
+		for i := range got.Bands {
+			if d := got.Bands[i][h] - got.Mean[h] - (alone.Bands[i][h] - alone.Mean[h]); math.Abs(d) > 1e-9 {
+				t.Fatalf("band %v %d steps ahead is %v off the network's distance from its median", got.Quantiles[i], h+1, d)
+			}
+		}
+	}
+}
