@@ -52,3 +52,60 @@ func TestCSSCompleteMatchesGeneric(t *testing.T) {
 		}
 	}
 }
+
+// TestETSRunCompleteMatchesSteps holds etsRunComplete to etsStep's
+// recursion bit for bit: every non-seasonal shape, parameters from the
+// edges of their ranges and the middle, on series that stay put, trend
+// and explode.
+func TestETSRunCompleteMatchesSteps(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 5))
+	series := map[string][]float64{"empty": nil, "one": {4}}
+	walk := make([]float64, 1500)
+	x := 50.0
+	for i := range walk {
+		x += rng.NormFloat64()
+		walk[i] = x + 0.01*float64(i)
+	}
+	series["walk"] = walk
+	huge := make([]float64, 200)
+	for i := range huge {
+		huge[i] = math.Pow(10, float64(i)) // overflows the state
+	}
+	series["overflowing"] = huge
+	for name, y := range series {
+		for _, spec := range []etsSpec{{}, {trend: true}, {trend: true, damped: true}} {
+			for _, p := range []etsParams{
+				{alpha: 1e-4, beta: 1e-5, phi: 0.8, gamma: 0},
+				{alpha: 0.3, beta: 0.05, phi: 0.95, gamma: 0},
+				{alpha: 0.9999, beta: 0.9, phi: 0.98, gamma: 0},
+			} {
+				if !spec.damped {
+					p.phi = 1
+				}
+				if !spec.trend {
+					p.beta = 0
+				}
+				init, ok := etsInit(y, spec)
+				if !ok {
+					init = etsState{l: 1, b: 0.5}
+					if !spec.trend {
+						init.b = 0
+					}
+				}
+				var st etsState
+				st.copyFrom(init)
+				want, wantK := 0.0, 0
+				for _, v := range y {
+					if e := etsStep(spec, p, &st, v); !math.IsNaN(e) {
+						want += e * e
+						wantK++
+					}
+				}
+				got, gotK := etsRunComplete(y, spec, p, init)
+				if math.Float64bits(got) != math.Float64bits(want) || gotK != wantK {
+					t.Errorf("%s, %s, %+v: etsRunComplete %v over %d, etsStep %v over %d", name, spec, p, got, gotK, want, wantK)
+				}
+			}
+		}
+	}
+}
