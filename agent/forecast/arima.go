@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 
+	"gonum.org/v1/gonum/stat/distuv"
+
 	"github.com/foreshape/foreshape/agent/forecast/internal/num"
 )
 
@@ -739,7 +741,7 @@ func (c *arCore) fit(y []float64) error {
 		sc = 1
 	}
 	var mixed []arimaOrder
-	if c.mixed {
+	if c.mixed && residualsCorrelated(w, best) {
 		mixed = []arimaOrder{{1, d, 1, best.ord.constant}, {2, d, 1, best.ord.constant}, {1, d, 2, best.ord.constant}}
 	}
 	for _, o := range mixed {
@@ -772,4 +774,50 @@ func differenced(y []float64, d int) []float64 {
 		w = diff(w)
 	}
 	return w
+}
+
+// ljungBoxLags is the number of residual autocorrelations the Ljung–Box
+// test of an AR fit looks at: the usual choice for non-seasonal data, at
+// most a fifth of the residuals.
+const ljungBoxLags = 10
+
+// residualsCorrelated reports whether the one-step residuals of the AR fit
+// c on the differenced series w fail the Ljung–Box portmanteau test at 5%
+// (Q over ljungBoxLags lags against χ² with ljungBoxLags − p degrees of
+// freedom): structure that an AR model of that order leaves and a mixed
+// order may capture. Residuals that pass are white noise as far as the
+// test can tell, and arCore does not search the mixed orders for them.
+func residualsCorrelated(w []float64, c *arimaCore) bool {
+	p := c.ord.p
+	if len(w) <= p {
+		return true
+	}
+	e := make([]float64, len(w))
+	cssARIMA(append([]float64(nil), w...), c.phi, nil, c.mu, e)
+	r := e[p:]
+	h := min(ljungBoxLags, len(r)/5)
+	df := h - p
+	if df < 1 {
+		return true
+	}
+	m := num.Mean(r)
+	var c0 float64
+	for _, v := range r {
+		c0 += (v - m) * (v - m)
+	}
+	if c0 <= 0 {
+		return false
+	}
+	n := float64(len(r))
+	q := 0.0
+	for k := 1; k <= h; k++ {
+		var ck float64
+		for t := k; t < len(r); t++ {
+			ck += (r[t] - m) * (r[t-k] - m)
+		}
+		rk := ck / c0
+		q += rk * rk / (n - float64(k))
+	}
+	q *= n * (n + 2)
+	return q > distuv.ChiSquared{K: float64(df)}.Quantile(0.95)
 }
