@@ -2,6 +2,7 @@ package forecast
 
 import (
 	"fmt"
+	"iter"
 	"math"
 
 	"gonum.org/v1/gonum/stat/distuv"
@@ -262,39 +263,198 @@ func cssComplete(w []float64, phi, theta []float64, mu float64, ebuf []float64) 
 // fitARIMA fits one order to the differenced series w; its optimiser stops
 // after stall iterations without progress (minimize).
 func fitARIMA(w []float64, ord arimaOrder, scale float64, stall int) *arimaCore {
-	c := &arimaCore{ord: ord, phi: make([]float64, ord.p), theta: make([]float64, ord.q)}
-	k := ord.p + ord.q
-	if ord.constant {
-		k++
-	}
+	f := newARIMAFit(w, ord, scale)
 	ebuf := make([]float64, len(w))
 	ww := append([]float64(nil), w...)
+	complete := num.CountFinite(w) == len(w)
+	obj := func(x []float64) float64 {
+		mu := f.params(x)
+		if complete {
+			return cssComplete(w, f.c.phi, f.c.theta, mu, ebuf)
+		}
+		copy(ww, w)
+		sse, _ := cssARIMA(ww, f.c.phi, f.c.theta, mu, ebuf)
+		return sse
+	}
+	x := f.x0
+	if f.k > 0 {
+		x, _ = minimize(obj, x, f.evals(), stall)
+	}
+	return f.finish(w, x)
+}
+
+// arimaFit is one order's CSS fit: its start, its decoding of the
+// optimiser's vector, and the fitted model.
+type arimaFit struct {
+	c     *arimaCore
+	k     int // estimated coefficients
+	scale float64
+	x0    []float64
+}
+
+func newARIMAFit(w []float64, ord arimaOrder, scale float64) *arimaFit {
+	f := &arimaFit{c: &arimaCore{ord: ord, phi: make([]float64, ord.p), theta: make([]float64, ord.q)}, scale: scale}
+	f.k = ord.p + ord.q
+	if ord.constant {
+		f.k++
+	}
 	m := num.MeanFinite(w)
 	if math.IsNaN(m) {
 		m = 0
 	}
-	complete := num.CountFinite(w) == len(w)
-	obj := func(x []float64) float64 {
-		mu := decodeARIMA(ord, x, c.phi, c.theta) * scale
-		if complete {
-			return cssComplete(w, c.phi, c.theta, mu, ebuf)
-		}
-		copy(ww, w)
-		sse, _ := cssARIMA(ww, c.phi, c.theta, mu, ebuf)
-		return sse
-	}
-	x0 := make([]float64, k)
+	f.x0 = make([]float64, f.k)
 	if ord.constant {
-		x0[k-1] = m / scale
+		f.x0[f.k-1] = m / scale
 	}
-	if k > 0 {
-		x0, _ = minimize(obj, x0, 30*k+40, stall)
-	}
-	c.mu = decodeARIMA(ord, x0, c.phi, c.theta) * scale
-	copy(ww, w)
-	c.sse, c.nobs = cssARIMA(ww, c.phi, c.theta, c.mu, ebuf)
-	c.ic = aicc(c.sse, c.nobs, k)
+	return f
+}
+
+// evals is the optimiser's evaluation budget.
+func (f *arimaFit) evals() int { return 30*f.k + 40 }
+
+// params sets the model's coefficients from the optimiser's vector x and
+// returns its mean.
+func (f *arimaFit) params(x []float64) float64 {
+	return decodeARIMA(f.c.ord, x, f.c.phi, f.c.theta) * f.scale
+}
+
+// finish sets the model to the optimiser's result x and its fit on w.
+func (f *arimaFit) finish(w, x []float64) *arimaCore {
+	c := f.c
+	c.mu = f.params(x)
+	c.sse, c.nobs = cssARIMA(append([]float64(nil), w...), c.phi, c.theta, c.mu, make([]float64, len(w)))
+	c.ic = aicc(c.sse, c.nobs, f.k)
 	return c
+}
+
+// fitMixed fits ARMA(1,d,1), (2,d,1) and (1,d,2) (in that order, with the
+// same constant) to the differenced series w and returns what fitARIMA
+// returns for each. On a series without missing values the three
+// optimisers run in lock step, each in a coroutine that hands out the
+// point it needs evaluated, and one loop (cssTriple) computes the three
+// sums: the recursions are latency-bound, so three side by side cost
+// little more than one. Every optimiser sees the values it would see
+// alone, so the fits are the same to the bit (TestFitMixedMatchesAlone).
+func fitMixed(w []float64, ords []arimaOrder, scale float64, stall int) []*arimaCore {
+	out := make([]*arimaCore, len(ords))
+	if !mixedTriple(ords) || len(w) < 3 || num.CountFinite(w) != len(w) {
+		for i, o := range ords {
+			out[i] = fitARIMA(w, o, scale, stall)
+		}
+		return out
+	}
+	var (
+		fits    [3]*arimaFit
+		vals    [3]float64
+		res     [3][]float64
+		next    [3]func() ([]float64, bool)
+		pending [3][]float64
+		active  [3]bool
+		mu      [3]float64
+	)
+	for i, o := range ords {
+		fits[i] = newARIMAFit(w, o, scale)
+		seq := func(yield func([]float64) bool) {
+			obj := func(x []float64) float64 {
+				yield(x) // the loop below evaluates x and sets vals[i]
+				return vals[i]
+			}
+			res[i], _ = minimize(obj, fits[i].x0, fits[i].evals(), stall)
+		}
+		var stop func()
+		next[i], stop = iter.Pull(seq)
+		defer stop()
+	}
+	for i := range next {
+		pending[i], active[i] = next[i]()
+	}
+	ebuf := make([]float64, len(w))
+	for active[0] || active[1] || active[2] {
+		for i, f := range fits {
+			if active[i] {
+				mu[i] = f.params(pending[i])
+			}
+		}
+		if active[0] && active[1] && active[2] {
+			vals[0], vals[1], vals[2] = cssTriple(w, fits[0].c, fits[1].c, fits[2].c, mu[0], mu[1], mu[2])
+		} else {
+			for i, f := range fits {
+				if active[i] {
+					vals[i] = cssComplete(w, f.c.phi, f.c.theta, mu[i], ebuf)
+				}
+			}
+		}
+		for i := range next {
+			if active[i] {
+				pending[i], active[i] = next[i]()
+			}
+		}
+	}
+	for i, f := range fits {
+		out[i] = f.finish(w, res[i])
+	}
+	return out
+}
+
+// mixedTriple says whether ords are ARMA(1,d,1), (2,d,1) and (1,d,2) with
+// one constant setting: the orders cssTriple runs.
+func mixedTriple(ords []arimaOrder) bool {
+	return len(ords) == 3 &&
+		ords[0].p == 1 && ords[0].q == 1 && ords[1].p == 2 && ords[1].q == 1 && ords[2].p == 1 && ords[2].q == 2 &&
+		ords[0].constant == ords[1].constant && ords[1].constant == ords[2].constant
+}
+
+// cssTriple is cssComplete of ARMA(1,1) a, (2,1) b and (1,2) c (means ma,
+// mb, mc) on w (at least 3 points, none missing) in one loop: each sum
+// takes cssComplete's operations in its order.
+func cssTriple(w []float64, a, b, c *arimaCore, ma, mb, mc float64) (sa, sb, sc float64) {
+	a0, at0 := a.phi[0], a.theta[0]
+	b0, b1, bt0 := b.phi[0], b.phi[1], b.theta[0]
+	c0, ct0, ct1 := c.phi[0], c.theta[0], c.theta[1]
+	var ea1, eb1, ec1, ec2, e0 float64
+	// t = 1: a and c (b starts at t = 2; c has no error two steps back).
+	{
+		f := ma
+		f += a0 * (w[0] - ma)
+		f += at0 * ea1
+		e := w[1] - f
+		sa += e * e
+		ea1 = e
+	}
+	{
+		f := mc
+		f += c0 * (w[0] - mc)
+		f += ct0 * e0
+		e := w[1] - f
+		sc += e * e
+		ec1 = e
+	}
+	for t := 2; t < len(w); t++ {
+		x1, x2, x := w[t-1], w[t-2], w[t]
+		fa := ma
+		fa += a0 * (x1 - ma)
+		fa += at0 * ea1
+		eA := x - fa
+		sa += eA * eA
+		ea1 = eA
+
+		fb := mb
+		fb += b0 * (x1 - mb)
+		fb += b1 * (x2 - mb)
+		fb += bt0 * eb1
+		eB := x - fb
+		sb += eB * eB
+		eb1 = eB
+
+		fc := mc
+		fc += c0 * (x1 - mc)
+		fc += ct0 * ec1
+		fc += ct1 * ec2
+		eC := x - fc
+		sc += eC * eC
+		ec1, ec2 = eC, ec1
+	}
+	return sa, sb, sc
 }
 
 // arimaSearchPoints bounds the recent history the order search runs on;
@@ -744,8 +904,8 @@ func (c *arCore) fit(y []float64) error {
 	if c.mixed && residualsCorrelated(w, best) {
 		mixed = []arimaOrder{{1, d, 1, best.ord.constant}, {2, d, 1, best.ord.constant}, {1, d, 2, best.ord.constant}}
 	}
-	for _, o := range mixed {
-		m := fitARIMA(sw, o, sc, nmQuickIters)
+	for i, m := range fitMixed(sw, mixed, sc, nmQuickIters) {
+		o := mixed[i]
 		if m.nobs == 0 || best.nobs == 0 {
 			continue
 		}

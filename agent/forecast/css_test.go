@@ -109,3 +109,70 @@ func TestETSRunCompleteMatchesSteps(t *testing.T) {
 		}
 	}
 }
+
+// TestFitMixedMatchesAlone holds the lock-step fits of the three mixed
+// orders to fitARIMA's one at a time, bit for bit (coefficients, mean, sum
+// of squares, AICc), with and without a constant, on ARMA series whose
+// optimisers stop at different evaluations, on a short one, and on one
+// with a missing value (which fits one at a time).
+func TestFitMixedMatchesAlone(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 10))
+	gen := func(n int, phi, theta float64) []float64 {
+		w := make([]float64, n)
+		prevW, prevE := 0.0, 0.0
+		for i := range w {
+			e := rng.NormFloat64()
+			w[i] = 0.2 + phi*prevW + e + theta*prevE
+			prevW, prevE = w[i], e
+		}
+		return w
+	}
+	holed := gen(400, 0.5, 0.3)
+	holed[100] = math.NaN()
+	series := map[string][]float64{
+		"ARMA(1,1)":     gen(1008, 0.6, -0.4),
+		"ARMA(2,2)":     gen(1008, 0.3, 0.7),
+		"white":         gen(1008, 0, 0),
+		"three points":  gen(3, 0.5, 0.5),
+		"missing value": holed,
+	}
+	for name, w := range series {
+		for _, cst := range []bool{false, true} {
+			ords := []arimaOrder{{1, 0, 1, cst}, {2, 0, 1, cst}, {1, 0, 2, cst}}
+			got := fitMixed(w, ords, 1.3, nmQuickIters)
+			for i, o := range ords {
+				want := fitARIMA(w, o, 1.3, nmQuickIters)
+				g := got[i]
+				if !sameBits(g.phi, want.phi) || !sameBits(g.theta, want.theta) || !sameBits([]float64{g.mu, g.sse, g.ic}, []float64{want.mu, want.sse, want.ic}) || g.nobs != want.nobs {
+					t.Errorf("%s, %s: lock step phi %v theta %v mu %v sse %v, alone %v %v %v %v", name, o, g.phi, g.theta, g.mu, g.sse, want.phi, want.theta, want.mu, want.sse)
+				}
+			}
+		}
+	}
+}
+
+// TestCSSTripleMatchesComplete holds cssTriple to cssComplete of each
+// order bit for bit.
+func TestCSSTripleMatchesComplete(t *testing.T) {
+	rng := rand.New(rand.NewPCG(12, 13))
+	for _, n := range []int{3, 4, 5, 1008} {
+		w := make([]float64, n)
+		for i := range w {
+			w[i] = rng.NormFloat64() + 1
+		}
+		a := &arimaCore{phi: []float64{0.4}, theta: []float64{-0.3}}
+		b := &arimaCore{phi: []float64{0.2, 0.1}, theta: []float64{0.5}}
+		c := &arimaCore{phi: []float64{-0.6}, theta: []float64{0.3, -0.2}}
+		sa, sb, sc := cssTriple(w, a, b, c, 0.9, 1.1, 0)
+		ebuf := make([]float64, n)
+		for i, p := range []struct {
+			got float64
+			c   *arimaCore
+			mu  float64
+		}{{sa, a, 0.9}, {sb, b, 1.1}, {sc, c, 0}} {
+			if want := cssComplete(w, p.c.phi, p.c.theta, p.mu, ebuf); math.Float64bits(p.got) != math.Float64bits(want) {
+				t.Errorf("n=%d, order %d: cssTriple %v, cssComplete %v", n, i, p.got, want)
+			}
+		}
+	}
+}
