@@ -18,6 +18,34 @@ import (
 	"github.com/foreshape/foreshape/agent/forecast/internal/num"
 )
 
+// scratch holds the working series of one Detect or Decompose call, so
+// that scoring a dozen periods allocates them once. A buffer's contents
+// are garbage until its user writes them; a nil scratch allocates.
+type scratch struct{ bufs [bufCount][]float64 }
+
+// The buffers of a scratch, by use. Each function uses its own, so a
+// caller's buffer survives the functions it calls.
+const (
+	bufTrend     = iota // movingAverage's result
+	bufCumSum           // movingAverage's cumulative sums
+	bufDetrended        // detrendMA's result
+	bufRemainder        // what a profile leaves (seasonScore, robustProfile)
+	bufClipped          // robustProfile's clipped series
+	bufSelect           // selection's working copy (median, MAD)
+	bufCount
+)
+
+// buf returns buffer i with n elements.
+func (s *scratch) buf(i, n int) []float64 {
+	if s == nil {
+		return make([]float64, n)
+	}
+	if cap(s.bufs[i]) < n {
+		s.bufs[i] = make([]float64, n)
+	}
+	return s.bufs[i][:n]
+}
+
 // defaultStep is assumed when Detect is given no step.
 const defaultStep = 5 * time.Minute
 
@@ -98,6 +126,7 @@ func Detect(y []float64, step time.Duration) []Season {
 			cands[m] = true
 		}
 	}
+	var sc scratch
 	keys := make([]int, 0, len(cands))
 	for m := range cands {
 		keys = append(keys, m)
@@ -105,7 +134,7 @@ func Detect(y []float64, step time.Duration) []Season {
 	sort.Ints(keys) // deterministic order for the tolerant sort below
 	var scored []Season
 	for _, m := range keys {
-		s := seasonScore(x, m)
+		s := seasonScore(x, m, &sc)
 		s.Period = time.Duration(m) * step
 		scored = append(scored, s)
 	}
@@ -134,8 +163,8 @@ func Detect(y []float64, step time.Duration) []Season {
 		}
 		// A multiple of the first period: keep it only when it explains
 		// more once the first season is removed.
-		rest := subtractProfile(x, first.Steps)
-		s2 := seasonScore(rest, s.Steps)
+		rest := subtractProfile(x, first.Steps, &sc)
+		s2 := seasonScore(rest, s.Steps, &sc)
 		if significant(s2) {
 			s2.Period = s.Period
 			out = append(out, s2)
@@ -172,24 +201,24 @@ func significant(s Season) bool {
 // scored on block sums of x (down to about 48 phases per cycle): cheaper,
 // and the averaging within blocks makes a slow daily shape stand out of
 // sample-to-sample noise.
-func seasonScore(x []float64, m int) Season {
+func seasonScore(x []float64, m int, sc *scratch) Season {
 	if b := blockFor(m); b > 1 {
-		s := seasonScore(blockMeans(x, b), m/b)
+		s := seasonScore(blockMeans(x, b), m/b, sc)
 		s.Steps = m
 		return s
 	}
-	r := detrendMA(x, m)
+	r := detrendMA(x, m, sc)
 	k := float64(len(r)) / float64(m)
-	prof := robustProfile(r, m, 0)
+	prof := robustProfile(r, m, 0, sc)
 	// Score on the series with its unexplained part clipped the same way,
 	// so a few spikes neither make nor break a season.
 	med, mad := 0.0, 0.0
 	{
-		rem := make([]float64, len(r))
+		rem := sc.buf(bufRemainder, len(r))
 		for t, v := range r {
 			rem[t] = v - prof[t%m]
 		}
-		med, mad = num.MedianMAD(rem)
+		med, mad = num.MedianMADBuf(rem, sc.buf(bufSelect, len(r)))
 	}
 	if mad > 0 {
 		for t, v := range r {
@@ -241,10 +270,10 @@ func blockMeans(x []float64, b int) []float64 {
 
 // detrendMA returns x minus its centred moving average of length m (a 2×m
 // average when m is even), with the ends held at the nearest full window.
-func detrendMA(x []float64, m int) []float64 {
+func detrendMA(x []float64, m int, sc *scratch) []float64 {
 	n := len(x)
-	trend := movingAverage(x, m)
-	out := make([]float64, n)
+	trend := movingAverage(x, m, sc)
+	out := sc.buf(bufDetrended, n)
 	for i := range x {
 		out[i] = x[i] - trend[i]
 	}
@@ -254,9 +283,9 @@ func detrendMA(x []float64, m int) []float64 {
 // movingAverage is the centred moving average of length m (for even m
 // the 2×m average: m+1 points, the two end ones at half weight), held at the
 // nearest full window near the ends.
-func movingAverage(x []float64, m int) []float64 {
+func movingAverage(x []float64, m int, sc *scratch) []float64 {
 	n := len(x)
-	out := make([]float64, n)
+	out := sc.buf(bufTrend, n)
 	half := m / 2
 	if m <= 1 || 2*half+1 > n {
 		mu := num.Mean(x)
@@ -268,7 +297,8 @@ func movingAverage(x []float64, m int) []float64 {
 		}
 		return out
 	}
-	cs := make([]float64, n+1)
+	cs := sc.buf(bufCumSum, n+1)
+	cs[0] = 0
 	for i, v := range x {
 		cs[i+1] = cs[i] + v
 	}
@@ -317,8 +347,8 @@ func phaseMeans(x []float64, m int, decay float64) []float64 {
 	return sum
 }
 
-func subtractProfile(x []float64, m int) []float64 {
-	prof := phaseMeans(detrendMA(x, m), m, 0)
+func subtractProfile(x []float64, m int, sc *scratch) []float64 {
+	prof := phaseMeans(detrendMA(x, m, sc), m, 0)
 	out := make([]float64, len(x))
 	for i, v := range x {
 		out[i] = v - prof[i%m]
@@ -420,6 +450,7 @@ func Decompose(x []float64, periods []int) [][]float64 {
 		prof[i] = make([]float64, m)
 	}
 	d := make([]float64, n)
+	var sc scratch
 	passes := 2
 	if len(periods) == 1 {
 		passes = 1
@@ -434,7 +465,7 @@ func Decompose(x []float64, periods []int) [][]float64 {
 					}
 				}
 			}
-			prof[i] = smoothCircular(robustProfile(detrendMA(d, m), m, profileDecay), m/48)
+			prof[i] = smoothCircular(robustProfile(detrendMA(d, m, &sc), m, profileDecay, &sc), m/48)
 		}
 	}
 	return prof
@@ -444,18 +475,18 @@ func Decompose(x []float64, periods []int) [][]float64 {
 // the remainder (r minus the per-phase medians) at 4 robust standard
 // deviations, so that spikes do not leak into the profile while sharp seasonal shapes
 // (a weekend step) are kept.
-func robustProfile(r []float64, m int, decay float64) []float64 {
+func robustProfile(r []float64, m int, decay float64, sc *scratch) []float64 {
 	prof := phaseMedians(r, m)
-	rem := make([]float64, len(r))
+	rem := sc.buf(bufRemainder, len(r))
 	for t, v := range r {
 		rem[t] = v - prof[t%m]
 	}
-	med, mad := num.MedianMAD(rem)
+	med, mad := num.MedianMADBuf(rem, sc.buf(bufSelect, len(r)))
 	if mad <= 0 {
 		return prof
 	}
 	lo, hi := med-4*mad, med+4*mad
-	clipped := make([]float64, len(r))
+	clipped := sc.buf(bufClipped, len(r))
 	for t, e := range rem {
 		clipped[t] = prof[t%m] + math.Min(math.Max(e, lo), hi)
 	}

@@ -55,8 +55,15 @@ func MeanFinite(y []float64) float64 {
 // MedianMAD returns the median of the finite values of x and their MAD
 // scaled to a Gaussian σ, in linear time (selection, not sorting); NaN and
 // 0 when x has no finite value.
-func MedianMAD(x []float64) (float64, float64) {
-	s := make([]float64, 0, len(x))
+func MedianMAD(x []float64) (float64, float64) { return MedianMADBuf(x, nil) }
+
+// MedianMADBuf is MedianMAD working in buf (overwritten) when it holds
+// len(x) values, so that repeated calls need not allocate.
+func MedianMADBuf(x, buf []float64) (float64, float64) {
+	s := buf[:0]
+	if cap(s) < len(x) {
+		s = make([]float64, 0, len(x))
+	}
 	for _, v := range x {
 		if Finite(v) {
 			s = append(s, v)
