@@ -196,10 +196,16 @@ func (m *autoModel) Fit(y []float64) error {
 	visited := make([][]int, len(cs))
 	inParallel(len(cs), func(k int) {
 		i := len(cs) - 1 - k
-		var rows [][]float64
+		// One slab holds every origin's forecast.
+		first, stride := calibrationWindow(len(y), H)
+		slab := make([]float64, 0, max(0, (len(y)-first+stride-1)/stride)*H)
 		visited[i] = backtest(cs[i].c, y, H, func(t int, f []float64) {
-			rows = append(rows, append([]float64(nil), f...))
+			slab = append(slab, f...)
 		})
+		rows := make([][]float64, len(visited[i]))
+		for o := range rows {
+			rows[o] = slab[o*H : (o+1)*H : (o+1)*H]
+		}
 		fc[i] = rows
 	})
 	var ok []int
