@@ -285,6 +285,9 @@ func (c *Coordinator) start(ctx context.Context, now time.Time, id string) ([]st
 			}
 		}
 	}
+	if shape.Within(&r) {
+		c.cordon(ctx, now, r, moves, view, &ds)
+	}
 	if r.Strategy == string(policies.StrategyAffinity) {
 		if err := c.addAffinity(ctx, now, &r); err != nil {
 			return fail(err)
@@ -409,6 +412,67 @@ func (c *Coordinator) holdNodes(ctx context.Context, now time.Time, pols []*poli
 				Reason: fmt.Sprintf("%s out of scheduling while %s waits to move its work to %s", r.Resource, id, r.Target)})
 		}
 	}
+}
+
+// cordon takes the nodes a spread moves work off out of scheduling while
+// it runs (restoreSpreads gives them back). Nomad places a stopped
+// allocation's replacement by its own scoring and gives the node a stopped
+// (not failed) allocation left no penalty; with the job's anti-affinity
+// that node, now holding one fewer of the group, often scores best, so a
+// spread would land back where it started and leave the node as hot as
+// before. A node already out of scheduling or draining (an operator's
+// choice, a drain's) is left as it is and never given back; a node another
+// running spread took out already is not taken twice. A node that cannot be
+// taken out is only logged: the move goes on.
+func (c *Coordinator) cordon(ctx context.Context, now time.Time, r state.MigrationRequest, moves []state.Move, view state.ActView, ds *[]state.Decision) {
+	var done []string
+	for _, m := range moves {
+		node := m.Node
+		if slices.Contains(done, node) {
+			continue
+		}
+		done = append(done, node)
+		n, ok := c.view.nodes[node]
+		if !ok || n.Drain || n.SchedulingEligibility != nomadapi.NodeSchedulingEligible || c.spreadHolds(view, node, r.ID) {
+			continue
+		}
+		in := state.Intent{ID: intentID(state.IntentNodeEligibility, node, r.ID, r.Attempts), Kind: state.IntentNodeEligibility,
+			Request: r.ID, Object: node, Detail: "ineligible while its work spreads"}
+		err := c.do(ctx, now, in, func(ctx context.Context) error {
+			_, err := c.nomad.Nodes().ToggleEligibility(node, false, c.wq(ctx))
+			return err
+		})
+		switch {
+		case errors.Is(err, errAnnounced):
+		case err != nil:
+			c.log.Warn("could not take a node out of scheduling while work spreads off it", "node", n.Name, logKeyRequest, r.ID, logKeyError, err)
+		default:
+			*ds = append(*ds, state.Decision{Time: now, Kind: "hold", Policy: r.Policy, Locality: r.Source, Request: r.ID,
+				Reason: fmt.Sprintf("cordoned %s while its spread runs (%s), so that Nomad places the replacement elsewhere", n.Name, r.ID)})
+		}
+	}
+}
+
+// cordoned reports whether the spread r took node out of scheduling (in
+// any attempt).
+func (c *Coordinator) cordoned(r state.MigrationRequest, node string) bool {
+	for a := 0; a <= r.Attempts; a++ {
+		if in, ok := c.latestIntent(intentID(state.IntentNodeEligibility, node, r.ID, a)); ok && in.Outcome == state.OutcomeDone {
+			return true
+		}
+	}
+	return false
+}
+
+// spreadHolds reports whether a spread other than except, not yet ended,
+// moves work off node and took it out of scheduling.
+func (c *Coordinator) spreadHolds(view state.ActView, node, except string) bool {
+	for _, r := range view.Requests {
+		if r.ID != except && !r.State.Terminal() && shape.Within(&r) && c.cordoned(r, node) {
+			return true
+		}
+	}
+	return false
 }
 
 // currentMoves reads what the request moves now: a node's live allocations

@@ -25,7 +25,8 @@
 // # Moves
 //
 // Strategies: reschedule stops each allocation (marking the source node
-// ineligible first when a whole node moves), drain drains the node with a
+// ineligible first when a whole node moves, and while a spread moves work
+// off it, so that Nomad cannot place the replacement back), drain drains the node with a
 // deadline at its window's start so Nomad honours each job's migrate block,
 // affinity adds an affinity to the target's datacenter to the job's group
 // and stops the allocation. A move that holds a reservation hands it over
@@ -38,7 +39,7 @@
 // (three attempts) or fails with a reason, releases what is left of the
 // reservation, extends a reservation whose move overruns its estimate, and
 // restores eligibility it changed (a drain window's nodes once the window
-// ends).
+// ends, a spread's node once the spread ends).
 //
 // # Reservations
 //

@@ -84,6 +84,7 @@ func (c *Coordinator) follow(ctx context.Context, now time.Time, _ bool) []state
 		c.restoreWindows(ctx, now, c.cfg.State.Act(), &ds)
 	}
 	c.restoreAbandoned(ctx, now, c.cfg.State.Act(), &ds)
+	c.restoreSpreads(ctx, now, c.cfg.State.Act(), &ds)
 	c.watchLeads(ctx, now)
 	c.reap(ctx, now, c.cfg.State.Act(), &ds)
 	return ds
@@ -422,6 +423,48 @@ func (c *Coordinator) restoreAbandoned(ctx context.Context, now time.Time, view 
 			c.setEligible(ctx, now, r.Resource.ID, r.ID, ds)
 		}
 	}
+}
+
+// restoreSpreads gives back the nodes a spread took out of scheduling
+// (cordon) once it has ended, however it ended, and no other spread off
+// the node still runs. A node draining by then (an operator's or a drain's
+// now) stays as it is.
+func (c *Coordinator) restoreSpreads(ctx context.Context, now time.Time, view state.ActView, ds *[]state.Decision) {
+	for _, r := range view.Requests {
+		if !r.State.Terminal() || !shape.Within(&r) {
+			continue
+		}
+		var nodes []string
+		for _, m := range r.Moves {
+			if !slices.Contains(nodes, m.Node) {
+				nodes = append(nodes, m.Node)
+			}
+		}
+		for _, node := range nodes {
+			if !c.cordoned(r, node) || c.announced(intentID(state.IntentNodeEligibility, node, r.ID, -1)) || c.spreadRuns(view, node) {
+				continue
+			}
+			if n, ok := c.view.nodes[node]; !ok || n.Drain {
+				continue
+			}
+			c.setEligible(ctx, now, node, r.ID, ds)
+		}
+	}
+}
+
+// spreadRuns reports whether a running spread moves work off node.
+func (c *Coordinator) spreadRuns(view state.ActView, node string) bool {
+	for _, r := range view.Requests {
+		if r.State != state.RequestRunning || !shape.Within(&r) {
+			continue
+		}
+		for _, m := range r.Moves {
+			if m.Node == node {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // windowKey names a schedule request's window: "window/policy/schedule/start".

@@ -387,3 +387,137 @@ func TestStartsAreStampedAtTheClock(t *testing.T) {
 	}
 	t.Fatal("the move never started")
 }
+
+// spreadScenario: dc1's one node a-1 holds four web allocations; the
+// harness adds two empty nodes b-1 and b-2 to dc1 once they run.
+const spreadScenario = `
+name      = "spread"
+seed      = 3
+start     = "2026-01-05T06:00:00Z"
+tick      = "10s"
+startup   = "5s"
+node_boot = "10s"
+
+datacenter "dc1" {
+  bandwidth = 100
+}
+
+nodes "a" {
+  datacenter = "dc1"
+  count      = 1
+  cpu        = 4000
+  memory     = 8192
+  iops       = 1000
+}
+
+nodes "b" {
+  datacenter = "dc1"
+  count      = 0
+  cpu        = 4000
+  memory     = 8192
+  iops       = 1000
+}
+
+job "web" {
+  type        = "service"
+  datacenters = ["dc1"]
+  group "frontend" {
+    count  = 4
+    cpu    = 500
+    memory = 1024
+  }
+}
+`
+
+const spreadPolicies = `
+shaping "dc1" {
+  locality {
+    datacenter = "dc1"
+  }
+  migrate {
+    max_parallel = 1
+    spread       = true
+  }
+}
+`
+
+// TestSpreadTakesItsNodeOutOfScheduling: a spread off a hot node stops
+// an allocation and Nomad places the replacement, preferring the node it
+// left (job anti-affinity); the coordinator takes the node out of
+// scheduling while the spread runs, so the replacement lands on one of
+// the nodes with room, and gives the node back once the last spread off it
+// is done — unless it was out of scheduling already (an operator's), which
+// it leaves as it was.
+func TestSpreadTakesItsNodeOutOfScheduling(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		operator bool
+		// level is dc1's flat CPU forecast, percent of its 12,000 MHz:
+		// a-1, which holds all of it, is at three times that.
+		level  float64
+		spread int // spreads off a-1
+	}{
+		{name: "one spread", level: 30, spread: 1},
+		{name: "already ineligible", operator: true, level: 30, spread: 1},
+		{name: "two spreads", level: 40, spread: 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, spreadScenario, strings.Replace(spreadPolicies, "max_parallel = 1", fmt.Sprintf("max_parallel = %d", tc.spread), 1))
+			hot := h.nodeID("a-")
+			if tc.operator {
+				if _, err := h.client.Nodes().ToggleEligibility(hot, false, nil); err != nil {
+					t.Fatal(err)
+				}
+			}
+			eligibility := func() string {
+				n, _, err := h.client.Nodes().Info(hot, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return n.SchedulingEligibility
+			}
+			spreads := func() []state.MigrationRequest {
+				var out []state.MigrationRequest
+				for _, r := range h.local.FSM.Act().Requests {
+					if r.Origin == "planner" && r.Source == "dc1" && r.Target == "dc1" {
+						out = append(out, r)
+					}
+				}
+				return out
+			}
+			h.run(h.flatForecasts(tc.level))
+			if got := spreads(); len(got) != tc.spread || got[0].State != state.RequestRunning {
+				t.Fatalf("spreads %+v; want %d, the first running", got, tc.spread)
+			}
+			for range 40 {
+				running := false
+				for _, r := range spreads() {
+					running = running || r.State == state.RequestRunning
+				}
+				if got := eligibility(); running && got != nomadapi.NodeSchedulingIneligible {
+					t.Fatalf("a-1 %s while work spreads off it", got)
+				}
+				h.run(h.flatForecasts(tc.level))
+				h.step(15 * time.Second)
+				if err := h.c.Follow(h.ctx, h.now()); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for _, r := range spreads() {
+				if r.State != state.RequestDone || len(r.Moves) != 1 {
+					t.Fatalf("%s %s: %s", r.ID, r.State, r.Reason)
+				}
+				if m := r.Moves[0]; m.TargetNode == hot || m.Error != "" {
+					t.Errorf("%s: replacement landed on %s (%s)", r.ID, m.TargetNode, m.Error)
+				}
+			}
+			want := nomadapi.NodeSchedulingEligible
+			if tc.operator {
+				want = nomadapi.NodeSchedulingIneligible
+			}
+			if got := eligibility(); got != want {
+				t.Errorf("a-1 %s after the spreads; want %s", got, want)
+			}
+		})
+	}
+}

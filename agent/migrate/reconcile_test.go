@@ -511,3 +511,38 @@ func TestReconciledReapIsRecorded(t *testing.T) {
 		t.Errorf("no reap decision for %s after the restart; decisions %+v", orphan, h.local.FSM.Decisions())
 	}
 }
+
+// TestNewLeaderGivesBackASpreadsNode: the leader that took a node out of
+// scheduling for a spread is gone before the spread ends; the next leader
+// finishes the move and makes the node eligible again.
+func TestNewLeaderGivesBackASpreadsNode(t *testing.T) {
+	h := newHarness(t, spreadScenario, spreadPolicies)
+	hot := h.nodeID("a-")
+	h.run(h.flatForecasts(30))
+	var id string
+	for _, r := range h.local.FSM.Act().Requests {
+		if r.Origin == "planner" && r.Source == "dc1" && r.Target == "dc1" && r.State == state.RequestRunning {
+			id = r.ID
+		}
+	}
+	eligibility := func() string {
+		n, _, err := h.client.Nodes().Info(hot, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n.SchedulingEligibility
+	}
+	if id == "" || eligibility() != nomadapi.NodeSchedulingIneligible {
+		t.Fatalf("no spread running off a cordoned a-1: %+v", h.local.FSM.Act().Requests)
+	}
+	h.c = newCoordinatorOn(t, h)
+	if err := h.c.Begin(h.ctx, h.now()); err != nil {
+		t.Fatal(err)
+	}
+	if r := h.moveToDone(id); r.State != state.RequestDone {
+		t.Fatalf("%s: %s", r.State, r.Reason)
+	}
+	if got := eligibility(); got != nomadapi.NodeSchedulingEligible {
+		t.Errorf("a-1 %s after the next leader finished the spread", got)
+	}
+}

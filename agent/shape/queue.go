@@ -303,7 +303,7 @@ func (p *planner) walk(s scored, slots map[string][]time.Time) {
 	// forecast says of its target.
 	urgent := !r.Deadline.IsZero() && (!p.now.Add(2*s.est).Before(r.Deadline) || p.urgent[r.ID])
 	var f, congested fit
-	if within(r) {
+	if Within(r) {
 		// A spread moves work between the locality's nodes: nothing
 		// arrives in it, and its forecast over the line is why it moves.
 		f = fit{ok: true, note: "within " + r.Target + ": onto its nodes with room"}
@@ -332,7 +332,7 @@ func (p *planner) walk(s scored, slots map[string][]time.Time) {
 	deadlineNote := p.lateNotes(&s)
 	res, hasRes := p.in.State.ReservationFor(r.ID)
 	commit := func(from time.Time) {
-		if !within(r) {
+		if !Within(r) {
 			p.arrive(r.Target, r.ID, from, r.Moved)
 		}
 	}
@@ -343,7 +343,7 @@ func (p *planner) walk(s scored, slots map[string][]time.Time) {
 		if hasRes && st != state.RequestPending {
 			st = state.RequestReserving
 		}
-		if forRoom && !within(r) && p.roomWait[r.Target] == "" {
+		if forRoom && !Within(r) && p.roomWait[r.Target] == "" {
 			p.roomWait[r.Target] = r.ID
 		}
 		p.rescore(s, st, appendNote(reason, deadlineNote), dry)
@@ -356,7 +356,7 @@ func (p *planner) walk(s scored, slots map[string][]time.Time) {
 	if !f.ok {
 		why := "target congested: " + f.reason(r.Target)
 		scaleNote = p.scaleFor(s.tp, r.Target, f.shortfall, f.at, why, r.ID)
-	} else if lf := p.later(r.Target, end, r.Moved, r.ID); !within(r) && !lf.ok {
+	} else if lf := p.later(r.Target, end, r.Moved, r.ID); !Within(r) && !lf.ok {
 		// Nomad never moves placed work onto nodes added later: the
 		// capacity must be there when the move lands, so it is needed by
 		// the start, however far off the crossing is, and the move waits
@@ -369,7 +369,7 @@ func (p *planner) walk(s scored, slots map[string][]time.Time) {
 	}
 
 	// The reservation, reserve.lead_time before the planned start.
-	needRes := s.tp != nil && s.tp.Reserve.Enabled && len(r.Moves) > 0 && !r.Moved.IsZero() && !within(r)
+	needRes := s.tp != nil && s.tp.Reserve.Enabled && len(r.Moves) > 0 && !r.Moved.IsZero() && !Within(r)
 	placing := false
 	var noRoom string
 	if needRes && !hasRes && !start.Add(-s.tp.Reserve.LeadTime).After(p.now) {
@@ -483,7 +483,7 @@ func (p *planner) walk(s scored, slots map[string][]time.Time) {
 		hold(state.RequestWaiting, "waiting for capacity: "+scaleNote)
 		return
 	}
-	if ahead := p.roomWait[r.Target]; ahead != "" && !urgent && !within(r) {
+	if ahead := p.roomWait[r.Target]; ahead != "" && !urgent && !Within(r) {
 		// Head of line: the moved work stays, so room taken now by a
 		// request lower in line is taken from the one ahead of it for
 		// good.
@@ -515,7 +515,7 @@ func (p *planner) walk(s scored, slots map[string][]time.Time) {
 		commit(start)
 		hold(state.RequestWaiting, fmt.Sprintf("max_parallel: %d moves run across the cluster, the agent's cap", p.total))
 		return
-	case within(r) && p.running[r.Source] > 0:
+	case Within(r) && p.running[r.Source] > 0:
 		// A spread is the locality's own choice: it takes none of the
 		// bandwidth the requested transfers through it share.
 		commit(start)

@@ -180,7 +180,7 @@ func newPlanner(in Input) *planner {
 				p.runningIDs[r.Target] = append(p.runningIDs[r.Target], r.ID)
 			}
 			p.total++
-			if !within(&r) {
+			if !Within(&r) {
 				p.arrive(r.Target, r.ID, p.now, r.Moved)
 			}
 		}
@@ -454,7 +454,7 @@ func (p *planner) submit(pol *policies.Policy, r state.MigrationRequest) {
 		p.queuedAlloc[m.Alloc] = "new"
 	}
 	p.origins[r.OriginKey] = true
-	if !within(&r) {
+	if !Within(&r) {
 		p.submitted[r.Source]++
 	}
 	dry := p.dry(pol)
@@ -734,7 +734,7 @@ func (p *planner) relieved(loc string) bool {
 	}
 	for i := range p.in.State.Requests {
 		r := &p.in.State.Requests[i]
-		if !r.State.Terminal() && r.Source == loc && !within(r) {
+		if !r.State.Terminal() && r.Source == loc && !Within(r) {
 			return true
 		}
 	}

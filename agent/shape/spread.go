@@ -11,11 +11,11 @@ import (
 	"github.com/foreshape/foreshape/policies"
 )
 
-// within reports whether a request moves work between nodes of one
+// Within reports whether a request moves work between nodes of one
 // locality (a spread): it adds no demand to the locality and takes none
 // out of it, so neither the locality's forecast nor its reservations
 // concern it.
-func within(r *state.MigrationRequest) bool {
+func Within(r *state.MigrationRequest) bool {
 	return r.Origin == "planner" && r.Source == r.Target && r.Source != ""
 }
 
@@ -25,7 +25,7 @@ func within(r *state.MigrationRequest) bool {
 func (p *planner) spreading(loc string) bool {
 	for i := range p.in.State.Requests {
 		r := &p.in.State.Requests[i]
-		if !r.State.Terminal() && within(r) && r.Source == loc {
+		if !r.State.Terminal() && Within(r) && r.Source == loc {
 			return true
 		}
 	}
@@ -275,7 +275,7 @@ func (p *planner) spreadMetric(pol *policies.Policy, li *localityInfo, metric st
 	back := map[gkey]bool{}
 	for i := range p.in.State.Requests {
 		r := &p.in.State.Requests[i]
-		if r.State != state.RequestDone || !within(r) || r.Source != li.path || r.Finished.IsZero() || !p.now.Before(r.Finished.Add(p.season(r.Target))) {
+		if r.State != state.RequestDone || !Within(r) || r.Source != li.path || r.Finished.IsZero() || !p.now.Before(r.Finished.Add(p.season(r.Target))) {
 			continue
 		}
 		for _, m := range r.Moves {
