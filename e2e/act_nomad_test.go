@@ -498,3 +498,133 @@ func (r *actRun) untilWall(limit time.Time, what string, cond func() bool) {
 		time.Sleep(time.Second)
 	}
 }
+
+// TestActSpreadOnRealNomad moves an allocation between two nodes of one
+// datacenter the way a spread does, against a real Nomad (NOMAD_ADDR) with
+// at least two ready, eligible raw_exec nodes in one datacenter: the
+// coordinator takes the node the work leaves out of scheduling while the
+// spread runs (Nomad gives the node a stopped allocation left no penalty,
+// so its replacement could land back), the replacement runs on the other
+// node, and the node is eligible again once the spread is done.
+func TestActSpreadOnRealNomad(t *testing.T) {
+	addr := realNomad(t)
+	client, err := nomadapi.NewClient(&nomadapi.Config{Address: addr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nodes, _, err := client.Nodes().List(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byDC := make(map[string][]*nomadapi.NodeListStub)
+	var dc string
+	for _, n := range nodes {
+		if d := n.Drivers["raw_exec"]; n.Status == "ready" && n.SchedulingEligibility == "eligible" && d != nil && d.Detected && d.Healthy {
+			byDC[n.Datacenter] = append(byDC[n.Datacenter], n)
+			if len(byDC[n.Datacenter]) == 2 {
+				dc = n.Datacenter
+			}
+		}
+	}
+	if dc == "" {
+		t.Skip("NOMAD_ADDR has no datacenter with two ready, eligible nodes with raw_exec: a spread needs two " +
+			"(join a second client to the dev agent with the same datacenter)")
+	}
+	job := fmt.Sprintf("fs-e2e-spread-%d-%d", os.Getpid(), time.Now().UnixNano()%1e6)
+	registerSleeper(t, client, job, dc)
+	t.Cleanup(func() { _, _, _ = client.Jobs().Deregister(job, true, nil) })
+	alloc := waitRunning(t, client, job, "")
+	t.Cleanup(func() { _, _ = client.Nodes().ToggleEligibility(alloc.NodeID, true, nil) })
+
+	local, err := state.NewLocal(state.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pols, diags := policies.Parse("real.hcl", []byte(fmt.Sprintf(`
+shaping "dc" {
+  locality {
+    datacenter = %q
+  }
+  migrate {
+    max_parallel = 1
+    spread       = true
+  }
+}
+`, dc)))
+	if diags.HasErrors() {
+		t.Fatal(diags.Error())
+	}
+	coord, err := migrate.New(migrate.Config{Nomad: client, Apply: local, State: local.FSM, Node: "e2e", SyncScale: true,
+		Placeholder: migrate.Placeholder{Driver: "raw_exec", Config: map[string]any{"command": "/bin/sleep", "args": []string{"infinity"}}},
+		Logger:      hclog.New(&hclog.LoggerOptions{Output: testWriter{t}, Level: hclog.Debug})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	t.Cleanup(func() { reapAll(t, client, local.FSM.Act().ClusterID) })
+	loc := policies.Locality{Datacenter: dc}.String()
+	size := state.Resources{CPU: 100, MemoryMB: 64}
+	res, err := local.Apply(ctx, state.SubmitRequest{Request: state.MigrationRequest{
+		Resource: state.Resource{Kind: state.ResourceAllocation, ID: alloc.ID, Name: alloc.Name, Namespace: alloc.Namespace, Job: job, Group: "sleep"},
+		Source:   loc, Target: loc, Policy: "dc", Strategy: "reschedule", Origin: "planner", Moved: size,
+		Created: time.Now().UTC(), State: state.RequestPending,
+		Moves: []state.Move{{Alloc: alloc.ID, Name: alloc.Name, Namespace: alloc.Namespace, Job: job, Group: "sleep", Node: alloc.NodeID, Size: size}},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := res.ID
+	eligibility := func() string {
+		n, _, err := client.Nodes().Info(alloc.NodeID, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n.SchedulingEligibility
+	}
+	deadline := time.Now().Add(2 * time.Minute)
+	cordoned := false
+	for {
+		if _, err := coord.RunOnce(ctx, time.Now(), pols, nil); err != nil {
+			t.Fatal(err)
+		}
+		r, _ := local.FSM.Act().Request(id)
+		if r.State == state.RequestRunning {
+			if got := eligibility(); got != nomadapi.NodeSchedulingIneligible {
+				t.Fatalf("%s is %s while work spreads off it", alloc.NodeName, got)
+			}
+			cordoned = true
+		}
+		if r.State.Terminal() {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("request %s still %s after 2 minutes: %s", id, r.State, r.Reason)
+		}
+		time.Sleep(time.Second)
+	}
+	// The node comes back on the pass after the spread ends.
+	if _, err := coord.RunOnce(ctx, time.Now(), pols, nil); err != nil {
+		t.Fatal(err)
+	}
+	r, _ := local.FSM.Act().Request(id)
+	if r.State != state.RequestDone || r.Moves[0].Replacement == "" || !cordoned {
+		t.Fatalf("request %+v (seen running with its node cordoned: %v)", r, cordoned)
+	}
+	next, _, err := client.Allocations().Info(r.Moves[0].Replacement, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if next.NodeID == alloc.NodeID || next.ClientStatus != "running" {
+		t.Errorf("replacement %s on %s (%s); want running on another node than %s", next.ID[:8], next.NodeName, next.ClientStatus, alloc.NodeName)
+	}
+	if got := eligibility(); got != nomadapi.NodeSchedulingEligible {
+		t.Errorf("%s is %s after the spread; want eligible", alloc.NodeName, got)
+	}
+	for _, in := range local.FSM.Intents() {
+		if in.Outcome != state.OutcomeDone {
+			t.Errorf("intent %+v", in)
+		}
+	}
+	t.Logf("figures: real Nomad %s: spread %s from %s to %s with %s out of scheduling meanwhile, eligible again after",
+		addr, alloc.ID[:8], alloc.NodeName, next.NodeName, alloc.NodeName)
+}
