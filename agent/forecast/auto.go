@@ -3,6 +3,7 @@ package forecast
 import (
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -248,6 +249,15 @@ func (m *autoModel) Fit(y []float64) error {
 			best, bestScore = ok[:k], s
 		}
 	}
+	cold := 2*m.opts.daily() > len(y)
+	span := len(y) - origins[0]
+	if cold && sparseDegrees(span, H) == 0 && fc[0] != nil && !slices.Contains(best, 0) {
+		// Under two days the backtest's origins span a few horizons of one
+		// stretch of the series: its choice is fitted to that stretch.
+		// The last value joins it with an equal share.
+		best = append(best[:len(best):len(best)], 0)
+		bestScore = score(best)
+	}
 	members := make([]candidate, 0, len(best))
 	refitErrs := make([]error, len(best))
 	inParallel(len(best), func(k int) { refitErrs[k] = refit(cs[best[k]].c, y) })
@@ -274,11 +284,9 @@ func (m *autoModel) Fit(y []float64) error {
 	m.ac = &autoCore{members: members}
 	m.cal = calibrationFrom(res, y)
 	m.widen = 1
-	cold := 2*m.opts.daily() > len(y)
 	if cold || m.cal.fallback {
 		m.widen = coldWiden
 	}
-	span := len(y) - origins[0]
 	m.cal.nu = sparseDegrees(span, H)
 	// With enough windows the bands are the backtest's, which chose the
 	// model: widen them for that choice (sparse and cold bands are widened

@@ -3,6 +3,7 @@ package forecast
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 )
@@ -127,4 +128,34 @@ func TestAutoColdStartCombines(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestAutoUnderTwoDaysKeepsTheLastValue: with less than two days of
+// history but a backtest long enough to choose, the last value joins the
+// backtest's choice, even where the backtest ranks it last.
+func TestAutoUnderTwoDaysKeepsTheLastValue(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 5))
+	y := make([]float64, 15*60) // fifteen hours of one-minute points
+	for i := range y {
+		y[i] = 40 + 5*r.NormFloat64()
+	}
+	f := newAutoModel(Options{Step: time.Minute, Horizon: 60})
+	if err := f.Fit(y); err != nil {
+		t.Fatal(err)
+	}
+	if f.cold != nil || f.cal.nu != 0 {
+		t.Fatalf("cold network %v, tails %v: want the backtest's choice (%s)", f.cold != nil, f.cal.nu, f.reason)
+	}
+	var names []string
+	for _, m := range f.ac.members {
+		names = append(names, m.name)
+	}
+	if !slices.Contains(names, "naive") || len(names) < 2 {
+		t.Fatalf("members %v (%s): want the backtest's choice and naive", names, f.reason)
+	}
+	pred, err := f.Forecast(60)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkPrediction(t, "auto", pred, 60)
 }
