@@ -12,3 +12,10 @@ var haveKernel = cpu.X86.HasAVX
 //
 //go:noescape
 func kernel4x8(k int, a *float64, lda int, b *float64, ldb int, c *float64, ldc int)
+
+// reluAVX sets the first n (a multiple of 4) elements at x to relu's
+// result four at a time, without relu's data-dependent branch
+// (gemm_amd64.s).
+//
+//go:noescape
+func reluAVX(x *float64, n int)

@@ -74,3 +74,27 @@ done:
 	VMOVUPD Y7, 32(R10)
 	VZEROUPPER
 	RET
+
+// func reluAVX(x *float64, n int)
+//
+// x[i] = max(+0, x[i]) for the first n elements (n a multiple of 4): with
+// +0 as VMAXPD's first operand it returns the second unless +0 is greater,
+// so a negative value becomes +0 and -0, NaN and the rest stay as they are,
+// as relu's comparison leaves them.
+TEXT ·reluAVX(SB), NOSPLIT, $0-16
+	MOVQ   x+0(FP), SI
+	MOVQ   n+8(FP), CX
+	VXORPD Y15, Y15, Y15
+
+reluloop:
+	CMPQ    CX, $4
+	JLT     reludone
+	VMAXPD  (SI), Y15, Y0
+	VMOVUPD Y0, (SI)
+	ADDQ    $32, SI
+	SUBQ    $4, CX
+	JMP     reluloop
+
+reludone:
+	VZEROUPPER
+	RET

@@ -59,3 +59,33 @@ func TestGemmMatchesGonum(t *testing.T) {
 		}
 	}
 }
+
+// TestReluAsComparison holds relu to its scalar definition bit for bit:
+// negatives become +0; -0, +0, NaN, infinities and positives stay; every
+// length around the four-wide blocks.
+func TestReluAsComparison(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	special := []float64{math.Copysign(0, -1), 0, math.NaN(), math.Inf(1), math.Inf(-1), -math.SmallestNonzeroFloat64, math.SmallestNonzeroFloat64}
+	for n := 0; n <= 37; n++ {
+		x := make([]float64, n)
+		for i := range x {
+			if rng.IntN(3) == 0 {
+				x[i] = special[rng.IntN(len(special))]
+			} else {
+				x[i] = rng.NormFloat64()
+			}
+		}
+		want := append([]float64(nil), x...)
+		for i, v := range want {
+			if v < 0 {
+				want[i] = 0
+			}
+		}
+		relu(x)
+		for i := range x {
+			if math.Float64bits(x[i]) != math.Float64bits(want[i]) {
+				t.Fatalf("n=%d: relu[%d] = %v (%#x), want %v (%#x)", n, i, x[i], math.Float64bits(x[i]), want[i], math.Float64bits(want[i]))
+			}
+		}
+	}
+}

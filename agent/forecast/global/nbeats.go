@@ -85,9 +85,17 @@ func colSum(dst, x []float64, rows int) {
 	}
 }
 
+// relu sets the negative elements of x to +0 (-0 and NaN stay). With AVX
+// four at a time, branch-free: about half the activations are negative,
+// in no order a branch predictor could learn.
 func relu(x []float64) {
-	for i, v := range x {
-		if v < 0 {
+	i := 0
+	if haveKernel && len(x) >= 4 {
+		i = len(x) &^ 3
+		reluAVX(&x[0], i)
+	}
+	for ; i < len(x); i++ {
+		if x[i] < 0 {
 			x[i] = 0
 		}
 	}
