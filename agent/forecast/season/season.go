@@ -324,13 +324,21 @@ func phaseMeans(x []float64, m int, decay float64) []float64 {
 	sum := make([]float64, m)
 	w := make([]float64, m)
 	n := len(x)
+	// The weight of each cycle back, computed once per cycle.
+	var weights []float64
+	if decay > 0 && decay < 1 && n > 0 {
+		weights = make([]float64, (n-1)/m+1)
+		for c := range weights {
+			weights[c] = math.Pow(decay, float64(c))
+		}
+	}
 	for i, v := range x {
 		if !num.Finite(v) {
 			continue
 		}
 		wt := 1.0
-		if decay > 0 && decay < 1 {
-			wt = math.Pow(decay, float64((n-1-i)/m))
+		if weights != nil {
+			wt = weights[(n-1-i)/m]
 		}
 		sum[i%m] += wt * v
 		w[i%m] += wt
