@@ -119,17 +119,24 @@ type cache struct {
 	bufs [][]float64
 }
 
-// buf returns the i-th scratch buffer with at least n elements, zeroed.
+// buf returns the i-th scratch buffer with n elements, zeroed.
 func (c *cache) buf(i, n int) []float64 {
+	b := c.whole(i, n)
+	clear(b)
+	return b
+}
+
+// whole returns the i-th scratch buffer with n elements as the last pass
+// left them: for a result the caller writes whole (a copy, a product with
+// beta 0, an elementwise difference).
+func (c *cache) whole(i, n int) []float64 {
 	for len(c.bufs) <= i {
 		c.bufs = append(c.bufs, nil)
 	}
 	if cap(c.bufs[i]) < n {
 		c.bufs[i] = make([]float64, n)
 	}
-	b := c.bufs[i][:n]
-	clear(b)
-	return b
+	return c.bufs[i][:n]
 }
 
 func newNetwork(c Config, p []float64) (network, error) {

@@ -106,14 +106,14 @@ func relu(x []float64) {
 func (n *nbeats) forward(x []float64, b int, out []float64, c *cache) {
 	in, w := n.in, n.width
 	clear(out[:b*n.out])
-	copy(c.buf(1, b*in), x[:b*in])
+	copy(c.whole(1, b*in), x[:b*in])
 	for i, blk := range n.blocks {
 		ri := c.bufs[1+4*i][:b*in]
-		h1 := c.buf(2+4*i, b*w)
+		h1 := c.whole(2+4*i, b*w)
 		gemm(false, false, b, w, in, 1, ri, blk.w1, 0, h1)
 		addBias(h1, b, blk.b1)
 		relu(h1)
-		h2 := c.buf(3+4*i, b*w)
+		h2 := c.whole(3+4*i, b*w)
 		gemm(false, false, b, w, w, 1, h1, blk.w2, 0, h2)
 		addBias(h2, b, blk.b2)
 		relu(h2)
@@ -121,10 +121,10 @@ func (n *nbeats) forward(x []float64, b int, out []float64, c *cache) {
 		gemm(false, false, b, n.out, w, 1, h2, blk.wf, 1, out)
 		addBias(out[:b*n.out], b, blk.bf)
 		if i < len(n.blocks)-1 {
-			back := c.buf(4+4*i, b*in)
+			back := c.whole(4+4*i, b*in)
 			gemm(false, false, b, in, w, 1, h2, blk.wb, 0, back)
 			addBias(back, b, blk.bb)
-			next := c.buf(1+4*(i+1), b*in)
+			next := c.whole(1+4*(i+1), b*in)
 			for j := range next {
 				next[j] = ri[j] - back[j]
 			}
@@ -162,24 +162,24 @@ func (n *nbeats) forwardMedian(x []float64, b, q int, out []float64, c *cache) {
 	in, w, K := n.in, n.width, n.knots()
 	heads := n.head(q)
 	clear(out[:b*K])
-	copy(c.buf(1, b*in), x[:b*in])
+	copy(c.whole(1, b*in), x[:b*in])
 	for i, blk := range n.blocks {
 		ri := c.bufs[1+4*i][:b*in]
-		h1 := c.buf(2+4*i, b*w)
+		h1 := c.whole(2+4*i, b*w)
 		gemm(false, false, b, w, in, 1, ri, blk.w1, 0, h1)
 		addBias(h1, b, blk.b1)
 		relu(h1)
-		h2 := c.buf(3+4*i, b*w)
+		h2 := c.whole(3+4*i, b*w)
 		gemm(false, false, b, w, w, 1, h1, blk.w2, 0, h2)
 		addBias(h2, b, blk.b2)
 		relu(h2)
 		gemm(false, false, b, K, w, 1, h2, heads[i][0], 1, out)
 		addBias(out[:b*K], b, heads[i][1])
 		if i < len(n.blocks)-1 {
-			back := c.buf(4+4*i, b*in)
+			back := c.whole(4+4*i, b*in)
 			gemm(false, false, b, in, w, 1, h2, blk.wb, 0, back)
 			addBias(back, b, blk.bb)
-			next := c.buf(1+4*(i+1), b*in)
+			next := c.whole(1+4*(i+1), b*in)
 			for j := range next {
 				next[j] = ri[j] - back[j]
 			}
