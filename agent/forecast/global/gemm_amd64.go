@@ -19,3 +19,9 @@ func kernel4x8(k int, a *float64, lda int, b *float64, ldb int, c *float64, ldc 
 //
 //go:noescape
 func reluAVX(x *float64, n int)
+
+// addAVX adds bias[i] to x[i] for the first n (a multiple of 4) elements,
+// four at a time, then, with relu, takes reluAVX's maximum (gemm_amd64.s).
+//
+//go:noescape
+func addAVX(x *float64, bias *float64, n int, relu bool)

@@ -98,3 +98,44 @@ reluloop:
 reludone:
 	VZEROUPPER
 	RET
+
+// func addAVX(x *float64, bias *float64, n int, relu bool)
+//
+// x[i] += bias[i] for the first n elements (n a multiple of 4), each sum
+// rounded as the scalar add rounds it; with relu, then max(+0, x[i]) as
+// reluAVX takes it.
+TEXT ·addAVX(SB), NOSPLIT, $0-25
+	MOVQ   x+0(FP), SI
+	MOVQ   bias+8(FP), DI
+	MOVQ   n+16(FP), CX
+	MOVB   relu+24(FP), AX
+	VXORPD Y15, Y15, Y15
+	TESTB  AX, AX
+	JNE    addreluloop
+
+addloop:
+	CMPQ    CX, $4
+	JLT     adddone
+	VMOVUPD (SI), Y0
+	VADDPD  (DI), Y0, Y0
+	VMOVUPD Y0, (SI)
+	ADDQ    $32, SI
+	ADDQ    $32, DI
+	SUBQ    $4, CX
+	JMP     addloop
+
+addreluloop:
+	CMPQ    CX, $4
+	JLT     adddone
+	VMOVUPD (SI), Y0
+	VADDPD  (DI), Y0, Y0
+	VMAXPD  Y0, Y15, Y0
+	VMOVUPD Y0, (SI)
+	ADDQ    $32, SI
+	ADDQ    $32, DI
+	SUBQ    $4, CX
+	JMP     addreluloop
+
+adddone:
+	VZEROUPPER
+	RET

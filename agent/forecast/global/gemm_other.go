@@ -12,3 +12,7 @@ func kernel4x8(k int, a *float64, lda int, b *float64, ldb int, c *float64, ldc 
 func reluAVX(x *float64, n int) {
 	panic("global: no relu kernel on this architecture")
 }
+
+func addAVX(x *float64, bias *float64, n int, relu bool) {
+	panic("global: no bias kernel on this architecture")
+}

@@ -89,3 +89,45 @@ func TestReluAsComparison(t *testing.T) {
 		}
 	}
 }
+
+// TestAddBiasReluAsScalar holds addBiasRelu to adding the bias element by
+// element and then relu's comparison, bit for bit, for widths around the
+// four-wide blocks, with zeros of both signs, NaN and infinities.
+func TestAddBiasReluAsScalar(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	special := []float64{math.Copysign(0, -1), 0, math.NaN(), math.Inf(1), math.Inf(-1)}
+	val := func() float64 {
+		if rng.IntN(4) == 0 {
+			return special[rng.IntN(len(special))]
+		}
+		return rng.NormFloat64() * math.Pow(10, float64(rng.IntN(5)-2))
+	}
+	for n := 1; n <= 19; n++ {
+		for _, rows := range []int{1, 3} {
+			for _, r := range []bool{false, true} {
+				bias := make([]float64, n)
+				x := make([]float64, rows*n)
+				for i := range bias {
+					bias[i] = val()
+				}
+				for i := range x {
+					x[i] = val()
+				}
+				want := append([]float64(nil), x...)
+				for i := range want {
+					v := want[i] + bias[i%n]
+					if r && v < 0 {
+						v = 0
+					}
+					want[i] = v
+				}
+				addBiasRelu(x, rows, bias, r)
+				for i := range x {
+					if math.Float64bits(x[i]) != math.Float64bits(want[i]) {
+						t.Fatalf("n=%d rows=%d relu=%v: [%d] = %v, want %v", n, rows, r, i, x[i], want[i])
+					}
+				}
+			}
+		}
+	}
+}

@@ -65,12 +65,28 @@ func (n *nbeats) params() []float64 { return n.p }
 var impl = blas64.Implementation()
 
 // addBias adds bias to every row of x (rows × len(bias)).
-func addBias(x []float64, rows int, bias []float64) {
+func addBias(x []float64, rows int, bias []float64) { addBiasRelu(x, rows, bias, false) }
+
+// addBiasRelu adds bias to every row of x and then, with relu, applies
+// relu: one pass, four elements at a time with AVX, each element rounded
+// as the scalar add and comparison leave it.
+func addBiasRelu(x []float64, rows int, bias []float64, relu bool) {
 	n := len(bias)
+	vec := 0
+	if haveKernel {
+		vec = n &^ 3
+	}
 	for r := 0; r < rows; r++ {
 		row := x[r*n : (r+1)*n]
-		for i, v := range bias {
-			row[i] += v
+		if vec > 0 {
+			addAVX(&row[0], &bias[0], vec, relu)
+		}
+		for i := vec; i < n; i++ {
+			v := row[i] + bias[i]
+			if relu && v < 0 {
+				v = 0
+			}
+			row[i] = v
 		}
 	}
 }
@@ -111,12 +127,10 @@ func (n *nbeats) forward(x []float64, b int, out []float64, c *cache) {
 		ri := c.bufs[1+4*i][:b*in]
 		h1 := c.whole(2+4*i, b*w)
 		gemm(false, false, b, w, in, 1, ri, blk.w1, 0, h1)
-		addBias(h1, b, blk.b1)
-		relu(h1)
+		addBiasRelu(h1, b, blk.b1, true)
 		h2 := c.whole(3+4*i, b*w)
 		gemm(false, false, b, w, w, 1, h1, blk.w2, 0, h2)
-		addBias(h2, b, blk.b2)
-		relu(h2)
+		addBiasRelu(h2, b, blk.b2, true)
 		// Forecast into out, backcast off the residual for the next block.
 		gemm(false, false, b, n.out, w, 1, h2, blk.wf, 1, out)
 		addBias(out[:b*n.out], b, blk.bf)
@@ -167,12 +181,10 @@ func (n *nbeats) forwardMedian(x []float64, b, q int, out []float64, c *cache) {
 		ri := c.bufs[1+4*i][:b*in]
 		h1 := c.whole(2+4*i, b*w)
 		gemm(false, false, b, w, in, 1, ri, blk.w1, 0, h1)
-		addBias(h1, b, blk.b1)
-		relu(h1)
+		addBiasRelu(h1, b, blk.b1, true)
 		h2 := c.whole(3+4*i, b*w)
 		gemm(false, false, b, w, w, 1, h1, blk.w2, 0, h2)
-		addBias(h2, b, blk.b2)
-		relu(h2)
+		addBiasRelu(h2, b, blk.b2, true)
 		gemm(false, false, b, K, w, 1, h2, heads[i][0], 1, out)
 		addBias(out[:b*K], b, heads[i][1])
 		if i < len(n.blocks)-1 {
