@@ -53,9 +53,8 @@ type autoModel struct {
 	last   time.Time // time of the last point of the next Fit (Timed)
 	// cold, on a cold start with a global network, is that network: its
 	// quantiles, moved to centre on the combination of its median with
-	// the last value and revert's level, are the forecast.
-	cold   *globalCore
-	revert *revertLevel
+	// the last value and a mean-reverting level, are the forecast.
+	cold *globalCore
 	health
 }
 
@@ -293,7 +292,7 @@ func (m *autoModel) Fit(y []float64) error {
 	// more already).
 	m.cal.selected = m.cal.nu == 0 && m.widen == 1
 	m.cal.pooled = pooledFor(m.opts.step(), H)
-	m.cold, m.revert = nil, nil
+	m.cold = nil
 	if m.cal.nu > 0 && cold {
 		// Too little history for the backtest to choose a model or size
 		// the bands, and for the daily season to be judged at all: unless
@@ -305,7 +304,7 @@ func (m *autoModel) Fit(y []float64) error {
 		for _, i := range ok {
 			if g, isGlobal := cs[i].c.(*globalCore); isGlobal && single[i] <= coldGlobalMargin*single[ok[0]] {
 				if err := refit(g, y); err == nil {
-					m.cold, m.revert = g, newRevertLevel(y, H)
+					m.cold = g
 				}
 			}
 		}
@@ -357,9 +356,6 @@ func (m *autoModel) Update(y ...float64) {
 		if m.cold != nil {
 			m.cold.observe(v)
 		}
-		if m.revert != nil {
-			m.revert.observe(v)
-		}
 	}
 }
 
@@ -374,8 +370,14 @@ func (m *autoModel) Forecast(h int) (Prediction, error) {
 	if m.cold != nil {
 		if f, ok := m.cold.quantiles(h); ok {
 			p := fromQuantiles("auto("+m.cold.label()+")", m.reason, f, m.opts.quantiles())
-			if m.revert != nil {
-				coldCombine(p, m.revert)
+			// The level is fitted to the history as it is now, not as it
+			// was at the fit: a fit a few points after a level shift,
+			// too soon to see it, must not keep pulling towards the old
+			// level until the next one.
+			H := m.opts.horizon()
+			hist, _ := afterShift(m.cold.hist, H, m.opts.daily())
+			if r := newRevertLevel(hist, H); r != nil {
+				coldCombine(p, r)
 			}
 			return p, nil
 		}

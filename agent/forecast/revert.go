@@ -75,12 +75,6 @@ func newRevertLevel(y []float64, H int) *revertLevel {
 	return r
 }
 
-func (r *revertLevel) observe(v float64) {
-	if num.Finite(v) {
-		r.last = v
-	}
-}
-
 // at is the forecast h ≥ 1 steps ahead.
 func (r *revertLevel) at(h int) float64 {
 	rho := r.rho[min(h, len(r.rho))-1]

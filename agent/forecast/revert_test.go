@@ -54,12 +54,6 @@ func TestRevertLevel(t *testing.T) {
 	if m := newRevertLevel([]float64{math.NaN(), math.NaN()}, 12); m != nil {
 		t.Errorf("a model from no finite point: %+v", m)
 	}
-	m := newRevertLevel(noise, 60)
-	m.observe(math.NaN())
-	m.observe(50)
-	if f := m.at(1); math.Abs(f-50) > 2 {
-		t.Errorf("after observing the level, 1 step ahead %v, want about 50", f)
-	}
 }
 
 // swings is a one-minute series as a locality of a bursty job sums it:
@@ -158,4 +152,37 @@ func TestAutoUnderTwoDaysKeepsTheLastValue(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkPrediction(t, "auto", pred, 60)
+}
+
+// TestAutoColdStartAfterAShift: fitted a minute after a level shift, too
+// soon to see it, then updated for half an hour at the new level, auto's
+// cold start forecasts the new level, not a pull back towards the old one.
+func TestAutoColdStartAfterAShift(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	y := make([]float64, 121)
+	for i := range y {
+		level := 33.5
+		if i >= 90 {
+			level = 24
+		}
+		y[i] = level + 0.1*r.NormFloat64()
+	}
+	f := newAutoModel(Options{Step: time.Minute, Horizon: 60})
+	f.SetLast(time.Date(2024, 3, 1, 7, 31, 0, 0, time.UTC))
+	if err := f.Fit(y[:92]); err != nil {
+		t.Fatal(err)
+	}
+	f.Update(y[92:]...)
+	pred, err := f.Forecast(60)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.cold == nil {
+		t.Fatalf("no cold start: %s", pred.Reason)
+	}
+	for h, v := range pred.Mean {
+		if v < 23 || v > 25 {
+			t.Fatalf("median %d steps ahead %.2f, want the new level 24", h+1, v)
+		}
+	}
 }

@@ -81,7 +81,12 @@ func devRatio(t *testing.T, model string, y []float64, o int, start time.Time) f
 	if err != nil {
 		t.Fatal(err)
 	}
-	p50 := pred.Quantile(0.5)
+	return naiveRatio(y, o, pred.Quantile(0.5))
+}
+
+// naiveRatio is the p50's MASE over the next hour divided by naive's, for
+// a forecast p50 made at origin o of y.
+func naiveRatio(y []float64, o int, p50 []float64) float64 {
 	var e, en, scale float64
 	var k, ks int
 	for h := 0; h < 60 && o+1+h < len(y); h++ {
@@ -177,6 +182,66 @@ func TestDevScenarioColdStarts(t *testing.T) {
 		t.Errorf("the p50's error over the next hour is %.3f times naive's on average, more than %.2f", m, devColdMaxMean)
 	}
 }
+
+// TestDevScenarioAsTheAgentAdvances is TestDevScenarioAccuracy with the
+// pipeline advanced one minute at a time from half an hour in, as the
+// agent advances it (refitting on its own schedule and updating between
+// refits), instead of fitted afresh at each origin: a model whose state
+// goes stale between refits shows here only.
+func TestDevScenarioAsTheAgentAdvances(t *testing.T) {
+	if testing.Short() {
+		t.Skip("simulates three scenario runs")
+	}
+	start := sim.DefaultScenario().Start
+	var all []float64
+	for _, seed := range []uint64{7, 8, 9} {
+		series := devCPU(t, seed, 3*time.Hour+30*time.Minute)
+		for _, l := range devLocalities {
+			y := series[l.name]
+			p, err := forecast.NewPipeline(forecast.PipelineOptions{Model: "auto", Range: forecast.Percent,
+				Options: forecast.Options{Step: time.Minute, Horizon: 60, Quantiles: forecast.DefaultQuantiles}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			const first = 30
+			var rs []float64
+			for n := first; n <= 151; n++ {
+				fresh := 1
+				if n == first {
+					fresh = n
+				}
+				if _, err := p.AdvanceAt(y[:n], fresh, start.Add(time.Duration(n-1)*time.Minute)); err != nil {
+					t.Fatal(err)
+				}
+				o := n - 1
+				if o < 120 || (o-120)%5 != 0 {
+					continue
+				}
+				pred, err := p.Forecast(60)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if r := naiveRatio(y, o, pred.Quantile(0.5)); !math.IsNaN(r) {
+					rs = append(rs, r)
+				}
+			}
+			all = append(all, rs...)
+			t.Logf("seed %d %-10s MASE / naive at origins 2h00..2h30: %v (mean %.2f)", seed, l.name, round2(rs), mean(rs))
+			if m := mean(rs); m > devMaxLocalityMean {
+				t.Errorf("seed %d %s: the p50's error over the next hour is %.2f times naive's on average, more than %.2f", seed, l.name, m, devMaxLocalityMean)
+			}
+		}
+	}
+	t.Logf("all: mean %.3f", mean(all))
+	if m := mean(all); m > devMaxMean {
+		t.Errorf("the p50's error over the next hour is %.3f times naive's on average, more than %.2f", m, devMaxMean)
+	}
+}
+
+// devMaxLocalityMean bounds a locality's mean ratio over one seed's
+// origins in TestDevScenarioAsTheAgentAdvances (0.60 to 1.00 when it was
+// written).
+const devMaxLocalityMean = 1.25
 
 var devModels = []string{"auto"}
 
