@@ -17,9 +17,10 @@ import (
 	"github.com/foreshape/foreshape/policies"
 )
 
-// RunOnce runs one plan-and-act pass at now: it reads the cluster, plans
-// with the forecasts given, carries the plan out (dry-run actions only
-// recorded), then advances the move follower once. It is the proof
+// RunOnce runs one plan-and-act pass at now: it reads the cluster, settles
+// the moves that ended since the last pass, plans with the forecasts
+// given, carries the plan out (dry-run actions only recorded), then
+// advances the move follower once. It is the proof
 // harness's synchronous entry point as much as the leader loop's step.
 func (c *Coordinator) RunOnce(ctx context.Context, now time.Time, pols []*policies.Policy, forecasts []shape.Forecast) (shape.Plan, error) {
 	c.mu.Lock()
@@ -33,6 +34,11 @@ func (c *Coordinator) RunOnce(ctx context.Context, now time.Time, pols []*polici
 	if err != nil {
 		return shape.Plan{}, err
 	}
+	// Moves that ended since the last pass are settled before the plan:
+	// settled only after it, each held its max_parallel place a pass
+	// longer than it ran, and a capped locality started half the moves a
+	// pass it could.
+	ds := c.settleMoves(ctx, c.stamp(ctx, now))
 	view := c.cfg.State.Act()
 	plan := shape.Run(shape.Input{Now: now, Policies: pols, Forecasts: forecasts, Cluster: cluster, State: view,
 		Limits: c.cfg.Limits, ForecastOnly: c.cfg.ForecastOnly})
@@ -41,7 +47,7 @@ func (c *Coordinator) RunOnce(ctx context.Context, now time.Time, pols []*polici
 	// made for: a follower pass may have settled moves at a later clock
 	// reading in between, and a start stamped earlier than that would
 	// seem to overlap them.
-	ds := c.carryOut(ctx, c.stamp(ctx, now), plan, view, pols)
+	ds = append(ds, c.carryOut(ctx, c.stamp(ctx, now), plan, view, pols)...)
 	if len(plan.Submit) > 0 && ctx.Err() == nil {
 		// New requests (a drain window's, a rebalance's) are planned in
 		// the same pass: their reservations need not wait a cycle.

@@ -39,7 +39,9 @@
 // (three attempts) or fails with a reason, releases what is left of the
 // reservation, extends a reservation whose move overruns its estimate, and
 // restores eligibility it changed (a drain window's nodes once the window
-// ends, a spread's node once the spread ends).
+// ends, a spread's node once the spread ends). Each plan-and-act pass
+// (RunOnce) first settles the moves that ended since the last one, so a
+// place under max_parallel that a move left is free for the pass's plan.
 //
 // # Reservations
 //

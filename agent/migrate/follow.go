@@ -71,13 +71,7 @@ func (c *Coordinator) Watch(ctx context.Context, clock func(context.Context) (ti
 // follow settles running moves against the refreshed view. Callers hold
 // c.mu.
 func (c *Coordinator) follow(ctx context.Context, now time.Time, _ bool) []state.Decision {
-	var ds []state.Decision
-	view := c.cfg.State.Act()
-	for _, r := range view.Requests {
-		if r.State == state.RequestRunning {
-			c.followOne(ctx, now, r, view, &ds)
-		}
-	}
+	ds := c.settleMoves(ctx, now)
 	if c.planned {
 		// Both read the policies: transfer caps, windows' ends.
 		c.continueMoves(ctx, now, &ds)
@@ -87,6 +81,20 @@ func (c *Coordinator) follow(ctx context.Context, now time.Time, _ bool) []state
 	c.restoreSpreads(ctx, now, c.cfg.State.Act(), &ds)
 	c.watchLeads(ctx, now)
 	c.reap(ctx, now, c.cfg.State.Act(), &ds)
+	return ds
+}
+
+// settleMoves advances each running request's moves against the refreshed
+// view once (followOne): moves whose replacements run are done, and a
+// request whose moves are all done ends. Callers hold c.mu.
+func (c *Coordinator) settleMoves(ctx context.Context, now time.Time) []state.Decision {
+	var ds []state.Decision
+	view := c.cfg.State.Act()
+	for _, r := range view.Requests {
+		if r.State == state.RequestRunning {
+			c.followOne(ctx, now, r, view, &ds)
+		}
+	}
 	return ds
 }
 

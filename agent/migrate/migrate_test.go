@@ -521,3 +521,37 @@ func TestSpreadTakesItsNodeOutOfScheduling(t *testing.T) {
 		})
 	}
 }
+
+// TestFinishedMoveFreesItsPlaceForThePass: dc1 allows one move at a time;
+// the first of two moves ends between passes. The pass after settles it
+// before planning, so the second starts in that same pass, not one pass
+// later (a capped locality would otherwise start a move every other pass).
+func TestFinishedMoveFreesItsPlaceForThePass(t *testing.T) {
+	h := newHarness(t, actScenario, strings.Replace(actPolicies, "enabled    = true", "enabled    = false", 1))
+	var ids []string
+	for _, a := range h.allocs("web") {
+		id, err := h.c.Submit(h.ctx, h.now(), h.pols, Submission{Allocation: a.ID, Target: "dc2"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	if len(ids) != 2 {
+		t.Fatalf("requests %v; want two", ids)
+	}
+	for range 10 {
+		h.run(h.flatForecasts(30))
+		first, second := h.request(ids[0]), h.request(ids[1])
+		if first.State == state.RequestRunning && second.State == state.RequestRunning {
+			t.Fatal("two moves run at once under max_parallel 1")
+		}
+		if first.State == state.RequestDone {
+			if second.State != state.RequestRunning && second.State != state.RequestDone {
+				t.Fatalf("the pass that settled %s left %s %s: %s", ids[0], ids[1], second.State, second.Reason)
+			}
+			return
+		}
+		h.step(time.Minute)
+	}
+	t.Fatalf("%s never finished", ids[0])
+}
