@@ -2,6 +2,7 @@ package cluster_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -94,6 +95,29 @@ func leaderOf(t *testing.T, nodes ...*cluster.Node) *cluster.Node {
 	return l
 }
 
+// applyToLeader applies cmd on whichever of nodes leads, as a client
+// that follows the leader does: a node that answers it no longer leads
+// (leadership can move when a loaded machine delays a heartbeat) refused
+// the command before it reached the log, so it is sent again to the
+// leader then. It returns the node that applied it.
+func applyToLeader(t *testing.T, nodes []*cluster.Node, cmd []byte) *cluster.Node {
+	t.Helper()
+	deadline := time.Now().Add(clustertest.Timeout)
+	for {
+		l := leaderOf(t, nodes...)
+		ctx, cancel := context.WithTimeout(context.Background(), clustertest.Timeout)
+		_, err := l.Apply(ctx, cmd)
+		cancel()
+		if err == nil {
+			return l
+		}
+		if !errors.Is(err, cluster.ErrNotLeader) || time.Now().After(deadline) {
+			t.Fatalf("apply: %v", err)
+		}
+		t.Logf("apply: %v; sending it to the leader now", err)
+	}
+}
+
 // suffrage returns the configuration as "voter"/"nonvoter" by server ID.
 func suffrage(t *testing.T, n *cluster.Node) map[string]string {
 	t.Helper()
@@ -136,7 +160,7 @@ func TestTCPBootstrapJoinPromoteRejoin(t *testing.T) {
 		return len(s) == 3 && s[nodeID(t, nodes[0])] == "voter" && s[nodeID(t, nodes[1])] == "voter" && s[nodeID(t, nodes[2])] == "voter"
 	})
 	for i := range 5 {
-		apply(t, l, []byte(fmt.Sprintf("v%d", i)))
+		l = applyToLeader(t, nodes, []byte(fmt.Sprintf("v%d", i)))
 	}
 
 	// A fourth server finds the cluster and joins as a non-voter.
@@ -164,9 +188,10 @@ func TestTCPBootstrapJoinPromoteRejoin(t *testing.T) {
 		return s[id4] == "voter" && s[deadID] == "nonvoter"
 	})
 	want := []string{"v0", "v1", "v2", "v3", "v4"}
+	live := slices.Delete(slices.Clone(nodes), dead, dead+1)
 	for i := range 20 {
 		v := fmt.Sprintf("after%d", i)
-		apply(t, l, []byte(v))
+		l = applyToLeader(t, live, []byte(v))
 		want = append(want, v)
 	}
 	time.Sleep(300 * time.Millisecond) // a snapshot or two compact the log
