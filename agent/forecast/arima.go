@@ -843,11 +843,12 @@ func stationaryAR(phi []float64) bool {
 const maxAROrder = 4
 
 // arCore is the ARIMA auto can afford to backtest: d by KPSS, then
-// ARIMA(p,d,0) for p ≤ maxAROrder by least squares and, when mixed is set,
-// ARIMA(1,d,1), (2,d,1) and (1,d,2) by conditional sum of squares on the
-// last arimaSearchPoints points, the order with the lowest AICc winning. Like
-// arimaSelect it searches on its first fit and re-estimates that order on
-// later ones.
+// ARIMA(p,d,0) for p ≤ maxAROrder by least squares and, when mixed is set
+// and the best AR fit's residuals fail the Ljung–Box test
+// (residualsCorrelated), ARIMA(1,d,1), (2,d,1) and (1,d,2) by conditional
+// sum of squares on the last arimaSearchPoints points (fitMixed), the
+// order with the lowest AICc winning. Like arimaSelect it searches on its
+// first fit and re-estimates that order on later ones.
 type arCore struct {
 	*arimaCore
 	// mixed enables the ARMA orders; auto enables them for horizons under
