@@ -96,7 +96,13 @@ func (c *etsCore) fit(y []float64) error {
 	}
 	x0 := c.encode(etsParams{alpha: 0.3, beta: 0.05, phi: 0.95, gamma: 0.05})
 	var st etsState
+	// Whether w is complete is checked once, not at every evaluation.
+	complete := !c.spec.seasonal() && allFinite(w)
 	obj := func(x []float64) float64 {
+		if complete {
+			sse, _ := etsRunComplete(w, c.spec, c.decode(x), init)
+			return sse
+		}
 		sse, _ := etsRun(w, c.spec, c.decode(x), init, &st)
 		return sse
 	}
