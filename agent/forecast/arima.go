@@ -123,7 +123,13 @@ func (o arimaOrder) String() string {
 // of a stationary AR polynomial (Durbin-Levinson).
 func pacfToCoef(r []float64, out []float64) {
 	p := len(r)
-	tmp := make([]float64, p)
+	var small [8]float64 // the orders fitted here: no allocation
+	tmp := small[:0]
+	if p <= len(small) {
+		tmp = small[:p]
+	} else {
+		tmp = make([]float64, p)
+	}
 	for k := 0; k < p; k++ {
 		out[k] = r[k]
 		for j := 0; j < k; j++ {
@@ -151,12 +157,17 @@ type arimaCore struct {
 
 // decodeARIMA maps the optimiser's unconstrained vector to coefficients.
 func decodeARIMA(o arimaOrder, x []float64, phi, theta []float64) float64 {
-	r := make([]float64, o.p)
+	var rs, ss [8]float64 // the orders fitted here: no allocation
+	r, s := rs[:0], ss[:0]
+	if o.p <= len(rs) && o.q <= len(ss) {
+		r, s = rs[:o.p], ss[:o.q]
+	} else {
+		r, s = make([]float64, o.p), make([]float64, o.q)
+	}
 	for i := range r {
 		r[i] = math.Tanh(x[i])
 	}
 	pacfToCoef(r, phi)
-	s := make([]float64, o.q)
 	for i := range s {
 		s[i] = math.Tanh(x[o.p+i])
 	}
