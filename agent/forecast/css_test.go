@@ -72,6 +72,21 @@ func TestETSRunCompleteMatchesSteps(t *testing.T) {
 		huge[i] = math.Pow(10, float64(i)) // overflows the state
 	}
 	series["overflowing"] = huge
+	zeros := make([]float64, 60) // levels of zero, of both signs
+	for i := range zeros {
+		if i%3 == 1 {
+			zeros[i] = math.Copysign(0, -1)
+		}
+		if i%7 == 5 {
+			zeros[i] = float64(i%2) - 0.5
+		}
+	}
+	series["zeros of both signs"] = zeros
+	extreme := make([]float64, 40) // errors overflow, then the level turns NaN
+	for i := range extreme {
+		extreme[i] = math.Copysign(1.5e308, float64(i%2)-0.5)
+	}
+	series["extreme"] = extreme
 	for name, y := range series {
 		for _, spec := range []etsSpec{{}, {trend: true}, {trend: true, damped: true}} {
 			for _, p := range []etsParams{
@@ -91,6 +106,9 @@ func TestETSRunCompleteMatchesSteps(t *testing.T) {
 					if !spec.trend {
 						init.b = 0
 					}
+				}
+				if name == "zeros of both signs" {
+					init.l = math.Copysign(0, -1)
 				}
 				var st etsState
 				st.copyFrom(init)

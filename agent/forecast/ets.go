@@ -231,6 +231,26 @@ func etsRunComplete(y []float64, spec etsSpec, p etsParams, init etsState) (floa
 	l, b := init.l, init.b
 	s := 0.0 // etsStep's seasonal term, absent here
 	sse, k := 0.0, 0
+	if !spec.trend && p.phi*b == 0 {
+		// Without a trend etsStep adds phi·b and s, both zero, to the
+		// level twice per step. Adding a zero changes at most the sign of
+		// a zero, and a zero's sign never reaches a square or a non-zero
+		// sum: leaving them out keeps the sum to the bit and shortens the
+		// chain from one level to the next by two additions.
+		for _, v := range y {
+			e := v - l
+			ee := e
+			if math.IsNaN(ee) {
+				ee = 0
+			}
+			l = l + p.alpha*ee
+			if !math.IsNaN(e) {
+				sse += e * e
+				k++
+			}
+		}
+		return sse, k
+	}
 	for _, v := range y {
 		phib := p.phi * b
 		f := l + phib + s
