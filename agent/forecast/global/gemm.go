@@ -59,7 +59,7 @@ func gemmNN(m, n, k int, a, b []float64, beta float64, c []float64) bool {
 		for ; j+8 <= n; j += 8 {
 			kernel4x8(k, &a[i*k], k, &b[j], n, &c[i*n+j], n)
 		}
-		gemmRows(i, i+4, j, n, k, a, b, c)
+		gemmTail4(i, j, n, k, a, b, c)
 	}
 	gemmRows(i, m, 0, n, k, a, b, c)
 	return true
@@ -67,8 +67,29 @@ func gemmNN(m, n, k int, a, b []float64, beta float64, c []float64) bool {
 
 const negativeZero = 1 << 63
 
+// gemmTail4 is gemmRows for the four rows from i and the columns [j0, n)
+// the kernel's blocks leave: each element summed in registers, the four
+// rows side by side, term by term in the order of k as gemmRows sums it.
+func gemmTail4(i, j0, n, k int, a, b, c []float64) {
+	a0, a1, a2, a3 := a[i*k:(i+1)*k], a[(i+1)*k:(i+2)*k], a[(i+2)*k:(i+3)*k], a[(i+3)*k:(i+4)*k]
+	for j := j0; j < n; j++ {
+		s0, s1, s2, s3 := c[i*n+j], c[(i+1)*n+j], c[(i+2)*n+j], c[(i+3)*n+j]
+		for l := 0; l < k; l++ {
+			bl := b[l*n+j]
+			s0 += float64(a0[l] * bl)
+			s1 += float64(a1[l] * bl)
+			s2 += float64(a2[l] * bl)
+			s3 += float64(a3[l] * bl)
+		}
+		c[i*n+j], c[(i+1)*n+j], c[(i+2)*n+j], c[(i+3)*n+j] = s0, s1, s2, s3
+	}
+}
+
 // gemmRows adds a·b to c for rows [i0, i1) and columns [j0, n) the way
-// gonum does, one row of b at a time.
+// gonum does, one row of b at a time. Like the kernel it adds the terms
+// whose a is zero, which gonum skips: under gemmNN's checks they change
+// nothing, and a test on every zero of a (half of them after a ReLU) is a
+// branch no predictor learns.
 func gemmRows(i0, i1, j0, n, k int, a, b, c []float64) {
 	if j0 >= n {
 		return
@@ -76,9 +97,6 @@ func gemmRows(i0, i1, j0, n, k int, a, b, c []float64) {
 	for i := i0; i < i1; i++ {
 		ci := c[i*n+j0 : (i+1)*n]
 		for l, v := range a[i*k : (i+1)*k] {
-			if v == 0 {
-				continue
-			}
 			bl := b[l*n+j0 : (l+1)*n]
 			for j := range ci {
 				ci[j] += float64(v * bl[j])
