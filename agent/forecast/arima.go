@@ -742,13 +742,20 @@ func fitAROLS(w []float64, p int, constant bool, d int) *arimaCore {
 		if constant {
 			row[p] = 1
 		}
+		// X'X is symmetric, and row[i]·row[j] is row[j]·row[i] to the
+		// bit: the upper triangle is summed and mirrored below.
 		for i := 0; i < k; i++ {
 			xty[i] += row[i] * w[t]
-			for j := 0; j < k; j++ {
+			for j := i; j < k; j++ {
 				xtx[i*k+j] += row[i] * row[j]
 			}
 		}
 		n++
+	}
+	for i := 0; i < k; i++ {
+		for j := 0; j < i; j++ {
+			xtx[i*k+j] = xtx[j*k+i]
+		}
 	}
 	var b []float64
 	if k > 0 {
