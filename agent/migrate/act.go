@@ -402,20 +402,14 @@ func (c *Coordinator) holdNodes(ctx context.Context, now time.Time, pols []*poli
 		if n, ok := c.view.nodes[r.Resource.ID]; ok && n.SchedulingEligibility == nomadapi.NodeSchedulingIneligible {
 			continue
 		}
-		node, id := r.Resource.ID, r.ID
-		in := state.Intent{ID: intentID(state.IntentNodeEligibility, node, id, r.Attempts), Kind: state.IntentNodeEligibility,
-			Request: id, Object: node, Detail: "ineligible"}
-		err := c.do(ctx, now, in, func(ctx context.Context) error {
-			_, err := c.nomad.Nodes().ToggleEligibility(node, false, c.wq(ctx))
-			return err
-		})
+		err := c.takeOut(ctx, now, r.Resource.ID, r, "ineligible")
 		switch {
 		case errors.Is(err, errAnnounced):
 		case err != nil:
-			c.log.Warn("could not take a queued node out of scheduling", logKeyRequest, id, logKeyError, err)
+			c.log.Warn("could not take a queued node out of scheduling", logKeyRequest, r.ID, logKeyError, err)
 		default:
-			*ds = append(*ds, state.Decision{Time: now, Kind: "hold", Policy: r.Policy, Locality: r.Source, Request: id,
-				Reason: fmt.Sprintf("%s out of scheduling while %s waits to move its work to %s", r.Resource, id, r.Target)})
+			*ds = append(*ds, state.Decision{Time: now, Kind: "hold", Policy: r.Policy, Locality: r.Source, Request: r.ID,
+				Reason: fmt.Sprintf("%s out of scheduling while %s waits to move its work to %s", r.Resource, r.ID, r.Target)})
 		}
 	}
 }
@@ -442,12 +436,7 @@ func (c *Coordinator) cordon(ctx context.Context, now time.Time, r state.Migrati
 		if !ok || n.Drain || n.SchedulingEligibility != nomadapi.NodeSchedulingEligible || c.spreadHolds(view, node, r.ID) {
 			continue
 		}
-		in := state.Intent{ID: intentID(state.IntentNodeEligibility, node, r.ID, r.Attempts), Kind: state.IntentNodeEligibility,
-			Request: r.ID, Object: node, Detail: "ineligible while its work spreads"}
-		err := c.do(ctx, now, in, func(ctx context.Context) error {
-			_, err := c.nomad.Nodes().ToggleEligibility(node, false, c.wq(ctx))
-			return err
-		})
+		err := c.takeOut(ctx, now, node, r, "ineligible while its work spreads")
 		switch {
 		case errors.Is(err, errAnnounced):
 		case err != nil:
@@ -457,6 +446,18 @@ func (c *Coordinator) cordon(ctx context.Context, now time.Time, r state.Migrati
 				Reason: fmt.Sprintf("cordoned %s while its spread runs (%s), so that Nomad places the replacement elsewhere", n.Name, r.ID)})
 		}
 	}
+}
+
+// takeOut makes node ineligible for scheduling on behalf of request r
+// (its current attempt) through a durable intent; errAnnounced when
+// another leader or an earlier attempt opened that intent already.
+func (c *Coordinator) takeOut(ctx context.Context, now time.Time, node string, r state.MigrationRequest, detail string) error {
+	in := state.Intent{ID: intentID(state.IntentNodeEligibility, node, r.ID, r.Attempts), Kind: state.IntentNodeEligibility,
+		Request: r.ID, Object: node, Detail: detail}
+	return c.do(ctx, now, in, func(ctx context.Context) error {
+		_, err := c.nomad.Nodes().ToggleEligibility(node, false, c.wq(ctx))
+		return err
+	})
 }
 
 // cordoned reports whether the spread r took node out of scheduling (in
