@@ -32,18 +32,10 @@ import (
 // calls, which would take the only node out of service, run against the
 // simulator only (TestActMaintenanceDrain, TestActKillMidMove).
 func TestActAgainstRealNomad(t *testing.T) {
-	addr := realNomad(t)
-	client, err := nomadapi.NewClient(&nomadapi.Config{Address: addr})
-	if err != nil {
-		t.Fatal(err)
-	}
-	nodes, _, err := client.Nodes().List(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	addr, client, nodes := realNomadNodes(t)
 	var node *nomadapi.NodeListStub
 	for _, n := range nodes {
-		if d := n.Drivers["raw_exec"]; n.Status == "ready" && n.SchedulingEligibility == "eligible" && d != nil && d.Detected && d.Healthy {
+		if rawExecReady(n) {
 			node = n
 			break
 		}
@@ -83,12 +75,7 @@ shaping "target" {
 	if diags.HasErrors() {
 		t.Fatal(diags.Error())
 	}
-	coord, err := migrate.New(migrate.Config{Nomad: client, Apply: local, State: local.FSM, Node: "e2e", SyncScale: true,
-		Placeholder: migrate.Placeholder{Driver: "raw_exec", Config: map[string]any{"command": "/bin/sleep", "args": []string{"infinity"}}},
-		Logger:      hclog.New(&hclog.LoggerOptions{Output: testWriter{t}, Level: hclog.Debug})})
-	if err != nil {
-		t.Fatal(err)
-	}
+	coord := realCoordinator(t, client, local)
 	ctx := context.Background()
 	t.Cleanup(func() { reapAll(t, client, local.FSM.Act().ClusterID) })
 	size := state.Resources{CPU: 100, MemoryMB: 64}
@@ -208,6 +195,41 @@ shaping "target" {
 	t.Logf("figures: real Nomad %s: reserved, handed over, moved and released %s (%s); orphan reaped; dry run changed nothing", addr, alloc.ID[:8], r.Reason)
 }
 
+// realNomadNodes returns NOMAD_ADDR (or skips), a client for it and its
+// nodes.
+func realNomadNodes(t *testing.T) (string, *nomadapi.Client, []*nomadapi.NodeListStub) {
+	t.Helper()
+	addr := realNomad(t)
+	client, err := nomadapi.NewClient(&nomadapi.Config{Address: addr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nodes, _, err := client.Nodes().List(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return addr, client, nodes
+}
+
+// realCoordinator is a coordinator on local's state that acts on a real
+// Nomad through client, with raw_exec /bin/sleep placeholders.
+func realCoordinator(t *testing.T, client *nomadapi.Client, local *state.Local) *migrate.Coordinator {
+	t.Helper()
+	coord, err := migrate.New(migrate.Config{Nomad: client, Apply: local, State: local.FSM, Node: "e2e", SyncScale: true,
+		Placeholder: migrate.Placeholder{Driver: "raw_exec", Config: map[string]any{"command": "/bin/sleep", "args": []string{"infinity"}}},
+		Logger:      hclog.New(&hclog.LoggerOptions{Output: testWriter{t}, Level: hclog.Debug})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return coord
+}
+
+// rawExecReady reports whether n can take a raw_exec allocation now.
+func rawExecReady(n *nomadapi.NodeListStub) bool {
+	d := n.Drivers["raw_exec"]
+	return n.Status == "ready" && n.SchedulingEligibility == "eligible" && d != nil && d.Detected && d.Healthy
+}
+
 // registerSleeper registers a one-allocation raw_exec /bin/sleep job.
 func registerSleeper(t *testing.T, client *nomadapi.Client, id, dc string, tweak ...func(*nomadapi.Job)) {
 	t.Helper()
@@ -273,15 +295,7 @@ func (w testWriter) Write(p []byte) (int, error) {
 // once and runs in B, no placeholder is left, and A's nodes are eligible
 // again after the window. About nine minutes of wall time.
 func TestActMaintenanceDrainOnRealNomad(t *testing.T) {
-	addr := realNomad(t)
-	client, err := nomadapi.NewClient(&nomadapi.Config{Address: addr})
-	if err != nil {
-		t.Fatal(err)
-	}
-	nodes, _, err := client.Nodes().List(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	addr, client, nodes := realNomadNodes(t)
 	byDC := map[string][]*nomadapi.NodeListStub{}
 	var dcs []string
 	for _, n := range nodes {
@@ -507,19 +521,11 @@ func (r *actRun) untilWall(limit time.Time, what string, cond func() bool) {
 // so its replacement could land back), the replacement runs on the other
 // node, and the node is eligible again once the spread is done.
 func TestActSpreadOnRealNomad(t *testing.T) {
-	addr := realNomad(t)
-	client, err := nomadapi.NewClient(&nomadapi.Config{Address: addr})
-	if err != nil {
-		t.Fatal(err)
-	}
-	nodes, _, err := client.Nodes().List(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	addr, client, nodes := realNomadNodes(t)
 	byDC := make(map[string][]*nomadapi.NodeListStub)
 	var dc string
 	for _, n := range nodes {
-		if d := n.Drivers["raw_exec"]; n.Status == "ready" && n.SchedulingEligibility == "eligible" && d != nil && d.Detected && d.Healthy {
+		if rawExecReady(n) {
 			byDC[n.Datacenter] = append(byDC[n.Datacenter], n)
 			if len(byDC[n.Datacenter]) == 2 {
 				dc = n.Datacenter
@@ -554,12 +560,7 @@ shaping "dc" {
 	if diags.HasErrors() {
 		t.Fatal(diags.Error())
 	}
-	coord, err := migrate.New(migrate.Config{Nomad: client, Apply: local, State: local.FSM, Node: "e2e", SyncScale: true,
-		Placeholder: migrate.Placeholder{Driver: "raw_exec", Config: map[string]any{"command": "/bin/sleep", "args": []string{"infinity"}}},
-		Logger:      hclog.New(&hclog.LoggerOptions{Output: testWriter{t}, Level: hclog.Debug})})
-	if err != nil {
-		t.Fatal(err)
-	}
+	coord := realCoordinator(t, client, local)
 	ctx := context.Background()
 	t.Cleanup(func() { reapAll(t, client, local.FSM.Act().ClusterID) })
 	loc := policies.Locality{Datacenter: dc}.String()
