@@ -28,7 +28,15 @@
 //     series; seasonal models other than ETS's short seasons go through
 //     the same decomposition, never through hundreds of seasonal states;
 //   - "auto", the default: per series, chooses or combines candidates by
-//     rolling-origin backtests on the series' own recent history.
+//     rolling-origin backtests on the series' own recent history. Its
+//     candidates include the pretrained global network (subpackage
+//     global); for horizons under a quarter day its ARIMA candidate
+//     searches the mixed orders ARMA(1,1), (2,1) and (1,2) only when the
+//     best AR fit's residuals fail the Ljung–Box test. Under two days of
+//     history the last value joins its choice, and on a cold start (a
+//     backtest too short to choose) the network forecasts, its bands
+//     centred on the mean of its median, the last value and a
+//     mean-reverting level (revertLevel).
 //
 // # Bands
 //
