@@ -97,7 +97,7 @@ func (c *etsCore) fit(y []float64) error {
 	x0 := c.encode(etsParams{alpha: 0.3, beta: 0.05, phi: 0.95, gamma: 0.05})
 	var st etsState
 	// Whether w is complete is checked once, not at every evaluation.
-	complete := !c.spec.seasonal() && allFinite(w)
+	complete := !c.spec.seasonal() && num.CountFinite(w) == len(w)
 	obj := func(x []float64) float64 {
 		if complete {
 			sse, _ := etsRunComplete(w, c.spec, c.decode(x), init)
@@ -208,7 +208,7 @@ func etsInit(y []float64, spec etsSpec) (etsState, bool) {
 // etsRun filters y from init with p and returns the sum of squared one-step
 // errors and how many finite observations it covered. st is scratch space.
 func etsRun(y []float64, spec etsSpec, p etsParams, init etsState, st *etsState) (float64, int) {
-	if !spec.seasonal() && allFinite(y) {
+	if !spec.seasonal() && num.CountFinite(y) == len(y) {
 		return etsRunComplete(y, spec, p, init)
 	}
 	st.copyFrom(init)
@@ -269,16 +269,6 @@ func etsRunComplete(y []float64, spec etsSpec, p etsParams, init etsState) (floa
 		}
 	}
 	return sse, k
-}
-
-// allFinite reports whether y holds no NaN or infinity.
-func allFinite(y []float64) bool {
-	for _, v := range y {
-		if !num.Finite(v) {
-			return false
-		}
-	}
-	return true
 }
 
 // etsStep advances st by one observation and returns the one-step error
