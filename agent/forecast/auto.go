@@ -55,6 +55,9 @@ type autoModel struct {
 	// quantiles, moved to centre on the combination of its median with
 	// the last value and a mean-reverting level, are the forecast.
 	cold *globalCore
+	// coldMember says the cold network is also one of ac's members, which
+	// observe every new point already.
+	coldMember bool
 	health
 }
 
@@ -292,7 +295,7 @@ func (m *autoModel) Fit(y []float64) error {
 	// more already).
 	m.cal.selected = m.cal.nu == 0 && m.widen == 1
 	m.cal.pooled = pooledFor(m.opts.step(), H)
-	m.cold = nil
+	m.cold, m.coldMember = nil, false
 	if m.cal.nu > 0 && cold {
 		// Too little history for the backtest to choose a model or size
 		// the bands, and for the daily season to be judged at all: unless
@@ -305,6 +308,7 @@ func (m *autoModel) Fit(y []float64) error {
 			if g, isGlobal := cs[i].c.(*globalCore); isGlobal && single[i] <= coldGlobalMargin*single[ok[0]] {
 				if err := refit(g, y); err == nil {
 					m.cold = g
+					m.coldMember = slices.ContainsFunc(members, func(c candidate) bool { return c.c == core(g) })
 				}
 			}
 		}
@@ -353,7 +357,7 @@ func (m *autoModel) Update(y ...float64) {
 	for _, v := range y {
 		m.health.observe(m.ac, v)
 		m.ac.observe(v)
-		if m.cold != nil {
+		if m.cold != nil && !m.coldMember {
 			m.cold.observe(v)
 		}
 	}

@@ -186,3 +186,33 @@ func TestAutoColdStartAfterAShift(t *testing.T) {
 		}
 	}
 }
+
+// TestAutoColdStartSeesEachPointOnce: updated after a cold start, the
+// network sees each new point once, also when the backtest chose it as a
+// member of the combination as well (it then forecast from a history with
+// every new point twice, and a clock running ahead of the series').
+func TestAutoColdStartSeesEachPointOnce(t *testing.T) {
+	members := 0
+	for seed := range uint64(12) {
+		y := swings(rand.New(rand.NewPCG(seed, 21)), 150, 25, 10)
+		f := newAutoModel(Options{Step: time.Minute, Horizon: 60})
+		f.SetLast(time.Date(2024, 3, 1, 8, 0, 0, 0, time.UTC))
+		if err := f.Fit(y[:120]); err != nil {
+			t.Fatal(err)
+		}
+		if f.cold == nil {
+			t.Fatalf("seed %d: no cold start: %s", seed, f.reason)
+		}
+		if slices.ContainsFunc(f.ac.members, func(c candidate) bool { return c.c == core(f.cold) }) {
+			members++
+		}
+		f.Update(y[120:]...)
+		if !slices.Equal(f.cold.hist, y) || f.cold.n != len(y) {
+			t.Errorf("seed %d: the network holds %d points (counted %d) after seeing %d", seed, len(f.cold.hist), f.cold.n, len(y))
+		}
+	}
+	if members == 0 {
+		t.Fatal("the backtest chose the network as a member on none of the series: the check needs one that it does")
+	}
+	t.Logf("the network was a member on %d of 12 series", members)
+}
