@@ -206,3 +206,48 @@ func TestMedianBatchMatchesForward(t *testing.T) {
 		}
 	}
 }
+
+// TestMedianBatchShortHorizon: a median path over h steps, for which
+// MedianBatch computes only the knots h needs, is to the bit the first h
+// steps of the path over every knot.
+func TestMedianBatchShortHorizon(t *testing.T) {
+	m, ok := ForArch(5*time.Minute, "nbeats")
+	if !ok {
+		t.Skip("no shipped 5-minute network")
+	}
+	small, err := New(smallConfig("lstm"), 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(3, 9))
+	for _, m := range []*Model{m, small} {
+		var hists [][]float64
+		for k := 0; k < 13; k++ {
+			h := make([]float64, 50+40*k)
+			for i := range h {
+				h[i] = 40 + 10*math.Sin(float64(i)/7) + 3*rng.NormFloat64()
+			}
+			hists = append(hists, h)
+		}
+		full := m.Config.Horizon() + 3
+		var s Scratch
+		want := make([][]float64, len(hists))
+		okAll := make([]bool, len(hists))
+		m.MedianBatch(hists, nil, full, &s, want, okAll)
+		for h := 1; h <= full; h++ {
+			got := make([][]float64, len(hists))
+			okH := make([]bool, len(hists))
+			m.MedianBatch(hists, nil, h, &s, got, okH)
+			for i := range hists {
+				if !okH[i] || !okAll[i] {
+					t.Fatalf("%s h=%d history %d: not ok", m.Config.Name, h, i)
+				}
+				for j := range h {
+					if math.Float64bits(got[i][j]) != math.Float64bits(want[i][j]) {
+						t.Fatalf("%s h=%d history %d step %d: %v, over every knot %v", m.Config.Name, h, i, j+1, got[i][j], want[i][j])
+					}
+				}
+			}
+		}
+	}
+}

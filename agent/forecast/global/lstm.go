@@ -109,16 +109,16 @@ func (n *lstm) forward(x []float64, b int, out []float64, c *cache) {
 	addBias(out[:b*n.out], b, n.b2)
 }
 
-// forwardMedian runs forward and keeps quantile column q of every knot:
-// the LSTM's head is small next to its recurrence, so there is nothing to
-// save by computing less of it.
-func (n *lstm) forwardMedian(x []float64, b, q int, out []float64, c *cache) {
+// forwardMedian runs forward and keeps quantile column q of the first K
+// knots: the LSTM's head is small next to its recurrence, so there is
+// nothing to save by computing less of it.
+func (n *lstm) forwardMedian(x []float64, b, q, K int, out []float64, c *cache) {
 	full := c.buf(6, b*n.out)
 	n.forward(x, b, full, c)
 	Q := n.out / n.knots
 	for r := 0; r < b; r++ {
-		for k := 0; k < n.knots; k++ {
-			out[r*n.knots+k] = full[r*n.out+k*Q+q]
+		for k := 0; k < K; k++ {
+			out[r*K+k] = full[r*n.out+k*Q+q]
 		}
 	}
 }

@@ -106,8 +106,8 @@ type network interface {
 	// forward computes the outputs of a batch of b input rows.
 	forward(x []float64, b int, out []float64, c *cache)
 	// forwardMedian computes, for a batch of b input rows, only the
-	// outputs of quantile column q at every knot (b × knots).
-	forwardMedian(x []float64, b, q int, out []float64, c *cache)
+	// outputs of quantile column q at the first K knots (b × K).
+	forwardMedian(x []float64, b, q, K int, out []float64, c *cache)
 	// backward accumulates into grad the gradient of the loss whose
 	// gradient with respect to the outputs is dout, for the batch of the
 	// last forward with the same cache.
@@ -458,10 +458,11 @@ func (m *Model) PredictBatch(hists [][]float64, lasts []time.Time, h int, s *Scr
 
 // MedianBatch is PredictBatch for the median only (auto's backtests need
 // nothing else): out[i] receives history i's median path over h steps.
-// It computes an eighth of the network's output layer.
+// It computes an eighth of the network's output layer, and of that only
+// the knots the h steps are interpolated from.
 func (m *Model) MedianBatch(hists [][]float64, lasts []time.Time, h int, s *Scratch, out [][]float64, ok []bool) {
 	c := m.Config
-	in, K := c.inputs(), len(c.Knots)
+	in, K := c.inputs(), knotsFor(c.Knots, h)
 	b := len(hists)
 	if cap(s.x) < b*in {
 		s.x = make([]float64, b*in)
@@ -478,11 +479,11 @@ func (m *Model) MedianBatch(hists [][]float64, lasts []time.Time, h int, s *Scra
 		}
 		xi := x[i*in : (i+1)*in]
 		levels[i], scales[i], ok[i] = c.features(hist, last, xi)
-		if ok[i] && flat(xi[:c.Context+K]) {
+		if ok[i] && flat(xi[:c.Context+len(c.Knots)]) {
 			scales[i] = 0
 		}
 	}
-	m.net.forwardMedian(x, b, m.medianColumn(), y, &s.c)
+	m.net.forwardMedian(x, b, m.medianColumn(), K, y, &s.c)
 	for i := range hists {
 		if !ok[i] {
 			continue
@@ -495,8 +496,20 @@ func (m *Model) MedianBatch(hists [][]float64, lasts []time.Time, h int, s *Scra
 		for k, v := range knots {
 			knots[k] = levels[i] + scales[i]*unsquash(v)
 		}
-		interpolate(c.Knots, knots, out[i])
+		interpolate(c.Knots[:K], knots, out[i])
 	}
+}
+
+// knotsFor is how many of the first knots interpolate reads for steps
+// 1..h: up to the last knot at or before h and the one after it (which
+// interpolate weighs by zero at a knot's own step), all when h reaches
+// the last knot.
+func knotsFor(knots []int, h int) int {
+	j := 0
+	for j < len(knots)-1 && knots[j+1] <= h {
+		j++
+	}
+	return min(len(knots), j+2)
 }
 
 // medianColumn is the index of the 0.5 quantile among the outputs of a

@@ -15,9 +15,10 @@ type nbeats struct {
 	in, width, out int
 	blocks         []nbBlock
 	p              []float64
-	// heads caches, per quantile column, each block's forecast weights
-	// and biases for that column only (forwardMedian).
-	heads  sync.Map // int → [][2][]float64
+	// heads caches, per quantile column and number of knots, each
+	// block's forecast weights and biases for that column of the first
+	// knots only (forwardMedian).
+	heads  sync.Map // headKey → [][2][]float64
 	nknots int
 }
 
@@ -146,14 +147,17 @@ func (n *nbeats) forward(x []float64, b int, out []float64, c *cache) {
 	}
 }
 
+// headKey names a restricted forecast layer: quantile column q of the
+// first k knots.
+type headKey struct{ q, k int }
+
 // head returns each block's forecast layer restricted to quantile column q
-// of every knot: weights (width × knots) and biases.
-func (n *nbeats) head(q int) [][2][]float64 {
-	if h, ok := n.heads.Load(q); ok {
+// of the first K knots: weights (width × K) and biases.
+func (n *nbeats) head(q, K int) [][2][]float64 {
+	if h, ok := n.heads.Load(headKey{q, K}); ok {
 		return h.([][2][]float64)
 	}
 	Q := n.out / n.knots()
-	K := n.knots()
 	out := make([][2][]float64, len(n.blocks))
 	for i, blk := range n.blocks {
 		w := make([]float64, n.width*K)
@@ -168,13 +172,13 @@ func (n *nbeats) head(q int) [][2][]float64 {
 		}
 		out[i] = [2][]float64{w, b}
 	}
-	n.heads.Store(q, out)
+	n.heads.Store(headKey{q, K}, out)
 	return out
 }
 
-func (n *nbeats) forwardMedian(x []float64, b, q int, out []float64, c *cache) {
-	in, w, K := n.in, n.width, n.knots()
-	heads := n.head(q)
+func (n *nbeats) forwardMedian(x []float64, b, q, K int, out []float64, c *cache) {
+	in, w := n.in, n.width
+	heads := n.head(q, K)
 	clear(out[:b*K])
 	copy(c.whole(1, b*in), x[:b*in])
 	for i, blk := range n.blocks {
