@@ -97,9 +97,31 @@ func Median(x []float64) float64 {
 }
 
 // SelectK returns the k-th smallest element of x (0-based), partially
-// reordering x so that x[:k] ≤ x[k] ≤ x[k+1:] (Hoare's quickselect with a
-// median-of-three pivot).
+// reordering x so that x[:k] ≤ x[k] ≤ x[k+1:]. When x holds neither NaN
+// nor -0 (its equal values are then the same bits) it partitions without
+// data-dependent branches (selectLomuto), several times quicker on
+// unordered data than Hoare's quickselect, which it keeps otherwise so
+// that the sign of a zero result stays what it was.
 func SelectK(x []float64, k int) float64 {
+	if plain(x) {
+		return selectLomuto(x, k)
+	}
+	return selectHoare(x, k)
+}
+
+// plain says whether x holds neither NaN nor -0.
+func plain(x []float64) bool {
+	for _, v := range x {
+		if v != v || math.Float64bits(v) == 1<<63 {
+			return false
+		}
+	}
+	return true
+}
+
+// selectHoare is SelectK by Hoare's quickselect with a median-of-three
+// pivot.
+func selectHoare(x []float64, k int) float64 {
 	lo, hi := 0, len(x)-1
 	for lo < hi {
 		mid := lo + (hi-lo)/2
@@ -137,6 +159,92 @@ func SelectK(x []float64, k int) float64 {
 		}
 	}
 	return x[k]
+}
+
+// selectLomuto is SelectK for x without NaN: Lomuto partitions whose
+// every step swaps and advances by the comparison's result (no branch to
+// mispredict), around a median of three (a ninther on long ranges),
+// narrowing to the side that holds k; the last few elements are sorted.
+func selectLomuto(x []float64, k int) float64 {
+	w := x // the window that holds the k-th smallest
+	for len(w) > 24 {
+		n := len(w)
+		var p float64
+		if n > 400 {
+			s := n / 8
+			p = median3(median3(w[0], w[s], w[2*s]), median3(w[3*s], w[4*s], w[5*s]), median3(w[6*s], w[7*s], w[n-1]))
+		} else {
+			p = median3(w[0], w[n/2], w[n-1])
+		}
+		j := partitionLess(w, p)
+		switch {
+		case k < j:
+			w = w[:j]
+		case j > 0:
+			w, k = w[j:], k-j
+		default:
+			// p is the smallest value: take its copies off the front.
+			e := partitionLessEq(w, p)
+			if k < e {
+				return w[k]
+			}
+			w, k = w[e:], k-e
+		}
+	}
+	for i := 1; i < len(w); i++ {
+		v, j := w[i], i
+		for j > 0 && v < w[j-1] {
+			w[j] = w[j-1]
+			j--
+		}
+		w[j] = v
+	}
+	return w[k]
+}
+
+// partitionLess moves the elements of x below p to its front, keeping
+// the rest behind them, and returns how many there are.
+func partitionLess(x []float64, p float64) int {
+	j := 0
+	for i, v := range x {
+		x[i] = x[j]
+		x[j] = v
+		j += b2i(v < p)
+	}
+	return j
+}
+
+// partitionLessEq is partitionLess for the elements at most p.
+func partitionLessEq(x []float64, p float64) int {
+	j := 0
+	for i, v := range x {
+		x[i] = x[j]
+		x[j] = v
+		j += b2i(!(p < v))
+	}
+	return j
+}
+
+// b2i is 1 for true; the compiler makes it a flag, not a branch.
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// median3 is the middle of three values.
+func median3(a, b, c float64) float64 {
+	if b < a {
+		a, b = b, a
+	}
+	if c < b {
+		b = c
+		if b < a {
+			b = a
+		}
+	}
+	return b
 }
 
 // HasNegativeZero says whether x holds a -0. Selection and sorting agree

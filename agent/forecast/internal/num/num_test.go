@@ -107,3 +107,64 @@ func TestSelectionMatchesSorting(t *testing.T) {
 		}
 	}
 }
+
+// TestSelectKLong: on long inputs of every shape (unordered, many ties,
+// all equal, sorted either way) SelectK returns the sorted order's k-th
+// value and leaves x partitioned around it; with a -0 it is Hoare's
+// quickselect to the bit (the sign of a zero result unchanged).
+func TestSelectKLong(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 17))
+	shapes := map[string]func(i, n int) float64{
+		"normal":  func(int, int) float64 { return rng.NormFloat64() },
+		"ties":    func(int, int) float64 { return math.Round(rng.NormFloat64() * 2) },
+		"equal":   func(int, int) float64 { return 3 },
+		"sorted":  func(i, n int) float64 { return float64(i) },
+		"reverse": func(i, n int) float64 { return float64(n - i) },
+		"zeros":   func(int, int) float64 { return float64(rng.IntN(2)) * math.Copysign(0, float64(rng.IntN(2))-0.5) },
+	}
+	for name, f := range shapes {
+		for _, n := range []int{25, 26, 100, 401, 1000, 4032} {
+			x := make([]float64, n)
+			for i := range x {
+				x[i] = f(i, n)
+			}
+			sorted := append([]float64(nil), x...)
+			sort.Float64s(sorted)
+			for _, k := range []int{0, 1, n / 3, n / 2, n - 2, n - 1} {
+				a := append([]float64(nil), x...)
+				got := SelectK(a, k)
+				if got != sorted[k] || math.Float64bits(a[k]) != math.Float64bits(got) {
+					t.Fatalf("%s n=%d k=%d: %v (x[k] %v), sorted %v", name, n, k, got, a[k], sorted[k])
+				}
+				for i, v := range a {
+					if (i < k && v > got) || (i > k && v < got) {
+						t.Fatalf("%s n=%d k=%d: x[%d]=%v on the wrong side of %v", name, n, k, i, v, got)
+					}
+				}
+				if HasNegativeZero(x) {
+					h := append([]float64(nil), x...)
+					if want := selectHoare(h, k); math.Float64bits(got) != math.Float64bits(want) {
+						t.Fatalf("%s n=%d k=%d: %v, Hoare's %v", name, n, k, got, want)
+					}
+				}
+			}
+		}
+	}
+}
+
+func BenchmarkMedian4032(b *testing.B) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	xs := make([][]float64, 64)
+	for i := range xs {
+		xs[i] = make([]float64, 4032)
+		for j := range xs[i] {
+			xs[i][j] = rng.NormFloat64()
+		}
+	}
+	a := make([]float64, 4032)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		copy(a, xs[i%len(xs)])
+		Median(a)
+	}
+}
