@@ -26,8 +26,9 @@ func gemm(ta, tb bool, m, nn, k int, alpha float64, a []float64, b []float64, be
 }
 
 // gemmNN computes c = a·b (beta 0) or c += a·b (beta 1) for a m×k, b k×n
-// and c m×n, row-major, with blocks of 4 rows × 8 columns in vector
-// registers (kernel4x8) where the CPU has them, and returns true; false
+// and c m×n, row-major, with blocks of 8 rows × up to 8 columns in
+// AVX-512 registers (kernel8x8) and of 4 rows × 8 columns in AVX registers
+// (kernel4x8) where the CPU has them, and returns true; false
 // when it leaves the product to gonum. Every element is summed exactly as
 // gonum's Dgemm sums it, term by term in the order of k, each product
 // rounded before it is added (no fused multiply-add), so the result is the
@@ -54,6 +55,13 @@ func gemmNN(m, n, k int, a, b []float64, beta float64, c []float64) bool {
 		}
 	}
 	i := 0
+	if haveKernel8 {
+		for ; i+8 <= m; i += 8 {
+			for j := 0; j < n; j += 8 {
+				kernel8x8(k, &a[i*k], k, &b[j], n, &c[i*n+j], n, min(8, n-j))
+			}
+		}
+	}
 	for ; i+4 <= m; i += 4 {
 		j := 0
 		for ; j+8 <= n; j += 8 {

@@ -25,3 +25,12 @@ func reluAVX(x *float64, n int)
 //
 //go:noescape
 func addAVX(x *float64, bias *float64, n int, relu bool)
+
+// haveKernel8 says whether kernel8x8 can run: it needs AVX-512.
+var haveKernel8 = cpu.X86.HasAVX512F
+
+// kernel8x8 is kernel4x8 for a block of 8 rows and cols ≤ 8 columns
+// (gemm_amd64.s): the same sums, eight columns to a register.
+//
+//go:noescape
+func kernel8x8(k int, a *float64, lda int, b *float64, ldb int, c *float64, ldc int, cols int)

@@ -139,3 +139,104 @@ addreluloop:
 adddone:
 	VZEROUPPER
 	RET
+
+// func kernel8x8(k int, a *float64, lda int, b *float64, ldb int, c *float64, ldc int, cols int)
+//
+// kernel4x8 for 8 rows and up to 8 columns with AVX-512: Z0..Z7 hold the
+// rows of the block of c; for each l, Z8 the first cols elements of row l
+// of b (the mask K1 keeps the rest of b, c and the products untouched),
+// Z9..Z16 a[r][l] broadcast times Z8, each product rounded, then added.
+// No fused multiply-add.
+TEXT ·kernel8x8(SB), NOSPLIT, $0-64
+	MOVQ k+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ lda+16(FP), R8
+	MOVQ b+24(FP), DI
+	MOVQ ldb+32(FP), R9
+	MOVQ c+40(FP), DX
+	MOVQ ldc+48(FP), R10
+	MOVQ cols+56(FP), CX
+	MOVQ $1, BX
+	SHLQ CX, BX
+	DECQ BX
+	KMOVW BX, K1
+	MOVQ k+0(FP), CX
+	SHLQ $3, R8
+	SHLQ $3, R9
+	SHLQ $3, R10
+	// a's rows: SI, SI+R8, SI+2R8, R11, SI+4R8, R11+2R8, R12, R11+4R8
+	LEAQ (SI)(R8*2), R11
+	ADDQ R8, R11
+	LEAQ (R11)(R8*2), R12
+	ADDQ R8, R12
+	MOVQ DX, AX
+	VMOVUPD.Z (AX), K1, Z0
+	ADDQ R10, AX
+	VMOVUPD.Z (AX), K1, Z1
+	ADDQ R10, AX
+	VMOVUPD.Z (AX), K1, Z2
+	ADDQ R10, AX
+	VMOVUPD.Z (AX), K1, Z3
+	ADDQ R10, AX
+	VMOVUPD.Z (AX), K1, Z4
+	ADDQ R10, AX
+	VMOVUPD.Z (AX), K1, Z5
+	ADDQ R10, AX
+	VMOVUPD.Z (AX), K1, Z6
+	ADDQ R10, AX
+	VMOVUPD.Z (AX), K1, Z7
+
+loop8:
+	TESTQ CX, CX
+	JE    done8
+	VMOVUPD.Z (DI), K1, Z8
+	VBROADCASTSD (SI), Z9
+	VBROADCASTSD (SI)(R8*1), Z10
+	VBROADCASTSD (SI)(R8*2), Z11
+	VBROADCASTSD (R11), Z12
+	VBROADCASTSD (SI)(R8*4), Z13
+	VBROADCASTSD (R11)(R8*2), Z14
+	VBROADCASTSD (R12), Z15
+	VBROADCASTSD (R11)(R8*4), Z16
+	VMULPD Z8, Z9, Z9
+	VMULPD Z8, Z10, Z10
+	VMULPD Z8, Z11, Z11
+	VMULPD Z8, Z12, Z12
+	VMULPD Z8, Z13, Z13
+	VMULPD Z8, Z14, Z14
+	VMULPD Z8, Z15, Z15
+	VMULPD Z8, Z16, Z16
+	VADDPD Z9, Z0, Z0
+	VADDPD Z10, Z1, Z1
+	VADDPD Z11, Z2, Z2
+	VADDPD Z12, Z3, Z3
+	VADDPD Z13, Z4, Z4
+	VADDPD Z14, Z5, Z5
+	VADDPD Z15, Z6, Z6
+	VADDPD Z16, Z7, Z7
+	ADDQ  $8, SI
+	ADDQ  $8, R11
+	ADDQ  $8, R12
+	ADDQ  R9, DI
+	DECQ  CX
+	JMP   loop8
+
+done8:
+	MOVQ DX, AX
+	VMOVUPD Z0, K1, (AX)
+	ADDQ R10, AX
+	VMOVUPD Z1, K1, (AX)
+	ADDQ R10, AX
+	VMOVUPD Z2, K1, (AX)
+	ADDQ R10, AX
+	VMOVUPD Z3, K1, (AX)
+	ADDQ R10, AX
+	VMOVUPD Z4, K1, (AX)
+	ADDQ R10, AX
+	VMOVUPD Z5, K1, (AX)
+	ADDQ R10, AX
+	VMOVUPD Z6, K1, (AX)
+	ADDQ R10, AX
+	VMOVUPD Z7, K1, (AX)
+	VZEROUPPER
+	RET

@@ -16,3 +16,9 @@ func reluAVX(x *float64, n int) {
 func addAVX(x *float64, bias *float64, n int, relu bool) {
 	panic("global: no bias kernel on this architecture")
 }
+
+const haveKernel8 = false
+
+func kernel8x8(k int, a *float64, lda int, b *float64, ldb int, c *float64, ldc int, cols int) {
+	panic("global: no gemm kernel on this architecture")
+}
