@@ -169,6 +169,27 @@ func New(c Config, seed uint64) (*Model, error) {
 // survive the mapping (it is monotone), so the pinball loss is taken there.
 func squash(z float64) float64 { return math.Asinh(z) }
 
+// squashAll replaces each value of x by its squash, to the bit, four at a
+// time where the CPU can (asinhAVX2).
+func squashAll(x []float64) {
+	i := 0
+	if haveAsinh {
+		for i+4 <= len(x) {
+			i += asinhAVX2(&x[i], (len(x)-i)&^3)
+			if i+4 <= len(x) {
+				// A block the kernel leaves to math.Asinh.
+				for j := i; j < i+4; j++ {
+					x[j] = squash(x[j])
+				}
+				i += 4
+			}
+		}
+	}
+	for ; i < len(x); i++ {
+		x[i] = squash(x[i])
+	}
+}
+
 // unsquash inverts squash, bounding its argument so that a wild output
 // stays finite.
 func unsquash(s float64) float64 { return math.Sinh(math.Max(-maxSquashed, math.Min(maxSquashed, s))) }
@@ -232,7 +253,8 @@ func (c Config) features(hist []float64, last time.Time, x []float64) (level, sc
 		scale = dev / float64(k)
 	}
 	scale = math.Max(scale, 1e-6*math.Max(1, math.Abs(level)))
-	norm := func(v float64) float64 { return squash((v - level) / scale) }
+	// Inputs are normalised here and squashed together at the end.
+	norm := func(v float64) float64 { return (v - level) / scale }
 	// Recent window, right-aligned; missing points carry the previous
 	// value forward, positions before the history the first value back.
 	first := math.NaN()
@@ -265,6 +287,7 @@ func (c Config) features(hist []float64, last time.Time, x []float64) (level, sc
 			x[L+j] = norm(hist[i])
 		}
 	}
+	squashAll(x[:L+len(c.Knots)])
 	if n >= c.Daily {
 		seasonal = 1
 	}

@@ -1,0 +1,10 @@
+//go:build !amd64 || amd64.v3
+
+package global
+
+// haveAsinh is false: squashAll calls math.Asinh on each value.
+const haveAsinh = false
+
+func asinhAVX2(x *float64, n int) int {
+	panic("global: no asinh kernel on this architecture")
+}
