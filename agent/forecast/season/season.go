@@ -215,23 +215,30 @@ func seasonScore(x []float64, m int, sc *scratch) Season {
 	med, mad := 0.0, 0.0
 	{
 		rem := sc.buf(bufRemainder, len(r))
-		for t, v := range r {
-			rem[t] = v - prof[t%m]
+		for c := 0; c < len(r); c += m {
+			for p, v := range r[c:min(c+m, len(r))] {
+				rem[c+p] = v - prof[p]
+			}
 		}
 		med, mad = num.MedianMADBuf(rem, sc.buf(bufSelect, len(r)))
 	}
 	if mad > 0 {
-		for t, v := range r {
-			e := v - prof[t%m]
-			r[t] = prof[t%m] + math.Min(math.Max(e, med-5*mad), med+5*mad)
+		for c := 0; c < len(r); c += m {
+			cyc := r[c:min(c+m, len(r))]
+			for p, v := range cyc {
+				e := v - prof[p]
+				cyc[p] = prof[p] + math.Min(math.Max(e, med-5*mad), med+5*mad)
+			}
 		}
 	}
 	var vr, vR float64
 	mr := num.Mean(r)
-	for i, v := range r {
-		vr += (v - mr) * (v - mr)
-		d := v - prof[i%m]
-		vR += d * d
+	for c := 0; c < len(r); c += m {
+		for p, v := range r[c:min(c+m, len(r))] {
+			vr += (v - mr) * (v - mr)
+			d := v - prof[p]
+			vR += d * d
+		}
 	}
 	s := Season{Steps: m}
 	if vr <= 0 {
@@ -332,16 +339,25 @@ func phaseMeans(x []float64, m int, decay float64) []float64 {
 			weights[c] = math.Pow(decay, float64(c))
 		}
 	}
-	for i, v := range x {
-		if !num.Finite(v) {
-			continue
+	for c := 0; c < n; c += m {
+		// The cycle back of point c+p, (n-1-c-p)/m, is back for the
+		// phases up to edge and one less after it.
+		back, edge := (n-1-c)/m, (n-1-c)%m
+		for p, v := range x[c:min(c+m, n)] {
+			if !num.Finite(v) {
+				continue
+			}
+			wt := 1.0
+			if weights != nil {
+				if p <= edge {
+					wt = weights[back]
+				} else {
+					wt = weights[back-1]
+				}
+			}
+			sum[p] += wt * v
+			w[p] += wt
 		}
-		wt := 1.0
-		if weights != nil {
-			wt = weights[(n-1-i)/m]
-		}
-		sum[i%m] += wt * v
-		w[i%m] += wt
 	}
 	for i := range sum {
 		if w[i] > 0 {
@@ -358,8 +374,10 @@ func phaseMeans(x []float64, m int, decay float64) []float64 {
 func subtractProfile(x []float64, m int, sc *scratch) []float64 {
 	prof := phaseMeans(detrendMA(x, m, sc), m, 0)
 	out := make([]float64, len(x))
-	for i, v := range x {
-		out[i] = v - prof[i%m]
+	for c := 0; c < len(x); c += m {
+		for p, v := range x[c:min(c+m, len(x))] {
+			out[c+p] = v - prof[p]
+		}
 	}
 	return out
 }
@@ -465,11 +483,14 @@ func Decompose(x []float64, periods []int) [][]float64 {
 	}
 	for pass := 0; pass < passes; pass++ {
 		for i, m := range periods {
-			for t := range x {
-				d[t] = x[t]
-				for j, p := range prof {
-					if j != i {
-						d[t] -= p[t%periods[j]]
+			copy(d, x)
+			for j, p := range prof {
+				if j == i {
+					continue
+				}
+				for c := 0; c < n; c += len(p) {
+					for ph := range d[c:min(c+len(p), n)] {
+						d[c+ph] -= p[ph]
 					}
 				}
 			}
@@ -486,8 +507,10 @@ func Decompose(x []float64, periods []int) [][]float64 {
 func robustProfile(r []float64, m int, decay float64, sc *scratch) []float64 {
 	prof := phaseMedians(r, m)
 	rem := sc.buf(bufRemainder, len(r))
-	for t, v := range r {
-		rem[t] = v - prof[t%m]
+	for c := 0; c < len(r); c += m {
+		for p, v := range r[c:min(c+m, len(r))] {
+			rem[c+p] = v - prof[p]
+		}
 	}
 	med, mad := num.MedianMADBuf(rem, sc.buf(bufSelect, len(r)))
 	if mad <= 0 {
@@ -495,8 +518,10 @@ func robustProfile(r []float64, m int, decay float64, sc *scratch) []float64 {
 	}
 	lo, hi := med-4*mad, med+4*mad
 	clipped := sc.buf(bufClipped, len(r))
-	for t, e := range rem {
-		clipped[t] = prof[t%m] + math.Min(math.Max(e, lo), hi)
+	for c := 0; c < len(r); c += m {
+		for p, e := range rem[c:min(c+m, len(r))] {
+			clipped[c+p] = prof[p] + math.Min(math.Max(e, lo), hi)
+		}
 	}
 	return phaseMeans(clipped, m, decay)
 }
