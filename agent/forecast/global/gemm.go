@@ -56,10 +56,22 @@ func gemmNN(m, n, k int, a, b []float64, beta float64, c []float64) bool {
 	}
 	i := 0
 	if haveKernel8 {
+		// Rows past the last full block of 8 are summed as part of the
+		// last 8 rows: the rows that block covers again are first put
+		// back as they were, then summed again to the same bits.
+		var again [7 * 160]float64
+		redo := m >= 8 && m%8 != 0 && (8-m%8)*n <= len(again)
+		full := m - m%8
+		if redo {
+			copy(again[:], c[(m-8)*n:full*n])
+		}
 		for ; i+8 <= m; i += 8 {
-			for j := 0; j < n; j += 8 {
-				kernel8x8(k, &a[i*k], k, &b[j], n, &c[i*n+j], n, min(8, n-j))
-			}
+			gemm8(i, n, k, a, b, c)
+		}
+		if redo {
+			copy(c[(m-8)*n:full*n], again[:])
+			gemm8(m-8, n, k, a, b, c)
+			return true
 		}
 	}
 	for ; i+4 <= m; i += 4 {
@@ -74,6 +86,13 @@ func gemmNN(m, n, k int, a, b []float64, beta float64, c []float64) bool {
 }
 
 const negativeZero = 1 << 63
+
+// gemm8 adds a·b to c for the 8 rows from i, 8 columns at a time.
+func gemm8(i, n, k int, a, b, c []float64) {
+	for j := 0; j < n; j += 8 {
+		kernel8x8(k, &a[i*k], k, &b[j], n, &c[i*n+j], n, min(8, n-j))
+	}
+}
 
 // gemmTail4 is gemmRows for the four rows from i and the columns [j0, n)
 // the kernel's blocks leave: each element summed in registers, the four
