@@ -289,9 +289,44 @@ func fitARIMA(w []float64, ord arimaOrder, scale float64, stall int) *arimaCore 
 	}
 	x := f.x0
 	if f.k > 0 {
-		x, _ = minimize(obj, x, f.evals(), stall)
+		x, _ = minimize4(obj, f.css4(w, complete), x, f.evals(), stall)
 	}
 	return f.finish(w, x)
+}
+
+// css4 is obj of fitARIMA four points at a time (minimize4) for the orders
+// auto's ARIMA candidate fits by CSS, on a complete w, where the CPU runs
+// the css4 kernels; nil otherwise.
+func (f *arimaFit) css4(w []float64, complete bool) func(xs *[4][]float64, out *[4]float64) {
+	o := f.c.ord
+	var kernel func(w *float64, n int, p *[16]float64, out *[4]float64)
+	switch {
+	case !haveCSS4 || !complete:
+	case o.p == 1 && o.q == 1 && len(w) > 1:
+		kernel = css4ARMA11
+	case o.p == 2 && o.q == 1 && len(w) > 2:
+		kernel = css4ARMA21
+	case o.p == 1 && o.q == 2 && len(w) > 2:
+		kernel = css4ARMA12
+	}
+	if kernel == nil {
+		return nil
+	}
+	return func(xs *[4][]float64, out *[4]float64) {
+		var p [16]float64
+		for i, x := range xs {
+			p[i] = f.params(x)
+			p[4+i] = f.c.phi[0]
+			p[12+i] = f.c.theta[0]
+			switch {
+			case o.p == 2:
+				p[8+i] = f.c.phi[1]
+			case o.q == 2:
+				p[8+i] = f.c.theta[1]
+			}
+		}
+		kernel(&w[0], len(w), &p, out)
+	}
 }
 
 // arimaFit is one order's CSS fit: its start, its decoding of the

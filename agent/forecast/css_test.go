@@ -194,3 +194,60 @@ func TestCSSTripleMatchesComplete(t *testing.T) {
 		}
 	}
 }
+
+// TestCSS4MatchesComplete holds each lane of the css4 kernels to
+// cssComplete bit for bit (a NaN counts as any NaN: the optimiser reads it
+// as +Inf), on coefficients inside and far outside the stationary and
+// invertible regions, and every short length.
+func TestCSS4MatchesComplete(t *testing.T) {
+	if !haveCSS4 {
+		t.Skip("no css4 kernels on this CPU or build")
+	}
+	rng := rand.New(rand.NewPCG(21, 22))
+	kernels := []struct {
+		p, q   int
+		kernel func(w *float64, n int, p *[16]float64, out *[4]float64)
+	}{{1, 1, css4ARMA11}, {2, 1, css4ARMA21}, {1, 2, css4ARMA12}}
+	for _, k := range kernels {
+		for _, n := range []int{3, 4, 5, 9, 1008} {
+			for trial := 0; trial < 20; trial++ {
+				w := make([]float64, n)
+				for i := range w {
+					w[i] = rng.NormFloat64()*math.Pow(10, float64(rng.IntN(5)-2)) + 1
+				}
+				spread := 0.9
+				if trial%4 == 3 {
+					spread = 30 // explosive: sums overflow to +Inf or NaN
+				}
+				var p [16]float64
+				phis, thetas := make([][]float64, 4), make([][]float64, 4)
+				for l := 0; l < 4; l++ {
+					p[l] = rng.NormFloat64()
+					phis[l], thetas[l] = make([]float64, k.p), make([]float64, k.q)
+					for i := range phis[l] {
+						phis[l][i] = spread * (2*rng.Float64() - 1)
+					}
+					for i := range thetas[l] {
+						thetas[l][i] = spread * (2*rng.Float64() - 1)
+					}
+					p[4+l], p[12+l] = phis[l][0], thetas[l][0]
+					if k.p == 2 {
+						p[8+l] = phis[l][1]
+					}
+					if k.q == 2 {
+						p[8+l] = thetas[l][1]
+					}
+				}
+				var out [4]float64
+				k.kernel(&w[0], n, &p, &out)
+				ebuf := make([]float64, n)
+				for l := 0; l < 4; l++ {
+					want := cssComplete(w, phis[l], thetas[l], p[l], ebuf)
+					if got := out[l]; math.Float64bits(got) != math.Float64bits(want) && !(math.IsNaN(got) && math.IsNaN(want)) {
+						t.Fatalf("ARMA(%d,%d) n=%d lane %d: %v, cssComplete %v", k.p, k.q, n, l, got, want)
+					}
+				}
+			}
+		}
+	}
+}

@@ -84,6 +84,7 @@ func TestMinimizeMatchesGonum(t *testing.T) {
 				}
 				for _, c := range []struct{ budget, stall int }{
 					{1, nmConvIters}, {2, nmConvIters}, {dim + 1, nmConvIters}, {dim + 3, nmConvIters},
+					{dim + 4, nmConvIters}, {dim + 5, nmConvIters}, {dim + 6, nmConvIters}, {dim + 8, nmConvIters},
 					{30*dim + 40, nmConvIters}, {60*dim + 40, nmConvIters}, {2000, nmConvIters},
 					{30*dim + 40, nmQuickIters}, {60*dim + 40, nmQuickIters}, {2000, nmQuickIters},
 				} {
@@ -108,6 +109,16 @@ func TestMinimizeMatchesGonum(t *testing.T) {
 						}
 						if !sameBits(gx, wx) || math.Float64bits(gf) != math.Float64bits(wf) {
 							t.Fatalf("result %v (%v), gonum %v (%v)", gx, gf, wx, wf)
+						}
+						// Four points at a time, evaluated ahead: the same run.
+						f4 := func(xs *[4][]float64, out *[4]float64) {
+							for i, x := range xs {
+								out[i] = f(x)
+							}
+						}
+						sx, sf := minimize4(f, f4, append([]float64(nil), x0...), budget, stall)
+						if !sameBits(sx, wx) || math.Float64bits(sf) != math.Float64bits(wf) {
+							t.Fatalf("four at a time %v (%v), gonum %v (%v)", sx, sf, wx, wf)
 						}
 					})
 				}

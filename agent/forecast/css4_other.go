@@ -1,0 +1,16 @@
+//go:build !amd64 || amd64.v3
+
+package forecast
+
+// haveCSS4 is false: every sum of squares is cssComplete's own.
+const haveCSS4 = false
+
+func css4ARMA11(w *float64, n int, p *[16]float64, out *[4]float64) {
+	panic("forecast: no css4 kernel")
+}
+func css4ARMA21(w *float64, n int, p *[16]float64, out *[4]float64) {
+	panic("forecast: no css4 kernel")
+}
+func css4ARMA12(w *float64, n int, p *[16]float64, out *[4]float64) {
+	panic("forecast: no css4 kernel")
+}
