@@ -421,8 +421,15 @@ func fitMixed(w []float64, ords []arimaOrder, scale float64, stall int) []*arima
 				mu[i] = f.params(pending[i])
 			}
 		}
-		if active[0] && active[1] && active[2] {
-			vals[0], vals[1], vals[2] = cssTriple(w, fits[0].c, fits[1].c, fits[2].c, mu[0], mu[1], mu[2])
+		if n := b2i(active[0]) + b2i(active[1]) + b2i(active[2]); n >= 2 {
+			// With two left, the finished one's sum (at its last point)
+			// rides along and is dropped: one loop instead of two.
+			va, vb, vc := cssTriple(w, fits[0].c, fits[1].c, fits[2].c, mu[0], mu[1], mu[2])
+			for i, v := range [3]float64{va, vb, vc} {
+				if active[i] {
+					vals[i] = v
+				}
+			}
 		} else {
 			for i, f := range fits {
 				if active[i] {
@@ -440,6 +447,13 @@ func fitMixed(w []float64, ords []arimaOrder, scale float64, stall int) []*arima
 		out[i] = f.finish(w, res[i])
 	}
 	return out
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // mixedTriple says whether ords are ARMA(1,d,1), (2,d,1) and (1,d,2) with
