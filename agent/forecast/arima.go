@@ -275,9 +275,12 @@ func cssComplete(w []float64, phi, theta []float64, mu float64, ebuf []float64) 
 // after stall iterations without progress (minimize).
 func fitARIMA(w []float64, ord arimaOrder, scale float64, stall int) *arimaCore {
 	f := newARIMAFit(w, ord, scale)
-	ebuf := make([]float64, len(w))
-	ww := append([]float64(nil), w...)
 	complete := num.CountFinite(w) == len(w)
+	var ebuf, ww []float64 // cssARIMA's buffers, when it is called
+	if !complete || !cssInRegisters(ord, len(w)) {
+		ebuf = make([]float64, len(w))
+		ww = make([]float64, len(w))
+	}
 	obj := func(x []float64) float64 {
 		mu := f.params(x)
 		if complete {
@@ -368,9 +371,46 @@ func (f *arimaFit) params(x []float64) float64 {
 func (f *arimaFit) finish(w, x []float64) *arimaCore {
 	c := f.c
 	c.mu = f.params(x)
-	c.sse, c.nobs = cssARIMA(append([]float64(nil), w...), c.phi, c.theta, c.mu, make([]float64, len(w)))
+	c.sse, c.nobs = cssSum(w, c.phi, c.theta, c.mu)
 	c.ic = aicc(c.sse, c.nobs, f.k)
 	return c
+}
+
+// cssSum is cssARIMA's sum of squares and count on a copy of w; on a
+// complete w, for the orders whose sums need no buffer (cssInRegisters,
+// and pure AR: cssAR), without copying w or allocating the errors.
+func cssSum(w []float64, phi, theta []float64, mu float64) (float64, int) {
+	if num.CountFinite(w) == len(w) {
+		o := arimaOrder{p: len(phi), q: len(theta)}
+		switch {
+		case o.q == 0:
+			return cssAR(w, phi, mu), max(0, len(w)-o.p)
+		case cssInRegisters(o, len(w)):
+			return cssComplete(w, phi, theta, mu, nil), len(w) - o.p
+		}
+	}
+	return cssARIMA(append([]float64(nil), w...), phi, theta, mu, make([]float64, len(w)))
+}
+
+// cssInRegisters says whether cssComplete sums order o on n points in its
+// own loops, without the errors buffer.
+func cssInRegisters(o arimaOrder, n int) bool {
+	return (o.p == 1 && o.q == 1 && n > 1) || (o.p == 2 && o.q == 1 && n > 2) || (o.p == 1 && o.q == 2 && n > 2)
+}
+
+// cssAR is cssARIMA's sum of squares for a pure AR on a complete w: its
+// operations in its order, without the errors it keeps for MA terms.
+func cssAR(w []float64, phi []float64, mu float64) float64 {
+	sse := 0.0
+	for t := len(phi); t < len(w); t++ {
+		f := mu
+		for i, a := range phi {
+			f += a * (w[t-1-i] - mu)
+		}
+		e := w[t] - f
+		sse += e * e
+	}
+	return sse
 }
 
 // fitMixed fits ARMA(1,d,1), (2,d,1) and (1,d,2) (in that order, with the
@@ -837,8 +877,7 @@ func fitAROLS(w []float64, p int, constant bool, d int) *arimaCore {
 			c.mu = num.MeanFinite(w)
 		}
 	}
-	ww := append([]float64(nil), w...)
-	c.sse, c.nobs = cssARIMA(ww, c.phi, nil, c.mu, make([]float64, len(w)))
+	c.sse, c.nobs = cssSum(w, c.phi, nil, c.mu)
 	c.ic = aicc(c.sse, c.nobs, k)
 	c.reset()
 	return c

@@ -251,3 +251,36 @@ func TestCSS4MatchesComplete(t *testing.T) {
 		}
 	}
 }
+
+// TestCSSSumMatchesCSSARIMA: cssSum, which on a complete series skips the
+// copy and the errors buffer for pure AR and the orders cssComplete keeps
+// in registers, gives cssARIMA's sum and count to the bit.
+func TestCSSSumMatchesCSSARIMA(t *testing.T) {
+	rng := rand.New(rand.NewPCG(31, 32))
+	for _, n := range []int{0, 1, 2, 3, 4, 7, 500} {
+		for _, o := range []arimaOrder{{p: 0}, {p: 1}, {p: 2}, {p: 5}, {p: 9}, {p: 1, q: 1}, {p: 2, q: 1}, {p: 1, q: 2}, {p: 2, q: 2}} {
+			for _, holed := range []bool{false, true} {
+				w := make([]float64, n)
+				for i := range w {
+					w[i] = rng.NormFloat64()*3 + 2
+				}
+				if holed && n > 2 {
+					w[n/2] = math.NaN()
+				}
+				phi, theta := make([]float64, o.p), make([]float64, o.q)
+				for i := range phi {
+					phi[i] = rng.Float64() - 0.5
+				}
+				for i := range theta {
+					theta[i] = rng.Float64() - 0.5
+				}
+				mu := rng.NormFloat64()
+				gs, gk := cssSum(w, phi, theta, mu)
+				ws, wk := cssARIMA(append([]float64(nil), w...), phi, theta, mu, make([]float64, n))
+				if math.Float64bits(gs) != math.Float64bits(ws) || gk != wk {
+					t.Fatalf("n=%d %v holed=%v: %v (%d), cssARIMA %v (%d)", n, o, holed, gs, gk, ws, wk)
+				}
+			}
+		}
+	}
+}
