@@ -11,6 +11,7 @@ import (
 	"math"
 	"math/cmplx"
 	"sort"
+	"sync"
 	"time"
 
 	"gonum.org/v1/gonum/dsp/fourier"
@@ -34,6 +35,11 @@ const (
 	bufSelect           // selection's working copy (median, MAD)
 	bufCount
 )
+
+// scratches keeps scratch buffers from one Detect or Decompose call to the
+// next (a few series' lengths each), so that a refit does not allocate and
+// clear them anew.
+var scratches = sync.Pool{New: func() any { return new(scratch) }}
 
 // buf returns buffer i with n elements.
 func (s *scratch) buf(i, n int) []float64 {
@@ -126,7 +132,8 @@ func Detect(y []float64, step time.Duration) []Season {
 			cands[m] = true
 		}
 	}
-	var sc scratch
+	sc := scratches.Get().(*scratch)
+	defer scratches.Put(sc)
 	keys := make([]int, 0, len(cands))
 	for m := range cands {
 		keys = append(keys, m)
@@ -134,7 +141,7 @@ func Detect(y []float64, step time.Duration) []Season {
 	sort.Ints(keys) // deterministic order for the tolerant sort below
 	var scored []Season
 	for _, m := range keys {
-		s := seasonScore(x, m, &sc)
+		s := seasonScore(x, m, sc)
 		s.Period = time.Duration(m) * step
 		scored = append(scored, s)
 	}
@@ -163,8 +170,8 @@ func Detect(y []float64, step time.Duration) []Season {
 		}
 		// A multiple of the first period: keep it only when it explains
 		// more once the first season is removed.
-		rest := subtractProfile(x, first.Steps, &sc)
-		s2 := seasonScore(rest, s.Steps, &sc)
+		rest := subtractProfile(x, first.Steps, sc)
+		s2 := seasonScore(rest, s.Steps, sc)
 		if significant(s2) {
 			s2.Period = s.Period
 			out = append(out, s2)
@@ -476,7 +483,8 @@ func Decompose(x []float64, periods []int) [][]float64 {
 		prof[i] = make([]float64, m)
 	}
 	d := make([]float64, n)
-	var sc scratch
+	sc := scratches.Get().(*scratch)
+	defer scratches.Put(sc)
 	passes := 2
 	if len(periods) == 1 {
 		passes = 1
@@ -494,7 +502,7 @@ func Decompose(x []float64, periods []int) [][]float64 {
 					}
 				}
 			}
-			prof[i] = smoothCircular(robustProfile(detrendMA(d, m, &sc), m, profileDecay, &sc), m/48)
+			prof[i] = smoothCircular(robustProfile(detrendMA(d, m, sc), m, profileDecay, sc), m/48)
 		}
 	}
 	return prof
