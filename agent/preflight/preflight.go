@@ -21,12 +21,14 @@
 package preflight
 
 import (
+	"cmp"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	consulapi "github.com/hashicorp/consul/api"
 	"github.com/hashicorp/hcl/v2"
@@ -53,6 +55,10 @@ type Options struct {
 	// MaxSeries bounds the series the leader stores; zero means
 	// collect.DefaultMaxSeries.
 	MaxSeries int
+	// NomadTimeout bounds each Nomad API call that is not a blocking query
+	// (a blocking query gets its wait on top); zero means
+	// DefaultNomadTimeout.
+	NomadTimeout time.Duration
 }
 
 // Start is what an agent starts from. Check fills it only as far as the
@@ -129,7 +135,7 @@ func Check(cfg *config.Config, opts Options) (*Start, hcl.Diagnostics) {
 	s.Tokens = c.tokens()
 	s.TLS = c.tls()
 	if !server || !opts.Sources {
-		s.Nomad = c.nomad()
+		s.Nomad = c.nomad(cmp.Or(opts.NomadTimeout, DefaultNomadTimeout))
 	}
 	s.Consul = c.consul()
 	if server && s.Policies != nil {
@@ -298,8 +304,9 @@ func (c *checker) tls() *cluster.TLS {
 }
 
 // nomad builds the agent's Nomad API client from the nomad block (its TLS
-// files are read here; nothing is sent).
-func (c *checker) nomad() *nomadapi.Client {
+// files are read here; nothing is sent). Each call that is not a blocking
+// query fails after timeout (see useNomadHTTPClient).
+func (c *checker) nomad(timeout time.Duration) *nomadapi.Client {
 	n := c.cfg.Nomad
 	ok := true
 	var fields []string
@@ -324,7 +331,11 @@ func (c *checker) nomad() *nomadapi.Client {
 		CACert: n.CAFile, ClientCert: n.CertFile, ClientKey: n.KeyFile,
 		TLSServerName: n.TLSServerName, Insecure: n.SkipVerify,
 	}
-	client, err := nomadapi.NewClient(ncfg)
+	var client *nomadapi.Client
+	err := useNomadHTTPClient(ncfg, timeout)
+	if err == nil {
+		client, err = nomadapi.NewClient(ncfg)
+	}
 	if err != nil {
 		c.add(hcl.DiagError, "Invalid nomad TLS files",
 			fmt.Sprintf("Nomad's API client cannot use %s: %v.", strings.Join(fields, ", "), err), fields...)

@@ -1,17 +1,22 @@
 package preflight_test
 
 import (
+	"context"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/hcl/v2"
+	nomadapi "github.com/hashicorp/nomad/api"
 
 	"github.com/foreshape/foreshape/agent/preflight"
 	"github.com/foreshape/foreshape/config"
 	"github.com/foreshape/foreshape/internal/testpki"
 	"github.com/foreshape/foreshape/policies"
+	"github.com/foreshape/foreshape/sim"
 )
 
 // A scale target plugin with settings but no runtime: policies accept it,
@@ -320,5 +325,57 @@ func TestPolicies(t *testing.T) {
 	}
 	if d := preflight.Policies(nil, batch, preflight.Options{}); !strings.Contains(d.Error(), "settings-only") {
 		t.Errorf("a target without a runtime: %v", d)
+	}
+}
+
+// A Nomad that stops answering in the middle of a call fails the agent's
+// call after Options.NomadTimeout instead of holding it (and the leader's
+// cycle behind it) until the connection dies; a blocking query still gets
+// the wait it asks Nomad for on top.
+func TestNomadCallsAreBounded(t *testing.T) {
+	c, err := sim.New(sim.DefaultScenario(), sim.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(c.Handler())
+	defer func() {
+		srv.CloseClientConnections() // a held call ends with its connection
+		srv.Close()
+	}()
+	if err := c.SetFaults(sim.Faults{TimeoutRate: 1, PathPrefix: "/v1/jobs"}); err != nil {
+		t.Fatal(err)
+	}
+	cfg := clientOf(config.Default())
+	cfg.Nomad.Address = srv.URL
+	start, diags := preflight.Check(cfg, preflight.Options{NomadTimeout: 200 * time.Millisecond})
+	if diags.HasErrors() {
+		t.Fatal(diags.Error())
+	}
+
+	done := make(chan error, 1)
+	go func() {
+		_, _, err := start.Nomad.Jobs().List(nil)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), context.DeadlineExceeded.Error()) {
+			t.Fatalf("a call Nomad never answers: got %v, want %v", err, context.DeadlineExceeded)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("a call Nomad never answers still waits after a minute")
+	}
+
+	_, meta, err := start.Nomad.Nodes().List(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := &nomadapi.QueryOptions{WaitIndex: meta.LastIndex, WaitTime: time.Second}
+	began := time.Now()
+	if _, _, err := start.Nomad.Nodes().List(q); err != nil {
+		t.Fatalf("a blocking query with a 1s wait, calls bounded at 200ms: %v", err)
+	}
+	if held := time.Since(began); held < 900*time.Millisecond {
+		t.Fatalf("the simulator answered the blocking query after %s, not its wait: the test shows nothing", held)
 	}
 }

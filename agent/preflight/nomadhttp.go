@@ -1,0 +1,107 @@
+package preflight
+
+import (
+	"context"
+	"crypto/tls"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	nomadapi "github.com/hashicorp/nomad/api"
+)
+
+// DefaultNomadTimeout bounds each Nomad API call the agent makes that is
+// not a blocking query: a Nomad server that stops answering in the middle
+// of a call fails that call after this long instead of holding the
+// leader's cycle (and its forecasts) until the connection dies.
+const DefaultNomadTimeout = 30 * time.Second
+
+// nomadDefaultWait is how long Nomad holds a blocking query that names no
+// wait.
+const nomadDefaultWait = 5 * time.Minute
+
+// useNomadHTTPClient gives ncfg the agent's HTTP client for Nomad: the
+// transport the nomad/api client would build (HTTP/1, TLS 1.2 at least,
+// the TLS config's CA, client certificate and server name; a unix://
+// address dials that socket), each request bounded by timeout plus, for a
+// blocking query, the wait it asks Nomad for.
+func useNomadHTTPClient(ncfg *nomadapi.Config, timeout time.Duration) error {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.TLSHandshakeTimeout = 10 * time.Second
+	t.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+	t.ForceAttemptHTTP2 = false
+	if strings.HasPrefix(ncfg.Address, "unix://") {
+		u, err := url.Parse(ncfg.Address)
+		if err != nil {
+			return err
+		}
+		socket := u.EscapedPath()
+		var d net.Dialer
+		t.Proxy = nil
+		t.DialContext = func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return d.DialContext(ctx, "unix", socket)
+		}
+		ncfg.Address = "http://127.0.0.1"
+	}
+	hc := &http.Client{Transport: t}
+	if err := nomadapi.ConfigureTLS(hc, ncfg.TLSConfig); err != nil {
+		return err
+	}
+	hc.Transport = boundedTransport{base: t, timeout: timeout}
+	ncfg.HttpClient = hc
+	return nil
+}
+
+// boundedTransport gives every request a deadline: timeout, plus the wait
+// of a blocking query (one with an index), plus the jitter Nomad adds to
+// that wait (up to a sixteenth). The deadline covers reading the body.
+type boundedTransport struct {
+	base    http.RoundTripper
+	timeout time.Duration
+}
+
+func (b boundedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	ctx, cancel := context.WithTimeout(req.Context(), b.limit(req))
+	resp, err := b.base.RoundTrip(req.WithContext(ctx))
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	resp.Body = &cancelOnClose{ReadCloser: resp.Body, cancel: cancel}
+	return resp, nil
+}
+
+// limit is how long req may take.
+func (b boundedTransport) limit(req *http.Request) time.Duration {
+	q := req.URL.Query()
+	if !q.Has("index") {
+		return b.timeout
+	}
+	wait := nomadDefaultWait
+	if w := q.Get("wait"); w != "" {
+		// nomad/api writes the wait as milliseconds ("60000ms"); a bare
+		// number is seconds to Nomad.
+		if !strings.ContainsAny(w, "hmsµn") {
+			w += "s"
+		}
+		if d, err := time.ParseDuration(w); err == nil && d > 0 {
+			wait = d
+		}
+	}
+	return b.timeout + wait + wait/16
+}
+
+// cancelOnClose releases a request's deadline once its body is closed.
+type cancelOnClose struct {
+	io.ReadCloser
+	cancel context.CancelFunc
+}
+
+func (c *cancelOnClose) Close() error {
+	err := c.ReadCloser.Close()
+	c.cancel()
+	return err
+}
