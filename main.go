@@ -1,7 +1,8 @@
 // Command foreshape is the foreshape agent and operator CLI.
 //
 // main stays thin: it builds a context cancelled by the first SIGINT or
-// SIGTERM, runs the CLI, and exits with its code. A second signal forces exit.
+// SIGTERM (its cause names the signal, for the agent's shutdown log), runs
+// the CLI, and exits with its code. A second signal forces exit.
 package main
 
 import (
@@ -15,17 +16,17 @@ import (
 )
 
 func main() {
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancelCause(context.Background())
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
 	go func() {
-		<-sigs
-		cancel()
+		sig := <-sigs
+		cancel(fmt.Errorf("received %s", sig))
 		<-sigs
 		fmt.Fprintln(os.Stderr, "foreshape: second signal received, exiting now")
 		os.Exit(130)
 	}()
 	code := command.Run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	cancel()
+	cancel(nil)
 	os.Exit(code)
 }

@@ -339,7 +339,14 @@ func (a *Agent) Run(ctx context.Context) error {
 	}()
 	go func() {
 		defer wg.Done()
-		err := a.node.RunLeaderLoop(ctx, a.leaderLoop)
+		err := a.node.RunLeaderLoop(ctx, func(term context.Context) {
+			a.leaderLoop(term)
+			if ctx.Err() != nil {
+				a.log.Info("leadership ended: the agent is shutting down")
+			} else {
+				a.log.Info("leadership ended: cycle stopped; forecasts and hotspots withdrawn until this agent leads again")
+			}
+		})
 		if err != nil && !errors.Is(err, context.Canceled) {
 			select {
 			case errc <- err:
@@ -356,6 +363,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		}()
 	}
 	<-ctx.Done()
+	a.log.Info("shutting down", "reason", context.Cause(ctx))
 	shutdownCtx, stop := context.WithTimeout(context.Background(), 5*time.Second)
 	if a.consul != nil {
 		if err := a.consul.deregister(shutdownCtx); err != nil {
@@ -390,7 +398,6 @@ func (a *Agent) leaderLoop(ctx context.Context) {
 	defer func() {
 		a.latest.Store(nil)
 		a.tel.reset()
-		a.log.Info("leadership ended: cycle stopped; forecasts and hotspots withdrawn until this agent leads again")
 	}()
 	t := &term{predictor: predict.New(a.log)}
 	a.act.beginTerm(ctx)

@@ -156,6 +156,7 @@ func (c *Client) Run(ctx context.Context) error {
 		}()
 	}
 	<-ctx.Done()
+	c.log.Info("shutting down", "reason", context.Cause(ctx))
 	shutdownCtx, stop := context.WithTimeout(context.Background(), 5*time.Second)
 	if c.consul != nil {
 		if err := c.consul.deregister(shutdownCtx); err != nil {

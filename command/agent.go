@@ -1,6 +1,7 @@
 package command
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"maps"
@@ -214,10 +215,13 @@ func (c *AgentCommand) Run(args []string) int {
 			}
 		}
 	}()
-	if err := a.Run(c.Ctx); err != nil {
+	runErr := a.Run(c.Ctx)
+	closeErr := a.Close()
+	if err := cmp.Or(runErr, closeErr); err != nil {
 		c.UI.Error(fmt.Sprintf("error: %v", err))
 		return ExitInvalid
 	}
+	log.Info("agent stopped cleanly")
 	return ExitOK
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -119,4 +120,53 @@ func TestDevAgentForecasts(t *testing.T) {
 func tailLines(s string, n int) string {
 	lines := strings.Split(s, "\n")
 	return strings.Join(lines[max(0, len(lines)-n):], "\n")
+}
+
+// TestAgentSaysWhyItStops: on the signal main turns into the context's
+// cause, the agent logs that it is shutting down and why, that its
+// leadership ended because of it (not "until this agent leads again"),
+// and, last, that it stopped cleanly; it exits 0.
+func TestAgentSaysWhyItStops(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the dev agent")
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	httpAddr := l.Addr().String()
+	l.Close()
+	ctx, cancel := context.WithCancelCause(context.Background())
+	defer cancel(nil)
+	var out, errb syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- Run(ctx, []string{"agent", "-dev", "-sim-speed", "600", "-http-addr", httpAddr}, &out, &errb)
+	}()
+	eventuallyT(t, 30*time.Second, "the dev agent to lead", &errb, func() bool {
+		return strings.Contains(errb.String(), "leading: starting the collect and forecast cycle")
+	})
+	cancel(errors.New("received interrupt"))
+	select {
+	case code := <-done:
+		if code != ExitOK {
+			t.Fatalf("the agent exited %d:\n%s", code, tailLines(errb.String(), 30))
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the agent did not stop within 30s")
+	}
+	logs := errb.String()
+	want := []string{`shutting down: reason="received interrupt"`, "leadership ended: the agent is shutting down",
+		"raft stopped", "agent stopped cleanly"}
+	at := 0
+	for _, w := range want {
+		i := strings.Index(logs[at:], w)
+		if i < 0 {
+			t.Fatalf("no %q (after the lines before it in %q) in the agent's log:\n%s", w, want, tailLines(logs, 30))
+		}
+		at += i
+	}
+	if strings.Contains(logs, "until this agent leads again") {
+		t.Errorf("the shutdown is logged as a lost leadership:\n%s", tailLines(logs, 30))
+	}
 }
