@@ -36,7 +36,7 @@ Options:
 
   -policy=NAME     Only this policy's reservations.
   -locality=PATH   Only reservations in this locality.
-  -state=STATE     Only reservations in this state.
+  -state=STATE     Only reservations in this state (one of those above).
   -request=ID      Only the reservations of this migration request.
 ` + clientFlagsHelp + `
 
@@ -120,7 +120,10 @@ Options:
   -policy=NAME     Only this policy's decisions.
   -locality=PATH   Only decisions about this locality.
   -kind=KIND       Only decisions of this kind (submit, reserve, extend,
-                   release, reap, scale, wait, start, done, cancel).
+                   release, reap, scale, wait, start, done, cancel; hold
+                   when a queued node is taken out of scheduling, restore
+                   when it is given back, reconcile when a new leader
+                   settles what the last one left open).
   -request=ID      Only decisions about this migration request.
   -since=WHEN      Only decisions at or after WHEN: an RFC 3339 time
                    (2026-01-05T09:00:00Z) or a duration back from now (30m).

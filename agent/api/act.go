@@ -222,6 +222,9 @@ const (
 	ReservationReleased = "released"
 )
 
+// ReservationStates are the states a reservation can be in, in order.
+var ReservationStates = []string{ReservationPlanned, ReservationPlaced, ReservationHeld, ReservationHandingOver, ReservationReleased}
+
 // Reservations is the answer of GET /v1/reservations.
 type Reservations struct {
 	Reservations []Reservation `json:"reservations"`

@@ -186,13 +186,17 @@ func (s *Server) queuePause(paused bool) func(http.ResponseWriter, *http.Request
 }
 
 func (s *Server) reservations(w http.ResponseWriter, r *http.Request, b ActBackend) {
+	q := r.URL.Query()
+	policy, locality, state, request := q.Get("policy"), q.Get("locality"), q.Get("state"), q.Get("request")
+	if state != "" && !contains(ReservationStates, state) {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("state: %q is not one of %s", state, strings.Join(ReservationStates, ", ")))
+		return
+	}
 	all, err := b.Reservations(r.Context())
 	if err != nil {
 		s.backendError(w, r, err)
 		return
 	}
-	q := r.URL.Query()
-	policy, locality, state, request := q.Get("policy"), q.Get("locality"), q.Get("state"), q.Get("request")
 	kept := all[:0:0]
 	for _, res := range all {
 		if (policy == "" || res.Policy == policy) && (locality == "" || res.Locality == locality) &&

@@ -399,6 +399,14 @@ func TestReservationsAndDecisionsFilters(t *testing.T) {
 			t.Errorf("%s: %d %s, want 400", bad, code, body)
 		}
 	}
+	// A state no reservation can be in is a mistake (a typo would
+	// otherwise read as "nothing held"), as it is for the queue.
+	for _, bad := range []string{"?state=hold", "?state=Held"} {
+		code, _, body := getJSON(t, addr+"/v1/reservations"+bad)
+		if code != http.StatusBadRequest || !strings.Contains(string(body), "planned, placed, held, handing_over, released") {
+			t.Errorf("%s: %d %s, want 400 naming the states", bad, code, body)
+		}
+	}
 }
 
 // failing is a backend whose state cannot be read.
