@@ -3,8 +3,8 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -119,9 +119,13 @@ func contains(list []string, s string) bool {
 
 func (s *Server) queueSubmit(w http.ResponseWriter, r *http.Request, b ActBackend) {
 	var sub Submission
-	dec := json.NewDecoder(io.LimitReader(r.Body, maxSubmission))
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxSubmission))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&sub); err != nil {
+		if tooLarge := (*http.MaxBytesError)(nil); errors.As(err, &tooLarge) {
+			writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body: larger than %d KiB; a migration request is a few hundred bytes", maxSubmission>>10))
+			return
+		}
 		writeError(w, http.StatusBadRequest, "body: not a migration request: "+err.Error())
 		return
 	}

@@ -224,6 +224,7 @@ func TestQueueSubmitRefusals(t *testing.T) {
 		{"unknown target", `{"allocation":"a2","target":"dc9"}`, 400, `target: no locality "dc9"`},
 		{"target is source", `{"allocation":"a2","target":"dc2"}`, 400, "already is"},
 		{"already queued", `{"allocation":"a1","target":"dc3"}`, 409, first},
+		{"too large", `{"allocation":"a2","target":"dc1","reason":"` + strings.Repeat("x", 64<<10) + `"}`, 413, "larger than 64 KiB"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			before, _ := c.Queue(ctx, nil)
