@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -388,6 +389,9 @@ type term struct {
 	collector *collect.Collector
 	step      time.Duration // the collector's step
 	predictor *predict.Predictor
+	// unmatched holds the policy localities (policy/locality) already
+	// logged as having no ready Nomad node.
+	unmatched map[string]bool
 }
 
 // leaderLoop runs cycles while this agent leads. When leadership ends it
@@ -475,6 +479,7 @@ func (a *Agent) cycle(ctx context.Context, t *term) {
 		c.Error = p
 	}
 	res := t.predictor.RunOnce(now, a.fsm, pols)
+	a.explainNoData(t, pols, res.Pending)
 	a.act.cycle(ctx, now, pols, res)
 	c.Forecasts, c.Hotspots = len(res.Forecasts), len(res.Hotspots)
 	c.Duration = time.Since(started)
@@ -485,6 +490,54 @@ func (a *Agent) cycle(ctx context.Context, t *term) {
 		a.log.Info("hotspot predicted", "policy", h.Policy, "locality", h.Locality, "metric", h.Metric,
 			"at", h.At, "probability", fmt.Sprintf("%.2f", h.Probability), "line", h.Line, "peak", fmt.Sprintf("%.1f", h.Peak))
 	}
+}
+
+// explainNoData says why a policy's series has no sample yet where the
+// agent can tell: no ready Nomad node is in its locality (a datacenter,
+// node pool or class spelt wrong in the policy, or gone from the
+// cluster), or it is an IOPS series and no Prometheus source runs (Nomad
+// reports no IOPS). Once a term, each policy locality without a ready node
+// is logged as a warning naming the datacenters the ready nodes are in.
+func (a *Agent) explainNoData(t *term, pols []*policies.Policy, pending []predict.Pending) {
+	if a.nomad == nil {
+		return
+	}
+	unmatched, dcs, known := a.nomad.Unmatched(policies.Localities(pols))
+	if !known {
+		return
+	}
+	where := "no Nomad node is ready"
+	if len(dcs) > 0 {
+		where = "the ready nodes are in " + strings.Join(dcs, ", ")
+	}
+	for i := range pending {
+		p := &pending[i]
+		if p.State != predict.NoData {
+			continue
+		}
+		switch {
+		case slices.Contains(unmatched, p.Locality):
+			p.Reason = fmt.Sprintf("no samples yet: no ready Nomad node is in %s (%s)", p.Locality, where)
+		case p.Metric == source.IOPS && a.prom == nil:
+			p.Reason = "no samples yet: Nomad reports no IOPS; they come from Prometheus, and prometheus.address is not set"
+		}
+	}
+	if t.unmatched == nil {
+		t.unmatched = map[string]bool{}
+	}
+	now := map[string]bool{}
+	for _, p := range pols {
+		if !slices.Contains(unmatched, p.Locality) {
+			continue
+		}
+		key := p.Name + "/" + p.Locality.String()
+		now[key] = true
+		if !t.unmatched[key] {
+			a.log.Warn("no ready Nomad node is in a policy's locality; its series get no samples", "policy", p.Name,
+				"locality", p.Locality.String(), "datacenters", strings.Join(dcs, ","))
+		}
+	}
+	t.unmatched = now
 }
 
 func (a *Agent) publish(c api.Cycle, res predict.Result) {

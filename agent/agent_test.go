@@ -435,3 +435,32 @@ func TestWarmingUpIsReported(t *testing.T) {
 		t.Errorf("status does not list dc2:cpu warming up: %+v", st.Pending)
 	}
 }
+
+// TestUnknownLocalityIsExplained: a policy naming a locality no Nomad node
+// is in (a datacenter spelt wrong) does not wait for samples in silence:
+// its series say why there are none, as do IOPS series without Prometheus.
+func TestUnknownLocalityIsExplained(t *testing.T) {
+	typo, diags := policies.Parse("typo.hcl", []byte("shaping \"typo\" {\n  locality {\n    datacenter = \"dc9\"\n  }\n}\n"))
+	if diags.HasErrors() {
+		t.Fatal(diags.Error())
+	}
+	_, _, c := startDevAgent(t, 600, Options{Policies: append(devPolicies(t), typo...)})
+	ctx := context.Background()
+	notes := map[string]string{}
+	eventually(t, 60*time.Second, "a first cycle with dc2 cpu forecast", func() bool {
+		st, err := c.Status(ctx)
+		if err != nil || st.LastCycle == nil || st.LastCycle.Forecasts == 0 {
+			return false
+		}
+		for _, p := range st.Pending {
+			notes[p.Series] = p.Note
+		}
+		return true
+	})
+	if want := "no samples yet: no ready Nomad node is in dc9 (the ready nodes are in dc1, dc2, dc3)"; notes["dc9:cpu"] != want {
+		t.Errorf("dc9:cpu pending %q, want %q", notes["dc9:cpu"], want)
+	}
+	if n := notes["dc2:iops"]; !strings.Contains(n, "prometheus.address is not set") {
+		t.Errorf("dc2:iops pending %q, want it to say IOPS need Prometheus", n)
+	}
+}

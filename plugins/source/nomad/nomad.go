@@ -190,6 +190,43 @@ func (s *Source) NodeNames() map[string]string {
 	return out
 }
 
+// Unmatched returns the localities of ls that no ready node of the last
+// node list is in, and the datacenters its ready nodes are in, sorted;
+// known is false before a node list was read. A policy naming such a
+// locality (a datacenter, pool or class spelt wrong, or gone) gets no
+// samples for it.
+func (s *Source) Unmatched(ls []source.Locality) (unmatched []source.Locality, datacenters []string, known bool) {
+	s.mu.Lock()
+	nodes := s.nodes
+	s.mu.Unlock()
+	if nodes == nil {
+		return nil, nil, false
+	}
+	dcs := map[string]bool{}
+	for _, n := range nodes {
+		if n.Status == "ready" {
+			dcs[n.Datacenter] = true
+		}
+	}
+	for _, l := range ls {
+		found := false
+		for _, n := range nodes {
+			if n.Status == "ready" && l.Matches(n.Datacenter, n.NodePool, n.NodeClass) {
+				found = true
+				break
+			}
+		}
+		if !found {
+			unmatched = append(unmatched, l)
+		}
+	}
+	for dc := range dcs {
+		datacenters = append(datacenters, dc)
+	}
+	sort.Strings(datacenters)
+	return unmatched, datacenters, true
+}
+
 // listNodes returns the watched node list, or lists now when no watch has
 // filled it yet.
 func (s *Source) listNodes(ctx context.Context) ([]*nomadapi.NodeListStub, error) {
