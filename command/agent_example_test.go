@@ -64,14 +64,21 @@ func (f *recordingConsul) last() (consulapi.AgentServiceRegistration, bool) {
 	return f.registered[len(f.registered)-1], true
 }
 
-func freeTCPPort(t *testing.T) int {
+// freeTCPPorts returns n distinct free ports: each listener stays open
+// until all are taken, so the kernel cannot hand the same port out twice
+// (an agent whose raft_port equals its HTTP port refuses to start).
+func freeTCPPorts(t *testing.T, n int) []int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	ports := make([]int, n)
+	for i := range ports {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		ports[i] = l.Addr().(*net.TCPAddr).Port
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return ports
 }
 
 // startAgentCommand runs `foreshape agent args...` until the test ends and
@@ -151,7 +158,8 @@ func newExample(t *testing.T) *example {
 	if err != nil {
 		t.Fatal(err)
 	}
-	raftPort, httpPort := freeTCPPort(t), freeTCPPort(t)
+	ports := freeTCPPorts(t, 2)
+	raftPort, httpPort := ports[0], ports[1]
 	cfg := strings.NewReplacer(
 		"/etc/foreshape", etc,
 		"/var/lib/foreshape", filepath.Join(dir, "data"),
@@ -245,7 +253,8 @@ func TestAgentBindsEveryInterface(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(polDir, "web.hcl"), pol, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	raftPort, httpPort := freeTCPPort(t), freeTCPPort(t)
+	ports := freeTCPPorts(t, 2)
+	raftPort, httpPort := ports[0], ports[1]
 	cfg := fmt.Sprintf(`
 name           = "solo"
 data_dir       = %q
@@ -342,8 +351,9 @@ func TestAgentAndValidateAgree(t *testing.T) {
 			if i := slices.Index(validate, "-config"); i >= 0 {
 				copyFile(t, validate[i+1], filepath.Join(cdir, "00-case.hcl"), "")
 			}
+			ports := freeTCPPorts(t, 2)
 			copyFile(t, "", filepath.Join(cdir, "99-test.hcl"), fmt.Sprintf("data_dir = %q\nhttp {\n  address = \"127.0.0.1:%d\"\n}\n"+
-				"server {\n  raft_port = %d\n}\npolicies {\n  dir = %q\n}\n", filepath.Join(dir, "data"), freeTCPPort(t), freeTCPPort(t), pdir))
+				"server {\n  raft_port = %d\n}\npolicies {\n  dir = %q\n}\n", filepath.Join(dir, "data"), ports[0], ports[1], pdir))
 			agree(t, append(validate, pdir), []string{"-config", cdir}, path == many)
 		})
 	}
