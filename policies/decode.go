@@ -43,6 +43,10 @@ type shapingHCL struct {
 	DeclRange hcl.Range      `hcl:",def_range"`
 
 	ForecastOnly hcl.Expression `hcl:"forecast_only,optional"`
+
+	// twoLocalities says the decode found a second locality block (and
+	// reported it): Locality is nil then, but not missing.
+	twoLocalities bool
 }
 
 type localityHCL struct {
@@ -204,6 +208,9 @@ func duplicate(kind, name string, rng, prev hcl.Range) *hcl.Diagnostic {
 }
 
 func translateLocality(s *shapingHCL, p *Policy) hcl.Diagnostics {
+	if s.Locality == nil && s.twoLocalities {
+		return nil
+	}
 	if s.Locality == nil {
 		return hcl.Diagnostics{{
 			Severity: hcl.DiagError,
@@ -920,5 +927,20 @@ func fmtNum(v float64) string { return fmt.Sprintf("%g", v) }
 func decodeFile(file *hcl.File) ([]*shapingHCL, hcl.Diagnostics) {
 	var f fileHCL
 	diags := gohcl.DecodeBody(file.Body, nil, &f)
+	// A second locality block leaves Locality nil: mark the shaping block
+	// it is in (the blocks come in source order) so that translation does
+	// not also call the locality missing.
+	for _, d := range diags {
+		if d.Summary != "Duplicate locality block" || d.Subject == nil {
+			continue
+		}
+		for i, b := range f.Shaping {
+			after := d.Subject.Start.Byte > b.DeclRange.Start.Byte
+			beforeNext := i+1 == len(f.Shaping) || d.Subject.Start.Byte < f.Shaping[i+1].DeclRange.Start.Byte
+			if after && beforeNext {
+				b.twoLocalities = true
+			}
+		}
+	}
 	return f.Shaping, diags
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -718,5 +719,22 @@ func TestScheduleWindowsBounded(t *testing.T) {
 	got := ps[0].Schedules[0].Windows(from, from.AddDate(1, 0, 0))
 	if len(got) != policies.MaxWindows {
 		t.Errorf("%d windows, want the cap %d", len(got), policies.MaxWindows)
+	}
+}
+
+// TestTwoLocalityBlocksAreNotAMissingOne: a second locality block is
+// reported as the duplicate it is, and the policy it is in (but not a
+// later policy without one) is not also told it has no locality block.
+func TestTwoLocalityBlocksAreNotAMissingOne(t *testing.T) {
+	src := "shaping \"web\" {\n  locality {\n    datacenter = \"dc1\"\n  }\n  locality {\n    datacenter = \"dc2\"\n  }\n}\n" +
+		"shaping \"batch\" {\n  headroom {\n    cpu = 20\n  }\n}\n"
+	_, diags := policies.Parse("test.hcl", []byte(src))
+	var got []string
+	for _, d := range diags {
+		got = append(got, fmt.Sprintf("%s at line %d", d.Summary, d.Subject.Start.Line))
+	}
+	want := []string{"Duplicate locality block at line 5", "Missing locality block at line 9"}
+	if !slices.Equal(got, want) {
+		t.Errorf("diagnostics %q, want %q", got, want)
 	}
 }
