@@ -41,6 +41,21 @@ func (c *Client) get(ctx context.Context, path string, q url.Values, out any) er
 	return err
 }
 
+// notFromAnAgent describes an error answer without a foreshape error in
+// it (another server at the address, a proxy's page): which request, that
+// the answer is not an agent's, and the start of what it said.
+func notFromAnAgent(method, path, base string, body []byte) string {
+	msg := fmt.Sprintf("%s %s: not a foreshape agent's answer (is %s the agent's HTTP API?)", method, path, base)
+	text := strings.TrimSpace(string(body))
+	if text == "" {
+		return msg
+	}
+	if r := []rune(text); len(r) > 200 {
+		text = string(r[:200]) + "…"
+	}
+	return msg + ": " + text
+}
+
 // do sends one request with an optional JSON body and decodes a 2xx
 // answer into out (when not nil). It returns the answer's headers.
 func (c *Client) do(ctx context.Context, method, path string, q url.Values, in, out any) (http.Header, error) {
@@ -89,7 +104,7 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, in, 
 	if resp.StatusCode/100 != 2 {
 		var e Error
 		if json.Unmarshal(b, &e) != nil || e.Error == "" {
-			e.Error = strings.TrimSpace(string(b))
+			e.Error = notFromAnAgent(method, path, base, b)
 		}
 		return resp.Header, &StatusError{Code: resp.StatusCode, Message: e.Error}
 	}

@@ -69,3 +69,37 @@ func TestBackendErrorsAnswerOneStatus(t *testing.T) {
 		srv.Close()
 	}
 }
+
+// TestAnswerNotFromAnAgent: an error answer that is not a foreshape
+// agent's (another server at the address, a proxy's page) says so and
+// names the address, instead of an empty message.
+func TestAnswerNotFromAnAgent(t *testing.T) {
+	for _, tc := range []struct {
+		name, body string
+		want       []string
+	}{
+		{"empty", "", []string{"agent answered 404 Not Found: GET /v1/status: not a foreshape agent's answer (is %s the agent's HTTP API?)"}},
+		{"a page", "<html><body>Not here</body></html>", []string{"not a foreshape agent's answer", "<html><body>Not here</body></html>"}},
+		{"long", strings.Repeat("x", 1000), []string{strings.Repeat("x", 200) + "…"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.WriteHeader(http.StatusNotFound)
+				io.WriteString(w, tc.body)
+			}))
+			defer srv.Close()
+			_, err := (&api.Client{Address: srv.URL}).Status(context.Background())
+			for _, w := range tc.want {
+				if strings.Contains(w, "%s") {
+					w = fmt.Sprintf(w, srv.URL)
+				}
+				if err == nil || !strings.Contains(err.Error(), w) {
+					t.Errorf("error %v, want it to hold %q", err, w)
+				}
+			}
+			if tc.name == "long" && len(err.Error()) > 400 {
+				t.Errorf("error of %d bytes, want the body cut short", len(err.Error()))
+			}
+		})
+	}
+}
