@@ -315,8 +315,9 @@ func (t *tracker) Events(flush bool) []Event {
 // concurrent use.
 //
 // Its memory is bounded: about 2·(2·Shape.Window+Shape.Reference) +
-// 3·Shape.Memory + 6·Window floats, some 120 KiB with the defaults,
-// whatever the length of the series.
+// Shape.Reference + 2·Shape.Memory + 4·Window + 8,064 floats (the last for
+// the level-shift statistic's week of differences and of steps), some
+// 220 KB with the defaults, whatever the length of the series.
 type Stream struct {
 	shape *Shape
 	verdicts

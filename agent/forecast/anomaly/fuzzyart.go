@@ -46,31 +46,40 @@ func (f *fuzzyART) train(x []float64, learning bool) (sim, energy float64, novel
 		return 0, 0, false
 	}
 	dim := f.dim
-	ei, ee := dim/2-1, dim-1
 	f.m = f.m[:0]
 	best := -1
-	for j := 0; j < f.n; j++ {
+	// The boxes' overlaps with x, four categories at a time: each sum
+	// runs in order on its own, and the four overlap.
+	j := 0
+	for ; j+4 <= f.n; j += 4 {
+		w0 := f.w[j*dim : (j+1)*dim]
+		w1 := f.w[(j+1)*dim : (j+2)*dim]
+		w2 := f.w[(j+2)*dim : (j+3)*dim]
+		w3 := f.w[(j+3)*dim : (j+4)*dim]
+		x := x[:dim]
+		var n0, n1, n2, n3 float64
+		for k, xk := range x {
+			n0 += minCoded(xk, w0[k])
+			n1 += minCoded(xk, w1[k])
+			n2 += minCoded(xk, w2[k])
+			n3 += minCoded(xk, w3[k])
+		}
+		for c, num := range [4]float64{n0, n1, n2, n3} {
+			m, es := f.match(j+c, x, num)
+			f.m = append(f.m, m)
+			if m > sim {
+				sim, energy, best = m, es, j+c
+			}
+		}
+	}
+	for ; j < f.n; j++ {
 		w := f.w[j*dim : (j+1)*dim]
 		var num float64
 		x := x[:len(w)]
 		for k, v := range w {
-			// The coded values are never NaN: a plain comparison is
-			// math.Min here, and much cheaper.
-			if x[k] < v {
-				v = x[k]
-			}
-			num += v
+			num += minCoded(x[k], v)
 		}
-		nw := f.norm[j]
-		if nw == 0 {
-			nw = 0.001
-		}
-		fs := num / nw
-		es := 1.0
-		if we := w[ei] + w[ee]; we != 0 {
-			es = (math.Min(x[ei], w[ei]) + math.Min(x[ee], w[ee])) / we
-		}
-		m := fs * fs * fs * es * es
+		m, es := f.match(j, x, num)
 		f.m = append(f.m, m)
 		if m > sim {
 			sim, energy, best = m, es, j
@@ -95,6 +104,31 @@ func (f *fuzzyART) train(x []float64, learning bool) (sim, energy float64, novel
 		novel = true
 	}
 	return sim, energy, novel
+}
+
+// minCoded is the smaller of a coded value x and a weight v, without a
+// branch. It differs from "x if x < v, else v" only in the sign of a zero
+// (min(-0, +0) is -0), which no sum of them shows: the sums start at +0,
+// and adding a zero of either sign to anything but -0 changes nothing.
+// The coded values are never NaN.
+func minCoded(x, v float64) float64 { return min(x, v) }
+
+// match is category j's match with x, whose overlap with its box is num,
+// and its energy match.
+func (f *fuzzyART) match(j int, x []float64, num float64) (m, es float64) {
+	dim := f.dim
+	ei, ee := dim/2-1, dim-1
+	w := f.w[j*dim : (j+1)*dim]
+	nw := f.norm[j]
+	if nw == 0 {
+		nw = 0.001
+	}
+	fs := num / nw
+	es = 1.0
+	if we := w[ei] + w[ee]; we != 0 {
+		es = (math.Min(x[ei], w[ei]) + math.Min(x[ee], w[ee])) / we
+	}
+	return fs * fs * fs * es * es, es
 }
 
 // learn makes category j's box take in x.

@@ -166,11 +166,11 @@ func TestRCF(t *testing.T) {
 	}
 }
 
-// TestSortedWindow checks the blocked window against a sorted copy of the
-// last n values, with duplicates and NaN.
+// TestSortedWindow checks the window against a sorted copy of the last n
+// values, with duplicates and NaN.
 func TestSortedWindow(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 6))
-	for _, n := range []int{1, 7, 130, 1000} {
+	for _, n := range []int{1, 7, 63, 64, 65, 130, 1000} {
 		w := newSortedWindow(n)
 		var last []float64
 		for i := 0; i < 5000; i++ {
@@ -193,14 +193,17 @@ func TestSortedWindow(t *testing.T) {
 			if w.Len() != len(want) {
 				t.Fatalf("n %d step %d: len %d, want %d", n, i, w.Len(), len(want))
 			}
+			// Ranks first, while values added and dropped since the
+			// last merge are held aside.
+			for _, x := range []float64{math.Round(rng.NormFloat64()*20) / 4, v, math.Inf(1), math.Inf(-1)} {
+				if got, exp := w.Less(x), sort.SearchFloat64s(want, x); got != exp {
+					t.Fatalf("n %d step %d: Less(%v) = %d, want %d", n, i, x, got, exp)
+				}
+			}
 			for j := range want {
 				if w.At(j) != want[j] {
 					t.Fatalf("n %d step %d: At(%d) = %v, want %v", n, i, j, w.At(j), want[j])
 				}
-			}
-			x := math.Round(rng.NormFloat64()*20) / 4
-			if got, exp := w.Less(x), sort.SearchFloat64s(want, x); got != exp {
-				t.Fatalf("n %d step %d: Less(%v) = %d, want %d", n, i, x, got, exp)
 			}
 			same := func(a, b float64) bool { return a == b || math.IsNaN(a) && math.IsNaN(b) }
 			if got, exp := w.Median(), sortedMedian(want); !same(got, exp) {

@@ -2,23 +2,27 @@ package anomaly
 
 import (
 	"math"
-	"sort"
+	"slices"
 )
 
 // sortedWindow keeps the last n values both in arrival order and sorted,
 // for rolling medians, MADs, quantiles and ranks. The sorted values are
-// held in blocks of at most 2·blockSize, each sorted and in order, so an
-// update moves O(blockSize + n/blockSize) values rather than O(n), and a
-// rank or an order statistic costs O(n/blockSize + log blockSize).
+// one ascending array, brought up to date in batches: the values added
+// and dropped since are held aside (at most mergeBatch of each) and
+// merged in one pass over the array when an order statistic is asked for
+// or the batch is full. A rank counts the batch's values as it goes, so
+// it never waits for a merge. A window touches its memory in order, a
+// batch at a time, rather than searching it at every update: across many
+// series, most of what a window holds is out of the cache by the time
+// its series' next value comes.
 type sortedWindow struct {
-	fifo   []float64
-	head   int
-	size   int
-	blocks [][]float64
-	// before[i] counts the values in the blocks before block i; valid
-	// while counted is true (an update clears it).
-	before  []int
-	counted bool
+	fifo []float64
+	head int
+	size int
+	// sorted holds the values as of the last merge, ascending; adds are
+	// the values added since and dels those dropped from sorted since.
+	sorted     []float64
+	adds, dels []float64
 	// refresh > 1 lets Median and MAD be up to refresh-1 updates old: a
 	// window's robust scale moves slowly, and recomputing it at every
 	// point is most of a detector's cost.
@@ -26,8 +30,9 @@ type sortedWindow struct {
 	med, mad                   float64
 }
 
-// blockSize is the size sorted blocks are split back to.
-const blockSize = 64
+// mergeBatch is how many added (or dropped) values a window holds aside
+// before it merges them into its sorted values.
+const mergeBatch = 64
 
 func newSortedWindow(n int) *sortedWindow {
 	return &sortedWindow{fifo: make([]float64, n), cachedAt: -1}
@@ -50,54 +55,112 @@ func (s *sortedWindow) Add(v float64) {
 	if math.IsNaN(v) {
 		return
 	}
-	s.counted = false
 	s.updates++
 	if s.size == len(s.fifo) {
-		s.remove(s.fifo[s.head])
+		s.drop(s.fifo[s.head])
 		s.fifo[s.head] = v
 		s.head = (s.head + 1) % len(s.fifo)
 	} else {
 		s.fifo[(s.head+s.size)%len(s.fifo)] = v
 		s.size++
 	}
-	s.insert(v)
-}
-
-// blockFor is the index of the first block whose largest value is at
-// least v (len(blocks) when none is).
-func (s *sortedWindow) blockFor(v float64) int {
-	return sort.Search(len(s.blocks), func(i int) bool {
-		b := s.blocks[i]
-		return b[len(b)-1] >= v
-	})
-}
-
-func (s *sortedWindow) insert(v float64) {
-	if len(s.blocks) == 0 {
-		s.blocks = append(s.blocks, append(make([]float64, 0, 2*blockSize+1), v))
-		return
+	if s.adds == nil {
+		s.adds = make([]float64, 0, mergeBatch)
+		s.dels = make([]float64, 0, mergeBatch)
+		s.sorted = make([]float64, 0, len(s.fifo))
 	}
-	b := min(s.blockFor(v), len(s.blocks)-1)
-	s.blocks[b] = sortedInsert(s.blocks[b], v)
-	if blk := s.blocks[b]; len(blk) > 2*blockSize {
-		right := make([]float64, blockSize, 2*blockSize+1)
-		copy(right, blk[len(blk)-blockSize:])
-		s.blocks[b] = blk[:len(blk)-blockSize]
-		s.blocks = append(s.blocks, nil)
-		copy(s.blocks[b+2:], s.blocks[b+1:])
-		s.blocks[b+1] = right
+	s.adds = append(s.adds, v)
+	if len(s.adds) == mergeBatch {
+		s.merge()
 	}
 }
 
-func (s *sortedWindow) remove(v float64) {
-	b := s.blockFor(v)
-	if b == len(s.blocks) {
-		return
+// drop takes out v, a value held.
+func (s *sortedWindow) drop(v float64) {
+	for i, a := range s.adds {
+		if a == v {
+			last := len(s.adds) - 1
+			s.adds[i] = s.adds[last]
+			s.adds = s.adds[:last]
+			return
+		}
 	}
-	s.blocks[b] = sortedRemove(s.blocks[b], v)
-	if len(s.blocks[b]) == 0 {
-		s.blocks = append(s.blocks[:b], s.blocks[b+1:]...)
+	s.dels = append(s.dels, v)
+	if len(s.dels) == mergeBatch {
+		s.merge()
 	}
+}
+
+// merge brings the sorted values up to date: the dropped values leave,
+// then the added ones come in, each found by a search and the values
+// between them moved along in whole runs.
+func (s *sortedWindow) merge() {
+	if len(s.dels) > 0 {
+		slices.Sort(s.dels)
+		a := s.sorted
+		r, w := 0, 0 // a[:w] is kept; a[r:] is still to look at
+		for _, d := range s.dels {
+			p := r + lowerBound(a[r:], d)
+			if p == len(a) || a[p] != d {
+				continue // not held: cannot happen
+			}
+			if w != r {
+				copy(a[w:], a[r:p])
+			}
+			w += p - r
+			r = p + 1
+		}
+		if w != r {
+			copy(a[w:], a[r:])
+		}
+		s.sorted = a[:w+len(a)-r]
+		s.dels = s.dels[:0]
+	}
+	if len(s.adds) > 0 {
+		slices.Sort(s.adds)
+		n, m := len(s.sorted), len(s.adds)
+		a := s.sorted[:n+m]
+		end := n // a[:end] is still to merge
+		for j := m - 1; j >= 0; j-- {
+			v := s.adds[j]
+			// After the values equal to it: the first above it.
+			p := upperBound(a[:end], v)
+			copy(a[p+j+1:end+j+1], a[p:end])
+			a[p+j] = v
+			end = p
+		}
+		s.sorted = a
+		s.adds = s.adds[:0]
+	}
+}
+
+// lowerBound is how many values of the ascending a are below v
+// (sort.SearchFloat64s, without its call per probe).
+func lowerBound(a []float64, v float64) int {
+	lo, hi := 0, len(a)
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if a[m] < v {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	return lo
+}
+
+// upperBound is how many values of the ascending a are at most v.
+func upperBound(a []float64, v float64) int {
+	lo, hi := 0, len(a)
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if a[m] <= v {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	return lo
 }
 
 // At returns the i-th smallest value held (0-based).
@@ -105,28 +168,22 @@ func (s *sortedWindow) At(i int) float64 {
 	if i < 0 || i >= s.size {
 		return math.NaN()
 	}
-	if !s.counted {
-		s.before = s.before[:0]
-		n := 0
-		for _, b := range s.blocks {
-			s.before = append(s.before, n)
-			n += len(b)
-		}
-		s.counted = true
-	}
-	b := sort.Search(len(s.before), func(k int) bool { return s.before[k] > i }) - 1
-	return s.blocks[b][i-s.before[b]]
+	s.merge()
+	return s.sorted[i]
 }
 
 // Less returns how many values held are below x.
 func (s *sortedWindow) Less(x float64) int {
-	n := 0
-	for _, b := range s.blocks {
-		if b[len(b)-1] < x {
-			n += len(b)
-			continue
+	n := lowerBound(s.sorted, x)
+	for _, v := range s.adds {
+		if v < x {
+			n++
 		}
-		return n + sort.SearchFloat64s(b, x)
+	}
+	for _, v := range s.dels {
+		if v < x {
+			n--
+		}
 	}
 	return n
 }
@@ -186,18 +243,27 @@ func (s *sortedWindow) computeMAD(m float64) float64 {
 	return (rankOfUnion(below, nb, above, na, k-1) + rankOfUnion(below, nb, above, na, k)) / 2
 }
 
-// sortedInsert inserts v into the ascending slice a.
+// sortedInsert inserts v into the ascending slice a, before the values
+// equal to it. It walks down from the end, moving each larger value up
+// one, rather than searching: a block is small, and walking it in order
+// is cheaper than searching it when it is not in the cache.
 func sortedInsert(a []float64, v float64) []float64 {
-	i := sort.SearchFloat64s(a, v)
 	a = append(a, 0)
-	copy(a[i+1:], a[i:])
+	i := len(a) - 1
+	for ; i > 0 && a[i-1] >= v; i-- {
+		a[i] = a[i-1]
+	}
 	a[i] = v
 	return a
 }
 
-// sortedRemove removes one copy of v from the ascending slice a.
+// sortedRemove removes from the ascending slice a the first value not
+// below v, when it equals v.
 func sortedRemove(a []float64, v float64) []float64 {
-	i := sort.SearchFloat64s(a, v)
+	i := 0
+	for i < len(a) && a[i] < v {
+		i++
+	}
 	if i < len(a) && a[i] == v {
 		a = append(a[:i], a[i+1:]...)
 	}
