@@ -2,8 +2,9 @@
 
 package forecast
 
-// haveCSS4 is false: every sum of squares is cssComplete's own.
-const haveCSS4 = false
+// haveCSS4 is false: every sum of squares is cssComplete's own. (A
+// variable, as on amd64, so that tests can switch the kernels off.)
+var haveCSS4 = false
 
 func css4ARMA11(w *float64, n int, p *[16]float64, out *[4]float64) {
 	panic("forecast: no css4 kernel")

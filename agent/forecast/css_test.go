@@ -134,6 +134,16 @@ func TestETSRunCompleteMatchesSteps(t *testing.T) {
 // optimisers stop at different evaluations, on a short one, and on one
 // with a missing value (which fits one at a time).
 func TestFitMixedMatchesAlone(t *testing.T) {
+	// fitARIMA alone runs four points at a time where the CPU can
+	// (minimize4, css4): the same fits as without.
+	defer func(h bool) { haveCSS4 = h }(haveCSS4)
+	for _, h := range []bool{haveCSS4, false} {
+		haveCSS4 = h
+		t.Run(fmt.Sprintf("css4=%v", h), testFitMixedMatchesAlone)
+	}
+}
+
+func testFitMixedMatchesAlone(t *testing.T) {
 	rng := rand.New(rand.NewPCG(9, 10))
 	gen := func(n int, phi, theta float64) []float64 {
 		w := make([]float64, n)

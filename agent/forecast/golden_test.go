@@ -111,3 +111,11 @@ func TestGoldenForecasts(t *testing.T) {
 		}
 	}
 }
+
+// TestGoldenForecastsWithoutKernels: the same forecasts with the css4
+// kernels off, as on a CPU without AVX2 or a GOAMD64=v3 build.
+func TestGoldenForecastsWithoutKernels(t *testing.T) {
+	defer func(h bool) { haveCSS4 = h }(haveCSS4)
+	haveCSS4 = false
+	TestGoldenForecasts(t)
+}

@@ -11,7 +11,9 @@ import (
 // 2, 2**28, log1p's Sqrt(2)-1 and the arguments where 1+y is a power of
 // two), zeros of both signs, subnormals, NaN and infinities, and on random
 // bit patterns, at every length around the four-wide blocks.
-func TestSquashAllMatchesAsinh(t *testing.T) {
+func TestSquashAllMatchesAsinh(t *testing.T) { eachKernelSetting(t, testSquashAllMatchesAsinh) }
+
+func testSquashAllMatchesAsinh(t *testing.T) {
 	rng := rand.New(rand.NewPCG(11, 12))
 	var vals []float64
 	for _, v := range []float64{0, 1, 2, 3, 4, 0.5, 0.75, 1.5, 2.5, 1 << 28, 1.0 / (1 << 28), 1.0 / (1 << 29),

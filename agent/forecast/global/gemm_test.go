@@ -13,7 +13,24 @@ import (
 // bit, on shapes around the kernel's 4×8 blocks, with zeros (as after a
 // ReLU) in a, beta 0 and 1, and the cases where gonum's skipping of zero
 // terms matters (a -0 in c, a non-finite b), which gemm leaves to gonum.
-func TestGemmMatchesGonum(t *testing.T) {
+func TestGemmMatchesGonum(t *testing.T) { eachKernelSetting(t, testGemmMatchesGonum) }
+
+// eachKernelSetting runs test with the kernels this CPU has, then with the
+// AVX-512 ones off, then with none, so that a machine without them runs
+// code a test has run here.
+func eachKernelSetting(t *testing.T, test func(t *testing.T)) {
+	k, k8, as := haveKernel, haveKernel8, haveAsinh
+	defer func() { haveKernel, haveKernel8, haveAsinh = k, k8, as }()
+	for _, c := range []struct {
+		name      string
+		k, k8, as bool
+	}{{"cpu", k, k8, as}, {"no-avx512", k, false, as}, {"generic", false, false, false}} {
+		haveKernel, haveKernel8, haveAsinh = c.k, c.k8, c.as
+		t.Run(c.name, test)
+	}
+}
+
+func testGemmMatchesGonum(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	fill := func(n int, zeros float64) []float64 {
 		x := make([]float64, n)

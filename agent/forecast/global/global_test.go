@@ -210,7 +210,9 @@ func TestMedianBatchMatchesForward(t *testing.T) {
 // TestMedianBatchShortHorizon: a median path over h steps, for which
 // MedianBatch computes only the knots h needs, is to the bit the first h
 // steps of the path over every knot.
-func TestMedianBatchShortHorizon(t *testing.T) {
+func TestMedianBatchShortHorizon(t *testing.T) { eachKernelSetting(t, testMedianBatchShortHorizon) }
+
+func testMedianBatchShortHorizon(t *testing.T) {
 	m, ok := ForArch(5*time.Minute, "nbeats")
 	if !ok {
 		t.Skip("no shipped 5-minute network")
