@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"os"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -90,6 +91,43 @@ func TestCompletion(t *testing.T) {
 		got, _ := io.ReadAll(r)
 		if code != ExitOK || strings.TrimSpace(string(got)) != want {
 			t.Errorf("completing %q: exit %d, offered %q, want %q", line, code, got, want)
+		}
+	}
+}
+
+// TestGroupsListTheirSubcommands: a command that only groups others lists
+// every subcommand once, in -help and when run without one; without a
+// subcommand (or with an unknown one) it is a usage error, exit 2, as the
+// README says.
+func TestGroupsListTheirSubcommands(t *testing.T) {
+	for _, group := range []string{"config", "policy", "forecast", "sim", "queue", "operator", "operator raft"} {
+		var subs []string
+		for name := range registered {
+			if rest, ok := strings.CutPrefix(name, group+" "); ok && !strings.Contains(rest, " ") {
+				subs = append(subs, rest)
+			}
+		}
+		for _, args := range [][]string{{"-help"}, nil, {"nonsense"}} {
+			code, out, errOut := run(t, append(strings.Fields(group), args...)...)
+			text := out + errOut
+			wantCode := ExitUsage
+			if len(args) > 0 && args[0] == "-help" {
+				wantCode = ExitOK
+			}
+			if code != wantCode {
+				t.Errorf("%s %v: exit %d, want %d", group, args, code, wantCode)
+			}
+			if n := strings.Count(text, "Subcommands:"); n != 1 {
+				t.Errorf("%s %v: %d subcommand lists, want 1:\n%s", group, args, n, text)
+			}
+			for _, s := range subs {
+				if !regexp.MustCompile(`(?m)^ +` + regexp.QuoteMeta(s) + ` +\S`).MatchString(text) {
+					t.Errorf("%s %v does not list %q:\n%s", group, args, s, text)
+				}
+			}
+			if len(args) > 0 && args[0] == "nonsense" && !strings.Contains(errOut, `"nonsense"`) {
+				t.Errorf("%s nonsense: the error does not name the unknown subcommand:\n%s", group, errOut)
+			}
 		}
 	}
 }

@@ -6,11 +6,6 @@ Usage: foreshape config <subcommand> [options] [args]
 
   Work with the agent's HCL configuration.
 
-Subcommands:
-
-  validate   Check an agent configuration file or directory
-  show       Print the merged configuration, secrets redacted
-
 Example:
 
   $ foreshape config validate /etc/foreshape/config.d
@@ -19,11 +14,6 @@ Example:
 Usage: foreshape policy <subcommand> [options] [args]
 
   Work with shaping policy files (HCL).
-
-Subcommands:
-
-  validate   Check one or more policy files
-  fmt        Rewrite policy files in canonical HCL format
 
 Example:
 
@@ -35,12 +25,6 @@ Usage: foreshape forecast <subcommand> [options] [args]
   Inspect the agent's forecasts, or evaluate foreshape's forecasting engine
   and anomaly detector on trace files.
 
-Subcommands:
-
-  show        Chart a locality's forecast from a running agent
-  eval        Backtest every model on trace files and print accuracy figures
-  anomalies   Detect anomalies in trace files (and score them with NAB labels)
-
 Example:
 
   $ foreshape forecast eval -data ../shared/data/nab -horizon 12
@@ -50,11 +34,6 @@ Usage: foreshape sim <subcommand> [options]
 
   foreshape carries a simulated Nomad cluster that answers Nomad's HTTP API,
   driven by real utilisation traces, for trying policies and for tests.
-
-Subcommands:
-
-  serve   Serve a simulated cluster on an HTTP address
-  run     Compare foreshape with reactive controllers over a scenario
 
 Example:
 

@@ -14,22 +14,12 @@ Usage: foreshape operator <subcommand> [options] [args]
 
   Commands for operators of the foreshape servers' Raft cluster.
 
-Subcommands:
-
-  raft list-peers    List the servers of the Raft configuration
-  raft remove-peer   Remove a server from the Raft configuration
-
 Example:
 
   $ foreshape operator raft list-peers -address https://10.0.0.11:7575
 `)
 	group("operator raft", "Inspect and change the Raft configuration", `
 Usage: foreshape operator raft <subcommand> [options] [args]
-
-Subcommands:
-
-  list-peers    List the servers of the Raft configuration
-  remove-peer   Remove a server from the Raft configuration
 
 Example:
 

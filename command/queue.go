@@ -21,16 +21,6 @@ Usage: foreshape queue <subcommand> [options] [args]
   move an allocation, a job's task group or a whole node to another
   locality, in the order the agent will run them.
 
-Subcommands:
-
-  list     List migration requests
-  show     Show one migration request
-  submit   Queue a migration request
-  cancel   Cancel a migration request
-  pause    Start no new moves (running moves continue)
-  resume   Start moves again
-  watch    Follow the queue as it changes
-
 Example:
 
   $ foreshape queue submit -node dc1-rack-a-1 -target dc2 -reason "rack a maintenance"
