@@ -263,6 +263,9 @@ func (c *AgentCommand) banner(a runningAgent, cfg *config.Config, d *devSim, rp 
 			d.speed, (3 * time.Hour / time.Duration(d.speed)).Round(time.Second))
 	}
 	fmt.Fprintf(c.Out, "\n==> Try:\n")
+	if cfg.ACL.Enabled {
+		fmt.Fprintf(c.Out, "      (ACLs are on: set FORESHAPE_TOKEN, or add -token, to a token of %s)\n", cfg.ACL.TokenFile)
+	}
 	fmt.Fprintf(c.Out, "      foreshape status -address %s\n", addr)
 	loc := "dc2" // the dev scenario's surging datacenter
 	if srv, ok := a.(*agent.Agent); ok && d == nil {
@@ -272,7 +275,11 @@ func (c *AgentCommand) banner(a runningAgent, cfg *config.Config, d *devSim, rp 
 	}
 	fmt.Fprintf(c.Out, "      foreshape forecast show -address %s -metric cpu %s\n", addr, loc)
 	fmt.Fprintf(c.Out, "      foreshape hotspots -address %s\n", addr)
-	fmt.Fprintf(c.Out, "      curl -s %s/v1/forecasts | head\n\n", addr)
+	curlToken := ""
+	if cfg.ACL.Enabled {
+		curlToken = `-H "X-Foreshape-Token: $FORESHAPE_TOKEN" `
+	}
+	fmt.Fprintf(c.Out, "      curl -s %s%s/v1/forecasts | head\n\n", curlToken, addr)
 }
 
 // agentSetup is everything the agent starts from.

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/foreshape/foreshape/agent/api"
+	"github.com/foreshape/foreshape/config"
 )
 
 func TestRemoteSimClockEstimatesSpeed(t *testing.T) {
@@ -168,5 +169,33 @@ func TestAgentSaysWhyItStops(t *testing.T) {
 	}
 	if strings.Contains(logs, "until this agent leads again") {
 		t.Errorf("the shutdown is logged as a lost leadership:\n%s", tailLines(logs, 30))
+	}
+}
+
+// bannerAgent is a runningAgent for the banner alone.
+type bannerAgent struct{ runningAgent }
+
+func (bannerAgent) HTTPAddr() string { return "127.0.0.1:7575" }
+
+// TestBannerWithACLs: with ACLs on, the commands the banner suggests
+// would be refused without a token, so it says where the token comes from
+// and its curl line sends one.
+func TestBannerWithACLs(t *testing.T) {
+	cfg := config.Default()
+	cfg.ACL = config.ACL{Enabled: true, TokenFile: "/etc/foreshape/acl-tokens"}
+	var out bytes.Buffer
+	c := &AgentCommand{Meta: Meta{Ctx: context.Background(), Out: &out}}
+	c.banner(bannerAgent{}, cfg, nil, nil, "")
+	for _, want := range []string{"set FORESHAPE_TOKEN, or add -token, to a token of /etc/foreshape/acl-tokens",
+		`curl -s -H "X-Foreshape-Token: $FORESHAPE_TOKEN" http://127.0.0.1:7575/v1/forecasts`} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("the banner does not say %q:\n%s", want, out.String())
+		}
+	}
+	out.Reset()
+	cfg.ACL = config.ACL{}
+	c.banner(bannerAgent{}, cfg, nil, nil, "")
+	if strings.Contains(out.String(), "TOKEN") {
+		t.Errorf("a banner without ACLs mentions a token:\n%s", out.String())
 	}
 }
