@@ -168,6 +168,13 @@ func TestPolicyFmt(t *testing.T) {
 	if code != ExitInvalid {
 		t.Errorf("missing file: exit %d", code)
 	}
+	// A directory without HCL files (the wrong one, most likely) is said
+	// to hold none, as policy validate says, rather than passed in silence.
+	empty := t.TempDir()
+	code, _, stderr = run(t, "policy", "fmt", "-check", empty)
+	if code != ExitOK || !strings.Contains(stderr, empty+" holds no *.hcl file") {
+		t.Errorf("a directory without HCL files: exit %d, stderr %q", code, stderr)
+	}
 }
 
 func TestPolicyValidateAcrossFiles(t *testing.T) {

@@ -170,6 +170,9 @@ func (c *PolicyFmtCommand) Run(args []string) int {
 			fmt.Fprintf(c.Err, "error: %s: %v\n", p, unwrapPath(err))
 			return ExitInvalid
 		}
+		if len(found) == 0 {
+			fmt.Fprintf(c.Err, "warning: %s holds no *.hcl file; nothing to format there (subdirectories are not read)\n", p)
+		}
 		files = append(files, found...)
 	}
 
