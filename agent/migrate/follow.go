@@ -39,6 +39,7 @@ func (c *Coordinator) Follow(ctx context.Context, now time.Time) error {
 // wake runs Follow at the time clock gives.
 func (c *Coordinator) Watch(ctx context.Context, clock func(context.Context) (time.Time, error), wait time.Duration) {
 	var index uint64
+	var backoff time.Duration
 	for ctx.Err() == nil {
 		q := (&nomadapi.QueryOptions{WaitIndex: index, WaitTime: wait, Params: map[string]string{"task_states": "false"}}).WithContext(ctx)
 		_, meta, err := c.nomad.Allocations().List(q)
@@ -46,14 +47,16 @@ func (c *Coordinator) Watch(ctx context.Context, clock func(context.Context) (ti
 			return
 		}
 		if err != nil {
-			c.log.Warn("follower: allocation watch failed; retrying", logKeyError, err)
+			backoff = watchBackoff(backoff)
+			c.log.Warn("follower: allocation watch failed; retrying", logKeyError, err, "backoff", backoff)
 			select {
 			case <-ctx.Done():
 				return
-			case <-time.After(time.Second):
+			case <-time.After(backoff):
 			}
 			continue
 		}
+		backoff = 0
 		if meta.LastIndex == index {
 			continue
 		}
@@ -66,6 +69,17 @@ func (c *Coordinator) Watch(ctx context.Context, clock func(context.Context) (ti
 			c.log.Warn("follower pass failed", logKeyError, err)
 		}
 	}
+}
+
+// watchBackoff is the wait before the allocation watch tries again after
+// its n-th failure in a row, given the wait after the one before (zero
+// for the first): 1s, doubling up to 30s, so that a Nomad that is down
+// is not asked (and the failure not logged) every second.
+func watchBackoff(prev time.Duration) time.Duration {
+	if prev <= 0 {
+		return time.Second
+	}
+	return min(2*prev, 30*time.Second)
 }
 
 // follow settles running moves against the refreshed view. Callers hold
