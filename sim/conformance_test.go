@@ -687,6 +687,21 @@ func TestConformanceFaults(t *testing.T) {
 	if _, _, err := client.Jobs().List(nil); statusOf(err) != http.StatusInternalServerError {
 		t.Errorf("error rate 1: err %v, want 500", err)
 	}
+	// A field the faults do not have (a typo) is refused, not ignored: it
+	// would inject nothing and a test relying on it would pass for nothing.
+	req, _ = http.NewRequest(http.MethodPut, client.Address()+"/v1/sim/faults", strings.NewReader(`{"TimeoutRatio": 1}`))
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(msg), "TimeoutRatio") {
+		t.Errorf("PUT /v1/sim/faults with an unknown field: %d %s, want 400 naming it", resp.StatusCode, msg)
+	}
+	if f := c.Faults(); f.ErrorRate != 1 {
+		t.Errorf("a refused PUT changed the faults: %+v", f)
+	}
 	// Latency is wall time; timeouts hang until the client gives up.
 	if err := c.SetFaults(Faults{Latency: Duration(30 * time.Millisecond), TimeoutRate: 1, PathPrefix: "/v1/job"}); err != nil {
 		t.Fatal(err)

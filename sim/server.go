@@ -1088,8 +1088,12 @@ func (c *Cluster) simGetFaults(w http.ResponseWriter, r *http.Request) {
 
 func (c *Cluster) simSetFaults(w http.ResponseWriter, r *http.Request) {
 	var f Faults
-	if err := decode(r, &f); err != nil {
-		writeErr(w, err)
+	// Strict, unlike Nomad's endpoints: a misspelt fault would otherwise
+	// inject nothing.
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&f); err != nil {
+		writeErr(w, badRequest("faults: %v", err))
 		return
 	}
 	c.write(w, func() (any, error) {
