@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -162,6 +163,14 @@ func loadScenario(arg string) (*sim.Scenario, error) {
 		name := strings.TrimSuffix(arg, ".hcl") + ".hcl"
 		if _, err := iofs.Stat(sim.Scenarios(), name); err == nil {
 			return sim.LoadScenario(sim.Scenarios(), name)
+		}
+		if errors.Is(err, iofs.ErrNotExist) {
+			bundled, _ := iofs.Glob(sim.Scenarios(), "*.hcl")
+			for i, b := range bundled {
+				bundled[i] = strings.TrimSuffix(b, ".hcl")
+			}
+			slices.Sort(bundled)
+			return nil, fmt.Errorf("load scenario: %q is neither a scenario file nor a bundled scenario (%s)", arg, strings.Join(bundled, ", "))
 		}
 	}
 	return sim.LoadScenario(os.DirFS(filepath.Dir(arg)), filepath.Base(arg))

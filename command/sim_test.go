@@ -112,6 +112,11 @@ func TestSimServeErrors(t *testing.T) {
 		{"missing scenario", []string{"sim", "serve", "-scenario", filepath.Join(t.TempDir(), "none.hcl")}, ExitInvalid, "none.hcl"},
 		{"invalid scenario", []string{"sim", "serve", "-scenario", bad}, ExitInvalid, "bad.hcl"},
 		{"data not a directory", []string{"sim", "serve", "-data", bad}, ExitInvalid, "not a directory"},
+		// A name that is neither a file nor a bundled scenario (a typo)
+		// lists the bundled ones.
+		{"unknown scenario name", []string{"sim", "serve", "-scenario", "surge-wav"}, ExitInvalid,
+			`"surge-wav" is neither a scenario file nor a bundled scenario (bursty, crossings, default, large, maintenance, maintenance-peak, shared-data, surge-wave)`},
+		{"unknown scenario name, sim run", []string{"sim", "run", "-scenario", "surge-wav"}, ExitInvalid, "neither a scenario file nor a bundled scenario"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var out, errb simOutput
