@@ -221,7 +221,11 @@ func (c *checker) policies(opts Options, files map[string]*hcl.File) []*policies
 	dir := c.cfg.Policies.Dir
 	if _, err := policies.HCLFiles(dir); err != nil {
 		sev, detail := hcl.DiagError, fmt.Sprintf("%s: %s.", c.value("policies.dir", dir), reason(err))
-		if c.cfg.DevMode {
+		switch {
+		case c.cfg.DevMode && opts.Sources:
+			sev = hcl.DiagWarning
+			detail += " A replay runs without them when its directory holds *.hcl policies."
+		case c.cfg.DevMode:
 			sev = hcl.DiagWarning
 			detail += " Dev mode runs without them ('foreshape agent -dev' runs its built-in demo policies instead)."
 		}

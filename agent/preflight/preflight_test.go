@@ -379,3 +379,18 @@ func TestNomadCallsAreBounded(t *testing.T) {
 		t.Fatalf("the simulator answered the blocking query after %s, not its wait: the test shows nothing", held)
 	}
 }
+
+// TestMissingPoliciesDirInAReplay: a replay (dev defaults, given sources)
+// without policies.dir is warned in a replay's terms, not told it runs the
+// dev agent's demo policies, which a replay never does.
+func TestMissingPoliciesDirInAReplay(t *testing.T) {
+	cfg := config.DevDefault()
+	cfg.Policies.Dir = filepath.Join(t.TempDir(), "none")
+	_, diags := preflight.Check(cfg, preflight.Options{Sources: true})
+	if diags.HasErrors() || len(diags) != 1 {
+		t.Fatalf("want one warning, got %v", diags)
+	}
+	if d := diags[0].Detail; !strings.Contains(d, "A replay runs without them when its directory holds *.hcl policies") || strings.Contains(d, "demo") {
+		t.Errorf("warning %q", d)
+	}
+}
