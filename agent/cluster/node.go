@@ -183,6 +183,10 @@ func (n *Node) open(fsm raft.FSM) error {
 				// holds the database.
 				BoltOptions: &bbolt.Options{Timeout: cfg.LockTimeout},
 			})
+			if errors.Is(err, bbolt.ErrTimeout) {
+				return fmt.Errorf("cluster: data_dir %s is in use: another process (a foreshape agent still running?) has held %s locked for %s; stop it or give this agent its own data_dir: %w",
+					cfg.DataDir, filepath.Join(cfg.DataDir, "raft.db"), cfg.LockTimeout, err)
+			}
 			if err != nil {
 				return fmt.Errorf("cluster: open raft.db: %w", err)
 			}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -175,10 +176,15 @@ func TestDataDirLocked(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer n.Close()
-	// A second open must fail after the lock timeout rather than hang.
-	if n2, err := cluster.New(cfg, &listFSM{}, clustertest.Logger(t)); err == nil {
+	// A second open must fail after the lock timeout rather than hang,
+	// and say that the data dir is in use (not "open raft.db: timeout").
+	n2, err := cluster.New(cfg, &listFSM{}, clustertest.Logger(t))
+	if err == nil {
 		n2.Close()
-		t.Error("a second node opened a data dir in use")
+		t.Fatal("a second node opened a data dir in use")
+	}
+	if want := "data_dir " + dir + " is in use"; !strings.Contains(err.Error(), want) {
+		t.Errorf("error %q, want it to say %q", err, want)
 	}
 }
 
