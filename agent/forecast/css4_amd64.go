@@ -4,9 +4,10 @@ package forecast
 
 import "golang.org/x/sys/cpu"
 
-// haveCSS4 says whether the css4 kernels can run. Built for GOAMD64=v3 the
-// compiler fuses cssComplete's multiply-adds, which the kernels do not:
-// there every sum is cssComplete's own (css4_other.go).
+// haveCSS4 says whether the css4 and ets4 kernels can run. Built for
+// GOAMD64=v3 the compiler fuses cssComplete's and etsRunComplete's
+// multiply-adds, which the kernels do not: there every sum is their own
+// (css4_other.go).
 var haveCSS4 = cpu.X86.HasAVX2
 
 // css4ARMA11, css4ARMA21 and css4ARMA12 write to out the sums of squares
@@ -22,3 +23,14 @@ func css4ARMA21(w *float64, n int, p *[16]float64, out *[4]float64)
 
 //go:noescape
 func css4ARMA12(w *float64, n int, p *[16]float64, out *[4]float64)
+
+// ets4Simple and ets4Trend write to out the sums of squares
+// etsRunComplete computes for a non-seasonal shape without and with a
+// trend, from level l0 (and trend b0), under the four parameter sets given
+// (ets4_amd64.s).
+//
+//go:noescape
+func ets4Simple(y *float64, n int, l0 float64, alpha *[4]float64, out *[4]float64)
+
+//go:noescape
+func ets4Trend(y *float64, n int, l0, b0 float64, p *[12]float64, out *[4]float64)

@@ -294,3 +294,80 @@ func TestCSSSumMatchesCSSARIMA(t *testing.T) {
 		}
 	}
 }
+
+// TestETS4MatchesRunComplete holds each lane of the ets4 kernels to
+// etsRunComplete bit for bit (a NaN counts as any NaN), on a random walk,
+// a series that overflows the state, levels of zero of both signs and
+// errors that overflow to NaN.
+func TestETS4MatchesRunComplete(t *testing.T) {
+	if !haveCSS4 {
+		t.Skip("no ets4 kernels on this CPU or build")
+	}
+	rng := rand.New(rand.NewPCG(41, 42))
+	walk := make([]float64, 1500)
+	x := 50.0
+	for i := range walk {
+		x += rng.NormFloat64()
+		walk[i] = x + 0.01*float64(i)
+	}
+	huge := make([]float64, 200)
+	for i := range huge {
+		huge[i] = math.Pow(10, float64(i))
+	}
+	zeros := make([]float64, 60)
+	for i := range zeros {
+		if i%3 == 1 {
+			zeros[i] = math.Copysign(0, -1)
+		}
+		if i%7 == 5 {
+			zeros[i] = float64(i%2) - 0.5
+		}
+	}
+	extreme := make([]float64, 40)
+	for i := range extreme {
+		extreme[i] = math.Copysign(1.5e308, float64(i%2)-0.5)
+	}
+	params := [4]etsParams{
+		{alpha: 1e-4, beta: 1e-5, phi: 0.8},
+		{alpha: 0.3, beta: 0.05, phi: 0.95},
+		{alpha: 0.9999, beta: 0.9, phi: 0.98},
+		{alpha: 0.6, beta: 0.2, phi: 0.85},
+	}
+	for name, y := range map[string][]float64{"one": {4}, "walk": walk, "overflowing": huge, "zeros of both signs": zeros, "extreme": extreme} {
+		for _, spec := range []etsSpec{{}, {trend: true}, {trend: true, damped: true}} {
+			init := etsState{l: y[0], b: 0}
+			if spec.trend {
+				init.b = 0.5
+			}
+			if name == "zeros of both signs" {
+				init.l = math.Copysign(0, -1)
+			}
+			var ps [4]etsParams
+			var alpha [4]float64
+			var p [12]float64
+			for i, q := range params {
+				if !spec.damped {
+					q.phi = 1
+				}
+				if !spec.trend {
+					q.beta = 0
+				}
+				ps[i] = q
+				alpha[i] = q.alpha
+				p[i], p[4+i], p[8+i] = q.alpha, q.beta, q.phi
+			}
+			var out [4]float64
+			if spec.trend {
+				ets4Trend(&y[0], len(y), init.l, init.b, &p, &out)
+			} else {
+				ets4Simple(&y[0], len(y), init.l, &alpha, &out)
+			}
+			for i, q := range ps {
+				want, _ := etsRunComplete(y, spec, q, init)
+				if got := out[i]; math.Float64bits(got) != math.Float64bits(want) && !(math.IsNaN(got) && math.IsNaN(want)) {
+					t.Errorf("%s, %s, lane %d %+v: %v, etsRunComplete %v", name, spec, i, q, got, want)
+				}
+			}
+		}
+	}
+}

@@ -106,7 +106,7 @@ func (c *etsCore) fit(y []float64) error {
 		sse, _ := etsRun(w, c.spec, c.decode(x), init, &st)
 		return sse
 	}
-	x, _ := minimize(obj, x0, 60*len(x0)+40, nmQuickIters)
+	x, _ := minimize4(obj, c.ets4(w, init, complete), x0, 60*len(x0)+40, nmQuickIters)
 	c.p = c.decode(x)
 	c.sse, c.nobs = etsRun(w, c.spec, c.p, init, &st)
 	c.ic = aicc(c.sse, c.nobs, c.spec.nParams())
@@ -114,6 +114,35 @@ func (c *etsCore) fit(y []float64) error {
 	c.init = full
 	c.reset()
 	return nil
+}
+
+// ets4 is fit's objective four points at a time (minimize4) on a complete
+// w for the non-seasonal shapes, where the CPU runs the ets4 kernels; nil
+// otherwise.
+func (c *etsCore) ets4(w []float64, init etsState, complete bool) func(xs *[4][]float64, out *[4]float64) {
+	if !haveCSS4 || !complete || len(w) == 0 || c.spec.seasonal() {
+		return nil
+	}
+	if c.spec.trend {
+		return func(xs *[4][]float64, out *[4]float64) {
+			var p [12]float64
+			for i, x := range xs {
+				q := c.decode(x)
+				p[i], p[4+i], p[8+i] = q.alpha, q.beta, q.phi
+			}
+			ets4Trend(&w[0], len(w), init.l, init.b, &p, out)
+		}
+	}
+	if init.b != 0 {
+		return nil // etsRunComplete's general loop (phi·b is not zero)
+	}
+	return func(xs *[4][]float64, out *[4]float64) {
+		var alpha [4]float64
+		for i, x := range xs {
+			alpha[i] = c.decode(x).alpha
+		}
+		ets4Simple(&w[0], len(w), init.l, &alpha, out)
+	}
 }
 
 func (c *etsCore) encode(p etsParams) []float64 {
