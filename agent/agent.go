@@ -392,6 +392,8 @@ type term struct {
 	// unmatched holds the policy localities (policy/locality) already
 	// logged as having no ready Nomad node.
 	unmatched map[string]bool
+	// hotspots are the last cycle's, by policy, locality and metric.
+	hotspots map[string]predict.Hotspot
 }
 
 // leaderLoop runs cycles while this agent leads. When leadership ends it
@@ -486,10 +488,7 @@ func (a *Agent) cycle(ctx context.Context, t *term) {
 	a.publish(c, res)
 	a.tel.observe(c, st, res)
 	a.log.Debug("cycle done", "data_time", now, logKeyDuration, c.Duration, "samples", st.Samples, "result", res.Describe())
-	for _, h := range res.Hotspots {
-		a.log.Info("hotspot predicted", "policy", h.Policy, "locality", h.Locality, "metric", h.Metric,
-			"at", h.At, "probability", fmt.Sprintf("%.2f", h.Probability), "line", h.Line, "peak", fmt.Sprintf("%.1f", h.Peak))
-	}
+	a.logHotspots(t, res.Hotspots)
 }
 
 // explainNoData says why a policy's series has no sample yet where the
@@ -538,6 +537,30 @@ func (a *Agent) explainNoData(t *term, pols []*policies.Policy, pending []predic
 		}
 	}
 	t.unmatched = now
+}
+
+// logHotspots logs a hotspot at info level in the cycle that first
+// predicts it and when no cycle predicts it any more; the cycles in
+// between, which predict it again (its time and peak moving a little),
+// log it at debug level, so that one hotspot is not a line a cycle.
+func (a *Agent) logHotspots(t *term, hs []predict.Hotspot) {
+	next := make(map[string]predict.Hotspot, len(hs))
+	for _, h := range hs {
+		key := h.Policy + "|" + h.Locality.String() + "|" + h.Metric
+		next[key] = h
+		level := hclog.Debug
+		if _, seen := t.hotspots[key]; !seen {
+			level = hclog.Info
+		}
+		a.log.Log(level, "hotspot predicted", "policy", h.Policy, "locality", h.Locality, "metric", h.Metric,
+			"at", h.At, "probability", fmt.Sprintf("%.2f", h.Probability), "line", h.Line, "peak", fmt.Sprintf("%.1f", h.Peak))
+	}
+	for key, h := range t.hotspots {
+		if _, still := next[key]; !still {
+			a.log.Info("hotspot no longer predicted", "policy", h.Policy, "locality", h.Locality, "metric", h.Metric)
+		}
+	}
+	t.hotspots = next
 }
 
 func (a *Agent) publish(c api.Cycle, res predict.Result) {

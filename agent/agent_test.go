@@ -1,12 +1,14 @@
 package agent
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +17,7 @@ import (
 	nomadapi "github.com/hashicorp/nomad/api"
 
 	"github.com/foreshape/foreshape/agent/api"
+	"github.com/foreshape/foreshape/agent/predict"
 	"github.com/foreshape/foreshape/config"
 	"github.com/foreshape/foreshape/policies"
 	"github.com/foreshape/foreshape/sim"
@@ -462,5 +465,34 @@ func TestUnknownLocalityIsExplained(t *testing.T) {
 	}
 	if n := notes["dc2:iops"]; !strings.Contains(n, "prometheus.address is not set") {
 		t.Errorf("dc2:iops pending %q, want it to say IOPS need Prometheus", n)
+	}
+}
+
+// TestHotspotLoggedWhenItChanges: a hotspot predicted cycle after cycle
+// is logged at info level once, when it appears, and once more when it is
+// no longer predicted; the cycles between log it at debug level.
+func TestHotspotLoggedWhenItChanges(t *testing.T) {
+	var buf bytes.Buffer
+	a := &Agent{log: hclog.New(&hclog.LoggerOptions{Level: hclog.Info, Output: &buf})}
+	tm := &term{}
+	dc2 := predict.Hotspot{Policy: "web", Locality: policies.Locality{Datacenter: "dc2"}, Metric: "cpu", Line: 75, Peak: 90}
+	dc3 := predict.Hotspot{Policy: "edge", Locality: policies.Locality{Datacenter: "dc3"}, Metric: "memory", Line: 80, Peak: 85}
+	for _, hs := range [][]predict.Hotspot{{dc2}, {dc2}, {dc2, dc3}, {dc2, dc3}, {dc3}, {}} {
+		a.logHotspots(tm, hs)
+	}
+	var got []string
+	for _, l := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
+		_, msg, _ := strings.Cut(l, "[INFO]  ")
+		msg, _, _ = strings.Cut(msg, " at=")
+		got = append(got, msg)
+	}
+	want := []string{
+		"hotspot predicted: policy=web locality=dc2 metric=cpu",
+		"hotspot predicted: policy=edge locality=dc3 metric=memory",
+		"hotspot no longer predicted: policy=web locality=dc2 metric=cpu",
+		"hotspot no longer predicted: policy=edge locality=dc3 metric=memory",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("info lines:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
