@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -150,6 +151,31 @@ func TestUnknownEndpoint(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusNotFound {
 		t.Errorf("status = %d, want 404", resp.StatusCode)
+	}
+	// A path the API has, asked with a method it does not answer there,
+	// is a 405 that says which methods it answers.
+	for _, tc := range []struct{ method, path, allow string }{
+		{http.MethodPost, "/v1/status", "GET"},
+		{http.MethodDelete, "/v1/queue", "GET, POST"},
+		{http.MethodGet, "/v1/queue/resume", ""}, // GET /v1/queue/{id}: a request named "resume"
+	} {
+		req, _ := http.NewRequest(tc.method, srv.URL+tc.path, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var e Error
+		_ = json.NewDecoder(resp.Body).Decode(&e)
+		resp.Body.Close()
+		if tc.allow == "" {
+			if resp.StatusCode == http.StatusMethodNotAllowed {
+				t.Errorf("%s %s: 405, want the request endpoint's answer", tc.method, tc.path)
+			}
+			continue
+		}
+		if resp.StatusCode != http.StatusMethodNotAllowed || resp.Header.Get("Allow") != tc.allow || !strings.Contains(e.Error, tc.allow) {
+			t.Errorf("%s %s: %d Allow %q %q, want 405 allowing %s", tc.method, tc.path, resp.StatusCode, resp.Header.Get("Allow"), e.Error, tc.allow)
+		}
 	}
 }
 
