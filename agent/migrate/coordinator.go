@@ -313,10 +313,27 @@ func (c *Coordinator) record(ctx context.Context, ds []state.Decision) {
 	}
 	for i := range ds {
 		ds[i].Time = ds[i].Time.UTC()
+		logDecision(c.log, ds[i])
 	}
 	if _, err := c.apply(ctx, state.AppendDecisions{Decisions: ds}); err != nil {
 		c.log.Warn("could not record decisions", logKeyError, err)
 	}
+}
+
+// logDecision logs a decision at info level with its reason, leaving out
+// the fields it does not have: the agent's log says what the coordinator
+// and the planner decided and why, as the decision log does.
+func logDecision(log hclog.Logger, d state.Decision) {
+	args := []any{"kind", d.Kind}
+	for _, kv := range [][2]string{{"policy", d.Policy}, {"locality", d.Locality}, {logKeyRequest, d.Request}, {"reservation", d.Reservation}} {
+		if kv[1] != "" {
+			args = append(args, kv[0], kv[1])
+		}
+	}
+	if d.DryRun {
+		args = append(args, "dry_run", true)
+	}
+	log.Info("decision", append(args, "reason", d.Reason)...)
 }
 
 // wq is the WriteOptions of a call under ctx.

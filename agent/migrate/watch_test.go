@@ -1,8 +1,13 @@
 package migrate
 
 import (
+	"bytes"
+	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/hashicorp/go-hclog"
 )
 
 // TestWatchBackoff: the allocation watch waits longer after each failure
@@ -21,4 +26,47 @@ func TestWatchBackoff(t *testing.T) {
 			t.Fatalf("waits %v, want %v", got, want)
 		}
 	}
+}
+
+// TestDecisionsAreLogged: what the coordinator decides, and why, is in the
+// agent's log as well as in the decision log, so an operator reading the
+// log sees why a node's work was queued, held room for and moved.
+func TestDecisionsAreLogged(t *testing.T) {
+	var buf syncBuf
+	h := newHarness(t, actScenario, actPolicies, func(c *Config) {
+		c.Logger = hclog.New(&hclog.LoggerOptions{Output: &buf, Level: hclog.Info})
+	})
+	id, err := h.c.Submit(h.ctx, h.now(), h.pols, Submission{Node: h.nodeID("a-"), Target: "dc2", Reason: "rack a maintenance"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.run(h.flatForecasts(30))
+	logs := buf.String()
+	for _, want := range []string{
+		"decision: kind=submit policy=dc1 locality=dc1 request=" + id + ` reason="queue node a-1 from dc1 to dc2`,
+		"rack a maintenance\"",
+		"decision: kind=reserve policy=dc2 locality=dc2 request=" + id + ` reason="reserve 2000 MHz / 2048 MiB in dc2`,
+	} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("the log does not hold %q:\n%s", want, logs)
+		}
+	}
+}
+
+// syncBuf is a bytes.Buffer safe for a logger's concurrent writes.
+type syncBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuf) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
