@@ -53,6 +53,10 @@ const (
 	DefaultStaleSteps = 3
 )
 
+// groupScope is the prefix of a task group's series
+// ("group/NAMESPACE/JOB/GROUP:metric").
+const groupScope = "group/"
+
 // Config configures a Collector.
 type Config struct {
 	Sources []source.Source
@@ -359,7 +363,14 @@ func (c *Collector) age(ctx context.Context, st *Stats, now time.Time, reported 
 			return fmt.Errorf("collect: mark %d series stale: %w", len(keys), err)
 		}
 		for _, k := range keys {
-			c.log.Warn("series stale", "series", k.String(), "reason", r)
+			level := hclog.Warn
+			if strings.HasPrefix(k.Locality, groupScope) {
+				// A task group's series stop when its job or its
+				// allocations end (a placeholder released, a batch
+				// job done): expected, not worth a warning.
+				level = hclog.Debug
+			}
+			c.log.Log(level, "series stale", "series", k.String(), "reason", r)
 		}
 		st.Stale += len(keys)
 	}

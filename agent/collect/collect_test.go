@@ -1,6 +1,7 @@
 package collect
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -439,5 +440,39 @@ func TestFailedSourceStaleEntriesAreMarked(t *testing.T) {
 	}
 	if in := rec.info("dc1:cpu"); !in.Stale || !strings.Contains(in.StaleReason, "none of the locality's") {
 		t.Errorf("dc1:cpu = %+v, want stale at once with the source's reason", in)
+	}
+}
+
+// TestEndedTaskGroupAgesQuietly: a task group's series stop when its job
+// or allocations end (a placeholder released, a batch job done), which is
+// no problem worth a warning; a locality that stops reporting is.
+func TestEndedTaskGroupAgesQuietly(t *testing.T) {
+	src := &fakeSource{name: "nomad", res: source.Result{Samples: []source.Sample{
+		{Series: "dc3:cpu", Time: t0, Value: 40},
+		{Series: "group/default/foreshape-reserve-rs-1/hold:cpu_mhz", Time: t0, Value: 0},
+	}}}
+	rec := newRecorder(t)
+	var logs bytes.Buffer
+	c, err := New(Config{Sources: []source.Source{src}, Apply: rec, Store: rec, Step: time.Minute, Lookback: time.Hour,
+		Logger: hclog.New(&hclog.LoggerOptions{Output: &logs, Level: hclog.Info})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 6 {
+		if i > 0 {
+			src.res.Samples = nil
+		}
+		if _, err := c.RunOnce(context.Background(), t0.Add(time.Duration(i)*time.Minute), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !rec.info("group/default/foreshape-reserve-rs-1/hold:cpu_mhz").Stale || !rec.info("dc3:cpu").Stale {
+		t.Fatal("both series should be marked stale")
+	}
+	if !strings.Contains(logs.String(), "series stale: series=dc3:cpu") {
+		t.Errorf("no warning for dc3:cpu:\n%s", logs.String())
+	}
+	if strings.Contains(logs.String(), "group/") {
+		t.Errorf("an ended task group's series is logged at info level or above:\n%s", logs.String())
 	}
 }
