@@ -360,5 +360,5 @@ func (c *Client) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeAPIError(w, http.StatusServiceUnavailable, "a request forwarded by "+by+" reached a client agent; ask a server")
 		return
 	}
-	proxyTo(c.peers, leader, c.name).ServeHTTP(w, r)
+	proxyTo(c.peers, leader, c.name, nil).ServeHTTP(w, r)
 }

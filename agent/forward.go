@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -19,13 +20,46 @@ import (
 // again.
 const forwardedHeader = "X-Foreshape-Forwarded-By"
 
+// raftIndexHeader carries, on the leader's answer to a request another
+// server forwarded, how far the leader's state had applied the log when it
+// answered. The forwarding server relays the answer once its own state has
+// applied as far, so that an operator who changes something through a
+// follower and then reads from it sees the change.
+const raftIndexHeader = "X-Foreshape-Raft-Index"
+
+// forwardWait bounds how long a follower holds a forwarded answer while its
+// state catches up with the leader's; after it the answer is relayed
+// anyway (a follower that far behind answers reads from an older state).
+const forwardWait = 5 * time.Second
+
 // forwardWrites passes API requests that change the cluster (every method
 // but GET and HEAD under /v1/) to the leader when this server does not
-// lead, and relays the answer. Reads stay local: every server holds the
-// replicated state.
+// lead, and relays the answer once this server's state has caught up with
+// it. Reads stay local: every server holds the replicated state; only the
+// leader's last cycle (forecasts, hotspots, anomalies) comes from the
+// leader, and a follower that cannot read it says so (503) rather than
+// answer that nothing is forecast.
 func (a *Agent) forwardWrites(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodGet || r.Method == http.MethodHead || !strings.HasPrefix(r.URL.Path, "/v1/") || a.node.IsLeader() {
+		read := r.Method == http.MethodGet || r.Method == http.MethodHead
+		switch {
+		case !strings.HasPrefix(r.URL.Path, "/v1/"):
+			next.ServeHTTP(w, r)
+			return
+		case read && leaderCyclePath(r.URL.Path):
+			if v, ok := a.fromLeader(r.Context()); ok && v.err != nil {
+				writeAPIError(w, http.StatusServiceUnavailable, "this server does not lead and cannot read the leader's last cycle: "+v.err.Error())
+				return
+			}
+			next.ServeHTTP(w, r)
+			return
+		case read:
+			next.ServeHTTP(w, r)
+			return
+		case a.node.IsLeader():
+			if r.Header.Get(forwardedHeader) != "" {
+				w = &indexWriter{ResponseWriter: w, index: a.fsm.AppliedIndex}
+			}
 			next.ServeHTTP(w, r)
 			return
 		}
@@ -38,15 +72,48 @@ func (a *Agent) forwardWrites(next http.Handler) http.Handler {
 			writeAPIError(w, http.StatusServiceUnavailable, "this server does not lead and cannot forward the request: "+err.Error())
 			return
 		}
-		proxyTo(a.peers, addr, a.name).ServeHTTP(w, r)
+		proxyTo(a.peers, addr, a.name, a.fsm.AppliedIndex).ServeHTTP(w, r)
 	})
 }
 
+// leaderCyclePath reports whether a GET of path is answered from the
+// leader's last published cycle.
+func leaderCyclePath(path string) bool {
+	return path == "/v1/forecasts" || strings.HasPrefix(path, "/v1/forecast/") ||
+		path == "/v1/hotspots" || path == "/v1/anomalies"
+}
+
+// indexWriter sets raftIndexHeader on the answer to the index its state
+// has applied when the answer starts.
+type indexWriter struct {
+	http.ResponseWriter
+	index   func() uint64
+	started bool
+}
+
+func (w *indexWriter) WriteHeader(code int) {
+	if !w.started {
+		w.started = true
+		w.Header().Set(raftIndexHeader, strconv.FormatUint(w.index(), 10))
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *indexWriter) Write(p []byte) (int, error) {
+	if !w.started {
+		w.WriteHeader(http.StatusOK)
+	}
+	return w.ResponseWriter.Write(p)
+}
+
 // proxyTo returns a reverse proxy to the agent API at addr that marks
-// what it forwards as forwarded by name.
-func proxyTo(peers *peerClient, addr, name string) http.Handler {
+// what it forwards as forwarded by name. With applied (a server's state's
+// applied index), it holds the answer until the state has applied as far
+// as the leader's had when it answered (raftIndexHeader), for at most
+// forwardWait.
+func proxyTo(peers *peerClient, addr, name string, applied func() uint64) http.Handler {
 	target, _ := url.Parse(peers.url(addr))
-	return &httputil.ReverseProxy{
+	rp := &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(target)
 			pr.Out.Host = pr.In.Host
@@ -56,6 +123,36 @@ func proxyTo(peers *peerClient, addr, name string) http.Handler {
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			writeAPIError(w, http.StatusBadGateway, fmt.Sprintf("forwarding to the leader at %s: %v", addr, err))
 		},
+	}
+	if applied != nil {
+		rp.ModifyResponse = func(resp *http.Response) error {
+			idx, err := strconv.ParseUint(resp.Header.Get(raftIndexHeader), 10, 64)
+			if err != nil {
+				return nil // an older leader, or an answer before any state
+			}
+			waitApplied(resp.Request.Context(), applied, idx)
+			return nil
+		}
+	}
+	return rp
+}
+
+// waitApplied waits until applied() reaches index, ctx ends or forwardWait
+// has passed.
+func waitApplied(ctx context.Context, applied func() uint64, index uint64) {
+	if applied() >= index {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, forwardWait)
+	defer cancel()
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for applied() < index {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
 	}
 }
 
