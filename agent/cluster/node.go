@@ -187,8 +187,12 @@ func (n *Node) open(fsm raft.FSM) error {
 				return fmt.Errorf("cluster: data_dir %s is in use: another process (a foreshape agent still running?) has held %s locked for %s; stop it or give this agent its own data_dir: %w",
 					cfg.DataDir, filepath.Join(cfg.DataDir, "raft.db"), cfg.LockTimeout, err)
 			}
+			if errors.Is(err, bbolt.ErrInvalid) || errors.Is(err, bbolt.ErrChecksum) || errors.Is(err, bbolt.ErrVersionMismatch) {
+				return fmt.Errorf("cluster: %s is damaged, this server cannot read its Raft log: %w; while the other servers still form a quorum, move data_dir %s aside and start this server again: it joins as a new server and the leader sends it the state",
+					filepath.Join(cfg.DataDir, "raft.db"), err, cfg.DataDir)
+			}
 			if err != nil {
-				return fmt.Errorf("cluster: open raft.db: %w", err)
+				return fmt.Errorf("cluster: open %s: %w", filepath.Join(cfg.DataDir, "raft.db"), err)
 			}
 			n.closers = append(n.closers, bolt)
 			if stable == nil {

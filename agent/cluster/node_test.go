@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -185,6 +187,28 @@ func TestDataDirLocked(t *testing.T) {
 	}
 	if want := "data_dir " + dir + " is in use"; !strings.Contains(err.Error(), want) {
 		t.Errorf("error %q, want it to say %q", err, want)
+	}
+}
+
+// TestDamagedRaftStore: a server whose raft.db cannot be read (both meta
+// pages invalid, as after a torn write or an operator's mistake) refuses to
+// start with an error that names the file and says how to bring the server
+// back, not "open raft.db: invalid database".
+func TestDamagedRaftStore(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "raft.db")
+	if err := os.WriteFile(path, make([]byte, 8192), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	n, err := cluster.New(cluster.Config{NodeID: "a", BindAddr: "127.0.0.1:0", DataDir: dir}, &listFSM{}, clustertest.Logger(t))
+	if err == nil {
+		n.Close()
+		t.Fatal("a server started on a damaged raft.db")
+	}
+	for _, want := range []string{path + " is damaged", "move data_dir " + dir + " aside"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q, want it to say %q", err, want)
+		}
 	}
 }
 
