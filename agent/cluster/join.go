@@ -146,17 +146,25 @@ func (n *Node) joinLoop() {
 	defer n.wg.Done()
 	failures := 0
 	for {
-		if !n.inCluster() {
+		if n.inCluster() {
+			n.joinErr.Store(nil)
+		} else {
 			if err := n.tryJoin(n.closing); err != nil {
 				if n.closing.Err() != nil {
 					return
 				}
+				n.joinErr.Store(&err)
 				failures++
 				// Say it at once, then every minute or so.
 				if failures == 1 || failures%max(1, int(time.Minute/n.cfg.RetryInterval)) == 0 {
-					n.logger.Info("not part of a cluster yet; retrying", "reason", err, "retry_interval", n.cfg.RetryInterval)
+					msg := "not part of a cluster yet; retrying"
+					if has, _ := raft.HasExistingState(n.logs, n.stable, n.snaps); has {
+						msg = "no leader known; asking the other servers again"
+					}
+					n.logger.Info(msg, "reason", err, "retry_interval", n.cfg.RetryInterval)
 				}
 			} else {
+				n.joinErr.Store(nil)
 				failures = 0
 			}
 		}
@@ -168,6 +176,16 @@ func (n *Node) joinLoop() {
 	}
 }
 
+// JoinError returns why the node's last attempt to find a leader among the
+// other servers failed (which addresses gave no answer, how many servers
+// it found), or nil once it is a member that knows its leader.
+func (n *Node) JoinError() error {
+	if p := n.joinErr.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
 // errWaiting says the node found no cluster and cannot bootstrap one yet.
 var errWaiting = errors.New("cluster: waiting for servers")
 
@@ -177,7 +195,7 @@ var errWaiting = errors.New("cluster: waiting for servers")
 // first BootstrapExpect of them by ID.
 func (n *Node) tryJoin(ctx context.Context) error {
 	addrs, derr := n.joinAddresses(ctx)
-	infos := n.probe(ctx, addrs)
+	infos, silent := n.probe(ctx, addrs)
 	self := n.Info()
 	var joinErrs []error
 	for _, info := range infos {
@@ -203,11 +221,18 @@ func (n *Node) tryJoin(ctx context.Context) error {
 	if len(joinErrs) > 0 {
 		return fmt.Errorf("join: %w", errors.Join(joinErrs...))
 	}
+	// Name the addresses that did not answer as foreshape servers: a
+	// retry_join address with a wrong port (the HTTP API's, say) or a host
+	// that is down is what an operator looks for.
+	unanswered := ""
+	if len(silent) > 0 {
+		unanswered = "; no foreshape server answered at " + strings.Join(silent, ", ")
+	}
 	if self.HasState || n.cfg.BootstrapExpect < 1 {
 		if derr != nil {
-			return fmt.Errorf("%w: no leader among %d servers found (%v)", errWaiting, len(infos), derr)
+			return fmt.Errorf("%w: no leader among %d servers found (%v)%s", errWaiting, len(infos), derr, unanswered)
 		}
-		return fmt.Errorf("%w: no leader among %d servers found", errWaiting, len(infos))
+		return fmt.Errorf("%w: no leader among %d servers found%s", errWaiting, len(infos), unanswered)
 	}
 	cands := []ServerInfo{}
 	if self.Voter {
@@ -224,7 +249,7 @@ func (n *Node) tryJoin(ctx context.Context) error {
 		for _, c := range cands {
 			found = append(found, c.ID)
 		}
-		return fmt.Errorf("%w: %d of bootstrap_expect = %d voting servers found (%s)", errWaiting, len(cands), want, strings.Join(found, ", "))
+		return fmt.Errorf("%w: %d of bootstrap_expect = %d voting servers found (%s)%s", errWaiting, len(cands), want, strings.Join(found, ", "), unanswered)
 	}
 	slices.SortFunc(cands, func(a, b ServerInfo) int { return strings.Compare(a.ID, b.ID) })
 	cands = cands[:want]
@@ -259,12 +284,14 @@ func (n *Node) joinAddresses(ctx context.Context) ([]string, error) {
 }
 
 // probe asks every address for its ServerInfo at once and returns the
-// answers of other servers, by ID.
-func (n *Node) probe(ctx context.Context, addrs []string) []ServerInfo {
+// answers of other servers, by ID, and the addresses that gave none, each
+// with its error.
+func (n *Node) probe(ctx context.Context, addrs []string) ([]ServerInfo, []string) {
 	var (
-		mu  sync.Mutex
-		out []ServerInfo
-		wg  sync.WaitGroup
+		mu     sync.Mutex
+		out    []ServerInfo
+		silent []string
+		wg     sync.WaitGroup
 	)
 	for _, a := range addrs {
 		wg.Add(1)
@@ -275,6 +302,9 @@ func (n *Node) probe(ctx context.Context, addrs []string) []ServerInfo {
 			var info ServerInfo
 			if err := n.client.Call(cctx, a, OpInfo, nil, &info); err != nil {
 				n.logger.Debug("server did not answer", logKeyAddress, a, logKeyError, err)
+				mu.Lock()
+				silent = append(silent, fmt.Sprintf("%s (%v)", a, err))
+				mu.Unlock()
 				return
 			}
 			if info.ID == n.cfg.NodeID {
@@ -287,7 +317,8 @@ func (n *Node) probe(ctx context.Context, addrs []string) []ServerInfo {
 	}
 	wg.Wait()
 	slices.SortFunc(out, func(a, b ServerInfo) int { return strings.Compare(a.ID, b.ID) })
-	return slices.CompactFunc(out, func(a, b ServerInfo) bool { return a.ID == b.ID })
+	slices.Sort(silent)
+	return slices.CompactFunc(out, func(a, b ServerInfo) bool { return a.ID == b.ID }), silent
 }
 
 // nodeIDFile is where LoadOrCreateNodeID keeps the node's Raft ID.

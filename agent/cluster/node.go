@@ -90,6 +90,9 @@ type Node struct {
 	changed chan struct{}
 	// joined is set once a join succeeded, to log it once.
 	joined atomic.Bool
+	// joinErr is the last join attempt's error while the node knows no
+	// leader (JoinError).
+	joinErr atomic.Pointer[error]
 	// httpAddr overrides cfg.HTTPAddr (SetHTTPAddr).
 	httpAddr string
 	// recon is the reconcile loop's view of the servers while leading.

@@ -131,6 +131,13 @@ func (c *RPCClient) roundTrip(ctx context.Context, address string, r rpcRequest)
 	}
 	var resp rpcResponse
 	if err := json.NewDecoder(io.LimitReader(conn, maxRPCSize)).Decode(&resp); err != nil {
+		var syn *json.SyntaxError
+		if errors.As(err, &syn) {
+			// Something answered that does not speak foreshape's cluster
+			// calls: an HTTP server (the agent's HTTP API port given for
+			// its Raft port), another service.
+			return nil, fmt.Errorf("cluster: rpc %s to %s: the answer is not a foreshape server's (is %s the Raft port, server.raft_port?): %w", r.Op, address, address, err)
+		}
 		return nil, fmt.Errorf("cluster: rpc %s to %s: receive: %w", r.Op, address, ctxErr(ctx, err))
 	}
 	switch {

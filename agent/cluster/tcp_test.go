@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -221,6 +224,47 @@ func TestTCPBootstrapJoinPromoteRejoin(t *testing.T) {
 	if s := suffrage(t, l); s[deadID] != "nonvoter" || len(s) != 4 {
 		t.Errorf("configuration %v; want the restarted server as a spare non-voter among 4", s)
 	}
+}
+
+// TestJoinSaysWhoDidNotAnswer: a server whose retry_join names addresses
+// where no foreshape server answers (an HTTP port given for the Raft port,
+// a host that is down) says which ones, and why, in its join error.
+func TestJoinSaysWhoDidNotAnswer(t *testing.T) {
+	web := httptest.NewServer(http.NotFoundHandler())
+	defer web.Close()
+	down := closedAddr(t)
+	wrong := strings.TrimPrefix(web.URL, "http://")
+	n, _ := tcpServer(t, t.TempDir(), &registry{}, func(c *cluster.Config) {
+		c.Discover = nil
+		c.RetryJoin = []string{wrong, down}
+	})
+	deadline := time.Now().Add(10 * time.Second)
+	for n.JoinError() == nil && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	err := n.JoinError()
+	if err == nil {
+		t.Fatal("no join error while no server answers")
+	}
+	t.Logf("join error: %v", err)
+	for _, want := range []string{"1 of bootstrap_expect = 3", "no foreshape server answered at", wrong + " (", down + " (",
+		"is " + wrong + " the Raft port"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("join error %q, want it to say %q", err, want)
+		}
+	}
+}
+
+// closedAddr returns a loopback address nothing listens on.
+func closedAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	return addr
 }
 
 // TestDeadServerRemoved: a server silent longer than RemoveAfter leaves
