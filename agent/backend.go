@@ -2,10 +2,12 @@ package agent
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"time"
 
 	"github.com/foreshape/foreshape/agent/api"
+	"github.com/foreshape/foreshape/agent/cluster"
 	"github.com/foreshape/foreshape/plugins/source"
 )
 
@@ -26,6 +28,9 @@ func (a *Agent) Status(ctx context.Context) api.Status {
 			st.Peers = append(st.Peers, api.Peer{ID: s.ID, Address: s.Address, Suffrage: suffrage, Leader: s.Leader})
 		}
 		st.Peers, st.Clients = a.clusterStatus(st.Peers, time.Now())
+		if ns.LeaderAddress == "" {
+			st.NoLeader = noLeader(ns, a.node.JoinError())
+		}
 	} else {
 		st.State = "unknown: " + err.Error()
 	}
@@ -106,6 +111,29 @@ func (a *Agent) Series(context.Context) []api.Series {
 		out = append(out, s)
 	}
 	return out
+}
+
+// noLeader says why a server that knows no leader has none: it is not
+// part of a cluster yet, or its cluster's voters cannot elect one (fewer
+// than a quorum of them run and reach each other), with what its last look
+// for the other servers found (join).
+func noLeader(ns cluster.Status, join error) string {
+	voters := 0
+	for _, s := range ns.Servers {
+		if s.Voter {
+			voters++
+		}
+	}
+	var why string
+	if voters == 0 {
+		why = "not part of a cluster yet"
+	} else {
+		why = fmt.Sprintf("no leader elected: a leader needs %d of the %d voters running and reaching each other: until then nothing is forecast or moved and no change is accepted", voters/2+1, voters)
+	}
+	if join != nil {
+		why += " (" + join.Error() + ")"
+	}
+	return why
 }
 
 // Forecasts implements api.Backend: every forecast of the last cycle, then

@@ -3,11 +3,14 @@ package agent
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/foreshape/foreshape/agent/api"
+	"github.com/foreshape/foreshape/agent/cluster"
 )
 
 // TestFollowerAnswersAfterItsWritesAndWithoutALeader: an operator who
@@ -71,8 +74,42 @@ func TestFollowerAnswersAfterItsWritesAndWithoutALeader(t *testing.T) {
 			t.Errorf("%s without a leader: %v; want 503", name, err)
 		}
 	}
+	// Once it stops waiting for the old leader its status says why there
+	// is none.
+	eventually(t, 30*time.Second, "the follower's status to say why it has no leader", func() bool {
+		st, err := fapi.Status(ctx)
+		return err == nil && st.Leader == "" && strings.Contains(st.NoLeader, "a leader needs 2 of the 3 voters")
+	})
 	// The replicated state still answers.
 	if _, err := fapi.Queue(ctx, nil); err != nil {
 		t.Errorf("queue without a leader: %v", err)
+	}
+}
+
+func TestNoLeader(t *testing.T) {
+	voters := func(n int) []cluster.Server {
+		var out []cluster.Server
+		for i := range n {
+			out = append(out, cluster.Server{ID: fmt.Sprint(i), Voter: true})
+		}
+		return append(out, cluster.Server{ID: "spare"})
+	}
+	for _, tc := range []struct {
+		name    string
+		servers []cluster.Server
+		join    error
+		want    string
+	}{
+		{"no state yet", nil, errors.New("cluster: waiting for servers: 1 of bootstrap_expect = 3 voting servers found"),
+			"not part of a cluster yet (cluster: waiting for servers: 1 of bootstrap_expect = 3"},
+		{"three voters", voters(3), nil, "no leader elected: a leader needs 2 of the 3 voters running and reaching each other"},
+		{"five voters, spares do not count", voters(5), errors.New("no foreshape server answered at 10.0.0.2:7576"),
+			"a leader needs 3 of the 5 voters running and reaching each other: until then nothing is forecast or moved and no change is accepted (no foreshape server answered at 10.0.0.2:7576)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := noLeader(cluster.Status{Servers: tc.servers}, tc.join); !strings.Contains(got, tc.want) {
+				t.Errorf("got %q, want it to contain %q", got, tc.want)
+			}
+		})
 	}
 }

@@ -65,7 +65,11 @@ func (c *StatusCommand) Run(args []string) int {
 	fmt.Fprintf(w, "Node\t%s\n", st.Node)
 	fmt.Fprintf(w, "Version\t%s\n", st.Version)
 	fmt.Fprintf(w, "State\t%s\n", st.State)
-	fmt.Fprintf(w, "Leader\t%s\n", st.Leader)
+	if st.Leader == "" && st.NoLeader != "" {
+		fmt.Fprintf(w, "Leader\tnone: %s\n", st.NoLeader)
+	} else {
+		fmt.Fprintf(w, "Leader\t%s\n", st.Leader)
+	}
 	fmt.Fprintf(w, "Policies\t%d\n", st.Policies)
 	fmt.Fprintf(w, "Sources\t%s\n", strings.Join(st.Sources, ", "))
 	fmt.Fprintf(w, "Series\t%d (%d stale)\n", st.Series, len(st.Stale))
@@ -76,6 +80,8 @@ func (c *StatusCommand) Run(args []string) int {
 		if lc.Error != "" {
 			fmt.Fprintf(w, "\terror: %s\n", lc.Error)
 		}
+	} else if !st.IsLeader && st.Leader == "" {
+		fmt.Fprintf(w, "Last cycle\tnone: no leader runs the cycle\n")
 	} else if !st.IsLeader {
 		fmt.Fprintf(w, "Last cycle\tnone: this agent does not lead; the leader (%s) runs the cycle and serves forecasts\n", st.Leader)
 	} else {

@@ -75,6 +75,10 @@ type Status struct {
 	State    string `json:"state"` // raft state: Leader, Follower, Candidate
 	Leader   string `json:"leader"`
 	IsLeader bool   `json:"is_leader"`
+	// NoLeader says why this server knows no leader (not part of a
+	// cluster yet, or no quorum of voters to elect one); empty while it
+	// knows one.
+	NoLeader string `json:"no_leader,omitempty"`
 	// Term is the Raft term this server is in.
 	Term      uint64        `json:"term"`
 	Peers     []Peer        `json:"peers"`

@@ -1,0 +1,39 @@
+package command
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/foreshape/foreshape/agent/api"
+)
+
+// TestStatusWithoutALeader: a server that knows no leader says why in the
+// Leader line, and does not point at an empty leader for the cycle.
+func TestStatusWithoutALeader(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = json.NewEncoder(w).Encode(api.Status{
+			Node: "fs-3", State: "Candidate", Term: 7,
+			NoLeader: "no leader elected: a leader needs 2 of the 3 voters running and reaching each other",
+			Peers:    []api.Peer{{ID: "fs-3", Address: "10.0.0.13:7576", Suffrage: "voter"}},
+		})
+	}))
+	defer srv.Close()
+	code, out, errOut := runCLI(t, "status", "-address", srv.URL)
+	if code != ExitOK {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	for _, want := range []string{
+		"none: no leader elected: a leader needs 2 of the 3 voters running and reaching each other",
+		"Last cycle  none: no leader runs the cycle",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "leader ()") {
+		t.Errorf("output names an empty leader:\n%s", out)
+	}
+}
