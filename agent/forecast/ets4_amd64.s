@@ -47,10 +47,14 @@ dones:
 
 // func ets4Trend(y *float64, n int, l0, b0 float64, p *[12]float64, out *[4]float64)
 //
-// Additive (damped) trend: phib = phi·b; f = l + phib + 0; e = v - f;
+// Additive (damped) trend: phib = phi·b; f = l + phib; e = v - f;
 // l = l + phib + alpha·e; b = phib + beta·e (with +0 for a NaN e, as for
-// ets4Simple). p holds the lanes' alpha (p[0:4]), beta (p[4:8]) and phi
-// (p[8:12]).
+// ets4Simple). etsRunComplete adds its absent seasonal term, +0, to f:
+// adding +0 changes at most the sign of a zero, and a zero's sign never
+// reaches a square or a non-zero sum (its no-trend loop leaves its zero
+// terms out for the same reason), so the sums are the same to the bit and
+// the chain from one level to the next is one addition shorter. p holds
+// the lanes' alpha (p[0:4]), beta (p[4:8]) and phi (p[8:12]).
 TEXT ·ets4Trend(SB), NOSPLIT, $0-48
 	MOVQ         y+0(FP), SI
 	MOVQ         n+8(FP), CX
@@ -62,7 +66,7 @@ TEXT ·ets4Trend(SB), NOSPLIT, $0-48
 	VMOVUPD      64(R8), Y10
 	MOVQ         out+40(FP), DI
 	VXORPD       Y2, Y2, Y2    // sse
-	VXORPD       Y11, Y11, Y11 // the absent seasonal term, +0
+	VXORPD       Y11, Y11, Y11 // +0
 	VMULPD       Y11, Y1, Y14  // alpha·(+0)
 	VMULPD       Y11, Y9, Y15  // beta·(+0)
 	XORQ         DX, DX
@@ -71,10 +75,9 @@ loopt:
 	CMPQ         DX, CX
 	JGE          donet
 	VMULPD       Y8, Y10, Y12      // phib = phi·b
-	VADDPD       Y12, Y0, Y13      // l + phib
-	VADDPD       Y11, Y13, Y0      // f = l + phib + 0
+	VADDPD       Y12, Y0, Y13      // f = l + phib
 	VBROADCASTSD (SI)(DX*8), Y3
-	VSUBPD       Y0, Y3, Y4        // e = v - f
+	VSUBPD       Y13, Y3, Y4       // e = v - f
 	VCMPPD       $0x07, Y4, Y4, Y5 // not NaN
 	VADDPD       Y14, Y13, Y6      // (l + phib) + alpha·(+0)
 	VMULPD       Y4, Y1, Y7        // alpha·e
