@@ -97,6 +97,13 @@ Options:
                    learnt range), shape+context (shape and context), or all
                    to compare them; several, comma-separated, are scored side
                    by side. Default: artime.
+  -history=RULE    What each detector knows when it starts: file (it is
+                   started on the file as the agent starts it on a series'
+                   stored history: ARTime learns 15% of that history, at
+                   most 750 points, before it reports, as NAB's harness
+                   gives its detectors; every verdict is still online) or
+                   none (started on nothing, as on a new series: ARTime
+                   learns the first 750 points). Default: file.
   -profiles=FILE   NAB profiles.json. Default: config/profiles.json beside
                    the labels directory, else NAB's published profiles.
   -published=DIR   NAB's results directory: results/<detector>/... as NAB
@@ -241,6 +248,7 @@ func (c *ForecastAnomaliesCommand) Run(args []string) int {
 	threshold := fs.Float64("threshold", anomaly.DefaultThreshold, "")
 	maxP := fs.Float64("max-p", 0.01, "")
 	format := fs.String("format", "table", "")
+	history := fs.String("history", "file", "")
 	if code, ok := c.Parse(fs, args, c.Help); !ok {
 		return code
 	}
@@ -274,6 +282,8 @@ func (c *ForecastAnomaliesCommand) Run(args []string) int {
 		return c.UsageError("forecast anomalies", "-profiles, -published and -part need -labels")
 	case *reproduce && *published == "":
 		return c.UsageError("forecast anomalies", "-reproduce needs -published")
+	case *history != "none" && *history != "file":
+		return c.UsageError("forecast anomalies", "-history must be file or none")
 	}
 
 	data, err := readTraceDirs(c.Meta, []string{*dir}, *step)
@@ -286,6 +296,16 @@ func (c *ForecastAnomaliesCommand) Run(args []string) int {
 		return ExitInvalid
 	}
 	opts := anomaly.Options{Threshold: *threshold}
+	// optsFor is opts for a detector started on a series of n points:
+	// with -history file, as the agent starts it on a series' stored
+	// history.
+	optsFor := func(n int) anomaly.Options {
+		o := opts
+		if *history == "file" {
+			o.History = n
+		}
+		return o
+	}
 	out := anomaliesOut{Series: len(data.Series), Events: []anomalyEventOut{}, Detector: detectors[0]}
 
 	if *labels == "" {
@@ -294,7 +314,7 @@ func (c *ForecastAnomaliesCommand) Run(args []string) int {
 				c.UI.Error("error: " + err.Error())
 				return ExitInvalid
 			}
-			d, _ := anomaly.NewOnline(detectors[0], opts)
+			d, _ := anomaly.NewOnline(detectors[0], optsFor(len(s.Values)))
 			for _, v := range s.Values {
 				d.Observe(v)
 			}
@@ -379,7 +399,7 @@ func (c *ForecastAnomaliesCommand) Run(args []string) int {
 		if _, ok := nab.MatchLabel(s.File, windows); ok {
 			continue
 		}
-		d, _ := anomaly.NewOnline(detectors[0], opts)
+		d, _ := anomaly.NewOnline(detectors[0], optsFor(len(s.Values)))
 		for _, v := range s.Values {
 			d.Observe(v)
 		}
@@ -399,7 +419,7 @@ func (c *ForecastAnomaliesCommand) Run(args []string) int {
 				return ExitInvalid
 			}
 			r := rows[key]
-			d, _ := anomaly.NewOnline(name, opts)
+			d, _ := anomaly.NewOnline(name, optsFor(len(r.values)))
 			sc, al := make([]float64, len(r.values)), make([]float64, len(r.values))
 			for j, v := range r.values {
 				pt := d.Observe(v)

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/foreshape/foreshape/agent/forecast/anomaly"
 )
 
 func TestForecastAnomaliesCommand(t *testing.T) {
@@ -126,6 +128,34 @@ func TestForecastAnomaliesCommand(t *testing.T) {
 		}
 	}
 
+	// ARTime started on the file (3 days of 5-minute data) learns 15% of
+	// it and scores the spike; started on nothing it is still learning
+	// there (its first 750 points).
+	for _, c := range []struct {
+		history string
+		alarm   bool
+	}{{"file", true}, {"none", false}} {
+		code, out, errOut := runForecastCLI(t, "forecast", "anomalies", "-data", nabDir, "-format", "json", "-max-p", "1", "-history", c.history)
+		var got struct {
+			Events []struct {
+				Start, End string
+				Alarm      float64
+			} `json:"events"`
+		}
+		if code != ExitOK || json.Unmarshal([]byte(out), &got) != nil {
+			t.Fatalf("-history %s: exit %d: %s%s", c.history, code, errOut, out)
+		}
+		alarm := 0.0
+		for _, e := range got.Events {
+			if e.Start <= "2014-02-16 10:20:00" && e.End >= "2014-02-16 10:20:00" {
+				alarm = max(alarm, e.Alarm)
+			}
+		}
+		if (alarm >= anomaly.DefaultARTimeAlarm) != c.alarm {
+			t.Errorf("-history %s: the spike's alarm %v, want one: %v", c.history, alarm, c.alarm)
+		}
+	}
+
 	// Without labels: events only.
 	code, out, _ = runForecastCLI(t, "forecast", "anomalies", "-data", root, "-format", "json")
 	if code != ExitOK || strings.Contains(out, `"nab"`) {
@@ -154,6 +184,7 @@ func TestForecastAnomaliesCommand(t *testing.T) {
 		{[]string{"-data", nabDir, "-labels", labels, "-detector", "shape,hmm"}, ExitUsage},
 		{[]string{"-data", nabDir, "-labels", labels, "-reproduce"}, ExitUsage},
 		{[]string{"-data", nabDir, "-published", root}, ExitUsage},
+		{[]string{"-data", nabDir, "-history", "soon"}, ExitUsage},
 		{[]string{"-data", nabDir, "-labels", labels, "-part", "held-out"}, ExitInvalid}, // cpu.csv is in neither part
 		{[]string{"-data", nabDir, "-labels", labels, "-published", filepath.Join(root, "agg")}, ExitInvalid},
 	} {

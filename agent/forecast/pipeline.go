@@ -63,7 +63,9 @@ const maxEvents = 32
 //
 //   - New points go through the detector (anomaly.DefaultDetector unless
 //     PipelineOptions.Anomaly names another; it sees every point once, in
-//     order). Spikes, anomalous runs of at most MaxSpike
+//     order, and starts on the points of the first Advance: the history
+//     the series has when the pipeline starts, which sets how long it
+//     learns before it reports). Spikes, anomalous runs of at most MaxSpike
 //     points, reach the model as missing values; a confirmed level shift,
 //     an anomaly lasting longer, or a spike whose following points hold
 //     its level (a step), is the series' new level and is kept.
@@ -130,11 +132,10 @@ func NewPipelineFor(f Forecaster, o PipelineOptions) (*Pipeline, error) {
 	if r := o.Range; r.bounded() && !(r.Min <= r.Max) {
 		return nil, fmt.Errorf("forecast: range [%v, %v] is empty", r.Min, r.Max)
 	}
-	stream, err := anomaly.NewOnline(o.Anomaly.Detector, o.Anomaly)
-	if err != nil {
+	if err := anomaly.CheckDetector(o.Anomaly.Detector); err != nil {
 		return nil, fmt.Errorf("forecast: %w", err)
 	}
-	return &Pipeline{opts: o, f: f, stream: stream}, nil
+	return &Pipeline{opts: o, f: f}, nil
 }
 
 // Advance brings the pipeline up to date with the history y, a regular
@@ -154,6 +155,16 @@ func (p *Pipeline) AdvanceAt(y []float64, fresh int, last time.Time) (string, er
 		t.SetLast(last)
 	}
 	fresh = min(max(fresh, 0), len(y))
+	if p.stream == nil {
+		// The detector starts on the history the series has now (see
+		// anomaly.Options.History).
+		o := p.opts.Anomaly
+		o.History = fresh
+		var err error
+		if p.stream, err = anomaly.NewOnline(o.Detector, o); err != nil {
+			return "", fmt.Errorf("forecast: %w", err)
+		}
+	}
 	masked, shifted := p.screen(y[len(y)-fresh:])
 	if len(p.masked) > 2*len(y)+1024 {
 		// Keep the verdicts on the history only.

@@ -328,3 +328,36 @@ func TestPipelineStepsInConstantSeries(t *testing.T) {
 		}
 	}
 }
+
+// TestPipelineDetectorStartsOnItsHistory: the detector starts on the
+// history of the first Advance and learns as much of it as ARTime's rule
+// says (15% of two weeks), so it reports a spike soon after; a pipeline
+// that started with 100 points (too few to learn from) is still learning
+// there.
+func TestPipelineDetectorStartsOnItsHistory(t *testing.T) {
+	y := noisyLevel(5, 4032, 50, 5)
+	for i := range y {
+		y[i] += 20 * math.Sin(2*math.Pi*float64(i)/288)
+	}
+	y[680] = 200
+	for _, first := range []int{len(y), 100} {
+		p := newPipeline(t, PipelineOptions{Model: "naive"})
+		if _, err := p.Advance(y[:first], first); err != nil {
+			t.Fatal(err)
+		}
+		for n := first + 1; n <= len(y); n++ {
+			if _, err := p.Advance(y[:n], 1); err != nil {
+				t.Fatal(err)
+			}
+		}
+		alarm := 0.0
+		for _, e := range p.Events() {
+			if e.Start <= 686 && e.End >= 680 {
+				alarm = max(alarm, e.Alarm)
+			}
+		}
+		if started := first == len(y); (alarm > 0) != started {
+			t.Errorf("first Advance of %d points: the spike's alarm %v", first, alarm)
+		}
+	}
+}

@@ -45,7 +45,8 @@
 // refractory day were chosen by measuring on the tuning part of the NAB
 // files (nab.Tuning) only, where it scored well and elsewhere badly (it
 // was overfitted); ARTime runs with its published defaults, and only its
-// alarm score was chosen there. Alpha and Threshold, which decide what is
+// alarm score and the rule that sets its probation from the history it
+// starts on (Options.History) were chosen there. Alpha and Threshold, which decide what is
 // masked, were chosen on the forecasting error of the tuning part of the
 // shared traces.
 package anomaly
@@ -77,6 +78,11 @@ type Options struct {
 	Context ContextOptions
 	// ARTime tunes the adaptive-resonance detector (NewARTimeStream).
 	ARTime ARTimeOptions
+	// History is how many samples of the series' stored history the
+	// detector is started on (it still sees them one at a time, in
+	// order): ARTime learns them as its probation (see
+	// ARTimeOptions.StartingOn). 0: none.
+	History int
 	// ARTimeAlarm is the adaptive-resonance detector's onset at or above
 	// which it raises an alarm (default DefaultARTimeAlarm).
 	ARTimeAlarm float64

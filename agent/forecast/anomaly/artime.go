@@ -36,12 +36,15 @@ import (
 // worse than the last anomaly's, so an incident is reported once.
 //
 // NAB gives ARTime the file's minimum and maximum and its length (which
-// sets the probationary period). An online detector knows neither: the
-// range is the one seen so far (at the end of the probation, the range of
-// the probation) and when a sample widens it, everything learnt (the
-// categories' boxes, the median's bins, the recent values) is rescaled to
-// the new range, so the detector goes on as if it had known that range
-// before; the probation is Probation samples whatever the series' length.
+// sets the probationary period). An online detector cannot know the
+// range ahead: it is the one seen so far (at the end of the probation, the
+// range of the probation) and when a sample widens it, everything learnt
+// (the categories' boxes, the median's bins, the recent values) is
+// rescaled to the new range, so the detector goes on as if it had known
+// that range before. The length it may know: a detector started on a
+// series' stored history takes its probation from that history as NAB
+// takes it from a file (StartingOn); one that knows of none learns
+// Probation samples.
 //
 // The memory is bounded: at most MaxCategories categories of 4·Window
 // floats, the probation's Probation/Step values and features, and the
@@ -155,6 +158,28 @@ func (o ARTimeOptions) withDefaults() ARTimeOptions {
 	}
 	return o
 }
+
+// StartingOn returns the options for a detector started on a series'
+// stored history of history samples (fed to it one at a time, then the new
+// ones): its probation is NAB's rule applied to that history, the
+// HistoryShare of it, at most Probation, when that is at least
+// Window·WindowsPerProbation samples (a downsampling step of one);
+// otherwise (a new series, or one with little history) it stays
+// Probation. NAB sets it from the length of the file it scores, which for
+// the agent is the history it has when the detector starts: no value
+// ahead of a verdict is read.
+func (o ARTimeOptions) StartingOn(history int) ARTimeOptions {
+	d := o.withDefaults()
+	p := int(math.Floor(HistoryShare * float64(history)))
+	if p >= d.Window*d.WindowsPerProbation && p < d.Probation {
+		o.Probation = p
+	}
+	return o
+}
+
+// HistoryShare is the share of the history a detector starts on that
+// ARTime learns as its probation (NAB's probationary share).
+const HistoryShare = 0.15
 
 // NewARTime returns an ARTime detector.
 func NewARTime(opts ARTimeOptions) *ARTime {

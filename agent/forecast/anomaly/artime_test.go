@@ -213,6 +213,48 @@ func TestARTimeStreamYoungSeries(t *testing.T) {
 	}
 }
 
+func TestARTimeStartsOnItsHistory(t *testing.T) {
+	for _, c := range []struct{ history, probation int }{
+		{0, 750},      // nothing known: a new series
+		{693, 750},    // 15% is 103, under one step a value
+		{694, 104},    // 15% is 104: a step of one sample
+		{4032, 604},   // two weeks of 5-minute data, as NAB gives ARTime
+		{4999, 749},   // NAB's rule up to its cap
+		{5000, 750},   // the cap
+		{100000, 750}, // a long history
+	} {
+		if got := (ARTimeOptions{}).StartingOn(c.history).withDefaults().Probation; got != c.probation {
+			t.Errorf("history %d: probation %d, want %d", c.history, got, c.probation)
+		}
+	}
+	if got := (ARTimeOptions{Probation: 300}).StartingOn(4032).Probation; got != 300 {
+		t.Errorf("a probation of 300 started on 4032 points: %d, want 300 (at most the probation set)", got)
+	}
+
+	// A detector started on two weeks of history learns 604 of them,
+	// and reports a spike after that; one that knows of no history is
+	// still learning there.
+	y := dailyTwoWeeks()
+	y[680] = 200
+	for _, c := range []struct {
+		history int
+		alarms  bool
+	}{{4032, true}, {0, false}} {
+		d := NewARTimeStream(Options{History: c.history})
+		alarmed := false
+		for i, v := range y[:750] {
+			p := d.Observe(v)
+			if p.Alarm && (i < 680 || i > 686) {
+				t.Errorf("history %d: alarm at %d: %+v", c.history, i, p)
+			}
+			alarmed = alarmed || p.Alarm
+		}
+		if alarmed != c.alarms {
+			t.Errorf("history %d: alarm on the spike %v, want %v", c.history, alarmed, c.alarms)
+		}
+	}
+}
+
 // BenchmarkARTime runs ARTime over two weeks of 5-minute data (4,032
 // points) per iteration.
 func BenchmarkARTime(b *testing.B) {

@@ -3,6 +3,7 @@ package anomaly
 import (
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -58,6 +59,15 @@ func Detectors() []string {
 	return out
 }
 
+// CheckDetector says whether NewOnline knows the detector name ("":
+// DefaultDetector), with an error naming those it knows when it does not.
+func CheckDetector(name string) error {
+	if name == "" || slices.Contains(Detectors(), name) {
+		return nil
+	}
+	return fmt.Errorf("anomaly: unknown detector %q (want one of %s)", name, strings.Join(Detectors(), ", "))
+}
+
 // NewOnline returns the named detector ("": DefaultDetector).
 func NewOnline(name string, opts Options) (Online, error) {
 	if name == "" {
@@ -82,7 +92,7 @@ func NewOnline(name string, opts Options) (Online, error) {
 	case DetectorARTime:
 		return NewARTimeStream(opts), nil
 	}
-	return nil, fmt.Errorf("anomaly: unknown detector %q (want one of %s)", name, strings.Join(Detectors(), ", "))
+	return nil, CheckDetector(name)
 }
 
 // residualRefractory is the residual detector's refractory period as it
@@ -239,7 +249,7 @@ func NewARTimeStream(opts Options) *ARTimeStream {
 	if !(alarm > 0) {
 		alarm = DefaultARTimeAlarm
 	}
-	return &ARTimeStream{art: NewARTime(o.ARTime), shape: NewShape(o.Shape), alarm: alarm, verdicts: newVerdicts(o)}
+	return &ARTimeStream{art: NewARTime(o.ARTime.StartingOn(o.History)), shape: NewShape(o.Shape), alarm: alarm, verdicts: newVerdicts(o)}
 }
 
 // Observe scores the next sample (NaN or infinite: missing).
