@@ -2,7 +2,6 @@ package forecast
 
 import (
 	"fmt"
-	"sort"
 
 	"github.com/foreshape/foreshape/agent/forecast/internal/num"
 )
@@ -42,8 +41,8 @@ func (c *medianCore) forecast(out []float64) {
 	c.tmp = append(c.tmp[:0], c.buf...)
 	v := 0.0
 	if len(c.tmp) > 0 {
-		sort.Float64s(c.tmp)
-		v = num.QuantileSorted(c.tmp, 0.5)
+		// The sorted window's median, to the bit, by selection.
+		v = num.QuantileSelect(c.tmp, 0.5)
 	}
 	for i := range out {
 		out[i] = v
