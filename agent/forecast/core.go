@@ -401,7 +401,7 @@ func calibrationFrom(res [][]float64, y []float64) calibration {
 			z = append(z, e/cal.scale[h])
 		}
 	}
-	sort.Float64s(z)
+	num.SortFloats(z)
 	cal.levels = thin(z, maxLevels)
 	if H > 0 && last < H/2 {
 		cal.fallback = true

@@ -168,3 +168,50 @@ func BenchmarkMedian4032(b *testing.B) {
 		Median(a)
 	}
 }
+
+// TestSortFloatsMatchesSort: SortFloats gives sort.Float64s's order to the
+// bit on values of every sign and scale, with repeats, infinities,
+// subnormals and +0, and with NaN or -0 (where it is sort.Float64s).
+func TestSortFloatsMatchesSort(t *testing.T) {
+	rng := rand.New(rand.NewPCG(71, 72))
+	for _, n := range []int{0, 1, 255, 256, 257, 1000, 2400} {
+		for trial := 0; trial < 8; trial++ {
+			x := make([]float64, n)
+			for i := range x {
+				switch rng.IntN(10) {
+				case 0:
+					x[i] = math.Round(rng.NormFloat64() * 3)
+				case 1:
+					x[i] = math.Inf(2*rng.IntN(2) - 1)
+				case 2:
+					x[i] = float64(rng.IntN(5)-2) * math.SmallestNonzeroFloat64
+				case 3:
+					x[i] = math.Float64frombits(rng.Uint64() &^ (0x7ff << 52)) // subnormal, either sign
+				case 4:
+					// Values a few ulps apart: keys that differ in their low bytes only.
+					x[i] = math.Float64frombits(math.Float64bits(-1.5+3*float64(rng.IntN(2))) + uint64(rng.IntN(1<<20)))
+				default:
+					x[i] = rng.NormFloat64() * math.Pow(10, float64(rng.IntN(40)-20))
+				}
+				if x[i] == 0 {
+					x[i] = 0 // +0 (a -0 would make it sort.Float64s)
+				}
+			}
+			if trial == 6 && n > 0 {
+				x[rng.IntN(n)] = math.Copysign(0, -1)
+			}
+			if trial == 7 && n > 0 {
+				x[rng.IntN(n)] = math.NaN()
+			}
+			want := append([]float64(nil), x...)
+			sort.Float64s(want)
+			got := append([]float64(nil), x...)
+			SortFloats(got)
+			for i := range want {
+				if math.Float64bits(got[i]) != math.Float64bits(want[i]) && !(math.IsNaN(got[i]) && math.IsNaN(want[i])) {
+					t.Fatalf("n=%d trial %d: [%d] = %v, sort.Float64s %v", n, trial, i, got[i], want[i])
+				}
+			}
+		}
+	}
+}
