@@ -400,7 +400,9 @@ func (m *Model) paths(out []float64, level, scale float64, h int, f *Forecast) {
 	}
 }
 
-func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
+// finite is !math.IsNaN(v) && !math.IsInf(v, 0): whether v's exponent
+// bits are not all ones.
+func finite(v float64) bool { return math.Float64bits(v)&(0x7ff<<52) != 0x7ff<<52 }
 
 // Shapes are the models `make train` trains: N-BEATS and LSTM networks for
 // 5-minute series (a six-hour window, a one-day horizon: every step of the

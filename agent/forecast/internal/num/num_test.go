@@ -215,3 +215,19 @@ func TestSortFloatsMatchesSort(t *testing.T) {
 		}
 	}
 }
+
+// TestFiniteAsIsNaNIsInf: Finite is !IsNaN && !IsInf on every kind of
+// value.
+func TestFiniteAsIsNaNIsInf(t *testing.T) {
+	rng := rand.New(rand.NewPCG(81, 82))
+	vals := []float64{0, math.Copysign(0, -1), 1, -1, math.MaxFloat64, -math.MaxFloat64, math.SmallestNonzeroFloat64,
+		math.Inf(1), math.Inf(-1), math.NaN(), math.Float64frombits(0x7ff0000000000001), math.Float64frombits(0xfff8000000000000)}
+	for range 100000 {
+		vals = append(vals, math.Float64frombits(rng.Uint64()))
+	}
+	for _, v := range vals {
+		if got, want := Finite(v), !math.IsNaN(v) && !math.IsInf(v, 0); got != want {
+			t.Fatalf("Finite(%v [%#x]) = %v, want %v", v, math.Float64bits(v), got, want)
+		}
+	}
+}
