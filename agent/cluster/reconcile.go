@@ -18,8 +18,9 @@ type ServerHealth struct {
 	Info *ServerInfo `json:"info,omitempty"`
 	// Healthy is true when the server answered the last check.
 	Healthy bool `json:"healthy"`
-	// LastContact is when it last answered (or the term began, for one
-	// that has not been asked yet).
+	// LastContact is when it last answered (or, for one that never has in
+	// this term, when the term began or when it entered the
+	// configuration, whichever is later).
 	LastContact time.Time `json:"last_contact"`
 }
 
@@ -31,6 +32,8 @@ const maxPromoteLag = 256
 type reconciler struct {
 	n     *Node
 	began time.Time
+	// checked is set after the term's first round.
+	checked bool
 
 	mu     sync.Mutex
 	health map[string]*ServerHealth // by ID
@@ -127,7 +130,12 @@ func (r *reconciler) round(lctx context.Context) {
 		seen[id] = true
 		h := r.health[id]
 		if h == nil {
+			// Silent, if it is, since the term began or since it entered
+			// the configuration, whichever is later.
 			h = &ServerHealth{LastContact: r.began}
+			if r.checked {
+				h.LastContact = now
+			}
 			r.health[id] = h
 		}
 		h.Server = Server{ID: id, Address: string(s.Address), Voter: s.Suffrage == raft.Voter, Leader: id == n.cfg.NodeID}
@@ -142,6 +150,7 @@ func (r *reconciler) round(lctx context.Context) {
 			delete(r.health, id)
 		}
 	}
+	r.checked = true
 	r.mu.Unlock()
 
 	if n.cfg.OnServers != nil {

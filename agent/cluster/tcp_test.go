@@ -289,6 +289,37 @@ func TestDeadServerRemoved(t *testing.T) {
 	c.Apply([]byte("two left"), dead)
 }
 
+// TestLateJoinerGetsItsRemoveAfter: a server that enters the configuration
+// in the middle of a term and does not answer is removed RemoveAfter after
+// it entered, not at once because the term began longer ago than that (a
+// server that joined with an address the leader cannot reach was removed
+// a second after joining, logged as silent since the term began, and
+// joined again every few seconds).
+func TestLateJoinerGetsItsRemoveAfter(t *testing.T) {
+	const removeAfter = 2 * time.Second
+	c := clustertest.New(t, 1, func(int) raft.FSM { return &listFSM{} }, func(i int, cfg *cluster.Config) {
+		cfg.ReconcileInterval, cfg.RemoveAfter = 20*time.Millisecond, removeAfter
+	})
+	l := c.Leader()
+	time.Sleep(removeAfter + 500*time.Millisecond) // the term is older than RemoveAfter
+	ctx, cancel := context.WithTimeout(context.Background(), clustertest.Timeout)
+	defer cancel()
+	added := time.Now()
+	if err := c.Nodes[l].AddNonvoter(ctx, "late", closedAddr(t)); err != nil {
+		t.Fatal(err)
+	}
+	c.Eventually("the silent late joiner removed", func() bool {
+		st, err := c.Nodes[l].Status()
+		return err == nil && len(st.Servers) == 1
+	})
+	// The leader counts the silence from a round after the add at the
+	// earliest, so a removal seen sooner than RemoveAfter after it is one
+	// counted from before the server existed.
+	if d := time.Since(added); d < removeAfter {
+		t.Errorf("the late joiner was removed %v after it joined; want at least remove_after (%v)", d.Round(time.Millisecond), removeAfter)
+	}
+}
+
 // TestNonvoterNeverPromoted: a server that asks not to vote stays a
 // non-voter even when a voter is missing; one that may vote is promoted.
 func TestNonvoterNeverPromoted(t *testing.T) {
