@@ -88,7 +88,25 @@ func (n *Node) handleJoin(ctx context.Context, body json.RawMessage) (any, error
 		return nil, n.mapError("join", err)
 	}
 	log := n.logger.With(logKeyNodeID, s.ID, logKeyAddress, s.RaftAddress)
-	for _, cur := range f.Configuration().Servers {
+	servers := f.Configuration().Servers
+	if !slices.ContainsFunc(servers, func(cur raft.Server) bool {
+		return string(cur.ID) == s.ID && string(cur.Address) == s.RaftAddress
+	}) {
+		// Raft reaches a member only at the address it joins with: one the
+		// leader cannot reach (a wrong advertise_addr) would be a member
+		// that never hears from the cluster.
+		pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		info, err := n.probe1(pctx, raft.Server{ID: raft.ServerID(s.ID), Address: raft.ServerAddress(s.RaftAddress)})
+		cancel()
+		if err == nil && info.ID != s.ID {
+			err = fmt.Errorf("server %s answers there", info.ID)
+		}
+		if err != nil {
+			log.Warn("refusing a join: the server cannot be reached at the address it gave", logKeyError, err)
+			return nil, fmt.Errorf("join: the leader cannot reach this server at %s, the Raft address it gave (check advertise_addr, bind_addr and raft_port): %w", s.RaftAddress, err)
+		}
+	}
+	for _, cur := range servers {
 		switch {
 		case string(cur.ID) == s.ID && string(cur.Address) == s.RaftAddress:
 			return n.Info(), nil // already a member

@@ -255,6 +255,39 @@ func TestJoinSaysWhoDidNotAnswer(t *testing.T) {
 	}
 }
 
+// TestJoinFromAnUnreachableAddressRefused: the leader refuses a server
+// whose Raft address (a wrong advertise_addr) it cannot reach, and the
+// server's join error says so, instead of adding a member that never
+// hears from the cluster.
+func TestJoinFromAnUnreachableAddressRefused(t *testing.T) {
+	leader, _ := tcpServer(t, t.TempDir(), &registry{}, func(c *cluster.Config) {
+		c.Discover, c.BootstrapExpect, c.Bootstrap = nil, 0, true
+	})
+	waitLeading(t, leader)
+	st, err := leader.Status()
+	if err != nil {
+		t.Fatal(err)
+	}
+	wrong := closedAddr(t)
+	joiner, _ := tcpServer(t, t.TempDir(), &registry{}, func(c *cluster.Config) {
+		c.Discover, c.RetryJoin, c.AdvertiseAddr = nil, []string{st.Address}, wrong
+	})
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if err := joiner.JoinError(); err != nil && strings.Contains(err.Error(), "join") {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	want := "the leader cannot reach this server at " + wrong
+	if err := joiner.JoinError(); err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("join error %v, want it to say %q", err, want)
+	}
+	if st, err := leader.Status(); err != nil || len(st.Servers) != 1 {
+		t.Errorf("the leader's configuration: %+v, %v; want itself alone", st.Servers, err)
+	}
+}
+
 // closedAddr returns a loopback address nothing listens on.
 func closedAddr(t *testing.T) string {
 	t.Helper()
