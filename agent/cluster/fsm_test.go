@@ -6,7 +6,10 @@ import (
 	"io"
 	"slices"
 	"sync"
+	"testing"
+	"time"
 
+	"github.com/foreshape/foreshape/agent/cluster/clustertest"
 	"github.com/hashicorp/raft"
 )
 
@@ -42,6 +45,17 @@ func (f *listFSM) Values() []string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return slices.Clone(f.values)
+}
+
+// waitValues waits, up to clustertest.Timeout, until f holds want: raft
+// counts an entry applied (Status().AppliedIndex, clustertest.WaitApplied)
+// as it hands it to the FSM, which applies it on its own goroutine a moment
+// later. The caller checks the values afterwards.
+func waitValues(t *testing.T, f *listFSM, want []string) {
+	t.Helper()
+	for deadline := time.Now().Add(clustertest.Timeout); time.Now().Before(deadline) && !slices.Equal(f.Values(), want); {
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 func (f *listFSM) Snapshot() (raft.FSMSnapshot, error) {

@@ -223,7 +223,10 @@ func TestReplicationAndLeaderLoss(t *testing.T) {
 	}
 	st, _ := c.Nodes[c.Leader()].Status()
 	c.WaitApplied(st.LastIndex)
+	// Raft counts an entry applied as it hands it to the FSM, which
+	// applies it on its own goroutine: give each FSM the time to catch up.
 	for i, f := range fsms {
+		waitValues(t, f, want)
 		if got := f.Values(); !slices.Equal(got, want) {
 			t.Errorf("node %d: %v; want %v", i, got, want)
 		}
@@ -357,9 +360,7 @@ func TestPartitionLeaderContextAndCatchUp(t *testing.T) {
 	want := []string{"before", "during 0", "during 1", "during 2", "during 3", "during 4"}
 	// Raft counts an entry applied as it hands it to the FSM, which
 	// applies it on its own goroutine: give the FSM the time to catch up.
-	for deadline := time.Now().Add(clustertest.Timeout); time.Now().Before(deadline) && !slices.Equal(fsms[old].Values(), want); {
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitValues(t, fsms[old], want)
 	if got := fsms[old].Values(); !slices.Equal(got, want) {
 		t.Errorf("healed node: %v; want %v", got, want)
 	}

@@ -54,7 +54,8 @@ func TestStateReplicatesThroughSnapshotInstall(t *testing.T) {
 		Since:  t0.Add(20 * time.Minute),
 		Reason: "client stats unreachable",
 	}), lagging)
-	leader := c.Nodes[c.Leader(lagging)]
+	li := c.Leader(lagging)
+	leader := c.Nodes[li]
 	if err := leader.Snapshot(); err != nil {
 		t.Fatal(err)
 	}
@@ -63,6 +64,14 @@ func TestStateReplicatesThroughSnapshotInstall(t *testing.T) {
 	st, _ := leader.Status()
 	c.WaitApplied(st.LastIndex)
 
+	// Raft counts an entry applied as it hands it to the FSM, which
+	// applies it on its own goroutine: wait until each state has applied
+	// the last command the leader's state applied (its Apply returned
+	// after it did).
+	last := fsms[li].AppliedIndex()
+	for _, f := range fsms {
+		clustertest.Eventually(t, "each state applied the last command", func() bool { return f.AppliedIndex() >= last })
+	}
 	want := snapshotOf(t, fsms[0])
 	for i, f := range fsms[1:] {
 		if got := snapshotOf(t, f); !bytes.Equal(got, want) {
