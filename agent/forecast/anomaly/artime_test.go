@@ -275,7 +275,9 @@ func BenchmarkARTime(b *testing.B) {
 }
 
 // BenchmarkARTimeAcrossSeries is BenchmarkStreamAcrossSeries for ARTime
-// with the agent's verdicts.
+// with the agent's verdicts, each detector started as the agent starts one
+// on a series with two weeks of stored history (a probation of 604
+// samples, so a downsampling step of 5).
 func BenchmarkARTimeAcrossSeries(b *testing.B) {
-	benchmarkAcrossSeries(b, 200, func() Online { return NewARTimeStream(Options{}) })
+	benchmarkAcrossSeries(b, 200, func() Online { return NewARTimeStream(Options{History: 4032}) })
 }
