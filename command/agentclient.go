@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"net/http"
@@ -59,21 +60,31 @@ func (c *clientFlags) client() *api.Client {
 	var err error
 	if c.caCert != "" {
 		var pem []byte
-		if pem, err = os.ReadFile(c.caCert); err == nil {
+		if pem, err = os.ReadFile(c.caCert); err != nil {
+			err = fmt.Errorf("-ca-cert %s: %w", c.caCert, unwrapPath(err))
+		} else {
 			tc.RootCAs = x509.NewCertPool()
 			if !tc.RootCAs.AppendCertsFromPEM(pem) {
-				err = fmt.Errorf("%s holds no PEM certificate", c.caCert)
+				err = fmt.Errorf("-ca-cert %s holds no PEM certificate", c.caCert)
 			}
 		}
 	}
-	if err == nil && (c.clientCert != "" || c.clientKey != "") {
+	switch {
+	case err != nil:
+	case c.clientCert != "" && c.clientKey == "":
+		err = errors.New("-client-cert is set without -client-key (or FORESHAPE_CLIENT_KEY); they come together")
+	case c.clientKey != "" && c.clientCert == "":
+		err = errors.New("-client-key is set without -client-cert (or FORESHAPE_CLIENT_CERT); they come together")
+	case c.clientCert != "":
 		var cert tls.Certificate
-		if cert, err = tls.LoadX509KeyPair(c.clientCert, c.clientKey); err == nil {
+		if cert, err = tls.LoadX509KeyPair(c.clientCert, c.clientKey); err != nil {
+			err = fmt.Errorf("-client-cert and -client-key: %w", err)
+		} else {
 			tc.Certificates = []tls.Certificate{cert}
 		}
 	}
 	if err != nil {
-		cl.HTTP = &http.Client{Transport: failingTransport{fmt.Errorf("tls flags: %w", err)}}
+		cl.HTTP = &http.Client{Transport: failingTransport{err}}
 		return cl
 	}
 	cl.HTTP = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: tc}}

@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -136,5 +138,31 @@ func TestHotspotsCommand(t *testing.T) {
 	code, out, errOut := runCLI(t, "hotspots", "-address", addr)
 	if code != ExitOK || !strings.Contains(out, "dc1/web") || !strings.Contains(out, "0.93") {
 		t.Fatalf("exit %d, out %q, err %q", code, out, errOut)
+	}
+}
+
+// TestClientTLSFlagErrors: a TLS flag that cannot be used is named in the
+// error, with what is wrong with it.
+func TestClientTLSFlagErrors(t *testing.T) {
+	addr := stubAgent(t)
+	notPEM := filepath.Join(t.TempDir(), "tokens")
+	if err := os.WriteFile(notPEM, []byte("s3cret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	missing := filepath.Join(t.TempDir(), "none.pem")
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-ca-cert", missing}, "-ca-cert " + missing + ": no such file or directory"},
+		{[]string{"-ca-cert", notPEM}, "-ca-cert " + notPEM + " holds no PEM certificate"},
+		{[]string{"-client-cert", notPEM}, "-client-cert is set without -client-key"},
+		{[]string{"-client-key", notPEM}, "-client-key is set without -client-cert"},
+		{[]string{"-client-cert", notPEM, "-client-key", notPEM}, "-client-cert and -client-key: "},
+	} {
+		code, _, errOut := runCLI(t, append([]string{"status", "-address", addr}, tc.args...)...)
+		if code != ExitInvalid || !strings.Contains(errOut, tc.want) {
+			t.Errorf("%v: exit %d, %q; want 1 and %q", tc.args, code, errOut, tc.want)
+		}
 	}
 }
