@@ -8,7 +8,9 @@ import (
 	"flag"
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -113,8 +115,31 @@ func (m *Meta) table() *tabwriter.Writer {
 	return tabwriter.NewWriter(m.Out, 0, 4, 2, ' ', 0)
 }
 
-// apiError prints an error from the agent's API and returns ExitInvalid.
+// apiError prints an error from the agent's API, with what to do about
+// it where that is clear, and returns ExitInvalid.
 func (m *Meta) apiError(err error) int {
-	m.UI.Error(fmt.Sprintf("error: %v", err))
+	msg := fmt.Sprintf("error: %v", err)
+	if hint := apiErrorHint(err); hint != "" {
+		msg += "\n" + hint
+	}
+	m.UI.Error(msg)
 	return ExitInvalid
+}
+
+// apiErrorHint says what to do about a refused token or an address where
+// nothing listens; "" for other errors.
+func apiErrorHint(err error) string {
+	var se *api.StatusError
+	var ue *url.Error
+	switch {
+	case errors.As(err, &se) && se.Code == http.StatusForbidden:
+		return "The agent has ACLs on: set -token, or FORESHAPE_TOKEN, to one of the tokens in the agent's acl.token_file."
+	case errors.Is(err, syscall.ECONNREFUSED) && errors.As(err, &ue):
+		host := ue.URL
+		if u, perr := url.Parse(ue.URL); perr == nil {
+			host = u.Host
+		}
+		return fmt.Sprintf("Is the agent running? no agent answers at %s (set -address or FORESHAPE_ADDR).", host)
+	}
+	return ""
 }

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"net"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -163,6 +165,32 @@ func TestClientTLSFlagErrors(t *testing.T) {
 		code, _, errOut := runCLI(t, append([]string{"status", "-address", addr}, tc.args...)...)
 		if code != ExitInvalid || !strings.Contains(errOut, tc.want) {
 			t.Errorf("%v: exit %d, %q; want 1 and %q", tc.args, code, errOut, tc.want)
+		}
+	}
+}
+
+// TestAPIErrorHints: a refused token and an address nobody answers at
+// come with what to do about them.
+func TestAPIErrorHints(t *testing.T) {
+	denied := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusForbidden)
+		_, _ = w.Write([]byte(`{"error":"permission denied: missing or invalid token"}`))
+	}))
+	defer denied.Close()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	nobody := l.Addr().String()
+	l.Close()
+	for _, tc := range []struct{ address, want string }{
+		{denied.URL, "set -token, or FORESHAPE_TOKEN, to one of the tokens in the agent's acl.token_file"},
+		{nobody, "no agent answers at " + nobody + " (set -address or FORESHAPE_ADDR)"},
+	} {
+		code, _, errOut := runCLI(t, "status", "-address", tc.address)
+		if code != ExitInvalid || !strings.Contains(errOut, tc.want) {
+			t.Errorf("%s: exit %d, %q; want 1 and %q", tc.address, code, errOut, tc.want)
 		}
 	}
 }
