@@ -385,12 +385,29 @@ func TestNomadCallsAreBounded(t *testing.T) {
 // dev agent's demo policies, which a replay never does.
 func TestMissingPoliciesDirInAReplay(t *testing.T) {
 	cfg := config.DevDefault()
-	cfg.Policies.Dir = filepath.Join(t.TempDir(), "none")
+	if diags := config.Set(cfg, "policies.dir", filepath.Join(t.TempDir(), "none"), "a test"); diags.HasErrors() {
+		t.Fatal(diags.Error())
+	}
 	_, diags := preflight.Check(cfg, preflight.Options{Sources: true})
 	if diags.HasErrors() || len(diags) != 1 {
 		t.Fatalf("want one warning, got %v", diags)
 	}
 	if d := diags[0].Detail; !strings.Contains(d, "A replay runs without them when its directory holds *.hcl policies") || strings.Contains(d, "demo") {
 		t.Errorf("warning %q", d)
+	}
+}
+
+// TestDevWithoutPoliciesDirIsQuiet: a dev agent (or a replay) whose
+// policies.dir is the default, set by nobody, and absent is not warned
+// about it: `make dev` on a fresh machine starts without a warning.
+func TestDevWithoutPoliciesDirIsQuiet(t *testing.T) {
+	cfg := config.DevDefault()
+	if _, err := os.Stat(cfg.Policies.Dir); err == nil {
+		t.Skipf("%s exists on this machine", cfg.Policies.Dir)
+	}
+	for _, sources := range []bool{false, true} {
+		if _, diags := preflight.Check(cfg, preflight.Options{Sources: sources}); len(diags) != 0 {
+			t.Errorf("sources %v: %v", sources, diags)
+		}
 	}
 }
