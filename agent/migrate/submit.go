@@ -93,9 +93,9 @@ func (c *Coordinator) Submit(ctx context.Context, now time.Time, pols []*policie
 		r.Resource = state.Resource{Kind: state.ResourceAllocation, ID: a.ID, Name: a.Name, Namespace: a.Namespace, Job: a.Job, Group: a.Group}
 		r.Moves = []state.Move{{Alloc: a.ID, Name: a.Name, Namespace: a.Namespace, Job: a.Job, Group: a.Group, Node: a.Node, Size: a.Size}}
 	case s.Node != "":
-		n := findNode(cluster, s.Node)
-		if n == nil {
-			return "", invalid("node", "no node has the ID, ID prefix or name %q", s.Node)
+		n, err := findNode(cluster, s.Node)
+		if err != nil {
+			return "", err
 		}
 		srcNode = n
 		r.Resource = state.Resource{Kind: state.ResourceNode, ID: n.ID, Name: n.Name}
@@ -213,25 +213,27 @@ func (c *Coordinator) findAlloc(ctx context.Context, cluster *shape.Cluster, id 
 	return found, nil
 }
 
-// findNode finds a node by ID, unique ID prefix or name.
-func findNode(cluster *shape.Cluster, s string) *shape.Node {
+// findNode finds a node by ID, name or unique ID prefix, in that order.
+func findNode(cluster *shape.Cluster, s string) (*shape.Node, error) {
 	if n, ok := cluster.Node(s); ok {
-		return n
+		return n, nil
+	}
+	if n, ok := cluster.NodeByName(s); ok {
+		return n, nil
 	}
 	var found *shape.Node
 	for i := range cluster.Nodes {
-		n := &cluster.Nodes[i]
-		if n.Name == s {
-			return n
-		}
-		if strings.HasPrefix(n.ID, s) {
+		if n := &cluster.Nodes[i]; strings.HasPrefix(n.ID, s) {
 			if found != nil {
-				return nil
+				return nil, invalid("node", "%q is the prefix of more than one node's ID", s)
 			}
 			found = n
 		}
 	}
-	return found
+	if found == nil {
+		return nil, invalid("node", "no node has the ID, ID prefix or name %q", s)
+	}
+	return found, nil
 }
 
 // sourceOf names the locality a node's work leaves: the most specific

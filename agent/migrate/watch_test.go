@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+
+	"github.com/foreshape/foreshape/agent/shape"
 )
 
 // TestWatchBackoff: the allocation watch waits longer after each failure
@@ -69,4 +71,30 @@ func (s *syncBuf) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// TestFindNode: a node is found by ID, name or unique ID prefix; a name
+// wins over prefixes, and a prefix of several IDs is said to be one.
+func TestFindNode(t *testing.T) {
+	cluster := shape.NewCluster([]shape.Node{
+		{ID: "ab12", Name: "web-1"}, {ID: "ab34", Name: "web-2"}, {ID: "cd56", Name: "ab"},
+	}, nil, nil)
+	for _, tc := range []struct{ s, want, err string }{
+		{s: "ab34", want: "web-2"},
+		{s: "web-1", want: "web-1"},
+		{s: "cd", want: "ab"},
+		{s: "ab", want: "ab"}, // a name, though also the prefix of two IDs
+		{s: "a", err: `node: "a" is the prefix of more than one node's ID`},
+		{s: "zz", err: `node: no node has the ID, ID prefix or name "zz"`},
+	} {
+		n, err := findNode(cluster, tc.s)
+		switch {
+		case tc.err != "":
+			if err == nil || err.Error() != tc.err {
+				t.Errorf("%q: %v, %v; want error %q", tc.s, n, err, tc.err)
+			}
+		case err != nil || n == nil || n.Name != tc.want:
+			t.Errorf("%q: %v, %v; want %s", tc.s, n, err, tc.want)
+		}
+	}
 }
