@@ -64,6 +64,7 @@ func (x *actor) beginTerm(ctx context.Context) {
 	if x.coord == nil {
 		return
 	}
+	var backoff time.Duration
 	for ctx.Err() == nil {
 		now, err := x.a.clock.Now(ctx)
 		if err == nil {
@@ -71,11 +72,12 @@ func (x *actor) beginTerm(ctx context.Context) {
 				break
 			}
 		}
-		x.a.log.Warn("act: reconciliation at the start of the term failed; retrying before acting", logKeyError, err)
+		backoff = migrate.Backoff(backoff)
+		x.a.log.Warn("act: reconciliation at the start of the term failed; retrying before acting", logKeyError, err, "backoff", backoff)
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(time.Second):
+		case <-time.After(backoff):
 		}
 	}
 	go x.coord.Watch(ctx, x.a.clock.Now, time.Minute)

@@ -47,7 +47,7 @@ func (c *Coordinator) Watch(ctx context.Context, clock func(context.Context) (ti
 			return
 		}
 		if err != nil {
-			backoff = watchBackoff(backoff)
+			backoff = Backoff(backoff)
 			c.log.Warn("follower: allocation watch failed; retrying", logKeyError, err, "backoff", backoff)
 			select {
 			case <-ctx.Done():
@@ -71,11 +71,11 @@ func (c *Coordinator) Watch(ctx context.Context, clock func(context.Context) (ti
 	}
 }
 
-// watchBackoff is the wait before the allocation watch tries again after
-// its n-th failure in a row, given the wait after the one before (zero
-// for the first): 1s, doubling up to 30s, so that a Nomad that is down
-// is not asked (and the failure not logged) every second.
-func watchBackoff(prev time.Duration) time.Duration {
+// Backoff is the wait before a loop that talks to Nomad tries again after
+// a failure, given the wait after the failure before it (zero for the
+// first): 1s, doubling up to 30s, so that a Nomad that is down is not
+// asked (and the failure not logged) every second.
+func Backoff(prev time.Duration) time.Duration {
 	if prev <= 0 {
 		return time.Second
 	}

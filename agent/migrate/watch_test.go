@@ -12,13 +12,13 @@ import (
 	"github.com/foreshape/foreshape/agent/shape"
 )
 
-// TestWatchBackoff: the allocation watch waits longer after each failure
+// TestBackoff: the allocation watch (and the start of a term) waits longer after each failure
 // in a row, up to 30s, instead of asking a Nomad that is down every second.
-func TestWatchBackoff(t *testing.T) {
+func TestBackoff(t *testing.T) {
 	var got []time.Duration
 	d := time.Duration(0)
 	for range 8 {
-		d = watchBackoff(d)
+		d = Backoff(d)
 		got = append(got, d)
 	}
 	want := []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second, 16 * time.Second,
