@@ -16,6 +16,7 @@ import (
 	"github.com/foreshape/foreshape/agent/shape"
 	"github.com/foreshape/foreshape/agent/state"
 	"github.com/foreshape/foreshape/config"
+	nomadsource "github.com/foreshape/foreshape/plugins/source/nomad"
 	"github.com/foreshape/foreshape/policies"
 )
 
@@ -90,7 +91,7 @@ func (x *actor) cycle(ctx context.Context, now time.Time, pols []*policies.Polic
 	}
 	fcs := append(ShapeForecasts(res, pols), GroupForecasts(x.a.fsm, now, pols)...)
 	if _, err := x.coord.RunOnce(ctx, now, pols, fcs); err != nil && ctx.Err() == nil {
-		x.a.log.Warn("act: plan and act pass failed", logKeyError, err)
+		x.a.log.Warn("act: plan and act pass failed", logKeyError, nomadsource.Refused(err))
 	}
 }
 

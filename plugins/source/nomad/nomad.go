@@ -16,6 +16,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"sort"
 	"sync"
 	"time"
@@ -155,7 +156,7 @@ func (s *Source) watch(ctx context.Context, what string, list func(*nomadapi.Que
 			if ctx.Err() != nil {
 				return
 			}
-			s.log.Warn("watch failed; retrying", "what", what, "error", err, "backoff", backoff)
+			s.log.Warn("watch failed; retrying", "what", what, "error", Refused(err), "backoff", backoff)
 			select {
 			case <-ctx.Done():
 				return
@@ -239,10 +240,21 @@ func (s *Source) listNodes(ctx context.Context) ([]*nomadapi.NodeListStub, error
 	q := (&nomadapi.QueryOptions{Params: map[string]string{"resources": "true"}}).WithContext(ctx)
 	nodes, meta, err := s.cfg.Client.Nodes().List(q)
 	if err != nil {
-		return nil, fmt.Errorf("nomad source: list nodes: %w", err)
+		return nil, fmt.Errorf("nomad source: list nodes: %w", Refused(err))
 	}
 	s.setNodes(nodes, meta.LastIndex)
 	return nodes, nil
+}
+
+// Refused adds what to check to a Nomad answer of 403 (the agent's token
+// is missing, wrong or lacks a grant); other errors are returned as they
+// are.
+func Refused(err error) error {
+	var ue nomadapi.UnexpectedResponseError
+	if errors.As(err, &ue) && ue.StatusCode() == http.StatusForbidden {
+		return fmt.Errorf("%w (Nomad refused the agent's token: check nomad.token or NOMAD_TOKEN, and that its ACL policy grants what deploy/foreshape-acl.hcl does)", err)
+	}
+	return err
 }
 
 // usage is what one node reported.
