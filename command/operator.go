@@ -2,10 +2,13 @@ package command
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/hashicorp/cli"
+
+	"github.com/foreshape/foreshape/agent/api"
 )
 
 func init() {
@@ -75,13 +78,18 @@ func (c *RaftListPeersCommand) Run(args []string) int {
 	if cf.json {
 		return c.printJSON(rc)
 	}
+	leader := slices.ContainsFunc(rc.Servers, func(s api.RaftServer) bool { return s.Leader })
 	w := c.table()
 	fmt.Fprintln(w, "Name\tID\tAddress\tState\tVoter\tHealthy\tLast contact\tVersion")
 	now := time.Now()
 	for _, s := range rc.Servers {
-		state := "follower"
-		if s.Leader {
+		// Without a leader the answering server cannot tell who follows.
+		state := "-"
+		switch {
+		case s.Leader:
 			state = "leader"
+		case leader:
+			state = "follower"
 		}
 		healthy, last := "-", "-"
 		if s.Healthy != nil {
@@ -93,6 +101,9 @@ func (c *RaftListPeersCommand) Run(args []string) int {
 		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%v\t%s\t%s\t%s\n", orDash(s.Name), s.ID, s.Address, state, s.Suffrage == "voter", healthy, last, orDash(s.Version))
 	}
 	w.Flush()
+	if !leader && len(rc.Servers) > 0 {
+		fmt.Fprintf(c.Out, "\nNo leader: %s knows of none; 'foreshape status' on it says why.\n", orDash(rc.AnsweredBy))
+	}
 	return ExitOK
 }
 

@@ -37,3 +37,23 @@ func TestStatusWithoutALeader(t *testing.T) {
 		t.Errorf("output names an empty leader:\n%s", out)
 	}
 }
+
+// TestListPeersWithoutALeader: asked of a server that knows no leader,
+// list-peers does not call the other servers followers, and says there is
+// no leader.
+func TestListPeersWithoutALeader(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = json.NewEncoder(w).Encode(api.RaftConfiguration{AnsweredBy: "fs-3", Servers: []api.RaftServer{
+			{ID: "id-1", Name: "fs-1", Address: "10.0.0.11:7576", Suffrage: "voter"},
+			{ID: "id-3", Name: "fs-3", Address: "10.0.0.13:7576", Suffrage: "voter"},
+		}})
+	}))
+	defer srv.Close()
+	code, out, errOut := runCLI(t, "operator", "raft", "list-peers", "-address", srv.URL)
+	if code != ExitOK {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	if strings.Contains(out, "follower") || !strings.Contains(out, "No leader: fs-3 knows of none") {
+		t.Errorf("output:\n%s", out)
+	}
+}
