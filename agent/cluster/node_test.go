@@ -405,12 +405,10 @@ func TestNonvoterJoinsAndStatus(t *testing.T) {
 	c.Apply([]byte("a"))
 	extra := &listFSM{}
 	i := c.AddNode(extra, nil)
+	addNonvoter(t, c, fmt.Sprintf("node%d", i), c.Address(i))
 	l := c.Leader()
 	ctx, cancel := context.WithTimeout(context.Background(), clustertest.Timeout)
 	defer cancel()
-	if err := c.Nodes[l].AddNonvoter(ctx, fmt.Sprintf("node%d", i), c.Address(i)); err != nil {
-		t.Fatal(err)
-	}
 	c.Apply([]byte("b"))
 	c.Eventually("the non-voter to replicate", func() bool { return slices.Equal(extra.Values(), []string{"a", "b"}) })
 

@@ -122,6 +122,26 @@ func applyToLeader(t *testing.T, nodes []*cluster.Node, cmd []byte) *cluster.Nod
 }
 
 // suffrage returns the configuration as "voter"/"nonvoter" by server ID.
+// addNonvoter adds a server as a nonvoter through whichever node leads
+// (among those not excluded). Under load a delayed heartbeat can move
+// leadership between two steps of a test; a change refused as "not the
+// leader" never reached the log, so asking the new leader is safe.
+func addNonvoter(t *testing.T, c *clustertest.Cluster, id, addr string, exclude ...int) {
+	t.Helper()
+	deadline := time.Now().Add(clustertest.Timeout)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		err := c.Nodes[c.Leader(exclude...)].AddNonvoter(ctx, id, addr)
+		cancel()
+		if err == nil {
+			return
+		}
+		if !errors.Is(err, cluster.ErrNotLeader) || time.Now().After(deadline) {
+			t.Fatalf("add nonvoter %s: %v", id, err)
+		}
+	}
+}
+
 func suffrage(t *testing.T, n *cluster.Node) map[string]string {
 	t.Helper()
 	st, err := n.Status()
@@ -360,12 +380,8 @@ func TestNonvoterNeverPromoted(t *testing.T) {
 		cfg.ReconcileInterval, cfg.PromoteAfter = 20*time.Millisecond, 100*time.Millisecond
 	})
 	l := c.Leader()
-	ctx, cancel := context.WithTimeout(context.Background(), clustertest.Timeout)
-	defer cancel()
 	quiet := c.AddNode(&listFSM{}, func(cfg *cluster.Config) { cfg.Nonvoter = true })
-	if err := c.Nodes[l].AddNonvoter(ctx, "node3", c.Address(quiet)); err != nil {
-		t.Fatal(err)
-	}
+	addNonvoter(t, c, "node3", c.Address(quiet))
 	dead := (l + 1) % 3
 	c.Stop(dead)
 	time.Sleep(500 * time.Millisecond) // five PromoteAfter periods
@@ -373,9 +389,7 @@ func TestNonvoterNeverPromoted(t *testing.T) {
 		t.Fatalf("configuration %v: the server that asked not to vote was promoted", s)
 	}
 	spare := c.AddNode(&listFSM{}, nil)
-	if err := c.Nodes[l].AddNonvoter(ctx, "node4", c.Address(spare)); err != nil {
-		t.Fatal(err)
-	}
+	addNonvoter(t, c, "node4", c.Address(spare), dead)
 	c.Eventually("the willing spare promoted in place of the dead voter", func() bool {
 		s := suffrage(t, c.Nodes[l])
 		return s["node4"] == "voter" && s[fmt.Sprintf("node%d", dead)] == "nonvoter" && s["node3"] == "nonvoter"
