@@ -130,6 +130,11 @@ func TestForecastShowCommand(t *testing.T) {
 	if code, _, errOut := runCLI(t, "forecast", "show", "-address", addr, "dc9"); code != ExitInvalid || !strings.Contains(errOut, "404") {
 		t.Errorf("unknown locality: exit %d, stderr %q", code, errOut)
 	}
+	for _, size := range [][]string{{"-width", "-5"}, {"-width", "0"}, {"-height", "-1"}, {"-height", "0"}} {
+		if code, _, errOut := runCLI(t, append([]string{"forecast", "show", "-address", addr}, append(size, "dc1/web")...)...); code != ExitUsage || !strings.Contains(errOut, size[0]+" must be") {
+			t.Errorf("%v: exit %d, %q; want a usage error naming the flag", size, code, errOut)
+		}
+	}
 	if code, _, _ := runCLI(t, "forecast", "show", "-address", addr); code != ExitUsage {
 		t.Errorf("no locality: exit %d, want %d", code, ExitUsage)
 	}

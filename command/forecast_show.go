@@ -61,6 +61,12 @@ func (c *ForecastShowCommand) Run(args []string) int {
 	if fs.NArg() != 1 {
 		return c.UsageError("forecast show", "forecast show takes exactly one LOCALITY, after the options")
 	}
+	if *width < 1 {
+		return c.UsageError("forecast show", fmt.Sprintf("-width must be a positive number of columns, not %d", *width))
+	}
+	if *height < 1 {
+		return c.UsageError("forecast show", fmt.Sprintf("-height must be a positive number of rows, not %d", *height))
+	}
 	fcs, err := cf.client().Forecast(c.Ctx, fs.Arg(0), *metric)
 	if err != nil {
 		return c.apiError(err)
