@@ -181,7 +181,7 @@ type leaderCache struct {
 
 // fromLeader returns the leader's last cycle when this server does not
 // lead (ok), fetching it at most once a cycle; a fetch that fails is
-// logged and answers empty.
+// logged, answers empty with its error, and is retried after a second.
 func (a *Agent) fromLeader(ctx context.Context) (*leaderView, bool) {
 	if a.node == nil {
 		return nil, false
@@ -192,18 +192,27 @@ func (a *Agent) fromLeader(ctx context.Context) (*leaderView, bool) {
 	c := &a.leaderCache
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	ttl := min(max(a.interval(), time.Second), 30*time.Second)
-	if v := c.view; v != nil && time.Since(v.fetched) < ttl {
+	if v := c.view; v != nil && time.Since(v.fetched) < leaderViewTTL(a.interval(), v.err != nil) {
 		return v, true
 	}
 	v := &leaderView{fetched: time.Now()}
 	v.err = a.fetchLeaderView(ctx, v)
 	if v.err != nil {
-		a.log.Warn("cannot read the leader's forecasts; answering none", logKeyError, v.err)
+		a.log.Warn("cannot read the leader's last cycle; its forecasts, hotspots and anomalies answer 503", logKeyError, v.err)
 		v.forecasts, v.hotspots, v.anomalies = nil, nil, nil
 	}
 	c.view = v
 	return v, true
+}
+
+// leaderViewTTL is how long a follower keeps what it read of the leader's
+// cycle: one cycle interval (1 to 30 s); a failed read only a second, so
+// that reads answer again as soon as a new leader is elected.
+func leaderViewTTL(interval time.Duration, failed bool) time.Duration {
+	if failed {
+		return time.Second
+	}
+	return min(max(interval, time.Second), 30*time.Second)
 }
 
 func (a *Agent) fetchLeaderView(ctx context.Context, v *leaderView) error {

@@ -86,6 +86,27 @@ func TestFollowerAnswersAfterItsWritesAndWithoutALeader(t *testing.T) {
 	}
 }
 
+// TestLeaderViewTTL: a follower keeps the leader's cycle for one cycle
+// (between 1 and 30 s), but a failed read for a second only, so that once
+// a leader is elected again its reads answer, not a cycle later.
+func TestLeaderViewTTL(t *testing.T) {
+	for _, tc := range []struct {
+		interval time.Duration
+		failed   bool
+		want     time.Duration
+	}{
+		{100 * time.Millisecond, false, time.Second},
+		{20 * time.Second, false, 20 * time.Second},
+		{5 * time.Minute, false, 30 * time.Second},
+		{20 * time.Second, true, time.Second},
+		{5 * time.Minute, true, time.Second},
+	} {
+		if got := leaderViewTTL(tc.interval, tc.failed); got != tc.want {
+			t.Errorf("leaderViewTTL(%v, failed %v) = %v, want %v", tc.interval, tc.failed, got, tc.want)
+		}
+	}
+}
+
 func TestNoLeader(t *testing.T) {
 	voters := func(n int) []cluster.Server {
 		var out []cluster.Server
