@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -248,6 +249,12 @@ func (n *Node) open(fsm raft.FSM) error {
 	rc.Logger = n.logger.Named("raft")
 	rc.NotifyCh = n.notifyCh
 	r, err := raft.NewRaft(rc, fsm, logs, stable, snaps, trans)
+	if err != nil && !cfg.InMemory && cfg.SnapshotStore == nil && strings.Contains(err.Error(), "failed to load any existing snapshots") {
+		// Raft's error says no more; its log names each snapshot and why
+		// it could not be read.
+		return fmt.Errorf("cluster: start raft: %w: the snapshots in %s cannot be read (damaged; the log names each); while the other servers still form a quorum, move data_dir %s aside and start this server again: it joins as a new server and the leader sends it the state",
+			err, filepath.Join(cfg.DataDir, "snapshots"), cfg.DataDir)
+	}
 	if err != nil {
 		return fmt.Errorf("cluster: start raft: %w", err)
 	}

@@ -212,6 +212,50 @@ func TestDamagedRaftStore(t *testing.T) {
 	}
 }
 
+// TestDamagedSnapshots: a server none of whose snapshots can be read
+// refuses to start with an error that names where they are and how to
+// bring the server back, not "start raft: failed to load any existing
+// snapshots".
+func TestDamagedSnapshots(t *testing.T) {
+	dir := t.TempDir()
+	cfg := cluster.Config{
+		NodeID: "a", BindAddr: "127.0.0.1:0", DataDir: dir, Bootstrap: true,
+		HeartbeatTimeout: 50 * time.Millisecond, ElectionTimeout: 50 * time.Millisecond,
+		LeaderLeaseTimeout: 50 * time.Millisecond, CommitTimeout: 5 * time.Millisecond,
+	}
+	fsm, _ := state.NewFSM(state.Config{})
+	n, err := cluster.New(cfg, fsm, clustertest.Logger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitLeading(t, n)
+	apply(t, n, state.Encode(state.SetQueuePaused{Paused: true}))
+	if err := n.Snapshot(); err != nil {
+		t.Fatal(err)
+	}
+	n.Close()
+	states, _ := filepath.Glob(filepath.Join(dir, "snapshots", "*", "state.bin"))
+	if len(states) == 0 {
+		t.Fatal("no snapshot written")
+	}
+	for _, p := range states {
+		if err := os.WriteFile(p, []byte("damaged"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fsm2, _ := state.NewFSM(state.Config{})
+	n2, err := cluster.New(cfg, fsm2, clustertest.Logger(t))
+	if err == nil {
+		n2.Close()
+		t.Fatal("a server started with no readable snapshot")
+	}
+	for _, want := range []string{"snapshots in " + filepath.Join(dir, "snapshots") + " cannot be read", "move data_dir " + dir + " aside"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q, want it to say %q", err, want)
+		}
+	}
+}
+
 func TestReplicationAndLeaderLoss(t *testing.T) {
 	fsms := make([]*listFSM, 3)
 	c := clustertest.New(t, 3, func(i int) raft.FSM { fsms[i] = &listFSM{}; return fsms[i] }, nil)
