@@ -249,7 +249,11 @@ Options:
   -alloc=ID       Move one allocation.
   -job=JOB        Move a job's task group (with -group).
   -group=GROUP    The task group of -job.
-  -node=NODE      Move every allocation off a node (by name or ID).
+  -node=NODE      Move every allocation off a node (by name or ID). The
+                  node is out of scheduling while its work moves and
+                  stays out once emptied, as after a Nomad drain: make
+                  it eligible again ('nomad node eligibility -enable')
+                  when it may take work.
   -target=PATH    The locality to move to (dc2, dc2/web). Required.
   -priority=N     1–100, higher first. Default: the agent's choice (from
                   the job's priority).
