@@ -148,6 +148,13 @@ func TestJobs(t *testing.T) {
 			if !ports["http"] || j.server != ports["raft"] {
 				t.Errorf("ports %v; want http, and raft on servers only", ports)
 			}
+			// Raft knows each server by its address: servers that all come
+			// back at new (dynamic) ports can no longer elect a leader.
+			for _, p := range blocks(one(t, g, "network"), "port") {
+				if _, static := p.Body.Attributes["static"]; p.Labels[0] == "raft" && !static {
+					t.Error("the servers' raft port must be static: a cluster whose servers all restart at new dynamic ports cannot elect a leader")
+				}
+			}
 			svc := one(t, g, "service")
 			check := one(t, svc, "check")
 			if str(t, svc, "port") != "http" || str(t, check, "path") != "/v1/health" || str(t, check, "type") != "http" {

@@ -42,7 +42,12 @@ job "foreshape-servers" {
 
     network {
       port "http" {}
-      port "raft" {}
+      # Raft knows each server by its address (node address and port): a
+      # static port keeps it across restarts. Servers that all came back
+      # at new dynamic ports could no longer elect a leader.
+      port "raft" {
+        static = 7576
+      }
     }
 
     service {
