@@ -81,6 +81,12 @@ func freeTCPPorts(t *testing.T, n int) []int {
 	return ports
 }
 
+// freeAddr returns 127.0.0.1 and a free port, as host:port.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	return fmt.Sprintf("127.0.0.1:%d", freeTCPPorts(t, 1)[0])
+}
+
 // startAgentCommand runs `foreshape agent args...` until the test ends and
 // returns its standard error as it grows.
 func startAgentCommand(t *testing.T, args ...string) (*syncBuffer, func() int) {

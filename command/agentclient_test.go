@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -183,12 +182,7 @@ func TestAPIErrorHints(t *testing.T) {
 		_, _ = w.Write([]byte(`{"error":"permission denied: missing or invalid token"}`))
 	}))
 	defer denied.Close()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	nobody := l.Addr().String()
-	l.Close()
+	nobody := freeAddr(t)
 	for _, tc := range []struct{ address, want string }{
 		{denied.URL, "set -token, or FORESHAPE_TOKEN, to one of the tokens in the agent's acl.token_file"},
 		{nobody, "no agent answers at " + nobody + " (set -address or FORESHAPE_ADDR)"},

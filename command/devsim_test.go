@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -77,12 +76,7 @@ func TestDevAgentForecasts(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the dev agent")
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	httpAddr := l.Addr().String()
-	l.Close()
+	httpAddr := freeAddr(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	var out, errb syncBuffer
 	done := make(chan int, 1)
@@ -131,12 +125,7 @@ func TestAgentSaysWhyItStops(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the dev agent")
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	httpAddr := l.Addr().String()
-	l.Close()
+	httpAddr := freeAddr(t)
 	ctx, cancel := context.WithCancelCause(context.Background())
 	defer cancel(nil)
 	var out, errb syncBuffer
