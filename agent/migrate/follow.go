@@ -312,6 +312,27 @@ func shortID(id string) string {
 // finish records a settled request: done, its durations against the
 // estimate (which learns from them), what is left of its reservation
 // released, and eligibility restored where the move changed it.
+// doneReason says what a finished request did: how many allocations it
+// moved in how long, and, when Nomad placed some of them elsewhere than
+// the plan (outside the target, or back on a node the request leaves),
+// how many went as planned and which did not.
+func doneReason(r state.MigrationRequest, took time.Duration, misplaced []string) string {
+	took = took.Round(time.Second)
+	n := len(r.Moves)
+	if n == 0 {
+		return fmt.Sprintf("%s held nothing to move; done in %s", r.Resource, took)
+	}
+	noun := "allocations"
+	if n == 1 {
+		noun = "allocation"
+	}
+	if len(misplaced) == 0 {
+		return fmt.Sprintf("moved %d %s to %s in %s (estimated %s)", n, noun, r.Target, took, r.Estimated)
+	}
+	return fmt.Sprintf("moved %d %s in %s (estimated %s): %d to %s as planned, %d not (%s)",
+		n, noun, took, r.Estimated, n-len(misplaced), r.Target, len(misplaced), strings.Join(misplaced, "; "))
+}
+
 func (c *Coordinator) finish(ctx context.Context, now time.Time, r state.MigrationRequest, view state.ActView, ds *[]state.Decision) {
 	took := now.Sub(r.Started)
 	var landed, misplaced []string
@@ -328,13 +349,7 @@ func (c *Coordinator) finish(ctx context.Context, now time.Time, r state.Migrati
 		}
 		c.learn(ctx, shape.EstimateKey(srcDC, dcOf(m.Landed), m.Size), m.Running.Sub(m.Stopped))
 	}
-	reason := fmt.Sprintf("moved %d allocations to %s in %s (estimated %s)", len(r.Moves), r.Target, took.Round(time.Second), r.Estimated)
-	if len(misplaced) > 0 {
-		reason += "; " + strings.Join(misplaced, "; ")
-	}
-	if len(r.Moves) == 0 {
-		reason = fmt.Sprintf("%s held nothing to move; done in %s", r.Resource, took.Round(time.Second))
-	}
+	reason := doneReason(r, took, misplaced)
 	moves := r.Moves
 	c.updateRequest(ctx, r.ID, func(x *state.MigrationRequest) bool {
 		if x.State != state.RequestRunning {

@@ -1,0 +1,41 @@
+package migrate
+
+import (
+	"testing"
+	"time"
+
+	"github.com/foreshape/foreshape/agent/state"
+)
+
+// TestDoneReason: a finished request's reason says how many allocations
+// went to the target, and when Nomad placed some elsewhere it no longer
+// says they all moved to the target.
+func TestDoneReason(t *testing.T) {
+	moves := func(n int) []state.Move { return make([]state.Move, n) }
+	node := state.Resource{Kind: state.ResourceNode, ID: "n1", Name: "dc1-3"}
+	for _, tc := range []struct {
+		name      string
+		r         state.MigrationRequest
+		misplaced []string
+		want      string
+	}{
+		{"nothing to move", state.MigrationRequest{Resource: node, Target: "dc1/*/web"}, nil,
+			"node dc1-3 held nothing to move; done in 1m5s"},
+		{"one", state.MigrationRequest{Resource: node, Target: "dc1/*/web", Moves: moves(1), Estimated: time.Minute}, nil,
+			"moved 1 allocation to dc1/*/web in 1m5s (estimated 1m0s)"},
+		{"all as planned", state.MigrationRequest{Resource: node, Target: "dc1/*/web", Moves: moves(9), Estimated: 2 * time.Minute}, nil,
+			"moved 9 allocations to dc1/*/web in 1m5s (estimated 2m0s)"},
+		{"some elsewhere", state.MigrationRequest{Resource: node, Target: "dc1/*/web", Moves: moves(9), Estimated: 2 * time.Minute},
+			[]string{"a1: landed in dc2/*/web, outside the target dc1/*/web", "a2: landed in dc2/*/web, outside the target dc1/*/web"},
+			"moved 9 allocations in 1m5s (estimated 2m0s): 7 to dc1/*/web as planned, 2 not (a1: landed in dc2/*/web, outside the target dc1/*/web; a2: landed in dc2/*/web, outside the target dc1/*/web)"},
+		{"none as planned", state.MigrationRequest{Resource: node, Target: "dc1/*/web", Moves: moves(1)},
+			[]string{"a1: landed in dc1/*/web-old, outside the target dc1/*/web"},
+			"moved 1 allocation in 1m5s (estimated 0s): 0 to dc1/*/web as planned, 1 not (a1: landed in dc1/*/web-old, outside the target dc1/*/web)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := doneReason(tc.r, 65*time.Second+300*time.Millisecond, tc.misplaced); got != tc.want {
+				t.Errorf("doneReason:\n got %q\nwant %q", got, tc.want)
+			}
+		})
+	}
+}
