@@ -335,9 +335,3 @@ func loadAgentConfig(path string, dev bool, httpAddr string, getenv func(string)
 	return cfg, s
 }
 
-func plural(n int, one, many string) string {
-	if n == 1 {
-		return one
-	}
-	return many
-}
