@@ -334,4 +334,3 @@ func loadAgentConfig(path string, dev bool, httpAddr string, getenv func(string)
 	}
 	return cfg, s
 }
-
