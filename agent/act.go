@@ -16,6 +16,7 @@ import (
 	"github.com/foreshape/foreshape/agent/shape"
 	"github.com/foreshape/foreshape/agent/state"
 	"github.com/foreshape/foreshape/config"
+	"github.com/foreshape/foreshape/internal/backoff"
 	nomadsource "github.com/foreshape/foreshape/plugins/source/nomad"
 	"github.com/foreshape/foreshape/policies"
 )
@@ -65,7 +66,7 @@ func (x *actor) beginTerm(ctx context.Context) {
 	if x.coord == nil {
 		return
 	}
-	var backoff time.Duration
+	var retry time.Duration
 	for ctx.Err() == nil {
 		now, err := x.a.clock.Now(ctx)
 		if err == nil {
@@ -73,12 +74,12 @@ func (x *actor) beginTerm(ctx context.Context) {
 				break
 			}
 		}
-		backoff = migrate.Backoff(backoff)
-		x.a.log.Warn("act: reconciliation at the start of the term failed; retrying before acting", logKeyError, err, "backoff", backoff)
+		retry = backoff.Next(retry)
+		x.a.log.Warn("act: reconciliation at the start of the term failed; retrying before acting", logKeyError, err, "backoff", retry)
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(backoff):
+		case <-time.After(retry):
 		}
 	}
 	go x.coord.Watch(ctx, x.a.clock.Now, time.Minute)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/foreshape/foreshape/agent/shape"
 	"github.com/foreshape/foreshape/agent/state"
+	"github.com/foreshape/foreshape/internal/backoff"
 	"github.com/foreshape/foreshape/policies"
 )
 
@@ -39,7 +40,7 @@ func (c *Coordinator) Follow(ctx context.Context, now time.Time) error {
 // wake runs Follow at the time clock gives.
 func (c *Coordinator) Watch(ctx context.Context, clock func(context.Context) (time.Time, error), wait time.Duration) {
 	var index uint64
-	var backoff time.Duration
+	var retry time.Duration // after a failure; zero after a success
 	for ctx.Err() == nil {
 		q := (&nomadapi.QueryOptions{WaitIndex: index, WaitTime: wait, Params: map[string]string{"task_states": "false"}}).WithContext(ctx)
 		_, meta, err := c.nomad.Allocations().List(q)
@@ -47,16 +48,16 @@ func (c *Coordinator) Watch(ctx context.Context, clock func(context.Context) (ti
 			return
 		}
 		if err != nil {
-			backoff = Backoff(backoff)
-			c.log.Warn("follower: allocation watch failed; retrying", logKeyError, err, "backoff", backoff)
+			retry = backoff.Next(retry)
+			c.log.Warn("follower: allocation watch failed; retrying", logKeyError, err, "backoff", retry)
 			select {
 			case <-ctx.Done():
 				return
-			case <-time.After(backoff):
+			case <-time.After(retry):
 			}
 			continue
 		}
-		backoff = 0
+		retry = 0
 		if meta.LastIndex == index {
 			continue
 		}
@@ -69,17 +70,6 @@ func (c *Coordinator) Watch(ctx context.Context, clock func(context.Context) (ti
 			c.log.Warn("follower pass failed", logKeyError, err)
 		}
 	}
-}
-
-// Backoff is the wait before a loop that talks to Nomad tries again after
-// a failure, given the wait after the failure before it (zero for the
-// first): 1s, doubling up to 30s, so that a Nomad that is down is not
-// asked (and the failure not logged) every second.
-func Backoff(prev time.Duration) time.Duration {
-	if prev <= 0 {
-		return time.Second
-	}
-	return min(2*prev, 30*time.Second)
 }
 
 // follow settles running moves against the refreshed view. Callers hold

@@ -5,30 +5,11 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/foreshape/foreshape/agent/shape"
 )
-
-// TestBackoff: the allocation watch (and the start of a term) waits longer after each failure
-// in a row, up to 30s, instead of asking a Nomad that is down every second.
-func TestBackoff(t *testing.T) {
-	var got []time.Duration
-	d := time.Duration(0)
-	for range 8 {
-		d = Backoff(d)
-		got = append(got, d)
-	}
-	want := []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second, 16 * time.Second,
-		30 * time.Second, 30 * time.Second, 30 * time.Second}
-	for i := range want {
-		if got[i] != want[i] {
-			t.Fatalf("waits %v, want %v", got, want)
-		}
-	}
-}
 
 // TestDecisionsAreLogged: what the coordinator decides, and why, is in the
 // agent's log as well as in the decision log, so an operator reading the

@@ -24,6 +24,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	nomadapi "github.com/hashicorp/nomad/api"
 
+	"github.com/foreshape/foreshape/internal/backoff"
 	"github.com/foreshape/foreshape/plugins/source"
 )
 
@@ -149,23 +150,23 @@ func (s *Source) Watch(ctx context.Context) {
 // watch runs one blocking-query loop: list with the last index seen, wait
 // for a change, repeat.
 func (s *Source) watch(ctx context.Context, what string, list func(*nomadapi.QueryOptions) (uint64, error), index func() uint64) {
-	backoff := time.Second
+	var retry time.Duration // after a failure; zero after a success
 	for ctx.Err() == nil {
 		q := (&nomadapi.QueryOptions{WaitIndex: index(), WaitTime: 5 * time.Minute}).WithContext(ctx)
 		if _, err := list(q); err != nil {
 			if ctx.Err() != nil {
 				return
 			}
-			s.log.Warn("watch failed; retrying", "what", what, "error", Refused(err), "backoff", backoff)
+			retry = backoff.Next(retry)
+			s.log.Warn("watch failed; retrying", "what", what, "error", Refused(err), "backoff", retry)
 			select {
 			case <-ctx.Done():
 				return
-			case <-time.After(backoff):
+			case <-time.After(retry):
 			}
-			backoff = min(2*backoff, 30*time.Second)
 			continue
 		}
-		backoff = time.Second
+		retry = 0
 	}
 }
 

@@ -14,17 +14,12 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/foreshape/foreshape/internal/backoff"
 	"github.com/foreshape/foreshape/plugins/target"
 )
 
-// Back-off between attempts: 1s, doubling, at most maxBackoff (or the
-// answer's Retry-After, capped the same way).
-const (
-	firstBackoff = time.Second
-	maxBackoff   = 30 * time.Second
-	// maxAnswer is how much of an error answer's body an error quotes.
-	maxAnswer = 512
-)
+// maxAnswer is how much of an error answer's body an error quotes.
+const maxAnswer = 512
 
 // Headers foreshape sets on every webhook request (besides the policy's).
 const (
@@ -76,7 +71,9 @@ func (t *Target) Scale(ctx context.Context, a target.Action) (target.Result, err
 	}
 	log := t.log.With("request_id", a.ID, "count", a.Count)
 	var res target.Result
-	backoff := firstBackoff
+	// retry is the last back-off: 1s, doubling, at most 30s, unless the
+	// answer's Retry-After says how long.
+	var retry time.Duration
 	timedOut := false // an attempt went unanswered: it may have acted
 	for {
 		res.Attempts++
@@ -101,8 +98,8 @@ func (t *Target) Scale(ctx context.Context, a target.Action) (target.Result, err
 			return res, e
 		}
 		if wait <= 0 {
-			wait = backoff
-			backoff = min(2*backoff, maxBackoff)
+			retry = backoff.Next(retry)
+			wait = retry
 		}
 		res.Notes = append(res.Notes, fmt.Sprintf("attempt %d: %v; retrying in %s", res.Attempts, err, wait))
 		log.Debug("retrying", "attempt", res.Attempts, "error", err, "wait", wait)
@@ -165,11 +162,11 @@ func (t *Target) send(ctx context.Context, id string, body []byte) (time.Duratio
 	}
 }
 
-// retryAfter reads a Retry-After header in seconds, capped at maxBackoff.
+// retryAfter reads a Retry-After header in seconds, capped at backoff.Max.
 func retryAfter(v string) time.Duration {
 	n, err := strconv.Atoi(strings.TrimSpace(v))
 	if err != nil || n <= 0 {
 		return 0
 	}
-	return min(time.Duration(n)*time.Second, maxBackoff)
+	return min(time.Duration(n)*time.Second, backoff.Max)
 }

@@ -204,6 +204,7 @@ func TestRetries(t *testing.T) {
 		{"retry after 429", []int{429, 200}, "3", 2, 0, "[7s]"},
 		{"backoff doubles", []int{500, 503, 504, 200}, "3", 4, 0, "[1s 2s 4s]"},
 		{"gives up", []int{500, 500, 500}, "2", 3, target.Failed, "[1s 2s]"},
+		{"backoff stops at 30s", []int{500, 500, 500, 500, 500, 500, 500, 200}, "10", 8, 0, "[1s 2s 4s 8s 16s 30s 30s]"},
 		{"no retries", []int{503}, "0", 1, target.Failed, "[]"},
 		{"4xx is a refusal", []int{404}, "3", 1, target.Refused, "[]"},
 		{"408 is retried", []int{408, 200}, "3", 2, 0, "[1s]"},
@@ -251,4 +252,26 @@ func fmtDurations(ds []time.Duration) string {
 		parts = append(parts, d.String())
 	}
 	return "[" + strings.Join(parts, " ") + "]"
+}
+
+// TestRetryAfter: an answer's Retry-After (in seconds) sets the wait, at
+// most the 30s the back-off stops at; a date or nonsense leaves the
+// back-off to choose.
+func TestRetryAfter(t *testing.T) {
+	for _, tc := range []struct {
+		header string
+		want   time.Duration
+	}{
+		{"7", 7 * time.Second},
+		{" 12 ", 12 * time.Second},
+		{"120", 30 * time.Second},
+		{"0", 0},
+		{"-3", 0},
+		{"Wed, 21 Oct 2026 07:28:00 GMT", 0},
+		{"", 0},
+	} {
+		if got := retryAfter(tc.header); got != tc.want {
+			t.Errorf("retryAfter(%q) = %s, want %s", tc.header, got, tc.want)
+		}
+	}
 }
