@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"errors"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/foreshape/foreshape/agent/api"
 	"github.com/foreshape/foreshape/agent/predict"
+	"github.com/foreshape/foreshape/config"
 	"github.com/foreshape/foreshape/policies"
 )
 
@@ -152,5 +154,55 @@ func TestActAPIRefusals(t *testing.T) {
 	mr, err := c.Request(ctx, id)
 	if err != nil || mr.Resource != api.AllocResource(alloc) || mr.Reason == "" {
 		t.Errorf("request %+v, %v", mr, err)
+	}
+}
+
+// TestQueueMaxRequests: queue.max_requests bounds the unfinished requests
+// the agent takes: with one queued, the next submission is refused with
+// 429 naming the bound, and the queue keeps only the first. (Speed 1: the
+// dev policies' rack maintenance, hours of virtual time away, queues
+// nothing meanwhile.)
+func TestQueueMaxRequests(t *testing.T) {
+	_, d, c := startDevAgentWith(t, 1, Options{}, func(cfg *config.Config) { cfg.Queue.MaxRequests = 1 })
+	ctx := context.Background()
+	eventually(t, 30*time.Second, "the agent leads", func() bool {
+		st, err := c.Status(ctx)
+		return err == nil && st.IsLeader
+	})
+	if _, err := c.Pause(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	nc, _ := nomadapi.NewClient(&nomadapi.Config{Address: d.URL})
+	var allocs []string
+	eventually(t, 30*time.Second, "two running web allocations", func() bool {
+		as, _, err := nc.Jobs().Allocations("web", false, nil)
+		allocs = allocs[:0]
+		for _, a := range as {
+			if err == nil && a.ClientStatus == "running" {
+				allocs = append(allocs, a.ID)
+			}
+		}
+		return len(allocs) >= 2
+	})
+	// submit queues alloc to dc2 or, where it already runs in dc2, to dc1.
+	submit := func(alloc string) (string, error) {
+		id, err := c.Submit(ctx, api.Submission{Allocation: alloc, Target: "dc2"})
+		var se *api.StatusError
+		if errors.As(err, &se) && se.Code == http.StatusBadRequest {
+			id, err = c.Submit(ctx, api.Submission{Allocation: alloc, Target: "dc1/*/web"})
+		}
+		return id, err
+	}
+	first, err := submit(allocs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = submit(allocs[1])
+	var se *api.StatusError
+	if !errors.As(err, &se) || se.Code != http.StatusTooManyRequests || !strings.Contains(err.Error(), "limit 1") {
+		t.Fatalf("a second request with queue.max_requests = 1: %v; want 429 naming the limit", err)
+	}
+	if q, err := c.Queue(ctx, nil); err != nil || len(q.Requests) != 1 || q.Requests[0].ID != first {
+		t.Errorf("queue %+v, %v; want only %s", q, err, first)
 	}
 }

@@ -37,12 +37,22 @@ func testLogger(t *testing.T) hclog.Logger {
 // startDevAgent runs an agent against the default scenario at speed.
 func startDevAgent(t *testing.T, speed float64, opts Options) (*Agent, *testSim, *api.Client) {
 	t.Helper()
+	return startDevAgentWith(t, speed, opts, nil)
+}
+
+// startDevAgentWith is startDevAgent with the dev configuration changed by
+// tweak (when not nil) before the agent starts.
+func startDevAgentWith(t *testing.T, speed float64, opts Options, tweak func(*config.Config)) (*Agent, *testSim, *api.Client) {
+	t.Helper()
 	log := testLogger(t)
 	d := startTestSim(t, speed)
 	cfg := config.DevDefault()
 	cfg.Name = "agent-test"
 	cfg.HTTP.Address = "127.0.0.1:0"
 	cfg.Nomad.Address = d.URL
+	if tweak != nil {
+		tweak(cfg)
+	}
 	opts.Logger, opts.Clock = log, d
 	if opts.Policies == nil && cfg.Policies.Dir == config.Default().Policies.Dir {
 		opts.Policies = devPolicies(t)
