@@ -26,11 +26,11 @@ func (c *ReservationsCommand) Help() string {
 	return strings.TrimSpace(`
 Usage: foreshape reservations [options]
 
-  Lists the capacity the agent holds ahead of migrations and forecast peaks
-  with low-priority placeholder jobs: for which request and policy, in which
-  locality, how much CPU (MHz), memory (MiB) and IOPS, from when until when
-  (no placeholder outlives its reservation), the placeholder job and its
-  state (planned, placed, held, handing_over, released).
+  Lists the capacity the agent holds in migrations' targets, ahead of the
+  moves, with low-priority placeholder jobs: for which request and policy,
+  in which locality, how much CPU (MHz), memory (MiB) and IOPS, from when
+  until when (no placeholder outlives its reservation), the placeholder job
+  and its state (planned, placed, held, handing_over, released).
 
 Options:
 
@@ -43,8 +43,8 @@ Options:
 Example:
 
   $ foreshape reservations -locality dc2
-  ID     Request  Policy  Locality  CPU   Memory  IOPS  From                  Until                 Job                         State
-  res-1  mr-3     web     dc2       4000  8192    0     2026-01-05T11:50:00Z  2026-01-05T12:50:00Z  foreshape-reserve-mr-3-a    held
+  ID    Request  Policy  Locality  CPU   Memory  IOPS  From                  Until                 Job                     State
+  rs-1  mr-3     web     dc2       4000  8192    0     2026-01-05T11:50:00Z  2026-01-05T12:50:00Z  foreshape-reserve-rs-1  held
 `)
 }
 
@@ -134,8 +134,8 @@ Example:
 
   $ foreshape decisions -policy web -limit 2
   Time                  Policy  Kind     Locality  Request  Reason
-  2026-01-05T11:50:00Z  web     reserve  dc2       mr-3     reserve 4000 MHz / 8 GiB in dc2 from 12:05 for mr-3: p90 demand 71% + incoming 9% would cross the 80% line at 12:20
-  2026-01-05T11:49:00Z  web     wait     dc2       mr-4     dc2 is predicted congested 12:10-12:40
+  2026-01-05T11:50:00Z  web     reserve  dc2       mr-3     reserve 4000 MHz / 8192 MiB in dc2 from 12:05 for mr-3: p90 cpu 62% + incoming 9% + held 0% stays under the 80% line until 12:50 (peak at 12:20)
+  2026-01-05T11:49:00Z  web     wait     dc1       mr-4     wait: target congested: p90 cpu demand 78% + incoming 9% + held 0% would cross the 80% line in dc2 at 12:10
 `)
 }
 

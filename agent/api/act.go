@@ -233,8 +233,8 @@ type Reservations struct {
 // Reservation is capacity held in a locality by a placeholder job.
 type Reservation struct {
 	ID string `json:"id"`
-	// Request is the migration request the capacity is held for; empty
-	// for a reservation held ahead of a forecast peak.
+	// Request is the migration request the capacity is held for (every
+	// reservation has one).
 	Request  string `json:"request"`
 	Policy   string `json:"policy"`
 	Locality string `json:"locality"`

@@ -60,8 +60,8 @@ type Action struct {
 	// Min and Max are the scale block's bounds, for targets that pass
 	// them on.
 	Min, Max int
-	// Reason says why, with numbers ("p90 demand 91% in dc2 at 12:20
-	// over the 80% line; reservation for mr-17 does not fit").
+	// Reason says why, with numbers (`scale "asg" up by 2 for */batch
+	// (needed by 12:20, target lead 5m0s): reservation does not fit: …`).
 	Reason string
 	// Time is when the leader decided the action (data time).
 	Time time.Time
