@@ -274,3 +274,41 @@ func TestFreshForecastsSayNoAge(t *testing.T) {
 		t.Error("a forecast 30 s old is flagged as old")
 	}
 }
+
+// TestEveryAnswerAllowsOnlyItsOrigin: pages, fragments, assets, the
+// sign-in form, a refusal without a token and a missing page all carry a
+// Content-Security-Policy that allows only the agent's own origin.
+func TestEveryAnswerAllowsOnlyItsOrigin(t *testing.T) {
+	srv, _ := newTestServer(t, []string{"s3cret"})
+	c := srv.Client()
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	signedIn := map[string]string{"X-Foreshape-Token": "s3cret"}
+	for _, tc := range []struct {
+		path string
+		hdr  map[string]string
+		code int
+	}{
+		{"/ui/", signedIn, http.StatusOK},
+		{"/ui/?fragment=1", signedIn, http.StatusOK},
+		{"/ui/queue", signedIn, http.StatusOK},
+		{"/ui/static/ui.css", nil, http.StatusOK},
+		{"/ui/login", nil, http.StatusOK},
+		{"/ui/", nil, http.StatusForbidden},
+		{"/ui/nope", signedIn, http.StatusNotFound},
+	} {
+		req, _ := http.NewRequest(http.MethodGet, srv.URL+tc.path, nil)
+		for k, v := range tc.hdr {
+			req.Header.Set(k, v)
+		}
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		csp := resp.Header.Get("Content-Security-Policy")
+		if resp.StatusCode != tc.code || !strings.HasPrefix(csp, "default-src 'self';") || strings.Contains(csp, "http") ||
+			strings.Contains(csp, "*") {
+			t.Errorf("GET %s: %d with Content-Security-Policy %q; want %d and only 'self'", tc.path, resp.StatusCode, csp, tc.code)
+		}
+	}
+}
