@@ -1,0 +1,290 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/foreshape/foreshape/command"
+)
+
+// docFiles are the operator-facing documents whose commands must run.
+func docFiles(t *testing.T) []string {
+	t.Helper()
+	files, err := filepath.Glob("docs/*.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	files = append(files, "README.md", "sim/README.md")
+	for _, f := range files {
+		if _, err := os.Stat(f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return files
+}
+
+// help runs `foreshape ARGS -help` and returns its exit code and text.
+func help(args ...string) (int, string) {
+	var out, errb bytes.Buffer
+	code := command.Run(context.Background(), append(slices.Clone(args), "-help"), &out, &errb)
+	return code, out.String() + errb.String()
+}
+
+// subcommands are the names a command's help lists under "Commands:"
+// (foreshape's) or "Subcommands:" (a group's).
+func subcommands(text string) []string {
+	_, list, ok := strings.Cut(text, "\nSubcommands:\n")
+	if !ok {
+		if _, list, ok = strings.Cut(text, "\nCommands:\n"); !ok {
+			return nil
+		}
+	}
+	var names []string
+	for _, line := range strings.Split(list, "\n") {
+		if f := strings.Fields(line); len(f) > 0 && strings.HasPrefix(line, "    ") {
+			names = append(names, f[0])
+		}
+	}
+	return names
+}
+
+// words splits a shell command line into words: double and single quotes
+// group, and it stops at a pipe, a comment or a command separator.
+func words(line string) []string {
+	var ws []string
+	var cur strings.Builder
+	in, quote := false, rune(0)
+	for _, r := range line {
+		switch {
+		case quote != 0:
+			if r == quote {
+				quote = 0
+			} else {
+				cur.WriteRune(r)
+			}
+		case r == '"' || r == '\'':
+			quote, in = r, true
+		case r == ' ' || r == '\t':
+			if in {
+				ws = append(ws, cur.String())
+				cur.Reset()
+				in = false
+			}
+		default:
+			cur.WriteRune(r)
+			in = true
+		}
+	}
+	if in {
+		ws = append(ws, cur.String())
+	}
+	for i, w := range ws {
+		if w == "|" || w == "#" || w == "&&" || w == ";" || w == ">" {
+			return ws[:i]
+		}
+	}
+	return ws
+}
+
+// checkCommand checks that args (what follows "foreshape") names a real
+// command and that every flag it uses is one that command's -help lists.
+// A mention (in prose) may name a command group alone.
+func checkCommand(args []string, mention bool) []string {
+	var path []string
+	code, text := help()
+	if code != command.ExitOK {
+		return []string{"foreshape -help fails"}
+	}
+	var problems []string
+	var flags []string
+	for _, w := range args {
+		w = strings.TrimSuffix(strings.TrimPrefix(w, "["), "]") // [-flag VALUE] in a synopsis
+		if strings.HasPrefix(w, "-") {
+			flags = append(flags, strings.TrimLeft(strings.SplitN(w, "=", 2)[0], "-"))
+			continue
+		}
+		subs := subcommands(text)
+		if len(subs) == 0 || len(flags) > 0 {
+			continue // an argument of the command
+		}
+		if alts := strings.Split(w, "|"); len(alts) > 1 {
+			for _, a := range alts {
+				if !slices.Contains(subs, a) {
+					problems = append(problems, strings.Join(append(path, a), " ")+" is not a command")
+				}
+			}
+			return problems
+		}
+		if !slices.Contains(subs, w) {
+			return append(problems, strings.Join(append(path, w), " ")+" is not a command")
+		}
+		path = append(path, w)
+		if code, text = help(path...); code != command.ExitOK {
+			return append(problems, "foreshape "+strings.Join(path, " ")+" -help exits "+strconv.Itoa(code))
+		}
+	}
+	if !mention && len(path) > 0 && len(subcommands(text)) > 0 {
+		problems = append(problems, "foreshape "+strings.Join(path, " ")+" names no subcommand")
+	}
+	for _, f := range flags {
+		if f == "help" || f == "h" {
+			continue
+		}
+		if !regexp.MustCompile(`(?m)(^|[\s,(\[])-` + regexp.QuoteMeta(f) + `([=\s,)\]]|$)`).MatchString(text) {
+			problems = append(problems, "foreshape "+strings.Join(path, " ")+" has no flag -"+f)
+		}
+	}
+	return problems
+}
+
+var (
+	// docCommand is a command in a code block: "bin/foreshape …",
+	// "$ foreshape …", "go run . …" (the README's), after an optional
+	// environment assignment.
+	docCommand = regexp.MustCompile(`^\s*(?:\$\s+)?(?:[A-Z_]+=\S+\s+)*(?:bin/foreshape|foreshape|go run \.)\s+(.*)$`)
+	// inlineCommand is a command quoted in prose: `foreshape …`.
+	inlineCommand = regexp.MustCompile("`(?:bin/)?foreshape\\s+([^`]+)`")
+)
+
+// TestDocumentedCommandsExist: every foreshape command the README, docs/
+// and every command's -help examples show is a command foreshape has,
+// with flags that command takes.
+func TestDocumentedCommandsExist(t *testing.T) {
+	type use struct {
+		where, line string
+		mention     bool
+	}
+	var uses []use
+	for _, f := range docFiles(t) {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		text := strings.ReplaceAll(string(b), "\\\n", " ")
+		inBlock := false
+		for i, line := range strings.Split(text, "\n") {
+			if strings.HasPrefix(strings.TrimSpace(line), "```") {
+				inBlock = !inBlock
+				continue
+			}
+			if inBlock {
+				if m := docCommand.FindStringSubmatch(line); m != nil {
+					uses = append(uses, use{f + ":" + strconv.Itoa(i+1), m[1], false})
+				}
+			}
+		}
+		for _, m := range inlineCommand.FindAllStringSubmatch(text, -1) {
+			uses = append(uses, use{f, strings.Join(strings.Fields(m[1]), " "), true})
+		}
+	}
+	// Every command's -help examples.
+	var walk func(path []string)
+	walk = func(path []string) {
+		_, text := help(path...)
+		for _, line := range strings.Split(strings.ReplaceAll(text, "\\\n", " "), "\n") {
+			if m := docCommand.FindStringSubmatch(line); m != nil && strings.Contains(line, "$ ") {
+				uses = append(uses, use{"foreshape " + strings.Join(path, " ") + " -help", m[1], false})
+			}
+		}
+		for _, s := range subcommands(text) {
+			walk(append(slices.Clone(path), s))
+		}
+	}
+	walk(nil)
+	t.Logf("%d documented commands", len(uses))
+	if len(uses) < 50 {
+		t.Fatalf("found only %d documented commands: the scan is broken", len(uses))
+	}
+	for _, u := range uses {
+		args := words(u.line)
+		if len(args) == 0 {
+			continue
+		}
+		for _, p := range checkCommand(args, u.mention) {
+			t.Errorf("%s: %q: %s", u.where, u.line, p)
+		}
+	}
+}
+
+// TestCheckCommand: the check behind TestDocumentedCommandsExist refuses
+// a command foreshape lacks, a group without its subcommand and a flag
+// the command does not take.
+func TestCheckCommand(t *testing.T) {
+	for _, tc := range []struct {
+		line    string
+		mention bool
+		want    string
+	}{
+		{`queue submit -node n1 -target dc2 -reason "rack a"`, false, ""},
+		{`operator raft list-peers -address http://10.0.0.11:7575 -json`, false, ""},
+		{`-autocomplete-install`, false, ""},
+		{`sim`, true, ""},
+		{`sim`, false, "foreshape sim names no subcommand"},
+		{`queue lsit`, false, "queue lsit is not a command"},
+		{`queue list|show|nope`, true, "queue nope is not a command"},
+		{`status -adress x`, false, "foreshape status has no flag -adress"},
+		{`sim run [-scenaro NAME]`, false, "foreshape sim run has no flag -scenaro"},
+	} {
+		got := strings.Join(checkCommand(words(tc.line), tc.mention), "; ")
+		if got != tc.want {
+			t.Errorf("%q: %q, want %q", tc.line, got, tc.want)
+		}
+	}
+}
+
+// TestDocumentedMakeTargetsExist: every `make TARGET` the docs name is a
+// target of the Makefile with a description, and `make help` lists it.
+func TestDocumentedMakeTargetsExist(t *testing.T) {
+	mk, err := os.ReadFile("Makefile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	described := map[string]bool{}
+	for _, m := range regexp.MustCompile(`(?m)^([a-zA-Z0-9_-]+):[^\n]*## `).FindAllStringSubmatch(string(mk), -1) {
+		described[m[1]] = true
+	}
+	named := map[string]string{}
+	for _, f := range docFiles(t) {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range regexp.MustCompile("`make ([a-z0-9-]+)").FindAllStringSubmatch(string(b), -1) {
+			named[m[1]] = f
+		}
+	}
+	if len(named) < 5 {
+		t.Fatalf("found only %v: the scan is broken", named)
+	}
+	for target, f := range named {
+		if !described[target] {
+			t.Errorf("%s names make %s, which the Makefile does not describe", f, target)
+		}
+	}
+	if _, err := exec.LookPath("make"); err != nil {
+		t.Skip("no make on this machine")
+	}
+	out, err := exec.Command("make", "--no-print-directory", "help").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	listed := map[string]bool{}
+	for _, line := range strings.Split(string(out), "\n") {
+		if f := strings.Fields(line); len(f) > 0 {
+			listed[f[0]] = true
+		}
+	}
+	for target := range described {
+		if !listed[target] {
+			t.Errorf("make help does not list %s:\n%s", target, out)
+		}
+	}
+}
