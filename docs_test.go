@@ -13,6 +13,9 @@ import (
 	"testing"
 
 	"github.com/foreshape/foreshape/command"
+	"github.com/foreshape/foreshape/config"
+	"github.com/foreshape/foreshape/policies"
+	"github.com/foreshape/foreshape/sim"
 )
 
 // docFiles are the operator-facing documents whose commands must run.
@@ -286,5 +289,66 @@ func TestDocumentedMakeTargetsExist(t *testing.T) {
 		if !listed[target] {
 			t.Errorf("make help does not list %s:\n%s", target, out)
 		}
+	}
+}
+
+// hclBlocks are the ```hcl code blocks of a document, with their lines.
+func hclBlocks(t *testing.T, path string) (blocks []string, lines []int) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cur []string
+	in := false
+	for i, line := range strings.Split(string(b), "\n") {
+		switch {
+		case !in && strings.TrimSpace(line) == "```hcl":
+			in, cur = true, nil
+			lines = append(lines, i+2)
+		case in && strings.TrimSpace(line) == "```":
+			in = false
+			blocks = append(blocks, strings.Join(cur, "\n")+"\n")
+		case in:
+			cur = append(cur, line)
+		}
+	}
+	return blocks, lines
+}
+
+// TestDocumentedHCLIsValid: the HCL the docs show is what foreshape
+// accepts: the scale block of docs/targets.md inside a policy, the agent
+// configuration fragments of docs/clustering.md, and the scenario of
+// sim/README.md.
+func TestDocumentedHCLIsValid(t *testing.T) {
+	blocks, lines := hclBlocks(t, "docs/targets.md")
+	if len(blocks) == 0 {
+		t.Fatal("docs/targets.md shows no HCL: the scan is broken")
+	}
+	for i, b := range blocks {
+		src := "shaping \"web\" {\n  locality {\n    datacenter = \"dc1\"\n  }\n" + b + "}\n"
+		if _, diags := policies.Parse("docs/targets.md", []byte(src)); diags.HasErrors() {
+			t.Errorf("docs/targets.md:%d: %s", lines[i], diags.Error())
+		}
+	}
+	blocks, lines = hclBlocks(t, "docs/clustering.md")
+	if len(blocks) == 0 {
+		t.Fatal("docs/clustering.md shows no HCL: the scan is broken")
+	}
+	for i, b := range blocks {
+		path := filepath.Join(t.TempDir(), "agent.hcl")
+		if err := os.WriteFile(path, []byte(b), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if _, diags := config.Load(path); diags.HasErrors() {
+			t.Errorf("docs/clustering.md:%d: %s", lines[i], diags.Error())
+		}
+	}
+	blocks, lines = hclBlocks(t, "sim/README.md")
+	if len(blocks) != 1 {
+		t.Fatalf("sim/README.md shows %d HCL blocks, want its one scenario", len(blocks))
+	}
+	if _, err := sim.ParseScenario([]byte(blocks[0]), "sim/README.md"); err != nil {
+		t.Errorf("sim/README.md:%d: %v", lines[0], err)
 	}
 }
