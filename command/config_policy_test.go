@@ -22,6 +22,9 @@ func TestExamplesValidate(t *testing.T) {
 		{"config", "show", "../example.hcl"},
 		{"config", "show", "-format", "json", "../example.hcl"},
 		{"policy", "fmt", "-check", "../policies/examples", "../example.hcl"},
+		// The dev agent's embedded policies.
+		{"policy", "validate", "dev-policies.hcl"},
+		{"policy", "fmt", "-check", "dev-policies.hcl"},
 	} {
 		code, stdout, stderr := run(t, tc...)
 		if code != ExitOK {
@@ -35,6 +38,17 @@ func TestExamplesValidate(t *testing.T) {
 		if _, stdout, _ := run(t, "policy", "validate", e); !strings.HasPrefix(stdout, "1 policy valid: ") {
 			t.Errorf("%s: stdout %q", e, stdout)
 		}
+	}
+	if _, stdout, _ := run(t, "policy", "validate", "dev-policies.hcl"); !strings.HasPrefix(stdout, "4 policies valid: ") {
+		t.Errorf("dev-policies.hcl: stdout %q", stdout)
+	}
+	// The dev agent's defaults: an empty configuration over them is valid.
+	empty := filepath.Join(t.TempDir(), "empty.hcl")
+	if err := os.WriteFile(empty, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, stdout, stderr := run(t, "config", "validate", "-dev", empty); code != ExitOK {
+		t.Errorf("config validate -dev of an empty file: exit %d\n%s%s", code, stdout, stderr)
 	}
 	// example.hcl names files under /etc/foreshape: where they are (here,
 	// moved into a temporary directory), config validate accepts it.
