@@ -115,7 +115,9 @@ func helpFunc(commands map[string]cli.CommandFactory) cli.HelpFunc {
 		var b strings.Builder
 		b.WriteString("Usage: foreshape [-version] [-help] [-autocomplete-install] <command> [args]\n\n")
 		b.WriteString("foreshape forecasts each Nomad locality's CPU, memory and IOPS with quantile\n")
-		b.WriteString("bands and predicts hotspots before congestion shows.\n\n")
+		b.WriteString("bands, predicts hotspots before congestion shows, and acts ahead of them:\n")
+		b.WriteString("it holds room for migrations with placeholder jobs, scales early and runs\n")
+		b.WriteString("the migration queue in the order that relieves the most pressure.\n\n")
 		b.WriteString("Commands:\n")
 		for _, name := range names {
 			cmd, err := commands[name]()
