@@ -352,3 +352,30 @@ func TestDocumentedHCLIsValid(t *testing.T) {
 		t.Errorf("sim/README.md:%d: %v", lines[0], err)
 	}
 }
+
+// TestEveryCommandExplainsItself: as the README says, every command and
+// command group answers -help (exit 0) with its usage and an example.
+func TestEveryCommandExplainsItself(t *testing.T) {
+	var walk func(path []string) int
+	walk = func(path []string) int {
+		code, text := help(path...)
+		name := strings.TrimSpace("foreshape " + strings.Join(path, " "))
+		if code != command.ExitOK {
+			t.Errorf("%s -help exits %d", name, code)
+		}
+		if !strings.HasPrefix(text, "Usage: "+name) {
+			t.Errorf("%s -help does not start with its usage:\n%.200s", name, text)
+		}
+		if len(path) > 0 && !strings.Contains(text, "\nExample:\n") && !strings.Contains(text, "\nExamples:\n") {
+			t.Errorf("%s -help shows no example:\n%s", name, text)
+		}
+		n := 1
+		for _, s := range subcommands(text) {
+			n += walk(append(slices.Clone(path), s))
+		}
+		return n
+	}
+	if n := walk(nil); n < 30 {
+		t.Errorf("walked %d commands: the walk is broken", n)
+	}
+}
