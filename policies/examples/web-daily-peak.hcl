@@ -44,7 +44,9 @@ shaping "web-daily-peak" {
   # this locality ahead of migrations and are handed over when they land.
   reserve {
     enabled = true
-    # At least 10 below the workloads' priority so Nomad can preempt.
+    # At least 10 below the priority of the jobs it holds room for: Nomad
+    # preempts only across that gap. For a job closer than that the agent
+    # moves without a reservation and says why.
     priority = 20
     # Place reservations this long before the forecast need.
     lead_time = "20m"

@@ -107,6 +107,13 @@ func TestConformance(t *testing.T) {
 // env, and none of the agent's own environment beyond PATH and the like.
 func TestEnvironment(t *testing.T) {
 	t.Setenv("NOMAD_TOKEN", "agent-secret")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "agent-secret")
+	// What the command inherits of the agent's environment, and only that.
+	inherit := map[string]string{"HOME": "/home/fs", "LANG": "C.UTF-8", "LC_ALL": "C", "TZ": "UTC", "TMPDIR": t.TempDir(),
+		"USER": "foreshape"}
+	for k, v := range inherit {
+		t.Setenv(k, v)
+	}
 	s := newSystem(t, 1)
 	tg := newTarget(t, s, 5*time.Second, map[string]string{"ONPREM_SITE": "lab"})
 	a := target.Action{ID: "act-4", Policy: "batch", Scale: "onprem", Locality: "*/batch", Direction: target.Up,
@@ -121,7 +128,8 @@ func TestEnvironment(t *testing.T) {
 	env := string(b)
 	for _, want := range []string{"FORESHAPE_REQUEST_ID=act-4", "FORESHAPE_POLICY=batch", "FORESHAPE_SCALE=onprem",
 		"FORESHAPE_LOCALITY=*/batch", "FORESHAPE_DIRECTION=up", "FORESHAPE_AMOUNT=2", "FORESHAPE_COUNT=3",
-		"FORESHAPE_MIN=0", "FORESHAPE_MAX=8", "FORESHAPE_REASON=reservation for mr-3 does not fit", "ONPREM_SITE=lab", "PATH="} {
+		"FORESHAPE_MIN=0", "FORESHAPE_MAX=8", "FORESHAPE_REASON=reservation for mr-3 does not fit", "ONPREM_SITE=lab", "PATH=",
+		"HOME=/home/fs", "LANG=C.UTF-8", "LC_ALL=C", "TZ=UTC", "TMPDIR=" + inherit["TMPDIR"], "USER=foreshape"} {
 		if !strings.Contains(env, want) {
 			t.Errorf("environment lacks %s:\n%s", want, env)
 		}
@@ -158,5 +166,47 @@ func TestFailuresSayWhy(t *testing.T) {
 	_, err = tg.Scale(context.Background(), target.Action{ID: "x", Direction: target.Up, Amount: 1, Count: 2})
 	if !errors.Is(err, target.ErrFailed) || !strings.Contains(err.Error(), "missing") {
 		t.Errorf("missing program: err = %v, want a failure naming it", err)
+	}
+}
+
+// TestErrorQuotesTheOutput: the command reads the payload as one line on
+// standard input; a failure's error quotes the last 4 KiB of standard
+// error, or of standard output when standard error is empty.
+func TestErrorQuotesTheOutput(t *testing.T) {
+	long := strings.Repeat("x", 6000)
+	for _, tc := range []struct {
+		name, script string
+		want         []string
+		notWant      string
+	}{
+		{"stdin is the payload and a newline",
+			`if read -r line; then echo "read: $line" >&2; else echo "no newline" >&2; fi; exit 3`,
+			[]string{`declined (exit 3): read: {"request_id":"act-5",`}, "no newline"},
+		{"stderr first", `echo "to stdout"; echo "to stderr" >&2; exit 1`, []string{"exit status 1: to stderr"}, "to stdout"},
+		{"stdout when stderr is empty", `echo "only stdout"; exit 1`, []string{"exit status 1: only stdout"}, ""},
+		{"the last 4 KiB", `echo "START"; printf '` + long + `'; echo " END"; exit 1`, []string{" END"}, "START"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tg, err := New(&Config{Command: []string{"/bin/sh", "-c", tc.script}, Timeout: 30 * time.Second}, target.Env{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = tg.Scale(context.Background(), target.Action{ID: "act-5", Direction: target.Up, Amount: 1, Count: 2})
+			if err == nil {
+				t.Fatal("the command failed and Scale did not")
+			}
+			msg := err.Error()
+			for _, w := range tc.want {
+				if !strings.Contains(msg, w) {
+					t.Errorf("error %.300q lacks %q", msg, w)
+				}
+			}
+			if tc.notWant != "" && strings.Contains(msg, tc.notWant) {
+				t.Errorf("error %.300q holds %q", msg, tc.notWant)
+			}
+			if n := strings.Count(msg, "x"); n > 4<<10 {
+				t.Errorf("error quotes %d bytes of output, more than 4 KiB", n)
+			}
+		})
 	}
 }
