@@ -160,7 +160,9 @@ telemetry {
 }
 
 # Plan and record, but change nothing in Nomad and call no scale target: a
-# dry run of every policy. Default false.
+# dry run of every policy. Default false. This and the reserve and queue
+# blocks apply to servers (the leader plans and acts); a client agent
+# refuses them.
 forecast_only = false
 
 # How placeholder jobs (the reservations that hold room for migrations) run

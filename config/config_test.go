@@ -181,6 +181,11 @@ func TestLoadErrors(t *testing.T) {
 		{"loopback cluster", "server {\n  bootstrap_expect = 3\n  retry_join = [\"10.0.0.2\"]\n}", "Invalid bind_addr", 3},
 		{"client without servers", "server {\n  enabled = false\n}", "Missing server.retry_join", 2},
 		{"client with voters", "server {\n  enabled = false\n  retry_join = [\"10.0.0.1\"]\n  voters = 3\n}", "Invalid server.voters", 4},
+		// A client agent plans nothing: the act half's settings would do nothing there.
+		{"client forecast_only", "server {\n  enabled = false\n  retry_join = [\"10.0.0.1\"]\n}\nforecast_only = true", "Invalid forecast_only", 5},
+		{"client queue", "server {\n  enabled = false\n  retry_join = [\"10.0.0.1\"]\n}\nqueue {\n  max_parallel = 2\n}", "Invalid queue.max_parallel", 6},
+		{"client queue bound", "server {\n  enabled = false\n  retry_join = [\"10.0.0.1\"]\n}\nqueue {\n  max_requests = 5\n}", "Invalid queue.max_requests", 6},
+		{"client reserve", "server {\n  enabled = false\n  retry_join = [\"10.0.0.1\"]\n}\nreserve {\n  driver = \"raw_exec\"\n  config = { command = \"/bin/sleep\" }\n}", "Invalid reserve.driver", 6},
 		{"voters even", "server {\n  voters = 4\n}", "Invalid server.voters", 2},
 		{"voters from bootstrap", "server {\n  bootstrap_expect = 2\n  retry_join = [\"127.0.0.1:1\"]\n}", "Invalid server.voters", 2},
 		{"bootstrap over voters", "server {\n  bootstrap_expect = 5\n  voters = 3\n  retry_join = [\"127.0.0.1:1\"]\n}", "Invalid server.bootstrap_expect", 2},

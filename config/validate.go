@@ -185,6 +185,8 @@ func (c *Config) At(d *hcl.Diagnostic, fields ...string) *hcl.Diagnostic {
 var serverOnly = []string{
 	"data_dir", "bind_addr", "server.voter", "server.voters", "server.promote_after", "server.remove_after",
 	"prometheus.address", "prometheus.iops_query", "policies.dir", "telemetry.prometheus_metrics",
+	// The act half runs on the leader: a client agent plans and moves nothing.
+	"forecast_only", "reserve.driver", "reserve.config", "queue.max_requests", "queue.max_parallel",
 }
 
 // remoteJoin returns the first retry_join entry that is not a loopback
