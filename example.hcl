@@ -91,7 +91,7 @@ nomad {
   skip_verify = false
 
   # A client agent's Nomad node (its ID). Default: asked of the local Nomad
-  # agent. Servers ignore it.
+  # agent. A server refuses it.
   # node_id = "9e3f1c0a-…"
 }
 

@@ -181,6 +181,7 @@ func TestLoadErrors(t *testing.T) {
 		{"loopback cluster", "server {\n  bootstrap_expect = 3\n  retry_join = [\"10.0.0.2\"]\n}", "Invalid bind_addr", 3},
 		{"client without servers", "server {\n  enabled = false\n}", "Missing server.retry_join", 2},
 		{"client with voters", "server {\n  enabled = false\n  retry_join = [\"10.0.0.1\"]\n  voters = 3\n}", "Invalid server.voters", 4},
+		{"server node_id", "nomad {\n  node_id = \"9e3f1c0a\"\n}", "Invalid nomad.node_id", 2},
 		// A client agent plans nothing: the act half's settings would do nothing there.
 		{"client forecast_only", "server {\n  enabled = false\n  retry_join = [\"10.0.0.1\"]\n}\nforecast_only = true", "Invalid forecast_only", 5},
 		{"client queue", "server {\n  enabled = false\n  retry_join = [\"10.0.0.1\"]\n}\nqueue {\n  max_parallel = 2\n}", "Invalid queue.max_parallel", 6},

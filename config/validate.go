@@ -55,6 +55,9 @@ func (c *Config) Validate() hcl.Diagnostics {
 	case s.Enabled && !s.Voter && s.BootstrapExpect > 0 && c.isSet("server.voter") && c.isSet("server.bootstrap_expect"):
 		warn("server.voter", "voter = false with bootstrap_expect = %d: a non-voter does not count towards the bootstrap, so it waits for %d voters to form the cluster and then joins it.", s.BootstrapExpect, s.BootstrapExpect)
 	}
+	if s.Enabled && c.isSet("nomad.node_id") {
+		invalid("nomad.node_id", "nomad.node_id is set but this agent is a server: only a client agent (server.enabled = false) reports on one Nomad node; the leader reads every node. Remove it, or set server.enabled = false.")
+	}
 	if !s.Enabled && !c.DevMode {
 		for _, f := range serverOnly {
 			if c.isSet(f) {
