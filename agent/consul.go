@@ -14,6 +14,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/foreshape/foreshape/config"
+	"github.com/foreshape/foreshape/internal/backoff"
 )
 
 // Roles an agent registers under in Consul, as a tag.
@@ -120,7 +121,7 @@ func (c *consulRegistration) ID() string { return c.base.ID }
 // changes, until ctx ends; Consul errors are logged and retried with
 // backoff.
 func (c *consulRegistration) run(ctx context.Context, every time.Duration) {
-	backoff := time.Second
+	var retry time.Duration // after a failure; zero after a success
 	for {
 		role := c.role()
 		c.mu.Lock()
@@ -132,10 +133,11 @@ func (c *consulRegistration) run(ctx context.Context, every time.Duration) {
 				if ctx.Err() != nil {
 					return
 				}
-				c.log.Warn("consul registration failed; retrying", logKeyError, err, "backoff", backoff)
-				wait, backoff = backoff, min(2*backoff, time.Minute)
+				retry = backoff.Next(retry)
+				wait = retry
+				c.log.Warn("consul registration failed; retrying", logKeyError, err, "backoff", retry)
 			} else {
-				backoff = time.Second
+				retry = 0
 			}
 		}
 		select {
