@@ -563,3 +563,45 @@ queue {
 		t.Error("Clone shares reserve.config")
 	}
 }
+
+// TestDevRefusesWhatItWouldIgnore: dev mode runs one in-memory server on
+// an in-process transport, so a file loaded over its defaults that sets
+// where Raft keeps its data, binds or votes is refused naming the setting
+// (the dev agent used to accept and ignore them); what dev mode uses is
+// accepted.
+func TestDevRefusesWhatItWouldIgnore(t *testing.T) {
+	for _, tc := range []struct {
+		src, want string
+		line      int
+	}{
+		{`data_dir = "/var/lib/foreshape"`, "Invalid data_dir", 1},
+		{`bind_addr = "10.0.0.1"`, "Invalid bind_addr", 1},
+		{"server {\n  raft_port = 17576\n}", "Invalid server.raft_port", 2},
+		{"server {\n  voter = false\n}", "Invalid server.voter", 2},
+		{"server {\n  voters = 3\n}", "Invalid server.voters", 2},
+		{"server {\n  promote_after = \"1m\"\n}", "Invalid server.promote_after", 2},
+		{"server {\n  remove_after = \"1h\"\n}", "Invalid server.remove_after", 2},
+		{"log_level = \"info\"\nacl {\n  enabled    = true\n  token_file = \"/tmp/t\"\n}\nforecast_only = true", "", 0},
+	} {
+		dir := writeFiles(t, map[string]string{"agent.hcl": tc.src})
+		c, diags := config.NewLoader().Load(config.DevDefault(), filepath.Join(dir, "agent.hcl"))
+		if !diags.HasErrors() {
+			diags = append(diags, c.Validate()...)
+		}
+		if tc.want == "" {
+			if diags.HasErrors() {
+				t.Errorf("%q: %s", tc.src, diags.Error())
+			}
+			continue
+		}
+		var found *hcl.Diagnostic
+		for _, d := range diags {
+			if d.Severity == hcl.DiagError && d.Summary == tc.want {
+				found = d
+			}
+		}
+		if found == nil || found.Subject == nil || found.Subject.Start.Line != tc.line || !strings.Contains(found.Detail, "-dev") {
+			t.Errorf("%q: %v; want %q at line %d, naming -dev", tc.src, diags, tc.want, tc.line)
+		}
+	}
+}

@@ -68,6 +68,13 @@ func (c *Config) Validate() hcl.Diagnostics {
 			missing("server.enabled", "server.retry_join", "This agent is a client agent (server.enabled = false): it reports its Nomad node's stats to the servers listed in server.retry_join. List them there (their addresses, or \"provider=consul\").")
 		}
 	}
+	if c.DevMode {
+		for _, f := range notInDev {
+			if c.isSet(f) {
+				invalid(f, "%s is set, but a dev or replay agent (-dev, -replay) runs one in-memory server on an in-process transport: it keeps no data_dir, binds no Raft port and has no other server to vote with, so %s would do nothing. Remove it, or run the agent without -dev or -replay.", f, f)
+			}
+		}
+	}
 	if c.DevMode && (s.BootstrapExpect > 1 || len(s.RetryJoin) > 0 || !s.Enabled) {
 		invalidAt("server.bootstrap_expect,server.retry_join,server.enabled", "server", "Dev mode runs one in-memory server that bootstraps alone: it takes no bootstrap_expect above 1, no retry_join and no server.enabled = false.")
 	}
@@ -182,6 +189,12 @@ func (c *Config) At(d *hcl.Diagnostic, fields ...string) *hcl.Diagnostic {
 		d.Detail += " (" + strings.Join(from, "; ") + ".)"
 	}
 	return d
+}
+
+// notInDev are the settings dev mode refuses: its one in-memory server
+// would ignore them.
+var notInDev = []string{
+	"data_dir", "bind_addr", "server.raft_port", "server.voter", "server.voters", "server.promote_after", "server.remove_after",
 }
 
 // serverOnly are the settings a client agent refuses.
