@@ -94,9 +94,11 @@ Options:
                    residual (the one before that), rcf (a random cut
                    forest), ensemble (shape and residual), context (the
                    contextual anomaly detector, CAD OSE, over the series'
-                   learnt range), shape+context (shape and context), or all
-                   to compare them; several, comma-separated, are scored side
-                   by side. Default: artime.
+                   learnt range), shape+context (shape and context),
+                   artime+shape (the larger of ARTime's and shape's
+                   onsets), or all to compare them; several,
+                   comma-separated, are scored side by side. Default:
+                   artime.
   -history=RULE    What each detector knows when it starts: file (it is
                    started on the file as the agent starts it on a series'
                    stored history: ARTime learns 15% of that history, at

@@ -155,7 +155,6 @@ func TestForecastAnomaliesCommand(t *testing.T) {
 			t.Errorf("-history %s: the spike's alarm %v, want one: %v", c.history, alarm, c.alarm)
 		}
 	}
-
 	// Without labels: events only.
 	code, out, _ = runForecastCLI(t, "forecast", "anomalies", "-data", root, "-format", "json")
 	if code != ExitOK || strings.Contains(out, `"nab"`) {
@@ -314,7 +313,7 @@ func TestForecastAnomaliesSplitAndPublished(t *testing.T) {
 			t.Errorf("%s: %+v", d.Detector, std)
 		}
 	}
-	for _, want := range []string{"shape", "residual", "rcf", "ensemble", "context", "shape+context", "artime", "oracle"} {
+	for _, want := range []string{"shape", "residual", "rcf", "ensemble", "context", "shape+context", "artime", "artime+shape", "oracle"} {
 		if !seen[want] {
 			t.Errorf("no scores for %s among %v", want, seen)
 		}

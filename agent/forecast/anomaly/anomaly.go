@@ -369,9 +369,14 @@ func (c *verdicts) observe(v, pv, score float64) Point {
 // p.LevelShift come in as the point statistics' and leave as the
 // verdict's; an Onset of at least alarm raises an alarm.
 func (c *verdicts) complete(p Point, alarm float64) Point {
+	return c.decide(p, p.Onset > 0 && p.Onset >= alarm)
+}
+
+// decide is complete with the alarm decided by the caller.
+func (c *verdicts) decide(p Point, alarmed bool) Point {
 	deviates, shifted := p.Anomalous, p.LevelShift
 	unusual := p.P <= c.opts.Alpha
-	p.Alarm = p.Onset > 0 && p.Onset >= alarm
+	p.Alarm = alarmed
 	p.Anomalous = (deviates && unusual) || p.Alarm
 	p.LevelShift = shifted && unusual
 	var shift *LevelShiftEvent

@@ -281,3 +281,34 @@ func BenchmarkARTime(b *testing.B) {
 func BenchmarkARTimeAcrossSeries(b *testing.B) {
 	benchmarkAcrossSeries(b, 200, func() Online { return NewARTimeStream(Options{History: 4032}) })
 }
+
+// TestARTimeShapeTakesBothOnsets: artime+shape's onset at every point is
+// the larger of ARTime's (ARTimeStream) and the shape statistic's (Stream),
+// it alarms where either does, and its p-values are theirs.
+func TestARTimeShapeTakesBothOnsets(t *testing.T) {
+	y := dailyTwoWeeks()
+	y[1500] += 40 // within both detectors' reach
+	y[3000] -= 25
+	o := Options{History: len(y)}
+	both, err := NewOnline(DetectorARTimeShape, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	art, shape := NewARTimeStream(o), NewStream(o)
+	var fromArt, fromShape int
+	for i, v := range y {
+		b, a, s := both.Observe(v), art.Observe(v), shape.Observe(v)
+		if b.Onset != max(a.Onset, s.Onset) || b.Alarm != (a.Alarm || s.Alarm) || b.P != s.P {
+			t.Fatalf("point %d: artime+shape %+v, artime %+v, shape %+v", i, b, a, s)
+		}
+		if b.Onset > 0 && b.Onset == a.Onset && a.Onset > s.Onset {
+			fromArt++
+		}
+		if b.Onset > 0 && b.Onset == s.Onset && s.Onset > a.Onset {
+			fromShape++
+		}
+	}
+	if fromArt == 0 || fromShape == 0 {
+		t.Errorf("onsets from ARTime %d, from the shape statistic %d: want both", fromArt, fromShape)
+	}
+}

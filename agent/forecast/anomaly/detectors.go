@@ -45,6 +45,9 @@ const (
 	// the adaptive-resonance detector ARTime over the series' learnt
 	// range, with the shape statistic's p-values.
 	DetectorARTime = "artime"
+	// DetectorARTimeShape combines ARTime and the shape statistic: the
+	// larger of their onsets (newARTimeShape).
+	DetectorARTimeShape = "artime+shape"
 )
 
 // DefaultDetector is the detector the agent runs on every series:
@@ -54,7 +57,7 @@ const DefaultDetector = DetectorARTime
 
 // Detectors lists the detector names NewOnline accepts, sorted.
 func Detectors() []string {
-	out := []string{DetectorStream, DetectorResidual, DetectorRCF, DetectorEnsemble, DetectorContext, DetectorShapeContext, DetectorARTime}
+	out := []string{DetectorStream, DetectorResidual, DetectorRCF, DetectorEnsemble, DetectorContext, DetectorShapeContext, DetectorARTime, DetectorARTimeShape}
 	sort.Strings(out)
 	return out
 }
@@ -91,6 +94,8 @@ func NewOnline(name string, opts Options) (Online, error) {
 		return newShapeContext(opts), nil
 	case DetectorARTime:
 		return NewARTimeStream(opts), nil
+	case DetectorARTimeShape:
+		return newARTimeShape(opts), nil
 	}
 	return nil, CheckDetector(name)
 }
@@ -259,4 +264,34 @@ func (s *ARTimeStream) Observe(v float64) Point {
 	p := s.observe(v, pv, scoreOf(pv))
 	p.Onset = raw
 	return s.complete(p, s.alarm)
+}
+
+// artimeShape is ARTimeStream with the shape statistic's onsets beside
+// ARTime's: a point's onset is the larger of ARTime's score and the shape
+// statistic's onset (Stream's), and it raises an alarm when either
+// detector raises its own (ARTime's onset at least opts.ARTimeAlarm, or
+// the shape statistic's onset with P at most opts.AlarmP). The two err
+// differently (ARTime misses what its downsampling smooths away; the shape
+// statistic flags the rarest stretch of every day), so the pair was
+// measured against ARTime alone.
+type artimeShape struct {
+	art   *ARTime
+	shape *Shape
+	alarm float64
+	verdicts
+}
+
+func newARTimeShape(opts Options) *artimeShape {
+	s := NewARTimeStream(opts)
+	return &artimeShape{art: s.art, shape: s.shape, alarm: s.alarm, verdicts: s.verdicts}
+}
+
+func (s *artimeShape) Observe(v float64) Point {
+	raw := s.art.Score(v)
+	pv := s.shape.Observe(v).P
+	p := s.observe(v, pv, scoreOf(pv))
+	s.track.add(&p) // the shape statistic's onset, as Stream sets it
+	alarmed := p.Onset > 0 && p.P <= s.opts.AlarmP || raw > 0 && raw >= s.alarm
+	p.Onset = max(p.Onset, raw)
+	return s.decide(p, alarmed)
 }
