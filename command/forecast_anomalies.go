@@ -106,6 +106,10 @@ Options:
                    gives its detectors; every verdict is still online) or
                    none (started on nothing, as on a new series: ARTime
                    learns the first 750 points). Default: file.
+  -artime-alarm=S  The onset at or above which ARTime raises an alarm, for
+                   the "agent's alarm rule" scores of artime and
+                   artime+shape (its onsets are at most 1: above 1 it
+                   raises none). Default: 0.62, the agent's.
   -profiles=FILE   NAB profiles.json. Default: config/profiles.json beside
                    the labels directory, else NAB's published profiles.
   -published=DIR   NAB's results directory: results/<detector>/... as NAB
@@ -251,6 +255,7 @@ func (c *ForecastAnomaliesCommand) Run(args []string) int {
 	maxP := fs.Float64("max-p", 0.01, "")
 	format := fs.String("format", "table", "")
 	history := fs.String("history", "file", "")
+	artimeAlarm := fs.Float64("artime-alarm", anomaly.DefaultARTimeAlarm, "")
 	if code, ok := c.Parse(fs, args, c.Help); !ok {
 		return code
 	}
@@ -286,6 +291,8 @@ func (c *ForecastAnomaliesCommand) Run(args []string) int {
 		return c.UsageError("forecast anomalies", "-reproduce needs -published")
 	case *history != "none" && *history != "file":
 		return c.UsageError("forecast anomalies", "-history must be file or none")
+	case !(*artimeAlarm > 0) || math.IsInf(*artimeAlarm, 0):
+		return c.UsageError("forecast anomalies", "-artime-alarm must be positive")
 	}
 
 	data, err := readTraceDirs(c.Meta, []string{*dir}, *step)
@@ -297,7 +304,7 @@ func (c *ForecastAnomaliesCommand) Run(args []string) int {
 		c.UI.Error("error: no series found under " + *dir)
 		return ExitInvalid
 	}
-	opts := anomaly.Options{Threshold: *threshold}
+	opts := anomaly.Options{Threshold: *threshold, ARTimeAlarm: *artimeAlarm}
 	// optsFor is opts for a detector started on a series of n points:
 	// with -history file, as the agent starts it on a series' stored
 	// history.

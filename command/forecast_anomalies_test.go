@@ -155,6 +155,24 @@ func TestForecastAnomaliesCommand(t *testing.T) {
 			t.Errorf("-history %s: the spike's alarm %v, want one: %v", c.history, alarm, c.alarm)
 		}
 	}
+	// -artime-alarm above the spike's onset (ARTime's onsets are at most
+	// 1): it no longer alarms.
+	code, out, errOut = runForecastCLI(t, "forecast", "anomalies", "-data", nabDir, "-format", "json", "-max-p", "1", "-artime-alarm", "1.5")
+	var quiet struct {
+		Events []struct {
+			Start, End string
+			Alarm      float64
+		} `json:"events"`
+	}
+	if code != ExitOK || json.Unmarshal([]byte(out), &quiet) != nil {
+		t.Fatalf("-artime-alarm 1.5: exit %d: %s%s", code, errOut, out)
+	}
+	for _, e := range quiet.Events {
+		if e.Alarm != 0 {
+			t.Errorf("-artime-alarm 1.5: an event alarms: %+v", e)
+		}
+	}
+
 	// Without labels: events only.
 	code, out, _ = runForecastCLI(t, "forecast", "anomalies", "-data", root, "-format", "json")
 	if code != ExitOK || strings.Contains(out, `"nab"`) {
@@ -184,6 +202,8 @@ func TestForecastAnomaliesCommand(t *testing.T) {
 		{[]string{"-data", nabDir, "-labels", labels, "-reproduce"}, ExitUsage},
 		{[]string{"-data", nabDir, "-published", root}, ExitUsage},
 		{[]string{"-data", nabDir, "-history", "soon"}, ExitUsage},
+		{[]string{"-data", nabDir, "-artime-alarm", "0"}, ExitUsage},
+		{[]string{"-data", nabDir, "-artime-alarm", "-1"}, ExitUsage},
 		{[]string{"-data", nabDir, "-labels", labels, "-part", "held-out"}, ExitInvalid}, // cpu.csv is in neither part
 		{[]string{"-data", nabDir, "-labels", labels, "-published", filepath.Join(root, "agg")}, ExitInvalid},
 	} {
