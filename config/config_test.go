@@ -181,6 +181,10 @@ func TestLoadErrors(t *testing.T) {
 		{"loopback cluster", "server {\n  bootstrap_expect = 3\n  retry_join = [\"10.0.0.2\"]\n}", "Invalid bind_addr", 3},
 		{"client without servers", "server {\n  enabled = false\n}", "Missing server.retry_join", 2},
 		{"client with voters", "server {\n  enabled = false\n  retry_join = [\"10.0.0.1\"]\n  voters = 3\n}", "Invalid server.voters", 4},
+		// Settings that act only with another one are refused without it.
+		{"token file without acl", "acl {\n  token_file = \"/etc/foreshape/acl-tokens\"\n}", "Invalid acl.token_file", 2},
+		{"iops query without prometheus", "prometheus {\n  iops_query = \"sum(x{ {{.Matchers}} })\"\n}", "Invalid prometheus.iops_query", 2},
+		{"consul tags without registration", "consul {\n  tags = [\"dc1\"]\n}", "Invalid consul.tags", 2},
 		{"server node_id", "nomad {\n  node_id = \"9e3f1c0a\"\n}", "Invalid nomad.node_id", 2},
 		// A client agent plans nothing: the act half's settings would do nothing there.
 		{"client forecast_only", "server {\n  enabled = false\n  retry_join = [\"10.0.0.1\"]\n}\nforecast_only = true", "Invalid forecast_only", 5},
@@ -512,7 +516,10 @@ func TestPrometheusIOPSQuery(t *testing.T) {
 	for name, c := range map[string]struct {
 		src, err string
 	}{
-		"valid":    {`prometheus { iops_query = "sum(x{ {{.Matchers}} })" }`, ""},
+		"valid": {`prometheus {
+  address    = "http://127.0.0.1:9090"
+  iops_query = "sum(x{ {{.Matchers}} })"
+}`, ""},
 		"template": {`prometheus { iops_query = "sum(x{ {{.Matchers }" }`, "prometheus.iops_query"},
 		"empty":    {`prometheus { iops_query = " " }`, "prometheus.iops_query"},
 	} {

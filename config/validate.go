@@ -55,6 +55,21 @@ func (c *Config) Validate() hcl.Diagnostics {
 	case s.Enabled && !s.Voter && s.BootstrapExpect > 0 && c.isSet("server.voter") && c.isSet("server.bootstrap_expect"):
 		warn("server.voter", "voter = false with bootstrap_expect = %d: a non-voter does not count towards the bootstrap, so it waits for %d voters to form the cluster and then joins it.", s.BootstrapExpect, s.BootstrapExpect)
 	}
+	// Settings that act only with another one: without it they would be
+	// accepted and do nothing.
+	for _, dep := range []struct {
+		field string
+		idle  bool
+		why   string
+	}{
+		{"acl.token_file", !c.ACL.Enabled, "acl.enabled is false, so no token is checked. Set acl.enabled = true, or remove it"},
+		{"prometheus.iops_query", s.Enabled && c.Prometheus.Address == "", "prometheus.address is not set, so no IOPS are read from Prometheus. Set prometheus.address, or remove it"},
+		{"consul.tags", !c.Consul.Enabled, "consul.enabled is false, so the agent registers no service to tag. Set consul.enabled = true, or remove them"},
+	} {
+		if dep.idle && c.isSet(dep.field) {
+			invalid(dep.field, "%s is set but %s.", dep.field, dep.why)
+		}
+	}
 	if s.Enabled && c.isSet("nomad.node_id") {
 		invalid("nomad.node_id", "nomad.node_id is set but this agent is a server: only a client agent (server.enabled = false) reports on one Nomad node; the leader reads every node. Remove it, or set server.enabled = false.")
 	}
