@@ -26,6 +26,13 @@
 // again in a later term — makes no write. The Leadership interface is those
 // two methods, for the packages that act.
 //
+// A leader that is closed hands leadership over first (Close): raft
+// brings another voter, a healthy one first, up to the leader's last entry
+// and tells it to stand for election at once, so the cluster leads again
+// within milliseconds instead of after the followers' heartbeat timeout. A
+// hand-over that cannot happen (no other voter, no quorum) is given up
+// after at most 3 s and logged, and the node stops as it would have.
+//
 // # The Raft port
 //
 // One TCP port carries Raft and foreshape's cluster calls: a dialer writes

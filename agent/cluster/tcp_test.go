@@ -18,6 +18,7 @@ import (
 	"github.com/foreshape/foreshape/agent/cluster"
 	"github.com/foreshape/foreshape/agent/cluster/clustertest"
 	"github.com/foreshape/foreshape/internal/testpki"
+	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 )
 
@@ -48,6 +49,12 @@ func (r *registry) discover(context.Context) ([]string, error) {
 // through it failed.
 func tcpServer(t *testing.T, dir string, reg *registry, tweak func(*cluster.Config)) (*cluster.Node, *listFSM) {
 	t.Helper()
+	return tcpServerLog(t, dir, reg, tweak, clustertest.Logger(t).Named(filepath.Base(dir)))
+}
+
+// tcpServerLog is tcpServer logging to logger.
+func tcpServerLog(t *testing.T, dir string, reg *registry, tweak func(*cluster.Config), logger hclog.Logger) (*cluster.Node, *listFSM) {
+	t.Helper()
 	id, err := cluster.LoadOrCreateNodeID(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -69,7 +76,7 @@ func tcpServer(t *testing.T, dir string, reg *registry, tweak func(*cluster.Conf
 		tweak(&cfg)
 	}
 	fsm := &listFSM{}
-	n, err := cluster.New(cfg, fsm, clustertest.Logger(t).Named(filepath.Base(dir)))
+	n, err := cluster.New(cfg, fsm, logger)
 	if err != nil {
 		t.Fatal(err)
 	}
