@@ -194,7 +194,7 @@ func New(cfg *config.Config, opts Options) (*Agent, error) {
 		return nil, err
 	}
 	srv, err := api.NewServer(a, api.Options{Registry: a.registry, Logger: log, TokensFunc: a.currentTokens,
-		NoMetrics: !cfg.Telemetry.PrometheusMetrics, UI: dash, Operator: a, Act: a.act})
+		NoMetrics: !cfg.Telemetry.PrometheusMetrics, UI: dash, Operator: a, Act: a.act, Ready: a.node.Ready})
 	if err != nil {
 		a.node.Close()
 		return nil, err

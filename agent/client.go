@@ -330,11 +330,12 @@ func (c *Client) node(ctx context.Context) (id, name string, err error) {
 	return n.ID, n.Name, nil
 }
 
-// ServeHTTP answers /v1/health and forwards every other request to the
-// leader's HTTP API, after checking its token when acl is enabled (the
-// leader checks it again).
+// ServeHTTP answers /v1/health and /v1/ready (a client agent keeps no
+// state to catch up with: it is ready while it serves) and forwards every
+// other request to the leader's HTTP API, after checking its token when
+// acl is enabled (the leader checks it again).
 func (c *Client) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.URL.Path == "/v1/health" && r.Method == http.MethodGet {
+	if (r.URL.Path == "/v1/health" || r.URL.Path == "/v1/ready") && r.Method == http.MethodGet {
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(api.Health{Status: "ok", Node: c.name})
 		return

@@ -337,7 +337,7 @@ func TestServersAndClientAgents(t *testing.T) {
 }
 
 // TestClientAgentAPI: before a client agent has reached a server its API
-// answers /v1/health and says it cannot forward anything else; with acl
+// answers /v1/health and /v1/ready and says it cannot forward anything else; with acl
 // enabled it refuses a request without a token before forwarding it.
 func TestClientAgentAPI(t *testing.T) {
 	dir := t.TempDir()
@@ -368,6 +368,9 @@ func TestClientAgentAPI(t *testing.T) {
 	client := &api.Client{Address: "http://" + c.HTTPAddr()}
 	if h, err := client.Health(ctx); err != nil || h.Node != "lonely" {
 		t.Errorf("health: %+v, %v", h, err)
+	}
+	if h, err := client.Ready(ctx); err != nil || h.Status != "ok" {
+		t.Errorf("ready (a client agent keeps no state to catch up with): %+v, %v", h, err)
 	}
 	var se *api.StatusError
 	if _, err := client.Status(ctx); !errors.As(err, &se) || se.Code != http.StatusForbidden {

@@ -261,11 +261,11 @@ func newPeerClient(cfg *config.Config, t *cluster.TLS) *peerClient {
 func (p *peerClient) url(addr string) string { return p.scheme + "://" + addr }
 
 // requireClientCert refuses API requests that came without a verified
-// client certificate (tls.verify_incoming), except /v1/health, which
-// Consul's health check calls without one.
+// client certificate (tls.verify_incoming), except /v1/health and
+// /v1/ready, which Consul's and Nomad's health checks call without one.
 func requireClientCert(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/v1/health" && (r.TLS == nil || len(r.TLS.VerifiedChains) == 0) {
+		if r.URL.Path != "/v1/health" && r.URL.Path != "/v1/ready" && (r.TLS == nil || len(r.TLS.VerifiedChains) == 0) {
 			writeAPIError(w, http.StatusForbidden, "tls.verify_incoming: a client certificate signed by the agent's CA is required")
 			return
 		}

@@ -202,8 +202,8 @@ func TestConsulAdvertisesReachableAddress(t *testing.T) {
 }
 
 // TestHealthCheckUnderVerifyIncoming: with tls.verify_incoming the API
-// refuses requests without a client certificate, except /v1/health, which
-// Consul's check calls as registered (HTTPS, no client certificate, the
+// refuses requests without a client certificate, except /v1/health (and
+// /v1/ready, for Nomad's check), which Consul's check calls as registered (HTTPS, no client certificate, the
 // server's certificate not verified).
 func TestHealthCheckUnderVerifyIncoming(t *testing.T) {
 	fake := &fakeConsul{}
@@ -240,6 +240,9 @@ func TestHealthCheckUnderVerifyIncoming(t *testing.T) {
 	if got := status(noCert, check.HTTP); got != http.StatusOK {
 		t.Errorf("the health check without a client certificate: %d; want 200", got)
 	}
+	eventually(t, 15*time.Second, "/v1/ready to answer 200 without a client certificate", func() bool {
+		return status(noCert, base+"/v1/ready") == http.StatusOK
+	})
 	if got := status(noCert, base+"/v1/status"); got != http.StatusForbidden {
 		t.Errorf("/v1/status without a client certificate: %d; want 403", got)
 	}

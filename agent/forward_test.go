@@ -35,6 +35,10 @@ func TestFollowerAnswersAfterItsWritesAndWithoutALeader(t *testing.T) {
 		_, err := fapi.Pause(ctx, false)
 		return err == nil
 	})
+	eventually(t, 30*time.Second, "the follower ready", func() bool {
+		_, err := fapi.Ready(ctx)
+		return err == nil
+	})
 
 	for round := range 10 {
 		for _, paused := range []bool{true, false} {
@@ -80,6 +84,14 @@ func TestFollowerAnswersAfterItsWritesAndWithoutALeader(t *testing.T) {
 		st, err := fapi.Status(ctx)
 		return err == nil && st.Leader == "" && strings.Contains(st.NoLeader, "a leader needs 2 of the 3 voters")
 	})
+	// It is alive, but not ready: a rolling restart must not move on.
+	if _, err := fapi.Health(ctx); err != nil {
+		t.Errorf("health without a leader: %v", err)
+	}
+	var se *api.StatusError
+	if _, err := fapi.Ready(ctx); !errors.As(err, &se) || se.Code != http.StatusServiceUnavailable || !strings.Contains(err.Error(), "no leader known") {
+		t.Errorf("ready without a leader: %v; want 503, no leader known", err)
+	}
 	// The replicated state still answers.
 	if _, err := fapi.Queue(ctx, nil); err != nil {
 		t.Errorf("queue without a leader: %v", err)

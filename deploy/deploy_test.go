@@ -157,8 +157,19 @@ func TestJobs(t *testing.T) {
 			}
 			svc := one(t, g, "service")
 			check := one(t, svc, "check")
-			if str(t, svc, "port") != "http" || str(t, check, "path") != "/v1/health" || str(t, check, "type") != "http" {
-				t.Error("the service's check must call /v1/health on the http port")
+			// A rolling update of the servers must wait until the new one
+			// has rejoined and caught up (/v1/ready), one at a time; a
+			// client agent is ready while it serves (/v1/health).
+			path := "/v1/health"
+			if j.server {
+				path = "/v1/ready"
+				up := one(t, g, "update")
+				if mustInt(t, value(t, up, "max_parallel")) != 1 || str(t, up, "health_check") != "checks" {
+					t.Error("the servers' update must replace one server at a time and wait for its check (max_parallel = 1, health_check = \"checks\")")
+				}
+			}
+			if str(t, svc, "port") != "http" || str(t, check, "path") != path || str(t, check, "type") != "http" {
+				t.Errorf("the service's check must call %s on the http port", path)
 			}
 			if str(t, svc, "provider") != "nomad" {
 				t.Error("the job's service uses Nomad's service discovery: the agents register themselves in Consul")

@@ -27,6 +27,17 @@ job "foreshape-servers" {
   group "server" {
     count = 3
 
+    # A rolling update replaces one server at a time and moves on only once
+    # the new one passes its check: /v1/ready below, which passes once the
+    # server has rejoined the cluster and caught up with the leader. Two
+    # servers down at once would leave three without a quorum.
+    update {
+      max_parallel     = 1
+      health_check     = "checks"
+      min_healthy_time = "10s"
+      healthy_deadline = "5m"
+    }
+
     constraint {
       operator = "distinct_hosts"
       value    = "true"
@@ -55,14 +66,16 @@ job "foreshape-servers" {
       provider = "nomad"
       port     = "http"
 
-      # /v1/health answers without a client certificate. protocol is
-      # "https" with the tls block of the agent's configuration, "http"
-      # without it.
+      # /v1/ready answers 200 once the server knows a leader and has
+      # applied what the leader had committed, 503 and why until then
+      # (/v1/health answers as long as the process serves). Both answer
+      # without a client certificate. protocol is "https" with the tls
+      # block of the agent's configuration, "http" without it.
       check {
         type            = "http"
         protocol        = "https"
         tls_skip_verify = true
-        path            = "/v1/health"
+        path            = "/v1/ready"
         interval        = "10s"
         timeout         = "2s"
       }

@@ -122,6 +122,13 @@ func (c *Client) Health(ctx context.Context) (Health, error) {
 	return h, c.get(ctx, "/v1/health", nil, &h)
 }
 
+// Ready calls GET /v1/ready. While the agent is not ready it answers 503:
+// a *StatusError whose message is the reason.
+func (c *Client) Ready(ctx context.Context) (Health, error) {
+	var h Health
+	return h, c.get(ctx, "/v1/ready", nil, &h)
+}
+
 // Status calls GET /v1/status.
 func (c *Client) Status(ctx context.Context) (Status, error) {
 	var s Status

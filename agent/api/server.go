@@ -41,7 +41,7 @@ var ErrNotFound = errors.New("not found")
 // Options configure the server.
 type Options struct {
 	// Tokens, when not empty, are the accepted API tokens: every request
-	// except /v1/health must carry one in X-Foreshape-Token or
+	// except /v1/health and /v1/ready must carry one in X-Foreshape-Token or
 	// "Authorization: Bearer".
 	Tokens []string
 	// TokensFunc, when set, is called on every request for the accepted
@@ -61,6 +61,9 @@ type Options struct {
 	Act ActBackend
 	// Operator serves the Raft operator endpoints; nil answers 503.
 	Operator OperatorBackend
+	// Ready, when set, says whether the agent is ready for GET /v1/ready
+	// (nil: ready) or why not; like /v1/health it needs no token.
+	Ready func(ctx context.Context) error
 	// UI, when set, is the dashboard, served under /ui/ (and / redirects
 	// there); it applies the token rules itself.
 	UI     http.Handler
@@ -91,6 +94,7 @@ func NewServer(b Backend, opts Options) (*Server, error) {
 		return nil, fmt.Errorf("api: register forecast gauges: %w", err)
 	}
 	s.mux.HandleFunc("GET /v1/health", s.health)
+	s.mux.HandleFunc("GET /v1/ready", s.ready)
 	s.mux.HandleFunc("GET /v1/status", s.auth(s.status))
 	s.mux.HandleFunc("GET /v1/policies", s.auth(s.policies))
 	s.mux.HandleFunc("GET /v1/series", s.auth(s.series))
@@ -176,6 +180,22 @@ func ValidToken(tok string, tokens []string) bool {
 
 func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, Health{Status: "ok", Node: s.backend.Status(r.Context()).Node})
+}
+
+// ready answers 200 while the agent is ready (Options.Ready) and 503 with
+// the reason otherwise, for health checks that must wait for a server to
+// rejoin its cluster, unlike /v1/health, which answers while the process
+// serves.
+func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
+	h := Health{Status: "ok", Node: s.backend.Status(r.Context()).Node}
+	if s.opts.Ready != nil {
+		if err := s.opts.Ready(r.Context()); err != nil {
+			h.Status, h.Error = "not ready", err.Error()
+			writeJSONStatus(w, http.StatusServiceUnavailable, h)
+			return
+		}
+	}
+	writeJSON(w, h)
 }
 
 func (s *Server) status(w http.ResponseWriter, r *http.Request) {

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -120,6 +121,32 @@ func TestTokens(t *testing.T) {
 		t.Errorf("bearer token: %v %v", resp.StatusCode, err)
 	}
 	resp.Body.Close()
+}
+
+// TestReady: /v1/ready answers 200 while Options.Ready passes and 503 with
+// its reason otherwise; like /v1/health it needs no token.
+func TestReady(t *testing.T) {
+	var why atomic.Pointer[error]
+	_, c := newTestServer(t, Options{Tokens: []string{"s3cret"}, Ready: func(context.Context) error {
+		if p := why.Load(); p != nil {
+			return *p
+		}
+		return nil
+	}})
+	ctx := context.Background()
+	if h, err := c.Ready(ctx); err != nil || h.Status != "ok" || h.Node != "n1" {
+		t.Errorf("ready: %+v, %v; want ok without a token", h, err)
+	}
+	err := errors.New("not ready: catching up with the leader")
+	why.Store(&err)
+	_, got := c.Ready(ctx)
+	var se *StatusError
+	if !errors.As(got, &se) || se.Code != http.StatusServiceUnavailable || !strings.Contains(got.Error(), "catching up with the leader") {
+		t.Errorf("not ready: %v; want 503 with the reason", got)
+	}
+	if _, err := c.Health(ctx); err != nil {
+		t.Errorf("health while not ready: %v; want ok (the process serves)", err)
+	}
 }
 
 func TestMetricsExportForecasts(t *testing.T) {

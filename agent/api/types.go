@@ -2,10 +2,13 @@ package api
 
 import "time"
 
-// Health is the answer of GET /v1/health.
+// Health is the answer of GET /v1/health and GET /v1/ready.
 type Health struct {
-	Status string `json:"status"` // "ok"
+	Status string `json:"status"` // "ok"; "not ready" from /v1/ready
 	Node   string `json:"node"`
+	// Error says why /v1/ready answered "not ready" (with 503); under
+	// this name clients read it as any error answer's message.
+	Error string `json:"error,omitempty"`
 }
 
 // Peer is one member of the agents' Raft configuration.

@@ -21,6 +21,8 @@ type listFSM struct {
 	// block, when set, is received from before applying the command
 	// "block", holding up the FSM.
 	block chan struct{}
+	// index is the last entry applied.
+	index uint64
 }
 
 var errRejected = errors.New("rejected by the fsm")
@@ -38,7 +40,15 @@ func (f *listFSM) Apply(l *raft.Log) any {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.values = append(f.values, string(l.Data))
+	f.index = l.Index
 	return len(f.values)
+}
+
+// AppliedIndex is the last command applied (cluster.Node.Ready reads it).
+func (f *listFSM) AppliedIndex() uint64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.index
 }
 
 func (f *listFSM) Values() []string {

@@ -38,6 +38,10 @@ type ServerInfo struct {
 	HasState     bool   `json:"has_state"`
 	AppliedIndex uint64 `json:"applied_index"`
 	LastIndex    uint64 `json:"last_index"`
+	// StateIndex is the last entry the server's state machine has
+	// applied: raft's AppliedIndex counts entries handed to it, which may
+	// still wait in its queue.
+	StateIndex uint64 `json:"state_index"`
 }
 
 // Info returns what this server says of itself to its peers.
@@ -49,6 +53,7 @@ func (n *Node) Info() ServerInfo {
 		HTTPAddress: n.HTTPAddr(), Version: n.cfg.Version, Voter: !n.cfg.Nonvoter,
 		State: n.raft.State().String(), LeaderID: string(id), LeaderAddress: string(addr),
 		HasState: has, AppliedIndex: n.raft.AppliedIndex(), LastIndex: n.raft.LastIndex(),
+		StateIndex: n.stateIndex(),
 	}
 }
 

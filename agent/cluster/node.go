@@ -64,6 +64,7 @@ func (e *NotLeaderError) Is(target error) bool { return target == ErrNotLeader }
 type Node struct {
 	cfg    Config
 	logger hclog.Logger
+	fsm    raft.FSM
 	raft   *raft.Raft
 	trans  raft.Transport
 	logs   raft.LogStore
@@ -128,6 +129,7 @@ func New(cfg Config, fsm raft.FSM, logger hclog.Logger) (*Node, error) {
 	n := &Node{
 		cfg:      cfg,
 		logger:   logger,
+		fsm:      fsm,
 		notifyCh: make(chan bool, 16),
 		done:     make(chan struct{}),
 		changed:  make(chan struct{}),

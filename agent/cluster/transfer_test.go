@@ -1,6 +1,8 @@
 package cluster_test
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -159,4 +161,43 @@ func TestCleanShutdownWithNoOneToTakeOver(t *testing.T) {
 	if s := logs[0].String(); !strings.Contains(s, "stopping without handing leadership over") {
 		t.Errorf("the leader's log does not say why it stopped without handing over:\n%s", s)
 	}
+}
+
+// TestReady: a server is ready once it knows a leader, is a member, and
+// has applied what the leader had committed; until then Ready says why.
+// A follower whose state machine is held up at one entry stays not ready
+// ("catching up") while the leader commits on, and is ready once it
+// applies them.
+func TestReady(t *testing.T) {
+	ctx := context.Background()
+	alone, _ := tcpServer(t, t.TempDir(), &registry{}, func(c *cluster.Config) {
+		c.Discover, c.RetryJoin = nil, []string{closedAddr(t)}
+	})
+	clustertest.Eventually(t, "a join error", func() bool { return alone.JoinError() != nil })
+	if err := alone.Ready(ctx); !errors.Is(err, cluster.ErrNotReady) || !strings.Contains(err.Error(), "no leader known") {
+		t.Errorf("a server that found no cluster: Ready() = %v; want not ready, no leader known", err)
+	}
+
+	logs := []*logBuffer{{}, {}, {}}
+	nodes, fsms, _ := threeWithLeader(t, t.TempDir(), nil, logs, 3)
+	if err := nodes[0].Ready(ctx); err != nil {
+		t.Errorf("the leader: Ready() = %v", err)
+	}
+	clustertest.Eventually(t, "the followers ready", func() bool {
+		return nodes[1].Ready(ctx) == nil && nodes[2].Ready(ctx) == nil
+	})
+
+	block := make(chan struct{})
+	fsms[1].block = block
+	apply(t, nodes[0], []byte("block"))
+	for i := range 3 {
+		apply(t, nodes[0], []byte(fmt.Sprintf("w%d", i)))
+	}
+	err := nodes[1].Ready(ctx)
+	if !errors.Is(err, cluster.ErrNotReady) || !strings.Contains(err.Error(), "catching up with the leader") {
+		t.Errorf("a follower held up behind the leader: Ready() = %v; want not ready, catching up", err)
+	}
+	t.Logf("held up: %v", err)
+	close(block)
+	clustertest.Eventually(t, "the held-up follower ready", func() bool { return nodes[1].Ready(ctx) == nil })
 }
