@@ -560,10 +560,28 @@ func translateHeadroom(h *headroomHCL, out *Headroom) hcl.Diagnostics {
 
 func translateReserve(r *reserveHCL, out *Reserve) hcl.Diagnostics {
 	var diags hcl.Diagnostics
+	enabledOK := true
 	if v, ok, d := hclfield.Bool(r.Enabled, "reserve.enabled"); ok {
 		out.Enabled = v
 	} else {
 		diags = append(diags, d...)
+		enabledOK = !d.HasErrors()
+	}
+	if enabledOK && !out.Enabled {
+		// Without reservations these hold nothing (lead_time still times
+		// scale actions ahead of a move).
+		for _, f := range []struct {
+			expr hcl.Expression
+			name string
+		}{{r.Priority, "reserve.priority"}, {r.TTL, "reserve.ttl"}, {r.MaxCPU, "reserve.max_cpu"}, {r.MaxMemory, "reserve.max_memory"}} {
+			if hclfield.IsSet(f.expr) {
+				diags = append(diags, hclfield.Invalid(f.expr.Range(), f.name,
+					"%s is set but reserve.enabled is false (the default): no placeholder is placed, so it would do nothing. Set enabled = true, or remove it.", f.name))
+			}
+		}
+		if diags.HasErrors() {
+			return diags
+		}
 	}
 	if v, ok, d := hclfield.Int(r.Priority, "reserve.priority"); ok {
 		if v < 1 || v > 100 {
@@ -870,6 +888,11 @@ func translateSchedule(s *scheduleHCL, own Locality) (*Schedule, hcl.Diagnostics
 			l, err := ParseLocality(item)
 			if err != nil {
 				diags = append(diags, hclfield.Invalid(rng, fmt.Sprintf("%s.localities[%d]", prefix, i), "%s.", err))
+				continue
+			}
+			if out.Action == ActionPeak && own != (Locality{}) && l != own {
+				diags = append(diags, hclfield.Invalid(rng, fmt.Sprintf("%s.localities[%d]", prefix, i),
+					"A peak lifts this policy's forecast of its own locality, %s; %s is another, so the peak would do nothing there. Declare it in the policy of %s, or leave localities out.", own, l, l))
 				continue
 			}
 			out.Localities = append(out.Localities, l)

@@ -18,7 +18,8 @@
 //
 // Omitted blocks and attributes take safe defaults (see the Default
 // constants and each type's fields): model "auto", horizon 1h on a 1m step
-// over 14d of history, seasonality "auto", planning quantile 0.9, 20%
+// over a day of history (what the series store keeps at 1m; 14d at a step
+// of 5m or more), seasonality "auto", planning quantile 0.9, 20%
 // headroom on every resource, reservations off, two migrations at a time
 // per locality with the "reschedule" strategy, drain schedules' migration
 // requests created reserve.lead_time before their window, no rebalancing

@@ -215,6 +215,13 @@ func TestParseErrors(t *testing.T) {
 		{"nodes glob malformed", func(b *builder) {
 			b.schedule = strings.Replace(b.schedule, `action   = "drain"`, "action   = \"drain\"\n    nodes = \"rack-[\"", 1)
 		}, "Invalid schedule.patch.nodes", `nodes = "rack-["`},
+		{"a peak of another locality", func(b *builder) {
+			b.schedule = strings.Replace(b.schedule, `action   = "drain"`, "action   = \"peak\"\n    localities = [\"dc1\", \"dc7\"]", 1)
+		}, "Invalid schedule.patch.localities[1]", `"dc7"`},
+		{"reserve settings with reserve disabled", func(b *builder) {
+			b.reserve = "enabled  = false\n    ttl = \"4h\""
+		}, "Invalid reserve.ttl", `ttl = "4h"`},
+		{"reserve caps without enabling it", func(b *builder) { b.reserve = "max_cpu = 1000" }, "Invalid reserve.max_cpu", `max_cpu = 1000`},
 		{"nodes on a peak", func(b *builder) {
 			b.schedule = strings.Replace(b.schedule, `action   = "drain"`, "action   = \"peak\"\n    nodes = \"rack-a-*\"", 1)
 		}, "Invalid schedule.patch.nodes", `nodes = "rack-a-*"`},
@@ -408,7 +415,7 @@ func TestParseValid(t *testing.T) {
 			}
 		}},
 		{"migrate lead_time follows reserve lead_time", func(b *builder) {
-			b.reserve = "lead_time = \"40m\"\n ttl = \"2h\""
+			b.reserve = "lead_time = \"40m\""
 		}, func(t *testing.T, p *policies.Policy) {
 			if p.Migrate.LeadTime != 40*time.Minute {
 				t.Errorf("migrate.lead_time %v; want reserve.lead_time 40m", p.Migrate.LeadTime)
@@ -430,13 +437,13 @@ func TestParseValid(t *testing.T) {
 			}
 		}},
 		{"schedule localities", func(b *builder) {
-			b.schedule = strings.Replace(b.schedule, `action   = "drain"`, "action   = \"peak\"\n    localities = [\"dc1/*/web\", \"dc2\"]", 1)
+			b.schedule = strings.Replace(b.schedule, `action   = "drain"`, "action   = \"drain\"\n    localities = [\"dc1/*/web\", \"dc2\"]", 1)
 		}, func(t *testing.T, p *policies.Policy) {
 			want := []policies.Locality{{Datacenter: "dc1", NodeClass: "web"}, {Datacenter: "dc2"}}
 			if diff := cmp.Diff(want, p.Schedules[0].Localities); diff != "" {
 				t.Errorf("localities (-want +got):\n%s", diff)
 			}
-			if p.Schedules[0].Action != policies.ActionPeak {
+			if p.Schedules[0].Action != policies.ActionDrain {
 				t.Errorf("action = %q", p.Schedules[0].Action)
 			}
 		}},

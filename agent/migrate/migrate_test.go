@@ -527,7 +527,17 @@ func TestSpreadTakesItsNodeOutOfScheduling(t *testing.T) {
 // before planning, so the second starts in that same pass, not one pass
 // later (a capped locality would otherwise start a move every other pass).
 func TestFinishedMoveFreesItsPlaceForThePass(t *testing.T) {
-	h := newHarness(t, actScenario, strings.Replace(actPolicies, "enabled    = true", "enabled    = false", 1))
+	noReserve := strings.Replace(actPolicies, `enabled    = true
+    priority   = 10
+    lead_time  = "15m"
+    ttl        = "1h"
+    max_cpu    = 8000
+    max_memory = 16384`, `enabled    = false
+    lead_time  = "15m"`, 1)
+	if noReserve == actPolicies {
+		t.Fatal("actPolicies changed: the first policy's reserve block was not replaced")
+	}
+	h := newHarness(t, actScenario, noReserve)
 	var ids []string
 	for _, a := range h.allocs("web") {
 		id, err := h.c.Submit(h.ctx, h.now(), h.pols, Submission{Allocation: a.ID, Target: "dc2"})

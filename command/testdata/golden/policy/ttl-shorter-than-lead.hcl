@@ -5,7 +5,10 @@ shaping "web" {
   }
 
   reserve {
-    lead_time = "30m"
-    ttl       = "10m"
+    enabled    = true
+    lead_time  = "30m"
+    ttl        = "10m"
+    max_cpu    = 8000
+    max_memory = 16384
   }
 }
