@@ -335,3 +335,43 @@ func TestQueueWatchErrors(t *testing.T) {
 		t.Errorf("watch without a token: exit %d, %q", code, errOut)
 	}
 }
+
+// dataTimeBackend is stubBackend whose last cycle saw data up to dataTime
+// (a simulator's or a replay's clock, far from the wall clock).
+type dataTimeBackend struct {
+	stubBackend
+	dataTime time.Time
+}
+
+func (b dataTimeBackend) Status(ctx context.Context) api.Status {
+	st := b.stubBackend.Status(ctx)
+	st.LastCycle = &api.Cycle{DataTime: b.dataTime}
+	return st
+}
+
+// TestDecisionsSinceADuration: -since 30m counts back from the agent's
+// data time, which decisions are stamped with, not from the wall clock:
+// against a dev agent (a simulator's clock) the wall clock finds nothing.
+func TestDecisionsSinceADuration(t *testing.T) {
+	act := apitest.New()
+	for i := 0; i < 60; i++ {
+		act.AddDecision(api.Decision{Time: act.Start.Add(time.Duration(i) * time.Minute), Policy: "web", Kind: api.DecisionWait,
+			Locality: "dc2", Request: "mr-4", Reason: "wait"})
+	}
+	act.AddDecision(api.Decision{Time: act.Start.Add(2 * time.Hour), Policy: "web", Kind: api.DecisionReserve, Locality: "dc2",
+		Request: "mr-3", Reason: "reserve 4000 MHz / 8192 MiB in dc2"})
+	s, err := api.NewServer(dataTimeBackend{dataTime: act.Start.Add(2 * time.Hour)}, api.Options{Act: act})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(s)
+	defer srv.Close()
+	code, out, errOut := runCLI(t, "decisions", "-address", srv.URL, "-since", "30m")
+	if lines := strings.Split(strings.TrimSpace(out), "\n"); code != ExitOK || len(lines) != 2 || !strings.Contains(lines[1], "mr-3") {
+		t.Errorf("decisions -since 30m: exit %d\n%s%s", code, out, errOut)
+	}
+	code, out, _ = runCLI(t, "decisions", "-address", srv.URL, "-since", "90m", "-limit", "0")
+	if lines := strings.Split(strings.TrimSpace(out), "\n"); code != ExitOK || len(lines) != 1+1+30 {
+		t.Errorf("decisions -since 90m: exit %d, %d lines; want the reserve and the last 30 waits\n%s", code, len(lines), out)
+	}
+}

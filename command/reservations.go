@@ -126,7 +126,10 @@ Options:
                    settles what the last one left open).
   -request=ID      Only decisions about this migration request.
   -since=WHEN      Only decisions at or after WHEN: an RFC 3339 time
-                   (2026-01-05T09:00:00Z) or a duration back from now (30m).
+                   (2026-01-05T09:00:00Z) or a duration (30m) back from
+                   the agent's data time, which decisions are stamped
+                   with (the wall clock, except under a simulator or a
+                   replay).
   -limit=N         At most N decisions. Default: 50; 0 for all.
 ` + clientFlagsHelp + `
 
@@ -163,7 +166,7 @@ func (c *DecisionsCommand) Run(args []string) int {
 		if t, err := time.Parse(time.RFC3339, *since); err == nil {
 			f.Since = t
 		} else if d, err := time.ParseDuration(*since); err == nil && d > 0 {
-			f.Since = time.Now().Add(-d)
+			f.Since = c.dataTime(cf.client()).Add(-d)
 		} else {
 			return c.UsageError("decisions", fmt.Sprintf("-since: %q is neither an RFC 3339 time nor a positive duration", *since))
 		}
@@ -187,4 +190,16 @@ func (c *DecisionsCommand) Run(args []string) int {
 	}
 	w.Flush()
 	return ExitOK
+}
+
+// dataTime is the agent's data time: its last cycle's, which the
+// decisions it records are stamped with (a simulator's or a replay's
+// clock), or the wall clock when the agent has run no cycle yet or does
+// not answer (the decisions call then says why).
+func (c *DecisionsCommand) dataTime(client *api.Client) time.Time {
+	st, err := client.Status(c.Ctx)
+	if err != nil || st.LastCycle == nil || st.LastCycle.DataTime.IsZero() {
+		return time.Now()
+	}
+	return st.LastCycle.DataTime
 }
