@@ -21,7 +21,7 @@ var stubOrigin = time.Date(2026, 1, 1, 9, 0, 0, 0, time.UTC)
 
 func (stubBackend) Status(context.Context) api.Status {
 	yes, no := true, false
-	return api.Status{Node: "agent-1", State: "Leader", IsLeader: true, Leader: "127.0.0.1:7576", Series: 3,
+	return api.Status{Node: "agent-1", ClusterID: "c0ffee00-1111-4222-8333-444455556666", State: "Leader", IsLeader: true, Leader: "127.0.0.1:7576", Series: 3,
 		Peers: []api.Peer{
 			{ID: "id-1", Name: "fs-1", Address: "10.0.0.1:7576", HTTPAddress: "10.0.0.1:7575", Suffrage: "voter", Leader: true, Healthy: &yes},
 			{ID: "id-2", Name: "fs-2", Address: "10.0.0.2:7576", Suffrage: "nonvoter", Healthy: &no},
@@ -89,7 +89,7 @@ func TestStatusCommand(t *testing.T) {
 	if code != ExitOK {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
-	for _, want := range []string{"agent-1", "Leader", "node/n3:cpu", "client stats unreachable",
+	for _, want := range []string{"agent-1", "c0ffee00-1111-4222-8333-444455556666", "Leader", "node/n3:cpu", "client stats unreachable",
 		"fs-1", "10.0.0.1:7575", "voter", "fs-2", "nonvoter", "false", "Client agents", "nomad-client-7", "fs-c7",
 		"Not forecast", "dc1/web:memory", "warming up: 5 of 12 points, first forecast at 2026-01-01T09:35:00Z"} {
 		if !strings.Contains(out, want) {

@@ -63,6 +63,9 @@ func (c *StatusCommand) Run(args []string) int {
 	}
 	w := c.table()
 	fmt.Fprintf(w, "Node\t%s\n", st.Node)
+	if st.ClusterID != "" {
+		fmt.Fprintf(w, "Cluster\t%s\n", st.ClusterID)
+	}
 	fmt.Fprintf(w, "Version\t%s\n", st.Version)
 	fmt.Fprintf(w, "State\t%s\n", st.State)
 	if st.Leader == "" && st.NoLeader != "" {

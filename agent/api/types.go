@@ -82,6 +82,9 @@ type Status struct {
 	// cluster yet, or no quorum of voters to elect one); empty while it
 	// knows one.
 	NoLeader string `json:"no_leader,omitempty"`
+	// ClusterID names the Raft cluster whose state this server holds;
+	// a server with another cluster's state is refused when it joins.
+	ClusterID string `json:"cluster_id,omitempty"`
 	// Term is the Raft term this server is in.
 	Term      uint64        `json:"term"`
 	Peers     []Peer        `json:"peers"`

@@ -42,6 +42,9 @@ type ServerInfo struct {
 	// applied: raft's AppliedIndex counts entries handed to it, which may
 	// still wait in its queue.
 	StateIndex uint64 `json:"state_index"`
+	// ClusterID names the cluster the server's Raft state belongs to;
+	// empty while it has none (identity.go).
+	ClusterID string `json:"cluster_id,omitempty"`
 }
 
 // Info returns what this server says of itself to its peers.
@@ -53,7 +56,7 @@ func (n *Node) Info() ServerInfo {
 		HTTPAddress: n.HTTPAddr(), Version: n.cfg.Version, Voter: !n.cfg.Nonvoter,
 		State: n.raft.State().String(), LeaderID: string(id), LeaderAddress: string(addr),
 		HasState: has, AppliedIndex: n.raft.AppliedIndex(), LastIndex: n.raft.LastIndex(),
-		StateIndex: n.stateIndex(),
+		StateIndex: n.stateIndex(), ClusterID: n.ClusterID(),
 	}
 }
 
@@ -75,7 +78,12 @@ func (n *Node) HTTPAddr() string {
 	return n.cfg.HTTPAddr
 }
 
-func (n *Node) handleInfo(context.Context, json.RawMessage) (any, error) { return n.Info(), nil }
+// handleInfo answers OpInfo; a health check from this server's leader
+// carries the cluster's ID, which a server without one takes.
+func (n *Node) handleInfo(_ context.Context, body json.RawMessage) (any, error) {
+	n.learnClusterID(body)
+	return n.Info(), nil
+}
 
 // handleJoin runs on the leader: it adds the server in the request as a
 // non-voter (the reconcile loop promotes it when a voter is wanted), or
@@ -93,6 +101,11 @@ func (n *Node) handleJoin(ctx context.Context, body json.RawMessage) (any, error
 		return nil, n.mapError("join", err)
 	}
 	log := n.logger.With(logKeyNodeID, s.ID, logKeyAddress, s.RaftAddress)
+	if own := n.ClusterID(); own != "" && s.ClusterID != "" && s.ClusterID != own {
+		err := &ClusterMismatchError{Local: s.ClusterID, Remote: own, Server: s.ID}
+		log.Warn("refusing a join: the server holds the Raft state of another cluster", "its_cluster_id", s.ClusterID, "cluster_id", own)
+		return nil, fmt.Errorf("join: %w", err)
+	}
 	servers := f.Configuration().Servers
 	if !slices.ContainsFunc(servers, func(cur raft.Server) bool {
 		return string(cur.ID) == s.ID && string(cur.Address) == s.RaftAddress
@@ -225,10 +238,20 @@ func (n *Node) tryJoin(ctx context.Context) error {
 		if info.LeaderAddress == "" {
 			continue
 		}
+		if self.ClusterID != "" && info.ClusterID != "" && info.ClusterID != self.ClusterID {
+			joinErrs = append(joinErrs, &ClusterMismatchError{Local: self.ClusterID, Remote: info.ClusterID, Address: info.RaftAddress})
+			continue
+		}
 		var leader ServerInfo
 		cctx, cancel := context.WithTimeout(ctx, rpcTimeout)
 		err := n.client.Call(cctx, info.RaftAddress, OpJoin, self, &leader)
 		cancel()
+		if err == nil && leader.ClusterID != "" {
+			if err := n.setClusterID(leader.ClusterID, "joined through "+info.RaftAddress); err != nil {
+				joinErrs = append(joinErrs, err)
+				continue
+			}
+		}
 		if err == nil {
 			// Until the leader's first heartbeat arrives the node asks again;
 			// the leader answers at once that it is a member.

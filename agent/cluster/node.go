@@ -100,6 +100,9 @@ type Node struct {
 	httpAddr string
 	// recon is the reconcile loop's view of the servers while leading.
 	recon *reconciler
+	// clusterID caches ClusterID once known.
+	clusterID atomic.Pointer[string]
+	idState
 }
 
 // term is one stretch of leadership; ctx is cancelled when it ends.
@@ -559,6 +562,9 @@ type Status struct {
 	// LastContact is when a follower last heard from the leader; zero on
 	// the leader and before any contact.
 	LastContact time.Time `json:"last_contact"`
+	// ClusterID names the cluster this server's Raft state belongs to;
+	// empty until it has one (identity.go).
+	ClusterID string `json:"cluster_id,omitempty"`
 }
 
 // Status returns the node's state, leader, configuration and indexes.
@@ -574,6 +580,7 @@ func (n *Node) Status() (Status, error) {
 		LastIndex:     n.raft.LastIndex(),
 		CommitIndex:   n.raft.CommitIndex(),
 		AppliedIndex:  n.raft.AppliedIndex(),
+		ClusterID:     n.ClusterID(),
 	}
 	if st.State != raft.Leader.String() {
 		st.LastContact = n.raft.LastContact()

@@ -153,6 +153,7 @@ func (r *reconciler) round(lctx context.Context) {
 	r.checked = true
 	r.mu.Unlock()
 
+	n.settleClusterID(list)
 	if n.cfg.OnServers != nil {
 		n.cfg.OnServers(lctx, list)
 	}
@@ -164,8 +165,12 @@ func (n *Node) probe1(ctx context.Context, s raft.Server) (ServerInfo, error) {
 	if n.cfg.Probe != nil {
 		return n.cfg.Probe(ctx, string(s.ID), string(s.Address))
 	}
+	var req any
+	if id := n.ClusterID(); id != "" && n.IsLeader() {
+		req = infoRequest{LeaderID: n.cfg.NodeID, ClusterID: id}
+	}
 	var info ServerInfo
-	err := n.client.Call(ctx, string(s.Address), OpInfo, nil, &info)
+	err := n.client.Call(ctx, string(s.Address), OpInfo, req, &info)
 	return info, err
 }
 
