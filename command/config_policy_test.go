@@ -253,6 +253,8 @@ func TestLoadAgent(t *testing.T) {
 	if s = loadAgent(cfg, false, false, "", noEnv); !s.diags.HasErrors() || !strings.Contains(s.diags.Error(), "policies.dir") {
 		t.Errorf("missing policies dir: %v", s.diags)
 	}
+	// (A dev agent keeps no data_dir: it refuses one.)
+	write("policies {\n  dir = \"" + filepath.Join(dir, "none") + "\"\n}\n")
 	if s = loadAgent(cfg, true, false, "", noEnv); s.diags.HasErrors() || len(s.diags) != 1 || s.diags[0].Severity != hcl.DiagWarning {
 		t.Errorf("dev mode should only warn: %v", s.diags)
 	}

@@ -185,6 +185,8 @@ func TestLoadErrors(t *testing.T) {
 		{"token file without acl", "acl {\n  token_file = \"/etc/foreshape/acl-tokens\"\n}", "Invalid acl.token_file", 2},
 		{"iops query without prometheus", "prometheus {\n  iops_query = \"sum(x{ {{.Matchers}} })\"\n}", "Invalid prometheus.iops_query", 2},
 		{"consul tags without registration", "consul {\n  tags = [\"dc1\"]\n}", "Invalid consul.tags", 2},
+		{"consul service name unused", "consul {\n  service_name = \"fs\"\n}", "Invalid consul.service_name", 2},
+		{"consul service name of another lookup", "bind_addr = \"10.0.0.1\"\nserver {\n  bootstrap_expect = 3\n  retry_join = [\"provider=consul service=other\"]\n}\nconsul {\n  service_name = \"fs\"\n}", "Invalid consul.service_name", 7},
 		{"server node_id", "nomad {\n  node_id = \"9e3f1c0a\"\n}", "Invalid nomad.node_id", 2},
 		// A client agent plans nothing: the act half's settings would do nothing there.
 		{"client forecast_only", "server {\n  enabled = false\n  retry_join = [\"10.0.0.1\"]\n}\nforecast_only = true", "Invalid forecast_only", 5},
@@ -610,5 +612,14 @@ func TestDevRefusesWhatItWouldIgnore(t *testing.T) {
 		if found == nil || found.Subject == nil || found.Subject.Start.Line != tc.line || !strings.Contains(found.Detail, "-dev") {
 			t.Errorf("%q: %v; want %q at line %d, naming -dev", tc.src, diags, tc.want, tc.line)
 		}
+	}
+}
+
+// TestConsulServiceNameForALookup: consul.service_name without a
+// registration is accepted when a retry_join lookup in Consul uses it.
+func TestConsulServiceNameForALookup(t *testing.T) {
+	_, diags := loadSrc(t, "bind_addr = \"10.0.0.1\"\nserver {\n  bootstrap_expect = 3\n  retry_join = [\"provider=consul\"]\n}\nconsul {\n  service_name = \"fs\"\n}")
+	if diags.HasErrors() {
+		t.Error(diags.Error())
 	}
 }

@@ -57,6 +57,12 @@ func (c *Config) Validate() hcl.Diagnostics {
 	}
 	// Settings that act only with another one: without it they would be
 	// accepted and do nothing.
+	namedLookup := false // a retry_join lookup in Consul under consul.service_name
+	for _, e := range s.RetryJoin {
+		if p, err := ParseJoinProvider(e); err == nil && strings.Contains(e, "provider=") && p.Service == "" {
+			namedLookup = true
+		}
+	}
 	for _, dep := range []struct {
 		field string
 		idle  bool
@@ -65,6 +71,7 @@ func (c *Config) Validate() hcl.Diagnostics {
 		{"acl.token_file", !c.ACL.Enabled, "acl.enabled is false, so no token is checked. Set acl.enabled = true, or remove it"},
 		{"prometheus.iops_query", s.Enabled && c.Prometheus.Address == "", "prometheus.address is not set, so no IOPS are read from Prometheus. Set prometheus.address, or remove it"},
 		{"consul.tags", !c.Consul.Enabled, "consul.enabled is false, so the agent registers no service to tag. Set consul.enabled = true, or remove them"},
+		{"consul.service_name", !c.Consul.Enabled && !namedLookup, "consul.enabled is false and no server.retry_join entry looks servers up in Consul under it (provider=consul without service=). Set consul.enabled = true, or remove it"},
 	} {
 		if dep.idle && c.isSet(dep.field) {
 			invalid(dep.field, "%s is set but %s.", dep.field, dep.why)

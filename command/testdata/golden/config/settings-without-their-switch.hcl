@@ -1,6 +1,7 @@
 # want: acl.token_file
 # want: prometheus.iops_query
 # want: consul.tags
+# want: consul.service_name
 # Settings that act only with another one, set without it.
 acl {
   token_file = "/etc/foreshape/acl-tokens"
@@ -11,5 +12,6 @@ prometheus {
 }
 
 consul {
-  tags = ["shaper"]
+  service_name = "foreshape-eu"
+  tags         = ["shaper"]
 }
