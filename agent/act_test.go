@@ -205,4 +205,56 @@ func TestQueueMaxRequests(t *testing.T) {
 	if q, err := c.Queue(ctx, nil); err != nil || len(q.Requests) != 1 || q.Requests[0].ID != first {
 		t.Errorf("queue %+v, %v; want only %s", q, err, first)
 	}
+
+	// docs/api.md on the real agent: pausing a paused queue is no error;
+	// an unknown request is a 404; cancelling one that has not started
+	// cancels it, and cancelling it again (finished) is a 409.
+	if q, err := c.Pause(ctx, true); err != nil || !q.Paused {
+		t.Errorf("pausing a paused queue: %+v, %v", q, err)
+	}
+	for what, err := range map[string]error{
+		"GET":    func() error { _, err := c.Request(ctx, "mr-999"); return err }(),
+		"DELETE": func() error { _, err := c.Cancel(ctx, "mr-999"); return err }(),
+	} {
+		if !errors.As(err, &se) || se.Code != http.StatusNotFound {
+			t.Errorf("%s of an unknown request: %v; want 404", what, err)
+		}
+	}
+	if mr, err := c.Cancel(ctx, first); err != nil || mr.State != api.StateCancelled {
+		t.Errorf("cancelling %s: %+v, %v", first, mr, err)
+	}
+	if _, err := c.Cancel(ctx, first); !errors.As(err, &se) || se.Code != http.StatusConflict {
+		t.Errorf("cancelling a cancelled request: %v; want 409", err)
+	}
+}
+
+// TestRemovePeerRefusals: as docs/api.md and remove-peer -help say, a
+// removal that names no server or names the leader answering it is a 400,
+// and an unknown server a 404; the configuration is unchanged.
+func TestRemovePeerRefusals(t *testing.T) {
+	a, _, c := startDevAgent(t, 1, Options{})
+	ctx := context.Background()
+	eventually(t, 30*time.Second, "the agent leads", func() bool {
+		st, err := c.Status(ctx)
+		return err == nil && st.IsLeader
+	})
+	self := a.node.Info()
+	for _, tc := range []struct {
+		name, id, address string
+		code              int
+		want              string
+	}{
+		{"no server named", "", "", http.StatusBadRequest, "name the server"},
+		{"the leader by id", self.ID, "", http.StatusBadRequest, "is the leader answering this request"},
+		{"an unknown server", "no-such-server", "", http.StatusNotFound, "no server no-such-server"},
+	} {
+		err := c.RemovePeer(ctx, tc.id, tc.address)
+		var se *api.StatusError
+		if !errors.As(err, &se) || se.Code != tc.code || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v; want %d saying %q", tc.name, err, tc.code, tc.want)
+		}
+	}
+	if rc, err := c.RaftConfiguration(ctx); err != nil || len(rc.Servers) != 1 {
+		t.Errorf("configuration after the refusals: %+v, %v", rc, err)
+	}
 }
