@@ -441,3 +441,47 @@ func TestActErrorsAndNoBackend(t *testing.T) {
 		t.Errorf("no act backend: %d %s, want 503", code, body)
 	}
 }
+
+// TestEveryErrorIsJSON: as docs/api.md says, every answer that is not 2xx
+// has the body {"error": "…"} with a message, whatever refused it: the
+// router (404, 405), the token check (403), the body limit (413), a
+// handler (400, 404, 409), an agent without the act half (503).
+func TestEveryErrorIsJSON(t *testing.T) {
+	url, _ := serveAct(t, apitest.New(), api.Options{})
+	secured, _ := serveAct(t, apitest.New(), api.Options{Tokens: []string{"s3cret"}})
+	noAct, err := api.NewServer(nopBackend{}, api.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	noActSrv := httptest.NewServer(noAct)
+	defer noActSrv.Close()
+	big := `{"node": "n1", "target": "dc2", "reason": "` + strings.Repeat("x", 70<<10) + `"}`
+	for _, tc := range []struct {
+		method, url, body string
+		code              int
+	}{
+		{http.MethodGet, url + "/v1/nope", "", http.StatusNotFound},
+		{http.MethodDelete, url + "/v1/queue", "", http.StatusMethodNotAllowed},
+		{http.MethodGet, secured + "/v1/queue", "", http.StatusForbidden},
+		{http.MethodPost, url + "/v1/queue", big, http.StatusRequestEntityTooLarge},
+		{http.MethodPost, url + "/v1/queue", `{"target": 3}`, http.StatusBadRequest},
+		{http.MethodGet, url + "/v1/queue/mr-404", "", http.StatusNotFound},
+		{http.MethodGet, url + "/v1/reservations?state=hold", "", http.StatusBadRequest},
+		{http.MethodGet, noActSrv.URL + "/v1/queue", "", http.StatusServiceUnavailable},
+	} {
+		req, _ := http.NewRequest(tc.method, tc.url, strings.NewReader(tc.body))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var e struct {
+			Error string `json:"error"`
+		}
+		derr := json.NewDecoder(resp.Body).Decode(&e)
+		resp.Body.Close()
+		if resp.StatusCode != tc.code || derr != nil || e.Error == "" || !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
+			t.Errorf("%s %s: %d %s, error %q (%v); want %d with a JSON error", tc.method, tc.url, resp.StatusCode,
+				resp.Header.Get("Content-Type"), e.Error, derr, tc.code)
+		}
+	}
+}
