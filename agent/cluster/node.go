@@ -699,6 +699,10 @@ func (n *Node) handOver(health []ServerHealth) {
 	bound := time.NewTimer(limit)
 	defer bound.Stop()
 	start := time.Now()
+	// Raft also answers a transfer with success when this node leaves
+	// leadership for another reason (no quorum): only a hand-over makes the
+	// target stand for election in a later term.
+	term := n.raft.CurrentTerm()
 	var tried []string
 	for _, s := range targets[:min(len(targets), 2)] {
 		n.logger.Info("handing leadership over before stopping", "to", string(s.ID), logKeyAddress, string(s.Address))
@@ -714,9 +718,12 @@ func (n *Node) handOver(health []ServerHealth) {
 				"tried", strings.Join(tried, "; "), "took", time.Since(start).Round(time.Millisecond))
 			return
 		}
-		if err == nil {
+		if err == nil && n.raft.CurrentTerm() > term {
 			n.logger.Info("handed leadership over", "to", string(s.ID), "took", time.Since(start).Round(time.Millisecond))
 			return
+		}
+		if err == nil {
+			err = errors.New("this server stepped down without a new leader (it no longer reached a quorum)")
 		}
 		tried = append(tried, fmt.Sprintf("%s: %v", s.ID, err))
 		if n.raft.State() != raft.Leader {
