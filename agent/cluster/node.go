@@ -654,14 +654,14 @@ func (n *Node) closeResources() error {
 }
 
 // handOver passes leadership to another voter before this node stops:
-// raft replicates the log to it up to the leader's last entry and tells it
-// to stand for election at once, so the cluster does not wait for the
-// followers' heartbeat timeout. Voters that answered the leader's last
-// health check come first; at most two are tried, each bounded by raft to
-// ElectionTimeout, and the whole by handOverBound (at most 3 s), so a hand-over that
-// cannot happen (no other voter, no quorum, the chosen one gone) delays
-// the stop by little and blocks nothing: the others then elect a leader as
-// after a crash. Nothing is lost either way: entries the leader committed
+// raft tells a voter that answers now and holds every entry to stand for
+// election at once, so the cluster does not wait for the followers'
+// heartbeat timeout. Voters that answered the leader's last health check
+// are asked first; at most two are tried, each bounded by raft to
+// ElectionTimeout, and the whole by handOverBound (at most 3 s), so a
+// hand-over that cannot happen (no other voter, no quorum, the chosen one
+// gone) delays the stop by little and blocks nothing: the others then
+// elect a leader as after a crash. Nothing is lost either way: entries the leader committed
 // are on a quorum, and one it had not committed is decided by the next
 // leader as after any leader loss.
 func (n *Node) handOver(health []ServerHealth) {
@@ -696,22 +696,46 @@ func (n *Node) handOver(health []ServerHealth) {
 		return strings.Compare(string(a.ID), string(b.ID))
 	})
 	limit := n.handOverBound()
-	bound := time.NewTimer(limit)
-	defer bound.Stop()
+	deadline := time.Now().Add(limit)
 	start := time.Now()
 	// Raft also answers a transfer with success when this node leaves
 	// leadership for another reason (no quorum): only a hand-over makes the
 	// target stand for election in a later term.
 	term := n.raft.CurrentTerm()
 	var tried []string
-	for _, s := range targets[:min(len(targets), 2)] {
+	attempts := 0
+	for _, s := range targets {
+		if attempts == 2 || time.Now().After(deadline) {
+			break
+		}
+		// Only a voter that answers now and has every entry: raft brings
+		// a lagging target up to date by replicating to it in a loop, and
+		// a target that is gone would keep that loop sending into a
+		// pipeline that no longer drains, which has held up raft's
+		// shutdown for good.
+		pctx, cancel := context.WithTimeout(context.Background(), min(time.Until(deadline), 500*time.Millisecond))
+		info, err := n.probe1(pctx, s)
+		cancel()
+		switch {
+		case err != nil:
+			tried = append(tried, fmt.Sprintf("%s: does not answer: %v", s.ID, err))
+			continue
+		case info.ID != string(s.ID):
+			tried = append(tried, fmt.Sprintf("%s: server %s answers at %s", s.ID, info.ID, s.Address))
+			continue
+		case info.LastIndex < n.raft.LastIndex():
+			tried = append(tried, fmt.Sprintf("%s: has entries up to %d of %d", s.ID, info.LastIndex, n.raft.LastIndex()))
+			continue
+		}
+		attempts++
 		n.logger.Info("handing leadership over before stopping", "to", string(s.ID), logKeyAddress, string(s.Address))
 		fut := n.raft.LeadershipTransferToServer(s.ID, s.Address)
 		errc := make(chan error, 1)
 		go func() { errc <- fut.Error() }()
-		var err error
+		bound := time.NewTimer(time.Until(deadline))
 		select {
 		case err = <-errc:
+			bound.Stop()
 		case <-bound.C:
 			tried = append(tried, fmt.Sprintf("%s: no answer within %s", s.ID, limit))
 			n.logger.Warn("stopping without handing leadership over: the other servers elect a leader once their heartbeat timeout passes",
