@@ -107,7 +107,8 @@ consul {
   # CONSUL_HTTP_TOKEN overrides. Never printed by foreshape.
   token = ""
 
-  # Default "foreshape".
+  # Default "foreshape". Also the name provider=consul looks servers up
+  # under. tags need enabled = true.
   service_name = "foreshape"
   tags         = ["shaper", "dc1"]
 }
@@ -118,7 +119,8 @@ prometheus {
   address = "http://prometheus.service.consul:9090"
   # How to read a locality's IOPS: a PromQL template where {{.Matchers}}
   # stands for the locality's label matchers. Default: node_exporter's disk
-  # reads and writes per second, summed over the locality's nodes.
+  # reads and writes per second, summed over the locality's nodes. Needs
+  # address.
   iops_query = "sum(rate(node_disk_reads_completed_total{ {{.Matchers}} }[5m])) + sum(rate(node_disk_writes_completed_total{ {{.Matchers}} }[5m]))"
 }
 
@@ -144,7 +146,7 @@ tls {
 acl {
   enabled = true
 
-  # Accepted tokens, one a line. Required when enabled.
+  # Accepted tokens, one a line. Required when enabled, refused otherwise.
   token_file = "/etc/foreshape/acl-tokens"
 }
 
