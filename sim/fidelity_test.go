@@ -86,8 +86,15 @@ func (w logWriter) Write(p []byte) (int, error) {
 // forEachNomad runs check against the simulator and, when NOMAD_ADDR is
 // set, against that Nomad.
 func forEachNomad(t *testing.T, check func(t *testing.T, c *cluster)) {
+	forEachNomadIn(t, fidelityScenario, nil, check)
+}
+
+// forEachNomadIn is forEachNomad with the simulator running scenario.
+// lacks, when not nil, says what a real Nomad's nodes lack for the check
+// ("" when nothing), and the check skips that Nomad saying so.
+func forEachNomadIn(t *testing.T, scenario string, lacks func([]*api.NodeListStub) string, check func(t *testing.T, c *cluster)) {
 	t.Run("sim", func(t *testing.T) {
-		sc, err := sim.ParseScenario([]byte(fidelityScenario), "fidelity.hcl")
+		sc, err := sim.ParseScenario([]byte(scenario), "fidelity.hcl")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -107,6 +114,19 @@ func forEachNomad(t *testing.T, check func(t *testing.T, c *cluster)) {
 		if addr == "" {
 			t.Skip("NOMAD_ADDR is not set: checked against the simulator only. Set it to a Nomad dev agent with raw_exec " +
 				"enabled (its one node is drained and filled for a while) to check the simulator against a real Nomad.")
+		}
+		if lacks != nil {
+			client, err := api.NewClient(&api.Config{Address: addr, SecretID: os.Getenv("NOMAD_TOKEN")})
+			if err != nil {
+				t.Fatal(err)
+			}
+			nodes, _, err := client.Nodes().List(nil)
+			if err != nil {
+				t.Fatalf("list nodes of %s: %v", addr, err)
+			}
+			if why := lacks(nodes); why != "" {
+				t.Skipf("the Nomad at NOMAD_ADDR=%s %s: checked against the simulator only.", addr, why)
+			}
 		}
 		check(t, newCluster(t, "nomad", addr, nil))
 	})
@@ -379,29 +399,39 @@ func TestFidelityPlaceholderHoldsCapacity(t *testing.T) {
 	})
 }
 
-// freeMemory is the node's memory not held by running allocations.
+// freeMemory is the check node's memory not held by running allocations.
 func freeMemory(t *testing.T, c *cluster) int {
 	t.Helper()
-	n, _, err := c.client.Nodes().Info(c.node.ID, nil)
+	_, mem := freeOn(t, c, c.node.ID)
+	return mem
+}
+
+// freeOn is a node's CPU (MHz) and memory (MB) not held by running
+// allocations.
+func freeOn(t *testing.T, c *cluster, nodeID string) (cpu, mem int) {
+	t.Helper()
+	n, _, err := c.client.Nodes().Info(nodeID, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	free := int(n.NodeResources.Memory.MemoryMB)
+	cpu, mem = int(n.NodeResources.Cpu.CpuShares), int(n.NodeResources.Memory.MemoryMB)
 	if n.ReservedResources != nil {
-		free -= int(n.ReservedResources.Memory.MemoryMB)
+		cpu -= int(n.ReservedResources.Cpu.CpuShares)
+		mem -= int(n.ReservedResources.Memory.MemoryMB)
 	}
-	allocs, _, err := c.client.Nodes().Allocations(c.node.ID, nil)
+	allocs, _, err := c.client.Nodes().Allocations(nodeID, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, a := range allocs {
 		if a.DesiredStatus == api.AllocDesiredStatusRun && !a.ClientTerminalStatus() && a.AllocatedResources != nil {
 			for _, tr := range a.AllocatedResources.Tasks {
-				free -= int(tr.Memory.MemoryMB)
+				cpu -= int(tr.Cpu.CpuShares)
+				mem -= int(tr.Memory.MemoryMB)
 			}
 		}
 	}
-	return free
+	return cpu, mem
 }
 
 func waitSummary(t *testing.T, c *cluster, jobID string, ok func(*api.JobSummary) bool) *api.JobSummary {
@@ -915,6 +945,133 @@ func TestFidelityAllocStats(t *testing.T) {
 		}
 		if len(got) != 3 || got[source.Allocs] != 1 || got[source.CPUMHz] < 0 || got[source.MemoryMB] < 0 {
 			t.Errorf("%s series %v, want cpu_mhz, memory_mb and allocs 1", scope, got)
+		}
+	})
+}
+
+// twoDCScenario is shaped like the two-datacenter dev setup: one node in
+// dc1 and one in dc2, alike (both clients fingerprint the same machine).
+const twoDCScenario = `
+name    = "fidelity-two-dcs"
+seed    = 11
+start   = "2026-01-05T09:00:00Z"
+tick    = "1s"
+startup = "1s"
+
+datacenter "dc1" {
+  bandwidth = 1000
+}
+
+datacenter "dc2" {
+  bandwidth = 1000
+}
+
+nodes "vm" {
+  datacenter = "dc1"
+  count      = 1
+  cpu        = 4600
+  memory     = 24105
+  iops       = 1000
+  cores      = 2
+}
+
+nodes "vm-dc2" {
+  datacenter = "dc2"
+  count      = 1
+  cpu        = 4600
+  memory     = 24105
+  iops       = 1000
+  cores      = 2
+}
+`
+
+// lacksDC2 says when no ready, eligible node is in dc2.
+func lacksDC2(nodes []*api.NodeListStub) string {
+	if readyIn(nodes, "dc2") == nil {
+		return "has no ready, eligible node in dc2 (start a second client with datacenter = \"dc2\" to run this check)"
+	}
+	return ""
+}
+
+func readyIn(nodes []*api.NodeListStub, dc string) *api.NodeListStub {
+	for _, n := range nodes {
+		if n.Status == api.NodeStatusReady && n.SchedulingEligibility == api.NodeSchedulingEligible && n.Datacenter == dc {
+			return n
+		}
+	}
+	return nil
+}
+
+// A group that may run in dc1 and dc2 with an affinity to dc1 is placed in
+// dc1 even though dc2's node, nearly full, fits it better by bin packing,
+// and so is a stopped allocation's replacement: Nomad averages a node's
+// binpack fit with its affinity score, and a node matching no affinity
+// adds a zero to that average. Without the affinity the same group goes
+// to dc2's fuller node. (foreshape holds room for a migration in its
+// target datacenter; where the moved allocations land decides whether that
+// room is used.)
+func TestFidelityAffinityAcrossDatacenters(t *testing.T) {
+	forEachNomadIn(t, twoDCScenario, lacksDC2, func(t *testing.T, c *cluster) {
+		nodes, _, err := c.client.Nodes().List(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dc2 := readyIn(nodes, "dc2")
+		// Fill dc2's node to about 85% of what is free on it.
+		cpu, mem := freeOn(t, c, dc2.ID)
+		fill := c.jobID("fill-dc2")
+		filler := sleepJob(fill, 1, cpu*85/100, mem*85/100, 50)
+		filler.Datacenters = []string{"dc2"}
+		filler.Update = &api.UpdateStrategy{MaxParallel: new(0)}
+		c.register(t, filler)
+		c.waitAllocs(t, fill, "ran", func(as []*api.AllocationListStub) bool { return count(as, running) == 1 })
+
+		web := func(what string, affinity bool) string {
+			id := c.jobID(what)
+			j := sleepJob(id, 1, 100, 128, 50)
+			j.Datacenters = []string{"dc1", "dc2"}
+			if affinity {
+				j.AddAffinity(api.NewAffinity("${node.datacenter}", "=", "dc1", 80))
+			}
+			j.Update = &api.UpdateStrategy{MaxParallel: new(0)}
+			c.register(t, j)
+			return id
+		}
+		dcOf := func(nodeID string) string {
+			for _, n := range nodes {
+				if n.ID == nodeID {
+					return n.Datacenter
+				}
+			}
+			return "?"
+		}
+
+		plain := web("plain", false)
+		as := c.waitAllocs(t, plain, "ran", func(as []*api.AllocationListStub) bool { return count(as, running) == 1 })
+		if dc := dcOf(as[0].NodeID); dc != "dc2" {
+			t.Errorf("without an affinity: placed in %s (%s), want dc2's fuller node %s", dc, as[0].NodeName, dc2.Name)
+		}
+
+		aff := web("affinity", true)
+		as = c.waitAllocs(t, aff, "ran", func(as []*api.AllocationListStub) bool { return count(as, running) == 1 })
+		if dc := dcOf(as[0].NodeID); dc != "dc1" {
+			t.Errorf("with an affinity to dc1: placed in %s (%s), want dc1", dc, as[0].NodeName)
+		}
+		old := as[0].ID
+		if _, err := c.client.Allocations().Stop(&api.Allocation{ID: old}, nil); err != nil {
+			t.Fatal(err)
+		}
+		as = c.waitAllocs(t, aff, "replaced the stopped one", func(as []*api.AllocationListStub) bool {
+			return count(as, running) == 1 && count(as, func(x *api.AllocationListStub) bool {
+				return x.ID == old && x.ClientStatus == api.AllocClientStatusComplete
+			}) == 1
+		})
+		for _, x := range as {
+			if running(x) {
+				if dc := dcOf(x.NodeID); dc != "dc1" {
+					t.Errorf("the stopped allocation's replacement: placed in %s (%s), want dc1", dc, x.NodeName)
+				}
+			}
 		}
 	})
 }

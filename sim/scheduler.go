@@ -273,7 +273,9 @@ func (p *placer) collisions(n *node) int {
 }
 
 // score is Nomad's binpack (or spread) fit, averaged with job anti-affinity
-// and node affinity when they apply.
+// and the rescheduling penalty when they apply, and with node affinity
+// whenever the group has affinities: a node matching none of them adds a
+// zero to the average, as Nomad does.
 func (p *placer) score(n *node) float64 {
 	uc := float64(n.resCPU+p.g.cpuOn(n)) / float64(n.cpu)
 	um := float64(n.resMem+p.g.mem) / float64(n.mem)
@@ -303,7 +305,7 @@ func (p *placer) score(n *node) float64 {
 				got += w
 			}
 		}
-		if all > 0 && got != 0 {
+		if all > 0 {
 			sum += got / all
 			k++
 		}
