@@ -16,11 +16,28 @@ import (
 // candidates.
 const preemptionGap = 10
 
+const (
+	// skipScoreThreshold and maxSkip are Nomad's limit iterator's: up to
+	// maxSkip nodes scoring at most skipScoreThreshold (a node made
+	// unattractive by job anti-affinity or a rescheduling penalty) are set
+	// aside without counting against the limit, and scored only if the
+	// walk runs out of nodes first.
+	skipScoreThreshold = 0.0
+	maxSkip            = 3
+
+	// defaultNodeLimit is Nomad's node_limit_for_feasibility_checks when
+	// the scheduler configuration leaves it unset: how many fitting nodes a
+	// group with affinities scores (at least its count).
+	defaultNodeLimit = 100
+)
+
 // placer places the allocations of one task group during one evaluation,
 // the way Nomad's default scheduler does: feasible nodes are shuffled once
 // (seeded), then each placement walks on from where the previous one
-// stopped, scores the first few nodes that fit (log2 of the node count for
-// service jobs, 2 for batch) and takes the best score.
+// stopped, scores the first few nodes that fit (log2 of the number of ready
+// nodes in the job's datacenters and pool for service jobs, 2 for batch;
+// node_limit_for_feasibility_checks, or the group's count if larger, when
+// the group has affinities) and takes the best score.
 type placer struct {
 	c      *Cluster
 	j      *job
@@ -49,16 +66,26 @@ func (c *Cluster) newPlacer(j *job, g *group) *placer {
 		}
 		p.cand = append(p.cand, n)
 	}
+	base := 0 // ready nodes in the job's datacenters and pool
+	for _, k := range p.metric.NodesAvailable {
+		base += k
+	}
 	p.metric.NodesEvaluated = len(p.cand)
 	c.rng.Shuffle(len(p.cand), func(i, k int) { p.cand[i], p.cand[k] = p.cand[k], p.cand[i] })
 	p.limit = 2
-	if j.typ != api.JobTypeBatch {
-		if l := int(math.Ceil(math.Log2(float64(len(c.nodes))))); l > p.limit {
+	if j.typ != api.JobTypeBatch && base > 0 {
+		if l := int(math.Ceil(math.Log2(float64(base)))); l > p.limit {
 			p.limit = l
 		}
 	}
 	if len(g.affinities) > 0 {
-		p.limit = 100
+		p.limit = defaultNodeLimit
+		if l := c.schedCfg.NodeLimitForFeasibilityChecks; l > 0 {
+			p.limit = int(l)
+		}
+		if g.count > p.limit {
+			p.limit = g.count
+		}
 	}
 	return p
 }
@@ -318,6 +345,16 @@ func (p *placer) next() *node {
 	n := len(p.cand)
 	var best *node
 	bestScore := math.Inf(-1)
+	consider := func(c *node, s float64) {
+		if s > bestScore {
+			best, bestScore = c, s
+		}
+	}
+	type scored struct {
+		n *node
+		s float64
+	}
+	var skipped []scored
 	found := 0
 	visited := 0
 	for visited < n && found < p.limit {
@@ -326,10 +363,20 @@ func (p *placer) next() *node {
 		if !p.fits(cand) {
 			continue
 		}
-		found++
-		if s := p.score(cand); s > bestScore {
-			best, bestScore = cand, s
+		s := p.score(cand)
+		if s <= skipScoreThreshold && len(skipped) < maxSkip {
+			skipped = append(skipped, scored{cand, s})
+			continue
 		}
+		found++
+		consider(cand, s)
+	}
+	for _, k := range skipped {
+		if found == p.limit {
+			break
+		}
+		found++
+		consider(k.n, k.s)
 	}
 	if n > 0 {
 		p.off = (p.off + visited) % n

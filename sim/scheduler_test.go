@@ -60,10 +60,11 @@ func TestBinPacking(t *testing.T) {
 		t.Run(string(tc.algorithm), func(t *testing.T) {
 			c := newTestCluster(t, "")
 			do(c, func() { c.schedCfg.SchedulerAlgorithm = tc.algorithm })
-			first := noUpdate(serviceJob("first", 1, 1000, 1024, 50))
-			first.Datacenters = []string{"dc1"}
-			second := noUpdate(serviceJob("second", 1, 1000, 1024, 50))
-			second.Datacenters = []string{"dc1"}
+			// Both jobs may run in every datacenter (five ready nodes: Nomad
+			// scores ceil(log2 5) = 3 fitting nodes per placement) but are
+			// held to dc1's three nodes, so every dc1 node is scored.
+			first := inDC1(noUpdate(serviceJob("first", 1, 1000, 1024, 50)))
+			second := inDC1(noUpdate(serviceJob("second", 1, 1000, 1024, 50)))
 			mustRegister(t, c, first)
 			mustRegister(t, c, second)
 			a, b := nodesOf(c, "first"), nodesOf(c, "second")
@@ -74,13 +75,19 @@ func TestBinPacking(t *testing.T) {
 	}
 }
 
+// inDC1 holds a job that may run in every datacenter to dc1 by constraint.
+func inDC1(j *api.Job) *api.Job {
+	j.Constrain(api.NewConstraint("${node.datacenter}", "=", "dc1"))
+	return j
+}
+
 func TestBinPackingFillsBusiestNode(t *testing.T) {
 	c := newTestCluster(t, "")
-	// Three dc1 nodes; a-2 is already half full.
+	// Three dc1 nodes; a-2 is already half full. The jobs may run in both
+	// datacenters (five nodes: three scored) but are held to dc1.
 	mustRegister(t, c, onNode(noUpdate(serviceJob("filler", 1, 2000, 4096, 50)), "a-2"))
 	for i := range 3 {
-		j := noUpdate(serviceJob("j"+string(rune('a'+i)), 1, 500, 512, 50))
-		j.Datacenters = []string{"dc1"}
+		j := inDC1(noUpdate(serviceJob("j"+string(rune('a'+i)), 1, 500, 512, 50)))
 		mustRegister(t, c, j)
 		if got := nodesOf(c, *j.ID); got[0] != "a-2" {
 			t.Errorf("job %s placed on %v, want the busiest node a-2", *j.ID, got)
@@ -881,5 +888,109 @@ func TestDrainStopsSystemJobsLastUnlessIgnored(t *testing.T) {
 		if !found {
 			t.Errorf("ignore=%v: no system allocation on the added node", ignore)
 		}
+	}
+}
+
+func TestPlacerLimit(t *testing.T) {
+	// smallScenario: three ready nodes in dc1, two in dc2.
+	for _, tc := range []struct {
+		name      string
+		batch     bool
+		dcs       []string
+		count     int
+		affinity  bool
+		nodeLimit uint
+		want      int
+	}{
+		{name: "service in dc1: ceil(log2 3)", dcs: []string{"dc1"}, count: 1, want: 2},
+		{name: "service everywhere: ceil(log2 5)", dcs: []string{"*"}, count: 1, want: 3},
+		{name: "batch: two choices", batch: true, dcs: []string{"*"}, count: 1, want: 2},
+		{name: "affinity: node_limit_for_feasibility_checks default", dcs: []string{"*"}, count: 1, affinity: true, want: 100},
+		{name: "affinity: node limit set", dcs: []string{"*"}, count: 1, affinity: true, nodeLimit: 4, want: 4},
+		{name: "affinity: count above the node limit", dcs: []string{"*"}, count: 150, affinity: true, want: 150},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newTestCluster(t, "")
+			do(c, func() { c.schedCfg.NodeLimitForFeasibilityChecks = tc.nodeLimit })
+			j := noUpdate(serviceJob("limit", tc.count, 10, 10, 50))
+			if tc.batch {
+				j.Type = new(api.JobTypeBatch)
+			}
+			j.Datacenters = tc.dcs
+			if tc.affinity {
+				j.AddAffinity(api.NewAffinity("${node.datacenter}", "=", "dc1", 80))
+			}
+			mustRegister(t, c, j)
+			var got int
+			do(c, func() {
+				sj := c.jobs["limit"]
+				got = c.newPlacer(sj, sj.groups[0]).limit
+			})
+			if got != tc.want {
+				t.Errorf("limit = %d, want %d", got, tc.want)
+			}
+		})
+	}
+}
+
+// Nomad's limit iterator sets aside up to three fitting nodes scoring at
+// most zero (here: a node already running the group, whose job
+// anti-affinity penalty outweighs its fit) without counting them, and
+// scores them only when it runs out of other nodes.
+func TestPlacerSetsAsideNodesScoringZeroOrLess(t *testing.T) {
+	c := newTestCluster(t, "")
+	web := noUpdate(serviceJob("web", 1, 500, 512, 50))
+	web.Datacenters = []string{"dc1"} // three nodes: two are scored
+	mustRegister(t, c, web)
+	busy := nodesOf(c, "web")[0]
+	var empty, full string
+	for _, n := range []string{"a-1", "a-2", "a-3"} {
+		if n != busy && full == "" {
+			full = n
+		} else if n != busy {
+			empty = n
+		}
+	}
+	mustRegister(t, c, onNode(noUpdate(serviceJob("filler", 1, 2000, 4096, 50)), full))
+	byName := func(name string) *node {
+		for _, n := range c.nodes {
+			if n.name == name {
+				return n
+			}
+		}
+		t.Fatalf("no node %s", name)
+		return nil
+	}
+	for _, tc := range []struct {
+		name  string
+		order []string
+		want  string
+	}{
+		{"the busy node does not use up the limit", []string{busy, empty, full}, full},
+		{"set aside, then taken when nothing else fits", []string{busy}, busy},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var got string
+			do(c, func() {
+				j := c.jobs["web"]
+				p := c.newPlacer(j, j.groups[0])
+				if p.limit != 2 {
+					t.Fatalf("limit = %d, want 2", p.limit)
+				}
+				if s := p.score(byName(busy)); s > 0 {
+					t.Fatalf("score of the busy node = %.3f, want <= 0", s)
+				}
+				p.cand, p.off = nil, 0
+				for _, name := range tc.order {
+					p.cand = append(p.cand, byName(name))
+				}
+				if n := p.next(); n != nil {
+					got = n.name
+				}
+			})
+			if got != tc.want {
+				t.Errorf("placed on %q, want %q (order %v: busy %s, empty %s, half full %s)", got, tc.want, tc.order, busy, empty, full)
+			}
+		})
 	}
 }
