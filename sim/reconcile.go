@@ -177,6 +177,16 @@ func (c *Cluster) buildGroup(spec *api.Job, tg *api.TaskGroup, sim GroupSimSpec)
 			return nil, badRequest("1 error occurred:\n\t* Task group %s: constraint operand %q is not supported by the simulator\n\n", g.name, con.Operand)
 		}
 	}
+	for _, a := range g.affinities {
+		if !supportedOperand(a.Operand) || a.Operand == api.ConstraintDistinctHosts {
+			return nil, badRequest("1 error occurred:\n\t* Task group %s: affinity operand %q is not supported by the simulator\n\n", g.name, a.Operand)
+		}
+	}
+	if len(spec.Spreads) > 0 || len(tg.Spreads) > 0 {
+		// Nomad scores spread blocks (and scores more nodes for them); a
+		// simulator placing as if they were absent would mislead.
+		return nil, badRequest("1 error occurred:\n\t* Task group %s: spread blocks are not supported by the simulator\n\n", g.name)
+	}
 	if (g.cpu <= 0 && g.cores <= 0) || g.mem <= 0 {
 		return nil, badRequest("1 error occurred:\n\t* Task group %s: resources cpu and memory must be positive\n\n", g.name)
 	}

@@ -140,14 +140,36 @@ func TestConstraints(t *testing.T) {
 	}
 }
 
-func TestUnsupportedConstraintRejected(t *testing.T) {
-	c := newTestCluster(t, "")
-	j := serviceJob("j", 1, 100, 100, 50)
-	j.Constrain(api.NewConstraint("${attr.nomad.version}", "semver", ">= 1.0"))
-	var err error
-	do(c, func() { _, err = c.register(j, nil, triggerRegister) })
-	if err == nil || !strings.Contains(err.Error(), "not supported") {
-		t.Errorf("err = %v, want an unsupported-operand refusal", err)
+// What the simulator cannot place as Nomad would is refused, not ignored.
+func TestUnsupportedPlacementRejected(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		edit func(*api.Job)
+		want string
+	}{
+		{"constraint operand", func(j *api.Job) {
+			j.Constrain(api.NewConstraint("${attr.nomad.version}", "semver", ">= 1.0"))
+		}, `constraint operand "semver" is not supported`},
+		{"affinity operand", func(j *api.Job) {
+			j.AddAffinity(api.NewAffinity("${attr.nomad.version}", "semver", ">= 1.0", 50))
+		}, `affinity operand "semver" is not supported`},
+		{"job spread", func(j *api.Job) {
+			j.AddSpread(api.NewSpread("${node.datacenter}", 50, nil))
+		}, "spread blocks are not supported"},
+		{"group spread", func(j *api.Job) {
+			j.TaskGroups[0].AddSpread(api.NewSpread("${meta.rack}", 50, nil))
+		}, "spread blocks are not supported"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newTestCluster(t, "")
+			j := serviceJob("j", 1, 100, 100, 50)
+			tc.edit(j)
+			var err error
+			do(c, func() { _, err = c.register(j, nil, triggerRegister) })
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("err = %v, want %q", err, tc.want)
+			}
+		})
 	}
 }
 
