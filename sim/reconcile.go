@@ -55,6 +55,9 @@ func (c *Cluster) register(spec *api.Job, sims map[string]GroupSimSpec, trigger 
 	if *spec.Priority < 1 || *spec.Priority > 100 {
 		return nil, invalidJob("job priority must be between [1, 100]")
 	}
+	if msg := invalidAffinity(spec.Affinities); msg != "" {
+		return nil, invalidJob(msg)
+	}
 	if len(spec.TaskGroups) == 0 {
 		return nil, invalidJob("Missing job task groups")
 	}
@@ -137,6 +140,9 @@ func (c *Cluster) buildGroup(spec *api.Job, tg *api.TaskGroup, sim GroupSimSpec)
 	}
 	if len(tg.Tasks) == 0 {
 		return nil, invalidGroup(g.name, "Missing tasks for task group")
+	}
+	if msg := invalidAffinity(tg.Affinities); msg != "" {
+		return nil, invalidGroup(g.name, msg)
 	}
 	disk := 300 // Nomad's default ephemeral disk
 	if tg.EphemeralDisk != nil && tg.EphemeralDisk.SizeMB != nil {
@@ -223,6 +229,32 @@ func multiError(msgs ...string) string {
 		return "1 error occurred:\n\t* " + msgs[0] + "\n\n"
 	}
 	return fmt.Sprintf("%d errors occurred:\n\t* %s\n\n", len(msgs), strings.Join(msgs, "\n\t* "))
+}
+
+// invalidAffinity is Nomad's validation of a job's or group's affinities:
+// the first one with a known operator missing, a zero weight or a weight
+// outside [-100, 100], or "" when all are valid.
+func invalidAffinity(affs []*api.Affinity) string {
+	for i, a := range affs {
+		var errs []string
+		switch a.Operand {
+		case "=", "==", "is", "!=", "not", "<", "<=", ">", ">=", api.ConstraintRegex,
+			api.ConstraintSetContains, api.ConstraintSetContainsAll, api.ConstraintSetContainsAny,
+			api.ConstraintVersion, api.ConstraintSemver:
+		default:
+			errs = append(errs, fmt.Sprintf("Unknown affinity operator %q", a.Operand))
+		}
+		if a.Weight != nil && *a.Weight == 0 {
+			errs = append(errs, "Affinity weight cannot be zero")
+		}
+		if a.Weight != nil && (*a.Weight > 100 || *a.Weight < -100) {
+			errs = append(errs, "Affinity weight must be within the range [-100,100]")
+		}
+		if len(errs) > 0 {
+			return fmt.Sprintf("Affinity %d validation failed: %s", i+1, multiError(errs...))
+		}
+	}
+	return ""
 }
 
 // invalidJob is a job Nomad's servers refuse when they validate it: a 500
