@@ -616,8 +616,28 @@ func (n *Node) Close() error {
 		}
 		close(n.done)
 		if n.raft != nil {
-			if e := n.raft.Shutdown().Error(); e != nil {
-				err = fmt.Errorf("cluster: shutdown: %w", e)
+			// Raft waits for every replication stream to stop. One can
+			// wedge for good after a hand-over (raft's transfer sends empty
+			// appends in a loop until the target's acknowledgement arrives,
+			// and once its pipeline is full and its reader gone nothing
+			// drains it): seen under TLS and the race detector on a loaded
+			// machine. Stop waiting then, and close the rest.
+			sf := n.raft.Shutdown()
+			errc := make(chan error, 1)
+			go func() { errc <- sf.Error() }()
+			select {
+			case e := <-errc:
+				if e != nil {
+					err = fmt.Errorf("cluster: shutdown: %w", e)
+				}
+			case <-time.After(shutdownWait):
+				n.logger.Error("raft did not stop: a replication stream to another server is stuck; closing the stores anyway", "waited", shutdownWait)
+				err = fmt.Errorf("cluster: shutdown: raft did not stop within %s", shutdownWait)
+				// Raft closes its transport only once stopped: close it
+				// here, so that its handlers let go of their connections.
+				if c, ok := n.trans.(io.Closer); ok {
+					_ = c.Close()
+				}
 			}
 		}
 		n.wg.Wait()
@@ -764,6 +784,9 @@ func (n *Node) handOver(health []ServerHealth) {
 func (n *Node) handOverBound() time.Duration {
 	return min(2*n.cfg.ElectionTimeout+500*time.Millisecond, maxHandOver)
 }
+
+// shutdownWait bounds Close's wait for raft to stop.
+const shutdownWait = 10 * time.Second
 
 // maxHandOver is the longest a hand-over may hold up a leader's stop.
 const maxHandOver = 3 * time.Second
