@@ -82,6 +82,8 @@ nomad {
 
   # TLS to Nomad; NOMAD_CACERT, NOMAD_CLIENT_CERT, NOMAD_CLIENT_KEY and
   # NOMAD_TLS_SERVER_NAME override. cert_file and key_file come together.
+  # Used only with an https:// address: with http:// a file setting them
+  # is refused (from the environment they are logged as unused at start).
   ca_file         = "/etc/foreshape/tls/nomad-ca.pem"
   cert_file       = "/etc/foreshape/tls/nomad-client.pem"
   key_file        = "/etc/foreshape/tls/nomad-client-key.pem"
@@ -101,7 +103,8 @@ consul {
   # the service's meta; deregistered on a clean shutdown. Default false.
   enabled = true
 
-  # CONSUL_HTTP_ADDR overrides. Default "127.0.0.1:8500".
+  # CONSUL_HTTP_ADDR overrides. Default "127.0.0.1:8500". address and
+  # token need enabled = true or a provider=consul retry_join entry.
   address = "127.0.0.1:8500"
 
   # CONSUL_HTTP_TOKEN overrides. Never printed by foreshape.

@@ -182,6 +182,12 @@ func (c *AgentCommand) Run(args []string) int {
 	} else if *simClock {
 		opts.Clock = &remoteSimClock{address: cfg.Nomad.Address, token: cfg.Nomad.Token.Reveal()}
 	}
+	// What the environment set that no client uses (a file setting it is
+	// refused): said once, so that nobody wonders why NOMAD_CACERT did
+	// nothing.
+	for _, u := range cfg.Unused() {
+		log.Info("setting unused", "setting", u.Field, "from", u.Source, "reason", u.Reason)
+	}
 	var a runningAgent
 	var err error
 	if cfg.Server.Enabled {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -158,6 +159,42 @@ func TestAgentSaysWhyItStops(t *testing.T) {
 	}
 	if strings.Contains(logs, "until this agent leads again") {
 		t.Errorf("the shutdown is logged as a lost leadership:\n%s", tailLines(logs, 30))
+	}
+}
+
+// TestAgentLogsUnusedEnvironment: Nomad's TLS settings and Consul's
+// address from the environment, where no client uses them (the dev
+// agent's plain-HTTP simulator, no Consul), do not stop the agent, even
+// naming a file that does not exist; it says once, at start, that they
+// are unused and why.
+func TestAgentLogsUnusedEnvironment(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the dev agent")
+	}
+	t.Setenv("NOMAD_CACERT", filepath.Join(t.TempDir(), "absent-ca.pem"))
+	t.Setenv("CONSUL_HTTP_ADDR", "127.0.0.1:1")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var out, errb syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- Run(ctx, []string{"agent", "-dev", "-sim-speed", "600", "-http-addr", freeAddr(t)}, &out, &errb)
+	}()
+	eventuallyT(t, 30*time.Second, "the dev agent to lead", &errb, func() bool {
+		return strings.Contains(errb.String(), "leading: starting the collect and forecast cycle")
+	})
+	cancel()
+	if code := <-done; code != ExitOK {
+		t.Fatalf("the agent exited %d:\n%s", code, tailLines(errb.String(), 30))
+	}
+	logs := errb.String()
+	for _, want := range []string{
+		`setting unused: setting=nomad.ca_file from="environment variable NOMAD_CACERT" reason="nomad.address \"http://127.0.0.1:`,
+		`setting unused: setting=consul.address from="environment variable CONSUL_HTTP_ADDR" reason="consul.enabled is false`,
+	} {
+		if n := strings.Count(logs, want); n != 1 {
+			t.Errorf("%d lines %q in the agent's log, want 1:\n%s", n, want, tailLines(logs, 30))
+		}
 	}
 }
 

@@ -2,6 +2,7 @@ package config
 
 import (
 	"maps"
+	"net/url"
 	"slices"
 	"time"
 
@@ -109,6 +110,14 @@ type Nomad struct {
 	// NodeID is the Nomad client node a client agent reports on. Empty
 	// asks the local Nomad agent (/v1/agent/self) at start.
 	NodeID string `json:"node_id"`
+}
+
+// UsesTLS reports whether the agent speaks TLS to Nomad: Address is an
+// https:// URL. Over http:// or a unix:// socket the TLS settings are
+// not used (Validate refuses them from a file).
+func (n Nomad) UsesTLS() bool {
+	u, err := url.Parse(n.Address)
+	return err == nil && u.Scheme == "https"
 }
 
 // Consul configures service registration in Consul.

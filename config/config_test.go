@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -234,7 +235,7 @@ func TestLoadErrors(t *testing.T) {
 
 func TestWarnings(t *testing.T) {
 	for _, tc := range []struct{ name, src, summary string }{
-		{"skip verify", "nomad {\n  skip_verify = true\n}", "Questionable nomad.skip_verify"},
+		{"skip verify", "nomad {\n  address = \"https://nomad:4646\"\n  skip_verify = true\n}", "Questionable nomad.skip_verify"},
 		{"acl in clear", "http {\n  address = \"0.0.0.0:7575\"\n}\nacl {\n  enabled = true\n  token_file = \"t\"\n}", "Questionable acl.enabled"},
 		{"non-voter bootstrap", "server {\n  enabled = true\n  bootstrap_expect = 1\n  voter = false\n}", "Questionable server.voter"},
 	} {
@@ -409,6 +410,7 @@ nomad {
   token = %q
 }
 consul {
+  enabled = true
   token = %q
 }
 `, nomadTok, consulTok)})
@@ -621,5 +623,85 @@ func TestConsulServiceNameForALookup(t *testing.T) {
 	_, diags := loadSrc(t, "bind_addr = \"10.0.0.1\"\nserver {\n  bootstrap_expect = 3\n  retry_join = [\"provider=consul\"]\n}\nconsul {\n  service_name = \"fs\"\n}")
 	if diags.HasErrors() {
 		t.Error(diags.Error())
+	}
+}
+
+// TestSettingsNoClientUses: Nomad's TLS settings with a plain-HTTP
+// nomad.address, and consul.address/token when the agent never calls
+// Consul, are refused when a file sets them (the error points at the
+// attribute) and accepted when the environment does (Unused names them,
+// for the agent's start-up log). Where a client uses them, neither.
+func TestSettingsNoClientUses(t *testing.T) {
+	const join = "bind_addr = \"10.0.0.1\"\nserver {\n  bootstrap_expect = 3\n  retry_join = [\"provider=consul\"]\n}\n"
+	for _, tc := range []struct {
+		name string
+		src  string
+		env  map[string]string
+		// refused: "FIELD@LINE" errors from the file; unused: fields
+		// Unused lists, as FIELD<VARIABLE.
+		refused, unused []string
+	}{
+		{name: "nomad TLS files over http", src: "nomad {\n  ca_file = \"ca.pem\"\n  cert_file = \"c.pem\"\n  key_file = \"k.pem\"\n}",
+			refused: []string{"nomad.ca_file@2", "nomad.cert_file@3", "nomad.key_file@4"}},
+		{name: "nomad server name and skip_verify over http", src: "nomad {\n  address = \"http://nomad:4646\"\n  tls_server_name = \"server.global.nomad\"\n  skip_verify = true\n}",
+			refused: []string{"nomad.tls_server_name@3", "nomad.skip_verify@4"}},
+		{name: "skip_verify = false is the default", src: "nomad {\n  skip_verify = false\n}"},
+		{name: "nomad TLS over https", src: "nomad {\n  address = \"https://nomad:4646\"\n  ca_file = \"ca.pem\"\n  tls_server_name = \"n\"\n}"},
+		{name: "nomad TLS with an upper-case HTTPS", src: "nomad {\n  address = \"HTTPS://nomad:4646\"\n  ca_file = \"ca.pem\"\n}"},
+		{name: "nomad TLS over a unix socket", src: "nomad {\n  address = \"unix:///run/nomad.sock\"\n  ca_file = \"ca.pem\"\n}",
+			refused: []string{"nomad.ca_file@3"}},
+		{name: "the environment's https address makes the file's CA used", src: "nomad {\n  ca_file = \"ca.pem\"\n}",
+			env: map[string]string{"NOMAD_ADDR": "https://nomad:4646"}},
+		{name: "the environment's http address makes the file's CA unused", src: "nomad {\n  address = \"https://nomad:4646\"\n  ca_file = \"ca.pem\"\n}",
+			env: map[string]string{"NOMAD_ADDR": "http://nomad:4646"}, refused: []string{"nomad.ca_file@3"}},
+		{name: "nomad TLS from the environment over http", env: map[string]string{
+			"NOMAD_CACERT": "ca.pem", "NOMAD_CLIENT_CERT": "c.pem", "NOMAD_CLIENT_KEY": "k.pem", "NOMAD_TLS_SERVER_NAME": "n", "NOMAD_SKIP_VERIFY": "true"},
+			unused: []string{"nomad.ca_file<NOMAD_CACERT", "nomad.cert_file<NOMAD_CLIENT_CERT", "nomad.key_file<NOMAD_CLIENT_KEY",
+				"nomad.tls_server_name<NOMAD_TLS_SERVER_NAME", "nomad.skip_verify<NOMAD_SKIP_VERIFY"}},
+		{name: "nomad TLS from the environment over https", env: map[string]string{"NOMAD_ADDR": "https://nomad:4646", "NOMAD_CACERT": "ca.pem"}},
+		{name: "consul address and token without Consul", src: "consul {\n  address = \"127.0.0.1:8500\"\n  token = \"t\"\n}",
+			refused: []string{"consul.address@2", "consul.token@3"}},
+		{name: "an empty consul token is nothing set", src: "consul {\n  token = \"\"\n}"},
+		{name: "consul address with a registration", src: "consul {\n  enabled = true\n  address = \"127.0.0.1:8500\"\n  token = \"t\"\n}"},
+		{name: "consul address with a lookup", src: join + "consul {\n  address = \"127.0.0.1:8500\"\n  token = \"t\"\n}"},
+		{name: "consul from the environment without Consul", env: map[string]string{"CONSUL_HTTP_ADDR": "consul:8500", "CONSUL_HTTP_TOKEN": "t"},
+			unused: []string{"consul.address<CONSUL_HTTP_ADDR", "consul.token<CONSUL_HTTP_TOKEN"}},
+		{name: "consul from the environment with a lookup", src: join, env: map[string]string{"CONSUL_HTTP_ADDR": "consul:8500"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := writeFiles(t, map[string]string{"agent.hcl": tc.src})
+			c, diags := config.NewLoader().Load(config.Default(), filepath.Join(dir, "agent.hcl"))
+			if diags.HasErrors() {
+				t.Fatal(diags.Error())
+			}
+			if diags := config.ApplyEnv(c, func(k string) string { return tc.env[k] }); diags.HasErrors() {
+				t.Fatal(diags.Error())
+			}
+			var refused []string
+			for _, d := range c.Validate() {
+				if d.Severity != hcl.DiagError {
+					continue
+				}
+				field := strings.TrimPrefix(d.Summary, "Invalid ")
+				if d.Subject == nil || !strings.Contains(d.Detail, field+" is set but") || !strings.Contains(d.Detail, "remove "+field) {
+					t.Errorf("error %q: %s (subject %v): want it at the attribute, saying why and what to do", d.Summary, d.Detail, d.Subject)
+					continue
+				}
+				refused = append(refused, fmt.Sprintf("%s@%d", field, d.Subject.Start.Line))
+			}
+			var unused []string
+			for _, u := range c.Unused() {
+				if u.Reason == "" {
+					t.Errorf("%s: no reason", u.Field)
+				}
+				unused = append(unused, u.Field+"<"+strings.TrimPrefix(u.Source, "environment variable "))
+			}
+			if !slices.Equal(refused, tc.refused) {
+				t.Errorf("refused %q, want %q", refused, tc.refused)
+			}
+			if !slices.Equal(unused, tc.unused) {
+				t.Errorf("unused %q, want %q", unused, tc.unused)
+			}
+		})
 	}
 }

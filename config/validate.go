@@ -146,8 +146,17 @@ func (c *Config) Validate() hcl.Diagnostics {
 	if n.KeyFile != "" && n.CertFile == "" {
 		missing("nomad.key_file", "nomad.cert_file", "nomad.key_file is set but nomad.cert_file is not: a client key needs its certificate.")
 	}
-	if n.SkipVerify {
+	if n.SkipVerify && n.UsesTLS() {
 		warn("nomad.skip_verify", "skip_verify disables verification of Nomad's TLS certificate; anyone on the path can impersonate Nomad and read the token.")
+	}
+	// Settings no client of the agent's uses: refused from a file, as the
+	// settings without their switch above; from the environment (an
+	// operator's NOMAD_CACERT or CONSUL_HTTP_ADDR, kept for the nomad and
+	// consul CLIs) accepted, and named by Unused.
+	for _, u := range c.unused() {
+		if c.inFile(u.Field) {
+			invalidAt(u.Field+","+u.because, u.Field, "%s is set but %s. %s.", u.Field, u.Reason, u.fix)
+		}
 	}
 
 	t := c.TLS
@@ -213,6 +222,83 @@ func (c *Config) At(d *hcl.Diagnostic, fields ...string) *hcl.Diagnostic {
 	return d
 }
 
+// Unused is a setting the environment (or a flag) set that the agent
+// accepts but does not use, and why; the agent logs it when it starts.
+type Unused struct {
+	Field  string // "nomad.ca_file"
+	Source string // "environment variable NOMAD_CACERT"
+	Reason string // why no client uses it
+	// because is the setting that makes it unused, fix what to do.
+	because, fix string
+}
+
+// Unused lists the settings that the environment or flags set and that
+// the agent does not use (a file setting them is refused by Validate):
+// nomad's TLS settings when nomad.address is not an https:// URL, and
+// consul.address and consul.token when the agent neither registers in
+// Consul nor looks its servers up there.
+func (c *Config) Unused() []Unused {
+	var out []Unused
+	for _, u := range c.unused() {
+		if !c.inFile(u.Field) {
+			u.Source = c.Source(u.Field)
+			out = append(out, u)
+		}
+	}
+	return out
+}
+
+// unused lists every set setting no client of the agent uses.
+func (c *Config) unused() []Unused {
+	var out []Unused
+	n := c.Nomad
+	if !n.UsesTLS() {
+		reason := fmt.Sprintf("nomad.address %q is not an https:// URL, so the agent talks to Nomad without TLS", n.Address)
+		for _, f := range []struct {
+			field string
+			set   bool
+		}{
+			{"nomad.ca_file", n.CAFile != ""}, {"nomad.cert_file", n.CertFile != ""}, {"nomad.key_file", n.KeyFile != ""},
+			{"nomad.tls_server_name", n.TLSServerName != ""}, {"nomad.skip_verify", n.SkipVerify},
+		} {
+			if f.set && c.isSet(f.field) {
+				out = append(out, Unused{Field: f.field, Reason: reason, because: "nomad.address",
+					fix: "Set nomad.address to Nomad's https:// URL, or remove " + f.field})
+			}
+		}
+	}
+	if !c.ConsulUsed() {
+		reason := "consul.enabled is false and no server.retry_join entry is provider=consul, so the agent never calls Consul"
+		for _, f := range []struct {
+			field string
+			set   bool
+		}{
+			{"consul.address", true}, {"consul.token", c.Consul.Token != ""},
+		} {
+			if f.set && c.isSet(f.field) {
+				out = append(out, Unused{Field: f.field, Reason: reason, because: "consul.enabled",
+					fix: "Set consul.enabled = true, or remove " + f.field})
+			}
+		}
+	}
+	return out
+}
+
+// ConsulUsed reports whether the agent calls Consul: to register its
+// HTTP API (consul.enabled) or to look its servers up (a provider=consul
+// server.retry_join entry).
+func (c *Config) ConsulUsed() bool {
+	if c.Consul.Enabled {
+		return true
+	}
+	for _, e := range c.Server.RetryJoin {
+		if strings.Contains(e, "provider=") {
+			return true
+		}
+	}
+	return false
+}
+
 // notInDev are the settings dev mode refuses: its one in-memory server
 // would ignore them.
 var notInDev = []string{
@@ -249,6 +335,13 @@ func remoteJoin(entries []string) string {
 func (c *Config) isSet(field string) bool {
 	_, ok := c.origins[field]
 	return ok
+}
+
+// inFile reports whether field's value came from a file (not the
+// environment, a flag or the default).
+func (c *Config) inFile(field string) bool {
+	o, ok := c.origins[field]
+	return ok && o.rng != nil
 }
 
 func isLoopback(host string) bool {

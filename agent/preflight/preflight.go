@@ -315,9 +315,15 @@ func (c *checker) tls() *cluster.TLS {
 
 // nomad builds the agent's Nomad API client from the nomad block (its TLS
 // files are read here; nothing is sent). Each call that is not a blocking
-// query fails after timeout (see useNomadHTTPClient).
+// query fails after timeout (see useNomadHTTPClient). Over http:// or a
+// unix:// socket the TLS settings are left out: only the environment can
+// have set them (config.Validate refuses them from a file), and the agent
+// logs them as unused (config.Unused).
 func (c *checker) nomad(timeout time.Duration) *nomadapi.Client {
 	n := c.cfg.Nomad
+	if !n.UsesTLS() {
+		n.CAFile, n.CertFile, n.KeyFile, n.TLSServerName, n.SkipVerify = "", "", "", "", false
+	}
 	ok := true
 	var fields []string
 	for _, f := range []struct{ field, path string }{
@@ -360,11 +366,7 @@ func (c *checker) nomad(timeout time.Duration) *nomadapi.Client {
 // CONSUL_HTTP_TOKEN_FILE, …).
 func (c *checker) consul() *consulapi.Client {
 	cc := c.cfg.Consul
-	need := cc.Enabled
-	for _, e := range c.cfg.Server.RetryJoin {
-		need = need || strings.Contains(e, "provider=")
-	}
-	if !need {
+	if !c.cfg.ConsulUsed() {
 		return nil
 	}
 	client, err := ConsulClient(cc)

@@ -98,7 +98,7 @@ func (f fixture) config() *config.Config {
 	c.Policies.Dir = f.policies
 	c.ACL = config.ACL{Enabled: true, TokenFile: f.tokens}
 	c.TLS = config.TLS{CAFile: f.tls.CA, CertFile: f.tls.Cert, KeyFile: f.tls.Key}
-	c.Nomad.CAFile = f.nomadCA
+	c.Nomad.Address, c.Nomad.CAFile = "https://127.0.0.1:4646", f.nomadCA
 	return c
 }
 
@@ -194,6 +194,10 @@ func TestCheck(t *testing.T) {
 			}},
 		{name: "nomad.ca_file without a certificate", want: "Invalid nomad TLS files",
 			apply: func(t *testing.T, f fixture, c *config.Config, o *preflight.Options) { c.Nomad.CAFile = f.tokens }},
+		{name: "nomad's files unread over http (only the environment sets them so)",
+			apply: func(t *testing.T, f fixture, c *config.Config, o *preflight.Options) {
+				c.Nomad.Address, c.Nomad.CAFile = "http://127.0.0.1:4646", filepath.Join(f.dir, "none")
+			}},
 		{name: "nomad's files unread in a replay",
 			apply: func(t *testing.T, f fixture, c *config.Config, o *preflight.Options) {
 				c.Nomad.CAFile, o.Sources = filepath.Join(f.dir, "none"), true

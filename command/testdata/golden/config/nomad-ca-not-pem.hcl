@@ -5,5 +5,6 @@ policies {
   dir = "testdata/golden/config/files/policies.d"
 }
 nomad {
+  address = "https://127.0.0.1:4646"
   ca_file = "testdata/golden/config/files/not-pem.txt"
 }
