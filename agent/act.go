@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"sort"
 	"time"
 
@@ -119,7 +120,7 @@ func ShapeForecasts(res predict.Result, pols []*policies.Policy) []shape.Forecas
 
 func apiRequest(r state.MigrationRequest) api.MigrationRequest {
 	out := api.MigrationRequest{ID: r.ID, Source: r.Source, Target: r.Target, State: string(r.State), Priority: r.Priority,
-		Score: r.Score, Reason: r.Reason, EstimatedDurationS: r.Estimated.Seconds(), Created: r.Created}
+		Score: twoDecimals(r.Score), Reason: r.Reason, EstimatedDurationS: r.Estimated.Seconds(), Created: r.Created}
 	switch r.Resource.Kind {
 	case state.ResourceAllocation:
 		out.Resource = api.AllocResource(r.Resource.ID)
@@ -141,6 +142,17 @@ func apiRequest(r state.MigrationRequest) api.MigrationRequest {
 		out.Finished = &t
 	}
 	return out
+}
+
+// twoDecimals rounds a request's score for the API to the two decimals
+// the planner's reasons and the CLI show; the planner and the state keep
+// the exact value (the queue is ordered by it).
+func twoDecimals(v float64) float64 {
+	r := math.Round(v*100) / 100
+	if r == 0 {
+		return 0 // not -0
+	}
+	return r
 }
 
 // Queue implements api.ActBackend: the requests in score order (running

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"strings"
@@ -12,9 +13,38 @@ import (
 
 	"github.com/foreshape/foreshape/agent/api"
 	"github.com/foreshape/foreshape/agent/predict"
+	"github.com/foreshape/foreshape/agent/state"
 	"github.com/foreshape/foreshape/config"
 	"github.com/foreshape/foreshape/policies"
 )
+
+// TestAPIRequestScoreRounded: the queue's answer carries the planner's
+// score to the two decimals its reasons and the CLI show ("score 3.55"),
+// not the float arithmetic's 3.5500000000000003; the state keeps the
+// planner's value.
+func TestAPIRequestScoreRounded(t *testing.T) {
+	for _, tc := range []struct {
+		score float64
+		json  string
+	}{
+		{3.5500000000000003, `"score":3.55,`},
+		{-0.001, `"score":0,`},
+		{2.41, `"score":2.41,`},
+		{2.4149, `"score":2.41,`},
+		{2.415001, `"score":2.42,`},
+		{-1.0000000000000002, `"score":-1,`},
+		{0, `"score":0,`},
+	} {
+		r := state.MigrationRequest{ID: "mr-1", Score: tc.score}
+		b, err := json.Marshal(apiRequest(r))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(b), tc.json) {
+			t.Errorf("score %v: %s; want %s", tc.score, b, tc.json)
+		}
+	}
+}
 
 // TestShapeForecastsCarryTheDemand: the planner gets the planning quantile
 // of a CPU or memory forecast and of the absolute demand behind it.

@@ -138,7 +138,8 @@ type MigrationRequest struct {
 	State  string `json:"state"`
 	// Priority is the request's priority, 1–100 (higher first).
 	Priority int `json:"priority"`
-	// Score is the shaper's ordering score (higher runs first).
+	// Score is the shaper's ordering score (higher runs first), to two
+	// decimals.
 	Score float64 `json:"score"`
 	// Reason says why the request exists, or, while waiting or after a
 	// failure, why it waits or failed.
