@@ -22,6 +22,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"sort"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -1081,5 +1082,135 @@ func TestFidelityAffinityAcrossDatacenters(t *testing.T) {
 				}
 			}
 		}
+	})
+}
+
+// enableServicePreemption turns on preemption for service jobs through the
+// scheduler configuration API and restores the configuration when the test
+// ends.
+func enableServicePreemption(t *testing.T, c *cluster) {
+	t.Helper()
+	op := c.client.Operator()
+	cur, _, err := op.SchedulerGetConfiguration(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	saved := *cur.SchedulerConfig
+	next := saved
+	next.PreemptionConfig.ServiceSchedulerEnabled = true
+	if _, _, err := op.SchedulerSetConfiguration(&next, nil); err != nil {
+		t.Fatalf("enable service preemption: %v", err)
+	}
+	t.Cleanup(func() {
+		if _, _, err := op.SchedulerSetConfiguration(&saved, nil); err != nil {
+			t.Errorf("restore the scheduler configuration: %v", err)
+		}
+	})
+}
+
+// holdGroup is a task group of count sleeps of cpu MHz and mem MB each.
+func holdGroup(name string, count, cpu, mem int) *api.TaskGroup {
+	tg := api.NewTaskGroup(name, count)
+	tg.AddTask(api.NewTask("hold", "raw_exec").SetConfig("command", "/bin/sleep").SetConfig("args", []string{"3600"}).
+		Require(&api.Resources{CPU: new(cpu), MemoryMB: new(mem)}))
+	return tg
+}
+
+// A service job that does not fit preempts allocations of jobs at least 10
+// priorities lower, as Nomad picks them: the lowest priority first and,
+// within it, the allocation closest in size to what is asked (not the
+// largest), one placement at a time. The preempted allocations are
+// evicted, name the allocation that preempted them, and their job is
+// evaluated again ("preemption"); a job 9 priorities lower is never
+// touched. (foreshape's placeholders are such low-priority jobs, of
+// groups of several sizes.)
+func TestFidelityPreemption(t *testing.T) {
+	forEachNomad(t, func(t *testing.T, c *cluster) {
+		enableServicePreemption(t, c)
+		low := c.jobID("hold-low")
+		lj := api.NewServiceJob(low, low, "global", 10)
+		lj.Datacenters = []string{"dc1"}
+		lj.AddTaskGroup(holdGroup("small", 2, 100, 2000))
+		lj.AddTaskGroup(holdGroup("big", 1, 200, 4500))
+		lj.Update = &api.UpdateStrategy{MaxParallel: new(0)}
+		c.register(t, lj)
+		c.waitAllocs(t, low, "ran", func(as []*api.AllocationListStub) bool { return count(as, running) == 3 })
+
+		// A job 9 priorities below the work fills the node but 500 MB.
+		near := c.jobID("near")
+		nj := sleepJob(near, 1, 50, freeMemory(t, c)-500, 41)
+		nj.Update = &api.UpdateStrategy{MaxParallel: new(0)}
+		c.register(t, nj)
+		c.waitAllocs(t, near, "ran", func(as []*api.AllocationListStub) bool { return count(as, running) == 1 })
+
+		work := c.jobID("work")
+		wj := sleepJob(work, 2, 100, 2000, 50)
+		wj.Update = &api.UpdateStrategy{MaxParallel: new(0)}
+		c.register(t, wj)
+		works := c.waitAllocs(t, work, "ran twice", func(as []*api.AllocationListStub) bool { return count(as, running) == 2 })
+
+		// Nomad records the evictions with the placements that need them.
+		lows, _, err := c.client.Jobs().Allocations(low, true, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		preemptedBy := map[string]string{} // evicted allocation → the work allocation that preempted it
+		for _, w := range works {
+			for _, id := range w.PreemptedAllocations {
+				preemptedBy[id] = w.ID
+			}
+		}
+		var evicted []string
+		for _, a := range lows {
+			if a.DesiredStatus != api.AllocDesiredStatusEvict {
+				continue
+			}
+			evicted = append(evicted, a.TaskGroup)
+			if preemptedBy[a.ID] == "" || a.PreemptedByAllocation != preemptedBy[a.ID] ||
+				a.DesiredDescription != "Preempted by alloc ID "+preemptedBy[a.ID] {
+				t.Errorf("evicted %s: preempted by %q, description %q; the work's allocations list it for %q",
+					a.Name, a.PreemptedByAllocation, a.DesiredDescription, preemptedBy[a.ID])
+			}
+		}
+		sort.Strings(evicted)
+		if fmt.Sprint(evicted) != "[small small]" || len(preemptedBy) != 2 {
+			t.Errorf("evicted %v (the work lists %d), want both allocations of group small, the size asked: %s", evicted, len(preemptedBy), describe(lows))
+		}
+		for _, w := range works {
+			if len(w.PreemptedAllocations) != 1 {
+				t.Errorf("work allocation %s preempted %d allocations, want 1", w.Name, len(w.PreemptedAllocations))
+			}
+		}
+		nears, _, err := c.client.Jobs().Allocations(near, true, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if count(nears, running) != 1 {
+			t.Errorf("the job 9 priorities lower was touched: %s", describe(nears))
+		}
+
+		// The preempted job is evaluated again; its replacements do not
+		// fit and wait, queued, in a blocked evaluation.
+		sum := waitSummary(t, c, low, func(s *api.JobSummary) bool { return s.Summary["small"].Queued == 2 })
+		if s := sum.Summary["big"]; s.Running != 1 || s.Queued != 0 {
+			t.Errorf("summary of group big = %+v", s)
+		}
+		evals, _, err := c.client.Jobs().Evaluations(low, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var byPreemption, blocked bool
+		for _, e := range evals {
+			byPreemption = byPreemption || e.TriggeredBy == "preemption"
+			blocked = blocked || e.Status == api.EvalStatusBlocked
+		}
+		if !byPreemption || !blocked {
+			t.Errorf("evaluations of the preempted job: one triggered by preemption %v, blocked %v: %s", byPreemption, blocked, describeEvals(evals))
+		}
+		c.waitAllocs(t, low, "stopped the evicted", func(as []*api.AllocationListStub) bool {
+			return count(as, func(a *api.AllocationListStub) bool {
+				return a.DesiredStatus == api.AllocDesiredStatusEvict && a.ClientStatus == api.AllocClientStatusComplete
+			}) == 2
+		})
 	})
 }

@@ -646,9 +646,11 @@ func (c *Cluster) reconcileSystem(j *job, g *group, evp **eval, trigger string) 
 			c.newAlloc(j, g, n, ev, 0, nil, nil)
 			continue
 		}
-		if target, set := p.preempt(n); target != nil {
-			c.newAlloc(j, g, n, ev, 0, nil, set)
-			continue
+		if c.preemptionEnabled(j.typ) && p.short(n) != "" {
+			if set := p.evictionSet(n); set != nil {
+				c.newAlloc(j, g, n, ev, 0, nil, set)
+				continue
+			}
 		}
 		failed++
 	}
@@ -665,7 +667,7 @@ func (c *Cluster) place(j *job, g *group, ev *eval, p *placer, index int, prev *
 	if n := p.next(); n != nil {
 		return c.newAlloc(j, g, n, ev, index, prev, nil)
 	}
-	if n, set := p.preempt(nil); n != nil {
+	if n, set := p.preempt(); n != nil {
 		return c.newAlloc(j, g, n, ev, index, prev, set)
 	}
 	return nil

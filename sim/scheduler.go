@@ -250,17 +250,8 @@ func setOf(s string) map[string]bool {
 // fits reports whether the group's request fits on n now, counting
 // distinct_hosts.
 func (p *placer) fits(n *node) bool {
-	g := p.g
-	if g.cores > int64(n.cores) || n.resCPU+g.cpuOn(n) > n.cpu {
-		p.exhausted(n, "cpu")
-		return false
-	}
-	if n.resMem+g.mem > n.mem {
-		p.exhausted(n, "memory")
-		return false
-	}
-	if g.iops > 0 && n.iops > 0 && n.resIOPS+g.iops > n.iops {
-		p.exhausted(n, "iops")
+	if dim := p.short(n); dim != "" {
+		p.exhausted(n, dim)
 		return false
 	}
 	if p.distinct() && p.collisions(n) > 0 {
@@ -268,6 +259,20 @@ func (p *placer) fits(n *node) bool {
 		return false
 	}
 	return true
+}
+
+// short names the resource n lacks for the group's request now, or "".
+func (p *placer) short(n *node) string {
+	g := p.g
+	switch {
+	case g.cores > int64(n.cores) || n.resCPU+g.cpuOn(n) > n.cpu:
+		return "cpu"
+	case n.resMem+g.mem > n.mem:
+		return "memory"
+	case g.iops > 0 && n.iops > 0 && n.resIOPS+g.iops > n.iops:
+		return "iops"
+	}
+	return ""
 }
 
 func (p *placer) exhausted(n *node, dim string) {
@@ -300,10 +305,13 @@ func (p *placer) collisions(n *node) int {
 }
 
 // score is Nomad's binpack (or spread) fit, averaged with job anti-affinity
-// and the rescheduling penalty when they apply, and with node affinity
-// whenever the group has affinities: a node matching none of them adds a
-// zero to the average, as Nomad does.
-func (p *placer) score(n *node) float64 {
+// and the rescheduling penalty when they apply, with node affinity
+// whenever the group has affinities (a node matching none of them adds a
+// zero to the average, as Nomad does), and with the preemption score when
+// the placement evicts preempt. The fit counts what the node holds now,
+// the allocations to evict included (so a node it overfills scores the
+// highest fit, 1), as Nomad's does.
+func (p *placer) score(n *node, preempt []*alloc) float64 {
 	uc := float64(n.resCPU+p.g.cpuOn(n)) / float64(n.cpu)
 	um := float64(n.resMem+p.g.mem) / float64(n.mem)
 	total := math.Pow(10, 1-uc) + math.Pow(10, 1-um)
@@ -311,6 +319,7 @@ func (p *placer) score(n *node) float64 {
 	if p.c.schedCfg.SchedulerAlgorithm == api.SchedulerAlgorithmSpread {
 		fit = (total - 2) / 18
 	}
+	fit = min(max(fit, 0), 1)
 	sum, k := fit, 1.0
 	if col := p.collisions(n); col > 0 && p.g.count > 0 {
 		sum += -float64(col+1) / float64(p.g.count)
@@ -337,22 +346,53 @@ func (p *placer) score(n *node) float64 {
 			k++
 		}
 	}
+	if len(preempt) > 0 {
+		sum += preemptionScore(preempt)
+		k++
+	}
 	return sum / k
+}
+
+// preemptionScore is Nomad's score of an eviction set: a logistic function
+// of its net priority (the highest priority plus the sum over the
+// highest), 0.5 at 2048 and close to 1 for the priorities jobs have, so
+// that it barely tells options apart: the fit and the other scores decide
+// where a placement preempts.
+func preemptionScore(set []*alloc) float64 {
+	sum, top := 0, 0
+	for _, a := range set {
+		sum += a.job.priority
+		top = max(top, a.job.priority)
+	}
+	net := float64(top) + float64(sum)/float64(top)
+	return 1 / (1 + math.Exp(0.0048*(net-2048)))
 }
 
 // next picks a node for one allocation, or nil when none fits.
 func (p *placer) next() *node {
+	n, _ := p.walk(false)
+	return n
+}
+
+// walk scores the candidates from where the last walk stopped, up to the
+// limit of options, and returns the best with the allocations it evicts.
+// With evict, a node the group does not fit on is an option when evicting
+// lower-priority allocations makes room (Nomad's second pass, when the
+// first found no node).
+func (p *placer) walk(evict bool) (*node, []*alloc) {
 	n := len(p.cand)
 	var best *node
+	var bestSet []*alloc
 	bestScore := math.Inf(-1)
-	consider := func(c *node, s float64) {
+	consider := func(c *node, s float64, set []*alloc) {
 		if s > bestScore {
-			best, bestScore = c, s
+			best, bestScore, bestSet = c, s, set
 		}
 	}
 	type scored struct {
-		n *node
-		s float64
+		n   *node
+		s   float64
+		set []*alloc
 	}
 	var skipped []scored
 	found := 0
@@ -360,28 +400,38 @@ func (p *placer) next() *node {
 	for visited < n && found < p.limit {
 		cand := p.cand[(p.off+visited)%n]
 		visited++
-		if !p.fits(cand) {
+		var set []*alloc
+		if evict {
+			if p.distinct() && p.collisions(cand) > 0 {
+				continue
+			}
+			if p.short(cand) != "" {
+				if set = p.evictionSet(cand); set == nil {
+					continue
+				}
+			}
+		} else if !p.fits(cand) {
 			continue
 		}
-		s := p.score(cand)
+		s := p.score(cand, set)
 		if s <= skipScoreThreshold && len(skipped) < maxSkip {
-			skipped = append(skipped, scored{cand, s})
+			skipped = append(skipped, scored{cand, s, set})
 			continue
 		}
 		found++
-		consider(cand, s)
+		consider(cand, s, set)
 	}
 	for _, k := range skipped {
 		if found == p.limit {
 			break
 		}
 		found++
-		consider(k.n, k.s)
+		consider(k.n, k.s, k.set)
 	}
 	if n > 0 {
 		p.off = (p.off + visited) % n
 	}
-	return best
+	return best, bestSet
 }
 
 // preemptionEnabled reports whether the scheduler configuration lets this
@@ -401,80 +451,104 @@ func (c *Cluster) preemptionEnabled(typ string) bool {
 	return false
 }
 
-// preempt looks for a node where evicting allocations of jobs at least
-// preemptionGap lower in priority makes the group fit. It prefers the node
-// needing the fewest evictions, then the lowest evicted priority. only
-// restricts the search to one node (system jobs).
-func (p *placer) preempt(only *node) (*node, []*alloc) {
+// preempt is Nomad's second pass for a placement no node fits: the walk
+// again, where a node is also an option if evicting allocations of jobs
+// at least preemptionGap lower in priority makes room, scored like any
+// other with the preemption score averaged in. Nothing when the scheduler
+// configuration does not let the job's type preempt.
+func (p *placer) preempt() (*node, []*alloc) {
 	if !p.c.preemptionEnabled(p.j.typ) {
 		return nil, nil
 	}
-	nodes := p.cand
-	if only != nil {
-		nodes = []*node{only}
-	}
-	var best *node
-	var bestSet []*alloc
-	bestCost := [2]int{math.MaxInt, math.MaxInt}
-	found := 0
-	for i := 0; i < len(nodes) && found < p.limit; i++ {
-		n := nodes[(p.off+i)%len(nodes)]
-		set := p.evictionSet(n)
-		if set == nil {
-			continue
-		}
-		found++
-		prio := 0
-		for _, a := range set {
-			prio += a.job.priority
-		}
-		if cost := [2]int{len(set), prio}; cost[0] < bestCost[0] || (cost[0] == bestCost[0] && cost[1] < bestCost[1]) {
-			best, bestSet, bestCost = n, set, cost
-		}
-	}
-	return best, bestSet
+	return p.walk(true)
 }
 
-// evictionSet returns the allocations to evict from n so the group fits, or
-// nil when evicting every eligible allocation is not enough.
+// evictionSet returns the allocations Nomad's preemptor evicts from n so
+// the group fits, or nil when evicting every eligible allocation is not
+// enough. Candidates are the allocations of other jobs at least
+// preemptionGap lower in priority, taken the lowest priority first; within
+// a priority, again and again the one closest to what is still needed
+// (distance over CPU and memory relative to the request, so an allocation
+// of about the request's size before a larger one), until the group fits.
+// A last pass keeps, farthest from the request first, only as many as the
+// group needs. (Nomad adds a penalty for allocations of a task group that
+// already lost migrate.max_parallel allocations to the same plan, but its
+// plan records preempted allocations without their task group, so the
+// count it reads stays 0: the sim leaves the penalty out.)
 func (p *placer) evictionSet(n *node) []*alloc {
-	var pool []*alloc
+	byPrio := map[int][]*alloc{}
+	var prios []int
 	for _, a := range n.allocs {
-		if a.holds() && a.job.priority <= p.j.priority-preemptionGap {
-			pool = append(pool, a)
+		if !a.holds() || a.job == p.j || a.job.priority > p.j.priority-preemptionGap {
+			continue
 		}
+		if byPrio[a.job.priority] == nil {
+			prios = append(prios, a.job.priority)
+		}
+		byPrio[a.job.priority] = append(byPrio[a.job.priority], a)
 	}
-	if len(pool) == 0 {
+	if len(prios) == 0 {
 		return nil
 	}
-	sort.SliceStable(pool, func(i, k int) bool {
-		if pool[i].job.priority != pool[k].job.priority {
-			return pool[i].job.priority < pool[k].job.priority
-		}
-		si := float64(pool[i].reqCPU)/float64(n.cpu) + float64(pool[i].grp.mem)/float64(n.mem)
-		sk := float64(pool[k].reqCPU)/float64(n.cpu) + float64(pool[k].grp.mem)/float64(n.mem)
-		if si != sk {
-			return si > sk
-		}
-		return pool[i].createIdx < pool[k].createIdx
-	})
-	cpu, mem, iops := n.resCPU, n.resMem, n.resIOPS
+	sort.Ints(prios)
 	g := p.g
-	fit := func() bool {
-		return g.cores <= int64(n.cores) && cpu+g.cpuOn(n) <= n.cpu && mem+g.mem <= n.mem && (g.iops == 0 || n.iops == 0 || iops+g.iops <= n.iops)
+	askCPU, askMem := g.cpuOn(n), g.mem
+	// Nomad reads a node's allocations in ID order: it breaks ties.
+	for _, grp := range byPrio {
+		sort.Slice(grp, func(i, k int) bool { return grp[i].id < grp[k].id })
 	}
-	var set []*alloc
-	for _, a := range pool {
-		if fit() {
+	cpu, mem, iops := n.resCPU, n.resMem, n.resIOPS
+	fits := func() bool {
+		return g.cores <= int64(n.cores) && cpu+askCPU <= n.cpu && mem+askMem <= n.mem && (g.iops == 0 || n.iops == 0 || iops+g.iops <= n.iops)
+	}
+	needCPU, needMem := askCPU, askMem
+	var chosen []*alloc
+	for _, prio := range prios {
+		grp := byPrio[prio]
+		for len(grp) > 0 && !fits() {
+			at, best := -1, math.MaxFloat64
+			for i, a := range grp {
+				if d := resourceDistance(needCPU, needMem, a); d < best {
+					at, best = i, d
+				}
+			}
+			a := grp[at]
+			chosen = append(chosen, a)
+			cpu, mem, iops = cpu-a.reqCPU, mem-a.grp.mem, iops-a.grp.iops
+			needCPU, needMem = needCPU-a.reqCPU, needMem-a.grp.mem
+			grp[at] = grp[len(grp)-1]
+			grp = grp[:len(grp)-1]
+		}
+		if fits() {
 			break
 		}
-		set = append(set, a)
-		cpu -= a.reqCPU
-		mem -= a.grp.mem
-		iops -= a.grp.iops
 	}
-	if !fit() {
+	if !fits() {
 		return nil
 	}
-	return set
+	sort.SliceStable(chosen, func(i, k int) bool {
+		return resourceDistance(askCPU, askMem, chosen[i]) > resourceDistance(askCPU, askMem, chosen[k])
+	})
+	cpu, mem, iops = n.resCPU, n.resMem, n.resIOPS
+	for i, a := range chosen {
+		cpu, mem, iops = cpu-a.reqCPU, mem-a.grp.mem, iops-a.grp.iops
+		if fits() {
+			return chosen[:i+1]
+		}
+	}
+	return chosen
+}
+
+// resourceDistance is Nomad's distance between what is needed and what an
+// allocation holds: each resource's difference relative to the need (none
+// when nothing more is needed of it), the Euclidean norm of the two.
+func resourceDistance(needCPU, needMem int64, a *alloc) float64 {
+	var dc, dm float64
+	if needCPU > 0 {
+		dc = float64(needCPU-a.reqCPU) / float64(needCPU)
+	}
+	if needMem > 0 {
+		dm = float64(needMem-a.grp.mem) / float64(needMem)
+	}
+	return math.Hypot(dc, dm)
 }

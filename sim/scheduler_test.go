@@ -2,6 +2,7 @@ package sim
 
 import (
 	"encoding/json"
+	"fmt"
 	"math"
 	"net/http"
 	"sort"
@@ -234,6 +235,127 @@ func TestPreemptionGap(t *testing.T) {
 			})
 		})
 	}
+}
+
+// holds is one group of a job filling a node in the preemption tests:
+// count allocations of cpu MHz and mem MB.
+type holds struct {
+	group           string
+	count, cpu, mem int
+}
+
+// holdJob is a service job of the given groups, pinned to a node.
+func holdJob(id string, prio int, node string, groups ...holds) *api.Job {
+	j := api.NewServiceJob(id, id, "global", prio)
+	j.Datacenters = []string{"*"}
+	for _, h := range groups {
+		tg := api.NewTaskGroup(h.group, h.count)
+		tg.AddTask(api.NewTask("t", "exec").Require(&api.Resources{CPU: new(h.cpu), MemoryMB: new(h.mem)}))
+		j.AddTaskGroup(tg)
+	}
+	return onNode(noUpdate(j), node)
+}
+
+// Nomad's preemptor (scheduler/feasible/preemption.go) takes the lowest
+// priority first and, within it, again and again the allocation closest
+// in size to what is still needed; a last pass keeps only as many,
+// farthest first, as the placement needs. Node a-1: 4000 MHz, 8192 MB.
+func TestEvictionSet(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		jobs []*api.Job
+		ask  [2]int // MHz, MB of the priority-50 group
+		want string // evicted job/group, sorted; "" for none possible
+	}{
+		{"closest in size, not the largest", []*api.Job{
+			holdJob("p10", 10, "a-1", holds{"small", 2, 100, 2000}, holds{"big", 1, 200, 4000}),
+			holdJob("p41", 41, "a-1", holds{"fill", 1, 50, 92}),
+		}, [2]int{100, 2000}, "[p10/small]"},
+		{"the lowest priority first, even if larger", []*api.Job{
+			holdJob("p10", 10, "a-1", holds{"big", 1, 200, 4000}),
+			holdJob("p20", 20, "a-1", holds{"small", 2, 100, 2000}),
+			holdJob("p41", 41, "a-1", holds{"fill", 1, 50, 92}),
+		}, [2]int{100, 2000}, "[p10/big]"},
+		{"the next priority when the lowest is not enough, then only what is needed", []*api.Job{
+			holdJob("p10", 10, "a-1", holds{"s", 1, 100, 1000}),
+			holdJob("p20", 20, "a-1", holds{"b", 1, 100, 6000}),
+			holdJob("p41", 41, "a-1", holds{"fill", 1, 50, 1192}),
+		}, [2]int{100, 3000}, "[p20/b]"},
+		{"a job 9 priorities lower is not a candidate", []*api.Job{
+			holdJob("p10", 10, "a-1", holds{"s", 1, 100, 1000}),
+			holdJob("p41", 41, "a-1", holds{"fill", 1, 50, 7192}),
+		}, [2]int{100, 3000}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newTestCluster(t, "")
+			for _, j := range tc.jobs {
+				mustRegister(t, c, j)
+			}
+			high := onNode(noUpdate(serviceJob("high", 1, tc.ask[0], tc.ask[1], 50)), "a-1")
+			mustRegister(t, c, high) // preemption is off: it waits
+			var got []string
+			var set []*alloc
+			do(c, func() {
+				j := c.jobs["high"]
+				var a1 *node
+				for _, n := range c.nodes {
+					if n.name == "a-1" {
+						a1 = n
+					}
+				}
+				placed := 0
+				for _, j := range tc.jobs {
+					for _, g := range j.TaskGroups {
+						placed += *g.Count
+					}
+				}
+				if len(a1.allocs) != placed {
+					t.Fatalf("a-1 holds %d allocations, want %d", len(a1.allocs), placed)
+				}
+				set = c.newPlacer(j, j.groups[0]).evictionSet(a1)
+				for _, a := range set {
+					got = append(got, a.job.id+"/"+a.grp.name)
+				}
+			})
+			sort.Strings(got)
+			if want := tc.want; want == "" && set != nil || want != "" && fmt.Sprint(got) != want {
+				t.Errorf("evicted %v, want %q", got, want)
+			}
+		})
+	}
+}
+
+// Nomad places a preempting allocation where the walk's score is best,
+// not where it evicts the fewest: the fit counts the allocations still
+// there (a node they overfill scores the top fit), and the preemption
+// score, near 1 for any low priorities, hardly tells nodes apart. a-2,
+// busier in CPU, wins although it evicts two allocations and a-1 one.
+func TestPreemptionChoosesTheBestScore(t *testing.T) {
+	c := newTestCluster(t, "")
+	do(c, func() { c.schedCfg.PreemptionConfig.ServiceSchedulerEnabled = true })
+	mustRegister(t, c, holdJob("low-1", 10, "a-1", holds{"g", 1, 100, 4000}))
+	mustRegister(t, c, holdJob("fill-1", 41, "a-1", holds{"g", 1, 100, 4092}))
+	mustRegister(t, c, holdJob("low-2", 10, "a-2", holds{"g", 2, 1800, 2000}))
+	mustRegister(t, c, holdJob("fill-2", 41, "a-2", holds{"g", 1, 100, 4092}))
+	work := noUpdate(serviceJob("work", 1, 100, 3000, 50))
+	work.Constrain(api.NewConstraint("${node.unique.name}", api.ConstraintRegex, "^a-[12]$"))
+	mustRegister(t, c, work)
+	if got := nodesOf(c, "work"); fmt.Sprint(got) != "[a-2]" {
+		t.Fatalf("work placed on %v, want [a-2]", got)
+	}
+	do(c, func() {
+		for _, id := range []string{"low-1", "low-2"} {
+			evicted := 0
+			for _, a := range c.jobs[id].allocs {
+				if a.desired == desiredEvict {
+					evicted++
+				}
+			}
+			if want := map[string]int{"low-1": 0, "low-2": 2}[id]; evicted != want {
+				t.Errorf("%s: %d evicted, want %d", id, evicted, want)
+			}
+		}
+	})
 }
 
 func TestBlockedEvalUnblocks(t *testing.T) {
@@ -999,7 +1121,7 @@ func TestPlacerSetsAsideNodesScoringZeroOrLess(t *testing.T) {
 				if p.limit != 2 {
 					t.Fatalf("limit = %d, want 2", p.limit)
 				}
-				if s := p.score(byName(busy)); s > 0 {
+				if s := p.score(byName(busy), nil); s > 0 {
 					t.Fatalf("score of the busy node = %.3f, want <= 0", s)
 				}
 				p.cand, p.off = nil, 0
