@@ -1207,10 +1207,29 @@ func TestFidelityPreemption(t *testing.T) {
 		if !byPreemption || !blocked {
 			t.Errorf("evaluations of the preempted job: one triggered by preemption %v, blocked %v: %s", byPreemption, blocked, describeEvals(evals))
 		}
-		c.waitAllocs(t, low, "stopped the evicted", func(as []*api.AllocationListStub) bool {
+		lows = c.waitAllocs(t, low, "stopped the evicted", func(as []*api.AllocationListStub) bool {
 			return count(as, func(a *api.AllocationListStub) bool {
 				return a.DesiredStatus == api.AllocDesiredStatusEvict && a.ClientStatus == api.AllocClientStatusComplete
 			}) == 2
 		})
+
+		// Once the work is gone, the preempted group is placed again: new
+		// allocations of the same names, not linked to the evicted ones.
+		if _, _, err := c.client.Jobs().Deregister(work, true, nil); err != nil {
+			t.Fatal(err)
+		}
+		lows = c.waitAllocs(t, low, "placed again", func(as []*api.AllocationListStub) bool { return count(as, running) == 3 })
+		for _, a := range lows {
+			if !running(a) || a.TaskGroup != "small" {
+				continue
+			}
+			f, _, err := c.client.Allocations().Info(a.ID, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if f.PreviousAllocation != "" {
+				t.Errorf("%s placed after the preemption names %s as its previous allocation, want none", f.Name, f.PreviousAllocation[:8])
+			}
+		}
 	})
 }

@@ -601,16 +601,18 @@ func (c *Cluster) failedMetric(p *placer) *api.AllocationMetric {
 }
 
 // previousByIndex maps each allocation index of g to the newest terminal
-// allocation (lost, preempted, migrated) that has no replacement yet, so a
-// new allocation of that index is linked to it.
+// allocation (lost, failed, migrated) that has no replacement yet, so a
+// new allocation of that index is linked to it. A preempted allocation is
+// not linked: Nomad's reconciler ignores evicted allocations and places
+// the missing count afresh.
 func previousByIndex(j *job, g *group) map[int]*alloc {
 	out := map[int]*alloc{}
 	for i := len(j.allocs) - 1; i >= 0; i-- {
 		a := j.allocs[i]
-		if a.grp.name != g.name || a.next != "" || (a.desired == desiredRun && a.client != allocFailed) {
+		if a.grp.name != g.name || a.next != "" || (a.desired == desiredRun && a.client != allocFailed) || a.desired == desiredEvict {
 			continue
 		}
-		if !a.migrate && a.client != allocLost && a.client != allocFailed && a.desired != desiredEvict {
+		if !a.migrate && a.client != allocLost && a.client != allocFailed {
 			continue // stopped on purpose (scaled down, updated): nothing to replace
 		}
 		if _, ok := out[a.index]; !ok {
