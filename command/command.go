@@ -74,16 +74,21 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		ui = &cli.ColoredUi{Ui: ui, ErrorColor: cli.UiColorRed, WarnColor: cli.UiColorYellow}
 	}
 	meta := Meta{Ctx: ctx, UI: ui, Out: stdout, Err: stderr}
+	if install, uninstall := autocompleteFlag(args); (install || uninstall) && os.Getenv("COMP_LINE") == "" {
+		return runAutocomplete(args, meta)
+	}
 	commands := Commands(meta)
 	c := &cli.CLI{
-		Name:         "foreshape",
-		Version:      Version(),
-		Args:         args,
-		Commands:     commands,
-		HelpFunc:     helpFunc(commands),
-		HelpWriter:   stdout,
-		ErrorWriter:  stderr,
-		Autocomplete: true, // -autocomplete-install / -autocomplete-uninstall
+		Name:        "foreshape",
+		Version:     Version(),
+		Args:        args,
+		Commands:    commands,
+		HelpFunc:    helpFunc(commands),
+		HelpWriter:  stdout,
+		ErrorWriter: stderr,
+		// Completion requests (COMP_LINE set); -autocomplete-install and
+		// -autocomplete-uninstall are handled by runAutocomplete.
+		Autocomplete: true,
 	}
 	code, err := c.Run()
 	if err != nil {
@@ -113,7 +118,7 @@ func helpFunc(commands map[string]cli.CommandFactory) cli.HelpFunc {
 		}
 		sort.Strings(names)
 		var b strings.Builder
-		b.WriteString("Usage: foreshape [-version] [-help] [-autocomplete-install] <command> [args]\n\n")
+		b.WriteString("Usage: foreshape [-version] [-help] [-autocomplete-install] [-autocomplete-uninstall] <command> [args]\n\n")
 		b.WriteString("foreshape forecasts each Nomad locality's CPU, memory and IOPS with quantile\n")
 		b.WriteString("bands, predicts hotspots before congestion shows, and acts ahead of them:\n")
 		b.WriteString("it holds room for migrations with placeholder jobs, scales early and runs\n")
@@ -127,8 +132,12 @@ func helpFunc(commands map[string]cli.CommandFactory) cli.HelpFunc {
 			fmt.Fprintf(&b, "    %-*s  %s\n", width, name, cmd.Synopsis())
 		}
 		b.WriteString("\nRun 'foreshape <command> -help' for a command's usage and examples.\n")
-		b.WriteString("Run 'foreshape -autocomplete-install' once to complete commands in bash, zsh or fish\n")
-		b.WriteString("('-autocomplete-uninstall' removes it).\n")
+		b.WriteString("Run 'foreshape -autocomplete-install' once to complete commands in bash, zsh\n")
+		b.WriteString("and fish, each whose startup file (fish: config directory) exists: it adds a\n")
+		b.WriteString("line to ~/.bashrc (else bash's first of ~/.bash_profile, ~/.bash_login,\n")
+		b.WriteString("~/.profile) and to ~/.zshrc, writes fish/completions/foreshape.fish under\n")
+		b.WriteString("~/.config (or $XDG_CONFIG_HOME), and prints each file it changed.\n")
+		b.WriteString("'foreshape -autocomplete-uninstall' removes them.\n")
 		return b.String()
 	}
 }
