@@ -1233,3 +1233,58 @@ func TestFidelityPreemption(t *testing.T) {
 		}
 	})
 }
+
+// When no node fits, Nomad walks the nodes again and scores those where
+// preempting makes room like any placement: the fit counts the allocations
+// still there, and the preemption score (a logistic of the evicted
+// priorities) is near 1 for any low priorities. So it does not pick the
+// node that evicts the fewest: here dc2's node, busier in CPU, evicts two
+// allocations and dc1's one, and the work goes to dc2.
+func TestFidelityPreemptionChoosesNode(t *testing.T) {
+	forEachNomadIn(t, twoDCScenario, lacksDC2, func(t *testing.T, c *cluster) {
+		enableServicePreemption(t, c)
+		nodes, _, err := c.client.Nodes().List(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fill := func(dc string, lowCount, lowCPU, lowMem int) string {
+			n := readyIn(nodes, dc)
+			low := c.jobID("low-" + dc)
+			lj := api.NewServiceJob(low, low, "global", 10)
+			lj.Datacenters = []string{dc}
+			lj.AddTaskGroup(holdGroup("g", lowCount, lowCPU, lowMem))
+			lj.Update = &api.UpdateStrategy{MaxParallel: new(0)}
+			c.register(t, lj)
+			c.waitAllocs(t, low, "ran", func(as []*api.AllocationListStub) bool { return count(as, running) == lowCount })
+			_, mem := freeOn(t, c, n.ID)
+			near := c.jobID("near-" + dc)
+			nj := sleepJob(near, 1, 50, mem-1000, 41)
+			nj.Datacenters = []string{dc}
+			nj.Update = &api.UpdateStrategy{MaxParallel: new(0)}
+			c.register(t, nj)
+			c.waitAllocs(t, near, "ran", func(as []*api.AllocationListStub) bool { return count(as, running) == 1 })
+			return low
+		}
+		low1 := fill("dc1", 1, 100, 4000)
+		low2 := fill("dc2", 2, 1800, 2000)
+
+		work := c.jobID("work")
+		wj := sleepJob(work, 1, 100, 3500, 50)
+		wj.Datacenters = []string{"dc1", "dc2"}
+		wj.Update = &api.UpdateStrategy{MaxParallel: new(0)}
+		c.register(t, wj)
+		as := c.waitAllocs(t, work, "ran", func(as []*api.AllocationListStub) bool { return count(as, running) == 1 })
+		if dc2 := readyIn(nodes, "dc2"); as[0].NodeID != dc2.ID {
+			t.Errorf("work placed on %s, want dc2's %s (the best score, though it evicts two)", as[0].NodeName, dc2.Name)
+		}
+		for low, want := range map[string]int{low1: 0, low2: 2} {
+			ls, _, err := c.client.Jobs().Allocations(low, true, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := count(ls, func(a *api.AllocationListStub) bool { return a.DesiredStatus == api.AllocDesiredStatusEvict }); got != want {
+				t.Errorf("%s: %d evicted, want %d: %s", low, got, want, describe(ls))
+			}
+		}
+	})
+}
