@@ -762,6 +762,12 @@ func (n *Node) handOver(health []ServerHealth) {
 				"tried", strings.Join(tried, "; "), "took", time.Since(start).Round(time.Millisecond))
 			return
 		}
+		if err == nil {
+			// Raft may answer before this server has seen the new term:
+			// it steps down when its replication hears of it, and takes
+			// the term from the new leader's first message.
+			n.waitTerm(term, min(time.Until(deadline), n.cfg.ElectionTimeout))
+		}
 		if err == nil && n.raft.CurrentTerm() > term {
 			n.logger.Info("handed leadership over", "to", string(s.ID), "took", time.Since(start).Round(time.Millisecond))
 			return
@@ -776,6 +782,14 @@ func (n *Node) handOver(health []ServerHealth) {
 	}
 	n.logger.Warn("stopping without handing leadership over: the other servers elect a leader once their heartbeat timeout passes (other voters down, or no quorum)",
 		"tried", strings.Join(tried, "; "), "took", time.Since(start).Round(time.Millisecond))
+}
+
+// waitTerm waits up to d for raft's term to pass term.
+func (n *Node) waitTerm(term uint64, d time.Duration) {
+	deadline := time.Now().Add(d)
+	for n.raft.CurrentTerm() <= term && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 // handOverBound bounds handOver: raft ends each attempt after
