@@ -61,10 +61,11 @@
 // demotes the surplus (the silent one first) and servers that ask not to
 // vote (Nonvoter), and removes a server silent longer than RemoveAfter —
 // one change per round, never its own. Node IDs are random UUIDs persisted
-// in the data dir (LoadOrCreateNodeID). A cluster ID, made by a cluster's
-// first leader and kept in every server's stable store, names the cluster
-// whose state a server holds: a server with another cluster's state is
-// never added (identity.go). Package clustertest builds
+// in the data dir (LoadOrCreateNodeID). A cluster ID, decided by a Raft
+// log entry (a new cluster's first leader commits it before anything else)
+// and kept in every server's stable store, names the cluster whose state a
+// server holds: a server with another cluster's state is never added
+// (identity.go). Package clustertest builds
 // in-memory clusters of any size, with partitions, for tests.
 //
 // # Goroutines

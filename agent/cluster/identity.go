@@ -1,12 +1,16 @@
 package cluster
 
 import (
+	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
+
+	"github.com/hashicorp/raft"
 )
 
 // A cluster ID names one Raft cluster, so that a server holding the state
@@ -14,18 +18,38 @@ import (
 // raft would mix the two logs, keeping entries of one cluster that match
 // the other's by index and term, and the server's state would be neither's.
 //
-// The first leader of a cluster makes the ID (a random UUID) once every
-// server of the configuration has answered it and none has one; a leader
-// without an ID that finds one among the servers' answers takes it. The
-// leader hands it to every server in its health checks and to each server
-// that joins; each keeps it in its stable store (raft.db), so it lives and
-// dies with the server's Raft state. A server that has an ID joins only a
-// cluster with the same ID, and a leader refuses a joiner with another
-// one; a server or cluster without one (a data dir from before IDs) is not
-// checked, and takes the cluster's ID when it has one.
+// The ID is decided by a Raft log entry (a command whose Extensions carry
+// it, which the state machine never sees): every server that applies it
+// keeps the ID in its stable store (raft.db), so it lives and dies with the
+// server's Raft state, and a leader elected later has it once its barrier
+// has applied the entries of earlier terms. A cluster that this release
+// bootstrapped (its servers marked it new when they bootstrapped) has its
+// ID from its first leader's first entry, committed before that leader
+// publishes its term; a cluster from a release before IDs gets one from a
+// leader that finds one among its servers' answers, or, once every server
+// has answered without one, makes one. The leader also hands the ID to
+// servers in its health checks and join answers (a server that received a
+// snapshot never saw the entry).
+//
+// Joins are checked on the leader (handleJoin): a joiner with another ID
+// is refused; a joiner with an ID while the cluster has none yet is
+// refused until it has one (only a cluster from before IDs can be in that
+// state for long, and then none of its servers has one either); a joiner
+// with Raft state but no ID (from before IDs) whose configuration names
+// none of this cluster's servers is refused. A server that has an ID also
+// does not ask servers of another ID to add it.
 
-// stableKeyClusterID is the stable store key of the cluster ID.
-var stableKeyClusterID = []byte("foreshape_cluster_id")
+// stableKeyClusterID is the stable store key of the cluster ID;
+// stableKeyNewCluster marks a server that bootstrapped a new cluster, whose
+// first leader makes the ID at once.
+var (
+	stableKeyClusterID  = []byte("foreshape_cluster_id")
+	stableKeyNewCluster = []byte("foreshape_new_cluster")
+)
+
+// idExtension prefixes the Extensions of the log entry that decides the
+// cluster ID.
+const idExtension = "foreshape.cluster_id="
 
 // ClusterID returns the ID of the cluster this server's Raft state belongs
 // to, or "" while it has none (no state yet, or state from before IDs).
@@ -141,9 +165,10 @@ func (n *Node) learnClusterID(body json.RawMessage) {
 }
 
 // settleClusterID runs on the leader after a health round: a leader
-// without an ID takes one its servers have (the most common), or, when
-// every server answered and none has one, makes one.
-func (n *Node) settleClusterID(list []ServerHealth) {
+// without an ID (a cluster from before IDs) takes one its servers have
+// (the most common), or, when every server answered and none has one,
+// makes one; either way through the log.
+func (n *Node) settleClusterID(ctx context.Context, list []ServerHealth) {
 	if n.ClusterID() != "" {
 		return
 	}
@@ -170,11 +195,11 @@ func (n *Node) settleClusterID(list []ServerHealth) {
 	var err error
 	switch {
 	case best != "":
-		err = n.setClusterID(best, "from the servers' answers")
+		err = n.commitClusterID(ctx, best, "taken from the servers' answers")
 	case all:
 		var id string
 		if id, err = newClusterID(); err == nil {
-			err = n.setClusterID(id, "made by the cluster's first leader")
+			err = n.commitClusterID(ctx, id, "made once every server answered without one")
 		}
 	}
 	if err != nil {
@@ -182,8 +207,134 @@ func (n *Node) settleClusterID(list []ServerHealth) {
 	}
 }
 
+// ensureClusterID runs on a new leader once its barrier is done: the first
+// leader of a cluster this release bootstrapped makes the cluster's ID
+// before it publishes its term. The ID is made once per server, so that
+// an attempt that timed out and is retried commits the same one.
+func (n *Node) ensureClusterID(ctx context.Context) error {
+	if n.ClusterID() != "" {
+		return nil
+	}
+	if b, err := n.stable.Get(stableKeyNewCluster); err != nil || len(b) == 0 {
+		return nil // from before IDs: settleClusterID decides
+	}
+	n.idMu.Lock()
+	if n.madeID == "" {
+		id, err := newClusterID()
+		if err != nil {
+			n.idMu.Unlock()
+			return err
+		}
+		n.madeID = id
+	}
+	id := n.madeID
+	n.idMu.Unlock()
+	return n.commitClusterID(ctx, id, "made by the new cluster's first leader")
+}
+
+// commitClusterID commits the log entry that decides the cluster's ID;
+// this server keeps it when it applies the entry (applyClusterID).
+func (n *Node) commitClusterID(ctx context.Context, id, how string) error {
+	n.logger.Info("committing the cluster id", "cluster_id", id, "how", how)
+	f := n.raft.ApplyLog(raft.Log{Extensions: []byte(idExtension + id)}, timeout(ctx))
+	if err := f.Error(); err != nil {
+		return n.mapError("commit the cluster id", err)
+	}
+	if got := n.ClusterID(); got != id {
+		return &ClusterMismatchError{Local: got, Remote: id}
+	}
+	return nil
+}
+
+// applyClusterID applies a cluster ID entry, on raft's FSM goroutine.
+func (n *Node) applyClusterID(id string, index uint64) {
+	err := n.setClusterID(id, fmt.Sprintf("from the log (entry %d)", index))
+	var mm *ClusterMismatchError
+	if errors.As(err, &mm) {
+		n.logger.Error("this server's Raft state names another cluster than its log: two clusters' states were mixed before cluster IDs were checked",
+			"cluster_id", mm.Local, "log_cluster_id", id, "index", index)
+	} else if err != nil {
+		n.logger.Warn("cannot keep the cluster id", logKeyError, err)
+	}
+}
+
+// markNewCluster marks (on) or unmarks this server as one bootstrapping a
+// new cluster.
+func (n *Node) markNewCluster(on bool) error {
+	v := []byte(nil)
+	if on {
+		v = []byte("1")
+	}
+	if err := n.stable.Set(stableKeyNewCluster, v); err != nil {
+		return fmt.Errorf("cluster: bootstrap: %w", err)
+	}
+	return nil
+}
+
+// clusterIDFromLog returns the ID a log entry carries, if it is the entry
+// that decides it.
+func clusterIDFromLog(l *raft.Log) (string, bool) {
+	if l.Type != raft.LogCommand || len(l.Data) != 0 || !bytes.HasPrefix(l.Extensions, []byte(idExtension)) {
+		return "", false
+	}
+	return string(l.Extensions[len(idExtension):]), true
+}
+
+// idFSM passes every entry but the cluster ID's to the state machine.
+type idFSM struct {
+	raft.FSM
+	n *Node
+}
+
+func (f *idFSM) Apply(l *raft.Log) any {
+	if id, ok := clusterIDFromLog(l); ok {
+		f.n.applyClusterID(id, l.Index)
+		return nil
+	}
+	return f.FSM.Apply(l)
+}
+
+// idBatchingFSM is idFSM for a state machine that applies in batches.
+type idBatchingFSM struct {
+	idFSM
+	batch raft.BatchingFSM
+}
+
+func (f *idBatchingFSM) ApplyBatch(logs []*raft.Log) []any {
+	out := make([]any, len(logs))
+	rest := make([]*raft.Log, 0, len(logs))
+	at := make([]int, 0, len(logs))
+	for i, l := range logs {
+		if id, ok := clusterIDFromLog(l); ok {
+			f.n.applyClusterID(id, l.Index)
+			continue
+		}
+		rest = append(rest, l)
+		at = append(at, i)
+	}
+	if len(rest) > 0 {
+		for i, r := range f.batch.ApplyBatch(rest) {
+			out[at[i]] = r
+		}
+	}
+	return out
+}
+
+// wrapFSM returns fsm as raft is given it: cluster ID entries are applied
+// by the node.
+func (n *Node) wrapFSM(fsm raft.FSM) raft.FSM {
+	w := idFSM{FSM: fsm, n: n}
+	if b, ok := fsm.(raft.BatchingFSM); ok {
+		return &idBatchingFSM{idFSM: w, batch: b}
+	}
+	return &w
+}
+
 // idState is the node's cluster ID cache (ClusterID) and what it logged.
 type idState struct {
 	idMu           sync.Mutex
 	mismatchLogged sync.Map
+	// madeID is the ID this server made as a new cluster's first leader
+	// (ensureClusterID), kept for retries.
+	madeID string
 }

@@ -3,6 +3,7 @@ package cluster_test
 import (
 	"context"
 	"errors"
+	"io"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/foreshape/foreshape/agent/cluster"
 	"github.com/foreshape/foreshape/agent/cluster/clustertest"
+	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 )
 
@@ -140,4 +142,171 @@ func TestClusterIDSpreadsAndUpgrades(t *testing.T) {
 		t.Errorf("the upgraded server has cluster id %q; want the cluster's %s (join error %v)", got, id, back.JoinError())
 	}
 	apply(t, nodes[0], []byte("after"))
+}
+
+// ghostCluster starts two servers of a three-voter cluster whose third
+// voter never starts, so that its leader never hears from every server:
+// made by this release (the two bootstrap it), or, with legacy, from a data
+// dir a release before cluster IDs bootstrapped (raft's own bootstrap,
+// without foreshape's). It returns the two and the leader among them.
+func ghostCluster(t *testing.T, root string, legacy bool) ([]*cluster.Node, *cluster.Node) {
+	t.Helper()
+	dirs := []string{filepath.Join(root, "a0"), filepath.Join(root, "a1")}
+	ghost := cluster.Server{ID: "5b0c6c2e-1f0e-4a53-9d3f-6f1f0f6a9c11", Address: closedAddr(t), Voter: true}
+	var servers []cluster.Server
+	for _, dir := range dirs {
+		id, err := cluster.LoadOrCreateNodeID(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		servers = append(servers, cluster.Server{ID: id, Address: closedAddr(t), Voter: true})
+	}
+	servers = append(servers, ghost)
+	if legacy {
+		for i, dir := range dirs {
+			legacyBootstrap(t, dir, servers[i], servers)
+		}
+	}
+	var nodes []*cluster.Node
+	for i, dir := range dirs {
+		n, _ := tcpServer(t, dir, &registry{}, func(c *cluster.Config) {
+			c.Discover, c.BootstrapExpect, c.Voters, c.BindAddr = nil, 0, 3, servers[i].Address
+		})
+		if !legacy {
+			if err := n.Bootstrap(servers...); err != nil {
+				t.Fatal(err)
+			}
+		}
+		nodes = append(nodes, n)
+	}
+	return nodes, leaderOf(t, nodes...)
+}
+
+// legacyBootstrap leaves in dir the Raft state a release before cluster
+// IDs made when it bootstrapped a cluster of servers: a configuration, no
+// cluster ID.
+func legacyBootstrap(t *testing.T, dir string, self cluster.Server, servers []cluster.Server) {
+	t.Helper()
+	store, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(dir, "raft.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	snaps, err := raft.NewFileSnapshotStore(dir, 1, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, trans := raft.NewInmemTransport(raft.ServerAddress(self.Address))
+	defer trans.Close()
+	rc := raft.DefaultConfig()
+	rc.LocalID = raft.ServerID(self.ID)
+	var conf raft.Configuration
+	for _, s := range servers {
+		conf.Servers = append(conf.Servers, raft.Server{Suffrage: raft.Voter, ID: raft.ServerID(s.ID), Address: raft.ServerAddress(s.Address)})
+	}
+	if err := raft.BootstrapCluster(rc, store, store, snaps, trans, conf); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestOtherClustersServerRefusedFromTheStart: a server of another cluster
+// is refused however young the cluster it is given to join: one with an
+// ID, by a cluster that made its own the moment its first leader was
+// elected (it does not wait to hear from every server, and never takes the
+// joiner's), or by a cluster from before IDs that has none to compare; one
+// from before IDs (no ID of its own), by what its Raft configuration
+// names: none of this cluster's servers.
+func TestOtherClustersServerRefusedFromTheStart(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		// legacyA: the cluster joined is from before IDs; legacyB: the
+		// joiner's state is.
+		legacyA, legacyB bool
+		want             []string
+	}{
+		{name: "new cluster, joiner with an id", want: []string{"move its data_dir aside", "retry_join"}},
+		{name: "cluster without an id, joiner with one", legacyA: true, want: []string{"this cluster has no cluster ID", "move its data_dir aside"}},
+		{name: "new cluster, joiner from before ids", legacyB: true, want: []string{"none of which", "move its data_dir aside"}},
+		{name: "both from before ids", legacyA: true, legacyB: true, want: []string{"none of which", "move its data_dir aside"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			nodes, leader := ghostCluster(t, t.TempDir(), tc.legacyA)
+			if !tc.legacyA {
+				waitClusterID(t, leader)
+			}
+			aID := leader.ClusterID()
+			conf, err := leader.Status()
+			if err != nil {
+				t.Fatal(err)
+			}
+			apply(t, leader, []byte("a1"))
+
+			bDir := t.TempDir()
+			bID := ""
+			var bAddr string
+			if tc.legacyB {
+				id, err := cluster.LoadOrCreateNodeID(bDir)
+				if err != nil {
+					t.Fatal(err)
+				}
+				self := cluster.Server{ID: id, Address: closedAddr(t), Voter: true}
+				legacyBootstrap(t, bDir, self, []cluster.Server{self, {ID: "7d3e9a10-2b4c-4d5e-8f60-718293a4b5c6", Address: closedAddr(t), Voter: true}})
+				bAddr = self.Address
+			} else {
+				b := alone(t, bDir, "127.0.0.1:0", &logBuffer{})
+				bID = waitClusterID(t, b)
+				b.Close()
+				bAddr = "127.0.0.1:0"
+			}
+			var addrs []string
+			for _, n := range nodes {
+				st, _ := n.Status()
+				addrs = append(addrs, st.Address)
+			}
+			b2, _ := tcpServer(t, bDir, &registry{}, func(c *cluster.Config) {
+				c.Discover, c.BootstrapExpect, c.RetryJoin, c.BindAddr = nil, 0, addrs, bAddr
+				slowToElect(c)
+			})
+			var jerr error
+			deadline := time.Now().Add(clustertest.Timeout)
+			for time.Now().Before(deadline) {
+				if jerr = b2.JoinError(); jerr != nil && strings.Contains(jerr.Error(), "move its data_dir aside") {
+					break
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			t.Logf("join error: %v", jerr)
+			if jerr == nil {
+				t.Fatalf("the other cluster's server joined (configuration now %+v, cluster id %q)", mustStatus(t, leader).Servers, leader.ClusterID())
+			}
+			want := tc.want
+			if tc.legacyA || tc.legacyB {
+				// The leader refused it, naming it.
+				want = append(want, nodeID(t, b2))
+			}
+			for _, want := range want {
+				if !strings.Contains(jerr.Error(), want) {
+					t.Errorf("join error %q; want it to say %q", jerr, want)
+				}
+			}
+			if bID != "" && !strings.Contains(jerr.Error(), bID) {
+				t.Errorf("join error %q; want it to name the joiner's cluster %s", jerr, bID)
+			}
+			if got := mustStatus(t, leader).Servers; len(got) != len(conf.Servers) {
+				t.Errorf("configuration %+v; want it unchanged, %+v", got, conf.Servers)
+			}
+			if got := leader.ClusterID(); got != aID {
+				t.Errorf("the cluster's id is %q; want it unchanged (%q), never the joiner's %q", got, aID, bID)
+			}
+		})
+	}
+}
+
+func mustStatus(t *testing.T, n *cluster.Node) cluster.Status {
+	t.Helper()
+	st, err := n.Status()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
 }

@@ -45,19 +45,29 @@ type ServerInfo struct {
 	// ClusterID names the cluster the server's Raft state belongs to;
 	// empty while it has none (identity.go).
 	ClusterID string `json:"cluster_id,omitempty"`
+	// Servers are the IDs of the servers in the Raft configuration the
+	// server holds, when it has state: a leader tells a joiner's state from
+	// another cluster's by them when the joiner has no ClusterID.
+	Servers []string `json:"servers,omitempty"`
 }
 
 // Info returns what this server says of itself to its peers.
 func (n *Node) Info() ServerInfo {
 	addr, id := n.raft.LeaderWithID()
 	has, _ := raft.HasExistingState(n.logs, n.stable, n.snaps)
-	return ServerInfo{
+	info := ServerInfo{
 		ID: n.cfg.NodeID, Name: n.cfg.Name, RaftAddress: string(n.trans.LocalAddr()),
 		HTTPAddress: n.HTTPAddr(), Version: n.cfg.Version, Voter: !n.cfg.Nonvoter,
 		State: n.raft.State().String(), LeaderID: string(id), LeaderAddress: string(addr),
 		HasState: has, AppliedIndex: n.raft.AppliedIndex(), LastIndex: n.raft.LastIndex(),
 		StateIndex: n.stateIndex(), ClusterID: n.ClusterID(),
 	}
+	if f := n.raft.GetConfiguration(); has && f.Error() == nil {
+		for _, s := range f.Configuration().Servers {
+			info.Servers = append(info.Servers, string(s.ID))
+		}
+	}
+	return info
 }
 
 // SetHTTPAddr sets the address of this server's HTTP API that Info
@@ -101,12 +111,11 @@ func (n *Node) handleJoin(ctx context.Context, body json.RawMessage) (any, error
 		return nil, n.mapError("join", err)
 	}
 	log := n.logger.With(logKeyNodeID, s.ID, logKeyAddress, s.RaftAddress)
-	if own := n.ClusterID(); own != "" && s.ClusterID != "" && s.ClusterID != own {
-		err := &ClusterMismatchError{Local: s.ClusterID, Remote: own, Server: s.ID}
-		log.Warn("refusing a join: the server holds the Raft state of another cluster", "its_cluster_id", s.ClusterID, "cluster_id", own)
+	servers := f.Configuration().Servers
+	if err := checkJoinerState(n.ClusterID(), s, servers); err != nil {
+		log.Warn("refusing a join: the server's Raft state may be another cluster's", "its_cluster_id", s.ClusterID, "cluster_id", n.ClusterID(), logKeyError, err)
 		return nil, fmt.Errorf("join: %w", err)
 	}
-	servers := f.Configuration().Servers
 	if !slices.ContainsFunc(servers, func(cur raft.Server) bool {
 		return string(cur.ID) == s.ID && string(cur.Address) == s.RaftAddress
 	}) {
@@ -154,6 +163,49 @@ func (n *Node) handleJoin(ctx context.Context, body json.RawMessage) (any, error
 	}
 	log.Info("server joined as a non-voter", "name", s.Name, "wants_vote", s.Voter)
 	return n.Info(), nil
+}
+
+// checkJoinerState refuses a joiner whose Raft state belongs, or may
+// belong, to another cluster than this one (whose ID is own, "" while it
+// has none, and whose configuration is servers): one with another ID; one
+// with an ID while this cluster has none to compare; one with state but no
+// ID (from before IDs) whose configuration names none of these servers.
+func checkJoinerState(own string, s ServerInfo, servers []raft.Server) error {
+	switch {
+	case own != "" && s.ClusterID != "" && s.ClusterID != own:
+		return &ClusterMismatchError{Local: s.ClusterID, Remote: own, Server: s.ID}
+	case own == "" && s.ClusterID != "":
+		return fmt.Errorf("this cluster has no cluster ID yet (its first leader is committing one, or its state is from a release before IDs and its leader has not heard from every server), "+
+			"and server %s holds the Raft state of cluster %s: it is not added while the two cannot be compared. "+
+			"If it belongs to this cluster, it is added once the leader has the cluster's ID; if it should join this cluster as a new server, stop it, move its data_dir aside and start it again; "+
+			"if it belongs to cluster %s, correct its server.retry_join", s.ID, s.ClusterID, s.ClusterID)
+	case s.ClusterID != "" || len(s.Servers) == 0:
+		return nil
+	}
+	var ours, theirs []string
+	for _, cur := range servers {
+		if string(cur.ID) == s.ID {
+			return nil // a member rejoining
+		}
+		ours = append(ours, string(cur.ID))
+	}
+	for _, id := range s.Servers {
+		if id == s.ID {
+			continue
+		}
+		if slices.Contains(ours, id) {
+			return nil
+		}
+		theirs = append(theirs, id)
+	}
+	named := "no server but itself"
+	if len(theirs) > 0 {
+		named = "servers " + strings.Join(theirs, ", ") + ", none of which is in this cluster"
+	}
+	return fmt.Errorf("%w: server %s holds Raft state (without a cluster ID: from a release before IDs) whose configuration names %s (this cluster: %s); joining would mix the two clusters' states. "+
+		"If it should join this cluster, stop it, move its data_dir aside and start it again: it joins as a new server and receives the cluster's state; "+
+		"if it belongs to the other cluster, correct its server.retry_join",
+		ErrOtherCluster, s.ID, named, strings.Join(ours, ", "))
 }
 
 // inCluster reports whether this node knows a leader and is in the

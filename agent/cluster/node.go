@@ -254,7 +254,7 @@ func (n *Node) open(fsm raft.FSM) error {
 	rc := cfg.raftConfig()
 	rc.Logger = n.logger.Named("raft")
 	rc.NotifyCh = n.notifyCh
-	r, err := raft.NewRaft(rc, fsm, logs, stable, snaps, trans)
+	r, err := raft.NewRaft(rc, n.wrapFSM(fsm), logs, stable, snaps, trans)
 	if err != nil && !cfg.InMemory && cfg.SnapshotStore == nil && strings.Contains(err.Error(), "failed to load any existing snapshots") {
 		// Raft's error says no more; its log names each snapshot and why
 		// it could not be read.
@@ -301,7 +301,21 @@ func (n *Node) Bootstrap(servers ...Server) error {
 		}
 		conf.Servers = append(conf.Servers, raft.Server{Suffrage: suf, ID: raft.ServerID(s.ID), Address: raft.ServerAddress(s.Address)})
 	}
+	// A new cluster's first leader makes its ID at once (ensureClusterID):
+	// the mark says the cluster is new, not a data dir from before IDs.
+	has, err := raft.HasExistingState(n.logs, n.stable, n.snaps)
+	if err != nil {
+		return fmt.Errorf("cluster: bootstrap: %w", err)
+	}
+	if !has {
+		if err := n.markNewCluster(true); err != nil {
+			return err
+		}
+	}
 	if err := n.raft.BootstrapCluster(conf).Error(); err != nil {
+		if !has {
+			_ = n.markNewCluster(false)
+		}
 		return fmt.Errorf("cluster: bootstrap: %w", err)
 	}
 	n.logger.Info("bootstrapped a new cluster", "servers", len(servers))
@@ -342,11 +356,20 @@ func (n *Node) watchLeadership() {
 }
 
 // catchUp runs a barrier so that every entry of earlier terms is applied to
-// the FSM, then publishes the term, unless it ended meanwhile.
+// the FSM, commits the cluster's ID when it is a new cluster's first leader
+// (ensureClusterID), then publishes the term, unless it ended meanwhile.
 func (n *Node) catchUp(t *term) {
 	defer n.wg.Done()
 	for t.ctx.Err() == nil {
 		err := n.raft.Barrier(n.cfg.BarrierTimeout).Error()
+		if err == nil {
+			ctx, cancel := context.WithTimeout(t.ctx, n.cfg.BarrierTimeout)
+			err = n.ensureClusterID(ctx)
+			cancel()
+			if errors.Is(err, ErrNotLeader) || errors.Is(err, ErrLeadershipLost) || errors.Is(err, ErrClosed) {
+				return
+			}
+		}
 		if err == nil {
 			n.mu.Lock()
 			if t.ctx.Err() == nil {

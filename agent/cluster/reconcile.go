@@ -153,7 +153,9 @@ func (r *reconciler) round(lctx context.Context) {
 	r.checked = true
 	r.mu.Unlock()
 
-	n.settleClusterID(list)
+	idctx, cancel := context.WithTimeout(lctx, 10*time.Second)
+	n.settleClusterID(idctx, list)
+	cancel()
 	if n.cfg.OnServers != nil {
 		n.cfg.OnServers(lctx, list)
 	}
