@@ -582,7 +582,13 @@ func TestActDryRun(t *testing.T) {
 }
 
 // TestActDevWithin90s runs `foreshape agent -dev` as `make dev` does and
-// checks that within 90 s it shows reservations and completed migrations.
+// checks that within 90 s it shows reservations and completed migrations,
+// and what README's make dev paragraph says of them in the demo's data
+// time (command/dev-policies.hcl): rack a's allocations move before its
+// maintenance window opens at 08:00 and land in dc1's web nodes, where
+// their room was held, and the api service in dc2 scales out for the
+// hotspot before the surge at 09:00. The wall-clock times README gives
+// are logged as figures.
 func TestActDevWithin90s(t *testing.T) {
 	if testing.Short() {
 		t.Skip("multi-process test")
@@ -593,8 +599,8 @@ func TestActDevWithin90s(t *testing.T) {
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
 	started := time.Now()
 	waitHTTP(t, base+"/v1/health", 30*time.Second)
-	var sawReservation, sawDone time.Duration
-	for time.Since(started) < 90*time.Second && (sawReservation == 0 || sawDone == 0) {
+	var sawReservation, sawDone, sawHotspot, sawScale time.Duration
+	for time.Since(started) < 90*time.Second && (sawReservation == 0 || sawDone == 0 || sawScale == 0) {
 		var rs api.Reservations
 		if get(base+"/v1/reservations", &rs) == nil && len(rs.Reservations) > 0 && sawReservation == 0 {
 			sawReservation = time.Since(started)
@@ -607,12 +613,57 @@ func TestActDevWithin90s(t *testing.T) {
 				}
 			}
 		}
+		var hs []api.Hotspot
+		if sawHotspot == 0 && get(base+"/v1/hotspots", &hs) == nil {
+			for _, h := range hs {
+				if h.Locality == "dc2" {
+					sawHotspot = time.Since(started)
+				}
+			}
+		}
+		var d api.Decisions
+		if sawScale == 0 && get(base+"/v1/decisions?kind=scale", &d) == nil && len(d.Decisions) > 0 {
+			sawScale = time.Since(started)
+		}
 		time.Sleep(250 * time.Millisecond)
 	}
 	if sawReservation == 0 || sawDone == 0 {
 		t.Fatalf("within 90 s: reservation seen after %v, completed migration after %v (0: never)\n%s", sawReservation, sawDone, tail(out.String(), 40))
 	}
-	t.Logf("figures: make dev: first reservation after %s, first completed migration after %s", sawReservation.Round(100*time.Millisecond), sawDone.Round(100*time.Millisecond))
+	var d api.Decisions
+	if err := get(base+"/v1/decisions", &d); err != nil {
+		t.Fatal(err)
+	}
+	window := time.Date(2026, 1, 5, 8, 0, 0, 0, time.UTC)
+	surge := window.Add(time.Hour)
+	submitted, done := 0, 0 // a submit decision names no request yet
+	var queuedAt time.Time
+	var scaled []api.Decision
+	for _, dec := range d.Decisions {
+		switch dec.Kind {
+		case "submit":
+			if strings.Contains(dec.Reason, `drain "rack-a-maintenance"`) {
+				submitted++
+				queuedAt = dec.Time
+			}
+		case "done":
+			done++
+			if !dec.Time.Before(window) || !strings.Contains(dec.Reason, "to dc1/*/web") || strings.Contains(dec.Reason, "outside") {
+				t.Errorf("%s done at %s: %q; want it in dc1/*/web before the window at 08:00", dec.Request, dec.Time.Format("15:04:05"), dec.Reason)
+			}
+		case "scale":
+			scaled = append(scaled, dec)
+		}
+	}
+	if submitted == 0 || done < submitted {
+		t.Errorf("%d requests queued for rack a's maintenance, %d done; decisions %+v", submitted, done, d.Decisions)
+	}
+	if len(scaled) == 0 || scaled[0].Policy != "dc2-web" || !scaled[0].Time.Before(surge) || !strings.Contains(scaled[0].Reason, `scale "api" up`) || !strings.Contains(scaled[0].Reason, "hotspot") {
+		t.Errorf("scale decisions %+v; want dc2-web's api scaled up for the hotspot before the surge at 09:00", scaled)
+	}
+	t.Logf("figures: make dev: %d requests for rack a queued at %s data time; first reservation after %s, first completed migration after %s, dc2 hotspot after %s, scale after %s (wall clock from the agent's start)",
+		submitted, queuedAt.Format("15:04"), sawReservation.Round(100*time.Millisecond), sawDone.Round(100*time.Millisecond),
+		sawHotspot.Round(100*time.Millisecond), sawScale.Round(100*time.Millisecond))
 }
 
 // get decodes a GET answer, or says why it could not.
