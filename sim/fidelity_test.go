@@ -832,6 +832,16 @@ func TestFidelityErrors(t *testing.T) {
 				"1 error occurred:\n\t* Task group g validation failed: 1 error occurred:\n\t* Affinity 1 validation failed: 1 error occurred:\n\t* Unknown affinity operator \"is_set\""},
 			{"POST", "/v1/jobs", badJob(`"Affinities":[{"LTarget":"${node.datacenter}","RTarget":"dc1","Operand":"=","Weight":0}]`, ""), 500,
 				"1 error occurred:\n\t* Affinity 1 validation failed: 1 error occurred:\n\t* Affinity weight cannot be zero"},
+			{"POST", "/v1/jobs", badJob("", `"Spreads":[{"Attribute":"${node.datacenter}","Weight":0}]`), 500,
+				"1 error occurred:\n\t* Task group g validation failed: 1 error occurred:\n\t* Spread 1 validation failed: 1 error occurred:\n\t* Spread block must have a positive weight from 0 to 100"},
+			{"POST", "/v1/jobs", badJob(`"Spreads":[{"Attribute":"","Weight":50,"SpreadTarget":[{"Value":"dc1","Percent":60},{"Value":"dc1","Percent":50}]}]`, ""), 500,
+				"1 error occurred:\n\t* Spread 1 validation failed: 3 errors occurred:\n\t* Missing spread attribute\n\t* Spread target value \"dc1\" already defined\n\t* " +
+					"Sum of spread target percentages must not be greater than 100%; got 110%"},
+			{"POST", "/v1/jobs", badJob("", `"Spreads":[{"Attribute":"${node.datacenter}","Weight":50,"SpreadTarget":[{"Value":"dc1","Percent":101}]}]`), 500,
+				"1 error occurred:\n\t* Task group g validation failed: 1 error occurred:\n\t* Spread 1 validation failed: 2 errors occurred:\n\t* " +
+					"Spread target percentage for value \"dc1\" must be between 0 and 100\n\t* Sum of spread target percentages must not be greater than 100%; got 101%"},
+			{"POST", "/v1/jobs", `{"Job":{"ID":"fidelity-bad","Name":"x","Type":"system","Datacenters":["dc1"],"Spreads":[{"Attribute":"${node.datacenter}"}],"TaskGroups":[` + sleepGroup + `]}}`, 500,
+				"1 error occurred:\n\t* System jobs may not have a spread block"},
 			{"POST", "/v1/jobs", `{"Job":{"ID":"fidelity-bad","Name":"x","Type":"service","Datacenters":["dc1"],"TaskGroups":[{"Name":"g"}]}}`, 500,
 				"1 error occurred:\n\t* Task group g validation failed: 1 error occurred:\n\t* Missing tasks for task group"},
 			{"POST", "/v1/jobs", `{"Job":{"ID":"fidelity-bad","Name":"x","Type":"service","Datacenters":["dc1"],"TaskGroups":[` + sleepGroup + `,` + sleepGroup + `]}}`, 500,
@@ -1285,6 +1295,69 @@ func TestFidelityPreemptionChoosesNode(t *testing.T) {
 			if got := count(ls, func(a *api.AllocationListStub) bool { return a.DesiredStatus == api.AllocDesiredStatusEvict }); got != want {
 				t.Errorf("%s: %d evicted, want %d: %s", low, got, want, describe(ls))
 			}
+		}
+	})
+}
+
+// A spread block places a group's allocations by its targets' percentages
+// (75% dc1, 25% dc2: three and one of four), and a spread without targets
+// evens them out even against an affinity (two and two, where the affinity
+// alone keeps most in dc1): Nomad adds a spread score to each node's
+// average. (Operators' jobs spread over datacenters, racks or zones; where
+// a replacement lands decides whether room foreshape held is used.)
+func TestFidelitySpread(t *testing.T) {
+	forEachNomadIn(t, twoDCScenario, lacksDC2, func(t *testing.T, c *cluster) {
+		nodes, _, err := c.client.Nodes().List(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dcOf := func(nodeID string) string {
+			for _, n := range nodes {
+				if n.ID == nodeID {
+					return n.Datacenter
+				}
+			}
+			return "?"
+		}
+		perDC := func(id string) map[string]int {
+			as := c.waitAllocs(t, id, "ran four", func(as []*api.AllocationListStub) bool { return count(as, running) == 4 })
+			out := map[string]int{}
+			for _, a := range as {
+				if running(a) {
+					out[dcOf(a.NodeID)]++
+				}
+			}
+			return out
+		}
+		job := func(what string) *api.Job {
+			id := c.jobID(what)
+			j := sleepJob(id, 4, 100, 128, 50)
+			j.Datacenters = []string{"dc1", "dc2"}
+			j.Update = &api.UpdateStrategy{MaxParallel: new(0)}
+			return j
+		}
+
+		targets := job("spread-targets")
+		targets.TaskGroups[0].AddSpread(api.NewSpread("${node.datacenter}", 100, []*api.SpreadTarget{
+			api.NewSpreadTarget("dc1", 75), api.NewSpreadTarget("dc2", 25)}))
+		c.register(t, targets)
+		if got := perDC(*targets.ID); got["dc1"] != 3 || got["dc2"] != 1 {
+			t.Errorf("spread 75%% dc1 / 25%% dc2 over four: %v, want dc1 3, dc2 1", got)
+		}
+
+		even := job("spread-even")
+		even.AddAffinity(api.NewAffinity("${node.datacenter}", "=", "dc1", 100))
+		even.AddSpread(api.NewSpread("${node.datacenter}", 50, nil))
+		c.register(t, even)
+		if got := perDC(*even.ID); got["dc1"] != 2 || got["dc2"] != 2 {
+			t.Errorf("even spread over four against an affinity to dc1: %v, want 2 and 2", got)
+		}
+
+		affinity := job("affinity")
+		affinity.AddAffinity(api.NewAffinity("${node.datacenter}", "=", "dc1", 100))
+		c.register(t, affinity)
+		if got := perDC(*affinity.ID); got["dc1"] < 3 {
+			t.Errorf("the affinity to dc1 alone over four: %v, want 3 or more in dc1", got)
 		}
 	})
 }

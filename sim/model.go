@@ -135,6 +135,7 @@ type group struct {
 	drivers     []string // each task's driver, in tasks' order
 	constraints []*api.Constraint
 	affinities  []*api.Affinity
+	spreads     []spreadBlock // the job's, then the group's
 	migrate     api.MigrateStrategy
 	update      *api.UpdateStrategy
 	load        groupLoad
@@ -144,6 +145,14 @@ type group struct {
 	// idle marks a group that only holds capacity (every task sleeps or
 	// runs a pause image, with no load binding): it demands nothing.
 	idle bool
+}
+
+// spreadBlock is one spread block of a group or its job.
+type spreadBlock struct {
+	attr    string
+	weight  int
+	targets []api.SpreadTarget
+	job     bool // a job-level block
 }
 
 // alloc is one allocation.

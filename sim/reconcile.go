@@ -58,6 +58,12 @@ func (c *Cluster) register(spec *api.Job, sims map[string]GroupSimSpec, trigger 
 	if msg := invalidAffinity(spec.Affinities); msg != "" {
 		return nil, invalidJob(msg)
 	}
+	if *spec.Type == api.JobTypeSystem && spec.Spreads != nil {
+		return nil, invalidJob("System jobs may not have a spread block")
+	}
+	if msg := invalidSpread(spec.Spreads); msg != "" {
+		return nil, invalidJob(msg)
+	}
 	if len(spec.TaskGroups) == 0 {
 		return nil, invalidJob("Missing job task groups")
 	}
@@ -144,6 +150,12 @@ func (c *Cluster) buildGroup(spec *api.Job, tg *api.TaskGroup, sim GroupSimSpec)
 	if msg := invalidAffinity(tg.Affinities); msg != "" {
 		return nil, invalidGroup(g.name, msg)
 	}
+	if *spec.Type == api.JobTypeSystem && tg.Spreads != nil {
+		return nil, invalidGroup(g.name, "System jobs may not have a spread block")
+	}
+	if msg := invalidSpread(tg.Spreads); msg != "" {
+		return nil, invalidGroup(g.name, msg)
+	}
 	disk := 300 // Nomad's default ephemeral disk
 	if tg.EphemeralDisk != nil && tg.EphemeralDisk.SizeMB != nil {
 		disk = *tg.EphemeralDisk.SizeMB
@@ -188,10 +200,11 @@ func (c *Cluster) buildGroup(spec *api.Job, tg *api.TaskGroup, sim GroupSimSpec)
 			return nil, badRequest("1 error occurred:\n\t* Task group %s: affinity operand %q is not supported by the simulator\n\n", g.name, a.Operand)
 		}
 	}
-	if len(spec.Spreads) > 0 || len(tg.Spreads) > 0 {
-		// Nomad scores spread blocks (and scores more nodes for them); a
-		// simulator placing as if they were absent would mislead.
-		return nil, badRequest("1 error occurred:\n\t* Task group %s: spread blocks are not supported by the simulator\n\n", g.name)
+	for _, sp := range spec.Spreads {
+		g.spreads = append(g.spreads, spreadBlock{attr: sp.Attribute, weight: int(*sp.Weight), targets: derefTargets(sp.SpreadTarget), job: true})
+	}
+	for _, sp := range tg.Spreads {
+		g.spreads = append(g.spreads, spreadBlock{attr: sp.Attribute, weight: int(*sp.Weight), targets: derefTargets(sp.SpreadTarget)})
 	}
 	if (g.cpu <= 0 && g.cores <= 0) || g.mem <= 0 {
 		return nil, badRequest("1 error occurred:\n\t* Task group %s: resources cpu and memory must be positive\n\n", g.name)
@@ -255,6 +268,49 @@ func invalidAffinity(affs []*api.Affinity) string {
 		}
 	}
 	return ""
+}
+
+// invalidSpread is Nomad's validation of a job's or group's spread blocks:
+// the first one with its attribute missing, a weight outside (0, 100], a
+// target value twice, or target percentages over 100, or "" when all are
+// valid.
+func invalidSpread(spreads []*api.Spread) string {
+	for i, sp := range spreads {
+		var errs []string
+		if sp.Attribute == "" {
+			errs = append(errs, "Missing spread attribute")
+		}
+		if sp.Weight != nil && (*sp.Weight <= 0 || *sp.Weight > 100) {
+			errs = append(errs, "Spread block must have a positive weight from 0 to 100")
+		}
+		seen := map[string]bool{}
+		sum := 0
+		for _, t := range sp.SpreadTarget {
+			if seen[t.Value] {
+				errs = append(errs, fmt.Sprintf("Spread target value %q already defined", t.Value))
+			}
+			seen[t.Value] = true
+			if t.Percent > 100 {
+				errs = append(errs, fmt.Sprintf("Spread target percentage for value %q must be between 0 and 100", t.Value))
+			}
+			sum += int(t.Percent)
+		}
+		if sum > 100 {
+			errs = append(errs, fmt.Sprintf("Sum of spread target percentages must not be greater than 100%%; got %d%%", sum))
+		}
+		if len(errs) > 0 {
+			return fmt.Sprintf("Spread %d validation failed: %s", i+1, multiError(errs...))
+		}
+	}
+	return ""
+}
+
+func derefTargets(ts []*api.SpreadTarget) []api.SpreadTarget {
+	out := make([]api.SpreadTarget, 0, len(ts))
+	for _, t := range ts {
+		out = append(out, *t)
+	}
+	return out
 }
 
 // invalidJob is a job Nomad's servers refuse when they validate it: a 500

@@ -37,7 +37,7 @@ const (
 // stopped, scores the first few nodes that fit (log2 of the number of ready
 // nodes in the job's datacenters and pool for service jobs, 2 for batch;
 // node_limit_for_feasibility_checks, or the group's count if larger, when
-// the group has affinities) and takes the best score.
+// the group has affinities or spreads) and takes the best score.
 type placer struct {
 	c      *Cluster
 	j      *job
@@ -49,6 +49,9 @@ type placer struct {
 	// penalty is the node a failed allocation being replaced ran on: Nomad
 	// scores it down so the replacement goes elsewhere if it can.
 	penalty *node
+	// spread is the group's spread blocks as Nomad's SpreadIterator
+	// scores them, nil without any.
+	spread *spreadScorer
 }
 
 func (c *Cluster) newPlacer(j *job, g *group) *placer {
@@ -78,7 +81,10 @@ func (c *Cluster) newPlacer(j *job, g *group) *placer {
 			p.limit = l
 		}
 	}
-	if len(g.affinities) > 0 {
+	if len(g.spreads) > 0 {
+		p.spread = newSpreadScorer(j, g)
+	}
+	if len(g.affinities) > 0 || len(g.spreads) > 0 {
 		p.limit = defaultNodeLimit
 		if l := c.schedCfg.NodeLimitForFeasibilityChecks; l > 0 {
 			p.limit = int(l)
@@ -346,6 +352,12 @@ func (p *placer) score(n *node, preempt []*alloc) float64 {
 			k++
 		}
 	}
+	if p.spread != nil {
+		if sp := p.spread.score(n); sp != 0 {
+			sum += sp
+			k++
+		}
+	}
 	if len(preempt) > 0 {
 		sum += preemptionScore(preempt)
 		k++
@@ -395,6 +407,9 @@ func (p *placer) walk(evict bool) (*node, []*alloc) {
 		set []*alloc
 	}
 	var skipped []scored
+	if p.spread != nil {
+		p.spread.count() // what the previous placement changed
+	}
 	found := 0
 	visited := 0
 	for visited < n && found < p.limit {

@@ -154,12 +154,6 @@ func TestUnsupportedPlacementRejected(t *testing.T) {
 		{"affinity operand", func(j *api.Job) {
 			j.AddAffinity(api.NewAffinity("${attr.nomad.version}", "semver", ">= 1.0", 50))
 		}, `affinity operand "semver" is not supported`},
-		{"job spread", func(j *api.Job) {
-			j.AddSpread(api.NewSpread("${node.datacenter}", 50, nil))
-		}, "spread blocks are not supported"},
-		{"group spread", func(j *api.Job) {
-			j.TaskGroups[0].AddSpread(api.NewSpread("${meta.rack}", 50, nil))
-		}, "spread blocks are not supported"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := newTestCluster(t, "")
@@ -1043,6 +1037,7 @@ func TestPlacerLimit(t *testing.T) {
 		dcs       []string
 		count     int
 		affinity  bool
+		spread    bool
 		nodeLimit uint
 		want      int
 	}{
@@ -1052,6 +1047,7 @@ func TestPlacerLimit(t *testing.T) {
 		{name: "affinity: node_limit_for_feasibility_checks default", dcs: []string{"*"}, count: 1, affinity: true, want: 100},
 		{name: "affinity: node limit set", dcs: []string{"*"}, count: 1, affinity: true, nodeLimit: 4, want: 4},
 		{name: "affinity: count above the node limit", dcs: []string{"*"}, count: 150, affinity: true, want: 150},
+		{name: "spread: node_limit_for_feasibility_checks default", dcs: []string{"*"}, count: 1, spread: true, want: 100},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := newTestCluster(t, "")
@@ -1063,6 +1059,9 @@ func TestPlacerLimit(t *testing.T) {
 			j.Datacenters = tc.dcs
 			if tc.affinity {
 				j.AddAffinity(api.NewAffinity("${node.datacenter}", "=", "dc1", 80))
+			}
+			if tc.spread {
+				j.AddSpread(api.NewSpread("${meta.rack}", 50, nil))
 			}
 			mustRegister(t, c, j)
 			var got int

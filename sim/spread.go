@@ -1,0 +1,165 @@
+package sim
+
+// implicitTarget stands for every value a spread block's targets do not
+// name, as in Nomad.
+const implicitTarget = "*"
+
+// spreadScorer is Nomad's SpreadIterator for one group during one
+// evaluation (scheduler/feasible/spread.go): for each spread block, the
+// group's allocations per value of its attribute; the score of a node is
+// the sum over blocks of
+//
+//   - with targets: (desired - (used+1)) / desired times the block's share
+//     of the weights, where desired is the value's percent of the group's
+//     count (values no target names share what the targets leave, as "*";
+//     none left: -1; a target of 0%: the lowest boost seen so far, -1 at
+//     first);
+//   - without targets (even spread): 0 while nothing is placed, +1 for a
+//     value the group does not use yet, (min - used) / min for a value used
+//     more than the least used one, -1 for a least used one when all are
+//     even, else (max - min) / min;
+//   - -1 when the node lacks the attribute.
+//
+// A score of 0 is not averaged in.
+type spreadScorer struct {
+	j      *job
+	g      *group
+	blocks []spreadBlock
+	// weights is the sum of every block's weight; info holds, per
+	// attribute, the desired count per value and the weight of the group's
+	// block for it (the job's block when both name the attribute, as in
+	// Nomad).
+	weights int
+	info    map[string]*spreadInfo
+	// lowest is the lowest boost a target has given in this evaluation.
+	lowest float64
+	// used counts, per block, the group's live allocations per value.
+	used []map[string]int
+}
+
+type spreadInfo struct {
+	weight  int
+	desired map[string]float64
+}
+
+func newSpreadScorer(j *job, g *group) *spreadScorer {
+	s := &spreadScorer{j: j, g: g, blocks: g.spreads, info: map[string]*spreadInfo{}, lowest: -1}
+	// Nomad builds the desired counts from the group's blocks, then the
+	// job's: a job block on the same attribute replaces the group's.
+	var ordered []spreadBlock
+	for _, b := range g.spreads {
+		if !b.job {
+			ordered = append(ordered, b)
+		}
+	}
+	for _, b := range g.spreads {
+		if b.job {
+			ordered = append(ordered, b)
+		}
+	}
+	for _, b := range ordered {
+		si := &spreadInfo{weight: b.weight, desired: map[string]float64{}}
+		sum := 0.0
+		for _, t := range b.targets {
+			d := float64(t.Percent) / 100 * float64(g.count)
+			si.desired[t.Value] = d
+			sum += d
+		}
+		if sum > 0 && sum < float64(g.count) {
+			si.desired[implicitTarget] = float64(g.count) - sum
+		}
+		s.info[b.attr] = si
+		s.weights += b.weight
+	}
+	return s
+}
+
+// value is the value n counts under for block b: its attribute's value,
+// or "*" when b has targets and none names it.
+func (b spreadBlock) value(n *node) (string, bool) {
+	v, ok := resolve(n, b.attr)
+	if !ok {
+		return "", false
+	}
+	if len(b.targets) == 0 {
+		return v, true
+	}
+	for _, t := range b.targets {
+		if t.Value == v {
+			return v, true
+		}
+	}
+	return implicitTarget, true
+}
+
+// count recounts the group's live allocations per value of each block.
+func (s *spreadScorer) count() {
+	s.used = make([]map[string]int, len(s.blocks))
+	for i, b := range s.blocks {
+		use := map[string]int{}
+		for _, a := range s.j.allocs {
+			if a.grp.name != s.g.name || a.terminal() {
+				continue
+			}
+			if v, ok := b.value(a.node); ok {
+				use[v]++
+			}
+		}
+		s.used[i] = use
+	}
+}
+
+func (s *spreadScorer) score(n *node) float64 {
+	total := 0.0
+	for i, b := range s.blocks {
+		v, ok := b.value(n)
+		if !ok {
+			total--
+			continue
+		}
+		si := s.info[b.attr]
+		if len(si.desired) == 0 {
+			total += evenSpreadBoost(s.used[i], v)
+			continue
+		}
+		desired, ok := si.desired[v]
+		if !ok {
+			if desired, ok = si.desired[implicitTarget]; !ok {
+				total--
+				continue
+			}
+		}
+		if desired == 0 {
+			total += s.lowest
+			continue
+		}
+		boost := (desired - float64(s.used[i][v]+1)) / desired * float64(si.weight) / float64(s.weights)
+		total += boost
+		s.lowest = min(s.lowest, boost)
+	}
+	return total
+}
+
+// evenSpreadBoost is Nomad's score of a value when a block has no targets.
+func evenSpreadBoost(use map[string]int, v string) float64 {
+	if len(use) == 0 {
+		return 0
+	}
+	cur := use[v]
+	lo, hi := 0, 0
+	for _, k := range use {
+		if lo == 0 || k < lo {
+			lo = k
+		}
+		if hi == 0 || k > hi {
+			hi = k
+		}
+	}
+	switch {
+	case cur != lo:
+		return float64(lo-cur) / float64(lo)
+	case lo == hi:
+		return -1
+	}
+	return float64(hi-lo) / float64(lo)
+}

@@ -1,0 +1,76 @@
+package sim
+
+import (
+	"math"
+	"testing"
+
+	"github.com/hashicorp/nomad/api"
+)
+
+// The spread score of a node, as Nomad's SpreadIterator computes it
+// (scheduler/feasible/spread.go), for a group of count 4. Nodes a-* are in
+// dc1, rack r1; b-* in dc2, rack r2; none has meta.zone.
+func TestSpreadScore(t *testing.T) {
+	dc := func(weight int, targets ...api.SpreadTarget) spreadBlock {
+		return spreadBlock{attr: "${node.datacenter}", weight: weight, targets: targets}
+	}
+	for _, tc := range []struct {
+		name   string
+		blocks []spreadBlock
+		on     []string // nodes of the group's live allocations
+		want   map[string]float64
+	}{
+		{"targets: what is left of the count to desire, values no target names share the rest",
+			[]spreadBlock{dc(50, api.SpreadTarget{Value: "dc1", Percent: 50})}, []string{"a-1"},
+			map[string]float64{"a-2": (2 - 2) / 2.0, "b-1": (2 - 1) / 2.0}},
+		{"targets covering the count: another value scores -1",
+			[]spreadBlock{dc(50, api.SpreadTarget{Value: "dc1", Percent: 100})}, nil,
+			map[string]float64{"a-1": (4 - 1) / 4.0, "b-1": -1}},
+		{"a target of 0%: the lowest boost so far, -1 at first",
+			[]spreadBlock{dc(50, api.SpreadTarget{Value: "dc1", Percent: 100}, api.SpreadTarget{Value: "dc2", Percent: 0})}, nil,
+			map[string]float64{"b-1": -1}},
+		{"the node lacks the attribute",
+			[]spreadBlock{{attr: "${meta.zone}", weight: 50}}, []string{"a-1"},
+			map[string]float64{"a-1": -1, "b-1": -1}},
+		{"even: nothing placed yet",
+			[]spreadBlock{dc(50)}, nil,
+			map[string]float64{"a-1": 0, "b-1": 0}},
+		{"even: an unused value +1, the only used one -1",
+			[]spreadBlock{dc(50)}, []string{"a-1"},
+			map[string]float64{"a-2": -1, "b-1": 1}},
+		{"even: above the least used (min-used)/min, the least used (max-min)/min",
+			[]spreadBlock{dc(50)}, []string{"a-1", "a-2", "a-3", "b-1"},
+			map[string]float64{"a-1": (1 - 3) / 1.0, "b-2": (3 - 1) / 1.0}},
+		{"two blocks: each target boost weighs its share of the weights; even spread is not weighed",
+			[]spreadBlock{
+				{attr: "${node.datacenter}", weight: 30, targets: []api.SpreadTarget{{Value: "dc1", Percent: 75}}, job: true},
+				{attr: "${meta.rack}", weight: 10},
+			}, []string{"a-1", "a-2"},
+			map[string]float64{
+				"a-3": (3-3)/3.0*30/40 + -1,    // dc1: 2 used of 3; r1 is the only rack used
+				"b-1": (1-1)/1.0*30/40 + 2/2.0, // dc2 counts as "*" (1 desired); r2 unused
+			}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newTestCluster(t, "")
+			nodes := map[string]*node{}
+			for _, n := range c.nodes {
+				nodes[n.name] = n
+			}
+			g := &group{name: "g", count: 4, spreads: tc.blocks}
+			j := &job{id: "j"}
+			for _, name := range tc.on {
+				j.allocs = append(j.allocs, &alloc{job: j, grp: g, node: nodes[name], desired: desiredRun, client: allocRunning})
+			}
+			// A stopped allocation does not count.
+			j.allocs = append(j.allocs, &alloc{job: j, grp: g, node: nodes["b-2"], desired: desiredStop, client: allocComplete})
+			s := newSpreadScorer(j, g)
+			s.count()
+			for name, want := range tc.want {
+				if got := s.score(nodes[name]); math.Abs(got-want) > 1e-9 {
+					t.Errorf("score of %s = %.4f, want %.4f", name, got, want)
+				}
+			}
+		})
+	}
+}
