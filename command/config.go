@@ -56,7 +56,10 @@ Options:
   -dev             Validate over dev-mode defaults, as 'foreshape agent
                    -dev' would (a missing policies.dir is then a warning).
   -env             Apply the NOMAD_* and CONSUL_HTTP_* environment
-                   overrides first, as the agent does.
+                   overrides first, as the agent does. What they set that
+                   the agent would not use (NOMAD_CACERT with an http://
+                   nomad.address, CONSUL_HTTP_ADDR without Consul) is
+                   accepted, as the agent does, with a note saying why.
   -http-addr=ADDR  Override http.address, as the agent's -http-addr does.
 
 Example:
@@ -89,6 +92,10 @@ func (c *ConfigValidateCommand) Run(args []string) int {
 	writeDiags(c.Err, s.files, s.diags)
 	if s.diags.HasErrors() {
 		return ExitInvalid
+	}
+	// What the agent would log as unused when it starts.
+	for _, u := range s.cfg.Unused() {
+		fmt.Fprintf(c.Err, "note: %s, set by %s, is not used: %s.\n", u.Field, u.Source, u.Reason)
 	}
 	fmt.Fprintf(c.Out, "%s: the configuration is valid.\n", path)
 	return ExitOK

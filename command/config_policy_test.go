@@ -349,3 +349,34 @@ func humanize(n int) string {
 	}
 	return s
 }
+
+// TestConfigValidateNotesUnusedEnvironment: with -env, what the
+// environment sets that the agent would not use is accepted, as the
+// agent accepts it, with the note the agent logs; a file setting the
+// same is refused (golden nomad-tls-over-http, consul-address-unused).
+func TestConfigValidateNotesUnusedEnvironment(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "empty.hcl")
+	if err := os.WriteFile(path, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("NOMAD_CACERT", filepath.Join(t.TempDir(), "absent-ca.pem"))
+	t.Setenv("CONSUL_HTTP_TOKEN", "consul-secret-7")
+	code, stdout, stderr := run(t, "config", "validate", "-dev", "-env", path)
+	if code != ExitOK || !strings.Contains(stdout, "the configuration is valid") {
+		t.Fatalf("exit %d:\n%s%s", code, stdout, stderr)
+	}
+	for _, want := range []string{
+		`note: nomad.ca_file, set by environment variable NOMAD_CACERT, is not used: nomad.address "http://127.0.0.1:4646" is not an https:// URL`,
+		"note: consul.token, set by environment variable CONSUL_HTTP_TOKEN, is not used: consul.enabled is false",
+	} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, stderr)
+		}
+	}
+	if strings.Contains(stderr, "consul-secret-7") {
+		t.Errorf("the note reveals the token:\n%s", stderr)
+	}
+	if code, _, stderr := run(t, "config", "validate", "-dev", path); code != ExitOK || strings.Contains(stderr, "note:") {
+		t.Errorf("without -env: exit %d, %q; want no note", code, stderr)
+	}
+}
