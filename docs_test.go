@@ -292,6 +292,55 @@ func TestDocumentedMakeTargetsExist(t *testing.T) {
 	}
 }
 
+// TestDocumentedTestsExist: every test, benchmark or fuzz test the docs
+// name as evidence (`TestReady`, BenchmarkPlan) is one the repository has,
+// so a renamed or removed test cannot leave a claim resting on nothing.
+func TestDocumentedTestsExist(t *testing.T) {
+	defined := map[string]bool{}
+	decl := regexp.MustCompile(`(?m)^func ((?:Test|Benchmark|Fuzz)[A-Z][A-Za-z0-9_]*)\(`)
+	err := filepath.WalkDir(".", func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && (strings.HasPrefix(d.Name(), ".") || d.Name() == "testdata") && path != "." {
+			return filepath.SkipDir
+		}
+		if d.IsDir() || !strings.HasSuffix(path, "_test.go") {
+			return nil
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		for _, m := range decl.FindAllStringSubmatch(string(b), -1) {
+			defined[m[1]] = true
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	named := 0
+	ref := regexp.MustCompile(`\b((?:Test|Benchmark|Fuzz)[A-Z][A-Za-z0-9_]*)`)
+	for _, f := range docFiles(t) {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, line := range strings.Split(string(b), "\n") {
+			for _, m := range ref.FindAllStringSubmatch(line, -1) {
+				named++
+				if name := strings.TrimRight(m[1], "_"); !defined[name] {
+					t.Errorf("%s:%d names %s, which no _test.go file defines", f, i+1, name)
+				}
+			}
+		}
+	}
+	if named < 20 || len(defined) < 100 {
+		t.Fatalf("%d tests named in the docs, %d defined: the scan is broken", named, len(defined))
+	}
+}
+
 // hclBlocks are the ```hcl code blocks of a document, with their lines.
 func hclBlocks(t *testing.T, path string) (blocks []string, lines []int) {
 	t.Helper()
