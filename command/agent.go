@@ -66,7 +66,9 @@ Usage: foreshape agent [options]
   -dev runs a throwaway single-node agent in memory against an embedded
   simulated Nomad cluster driven by real traces, with policies for it, so
   that forecasts, a predicted hotspot, and rack a's maintenance carried
-  out with reservations and migrations show within a minute.
+  out with reservations and migrations show within a minute. It talks to
+  no other Nomad, so a configuration file setting nomad.* is refused
+  (-dev-sim=false runs it against nomad.address instead).
 
   -replay DIR runs a throwaway single-node agent in memory on recorded
   series instead of a cluster: every *.csv or *.tsv file in DIR with
@@ -75,7 +77,8 @@ Usage: foreshape agent [options]
   -replay-speed from far enough into the recording that the policies'
   history is there at the first cycle. The policies are DIR's *.hcl files,
   or the configuration's policies.dir when DIR holds none; a reload does not
-  re-read DIR. When the recording ends its series go stale.
+  re-read DIR. When the recording ends its series go stale. A replay
+  talks to no Nomad, so a configuration file setting nomad.* is refused.
 
 Options:
 
@@ -133,7 +136,7 @@ func (c *AgentCommand) Run(args []string) int {
 	if *replaySpeed <= 0 {
 		return c.UsageError("agent", "-replay-speed must be positive")
 	}
-	setup := loadAgent(*path, *dev || replaying, replaying, *httpAddr, os.Getenv)
+	setup := loadAgent(*path, *dev || replaying, replaying, *dev && *useDevSim, *httpAddr, os.Getenv)
 	writeDiags(c.Err, setup.files, setup.diags)
 	if setup.diags.HasErrors() {
 		return ExitInvalid
@@ -207,7 +210,7 @@ func (c *AgentCommand) Run(args []string) int {
 	defer signal.Stop(hup)
 	go func() {
 		for range hup {
-			next := loadAgent(*path, *dev || replaying, replaying, *httpAddr, os.Getenv)
+			next := loadAgent(*path, *dev || replaying, replaying, *dev && *useDevSim, *httpAddr, os.Getenv)
 			writeDiags(c.Err, next.files, next.diags)
 			if next.diags.HasErrors() {
 				log.Error("reload: the new configuration is invalid; keeping the running one")
@@ -305,11 +308,19 @@ type agentSetup struct {
 // configuration's rules, a server's policies in policies.dir, the files
 // the configuration names), as `config validate` does. A missing policies
 // directory is an error, or a warning in dev mode. replay says the agent
-// runs on recorded series instead of Nomad.
-func loadAgent(path string, dev, replay bool, httpAddr string, getenv func(string) string) agentSetup {
+// runs on recorded series instead of Nomad, devSim that it runs against
+// dev mode's embedded simulated cluster: either way its nomad settings
+// would do nothing, so a file setting them is refused.
+func loadAgent(path string, dev, replay, devSim bool, httpAddr string, getenv func(string) string) agentSetup {
 	cfg, s := loadAgentConfig(path, dev, httpAddr, getenv)
 	if s.diags.HasErrors() {
 		return s
+	}
+	switch {
+	case replay:
+		cfg.NoNomad = &config.NoNomad{Why: "a replay (-replay) reads recorded series, not Nomad", Fix: "Run the agent without -replay to use it"}
+	case devSim:
+		cfg.NoNomad = &config.NoNomad{Why: "-dev runs against its embedded simulated Nomad cluster", Fix: "Add -dev-sim=false to run -dev against this Nomad"}
 	}
 	start, diags := preflight.Check(cfg, preflight.Options{Sources: replay})
 	maps.Copy(s.files, start.Files)

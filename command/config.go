@@ -54,7 +54,11 @@ Usage: foreshape config validate [options] PATH
 Options:
 
   -dev             Validate over dev-mode defaults, as 'foreshape agent
-                   -dev' would (a missing policies.dir is then a warning).
+                   -dev' would (a missing policies.dir is then a warning;
+                   nomad settings are refused: -dev runs against its
+                   embedded simulated cluster).
+  -dev-sim=false   With -dev, as 'foreshape agent -dev -dev-sim=false':
+                   against nomad.address instead of the embedded cluster.
   -env             Apply the NOMAD_* and CONSUL_HTTP_* environment
                    overrides first, as the agent does. What they set that
                    the agent would not use (NOMAD_CACERT with an http://
@@ -74,6 +78,7 @@ Example:
 func (c *ConfigValidateCommand) Run(args []string) int {
 	fs := c.FlagSet("config validate", c.Help)
 	dev := fs.Bool("dev", false, "")
+	devSim := fs.Bool("dev-sim", true, "")
 	env := fs.Bool("env", false, "")
 	httpAddr := fs.String("http-addr", "", "")
 	if code, ok := c.Parse(fs, args, c.Help); !ok {
@@ -88,7 +93,7 @@ func (c *ConfigValidateCommand) Run(args []string) int {
 		getenv = os.Getenv
 	}
 	// What 'foreshape agent -config PATH' runs before it starts.
-	s := loadAgent(path, *dev, false, *httpAddr, getenv)
+	s := loadAgent(path, *dev, false, *dev && *devSim, *httpAddr, getenv)
 	writeDiags(c.Err, s.files, s.diags)
 	if s.diags.HasErrors() {
 		return ExitInvalid

@@ -230,7 +230,7 @@ func TestLoadAgent(t *testing.T) {
 	// batch-pool's queries need a Prometheus.
 	write("data_dir = \"" + dir + "\"\npolicies {\n  dir = \"" + pdir + "\"\n}\nprometheus {\n  address = \"http://127.0.0.1:9090\"\n}\n")
 
-	s := loadAgent(cfg, false, false, "127.0.0.1:9999", noEnv)
+	s := loadAgent(cfg, false, false, false, "127.0.0.1:9999", noEnv)
 	if s.diags.HasErrors() {
 		t.Fatal(s.diags.Error())
 	}
@@ -243,25 +243,25 @@ func TestLoadAgent(t *testing.T) {
 	if err := os.WriteFile(bad, []byte("shaping \"x\" {\n  locality {\n    datacenter = 1\n  }\n}\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	s = loadAgent(cfg, false, false, "", noEnv)
+	s = loadAgent(cfg, false, false, false, "", noEnv)
 	if !s.diags.HasErrors() || s.diags[0].Subject == nil || s.diags[0].Subject.Filename != bad || s.files[bad] == nil {
 		t.Errorf("invalid policy: %v", s.diags)
 	}
 
 	// A missing policies directory is an error, a warning in dev mode.
 	write("data_dir = \"" + dir + "\"\npolicies {\n  dir = \"" + filepath.Join(dir, "none") + "\"\n}\n")
-	if s = loadAgent(cfg, false, false, "", noEnv); !s.diags.HasErrors() || !strings.Contains(s.diags.Error(), "policies.dir") {
+	if s = loadAgent(cfg, false, false, false, "", noEnv); !s.diags.HasErrors() || !strings.Contains(s.diags.Error(), "policies.dir") {
 		t.Errorf("missing policies dir: %v", s.diags)
 	}
 	// (A dev agent keeps no data_dir: it refuses one.)
 	write("policies {\n  dir = \"" + filepath.Join(dir, "none") + "\"\n}\n")
-	if s = loadAgent(cfg, true, false, "", noEnv); s.diags.HasErrors() || len(s.diags) != 1 || s.diags[0].Severity != hcl.DiagWarning {
+	if s = loadAgent(cfg, true, false, false, "", noEnv); s.diags.HasErrors() || len(s.diags) != 1 || s.diags[0].Severity != hcl.DiagWarning {
 		t.Errorf("dev mode should only warn: %v", s.diags)
 	}
 
 	// An invalid configuration is reported before policies are read.
 	write("log_level = \"loud\"\n")
-	if s = loadAgent(cfg, false, false, "", noEnv); !s.diags.HasErrors() || s.diags[0].Subject == nil || s.diags[0].Subject.Filename != cfg {
+	if s = loadAgent(cfg, false, false, false, "", noEnv); !s.diags.HasErrors() || s.diags[0].Subject == nil || s.diags[0].Subject.Filename != cfg {
 		t.Errorf("invalid config: %v", s.diags)
 	}
 }
@@ -361,22 +361,71 @@ func TestConfigValidateNotesUnusedEnvironment(t *testing.T) {
 	}
 	t.Setenv("NOMAD_CACERT", filepath.Join(t.TempDir(), "absent-ca.pem"))
 	t.Setenv("CONSUL_HTTP_TOKEN", "consul-secret-7")
-	code, stdout, stderr := run(t, "config", "validate", "-dev", "-env", path)
-	if code != ExitOK || !strings.Contains(stdout, "the configuration is valid") {
-		t.Fatalf("exit %d:\n%s%s", code, stdout, stderr)
-	}
-	for _, want := range []string{
-		`note: nomad.ca_file, set by environment variable NOMAD_CACERT, is not used: nomad.address "http://127.0.0.1:4646" is not an https:// URL`,
-		"note: consul.token, set by environment variable CONSUL_HTTP_TOKEN, is not used: consul.enabled is false",
+	for _, tc := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"-dev", "-dev-sim=false"}, []string{
+			`note: nomad.ca_file, set by environment variable NOMAD_CACERT, is not used: nomad.address "http://127.0.0.1:4646" is not an https:// URL`,
+			"note: consul.token, set by environment variable CONSUL_HTTP_TOKEN, is not used: consul.enabled is false",
+		}},
+		{[]string{"-dev"}, []string{
+			"note: nomad.ca_file, set by environment variable NOMAD_CACERT, is not used: -dev runs against its embedded simulated Nomad cluster",
+		}},
 	} {
-		if !strings.Contains(stderr, want) {
-			t.Errorf("stderr lacks %q:\n%s", want, stderr)
+		code, stdout, stderr := run(t, append(append([]string{"config", "validate", "-env"}, tc.args...), path)...)
+		if code != ExitOK || !strings.Contains(stdout, "the configuration is valid") {
+			t.Fatalf("%v: exit %d:\n%s%s", tc.args, code, stdout, stderr)
 		}
-	}
-	if strings.Contains(stderr, "consul-secret-7") {
-		t.Errorf("the note reveals the token:\n%s", stderr)
+		for _, want := range tc.want {
+			if !strings.Contains(stderr, want) {
+				t.Errorf("%v: stderr lacks %q:\n%s", tc.args, want, stderr)
+			}
+		}
+		if strings.Contains(stderr, "consul-secret-7") {
+			t.Errorf("the note reveals the token:\n%s", stderr)
+		}
 	}
 	if code, _, stderr := run(t, "config", "validate", "-dev", path); code != ExitOK || strings.Contains(stderr, "note:") {
 		t.Errorf("without -env: exit %d, %q; want no note", code, stderr)
+	}
+}
+
+// TestDevAndReplayRefuseNomadSettings: a dev agent on its embedded
+// simulated cluster and a replay talk to no Nomad of the configuration's,
+// so a file's nomad settings are refused, naming how to use them; -dev
+// with -dev-sim=false uses them.
+func TestDevAndReplayRefuseNomadSettings(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "agent.hcl")
+	if err := os.WriteFile(path, []byte("nomad {\n  address = \"http://10.0.0.5:4646\"\n}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	noEnv := func(string) string { return "" }
+	for _, tc := range []struct {
+		name                string
+		dev, replay, devSim bool
+		want                string // "" when accepted
+	}{
+		{"dev", true, false, true, "-dev runs against its embedded simulated Nomad cluster, so no nomad setting is used. Add -dev-sim=false"},
+		{"dev against this Nomad", true, false, false, ""},
+		{"replay", true, true, false, "a replay (-replay) reads recorded series, not Nomad, so no nomad setting is used. Run the agent without -replay"},
+		{"server", false, false, false, ""},
+	} {
+		s := loadAgent(path, tc.dev, tc.replay, tc.devSim, "", noEnv)
+		var errs []string
+		for _, d := range s.diags {
+			if d.Severity == hcl.DiagError && d.Summary != "Cannot read policies.dir" && d.Summary != "Invalid data_dir" {
+				errs = append(errs, d.Summary+": "+d.Detail)
+				if d.Subject == nil || d.Subject.Start.Line != 2 {
+					t.Errorf("%s: %q not at the file's line 2", tc.name, d.Summary)
+				}
+			}
+		}
+		switch {
+		case tc.want == "" && len(errs) > 0:
+			t.Errorf("%s: refused: %q", tc.name, errs)
+		case tc.want != "" && (len(errs) != 1 || !strings.Contains(errs[0], "Invalid nomad.address") || !strings.Contains(errs[0], tc.want)):
+			t.Errorf("%s: %q; want nomad.address refused: %q", tc.name, errs, tc.want)
+		}
 	}
 }

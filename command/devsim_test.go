@@ -164,7 +164,7 @@ func TestAgentSaysWhyItStops(t *testing.T) {
 
 // TestAgentLogsUnusedEnvironment: Nomad's TLS settings and Consul's
 // address from the environment, where no client uses them (the dev
-// agent's plain-HTTP simulator, no Consul), do not stop the agent, even
+// agent's embedded simulator, no Consul), do not stop the agent, even
 // naming a file that does not exist; it says once, at start, that they
 // are unused and why.
 func TestAgentLogsUnusedEnvironment(t *testing.T) {
@@ -189,7 +189,7 @@ func TestAgentLogsUnusedEnvironment(t *testing.T) {
 	}
 	logs := errb.String()
 	for _, want := range []string{
-		`setting unused: setting=nomad.ca_file from="environment variable NOMAD_CACERT" reason="nomad.address \"http://127.0.0.1:`,
+		`setting unused: setting=nomad.ca_file from="environment variable NOMAD_CACERT" reason="-dev runs against its embedded simulated Nomad cluster, so no nomad setting is used"`,
 		`setting unused: setting=consul.address from="environment variable CONSUL_HTTP_ADDR" reason="consul.enabled is false`,
 	} {
 		if n := strings.Count(logs, want); n != 1 {

@@ -34,6 +34,11 @@ type Config struct {
 	// DevMode is set by the -dev flag, never by a file: a single in-memory
 	// server that bootstraps itself, for trying foreshape out.
 	DevMode bool `json:"dev_mode"`
+	// NoNomad, set by the command line and never by a file, says why this
+	// agent talks to no Nomad of its configuration's (dev mode's embedded
+	// simulated cluster, a replay's recorded series) and how to use one:
+	// its nomad settings would do nothing.
+	NoNomad *NoNomad `json:"-"`
 
 	Server     Server     `json:"server"`
 	Nomad      Nomad      `json:"nomad"`
@@ -110,6 +115,12 @@ type Nomad struct {
 	// NodeID is the Nomad client node a client agent reports on. Empty
 	// asks the local Nomad agent (/v1/agent/self) at start.
 	NodeID string `json:"node_id"`
+}
+
+// NoNomad says why an agent uses no Nomad of its configuration's.
+type NoNomad struct {
+	Why string // "-dev runs against its embedded simulated Nomad cluster"
+	Fix string // "Run -dev with -dev-sim=false to use it"
 }
 
 // UsesTLS reports whether the agent speaks TLS to Nomad: Address is an

@@ -640,6 +640,9 @@ func TestSettingsNoClientUses(t *testing.T) {
 		// refused: "FIELD@LINE" errors from the file; unused: fields
 		// Unused lists, as FIELD<VARIABLE.
 		refused, unused []string
+		// noNomad: the agent uses no Nomad of its configuration's (-dev's
+		// embedded simulator, a replay).
+		noNomad bool
 	}{
 		{name: "nomad TLS files over http", src: "nomad {\n  ca_file = \"ca.pem\"\n  cert_file = \"c.pem\"\n  key_file = \"k.pem\"\n}",
 			refused: []string{"nomad.ca_file@2", "nomad.cert_file@3", "nomad.key_file@4"}},
@@ -667,6 +670,12 @@ func TestSettingsNoClientUses(t *testing.T) {
 		{name: "consul from the environment without Consul", env: map[string]string{"CONSUL_HTTP_ADDR": "consul:8500", "CONSUL_HTTP_TOKEN": "t"},
 			unused: []string{"consul.address<CONSUL_HTTP_ADDR", "consul.token<CONSUL_HTTP_TOKEN"}},
 		{name: "consul from the environment with a lookup", src: join, env: map[string]string{"CONSUL_HTTP_ADDR": "consul:8500"}},
+		{name: "any nomad setting from a file without Nomad", noNomad: true,
+			src:     "nomad {\n  address = \"https://nomad:4646\"\n  region = \"eu\"\n  namespace = \"ops\"\n  token = \"t\"\n  ca_file = \"ca.pem\"\n  skip_verify = true\n}",
+			refused: []string{"nomad.address@2", "nomad.region@3", "nomad.namespace@4", "nomad.token@5", "nomad.ca_file@6", "nomad.skip_verify@7"}},
+		{name: "nomad from the environment without Nomad", noNomad: true, env: map[string]string{"NOMAD_ADDR": "http://nomad:4646", "NOMAD_TOKEN": "t"},
+			unused: []string{"nomad.address<NOMAD_ADDR", "nomad.token<NOMAD_TOKEN"}},
+		{name: "no nomad setting without Nomad", noNomad: true, src: "log_level = \"info\""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := writeFiles(t, map[string]string{"agent.hcl": tc.src})
@@ -676,6 +685,9 @@ func TestSettingsNoClientUses(t *testing.T) {
 			}
 			if diags := config.ApplyEnv(c, func(k string) string { return tc.env[k] }); diags.HasErrors() {
 				t.Fatal(diags.Error())
+			}
+			if tc.noNomad {
+				c.NoNomad = &config.NoNomad{Why: "a replay reads recorded series", Fix: "Run without -replay"}
 			}
 			var refused []string
 			for _, d := range c.Validate() {

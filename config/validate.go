@@ -146,7 +146,7 @@ func (c *Config) Validate() hcl.Diagnostics {
 	if n.KeyFile != "" && n.CertFile == "" {
 		missing("nomad.key_file", "nomad.cert_file", "nomad.key_file is set but nomad.cert_file is not: a client key needs its certificate.")
 	}
-	if n.SkipVerify && n.UsesTLS() {
+	if n.SkipVerify && n.UsesTLS() && c.NoNomad == nil {
 		warn("nomad.skip_verify", "skip_verify disables verification of Nomad's TLS certificate; anyone on the path can impersonate Nomad and read the token.")
 	}
 	// Settings no client of the agent's uses: refused from a file, as the
@@ -155,7 +155,11 @@ func (c *Config) Validate() hcl.Diagnostics {
 	// consul CLIs) accepted, and named by Unused.
 	for _, u := range c.unused() {
 		if c.inFile(u.Field) {
-			invalidAt(u.Field+","+u.because, u.Field, "%s is set but %s. %s.", u.Field, u.Reason, u.fix)
+			fields := u.Field
+			if u.because != "" {
+				fields += "," + u.because
+			}
+			invalidAt(fields, u.Field, "%s is set but %s. %s.", u.Field, u.Reason, u.fix)
 		}
 	}
 
@@ -252,7 +256,22 @@ func (c *Config) Unused() []Unused {
 func (c *Config) unused() []Unused {
 	var out []Unused
 	n := c.Nomad
-	if !n.UsesTLS() {
+	if c.NoNomad != nil {
+		for _, f := range []struct {
+			field string
+			set   bool
+		}{
+			{"nomad.address", true}, {"nomad.region", n.Region != ""}, {"nomad.namespace", n.Namespace != ""},
+			{"nomad.token", n.Token != ""}, {"nomad.ca_file", n.CAFile != ""}, {"nomad.cert_file", n.CertFile != ""},
+			{"nomad.key_file", n.KeyFile != ""}, {"nomad.tls_server_name", n.TLSServerName != ""},
+			{"nomad.skip_verify", n.SkipVerify},
+		} {
+			if f.set && c.isSet(f.field) {
+				out = append(out, Unused{Field: f.field, Reason: c.NoNomad.Why + ", so no nomad setting is used",
+					fix: c.NoNomad.Fix + ", or remove " + f.field})
+			}
+		}
+	} else if !n.UsesTLS() {
 		reason := fmt.Sprintf("nomad.address %q is not an https:// URL, so the agent talks to Nomad without TLS", n.Address)
 		for _, f := range []struct {
 			field string
