@@ -78,7 +78,9 @@ Usage: foreshape agent [options]
   history is there at the first cycle. The policies are DIR's *.hcl files,
   or the configuration's policies.dir when DIR holds none; a reload does not
   re-read DIR. When the recording ends its series go stale. A replay
-  talks to no Nomad, so a configuration file setting nomad.* is refused.
+  talks to no Nomad and no Prometheus and acts on nothing, so a
+  configuration file setting nomad.*, prometheus.*, forecast_only,
+  reserve.* or queue.* is refused.
 
 Options:
 
@@ -318,7 +320,7 @@ func loadAgent(path string, dev, replay, devSim bool, httpAddr string, getenv fu
 	}
 	switch {
 	case replay:
-		cfg.NoNomad = &config.NoNomad{Why: "a replay (-replay) reads recorded series, not Nomad", Fix: "Run the agent without -replay to use it"}
+		cfg.NoNomad = &config.NoNomad{Why: "a replay (-replay) reads recorded series, not Nomad", Fix: "Run the agent without -replay to use it", Replay: true}
 	case devSim:
 		cfg.NoNomad = &config.NoNomad{Why: "-dev runs against its embedded simulated Nomad cluster", Fix: "Add -dev-sim=false to run -dev against this Nomad"}
 	}

@@ -428,4 +428,15 @@ func TestDevAndReplayRefuseNomadSettings(t *testing.T) {
 			t.Errorf("%s: %q; want nomad.address refused: %q", tc.name, errs, tc.want)
 		}
 	}
+	// A replay acts on nothing: forecast_only would not change anything.
+	if err := os.WriteFile(path, []byte("forecast_only = true\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := loadAgent(path, true, true, false, "", noEnv)
+	if !s.diags.HasErrors() || !strings.Contains(s.diags.Error(), "forecast_only is set but a replay (-replay) reads recorded series and acts on nothing") {
+		t.Errorf("replay with forecast_only: %v", s.diags)
+	}
+	if s := loadAgent(path, true, false, true, "", noEnv); s.diags.HasErrors() {
+		t.Errorf("dev with forecast_only: %v", s.diags)
+	}
 }

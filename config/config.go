@@ -121,6 +121,9 @@ type Nomad struct {
 type NoNomad struct {
 	Why string // "-dev runs against its embedded simulated Nomad cluster"
 	Fix string // "Run -dev with -dev-sim=false to use it"
+	// Replay: the agent reads recorded series, so it reads no Prometheus
+	// either and acts on nothing (no placeholders, queue or moves).
+	Replay bool
 }
 
 // UsesTLS reports whether the agent speaks TLS to Nomad: Address is an

@@ -642,7 +642,7 @@ func TestSettingsNoClientUses(t *testing.T) {
 		refused, unused []string
 		// noNomad: the agent uses no Nomad of its configuration's (-dev's
 		// embedded simulator, a replay).
-		noNomad bool
+		noNomad, replay bool
 	}{
 		{name: "nomad TLS files over http", src: "nomad {\n  ca_file = \"ca.pem\"\n  cert_file = \"c.pem\"\n  key_file = \"k.pem\"\n}",
 			refused: []string{"nomad.ca_file@2", "nomad.cert_file@3", "nomad.key_file@4"}},
@@ -676,6 +676,10 @@ func TestSettingsNoClientUses(t *testing.T) {
 		{name: "nomad from the environment without Nomad", noNomad: true, env: map[string]string{"NOMAD_ADDR": "http://nomad:4646", "NOMAD_TOKEN": "t"},
 			unused: []string{"nomad.address<NOMAD_ADDR", "nomad.token<NOMAD_TOKEN"}},
 		{name: "no nomad setting without Nomad", noNomad: true, src: "log_level = \"info\""},
+		{name: "a replay acts on nothing and reads no Prometheus", noNomad: true, replay: true,
+			src:     "prometheus {\n  address = \"http://prom:9090\"\n}\nforecast_only = true\nqueue {\n  max_parallel = 2\n}\nreserve {\n  driver = \"raw_exec\"\n  config = { command = \"/bin/sleep\" }\n}",
+			refused: []string{"prometheus.address@2", "forecast_only@4", "reserve.driver@9", "reserve.config@10", "queue.max_parallel@6"}},
+		{name: "without Nomad a dev agent still acts", noNomad: true, src: "forecast_only = true\nqueue {\n  max_parallel = 2\n}"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := writeFiles(t, map[string]string{"agent.hcl": tc.src})
@@ -687,7 +691,7 @@ func TestSettingsNoClientUses(t *testing.T) {
 				t.Fatal(diags.Error())
 			}
 			if tc.noNomad {
-				c.NoNomad = &config.NoNomad{Why: "a replay reads recorded series", Fix: "Run without -replay"}
+				c.NoNomad = &config.NoNomad{Why: "a replay reads recorded series", Fix: "Run without -replay", Replay: tc.replay}
 			}
 			var refused []string
 			for _, d := range c.Validate() {

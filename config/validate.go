@@ -271,6 +271,22 @@ func (c *Config) unused() []Unused {
 					fix: c.NoNomad.Fix + ", or remove " + f.field})
 			}
 		}
+		if c.NoNomad.Replay {
+			for _, f := range []struct {
+				field string
+				set   bool
+			}{
+				// iops_query without an address is refused above.
+				{"prometheus.address", true}, {"prometheus.iops_query", c.Prometheus.Address != ""},
+				{"forecast_only", c.ForecastOnly}, {"reserve.driver", true}, {"reserve.config", true},
+				{"queue.max_requests", true}, {"queue.max_parallel", true},
+			} {
+				if f.set && c.isSet(f.field) {
+					out = append(out, Unused{Field: f.field, Reason: "a replay (-replay) reads recorded series and acts on nothing, so it does nothing",
+						fix: c.NoNomad.Fix + ", or remove " + f.field})
+				}
+			}
+		}
 	} else if !n.UsesTLS() {
 		reason := fmt.Sprintf("nomad.address %q is not an https:// URL, so the agent talks to Nomad without TLS", n.Address)
 		for _, f := range []struct {
