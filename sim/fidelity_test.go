@@ -1361,3 +1361,83 @@ func TestFidelitySpread(t *testing.T) {
 		}
 	})
 }
+
+// Nomad's preemptor counts the room on a node without the allocations of
+// the job being placed, so where that job already runs it can evict too
+// few: the plan applier rejects the placement, the evaluation fails after
+// five attempts and leaves a blocked one, and nothing is evicted. Here the
+// job holds 2000 MB on the full node and asks 2000 MB more: Nomad sees
+// 2000 MB free, evicts one 1000 MB allocation on paper, and the plan does
+// not fit. Another job asking the same, with nothing on the node, evicts
+// two and runs.
+func TestFidelityPreemptionBesideItsOwnAllocation(t *testing.T) {
+	forEachNomad(t, func(t *testing.T, c *cluster) {
+		enableServicePreemption(t, c)
+		work := c.jobID("work")
+		wj := sleepJob(work, 1, 100, 2000, 50)
+		wj.Update = &api.UpdateStrategy{MaxParallel: new(0)}
+		c.register(t, wj)
+		c.waitAllocs(t, work, "ran", func(as []*api.AllocationListStub) bool { return count(as, running) == 1 })
+		low := c.jobID("low")
+		lj := sleepJob(low, 4, 100, 1000, 10)
+		lj.Update = &api.UpdateStrategy{MaxParallel: new(0)}
+		c.register(t, lj)
+		c.waitAllocs(t, low, "ran", func(as []*api.AllocationListStub) bool { return count(as, running) == 4 })
+		near := c.jobID("near")
+		nj := sleepJob(near, 1, 50, freeMemory(t, c), 41)
+		nj.Update = &api.UpdateStrategy{MaxParallel: new(0)}
+		c.register(t, nj)
+		c.waitAllocs(t, near, "ran", func(as []*api.AllocationListStub) bool { return count(as, running) == 1 })
+
+		resp, _, err := c.client.Jobs().Scale(work, "g", new(2), "one more", false, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var scaled *api.Evaluation
+		deadline := time.Now().Add(waitLimit)
+		for scaled == nil || scaled.Status == api.EvalStatusPending {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: the scaling evaluation never finished: %+v", c.name, scaled)
+			}
+			time.Sleep(100 * time.Millisecond)
+			if scaled, _, err = c.client.Evaluations().Info(resp.EvalID, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if scaled.Status != api.EvalStatusFailed || scaled.StatusDescription != "maximum attempts reached (5)" || scaled.BlockedEval == "" {
+			t.Errorf("scaling evaluation %s %q, blocked %q: want failed after five attempts, and blocked", scaled.Status, scaled.StatusDescription, scaled.BlockedEval)
+		} else {
+			b, _, err := c.client.Evaluations().Info(scaled.BlockedEval, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if b.Status != api.EvalStatusBlocked || b.TriggeredBy != "max-plan-attempts" || b.StatusDescription != "created due to placement conflicts" {
+				t.Errorf("blocked evaluation %s by %s %q", b.Status, b.TriggeredBy, b.StatusDescription)
+			}
+		}
+		sum := waitSummary(t, c, work, func(s *api.JobSummary) bool { return s.Summary["g"].Queued == 1 })
+		if sum.Summary["g"].Running != 1 {
+			t.Errorf("summary of the work = %+v, want 1 running, 1 queued", sum.Summary["g"])
+		}
+		lows, _, err := c.client.Jobs().Allocations(low, true, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := count(lows, running); n != 4 {
+			t.Errorf("%d of the low-priority allocations run, want all 4: %s", n, describe(lows))
+		}
+
+		other := c.jobID("other")
+		oj := sleepJob(other, 1, 100, 2000, 50)
+		oj.Update = &api.UpdateStrategy{MaxParallel: new(0)}
+		c.register(t, oj)
+		c.waitAllocs(t, other, "ran", func(as []*api.AllocationListStub) bool { return count(as, running) == 1 })
+		lows, _, err = c.client.Jobs().Allocations(low, true, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := count(lows, func(a *api.AllocationListStub) bool { return a.DesiredStatus == api.AllocDesiredStatusEvict }); n != 2 {
+			t.Errorf("a job with nothing on the node evicted %d, want 2: %s", n, describe(lows))
+		}
+	})
+}

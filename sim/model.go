@@ -227,10 +227,14 @@ type eval struct {
 	prevEval    string
 	failed      map[string]*api.AllocationMetric
 	queued      map[string]int
-	createIdx   uint64
-	modifyIdx   uint64
-	created     time.Time
-	modified    time.Time
+	// conflict marks an evaluation whose plan Nomad's plan applier would
+	// reject (a preemption that does not make room): it fails after its
+	// attempts and leaves a blocked evaluation.
+	conflict  bool
+	createIdx uint64
+	modifyIdx uint64
+	created   time.Time
+	modified  time.Time
 }
 
 // deployment tracks the rollout of one job version.

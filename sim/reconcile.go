@@ -16,16 +16,17 @@ import (
 
 // Eval triggers, as Nomad spells them.
 const (
-	triggerRegister   = "job-register"
-	triggerDeregister = "job-deregister"
-	triggerScale      = "job-scaling"
-	triggerNodeUpdate = "node-update"
-	triggerNodeDrain  = "node-drain"
-	triggerAllocStop  = "alloc-stop"
-	triggerPreemption = "preemption"
-	triggerQueued     = "queued-allocs"
-	triggerAllocFail  = "alloc-failure"
-	triggerDeployment = "deployment-watcher"
+	triggerRegister     = "job-register"
+	triggerDeregister   = "job-deregister"
+	triggerScale        = "job-scaling"
+	triggerNodeUpdate   = "node-update"
+	triggerNodeDrain    = "node-drain"
+	triggerAllocStop    = "alloc-stop"
+	triggerPreemption   = "preemption"
+	triggerQueued       = "queued-allocs"
+	triggerPlanAttempts = "max-plan-attempts"
+	triggerAllocFail    = "alloc-failure"
+	triggerDeployment   = "deployment-watcher"
 )
 
 // killTimeout is how long a plain (non-migration) stop takes on the client.
@@ -519,21 +520,22 @@ func (c *Cluster) reconcileWith(j *job, ev *eval, trigger string) {
 			c.stopAlloc(a, c.lazyEval(j, evp, trigger), "alloc not needed due to job update")
 		}
 	}
+	reconcile := c.reconcileGroup
 	if j.typ == api.JobTypeSystem {
-		for _, g := range j.groups {
-			if m, q := c.reconcileSystem(j, g, evp, trigger); q > 0 {
-				failed[g.name], queued[g.name] = m, q
+		reconcile = c.reconcileSystem
+	}
+	for _, g := range j.groups {
+		if m, q := reconcile(j, g, evp, trigger); q > 0 {
+			// A group whose placements failed only in Nomad's plan
+			// applier has no failed metric.
+			if m != nil {
+				failed[g.name] = m
 			}
-		}
-	} else {
-		for _, g := range j.groups {
-			if m, q := c.reconcileGroup(j, g, evp, trigger); q > 0 {
-				failed[g.name], queued[g.name] = m, q
-			}
+			queued[g.name] = q
 		}
 	}
 	c.updateJobStatus(j)
-	if len(failed) > 0 {
+	if len(queued) > 0 {
 		ev = c.lazyEval(j, evp, trigger)
 		ev.failed, ev.queued = failed, queued
 		c.block(j, ev)
@@ -625,6 +627,9 @@ func (c *Cluster) reconcileGroup(j *job, g *group, evp **eval, trigger string) (
 			failedN++
 		}
 	}
+	if p != nil && failedN > 0 && failedN == p.conflicts {
+		return nil, failedN
+	}
 	return c.failedMetric(p), failedN
 }
 
@@ -705,12 +710,18 @@ func (c *Cluster) reconcileSystem(j *job, g *group, evp **eval, trigger string) 
 			continue
 		}
 		if c.preemptionEnabled(j.typ) && p.short(n) != "" {
-			if set := p.evictionSet(n); set != nil {
+			if set, roomy := p.evictionSet(n); set != nil && roomy {
 				c.newAlloc(j, g, n, ev, 0, nil, set)
 				continue
+			} else if set != nil {
+				ev.conflict = true
+				p.conflicts++
 			}
 		}
 		failed++
+	}
+	if failed > 0 && failed == p.conflicts {
+		return nil, failed
 	}
 	return p.metric, failed
 }
@@ -725,7 +736,14 @@ func (c *Cluster) place(j *job, g *group, ev *eval, p *placer, index int, prev *
 	if n := p.next(); n != nil {
 		return c.newAlloc(j, g, n, ev, index, prev, nil)
 	}
-	if n, set := p.preempt(); n != nil {
+	if n, set, roomy := p.preempt(); n != nil {
+		if !roomy {
+			// Nomad's plan applier rejects the placement; the evaluation
+			// retries, the same way, and fails.
+			ev.conflict = true
+			p.conflicts++
+			return nil
+		}
 		return c.newAlloc(j, g, n, ev, index, prev, set)
 	}
 	return nil
@@ -861,21 +879,30 @@ func (c *Cluster) updateJobStatus(j *job) {
 
 // block records (or refreshes) the job's blocked evaluation for placements
 // that did not fit. Nomad keeps one blocked evaluation per job.
+//
+// An evaluation whose plan Nomad's plan applier rejects fails once it has
+// tried as often as Nomad does, and its blocked evaluation says so.
 func (c *Cluster) block(j *job, ev *eval) {
+	trigger, desc := triggerQueued, "created to place remaining allocations"
+	if ev.conflict && ev.status != api.EvalStatusBlocked {
+		ev.status, ev.statusDesc = api.EvalStatusFailed, "maximum attempts reached (5)"
+		trigger, desc = triggerPlanAttempts, "created due to placement conflicts"
+	}
 	for _, b := range c.blocked {
 		if b.jobID == j.id {
 			b.failed, b.queued = ev.failed, ev.queued
 			if b != ev {
 				ev.blockedEval = b.id
+				b.triggeredBy, b.statusDesc = trigger, desc
 			}
 			b.modifyIdx, b.modified = c.bump(TableEvals), c.now
 			return
 		}
 	}
 	b := &eval{
-		id: newID(c.rng), priority: j.priority, typ: j.typ, triggeredBy: triggerQueued,
+		id: newID(c.rng), priority: j.priority, typ: j.typ, triggeredBy: trigger,
 		jobID: j.id, jobModIdx: j.jobModIdx, status: api.EvalStatusBlocked,
-		statusDesc: "created to place remaining allocations", prevEval: ev.id,
+		statusDesc: desc, prevEval: ev.id,
 		failed: ev.failed, queued: ev.queued, created: c.now, modified: c.now,
 	}
 	idx := c.bump(TableEvals)

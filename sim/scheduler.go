@@ -52,6 +52,8 @@ type placer struct {
 	// spread is the group's spread blocks as Nomad's SpreadIterator
 	// scores them, nil without any.
 	spread *spreadScorer
+	// conflicts counts placements whose preemption did not make room.
+	conflicts int
 }
 
 func (c *Cluster) newPlacer(j *job, g *group) *placer {
@@ -382,29 +384,29 @@ func preemptionScore(set []*alloc) float64 {
 
 // next picks a node for one allocation, or nil when none fits.
 func (p *placer) next() *node {
-	n, _ := p.walk(false)
+	n, _, _ := p.walk(false)
 	return n
 }
 
 // walk scores the candidates from where the last walk stopped, up to the
 // limit of options, and returns the best with the allocations it evicts.
-// With evict, a node the group does not fit on is an option when evicting
-// lower-priority allocations makes room (Nomad's second pass, when the
-// first found no node).
-func (p *placer) walk(evict bool) (*node, []*alloc) {
+// With evict, a node the group does not fit on is an option when Nomad's
+// preemptor finds allocations to evict there (Nomad's second pass, when
+// the first found no node); roomy is false when that option's evictions
+// do not in fact make room.
+func (p *placer) walk(evict bool) (best *node, bestSet []*alloc, roomy bool) {
 	n := len(p.cand)
-	var best *node
-	var bestSet []*alloc
 	bestScore := math.Inf(-1)
-	consider := func(c *node, s float64, set []*alloc) {
+	consider := func(c *node, s float64, set []*alloc, ok bool) {
 		if s > bestScore {
-			best, bestScore, bestSet = c, s, set
+			best, bestScore, bestSet, roomy = c, s, set, ok
 		}
 	}
 	type scored struct {
 		n   *node
 		s   float64
 		set []*alloc
+		ok  bool
 	}
 	var skipped []scored
 	if p.spread != nil {
@@ -416,12 +418,13 @@ func (p *placer) walk(evict bool) (*node, []*alloc) {
 		cand := p.cand[(p.off+visited)%n]
 		visited++
 		var set []*alloc
+		ok := true
 		if evict {
 			if p.distinct() && p.collisions(cand) > 0 {
 				continue
 			}
 			if p.short(cand) != "" {
-				if set = p.evictionSet(cand); set == nil {
+				if set, ok = p.evictionSet(cand); set == nil {
 					continue
 				}
 			}
@@ -430,23 +433,23 @@ func (p *placer) walk(evict bool) (*node, []*alloc) {
 		}
 		s := p.score(cand, set)
 		if s <= skipScoreThreshold && len(skipped) < maxSkip {
-			skipped = append(skipped, scored{cand, s, set})
+			skipped = append(skipped, scored{cand, s, set, ok})
 			continue
 		}
 		found++
-		consider(cand, s, set)
+		consider(cand, s, set, ok)
 	}
 	for _, k := range skipped {
 		if found == p.limit {
 			break
 		}
 		found++
-		consider(k.n, k.s, k.set)
+		consider(k.n, k.s, k.set, k.ok)
 	}
 	if n > 0 {
 		p.off = (p.off + visited) % n
 	}
-	return best, bestSet
+	return best, bestSet, roomy
 }
 
 // preemptionEnabled reports whether the scheduler configuration lets this
@@ -470,10 +473,12 @@ func (c *Cluster) preemptionEnabled(typ string) bool {
 // again, where a node is also an option if evicting allocations of jobs
 // at least preemptionGap lower in priority makes room, scored like any
 // other with the preemption score averaged in. Nothing when the scheduler
-// configuration does not let the job's type preempt.
-func (p *placer) preempt() (*node, []*alloc) {
+// configuration does not let the job's type preempt. roomy is false when
+// the chosen evictions do not make room: Nomad's plan applier then rejects
+// the placement.
+func (p *placer) preempt() (n *node, set []*alloc, roomy bool) {
 	if !p.c.preemptionEnabled(p.j.typ) {
-		return nil, nil
+		return nil, nil, false
 	}
 	return p.walk(true)
 }
@@ -486,14 +491,21 @@ func (p *placer) preempt() (*node, []*alloc) {
 // (distance over CPU and memory relative to the request, so an allocation
 // of about the request's size before a larger one), until the group fits.
 // A last pass keeps, farthest from the request first, only as many as the
-// group needs. (Nomad adds a penalty for allocations of a task group that
+// group needs. Nomad counts the room left on n without the allocations of
+// the job being placed (its preemptor sets them aside with the
+// candidates), so where the job already runs it can pick too few: roomy
+// is false when the set does not in fact make room. (Nomad adds a penalty for allocations of a task group that
 // already lost migrate.max_parallel allocations to the same plan, but its
 // plan records preempted allocations without their task group, so the
 // count it reads stays 0: the sim leaves the penalty out.)
-func (p *placer) evictionSet(n *node) []*alloc {
+func (p *placer) evictionSet(n *node) (set []*alloc, roomy bool) {
 	byPrio := map[int][]*alloc{}
 	var prios []int
+	var ownCPU, ownMem, ownIOPS int64
 	for _, a := range n.allocs {
+		if a.holds() && a.job == p.j {
+			ownCPU, ownMem, ownIOPS = ownCPU+a.reqCPU, ownMem+a.grp.mem, ownIOPS+a.grp.iops
+		}
 		if !a.holds() || a.job == p.j || a.job.priority > p.j.priority-preemptionGap {
 			continue
 		}
@@ -503,7 +515,7 @@ func (p *placer) evictionSet(n *node) []*alloc {
 		byPrio[a.job.priority] = append(byPrio[a.job.priority], a)
 	}
 	if len(prios) == 0 {
-		return nil
+		return nil, false
 	}
 	sort.Ints(prios)
 	g := p.g
@@ -512,15 +524,16 @@ func (p *placer) evictionSet(n *node) []*alloc {
 	for _, grp := range byPrio {
 		sort.Slice(grp, func(i, k int) bool { return grp[i].id < grp[k].id })
 	}
-	cpu, mem, iops := n.resCPU, n.resMem, n.resIOPS
+	cpu, mem, iops := n.resCPU-ownCPU, n.resMem-ownMem, n.resIOPS-ownIOPS
 	fits := func() bool {
 		return g.cores <= int64(n.cores) && cpu+askCPU <= n.cpu && mem+askMem <= n.mem && (g.iops == 0 || n.iops == 0 || iops+g.iops <= n.iops)
 	}
 	needCPU, needMem := askCPU, askMem
 	var chosen []*alloc
+	met := false // as Nomad: at least one is taken even if the room looks enough
 	for _, prio := range prios {
 		grp := byPrio[prio]
-		for len(grp) > 0 && !fits() {
+		for len(grp) > 0 && !met {
 			at, best := -1, math.MaxFloat64
 			for i, a := range grp {
 				if d := resourceDistance(needCPU, needMem, a); d < best {
@@ -533,25 +546,32 @@ func (p *placer) evictionSet(n *node) []*alloc {
 			needCPU, needMem = needCPU-a.reqCPU, needMem-a.grp.mem
 			grp[at] = grp[len(grp)-1]
 			grp = grp[:len(grp)-1]
+			met = fits()
 		}
-		if fits() {
+		if met {
 			break
 		}
 	}
-	if !fits() {
-		return nil
+	if !met {
+		return nil, false
 	}
 	sort.SliceStable(chosen, func(i, k int) bool {
 		return resourceDistance(askCPU, askMem, chosen[i]) > resourceDistance(askCPU, askMem, chosen[k])
 	})
-	cpu, mem, iops = n.resCPU, n.resMem, n.resIOPS
+	cpu, mem, iops = n.resCPU-ownCPU, n.resMem-ownMem, n.resIOPS-ownIOPS
+	set = chosen
 	for i, a := range chosen {
 		cpu, mem, iops = cpu-a.reqCPU, mem-a.grp.mem, iops-a.grp.iops
 		if fits() {
-			return chosen[:i+1]
+			set = chosen[:i+1]
+			break
 		}
 	}
-	return chosen
+	cpu, mem, iops = n.resCPU, n.resMem, n.resIOPS
+	for _, a := range set {
+		cpu, mem, iops = cpu-a.reqCPU, mem-a.grp.mem, iops-a.grp.iops
+	}
+	return set, fits()
 }
 
 // resourceDistance is Nomad's distance between what is needed and what an

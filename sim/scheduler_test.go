@@ -306,7 +306,7 @@ func TestEvictionSet(t *testing.T) {
 				if len(a1.allocs) != placed {
 					t.Fatalf("a-1 holds %d allocations, want %d", len(a1.allocs), placed)
 				}
-				set = c.newPlacer(j, j.groups[0]).evictionSet(a1)
+				set, _ = c.newPlacer(j, j.groups[0]).evictionSet(a1)
 				for _, a := range set {
 					got = append(got, a.job.id+"/"+a.grp.name)
 				}
