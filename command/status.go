@@ -23,8 +23,9 @@ func (c *StatusCommand) Help() string {
 	return strings.TrimSpace(`
 Usage: foreshape status [options]
 
-  Shows the agent's Raft state, the leader, every server of the Raft
-  configuration with its suffrage (voter or non-voter; the leader's answer
+  Shows the agent's Raft state, the cluster's ID (see clustering.md), the
+  leader, every server of the Raft configuration with its suffrage (voter
+  or non-voter; the leader's answer
   also says whether each answered its last health check), the client
   agents reporting their nodes' stats, the last collect and forecast cycle,
   the policies' series it did not forecast and why ("warming up: 5 of 12
