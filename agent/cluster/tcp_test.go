@@ -445,6 +445,12 @@ func TestTCPMutualTLS(t *testing.T) {
 	if s := suffrage(t, l); len(s) != 3 {
 		t.Errorf("configuration %v: the intruder joined", s)
 	}
+	// The leader hands leadership over and stops: raft's replication
+	// pipeline, which foreshape's transport no longer uses, wedged raft's
+	// shutdown after a hand-over now and then here.
+	if err := l.Close(); err != nil {
+		t.Errorf("close the leader: %v", err)
+	}
 }
 
 func TestLoadOrCreateNodeID(t *testing.T) {
