@@ -207,6 +207,13 @@ func (c *Cluster) buildGroup(spec *api.Job, tg *api.TaskGroup, sim GroupSimSpec)
 	for _, sp := range tg.Spreads {
 		g.spreads = append(g.spreads, spreadBlock{attr: sp.Attribute, weight: int(*sp.Weight), targets: derefTargets(sp.SpreadTarget)})
 	}
+	for _, sp := range g.spreads {
+		if !knownTarget(sp.attr) {
+			// Every simulated node would lack it and score -1, where
+			// real nodes have it and spread.
+			return nil, badRequest("1 error occurred:\n\t* Task group %s: spread attribute %q is not supported by the simulator\n\n", g.name, sp.attr)
+		}
+	}
 	if (g.cpu <= 0 && g.cores <= 0) || g.mem <= 0 {
 		return nil, badRequest("1 error occurred:\n\t* Task group %s: resources cpu and memory must be positive\n\n", g.name)
 	}

@@ -177,6 +177,21 @@ func resolve(n *node, t string) (string, bool) {
 	return "", false
 }
 
+// knownTarget reports whether resolve can read target on the sim's nodes:
+// a literal, ${meta.*}, or one of the node fields and attributes it models.
+func knownTarget(t string) bool {
+	if !strings.HasPrefix(t, "${") || !strings.HasSuffix(t, "}") {
+		return true
+	}
+	key := t[2 : len(t)-1]
+	switch key {
+	case "node.unique.id", "node.unique.name", "attr.unique.hostname", "node.datacenter", "node.class", "node.pool",
+		"attr.kernel.name", "attr.cpu.numcores", "attr.cpu.totalcompute", "attr.memory.totalbytes":
+		return true
+	}
+	return strings.HasPrefix(key, "meta.")
+}
+
 // supportedOperand reports whether the sim can evaluate a constraint operand.
 func supportedOperand(op string) bool {
 	switch op {

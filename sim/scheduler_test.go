@@ -154,6 +154,9 @@ func TestUnsupportedPlacementRejected(t *testing.T) {
 		{"affinity operand", func(j *api.Job) {
 			j.AddAffinity(api.NewAffinity("${attr.nomad.version}", "semver", ">= 1.0", 50))
 		}, `affinity operand "semver" is not supported`},
+		{"spread attribute", func(j *api.Job) {
+			j.AddSpread(api.NewSpread("${attr.platform.aws.placement.availability-zone}", 50, nil))
+		}, `spread attribute "${attr.platform.aws.placement.availability-zone}" is not supported`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := newTestCluster(t, "")
