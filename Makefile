@@ -41,6 +41,9 @@ train: ## Train the learned global forecaster on the tuning part of $(DATA) and 
 
 PYTHON ?= /usr/bin/python3
 REFPART ?= check
+# REFCACHE: a directory keeping each series' reference figures, so that an
+# eval-reference stopped part-way resumes with the series it had not finished.
+REFCACHE ?=
 eval-reference: ## The classical reference (statsmodels ETS, Theta, STL+ETS, ARIMA) beside foreshape on the $(REFPART) part of $(DATA), at 1 h and 1 day; installs python3-statsmodels when missing
 	@$(PYTHON) -c 'import statsmodels' 2>/dev/null || { echo "installing python3-statsmodels"; \
 	  if [ "$$(id -u)" = 0 ]; then apt-get install -y python3-statsmodels; else sudo apt-get install -y python3-statsmodels; fi; }
@@ -48,7 +51,8 @@ eval-reference: ## The classical reference (statsmodels ETS, Theta, STL+ETS, ARI
 	  $(GO) run . forecast eval -data $(EVALSETS) -horizon $$h -by-folder -part $(REFPART) -format json -quiet \
 	    -export $$out/series-$$h.jsonl > $$out/foreshape-$$h.json || exit 1; \
 	  $(PYTHON) agent/forecast/eval/reference/reference.py --series $$out/series-$$h.jsonl \
-	    --foreshape $$out/foreshape-$$h.json --label "$(REFPART) part" || exit 1; echo; done
+	    --foreshape $$out/foreshape-$$h.json --label "$(REFPART) part" \
+	    $(if $(REFCACHE),--cache $(REFCACHE)) || exit 1; echo; done
 
 # NAB_RESULTS: the results/ directory of a checkout of NAB's repository at the
 # commit $(DATA)/SOURCES.md names (its labels/ and config/ beside it), for the

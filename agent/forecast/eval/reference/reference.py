@@ -37,7 +37,10 @@ them.
 """
 
 import argparse
+import functools
+import hashlib
 import json
+import os
 import math
 import multiprocessing
 import sys
@@ -297,6 +300,38 @@ def run_series(s):
     return s["folder"], s["name"], out
 
 
+def series_key(s):
+    """What a series' figures depend on: its points, origins, scales and
+    range, the horizon, the models, and this script's own text."""
+    h = hashlib.sha256()
+    with open(__file__, "rb") as f:
+        h.update(f.read())
+    h.update(json.dumps([s["name"], s["horizon"], s["step_seconds"], s["origins"], s["scales"],
+                         s["range_min"], s["range_max"], REFERENCE]).encode())
+    h.update(np.ascontiguousarray(s["values"], dtype=float).tobytes())
+    return h.hexdigest()
+
+
+def run_cached(cache, s):
+    """run_series, its result kept in cache (a directory) so that a run
+    stopped part-way resumes with the series it had not finished."""
+    if not cache:
+        return run_series(s)
+    path = os.path.join(cache, series_key(s) + ".json")
+    try:
+        with open(path) as f:
+            folder, name, out = json.load(f)
+        return folder, name, {m: tuple(v) for m, v in out.items()}
+    except (OSError, ValueError):
+        pass
+    result = run_series(s)
+    tmp = f"{path}.{os.getpid()}.tmp"
+    with open(tmp, "w") as f:
+        json.dump(result, f, default=lambda v: v.item())  # numpy scalars
+    os.replace(tmp, path)
+    return result
+
+
 def aggregate(rows, model):
     mase = smape = crps = 0.0
     n = 0
@@ -343,6 +378,7 @@ def main():
     ap.add_argument("--foreshape", required=True, help="the same run's report (forecast eval -format json)")
     ap.add_argument("--workers", type=int, default=multiprocessing.cpu_count())
     ap.add_argument("--label", default="", help="what the run is, for the header")
+    ap.add_argument("--cache", default="", help="a directory keeping each series' figures, so that a stopped run resumes where it was")
     args = ap.parse_args()
 
     series = [s for s in load(args.series) if not s.get("excluded")]
@@ -352,8 +388,10 @@ def main():
         print("no series to evaluate", file=sys.stderr)
         return 1
     h = series[0]["horizon"]
+    if args.cache:
+        os.makedirs(args.cache, exist_ok=True)
     with multiprocessing.Pool(args.workers) as pool:
-        results = pool.map(run_series, series, chunksize=1)
+        results = pool.map(functools.partial(run_cached, args.cache), series, chunksize=1)
 
     folders = sorted({f for f, _, _ in results})
     groups = [("all", [r for _, _, r in results], go.get("models", {}))]
