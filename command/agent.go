@@ -3,6 +3,7 @@ package command
 import (
 	"cmp"
 	"context"
+	"flag"
 	"fmt"
 	"maps"
 	"os"
@@ -90,11 +91,12 @@ Options:
                     simulated cluster and its policies.
   -dev-sim=false    With -dev, use nomad.address (or NOMAD_ADDR) instead of
                     the embedded simulated cluster.
-  -sim-speed=X      With the embedded simulated cluster, virtual seconds per
-                    wall second. Default: 180.
+  -sim-speed=X      With -dev's embedded simulated cluster, virtual seconds
+                    per wall second. Default: 180.
   -sim-clock        Take the data time from a foreshape simulator at
                     nomad.address ('foreshape sim serve') instead of the
-                    wall clock.
+                    wall clock (not with -replay, nor with -dev on its
+                    embedded cluster, which give the data time already).
   -replay=DIR       Run on the recorded series in DIR instead of Nomad.
   -replay-speed=X   With -replay, recorded seconds played per wall second.
                     Default: 60.
@@ -137,6 +139,22 @@ func (c *AgentCommand) Run(args []string) int {
 	}
 	if *replaySpeed <= 0 {
 		return c.UsageError("agent", "-replay-speed must be positive")
+	}
+	// Flags that only act with another one would do nothing without it.
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	embedded := *dev && *useDevSim
+	switch {
+	case set["dev-sim"] && !*dev:
+		return c.UsageError("agent", "-dev-sim only applies with -dev")
+	case set["sim-speed"] && !embedded:
+		return c.UsageError("agent", "-sim-speed is the speed of -dev's embedded simulated cluster; it needs -dev (without -dev-sim=false)")
+	case *simClock && embedded:
+		return c.UsageError("agent", "-sim-clock takes the data time from 'foreshape sim serve' at nomad.address; -dev's embedded simulated cluster gives it already (use -dev-sim=false to run -dev against a simulator you serve)")
+	case *simClock && replaying:
+		return c.UsageError("agent", "-sim-clock and -replay: a replay's data time comes from its recording; choose one")
+	case set["replay-speed"] && !replaying:
+		return c.UsageError("agent", "-replay-speed only applies with -replay DIR")
 	}
 	setup := loadAgent(*path, *dev || replaying, replaying, *dev && *useDevSim, *httpAddr, os.Getenv)
 	writeDiags(c.Err, setup.files, setup.diags)

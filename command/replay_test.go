@@ -102,3 +102,28 @@ func TestAgentReplayUsage(t *testing.T) {
 		}
 	}
 }
+
+// TestAgentFlagsThatNeedAnother: a flag that acts only with another one
+// is a usage error without it, instead of being accepted and ignored
+// (-sim-clock with -replay would even have replaced the recording's
+// clock with a simulator's).
+func TestAgentFlagsThatNeedAnother(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-config", "x.hcl", "-dev-sim=false"}, "-dev-sim only applies with -dev"},
+		{[]string{"-config", "x.hcl", "-sim-speed", "60"}, "-sim-speed is the speed of -dev's embedded simulated cluster"},
+		{[]string{"-dev", "-dev-sim=false", "-sim-speed", "60"}, "it needs -dev (without -dev-sim=false)"},
+		{[]string{"-replay", "x", "-sim-speed", "60"}, "-sim-speed is the speed"},
+		{[]string{"-dev", "-sim-clock"}, "-dev's embedded simulated cluster gives it already"},
+		{[]string{"-replay", "x", "-sim-clock"}, "a replay's data time comes from its recording"},
+		{[]string{"-config", "x.hcl", "-replay-speed", "600"}, "-replay-speed only applies with -replay DIR"},
+		{[]string{"-dev", "-replay-speed", "600"}, "-replay-speed only applies with -replay DIR"},
+	} {
+		code, stdout, stderr := run(t, append([]string{"agent"}, tc.args...)...)
+		if code != ExitUsage || !strings.Contains(stderr, tc.want) || stdout != "" {
+			t.Errorf("agent %v: exit %d, stderr:\n%s\nwant %d and %q", tc.args, code, stderr, ExitUsage, tc.want)
+		}
+	}
+}
