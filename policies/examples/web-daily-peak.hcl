@@ -46,7 +46,10 @@ shaping "web-daily-peak" {
     enabled = true
     # At least 10 below the priority of the jobs it holds room for: Nomad
     # preempts only across that gap. For a job closer than that the agent
-    # moves without a reservation and says why.
+    # moves without a reservation and says why. Nomad preempts for service
+    # and batch jobs only when its scheduler configuration enables it (off
+    # by default): until then a placeholder's room is not given to another
+    # job; foreshape hands it over when the move lands, or ttl releases it.
     priority = 20
     # Place reservations this long before the forecast need.
     lead_time = "20m"
