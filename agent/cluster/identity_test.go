@@ -289,6 +289,12 @@ func TestOtherClustersServerRefusedFromTheStart(t *testing.T) {
 					t.Errorf("join error %q; want it to say %q", jerr, want)
 				}
 			}
+			// A follower relays the leader's refusal as it is.
+			for _, line := range strings.Split(jerr.Error(), "\n") {
+				if strings.Count(line, "rpc join to") > 1 {
+					t.Errorf("join error %q: a relayed refusal is wrapped twice", line)
+				}
+			}
 			if bID != "" && !strings.Contains(jerr.Error(), bID) {
 				t.Errorf("join error %q; want it to name the joiner's cluster %s", jerr, bID)
 			}

@@ -105,40 +105,12 @@ func (c *RPCClient) call(ctx context.Context, address string, r rpcRequest, req,
 	return nil
 }
 
-// roundTrip sends one request and returns the answer's body.
+// roundTrip sends one request and returns the answer's body, or the error
+// it names.
 func (c *RPCClient) roundTrip(ctx context.Context, address string, r rpcRequest) (json.RawMessage, error) {
-	timeout := c.Timeout
-	if timeout <= 0 {
-		timeout = rpcTimeout
-	}
-	deadline := time.Now().Add(timeout)
-	if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {
-		deadline = dl
-	}
-	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("cluster: rpc %s to %s: %w", r.Op, address, err)
-	}
-	conn, err := dial(address, connRPC, c.TLS, time.Until(deadline))
+	resp, err := c.exchange(ctx, address, r)
 	if err != nil {
-		return nil, fmt.Errorf("cluster: rpc %s to %s: %w", r.Op, address, err)
-	}
-	defer conn.Close()
-	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Now()) })
-	defer stop()
-	_ = conn.SetDeadline(deadline)
-	if err := json.NewEncoder(conn).Encode(r); err != nil {
-		return nil, fmt.Errorf("cluster: rpc %s to %s: send: %w", r.Op, address, ctxErr(ctx, err))
-	}
-	var resp rpcResponse
-	if err := json.NewDecoder(io.LimitReader(conn, maxRPCSize)).Decode(&resp); err != nil {
-		var syn *json.SyntaxError
-		if errors.As(err, &syn) {
-			// Something answered that does not speak foreshape's cluster
-			// calls: an HTTP server (the agent's HTTP API port given for
-			// its Raft port), another service.
-			return nil, fmt.Errorf("cluster: rpc %s to %s: the answer is not a foreshape server's (is %s the Raft port, server.raft_port?): %w", r.Op, address, address, err)
-		}
-		return nil, fmt.Errorf("cluster: rpc %s to %s: receive: %w", r.Op, address, ctxErr(ctx, err))
+		return nil, err
 	}
 	switch {
 	case resp.Code == codeNotLeader:
@@ -149,6 +121,45 @@ func (c *RPCClient) roundTrip(ctx context.Context, address string, r rpcRequest)
 		return nil, fmt.Errorf("cluster: rpc %s to %s: %s", r.Op, address, resp.Error)
 	}
 	return resp.Body, nil
+}
+
+// exchange sends one request and returns the answer as the server gave
+// it; the error is the exchange's own (no connection, no answer).
+func (c *RPCClient) exchange(ctx context.Context, address string, r rpcRequest) (rpcResponse, error) {
+	timeout := c.Timeout
+	if timeout <= 0 {
+		timeout = rpcTimeout
+	}
+	deadline := time.Now().Add(timeout)
+	if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {
+		deadline = dl
+	}
+	if err := ctx.Err(); err != nil {
+		return rpcResponse{}, fmt.Errorf("cluster: rpc %s to %s: %w", r.Op, address, err)
+	}
+	conn, err := dial(address, connRPC, c.TLS, time.Until(deadline))
+	if err != nil {
+		return rpcResponse{}, fmt.Errorf("cluster: rpc %s to %s: %w", r.Op, address, err)
+	}
+	defer conn.Close()
+	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Now()) })
+	defer stop()
+	_ = conn.SetDeadline(deadline)
+	if err := json.NewEncoder(conn).Encode(r); err != nil {
+		return rpcResponse{}, fmt.Errorf("cluster: rpc %s to %s: send: %w", r.Op, address, ctxErr(ctx, err))
+	}
+	var resp rpcResponse
+	if err := json.NewDecoder(io.LimitReader(conn, maxRPCSize)).Decode(&resp); err != nil {
+		var syn *json.SyntaxError
+		if errors.As(err, &syn) {
+			// Something answered that does not speak foreshape's cluster
+			// calls: an HTTP server (the agent's HTTP API port given for
+			// its Raft port), another service.
+			return rpcResponse{}, fmt.Errorf("cluster: rpc %s to %s: the answer is not a foreshape server's (is %s the Raft port, server.raft_port?): %w", r.Op, address, address, err)
+		}
+		return rpcResponse{}, fmt.Errorf("cluster: rpc %s to %s: receive: %w", r.Op, address, ctxErr(ctx, err))
+	}
+	return resp, nil
 }
 
 // ctxErr prefers the context's error, which says why a read was cut short.
@@ -215,12 +226,14 @@ func (s *rpcServer) dispatch(ctx context.Context, req rpcRequest) rpcResponse {
 		if req.Forwarded || addr == "" {
 			return rpcResponse{Code: codeNotLeader, Error: ErrNotLeader.Error(), LeaderID: string(id), LeaderAddress: string(addr)}
 		}
+		// The leader's answer goes back as it is: a refusal reads as the
+		// leader gave it, not wrapped in this hop's address.
 		req.Forwarded = true
-		body, err := n.client.roundTrip(ctx, string(addr), req)
+		resp, err := n.client.exchange(ctx, string(addr), req)
 		if err != nil {
 			return errorResponse(err)
 		}
-		return rpcResponse{Body: body}
+		return resp
 	}
 	v, err := h.fn(ctx, req.Body)
 	if err != nil {
