@@ -24,6 +24,10 @@ import (
 	"time"
 
 	"github.com/foreshape/foreshape/agent/api"
+	// The binary the tests run is main.go over this package: importing it
+	// puts the binary's sources in go test's cache key, so a cached e2e
+	// result is never one of an older binary.
+	_ "github.com/foreshape/foreshape/command"
 	"github.com/foreshape/foreshape/sim"
 )
 
