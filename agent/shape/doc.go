@@ -27,10 +27,13 @@
 //     node over the line sheds the allocations cheapest to transfer (the
 //     metric at its peak per MiB moved) that bring it under,
 //     each onto the receiving node left lowest, which must stay under the
-//     line and under the locality's mean, have the room to allocate it,
-//     and hold no more of its group than the node it leaves (job
-//     anti-affinity would send it back); never a group whose last spread
-//     off that node landed back on it. At most max_parallel requests
+//     line and under the locality's mean (or, once no such move is left
+//     and the node is still over the line, under its capacity, the move
+//     lowering the higher of the two nodes' peaks by a point of capacity
+//     or more), have the room to allocate it, and hold no more of its
+//     group than the node it leaves (job anti-affinity would send it
+//     back); never a group whose last spread off that node landed back on
+//     it. At most max_parallel requests
 //     within the locality a pass, none while one is unfinished; they take
 //     no reservation and start only while no other transfer runs through
 //     the locality;

@@ -68,11 +68,13 @@ type spreadNode struct {
 // service allocations cheapest to transfer (most of the metric at the
 // node's peak per MiB moved) that bring it under, each onto the receiving
 // node left lowest, as long as that one stays under the line and the
-// locality's mean at its peak, has the room to allocate it, and holds no
-// more of its group than the node it leaves keeps (Nomad's job
-// anti-affinity would send the replacement back); never a group whose last
-// spread off that node landed back on it. At most max_parallel requests a
-// pass; the next once they have landed.
+// locality's mean at its peak (or, once no such move is left and the node
+// is still over the line, stays under its capacity while the move lowers
+// the higher of the two nodes' peaks by a point of capacity or more), has
+// the room to allocate it, and holds no more of its group than the node it
+// leaves keeps (Nomad's job anti-affinity would send the replacement
+// back); never a group whose last spread off that node landed back on it.
+// At most max_parallel requests a pass; the next once they have landed.
 func (p *planner) spread() {
 	for _, pol := range p.in.Policies {
 		if !pol.Migrate.Spread {
@@ -298,16 +300,32 @@ func (p *planner) spreadMetric(pol *policies.Policy, li *localityInfo, metric st
 		}
 		return k
 	}
-	// Destinations: receiving nodes whose share is under the line and
-	// the mean now (a move only raises it).
+	// Destinations: receiving nodes whose share is under the line now (a
+	// move only raises it); which of them may take a move is decided per
+	// move (admit).
 	var cool []*spreadNode
 	for i := range nodes {
-		if u := util(&nodes[i]); u < f.Line && u < mean && p.c.Nodes[nodes[i].i].Receiving() {
+		if util(&nodes[i]) < f.Line && p.c.Nodes[nodes[i].i].Receiving() {
 			cool = append(cool, &nodes[i])
 		}
 	}
 	if len(cool) == 0 {
 		return false
+	}
+	// admit reports whether a move may leave a node at peak `from` after
+	// it (fromAfter) and bring its receiver to `to`: a receiver that stays
+	// under the line and the mean takes it; one that does not, if it
+	// stays under its capacity and the move lowers the higher of the two
+	// nodes' peaks by at least a point of capacity. A locality whose
+	// allocations are each a large share of a node cannot always bring
+	// every node under the line, but two nodes under capacity are better
+	// than one over it; the point keeps a move that would only swap which
+	// node is hot, or gain a rounding error, from being made.
+	admit := func(tier int, from, fromAfter, to float64) bool {
+		if to <= f.Line && to <= mean {
+			return true
+		}
+		return tier == 1 && to < 100 && max(to, fromAfter) <= from-1
 	}
 	limit := maxParallel(pol)
 	// A pick is one planned move and the shares of the peak (percent of
@@ -318,21 +336,26 @@ func (p *planner) spreadMetric(pol *policies.Policy, li *localityInfo, metric st
 		fromBefore, fromAfter, toBefore, toAfter float64
 	}
 	var picks []pick
+	// failed remembers the allocations like one no receiver could take
+	// (the destinations change only with a pick): in the first tier for
+	// any hot node; in the second, whose admission depends on the node
+	// left, for that node (node is its index, −1 in the first tier).
 	type failKey struct {
 		ns, job, group string
 		size           state.Resources
-		left           int
+		left, node     int
 	}
 	failed := map[failKey]bool{}
 	for _, h := range hot {
 		if len(picks) >= limit {
 			break
 		}
-		// Its running service allocations no request moves yet, but those
-		// like one no node could take, with their own use at each time.
+		// Its running service allocations no request moves yet, with their
+		// own use at each time.
 		type cand struct {
-			m   state.Move
-			use []float64
+			m      state.Move
+			use    []float64
+			picked bool
 		}
 		var cands []cand
 		hn := &p.c.Nodes[h.i]
@@ -346,12 +369,12 @@ func (p *planner) spreadMetric(pol *policies.Policy, li *localityInfo, metric st
 				continue
 			}
 			m := state.Move{Alloc: a.ID, Name: a.Name, Namespace: a.Namespace, Job: a.Job, Group: a.Group, Node: hn.ID, Size: a.Size}
-			if back[groupKey(m, m.Node)] || failed[failKey{m.Namespace, m.Job, m.Group, m.Size, groupOn(m, m.Node) - 1}] {
+			if back[groupKey(m, m.Node)] {
 				continue
 			}
 			use := make([]float64, 2*nt)
 			allocUse(a, use)
-			cands = append(cands, cand{m, use[:readings*nt]})
+			cands = append(cands, cand{m: m, use: use[:readings*nt]})
 		}
 		// The cheapest first: a move costs the transfer of its memory,
 		// so most of the metric shed at the node's peak per MiB moved,
@@ -366,54 +389,64 @@ func (p *planner) spreadMetric(pol *policies.Policy, li *localityInfo, metric st
 			}
 			return cands[i].m.Alloc < cands[j].m.Alloc
 		})
-		for _, cd := range cands {
-			m := cd.m
-			if util(h) <= f.Line || len(picks) >= limit {
-				break
-			}
-			if cd.use[hAt] <= 0 {
-				continue // it sheds nothing at the node's peak
-			}
-			left := groupOn(m, m.Node) - 1
-			// An allocation like one no node could take finds none either
-			// (the destinations change only with a pick).
-			fk := failKey{m.Namespace, m.Job, m.Group, m.Size, left}
-			if failed[fk] {
-				continue
-			}
-			j, jok := p.c.Job(m.Namespace, m.Job)
-			var to *spreadNode
-			best := math.Inf(1)
-			for _, c := range cool {
-				n := &p.c.Nodes[c.i]
-				if c == h || c.free.CPU < m.Size.CPU || c.free.MemoryMB < m.Size.MemoryMB {
+		// Two tiers: first only moves whose receiver stays under the line
+		// and the locality's mean; if the node is still over the line,
+		// also those that lower the higher of the two nodes' peaks.
+		for tier := range 2 {
+			for ci := range cands {
+				cd := &cands[ci]
+				m := cd.m
+				if util(h) <= f.Line || len(picks) >= limit {
+					break
+				}
+				if cd.picked || cd.use[hAt] <= 0 {
+					continue // moved already, or it sheds nothing at the node's peak
+				}
+				left := groupOn(m, m.Node) - 1
+				fk := failKey{m.Namespace, m.Job, m.Group, m.Size, left, -1}
+				if tier == 1 {
+					fk.node = h.i
+				}
+				if failed[fk] {
 					continue
 				}
-				after, _ := peakOf(c, cd.use, 1)
-				if after > f.Line || after > mean || after > best || groupOn(m, n.ID) > left || (jok && !Feasible(j, m.Group, n)) {
+				j, jok := p.c.Job(m.Namespace, m.Job)
+				hBefore := util(h)
+				hAfter, _ := peakOf(h, cd.use, -1)
+				var to *spreadNode
+				best := math.Inf(1)
+				for _, c := range cool {
+					n := &p.c.Nodes[c.i]
+					if c == h || c.free.CPU < m.Size.CPU || c.free.MemoryMB < m.Size.MemoryMB {
+						continue
+					}
+					after, _ := peakOf(c, cd.use, 1)
+					if after > best || !admit(tier, hBefore, hAfter, after) || groupOn(m, n.ID) > left || (jok && !Feasible(j, m.Group, n)) {
+						continue
+					}
+					if after < best || (after == best && n.ID < p.c.Nodes[to.i].ID) {
+						to, best = c, after
+					}
+				}
+				if to == nil {
+					failed[fk] = true
 					continue
 				}
-				if after < best || (after == best && n.ID < p.c.Nodes[to.i].ID) {
-					to, best = c, after
+				clear(failed)
+				cd.picked = true
+				pk := pick{m: m, from: h, to: to, fromBefore: hBefore, toBefore: util(to)}
+				for i, u := range cd.use {
+					h.use[i] -= u
+					to.use[i] += u
 				}
-			}
-			if to == nil {
-				failed[fk] = true
-				continue
-			}
-			clear(failed)
-			pk := pick{m: m, from: h, to: to, fromBefore: util(h), toBefore: util(to)}
-			for i, u := range cd.use {
-				h.use[i] -= u
-				to.use[i] += u
-			}
-			h.free, to.free = h.free.Add(m.Size), to.free.Sub(m.Size)
-			planned[groupKey(m, m.Node)]--
-			planned[groupKey(m, p.c.Nodes[to.i].ID)]++
-			pk.fromAfter, pk.toAfter = util(h), util(to)
-			picks = append(picks, pk)
-			if u := util(h); u < f.Line && u < mean && hn.Receiving() && !slices.Contains(cool, h) {
-				cool = append(cool, h) // relieved, it may take another's work
+				h.free, to.free = h.free.Add(m.Size), to.free.Sub(m.Size)
+				planned[groupKey(m, m.Node)]--
+				planned[groupKey(m, p.c.Nodes[to.i].ID)]++
+				pk.fromAfter, pk.toAfter = util(h), util(to)
+				picks = append(picks, pk)
+				if u := util(h); u < f.Line && hn.Receiving() && !slices.Contains(cool, h) {
+					cool = append(cool, h) // relieved, it may take another's work
+				}
 			}
 		}
 	}

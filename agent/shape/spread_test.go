@@ -237,6 +237,62 @@ func TestSpreadChoosesWhatNomadPlacesElsewhere(t *testing.T) {
 	})
 }
 
+// When each allocation is a large share of a node, no receiver may stay
+// under the locality's mean after a move; a move is still made when it
+// lowers the higher of the two nodes' peaks and its receiver stays under
+// its capacity, and not when it would only swap which node is hot.
+func TestSpreadLowersTheHigherPeak(t *testing.T) {
+	// dc1-1 runs four of web's ten 1000 MHz allocations, each other node
+	// two; dc1's p90 CPU peaks at 62.5% (10000 MHz): a web's share is
+	// 1000 MHz, 25% of a node. dc1-1 reads 100%, the others 50%, the mean
+	// 62.5%. Any move lifts its receiver to 75%, over the mean, and brings
+	// dc1-1 to 75%: the higher of the two falls from 100% to 75%.
+	fixture := func(onNode1 int, peak float64) *fixture {
+		f := spreadFixture(t, true)
+		f.allocs = nil
+		per := []int{onNode1, 2, 2, 2}
+		i := 0
+		for n, k := range per {
+			for range k {
+				f.allocs = append(f.allocs, Alloc{ID: fmt.Sprintf("web-%d", i), Name: fmt.Sprintf("web.web[%d]", i), Namespace: "default",
+					Job: "web", Group: "web", Node: f.nodes[n].ID, Size: state.Resources{CPU: 1000, MemoryMB: 1024}, Live: true, Running: true})
+				i++
+			}
+		}
+		f.jobs[0].Groups["web"] = Group{Count: i}
+		f.setFrom("dc1", "cpu", time.Hour, peak)
+		return f
+	}
+	t.Run("lowers the higher peak", func(t *testing.T) {
+		plan := Run(fixture(4, 62.5).input())
+		got := spreads(plan)
+		if len(got) != 1 {
+			t.Fatalf("submitted %d spread requests; want one off dc1-1 (decisions %+v)", len(got), plan.Decisions)
+		}
+		if got[0].Moves[0].Node != "id-dc1-1" || !strings.Contains(got[0].Reason, "dc1-1's share (what its allocations hold) would be 100%, over the 80% line") ||
+			!strings.Contains(got[0].Reason, "onto dc1-2 (50% → 75%) brings dc1-1 to 75%") {
+			t.Errorf("spread %+v", got[0])
+		}
+	})
+	t.Run("only swaps which node is hot", func(t *testing.T) {
+		// Three webs on dc1-1, nine in all, dc1 at 67.5% (10800 MHz): a
+		// web's share is 1200 MHz (30%); dc1-1 reads 90%, the others 60%.
+		// A move would put its receiver at 90%, no lower than dc1-1 now.
+		if got := spreads(Run(fixture(3, 67.5).input())); len(got) != 0 {
+			t.Fatalf("spread that only swaps the hot node: %+v", got)
+		}
+	})
+	t.Run("receiver over its capacity", func(t *testing.T) {
+		// Five webs on dc1-1, eleven in all, dc1 at 100% (16000 MHz): a
+		// web's share is 1455 MHz (36.4%); dc1-1 reads 182%, the others
+		// 73%. A move would lower the higher peak (to 145%) but put its
+		// receiver at 109%, over its capacity.
+		if got := spreads(Run(fixture(5, 100).input())); len(got) != 0 {
+			t.Fatalf("spread onto a node it would take over its capacity: %+v", got)
+		}
+	})
+}
+
 // A spread takes none of the bandwidth requested transfers share: it waits
 // while one runs through its locality.
 func TestSpreadYieldsToRequestedTransfers(t *testing.T) {
