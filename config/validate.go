@@ -238,9 +238,10 @@ type Unused struct {
 
 // Unused lists the settings that the environment or flags set and that
 // the agent does not use (a file setting them is refused by Validate):
-// nomad's TLS settings when nomad.address is not an https:// URL, and
+// nomad's TLS settings when nomad.address is not an https:// URL;
 // consul.address and consul.token when the agent neither registers in
-// Consul nor looks its servers up there.
+// Consul nor looks its servers up there; with NoNomad, every nomad
+// setting, and in a replay also what reads Prometheus or acts.
 func (c *Config) Unused() []Unused {
 	var out []Unused
 	for _, u := range c.unused() {
@@ -252,69 +253,48 @@ func (c *Config) Unused() []Unused {
 	return out
 }
 
+// setting is a field and whether it holds anything worth refusing
+// (a non-empty string, true).
+type setting struct {
+	field string
+	set   bool
+}
+
 // unused lists every set setting no client of the agent uses.
 func (c *Config) unused() []Unused {
 	var out []Unused
-	n := c.Nomad
-	if c.NoNomad != nil {
-		for _, f := range []struct {
-			field string
-			set   bool
-		}{
-			{"nomad.address", true}, {"nomad.region", n.Region != ""}, {"nomad.namespace", n.Namespace != ""},
-			{"nomad.token", n.Token != ""}, {"nomad.ca_file", n.CAFile != ""}, {"nomad.cert_file", n.CertFile != ""},
-			{"nomad.key_file", n.KeyFile != ""}, {"nomad.tls_server_name", n.TLSServerName != ""},
-			{"nomad.skip_verify", n.SkipVerify},
-		} {
-			if f.set && c.isSet(f.field) {
-				out = append(out, Unused{Field: f.field, Reason: c.NoNomad.Why + ", so no nomad setting is used",
-					fix: c.NoNomad.Fix + ", or remove " + f.field})
-			}
-		}
-		if c.NoNomad.Replay {
-			for _, f := range []struct {
-				field string
-				set   bool
-			}{
-				// iops_query without an address is refused above.
-				{"prometheus.address", true}, {"prometheus.iops_query", c.Prometheus.Address != ""},
-				{"forecast_only", c.ForecastOnly}, {"reserve.driver", true}, {"reserve.config", true},
-				{"queue.max_requests", true}, {"queue.max_parallel", true},
-			} {
-				if f.set && c.isSet(f.field) {
-					out = append(out, Unused{Field: f.field, Reason: "a replay (-replay) reads recorded series and acts on nothing, so it does nothing",
-						fix: c.NoNomad.Fix + ", or remove " + f.field})
-				}
-			}
-		}
-	} else if !n.UsesTLS() {
-		reason := fmt.Sprintf("nomad.address %q is not an https:// URL, so the agent talks to Nomad without TLS", n.Address)
-		for _, f := range []struct {
-			field string
-			set   bool
-		}{
-			{"nomad.ca_file", n.CAFile != ""}, {"nomad.cert_file", n.CertFile != ""}, {"nomad.key_file", n.KeyFile != ""},
-			{"nomad.tls_server_name", n.TLSServerName != ""}, {"nomad.skip_verify", n.SkipVerify},
-		} {
-			if f.set && c.isSet(f.field) {
-				out = append(out, Unused{Field: f.field, Reason: reason, because: "nomad.address",
-					fix: "Set nomad.address to Nomad's https:// URL, or remove " + f.field})
+	// add lists those of settings that a file or the environment set, as
+	// unused for reason; because is the setting that makes them so (""
+	// when a flag does), fix what to do, before "or remove FIELD".
+	add := func(reason, because, fix string, settings ...setting) {
+		for _, s := range settings {
+			if s.set && c.isSet(s.field) {
+				out = append(out, Unused{Field: s.field, Reason: reason, because: because, fix: fix + ", or remove " + s.field})
 			}
 		}
 	}
-	if !c.ConsulUsed() {
-		reason := "consul.enabled is false and no server.retry_join entry is provider=consul, so the agent never calls Consul"
-		for _, f := range []struct {
-			field string
-			set   bool
-		}{
-			{"consul.address", true}, {"consul.token", c.Consul.Token != ""},
-		} {
-			if f.set && c.isSet(f.field) {
-				out = append(out, Unused{Field: f.field, Reason: reason, because: "consul.enabled",
-					fix: "Set consul.enabled = true, or remove " + f.field})
-			}
+	n := c.Nomad
+	tlsSettings := []setting{{"nomad.ca_file", n.CAFile != ""}, {"nomad.cert_file", n.CertFile != ""}, {"nomad.key_file", n.KeyFile != ""},
+		{"nomad.tls_server_name", n.TLSServerName != ""}, {"nomad.skip_verify", n.SkipVerify}}
+	switch {
+	case c.NoNomad != nil:
+		add(c.NoNomad.Why+", so no nomad setting is used", "", c.NoNomad.Fix, append([]setting{{"nomad.address", true},
+			{"nomad.region", n.Region != ""}, {"nomad.namespace", n.Namespace != ""}, {"nomad.token", n.Token != ""}}, tlsSettings...)...)
+		if c.NoNomad.Replay {
+			add("a replay (-replay) reads recorded series and acts on nothing, so it does nothing", "", c.NoNomad.Fix,
+				// iops_query without an address is refused above.
+				setting{"prometheus.address", true}, setting{"prometheus.iops_query", c.Prometheus.Address != ""},
+				setting{"forecast_only", c.ForecastOnly}, setting{"reserve.driver", true}, setting{"reserve.config", true},
+				setting{"queue.max_requests", true}, setting{"queue.max_parallel", true})
 		}
+	case !n.UsesTLS():
+		add(fmt.Sprintf("nomad.address %q is not an https:// URL, so the agent talks to Nomad without TLS", n.Address),
+			"nomad.address", "Set nomad.address to Nomad's https:// URL", tlsSettings...)
+	}
+	if !c.ConsulUsed() {
+		add("consul.enabled is false and no server.retry_join entry is provider=consul, so the agent never calls Consul",
+			"consul.enabled", "Set consul.enabled = true",
+			setting{"consul.address", true}, setting{"consul.token", c.Consul.Token != ""})
 	}
 	return out
 }
