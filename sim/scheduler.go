@@ -285,14 +285,18 @@ func (p *placer) fits(n *node) bool {
 }
 
 // short names the resource n lacks for the group's request now, or "".
-func (p *placer) short(n *node) string {
+func (p *placer) short(n *node) string { return p.shortWith(n, n.resCPU, n.resMem, n.resIOPS) }
+
+// shortWith is short with the node's allocated CPU, memory and IOPS
+// given (as a preemption would leave them).
+func (p *placer) shortWith(n *node, cpu, mem, iops int64) string {
 	g := p.g
 	switch {
-	case g.cores > int64(n.cores) || n.resCPU+g.cpuOn(n) > n.cpu:
+	case g.cores > int64(n.cores) || cpu+g.cpuOn(n) > n.cpu:
 		return "cpu"
-	case n.resMem+g.mem > n.mem:
+	case mem+g.mem > n.mem:
 		return "memory"
-	case g.iops > 0 && n.iops > 0 && n.resIOPS+g.iops > n.iops:
+	case g.iops > 0 && n.iops > 0 && iops+g.iops > n.iops:
 		return "iops"
 	}
 	return ""
@@ -540,9 +544,7 @@ func (p *placer) evictionSet(n *node) (set []*alloc, roomy bool) {
 		sort.Slice(grp, func(i, k int) bool { return grp[i].id < grp[k].id })
 	}
 	cpu, mem, iops := n.resCPU-ownCPU, n.resMem-ownMem, n.resIOPS-ownIOPS
-	fits := func() bool {
-		return g.cores <= int64(n.cores) && cpu+askCPU <= n.cpu && mem+askMem <= n.mem && (g.iops == 0 || n.iops == 0 || iops+g.iops <= n.iops)
-	}
+	fits := func() bool { return p.shortWith(n, cpu, mem, iops) == "" }
 	needCPU, needMem := askCPU, askMem
 	var chosen []*alloc
 	met := false // as Nomad: at least one is taken even if the room looks enough
@@ -574,7 +576,7 @@ func (p *placer) evictionSet(n *node) (set []*alloc, roomy bool) {
 		return resourceDistance(askCPU, askMem, chosen[i]) > resourceDistance(askCPU, askMem, chosen[k])
 	})
 	cpu, mem, iops = n.resCPU-ownCPU, n.resMem-ownMem, n.resIOPS-ownIOPS
-	set = chosen
+	set = chosen // the whole of it fits: the loop ends by its last at the latest
 	for i, a := range chosen {
 		cpu, mem, iops = cpu-a.reqCPU, mem-a.grp.mem, iops-a.grp.iops
 		if fits() {
@@ -582,10 +584,9 @@ func (p *placer) evictionSet(n *node) (set []*alloc, roomy bool) {
 			break
 		}
 	}
-	cpu, mem, iops = n.resCPU, n.resMem, n.resIOPS
-	for _, a := range set {
-		cpu, mem, iops = cpu-a.reqCPU, mem-a.grp.mem, iops-a.grp.iops
-	}
+	// With the job's own allocations counted again, as Nomad's plan
+	// applier counts them.
+	cpu, mem, iops = cpu+ownCPU, mem+ownMem, iops+ownIOPS
 	return set, fits()
 }
 
