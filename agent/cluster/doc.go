@@ -62,7 +62,7 @@
 // vote (Nonvoter), and removes a server silent longer than RemoveAfter —
 // one change per round, never its own. Node IDs are random UUIDs persisted
 // in the data dir (LoadOrCreateNodeID). A cluster ID, decided by a Raft
-// log entry (a new cluster's first leader commits it before anything else)
+// log entry (a new cluster's first leader commits it before it publishes its term)
 // and kept in every server's stable store, names the cluster whose state a
 // server holds: a server with another cluster's state is never added
 // (identity.go). Package clustertest builds
@@ -76,5 +76,7 @@
 // one goroutine per in-flight Apply waiting for its future, the join loop,
 // the reconcile loop (while leading), and on the Raft port an accept loop
 // with one goroutine per connection being routed or served. The caller owns
-// the goroutine running each RunLeaderLoop. Close stops them all.
+// the goroutine running each RunLeaderLoop. Close stops them all, or stops
+// waiting for raft's after 10 s (shutdownWait) and closes its transport
+// and stores.
 package cluster

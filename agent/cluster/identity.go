@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 
 	"github.com/hashicorp/raft"
@@ -280,6 +281,11 @@ func clusterIDFromLog(l *raft.Log) (string, bool) {
 	return string(l.Extensions[len(idExtension):]), true
 }
 
+func isClusterIDLog(l *raft.Log) bool {
+	_, ok := clusterIDFromLog(l)
+	return ok
+}
+
 // idFSM passes every entry but the cluster ID's to the state machine.
 type idFSM struct {
 	raft.FSM
@@ -301,6 +307,9 @@ type idBatchingFSM struct {
 }
 
 func (f *idBatchingFSM) ApplyBatch(logs []*raft.Log) []any {
+	if !slices.ContainsFunc(logs, isClusterIDLog) {
+		return f.batch.ApplyBatch(logs) // nearly always: no ID entry
+	}
 	out := make([]any, len(logs))
 	rest := make([]*raft.Log, 0, len(logs))
 	at := make([]int, 0, len(logs))

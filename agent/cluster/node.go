@@ -664,7 +664,7 @@ func (n *Node) Close() error {
 					err = fmt.Errorf("cluster: shutdown: %w", e)
 				}
 			case <-time.After(shutdownWait):
-				n.logger.Error("raft did not stop: a replication stream to another server is stuck; closing the stores anyway", "waited", shutdownWait)
+				n.logger.Error("raft did not stop in time; closing the stores anyway", "waited", shutdownWait)
 				err = fmt.Errorf("cluster: shutdown: raft did not stop within %s", shutdownWait)
 				// Raft closes its transport only once stopped: close it
 				// here, so that its handlers let go of their connections.
@@ -761,11 +761,9 @@ func (n *Node) handOver(health []ServerHealth) {
 		if attempts == 2 || time.Now().After(deadline) {
 			break
 		}
-		// Only a voter that answers now and has every entry: raft brings
-		// a lagging target up to date by replicating to it in a loop, and
-		// a target that is gone would keep that loop sending into a
-		// pipeline that no longer drains, which has held up raft's
-		// shutdown for good.
+		// Only a voter that answers now and has every entry: raft would
+		// otherwise spend the transfer replicating to a lagging target,
+		// and a target that is gone never takes over.
 		pctx, cancel := context.WithTimeout(context.Background(), min(time.Until(deadline), 500*time.Millisecond))
 		info, err := n.probe1(pctx, s)
 		cancel()
