@@ -199,13 +199,29 @@ func (n *Node) settleClusterID(ctx context.Context, list []ServerHealth) {
 		err = n.commitClusterID(ctx, best, "taken from the servers' answers")
 	case all:
 		var id string
-		if id, err = newClusterID(); err == nil {
+		if id, err = n.ownClusterID(); err == nil {
 			err = n.commitClusterID(ctx, id, "made once every server answered without one")
 		}
 	}
 	if err != nil {
 		n.logger.Warn("cannot set the cluster id", logKeyError, err)
 	}
+}
+
+// ownClusterID returns the ID this server proposes when it makes one, made
+// once: an attempt whose commit timed out may still be committed later, so
+// a retry proposes the same ID and the two entries agree.
+func (n *Node) ownClusterID() (string, error) {
+	n.idMu.Lock()
+	defer n.idMu.Unlock()
+	if n.madeID == "" {
+		id, err := newClusterID()
+		if err != nil {
+			return "", err
+		}
+		n.madeID = id
+	}
+	return n.madeID, nil
 }
 
 // ensureClusterID runs on a new leader once its barrier is done: the first
@@ -219,32 +235,31 @@ func (n *Node) ensureClusterID(ctx context.Context) error {
 	if b, err := n.stable.Get(stableKeyNewCluster); err != nil || len(b) == 0 {
 		return nil // from before IDs: settleClusterID decides
 	}
-	n.idMu.Lock()
-	if n.madeID == "" {
-		id, err := newClusterID()
-		if err != nil {
-			n.idMu.Unlock()
-			return err
-		}
-		n.madeID = id
+	id, err := n.ownClusterID()
+	if err != nil {
+		return err
 	}
-	id := n.madeID
-	n.idMu.Unlock()
 	return n.commitClusterID(ctx, id, "made by the new cluster's first leader")
 }
 
 // commitClusterID commits the log entry that decides the cluster's ID;
-// this server keeps it when it applies the entry (applyClusterID).
+// this server keeps it when it applies the entry (applyClusterID). It
+// waits until the entry is applied, leadership is lost or ctx is done; in
+// the last case the entry may still be committed.
 func (n *Node) commitClusterID(ctx context.Context, id, how string) error {
 	n.logger.Info("committing the cluster id", "cluster_id", id, "how", how)
 	f := n.raft.ApplyLog(raft.Log{Extensions: []byte(idExtension + id)}, timeout(ctx))
-	if err := f.Error(); err != nil {
-		return n.mapError("commit the cluster id", err)
+	if err := n.await(ctx, "commit the cluster id", f); err != nil {
+		return err
 	}
-	if got := n.ClusterID(); got != id {
+	switch got := n.ClusterID(); got {
+	case id:
+		return nil
+	case "":
+		return fmt.Errorf("cluster: commit the cluster id %s: the entry is applied but this server could not keep the id (its log says why)", id)
+	default:
 		return &ClusterMismatchError{Local: got, Remote: id}
 	}
-	return nil
 }
 
 // applyClusterID applies a cluster ID entry, on raft's FSM goroutine.
@@ -343,7 +358,7 @@ func (n *Node) wrapFSM(fsm raft.FSM) raft.FSM {
 type idState struct {
 	idMu           sync.Mutex
 	mismatchLogged sync.Map
-	// madeID is the ID this server made as a new cluster's first leader
-	// (ensureClusterID), kept for retries.
+	// madeID is the ID this server made to propose (ownClusterID), kept
+	// for retries.
 	madeID string
 }

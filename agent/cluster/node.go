@@ -372,8 +372,10 @@ func (n *Node) watchLeadership() {
 func (n *Node) catchUp(t *term) {
 	defer n.wg.Done()
 	for t.ctx.Err() == nil {
+		step := "barrier"
 		err := n.raft.Barrier(n.cfg.BarrierTimeout).Error()
 		if err == nil {
+			step = "committing the cluster id"
 			ctx, cancel := context.WithTimeout(t.ctx, n.cfg.BarrierTimeout)
 			err = n.ensureClusterID(ctx)
 			cancel()
@@ -395,7 +397,7 @@ func (n *Node) catchUp(t *term) {
 		if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) || errors.Is(err, raft.ErrRaftShutdown) {
 			return
 		}
-		n.logger.Warn("barrier failed; retrying", logKeyError, err)
+		n.logger.Warn(step+" failed; retrying before leading", logKeyError, err)
 		select {
 		case <-t.ctx.Done():
 		case <-time.After(n.cfg.HeartbeatTimeout):
