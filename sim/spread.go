@@ -34,12 +34,20 @@ type spreadScorer struct {
 	// lowest is the lowest boost a target has given in this evaluation.
 	lowest float64
 	// used counts, per block, the group's live allocations per value.
-	used []map[string]int
+	used []valueUse
 }
 
 type spreadInfo struct {
 	weight  int
 	desired map[string]float64
+}
+
+// valueUse is how many of a group's allocations have each value of a
+// block's attribute, with the least and the most of those counts (every
+// count is positive).
+type valueUse struct {
+	by     map[string]int
+	lo, hi int
 }
 
 func newSpreadScorer(j *job, g *group) *spreadScorer {
@@ -94,18 +102,32 @@ func (b spreadBlock) value(n *node) (string, bool) {
 
 // count recounts the group's live allocations per value of each block.
 func (s *spreadScorer) count() {
-	s.used = make([]map[string]int, len(s.blocks))
+	s.used = make([]valueUse, len(s.blocks))
 	for i, b := range s.blocks {
-		use := map[string]int{}
+		u := valueUse{by: map[string]int{}}
 		for _, a := range s.j.allocs {
 			if a.grp.name != s.g.name || a.terminal() {
 				continue
 			}
 			if v, ok := b.value(a.node); ok {
-				use[v]++
+				u.by[v]++
 			}
 		}
-		s.used[i] = use
+		u.bounds()
+		s.used[i] = u
+	}
+}
+
+// bounds sets lo and hi from the counts.
+func (u *valueUse) bounds() {
+	u.lo, u.hi = 0, 0
+	for _, k := range u.by {
+		if u.lo == 0 || k < u.lo {
+			u.lo = k
+		}
+		if u.hi == 0 || k > u.hi {
+			u.hi = k
+		}
 	}
 }
 
@@ -133,33 +155,26 @@ func (s *spreadScorer) score(n *node) float64 {
 			total += s.lowest
 			continue
 		}
-		boost := (desired - float64(s.used[i][v]+1)) / desired * float64(si.weight) / float64(s.weights)
+		boost := (desired - float64(s.used[i].by[v]+1)) / desired * float64(si.weight) / float64(s.weights)
 		total += boost
 		s.lowest = min(s.lowest, boost)
 	}
 	return total
 }
 
-// evenSpreadBoost is Nomad's score of a value when a block has no targets.
-func evenSpreadBoost(use map[string]int, v string) float64 {
-	if len(use) == 0 {
+// evenSpreadBoost is Nomad's score of a value when a block has no targets,
+// from the counts' least and most (what Nomad finds by scanning every
+// value for each node it scores).
+func evenSpreadBoost(u valueUse, v string) float64 {
+	if len(u.by) == 0 {
 		return 0
 	}
-	cur := use[v]
-	lo, hi := 0, 0
-	for _, k := range use {
-		if lo == 0 || k < lo {
-			lo = k
-		}
-		if hi == 0 || k > hi {
-			hi = k
-		}
-	}
+	cur := u.by[v]
 	switch {
-	case cur != lo:
-		return float64(lo-cur) / float64(lo)
-	case lo == hi:
+	case cur != u.lo:
+		return float64(u.lo-cur) / float64(u.lo)
+	case u.lo == u.hi:
 		return -1
 	}
-	return float64(hi-lo) / float64(lo)
+	return float64(u.hi-u.lo) / float64(u.lo)
 }

@@ -1,7 +1,9 @@
 package sim
 
 import (
+	"fmt"
 	"math"
+	"math/rand/v2"
 	"testing"
 
 	"github.com/hashicorp/nomad/api"
@@ -72,5 +74,73 @@ func TestSpreadScore(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// rescanEvenSpreadBoost is Nomad's evenSpreadScoreBoost as written: the
+// least and most used counts found by scanning every value, per node.
+func rescanEvenSpreadBoost(use map[string]int, v string) float64 {
+	if len(use) == 0 {
+		return 0
+	}
+	cur := use[v]
+	lo, hi := 0, 0
+	for _, k := range use {
+		if lo == 0 || k < lo {
+			lo = k
+		}
+		if hi == 0 || k > hi {
+			hi = k
+		}
+	}
+	switch {
+	case cur != lo:
+		return float64(lo-cur) / float64(lo)
+	case lo == hi:
+		return -1
+	}
+	return float64(hi-lo) / float64(lo)
+}
+
+// The even-spread boost from the bounds kept with the counts is the boost
+// Nomad's scan gives, bit for bit, for every value used and unused, over
+// counts of many shapes; and a placement's spread scores do not change
+// when the counts are kept this way.
+func TestEvenSpreadBoostSameAsRescan(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 11))
+	for trial := range 2000 {
+		u := valueUse{by: map[string]int{}}
+		for range rng.IntN(12) {
+			u.by[fmt.Sprintf("v%d", rng.IntN(15))] += 1 + rng.IntN(1+trial%5)
+		}
+		u.bounds()
+		for k := range 16 {
+			v := fmt.Sprintf("v%d", k)
+			if got, want := evenSpreadBoost(u, v), rescanEvenSpreadBoost(u.by, v); math.Float64bits(got) != math.Float64bits(want) {
+				t.Fatalf("counts %v, value %s: boost %v, the scan gives %v", u.by, v, got, want)
+			}
+		}
+	}
+
+	// Every node scored at each of 30 placements of a group spreading over
+	// node IDs and datacenters.
+	c := newTestCluster(t, "")
+	j := &job{id: "j"}
+	g := &group{name: "g", count: 12, spreads: []spreadBlock{{attr: "${node.unique.id}", weight: 50}, {attr: "${node.datacenter}", weight: 20}}}
+	s := newSpreadScorer(j, g)
+	for i := range 30 {
+		s.count()
+		for _, n := range c.nodes {
+			want := 0.0
+			for bi, b := range s.blocks {
+				v, _ := b.value(n)
+				want += rescanEvenSpreadBoost(s.used[bi].by, v)
+			}
+			if got := s.score(n); math.Float64bits(got) != math.Float64bits(want) {
+				t.Fatalf("placement %d, node %s: score %v, the scan gives %v", i, n.name, got, want)
+			}
+		}
+		n := c.nodes[rng.IntN(len(c.nodes))]
+		j.allocs = append(j.allocs, &alloc{job: j, grp: g, node: n, desired: desiredRun, client: allocRunning})
 	}
 }
