@@ -205,12 +205,7 @@ func (c *AgentCommand) Run(args []string) int {
 	} else if *simClock {
 		opts.Clock = &remoteSimClock{address: cfg.Nomad.Address, token: cfg.Nomad.Token.Reveal()}
 	}
-	// What the environment set that no client uses (a file setting it is
-	// refused): said once, so that nobody wonders why NOMAD_CACERT did
-	// nothing.
-	for _, u := range cfg.Unused() {
-		log.Info("setting unused", "setting", u.Field, "from", u.Source, "reason", u.Reason)
-	}
+	logUnused(log, cfg)
 	var a runningAgent
 	var err error
 	if cfg.Server.Enabled {
@@ -241,7 +236,9 @@ func (c *AgentCommand) Run(args []string) int {
 			}
 			if err := a.Reload(next.cfg); err != nil {
 				log.Error("reload failed", "error", err)
+				continue
 			}
+			logUnused(log, next.cfg)
 		}
 	}()
 	runErr := a.Run(c.Ctx)
@@ -252,6 +249,15 @@ func (c *AgentCommand) Run(args []string) int {
 	}
 	log.Info("agent stopped cleanly")
 	return ExitOK
+}
+
+// logUnused logs what the environment set that no client of the agent
+// uses (a file setting it is refused), at start and after each reload, so
+// that nobody wonders why NOMAD_CACERT did nothing.
+func logUnused(log hclog.Logger, cfg *config.Config) {
+	for _, u := range cfg.Unused() {
+		log.Info("setting unused", "setting", u.Field, "from", u.Source, "reason", u.Reason)
+	}
 }
 
 // runningAgent is a server (agent.Agent) or a client agent (agent.Client).

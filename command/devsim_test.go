@@ -7,10 +7,12 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -166,7 +168,9 @@ func TestAgentSaysWhyItStops(t *testing.T) {
 // address from the environment, where no client uses them (the dev
 // agent's embedded simulator, no Consul), do not stop the agent, even
 // naming a file that does not exist; it says once, at start, that they
-// are unused and why.
+// are unused and why, and again after a reload (SIGHUP) for what the
+// reloaded configuration leaves unused: not CONSUL_HTTP_ADDR once the
+// environment no longer sets it.
 func TestAgentLogsUnusedEnvironment(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the dev agent")
@@ -183,19 +187,35 @@ func TestAgentLogsUnusedEnvironment(t *testing.T) {
 	eventuallyT(t, 30*time.Second, "the dev agent to lead", &errb, func() bool {
 		return strings.Contains(errb.String(), "leading: starting the collect and forecast cycle")
 	})
+	cacert := `setting unused: setting=nomad.ca_file from="environment variable NOMAD_CACERT" reason="-dev runs against its embedded simulated Nomad cluster, so no nomad setting is used"`
+	consul := `setting unused: setting=consul.address from="environment variable CONSUL_HTTP_ADDR" reason="consul.enabled is false`
+	count := func(when string, want map[string]int) {
+		t.Helper()
+		logs := errb.String()
+		for line, n := range want {
+			if got := strings.Count(logs, line); got != n {
+				t.Errorf("%s: %d lines %q in the agent's log, want %d:\n%s", when, got, line, n, tailLines(logs, 30))
+			}
+		}
+	}
+	count("at start", map[string]int{cacert: 1, consul: 1})
+
+	// The agent's SIGHUP handler is in place before it leads; the
+	// package's parallel tests wait until this one is done.
+	os.Unsetenv("CONSUL_HTTP_ADDR")
+	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	eventuallyT(t, 30*time.Second, "the reload", &errb, func() bool {
+		logs := errb.String()
+		i := strings.Index(logs, "reloaded")
+		return i >= 0 && strings.Contains(logs[i:], cacert)
+	})
 	cancel()
 	if code := <-done; code != ExitOK {
 		t.Fatalf("the agent exited %d:\n%s", code, tailLines(errb.String(), 30))
 	}
-	logs := errb.String()
-	for _, want := range []string{
-		`setting unused: setting=nomad.ca_file from="environment variable NOMAD_CACERT" reason="-dev runs against its embedded simulated Nomad cluster, so no nomad setting is used"`,
-		`setting unused: setting=consul.address from="environment variable CONSUL_HTTP_ADDR" reason="consul.enabled is false`,
-	} {
-		if n := strings.Count(logs, want); n != 1 {
-			t.Errorf("%d lines %q in the agent's log, want 1:\n%s", n, want, tailLines(logs, 30))
-		}
-	}
+	count("after a reload", map[string]int{cacert: 2, consul: 1})
 }
 
 // bannerAgent is a runningAgent for the banner alone.
