@@ -13,12 +13,14 @@ import (
 	"strings"
 	"testing"
 	"text/template"
+	"time"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclparse"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
 
+	"github.com/foreshape/foreshape/agent/cluster"
 	"github.com/foreshape/foreshape/config"
 )
 
@@ -166,6 +168,18 @@ func TestJobs(t *testing.T) {
 				up := one(t, g, "update")
 				if mustInt(t, value(t, up, "max_parallel")) != 1 || str(t, up, "health_check") != "checks" {
 					t.Error("the servers' update must replace one server at a time and wait for its check (max_parallel = 1, health_check = \"checks\")")
+				}
+				// /v1/ready waits up to cluster.ReadyWait for the leader
+				// and the catch-up; a check that times out first reports a
+				// timeout where the agent would have said why it is not
+				// ready. Half the timeout leaves room for the TLS
+				// handshake on a loaded node.
+				timeout, err := time.ParseDuration(str(t, check, "timeout"))
+				if err != nil {
+					t.Fatalf("check timeout: %v", err)
+				}
+				if 2*cluster.ReadyWait > timeout {
+					t.Errorf("the servers' check times out after %v, but /v1/ready may wait %v: make the timeout at least twice that", timeout, cluster.ReadyWait)
 				}
 			}
 			if str(t, svc, "port") != "http" || str(t, check, "path") != path || str(t, check, "type") != "http" {

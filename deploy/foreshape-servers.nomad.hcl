@@ -70,14 +70,17 @@ job "foreshape-servers" {
       # applied what the leader had committed, 503 and why until then
       # (/v1/health answers as long as the process serves). Both answer
       # without a client certificate. protocol is "https" with the tls
-      # block of the agent's configuration, "http" without it.
+      # block of the agent's configuration, "http" without it. /v1/ready
+      # waits at most 1 s for the leader's answer and the catch-up, well
+      # within the timeout, so a slow one fails the check as "not ready"
+      # and why rather than as a timeout.
       check {
         type            = "http"
         protocol        = "https"
         tls_skip_verify = true
         path            = "/v1/ready"
         interval        = "10s"
-        timeout         = "2s"
+        timeout         = "5s"
       }
     }
 

@@ -12,10 +12,14 @@ import (
 // ErrNotReady is wrapped by every error Ready returns.
 var ErrNotReady = errors.New("not ready")
 
-// readyWait is how long Ready waits for this node to apply the entries the
-// leader had committed when asked: a member that keeps up applies them
-// within milliseconds; one catching up after a long absence does not.
-const readyWait = 2 * time.Second
+// ReadyWait bounds how long Ready waits, for the leader's answer and for
+// this node to apply the entries the leader had committed when asked: a
+// member that keeps up applies them within milliseconds; one catching up
+// after a long absence does not. It is kept well below the timeout of the
+// servers' readiness check (deploy/foreshape-servers.nomad.hcl, 5 s), so
+// that a slow leader or a long catch-up answers 503 and why instead of
+// timing the check out.
+const ReadyWait = 1 * time.Second
 
 // Ready reports whether this server is a working member of the cluster,
 // for a readiness check (a rolling restart moves on to the next server
@@ -45,7 +49,7 @@ func (n *Node) Ready(ctx context.Context) error {
 	if !n.inCluster() {
 		return notReady("not a member of the cluster at %s yet (leader %s)", n.trans.LocalAddr(), id)
 	}
-	cctx, cancel := context.WithTimeout(ctx, readyWait)
+	cctx, cancel := context.WithTimeout(ctx, ReadyWait)
 	defer cancel()
 	var leader ServerInfo
 	if err := n.client.Call(cctx, string(addr), OpInfo, nil, &leader); err != nil {

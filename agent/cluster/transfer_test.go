@@ -193,9 +193,16 @@ func TestReady(t *testing.T) {
 	for i := range 3 {
 		apply(t, nodes[0], []byte(fmt.Sprintf("w%d", i)))
 	}
+	start := time.Now()
 	err := nodes[1].Ready(ctx)
 	if !errors.Is(err, cluster.ErrNotReady) || !strings.Contains(err.Error(), "catching up with the leader") {
 		t.Errorf("a follower held up behind the leader: Ready() = %v; want not ready, catching up", err)
+	}
+	// It says so within ReadyWait (a readiness check gives up later; the
+	// bound here is loose for a loaded machine), not after the caller's
+	// context, which has no deadline.
+	if took := time.Since(start); took > 3*cluster.ReadyWait {
+		t.Errorf("Ready took %v to say it is catching up; ReadyWait is %v", took, cluster.ReadyWait)
 	}
 	t.Logf("held up: %v", err)
 	close(block)
