@@ -2,6 +2,7 @@ package command
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -62,6 +63,9 @@ func (c *ReservationsCommand) Run(args []string) int {
 	}
 	if fs.NArg() > 0 {
 		return c.UsageError("reservations", "reservations takes no arguments")
+	}
+	if o.State != "" && !slices.Contains(api.ReservationStates, o.State) {
+		return c.UsageError("reservations", fmt.Sprintf("-state: %q is not one of %s", o.State, strings.Join(api.ReservationStates, ", ")))
 	}
 	rs, err := cf.client().Reservations(c.Ctx, &o)
 	if err != nil {
@@ -161,6 +165,9 @@ func (c *DecisionsCommand) Run(args []string) int {
 	}
 	if f.Limit < 0 {
 		return c.UsageError("decisions", "-limit must not be negative")
+	}
+	if f.Kind != "" && !slices.Contains(api.DecisionKinds, f.Kind) {
+		return c.UsageError("decisions", fmt.Sprintf("-kind: %q is not one of %s", f.Kind, strings.Join(api.DecisionKinds, ", ")))
 	}
 	if *since != "" {
 		if t, err := time.Parse(time.RFC3339, *since); err == nil {

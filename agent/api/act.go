@@ -252,20 +252,28 @@ type Reservation struct {
 	State string `json:"state"`
 }
 
-// Decision kinds the shaper and the coordinator record (they may add
-// others).
+// Decision kinds the shaper and the coordinator record.
 const (
-	DecisionSubmit  = "submit"  // a request was queued (by an operator, a drain schedule, the planner)
-	DecisionReserve = "reserve" // capacity reserved ahead of a move or a peak
-	DecisionExtend  = "extend"  // a reservation extended while its move overruns
-	DecisionRelease = "release" // a reservation released
-	DecisionReap    = "reap"    // an expired or orphaned placeholder removed
-	DecisionScale   = "scale"   // a scale action
-	DecisionWait    = "wait"    // a request held back, with why
-	DecisionStart   = "start"   // a move started
-	DecisionDone    = "done"    // a move finished (or failed)
-	DecisionCancel  = "cancel"  // a request cancelled
+	DecisionSubmit    = "submit"    // a request was queued (by an operator, a drain schedule, the planner)
+	DecisionReserve   = "reserve"   // capacity reserved ahead of a move or a peak
+	DecisionExtend    = "extend"    // a reservation extended while its move overruns
+	DecisionRelease   = "release"   // a reservation released
+	DecisionReap      = "reap"      // an expired or orphaned placeholder removed
+	DecisionScale     = "scale"     // a scale action
+	DecisionWait      = "wait"      // a request held back, with why
+	DecisionStart     = "start"     // a move started
+	DecisionDone      = "done"      // a move finished (or failed)
+	DecisionCancel    = "cancel"    // a request cancelled
+	DecisionHold      = "hold"      // a queued node taken out of scheduling
+	DecisionRestore   = "restore"   // a node given back to scheduling
+	DecisionReconcile = "reconcile" // a new leader settled what the last one left open
 )
+
+// DecisionKinds are every kind a decision has, in the order -help lists
+// them; GET /v1/decisions refuses a ?kind= outside them (a typo would
+// otherwise answer "no decisions").
+var DecisionKinds = []string{DecisionSubmit, DecisionReserve, DecisionExtend, DecisionRelease, DecisionReap, DecisionScale,
+	DecisionWait, DecisionStart, DecisionDone, DecisionCancel, DecisionHold, DecisionRestore, DecisionReconcile}
 
 // Decisions is the answer of GET /v1/decisions.
 type Decisions struct {

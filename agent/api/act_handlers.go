@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -214,6 +215,10 @@ func (s *Server) reservations(w http.ResponseWriter, r *http.Request, b ActBacke
 func (s *Server) decisions(w http.ResponseWriter, r *http.Request, b ActBackend) {
 	q := r.URL.Query()
 	f := DecisionFilter{Policy: q.Get("policy"), Locality: q.Get("locality"), Kind: q.Get("kind"), Request: q.Get("request")}
+	if f.Kind != "" && !slices.Contains(DecisionKinds, f.Kind) {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("kind: %q is not one of %s", f.Kind, strings.Join(DecisionKinds, ", ")))
+		return
+	}
 	if v := q.Get("since"); v != "" {
 		t, err := time.Parse(time.RFC3339, v)
 		if err != nil {

@@ -400,6 +400,13 @@ func TestReservationsAndDecisionsFilters(t *testing.T) {
 			t.Errorf("%s: %d %s, want 400", bad, code, body)
 		}
 	}
+	// So is a kind no decision has (a typo would read as "No decisions.").
+	for _, bad := range []string{"?kind=reserved", "?kind=Scale"} {
+		code, _, body := getJSON(t, addr+"/v1/decisions"+bad)
+		if code != http.StatusBadRequest || !strings.Contains(string(body), "submit, reserve, extend, release, reap, scale, wait, start, done, cancel, hold, restore, reconcile") {
+			t.Errorf("%s: %d %s, want 400 naming the kinds", bad, code, body)
+		}
+	}
 	// A state no reservation can be in is a mistake (a typo would
 	// otherwise read as "nothing held"), as it is for the queue.
 	for _, bad := range []string{"?state=hold", "?state=Held"} {
