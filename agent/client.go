@@ -345,8 +345,9 @@ func (c *Client) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if tok == "" {
 			tok, _ = strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		}
-		if !api.ValidToken(tok, c.tokens) {
-			writeAPIError(w, http.StatusForbidden, "permission denied: missing or invalid token")
+		if why := api.TokenDenied(tok, c.tokens); why != "" {
+			c.log.Warn("request denied", "reason", why, "path", r.URL.Path, "remote_addr", r.RemoteAddr)
+			writeAPIError(w, http.StatusForbidden, "permission denied: "+why)
 			return
 		}
 	}

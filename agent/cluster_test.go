@@ -373,8 +373,12 @@ func TestClientAgentAPI(t *testing.T) {
 		t.Errorf("ready (a client agent keeps no state to catch up with): %+v, %v", h, err)
 	}
 	var se *api.StatusError
-	if _, err := client.Status(ctx); !errors.As(err, &se) || se.Code != http.StatusForbidden {
-		t.Errorf("status without a token: %v; want 403", err)
+	if _, err := client.Status(ctx); !errors.As(err, &se) || se.Code != http.StatusForbidden || !strings.Contains(se.Message, api.DeniedNoToken) {
+		t.Errorf("status without a token: %v; want 403 saying no token was sent", err)
+	}
+	client.Token = "t1ken"
+	if _, err := client.Status(ctx); !errors.As(err, &se) || se.Code != http.StatusForbidden || !strings.Contains(se.Message, api.DeniedUnknownToken) {
+		t.Errorf("status with another token: %v; want 403 saying it is not one of the agent's", err)
 	}
 	client.Token = "t0ken"
 	if _, err := client.Status(ctx); !errors.As(err, &se) || se.Code != http.StatusServiceUnavailable || !strings.Contains(se.Message, "not reached a server") {

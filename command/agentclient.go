@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"strings"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -54,7 +55,9 @@ func (c *clientFlags) register(fs *flag.FlagSet) {
 }
 
 func (c *clientFlags) client() *api.Client {
-	cl := &api.Client{Address: c.address, Token: c.token}
+	// The agent trims the lines of its token file; a token pasted with
+	// a newline would otherwise not even make a valid header.
+	cl := &api.Client{Address: c.address, Token: strings.TrimSpace(c.token)}
 	if c.caCert == "" && c.clientCert == "" && c.clientKey == "" {
 		return cl
 	}
@@ -132,6 +135,8 @@ func apiErrorHint(err error) string {
 	var se *api.StatusError
 	var ue *url.Error
 	switch {
+	case errors.As(err, &se) && se.Code == http.StatusForbidden && strings.Contains(se.Message, api.DeniedUnknownToken):
+		return "The agent did not accept the token from -token (or FORESHAPE_TOKEN): use one of the tokens in its acl.token_file (the agent re-reads that file on SIGHUP)."
 	case errors.As(err, &se) && se.Code == http.StatusForbidden:
 		return "The agent has ACLs on: set -token, or FORESHAPE_TOKEN, to one of the tokens in the agent's acl.token_file."
 	case errors.Is(err, syscall.ECONNREFUSED) && errors.As(err, &ue):

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/foreshape/foreshape/agent/api"
+	"github.com/foreshape/foreshape/agent/api/apitest"
 )
 
 type stubBackend struct{}
@@ -174,22 +174,30 @@ func TestClientTLSFlagErrors(t *testing.T) {
 }
 
 // TestAPIErrorHints: a refused token and an address nobody answers at
-// come with what to do about them.
+// come with what to do about them, against the agent's own API handler:
+// no token, a wrong one, and the right one pasted with its newline (the
+// agent trims its token file's lines, so the CLI trims the token).
 func TestAPIErrorHints(t *testing.T) {
-	denied := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusForbidden)
-		_, _ = w.Write([]byte(`{"error":"permission denied: missing or invalid token"}`))
-	}))
-	defer denied.Close()
+	denied := actAgent(t, apitest.New(), "s3cret")
 	nobody := freeAddr(t)
-	for _, tc := range []struct{ address, want string }{
-		{denied.URL, "set -token, or FORESHAPE_TOKEN, to one of the tokens in the agent's acl.token_file"},
-		{nobody, "no agent answers at " + nobody + " (set -address or FORESHAPE_ADDR)"},
+	for _, tc := range []struct {
+		address, token, want string
+		code                 int
+	}{
+		{denied, "", "403 Forbidden: permission denied: no token: this agent has ACLs on; send one of its acl.token_file tokens in X-Foreshape-Token (or Authorization: Bearer)\n" +
+			"The agent has ACLs on: set -token, or FORESHAPE_TOKEN, to one of the tokens in the agent's acl.token_file.", ExitInvalid},
+		{denied, "secret", "403 Forbidden: permission denied: the token sent is not one of this agent's acl.token_file tokens\n" +
+			"The agent did not accept the token from -token (or FORESHAPE_TOKEN): use one of the tokens in its acl.token_file", ExitInvalid},
+		{denied, "s3cret\n", "", ExitOK},
+		{nobody, "", "no agent answers at " + nobody + " (set -address or FORESHAPE_ADDR)", ExitInvalid},
 	} {
-		code, _, errOut := runCLI(t, "status", "-address", tc.address)
-		if code != ExitInvalid || !strings.Contains(errOut, tc.want) {
-			t.Errorf("%s: exit %d, %q; want 1 and %q", tc.address, code, errOut, tc.want)
+		t.Setenv("FORESHAPE_TOKEN", tc.token)
+		code, _, errOut := runCLI(t, "queue", "list", "-address", tc.address)
+		if code != tc.code || !strings.Contains(errOut, tc.want) {
+			t.Errorf("%s, token %q: exit %d, %q; want %d and %q", tc.address, tc.token, code, errOut, tc.code, tc.want)
+		}
+		if strings.Count(strings.TrimSpace(errOut), "\n") > 1 {
+			t.Errorf("%s, token %q: more than an error and its hint:\n%s", tc.address, tc.token, errOut)
 		}
 	}
 }

@@ -143,6 +143,13 @@ func (s *Server) allowed(r *http.Request) []string {
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
 
+// Why a request with ACLs on is refused (403 "permission denied: …"); the
+// token itself is never logged nor echoed.
+const (
+	DeniedNoToken      = "no token: this agent has ACLs on; send one of its acl.token_file tokens in X-Foreshape-Token (or Authorization: Bearer)"
+	DeniedUnknownToken = "the token sent is not one of this agent's acl.token_file tokens"
+)
+
 // auth rejects requests without a valid token when tokens are configured.
 func (s *Server) auth(next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
@@ -155,14 +162,26 @@ func (s *Server) auth(next http.HandlerFunc) http.HandlerFunc {
 			if tok == "" {
 				tok, _ = strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 			}
-			if !ValidToken(tok, tokens) {
-				s.log.Warn("request denied: missing or invalid token", "path", r.URL.Path, "remote_addr", r.RemoteAddr)
-				writeError(w, http.StatusForbidden, "permission denied: missing or invalid token")
+			if why := TokenDenied(tok, tokens); why != "" {
+				s.log.Warn("request denied", "reason", why, "path", r.URL.Path, "remote_addr", r.RemoteAddr)
+				writeError(w, http.StatusForbidden, "permission denied: "+why)
 				return
 			}
 		}
 		next(w, r)
 	}
+}
+
+// TokenDenied is why tok does not pass (DeniedNoToken or
+// DeniedUnknownToken), "" when it is one of tokens.
+func TokenDenied(tok string, tokens []string) string {
+	switch {
+	case tok == "":
+		return DeniedNoToken
+	case !ValidToken(tok, tokens):
+		return DeniedUnknownToken
+	}
+	return ""
 }
 
 // ValidToken reports whether tok is one of tokens, in constant time; an

@@ -103,12 +103,15 @@ func TestTokens(t *testing.T) {
 	}
 	_, err := c.Status(ctx)
 	var se *StatusError
-	if !errors.As(err, &se) || se.Code != http.StatusForbidden {
-		t.Errorf("no token: err = %v, want 403", err)
+	if !errors.As(err, &se) || se.Code != http.StatusForbidden || se.Message != "permission denied: "+DeniedNoToken {
+		t.Errorf("no token: err = %v, want 403 saying no token was sent", err)
 	}
 	c.Token = "wrong"
-	if _, err := c.Status(ctx); !errors.As(err, &se) || se.Code != http.StatusForbidden {
-		t.Errorf("bad token: err = %v, want 403", err)
+	if _, err := c.Status(ctx); !errors.As(err, &se) || se.Code != http.StatusForbidden || se.Message != "permission denied: "+DeniedUnknownToken {
+		t.Errorf("bad token: err = %v, want 403 saying the token is not one of the agent's", err)
+	}
+	if strings.Contains(se.Message, "wrong") {
+		t.Errorf("the 403 echoes the token sent: %s", se.Message)
 	}
 	c.Token = "s3cret"
 	if _, err := c.Status(ctx); err != nil {

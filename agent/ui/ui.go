@@ -158,9 +158,10 @@ func (h *Handler) authorized(r *http.Request) bool {
 func (h *Handler) auth(next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if !h.authorized(r) {
-			h.log.Warn("request denied: missing or invalid token", "path", r.URL.Path, "remote_addr", r.RemoteAddr)
+			why := api.TokenDenied(token(r), h.opts.Tokens())
+			h.log.Warn("request denied", "reason", why, "path", r.URL.Path, "remote_addr", r.RemoteAddr)
 			if r.URL.Path == "/ui/events" || r.Method != http.MethodGet {
-				http.Error(w, "permission denied: missing or invalid token", http.StatusForbidden)
+				http.Error(w, "permission denied: "+why, http.StatusForbidden)
 				return
 			}
 			h.render(w, r, http.StatusForbidden, "login", page{Title: "Sign in", Next: r.URL.RequestURI(),
