@@ -37,7 +37,7 @@ func (stubBackend) Anomalies(context.Context) []api.Anomaly {
 	return nil
 }
 func (stubBackend) Hotspots(context.Context) []api.Hotspot {
-	return []api.Hotspot{{Policy: "web", Locality: "dc1/web", Metric: "cpu", At: stubOrigin.Add(time.Hour), Probability: 0.93, Quantile: 0.9, Line: 80, Peak: 91.2}}
+	return []api.Hotspot{{Policy: "web", Locality: "dc1/web", Metric: "cpu", At: stubOrigin.Add(75 * time.Minute), Probability: 0.93, Quantile: 0.9, Line: 80, Peak: 91.2}}
 }
 func (stubBackend) Forecasts(context.Context) []api.Forecast {
 	line := 80.0
@@ -139,11 +139,21 @@ func TestForecastShowCommand(t *testing.T) {
 	}
 }
 
+// TestHotspotsCommand: the table is the one -help shows for the same
+// hotspot, column for column.
 func TestHotspotsCommand(t *testing.T) {
 	addr := stubAgent(t)
 	code, out, errOut := runCLI(t, "hotspots", "-address", addr)
-	if code != ExitOK || !strings.Contains(out, "dc1/web") || !strings.Contains(out, "0.93") {
+	if code != ExitOK {
 		t.Fatalf("exit %d, out %q, err %q", code, out, errOut)
+	}
+	_, example, _ := strings.Cut((&HotspotsCommand{}).Help(), "$ foreshape hotspots\n")
+	var want []string
+	for _, l := range strings.Split(example, "\n") {
+		want = append(want, strings.TrimPrefix(l, "  "))
+	}
+	if got := strings.TrimRight(out, "\n"); got != strings.Join(want, "\n") {
+		t.Errorf("hotspots printed\n%s\nand -help shows\n%s", got, strings.Join(want, "\n"))
 	}
 }
 

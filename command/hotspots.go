@@ -33,8 +33,8 @@ Options:
 Example:
 
   $ foreshape hotspots
-  Policy  Locality   Metric  At                    Probability  Line  Peak
-  web     dc1/web  cpu     2026-01-01T10:15:00Z  0.93         80    91.2
+  Policy  Locality  Metric  At                    Probability  Line  Peak
+  web     dc1/web   cpu     2026-01-01T10:15:00Z  0.93         80    91.2
 `)
 }
 
