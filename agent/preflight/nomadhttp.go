@@ -3,6 +3,7 @@ package preflight
 import (
 	"context"
 	"crypto/tls"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -64,9 +65,15 @@ type boundedTransport struct {
 }
 
 func (b boundedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	ctx, cancel := context.WithTimeout(req.Context(), b.limit(req))
+	limit := b.limit(req)
+	ctx, cancel := context.WithTimeout(req.Context(), limit)
 	resp, err := b.base.RoundTrip(req.WithContext(ctx))
 	if err != nil {
+		// The log says which Nomad kept silent and for how long, not
+		// only "context deadline exceeded".
+		if ctx.Err() == context.DeadlineExceeded && req.Context().Err() == nil {
+			err = fmt.Errorf("Nomad at %s did not answer within %s: %w", req.URL.Host, limit, err)
+		}
 		cancel()
 		return nil, err
 	}

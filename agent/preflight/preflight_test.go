@@ -366,6 +366,11 @@ func TestNomadCallsAreBounded(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), context.DeadlineExceeded.Error()) {
 			t.Fatalf("a call Nomad never answers: got %v, want %v", err, context.DeadlineExceeded)
 		}
+		// The error (logged by whoever called) names the Nomad that kept
+		// silent and for how long.
+		if want := "Nomad at " + strings.TrimPrefix(srv.URL, "http://") + " did not answer within 200ms"; !strings.Contains(err.Error(), want) {
+			t.Errorf("a call Nomad never answers: %v; want it to say %q", err, want)
+		}
 	case <-time.After(time.Minute):
 		t.Fatal("a call Nomad never answers still waits after a minute")
 	}
