@@ -117,9 +117,11 @@ func (c *ConfigShowCommand) Help() string {
 	return strings.TrimSpace(`
 Usage: foreshape config show [options] PATH
 
-  Loads and validates the agent configuration at PATH (a file or a
-  directory of *.hcl files) and prints the effective configuration: every
-  setting, defaults included. Tokens are always printed as "<redacted>".
+  Loads the agent configuration at PATH (a file or a directory of *.hcl
+  files), checks its settings and the rules between them, and prints the
+  effective configuration: every setting, defaults included. Tokens are
+  always printed as "<redacted>". The files it names and the policies in
+  policies.dir are not read: 'foreshape config validate' checks those.
 
 Options:
 

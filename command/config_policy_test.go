@@ -19,6 +19,8 @@ func TestExamplesValidate(t *testing.T) {
 	for _, tc := range [][]string{
 		append([]string{"policy", "validate"}, examples...),
 		{"policy", "validate", "../policies/examples"},
+		// config show reads no file example.hcl names (/etc/foreshape/…,
+		// absent here): it checks the settings only, as its -help says.
 		{"config", "show", "../example.hcl"},
 		{"config", "show", "-format", "json", "../example.hcl"},
 		{"policy", "fmt", "-check", "../policies/examples", "../example.hcl"},
