@@ -252,7 +252,21 @@ func (c *Cluster) allocStub(a *alloc, withResources bool) *api.AllocationListStu
 	if withResources {
 		s.AllocatedResources = a.allocated()
 	}
+	s.RescheduleTracker = a.rescheduleTracker()
 	return s
+}
+
+// rescheduleTracker is a's tracker as Nomad's API shows it, nil when a
+// replaces no failed allocation.
+func (a *alloc) rescheduleTracker() *api.RescheduleTracker {
+	if len(a.resched) == 0 {
+		return nil
+	}
+	t := &api.RescheduleTracker{LastReschedule: "ok"}
+	for _, e := range a.resched {
+		t.Events = append(t.Events, &api.RescheduleEvent{RescheduleTime: e.at.UnixNano(), PrevAllocID: e.prevAlloc, PrevNodeID: e.prevNode.id})
+	}
+	return t
 }
 
 func (c *Cluster) allocAPI(a *alloc) *api.Allocation {
@@ -264,7 +278,7 @@ func (c *Cluster) allocAPI(a *alloc) *api.Allocation {
 		AllocatedResources: a.allocated(), DesiredStatus: a.desired, DesiredDescription: a.desiredDesc,
 		ClientStatus: a.client, ClientDescription: a.clientDesc, TaskStates: a.taskStates(),
 		DeploymentID: a.deployID, DeploymentStatus: a.deploymentStatus(),
-		PreviousAllocation: a.prev, NextAllocation: a.next,
+		PreviousAllocation: a.prev, NextAllocation: a.next, RescheduleTracker: a.rescheduleTracker(),
 		PreemptedAllocations: append([]string(nil), a.preempted...), PreemptedByAllocation: a.preemptedBy,
 		CreateIndex: a.createIdx, ModifyIndex: a.modifyIdx, AllocModifyIndex: a.modifyIdx,
 		CreateTime: a.created.UnixNano(), ModifyTime: a.modified.UnixNano(),

@@ -1441,3 +1441,165 @@ func TestFidelityPreemptionBesideItsOwnAllocation(t *testing.T) {
 		}
 	})
 }
+
+// fillDC2 fills dc2's node to pct% of what is free on it, so bin packing
+// prefers it to dc1's, and returns dc1's and dc2's nodes.
+func fillDC2(t *testing.T, c *cluster, pct int) (dc1, dc2 *api.NodeListStub) {
+	t.Helper()
+	nodes, _, err := c.client.Nodes().List(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dc1, dc2 = readyIn(nodes, "dc1"), readyIn(nodes, "dc2")
+	cpu, mem := freeOn(t, c, dc2.ID)
+	fill := c.jobID("fill-dc2")
+	filler := sleepJob(fill, 1, cpu*pct/100, mem*pct/100, 50)
+	filler.Datacenters = []string{"dc2"}
+	filler.Update = &api.UpdateStrategy{MaxParallel: new(0)}
+	c.register(t, filler)
+	c.waitAllocs(t, fill, "ran", func(as []*api.AllocationListStub) bool { return count(as, running) == 1 })
+	return dc1, dc2
+}
+
+// Nomad scores a failed allocation's replacement away from the node it
+// failed on and from the node of every earlier attempt its reschedule
+// tracker carries, not only the last: an allocation that failed on dc2's
+// node (the better fit), then on dc1's, then on dc2's again, finds both
+// nodes penalised for its fourth attempt and goes back to dc2's, the better
+// fit, where the last node alone would send it to dc1's. Each replacement's
+// tracker lists the attempts before it. (A crashing task's replacement may
+// land where foreshape holds room, or where it does not.)
+func TestFidelityRescheduleHistory(t *testing.T) {
+	forEachNomadIn(t, twoDCScenario, lacksDC2, func(t *testing.T, c *cluster) {
+		dc1, dc2 := fillDC2(t, c, 30)
+		id := c.jobID("crash")
+		j := sleepJob(id, 1, 100, 128, 50)
+		j.Datacenters = []string{"dc1", "dc2"}
+		j.Update = &api.UpdateStrategy{MaxParallel: new(0)}
+		tg := j.TaskGroups[0]
+		// The task fails two seconds after it starts (the simulator fails it
+		// through its fault API), is not restarted, and is rescheduled after
+		// Nomad's least delay, without a limit on attempts.
+		tg.Tasks[0].SetConfig("command", "/bin/sh").SetConfig("args", []string{"-c", "sleep 2; exit 1"})
+		tg.RestartPolicy = &api.RestartPolicy{Attempts: new(0), Mode: new("fail")}
+		tg.ReschedulePolicy = &api.ReschedulePolicy{Attempts: new(0), Interval: new(time.Duration(0)), Unlimited: new(true),
+			Delay: new(5 * time.Second), DelayFunction: new("constant")}
+		c.register(t, j)
+
+		var chain []*api.Allocation
+		for attempt := range 4 {
+			as := c.waitAllocs(t, id, fmt.Sprintf("placed attempt %d", attempt+1), func(as []*api.AllocationListStub) bool {
+				return len(as) == attempt+1 && count(as, func(a *api.AllocationListStub) bool { return a.ClientStatus != api.AllocClientStatusPending }) == attempt+1
+			})
+			var cur *api.AllocationListStub
+			for _, a := range as {
+				if a.NextAllocation == "" && a.ClientStatus != api.AllocClientStatusFailed {
+					cur = a
+				}
+			}
+			if cur == nil {
+				t.Fatalf("%s: attempt %d: no allocation without a replacement: %s", c.name, attempt+1, describe(as))
+			}
+			full, _, err := c.client.Allocations().Info(cur.ID, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			chain = append(chain, full)
+			if attempt == 3 {
+				break
+			}
+			if c.sim != nil {
+				if err := c.sim.FailAlloc(cur.ID, "exit 1"); err != nil {
+					t.Fatal(err)
+				}
+			}
+			c.waitAllocs(t, id, fmt.Sprintf("failed attempt %d", attempt+1), func(as []*api.AllocationListStub) bool {
+				return count(as, func(a *api.AllocationListStub) bool {
+					return a.ID == cur.ID && a.ClientStatus == api.AllocClientStatusFailed
+				}) == 1
+			})
+		}
+
+		dcOf := map[string]string{dc1.ID: "dc1", dc2.ID: "dc2"}
+		var got []string
+		for _, a := range chain {
+			got = append(got, dcOf[a.NodeID])
+		}
+		if want := []string{"dc2", "dc1", "dc2", "dc2"}; fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("attempts placed in %v, want %v (the fourth with both nodes penalised: dc2's, the better fit)", got, want)
+		}
+		for i, a := range chain {
+			var events []string
+			if a.RescheduleTracker != nil {
+				for _, e := range a.RescheduleTracker.Events {
+					events = append(events, e.PrevAllocID+"@"+dcOf[e.PrevNodeID])
+				}
+			}
+			var want []string
+			for _, p := range chain[:i] {
+				want = append(want, p.ID+"@"+dcOf[p.NodeID])
+			}
+			if fmt.Sprint(events) != fmt.Sprint(want) || (i > 0 && a.PreviousAllocation != chain[i-1].ID) {
+				t.Errorf("attempt %d: previous %q, reschedule events %v, want the attempts before it %v", i+1, a.PreviousAllocation, events, want)
+			}
+		}
+	})
+}
+
+// Nomad's spread score weighs a target's boost by its block's weight over
+// the weights of every task group the evaluation has scored so far, not
+// over its own group's: scaling group b of a job from 0 to 1, after the
+// scheduler has checked group a's allocation for an in-place update, weighs
+// b's spread (weight 10, 60% dc1 / 40% dc2) by 10/(90+10) where a's spread
+// weighs 90, and bin packing sends the allocation to dc2's fuller node. The
+// same group alone in a job weighs its spread fully and goes to dc1.
+func TestFidelitySpreadWeightsAcrossGroups(t *testing.T) {
+	forEachNomadIn(t, twoDCScenario, lacksDC2, func(t *testing.T, c *cluster) {
+		dc1, dc2 := fillDC2(t, c, 30)
+		dcOf := map[string]string{dc1.ID: "dc1", dc2.ID: "dc2"}
+		groupB := func(count int) *api.TaskGroup {
+			b := holdGroup("b", count, 100, 128)
+			b.AddSpread(api.NewSpread("${node.datacenter}", 10, []*api.SpreadTarget{
+				api.NewSpreadTarget("dc1", 60), api.NewSpreadTarget("dc2", 40)}))
+			return b
+		}
+		placedB := func(id string) string {
+			as := c.waitAllocs(t, id, "ran group b", func(as []*api.AllocationListStub) bool {
+				return count(as, func(a *api.AllocationListStub) bool { return running(a) && a.TaskGroup == "b" }) == 1
+			})
+			for _, a := range as {
+				if running(a) && a.TaskGroup == "b" {
+					return dcOf[a.NodeID]
+				}
+			}
+			return ""
+		}
+
+		two := c.jobID("two-groups")
+		tj := api.NewServiceJob(two, two, "global", 50)
+		tj.Datacenters = []string{"dc1", "dc2"}
+		a := holdGroup("a", 1, 100, 128)
+		a.AddSpread(api.NewSpread("${node.datacenter}", 90, nil))
+		tj.AddTaskGroup(a)
+		tj.AddTaskGroup(groupB(0))
+		tj.Update = &api.UpdateStrategy{MaxParallel: new(0)}
+		c.register(t, tj)
+		c.waitAllocs(t, two, "ran group a", func(as []*api.AllocationListStub) bool { return count(as, running) == 1 })
+		if _, _, err := c.client.Jobs().Scale(two, "b", new(1), "one of b", false, nil, nil); err != nil {
+			t.Fatal(err)
+		}
+		if dc := placedB(two); dc != "dc2" {
+			t.Errorf("group b scaled beside group a: placed in %s, want dc2 (its spread weighs 10/100)", dc)
+		}
+
+		alone := c.jobID("one-group")
+		aj := api.NewServiceJob(alone, alone, "global", 50)
+		aj.Datacenters = []string{"dc1", "dc2"}
+		aj.AddTaskGroup(groupB(1))
+		aj.Update = &api.UpdateStrategy{MaxParallel: new(0)}
+		c.register(t, aj)
+		if dc := placedB(alone); dc != "dc1" {
+			t.Errorf("group b alone: placed in %s, want dc1 (its spread weighs 10/10)", dc)
+		}
+	})
+}

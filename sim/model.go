@@ -137,6 +137,7 @@ type group struct {
 	affinities  []*api.Affinity
 	spreads     []spreadBlock // the job's, then the group's
 	migrate     api.MigrateStrategy
+	resched     api.ReschedulePolicy // canonical: Nomad's defaults for the job type
 	update      *api.UpdateStrategy
 	load        groupLoad
 	replacement string
@@ -153,6 +154,14 @@ type spreadBlock struct {
 	weight  int
 	targets []api.SpreadTarget
 	job     bool // a job-level block
+}
+
+// reschedEvent is one earlier attempt in an allocation's reschedule
+// tracker: when it was replaced, and the allocation and its node.
+type reschedEvent struct {
+	at        time.Time
+	prevAlloc string
+	prevNode  *node
 }
 
 // alloc is one allocation.
@@ -175,6 +184,7 @@ type alloc struct {
 	next, prev   string
 	preemptedBy  string
 	preempted    []string
+	resched      []reschedEvent // Nomad's reschedule tracker: the earlier failed attempts it replaces
 	deployID     string
 	healthy      *bool
 	healthAt     time.Time

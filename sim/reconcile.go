@@ -217,6 +217,9 @@ func (c *Cluster) buildGroup(spec *api.Job, tg *api.TaskGroup, sim GroupSimSpec)
 	if (g.cpu <= 0 && g.cores <= 0) || g.mem <= 0 {
 		return nil, badRequest("1 error occurred:\n\t* Task group %s: resources cpu and memory must be positive\n\n", g.name)
 	}
+	if tg.ReschedulePolicy != nil {
+		g.resched = *tg.ReschedulePolicy
+	}
 	g.migrate = *api.DefaultMigrateStrategy()
 	if tg.Migrate != nil && tg.Migrate.MaxParallel != nil {
 		g.migrate = *tg.Migrate
@@ -531,8 +534,14 @@ func (c *Cluster) reconcileWith(j *job, ev *eval, trigger string) {
 	if j.typ == api.JobTypeSystem {
 		reconcile = c.reconcileSystem
 	}
+	spreads := newSpreadState()
+	if j.typ != api.JobTypeSystem && !j.stopped {
+		for _, g := range j.groups {
+			checkInPlaceSpreads(j, g, spreads)
+		}
+	}
 	for _, g := range j.groups {
-		if m, q := reconcile(j, g, evp, trigger); q > 0 {
+		if m, q := reconcile(j, g, evp, trigger, spreads); q > 0 {
 			// A group whose placements failed only in Nomad's plan
 			// applier has no failed metric.
 			if m != nil {
@@ -551,7 +560,34 @@ func (c *Cluster) reconcileWith(j *job, ev *eval, trigger string) {
 	}
 }
 
-func (c *Cluster) reconcileGroup(j *job, g *group, evp **eval, trigger string) (*api.AllocationMetric, int) {
+// checkInPlaceSpreads scores the spread of g on the node of each of its
+// allocations an in-place update will move to the job's new version, as
+// Nomad's reconciler does when it checks the update (it selects the
+// allocation's own node for it) before anything is placed: g's spread
+// weights join the evaluation's sum, and the lowest target boost may drop.
+func checkInPlaceSpreads(j *job, g *group, spreads *spreadState) {
+	if len(g.spreads) == 0 || g.count == 0 {
+		return
+	}
+	var s *spreadScorer
+	live, _ := groupAllocs(j, g)
+	for _, a := range live {
+		if a.migrate || a.specHash != g.specHash || (a.jobVersion == j.version && a.grp == g) {
+			continue
+		}
+		if s == nil {
+			s = newSpreadScorer(j, g, spreads)
+			s.count()
+		}
+		s.scoreInPlace(a)
+	}
+}
+
+// reconcileGroup reconciles one group of j; spreads is the evaluation's
+// spread state, shared by the job's groups as Nomad's scheduler shares it.
+// (Nomad places the groups in random order, after checking every group's
+// in-place updates; the simulator places them in the job's order.)
+func (c *Cluster) reconcileGroup(j *job, g *group, evp **eval, trigger string, spreads *spreadState) (*api.AllocationMetric, int) {
 	live, done := groupAllocs(j, g)
 	if j.stopped {
 		for _, a := range live {
@@ -562,10 +598,11 @@ func (c *Cluster) reconcileGroup(j *job, g *group, evp **eval, trigger string) (
 	var p *placer
 	placer := func() *placer {
 		if p == nil {
-			p = c.newPlacer(j, g)
+			p = c.newPlacer(j, g, spreads)
 		}
 		return p
 	}
+
 	// Migrations requested by drains and stop requests. A replacement that
 	// does not fit is retried below with the other missing placements.
 	for _, a := range live {
@@ -691,7 +728,7 @@ func previousByIndex(j *job, g *group) map[int]*alloc {
 }
 
 // reconcileSystem keeps one allocation of the group on every feasible node.
-func (c *Cluster) reconcileSystem(j *job, g *group, evp **eval, trigger string) (*api.AllocationMetric, int) {
+func (c *Cluster) reconcileSystem(j *job, g *group, evp **eval, trigger string, _ *spreadState) (*api.AllocationMetric, int) {
 	live, _ := groupAllocs(j, g)
 	on := map[*node]*alloc{}
 	for _, a := range live {
@@ -704,7 +741,7 @@ func (c *Cluster) reconcileSystem(j *job, g *group, evp **eval, trigger string) 
 	if j.stopped {
 		return nil, 0
 	}
-	p := c.newPlacer(j, g)
+	p := c.newPlacer(j, g, nil) // system jobs have no spread blocks
 	sort.Slice(p.cand, func(i, k int) bool { return p.cand[i].idx < p.cand[k].idx })
 	failed := 0
 	for _, n := range p.cand {
@@ -736,10 +773,7 @@ func (c *Cluster) reconcileSystem(j *job, g *group, evp **eval, trigger string) 
 // place finds a node for one allocation of g and creates it; nil when none
 // fits even with preemption.
 func (c *Cluster) place(j *job, g *group, ev *eval, p *placer, index int, prev *alloc) *alloc {
-	p.penalty = nil
-	if prev != nil && prev.client == allocFailed {
-		p.penalty = prev.node
-	}
+	p.penalty = penaltyNodes(prev)
 	if n := p.next(); n != nil {
 		return c.newAlloc(j, g, n, ev, index, prev, nil)
 	}
@@ -754,6 +788,46 @@ func (c *Cluster) place(j *job, g *group, ev *eval, p *placer, index int, prev *
 		return c.newAlloc(j, g, n, ev, index, prev, set)
 	}
 	return nil
+}
+
+// penaltyNodes is Nomad's set of nodes a replacement of prev is scored
+// away from (-1 averaged in): prev's node when prev failed, and the node
+// of every earlier attempt prev's reschedule tracker names.
+func penaltyNodes(prev *alloc) map[*node]bool {
+	if prev == nil {
+		return nil
+	}
+	out := map[*node]bool{}
+	if prev.client == allocFailed {
+		out[prev.node] = true
+	}
+	for _, e := range prev.resched {
+		out[e.prevNode] = true
+	}
+	return out
+}
+
+// maxPastRescheduleEvents is how many earlier attempts Nomad carries into a
+// reschedule tracker under a policy with unlimited attempts.
+const maxPastRescheduleEvents = 5
+
+// rescheduleEvents is Nomad's reschedule tracker of a replacement of
+// prev, a failed allocation: prev's events (under a policy with attempts,
+// those within its interval; with unlimited attempts, the last five), then
+// prev itself.
+func (c *Cluster) rescheduleEvents(prev *alloc) []reschedEvent {
+	var out []reschedEvent
+	pol := prev.grp.resched
+	if pol.Attempts != nil && *pol.Attempts > 0 {
+		for _, e := range prev.resched {
+			if pol.Interval != nil && *pol.Interval > 0 && c.now.Sub(e.at) <= *pol.Interval {
+				out = append(out, e)
+			}
+		}
+	} else {
+		out = append(out, prev.resched[max(0, len(prev.resched)-maxPastRescheduleEvents):]...)
+	}
+	return append(out, reschedEvent{at: c.now, prevAlloc: prev.id, prevNode: prev.node})
 }
 
 // newAlloc creates an allocation on n, evicting the preempted set first.
@@ -778,6 +852,9 @@ func (c *Cluster) newAlloc(j *job, g *group, n *node, ev *eval, index int, prev 
 	}
 	if prev != nil {
 		a.prev, prev.next = prev.id, a.id
+		if prev.client == allocFailed {
+			a.resched = c.rescheduleEvents(prev)
+		}
 		c.touch(prev)
 	}
 	if d := latestDeployment(j); d != nil && d.active() && d.jobVersion == j.version {

@@ -46,9 +46,9 @@ type placer struct {
 	off    int
 	limit  int
 	metric *api.AllocationMetric
-	// penalty is the node a failed allocation being replaced ran on: Nomad
-	// scores it down so the replacement goes elsewhere if it can.
-	penalty *node
+	// penalty is the nodes Nomad scores a replacement away from (see
+	// penaltyNodes), nil for a new allocation.
+	penalty map[*node]bool
 	// spread is the group's spread blocks as Nomad's SpreadIterator
 	// scores them, nil without any.
 	spread *spreadScorer
@@ -56,7 +56,9 @@ type placer struct {
 	conflicts int
 }
 
-func (c *Cluster) newPlacer(j *job, g *group) *placer {
+// newPlacer makes the placer of g; st is the evaluation's spread state,
+// shared by the placers of the job's groups (nil: a fresh one).
+func (c *Cluster) newPlacer(j *job, g *group, st *spreadState) *placer {
 	p := &placer{c: c, j: j, g: g, metric: &api.AllocationMetric{
 		NodesAvailable:     map[string]int{},
 		ClassFiltered:      map[string]int{},
@@ -84,7 +86,10 @@ func (c *Cluster) newPlacer(j *job, g *group) *placer {
 		}
 	}
 	if len(g.spreads) > 0 {
-		p.spread = newSpreadScorer(j, g)
+		if st == nil {
+			st = newSpreadState()
+		}
+		p.spread = newSpreadScorer(j, g, st)
 	}
 	if len(g.affinities) > 0 || len(g.spreads) > 0 {
 		p.limit = defaultNodeLimit
@@ -352,7 +357,7 @@ func (p *placer) score(n *node, preempt []*alloc) float64 {
 		sum += -float64(col+1) / float64(p.g.count)
 		k++
 	}
-	if n == p.penalty {
+	if p.penalty[n] {
 		sum += -1
 		k++
 	}

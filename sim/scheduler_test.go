@@ -309,7 +309,7 @@ func TestEvictionSet(t *testing.T) {
 				if len(a1.allocs) != placed {
 					t.Fatalf("a-1 holds %d allocations, want %d", len(a1.allocs), placed)
 				}
-				set, _ = c.newPlacer(j, j.groups[0]).evictionSet(a1)
+				set, _ = c.newPlacer(j, j.groups[0], nil).evictionSet(a1)
 				for _, a := range set {
 					got = append(got, a.job.id+"/"+a.grp.name)
 				}
@@ -1070,7 +1070,7 @@ func TestPlacerLimit(t *testing.T) {
 			var got int
 			do(c, func() {
 				sj := c.jobs["limit"]
-				got = c.newPlacer(sj, sj.groups[0]).limit
+				got = c.newPlacer(sj, sj.groups[0], nil).limit
 			})
 			if got != tc.want {
 				t.Errorf("limit = %d, want %d", got, tc.want)
@@ -1119,7 +1119,7 @@ func TestPlacerSetsAsideNodesScoringZeroOrLess(t *testing.T) {
 			var got string
 			do(c, func() {
 				j := c.jobs["web"]
-				p := c.newPlacer(j, j.groups[0])
+				p := c.newPlacer(j, j.groups[0], nil)
 				if p.limit != 2 {
 					t.Fatalf("limit = %d, want 2", p.limit)
 				}
@@ -1138,5 +1138,59 @@ func TestPlacerSetsAsideNodesScoringZeroOrLess(t *testing.T) {
 				t.Errorf("placed on %q, want %q (order %v: busy %s, empty %s, half full %s)", got, tc.want, tc.order, busy, empty, full)
 			}
 		})
+	}
+}
+
+// A replacement's reschedule tracker carries what Nomad carries: under a
+// policy with attempts, the earlier events within its interval; with
+// unlimited attempts, the last five; then the failed allocation itself.
+// Its penalty nodes are the failed allocation's node and every tracked
+// node; a replacement of an allocation that did not fail penalises only
+// the tracked nodes.
+func TestRescheduleTracker(t *testing.T) {
+	c := newTestCluster(t, "")
+	n := c.nodes
+	hour := time.Hour
+	limited := &group{name: "g", resched: api.ReschedulePolicy{Attempts: new(3), Interval: &hour}}
+	unlimited := &group{name: "g", resched: api.ReschedulePolicy{Attempts: new(0), Unlimited: new(true)}}
+	var events []reschedEvent
+	for i := range 7 {
+		events = append(events, reschedEvent{at: c.now.Add(time.Duration(i-6) * 20 * time.Minute), prevAlloc: fmt.Sprint("a", i), prevNode: n[i%len(n)]})
+	}
+	prev := &alloc{id: "failed", node: n[4], client: allocFailed, resched: events}
+	ids := func(es []reschedEvent) []string {
+		var out []string
+		for _, e := range es {
+			out = append(out, e.prevAlloc)
+		}
+		return out
+	}
+	prev.grp = limited
+	if got, want := ids(c.rescheduleEvents(prev)), []string{"a3", "a4", "a5", "a6", "failed"}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("attempts 3 in 1h: tracker %v, want %v (events up to an hour old, then the failed one)", got, want)
+	}
+	prev.grp = unlimited
+	if got, want := ids(c.rescheduleEvents(prev)), []string{"a2", "a3", "a4", "a5", "a6", "failed"}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("unlimited: tracker %v, want %v (the last five, then the failed one)", got, want)
+	}
+
+	prev.resched = events[5:] // on n[0] and n[1]
+	names := func(set map[*node]bool) []string {
+		var out []string
+		for x := range set {
+			out = append(out, x.name)
+		}
+		sort.Strings(out)
+		return out
+	}
+	if got, want := names(penaltyNodes(prev)), []string{n[0].name, n[1].name, n[4].name}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("penalty nodes of a failed allocation's replacement %v, want %v", got, want)
+	}
+	prev.client = allocComplete
+	if got, want := names(penaltyNodes(prev)), []string{n[0].name, n[1].name}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("penalty nodes of a stopped allocation's replacement %v, want %v", got, want)
+	}
+	if penaltyNodes(nil) != nil {
+		t.Error("a new allocation has penalty nodes")
 	}
 }

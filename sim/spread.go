@@ -4,16 +4,31 @@ package sim
 // name, as in Nomad.
 const implicitTarget = "*"
 
+// spreadState is what Nomad's SpreadIterator keeps across the task groups
+// of one evaluation (scheduler/feasible/spread.go; the scheduler builds one
+// stack per evaluation): the sum of the spread weights of every group it
+// has selected a node for so far, each group's own blocks and the job's,
+// counted when the group is first selected (an in-place update's check
+// selects too), and the lowest boost a target has given.
+type spreadState struct {
+	weights int
+	lowest  float64
+	seen    map[string]bool
+}
+
+func newSpreadState() *spreadState {
+	return &spreadState{lowest: -1, seen: map[string]bool{}}
+}
+
 // spreadScorer is Nomad's SpreadIterator for one group during one
-// evaluation (scheduler/feasible/spread.go): for each spread block, the
-// group's allocations per value of its attribute; the score of a node is
-// the sum over blocks of
+// evaluation: for each spread block, the group's allocations per value of
+// its attribute; the score of a node is the sum over blocks of
 //
-//   - with targets: (desired - (used+1)) / desired times the block's share
-//     of the weights, where desired is the value's percent of the group's
-//     count (values no target names share what the targets leave, as "*";
-//     none left: -1; a target of 0%: the lowest boost seen so far, -1 at
-//     first);
+//   - with targets: (desired - (used+1)) / desired times the block's weight
+//     over the weights summed so far in the evaluation (spreadState),
+//     where desired is the value's percent of the group's count (values no
+//     target names share what the targets leave, as "*"; none left: -1; a
+//     target of 0%: the lowest boost seen so far, -1 at first);
 //   - without targets (even spread): 0 while nothing is placed, +1 for a
 //     value the group does not use yet, (min - used) / min for a value used
 //     more than the least used one, -1 for a least used one when all are
@@ -25,14 +40,11 @@ type spreadScorer struct {
 	j      *job
 	g      *group
 	blocks []spreadBlock
-	// weights is the sum of every block's weight; info holds, per
-	// attribute, the desired count per value and the weight of the group's
-	// block for it (the job's block when both name the attribute, as in
-	// Nomad).
-	weights int
-	info    map[string]*spreadInfo
-	// lowest is the lowest boost a target has given in this evaluation.
-	lowest float64
+	st     *spreadState
+	// info holds, per attribute, the desired count per value and the
+	// weight of the group's block for it (the job's block when both name
+	// the attribute, as in Nomad).
+	info map[string]*spreadInfo
 	// used counts, per block, the group's live allocations per value.
 	used []valueUse
 }
@@ -50,8 +62,8 @@ type valueUse struct {
 	lo, hi int
 }
 
-func newSpreadScorer(j *job, g *group) *spreadScorer {
-	s := &spreadScorer{j: j, g: g, blocks: g.spreads, info: map[string]*spreadInfo{}, lowest: -1}
+func newSpreadScorer(j *job, g *group, st *spreadState) *spreadScorer {
+	s := &spreadScorer{j: j, g: g, blocks: g.spreads, st: st, info: map[string]*spreadInfo{}}
 	// Nomad builds the desired counts from the group's blocks, then the
 	// job's: a job block on the same attribute replaces the group's.
 	var ordered []spreadBlock
@@ -65,6 +77,7 @@ func newSpreadScorer(j *job, g *group) *spreadScorer {
 			ordered = append(ordered, b)
 		}
 	}
+	weights := 0
 	for _, b := range ordered {
 		si := &spreadInfo{weight: b.weight, desired: map[string]float64{}}
 		sum := 0.0
@@ -77,7 +90,11 @@ func newSpreadScorer(j *job, g *group) *spreadScorer {
 			si.desired[implicitTarget] = float64(g.count) - sum
 		}
 		s.info[b.attr] = si
-		s.weights += b.weight
+		weights += b.weight
+	}
+	if !st.seen[g.name] {
+		st.seen[g.name] = true
+		st.weights += weights
 	}
 	return s
 }
@@ -131,6 +148,8 @@ func (u *valueUse) bounds() {
 	}
 }
 
+// score is n's spread score; it lowers the evaluation's lowest boost as
+// Nomad's does.
 func (s *spreadScorer) score(n *node) float64 {
 	total := 0.0
 	for i, b := range s.blocks {
@@ -152,14 +171,32 @@ func (s *spreadScorer) score(n *node) float64 {
 			}
 		}
 		if desired == 0 {
-			total += s.lowest
+			total += s.st.lowest
 			continue
 		}
-		boost := (desired - float64(s.used[i].by[v]+1)) / desired * float64(si.weight) / float64(s.weights)
+		boost := (desired - float64(s.used[i].by[v]+1)) / desired * float64(si.weight) / float64(s.st.weights)
 		total += boost
-		s.lowest = min(s.lowest, boost)
+		s.st.lowest = min(s.st.lowest, boost)
 	}
 	return total
+}
+
+// scoreInPlace scores the node of a, one of the group's live allocations,
+// as Nomad's check of an in-place update does: a's own allocation is
+// staged to stop, so it is not counted before the +1 of the placement.
+// Only the lowest boost it may set matters.
+func (s *spreadScorer) scoreInPlace(a *alloc) {
+	for i, b := range s.blocks {
+		if v, ok := b.value(a.node); ok {
+			s.used[i].by[v]--
+		}
+	}
+	s.score(a.node)
+	for i, b := range s.blocks {
+		if v, ok := b.value(a.node); ok {
+			s.used[i].by[v]++
+		}
+	}
 }
 
 // evenSpreadBoost is Nomad's score of a value when a block has no targets,

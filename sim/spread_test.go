@@ -66,7 +66,7 @@ func TestSpreadScore(t *testing.T) {
 			}
 			// A stopped allocation does not count.
 			j.allocs = append(j.allocs, &alloc{job: j, grp: g, node: nodes["b-2"], desired: desiredStop, client: allocComplete})
-			s := newSpreadScorer(j, g)
+			s := newSpreadScorer(j, g, newSpreadState())
 			s.count()
 			for name, want := range tc.want {
 				if got := s.score(nodes[name]); math.Abs(got-want) > 1e-9 {
@@ -127,7 +127,8 @@ func TestEvenSpreadBoostSameAsRescan(t *testing.T) {
 	c := newTestCluster(t, "")
 	j := &job{id: "j"}
 	g := &group{name: "g", count: 12, spreads: []spreadBlock{{attr: "${node.unique.id}", weight: 50}, {attr: "${node.datacenter}", weight: 20}}}
-	s := newSpreadScorer(j, g)
+	st := newSpreadState()
+	s := newSpreadScorer(j, g, st)
 	for i := range 30 {
 		s.count()
 		for _, n := range c.nodes {
@@ -142,5 +143,40 @@ func TestEvenSpreadBoostSameAsRescan(t *testing.T) {
 		}
 		n := c.nodes[rng.IntN(len(c.nodes))]
 		j.allocs = append(j.allocs, &alloc{job: j, grp: g, node: n, desired: desiredRun, client: allocRunning})
+	}
+}
+
+// The weights a target's boost is weighed against are summed over every
+// group the evaluation has scored, each group counted once, its own blocks
+// and the job's: a group whose allocations are checked for an in-place
+// update counts before any placement, whatever the groups' order; a group
+// with nothing to update in place does not count until it is placed.
+func TestSpreadWeightsAcrossGroups(t *testing.T) {
+	c := newTestCluster(t, "")
+	dc1 := c.nodes[0]
+	jobBlock := spreadBlock{attr: "${meta.rack}", weight: 5, job: true}
+	b := &group{name: "b", count: 4, specHash: "b", spreads: []spreadBlock{jobBlock,
+		{attr: "${node.datacenter}", weight: 10, targets: []api.SpreadTarget{{Value: "dc1", Percent: 50}, {Value: "dc2", Percent: 50}}}}}
+	a := &group{name: "a", count: 1, specHash: "a", spreads: []spreadBlock{jobBlock, {attr: "${node.datacenter}", weight: 90}}}
+	quiet := &group{name: "quiet", count: 1, specHash: "q", spreads: []spreadBlock{jobBlock}}
+	j := &job{id: "j", version: 2, groups: []*group{b, a, quiet}}
+	j.allocs = []*alloc{
+		{job: j, grp: a, jobVersion: 1, specHash: "a", node: dc1, desired: desiredRun, client: allocRunning},
+		{job: j, grp: quiet, jobVersion: 2, specHash: "q", node: dc1, desired: desiredRun, client: allocRunning},
+	}
+	st := newSpreadState()
+	for _, g := range j.groups {
+		checkInPlaceSpreads(j, g, st)
+	}
+	if st.weights != 95 {
+		t.Fatalf("after the in-place checks: weights %d, want 95 (group a's 90 and the job's 5; nothing of b or quiet)", st.weights)
+	}
+	s := newSpreadScorer(j, b, st)
+	newSpreadScorer(j, b, st) // a group counts once
+	s.count()
+	// The job's even block: nothing of b placed, 0. b's own: dc1 desires
+	// 2 of 4, none used, weighed 10 of 95+5+10.
+	if got, want := s.score(dc1), (2-1)/2.0*10/110; math.Abs(got-want) > 1e-12 || st.weights != 110 {
+		t.Errorf("b's score on dc1 %v with weights %d, want %v with 110", got, st.weights, want)
 	}
 }
