@@ -1467,7 +1467,8 @@ func fillDC2(t *testing.T, c *cluster, pct int) (dc1, dc2 *api.NodeListStub) {
 // node (the better fit), then on dc1's, then on dc2's again, finds both
 // nodes penalised for its fourth attempt and goes back to dc2's, the better
 // fit, where the last node alone would send it to dc1's. Each replacement's
-// tracker lists the attempts before it. (A crashing task's replacement may
+// tracker lists the attempts before it; a replaced attempt is desired to
+// stop. (A crashing task's replacement may
 // land where foreshape holds room, or where it does not.)
 func TestFidelityRescheduleHistory(t *testing.T) {
 	forEachNomadIn(t, twoDCScenario, lacksDC2, func(t *testing.T, c *cluster) {
@@ -1541,6 +1542,17 @@ func TestFidelityRescheduleHistory(t *testing.T) {
 			}
 			if fmt.Sprint(events) != fmt.Sprint(want) || (i > 0 && a.PreviousAllocation != chain[i-1].ID) {
 				t.Errorf("attempt %d: previous %q, reschedule events %v, want the attempts before it %v", i+1, a.PreviousAllocation, events, want)
+			}
+			if i == len(chain)-1 {
+				break
+			}
+			// A replaced attempt is failed and desired to stop.
+			now, _, err := c.client.Allocations().Info(a.ID, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if now.ClientStatus != api.AllocClientStatusFailed || now.DesiredStatus != api.AllocDesiredStatusStop || now.NextAllocation != chain[i+1].ID {
+				t.Errorf("replaced attempt %d: %s/%s (%q), next %q; want stop/failed, next %s", i+1, now.DesiredStatus, now.ClientStatus, now.DesiredDescription, now.NextAllocation, chain[i+1].ID)
 			}
 		}
 	})

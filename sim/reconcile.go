@@ -853,7 +853,10 @@ func (c *Cluster) newAlloc(j *job, g *group, n *node, ev *eval, index int, prev 
 	if prev != nil {
 		a.prev, prev.next = prev.id, a.id
 		if prev.client == allocFailed {
+			// Nomad's reconciler stops the failed allocation it
+			// reschedules; its description stays empty.
 			a.resched = c.rescheduleEvents(prev)
+			prev.desired = desiredStop
 		}
 		c.touch(prev)
 	}
