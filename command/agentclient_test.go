@@ -62,7 +62,10 @@ func (stubBackend) Forecasts(context.Context) []api.Forecast {
 	warming := api.Forecast{Policy: "web", Locality: "dc1/web", Metric: "memory", Series: "dc1/web:memory",
 		Status: api.ForecastWarmingUp, Note: api.WarmingUpNote(5, 12, first), Workload: workload,
 		Warmup: &api.Warmup{Points: 5, Needed: 12, FirstForecast: first}}
-	return []api.Forecast{f, warming}
+	// A metric of the policy's forecast.queries: no capacity, no line.
+	queue := f
+	queue.Metric, queue.Line, queue.Hotspot, queue.Workload = "queue_depth", nil, nil, nil
+	return []api.Forecast{f, warming, queue}
 }
 
 func stubAgent(t *testing.T) string {
@@ -125,6 +128,11 @@ func TestForecastShowCommand(t *testing.T) {
 	code, out, errOut = runCLI(t, "forecast", "show", "-address", addr, "-metric", "memory", "dc1/web")
 	if code != ExitOK || !strings.Contains(out, "no forecast yet: warming up: 5 of 12 points, first forecast at 2026-01-01T09:35:00Z") {
 		t.Errorf("warming up: exit %d, out:\n%s\nerr %s", code, out, errOut)
+	}
+	// A metric a policy's forecast.queries name, as -help says.
+	code, out, errOut = runCLI(t, "forecast", "show", "-address", addr, "-metric", "queue_depth", "dc1/web")
+	if code != ExitOK || !strings.Contains(out, "dc1/web  queue_depth") || strings.Contains(out, "headroom line") {
+		t.Errorf("a query's metric: exit %d, out:\n%s\nerr %s", code, out, errOut)
 	}
 	if code, _, errOut := runCLI(t, "forecast", "show", "-address", addr, "dc9"); code != ExitInvalid || !strings.Contains(errOut, "404") {
 		t.Errorf("unknown locality: exit %d, stderr %q", code, errOut)

@@ -37,7 +37,8 @@ Usage: foreshape forecast show [options] LOCALITY
 
 Options:
 
-  -metric=NAME   cpu, memory or iops. Default: cpu.
+  -metric=NAME   cpu, memory, iops, or a metric the policy's
+                 forecast.queries name. Default: cpu.
   -width=N       Chart width in columns. Default: 72.
   -height=N      Chart height in rows. Default: 16.
 ` + clientFlagsHelp + `
