@@ -21,6 +21,7 @@ import (
 	"github.com/foreshape/foreshape/agent/api"
 	"github.com/foreshape/foreshape/agent/preflight"
 	"github.com/foreshape/foreshape/config"
+	"github.com/foreshape/foreshape/internal/backoff"
 	nomadsource "github.com/foreshape/foreshape/plugins/source/nomad"
 )
 
@@ -197,7 +198,7 @@ func (c *Client) Reload(cfg *config.Config) error {
 // reportLoop finds its Nomad node, then reports once per the leader's
 // cycle interval.
 func (c *Client) reportLoop(ctx context.Context) {
-	wait := time.Second
+	var wait, retry time.Duration
 	for ctx.Err() == nil {
 		if err := c.reportOnce(ctx); err != nil {
 			if ctx.Err() != nil {
@@ -207,13 +208,15 @@ func (c *Client) reportLoop(ctx context.Context) {
 			first := c.lastError == ""
 			c.lastError = err.Error()
 			c.mu.Unlock()
+			retry = backoff.Next(retry)
+			wait = retry
 			if first {
-				c.log.Warn("report failed; retrying", logKeyError, err)
+				c.log.Warn("report failed; retrying", logKeyError, err, "backoff", retry)
 			} else {
-				c.log.Debug("report failed; retrying", logKeyError, err)
+				c.log.Debug("report failed; retrying", logKeyError, err, "backoff", retry)
 			}
-			wait = min(2*wait, 30*time.Second)
 		} else {
+			retry = 0
 			c.mu.Lock()
 			if c.lastError != "" {
 				c.log.Info("reporting again", "server", c.server)
