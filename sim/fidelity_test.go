@@ -1615,3 +1615,44 @@ func TestFidelitySpreadWeightsAcrossGroups(t *testing.T) {
 		}
 	})
 }
+
+// A job-level spread and a group-level spread on the same attribute: Nomad
+// scores both blocks with the job's (here even, no targets), and the group
+// block's targets only change how it counts values (dc2 under "*"), while
+// its even boost looks the node's own value up: dc2 is never found, so
+// that block boosts dc2's node as if the group had nothing there. Three
+// allocations go dc1 (the fuller node), dc2, then dc2 again, where counting
+// dc2 under "*" would send the third back to dc1.
+func TestFidelitySpreadJobAndGroupBlocks(t *testing.T) {
+	forEachNomadIn(t, twoDCScenario, lacksDC2, func(t *testing.T, c *cluster) {
+		nodes, _, err := c.client.Nodes().List(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dc1, dc2 := readyIn(nodes, "dc1"), readyIn(nodes, "dc2")
+		cpu, mem := freeOn(t, c, dc1.ID)
+		fill := c.jobID("fill-dc1")
+		filler := sleepJob(fill, 1, cpu*30/100, mem*30/100, 50)
+		filler.Update = &api.UpdateStrategy{MaxParallel: new(0)}
+		c.register(t, filler)
+		c.waitAllocs(t, fill, "ran", func(as []*api.AllocationListStub) bool { return count(as, running) == 1 })
+
+		id := c.jobID("job-and-group-spread")
+		j := sleepJob(id, 3, 100, 128, 50)
+		j.Datacenters = []string{"dc1", "dc2"}
+		j.Update = &api.UpdateStrategy{MaxParallel: new(0)}
+		j.AddSpread(api.NewSpread("${node.datacenter}", 50, nil))
+		j.TaskGroups[0].AddSpread(api.NewSpread("${node.datacenter}", 50, []*api.SpreadTarget{api.NewSpreadTarget("dc1", 50)}))
+		c.register(t, j)
+		as := c.waitAllocs(t, id, "ran three", func(as []*api.AllocationListStub) bool { return count(as, running) == 3 })
+		sort.Slice(as, func(i, k int) bool { return as[i].Name < as[k].Name })
+		dcOf := map[string]string{dc1.ID: "dc1", dc2.ID: "dc2"}
+		var got []string
+		for _, a := range as {
+			got = append(got, dcOf[a.NodeID])
+		}
+		if want := []string{"dc1", "dc2", "dc2"}; fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("allocations [0], [1], [2] placed in %v, want %v", got, want)
+		}
+	})
+}

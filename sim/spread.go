@@ -32,7 +32,8 @@ func newSpreadState() *spreadState {
 //   - without targets (even spread): 0 while nothing is placed, +1 for a
 //     value the group does not use yet, (min - used) / min for a value used
 //     more than the least used one, -1 for a least used one when all are
-//     even, else (max - min) / min;
+//     even, else (max - min) / min (the node's own value looked up, even
+//     where a block's targets count it as "*");
 //   - -1 when the node lacks the attribute.
 //
 // A score of 0 is not averaged in.
@@ -160,7 +161,11 @@ func (s *spreadScorer) score(n *node) float64 {
 		}
 		si := s.info[b.attr]
 		if len(si.desired) == 0 {
-			total += evenSpreadBoost(s.used[i], v)
+			// Nomad looks the node's own value up, not the target it
+			// counts under: a block with targets whose attribute the job's
+			// even block overrides finds 0 for every value no target names.
+			raw, _ := resolve(n, b.attr)
+			total += evenSpreadBoost(s.used[i], raw)
 			continue
 		}
 		desired, ok := si.desired[v]

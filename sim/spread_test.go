@@ -52,6 +52,13 @@ func TestSpreadScore(t *testing.T) {
 				"a-3": (3-3)/3.0*30/40 + -1,    // dc1: 2 used of 3; r1 is the only rack used
 				"b-1": (1-1)/1.0*30/40 + 2/2.0, // dc2 counts as "*" (1 desired); r2 unused
 			}},
+		{"a group block with targets under the job's even block on the same attribute: the node's own value looked up",
+			[]spreadBlock{{attr: "${node.datacenter}", weight: 50, job: true}, {attr: "${node.datacenter}", weight: 50, targets: []api.SpreadTarget{{Value: "dc1", Percent: 50}}}},
+			[]string{"b-1"},
+			map[string]float64{
+				"a-1": 1 + 1,  // dc1 unused in both counts
+				"b-2": -1 + 1, // the group block counts b-1 under "*" and finds no dc2
+			}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := newTestCluster(t, "")
