@@ -17,7 +17,9 @@
 // previous leader left open against Nomad (did that stop happen? does that
 // placeholder exist?) before anything new is done: a found effect is
 // closed as done and its move followed, a missing one as not done and its
-// request queued again under a new attempt; an effect found missing that
+// request queued again under the same attempt (a leader that stopped
+// tried nothing of the move), its stop announced again under the intent's
+// next redo ID; an effect found missing that
 // is still wanted (a window's eligibility, a reaping, a hand-over) is
 // announced again under the intent's next redo ID when it comes up again. Before stopping an allocation
 // the coordinator reads it afresh and never stops one Nomad already stops.

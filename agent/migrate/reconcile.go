@@ -167,7 +167,7 @@ func (c *Coordinator) settle(ctx context.Context, now time.Time, in state.Intent
 		}
 		r, ok := c.cfg.State.Act().Request(in.Request)
 		if ok && r.State == state.RequestRunning {
-			c.retry(ctx, now, in.Request, "the previous leader stopped before "+string(in.Kind)+" of "+in.Object+" took effect", ds)
+			c.requeue(ctx, now, in.Request, "the previous leader stopped before "+string(in.Kind)+" of "+in.Object+" took effect", ds)
 		}
 	case state.IntentRegisterHold:
 		if happened {
@@ -208,5 +208,32 @@ func (c *Coordinator) settle(ctx context.Context, now time.Time, in state.Intent
 				}
 			}
 		}
+	}
+}
+
+// requeue puts a running request whose stop (or drain) never took effect,
+// because the leader making it stopped, back in the queue under the same
+// attempt: nothing of the move was tried, so it uses up none of the
+// request's MaxAttempts (leaders killed there three times in a row failed
+// moves that Nomad never saw). The next start announces the call again
+// under the intent's next redo ID (do), at most maxRedos times.
+func (c *Coordinator) requeue(ctx context.Context, now time.Time, id, why string, ds *[]state.Decision) {
+	var final state.MigrationRequest
+	c.updateRequest(ctx, id, func(r *state.MigrationRequest) bool {
+		if r.State.Terminal() {
+			return false
+		}
+		r.State, r.Started = state.RequestPending, time.Time{}
+		r.Reason = fmt.Sprintf("queued again, using up no attempt (%d of %d used): %s", r.Attempts, MaxAttempts, why)
+		for i := range r.Moves {
+			if !r.Moves[i].Done {
+				r.Moves[i].Stopped = time.Time{}
+			}
+		}
+		final = *r
+		return true
+	})
+	if final.ID != "" {
+		*ds = append(*ds, state.Decision{Time: now, Kind: "retry", Policy: final.Policy, Locality: final.Source, Request: id, Reason: final.Reason})
 	}
 }

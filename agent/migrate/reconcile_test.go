@@ -92,23 +92,39 @@ func TestReconcileStopThatHappened(t *testing.T) {
 	}
 }
 
+// TestReconcileStopThatDidNot: a leader dies before its stop takes effect,
+// MaxAttempts times in a row; each next leader finds no sign of it and
+// queues the request again without using up an attempt (before, the third
+// such death failed the move: "failed after 3 attempts", Nomad having seen
+// none of them), and the last one moves it with one stop, announced under
+// the intent's next redo ID.
 func TestReconcileStopThatDidNot(t *testing.T) {
 	h := newHarness(t, actScenario, actPolicies)
 	r, a := runningRequest(t, h)
-	crashAfter(t, h, state.Intent{ID: intentID(state.IntentStopAlloc, a.ID, r.ID, 0), Kind: state.IntentStopAlloc, Request: r.ID, Object: a.ID}, nil)
-	h2 := newCoordinatorOn(t, h)
-	if err := h2.Begin(h.ctx, h.now()); err != nil {
-		t.Fatal(err)
+	var h2 *Coordinator
+	base := intentID(state.IntentStopAlloc, a.ID, r.ID, 0)
+	for n := 1; n <= MaxAttempts; n++ {
+		if n > 1 {
+			// The next leader starts it again and dies in its stop too.
+			cur := h.request(r.ID)
+			v := cur.Version
+			cur.State, cur.Started = state.RequestRunning, h.now()
+			mustApply(t, h, state.UpdateRequest{Request: cur, IfVersion: v})
+		}
+		crashAfter(t, h, state.Intent{ID: redoID(base, n), Kind: state.IntentStopAlloc, Request: r.ID, Object: a.ID}, nil)
+		h2 = newCoordinatorOn(t, h)
+		if err := h2.Begin(h.ctx, h.now()); err != nil {
+			t.Fatal(err)
+		}
+		in, _ := h.local.FSM.Intent(redoID(base, n))
+		if in.Outcome != state.OutcomeNotDone {
+			t.Fatalf("death %d: intent %+v", n, in)
+		}
+		got := h.request(r.ID)
+		if got.State != state.RequestPending || got.Attempts != 0 || !strings.Contains(got.Reason, "using up no attempt") {
+			t.Fatalf("death %d: request %s, %d attempts: %s", n, got.State, got.Attempts, got.Reason)
+		}
 	}
-	in, _ := h.local.FSM.Intent(intentID(state.IntentStopAlloc, a.ID, r.ID, 0))
-	if in.Outcome != state.OutcomeNotDone {
-		t.Fatalf("intent %+v", in)
-	}
-	got := h.request(r.ID)
-	if got.State != state.RequestPending || got.Attempts != 1 || !strings.Contains(got.Reason, "attempt 1 of 3") {
-		t.Fatalf("request %+v", got)
-	}
-	// The next attempt opens a new intent and moves it.
 	for range 10 {
 		if _, err := h2.RunOnce(h.ctx, h.now(), h.pols, h.flatForecasts(30)); err != nil {
 			t.Fatal(err)
@@ -124,8 +140,8 @@ func TestReconcileStopThatDidNot(t *testing.T) {
 	if n := countStops(h, a.ID); n != 1 {
 		t.Errorf("stopped %d times", n)
 	}
-	if _, ok := h.local.FSM.Intent(intentID(state.IntentStopAlloc, a.ID, r.ID, 1)); !ok {
-		t.Error("the retry did not use the next attempt's intent")
+	if _, ok := h.local.FSM.Intent(redoID(base, MaxAttempts+1)); !ok {
+		t.Errorf("the stop was not announced again under %s", redoID(base, MaxAttempts+1))
 	}
 }
 
