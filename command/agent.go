@@ -76,9 +76,11 @@ Usage: foreshape agent [options]
   absolute timestamps and a header naming each value column by its series,
   LOCALITY:METRIC (timestamp,dc1/web:cpu,dc1/web:memory), played back at
   -replay-speed from far enough into the recording that the policies'
-  history is there at the first cycle. The policies are DIR's *.hcl files,
-  or the configuration's policies.dir when DIR holds none; a reload does not
-  re-read DIR. When the recording ends its series go stale. A replay
+  history is there at the first cycle. Rows whose time or a value is
+  missing or invalid are left out, with a warning naming the file, how
+  many, and the first one's line and column. The policies are DIR's *.hcl
+  files, or the configuration's policies.dir when DIR holds none; a reload
+  does not re-read DIR. When the recording ends its series go stale. A replay
   talks to no Nomad and no Prometheus and acts on nothing, so a
   configuration file setting nomad.*, prometheus.*, forecast_only,
   reserve.* or queue.* is refused.

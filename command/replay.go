@@ -57,9 +57,12 @@ func prepareReplay(dir string, speed float64, cfgPols []*policies.Policy) (*repl
 		step = min(step, p.Forecast.Step)
 		history = max(history, p.Forecast.History)
 	}
-	bindings, err := replay.LoadDir(dir, step)
+	bindings, skipped, err := replay.LoadDir(dir, step)
 	if err != nil {
 		return nil, files, diags, err
+	}
+	for _, s := range skipped {
+		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagWarning, Summary: "Rows left out of the recording", Detail: s + "."})
 	}
 	src, err := replay.New(bindings)
 	if err != nil {

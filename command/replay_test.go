@@ -27,6 +27,11 @@ func TestAgentReplaysRecordedSeries(t *testing.T) {
 		t.Fatal(err)
 	}
 	recorded := strings.Replace(string(src), "timestamp,value", "timestamp,dc1/web:cpu", 1)
+	// A value the replay cannot read, on line 3: left out, and said so.
+	lines := strings.Split(recorded, "\n")
+	at, _, _ := strings.Cut(lines[2], ",")
+	lines[2] = at + ",n/a"
+	recorded = strings.Join(lines, "\n")
 	if err := os.WriteFile(filepath.Join(dir, "web.csv"), []byte(recorded), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -68,6 +73,9 @@ func TestAgentReplaysRecordedSeries(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatalf("no dc1/web cpu forecast within 30s (last error %v)\n%s\n%s", err, out.String(), tailLines(errb.String(), 30))
 		}
+	}
+	if want := "web.csv: 1 row left out, their time or a value missing or invalid (the first at line 3: dc1/web:cpu)"; !strings.Contains(errb.String(), want) {
+		t.Errorf("the agent does not say %q:\n%s", want, tailLines(errb.String(), 30))
 	}
 	if !regexp.MustCompile(`Replay: 1 recorded series from \S+ at 600x`).MatchString(out.String()) {
 		t.Errorf("the banner does not describe the replay:\n%s", out.String())

@@ -10,6 +10,7 @@
 package replay
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -105,11 +106,13 @@ func LoadSeries(fsys fs.FS, path, column string, step time.Duration) ([]float64,
 // it records, "LOCALITY:METRIC" (for example "timestamp,dc1/web:cpu,dc2:cpu").
 // The points are put on the step grid. A column that names no series, a
 // series recorded twice, or a file without absolute times is an error
-// naming the file and column.
-func LoadDir(dir string, step time.Duration) ([]Binding, error) {
+// naming the file and column. Rows left out because their time or a value
+// is missing or invalid do not stop the replay: skipped says, per file,
+// how many and the first one's line and field.
+func LoadDir(dir string, step time.Duration) (bindings []Binding, skipped []string, err error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
-		return nil, fmt.Errorf("replay: %w", err)
+		return nil, nil, fmt.Errorf("replay: %w", err)
 	}
 	var out []Binding
 	from := map[string]string{} // series → file
@@ -119,34 +122,61 @@ func LoadDir(dir string, step time.Duration) ([]Binding, error) {
 			continue
 		}
 		path := filepath.Join(dir, e.Name())
-		f, err := os.Open(path)
+		b, err := os.ReadFile(path)
 		if err != nil {
-			return nil, fmt.Errorf("replay: %w", err)
+			return nil, nil, fmt.Errorf("replay: %w", err)
 		}
-		series, _, err := tracefile.ReadFile(path, f, step)
-		f.Close()
+		series, n, err := tracefile.ReadFile(path, bytes.NewReader(b), step)
 		if err != nil {
-			return nil, fmt.Errorf("replay: %w", err)
+			return nil, nil, fmt.Errorf("replay: %w", err)
+		}
+		if n > 0 {
+			skipped = append(skipped, skippedRows(path, b, n))
 		}
 		for _, s := range series {
 			scope, metric, ok := source.SplitSeries(s.Column)
 			loc, lerr := policies.ParseLocality(scope)
 			switch {
 			case !ok || lerr != nil:
-				return nil, fmt.Errorf("replay: %s: column %q does not name a series: name each value column LOCALITY:METRIC, such as dc1/web:cpu", path, s.Column)
+				return nil, nil, fmt.Errorf("replay: %s: column %q does not name a series: name each value column LOCALITY:METRIC, such as dc1/web:cpu", path, s.Column)
 			case s.Start.IsZero():
-				return nil, fmt.Errorf("replay: %s: no absolute timestamps; the replay needs them to line its series up", path)
+				return nil, nil, fmt.Errorf("replay: %s: no absolute timestamps; the replay needs them to line its series up", path)
 			case from[s.Column] != "":
-				return nil, fmt.Errorf("replay: %s: series %s is also recorded in %s", path, s.Column, from[s.Column])
+				return nil, nil, fmt.Errorf("replay: %s: series %s is also recorded in %s", path, s.Column, from[s.Column])
 			}
 			from[s.Column] = path
 			out = append(out, Binding{Locality: loc, Metric: metric, Values: s.Values, Step: s.Step, Start: s.Start})
 		}
 	}
 	if len(out) == 0 {
-		return nil, fmt.Errorf("replay: %s holds no *.csv or *.tsv file of recorded series", dir)
+		return nil, nil, fmt.Errorf("replay: %s holds no *.csv or *.tsv file of recorded series", dir)
 	}
-	return out, nil
+	return out, skipped, nil
+}
+
+// skippedRows says that n rows of the file at path (its contents b) were
+// left out, and which field of the first of them was missing or invalid.
+func skippedRows(path string, b []byte, n int) string {
+	rows := "1 row"
+	if n > 1 {
+		rows = fmt.Sprintf("%d rows", n)
+	}
+	msg := fmt.Sprintf("%s: %s left out, their time or a value missing or invalid", path, rows)
+	t, err := tracefile.ReadTable(path, bytes.NewReader(b))
+	if err != nil {
+		return msg
+	}
+	for i, line := range t.Lines {
+		if t.Times != nil && math.IsNaN(t.Times[i]) {
+			return fmt.Sprintf("%s (the first at line %d: its time)", msg, line)
+		}
+		for _, c := range t.Columns {
+			if math.IsNaN(c.Values[i]) {
+				return fmt.Sprintf("%s (the first at line %d: %s)", msg, line, c.Name)
+			}
+		}
+	}
+	return msg
 }
 
 // Span returns the earliest start and the latest end of the bindings.

@@ -118,9 +118,9 @@ func TestLoadDir(t *testing.T) {
 	}
 	write(t, filepath.Join(dir, "recorded.csv"), b.String())
 	write(t, filepath.Join(dir, "policy.hcl"), "not a trace") // other files are left alone
-	bs, err := LoadDir(dir, 5*time.Minute)
-	if err != nil {
-		t.Fatal(err)
+	bs, skipped, err := LoadDir(dir, 5*time.Minute)
+	if err != nil || len(skipped) != 0 {
+		t.Fatal(err, skipped)
 	}
 	s, err := New(bs)
 	if err != nil {
@@ -149,7 +149,7 @@ func TestLoadDir(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
 			write(t, filepath.Join(dir, "x.csv"), tc.body)
-			if _, err := LoadDir(dir, 5*time.Minute); err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "x.csv") {
+			if _, _, err := LoadDir(dir, 5*time.Minute); err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "x.csv") {
 				t.Errorf("err = %v, want one naming x.csv and %q", err, tc.want)
 			}
 		})
@@ -157,11 +157,32 @@ func TestLoadDir(t *testing.T) {
 	dup := t.TempDir()
 	write(t, filepath.Join(dup, "a.csv"), "timestamp,dc1:cpu\n2026-01-05 00:00:00,1\n2026-01-05 00:05:00,2\n")
 	write(t, filepath.Join(dup, "b.csv"), "timestamp,dc1:cpu\n2026-01-05 00:00:00,1\n2026-01-05 00:05:00,2\n")
-	if _, err := LoadDir(dup, 5*time.Minute); err == nil || !strings.Contains(err.Error(), "also recorded in") {
+	if _, _, err := LoadDir(dup, 5*time.Minute); err == nil || !strings.Contains(err.Error(), "also recorded in") {
 		t.Errorf("a series in two files: err = %v", err)
 	}
-	if _, err := LoadDir(t.TempDir(), 5*time.Minute); err == nil || !strings.Contains(err.Error(), "holds no") {
+	if _, _, err := LoadDir(t.TempDir(), 5*time.Minute); err == nil || !strings.Contains(err.Error(), "holds no") {
 		t.Errorf("an empty directory: err = %v", err)
+	}
+}
+
+// TestLoadDirSkippedRows: rows with a bad time or value are left out of
+// the replay, which says how many and where the first is, by line and
+// field.
+func TestLoadDirSkippedRows(t *testing.T) {
+	for _, tc := range []struct{ name, body, want string }{
+		{"a value", "timestamp,dc1:cpu,dc2:cpu\n2026-01-05 00:00:00,1,2\n2026-01-05 00:05:00,2,abc\n2026-01-05 00:10:00,3,4\n",
+			"x.csv: 1 row left out, their time or a value missing or invalid (the first at line 3: dc2:cpu)"},
+		{"a time, then a value", "timestamp,dc1:cpu\n2026-01-05 00:00:00,1\nyesterday,2\n2026-01-05 00:10:00,\n2026-01-05 00:15:00,4\n",
+			"x.csv: 2 rows left out, their time or a value missing or invalid (the first at line 3: its time)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			write(t, filepath.Join(dir, "x.csv"), tc.body)
+			_, skipped, err := LoadDir(dir, 5*time.Minute)
+			if err != nil || len(skipped) != 1 || !strings.HasSuffix(skipped[0], tc.want) {
+				t.Errorf("skipped %q, err %v; want one ending %q", skipped, err, tc.want)
+			}
+		})
 	}
 }
 
