@@ -41,6 +41,8 @@ Usage: foreshape agent [options]
   file, or a directory of *.hcl files merged alphabetically), then the
   NOMAD_* and CONSUL_HTTP_* environment overrides, then the flags below; the
   shaping policies are loaded from the configuration's policies.dir.
+  NOMAD_HTTP_AUTH and NOMAD_CAPATH, which the nomad CLI reads and no
+  setting of foreshape's takes, are ignored, and logged as such.
 
   A server (the default) joins the servers of server.retry_join, or, with
   no retry_join, bootstraps a cluster of its own; while it leads it
@@ -254,11 +256,15 @@ func (c *AgentCommand) Run(args []string) int {
 }
 
 // logUnused logs what the environment set that no client of the agent
-// uses (a file setting it is refused), at start and after each reload, so
-// that nobody wonders why NOMAD_CACERT did nothing.
+// uses (a file setting it is refused), and the nomad CLI's variables it
+// has no setting for, at start and after each reload, so that nobody
+// wonders why NOMAD_CACERT did nothing.
 func logUnused(log hclog.Logger, cfg *config.Config) {
 	for _, u := range cfg.Unused() {
 		log.Info("setting unused", "setting", u.Field, "from", u.Source, "reason", u.Reason)
+	}
+	for _, v := range config.IgnoredEnv(os.Getenv) {
+		log.Info("environment variable ignored", "variable", v.Name, "reason", v.Reason)
 	}
 }
 

@@ -63,7 +63,9 @@ Options:
                    overrides first, as the agent does. What they set that
                    the agent would not use (NOMAD_CACERT with an http://
                    nomad.address, CONSUL_HTTP_ADDR without Consul) is
-                   accepted, as the agent does, with a note saying why.
+                   accepted, as the agent does, with a note saying why;
+                   so are NOMAD_HTTP_AUTH and NOMAD_CAPATH, which no
+                   setting of foreshape's takes.
   -http-addr=ADDR  Override http.address, as the agent's -http-addr does.
 
 Example:
@@ -101,6 +103,9 @@ func (c *ConfigValidateCommand) Run(args []string) int {
 	// What the agent would log as unused when it starts.
 	for _, u := range s.cfg.Unused() {
 		fmt.Fprintf(c.Err, "note: %s, set by %s, is not used: %s.\n", u.Field, u.Source, u.Reason)
+	}
+	for _, v := range config.IgnoredEnv(getenv) {
+		fmt.Fprintf(c.Err, "note: environment variable %s is ignored: %s.\n", v.Name, v.Reason)
 	}
 	fmt.Fprintf(c.Out, "%s: the configuration is valid.\n", path)
 	return ExitOK

@@ -363,6 +363,7 @@ func TestConfigValidateNotesUnusedEnvironment(t *testing.T) {
 	}
 	t.Setenv("NOMAD_CACERT", filepath.Join(t.TempDir(), "absent-ca.pem"))
 	t.Setenv("CONSUL_HTTP_TOKEN", "consul-secret-7")
+	t.Setenv("NOMAD_HTTP_AUTH", "alice:nomad-secret-8")
 	for _, tc := range []struct {
 		args []string
 		want []string
@@ -370,6 +371,7 @@ func TestConfigValidateNotesUnusedEnvironment(t *testing.T) {
 		{[]string{"-dev", "-dev-sim=false"}, []string{
 			`note: nomad.ca_file, set by environment variable NOMAD_CACERT, is not used: nomad.address "http://127.0.0.1:4646" is not an https:// URL`,
 			"note: consul.token, set by environment variable CONSUL_HTTP_TOKEN, is not used: consul.enabled is false",
+			"note: environment variable NOMAD_HTTP_AUTH is ignored: foreshape has no setting for HTTP basic auth to Nomad and sends none",
 		}},
 		{[]string{"-dev"}, []string{
 			"note: nomad.ca_file, set by environment variable NOMAD_CACERT, is not used: -dev runs against its embedded simulated Nomad cluster",
@@ -384,7 +386,7 @@ func TestConfigValidateNotesUnusedEnvironment(t *testing.T) {
 				t.Errorf("%v: stderr lacks %q:\n%s", tc.args, want, stderr)
 			}
 		}
-		if strings.Contains(stderr, "consul-secret-7") {
+		if strings.Contains(stderr, "consul-secret-7") || strings.Contains(stderr, "nomad-secret-8") {
 			t.Errorf("the note reveals the token:\n%s", stderr)
 		}
 	}

@@ -170,13 +170,15 @@ func TestAgentSaysWhyItStops(t *testing.T) {
 // naming a file that does not exist; it says once, at start, that they
 // are unused and why, and again after a reload (SIGHUP) for what the
 // reloaded configuration leaves unused: not CONSUL_HTTP_ADDR once the
-// environment no longer sets it.
+// environment no longer sets it. NOMAD_HTTP_AUTH, which no setting
+// takes, is said to be ignored the same way.
 func TestAgentLogsUnusedEnvironment(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the dev agent")
 	}
 	t.Setenv("NOMAD_CACERT", filepath.Join(t.TempDir(), "absent-ca.pem"))
 	t.Setenv("CONSUL_HTTP_ADDR", "127.0.0.1:1")
+	t.Setenv("NOMAD_HTTP_AUTH", "alice:s3cret")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var out, errb syncBuffer
@@ -198,7 +200,8 @@ func TestAgentLogsUnusedEnvironment(t *testing.T) {
 			}
 		}
 	}
-	count("at start", map[string]int{cacert: 1, consul: 1})
+	auth := `environment variable ignored: variable=NOMAD_HTTP_AUTH reason="foreshape has no setting for HTTP basic auth to Nomad and sends none`
+	count("at start", map[string]int{cacert: 1, consul: 1, auth: 1})
 
 	// The agent's SIGHUP handler is in place before it leads; the
 	// package's parallel tests wait until this one is done.
@@ -215,7 +218,10 @@ func TestAgentLogsUnusedEnvironment(t *testing.T) {
 	if code := <-done; code != ExitOK {
 		t.Fatalf("the agent exited %d:\n%s", code, tailLines(errb.String(), 30))
 	}
-	count("after a reload", map[string]int{cacert: 2, consul: 1})
+	count("after a reload", map[string]int{cacert: 2, consul: 1, auth: 2})
+	if strings.Contains(errb.String(), "s3cret") {
+		t.Error("the agent's log reveals NOMAD_HTTP_AUTH's password")
+	}
 }
 
 // bannerAgent is a runningAgent for the banner alone.

@@ -79,6 +79,31 @@ var envVars = []struct{ name, field string }{
 	{"CONSUL_HTTP_TOKEN", "consul.token"},
 }
 
+// IgnoredVar is an environment variable the nomad CLI (and the nomad/api
+// library's defaults) read that foreshape has no setting for, and so does
+// not use: the agent logs it and `config validate -env` notes it, instead
+// of a library using it unseen.
+type IgnoredVar struct {
+	Name   string // "NOMAD_HTTP_AUTH"
+	Reason string // why, and what to do instead
+}
+
+var ignoredEnv = []IgnoredVar{
+	{"NOMAD_HTTP_AUTH", "foreshape has no setting for HTTP basic auth to Nomad and sends none; Nomad's ACLs take nomad.token (NOMAD_TOKEN)"},
+	{"NOMAD_CAPATH", "foreshape reads Nomad's CA from one file: set nomad.ca_file (NOMAD_CACERT) to a bundle of the CAs"},
+}
+
+// IgnoredEnv lists the variables of IgnoredVar's kind that getenv sets.
+func IgnoredEnv(getenv func(string) string) []IgnoredVar {
+	var out []IgnoredVar
+	for _, v := range ignoredEnv {
+		if getenv(v.Name) != "" {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
 // EnvVarNames lists the environment variables ApplyEnv reads.
 func EnvVarNames() []string {
 	out := make([]string, len(envVars))

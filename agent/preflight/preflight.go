@@ -339,6 +339,10 @@ func (c *checker) nomad(timeout time.Duration) *nomadapi.Client {
 		return nil
 	}
 	ncfg := nomadapi.DefaultConfig()
+	// DefaultConfig also reads NOMAD_HTTP_AUTH and NOMAD_CAPATH, which are
+	// no setting of foreshape's (config.IgnoredEnv): the client uses only
+	// what the configuration shows.
+	ncfg.HttpAuth = nil
 	ncfg.Address = n.Address
 	ncfg.Region = n.Region
 	ncfg.Namespace = n.Namespace

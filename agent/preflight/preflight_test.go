@@ -2,6 +2,7 @@ package preflight_test
 
 import (
 	"context"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -386,6 +387,38 @@ func TestNomadCallsAreBounded(t *testing.T) {
 	}
 	if held := time.Since(began); held < 900*time.Millisecond {
 		t.Fatalf("the simulator answered the blocking query after %s, not its wait: the test shows nothing", held)
+	}
+}
+
+// TestNomadClientIgnoresHTTPAuth: NOMAD_HTTP_AUTH, which nomad/api's
+// defaults read and no setting of foreshape's shows, puts no credentials
+// on the agent's Nomad calls (config.IgnoredEnv says so in the log).
+func TestNomadClientIgnoresHTTPAuth(t *testing.T) {
+	t.Setenv("NOMAD_HTTP_AUTH", "alice:s3cret")
+	auth := make(chan string, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case auth <- r.Header.Get("Authorization"):
+		default:
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte("[]"))
+	}))
+	defer srv.Close()
+	cfg := clientOf(config.Default())
+	cfg.Nomad.Address = srv.URL
+	start, diags := preflight.Check(cfg, preflight.Options{})
+	if diags.HasErrors() {
+		t.Fatal(diags.Error())
+	}
+	if _, _, err := start.Nomad.Nodes().List(nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := <-auth; got != "" {
+		t.Errorf("the agent's Nomad call sent Authorization %q from NOMAD_HTTP_AUTH", got)
+	}
+	if got := config.IgnoredEnv(os.Getenv); len(got) != 1 || got[0].Name != "NOMAD_HTTP_AUTH" {
+		t.Errorf("IgnoredEnv = %v, want NOMAD_HTTP_AUTH", got)
 	}
 }
 
