@@ -2,6 +2,7 @@ package preflight_test
 
 import (
 	"context"
+	"encoding/pem"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -419,6 +420,48 @@ func TestNomadClientIgnoresHTTPAuth(t *testing.T) {
 	}
 	if got := config.IgnoredEnv(os.Getenv); len(got) != 1 || got[0].Name != "NOMAD_HTTP_AUTH" {
 		t.Errorf("IgnoredEnv = %v, want NOMAD_HTTP_AUTH", got)
+	}
+}
+
+// TestConsulClientReadsConsulsEnvironment: TLS to Consul is set, as for
+// Consul's CLI, by Consul's own variables (docs/clustering.md#consul): with
+// CONSUL_CACERT naming the CA of an https:// consul.address, the client
+// verifies it; without, the handshake fails.
+func TestConsulClientReadsConsulsEnvironment(t *testing.T) {
+	token := make(chan string, 4)
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		token <- r.Header.Get("X-Consul-Token")
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"Config": {"NodeName": "consul-1"}}`))
+	}))
+	defer srv.Close()
+	ca := filepath.Join(t.TempDir(), "consul-ca.pem")
+	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tokenFile := filepath.Join(t.TempDir(), "consul-token")
+	if err := os.WriteFile(tokenFile, []byte("consul-file-token\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("CONSUL_HTTP_TOKEN_FILE", tokenFile)
+	cc := config.Consul{Address: srv.URL}
+	for _, tc := range []struct {
+		cacert string
+		ok     bool
+	}{{"", false}, {ca, true}} {
+		t.Setenv("CONSUL_CACERT", tc.cacert)
+		c, err := preflight.ConsulClient(cc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = c.Agent().Self()
+		if (err == nil) != tc.ok {
+			t.Errorf("CONSUL_CACERT=%q: %v; want success %v", tc.cacert, err, tc.ok)
+		}
+	}
+	// consul.token is empty: CONSUL_HTTP_TOKEN_FILE's token was sent.
+	if got := <-token; got != "consul-file-token" {
+		t.Errorf("X-Consul-Token %q, want the token of CONSUL_HTTP_TOKEN_FILE", got)
 	}
 }
 
