@@ -794,7 +794,7 @@ func (c *Cluster) place(j *job, g *group, ev *eval, p *placer, index int, prev *
 // away from (-1 averaged in): prev's node when prev failed, and the node
 // of every earlier attempt prev's reschedule tracker names.
 func penaltyNodes(prev *alloc) map[*node]bool {
-	if prev == nil {
+	if prev == nil || (prev.client != allocFailed && len(prev.resched) == 0) {
 		return nil
 	}
 	out := map[*node]bool{}

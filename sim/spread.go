@@ -17,7 +17,7 @@ type spreadState struct {
 }
 
 func newSpreadState() *spreadState {
-	return &spreadState{lowest: -1, seen: map[string]bool{}}
+	return &spreadState{lowest: -1}
 }
 
 // spreadScorer is Nomad's SpreadIterator for one group during one
@@ -94,6 +94,9 @@ func newSpreadScorer(j *job, g *group, st *spreadState) *spreadScorer {
 		weights += b.weight
 	}
 	if !st.seen[g.name] {
+		if st.seen == nil {
+			st.seen = map[string]bool{}
+		}
 		st.seen[g.name] = true
 		st.weights += weights
 	}
