@@ -8,6 +8,7 @@
 package command
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -78,30 +79,102 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return runAutocomplete(args, meta)
 	}
 	commands := Commands(meta)
+	if os.Getenv("COMP_LINE") == "" {
+		if flag, ok := optionBeforeCommand(args); ok {
+			fmt.Fprintf(stderr, "error: %s is not an option of foreshape itself (those are -version, -help, -autocomplete-install, -autocomplete-uninstall); a command's options come after its name, as in 'foreshape status -json'\n\nRun 'foreshape -help' for the commands.\n", flag)
+			return ExitUsage
+		}
+	}
+	// The library writes the command list to errs for a missing or
+	// unknown command; an unknown one is named first.
+	var errs bytes.Buffer
 	c := &cli.CLI{
 		Name:        "foreshape",
-		Version:     Version(),
+		Version:     "foreshape " + Version(),
 		Args:        args,
 		Commands:    commands,
 		HelpFunc:    helpFunc(commands),
 		HelpWriter:  stdout,
-		ErrorWriter: stderr,
+		ErrorWriter: &errs,
 		// Completion requests (COMP_LINE set); -autocomplete-install and
 		// -autocomplete-uninstall are handled by runAutocomplete.
 		Autocomplete: true,
 	}
 	code, err := c.Run()
+	if code == 127 && c.Subcommand() != "" {
+		fmt.Fprintf(stderr, "error: unknown command %q%s\n\n", c.Subcommand(), didYouMean(c.Subcommand(), commands))
+	}
+	_, _ = stderr.Write(errs.Bytes())
 	if err != nil {
 		fmt.Fprintf(stderr, "error: %v\n", err)
 		return ExitInvalid
 	}
 	switch code {
-	case 127: // unknown command
+	case 127: // no command, or an unknown one
 		return ExitUsage
 	case cli.RunResultHelp:
 		return ExitUsage
 	}
 	return code
+}
+
+// optionBeforeCommand returns the first option in args, before the
+// command's name, that is not one of foreshape's own (-version, -help,
+// -autocomplete-install, -autocomplete-uninstall): a command's option put
+// before the command, which the library would refuse with exit 1.
+func optionBeforeCommand(args []string) (string, bool) {
+	for _, a := range args {
+		if !strings.HasPrefix(a, "-") || a == "-" || a == "--" {
+			return "", false
+		}
+		name, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		switch name {
+		case "v", "version", "h", "help", "autocomplete-install", "autocomplete-uninstall":
+		default:
+			return a, true
+		}
+	}
+	return "", false
+}
+
+// didYouMean suggests the top-level commands within two edits of name,
+// or that start with it: " (did you mean status?)", or "".
+func didYouMean(name string, commands map[string]cli.CommandFactory) string {
+	var near []string
+	for c := range commands {
+		if strings.Contains(c, " ") {
+			continue
+		}
+		if strings.HasPrefix(c, name) || editDistance(name, c) <= 2 {
+			near = append(near, c)
+		}
+	}
+	if len(near) == 0 {
+		return ""
+	}
+	sort.Strings(near)
+	return " (did you mean " + strings.Join(near, " or ") + "?)"
+}
+
+// editDistance is the Levenshtein distance between a and b.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur := make([]int, len(b)+1)
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev = cur
+	}
+	return prev[len(b)]
 }
 
 // helpFunc lists top-level commands with their synopses.

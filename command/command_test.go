@@ -125,3 +125,34 @@ func TestGroupsListTheirSubcommands(t *testing.T) {
 		}
 	}
 }
+
+// TestTopLevelUsageErrors: a mistyped command is named, with the commands
+// near it, before the list of commands; a command's option put before the
+// command is a usage error (exit 2, as the README promises, where the
+// library exited 1) saying where options go; -version prints what
+// 'foreshape version' prints.
+func TestTopLevelUsageErrors(t *testing.T) {
+	for _, tc := range []struct {
+		args       []string
+		code       int
+		stderr     string
+		stdoutWant string
+	}{
+		{[]string{"statsu"}, ExitUsage, `error: unknown command "statsu" (did you mean status?)`, ""},
+		{[]string{"qeue", "list"}, ExitUsage, `error: unknown command "qeue" (did you mean queue?)`, ""},
+		{[]string{"frobnicate"}, ExitUsage, "error: unknown command \"frobnicate\"\n\nUsage: foreshape", ""},
+		{[]string{"-json", "status"}, ExitUsage, "error: -json is not an option of foreshape itself", ""},
+		{[]string{"-address=http://x:1", "status"}, ExitUsage, "a command's options come after its name", ""},
+		{nil, ExitUsage, "Usage: foreshape", ""},
+		{[]string{"-version"}, ExitOK, "", "foreshape " + Version() + "\n"},
+		{[]string{"-help"}, ExitOK, "", "Usage: foreshape"},
+	} {
+		code, out, errOut := run(t, tc.args...)
+		if code != tc.code || !strings.Contains(errOut, tc.stderr) || (tc.stdoutWant != "" && !strings.HasPrefix(out, tc.stdoutWant)) {
+			t.Errorf("%q: exit %d, stdout %q, stderr:\n%s\nwant exit %d, stderr with %q, stdout from %q", tc.args, code, out, errOut, tc.code, tc.stderr, tc.stdoutWant)
+		}
+	}
+	if _, v, _ := run(t, "version"); v != "foreshape "+Version()+"\n" {
+		t.Errorf("version prints %q", v)
+	}
+}
