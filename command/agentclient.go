@@ -41,14 +41,27 @@ const clientFlagsHelp = `
                  tls.verify_incoming asks for. Default:
                  $FORESHAPE_CLIENT_CERT, $FORESHAPE_CLIENT_KEY.`
 
+// jsonFlagHelp is -json's line of clientFlagsHelp.
+const jsonFlagHelp = `
+  -json          Print the agent's answer as JSON instead of a table.`
+
+// clientFlagsHelpWithoutJSON is clientFlagsHelp for a command whose agent
+// answers nothing to print as JSON (registerWithoutJSON).
+var clientFlagsHelpWithoutJSON = strings.Replace(clientFlagsHelp, jsonFlagHelp, "", 1)
+
 func (c *clientFlags) register(fs *flag.FlagSet) {
+	c.registerWithoutJSON(fs)
+	fs.BoolVar(&c.json, "json", false, "print JSON")
+}
+
+// registerWithoutJSON registers the client flags but -json.
+func (c *clientFlags) registerWithoutJSON(fs *flag.FlagSet) {
 	addr := os.Getenv("FORESHAPE_ADDR")
 	if addr == "" {
 		addr = api.DefaultAddress
 	}
 	fs.StringVar(&c.address, "address", addr, "agent HTTP API address")
 	fs.StringVar(&c.token, "token", os.Getenv("FORESHAPE_TOKEN"), "API token")
-	fs.BoolVar(&c.json, "json", false, "print JSON")
 	fs.StringVar(&c.caCert, "ca-cert", os.Getenv("FORESHAPE_CACERT"), "CA certificate")
 	fs.StringVar(&c.clientCert, "client-cert", os.Getenv("FORESHAPE_CLIENT_CERT"), "client certificate")
 	fs.StringVar(&c.clientKey, "client-key", os.Getenv("FORESHAPE_CLIENT_KEY"), "client key")

@@ -36,12 +36,13 @@ type Meta struct {
 	Err io.Writer // standard error, for progress and diagnostics
 }
 
-// FlagSet returns a flag set that reports errors instead of exiting, and
-// prints the command's help on -h.
+// FlagSet returns a flag set that reports errors instead of exiting. Parse
+// prints the command's help on -h, and for a flag error the error and
+// where the help is, not the whole help before it.
 func (m *Meta) FlagSet(name string, help func() string) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	fs.Usage = func() { m.UI.Error(help()) }
+	fs.Usage = func() {}
 	return fs
 }
 

@@ -156,3 +156,22 @@ func TestTopLevelUsageErrors(t *testing.T) {
 		t.Errorf("version prints %q", v)
 	}
 }
+
+// TestFlagErrorsAreShort: a mistyped flag prints the error and where the
+// help is, not the whole help above it; remove-peer, whose agent answers
+// nothing to print, neither takes nor lists -json.
+func TestFlagErrorsAreShort(t *testing.T) {
+	code, out, errOut := run(t, "status", "-adress", "http://127.0.0.1:1")
+	if code != ExitUsage || errOut != "error: flag provided but not defined: -adress\n\nRun 'foreshape status -help' for usage.\n" || out != "" {
+		t.Errorf("status -adress: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	if code, _, errOut := run(t, "operator", "raft", "remove-peer", "-json", "-id", "x"); code != ExitUsage || !strings.Contains(errOut, "-json") {
+		t.Errorf("remove-peer -json: exit %d, %q; want a usage error", code, errOut)
+	}
+	if help := (&RaftRemovePeerCommand{}).Help(); strings.Contains(help, "-json") || !strings.Contains(help, "-address=ADDR") {
+		t.Errorf("remove-peer's help lists -json, or lost the client flags:\n%s", help)
+	}
+	if help := (&RaftListPeersCommand{}).Help(); !strings.Contains(help, "-json") {
+		t.Errorf("list-peers's help lost -json:\n%s", help)
+	}
+}

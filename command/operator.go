@@ -129,7 +129,7 @@ Options:
 
   -id=ID               The server's Raft ID.
   -peer-address=ADDR   The server's Raft address, HOST:PORT.
-` + clientFlagsHelp + `
+` + clientFlagsHelpWithoutJSON + `
 
 Example:
 
@@ -141,7 +141,7 @@ Example:
 func (c *RaftRemovePeerCommand) Run(args []string) int {
 	var cf clientFlags
 	fs := c.FlagSet("operator raft remove-peer", c.Help)
-	cf.register(fs)
+	cf.registerWithoutJSON(fs) // the agent answers a removal with no content
 	id := fs.String("id", "", "")
 	addr := fs.String("peer-address", "", "")
 	if code, ok := c.Parse(fs, args, c.Help); !ok {
