@@ -90,7 +90,7 @@ Usage: foreshape agent [options]
 Options:
 
   -config=PATH      Agent configuration file or directory. Required unless
-                    -dev is given.
+                    -dev or -replay is given.
   -dev              Dev mode: in-memory single server, debug logs, embedded
                     simulated cluster and its policies.
   -dev-sim=false    With -dev, use nomad.address (or NOMAD_ADDR) instead of
