@@ -42,8 +42,8 @@ Usage: foreshape forecast anomalies -data DIR [options]
   Runs foreshape's online anomaly detector (the one the agent runs on every
   series) over every trace file under DIR, point by point without
   look-ahead, and prints the events it finds: start, end, kind (spike or
-  level_shift), peak score, smallest p-value and the detector's alarm score
-  (0 when it raised no alarm).
+  level_shift), peak score, smallest p-value, largest robust z (Z) and the
+  detector's alarm score (0 when it raised no alarm).
 
   With -labels (NAB's combined_windows.json), the labelled files are also
   scored with NAB's scoring, row by row as NAB's detectors see them: anomaly
