@@ -377,3 +377,32 @@ func TestDecisionsSinceADuration(t *testing.T) {
 		t.Errorf("decisions -since 90m: exit %d, %d lines; want the reserve and the last 30 waits\n%s", code, len(lines), out)
 	}
 }
+
+// policiesBackend is stubBackend with two policies.
+type policiesBackend struct{ stubBackend }
+
+func (policiesBackend) Policies(context.Context) []api.Policy {
+	return []api.Policy{{Name: "web"}, {Name: "batch"}}
+}
+
+// TestEmptyResultNamesUnknownPolicy: decisions and reservations filtered
+// by a policy the agent does not have say so beside "No …" (a typo read
+// as "nothing happened"); a policy it has, with nothing to show, is not
+// remarked on.
+func TestEmptyResultNamesUnknownPolicy(t *testing.T) {
+	s, err := api.NewServer(policiesBackend{}, api.Options{Act: apitest.New()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(s)
+	defer srv.Close()
+	for _, cmd := range []string{"decisions", "reservations"} {
+		code, out, errOut := runCLI(t, cmd, "-address", srv.URL, "-policy", "wbe")
+		if code != ExitOK || !strings.HasPrefix(out, "No ") || !strings.Contains(errOut, `note: the agent has no policy "wbe" (its policies: web, batch).`) {
+			t.Errorf("%s -policy wbe: exit %d, stdout %q, stderr %q", cmd, code, out, errOut)
+		}
+		if code, out, errOut := runCLI(t, cmd, "-address", srv.URL, "-policy", "batch", "-locality", "dc9"); code != ExitOK || !strings.HasPrefix(out, "No ") || errOut != "" {
+			t.Errorf("%s -policy batch: exit %d, stdout %q, stderr %q; want no note", cmd, code, out, errOut)
+		}
+	}
+}

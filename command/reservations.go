@@ -1,7 +1,9 @@
 package command
 
 import (
+	"context"
 	"fmt"
+	"io"
 	"slices"
 	"strings"
 	"time"
@@ -76,6 +78,7 @@ func (c *ReservationsCommand) Run(args []string) int {
 	}
 	if len(rs) == 0 {
 		fmt.Fprintln(c.Out, "No reservations.")
+		notePolicy(c.Ctx, c.Err, cf.client(), o.Policy)
 		return ExitOK
 	}
 	w := c.table()
@@ -187,6 +190,7 @@ func (c *DecisionsCommand) Run(args []string) int {
 	}
 	if len(ds) == 0 {
 		fmt.Fprintln(c.Out, "No decisions.")
+		notePolicy(c.Ctx, c.Err, cf.client(), f.Policy)
 		return ExitOK
 	}
 	w := c.table()
@@ -209,4 +213,29 @@ func (c *DecisionsCommand) dataTime(client *api.Client) time.Time {
 		return time.Now()
 	}
 	return st.LastCycle.DataTime
+}
+
+// notePolicy says, on w, when a -policy filter that matched nothing names
+// no policy the agent has (a typo, or a policy removed since), with the
+// ones it has; nothing when it does or the agent does not say.
+func notePolicy(ctx context.Context, w io.Writer, client *api.Client, name string) {
+	if name == "" {
+		return
+	}
+	pols, err := client.Policies(ctx)
+	if err != nil {
+		return
+	}
+	var names []string
+	for _, p := range pols {
+		if p.Name == name {
+			return
+		}
+		names = append(names, p.Name)
+	}
+	has := "it has none"
+	if len(names) > 0 {
+		has = "its policies: " + strings.Join(names, ", ")
+	}
+	fmt.Fprintf(w, "note: the agent has no policy %q (%s).\n", name, has)
 }
