@@ -117,7 +117,7 @@ func TestQueueCommandErrors(t *testing.T) {
 		{"pause argument", []string{"queue", "pause", "-address", "@", "now"}, ExitUsage, "takes no arguments"},
 		{"decisions since", []string{"decisions", "-address", "@", "-since", "yesterday"}, ExitUsage, "-since"},
 		{"decisions limit", []string{"decisions", "-address", "@", "-limit", "-1"}, ExitUsage, "-limit"},
-		{"decisions bad kind", []string{"decisions", "-address", "@", "-kind", "reserved"}, ExitUsage, `-kind: "reserved" is not one of submit, reserve, extend, release, reap, scale, wait, start, done, cancel, hold, restore, reconcile`},
+		{"decisions bad kind", []string{"decisions", "-address", "@", "-kind", "reserved"}, ExitUsage, `-kind: "reserved" is not one of submit, reserve, extend, release, reap, scale, wait, start, done, cancel, hold, restore, reconcile, retry, fail`},
 		{"reservations bad state", []string{"reservations", "-address", "@", "-state", "hold"}, ExitUsage, `-state: "hold" is not one of planned, placed, held, handing_over, released`},
 		{"reservations argument", []string{"reservations", "-address", "@", "dc2"}, ExitUsage, "takes no arguments"},
 	} {

@@ -267,13 +267,16 @@ const (
 	DecisionHold      = "hold"      // a queued node taken out of scheduling
 	DecisionRestore   = "restore"   // a node given back to scheduling
 	DecisionReconcile = "reconcile" // a new leader settled what the last one left open
+	DecisionRetry     = "retry"     // a failed or unfinished move queued again
+	DecisionFail      = "fail"      // a move that failed for good (no attempt left)
 )
 
 // DecisionKinds are every kind a decision has, in the order -help lists
 // them; GET /v1/decisions refuses a ?kind= outside them (a typo would
 // otherwise answer "no decisions").
 var DecisionKinds = []string{DecisionSubmit, DecisionReserve, DecisionExtend, DecisionRelease, DecisionReap, DecisionScale,
-	DecisionWait, DecisionStart, DecisionDone, DecisionCancel, DecisionHold, DecisionRestore, DecisionReconcile}
+	DecisionWait, DecisionStart, DecisionDone, DecisionCancel, DecisionHold, DecisionRestore, DecisionReconcile,
+	DecisionRetry, DecisionFail}
 
 // Decisions is the answer of GET /v1/decisions.
 type Decisions struct {

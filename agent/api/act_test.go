@@ -403,7 +403,7 @@ func TestReservationsAndDecisionsFilters(t *testing.T) {
 	// So is a kind no decision has (a typo would read as "No decisions.").
 	for _, bad := range []string{"?kind=reserved", "?kind=Scale"} {
 		code, _, body := getJSON(t, addr+"/v1/decisions"+bad)
-		if code != http.StatusBadRequest || !strings.Contains(string(body), "submit, reserve, extend, release, reap, scale, wait, start, done, cancel, hold, restore, reconcile") {
+		if code != http.StatusBadRequest || !strings.Contains(string(body), "submit, reserve, extend, release, reap, scale, wait, start, done, cancel, hold, restore, reconcile, retry, fail") {
 			t.Errorf("%s: %d %s, want 400 naming the kinds", bad, code, body)
 		}
 	}

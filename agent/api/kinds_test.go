@@ -18,7 +18,8 @@ import (
 // TestDecisionKindsComplete: every kind the agent records a decision
 // under is one GET /v1/decisions?kind= and `decisions -kind` accept (they
 // refuse the others), found by reading the agent's code: each Decision
-// literal's Kind, a string or one of shape's Kind constants.
+// literal's Kind, a string or one of shape's Kind constants, and the
+// strings assigned to a variable named kind.
 func TestDecisionKindsComplete(t *testing.T) {
 	shapeKinds := map[string]string{"KindSubmit": shape.KindSubmit, "KindReserve": shape.KindReserve,
 		"KindRelease": shape.KindRelease, "KindScale": shape.KindScale, "KindStart": shape.KindStart,
@@ -59,6 +60,17 @@ func TestDecisionKindsComplete(t *testing.T) {
 			}
 		}
 		ast.Inspect(f, func(n ast.Node) bool {
+			// kind := "retry": a kind chosen before the literal names it.
+			if as, ok := n.(*ast.AssignStmt); ok && len(as.Lhs) == len(as.Rhs) {
+				for i, l := range as.Lhs {
+					id, ok := l.(*ast.Ident)
+					v, isStr := as.Rhs[i].(*ast.BasicLit)
+					if ok && isStr && v.Kind == token.STRING && strings.EqualFold(id.Name, "kind") {
+						s, _ := strconv.Unquote(v.Value)
+						found[s] = fset.Position(v.Pos()).String()
+					}
+				}
+			}
 			lit, ok := n.(*ast.CompositeLit)
 			if !ok {
 				return true
