@@ -336,7 +336,27 @@ func (s *Server) backendError(w http.ResponseWriter, r *http.Request, err error)
 	if code >= 500 {
 		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "error", err)
 	}
-	writeError(w, code, err.Error())
+	writeError(w, code, errorMessage(err))
+}
+
+// errorMessage is err's text without the word of the sentinel that chose
+// its status (": conflict", ": unavailable"), which the status line says
+// already; a follower passing on the leader's answer had added it twice.
+func errorMessage(err error) string {
+	msg := err.Error()
+	for _, kind := range []error{ErrInvalid, ErrNotFound, ErrConflict, ErrQueueFull, ErrUnavailable} {
+		if !errors.Is(err, kind) {
+			continue
+		}
+		for {
+			t, ok := strings.CutSuffix(msg, ": "+kind.Error())
+			if !ok || t == "" {
+				break
+			}
+			msg = t
+		}
+	}
+	return msg
 }
 
 // forecastCollector exports the latest forecasts as

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -247,5 +248,26 @@ func TestUIMount(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusNotFound {
 		t.Errorf("without a dashboard GET /ui/: %d, want 404", resp.StatusCode)
+	}
+}
+
+// TestErrorMessage: the sentinel's word that chose the status is not
+// repeated after the message, once or twice (a follower relaying the
+// leader's answer wraps it again); a message that is only the word keeps
+// it.
+func TestErrorMessage(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want string
+	}{
+		{fmt.Errorf("request mr-9 is done; only a request that has not started can be cancelled: %w", ErrConflict), "request mr-9 is done; only a request that has not started can be cancelled"},
+		{fmt.Errorf("%s: %w", fmt.Errorf("migration request %q: %w", "mr-4", ErrNotFound).Error(), ErrNotFound), `migration request "mr-4"`},
+		{fmt.Errorf("this agent does not lead: %w", ErrUnavailable), "this agent does not lead"},
+		{ErrNotFound, "not found"},
+		{errors.New("disk full"), "disk full"},
+	} {
+		if got := errorMessage(tc.err); got != tc.want {
+			t.Errorf("errorMessage(%q) = %q, want %q", tc.err, got, tc.want)
+		}
 	}
 }
