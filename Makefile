@@ -93,7 +93,11 @@ proof-holdout: build ## The held-out proof scenarios (proof/holdout/, other trac
 e2e-cluster: ## Kill the leader of a 3-server cluster mid-migration 20 times (e2e, a few minutes)
 	FORESHAPE_E2E_KILLS=20 $(GO) test -timeout 30m -run TestClusterKillLeaderMidMigration -v ./e2e
 
+SOAK_RUNS ?= 3
+soak-cluster: ## Crash soak: the maintenance on 3 servers with the leader killed with SIGKILL again and again, SOAK_RUNS runs (about 10 minutes each); SOAK_SEED repeats one
+	FORESHAPE_SOAK_RUNS=$(SOAK_RUNS) FORESHAPE_SOAK_SEED=$(SOAK_SEED) $(GO) test -timeout 3h -run TestClusterCrashSoak -v ./e2e
+
 golden: ## Regenerate the golden files of the CLI tests
 	$(GO) test ./command -run Golden -update
 
-.PHONY: help build test lint bench dev eval eval-anomalies proof proof-holdout golden screenshots e2e-cluster eval-reference train
+.PHONY: help build test lint bench dev eval eval-anomalies proof proof-holdout golden screenshots e2e-cluster soak-cluster eval-reference train

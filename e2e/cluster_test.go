@@ -69,8 +69,8 @@ type leaderSample struct {
 	cycle  time.Time // the end of the server's last published cycle, when leading
 }
 
-// clusterRun is `foreshape sim serve`, three server processes and two
-// client agent processes on loopback.
+// clusterRun is `foreshape sim serve`, three server processes and client
+// agent processes on loopback.
 type clusterRun struct {
 	t       *testing.T
 	simURL  string
@@ -78,6 +78,7 @@ type clusterRun struct {
 	writes  *writeLog
 	cfgs    []string
 	urls    []string
+	data    []string // each server's data_dir
 	procs   []*exec.Cmd
 	logs    []*syncBuffer
 	alive   []bool
@@ -85,7 +86,10 @@ type clusterRun struct {
 	samples []leaderSample
 }
 
-func startClusterRun(t *testing.T, speed float64) *clusterRun {
+// startClusterRun starts the act scenario at speed, three servers with
+// the policies in policyDir, and a client agent on each of the first
+// clients nodes.
+func startClusterRun(t *testing.T, speed float64, policyDir string, clients int) *clusterRun {
 	t.Helper()
 	simPort := freePort(t)
 	r := &clusterRun{t: t, simURL: fmt.Sprintf("http://127.0.0.1:%d", simPort), writes: &writeLog{}}
@@ -122,7 +126,7 @@ http {
   address = "127.0.0.1:%d"
 }
 policies {
-  dir = "testdata/cluster"
+  dir = %q
 }
 reserve {
   driver = "raw_exec"
@@ -131,23 +135,24 @@ reserve {
     args    = ["infinity"]
   }
 }
-`, i, filepath.Join(sdir, "data"), strings.Join(raft, ", "), raftPort, r.writes.proxy(t, i, r.simURL), httpPort)
+`, i, filepath.Join(sdir, "data"), strings.Join(raft, ", "), raftPort, r.writes.proxy(t, i, r.simURL), httpPort, policyDir)
 		path := filepath.Join(dir, fmt.Sprintf("server-%d.hcl", i))
 		if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 			t.Fatal(err)
 		}
 		r.cfgs = append(r.cfgs, path)
 		r.urls = append(r.urls, fmt.Sprintf("http://127.0.0.1:%d", httpPort))
+		r.data = append(r.data, filepath.Join(sdir, "data"))
 		r.procs, r.logs, r.alive = append(r.procs, nil), append(r.logs, nil), append(r.alive, false)
 	}
 	for i := range 3 {
 		r.startServer(i)
 	}
 	nodes, _, err := r.nomad.Nodes().List(nil)
-	if err != nil || len(nodes) < 2 {
+	if err != nil || len(nodes) < clients {
 		t.Fatalf("nodes: %v, %v", nodes, err)
 	}
-	for i, n := range nodes[:2] {
+	for i, n := range nodes[:clients] {
 		cfg := fmt.Sprintf(`
 name = "client-%d"
 server {
@@ -348,7 +353,7 @@ func TestClusterKillLeaderMidMigration(t *testing.T) {
 	if n, err := strconv.Atoi(os.Getenv("FORESHAPE_E2E_KILLS")); err == nil && n > 0 {
 		kills = n
 	}
-	r := startClusterRun(t, 20)
+	r := startClusterRun(t, 20, "testdata/cluster", 2)
 	leader, _ := r.leader(-1, time.Time{})
 	var elections, gaps []time.Duration
 	var inside []string
@@ -456,52 +461,7 @@ func TestClusterKillLeaderMidMigration(t *testing.T) {
 	r.checkWriters()
 
 	// Every server holds the same queue, reservations and decisions.
-	type view struct {
-		Queue        api.Queue
-		Reservations []api.Reservation
-		Decisions    []api.Decision
-	}
-	read := func(i int) (view, error) {
-		var v view
-		var err error
-		c := r.client(i)
-		ctx := context.Background()
-		if v.Queue, err = c.Queue(ctx, nil); err != nil {
-			return v, err
-		}
-		if v.Reservations, err = c.Reservations(ctx, nil); err != nil {
-			return v, err
-		}
-		v.Decisions, err = c.Decisions(ctx, api.DecisionFilter{})
-		return v, err
-	}
-	var diff string
-	deadline = time.Now().Add(60 * time.Second)
-	for {
-		want, err := read(leader)
-		diff = ""
-		for i := range 3 {
-			if i == leader || err != nil {
-				continue
-			}
-			got, err := read(i)
-			if err != nil {
-				diff = err.Error()
-				break
-			}
-			if d := cmp.Diff(want, got); d != "" {
-				diff = fmt.Sprintf("server-%d differs from the leader server-%d:\n%s", i, leader, d)
-				break
-			}
-		}
-		if err == nil && diff == "" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the servers' replicated state does not converge: %v %s", err, diff)
-		}
-		time.Sleep(250 * time.Millisecond)
-	}
+	r.converged(leader)
 
 	slices.Sort(elections)
 	slices.Sort(gaps)
@@ -587,5 +547,58 @@ func (r *clusterRun) checkWriters() {
 		} else if led < newest {
 			r.t.Errorf("server-%d wrote %s %s at %s as leader of term %d after term %d had a leader", w.server, w.method, w.path, w.at.Format("15:04:05.000"), led, newest)
 		}
+	}
+}
+
+// converged waits up to a minute for every server to hold the same queue,
+// reservations and decisions as the leader, and fails the test otherwise.
+func (r *clusterRun) converged(leader int) {
+	t := r.t
+	t.Helper()
+	type view struct {
+		Queue        api.Queue
+		Reservations []api.Reservation
+		Decisions    []api.Decision
+	}
+	read := func(i int) (view, error) {
+		var v view
+		var err error
+		c := r.client(i)
+		ctx := context.Background()
+		if v.Queue, err = c.Queue(ctx, nil); err != nil {
+			return v, err
+		}
+		if v.Reservations, err = c.Reservations(ctx, nil); err != nil {
+			return v, err
+		}
+		v.Decisions, err = c.Decisions(ctx, api.DecisionFilter{})
+		return v, err
+	}
+	var diff string
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		want, err := read(leader)
+		diff = ""
+		for i := range 3 {
+			if i == leader || err != nil {
+				continue
+			}
+			got, err := read(i)
+			if err != nil {
+				diff = err.Error()
+				break
+			}
+			if d := cmp.Diff(want, got); d != "" {
+				diff = fmt.Sprintf("server-%d differs from the leader server-%d:\n%s", i, leader, d)
+				break
+			}
+		}
+		if err == nil && diff == "" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the servers' replicated state does not converge: %v %s", err, diff)
+		}
+		time.Sleep(250 * time.Millisecond)
 	}
 }

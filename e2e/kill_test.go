@@ -216,15 +216,33 @@ var handOverRE = regexp.MustCompile(`over to allocation ([0-9a-f-]{36}) of (mr-\
 // request given two placeholders that took effect, and the orphan reaped.
 func (r *actRun) checkOnce(orphan string) {
 	r.t.Helper()
-	tr := r.truth()
+	checkExactlyOnce(r.t, r.truth(), r.reservations())
+	reaped := false
+	for _, d := range r.decisions() {
+		if d.Kind == "reap" && orphan != "" && strings.Contains(d.Reason, orphan) {
+			reaped = true
+		}
+	}
+	if !reaped {
+		r.t.Errorf("no decision records the reaping of %s", orphan)
+	}
+}
+
+// checkExactlyOnce checks the simulator's request log after the act
+// scenario's maintenance run with kills: the 8 allocations stopped, each
+// once, each stop preceded by one hand-over of its reservation's
+// placeholder, no placeholder job registered twice and no request given
+// two placeholders that took effect.
+func checkExactlyOnce(t *testing.T, tr sim.Truth, reservations []api.Reservation) {
+	t.Helper()
 	stops := stopsPerAlloc(tr)
 	for alloc, n := range stops {
 		if n > 1 {
-			r.t.Errorf("allocation %s stopped %d times", alloc, n)
+			t.Errorf("allocation %s stopped %d times", alloc, n)
 		}
 	}
 	if len(stops) != 8 {
-		r.t.Errorf("%d allocations stopped; want the 8 of the maintenance", len(stops))
+		t.Errorf("%d allocations stopped; want the 8 of the maintenance", len(stops))
 	}
 	handOvers := map[string]int{}
 	stopAt := map[string]time.Time{}
@@ -239,7 +257,7 @@ func (r *actRun) checkOnce(orphan string) {
 			if m := handOverRE.FindStringSubmatch(q.Body); m != nil {
 				handOvers[m[1]]++
 				if _, stopped := stopAt[m[1]]; stopped {
-					r.t.Errorf("allocation %s handed over after its stop", m[1])
+					t.Errorf("allocation %s handed over after its stop", m[1])
 				}
 			}
 		case strings.HasPrefix(q.Path, "/v1/allocation/"):
@@ -252,35 +270,26 @@ func (r *actRun) checkOnce(orphan string) {
 	}
 	for alloc := range stops {
 		if handOvers[alloc] != 1 {
-			r.t.Errorf("allocation %s: %d hand-overs of its placeholder; want 1", alloc, handOvers[alloc])
+			t.Errorf("allocation %s: %d hand-overs of its placeholder; want 1", alloc, handOvers[alloc])
 		}
 	}
 	perRequest := map[string][]string{}
-	for _, res := range r.reservations() {
+	for _, res := range reservations {
 		if registered[res.Job] > 0 {
 			perRequest[res.Request] = append(perRequest[res.Request], res.Job)
 		}
 	}
 	for job, n := range registered {
 		if n > 1 {
-			r.t.Errorf("placeholder %s registered %d times", job, n)
+			t.Errorf("placeholder %s registered %d times", job, n)
 		}
 	}
 	for req, jobs := range perRequest {
 		if len(jobs) > 1 {
-			r.t.Errorf("%s was given %d placeholders: %v", req, len(jobs), jobs)
+			t.Errorf("%s was given %d placeholders: %v", req, len(jobs), jobs)
 		}
 	}
 	if len(perRequest) != 8 {
-		r.t.Errorf("%d requests had a placeholder; want all 8", len(perRequest))
-	}
-	reaped := false
-	for _, d := range r.decisions() {
-		if d.Kind == "reap" && orphan != "" && strings.Contains(d.Reason, orphan) {
-			reaped = true
-		}
-	}
-	if !reaped {
-		r.t.Errorf("no decision records the reaping of %s", orphan)
+		t.Errorf("%d requests had a placeholder; want all 8", len(perRequest))
 	}
 }

@@ -1,0 +1,399 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/foreshape/foreshape/agent/api"
+	"github.com/foreshape/foreshape/sim"
+)
+
+// soakPoints are the calls a soak kill can be aimed at: every kind of
+// Nomad write a maintenance run makes.
+var soakPoints = append(slices.Clone(killPoints),
+	killPoint{"eligibility", "node_eligibility", sim.Hold{Path: "/v1/node/*/eligibility"}},
+	killPoint{"drain", "node_drain", sim.Hold{Path: "/v1/node/*/drain"}},
+)
+
+// soakKill is one kill of the leader.
+type soakKill struct {
+	at       time.Time // wall time of the kill
+	data     time.Time // the simulator's time then
+	server   int       // the server killed
+	point    string    // where it landed
+	next     int       // the server that led next
+	election time.Duration
+	cycle    time.Duration // kill to the new leader's first published cycle
+}
+
+// soakFigures gathers every run's kills.
+type soakFigures struct {
+	runs, failed int
+	kills        []soakKill
+	acts         []time.Duration // kill to the new leader's first Nomad write, where it made one before the next kill
+	reconciled   int             // open intents the new leaders reconciled
+}
+
+// TestClusterCrashSoak runs the act scenario's maintenance (dc1 drained at
+// 07:00 for 30 minutes, its 8 allocations moved to dc2 ahead of it into
+// placeholders) on three server processes over real Raft on loopback, and
+// kills the leader with SIGKILL again and again from the first election
+// until the window has ended: at a random moment, or aimed at a Nomad write
+// in flight (a placeholder's registration, a hand-over, a stop, a release,
+// an eligibility change or a drain; held by the simulator, taking effect or
+// not) or at a snapshot being written on the leader. Each killed server is
+// started again on its data dir and waited for until ready before the next
+// kill. Each run then checks: every request done, each allocation stopped
+// once after one hand-over, no placeholder registered twice or left
+// running, no node left ineligible or draining, every write made by the
+// leader of the moment, and the queue, reservations and decisions identical
+// on every server. It logs the figures: kills by point, elections, the
+// time until the new leader's first Nomad write and first cycle.
+//
+// It is long (about 10 minutes a run): FORESHAPE_SOAK_RUNS=N runs it (make
+// soak-cluster), FORESHAPE_SOAK_SEED repeats its random choices
+// (the machine's timing still varies).
+func TestClusterCrashSoak(t *testing.T) {
+	runs, _ := strconv.Atoi(os.Getenv("FORESHAPE_SOAK_RUNS"))
+	if runs <= 0 {
+		t.Skip("the crash soak runs with FORESHAPE_SOAK_RUNS=N (make soak-cluster)")
+	}
+	seed := time.Now().UnixNano()
+	if s, err := strconv.ParseInt(os.Getenv("FORESHAPE_SOAK_SEED"), 10, 64); err == nil {
+		seed = s
+	}
+	t.Logf("FORESHAPE_SOAK_SEED=%d", seed)
+	rng := rand.New(rand.NewPCG(uint64(seed), 0))
+	var f soakFigures
+	for run := range runs {
+		f.runs++
+		if !t.Run(fmt.Sprintf("run-%d", run+1), func(t *testing.T) { soakRun(t, rng, &f) }) {
+			f.failed++
+		}
+	}
+	f.log(t)
+}
+
+// soakSpeed is the simulator's speed in the soak: 10× gives the moves
+// (06:38 to about 06:55) some 100 seconds, room for a dozen kills.
+const soakSpeed = 10
+
+func soakRun(t *testing.T, rng *rand.Rand, f *soakFigures) {
+	r := startClusterRun(t, soakSpeed, writePolicies(t, t.TempDir(), "testdata/soak/policies.hcl"), 0)
+	leader, _ := r.leader(-1, time.Time{})
+	defer func() {
+		if t.Failed() {
+			(&actRun{t: t, simURL: r.simURL, agentURL: r.urls[leader]}).logAct()
+		}
+	}()
+	day := time.Date(2026, 1, 5, 0, 0, 0, 0, time.UTC)
+	windowEnd := day.Add(7*time.Hour + 30*time.Minute)
+	moves := [2]time.Time{day.Add(6*time.Hour + 37*time.Minute), day.Add(7 * time.Hour)}
+	// Aim every kill while the moves run and as the window ends (the
+	// nodes made eligible again), a third of them elsewhere. Half the
+	// aimed kills set their holds as soon as a leader is elected, so that
+	// they land in its term's first steps: the reconciliation of what the
+	// killed leader left open, and its first pass; the others once the
+	// killed server is back and a random wait under 3s has passed, so
+	// that leaders also get on with the moves.
+	aim := func() *soakAim {
+		now := r.now()
+		busy := !now.Before(moves[0]) && now.Before(moves[1]) || !now.Before(windowEnd.Add(-2*time.Minute))
+		if !busy && rng.IntN(3) != 0 {
+			return nil
+		}
+		a := &soakAim{apply: rng.IntN(2) == 0, early: rng.IntN(2) == 0}
+		if a.early {
+			r.arm(a)
+		}
+		return a
+	}
+	var kills []soakKill
+	next := aim()
+	for r.now().Before(windowEnd.Add(2 * time.Minute)) {
+		k := r.killOnce(rng, leader, next)
+		next = aim()
+		r.startServer(k.server)
+		// The new leader's first cycle, unless a held call of its own
+		// holds it up.
+		for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			if c := r.lastCycle(k.next); c.After(k.at) {
+				k.cycle = c.Sub(k.at)
+				break
+			}
+			if next != nil && r.caughtAny() != "" {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("server-%d published no cycle within 60s of leading", k.next)
+			}
+		}
+		cycle := "held up by a held call"
+		if k.cycle > 0 {
+			cycle = fmt.Sprintf("%.2fs after the kill", k.cycle.Seconds())
+		}
+		t.Logf("kill at %s (%s): server-%d killed, server-%d leads %.2fs later, its first cycle %s",
+			k.data.Format("15:04:05"), k.point, k.server, k.next, k.election.Seconds(), cycle)
+		kills = append(kills, k)
+		r.ready(k.server)
+		leader = k.next
+	}
+	setHolds(t, r.simURL)
+
+	// Every request finishes, the placeholders go and dc1's nodes come
+	// back once the window has ended.
+	var why string
+	for deadline := windowEnd.Add(45 * time.Minute); ; time.Sleep(250 * time.Millisecond) {
+		if why = r.settled(leader); why == "" {
+			break
+		}
+		if now := r.now(); now.After(deadline) {
+			t.Fatalf("not settled by %s (now %s): %s", deadline.Format("15:04"), now.Format("15:04"), why)
+		}
+	}
+	q, err := r.queue(leader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(q.Requests) != 8 {
+		t.Errorf("%d requests; want one per allocation of app (6) and db (2) in dc1", len(q.Requests))
+	}
+	for _, mr := range q.Requests {
+		if mr.State != api.StateDone {
+			t.Errorf("%s %s: %s", mr.ID, mr.State, mr.Reason)
+		}
+	}
+	rs, err := r.client(leader).Reservations(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tr sim.Truth
+	getJSON(t, r.simURL+"/v1/sim/truth", &tr)
+	checkExactlyOnce(t, tr, rs)
+	r.checkWriters()
+	r.converged(leader)
+	ds, err := r.client(leader).Decisions(context.Background(), api.DecisionFilter{Kind: "reconcile"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range ds {
+		t.Logf("reconciled at %s: %s", d.Time.Format("15:04:05"), d.Reason)
+	}
+	f.reconciled += len(ds)
+
+	// The new leader's first write after each kill, before the next one.
+	r.writes.mu.Lock()
+	writes := slices.Clone(r.writes.writes)
+	r.writes.mu.Unlock()
+	for i, k := range kills {
+		until := time.Now()
+		if i+1 < len(kills) {
+			until = kills[i+1].at
+		}
+		for _, w := range writes {
+			if w.server == k.next && w.at.After(k.at) && w.at.Before(until) {
+				f.acts = append(f.acts, w.at.Sub(k.at))
+				break
+			}
+		}
+	}
+	f.kills = append(f.kills, kills...)
+	t.Logf("run: %d kills, %d writes to Nomad", len(kills), len(writes))
+}
+
+// soakAim is a kill aimed at the Nomad writes the simulator holds: the
+// held calls take effect (apply) or not; the holds are set as the leader
+// is elected (early) or later.
+type soakAim struct{ apply, early bool }
+
+// arm sets the holds of an aim.
+func (r *clusterRun) arm(a *soakAim) {
+	var holds []sim.Hold
+	for _, p := range soakPoints {
+		h := p.hold
+		h.Apply, h.Count = a.apply, 1
+		holds = append(holds, h)
+	}
+	setHolds(r.t, r.simURL, holds...)
+}
+
+// caughtAny names the points whose holds caught a call, "" when none.
+func (r *clusterRun) caughtAny() string {
+	var fs sim.Faults
+	getJSON(r.t, r.simURL+"/v1/sim/faults", &fs)
+	var caught []string
+	for i, h := range fs.Holds {
+		if h.Caught > 0 && i < len(soakPoints) {
+			caught = append(caught, soakPoints[i].name)
+		}
+	}
+	return strings.Join(caught, "+")
+}
+
+// killOnce kills the leader: aimed, once a held call is caught or a
+// snapshot is being written (within 8s, else anywhere); otherwise after a
+// random wait under 3s, or as soon as a snapshot is being written. It
+// clears the holds and waits for the next leader.
+func (r *clusterRun) killOnce(rng *rand.Rand, leader int, aim *soakAim) soakKill {
+	t := r.t
+	t.Helper()
+	wait := time.Duration(rng.IntN(3000)) * time.Millisecond
+	point := "anywhere"
+	if aim != nil {
+		if !aim.early {
+			time.Sleep(wait)
+			r.arm(aim)
+		}
+		wait = 8 * time.Second
+		point = "anywhere (aimed; no call within 8s)"
+	}
+	began := time.Now()
+	snaps := filepath.Join(r.data[leader], "snapshots")
+	lastPoll := time.Time{}
+	for time.Since(began) < wait {
+		if snapshotting(snaps) {
+			point = "snapshot"
+			break
+		}
+		if aim != nil && time.Since(lastPoll) > 50*time.Millisecond {
+			lastPoll = time.Now()
+			if c := r.caughtAny(); c != "" {
+				point = c
+				if aim.early {
+					point += ", term start"
+				}
+				if aim.apply {
+					point += " (took effect)"
+				}
+				break
+			}
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	k := soakKill{at: time.Now(), data: r.now(), server: leader, point: point}
+	r.kill(leader)
+	if aim != nil {
+		setHolds(t, r.simURL) // the held calls ended with their caller
+	}
+	var electedAt time.Time
+	k.next, electedAt = r.leader(leader, k.at)
+	k.election = electedAt.Sub(k.at)
+	return k
+}
+
+// snapshotting reports whether a snapshot is being written in dir (raft's
+// file snapshot store writes each into NAME.tmp and renames it).
+func snapshotting(dir string) bool {
+	es, _ := os.ReadDir(dir)
+	for _, e := range es {
+		if strings.HasSuffix(e.Name(), ".tmp") {
+			return true
+		}
+	}
+	return false
+}
+
+// now is the simulator's data time.
+func (r *clusterRun) now() time.Time {
+	r.t.Helper()
+	var st struct{ Now time.Time }
+	getJSON(r.t, r.simURL+"/v1/sim/clock", &st)
+	return st.Now
+}
+
+// ready waits for server i's /v1/ready.
+func (r *clusterRun) ready(i int) {
+	r.t.Helper()
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		resp, err := http.Get(r.urls[i] + "/v1/ready")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			r.t.Fatalf("server-%d not ready within 90s of its restart (%v)", i, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// settled says what is still unfinished after a run: a request, a
+// placeholder, a node ineligible or draining; "" when nothing is.
+func (r *clusterRun) settled(leader int) string {
+	q, err := r.queue(leader)
+	if err != nil {
+		return err.Error()
+	}
+	if len(q.Requests) == 0 {
+		return "no requests"
+	}
+	if u := unfinished(q); len(u) > 0 {
+		return fmt.Sprintf("%s %s", u[0].ID, u[0].State)
+	}
+	jobs, _, err := r.nomad.Jobs().PrefixList("foreshape-reserve-")
+	if err != nil {
+		return err.Error()
+	}
+	for _, j := range jobs {
+		if !j.Stop && j.Status != "dead" {
+			return "placeholder " + j.ID + " " + j.Status
+		}
+	}
+	nodes, _, err := r.nomad.Nodes().List(nil)
+	if err != nil {
+		return err.Error()
+	}
+	for _, n := range nodes {
+		if n.SchedulingEligibility != "eligible" || n.Drain {
+			return fmt.Sprintf("node %s (%s) %s, drain %v", n.Name, n.Datacenter, n.SchedulingEligibility, n.Drain)
+		}
+	}
+	return ""
+}
+
+func (f *soakFigures) log(t *testing.T) {
+	if len(f.kills) == 0 {
+		return
+	}
+	points := map[string]int{}
+	var elections, cycles []time.Duration
+	for _, k := range f.kills {
+		p, _, _ := strings.Cut(k.point, " (")
+		p, _, _ = strings.Cut(p, ", ")
+		for _, one := range strings.Split(p, "+") {
+			points[one]++
+		}
+		elections = append(elections, k.election)
+		if k.cycle > 0 {
+			cycles = append(cycles, k.cycle)
+		}
+	}
+	var byPoint []string
+	for p, n := range points {
+		byPoint = append(byPoint, fmt.Sprintf("%s %d", p, n))
+	}
+	slices.Sort(byPoint)
+	q := func(d []time.Duration) string {
+		if len(d) == 0 {
+			return "none"
+		}
+		slices.Sort(d)
+		return fmt.Sprintf("median %.2fs, p90 %.2fs, max %.2fs (%d)", d[len(d)/2].Seconds(), d[len(d)*9/10].Seconds(), d[len(d)-1].Seconds(), len(d))
+	}
+	t.Logf("figures: %d runs, %d failed; %d leader kills (by point: %s); %d open intents reconciled by the new leaders",
+		f.runs, f.failed, len(f.kills), strings.Join(byPoint, ", "), f.reconciled)
+	t.Logf("figures: kill to a new leader: %s; kill to its first published cycle (unless a held call held it up): %s; kill to its first Nomad write (when it made one before the next kill): %s",
+		q(elections), q(cycles), q(f.acts))
+}
