@@ -248,6 +248,7 @@ func (c *Cluster) failAlloc(id, reason string) error {
 		c.dropTransfer(a.mig)
 	}
 	a.client, a.clientDesc = allocFailed, reason
+	a.failedAt = c.now
 	c.touch(a)
 	c.markDirty(a.job, triggerAllocFail)
 	c.log.Info("allocation failed", logKeyAlloc, a.id, logKeyJob, a.job.id, logKeyDetail, reason)

@@ -1656,3 +1656,75 @@ func TestFidelitySpreadJobAndGroupBlocks(t *testing.T) {
 		}
 	})
 }
+
+// A failed allocation is rescheduled only as its reschedule policy allows:
+// with one attempt in an hour, the replacement of the first failure is
+// placed and its own failure is not replaced; with rescheduling off
+// (attempts 0, not unlimited), the first failure is not replaced. Nothing
+// waits queued for them. (The default for batch jobs is one attempt a day.)
+func TestFidelityRescheduleAttempts(t *testing.T) {
+	forEachNomad(t, func(t *testing.T, c *cluster) {
+		crash := func(what string, attempts int) string {
+			id := c.jobID(what)
+			j := sleepJob(id, 1, 100, 128, 50)
+			j.Update = &api.UpdateStrategy{MaxParallel: new(0)}
+			tg := j.TaskGroups[0]
+			tg.Tasks[0].SetConfig("command", "/bin/sh").SetConfig("args", []string{"-c", "sleep 2; exit 1"})
+			tg.RestartPolicy = &api.RestartPolicy{Attempts: new(0), Mode: new("fail")}
+			tg.ReschedulePolicy = &api.ReschedulePolicy{Attempts: new(attempts), Interval: new(time.Hour), Unlimited: new(false),
+				Delay: new(5 * time.Second), DelayFunction: new("constant")}
+			c.register(t, j)
+			return id
+		}
+		// fail follows the job until n allocations exist and all have
+		// failed (failing them on the simulator).
+		fail := func(id string, n int) {
+			deadline := time.Now().Add(waitLimit)
+			for {
+				as, _, err := c.client.Jobs().Allocations(id, true, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				failed := 0
+				for _, a := range as {
+					switch {
+					case a.ClientStatus == api.AllocClientStatusFailed:
+						failed++
+					case c.sim != nil && a.ClientStatus == api.AllocClientStatusRunning:
+						if err := c.sim.FailAlloc(a.ID, "exit 1"); err != nil {
+							t.Fatal(err)
+						}
+					}
+				}
+				if len(as) == n && failed == n {
+					return
+				}
+				if len(as) > n || time.Now().After(deadline) {
+					t.Fatalf("%s: %s never had %d failed allocations: %s", c.name, id, n, describe(as))
+				}
+				time.Sleep(200 * time.Millisecond)
+			}
+		}
+		once, never := crash("resched-once", 1), crash("resched-off", 0)
+		fail(once, 2)
+		fail(never, 1)
+		// Three times the delay: a reschedule would have been placed.
+		wait := 15 * time.Second
+		if c.sim != nil {
+			wait /= simSpeed
+		}
+		time.Sleep(wait)
+		for id, want := range map[string]int{once: 2, never: 1} {
+			as, _, err := c.client.Jobs().Allocations(id, true, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(as) != want || count(as, func(a *api.AllocationListStub) bool { return a.ClientStatus == api.AllocClientStatusFailed }) != want {
+				t.Errorf("%s: %s, want %d failed and no replacement", id, describe(as), want)
+			}
+			if s := waitSummary(t, c, id, func(*api.JobSummary) bool { return true }).Summary["g"]; s.Queued != 0 || s.Failed != want {
+				t.Errorf("%s: summary %+v, want %d failed and none queued", id, s, want)
+			}
+		}
+	})
+}

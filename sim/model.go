@@ -162,6 +162,7 @@ type reschedEvent struct {
 	at        time.Time
 	prevAlloc string
 	prevNode  *node
+	delay     time.Duration // Nomad's delay for that attempt (the simulator does not wait it)
 }
 
 // alloc is one allocation.
@@ -192,6 +193,7 @@ type alloc struct {
 	modified     time.Time
 	startAt      time.Time // pending → running at this time (zero: waiting)
 	runningSince time.Time
+	failedAt     time.Time // when it failed on its client
 	stopAt       time.Time // client finishes stopping at this time (zero: not stopping or waiting for a migration)
 	finishAt     time.Time // batch work completes at this time
 	mig          *migration

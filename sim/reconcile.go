@@ -602,7 +602,6 @@ func (c *Cluster) reconcileGroup(j *job, g *group, evp **eval, trigger string, s
 		}
 		return p
 	}
-
 	// Migrations requested by drains and stop requests. A replacement that
 	// does not fit is retried below with the other missing placements.
 	for _, a := range live {
@@ -666,6 +665,11 @@ func (c *Cluster) reconcileGroup(j *job, g *group, evp **eval, trigger string, s
 			continue
 		}
 		missing--
+		if pa := prev[idx]; pa != nil && pa.client == allocFailed && !rescheduleEligible(pa) {
+			// Nomad counts a failed allocation it may not reschedule
+			// against the group's count and places nothing for it.
+			continue
+		}
 		ev := c.lazyEval(j, evp, trigger)
 		if c.place(j, g, ev, placer(), idx, prev[idx]) == nil {
 			failedN++
@@ -827,7 +831,88 @@ func (c *Cluster) rescheduleEvents(prev *alloc) []reschedEvent {
 	} else {
 		out = append(out, prev.resched[max(0, len(prev.resched)-maxPastRescheduleEvents):]...)
 	}
-	return append(out, reschedEvent{at: c.now, prevAlloc: prev.id, prevNode: prev.node})
+	return append(out, reschedEvent{at: c.now, prevAlloc: prev.id, prevNode: prev.node, delay: nextDelay(prev)})
+}
+
+// rescheduleEligible is whether Nomad reschedules a, a failed allocation,
+// under its group's reschedule policy (structs.Allocation's
+// NextRescheduleTime): always with unlimited attempts; never when the
+// policy allows none; otherwise while fewer than its attempts were made
+// within its interval before the failure and the next delay is shorter
+// than the interval.
+func rescheduleEligible(a *alloc) bool {
+	pol := a.grp.resched
+	if pol.Unlimited != nil && *pol.Unlimited {
+		return true
+	}
+	attempts := 0
+	if pol.Attempts != nil {
+		attempts = *pol.Attempts
+	}
+	if attempts <= 0 {
+		return false
+	}
+	if len(a.resched) == 0 {
+		return true
+	}
+	var interval time.Duration
+	if pol.Interval != nil {
+		interval = *pol.Interval
+	}
+	attempted := 0
+	for _, e := range a.resched {
+		if a.failedAt.Sub(e.at) < interval {
+			attempted++
+		}
+	}
+	return attempted < attempts && nextDelay(a) < interval
+}
+
+// nextDelay is Nomad's delay before rescheduling a, a failed allocation
+// (structs.Allocation.NextDelay): the policy's delay, doubled after each
+// attempt (exponential) or the sum of the last two (fibonacci), at most
+// max_delay, and back to the delay when the last attempt is older than
+// that.
+func nextDelay(a *alloc) time.Duration {
+	pol := a.grp.resched
+	var delay, maxDelay time.Duration
+	if pol.Delay != nil {
+		delay = *pol.Delay
+	}
+	if pol.MaxDelay != nil {
+		maxDelay = *pol.MaxDelay
+	}
+	fn := ""
+	if pol.DelayFunction != nil {
+		fn = *pol.DelayFunction
+	}
+	ev := a.resched
+	if len(ev) == 0 {
+		return delay
+	}
+	d := delay
+	switch fn {
+	case "exponential":
+		d = ev[len(ev)-1].delay * 2
+	case "fibonacci":
+		if len(ev) >= 2 {
+			n1, n2 := ev[len(ev)-1].delay, ev[len(ev)-2].delay
+			if n2 == maxDelay && n1 == delay {
+				d = n1
+			} else {
+				d = n1 + n2
+			}
+		}
+	default:
+		return delay
+	}
+	if maxDelay > 0 && d > maxDelay {
+		d = maxDelay
+		if a.failedAt.Sub(ev[len(ev)-1].at) > d {
+			d = delay
+		}
+	}
+	return d
 }
 
 // newAlloc creates an allocation on n, evicting the preempted set first.

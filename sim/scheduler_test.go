@@ -1194,3 +1194,47 @@ func TestRescheduleTracker(t *testing.T) {
 		t.Error("a new allocation has penalty nodes")
 	}
 }
+
+// Whether Nomad reschedules a failed allocation, and the delay it would
+// wait, by its group's policy and the attempts its tracker carries.
+func TestRescheduleEligible(t *testing.T) {
+	now := time.Date(2026, 1, 5, 12, 0, 0, 0, time.UTC)
+	hour, sec5, min10 := time.Hour, 5*time.Second, 10*time.Minute
+	policy := func(attempts int, unlimited bool, fn string) api.ReschedulePolicy {
+		return api.ReschedulePolicy{Attempts: new(attempts), Interval: &hour, Unlimited: new(unlimited), Delay: &sec5, MaxDelay: &min10, DelayFunction: new(fn)}
+	}
+	events := func(delays ...time.Duration) []reschedEvent {
+		var out []reschedEvent
+		for i, d := range delays {
+			out = append(out, reschedEvent{at: now.Add(time.Duration(i-len(delays)) * time.Minute), delay: d})
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		name     string
+		pol      api.ReschedulePolicy
+		tracked  []reschedEvent
+		eligible bool
+		delay    time.Duration
+	}{
+		{"unlimited", policy(0, true, "exponential"), events(sec5, 10*time.Second), true, 20 * time.Second},
+		{"rescheduling off", policy(0, false, "constant"), nil, false, sec5},
+		{"first failure of one attempt", policy(1, false, "constant"), nil, true, sec5},
+		{"one attempt made within the interval", policy(1, false, "constant"), events(sec5), false, sec5},
+		{"one attempt made over an hour before", policy(1, false, "constant"), []reschedEvent{{at: now.Add(-61 * time.Minute), delay: sec5}}, true, sec5},
+		{"two attempts, one made", policy(2, false, "fibonacci"), events(sec5), true, sec5},
+		{"fibonacci after two", policy(5, false, "fibonacci"), events(sec5, sec5, 10*time.Second), true, 15 * time.Second},
+		{"exponential capped at max_delay", policy(0, true, "exponential"), events(8 * time.Minute), true, min10},
+		{"capped, and back to the delay after a quiet spell", policy(0, true, "exponential"), []reschedEvent{{at: now.Add(-11 * time.Minute), delay: 8 * time.Minute}}, true, sec5},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a := &alloc{grp: &group{resched: tc.pol}, client: allocFailed, failedAt: now, resched: tc.tracked}
+			if got := rescheduleEligible(a); got != tc.eligible {
+				t.Errorf("eligible %v, want %v", got, tc.eligible)
+			}
+			if got := nextDelay(a); got != tc.delay {
+				t.Errorf("next delay %v, want %v", got, tc.delay)
+			}
+		})
+	}
+}
