@@ -19,11 +19,15 @@ type Loader struct {
 	// seen maps a policy name to where it was first defined, across every
 	// file this Loader has read.
 	seen map[string]hcl.Range
+	// read holds the files this Loader has read (cleaned paths): a file
+	// named twice (a glob beside its directory) is read once, not refused
+	// as defining its own policies again.
+	read map[string]bool
 }
 
 // NewLoader returns an empty Loader.
 func NewLoader() *Loader {
-	return &Loader{parser: hclparse.NewParser(), seen: map[string]hcl.Range{}}
+	return &Loader{parser: hclparse.NewParser(), seen: map[string]hcl.Range{}, read: map[string]bool{}}
 }
 
 // Files returns every file the Loader has parsed, keyed by filename.
@@ -74,6 +78,10 @@ func (l *Loader) LoadFiles(paths ...string) ([]*Policy, hcl.Diagnostics) {
 		diags hcl.Diagnostics
 	)
 	for _, path := range paths {
+		if l.read[filepath.Clean(path)] {
+			continue
+		}
+		l.read[filepath.Clean(path)] = true
 		src, err := os.ReadFile(path)
 		if err != nil {
 			diags = append(diags, &hcl.Diagnostic{

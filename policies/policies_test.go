@@ -591,6 +591,17 @@ func TestLoadDir(t *testing.T) {
 		t.Errorf("order (-want +got):\n%s", diff)
 	}
 
+	// A file named twice (a glob beside its directory, ./ or not) is read
+	// once: its policies are not duplicates of themselves.
+	ps, diags = policies.NewLoader().LoadPaths(filepath.Join(dir, "20-b.hcl"), dir, dir+"/./20-b.hcl")
+	names = names[:0]
+	for _, p := range ps {
+		names = append(names, p.Name)
+	}
+	if diags.HasErrors() || fmt.Sprint(names) != "[b a c]" {
+		t.Errorf("a file named twice: %v, %v; want b a c without errors", names, diags)
+	}
+
 	if _, diags := policies.LoadDir(filepath.Join(dir, "missing")); !diags.HasErrors() {
 		t.Errorf("a missing directory is not an error")
 	}
