@@ -226,6 +226,9 @@ func (c *Cluster) lifecycle() {
 	for len(c.timers) > 0 && !c.timers[0].at.After(c.now) {
 		a := heap.Pop(&c.timers).(timer).a
 		if a.clientTerminal() {
+			if a.client == allocFailed && a.next == "" && a.desired == desiredRun && !a.rescheduleAt.IsZero() && !c.now.Before(a.rescheduleAt) {
+				c.markDirty(a.job, triggerAllocFail) // its reschedule time came
+			}
 			continue
 		}
 		switch {

@@ -929,12 +929,22 @@ func TestFailedAllocationIsReplaced(t *testing.T) {
 	if a.ClientStatus != api.AllocClientStatusFailed || a.ClientDescription != "oom" {
 		t.Errorf("failed alloc = %s %q", a.ClientStatus, a.ClientDescription)
 	}
-	if err := c.Step(30 * time.Second); err != nil {
+	// Nomad's default policy for service jobs reschedules after 30 s.
+	if err := c.Step(20 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if a, _, _ = client.Allocations().Info(victim.ID, nil); a.NextAllocation != "" {
+		t.Error("replaced within 20 s, before the reschedule policy's delay")
+	}
+	if err := c.Step(40 * time.Second); err != nil {
 		t.Fatal(err)
 	}
 	a, _, _ = client.Allocations().Info(victim.ID, nil)
 	if a.NextAllocation == "" {
 		t.Fatal("no replacement for the failed allocation")
+	}
+	if next, _, _ := client.Allocations().Info(a.NextAllocation, nil); next.CreateTime-a.TaskStates["web"].FinishedAt.UnixNano() != int64(30*time.Second) {
+		t.Errorf("replaced %v after the failure, want 30s", time.Duration(next.CreateTime-a.TaskStates["web"].FinishedAt.UnixNano()))
 	}
 	next, _, _ := client.Allocations().Info(a.NextAllocation, nil)
 	if next.PreviousAllocation != victim.ID || next.ClientStatus != api.AllocClientStatusRunning || next.Name != victim.Name {

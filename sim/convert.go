@@ -217,6 +217,9 @@ func (a *alloc) taskStates() map[string]*api.TaskState {
 		ts := &api.TaskState{State: state, Failed: a.client == allocFailed, StartedAt: a.runningSince, Events: []*api.TaskEvent{}}
 		if a.clientTerminal() {
 			ts.FinishedAt = a.stopAt
+			if a.client == allocFailed {
+				ts.FinishedAt = a.failedAt
+			}
 			if ts.FinishedAt.IsZero() {
 				ts.FinishedAt = a.modified
 			}

@@ -226,7 +226,8 @@ func sortJobs(js []*job) {
 }
 
 // FailAlloc makes an allocation fail on its client, as a crashing task
-// would: it turns failed and its job places a replacement at the next tick.
+// would: it turns failed and its job places a replacement when its
+// reschedule policy allows (Nomad's default for service jobs: 30 s later).
 func (c *Cluster) FailAlloc(id, reason string) error {
 	c.mu.Lock()
 	defer c.unlock()

@@ -1468,7 +1468,7 @@ func fillDC2(t *testing.T, c *cluster, pct int) (dc1, dc2 *api.NodeListStub) {
 // nodes penalised for its fourth attempt and goes back to dc2's, the better
 // fit, where the last node alone would send it to dc1's. Each replacement's
 // tracker lists the attempts before it; a replaced attempt is desired to
-// stop. (A crashing task's replacement may
+// stop, and its replacement waited the policy's delay. (A crashing task's replacement may
 // land where foreshape holds room, or where it does not.)
 func TestFidelityRescheduleHistory(t *testing.T) {
 	forEachNomadIn(t, twoDCScenario, lacksDC2, func(t *testing.T, c *cluster) {
@@ -1553,6 +1553,15 @@ func TestFidelityRescheduleHistory(t *testing.T) {
 			}
 			if now.ClientStatus != api.AllocClientStatusFailed || now.DesiredStatus != api.AllocDesiredStatusStop || now.NextAllocation != chain[i+1].ID {
 				t.Errorf("replaced attempt %d: %s/%s (%q), next %q; want stop/failed, next %s", i+1, now.DesiredStatus, now.ClientStatus, now.DesiredDescription, now.NextAllocation, chain[i+1].ID)
+			}
+			// The replacement waits the policy's 5 s delay after the
+			// failure (Nomad reschedules up to a second early).
+			if ts := now.TaskStates["sleep"]; ts == nil || ts.FinishedAt.IsZero() {
+				t.Errorf("replaced attempt %d: no finish time: %+v", i+1, now.TaskStates)
+			} else if gap := time.Duration(chain[i+1].CreateTime - ts.FinishedAt.UnixNano()); gap < 4*time.Second || gap > 20*time.Second {
+				t.Errorf("attempt %d placed %v after attempt %d failed, want the 5 s delay", i+2, gap, i+1)
+			} else {
+				t.Logf("%s: attempt %d placed %v after attempt %d failed", c.name, i+2, gap.Round(time.Millisecond), i+1)
 			}
 		}
 	})

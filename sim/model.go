@@ -194,6 +194,7 @@ type alloc struct {
 	startAt      time.Time // pending → running at this time (zero: waiting)
 	runningSince time.Time
 	failedAt     time.Time // when it failed on its client
+	rescheduleAt time.Time // when its job is looked at again to reschedule it (armed once)
 	stopAt       time.Time // client finishes stopping at this time (zero: not stopping or waiting for a migration)
 	finishAt     time.Time // batch work completes at this time
 	mig          *migration

@@ -665,10 +665,21 @@ func (c *Cluster) reconcileGroup(j *job, g *group, evp **eval, trigger string, s
 			continue
 		}
 		missing--
-		if pa := prev[idx]; pa != nil && pa.client == allocFailed && !rescheduleEligible(pa) {
-			// Nomad counts a failed allocation it may not reschedule
-			// against the group's count and places nothing for it.
-			continue
+		if pa := prev[idx]; pa != nil && pa.client == allocFailed {
+			// Nomad counts a failed allocation it may not reschedule, or
+			// not yet, against the group's count and places nothing for
+			// it; it reschedules within a second of the failure time
+			// plus the next delay.
+			if !rescheduleEligible(pa) {
+				continue
+			}
+			if at := pa.failedAt.Add(nextDelay(pa)); at.Sub(c.now) > rescheduleWindow {
+				if pa.rescheduleAt != at {
+					pa.rescheduleAt = at
+					c.arm(pa, at)
+				}
+				continue
+			}
 		}
 		ev := c.lazyEval(j, evp, trigger)
 		if c.place(j, g, ev, placer(), idx, prev[idx]) == nil {
@@ -810,6 +821,10 @@ func penaltyNodes(prev *alloc) map[*node]bool {
 	}
 	return out
 }
+
+// rescheduleWindow is how early Nomad's reconciler reschedules a failed
+// allocation before its reschedule time.
+const rescheduleWindow = time.Second
 
 // maxPastRescheduleEvents is how many earlier attempts Nomad carries into a
 // reschedule tracker under a policy with unlimited attempts.
