@@ -18,6 +18,7 @@ import (
 	"github.com/foreshape/foreshape/agent/state"
 	"github.com/foreshape/foreshape/config"
 	"github.com/foreshape/foreshape/internal/backoff"
+	"github.com/foreshape/foreshape/internal/failing"
 	nomadsource "github.com/foreshape/foreshape/plugins/source/nomad"
 	"github.com/foreshape/foreshape/policies"
 )
@@ -86,14 +87,19 @@ func (x *actor) beginTerm(ctx context.Context) {
 	go x.coord.Watch(ctx, x.a.clock.Now, time.Minute)
 }
 
-// cycle plans and acts on the cycle's forecasts.
-func (x *actor) cycle(ctx context.Context, now time.Time, pols []*policies.Policy, res predict.Result) {
+// cycle plans and acts on the cycle's forecasts; fails holds the term's
+// failed passes, which are logged as a streak rather than a line a cycle.
+func (x *actor) cycle(ctx context.Context, now time.Time, pols []*policies.Policy, res predict.Result, fails *failing.Streak) {
 	if x.coord == nil {
 		return
 	}
 	fcs := append(ShapeForecasts(res, pols), GroupForecasts(x.a.fsm, now, pols)...)
-	if _, err := x.coord.RunOnce(ctx, now, pols, fcs); err != nil && ctx.Err() == nil {
-		x.a.log.Warn("act: plan and act pass failed", logKeyError, nomadsource.Refused(err))
+	_, err := x.coord.RunOnce(ctx, now, pols, fcs)
+	switch {
+	case err == nil:
+		fails.OK(x.a.log, time.Now(), "act: plan and act pass works again")
+	case ctx.Err() == nil:
+		fails.Fail(x.a.log, time.Now(), "act: plan and act pass failed", nomadsource.Refused(err))
 	}
 }
 

@@ -33,6 +33,7 @@ import (
 	"github.com/foreshape/foreshape/agent/state"
 	"github.com/foreshape/foreshape/agent/ui"
 	"github.com/foreshape/foreshape/config"
+	"github.com/foreshape/foreshape/internal/failing"
 	"github.com/foreshape/foreshape/plugins/source"
 	nomadsource "github.com/foreshape/foreshape/plugins/source/nomad"
 	promsource "github.com/foreshape/foreshape/plugins/source/prometheus"
@@ -394,6 +395,9 @@ type term struct {
 	unmatched map[string]bool
 	// hotspots are the last cycle's, by policy, locality and metric.
 	hotspots map[string]predict.Hotspot
+	// collectFails and actFails are the collection's and the act pass's
+	// failures, logged as a streak rather than a line a cycle.
+	collectFails, actFails failing.Streak
 }
 
 // leaderLoop runs cycles while this agent leads. When leadership ends it
@@ -476,13 +480,16 @@ func (a *Agent) cycle(ctx context.Context, t *term) {
 			return
 		}
 		c.Error = err.Error()
-		a.log.Warn("collection failed; forecasting from what the store has", logKeyError, err)
-	} else if p := st.Problems(); p != "" {
-		c.Error = p
+		t.collectFails.Fail(a.log, time.Now(), "collection failed; forecasting from what the store has", err)
+	} else {
+		t.collectFails.OK(a.log, time.Now(), "collection works again")
+		if p := st.Problems(); p != "" {
+			c.Error = p
+		}
 	}
 	res := t.predictor.RunOnce(now, a.fsm, pols)
 	a.explainNoData(t, pols, res.Pending)
-	a.act.cycle(ctx, now, pols, res)
+	a.act.cycle(ctx, now, pols, res, &t.actFails)
 	c.Forecasts, c.Hotspots = len(res.Forecasts), len(res.Hotspots)
 	c.Duration = time.Since(started)
 	a.publish(c, res)

@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -53,7 +55,10 @@ func startDevAgentWith(t *testing.T, speed float64, opts Options, tweak func(*co
 	if tweak != nil {
 		tweak(cfg)
 	}
-	opts.Logger, opts.Clock = log, d
+	if opts.Logger == nil {
+		opts.Logger = log
+	}
+	opts.Clock = d
 	if opts.Policies == nil && cfg.Policies.Dir == config.Default().Policies.Dir {
 		opts.Policies = devPolicies(t)
 	}
@@ -505,4 +510,69 @@ func TestHotspotLoggedWhenItChanges(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Errorf("info lines:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the agent's goroutines to log to.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) count(s string) int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return strings.Count(b.buf.String(), s)
+}
+
+// TestNomadFailuresLoggedOnce: while Nomad answers every call with a 500,
+// cycle after cycle, the collection's and the act pass's failures are
+// logged once each (the same failure again only after ten minutes), not a
+// line a cycle; when Nomad answers again, that is said once.
+func TestNomadFailuresLoggedOnce(t *testing.T) {
+	var logs syncBuffer
+	log := hclog.New(&hclog.LoggerOptions{Name: "test", Level: hclog.Info,
+		Output: io.MultiWriter(&logs, testWriter{t})})
+	_, d, c := startDevAgent(t, 600, Options{Logger: log, CycleInterval: 20 * time.Millisecond})
+	ctx := context.Background()
+	eventually(t, 30*time.Second, "a first cycle", func() bool {
+		st, err := c.Status(ctx)
+		return err == nil && st.LastCycle != nil && st.LastCycle.Collected > 0
+	})
+	if err := d.Cluster.SetFaults(sim.Faults{ErrorRate: 1}); err != nil {
+		t.Fatal(err)
+	}
+	// Count the failing cycles the status shows, until there are 30.
+	failed := map[time.Time]bool{}
+	eventually(t, 60*time.Second, "30 failing cycles", func() bool {
+		for range 20 {
+			st, err := c.Status(ctx)
+			if err == nil && st.LastCycle != nil && strings.Contains(st.LastCycle.Error, "500") {
+				failed[st.LastCycle.Started] = true
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		return len(failed) >= 30
+	})
+	for _, line := range []string{
+		"source failed; its series get no samples while it fails",
+		"collection failed; forecasting from what the store has",
+		"act: plan and act pass failed",
+	} {
+		if n := logs.count(line); n != 1 {
+			t.Errorf("%q logged %d times over %d failing cycles, want once", line, n, len(failed))
+		}
+	}
+	if err := d.Cluster.SetFaults(sim.Faults{}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, "the recovery logged", func() bool {
+		return logs.count("source answers again: source=nomad failed_for=") == 1 &&
+			logs.count("collection works again") == 1 && logs.count("act: plan and act pass works again") == 1
+	})
 }

@@ -26,6 +26,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/foreshape/foreshape/agent/state"
+	"github.com/foreshape/foreshape/internal/failing"
 	"github.com/foreshape/foreshape/plugins/source"
 )
 
@@ -75,6 +76,10 @@ type Config struct {
 	// before it is marked stale; zero means DefaultStaleSteps.
 	StaleSteps int
 	Logger     hclog.Logger
+	// Wall returns the wall time a source's failures are logged by (the
+	// first at once, the same again every failing.RemindEvery, the
+	// recovery once); nil means time.Now.
+	Wall func() time.Time
 }
 
 // Collector runs collection cycles. It is used from one goroutine (the
@@ -83,8 +88,9 @@ type Collector struct {
 	cfg Config
 	log hclog.Logger
 
-	since     map[string]time.Time // per source: newest sample committed from it
-	malformed map[string]bool      // series keys already logged as malformed
+	since     map[string]time.Time       // per source: newest sample committed from it
+	malformed map[string]bool            // series keys already logged as malformed
+	failures  map[string]*failing.Streak // per source: its failures, for the log
 }
 
 // New returns a collector.
@@ -104,9 +110,12 @@ func New(cfg Config) (*Collector, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = hclog.NewNullLogger()
 	}
+	if cfg.Wall == nil {
+		cfg.Wall = time.Now
+	}
 	return &Collector{
 		cfg: cfg, log: cfg.Logger.Named("collect"),
-		since: map[string]time.Time{}, malformed: map[string]bool{},
+		since: map[string]time.Time{}, malformed: map[string]bool{}, failures: map[string]*failing.Streak{},
 	}, nil
 }
 
@@ -140,9 +149,11 @@ func (st Stats) Problems() string {
 }
 
 // RunOnce collects from every source at now and commits the result, then
-// marks and drops series by age. A source that fails is logged and reported
-// in Stats.Failures; the cycle goes on with the others. It returns an error
-// when every source failed or a command could not be committed.
+// marks and drops series by age. A source that fails is reported in
+// Stats.Failures and the cycle goes on with the others; its failure is
+// logged as failing.Streak says (not every cycle), and so is its
+// recovery. It returns an error when every source failed or a command
+// could not be committed.
 func (c *Collector) RunOnce(ctx context.Context, now time.Time, localities []source.Locality) (Stats, error) {
 	var st Stats
 	known := map[state.Key]state.Info{}
@@ -161,15 +172,21 @@ func (c *Collector) RunOnce(ctx context.Context, now time.Time, localities []sou
 		res, err := src.Collect(ctx, source.Request{
 			Now: now, Since: c.since[src.Name()], Lookback: c.cfg.Lookback, Step: c.cfg.Step, Localities: localities,
 		})
+		fails := c.failures[src.Name()]
+		if fails == nil {
+			fails = &failing.Streak{}
+			c.failures[src.Name()] = fails
+		}
 		if err != nil {
 			if ctx.Err() != nil {
 				return st, ctx.Err()
 			}
-			c.log.Warn("source failed; its series get no samples this cycle", "source", src.Name(), "error", err)
+			fails.Fail(c.log, c.cfg.Wall(), "source failed; its series get no samples while it fails", err, "source", src.Name())
 			st.Failures = append(st.Failures, fmt.Sprintf("%s: %v", src.Name(), err))
 			stale = append(stale, res.Stale...) // what it knows it could not refresh
 			continue
 		}
+		fails.OK(c.log, c.cfg.Wall(), "source answers again", "source", src.Name())
 		p := part{source: src.Name()}
 		for _, smp := range res.Samples {
 			k, err := state.ParseKey(smp.Series)
