@@ -94,6 +94,9 @@ type Agent struct {
 
 	fsm  *state.FSM
 	node *cluster.Node
+	// inMemory is set when the Raft transport is in-process (dev mode):
+	// its address is a random ID nobody can dial.
+	inMemory bool
 
 	nomad   *nomadsource.Source
 	prom    *promsource.Source // nil without prometheus.address

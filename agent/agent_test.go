@@ -576,3 +576,27 @@ func TestNomadFailuresLoggedOnce(t *testing.T) {
 			logs.count("collection works again") == 1 && logs.count("act: plan and act pass works again") == 1
 	})
 }
+
+// TestDevRaftAddressShown: a dev agent's Raft transport is in-process, its
+// address a random ID nobody can dial; status and the Raft configuration
+// say "in-memory (dev)" instead.
+func TestDevRaftAddressShown(t *testing.T) {
+	_, _, c := startDevAgent(t, 600, Options{})
+	ctx := context.Background()
+	var st api.Status
+	eventually(t, 30*time.Second, "a leader", func() bool {
+		var err error
+		st, err = c.Status(ctx)
+		return err == nil && st.IsLeader
+	})
+	if st.Leader != InMemoryRaftAddress || len(st.Peers) != 1 || st.Peers[0].Address != InMemoryRaftAddress {
+		t.Errorf("status leader %q, peers %+v: want the Raft address shown as %q", st.Leader, st.Peers, InMemoryRaftAddress)
+	}
+	rc, err := c.RaftConfiguration(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rc.Servers) != 1 || rc.Servers[0].Address != InMemoryRaftAddress {
+		t.Errorf("raft configuration %+v: want the Raft address shown as %q", rc.Servers, InMemoryRaftAddress)
+	}
+}

@@ -17,7 +17,7 @@ var _ api.Backend = (*Agent)(nil)
 func (a *Agent) Status(ctx context.Context) api.Status {
 	st := api.Status{Version: a.opts.Version, Series: a.fsm.Len()}
 	if ns, err := a.node.Status(); err == nil {
-		st.Node, st.State, st.Leader = ns.ID, ns.State, ns.LeaderAddress
+		st.Node, st.State, st.Leader = ns.ID, ns.State, a.raftAddress(ns.LeaderAddress)
 		st.IsLeader = ns.State == "Leader"
 		st.Term, st.ClusterID = ns.Term, ns.ClusterID
 		for _, s := range ns.Servers {
@@ -25,7 +25,7 @@ func (a *Agent) Status(ctx context.Context) api.Status {
 			if !s.Voter {
 				suffrage = "nonvoter"
 			}
-			st.Peers = append(st.Peers, api.Peer{ID: s.ID, Address: s.Address, Suffrage: suffrage, Leader: s.Leader})
+			st.Peers = append(st.Peers, api.Peer{ID: s.ID, Address: a.raftAddress(s.Address), Suffrage: suffrage, Leader: s.Leader})
 		}
 		st.Peers, st.Clients = a.clusterStatus(st.Peers, time.Now())
 		if ns.LeaderAddress == "" {

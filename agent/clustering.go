@@ -126,6 +126,7 @@ func (a *Agent) startNode(cfg *config.Config, start *preflight.Start) (*cluster.
 	}
 	if cfg.DevMode {
 		cc.BindAddr, cc.AdvertiseAddr = "", "" // in-process transport
+		a.inMemory = true
 	}
 	node, err := cluster.New(cc, a.fsm, a.log.Named("cluster"))
 	if err != nil {
@@ -133,6 +134,20 @@ func (a *Agent) startNode(cfg *config.Config, start *preflight.Start) (*cluster.
 	}
 	node.HandleOnLeader(opReport, a.handleReport)
 	return node, nil
+}
+
+// InMemoryRaftAddress is what the API shows as a server's Raft address
+// when the transport is in-process (dev mode), instead of the random ID
+// that stands for an address there.
+const InMemoryRaftAddress = "in-memory (dev)"
+
+// raftAddress is how the API shows a Raft address: as it is, or
+// InMemoryRaftAddress for an in-process transport's.
+func (a *Agent) raftAddress(addr string) string {
+	if a.inMemory && addr != "" {
+		return InMemoryRaftAddress
+	}
+	return addr
 }
 
 // role is this server's role for Consul's tags.

@@ -29,7 +29,7 @@ func (a *Agent) RaftConfiguration(context.Context) (api.RaftConfiguration, error
 	}
 	out := api.RaftConfiguration{Index: st.CommitIndex, AnsweredBy: a.name}
 	for _, s := range st.Servers {
-		rs := api.RaftServer{ID: s.ID, Address: s.Address, Suffrage: suffrage(s.Voter), Leader: s.Leader}
+		rs := api.RaftServer{ID: s.ID, Address: a.raftAddress(s.Address), Suffrage: suffrage(s.Voter), Leader: s.Leader}
 		if m, ok := meta[s.ID]; ok {
 			rs.Name, rs.HTTPAddress, rs.Version = m.Name, m.HTTPAddress, m.Version
 		}
