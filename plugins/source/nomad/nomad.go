@@ -25,6 +25,7 @@ import (
 	nomadapi "github.com/hashicorp/nomad/api"
 
 	"github.com/foreshape/foreshape/internal/backoff"
+	"github.com/foreshape/foreshape/internal/failing"
 	"github.com/foreshape/foreshape/plugins/source"
 )
 
@@ -148,9 +149,14 @@ func (s *Source) Watch(ctx context.Context) {
 }
 
 // watch runs one blocking-query loop: list with the last index seen, wait
-// for a change, repeat.
+// for a change, repeat. Its failures are retried with backoff and logged
+// as a failing.Streak: the first at once, the same again every
+// failing.RemindEvery, and the first answer after them once.
 func (s *Source) watch(ctx context.Context, what string, list func(*nomadapi.QueryOptions) (uint64, error), index func() uint64) {
-	var retry time.Duration // after a failure; zero after a success
+	var (
+		retry time.Duration // after a failure; zero after a success
+		fails failing.Streak
+	)
 	for ctx.Err() == nil {
 		q := (&nomadapi.QueryOptions{WaitIndex: index(), WaitTime: 5 * time.Minute}).WithContext(ctx)
 		if _, err := list(q); err != nil {
@@ -158,7 +164,7 @@ func (s *Source) watch(ctx context.Context, what string, list func(*nomadapi.Que
 				return
 			}
 			retry = backoff.Next(retry)
-			s.log.Warn("watch failed; retrying", "what", what, "error", Refused(err), "backoff", retry)
+			fails.Fail(s.log, time.Now(), "watch failed; retrying", Refused(err), "what", what, "backoff", retry)
 			select {
 			case <-ctx.Done():
 				return
@@ -167,6 +173,7 @@ func (s *Source) watch(ctx context.Context, what string, list func(*nomadapi.Que
 			continue
 		}
 		retry = 0
+		fails.OK(s.log, time.Now(), "watch answers again", "what", what)
 	}
 }
 

@@ -1,12 +1,15 @@
 package nomad
 
 import (
+	"bytes"
 	"context"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
 	nomadapi "github.com/hashicorp/nomad/api"
 
 	"github.com/foreshape/foreshape/plugins/source"
@@ -302,4 +305,55 @@ func TestRefusedTokenIsExplained(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "403") || !strings.Contains(err.Error(), "Nomad refused the agent's token: check nomad.token or NOMAD_TOKEN") {
 		t.Errorf("error %v, want the 403 explained", err)
 	}
+}
+
+// lockedBuffer is a bytes.Buffer the watches' goroutines may log to.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) count(s string) int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return strings.Count(b.buf.String(), s)
+}
+
+// TestWatchFailureLoggedOnce: a watch whose every try fails (backing off
+// 1 s, 2 s, …) logs the failure once, not once a try, and says once when
+// Nomad answers again.
+func TestWatchFailureLoggedOnce(t *testing.T) {
+	c, client := newSim(t)
+	if err := c.SetFaults(sim.Faults{ErrorRate: 1, PathPrefix: "/v1/nodes"}); err != nil {
+		t.Fatal(err)
+	}
+	var logs lockedBuffer
+	s, _ := New(Config{Client: client}, hclog.New(&hclog.LoggerOptions{Level: hclog.Info, Output: &logs}))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan struct{})
+	go func() { s.Watch(ctx); close(done) }()
+	// Tries at 0, 1 and 3 s.
+	time.Sleep(3500 * time.Millisecond)
+	if n := logs.count("watch failed; retrying"); n != 1 {
+		t.Errorf("3 failed tries logged %d lines, want 1:\n%s", n, logs.buf.String())
+	}
+	if err := c.SetFaults(sim.Faults{}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for logs.count("watch answers again: what=nodes failed_for=") != 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("no recovery line:\n%s", logs.buf.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	cancel()
+	<-done
 }
