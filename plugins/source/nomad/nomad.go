@@ -80,7 +80,11 @@ type Source struct {
 	cfg Config
 	log hclog.Logger
 
-	mu         sync.Mutex
+	mu sync.Mutex
+	// watching counts the Watch calls running: while one runs, Collect
+	// reads the node list it keeps current; else Collect lists the nodes
+	// itself, so a node added since the last collection is read too.
+	watching   int
 	nodes      []*nomadapi.NodeListStub // sorted by ID; nil until first listed
 	nodeIndex  uint64
 	allocs     []*nomadapi.AllocationListStub // nil until first listed
@@ -111,9 +115,17 @@ func (s *Source) Name() string { return "nomad" }
 
 // Watch keeps the node list (and, with AllocStats, the allocation list)
 // current with blocking queries until ctx ends, so that Collect sees
-// changes without listing every cycle. Errors are logged and retried with
-// backoff.
+// changes without listing every cycle (without a Watch running, Collect
+// lists the nodes each time). Errors are logged and retried with backoff.
 func (s *Source) Watch(ctx context.Context) {
+	s.mu.Lock()
+	s.watching++
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.watching--
+		s.mu.Unlock()
+	}()
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
@@ -236,13 +248,13 @@ func (s *Source) Unmatched(ls []source.Locality) (unmatched []source.Locality, d
 	return unmatched, datacenters, true
 }
 
-// listNodes returns the watched node list, or lists now when no watch has
-// filled it yet.
+// listNodes returns the watched node list, or lists now when no Watch runs
+// or none has filled it yet.
 func (s *Source) listNodes(ctx context.Context) ([]*nomadapi.NodeListStub, error) {
 	s.mu.Lock()
-	nodes := s.nodes
+	nodes, watched := s.nodes, s.watching > 0
 	s.mu.Unlock()
-	if nodes != nil {
+	if nodes != nil && watched {
 		return nodes, nil
 	}
 	q := (&nomadapi.QueryOptions{Params: map[string]string{"resources": "true"}}).WithContext(ctx)

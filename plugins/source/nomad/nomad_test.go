@@ -207,6 +207,48 @@ func TestEveryNodeUnreachableFails(t *testing.T) {
 	}
 }
 
+// TestCollectWithoutWatchSeesNewNodes: a source no Watch keeps current
+// (the proof's, which collects in virtual time) lists the nodes at each
+// collection, so a node added since the last one (a scale-out) is read,
+// in its datacenter's sums and its own series.
+func TestCollectWithoutWatchSeesNewNodes(t *testing.T) {
+	c, client := newSim(t)
+	s, err := New(Config{Client: client, NodeSeries: true}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	collect := func() (nodes int, capMHz float64) {
+		t.Helper()
+		res, err := s.Collect(context.Background(), source.Request{Now: c.Now(), Step: time.Minute, Localities: []source.Locality{dc2}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var mhz, pct float64
+		for _, smp := range res.Samples {
+			switch {
+			case strings.HasPrefix(smp.Series, source.NodeScope) && strings.HasSuffix(smp.Series, ":cpu_mhz"):
+				nodes++
+			case smp.Series == "dc2:cpu_mhz":
+				mhz = smp.Value
+			case smp.Series == "dc2:cpu":
+				pct = smp.Value
+			}
+		}
+		return nodes, 100 * mhz / pct
+	}
+	before, capBefore := collect()
+	if _, err := c.AddNodes("dc2-web", 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Step(5 * time.Minute); err != nil { // the node boots
+		t.Fatal(err)
+	}
+	after, capAfter := collect()
+	if after != before+1 || capAfter <= capBefore {
+		t.Errorf("after a node joined dc2: %d node series (before %d), dc2 capacity %.0f MHz (before %.0f)", after, before, capAfter, capBefore)
+	}
+}
+
 func TestWatchSeesNewNodeList(t *testing.T) {
 	c, client := newSim(t)
 	s, _ := New(Config{Client: client}, nil)
