@@ -256,40 +256,13 @@ func (c *Coordinator) start(ctx context.Context, now time.Time, id string) ([]st
 			}
 		})
 		return ds, nil
-	case r.Resource.Kind == state.ResourceNode:
-		in := state.Intent{ID: intentID(state.IntentNodeEligibility, r.Resource.ID, id, r.Attempts), Kind: state.IntentNodeEligibility,
-			Request: id, Object: r.Resource.ID, Detail: "ineligible"}
-		err := c.do(ctx, now, in, func(ctx context.Context) error {
-			_, err := c.nomad.Nodes().ToggleEligibility(r.Resource.ID, false, c.wq(ctx))
-			return err
-		})
-		if err != nil && !errors.Is(err, errAnnounced) {
-			return fail(err)
-		}
 	}
-	if r.Origin == "schedule" && r.Resource.Kind != state.ResourceNode {
-		// A drain window's allocations must not land on its nodes: the
-		// window's first move takes them all out of scheduling, once.
-		nodes := map[string]bool{}
-		drained := append([]string(nil), r.Exclude...)
-		for _, m := range moves {
-			drained = append(drained, m.Node)
-		}
-		for _, node := range drained {
-			if nodes[node] {
-				continue
-			}
-			nodes[node] = true
-			in := state.Intent{ID: intentID(state.IntentNodeEligibility, node, windowKey(r), 0), Kind: state.IntentNodeEligibility,
-				Request: id, Object: node, Detail: "ineligible for " + windowKey(r)}
-			err := c.do(ctx, now, in, func(ctx context.Context) error {
-				_, err := c.nomad.Nodes().ToggleEligibility(node, false, c.wq(ctx))
-				return err
-			})
-			if err != nil && !errors.Is(err, errAnnounced) {
-				return fail(err)
-			}
-		}
+	// A whole node's allocations must not land back on it, nor a drain
+	// window's on the window's nodes: they go out of scheduling first (the
+	// window's first move takes them all out, once). stopMoves checks it
+	// again before each stop.
+	if err := c.keepOut(ctx, now, r, moves); err != nil && !errors.Is(err, errNotOut) {
+		return fail(err)
 	}
 	if shape.Within(&r) {
 		c.cordon(ctx, now, r, moves, view, &ds)
@@ -299,22 +272,134 @@ func (c *Coordinator) start(ctx context.Context, now time.Time, id string) ([]st
 			return fail(err)
 		}
 	}
-	if err := c.stopMoves(ctx, now, r, moves, c.transferSlots(r, c.cfg.State.Act())); err != nil {
+	if err := c.stopMoves(ctx, now, r, moves, c.transferSlots(r, c.cfg.State.Act())); errors.Is(err, errNotOut) {
+		c.waitOut(now, r, err, &ds)
+	} else if err != nil {
 		return fail(err)
 	}
 	return ds, nil
+}
+
+// errNotOut says a node a move must not land back on is not out of
+// scheduling in Nomad yet: the move waits (its request stays running, no
+// allocation stopped, no attempt used up) and the follower tries again.
+var errNotOut = errors.New("not out of scheduling yet")
+
+// outNode is a node a request takes out of scheduling before it stops
+// anything, and the intent that does it.
+type outNode struct {
+	node string
+	in   state.Intent
+}
+
+// outNodes are the nodes r's replacements must not land on: a whole
+// node's (unless Nomad drains it), or a drain window's (its moves' nodes
+// and the ones it excludes).
+func outNodes(r state.MigrationRequest, moves []state.Move) []outNode {
+	switch {
+	case r.Resource.Kind == state.ResourceNode && r.Strategy == string(policies.StrategyDrain):
+		return nil
+	case r.Resource.Kind == state.ResourceNode:
+		return []outNode{{r.Resource.ID, state.Intent{ID: intentID(state.IntentNodeEligibility, r.Resource.ID, r.ID, r.Attempts),
+			Kind: state.IntentNodeEligibility, Request: r.ID, Object: r.Resource.ID, Detail: "ineligible"}}}
+	case r.Origin == "schedule":
+		var out []outNode
+		seen := map[string]bool{}
+		drained := append([]string(nil), r.Exclude...)
+		for _, m := range moves {
+			drained = append(drained, m.Node)
+		}
+		for _, node := range drained {
+			if seen[node] || node == "" {
+				continue
+			}
+			seen[node] = true
+			out = append(out, outNode{node, state.Intent{ID: intentID(state.IntentNodeEligibility, node, windowKey(r), 0),
+				Kind: state.IntentNodeEligibility, Request: r.ID, Object: node, Detail: "ineligible for " + windowKey(r)}})
+		}
+		return out
+	}
+	return nil
+}
+
+// keepOut takes r's outNodes out of scheduling and returns nil only once
+// Nomad, read afresh, shows each ineligible (or gone). A node whose intent
+// a killed leader left without its effect is taken out under the intent's
+// next redo ID; one foreshape took out that is eligible again (an
+// operator's choice) is left so. errNotOut when a node is not out yet (it
+// cannot be read, or its intent was announced and not done); the call's
+// error when Nomad refused it.
+func (c *Coordinator) keepOut(ctx context.Context, now time.Time, r state.MigrationRequest, moves []state.Move) error {
+	for _, o := range outNodes(r, moves) {
+		out, err := c.ineligible(ctx, o.node)
+		if err != nil {
+			return fmt.Errorf("node %s: %w (%w)", o.node, errNotOut, err)
+		}
+		if out {
+			continue
+		}
+		node := o.node
+		err = c.do(ctx, now, o.in, func(ctx context.Context) error {
+			_, err := c.nomad.Nodes().ToggleEligibility(node, false, c.wq(ctx))
+			return err
+		})
+		switch {
+		case errors.Is(err, errAnnounced):
+			if in, ok := c.latestIntent(o.in.ID); ok && in.Outcome == state.OutcomeDone {
+				continue // taken out once, made eligible again since
+			}
+			return fmt.Errorf("node %s: %w (its intent %s is announced and not done)", o.node, errNotOut, o.in.ID)
+		case err != nil:
+			return err
+		}
+		if out, err := c.ineligible(ctx, o.node); err != nil || !out {
+			return fmt.Errorf("node %s: %w (Nomad does not show it ineligible after the call)", o.node, errNotOut)
+		}
+	}
+	return nil
+}
+
+// ineligible reads a node from Nomad (not the view, which may be a pass
+// old) and reports whether nothing can be placed on it: ineligible, or
+// gone.
+func (c *Coordinator) ineligible(ctx context.Context, node string) (bool, error) {
+	n, _, err := c.nomad.Nodes().Info(node, c.qo(ctx))
+	if isNotFound(err) {
+		return true, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return n.SchedulingEligibility == nomadapi.NodeSchedulingIneligible, nil
+}
+
+// waitOut logs and notes (once per ten minutes) a move waiting for its
+// nodes to leave scheduling.
+func (c *Coordinator) waitOut(now time.Time, r state.MigrationRequest, err error, ds *[]state.Decision) {
+	c.log.Info("move waits: a node it leaves is not out of scheduling yet", logKeyRequest, r.ID, logKeyError, err)
+	c.note(ds, now, "notout/"+r.ID, state.Decision{Kind: shape.KindWait, Policy: r.Policy, Locality: r.Source, Request: r.ID,
+		Reason: "wait: no allocation stopped: " + err.Error()})
 }
 
 // stopMoves hands over and stops up to n of the request's allocations not
 // stopped yet, in order.
 func (c *Coordinator) stopMoves(ctx context.Context, now time.Time, r state.MigrationRequest, moves []state.Move, n int) error {
 	res, hasRes := c.cfg.State.Act().ReservationFor(r.ID)
+	checked := false
 	for _, m := range moves {
 		if n <= 0 {
 			return nil
 		}
 		if !m.Stopped.IsZero() || m.Done {
 			continue
+		}
+		if !checked {
+			// Nothing is stopped while a node its replacement must not
+			// land on can still take it.
+			if err := c.keepOut(ctx, now, r, moves); err != nil {
+				return err
+			}
+			checked = true
 		}
 		if hasRes {
 			if err := c.handOver(ctx, now, res, m.Size, m.Alloc, r.ID, r.Attempts); err != nil {

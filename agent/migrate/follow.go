@@ -125,7 +125,9 @@ func (c *Coordinator) continueMoves(ctx context.Context, now time.Time, ds *[]st
 		if n <= 0 {
 			continue
 		}
-		if err := c.stopMoves(ctx, now, r, r.Moves, n); err != nil {
+		if err := c.stopMoves(ctx, now, r, r.Moves, n); errors.Is(err, errNotOut) {
+			c.waitOut(now, r, err, ds)
+		} else if err != nil {
 			c.log.Warn("next move did not start", logKeyRequest, r.ID, logKeyError, err)
 			c.retry(ctx, now, r.ID, err.Error(), ds)
 		}
@@ -256,10 +258,24 @@ func (c *Coordinator) followOne(ctx context.Context, now time.Time, r state.Migr
 			return true
 		})
 	}
+	// The timeout runs from the first stop of a move not done yet: time
+	// the request spent running before anything was stopped (a leader
+	// killed in its start, a move waiting for a slot or for its nodes to
+	// leave scheduling) is not time the move ran.
+	since, what := r.Started, "its start"
+	first := time.Time{}
+	for _, m := range r.Moves {
+		if !m.Done && !m.Stopped.IsZero() && (first.IsZero() || m.Stopped.Before(first)) {
+			first = m.Stopped
+		}
+	}
+	if !first.IsZero() && first.After(since) {
+		since, what = first, "its first stop"
+	}
 	timeout := max(3*r.Estimated, MinMoveTimeout)
-	if now.Sub(r.Started) > timeout && handing < len(pending) {
-		c.retry(ctx, now, r.ID, fmt.Sprintf("not settled %s after its start (timeout %s): waiting for %s",
-			now.Sub(r.Started).Round(time.Second), timeout, strings.Join(pending, ", ")), ds)
+	if now.Sub(since) > timeout && handing < len(pending) {
+		c.retry(ctx, now, r.ID, fmt.Sprintf("not settled %s after %s (timeout %s): waiting for %s",
+			now.Sub(since).Round(time.Second), what, timeout, strings.Join(pending, ", ")), ds)
 		return
 	}
 	// A move past its estimate keeps its reservation a while longer.

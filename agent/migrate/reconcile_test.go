@@ -562,3 +562,146 @@ func TestNewLeaderGivesBackASpreadsNode(t *testing.T) {
 		t.Errorf("a-1 %s after the next leader finished the spread", got)
 	}
 }
+
+// TestNoStopWhileAWindowsNodeIsEligible kills a leader that had marked a
+// drain window's move running and opened the intent taking the window's
+// node out of scheduling, before its call reached Nomad (crash soak: five
+// leaders in a row died there; the move sat running, and a later leader's
+// follower stopped the allocation while the node was still eligible, so
+// its replacement landed back on it). The next leader must not stop any
+// allocation of the window while Nomad shows the node eligible: the node
+// goes out of scheduling first, then the stop.
+func TestNoStopWhileAWindowsNodeIsEligible(t *testing.T) {
+	pols := strings.Replace(actPolicies, `    targets      = ["dc2"]
+  }`, `    targets      = ["dc2"]
+    lead_time    = "20m"
+  }
+  schedule "maintenance" {
+    cron     = "30 6 * * *"
+    duration = "1h"
+    action   = "drain"
+  }`, 1)
+	h := newHarness(t, actScenario, pols)
+	node := h.nodeID("a-")
+	mustApply(t, h, state.SetQueuePaused{Paused: true, At: h.now(), By: "test"})
+	var r state.MigrationRequest
+	for range 40 {
+		h.run(h.flatForecasts(30))
+		for _, x := range h.local.FSM.Act().Requests {
+			if x.Origin == "schedule" && x.State.Queued() && len(x.Moves) > 0 && r.ID == "" {
+				r = x
+			}
+		}
+		if r.ID != "" {
+			break
+		}
+		h.step(time.Minute)
+	}
+	if r.ID == "" {
+		t.Fatalf("the window queued no move; decisions %+v", h.local.FSM.Decisions())
+	}
+	eligibleAt := func() bool {
+		n, _, err := h.client.Nodes().Info(node, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n.SchedulingEligibility == nomadapi.NodeSchedulingEligible
+	}
+	if !eligibleAt() {
+		t.Fatal("the node is out of scheduling before any move started")
+	}
+	// The dead leader: the request running, the window's intent open, no call.
+	v := r.Version
+	r.State, r.Started = state.RequestRunning, h.now()
+	mustApply(t, h, state.UpdateRequest{Request: r, IfVersion: v})
+	crashAfter(t, h, state.Intent{ID: intentID(state.IntentNodeEligibility, node, windowKey(r), 0), Kind: state.IntentNodeEligibility,
+		Request: r.ID, Object: node, Detail: "ineligible for " + windowKey(r)}, nil)
+	mustApply(t, h, state.SetQueuePaused{Paused: false, At: h.now(), By: "test"})
+
+	h2 := newCoordinatorOn(t, h)
+	if err := h2.Begin(h.ctx, h.now()); err != nil {
+		t.Fatal(err)
+	}
+	var stopsWhileEligible []string
+	seen := len(h.mutating())
+	check := func() {
+		// Every stop since the last look: was the node eligible at it?
+		// Nomad's log orders the calls; the node's eligibility changes
+		// only through the calls in it.
+		calls := h.mutating()
+		for i := seen; i < len(calls); i++ {
+			if strings.HasPrefix(calls[i], "PUT /v1/allocation/") && strings.HasSuffix(calls[i], "/stop") && eligibleBefore(calls, i, node) {
+				stopsWhileEligible = append(stopsWhileEligible, calls[i])
+			}
+		}
+		seen = len(calls)
+	}
+	for range 30 {
+		if _, err := h2.RunOnce(h.ctx, h.now(), h.pols, h.flatForecasts(30)); err != nil {
+			t.Fatal(err)
+		}
+		check()
+		if err := h2.Follow(h.ctx, h.now()); err != nil {
+			t.Fatal(err)
+		}
+		check()
+		if h.request(r.ID).State.Terminal() {
+			break
+		}
+		h.step(15 * time.Second)
+	}
+	if len(stopsWhileEligible) > 0 {
+		t.Errorf("allocations stopped while the window's node was eligible: %v (calls %v)", stopsWhileEligible, h.mutating())
+	}
+	if got := h.request(r.ID); got.State != state.RequestDone || got.Attempts != 0 {
+		t.Errorf("request %s %s after %d attempts: %s", got.ID, got.State, got.Attempts, got.Reason)
+	} else if got.Moves[0].Error != "" {
+		t.Errorf("move: %s", got.Moves[0].Error)
+	}
+}
+
+// eligibleBefore reports whether node was eligible before calls[i]: no
+// call before it set it ineligible (the harness's node starts eligible).
+func eligibleBefore(calls []string, i int, node string) bool {
+	for _, c := range calls[:i] {
+		if c == "PUT /v1/node/"+node+"/eligibility" || c == "POST /v1/node/"+node+"/eligibility" {
+			return false
+		}
+	}
+	return true
+}
+
+// TestSettleTimeoutRunsFromTheStop: a request marked running long ago
+// whose allocation was never stopped (its leader died first, and the move
+// waited for a transfer slot or its nodes) is stopped now; the settle
+// timeout counts from that stop, not from the start, so the move is not
+// retried (using up an attempt) the moment it begins (crash soak: "not
+// settled 12m10s after its start" in the pass that stopped it).
+func TestSettleTimeoutRunsFromTheStop(t *testing.T) {
+	h := newHarness(t, actScenario, actPolicies)
+	r, a := runningRequest(t, h)
+	v := r.Version
+	r.Started = h.now().Add(-2 * MinMoveTimeout)
+	mustApply(t, h, state.UpdateRequest{Request: r, IfVersion: v})
+	for range 10 {
+		if _, err := h.c.RunOnce(h.ctx, h.now(), h.pols, h.flatForecasts(30)); err != nil {
+			t.Fatal(err)
+		}
+		if err := h.c.Follow(h.ctx, h.now()); err != nil {
+			t.Fatal(err)
+		}
+		if got := h.request(r.ID); got.Attempts != 0 {
+			t.Fatalf("retried (%d attempts): %s", got.Attempts, got.Reason)
+		}
+		if h.request(r.ID).State.Terminal() {
+			break
+		}
+		h.step(10 * time.Second)
+	}
+	if got := h.request(r.ID); got.State != state.RequestDone {
+		t.Errorf("request %s: %s", got.State, got.Reason)
+	}
+	if n := countStops(h, a.ID); n != 1 {
+		t.Errorf("stopped %d times", n)
+	}
+}
