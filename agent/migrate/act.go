@@ -703,6 +703,17 @@ func (c *Coordinator) updateRequest(ctx context.Context, id string, change func(
 	}
 }
 
+// pend puts r back in the queue: pending, not started, and its moves not
+// done yet not stopped either.
+func pend(r *state.MigrationRequest) {
+	r.State, r.Started = state.RequestPending, time.Time{}
+	for i := range r.Moves {
+		if !r.Moves[i].Done {
+			r.Moves[i].Stopped = time.Time{}
+		}
+	}
+}
+
 // retry puts a request whose move failed back in the queue under its next
 // attempt, or fails it after MaxAttempts.
 func (c *Coordinator) retry(ctx context.Context, now time.Time, id, why string, ds *[]state.Decision) {
@@ -716,13 +727,8 @@ func (c *Coordinator) retry(ctx context.Context, now time.Time, id, why string, 
 			r.State, r.Finished = state.RequestFailed, now
 			r.Reason = fmt.Sprintf("failed after %d attempts: %s", r.Attempts, why)
 		} else {
-			r.State, r.Started = state.RequestPending, time.Time{}
+			pend(r)
 			r.Reason = fmt.Sprintf("attempt %d of %d failed, retrying: %s", r.Attempts, MaxAttempts, why)
-			for i := range r.Moves {
-				if !r.Moves[i].Done {
-					r.Moves[i].Stopped = time.Time{}
-				}
-			}
 		}
 		final = *r
 		return true

@@ -223,13 +223,8 @@ func (c *Coordinator) requeue(ctx context.Context, now time.Time, id, why string
 		if r.State.Terminal() {
 			return false
 		}
-		r.State, r.Started = state.RequestPending, time.Time{}
+		pend(r)
 		r.Reason = fmt.Sprintf("queued again, using up no attempt (%d of %d used): %s", r.Attempts, MaxAttempts, why)
-		for i := range r.Moves {
-			if !r.Moves[i].Done {
-				r.Moves[i].Stopped = time.Time{}
-			}
-		}
 		final = *r
 		return true
 	})
