@@ -18,6 +18,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/agext/levenshtein"
 	"github.com/hashicorp/cli"
 )
 
@@ -146,7 +147,7 @@ func didYouMean(name string, commands map[string]cli.CommandFactory) string {
 		if strings.Contains(c, " ") {
 			continue
 		}
-		if strings.HasPrefix(c, name) || editDistance(name, c) <= 2 {
+		if strings.HasPrefix(c, name) || levenshtein.Distance(name, c, nil) <= 2 {
 			near = append(near, c)
 		}
 	}
@@ -155,27 +156,6 @@ func didYouMean(name string, commands map[string]cli.CommandFactory) string {
 	}
 	sort.Strings(near)
 	return " (did you mean " + strings.Join(near, " or ") + "?)"
-}
-
-// editDistance is the Levenshtein distance between a and b.
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur := make([]int, len(b)+1)
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev = cur
-	}
-	return prev[len(b)]
 }
 
 // helpFunc lists top-level commands with their synopses.
