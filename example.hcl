@@ -66,6 +66,16 @@ server {
 
   # A server silent this long leaves the cluster. Default "10m".
   remove_after = "10m"
+
+  # Raft snapshots: a server snapshots its state once this many log entries
+  # have come since its last snapshot, checking every raft_snapshot_interval
+  # (at random, up to twice that), and keeps raft_trailing_logs entries
+  # behind the snapshot so that a follower that far behind catches up from
+  # the log. Defaults 256, "2m", 256; the counts 1-1000000, the interval
+  # "1s"-"24h".
+  raft_snapshot_threshold = 256
+  raft_snapshot_interval  = "2m"
+  raft_trailing_logs      = 256
 }
 
 nomad {

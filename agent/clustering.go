@@ -120,6 +120,8 @@ func (a *Agent) startNode(cfg *config.Config, start *preflight.Start) (*cluster.
 		Bootstrap: s.Alone(), RetryJoin: static, Discover: discover,
 		Nonvoter: !s.Voter, Voters: s.EffectiveVoters(), PromoteAfter: s.PromoteAfter, RemoveAfter: s.RemoveAfter,
 		OnServers: a.reconcileMembers, TLS: tlsc,
+		SnapshotThreshold: uint64(s.RaftSnapshotThreshold), SnapshotInterval: s.RaftSnapshotInterval,
+		TrailingLogs: uint64(s.RaftTrailingLogs),
 	}
 	if !s.Alone() {
 		cc.BootstrapExpect = s.BootstrapExpect

@@ -94,6 +94,17 @@ type Server struct {
 	// RemoveAfter: a server silent this long leaves the configuration.
 	// Default 10m.
 	RemoveAfter time.Duration `json:"remove_after"`
+	// RaftSnapshotThreshold is how many log entries since the last
+	// snapshot make the server take one, when it next checks (every
+	// RaftSnapshotInterval to twice that). Default 256.
+	RaftSnapshotThreshold int `json:"raft_snapshot_threshold"`
+	// RaftSnapshotInterval is how often (at random between it and twice
+	// it) the server checks whether to snapshot. Default 2m.
+	RaftSnapshotInterval time.Duration `json:"raft_snapshot_interval"`
+	// RaftTrailingLogs is how many log entries a snapshot leaves in the
+	// log, so that a follower that far behind catches up from the log
+	// rather than by receiving the whole snapshot. Default 256.
+	RaftTrailingLogs int `json:"raft_trailing_logs"`
 }
 
 // Nomad configures the Nomad API client.
@@ -245,6 +256,21 @@ const (
 	DefaultMaxRequests   = 1000
 )
 
+const (
+	// Raft snapshots: the server snapshots once this many entries have come
+	// since the last, checked every interval (to twice that), and keeps
+	// DefaultRaftTrailingLogs entries behind each snapshot. A sample batch
+	// of a large cluster is hundreds of kilobytes, hence far fewer entries
+	// than hashicorp/raft's defaults (8192, 120s, 10240).
+	DefaultRaftSnapshotThreshold = 256
+	DefaultRaftSnapshotInterval  = 2 * time.Minute
+	DefaultRaftTrailingLogs      = 256
+	// The ranges the raft_* settings are refused outside of.
+	MinRaftSnapshotInterval = time.Second
+	MaxRaftSnapshotInterval = 24 * time.Hour
+	MaxRaftLogEntries       = 1_000_000
+)
+
 // LogLevels are the accepted log levels, quietest last.
 var LogLevels = []string{"trace", "debug", "info", "warn", "error"}
 
@@ -260,6 +286,10 @@ func Default() *Config {
 			Voter:        true,
 			PromoteAfter: DefaultPromoteAfter,
 			RemoveAfter:  DefaultRemoveAfter,
+
+			RaftSnapshotThreshold: DefaultRaftSnapshotThreshold,
+			RaftSnapshotInterval:  DefaultRaftSnapshotInterval,
+			RaftTrailingLogs:      DefaultRaftTrailingLogs,
 		},
 		Nomad:     Nomad{Address: DefaultNomadAddress},
 		Consul:    Consul{Address: DefaultConsulAddress, ServiceName: DefaultServiceName},

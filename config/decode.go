@@ -60,6 +60,10 @@ type serverHCL struct {
 	Voters          hcl.Expression `hcl:"voters,optional"`
 	PromoteAfter    hcl.Expression `hcl:"promote_after,optional"`
 	RemoveAfter     hcl.Expression `hcl:"remove_after,optional"`
+
+	RaftSnapshotThreshold hcl.Expression `hcl:"raft_snapshot_threshold,optional"`
+	RaftSnapshotInterval  hcl.Expression `hcl:"raft_snapshot_interval,optional"`
+	RaftTrailingLogs      hcl.Expression `hcl:"raft_trailing_logs,optional"`
 }
 
 type nomadHCL struct {
@@ -320,6 +324,9 @@ func decodeFile(file *hcl.File, cfg *Config) hcl.Diagnostics {
 		d.integer(s.Voters, "server.voters", &cfg.Server.Voters, checkVoters)
 		d.duration(s.PromoteAfter, "server.promote_after", &cfg.Server.PromoteAfter, checkPositive)
 		d.duration(s.RemoveAfter, "server.remove_after", &cfg.Server.RemoveAfter, checkPositive)
+		d.integer(s.RaftSnapshotThreshold, "server.raft_snapshot_threshold", &cfg.Server.RaftSnapshotThreshold, checkRaftEntries)
+		d.duration(s.RaftSnapshotInterval, "server.raft_snapshot_interval", &cfg.Server.RaftSnapshotInterval, checkSnapshotInterval)
+		d.integer(s.RaftTrailingLogs, "server.raft_trailing_logs", &cfg.Server.RaftTrailingLogs, checkRaftEntries)
 	}
 	if n := f.Nomad; n != nil {
 		d.str(n.Address, "nomad.address", &cfg.Nomad.Address, checkNomadAddress)

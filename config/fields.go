@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/foreshape/foreshape/policies/hclfield"
 )
 
 // The checks below validate one setting alone, wherever it came from (a
@@ -98,6 +100,22 @@ func checkBootstrapExpect(n int) error {
 func checkVoters(n int) error {
 	if n != 1 && n != 3 && n != 5 {
 		return fmt.Errorf("%d: keep 1, 3 or 5 voters (an odd number, so that a majority survives one or two failures)", n)
+	}
+	return nil
+}
+
+// checkRaftEntries accepts a count of Raft log entries for
+// raft_snapshot_threshold and raft_trailing_logs.
+func checkRaftEntries(n int) error {
+	if n < 1 || n > MaxRaftLogEntries {
+		return fmt.Errorf("%d entries is outside 1-%d (raft.db keeps about this many entries, each up to a sample batch of hundreds of kilobytes)", n, MaxRaftLogEntries)
+	}
+	return nil
+}
+
+func checkSnapshotInterval(d time.Duration) error {
+	if d < MinRaftSnapshotInterval || d > MaxRaftSnapshotInterval {
+		return fmt.Errorf("%s is outside %s-%s: the server checks whether to snapshot every interval (to twice that)", hclfield.FormatDuration(d), hclfield.FormatDuration(MinRaftSnapshotInterval), hclfield.FormatDuration(MaxRaftSnapshotInterval))
 	}
 	return nil
 }

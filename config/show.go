@@ -77,6 +77,9 @@ func (c *Config) HCL() []byte {
 		num(b, "voters", c.Server.EffectiveVoters())
 		str(b, "promote_after", hclfield.FormatDuration(c.Server.PromoteAfter))
 		str(b, "remove_after", hclfield.FormatDuration(c.Server.RemoveAfter))
+		num(b, "raft_snapshot_threshold", c.Server.RaftSnapshotThreshold)
+		str(b, "raft_snapshot_interval", hclfield.FormatDuration(c.Server.RaftSnapshotInterval))
+		num(b, "raft_trailing_logs", c.Server.RaftTrailingLogs)
 	}
 
 	b = block("nomad")

@@ -323,6 +323,7 @@ var notInDev = []string{
 // serverOnly are the settings a client agent refuses.
 var serverOnly = []string{
 	"data_dir", "bind_addr", "server.voter", "server.voters", "server.promote_after", "server.remove_after",
+	"server.raft_snapshot_threshold", "server.raft_snapshot_interval", "server.raft_trailing_logs",
 	"prometheus.address", "prometheus.iops_query", "policies.dir", "telemetry.prometheus_metrics",
 	// The act half runs on the leader: a client agent plans and moves nothing.
 	"forecast_only", "reserve.driver", "reserve.config", "queue.max_requests", "queue.max_parallel",

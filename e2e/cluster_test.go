@@ -81,15 +81,16 @@ type clusterRun struct {
 	data    []string // each server's data_dir
 	procs   []*exec.Cmd
 	logs    []*syncBuffer
+	allLogs []*syncBuffer // every server process's output, restarts included
 	alive   []bool
 	mu      sync.Mutex
 	samples []leaderSample
 }
 
 // startClusterRun starts the act scenario at speed, three servers with
-// the policies in policyDir, and a client agent on each of the first
-// clients nodes.
-func startClusterRun(t *testing.T, speed float64, policyDir string, clients int) *clusterRun {
+// the policies in policyDir (and the lines serverExtra in their server
+// blocks), and a client agent on each of the first clients nodes.
+func startClusterRun(t *testing.T, speed float64, policyDir string, clients int, serverExtra string) *clusterRun {
 	t.Helper()
 	simPort := freePort(t)
 	r := &clusterRun{t: t, simURL: fmt.Sprintf("http://127.0.0.1:%d", simPort), writes: &writeLog{}}
@@ -118,7 +119,7 @@ server {
   bootstrap_expect = 3
   retry_join       = [%s]
   raft_port        = %s
-}
+%s}
 nomad {
   address = %q
 }
@@ -135,7 +136,7 @@ reserve {
     args    = ["infinity"]
   }
 }
-`, i, filepath.Join(sdir, "data"), strings.Join(raft, ", "), raftPort, r.writes.proxy(t, i, r.simURL), httpPort, policyDir)
+`, i, filepath.Join(sdir, "data"), strings.Join(raft, ", "), raftPort, serverExtra, r.writes.proxy(t, i, r.simURL), httpPort, policyDir)
 		path := filepath.Join(dir, fmt.Sprintf("server-%d.hcl", i))
 		if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 			t.Fatal(err)
@@ -204,6 +205,7 @@ func (r *clusterRun) startServer(i int) {
 	}
 	r.mu.Lock()
 	r.procs[i], r.logs[i], r.alive[i] = cmd, log, true
+	r.allLogs = append(r.allLogs, log)
 	r.mu.Unlock()
 	r.t.Cleanup(func() {
 		if cmd.ProcessState != nil {
@@ -353,7 +355,7 @@ func TestClusterKillLeaderMidMigration(t *testing.T) {
 	if n, err := strconv.Atoi(os.Getenv("FORESHAPE_E2E_KILLS")); err == nil && n > 0 {
 		kills = n
 	}
-	r := startClusterRun(t, 20, "testdata/cluster", 2)
+	r := startClusterRun(t, 20, "testdata/cluster", 2, "")
 	leader, _ := r.leader(-1, time.Time{})
 	var elections, gaps []time.Duration
 	var inside []string

@@ -33,6 +33,8 @@ type soakKill struct {
 	next     int       // the server that led next
 	election time.Duration
 	cycle    time.Duration // kill to the new leader's first published cycle
+	restored bool          // the killed server's restart restored its state from a snapshot
+	downLong bool          // the killed server stayed down until the new leader had snapshotted twice
 }
 
 // soakFigures gathers every run's kills.
@@ -41,6 +43,18 @@ type soakFigures struct {
 	kills        []soakKill
 	acts         []time.Duration // kill to the new leader's first Nomad write, where it made one before the next kill
 	reconciled   int             // open intents the new leaders reconciled
+	snapshots    int             // snapshots the servers completed
+	installs     int             // snapshots a leader sent a lagging server, which installed them
+	leftovers    int             // snapshots left half-written (NAME.tmp) by a kill, at the run's end
+	// transferErrors are the errors logged sending or receiving a
+	// snapshot whose other end was killed.
+	transferErrors int
+}
+
+// soakTransferErrors are raft's errors for a snapshot transfer cut off by
+// a kill at the other end.
+var soakTransferErrors = []string{
+	"failed to send snapshot to", "failed to install snapshot", "failed to copy snapshot", "failed to receive whole snapshot",
 }
 
 // TestClusterCrashSoak runs the act scenario's maintenance (dc1 drained at
@@ -87,8 +101,18 @@ func TestClusterCrashSoak(t *testing.T) {
 // (06:38 to about 06:55) some 100 seconds, room for a dozen kills.
 const soakSpeed = 10
 
+// soakRaft makes the soak's servers snapshot every few seconds (8 entries,
+// checked every 1 to 2 seconds) and keep only 4 entries behind a snapshot,
+// so that kills land during and after snapshots, a restarted server
+// restores its state from one, and one that fell behind is sent the
+// leader's.
+const soakRaft = `  raft_snapshot_threshold = 8
+  raft_snapshot_interval  = "1s"
+  raft_trailing_logs      = 4
+`
+
 func soakRun(t *testing.T, rng *rand.Rand, f *soakFigures) {
-	r := startClusterRun(t, soakSpeed, writePolicies(t, t.TempDir(), "testdata/soak/policies.hcl"), 0)
+	r := startClusterRun(t, soakSpeed, writePolicies(t, t.TempDir(), "testdata/soak/policies.hcl"), 0, soakRaft)
 	leader, _ := r.leader(-1, time.Time{})
 	defer func() {
 		if t.Failed() {
@@ -118,15 +142,22 @@ func soakRun(t *testing.T, rng *rand.Rand, f *soakFigures) {
 		return a
 	}
 	var kills []soakKill
+	downLong := 0
 	next := aim()
 	for r.now().Before(windowEnd.Add(2 * time.Minute)) {
 		k := r.killOnce(rng, leader, next)
 		next = aim()
+		if rng.IntN(4) == 0 {
+			// Keep the killed server down until the new leader has
+			// snapshotted twice: the log it lacks is gone from the
+			// leader's, which sends it the snapshot instead.
+			k.downLong = r.awaitSnapshots(k.next, 2, 20*time.Second)
+		}
 		r.startServer(k.server)
 		// The new leader's first cycle, unless a held call of its own
 		// holds it up.
 		for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-			if c := r.lastCycle(k.next); c.After(k.at) {
+			if c := r.cycleAfter(k.next, k.at); !c.IsZero() {
 				k.cycle = c.Sub(k.at)
 				break
 			}
@@ -141,10 +172,18 @@ func soakRun(t *testing.T, rng *rand.Rand, f *soakFigures) {
 		if k.cycle > 0 {
 			cycle = fmt.Sprintf("%.2fs after the kill", k.cycle.Seconds())
 		}
-		t.Logf("kill at %s (%s): server-%d killed, server-%d leads %.2fs later, its first cycle %s",
-			k.data.Format("15:04:05"), k.point, k.server, k.next, k.election.Seconds(), cycle)
-		kills = append(kills, k)
+		down := ""
+		if k.downLong {
+			down = ", kept down until the new leader had snapshotted twice"
+		}
+		t.Logf("kill at %s (%s): server-%d killed%s, server-%d leads %.2fs later, its first cycle %s",
+			k.data.Format("15:04:05"), k.point, k.server, down, k.next, k.election.Seconds(), cycle)
 		r.ready(k.server)
+		k.restored = strings.Contains(r.logs[k.server].String(), "restored from snapshot")
+		if k.downLong {
+			downLong++
+		}
+		kills = append(kills, k)
 		leader = k.next
 	}
 	setHolds(t, r.simURL)
@@ -208,6 +247,43 @@ func soakRun(t *testing.T, rng *rand.Rand, f *soakFigures) {
 	}
 	f.kills = append(f.kills, kills...)
 	t.Logf("run: %d kills, %d writes to Nomad", len(kills), len(writes))
+
+	// Snapshots: every one a server began it finished or was killed in;
+	// every restore worked.
+	restored := 0
+	for _, k := range kills {
+		if k.restored {
+			restored++
+		}
+	}
+	for i, l := range r.allLogs {
+		out := l.String()
+		f.snapshots += strings.Count(out, "snapshot complete up to")
+		f.installs += strings.Count(out, "Installed remote snapshot")
+		for _, line := range strings.Split(out, "\n") {
+			switch {
+			case !strings.Contains(line, "[ERROR]"):
+			case strings.Contains(line, "nothing new to snapshot"):
+				// raft compares the log's last index, not the applied one
+			case slices.ContainsFunc(soakTransferErrors, func(e string) bool { return strings.Contains(line, e) }):
+				f.transferErrors++ // the other end of a snapshot's transfer was killed
+			case strings.Contains(line, "snapshot") || strings.Contains(line, "restore"):
+				t.Errorf("server process %d: %s", i, line)
+			}
+		}
+	}
+	for _, d := range r.data {
+		es, _ := os.ReadDir(filepath.Join(d, "snapshots"))
+		for _, e := range es {
+			if strings.HasSuffix(e.Name(), ".tmp") {
+				f.leftovers++
+			}
+		}
+	}
+	if restored == 0 {
+		t.Errorf("no restart restored a snapshot: the run says nothing about them")
+	}
+	t.Logf("run: %d restarts restored a snapshot; %d killed servers kept down until the new leader had snapshotted twice", restored, downLong)
 }
 
 // soakAim is a kill aimed at the Nomad writes the simulator holds: the
@@ -239,15 +315,21 @@ func (r *clusterRun) caughtAny() string {
 	return strings.Join(caught, "+")
 }
 
-// killOnce kills the leader: aimed, once a held call is caught or a
-// snapshot is being written (within 8s, else anywhere); otherwise after a
-// random wait under 3s, or as soon as a snapshot is being written. It
-// clears the holds and waits for the next leader.
+// killOnce kills the leader: aimed at a Nomad write, once a held call is
+// caught (within 8s, else anywhere); otherwise half the time as soon as a
+// snapshot is being written in its data dir (within 10s, else anywhere),
+// else after a random wait under 3s. It clears the holds and waits for
+// the next leader.
 func (r *clusterRun) killOnce(rng *rand.Rand, leader int, aim *soakAim) soakKill {
 	t := r.t
 	t.Helper()
 	wait := time.Duration(rng.IntN(3000)) * time.Millisecond
 	point := "anywhere"
+	atSnapshot := aim == nil && rng.IntN(2) == 0
+	if atSnapshot {
+		wait = 10 * time.Second
+		point = "anywhere (aimed at a snapshot; none within 10s)"
+	}
 	if aim != nil {
 		if !aim.early {
 			time.Sleep(wait)
@@ -260,7 +342,7 @@ func (r *clusterRun) killOnce(rng *rand.Rand, leader int, aim *soakAim) soakKill
 	snaps := filepath.Join(r.data[leader], "snapshots")
 	lastPoll := time.Time{}
 	for time.Since(began) < wait {
-		if snapshotting(snaps) {
+		if atSnapshot && snapshotting(snaps) {
 			point = "snapshot"
 			break
 		}
@@ -288,6 +370,55 @@ func (r *clusterRun) killOnce(rng *rand.Rand, leader int, aim *soakAim) soakKill
 	k.next, electedAt = r.leader(leader, k.at)
 	k.election = electedAt.Sub(k.at)
 	return k
+}
+
+// cycleAfter is the end of server i's first published cycle seen after
+// since, zero when none yet.
+func (r *clusterRun) cycleAfter(i int, since time.Time) time.Time {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, s := range r.samples {
+		if s.server == i && s.cycle.After(since) {
+			return s.cycle
+		}
+	}
+	return time.Time{}
+}
+
+// awaitSnapshots waits (at most d) until server i has completed n
+// snapshots it did not have when called, and reports whether it did.
+func (r *clusterRun) awaitSnapshots(i, n int, d time.Duration) bool {
+	dir := filepath.Join(r.data[i], "snapshots")
+	had := map[string]bool{}
+	for _, s := range snapshotNames(dir) {
+		had[s] = true
+	}
+	for deadline := time.Now().Add(d); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		seen := 0
+		for _, s := range snapshotNames(dir) {
+			if !had[s] {
+				seen++
+			}
+		}
+		// The store keeps two: a second new one may already have
+		// replaced the first.
+		if seen >= n || seen >= 2 {
+			return true
+		}
+	}
+	return false
+}
+
+// snapshotNames lists the completed snapshots in dir.
+func snapshotNames(dir string) []string {
+	es, _ := os.ReadDir(dir)
+	var out []string
+	for _, e := range es {
+		if e.IsDir() && !strings.HasSuffix(e.Name(), ".tmp") {
+			out = append(out, e.Name())
+		}
+	}
+	return out
 }
 
 // snapshotting reports whether a snapshot is being written in dir (raft's
@@ -368,8 +499,18 @@ func (f *soakFigures) log(t *testing.T) {
 		return
 	}
 	points := map[string]int{}
-	var elections, cycles []time.Duration
+	var elections, cycles, snapElections, snapCycles []time.Duration
+	restored := 0
 	for _, k := range f.kills {
+		if k.restored {
+			restored++
+		}
+		if strings.HasPrefix(k.point, "snapshot") {
+			snapElections = append(snapElections, k.election)
+			if k.cycle > 0 {
+				snapCycles = append(snapCycles, k.cycle)
+			}
+		}
 		p, _, _ := strings.Cut(k.point, " (")
 		p, _, _ = strings.Cut(p, ", ")
 		for _, one := range strings.Split(p, "+") {
@@ -396,4 +537,6 @@ func (f *soakFigures) log(t *testing.T) {
 		f.runs, f.failed, len(f.kills), strings.Join(byPoint, ", "), f.reconciled)
 	t.Logf("figures: kill to a new leader: %s; kill to its first published cycle (unless a held call held it up): %s; kill to its first Nomad write (when it made one before the next kill): %s",
 		q(elections), q(cycles), q(f.acts))
+	t.Logf("figures: snapshots: %d completed, %d installed from a leader (%d transfers cut off by a kill); %d of %d restarts restored one; %d left half-written by a kill; kills during a snapshot: to a new leader %s, to its first cycle %s",
+		f.snapshots, f.installs, f.transferErrors, restored, len(f.kills), f.leftovers, q(snapElections), q(snapCycles))
 }

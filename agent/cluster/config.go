@@ -96,8 +96,11 @@ type Config struct {
 
 	// Snapshots. A sample batch for a large cluster is hundreds of kilobytes,
 	// so foreshape snapshots far more often than raft's defaults: every 256
-	// entries (checked every 2 minutes), keeping 256 entries behind the
-	// snapshot for slow followers and 2 snapshots on disk.
+	// entries (checked every 2 minutes, at random up to twice that),
+	// keeping 256 entries behind the snapshot for slow followers and 2
+	// snapshots on disk. The agent sets the first three from the server
+	// block's raft_snapshot_threshold, raft_snapshot_interval and
+	// raft_trailing_logs.
 	SnapshotThreshold uint64
 	SnapshotInterval  time.Duration
 	TrailingLogs      uint64

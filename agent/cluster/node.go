@@ -167,6 +167,28 @@ func New(cfg Config, fsm raft.FSM, logger hclog.Logger) (*Node, error) {
 	return n, nil
 }
 
+// removeHalfWrittenSnapshots removes the snapshot directories in dir that
+// a process killed while writing them left behind (raft's file store
+// writes a snapshot into NAME.tmp and renames it once complete). Only
+// called while holding raft.db's lock.
+func (n *Node) removeHalfWrittenSnapshots(dir string) {
+	es, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range es {
+		if !e.IsDir() || !strings.HasSuffix(e.Name(), ".tmp") {
+			continue
+		}
+		path := filepath.Join(dir, e.Name())
+		if err := os.RemoveAll(path); err != nil {
+			n.logger.Warn("could not remove a snapshot left half-written by an earlier stop", "path", path, logKeyError, err)
+			continue
+		}
+		n.logger.Info("removed a snapshot left half-written by an earlier stop", "path", path)
+	}
+}
+
 func (n *Node) open(fsm raft.FSM) error {
 	cfg := n.cfg
 	logs, stable, snaps := cfg.LogStore, cfg.StableStore, cfg.SnapshotStore
@@ -205,6 +227,12 @@ func (n *Node) open(fsm raft.FSM) error {
 				return fmt.Errorf("cluster: open %s: %w", filepath.Join(cfg.DataDir, "raft.db"), err)
 			}
 			n.closers = append(n.closers, bolt)
+			// This process holds raft.db's lock, so no snapshot is being
+			// written here: a NAME.tmp is what a killed process left
+			// half-written, which raft's store skips and never removes.
+			if snaps == nil {
+				n.removeHalfWrittenSnapshots(filepath.Join(cfg.DataDir, "snapshots"))
+			}
 			if stable == nil {
 				stable = bolt
 			}
