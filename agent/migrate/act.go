@@ -213,7 +213,7 @@ func (c *Coordinator) start(ctx context.Context, now time.Time, id string) ([]st
 		r.Moved = r.Moved.Add(m.Size)
 	}
 	v := r.Version
-	r.State, r.Started, r.Finished = state.RequestRunning, now, time.Time{}
+	r.State, r.Started, r.Finished, r.OutWait = state.RequestRunning, now, time.Time{}, time.Time{}
 	r.Reason = fmt.Sprintf("moving %d allocations (%s) to %s by %s", len(moves), r.Moved, r.Target, r.Strategy)
 	if _, err := c.apply(ctx, state.UpdateRequest{Request: r, IfVersion: v}); err != nil {
 		return nil, fmt.Errorf("migrate: mark %s running: %w", id, err)
@@ -273,7 +273,7 @@ func (c *Coordinator) start(ctx context.Context, now time.Time, id string) ([]st
 		}
 	}
 	if err := c.stopMoves(ctx, now, r, moves, c.transferSlots(r, c.cfg.State.Act())); errors.Is(err, errNotOut) {
-		c.waitOut(now, r, err, &ds)
+		c.waitOut(ctx, now, r, err, &ds)
 	} else if err != nil {
 		return fail(err)
 	}
@@ -282,8 +282,20 @@ func (c *Coordinator) start(ctx context.Context, now time.Time, id string) ([]st
 
 // errNotOut says a node a move must not land back on is not out of
 // scheduling in Nomad yet: the move waits (its request stays running, no
-// allocation stopped, no attempt used up) and the follower tries again.
+// allocation stopped, no attempt used up) and the follower tries again,
+// until the wait passes the move's settle timeout (see waitOut).
 var errNotOut = errors.New("not out of scheduling yet")
+
+// notOutError is errNotOut for one node, with why.
+type notOutError struct {
+	node string
+	why  string
+}
+
+func (e *notOutError) Error() string {
+	return fmt.Sprintf("node %s: %s (%s)", e.node, errNotOut, e.why)
+}
+func (e *notOutError) Is(target error) bool { return target == errNotOut }
 
 // outNode is a node a request takes out of scheduling before it stops
 // anything, and the intent that does it.
@@ -333,7 +345,7 @@ func (c *Coordinator) keepOut(ctx context.Context, now time.Time, r state.Migrat
 	for _, o := range outNodes(r, moves) {
 		out, err := c.ineligible(ctx, o.node)
 		if err != nil {
-			return fmt.Errorf("node %s: %w (%w)", o.node, errNotOut, err)
+			return &notOutError{o.node, "reading it: " + err.Error()}
 		}
 		if out {
 			continue
@@ -348,12 +360,12 @@ func (c *Coordinator) keepOut(ctx context.Context, now time.Time, r state.Migrat
 			if in, ok := c.latestIntent(o.in.ID); ok && in.Outcome == state.OutcomeDone {
 				continue // taken out once, made eligible again since
 			}
-			return fmt.Errorf("node %s: %w (its intent %s is announced and not done)", o.node, errNotOut, o.in.ID)
+			return &notOutError{o.node, fmt.Sprintf("its intent %s is announced and not done", o.in.ID)}
 		case err != nil:
 			return err
 		}
 		if out, err := c.ineligible(ctx, o.node); err != nil || !out {
-			return fmt.Errorf("node %s: %w (Nomad does not show it ineligible after the call)", o.node, errNotOut)
+			return &notOutError{o.node, "Nomad does not show it ineligible after the call"}
 		}
 	}
 	return nil
@@ -373,12 +385,52 @@ func (c *Coordinator) ineligible(ctx context.Context, node string) (bool, error)
 	return n.SchedulingEligibility == nomadapi.NodeSchedulingIneligible, nil
 }
 
-// waitOut logs and notes (once per ten minutes) a move waiting for its
-// nodes to leave scheduling.
-func (c *Coordinator) waitOut(now time.Time, r state.MigrationRequest, err error, ds *[]state.Decision) {
-	c.log.Info("move waits: a node it leaves is not out of scheduling yet", logKeyRequest, r.ID, logKeyError, err)
+// waitOut records that r's moves wait for a node to leave scheduling
+// (OutWait, from the first pass that found one not out), logs and notes
+// it (once per ten minutes), and fails the attempt once the wait has
+// lasted longer than the move's settle timeout: a node that stays in
+// scheduling that long (its eligibility call answered but not in effect,
+// Nomad's node unreadable, an intent no leader gets done) would otherwise
+// hold the request running, and its reservation, for good.
+func (c *Coordinator) waitOut(ctx context.Context, now time.Time, r state.MigrationRequest, err error, ds *[]state.Decision) {
+	since := r.OutWait
+	if cur, ok := c.cfg.State.Act().Request(r.ID); ok && !cur.OutWait.IsZero() {
+		since = cur.OutWait
+	}
+	if since.IsZero() {
+		since = now
+		c.updateRequest(ctx, r.ID, func(x *state.MigrationRequest) bool {
+			if x.State != state.RequestRunning || !x.OutWait.IsZero() {
+				return false
+			}
+			x.OutWait = now
+			return true
+		})
+	}
+	if timeout := settleTimeout(r); now.Sub(since) > timeout {
+		waited := now.Sub(since).Round(time.Second)
+		why := fmt.Sprintf("no allocation stopped: waited %s for its nodes to leave scheduling, longer than the move's settle timeout %s: %s", waited, timeout, err)
+		var no *notOutError
+		if errors.As(err, &no) {
+			name := no.node
+			if n := c.view.nodes[no.node]; n != nil {
+				name = fmt.Sprintf("%s (%s)", n.Name, shortID(n.ID))
+			}
+			why = fmt.Sprintf("no allocation stopped: node %s not seen out of scheduling for %s, longer than the move's settle timeout %s (%s)", name, waited, timeout, no.why)
+		}
+		c.retry(ctx, now, r.ID, why, ds)
+		return
+	}
+	c.log.Info("move waits: a node it leaves is not out of scheduling yet", logKeyRequest, r.ID, logKeyError, err, "waiting_since", since.UTC().Format(time.RFC3339))
 	c.note(ds, now, "notout/"+r.ID, state.Decision{Kind: shape.KindWait, Policy: r.Policy, Locality: r.Source, Request: r.ID,
 		Reason: "wait: no allocation stopped: " + err.Error()})
+}
+
+// settleTimeout is how long a move may take from its first stop until its
+// replacements run: three times its estimate, at least MinMoveTimeout. A
+// move waiting for its nodes to leave scheduling gets as long.
+func settleTimeout(r state.MigrationRequest) time.Duration {
+	return max(3*r.Estimated, MinMoveTimeout)
 }
 
 // stopMoves hands over and stops up to n of the request's allocations not
@@ -400,6 +452,15 @@ func (c *Coordinator) stopMoves(ctx context.Context, now time.Time, r state.Migr
 				return err
 			}
 			checked = true
+			if !r.OutWait.IsZero() {
+				c.updateRequest(ctx, r.ID, func(x *state.MigrationRequest) bool {
+					if x.OutWait.IsZero() {
+						return false
+					}
+					x.OutWait = time.Time{}
+					return true
+				})
+			}
 		}
 		if hasRes {
 			if err := c.handOver(ctx, now, res, m.Size, m.Alloc, r.ID, r.Attempts); err != nil {
@@ -506,9 +567,11 @@ func (c *Coordinator) holdNodes(ctx context.Context, now time.Time, pols []*poli
 // that node, now holding one fewer of the group, often scores best, so a
 // spread would land back where it started and leave the node as hot as
 // before. A node already out of scheduling or draining (an operator's
-// choice, a drain's) is left as it is and never given back; a node another
-// running spread took out already is not taken twice. A node that cannot be
-// taken out is only logged: the move goes on.
+// choice, a drain's), in the view or read afresh from Nomad just before,
+// is left as it is and never given back; a node another running spread
+// took out already is not taken twice. The intent records that the node
+// was eligible before. A node that cannot be taken out is only logged:
+// the move goes on.
 func (c *Coordinator) cordon(ctx context.Context, now time.Time, r state.MigrationRequest, moves []state.Move, view state.ActView, ds *[]state.Decision) {
 	var done []string
 	for _, m := range moves {
@@ -521,7 +584,15 @@ func (c *Coordinator) cordon(ctx context.Context, now time.Time, r state.Migrati
 		if !ok || n.Drain || n.SchedulingEligibility != nomadapi.NodeSchedulingEligible || c.spreadHolds(view, node, r.ID) {
 			continue
 		}
-		err := c.takeOut(ctx, now, node, r, "ineligible while its work spreads")
+		// The view may be a pass old: an operator's cordon since then is
+		// not this spread's to give back.
+		if out, err := c.ineligible(ctx, node); err != nil || out {
+			if err != nil {
+				c.log.Warn("could not read a node to take it out of scheduling while work spreads off it", "node", n.Name, logKeyRequest, r.ID, logKeyError, err)
+			}
+			continue
+		}
+		err := c.takeOut(ctx, now, node, r, spreadCordon+" (was eligible)")
 		switch {
 		case errors.Is(err, errAnnounced):
 		case err != nil:
@@ -532,6 +603,9 @@ func (c *Coordinator) cordon(ctx context.Context, now time.Time, r state.Migrati
 		}
 	}
 }
+
+// spreadCordon begins the detail of a spread's cordon intent.
+const spreadCordon = "ineligible while its work spreads"
 
 // takeOut makes node ineligible for scheduling on behalf of request r
 // (its current attempt) through a durable intent; errAnnounced when
@@ -546,10 +620,14 @@ func (c *Coordinator) takeOut(ctx context.Context, now time.Time, node string, r
 }
 
 // cordoned reports whether the spread r took node out of scheduling (in
-// any attempt).
+// any attempt): a leader made the call and saw it answered. A cordon a
+// later leader found in effect after its leader stopped (reconciled) does
+// not count: an operator may have made the node ineligible after the
+// intent and before a call that never came, and foreshape gives back only
+// what it knows it took.
 func (c *Coordinator) cordoned(r state.MigrationRequest, node string) bool {
 	for a := 0; a <= r.Attempts; a++ {
-		if in, ok := c.latestIntent(intentID(state.IntentNodeEligibility, node, r.ID, a)); ok && in.Outcome == state.OutcomeDone {
+		if in, ok := c.latestIntent(intentID(state.IntentNodeEligibility, node, r.ID, a)); ok && in.Outcome == state.OutcomeDone && !reconciled(in) {
 			return true
 		}
 	}
@@ -706,7 +784,7 @@ func (c *Coordinator) updateRequest(ctx context.Context, id string, change func(
 // pend puts r back in the queue: pending, not started, and its moves not
 // done yet not stopped either.
 func pend(r *state.MigrationRequest) {
-	r.State, r.Started = state.RequestPending, time.Time{}
+	r.State, r.Started, r.OutWait = state.RequestPending, time.Time{}, time.Time{}
 	for i := range r.Moves {
 		if !r.Moves[i].Done {
 			r.Moves[i].Stopped = time.Time{}

@@ -13,6 +13,7 @@ import (
 	"github.com/foreshape/foreshape/agent/shape"
 	"github.com/foreshape/foreshape/agent/state"
 	"github.com/foreshape/foreshape/internal/backoff"
+	"github.com/foreshape/foreshape/internal/failing"
 	"github.com/foreshape/foreshape/policies"
 )
 
@@ -37,10 +38,14 @@ func (c *Coordinator) Follow(ctx context.Context, now time.Time) error {
 
 // Watch follows moves while ctx lives: a blocking query on Nomad's
 // allocations wakes it on every change (and at least every wait), and each
-// wake runs Follow at the time clock gives.
+// wake runs Follow at the time clock gives. The query's failures are
+// retried with backoff and logged as a failing.Streak: the first at once,
+// the same again every failing.RemindEvery, and the first answer after
+// them once.
 func (c *Coordinator) Watch(ctx context.Context, clock func(context.Context) (time.Time, error), wait time.Duration) {
 	var index uint64
 	var retry time.Duration // after a failure; zero after a success
+	var fails failing.Streak
 	for ctx.Err() == nil {
 		q := (&nomadapi.QueryOptions{WaitIndex: index, WaitTime: wait, Params: map[string]string{"task_states": "false"}}).WithContext(ctx)
 		_, meta, err := c.nomad.Allocations().List(q)
@@ -49,7 +54,7 @@ func (c *Coordinator) Watch(ctx context.Context, clock func(context.Context) (ti
 		}
 		if err != nil {
 			retry = backoff.Next(retry)
-			c.log.Warn("follower: allocation watch failed; retrying", logKeyError, err, "backoff", retry)
+			fails.Fail(c.log, time.Now(), "follower: allocation watch failed; retrying", err, "backoff", retry)
 			select {
 			case <-ctx.Done():
 				return
@@ -58,6 +63,7 @@ func (c *Coordinator) Watch(ctx context.Context, clock func(context.Context) (ti
 			continue
 		}
 		retry = 0
+		fails.OK(c.log, time.Now(), "follower: allocation watch answers again")
 		if meta.LastIndex == index {
 			continue
 		}
@@ -126,7 +132,7 @@ func (c *Coordinator) continueMoves(ctx context.Context, now time.Time, ds *[]st
 			continue
 		}
 		if err := c.stopMoves(ctx, now, r, r.Moves, n); errors.Is(err, errNotOut) {
-			c.waitOut(now, r, err, ds)
+			c.waitOut(ctx, now, r, err, ds)
 		} else if err != nil {
 			c.log.Warn("next move did not start", logKeyRequest, r.ID, logKeyError, err)
 			c.retry(ctx, now, r.ID, err.Error(), ds)
@@ -272,7 +278,7 @@ func (c *Coordinator) followOne(ctx context.Context, now time.Time, r state.Migr
 	if !first.IsZero() && first.After(since) {
 		since, what = first, "its first stop"
 	}
-	timeout := max(3*r.Estimated, MinMoveTimeout)
+	timeout := settleTimeout(r)
 	if now.Sub(since) > timeout && handing < len(pending) {
 		c.retry(ctx, now, r.ID, fmt.Sprintf("not settled %s after %s (timeout %s): waiting for %s",
 			now.Sub(since).Round(time.Second), what, timeout, strings.Join(pending, ", ")), ds)

@@ -38,7 +38,7 @@ func (c *Coordinator) Begin(ctx context.Context, now time.Time) error {
 			outcome = state.OutcomeDone
 		}
 		if _, err := c.apply(ctx, state.CloseIntent{ID: in.ID, Outcome: outcome, At: now,
-			Error: "reconciled by the next leader"}); err != nil {
+			Error: reconciledNote}); err != nil {
 			return fmt.Errorf("migrate: close intent %s: %w", in.ID, err)
 		}
 		c.log.Info("reconciled an open intent", logKeyIntent, in.ID, "outcome", outcome)
@@ -49,6 +49,14 @@ func (c *Coordinator) Begin(ctx context.Context, now time.Time) error {
 	c.record(ctx, ds)
 	return nil
 }
+
+// reconciledNote closes the intents a new leader reconciled: their
+// outcome is read from Nomad, not seen by the leader that made the call.
+const reconciledNote = "reconciled by the next leader"
+
+// reconciled reports whether in's outcome was read from Nomad by a later
+// leader (Begin) rather than seen by the leader that made the call.
+func reconciled(in state.Intent) bool { return in.Error == reconciledNote }
 
 // happened reads Nomad to tell whether an intent's effect took place.
 func (c *Coordinator) happened(ctx context.Context, in state.Intent) (bool, error) {
@@ -180,6 +188,14 @@ func (c *Coordinator) settle(ctx context.Context, now time.Time, in state.Intent
 			c.markReservation(ctx, in.Reservation, func(r *state.Reservation) {
 				r.State, r.Reason, r.Until = state.ReservationReleased, "its placeholder was never registered (the previous leader stopped)", now
 			})
+		}
+	case state.IntentNodeEligibility:
+		if happened && strings.HasPrefix(in.Detail, spreadCordon) {
+			// Whose the node's ineligibility is cannot be told: this
+			// spread's call, or an operator's cordon made after the
+			// intent. cordoned counts only cordons seen made.
+			*ds = append(*ds, state.Decision{Time: now, Kind: "hold", Request: in.Request,
+				Reason: fmt.Sprintf("node %s is out of scheduling, but the leader that was taking it out for %s stopped before it saw its call answered: it may be an operator's cordon, so the node will be left out of scheduling after the spread (make it eligible in Nomad if it was foreshape's)", in.Object, in.Request)})
 		}
 	case state.IntentScaleHold:
 		if !happened {

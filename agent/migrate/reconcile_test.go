@@ -2,7 +2,12 @@ package migrate
 
 import (
 	"context"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -703,5 +708,136 @@ func TestSettleTimeoutRunsFromTheStop(t *testing.T) {
 	}
 	if n := countStops(h, a.ID); n != 1 {
 		t.Errorf("stopped %d times", n)
+	}
+}
+
+// TestWaitForNodesOutTimesOut: a whole-node move whose node Nomad never
+// shows out of scheduling (here Nomad fails every read of the node) waits,
+// stopping nothing, but not for good: once it has waited longer than the
+// move's settle timeout (10 minutes here), the attempt fails saying which
+// node was not seen out of scheduling, for how long and why, and after
+// three such attempts the request fails. Nothing is stopped meanwhile.
+func TestWaitForNodesOutTimesOut(t *testing.T) {
+	var refused atomic.Int32
+	h := newHarness(t, actScenario, actPolicies, func(c *Config) {
+		u, err := url.Parse(c.Nomad.Address())
+		if err != nil {
+			t.Fatal(err)
+		}
+		rp := httputil.NewSingleHostReverseProxy(u)
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Method == http.MethodGet && strings.HasPrefix(r.URL.Path, "/v1/node/") && strings.Count(r.URL.Path, "/") == 3 {
+				refused.Add(1)
+				http.Error(w, "node read refused by the test", http.StatusInternalServerError)
+				return
+			}
+			rp.ServeHTTP(w, r)
+		}))
+		t.Cleanup(srv.Close)
+		client, err := nomadapi.NewClient(&nomadapi.Config{Address: srv.URL})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Nomad = client
+	})
+	node := h.nodeID("a-")
+	id, err := h.c.Submit(h.ctx, h.now(), h.pols, Submission{Node: node, Target: "dc2", Reason: "maintenance"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 45 {
+		h.run(h.flatForecasts(30))
+		if err := h.c.Follow(h.ctx, h.now()); err != nil {
+			t.Fatal(err)
+		}
+		if r := h.request(id); r.State.Terminal() {
+			break
+		}
+		h.step(time.Minute)
+	}
+	var retried []string
+	for _, d := range h.local.FSM.Decisions() {
+		if d.Request == id && (d.Kind == "retry" || d.Kind == "fail") {
+			retried = append(retried, d.Kind+": "+d.Reason)
+		}
+	}
+	for _, c := range h.mutating() {
+		if strings.HasSuffix(c, "/stop") {
+			t.Errorf("%s while the node could not be seen out of scheduling", c)
+		}
+	}
+	r := h.request(id)
+	if r.State != state.RequestFailed || r.Attempts != MaxAttempts || len(retried) != MaxAttempts {
+		t.Fatalf("request %s after %d attempts: %s (%d node reads refused; retries %q)", r.State, r.Attempts, r.Reason, refused.Load(), retried)
+	}
+	want := "no allocation stopped: node a-1 (" + shortID(node) + ") not seen out of scheduling for 11m0s, longer than the move's settle timeout 10m0s (reading it: "
+	for _, d := range retried {
+		if !strings.Contains(d, want) || !strings.Contains(d, "node read refused by the test") {
+			t.Errorf("%q\nwant it to say %q… and why", d, want)
+		}
+	}
+}
+
+// TestSpreadKeepsAnOperatorsCordon: a leader opened the intent taking a
+// spread's node out of scheduling and died before its call; meanwhile an
+// operator took the node out of scheduling. The next leader finds the node
+// ineligible and cannot tell whose doing that is (the intent records the
+// node eligible before, the call may have been made): it finishes the
+// spread, and leaves the node out of scheduling, saying why, instead of
+// giving back an operator's cordon as its own.
+func TestSpreadKeepsAnOperatorsCordon(t *testing.T) {
+	h := newHarness(t, spreadScenario, spreadPolicies)
+	hot := h.nodeID("a-")
+	mustApply(t, h, state.SetQueuePaused{Paused: true, At: h.now(), By: "test"})
+	h.run(h.flatForecasts(30))
+	var r state.MigrationRequest
+	for _, x := range h.local.FSM.Act().Requests {
+		if x.Origin == "planner" && x.Source == "dc1" && x.Target == "dc1" && x.State.Queued() {
+			r = x
+		}
+	}
+	if r.ID == "" {
+		t.Fatalf("no spread queued: %+v", h.local.FSM.Act().Requests)
+	}
+	// The dead leader: the spread running, its cordon announced, no call.
+	v := r.Version
+	r.State, r.Started = state.RequestRunning, h.now()
+	mustApply(t, h, state.UpdateRequest{Request: r, IfVersion: v})
+	crashAfter(t, h, state.Intent{ID: intentID(state.IntentNodeEligibility, hot, r.ID, 0), Kind: state.IntentNodeEligibility,
+		Request: r.ID, Object: hot, Detail: "ineligible while its work spreads (was eligible)"}, func() {
+		// The operator's cordon, between the intent and the call.
+		if _, err := h.client.Nodes().ToggleEligibility(hot, false, nil); err != nil {
+			t.Fatal(err)
+		}
+	})
+	mustApply(t, h, state.SetQueuePaused{Paused: false, At: h.now(), By: "test"})
+	h.c = newCoordinatorOn(t, h)
+	if err := h.c.Begin(h.ctx, h.now()); err != nil {
+		t.Fatal(err)
+	}
+	if got := h.moveToDone(r.ID); got.State != state.RequestDone {
+		t.Fatalf("%s: %s", got.State, got.Reason)
+	}
+	for range 5 {
+		h.step(15 * time.Second)
+		if err := h.c.Follow(h.ctx, h.now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n, _, err := h.client.Nodes().Info(hot, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n.SchedulingEligibility != nomadapi.NodeSchedulingIneligible {
+		t.Errorf("a-1 %s after the spread: the operator's cordon was given back as the spread's", n.SchedulingEligibility)
+	}
+	said := false
+	for _, d := range h.local.FSM.Decisions() {
+		if d.Request == r.ID && strings.Contains(d.Reason, "left out of scheduling") {
+			said = true
+		}
+	}
+	if !said {
+		t.Errorf("no decision says why a-1 stays out of scheduling: %+v", h.local.FSM.Decisions())
 	}
 }

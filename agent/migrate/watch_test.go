@@ -2,13 +2,16 @@ package migrate
 
 import (
 	"bytes"
+	"context"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/foreshape/foreshape/agent/shape"
+	"github.com/foreshape/foreshape/sim"
 )
 
 // TestDecisionsAreLogged: what the coordinator decides, and why, is in the
@@ -78,4 +81,38 @@ func TestFindNode(t *testing.T) {
 			t.Errorf("%q: %v, %v; want %s", tc.s, n, err, tc.want)
 		}
 	}
+}
+
+// TestWatchFailureLoggedOnce: while Nomad fails the follower's allocation
+// watch (tries at 0, 1 and 3 s, backing off), the failure is logged once,
+// not once a try, and the first answer after it once.
+func TestWatchFailureLoggedOnce(t *testing.T) {
+	var buf syncBuf
+	h := newHarness(t, actScenario, actPolicies, func(c *Config) {
+		c.Logger = hclog.New(&hclog.LoggerOptions{Output: &buf, Level: hclog.Info})
+	})
+	if err := h.sim.SetFaults(sim.Faults{ErrorRate: 1, PathPrefix: "/v1/allocations"}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(h.ctx)
+	defer cancel()
+	done := make(chan struct{})
+	clock := func(context.Context) (time.Time, error) { return h.now(), nil }
+	go func() { h.c.Watch(ctx, clock, time.Second); close(done) }()
+	time.Sleep(3500 * time.Millisecond)
+	if n := strings.Count(buf.String(), "follower: allocation watch failed; retrying"); n != 1 {
+		t.Errorf("3 failed tries logged %d lines, want 1:\n%s", n, buf.String())
+	}
+	if err := h.sim.SetFaults(sim.Faults{}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for strings.Count(buf.String(), "follower: allocation watch answers again: failed_for=") != 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("no recovery line:\n%s", buf.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	cancel()
+	<-done
 }

@@ -216,6 +216,10 @@ type MigrationRequest struct {
 	Created  time.Time `json:"created"`
 	Started  time.Time `json:"started,omitzero"`
 	Finished time.Time `json:"finished,omitzero"`
+	// OutWait is when the running request's moves began waiting for a
+	// node to leave scheduling before their first stop; zero when they
+	// do not wait.
+	OutWait  time.Time `json:"out_wait,omitzero"`
 	Attempts int       `json:"attempts,omitempty"`
 	// Version is the log index of the request's last change, for
 	// compare-and-set updates.
