@@ -111,8 +111,8 @@ func (c *Cluster) advance(to time.Time, partial bool) {
 }
 
 // tick moves the model from c.now to t, in a fixed order: transfers, events,
-// allocation lifecycle, drains, deployments, reconciliation, blocked
-// evaluations, then load and ground truth.
+// allocation lifecycle, drains, deployments, follow-up evaluations that
+// are due, reconciliation, blocked evaluations, then load and ground truth.
 func (c *Cluster) tick(t time.Time) {
 	from := c.now
 	c.progressMigrations(from, t)
@@ -122,6 +122,7 @@ func (c *Cluster) tick(t time.Time) {
 	c.lifecycle()
 	c.runDrains()
 	c.runDeployments()
+	c.runFollowups()
 	c.reconcileDirty()
 	c.retryBlocked()
 	c.computeLoad(t.Sub(from))
@@ -226,9 +227,6 @@ func (c *Cluster) lifecycle() {
 	for len(c.timers) > 0 && !c.timers[0].at.After(c.now) {
 		a := heap.Pop(&c.timers).(timer).a
 		if a.clientTerminal() {
-			if a.client == allocFailed && a.next == "" && a.desired == desiredRun && !a.rescheduleAt.IsZero() && !c.now.Before(a.rescheduleAt) {
-				c.markDirty(a.job, triggerAllocFail) // its reschedule time came
-			}
 			continue
 		}
 		switch {
@@ -271,7 +269,9 @@ func (c *Cluster) markDirty(j *job, trigger string) {
 
 // reconcileDirty re-evaluates jobs whose allocations changed on their own
 // (batch work finished, allocations preempted, rolling updates advancing).
-// An evaluation is recorded only when something changes.
+// An evaluation is recorded only when something changes, or when an
+// allocation failed that Nomad may reschedule (Nomad's client update
+// creates one then).
 func (c *Cluster) reconcileDirty() {
 	if len(c.dirty) == 0 {
 		return
@@ -287,10 +287,17 @@ func (c *Cluster) reconcileDirty() {
 	}
 	clear(c.dirty)
 	for i, j := range order {
-		if j.purged {
-			continue
+		must := c.failEval[j]
+		delete(c.failEval, j)
+		switch {
+		case j.purged:
+		case must:
+			// Nomad evaluates the job of a failed allocation it may
+			// reschedule even when the evaluation changes nothing.
+			c.reconcile(j, c.newEval(j, triggers[i], ""))
+		default:
+			c.reconcileAs(j, triggers[i])
 		}
-		c.reconcileAs(j, triggers[i])
 	}
 }
 
@@ -356,7 +363,7 @@ func (c *Cluster) gc() {
 	}
 	keptEvals := c.evals[:0]
 	for _, e := range c.evals {
-		if e.status != api.EvalStatusBlocked && e.modified.Before(cutoff) {
+		if e.status != api.EvalStatusBlocked && e.status != api.EvalStatusPending && e.modified.Before(cutoff) {
 			delete(c.evalByID, e.id)
 			continue
 		}

@@ -117,6 +117,7 @@ type Cluster struct {
 	evals      []*eval
 	evalByID   map[string]*eval
 	blocked    []*eval
+	followups  []*eval // pending follow-up evaluations, until their WaitUntil
 	deployByID map[string]*deployment
 	localities map[string]*locality
 	locOrder   []*locality
@@ -128,6 +129,7 @@ type Cluster struct {
 	nextEvent  int
 	surges     []activeSurge
 	dirty      map[*job]string // jobs to reconcile at the end of the tick, with the trigger
+	failEval   map[*job]bool   // dirty jobs Nomad evaluates whatever changes (an allocation failed that may be rescheduled)
 	capFreed   bool            // capacity freed since blocked evals were last retried
 	lastMinute time.Time
 	groupSize  map[string]int // nodes created per node group, for naming added ones
@@ -180,6 +182,7 @@ func New(sc *Scenario, opts Options) (*Cluster, error) {
 		localities: map[string]*locality{},
 		traces:     map[string]*Trace{},
 		dirty:      map[*job]string{},
+		failEval:   map[*job]bool{},
 		schedCfg:   sc.Scheduler,
 		faults:     sc.Faults,
 		tokens:     map[string]bool{},

@@ -1202,3 +1202,125 @@ func TestBlockingJobReadAndRequestLog(t *testing.T) {
 		t.Errorf("last request = %s %s %d, body %d bytes", last.Method, last.Path, last.Status, len(last.Body))
 	}
 }
+
+// Allocations that fail together wait in one follow-up evaluation; one
+// failing later gets its own; a delay of a second or less needs none: the
+// evaluation of the failure places the replacement. Failures an
+// evaluation finds waiting with times more than 5 s apart get a follow-up
+// each, the later ones "alloc-failure" without a description.
+func TestFollowUpEvaluationsShared(t *testing.T) {
+	c := newTestCluster(t, "")
+	client := newTestAPI(t, c, "")
+	reg := func(id string, count int, delay time.Duration, fn string) {
+		j := noUpdate(serviceJob(id, count, 100, 64, 50))
+		j.TaskGroups[0].ReschedulePolicy = &api.ReschedulePolicy{Unlimited: new(true), Delay: new(delay), DelayFunction: new(fn), MaxDelay: new(time.Minute)}
+		if _, _, err := client.Jobs().Register(j, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	reg("slow", 3, 20*time.Second, "constant")
+	reg("quick", 1, time.Second, "constant")
+	reg("exp", 2, 10*time.Second, "exponential")
+	if err := c.Step(10 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	allocs := func(job string) []*api.AllocationListStub {
+		as, _, err := client.Jobs().Allocations(job, true, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return as
+	}
+	slow, exp := allocs("slow"), allocs("exp")
+	for _, a := range append(append(slow[:2:2], allocs("quick")...), exp[0]) {
+		if err := c.FailAlloc(a.ID, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.Step(3 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.FailAlloc(slow[2].ID, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Step(2 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	follow := map[string]string{}
+	for _, a := range allocs("slow") {
+		follow[a.ID] = a.FollowupEvalID
+	}
+	first, second := follow[slow[0].ID], follow[slow[2].ID]
+	if first == "" || follow[slow[1].ID] != first || second == "" || second == first {
+		t.Fatalf("follow-ups %v: want the two failed together to share one, the later failure its own", follow)
+	}
+	for _, id := range []string{first, second} {
+		e, _, err := client.Evaluations().Info(id, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e.Status != api.EvalStatusPending || e.TriggeredBy != "alloc-reschedule" {
+			t.Errorf("follow-up %s: %s %s", id[:8], e.TriggeredBy, e.Status)
+		}
+	}
+	q := allocs("quick")
+	if len(q) != 2 {
+		t.Fatalf("quick: %d allocations, want the failed one and its replacement", len(q))
+	}
+	for _, a := range q {
+		if a.FollowupEvalID != "" {
+			t.Errorf("quick: %s has follow-up %s; a delay of a second needs none", a.ID[:8], a.FollowupEvalID)
+		}
+	}
+	// Both follow-ups run at their times and place the replacements.
+	if err := c.Step(20 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if as := allocs("slow"); len(as) != 6 {
+		t.Errorf("slow: %d allocations, want 3 failed and 3 replacements", len(as))
+	}
+	// exp[0] was replaced 10 s after it failed; its replacement waits 20 s
+	// after failing, exp[1] 10 s: two follow-ups.
+	a0, _, err := client.Allocations().Info(exp[0].ID, nil)
+	if err != nil || a0.NextAllocation == "" {
+		t.Fatalf("exp: %v, no replacement of the first failure", err)
+	}
+	for _, id := range []string{a0.NextAllocation, exp[1].ID} {
+		if err := c.FailAlloc(id, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.Step(time.Second); err != nil {
+		t.Fatal(err)
+	}
+	repl, _, err := client.Allocations().Info(a0.NextAllocation, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, _, err := client.Allocations().Info(exp[1].ID, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e1, _, err := client.Evaluations().Info(other.FollowupEvalID, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e2, _, err := client.Evaluations().Info(repl.FollowupEvalID, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	failedAt := repl.TaskStates["t"].FinishedAt
+	if e1.ID == e2.ID || !e1.WaitUntil.Equal(failedAt.Add(10*time.Second)) || !e2.WaitUntil.Equal(failedAt.Add(20*time.Second)) {
+		t.Fatalf("follow-ups %s until %v and %s until %v; want two, 10 s and 20 s after %v", e1.ID[:8], e1.WaitUntil, e2.ID[:8], e2.WaitUntil, failedAt)
+	}
+	if e1.TriggeredBy != "alloc-reschedule" || e1.StatusDescription != "created for delayed rescheduling" || e2.TriggeredBy != "alloc-failure" || e2.StatusDescription != "" {
+		t.Errorf("follow-ups: %s %q, then %s %q", e1.TriggeredBy, e1.StatusDescription, e2.TriggeredBy, e2.StatusDescription)
+	}
+	by, _, err := client.Evaluations().Info(e1.PreviousEval, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e2.PreviousEval != by.ID || by.TriggeredBy != "alloc-failure" || by.NextEval != e2.ID {
+		t.Errorf("follow-ups after %s (%s, next %s), want both after the failures' evaluation, naming the last", by.ID[:8], by.TriggeredBy, by.NextEval)
+	}
+}

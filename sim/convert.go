@@ -247,7 +247,7 @@ func (c *Cluster) allocStub(a *alloc, withResources bool) *api.AllocationListStu
 		JobVersion: a.jobVersion, TaskGroup: a.grp.name,
 		DesiredStatus: a.desired, DesiredDescription: a.desiredDesc,
 		ClientStatus: a.client, ClientDescription: a.clientDesc, TaskStates: a.taskStates(),
-		DeploymentStatus: a.deploymentStatus(), NextAllocation: a.next,
+		DeploymentStatus: a.deploymentStatus(), NextAllocation: a.next, FollowupEvalID: a.followupID(),
 		PreemptedAllocations: append([]string(nil), a.preempted...), PreemptedByAllocation: a.preemptedBy,
 		CreateIndex: a.createIdx, ModifyIndex: a.modifyIdx,
 		CreateTime: a.created.UnixNano(), ModifyTime: a.modified.UnixNano(),
@@ -282,6 +282,7 @@ func (c *Cluster) allocAPI(a *alloc) *api.Allocation {
 		ClientStatus: a.client, ClientDescription: a.clientDesc, TaskStates: a.taskStates(),
 		DeploymentID: a.deployID, DeploymentStatus: a.deploymentStatus(),
 		PreviousAllocation: a.prev, NextAllocation: a.next, RescheduleTracker: a.rescheduleTracker(),
+		FollowupEvalID:       a.followupID(),
 		PreemptedAllocations: append([]string(nil), a.preempted...), PreemptedByAllocation: a.preemptedBy,
 		CreateIndex: a.createIdx, ModifyIndex: a.modifyIdx, AllocModifyIndex: a.modifyIdx,
 		CreateTime: a.created.UnixNano(), ModifyTime: a.modified.UnixNano(),
@@ -289,7 +290,19 @@ func (c *Cluster) allocAPI(a *alloc) *api.Allocation {
 	if a.migrate {
 		out.DesiredTransition.Migrate = new(true)
 	}
+	if a.reschedule {
+		out.DesiredTransition.Reschedule = new(true)
+	}
 	return out
+}
+
+// followupID is a's FollowupEvalID: the evaluation that reschedules it
+// once its delay has passed, "" when none was created.
+func (a *alloc) followupID() string {
+	if a.followup == nil {
+		return ""
+	}
+	return a.followup.id
 }
 
 func (c *Cluster) evalAPI(e *eval) *api.Evaluation {
@@ -297,7 +310,7 @@ func (c *Cluster) evalAPI(e *eval) *api.Evaluation {
 		ID: e.id, Priority: e.priority, Type: e.typ, TriggeredBy: e.triggeredBy, Namespace: api.DefaultNamespace,
 		JobID: e.jobID, JobModifyIndex: e.jobModIdx, NodeID: e.nodeID, NodeModifyIndex: e.nodeModIdx,
 		DeploymentID: e.deployID, Status: e.status, StatusDescription: e.statusDesc,
-		PreviousEval: e.prevEval, BlockedEval: e.blockedEval,
+		PreviousEval: e.prevEval, NextEval: e.nextEval, BlockedEval: e.blockedEval, WaitUntil: e.waitUntil,
 		QueuedAllocations: maps.Clone(e.queued),
 		CreateIndex:       e.createIdx, ModifyIndex: e.modifyIdx,
 		CreateTime: e.created.UnixNano(), ModifyTime: e.modified.UnixNano(),

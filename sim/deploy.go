@@ -58,7 +58,13 @@ func (c *Cluster) startDeployment(j *job) {
 }
 
 // runDeployments marks allocations healthy after min_healthy_time (or
-// unhealthy past healthy_deadline) and completes or fails deployments.
+// unhealthy when they finish first or past healthy_deadline) and completes
+// or fails deployments. As Nomad's deployment watcher, it fails a
+// deployment on an unhealthy allocation only when its group has no
+// progress deadline or the allocation's reschedule policy allows no more
+// attempts; otherwise it lets the allocation be rescheduled
+// (DesiredTransition.Reschedule, a second later, as the watcher batches
+// its updates) and the deployment fails only past its progress deadline.
 func (c *Cluster) runDeployments() {
 	for _, j := range c.sortedJobs() {
 		d := latestDeployment(j)
@@ -66,30 +72,44 @@ func (c *Cluster) runDeployments() {
 			continue
 		}
 		changed := false
+		failing := false
 		for _, a := range j.allocs {
-			if a.deployID != d.id || a.healthy != nil {
+			if a.deployID != d.id {
 				continue
 			}
 			u := a.grp.update
-			if u == nil {
-				continue
-			}
 			st := d.groups[a.grp.name]
-			switch {
-			case a.client == allocRunning && !c.now.Before(a.runningSince.Add(*u.MinHealthyTime)):
-				a.healthy, a.healthAt = new(true), c.now
-				st.HealthyAllocs++
-				if st.ProgressDeadline > 0 {
-					st.RequireProgressBy = c.now.Add(st.ProgressDeadline)
-				}
-			case a.clientTerminal() || (u.HealthyDeadline != nil && !a.startAt.IsZero() && !c.now.Before(a.startAt.Add(*u.HealthyDeadline))):
-				a.healthy, a.healthAt = new(false), c.now
-				st.UnhealthyAllocs++
-			default:
+			if u == nil || st == nil {
 				continue
 			}
-			c.touch(a)
-			changed = true
+			if a.healthy == nil {
+				switch {
+				case a.client == allocRunning && !c.now.Before(a.runningSince.Add(*u.MinHealthyTime)):
+					a.healthy, a.healthAt = new(true), c.now
+					st.HealthyAllocs++
+					if st.ProgressDeadline > 0 {
+						st.RequireProgressBy = c.now.Add(st.ProgressDeadline)
+					}
+				case a.clientTerminal() || (u.HealthyDeadline != nil && !a.startAt.IsZero() && !c.now.Before(a.startAt.Add(*u.HealthyDeadline))):
+					a.healthy, a.healthAt = new(false), c.now
+					st.UnhealthyAllocs++
+				default:
+					continue
+				}
+				c.touch(a)
+				changed = true
+			}
+			if *a.healthy {
+				continue
+			}
+			switch {
+			case st.ProgressDeadline == 0 || !rescheduleAllowed(a, c.now):
+				failing = true
+			case !a.reschedule && a.desired == desiredRun && !c.now.Before(a.healthAt.Add(watcherBatch)):
+				a.reschedule = true
+				c.touch(a)
+				changed = true
+			}
 		}
 		done := true
 		for _, g := range j.groups {
@@ -97,16 +117,17 @@ func (c *Cluster) runDeployments() {
 			if st == nil {
 				continue
 			}
-			if st.UnhealthyAllocs > 0 {
-				d.status, d.statusDesc = api.DeploymentStatusFailed, "Failed due to unhealthy allocations"
-				changed = true
-			} else if !st.RequireProgressBy.IsZero() && c.now.After(st.RequireProgressBy) && st.HealthyAllocs < st.DesiredTotal {
+			if !failing && !st.RequireProgressBy.IsZero() && c.now.After(st.RequireProgressBy) && st.HealthyAllocs < st.DesiredTotal {
 				d.status, d.statusDesc = api.DeploymentStatusFailed, "Failed due to progress deadline"
 				changed = true
 			}
 			if st.HealthyAllocs < st.DesiredTotal {
 				done = false
 			}
+		}
+		if failing {
+			d.status, d.statusDesc = api.DeploymentStatusFailed, "Failed due to unhealthy allocations"
+			changed = true
 		}
 		if d.active() && done {
 			d.status, d.statusDesc = api.DeploymentStatusSuccessful, "Deployment completed successfully"
@@ -121,3 +142,7 @@ func (c *Cluster) runDeployments() {
 		}
 	}
 }
+
+// watcherBatch is how long Nomad's deployment watcher batches allocation
+// updates before it acts on them (perJobEvalBatchPeriod).
+const watcherBatch = time.Second

@@ -227,7 +227,9 @@ func sortJobs(js []*job) {
 
 // FailAlloc makes an allocation fail on its client, as a crashing task
 // would: it turns failed and its job places a replacement when its
-// reschedule policy allows (Nomad's default for service jobs: 30 s later).
+// reschedule policy allows (Nomad's default for service jobs: 30 s later,
+// through a follow-up evaluation), once the deployment watcher lets it
+// when it belongs to an active deployment.
 func (c *Cluster) FailAlloc(id, reason string) error {
 	c.mu.Lock()
 	defer c.unlock()
@@ -251,6 +253,9 @@ func (c *Cluster) failAlloc(id, reason string) error {
 	a.client, a.clientDesc = allocFailed, reason
 	a.failedAt = c.now
 	c.touch(a)
+	if rescheduleAllowed(a, c.now) {
+		c.failEval[a.job] = true
+	}
 	c.markDirty(a.job, triggerAllocFail)
 	c.log.Info("allocation failed", logKeyAlloc, a.id, logKeyJob, a.job.id, logKeyDetail, reason)
 	return nil

@@ -1742,3 +1742,232 @@ func TestFidelityRescheduleAttempts(t *testing.T) {
 		}
 	})
 }
+
+// crashJob is a service job of one allocation that fails two seconds after
+// it starts (the simulator fails it through its fault API when a check
+// asks), is not restarted, and is rescheduled after delay, without a limit
+// on attempts.
+func crashJob(id string, delay time.Duration) *api.Job {
+	j := sleepJob(id, 1, 100, 64, 50)
+	tg := j.TaskGroups[0]
+	tg.Tasks[0].SetConfig("command", "/bin/sh").SetConfig("args", []string{"-c", "sleep 2; exit 1"})
+	tg.RestartPolicy = &api.RestartPolicy{Attempts: new(0), Mode: new("fail")}
+	tg.ReschedulePolicy = &api.ReschedulePolicy{Attempts: new(0), Interval: new(time.Duration(0)), Unlimited: new(true),
+		Delay: new(delay), DelayFunction: new("constant")}
+	return j
+}
+
+// firstFailure waits until the job's first allocation has failed (failing
+// it on the simulator once it runs) and returns it.
+func (c *cluster) firstFailure(t *testing.T, jobID string) *api.Allocation {
+	t.Helper()
+	deadline := time.Now().Add(waitLimit)
+	for {
+		as, _, err := c.client.Jobs().Allocations(jobID, true, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(as) > 1 || time.Now().After(deadline) {
+			t.Fatalf("%s: %s: want one allocation failing, have %s", c.name, jobID, describe(as))
+		}
+		if len(as) == 1 {
+			switch a := as[0]; {
+			case a.ClientStatus == api.AllocClientStatusFailed:
+				full, _, err := c.client.Allocations().Info(a.ID, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return full
+			case c.sim != nil && a.ClientStatus == api.AllocClientStatusRunning:
+				if err := c.sim.FailAlloc(a.ID, "exit 1"); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// waitAlloc follows one allocation with blocking queries until ok holds.
+func (c *cluster) waitAlloc(t *testing.T, id, what string, ok func(*api.Allocation) bool) *api.Allocation {
+	t.Helper()
+	deadline := time.Now().Add(waitLimit)
+	var index uint64
+	for {
+		a, meta, err := c.client.Allocations().Info(id, &api.QueryOptions{WaitIndex: index, WaitTime: 5 * time.Second})
+		if err != nil {
+			t.Fatalf("allocation %s: %v", id, err)
+		}
+		if ok(a) {
+			return a
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: allocation %s never %s: %s/%s, next %q, follow-up %q", c.name, id[:8], what, a.DesiredStatus, a.ClientStatus, a.NextAllocation, a.FollowupEvalID)
+		}
+		index = meta.LastIndex
+	}
+}
+
+// waitEval polls an evaluation until ok holds.
+func (c *cluster) waitEval(t *testing.T, id, what string, ok func(*api.Evaluation) bool) *api.Evaluation {
+	t.Helper()
+	deadline := time.Now().Add(waitLimit)
+	for {
+		e, _, err := c.client.Evaluations().Info(id, nil)
+		if err != nil {
+			t.Fatalf("evaluation %s: %v", id, err)
+		}
+		if ok(e) {
+			return e
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: evaluation %s never %s: %s %s %q", c.name, id[:8], what, e.TriggeredBy, e.Status, e.StatusDescription)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func anyEval(*api.Evaluation) bool { return true }
+
+// A failed allocation waiting out its reschedule delay: the evaluation of
+// the failure ("alloc-failure") creates a follow-up evaluation, pending
+// until the failure time plus the delay ("alloc-reschedule", "created for
+// delayed rescheduling"), and names it as its next; the allocation names it
+// as its FollowupEvalID and stays desired to run. At that time the
+// follow-up runs (complete, its description cleared) and places the
+// replacement.
+func TestFidelityRescheduleFollowUp(t *testing.T) {
+	forEachNomad(t, func(t *testing.T, c *cluster) {
+		const delay = 20 * time.Second
+		id := c.jobID("followup")
+		j := crashJob(id, delay)
+		j.Update = &api.UpdateStrategy{MaxParallel: new(0)} // no deployment
+		c.register(t, j)
+		failed := c.firstFailure(t, id)
+		a := c.waitAlloc(t, failed.ID, "given a follow-up evaluation", func(a *api.Allocation) bool { return a.FollowupEvalID != "" })
+		fe := c.waitEval(t, a.FollowupEvalID, "read", anyEval)
+		finished := a.TaskStates["sleep"].FinishedAt
+		if fe.TriggeredBy != "alloc-reschedule" || fe.Status != api.EvalStatusPending || fe.StatusDescription != "created for delayed rescheduling" {
+			t.Errorf("follow-up evaluation: %s %s %q, want alloc-reschedule pending %q", fe.TriggeredBy, fe.Status, fe.StatusDescription, "created for delayed rescheduling")
+		}
+		if d := fe.WaitUntil.Sub(finished.Add(delay)); d < -time.Millisecond || d > time.Millisecond {
+			t.Errorf("follow-up waits until %v, want the failure %v plus %v", fe.WaitUntil, finished, delay)
+		}
+		if a.DesiredStatus != api.AllocDesiredStatusRun || a.NextAllocation != "" {
+			t.Errorf("failed allocation waiting: %s, next %q; want run, none", a.DesiredStatus, a.NextAllocation)
+		}
+		prev := c.waitEval(t, fe.PreviousEval, "read", anyEval)
+		if prev.TriggeredBy != "alloc-failure" || prev.Status != api.EvalStatusComplete || prev.NextEval != fe.ID {
+			t.Errorf("evaluation before the follow-up: %s %s next %q; want alloc-failure complete next %s", prev.TriggeredBy, prev.Status, prev.NextEval, fe.ID)
+		}
+
+		a = c.waitAlloc(t, failed.ID, "replaced", func(a *api.Allocation) bool { return a.NextAllocation != "" })
+		next, _, err := c.client.Allocations().Info(a.NextAllocation, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if next.EvalID != fe.ID {
+			t.Errorf("replacement placed by evaluation %s, want the follow-up %s", next.EvalID, fe.ID)
+		}
+		if gap := time.Unix(0, next.CreateTime).Sub(fe.WaitUntil); gap < -time.Second || gap > 5*time.Second {
+			t.Errorf("replacement placed %v after the follow-up's time", gap)
+		}
+		fe = c.waitEval(t, fe.ID, "complete", func(e *api.Evaluation) bool { return e.Status == api.EvalStatusComplete })
+		if fe.StatusDescription != "" {
+			t.Errorf("follow-up run: description %q, want none", fe.StatusDescription)
+		}
+	})
+}
+
+// A failed allocation of a job whose deployment runs is not rescheduled on
+// its own: the evaluation of the failure leaves it (no follow-up); Nomad's
+// deployment watcher then lets it reschedule (DesiredTransition.Reschedule)
+// with an evaluation of its own, which creates the follow-up; the
+// deployment goes on running (its progress deadline is ten minutes away and
+// the policy allows more attempts) and the replacement joins it. Without a
+// progress deadline the deployment fails at the failure, and Nomad never
+// replaces an allocation of a failed deployment: its follow-up evaluation
+// runs and places nothing.
+func TestFidelityRescheduleInDeployment(t *testing.T) {
+	forEachNomad(t, func(t *testing.T, c *cluster) {
+		const delay = 10 * time.Second
+		update := func(progress time.Duration) *api.UpdateStrategy {
+			return &api.UpdateStrategy{MaxParallel: new(1), MinHealthyTime: new(30 * time.Second),
+				HealthyDeadline: new(time.Minute), ProgressDeadline: new(progress)}
+		}
+		gated, nodl := c.jobID("resched-deploy"), c.jobID("resched-nodeadline")
+		for id, progress := range map[string]time.Duration{gated: 10 * time.Minute, nodl: 0} {
+			j := crashJob(id, delay)
+			j.Update = update(progress)
+			c.register(t, j)
+		}
+		failed := map[string]*api.Allocation{gated: c.firstFailure(t, gated), nodl: c.firstFailure(t, nodl)}
+
+		// Running deployment: the watcher lets the allocation reschedule.
+		a := c.waitAlloc(t, failed[gated].ID, "given a follow-up evaluation", func(a *api.Allocation) bool { return a.FollowupEvalID != "" })
+		if a.DesiredTransition.Reschedule == nil || !*a.DesiredTransition.Reschedule {
+			t.Errorf("failed allocation of the running deployment: DesiredTransition %+v, want Reschedule", a.DesiredTransition)
+		}
+		fe := c.waitEval(t, a.FollowupEvalID, "read", anyEval)
+		by := c.waitEval(t, fe.PreviousEval, "read", anyEval)
+		if fe.TriggeredBy != "alloc-reschedule" || by.TriggeredBy != "deployment-watcher" || by.DeploymentID != a.DeploymentID || by.NextEval != fe.ID {
+			t.Errorf("follow-up %s after %s (deployment %q, next %q); want alloc-reschedule after deployment-watcher of %s",
+				fe.TriggeredBy, by.TriggeredBy, by.DeploymentID, by.NextEval, a.DeploymentID)
+		}
+		evals, _, err := c.client.Jobs().Evaluations(gated, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := countEvals(evals, func(e *api.Evaluation) bool {
+			return e.TriggeredBy == "alloc-failure" && e.Status == api.EvalStatusComplete && e.NextEval == ""
+		}); n != 1 {
+			t.Errorf("want one alloc-failure evaluation that created no follow-up, have %s", describeEvals(evals))
+		}
+		a = c.waitAlloc(t, failed[gated].ID, "replaced", func(a *api.Allocation) bool { return a.NextAllocation != "" })
+		next, _, err := c.client.Allocations().Info(a.NextAllocation, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, _, err := c.client.Deployments().Info(a.DeploymentID, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st := d.TaskGroups["g"]; d.Status != api.DeploymentStatusRunning || st.UnhealthyAllocs < 1 || st.PlacedAllocs != 2 || next.DeploymentID != d.ID {
+			t.Errorf("deployment after the reschedule: %s %q, group %+v, replacement in %q; want running, the replacement placed in it",
+				d.Status, d.StatusDescription, st, next.DeploymentID)
+		}
+
+		// No progress deadline: the deployment fails; nothing replaces the
+		// failed allocation.
+		a = c.waitAlloc(t, failed[nodl].ID, "given a follow-up evaluation", func(a *api.Allocation) bool { return a.FollowupEvalID != "" })
+		d, _, err = c.client.Deployments().Info(a.DeploymentID, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.Status != api.DeploymentStatusFailed || d.StatusDescription != "Failed due to unhealthy allocations" {
+			t.Errorf("deployment without a progress deadline: %s %q, want failed %q", d.Status, d.StatusDescription, "Failed due to unhealthy allocations")
+		}
+		c.waitEval(t, a.FollowupEvalID, "complete", func(e *api.Evaluation) bool { return e.Status == api.EvalStatusComplete })
+		time.Sleep(time.Second) // anything the evaluation placed is listed by now
+		as, _, err := c.client.Jobs().Allocations(nodl, true, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(as) != 1 || as[0].ClientStatus != api.AllocClientStatusFailed || as[0].DesiredStatus != api.AllocDesiredStatusRun || as[0].NextAllocation != "" {
+			t.Errorf("allocations of the failed deployment's job: %s, want the failed one alone, desired to run", describe(as))
+		}
+		if s := waitSummary(t, c, nodl, func(*api.JobSummary) bool { return true }).Summary["g"]; s.Failed != 1 || s.Queued != 0 {
+			t.Errorf("summary %+v, want 1 failed, none queued", s)
+		}
+	})
+}
+
+func countEvals(evals []*api.Evaluation, f func(*api.Evaluation) bool) int {
+	n := 0
+	for _, e := range evals {
+		if f(e) {
+			n++
+		}
+	}
+	return n
+}

@@ -194,19 +194,24 @@ type alloc struct {
 	startAt      time.Time // pending → running at this time (zero: waiting)
 	runningSince time.Time
 	failedAt     time.Time // when it failed on its client
-	rescheduleAt time.Time // when its job is looked at again to reschedule it (armed once)
-	stopAt       time.Time // client finishes stopping at this time (zero: not stopping or waiting for a migration)
-	finishAt     time.Time // batch work completes at this time
-	mig          *migration
-	waitFor      *alloc // break-before-make: start only once this one stopped
-	createIdx    uint64
-	modifyIdx    uint64
-	phase        time.Duration // offset into the load traces
-	cpu, mem     float64       // usage this tick: MHz, MB
-	iops         float64
-	served       float64 // CPU it got this tick, MHz (less than cpu when throttled)
-	thrPeriods   float64 // cumulative throttled CFS periods
-	thrNS        float64 // cumulative throttled time, ns
+	// followup is the evaluation Nomad's reconciler created to reschedule
+	// a failed allocation once its delay has passed (FollowupEvalID).
+	followup *eval
+	// reschedule is DesiredTransition.Reschedule: the deployment watcher
+	// lets an unhealthy allocation of an active deployment be rescheduled.
+	reschedule bool
+	stopAt     time.Time // client finishes stopping at this time (zero: not stopping or waiting for a migration)
+	finishAt   time.Time // batch work completes at this time
+	mig        *migration
+	waitFor    *alloc // break-before-make: start only once this one stopped
+	createIdx  uint64
+	modifyIdx  uint64
+	phase      time.Duration // offset into the load traces
+	cpu, mem   float64       // usage this tick: MHz, MB
+	iops       float64
+	served     float64 // CPU it got this tick, MHz (less than cpu when throttled)
+	thrPeriods float64 // cumulative throttled CFS periods
+	thrNS      float64 // cumulative throttled time, ns
 }
 
 func (a *alloc) clientTerminal() bool {
@@ -238,8 +243,11 @@ type eval struct {
 	statusDesc  string
 	blockedEval string
 	prevEval    string
-	failed      map[string]*api.AllocationMetric
-	queued      map[string]int
+	nextEval    string
+	// waitUntil is when a follow-up evaluation (pending until then) runs.
+	waitUntil time.Time
+	failed    map[string]*api.AllocationMetric
+	queued    map[string]int
 	// conflict marks an evaluation whose plan Nomad's plan applier would
 	// reject (a preemption that does not make room): it fails after its
 	// attempts and leaves a blocked evaluation.

@@ -27,6 +27,7 @@ const (
 	triggerPlanAttempts = "max-plan-attempts"
 	triggerAllocFail    = "alloc-failure"
 	triggerDeployment   = "deployment-watcher"
+	triggerReschedule   = "alloc-reschedule"
 )
 
 // killTimeout is how long a plain (non-migration) stop takes on the client.
@@ -660,23 +661,19 @@ func (c *Cluster) reconcileGroup(j *job, g *group, evp **eval, trigger string, s
 	if missing > 0 {
 		prev = previousByIndex(j, g)
 	}
+	var later []*alloc
 	for idx := 0; missing > 0; idx++ {
 		if used[idx] {
 			continue
 		}
 		missing--
 		if pa := prev[idx]; pa != nil && pa.client == allocFailed {
-			// Nomad counts a failed allocation it may not reschedule, or
-			// not yet, against the group's count and places nothing for
-			// it; it reschedules within a second of the failure time
-			// plus the next delay.
-			if !rescheduleEligible(pa) {
-				continue
-			}
-			if at := pa.failedAt.Add(nextDelay(pa)); at.Sub(c.now) > rescheduleWindow {
-				if pa.rescheduleAt != at {
-					pa.rescheduleAt = at
-					c.arm(pa, at)
+			// Nomad counts a failed allocation it does not reschedule
+			// now against the group's count and places nothing for it.
+			now, wait := c.rescheduleNow(j, pa, *evp)
+			if !now {
+				if wait {
+					later = append(later, pa)
 				}
 				continue
 			}
@@ -686,6 +683,7 @@ func (c *Cluster) reconcileGroup(j *job, g *group, evp **eval, trigger string, s
 			failedN++
 		}
 	}
+	c.followUp(j, later, evp, trigger)
 	if p != nil && failedN > 0 && failedN == p.conflicts {
 		return nil, failedN
 	}
@@ -826,6 +824,115 @@ func penaltyNodes(prev *alloc) map[*node]bool {
 // allocation before its reschedule time.
 const rescheduleWindow = time.Second
 
+// followupBatch is how close together Nomad's reconciler puts the
+// reschedule times of failed allocations it waits for in one follow-up
+// evaluation.
+const followupBatch = 5 * time.Second
+
+// currentDeployment is Nomad's current deployment of j as its reconciler
+// sees it: the latest, when it is of the job's version and not successful.
+func currentDeployment(j *job) *deployment {
+	d := latestDeployment(j)
+	if d == nil || d.jobVersion != j.version || d.status == api.DeploymentStatusSuccessful {
+		return nil
+	}
+	return d
+}
+
+// rescheduleNow is what Nomad's reconciler does with pa, a failed
+// allocation, in evaluation ev (nil: one not created yet): reschedule it
+// now, or wait for its reschedule time with a follow-up evaluation to
+// create (wait), or neither. An allocation of an active deployment waits
+// until the deployment watcher lets it reschedule; one the policy does not
+// allow is never rescheduled; otherwise it is rescheduled by its follow-up
+// evaluation, or by any evaluation within a second of its reschedule time
+// (the failure time plus the next delay) — except an allocation of a
+// deployment that failed, which Nomad leaves as it is.
+func (c *Cluster) rescheduleNow(j *job, pa *alloc, ev *eval) (now, wait bool) {
+	d := currentDeployment(j)
+	if d != nil && d.id == pa.deployID && d.active() && !pa.reschedule {
+		return false, false
+	}
+	if !rescheduleEligible(pa) {
+		return false, false
+	}
+	if (pa.followup != nil && pa.followup == ev) || pa.failedAt.Add(nextDelay(pa)).Sub(c.now) <= rescheduleWindow {
+		if d != nil && d.id == pa.deployID && d.status == api.DeploymentStatusFailed {
+			return false, false
+		}
+		return true, false
+	}
+	return false, pa.followup == nil
+}
+
+// followUp creates Nomad's follow-up evaluations for later, failed
+// allocations of one group to reschedule once their delay has passed:
+// pending until the first reschedule time of a batch (those within 5 s of
+// it share it), the first "alloc-reschedule" ("created for delayed
+// rescheduling"), any further ones "alloc-failure", each following the
+// evaluation that created them, which names the last as its next.
+func (c *Cluster) followUp(j *job, later []*alloc, evp **eval, trigger string) {
+	if len(later) == 0 {
+		return
+	}
+	ev := c.lazyEval(j, evp, trigger)
+	at := func(a *alloc) time.Time { return a.failedAt.Add(nextDelay(a)) }
+	sort.SliceStable(later, func(i, k int) bool { return at(later[i]).Before(at(later[k])) })
+	var fe *eval
+	var first time.Time
+	for _, a := range later {
+		if t := at(a); fe == nil || t.Sub(first) >= followupBatch {
+			trig, desc := triggerAllocFail, ""
+			if fe == nil {
+				trig, desc = triggerReschedule, "created for delayed rescheduling"
+			}
+			first = t
+			fe = &eval{
+				id: newID(c.rng), priority: ev.priority, typ: j.typ, triggeredBy: trig,
+				jobID: j.id, jobModIdx: j.jobModIdx, status: api.EvalStatusPending, statusDesc: desc,
+				prevEval: ev.id, waitUntil: t, created: c.now, modified: c.now,
+			}
+			idx := c.bump(TableEvals)
+			fe.createIdx, fe.modifyIdx = idx, idx
+			ev.nextEval, ev.modifyIdx = fe.id, idx
+			c.evals = append(c.evals, fe)
+			c.evalByID[fe.id] = fe
+			c.followups = append(c.followups, fe)
+		}
+		a.followup = fe
+		c.touch(a)
+	}
+}
+
+// runFollowups runs the follow-up evaluations that are due, in the order
+// of their times.
+func (c *Cluster) runFollowups() {
+	var due []*eval
+	kept := c.followups[:0]
+	for _, e := range c.followups {
+		if c.now.Before(e.waitUntil) {
+			kept = append(kept, e)
+		} else {
+			due = append(due, e)
+		}
+	}
+	clear(c.followups[len(kept):])
+	c.followups = kept
+	sort.SliceStable(due, func(i, k int) bool { return due[i].waitUntil.Before(due[k].waitUntil) })
+	for _, e := range due {
+		e.status, e.statusDesc = api.EvalStatusComplete, ""
+		e.modifyIdx, e.modified = c.bump(TableEvals), c.now
+		j := c.jobs[e.jobID]
+		if j == nil || j.purged {
+			continue
+		}
+		if d := latestDeployment(j); d != nil && d.active() {
+			e.deployID = d.id
+		}
+		c.reconcile(j, e)
+	}
+}
+
 // maxPastRescheduleEvents is how many earlier attempts Nomad carries into a
 // reschedule tracker under a policy with unlimited attempts.
 const maxPastRescheduleEvents = 5
@@ -857,6 +964,24 @@ func (c *Cluster) rescheduleEvents(prev *alloc) []reschedEvent {
 // than the interval.
 func rescheduleEligible(a *alloc) bool {
 	pol := a.grp.resched
+	if !rescheduleAllowed(a, a.failedAt) {
+		return false
+	}
+	if (pol.Unlimited != nil && *pol.Unlimited) || len(a.resched) == 0 {
+		return true
+	}
+	var interval time.Duration
+	if pol.Interval != nil {
+		interval = *pol.Interval
+	}
+	return nextDelay(a) < interval
+}
+
+// rescheduleAllowed is Nomad's RescheduleTracker.RescheduleEligible for a
+// at time at: the policy is unlimited, or allows attempts and fewer than
+// them were made within its interval before at.
+func rescheduleAllowed(a *alloc, at time.Time) bool {
+	pol := a.grp.resched
 	if pol.Unlimited != nil && *pol.Unlimited {
 		return true
 	}
@@ -867,20 +992,17 @@ func rescheduleEligible(a *alloc) bool {
 	if attempts <= 0 {
 		return false
 	}
-	if len(a.resched) == 0 {
-		return true
-	}
 	var interval time.Duration
 	if pol.Interval != nil {
 		interval = *pol.Interval
 	}
 	attempted := 0
 	for _, e := range a.resched {
-		if a.failedAt.Sub(e.at) < interval {
+		if at.Sub(e.at) < interval {
 			attempted++
 		}
 	}
-	return attempted < attempts && nextDelay(a) < interval
+	return attempted < attempts
 }
 
 // nextDelay is Nomad's delay before rescheduling a, a failed allocation
