@@ -1,6 +1,7 @@
 package command
 
 import (
+	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -101,6 +102,12 @@ Options:
                     scales and exclusions to FILE as JSON lines, for another
                     implementation to backtest on the same protocol (make
                     eval-reference).
+  -forecasts=FILE   Also write every scored forecast to FILE as JSON lines:
+                    the series, folder, model, origin (index and time), the
+                    forecast's label and reason (what auto chose, how its
+                    bands were made), the actuals, the mean and the bands
+                    at every quantile level, for analyses the tables do not
+                    make (coverage by lead time, or by auto's reason).
   -per-series       Also report every series' own figures (a "per_series"
                     list in the JSON; with the table format, the ten series
                     where each model does worst against seasonal naive).
@@ -152,6 +159,7 @@ func (c *ForecastEvalCommand) Run(args []string) int {
 	part := fs.String("part", "all", "")
 	splitFile := fs.String("split", "", "")
 	export := fs.String("export", "", "")
+	forecastsFile := fs.String("forecasts", "", "")
 	masking := fs.Bool("masking", true, "")
 	detector := fs.String("detector", anomaly.DefaultDetector, "")
 	if code, ok := c.Parse(fs, args, c.Help); !ok {
@@ -242,6 +250,16 @@ func (c *ForecastEvalCommand) Run(args []string) int {
 		PerSeries:  *perSeries,
 		Holdout:    *holdout,
 	}
+	var forecasts *jsonLines
+	if *forecastsFile != "" {
+		forecasts, err = createJSONLines(*forecastsFile)
+		if err != nil {
+			c.UI.Error("error: -forecasts: " + err.Error())
+			return ExitInvalid
+		}
+		defer forecasts.abandon()
+		cfg.Forecasts = func(r eval.ForecastRecord) error { return forecasts.write(r) }
+	}
 	var bar *progressbar.ProgressBar
 	if !*quiet && evalIsTerminal(c.Err) {
 		bar = progressbar.NewOptions(len(data.Series),
@@ -259,8 +277,18 @@ func (c *ForecastEvalCommand) Run(args []string) int {
 		_ = bar.Finish()
 	}
 	if err != nil {
-		c.UI.Error("error: " + err.Error())
+		if forecasts != nil && forecasts.err != nil {
+			c.UI.Error("error: -forecasts: " + err.Error())
+		} else {
+			c.UI.Error("error: " + err.Error())
+		}
 		return ExitInvalid
+	}
+	if forecasts != nil {
+		if err := forecasts.close(); err != nil {
+			c.UI.Error("error: -forecasts: " + err.Error())
+			return ExitInvalid
+		}
 	}
 
 	if *format == "json" {
@@ -307,6 +335,62 @@ func writeEvalExport(path string, data tracefile.Data, h int, step time.Duration
 		return err
 	}
 	return f.Close()
+}
+
+// jsonLines writes values to a file as JSON lines; its first error, which
+// names the file, sticks.
+type jsonLines struct {
+	path string
+	f    *os.File
+	w    *bufio.Writer
+	err  error
+}
+
+func createJSONLines(path string) (*jsonLines, error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	return &jsonLines{path: path, f: f, w: bufio.NewWriter(f)}, nil
+}
+
+func (j *jsonLines) write(v any) error {
+	if j.err != nil {
+		return j.err
+	}
+	b, err := json.Marshal(v)
+	if err == nil {
+		b = append(b, '\n')
+		_, err = j.w.Write(b)
+	}
+	if err != nil {
+		j.err = fmt.Errorf("writing %s: %w", j.path, err)
+	}
+	return j.err
+}
+
+// close flushes and closes the file.
+func (j *jsonLines) close() error {
+	if j.f == nil {
+		return j.err
+	}
+	err := j.w.Flush()
+	if cerr := j.f.Close(); err == nil {
+		err = cerr
+	}
+	j.f = nil
+	if err != nil && j.err == nil {
+		j.err = fmt.Errorf("writing %s: %w", j.path, err)
+	}
+	return j.err
+}
+
+// abandon closes the file if close was not reached (an error on the way).
+func (j *jsonLines) abandon() {
+	if j.f != nil {
+		j.f.Close()
+		j.f = nil
+	}
 }
 
 func partName(p string) string {

@@ -213,3 +213,86 @@ func TestForecastEvalParts(t *testing.T) {
 		t.Errorf("a part without series: exit %d, want %d", code, ExitInvalid)
 	}
 }
+
+// TestForecastEvalForecastsFile: -forecasts writes every scored forecast
+// as a JSON line that carries what the coverage figures are made of (the
+// report's coverage80 of seasonal naive is recomputed from the lines); a
+// file that cannot be written is an error naming it.
+func TestForecastEvalForecastsFile(t *testing.T) {
+	root := writeTraceFixture(t)
+	path := filepath.Join(t.TempDir(), "forecasts.jsonl")
+	code, out, errOut := runForecastCLI(t, "forecast", "eval", "-data", root, "-horizon", "12", "-models", "naive",
+		"-format", "json", "-forecasts", path)
+	if code != ExitOK {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	var rep struct {
+		Origins int                           `json:"origins"`
+		Models  map[string]map[string]float64 `json:"models"`
+	}
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	if len(lines) != 2*rep.Origins { // naive and seasonal naive at every origin
+		t.Fatalf("%d lines, want %d (two models × %d origins)", len(lines), 2*rep.Origins, rep.Origins)
+	}
+	in, n := 0, 0
+	for _, l := range lines {
+		var r struct {
+			Series, Folder, Model, Label, Reason string
+			Origin                               int
+			Time                                 *time.Time
+			Actual, Mean                         []*float64
+			Quantiles                            []float64
+			Bands                                [][]*float64
+		}
+		if err := json.Unmarshal([]byte(l), &r); err != nil {
+			t.Fatalf("%v: %s", err, l)
+		}
+		if r.Series == "" || r.Folder == "" || r.Label == "" || len(r.Actual) != 12 || len(r.Mean) != 12 ||
+			len(r.Bands) != len(r.Quantiles) || r.Origin < 12 {
+			t.Fatalf("incomplete line: %s", l)
+		}
+		if (r.Time != nil) != (r.Folder == "nab") {
+			t.Errorf("%s: time %v (only the NAB file has times)", r.Series, r.Time)
+		}
+		if r.Model != "seasonal-naive" {
+			continue
+		}
+		lo, hi := -1, -1
+		for i, q := range r.Quantiles {
+			switch q {
+			case 0.1:
+				lo = i
+			case 0.9:
+				hi = i
+			}
+		}
+		if lo < 0 || hi < 0 {
+			t.Fatalf("no 0.1 and 0.9 bands: %v", r.Quantiles)
+		}
+		for j, a := range r.Actual {
+			if a == nil {
+				continue
+			}
+			n++
+			if *a >= *r.Bands[lo][j] && *a <= *r.Bands[hi][j] {
+				in++
+			}
+		}
+	}
+	if got, want := float64(in)/float64(n), rep.Models["seasonal-naive"]["coverage80"]; math.Abs(got-want) > 1e-6 {
+		t.Errorf("coverage80 from the lines %v, report %v", got, want)
+	}
+
+	code, _, errOut = runForecastCLI(t, "forecast", "eval", "-data", root, "-horizon", "12", "-models", "naive",
+		"-forecasts", filepath.Join(root, "missing", "f.jsonl"))
+	if code != ExitInvalid || !strings.Contains(errOut, "-forecasts:") || !strings.Contains(errOut, filepath.Join(root, "missing", "f.jsonl")) {
+		t.Errorf("unwritable -forecasts: exit %d, %q", code, errOut)
+	}
+}

@@ -66,6 +66,10 @@ type Config struct {
 	Progress func(done, total int)
 	// PerSeries asks for every series' own figures in Report.PerSeries.
 	PerSeries bool
+	// Forecasts, when set, is given every scored forecast, in no
+	// particular order across series; calls are serialised. A non-nil
+	// error stops the evaluation, which returns it.
+	Forecasts func(ForecastRecord) error
 	// Anomaly tunes the pipeline's anomaly detector; NoMasking keeps every
 	// point in the models (see forecast.PipelineOptions).
 	Anomaly   anomaly.Options
@@ -149,6 +153,63 @@ type Report struct {
 	// is set; there rel_mase and rel_crps are plain ratios to seasonal
 	// naive on that series.
 	PerSeries []SeriesReport `json:"per_series,omitempty"`
+}
+
+// ForecastRecord is one scored forecast (Config.Forecasts): what a model
+// forecast at one origin of one series, and what came.
+type ForecastRecord struct {
+	Series string `json:"series"`
+	Folder string `json:"folder"`
+	// Model is the evaluated model; Label and Reason are the forecast's
+	// own (Prediction.Model and Prediction.Reason: what auto chose, and
+	// why; how the backtest shaped the bands).
+	Model  string `json:"model"`
+	Label  string `json:"label"`
+	Reason string `json:"reason"`
+	// Origin is the index of the first forecast point in the series;
+	// Time its time, when the series has times.
+	Origin int        `json:"origin"`
+	Time   *time.Time `json:"time,omitempty"`
+	// Scale is the MASE scale at the origin.
+	Scale Value `json:"scale"`
+	// Actual, Mean and each of Bands (at the levels of Quantiles) hold one
+	// value a forecast step; a missing value is null.
+	Actual    []Value   `json:"actual"`
+	Mean      []Value   `json:"mean"`
+	Quantiles []float64 `json:"quantiles"`
+	Bands     [][]Value `json:"bands"`
+}
+
+// Value is a series or forecast value, written to JSON in full precision
+// (so that an actual is inside a band in the JSON exactly when it was in
+// the evaluation); NaN and infinities are written as null.
+type Value float64
+
+// MarshalJSON writes NaN and infinities as null.
+func (v Value) MarshalJSON() ([]byte, error) {
+	f := float64(v)
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return []byte("null"), nil
+	}
+	return []byte(strconv.FormatFloat(f, 'g', -1, 64)), nil
+}
+
+// UnmarshalJSON reads a number or null (NaN).
+func (v *Value) UnmarshalJSON(b []byte) error {
+	var n Num
+	if err := n.UnmarshalJSON(b); err != nil {
+		return err
+	}
+	*v = Value(n)
+	return nil
+}
+
+func values(v []float64) []Value {
+	out := make([]Value, len(v))
+	for i, x := range v {
+		out[i] = Value(x)
+	}
+	return out
 }
 
 // SeriesReport holds one series' figures.
@@ -248,6 +309,24 @@ func Evaluate(ctx context.Context, data tracefile.Data, cfg Config) (Report, err
 		workers = runtime.GOMAXPROCS(0)
 	}
 	quantiles := mergeLevels(cfg.Quantiles)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var recordErr error
+	if record := cfg.Forecasts; record != nil {
+		var mu sync.Mutex
+		cfg.Forecasts = func(r ForecastRecord) error {
+			mu.Lock()
+			defer mu.Unlock()
+			if recordErr != nil {
+				return recordErr
+			}
+			if err := record(r); err != nil {
+				recordErr = err
+				cancel()
+			}
+			return recordErr
+		}
+	}
 
 	results := make([]seriesResult, len(data.Series))
 	jobs := make(chan int)
@@ -288,6 +367,9 @@ feed:
 	}
 	close(jobs)
 	wg.Wait()
+	if recordErr != nil {
+		return Report{}, recordErr
+	}
 	if err := ctx.Err(); err != nil {
 		return Report{}, err
 	}
@@ -391,6 +473,22 @@ func evalSeries(ctx context.Context, s tracefile.Series, models []string, cfg Co
 			if err != nil || len(pred.Mean) < h {
 				sc.failed = true
 				break
+			}
+			if cfg.Forecasts != nil {
+				r := ForecastRecord{Series: s.Name, Folder: s.Folder, Model: name, Label: pred.Model, Reason: pred.Reason,
+					Origin: o, Scale: Value(scales[k]), Actual: values(y[o : o+h]), Mean: values(pred.Mean),
+					Quantiles: pred.Quantiles, Bands: make([][]Value, len(pred.Bands))}
+				if !s.Start.IsZero() {
+					t := s.Time(o)
+					r.Time = &t
+				}
+				for i, b := range pred.Bands {
+					r.Bands[i] = values(b)
+				}
+				if cfg.Forecasts(r) != nil {
+					sc.failed = true
+					break
+				}
 			}
 			if !score(sc, pred, y[o:o+h], scales[k]) {
 				sc.failed = true

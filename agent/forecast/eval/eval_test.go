@@ -481,3 +481,49 @@ func (r recordFit) Fit(y []float64) error {
 
 // naiveScale is the in-sample seasonal naive error (lag 24) of y.
 func naiveScale(y []float64) float64 { return naiveMAE(y[:320], 24) }
+
+// TestEvaluateForecastRecords: Config.Forecasts gets each scored forecast
+// once, with the series' actuals and the model's bands; its error stops the
+// evaluation and is returned.
+func TestEvaluateForecastRecords(t *testing.T) {
+	a, b := linear(1000, 200), linear(5000, 200)
+	fs := &fakeSet{
+		series: map[float64][]float64{1000: a, 5000: b},
+		bias:   map[string]map[float64]float64{"seasonal-naive": {1000: 12, 5000: 12}, "model": {1000: 24, 5000: 6}},
+		width:  map[string]float64{"seasonal-naive": 100, "model": 100},
+	}
+	data := tracefile.Data{Series: []tracefile.Series{{Name: "a", Folder: "f", Values: a}, {Name: "b", Folder: "g", Values: b}}}
+	var recs []ForecastRecord
+	cfg := Config{Horizon: 10, Step: time.Hour, Models: []string{"model"}, New: fs.New, Workers: 2,
+		Forecasts: func(r ForecastRecord) error { recs = append(recs, r); return nil }}
+	rep, err := Evaluate(context.Background(), data, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 2*rep.Origins {
+		t.Fatalf("%d records, want %d", len(recs), 2*rep.Origins)
+	}
+	for _, r := range recs {
+		y := map[string][]float64{"a": a, "b": b}[r.Series]
+		if y == nil || len(r.Actual) != 10 || float64(r.Actual[3]) != y[r.Origin+3] || len(r.Bands) != len(r.Quantiles) ||
+			r.Folder != map[string]string{"a": "f", "b": "g"}[r.Series] || r.Label == "" {
+			t.Fatalf("record %+v", r)
+		}
+		if r.Model == "model" {
+			bias := map[string]float64{"a": 24, "b": 6}[r.Series]
+			if d := float64(r.Mean[0]) - y[r.Origin]; math.Abs(math.Abs(d)-bias) > 1e-9 {
+				t.Errorf("%s at %d: mean off the actual by %v, want %v", r.Series, r.Origin, d, bias)
+			}
+		}
+	}
+
+	boom := errors.New("disk full")
+	calls := 0
+	cfg.Forecasts = func(ForecastRecord) error { calls++; return boom }
+	if _, err := Evaluate(context.Background(), data, cfg); !errors.Is(err, boom) {
+		t.Errorf("error %v, want %v", err, boom)
+	}
+	if calls != 1 {
+		t.Errorf("%d calls after the first error, want 1", calls)
+	}
+}
