@@ -103,11 +103,12 @@ Options:
                     implementation to backtest on the same protocol (make
                     eval-reference).
   -forecasts=FILE   Also write every scored forecast to FILE as JSON lines:
-                    the series, folder, model, origin (index and time), the
-                    forecast's label and reason (what auto chose, how its
-                    bands were made), the actuals, the mean and the bands
-                    at every quantile level, for analyses the tables do not
-                    make (coverage by lead time, or by auto's reason).
+                    the series, folder, model, origin (its index, and its
+                    time when the series has times), the forecast's label
+                    and reason (what auto chose, how its bands were made),
+                    the actuals, the mean and the bands at every quantile
+                    level, for analyses the tables do not make (coverage by
+                    lead time, or by auto's reason).
   -per-series       Also report every series' own figures (a "per_series"
                     list in the JSON; with the table format, the ten series
                     where each model does worst against seasonal naive).
