@@ -1324,3 +1324,69 @@ func TestFollowUpEvaluationsShared(t *testing.T) {
 		t.Errorf("follow-ups after %s (%s, next %s), want both after the failures' evaluation, naming the last", by.ID[:8], by.TriggeredBy, by.NextEval)
 	}
 }
+
+// auto_revert rolls a failed deployment back to the latest stable version
+// once; when the rolled-back version fails too, the stable version has its
+// specification and nothing is registered again.
+func TestAutoRevertOnce(t *testing.T) {
+	c := newTestCluster(t, "")
+	client := newTestAPI(t, c, "")
+	job := func(args string) *api.Job {
+		j := serviceJob("rv", 1, 100, 64, 50)
+		j.TaskGroups[0].Tasks[0].SetConfig("args", []string{args})
+		j.Update = &api.UpdateStrategy{MaxParallel: new(1), MinHealthyTime: new(30 * time.Second), HealthyDeadline: new(time.Minute),
+			ProgressDeadline: new(time.Duration(0)), AutoRevert: new(true)}
+		return j
+	}
+	step := func(d time.Duration) {
+		if err := c.Step(d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	failVersion := func(v uint64) *api.Deployment {
+		t.Helper()
+		as, _, err := client.Jobs().Allocations("rv", true, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, a := range as {
+			if a.JobVersion == v && a.ClientStatus == api.AllocClientStatusRunning {
+				if err := c.FailAlloc(a.ID, ""); err != nil {
+					t.Fatal(err)
+				}
+				full, _, err := client.Allocations().Info(a.ID, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				step(2 * time.Second)
+				d, _, err := client.Deployments().Info(full.DeploymentID, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return d
+			}
+		}
+		t.Fatalf("no running allocation of version %d", v)
+		return nil
+	}
+	if _, _, err := client.Jobs().Register(job("a"), nil); err != nil {
+		t.Fatal(err)
+	}
+	step(time.Minute) // version 0 healthy: stable
+	if _, _, err := client.Jobs().Register(job("b"), nil); err != nil {
+		t.Fatal(err)
+	}
+	step(10 * time.Second)
+	if d := failVersion(1); d.StatusDescription != "Failed due to unhealthy allocations - rolling back to job version 0" {
+		t.Fatalf("version 1: %s %q", d.Status, d.StatusDescription)
+	}
+	step(10 * time.Second)
+	d := failVersion(2)
+	if want := "Failed due to unhealthy allocations - not rolling back to stable job version 0 as current job has same specification"; d.Status != api.DeploymentStatusFailed || d.StatusDescription != want {
+		t.Errorf("version 2: %s %q, want %q", d.Status, d.StatusDescription, want)
+	}
+	step(time.Minute)
+	if j, _, err := client.Jobs().Info("rv", nil); err != nil || *j.Version != 2 {
+		t.Errorf("job after the second failure: %v, version %d, want 2", err, *j.Version)
+	}
+}

@@ -1,6 +1,8 @@
 package sim
 
 import (
+	"encoding/json"
+	"fmt"
 	"time"
 
 	"github.com/hashicorp/nomad/api"
@@ -33,7 +35,8 @@ func (c *Cluster) startDeployment(j *job) {
 		if g.update.ProgressDeadline != nil {
 			pd = *g.update.ProgressDeadline
 		}
-		st := &api.DeploymentState{DesiredTotal: g.count, ProgressDeadline: pd}
+		st := &api.DeploymentState{DesiredTotal: g.count, ProgressDeadline: pd,
+			AutoRevert: g.update.AutoRevert != nil && *g.update.AutoRevert}
 		if pd > 0 {
 			st.RequireProgressBy = c.now.Add(pd)
 		}
@@ -65,6 +68,8 @@ func (c *Cluster) startDeployment(j *job) {
 // attempts; otherwise it lets the allocation be rescheduled
 // (DesiredTransition.Reschedule, a second later, as the watcher batches
 // its updates) and the deployment fails only past its progress deadline.
+// A failed deployment with auto_revert rolls the job back to its latest
+// stable version.
 func (c *Cluster) runDeployments() {
 	for _, j := range c.sortedJobs() {
 		d := latestDeployment(j)
@@ -72,7 +77,7 @@ func (c *Cluster) runDeployments() {
 			continue
 		}
 		changed := false
-		failing := false
+		failing, revert := false, false
 		for _, a := range j.allocs {
 			if a.deployID != d.id {
 				continue
@@ -105,6 +110,7 @@ func (c *Cluster) runDeployments() {
 			switch {
 			case st.ProgressDeadline == 0 || !rescheduleAllowed(a, c.now):
 				failing = true
+				revert = revert || st.AutoRevert
 			case !a.reschedule && a.desired == desiredRun && !c.now.Before(a.healthAt.Add(watcherBatch)):
 				a.reschedule = true
 				c.touch(a)
@@ -121,6 +127,7 @@ func (c *Cluster) runDeployments() {
 				d.status, d.statusDesc = api.DeploymentStatusFailed, "Failed due to progress deadline"
 				changed = true
 			}
+
 			if st.HealthyAllocs < st.DesiredTotal {
 				done = false
 			}
@@ -129,10 +136,22 @@ func (c *Cluster) runDeployments() {
 			d.status, d.statusDesc = api.DeploymentStatusFailed, "Failed due to unhealthy allocations"
 			changed = true
 		}
+		if !failing && d.status == api.DeploymentStatusFailed {
+			// Past the progress deadline: a group short of healthy
+			// allocations with auto_revert rolls the job back.
+			for _, st := range d.groups {
+				revert = revert || (st.AutoRevert && st.HealthyAllocs < st.DesiredTotal)
+			}
+		}
+		var rollback *api.Job
+		if d.status == api.DeploymentStatusFailed && revert {
+			rollback = c.rollbackTarget(j, d)
+		}
 		if d.active() && done {
 			d.status, d.statusDesc = api.DeploymentStatusSuccessful, "Deployment completed successfully"
 			changed = true
 			j.spec.Stable = new(true)
+			j.stable, j.stableVersion = deepCopyJob(j.spec), j.version
 			j.modifyIdx = c.bump(TableJobs)
 		}
 		if changed {
@@ -140,7 +159,45 @@ func (c *Cluster) runDeployments() {
 			// A rolling update continues as allocations become healthy.
 			c.markDirty(j, triggerDeployment)
 		}
+		if rollback != nil {
+			if _, err := c.register(rollback, nil, triggerDeployment); err != nil {
+				c.log.Warn("auto_revert: registering the stable version failed", logKeyJob, j.id, logKeyVersion, j.stableVersion, "error", err)
+			}
+		}
 	}
+}
+
+// rollbackTarget is what Nomad's deployment watcher does when d, failed,
+// has a group with auto_revert: it rolls back to the job's latest stable
+// version, unless there is none or it has the current specification, and
+// says so in the deployment's description. It returns the spec to
+// register, nil for none.
+func (c *Cluster) rollbackTarget(j *job, d *deployment) *api.Job {
+	switch {
+	case j.stable == nil:
+		d.statusDesc += " - no stable job version to auto revert to"
+		return nil
+	case specSum(j.stable) == j.specSum:
+		d.statusDesc += fmt.Sprintf(" - not rolling back to stable job version %d as current job has same specification", j.stableVersion)
+		return nil
+	}
+	d.statusDesc += fmt.Sprintf(" - rolling back to job version %d", j.stableVersion)
+	spec := deepCopyJob(j.stable)
+	spec.Stable = nil
+	return spec
+}
+
+// deepCopyJob is a deep copy of a job spec, through its JSON shape.
+func deepCopyJob(spec *api.Job) *api.Job {
+	b, err := json.Marshal(spec)
+	if err != nil {
+		panic("sim: encode job: " + err.Error())
+	}
+	var out api.Job
+	if err := json.Unmarshal(b, &out); err != nil {
+		panic("sim: decode job: " + err.Error())
+	}
+	return &out
 }
 
 // watcherBatch is how long Nomad's deployment watcher batches allocation

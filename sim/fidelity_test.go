@@ -1971,3 +1971,141 @@ func countEvals(evals []*api.Evaluation, f func(*api.Evaluation) bool) int {
 	}
 	return n
 }
+
+// failVersion fails (on the simulator) the job's running allocations of
+// the given version until one of them has failed, and returns the latest
+// deployment of that version.
+func (c *cluster) failVersion(t *testing.T, jobID string, version uint64) *api.Deployment {
+	t.Helper()
+	deadline := time.Now().Add(waitLimit)
+	for {
+		as, _, err := c.client.Jobs().Allocations(jobID, true, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, a := range as {
+			if a.JobVersion != version {
+				continue
+			}
+			switch {
+			case a.ClientStatus == api.AllocClientStatusFailed:
+				full, _, err := c.client.Allocations().Info(a.ID, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				d, _, err := c.client.Deployments().Info(full.DeploymentID, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return d
+			case c.sim != nil && a.ClientStatus == api.AllocClientStatusRunning:
+				if err := c.sim.FailAlloc(a.ID, "exit 1"); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: %s: no allocation of version %d failed: %s", c.name, jobID, version, describe(as))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// auto_revert: a deployment that fails rolls the job back to its latest
+// stable version, registered again as a new version, and says so; with no
+// stable version it says that instead. (The failing allocations' policy
+// allows no reschedule, so Nomad's deployment watcher fails the deployment
+// at the first failure.)
+func TestFidelityAutoRevert(t *testing.T) {
+	forEachNomad(t, func(t *testing.T, c *cluster) {
+		crash := func(j *api.Job) *api.Job {
+			tg := j.TaskGroups[0]
+			tg.Tasks[0].SetConfig("command", "/bin/sh").SetConfig("args", []string{"-c", "sleep 2; exit 1"})
+			tg.RestartPolicy = &api.RestartPolicy{Attempts: new(0), Mode: new("fail")}
+			tg.ReschedulePolicy = &api.ReschedulePolicy{Attempts: new(0), Unlimited: new(false)}
+			j.Update.MinHealthyTime = new(20 * time.Second) // fails before it is healthy
+			return j
+		}
+		revert := func(j *api.Job) *api.Job {
+			j.Update.AutoRevert = new(true)
+			return j
+		}
+		good, fresh := c.jobID("revert"), c.jobID("revert-none")
+		c.register(t, revert(sleepJob(good, 1, 100, 64, 50)))
+		d0 := waitLatestDeployment(t, c, good)
+		waitDeployment(t, c, d0.ID, func(d *api.Deployment) bool { return d.Status == api.DeploymentStatusSuccessful })
+		c.register(t, crash(revert(sleepJob(good, 1, 100, 64, 50))))
+		c.register(t, crash(revert(sleepJob(fresh, 1, 100, 64, 50))))
+
+		d1 := c.failVersion(t, good, 1)
+		d1 = waitDeployment(t, c, d1.ID, func(d *api.Deployment) bool { return d.Status != api.DeploymentStatusRunning })
+		if want := "Failed due to unhealthy allocations - rolling back to job version 0"; d1.Status != api.DeploymentStatusFailed || d1.StatusDescription != want ||
+			!d1.TaskGroups["g"].AutoRevert {
+			t.Errorf("deployment of version 1: %s %q (auto revert %v), want failed %q", d1.Status, d1.StatusDescription, d1.TaskGroups["g"].AutoRevert, want)
+		}
+		j := c.waitJob(t, good, "at version 2", func(j *api.Job) bool { return *j.Version == 2 })
+		if cmd := j.TaskGroups[0].Tasks[0].Config["command"]; cmd != "/bin/sleep" {
+			t.Errorf("version 2 runs %v, want version 0's /bin/sleep", cmd)
+		}
+		d2 := waitLatestDeployment(t, c, good)
+		d2 = waitDeployment(t, c, d2.ID, func(d *api.Deployment) bool { return d.JobVersion == 2 && d.Status == api.DeploymentStatusSuccessful })
+		c.waitAllocs(t, good, "running version 2", func(as []*api.AllocationListStub) bool {
+			return count(as, func(a *api.AllocationListStub) bool { return running(a) && a.JobVersion == 2 }) == 1
+		})
+
+		dn := c.failVersion(t, fresh, 0)
+		dn = waitDeployment(t, c, dn.ID, func(d *api.Deployment) bool { return d.Status != api.DeploymentStatusRunning })
+		if want := "Failed due to unhealthy allocations - no stable job version to auto revert to"; dn.Status != api.DeploymentStatusFailed || dn.StatusDescription != want {
+			t.Errorf("deployment of a job with no stable version: %s %q, want failed %q", dn.Status, dn.StatusDescription, want)
+		}
+		if j, _, err := c.client.Jobs().Info(fresh, nil); err != nil || *j.Version != 0 {
+			t.Errorf("job with no stable version: %v, version %d, want 0", err, *j.Version)
+		}
+	})
+}
+
+// A new job version replaces the allocations when a task's config, env or
+// meta (job, group or task) changes, as Nomad's scheduler updates them
+// destructively; a change of the reschedule policy alone updates them in
+// place (same allocation, new version).
+func TestFidelityDestructiveUpdate(t *testing.T) {
+	forEachNomad(t, func(t *testing.T, c *cluster) {
+		id := c.jobID("update")
+		j := sleepJob(id, 1, 100, 64, 50)
+		c.register(t, j)
+		cur := func(version uint64) *api.AllocationListStub {
+			as := c.waitAllocs(t, id, fmt.Sprintf("running version %d", version), func(as []*api.AllocationListStub) bool {
+				return count(as, func(a *api.AllocationListStub) bool { return running(a) && a.JobVersion == version }) == 1
+			})
+			for _, a := range as {
+				if running(a) && a.JobVersion == version {
+					return a
+				}
+			}
+			return nil
+		}
+		prev := cur(0)
+		for i, step := range []struct {
+			what        string
+			change      func(*api.Job)
+			destructive bool
+		}{
+			{"reschedule policy", func(j *api.Job) {
+				j.TaskGroups[0].ReschedulePolicy = &api.ReschedulePolicy{Attempts: new(2), Interval: new(time.Hour), Unlimited: new(false)}
+			}, false},
+			{"task config", func(j *api.Job) { j.TaskGroups[0].Tasks[0].SetConfig("args", []string{"3601"}) }, true},
+			{"task env", func(j *api.Job) { j.TaskGroups[0].Tasks[0].Env = map[string]string{"A": "1"} }, true},
+			{"job meta", func(j *api.Job) { j.Meta = map[string]string{"owner": "x"} }, true},
+		} {
+			step.change(j)
+			c.register(t, j)
+			now := cur(uint64(i + 1))
+			if replaced := now.ID != prev.ID; replaced != step.destructive {
+				t.Errorf("%s changed: allocation replaced %v, want %v", step.what, replaced, step.destructive)
+			}
+			prev = now
+			d := waitLatestDeployment(t, c, id)
+			waitDeployment(t, c, d.ID, func(d *api.Deployment) bool { return d.Status != api.DeploymentStatusRunning })
+		}
+	})
+}

@@ -103,24 +103,28 @@ func (g *group) cpuOn(n *node) int64 {
 
 // job is one registered job.
 type job struct {
-	id          string
-	spec        *api.Job // canonicalised, with server fields set on output
-	specSum     string   // fingerprint of the submitted spec
-	typ         string
-	priority    int
-	groups      []*group
-	version     uint64
-	createIdx   uint64
-	modifyIdx   uint64
-	jobModIdx   uint64
-	submitTime  time.Time
-	stopped     bool
-	purged      bool
-	allocs      []*alloc // every allocation of the job, oldest first
-	deploys     []*deployment
-	scaleEvts   map[string][]api.ScalingEvent
-	apiCache    *api.Job // last jobAPI answer, valid while modifyIdx is apiCacheIdx
-	apiCacheIdx uint64
+	id         string
+	spec       *api.Job // canonicalised, with server fields set on output
+	specSum    string   // fingerprint of the submitted spec
+	typ        string
+	priority   int
+	groups     []*group
+	version    uint64
+	createIdx  uint64
+	modifyIdx  uint64
+	jobModIdx  uint64
+	submitTime time.Time
+	stopped    bool
+	purged     bool
+	allocs     []*alloc // every allocation of the job, oldest first
+	deploys    []*deployment
+	// stable is the spec of the latest version whose deployment
+	// succeeded (stableVersion), what auto_revert rolls back to.
+	stable        *api.Job
+	stableVersion uint64
+	scaleEvts     map[string][]api.ScalingEvent
+	apiCache      *api.Job // last jobAPI answer, valid while modifyIdx is apiCacheIdx
+	apiCacheIdx   uint64
 }
 
 // group is one task group of a job, with what the scheduler and the load

@@ -242,9 +242,41 @@ func (c *Cluster) buildGroup(spec *api.Job, tg *api.TaskGroup, sim GroupSimSpec)
 	}
 	g.load = load
 	h := sha256.New()
-	_ = json.NewEncoder(h).Encode([]any{g.cpu, g.cores, g.mem, g.iops, g.constraints, g.tasks})
+	_ = json.NewEncoder(h).Encode([]any{g.cpu, g.cores, g.mem, g.iops, g.constraints, g.tasks, destructiveTaskSpecs(spec, tg)})
 	g.specHash = hex.EncodeToString(h.Sum(nil)[:8])
 	return g, nil
+}
+
+// taskSpec is what of a task Nomad's scheduler updates destructively when
+// it changes (tasksUpdated), besides its resources: driver, user, config,
+// env and meta (the job's, the group's and the task's own combined).
+type taskSpec struct {
+	Driver, User string
+	Config       map[string]any
+	Env, Meta    map[string]string
+}
+
+func destructiveTaskSpecs(spec *api.Job, tg *api.TaskGroup) []taskSpec {
+	var out []taskSpec
+	for _, t := range tg.Tasks {
+		ts := taskSpec{Driver: t.Driver, User: t.User}
+		if len(t.Config) > 0 {
+			ts.Config = t.Config
+		}
+		if len(t.Env) > 0 {
+			ts.Env = t.Env
+		}
+		for _, m := range []map[string]string{spec.Meta, tg.Meta, t.Meta} {
+			for k, v := range m {
+				if ts.Meta == nil {
+					ts.Meta = map[string]string{}
+				}
+				ts.Meta[k] = v
+			}
+		}
+		out = append(out, ts)
+	}
+	return out
 }
 
 // multiError formats messages as Nomad's validation errors do (a
@@ -624,6 +656,16 @@ func (c *Cluster) reconcileGroup(j *job, g *group, evp **eval, trigger string, s
 			inflight++
 		}
 	}
+	// A failed allocation Nomad does not reschedule now counts against
+	// the group's count like a live one, so a destructive change updates
+	// it too: it is replaced (not as a reschedule).
+	for _, a := range j.allocs {
+		if a.grp.name == g.name && a.client == allocFailed && a.desired == desiredRun && a.next == "" && a.specHash != g.specHash {
+			if now, _ := c.rescheduleNow(j, a, *evp); !now {
+				outdated = append(outdated, a)
+			}
+		}
+	}
 	allowed := len(outdated)
 	if g.update != nil {
 		allowed = max(0, *g.update.MaxParallel-inflight)
@@ -634,7 +676,9 @@ func (c *Cluster) reconcileGroup(j *job, g *group, evp **eval, trigger string, s
 		}
 		ev := c.lazyEval(j, evp, trigger)
 		c.stopAlloc(a, ev, "alloc is being updated due to job update")
-		c.place(j, g, ev, placer(), a.index, a)
+		if na := c.place(j, g, ev, placer(), a.index, a); na != nil {
+			na.resched = nil // an update, not a reschedule
+		}
 	}
 	want := max(0, g.count-done)
 	live, _ = groupAllocs(j, g)
