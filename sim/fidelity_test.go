@@ -823,6 +823,11 @@ func TestFidelityErrors(t *testing.T) {
 			{"POST", "/v1/jobs", badJob(`"Type":"weird"`, ""), 500, "1 error occurred:\n\t* Invalid job type: \"weird\""},
 			{"POST", "/v1/jobs", badJob("", `"EphemeralDisk":{"SizeMB":10}`), 500, "1 error occurred:\n\t* Task group g validation failed: 1 error occurred:\n\t* " +
 				"Task t validation failed: 1 error occurred:\n\t* 1 error occurred:\n\t* log storage (100 MB) must be less than requested disk capacity (10 MB)"},
+			{"POST", "/v1/jobs", badJob("", `"Update":{"MinHealthyTime":30000000000,"HealthyDeadline":30000000000}`), 500,
+				"1 error occurred:\n\t* Task group g validation failed: 1 error occurred:\n\t* Minimum healthy time must be less than healthy deadline: 30s > 30s"},
+			{"POST", "/v1/jobs", badJob("", `"Update":{"MinHealthyTime":-1,"HealthyDeadline":600000000000,"ProgressDeadline":300000000000}`), 500,
+				"1 error occurred:\n\t* Task group g validation failed: 2 errors occurred:\n\t* Minimum healthy time may not be less than zero: -1ns\n\t* " +
+					"Healthy deadline must be less than progress deadline: 10m0s > 5m0s"},
 			{"POST", "/v1/jobs", badJob("", `"Count":-1`), 500, "1 error occurred:\n\t* Task group g validation failed: 1 error occurred:\n\t* Task group count can't be negative"},
 			{"POST", "/v1/jobs", badJob("", `"Affinities":[{"LTarget":"${node.datacenter}","RTarget":"dc1","Operand":"=","Weight":0}]`), 500,
 				"1 error occurred:\n\t* Task group g validation failed: 1 error occurred:\n\t* Affinity 1 validation failed: 1 error occurred:\n\t* Affinity weight cannot be zero"},

@@ -225,6 +225,9 @@ func (c *Cluster) buildGroup(spec *api.Job, tg *api.TaskGroup, sim GroupSimSpec)
 	if tg.Migrate != nil && tg.Migrate.MaxParallel != nil {
 		g.migrate = *tg.Migrate
 	}
+	if errs := invalidUpdate(tg.Update); len(errs) > 0 && *spec.Type != api.JobTypeBatch {
+		return nil, invalidJob("Task group " + g.name + " validation failed: " + multiError(errs...))
+	}
 	if tg.Update != nil && tg.Update.MaxParallel != nil && *tg.Update.MaxParallel > 0 && *spec.Type == api.JobTypeService {
 		g.update = tg.Update
 	}
@@ -286,6 +289,32 @@ func multiError(msgs ...string) string {
 		return "1 error occurred:\n\t* " + msgs[0] + "\n\n"
 	}
 	return fmt.Sprintf("%d errors occurred:\n\t* %s\n\n", len(msgs), strings.Join(msgs, "\n\t* "))
+}
+
+// invalidUpdate is Nomad's validation of a group's (canonical) update
+// block: its deadlines and their order.
+func invalidUpdate(u *api.UpdateStrategy) []string {
+	if u == nil || u.MinHealthyTime == nil || u.HealthyDeadline == nil || u.ProgressDeadline == nil {
+		return nil
+	}
+	mh, hd, pd := *u.MinHealthyTime, *u.HealthyDeadline, *u.ProgressDeadline
+	var errs []string
+	if mh < 0 {
+		errs = append(errs, fmt.Sprintf("Minimum healthy time may not be less than zero: %v", mh))
+	}
+	if hd <= 0 {
+		errs = append(errs, fmt.Sprintf("Healthy deadline must be greater than zero: %v", hd))
+	}
+	if pd < 0 {
+		errs = append(errs, fmt.Sprintf("Progress deadline must be zero or greater: %v", pd))
+	}
+	if mh >= hd {
+		errs = append(errs, fmt.Sprintf("Minimum healthy time must be less than healthy deadline: %v > %v", mh, hd))
+	}
+	if pd != 0 && hd >= pd {
+		errs = append(errs, fmt.Sprintf("Healthy deadline must be less than progress deadline: %v > %v", hd, pd))
+	}
+	return errs
 }
 
 // invalidAffinity is Nomad's validation of a job's or group's affinities:
