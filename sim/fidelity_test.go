@@ -1952,7 +1952,10 @@ func TestFidelityRescheduleInDeployment(t *testing.T) {
 		if d.Status != api.DeploymentStatusFailed || d.StatusDescription != "Failed due to unhealthy allocations" {
 			t.Errorf("deployment without a progress deadline: %s %q, want failed %q", d.Status, d.StatusDescription, "Failed due to unhealthy allocations")
 		}
-		c.waitEval(t, a.FollowupEvalID, "complete", func(e *api.Evaluation) bool { return e.Status == api.EvalStatusComplete })
+		ran := c.waitEval(t, a.FollowupEvalID, "complete", func(e *api.Evaluation) bool { return e.Status == api.EvalStatusComplete })
+		if ran.DeploymentID != d.ID {
+			t.Errorf("follow-up run after the deployment failed: deployment %q, want the job's latest, %s", ran.DeploymentID, d.ID)
+		}
 		time.Sleep(time.Second) // anything the evaluation placed is listed by now
 		as, _, err := c.client.Jobs().Allocations(nodl, true, nil)
 		if err != nil {

@@ -523,14 +523,22 @@ func (c *Cluster) newEval(j *job, trigger, nodeID string) *eval {
 			ev.nodeModIdx = n.modifyIdx
 		}
 	}
-	if d := latestDeployment(j); d != nil && d.active() {
-		ev.deployID = d.id
-	}
+	ev.deployID = evalDeployment(j)
 	idx := c.bump(TableEvals)
 	ev.createIdx, ev.modifyIdx = idx, idx
 	c.evals = append(c.evals, ev)
 	c.evalByID[ev.id] = ev
 	return ev
+}
+
+// evalDeployment is the DeploymentID Nomad's scheduler gives an
+// evaluation of j: its latest deployment, whatever its status (none for
+// batch jobs).
+func evalDeployment(j *job) string {
+	if d := latestDeployment(j); d != nil && j.typ != api.JobTypeBatch {
+		return d.id
+	}
+	return ""
 }
 
 // lazyEval returns *ev, creating it on first use; reconciliations that
@@ -999,9 +1007,7 @@ func (c *Cluster) runFollowups() {
 		if j == nil || j.purged {
 			continue
 		}
-		if d := latestDeployment(j); d != nil && d.active() {
-			e.deployID = d.id
-		}
+		e.deployID = evalDeployment(j)
 		c.reconcile(j, e)
 	}
 }
