@@ -50,6 +50,7 @@ type autoModel struct {
 	widen  float64
 	reason string
 	fitted bool
+	shift  lastShift
 	last   time.Time // time of the last point of the next Fit (Timed)
 	// cold, on a cold start with a global network, is that network: its
 	// quantiles, moved to centre on the combination of its median with
@@ -182,7 +183,7 @@ func (m *autoModel) Fit(y []float64) error {
 		return fmt.Errorf("auto: %d usable points: %w", num.CountFinite(y), ErrTooShort)
 	}
 	H := m.opts.horizon()
-	y, shiftNote := afterShift(y, H, m.opts.daily())
+	y, shiftNote, shiftAge := afterShift(y, H, m.opts.daily())
 	ps, why := autoPeriods(y, m.opts)
 	cs := candidates(ps, m.opts, len(y), H)
 	for _, c := range cs {
@@ -331,6 +332,7 @@ func (m *autoModel) Fit(y []float64) error {
 		m.reason = "cold start, wider bands; " + m.reason
 	}
 	m.fitted = true
+	m.shift = lastShift{fit: shiftAge}
 	m.health = newHealth(m.cal, m.opts)
 	return nil
 }
@@ -354,6 +356,7 @@ func (m *autoModel) Update(y ...float64) {
 	if !m.fitted {
 		return
 	}
+	m.shift.observed(len(y))
 	for _, v := range y {
 		m.health.observe(m.ac, v)
 		m.ac.observe(v)
@@ -373,13 +376,13 @@ func (m *autoModel) Forecast(h int) (Prediction, error) {
 	}
 	if m.cold != nil {
 		if f, ok := m.cold.quantiles(h); ok {
-			p := fromQuantiles("auto("+m.cold.label()+")", m.reason, f, m.opts.quantiles())
+			p := fromQuantiles("auto("+m.cold.label()+")", m.reason+m.shift.note(m.opts.step()), f, m.opts.quantiles())
 			// The level is fitted to the history as it is now, not as it
 			// was at the fit: a fit a few points after a level shift,
 			// too soon to see it, must not keep pulling towards the old
 			// level until the next one.
 			H := m.opts.horizon()
-			hist, _ := afterShift(m.cold.hist, H, m.opts.daily())
+			hist, _, _ := afterShift(m.cold.hist, H, m.opts.daily())
 			if r := newRevertLevel(hist, H); r != nil {
 				coldCombine(p, r)
 			}
@@ -388,7 +391,7 @@ func (m *autoModel) Forecast(h int) (Prediction, error) {
 	}
 	mean := make([]float64, h)
 	m.ac.forecast(mean)
-	return m.cal.predict(m.ac.label(), m.reason, mean, m.opts.quantiles(), m.widen), nil
+	return m.cal.predict(m.ac.label(), m.reason+m.shift.note(m.opts.step()), mean, m.opts.quantiles(), m.widen), nil
 }
 
 // fromQuantiles turns a network's quantile paths into a Prediction at the
@@ -457,19 +460,22 @@ const maxShifts = 3
 // afterShift returns the history models should fit after level shifts:
 // the segment after the last shift when it holds two days (or 4·H points,
 // whichever is more), else y with everything before each shift moved by the
-// shift's size so the old level stops pulling forecasts.
-func afterShift(y []float64, H, daily int) ([]float64, string) {
+// shift's size so the old level stops pulling forecasts. It also returns how
+// the history was treated (for the forecast's reason) and how many points of
+// y are at or after the last shift (0: no shift).
+func afterShift(y []float64, H, daily int) ([]float64, string, int) {
 	shifts := anomaly.LevelShifts(y)
 	if len(shifts) == 0 {
-		return y, ""
+		return y, "", 0
 	}
+	age := len(y) - shifts[len(shifts)-1]
 	if len(shifts) > maxShifts && 4*H >= daily {
 		// A series that changes level this often switches between regimes.
 		// Over a horizon of six hours or more it will switch again, and its
 		// whole history describes the regimes better than the last segment;
 		// over shorter horizons the current regime persists and the shift
 		// handling below applies.
-		return y, fmt.Sprintf("%d level shifts: regime switching, history kept for a %d-step horizon", len(shifts), H)
+		return y, fmt.Sprintf("%d level shifts: regime switching, history kept for a %d-step horizon", len(shifts), H), age
 	}
 	last := shifts[len(shifts)-1]
 	need := 2 * daily
@@ -477,7 +483,7 @@ func afterShift(y []float64, H, daily int) ([]float64, string) {
 		need = 4 * H
 	}
 	if len(y)-last >= need {
-		return y[last:], fmt.Sprintf("fitted after the level shift %d points ago", len(y)-last)
+		return y[last:], fmt.Sprintf("fitted on the %d points after the last level shift", len(y)-last), age
 	}
 	out := append([]float64(nil), y...)
 	for i := len(shifts) - 1; i >= 0; i-- {
@@ -500,7 +506,33 @@ func afterShift(y []float64, H, daily int) ([]float64, string) {
 			out[t] += d
 		}
 	}
-	return out, fmt.Sprintf("history before %d level shift(s) moved to the current level", len(shifts))
+	return out, fmt.Sprintf("history before %d level shift(s) moved to the current level", len(shifts)), age
+}
+
+// lastShift is how long before a forecast's origin the fitted history's
+// last level shift was: at the fit, plus every point observed since.
+type lastShift struct {
+	fit   int // points at or after the shift in the fitted history; 0: none
+	since int // points observed since the fit
+}
+
+// observed counts n points observed after the fit.
+func (s *lastShift) observed(n int) {
+	if s.fit > 0 {
+		s.since += n
+	}
+}
+
+// note is the reason's clause saying how long before the origin the last
+// level shift was, in points and time ("" without a shift): the shift's
+// first point at the new level is that many points before the first
+// forecast point.
+func (s lastShift) note(step time.Duration) string {
+	if s.fit <= 0 {
+		return ""
+	}
+	n := s.fit + s.since
+	return fmt.Sprintf("; the last level shift %d points (%s) before the origin", n, span(n, step))
 }
 
 // combined is the equal-weight mean of the members' backtest forecasts at

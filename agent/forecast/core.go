@@ -42,6 +42,7 @@ type model struct {
 	cal    calibration
 	reason string
 	fitted bool
+	shift  lastShift
 	// newCore builds the core for a history; it decides the model shape
 	// (for example seasonal or not) from the data and says why.
 	newCore func(y []float64, o Options) (core, string, error)
@@ -79,8 +80,9 @@ func (m *model) Fit(y []float64) error {
 	// on, the history as auto's candidates see it (afterShift): a shift in
 	// the backtest window is not an error the model will make again.
 	var shiftNote string
+	var shiftAge int
 	if !m.opts.AsGiven {
-		y, shiftNote = afterShift(y, m.opts.horizon(), m.opts.daily())
+		y, shiftNote, shiftAge = afterShift(y, m.opts.horizon(), m.opts.daily())
 	}
 	c, reason, err := m.newCore(y, m.opts)
 	if err != nil {
@@ -98,6 +100,7 @@ func (m *model) Fit(y []float64) error {
 	m.reason = reason
 	m.cal = cal
 	m.fitted = true
+	m.shift = lastShift{fit: shiftAge}
 	m.widen = 1
 	if m.cal.fallback {
 		m.widen = coldWiden
@@ -119,6 +122,7 @@ func (m *model) Update(y ...float64) {
 	if !m.fitted {
 		return
 	}
+	m.shift.observed(len(y))
 	for _, v := range y {
 		m.health.observe(m.c, v)
 		m.c.observe(v)
@@ -135,7 +139,7 @@ func (m *model) Forecast(h int) (Prediction, error) {
 	}
 	mean := make([]float64, h)
 	m.c.forecast(mean)
-	return m.cal.predict(m.c.label(), m.reason, mean, m.opts.quantiles(), m.widen), nil
+	return m.cal.predict(m.c.label(), m.reason+m.shift.note(m.opts.step()), mean, m.opts.quantiles(), m.widen), nil
 }
 
 // minHistory is the fewest finite points any model fits on.

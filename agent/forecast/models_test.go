@@ -3,9 +3,13 @@ package forecast
 import (
 	"math"
 	"math/rand/v2"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/foreshape/foreshape/agent/forecast/anomaly"
 )
 
 func TestSESHandComputed(t *testing.T) {
@@ -393,6 +397,85 @@ func TestAutoAfterLevelShift(t *testing.T) {
 			}
 			if lo := p.Quantile(0.1); lo[0] < 50 {
 				t.Fatalf("p10 at step 1 = %.2f: the old level still dominates the bands", lo[0])
+			}
+		})
+	}
+}
+
+// TestReasonSaysWhenTheLastShiftWas: a forecast's reason says how long
+// before its origin the last level shift was, in points and time, counting
+// the points observed since the fit; a history without a shift says none.
+func TestReasonSaysWhenTheLastShiftWas(t *testing.T) {
+	r := rand.New(rand.NewPCG(8, 9))
+	var y []float64
+	for i := 0; i < 1500; i++ {
+		y = append(y, 10+r.NormFloat64())
+	}
+	const after = 120
+	for i := 0; i < after; i++ {
+		y = append(y, 60+r.NormFloat64())
+	}
+	age := regexp.MustCompile(`the last level shift (\d+) points \(([^)]+)\) before the origin`)
+	for _, name := range []string{"auto", "ets"} {
+		t.Run(name, func(t *testing.T) {
+			f := mustNew(t, name, fiveMin)
+			if err := f.Fit(y); err != nil {
+				t.Fatal(err)
+			}
+			at := func() (int, string) {
+				t.Helper()
+				p, err := f.Forecast(12)
+				if err != nil {
+					t.Fatal(err)
+				}
+				m := age.FindStringSubmatch(p.Reason)
+				if m == nil {
+					t.Fatalf("reason %q does not say when the last level shift was", p.Reason)
+				}
+				n, _ := strconv.Atoi(m[1])
+				return n, m[2]
+			}
+			n, d := at()
+			// The detector places the shift within its window of the
+			// constructed one.
+			if n < after-anomaly.DefaultLevelShiftWindow || n > after+anomaly.DefaultLevelShiftWindow {
+				t.Fatalf("shift %d points before the origin, want about %d", n, after)
+			}
+			if want := (time.Duration(n) * fiveMin.Step).String(); d != want {
+				t.Fatalf("shift %s before the origin, want %s (%d points of 5 minutes)", d, want, n)
+			}
+			f.Update(60, 61, 59, 60, 60, 61, 59)
+			if n2, d2 := at(); n2 != n+7 || d2 != (time.Duration(n+7)*fiveMin.Step).String() {
+				t.Fatalf("after 7 more points: %d points (%s) before the origin, want %d", n2, d2, n+7)
+			}
+			// Refitted on the history up to now, the age is the same.
+			now := append(append([]float64(nil), y...), 60, 61, 59, 60, 60, 61, 59)
+			if err := f.Fit(now); err != nil {
+				t.Fatal(err)
+			}
+			if n3, _ := at(); n3 != n+7 {
+				t.Fatalf("refitted: %d points before the origin, want %d", n3, n+7)
+			}
+			// Over a day ago, the time is in days.
+			long := append(append([]float64(nil), y[:1500]...), constant(400, 60)...)
+			for i := 1500; i < len(long); i++ {
+				long[i] += r.NormFloat64()
+			}
+			if err := f.Fit(long); err != nil {
+				t.Fatal(err)
+			}
+			if n4, d4 := at(); !strings.HasSuffix(d4, " days") || n4 < 288 {
+				t.Fatalf("%d points (%s) before the origin, want over a day, in days", n4, d4)
+			}
+			if err := f.Fit(y[:1500]); err != nil {
+				t.Fatal(err)
+			}
+			p, err := f.Forecast(12)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if strings.Contains(p.Reason, "level shift") {
+				t.Fatalf("no shift, reason %q", p.Reason)
 			}
 		})
 	}
