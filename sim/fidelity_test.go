@@ -1897,7 +1897,7 @@ func TestFidelityRescheduleInDeployment(t *testing.T) {
 	forEachNomad(t, func(t *testing.T, c *cluster) {
 		const delay = 10 * time.Second
 		update := func(progress time.Duration) *api.UpdateStrategy {
-			return &api.UpdateStrategy{MaxParallel: new(1), MinHealthyTime: new(30 * time.Second),
+			return &api.UpdateStrategy{MaxParallel: new(1), MinHealthyTime: new(50 * time.Second),
 				HealthyDeadline: new(time.Minute), ProgressDeadline: new(progress)}
 		}
 		gated, nodl := c.jobID("resched-deploy"), c.jobID("resched-nodeadline")
@@ -2031,7 +2031,10 @@ func TestFidelityAutoRevert(t *testing.T) {
 			tg.Tasks[0].SetConfig("command", "/bin/sh").SetConfig("args", []string{"-c", "sleep 2; exit 1"})
 			tg.RestartPolicy = &api.RestartPolicy{Attempts: new(0), Mode: new("fail")}
 			tg.ReschedulePolicy = &api.ReschedulePolicy{Attempts: new(0), Unlimited: new(false)}
-			j.Update.MinHealthyTime = new(20 * time.Second) // fails before it is healthy
+			// It fails before it is healthy (the simulator's clock runs
+			// ten times faster: 5 s of wall time to fail it).
+			j.Update.MinHealthyTime, j.Update.HealthyDeadline = new(50*time.Second), new(time.Minute)
+			j.Update.ProgressDeadline = new(2 * time.Minute)
 			return j
 		}
 		revert := func(j *api.Job) *api.Job {
