@@ -149,6 +149,7 @@ func (c *Cluster) runDeployments() {
 		}
 		if d.active() && done {
 			d.status, d.statusDesc = api.DeploymentStatusSuccessful, "Deployment completed successfully"
+			d.succeeded = c.now
 			changed = true
 			j.spec.Stable = new(true)
 			j.stable, j.stableVersion = deepCopyJob(j.spec), j.version

@@ -2120,3 +2120,81 @@ func TestFidelityDestructiveUpdate(t *testing.T) {
 		}
 	})
 }
+
+// An allocation that fails after it turned healthy, while its job's
+// deployment still runs (another group is not healthy yet), is not let
+// reschedule by the deployment watcher (it lets unhealthy ones only), and
+// the evaluation that completes the deployment still sees it running: the
+// failed allocation stays failed, desired to run, without a follow-up or a
+// replacement, until something else evaluates the job.
+func TestFidelityFailedAfterHealthyInDeployment(t *testing.T) {
+	forEachNomad(t, func(t *testing.T, c *cluster) {
+		id := c.jobID("healthy-failed")
+		j := crashJob(id, 5*time.Second)
+		a := j.TaskGroups[0]
+		a.Name = new("a")
+		a.Tasks[0].SetConfig("args", []string{"-c", "sleep 8; exit 1"})
+		a.Update = &api.UpdateStrategy{MinHealthyTime: new(3 * time.Second)}
+		b := api.NewTaskGroup("b", 1)
+		b.AddTask(api.NewTask("sleep", "raw_exec").SetConfig("command", "/bin/sleep").SetConfig("args", []string{"3600"}).
+			Require(&api.Resources{CPU: new(100), MemoryMB: new(64)}))
+		b.Update = &api.UpdateStrategy{MinHealthyTime: new(30 * time.Second)}
+		j.AddTaskGroup(b)
+		j.Update = &api.UpdateStrategy{MaxParallel: new(1), HealthyDeadline: new(time.Minute), ProgressDeadline: new(2 * time.Minute)}
+		c.register(t, j)
+		// Group a's allocation turns healthy, then fails (the simulator
+		// fails it once it is healthy).
+		var failed *api.Allocation
+		deadline := time.Now().Add(waitLimit)
+		for failed == nil {
+			as, _, err := c.client.Jobs().Allocations(id, true, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, s := range as {
+				if s.TaskGroup != "a" {
+					continue
+				}
+				full, _, err := c.client.Allocations().Info(s.ID, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				healthy := full.DeploymentStatus != nil && full.DeploymentStatus.Healthy != nil && *full.DeploymentStatus.Healthy
+				switch {
+				case full.ClientStatus == api.AllocClientStatusFailed:
+					failed = full
+				case c.sim != nil && healthy && full.ClientStatus == api.AllocClientStatusRunning:
+					if err := c.sim.FailAlloc(full.ID, "exit 1"); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: group a's allocation never failed: %s", c.name, describe(as))
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		if failed.DeploymentStatus == nil || failed.DeploymentStatus.Healthy == nil || !*failed.DeploymentStatus.Healthy {
+			t.Fatalf("%s: group a's allocation failed before it was healthy: %+v", c.name, failed.DeploymentStatus)
+		}
+		d := waitDeployment(t, c, failed.DeploymentID, func(d *api.Deployment) bool { return d.Status != api.DeploymentStatusRunning })
+		if d.Status != api.DeploymentStatusSuccessful {
+			t.Fatalf("deployment %s %q, want successful", d.Status, d.StatusDescription)
+		}
+		// Three times the delay after the deployment completed.
+		wait := 15 * time.Second
+		if c.sim != nil {
+			wait /= simSpeed
+		}
+		time.Sleep(wait)
+		now, _, err := c.client.Allocations().Info(failed.ID, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if now.DesiredStatus != api.AllocDesiredStatusRun || now.NextAllocation != "" || now.FollowupEvalID != "" ||
+			(now.DesiredTransition.Reschedule != nil && *now.DesiredTransition.Reschedule) {
+			t.Errorf("failed allocation after the deployment: %s, next %q, follow-up %q, reschedule %v; want run and nothing",
+				now.DesiredStatus, now.NextAllocation, now.FollowupEvalID, now.DesiredTransition.Reschedule)
+		}
+	})
+}

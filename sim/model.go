@@ -275,6 +275,9 @@ type deployment struct {
 	started    time.Time
 	createIdx  uint64
 	modifyIdx  uint64
+	// succeeded is when the deployment completed successfully: the
+	// evaluation that completes it still sees it running.
+	succeeded time.Time
 }
 
 func (d *deployment) active() bool {

@@ -930,10 +930,15 @@ func currentDeployment(j *job) *deployment {
 // (the failure time plus the next delay) — except an allocation of a
 // deployment that failed, which Nomad leaves as it is.
 func (c *Cluster) rescheduleNow(j *job, pa *alloc, ev *eval) (now, wait bool) {
-	d := currentDeployment(j)
-	if d != nil && d.id == pa.deployID && d.active() && !pa.reschedule {
+	if l := latestDeployment(j); l != nil && l.id == pa.deployID && l.jobVersion == j.version && !pa.reschedule &&
+		(l.active() || (l.status == api.DeploymentStatusSuccessful && l.succeeded.Equal(c.now))) {
+		// The evaluation that completes a deployment still sees it
+		// running: an allocation that failed after turning healthy
+		// (which the watcher never lets reschedule) waits for a later
+		// evaluation of the job.
 		return false, false
 	}
+	d := currentDeployment(j)
 	if !rescheduleEligible(pa) {
 		return false, false
 	}
