@@ -626,12 +626,40 @@ func (c *Coordinator) takeOut(ctx context.Context, now time.Time, node string, r
 // intent and before a call that never came, and foreshape gives back only
 // what it knows it took.
 func (c *Coordinator) cordoned(r state.MigrationRequest, node string) bool {
+	took, _ := c.tookOut(attemptIntents(node, r)...)
+	return took
+}
+
+// attemptIntents are the IDs of the intents taking node out of scheduling
+// for request r, one per attempt so far.
+func attemptIntents(node string, r state.MigrationRequest) []string {
+	ids := make([]string, 0, r.Attempts+1)
 	for a := 0; a <= r.Attempts; a++ {
-		if in, ok := c.latestIntent(intentID(state.IntentNodeEligibility, node, r.ID, a)); ok && in.Outcome == state.OutcomeDone && !reconciled(in) {
-			return true
+		ids = append(ids, intentID(state.IntentNodeEligibility, node, r.ID, a))
+	}
+	return ids
+}
+
+// tookOut reads the intents ids (each through its redos) that take a node
+// out of scheduling: took when a leader made one's call and saw it
+// answered; unconfirmed when the only sign is one a later leader found in
+// effect after its leader stopped (reconciled). Such a cordon is not
+// foreshape's to give back: an operator may have made the node ineligible
+// after the intent and before a call that never came, and Nomad cannot
+// tell the two apart.
+func (c *Coordinator) tookOut(ids ...string) (took, unconfirmed bool) {
+	for _, id := range ids {
+		in, ok := c.latestIntent(id)
+		if !ok || in.Outcome != state.OutcomeDone {
+			continue
+		}
+		if reconciled(in) {
+			unconfirmed = true
+		} else {
+			took = true
 		}
 	}
-	return false
+	return took, unconfirmed && !took
 }
 
 // spreadHolds reports whether a spread other than except, not yet ended,

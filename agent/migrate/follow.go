@@ -451,24 +451,24 @@ func (c *Coordinator) restoreWindows(ctx context.Context, now time.Time, view st
 		if c.announced(intentID(state.IntentNodeEligibility, node, key, -1)) {
 			continue
 		}
+		// A cordon the next leader found in effect, never seen made, may
+		// be an operator's: the node stays out (settle said so).
+		if _, unconfirmed := c.tookOut(append(attemptIntents(node, r), intentID(state.IntentNodeEligibility, node, key, 0))...); unconfirmed {
+			continue
+		}
 		c.setEligible(ctx, now, node, key, ds)
 	}
 }
 
 // restoreAbandoned gives back the nodes of whole-node requests that were
-// cancelled or failed after foreshape took them out of scheduling.
+// cancelled or failed after foreshape took them out of scheduling: seen
+// made (tookOut), not a cordon a later leader only found in effect.
 func (c *Coordinator) restoreAbandoned(ctx context.Context, now time.Time, view state.ActView, ds *[]state.Decision) {
 	for _, r := range view.Requests {
 		if r.Resource.Kind != state.ResourceNode || r.Origin == "schedule" || (r.State != state.RequestCancelled && r.State != state.RequestFailed) {
 			continue
 		}
-		taken := false
-		for a := 0; a <= r.Attempts; a++ {
-			if in, ok := c.latestIntent(intentID(state.IntentNodeEligibility, r.Resource.ID, r.ID, a)); ok && in.Outcome == state.OutcomeDone {
-				taken = true
-			}
-		}
-		if taken && !c.announced(intentID(state.IntentNodeEligibility, r.Resource.ID, r.ID, -1)) {
+		if taken, _ := c.tookOut(attemptIntents(r.Resource.ID, r)...); taken && !c.announced(intentID(state.IntentNodeEligibility, r.Resource.ID, r.ID, -1)) {
 			c.setEligible(ctx, now, r.Resource.ID, r.ID, ds)
 		}
 	}

@@ -190,13 +190,22 @@ func (c *Coordinator) settle(ctx context.Context, now time.Time, in state.Intent
 			})
 		}
 	case state.IntentNodeEligibility:
-		if happened && strings.HasPrefix(in.Detail, spreadCordon) {
-			// Whose the node's ineligibility is cannot be told: this
-			// spread's call, or an operator's cordon made after the
-			// intent. cordoned counts only cordons seen made.
-			*ds = append(*ds, state.Decision{Time: now, Kind: "hold", Request: in.Request,
-				Reason: fmt.Sprintf("node %s is out of scheduling, but the leader that was taking it out for %s stopped before it saw its call answered: it may be an operator's cordon, so the node will be left out of scheduling after the spread (make it eligible in Nomad if it was foreshape's)", in.Object, in.Request)})
+		if !happened || in.Detail == "eligible" {
+			return
 		}
+		// Whose the node's ineligibility is cannot be told: this
+		// leader's call, or an operator's cordon made after the intent.
+		// tookOut counts only cordons seen made, so the node is not given
+		// back when the spread or window ends or the request is given up.
+		when := "if " + in.Request + " is cancelled or fails"
+		switch {
+		case strings.HasPrefix(in.Detail, spreadCordon):
+			when = "after the spread"
+		case strings.HasPrefix(in.Detail, "ineligible for window/"):
+			when = "when " + strings.TrimPrefix(in.Detail, "ineligible for ") + " ends"
+		}
+		*ds = append(*ds, state.Decision{Time: now, Kind: "hold", Request: in.Request,
+			Reason: fmt.Sprintf("node %s is out of scheduling, but the leader that was taking it out for %s stopped before it saw its call answered: it may be an operator's cordon, so the node will be left out of scheduling %s (make it eligible in Nomad if it was foreshape's)", in.Object, in.Request, when)})
 	case state.IntentScaleHold:
 		if !happened {
 			return

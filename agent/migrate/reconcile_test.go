@@ -841,3 +841,153 @@ func TestSpreadKeepsAnOperatorsCordon(t *testing.T) {
 		t.Errorf("no decision says why a-1 stays out of scheduling: %+v", h.local.FSM.Decisions())
 	}
 }
+
+// saysLeftOut reports whether a decision of request id says node stays out
+// of scheduling because its cordon was found, not seen made.
+func saysLeftOut(h *harness, id, node string) bool {
+	for _, d := range h.local.FSM.Decisions() {
+		if d.Kind == "hold" && d.Request == id && strings.Contains(d.Reason, "node "+node+" is out of scheduling") &&
+			strings.Contains(d.Reason, "will be left out of scheduling") {
+			return true
+		}
+	}
+	return false
+}
+
+// TestGivenUpNodeKeepsAnOperatorsCordon: as TestSpreadKeepsAnOperatorsCordon
+// for a whole-node request. A leader opened the intent taking the node out
+// of scheduling and died before its call; an operator cordoned the node
+// meanwhile. The next leader finds it ineligible and cannot tell whose
+// doing that is; when the request is cancelled the node stays out of
+// scheduling (a decision says why) instead of the operator's cordon being
+// given back as foreshape's. A cordon foreshape saw made is given back.
+func TestGivenUpNodeKeepsAnOperatorsCordon(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		confirmed bool
+	}{{"unconfirmed", false}, {"confirmed", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, actScenario, actPolicies)
+			node := h.nodeID("a-")
+			mustApply(t, h, state.SetQueuePaused{Paused: true, At: h.now(), By: "test"})
+			id, err := h.c.Submit(h.ctx, h.now(), h.pols, Submission{Node: node, Target: "dc2", Reason: "maintenance"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			in := state.Intent{ID: intentID(state.IntentNodeEligibility, node, id, 0), Kind: state.IntentNodeEligibility,
+				Request: id, Object: node, Detail: "ineligible"}
+			if tc.confirmed {
+				// A leader that saw its call answered.
+				if err := h.c.takeOut(h.ctx, h.now(), node, h.request(id), "ineligible"); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				crashAfter(t, h, in, func() {
+					// The operator's cordon, between the intent and the call.
+					if _, err := h.client.Nodes().ToggleEligibility(node, false, nil); err != nil {
+						t.Fatal(err)
+					}
+				})
+			}
+			h.c = newCoordinatorOn(t, h)
+			if err := h.c.Begin(h.ctx, h.now()); err != nil {
+				t.Fatal(err)
+			}
+			mustApply(t, h, state.CancelRequest{ID: id, At: h.now(), Reason: "test: the operator gives it up"})
+			for range 3 {
+				h.step(15 * time.Second)
+				if err := h.c.Follow(h.ctx, h.now()); err != nil {
+					t.Fatal(err)
+				}
+			}
+			n, _, err := h.client.Nodes().Info(node, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := nomadapi.NodeSchedulingIneligible
+			if tc.confirmed {
+				want = nomadapi.NodeSchedulingEligible
+			}
+			if n.SchedulingEligibility != want {
+				t.Errorf("a-1 %s after %s was cancelled, want %s", n.SchedulingEligibility, id, want)
+			}
+			if said := saysLeftOut(h, id, node); said != !tc.confirmed {
+				t.Errorf("a decision says a-1 is left out of scheduling: %v; decisions %+v", said, h.local.FSM.Decisions())
+			}
+		})
+	}
+}
+
+// TestWindowKeepsAnOperatorsCordon: the same for a drain window's node. A
+// leader opened the window's intent taking the node out of scheduling and
+// died before its call; an operator cordoned the node meanwhile. The next
+// leader finishes the window's moves and, when the window ends, leaves the
+// node out of scheduling, saying why.
+func TestWindowKeepsAnOperatorsCordon(t *testing.T) {
+	pols := strings.Replace(actPolicies, `    targets      = ["dc2"]
+  }`, `    targets      = ["dc2"]
+    lead_time    = "20m"
+  }
+  schedule "maintenance" {
+    cron     = "30 6 * * *"
+    duration = "1h"
+    action   = "drain"
+  }`, 1)
+	h := newHarness(t, actScenario, pols)
+	node := h.nodeID("a-")
+	mustApply(t, h, state.SetQueuePaused{Paused: true, At: h.now(), By: "test"})
+	var r state.MigrationRequest
+	for range 40 {
+		h.run(h.flatForecasts(30))
+		for _, x := range h.local.FSM.Act().Requests {
+			if x.Origin == "schedule" && x.State.Queued() && len(x.Moves) > 0 && r.ID == "" {
+				r = x
+			}
+		}
+		if r.ID != "" {
+			break
+		}
+		h.step(time.Minute)
+	}
+	if r.ID == "" {
+		t.Fatalf("the window queued no move; decisions %+v", h.local.FSM.Decisions())
+	}
+	end, ok := h.c.windowEnd(r)
+	if !ok {
+		t.Fatalf("no window end for %s (%s)", r.ID, r.OriginKey)
+	}
+	v := r.Version
+	r.State, r.Started = state.RequestRunning, h.now()
+	mustApply(t, h, state.UpdateRequest{Request: r, IfVersion: v})
+	crashAfter(t, h, state.Intent{ID: intentID(state.IntentNodeEligibility, node, windowKey(r), 0), Kind: state.IntentNodeEligibility,
+		Request: r.ID, Object: node, Detail: "ineligible for " + windowKey(r)}, func() {
+		if _, err := h.client.Nodes().ToggleEligibility(node, false, nil); err != nil {
+			t.Fatal(err)
+		}
+	})
+	mustApply(t, h, state.SetQueuePaused{Paused: false, At: h.now(), By: "test"})
+	h.c = newCoordinatorOn(t, h)
+	if err := h.c.Begin(h.ctx, h.now()); err != nil {
+		t.Fatal(err)
+	}
+	for !h.now().After(end.Add(2 * time.Minute)) {
+		h.run(h.flatForecasts(30))
+		if err := h.c.Follow(h.ctx, h.now()); err != nil {
+			t.Fatal(err)
+		}
+		h.step(time.Minute)
+	}
+	if got := h.request(r.ID); got.State != state.RequestDone {
+		t.Errorf("%s %s: %s", got.ID, got.State, got.Reason)
+	}
+	n, _, err := h.client.Nodes().Info(node, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n.SchedulingEligibility != nomadapi.NodeSchedulingIneligible {
+		t.Errorf("a-1 %s after the window ended at %s: the operator's cordon was given back as the window's", n.SchedulingEligibility, end.Format("15:04"))
+	}
+	if !saysLeftOut(h, r.ID, node) {
+		t.Errorf("no decision says why a-1 stays out of scheduling: %+v", h.local.FSM.Decisions())
+	}
+}
