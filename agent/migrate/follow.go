@@ -451,13 +451,31 @@ func (c *Coordinator) restoreWindows(ctx context.Context, now time.Time, view st
 		if c.announced(intentID(state.IntentNodeEligibility, node, key, -1)) {
 			continue
 		}
-		// A cordon the next leader found in effect, never seen made, may
-		// be an operator's: the node stays out (settle said so).
-		if _, unconfirmed := c.tookOut(append(attemptIntents(node, r), intentID(state.IntentNodeEligibility, node, key, 0))...); unconfirmed {
+		// Only what foreshape took out is given back: a cordon it saw
+		// made, or its drain of the node. A node already out of
+		// scheduling when the window began (an operator's cordon: no
+		// intent was opened for it) stays out, and so does a cordon the
+		// next leader only found in effect (settle said so).
+		took, unconfirmed := c.tookOut(append(attemptIntents(node, r), intentID(state.IntentNodeEligibility, node, key, 0))...)
+		if unconfirmed || (!took && !c.drained(node, r)) {
 			continue
 		}
 		c.setEligible(ctx, now, node, key, ds)
 	}
+}
+
+// drained reports whether foreshape drained node for the drain-strategy
+// request r (in any attempt): its drain intent is done.
+func (c *Coordinator) drained(node string, r state.MigrationRequest) bool {
+	if r.Resource.Kind != state.ResourceNode || r.Resource.ID != node || r.Strategy != string(policies.StrategyDrain) {
+		return false
+	}
+	for a := 0; a <= r.Attempts; a++ {
+		if in, ok := c.latestIntent(intentID(state.IntentDrainNode, node, r.ID, a)); ok && in.Outcome == state.OutcomeDone {
+			return true
+		}
+	}
+	return false
 }
 
 // restoreAbandoned gives back the nodes of whole-node requests that were

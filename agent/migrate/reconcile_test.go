@@ -991,3 +991,120 @@ func TestWindowKeepsAnOperatorsCordon(t *testing.T) {
 		t.Errorf("no decision says why a-1 stays out of scheduling: %+v", h.local.FSM.Decisions())
 	}
 }
+
+// TestWindowLeavesANodeCordonedBeforeIt: an operator took the window's node
+// out of scheduling before the window began, so foreshape opened no intent
+// for it; when the window ends the node stays out (before, the window's end
+// made it eligible as if foreshape had cordoned it).
+func TestWindowLeavesANodeCordonedBeforeIt(t *testing.T) {
+	pols := strings.Replace(actPolicies, `    targets      = ["dc2"]
+  }`, `    targets      = ["dc2"]
+    lead_time    = "20m"
+  }
+  schedule "maintenance" {
+    cron     = "30 6 * * *"
+    duration = "1h"
+    action   = "drain"
+  }`, 1)
+	h := newHarness(t, actScenario, pols)
+	node := h.nodeID("a-")
+	if _, err := h.client.Nodes().ToggleEligibility(node, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	var r state.MigrationRequest
+	for range 40 {
+		h.run(h.flatForecasts(30))
+		for _, x := range h.local.FSM.Act().Requests {
+			if x.Origin == "schedule" && len(x.Moves) > 0 && r.ID == "" {
+				r = x
+			}
+		}
+		if r.ID != "" {
+			break
+		}
+		h.step(time.Minute)
+	}
+	if r.ID == "" {
+		t.Fatalf("the window queued no move; decisions %+v", h.local.FSM.Decisions())
+	}
+	end, ok := h.c.windowEnd(r)
+	if !ok {
+		t.Fatalf("no window end for %s (%s)", r.ID, r.OriginKey)
+	}
+	for !h.now().After(end.Add(2 * time.Minute)) {
+		h.run(h.flatForecasts(30))
+		if err := h.c.Follow(h.ctx, h.now()); err != nil {
+			t.Fatal(err)
+		}
+		h.step(time.Minute)
+	}
+	if got := h.request(r.ID); got.State != state.RequestDone {
+		t.Errorf("%s %s: %s", got.ID, got.State, got.Reason)
+	}
+	n, _, err := h.client.Nodes().Info(node, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n.SchedulingEligibility != nomadapi.NodeSchedulingIneligible {
+		t.Errorf("a-1 %s after the window ended at %s: the operator's cordon from before the window was given back", n.SchedulingEligibility, end.Format("15:04"))
+	}
+}
+
+// TestDrainWindowGivesItsNodeBack: a window of a drain-strategy policy
+// drains its node through Nomad (which leaves it ineligible); the window's
+// end makes it eligible again, foreshape's drain being its own.
+func TestDrainWindowGivesItsNodeBack(t *testing.T) {
+	pols := strings.Replace(actPolicies, `    targets      = ["dc2"]
+  }`, `    targets      = ["dc2"]
+    lead_time    = "20m"
+  }
+  schedule "maintenance" {
+    cron     = "30 6 * * *"
+    duration = "1h"
+    action   = "drain"
+  }`, 1)
+	pols = strings.Replace(pols, "    max_parallel = 1\n", "    max_parallel = 1\n    strategy     = \"drain\"\n", 1)
+	h := newHarness(t, actScenario, pols)
+	node := h.nodeID("a-")
+	var r state.MigrationRequest
+	for range 40 {
+		h.run(h.flatForecasts(30))
+		for _, x := range h.local.FSM.Act().Requests {
+			if x.Origin == "schedule" && r.ID == "" {
+				r = x
+			}
+		}
+		if r.ID != "" {
+			break
+		}
+		h.step(time.Minute)
+	}
+	if r.ID == "" || r.Strategy != "drain" {
+		t.Fatalf("the window queued no drain (%+v); decisions %+v", r, h.local.FSM.Decisions())
+	}
+	end, ok := h.c.windowEnd(r)
+	if !ok {
+		t.Fatalf("no window end for %s (%s)", r.ID, r.OriginKey)
+	}
+	sawOut := false
+	for !h.now().After(end.Add(2 * time.Minute)) {
+		h.run(h.flatForecasts(30))
+		if err := h.c.Follow(h.ctx, h.now()); err != nil {
+			t.Fatal(err)
+		}
+		if n, _, err := h.client.Nodes().Info(node, nil); err == nil && n.SchedulingEligibility == nomadapi.NodeSchedulingIneligible && h.now().Before(end) {
+			sawOut = true
+		}
+		h.step(time.Minute)
+	}
+	if !sawOut {
+		t.Fatalf("a-1 was never out of scheduling during the window; decisions %+v", h.local.FSM.Decisions())
+	}
+	n, _, err := h.client.Nodes().Info(node, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n.SchedulingEligibility != nomadapi.NodeSchedulingEligible {
+		t.Errorf("a-1 %s after the drain window ended at %s", n.SchedulingEligibility, end.Format("15:04"))
+	}
+}
