@@ -440,28 +440,44 @@ func (c *Coordinator) restoreWindows(ctx context.Context, now time.Time, view st
 		if !ok || now.Before(end) {
 			continue
 		}
-		node := r.Resource.ID
-		if r.Resource.Kind != state.ResourceNode {
-			if len(r.Moves) == 0 {
+		key := windowKey(r)
+		for _, node := range windowNodes(r) {
+			if c.announced(intentID(state.IntentNodeEligibility, node, key, -1)) {
 				continue
 			}
-			node = r.Moves[0].Node
+			// Only what foreshape took out is given back: a cordon it saw
+			// made, or its drain of the node. A node already out of
+			// scheduling when the window began (an operator's cordon: no
+			// intent was opened for it) stays out, and so does a cordon
+			// the next leader only found in effect (settle said so).
+			took, unconfirmed := c.tookOut(append(attemptIntents(node, r), intentID(state.IntentNodeEligibility, node, key, 0))...)
+			if unconfirmed || (!took && !c.drained(node, r)) {
+				continue
+			}
+			c.setEligible(ctx, now, node, key, ds)
 		}
-		key := windowKey(r)
-		if c.announced(intentID(state.IntentNodeEligibility, node, key, -1)) {
-			continue
-		}
-		// Only what foreshape took out is given back: a cordon it saw
-		// made, or its drain of the node. A node already out of
-		// scheduling when the window began (an operator's cordon: no
-		// intent was opened for it) stays out, and so does a cordon the
-		// next leader only found in effect (settle said so).
-		took, unconfirmed := c.tookOut(append(attemptIntents(node, r), intentID(state.IntentNodeEligibility, node, key, 0))...)
-		if unconfirmed || (!took && !c.drained(node, r)) {
-			continue
-		}
-		c.setEligible(ctx, now, node, key, ds)
 	}
+}
+
+// windowNodes are the nodes a schedule request's window may have taken
+// out of scheduling: its own node, its moves' nodes and every other node
+// of the window (Exclude), which includes nodes with nothing to move.
+func windowNodes(r state.MigrationRequest) []string {
+	var nodes []string
+	if r.Resource.Kind == state.ResourceNode {
+		nodes = append(nodes, r.Resource.ID)
+	}
+	for _, m := range r.Moves {
+		nodes = append(nodes, m.Node)
+	}
+	nodes = append(nodes, r.Exclude...)
+	var out []string
+	for _, n := range nodes {
+		if n != "" && !slices.Contains(out, n) {
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 // drained reports whether foreshape drained node for the drain-strategy

@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -1106,5 +1107,85 @@ func TestDrainWindowGivesItsNodeBack(t *testing.T) {
 	}
 	if n.SchedulingEligibility != nomadapi.NodeSchedulingEligible {
 		t.Errorf("a-1 %s after the drain window ended at %s", n.SchedulingEligibility, end.Format("15:04"))
+	}
+}
+
+// TestWindowGivesBackItsEmptyNodes: a window over two nodes, one of them
+// holding nothing to move, takes both out of scheduling at its first move
+// and gives both back when it ends.
+func TestWindowGivesBackItsEmptyNodes(t *testing.T) {
+	scenario := strings.Replace(actScenario, `nodes "b" {`, `nodes "c" {
+  datacenter = "dc1"
+  count      = 0
+  node_class = "web"
+  cpu        = 4000
+  memory     = 8192
+  iops       = 1000
+}
+
+nodes "b" {`, 1)
+	pols := strings.Replace(actPolicies, `    targets      = ["dc2"]
+  }`, `    targets      = ["dc2"]
+    lead_time    = "20m"
+  }
+  schedule "maintenance" {
+    cron     = "30 6 * * *"
+    duration = "1h"
+    action   = "drain"
+    nodes    = "*"
+  }`, 1)
+	h := newHarness(t, scenario, pols)
+	ids, err := h.sim.AddNodes("c", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	empty := ids[0]
+	h.step(30 * time.Second)
+	node := h.nodeID("a-")
+	var r state.MigrationRequest
+	for range 40 {
+		h.run(h.flatForecasts(30))
+		for _, x := range h.local.FSM.Act().Requests {
+			if x.Origin == "schedule" && len(x.Moves) > 0 && r.ID == "" {
+				r = x
+			}
+		}
+		if r.ID != "" {
+			break
+		}
+		h.step(time.Minute)
+	}
+	if r.ID == "" {
+		t.Fatalf("the window queued no move; decisions %+v", h.local.FSM.Decisions())
+	}
+	if !slices.Contains(r.Exclude, empty) {
+		t.Fatalf("the window's nodes %v leave out the empty node %s", r.Exclude, empty)
+	}
+	end, ok := h.c.windowEnd(r)
+	if !ok {
+		t.Fatalf("no window end for %s (%s)", r.ID, r.OriginKey)
+	}
+	sawOut := false
+	for !h.now().After(end.Add(2 * time.Minute)) {
+		h.run(h.flatForecasts(30))
+		if err := h.c.Follow(h.ctx, h.now()); err != nil {
+			t.Fatal(err)
+		}
+		if n, _, err := h.client.Nodes().Info(empty, nil); err == nil && n.SchedulingEligibility == nomadapi.NodeSchedulingIneligible && h.now().Before(end) {
+			sawOut = true
+		}
+		h.step(time.Minute)
+	}
+	if !sawOut {
+		t.Fatalf("the empty node was never out of scheduling during the window")
+	}
+	for _, id := range []string{node, empty} {
+		n, _, err := h.client.Nodes().Info(id, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n.SchedulingEligibility != nomadapi.NodeSchedulingEligible {
+			t.Errorf("%s %s after the window ended at %s", n.Name, n.SchedulingEligibility, end.Format("15:04"))
+		}
 	}
 }
