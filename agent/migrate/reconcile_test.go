@@ -454,15 +454,7 @@ func TestReconciledReapIsMadeAgain(t *testing.T) {
 // window: a follower pass that comes before the new leader's first plan
 // (its policies not read yet) leaves the window's node out of scheduling.
 func TestRestartKeepsAWindowsNodesOut(t *testing.T) {
-	pols := strings.Replace(actPolicies, `    targets      = ["dc2"]
-  }`, `    targets      = ["dc2"]
-    lead_time    = "20m"
-  }
-  schedule "maintenance" {
-    cron     = "30 6 * * *"
-    duration = "1h"
-    action   = "drain"
-  }`, 1)
+	pols := windowPolicies("")
 	h := newHarness(t, actScenario, pols)
 	node := h.nodeID("a-")
 	ineligible := func() bool {
@@ -578,34 +570,11 @@ func TestNewLeaderGivesBackASpreadsNode(t *testing.T) {
 // allocation of the window while Nomad shows the node eligible: the node
 // goes out of scheduling first, then the stop.
 func TestNoStopWhileAWindowsNodeIsEligible(t *testing.T) {
-	pols := strings.Replace(actPolicies, `    targets      = ["dc2"]
-  }`, `    targets      = ["dc2"]
-    lead_time    = "20m"
-  }
-  schedule "maintenance" {
-    cron     = "30 6 * * *"
-    duration = "1h"
-    action   = "drain"
-  }`, 1)
+	pols := windowPolicies("")
 	h := newHarness(t, actScenario, pols)
 	node := h.nodeID("a-")
 	mustApply(t, h, state.SetQueuePaused{Paused: true, At: h.now(), By: "test"})
-	var r state.MigrationRequest
-	for range 40 {
-		h.run(h.flatForecasts(30))
-		for _, x := range h.local.FSM.Act().Requests {
-			if x.Origin == "schedule" && x.State.Queued() && len(x.Moves) > 0 && r.ID == "" {
-				r = x
-			}
-		}
-		if r.ID != "" {
-			break
-		}
-		h.step(time.Minute)
-	}
-	if r.ID == "" {
-		t.Fatalf("the window queued no move; decisions %+v", h.local.FSM.Decisions())
-	}
+	r := h.windowRequest(func(x state.MigrationRequest) bool { return x.State.Queued() && len(x.Moves) > 0 })
 	eligibleAt := func() bool {
 		n, _, err := h.client.Nodes().Info(node, nil)
 		if err != nil {
@@ -925,38 +894,12 @@ func TestGivenUpNodeKeepsAnOperatorsCordon(t *testing.T) {
 // leader finishes the window's moves and, when the window ends, leaves the
 // node out of scheduling, saying why.
 func TestWindowKeepsAnOperatorsCordon(t *testing.T) {
-	pols := strings.Replace(actPolicies, `    targets      = ["dc2"]
-  }`, `    targets      = ["dc2"]
-    lead_time    = "20m"
-  }
-  schedule "maintenance" {
-    cron     = "30 6 * * *"
-    duration = "1h"
-    action   = "drain"
-  }`, 1)
+	pols := windowPolicies("")
 	h := newHarness(t, actScenario, pols)
 	node := h.nodeID("a-")
 	mustApply(t, h, state.SetQueuePaused{Paused: true, At: h.now(), By: "test"})
-	var r state.MigrationRequest
-	for range 40 {
-		h.run(h.flatForecasts(30))
-		for _, x := range h.local.FSM.Act().Requests {
-			if x.Origin == "schedule" && x.State.Queued() && len(x.Moves) > 0 && r.ID == "" {
-				r = x
-			}
-		}
-		if r.ID != "" {
-			break
-		}
-		h.step(time.Minute)
-	}
-	if r.ID == "" {
-		t.Fatalf("the window queued no move; decisions %+v", h.local.FSM.Decisions())
-	}
-	end, ok := h.c.windowEnd(r)
-	if !ok {
-		t.Fatalf("no window end for %s (%s)", r.ID, r.OriginKey)
-	}
+	r := h.windowRequest(func(x state.MigrationRequest) bool { return x.State.Queued() && len(x.Moves) > 0 })
+	end := h.windowEnd(r)
 	v := r.Version
 	r.State, r.Started = state.RequestRunning, h.now()
 	mustApply(t, h, state.UpdateRequest{Request: r, IfVersion: v})
@@ -998,40 +941,14 @@ func TestWindowKeepsAnOperatorsCordon(t *testing.T) {
 // for it; when the window ends the node stays out (before, the window's end
 // made it eligible as if foreshape had cordoned it).
 func TestWindowLeavesANodeCordonedBeforeIt(t *testing.T) {
-	pols := strings.Replace(actPolicies, `    targets      = ["dc2"]
-  }`, `    targets      = ["dc2"]
-    lead_time    = "20m"
-  }
-  schedule "maintenance" {
-    cron     = "30 6 * * *"
-    duration = "1h"
-    action   = "drain"
-  }`, 1)
+	pols := windowPolicies("")
 	h := newHarness(t, actScenario, pols)
 	node := h.nodeID("a-")
 	if _, err := h.client.Nodes().ToggleEligibility(node, false, nil); err != nil {
 		t.Fatal(err)
 	}
-	var r state.MigrationRequest
-	for range 40 {
-		h.run(h.flatForecasts(30))
-		for _, x := range h.local.FSM.Act().Requests {
-			if x.Origin == "schedule" && len(x.Moves) > 0 && r.ID == "" {
-				r = x
-			}
-		}
-		if r.ID != "" {
-			break
-		}
-		h.step(time.Minute)
-	}
-	if r.ID == "" {
-		t.Fatalf("the window queued no move; decisions %+v", h.local.FSM.Decisions())
-	}
-	end, ok := h.c.windowEnd(r)
-	if !ok {
-		t.Fatalf("no window end for %s (%s)", r.ID, r.OriginKey)
-	}
+	r := h.windowRequest(func(x state.MigrationRequest) bool { return len(x.Moves) > 0 })
+	end := h.windowEnd(r)
 	for !h.now().After(end.Add(2 * time.Minute)) {
 		h.run(h.flatForecasts(30))
 		if err := h.c.Follow(h.ctx, h.now()); err != nil {
@@ -1055,38 +972,15 @@ func TestWindowLeavesANodeCordonedBeforeIt(t *testing.T) {
 // drains its node through Nomad (which leaves it ineligible); the window's
 // end makes it eligible again, foreshape's drain being its own.
 func TestDrainWindowGivesItsNodeBack(t *testing.T) {
-	pols := strings.Replace(actPolicies, `    targets      = ["dc2"]
-  }`, `    targets      = ["dc2"]
-    lead_time    = "20m"
-  }
-  schedule "maintenance" {
-    cron     = "30 6 * * *"
-    duration = "1h"
-    action   = "drain"
-  }`, 1)
+	pols := windowPolicies("")
 	pols = strings.Replace(pols, "    max_parallel = 1\n", "    max_parallel = 1\n    strategy     = \"drain\"\n", 1)
 	h := newHarness(t, actScenario, pols)
 	node := h.nodeID("a-")
-	var r state.MigrationRequest
-	for range 40 {
-		h.run(h.flatForecasts(30))
-		for _, x := range h.local.FSM.Act().Requests {
-			if x.Origin == "schedule" && r.ID == "" {
-				r = x
-			}
-		}
-		if r.ID != "" {
-			break
-		}
-		h.step(time.Minute)
+	r := h.windowRequest(func(x state.MigrationRequest) bool { return true })
+	if r.Strategy != "drain" {
+		t.Fatalf("the window's request %s has strategy %q, not drain", r.ID, r.Strategy)
 	}
-	if r.ID == "" || r.Strategy != "drain" {
-		t.Fatalf("the window queued no drain (%+v); decisions %+v", r, h.local.FSM.Decisions())
-	}
-	end, ok := h.c.windowEnd(r)
-	if !ok {
-		t.Fatalf("no window end for %s (%s)", r.ID, r.OriginKey)
-	}
+	end := h.windowEnd(r)
 	sawOut := false
 	for !h.now().After(end.Add(2 * time.Minute)) {
 		h.run(h.flatForecasts(30))
@@ -1124,16 +1018,8 @@ func TestWindowGivesBackItsEmptyNodes(t *testing.T) {
 }
 
 nodes "b" {`, 1)
-	pols := strings.Replace(actPolicies, `    targets      = ["dc2"]
-  }`, `    targets      = ["dc2"]
-    lead_time    = "20m"
-  }
-  schedule "maintenance" {
-    cron     = "30 6 * * *"
-    duration = "1h"
-    action   = "drain"
-    nodes    = "*"
-  }`, 1)
+	pols := windowPolicies(`    nodes    = "*"
+`)
 	h := newHarness(t, scenario, pols)
 	ids, err := h.sim.AddNodes("c", 1)
 	if err != nil {
@@ -1142,29 +1028,11 @@ nodes "b" {`, 1)
 	empty := ids[0]
 	h.step(30 * time.Second)
 	node := h.nodeID("a-")
-	var r state.MigrationRequest
-	for range 40 {
-		h.run(h.flatForecasts(30))
-		for _, x := range h.local.FSM.Act().Requests {
-			if x.Origin == "schedule" && len(x.Moves) > 0 && r.ID == "" {
-				r = x
-			}
-		}
-		if r.ID != "" {
-			break
-		}
-		h.step(time.Minute)
-	}
-	if r.ID == "" {
-		t.Fatalf("the window queued no move; decisions %+v", h.local.FSM.Decisions())
-	}
+	r := h.windowRequest(func(x state.MigrationRequest) bool { return len(x.Moves) > 0 })
 	if !slices.Contains(r.Exclude, empty) {
 		t.Fatalf("the window's nodes %v leave out the empty node %s", r.Exclude, empty)
 	}
-	end, ok := h.c.windowEnd(r)
-	if !ok {
-		t.Fatalf("no window end for %s (%s)", r.ID, r.OriginKey)
-	}
+	end := h.windowEnd(r)
 	sawOut := false
 	for !h.now().After(end.Add(2 * time.Minute)) {
 		h.run(h.flatForecasts(30))
@@ -1188,4 +1056,45 @@ nodes "b" {`, 1)
 			t.Errorf("%s %s after the window ended at %s", n.Name, n.SchedulingEligibility, end.Format("15:04"))
 		}
 	}
+}
+
+// windowPolicies are actPolicies with a daily one-hour drain window of
+// dc1 from 06:30; extra goes into the schedule block.
+func windowPolicies(extra string) string {
+	return strings.Replace(actPolicies, `    targets      = ["dc2"]
+  }`, `    targets      = ["dc2"]
+    lead_time    = "20m"
+  }
+  schedule "maintenance" {
+    cron     = "30 6 * * *"
+    duration = "1h"
+    action   = "drain"
+`+extra+`  }`, 1)
+}
+
+// windowRequest runs passes a minute apart until the window has queued a
+// request that want accepts, and returns it.
+func (h *harness) windowRequest(want func(state.MigrationRequest) bool) state.MigrationRequest {
+	h.t.Helper()
+	for range 40 {
+		h.run(h.flatForecasts(30))
+		for _, x := range h.local.FSM.Act().Requests {
+			if x.Origin == "schedule" && want(x) {
+				return x
+			}
+		}
+		h.step(time.Minute)
+	}
+	h.t.Fatalf("the window queued no such request; decisions %+v", h.local.FSM.Decisions())
+	return state.MigrationRequest{}
+}
+
+// windowEnd is the end of r's window.
+func (h *harness) windowEnd(r state.MigrationRequest) time.Time {
+	h.t.Helper()
+	end, ok := h.c.windowEnd(r)
+	if !ok {
+		h.t.Fatalf("no window end for %s (%s)", r.ID, r.OriginKey)
+	}
+	return end
 }
