@@ -432,6 +432,12 @@ func (c *Coordinator) setEligible(ctx context.Context, now time.Time, node, requ
 // restoreWindows makes the nodes a drain window took eligible again once
 // the window ended.
 func (c *Coordinator) restoreWindows(ctx context.Context, now time.Time, view state.ActView, ds *[]state.Decision) {
+	// Every request of a window lists all the window's nodes: an
+	// allocation's request looks at each node of its window once a pass,
+	// not once per request (what it reads depends only on the window); a
+	// node's request also reads its own intents and drain, so it always
+	// looks.
+	seen := map[string]bool{}
 	for _, r := range view.Requests {
 		if r.Origin != "schedule" || r.Deadline.IsZero() || r.State == state.RequestCancelled || r.State.Queued() {
 			continue
@@ -442,6 +448,10 @@ func (c *Coordinator) restoreWindows(ctx context.Context, now time.Time, view st
 		}
 		key := windowKey(r)
 		for _, node := range windowNodes(r) {
+			if r.Resource.Kind != state.ResourceNode && seen[key+" "+node] {
+				continue
+			}
+			seen[key+" "+node] = true
 			if c.announced(intentID(state.IntentNodeEligibility, node, key, -1)) {
 				continue
 			}
