@@ -1390,3 +1390,55 @@ func TestAutoRevertOnce(t *testing.T) {
 		t.Errorf("job after the second failure: %v, version %d, want 2", err, *j.Version)
 	}
 }
+
+// After a job's deployment failed, a lost allocation of that version is
+// still replaced (Nomad's reconciler places lost allocations whatever the
+// deployment), while its failed allocation is not rescheduled.
+func TestFailedDeploymentReplacesLost(t *testing.T) {
+	c := newTestCluster(t, "")
+	client := newTestAPI(t, c, "")
+	j := serviceJob("fl", 2, 100, 64, 50)
+	j.Datacenters = []string{"dc1"}
+	j.Update = &api.UpdateStrategy{MaxParallel: new(1), MinHealthyTime: new(30 * time.Second), HealthyDeadline: new(time.Minute),
+		ProgressDeadline: new(time.Duration(0))}
+	if _, _, err := client.Jobs().Register(j, nil); err != nil {
+		t.Fatal(err)
+	}
+	step := func(d time.Duration) {
+		if err := c.Step(d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	step(10 * time.Second)
+	as, _, err := client.Jobs().Allocations("fl", true, nil)
+	if err != nil || len(as) != 2 {
+		t.Fatalf("allocations: %v %s", err, fmt.Sprint(len(as)))
+	}
+	failed, other := as[0], as[1]
+	if err := c.FailAlloc(failed.ID, ""); err != nil {
+		t.Fatal(err)
+	}
+	step(10 * time.Second)
+	if d, _, err := client.Jobs().LatestDeployment("fl", nil); err != nil || d.Status != api.DeploymentStatusFailed {
+		t.Fatalf("deployment after the failure: %v %+v", err, d)
+	}
+	do(c, func() { c.setNodeStatus(c.nodeByID[other.NodeID], true) })
+	step(time.Minute)
+	as, _, err = client.Jobs().Allocations("fl", true, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var replaced, rescheduled bool
+	for _, a := range as {
+		full, _, err := client.Allocations().Info(a.ID, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		replaced = replaced || (full.PreviousAllocation == other.ID && full.ClientStatus == api.AllocClientStatusRunning)
+		rescheduled = rescheduled || full.PreviousAllocation == failed.ID
+	}
+	if !replaced || rescheduled {
+		t.Errorf("after the deployment failed: lost allocation replaced %v (want true), failed one rescheduled %v (want false): %d allocations",
+			replaced, rescheduled, len(as))
+	}
+}

@@ -2198,3 +2198,94 @@ func TestFidelityFailedAfterHealthyInDeployment(t *testing.T) {
 		}
 	})
 }
+
+// Once a job's deployment has failed, Nomad's reconciler makes no fresh
+// placement for that job version (it replaces lost allocations and
+// reschedules failed ones of no deployment only): a rolling update stops
+// where it failed, and an allocation that did not fit while the
+// deployment ran is not placed when room frees up, nor does anything wait
+// for it.
+func TestFidelityFailedDeploymentPlacesNothing(t *testing.T) {
+	forEachNomad(t, func(t *testing.T, c *cluster) {
+		// A rolling update of three allocations, one at a time, whose
+		// first new allocation fails (no reschedule allowed): the other
+		// two stay on the old version.
+		roll := c.jobID("failed-roll")
+		rj := sleepJob(roll, 3, 50, 64, 50)
+		c.register(t, rj)
+		d0 := waitLatestDeployment(t, c, roll)
+		waitDeployment(t, c, d0.ID, func(d *api.Deployment) bool { return d.Status == api.DeploymentStatusSuccessful })
+		tg := rj.TaskGroups[0]
+		tg.Tasks[0].SetConfig("command", "/bin/sh").SetConfig("args", []string{"-c", "sleep 2; exit 1"})
+		tg.RestartPolicy = &api.RestartPolicy{Attempts: new(0), Mode: new("fail")}
+		tg.ReschedulePolicy = &api.ReschedulePolicy{Attempts: new(0), Unlimited: new(false)}
+		rj.Update.MinHealthyTime, rj.Update.HealthyDeadline = new(50*time.Second), new(time.Minute)
+		rj.Update.ProgressDeadline = new(2 * time.Minute)
+		c.register(t, rj)
+		d1 := c.failVersion(t, roll, 1)
+		d1 = waitDeployment(t, c, d1.ID, func(d *api.Deployment) bool { return d.Status != api.DeploymentStatusRunning })
+		if d1.Status != api.DeploymentStatusFailed {
+			t.Fatalf("deployment of version 1 %s %q, want failed", d1.Status, d1.StatusDescription)
+		}
+		settle := 5 * time.Second
+		if c.sim != nil {
+			settle /= simSpeed
+		}
+		time.Sleep(settle)
+		as, _, err := c.client.Jobs().Allocations(roll, true, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		old := count(as, func(a *api.AllocationListStub) bool { return running(a) && a.JobVersion == 0 })
+		if v1 := count(as, func(a *api.AllocationListStub) bool { return a.JobVersion == 1 }); old != 2 || v1 != 1 {
+			t.Errorf("rolling update after its deployment failed: %d running on version 0, %d allocations of version 1; want 2 and the failed one: %s", old, v1, describe(as))
+		}
+
+		filler := c.jobID("fill")
+		fj := sleepJob(filler, 1, 50, freeMemory(t, c)-1500, 50)
+		fj.Update = &api.UpdateStrategy{MaxParallel: new(0)}
+		c.register(t, fj)
+		c.waitAllocs(t, filler, "ran", func(as []*api.AllocationListStub) bool { return count(as, running) == 1 })
+
+		// Group g fits, group big (2000 MB) does not. g's allocation fails
+		// before it is healthy and its policy allows no reschedule, so the
+		// deployment fails at once.
+		id := c.jobID("failed-deploy")
+		j := crashJob(id, 5*time.Second)
+		j.TaskGroups[0].ReschedulePolicy = &api.ReschedulePolicy{Attempts: new(0), Unlimited: new(false)}
+		j.AddTaskGroup(holdGroup("big", 1, 50, 2000))
+		j.Update.MinHealthyTime, j.Update.HealthyDeadline = new(50*time.Second), new(time.Minute)
+		j.Update.ProgressDeadline = new(2 * time.Minute)
+		c.register(t, j)
+		waitSummary(t, c, id, func(s *api.JobSummary) bool { return s.Summary["big"].Queued == 1 })
+		failed := c.firstFailure(t, id)
+		d := waitDeployment(t, c, failed.DeploymentID, func(d *api.Deployment) bool { return d.Status != api.DeploymentStatusRunning })
+		if d.Status != api.DeploymentStatusFailed {
+			t.Fatalf("deployment %s %q, want failed", d.Status, d.StatusDescription)
+		}
+
+		// Room for the second allocation.
+		if _, _, err := c.client.Jobs().Deregister(filler, true, nil); err != nil {
+			t.Fatal(err)
+		}
+		c.waitAllocs(t, filler, "stopped", func(as []*api.AllocationListStub) bool { return count(as, running) == 0 })
+		time.Sleep(settle)
+		as, _, err = c.client.Jobs().Allocations(id, true, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(as) != 1 || as[0].ID != failed.ID {
+			t.Errorf("allocations of the failed deployment's version after room freed: %s, want the failed one alone", describe(as))
+		}
+		evals, _, err := c.client.Jobs().Evaluations(id, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := countEvals(evals, func(e *api.Evaluation) bool { return e.Status == api.EvalStatusBlocked }); n != 0 {
+			t.Errorf("a blocked evaluation waits for group big: %s", describeEvals(evals))
+		}
+		if s := waitSummary(t, c, id, func(*api.JobSummary) bool { return true }).Summary["big"]; s.Queued != 0 || s.Running != 0 {
+			t.Errorf("summary of group big %+v, want nothing queued or running", s)
+		}
+	})
+}

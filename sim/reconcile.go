@@ -703,9 +703,20 @@ func (c *Cluster) reconcileGroup(j *job, g *group, evp **eval, trigger string, s
 			}
 		}
 	}
+	// Nomad's reconciler makes no fresh placement and no destructive
+	// update for a job version whose deployment failed
+	// (deploymentPlaceReady): it replaces lost allocations and reschedules
+	// failed ones that are not of that deployment only.
+	failedDeploy := false
+	if d := currentDeployment(j); d != nil && d.status == api.DeploymentStatusFailed {
+		failedDeploy = true
+	}
 	allowed := len(outdated)
 	if g.update != nil {
 		allowed = max(0, *g.update.MaxParallel-inflight)
+	}
+	if failedDeploy {
+		allowed = 0
 	}
 	for i, a := range outdated {
 		if i >= allowed {
@@ -748,6 +759,9 @@ func (c *Cluster) reconcileGroup(j *job, g *group, evp **eval, trigger string, s
 			continue
 		}
 		missing--
+		if pa := prev[idx]; failedDeploy && (pa == nil || (pa.client != allocLost && pa.client != allocFailed)) {
+			continue
+		}
 		if pa := prev[idx]; pa != nil && pa.client == allocFailed {
 			// Nomad counts a failed allocation it does not reschedule
 			// now against the group's count and places nothing for it.
