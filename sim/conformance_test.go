@@ -1442,3 +1442,44 @@ func TestFailedDeploymentReplacesLost(t *testing.T) {
 			replaced, rescheduled, len(as))
 	}
 }
+
+// An allocation lost before it turned healthy gets no health (Nomad's
+// client is gone; nothing sets it): its deployment, without a progress
+// deadline, does not fail, and the replacement completes it.
+func TestLostBeforeHealthyHasNoHealth(t *testing.T) {
+	c := newTestCluster(t, "")
+	client := newTestAPI(t, c, "")
+	j := serviceJob("lh", 1, 100, 64, 50)
+	j.Datacenters = []string{"dc1"}
+	j.Update = &api.UpdateStrategy{MaxParallel: new(1), MinHealthyTime: new(30 * time.Second), HealthyDeadline: new(time.Minute),
+		ProgressDeadline: new(time.Duration(0))}
+	if _, _, err := client.Jobs().Register(j, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Step(10 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	as, _, err := client.Jobs().Allocations("lh", true, nil)
+	if err != nil || len(as) != 1 || as[0].ClientStatus != api.AllocClientStatusRunning {
+		t.Fatalf("allocations: %v %d", err, len(as))
+	}
+	lost := as[0]
+	do(c, func() { c.setNodeStatus(c.nodeByID[lost.NodeID], true) })
+	if err := c.Step(2 * time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	full, _, err := client.Allocations().Info(lost.ID, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if full.ClientStatus != api.AllocClientStatusLost || (full.DeploymentStatus != nil && full.DeploymentStatus.Healthy != nil) {
+		t.Errorf("lost allocation: %s, deployment status %+v; want lost with no health", full.ClientStatus, full.DeploymentStatus)
+	}
+	d, _, err := client.Jobs().LatestDeployment("lh", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := d.TaskGroups["g"]; d.Status != api.DeploymentStatusSuccessful || st.UnhealthyAllocs != 0 || st.HealthyAllocs != 1 {
+		t.Errorf("deployment: %s %q, group %+v; want successful, 1 healthy, none unhealthy", d.Status, d.StatusDescription, st)
+	}
+}

@@ -61,7 +61,8 @@ func (c *Cluster) startDeployment(j *job) {
 }
 
 // runDeployments marks allocations healthy after min_healthy_time (or
-// unhealthy when they finish first or past healthy_deadline) and completes
+// unhealthy when they finish first or past healthy_deadline; those desired
+// to stop before either get no health, as on Nomad's client) and completes
 // or fails deployments. As Nomad's deployment watcher, it fails a
 // deployment on an unhealthy allocation only when its group has no
 // progress deadline or the allocation's reschedule policy allows no more
@@ -88,6 +89,12 @@ func (c *Cluster) runDeployments() {
 				continue
 			}
 			if a.healthy == nil {
+				if a.desired != desiredRun {
+					// Nomad's client stops watching the health of an
+					// allocation desired to stop (stopped, migrated,
+					// evicted, lost): it never gets any.
+					continue
+				}
 				switch {
 				case a.client == allocRunning && !c.now.Before(a.runningSince.Add(*u.MinHealthyTime)):
 					a.healthy, a.healthAt = new(true), c.now

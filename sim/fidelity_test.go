@@ -2289,3 +2289,39 @@ func TestFidelityFailedDeploymentPlacesNothing(t *testing.T) {
 		}
 	})
 }
+
+// An allocation stopped before it turned healthy gets no health: Nomad's
+// client stops watching it once it is desired to stop, so its deployment
+// does not count it unhealthy and, without a progress deadline, does not
+// fail; its replacement joins the deployment and completes it.
+func TestFidelityStoppedBeforeHealthy(t *testing.T) {
+	forEachNomad(t, func(t *testing.T, c *cluster) {
+		id := c.jobID("stop-unhealthy")
+		j := sleepJob(id, 1, 100, 64, 50)
+		// The simulator's clock runs ten times faster: 3 s of wall time
+		// to stop the allocation before it is healthy.
+		j.Update.MinHealthyTime, j.Update.HealthyDeadline = new(30*time.Second), new(time.Minute)
+		j.Update.ProgressDeadline = new(time.Duration(0))
+		c.register(t, j)
+		as := c.waitAllocs(t, id, "running", func(as []*api.AllocationListStub) bool { return count(as, running) == 1 })
+		first := as[0]
+		if _, err := c.client.Allocations().Stop(&api.Allocation{ID: first.ID}, nil); err != nil {
+			t.Fatal(err)
+		}
+		stopped := c.waitAlloc(t, first.ID, "stopped", func(a *api.Allocation) bool { return a.ClientStatus == api.AllocClientStatusComplete })
+		if ds := stopped.DeploymentStatus; ds != nil && ds.Healthy != nil {
+			t.Errorf("allocation stopped before it was healthy: healthy %v, want no health", *ds.Healthy)
+		}
+		d, _, err := c.client.Deployments().Info(stopped.DeploymentID, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st := d.TaskGroups["g"]; d.Status != api.DeploymentStatusRunning || st.UnhealthyAllocs != 0 {
+			t.Errorf("deployment after the stop: %s %q, group %+v; want running, none unhealthy", d.Status, d.StatusDescription, st)
+		}
+		d = waitDeployment(t, c, d.ID, func(d *api.Deployment) bool { return d.Status != api.DeploymentStatusRunning })
+		if st := d.TaskGroups["g"]; d.Status != api.DeploymentStatusSuccessful || st.HealthyAllocs != 1 || st.UnhealthyAllocs != 0 || st.PlacedAllocs != 2 {
+			t.Errorf("deployment: %s %q, group %+v; want successful, 2 placed, 1 healthy, none unhealthy", d.Status, d.StatusDescription, st)
+		}
+	})
+}
