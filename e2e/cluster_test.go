@@ -85,6 +85,7 @@ type clusterRun struct {
 	alive   []bool
 	mu      sync.Mutex
 	samples []leaderSample
+	armed   []string // the soak's points held now, in the order of the simulator's holds
 }
 
 // startClusterRun starts the act scenario at speed, three servers with

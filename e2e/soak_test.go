@@ -135,8 +135,23 @@ func soakRun(t *testing.T, rng *rand.Rand, f *soakFigures) {
 	// killed leader left open, and its first pass; the others once the
 	// killed server is back and a random wait under 3s has passed, so
 	// that leaders also get on with the moves.
+	//
+	// While a dc1 node is still in scheduling from 06:30 (the window's
+	// first move takes them out) or out of it in the window's last
+	// minute (its end gives them back), most kills aim at the
+	// eligibility calls alone and wait longer for one (40s): those calls
+	// are a few a run among dozens of others, and a kill between an
+	// eligibility call and its answer is what leaves a cordon the next
+	// leader finds in effect without seeing it made.
 	aim := func() *soakAim {
 		now := r.now()
+		if p := r.eligibilityPhase(now, moves[0], windowEnd); p != "" && rng.IntN(4) != 0 {
+			a := &soakAim{apply: rng.IntN(3) != 0, early: rng.IntN(2) == 0, only: "eligibility", patience: 40 * time.Second}
+			if a.early {
+				r.arm(a)
+			}
+			return a
+		}
 		busy := !now.Before(moves[0]) && now.Before(moves[1]) || !now.Before(windowEnd.Add(-2*time.Minute))
 		if !busy && rng.IntN(3) != 0 {
 			return nil
@@ -238,8 +253,8 @@ func soakRun(t *testing.T, rng *rand.Rand, f *soakFigures) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for id := range left {
-		t.Logf("node %s left out of scheduling: its cordon was found in effect, not seen made", id)
+	for id, why := range left {
+		t.Logf("node %s left out of scheduling: its cordon was found in effect, not seen made; decision: %s", id, why)
 	}
 	f.leftOut += len(left)
 
@@ -302,16 +317,27 @@ func soakRun(t *testing.T, rng *rand.Rand, f *soakFigures) {
 
 // soakAim is a kill aimed at the Nomad writes the simulator holds: the
 // held calls take effect (apply) or not; the holds are set as the leader
-// is elected (early) or later.
-type soakAim struct{ apply, early bool }
+// is elected (early) or later; only names the one point held, when not
+// every one; patience is how long the kill waits for a call (8s when
+// zero).
+type soakAim struct {
+	apply, early bool
+	only         string
+	patience     time.Duration
+}
 
 // arm sets the holds of an aim.
 func (r *clusterRun) arm(a *soakAim) {
 	var holds []sim.Hold
+	r.armed = r.armed[:0]
 	for _, p := range soakPoints {
+		if a.only != "" && p.name != a.only {
+			continue
+		}
 		h := p.hold
 		h.Apply, h.Count = a.apply, 1
 		holds = append(holds, h)
+		r.armed = append(r.armed, p.name)
 	}
 	setHolds(r.t, r.simURL, holds...)
 }
@@ -322,11 +348,40 @@ func (r *clusterRun) caughtAny() string {
 	getJSON(r.t, r.simURL+"/v1/sim/faults", &fs)
 	var caught []string
 	for i, h := range fs.Holds {
-		if h.Caught > 0 && i < len(soakPoints) {
-			caught = append(caught, soakPoints[i].name)
+		if h.Caught > 0 && i < len(r.armed) {
+			caught = append(caught, r.armed[i])
 		}
 	}
 	return strings.Join(caught, "+")
+}
+
+// eligibilityPhase says whether eligibility calls are to come: "out"
+// while a dc1 node is still in scheduling from 06:30 until the window's
+// first moves are some minutes old, "back" while one is out of it in the
+// window's last minute and after; "" otherwise.
+func (r *clusterRun) eligibilityPhase(now, firstMoves, windowEnd time.Time) string {
+	var phase string
+	switch {
+	case !now.Before(firstMoves.Add(-7*time.Minute)) && now.Before(firstMoves.Add(10*time.Minute)):
+		phase = "out"
+	case !now.Before(windowEnd.Add(-time.Minute)) && now.Before(windowEnd.Add(3*time.Minute)):
+		phase = "back"
+	default:
+		return ""
+	}
+	nodes, _, err := r.nomad.Nodes().List(nil)
+	if err != nil {
+		return ""
+	}
+	for _, n := range nodes {
+		if n.Datacenter != "dc1" {
+			continue
+		}
+		if (phase == "out") == (n.SchedulingEligibility == "eligible") {
+			return phase
+		}
+	}
+	return ""
 }
 
 // killOnce kills the leader: aimed at a Nomad write, once a held call is
@@ -350,7 +405,10 @@ func (r *clusterRun) killOnce(rng *rand.Rand, leader int, aim *soakAim) soakKill
 			r.arm(aim)
 		}
 		wait = 8 * time.Second
-		point = "anywhere (aimed; no call within 8s)"
+		if aim.patience > 0 {
+			wait = aim.patience
+		}
+		point = fmt.Sprintf("anywhere (aimed; no call within %s)", wait)
 	}
 	began := time.Now()
 	snaps := filepath.Join(r.data[leader], "snapshots")
@@ -505,7 +563,7 @@ func (r *clusterRun) settled(leader int) string {
 		return err.Error()
 	}
 	for _, n := range nodes {
-		if n.Drain || (n.SchedulingEligibility != "eligible" && !left[n.ID]) {
+		if n.Drain || (n.SchedulingEligibility != "eligible" && left[n.ID] == "") {
 			return fmt.Sprintf("node %s (%s) %s, drain %v", n.Name, n.Datacenter, n.SchedulingEligibility, n.Drain)
 		}
 	}
@@ -517,19 +575,19 @@ func (r *clusterRun) settled(leader int) string {
 // was killed before it saw its call answered, and since an operator may
 // have cordoned the node in between, a "hold" decision says it will not
 // be given back. Exactly those may stay ineligible after a run.
-func (r *clusterRun) leftOut(leader int) (map[string]bool, error) {
+func (r *clusterRun) leftOut(leader int) (map[string]string, error) {
 	ds, err := r.client(leader).Decisions(context.Background(), api.DecisionFilter{Kind: "hold"})
 	if err != nil {
 		return nil, err
 	}
-	left := map[string]bool{}
+	left := map[string]string{}
 	for _, d := range ds {
 		rest, ok := strings.CutPrefix(d.Reason, "node ")
 		if !ok || !strings.Contains(rest, "will be left out of scheduling") {
 			continue
 		}
 		if id, _, ok := strings.Cut(rest, " is out of scheduling, but the leader"); ok {
-			left[id] = true
+			left[id] = d.Reason
 		}
 	}
 	return left, nil
