@@ -238,9 +238,16 @@ func (c *Coordinator) start(ctx context.Context, now time.Time, id string) ([]st
 		if !r.Deadline.IsZero() && r.Deadline.After(now) {
 			deadline = r.Deadline.Sub(now)
 		}
+		// What the node was before the drain is recorded with it: a
+		// window's end gives back only what foreshape changed, and a node
+		// an operator had cordoned (or was draining) stays so.
+		before, err := c.scheduling(ctx, r.Resource.ID)
+		if err != nil {
+			return fail(fmt.Errorf("read node %s before draining it: %w", r.Resource.ID, err))
+		}
 		in := state.Intent{ID: intentID(state.IntentDrainNode, r.Resource.ID, id, r.Attempts), Kind: state.IntentDrainNode,
-			Request: id, Object: r.Resource.ID, Detail: fmt.Sprintf("deadline %s", deadline.Round(time.Second))}
-		err := c.do(ctx, now, in, func(ctx context.Context) error {
+			Request: id, Object: r.Resource.ID, Detail: fmt.Sprintf("deadline %s", deadline.Round(time.Second)), Before: before}
+		err = c.do(ctx, now, in, func(ctx context.Context) error {
 			_, err := c.nomad.Nodes().UpdateDrainOpts(r.Resource.ID, &nomadapi.DrainOptions{
 				DrainSpec: &nomadapi.DrainSpec{Deadline: deadline},
 				Meta:      map[string]string{"foreshape.request": id, "message": "foreshape: " + r.Reason},
@@ -383,6 +390,22 @@ func (c *Coordinator) ineligible(ctx context.Context, node string) (bool, error)
 		return false, err
 	}
 	return n.SchedulingEligibility == nomadapi.NodeSchedulingIneligible, nil
+}
+
+// scheduling reads a node from Nomad (afresh) and says how it stands for
+// scheduling: state.NodeWasDraining, NodeWasIneligible or NodeWasEligible.
+func (c *Coordinator) scheduling(ctx context.Context, node string) (string, error) {
+	n, _, err := c.nomad.Nodes().Info(node, c.qo(ctx))
+	if err != nil {
+		return "", err
+	}
+	switch {
+	case n.DrainStrategy != nil:
+		return state.NodeWasDraining, nil
+	case n.SchedulingEligibility == nomadapi.NodeSchedulingIneligible:
+		return state.NodeWasIneligible, nil
+	}
+	return state.NodeWasEligible, nil
 }
 
 // waitOut records that r's moves wait for a node to leave scheduling

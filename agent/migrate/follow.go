@@ -464,6 +464,13 @@ func (c *Coordinator) restoreWindows(ctx context.Context, now time.Time, view st
 			if unconfirmed || (!took && !c.drained(node, r)) {
 				continue
 			}
+			// Drained and not cordoned by foreshape: what the node was
+			// before the drain decides. An operator's cordon (or drain)
+			// from before stays; foreshape ends only its own drain.
+			if before := c.drainedFrom(node, r); !took && (before == state.NodeWasIneligible || before == state.NodeWasDraining) {
+				c.keepOperators(ctx, now, node, key, r, before, ds)
+				continue
+			}
 			c.setEligible(ctx, now, node, key, ds)
 		}
 	}
@@ -502,6 +509,76 @@ func (c *Coordinator) drained(node string, r state.MigrationRequest) bool {
 		}
 	}
 	return false
+}
+
+// drainedFrom is what node was, for scheduling, when foreshape's drain
+// for r first opened (state.Intent.Before of its earliest drain intent):
+// "" when no intent recorded it (written before it was recorded: read as
+// eligible, as then).
+func (c *Coordinator) drainedFrom(node string, r state.MigrationRequest) string {
+	for a := 0; a <= r.Attempts; a++ {
+		if in, ok := c.cfg.State.Intent(intentID(state.IntentDrainNode, node, r.ID, a)); ok {
+			return in.Before
+		}
+	}
+	return ""
+}
+
+// The details of the intents that close a window's drain of a node an
+// operator had taken out of scheduling before it: the node stays out.
+const (
+	keptCordon = "kept out: ineligible before foreshape's drain, which ends"
+	keptDrain  = "kept out: draining before foreshape's drain, left as it is"
+)
+
+// keptOut reports whether an eligibility intent's detail is one of those.
+func keptOut(detail string) bool { return detail == keptCordon || detail == keptDrain }
+
+// keepOperators closes a drain window for a node foreshape drained (for
+// r) but did not take out of scheduling: it was ineligible (an operator's
+// cordon) or draining already when the drain began. foreshape ends its
+// own drain, if it still runs, leaving the node ineligible, or leaves an
+// operator's drain as it is; a hold decision says so. Once per window and
+// node, through the intent that would have given the node back.
+func (c *Coordinator) keepOperators(ctx context.Context, now time.Time, node, key string, r state.MigrationRequest, before string, ds *[]state.Decision) {
+	detail := keptCordon
+	if before == state.NodeWasDraining {
+		detail = keptDrain
+	}
+	in := state.Intent{ID: intentID(state.IntentNodeEligibility, node, key, -1), Kind: state.IntentNodeEligibility,
+		Request: r.ID, Object: node, Detail: detail, Before: before}
+	err := c.do(ctx, now, in, func(ctx context.Context) error {
+		if detail == keptDrain {
+			return nil
+		}
+		n, _, err := c.nomad.Nodes().Info(node, c.qo(ctx))
+		if err != nil || !ownDrain(n, r.ID) {
+			return err
+		}
+		_, err = c.nomad.Nodes().UpdateDrainOpts(node, &nomadapi.DrainOptions{DrainSpec: nil, MarkEligible: false}, c.wq(ctx))
+		return err
+	})
+	switch {
+	case errors.Is(err, errAnnounced):
+	case err != nil:
+		c.log.Warn("could not end a window's drain of a node an operator had cordoned", "node", node, logKeyError, err)
+	default:
+		name := node
+		if n := c.view.nodes[node]; n != nil {
+			name = n.Name
+		}
+		why := fmt.Sprintf("node %s stays out of scheduling after %s: it was out of scheduling already (an operator's cordon) when foreshape drained it for %s; foreshape ended only its own drain (make it eligible in Nomad when it is yours to give back)", name, key, r.ID)
+		if detail == keptDrain {
+			why = fmt.Sprintf("node %s stays as it is after %s: it was draining already (an operator's drain) when foreshape drained it for %s; foreshape neither ends the drain nor makes it eligible", name, key, r.ID)
+		}
+		*ds = append(*ds, state.Decision{Time: now, Kind: "hold", Policy: r.Policy, Locality: r.Source, Request: r.ID, Reason: why})
+	}
+}
+
+// ownDrain reports whether n is draining under foreshape's drain for
+// request (the drain's meta names it).
+func ownDrain(n *nomadapi.Node, request string) bool {
+	return n.DrainStrategy != nil && n.LastDrain != nil && n.LastDrain.Meta["foreshape.request"] == request
 }
 
 // restoreAbandoned gives back the nodes of whole-node requests that were

@@ -81,6 +81,12 @@ func (c *Coordinator) happened(ctx context.Context, in state.Intent) (bool, erro
 		if err != nil {
 			return false, err
 		}
+		switch in.Detail {
+		case keptCordon:
+			return !ownDrain(n, in.Request) && n.SchedulingEligibility == nomadapi.NodeSchedulingIneligible, nil
+		case keptDrain:
+			return true, nil
+		}
 		want := nomadapi.NodeSchedulingIneligible
 		if in.Detail == "eligible" {
 			want = nomadapi.NodeSchedulingEligible
@@ -190,7 +196,7 @@ func (c *Coordinator) settle(ctx context.Context, now time.Time, in state.Intent
 			})
 		}
 	case state.IntentNodeEligibility:
-		if !happened || in.Detail == "eligible" {
+		if !happened || in.Detail == "eligible" || keptOut(in.Detail) {
 			return
 		}
 		// Whose the node's ineligibility is cannot be told: this

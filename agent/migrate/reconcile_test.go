@@ -1004,6 +1004,134 @@ func TestDrainWindowGivesItsNodeBack(t *testing.T) {
 	}
 }
 
+// TestDrainWindowKeepsAnOperatorsCordon: an operator cordoned the node of
+// a drain-strategy window before it began, so foreshape opens no cordon
+// of its own (holdNodes skips a node already out) and goes straight to
+// its drain, which records that the node was ineligible before. The
+// window's end reaches the drain's give-back: the drain is foreshape's,
+// the cordon is not, so the node stays out of scheduling (not draining)
+// and a hold decision says why (before, the end made it eligible: the
+// drain intent did not record what the node was).
+func TestDrainWindowKeepsAnOperatorsCordon(t *testing.T) {
+	pols := windowPolicies("")
+	pols = strings.Replace(pols, "    max_parallel = 1\n", "    max_parallel = 1\n    strategy     = \"drain\"\n", 1)
+	h := newHarness(t, actScenario, pols)
+	node := h.nodeID("a-")
+	if _, err := h.client.Nodes().ToggleEligibility(node, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	r := h.windowRequest(func(x state.MigrationRequest) bool { return true })
+	if r.Strategy != "drain" || r.Resource.ID != node {
+		t.Fatalf("the window's request %s is %s by %q, not a-1's drain", r.ID, r.Resource, r.Strategy)
+	}
+	end := h.windowEnd(r)
+	for !h.now().After(end.Add(2 * time.Minute)) {
+		h.run(h.flatForecasts(30))
+		if err := h.c.Follow(h.ctx, h.now()); err != nil {
+			t.Fatal(err)
+		}
+		h.step(time.Minute)
+	}
+	r = h.request(r.ID)
+	if r.State != state.RequestDone {
+		t.Errorf("%s %s: %s", r.ID, r.State, r.Reason)
+	}
+	// The give-back went through the drain, not a cordon of foreshape's.
+	for _, id := range attemptIntents(node, r) {
+		if in, ok := h.local.FSM.Intent(id); ok {
+			t.Errorf("foreshape cordoned the node an operator had cordoned: %+v", in)
+		}
+	}
+	drain, ok := h.local.FSM.Intent(intentID(state.IntentDrainNode, node, r.ID, 0))
+	if !ok || drain.Outcome != state.OutcomeDone {
+		t.Fatalf("no done drain of a-1 for %s: %+v (calls %v)", r.ID, drain, h.mutating())
+	}
+	if drain.Before != state.NodeWasIneligible {
+		t.Errorf("the drain intent records the node was %q before; want %q", drain.Before, state.NodeWasIneligible)
+	}
+	n, _, err := h.client.Nodes().Info(node, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n.SchedulingEligibility != nomadapi.NodeSchedulingIneligible || n.DrainStrategy != nil {
+		t.Errorf("a-1 %s, draining %v after the drain window ended at %s: the operator's cordon from before the window was given back",
+			n.SchedulingEligibility, n.DrainStrategy != nil, end.Format("15:04"))
+	}
+	said := false
+	for _, d := range h.local.FSM.Decisions() {
+		if d.Kind == "hold" && strings.Contains(d.Reason, "a-1 stays out of scheduling after window/") && strings.Contains(d.Reason, "an operator's cordon") {
+			said = true
+		}
+		if d.Kind == "restore" {
+			t.Errorf("a restore decision: %s", d.Reason)
+		}
+	}
+	if !said {
+		t.Errorf("no hold decision says a-1 stays out of scheduling; decisions %+v", h.local.FSM.Decisions())
+	}
+}
+
+// TestKeptCordonEndsOnlyForeshapesDrain: at a drain window's end, for a
+// node an operator had cordoned before foreshape drained it, foreshape
+// ends its own drain if it still runs and leaves the node ineligible; a
+// drain that is not its own (another request's meta) is left running; a
+// new leader reads the give-back as done only once foreshape's drain has
+// ended.
+func TestKeptCordonEndsOnlyForeshapesDrain(t *testing.T) {
+	h := newHarness(t, actScenario, actPolicies)
+	node := h.nodeID("a-")
+	if _, err := h.client.Nodes().ToggleEligibility(node, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	// The drain still runs: the sim's clock does not move in this test.
+	if _, err := h.client.Nodes().UpdateDrainOpts(node, &nomadapi.DrainOptions{DrainSpec: &nomadapi.DrainSpec{Deadline: time.Hour},
+		Meta: map[string]string{"foreshape.request": "mr-other"}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.c.refresh(h.ctx); err != nil {
+		t.Fatal(err)
+	}
+	draining := func() bool {
+		n, _, err := h.client.Nodes().Info(node, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n.SchedulingEligibility != nomadapi.NodeSchedulingIneligible {
+			t.Fatalf("a-1 %s: the operator's cordon was given back", n.SchedulingEligibility)
+		}
+		return n.DrainStrategy != nil
+	}
+	if !draining() {
+		t.Fatal("a-1 finished draining at once: the test needs a drain that still runs")
+	}
+	r := state.MigrationRequest{ID: "mr-1", Policy: "dc1", Source: "dc1"}
+	var ds []state.Decision
+	h.c.keepOperators(h.ctx, h.now(), node, "window/dc1/maintenance/a", r, state.NodeWasIneligible, &ds)
+	if !draining() {
+		t.Errorf("mr-1's window ended a drain of mr-other's")
+	}
+	if _, err := h.client.Nodes().UpdateDrainOpts(node, &nomadapi.DrainOptions{DrainSpec: &nomadapi.DrainSpec{Deadline: time.Hour},
+		Meta: map[string]string{"foreshape.request": "mr-1"}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	in := state.Intent{ID: intentID(state.IntentNodeEligibility, node, "window/dc1/maintenance/b", -1), Kind: state.IntentNodeEligibility,
+		Request: "mr-1", Object: node, Detail: keptCordon}
+	if ok, err := h.c.happened(h.ctx, in); err != nil || ok {
+		t.Errorf("with foreshape's drain still running, a new leader reads the give-back as done (%v, %v)", ok, err)
+	}
+	ds = nil
+	h.c.keepOperators(h.ctx, h.now(), node, "window/dc1/maintenance/b", r, state.NodeWasIneligible, &ds)
+	if draining() {
+		t.Errorf("foreshape's own drain still runs after its window ended")
+	}
+	if ok, err := h.c.happened(h.ctx, in); err != nil || !ok {
+		t.Errorf("after the give-back, a new leader reads it as not done (%v, %v)", ok, err)
+	}
+	if len(ds) != 1 || ds[0].Kind != "hold" || !strings.Contains(ds[0].Reason, "stays out of scheduling") {
+		t.Errorf("decisions %+v; want one hold saying the node stays out of scheduling", ds)
+	}
+}
+
 // TestWindowGivesBackItsEmptyNodes: a window over two nodes, one of them
 // holding nothing to move, takes both out of scheduling at its first move
 // and gives both back when it ends.

@@ -345,7 +345,12 @@ type Intent struct {
 	Object string `json:"object"`
 	// Detail is the call's argument for people and reconciliation: a
 	// count, an eligibility, a job version.
-	Detail  string        `json:"detail,omitempty"`
+	Detail string `json:"detail,omitempty"`
+	// Before is what the object was just before the call, where giving
+	// the effect back depends on it: for a node's drain, the node's
+	// scheduling then (NodeWasEligible, NodeWasIneligible,
+	// NodeWasDraining). Empty in intents written before it was recorded.
+	Before  string        `json:"before,omitempty"`
 	Leader  string        `json:"leader,omitempty"`
 	Term    uint64        `json:"term,omitempty"`
 	Opened  time.Time     `json:"opened"`
@@ -353,6 +358,15 @@ type Intent struct {
 	Outcome IntentOutcome `json:"outcome,omitempty"`
 	Error   string        `json:"error,omitempty"`
 }
+
+// A node's scheduling before a call (Intent.Before): eligible, out of
+// scheduling without a drain (an operator's cordon, or foreshape's own),
+// or draining.
+const (
+	NodeWasEligible   = "eligible"
+	NodeWasIneligible = "ineligible"
+	NodeWasDraining   = "draining"
+)
 
 // Open reports whether the intent has no outcome yet.
 func (i Intent) Open() bool { return i.Outcome == "" }

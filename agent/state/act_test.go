@@ -450,6 +450,8 @@ func actLog() [][]byte {
 		Encode(OpenIntent{Intent: Intent{ID: "i1", Kind: IntentStopAlloc, Object: "a1", Opened: at(time.Minute)}}),
 		Encode(OpenIntent{Intent: Intent{ID: "i2", Kind: IntentRegisterHold, Object: "foreshape-reserve-rs-1", Opened: at(time.Minute)}}),
 		Encode(CloseIntent{ID: "i1", Outcome: OutcomeDone, At: at(2 * time.Minute)}),
+		Encode(OpenIntent{Intent: Intent{ID: "i3", Kind: IntentDrainNode, Object: "n1", Detail: "deadline 1h0m0s", Before: NodeWasIneligible, Opened: at(time.Minute)}}),
+		Encode(CloseIntent{ID: "i3", Outcome: OutcomeDone, At: at(2 * time.Minute)}),
 		Encode(CancelRequest{ID: "mr-2", At: at(3 * time.Minute)}),
 	}
 }
@@ -497,6 +499,11 @@ func TestActSnapshotRoundTrip(t *testing.T) {
 	}
 	if diff := cmp.Diff(a.FSM.Intents(), b.Intents()); diff != "" {
 		t.Errorf("restored intents differ:\n%s", diff)
+	}
+	// What a node was before a drain survives a snapshot (a window's end
+	// on a new leader reads it).
+	if in, ok := b.Intent("i3"); !ok || in.Before != NodeWasIneligible || in.Outcome != OutcomeDone {
+		t.Errorf("restored drain intent %+v; want done, before %q", in, NodeWasIneligible)
 	}
 	if diff := cmp.Diff(a.FSM.Decisions(), b.Decisions()); diff != "" {
 		t.Errorf("restored decisions differ:\n%s", diff)

@@ -379,7 +379,7 @@ func (s *actStore) openIntent(c OpenIntent) (int, error) {
 		return 0, nil
 	}
 	in.Outcome, in.Closed, in.Error = "", time.Time{}, ""
-	in.Detail = bound(in.Detail)
+	in.Detail, in.Before = bound(in.Detail), bound(in.Before)
 	s.intents[in.ID] = &in
 	return 1, nil
 }
