@@ -356,13 +356,14 @@ func (r *clusterRun) caughtAny() string {
 }
 
 // eligibilityPhase says whether eligibility calls are to come: "out"
-// while a dc1 node is still in scheduling from 06:30 until the window's
-// first moves are some minutes old, "back" while one is out of it in the
+// while a dc1 node is still in scheduling from 06:30 until the window
+// begins at 07:00 (its first move, which takes them out, comes at about
+// 06:47), "back" while one is out of it in the
 // window's last minute and after; "" otherwise.
 func (r *clusterRun) eligibilityPhase(now, firstMoves, windowEnd time.Time) string {
 	var phase string
 	switch {
-	case !now.Before(firstMoves.Add(-7*time.Minute)) && now.Before(firstMoves.Add(10*time.Minute)):
+	case !now.Before(firstMoves.Add(-7*time.Minute)) && now.Before(firstMoves.Add(23*time.Minute)):
 		phase = "out"
 	case !now.Before(windowEnd.Add(-time.Minute)) && now.Before(windowEnd.Add(3*time.Minute)):
 		phase = "back"

@@ -268,7 +268,7 @@ func (c *Coordinator) start(ctx context.Context, now time.Time, id string) ([]st
 	// window's on the window's nodes: they go out of scheduling first (the
 	// window's first move takes them all out, once). stopMoves checks it
 	// again before each stop.
-	if err := c.keepOut(ctx, now, r, moves); err != nil && !errors.Is(err, errNotOut) {
+	if err := c.keepOut(ctx, now, r, moves, &ds); err != nil && !errors.Is(err, errNotOut) {
 		return fail(err)
 	}
 	if shape.Within(&r) {
@@ -279,7 +279,7 @@ func (c *Coordinator) start(ctx context.Context, now time.Time, id string) ([]st
 			return fail(err)
 		}
 	}
-	if err := c.stopMoves(ctx, now, r, moves, c.transferSlots(r, c.cfg.State.Act())); errors.Is(err, errNotOut) {
+	if err := c.stopMoves(ctx, now, r, moves, c.transferSlots(r, c.cfg.State.Act()), &ds); errors.Is(err, errNotOut) {
 		c.waitOut(ctx, now, r, err, &ds)
 	} else if err != nil {
 		return fail(err)
@@ -348,7 +348,7 @@ func outNodes(r state.MigrationRequest, moves []state.Move) []outNode {
 // operator's choice) is left so. errNotOut when a node is not out yet (it
 // cannot be read, or its intent was announced and not done); the call's
 // error when Nomad refused it.
-func (c *Coordinator) keepOut(ctx context.Context, now time.Time, r state.MigrationRequest, moves []state.Move) error {
+func (c *Coordinator) keepOut(ctx context.Context, now time.Time, r state.MigrationRequest, moves []state.Move, ds *[]state.Decision) error {
 	for _, o := range outNodes(r, moves) {
 		out, err := c.ineligible(ctx, o.node)
 		if err != nil {
@@ -365,7 +365,17 @@ func (c *Coordinator) keepOut(ctx context.Context, now time.Time, r state.Migrat
 		switch {
 		case errors.Is(err, errAnnounced):
 			if in, ok := c.latestIntent(o.in.ID); ok && in.Outcome == state.OutcomeDone {
-				continue // taken out once, made eligible again since
+				// Taken out once, eligible again since. Nomad answers an
+				// eligibility change once its leader has applied it, reads
+				// go to that leader, and a node registering again keeps its
+				// eligibility: someone made the node eligible (an operator,
+				// another tool; Nomad's node events show it), and that
+				// choice stands. The move goes ahead; a decision says its
+				// replacements may land back on the node.
+				c.note(ds, now, "back/"+r.ID+"/"+o.node, state.Decision{Kind: shape.KindStart, Policy: r.Policy, Locality: r.Source, Request: r.ID,
+					Reason: fmt.Sprintf("%s goes ahead although node %s is in scheduling again: foreshape took it out at %s and it was made eligible in Nomad since (an operator's choice stands), so replacements may land back on it",
+						r.ID, c.nodeName(o.node), in.Closed.UTC().Format("15:04:05"))})
+				continue
 			}
 			return &notOutError{o.node, fmt.Sprintf("its intent %s is announced and not done", o.in.ID)}
 		case err != nil:
@@ -376,6 +386,14 @@ func (c *Coordinator) keepOut(ctx context.Context, now time.Time, r state.Migrat
 		}
 	}
 	return nil
+}
+
+// nodeName is a node's name and short ID from the view, else its ID.
+func (c *Coordinator) nodeName(id string) string {
+	if n := c.view.nodes[id]; n != nil {
+		return fmt.Sprintf("%s (%s)", n.Name, shortID(id))
+	}
+	return id
 }
 
 // ineligible reads a node from Nomad (not the view, which may be a pass
@@ -458,7 +476,7 @@ func settleTimeout(r state.MigrationRequest) time.Duration {
 
 // stopMoves hands over and stops up to n of the request's allocations not
 // stopped yet, in order.
-func (c *Coordinator) stopMoves(ctx context.Context, now time.Time, r state.MigrationRequest, moves []state.Move, n int) error {
+func (c *Coordinator) stopMoves(ctx context.Context, now time.Time, r state.MigrationRequest, moves []state.Move, n int, ds *[]state.Decision) error {
 	res, hasRes := c.cfg.State.Act().ReservationFor(r.ID)
 	checked := false
 	for _, m := range moves {
@@ -471,7 +489,7 @@ func (c *Coordinator) stopMoves(ctx context.Context, now time.Time, r state.Migr
 		if !checked {
 			// Nothing is stopped while a node its replacement must not
 			// land on can still take it.
-			if err := c.keepOut(ctx, now, r, moves); err != nil {
+			if err := c.keepOut(ctx, now, r, moves, ds); err != nil {
 				return err
 			}
 			checked = true

@@ -131,7 +131,7 @@ func (c *Coordinator) continueMoves(ctx context.Context, now time.Time, ds *[]st
 		if n <= 0 {
 			continue
 		}
-		if err := c.stopMoves(ctx, now, r, r.Moves, n); errors.Is(err, errNotOut) {
+		if err := c.stopMoves(ctx, now, r, r.Moves, n, ds); errors.Is(err, errNotOut) {
 			c.waitOut(ctx, now, r, err, ds)
 		} else if err != nil {
 			c.log.Warn("next move did not start", logKeyRequest, r.ID, logKeyError, err)

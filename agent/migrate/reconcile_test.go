@@ -1226,3 +1226,72 @@ func (h *harness) windowEnd(r state.MigrationRequest) time.Time {
 	}
 	return end
 }
+
+// TestMoveGoesOnWhenAnOperatorGivesItsNodeBack: a whole-node move took its
+// node out of scheduling and stopped its first allocation; an operator
+// then made the node eligible again. An eligibility change Nomad answered
+// is in effect (its leader applied it before answering, reads go to that
+// leader, a node registering again keeps it), so a node foreshape took
+// out and finds eligible was made so since: the operator's choice stands
+// (foreshape does not cordon it again) and the next stop goes ahead, with
+// a start decision saying replacements may land back on the node (before,
+// nothing said so).
+func TestMoveGoesOnWhenAnOperatorGivesItsNodeBack(t *testing.T) {
+	h := newHarness(t, actScenario, actPolicies)
+	node := h.nodeID("a-")
+	id, err := h.c.Submit(h.ctx, h.now(), h.pols, Submission{Node: node, Target: "dc2", Reason: "maintenance"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stopped := func() int {
+		n := 0
+		for _, m := range h.request(id).Moves {
+			if !m.Stopped.IsZero() {
+				n++
+			}
+		}
+		return n
+	}
+	for range 10 {
+		h.run(h.flatForecasts(30))
+		if stopped() > 0 {
+			break
+		}
+		h.step(30 * time.Second)
+	}
+	if stopped() != 1 {
+		t.Fatalf("%d of mr-1's allocations stopped after its start; want 1 (max_parallel 1)", stopped())
+	}
+	if _, err := h.client.Nodes().ToggleEligibility(node, true, nil); err != nil {
+		t.Fatal(err)
+	}
+	calls := len(h.mutating())
+	for range 30 {
+		h.step(30 * time.Second)
+		h.run(h.flatForecasts(30))
+		if err := h.c.Follow(h.ctx, h.now()); err != nil {
+			t.Fatal(err)
+		}
+		if h.request(id).State.Terminal() {
+			break
+		}
+	}
+	if r := h.request(id); r.State != state.RequestDone {
+		t.Fatalf("%s %s: %s", id, r.State, r.Reason)
+	}
+	for _, c := range h.mutating()[calls:] {
+		if strings.HasSuffix(c, "/eligibility") {
+			t.Errorf("%s after the operator made a-1 eligible: foreshape overrode the operator's choice", c)
+		}
+	}
+	said := 0
+	for _, d := range h.local.FSM.Decisions() {
+		if d.Request == id && d.Kind == "start" && strings.Contains(d.Reason, "node a-1 ("+shortID(node)+") is in scheduling again") &&
+			strings.Contains(d.Reason, "may land back on it") {
+			said++
+		}
+	}
+	if said != 1 {
+		t.Errorf("%d start decisions say mr-1 goes ahead with a-1 in scheduling again; want 1; decisions %+v", said, h.local.FSM.Decisions())
+	}
+}
