@@ -138,18 +138,18 @@ func soakRun(t *testing.T, rng *rand.Rand, f *soakFigures) {
 	//
 	// While a dc1 node is still in scheduling from 06:30 (the window's
 	// first move takes them out) or out of it in the window's last
-	// minute (its end gives them back), most kills aim at the
-	// eligibility calls alone and wait longer for one (40s): those calls
-	// are a few a run among dozens of others, and a kill between an
+	// minute (its end gives them back), every kill aims at the
+	// eligibility calls alone, set as the leader is elected (the new
+	// leader's first pass makes the calls its predecessor did not finish),
+	// two in three taking effect, and waits longer for one (40s): those
+	// calls are a few a run among dozens of others, and a kill between an
 	// eligibility call and its answer is what leaves a cordon the next
 	// leader finds in effect without seeing it made.
 	aim := func() *soakAim {
 		now := r.now()
-		if p := r.eligibilityPhase(now, moves[0], windowEnd); p != "" && rng.IntN(4) != 0 {
-			a := &soakAim{apply: rng.IntN(3) != 0, early: rng.IntN(2) == 0, only: "eligibility", patience: 40 * time.Second}
-			if a.early {
-				r.arm(a)
-			}
+		if p := r.eligibilityPhase(now, moves[0], windowEnd); p != "" {
+			a := &soakAim{apply: rng.IntN(3) != 0, early: true, only: "eligibility", patience: 40 * time.Second}
+			r.arm(a)
 			return a
 		}
 		busy := !now.Before(moves[0]) && now.Before(moves[1]) || !now.Before(windowEnd.Add(-2*time.Minute))
