@@ -538,7 +538,8 @@ func keptOut(detail string) bool { return detail == keptCordon || detail == kept
 // r) but did not take out of scheduling: it was ineligible (an operator's
 // cordon) or draining already when the drain began. foreshape ends its
 // own drain, if it still runs, leaving the node ineligible, or leaves an
-// operator's drain as it is; a hold decision says so. Once per window and
+// operator's drain as it is; a hold decision says so (none when the node
+// is eligible again by then: someone gave it back). Once per window and
 // node, through the intent that would have given the node back.
 func (c *Coordinator) keepOperators(ctx context.Context, now time.Time, node, key string, r state.MigrationRequest, before string, ds *[]state.Decision) {
 	detail := keptCordon
@@ -547,19 +548,23 @@ func (c *Coordinator) keepOperators(ctx context.Context, now time.Time, node, ke
 	}
 	in := state.Intent{ID: intentID(state.IntentNodeEligibility, node, key, -1), Kind: state.IntentNodeEligibility,
 		Request: r.ID, Object: node, Detail: detail, Before: before}
+	back := false // in scheduling again already (someone made it eligible)
 	err := c.do(ctx, now, in, func(ctx context.Context) error {
-		if detail == keptDrain {
-			return nil
-		}
 		n, _, err := c.nomad.Nodes().Info(node, c.qo(ctx))
-		if err != nil || !ownDrain(n, r.ID) {
+		if err != nil {
 			return err
+		}
+		back = n.DrainStrategy == nil && n.SchedulingEligibility == nomadapi.NodeSchedulingEligible
+		if detail == keptDrain || !ownDrain(n, r.ID) {
+			return nil
 		}
 		_, err = c.nomad.Nodes().UpdateDrainOpts(node, &nomadapi.DrainOptions{DrainSpec: nil, MarkEligible: false}, c.wq(ctx))
 		return err
 	})
 	switch {
 	case errors.Is(err, errAnnounced):
+	case err == nil && back:
+		c.log.Info("a drain window ended on a node eligible again already", "node", node, "window", key, logKeyRequest, r.ID)
 	case err != nil:
 		c.log.Warn("could not end a window's drain of a node an operator had cordoned", "node", node, logKeyError, err)
 	default:

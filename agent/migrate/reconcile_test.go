@@ -1130,6 +1130,19 @@ func TestKeptCordonEndsOnlyForeshapesDrain(t *testing.T) {
 	if len(ds) != 1 || ds[0].Kind != "hold" || !strings.Contains(ds[0].Reason, "stays out of scheduling") {
 		t.Errorf("decisions %+v; want one hold saying the node stays out of scheduling", ds)
 	}
+	// Eligible again by a window's end (someone gave it back): no
+	// decision says it stays out, and it stays eligible.
+	if _, err := h.client.Nodes().ToggleEligibility(node, true, nil); err != nil {
+		t.Fatal(err)
+	}
+	ds = nil
+	h.c.keepOperators(h.ctx, h.now(), node, "window/dc1/maintenance/c", r, state.NodeWasIneligible, &ds)
+	if n, _, err := h.client.Nodes().Info(node, nil); err != nil || n.SchedulingEligibility != nomadapi.NodeSchedulingEligible {
+		t.Errorf("a-1 after the window's end found it eligible: %v %v", n.SchedulingEligibility, err)
+	}
+	if len(ds) != 0 {
+		t.Errorf("decisions %+v for a node eligible again; want none", ds)
+	}
 }
 
 // TestWindowGivesBackItsEmptyNodes: a window over two nodes, one of them
