@@ -2325,3 +2325,100 @@ func TestFidelityStoppedBeforeHealthy(t *testing.T) {
 		}
 	})
 }
+
+// A follow-up evaluation (one with WaitUntil) that finds a failed
+// allocation to reschedule later stamps the allocation's FollowupEvalID
+// but creates no evaluation (Nomad's scheduler creates follow-ups only
+// from an evaluation that is not itself one): the allocation names an
+// evaluation that does not exist and is not replaced at its time.
+// Here the follow-up of version 0's failure runs after version 1's
+// deployment completed with an allocation that failed after turning
+// healthy (which that deployment left waiting).
+func TestFidelityFollowUpCreatesNoFollowUp(t *testing.T) {
+	forEachNomad(t, func(t *testing.T, c *cluster) {
+		id := c.jobID("followup-chain")
+		j := crashJob(id, 40*time.Second)
+		a := j.TaskGroups[0]
+		a.Name = new("a")
+		j.Update = &api.UpdateStrategy{MaxParallel: new(0)} // no deployment for version 0
+		c.register(t, j)
+		first := c.firstFailure(t, id)
+		first = c.waitAlloc(t, first.ID, "given a follow-up evaluation", func(a *api.Allocation) bool { return a.FollowupEvalID != "" })
+		f0 := first.FollowupEvalID
+
+		// Version 1 replaces the failed allocation (a new task config)
+		// and adds group b, which keeps the deployment running until
+		// after a's new allocation has turned healthy and failed.
+		a.Tasks[0].SetConfig("args", []string{"-c", "sleep 8; exit 1"})
+		a.Update = &api.UpdateStrategy{MinHealthyTime: new(3 * time.Second)}
+		b := api.NewTaskGroup("b", 1)
+		b.AddTask(api.NewTask("sleep", "raw_exec").SetConfig("command", "/bin/sleep").SetConfig("args", []string{"3600"}).
+			Require(&api.Resources{CPU: new(100), MemoryMB: new(64)}))
+		b.Update = &api.UpdateStrategy{MinHealthyTime: new(30 * time.Second)}
+		j.AddTaskGroup(b)
+		j.Update = &api.UpdateStrategy{MaxParallel: new(1), HealthyDeadline: new(time.Minute), ProgressDeadline: new(2 * time.Minute)}
+		c.register(t, j)
+		var failed *api.Allocation
+		deadline := time.Now().Add(waitLimit)
+		for failed == nil {
+			as, _, err := c.client.Jobs().Allocations(id, true, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, s := range as {
+				if s.TaskGroup != "a" || s.JobVersion != 1 {
+					continue
+				}
+				full, _, err := c.client.Allocations().Info(s.ID, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				healthy := full.DeploymentStatus != nil && full.DeploymentStatus.Healthy != nil && *full.DeploymentStatus.Healthy
+				switch {
+				case full.ClientStatus == api.AllocClientStatusFailed:
+					failed = full
+				case c.sim != nil && healthy && full.ClientStatus == api.AllocClientStatusRunning:
+					if err := c.sim.FailAlloc(full.ID, "exit 1"); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: group a's allocation of version 1 never failed: %s", c.name, describe(as))
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		d := waitDeployment(t, c, failed.DeploymentID, func(d *api.Deployment) bool { return d.Status != api.DeploymentStatusRunning })
+		if d.Status != api.DeploymentStatusSuccessful {
+			t.Fatalf("deployment of version 1 %s %q, want successful", d.Status, d.StatusDescription)
+		}
+		if e := c.waitEval(t, f0, "read", anyEval); e.Status != api.EvalStatusPending {
+			t.Fatalf("%s: version 0's follow-up %s ran before version 1's deployment completed", c.name, e.Status)
+		}
+
+		// Version 0's follow-up runs and finds the failed allocation.
+		ran := c.waitEval(t, f0, "complete", func(e *api.Evaluation) bool { return e.Status == api.EvalStatusComplete })
+		now := c.waitAlloc(t, failed.ID, "given a follow-up evaluation", func(a *api.Allocation) bool { return a.FollowupEvalID != "" })
+		if ran.NextEval != "" {
+			t.Errorf("the follow-up that ran names a next evaluation %s, want none", ran.NextEval)
+		}
+		if e, _, err := c.client.Evaluations().Info(now.FollowupEvalID, nil); err == nil {
+			t.Errorf("the failed allocation's follow-up evaluation exists: %s %s %s", e.TriggeredBy, e.Status, e.WaitUntil)
+		} else if code, _ := response(err); code != http.StatusNotFound {
+			t.Errorf("the failed allocation's follow-up evaluation: %v, want 404", err)
+		}
+		// Its reschedule time (failure + 40 s) passes; nothing replaces it.
+		wait := 20 * time.Second
+		if c.sim != nil {
+			wait /= simSpeed
+		}
+		time.Sleep(wait)
+		now, _, err := c.client.Allocations().Info(failed.ID, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if now.DesiredStatus != api.AllocDesiredStatusRun || now.NextAllocation != "" {
+			t.Errorf("failed allocation after its reschedule time: %s, next %q; want run, none", now.DesiredStatus, now.NextAllocation)
+		}
+	})
+}

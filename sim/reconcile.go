@@ -970,12 +970,16 @@ func (c *Cluster) rescheduleNow(j *job, pa *alloc, ev *eval) (now, wait bool) {
 // pending until the first reschedule time of a batch (those within 5 s of
 // it share it), the first "alloc-reschedule" ("created for delayed
 // rescheduling"), any further ones "alloc-failure", each following the
-// evaluation that created them, which names the last as its next.
+// evaluation that created them, which names the last as its next. An
+// evaluation that is itself a follow-up (WaitUntil set) creates none, as
+// Nomad's scheduler, but still stamps the allocations' FollowupEvalID
+// with the evaluations it did not create.
 func (c *Cluster) followUp(j *job, later []*alloc, evp **eval, trigger string) {
 	if len(later) == 0 {
 		return
 	}
 	ev := c.lazyEval(j, evp, trigger)
+	phantom := !ev.waitUntil.IsZero()
 	at := func(a *alloc) time.Time { return a.failedAt.Add(nextDelay(a)) }
 	sort.SliceStable(later, func(i, k int) bool { return at(later[i]).Before(at(later[k])) })
 	var fe *eval
@@ -992,12 +996,14 @@ func (c *Cluster) followUp(j *job, later []*alloc, evp **eval, trigger string) {
 				jobID: j.id, jobModIdx: j.jobModIdx, status: api.EvalStatusPending, statusDesc: desc,
 				prevEval: ev.id, waitUntil: t, created: c.now, modified: c.now,
 			}
-			idx := c.bump(TableEvals)
-			fe.createIdx, fe.modifyIdx = idx, idx
-			ev.nextEval, ev.modifyIdx = fe.id, idx
-			c.evals = append(c.evals, fe)
-			c.evalByID[fe.id] = fe
-			c.followups = append(c.followups, fe)
+			if !phantom {
+				idx := c.bump(TableEvals)
+				fe.createIdx, fe.modifyIdx = idx, idx
+				ev.nextEval, ev.modifyIdx = fe.id, idx
+				c.evals = append(c.evals, fe)
+				c.evalByID[fe.id] = fe
+				c.followups = append(c.followups, fe)
+			}
 		}
 		a.followup = fe
 		c.touch(a)
