@@ -573,7 +573,9 @@ func (c *Coordinator) maxParallel(loc string) int {
 
 // holdNodes takes the node of every queued whole-node request out of
 // scheduling at once, as a drain does, so that the replacements of moves
-// that start earlier do not land on a node that waits its turn.
+// that start earlier do not land on a node that waits its turn. A node
+// out of scheduling already, in the view or read afresh from Nomad just
+// before, is left as it is (an operator's cordon is not foreshape's).
 func (c *Coordinator) holdNodes(ctx context.Context, now time.Time, pols []*policies.Policy, ds *[]state.Decision) {
 	if c.cfg.ForecastOnly {
 		return
@@ -588,6 +590,16 @@ func (c *Coordinator) holdNodes(ctx context.Context, now time.Time, pols []*poli
 		}
 		if n, ok := c.view.nodes[r.Resource.ID]; ok && n.SchedulingEligibility == nomadapi.NodeSchedulingIneligible {
 			continue
+		}
+		// The view may be a pass old: an operator's cordon since then is
+		// not foreshape's to give back (as for the spread's cordon).
+		if !c.announced(intentID(state.IntentNodeEligibility, r.Resource.ID, r.ID, r.Attempts)) {
+			if out, err := c.ineligible(ctx, r.Resource.ID); err != nil || out {
+				if err != nil {
+					c.log.Warn("could not read a queued node to take it out of scheduling", logKeyRequest, r.ID, logKeyError, err)
+				}
+				continue
+			}
 		}
 		err := c.takeOut(ctx, now, r.Resource.ID, r, "ineligible")
 		switch {

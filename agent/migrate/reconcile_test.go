@@ -1308,3 +1308,66 @@ func TestMoveGoesOnWhenAnOperatorGivesItsNodeBack(t *testing.T) {
 		t.Errorf("%d start decisions say mr-1 goes ahead with a-1 in scheduling again; want 1; decisions %+v", said, h.local.FSM.Decisions())
 	}
 }
+
+// TestHoldReadsTheNodeAfresh: an operator cordons a queued node's node
+// just after a pass has read the nodes; the pass's view still shows it
+// eligible. Taking it out of scheduling then (holdNodes) would record the
+// operator's cordon as foreshape's, and give it back when the request is
+// cancelled; read afresh, the node is seen out already and left as it is
+// (before, the cancel made a-1 eligible).
+func TestHoldReadsTheNodeAfresh(t *testing.T) {
+	var armed atomic.Bool
+	var node atomic.Value
+	h := newHarness(t, actScenario, actPolicies, func(c *Config) {
+		direct := c.Nomad
+		u, err := url.Parse(c.Nomad.Address())
+		if err != nil {
+			t.Fatal(err)
+		}
+		rp := httputil.NewSingleHostReverseProxy(u)
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			rp.ServeHTTP(w, r)
+			// The operator's cordon, right after the pass read the nodes.
+			if r.Method == http.MethodGet && r.URL.Path == "/v1/nodes" && r.URL.Query().Get("resources") == "true" && armed.CompareAndSwap(true, false) {
+				if _, err := direct.Nodes().ToggleEligibility(node.Load().(string), false, nil); err != nil {
+					t.Error(err)
+				}
+			}
+		}))
+		t.Cleanup(srv.Close)
+		client, err := nomadapi.NewClient(&nomadapi.Config{Address: srv.URL})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Nomad = client
+	})
+	node.Store(h.nodeID("a-"))
+	mustApply(t, h, state.SetQueuePaused{Paused: true, At: h.now(), By: "test"})
+	id, err := h.c.Submit(h.ctx, h.now(), h.pols, Submission{Node: node.Load().(string), Target: "dc2", Reason: "maintenance"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.step(15 * time.Second) // the nodes' index moves: the pass reads them again
+	if _, err := h.client.Nodes().ToggleEligibility(node.Load().(string), true, nil); err != nil {
+		t.Fatal(err)
+	}
+	armed.Store(true)
+	h.run(h.flatForecasts(30))
+	if armed.Load() {
+		t.Fatal("the pass did not read the nodes: the operator's cordon never came")
+	}
+	mustApply(t, h, state.CancelRequest{ID: id, At: h.now(), Reason: "test: the operator gives it up"})
+	for range 3 {
+		h.step(15 * time.Second)
+		if err := h.c.Follow(h.ctx, h.now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n, _, err := h.client.Nodes().Info(node.Load().(string), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n.SchedulingEligibility != nomadapi.NodeSchedulingIneligible {
+		t.Errorf("a-1 %s after %s was cancelled: the operator's cordon, made after the pass read the nodes, was given back as foreshape's", n.SchedulingEligibility, id)
+	}
+}
