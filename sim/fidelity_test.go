@@ -2422,3 +2422,60 @@ func TestFidelityFollowUpCreatesNoFollowUp(t *testing.T) {
 		}
 	})
 }
+
+// A rolling update waits while an allocation of its deployment is
+// unhealthy: Nomad's reconciler makes no further destructive update while
+// one is (a failed one waiting to reschedule counts), and the reschedule
+// of a failed one takes the max_parallel slot of the evaluation that
+// places it. So when the first new allocation fails (its policy
+// reschedules it after 10 s, the deployment's progress deadline is ten
+// minutes away), the other two stay on the old version until its
+// replacement is placed, and after.
+func TestFidelityRollingUpdateWaitsForUnhealthy(t *testing.T) {
+	forEachNomad(t, func(t *testing.T, c *cluster) {
+		id := c.jobID("roll-unhealthy")
+		j := sleepJob(id, 3, 50, 64, 50)
+		c.register(t, j)
+		d0 := waitLatestDeployment(t, c, id)
+		waitDeployment(t, c, d0.ID, func(d *api.Deployment) bool { return d.Status == api.DeploymentStatusSuccessful })
+		tg := j.TaskGroups[0]
+		tg.Tasks[0].SetConfig("command", "/bin/sh").SetConfig("args", []string{"-c", "sleep 2; exit 1"})
+		tg.RestartPolicy = &api.RestartPolicy{Attempts: new(0), Mode: new("fail")}
+		tg.ReschedulePolicy = &api.ReschedulePolicy{Unlimited: new(true), Delay: new(10 * time.Second), DelayFunction: new("constant")}
+		// The simulator's clock runs ten times faster: 5 s of wall time
+		// to fail an allocation before it is healthy.
+		j.Update.MinHealthyTime, j.Update.HealthyDeadline = new(50*time.Second), new(time.Minute)
+		j.Update.ProgressDeadline = new(10 * time.Minute)
+		c.register(t, j)
+		d1 := c.failVersion(t, id, 1)
+		as, _, err := c.client.Jobs().Allocations(id, true, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var failed *api.AllocationListStub
+		for _, a := range as {
+			if a.JobVersion == 1 && a.ClientStatus == api.AllocClientStatusFailed {
+				failed = a
+			}
+		}
+		full := c.waitAlloc(t, failed.ID, "replaced", func(a *api.Allocation) bool { return a.NextAllocation != "" })
+		settle := time.Second
+		if c.sim != nil {
+			settle /= simSpeed
+		}
+		time.Sleep(settle)
+		as, _, err = c.client.Jobs().Allocations(id, true, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		old := count(as, func(a *api.AllocationListStub) bool { return running(a) && a.JobVersion == 0 })
+		v1 := count(as, func(a *api.AllocationListStub) bool { return a.JobVersion == 1 })
+		if old != 2 || v1 != 2 {
+			t.Errorf("rolling update once the failed allocation's replacement %s was placed: %d running on version 0, %d allocations of version 1; want 2 and 2 (the failed one and its replacement): %s",
+				full.NextAllocation[:8], old, v1, describe(as))
+		}
+		if d, _, err := c.client.Deployments().Info(d1.ID, nil); err != nil || d.Status != api.DeploymentStatusRunning {
+			t.Errorf("deployment of version 1: %v %+v, want running", err, d)
+		}
+	})
+}

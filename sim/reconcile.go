@@ -682,15 +682,12 @@ func (c *Cluster) reconcileGroup(j *job, g *group, evp **eval, trigger string, s
 	live, _ = groupAllocs(j, g)
 	// Destructive updates, max_parallel at a time when a deployment runs.
 	var outdated []*alloc
-	inflight := 0
 	for _, a := range live {
 		switch {
 		case a.specHash != g.specHash:
 			outdated = append(outdated, a)
 		case a.jobVersion != j.version || a.grp != g:
 			c.updateInPlace(j, g, a)
-		case a.healthy == nil && a.deployID != "":
-			inflight++
 		}
 	}
 	// A failed allocation Nomad does not reschedule now counts against
@@ -712,8 +709,10 @@ func (c *Cluster) reconcileGroup(j *job, g *group, evp **eval, trigger string, s
 		failedDeploy = true
 	}
 	allowed := len(outdated)
-	if g.update != nil {
-		allowed = max(0, *g.update.MaxParallel-inflight)
+	if g.update != nil && len(outdated) > 0 {
+		// The placements this evaluation makes take their slots first.
+		place, _, _ := c.missingPlacements(j, g, live, max(0, g.count-done), *evp, failedDeploy)
+		allowed = max(0, c.rollingBudget(j, g, *evp)-len(place))
 	}
 	if failedDeploy {
 		allowed = 0
@@ -743,36 +742,9 @@ func (c *Cluster) reconcileGroup(j *job, g *group, evp **eval, trigger string, s
 		}
 		return nil, 0
 	}
-	used := map[int]bool{}
-	for _, a := range live {
-		used[a.index] = true
-	}
-	missing := want - len(live)
+	place, prev, later := c.missingPlacements(j, g, live, want, *evp, failedDeploy)
 	failedN := 0
-	var prev map[int]*alloc
-	if missing > 0 {
-		prev = previousByIndex(j, g)
-	}
-	var later []*alloc
-	for idx := 0; missing > 0; idx++ {
-		if used[idx] {
-			continue
-		}
-		missing--
-		if pa := prev[idx]; failedDeploy && (pa == nil || (pa.client != allocLost && pa.client != allocFailed)) {
-			continue
-		}
-		if pa := prev[idx]; pa != nil && pa.client == allocFailed {
-			// Nomad counts a failed allocation it does not reschedule
-			// now against the group's count and places nothing for it.
-			now, wait := c.rescheduleNow(j, pa, *evp)
-			if !now {
-				if wait {
-					later = append(later, pa)
-				}
-				continue
-			}
-		}
+	for _, idx := range place {
 		ev := c.lazyEval(j, evp, trigger)
 		if c.place(j, g, ev, placer(), idx, prev[idx]) == nil {
 			failedN++
@@ -783,6 +755,83 @@ func (c *Cluster) reconcileGroup(j *job, g *group, evp **eval, trigger string, s
 		return nil, failedN
 	}
 	return c.failedMetric(p), failedN
+}
+
+// missingPlacements is what Nomad's reconciler places for g besides
+// destructive updates, given its live allocations and the count it wants:
+// the indexes to place (each linked to prev[idx], if any), and the failed
+// allocations to reschedule later (later). A failed allocation it does not
+// reschedule now counts against the count and nothing is placed for it;
+// after the version's deployment failed only lost allocations are
+// replaced (and failed ones not of that deployment rescheduled).
+func (c *Cluster) missingPlacements(j *job, g *group, live []*alloc, want int, ev *eval, failedDeploy bool) (place []int, prev map[int]*alloc, later []*alloc) {
+	missing := want - len(live)
+	if missing <= 0 {
+		return nil, nil, nil
+	}
+	used := map[int]bool{}
+	for _, a := range live {
+		used[a.index] = true
+	}
+	prev = previousByIndex(j, g)
+	for idx := 0; missing > 0; idx++ {
+		if used[idx] {
+			continue
+		}
+		missing--
+		pa := prev[idx]
+		if failedDeploy && (pa == nil || (pa.client != allocLost && pa.client != allocFailed)) {
+			continue
+		}
+		if pa != nil && pa.client == allocFailed {
+			now, wait := c.rescheduleNow(j, pa, ev)
+			if !now {
+				if wait {
+					later = append(later, pa)
+				}
+				continue
+			}
+		}
+		place = append(place, idx)
+	}
+	return place, prev, later
+}
+
+// rollingBudget is how many allocations of g Nomad's reconciler replaces
+// destructively (with its placements) in one evaluation
+// (computeUnderProvisionedBy): max_parallel, less the allocations of the
+// version's current deployment not healthy yet — those desired to run and
+// not finished, and failed ones not rescheduled now — and none while one
+// of them is unhealthy or the deployment has failed.
+func (c *Cluster) rollingBudget(j *job, g *group, ev *eval) int {
+	d := currentDeployment(j)
+	if d == nil {
+		return *g.update.MaxParallel
+	}
+	if d.status == api.DeploymentStatusFailed {
+		return 0
+	}
+	n := *g.update.MaxParallel
+	for _, a := range j.allocs {
+		if a.grp.name != g.name || a.deployID != d.id || a.desired != desiredRun {
+			continue
+		}
+		if a.clientTerminal() {
+			if a.client != allocFailed || a.next != "" {
+				continue
+			}
+			if now, _ := c.rescheduleNow(j, a, ev); now {
+				continue
+			}
+		}
+		switch {
+		case a.healthy == nil:
+			n--
+		case !*a.healthy:
+			return 0
+		}
+	}
+	return max(0, n)
 }
 
 // updateInPlace moves a to the job's current version without replacing it.
