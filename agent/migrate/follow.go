@@ -468,7 +468,7 @@ func (c *Coordinator) restoreWindows(ctx context.Context, now time.Time, view st
 			// before the drain decides. An operator's cordon (or drain)
 			// from before stays; foreshape ends only its own drain.
 			if before := c.drainedFrom(node, r); !took && (before == state.NodeWasIneligible || before == state.NodeWasDraining) {
-				c.keepOperators(ctx, now, node, key, r, before, ds)
+				c.keepOperators(ctx, now, node, key, key, r, before, ds)
 				continue
 			}
 			c.setEligible(ctx, now, node, key, ds)
@@ -534,14 +534,15 @@ const (
 // keptOut reports whether an eligibility intent's detail is one of those.
 func keptOut(detail string) bool { return detail == keptCordon || detail == keptDrain }
 
-// keepOperators closes a drain window for a node foreshape drained (for
-// r) but did not take out of scheduling: it was ineligible (an operator's
-// cordon) or draining already when the drain began. foreshape ends its
+// keepOperators closes a drain window (key; after says what ended) for a
+// node foreshape drained (for r) but did not take out of scheduling: it
+// was ineligible (an operator's cordon) or draining already when the drain
+// began. A failed whole-node request's drain ends the same way. foreshape ends its
 // own drain, if it still runs, leaving the node ineligible, or leaves an
 // operator's drain as it is; a hold decision says so (none when the node
 // is eligible again by then: someone gave it back). Once per window and
 // node, through the intent that would have given the node back.
-func (c *Coordinator) keepOperators(ctx context.Context, now time.Time, node, key string, r state.MigrationRequest, before string, ds *[]state.Decision) {
+func (c *Coordinator) keepOperators(ctx context.Context, now time.Time, node, key, after string, r state.MigrationRequest, before string, ds *[]state.Decision) {
 	detail := keptCordon
 	if before == state.NodeWasDraining {
 		detail = keptDrain
@@ -564,7 +565,7 @@ func (c *Coordinator) keepOperators(ctx context.Context, now time.Time, node, ke
 	switch {
 	case errors.Is(err, errAnnounced):
 	case err == nil && back:
-		c.log.Info("a drain window ended on a node eligible again already", "node", node, "window", key, logKeyRequest, r.ID)
+		c.log.Info("a drain ended on a node eligible again already", "node", node, "after", after, logKeyRequest, r.ID)
 	case err != nil:
 		c.log.Warn("could not end a window's drain of a node an operator had cordoned", "node", node, logKeyError, err)
 	default:
@@ -572,9 +573,9 @@ func (c *Coordinator) keepOperators(ctx context.Context, now time.Time, node, ke
 		if n := c.view.nodes[node]; n != nil {
 			name = n.Name
 		}
-		why := fmt.Sprintf("node %s stays out of scheduling after %s: it was out of scheduling already (an operator's cordon) when foreshape drained it for %s; foreshape ended only its own drain (make it eligible in Nomad when it is yours to give back)", name, key, r.ID)
+		why := fmt.Sprintf("node %s stays out of scheduling after %s: it was out of scheduling already (an operator's cordon) when foreshape drained it for %s; foreshape ended only its own drain (make it eligible in Nomad when it is yours to give back)", name, after, r.ID)
 		if detail == keptDrain {
-			why = fmt.Sprintf("node %s stays as it is after %s: it was draining already (an operator's drain) when foreshape drained it for %s; foreshape neither ends the drain nor makes it eligible", name, key, r.ID)
+			why = fmt.Sprintf("node %s stays as it is after %s: it was draining already (an operator's drain) when foreshape drained it for %s; foreshape neither ends the drain nor makes it eligible", name, after, r.ID)
 		}
 		*ds = append(*ds, state.Decision{Time: now, Kind: "hold", Policy: r.Policy, Locality: r.Source, Request: r.ID, Reason: why})
 	}
@@ -588,14 +589,30 @@ func ownDrain(n *nomadapi.Node, request string) bool {
 
 // restoreAbandoned gives back the nodes of whole-node requests that were
 // cancelled or failed after foreshape took them out of scheduling: seen
-// made (tookOut), not a cordon a later leader only found in effect.
+// made (tookOut), not a cordon a later leader only found in effect; or
+// drained by foreshape from eligible. A drain of a node an operator had
+// cordoned (or was draining) before ends, leaving the operator's choice
+// (keepOperators).
 func (c *Coordinator) restoreAbandoned(ctx context.Context, now time.Time, view state.ActView, ds *[]state.Decision) {
 	for _, r := range view.Requests {
 		if r.Resource.Kind != state.ResourceNode || r.Origin == "schedule" || (r.State != state.RequestCancelled && r.State != state.RequestFailed) {
 			continue
 		}
-		if taken, _ := c.tookOut(attemptIntents(r.Resource.ID, r)...); taken && !c.announced(intentID(state.IntentNodeEligibility, r.Resource.ID, r.ID, -1)) {
-			c.setEligible(ctx, now, r.Resource.ID, r.ID, ds)
+		node := r.Resource.ID
+		if c.announced(intentID(state.IntentNodeEligibility, node, r.ID, -1)) {
+			continue
+		}
+		taken, unconfirmed := c.tookOut(attemptIntents(node, r)...)
+		switch before := c.drainedFrom(node, r); {
+		case taken:
+			c.setEligible(ctx, now, node, r.ID, ds)
+		case unconfirmed || !c.drained(node, r):
+		case before == state.NodeWasIneligible || before == state.NodeWasDraining:
+			// Drained, not cordoned, by foreshape: its drain ends, an
+			// operator's cordon (or drain) from before stays.
+			c.keepOperators(ctx, now, node, r.ID, r.ID+" was given up", r, before, ds)
+		case before == state.NodeWasEligible:
+			c.setEligible(ctx, now, node, r.ID, ds)
 		}
 	}
 }

@@ -1106,7 +1106,7 @@ func TestKeptCordonEndsOnlyForeshapesDrain(t *testing.T) {
 	}
 	r := state.MigrationRequest{ID: "mr-1", Policy: "dc1", Source: "dc1"}
 	var ds []state.Decision
-	h.c.keepOperators(h.ctx, h.now(), node, "window/dc1/maintenance/a", r, state.NodeWasIneligible, &ds)
+	h.c.keepOperators(h.ctx, h.now(), node, "window/dc1/maintenance/a", "window/dc1/maintenance/a", r, state.NodeWasIneligible, &ds)
 	if !draining() {
 		t.Errorf("mr-1's window ended a drain of mr-other's")
 	}
@@ -1120,7 +1120,7 @@ func TestKeptCordonEndsOnlyForeshapesDrain(t *testing.T) {
 		t.Errorf("with foreshape's drain still running, a new leader reads the give-back as done (%v, %v)", ok, err)
 	}
 	ds = nil
-	h.c.keepOperators(h.ctx, h.now(), node, "window/dc1/maintenance/b", r, state.NodeWasIneligible, &ds)
+	h.c.keepOperators(h.ctx, h.now(), node, "window/dc1/maintenance/b", "window/dc1/maintenance/b", r, state.NodeWasIneligible, &ds)
 	if draining() {
 		t.Errorf("foreshape's own drain still runs after its window ended")
 	}
@@ -1136,7 +1136,7 @@ func TestKeptCordonEndsOnlyForeshapesDrain(t *testing.T) {
 		t.Fatal(err)
 	}
 	ds = nil
-	h.c.keepOperators(h.ctx, h.now(), node, "window/dc1/maintenance/c", r, state.NodeWasIneligible, &ds)
+	h.c.keepOperators(h.ctx, h.now(), node, "window/dc1/maintenance/c", "window/dc1/maintenance/c", r, state.NodeWasIneligible, &ds)
 	if n, _, err := h.client.Nodes().Info(node, nil); err != nil || n.SchedulingEligibility != nomadapi.NodeSchedulingEligible {
 		t.Errorf("a-1 after the window's end found it eligible: %v %v", n.SchedulingEligibility, err)
 	}
@@ -1369,5 +1369,67 @@ func TestHoldReadsTheNodeAfresh(t *testing.T) {
 	}
 	if n.SchedulingEligibility != nomadapi.NodeSchedulingIneligible {
 		t.Errorf("a-1 %s after %s was cancelled: the operator's cordon, made after the pass read the nodes, was given back as foreshape's", n.SchedulingEligibility, id)
+	}
+}
+
+// TestGivenUpDrainKeepsAnOperatorsCordon: a whole-node request of a
+// drain-strategy policy for a node an operator had cordoned drains it
+// without a cordon of its own (holdNodes leaves a node out already), and
+// fails (its attempts used up) while its drain runs. foreshape ends its
+// own drain and leaves the operator's cordon, saying so (before, nothing
+// was done: the failed request's drain ran on).
+func TestGivenUpDrainKeepsAnOperatorsCordon(t *testing.T) {
+	pols := strings.Replace(actPolicies, "    max_parallel = 1\n", "    max_parallel = 1\n    strategy     = \"drain\"\n", 1)
+	h := newHarness(t, actScenario, pols)
+	node := h.nodeID("a-")
+	if _, err := h.client.Nodes().ToggleEligibility(node, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	id, err := h.c.Submit(h.ctx, h.now(), h.pols, Submission{Node: node, Target: "dc2", Deadline: h.now().Add(30 * time.Minute)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 10 {
+		h.run(h.flatForecasts(30))
+		if h.request(id).State == state.RequestRunning {
+			break
+		}
+		h.step(30 * time.Second)
+	}
+	drain, ok := h.local.FSM.Intent(intentID(state.IntentDrainNode, node, id, 0))
+	if !ok || drain.Outcome != state.OutcomeDone || drain.Before != state.NodeWasIneligible {
+		t.Fatalf("drain intent %+v (found %v); want done, ineligible before", drain, ok)
+	}
+	if n, _, err := h.client.Nodes().Info(node, nil); err != nil || n.DrainStrategy == nil {
+		t.Fatalf("a-1 not draining after %s started (%v): the test needs a drain that still runs", id, err)
+	}
+	var ds []state.Decision
+	for range MaxAttempts {
+		h.c.retry(h.ctx, h.now(), id, "test: the move did not settle", &ds)
+	}
+	if r := h.request(id); r.State != state.RequestFailed {
+		t.Fatalf("%s %s after %d failed attempts", id, r.State, MaxAttempts)
+	}
+	for range 3 {
+		if err := h.c.Follow(h.ctx, h.now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n, _, err := h.client.Nodes().Info(node, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n.DrainStrategy != nil || n.SchedulingEligibility != nomadapi.NodeSchedulingIneligible {
+		t.Errorf("a-1 %s, draining %v after %s failed; want its drain ended and the operator's cordon kept",
+			n.SchedulingEligibility, n.DrainStrategy != nil, id)
+	}
+	said := false
+	for _, d := range h.local.FSM.Decisions() {
+		if d.Kind == "hold" && d.Request == id && strings.Contains(d.Reason, "a-1 stays out of scheduling after "+id+" was given up") {
+			said = true
+		}
+	}
+	if !said {
+		t.Errorf("no hold decision says a-1 stays out of scheduling; decisions %+v", h.local.FSM.Decisions())
 	}
 }
