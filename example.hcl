@@ -199,4 +199,11 @@ queue {
   # Moves running at once across the cluster; 0 leaves only each policy's
   # migrate.max_parallel. Default 0.
   max_parallel = 0
+  # How long a finished request stays in the queue (queue list, the API)
+  # at least, 1h-366d. The leader then forgets it, its intents and its
+  # released reservations, once nothing reads it any more: its origin
+  # submits no more, the work it moved no longer counts at its target (a
+  # season, a day by default), and every node it took out of scheduling is
+  # back. Default 24h.
+  keep_finished = "24h"
 }

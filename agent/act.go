@@ -49,6 +49,7 @@ func (a *Agent) newActor(cfg *config.Config, client *nomadapi.Client, node strin
 		Placeholder:  migrate.Placeholder{Driver: cfg.Reserve.Driver, Config: cfg.Reserve.Config},
 		Limits:       shape.Limits{MaxParallel: cfg.Queue.MaxParallel},
 		MaxQueue:     cfg.Queue.MaxRequests,
+		KeepFinished: cfg.Queue.KeepFinished,
 		ForecastOnly: cfg.ForecastOnly,
 		Clock:        a.clock.Now,
 		Metrics:      metrics,

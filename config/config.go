@@ -236,6 +236,9 @@ type Queue struct {
 	// MaxParallel caps the moves running across the cluster; 0 leaves only
 	// each policy's migrate.max_parallel. Default 0.
 	MaxParallel int `json:"max_parallel"`
+	// KeepFinished is how long a finished request stays in the queue at
+	// least before the leader forgets it. Default 24h.
+	KeepFinished time.Duration `json:"keep_finished"`
 }
 
 // Defaults.
@@ -254,6 +257,10 @@ const (
 	DefaultReserveDriver = "docker"
 	DefaultPauseImage    = "registry.k8s.io/pause:3.10"
 	DefaultMaxRequests   = 1000
+	DefaultKeepFinished  = 24 * time.Hour
+	// Bounds of queue.keep_finished.
+	MinKeepFinished = time.Hour
+	MaxKeepFinished = 366 * 24 * time.Hour
 )
 
 const (
@@ -297,7 +304,7 @@ func Default() *Config {
 		Policies:  Policies{Dir: DefaultPoliciesDir},
 		Telemetry: Telemetry{PrometheusMetrics: true},
 		Reserve:   Reserve{Driver: DefaultReserveDriver, Config: map[string]any{"image": DefaultPauseImage}},
-		Queue:     Queue{MaxRequests: DefaultMaxRequests},
+		Queue:     Queue{MaxRequests: DefaultMaxRequests, KeepFinished: DefaultKeepFinished},
 	}
 }
 

@@ -74,7 +74,7 @@ func TestLoadExample(t *testing.T) {
 		Policies:  config.Policies{Dir: "/etc/foreshape/policies.d"},
 		Telemetry: config.Telemetry{PrometheusMetrics: true},
 		Reserve:   config.Reserve{Driver: "docker", Config: map[string]any{"image": config.DefaultPauseImage}},
-		Queue:     config.Queue{MaxRequests: 1000},
+		Queue:     config.Queue{MaxRequests: 1000, KeepFinished: 24 * time.Hour},
 	}
 	if diff := cmp.Diff(want, c, cmpConfig); diff != "" {
 		t.Errorf("example.hcl (-want +got):\n%s", diff)
@@ -172,6 +172,8 @@ func TestLoadErrors(t *testing.T) {
 		{"reserve config not an object", "reserve {\n  config = \"pause\"\n}", "Invalid reserve.config", 2},
 		{"queue max_requests", "queue {\n  max_requests = 0\n}", "Invalid queue.max_requests", 2},
 		{"queue max_parallel", "queue {\n  max_parallel = -1\n}", "Invalid queue.max_parallel", 2},
+		{"queue keep_finished under", "queue {\n  keep_finished = \"30m\"\n}", "Invalid queue.keep_finished", 2},
+		{"queue keep_finished over", "queue {\n  keep_finished = \"400d\"\n}", "Invalid queue.keep_finished", 2},
 		{"reserve driver without config", "reserve {\n  driver = \"raw_exec\"\n}", "Missing reserve.config", 2},
 		{"raw_exec without command", "reserve {\n  driver = \"raw_exec\"\n  config = { args = [\"1\"] }\n}", "Invalid reserve.config", 3},
 		{"docker without image", "reserve {\n  config = { command = \"x\" }\n}", "Invalid reserve.config", 2},
@@ -194,6 +196,7 @@ func TestLoadErrors(t *testing.T) {
 		{"client forecast_only", "server {\n  enabled = false\n  retry_join = [\"10.0.0.1\"]\n}\nforecast_only = true", "Invalid forecast_only", 5},
 		{"client queue", "server {\n  enabled = false\n  retry_join = [\"10.0.0.1\"]\n}\nqueue {\n  max_parallel = 2\n}", "Invalid queue.max_parallel", 6},
 		{"client queue bound", "server {\n  enabled = false\n  retry_join = [\"10.0.0.1\"]\n}\nqueue {\n  max_requests = 5\n}", "Invalid queue.max_requests", 6},
+		{"client keep_finished", "server {\n  enabled = false\n  retry_join = [\"10.0.0.1\"]\n}\nqueue {\n  keep_finished = \"2d\"\n}", "Invalid queue.keep_finished", 6},
 		{"client reserve", "server {\n  enabled = false\n  retry_join = [\"10.0.0.1\"]\n}\nreserve {\n  driver = \"raw_exec\"\n  config = { command = \"/bin/sleep\" }\n}", "Invalid reserve.driver", 6},
 		{"voters even", "server {\n  voters = 4\n}", "Invalid server.voters", 2},
 		{"voters from bootstrap", "server {\n  bootstrap_expect = 2\n  retry_join = [\"127.0.0.1:1\"]\n}", "Invalid server.voters", 2},
@@ -563,16 +566,17 @@ reserve {
 queue {
   max_requests = 50
   max_parallel = 4
+  keep_finished = "36h"
 }
 `)
 	if diags.HasErrors() {
 		t.Fatal(diags.Error())
 	}
 	want := config.Reserve{Driver: "raw_exec", Config: map[string]any{"command": "/bin/sleep", "args": []any{"infinity"}}}
-	if diff := cmp.Diff(want, c.Reserve); diff != "" || !c.ForecastOnly || c.Queue != (config.Queue{MaxRequests: 50, MaxParallel: 4}) {
+	if diff := cmp.Diff(want, c.Reserve); diff != "" || !c.ForecastOnly || c.Queue != (config.Queue{MaxRequests: 50, MaxParallel: 4, KeepFinished: 36 * time.Hour}) {
 		t.Errorf("reserve (-want +got):\n%s\nforecast_only %v queue %+v", diff, c.ForecastOnly, c.Queue)
 	}
-	if shown := string(c.HCL()); !strings.Contains(shown, `command = "/bin/sleep"`) || !strings.Contains(shown, "max_parallel = 4") {
+	if shown := string(c.HCL()); !strings.Contains(shown, `command = "/bin/sleep"`) || !strings.Contains(shown, "max_parallel  = 4") || !strings.Contains(shown, `keep_finished = "1d12h"`) {
 		t.Errorf("config show lacks the reserve or queue block:\n%s", shown)
 	}
 	d := c.Clone()

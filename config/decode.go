@@ -47,8 +47,9 @@ type reserveHCL struct {
 }
 
 type queueHCL struct {
-	MaxRequests hcl.Expression `hcl:"max_requests,optional"`
-	MaxParallel hcl.Expression `hcl:"max_parallel,optional"`
+	MaxRequests  hcl.Expression `hcl:"max_requests,optional"`
+	MaxParallel  hcl.Expression `hcl:"max_parallel,optional"`
+	KeepFinished hcl.Expression `hcl:"keep_finished,optional"`
 }
 
 type serverHCL struct {
@@ -384,6 +385,7 @@ func decodeFile(file *hcl.File, cfg *Config) hcl.Diagnostics {
 	if q := f.Queue; q != nil {
 		d.integer(q.MaxRequests, "queue.max_requests", &cfg.Queue.MaxRequests, checkPositiveInt)
 		d.integer(q.MaxParallel, "queue.max_parallel", &cfg.Queue.MaxParallel, checkNonNegative)
+		d.duration(q.KeepFinished, "queue.keep_finished", &cfg.Queue.KeepFinished, checkKeepFinished)
 	}
 	return d.diags
 }

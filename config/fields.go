@@ -120,6 +120,13 @@ func checkSnapshotInterval(d time.Duration) error {
 	return nil
 }
 
+func checkKeepFinished(d time.Duration) error {
+	if d < MinKeepFinished || d > MaxKeepFinished {
+		return fmt.Errorf("%s is outside %s-%s: a finished request stays in the queue at least this long", hclfield.FormatDuration(d), hclfield.FormatDuration(MinKeepFinished), hclfield.FormatDuration(MaxKeepFinished))
+	}
+	return nil
+}
+
 func checkPositive(d time.Duration) error {
 	if d <= 0 {
 		return fmt.Errorf("%s is not a positive duration", d)

@@ -138,6 +138,7 @@ func (c *Config) HCL() []byte {
 	b = block("queue")
 	num(b, "max_requests", c.Queue.MaxRequests)
 	num(b, "max_parallel", c.Queue.MaxParallel)
+	str(b, "keep_finished", hclfield.FormatDuration(c.Queue.KeepFinished))
 
 	return hclwrite.Format(f.Bytes())
 }

@@ -327,6 +327,7 @@ var serverOnly = []string{
 	"prometheus.address", "prometheus.iops_query", "policies.dir", "telemetry.prometheus_metrics",
 	// The act half runs on the leader: a client agent plans and moves nothing.
 	"forecast_only", "reserve.driver", "reserve.config", "queue.max_requests", "queue.max_parallel",
+	"queue.keep_finished",
 }
 
 // remoteJoin returns the first retry_join entry that is not a loopback

@@ -61,6 +61,9 @@ func (c *Coordinator) RunOnce(ctx context.Context, now time.Time, pols []*polici
 	}
 	ds = append(ds, c.follow(ctx, c.stamp(ctx, now), false)...)
 	c.record(ctx, ds)
+	if ctx.Err() == nil {
+		c.forget(ctx, now, c.cfg.State.Act())
+	}
 	return plan, nil
 }
 

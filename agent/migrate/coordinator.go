@@ -84,6 +84,9 @@ type Config struct {
 	Limits    shape.Limits
 	// MaxQueue bounds the unfinished requests; 0 means DefaultMaxQueue.
 	MaxQueue int
+	// KeepFinished is how long a finished request stays in the queue at
+	// least (see forget); 0 means DefaultKeepFinished.
+	KeepFinished time.Duration
 	// ForecastOnly makes every plan a dry run.
 	ForecastOnly bool
 	// Clock, when set, gives the data time the follower settles moves at

@@ -403,8 +403,15 @@ func (c *Coordinator) reservationLeft(id string) state.Resources {
 
 // setEligible makes a node eligible again, once per request.
 func (c *Coordinator) setEligible(ctx context.Context, now time.Time, node, request string, ds *[]state.Decision) {
+	c.setEligibleFor(ctx, now, node, request, request, ds)
+}
+
+// setEligibleFor makes a node eligible again once per key (a request, or
+// a drain window all of whose requests read it), recording the intent as
+// owner's: it is kept as long as the queue holds owner.
+func (c *Coordinator) setEligibleFor(ctx context.Context, now time.Time, node, request, owner string, ds *[]state.Decision) {
 	in := state.Intent{ID: intentID(state.IntentNodeEligibility, node, request, -1), Kind: state.IntentNodeEligibility,
-		Request: request, Object: node, Detail: "eligible"}
+		Request: owner, Object: node, Detail: "eligible"}
 	err := c.do(ctx, now, in, func(ctx context.Context) error {
 		n, _, err := c.nomad.Nodes().Info(node, c.qo(ctx))
 		if err != nil {
@@ -471,7 +478,7 @@ func (c *Coordinator) restoreWindows(ctx context.Context, now time.Time, view st
 				c.keepOperators(ctx, now, node, key, key, r, before, ds)
 				continue
 			}
-			c.setEligible(ctx, now, node, key, ds)
+			c.setEligibleFor(ctx, now, node, key, r.ID, ds)
 		}
 	}
 }

@@ -237,10 +237,7 @@ func (p *planner) landing(r state.MigrationRequest) bool {
 // season is the longest season of the policy shaping loc: a day when it
 // detects its seasons.
 func (p *planner) season(loc string) time.Duration {
-	if pol := p.polByLoc[loc]; pol != nil && len(pol.Forecast.Seasonality) > 0 {
-		return slices.Max(pol.Forecast.Seasonality)
-	}
-	return 24 * time.Hour
+	return seasonOf(p.in.Policies, loc)
 }
 
 func (p *planner) arrive(loc, request string, from time.Time, size state.Resources) {

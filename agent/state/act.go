@@ -448,7 +448,9 @@ type Decision struct {
 const (
 	// MaxDecisions is the size of the decision ring.
 	MaxDecisions = 1000
-	// MaxClosedIntents is how many closed intents are kept for audit.
+	// MaxClosedIntents is how many closed intents are kept for audit,
+	// the oldest forgotten first; those of a request the queue still holds
+	// are kept beyond it.
 	MaxClosedIntents = 1000
 	// MaxScaleActions is how many scale actions are kept.
 	MaxScaleActions = 200

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -561,5 +562,64 @@ func TestLocalApplierHonoursContext(t *testing.T) {
 	}
 	if l.FSM.AppliedIndex() != 0 {
 		t.Error("the cancelled apply reached the FSM")
+	}
+}
+
+// TestRequestsIntentsLiveWithIt: the closed intents of a request the queue
+// holds outlive MaxClosedIntents (what they say is read until the request
+// goes); forgetting the request takes them, and its released reservations,
+// with it; a request an open intent names, or one unfinished, is kept.
+func TestRequestsIntentsLiveWithIt(t *testing.T) {
+	l := local(t)
+	id := mustApply(t, l, SubmitRequest{Request: request("a1")}).ID
+	other := mustApply(t, l, SubmitRequest{Request: request("a2")}).ID
+	own := Intent{ID: "node_eligibility/n1/" + id + "#0", Kind: IntentNodeEligibility, Request: id, Object: "n1", Detail: "ineligible"}
+	mustApply(t, l, OpenIntent{Intent: own})
+	mustApply(t, l, CloseIntent{ID: own.ID, Outcome: OutcomeDone, At: at(time.Minute)})
+	held := mustApply(t, l, PutReservation{Reservation: Reservation{Request: id, Policy: "p", Locality: "dc2", State: ReservationHeld}}).ID
+	gone := mustApply(t, l, PutReservation{Reservation: Reservation{Request: id, Policy: "p", Locality: "dc2", State: ReservationReleased}}).ID
+	for i := range MaxClosedIntents + 5 {
+		x := fmt.Sprintf("x%d", i)
+		mustApply(t, l, OpenIntent{Intent: Intent{ID: x, Kind: IntentStopAlloc, Object: x}})
+		mustApply(t, l, CloseIntent{ID: x, Outcome: OutcomeDone})
+	}
+	if _, ok := l.FSM.Intent(own.ID); !ok {
+		t.Fatalf("the queued %s's cordon intent was pruned with the oldest", id)
+	}
+	if n := len(l.FSM.Intents()); n != MaxClosedIntents {
+		t.Errorf("%d intents kept; want %d (%s's and the newest others)", n, MaxClosedIntents, id)
+	}
+	// Unfinished: kept.
+	if res := mustApply(t, l, PruneRequests{IDs: []string{id}}); res.Applied != 0 {
+		t.Errorf("an unfinished request was forgotten: %+v", res)
+	}
+	for _, x := range []string{id, other} {
+		mustApply(t, l, CancelRequest{ID: x, At: at(2 * time.Minute)})
+	}
+	// Named by an open intent: kept.
+	open := Intent{ID: "stop_alloc/a2/" + other + "#0", Kind: IntentStopAlloc, Request: other, Object: "a2"}
+	mustApply(t, l, OpenIntent{Intent: open})
+	if res := mustApply(t, l, PruneRequests{IDs: []string{id, other}}); res.Applied != 1 {
+		t.Errorf("forgot %d; want 1 (%s, not %s whose intent is open)", res.Applied, id, other)
+	}
+	if _, ok := l.FSM.Act().Request(id); ok {
+		t.Errorf("%s still queued", id)
+	}
+	if _, ok := l.FSM.Act().Request(other); !ok {
+		t.Errorf("%s forgotten while an intent of it is open", other)
+	}
+	if _, ok := l.FSM.Intent(own.ID); ok {
+		t.Errorf("%s's intent outlived it", id)
+	}
+	var left []string
+	for _, rs := range l.FSM.Act().Reservations {
+		left = append(left, rs.ID)
+	}
+	if !slices.Equal(left, []string{held}) {
+		t.Errorf("reservations %v; want only the held %s (the released %s goes with its request)", left, held, gone)
+	}
+	// The same origin may queue again once its request is forgotten.
+	if _, err := l.Apply(context.Background(), SubmitRequest{Request: request("a1")}); err != nil {
+		t.Errorf("resubmitting after forgetting: %v", err)
 	}
 }

@@ -104,10 +104,13 @@ type SetQueuePaused struct {
 	By     string    `json:"by,omitempty"`
 }
 
-// PruneRequests forgets finished requests that finished before
-// FinishedBefore.
+// PruneRequests forgets finished requests: the ones IDs lists or, when it
+// lists none, every one that finished before FinishedBefore. A request an
+// open intent names is kept whatever the command says. The closed intents
+// of a forgotten request and its released reservations go with it.
 type PruneRequests struct {
 	FinishedBefore time.Time `json:"finished_before"`
+	IDs            []string  `json:"ids,omitempty"`
 }
 
 // InitCluster records the foreshape cluster's identity, chosen once by the

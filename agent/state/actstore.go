@@ -314,17 +314,73 @@ func (s *actStore) rescore(c RescoreRequests, index uint64) (applied, rejected i
 }
 
 func (s *actStore) prune(c PruneRequests) int {
-	n := 0
-	for id, r := range s.requests {
-		if r.State.Terminal() && r.Finished.Before(c.FinishedBefore) {
-			delete(s.requests, id)
-			if r.OriginKey != "" && s.byOrigin[r.OriginKey] == id {
-				delete(s.byOrigin, r.OriginKey)
-			}
-			n++
+	named := map[string]bool{}
+	for _, in := range s.intents {
+		if in.Open() {
+			named[in.Request] = true
 		}
 	}
-	return n
+	gone := map[string]bool{}
+	forget := func(id string, r *MigrationRequest) {
+		if r.State.Terminal() && !named[id] {
+			gone[id] = true
+		}
+	}
+	if len(c.IDs) > 0 {
+		for _, id := range c.IDs {
+			if r, ok := s.requests[id]; ok {
+				forget(id, r)
+			}
+		}
+	} else {
+		for id, r := range s.requests {
+			if r.Finished.Before(c.FinishedBefore) {
+				forget(id, r)
+			}
+		}
+	}
+	for id := range gone {
+		r := s.requests[id]
+		delete(s.requests, id)
+		if r.OriginKey != "" && s.byOrigin[r.OriginKey] == id {
+			delete(s.byOrigin, r.OriginKey)
+		}
+	}
+	for id, rs := range s.reservations {
+		if gone[rs.Request] && rs.State == ReservationReleased {
+			delete(s.reservations, id)
+		}
+	}
+	s.closed = slices.DeleteFunc(s.closed, func(id string) bool {
+		if gone[s.intents[id].Request] {
+			delete(s.intents, id)
+			return true
+		}
+		return false
+	})
+	return len(gone)
+}
+
+// trimClosed forgets the oldest closed intents beyond MaxClosedIntents,
+// except those of a request the queue still holds: what a request's
+// intents say (a cordon made, a drain done, a stop made) is read until the
+// request is forgotten, so an intent ID is never opened afresh for it.
+func (s *actStore) trimClosed() {
+	over := len(s.closed) - MaxClosedIntents
+	if over <= 0 {
+		return
+	}
+	s.closed = slices.DeleteFunc(s.closed, func(id string) bool {
+		if over == 0 {
+			return false
+		}
+		if _, kept := s.requests[s.intents[id].Request]; kept {
+			return false
+		}
+		delete(s.intents, id)
+		over--
+		return true
+	})
 }
 
 func (s *actStore) putReservation(c PutReservation, index uint64) (string, error) {
@@ -397,10 +453,7 @@ func (s *actStore) closeIntent(c CloseIntent) (int, error) {
 	}
 	in.Outcome, in.Closed, in.Error = c.Outcome, c.At, bound(c.Error)
 	s.closed = append(s.closed, in.ID)
-	for len(s.closed) > MaxClosedIntents {
-		delete(s.intents, s.closed[0])
-		s.closed = s.closed[1:]
-	}
+	s.trimClosed()
 	return 1, nil
 }
 

@@ -1,0 +1,116 @@
+package migrate
+
+import (
+	"context"
+	"time"
+
+	nomadapi "github.com/hashicorp/nomad/api"
+
+	"github.com/foreshape/foreshape/agent/shape"
+	"github.com/foreshape/foreshape/agent/state"
+)
+
+// DefaultKeepFinished is how long a finished request stays in the queue at
+// least (queue.keep_finished).
+const DefaultKeepFinished = 24 * time.Hour
+
+// forget removes from the queue the finished requests nothing reads any
+// more, so that the replicated state of a long-lived cluster (and each of
+// its snapshots) does not grow with every move it ever made. A request is
+// forgotten, with its closed intents and released reservations, once all
+// of these hold:
+//   - it finished at least KeepFinished ago;
+//   - the planner is done with it (shape.Spent): its origin submits no more
+//     and the work it moved no longer counts at its target;
+//   - no intent of it is open and no reservation of it is held;
+//   - every node it took out of scheduling is back, or given back, or was
+//     never foreshape's to give back (an operator's cordon, or one a killed
+//     leader left unconfirmed: a hold decision said so);
+//   - for a drain window's requests, all of the window's are forgettable
+//     (they read each other's intents).
+//
+// Callers hold c.mu.
+func (c *Coordinator) forget(ctx context.Context, now time.Time, view state.ActView) {
+	keep := c.cfg.KeepFinished
+	if keep <= 0 {
+		keep = DefaultKeepFinished
+	}
+	busy := map[string]bool{}
+	for _, in := range view.OpenIntents {
+		busy[in.Request] = true
+	}
+	for _, rs := range view.Reservations {
+		if rs.State != state.ReservationReleased {
+			busy[rs.Request] = true
+		}
+	}
+	ok := map[string]bool{}
+	windowOK := map[string]bool{}
+	for _, r := range view.Requests {
+		done := r.State.Terminal() && !r.Finished.IsZero() && !now.Before(r.Finished.Add(keep)) && !busy[r.ID] &&
+			shape.Spent(&r, now, c.pols) && !c.givesBack(r)
+		ok[r.ID] = done
+		if r.Origin == "schedule" {
+			key := windowKey(r)
+			prev, seen := windowOK[key]
+			windowOK[key] = done && (prev || !seen)
+		}
+	}
+	var ids []string
+	for _, r := range view.Requests {
+		if ok[r.ID] && (r.Origin != "schedule" || windowOK[windowKey(r)]) {
+			ids = append(ids, r.ID)
+		}
+	}
+	if len(ids) == 0 {
+		return
+	}
+	res, err := c.apply(ctx, state.PruneRequests{IDs: ids})
+	if err != nil {
+		c.log.Warn("could not forget finished requests; tried again next pass", "requests", len(ids), logKeyError, err)
+		return
+	}
+	c.log.Debug("forgot finished requests", "requests", res.Applied, "first", ids[0], "keep_finished", keep)
+}
+
+// givesBack reports whether a node the finished request r took out of
+// scheduling is still out and foreshape still owes it back (restoreWindows,
+// restoreAbandoned and restoreSpreads will, or keep failing to).
+func (c *Coordinator) givesBack(r state.MigrationRequest) bool {
+	owner := r.ID
+	var nodes []string
+	switch {
+	case r.Origin == "schedule":
+		owner, nodes = windowKey(r), windowNodes(r)
+	case r.Resource.Kind == state.ResourceNode:
+		nodes = []string{r.Resource.ID}
+	case shape.Within(&r):
+		for _, m := range r.Moves {
+			nodes = append(nodes, m.Node)
+		}
+	}
+	for _, node := range nodes {
+		n, ok := c.view.nodes[node]
+		if !ok || (n.SchedulingEligibility == nomadapi.NodeSchedulingEligible && !n.Drain) {
+			continue
+		}
+		if c.announced(intentID(state.IntentNodeEligibility, node, owner, -1)) {
+			continue
+		}
+		ids := attemptIntents(node, r)
+		if r.Origin == "schedule" {
+			ids = append(ids, intentID(state.IntentNodeEligibility, node, owner, 0))
+		}
+		// As the restores read it: a window gives back what it saw
+		// itself take (a cordon or a drain), never a cordon left
+		// unconfirmed; a whole node or a spread, a cordon it saw made.
+		took, unconfirmed := c.tookOut(ids...)
+		if r.Origin == "schedule" {
+			took = !unconfirmed && (took || c.drained(node, r))
+		}
+		if took {
+			return true
+		}
+	}
+	return false
+}

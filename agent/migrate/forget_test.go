@@ -1,0 +1,129 @@
+package migrate
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	nomadapi "github.com/hashicorp/nomad/api"
+
+	"github.com/foreshape/foreshape/agent/state"
+	"github.com/foreshape/foreshape/sim"
+)
+
+// TestFinishedRequestsAreForgotten runs a drain window of a-1 with
+// queue.keep_finished at an hour. Its requests stay while the planner
+// still counts the work they moved into dc2 (a day after they finished),
+// then go with their intents: the replicated state does not grow with
+// every move made. A request whose node foreshape still owes back (Nomad
+// refuses to make it eligible) is kept whatever its age.
+func TestFinishedRequestsAreForgotten(t *testing.T) {
+	for _, owed := range []bool{false, true} {
+		name := "given back"
+		if owed {
+			name = "still owed"
+		}
+		t.Run(name, func(t *testing.T) {
+			h := newHarness(t, actScenario, windowPolicies(""), func(c *Config) { c.KeepFinished = time.Hour })
+			node := h.nodeID("a-")
+			first := h.windowRequest(func(x state.MigrationRequest) bool { return len(x.Moves) > 0 })
+			end := h.windowEnd(first)
+			eligibility := func() string {
+				t.Helper()
+				got, _, err := h.client.Nodes().Info(node, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return got.SchedulingEligibility
+			}
+			pass := func() {
+				h.run(h.flatForecasts(30))
+				if err := h.c.Follow(h.ctx, h.now()); err != nil {
+					t.Fatal(err)
+				}
+			}
+			faulty := false
+			for !h.now().After(end.Add(2 * time.Minute)) {
+				pass()
+				if owed && !faulty && eligibility() == nomadapi.NodeSchedulingIneligible {
+					// From now on Nomad refuses to make a-1 eligible.
+					if err := h.sim.SetFaults(sim.Faults{ErrorRate: 1, PathPrefix: "/v1/node/" + node + "/eligibility"}); err != nil {
+						t.Fatal(err)
+					}
+					faulty = true
+				}
+				h.step(time.Minute)
+			}
+			if owed && !faulty {
+				t.Fatal("the window never took a-1 out of scheduling")
+			}
+			key := windowKey(first)
+			var ids []string
+			var finished time.Time
+			for _, r := range h.local.FSM.Act().Requests {
+				if r.Origin != "schedule" || windowKey(r) != key {
+					continue
+				}
+				if !r.State.Terminal() {
+					t.Fatalf("%s %s after its window ended: %s", r.ID, r.State, r.Reason)
+				}
+				ids = append(ids, r.ID)
+				finished = later(finished, r.Finished)
+			}
+			ofWindow := func() (requests, intents int) {
+				for _, r := range h.local.FSM.Act().Requests {
+					if strings.HasPrefix(r.OriginKey, "schedule/") && windowKey(r) == key {
+						requests++
+					}
+				}
+				for _, in := range h.local.FSM.Intents() {
+					for _, id := range ids {
+						if in.Request == id {
+							intents++
+						}
+					}
+				}
+				return requests, intents
+			}
+			// An hour after the keep, the planner still counts the work
+			// moved into dc2: kept.
+			for h.now().Before(finished.Add(23 * time.Hour)) {
+				h.step(time.Hour)
+				pass()
+			}
+			if n, in := ofWindow(); n != len(ids) || in == 0 {
+				t.Fatalf("%d of the window's %d requests (%d intents) left %s after they finished; want all, with their intents",
+					n, len(ids), in, h.now().Sub(finished).Round(time.Minute))
+			}
+			for h.now().Before(finished.Add(25 * time.Hour)) {
+				h.step(time.Hour)
+				pass()
+			}
+			n, in := ofWindow()
+			if owed {
+				if n != len(ids) {
+					t.Errorf("%d of the window's %d requests left while a-1 is still owed back; want all", n, len(ids))
+				}
+				if got := eligibility(); got != nomadapi.NodeSchedulingIneligible {
+					t.Errorf("a-1 %s though Nomad refused every eligibility change", got)
+				}
+				return
+			}
+			if n != 0 || in != 0 {
+				t.Errorf("%d of the window's %d requests and %d of their intents left a day after they finished; want none", n, len(ids), in)
+			}
+			for _, id := range ids {
+				if _, ok := h.local.FSM.Act().Request(id); ok {
+					t.Errorf("%s still queued", id)
+				}
+			}
+		})
+	}
+}
+
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
