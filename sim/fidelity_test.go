@@ -2479,3 +2479,77 @@ func TestFidelityRollingUpdateWaitsForUnhealthy(t *testing.T) {
 		}
 	})
 }
+
+// Nomad gives every allocation a job places while its deployment is
+// active the deployment's ID, those of a group without an update block
+// (max_parallel 0) too: such a group's failed allocation waits, as the
+// deployment's own do, for a transition Nomad's deployment watcher never
+// gives it (its client watches no health for it), and the evaluation
+// that completes the deployment still sees the deployment running: it is
+// not rescheduled, during the deployment or after.
+func TestFidelityGroupWithoutUpdateInDeployment(t *testing.T) {
+	forEachNomad(t, func(t *testing.T, c *cluster) {
+		id := c.jobID("noupdate-group")
+		j := crashJob(id, 5*time.Second)
+		n := j.TaskGroups[0]
+		n.Name = new("n")
+		n.Update = &api.UpdateStrategy{MaxParallel: new(0)}
+		a := holdGroup("a", 1, 50, 64)
+		// The simulator's clock runs ten times faster: 3 s of wall time.
+		a.Update = &api.UpdateStrategy{MinHealthyTime: new(30 * time.Second)}
+		j.AddTaskGroup(a)
+		j.Update = &api.UpdateStrategy{MaxParallel: new(1), HealthyDeadline: new(time.Minute), ProgressDeadline: new(2 * time.Minute)}
+		c.register(t, j)
+		var failed *api.Allocation
+		deadline := time.Now().Add(waitLimit)
+		for failed == nil {
+			as, _, err := c.client.Jobs().Allocations(id, true, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, s := range as {
+				if s.TaskGroup != "n" {
+					continue
+				}
+				switch {
+				case s.ClientStatus == api.AllocClientStatusFailed:
+					if failed, _, err = c.client.Allocations().Info(s.ID, nil); err != nil {
+						t.Fatal(err)
+					}
+				case c.sim != nil && s.ClientStatus == api.AllocClientStatusRunning:
+					if err := c.sim.FailAlloc(s.ID, "exit 1"); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: group n's allocation never failed: %s", c.name, describe(as))
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		d := waitLatestDeployment(t, c, id)
+		if failed.DeploymentID != d.ID {
+			t.Errorf("group n's allocation: deployment %q, want the job's %s", failed.DeploymentID, d.ID)
+		}
+		if _, ok := d.TaskGroups["n"]; ok {
+			t.Errorf("the deployment tracks group n: %+v", d.TaskGroups)
+		}
+		d = waitDeployment(t, c, d.ID, func(d *api.Deployment) bool { return d.Status != api.DeploymentStatusRunning })
+		if d.Status != api.DeploymentStatusSuccessful {
+			t.Fatalf("deployment %s %q, want successful", d.Status, d.StatusDescription)
+		}
+		wait := 10 * time.Second
+		if c.sim != nil {
+			wait /= simSpeed
+		}
+		time.Sleep(wait)
+		now, _, err := c.client.Allocations().Info(failed.ID, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if now.DesiredStatus != api.AllocDesiredStatusRun || now.NextAllocation != "" || now.FollowupEvalID != "" {
+			t.Errorf("group n's failed allocation after the deployment: %s, next %q, follow-up %q; want run, none, none",
+				now.DesiredStatus, now.NextAllocation, now.FollowupEvalID)
+		}
+	})
+}

@@ -837,13 +837,14 @@ func (c *Cluster) rollingBudget(j *job, g *group, ev *eval) int {
 // updateInPlace moves a to the job's current version without replacing it.
 // When a deployment tracks that version, a joins it, healthy at once if it
 // has already run for min_healthy_time, as Nomad keeps the health of
-// allocations updated in place.
+// allocations updated in place. (An allocation of a group the deployment
+// does not track takes its ID too, as in Nomad, but no health.)
 func (c *Cluster) updateInPlace(j *job, g *group, a *alloc) {
 	a.jobVersion, a.grp = j.version, g
 	a.deployID, a.healthy = "", nil
 	if d := latestDeployment(j); d != nil && d.active() && d.jobVersion == j.version {
+		a.deployID = d.id
 		if st := d.groups[a.grp.name]; st != nil && a.grp.update != nil {
-			a.deployID = d.id
 			st.PlacedAllocs++
 			if a.client == allocRunning && !c.now.Before(a.runningSince.Add(*a.grp.update.MinHealthyTime)) {
 				a.healthy, a.healthAt = new(true), c.now
@@ -1236,8 +1237,10 @@ func (c *Cluster) newAlloc(j *job, g *group, n *node, ev *eval, index int, prev 
 		c.touch(prev)
 	}
 	if d := latestDeployment(j); d != nil && d.active() && d.jobVersion == j.version {
+		// Nomad gives every placement the active deployment's ID, those
+		// of a group the deployment does not track (no update block) too.
+		a.deployID = d.id
 		if st := d.groups[g.name]; st != nil {
-			a.deployID = d.id
 			st.PlacedAllocs++
 			d.modifyIdx = c.bump(TableDeployments)
 		}
