@@ -74,43 +74,48 @@ func (c *Coordinator) forget(ctx context.Context, now time.Time, view state.ActV
 }
 
 // givesBack reports whether a node the finished request r took out of
-// scheduling is still out and foreshape still owes it back (restoreWindows,
-// restoreAbandoned and restoreSpreads will, or keep failing to).
+// scheduling is still out and foreshape still owes it back: whether
+// restoreWindows, restoreAbandoned or restoreSpreads would act on it (or
+// keep failing to). It reads what they read; a node it is not theirs to
+// give back (an operator's, one a killed leader left unconfirmed, a whole
+// node moved away) owes nothing.
 func (c *Coordinator) givesBack(r state.MigrationRequest) bool {
-	owner := r.ID
-	var nodes []string
 	switch {
 	case r.Origin == "schedule":
-		owner, nodes = windowKey(r), windowNodes(r)
+		if r.Deadline.IsZero() || r.State == state.RequestCancelled {
+			return false
+		}
+		key := windowKey(r)
+		for _, node := range windowNodes(r) {
+			if !c.outOfScheduling(node) || c.announced(intentID(state.IntentNodeEligibility, node, key, -1)) {
+				continue
+			}
+			took, unconfirmed := c.tookOut(append(attemptIntents(node, r), intentID(state.IntentNodeEligibility, node, key, 0))...)
+			if !unconfirmed && (took || c.drained(node, r)) {
+				return true
+			}
+		}
 	case r.Resource.Kind == state.ResourceNode:
-		nodes = []string{r.Resource.ID}
+		node := r.Resource.ID
+		if (r.State != state.RequestCancelled && r.State != state.RequestFailed) || !c.outOfScheduling(node) ||
+			c.announced(intentID(state.IntentNodeEligibility, node, r.ID, -1)) {
+			return false
+		}
+		taken, unconfirmed := c.tookOut(attemptIntents(node, r)...)
+		return taken || (!unconfirmed && c.drained(node, r) && c.drainedFrom(node, r) != "")
 	case shape.Within(&r):
 		for _, m := range r.Moves {
-			nodes = append(nodes, m.Node)
-		}
-	}
-	for _, node := range nodes {
-		n, ok := c.view.nodes[node]
-		if !ok || (n.SchedulingEligibility == nomadapi.NodeSchedulingEligible && !n.Drain) {
-			continue
-		}
-		if c.announced(intentID(state.IntentNodeEligibility, node, owner, -1)) {
-			continue
-		}
-		ids := attemptIntents(node, r)
-		if r.Origin == "schedule" {
-			ids = append(ids, intentID(state.IntentNodeEligibility, node, owner, 0))
-		}
-		// As the restores read it: a window gives back what it saw
-		// itself take (a cordon or a drain), never a cordon left
-		// unconfirmed; a whole node or a spread, a cordon it saw made.
-		took, unconfirmed := c.tookOut(ids...)
-		if r.Origin == "schedule" {
-			took = !unconfirmed && (took || c.drained(node, r))
-		}
-		if took {
-			return true
+			if c.outOfScheduling(m.Node) && c.cordoned(r, m.Node) && !c.announced(intentID(state.IntentNodeEligibility, m.Node, r.ID, -1)) {
+				return true
+			}
 		}
 	}
 	return false
+}
+
+// outOfScheduling reports whether the view shows node ineligible or
+// draining (a node gone from the cluster is not).
+func (c *Coordinator) outOfScheduling(node string) bool {
+	n, ok := c.view.nodes[node]
+	return ok && (n.SchedulingEligibility != nomadapi.NodeSchedulingEligible || n.Drain)
 }

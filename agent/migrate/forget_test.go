@@ -127,3 +127,33 @@ func later(a, b time.Time) time.Time {
 	}
 	return a
 }
+
+// TestMovedNodeIsForgotten: a whole node moved away stays out of
+// scheduling by design (nothing is owed back), so its done request is
+// forgotten like any other once the planner is done with it.
+func TestMovedNodeIsForgotten(t *testing.T) {
+	h := newHarness(t, actScenario, actPolicies, func(c *Config) { c.KeepFinished = time.Hour })
+	node := h.nodeID("a-")
+	id, err := h.c.Submit(h.ctx, h.now(), h.pols, Submission{Node: node, Target: "dc2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := h.moveToDone(id)
+	if r.State != state.RequestDone {
+		t.Fatalf("%s %s: %s", id, r.State, r.Reason)
+	}
+	got, _, err := h.client.Nodes().Info(node, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.SchedulingEligibility != nomadapi.NodeSchedulingIneligible {
+		t.Fatalf("a-1 %s after its move; want it left out of scheduling", got.SchedulingEligibility)
+	}
+	for h.now().Before(r.Finished.Add(25 * time.Hour)) {
+		h.step(time.Hour)
+		h.run(h.flatForecasts(30))
+	}
+	if _, ok := h.local.FSM.Act().Request(id); ok {
+		t.Errorf("%s still queued a day after a-1 moved", id)
+	}
+}
