@@ -2337,7 +2337,11 @@ func TestFidelityStoppedBeforeHealthy(t *testing.T) {
 func TestFidelityFollowUpCreatesNoFollowUp(t *testing.T) {
 	forEachNomad(t, func(t *testing.T, c *cluster) {
 		id := c.jobID("followup-chain")
-		j := crashJob(id, 40*time.Second)
+		// Version 0's follow-up runs a minute after its failure: well
+		// after version 1's deployment completes (in 3 s of wall time on
+		// the simulator), before the reschedule time of version 1's
+		// failure.
+		j := crashJob(id, time.Minute)
 		a := j.TaskGroups[0]
 		a.Name = new("a")
 		j.Update = &api.UpdateStrategy{MaxParallel: new(0)} // no deployment for version 0
@@ -2407,7 +2411,7 @@ func TestFidelityFollowUpCreatesNoFollowUp(t *testing.T) {
 		} else if code, _ := response(err); code != http.StatusNotFound {
 			t.Errorf("the failed allocation's follow-up evaluation: %v, want 404", err)
 		}
-		// Its reschedule time (failure + 40 s) passes; nothing replaces it.
+		// Its reschedule time (failure + 1 min) passes; nothing replaces it.
 		wait := 20 * time.Second
 		if c.sim != nil {
 			wait /= simSpeed
