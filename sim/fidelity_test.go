@@ -2300,6 +2300,13 @@ func TestFidelityStoppedBeforeHealthy(t *testing.T) {
 		c.register(t, j)
 		as := c.waitAllocs(t, id, "running", func(as []*api.AllocationListStub) bool { return count(as, running) == 1 })
 		first := as[0]
+		// A stop within some 100 ms of the task's start can race Nomad's
+		// client into marking the allocation unhealthy: stop a second in.
+		settle := time.Second
+		if c.sim != nil {
+			settle /= simSpeed
+		}
+		time.Sleep(settle)
 		if _, err := c.client.Allocations().Stop(&api.Allocation{ID: first.ID}, nil); err != nil {
 			t.Fatal(err)
 		}
