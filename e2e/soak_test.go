@@ -35,6 +35,7 @@ type soakKill struct {
 	cycle    time.Duration // kill to the new leader's first published cycle
 	restored bool          // the killed server's restart restored its state from a snapshot
 	downLong bool          // the killed server stayed down until the new leader had snapshotted twice
+	flapped  bool          // the first new leader stepped down before its first cycle
 }
 
 // soakFigures gathers every run's kills.
@@ -176,11 +177,19 @@ func soakRun(t *testing.T, rng *rand.Rand, f *soakFigures) {
 		}
 		r.startServer(k.server)
 		// The new leader's first cycle, unless a held call of its own
-		// holds it up.
+		// holds it up. On a loaded machine the new leader may lose its
+		// quorum's lease before its first cycle (raft steps it down): the
+		// next leader's cycle counts then.
 		for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 			if c := r.cycleAfter(k.next, k.at); !c.IsZero() {
 				k.cycle = c.Sub(k.at)
 				break
+			}
+			if other, ok := r.ledAfter(k.next, k.at); ok {
+				t.Logf("server-%d stepped down before its first cycle; server-%d leads", k.next, other)
+				k.next, k.flapped = other, true
+				deadline = time.Now().Add(60 * time.Second)
+				continue
 			}
 			if next != nil && r.caughtAny() != "" {
 				break
@@ -445,6 +454,26 @@ func (r *clusterRun) killOnce(rng *rand.Rand, leader int, aim *soakAim) soakKill
 	return k
 }
 
+// ledAfter reports a server other than i, alive, seen leading after
+// since in a later term than any i was seen leading in: leadership moved
+// on from i.
+func (r *clusterRun) ledAfter(i int, since time.Time) (int, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var term uint64
+	for _, s := range r.samples {
+		if s.server == i && s.leader && s.term > term {
+			term = s.term
+		}
+	}
+	for _, s := range r.samples {
+		if s.leader && s.server != i && s.at.After(since) && s.term > term && r.alive[s.server] {
+			return s.server, true
+		}
+	}
+	return 0, false
+}
+
 // cycleAfter is the end of server i's first published cycle seen after
 // since, zero when none yet.
 func (r *clusterRun) cycleAfter(i int, since time.Time) time.Time {
@@ -600,10 +629,13 @@ func (f *soakFigures) log(t *testing.T) {
 	}
 	points := map[string]int{}
 	var elections, cycles, snapElections, snapCycles []time.Duration
-	restored := 0
+	restored, flapped := 0, 0
 	for _, k := range f.kills {
 		if k.restored {
 			restored++
+		}
+		if k.flapped {
+			flapped++
 		}
 		if strings.HasPrefix(k.point, "snapshot") {
 			snapElections = append(snapElections, k.election)
@@ -635,8 +667,8 @@ func (f *soakFigures) log(t *testing.T) {
 	}
 	t.Logf("figures: %d runs, %d failed; %d leader kills (by point: %s); %d open intents reconciled by the new leaders; %d nodes left out of scheduling (cordon found in effect, not seen made)",
 		f.runs, f.failed, len(f.kills), strings.Join(byPoint, ", "), f.reconciled, f.leftOut)
-	t.Logf("figures: kill to a new leader: %s; kill to its first published cycle (unless a held call held it up): %s; kill to its first Nomad write (when it made one before the next kill): %s",
-		q(elections), q(cycles), q(f.acts))
+	t.Logf("figures: kill to a new leader: %s; kill to its first published cycle (unless a held call held it up): %s; kill to its first Nomad write (when it made one before the next kill): %s; %d new leaders stepped down before their first cycle (the next one's counts)",
+		q(elections), q(cycles), q(f.acts), flapped)
 	t.Logf("figures: snapshots: %d completed, %d installed from a leader (%d transfers cut off by a kill); %d of %d restarts restored one; %d left half-written by a kill; kills during a snapshot: to a new leader %s, to its first cycle %s",
 		f.snapshots, f.installs, f.transferErrors, restored, len(f.kills), f.leftovers, q(snapElections), q(snapCycles))
 }
