@@ -145,5 +145,5 @@ func quantile(vs []float64, q float64) float64 {
 	if i+1 >= len(vs) {
 		return vs[len(vs)-1]
 	}
-	return vs[i] + (x-float64(i))*(vs[i+1]-vs[i])
+	return vs[i] + float64((x-float64(i))*(vs[i+1]-vs[i]))
 }

@@ -197,7 +197,7 @@ func (c *remoteSimClock) read(ctx context.Context) (time.Time, error) {
 			if c.speed == 0 {
 				c.speed = s
 			} else {
-				c.speed += 0.3 * (s - c.speed)
+				c.speed += float64(0.3 * (s - c.speed))
 			}
 		}
 		c.lastWall, c.lastData = wall, st.Now

@@ -288,7 +288,7 @@ func jitterSums(in []global.Series, seed uint64) []global.Series {
 		for c := 0; c < jitterCopies; c++ {
 			shift := rng.IntN(jitterSteps + 1)
 			for i := range v {
-				v[i] += s.Values[i+shift] / jitterCopies
+				v[i] += float64(s.Values[i+shift] / jitterCopies)
 			}
 		}
 		out = append(out, global.Series{Name: s.Name + " (jittered sum)", Values: v, Start: s.Start})

@@ -68,7 +68,7 @@ func (t *Trace) at(d time.Duration) float64 {
 	if j == n {
 		j = 0
 	}
-	return t.Values[i]*(1-frac) + t.Values[j]*frac
+	return float64(t.Values[i]*(1-frac)) + float64(t.Values[j]*frac)
 }
 
 // ParseTrace reads a trace file with foreshape's trace reader (see

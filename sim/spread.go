@@ -83,7 +83,7 @@ func newSpreadScorer(j *job, g *group, st *spreadState) *spreadScorer {
 		si := &spreadInfo{weight: b.weight, desired: map[string]float64{}}
 		sum := 0.0
 		for _, t := range b.targets {
-			d := float64(t.Percent) / 100 * float64(g.count)
+			d := float64(float64(t.Percent) / 100 * float64(g.count))
 			si.desired[t.Value] = d
 			sum += d
 		}

@@ -706,7 +706,7 @@ func (c *Coordinator) learn(ctx context.Context, key string, d time.Duration) {
 	if e.Samples == 0 {
 		e.Mean = d
 	} else {
-		e.Mean = time.Duration(0.7*float64(e.Mean) + 0.3*float64(d)).Round(time.Millisecond)
+		e.Mean = time.Duration(float64(0.7*float64(e.Mean)) + float64(0.3*float64(d))).Round(time.Millisecond)
 	}
 	e.Samples++
 	e.Last = d

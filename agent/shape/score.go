@@ -75,7 +75,7 @@ func (p *planner) score(r *state.MigrationRequest, pol, tp *policies.Policy) (fl
 	critical = math.Min(critical, 1)
 	age := math.Min(1, float64(p.now.Sub(r.Created))/float64(time.Hour))
 	age = math.Max(age, 0)
-	s := w.RelieveHotspot*(relief-pressure) + w.Critical*critical + w.Age*age
+	s := float64(w.RelieveHotspot*(relief-pressure)) + float64(w.Critical*critical) + float64(w.Age*age)
 	parts := fmt.Sprintf("relief %.2f, pressure %.2f, critical %.2f, age %.2f", relief, pressure, critical, age)
 	return s, parts
 }

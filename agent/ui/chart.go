@@ -207,7 +207,7 @@ func buildChart(id string, in chartInput) chart {
 		c.Hotspot = &p
 	}
 	c.XTicks = timeTicks(t0, t1, x)
-	for v := 0.0; v <= yMax+yStep/2; v += yStep {
+	for v := 0.0; v <= yMax+float64(yStep/2); v += yStep {
 		c.YTicks = append(c.YTicks, tick{Pos: y(v), Label: trimFloat(v)})
 	}
 	return c

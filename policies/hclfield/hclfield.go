@@ -357,7 +357,7 @@ func ParseDuration(s string) (time.Duration, error) {
 			}
 			return 0, fmt.Errorf("%q is not a duration: unknown unit %q (use ns, us, ms, s, m, h, d, w)", orig, unit)
 		}
-		total += num * float64(mult)
+		total += float64(num * float64(mult))
 		if total > float64(math.MaxInt64) {
 			return 0, fmt.Errorf("%q is too long a duration", orig)
 		}
