@@ -15,6 +15,12 @@ build: ## Build bin/foreshape
 test: ## Run every test with the race detector
 	$(GO) test -race -timeout 20m $(PKGS)
 
+test-v3: ## The forecasting tests (golden forecasts to the bit) built with GOAMD64=v3, whose compiler may fuse a*b+c; skipped on a CPU without x86-64-v3
+	@if grep -qw avx2 /proc/cpuinfo 2>/dev/null && grep -qw fma /proc/cpuinfo && grep -qw bmi1 /proc/cpuinfo && \
+		grep -qw bmi2 /proc/cpuinfo && grep -qw movbe /proc/cpuinfo && grep -qw f16c /proc/cpuinfo; then \
+		GOAMD64=v3 $(GO) test -count=1 ./agent/forecast/...; \
+	else echo "test-v3: skipped: this CPU lacks x86-64-v3 instructions (AVX2, FMA, BMI1, BMI2, MOVBE, F16C), or /proc/cpuinfo is missing"; fi
+
 lint: ## gofmt, go vet, go mod tidy leaves no diff, policy examples formatted
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
@@ -100,4 +106,4 @@ soak-cluster: ## Crash soak: the maintenance on 3 servers with the leader killed
 golden: ## Regenerate the golden files of the CLI tests
 	$(GO) test ./command -run Golden -update
 
-.PHONY: help build test lint bench dev eval eval-anomalies proof proof-holdout golden screenshots e2e-cluster soak-cluster eval-reference train
+.PHONY: help build test test-v3 lint bench dev eval eval-anomalies proof proof-holdout golden screenshots e2e-cluster soak-cluster eval-reference train

@@ -61,19 +61,19 @@ func KPSS(x []float64) float64 {
 	var s, eta float64
 	for _, a := range e {
 		s += a
-		eta += s * s
+		eta += float64(s * s)
 	}
 	eta /= float64(n) * float64(n)
 	l := int(4 * math.Pow(float64(n)/100, 0.25))
 	var g0 float64
 	for _, a := range e {
-		g0 += a * a
+		g0 += float64(a * a)
 	}
 	lr := g0 / float64(n)
 	for k := 1; k <= l && k < n; k++ {
 		var g float64
 		for i := k; i < n; i++ {
-			g += e[i] * e[i-k]
+			g += float64(e[i] * e[i-k])
 		}
 		lr += 2 * (1 - float64(k)/float64(l+1)) * g / float64(n)
 	}
@@ -165,11 +165,11 @@ func decodeARIMA(o arimaOrder, x []float64, phi, theta []float64) float64 {
 		r, s = make([]float64, o.p), make([]float64, o.q)
 	}
 	for i := range r {
-		r[i] = math.Tanh(x[i])
+		r[i] = num.Tanh(x[i])
 	}
 	pacfToCoef(r, phi)
 	for i := range s {
-		s[i] = math.Tanh(x[o.p+i])
+		s[i] = num.Tanh(x[o.p+i])
 	}
 	// An invertible MA polynomial 1 + θ1 B + … maps from the same
 	// transform with the sign flipped.
@@ -194,15 +194,15 @@ func cssARIMA(w []float64, phi, theta []float64, mu float64, ebuf []float64) (fl
 	for t := p; t < len(w); t++ {
 		f := mu
 		for i := 0; i < p; i++ {
-			f += phi[i] * (w[t-1-i] - mu)
+			f += float64(phi[i] * (w[t-1-i] - mu))
 		}
 		for j := 0; j < q && t-1-j >= 0; j++ {
-			f += theta[j] * ebuf[t-1-j]
+			f += float64(theta[j] * ebuf[t-1-j])
 		}
 		e := 0.0
 		if num.Finite(w[t]) {
 			e = w[t] - f
-			sse += e * e
+			sse += float64(e * e)
 			k++
 		} else {
 			w[t] = f
@@ -226,10 +226,10 @@ func cssComplete(w []float64, phi, theta []float64, mu float64, ebuf []float64) 
 		sse, e1 := 0.0, 0.0
 		for t := 1; t < n; t++ {
 			f := mu
-			f += a0 * (w[t-1] - mu)
-			f += t0 * e1
+			f += float64(a0 * (w[t-1] - mu))
+			f += float64(t0 * e1)
 			e := w[t] - f
-			sse += e * e
+			sse += float64(e * e)
 			e1 = e
 		}
 		return sse
@@ -238,11 +238,11 @@ func cssComplete(w []float64, phi, theta []float64, mu float64, ebuf []float64) 
 		sse, e1 := 0.0, 0.0
 		for t := 2; t < n; t++ {
 			f := mu
-			f += a0 * (w[t-1] - mu)
-			f += a1 * (w[t-2] - mu)
-			f += t0 * e1
+			f += float64(a0 * (w[t-1] - mu))
+			f += float64(a1 * (w[t-2] - mu))
+			f += float64(t0 * e1)
 			e := w[t] - f
-			sse += e * e
+			sse += float64(e * e)
 			e1 = e
 		}
 		return sse
@@ -251,18 +251,18 @@ func cssComplete(w []float64, phi, theta []float64, mu float64, ebuf []float64) 
 		// t = 1: no error two steps back yet.
 		sse, e0 := 0.0, 0.0
 		f := mu
-		f += a0 * (w[0] - mu)
-		f += t0 * e0
+		f += float64(a0 * (w[0] - mu))
+		f += float64(t0 * e0)
 		e1 := w[1] - f
-		sse += e1 * e1
+		sse += float64(e1 * e1)
 		e2 := 0.0
 		for t := 2; t < n; t++ {
 			f := mu
-			f += a0 * (w[t-1] - mu)
-			f += t0 * e1
-			f += t1 * e2
+			f += float64(a0 * (w[t-1] - mu))
+			f += float64(t0 * e1)
+			f += float64(t1 * e2)
 			e := w[t] - f
-			sse += e * e
+			sse += float64(e * e)
 			e1, e2 = e, e1
 		}
 		return sse
@@ -405,10 +405,10 @@ func cssAR(w []float64, phi []float64, mu float64) float64 {
 	for t := len(phi); t < len(w); t++ {
 		f := mu
 		for i, a := range phi {
-			f += a * (w[t-1-i] - mu)
+			f += float64(a * (w[t-1-i] - mu))
 		}
 		e := w[t] - f
-		sse += e * e
+		sse += float64(e * e)
 	}
 	return sse
 }
@@ -515,43 +515,43 @@ func cssTriple(w []float64, a, b, c *arimaCore, ma, mb, mc float64) (sa, sb, sc 
 	// t = 1: a and c (b starts at t = 2; c has no error two steps back).
 	{
 		f := ma
-		f += a0 * (w[0] - ma)
-		f += at0 * ea1
+		f += float64(a0 * (w[0] - ma))
+		f += float64(at0 * ea1)
 		e := w[1] - f
-		sa += e * e
+		sa += float64(e * e)
 		ea1 = e
 	}
 	{
 		f := mc
-		f += c0 * (w[0] - mc)
-		f += ct0 * e0
+		f += float64(c0 * (w[0] - mc))
+		f += float64(ct0 * e0)
 		e := w[1] - f
-		sc += e * e
+		sc += float64(e * e)
 		ec1 = e
 	}
 	for t := 2; t < len(w); t++ {
 		x1, x2, x := w[t-1], w[t-2], w[t]
 		fa := ma
-		fa += a0 * (x1 - ma)
-		fa += at0 * ea1
+		fa += float64(a0 * (x1 - ma))
+		fa += float64(at0 * ea1)
 		eA := x - fa
-		sa += eA * eA
+		sa += float64(eA * eA)
 		ea1 = eA
 
 		fb := mb
-		fb += b0 * (x1 - mb)
-		fb += b1 * (x2 - mb)
-		fb += bt0 * eb1
+		fb += float64(b0 * (x1 - mb))
+		fb += float64(b1 * (x2 - mb))
+		fb += float64(bt0 * eb1)
 		eB := x - fb
-		sb += eB * eB
+		sb += float64(eB * eB)
 		eb1 = eB
 
 		fc := mc
-		fc += c0 * (x1 - mc)
-		fc += ct0 * ec1
-		fc += ct1 * ec2
+		fc += float64(c0 * (x1 - mc))
+		fc += float64(ct0 * ec1)
+		fc += float64(ct1 * ec2)
 		eC := x - fc
-		sc += eC * eC
+		sc += float64(eC * eC)
 		ec1, ec2 = eC, ec1
 	}
 	return sa, sb, sc
@@ -679,10 +679,10 @@ func (c *arimaCore) reset() {
 func (c *arimaCore) predictW() float64 {
 	f := c.mu
 	for i, p := range c.phi {
-		f += p * c.w[i]
+		f += float64(p * c.w[i])
 	}
 	for j, t := range c.theta {
-		f += t * c.e[j]
+		f += float64(t * c.e[j])
 	}
 	return f
 }
@@ -760,10 +760,10 @@ func (c *arimaCore) forecast(out []float64) {
 	for h := range out {
 		f := c.mu
 		for i := 0; i < p; i++ {
-			f += c.phi[i] * w[i]
+			f += float64(c.phi[i] * w[i])
 		}
 		for j := 0; j < q; j++ {
-			f += c.theta[j] * e[j]
+			f += float64(c.theta[j] * e[j])
 		}
 		if p > 0 {
 			copy(w[1:], w[:p-1])
@@ -834,9 +834,9 @@ func fitAROLS(w []float64, p int, constant bool, d int) *arimaCore {
 		// X'X is symmetric, and row[i]·row[j] is row[j]·row[i] to the
 		// bit: the upper triangle is summed and mirrored below.
 		for i := 0; i < k; i++ {
-			xty[i] += row[i] * w[t]
+			xty[i] += float64(row[i] * w[t])
 			for j := i; j < k; j++ {
-				xtx[i*k+j] += row[i] * row[j]
+				xtx[i*k+j] += float64(row[i] * row[j])
 			}
 		}
 		n++
@@ -850,7 +850,7 @@ func fitAROLS(w []float64, p int, constant bool, d int) *arimaCore {
 	if k > 0 {
 		// Small ridge for numerical safety on flat series.
 		for i := 0; i < k; i++ {
-			xtx[i*k+i] += 1e-9 * (1 + xtx[i*k+i])
+			xtx[i*k+i] += float64(1e-9 * (1 + xtx[i*k+i]))
 		}
 		b = solveSPD(xtx, xty, k)
 	}
@@ -891,7 +891,7 @@ func solveSPD(a, b []float64, k int) []float64 {
 		for j := 0; j <= i; j++ {
 			s := a[i*k+j]
 			for m := 0; m < j; m++ {
-				s -= l[i*k+m] * l[j*k+m]
+				s -= float64(l[i*k+m] * l[j*k+m])
 			}
 			if i == j {
 				if s <= 0 {
@@ -907,7 +907,7 @@ func solveSPD(a, b []float64, k int) []float64 {
 	for i := 0; i < k; i++ {
 		s := b[i]
 		for m := 0; m < i; m++ {
-			s -= l[i*k+m] * z[m]
+			s -= float64(l[i*k+m] * z[m])
 		}
 		z[i] = s / l[i*k+i]
 	}
@@ -915,7 +915,7 @@ func solveSPD(a, b []float64, k int) []float64 {
 	for i := k - 1; i >= 0; i-- {
 		s := z[i]
 		for m := i + 1; m < k; m++ {
-			s -= l[m*k+i] * x[m]
+			s -= float64(l[m*k+i] * x[m])
 		}
 		x[i] = s / l[i*k+i]
 	}
@@ -938,7 +938,7 @@ func stationaryAR(phi []float64) bool {
 		den := 1 - r*r
 		b := make([]float64, k)
 		for j := 0; j < k; j++ {
-			b[j] = (a[j] + r*a[k-1-j]) / den
+			b[j] = (a[j] + float64(r*a[k-1-j])) / den
 		}
 		a = b
 	}
@@ -1070,7 +1070,7 @@ func residualsCorrelated(w []float64, c *arimaCore) bool {
 	m := num.Mean(r)
 	var c0 float64
 	for _, v := range r {
-		c0 += (v - m) * (v - m)
+		c0 += float64((v - m) * (v - m))
 	}
 	if c0 <= 0 {
 		return false
@@ -1080,7 +1080,7 @@ func residualsCorrelated(w []float64, c *arimaCore) bool {
 	for k := 1; k <= h; k++ {
 		var ck float64
 		for t := k; t < len(r); t++ {
-			ck += (r[t] - m) * (r[t-k] - m)
+			ck += float64((r[t] - m) * (r[t-k] - m))
 		}
 		rk := ck / c0
 		q += rk * rk / (n - float64(k))

@@ -415,7 +415,7 @@ func fromQuantiles(label, reason string, f global.Forecast, qs []float64) Predic
 			return f.Values[i][t]
 		}
 		w := (q - L[i-1]) / (L[i] - L[i-1])
-		return f.Values[i-1][t]*(1-w) + f.Values[i][t]*w
+		return float64(f.Values[i-1][t]*(1-w)) + float64(f.Values[i][t]*w)
 	}
 	for i, q := range levels {
 		p.Bands[i] = make([]float64, h)

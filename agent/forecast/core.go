@@ -559,7 +559,7 @@ func (c calibration) predict(label, reason string, mean, qs []float64, widen flo
 		for t := range mean {
 			zt := z[i]
 			if c.pooled != nil {
-				zt = zMedian + pooledWiden(c.pooled, t, q)*(z[i]-zMedian)
+				zt = zMedian + float64(pooledWiden(c.pooled, t, q)*(z[i]-zMedian))
 			}
 			b[t] = mean[t] + c.scaleAt(t)*zt
 			if i > 0 && b[t] < p.Bands[i-1][t] {
@@ -579,5 +579,5 @@ func normQuantile(p float64) float64 {
 	if p >= 1 {
 		return math.Inf(1)
 	}
-	return -math.Sqrt2 * math.Erfcinv(2*p)
+	return -math.Sqrt2 * erfinv(1-float64(2*p)) // math.Erfcinv(2*p), fusing nothing
 }

@@ -1,13 +1,13 @@
-//go:build amd64 && !amd64.v3
+//go:build amd64
 
 package forecast
 
 import "golang.org/x/sys/cpu"
 
-// haveCSS4 says whether the css4 and ets4 kernels can run. Built for
-// GOAMD64=v3 the compiler fuses cssComplete's and etsRunComplete's
-// multiply-adds, which the kernels do not: there every sum is their own
-// (css4_other.go).
+// haveCSS4 says whether the css4 and ets4 kernels can run. They fuse no
+// multiply-add, and neither do cssComplete and etsRunComplete, whose
+// products are converted explicitly (float64(a*b)) so that a GOAMD64=v3
+// build, which may fuse a*b+c, sums as every other build does.
 var haveCSS4 = cpu.X86.HasAVX2
 
 // css4ARMA11, css4ARMA21 and css4ARMA12 write to out the sums of squares

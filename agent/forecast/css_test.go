@@ -115,7 +115,7 @@ func TestETSRunCompleteMatchesSteps(t *testing.T) {
 				want, wantK := 0.0, 0
 				for _, v := range y {
 					if e := etsStep(spec, p, &st, v); !math.IsNaN(e) {
-						want += e * e
+						want += float64(e * e)
 						wantK++
 					}
 				}

@@ -161,13 +161,13 @@ func (c *etsCore) encode(p etsParams) []float64 {
 
 func (c *etsCore) decode(x []float64) etsParams {
 	p := etsParams{phi: 1}
-	p.alpha = 1e-4 + (1-2e-4)*sigmoid(x[0])
+	p.alpha = 1e-4 + float64((1-2e-4)*sigmoid(x[0]))
 	i := 1
 	if c.spec.trend {
 		p.beta = p.alpha * sigmoid(x[i])
 		i++
 		if c.spec.damped {
-			p.phi = 0.8 + 0.18*sigmoid(x[i])
+			p.phi = 0.8 + float64(0.18*sigmoid(x[i]))
 			i++
 		}
 	}
@@ -245,7 +245,7 @@ func etsRun(y []float64, spec etsSpec, p etsParams, init etsState, st *etsState)
 	for _, v := range y {
 		e := etsStep(spec, p, st, v)
 		if !math.IsNaN(e) {
-			sse += e * e
+			sse += float64(e * e)
 			k++
 		}
 	}
@@ -272,28 +272,28 @@ func etsRunComplete(y []float64, spec etsSpec, p etsParams, init etsState) (floa
 			if math.IsNaN(ee) {
 				ee = 0
 			}
-			l = l + p.alpha*ee
+			l = l + float64(p.alpha*ee)
 			if !math.IsNaN(e) {
-				sse += e * e
+				sse += float64(e * e)
 				k++
 			}
 		}
 		return sse, k
 	}
 	for _, v := range y {
-		phib := p.phi * b
+		phib := float64(p.phi * b)
 		f := l + phib + s
 		e := v - f
 		ee := e
 		if math.IsNaN(ee) {
 			ee = 0
 		}
-		l = l + phib + p.alpha*ee
+		l = l + phib + float64(p.alpha*ee)
 		if spec.trend {
-			b = phib + p.beta*ee
+			b = phib + float64(p.beta*ee)
 		}
 		if !math.IsNaN(e) {
-			sse += e * e
+			sse += float64(e * e)
 			k++
 		}
 	}
@@ -319,12 +319,12 @@ func etsStep(spec etsSpec, p etsParams, st *etsState, v float64) float64 {
 	if math.IsNaN(ee) {
 		ee = 0
 	}
-	st.l = st.l + phib + p.alpha*ee
+	st.l = st.l + phib + float64(p.alpha*ee)
 	if spec.trend {
-		st.b = phib + p.beta*ee
+		st.b = phib + float64(p.beta*ee)
 	}
 	if spec.seasonal() {
-		st.s[i] = s + p.gamma*ee
+		st.s[i] = s + float64(p.gamma*ee)
 	}
 	st.n++
 	return e
@@ -336,10 +336,10 @@ func (c *etsCore) forecast(out []float64) {
 	damp, phi := 0.0, 1.0
 	for h := range out {
 		if c.spec.trend {
-			phi *= c.p.phi
+			phi = float64(phi * c.p.phi)
 			damp += phi
 		}
-		v := c.st.l + damp*c.st.b
+		v := c.st.l + float64(damp*c.st.b)
 		if c.spec.seasonal() {
 			v += c.st.s[(c.st.n+h)%c.spec.m]
 		}

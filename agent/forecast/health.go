@@ -53,7 +53,7 @@ func (h *health) observe(c core, v float64) {
 	if h.seen == 0 {
 		h.ewma = e
 	} else {
-		h.ewma += ewmaAlpha * (e - h.ewma)
+		h.ewma += float64(ewmaAlpha * (e - h.ewma))
 	}
 	h.seen++
 }

@@ -73,7 +73,7 @@ func quantileAt(levels, vals []float64, q float64) float64 {
 		return vals[i]
 	}
 	f := (q - levels[i-1]) / (levels[i] - levels[i-1])
-	return vals[i-1] + f*(vals[i]-vals[i-1])
+	return vals[i-1] + float64(f*(vals[i]-vals[i-1]))
 }
 
 // exceedance estimates P(Y > x) from quantile levels and values.
@@ -94,7 +94,7 @@ func exceedance(levels, vals []float64, x float64) float64 {
 				return 1 - levels[i]
 			}
 			f := (x - vals[i-1]) / d
-			return 1 - (levels[i-1] + f*(levels[i]-levels[i-1]))
+			return 1 - (levels[i-1] + float64(f*(levels[i]-levels[i-1])))
 		}
 	}
 	return 1 - levels[n-1]

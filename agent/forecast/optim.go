@@ -335,5 +335,5 @@ func aicc(sse float64, n, k int) float64 {
 		}
 	}
 	nf, kf := float64(n), float64(k+1)
-	return nf*math.Log(sse/nf) + 2*kf + 2*kf*(kf+1)/(nf-kf-1)
+	return float64(nf*math.Log(sse/nf)) + float64(2*kf) + 2*kf*(kf+1)/(nf-kf-1)
 }

@@ -51,7 +51,7 @@ func newRevertLevel(y []float64, H int) *revertLevel {
 	var v0 float64
 	for _, v := range x {
 		if num.Finite(v) {
-			v0 += (v - mean) * (v - mean)
+			v0 += float64((v - mean) * (v - mean))
 		}
 	}
 	rho := 1.0
@@ -60,7 +60,7 @@ func newRevertLevel(y []float64, H int) *revertLevel {
 			c, pairs := 0.0, 0
 			for i := 0; i+h < len(x); i++ {
 				if a, b := x[i], x[i+h]; num.Finite(a) && num.Finite(b) {
-					c += (a - mean) * (b - mean)
+					c += float64((a - mean) * (b - mean))
 					pairs++
 				}
 			}

@@ -47,8 +47,8 @@ func (c *thetaCore) fit(y []float64) error {
 				continue
 			}
 			e := v - l
-			s += e * e
-			l += a * e
+			s += float64(e * e)
+			l += float64(a * e)
 		}
 		return s
 	}
@@ -67,16 +67,16 @@ func (c *thetaCore) fit(y []float64) error {
 // goldenMin minimises a unimodal f on [a, b] by golden-section search.
 func goldenMin(f func(float64) float64, a, b float64, iters int) float64 {
 	g := (math.Sqrt(5) - 1) / 2
-	x1, x2 := b-g*(b-a), a+g*(b-a)
+	x1, x2 := b-float64(g*(b-a)), a+float64(g*(b-a))
 	f1, f2 := f(x1), f(x2)
 	for i := 0; i < iters; i++ {
 		if f1 < f2 {
 			b, x2, f2 = x2, x1, f1
-			x1 = b - g*(b-a)
+			x1 = b - float64(g*(b-a))
 			f1 = f(x1)
 		} else {
 			a, x1, f1 = x1, x2, f2
-			x2 = a + g*(b-a)
+			x2 = a + float64(g*(b-a))
 			f2 = f(x2)
 		}
 	}
@@ -96,7 +96,7 @@ func (c *thetaCore) observe(v float64) {
 		c.l, c.started = v, true
 		return
 	}
-	c.l += c.alpha * (v - c.l)
+	c.l += float64(c.alpha * (v - c.l))
 }
 func (c *thetaCore) forecast(out []float64) {
 	l := c.l
@@ -106,7 +106,7 @@ func (c *thetaCore) forecast(out []float64) {
 	a := c.alpha
 	k := (1 - math.Pow(1-a, float64(c.n))) / a
 	for h := range out {
-		out[h] = l + c.slope/2*(float64(h)+k)
+		out[h] = l + float64(c.slope/2*(float64(h)+k))
 	}
 }
 func (c *thetaCore) label() string { return "theta" }

@@ -453,7 +453,7 @@ func (a *ARTime) updateRho(i int) {
 	ub := math.Min(0.97, a.ubSum/float64(a.ubN))
 	lb := a.art.rhoLB
 	if lb <= minSim {
-		lb += (minSim - lb) * 0.19
+		lb += float64((minSim - lb) * 0.19)
 	} else {
 		decr := 0.0
 		if i > 2*a.trend {
@@ -486,7 +486,7 @@ func (a *ARTime) confidence(sim, energy float64) float64 {
 	sim = math.Min(0.999, sim)
 	ub := ((1 - sim) - (1 - a.art.rhoUB)) / (1 - sim)
 	lb := ((1 - sim) - (1 - a.art.rhoLB)) / (1 - sim)
-	s := math.Min(1, ub*0.35+lb*0.65+(1-energy)*1.5)
+	s := math.Min(1, float64(ub*0.35)+float64(lb*0.65)+float64((1-energy)*1.5))
 	return math.Round(s*1e6) / 1e6
 }
 
@@ -547,9 +547,9 @@ func (a *ARTime) initialRho(f []float64) float64 {
 func similarity(t1, t2 []float64) float64 {
 	var n1, n2, dot float64
 	for i := range t1 {
-		n1 += t1[i] * t1[i]
-		n2 += t2[i] * t2[i]
-		dot += t1[i] * t2[i]
+		n1 += float64(t1[i] * t1[i])
+		n2 += float64(t2[i] * t2[i])
+		dot += float64(t1[i] * t2[i])
 	}
 	n1, n2 = math.Sqrt(n1), math.Sqrt(n2)
 	switch {

@@ -214,7 +214,7 @@ func (s *Shape) exact(x []float64, n, j int) float64 {
 	var sum float64
 	for i := 0; i < w; i++ {
 		u := x[n-i] - x[n-w-j-i]
-		sum += u * u
+		sum += float64(u * u)
 	}
 	return sum
 }
@@ -236,10 +236,10 @@ func (s *Shape) exactRange(x []float64, n, lo, hi int) {
 		for i := w - 1; i >= 0; i-- {
 			c := cur[i]
 			u0, u1, u2, u3 := c-p0[i], c-p1[i], c-p2[i], c-p3[i]
-			s0 += u0 * u0
-			s1 += u1 * u1
-			s2 += u2 * u2
-			s3 += u3 * u3
+			s0 += float64(u0 * u0)
+			s1 += float64(u1 * u1)
+			s2 += float64(u2 * u2)
+			s3 += float64(u3 * u3)
 		}
 		s.d[ref-1-j], s.d[ref-2-j], s.d[ref-3-j], s.d[ref-4-j] = s0, s1, s2, s3
 	}

@@ -3,6 +3,8 @@ package global
 import (
 	"fmt"
 	"math"
+
+	"github.com/foreshape/foreshape/agent/forecast/internal/num"
 )
 
 // lstm runs one LSTM layer of Width units over the recent window (one
@@ -83,15 +85,15 @@ func (n *lstm) forward(x []float64, b int, out []float64, c *cache) {
 		for r := 0; r < b; r++ {
 			row := g[r*4*W : (r+1)*4*W]
 			for j := 0; j < W; j++ {
-				i, f, gg, o := sigm(row[j]), sigm(row[W+j]), math.Tanh(row[2*W+j]), sigm(row[3*W+j])
+				i, f, gg, o := sigm(row[j]), sigm(row[W+j]), num.Tanh(row[2*W+j]), sigm(row[3*W+j])
 				row[j], row[W+j], row[2*W+j], row[3*W+j] = i, f, gg, o
 				prev := 0.0
 				if t > 0 {
 					prev = cells[(t-1)*b*W+r*W+j]
 				}
-				cv := f*prev + i*gg
+				cv := float64(f*prev) + float64(i*gg)
 				cs[r*W+j] = cv
-				hs[r*W+j] = o * math.Tanh(cv)
+				hs[r*W+j] = o * num.Tanh(cv)
 			}
 		}
 	}
@@ -160,7 +162,7 @@ func (n *lstm) backward(dout []float64, b int, c *cache, grad []float64) {
 			drow := dG[r*4*W : (r+1)*4*W]
 			for j := 0; j < W; j++ {
 				i, f, gg, o := row[j], row[W+j], row[2*W+j], row[3*W+j]
-				tc := math.Tanh(ct[r*W+j])
+				tc := num.Tanh(ct[r*W+j])
 				dh := dH[r*W+j]
 				dc := dC[r*W+j] + dh*o*(1-tc*tc)
 				prev := 0.0
@@ -179,7 +181,7 @@ func (n *lstm) backward(dout []float64, b int, c *cache, grad []float64) {
 			xv := xs[r*in+t]
 			drow := dG[r*4*W : (r+1)*4*W]
 			for j, d := range drow {
-				gwx[j] += xv * d
+				gwx[j] += float64(xv * d)
 				gbg[j] += d
 			}
 		}

@@ -167,7 +167,7 @@ func New(c Config, seed uint64) (*Model, error) {
 // and a spike a thousand times it both stay in the range a network
 // handles; the network's inputs and outputs live on that scale. Quantiles
 // survive the mapping (it is monotone), so the pinball loss is taken there.
-func squash(z float64) float64 { return math.Asinh(z) }
+func squash(z float64) float64 { return asinh(z) }
 
 // squashAll replaces each value of x by its squash, to the bit, four at a
 // time where the CPU can (asinhAVX2).
@@ -177,7 +177,7 @@ func squashAll(x []float64) {
 		for i+4 <= len(x) {
 			i += asinhAVX2(&x[i], (len(x)-i)&^3)
 			if i+4 <= len(x) {
-				// A block the kernel leaves to math.Asinh.
+				// A block the kernel leaves to asinhLeft.
 				for j := i; j < i+4; j++ {
 					x[j] = squash(x[j])
 				}
@@ -192,7 +192,7 @@ func squashAll(x []float64) {
 
 // unsquash inverts squash, bounding its argument so that a wild output
 // stays finite.
-func unsquash(s float64) float64 { return math.Sinh(math.Max(-maxSquashed, math.Min(maxSquashed, s))) }
+func unsquash(s float64) float64 { return sinh(math.Max(-maxSquashed, math.Min(maxSquashed, s))) }
 
 // maxSquashed bounds outputs: sinh(12) is about 81,000 noise units.
 const maxSquashed = 12
@@ -299,8 +299,8 @@ func (c Config) features(hist []float64, last time.Time, x []float64) (level, sc
 		t := last.Add(c.Step()).UTC()
 		day := float64(t.Hour()*3600+t.Minute()*60+t.Second()) / 86400
 		week := (float64(t.Weekday()) + day) / 7
-		s[2], s[3] = math.Sin(2*math.Pi*day), math.Cos(2*math.Pi*day)
-		s[4], s[5] = math.Sin(2*math.Pi*week), math.Cos(2*math.Pi*week)
+		s[2], s[3] = sin(2*math.Pi*day), cos(2*math.Pi*day)
+		s[4], s[5] = sin(2*math.Pi*week), cos(2*math.Pi*week)
 		s[6] = 1
 	}
 	return level, scale, true
@@ -372,7 +372,7 @@ func (m *Model) paths(out []float64, level, scale float64, h int, f *Forecast) {
 	for k := 0; k < used; k++ {
 		col := out[k*Q : (k+1)*Q]
 		for q, v := range col {
-			col[q] = level + scale*unsquash(v)
+			col[q] = level + float64(scale*unsquash(v))
 		}
 		slices.Sort(col)
 	}
@@ -394,7 +394,7 @@ func (m *Model) paths(out []float64, level, scale float64, h int, f *Forecast) {
 			a, b := c.Knots[j], c.Knots[j+1]
 			w := float64(t-a) / float64(b-a)
 			for q := 0; q < Q; q++ {
-				f.Values[q][t-1] = out[j*Q+q]*(1-w) + out[(j+1)*Q+q]*w
+				f.Values[q][t-1] = float64(out[j*Q+q]*(1-w)) + float64(out[(j+1)*Q+q]*w)
 			}
 		}
 	}
@@ -566,7 +566,7 @@ func interpolate(knots []int, vals, out []float64) {
 		default:
 			a, b := knots[j], knots[j+1]
 			w := float64(t-a) / float64(b-a)
-			out[t-1] = vals[j]*(1-w) + vals[j+1]*w
+			out[t-1] = float64(vals[j]*(1-w)) + float64(vals[j+1]*w)
 		}
 	}
 }

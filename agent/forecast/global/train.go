@@ -204,10 +204,10 @@ func (m *Model) train(series []Series, o TrainOptions, tune bool) error {
 							}
 							d := t - out[j]
 							if d >= 0 {
-								w.loss += lv * d
+								w.loss += float64(lv * d)
 								out[j] = -lv
 							} else {
-								w.loss -= (1 - lv) * d
+								w.loss -= float64((1 - lv) * d)
 								out[j] = 1 - lv
 							}
 							w.count++
@@ -238,7 +238,7 @@ func (m *Model) train(series []Series, o TrainOptions, tune bool) error {
 		var norm float64
 		for i := range g {
 			g[i] *= inv
-			norm += g[i] * g[i]
+			norm += float64(g[i] * g[i])
 		}
 		if norm = math.Sqrt(norm); norm > maxGradNorm {
 			f := maxGradNorm / norm
@@ -246,16 +246,16 @@ func (m *Model) train(series []Series, o TrainOptions, tune bool) error {
 				g[i] *= f
 			}
 		}
-		lr := o.LearningRate * (0.1 + 0.9*0.5*(1+math.Cos(math.Pi*float64(step)/float64(o.Steps))))
+		lr := o.LearningRate * (0.1 + float64(0.9*0.5*(1+cos(math.Pi*float64(step)/float64(o.Steps)))))
 		b1t := 1 - math.Pow(beta1, float64(step+1))
 		b2t := 1 - math.Pow(beta2, float64(step+1))
 		for i, gi := range g {
-			mom[i] = beta1*mom[i] + (1-beta1)*gi
-			vel[i] = beta2*vel[i] + (1-beta2)*gi*gi
+			mom[i] = float64(beta1*mom[i]) + float64((1-beta1)*gi)
+			vel[i] = float64(beta2*vel[i]) + float64((1-beta2)*gi*gi)
 			p[i] -= lr * (mom[i] / b1t) / (math.Sqrt(vel[i]/b2t) + eps)
 		}
 		if step >= o.Steps-max(1, o.Steps/10) {
-			tail += loss * inv
+			tail += float64(loss * inv)
 			tailN++
 		}
 	}

@@ -438,7 +438,7 @@ func hillClimb(rows []ThresholdScore) ThresholdScore {
 			delta *= 2
 			continue
 		}
-		x -= 2 * delta
+		x -= float64(2 * delta)
 		if r := eval(x); r.Score > best.Score {
 			best = r
 			delta *= 2

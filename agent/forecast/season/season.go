@@ -234,7 +234,7 @@ func seasonScore(x []float64, m int, sc *scratch) Season {
 			cyc := r[c:min(c+m, len(r))]
 			for p, v := range cyc {
 				e := v - prof[p]
-				cyc[p] = prof[p] + math.Min(math.Max(e, med-5*mad), med+5*mad)
+				cyc[p] = prof[p] + math.Min(math.Max(e, med-float64(5*mad)), med+float64(5*mad))
 			}
 		}
 	}
@@ -242,9 +242,9 @@ func seasonScore(x []float64, m int, sc *scratch) Season {
 	mr := num.Mean(r)
 	for c := 0; c < len(r); c += m {
 		for p, v := range r[c:min(c+m, len(r))] {
-			vr += (v - mr) * (v - mr)
+			vr += float64((v - mr) * (v - mr))
 			d := v - prof[p]
-			vR += d * d
+			vR += float64(d * d)
 		}
 	}
 	s := Season{Steps: m}
@@ -319,7 +319,7 @@ func movingAverage(x []float64, m int, sc *scratch) []float64 {
 	for i := half; i < n-half; i++ {
 		s := cs[i+half+1] - cs[i-half]
 		if m%2 == 0 {
-			s -= 0.5 * (x[i-half] + x[i+half])
+			s -= float64(0.5 * (x[i-half] + x[i+half]))
 		}
 		out[i] = s / float64(m)
 	}
@@ -362,7 +362,7 @@ func phaseMeans(x []float64, m int, decay float64) []float64 {
 					wt = weights[back-1]
 				}
 			}
-			sum[p] += wt * v
+			sum[p] += float64(wt * v)
 			w[p] += wt
 		}
 	}
@@ -399,9 +399,9 @@ func acfAt(x []float64, k int) float64 {
 	var num, den float64
 	for i, v := range x {
 		d := v - m
-		den += d * d
+		den += float64(d * d)
 		if i+k < n {
-			num += d * (x[i+k] - m)
+			num += float64(d * (x[i+k] - m))
 		}
 	}
 	if den == 0 {
@@ -524,7 +524,7 @@ func robustProfile(r []float64, m int, decay float64, sc *scratch) []float64 {
 	if mad <= 0 {
 		return prof
 	}
-	lo, hi := med-4*mad, med+4*mad
+	lo, hi := med-float64(4*mad), med+float64(4*mad)
 	clipped := sc.buf(bufClipped, len(r))
 	for c := 0; c < len(r); c += m {
 		for p, e := range rem[c:min(c+m, len(r))] {

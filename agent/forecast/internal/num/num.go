@@ -346,7 +346,7 @@ func QuantileSelect(x []float64, q float64) float64 {
 			hi = v
 		}
 	}
-	return lo*(1-f) + hi*f
+	return float64(lo*(1-f)) + float64(hi*f)
 }
 
 // QuantileSorted is the linearly interpolated quantile q of sorted x (NaN
@@ -364,7 +364,7 @@ func QuantileSorted(x []float64, q float64) float64 {
 		return x[0]
 	}
 	f := pos - float64(i)
-	return x[i]*(1-f) + x[i+1]*f
+	return float64(x[i]*(1-f)) + float64(x[i+1]*f)
 }
 
 // LinearFit returns the intercept and slope of the least-squares line
@@ -378,8 +378,8 @@ func LinearFit(x []float64) (float64, float64) {
 		t := float64(i)
 		st += t
 		sy += v
-		stt += t * t
-		sty += t * v
+		stt += float64(t * t)
+		sty += float64(t * v)
 		k++
 	}
 	if k == 0 {
@@ -411,7 +411,7 @@ func FillGaps(y []float64) []float64 {
 			a := out[prev]
 			for j := prev + 1; j < i; j++ {
 				f := float64(j-prev) / float64(i-prev)
-				out[j] = a + f*(v-a)
+				out[j] = a + float64(f*(v-a))
 			}
 		}
 		prev = i
