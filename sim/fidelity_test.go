@@ -2559,3 +2559,50 @@ func TestFidelityGroupWithoutUpdateInDeployment(t *testing.T) {
 		}
 	})
 }
+
+// A job's blocked evaluation ends when an evaluation of the job completes
+// with nothing left to place: run again itself, because capacity freed, it
+// completes (no failed placements left); any other evaluation (here the
+// one of scaling the group down to what fits) cancels it, saying so and
+// keeping the failed placements it recorded.
+func TestFidelityBlockedEvalEnds(t *testing.T) {
+	forEachNomad(t, func(t *testing.T, c *cluster) {
+		size := freeMemory(t, c)/2 + 500 // one fits, not two
+		id := c.jobID("unblocked")
+		j := sleepJob(id, 2, 50, size, 50)
+		j.Update = &api.UpdateStrategy{MaxParallel: new(0)}
+		resp := c.register(t, j)
+		waitSummary(t, c, id, func(s *api.JobSummary) bool { return s.Summary["g"].Queued == 1 })
+		reg := c.waitEval(t, resp.EvalID, "complete", func(e *api.Evaluation) bool { return e.Status == api.EvalStatusComplete })
+		if reg.BlockedEval == "" {
+			t.Fatalf("%s: registration left no blocked evaluation", c.name)
+		}
+		j.TaskGroups[0].Count = new(1)
+		scaled := c.register(t, j)
+		b := c.waitEval(t, reg.BlockedEval, "ended", func(e *api.Evaluation) bool { return e.Status != api.EvalStatusBlocked })
+		if want := fmt.Sprintf("evaluation %q successful", scaled.EvalID); b.Status != api.EvalStatusCancelled || b.StatusDescription != want ||
+			b.FailedTGAllocs["g"] == nil || len(b.QueuedAllocations) != 0 {
+			t.Errorf("blocked evaluation after the scale-down: %s %q, failed %v, queued %v; want canceled %q, failed g, none queued",
+				b.Status, b.StatusDescription, b.FailedTGAllocs, b.QueuedAllocations, want)
+		}
+
+		// A second job of the same size waits until the first is gone.
+		other := c.jobID("unblocked-2")
+		oj := sleepJob(other, 1, 50, size, 50)
+		oj.Update = j.Update
+		resp = c.register(t, oj)
+		reg = c.waitEval(t, resp.EvalID, "complete", func(e *api.Evaluation) bool { return e.Status == api.EvalStatusComplete })
+		if reg.BlockedEval == "" {
+			t.Fatalf("%s: the second job left no blocked evaluation", c.name)
+		}
+		if _, _, err := c.client.Jobs().Deregister(id, true, nil); err != nil {
+			t.Fatal(err)
+		}
+		c.waitAllocs(t, other, "running", func(as []*api.AllocationListStub) bool { return count(as, running) == 1 })
+		b = c.waitEval(t, reg.BlockedEval, "ended", func(e *api.Evaluation) bool { return e.Status != api.EvalStatusBlocked })
+		if b.Status != api.EvalStatusComplete || b.StatusDescription != "" || len(b.FailedTGAllocs) != 0 {
+			t.Errorf("blocked evaluation run again once room freed: %s %q, failed %v; want complete, no failed placements",
+				b.Status, b.StatusDescription, b.FailedTGAllocs)
+		}
+	})
+}

@@ -625,8 +625,8 @@ func (c *Cluster) reconcileWith(j *job, ev *eval, trigger string) {
 		ev = c.lazyEval(j, evp, trigger)
 		ev.failed, ev.queued = failed, queued
 		c.block(j, ev)
-	} else {
-		c.unblock(j)
+	} else if c.blockedEval(j) != nil {
+		c.unblock(j, c.lazyEval(j, evp, trigger))
 	}
 }
 
@@ -1380,11 +1380,29 @@ func (c *Cluster) block(j *job, ev *eval) {
 	c.blocked = append(c.blocked, b)
 }
 
-// unblock completes the job's blocked evaluation once nothing is queued.
-func (c *Cluster) unblock(j *job) {
+// blockedEval is the job's blocked evaluation, nil for none.
+func (c *Cluster) blockedEval(j *job) *eval {
+	for _, b := range c.blocked {
+		if b.jobID == j.id {
+			return b
+		}
+	}
+	return nil
+}
+
+// unblock ends the job's blocked evaluation once ev, an evaluation of the
+// job, completed with nothing queued: the blocked evaluation itself, run
+// again, completes (no failed placements left); any other cancels it, as
+// Nomad's state store does ("evaluation <ID> successful"), and it keeps the
+// failed placements it recorded.
+func (c *Cluster) unblock(j *job, ev *eval) {
 	for i, b := range c.blocked {
 		if b.jobID == j.id {
-			b.status, b.statusDesc = api.EvalStatusComplete, ""
+			if b == ev {
+				b.status, b.statusDesc, b.failed = api.EvalStatusComplete, "", nil
+			} else {
+				b.status, b.statusDesc = api.EvalStatusCancelled, fmt.Sprintf("evaluation %q successful", ev.id)
+			}
 			c.log.Debug("blocked placements done", logKeyJob, j.id, logKeyEval, b.id)
 			b.queued = nil
 			b.modifyIdx, b.modified = c.bump(TableEvals), c.now
@@ -1518,7 +1536,7 @@ func (c *Cluster) deregister(jobID string, purge bool) (*eval, error) {
 	}
 	ev := c.newEval(j, triggerDeregister, "")
 	c.reconcile(j, ev)
-	c.unblock(j)
+	c.unblock(j, ev)
 	if purge {
 		j.purged = true
 		delete(c.jobs, jobID)
