@@ -203,7 +203,8 @@ queue {
   # at least, 1h-366d. The leader then forgets it, its intents and its
   # released reservations, once nothing reads it any more: its origin
   # submits no more, the work it moved no longer counts at its target (a
-  # season, a day by default), and every node it took out of scheduling is
-  # back. Default 24h.
+  # season, a day by default), and every node it took out of scheduling
+  # to give back is back (a node moved away whole stays out by design).
+  # Default 24h.
   keep_finished = "24h"
 }

@@ -197,9 +197,16 @@ func (x *actor) Queue(context.Context) (api.Queue, error) {
 func (x *actor) Request(_ context.Context, id string) (api.MigrationRequest, error) {
 	r, ok := x.a.fsm.Act().Request(id)
 	if !ok {
-		return api.MigrationRequest{}, fmt.Errorf("migration request %q: %w", id, api.ErrNotFound)
+		return api.MigrationRequest{}, unknownRequest(id)
 	}
 	return apiRequest(r), nil
+}
+
+// unknownRequest is the 404 for an ID the queue does not hold: never
+// given, or a finished request the leader has forgotten (migrate's forget,
+// queue.keep_finished).
+func unknownRequest(id string) error {
+	return fmt.Errorf("no migration request %q in the queue: none had this ID, or it finished at least queue.keep_finished ago and the leader has forgotten it: %w", id, api.ErrNotFound)
 }
 
 // leader returns a client of the leader's API when this agent does not
@@ -298,7 +305,7 @@ func apiError(err error) error {
 func (x *actor) Cancel(ctx context.Context, id string) error {
 	r, ok := x.a.fsm.Act().Request(id)
 	if !ok {
-		return fmt.Errorf("migration request %q: %w", id, api.ErrNotFound)
+		return unknownRequest(id)
 	}
 	if !r.State.Queued() {
 		return fmt.Errorf("request %s is %s; only a request that has not started can be cancelled: %w", id, r.State, api.ErrConflict)

@@ -237,7 +237,8 @@ func TestQueueMaxRequests(t *testing.T) {
 	}
 
 	// docs/api.md on the real agent: pausing a paused queue is no error;
-	// an unknown request is a 404; cancelling one that has not started
+	// an unknown request is a 404 saying it may have been forgotten
+	// (queue.keep_finished); cancelling one that has not started
 	// cancels it, and cancelling it again (finished) is a 409.
 	if q, err := c.Pause(ctx, true); err != nil || !q.Paused {
 		t.Errorf("pausing a paused queue: %+v, %v", q, err)
@@ -246,8 +247,9 @@ func TestQueueMaxRequests(t *testing.T) {
 		"GET":    func() error { _, err := c.Request(ctx, "mr-999"); return err }(),
 		"DELETE": func() error { _, err := c.Cancel(ctx, "mr-999"); return err }(),
 	} {
-		if !errors.As(err, &se) || se.Code != http.StatusNotFound {
-			t.Errorf("%s of an unknown request: %v; want 404", what, err)
+		if !errors.As(err, &se) || se.Code != http.StatusNotFound || !strings.Contains(se.Message, `"mr-999"`) ||
+			!strings.Contains(se.Message, "queue.keep_finished") {
+			t.Errorf("%s of an unknown request: %v; want 404 naming it and saying a finished one is forgotten after queue.keep_finished", what, err)
 		}
 	}
 	if mr, err := c.Cancel(ctx, first); err != nil || mr.State != api.StateCancelled {

@@ -57,7 +57,9 @@ Usage: foreshape queue list [options]
   Lists the migration requests the agent knows, in the order it runs them
   (highest score first): what moves, from which locality to which, its
   state, priority, score, estimated duration and why it exists or waits.
-  Requests that finished stay listed until the agent forgets them.
+  A request that finished stays listed at least queue.keep_finished
+  (default 24h) after it finished; then the leader forgets it once nothing
+  reads it any more (docs/architecture.md says when).
 
 Options:
 
@@ -174,7 +176,9 @@ Usage: foreshape queue show [options] ID
 
   Shows one migration request: what moves where, its state and why, its
   priority and score, and when it was created, started and finished with
-  the estimated and actual duration.
+  the estimated and actual duration. A request the leader has forgotten
+  (finished at least queue.keep_finished ago) is not found, as one that
+  never existed.
 
 Options:
 ` + clientFlagsHelp + `

@@ -3,6 +3,7 @@ package command
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http/httptest"
 	"strings"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/foreshape/foreshape/agent/api"
 	"github.com/foreshape/foreshape/agent/api/apitest"
+	"github.com/foreshape/foreshape/config"
 )
 
 // actAgent serves the fake act backend (and the stub forecast backend).
@@ -404,5 +406,18 @@ func TestEmptyResultNamesUnknownPolicy(t *testing.T) {
 		if code, out, errOut := runCLI(t, cmd, "-address", srv.URL, "-policy", "batch", "-locality", "dc9"); code != ExitOK || !strings.HasPrefix(out, "No ") || errOut != "" {
 			t.Errorf("%s -policy batch: exit %d, stdout %q, stderr %q; want no note", cmd, code, out, errOut)
 		}
+	}
+}
+
+// TestQueueHelpSaysFinishedRequestsAreForgotten: queue list and queue show
+// say that a finished request goes from the queue after
+// queue.keep_finished, with its default as the configuration has it.
+func TestQueueHelpSaysFinishedRequestsAreForgotten(t *testing.T) {
+	def := fmt.Sprintf("(default %dh)", int(config.DefaultKeepFinished.Hours()))
+	if help := (&QueueListCommand{}).Help(); !strings.Contains(help, "queue.keep_finished\n  "+def) {
+		t.Errorf("queue list -help does not say a finished request stays listed at least queue.keep_finished %s:\n%s", def, help)
+	}
+	if help := (&QueueShowCommand{}).Help(); !strings.Contains(help, "queue.keep_finished") {
+		t.Errorf("queue show -help does not say a forgotten request is not found:\n%s", help)
 	}
 }

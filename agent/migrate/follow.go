@@ -574,7 +574,7 @@ func (c *Coordinator) keepOperators(ctx context.Context, now time.Time, node, ke
 	case err == nil && back:
 		c.log.Info("a drain ended on a node eligible again already", "node", node, "after", after, logKeyRequest, r.ID)
 	case err != nil:
-		c.log.Warn("could not end a window's drain of a node an operator had cordoned", "node", node, logKeyError, err)
+		c.log.Warn("could not end foreshape's drain of a node an operator had cordoned", "node", node, "after", after, logKeyError, err)
 	default:
 		name := node
 		if n := c.view.nodes[node]; n != nil {

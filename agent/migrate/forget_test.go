@@ -43,8 +43,7 @@ func TestFinishedRequestsAreForgotten(t *testing.T) {
 				}
 			}
 			faulty := false
-			for !h.now().After(end.Add(2 * time.Minute)) {
-				pass()
+			h.passUntil(end.Add(2*time.Minute), func() {
 				if owed && !faulty && eligibility() == nomadapi.NodeSchedulingIneligible {
 					// From now on Nomad refuses to make a-1 eligible.
 					if err := h.sim.SetFaults(sim.Faults{ErrorRate: 1, PathPrefix: "/v1/node/" + node + "/eligibility"}); err != nil {
@@ -52,8 +51,7 @@ func TestFinishedRequestsAreForgotten(t *testing.T) {
 					}
 					faulty = true
 				}
-				h.step(time.Minute)
-			}
+			})
 			if owed && !faulty {
 				t.Fatal("the window never took a-1 out of scheduling")
 			}
@@ -130,30 +128,46 @@ func later(a, b time.Time) time.Time {
 
 // TestMovedNodeIsForgotten: a whole node moved away stays out of
 // scheduling by design (nothing is owed back), so its done request is
-// forgotten like any other once the planner is done with it.
+// forgotten like any other once the planner is done with it (a day, the
+// default season, after it finished) and queue.keep_finished has passed:
+// with keep_finished at 48h it is still queued a day after, and gone once
+// 48 hours have passed.
 func TestMovedNodeIsForgotten(t *testing.T) {
-	h := newHarness(t, actScenario, actPolicies, func(c *Config) { c.KeepFinished = time.Hour })
-	node := h.nodeID("a-")
-	id, err := h.c.Submit(h.ctx, h.now(), h.pols, Submission{Node: node, Target: "dc2"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := h.moveToDone(id)
-	if r.State != state.RequestDone {
-		t.Fatalf("%s %s: %s", id, r.State, r.Reason)
-	}
-	got, _, err := h.client.Nodes().Info(node, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got.SchedulingEligibility != nomadapi.NodeSchedulingIneligible {
-		t.Fatalf("a-1 %s after its move; want it left out of scheduling", got.SchedulingEligibility)
-	}
-	for h.now().Before(r.Finished.Add(25 * time.Hour)) {
-		h.step(time.Hour)
-		h.run(h.flatForecasts(30))
-	}
-	if _, ok := h.local.FSM.Act().Request(id); ok {
-		t.Errorf("%s still queued a day after a-1 moved", id)
+	for _, keep := range []time.Duration{time.Hour, 48 * time.Hour} {
+		t.Run(keep.String(), func(t *testing.T) {
+			h := newHarness(t, actScenario, actPolicies, func(c *Config) { c.KeepFinished = keep })
+			node := h.nodeID("a-")
+			id, err := h.c.Submit(h.ctx, h.now(), h.pols, Submission{Node: node, Target: "dc2"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := h.moveToDone(id)
+			if r.State != state.RequestDone {
+				t.Fatalf("%s %s: %s", id, r.State, r.Reason)
+			}
+			got, _, err := h.client.Nodes().Info(node, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.SchedulingEligibility != nomadapi.NodeSchedulingIneligible {
+				t.Fatalf("a-1 %s after its move; want it left out of scheduling", got.SchedulingEligibility)
+			}
+			until := func(d time.Duration) {
+				for h.now().Before(r.Finished.Add(d)) {
+					h.step(time.Hour)
+					h.run(h.flatForecasts(30))
+				}
+			}
+			until(25 * time.Hour)
+			if _, ok := h.local.FSM.Act().Request(id); ok != (keep > 25*time.Hour) {
+				t.Errorf("%s queued %v a day after a-1 moved with keep_finished %s", id, ok, keep)
+			}
+			if keep > 25*time.Hour {
+				until(keep + time.Hour)
+				if _, ok := h.local.FSM.Act().Request(id); ok {
+					t.Errorf("%s still queued %s after a-1 moved with keep_finished %s", id, keep+time.Hour, keep)
+				}
+			}
+		})
 	}
 }

@@ -206,6 +206,23 @@ func (h *harness) flatForecasts(v float64) []shape.Forecast {
 	return out
 }
 
+// passUntil runs a pass a minute (a plan on flatForecasts(30), then
+// Follow) until the simulated time is past until, calling each, when
+// given, after every pass.
+func (h *harness) passUntil(until time.Time, each func()) {
+	h.t.Helper()
+	for !h.now().After(until) {
+		h.run(h.flatForecasts(30))
+		if err := h.c.Follow(h.ctx, h.now()); err != nil {
+			h.t.Fatal(err)
+		}
+		if each != nil {
+			each()
+		}
+		h.step(time.Minute)
+	}
+}
+
 func (h *harness) run(fc []shape.Forecast) shape.Plan {
 	h.t.Helper()
 	plan, err := h.c.RunOnce(h.ctx, h.now(), h.pols, fc)

@@ -914,13 +914,7 @@ func TestWindowKeepsAnOperatorsCordon(t *testing.T) {
 	if err := h.c.Begin(h.ctx, h.now()); err != nil {
 		t.Fatal(err)
 	}
-	for !h.now().After(end.Add(2 * time.Minute)) {
-		h.run(h.flatForecasts(30))
-		if err := h.c.Follow(h.ctx, h.now()); err != nil {
-			t.Fatal(err)
-		}
-		h.step(time.Minute)
-	}
+	h.passUntil(end.Add(2*time.Minute), nil)
 	if got := h.request(r.ID); got.State != state.RequestDone {
 		t.Errorf("%s %s: %s", got.ID, got.State, got.Reason)
 	}
@@ -949,13 +943,7 @@ func TestWindowLeavesANodeCordonedBeforeIt(t *testing.T) {
 	}
 	r := h.windowRequest(func(x state.MigrationRequest) bool { return len(x.Moves) > 0 })
 	end := h.windowEnd(r)
-	for !h.now().After(end.Add(2 * time.Minute)) {
-		h.run(h.flatForecasts(30))
-		if err := h.c.Follow(h.ctx, h.now()); err != nil {
-			t.Fatal(err)
-		}
-		h.step(time.Minute)
-	}
+	h.passUntil(end.Add(2*time.Minute), nil)
 	if got := h.request(r.ID); got.State != state.RequestDone {
 		t.Errorf("%s %s: %s", got.ID, got.State, got.Reason)
 	}
@@ -982,16 +970,11 @@ func TestDrainWindowGivesItsNodeBack(t *testing.T) {
 	}
 	end := h.windowEnd(r)
 	sawOut := false
-	for !h.now().After(end.Add(2 * time.Minute)) {
-		h.run(h.flatForecasts(30))
-		if err := h.c.Follow(h.ctx, h.now()); err != nil {
-			t.Fatal(err)
-		}
+	h.passUntil(end.Add(2*time.Minute), func() {
 		if n, _, err := h.client.Nodes().Info(node, nil); err == nil && n.SchedulingEligibility == nomadapi.NodeSchedulingIneligible && h.now().Before(end) {
 			sawOut = true
 		}
-		h.step(time.Minute)
-	}
+	})
 	if !sawOut {
 		t.Fatalf("a-1 was never out of scheduling during the window; decisions %+v", h.local.FSM.Decisions())
 	}
@@ -1025,13 +1008,7 @@ func TestDrainWindowKeepsAnOperatorsCordon(t *testing.T) {
 		t.Fatalf("the window's request %s is %s by %q, not a-1's drain", r.ID, r.Resource, r.Strategy)
 	}
 	end := h.windowEnd(r)
-	for !h.now().After(end.Add(2 * time.Minute)) {
-		h.run(h.flatForecasts(30))
-		if err := h.c.Follow(h.ctx, h.now()); err != nil {
-			t.Fatal(err)
-		}
-		h.step(time.Minute)
-	}
+	h.passUntil(end.Add(2*time.Minute), nil)
 	r = h.request(r.ID)
 	if r.State != state.RequestDone {
 		t.Errorf("%s %s: %s", r.ID, r.State, r.Reason)
@@ -1175,16 +1152,11 @@ nodes "b" {`, 1)
 	}
 	end := h.windowEnd(r)
 	sawOut := false
-	for !h.now().After(end.Add(2 * time.Minute)) {
-		h.run(h.flatForecasts(30))
-		if err := h.c.Follow(h.ctx, h.now()); err != nil {
-			t.Fatal(err)
-		}
+	h.passUntil(end.Add(2*time.Minute), func() {
 		if n, _, err := h.client.Nodes().Info(empty, nil); err == nil && n.SchedulingEligibility == nomadapi.NodeSchedulingIneligible && h.now().Before(end) {
 			sawOut = true
 		}
-		h.step(time.Minute)
-	}
+	})
 	if !sawOut {
 		t.Fatalf("the empty node was never out of scheduling during the window")
 	}
