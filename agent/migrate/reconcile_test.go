@@ -2,6 +2,7 @@ package migrate
 
 import (
 	"context"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -1298,13 +1299,22 @@ func TestHoldReadsTheNodeAfresh(t *testing.T) {
 		}
 		rp := httputil.NewSingleHostReverseProxy(u)
 		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			rp.ServeHTTP(w, r)
-			// The operator's cordon, right after the pass read the nodes.
-			if r.Method == http.MethodGet && r.URL.Path == "/v1/nodes" && r.URL.Query().Get("resources") == "true" && armed.CompareAndSwap(true, false) {
-				if _, err := direct.Nodes().ToggleEligibility(node.Load().(string), false, nil); err != nil {
-					t.Error(err)
-				}
+			if !(r.Method == http.MethodGet && r.URL.Path == "/v1/nodes" && r.URL.Query().Get("resources") == "true" && armed.CompareAndSwap(true, false)) {
+				rp.ServeHTTP(w, r)
+				return
 			}
+			// The operator's cordon, right after Nomad answered the pass's
+			// read of the nodes and before the pass gets the answer (the
+			// answer is held until then: a proxied answer may reach the
+			// pass before the cordon is made).
+			rec := httptest.NewRecorder()
+			rp.ServeHTTP(rec, r)
+			if _, err := direct.Nodes().ToggleEligibility(node.Load().(string), false, nil); err != nil {
+				t.Error(err)
+			}
+			maps.Copy(w.Header(), rec.Header())
+			w.WriteHeader(rec.Code)
+			w.Write(rec.Body.Bytes())
 		}))
 		t.Cleanup(srv.Close)
 		client, err := nomadapi.NewClient(&nomadapi.Config{Address: srv.URL})
