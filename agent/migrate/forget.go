@@ -23,9 +23,11 @@ const DefaultKeepFinished = 24 * time.Hour
 //   - the planner is done with it (shape.Spent): its origin submits no more
 //     and the work it moved no longer counts at its target;
 //   - no intent of it is open and no reservation of it is held;
-//   - every node it took out of scheduling is back, or given back, or was
-//     never foreshape's to give back (an operator's cordon, or one a killed
-//     leader left unconfirmed: a hold decision said so);
+//   - no node it took out of scheduling is still owed back (givesBack,
+//     as the restores read it): a node is back, or given back, or was
+//     never foreshape's to give back (an operator's cordon, one a killed
+//     leader left unconfirmed: a hold decision said so), or stays out by
+//     design (a whole node moved away);
 //   - for a drain window's requests, all of the window's are forgettable
 //     (they read each other's intents).
 //

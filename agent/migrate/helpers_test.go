@@ -332,3 +332,18 @@ func (f *fakeTarget) calls() int {
 	defer f.mu.Unlock()
 	return len(f.actions)
 }
+
+// drainStrategy makes policies move whole nodes by Nomad drains.
+func drainStrategy(pols string) string {
+	return strings.Replace(pols, "    max_parallel = 1\n", "    max_parallel = 1\n    strategy     = \"drain\"\n", 1)
+}
+
+// eligibility reads a node's scheduling eligibility from Nomad.
+func (h *harness) eligibility(node string) string {
+	h.t.Helper()
+	n, _, err := h.client.Nodes().Info(node, nil)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return n.SchedulingEligibility
+}

@@ -293,7 +293,7 @@ func (h *harness) moveToDone(id string) state.MigrationRequest {
 // is the request's; the request is done once the drain is over and every
 // replacement runs in dc2.
 func TestDrainStrategy(t *testing.T) {
-	pols := strings.Replace(actPolicies, "    max_parallel = 1\n", "    max_parallel = 1\n    strategy     = \"drain\"\n", 1)
+	pols := drainStrategy(actPolicies)
 	h := newHarness(t, actScenario, pols)
 	node := h.nodeID("a-")
 	id, err := h.c.Submit(h.ctx, h.now(), h.pols, Submission{Node: node, Target: "dc2", Deadline: h.now().Add(30 * time.Minute)})

@@ -795,12 +795,8 @@ func TestSpreadKeepsAnOperatorsCordon(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	n, _, err := h.client.Nodes().Info(hot, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n.SchedulingEligibility != nomadapi.NodeSchedulingIneligible {
-		t.Errorf("a-1 %s after the spread: the operator's cordon was given back as the spread's", n.SchedulingEligibility)
+	if got := h.eligibility(hot); got != nomadapi.NodeSchedulingIneligible {
+		t.Errorf("a-1 %s after the spread: the operator's cordon was given back as the spread's", got)
 	}
 	said := false
 	for _, d := range h.local.FSM.Decisions() {
@@ -919,12 +915,8 @@ func TestWindowKeepsAnOperatorsCordon(t *testing.T) {
 	if got := h.request(r.ID); got.State != state.RequestDone {
 		t.Errorf("%s %s: %s", got.ID, got.State, got.Reason)
 	}
-	n, _, err := h.client.Nodes().Info(node, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n.SchedulingEligibility != nomadapi.NodeSchedulingIneligible {
-		t.Errorf("a-1 %s after the window ended at %s: the operator's cordon was given back as the window's", n.SchedulingEligibility, end.Format("15:04"))
+	if got := h.eligibility(node); got != nomadapi.NodeSchedulingIneligible {
+		t.Errorf("a-1 %s after the window ended at %s: the operator's cordon was given back as the window's", got, end.Format("15:04"))
 	}
 	if !saysLeftOut(h, r.ID, node) {
 		t.Errorf("no decision says why a-1 stays out of scheduling: %+v", h.local.FSM.Decisions())
@@ -948,12 +940,8 @@ func TestWindowLeavesANodeCordonedBeforeIt(t *testing.T) {
 	if got := h.request(r.ID); got.State != state.RequestDone {
 		t.Errorf("%s %s: %s", got.ID, got.State, got.Reason)
 	}
-	n, _, err := h.client.Nodes().Info(node, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n.SchedulingEligibility != nomadapi.NodeSchedulingIneligible {
-		t.Errorf("a-1 %s after the window ended at %s: the operator's cordon from before the window was given back", n.SchedulingEligibility, end.Format("15:04"))
+	if got := h.eligibility(node); got != nomadapi.NodeSchedulingIneligible {
+		t.Errorf("a-1 %s after the window ended at %s: the operator's cordon from before the window was given back", got, end.Format("15:04"))
 	}
 }
 
@@ -962,7 +950,7 @@ func TestWindowLeavesANodeCordonedBeforeIt(t *testing.T) {
 // end makes it eligible again, foreshape's drain being its own.
 func TestDrainWindowGivesItsNodeBack(t *testing.T) {
 	pols := windowPolicies("")
-	pols = strings.Replace(pols, "    max_parallel = 1\n", "    max_parallel = 1\n    strategy     = \"drain\"\n", 1)
+	pols = drainStrategy(pols)
 	h := newHarness(t, actScenario, pols)
 	node := h.nodeID("a-")
 	r := h.windowRequest(func(x state.MigrationRequest) bool { return true })
@@ -979,12 +967,8 @@ func TestDrainWindowGivesItsNodeBack(t *testing.T) {
 	if !sawOut {
 		t.Fatalf("a-1 was never out of scheduling during the window; decisions %+v", h.local.FSM.Decisions())
 	}
-	n, _, err := h.client.Nodes().Info(node, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n.SchedulingEligibility != nomadapi.NodeSchedulingEligible {
-		t.Errorf("a-1 %s after the drain window ended at %s", n.SchedulingEligibility, end.Format("15:04"))
+	if got := h.eligibility(node); got != nomadapi.NodeSchedulingEligible {
+		t.Errorf("a-1 %s after the drain window ended at %s", got, end.Format("15:04"))
 	}
 }
 
@@ -998,7 +982,7 @@ func TestDrainWindowGivesItsNodeBack(t *testing.T) {
 // drain intent did not record what the node was).
 func TestDrainWindowKeepsAnOperatorsCordon(t *testing.T) {
 	pols := windowPolicies("")
-	pols = strings.Replace(pols, "    max_parallel = 1\n", "    max_parallel = 1\n    strategy     = \"drain\"\n", 1)
+	pols = drainStrategy(pols)
 	h := newHarness(t, actScenario, pols)
 	node := h.nodeID("a-")
 	if _, err := h.client.Nodes().ToggleEligibility(node, false, nil); err != nil {
@@ -1345,12 +1329,8 @@ func TestHoldReadsTheNodeAfresh(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	n, _, err := h.client.Nodes().Info(node.Load().(string), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n.SchedulingEligibility != nomadapi.NodeSchedulingIneligible {
-		t.Errorf("a-1 %s after %s was cancelled: the operator's cordon, made after the pass read the nodes, was given back as foreshape's", n.SchedulingEligibility, id)
+	if got := h.eligibility(node.Load().(string)); got != nomadapi.NodeSchedulingIneligible {
+		t.Errorf("a-1 %s after %s was cancelled: the operator's cordon, made after the pass read the nodes, was given back as foreshape's", got, id)
 	}
 }
 
@@ -1361,7 +1341,7 @@ func TestHoldReadsTheNodeAfresh(t *testing.T) {
 // own drain and leaves the operator's cordon, saying so (before, nothing
 // was done: the failed request's drain ran on).
 func TestGivenUpDrainKeepsAnOperatorsCordon(t *testing.T) {
-	pols := strings.Replace(actPolicies, "    max_parallel = 1\n", "    max_parallel = 1\n    strategy     = \"drain\"\n", 1)
+	pols := drainStrategy(actPolicies)
 	h := newHarness(t, actScenario, pols)
 	node := h.nodeID("a-")
 	if _, err := h.client.Nodes().ToggleEligibility(node, false, nil); err != nil {
