@@ -436,21 +436,17 @@ func (c *Coordinator) setEligibleFor(ctx context.Context, now time.Time, node, r
 	}
 }
 
-// restoreWindows makes the nodes a drain window took eligible again once
-// the window ended.
+// restoreWindows gives back the nodes a drain window took out of
+// scheduling once the window ended (owedBack).
 func (c *Coordinator) restoreWindows(ctx context.Context, now time.Time, view state.ActView, ds *[]state.Decision) {
 	// Every request of a window lists all the window's nodes: an
 	// allocation's request looks at each node of its window once a pass,
-	// not once per request (what it reads depends only on the window); a
+	// not once per request (what it owes depends only on the window); a
 	// node's request also reads its own intents and drain, so it always
 	// looks.
 	seen := map[string]bool{}
 	for _, r := range view.Requests {
-		if r.Origin != "schedule" || r.Deadline.IsZero() || r.State == state.RequestCancelled || r.State.Queued() {
-			continue
-		}
-		end, ok := c.windowEnd(r)
-		if !ok || now.Before(end) {
+		if r.Origin != "schedule" {
 			continue
 		}
 		key := windowKey(r)
@@ -458,27 +454,17 @@ func (c *Coordinator) restoreWindows(ctx context.Context, now time.Time, view st
 			if r.Resource.Kind != state.ResourceNode && seen[key+" "+node] {
 				continue
 			}
+			d := c.owedBack(view, now, r, node)
+			if !d.due {
+				continue
+			}
 			seen[key+" "+node] = true
-			if c.announced(intentID(state.IntentNodeEligibility, node, key, -1)) {
-				continue
+			switch d.owes {
+			case owesDrainEnd:
+				c.keepOperators(ctx, now, node, key, key, r, d.before, ds)
+			case owesEligible:
+				c.setEligibleFor(ctx, now, node, key, r.ID, ds)
 			}
-			// Only what foreshape took out is given back: a cordon it saw
-			// made, or its drain of the node. A node already out of
-			// scheduling when the window began (an operator's cordon: no
-			// intent was opened for it) stays out, and so does a cordon
-			// the next leader only found in effect (settle said so).
-			took, unconfirmed := c.tookOut(append(attemptIntents(node, r), intentID(state.IntentNodeEligibility, node, key, 0))...)
-			if unconfirmed || (!took && !c.drained(node, r)) {
-				continue
-			}
-			// Drained and not cordoned by foreshape: what the node was
-			// before the drain decides. An operator's cordon (or drain)
-			// from before stays; foreshape ends only its own drain.
-			if before := c.drainedFrom(node, r); !took && (before == state.NodeWasIneligible || before == state.NodeWasDraining) {
-				c.keepOperators(ctx, now, node, key, key, r, before, ds)
-				continue
-			}
-			c.setEligibleFor(ctx, now, node, key, r.ID, ds)
 		}
 	}
 }
@@ -599,26 +585,18 @@ func ownDrain(n *nomadapi.Node, request string) bool {
 // made (tookOut), not a cordon a later leader only found in effect; or
 // drained by foreshape from eligible. A drain of a node an operator had
 // cordoned (or was draining) before ends, leaving the operator's choice
-// (keepOperators).
+// (keepOperators). owedBack says which.
 func (c *Coordinator) restoreAbandoned(ctx context.Context, now time.Time, view state.ActView, ds *[]state.Decision) {
 	for _, r := range view.Requests {
-		if r.Resource.Kind != state.ResourceNode || r.Origin == "schedule" || (r.State != state.RequestCancelled && r.State != state.RequestFailed) {
+		if r.Resource.Kind != state.ResourceNode || r.Origin == "schedule" {
 			continue
 		}
 		node := r.Resource.ID
-		if c.announced(intentID(state.IntentNodeEligibility, node, r.ID, -1)) {
-			continue
-		}
-		taken, unconfirmed := c.tookOut(attemptIntents(node, r)...)
-		switch before := c.drainedFrom(node, r); {
-		case taken:
-			c.setEligible(ctx, now, node, r.ID, ds)
-		case unconfirmed || !c.drained(node, r):
-		case before == state.NodeWasIneligible || before == state.NodeWasDraining:
-			// Drained, not cordoned, by foreshape: its drain ends, an
-			// operator's cordon (or drain) from before stays.
-			c.keepOperators(ctx, now, node, r.ID, r.ID+" was given up", r, before, ds)
-		case before == state.NodeWasEligible:
+		switch d := c.owedBack(view, now, r, node); {
+		case !d.due:
+		case d.owes == owesDrainEnd:
+			c.keepOperators(ctx, now, node, r.ID, r.ID+" was given up", r, d.before, ds)
+		case d.owes == owesEligible:
 			c.setEligible(ctx, now, node, r.ID, ds)
 		}
 	}
@@ -627,26 +605,16 @@ func (c *Coordinator) restoreAbandoned(ctx context.Context, now time.Time, view 
 // restoreSpreads gives back the nodes a spread took out of scheduling
 // (cordon) once it has ended, however it ended, and no other spread off
 // the node still runs. A node draining by then (an operator's or a drain's
-// now) stays as it is.
+// now) stays as it is. owedBack says which.
 func (c *Coordinator) restoreSpreads(ctx context.Context, now time.Time, view state.ActView, ds *[]state.Decision) {
 	for _, r := range view.Requests {
-		if !r.State.Terminal() || !shape.Within(&r) {
+		if !shape.Within(&r) {
 			continue
 		}
-		var nodes []string
-		for _, m := range r.Moves {
-			if !slices.Contains(nodes, m.Node) {
-				nodes = append(nodes, m.Node)
+		for _, node := range backNodes(r) {
+			if d := c.owedBack(view, now, r, node); d.due && d.owes == owesEligible {
+				c.setEligible(ctx, now, node, r.ID, ds)
 			}
-		}
-		for _, node := range nodes {
-			if !c.cordoned(r, node) || c.announced(intentID(state.IntentNodeEligibility, node, r.ID, -1)) || c.spreadRuns(view, node) {
-				continue
-			}
-			if n, ok := c.view.nodes[node]; !ok || n.Drain {
-				continue
-			}
-			c.setEligible(ctx, now, node, r.ID, ds)
 		}
 	}
 }

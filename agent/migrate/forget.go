@@ -23,11 +23,11 @@ const DefaultKeepFinished = 24 * time.Hour
 //   - the planner is done with it (shape.Spent): its origin submits no more
 //     and the work it moved no longer counts at its target;
 //   - no intent of it is open and no reservation of it is held;
-//   - no node it took out of scheduling is still owed back (givesBack,
-//     as the restores read it): a node is back, or given back, or was
-//     never foreshape's to give back (an operator's cordon, one a killed
-//     leader left unconfirmed: a hold decision said so), or stays out by
-//     design (a whole node moved away);
+//   - no node it took out of scheduling is still owed back (givesBack:
+//     owedBack, the rule the restores act on): a node is back, or given
+//     back, or was never foreshape's to give back (an operator's cordon,
+//     one a killed leader left unconfirmed: a hold decision said so), or
+//     stays out by design (a whole node moved away);
 //   - for a drain window's requests, all of the window's are forgettable
 //     (they read each other's intents).
 //
@@ -50,7 +50,7 @@ func (c *Coordinator) forget(ctx context.Context, now time.Time, view state.ActV
 	windowOK := map[string]bool{}
 	for _, r := range view.Requests {
 		done := r.State.Terminal() && !r.Finished.IsZero() && !now.Before(r.Finished.Add(keep)) && !busy[r.ID] &&
-			shape.Spent(&r, now, c.pols) && !c.givesBack(r)
+			shape.Spent(&r, now, c.pols) && !c.givesBack(view, now, r)
 		ok[r.ID] = done
 		if r.Origin == "schedule" {
 			key := windowKey(r)
@@ -75,41 +75,15 @@ func (c *Coordinator) forget(ctx context.Context, now time.Time, view state.ActV
 	c.log.Debug("forgot finished requests", "requests", res.Applied, "first", ids[0], "keep_finished", keep)
 }
 
-// givesBack reports whether a node the finished request r took out of
-// scheduling is still out and foreshape still owes it back: whether
-// restoreWindows, restoreAbandoned or restoreSpreads would act on it (or
-// keep failing to). It reads what they read; a node it is not theirs to
-// give back (an operator's, one a killed leader left unconfirmed, a whole
-// node moved away) owes nothing.
-func (c *Coordinator) givesBack(r state.MigrationRequest) bool {
-	switch {
-	case r.Origin == "schedule":
-		if r.Deadline.IsZero() || r.State == state.RequestCancelled {
-			return false
-		}
-		key := windowKey(r)
-		for _, node := range windowNodes(r) {
-			if !c.outOfScheduling(node) || c.announced(intentID(state.IntentNodeEligibility, node, key, -1)) {
-				continue
-			}
-			took, unconfirmed := c.tookOut(append(attemptIntents(node, r), intentID(state.IntentNodeEligibility, node, key, 0))...)
-			if !unconfirmed && (took || c.drained(node, r)) {
-				return true
-			}
-		}
-	case r.Resource.Kind == state.ResourceNode:
-		node := r.Resource.ID
-		if (r.State != state.RequestCancelled && r.State != state.RequestFailed) || !c.outOfScheduling(node) ||
-			c.announced(intentID(state.IntentNodeEligibility, node, r.ID, -1)) {
-			return false
-		}
-		taken, unconfirmed := c.tookOut(attemptIntents(node, r)...)
-		return taken || (!unconfirmed && c.drained(node, r) && c.drainedFrom(node, r) != "")
-	case shape.Within(&r):
-		for _, m := range r.Moves {
-			if c.outOfScheduling(m.Node) && c.cordoned(r, m.Node) && !c.announced(intentID(state.IntentNodeEligibility, m.Node, r.ID, -1)) {
-				return true
-			}
+// givesBack reports whether the finished request r still owes back a
+// node it took out of scheduling (owedBack, the rule the restores act
+// on), due now or later, and the node is still out of scheduling in the
+// view: a node back in scheduling (someone made it eligible) or gone from
+// the cluster is owed nothing more.
+func (c *Coordinator) givesBack(view state.ActView, now time.Time, r state.MigrationRequest) bool {
+	for _, node := range backNodes(r) {
+		if c.owedBack(view, now, r, node).owes != owesNothing && c.outOfScheduling(node) {
+			return true
 		}
 	}
 	return false
