@@ -400,21 +400,22 @@ func (c *Coordinator) nodeName(id string) string {
 }
 
 // ineligible reads a node from Nomad (not the view, which may be a pass
-// old) and reports whether nothing can be placed on it: ineligible, or
-// gone.
+// old) and reports whether nothing can be placed on it: ineligible (a
+// draining node is, in Nomad), or gone.
 func (c *Coordinator) ineligible(ctx context.Context, node string) (bool, error) {
-	n, _, err := c.nomad.Nodes().Info(node, c.qo(ctx))
-	if isNotFound(err) {
+	s, err := c.scheduling(ctx, node)
+	switch {
+	case isNotFound(err):
 		return true, nil
-	}
-	if err != nil {
+	case err != nil:
 		return false, err
 	}
-	return n.SchedulingEligibility == nomadapi.NodeSchedulingIneligible, nil
+	return s != state.NodeWasEligible, nil
 }
 
 // scheduling reads a node from Nomad (afresh) and says how it stands for
 // scheduling: state.NodeWasDraining, NodeWasIneligible or NodeWasEligible.
+// ineligible is made from it.
 func (c *Coordinator) scheduling(ctx context.Context, node string) (string, error) {
 	n, _, err := c.nomad.Nodes().Info(node, c.qo(ctx))
 	if err != nil {
