@@ -17,7 +17,7 @@ var _ api.OperatorBackend = (*Agent)(nil)
 func (a *Agent) RaftConfiguration(context.Context) (api.RaftConfiguration, error) {
 	st, err := a.node.Status()
 	if err != nil {
-		return api.RaftConfiguration{}, fmt.Errorf("%w: %v", api.ErrUnavailable, err)
+		return api.RaftConfiguration{}, fmt.Errorf("%v: %w", err, api.ErrUnavailable)
 	}
 	meta := map[string]state.ServerMeta{}
 	for _, s := range a.fsm.Servers() {
@@ -47,7 +47,7 @@ func (a *Agent) RaftConfiguration(context.Context) (api.RaftConfiguration, error
 func (a *Agent) RemovePeer(ctx context.Context, id, address string) error {
 	st, err := a.node.Status()
 	if err != nil {
-		return fmt.Errorf("%w: %v", api.ErrUnavailable, err)
+		return fmt.Errorf("%v: %w", err, api.ErrUnavailable)
 	}
 	var found *cluster.Server
 	for i, s := range st.Servers {
@@ -57,14 +57,14 @@ func (a *Agent) RemovePeer(ctx context.Context, id, address string) error {
 	}
 	switch {
 	case id == "" && address == "":
-		return fmt.Errorf("%w: name the server to remove by id or address", api.ErrInvalid)
+		return fmt.Errorf("name the server to remove by id or address: %w", api.ErrInvalid)
 	case found == nil:
-		return fmt.Errorf("%w: no server %s%s in the Raft configuration", api.ErrNotFound, id, address)
+		return fmt.Errorf("no server %s%s in the Raft configuration: %w", id, address, api.ErrNotFound)
 	case found.ID == st.ID:
-		return fmt.Errorf("%w: %s is the leader answering this request; stop it, and once another server leads, remove it there", api.ErrInvalid, found.ID)
+		return fmt.Errorf("%s is the leader answering this request; stop it, and once another server leads, remove it there: %w", found.ID, api.ErrInvalid)
 	}
 	if err := a.node.RemoveServer(ctx, found.ID); err != nil {
-		return fmt.Errorf("%w: %v", api.ErrUnavailable, err)
+		return fmt.Errorf("%v: %w", err, api.ErrUnavailable)
 	}
 	a.log.Warn("server removed from the Raft configuration by an operator", "node_id", found.ID, logKeyAddress, found.Address)
 	if _, err := (applier{a.node}).Apply(ctx, state.RemoveServer{ID: found.ID}); err != nil {

@@ -336,13 +336,14 @@ func (s *Server) backendError(w http.ResponseWriter, r *http.Request, err error)
 	if code >= 500 {
 		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "error", err)
 	}
-	writeError(w, code, errorMessage(err))
+	writeError(w, code, ErrorMessage(err))
 }
 
-// errorMessage is err's text without the word of the sentinel that chose
-// its status (": conflict", ": unavailable"), which the status line says
-// already; a follower passing on the leader's answer had added it twice.
-func errorMessage(err error) string {
+// ErrorMessage is err's text without the word of the sentinel that chose
+// its status (": not found", ": conflict", ": unavailable"), which the
+// status line says already; a follower passing on the leader's answer had
+// added it twice. The API's error bodies and the dashboard's pages say it so.
+func ErrorMessage(err error) string {
 	msg := err.Error()
 	for _, kind := range []error{ErrInvalid, ErrNotFound, ErrConflict, ErrQueueFull, ErrUnavailable} {
 		if !errors.Is(err, kind) {

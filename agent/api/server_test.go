@@ -266,8 +266,8 @@ func TestErrorMessage(t *testing.T) {
 		{ErrNotFound, "not found"},
 		{errors.New("disk full"), "disk full"},
 	} {
-		if got := errorMessage(tc.err); got != tc.want {
-			t.Errorf("errorMessage(%q) = %q, want %q", tc.err, got, tc.want)
+		if got := ErrorMessage(tc.err); got != tc.want {
+			t.Errorf("ErrorMessage(%q) = %q, want %q", tc.err, got, tc.want)
 		}
 	}
 }

@@ -47,7 +47,7 @@ func (h *Handler) queue(w http.ResponseWriter, r *http.Request) {
 	if h.opts.Act == nil {
 		v.Error = notRunning
 	} else if q, err := h.opts.Act.Queue(r.Context()); err != nil {
-		v.Error = "The queue cannot be read: " + err.Error()
+		v.Error = "The queue cannot be read: " + api.ErrorMessage(err)
 	} else {
 		v = buildQueue(q, h.opts.Now())
 	}
@@ -165,7 +165,7 @@ func (h *Handler) actError(w http.ResponseWriter, r *http.Request, err error) {
 	if code >= 500 {
 		h.log.Error("dashboard action failed", "path", r.URL.Path, "error", err)
 	}
-	h.render(w, r, code, "login", page{Title: "Not done", Error: err.Error()})
+	h.render(w, r, code, "login", page{Title: "Not done", Error: api.ErrorMessage(err)})
 }
 
 // decisionsView is the Decisions page.
@@ -186,7 +186,7 @@ func (h *Handler) decisions(w http.ResponseWriter, r *http.Request) {
 	if h.opts.Act == nil {
 		v.Error = notRunning
 	} else if all, err := h.opts.Act.Decisions(r.Context(), api.DecisionFilter{}); err != nil {
-		v.Error = "The decisions cannot be read: " + err.Error()
+		v.Error = "The decisions cannot be read: " + api.ErrorMessage(err)
 	} else {
 		v.Available = true
 		pols, locs := map[string]bool{}, map[string]bool{}

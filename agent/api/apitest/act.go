@@ -81,7 +81,7 @@ func (a *Act) Request(ctx context.Context, id string) (api.MigrationRequest, err
 	if i := a.find(id); i >= 0 {
 		return a.requests[i], nil
 	}
-	return api.MigrationRequest{}, fmt.Errorf("migration request %q: %w", id, api.ErrNotFound)
+	return api.MigrationRequest{}, fmt.Errorf("no migration request %q: %w", id, api.ErrNotFound)
 }
 
 func (a *Act) find(id string) int {
@@ -169,7 +169,7 @@ func (a *Act) Cancel(ctx context.Context, id string) error {
 	defer a.mu.Unlock()
 	i := a.find(id)
 	if i < 0 {
-		return fmt.Errorf("migration request %q: %w", id, api.ErrNotFound)
+		return fmt.Errorf("no migration request %q: %w", id, api.ErrNotFound)
 	}
 	mr := &a.requests[i]
 	if api.Finished(mr.State) || mr.State == api.StateRunning {
