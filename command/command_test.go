@@ -8,6 +8,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/hashicorp/cli"
 )
 
 func TestColourOn(t *testing.T) {
@@ -173,5 +175,45 @@ func TestFlagErrorsAreShort(t *testing.T) {
 	}
 	if help := (&RaftListPeersCommand{}).Help(); !strings.Contains(help, "-json") {
 		t.Errorf("list-peers's help lost -json:\n%s", help)
+	}
+}
+
+// TestHelpNamesOnlyItsFlags: every option a command's -help names (in its
+// Options, its prose and its examples) is one the command takes: the
+// command run with -FLAG=1 and then -help (which the command's own flag
+// parsing reaches only after -FLAG) never says "not defined". A flag
+// renamed or dropped while its help still names it fails here.
+func TestHelpNamesOnlyItsFlags(t *testing.T) {
+	named := regexp.MustCompile(`(?:^|[\s,(|'])(-[a-z][a-z0-9-]*)`)
+	nomadCommand := regexp.MustCompile(`'nomad [^']*'`)
+	checked := 0
+	for name, factory := range registered {
+		help := factory(Meta{}).Help()
+		if strings.Contains(help, "Subcommands:") {
+			continue // a group: its subcommands are checked themselves
+		}
+		help = nomadCommand.ReplaceAllString(help, "") // Nomad's own flags
+		seen := map[string]bool{}
+		for _, m := range named.FindAllStringSubmatch(help, -1) {
+			flag := m[1]
+			if seen[flag] || flag == "-help" {
+				continue
+			}
+			seen[flag] = true
+			// -FLAG=1 sets any kind of flag (a duration refuses the value,
+			// naming the flag); -help then stops before the command runs.
+			// The command is run directly: the CLI library would answer
+			// any -help in the arguments itself, unparsed.
+			var out, errb bytes.Buffer
+			cmd := factory(Meta{Ctx: context.Background(), UI: &cli.BasicUi{Writer: &out, ErrorWriter: &errb}, Out: &out, Err: &errb})
+			cmd.Run([]string{flag + "=1", "-help"})
+			if strings.Contains(errb.String(), "not defined") {
+				t.Errorf("%s -help names %s, which %s does not take: %s", name, flag, name, strings.TrimSpace(errb.String()))
+			}
+			checked++
+		}
+	}
+	if checked < 100 {
+		t.Errorf("checked %d flags named by the commands' help, want the ~190 there are", checked)
 	}
 }

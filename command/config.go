@@ -2,6 +2,7 @@ package command
 
 import (
 	"bytes"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -88,6 +89,12 @@ func (c *ConfigValidateCommand) Run(args []string) int {
 	}
 	if fs.NArg() != 1 {
 		return c.UsageError("config validate", "config validate takes exactly one PATH")
+	}
+	// As the agent: -dev-sim without -dev would do nothing.
+	devSimSet := false
+	fs.Visit(func(f *flag.Flag) { devSimSet = devSimSet || f.Name == "dev-sim" })
+	if devSimSet && !*dev {
+		return c.UsageError("config validate", "-dev-sim only applies with -dev")
 	}
 	path := fs.Arg(0)
 	getenv := func(string) string { return "" }

@@ -86,6 +86,7 @@ func TestUsageErrors(t *testing.T) {
 		{"policy", "fmt", "-check=maybe"},
 		{"config", "validate"},
 		{"config", "validate", "a.hcl", "b.hcl"},
+		{"config", "validate", "-dev-sim=false", "../example.hcl"}, // as agent -config: -dev-sim needs -dev
 		{"config", "show"},
 		{"config", "show", "-format", "yaml", "../example.hcl"},
 		{"agent"},
