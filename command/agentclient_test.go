@@ -7,9 +7,11 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/foreshape/foreshape/agent/api"
 	"github.com/foreshape/foreshape/agent/api/apitest"
@@ -137,7 +139,23 @@ func TestForecastShowCommand(t *testing.T) {
 	if code, _, errOut := runCLI(t, "forecast", "show", "-address", addr, "dc9"); code != ExitInvalid || !strings.Contains(errOut, "404") {
 		t.Errorf("unknown locality: exit %d, stderr %q", code, errOut)
 	}
-	for _, size := range [][]string{{"-width", "-5"}, {"-width", "0"}, {"-height", "-1"}, {"-height", "0"}} {
+	// -width and -height are the chart's columns (its axis included) and
+	// rows, as -help says (-height 16 drew 17 rows).
+	for _, size := range [][2]int{{72, 16}, {30, 5}, {40, 2}} {
+		code, out, errOut := runCLI(t, "forecast", "show", "-address", addr, "-width", strconv.Itoa(size[0]), "-height", strconv.Itoa(size[1]), "dc1/web")
+		rows, widest := 0, 0
+		for _, l := range strings.Split(out, "\n") {
+			if _, plot, ok := strings.Cut(l, "┤"); ok {
+				rows, widest = rows+1, max(widest, utf8.RuneCountInString(plot)+1)
+			} else if _, plot, ok := strings.Cut(l, "┼"); ok {
+				rows, widest = rows+1, max(widest, utf8.RuneCountInString(plot)+1)
+			}
+		}
+		if code != ExitOK || rows != size[1] || widest != size[0] {
+			t.Errorf("-width %d -height %d: exit %d, a chart of %d rows, %d columns wide; want %d by %d\n%s%s", size[0], size[1], code, rows, widest, size[1], size[0], out, errOut)
+		}
+	}
+	for _, size := range [][]string{{"-width", "-5"}, {"-width", "0"}, {"-height", "-1"}, {"-height", "0"}, {"-height", "1"}} {
 		if code, _, errOut := runCLI(t, append([]string{"forecast", "show", "-address", addr}, append(size, "dc1/web")...)...); code != ExitUsage || !strings.Contains(errOut, size[0]+" must be") {
 			t.Errorf("%v: exit %d, %q; want a usage error naming the flag", size, code, errOut)
 		}

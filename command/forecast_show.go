@@ -40,7 +40,7 @@ Options:
   -metric=NAME   cpu, memory, iops, or a metric the policy's
                  forecast.queries name. Default: cpu.
   -width=N       Chart width in columns. Default: 72.
-  -height=N      Chart height in rows. Default: 16.
+  -height=N      Chart height in rows, at least 2. Default: 16.
 ` + clientFlagsHelp + `
 
 Example:
@@ -65,8 +65,8 @@ func (c *ForecastShowCommand) Run(args []string) int {
 	if *width < 1 {
 		return c.UsageError("forecast show", fmt.Sprintf("-width must be a positive number of columns, not %d", *width))
 	}
-	if *height < 1 {
-		return c.UsageError("forecast show", fmt.Sprintf("-height must be a positive number of rows, not %d", *height))
+	if *height < 2 {
+		return c.UsageError("forecast show", fmt.Sprintf("-height must be at least 2 rows, not %d", *height))
 	}
 	fcs, err := cf.client().Forecast(c.Ctx, fs.Arg(0), *metric)
 	if err != nil {
@@ -158,7 +158,8 @@ func renderForecast(f api.Forecast, width, height int) string {
 		chars = append(chars, asciigraph.CreateCharSet("="))
 	}
 	b.WriteString(asciigraph.PlotMany(series,
-		asciigraph.Width(width), asciigraph.Height(height), asciigraph.Precision(1),
+		// asciigraph draws Height+1 rows (0 to Height): -height N is N.
+		asciigraph.Width(width), asciigraph.Height(height-1), asciigraph.Precision(1),
 		asciigraph.SeriesChars(chars...)))
 	b.WriteString("\n")
 	// The legend is ours: the chart library's adds colour codes even when
