@@ -111,7 +111,7 @@ func (c *Cluster) advance(to time.Time, partial bool) {
 }
 
 // tick moves the model from c.now to t, in a fixed order: transfers, events,
-// allocation lifecycle, drains, deployments, follow-up evaluations that
+// allocation lifecycle, drains, deployments, health outside them, follow-up evaluations that
 // are due, reconciliation, blocked evaluations, then load and ground truth.
 func (c *Cluster) tick(t time.Time) {
 	from := c.now
@@ -122,6 +122,7 @@ func (c *Cluster) tick(t time.Time) {
 	c.lifecycle()
 	c.runDrains()
 	c.runDeployments()
+	c.runMigrateHealth()
 	c.runFollowups()
 	c.reconcileDirty()
 	c.retryBlocked()

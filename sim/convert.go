@@ -230,7 +230,7 @@ func (a *alloc) taskStates() map[string]*api.TaskState {
 }
 
 func (a *alloc) deploymentStatus() *api.AllocDeploymentStatus {
-	if a.deployID == "" {
+	if a.deployID == "" && a.healthy == nil {
 		return nil
 	}
 	s := &api.AllocDeploymentStatus{Timestamp: a.healthAt}
@@ -366,8 +366,6 @@ func (c *Cluster) scaleStatus(j *job) *api.JobScaleStatusResponse {
 				} else {
 					st.Unhealthy++
 				}
-			} else if a.deployID == "" && a.client == allocRunning {
-				st.Healthy++
 			}
 		}
 		out.TaskGroups[g.name] = st

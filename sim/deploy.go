@@ -175,6 +175,39 @@ func (c *Cluster) runDeployments() {
 	}
 }
 
+// runMigrateHealth gives health to allocations outside a deployment, as
+// Nomad's client does for service and system jobs (its health hook watches
+// every such allocation, with the group's migrate block when it has no
+// deployment ID): healthy once running for migrate.min_healthy_time (the
+// simulator's checks pass at once), unhealthy when it fails first. One
+// desired to stop, or lost, before either gets none, as in a deployment.
+// An allocation carrying a deployment ID is left to runDeployments; in a
+// group without an update block it gets no health at all, as on Nomad.
+func (c *Cluster) runMigrateHealth() {
+	for _, a := range c.live {
+		if a.healthy != nil || a.deployID != "" || a.desired != desiredRun || a.client == allocLost {
+			continue
+		}
+		if a.job.typ != api.JobTypeService && a.job.typ != api.JobTypeSystem {
+			continue
+		}
+		mh := 10 * time.Second
+		if a.grp.migrate.MinHealthyTime != nil {
+			mh = *a.grp.migrate.MinHealthyTime
+		}
+		switch {
+		case a.client == allocRunning && !c.now.Before(a.runningSince.Add(mh)):
+			a.healthy = new(true)
+		case a.clientTerminal():
+			a.healthy = new(false)
+		default:
+			continue
+		}
+		a.healthAt = c.now
+		c.touch(a)
+	}
+}
+
 // rollbackTarget is what Nomad's deployment watcher does when d, failed,
 // has a group with auto_revert: it rolls back to the job's latest stable
 // version, unless there is none or it has the current specification, and

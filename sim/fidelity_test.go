@@ -23,6 +23,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -2613,5 +2614,155 @@ func TestFidelityBlockedEvalEnds(t *testing.T) {
 			t.Errorf("blocked evaluation run again once room freed: %s %q, failed %v; want complete, no failed placements",
 				b.Status, b.StatusDescription, b.FailedTGAllocs)
 		}
+	})
+}
+
+// replaceIn stops the running allocation of the job's group g and returns
+// its replacement, read in full once it runs.
+func (c *cluster) replaceIn(t *testing.T, jobID, g string) *api.Allocation {
+	t.Helper()
+	var old string
+	c.waitAllocs(t, jobID, "ran group "+g, func(as []*api.AllocationListStub) bool {
+		for _, s := range as {
+			if s.TaskGroup == g && running(s) {
+				old = s.ID
+				return true
+			}
+		}
+		return false
+	})
+	if _, err := c.client.Allocations().Stop(&api.Allocation{ID: old}, nil); err != nil {
+		t.Fatal(err)
+	}
+	var next string
+	c.waitAllocs(t, jobID, "replaced "+old[:8]+" and ran it", func(as []*api.AllocationListStub) bool {
+		for _, s := range as {
+			if s.ID == old {
+				next = s.NextAllocation
+			}
+		}
+		for _, s := range as {
+			if next != "" && s.ID == next && running(s) {
+				return true
+			}
+		}
+		return false
+	})
+	a, _, err := c.client.Allocations().Info(next, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+func healthOf(a *api.Allocation) string {
+	if a.DeploymentStatus == nil || a.DeploymentStatus.Healthy == nil {
+		return "none"
+	}
+	return strconv.FormatBool(*a.DeploymentStatus.Healthy)
+}
+
+// Nomad's client watches the health of every allocation of a service job:
+// in a deployment with the group's update block, outside one with its
+// migrate block (min_healthy_time), so an allocation placed with no
+// deployment running, a stopped allocation's replacement too, turns
+// healthy (DeploymentStatus.Healthy) without any deployment. An allocation
+// that takes the ID of a deployment not tracking its group (no update
+// block) gets no health: one updated in place into it loses the health it
+// had, and a replacement placed while it runs never gets any, even after
+// the deployment ends. (foreshape's follower waits for a replacement's
+// health when its group has checks.)
+func TestFidelityHealthOutsideDeployment(t *testing.T) {
+	forEachNomad(t, func(t *testing.T, c *cluster) {
+		id := c.jobID("migrate-health")
+		mh := 3 * time.Second
+		scale := time.Duration(1)
+		if c.sim != nil {
+			scale = simSpeed
+		}
+		b := holdGroup("b", 1, 50, 32)
+		b.Update = &api.UpdateStrategy{MaxParallel: new(0)}
+		b.Migrate = &api.MigrateStrategy{MaxParallel: new(1), HealthCheck: new("checks"), MinHealthyTime: new(mh),
+			HealthyDeadline: new(time.Minute)}
+		j := api.NewServiceJob(id, id, "global", 50)
+		j.Datacenters = []string{"dc1"}
+		j.AddTaskGroup(b)
+		c.register(t, j)
+		healthy := func(what string, ok func(*api.Allocation) bool) *api.Allocation {
+			t.Helper()
+			var got *api.Allocation
+			c.waitAllocs(t, id, what, func(as []*api.AllocationListStub) bool {
+				for _, s := range as {
+					if s.TaskGroup != "b" || !running(s) {
+						continue
+					}
+					a, _, err := c.client.Allocations().Info(s.ID, nil)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if ok(a) {
+						got = a
+						return true
+					}
+				}
+				return false
+			})
+			return got
+		}
+		isHealthy := func(a *api.Allocation) bool { return healthOf(a) == "true" }
+		first := healthy("turned healthy without a deployment", isHealthy)
+		if first.DeploymentID != "" {
+			t.Errorf("v0's allocation: deployment %q, want none (its group has no update block)", first.DeploymentID)
+		}
+		r := c.replaceIn(t, id, "b")
+		if r.DeploymentID != "" {
+			t.Errorf("replacement with no deployment: deployment %q, want none", r.DeploymentID)
+		}
+		healthy("turned the replacement healthy", func(a *api.Allocation) bool { return a.ID == r.ID && isHealthy(a) })
+
+		// Version 1 adds group a, whose update block starts a deployment
+		// that runs a minute (6 s of wall time on the simulator).
+		a := holdGroup("a", 1, 50, 32)
+		a.Update = &api.UpdateStrategy{MaxParallel: new(1), MinHealthyTime: new(time.Minute),
+			HealthyDeadline: new(90 * time.Second), ProgressDeadline: new(2 * time.Minute)}
+		j.AddTaskGroup(a)
+		c.register(t, j)
+		d := waitLatestDeployment(t, c, id)
+		inPlace := healthy("updated to version 1 in place", func(x *api.Allocation) bool { return x.ID == r.ID && x.Job != nil && *x.Job.Version == 1 })
+		if inPlace.DeploymentID != d.ID || healthOf(inPlace) != "none" {
+			t.Errorf("b's allocation updated in place: deployment %q, health %s; want %s, none", inPlace.DeploymentID, healthOf(inPlace), d.ID)
+		}
+		r2 := c.replaceIn(t, id, "b")
+		time.Sleep((mh + 5*time.Second) / scale)
+		r2, _, err := c.client.Allocations().Info(r2.ID, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dNow, _, err := c.client.Deployments().Info(d.ID, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if dNow.Status != api.DeploymentStatusRunning {
+			t.Fatalf("%s: deployment %s already %s: the check needs it running", c.name, d.ID, dNow.Status)
+		}
+		if r2.DeploymentID != d.ID || healthOf(r2) != "none" {
+			t.Errorf("replacement during the deployment, %s after it ran: deployment %q, health %s; want %s, none",
+				mh+5*time.Second, r2.DeploymentID, healthOf(r2), d.ID)
+		}
+		waitDeployment(t, c, d.ID, func(d *api.Deployment) bool { return d.Status == api.DeploymentStatusSuccessful })
+		time.Sleep((mh + 2*time.Second) / scale)
+		if r2, _, err = c.client.Allocations().Info(r2.ID, nil); err != nil {
+			t.Fatal(err)
+		}
+		if healthOf(r2) != "none" {
+			t.Errorf("replacement placed during the deployment, after it: health %s, want none", healthOf(r2))
+		}
+		// Once the deployment is over, a replacement is placed outside it
+		// and turns healthy again.
+		r3 := c.replaceIn(t, id, "b")
+		if r3.DeploymentID != "" {
+			t.Errorf("replacement after the deployment: deployment %q, want none", r3.DeploymentID)
+		}
+		healthy("turned the replacement after the deployment healthy", func(a *api.Allocation) bool { return a.ID == r3.ID && isHealthy(a) })
 	})
 }

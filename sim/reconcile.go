@@ -838,12 +838,16 @@ func (c *Cluster) rollingBudget(j *job, g *group, ev *eval) int {
 // When a deployment tracks that version, a joins it, healthy at once if it
 // has already run for min_healthy_time, as Nomad keeps the health of
 // allocations updated in place. (An allocation of a group the deployment
-// does not track takes its ID too, as in Nomad, but no health.)
+// does not track takes its ID too, as in Nomad, and loses the health it
+// had, as Nomad's client clears health when the deployment ID changes.)
+// One updated with no deployment active keeps its health.
 func (c *Cluster) updateInPlace(j *job, g *group, a *alloc) {
 	a.jobVersion, a.grp = j.version, g
-	a.deployID, a.healthy = "", nil
+	if a.deployID != "" {
+		a.deployID, a.healthy = "", nil
+	}
 	if d := latestDeployment(j); d != nil && d.active() && d.jobVersion == j.version {
-		a.deployID = d.id
+		a.deployID, a.healthy = d.id, nil
 		if st := d.groups[a.grp.name]; st != nil && a.grp.update != nil {
 			st.PlacedAllocs++
 			if a.client == allocRunning && !c.now.Before(a.runningSince.Add(*a.grp.update.MinHealthyTime)) {
