@@ -52,17 +52,17 @@ Usage: foreshape forecast eval -data DIR -horizon H [options]
   when its one-step errors degrade, and forecasts are clamped into the
   series' physical range (as the split declares it, else 0 and up for a
   series whose history never went below 0).
-  Each model is backtested with a rolling origin over the last 20% of every
-  series (-holdout; origins every H steps, expanding training window), and the table
-  shows per model: mase and crps (scaled by the in-sample seasonal-naive
-  error with the daily period), smape, coverage of the 80% and 95% bands
-  (cov80_varying, cov95_varying: the same over the points where the band
-  has a width; a zero-width band, on a constant series, covers by
-  construction), fitting time and fits per series, and rel_mase / rel_crps, the geometric means
-  over series of the model's figure divided by seasonal naive's (below 1
-  beats seasonal naive). The vs_best_baseline column divides rel_mase by
-  the better of the two baselines' (below 1 beats both naive and seasonal
-  naive).
+  Each model is backtested with a rolling origin over the last 20% of
+  every series (-holdout; origins every H steps, expanding training
+  window), and the table shows per model: mase and crps (scaled by the
+  in-sample seasonal-naive error with the daily period), smape, coverage
+  of the 80% and 95% bands (cov80_varying, cov95_varying: the same over
+  the points where the band has a width; a zero-width band, on a constant
+  series, covers by construction), fitting time and fits per series, and
+  rel_mase / rel_crps, the geometric means over series of the model's
+  figure divided by seasonal naive's (below 1 beats seasonal naive). The
+  vs_best_baseline column divides rel_mase by the better of the two
+  baselines' (below 1 beats both naive and seasonal naive).
 
   Rows with missing or invalid values are skipped and counted; files that
   are not traces are listed on stderr and ignored.

@@ -23,18 +23,17 @@ func (c *StatusCommand) Help() string {
 	return strings.TrimSpace(`
 Usage: foreshape status [options]
 
-  Shows the agent's Raft state, the cluster's ID (see clustering.md), the
-  leader, every server of the Raft configuration with its suffrage (voter
-  or non-voter; the leader's answer
-  also says whether each answered its last health check), the client
-  agents reporting their nodes' stats, the last collect and forecast cycle,
-  the policies' series it did not forecast and why ("warming up: 5 of 12
-  points, first forecast at T", stale, no samples yet: with the reason
-  when the agent knows it, such as no ready Nomad node in the policy's
-  locality or IOPS without prometheus.address), and every series
-  the leader could not refresh (stale series are excluded from forecasting
-  until fresh samples arrive). Any server answers; a client agent forwards
-  the question to the leader.
+  Shows the agent's Raft state, the cluster's ID (see docs/clustering.md),
+  the leader, every server of the Raft configuration with its suffrage
+  (voter or non-voter; the leader's answer also says whether each answered
+  its last health check), the client agents reporting their nodes' stats,
+  the last collect and forecast cycle, the policies' series it did not
+  forecast and why ("warming up: 5 of 12 points, first forecast at T",
+  stale, no samples yet: with the reason when the agent knows it, such as
+  no ready Nomad node in the policy's locality or IOPS without
+  prometheus.address), and every series the leader could not refresh
+  (stale series are excluded from forecasting until fresh samples arrive).
+  Any server answers; a client agent forwards the question to the leader.
 
 Options:
 ` + clientFlagsHelp + `
