@@ -215,7 +215,11 @@ func (c *Coordinator) followOne(ctx context.Context, now time.Time, r state.Migr
 		m.Replacement, m.TargetNode = repl.ID, repl.NodeID
 		running := repl.ClientStatus == nomadapi.AllocClientStatusRunning && repl.DesiredStatus == nomadapi.AllocDesiredStatusRun
 		if running && c.needsHealth(repl) {
-			running = repl.DeploymentStatus != nil && repl.DeploymentStatus.Healthy != nil && *repl.DeploymentStatus.Healthy
+			if repl.DeploymentStatus != nil && repl.DeploymentStatus.Healthy != nil {
+				running = *repl.DeploymentStatus.Healthy
+			} else {
+				running = c.noHealthComing(ctx, repl)
+			}
 		}
 		if !running {
 			pending = append(pending, shortID(m.Alloc)+" (replacement "+repl.ClientStatus+")")
@@ -308,10 +312,44 @@ func clientTerminal(status string) bool {
 }
 
 // needsHealth reports whether the replacement's group has checks, so it
-// counts only once healthy.
+// counts only once healthy (unless Nomad's client will set it no health:
+// noHealthComing).
 func (c *Coordinator) needsHealth(a *nomadapi.AllocationListStub) bool {
 	j, ok := c.view.jobs[a.Namespace+"/"+a.JobID]
 	return ok && j.job.Groups[a.TaskGroup].Checks
+}
+
+// noHealthComing reports whether Nomad's client will never set health on
+// a, which runs without any: its client watches the health of an
+// allocation that carries a deployment's ID with the group's update block,
+// and watches nothing when that block is empty (max_parallel 0: the
+// deployment does not track the group) or sets health_check = "manual".
+// Such an allocation, placed while a deployment of its job runs, counts
+// once it runs: Nomad watches none of its checks either (the deployment
+// neither waits for it nor reschedules on them), and Nomad shows no other
+// field for checks a move could wait on. One with no deployment ID is
+// watched with the group's migrate block and gets health. It reads the
+// allocation in full (the list omits its deployment ID and job version);
+// on an error it answers false, and the move waits for the next pass.
+func (c *Coordinator) noHealthComing(ctx context.Context, a *nomadapi.AllocationListStub) bool {
+	full, _, err := c.nomad.Allocations().Info(a.ID, c.qo(ctx))
+	if err != nil {
+		c.log.Warn("a replacement's health: reading the allocation failed", "alloc", a.ID, logKeyError, err)
+		return false
+	}
+	if full.DeploymentID == "" || full.Job == nil {
+		return false
+	}
+	tg := full.Job.LookupTaskGroup(full.TaskGroup)
+	if tg == nil {
+		return false
+	}
+	u := tg.Update
+	if u == nil || u.MaxParallel == nil || *u.MaxParallel == 0 || (u.HealthCheck != nil && *u.HealthCheck == "manual") {
+		c.log.Debug("a replacement counts once it runs: Nomad's client sets no health on it", "alloc", a.ID, "deployment", full.DeploymentID)
+		return true
+	}
+	return false
 }
 
 func shortID(id string) string {
