@@ -2766,3 +2766,85 @@ func TestFidelityHealthOutsideDeployment(t *testing.T) {
 		healthy("turned the replacement after the deployment healthy", func(a *api.Allocation) bool { return a.ID == r3.ID && isHealthy(a) })
 	})
 }
+
+// Nomad's drainer marks at most healthy − (count − migrate.max_parallel)
+// allocations of a group to migrate, counting as healthy those with health
+// set: an allocation without health holds the drain of its group back
+// until the deadline. Here group b's allocation, placed into a deployment
+// that does not track b (no update block), never gets health, so the drain
+// leaves it until its deadline forces it, while the allocation of another
+// job's group, healthy outside any deployment, is migrated at once.
+func TestFidelityDrainWaitsForHealth(t *testing.T) {
+	forEachNomad(t, func(t *testing.T, c *cluster) {
+		scale := time.Duration(1)
+		if c.sim != nil {
+			scale = simSpeed
+		}
+		migrate := &api.MigrateStrategy{MaxParallel: new(1), HealthCheck: new("checks"), MinHealthyTime: new(2 * time.Second),
+			HealthyDeadline: new(time.Minute)}
+		held := c.jobID("drain-held")
+		b := holdGroup("b", 1, 50, 32)
+		b.Update = &api.UpdateStrategy{MaxParallel: new(0)}
+		b.Migrate = migrate
+		a := holdGroup("a", 1, 50, 32)
+		a.Update = &api.UpdateStrategy{MaxParallel: new(1), MinHealthyTime: new(3 * time.Minute),
+			HealthyDeadline: new(4 * time.Minute), ProgressDeadline: new(5 * time.Minute)}
+		j := api.NewServiceJob(held, held, "global", 50)
+		j.Datacenters = []string{"dc1"}
+		j.AddTaskGroup(b)
+		j.AddTaskGroup(a)
+		c.register(t, j)
+		free := c.jobID("drain-free")
+		g := holdGroup("c", 1, 50, 32)
+		g.Update = &api.UpdateStrategy{MaxParallel: new(0)}
+		g.Migrate = migrate
+		k := api.NewServiceJob(free, free, "global", 50)
+		k.Datacenters = []string{"dc1"}
+		k.AddTaskGroup(g)
+		c.register(t, k)
+		c.waitAllocs(t, held, "ran both groups", func(as []*api.AllocationListStub) bool { return count(as, running) == 2 })
+		c.waitAllocs(t, free, "turned healthy", func(as []*api.AllocationListStub) bool {
+			return count(as, func(x *api.AllocationListStub) bool {
+				return running(x) && x.DeploymentStatus != nil && x.DeploymentStatus.Healthy != nil && *x.DeploymentStatus.Healthy
+			}) == 1
+		})
+		t.Cleanup(func() {
+			_, _ = c.client.Nodes().UpdateDrain(c.node.ID, nil, true, nil)
+			_, _ = c.client.Nodes().ToggleEligibility(c.node.ID, true, nil)
+		})
+		const deadline = time.Minute
+		start := time.Now()
+		if _, err := c.client.Nodes().UpdateDrain(c.node.ID, &api.DrainSpec{Deadline: deadline}, false, nil); err != nil {
+			t.Fatal(err)
+		}
+		migrating := map[string]bool{}
+		marked := func(x *api.AllocationListStub) bool {
+			if x.DesiredStatus != api.AllocDesiredStatusRun {
+				return true
+			}
+			f, _, err := c.client.Allocations().Info(x.ID, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			migrating[x.ID] = f.DesiredTransition.Migrate != nil && *f.DesiredTransition.Migrate
+			return migrating[x.ID]
+		}
+		c.waitAllocs(t, free, "began migrating", func(as []*api.AllocationListStub) bool { return count(as, marked) == 1 })
+		now := c.waitAllocs(t, held, "read", func([]*api.AllocationListStub) bool { return true })
+		if since := time.Since(start) * scale; since > deadline/2 {
+			t.Fatalf("%s: the check came %s after the drain started, too late to tell", c.name, since)
+		}
+		for _, x := range now {
+			if marked(x) {
+				t.Errorf("%s %s: desired %s, migrate %v before the drain's deadline; want left running (no health)",
+					x.TaskGroup, x.ID[:8], x.DesiredStatus, migrating[x.ID])
+			}
+		}
+		c.waitAllocs(t, held, "marked at the deadline", func(as []*api.AllocationListStub) bool {
+			return count(as, func(x *api.AllocationListStub) bool { return x.TaskGroup == "b" && marked(x) }) == 1
+		})
+		if since := time.Since(start) * scale; since < deadline-2*time.Second {
+			t.Errorf("group b's allocation marked %s after the drain started, before its deadline %s", since, deadline)
+		}
+	})
+}

@@ -188,6 +188,32 @@ func (c *Cluster) inflight(j *job, g *group) int {
 	return k
 }
 
+// drainHealthy is what Nomad's drainer counts as healthy in a job's group
+// (handleTaskGroup): its allocations, of any version, not terminal, with
+// health set (healthy or unhealthy) and not marked to migrate. An
+// allocation without health (running for less than its min_healthy_time,
+// or placed into a deployment that does not track its group) holds a drain
+// back until its deadline.
+func (c *Cluster) drainHealthy(j *job, group string) int {
+	k := 0
+	for _, a := range j.allocs {
+		if a.grp.name == group && !a.terminal() && a.healthy != nil && !a.migrate {
+			k++
+		}
+	}
+	return k
+}
+
+// groupCount is the count of the job's current version of g's group.
+func (c *Cluster) groupCount(j *job, g *group) int {
+	for _, x := range j.groups {
+		if x.name == g.name {
+			return x.count
+		}
+	}
+	return g.count
+}
+
 // runDrains advances every draining node: it marks allocations for
 // migration no faster than each group's migrate.max_parallel allows, forces
 // the rest at the deadline, stops system allocations last and completes the
@@ -226,7 +252,7 @@ func (c *Cluster) runDrains() {
 					if a.grp.migrate.MaxParallel != nil {
 						mp = *a.grp.migrate.MaxParallel
 					}
-					b = mp - c.inflight(a.job, a.grp)
+					b = c.drainHealthy(a.job, a.grp.name) - (c.groupCount(a.job, a.grp) - mp)
 				}
 				if b <= 0 {
 					budget[key] = 0
