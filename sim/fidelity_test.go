@@ -2848,3 +2848,41 @@ func TestFidelityDrainWaitsForHealth(t *testing.T) {
 		}
 	})
 }
+
+// An evaluation of a job that already has a blocked evaluation, and
+// cannot place either, leaves a new blocked evaluation; Nomad cancels the
+// older one as a duplicate, saying so and keeping its failed placements.
+func TestFidelityBlockedEvalDuplicate(t *testing.T) {
+	forEachNomad(t, func(t *testing.T, c *cluster) {
+		size := freeMemory(t, c) + 500 // never fits
+		id := c.jobID("blocked-twice")
+		j := sleepJob(id, 1, 50, size, 50)
+		j.Update = &api.UpdateStrategy{MaxParallel: new(0)}
+		resp := c.register(t, j)
+		reg := c.waitEval(t, resp.EvalID, "complete", func(e *api.Evaluation) bool { return e.Status == api.EvalStatusComplete })
+		if reg.BlockedEval == "" {
+			t.Fatalf("%s: registration left no blocked evaluation", c.name)
+		}
+		sresp, _, err := c.client.Jobs().Scale(id, "g", new(2), "", false, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		scaled := c.waitEval(t, sresp.EvalID, "complete", func(e *api.Evaluation) bool { return e.Status == api.EvalStatusComplete })
+		if scaled.BlockedEval == "" || scaled.BlockedEval == reg.BlockedEval {
+			t.Fatalf("%s: the scaling's evaluation names blocked evaluation %q, want a new one (the first was %s)",
+				c.name, scaled.BlockedEval, reg.BlockedEval)
+		}
+		old := c.waitEval(t, reg.BlockedEval, "canceled", func(e *api.Evaluation) bool { return e.Status != api.EvalStatusBlocked })
+		if want := fmt.Sprintf("existing blocked evaluation exists for job %q", id); old.Status != api.EvalStatusCancelled ||
+			old.StatusDescription != want || old.FailedTGAllocs["g"] == nil {
+			t.Errorf("the first blocked evaluation: %s %q, failed %v; want canceled %q, failed g", old.Status, old.StatusDescription,
+				old.FailedTGAllocs, want)
+		}
+		b := c.waitEval(t, scaled.BlockedEval, "read", anyEval)
+		if b.Status != api.EvalStatusBlocked || b.PreviousEval != scaled.ID || b.TriggeredBy != "queued-allocs" ||
+			b.StatusDescription != "created to place remaining allocations" {
+			t.Errorf("the new blocked evaluation: %s %q, triggered by %s, previous %s; want blocked, by queued-allocs, after %s",
+				b.Status, b.StatusDescription, b.TriggeredBy, b.PreviousEval, scaled.ID)
+		}
+	})
+}

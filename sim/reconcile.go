@@ -1347,7 +1347,13 @@ func (c *Cluster) updateJobStatus(j *job) {
 }
 
 // block records (or refreshes) the job's blocked evaluation for placements
-// that did not fit. Nomad keeps one blocked evaluation per job.
+// that did not fit. Nomad keeps one blocked evaluation per job: the blocked
+// evaluation run again and still short is blocked again (the same one);
+// any other evaluation of the job leaves a new blocked evaluation, and
+// Nomad's blocked-evaluation tracker cancels the older one as a duplicate
+// ("existing blocked evaluation exists for job \"ID\"", its failed
+// placements kept), so the new one waits behind other jobs' blocked
+// evaluations for capacity.
 //
 // An evaluation whose plan Nomad's plan applier rejects fails once it has
 // tried as often as Nomad does, and its blocked evaluation says so.
@@ -1357,16 +1363,20 @@ func (c *Cluster) block(j *job, ev *eval) {
 		ev.status, ev.statusDesc = api.EvalStatusFailed, "maximum attempts reached (5)"
 		trigger, desc = triggerPlanAttempts, "created due to placement conflicts"
 	}
-	for _, b := range c.blocked {
-		if b.jobID == j.id {
+	for i, b := range c.blocked {
+		if b.jobID != j.id {
+			continue
+		}
+		if b == ev {
 			b.failed, b.queued = ev.failed, ev.queued
-			if b != ev {
-				ev.blockedEval = b.id
-				b.triggeredBy, b.statusDesc = trigger, desc
-			}
 			b.modifyIdx, b.modified = c.bump(TableEvals), c.now
 			return
 		}
+		b.status, b.statusDesc = api.EvalStatusCancelled, fmt.Sprintf("existing blocked evaluation exists for job %q", j.id)
+		b.queued = nil
+		b.modifyIdx, b.modified = c.bump(TableEvals), c.now
+		c.blocked = append(c.blocked[:i], c.blocked[i+1:]...)
+		break
 	}
 	b := &eval{
 		id: newID(c.rng), priority: j.priority, typ: j.typ, triggeredBy: trigger,
