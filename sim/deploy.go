@@ -89,6 +89,12 @@ func (c *Cluster) runDeployments() {
 				continue
 			}
 			if a.healthy == nil {
+				if manualHealth(u) {
+					// Nomad's client watches nothing: an operator sets
+					// the health (not modelled), or the deployment
+					// runs into its progress deadline.
+					continue
+				}
 				if a.desired != desiredRun {
 					// Nomad's client stops watching the health of an
 					// allocation desired to stop (stopped, migrated,
@@ -173,6 +179,12 @@ func (c *Cluster) runDeployments() {
 			}
 		}
 	}
+}
+
+// manualHealth reports whether u leaves an allocation's health in its
+// deployment to an operator (health_check = "manual").
+func manualHealth(u *api.UpdateStrategy) bool {
+	return u.HealthCheck != nil && *u.HealthCheck == "manual"
 }
 
 // runMigrateHealth gives health to allocations outside a deployment, as

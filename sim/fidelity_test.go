@@ -2886,3 +2886,38 @@ func TestFidelityBlockedEvalDuplicate(t *testing.T) {
 		}
 	})
 }
+
+// A group whose update block sets health_check = "manual" leaves the
+// health of its allocations in a deployment to an operator: Nomad's client
+// sets none, however long they run, and the deployment waits. (foreshape's
+// follower counts such a replacement once it runs.)
+func TestFidelityManualHealth(t *testing.T) {
+	forEachNomad(t, func(t *testing.T, c *cluster) {
+		id := c.jobID("manual-health")
+		j := sleepJob(id, 1, 50, 32, 50)
+		j.Update.HealthCheck = new("manual")
+		c.register(t, j)
+		as := c.waitAllocs(t, id, "ran", func(as []*api.AllocationListStub) bool { return count(as, running) == 1 })
+		d := waitLatestDeployment(t, c, id)
+		const ran = 6 * time.Second // min_healthy_time is 1 s
+		wait := ran
+		if c.sim != nil {
+			wait /= simSpeed
+		}
+		time.Sleep(wait)
+		a, _, err := c.client.Allocations().Info(as[0].ID, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a.DeploymentID != d.ID || healthOf(a) != "none" {
+			t.Errorf("allocation %s ran for %s: deployment %q, health %s; want %s, none", a.ID[:8], ran, a.DeploymentID, healthOf(a), d.ID)
+		}
+		d, _, err = c.client.Deployments().Info(d.ID, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st := d.TaskGroups["g"]; d.Status != api.DeploymentStatusRunning || st == nil || st.HealthyAllocs != 0 {
+			t.Errorf("deployment %s %q, groups %+v; want running, none healthy", d.Status, d.StatusDescription, d.TaskGroups)
+		}
+	})
+}

@@ -850,7 +850,7 @@ func (c *Cluster) updateInPlace(j *job, g *group, a *alloc) {
 		a.deployID, a.healthy = d.id, nil
 		if st := d.groups[a.grp.name]; st != nil && a.grp.update != nil {
 			st.PlacedAllocs++
-			if a.client == allocRunning && !c.now.Before(a.runningSince.Add(*a.grp.update.MinHealthyTime)) {
+			if a.client == allocRunning && !manualHealth(a.grp.update) && !c.now.Before(a.runningSince.Add(*a.grp.update.MinHealthyTime)) {
 				a.healthy, a.healthAt = new(true), c.now
 				st.HealthyAllocs++
 			}
