@@ -54,6 +54,11 @@ type debt struct {
 //   - a spread that ended owes each node it cordoned (seen made), once no
 //     other spread moves work off it and it does not drain.
 //
+// A node two of them hold (a spread's cordon and a drain window) goes back
+// only once neither holds it: a window's give-back waits while a spread
+// moves work off the node, a spread's while a window that lists the node
+// has begun and not ended.
+//
 // A node whose give-back intent (eligibility/node/key/-1) is announced is
 // owed nothing more.
 func (c *Coordinator) owedBack(view state.ActView, now time.Time, r state.MigrationRequest, node string) debt {
@@ -75,8 +80,11 @@ func (c *Coordinator) owedBack(view state.ActView, now time.Time, r state.Migrat
 		if unconfirmed || (!took && !c.drained(node, r)) {
 			return debt{}
 		}
+		// Due once the window has ended and no spread moves work off
+		// the node any more (a spread that began while the node was out
+		// of scheduling cordoned nothing and relies on it staying out).
 		end, ok := c.windowEnd(r)
-		d := debt{owes: owesEligible, due: ok && !now.Before(end)}
+		d := debt{owes: owesEligible, due: ok && !now.Before(end) && !c.spreadRuns(view, node)}
 		// Drained and not cordoned by foreshape: what the node was
 		// before the drain decides. An operator's cordon (or drain) from
 		// before stays; foreshape ends only its own drain.
@@ -107,9 +115,11 @@ func (c *Coordinator) owedBack(view state.ActView, now time.Time, r state.Migrat
 			return debt{}
 		}
 		// A node draining by then (an operator's or a drain's now) stays
-		// as it is until the drain ends.
+		// as it is until the drain ends; one another spread moves work
+		// off, or a drain window holds, until they end (the window found
+		// it out of scheduling and took nothing out of its own).
 		n, ok := c.view.nodes[node]
-		return debt{owes: owesEligible, due: ok && !n.Drain && !c.spreadRuns(view, node)}
+		return debt{owes: owesEligible, due: ok && !n.Drain && !c.spreadRuns(view, node) && !c.windowHolds(view, now, node)}
 	}
 	return debt{}
 }
@@ -132,4 +142,31 @@ func backNodes(r state.MigrationRequest) []string {
 		return nodes
 	}
 	return nil
+}
+
+// windowHolds reports whether a drain window that has begun (a request of
+// it started: running or finished, not cancelled) and not yet ended lists
+// node: the window keeps it out of scheduling until it ends.
+func (c *Coordinator) windowHolds(view state.ActView, now time.Time, node string) bool {
+	for _, r := range view.Requests {
+		if r.Origin != "schedule" || r.Deadline.IsZero() || r.State == state.RequestCancelled || r.State.Queued() ||
+			!slices.Contains(windowNodes(r), node) {
+			continue
+		}
+		if end, ok := c.windowEnd(r); ok && now.Before(end) {
+			return true
+		}
+	}
+	return false
+}
+
+// spreadCordoned names a spread that cordoned node (seen made) and has
+// not given it back yet, running or ended; "" when none did.
+func (c *Coordinator) spreadCordoned(view state.ActView, node string) string {
+	for _, r := range view.Requests {
+		if shape.Within(&r) && c.cordoned(r, node) && !c.announced(intentID(state.IntentNodeEligibility, node, r.ID, -1)) {
+			return r.ID
+		}
+	}
+	return ""
 }

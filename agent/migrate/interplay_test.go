@@ -1,0 +1,179 @@
+package migrate
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	nomadapi "github.com/hashicorp/nomad/api"
+
+	"github.com/foreshape/foreshape/agent/state"
+)
+
+// runningSpread queues a spread off node in dc1 and marks it running, as
+// a leader does when it starts one. Its one move stands for an allocation
+// stopped and not yet replaced, so the spread neither settles nor times
+// out (its estimate is two hours) until the test ends it (endSpread): the
+// allocation is one of the cache job's, which nothing else moves. When
+// cordon, the leader takes node out of scheduling for it and sees the call
+// answered, as cordon does for an eligible node; without, it took nothing
+// out (cordon leaves a node already out of scheduling as it is).
+func (h *harness) runningSpread(node string, cordon bool) state.MigrationRequest {
+	h.t.Helper()
+	cache := h.allocs("cache")
+	if len(cache) != 1 {
+		h.t.Fatalf("cache allocations %+v; want one", cache)
+	}
+	a := cache[0]
+	key := fmt.Sprintf("spread/dc1/%d/%s", h.now().Unix(), a.ID)
+	r := state.MigrationRequest{
+		Resource: state.Resource{Kind: state.ResourceAllocation, ID: a.ID, Name: a.Name, Namespace: a.Namespace, Job: a.JobID, Group: a.TaskGroup},
+		Moves: []state.Move{{Alloc: a.ID, Name: a.Name, Namespace: a.Namespace, Job: a.JobID, Group: a.TaskGroup, Node: node,
+			Size: state.Resources{CPU: 500, MemoryMB: 512}, Stopped: h.now()}},
+		Source: "dc1", Target: "dc1", Policy: "dc1", Strategy: "reschedule", Origin: "planner", OriginKey: key,
+		Created: h.now(), State: state.RequestPending, Estimated: 2 * time.Hour, Exclude: []string{node},
+	}
+	mustApply(h.t, h, state.SubmitRequest{Request: r})
+	for _, x := range h.local.FSM.Act().Requests {
+		if x.OriginKey == key {
+			r = x
+		}
+	}
+	if r.ID == "" {
+		h.t.Fatalf("the spread was not queued: %+v", h.local.FSM.Act().Requests)
+	}
+	v := r.Version
+	r.State, r.Started = state.RequestRunning, h.now()
+	mustApply(h.t, h, state.UpdateRequest{Request: r, IfVersion: v})
+	r = h.request(r.ID)
+	if cordon {
+		if got := h.eligibility(node); got != nomadapi.NodeSchedulingEligible {
+			h.t.Fatalf("%s %s before the spread's cordon", node, got)
+		}
+		if err := h.c.takeOut(h.ctx, h.now(), node, r, spreadCordon+" (was eligible)"); err != nil {
+			h.t.Fatal(err)
+		}
+	}
+	return r
+}
+
+// cacheJob runs one cache allocation in dc2, which no test moves: a
+// running spread's move stands for it (runningSpread).
+const cacheJob = `
+job "cache" {
+  type        = "service"
+  priority    = 50
+  datacenters = ["dc2"]
+
+  group "redis" {
+    count  = 1
+    cpu    = 500
+    memory = 512
+  }
+}
+`
+
+// endSpread marks a running spread done, as its follower does once its
+// moves have landed.
+func (h *harness) endSpread(r state.MigrationRequest) {
+	h.t.Helper()
+	r = h.request(r.ID)
+	v := r.Version
+	r.Moves[0].Done, r.Moves[0].Running = true, h.now()
+	r.State, r.Finished, r.Reason = state.RequestDone, h.now(), "test: the spread is done"
+	mustApply(h.t, h, state.UpdateRequest{Request: r, IfVersion: v})
+}
+
+// TestSpreadAndWindowShareANode: a spread (its node cordoned while work
+// spreads off it) and a drain window (a maintenance drain of the same
+// node, by rescheduling or by a Nomad drain) hold one node at once, in
+// either order. The node goes back to scheduling only once nothing
+// foreshape runs holds it: not when the spread ends while the window
+// still runs (before: restoreSpreads gave it back at once, or once the
+// window's drain was complete), not when the window ends while the
+// spread still runs (before: restoreWindows gave it back). Both holds are
+// foreshape's, so once both have ended the node is eligible again, and no
+// decision calls the spread's cordon an operator's.
+func TestSpreadAndWindowShareANode(t *testing.T) {
+	for _, strategy := range []string{"reschedule", "drain"} {
+		for _, spreadFirst := range []bool{true, false} {
+			name := strategy + "/window first"
+			if spreadFirst {
+				name = strategy + "/spread first"
+			}
+			t.Run(name, func(t *testing.T) {
+				pols := windowPolicies("")
+				if strategy == "drain" {
+					pols = drainStrategy(pols)
+				}
+				// The spread holds one of dc1's places for its two hours.
+				pols = strings.Replace(pols, "max_parallel = 1", "max_parallel = 3", 1)
+				h := newHarness(t, actScenario+cacheJob, pols)
+				node := h.nodeID("a-")
+				var s state.MigrationRequest
+				if spreadFirst {
+					// The spread cordons a-1 before the window queues
+					// its moves (they start before the window does).
+					s = h.runningSpread(node, true)
+				}
+				w := h.windowRequest(func(state.MigrationRequest) bool { return true })
+				if w.Strategy != strategy {
+					t.Fatalf("the window's request %s has strategy %q, want %q", w.ID, w.Strategy, strategy)
+				}
+				end := h.windowEnd(w)
+				if spreadFirst {
+					// The window's moves run; the spread ends while the
+					// window still runs.
+					h.passUntil(end.Add(-40*time.Minute), nil)
+					h.endSpread(s)
+				} else {
+					// The window takes a-1 out of scheduling; a spread
+					// off it starts while the window runs (a-1 is out of
+					// scheduling already: the spread cordons nothing) and
+					// outlives the window.
+					h.passUntil(end.Add(-30*time.Minute), nil)
+					if got := h.eligibility(node); got != nomadapi.NodeSchedulingIneligible {
+						t.Fatalf("a-1 %s half-way through its window", got)
+					}
+					s = h.runningSpread(node, false)
+				}
+				h.passUntil(end.Add(3*time.Minute), func() {
+					if got := h.eligibility(node); got != nomadapi.NodeSchedulingIneligible && (h.now().Before(end) || !spreadFirst) {
+						t.Fatalf("a-1 %s at %s (window ends %s, spread %s %s): given back while foreshape still holds it; decisions %+v",
+							got, h.now().Format("15:04"), end.Format("15:04"), s.ID, h.request(s.ID).State, h.local.FSM.Decisions())
+					}
+				})
+				for _, r := range h.local.FSM.Act().Requests {
+					if r.Origin == "schedule" && r.State != state.RequestDone {
+						t.Errorf("window request %s %s: %s", r.ID, r.State, r.Reason)
+					}
+				}
+				if !spreadFirst {
+					h.endSpread(s)
+					h.passUntil(h.now().Add(2*time.Minute), nil)
+				}
+				if got := h.eligibility(node); got != nomadapi.NodeSchedulingEligible {
+					t.Errorf("a-1 %s after the window and the spread both ended: foreshape's own hold was not given back; decisions %+v",
+						got, h.local.FSM.Decisions())
+				}
+				if n, _, err := h.client.Nodes().Info(node, nil); err != nil || n.DrainStrategy != nil {
+					t.Errorf("a-1 still draining after both ended (%v)", err)
+				}
+				named := false
+				for _, d := range h.local.FSM.Decisions() {
+					if strings.Contains(d.Reason, "operator's cordon") {
+						t.Errorf("a decision calls the spread's cordon an operator's: %s", d.Reason)
+					}
+					named = named || d.Kind == "hold" && strings.Contains(d.Reason, "spread "+s.ID+" had cordoned it")
+				}
+				// The window drained a node the spread had cordoned: its
+				// end ends the drain only, and says the spread gives the
+				// node back.
+				if want := strategy == "drain" && spreadFirst; named != want {
+					t.Errorf("a hold decision names the spread's cordon: %v, want %v; decisions %+v", named, want, h.local.FSM.Decisions())
+				}
+			})
+		}
+	}
+}
