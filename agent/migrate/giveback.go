@@ -43,11 +43,12 @@ type debt struct {
 // restoreAbandoned and restoreSpreads act on it when it is due; forget
 // keeps r while it owes a node that is still out of scheduling, due or
 // not. It reads only the replicated state and the view:
-//   - a drain window's request (origin "schedule", not cancelled, started)
-//     owes, once the window has ended, each of the window's nodes it took
-//     out with a cordon it saw made (its own or the window's) or drained:
-//     back to scheduling, except a node an operator had cordoned (or was
-//     draining) before foreshape's drain, whose drain only ends;
+//   - a drain window's request (origin "schedule", no longer queued,
+//     cancelled included) owes, once the window has ended, each of the
+//     window's nodes it took out with a cordon it saw made (its own or
+//     the window's) or drained: back to scheduling, except a node an
+//     operator had cordoned (or was draining) before foreshape's drain,
+//     whose drain only ends;
 //   - a whole-node request that was cancelled or failed owes its node the
 //     same, at once; a done one owes nothing (the node stays out by
 //     design, as after `nomad node drain`);
@@ -64,7 +65,10 @@ type debt struct {
 func (c *Coordinator) owedBack(view state.ActView, now time.Time, r state.MigrationRequest, node string) debt {
 	switch {
 	case r.Origin == "schedule":
-		if r.Deadline.IsZero() || r.State == state.RequestCancelled || r.State.Queued() {
+		// A cancelled request owes what it took out too: one that waited
+		// queued through its window (cancelled at its end) had its node
+		// held (holdNodes).
+		if r.Deadline.IsZero() || r.State.Queued() {
 			return debt{}
 		}
 		key := windowKey(r)

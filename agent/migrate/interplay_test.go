@@ -177,3 +177,29 @@ func TestSpreadAndWindowShareANode(t *testing.T) {
 		}
 	}
 }
+
+// TestExpiredWindowGivesBackItsHeldNode: the queue is paused through a
+// drain-strategy window, so its request for a-1 waits queued; meanwhile
+// a-1 is held out of scheduling for it (holdNodes, as for every queued
+// whole-node request). The window ends before the move could start and
+// the planner cancels the request: the node it held is foreshape's to
+// give back, and it is (before: cancelled window requests owed nothing,
+// and a-1 stayed out of scheduling for good, with nothing saying so).
+func TestExpiredWindowGivesBackItsHeldNode(t *testing.T) {
+	h := newHarness(t, actScenario, drainStrategy(windowPolicies("")))
+	node := h.nodeID("a-")
+	mustApply(t, h, state.SetQueuePaused{Paused: true, At: h.now(), By: "test"})
+	r := h.windowRequest(func(state.MigrationRequest) bool { return true })
+	end := h.windowEnd(r)
+	h.passUntil(r.Deadline, nil)
+	if got := h.eligibility(node); got != nomadapi.NodeSchedulingIneligible {
+		t.Fatalf("a-1 %s while %s waits queued: not held", got, r.ID)
+	}
+	h.passUntil(end.Add(3*time.Minute), nil)
+	if got := h.request(r.ID); got.State != state.RequestCancelled {
+		t.Fatalf("%s %s after its window ended unstarted: %s", got.ID, got.State, got.Reason)
+	}
+	if got := h.eligibility(node); got != nomadapi.NodeSchedulingEligible {
+		t.Errorf("a-1 %s after %s was cancelled with its window: the hold was not given back; decisions %+v", got, r.ID, h.local.FSM.Decisions())
+	}
+}
