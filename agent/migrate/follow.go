@@ -661,21 +661,6 @@ func (c *Coordinator) restoreSpreads(ctx context.Context, now time.Time, view st
 	}
 }
 
-// spreadRuns reports whether a running spread moves work off node.
-func (c *Coordinator) spreadRuns(view state.ActView, node string) bool {
-	for _, r := range view.Requests {
-		if r.State != state.RequestRunning || !shape.Within(&r) {
-			continue
-		}
-		for _, m := range r.Moves {
-			if m.Node == node {
-				return true
-			}
-		}
-	}
-	return false
-}
-
 // windowKey names a schedule request's window: "window/policy/schedule/start".
 func windowKey(r state.MigrationRequest) string {
 	parts := strings.SplitN(r.OriginKey, "/", 5)

@@ -55,10 +55,13 @@ type debt struct {
 //   - a spread that ended owes each node it cordoned (seen made), once no
 //     other spread moves work off it and it does not drain.
 //
-// A node two of them hold (a spread's cordon and a drain window) goes back
-// only once neither holds it: a window's give-back waits while a spread
-// moves work off the node, a spread's while a window that lists the node
-// has begun and not ended.
+// A node two of them hold (a spread's cordon and a drain window, say)
+// goes back only once nothing foreshape runs holds it (holder): a
+// give-back waits while a spread moves work off the node, a drain window
+// that lists it has begun and not ended, or a whole-node request of it is
+// queued or running. A node a whole-node request moved away (done) after
+// a spread or a window took it out is owed nothing by them: it stays out
+// of scheduling by design.
 //
 // A node whose give-back intent (eligibility/node/key/-1) is announced is
 // owed nothing more.
@@ -80,15 +83,19 @@ func (c *Coordinator) owedBack(view state.ActView, now time.Time, r state.Migrat
 		// scheduling when the window began (an operator's cordon: no
 		// intent was opened for it) stays out, and so does a cordon the
 		// next leader only found in effect (settle said so).
-		took, unconfirmed := c.tookOut(append(attemptIntents(node, r), intentID(state.IntentNodeEligibility, node, key, 0))...)
+		ids := append(attemptIntents(node, r), intentID(state.IntentNodeEligibility, node, key, 0))
+		took, unconfirmed := c.tookOut(ids...)
 		if unconfirmed || (!took && !c.drained(node, r)) {
 			return debt{}
 		}
-		// Due once the window has ended and no spread moves work off
-		// the node any more (a spread that began while the node was out
-		// of scheduling cordoned nothing and relies on it staying out).
+		if c.movedAway(view, node, c.firstDone(append(ids, drainIntents(node, r)...)...)) {
+			return debt{}
+		}
+		// Due once the window has ended and nothing else holds the node
+		// (a spread that began while the node was out of scheduling
+		// cordoned nothing and relies on it staying out).
 		end, ok := c.windowEnd(r)
-		d := debt{owes: owesEligible, due: ok && !now.Before(end) && !c.spreadRuns(view, node)}
+		d := debt{owes: owesEligible, due: ok && !now.Before(end) && c.holder(view, now, node, r) == ""}
 		// Drained and not cordoned by foreshape: what the node was
 		// before the drain decides. An operator's cordon (or drain) from
 		// before stays; foreshape ends only its own drain.
@@ -102,28 +109,32 @@ func (c *Coordinator) owedBack(view state.ActView, now time.Time, r state.Migrat
 			return debt{}
 		}
 		taken, unconfirmed := c.tookOut(attemptIntents(node, r)...)
+		free := c.holder(view, now, node, r) == ""
 		switch before := c.drainedFrom(node, r); {
 		case taken:
-			return debt{owes: owesEligible, due: true}
+			return debt{owes: owesEligible, due: free}
 		case unconfirmed || !c.drained(node, r):
 		case before == state.NodeWasIneligible || before == state.NodeWasDraining:
 			// Drained, not cordoned, by foreshape: its drain ends, an
 			// operator's cordon (or drain) from before stays.
-			return debt{owes: owesDrainEnd, before: before, due: true}
+			return debt{owes: owesDrainEnd, before: before, due: free}
 		case before == state.NodeWasEligible:
-			return debt{owes: owesEligible, due: true}
+			return debt{owes: owesEligible, due: free}
 		}
 		return debt{}
 	case shape.Within(&r):
 		if !r.State.Terminal() || !c.cordoned(r, node) || c.announced(intentID(state.IntentNodeEligibility, node, r.ID, -1)) {
 			return debt{}
 		}
+		if c.movedAway(view, node, c.firstDone(attemptIntents(node, r)...)) {
+			return debt{}
+		}
 		// A node draining by then (an operator's or a drain's now) stays
-		// as it is until the drain ends; one another spread moves work
-		// off, or a drain window holds, until they end (the window found
-		// it out of scheduling and took nothing out of its own).
+		// as it is until the drain ends; one something else holds (another
+		// spread, a drain window, a whole-node move: each found it out of
+		// scheduling and took nothing out of its own), until it ends.
 		n, ok := c.view.nodes[node]
-		return debt{owes: owesEligible, due: ok && !n.Drain && !c.spreadRuns(view, node) && !c.windowHolds(view, now, node)}
+		return debt{owes: owesEligible, due: ok && !n.Drain && c.holder(view, now, node, r) == ""}
 	}
 	return debt{}
 }
@@ -148,20 +159,77 @@ func backNodes(r state.MigrationRequest) []string {
 	return nil
 }
 
-// windowHolds reports whether a drain window that has begun (a request of
-// it started: running or finished, not cancelled) and not yet ended lists
-// node: the window keeps it out of scheduling until it ends.
-func (c *Coordinator) windowHolds(view state.ActView, now time.Time, node string) bool {
-	for _, r := range view.Requests {
-		if r.Origin != "schedule" || r.Deadline.IsZero() || r.State == state.RequestCancelled || r.State.Queued() ||
-			!slices.Contains(windowNodes(r), node) {
+// holder names what else foreshape runs that holds node out of
+// scheduling, "" when nothing does: a spread moving work off it, a drain
+// window that has begun (a request of it started: running or finished, not
+// cancelled) and not yet ended and lists it, or a whole-node request of it
+// (not a window's) queued or running. r's own holds, and its window's, do
+// not count.
+func (c *Coordinator) holder(view state.ActView, now time.Time, node string, r state.MigrationRequest) string {
+	for _, x := range view.Requests {
+		if x.ID == r.ID {
 			continue
 		}
-		if end, ok := c.windowEnd(r); ok && now.Before(end) {
+		switch {
+		case x.Origin == "schedule":
+			if x.Deadline.IsZero() || x.State == state.RequestCancelled || x.State.Queued() ||
+				(r.Origin == "schedule" && windowKey(x) == windowKey(r)) || !slices.Contains(windowNodes(x), node) {
+				continue
+			}
+			if end, ok := c.windowEnd(x); ok && now.Before(end) {
+				return windowKey(x) + " (until " + end.UTC().Format("15:04") + ")"
+			}
+		case x.Resource.Kind == state.ResourceNode:
+			if x.Resource.ID == node && !x.State.Terminal() {
+				return x.ID + " (" + string(x.State) + ")"
+			}
+		case shape.Within(&x):
+			if x.State != state.RequestRunning {
+				continue
+			}
+			for _, m := range x.Moves {
+				if m.Node == node {
+					return x.ID + " (spread)"
+				}
+			}
+		}
+	}
+	return ""
+}
+
+// movedAway reports whether a whole-node request of node (not a window's)
+// finished done after since: the node was emptied and stays out of
+// scheduling by design.
+func (c *Coordinator) movedAway(view state.ActView, node string, since time.Time) bool {
+	for _, x := range view.Requests {
+		if x.Resource.Kind == state.ResourceNode && x.Resource.ID == node && x.Origin != "schedule" &&
+			x.State == state.RequestDone && x.Finished.After(since) {
 			return true
 		}
 	}
 	return false
+}
+
+// firstDone is when the first of the intents ids (each through its redos)
+// was seen done; zero when none was.
+func (c *Coordinator) firstDone(ids ...string) time.Time {
+	var first time.Time
+	for _, id := range ids {
+		if in, ok := c.latestIntent(id); ok && in.Outcome == state.OutcomeDone && (first.IsZero() || in.Closed.Before(first)) {
+			first = in.Closed
+		}
+	}
+	return first
+}
+
+// drainIntents are the IDs of the intents draining node for request r,
+// one per attempt so far.
+func drainIntents(node string, r state.MigrationRequest) []string {
+	ids := make([]string, 0, r.Attempts+1)
+	for a := 0; a <= r.Attempts; a++ {
+		ids = append(ids, intentID(state.IntentDrainNode, node, r.ID, a))
+	}
+	return ids
 }
 
 // spreadCordoned names a spread that cordoned node (seen made) and has

@@ -203,3 +203,68 @@ func TestExpiredWindowGivesBackItsHeldNode(t *testing.T) {
 		t.Errorf("a-1 %s after %s was cancelled with its window: the hold was not given back; decisions %+v", got, r.ID, h.local.FSM.Decisions())
 	}
 }
+
+// TestSpreadLeavesANodeMovedAwayOut: a spread cordoned a-1; while it runs
+// an operator moves a-1's work away whole (the request finds a-1 out of
+// scheduling and takes nothing out of its own). A node moved away stays
+// out of scheduling by design, as after `nomad node drain`: when the
+// spread ends it does not give a-1 back, whether the whole-node move is
+// done or still running.
+func TestSpreadLeavesANodeMovedAwayOut(t *testing.T) {
+	for _, strategy := range []string{"reschedule", "drain"} {
+		t.Run(strategy, func(t *testing.T) {
+			pols := actPolicies
+			if strategy == "drain" {
+				pols = drainStrategy(pols)
+			}
+			pols = strings.Replace(pols, "max_parallel = 1", "max_parallel = 3", 1)
+			h := newHarness(t, actScenario+cacheJob, pols)
+			node := h.nodeID("a-")
+			s := h.runningSpread(node, true)
+			id, err := h.c.Submit(h.ctx, h.now(), h.pols, Submission{Node: node, Target: "dc2", Reason: "maintenance"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r := h.moveToDone(id); r.State != state.RequestDone {
+				t.Fatalf("%s %s: %s", id, r.State, r.Reason)
+			}
+			h.endSpread(s)
+			for range 5 {
+				h.run(h.flatForecasts(30))
+				h.step(15 * time.Second)
+				if err := h.c.Follow(h.ctx, h.now()); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if got := h.eligibility(node); got != nomadapi.NodeSchedulingIneligible {
+				t.Errorf("a-1 %s after the spread ended: the node %s moved away was given back; decisions %+v", got, id, h.local.FSM.Decisions())
+			}
+		})
+	}
+}
+
+// TestWindowLeavesANodeMovedAwayOut: a drain window took a-1 out of
+// scheduling; during the window an operator moves a-1 away whole. The
+// node stays out of scheduling by design when the window ends (before:
+// the window's end gave the emptied node back).
+func TestWindowLeavesANodeMovedAwayOut(t *testing.T) {
+	h := newHarness(t, actScenario, windowPolicies(""))
+	node := h.nodeID("a-")
+	r := h.windowRequest(func(x state.MigrationRequest) bool { return len(x.Moves) > 0 })
+	end := h.windowEnd(r)
+	h.passUntil(r.Deadline, nil)
+	if got := h.eligibility(node); got != nomadapi.NodeSchedulingIneligible {
+		t.Fatalf("a-1 %s at its window's start", got)
+	}
+	id, err := h.c.Submit(h.ctx, h.now(), h.pols, Submission{Node: node, Target: "dc2", Reason: "hardware"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := h.moveToDone(id); got.State != state.RequestDone {
+		t.Fatalf("%s %s: %s", id, got.State, got.Reason)
+	}
+	h.passUntil(end.Add(3*time.Minute), nil)
+	if got := h.eligibility(node); got != nomadapi.NodeSchedulingIneligible {
+		t.Errorf("a-1 %s after its window ended: the node %s moved away was given back; decisions %+v", got, id, h.local.FSM.Decisions())
+	}
+}
