@@ -97,7 +97,10 @@ func TestClusterCrashSoak(t *testing.T) {
 	var f soakFigures
 	for run := range runs {
 		f.runs++
-		if !t.Run(fmt.Sprintf("run-%d", run+1), func(t *testing.T) { soakRun(t, rng, &f) }) {
+		// Odd runs aim at the window's give-back calls, even runs at its
+		// cordons (see soakRun).
+		giveBack := run%2 == 0
+		if !t.Run(fmt.Sprintf("run-%d", run+1), func(t *testing.T) { soakRun(t, rng, &f, giveBack) }) {
 			f.failed++
 		}
 	}
@@ -118,7 +121,7 @@ const soakRaft = `  raft_snapshot_threshold = 8
   raft_trailing_logs      = 4
 `
 
-func soakRun(t *testing.T, rng *rand.Rand, f *soakFigures) {
+func soakRun(t *testing.T, rng *rand.Rand, f *soakFigures, giveBack bool) {
 	r := startClusterRun(t, soakSpeed, writePolicies(t, t.TempDir(), "testdata/soak/policies.hcl"), 0, soakRaft)
 	leader, _ := r.leader(-1, time.Time{})
 	defer func() {
@@ -146,10 +149,17 @@ func soakRun(t *testing.T, rng *rand.Rand, f *soakFigures) {
 	// calls are a few a run among dozens of others, and a kill between an
 	// eligibility call and its answer is what leaves a cordon the next
 	// leader finds in effect without seeing it made.
+	//
+	// A run aimed at the give-back (giveBack: odd runs) aims only its
+	// kills in the window's last minute and after at the eligibility
+	// calls: the cordons are made as in any run (so the window's end has
+	// the dc1 nodes to give back: a cordon a kill left unconfirmed keeps
+	// its node out), and those kills land on the give-back's calls. The
+	// other runs aim at both, and most of their nodes are left out.
 	aim := func() *soakAim {
 		now := r.now()
-		if p := r.eligibilityPhase(now, moves[0], windowEnd); p != "" {
-			a := &soakAim{apply: rng.IntN(3) != 0, early: true, only: "eligibility", patience: 40 * time.Second}
+		if p := r.eligibilityPhase(now, moves[0], windowEnd); p != "" && (p == "back" || !giveBack) {
+			a := &soakAim{apply: rng.IntN(3) != 0, early: true, only: "eligibility", patience: 40 * time.Second, phase: p}
 			r.arm(a)
 			return a
 		}
@@ -333,6 +343,9 @@ type soakAim struct {
 	apply, early bool
 	only         string
 	patience     time.Duration
+	// phase is, for an aim at the eligibility calls, which are to come:
+	// "out" (the window's cordons) or "back" (its give-back).
+	phase string
 }
 
 // arm sets the holds of an aim.
@@ -432,6 +445,9 @@ func (r *clusterRun) killOnce(rng *rand.Rand, leader int, aim *soakAim) soakKill
 			lastPoll = time.Now()
 			if c := r.caughtAny(); c != "" {
 				point = c
+				if aim.phase == "back" {
+					point = strings.ReplaceAll(point, "eligibility", "give-back eligibility")
+				}
 				if aim.early {
 					point += ", term start"
 				}
