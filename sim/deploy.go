@@ -193,11 +193,18 @@ func manualHealth(u *api.UpdateStrategy) bool {
 // deployment ID): healthy once running for migrate.min_healthy_time (the
 // simulator's checks pass at once), unhealthy when it fails first. One
 // desired to stop, or lost, before either gets none, as in a deployment.
-// An allocation carrying a deployment ID is left to runDeployments; in a
-// group without an update block it gets no health at all, as on Nomad.
+// An allocation carrying the ID of its job's active deployment is left to
+// runDeployments; in a group without an update block (or with
+// health_check = "manual") one carrying any deployment's ID gets no health
+// at all, as on Nomad.
+//
+// An allocation of a deployment that is over (failed, cancelled by a newer
+// version) before it turned healthy is still watched by Nomad's client,
+// with its group's update block: it turns healthy after that block's
+// min_healthy_time, though the deployment no longer counts it.
 func (c *Cluster) runMigrateHealth() {
 	for _, a := range c.live {
-		if a.healthy != nil || a.deployID != "" || a.desired != desiredRun || a.client == allocLost {
+		if a.healthy != nil || a.desired != desiredRun || a.client == allocLost {
 			continue
 		}
 		if a.job.typ != api.JobTypeService && a.job.typ != api.JobTypeSystem {
@@ -206,6 +213,16 @@ func (c *Cluster) runMigrateHealth() {
 		mh := 10 * time.Second
 		if a.grp.migrate.MinHealthyTime != nil {
 			mh = *a.grp.migrate.MinHealthyTime
+		}
+		if a.deployID != "" {
+			if d := latestDeployment(a.job); d != nil && d.active() && d.id == a.deployID {
+				continue // runDeployments
+			}
+			u := a.grp.update
+			if u == nil || manualHealth(u) {
+				continue
+			}
+			mh = *u.MinHealthyTime
 		}
 		switch {
 		case a.client == allocRunning && !c.now.Before(a.runningSince.Add(mh)):

@@ -2921,3 +2921,63 @@ func TestFidelityManualHealth(t *testing.T) {
 		}
 	})
 }
+
+// Nomad's client watches an allocation's health with its group's update
+// block for as long as it carries the deployment's ID, whatever became of
+// the deployment: an allocation still short of its min_healthy_time when
+// the deployment fails (here because another group's allocation failed,
+// with no reschedule allowed) turns healthy afterwards all the same.
+func TestFidelityHealthAfterDeploymentFailed(t *testing.T) {
+	forEachNomad(t, func(t *testing.T, c *cluster) {
+		id := c.jobID("health-after-failure")
+		j := crashJob(id, 5*time.Second)
+		f := j.TaskGroups[0]
+		f.Name = new("f")
+		f.ReschedulePolicy = &api.ReschedulePolicy{Attempts: new(0), Interval: new(time.Hour), Unlimited: new(false),
+			Delay: new(5 * time.Second), DelayFunction: new("constant")}
+		f.Update = &api.UpdateStrategy{MinHealthyTime: new(10 * time.Second)} // fails (at 2 s) before it is healthy
+		h := holdGroup("h", 1, 50, 32)
+		h.Update = &api.UpdateStrategy{MinHealthyTime: new(20 * time.Second)}
+		j.AddTaskGroup(h)
+		j.Update = &api.UpdateStrategy{MaxParallel: new(1), MinHealthyTime: new(time.Second), HealthyDeadline: new(40 * time.Second),
+			ProgressDeadline: new(time.Minute)}
+		c.register(t, j)
+		var held string
+		deadline := time.Now().Add(waitLimit)
+		for failed := false; !failed; time.Sleep(100 * time.Millisecond) {
+			as, _, err := c.client.Jobs().Allocations(id, true, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, s := range as {
+				switch {
+				case s.TaskGroup == "h":
+					held = s.ID
+				case s.ClientStatus == api.AllocClientStatusFailed:
+					failed = true
+				case c.sim != nil && running(s):
+					if err := c.sim.FailAlloc(s.ID, "exit 1"); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: group f's allocation never failed: %s", c.name, describe(as))
+			}
+		}
+		d := waitLatestDeployment(t, c, id)
+		d = waitDeployment(t, c, d.ID, func(d *api.Deployment) bool { return d.Status != api.DeploymentStatusRunning })
+		a, _, err := c.client.Allocations().Info(held, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.Status != api.DeploymentStatusFailed || a.DeploymentID != d.ID || healthOf(a) != "none" {
+			t.Fatalf("%s: deployment %s %q; group h's allocation: deployment %q, health %s; want failed, %s, none yet",
+				c.name, d.Status, d.StatusDescription, a.DeploymentID, healthOf(a), d.ID)
+		}
+		a = c.waitAlloc(t, held, "turned healthy", func(a *api.Allocation) bool { return healthOf(a) != "none" })
+		if healthOf(a) != "true" || a.DeploymentID != d.ID {
+			t.Errorf("group h's allocation after the deployment failed: health %s, deployment %q; want true, %s", healthOf(a), a.DeploymentID, d.ID)
+		}
+	})
+}
