@@ -33,16 +33,7 @@ import (
 // simulator only (TestActMaintenanceDrain, TestActKillMidMove).
 func TestActAgainstRealNomad(t *testing.T) {
 	addr, client, nodes := realNomadNodes(t)
-	var node *nomadapi.NodeListStub
-	for _, n := range nodes {
-		if rawExecReady(n) {
-			node = n
-			break
-		}
-	}
-	if node == nil {
-		t.Skip("NOMAD_ADDR has no ready, eligible node with raw_exec enabled: this test needs one")
-	}
+	node := rawExecNode(t, nodes)
 	job := fmt.Sprintf("fs-e2e-act-%d-%d", os.Getpid(), time.Now().UnixNano()%1e6)
 	registerSleeper(t, client, job, node.Datacenter)
 	t.Cleanup(func() { _, _, _ = client.Jobs().Deregister(job, true, nil) })
@@ -228,6 +219,19 @@ func realCoordinator(t *testing.T, client *nomadapi.Client, local *state.Local) 
 func rawExecReady(n *nomadapi.NodeListStub) bool {
 	d := n.Drivers["raw_exec"]
 	return n.Status == "ready" && n.SchedulingEligibility == "eligible" && d != nil && d.Detected && d.Healthy
+}
+
+// rawExecNode is the first of nodes that is rawExecReady; the test is
+// skipped when there is none.
+func rawExecNode(t *testing.T, nodes []*nomadapi.NodeListStub) *nomadapi.NodeListStub {
+	t.Helper()
+	for _, n := range nodes {
+		if rawExecReady(n) {
+			return n
+		}
+	}
+	t.Skip("NOMAD_ADDR has no ready, eligible node with raw_exec enabled: this test needs one")
+	return nil
 }
 
 // registerSleeper registers a one-allocation raw_exec /bin/sleep job.

@@ -25,16 +25,7 @@ import (
 // move settles once it runs.
 func TestActAgainstRealNomadReplacementHealth(t *testing.T) {
 	addr, client, nodes := realNomadNodes(t)
-	var node *nomadapi.NodeListStub
-	for _, n := range nodes {
-		if rawExecReady(n) {
-			node = n
-			break
-		}
-	}
-	if node == nil {
-		t.Skip("NOMAD_ADDR has no ready, eligible node with raw_exec enabled: this test needs one")
-	}
+	node := rawExecNode(t, nodes)
 	check := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) }))
 	t.Cleanup(check.Close)
 	u, err := url.Parse(check.URL)
