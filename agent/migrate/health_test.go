@@ -14,13 +14,15 @@ import (
 // Nomad's client watches it with the group's migrate block (here
 // min_healthy_time 3m), so the move waits that long after it runs. Placed
 // while a deployment of its job runs into a group that deployment does not
-// track (no update block), Nomad's client never sets it any health, so it
+// track (no update block), or into one whose update block sets
+// health_check = "manual", Nomad's client never sets it any health, so it
 // counts once it runs (before, the move waited out its settle timeout).
 func TestReplacementHealth(t *testing.T) {
 	for _, tc := range []struct {
 		name      string
 		deploying bool
-	}{{"no deployment", false}, {"group outside a running deployment", true}} {
+		manual    bool // the group's update block leaves health to an operator
+	}{{"no deployment", false, false}, {"group outside a running deployment", true, false}, {"manual health in a running deployment", true, true}} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHarness(t, actScenario, actPolicies)
 			job, _, err := h.client.Jobs().Info("web", nil)
@@ -33,7 +35,11 @@ func TestReplacementHealth(t *testing.T) {
 			fe.Update = &nomadapi.UpdateStrategy{MaxParallel: new(0)}
 			fe.Migrate = &nomadapi.MigrateStrategy{MaxParallel: new(1), HealthCheck: new("checks"),
 				MinHealthyTime: new(3 * time.Minute), HealthyDeadline: new(10 * time.Minute)}
-			if tc.deploying {
+			if tc.manual {
+				fe.Update = &nomadapi.UpdateStrategy{MaxParallel: new(1), HealthCheck: new("manual"), MinHealthyTime: new(10 * time.Second),
+					HealthyDeadline: new(5 * time.Minute), ProgressDeadline: new(time.Hour)}
+			}
+			if tc.deploying && !tc.manual {
 				side := nomadapi.NewTaskGroup("side", 1)
 				side.AddTask(nomadapi.NewTask("hold", "raw_exec").SetConfig("command", "/bin/sleep").
 					SetConfig("args", []string{"3600"}).Require(&nomadapi.Resources{CPU: new(100), MemoryMB: new(64)}))
