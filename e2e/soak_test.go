@@ -176,7 +176,11 @@ func soakRun(t *testing.T, rng *rand.Rand, f *soakFigures, giveBack bool) {
 	var kills []soakKill
 	downLong := 0
 	next := aim()
-	for r.now().Before(windowEnd.Add(2 * time.Minute)) {
+	// Kills go on until two minutes after the window's end, and, while
+	// the next kill aims at the give-back's calls (a dc1 node still out),
+	// until five: the give-back comes in the first pass after the end, and
+	// a kill and restart take up to a minute of the simulator's time.
+	for r.now().Before(windowEnd.Add(2*time.Minute)) || next != nil && next.phase == "back" && r.now().Before(windowEnd.Add(5*time.Minute)) {
 		k := r.killOnce(rng, leader, next)
 		next = aim()
 		if rng.IntN(4) == 0 {
