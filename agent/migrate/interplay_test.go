@@ -268,3 +268,46 @@ func TestWindowLeavesANodeMovedAwayOut(t *testing.T) {
 		t.Errorf("a-1 %s after its window ended: the node %s moved away was given back; decisions %+v", got, id, h.local.FSM.Decisions())
 	}
 }
+
+// TestGivenUpNodeWaitsForASpread: a queued whole-node request held a-1
+// out of scheduling (holdNodes); a spread off a-1 then runs (a-1 is out
+// already: it cordons nothing). The request is cancelled while the spread
+// runs: its give-back waits until the spread has ended (before: a-1 went
+// back to scheduling at once, under the running spread), then comes.
+func TestGivenUpNodeWaitsForASpread(t *testing.T) {
+	pols := strings.Replace(actPolicies, "max_parallel = 1", "max_parallel = 3", 1)
+	h := newHarness(t, actScenario+cacheJob, pols)
+	node := h.nodeID("a-")
+	mustApply(t, h, state.SetQueuePaused{Paused: true, At: h.now(), By: "test"})
+	id, err := h.c.Submit(h.ctx, h.now(), h.pols, Submission{Node: node, Target: "dc2", Reason: "maintenance"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.run(h.flatForecasts(30))
+	if got := h.eligibility(node); got != nomadapi.NodeSchedulingIneligible {
+		t.Fatalf("a-1 %s while %s waits queued: not held", got, id)
+	}
+	s := h.runningSpread(node, false)
+	mustApply(t, h, state.CancelRequest{ID: id, At: h.now(), Reason: "test: the operator gives it up"})
+	pass := func() {
+		t.Helper()
+		h.run(h.flatForecasts(30))
+		h.step(15 * time.Second)
+		if err := h.c.Follow(h.ctx, h.now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 5 {
+		pass()
+		if got := h.eligibility(node); got != nomadapi.NodeSchedulingIneligible {
+			t.Fatalf("a-1 %s while spread %s still runs off it: %s's give-back did not wait", got, s.ID, id)
+		}
+	}
+	h.endSpread(s)
+	for range 3 {
+		pass()
+	}
+	if got := h.eligibility(node); got != nomadapi.NodeSchedulingEligible {
+		t.Errorf("a-1 %s after the spread ended: the cancelled %s's hold was not given back; decisions %+v", got, id, h.local.FSM.Decisions())
+	}
+}
