@@ -690,9 +690,15 @@ func (c *Coordinator) cordoned(r state.MigrationRequest, node string) bool {
 // attemptIntents are the IDs of the intents taking node out of scheduling
 // for request r, one per attempt so far.
 func attemptIntents(node string, r state.MigrationRequest) []string {
+	return perAttempt(state.IntentNodeEligibility, node, r)
+}
+
+// perAttempt are the IDs of request r's intents of kind on node, one per
+// attempt so far.
+func perAttempt(kind state.IntentKind, node string, r state.MigrationRequest) []string {
 	ids := make([]string, 0, r.Attempts+1)
 	for a := 0; a <= r.Attempts; a++ {
-		ids = append(ids, intentID(state.IntentNodeEligibility, node, r.ID, a))
+		ids = append(ids, intentID(kind, node, r.ID, a))
 	}
 	return ids
 }

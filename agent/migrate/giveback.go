@@ -56,7 +56,7 @@ type debt struct {
 //     other spread moves work off it and it does not drain.
 //
 // A node two of them hold (a spread's cordon and a drain window, say)
-// goes back only once nothing foreshape runs holds it (holder): a
+// goes back only once nothing foreshape runs holds it (held): a
 // give-back waits while a spread moves work off the node, a drain window
 // that lists it has begun and not ended, or a whole-node request of it is
 // queued or running. A node a whole-node request moved away (done) after
@@ -88,14 +88,14 @@ func (c *Coordinator) owedBack(view state.ActView, now time.Time, r state.Migrat
 		if unconfirmed || (!took && !c.drained(node, r)) {
 			return debt{}
 		}
-		if c.movedAway(view, node, c.firstDone(append(ids, drainIntents(node, r)...)...)) {
+		if c.movedAway(view, node, c.firstDone(append(ids, perAttempt(state.IntentDrainNode, node, r)...)...)) {
 			return debt{}
 		}
 		// Due once the window has ended and nothing else holds the node
 		// (a spread that began while the node was out of scheduling
 		// cordoned nothing and relies on it staying out).
 		end, ok := c.windowEnd(r)
-		d := debt{owes: owesEligible, due: ok && !now.Before(end) && c.holder(view, now, node, r) == ""}
+		d := debt{owes: owesEligible, due: ok && !now.Before(end) && !c.held(view, now, node, r)}
 		// Drained and not cordoned by foreshape: what the node was
 		// before the drain decides. An operator's cordon (or drain) from
 		// before stays; foreshape ends only its own drain.
@@ -109,7 +109,7 @@ func (c *Coordinator) owedBack(view state.ActView, now time.Time, r state.Migrat
 			return debt{}
 		}
 		taken, unconfirmed := c.tookOut(attemptIntents(node, r)...)
-		free := c.holder(view, now, node, r) == ""
+		free := !c.held(view, now, node, r)
 		switch before := c.drainedFrom(node, r); {
 		case taken:
 			return debt{owes: owesEligible, due: free}
@@ -134,7 +134,7 @@ func (c *Coordinator) owedBack(view state.ActView, now time.Time, r state.Migrat
 		// spread, a drain window, a whole-node move: each found it out of
 		// scheduling and took nothing out of its own), until it ends.
 		n, ok := c.view.nodes[node]
-		return debt{owes: owesEligible, due: ok && !n.Drain && c.holder(view, now, node, r) == ""}
+		return debt{owes: owesEligible, due: ok && !n.Drain && !c.held(view, now, node, r)}
 	}
 	return debt{}
 }
@@ -159,13 +159,13 @@ func backNodes(r state.MigrationRequest) []string {
 	return nil
 }
 
-// holder names what else foreshape runs that holds node out of
-// scheduling, "" when nothing does: a spread moving work off it, a drain
+// held reports whether anything else foreshape runs holds node out of
+// scheduling: a spread moving work off it, a drain
 // window that has begun (a request of it started: running or finished, not
 // cancelled) and not yet ended and lists it, or a whole-node request of it
 // (not a window's) queued or running. r's own holds, and its window's, do
 // not count.
-func (c *Coordinator) holder(view state.ActView, now time.Time, node string, r state.MigrationRequest) string {
+func (c *Coordinator) held(view state.ActView, now time.Time, node string, r state.MigrationRequest) bool {
 	for _, x := range view.Requests {
 		if x.ID == r.ID {
 			continue
@@ -177,24 +177,22 @@ func (c *Coordinator) holder(view state.ActView, now time.Time, node string, r s
 				continue
 			}
 			if end, ok := c.windowEnd(x); ok && now.Before(end) {
-				return windowKey(x) + " (until " + end.UTC().Format("15:04") + ")"
+				return true
 			}
 		case x.Resource.Kind == state.ResourceNode:
 			if x.Resource.ID == node && !x.State.Terminal() {
-				return x.ID + " (" + string(x.State) + ")"
+				return true
 			}
 		case shape.Within(&x):
 			if x.State != state.RequestRunning {
 				continue
 			}
-			for _, m := range x.Moves {
-				if m.Node == node {
-					return x.ID + " (spread)"
-				}
+			if slices.ContainsFunc(x.Moves, func(m state.Move) bool { return m.Node == node }) {
+				return true
 			}
 		}
 	}
-	return ""
+	return false
 }
 
 // movedAway reports whether a whole-node request of node (not a window's)
@@ -220,16 +218,6 @@ func (c *Coordinator) firstDone(ids ...string) time.Time {
 		}
 	}
 	return first
-}
-
-// drainIntents are the IDs of the intents draining node for request r,
-// one per attempt so far.
-func drainIntents(node string, r state.MigrationRequest) []string {
-	ids := make([]string, 0, r.Attempts+1)
-	for a := 0; a <= r.Attempts; a++ {
-		ids = append(ids, intentID(state.IntentDrainNode, node, r.ID, a))
-	}
-	return ids
 }
 
 // spreadCordoned names a spread that cordoned node (seen made) and has
