@@ -139,9 +139,8 @@ func (a *Agent) startNode(cfg *config.Config, start *preflight.Start) (*cluster.
 }
 
 // InMemoryRaftAddress is what the API shows as a server's Raft address
-// when the transport is in-process (dev mode), instead of the random ID
-// that stands for an address there.
-const InMemoryRaftAddress = "in-memory (dev)"
+// when the transport is in-process (dev mode).
+const InMemoryRaftAddress = cluster.InMemoryAddress
 
 // raftAddress is how the API shows a Raft address: as it is, or
 // InMemoryRaftAddress for an in-process transport's.

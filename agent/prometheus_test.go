@@ -190,28 +190,30 @@ func TestPrometheusIOPSAndReadWriteCharacterisation(t *testing.T) {
 		}
 		return true
 	})
+	// The three series are three queries: a scrape that lands between
+	// them (at 150 data seconds a second, a few wall milliseconds under
+	// load are data seconds) moves one of them at that point — by 10% at
+	// load 10 (reads and writes 185.2 each, IOPS 335.96). A wrong split
+	// moves every point, so one point off (or a tenth of the hour's) is let by.
 	for _, l := range ioLocalities {
 		read, write, total := lastHour(t, a, l.dc)
-		n := 0
+		var n, off int
 		for i := range total {
 			if math.IsNaN(total[i]) || total[i] <= 0 {
 				continue
 			}
 			n++
-			if got := read[i] / total[i]; math.Abs(got-l.readShare) > 0.005 {
-				t.Errorf("%s: reads are %.3f of IOPS at point %d (%v of %v), want the sim's %.2f", l.dc, got, i, read[i], total[i], l.readShare)
-			}
-			// The three series are three queries: a scrape that lands
-			// between them (at 150 data seconds a second, a few wall
-			// milliseconds under load are data seconds) moves one of
-			// them by a fraction of a percent; a wrong split moves it
-			// by far more.
-			if math.Abs(read[i]+write[i]-total[i]) > 0.01*total[i] {
-				t.Errorf("%s: reads %v + writes %v != IOPS %v at point %d", l.dc, read[i], write[i], total[i], i)
+			share, sum := math.Abs(read[i]/total[i]-l.readShare) <= 0.005, math.Abs(read[i]+write[i]-total[i]) <= 0.01*total[i]
+			if !share || !sum {
+				off++
+				t.Logf("%s: point %d: reads %v + writes %v of IOPS %v (reads %.3f of IOPS, the sim's %.2f)", l.dc, i, read[i], write[i], total[i], read[i]/total[i], l.readShare)
 			}
 		}
-		if n == 0 {
-			t.Errorf("%s: no IOPS in the store's last hour", l.dc)
+		if n < 2 {
+			t.Errorf("%s: %d IOPS points in the store's last hour, want at least 2", l.dc, n)
+		}
+		if off > max(1, n/10) {
+			t.Errorf("%s: %d of %d points do not split IOPS as the sim does (reads %.2f, reads + writes = IOPS)", l.dc, off, n, l.readShare)
 		}
 	}
 

@@ -27,6 +27,11 @@ const (
 	logKeyTerm    = "term"
 )
 
+// InMemoryAddress is how a server on the in-process transport (dev mode)
+// shows its Raft address, in its log and the API, instead of the random
+// ID that stands for an address there.
+const InMemoryAddress = "in-memory (dev)"
+
 var (
 	// ErrNotLeader is returned (wrapped in *NotLeaderError) by operations
 	// that only the leader can perform.
@@ -310,7 +315,13 @@ func (n *Node) open(fsm raft.FSM) error {
 	if accept != nil {
 		accept.serve()
 	}
-	n.logger.Info("raft started", logKeyNodeID, cfg.NodeID, logKeyAddress, string(trans.LocalAddr()))
+	addr := string(trans.LocalAddr())
+	if n.mux == nil && cfg.Transport == nil {
+		// The in-process transport's address is a generated ID no peer
+		// can dial.
+		addr = InMemoryAddress
+	}
+	n.logger.Info("raft started", logKeyNodeID, cfg.NodeID, logKeyAddress, addr)
 	return nil
 }
 

@@ -487,28 +487,33 @@ func TestNonvoterJoinsAndStatus(t *testing.T) {
 
 func TestDevModeAndAdvertise(t *testing.T) {
 	tests := []struct {
-		name string
-		cfg  cluster.Config
-		addr func(string) bool
+		name    string
+		cfg     cluster.Config
+		addr    func(string) bool
+		started string // what the "raft started" line says of the transport
 	}{
 		{"in memory, in-process transport", cluster.Config{NodeID: "dev", InMemory: true, Bootstrap: true},
-			func(a string) bool { return a != "" }},
+			func(a string) bool { return a != "" }, `address="in-memory (dev)"`},
 		{"in memory over TCP with an advertised address", cluster.Config{NodeID: "dev", InMemory: true, Bootstrap: true,
 			BindAddr: "127.0.0.1:0", AdvertiseAddr: "127.0.0.1:17576"},
-			func(a string) bool { return a == "127.0.0.1:17576" }},
+			func(a string) bool { return a == "127.0.0.1:17576" }, "address=127.0.0.1:17576"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := tt.cfg
 			cfg.HeartbeatTimeout, cfg.ElectionTimeout, cfg.LeaderLeaseTimeout = 50*time.Millisecond, 50*time.Millisecond, 50*time.Millisecond
 			fsm := &listFSM{}
-			n, err := cluster.New(cfg, fsm, clustertest.Logger(t))
+			logs := &logBuffer{}
+			n, err := cluster.New(cfg, fsm, teeLogger(t, "dev", logs))
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer n.Close()
 			waitLeading(t, n)
 			apply(t, n, []byte("x"))
+			if line := logLine(logs.String(), "raft started"); !strings.Contains(line, tt.started) {
+				t.Errorf("raft started line %q; want it to say %s", line, tt.started)
+			}
 			st, err := n.Status()
 			if err != nil {
 				t.Fatal(err)
@@ -606,4 +611,14 @@ func TestHalfWrittenSnapshotsRemoved(t *testing.T) {
 	if !fsm2.Act().Paused {
 		t.Error("the restarted server's state does not have the entry before its snapshot")
 	}
+}
+
+// logLine is the first line of logs that contains msg.
+func logLine(logs, msg string) string {
+	for line := range strings.Lines(logs) {
+		if strings.Contains(line, msg) {
+			return strings.TrimSpace(line)
+		}
+	}
+	return ""
 }
