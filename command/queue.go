@@ -65,7 +65,12 @@ Options:
 
   -state=LIST      Only requests in these states, comma-separated: pending,
                    waiting, reserving, running, done, failed, cancelled.
-  -locality=PATH   Only requests from or to this locality (dc2, dc1/web).
+  -locality=PATH   Only requests from or to a locality within this one:
+                   DATACENTER[/NODE_POOL[/NODE_CLASS]], "*" for any part.
+                   dc1 holds dc1/*/web (node class web); dc1/web is node
+                   pool web. One that holds none of the localities the
+                   agent knows (its policies', its requests') lists
+                   nothing and says so on stderr, naming them.
 ` + clientFlagsHelp + `
 
 Example:
@@ -94,6 +99,9 @@ func (c *QueueListCommand) Run(args []string) int {
 	if opts.States, err = parseStates(*states); err != nil {
 		return c.UsageError("queue list", err.Error())
 	}
+	if err := api.CheckLocality(*locality); err != nil {
+		return c.UsageError("queue list", "-locality: "+err.Error())
+	}
 	q, err := cf.client().Queue(c.Ctx, opts)
 	if err != nil {
 		return c.apiError(err)
@@ -102,6 +110,16 @@ func (c *QueueListCommand) Run(args []string) int {
 		return c.printJSON(q)
 	}
 	fmt.Fprint(c.Out, renderQueue(q))
+	if len(q.Requests) == 0 {
+		noteLocality(c.Ctx, c.Err, cf.client(), *locality, "request", func() ([]string, error) {
+			all, err := cf.client().Queue(c.Ctx, nil)
+			var out []string
+			for _, r := range all.Requests {
+				out = append(out, r.Source, r.Target)
+			}
+			return out, err
+		})
+	}
 	return ExitOK
 }
 

@@ -384,7 +384,7 @@ func TestDecisionsSinceADuration(t *testing.T) {
 type policiesBackend struct{ stubBackend }
 
 func (policiesBackend) Policies(context.Context) []api.Policy {
-	return []api.Policy{{Name: "web"}, {Name: "batch"}}
+	return []api.Policy{{Name: "web", Locality: "dc1/*/web"}, {Name: "batch", Locality: "*/batch"}}
 }
 
 // TestEmptyResultNamesUnknownPolicy: decisions and reservations filtered
@@ -403,7 +403,7 @@ func TestEmptyResultNamesUnknownPolicy(t *testing.T) {
 		if code != ExitOK || !strings.HasPrefix(out, "No ") || !strings.Contains(errOut, `note: the agent has no policy "wbe" (its policies: web, batch).`) {
 			t.Errorf("%s -policy wbe: exit %d, stdout %q, stderr %q", cmd, code, out, errOut)
 		}
-		if code, out, errOut := runCLI(t, cmd, "-address", srv.URL, "-policy", "batch", "-locality", "dc9"); code != ExitOK || !strings.HasPrefix(out, "No ") || errOut != "" {
+		if code, out, errOut := runCLI(t, cmd, "-address", srv.URL, "-policy", "batch", "-locality", "dc1"); code != ExitOK || !strings.HasPrefix(out, "No ") || errOut != "" {
 			t.Errorf("%s -policy batch: exit %d, stdout %q, stderr %q; want no note", cmd, code, out, errOut)
 		}
 	}
@@ -419,5 +419,57 @@ func TestQueueHelpSaysFinishedRequestsAreForgotten(t *testing.T) {
 	}
 	if help := (&QueueShowCommand{}).Help(); !strings.Contains(help, "queue.keep_finished") {
 		t.Errorf("queue show -help does not say a forgotten request is not found:\n%s", help)
+	}
+}
+
+// TestLocalityFilterNamesKnownLocalities: queue list -locality lists the
+// requests from or to a locality within the one named ("dc1" holds the
+// dc1/*/web of a policy on node class web); one that holds no locality the
+// agent knows (its policies', its requests') lists nothing and says so on
+// stderr, naming what the path means and the known ones — "dc1/web" is
+// node pool web, the usual slip for class web; so do reservations and
+// decisions. A malformed path is a usage error naming -locality.
+func TestLocalityFilterNamesKnownLocalities(t *testing.T) {
+	act := apitest.New()
+	s, err := api.NewServer(policiesBackend{}, api.Options{Act: act})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(s)
+	defer srv.Close()
+	if code, out, errOut := runCLI(t, "queue", "submit", "-address", srv.URL, "-node", "n1", "-target", "dc2"); code != ExitOK {
+		t.Fatalf("submit: exit %d, %s %s", code, out, errOut)
+	}
+	act.Update("mr-1", func(r *api.MigrationRequest) { r.Source = "dc1/*/web" })
+	for _, filter := range []string{"dc1", "dc1/*/web", "dc2"} {
+		code, out, errOut := runCLI(t, "queue", "list", "-address", srv.URL, "-locality", filter)
+		if code != ExitOK || !strings.Contains(out, "mr-1") || errOut != "" {
+			t.Errorf("queue list -locality %s: exit %d, stdout %q, stderr %q; want mr-1", filter, code, out, errOut)
+		}
+	}
+	want := `note: no policy or request of the agent is in locality "dc1/web" (datacenter dc1, node pool web); ` +
+		`the localities it knows: */batch, dc1/*/web, dc2.`
+	code, out, errOut := runCLI(t, "queue", "list", "-address", srv.URL, "-locality", "dc1/web")
+	if code != ExitOK || !strings.Contains(out, "No migration requests.") || strings.TrimSpace(errOut) != want {
+		t.Errorf("queue list -locality dc1/web: exit %d, stdout %q, stderr %q; want %q", code, out, errOut, want)
+	}
+	// A known locality without requests is not remarked on.
+	if code, out, errOut := runCLI(t, "queue", "list", "-address", srv.URL, "-locality", "*/batch"); code != ExitOK || !strings.Contains(out, "No migration requests.") || errOut != "" {
+		t.Errorf("queue list -locality */batch: exit %d, stdout %q, stderr %q; want no note", code, out, errOut)
+	}
+	for _, cmd := range []string{"reservations", "decisions"} {
+		code, out, errOut := runCLI(t, cmd, "-address", srv.URL, "-locality", "dc3/*/web")
+		want := `note: no policy or ` + strings.TrimSuffix(cmd, "s") + ` of the agent is in locality "dc3/*/web" (datacenter dc3, node class web); ` +
+			`the localities it knows: */batch, dc1/*/web.`
+		if code != ExitOK || !strings.HasPrefix(out, "No ") || strings.TrimSpace(errOut) != want {
+			t.Errorf("%s -locality dc3/*/web: exit %d, stdout %q, stderr %q; want %q", cmd, code, out, errOut, want)
+		}
+	}
+	for _, cmd := range [][]string{{"queue", "list"}, {"queue", "watch"}, {"reservations"}, {"decisions"}} {
+		args := append(append([]string{}, cmd...), "-address", srv.URL, "-locality", "dc1//web")
+		code, _, errOut := runCLI(t, args...)
+		if code != ExitUsage || !strings.Contains(errOut, `-locality: locality "dc1//web" has an empty part`) {
+			t.Errorf("%v -locality dc1//web: exit %d, stderr %q; want a usage error naming -locality", cmd, code, errOut)
+		}
 	}
 }

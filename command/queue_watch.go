@@ -37,7 +37,8 @@ Usage: foreshape queue watch [options]
 Options:
 
   -state=LIST      Only requests in these states, comma-separated.
-  -locality=PATH   Only requests from or to this locality.
+  -locality=PATH   Only requests from or to a locality within this one
+                   (dc1 holds dc1/*/web), as in queue list.
   -retry=DURATION  How long to wait after an error before trying again.
                    Default: 2s.
 ` + clientFlagsHelp + `
@@ -71,6 +72,9 @@ func (c *QueueWatchCommand) Run(args []string) int {
 	var err error
 	if opts.States, err = parseStates(*states); err != nil {
 		return c.UsageError("queue watch", err.Error())
+	}
+	if err := api.CheckLocality(*locality); err != nil {
+		return c.UsageError("queue watch", "-locality: "+err.Error())
 	}
 	terminal := c.terminal
 	if terminal == nil {

@@ -38,7 +38,9 @@ Usage: foreshape reservations [options]
 Options:
 
   -policy=NAME     Only this policy's reservations.
-  -locality=PATH   Only reservations in this locality.
+  -locality=PATH   Only reservations in a locality within this one (dc2
+                   holds dc2/*/web); one that holds no locality the agent
+                   knows says so on stderr, naming them.
   -state=STATE     Only reservations in this state (one of those above).
   -request=ID      Only the reservations of this migration request.
 ` + clientFlagsHelp + `
@@ -66,6 +68,9 @@ func (c *ReservationsCommand) Run(args []string) int {
 	if fs.NArg() > 0 {
 		return c.UsageError("reservations", "reservations takes no arguments")
 	}
+	if err := api.CheckLocality(o.Locality); err != nil {
+		return c.UsageError("reservations", "-locality: "+err.Error())
+	}
 	if o.State != "" && !slices.Contains(api.ReservationStates, o.State) {
 		return c.UsageError("reservations", fmt.Sprintf("-state: %q is not one of %s", o.State, strings.Join(api.ReservationStates, ", ")))
 	}
@@ -79,6 +84,14 @@ func (c *ReservationsCommand) Run(args []string) int {
 	if len(rs) == 0 {
 		fmt.Fprintln(c.Out, "No reservations.")
 		notePolicy(c.Ctx, c.Err, cf.client(), o.Policy)
+		noteLocality(c.Ctx, c.Err, cf.client(), o.Locality, "reservation", func() ([]string, error) {
+			all, err := cf.client().Reservations(c.Ctx, nil)
+			var out []string
+			for _, r := range all {
+				out = append(out, r.Locality)
+			}
+			return out, err
+		})
 		return ExitOK
 	}
 	w := c.table()
@@ -125,7 +138,9 @@ Usage: foreshape decisions [options]
 Options:
 
   -policy=NAME     Only this policy's decisions.
-  -locality=PATH   Only decisions about this locality.
+  -locality=PATH   Only decisions about a locality within this one (dc1
+                   holds dc1/*/web); one that holds no locality the agent
+                   knows says so on stderr, naming them.
   -kind=KIND       Only decisions of this kind (submit, reserve, extend,
                    release, reap, scale, wait, start, done, cancel; hold
                    when a queued node is taken out of scheduling, restore
@@ -170,6 +185,9 @@ func (c *DecisionsCommand) Run(args []string) int {
 	if f.Limit < 0 {
 		return c.UsageError("decisions", "-limit must not be negative")
 	}
+	if err := api.CheckLocality(f.Locality); err != nil {
+		return c.UsageError("decisions", "-locality: "+err.Error())
+	}
 	if f.Kind != "" && !slices.Contains(api.DecisionKinds, f.Kind) {
 		return c.UsageError("decisions", fmt.Sprintf("-kind: %q is not one of %s", f.Kind, strings.Join(api.DecisionKinds, ", ")))
 	}
@@ -192,6 +210,14 @@ func (c *DecisionsCommand) Run(args []string) int {
 	if len(ds) == 0 {
 		fmt.Fprintln(c.Out, "No decisions.")
 		notePolicy(c.Ctx, c.Err, cf.client(), f.Policy)
+		noteLocality(c.Ctx, c.Err, cf.client(), f.Locality, "decision", func() ([]string, error) {
+			all, err := cf.client().Decisions(c.Ctx, api.DecisionFilter{})
+			var out []string
+			for _, d := range all {
+				out = append(out, d.Locality)
+			}
+			return out, err
+		})
 		return ExitOK
 	}
 	w := c.table()
@@ -239,4 +265,55 @@ func notePolicy(ctx context.Context, w io.Writer, client *api.Client, name strin
 		has = "its policies: " + strings.Join(names, ", ")
 	}
 	fmt.Fprintf(w, "note: the agent has no policy %q (%s).\n", name, has)
+}
+
+// noteLocality says, on w, when a -locality filter that matched nothing
+// holds none of the localities the agent knows: its policies' and those
+// of the entries listed (what seen returns: the unfiltered list's
+// localities, e.g. requests' sources and targets). It names them, and what
+// the filter's path means, as a locality path is easily mistaken ("dc1/web"
+// is node pool web of dc1; a node class is its third part). Nothing when
+// one lies within the filter, or the agent does not say.
+func noteLocality(ctx context.Context, w io.Writer, client *api.Client, filter, what string, seen func() ([]string, error)) {
+	if filter == "" {
+		return
+	}
+	pols, err := client.Policies(ctx)
+	if err != nil {
+		return
+	}
+	more, err := seen()
+	if err != nil {
+		return
+	}
+	var known []string
+	for _, p := range pols {
+		known = append(known, p.Locality)
+	}
+	known = append(known, more...)
+	slices.Sort(known)
+	known = slices.Compact(slices.DeleteFunc(known, func(l string) bool { return l == "" }))
+	for _, l := range known {
+		if api.InLocality(l, filter) {
+			return
+		}
+	}
+	has := "it knows none"
+	if len(known) > 0 {
+		has = "the localities it knows: " + strings.Join(known, ", ")
+	}
+	fmt.Fprintf(w, "note: no policy or %s of the agent is in locality %q (%s); %s.\n", what, filter, describeLocality(filter), has)
+}
+
+// describeLocality spells out a locality path's parts: "dc1/web" is
+// "datacenter dc1, node pool web".
+func describeLocality(path string) string {
+	var parts []string
+	for i, p := range strings.Split(path, "/") {
+		if p == "*" || i > 2 {
+			continue
+		}
+		parts = append(parts, []string{"datacenter ", "node pool ", "node class "}[i]+p)
+	}
+	return strings.Join(parts, ", ")
 }

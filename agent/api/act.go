@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/foreshape/foreshape/policies"
 )
 
 // This file holds what the act half's endpoints exchange: the migration
@@ -310,8 +312,39 @@ type DecisionFilter struct {
 // Match reports whether d passes f's field filters (not Limit).
 func (f DecisionFilter) Match(d Decision) bool {
 	return (f.Policy == "" || d.Policy == f.Policy) &&
-		(f.Locality == "" || d.Locality == f.Locality) &&
+		(f.Locality == "" || InLocality(d.Locality, f.Locality)) &&
 		(f.Kind == "" || d.Kind == f.Kind) &&
 		(f.Request == "" || d.Request == f.Request) &&
 		(f.Since.IsZero() || !d.Time.Before(f.Since))
+}
+
+// InLocality reports whether the locality path loc lies within the locality
+// path filter: every part filter names (DATACENTER/NODE_POOL/NODE_CLASS, "*"
+// or an omitted trailing part for any) is loc's. "dc1" holds "dc1/*/web"
+// and "dc1"; "dc1/*/web" holds itself, not "dc1" nor "dc1/web" (node pool
+// web). Paths that do not parse match only when equal.
+func InLocality(loc, filter string) bool {
+	if loc == filter {
+		return true
+	}
+	f, err := policies.ParseLocality(filter)
+	if err != nil {
+		return false
+	}
+	l, err := policies.ParseLocality(loc)
+	if err != nil {
+		return false
+	}
+	within := func(want, got string) bool { return want == "" || want == got }
+	return within(f.Datacenter, l.Datacenter) && within(f.NodePool, l.NodePool) && within(f.NodeClass, l.NodeClass)
+}
+
+// CheckLocality checks a -locality filter's form: nil for "" and for a
+// locality path ParseLocality reads.
+func CheckLocality(filter string) error {
+	if filter == "" {
+		return nil
+	}
+	_, err := policies.ParseLocality(filter)
+	return err
 }

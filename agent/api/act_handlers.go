@@ -54,6 +54,9 @@ func (s *Server) queueList(w http.ResponseWriter, r *http.Request, b ActBackend)
 			return
 		}
 	}
+	if !localityOK(w, q.Get("locality")) {
+		return
+	}
 	if q.Has("index") {
 		index, err := strconv.ParseUint(q.Get("index"), 10, 64)
 		if err != nil {
@@ -85,7 +88,7 @@ func (s *Server) queueList(w http.ResponseWriter, r *http.Request, b ActBackend)
 	if len(states) > 0 || locality != "" {
 		kept := queue.Requests[:0:0]
 		for _, mr := range queue.Requests {
-			if (len(states) == 0 || contains(states, mr.State)) && (locality == "" || mr.Source == locality || mr.Target == locality) {
+			if (len(states) == 0 || contains(states, mr.State)) && (locality == "" || InLocality(mr.Source, locality) || InLocality(mr.Target, locality)) {
 				kept = append(kept, mr)
 			}
 		}
@@ -105,6 +108,16 @@ func parseWait(v string) (time.Duration, error) {
 		return 0, fmt.Errorf("wait: %q is not a duration such as 30s", v)
 	}
 	return min(d, MaxWait), nil
+}
+
+// localityOK answers 400 naming the field when a ?locality= filter is not
+// a locality path, and says whether it is one (or empty).
+func localityOK(w http.ResponseWriter, locality string) bool {
+	if err := CheckLocality(locality); err != nil {
+		writeError(w, http.StatusBadRequest, "locality: "+err.Error())
+		return false
+	}
+	return true
 }
 
 func knownState(s string) bool { return contains(States, s) }
@@ -197,6 +210,9 @@ func (s *Server) reservations(w http.ResponseWriter, r *http.Request, b ActBacke
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("state: %q is not one of %s", state, strings.Join(ReservationStates, ", ")))
 		return
 	}
+	if !localityOK(w, locality) {
+		return
+	}
 	all, err := b.Reservations(r.Context())
 	if err != nil {
 		s.backendError(w, r, err)
@@ -204,7 +220,7 @@ func (s *Server) reservations(w http.ResponseWriter, r *http.Request, b ActBacke
 	}
 	kept := all[:0:0]
 	for _, res := range all {
-		if (policy == "" || res.Policy == policy) && (locality == "" || res.Locality == locality) &&
+		if (policy == "" || res.Policy == policy) && (locality == "" || InLocality(res.Locality, locality)) &&
 			(state == "" || res.State == state) && (request == "" || res.Request == request) {
 			kept = append(kept, res)
 		}
@@ -215,6 +231,9 @@ func (s *Server) reservations(w http.ResponseWriter, r *http.Request, b ActBacke
 func (s *Server) decisions(w http.ResponseWriter, r *http.Request, b ActBackend) {
 	q := r.URL.Query()
 	f := DecisionFilter{Policy: q.Get("policy"), Locality: q.Get("locality"), Kind: q.Get("kind"), Request: q.Get("request")}
+	if !localityOK(w, f.Locality) {
+		return
+	}
 	if f.Kind != "" && !slices.Contains(DecisionKinds, f.Kind) {
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("kind: %q is not one of %s", f.Kind, strings.Join(DecisionKinds, ", ")))
 		return

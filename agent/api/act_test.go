@@ -493,3 +493,98 @@ func TestEveryErrorIsJSON(t *testing.T) {
 		}
 	}
 }
+
+// TestLocalityFilters: ?locality= on the queue, reservations and decisions
+// keeps what lies within the locality it names ("dc1" holds "dc1/*/web",
+// the locality of a policy on node class web; exact matching listed
+// nothing for it), not what only overlaps it ("dc1/web" is node pool web);
+// a value that is no locality path is refused naming the field.
+func TestLocalityFilters(t *testing.T) {
+	act := apitest.New()
+	addr, c := serveAct(t, act, api.Options{})
+	ctx := context.Background()
+	for _, s := range []api.Submission{{Node: "n1", Target: "dc2"}, {Allocation: "a2", Target: "dc3"}} {
+		if _, err := c.Submit(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	act.Update("mr-1", func(r *api.MigrationRequest) { r.Source = "dc1/*/web" })
+	act.AddReservation(api.Reservation{ID: "res-1", Request: "mr-1", Locality: "dc2/*/web", State: api.ReservationHeld})
+	act.AddDecision(api.Decision{Time: act.Start, Kind: api.DecisionSubmit, Locality: "dc1/*/web", Request: "mr-1"})
+	ids := func(filter string) string {
+		q, err := c.Queue(ctx, &api.QueueOptions{Locality: filter})
+		if err != nil {
+			t.Fatalf("queue ?locality=%s: %v", filter, err)
+		}
+		var out []string
+		for _, r := range q.Requests {
+			out = append(out, r.ID)
+		}
+		rs, err := c.Reservations(ctx, &api.ReservationOptions{Locality: filter})
+		if err != nil {
+			t.Fatalf("reservations ?locality=%s: %v", filter, err)
+		}
+		for _, r := range rs {
+			out = append(out, r.ID)
+		}
+		ds, err := c.Decisions(ctx, api.DecisionFilter{Locality: filter})
+		if err != nil {
+			t.Fatalf("decisions ?locality=%s: %v", filter, err)
+		}
+		for _, d := range ds {
+			out = append(out, d.Kind)
+		}
+		return strings.Join(out, " ")
+	}
+	for filter, want := range map[string]string{
+		"dc1":         "mr-1 submit",
+		"dc1/*":       "mr-1 submit",
+		"dc1/*/web":   "mr-1 submit",
+		"*/*/web":     "mr-1 res-1 submit",
+		"dc1/web":     "",
+		"dc1/x/web":   "",
+		"dc2":         "mr-1 mr-2 res-1",
+		"dc2/*/web":   "res-1",
+		"dc3":         "mr-2",
+		"dc9":         "",
+		"":            "mr-1 mr-2 res-1 submit",
+		"dc1/*/web/*": "bad",
+	} {
+		if filter == "dc1/*/web/*" {
+			for _, path := range []string{"/v1/queue", "/v1/reservations", "/v1/decisions"} {
+				code, _, body := getJSON(t, addr+path+"?locality="+filter)
+				if code != http.StatusBadRequest || !strings.Contains(string(body), `locality: locality \"dc1/*/web/*\" has more than three parts`) {
+					t.Errorf("%s?locality=%s: %d %s, want 400 naming the field", path, filter, code, body)
+				}
+			}
+			continue
+		}
+		if got := ids(filter); got != want {
+			t.Errorf("?locality=%s: %q, want %q", filter, got, want)
+		}
+	}
+}
+
+func TestInLocality(t *testing.T) {
+	for _, tc := range []struct {
+		loc, filter string
+		want        bool
+	}{
+		{"dc1/*/web", "dc1", true},
+		{"dc1/*/web", "dc1/*/web", true},
+		{"dc1/*/web", "*/*/web", true},
+		{"dc1/default/web", "dc1/*/web", true},
+		{"dc1/*/web", "dc1/web", false},
+		{"dc1/*/web", "dc1/default/web", false},
+		{"dc1", "dc1/*/web", false},
+		{"dc2", "dc1", false},
+		{"*/batch", "*/batch", true},
+		{"*/batch", "dc1", false},
+		{"not//a path", "not//a path", true},
+		{"not//a path", "not", false},
+	} {
+		if got := api.InLocality(tc.loc, tc.filter); got != tc.want {
+			t.Errorf("InLocality(%q, %q) = %v, want %v", tc.loc, tc.filter, got, tc.want)
+		}
+	}
+}
