@@ -18,6 +18,7 @@ import (
 	"github.com/foreshape/foreshape/agent/api"
 	"github.com/foreshape/foreshape/agent/migrate"
 	"github.com/foreshape/foreshape/agent/state"
+	"github.com/foreshape/foreshape/internal/realnomad"
 	"github.com/foreshape/foreshape/policies"
 )
 
@@ -66,7 +67,7 @@ shaping "target" {
 	if diags.HasErrors() {
 		t.Fatal(diags.Error())
 	}
-	coord := realCoordinator(t, client, local)
+	coord := realCoordinator(t, addr, local)
 	ctx := context.Background()
 	t.Cleanup(func() { reapAll(t, client, local.FSM.Act().ClusterID) })
 	size := state.Resources{CPU: 100, MemoryMB: 64}
@@ -151,7 +152,7 @@ shaping "target" {
 	// A dry run plans the same move and changes nothing.
 	alloc2 := waitRunning(t, client, job, "")
 	dryState, _ := state.NewLocal(state.Config{})
-	dry, err := migrate.New(migrate.Config{Nomad: client, Apply: dryState, State: dryState.FSM, Node: "e2e-dry", ForecastOnly: true,
+	dry, err := migrate.New(migrate.Config{Nomad: realnomad.Client(t, addr, realnomad.Token()), Apply: dryState, State: dryState.FSM, Node: "e2e-dry", ForecastOnly: true,
 		Placeholder: migrate.Placeholder{Driver: "raw_exec", Config: map[string]any{"command": "/bin/sleep"}}})
 	if err != nil {
 		t.Fatal(err)
@@ -186,15 +187,12 @@ shaping "target" {
 	t.Logf("figures: real Nomad %s: reserved, handed over, moved and released %s (%s); orphan reaped; dry run changed nothing", addr, alloc.ID[:8], r.Reason)
 }
 
-// realNomadNodes returns NOMAD_ADDR (or skips), a client for it and its
-// nodes.
+// realNomadNodes returns NOMAD_ADDR (or skips), a client for the test's
+// own set-up there (realnomad.SetupToken) and its nodes.
 func realNomadNodes(t *testing.T) (string, *nomadapi.Client, []*nomadapi.NodeListStub) {
 	t.Helper()
 	addr := realNomad(t)
-	client, err := nomadapi.NewClient(&nomadapi.Config{Address: addr})
-	if err != nil {
-		t.Fatal(err)
-	}
+	client := realnomad.Client(t, addr, realnomad.SetupToken(t, addr))
 	nodes, _, err := client.Nodes().List(nil)
 	if err != nil {
 		t.Fatal(err)
@@ -202,11 +200,12 @@ func realNomadNodes(t *testing.T) (string, *nomadapi.Client, []*nomadapi.NodeLis
 	return addr, client, nodes
 }
 
-// realCoordinator is a coordinator on local's state that acts on a real
-// Nomad through client, with raw_exec /bin/sleep placeholders.
-func realCoordinator(t *testing.T, client *nomadapi.Client, local *state.Local) *migrate.Coordinator {
+// realCoordinator is a coordinator on local's state that acts on the real
+// Nomad at addr with foreshape's token (NOMAD_TOKEN), with raw_exec
+// /bin/sleep placeholders.
+func realCoordinator(t *testing.T, addr string, local *state.Local) *migrate.Coordinator {
 	t.Helper()
-	coord, err := migrate.New(migrate.Config{Nomad: client, Apply: local, State: local.FSM, Node: "e2e", SyncScale: true,
+	coord, err := migrate.New(migrate.Config{Nomad: realnomad.Client(t, addr, realnomad.Token()), Apply: local, State: local.FSM, Node: "e2e", SyncScale: true,
 		Placeholder: migrate.Placeholder{Driver: "raw_exec", Config: map[string]any{"command": "/bin/sleep", "args": []string{"infinity"}}},
 		Logger:      hclog.New(&hclog.LoggerOptions{Output: testWriter{t}, Level: hclog.Debug})})
 	if err != nil {
@@ -475,14 +474,15 @@ func startActOn(t *testing.T, nomadAddr, policyFile string) *actRun {
 		t.Fatal(err)
 	}
 	r.client = &api.Client{Address: r.agentURL}
-	nc, err := nomadapi.NewClient(&nomadapi.Config{Address: nomadAddr})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.nomad = nc
+	r.nomad = realnomad.Client(t, nomadAddr, realnomad.SetupToken(t, nomadAddr))
 	r.agentLog = &syncBuffer{}
 	cmd := exec.Command(binary, "agent", "-config", r.cfgPath)
+	// The agent takes foreshape's token from NOMAD_TOKEN, as an operator
+	// would give it.
 	cmd.Env = childEnv()
+	if tok := realnomad.Token(); tok != "" {
+		cmd.Env = append(cmd.Env, "NOMAD_TOKEN="+tok)
+	}
 	cmd.Stdout, cmd.Stderr = r.agentLog, r.agentLog
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -564,7 +564,7 @@ shaping "dc" {
 	if diags.HasErrors() {
 		t.Fatal(diags.Error())
 	}
-	coord := realCoordinator(t, client, local)
+	coord := realCoordinator(t, addr, local)
 	ctx := context.Background()
 	t.Cleanup(func() { reapAll(t, client, local.FSM.Act().ClusterID) })
 	loc := policies.Locality{Datacenter: dc}.String()

@@ -81,7 +81,7 @@ shaping "source" {
 			if err != nil {
 				t.Fatal(err)
 			}
-			coord := realCoordinator(t, client, local)
+			coord := realCoordinator(t, addr, local)
 			ctx := context.Background()
 			size := state.Resources{CPU: 100, MemoryMB: 64}
 			src := policies.Locality{Datacenter: node.Datacenter}.String()

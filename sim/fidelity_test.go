@@ -32,6 +32,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/nomad/api"
 
+	"github.com/foreshape/foreshape/internal/realnomad"
 	"github.com/foreshape/foreshape/plugins/source"
 	nomadsource "github.com/foreshape/foreshape/plugins/source/nomad"
 	"github.com/foreshape/foreshape/sim"
@@ -67,6 +68,7 @@ const simSpeed = 10
 type cluster struct {
 	name   string
 	client *api.Client
+	token  string       // client's token ("" on the simulator)
 	sim    *sim.Cluster // nil for a real Nomad
 	node   *api.Node    // the ready node the checks use
 }
@@ -118,10 +120,7 @@ func forEachNomadIn(t *testing.T, scenario string, lacks func([]*api.NodeListStu
 				"enabled (its one node is drained and filled for a while) to check the simulator against a real Nomad.")
 		}
 		if lacks != nil {
-			client, err := api.NewClient(&api.Config{Address: addr, SecretID: os.Getenv("NOMAD_TOKEN")})
-			if err != nil {
-				t.Fatal(err)
-			}
+			client := realnomad.Client(t, addr, realnomad.SetupToken(t, addr))
 			nodes, _, err := client.Nodes().List(nil)
 			if err != nil {
 				t.Fatalf("list nodes of %s: %v", addr, err)
@@ -136,10 +135,13 @@ func forEachNomadIn(t *testing.T, scenario string, lacks func([]*api.NodeListStu
 
 func newCluster(t *testing.T, name, addr string, s *sim.Cluster) *cluster {
 	t.Helper()
-	client, err := api.NewClient(&api.Config{Address: addr, SecretID: os.Getenv("NOMAD_TOKEN")})
-	if err != nil {
-		t.Fatal(err)
+	// The checks drive Nomad itself (register, drain, stop...): a real
+	// Nomad with ACLs needs a management token (realnomad.SetupToken).
+	token := ""
+	if s == nil {
+		token = realnomad.SetupToken(t, addr)
 	}
+	client := realnomad.Client(t, addr, token)
 	nodes, _, err := client.Nodes().List(nil)
 	if err != nil {
 		t.Fatalf("list nodes of %s: %v", addr, err)
@@ -150,7 +152,7 @@ func newCluster(t *testing.T, name, addr string, s *sim.Cluster) *cluster {
 			if err != nil {
 				t.Fatal(err)
 			}
-			return &cluster{name: name, client: client, sim: s, node: node}
+			return &cluster{name: name, client: client, token: token, sim: s, node: node}
 		}
 	}
 	t.Fatalf("%s has no ready, eligible node in dc1", addr)
@@ -871,7 +873,7 @@ func TestFidelityErrors(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if tok := os.Getenv("NOMAD_TOKEN"); tok != "" && c.sim == nil {
+			if tok := c.token; tok != "" {
 				req.Header.Set("X-Nomad-Token", tok)
 			}
 			resp, err := http.DefaultClient.Do(req)

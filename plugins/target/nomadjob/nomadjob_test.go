@@ -14,6 +14,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/nomad/api"
 
+	"github.com/foreshape/foreshape/internal/realnomad"
 	"github.com/foreshape/foreshape/plugins/target"
 	"github.com/foreshape/foreshape/plugins/target/targettest"
 	"github.com/foreshape/foreshape/sim"
@@ -304,10 +305,9 @@ func TestScaleWaitsForDeploymentOnNomad(t *testing.T) {
 	if addr == "" {
 		t.Skip("NOMAD_ADDR is not set: the deployment refusal was checked against the simulator only")
 	}
-	client, err := api.NewClient(&api.Config{Address: addr, SecretID: os.Getenv("NOMAD_TOKEN")})
-	if err != nil {
-		t.Fatal(err)
-	}
+	// The job is registered and watched with the set-up's token; the
+	// target scales it with foreshape's (NOMAD_TOKEN).
+	client := realnomad.Client(t, addr, realnomad.SetupToken(t, addr))
 	id := fmt.Sprintf("foreshape-target-test-%d", os.Getpid())
 	j := webJob(id, 1, true)
 	j.Update.MinHealthyTime = new(5 * time.Second)
@@ -331,7 +331,8 @@ func TestScaleWaitsForDeploymentOnNomad(t *testing.T) {
 		}
 		index = meta.LastIndex
 	}
-	tg, err := New(&Config{Job: id, Group: "web", DeploymentWait: 2 * time.Minute}, target.Env{Nomad: client, Logger: testLogger(t)})
+	tg, err := New(&Config{Job: id, Group: "web", DeploymentWait: 2 * time.Minute},
+		target.Env{Nomad: realnomad.Client(t, addr, realnomad.Token()), Logger: testLogger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,57 @@
+// Package realnomad gives the tests that run against a real Nomad
+// (NOMAD_ADDR) the tokens of their two kinds of calls: foreshape's own,
+// made with NOMAD_TOKEN as the agents make them (on a Nomad with ACLs, a
+// token of deploy/foreshape-acl.hcl's policy), and the test's set-up
+// (registering its workloads, cleaning up, reading what Nomad did), made
+// with NOMAD_MANAGEMENT_TOKEN, which may grant more than that policy.
+//
+// It is for tests only: it must never be imported by non-test code.
+package realnomad
+
+import (
+	"os"
+	"testing"
+
+	"github.com/hashicorp/nomad/api"
+)
+
+// Token is NOMAD_TOKEN, the token of foreshape's own calls.
+func Token() string { return os.Getenv("NOMAD_TOKEN") }
+
+// SetupToken is the token of a test's set-up against the Nomad at addr:
+// NOMAD_MANAGEMENT_TOKEN when it is set; otherwise NOMAD_TOKEN when that
+// Nomad has no ACLs or NOMAD_TOKEN is a management token. A test on a Nomad
+// with ACLs that has neither is skipped, saying so.
+func SetupToken(t testing.TB, addr string) string {
+	t.Helper()
+	if tok := os.Getenv("NOMAD_MANAGEMENT_TOKEN"); tok != "" {
+		return tok
+	}
+	c, err := api.NewClient(&api.Config{Address: addr, SecretID: Token()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	self, _, err := c.ACLTokens().Self(nil)
+	switch {
+	case err != nil:
+		t.Skipf("NOMAD_MANAGEMENT_TOKEN is not set and the Nomad at %s does not say what NOMAD_TOKEN is (%v): "+
+			"set NOMAD_MANAGEMENT_TOKEN to a management token for the test's own set-up (foreshape's calls use NOMAD_TOKEN)", addr, err)
+	case self.AccessorID == "acls-disabled" || self.Type == "management":
+		// Nomad answers for every token with this one when its ACLs are off.
+		return Token()
+	default:
+		t.Skipf("the Nomad at %s has ACLs enabled and NOMAD_TOKEN is a %s token (%q): set NOMAD_MANAGEMENT_TOKEN to a "+
+			"management token for the test's own set-up (registering its workloads); foreshape's calls use NOMAD_TOKEN", addr, self.Type, self.Name)
+	}
+	return ""
+}
+
+// Client is an API client of the Nomad at addr with token.
+func Client(t testing.TB, addr, token string) *api.Client {
+	t.Helper()
+	c, err := api.NewClient(&api.Config{Address: addr, SecretID: token})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
