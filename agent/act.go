@@ -19,7 +19,6 @@ import (
 	"github.com/foreshape/foreshape/config"
 	"github.com/foreshape/foreshape/internal/backoff"
 	"github.com/foreshape/foreshape/internal/failing"
-	nomadsource "github.com/foreshape/foreshape/plugins/source/nomad"
 	"github.com/foreshape/foreshape/policies"
 )
 
@@ -100,7 +99,7 @@ func (x *actor) cycle(ctx context.Context, now time.Time, pols []*policies.Polic
 	case err == nil:
 		fails.OK(x.a.log, time.Now(), "act: plan and act pass works again")
 	case ctx.Err() == nil:
-		fails.Fail(x.a.log, time.Now(), "act: plan and act pass failed", nomadsource.Refused(err))
+		fails.Fail(x.a.log, time.Now(), "act: plan and act pass failed", err)
 	}
 }
 

@@ -46,8 +46,13 @@ func startDevAgent(t *testing.T, speed float64, opts Options) (*Agent, *testSim,
 // tweak (when not nil) before the agent starts.
 func startDevAgentWith(t *testing.T, speed float64, opts Options, tweak func(*config.Config)) (*Agent, *testSim, *api.Client) {
 	t.Helper()
+	return startDevAgentOn(t, startTestSim(t, speed), opts, tweak)
+}
+
+// startDevAgentOn is startDevAgentWith on the running simulator d.
+func startDevAgentOn(t *testing.T, d *testSim, opts Options, tweak func(*config.Config)) (*Agent, *testSim, *api.Client) {
+	t.Helper()
 	log := testLogger(t)
-	d := startTestSim(t, speed)
 	cfg := config.DevDefault()
 	cfg.Name = "agent-test"
 	cfg.HTTP.Address = "127.0.0.1:0"

@@ -166,7 +166,7 @@ func (h *heldResponse) Write(p []byte) (int, error) {
 // serve checks the token and injects faults before next.
 func (c *Cluster) serve(w http.ResponseWriter, r *http.Request, next http.Handler) heldCall {
 	if !c.authorised(r) {
-		http.Error(w, "Permission denied", http.StatusForbidden)
+		writeErr(w, &codedError{kind: ErrForbidden, msg: "Permission denied"})
 		return heldCall{}
 	}
 	kind, latency := c.faultFor(r.Method, r.URL.Path)
@@ -220,8 +220,17 @@ func (c *Cluster) serve(w http.ResponseWriter, r *http.Request, next http.Handle
 	return heldCall{}
 }
 
+// noACL are the paths Nomad answers without a token when its ACLs are on.
+var noACL = map[string]bool{"/v1/status/leader": true, "/v1/status/peers": true, "/v1/regions": true}
+
+// authorised reports whether r may be served: the scenario sets no tokens,
+// r's path needs none, or r carries one of them. Nomad refuses a token it
+// does not know and a request without one (the anonymous token, which
+// has no policy) alike: 403 "Permission denied".
 func (c *Cluster) authorised(r *http.Request) bool {
-	if len(c.tokens) == 0 || r.URL.Path == "/v1/status/leader" {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.tokens) == 0 || noACL[r.URL.Path] {
 		return true
 	}
 	tok := r.Header.Get("X-Nomad-Token")
@@ -231,6 +240,17 @@ func (c *Cluster) authorised(r *http.Request) bool {
 		}
 	}
 	return c.tokens[tok]
+}
+
+// SetTokens replaces the ACL tokens the cluster takes while it runs, as an
+// operator creating or deleting tokens would; none turns the checks off.
+func (c *Cluster) SetTokens(tokens []string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.tokens = map[string]bool{}
+	for _, t := range tokens {
+		c.tokens[t] = true
+	}
 }
 
 // writeErr maps model errors to Nomad's status codes and plain-text bodies.

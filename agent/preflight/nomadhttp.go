@@ -1,6 +1,8 @@
 package preflight
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"crypto/tls"
 	"fmt"
@@ -78,8 +80,70 @@ func (b boundedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, err
 	}
 	resp.Body = &cancelOnClose{ReadCloser: resp.Body, cancel: cancel}
+	if resp.StatusCode == http.StatusForbidden {
+		explainRefusal(req, resp)
+	}
 	return resp, nil
 }
+
+// aclRefusals are the answers Nomad gives a call its ACLs refuse: a token
+// it does not know or whose policies lack the call's grant ("Permission
+// denied"; no token is the anonymous token, refused the same way), and a
+// secret that is no token at all ("ACL token not found", on some
+// endpoints).
+var aclRefusals = []string{"Permission denied", "ACL token not found", "ACL token expired"}
+
+// maxRefusalBody bounds how much of a 403 answer is read to explain it.
+const maxRefusalBody = 4 << 10
+
+// explainRefusal adds to a 403 answer of Nomad's ACLs which call Nomad
+// refused (method and path, without the query) and what to check, so
+// that every error the agent logs or shows for it says so, whichever of
+// its calls it was: "Permission denied; Nomad refused GET /v1/nodes with
+// the agent's token: check …" ("… which the agent made without a token"
+// when it has none). Nomad's reason comes first, once. Other 403 answers
+// (job registration disabled by the scheduler configuration) are left as
+// they are.
+func explainRefusal(req *http.Request, resp *http.Response) {
+	b, err := io.ReadAll(io.LimitReader(resp.Body, maxRefusalBody))
+	rest := resp.Body
+	plain := b
+	if resp.Header.Get("Content-Encoding") == "gzip" {
+		// Nomad compresses its answers, refusals included, for a client
+		// that accepts it, as nomad/api does.
+		plain = nil
+		if zr, zerr := gzip.NewReader(bytes.NewReader(b)); zerr == nil {
+			plain, _ = io.ReadAll(io.LimitReader(zr, maxRefusalBody))
+		}
+	}
+	reason := strings.TrimSpace(string(plain))
+	acl := false
+	for _, r := range aclRefusals {
+		acl = acl || strings.HasPrefix(reason, r)
+	}
+	if err != nil || !acl {
+		resp.Body = readCloser{io.MultiReader(bytes.NewReader(b), rest), rest}
+		return
+	}
+	text := fmt.Sprintf("%s; Nomad refused %s %s with the agent's token: check nomad.token or NOMAD_TOKEN, "+
+		"and that its ACL policy grants what deploy/foreshape-acl.hcl does", reason, req.Method, req.URL.Path)
+	if req.Header.Get("X-Nomad-Token") == "" && req.Header.Get("Authorization") == "" {
+		text = fmt.Sprintf("%s; Nomad refused %s %s, which the agent made without a token: set nomad.token or NOMAD_TOKEN "+
+			"to a token whose ACL policy grants what deploy/foreshape-acl.hcl does", reason, req.Method, req.URL.Path)
+	}
+	resp.Body = readCloser{strings.NewReader(text), rest}
+	resp.ContentLength = int64(len(text))
+	resp.Header.Del("Content-Length")
+	resp.Header.Del("Content-Encoding")
+}
+
+// readCloser reads from r and closes c.
+type readCloser struct {
+	io.Reader
+	c io.Closer
+}
+
+func (r readCloser) Close() error { return r.c.Close() }
 
 // limit is how long req may take.
 func (b boundedTransport) limit(req *http.Request) time.Duration {

@@ -1,6 +1,7 @@
 package preflight_test
 
 import (
+	"compress/gzip"
 	"context"
 	"encoding/pem"
 	"net/http"
@@ -494,5 +495,94 @@ func TestDevWithoutPoliciesDirIsQuiet(t *testing.T) {
 		if _, diags := preflight.Check(cfg, preflight.Options{Sources: sources}); len(diags) != 0 {
 			t.Errorf("sources %v: %v", sources, diags)
 		}
+	}
+}
+
+// TestNomadRefusalNamesTheCall: a call Nomad's ACLs refuse (403
+// "Permission denied") fails with Nomad's reason once, the call it refused
+// (method and path) and what to check — the agent's token, or that it has
+// none — whichever of the agent's calls it was; a 403 that is not the
+// ACLs' (registrations disabled by the scheduler configuration) is left
+// as Nomad said it.
+func TestNomadRefusalNamesTheCall(t *testing.T) {
+	sc := sim.DefaultScenario()
+	sc.Tokens = []string{"s3cret"}
+	c, err := sim.New(sc, sim.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(c.Handler())
+	defer srv.Close()
+	client := func(token string) *nomadapi.Client {
+		cfg := clientOf(config.Default())
+		cfg.Nomad.Address, cfg.Nomad.Token = srv.URL, config.Secret(token)
+		start, diags := preflight.Check(cfg, preflight.Options{})
+		if diags.HasErrors() {
+			t.Fatal(diags.Error())
+		}
+		return start.Nomad
+	}
+	wrong, none, good := client("wrong"), client(""), client("s3cret")
+	const check = "check nomad.token or NOMAD_TOKEN, and that its ACL policy grants what deploy/foreshape-acl.hcl does"
+	for _, tc := range []struct {
+		name string
+		call func() error
+		want string
+	}{
+		{"list nodes, wrong token", func() error { _, _, err := wrong.Nodes().List(nil); return err },
+			"Unexpected response code: 403 (Permission denied; Nomad refused GET /v1/nodes with the agent's token: " + check + ")"},
+		{"blocking list of allocations, wrong token", func() error {
+			_, _, err := wrong.Allocations().List(&nomadapi.QueryOptions{WaitIndex: 5, WaitTime: time.Second})
+			return err
+		}, "Permission denied; Nomad refused GET /v1/allocations with the agent's token: " + check},
+		{"stop an allocation, wrong token", func() error {
+			_, err := wrong.Allocations().Stop(&nomadapi.Allocation{ID: "a1"}, nil)
+			return err
+		}, "Permission denied; Nomad refused PUT /v1/allocation/a1/stop with the agent's token: " + check},
+		{"node stats, no token", func() error { _, err := none.Nodes().Stats("n1", nil); return err },
+			"Permission denied; Nomad refused GET /v1/client/stats, which the agent made without a token: set nomad.token or NOMAD_TOKEN " +
+				"to a token whose ACL policy grants what deploy/foreshape-acl.hcl does"},
+	} {
+		err := tc.call()
+		if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Count(err.Error(), "Permission denied") != 1 {
+			t.Errorf("%s: %v\nwant it to say %q, and Nomad's reason once", tc.name, err, tc.want)
+		}
+	}
+
+	// Nomad compresses its refusal for a client that accepts gzip, as
+	// nomad/api does (measured on Nomad 2.0: Content-Encoding gzip on a
+	// 17-byte "Permission denied").
+	gz := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !strings.Contains(r.Header.Get("Accept-Encoding"), "gzip") {
+			t.Errorf("the client does not accept gzip: the check below shows nothing")
+		}
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("Content-Encoding", "gzip")
+		w.WriteHeader(http.StatusForbidden)
+		zw := gzip.NewWriter(w)
+		_, _ = zw.Write([]byte("Permission denied"))
+		_ = zw.Close()
+	}))
+	defer gz.Close()
+	cfg := clientOf(config.Default())
+	cfg.Nomad.Address, cfg.Nomad.Token = gz.URL, "wrong"
+	start, diags := preflight.Check(cfg, preflight.Options{})
+	if diags.HasErrors() {
+		t.Fatal(diags.Error())
+	}
+	_, _, err = start.Nomad.Jobs().List(nil)
+	if want := "403 (Permission denied; Nomad refused GET /v1/jobs with the agent's token: " + check + ")"; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("a compressed refusal: %v; want %q", err, want)
+	}
+
+	if _, _, err := good.Operator().SchedulerSetConfiguration(&nomadapi.SchedulerConfiguration{RejectJobRegistration: true}, nil); err != nil {
+		t.Fatal(err)
+	}
+	job := nomadapi.NewServiceJob("x", "x", "global", 50)
+	job.AddTaskGroup(nomadapi.NewTaskGroup("g", 1).AddTask(nomadapi.NewTask("t", "raw_exec")))
+	_, _, err = good.Jobs().Register(job, nil)
+	if err == nil || !strings.Contains(err.Error(), "403 (job registration, dispatch, and scale are disabled by the scheduler configuration)") ||
+		strings.Contains(err.Error(), "token") {
+		t.Errorf("a registration the scheduler configuration refuses: %v; want Nomad's answer as it is", err)
 	}
 }

@@ -16,7 +16,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"sort"
 	"sync"
 	"time"
@@ -176,7 +175,7 @@ func (s *Source) watch(ctx context.Context, what string, list func(*nomadapi.Que
 				return
 			}
 			retry = backoff.Next(retry)
-			fails.Fail(s.log, time.Now(), "watch failed; retrying", Refused(err), "what", what, "backoff", retry)
+			fails.Fail(s.log, time.Now(), "watch failed; retrying", err, "what", what, "backoff", retry)
 			select {
 			case <-ctx.Done():
 				return
@@ -260,21 +259,10 @@ func (s *Source) listNodes(ctx context.Context) ([]*nomadapi.NodeListStub, error
 	q := (&nomadapi.QueryOptions{Params: map[string]string{"resources": "true"}}).WithContext(ctx)
 	nodes, meta, err := s.cfg.Client.Nodes().List(q)
 	if err != nil {
-		return nil, fmt.Errorf("nomad source: list nodes: %w", Refused(err))
+		return nil, fmt.Errorf("nomad source: list nodes: %w", err)
 	}
 	s.setNodes(nodes, meta.LastIndex)
 	return nodes, nil
-}
-
-// Refused adds what to check to a Nomad answer of 403 (the agent's token
-// is missing, wrong or lacks a grant); other errors are returned as they
-// are.
-func Refused(err error) error {
-	var ue nomadapi.UnexpectedResponseError
-	if errors.As(err, &ue) && ue.StatusCode() == http.StatusForbidden {
-		return fmt.Errorf("%w (Nomad refused the agent's token: check nomad.token or NOMAD_TOKEN, and that its ACL policy grants what deploy/foreshape-acl.hcl does)", err)
-	}
-	return err
 }
 
 // usage is what one node reported.

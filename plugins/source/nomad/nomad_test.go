@@ -324,31 +324,6 @@ func countRunning(allocs []*nomadapi.AllocationListStub, group string) int {
 	return n
 }
 
-// TestRefusedTokenIsExplained: a Nomad that refuses the agent's token
-// fails the collection with what to check, not only "403".
-func TestRefusedTokenIsExplained(t *testing.T) {
-	sc := sim.DefaultScenario()
-	sc.Tokens = []string{"s3cret"}
-	c, err := sim.New(sc, sim.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(c.Handler())
-	defer srv.Close()
-	client, err := nomadapi.NewClient(&nomadapi.Config{Address: srv.URL, SecretID: "wrong"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := New(Config{Client: client, NodeSeries: true}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = s.Collect(context.Background(), source.Request{Now: c.Now(), Step: time.Minute, Localities: []source.Locality{dc2}})
-	if err == nil || !strings.Contains(err.Error(), "403") || !strings.Contains(err.Error(), "Nomad refused the agent's token: check nomad.token or NOMAD_TOKEN") {
-		t.Errorf("error %v, want the 403 explained", err)
-	}
-}
-
 // lockedBuffer is a bytes.Buffer the watches' goroutines may log to.
 type lockedBuffer struct {
 	mu  sync.Mutex

@@ -1,0 +1,133 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	nomadapi "github.com/hashicorp/nomad/api"
+
+	"github.com/foreshape/foreshape/agent/api"
+	"github.com/foreshape/foreshape/config"
+	"github.com/foreshape/foreshape/sim"
+)
+
+// TestRevokedNomadToken: the operator deletes the agent's Nomad token
+// while a request waits in the queue. Each step that calls Nomad fails
+// with the call Nomad refused and Nomad's reason, once per line, and is
+// logged once however many cycles fail; the cycle's error (status) says
+// the same; a submission is refused with it and queues nothing; the
+// queued request is untouched (pending, its allocation running where it
+// was). With the token back, the failures' end is logged once and the
+// request runs.
+func TestRevokedNomadToken(t *testing.T) {
+	var logs syncBuffer
+	log := hclog.New(&hclog.LoggerOptions{Name: "test", Level: hclog.Info, Output: io.MultiWriter(&logs, testWriter{t})})
+	sc := sim.DefaultScenario()
+	sc.Tokens = []string{"s3cret"}
+	d := startScenario(t, sc, 60)
+	_, _, c := startDevAgentOn(t, d, Options{Logger: log, CycleInterval: 20 * time.Millisecond},
+		func(cfg *config.Config) { cfg.Nomad.Token = "s3cret" })
+	ctx := context.Background()
+	eventually(t, 30*time.Second, "a first cycle", func() bool {
+		st, err := c.Status(ctx)
+		return err == nil && st.LastCycle != nil && st.LastCycle.Collected > 0
+	})
+	if _, err := c.Pause(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	nc, err := nomadapi.NewClient(&nomadapi.Config{Address: d.URL, SecretID: "s3cret"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var allocs []*nomadapi.AllocationListStub
+	eventually(t, 30*time.Second, "two running web allocations", func() bool {
+		as, _, err := nc.Jobs().Allocations("web", false, nil)
+		allocs = allocs[:0]
+		for _, a := range as {
+			if err == nil && a.ClientStatus == "running" {
+				allocs = append(allocs, a)
+			}
+		}
+		return len(allocs) >= 2
+	})
+	// submit queues alloc to dc2 or, where it already runs in dc2, to dc1.
+	submit := func(alloc string) (string, error) {
+		id, err := c.Submit(ctx, api.Submission{Allocation: alloc, Target: "dc2"})
+		var se *api.StatusError
+		if errors.As(err, &se) && se.Code == http.StatusBadRequest {
+			id, err = c.Submit(ctx, api.Submission{Allocation: alloc, Target: "dc1/*/web"})
+		}
+		return id, err
+	}
+	id, err := submit(allocs[0].ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	d.Cluster.SetTokens([]string{"another"})
+	if _, err := c.Pause(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	const refused = "Permission denied; Nomad refused GET /v1/"
+	failed := map[time.Time]bool{}
+	eventually(t, 60*time.Second, "30 refused cycles", func() bool {
+		for range 20 {
+			st, err := c.Status(ctx)
+			if err == nil && st.LastCycle != nil && strings.Contains(st.LastCycle.Error, refused) {
+				failed[st.LastCycle.Started] = true
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		return len(failed) >= 30
+	})
+	_, err = submit(allocs[1].ID)
+	if err == nil || !strings.Contains(err.Error(), "Nomad refused GET /v1/") || strings.Count(err.Error(), "Permission denied") != 1 {
+		t.Errorf("a submission while Nomad refuses the token: %v; want the refused call and Nomad's reason once", err)
+	}
+	q, err := c.Queue(ctx, nil)
+	if err != nil || len(q.Requests) != 1 || q.Requests[0].ID != id || q.Requests[0].State != api.StatePending {
+		t.Errorf("queue %+v, %v; want only %s, pending", q, err, id)
+	}
+	if a, _, err := nc.Allocations().Info(allocs[0].ID, nil); err == nil {
+		t.Errorf("the sim answered the revoked token (%s)", a.ID)
+	}
+	d.Cluster.SetTokens([]string{"s3cret"})
+	if a, _, err := nc.Allocations().Info(allocs[0].ID, nil); err != nil || a.DesiredStatus != "run" || a.NodeID != allocs[0].NodeID {
+		t.Errorf("the queued request's allocation: %+v, %v; want it untouched", a, err)
+	}
+	for _, line := range []string{
+		"source failed; its series get no samples while it fails",
+		"collection failed; forecasting from what the store has",
+		"act: plan and act pass failed",
+		"follower: allocation watch failed; retrying",
+		".nomad: watch failed; retrying",
+	} {
+		errs := logs.errorsOf(line)
+		distinct := map[string]bool{}
+		for _, e := range errs {
+			distinct[e] = true
+			if !strings.Contains(e, "Nomad refused ") || !strings.Contains(e, "with the agent's token") || strings.Count(e, "Permission denied") != 1 {
+				t.Errorf("%q logged %s; want the refused call and Nomad's reason once", line, e)
+			}
+		}
+		// The watches' blocking queries may not end while the test runs;
+		// the cycle's steps fail every cycle.
+		required := !strings.Contains(line, "watch")
+		if (required && len(errs) == 0) || len(errs) > 2 || len(distinct) != len(errs) {
+			t.Errorf("%q logged %d times over %d refused cycles; want once (twice when the token went mid-pass, with another call)", line, len(errs), len(failed))
+		}
+	}
+	eventually(t, 60*time.Second, "the request to run with the token back", func() bool {
+		mr, err := c.Request(ctx, id)
+		return err == nil && mr.State != api.StatePending
+	})
+	eventually(t, 30*time.Second, "the recovery logged", func() bool {
+		return logs.count("collection works again") == 1 && logs.count("act: plan and act pass works again") == 1
+	})
+}

@@ -1,0 +1,143 @@
+package sim_test
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/foreshape/foreshape/internal/realnomad"
+	"github.com/foreshape/foreshape/sim"
+)
+
+// TestFidelityACLRefusal: with its ACLs on, Nomad refuses every call
+// foreshape makes when the token is one it does not know, and when there
+// is none (the anonymous token, which has no policy): 403 and the plain
+// text "Permission denied", nothing more. /v1/status/leader,
+// /v1/status/peers and /v1/regions answer without a token. With a token it
+// knows (the scenario's; on the real Nomad a management token) the same
+// reads answer. The real half needs a Nomad with ACLs on (a dev agent with
+// acl { enabled = true }, bootstrapped) and skips on one without.
+func TestFidelityACLRefusal(t *testing.T) {
+	t.Run("sim", func(t *testing.T) {
+		const token = "fidelity-secret"
+		sc, err := sim.ParseScenario([]byte(fidelityScenario+fmt.Sprintf("\nacl {\n  tokens = [%q]\n}\n", token)), "fidelity.hcl")
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := sim.New(sc, sim.Options{Logger: hclog.New(&hclog.LoggerOptions{Output: logWriter{t}, Level: hclog.Info})})
+		if err != nil {
+			t.Fatal(err)
+		}
+		url := httptestServer(t, s.Handler())
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { defer close(done); _ = s.Run(ctx, simSpeed) }()
+		t.Cleanup(func() { cancel(); <-done })
+		checkACLRefusal(t, url, token)
+	})
+	t.Run("nomad", func(t *testing.T) {
+		addr := os.Getenv("NOMAD_ADDR")
+		if addr == "" {
+			t.Skip("NOMAD_ADDR is not set: checked against the simulator only. Set it to a Nomad dev agent with ACLs on " +
+				"(and NOMAD_MANAGEMENT_TOKEN to its bootstrap token) to check the simulator's refusals against a real Nomad.")
+		}
+		token := realnomad.SetupToken(t, addr)
+		self, _, err := realnomad.Client(t, addr, token).ACLTokens().Self(nil)
+		if err != nil {
+			t.Fatalf("the token of %s: %v", addr, err)
+		}
+		if self.AccessorID == "acls-disabled" {
+			t.Skipf("the Nomad at NOMAD_ADDR=%s has its ACLs off: checked against the simulator only.", addr)
+		}
+		checkACLRefusal(t, addr, token)
+	})
+}
+
+// checkACLRefusal makes foreshape's calls against the Nomad at addr with an
+// unknown token and with none, and the reads with token.
+func checkACLRefusal(t *testing.T, addr, token string) {
+	nodes, _, err := realnomad.Client(t, addr, token).Nodes().List(nil)
+	if err != nil || len(nodes) == 0 {
+		t.Fatalf("nodes of %s with the token: %v %v", addr, nodes, err)
+	}
+	node := nodes[0].ID
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	unknown := fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+	const zero = "00000000-0000-0000-0000-000000000000"
+	job := `{"Job":{"ID":"fidelity-acl","Name":"fidelity-acl","Type":"service","Datacenters":["dc1"],"TaskGroups":[` + sleepGroup + `]}}`
+	do := func(method, path, body, tok string) (int, string, string) {
+		t.Helper()
+		req, err := http.NewRequest(method, addr+path, strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tok != "" {
+			req.Header.Set("X-Nomad-Token", tok)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		got, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, resp.Header.Get("Content-Type"), string(got)
+	}
+	for _, c := range []struct {
+		method, path, body string
+		// anonymous: Nomad refuses the call without a token too (it looks
+		// an unknown allocation up first, and answers 404 for it).
+		anonymous bool
+	}{
+		{"GET", "/v1/nodes", "", true},
+		{"GET", "/v1/node/" + node, "", true},
+		{"GET", "/v1/node/" + node + "/allocations", "", true},
+		{"POST", "/v1/node/" + node + "/eligibility", `{"NodeID":"` + node + `","Eligibility":"eligible"}`, true},
+		{"POST", "/v1/node/" + node + "/drain", `{"NodeID":"` + node + `"}`, true},
+		{"GET", "/v1/client/stats?node_id=" + node, "", true},
+		{"GET", "/v1/allocations", "", true},
+		{"GET", "/v1/jobs", "", true},
+		{"PUT", "/v1/jobs", job, true},
+		{"GET", "/v1/job/fidelity-acl", "", true},
+		{"DELETE", "/v1/job/fidelity-acl", "", true},
+		{"GET", "/v1/job/fidelity-acl/allocations", "", true},
+		{"GET", "/v1/job/fidelity-acl/deployment", "", true},
+		{"GET", "/v1/job/fidelity-acl/scale", "", true},
+		{"POST", "/v1/job/fidelity-acl/scale", `{"Count":1,"Target":{"Group":"g"}}`, true},
+		{"GET", "/v1/deployment/" + zero, "", true},
+		{"GET", "/v1/evaluation/" + zero, "", true},
+		{"GET", "/v1/agent/self", "", true},
+		{"POST", "/v1/allocation/" + zero + "/stop", "", false},
+		{"GET", "/v1/allocation/" + zero, "", false},
+		{"GET", "/v1/client/allocation/" + zero + "/stats", "", false},
+	} {
+		for _, tok := range []struct{ name, secret string }{{"an unknown token", unknown}, {"no token", ""}} {
+			if tok.secret == "" && !c.anonymous {
+				continue
+			}
+			code, ctype, body := do(c.method, c.path, c.body, tok.secret)
+			if code != http.StatusForbidden || ctype != "text/plain; charset=utf-8" || body != "Permission denied" {
+				t.Errorf("%s %s with %s: %d %q %q; want 403 text/plain %q", c.method, c.path, tok.name, code, ctype, body, "Permission denied")
+			}
+		}
+	}
+	for _, path := range []string{"/v1/status/leader", "/v1/status/peers", "/v1/regions"} {
+		for _, tok := range []string{unknown, ""} {
+			if code, _, body := do("GET", path, "", tok); code != http.StatusOK {
+				t.Errorf("GET %s with token %q: %d %q; want 200 (Nomad asks no token for it)", path, tok, code, body)
+			}
+		}
+	}
+	for _, path := range []string{"/v1/nodes", "/v1/node/" + node, "/v1/allocations", "/v1/jobs", "/v1/agent/self"} {
+		if code, _, body := do("GET", path, "", token); code != http.StatusOK {
+			t.Errorf("GET %s with the token: %d %q; want 200", path, code, body)
+		}
+	}
+}
