@@ -360,19 +360,24 @@ func (a *Agent) Run(ctx context.Context) error {
 			cancel()
 		}
 	}()
+	registering := make(chan struct{})
 	if a.consul != nil {
-		wg.Add(1)
 		go func() {
-			defer wg.Done()
-			a.consul.run(ctx, time.Second)
+			defer close(registering)
+			a.consul.run(ctx, time.Second, resyncEvery)
 		}()
+	} else {
+		close(registering)
 	}
 	<-ctx.Done()
 	a.log.Info("shutting down", "reason", context.Cause(ctx))
 	shutdownCtx, stop := context.WithTimeout(context.Background(), 5*time.Second)
+	<-registering // no registration can follow the deregistration
 	if a.consul != nil {
 		if err := a.consul.deregister(shutdownCtx); err != nil {
 			a.log.Warn("consul deregistration failed; the service's check will fail and Consul removes it after 10m", logKeyError, err)
+		} else {
+			a.log.Info("deregistered from consul", "id", a.consul.ID())
 		}
 	}
 	_ = a.httpSrv.Shutdown(shutdownCtx)

@@ -149,19 +149,24 @@ func (c *Client) Run(ctx context.Context) error {
 		defer wg.Done()
 		c.reportLoop(ctx)
 	}()
+	registering := make(chan struct{})
 	if c.consul != nil {
-		wg.Add(1)
 		go func() {
-			defer wg.Done()
-			c.consul.run(ctx, time.Minute)
+			defer close(registering)
+			c.consul.run(ctx, time.Minute, resyncEvery)
 		}()
+	} else {
+		close(registering)
 	}
 	<-ctx.Done()
 	c.log.Info("shutting down", "reason", context.Cause(ctx))
 	shutdownCtx, stop := context.WithTimeout(context.Background(), 5*time.Second)
+	<-registering // no registration can follow the deregistration
 	if c.consul != nil {
 		if err := c.consul.deregister(shutdownCtx); err != nil {
 			c.log.Warn("consul deregistration failed; the service's check will fail and Consul removes it after 10m", logKeyError, err)
+		} else {
+			c.log.Info("deregistered from consul", "id", c.consul.ID())
 		}
 	}
 	_ = c.httpSrv.Shutdown(shutdownCtx)

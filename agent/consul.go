@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"slices"
 	"strconv"
 	"sync"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/foreshape/foreshape/config"
 	"github.com/foreshape/foreshape/internal/backoff"
+	"github.com/foreshape/foreshape/internal/failing"
 )
 
 // Roles an agent registers under in Consul, as a tag.
@@ -37,8 +39,9 @@ const (
 // its version and, for a server, its Raft address in the service meta, and
 // an HTTP(S) health check on /v1/health; it deregisters on shutdown.
 type consulRegistration struct {
-	client *consulapi.Client
-	log    hclog.Logger
+	client  *consulapi.Client
+	address string // Consul's, for the log
+	log     hclog.Logger
 	// base is the registration without the role tag.
 	base consulapi.AgentServiceRegistration
 	tags []string
@@ -89,10 +92,11 @@ func newConsulRegistration(client *consulapi.Client, cfg config.Consul, r regist
 		meta[metaRaftAddress] = r.RaftAddr
 	}
 	return &consulRegistration{
-		client: client,
-		log:    log.Named("consul"),
-		tags:   slices.Clone(cfg.Tags),
-		role:   r.Role,
+		client:  client,
+		address: cfg.Address,
+		log:     log.Named("consul"),
+		tags:    slices.Clone(cfg.Tags),
+		role:    r.Role,
 		base: consulapi.AgentServiceRegistration{
 			ID:      cfg.ServiceName + "-" + r.Name,
 			Name:    cfg.ServiceName,
@@ -117,28 +121,55 @@ func newConsulRegistration(client *consulapi.Client, cfg config.Consul, r regist
 // ID is the Consul service ID.
 func (c *consulRegistration) ID() string { return c.base.ID }
 
-// run registers the service and re-registers it whenever the agent's role
-// changes, until ctx ends; Consul errors are logged and retried with
-// backoff.
-func (c *consulRegistration) run(ctx context.Context, every time.Duration) {
+// resyncEvery is how often a registered agent checks that its Consul agent
+// still holds its service as last registered.
+const resyncEvery = 30 * time.Second
+
+// run registers the service and keeps it registered until ctx ends: again
+// whenever the agent's role changes (looked at every every), and whenever
+// the Consul agent no longer holds it as registered (looked at every
+// resync): a Consul agent that lost its state, an operator's
+// deregistration, Consul's removal of a service whose check stayed
+// critical. Consul's errors are retried with backoff and logged as a
+// failing.Streak: the first at once, the same again every
+// failing.RemindEvery, and the first answer after them once.
+func (c *consulRegistration) run(ctx context.Context, every, resync time.Duration) {
 	var retry time.Duration // after a failure; zero after a success
+	var fails failing.Streak
+	var checked time.Time // the last look at what the Consul agent holds
 	for {
 		role := c.role()
 		c.mu.Lock()
 		current := c.registered
 		c.mu.Unlock()
 		wait := every
-		if role != current {
-			if err := c.register(ctx, role); err != nil {
-				if ctx.Err() != nil {
-					return
+		var err error
+		called := true
+		switch {
+		case role != current:
+			err = c.register(ctx, role, "")
+		case time.Since(checked) >= resync:
+			var why string
+			if why, err = c.lost(ctx, role); err == nil {
+				checked = time.Now()
+				if why != "" {
+					err = c.register(ctx, role, why)
 				}
-				retry = backoff.Next(retry)
-				wait = retry
-				c.log.Warn("consul registration failed; retrying", logKeyError, err, "backoff", retry)
-			} else {
-				retry = 0
 			}
+		default:
+			called = false
+		}
+		switch {
+		case err != nil:
+			if ctx.Err() != nil {
+				return
+			}
+			retry = backoff.Next(retry)
+			wait = retry
+			fails.Fail(c.log, time.Now(), "consul registration failed; retrying", err, "address", c.address, "backoff", retry)
+		case called:
+			retry = 0
+			fails.OK(c.log, time.Now(), "consul answers again", "address", c.address)
 		}
 		select {
 		case <-ctx.Done():
@@ -148,8 +179,25 @@ func (c *consulRegistration) run(ctx context.Context, every time.Duration) {
 	}
 }
 
-// register sends the registration with role's tag.
-func (c *consulRegistration) register(ctx context.Context, role string) error {
+// lost says why the Consul agent no longer holds the service as registered
+// with role ("" when it does).
+func (c *consulRegistration) lost(ctx context.Context, role string) (string, error) {
+	s, _, err := c.client.Agent().Service(c.base.ID, (&consulapi.QueryOptions{}).WithContext(ctx))
+	if se := (consulapi.StatusError{}); errors.As(err, &se) && se.Code == http.StatusNotFound {
+		return "the Consul agent no longer holds the service", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	if want := append(slices.Clone(c.tags), role); !slices.Equal(s.Tags, want) || s.Meta[metaRole] != role {
+		return fmt.Sprintf("the Consul agent holds it with tags %v", s.Tags), nil
+	}
+	return "", nil
+}
+
+// register sends the registration with role's tag; why, when not empty,
+// says why it is sent again with a role already registered.
+func (c *consulRegistration) register(ctx context.Context, role, why string) error {
 	reg := c.base
 	reg.Tags = append(slices.Clone(c.tags), role)
 	reg.Meta = map[string]string{metaRole: role}
@@ -163,9 +211,12 @@ func (c *consulRegistration) register(ctx context.Context, role string) error {
 	first := c.registered == ""
 	c.registered = role
 	c.mu.Unlock()
-	if first {
+	switch {
+	case why != "":
+		c.log.Warn("consul registration made again", "id", reg.ID, "role", role, "why", why)
+	case first:
 		c.log.Info("registered in consul", "service", reg.Name, "id", reg.ID, "role", role)
-	} else {
+	default:
 		c.log.Info("consul registration follows the new role", "id", reg.ID, "role", role)
 	}
 	return nil

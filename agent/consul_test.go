@@ -18,6 +18,7 @@ import (
 	"time"
 
 	consulapi "github.com/hashicorp/consul/api"
+	"github.com/hashicorp/go-hclog"
 
 	"github.com/foreshape/foreshape/agent/preflight"
 	"github.com/foreshape/foreshape/config"
@@ -25,19 +26,33 @@ import (
 )
 
 // fakeConsul records the service registrations the agent sends to Consul's
-// agent endpoints, and answers catalog lookups from what it holds.
+// agent endpoints and holds the services as a Consul agent does (by ID; a
+// registration replaces the one before), and answers catalog lookups from
+// what it holds in catalog. Its answers are real Consul's (measured on
+// Consul 1.16.4): GET /v1/agent/service/ID and a deregistration of an ID it
+// does not hold are 404 with a plain-text body. While down is set, every
+// request fails with 500, as a Consul agent that lost its servers.
 type fakeConsul struct {
 	mu           sync.Mutex
 	registered   []consulapi.AgentServiceRegistration
+	services     map[string]consulapi.AgentServiceRegistration
 	deregistered []string
 	tokens       []string
 	catalog      []*consulapi.CatalogService
+	down         bool
 }
 
 func (f *fakeConsul) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.tokens = append(f.tokens, r.Header.Get("X-Consul-Token"))
+	if f.down {
+		http.Error(w, "No cluster leader", http.StatusInternalServerError)
+		return
+	}
+	if f.services == nil {
+		f.services = map[string]consulapi.AgentServiceRegistration{}
+	}
 	switch {
 	case r.Method == http.MethodPut && r.URL.Path == "/v1/agent/service/register":
 		var reg consulapi.AgentServiceRegistration
@@ -47,8 +62,24 @@ func (f *fakeConsul) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		f.registered = append(f.registered, reg)
+		f.services[reg.ID] = reg
 	case r.Method == http.MethodPut && strings.HasPrefix(r.URL.Path, "/v1/agent/service/deregister/"):
-		f.deregistered = append(f.deregistered, strings.TrimPrefix(r.URL.Path, "/v1/agent/service/deregister/"))
+		id := strings.TrimPrefix(r.URL.Path, "/v1/agent/service/deregister/")
+		if _, ok := f.services[id]; !ok {
+			http.Error(w, fmt.Sprintf("Unknown service ID %q. Ensure that the service ID is passed, not the service name.", id), http.StatusNotFound)
+			return
+		}
+		delete(f.services, id)
+		f.deregistered = append(f.deregistered, id)
+	case r.Method == http.MethodGet && strings.HasPrefix(r.URL.Path, "/v1/agent/service/"):
+		id := strings.TrimPrefix(r.URL.Path, "/v1/agent/service/")
+		reg, ok := f.services[id]
+		if !ok {
+			http.Error(w, "unknown service ID: "+id, http.StatusNotFound)
+			return
+		}
+		_ = json.NewEncoder(w).Encode(consulapi.AgentService{ID: reg.ID, Service: reg.Name, Tags: reg.Tags, Meta: reg.Meta,
+			Address: reg.Address, Port: reg.Port})
 	case r.Method == http.MethodGet && strings.HasPrefix(r.URL.Path, "/v1/catalog/service/"):
 		name := strings.TrimPrefix(r.URL.Path, "/v1/catalog/service/")
 		out := []*consulapi.CatalogService{}
@@ -62,6 +93,21 @@ func (f *fakeConsul) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	default:
 		http.NotFound(w, r)
 	}
+}
+
+// set changes the fake under its lock.
+func (f *fakeConsul) set(change func(f *fakeConsul)) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	change(f)
+}
+
+// holds returns the service the fake holds under id.
+func (f *fakeConsul) holds(id string) (consulapi.AgentServiceRegistration, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	reg, ok := f.services[id]
+	return reg, ok
 }
 
 func (f *fakeConsul) registrations() []consulapi.AgentServiceRegistration {
@@ -142,7 +188,7 @@ func TestConsulRegistrationFollowsRole(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { reg.run(ctx, 10*time.Millisecond); close(done) }()
+	go func() { reg.run(ctx, 10*time.Millisecond, time.Hour); close(done) }()
 	eventually(t, 5*time.Second, "the follower registration", func() bool { return len(fake.registrations()) == 1 })
 	time.Sleep(100 * time.Millisecond) // ten checks without a change
 	mu.Lock()
@@ -164,6 +210,86 @@ func TestConsulRegistrationFollowsRole(t *testing.T) {
 	}
 	if _, err := newConsulRegistration(consulClient(t, config.Consul{}), config.Consul{ServiceName: "foreshape"}, registration{Name: "x", HTTPAddr: "0.0.0.0:7575"}, testLogger(t)); err == nil {
 		t.Error("a registration advertising 0.0.0.0 was accepted")
+	}
+}
+
+// TestConsulRegistrationComesBack: a Consul agent that no longer holds the
+// service as registered — restarted without its state (measured with a
+// real Consul: the agents stayed unregistered until their role changed,
+// so provider=consul found no server), deregistered by an operator,
+// changed — gets it again at the next look, said in the log.
+func TestConsulRegistrationComesBack(t *testing.T) {
+	fake := &fakeConsul{}
+	srv := httptest.NewServer(fake)
+	defer srv.Close()
+	var logs syncBuffer
+	log := hclog.New(&hclog.LoggerOptions{Level: hclog.Info, Output: &logs})
+	ccfg := config.Consul{Address: srv.URL, ServiceName: "foreshape", Tags: []string{"eu"}}
+	reg, err := newConsulRegistration(consulClient(t, ccfg), ccfg,
+		registration{Name: "s1", HTTPAddr: "10.0.0.1:7575", RaftAddr: "10.0.0.1:7576", Version: "v",
+			Role: func() string { return roleFollower }}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { reg.run(ctx, 10*time.Millisecond, 50*time.Millisecond); close(done) }()
+	defer func() { cancel(); <-done }()
+	held := func() bool {
+		s, ok := fake.holds("foreshape-s1")
+		return ok && slices.Equal(s.Tags, []string{"eu", roleFollower}) && s.Meta[metaRaftAddress] == "10.0.0.1:7576"
+	}
+	eventually(t, 5*time.Second, "the registration", held)
+	fake.set(func(f *fakeConsul) { clear(f.services) })
+	eventually(t, 5*time.Second, "the registration after the Consul agent lost it", held)
+	fake.set(func(f *fakeConsul) {
+		s := f.services["foreshape-s1"]
+		s.Tags = []string{"edited"}
+		f.services["foreshape-s1"] = s
+	})
+	eventually(t, 5*time.Second, "the registration after its tags were changed", held)
+	if n := logs.count("consul registration made again"); n != 2 {
+		t.Errorf("%d lines say the registration was made again, want 2:\n%s", n, logs.String())
+	}
+	if n := len(fake.registrations()); n != 3 {
+		t.Errorf("%d registrations, want 3 (the first and two made again): no registration while Consul holds it", n)
+	}
+}
+
+// TestConsulFailuresLoggedOnce: a Consul that fails every try is said once
+// with the error and Consul's address (not at every retry: 1, 2, 4 … 30 s
+// apart, a line every 30 s for as long as it is down), and its first answer
+// after is said once.
+func TestConsulFailuresLoggedOnce(t *testing.T) {
+	fake := &fakeConsul{down: true}
+	srv := httptest.NewServer(fake)
+	defer srv.Close()
+	var logs syncBuffer
+	log := hclog.New(&hclog.LoggerOptions{Level: hclog.Info, Output: &logs})
+	ccfg := config.Consul{Address: srv.URL, ServiceName: "foreshape"}
+	reg, err := newConsulRegistration(consulClient(t, ccfg), ccfg,
+		registration{Name: "s1", HTTPAddr: "10.0.0.1:7575", Version: "v", Role: func() string { return roleLeader }}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { reg.run(ctx, 10*time.Millisecond, time.Hour); close(done) }()
+	defer func() { cancel(); <-done }()
+	tries := func() int {
+		fake.mu.Lock()
+		defer fake.mu.Unlock()
+		return len(fake.tokens)
+	}
+	eventually(t, 10*time.Second, "two tries", func() bool { return tries() >= 2 }) // 1 s apart, the next 2 s later
+	fake.set(func(f *fakeConsul) { f.down = false })
+	eventually(t, 10*time.Second, "the registration", func() bool { _, ok := fake.holds("foreshape-s1"); return ok })
+	eventually(t, 5*time.Second, "the recovery line", func() bool { return logs.count("consul answers again") == 1 })
+	if n := logs.count("consul registration failed"); n != 1 {
+		t.Errorf("%d failure lines over %d failed tries, want 1:\n%s", n, tries()-1, logs.String())
+	}
+	if !strings.Contains(logs.String(), "address="+srv.URL) || !strings.Contains(logs.String(), "No cluster leader") {
+		t.Errorf("the failure line names neither Consul's address nor its error:\n%s", logs.String())
 	}
 }
 
@@ -298,7 +424,7 @@ func TestConsulRegistrationReal(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := reg.register(ctx, roleLeader); err != nil {
+	if err := reg.register(ctx, roleLeader, ""); err != nil {
 		t.Fatal(err)
 	}
 	defer reg.deregister(context.Background())
@@ -375,4 +501,10 @@ func consulClient(t *testing.T, cfg config.Consul) *consulapi.Client {
 		t.Fatal(err)
 	}
 	return c
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }

@@ -347,7 +347,13 @@ func (n *Node) tryJoin(ctx context.Context) error {
 		for _, c := range cands {
 			found = append(found, c.ID)
 		}
-		return fmt.Errorf("%w: %d of bootstrap_expect = %d voting servers found (%s)%s", errWaiting, len(cands), want, strings.Join(found, ", "), unanswered)
+		// A lookup that failed (Consul down, its token refused) is why
+		// servers are missing: say it.
+		lookup := ""
+		if derr != nil {
+			lookup = "; the lookup of servers failed: " + derr.Error()
+		}
+		return fmt.Errorf("%w: %d of bootstrap_expect = %d voting servers found (%s)%s%s", errWaiting, len(cands), want, strings.Join(found, ", "), unanswered, lookup)
 	}
 	slices.SortFunc(cands, func(a, b ServerInfo) int { return strings.Compare(a.ID, b.ID) })
 	cands = cands[:want]

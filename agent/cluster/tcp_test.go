@@ -282,6 +282,27 @@ func TestJoinSaysWhoDidNotAnswer(t *testing.T) {
 	}
 }
 
+// TestJoinSaysTheLookupFailed: a server waiting for bootstrap_expect
+// servers whose lookup fails (retry_join "provider=consul" with Consul
+// down) says so in its join error: it said only "1 of bootstrap_expect = 3
+// voting servers found", with nothing on why.
+func TestJoinSaysTheLookupFailed(t *testing.T) {
+	n, _ := tcpServer(t, t.TempDir(), &registry{}, func(c *cluster.Config) {
+		c.Discover = func(context.Context) ([]string, error) {
+			return nil, errors.New("consul lookup of foreshape: connection refused")
+		}
+	})
+	deadline := time.Now().Add(10 * time.Second)
+	for n.JoinError() == nil && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	err := n.JoinError()
+	if want := "1 of bootstrap_expect = 3 voting servers found"; err == nil || !strings.Contains(err.Error(), want) ||
+		!strings.Contains(err.Error(), "the lookup of servers failed: consul lookup of foreshape: connection refused") {
+		t.Errorf("join error %v; want %q and the lookup's error", err, want)
+	}
+}
+
 // TestJoinFromAnUnreachableAddressRefused: the leader refuses a server
 // whose Raft address (a wrong advertise_addr) it cannot reach, and the
 // server's join error says so, instead of adding a member that never
