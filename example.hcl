@@ -117,7 +117,8 @@ consul {
   # token need enabled = true or a provider=consul retry_join entry.
   address = "127.0.0.1:8500"
 
-  # CONSUL_HTTP_TOKEN overrides. Never printed by foreshape.
+  # CONSUL_HTTP_TOKEN overrides. Never printed by foreshape. Under Consul's
+  # ACLs it needs the policy deploy/foreshape-consul-acl.hcl.
   token = ""
 
   # Default "foreshape". Also the name provider=consul looks servers up

@@ -374,11 +374,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	shutdownCtx, stop := context.WithTimeout(context.Background(), 5*time.Second)
 	<-registering // no registration can follow the deregistration
 	if a.consul != nil {
-		if err := a.consul.deregister(shutdownCtx); err != nil {
-			a.log.Warn("consul deregistration failed; the service's check will fail and Consul removes it after 10m", logKeyError, err)
-		} else {
-			a.log.Info("deregistered from consul", "id", a.consul.ID())
-		}
+		a.consul.leave(shutdownCtx)
 	}
 	_ = a.httpSrv.Shutdown(shutdownCtx)
 	stop()

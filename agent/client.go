@@ -163,11 +163,7 @@ func (c *Client) Run(ctx context.Context) error {
 	shutdownCtx, stop := context.WithTimeout(context.Background(), 5*time.Second)
 	<-registering // no registration can follow the deregistration
 	if c.consul != nil {
-		if err := c.consul.deregister(shutdownCtx); err != nil {
-			c.log.Warn("consul deregistration failed; the service's check will fail and Consul removes it after 10m", logKeyError, err)
-		} else {
-			c.log.Info("deregistered from consul", "id", c.consul.ID())
-		}
+		c.consul.leave(shutdownCtx)
 	}
 	_ = c.httpSrv.Shutdown(shutdownCtx)
 	stop()
@@ -271,10 +267,12 @@ func (c *Client) send(ctx context.Context, r clientReport) error {
 	last := c.server
 	c.mu.Unlock()
 	servers := slices.Clone(c.static)
+	var lookup error
 	if c.discover != nil {
 		more, err := c.discover(ctx)
 		if err != nil {
 			c.log.Debug("server lookup failed", logKeyError, err)
+			lookup = err
 		}
 		servers = append(servers, more...)
 	}
@@ -283,6 +281,9 @@ func (c *Client) send(ctx context.Context, r clientReport) error {
 		servers = append([]string{last}, slices.DeleteFunc(servers, func(s string) bool { return s == last })...)
 	}
 	if len(servers) == 0 {
+		if lookup != nil {
+			return fmt.Errorf("no server to report to: %w", lookup)
+		}
 		return errors.New("no server to report to (server.retry_join found none)")
 	}
 	var errs []error

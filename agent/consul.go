@@ -118,9 +118,6 @@ func newConsulRegistration(client *consulapi.Client, cfg config.Consul, r regist
 	}, nil
 }
 
-// ID is the Consul service ID.
-func (c *consulRegistration) ID() string { return c.base.ID }
-
 // resyncEvery is how often a registered agent checks that its Consul agent
 // still holds its service as last registered.
 const resyncEvery = 30 * time.Second
@@ -222,17 +219,40 @@ func (c *consulRegistration) register(ctx context.Context, role, why string) err
 	return nil
 }
 
+// errNotHeld is deregister's answer when the Consul agent held no such
+// service (its 404).
+var errNotHeld = errors.New("the Consul agent holds no such service")
+
 // deregister removes the service; errors are returned for logging only.
 func (c *consulRegistration) deregister(ctx context.Context) error {
-	return c.client.Agent().ServiceDeregisterOpts(c.base.ID, (&consulapi.QueryOptions{}).WithContext(ctx))
+	err := c.client.Agent().ServiceDeregisterOpts(c.base.ID, (&consulapi.QueryOptions{}).WithContext(ctx))
+	if se := (consulapi.StatusError{}); errors.As(err, &se) && se.Code == http.StatusNotFound {
+		return errNotHeld
+	}
+	return err
+}
+
+// leave deregisters the service on shutdown and logs how it went: a
+// Consul agent that holds none (the registration was refused, or Consul
+// lost it) is no failure.
+func (c *consulRegistration) leave(ctx context.Context) {
+	switch err := c.deregister(ctx); {
+	case errors.Is(err, errNotHeld):
+		c.log.Info("nothing to deregister: the Consul agent holds no such service", "id", c.base.ID)
+	case err != nil:
+		c.log.Warn("consul deregistration failed; the service's check will fail and Consul removes it after 10m", logKeyError, err, "address", c.address)
+	default:
+		c.log.Info("deregistered from consul", "id", c.base.ID)
+	}
 }
 
 // consulDiscover returns the Raft addresses of the servers registered as
 // service in Consul's catalog (the raft_address in their meta; client
-// agents have none), for retry_join = ["provider=consul"].
+// agents have none), for retry_join = ["provider=consul"]. When Consul's
+// ACLs left entries out, it returns those it got and an error saying so.
 func consulDiscover(client *consulapi.Client, service string) func(ctx context.Context) ([]string, error) {
 	return func(ctx context.Context) ([]string, error) {
-		entries, _, err := client.Catalog().Service(service, "", (&consulapi.QueryOptions{}).WithContext(ctx))
+		entries, meta, err := client.Catalog().Service(service, "", (&consulapi.QueryOptions{}).WithContext(ctx))
 		if err != nil {
 			return nil, fmt.Errorf("consul lookup of %s: %w", service, err)
 		}
@@ -243,6 +263,13 @@ func consulDiscover(client *consulapi.Client, service string) func(ctx context.C
 			}
 		}
 		slices.Sort(out)
-		return slices.Compact(out), nil
+		out = slices.Compact(out)
+		if meta != nil && meta.ResultsFilteredByACLs {
+			// Consul answers 200 with the entries the token may not read
+			// left out: without node:read it lists no server at all.
+			return out, fmt.Errorf("consul lookup of %s: Consul's ACLs left entries out of the answer (%d servers listed): "+
+				"the token needs service:read on %q and node:read on the servers' nodes (deploy/foreshape-consul-acl.hcl)", service, len(out), service)
+		}
+		return out, nil
 	}
 }

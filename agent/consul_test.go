@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -40,6 +41,10 @@ type fakeConsul struct {
 	tokens       []string
 	catalog      []*consulapi.CatalogService
 	down         bool
+	// hidden leaves the catalog's entries out of its answers, as Consul's
+	// ACLs do for a token without node:read (200, an empty list and
+	// X-Consul-Results-Filtered-By-ACLs: true; measured on Consul 1.16.4).
+	hidden bool
 }
 
 func (f *fakeConsul) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -84,11 +89,18 @@ func (f *fakeConsul) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		name := strings.TrimPrefix(r.URL.Path, "/v1/catalog/service/")
 		out := []*consulapi.CatalogService{}
 		for _, s := range f.catalog {
-			if s.ServiceName == name {
+			if s.ServiceName == name && !f.hidden {
 				out = append(out, s)
 			}
 		}
+		if f.hidden {
+			w.Header().Set("X-Consul-Results-Filtered-By-ACLs", "true")
+		}
+		// Consul sends these on every catalog answer; the API client reads
+		// no header after X-Consul-LastContact when that one is missing.
 		w.Header().Set("X-Consul-Index", "1")
+		w.Header().Set("X-Consul-KnownLeader", "true")
+		w.Header().Set("X-Consul-LastContact", "0")
 		_ = json.NewEncoder(w).Encode(out)
 	default:
 		http.NotFound(w, r)
@@ -293,6 +305,41 @@ func TestConsulFailuresLoggedOnce(t *testing.T) {
 	}
 }
 
+// TestConsulLeaveSaysWhatHappened: on shutdown an agent whose Consul
+// agent holds no registration (it was refused, or Consul lost it) says so;
+// it warned "deregistration failed … Consul removes it after 10m" on
+// Consul's 404, of a service that was never there.
+func TestConsulLeaveSaysWhatHappened(t *testing.T) {
+	fake := &fakeConsul{}
+	srv := httptest.NewServer(fake)
+	defer srv.Close()
+	var logs syncBuffer
+	log := hclog.New(&hclog.LoggerOptions{Level: hclog.Info, Output: &logs})
+	ccfg := config.Consul{Address: srv.URL, ServiceName: "foreshape"}
+	reg, err := newConsulRegistration(consulClient(t, ccfg), ccfg,
+		registration{Name: "s1", HTTPAddr: "10.0.0.1:7575", Version: "v", Role: func() string { return roleLeader }}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	reg.leave(ctx)
+	if logs.count("nothing to deregister: the Consul agent holds no such service") != 1 || logs.count("WARN") != 0 {
+		t.Errorf("leaving without a registration logged:\n%s", logs.String())
+	}
+	if err := reg.register(ctx, roleLeader, ""); err != nil {
+		t.Fatal(err)
+	}
+	reg.leave(ctx)
+	if _, held := fake.holds("foreshape-s1"); held || logs.count("deregistered from consul: id=foreshape-s1") != 1 {
+		t.Errorf("leaving after the registration: held %v, logged:\n%s", held, logs.String())
+	}
+	fake.set(func(f *fakeConsul) { f.down = true })
+	reg.leave(ctx)
+	if logs.count("consul deregistration failed") != 1 || !strings.Contains(logs.String(), "address="+srv.URL) {
+		t.Errorf("leaving while Consul fails logged:\n%s", logs.String())
+	}
+}
+
 // TestConsulAdvertisesReachableAddress: a server whose API listens on
 // every interface registers advertise_addr, and the check calls it there.
 func TestConsulAdvertisesReachableAddress(t *testing.T) {
@@ -405,6 +452,18 @@ func TestConsulDiscover(t *testing.T) {
 	if err != nil || !slices.Equal(got, []string{"10.0.0.1:7576", "10.0.0.2:7576"}) {
 		t.Errorf("discover = %v, %v", got, err)
 	}
+	// A token without node:read sees no server, and Consul answers 200:
+	// the lookup says why instead of finding nothing; a client agent
+	// with no server to report to says it too.
+	fake.set(func(f *fakeConsul) { f.hidden = true })
+	got, err = discover(context.Background())
+	if len(got) != 0 || err == nil || !strings.Contains(err.Error(), "node:read") || !strings.Contains(err.Error(), "deploy/foreshape-consul-acl.hcl") {
+		t.Errorf("discover with the entries hidden by ACLs = %v, %v; want an error naming node:read and the policy", got, err)
+	}
+	c := &Client{discover: discover, log: testLogger(t)}
+	if err := c.send(context.Background(), clientReport{}); err == nil || !strings.Contains(err.Error(), "node:read") {
+		t.Errorf("a client agent's report with the servers hidden: %v; want the lookup's error", err)
+	}
 }
 
 // TestConsulRegistrationReal registers against the Consul agent at
@@ -447,6 +506,89 @@ func TestConsulRegistrationReal(t *testing.T) {
 	services, _ = reg.client.Agent().Services()
 	if _, ok := services[service+"-e2e"]; ok {
 		t.Error("the service is still registered after deregistration")
+	}
+}
+
+// TestConsulACLPolicyReal checks deploy/foreshape-consul-acl.hcl against
+// the Consul at CONSUL_HTTP_ADDR, whose ACLs must be on (default_policy =
+// "deny") and CONSUL_HTTP_TOKEN able to write ACLs: a token with the policy
+// registers, keeps, finds and deregisters an agent's service; a token
+// with service:write alone registers but finds no server (Consul leaves
+// the entries out for want of node:read, and the lookup says so); no token
+// is refused, Consul's reason in the error.
+func TestConsulACLPolicyReal(t *testing.T) {
+	addr := os.Getenv("CONSUL_HTTP_ADDR")
+	if addr == "" {
+		t.Skip("CONSUL_HTTP_ADDR is not set: set it (and CONSUL_HTTP_TOKEN to a token that can write ACLs) to check deploy/foreshape-consul-acl.hcl against a real Consul with ACLs")
+	}
+	rules, err := os.ReadFile("../deploy/foreshape-consul-acl.hcl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin := consulClient(t, config.Consul{Address: addr, Token: config.Secret(os.Getenv("CONSUL_HTTP_TOKEN"))})
+	suffix := strconv.FormatInt(time.Now().UnixNano(), 36)
+	tokenWith := func(name, rules string) string {
+		p, _, err := admin.ACL().PolicyCreate(&consulapi.ACLPolicy{Name: name + "-" + suffix, Rules: rules}, nil)
+		if err != nil {
+			t.Skipf("cannot create a Consul ACL policy at %s (ACLs off, or CONSUL_HTTP_TOKEN may not write ACLs): %v", addr, err)
+		}
+		t.Cleanup(func() { _, _ = admin.ACL().PolicyDelete(p.ID, nil) })
+		tok, _, err := admin.ACL().TokenCreate(&consulapi.ACLToken{Description: "foreshape test " + name,
+			Policies: []*consulapi.ACLTokenPolicyLink{{ID: p.ID}}}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _, _ = admin.ACL().TokenDelete(tok.AccessorID, nil) })
+		return tok.SecretID
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	registrar := func(name, token string) (*consulRegistration, string) {
+		ccfg := config.Consul{Enabled: true, Address: addr, Token: config.Secret(token), ServiceName: "foreshape"}
+		raft := "127.0.0.1:" + strconv.Itoa(freePort(t))
+		reg, err := newConsulRegistration(consulClient(t, ccfg), ccfg, registration{Name: name + "-" + suffix, HTTPAddr: "127.0.0.1:7575",
+			RaftAddr: raft, Version: "test", Role: func() string { return roleFollower }}, testLogger(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return reg, raft
+	}
+
+	full, raft := registrar("acl-full", tokenWith("foreshape-full", string(rules)))
+	if err := full.register(ctx, roleFollower, ""); err != nil {
+		t.Fatalf("registration with the policy's token: %v", err)
+	}
+	defer full.deregister(context.Background())
+	if why, err := full.lost(ctx, roleFollower); err != nil || why != "" {
+		t.Errorf("reading the registration back with the policy's token: %q, %v", why, err)
+	}
+	eventually(t, 10*time.Second, "the policy's token to find the server", func() bool {
+		found, err := consulDiscover(full.client, "foreshape")(ctx)
+		return err == nil && slices.Contains(found, raft)
+	})
+
+	part, _ := registrar("acl-part", tokenWith("foreshape-service-only", `service "foreshape" { policy = "write" }`))
+	if err := part.register(ctx, roleFollower, ""); err != nil {
+		t.Fatalf("registration with service:write alone: %v", err)
+	}
+	defer part.deregister(context.Background())
+	found, err := consulDiscover(part.client, "foreshape")(ctx)
+	if len(found) != 0 || err == nil || !strings.Contains(err.Error(), "node:read") {
+		t.Errorf("lookup with service:write alone = %v, %v; want no server and an error naming node:read", found, err)
+	}
+
+	t.Setenv("CONSUL_HTTP_TOKEN", "") // the client reads it when consul.token is empty
+	none, _ := registrar("acl-none", "")
+	defer none.deregister(context.Background())
+	if err := none.register(ctx, roleFollower, ""); err == nil || !strings.Contains(err.Error(), "403") || !strings.Contains(err.Error(), "service:write") {
+		t.Errorf("registration without a token: %v; want Consul's 403 naming service:write", err)
+	}
+
+	if err := full.deregister(ctx); err != nil {
+		t.Errorf("deregistration with the policy's token: %v", err)
+	}
+	if why, err := full.lost(ctx, roleFollower); err != nil || why == "" {
+		t.Errorf("after deregistration the Consul agent still holds the service (%q, %v)", why, err)
 	}
 }
 

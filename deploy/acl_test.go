@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	"golang.org/x/tools/go/packages"
+
+	"github.com/foreshape/foreshape/config"
 )
 
 const nomadAPI = "github.com/hashicorp/nomad/api"
@@ -250,4 +252,26 @@ func TestACLPolicyCoversEveryCall(t *testing.T) {
 	}
 	sort.Strings(lines)
 	t.Logf("Nomad API calls in the code: %s", strings.Join(lines, ", "))
+}
+
+// TestConsulPolicy: the Consul policy grants write on the agents' service
+// (default consul.service_name) and read on every node, and nothing else;
+// TestConsulACLPolicyReal (agent/) checks against a real Consul that it is
+// enough and that less is not.
+func TestConsulPolicy(t *testing.T) {
+	b, _ := parse(t, "foreshape-consul-acl.hcl")
+	if len(b.Attributes) != 0 {
+		t.Errorf("the policy sets attributes; want only the service and node_prefix rules")
+	}
+	var got []string
+	for _, blk := range b.Blocks {
+		got = append(got, fmt.Sprintf("%s %q %s", blk.Type, strings.Join(blk.Labels, ","), value(t, blk.Body, "policy").AsString()))
+	}
+	want := []string{
+		fmt.Sprintf("service %q write", config.Default().Consul.ServiceName),
+		`node_prefix "" read`,
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("rules %q, want %q", got, want)
+	}
 }

@@ -54,7 +54,9 @@ type Config struct {
 	RetryJoin     []string
 	RetryInterval time.Duration
 	// Discover, when set, returns more addresses to join at each attempt
-	// (the agent looks the foreshape service up in Consul's catalog).
+	// (the agent looks the foreshape service up in Consul's catalog); the
+	// addresses it returns with an error are tried too, and the error is
+	// said in the join error.
 	Discover func(ctx context.Context) ([]string, error)
 
 	// Nonvoter asks to join as a non-voter and never be promoted

@@ -370,16 +370,16 @@ func (n *Node) tryJoin(ctx context.Context) error {
 	return nil
 }
 
-// joinAddresses returns RetryJoin and what Discover finds, without
-// duplicates or this node's own address.
+// joinAddresses returns RetryJoin and what Discover finds (also when it
+// fails in part: what it found, with its error), without duplicates or
+// this node's own address.
 func (n *Node) joinAddresses(ctx context.Context) ([]string, error) {
 	addrs := slices.Clone(n.cfg.RetryJoin)
 	var err error
 	if n.cfg.Discover != nil {
 		var more []string
-		if more, err = n.cfg.Discover(ctx); err == nil {
-			addrs = append(addrs, more...)
-		}
+		more, err = n.cfg.Discover(ctx)
+		addrs = append(addrs, more...)
 	}
 	self := string(n.trans.LocalAddr())
 	slices.Sort(addrs)

@@ -284,12 +284,15 @@ func TestJoinSaysWhoDidNotAnswer(t *testing.T) {
 
 // TestJoinSaysTheLookupFailed: a server waiting for bootstrap_expect
 // servers whose lookup fails (retry_join "provider=consul" with Consul
-// down) says so in its join error: it said only "1 of bootstrap_expect = 3
-// voting servers found", with nothing on why.
+// down, or its ACLs hiding servers) says so in its join error: it said only
+// "1 of bootstrap_expect = 3 voting servers found", with nothing on why;
+// the addresses a lookup found before it failed are asked too.
 func TestJoinSaysTheLookupFailed(t *testing.T) {
+	down := closedAddr(t)
 	n, _ := tcpServer(t, t.TempDir(), &registry{}, func(c *cluster.Config) {
 		c.Discover = func(context.Context) ([]string, error) {
-			return nil, errors.New("consul lookup of foreshape: connection refused")
+			// What a lookup found before it failed in part is tried too.
+			return []string{down}, errors.New("consul lookup of foreshape: connection refused")
 		}
 	})
 	deadline := time.Now().Add(10 * time.Second)
@@ -298,7 +301,8 @@ func TestJoinSaysTheLookupFailed(t *testing.T) {
 	}
 	err := n.JoinError()
 	if want := "1 of bootstrap_expect = 3 voting servers found"; err == nil || !strings.Contains(err.Error(), want) ||
-		!strings.Contains(err.Error(), "the lookup of servers failed: consul lookup of foreshape: connection refused") {
+		!strings.Contains(err.Error(), "the lookup of servers failed: consul lookup of foreshape: connection refused") ||
+		!strings.Contains(err.Error(), "no foreshape server answered at "+down) {
 		t.Errorf("join error %v; want %q and the lookup's error", err, want)
 	}
 }
