@@ -1,6 +1,7 @@
 package sim_test
 
 import (
+	"compress/gzip"
 	"context"
 	"crypto/rand"
 	"fmt"
@@ -19,10 +20,11 @@ import (
 // TestFidelityACLRefusal: with its ACLs on, Nomad refuses every call
 // foreshape makes when the token is one it does not know, and when there
 // is none (the anonymous token, which has no policy): 403 and the plain
-// text "Permission denied", nothing more. /v1/status/leader,
-// /v1/status/peers and /v1/regions answer without a token. With a token it
-// knows (the scenario's; on the real Nomad a management token) the same
-// reads answer. The real half needs a Nomad with ACLs on (a dev agent with
+// text "Permission denied", nothing more, gzipped for a client that
+// accepts it, as nomad/api does. /v1/status/leader, /v1/status/peers and
+// /v1/regions answer without a token. With a token it knows (the
+// scenario's; on the real Nomad a management token) the same reads
+// answer. The real half needs a Nomad with ACLs on (a dev agent with
 // acl { enabled = true }, bootstrapped) and skips on one without.
 func TestFidelityACLRefusal(t *testing.T) {
 	t.Run("sim", func(t *testing.T) {
@@ -73,6 +75,8 @@ func checkACLRefusal(t *testing.T, addr, token string) {
 	unknown := fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 	const zero = "00000000-0000-0000-0000-000000000000"
 	job := `{"Job":{"ID":"fidelity-acl","Name":"fidelity-acl","Type":"service","Datacenters":["dc1"],"TaskGroups":[` + sleepGroup + `]}}`
+	// do makes a call as nomad/api does, accepting gzip, and returns its
+	// status, content type and body, saying "(gzip)" after a compressed one.
 	do := func(method, path, body, tok string) (int, string, string) {
 		t.Helper()
 		req, err := http.NewRequest(method, addr+path, strings.NewReader(body))
@@ -82,12 +86,23 @@ func checkACLRefusal(t *testing.T, addr, token string) {
 		if tok != "" {
 			req.Header.Set("X-Nomad-Token", tok)
 		}
+		req.Header.Set("Accept-Encoding", "gzip")
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer resp.Body.Close()
-		got, _ := io.ReadAll(resp.Body)
+		var r io.Reader = resp.Body
+		gz := resp.Header.Get("Content-Encoding") == "gzip"
+		if gz {
+			if r, err = gzip.NewReader(resp.Body); err != nil {
+				t.Fatalf("%s %s: %v", method, path, err)
+			}
+		}
+		got, _ := io.ReadAll(r)
+		if gz {
+			got = append(got, " (gzip)"...)
+		}
 		return resp.StatusCode, resp.Header.Get("Content-Type"), string(got)
 	}
 	for _, c := range []struct {
@@ -123,10 +138,27 @@ func checkACLRefusal(t *testing.T, addr, token string) {
 				continue
 			}
 			code, ctype, body := do(c.method, c.path, c.body, tok.secret)
-			if code != http.StatusForbidden || ctype != "text/plain; charset=utf-8" || body != "Permission denied" {
-				t.Errorf("%s %s with %s: %d %q %q; want 403 text/plain %q", c.method, c.path, tok.name, code, ctype, body, "Permission denied")
+			if code != http.StatusForbidden || ctype != "text/plain; charset=utf-8" || body != "Permission denied (gzip)" {
+				t.Errorf("%s %s with %s: %d %q %q; want 403 text/plain %q", c.method, c.path, tok.name, code, ctype, body, "Permission denied (gzip)")
 			}
 		}
+	}
+	// A client that does not accept gzip gets the text as it is.
+	plain := &http.Client{Transport: &http.Transport{DisableCompression: true}}
+	req, err := http.NewRequest("GET", addr+"/v1/nodes", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("X-Nomad-Token", unknown)
+	resp, err := plain.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden || resp.Header.Get("Content-Encoding") != "" || string(got) != "Permission denied" {
+		t.Errorf("GET /v1/nodes with an unknown token, not accepting gzip: %d %q %q; want 403 %q uncompressed",
+			resp.StatusCode, resp.Header.Get("Content-Encoding"), got, "Permission denied")
 	}
 	for _, path := range []string{"/v1/status/leader", "/v1/status/peers", "/v1/regions"} {
 		for _, tok := range []string{unknown, ""} {

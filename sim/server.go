@@ -2,6 +2,7 @@ package sim
 
 import (
 	"bytes"
+	"compress/gzip"
 	"encoding/json"
 	"errors"
 	"io"
@@ -166,7 +167,7 @@ func (h *heldResponse) Write(p []byte) (int, error) {
 // serve checks the token and injects faults before next.
 func (c *Cluster) serve(w http.ResponseWriter, r *http.Request, next http.Handler) heldCall {
 	if !c.authorised(r) {
-		writeErr(w, &codedError{kind: ErrForbidden, msg: "Permission denied"})
+		refuse(w, r)
 		return heldCall{}
 	}
 	kind, latency := c.faultFor(r.Method, r.URL.Path)
@@ -240,6 +241,24 @@ func (c *Cluster) authorised(r *http.Request) bool {
 		}
 	}
 	return c.tokens[tok]
+}
+
+// refuse answers a request the ACLs refuse as Nomad does: 403 and the
+// plain text "Permission denied", compressed for a client that accepts
+// gzip (nomad/api asks for it), as Nomad compresses every answer.
+func refuse(w http.ResponseWriter, r *http.Request) {
+	const denied = "Permission denied"
+	if !strings.Contains(r.Header.Get("Accept-Encoding"), "gzip") {
+		writeErr(w, &codedError{kind: ErrForbidden, msg: denied})
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Content-Encoding", "gzip")
+	w.Header().Add("Vary", "Accept-Encoding")
+	w.WriteHeader(http.StatusForbidden)
+	zw := gzip.NewWriter(w)
+	_, _ = io.WriteString(zw, denied)
+	_ = zw.Close()
 }
 
 // SetTokens replaces the ACL tokens the cluster takes while it runs, as an
