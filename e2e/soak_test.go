@@ -151,14 +151,16 @@ func soakRun(t *testing.T, rng *rand.Rand, f *soakFigures, giveBack bool) {
 	// leader finds in effect without seeing it made.
 	//
 	// A run aimed at the give-back (giveBack: odd runs) aims only its
-	// kills in the window's last minute and after at the eligibility
-	// calls: the cordons are made as in any run (so the window's end has
-	// the dc1 nodes to give back: a cordon a kill left unconfirmed keeps
-	// its node out), and those kills land on the give-back's calls. The
-	// other runs aim at both, and most of their nodes are left out.
+	// kills in the window's last three minutes and after at the
+	// eligibility calls: the cordons are made as in any run (so the
+	// window's end has the dc1 nodes to give back: a cordon a kill left
+	// unconfirmed keeps its node out), and those kills land on the
+	// give-back's calls. The other runs aim at both (at the give-back
+	// from the window's last minute), and most of their nodes are left
+	// out.
 	aim := func() *soakAim {
 		now := r.now()
-		if p := r.eligibilityPhase(now, moves[0], windowEnd); p != "" && (p == "back" || !giveBack) {
+		if p := r.eligibilityPhase(now, moves[0], windowEnd, giveBack); p != "" && (p == "back" || !giveBack) {
 			a := &soakAim{apply: rng.IntN(3) != 0, early: true, only: "eligibility", patience: 40 * time.Second, phase: p}
 			r.arm(a)
 			return a
@@ -181,9 +183,21 @@ func soakRun(t *testing.T, rng *rand.Rand, f *soakFigures, giveBack bool) {
 	// until five: the give-back comes in the first pass after the end, and
 	// a kill and restart take up to a minute of the simulator's time.
 	for r.now().Before(windowEnd.Add(2*time.Minute)) || next != nil && next.phase == "back" && r.now().Before(windowEnd.Add(5*time.Minute)) {
+		// The aim is chosen as a new leader is elected; a restart can
+		// take a minute of the simulator's time. If the window's last
+		// minutes came meanwhile, the next kill aims at the give-back
+		// (before: a kill shortly before them left the give-back unaimed),
+		// unless an aim set at the election holds a call already.
+		if giveBack && (next == nil || next.phase != "back") && r.eligibilityPhase(r.now(), moves[0], windowEnd, giveBack) == "back" &&
+			(next == nil || !next.early || r.caughtAny() == "") {
+			next = aim()
+		}
 		k := r.killOnce(rng, leader, next)
 		next = aim()
-		if rng.IntN(4) == 0 {
+		// In a run aimed at the give-back, no killed server is kept down
+		// from six minutes before the window's end (up to 20 s, over three
+		// minutes of the simulator's): the give-back would come unaimed.
+		if rng.IntN(4) == 0 && !(giveBack && !r.now().Before(windowEnd.Add(-6*time.Minute))) {
 			// Keep the killed server down until the new leader has
 			// snapshotted twice: the log it lacks is gone from the
 			// leader's, which sends it the snapshot instead.
@@ -384,14 +398,18 @@ func (r *clusterRun) caughtAny() string {
 // eligibilityPhase says whether eligibility calls are to come: "out"
 // while a dc1 node is still in scheduling from 06:30 until the window
 // begins at 07:00 (its first move, which takes them out, comes at about
-// 06:47), "back" while one is out of it in the
-// window's last minute and after; "" otherwise.
-func (r *clusterRun) eligibilityPhase(now, firstMoves, windowEnd time.Time) string {
+// 06:47), "back" while one is out of it in the window's last minute (its
+// last three in a run aimed at the give-back) and after; "" otherwise.
+func (r *clusterRun) eligibilityPhase(now, firstMoves, windowEnd time.Time, giveBack bool) string {
 	var phase string
+	last := -time.Minute
+	if giveBack {
+		last = -3 * time.Minute
+	}
 	switch {
 	case !now.Before(firstMoves.Add(-7*time.Minute)) && now.Before(firstMoves.Add(23*time.Minute)):
 		phase = "out"
-	case !now.Before(windowEnd.Add(-time.Minute)) && now.Before(windowEnd.Add(3*time.Minute)):
+	case !now.Before(windowEnd.Add(last)) && now.Before(windowEnd.Add(3*time.Minute)):
 		phase = "back"
 	default:
 		return ""
