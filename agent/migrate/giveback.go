@@ -59,7 +59,9 @@ type debt struct {
 // goes back only once nothing foreshape runs holds it (held): a
 // give-back waits while a spread moves work off the node, a drain window
 // that lists it has begun and not ended, or a whole-node request of it is
-// queued or running. A node a whole-node request moved away (done) after
+// queued or running. Ending foreshape's drain of a node that stays out
+// (owesDrainEnd) gives nothing back and waits for none of them: a given-up
+// request's drain does not run on under a spread's cordon. A node a whole-node request moved away (done) after
 // a spread or a window took it out is owed nothing by them: it stays out
 // of scheduling by design.
 //
@@ -95,14 +97,16 @@ func (c *Coordinator) owedBack(view state.ActView, now time.Time, r state.Migrat
 		// (a spread that began while the node was out of scheduling
 		// cordoned nothing and relies on it staying out).
 		end, ok := c.windowEnd(r)
-		d := debt{owes: owesEligible, due: ok && !now.Before(end) && !c.held(view, now, node, r)}
+		ended := ok && !now.Before(end)
 		// Drained and not cordoned by foreshape: what the node was
 		// before the drain decides. An operator's cordon (or drain) from
-		// before stays; foreshape ends only its own drain.
+		// before stays; foreshape ends only its own drain, at once: the
+		// node stays out of scheduling, which is all anything else that
+		// holds it needs.
 		if before := c.drainedFrom(node, r); !took && (before == state.NodeWasIneligible || before == state.NodeWasDraining) {
-			d.owes, d.before = owesDrainEnd, before
+			return debt{owes: owesDrainEnd, before: before, due: ended}
 		}
-		return d
+		return debt{owes: owesEligible, due: ended && !c.held(view, now, node, r)}
 	case r.Resource.Kind == state.ResourceNode:
 		if node != r.Resource.ID || (r.State != state.RequestCancelled && r.State != state.RequestFailed) ||
 			c.announced(intentID(state.IntentNodeEligibility, node, r.ID, -1)) {
@@ -115,9 +119,11 @@ func (c *Coordinator) owedBack(view state.ActView, now time.Time, r state.Migrat
 			return debt{owes: owesEligible, due: free}
 		case unconfirmed || !c.drained(node, r):
 		case before == state.NodeWasIneligible || before == state.NodeWasDraining:
-			// Drained, not cordoned, by foreshape: its drain ends, an
-			// operator's cordon (or drain) from before stays.
-			return debt{owes: owesDrainEnd, before: before, due: free}
+			// Drained, not cordoned, by foreshape: its drain ends, at once
+			// (the node stays out of scheduling, so nothing that holds it
+			// waits on that), an operator's cordon (or drain) from before
+			// stays.
+			return debt{owes: owesDrainEnd, before: before, due: true}
 		case before == state.NodeWasEligible:
 			return debt{owes: owesEligible, due: free}
 		}

@@ -311,3 +311,93 @@ func TestGivenUpNodeWaitsForASpread(t *testing.T) {
 		t.Errorf("a-1 %s after the spread ended: the cancelled %s's hold was not given back; decisions %+v", got, id, h.local.FSM.Decisions())
 	}
 }
+
+// TestGivenUpDrainOverASpreadsCordon: a spread cordoned a-1 (its work
+// spreads off it); a whole-node request of a drain-strategy policy then
+// drains a-1 without a cordon of its own (a-1 is out already: its drain
+// intent records it ineligible before) and fails while its drain runs
+// and the spread still runs. foreshape ends its own drain at once and
+// leaves the spread's cordon; the hold decision names the spread, which
+// gives the node back (not an operator's cordon: it fails when
+// keepOperators' spreadCordoned clause is removed), and the spread does
+// once it has ended. Before, the failed request's drain ran on while the
+// spread ran (owedBack made ending it wait for held, as a give-back).
+func TestGivenUpDrainOverASpreadsCordon(t *testing.T) {
+	pols := strings.Replace(drainStrategy(actPolicies), "max_parallel = 1", "max_parallel = 3", 1)
+	h := newHarness(t, actScenario+cacheJob, pols)
+	node := h.nodeID("a-")
+	s := h.runningSpread(node, true)
+	id, err := h.c.Submit(h.ctx, h.now(), h.pols, Submission{Node: node, Target: "dc2", Deadline: h.now().Add(30 * time.Minute)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 10 {
+		h.run(h.flatForecasts(30))
+		if h.request(id).State == state.RequestRunning {
+			break
+		}
+		h.step(30 * time.Second)
+	}
+	drain, ok := h.local.FSM.Intent(intentID(state.IntentDrainNode, node, id, 0))
+	if !ok || drain.Outcome != state.OutcomeDone || drain.Before != state.NodeWasIneligible {
+		t.Fatalf("drain intent %+v (found %v); want done, ineligible before (the spread's cordon)", drain, ok)
+	}
+	if n, _, err := h.client.Nodes().Info(node, nil); err != nil || n.DrainStrategy == nil {
+		t.Fatalf("a-1 not draining after %s started (%v): the test needs a drain that still runs", id, err)
+	}
+	var ds []state.Decision
+	for range MaxAttempts {
+		h.c.retry(h.ctx, h.now(), id, "test: the move did not settle", &ds)
+	}
+	if r := h.request(id); r.State != state.RequestFailed {
+		t.Fatalf("%s %s after %d failed attempts", id, r.State, MaxAttempts)
+	}
+	pass := func() {
+		t.Helper()
+		h.run(h.flatForecasts(30))
+		h.step(15 * time.Second)
+		if err := h.c.Follow(h.ctx, h.now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	node1 := func() *nomadapi.Node {
+		t.Helper()
+		n, _, err := h.client.Nodes().Info(node, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	// The first pass after the failure ends the drain (15 s in: the
+	// drain, left alone, runs on for some 45 s more).
+	pass()
+	if n := node1(); n.DrainStrategy != nil || n.SchedulingEligibility != nomadapi.NodeSchedulingIneligible {
+		t.Fatalf("a-1 %s, draining %v after %s failed under spread %s's cordon; want its drain ended, the spread's cordon kept",
+			n.SchedulingEligibility, n.DrainStrategy != nil, id, s.ID)
+	}
+	named := false
+	for _, d := range h.local.FSM.Decisions() {
+		if d.Kind == "hold" && d.Request == id && strings.Contains(d.Reason, "operator's cordon") {
+			t.Errorf("the hold decision calls spread %s's cordon an operator's: %s", s.ID, d.Reason)
+		}
+		named = named || d.Kind == "hold" && d.Request == id &&
+			strings.Contains(d.Reason, "a-1 stays out of scheduling after "+id+" was given up for now: spread "+s.ID+" had cordoned it")
+	}
+	if !named {
+		t.Errorf("no hold decision names spread %s's cordon on a-1; decisions %+v", s.ID, h.local.FSM.Decisions())
+	}
+	for range 4 {
+		pass()
+		if got := node1().SchedulingEligibility; got != nomadapi.NodeSchedulingIneligible {
+			t.Fatalf("a-1 %s while spread %s still runs off it", got, s.ID)
+		}
+	}
+	h.endSpread(s)
+	for range 3 {
+		pass()
+	}
+	if n := node1(); n.SchedulingEligibility != nomadapi.NodeSchedulingEligible || n.DrainStrategy != nil {
+		t.Errorf("a-1 %s, draining %v after spread %s ended: its cordon was not given back; decisions %+v",
+			n.SchedulingEligibility, n.DrainStrategy != nil, s.ID, h.local.FSM.Decisions())
+	}
+}
