@@ -401,3 +401,149 @@ func TestGivenUpDrainOverASpreadsCordon(t *testing.T) {
 			n.SchedulingEligibility, n.DrainStrategy != nil, s.ID, h.local.FSM.Decisions())
 	}
 }
+
+// runningWindow puts a drain window that has begun and lists node into
+// the queue, as the planner and a leader leave one: a request of the
+// policy dc1's schedule "maintenance", whose window began a minute ago,
+// running. Its one move stands for an allocation stopped and not yet
+// replaced (the cache job's, which nothing else moves; estimated two
+// hours), so it neither settles nor times out; it took nothing out of
+// scheduling (no intent), so its end owes nothing. It returns the
+// request and its window's end. The policies' schedule must not open a
+// window of its own while the test runs (offWindowPolicies).
+func (h *harness) runningWindow(node string) (state.MigrationRequest, time.Time) {
+	h.t.Helper()
+	cache := h.allocs("cache")
+	if len(cache) != 1 {
+		h.t.Fatalf("cache allocations %+v; want one", cache)
+	}
+	a := cache[0]
+	start := h.now().Add(-time.Minute)
+	res := state.Resource{Kind: state.ResourceAllocation, ID: a.ID, Name: a.Name, Namespace: a.Namespace, Job: a.JobID, Group: a.TaskGroup}
+	key := fmt.Sprintf("schedule/dc1/maintenance/%d/%s", start.Unix(), res.Key())
+	r := state.MigrationRequest{
+		Resource: res,
+		Moves: []state.Move{{Alloc: a.ID, Name: a.Name, Namespace: a.Namespace, Job: a.JobID, Group: a.TaskGroup, Node: a.NodeID,
+			Size: state.Resources{CPU: 500, MemoryMB: 512}, Stopped: h.now()}},
+		Source: "dc1", Target: "dc2", Policy: "dc1", Strategy: "reschedule", Origin: "schedule", OriginKey: key,
+		Created: start, Deadline: start, State: state.RequestPending, Estimated: 2 * time.Hour, Exclude: []string{node},
+	}
+	mustApply(h.t, h, state.SubmitRequest{Request: r})
+	for _, x := range h.local.FSM.Act().Requests {
+		if x.OriginKey == key {
+			r = x
+		}
+	}
+	if r.ID == "" {
+		h.t.Fatalf("the window's request was not queued: %+v", h.local.FSM.Act().Requests)
+	}
+	v := r.Version
+	r.State, r.Started = state.RequestRunning, h.now()
+	mustApply(h.t, h, state.UpdateRequest{Request: r, IfVersion: v})
+	return h.request(r.ID), h.windowEnd(r)
+}
+
+// offWindowPolicies are windowPolicies whose maintenance (an hour) comes at
+// 20:00, long after the tests that use runningWindow end.
+func offWindowPolicies() string {
+	return strings.Replace(strings.Replace(windowPolicies(""), `cron     = "30 6 * * *"`, `cron     = "0 20 * * *"`, 1),
+		"max_parallel = 1", "max_parallel = 3", 1)
+}
+
+// TestGivenUpNodeWaitsForAWindow: a queued whole-node request held a-1
+// out of scheduling (holdNodes); a drain window listing a-1 then begins
+// (a-1 is out already: the window takes nothing out). The request is
+// cancelled during the window: its give-back waits until the window has
+// ended, then comes (it fails when held's clause for a begun drain window
+// is removed: a-1 went back to scheduling at once, in the middle of the
+// window).
+func TestGivenUpNodeWaitsForAWindow(t *testing.T) {
+	pols := offWindowPolicies()
+	if !strings.Contains(pols, `"0 20 * * *"`) {
+		t.Fatalf("the window policies changed: %s", pols)
+	}
+	h := newHarness(t, actScenario+cacheJob, pols)
+	node := h.nodeID("a-")
+	mustApply(t, h, state.SetQueuePaused{Paused: true, At: h.now(), By: "test"})
+	id, err := h.c.Submit(h.ctx, h.now(), h.pols, Submission{Node: node, Target: "dc2", Reason: "maintenance"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.run(h.flatForecasts(30))
+	if got := h.eligibility(node); got != nomadapi.NodeSchedulingIneligible {
+		t.Fatalf("a-1 %s while %s waits queued: not held", got, id)
+	}
+	w, end := h.runningWindow(node)
+	mustApply(t, h, state.CancelRequest{ID: id, At: h.now(), Reason: "test: the operator gives it up"})
+	h.passUntil(end.Add(3*time.Minute), func() {
+		if got := h.eligibility(node); got != nomadapi.NodeSchedulingIneligible && h.now().Before(end) {
+			t.Fatalf("a-1 %s at %s while window %s runs (it ends %s): %s's give-back did not wait; decisions %+v",
+				got, h.now().Format("15:04"), w.ID, end.Format("15:04"), id, h.local.FSM.Decisions())
+		}
+	})
+	if got := h.request(w.ID); got.State != state.RequestRunning {
+		t.Fatalf("the window's request %s %s: %s (the test needs it to stand for a begun window throughout)", w.ID, got.State, got.Reason)
+	}
+	if got := h.eligibility(node); got != nomadapi.NodeSchedulingEligible {
+		t.Errorf("a-1 %s after the window ended: the cancelled %s's hold was not given back; decisions %+v", got, id, h.local.FSM.Decisions())
+	}
+}
+
+// TestGivenUpNodeWaitsForAnotherRequest: a queued whole-node request held
+// a-1 out of scheduling and is cancelled; before the next pass an operator
+// asks again to move a-1 (a-1 is out already: the new request takes
+// nothing out). The first request's give-back waits while the second is
+// queued (it fails when held's clause for a queued or running whole-node
+// request is removed: a-1 went back to scheduling under the waiting
+// request), and comes once the second is cancelled too, once.
+func TestGivenUpNodeWaitsForAnotherRequest(t *testing.T) {
+	h := newHarness(t, actScenario, actPolicies)
+	node := h.nodeID("a-")
+	mustApply(t, h, state.SetQueuePaused{Paused: true, At: h.now(), By: "test"})
+	first, err := h.c.Submit(h.ctx, h.now(), h.pols, Submission{Node: node, Target: "dc2", Reason: "maintenance"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.run(h.flatForecasts(30))
+	if got := h.eligibility(node); got != nomadapi.NodeSchedulingIneligible {
+		t.Fatalf("a-1 %s while %s waits queued: not held", got, first)
+	}
+	mustApply(t, h, state.CancelRequest{ID: first, At: h.now(), Reason: "test: the operator gives it up"})
+	second, err := h.c.Submit(h.ctx, h.now(), h.pols, Submission{Node: node, Target: "dc2", Reason: "maintenance, again"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pass := func() {
+		t.Helper()
+		h.run(h.flatForecasts(30))
+		h.step(15 * time.Second)
+		if err := h.c.Follow(h.ctx, h.now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 5 {
+		pass()
+		if got := h.eligibility(node); got != nomadapi.NodeSchedulingIneligible {
+			t.Fatalf("a-1 %s while %s waits queued for it: %s's give-back did not wait; decisions %+v", got, second, first, h.local.FSM.Decisions())
+		}
+	}
+	mustApply(t, h, state.CancelRequest{ID: second, At: h.now(), Reason: "test: the operator gives it up again"})
+	for range 3 {
+		pass()
+	}
+	if got := h.eligibility(node); got != nomadapi.NodeSchedulingEligible {
+		t.Errorf("a-1 %s after %s was cancelled too: %s's hold was not given back; decisions %+v", got, second, first, h.local.FSM.Decisions())
+	}
+	restores := 0
+	for _, d := range h.local.FSM.Decisions() {
+		if d.Kind == "restore" {
+			restores++
+			if d.Request != first {
+				t.Errorf("a-1 given back for %s, which took nothing out: %s", d.Request, d.Reason)
+			}
+		}
+	}
+	if restores != 1 {
+		t.Errorf("%d restore decisions; want one, %s's; decisions %+v", restores, first, h.local.FSM.Decisions())
+	}
+}
