@@ -70,17 +70,8 @@ shaping "target" {
 	coord := realCoordinator(t, addr, local)
 	ctx := context.Background()
 	t.Cleanup(func() { reapAll(t, client, local.FSM.Act().ClusterID) })
-	size := state.Resources{CPU: 100, MemoryMB: 64}
-	res, err := local.Apply(ctx, state.SubmitRequest{Request: state.MigrationRequest{
-		Resource: state.Resource{Kind: state.ResourceAllocation, ID: alloc.ID, Name: alloc.Name, Namespace: alloc.Namespace, Job: job, Group: "sleep"},
-		Source:   policies.Locality{Datacenter: node.Datacenter}.String(), Target: policies.Locality{NodePool: node.NodePool}.String(),
-		Policy: "source", Strategy: "reschedule", Origin: "operator", Moved: size, Created: time.Now().UTC(), State: state.RequestPending,
-		Moves: []state.Move{{Alloc: alloc.ID, Name: alloc.Name, Namespace: alloc.Namespace, Job: job, Group: "sleep", Node: node.ID, Size: size}},
-	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	id := res.ID
+	id := submitMove(t, local, alloc, "source", "operator",
+		policies.Locality{Datacenter: node.Datacenter}.String(), policies.Locality{NodePool: node.NodePool}.String())
 	// Until done: the reservation first, then (its placeholder running) the
 	// hand-over and the stop, then the follower.
 	deadline := time.Now().Add(2 * time.Minute)
@@ -157,13 +148,8 @@ shaping "target" {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := dryState.Apply(ctx, state.SubmitRequest{Request: state.MigrationRequest{
-		Resource: state.Resource{Kind: state.ResourceAllocation, ID: alloc2.ID}, Source: node.Datacenter, Target: policies.Locality{NodePool: node.NodePool}.String(),
-		Policy: "source", Strategy: "reschedule", Origin: "operator", Moved: size, Created: time.Now().UTC(), State: state.RequestPending,
-		Moves: []state.Move{{Alloc: alloc2.ID, Job: job, Group: "sleep", Node: node.ID, Size: size}},
-	}}); err != nil {
-		t.Fatal(err)
-	}
+	submitMove(t, dryState, alloc2, "source", "operator",
+		policies.Locality{Datacenter: node.Datacenter}.String(), policies.Locality{NodePool: node.NodePool}.String())
 	before := alloc2.ModifyIndex
 	for range 3 {
 		if _, err := dry.RunOnce(ctx, time.Now(), pols, nil); err != nil {
@@ -266,6 +252,27 @@ func waitRunning(t *testing.T, client *nomadapi.Client, job, not string) *nomada
 	}
 	t.Fatalf("no running allocation of %s within a minute", job)
 	return nil
+}
+
+// submitMove queues the move of one running allocation of a sleeper job
+// (100 MHz / 64 MiB, registerSleeper) off its node, by rescheduling, from
+// source to target under policy, as origin ("operator", or "planner" for
+// a spread) would, and returns the request's ID.
+func submitMove(t *testing.T, local *state.Local, alloc *nomadapi.AllocationListStub, policy, origin, source, target string) string {
+	t.Helper()
+	size := state.Resources{CPU: 100, MemoryMB: 64}
+	res, err := local.Apply(context.Background(), state.SubmitRequest{Request: state.MigrationRequest{
+		Resource: state.Resource{Kind: state.ResourceAllocation, ID: alloc.ID, Name: alloc.Name, Namespace: alloc.Namespace,
+			Job: alloc.JobID, Group: alloc.TaskGroup},
+		Source: source, Target: target, Policy: policy, Strategy: "reschedule", Origin: origin, Moved: size,
+		Created: time.Now().UTC(), State: state.RequestPending,
+		Moves: []state.Move{{Alloc: alloc.ID, Name: alloc.Name, Namespace: alloc.Namespace, Job: alloc.JobID, Group: alloc.TaskGroup,
+			Node: alloc.NodeID, Size: size}},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res.ID
 }
 
 // reapAll deregisters every placeholder this test's cluster owns.
@@ -568,17 +575,7 @@ shaping "dc" {
 	ctx := context.Background()
 	t.Cleanup(func() { reapAll(t, client, local.FSM.Act().ClusterID) })
 	loc := policies.Locality{Datacenter: dc}.String()
-	size := state.Resources{CPU: 100, MemoryMB: 64}
-	res, err := local.Apply(ctx, state.SubmitRequest{Request: state.MigrationRequest{
-		Resource: state.Resource{Kind: state.ResourceAllocation, ID: alloc.ID, Name: alloc.Name, Namespace: alloc.Namespace, Job: job, Group: "sleep"},
-		Source:   loc, Target: loc, Policy: "dc", Strategy: "reschedule", Origin: "planner", Moved: size,
-		Created: time.Now().UTC(), State: state.RequestPending,
-		Moves: []state.Move{{Alloc: alloc.ID, Name: alloc.Name, Namespace: alloc.Namespace, Job: job, Group: "sleep", Node: alloc.NodeID, Size: size}},
-	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	id := res.ID
+	id := submitMove(t, local, alloc, "dc", "planner", loc, loc)
 	eligibility := func() string {
 		n, _, err := client.Nodes().Info(alloc.NodeID, nil)
 		if err != nil {

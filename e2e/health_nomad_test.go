@@ -83,17 +83,8 @@ shaping "source" {
 			}
 			coord := realCoordinator(t, addr, local)
 			ctx := context.Background()
-			size := state.Resources{CPU: 100, MemoryMB: 64}
 			src := policies.Locality{Datacenter: node.Datacenter}.String()
-			res, err := local.Apply(ctx, state.SubmitRequest{Request: state.MigrationRequest{
-				Resource: state.Resource{Kind: state.ResourceAllocation, ID: alloc.ID, Name: alloc.Name, Namespace: alloc.Namespace, Job: job, Group: "sleep"},
-				Source:   src, Target: src, Policy: "source", Strategy: "reschedule", Origin: "operator", Moved: size,
-				Created: time.Now().UTC(), State: state.RequestPending,
-				Moves: []state.Move{{Alloc: alloc.ID, Name: alloc.Name, Namespace: alloc.Namespace, Job: job, Group: "sleep", Node: node.ID, Size: size}},
-			}})
-			if err != nil {
-				t.Fatal(err)
-			}
+			id := submitMove(t, local, alloc, "source", "operator", src, src)
 			var repl *nomadapi.Allocation
 			var ran time.Time
 			for deadline := time.Now().Add(90 * time.Second); ; time.Sleep(500 * time.Millisecond) {
@@ -112,15 +103,15 @@ shaping "source" {
 						ran = time.Now()
 					}
 				}
-				r, _ := local.FSM.Act().Request(res.ID)
+				r, _ := local.FSM.Act().Request(id)
 				if r.State.Terminal() {
 					if r.State != state.RequestDone || repl == nil || r.Moves[0].Replacement != repl.ID {
-						t.Fatalf("request %s: %s (%s), moves %+v", res.ID, r.State, r.Reason, r.Moves)
+						t.Fatalf("request %s: %s (%s), moves %+v", id, r.State, r.Reason, r.Moves)
 					}
 					break
 				}
 				if time.Now().After(deadline) {
-					t.Fatalf("request %s still %s after 90 s: %s (replacement ran: %v)", res.ID, r.State, r.Reason, !ran.IsZero())
+					t.Fatalf("request %s still %s after 90 s: %s (replacement ran: %v)", id, r.State, r.Reason, !ran.IsZero())
 				}
 			}
 			settled := time.Since(ran)
