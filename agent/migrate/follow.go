@@ -572,8 +572,10 @@ func keptOut(detail string) bool { return detail == keptCordon || detail == kept
 // own drain, if it still runs, leaving the node ineligible, or leaves an
 // operator's drain as it is; a hold decision says so (none when the node
 // is eligible again by then: someone gave it back). A cordon a spread
-// made before the drain is foreshape's too: the decision names the
-// spread, which gives the node back itself (owedBack). Once per window and
+// made before the drain is foreshape's too, and so is a hold a given-up
+// whole-node request or a drain window made and still owes back
+// (foreshapeHold): the decision names it, and it gives the node back
+// itself once nothing foreshape runs holds it (owedBack). Once per window and
 // node, through the intent that would have given the node back.
 func (c *Coordinator) keepOperators(ctx context.Context, now time.Time, node, key, after string, r state.MigrationRequest, before string, ds *[]state.Decision) {
 	detail := keptCordon
@@ -609,8 +611,10 @@ func (c *Coordinator) keepOperators(ctx context.Context, now time.Time, node, ke
 		why := fmt.Sprintf("node %s stays out of scheduling after %s: it was out of scheduling already (an operator's cordon) when foreshape drained it for %s; foreshape ended only its own drain (make it eligible in Nomad when it is yours to give back)", name, after, r.ID)
 		if detail == keptDrain {
 			why = fmt.Sprintf("node %s stays as it is after %s: it was draining already (an operator's drain) when foreshape drained it for %s; foreshape neither ends the drain nor makes it eligible", name, after, r.ID)
-		} else if s := c.spreadCordoned(c.cfg.State.Act(), node); s != "" {
+		} else if s, spread := c.foreshapeHold(c.cfg.State.Act(), now, node, r); spread {
 			why = fmt.Sprintf("node %s stays out of scheduling after %s for now: spread %s had cordoned it when foreshape drained it for %s; foreshape ended its own drain, and %s gives the node back once nothing foreshape runs holds it", name, after, s, r.ID, s)
+		} else if s != "" {
+			why = fmt.Sprintf("node %s stays out of scheduling after %s for now: %s had taken it out when foreshape drained it for %s; foreshape ended its own drain, and %s gives the node back once nothing foreshape runs holds it", name, after, s, r.ID, s)
 		}
 		*ds = append(*ds, state.Decision{Time: now, Kind: "hold", Policy: r.Policy, Locality: r.Source, Request: r.ID, Reason: why})
 	}

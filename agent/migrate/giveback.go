@@ -51,7 +51,8 @@ type debt struct {
 //     whose drain only ends;
 //   - a whole-node request that was cancelled or failed owes its node the
 //     same, at once; a done one owes nothing (the node stays out by
-//     design, as after `nomad node drain`);
+//     design, as after `nomad node drain`), and neither does a given-up
+//     one whose node a later whole-node request moved away (done);
 //   - a spread that ended owes each node it cordoned (seen made), once no
 //     other spread moves work off it and it does not drain.
 //
@@ -61,9 +62,10 @@ type debt struct {
 // that lists it has begun and not ended, or a whole-node request of it is
 // queued or running. Ending foreshape's drain of a node that stays out
 // (owesDrainEnd) gives nothing back and waits for none of them: a given-up
-// request's drain does not run on under a spread's cordon. A node a whole-node request moved away (done) after
-// a spread or a window took it out is owed nothing by them: it stays out
-// of scheduling by design.
+// request's drain does not run on under a spread's cordon. A node a
+// whole-node request moved away (done) after a spread, a window or a
+// given-up whole-node request took it out is owed nothing by them: it
+// stays out of scheduling by design.
 //
 // A node whose give-back intent (eligibility/node/key/-1) is announced is
 // owed nothing more.
@@ -113,6 +115,11 @@ func (c *Coordinator) owedBack(view state.ActView, now time.Time, r state.Migrat
 			return debt{}
 		}
 		taken, unconfirmed := c.tookOut(attemptIntents(node, r)...)
+		// Emptied since by a later whole-node request (done): the node
+		// stays out by design, as after a spread's or a window's hold.
+		if c.movedAway(view, node, c.firstDone(append(attemptIntents(node, r), perAttempt(state.IntentDrainNode, node, r)...)...)) {
+			return debt{}
+		}
 		free := !c.held(view, now, node, r)
 		switch before := c.drainedFrom(node, r); {
 		case taken:
@@ -224,6 +231,30 @@ func (c *Coordinator) firstDone(ids ...string) time.Time {
 		}
 	}
 	return first
+}
+
+// foreshapeHold names a request other than r that took node out of
+// scheduling itself (seen made) and has not given it back yet: a spread,
+// running or ended (spreadCordoned; spread is true), or a whole-node
+// request given up or a drain window (not r's) that still owes the node
+// back (owedBack). "" when none did: the node was out of scheduling by
+// an operator's hand, or by a cordon no leader saw made.
+func (c *Coordinator) foreshapeHold(view state.ActView, now time.Time, node string, r state.MigrationRequest) (id string, spread bool) {
+	if s := c.spreadCordoned(view, node); s != "" {
+		return s, true
+	}
+	for _, x := range view.Requests {
+		if x.ID == r.ID || shape.Within(&x) || (r.Origin == "schedule" && x.Origin == "schedule" && windowKey(x) == windowKey(r)) {
+			continue
+		}
+		if d := c.owedBack(view, now, x, node); d.owes == owesEligible {
+			if x.Origin == "schedule" {
+				return windowKey(x), false
+			}
+			return x.ID, false
+		}
+	}
+	return "", false
 }
 
 // spreadCordoned names a spread that cordoned node (seen made) and has

@@ -547,3 +547,233 @@ func TestGivenUpNodeWaitsForAnotherRequest(t *testing.T) {
 		t.Errorf("%d restore decisions; want one, %s's; decisions %+v", restores, first, h.local.FSM.Decisions())
 	}
 }
+
+// heldThenDrained queues a whole-node request of a-1 while the queue is
+// paused (holdNodes takes a-1 out of scheduling for it), cancels it
+// (its give-back waits while anything else foreshape runs holds a-1),
+// and runs a second request of a-1, a Nomad drain: its drain intent
+// records a-1 ineligible before, the first request's hold. window, when
+// set, makes a begun drain window list a-1 (runningWindow) before the
+// cancel, so the first request's give-back waits for its end. It returns
+// the two requests.
+func (h *harness) heldThenDrained(node string, window bool) (first, second string) {
+	h.t.Helper()
+	mustApply(h.t, h, state.SetQueuePaused{Paused: true, At: h.now(), By: "test"})
+	first, err := h.c.Submit(h.ctx, h.now(), h.pols, Submission{Node: node, Target: "dc2", Reason: "maintenance"})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.run(h.flatForecasts(30))
+	if got := h.eligibility(node); got != nomadapi.NodeSchedulingIneligible {
+		h.t.Fatalf("a-1 %s while %s waits queued: not held", got, first)
+	}
+	if window {
+		h.runningWindow(node)
+	}
+	mustApply(h.t, h, state.CancelRequest{ID: first, At: h.now(), Reason: "test: the operator gives it up"})
+	second, err = h.c.Submit(h.ctx, h.now(), h.pols, Submission{Node: node, Target: "dc2", Deadline: h.now().Add(30 * time.Minute)})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	mustApply(h.t, h, state.SetQueuePaused{Paused: false, At: h.now(), By: "test"})
+	for range 10 {
+		h.run(h.flatForecasts(30))
+		if h.request(second).State == state.RequestRunning {
+			break
+		}
+		h.step(30 * time.Second)
+	}
+	drain, ok := h.local.FSM.Intent(intentID(state.IntentDrainNode, node, second, 0))
+	if !ok || drain.Outcome != state.OutcomeDone || drain.Before != state.NodeWasIneligible {
+		h.t.Fatalf("drain intent %+v (found %v); want done, ineligible before (%s's hold)", drain, ok, first)
+	}
+	return first, second
+}
+
+// drainWindowPolicies are offWindowPolicies whose dc1 moves are Nomad
+// drains.
+func drainWindowPolicies(t *testing.T) string {
+	pols := strings.Replace(offWindowPolicies(), "    max_parallel = 3\n", "    max_parallel = 3\n    strategy     = \"drain\"\n", 1)
+	if !strings.Contains(pols, `strategy     = "drain"`) {
+		t.Fatalf("the window policies changed: %s", pols)
+	}
+	return pols
+}
+
+// TestGivenUpDrainOverAnEarlierRequestsHold: a cancelled whole-node
+// request's hold of a-1 (holdNodes) is owed back but waits for a begun
+// drain window that lists a-1; a second request of a-1, a Nomad drain,
+// runs over that hold and fails. Its drain ends at once and a-1 stays
+// out; the hold decision names the first request's hold, which gives a-1
+// back once nothing foreshape runs holds it, not an operator's cordon to
+// be made eligible by hand (it fails when foreshapeHold's owedBack loop
+// is removed). Once the window has ended a-1 is eligible again, given
+// back once, by the first request.
+func TestGivenUpDrainOverAnEarlierRequestsHold(t *testing.T) {
+	h := newHarness(t, actScenario+cacheJob, drainWindowPolicies(t))
+	node := h.nodeID("a-")
+	first, id := h.heldThenDrained(node, true)
+	var ds []state.Decision
+	for range MaxAttempts {
+		h.c.retry(h.ctx, h.now(), id, "test: the move did not settle", &ds)
+	}
+	if r := h.request(id); r.State != state.RequestFailed {
+		t.Fatalf("%s %s after %d failed attempts", id, r.State, MaxAttempts)
+	}
+	var w state.MigrationRequest
+	for _, x := range h.local.FSM.Act().Requests {
+		if x.Origin == "schedule" {
+			w = x
+		}
+	}
+	end := h.windowEnd(w)
+	h.step(15 * time.Second)
+	if err := h.c.Follow(h.ctx, h.now()); err != nil {
+		t.Fatal(err)
+	}
+	n, _, err := h.client.Nodes().Info(node, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n.DrainStrategy != nil || n.SchedulingEligibility != nomadapi.NodeSchedulingIneligible {
+		t.Fatalf("a-1 %s, draining %v after %s failed in window %s; want its drain ended, %s's hold kept",
+			n.SchedulingEligibility, n.DrainStrategy != nil, id, w.ID, first)
+	}
+	named := false
+	for _, d := range h.local.FSM.Decisions() {
+		if d.Kind == "hold" && strings.Contains(d.Reason, "operator's") {
+			t.Errorf("the hold decision calls %s's hold an operator's cordon: %s", first, d.Reason)
+		}
+		named = named || d.Kind == "hold" && d.Request == id &&
+			strings.Contains(d.Reason, "a-1 stays out of scheduling after "+id+" was given up for now: "+first+" had taken it out")
+	}
+	if !named {
+		t.Errorf("no hold decision names %s's hold of a-1; decisions %+v", first, h.local.FSM.Decisions())
+	}
+	h.passUntil(end.Add(3*time.Minute), func() {
+		if got := h.eligibility(node); got != nomadapi.NodeSchedulingIneligible && h.now().Before(end) {
+			t.Fatalf("a-1 %s at %s while window %s runs: %s's give-back did not wait", got, h.now().Format("15:04"), w.ID, first)
+		}
+	})
+	if got := h.eligibility(node); got != nomadapi.NodeSchedulingEligible {
+		t.Errorf("a-1 %s after the window ended: %s's hold was not given back; decisions %+v", got, first, h.local.FSM.Decisions())
+	}
+	restores := 0
+	for _, d := range h.local.FSM.Decisions() {
+		if d.Kind == "restore" {
+			restores++
+			if d.Request != first {
+				t.Errorf("a-1 given back for %s: %s", d.Request, d.Reason)
+			}
+		}
+	}
+	if restores != 1 {
+		t.Errorf("%d restore decisions; want one, %s's; decisions %+v", restores, first, h.local.FSM.Decisions())
+	}
+}
+
+// TestGivenUpHoldLeavesANodeDrainedAwayOut: as above without the window,
+// the second request's drain completes (done): a-1 was moved away and
+// stays out of scheduling by design, as after `nomad node drain`. The
+// cancelled first request owes it nothing then, as a spread or a window
+// whose node a whole-node request moved away (it fails when owedBack's
+// movedAway clause for a given-up whole-node request is removed: the
+// first request's give-back made the emptied a-1 eligible).
+func TestGivenUpHoldLeavesANodeDrainedAwayOut(t *testing.T) {
+	h := newHarness(t, actScenario+cacheJob, drainWindowPolicies(t))
+	node := h.nodeID("a-")
+	first, id := h.heldThenDrained(node, false)
+	for range 40 {
+		if h.request(id).State.Terminal() {
+			break
+		}
+		h.run(h.flatForecasts(30))
+		h.step(30 * time.Second)
+		if err := h.c.Follow(h.ctx, h.now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if r := h.request(id); r.State != state.RequestDone {
+		t.Fatalf("%s %s (%s); the test needs it done", id, r.State, r.Reason)
+	}
+	for range 3 {
+		h.run(h.flatForecasts(30))
+		h.step(30 * time.Second)
+		if err := h.c.Follow(h.ctx, h.now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := h.eligibility(node); got != nomadapi.NodeSchedulingIneligible {
+		t.Errorf("a-1 %s after %s moved it away: the cancelled %s gave it back; decisions %+v", got, id, first, h.local.FSM.Decisions())
+	}
+	for _, d := range h.local.FSM.Decisions() {
+		if d.Kind == "restore" {
+			t.Errorf("a restore decision after %s moved a-1 away: %+v", id, d)
+		}
+	}
+}
+
+// TestWindowEndOverASpreadsCordon: a spread cordons a-1, then a drain
+// window drains it (its drain intent records a-1 ineligible before, the
+// spread's cordon), and the window ends while the spread still runs. The
+// window's end ends foreshape's drain of a-1 at once, leaving the
+// spread's cordon, with a hold decision naming the spread (owedBack's
+// owesDrainEnd for a window is due at the window's end, whatever else
+// holds the node: it fails when that due also waits for held, as before
+// 1e8705d: no decision, the window's end waited for the spread). a-1 goes
+// back to scheduling once the spread has ended, given back by the spread.
+func TestWindowEndOverASpreadsCordon(t *testing.T) {
+	pols := strings.Replace(drainStrategy(windowPolicies("")), "max_parallel = 1", "max_parallel = 3", 1)
+	h := newHarness(t, actScenario+cacheJob, pols)
+	node := h.nodeID("a-")
+	s := h.runningSpread(node, true)
+	w := h.windowRequest(func(state.MigrationRequest) bool { return true })
+	if w.Strategy != "drain" {
+		t.Fatalf("the window's request %s has strategy %q, want drain", w.ID, w.Strategy)
+	}
+	end := h.windowEnd(w)
+	h.passUntil(end.Add(-time.Minute), nil)
+	drain, ok := h.local.FSM.Intent(intentID(state.IntentDrainNode, node, w.ID, 0))
+	if !ok || drain.Outcome != state.OutcomeDone || drain.Before != state.NodeWasIneligible {
+		t.Fatalf("the window's drain intent %+v (found %v); want done, ineligible before (spread %s's cordon)", drain, ok, s.ID)
+	}
+	held := func() bool {
+		for _, d := range h.local.FSM.Decisions() {
+			if d.Kind == "hold" && d.Request == w.ID && strings.Contains(d.Reason, "spread "+s.ID+" had cordoned it") {
+				return true
+			}
+		}
+		return false
+	}
+	if held() {
+		t.Fatalf("a hold decision for %s before its window ended (%s): %+v", w.ID, end.Format("15:04"), h.local.FSM.Decisions())
+	}
+	h.passUntil(end.Add(2*time.Minute), nil)
+	if got := h.request(s.ID).State; got != state.RequestRunning {
+		t.Fatalf("spread %s %s at the window's end; the test needs it running", s.ID, got)
+	}
+	n, _, err := h.client.Nodes().Info(node, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n.DrainStrategy != nil || n.SchedulingEligibility != nomadapi.NodeSchedulingIneligible {
+		t.Errorf("a-1 %s, draining %v after the window ended under spread %s; want no drain, the spread's cordon kept",
+			n.SchedulingEligibility, n.DrainStrategy != nil, s.ID)
+	}
+	if !held() {
+		t.Errorf("no hold decision for %s naming spread %s once its window ended while the spread runs; decisions %+v", w.ID, s.ID, h.local.FSM.Decisions())
+	}
+	h.endSpread(s)
+	h.passUntil(h.now().Add(2*time.Minute), nil)
+	if got := h.eligibility(node); got != nomadapi.NodeSchedulingEligible {
+		t.Errorf("a-1 %s after the spread ended too; decisions %+v", got, h.local.FSM.Decisions())
+	}
+	for _, d := range h.local.FSM.Decisions() {
+		if strings.Contains(d.Reason, "operator's") {
+			t.Errorf("a decision calls the spread's cordon an operator's: %s", d.Reason)
+		}
+		if d.Kind == "restore" && d.Request != s.ID {
+			t.Errorf("a-1 given back for %s, not the spread %s: %s", d.Request, s.ID, d.Reason)
+		}
+	}
+}
