@@ -716,8 +716,11 @@ func TestGivenUpHoldLeavesANodeDrainedAwayOut(t *testing.T) {
 // TestWindowEndOverASpreadsCordon: a spread cordons a-1, then a drain
 // window drains it (its drain intent records a-1 ineligible before, the
 // spread's cordon), and the window ends while the spread still runs. The
-// window's end ends foreshape's drain of a-1 at once, leaving the
-// spread's cordon, with a hold decision naming the spread (owedBack's
+// window's end closes foreshape's drain of a-1 at once, leaving the
+// spread's cordon, with a hold decision naming the spread (here the sim's
+// drain has completed before the end, so no call ends it: the call that
+// ends a drain still running is keepOperators', reached with a running
+// drain by TestGivenUpDrainOverASpreadsCordon; owedBack's
 // owesDrainEnd for a window is due at the window's end, whatever else
 // holds the node: it fails when that due also waits for held, as before
 // 1e8705d: no decision, the window's end waited for the spread). a-1 goes
