@@ -592,6 +592,104 @@ func TestConsulACLPolicyReal(t *testing.T) {
 	}
 }
 
+// TestConsulClusterReal runs three servers that find each other through
+// the Consul at CONSUL_HTTP_ADDR (retry_join "provider=consul"; with ACLs,
+// CONSUL_HTTP_TOKEN needs deploy/foreshape-consul-acl.hcl's grants on the
+// test's service name, foreshape-test-*, or a management token), as
+// docs/clustering.md's Consul section says: each registers with its Raft
+// address and passes its health check, one carries the leader tag; the
+// leader stopped deregisters and the new leader takes the tag; the others
+// stopped deregister.
+func TestConsulClusterReal(t *testing.T) {
+	addr := os.Getenv("CONSUL_HTTP_ADDR")
+	if addr == "" {
+		t.Skip("CONSUL_HTTP_ADDR is not set: set it to a Consul agent's HTTP address (and CONSUL_HTTP_TOKEN under ACLs) to run a cluster that finds itself in a real Consul")
+	}
+	service := "foreshape-test-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	ccfg := config.Consul{Enabled: true, Address: addr, Token: config.Secret(os.Getenv("CONSUL_HTTP_TOKEN")), ServiceName: service}
+	type server struct {
+		a    *Agent
+		stop func()
+		raft string
+	}
+	var servers []*server
+	for range 3 {
+		cfg := serverConfig(t, t.TempDir())
+		cfg.BindAddr, cfg.AdvertiseAddr = "0.0.0.0", "127.0.0.1" // provider=consul refuses a loopback bind_addr
+		cfg.Server.BootstrapExpect = 3
+		cfg.Server.RetryJoin = []string{"provider=consul"}
+		cfg.Consul = ccfg
+		a, stop := runAgent(t, cfg)
+		s := &server{a: a, stop: stop, raft: "127.0.0.1:" + strconv.Itoa(cfg.Server.RaftPort)}
+		servers = append(servers, s)
+		defer func() {
+			if s.stop != nil {
+				s.stop()
+			}
+		}()
+	}
+	client := consulClient(t, ccfg)
+	// passing returns the passing instances' raft addresses and the one
+	// tagged leader.
+	passing := func() (raft []string, leader string) {
+		entries, _, err := client.Health().Service(service, "", true, nil)
+		if err != nil {
+			t.Logf("health of %s: %v", service, err)
+			return nil, ""
+		}
+		for _, e := range entries {
+			raft = append(raft, e.Service.Meta[metaRaftAddress])
+			if slices.Contains(e.Service.Tags, roleLeader) {
+				if leader != "" {
+					return raft, "two leaders"
+				}
+				leader = e.Service.Meta[metaRaftAddress]
+			}
+		}
+		slices.Sort(raft)
+		return raft, leader
+	}
+	leaderOf := func(ss []*server) *server {
+		for _, s := range ss {
+			if s.a.Status(context.Background()).IsLeader {
+				return s
+			}
+		}
+		return nil
+	}
+	var all []string
+	for _, s := range servers {
+		all = append(all, s.raft)
+	}
+	slices.Sort(all)
+	var leader *server
+	eventually(t, 60*time.Second, "three passing servers in Consul, the one that leads tagged leader", func() bool {
+		raft, tagged := passing()
+		leader = leaderOf(servers)
+		return leader != nil && slices.Equal(raft, all) && tagged == leader.raft
+	})
+	leader.stop()
+	leader.stop = nil
+	rest := slices.DeleteFunc(slices.Clone(servers), func(s *server) bool { return s == leader })
+	if entries, _, err := client.Catalog().Service(service, "", nil); err != nil || slices.ContainsFunc(entries, func(e *consulapi.CatalogService) bool {
+		return e.ServiceMeta[metaRaftAddress] == leader.raft
+	}) {
+		t.Errorf("the leader stopped cleanly is still in the catalog (%v)", err)
+	}
+	eventually(t, 60*time.Second, "the new leader tagged", func() bool {
+		raft, tagged := passing()
+		l := leaderOf(rest)
+		return l != nil && len(raft) == 2 && tagged == l.raft
+	})
+	for _, s := range rest {
+		s.stop()
+		s.stop = nil
+	}
+	if entries, _, err := client.Catalog().Service(service, "", nil); err != nil || len(entries) != 0 {
+		t.Errorf("after every server stopped, the catalog lists %d instances (%v); want none", len(entries), err)
+	}
+}
+
 // serverConfig is a single server on loopback TCP with its data in dir,
 // against an unreachable Nomad and the dev policies' directory.
 func serverConfig(t *testing.T, dir string) *config.Config {
