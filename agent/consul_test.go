@@ -245,7 +245,9 @@ func TestConsulRegistrationComesBack(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { reg.run(ctx, 10*time.Millisecond, 50*time.Millisecond); close(done) }()
+	// A client agent looks at its role every minute; the look at Consul
+	// comes every resync all the same.
+	go func() { reg.run(ctx, time.Hour, 50*time.Millisecond); close(done) }()
 	defer func() { cancel(); <-done }()
 	held := func() bool {
 		s, ok := fake.holds("foreshape-s1")
