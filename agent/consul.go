@@ -118,6 +118,12 @@ func newConsulRegistration(client *consulapi.Client, cfg config.Consul, r regist
 	}, nil
 }
 
+// consulTimeout bounds every call to Consul: a Consul agent that takes
+// connections but does not answer (stopped, overloaded) fails the call, so
+// the registration loop goes on and a server's join attempt (which looks
+// its peers up first) asks its other addresses, instead of waiting on it.
+var consulTimeout = 10 * time.Second
+
 // resyncEvery is how often a registered agent checks that its Consul agent
 // still holds its service as last registered.
 const resyncEvery = 30 * time.Second
@@ -179,6 +185,8 @@ func (c *consulRegistration) run(ctx context.Context, every, resync time.Duratio
 // lost says why the Consul agent no longer holds the service as registered
 // with role ("" when it does).
 func (c *consulRegistration) lost(ctx context.Context, role string) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, consulTimeout)
+	defer cancel()
 	s, _, err := c.client.Agent().Service(c.base.ID, (&consulapi.QueryOptions{}).WithContext(ctx))
 	if se := (consulapi.StatusError{}); errors.As(err, &se) && se.Code == http.StatusNotFound {
 		return "the Consul agent no longer holds the service", nil
@@ -201,6 +209,8 @@ func (c *consulRegistration) register(ctx context.Context, role, why string) err
 	for k, v := range c.base.Meta {
 		reg.Meta[k] = v
 	}
+	ctx, cancel := context.WithTimeout(ctx, consulTimeout)
+	defer cancel()
 	if err := c.client.Agent().ServiceRegisterOpts(&reg, consulapi.ServiceRegisterOpts{}.WithContext(ctx)); err != nil {
 		return err
 	}
@@ -225,6 +235,8 @@ var errNotHeld = errors.New("the Consul agent holds no such service")
 
 // deregister removes the service; errors are returned for logging only.
 func (c *consulRegistration) deregister(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, consulTimeout)
+	defer cancel()
 	err := c.client.Agent().ServiceDeregisterOpts(c.base.ID, (&consulapi.QueryOptions{}).WithContext(ctx))
 	if se := (consulapi.StatusError{}); errors.As(err, &se) && se.Code == http.StatusNotFound {
 		return errNotHeld
@@ -252,6 +264,8 @@ func (c *consulRegistration) leave(ctx context.Context) {
 // ACLs left entries out, it returns those it got and an error saying so.
 func consulDiscover(client *consulapi.Client, service string) func(ctx context.Context) ([]string, error) {
 	return func(ctx context.Context) ([]string, error) {
+		ctx, cancel := context.WithTimeout(ctx, consulTimeout)
+		defer cancel()
 		entries, meta, err := client.Catalog().Service(service, "", (&consulapi.QueryOptions{}).WithContext(ctx))
 		if err != nil {
 			return nil, fmt.Errorf("consul lookup of %s: %w", service, err)

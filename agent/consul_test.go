@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -41,6 +42,9 @@ type fakeConsul struct {
 	tokens       []string
 	catalog      []*consulapi.CatalogService
 	down         bool
+	// hang holds every request until it is closed (or the caller gives
+	// up), as a Consul agent that takes connections but does not answer.
+	hang chan struct{}
 	// hidden leaves the catalog's entries out of its answers, as Consul's
 	// ACLs do for a token without node:read (200, an empty list and
 	// X-Consul-Results-Filtered-By-ACLs: true; measured on Consul 1.16.4).
@@ -48,6 +52,16 @@ type fakeConsul struct {
 }
 
 func (f *fakeConsul) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	hang := f.hang
+	f.mu.Unlock()
+	if hang != nil {
+		select {
+		case <-hang:
+		case <-r.Context().Done():
+			return
+		}
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.tokens = append(f.tokens, r.Header.Get("X-Consul-Token"))
@@ -339,6 +353,45 @@ func TestConsulLeaveSaysWhatHappened(t *testing.T) {
 	reg.leave(ctx)
 	if logs.count("consul deregistration failed") != 1 || !strings.Contains(logs.String(), "address="+srv.URL) {
 		t.Errorf("leaving while Consul fails logged:\n%s", logs.String())
+	}
+}
+
+// TestConsulCallsTimeOut: a Consul that takes connections but does not
+// answer fails each call after consulTimeout: the lookup (a server's join
+// attempt made it first and waited on it for good, never asking its other
+// retry_join addresses), the registration and the deregistration.
+func TestConsulCallsTimeOut(t *testing.T) {
+	defer func(d time.Duration) { consulTimeout = d }(consulTimeout)
+	consulTimeout = 100 * time.Millisecond
+	hang := make(chan struct{})
+	fake := &fakeConsul{hang: hang}
+	srv := httptest.NewServer(fake)
+	defer srv.Close()
+	defer close(hang) // before the server closes: it waits for its handlers
+	ccfg := config.Consul{Address: srv.URL, ServiceName: "foreshape"}
+	client := consulClient(t, ccfg)
+	reg, err := newConsulRegistration(client, ccfg, registration{Name: "s1", HTTPAddr: "10.0.0.1:7575", Version: "v",
+		Role: func() string { return roleLeader }}, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for name, call := range map[string]func() error{
+		"lookup":         func() error { _, err := consulDiscover(client, "foreshape")(ctx); return err },
+		"registration":   func() error { return reg.register(ctx, roleLeader, "") },
+		"look at it":     func() error { _, err := reg.lost(ctx, roleLeader); return err },
+		"deregistration": func() error { return reg.deregister(ctx) },
+	} {
+		done := make(chan error, 1)
+		go func() { done <- call() }()
+		select {
+		case err := <-done:
+			if !errors.Is(err, context.DeadlineExceeded) {
+				t.Errorf("%s against a Consul that does not answer: %v; want the deadline exceeded", name, err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%s against a Consul that does not answer still waits after 5 s", name)
+		}
 	}
 }
 
