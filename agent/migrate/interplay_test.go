@@ -21,32 +21,12 @@ import (
 // out (cordon leaves a node already out of scheduling as it is).
 func (h *harness) runningSpread(node string, cordon bool) state.MigrationRequest {
 	h.t.Helper()
-	cache := h.allocs("cache")
-	if len(cache) != 1 {
-		h.t.Fatalf("cache allocations %+v; want one", cache)
-	}
-	a := cache[0]
-	key := fmt.Sprintf("spread/dc1/%d/%s", h.now().Unix(), a.ID)
-	r := state.MigrationRequest{
-		Resource: state.Resource{Kind: state.ResourceAllocation, ID: a.ID, Name: a.Name, Namespace: a.Namespace, Job: a.JobID, Group: a.TaskGroup},
-		Moves: []state.Move{{Alloc: a.ID, Name: a.Name, Namespace: a.Namespace, Job: a.JobID, Group: a.TaskGroup, Node: node,
-			Size: state.Resources{CPU: 500, MemoryMB: 512}, Stopped: h.now()}},
-		Source: "dc1", Target: "dc1", Policy: "dc1", Strategy: "reschedule", Origin: "planner", OriginKey: key,
-		Created: h.now(), State: state.RequestPending, Estimated: 2 * time.Hour, Exclude: []string{node},
-	}
-	mustApply(h.t, h, state.SubmitRequest{Request: r})
-	for _, x := range h.local.FSM.Act().Requests {
-		if x.OriginKey == key {
-			r = x
-		}
-	}
-	if r.ID == "" {
-		h.t.Fatalf("the spread was not queued: %+v", h.local.FSM.Act().Requests)
-	}
-	v := r.Version
-	r.State, r.Started = state.RequestRunning, h.now()
-	mustApply(h.t, h, state.UpdateRequest{Request: r, IfVersion: v})
-	r = h.request(r.ID)
+	r := h.runningCacheMove(func(a *nomadapi.AllocationListStub) (state.MigrationRequest, string) {
+		return state.MigrationRequest{
+			Source: "dc1", Target: "dc1", Policy: "dc1", Strategy: "reschedule", Origin: "planner",
+			OriginKey: fmt.Sprintf("spread/dc1/%d/%s", h.now().Unix(), a.ID), Created: h.now(), Exclude: []string{node},
+		}, node
+	})
 	if cordon {
 		if got := h.eligibility(node); got != nomadapi.NodeSchedulingEligible {
 			h.t.Fatalf("%s %s before the spread's cordon", node, got)
@@ -413,34 +393,54 @@ func TestGivenUpDrainOverASpreadsCordon(t *testing.T) {
 // window of its own while the test runs (offWindowPolicies).
 func (h *harness) runningWindow(node string) (state.MigrationRequest, time.Time) {
 	h.t.Helper()
+	start := h.now().Add(-time.Minute)
+	r := h.runningCacheMove(func(a *nomadapi.AllocationListStub) (state.MigrationRequest, string) {
+		return state.MigrationRequest{
+			Source: "dc1", Target: "dc2", Policy: "dc1", Strategy: "reschedule", Origin: "schedule",
+			OriginKey: fmt.Sprintf("schedule/dc1/maintenance/%d/%s", start.Unix(), cacheResource(a).Key()),
+			Created:   start, Deadline: start, Exclude: []string{node},
+		}, a.NodeID
+	})
+	return r, h.windowEnd(r)
+}
+
+// cacheResource is the cache job's allocation a as a request's resource.
+func cacheResource(a *nomadapi.AllocationListStub) state.Resource {
+	return state.Resource{Kind: state.ResourceAllocation, ID: a.ID, Name: a.Name, Namespace: a.Namespace, Job: a.JobID, Group: a.TaskGroup}
+}
+
+// runningCacheMove queues the request req makes of the cache job's one
+// allocation (its origin, policy, times; and the node its move is from)
+// with that allocation as its resource and its one move, stopped now and
+// not yet replaced (estimated two hours), and marks it running as a
+// leader does; it returns the request as the state holds it.
+func (h *harness) runningCacheMove(req func(a *nomadapi.AllocationListStub) (state.MigrationRequest, string)) state.MigrationRequest {
+	h.t.Helper()
 	cache := h.allocs("cache")
 	if len(cache) != 1 {
 		h.t.Fatalf("cache allocations %+v; want one", cache)
 	}
 	a := cache[0]
-	start := h.now().Add(-time.Minute)
-	res := state.Resource{Kind: state.ResourceAllocation, ID: a.ID, Name: a.Name, Namespace: a.Namespace, Job: a.JobID, Group: a.TaskGroup}
-	key := fmt.Sprintf("schedule/dc1/maintenance/%d/%s", start.Unix(), res.Key())
-	r := state.MigrationRequest{
-		Resource: res,
-		Moves: []state.Move{{Alloc: a.ID, Name: a.Name, Namespace: a.Namespace, Job: a.JobID, Group: a.TaskGroup, Node: a.NodeID,
-			Size: state.Resources{CPU: 500, MemoryMB: 512}, Stopped: h.now()}},
-		Source: "dc1", Target: "dc2", Policy: "dc1", Strategy: "reschedule", Origin: "schedule", OriginKey: key,
-		Created: start, Deadline: start, State: state.RequestPending, Estimated: 2 * time.Hour, Exclude: []string{node},
-	}
+	r, node := req(a)
+	r.Resource = cacheResource(a)
+	r.Moves = []state.Move{{Alloc: a.ID, Name: a.Name, Namespace: a.Namespace, Job: a.JobID, Group: a.TaskGroup, Node: node,
+		Size: state.Resources{CPU: 500, MemoryMB: 512}, Stopped: h.now()}}
+	r.State, r.Estimated = state.RequestPending, 2*time.Hour
+	key := r.OriginKey
 	mustApply(h.t, h, state.SubmitRequest{Request: r})
+	r = state.MigrationRequest{}
 	for _, x := range h.local.FSM.Act().Requests {
 		if x.OriginKey == key {
 			r = x
 		}
 	}
 	if r.ID == "" {
-		h.t.Fatalf("the window's request was not queued: %+v", h.local.FSM.Act().Requests)
+		h.t.Fatalf("request %s was not queued: %+v", key, h.local.FSM.Act().Requests)
 	}
 	v := r.Version
 	r.State, r.Started = state.RequestRunning, h.now()
 	mustApply(h.t, h, state.UpdateRequest{Request: r, IfVersion: v})
-	return h.request(r.ID), h.windowEnd(r)
+	return h.request(r.ID)
 }
 
 // offWindowPolicies are windowPolicies whose maintenance (an hour) comes at
