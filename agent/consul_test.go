@@ -290,16 +290,7 @@ func TestConsulRegistrationComesBack(t *testing.T) {
 // after is said once.
 func TestConsulFailuresLoggedOnce(t *testing.T) {
 	fake := &fakeConsul{down: true}
-	srv := httptest.NewServer(fake)
-	defer srv.Close()
-	var logs syncBuffer
-	log := hclog.New(&hclog.LoggerOptions{Level: hclog.Info, Output: &logs})
-	ccfg := config.Consul{Address: srv.URL, ServiceName: "foreshape"}
-	reg, err := newConsulRegistration(consulClient(t, ccfg), ccfg,
-		registration{Name: "s1", HTTPAddr: "10.0.0.1:7575", Version: "v", Role: func() string { return roleLeader }}, log)
-	if err != nil {
-		t.Fatal(err)
-	}
+	reg, srv, logs := loggedRegistration(t, fake)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { reg.run(ctx, 10*time.Millisecond, time.Hour); close(done) }()
@@ -321,22 +312,30 @@ func TestConsulFailuresLoggedOnce(t *testing.T) {
 	}
 }
 
+// loggedRegistration is server s1's registration in the Consul fake
+// serves, logging at info to the buffer it returns.
+func loggedRegistration(t *testing.T, fake *fakeConsul) (*consulRegistration, *httptest.Server, *syncBuffer) {
+	t.Helper()
+	srv := httptest.NewServer(fake)
+	t.Cleanup(srv.Close)
+	logs := &syncBuffer{}
+	ccfg := config.Consul{Address: srv.URL, ServiceName: "foreshape"}
+	reg, err := newConsulRegistration(consulClient(t, ccfg), ccfg,
+		registration{Name: "s1", HTTPAddr: "10.0.0.1:7575", Version: "v", Role: func() string { return roleLeader }},
+		hclog.New(&hclog.LoggerOptions{Level: hclog.Info, Output: logs}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return reg, srv, logs
+}
+
 // TestConsulLeaveSaysWhatHappened: on shutdown an agent whose Consul
 // agent holds no registration (it was refused, or Consul lost it) says so;
 // it warned "deregistration failed … Consul removes it after 10m" on
 // Consul's 404, of a service that was never there.
 func TestConsulLeaveSaysWhatHappened(t *testing.T) {
 	fake := &fakeConsul{}
-	srv := httptest.NewServer(fake)
-	defer srv.Close()
-	var logs syncBuffer
-	log := hclog.New(&hclog.LoggerOptions{Level: hclog.Info, Output: &logs})
-	ccfg := config.Consul{Address: srv.URL, ServiceName: "foreshape"}
-	reg, err := newConsulRegistration(consulClient(t, ccfg), ccfg,
-		registration{Name: "s1", HTTPAddr: "10.0.0.1:7575", Version: "v", Role: func() string { return roleLeader }}, log)
-	if err != nil {
-		t.Fatal(err)
-	}
+	reg, srv, logs := loggedRegistration(t, fake)
 	ctx := context.Background()
 	reg.leave(ctx)
 	if logs.count("nothing to deregister: the Consul agent holds no such service") != 1 || logs.count("WARN") != 0 {
