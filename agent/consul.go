@@ -131,9 +131,9 @@ const resyncEvery = 30 * time.Second
 // run registers the service and keeps it registered until ctx ends: again
 // whenever the agent's role changes (looked at every every), and whenever
 // the Consul agent no longer holds it as registered (looked at every
-// resync, also when every is longer): a Consul agent that lost its state, an operator's
-// deregistration, Consul's removal of a service whose check stayed
-// critical. Consul's errors are retried with backoff and logged as a
+// resync, also when every is longer): a Consul agent that lost its state,
+// an operator's deregistration, Consul's removal of a service whose check
+// stayed critical. Consul's errors are retried with backoff and logged as a
 // failing.Streak: the first at once, the same again every
 // failing.RemindEvery, and the first answer after them once.
 func (c *consulRegistration) run(ctx context.Context, every, resync time.Duration) {
