@@ -223,6 +223,17 @@ func (h *harness) passUntil(until time.Time, each func()) {
 	}
 }
 
+// quarterPass runs a pass (a plan on flatForecasts(30)), moves the
+// simulated time on 15 seconds and follows.
+func (h *harness) quarterPass() {
+	h.t.Helper()
+	h.run(h.flatForecasts(30))
+	h.step(15 * time.Second)
+	if err := h.c.Follow(h.ctx, h.now()); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
 func (h *harness) run(fc []shape.Forecast) shape.Plan {
 	h.t.Helper()
 	plan, err := h.c.RunOnce(h.ctx, h.now(), h.pols, fc)

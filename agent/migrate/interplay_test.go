@@ -269,23 +269,15 @@ func TestGivenUpNodeWaitsForASpread(t *testing.T) {
 	}
 	s := h.runningSpread(node, false)
 	mustApply(t, h, state.CancelRequest{ID: id, At: h.now(), Reason: "test: the operator gives it up"})
-	pass := func() {
-		t.Helper()
-		h.run(h.flatForecasts(30))
-		h.step(15 * time.Second)
-		if err := h.c.Follow(h.ctx, h.now()); err != nil {
-			t.Fatal(err)
-		}
-	}
 	for range 5 {
-		pass()
+		h.quarterPass()
 		if got := h.eligibility(node); got != nomadapi.NodeSchedulingIneligible {
 			t.Fatalf("a-1 %s while spread %s still runs off it: %s's give-back did not wait", got, s.ID, id)
 		}
 	}
 	h.endSpread(s)
 	for range 3 {
-		pass()
+		h.quarterPass()
 	}
 	if got := h.eligibility(node); got != nomadapi.NodeSchedulingEligible {
 		t.Errorf("a-1 %s after the spread ended: the cancelled %s's hold was not given back; decisions %+v", got, id, h.local.FSM.Decisions())
@@ -332,14 +324,6 @@ func TestGivenUpDrainOverASpreadsCordon(t *testing.T) {
 	if r := h.request(id); r.State != state.RequestFailed {
 		t.Fatalf("%s %s after %d failed attempts", id, r.State, MaxAttempts)
 	}
-	pass := func() {
-		t.Helper()
-		h.run(h.flatForecasts(30))
-		h.step(15 * time.Second)
-		if err := h.c.Follow(h.ctx, h.now()); err != nil {
-			t.Fatal(err)
-		}
-	}
 	node1 := func() *nomadapi.Node {
 		t.Helper()
 		n, _, err := h.client.Nodes().Info(node, nil)
@@ -350,7 +334,7 @@ func TestGivenUpDrainOverASpreadsCordon(t *testing.T) {
 	}
 	// The first pass after the failure ends the drain (15 s in: the
 	// drain, left alone, runs on for some 45 s more).
-	pass()
+	h.quarterPass()
 	if n := node1(); n.DrainStrategy != nil || n.SchedulingEligibility != nomadapi.NodeSchedulingIneligible {
 		t.Fatalf("a-1 %s, draining %v after %s failed under spread %s's cordon; want its drain ended, the spread's cordon kept",
 			n.SchedulingEligibility, n.DrainStrategy != nil, id, s.ID)
@@ -367,14 +351,14 @@ func TestGivenUpDrainOverASpreadsCordon(t *testing.T) {
 		t.Errorf("no hold decision names spread %s's cordon on a-1; decisions %+v", s.ID, h.local.FSM.Decisions())
 	}
 	for range 4 {
-		pass()
+		h.quarterPass()
 		if got := node1().SchedulingEligibility; got != nomadapi.NodeSchedulingIneligible {
 			t.Fatalf("a-1 %s while spread %s still runs off it", got, s.ID)
 		}
 	}
 	h.endSpread(s)
 	for range 3 {
-		pass()
+		h.quarterPass()
 	}
 	if n := node1(); n.SchedulingEligibility != nomadapi.NodeSchedulingEligible || n.DrainStrategy != nil {
 		t.Errorf("a-1 %s, draining %v after spread %s ended: its cordon was not given back; decisions %+v",
@@ -513,23 +497,15 @@ func TestGivenUpNodeWaitsForAnotherRequest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pass := func() {
-		t.Helper()
-		h.run(h.flatForecasts(30))
-		h.step(15 * time.Second)
-		if err := h.c.Follow(h.ctx, h.now()); err != nil {
-			t.Fatal(err)
-		}
-	}
 	for range 5 {
-		pass()
+		h.quarterPass()
 		if got := h.eligibility(node); got != nomadapi.NodeSchedulingIneligible {
 			t.Fatalf("a-1 %s while %s waits queued for it: %s's give-back did not wait; decisions %+v", got, second, first, h.local.FSM.Decisions())
 		}
 	}
 	mustApply(t, h, state.CancelRequest{ID: second, At: h.now(), Reason: "test: the operator gives it up again"})
 	for range 3 {
-		pass()
+		h.quarterPass()
 	}
 	if got := h.eligibility(node); got != nomadapi.NodeSchedulingEligible {
 		t.Errorf("a-1 %s after %s was cancelled too: %s's hold was not given back; decisions %+v", got, second, first, h.local.FSM.Decisions())
