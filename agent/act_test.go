@@ -214,20 +214,11 @@ func TestQueueMaxRequests(t *testing.T) {
 		}
 		return len(allocs) >= 2
 	})
-	// submit queues alloc to dc2 or, where it already runs in dc2, to dc1.
-	submit := func(alloc string) (string, error) {
-		id, err := c.Submit(ctx, api.Submission{Allocation: alloc, Target: "dc2"})
-		var se *api.StatusError
-		if errors.As(err, &se) && se.Code == http.StatusBadRequest {
-			id, err = c.Submit(ctx, api.Submission{Allocation: alloc, Target: "dc1/*/web"})
-		}
-		return id, err
-	}
-	first, err := submit(allocs[0])
+	first, err := submitAway(ctx, c, allocs[0])
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = submit(allocs[1])
+	_, err = submitAway(ctx, c, allocs[1])
 	var se *api.StatusError
 	if !errors.As(err, &se) || se.Code != http.StatusTooManyRequests || !strings.Contains(err.Error(), "limit 1") {
 		t.Fatalf("a second request with queue.max_requests = 1: %v; want 429 naming the limit", err)
@@ -303,4 +294,15 @@ func TestRemovePeerRefusals(t *testing.T) {
 	if rc, err := c.RaftConfiguration(ctx); err != nil || len(rc.Servers) != 1 {
 		t.Errorf("configuration after the refusals: %+v, %v", rc, err)
 	}
+}
+
+// submitAway queues alloc to dc2 or, where it already runs in dc2, to
+// dc1/*/web.
+func submitAway(ctx context.Context, c *api.Client, alloc string) (string, error) {
+	id, err := c.Submit(ctx, api.Submission{Allocation: alloc, Target: "dc2"})
+	var se *api.StatusError
+	if errors.As(err, &se) && se.Code == http.StatusBadRequest {
+		id, err = c.Submit(ctx, api.Submission{Allocation: alloc, Target: "dc1/*/web"})
+	}
+	return id, err
 }

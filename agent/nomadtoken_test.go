@@ -2,9 +2,7 @@ package agent
 
 import (
 	"context"
-	"errors"
 	"io"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -56,16 +54,7 @@ func TestRevokedNomadToken(t *testing.T) {
 		}
 		return len(allocs) >= 2
 	})
-	// submit queues alloc to dc2 or, where it already runs in dc2, to dc1.
-	submit := func(alloc string) (string, error) {
-		id, err := c.Submit(ctx, api.Submission{Allocation: alloc, Target: "dc2"})
-		var se *api.StatusError
-		if errors.As(err, &se) && se.Code == http.StatusBadRequest {
-			id, err = c.Submit(ctx, api.Submission{Allocation: alloc, Target: "dc1/*/web"})
-		}
-		return id, err
-	}
-	id, err := submit(allocs[0].ID)
+	id, err := submitAway(ctx, c, allocs[0].ID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +75,7 @@ func TestRevokedNomadToken(t *testing.T) {
 		}
 		return len(failed) >= 30
 	})
-	_, err = submit(allocs[1].ID)
+	_, err = submitAway(ctx, c, allocs[1].ID)
 	if err == nil || !strings.Contains(err.Error(), "Nomad refused GET /v1/") || strings.Count(err.Error(), "Permission denied") != 1 {
 		t.Errorf("a submission while Nomad refuses the token: %v; want the refused call and Nomad's reason once", err)
 	}
