@@ -379,15 +379,24 @@ func (c *Collector) age(ctx context.Context, st *Stats, now time.Time, reported 
 		if _, err := c.cfg.Apply.Apply(ctx, state.MarkStale{Keys: keys, Since: now, Reason: r}); err != nil {
 			return fmt.Errorf("collect: mark %d series stale: %w", len(keys), err)
 		}
+		// One line per reason, not per series: a Nomad that stops
+		// answering stales every node's series at once (112 lines for
+		// 28 nodes). A task group's series stop when its job or its
+		// allocations end (a placeholder released, a batch job done):
+		// expected, not worth a warning.
+		var warn, quiet []string
 		for _, k := range keys {
-			level := hclog.Warn
 			if strings.HasPrefix(k.Locality, groupScope) {
-				// A task group's series stop when its job or its
-				// allocations end (a placeholder released, a batch
-				// job done): expected, not worth a warning.
-				level = hclog.Debug
+				quiet = append(quiet, k.String())
+			} else {
+				warn = append(warn, k.String())
 			}
-			c.log.Log(level, "series stale", "series", k.String(), "reason", r)
+		}
+		if len(warn) > 0 {
+			c.log.Warn("series stale", "series", namedSeries(warn), "count", len(warn), "reason", r)
+		}
+		if len(quiet) > 0 {
+			c.log.Debug("series stale", "series", namedSeries(quiet), "count", len(quiet), "reason", r)
 		}
 		st.Stale += len(keys)
 	}
@@ -401,6 +410,18 @@ func (c *Collector) age(ctx context.Context, st *Stats, now time.Time, reported 
 			"series", len(drop), "first", drop[0].String())
 	}
 	return nil
+}
+
+// maxNamedSeries is how many series a log line names; the rest it counts.
+const maxNamedSeries = 5
+
+// namedSeries names the first maxNamedSeries of series (sorted) and says
+// how many more there are; the API's status lists them all.
+func namedSeries(series []string) string {
+	if len(series) <= maxNamedSeries {
+		return strings.Join(series, ", ")
+	}
+	return fmt.Sprintf("%s and %d more", strings.Join(series[:maxNamedSeries], ", "), len(series)-maxNamedSeries)
 }
 
 // retentions says how far back each series' longest tier reaches: its

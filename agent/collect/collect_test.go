@@ -476,3 +476,40 @@ func TestEndedTaskGroupAgesQuietly(t *testing.T) {
 		t.Errorf("an ended task group's series is logged at info level or above:\n%s", logs.String())
 	}
 }
+
+// TestStaleSeriesLoggedTogether: series that go stale together for one
+// reason (a Nomad that stops answering stales every node's at once) are
+// one warning naming the first five and how many, not a line each.
+func TestStaleSeriesLoggedTogether(t *testing.T) {
+	var samples []source.Sample
+	for i := range 12 {
+		samples = append(samples, source.Sample{Series: fmt.Sprintf("dc%02d:cpu", i), Time: t0, Value: 40})
+	}
+	src := &fakeSource{name: "nomad", res: source.Result{Samples: samples}}
+	rec := newRecorder(t)
+	var logs bytes.Buffer
+	c, err := New(Config{Sources: []source.Source{src}, Apply: rec, Store: rec, Step: time.Minute, Lookback: time.Hour,
+		Logger: hclog.New(&hclog.LoggerOptions{Output: &logs, Level: hclog.Info})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 6 {
+		if i > 0 {
+			src.res.Samples = nil
+		}
+		if _, err := c.RunOnce(context.Background(), t0.Add(time.Duration(i)*time.Minute), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 12 {
+		if !rec.info(fmt.Sprintf("dc%02d:cpu", i)).Stale {
+			t.Fatalf("dc%02d:cpu not marked stale", i)
+		}
+	}
+	if n := strings.Count(logs.String(), "series stale"); n != 1 {
+		t.Errorf("%d stale lines for 12 series gone stale together, want 1:\n%s", n, logs.String())
+	}
+	if !strings.Contains(logs.String(), `series stale: series="dc00:cpu, dc01:cpu, dc02:cpu, dc03:cpu, dc04:cpu and 7 more" count=12`) {
+		t.Errorf("the stale line does not name the first five and count the rest:\n%s", logs.String())
+	}
+}
