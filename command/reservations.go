@@ -11,6 +11,7 @@ import (
 	"github.com/hashicorp/cli"
 
 	"github.com/foreshape/foreshape/agent/api"
+	"github.com/foreshape/foreshape/policies"
 )
 
 func init() {
@@ -308,12 +309,15 @@ func noteLocality(ctx context.Context, w io.Writer, client *api.Client, filter, 
 // describeLocality spells out a locality path's parts: "dc1/web" is
 // "datacenter dc1, node pool web".
 func describeLocality(path string) string {
+	l, err := policies.ParseLocality(path)
+	if err != nil {
+		return path
+	}
 	var parts []string
-	for i, p := range strings.Split(path, "/") {
-		if p == "*" || i > 2 {
-			continue
+	for _, p := range []struct{ what, name string }{{"datacenter ", l.Datacenter}, {"node pool ", l.NodePool}, {"node class ", l.NodeClass}} {
+		if p.name != "" {
+			parts = append(parts, p.what+p.name)
 		}
-		parts = append(parts, []string{"datacenter ", "node pool ", "node class "}[i]+p)
 	}
 	return strings.Join(parts, ", ")
 }

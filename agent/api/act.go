@@ -335,8 +335,7 @@ func InLocality(loc, filter string) bool {
 	if err != nil {
 		return false
 	}
-	within := func(want, got string) bool { return want == "" || want == got }
-	return within(f.Datacenter, l.Datacenter) && within(f.NodePool, l.NodePool) && within(f.NodeClass, l.NodeClass)
+	return f.Matches(l.Datacenter, l.NodePool, l.NodeClass)
 }
 
 // CheckLocality checks a -locality filter's form: nil for "" and for a

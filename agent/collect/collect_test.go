@@ -451,21 +451,7 @@ func TestEndedTaskGroupAgesQuietly(t *testing.T) {
 		{Series: "dc3:cpu", Time: t0, Value: 40},
 		{Series: "group/default/foreshape-reserve-rs-1/hold:cpu_mhz", Time: t0, Value: 0},
 	}}}
-	rec := newRecorder(t)
-	var logs bytes.Buffer
-	c, err := New(Config{Sources: []source.Source{src}, Apply: rec, Store: rec, Step: time.Minute, Lookback: time.Hour,
-		Logger: hclog.New(&hclog.LoggerOptions{Output: &logs, Level: hclog.Info})})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := range 6 {
-		if i > 0 {
-			src.res.Samples = nil
-		}
-		if _, err := c.RunOnce(context.Background(), t0.Add(time.Duration(i)*time.Minute), nil); err != nil {
-			t.Fatal(err)
-		}
-	}
+	rec, logs := sampledOnceThenSilent(t, src)
 	if !rec.info("group/default/foreshape-reserve-rs-1/hold:cpu_mhz").Stale || !rec.info("dc3:cpu").Stale {
 		t.Fatal("both series should be marked stale")
 	}
@@ -477,19 +463,15 @@ func TestEndedTaskGroupAgesQuietly(t *testing.T) {
 	}
 }
 
-// TestStaleSeriesLoggedTogether: series that go stale together for one
-// reason (a Nomad that stops answering stales every node's at once) are
-// one warning naming the first five and how many, not a line each.
-func TestStaleSeriesLoggedTogether(t *testing.T) {
-	var samples []source.Sample
-	for i := range 12 {
-		samples = append(samples, source.Sample{Series: fmt.Sprintf("dc%02d:cpu", i), Time: t0, Value: 40})
-	}
-	src := &fakeSource{name: "nomad", res: source.Result{Samples: samples}}
+// sampledOnceThenSilent runs six one-minute cycles on src, whose samples
+// come at the first only, and returns what was recorded and logged (at
+// info): every series of src is stale by the last.
+func sampledOnceThenSilent(t *testing.T, src *fakeSource) (*recorder, *bytes.Buffer) {
+	t.Helper()
 	rec := newRecorder(t)
-	var logs bytes.Buffer
+	logs := &bytes.Buffer{}
 	c, err := New(Config{Sources: []source.Source{src}, Apply: rec, Store: rec, Step: time.Minute, Lookback: time.Hour,
-		Logger: hclog.New(&hclog.LoggerOptions{Output: &logs, Level: hclog.Info})})
+		Logger: hclog.New(&hclog.LoggerOptions{Output: logs, Level: hclog.Info})})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -501,6 +483,19 @@ func TestStaleSeriesLoggedTogether(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	return rec, logs
+}
+
+// TestStaleSeriesLoggedTogether: series that go stale together for one
+// reason (a Nomad that stops answering stales every node's at once) are
+// one warning naming the first five and how many, not a line each.
+func TestStaleSeriesLoggedTogether(t *testing.T) {
+	var samples []source.Sample
+	for i := range 12 {
+		samples = append(samples, source.Sample{Series: fmt.Sprintf("dc%02d:cpu", i), Time: t0, Value: 40})
+	}
+	src := &fakeSource{name: "nomad", res: source.Result{Samples: samples}}
+	rec, logs := sampledOnceThenSilent(t, src)
 	for i := range 12 {
 		if !rec.info(fmt.Sprintf("dc%02d:cpu", i)).Stale {
 			t.Fatalf("dc%02d:cpu not marked stale", i)
