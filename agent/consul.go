@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -270,14 +271,35 @@ func consulDiscover(client *consulapi.Client, service string) func(ctx context.C
 		if err != nil {
 			return nil, fmt.Errorf("consul lookup of %s: %w", service, err)
 		}
-		var out []string
+		// Servers registered through more than one Consul agent run on
+		// more than one host: a loopback raft_address there reaches only
+		// its own host (a peer dialing it reaches itself), so it is left
+		// out and named.
+		nodes := map[string]bool{}
 		for _, e := range entries {
-			if a := e.ServiceMeta[metaRaftAddress]; a != "" {
-				out = append(out, a)
+			if e.ServiceMeta[metaRaftAddress] != "" {
+				nodes[e.Node] = true
 			}
+		}
+		var out, unreachable []string
+		for _, e := range entries {
+			a := e.ServiceMeta[metaRaftAddress]
+			if a == "" {
+				continue
+			}
+			if host, _, err := net.SplitHostPort(a); err == nil && len(nodes) > 1 && isLoopbackHost(host) {
+				unreachable = append(unreachable, fmt.Sprintf("%s %s on Consul node %s", e.ServiceMeta[metaNode], a, e.Node))
+				continue
+			}
+			out = append(out, a)
 		}
 		slices.Sort(out)
 		out = slices.Compact(out)
+		if len(unreachable) > 0 {
+			slices.Sort(unreachable)
+			return out, fmt.Errorf("consul lookup of %s: servers registered on %d Consul nodes (hosts) advertise a loopback Raft address that no other host reaches: %s; "+
+				"set their advertise_addr to the host's cluster address", service, len(nodes), strings.Join(unreachable, ", "))
+		}
 		if meta != nil && meta.ResultsFilteredByACLs {
 			// Consul answers 200 with the entries the token may not read
 			// left out: without node:read it lists no server at all.
@@ -286,4 +308,10 @@ func consulDiscover(client *consulapi.Client, service string) func(ctx context.C
 		}
 		return out, nil
 	}
+}
+
+// isLoopbackHost reports whether host is "localhost" or a loopback IP.
+func isLoopbackHost(host string) bool {
+	ip := net.ParseIP(host)
+	return host == "localhost" || ip != nil && ip.IsLoopback()
 }

@@ -520,6 +520,38 @@ func TestConsulDiscover(t *testing.T) {
 	}
 }
 
+// TestConsulDiscoverLoopback: servers registered through one Consul agent
+// (one host) may advertise loopback addresses, which the lookup returns;
+// registered through several, a loopback raft_address reaches only its
+// own host, so the lookup leaves it out and its error names it.
+func TestConsulDiscoverLoopback(t *testing.T) {
+	entry := func(node, name, raft string) *consulapi.CatalogService {
+		return &consulapi.CatalogService{Node: node, ServiceName: "foreshape", ServiceMeta: map[string]string{metaRaftAddress: raft, metaNode: name}}
+	}
+	fake := &fakeConsul{catalog: []*consulapi.CatalogService{
+		entry("host-a", "s1", "127.0.0.1:7576"), entry("host-a", "s2", "127.0.0.1:7586"), entry("host-a", "s3", "127.0.0.1:7596"),
+		{Node: "host-b", ServiceName: "foreshape", ServiceMeta: map[string]string{metaRole: roleClient}},
+	}}
+	srv := httptest.NewServer(fake)
+	defer srv.Close()
+	cfg := config.Default()
+	cfg.Consul.Address = srv.URL
+	discover := consulDiscover(consulClient(t, cfg.Consul), "foreshape")
+	got, err := discover(context.Background())
+	if err != nil || !slices.Equal(got, []string{"127.0.0.1:7576", "127.0.0.1:7586", "127.0.0.1:7596"}) {
+		t.Errorf("servers on one host: discover = %v, %v; want the three loopback addresses", got, err)
+	}
+	fake.set(func(f *fakeConsul) {
+		f.catalog[1], f.catalog[2] = entry("host-b", "s2", "10.0.0.12:7576"), entry("host-c", "s3", "localhost:7576")
+	})
+	got, err = discover(context.Background())
+	if !slices.Equal(got, []string{"10.0.0.12:7576"}) || err == nil ||
+		!strings.Contains(err.Error(), "s1 127.0.0.1:7576 on Consul node host-a, s3 localhost:7576 on Consul node host-c") ||
+		!strings.Contains(err.Error(), "advertise_addr") {
+		t.Errorf("servers on three hosts, two on loopback: discover = %v, %v; want 10.0.0.12:7576 and an error naming s1 and s3", got, err)
+	}
+}
+
 // TestConsulRegistrationReal registers against the Consul agent at
 // CONSUL_HTTP_ADDR, looks the service up in the catalog as retry_join
 // does, and deregisters.
@@ -669,7 +701,7 @@ func TestConsulClusterReal(t *testing.T) {
 	var servers []*server
 	for range 3 {
 		cfg := serverConfig(t, t.TempDir())
-		cfg.BindAddr, cfg.AdvertiseAddr = "0.0.0.0", "127.0.0.1" // provider=consul refuses a loopback bind_addr
+		// bind_addr's default, 127.0.0.1: one host, one Consul agent.
 		cfg.Server.BootstrapExpect = 3
 		cfg.Server.RetryJoin = []string{"provider=consul"}
 		cfg.Consul = ccfg

@@ -297,6 +297,62 @@ policies {
 	}
 }
 
+// TestAgentOnOneHostWithConsul: servers that find each other through
+// Consul may all run on one host on loopback (bind_addr's default, no
+// advertise_addr): `config validate` accepts it, and so does the agent,
+// which leads and registers its loopback Raft address. (The refusals of a
+// loopback address with peers elsewhere are golden cases, which
+// TestAgentAndValidateAgree runs through both.)
+func TestAgentOnOneHostWithConsul(t *testing.T) {
+	dir := t.TempDir()
+	consul := &recordingConsul{}
+	csrv := httptest.NewServer(consul)
+	defer csrv.Close()
+	ports := freeTCPPorts(t, 2)
+	raftPort, httpPort := ports[0], ports[1]
+	cfg := fmt.Sprintf(`
+name     = "one-host"
+data_dir = %q
+server {
+  bootstrap_expect = 1
+  retry_join       = ["provider=consul"]
+  raft_port        = %d
+}
+consul {
+  enabled = true
+  address = %q
+}
+nomad {
+  address = "http://127.0.0.1:1"
+}
+http {
+  address = "127.0.0.1:%d"
+}
+policies {
+  dir = %q
+}
+`, filepath.Join(dir, "data"), raftPort, csrv.URL, httpPort, t.TempDir())
+	path := filepath.Join(dir, "agent.hcl")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range config.EnvVarNames() {
+		t.Setenv(name, "")
+	}
+	if code, out, errs := run(t, "config", "validate", path); code != ExitOK {
+		t.Fatalf("config validate refuses it: %s%s", out, errs)
+	}
+	logs, stop := startAgentCommand(t, "-config", path)
+	raftAddr := fmt.Sprintf("127.0.0.1:%d", raftPort)
+	eventuallyT(t, 20*time.Second, "a registration as leader with the loopback Raft address", logs, func() bool {
+		reg, ok := consul.last()
+		return ok && slices.Contains(reg.Tags, "leader") && reg.Meta["raft_address"] == raftAddr
+	})
+	if code := stop(); code != ExitOK {
+		t.Errorf("the agent exited %d:\n%s", code, tailLines(logs.String(), 30))
+	}
+}
+
 // TestAgentAndValidateAgree: on every golden case the agent refuses to
 // start with exactly what the validate commands say. A configuration case
 // runs as `agent -config CASE` and `config validate CASE`; a policy case

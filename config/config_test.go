@@ -277,6 +277,21 @@ func TestValidateRules(t *testing.T) {
 		{"cluster of loopback servers", func(c *config.Config) {
 			c.Server.BootstrapExpect, c.Server.RetryJoin = 3, []string{"127.0.0.1:17576", "localhost:17577"}
 		}, ""},
+		{"one host, found through consul", func(c *config.Config) {
+			c.Server.BootstrapExpect, c.Server.RetryJoin = 3, []string{"provider=consul", "127.0.0.1:17576"}
+		}, ""},
+		{"one host advertised, found through consul", func(c *config.Config) {
+			c.Server.BootstrapExpect, c.BindAddr, c.AdvertiseAddr = 3, "0.0.0.0", "127.0.0.1"
+			c.Server.RetryJoin = []string{"provider=consul"}
+		}, ""},
+		{"loopback advertised to a peer elsewhere", func(c *config.Config) {
+			c.Server.BootstrapExpect, c.BindAddr, c.AdvertiseAddr = 3, "0.0.0.0", "127.0.0.1"
+			c.Server.RetryJoin = []string{"provider=consul", "10.0.0.2"}
+		}, "Invalid advertise_addr"},
+		{"listening on loopback, advertising elsewhere", func(c *config.Config) {
+			c.Server.BootstrapExpect, c.AdvertiseAddr = 3, "10.0.0.1"
+			c.Server.RetryJoin = []string{"provider=consul"}
+		}, "Invalid bind_addr"},
 		{"cluster on all interfaces", func(c *config.Config) {
 			c.Server.BootstrapExpect, c.BindAddr, c.AdvertiseAddr = 3, "0.0.0.0", "10.0.0.1"
 			c.Server.RetryJoin = []string{"provider=consul"}

@@ -115,10 +115,20 @@ func (c *Config) Validate() hcl.Diagnostics {
 		}
 	}
 	if s.Enabled && !c.DevMode {
-		if ip := net.ParseIP(c.BindAddr); ip != nil && ip.IsLoopback() {
-			if far := remoteJoin(s.RetryJoin); far != "" {
-				invalidAt("bind_addr,server.retry_join", "bind_addr", "bind_addr %s is a loopback address, but this server expects peers elsewhere (retry_join %q) that cannot reach it there. Set bind_addr to this host's cluster address, or 0.0.0.0 with advertise_addr.", c.BindAddr, far)
-			}
+		// Peers dial the advertised address (advertise_addr, else
+		// bind_addr): a loopback one reaches only this host, whichever
+		// field set it. A static address elsewhere in retry_join is a
+		// peer that cannot reach it; with provider=consul alone the
+		// servers may all be on this host (the lookup finds out).
+		bindLoop, advLoop := isLoopback(c.BindAddr), isLoopback(c.AdvertiseAddr)
+		far := remoteJoin(s.RetryJoin)
+		switch {
+		case bindLoop && far != "":
+			invalidAt("bind_addr,server.retry_join", "bind_addr", "bind_addr %s is a loopback address, but this server expects peers elsewhere (retry_join %q) that cannot reach it there. Set bind_addr to this host's cluster address, or 0.0.0.0 with advertise_addr.", c.BindAddr, far)
+		case advLoop && far != "":
+			invalidAt("advertise_addr,server.retry_join", "advertise_addr", "advertise_addr %s is a loopback address, but this server expects peers elsewhere (retry_join %q) that cannot reach it there. Set advertise_addr to this host's cluster address.", c.AdvertiseAddr, far)
+		case bindLoop && c.AdvertiseAddr != "" && !advLoop && len(s.RetryJoin) > 0:
+			invalidAt("bind_addr,advertise_addr", "bind_addr", "bind_addr %s is a loopback address, but advertise_addr %s is not: peers dial %s, where the Raft port does not listen. Set bind_addr to %s, or 0.0.0.0.", c.BindAddr, c.AdvertiseAddr, c.AdvertiseAddr, c.AdvertiseAddr)
 		}
 		if ip := net.ParseIP(c.BindAddr); ip != nil && ip.IsUnspecified() && c.AdvertiseAddr == "" {
 			missing("bind_addr", "advertise_addr", "bind_addr %s listens on every interface, so the Raft port has no address its peers can dial: set advertise_addr to this host's cluster address.", c.BindAddr)
@@ -330,12 +340,13 @@ var serverOnly = []string{
 	"queue.keep_finished",
 }
 
-// remoteJoin returns the first retry_join entry that is not a loopback
-// address (a provider lookup counts as remote), or "".
+// remoteJoin returns the first retry_join address that is not a loopback
+// address, or "". A provider lookup does not count: the servers it finds
+// may all be on this host.
 func remoteJoin(entries []string) string {
 	for _, e := range entries {
 		if strings.Contains(e, "provider=") {
-			return e
+			continue
 		}
 		host := e
 		if h, _, err := net.SplitHostPort(e); err == nil {
