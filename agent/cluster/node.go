@@ -286,7 +286,7 @@ func (n *Node) open(fsm raft.FSM) error {
 			// (BenchmarkReplicatedQueueOps).
 			tcp := raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
 				Stream: raftLayer{m}, MaxPool: cfg.MaxPool, Timeout: cfg.TransportTimeout,
-				Logger: n.logger.Named("transport"), MaxRPCsInFlight: 1,
+				Logger: stoppingLogger{n.logger.Named("transport"), n.closing}, MaxRPCsInFlight: 1,
 			})
 			trans = tcp
 			n.closers = append(n.closers, tcp)
@@ -296,7 +296,7 @@ func (n *Node) open(fsm raft.FSM) error {
 	n.trans = trans
 
 	rc := cfg.raftConfig()
-	rc.Logger = n.logger.Named("raft")
+	rc.Logger = stoppingLogger{n.logger.Named("raft"), n.closing}
 	rc.NotifyCh = n.notifyCh
 	r, err := raft.NewRaft(rc, n.wrapFSM(fsm), logs, stable, snaps, trans)
 	if err != nil && !cfg.InMemory && cfg.SnapshotStore == nil && strings.Contains(err.Error(), "failed to load any existing snapshots") {
