@@ -9,8 +9,13 @@ PKGS  := ./...
 help: ## List the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*?## ' $(MAKEFILE_LIST) | awk -F':.*?## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
-build: ## Build bin/foreshape
-	$(GO) build -o $(BIN) .
+# The revision `foreshape version` prints: git describe of the checkout
+# (-dirty with uncommitted changes); none outside a git checkout.
+REVISION ?= $(shell test -e .git && git describe --always --dirty --abbrev=12 2>/dev/null)
+LDFLAGS  := $(if $(REVISION),-X github.com/foreshape/foreshape/command.revision=$(REVISION))
+
+build: ## Build bin/foreshape, stamped with the git revision (foreshape version)
+	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) .
 
 test: ## Run every test with the race detector
 	$(GO) test -race -timeout 20m $(PKGS)

@@ -428,3 +428,45 @@ func TestEveryCommandExplainsItself(t *testing.T) {
 		t.Errorf("walked %d commands: the walk is broken", n)
 	}
 }
+
+// TestMakeBuildStampsTheRevision: in a git checkout, make build stamps
+// `git describe` into command.revision, which `foreshape version` prints
+// (command's TestVersionOf); outside one it stamps nothing, and version
+// says the revision is unknown.
+func TestMakeBuildStampsTheRevision(t *testing.T) {
+	for _, tool := range []string{"make", "git"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("no %s on this machine", tool)
+		}
+	}
+	if _, err := os.Stat(".git"); err != nil {
+		t.Skip("not a git checkout")
+	}
+	const stamp = "-X github.com/foreshape/foreshape/command.revision="
+	desc, err := exec.Command("git", "describe", "--always", "--dirty", "--abbrev=12").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command("make", "--no-print-directory", "-n", "build").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := stamp + strings.TrimSpace(string(desc)); !strings.Contains(string(out), want) {
+		t.Errorf("make -n build:\n%s\nwant it to stamp %q", out, want)
+	}
+	dir := t.TempDir()
+	mk, err := os.ReadFile("Makefile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "Makefile"), mk, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err = exec.Command("make", "--no-print-directory", "-n", "-C", dir, "build").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(out), stamp) {
+		t.Errorf("make -n build outside a git checkout stamps a revision:\n%s", out)
+	}
+}

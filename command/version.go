@@ -6,21 +6,54 @@ import (
 	"strings"
 )
 
-// version is set at build time with -ldflags "-X github.com/foreshape/foreshape/command.version=…".
-var version = "0.1.0-dev"
+// version and revision are set at build time with -ldflags "-X
+// github.com/foreshape/foreshape/command.version=… -X
+// github.com/foreshape/foreshape/command.revision=…"; make build sets
+// revision from `git describe`.
+var (
+	version  = "0.1.0-dev"
+	revision = ""
+)
 
-// Version returns foreshape's version with the VCS revision when the binary
-// carries one.
+// Version returns foreshape's version and what it was built from.
 func Version() string {
-	v := version
-	if info, ok := debug.ReadBuildInfo(); ok {
+	info, _ := debug.ReadBuildInfo()
+	return versionOf(version, revision, info)
+}
+
+// versionOf says what a binary was built from, in this order: the
+// revision stamped with -ldflags (make build), the VCS revision Go
+// recorded (go build in a git checkout, unless -buildvcs=false), the
+// module version Go recorded (go install …@version), else that it is
+// unknown.
+func versionOf(version, stamped string, info *debug.BuildInfo) string {
+	if stamped != "" {
+		return version + " (" + stamped + ")"
+	}
+	var rev, modified string
+	if info != nil {
 		for _, s := range info.Settings {
-			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
-				v += " (" + s.Value[:12] + ")"
+			switch s.Key {
+			case "vcs.revision":
+				rev = s.Value
+			case "vcs.modified":
+				modified = s.Value
 			}
 		}
 	}
-	return v
+	switch {
+	case rev != "":
+		if len(rev) > 12 {
+			rev = rev[:12]
+		}
+		if modified == "true" {
+			rev += "-dirty"
+		}
+		return version + " (" + rev + ")"
+	case info != nil && info.Main.Version != "" && info.Main.Version != "(devel)":
+		return version + " (module " + info.Main.Version + ")"
+	}
+	return version + " (revision unknown: built without VCS stamping)"
 }
 
 // VersionCommand prints the version.
@@ -32,7 +65,11 @@ func (c *VersionCommand) Help() string {
 	return strings.TrimSpace(`
 Usage: foreshape version
 
-  Prints the version of this foreshape binary.
+  Prints the version of this foreshape binary and what it was built from:
+  the git revision make build stamps (with -dirty when the tree had
+  uncommitted changes), else the one go build recorded from the checkout,
+  else the module version go install recorded, else "revision unknown:
+  built without VCS stamping" (such as go build -buildvcs=false).
 
 Example:
 
