@@ -10,8 +10,10 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/nomad/api"
 
 	"github.com/foreshape/foreshape/internal/realnomad"
 	"github.com/foreshape/foreshape/sim"
@@ -27,6 +29,13 @@ import (
 // answer. The real half needs a Nomad with ACLs on (a dev agent with
 // acl { enabled = true }, bootstrapped) and skips on one without.
 func TestFidelityACLRefusal(t *testing.T) {
+	forEachACLNomad(t, checkACLRefusal)
+}
+
+// forEachACLNomad runs check against the simulator with ACLs on (its
+// scenario's token) and, when NOMAD_ADDR is set, against that Nomad if its
+// ACLs are on (with the set-up's management token).
+func forEachACLNomad(t *testing.T, check func(t *testing.T, addr, token string)) {
 	t.Run("sim", func(t *testing.T) {
 		const token = "fidelity-secret"
 		sc, err := sim.ParseScenario([]byte(fidelityScenario+fmt.Sprintf("\nacl {\n  tokens = [%q]\n}\n", token)), "fidelity.hcl")
@@ -42,13 +51,13 @@ func TestFidelityACLRefusal(t *testing.T) {
 		done := make(chan struct{})
 		go func() { defer close(done); _ = s.Run(ctx, simSpeed) }()
 		t.Cleanup(func() { cancel(); <-done })
-		checkACLRefusal(t, url, token)
+		check(t, url, token)
 	})
 	t.Run("nomad", func(t *testing.T) {
 		addr := os.Getenv("NOMAD_ADDR")
 		if addr == "" {
 			t.Skip("NOMAD_ADDR is not set: checked against the simulator only. Set it to a Nomad dev agent with ACLs on " +
-				"(and NOMAD_MANAGEMENT_TOKEN to its bootstrap token) to check the simulator's refusals against a real Nomad.")
+				"(and NOMAD_MANAGEMENT_TOKEN to its bootstrap token) to check the simulator's answers against a real Nomad.")
 		}
 		token := realnomad.SetupToken(t, addr)
 		self, _, err := realnomad.Client(t, addr, token).ACLTokens().Self(nil)
@@ -58,7 +67,7 @@ func TestFidelityACLRefusal(t *testing.T) {
 		if self.AccessorID == "acls-disabled" {
 			t.Skipf("the Nomad at NOMAD_ADDR=%s has its ACLs off: checked against the simulator only.", addr)
 		}
-		checkACLRefusal(t, addr, token)
+		check(t, addr, token)
 	})
 }
 
@@ -75,35 +84,9 @@ func checkACLRefusal(t *testing.T, addr, token string) {
 	unknown := fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 	const zero = "00000000-0000-0000-0000-000000000000"
 	job := `{"Job":{"ID":"fidelity-acl","Name":"fidelity-acl","Type":"service","Datacenters":["dc1"],"TaskGroups":[` + sleepGroup + `]}}`
-	// do makes a call as nomad/api does, accepting gzip, and returns its
-	// status, content type and body, saying "(gzip)" after a compressed one.
 	do := func(method, path, body, tok string) (int, string, string) {
 		t.Helper()
-		req, err := http.NewRequest(method, addr+path, strings.NewReader(body))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if tok != "" {
-			req.Header.Set("X-Nomad-Token", tok)
-		}
-		req.Header.Set("Accept-Encoding", "gzip")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		var r io.Reader = resp.Body
-		gz := resp.Header.Get("Content-Encoding") == "gzip"
-		if gz {
-			if r, err = gzip.NewReader(resp.Body); err != nil {
-				t.Fatalf("%s %s: %v", method, path, err)
-			}
-		}
-		got, _ := io.ReadAll(r)
-		if gz {
-			got = append(got, " (gzip)"...)
-		}
-		return resp.StatusCode, resp.Header.Get("Content-Type"), string(got)
+		return call(t, addr, method, path, body, tok)
 	}
 	for _, c := range []struct {
 		method, path, body string
@@ -172,4 +155,112 @@ func checkACLRefusal(t *testing.T, addr, token string) {
 			t.Errorf("GET %s with the token: %d %q; want 200", path, code, body)
 		}
 	}
+}
+
+// call makes a call as nomad/api does, accepting gzip, and returns its
+// status, content type and body, saying "(gzip)" after a compressed one.
+func call(t *testing.T, addr, method, path, body, tok string) (int, string, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, addr+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tok != "" {
+		req.Header.Set("X-Nomad-Token", tok)
+	}
+	req.Header.Set("Accept-Encoding", "gzip")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var r io.Reader = resp.Body
+	gz := resp.Header.Get("Content-Encoding") == "gzip"
+	if gz {
+		if r, err = gzip.NewReader(resp.Body); err != nil {
+			t.Fatalf("%s %s: %v", method, path, err)
+		}
+	}
+	got, _ := io.ReadAll(r)
+	if gz {
+		got = append(got, " (gzip)"...)
+	}
+	return resp.StatusCode, resp.Header.Get("Content-Type"), string(got)
+}
+
+// TestFidelityAnonymousToken: a request without a token (Nomad's
+// anonymous token, which has no policy) is refused as an unknown token is,
+// except where Nomad looks something up first. Reading, stopping an
+// allocation or its client stats: one that does not exist answers as
+// without ACLs (404 in the call's own words; an ID that is no UUID, the
+// lookup's failure); one that exists is hidden from a read (500 "Unknown
+// allocation", as for a token without read-job) and refused for the
+// others (403). Listing node pools answers 200 and an empty list (the
+// anonymous token may list them and sees none); an unknown token is
+// refused it.
+func TestFidelityAnonymousToken(t *testing.T) {
+	forEachACLNomad(t, func(t *testing.T, addr, token string) {
+		c := realnomad.Client(t, addr, token)
+		j := sleepJob("fidelity-anon", 1, 50, 32, 50)
+		if _, _, err := c.Jobs().Register(j, nil); err != nil {
+			t.Fatalf("register %s: %v", *j.ID, err)
+		}
+		t.Cleanup(func() { _, _, _ = c.Jobs().Deregister(*j.ID, true, nil) })
+		var alloc string
+		deadline := time.Now().Add(waitLimit)
+		for alloc == "" {
+			allocs, _, err := c.Jobs().Allocations(*j.ID, true, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(allocs) > 0 {
+				alloc = allocs[0].ID
+			} else if time.Now().After(deadline) {
+				t.Fatalf("no allocation of %s", *j.ID)
+			} else {
+				time.Sleep(50 * time.Millisecond)
+			}
+		}
+		const zero = "00000000-0000-0000-0000-000000000000"
+		b := make([]byte, 16)
+		_, _ = rand.Read(b)
+		unknown := fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+		const lookup = "alloc lookup failed: index error: UUID must be 36 characters"
+		for _, tc := range []struct {
+			method, path, tok string
+			code              int
+			body              string
+		}{
+			{"GET", "/v1/allocation/" + zero, "", 404, "alloc not found"},
+			{"POST", "/v1/allocation/" + zero + "/stop", "", 404, "allocation not found"},
+			{"PUT", "/v1/allocation/" + zero + "/stop", "", 404, "allocation not found"},
+			{"GET", "/v1/client/allocation/" + zero + "/stats", "", 404, `Unknown allocation "` + zero + `"`},
+			{"GET", "/v1/allocation/abc", "", 500, lookup},
+			{"POST", "/v1/allocation/abc/stop", "", 500, lookup},
+			{"GET", "/v1/allocation/" + alloc, "", 500, `Unknown allocation "` + alloc + `"`},
+			{"POST", "/v1/allocation/" + alloc + "/stop", "", 403, "Permission denied"},
+			{"GET", "/v1/client/allocation/" + alloc + "/stats", "", 403, "Permission denied"},
+			{"GET", "/v1/allocation/" + zero, unknown, 403, "Permission denied"},
+			{"GET", "/v1/allocation/" + alloc, unknown, 403, "Permission denied"},
+			{"GET", "/v1/node/pools", "", 200, "[]"},
+			{"GET", "/v1/node/pools", unknown, 403, "Permission denied"},
+			{"GET", "/v1/node/pool/default", "", 403, "Permission denied"},
+		} {
+			code, _, body := call(t, addr, tc.method, tc.path, "", tc.tok)
+			body = strings.TrimSpace(strings.TrimSuffix(body, " (gzip)"))
+			who := "no token"
+			if tc.tok != "" {
+				who = "an unknown token"
+			}
+			if code != tc.code || body != tc.body {
+				t.Errorf("%s %s with %s: %d %q; want %d %q", tc.method, tc.path, who, code, body, tc.code, tc.body)
+			}
+		}
+		if a, _, err := c.Allocations().Info(alloc, nil); err != nil || a.DesiredStatus != api.AllocDesiredStatusRun {
+			t.Errorf("allocation %s after the refused stop: %+v, %v; want it still to run", alloc, a, err)
+		}
+		if pools, _, err := c.NodePools().List(nil); err != nil || len(pools) < 2 {
+			t.Errorf("node pools with the token: %v, %v; want all and default at least", pools, err)
+		}
+	})
 }

@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"maps"
 	"net/http"
@@ -167,8 +168,24 @@ func (h *heldResponse) Write(p []byte) (int, error) {
 // serve checks the token and injects faults before next.
 func (c *Cluster) serve(w http.ResponseWriter, r *http.Request, next http.Handler) heldCall {
 	if !c.authorised(r) {
-		refuse(w, r)
-		return heldCall{}
+		switch id, hidden := c.anonymous(r); {
+		case hidden:
+			// Nomad hides an allocation the token may not read as if it
+			// did not exist, in words other than its 404's.
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			w.WriteHeader(http.StatusInternalServerError)
+			_, _ = fmt.Fprintf(w, "Unknown allocation %q", id)
+			return heldCall{}
+		case id == "" && r.URL.Path == "/v1/node/pools" && r.Method == http.MethodGet && tokenOf(r) == "":
+			// The anonymous token may list the node pools, and sees none.
+			writeJSON(w, 1, []byte("[]"))
+			return heldCall{}
+		case id == "":
+			refuse(w, r)
+			return heldCall{}
+		}
+		// An allocation the anonymous token asks for that does not exist
+		// is answered as without ACLs (404 or the lookup's failure).
 	}
 	kind, latency := c.faultFor(r.Method, r.URL.Path)
 	if latency > 0 {
@@ -234,13 +251,56 @@ func (c *Cluster) authorised(r *http.Request) bool {
 	if len(c.tokens) == 0 || noACL[r.URL.Path] {
 		return true
 	}
+	return c.tokens[tokenOf(r)]
+}
+
+// tokenOf is the secret r carries, "" for none (the anonymous token).
+func tokenOf(r *http.Request) string {
 	tok := r.Header.Get("X-Nomad-Token")
 	if tok == "" {
 		if v, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
 			tok = strings.TrimSpace(v)
 		}
 	}
-	return c.tokens[tok]
+	return tok
+}
+
+// anonymous tells what Nomad does with a request its ACLs would refuse
+// when it carries no token (the anonymous token, without a policy) and
+// names an allocation: reading, stopping it or its client stats look the
+// allocation up before the token's grants are checked. For one that does
+// not exist (or an ID that is no UUID) it returns the ID and hidden false:
+// the request is served as without ACLs (404 in Nomad's words, or the
+// lookup's failure). For one that exists, a read is hidden (true: 500
+// "Unknown allocation"); a stop or stats call is refused (id ""). Any
+// other request, or one with a token, is refused (id "").
+func (c *Cluster) anonymous(r *http.Request) (id string, hidden bool) {
+	if tokenOf(r) != "" {
+		return "", false
+	}
+	p := r.URL.Path
+	read := false
+	switch {
+	case r.Method == http.MethodGet && strings.HasPrefix(p, "/v1/client/allocation/") && strings.HasSuffix(p, "/stats"):
+		id = strings.TrimSuffix(strings.TrimPrefix(p, "/v1/client/allocation/"), "/stats")
+	case (r.Method == http.MethodPost || r.Method == http.MethodPut) && strings.HasPrefix(p, "/v1/allocation/") && strings.HasSuffix(p, "/stop"):
+		id = strings.TrimSuffix(strings.TrimPrefix(p, "/v1/allocation/"), "/stop")
+	case r.Method == http.MethodGet && strings.HasPrefix(p, "/v1/allocation/"):
+		id, read = strings.TrimPrefix(p, "/v1/allocation/"), true
+	}
+	if id == "" || strings.Contains(id, "/") {
+		return "", false
+	}
+	c.mu.Lock()
+	exists := len(id) == 36 && c.allocByID[id] != nil
+	c.mu.Unlock()
+	switch {
+	case !exists:
+		return id, false
+	case read:
+		return id, true
+	}
+	return "", false
 }
 
 // refuse answers a request the ACLs refuse as Nomad does: 403 and the
