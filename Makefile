@@ -38,8 +38,8 @@ lint: ## gofmt, go vet, go mod tidy leaves no diff, policy examples formatted
 bench: ## Run the benchmarks (no tests)
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
 
-dev: ## Run a dev agent against the embedded simulated cluster (Ctrl-C to stop)
-	$(GO) run . agent -dev
+dev: build ## Build, then run a dev agent against the embedded simulated cluster (Ctrl-C to stop)
+	$(BIN) agent -dev
 
 DATA ?= ../shared/data
 EVALSETS = $(DATA)/nab,$(DATA)/bitbrains_rnd,$(DATA)/datacenter_aggregates

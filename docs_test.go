@@ -429,10 +429,10 @@ func TestEveryCommandExplainsItself(t *testing.T) {
 	}
 }
 
-// TestMakeBuildStampsTheRevision: in a git checkout, make build stamps
-// `git describe` into command.revision, which `foreshape version` prints
-// (command's TestVersionOf); outside one it stamps nothing, and version
-// says the revision is unknown.
+// TestMakeBuildStampsTheRevision: in a git checkout, make build (and so
+// make dev) stamps `git describe` into command.revision, which `foreshape
+// version` prints (command's TestVersionOf); outside one it stamps
+// nothing, and version says the revision is unknown.
 func TestMakeBuildStampsTheRevision(t *testing.T) {
 	for _, tool := range []string{"make", "git"} {
 		if _, err := exec.LookPath(tool); err != nil {
@@ -453,6 +453,16 @@ func TestMakeBuildStampsTheRevision(t *testing.T) {
 	}
 	if want := stamp + strings.TrimSpace(string(desc)); !strings.Contains(string(out), want) {
 		t.Errorf("make -n build:\n%s\nwant it to stamp %q", out, want)
+	}
+	// make dev (README) builds bin/foreshape so, and runs it: the agent's
+	// own exit code (0 on Ctrl-C, TestDevAgentForecasts), not go run's.
+	dev, err := exec.Command("make", "--no-print-directory", "-n", "dev").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lines := strings.Split(strings.TrimSpace(string(dev)), "\n"); len(lines) != 2 || lines[0] != strings.TrimSpace(string(out)) ||
+		lines[1] != "bin/foreshape agent -dev" {
+		t.Errorf("make -n dev:\n%s\nwant make build's command, then bin/foreshape agent -dev", dev)
 	}
 	dir := t.TempDir()
 	mk, err := os.ReadFile("Makefile")
