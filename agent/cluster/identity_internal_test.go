@@ -164,3 +164,20 @@ func TestCatchUpLogsWhatFailed(t *testing.T) {
 		t.Errorf("the log does not say why:\n%s", out)
 	}
 }
+
+// TestJoinReason: the local port of a connection, new at each attempt, does
+// not make a join error a new reason; anything else does.
+func TestJoinReason(t *testing.T) {
+	a := errors.New(`cluster: waiting for servers: 1 of bootstrap_expect = 3 voting servers found (x); no foreshape server answered at 10.0.0.2:7576 (cluster: rpc info to 10.0.0.2:7576: read tcp 10.0.0.1:53122->10.0.0.2:7576: read: connection reset by peer)`)
+	b := errors.New(`cluster: waiting for servers: 1 of bootstrap_expect = 3 voting servers found (x); no foreshape server answered at 10.0.0.2:7576 (cluster: rpc info to 10.0.0.2:7576: read tcp 10.0.0.1:53180->10.0.0.2:7576: read: connection reset by peer)`)
+	if joinReason(a) != joinReason(b) {
+		t.Errorf("a new local port makes a new reason:\n%s\n%s", joinReason(a), joinReason(b))
+	}
+	c := errors.New(`cluster: waiting for servers: 2 of bootstrap_expect = 3 voting servers found (x, y); no foreshape server answered at 10.0.0.2:7576 (cluster: rpc info to 10.0.0.2:7576: read tcp 10.0.0.1:53122->10.0.0.2:7576: read: connection reset by peer)`)
+	if joinReason(a) == joinReason(c) {
+		t.Error("another server found is not a new reason")
+	}
+	if got := joinReason(a); !strings.Contains(got, "read tcp 10.0.0.2:7576: read: connection reset by peer") {
+		t.Errorf("joinReason = %q", got)
+	}
+}

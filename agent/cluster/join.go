@@ -233,6 +233,7 @@ func (n *Node) inCluster() bool {
 func (n *Node) joinLoop() {
 	defer n.wg.Done()
 	failures := 0
+	said := "" // the reason last logged
 	for {
 		if n.inCluster() {
 			n.joinErr.Store(nil)
@@ -243,8 +244,12 @@ func (n *Node) joinLoop() {
 				}
 				n.joinErr.Store(&err)
 				failures++
-				// Say it at once, then every minute or so.
-				if failures == 1 || failures%max(1, int(time.Minute/n.cfg.RetryInterval)) == 0 {
+				// Say it at once, again when the reason changes (a server
+				// found, a lookup that starts failing), and every minute
+				// or so.
+				reason := joinReason(err)
+				if failures == 1 || reason != said || failures%max(1, int(time.Minute/n.cfg.RetryInterval)) == 0 {
+					said = reason
 					msg := "not part of a cluster yet; retrying"
 					if has, _ := raft.HasExistingState(n.logs, n.stable, n.snaps); has {
 						msg = "no leader known; asking the other servers again"
@@ -253,7 +258,7 @@ func (n *Node) joinLoop() {
 				}
 			} else {
 				n.joinErr.Store(nil)
-				failures = 0
+				failures, said = 0, ""
 			}
 		}
 		select {
@@ -262,6 +267,17 @@ func (n *Node) joinLoop() {
 		case <-time.After(n.cfg.RetryInterval):
 		}
 	}
+}
+
+// localAddr matches the local end of a connection in an error ("read tcp
+// 10.0.0.1:53122->10.0.0.2:7576: …"): a new ephemeral port each attempt.
+var localAddr = regexp.MustCompile(`((?:read|write) (?:tcp|udp)[46]?) \S+->`)
+
+// joinReason is a join error's text without what changes from one attempt
+// to the next while the reason stays the same (the local port of each
+// connection), for telling whether the reason changed.
+func joinReason(err error) string {
+	return localAddr.ReplaceAllString(err.Error(), "$1 ")
 }
 
 // JoinError returns why the node's last attempt to find a leader among the

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -520,4 +521,32 @@ func TestAdvertiseRequired(t *testing.T) {
 	if st, _ := n.Status(); st.Address != "127.0.0.1:17577" {
 		t.Errorf("advertised %s", st.Address)
 	}
+}
+
+// TestJoinLogsANewReasonAtOnce: a server waiting to join logs why at once,
+// and again as soon as the reason changes (here the lookup starts to fail),
+// not only at its next once-a-minute reminder; the same reason is not
+// logged again meanwhile.
+func TestJoinLogsANewReasonAtOnce(t *testing.T) {
+	var failing atomic.Bool
+	logs := &logBuffer{}
+	_, _ = tcpServerLog(t, t.TempDir(), &registry{}, func(c *cluster.Config) {
+		c.Discover = func(context.Context) ([]string, error) {
+			if failing.Load() {
+				return nil, errors.New("consul lookup of foreshape: connection refused")
+			}
+			return nil, nil
+		}
+	}, teeLogger(t, "s", logs))
+	clustertest.Eventually(t, "the first reason logged", func() bool {
+		return strings.Count(logs.String(), "not part of a cluster yet") == 1
+	})
+	time.Sleep(300 * time.Millisecond) // six more tries at 50 ms, the same reason
+	if c := strings.Count(logs.String(), "not part of a cluster yet"); c != 1 {
+		t.Errorf("the same reason logged %d times in 300 ms; want once", c)
+	}
+	failing.Store(true)
+	clustertest.Eventually(t, "the lookup's failure logged", func() bool {
+		return strings.Contains(logs.String(), "the lookup of servers failed: consul lookup of foreshape: connection refused")
+	})
 }
