@@ -14,6 +14,7 @@ import (
 	"github.com/foreshape/foreshape/agent/cluster"
 	"github.com/foreshape/foreshape/agent/migrate"
 	"github.com/foreshape/foreshape/agent/predict"
+	"github.com/foreshape/foreshape/agent/preflight"
 	"github.com/foreshape/foreshape/agent/shape"
 	"github.com/foreshape/foreshape/agent/state"
 	"github.com/foreshape/foreshape/config"
@@ -249,6 +250,8 @@ func fromLeader(err error) error {
 		return fmt.Errorf("%s: %w", se.Message, api.ErrConflict)
 	case 429:
 		return fmt.Errorf("%s: %w", se.Message, api.ErrQueueFull)
+	case 502:
+		return fmt.Errorf("%s: %w", se.Message, api.ErrNomadRefused)
 	}
 	return fmt.Errorf("the leader answered %d: %s: %w", se.Code, se.Message, api.ErrUnavailable)
 }
@@ -296,6 +299,8 @@ func apiError(err error) error {
 		return fmt.Errorf("%s: %w", err, api.ErrConflict)
 	case errors.Is(err, cluster.ErrNotLeader):
 		return fmt.Errorf("%s: %w", err, api.ErrUnavailable)
+	case preflight.NomadRefused(err):
+		return fmt.Errorf("%s: %w", err, api.ErrNomadRefused)
 	}
 	return err
 }

@@ -2,7 +2,9 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"io"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -19,7 +21,7 @@ import (
 // while a request waits in the queue. Each step that calls Nomad fails
 // with the call Nomad refused and Nomad's reason, once per line, and is
 // logged once however many cycles fail; the cycle's error (status) says
-// the same; a submission is refused with it and queues nothing; the
+// the same; a submission is refused with it (502) and queues nothing; the
 // queued request is untouched (pending, its allocation running where it
 // was). With the token back, the failures' end is logged once and the
 // request runs.
@@ -75,9 +77,13 @@ func TestRevokedNomadToken(t *testing.T) {
 		}
 		return len(failed) >= 30
 	})
+	// The agent's API answers 502 (Nomad, the agent's upstream, refused
+	// it), not 403 (the agent refusing the caller's token) nor 500.
 	_, err = submitAway(ctx, c, allocs[1].ID)
-	if err == nil || !strings.Contains(err.Error(), "Nomad refused GET /v1/") || strings.Count(err.Error(), "Permission denied") != 1 {
-		t.Errorf("a submission while Nomad refuses the token: %v; want the refused call and Nomad's reason once", err)
+	var se *api.StatusError
+	if !errors.As(err, &se) || se.Code != http.StatusBadGateway || !strings.Contains(se.Message, "Nomad refused GET /v1/") ||
+		strings.Count(se.Message, "Permission denied") != 1 || strings.Contains(se.Message, api.ErrNomadRefused.Error()) {
+		t.Errorf("a submission while Nomad refuses the token: %v; want 502 naming the refused call and Nomad's reason once", err)
 	}
 	q, err := c.Queue(ctx, nil)
 	if err != nil || len(q.Requests) != 1 || q.Requests[0].ID != id || q.Requests[0].State != api.StatePending {

@@ -142,8 +142,9 @@ func (m *Meta) apiError(err error) int {
 	return ExitInvalid
 }
 
-// apiErrorHint says what to do about a refused token or an address where
-// nothing listens; "" for other errors.
+// apiErrorHint says what to do about a refused token (the agent's, or
+// Nomad's refusal of the agent's own) or an address where nothing
+// listens; "" for other errors.
 func apiErrorHint(err error) string {
 	var se *api.StatusError
 	var ue *url.Error
@@ -152,6 +153,9 @@ func apiErrorHint(err error) string {
 		return "The agent did not accept the token from -token (or FORESHAPE_TOKEN): use one of the tokens in its acl.token_file (the agent re-reads that file on SIGHUP)."
 	case errors.As(err, &se) && se.Code == http.StatusForbidden:
 		return "The agent has ACLs on: set -token, or FORESHAPE_TOKEN, to one of the tokens in the agent's acl.token_file."
+	case errors.As(err, &se) && se.Code == http.StatusBadGateway:
+		return "Nomad refused the agent's own Nomad token (its nomad.token or NOMAD_TOKEN), not this command's: give that token " +
+			"a policy granting what deploy/foreshape-acl.hcl does. The request changed nothing."
 	case errors.Is(err, syscall.ECONNREFUSED) && errors.As(err, &ue):
 		host := ue.URL
 		if u, perr := url.Parse(ue.URL); perr == nil {

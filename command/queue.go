@@ -264,7 +264,9 @@ Usage: foreshape queue submit [options] -target PATH (-alloc ID | -job JOB -grou
   changing nothing, when the allocation, job or node is unknown, the target
   is unknown, equal to the source or forbidden by the job's constraints,
   the resource is already queued (the error names that request), or the
-  queue is full. It prints the new request's ID.
+  queue is full; also when Nomad refuses the agent's own Nomad token a call
+  the check needs (the agent answers 502 naming the call). It prints the
+  new request's ID.
 
 Options:
 

@@ -473,3 +473,44 @@ func TestLocalityFilterNamesKnownLocalities(t *testing.T) {
 		}
 	}
 }
+
+// nomadRefusing is an act backend whose Nomad refuses the agent's token
+// the calls a submission needs, as the agent answers it (502).
+type nomadRefusing struct{ *apitest.Act }
+
+func (nomadRefusing) Submit(context.Context, api.Submission) (string, error) {
+	return "", fmt.Errorf("migrate: nodes index: Unexpected response code: 403 (Permission denied; Nomad refused GET /v1/nodes "+
+		"with the agent's token: check nomad.token or NOMAD_TOKEN, and that its ACL policy grants what "+
+		"deploy/foreshape-acl.hcl does): %w", api.ErrNomadRefused)
+}
+
+// TestQueueSubmitNomadRefused: when Nomad refuses the agent's own token a
+// call the submission needs, queue submit says the agent's answer (502,
+// the refused call and Nomad's reason) and that it is the agent's Nomad
+// token, not the command's, that needs the grants; nothing is queued.
+func TestQueueSubmitNomadRefused(t *testing.T) {
+	act := apitest.New()
+	s, err := api.NewServer(stubBackend{}, api.Options{Act: nomadRefusing{act}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(s)
+	t.Cleanup(srv.Close)
+	code, out, errOut := runCLI(t, "queue", "submit", "-address", srv.URL, "-node", "n1", "-target", "dc2")
+	for _, want := range []string{
+		"error: agent answered 502 Bad Gateway: migrate: nodes index: Unexpected response code: 403 (Permission denied; " +
+			"Nomad refused GET /v1/nodes with the agent's token: check nomad.token or NOMAD_TOKEN",
+		"Nomad refused the agent's own Nomad token (its nomad.token or NOMAD_TOKEN), not this command's",
+		"The request changed nothing.",
+	} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("stderr %q; want it to say %q", errOut, want)
+		}
+	}
+	if code != ExitInvalid || out != "" || strings.Contains(errOut, api.ErrNomadRefused.Error()) {
+		t.Errorf("exit %d, stdout %q, stderr %q; want %d, nothing on stdout, the sentinel's words not repeated", code, out, errOut, ExitInvalid)
+	}
+	if q, _ := act.Queue(context.Background()); len(q.Requests) != 0 {
+		t.Errorf("queued %+v", q.Requests)
+	}
+}

@@ -3,7 +3,9 @@ package e2e
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -19,7 +21,7 @@ import (
 // error (status) and the agent's log name the call Nomad refused and what
 // to check, with Nomad's reason once (Nomad's answer is gzipped, which the
 // simulator did not do before), and a submission is refused the same way
-// and queues nothing. It skips on a Nomad without ACLs.
+// (502) and queues nothing. It skips on a Nomad without ACLs.
 func TestAgentRefusedTokenOnRealNomad(t *testing.T) {
 	addr := realNomad(t)
 	self, _, err := realnomad.Client(t, addr, realnomad.SetupToken(t, addr)).ACLTokens().Self(nil)
@@ -76,8 +78,10 @@ func TestAgentRefusedTokenOnRealNomad(t *testing.T) {
 		t.Errorf("the cycle's error %q; want it to say %q", last.Error, refused)
 	}
 	_, err = c.Submit(ctx, api.Submission{Job: "any", Group: "g", Target: "dc1"})
-	if err == nil || !strings.Contains(err.Error(), refused) || strings.Count(err.Error(), "Permission denied") != 1 {
-		t.Errorf("a submission: %v; want it refused with %q", err, refused)
+	var se *api.StatusError
+	if !errors.As(err, &se) || se.Code != http.StatusBadGateway || !strings.Contains(se.Message, refused) ||
+		strings.Count(se.Message, "Permission denied") != 1 {
+		t.Errorf("a submission: %v; want it refused with 502 and %q", err, refused)
 	}
 	if q, err := c.Queue(ctx, nil); err != nil || len(q.Requests) != 0 {
 		t.Errorf("queue %+v, %v; want nothing queued", q, err)

@@ -20,7 +20,9 @@ import (
 // when it ends. Errors the handlers answer with a 4xx wrap one of
 // ErrInvalid (400), ErrNotFound (404), ErrConflict (409) or ErrQueueFull
 // (429); ErrUnavailable (a follower that cannot reach the leader, a state
-// that is not ready yet) is a 503; anything else is a 500.
+// that is not ready yet) is a 503; ErrNomadRefused (Nomad's ACLs refused
+// the agent's token a call the request needed) a 502; anything else is a
+// 500.
 type ActBackend interface {
 	// Queue returns the migration queue: every request not yet collected,
 	// in score order, and whether the queue is paused. Queue.Index grows
@@ -67,6 +69,11 @@ var (
 	ErrQueueFull = errors.New("queue full")
 	// ErrUnavailable is a state the agent cannot serve now (no leader): 503.
 	ErrUnavailable = errors.New("unavailable")
+	// ErrNomadRefused is a request the agent could not serve because
+	// Nomad's ACLs refused a call it made for it with the agent's own Nomad
+	// token: 502. Not 403, which is the agent refusing the caller's token,
+	// nor 500: the agent works, its upstream refused it.
+	ErrNomadRefused = errors.New("Nomad refused the agent's call")
 )
 
 // InvalidError is a refused submission naming the field at fault. It

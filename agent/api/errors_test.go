@@ -37,6 +37,8 @@ func TestBackendErrorsAnswerOneStatus(t *testing.T) {
 		{&api.ConflictError{Existing: "mr-1"}, http.StatusConflict},
 		{fmt.Errorf("64 requests: %w", api.ErrQueueFull), http.StatusTooManyRequests},
 		{fmt.Errorf("no leader: %w", api.ErrUnavailable), http.StatusServiceUnavailable},
+		{fmt.Errorf("nodes index: 403 (Permission denied; Nomad refused GET /v1/nodes with the agent's token): %w", api.ErrNomadRefused),
+			http.StatusBadGateway},
 		{fmt.Errorf("asking the leader: %w", context.DeadlineExceeded), http.StatusServiceUnavailable},
 		{fmt.Errorf("asking the leader: %w", context.Canceled), http.StatusServiceUnavailable},
 	} {
@@ -66,7 +68,7 @@ func TestBackendErrorsAnswerOneStatus(t *testing.T) {
 			// The message, without the word of the sentinel that chose
 			// the status, which the status line says already.
 			msg := tc.err.Error()
-			for _, kind := range []error{api.ErrNotFound, api.ErrQueueFull, api.ErrUnavailable} {
+			for _, kind := range []error{api.ErrNotFound, api.ErrQueueFull, api.ErrUnavailable, api.ErrNomadRefused} {
 				msg = strings.TrimSuffix(msg, ": "+kind.Error())
 			}
 			if resp.StatusCode != tc.code || !strings.Contains(string(body), `"error":"`+msg+`"`) {

@@ -310,8 +310,9 @@ func writeError(w http.ResponseWriter, code int, msg string) {
 }
 
 // errorStatus is the status a backend's error calls for: ErrInvalid 400,
-// ErrNotFound 404, ErrConflict 409, ErrQueueFull 429, ErrUnavailable 503
-// (also when the request's context ended first), anything else 500.
+// ErrNotFound 404, ErrConflict 409, ErrQueueFull 429, ErrNomadRefused 502,
+// ErrUnavailable 503 (also when the request's context ended first),
+// anything else 500.
 func errorStatus(err error) int {
 	switch {
 	case errors.Is(err, ErrInvalid):
@@ -322,6 +323,8 @@ func errorStatus(err error) int {
 		return http.StatusConflict
 	case errors.Is(err, ErrQueueFull):
 		return http.StatusTooManyRequests
+	case errors.Is(err, ErrNomadRefused):
+		return http.StatusBadGateway
 	case errors.Is(err, ErrUnavailable),
 		errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return http.StatusServiceUnavailable
@@ -340,12 +343,13 @@ func (s *Server) backendError(w http.ResponseWriter, r *http.Request, err error)
 }
 
 // ErrorMessage is err's text without the word of the sentinel that chose
-// its status (": not found", ": conflict", ": unavailable"), which the
+// its status (": not found", ": conflict", ": unavailable", ": Nomad
+// refused the agent's call"), which the
 // status line says already; a follower passing on the leader's answer had
 // added it twice. The API's error bodies and the dashboard's pages say it so.
 func ErrorMessage(err error) string {
 	msg := err.Error()
-	for _, kind := range []error{ErrInvalid, ErrNotFound, ErrConflict, ErrQueueFull, ErrUnavailable} {
+	for _, kind := range []error{ErrInvalid, ErrNotFound, ErrConflict, ErrQueueFull, ErrUnavailable, ErrNomadRefused} {
 		if !errors.Is(err, kind) {
 			continue
 		}

@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -125,16 +126,28 @@ func explainRefusal(req *http.Request, resp *http.Response) {
 		resp.Body = readCloser{io.MultiReader(bytes.NewReader(b), rest), rest}
 		return
 	}
-	text := fmt.Sprintf("%s; Nomad refused %s %s with the agent's token: check nomad.token or NOMAD_TOKEN, "+
-		"and that its ACL policy grants what deploy/foreshape-acl.hcl does", reason, req.Method, req.URL.Path)
+	text := fmt.Sprintf("%s%s%s %s with the agent's token: check nomad.token or NOMAD_TOKEN, "+
+		"and that its ACL policy grants what deploy/foreshape-acl.hcl does", reason, refusedCall, req.Method, req.URL.Path)
 	if req.Header.Get("X-Nomad-Token") == "" && req.Header.Get("Authorization") == "" {
-		text = fmt.Sprintf("%s; Nomad refused %s %s, which the agent made without a token: set nomad.token or NOMAD_TOKEN "+
-			"to a token whose ACL policy grants what deploy/foreshape-acl.hcl does", reason, req.Method, req.URL.Path)
+		text = fmt.Sprintf("%s%s%s %s, which the agent made without a token: set nomad.token or NOMAD_TOKEN "+
+			"to a token whose ACL policy grants what deploy/foreshape-acl.hcl does", reason, refusedCall, req.Method, req.URL.Path)
 	}
 	resp.Body = readCloser{strings.NewReader(text), rest}
 	resp.ContentLength = int64(len(text))
 	resp.Header.Del("Content-Length")
 	resp.Header.Del("Content-Encoding")
+}
+
+// refusedCall introduces the call in explainRefusal's text.
+const refusedCall = "; Nomad refused "
+
+// NomadRefused reports whether err is, or wraps, Nomad's ACL refusal of a
+// call the agent made, as the agent's Nomad transport explains it (a 403
+// naming the refused call): the agent's token, not the request that led
+// to the call, is at fault.
+func NomadRefused(err error) bool {
+	var ue nomadapi.UnexpectedResponseError
+	return errors.As(err, &ue) && ue.StatusCode() == http.StatusForbidden && strings.Contains(ue.Body(), refusedCall)
 }
 
 // readCloser reads from r and closes c.

@@ -4,6 +4,7 @@ import (
 	"compress/gzip"
 	"context"
 	"encoding/pem"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -547,6 +548,12 @@ func TestNomadRefusalNamesTheCall(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Count(err.Error(), "Permission denied") != 1 {
 			t.Errorf("%s: %v\nwant it to say %q, and Nomad's reason once", tc.name, err, tc.want)
 		}
+		if !preflight.NomadRefused(fmt.Errorf("migrate: %w", err)) {
+			t.Errorf("%s: NomadRefused(%v) false; want true", tc.name, err)
+		}
+	}
+	if _, _, err := good.Nodes().Info("00000000-0000-0000-0000-000000000000", nil); err == nil || preflight.NomadRefused(err) {
+		t.Errorf("an unknown node with the token: %v; want an error that is no refusal", err)
 	}
 
 	// Nomad compresses its refusal for a client that accepts gzip, as
@@ -584,5 +591,8 @@ func TestNomadRefusalNamesTheCall(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "403 (job registration, dispatch, and scale are disabled by the scheduler configuration)") ||
 		strings.Contains(err.Error(), "token") {
 		t.Errorf("a registration the scheduler configuration refuses: %v; want Nomad's answer as it is", err)
+	}
+	if preflight.NomadRefused(err) {
+		t.Errorf("a registration the scheduler configuration refuses: NomadRefused(%v) true; want false (no ACL refusal)", err)
 	}
 }
