@@ -198,6 +198,12 @@ func manualHealth(u *api.UpdateStrategy) bool {
 // health_check = "manual") one carrying any deployment's ID gets no health
 // at all, as on Nomad.
 //
+// One not healthy by the migrate block's healthy_deadline, counted from
+// when the client starts it (its start time less the scenario's startup:
+// after a disk migration, before its tasks start), turns unhealthy then,
+// though it runs on: min_healthy_time equal to healthy_deadline, a
+// startup longer than it.
+//
 // An allocation of a deployment that is over (failed, cancelled by a newer
 // version) before it turned healthy is still watched by Nomad's client,
 // with its group's update block: it turns healthy after that block's
@@ -210,11 +216,21 @@ func (c *Cluster) runMigrateHealth() {
 		if a.job.typ != api.JobTypeService && a.job.typ != api.JobTypeSystem {
 			continue
 		}
-		mh := 10 * time.Second
+		mh, hd := 10*time.Second, 5*time.Minute
 		if a.grp.migrate.MinHealthyTime != nil {
 			mh = *a.grp.migrate.MinHealthyTime
 		}
+		if a.grp.migrate.HealthyDeadline != nil {
+			hd = *a.grp.migrate.HealthyDeadline
+		}
+		// Nomad's client starts its health watch with the allocation (after
+		// a disk migration, before the tasks start), its deadline then.
+		var deadline time.Time
+		if !a.startAt.IsZero() {
+			deadline = a.startAt.Add(-c.sc.Startup).Add(hd)
+		}
 		if a.deployID != "" {
+			deadline = time.Time{}
 			if d := latestDeployment(a.job); d != nil && d.active() && d.id == a.deployID {
 				continue // runDeployments
 			}
@@ -225,6 +241,10 @@ func (c *Cluster) runMigrateHealth() {
 			mh = *u.MinHealthyTime
 		}
 		switch {
+		case !deadline.IsZero() && !c.now.Before(deadline) &&
+			(a.client != allocRunning || !a.runningSince.Add(mh).Before(deadline)):
+			// Not healthy by the deadline: unhealthy, though it runs on.
+			a.healthy = new(false)
 		case a.client == allocRunning && !c.now.Before(a.runningSince.Add(mh)):
 			a.healthy = new(true)
 		case a.clientTerminal():

@@ -831,6 +831,8 @@ func TestFidelityErrors(t *testing.T) {
 			{"POST", "/v1/jobs", badJob("", `"Update":{"MinHealthyTime":-1,"HealthyDeadline":600000000000,"ProgressDeadline":300000000000}`), 500,
 				"1 error occurred:\n\t* Task group g validation failed: 2 errors occurred:\n\t* Minimum healthy time may not be less than zero: -1ns\n\t* " +
 					"Healthy deadline must be less than progress deadline: 10m0s > 5m0s"},
+			{"POST", "/v1/jobs", badJob("", `"Migrate":{"MaxParallel":1,"HealthCheck":"checks","MinHealthyTime":5000000000,"HealthyDeadline":3000000000}`), 500,
+				"1 error occurred:\n\t* Task group g validation failed: 1 error occurred:\n\t* MinHealthyTime must be less than HealthyDeadline"},
 			{"POST", "/v1/jobs", badJob("", `"Count":-1`), 500, "1 error occurred:\n\t* Task group g validation failed: 1 error occurred:\n\t* Task group count can't be negative"},
 			{"POST", "/v1/jobs", badJob("", `"Affinities":[{"LTarget":"${node.datacenter}","RTarget":"dc1","Operand":"=","Weight":0}]`), 500,
 				"1 error occurred:\n\t* Task group g validation failed: 1 error occurred:\n\t* Affinity 1 validation failed: 1 error occurred:\n\t* Affinity weight cannot be zero"},
@@ -2766,6 +2768,54 @@ func TestFidelityHealthOutsideDeployment(t *testing.T) {
 			t.Errorf("replacement after the deployment: deployment %q, want none", r3.DeploymentID)
 		}
 		healthy("turned the replacement after the deployment healthy", func(a *api.Allocation) bool { return a.ID == r3.ID && isHealthy(a) })
+	})
+}
+
+// Outside a deployment Nomad's client gives an allocation until its
+// migrate block's healthy_deadline, counted from when the client starts it
+// (before its tasks run), to turn healthy, and marks it unhealthy then
+// though it runs on. Nomad accepts min_healthy_time equal to
+// healthy_deadline, with which an allocation never turns healthy in time;
+// with a later deadline the same allocation turns healthy.
+func TestFidelityHealthyDeadlineOutsideDeployment(t *testing.T) {
+	forEachNomad(t, func(t *testing.T, c *cluster) {
+		id := c.jobID("migrate-deadline")
+		j := api.NewServiceJob(id, id, "global", 50)
+		j.Datacenters = []string{"dc1"}
+		for _, g := range []struct {
+			name         string
+			min, healthy time.Duration
+		}{{"late", 3 * time.Second, 3 * time.Second}, {"early", time.Second, 20 * time.Second}} {
+			tg := holdGroup(g.name, 1, 50, 32)
+			tg.Update = &api.UpdateStrategy{MaxParallel: new(0)}
+			tg.Migrate = &api.MigrateStrategy{MaxParallel: new(1), HealthCheck: new("checks"), MinHealthyTime: new(g.min),
+				HealthyDeadline: new(g.healthy)}
+			j.AddTaskGroup(tg)
+		}
+		c.register(t, j)
+		got := map[string]*api.Allocation{}
+		c.waitAllocs(t, id, "given health in both groups", func(as []*api.AllocationListStub) bool {
+			for _, s := range as {
+				if got[s.TaskGroup] != nil {
+					continue
+				}
+				a, _, err := c.client.Allocations().Info(s.ID, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if healthOf(a) != "none" {
+					got[s.TaskGroup] = a
+				}
+			}
+			return len(got) == 2
+		})
+		for group, want := range map[string]string{"late": "false", "early": "true"} {
+			a := got[group]
+			if healthOf(a) != want || a.DeploymentID != "" || a.ClientStatus != api.AllocClientStatusRunning {
+				t.Errorf("%s: group %s's allocation: health %s, deployment %q, %s; want health %s, no deployment, running",
+					c.name, group, healthOf(a), a.DeploymentID, a.ClientStatus, want)
+			}
+		}
 	})
 }
 

@@ -225,7 +225,14 @@ func (c *Cluster) buildGroup(spec *api.Job, tg *api.TaskGroup, sim GroupSimSpec)
 	if tg.Migrate != nil && tg.Migrate.MaxParallel != nil {
 		g.migrate = *tg.Migrate
 	}
-	if errs := invalidUpdate(tg.Update); len(errs) > 0 && *spec.Type != api.JobTypeBatch {
+	errs := invalidUpdate(tg.Update)
+	if *spec.Type == api.JobTypeBatch {
+		errs = nil
+	}
+	if *spec.Type == api.JobTypeService {
+		errs = append(errs, invalidMigrate(tg.Migrate)...)
+	}
+	if len(errs) > 0 {
 		return nil, invalidJob("Task group " + g.name + " validation failed: " + multiError(errs...))
 	}
 	if tg.Update != nil && tg.Update.MaxParallel != nil && *tg.Update.MaxParallel > 0 && *spec.Type == api.JobTypeService {
@@ -315,6 +322,26 @@ func invalidUpdate(u *api.UpdateStrategy) []string {
 		errs = append(errs, fmt.Sprintf("Healthy deadline must be less than progress deadline: %v > %v", hd, pd))
 	}
 	return errs
+}
+
+// invalidMigrate is Nomad's validation of a service group's migrate block
+// (canonical: 10 s and 5 m where unset): min_healthy_time no longer than
+// healthy_deadline (equal is accepted).
+func invalidMigrate(m *api.MigrateStrategy) []string {
+	if m == nil {
+		return nil
+	}
+	mh, hd := 10*time.Second, 5*time.Minute
+	if m.MinHealthyTime != nil {
+		mh = *m.MinHealthyTime
+	}
+	if m.HealthyDeadline != nil {
+		hd = *m.HealthyDeadline
+	}
+	if mh > hd {
+		return []string{"MinHealthyTime must be less than HealthyDeadline"}
+	}
+	return nil
 }
 
 // invalidAffinity is Nomad's validation of a job's or group's affinities:
