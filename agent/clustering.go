@@ -116,6 +116,7 @@ func (a *Agent) startNode(cfg *config.Config, start *preflight.Start) (*cluster.
 	s := cfg.Server
 	cc := cluster.Config{
 		NodeID: id, Name: name, Version: a.opts.Version,
+		StateProtocol: state.Protocol, CommandProtocol: state.CommandProtocol,
 		BindAddr: bind, AdvertiseAddr: adv, DataDir: cfg.DataDir, InMemory: cfg.DevMode,
 		Bootstrap: s.Alone(), RetryJoin: static, Discover: discover,
 		Nonvoter: !s.Voter, Voters: s.EffectiveVoters(), PromoteAfter: s.PromoteAfter, RemoveAfter: s.RemoveAfter,

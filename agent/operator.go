@@ -36,6 +36,9 @@ func (a *Agent) RaftConfiguration(context.Context) (api.RaftConfiguration, error
 		if h, ok := health[s.ID]; ok {
 			healthy, last := h.Healthy, h.LastContact
 			rs.Healthy, rs.LastContact = &healthy, &last
+			if h.Info != nil {
+				rs.Halted = h.Info.Halted
+			}
 		}
 		out.Servers = append(out.Servers, rs)
 	}

@@ -101,6 +101,11 @@ func (c *RaftListPeersCommand) Run(args []string) int {
 		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%v\t%s\t%s\t%s\n", orDash(s.Name), s.ID, s.Address, state, s.Suffrage == "voter", healthy, last, orDash(s.Version))
 	}
 	w.Flush()
+	for _, s := range rc.Servers {
+		if s.Halted != "" {
+			fmt.Fprintf(c.Out, "\n%s stopped applying the log: %s\n", orDash(s.Name), s.Halted)
+		}
+	}
 	if !leader && len(rc.Servers) > 0 {
 		fmt.Fprintf(c.Out, "\nNo leader: %s knows of none; 'foreshape status' on it says why.\n", orDash(rc.AnsweredBy))
 	}

@@ -68,6 +68,9 @@ func (c *StatusCommand) Run(args []string) int {
 	}
 	fmt.Fprintf(w, "Version\t%s\n", st.Version)
 	fmt.Fprintf(w, "State\t%s\n", st.State)
+	if st.Halted != "" {
+		fmt.Fprintf(w, "Halted\t%s\n", st.Halted)
+	}
 	if st.Leader == "" && st.NoLeader != "" {
 		fmt.Fprintf(w, "Leader\tnone: %s\n", st.NoLeader)
 	} else {

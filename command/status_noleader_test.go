@@ -57,3 +57,30 @@ func TestListPeersWithoutALeader(t *testing.T) {
 		t.Errorf("output:\n%s", out)
 	}
 }
+
+// TestStatusOfAServerOlderThanTheLog: a server whose state stopped applying
+// the log (its release is older than the cluster's) says so in status, and
+// list-peers asked of the leader names it.
+func TestStatusOfAServerOlderThanTheLog(t *testing.T) {
+	const halted = "state: stopped applying the log at index 812: this build cannot read its entry of type command(68) (state: unknown command type 68); the state is the cluster's as of index 811: this server is older than the cluster's log: upgrade it to the release the other servers run"
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/v1/operator/raft/configuration" {
+			healthy := true
+			_ = json.NewEncoder(w).Encode(api.RaftConfiguration{AnsweredBy: "fs-1", Servers: []api.RaftServer{
+				{ID: "id-1", Name: "fs-1", Address: "10.0.0.11:7576", Suffrage: "voter", Leader: true, Healthy: &healthy},
+				{ID: "id-3", Name: "fs-3", Address: "10.0.0.13:7576", Suffrage: "voter", Healthy: &healthy, Halted: halted},
+			}})
+			return
+		}
+		_ = json.NewEncoder(w).Encode(api.Status{Node: "fs-3", State: "Follower", Leader: "10.0.0.11:7576", Halted: halted})
+	}))
+	defer srv.Close()
+	code, out, errOut := runCLI(t, "status", "-address", srv.URL)
+	if code != ExitOK || !strings.Contains(out, "Halted      "+halted) {
+		t.Errorf("status: exit %d (%s), output lacks the Halted line:\n%s", code, errOut, out)
+	}
+	code, out, errOut = runCLI(t, "operator", "raft", "list-peers", "-address", srv.URL)
+	if code != ExitOK || !strings.Contains(out, "fs-3 stopped applying the log: "+halted) {
+		t.Errorf("list-peers: exit %d (%s), output:\n%s", code, errOut, out)
+	}
+}

@@ -79,6 +79,7 @@ type clusterRun struct {
 	cfgs    []string
 	urls    []string
 	data    []string // each server's data_dir
+	bins    []string // the foreshape binary each server runs
 	procs   []*exec.Cmd
 	logs    []*syncBuffer
 	allLogs []*syncBuffer // every server process's output, restarts included
@@ -92,6 +93,13 @@ type clusterRun struct {
 // the policies in policyDir (and the lines serverExtra in their server
 // blocks), and a client agent on each of the first clients nodes.
 func startClusterRun(t *testing.T, speed float64, policyDir string, clients int, serverExtra string) *clusterRun {
+	t.Helper()
+	return startClusterRunOf(t, binary, speed, policyDir, clients, serverExtra)
+}
+
+// startClusterRunOf is startClusterRun with the servers running the
+// foreshape binary at bin (startServer runs r.bins[i]).
+func startClusterRunOf(t *testing.T, bin string, speed float64, policyDir string, clients int, serverExtra string) *clusterRun {
 	t.Helper()
 	simPort := freePort(t)
 	r := &clusterRun{t: t, simURL: fmt.Sprintf("http://127.0.0.1:%d", simPort), writes: &writeLog{}}
@@ -145,6 +153,7 @@ reserve {
 		r.cfgs = append(r.cfgs, path)
 		r.urls = append(r.urls, fmt.Sprintf("http://127.0.0.1:%d", httpPort))
 		r.data = append(r.data, filepath.Join(sdir, "data"))
+		r.bins = append(r.bins, bin)
 		r.procs, r.logs, r.alive = append(r.procs, nil), append(r.logs, nil), append(r.alive, false)
 	}
 	for i := range 3 {
@@ -198,7 +207,7 @@ http {
 func (r *clusterRun) startServer(i int) {
 	r.t.Helper()
 	log := &syncBuffer{}
-	cmd := exec.Command(binary, "agent", "-config", r.cfgs[i], "-sim-clock")
+	cmd := exec.Command(r.bins[i], "agent", "-config", r.cfgs[i], "-sim-clock")
 	cmd.Env = childEnv()
 	cmd.Stdout, cmd.Stderr = log, log
 	if err := cmd.Start(); err != nil {

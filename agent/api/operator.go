@@ -42,6 +42,10 @@ type RaftServer struct {
 	// answered its last health check, and when it last did.
 	Healthy     *bool      `json:"healthy,omitempty"`
 	LastContact *time.Time `json:"last_contact,omitempty"`
+	// Halted is the leader's view too: set when the server's state stopped
+	// applying the log at an entry or snapshot section its release does
+	// not know (it is older than the cluster's log), saying where.
+	Halted string `json:"halted,omitempty"`
 }
 
 func (s *Server) routeOperator() {

@@ -85,6 +85,11 @@ type Status struct {
 	// ClusterID names the Raft cluster whose state this server holds;
 	// a server with another cluster's state is refused when it joins.
 	ClusterID string `json:"cluster_id,omitempty"`
+	// Halted, when set, says that this server's state stopped applying the
+	// cluster's log at an entry or snapshot section its release does not
+	// know (a newer server wrote it): the server is older than the
+	// cluster's log and must be upgraded; it does not lead meanwhile.
+	Halted string `json:"halted,omitempty"`
 	// Term is the Raft term this server is in.
 	Term      uint64        `json:"term"`
 	Peers     []Peer        `json:"peers"`

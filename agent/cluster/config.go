@@ -25,6 +25,16 @@ type Config struct {
 	Name     string
 	HTTPAddr string
 	Version  string
+	// StateProtocol is the state protocol this server's build speaks
+	// (agent/state's Protocol), advertised in OpInfo; zero reads as 1, the
+	// protocol of every release from before servers advertised one.
+	StateProtocol int
+	// CommandProtocol, when set, returns the state protocol an encoded
+	// command needs (agent/state's CommandProtocol), or an error for one
+	// this build cannot apply itself. Apply refuses a command of a
+	// protocol that a server of the configuration has not advertised in
+	// this term (protocol.go).
+	CommandProtocol func(cmd []byte) (int, error)
 
 	// BindAddr is the host:port the TCP transport listens on, for example
 	// "0.0.0.0:7576" or "127.0.0.1:0" for any free port. In InMemory mode an
@@ -131,6 +141,9 @@ type Config struct {
 }
 
 func (c Config) withDefaults() Config {
+	if c.StateProtocol <= 0 {
+		c.StateProtocol = 1
+	}
 	def := func(d *time.Duration, v time.Duration) {
 		if *d == 0 {
 			*d = v

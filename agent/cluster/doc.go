@@ -68,6 +68,17 @@
 // (identity.go). Package clustertest builds
 // in-memory clusters of any size, with partitions, for tests.
 //
+// # Rolling upgrades
+//
+// Servers advertise the state protocol their build speaks in OpInfo
+// (Config.StateProtocol); Apply refuses a command of a later protocol
+// (Config.CommandProtocol) until every server of the configuration has
+// advertised it to the leader's health checks in this term. A state
+// machine that stops at an entry or snapshot it cannot read (Halted) is
+// logged once at ERROR, answered in Ready, Status and OpInfo, and never
+// leads: catchUp hands leadership over instead of publishing the term
+// (protocol.go).
+//
 // # Goroutines
 //
 // hashicorp/raft owns the FSM goroutine (Apply, Snapshot, Restore), the

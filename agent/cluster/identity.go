@@ -8,8 +8,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/hashicorp/raft"
 )
@@ -312,7 +314,17 @@ func (f *idFSM) Apply(l *raft.Log) any {
 		f.n.applyClusterID(id, l.Index)
 		return nil
 	}
-	return f.FSM.Apply(l)
+	r := f.FSM.Apply(l)
+	f.n.noteHalt()
+	return r
+}
+
+// Restore restores the state machine and logs a halt it meets
+// (protocol.go).
+func (f *idFSM) Restore(rc io.ReadCloser) error {
+	err := f.FSM.Restore(rc)
+	f.n.noteHalt()
+	return err
 }
 
 // idBatchingFSM is idFSM for a state machine that applies in batches.
@@ -322,6 +334,7 @@ type idBatchingFSM struct {
 }
 
 func (f *idBatchingFSM) ApplyBatch(logs []*raft.Log) []any {
+	defer f.n.noteHalt()
 	if !slices.ContainsFunc(logs, isClusterIDLog) {
 		return f.batch.ApplyBatch(logs) // nearly always: no ID entry
 	}
@@ -361,4 +374,6 @@ type idState struct {
 	// madeID is the ID this server made to propose (ownClusterID), kept
 	// for retries.
 	madeID string
+	// haltLogged is the halt noteHalt last logged (protocol.go).
+	haltLogged atomic.Pointer[string]
 }

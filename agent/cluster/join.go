@@ -49,6 +49,13 @@ type ServerInfo struct {
 	// server holds, when it has state: a leader tells a joiner's state from
 	// another cluster's by them when the joiner has no ClusterID.
 	Servers []string `json:"servers,omitempty"`
+	// StateProtocol is the state protocol the server's build speaks; zero
+	// (a release from before servers advertised one) reads as 1.
+	StateProtocol int `json:"state_protocol,omitempty"`
+	// Halted says why the server's state machine stopped applying the log
+	// (an entry or snapshot section its build does not know: it is older
+	// than the cluster's log); empty while it applies.
+	Halted string `json:"halted,omitempty"`
 }
 
 // Info returns what this server says of itself to its peers.
@@ -60,7 +67,10 @@ func (n *Node) Info() ServerInfo {
 		HTTPAddress: n.HTTPAddr(), Version: n.cfg.Version, Voter: !n.cfg.Nonvoter,
 		State: n.raft.State().String(), LeaderID: string(id), LeaderAddress: string(addr),
 		HasState: has, AppliedIndex: n.raft.AppliedIndex(), LastIndex: n.raft.LastIndex(),
-		StateIndex: n.stateIndex(), ClusterID: n.ClusterID(),
+		StateIndex: n.stateIndex(), ClusterID: n.ClusterID(), StateProtocol: n.cfg.StateProtocol,
+	}
+	if err := n.halted(); err != nil {
+		info.Halted = err.Error()
 	}
 	if f := n.raft.GetConfiguration(); has && f.Error() == nil {
 		for _, s := range f.Configuration().Servers {

@@ -299,6 +299,10 @@ func (n *Node) open(fsm raft.FSM) error {
 	rc.Logger = stoppingLogger{n.logger.Named("raft"), n.closing}
 	rc.NotifyCh = n.notifyCh
 	r, err := raft.NewRaft(rc, n.wrapFSM(fsm), logs, stable, snaps, trans)
+	if herr := n.halted(); err != nil && herr != nil && strings.Contains(err.Error(), "failed to load any existing snapshots") {
+		// Intact snapshots that a newer release wrote (protocol.go).
+		return fmt.Errorf("cluster: start raft: %w: %w; start this server with the release the other servers run", err, herr)
+	}
 	if err != nil && !cfg.InMemory && cfg.SnapshotStore == nil && strings.Contains(err.Error(), "failed to load any existing snapshots") {
 		// Raft's error says no more; its log names each snapshot and why
 		// it could not be read.
@@ -410,9 +414,16 @@ func (n *Node) watchLeadership() {
 // (ensureClusterID), then publishes the term, unless it ended meanwhile.
 func (n *Node) catchUp(t *term) {
 	defer n.wg.Done()
+	refused := 0
 	for t.ctx.Err() == nil {
 		step := "barrier"
 		err := n.raft.Barrier(n.cfg.BarrierTimeout).Error()
+		if herr := n.halted(); err == nil && herr != nil {
+			// Its state is not the cluster's: never lead on it.
+			n.refuseToLead(t, herr, refused)
+			refused++
+			continue
+		}
 		if err == nil {
 			step = "committing the cluster id"
 			ctx, cancel := context.WithTimeout(t.ctx, n.cfg.BarrierTimeout)
@@ -441,6 +452,33 @@ func (n *Node) catchUp(t *term) {
 		case <-t.ctx.Done():
 		case <-time.After(n.cfg.HeartbeatTimeout):
 		}
+	}
+}
+
+// refuseToLead hands leadership to another voter, for a leader whose
+// state machine stopped applying the log (protocol.go), and waits before
+// catchUp tries again; tried counts the earlier tries of this term, which
+// it does not log again.
+func (n *Node) refuseToLead(t *term, herr error, tried int) {
+	if tried == 0 {
+		n.logger.Error("elected leader, but this server's state machine stopped applying the log: handing leadership over instead of leading",
+			logKeyTerm, t.number, logKeyError, herr)
+	}
+	fut := n.raft.LeadershipTransfer()
+	errc := make(chan error, 1)
+	go func() { errc <- fut.Error() }()
+	select {
+	case <-t.ctx.Done():
+		return
+	case err := <-errc:
+		if err != nil && tried == 0 {
+			n.logger.Warn("could not hand leadership over; not leading while this server's state machine is stopped (it keeps trying)", logKeyError, err)
+		}
+	case <-time.After(n.handOverBound()):
+	}
+	select {
+	case <-t.ctx.Done():
+	case <-time.After(n.cfg.ElectionTimeout):
 	}
 }
 
@@ -530,6 +568,9 @@ func (n *Node) Apply(ctx context.Context, cmd []byte) (any, error) {
 	}
 	if n.raft.State() != raft.Leader {
 		return nil, n.notLeader()
+	}
+	if err := n.checkProtocol(cmd); err != nil {
+		return nil, err
 	}
 	var timeout time.Duration
 	if dl, ok := ctx.Deadline(); ok {
@@ -640,6 +681,10 @@ type Status struct {
 	// ClusterID names the cluster this server's Raft state belongs to;
 	// empty until it has one (identity.go).
 	ClusterID string `json:"cluster_id,omitempty"`
+	// Halted says why the state machine stopped applying the log (its
+	// build is older than the cluster's log; protocol.go); empty while it
+	// applies.
+	Halted string `json:"halted,omitempty"`
 }
 
 // Status returns the node's state, leader, configuration and indexes.
@@ -656,6 +701,9 @@ func (n *Node) Status() (Status, error) {
 		CommitIndex:   n.raft.CommitIndex(),
 		AppliedIndex:  n.raft.AppliedIndex(),
 		ClusterID:     n.ClusterID(),
+	}
+	if err := n.halted(); err != nil {
+		st.Halted = err.Error()
 	}
 	if st.State != raft.Leader.String() {
 		st.LastContact = n.raft.LastContact()

@@ -118,8 +118,8 @@ func TestSingleNodeRestart(t *testing.T) {
 	// An FSM error value comes back as the error.
 	ctx, cancel := context.WithTimeout(context.Background(), clustertest.Timeout)
 	defer cancel()
-	if _, err := n1.Apply(ctx, []byte{1, 250}); !errors.Is(err, state.ErrUnknownCommand) {
-		t.Errorf("unknown command: %v; want state.ErrUnknownCommand", err)
+	if _, err := n1.Apply(ctx, []byte{1, byte(state.TypeMarkStale), 0xff}); !errors.Is(err, state.ErrMalformedPayload) {
+		t.Errorf("malformed command: %v; want state.ErrMalformedPayload", err)
 	}
 	st, err := n1.Status()
 	if err != nil {

@@ -33,6 +33,9 @@ func (n *Node) Ready(ctx context.Context) error {
 	notReady := func(format string, args ...any) error {
 		return fmt.Errorf("%w: "+format, append([]any{ErrNotReady}, args...)...)
 	}
+	if err := n.halted(); err != nil {
+		return notReady("%v", err)
+	}
 	if n.raft.State() == raft.Leader {
 		if _, ok := n.LeaderContext(); !ok {
 			return notReady("elected leader; still applying the entries of earlier terms")

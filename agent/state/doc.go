@@ -13,9 +13,17 @@
 // # Commands
 //
 // An encoded command is an envelope: a version byte (1), a type byte
-// (CommandType) and the type's payload. Apply answers an entry it cannot use —
-// an unknown version or type, a malformed payload — with an error value and
-// leaves the state untouched, so a newer leader cannot crash an older node.
+// (CommandType) and the type's payload. Apply answers an entry it cannot use
+// with an error value and never panics. A malformed payload, or a command
+// its rules refuse, changes nothing, on every node alike. An entry of a
+// type or envelope version this build does not know was written by a newer
+// server: skipping it would leave this node's state silently different
+// from the cluster's, so the FSM stops there (FSM.Halted, a *HaltError
+// naming the index and type): it applies nothing more until a snapshot it
+// can read restores it. Servers advertise the Protocol they speak, and a
+// leader writes a command of a later protocol (CommandProtocol) only once
+// every server speaks it (agent/cluster), so in a rolling upgrade no server
+// meets one; NewOlderFSM models an older build for tests.
 //
 // Payloads use a small hand-rolled binary encoding (varints, length-prefixed
 // strings, little-endian floats; see codec.go) rather than msgpack or JSON:
@@ -81,7 +89,9 @@
 // A snapshot is a versioned stream of named sections with a CRC-32C trailer;
 // snapshot.go documents it byte by byte. A sub-store added later is a new
 // section: old snapshots lack it and restore it empty, and a reader that meets
-// a section it does not know fails unless the section is marked skippable.
+// a section it does not know, unless the section is marked skippable,
+// refuses the (intact) snapshot with ErrUnknownSection and stops as for an
+// unknown command.
 // The layout — tiers and profiles — is recorded and must match the node's
 // configuration (ErrLayoutMismatch otherwise); a configuration without
 // profiles writes it exactly as snapshots did before profiles existed, so

@@ -1,9 +1,11 @@
 package state
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -39,6 +41,11 @@ type FSM struct {
 	act     *actStore
 	members *membership
 	applied uint64
+	// older, for tests only, makes the FSM an older build's (NewOlderFSM).
+	older *older
+	// halt is set when the FSM met an entry or snapshot section this build
+	// does not know (Halted); it then applies nothing more.
+	halt atomic.Pointer[HaltError]
 }
 
 var (
@@ -76,13 +83,36 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
 }
 
 func (f *FSM) apply(l *raft.Log) any {
+	if h := f.halt.Load(); h != nil {
+		return fmt.Errorf("state: apply index %d: not applied: %w", l.Index, h)
+	}
+	if l.Type != raft.LogCommand {
+		if l.Index > f.applied {
+			f.applied = l.Index
+		}
+		return nil
+	}
+	var cmd Command
+	var err error
+	if f.older.knowsType(l.Data) {
+		cmd, err = Decode(l.Data)
+	} else {
+		err = fmt.Errorf("%w %d", ErrUnknownCommand, l.Data[1])
+	}
+	if tooNew(l.Data, err) {
+		// A newer server wrote an entry this build cannot read: applying
+		// the entries after it without it would make this state differ
+		// from the cluster's, so stop here.
+		h := &HaltError{Index: l.Index, What: "entry of type " + CommandType(l.Data[1]).String(), Applied: f.applied, Err: err}
+		if errors.Is(err, ErrBadEnvelope) {
+			h.What = fmt.Sprintf("entry of envelope version %d", l.Data[0])
+		}
+		f.halt.Store(h)
+		return fmt.Errorf("state: apply index %d: %w", l.Index, h)
+	}
 	if l.Index > f.applied {
 		f.applied = l.Index
 	}
-	if l.Type != raft.LogCommand {
-		return nil
-	}
-	cmd, err := Decode(l.Data)
 	if err != nil {
 		return fmt.Errorf("state: apply index %d: %w", l.Index, err)
 	}
@@ -127,13 +157,37 @@ func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
 // swaps it in only when the snapshot is intact.
 func (f *FSM) Restore(rc io.ReadCloser) error {
 	defer rc.Close()
-	r, err := restore(rc, f.cfg)
+	r, err := restore(rc, f.cfg, f.older)
+	if errors.Is(err, ErrUnknownSection) {
+		// Intact, but written by a newer server: this one cannot hold the
+		// cluster's state any more.
+		f.mu.Lock()
+		h := &HaltError{Index: r.applied, What: "snapshot's " + r.unknown, Applied: f.applied, Err: err}
+		f.halt.Store(h)
+		f.mu.Unlock()
+		return fmt.Errorf("state: restore: %w", h)
+	}
 	if err != nil {
 		return fmt.Errorf("state: restore: %w", err)
 	}
 	f.mu.Lock()
 	f.store, f.act, f.members, f.applied = r.store, r.act, r.members, r.applied
+	// The snapshot is the cluster's state at its index: whatever stopped
+	// this FSM before is behind it.
+	f.halt.Store(nil)
 	f.mu.Unlock()
+	return nil
+}
+
+// Halted returns nil while the FSM applies the log, or the *HaltError
+// saying where it stopped: at an entry, or a snapshot section, that this
+// build does not know (a newer server wrote it). Once halted it applies
+// nothing more and its AppliedIndex stays where the cluster's state and
+// its own last agreed; a snapshot it can read restores it.
+func (f *FSM) Halted() error {
+	if h := f.halt.Load(); h != nil {
+		return h
+	}
 	return nil
 }
 

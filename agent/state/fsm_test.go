@@ -7,6 +7,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -43,7 +44,7 @@ func randomLog(seed uint64, n int) [][]byte {
 		case p < 18:
 			out = append(out, Encode(DropSeries{Keys: []Key{keys[r.IntN(len(keys))]}}))
 		case p < 19:
-			out = append(out, []byte{1, 99, 0}) // unknown command
+			out = append(out, []byte{1, byte(TypeMarkStale), 0xff}) // malformed (an unknown type would halt: TestUnknownCommandHalts)
 		default:
 			out = append(out, []byte{1, byte(TypeAppendSamples), 0x80}) // truncated
 		}
@@ -121,7 +122,6 @@ func TestApplyResults(t *testing.T) {
 		Encode(AppendSamples{Step: time.Minute, Samples: []Sample{{cpu, at(0), 1}, {cpu, at(0), nan}}}),
 		Encode(MarkStale{Keys: []Key{cpu, mem}, Since: at(time.Minute), Reason: "r"}),
 		Encode(DropSeries{Keys: []Key{cpu}}),
-		[]byte{1, 99},
 		Encode(AppendSamples{Step: 0, Samples: []Sample{{cpu, at(0), 1}}}),
 	))
 	want := []any{
@@ -134,18 +134,134 @@ func TestApplyResults(t *testing.T) {
 			t.Errorf("result %d = %#v; want %#v", i, res[i], w)
 		}
 	}
-	if err, ok := res[3].(error); !ok || !errors.Is(err, ErrUnknownCommand) {
-		t.Errorf("unknown command: %#v; want ErrUnknownCommand", res[3])
-	}
-	if _, ok := res[4].(error); !ok {
-		t.Errorf("zero step: %#v; want an error", res[4])
+	if _, ok := res[3].(error); !ok {
+		t.Errorf("zero step: %#v; want an error", res[3])
 	}
 	if f.Len() != 0 {
 		t.Errorf("%d series after a failed append; want 0", f.Len())
 	}
-	cfg := &raft.Log{Index: 6, Type: raft.LogConfiguration}
-	if r := f.Apply(cfg); r != nil || f.AppliedIndex() != 6 {
-		t.Errorf("configuration entry: %v, applied %d; want nil, 6", r, f.AppliedIndex())
+	cfg := &raft.Log{Index: 5, Type: raft.LogConfiguration}
+	if r := f.Apply(cfg); r != nil || f.AppliedIndex() != 5 {
+		t.Errorf("configuration entry: %v, applied %d; want nil, 5", r, f.AppliedIndex())
+	}
+	if f.Halted() != nil {
+		t.Errorf("halted after entries it could apply or refuse alike: %v", f.Halted())
+	}
+}
+
+// TestUnknownCommandHalts: an entry of a type this build does not know (a
+// newer server wrote it) stops the FSM there, loudly: it applies nothing
+// after it (every later entry, commands and configuration alike, answers
+// the halt), its applied index stays at the last entry it applied, and
+// Halted names the index, the type and what to do. Before, the entry was
+// answered with an error that raft drops on a follower, and the entries
+// after it applied: the state silently differed from the cluster's.
+func TestUnknownCommandHalts(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		entry []byte
+		what  string
+	}{
+		{"unknown type", []byte{1, 99}, "entry of type command(99)"},
+		{"newer envelope", []byte{2, byte(TypeDropSeries), 0}, "entry of envelope version 2"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFSM(t, smallTiers)
+			res := f.ApplyBatch(logOf(1,
+				Encode(AppendSamples{Step: time.Minute, Samples: []Sample{{cpu, at(0), 1}}}),
+				tt.entry,
+				Encode(AppendSamples{Step: time.Minute, Samples: []Sample{{mem, at(0), 2}}}),
+			))
+			var h *HaltError
+			if err, ok := res[1].(error); !ok || !errors.As(err, &h) || !errors.Is(err, ErrOlderThanLog) {
+				t.Fatalf("entry 2: %#v; want a *HaltError wrapping ErrOlderThanLog", res[1])
+			}
+			if h.Index != 2 || h.Applied != 1 || h.What != tt.what {
+				t.Errorf("halt %+v; want index 2, applied 1, %q", h, tt.what)
+			}
+			if err, ok := res[2].(error); !ok || !errors.Is(err, ErrOlderThanLog) {
+				t.Errorf("entry 3 after the halt: %#v; want the halt", res[2])
+			}
+			if r := f.Apply(&raft.Log{Index: 4, Type: raft.LogConfiguration}); r == nil {
+				t.Error("configuration entry after the halt: nil; want the halt")
+			}
+			if _, ok := f.Latest(mem); ok || f.Len() != 1 || f.AppliedIndex() != 1 {
+				t.Errorf("after the halt: %d series, applied %d; want 1 (cpu only), 1", f.Len(), f.AppliedIndex())
+			}
+			if err := f.Halted(); err != h || !strings.Contains(err.Error(), "index 2") || !strings.Contains(err.Error(), "upgrade it") {
+				t.Errorf("Halted() = %v; want the halt, naming index 2 and saying to upgrade", err)
+			}
+		})
+	}
+}
+
+// TestOlderFSMHaltsAndRestores models an older build (NewOlderFSM, which
+// does not know TypeSubmitRequest or the "queue" section): it halts at a
+// submission, refuses the leader's snapshot holding a queue as an unknown
+// section rather than a corrupt snapshot, keeps its state, and a snapshot
+// it can read (one without a queue) restores it and lifts the halt.
+func TestOlderFSMHaltsAndRestores(t *testing.T) {
+	submit := Encode(SubmitRequest{Request: MigrationRequest{Resource: Resource{Kind: ResourceAllocation, ID: "a1"},
+		Source: "dc1", Target: "dc2", Origin: "operator", Priority: 50, Created: at(0)}})
+	newer := newFSM(t, smallTiers)
+	newer.ApplyBatch(logOf(1, Encode(AppendSamples{Step: time.Minute, Samples: []Sample{{cpu, at(0), 1}}}), submit))
+	if n := len(newer.Act().Requests); n != 1 {
+		t.Fatalf("newer FSM: %d requests; want 1", n)
+	}
+	old, err := NewOlderFSM(Config{Tiers: smallTiers}, Older{Types: []CommandType{TypeSubmitRequest}, Sections: []string{sectionQueue}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := old.ApplyBatch(logOf(1, Encode(AppendSamples{Step: time.Minute, Samples: []Sample{{cpu, at(0), 1}}}), submit))
+	if err, ok := res[1].(error); !ok || !errors.Is(err, ErrOlderThanLog) || !strings.Contains(err.Error(), "submit_request") {
+		t.Errorf("older FSM on a submission: %#v; want a halt naming submit_request", res[1])
+	}
+
+	var snap bytes.Buffer
+	if err := newer.WriteSnapshot(&snap); err != nil {
+		t.Fatal(err)
+	}
+	fresh, _ := NewOlderFSM(Config{Tiers: smallTiers}, Older{Sections: []string{sectionQueue}})
+	err = fresh.Restore(io.NopCloser(bytes.NewReader(snap.Bytes())))
+	if !errors.Is(err, ErrUnknownSection) || errors.Is(err, ErrCorruptSnapshot) || !errors.Is(err, ErrOlderThanLog) || !strings.Contains(err.Error(), `"queue"`) {
+		t.Errorf("older restore of a snapshot with a queue: %v; want ErrUnknownSection naming \"queue\", not corrupt", err)
+	}
+	var h *HaltError
+	if !errors.As(fresh.Halted(), &h) || h.Index != 2 || h.Applied != 0 || fresh.Len() != 0 {
+		t.Errorf("after the refused snapshot: halted %v, %d series; want halted at snapshot index 2, state untouched", fresh.Halted(), fresh.Len())
+	}
+	// A damaged snapshot is damaged, not newer: no halt.
+	bad := bytes.Clone(snap.Bytes())
+	bad[len(bad)-1] ^= 0xff
+	other, _ := NewOlderFSM(Config{Tiers: smallTiers}, Older{Sections: []string{sectionQueue}})
+	if err := other.Restore(io.NopCloser(bytes.NewReader(bad))); !errors.Is(err, ErrCorruptSnapshot) || other.Halted() != nil {
+		t.Errorf("damaged snapshot: %v, halted %v; want ErrCorruptSnapshot and no halt", err, other.Halted())
+	}
+	// A snapshot it can read restores it.
+	plain := newFSM(t, smallTiers)
+	plain.ApplyBatch(logOf(1, Encode(AppendSamples{Step: time.Minute, Samples: []Sample{{cpu, at(0), 1}}}), Encode(DropSeries{Keys: []Key{mem}})))
+	snap.Reset()
+	if err := plain.WriteSnapshot(&snap); err != nil {
+		t.Fatal(err)
+	}
+	if err := old.Restore(io.NopCloser(bytes.NewReader(snap.Bytes()))); err != nil || old.Halted() != nil || old.AppliedIndex() != 2 {
+		t.Errorf("readable snapshot: %v, halted %v, applied %d; want restored, no halt, 2", err, old.Halted(), old.AppliedIndex())
+	}
+}
+
+func TestCommandProtocol(t *testing.T) {
+	for _, c := range []Command{AppendSamples{Step: time.Minute}, SubmitRequest{}, OpenIntent{}, RemoveServer{ID: "x"}} {
+		if p, err := CommandProtocol(Encode(c)); p != 1 || err != nil {
+			t.Errorf("%s: protocol %d, %v; want 1", c.Type(), p, err)
+		}
+	}
+	for b, want := range map[string]error{"\x01\x63": ErrUnknownCommand, "\x02\x01": ErrBadEnvelope, "\x01": ErrBadEnvelope} {
+		if _, err := CommandProtocol([]byte(b)); !errors.Is(err, want) {
+			t.Errorf("%q: %v; want %v", b, err, want)
+		}
+	}
+	if Protocol != 1 {
+		t.Errorf("Protocol %d: a new protocol lists its command types in typeProtocol and tests them here", Protocol)
 	}
 }
 
@@ -398,8 +514,8 @@ func TestRestoreSections(t *testing.T) {
 		t.Errorf("applied index %d; want 9", f.AppliedIndex())
 	}
 	err := f.Restore(io.NopCloser(bytes.NewReader(craftSnapshot(t, "future", 0))))
-	if !errors.Is(err, ErrCorruptSnapshot) {
-		t.Errorf("required unknown section: %v; want ErrCorruptSnapshot", err)
+	if !errors.Is(err, ErrUnknownSection) || !errors.Is(err, ErrOlderThanLog) || f.Halted() == nil || f.AppliedIndex() != 9 {
+		t.Errorf("required unknown section: %v, halted %v, applied %d; want ErrUnknownSection, halted, the state kept (9)", err, f.Halted(), f.AppliedIndex())
 	}
 }
 

@@ -24,8 +24,9 @@ import (
 //
 // A frame is a uvarint length followed by that many bytes. Sections appear in
 // a fixed order. Flag bit 0 marks a section an older reader may skip; a
-// reader fails on an unknown section without it, since ignoring state that
-// later commands depend on would let nodes diverge.
+// reader refuses an intact snapshot with an unknown section without it
+// (ErrUnknownSection), since ignoring state that later commands depend on
+// would let nodes diverge, and the FSM then stops (FSM.Halted).
 //
 // Section "series": the first record is the layout, the Config's tiers and
 // profiles:
@@ -267,6 +268,9 @@ func (f *frameWriter) frame(fill func(e *encoder)) {
 
 // restored is what restore read: a new store and the applied index.
 type restored struct {
+	// unknown names what a newer build wrote that this one cannot read
+	// (ErrUnknownSection).
+	unknown string
 	applied uint64
 	store   *Store
 	act     *actStore
@@ -274,7 +278,7 @@ type restored struct {
 }
 
 // restore reads a snapshot into a new store configured like cfg.
-func restore(r io.Reader, cfg Config) (restored, error) {
+func restore(r io.Reader, cfg Config, o *older) (restored, error) {
 	fr := &frameReader{r: bufio.NewReaderSize(r, 64<<10), crc: crc32.New(crc32.MakeTable(crc32.Castagnoli))}
 	var out restored
 	st, err := NewStore(cfg)
@@ -289,7 +293,12 @@ func restore(r io.Reader, cfg Config) (restored, error) {
 	if err := fr.full(magic); err != nil || string(magic) != snapshotMagic {
 		return out, fmt.Errorf("%w: bad magic", ErrCorruptSnapshot)
 	}
-	if v, err := binary.ReadUvarint(fr); err != nil || v != snapshotVersion {
+	v, err := binary.ReadUvarint(fr)
+	if err == nil && v > snapshotVersion {
+		out.unknown = fmt.Sprintf("format version %d", v)
+		return out, fmt.Errorf("%w: format version %d, this build reads %d", ErrUnknownSection, v, snapshotVersion)
+	}
+	if err != nil || v != snapshotVersion {
 		return out, fmt.Errorf("%w: version %d, want %d (%v)", ErrCorruptSnapshot, v, snapshotVersion, err)
 	}
 	d, err := fr.frame()
@@ -315,21 +324,33 @@ func restore(r io.Reader, cfg Config) (restored, error) {
 			return out, fmt.Errorf("%w: section %q twice", ErrCorruptSnapshot, name)
 		}
 		seen[name] = true
+		known := o.knowsSection(name)
 		switch {
+		case !known:
+			if flags&flagSkippable == 0 && out.unknown == "" {
+				// Said once the whole snapshot proves intact.
+				out.unknown = fmt.Sprintf("section %q", name)
+			}
+			for range records {
+				if _, err = fr.frame(); err != nil {
+					break
+				}
+			}
 		case name == sectionSeries:
 			err = restoreSeries(fr, st, records)
 		case isActSection(name):
 			err = restoreAct(fr, out.act, name, records)
 		case name == sectionMembership:
 			err = restoreMembership(fr, out.members, records)
-		case flags&flagSkippable != 0:
+		default:
+			if flags&flagSkippable == 0 && out.unknown == "" {
+				out.unknown = fmt.Sprintf("section %q", name)
+			}
 			for range records {
 				if _, err = fr.frame(); err != nil {
 					break
 				}
 			}
-		default:
-			err = fmt.Errorf("%w: unknown section %q", ErrCorruptSnapshot, name)
 		}
 		if err != nil {
 			return out, err
@@ -345,6 +366,12 @@ func restore(r io.Reader, cfg Config) (restored, error) {
 	}
 	if _, err := fr.r.ReadByte(); err != io.EOF {
 		return out, fmt.Errorf("%w: data after the trailer", ErrCorruptSnapshot)
+	}
+	if out.unknown != "" {
+		// Intact, with a section this build does not know and may not
+		// skip: a newer server wrote it, and the state it holds is part
+		// of the cluster's.
+		return out, fmt.Errorf("%w: %s (a newer server wrote it)", ErrUnknownSection, out.unknown)
 	}
 	return out, nil
 }
