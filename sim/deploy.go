@@ -91,7 +91,7 @@ func (c *Cluster) runDeployments() {
 			if a.healthy == nil {
 				if manualHealth(u) {
 					// Nomad's client watches nothing: an operator sets
-					// the health (not modelled), or the deployment
+					// the health (setAllocHealth), or the deployment
 					// runs into its progress deadline.
 					continue
 				}

@@ -2974,6 +2974,148 @@ func TestFidelityManualHealth(t *testing.T) {
 	})
 }
 
+// Under health_check = "manual" an operator sets the health of a running
+// deployment's allocations (POST /v1/deployment/allocation-health/ID):
+// a healthy one counts in its group at once; any unhealthy one fails the
+// deployment at once ("Failed due to unhealthy allocations") and runs on;
+// a terminal deployment's allocations are refused, as are an empty
+// request, an unknown deployment and an unknown allocation (Nomad's 500s).
+func TestFidelitySetAllocHealth(t *testing.T) {
+	forEachNomad(t, func(t *testing.T, c *cluster) {
+		id := c.jobID("set-health")
+		j := sleepJob(id, 2, 50, 32, 50)
+		j.Update.HealthCheck = new("manual")
+		j.Update.MaxParallel = new(2)
+		j.Update.ProgressDeadline = new(5 * time.Minute)
+		c.register(t, j)
+		other := c.jobID("set-health-other")
+		c.register(t, sleepJob(other, 1, 50, 32, 50))
+		as := c.waitAllocs(t, id, "ran", func(as []*api.AllocationListStub) bool { return count(as, running) == 2 })
+		d := waitLatestDeployment(t, c, id)
+		elsewhere := c.waitAllocs(t, other, "placed", func(as []*api.AllocationListStub) bool { return len(as) > 0 })[0].ID
+		dep := c.client.Deployments()
+		const zero = "00000000-0000-0000-0000-000000000000"
+		for _, tc := range []struct {
+			what               string
+			deployment         string
+			healthy, unhealthy []string
+			want               string
+		}{
+			{"nothing named", d.ID, nil, nil, "must specify at least one healthy/unhealthy allocation ID"},
+			{"an unknown deployment", zero, []string{as[0].ID}, nil, "deployment not found"},
+			{"an unknown allocation", d.ID, []string{zero}, nil, `unknown alloc "` + zero + `"`},
+			{"another job's allocation", d.ID, nil, []string{elsewhere}, `alloc "` + elsewhere + `" is not part of deployment "` + d.ID + `"`},
+		} {
+			_, _, err := dep.SetAllocHealth(tc.deployment, tc.healthy, tc.unhealthy, nil)
+			if code, body := response(err); code != 500 || body != tc.want {
+				t.Errorf("%s: set health: %d %q (%v); want 500 %q", tc.what, code, body, err, tc.want)
+			}
+		}
+		resp, _, err := dep.SetAllocHealth(d.ID, []string{as[0].ID}, nil, nil)
+		if err != nil || resp.EvalID == "" || resp.RevertedJobVersion != nil {
+			t.Fatalf("set %s healthy: %+v, %v; want an evaluation, no revert", as[0].ID[:8], resp, err)
+		}
+		if ev, _, err := c.client.Evaluations().Info(resp.EvalID, nil); err != nil || ev.TriggeredBy != "deployment-watcher" {
+			t.Errorf("its evaluation: %+v, %v; want one triggered by deployment-watcher", ev, err)
+		}
+		d1, _, err := dep.Info(d.ID, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st := d1.TaskGroups["g"]; d1.Status != api.DeploymentStatusRunning || st.HealthyAllocs != 1 || st.UnhealthyAllocs != 0 {
+			t.Errorf("after one healthy: deployment %s %q, group %+v; want running, 1 healthy", d1.Status, d1.StatusDescription, st)
+		}
+		if _, _, err := dep.SetAllocHealth(d.ID, nil, []string{as[1].ID}, nil); err != nil {
+			t.Fatalf("set %s unhealthy: %v", as[1].ID[:8], err)
+		}
+		d2, _, err := dep.Info(d.ID, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st := d2.TaskGroups["g"]; d2.Status != api.DeploymentStatusFailed || d2.StatusDescription != "Failed due to unhealthy allocations" ||
+			st.HealthyAllocs != 1 || st.UnhealthyAllocs != 1 {
+			t.Errorf("after one unhealthy: deployment %s %q, group %+v; want failed due to unhealthy allocations, 1 and 1", d2.Status, d2.StatusDescription, st)
+		}
+		for i, want := range []string{"true", "false"} {
+			a, _, err := c.client.Allocations().Info(as[i].ID, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if healthOf(a) != want || a.DesiredStatus != api.AllocDesiredStatusRun || a.ClientStatus != api.AllocClientStatusRunning {
+				t.Errorf("allocation %s: health %s, %s/%s; want %s, run/running", a.ID[:8], healthOf(a), a.DesiredStatus, a.ClientStatus, want)
+			}
+		}
+		_, _, err = dep.SetAllocHealth(d.ID, []string{as[1].ID}, nil, nil)
+		if code, body := response(err); code != 500 || body != "can't set health of allocations for a terminal deployment" {
+			t.Errorf("set health in the failed deployment: %d %q (%v); want 500 %q", code, body, err, "can't set health of allocations for a terminal deployment")
+		}
+	})
+}
+
+// Setting every allocation of a manual deployment healthy completes it
+// (the version turns stable); an allocation set unhealthy in a later
+// version's deployment of a group with auto_revert rolls the job back to
+// that stable version: the answer names it (RevertedJobVersion), the
+// deployment's description says so and the job is registered again as a
+// new version.
+func TestFidelitySetAllocHealthRollback(t *testing.T) {
+	forEachNomad(t, func(t *testing.T, c *cluster) {
+		id := c.jobID("set-health-revert")
+		j := sleepJob(id, 1, 50, 32, 50)
+		j.Update.HealthCheck = new("manual")
+		j.Update.AutoRevert = new(true)
+		j.Update.ProgressDeadline = new(5 * time.Minute)
+		c.register(t, j)
+		dep := c.client.Deployments()
+		healthy := func(version uint64) (*api.Deployment, string) {
+			t.Helper()
+			as := c.waitAllocs(t, id, fmt.Sprintf("ran version %d", version), func(as []*api.AllocationListStub) bool {
+				return count(as, func(a *api.AllocationListStub) bool { return running(a) && a.JobVersion == version }) == 1
+			})
+			for _, a := range as {
+				if running(a) && a.JobVersion == version {
+					return waitLatestDeployment(t, c, id), a.ID
+				}
+			}
+			return nil, ""
+		}
+		d0, a0 := healthy(0)
+		if resp, _, err := dep.SetAllocHealth(d0.ID, []string{a0}, nil, nil); err != nil || resp.RevertedJobVersion != nil {
+			t.Fatalf("set %s healthy: %+v, %v", a0[:8], resp, err)
+		}
+		d0 = waitDeployment(t, c, d0.ID, func(d *api.Deployment) bool { return d.Status != api.DeploymentStatusRunning })
+		if d0.Status != api.DeploymentStatusSuccessful {
+			t.Fatalf("version 0's deployment %s %q; want successful once its allocation was set healthy", d0.Status, d0.StatusDescription)
+		}
+		j.TaskGroups[0].Tasks[0].Env = map[string]string{"V": "1"}
+		c.register(t, j)
+		var d1 *api.Deployment
+		for deadline := time.Now().Add(waitLimit); ; time.Sleep(50 * time.Millisecond) {
+			if d1 = waitLatestDeployment(t, c, id); d1.JobVersion == 1 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("no deployment of version 1")
+			}
+		}
+		_, a1 := healthy(1)
+		resp, _, err := dep.SetAllocHealth(d1.ID, nil, []string{a1}, nil)
+		if err != nil || resp.RevertedJobVersion == nil || *resp.RevertedJobVersion != 0 {
+			t.Fatalf("set %s unhealthy: %+v, %v; want it to revert to version 0", a1[:8], resp, err)
+		}
+		d1, _, err = dep.Info(d1.ID, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := "Failed due to unhealthy allocations - rolling back to job version 0"; d1.Status != api.DeploymentStatusFailed || d1.StatusDescription != want {
+			t.Errorf("version 1's deployment %s %q; want failed %q", d1.Status, d1.StatusDescription, want)
+		}
+		c.waitJob(t, id, "rolled back as version 2", func(j *api.Job) bool {
+			return *j.Version == 2 && j.TaskGroups[0].Tasks[0].Env["V"] == ""
+		})
+	})
+}
+
 // Nomad's client watches an allocation's health with its group's update
 // block for as long as it carries the deployment's ID, whatever became of
 // the deployment: an allocation still short of its min_healthy_time when

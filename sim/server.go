@@ -61,6 +61,7 @@ func (c *Cluster) Handler() http.Handler {
 	h("GET /v1/evaluations", c.listEvals)
 	h("GET /v1/evaluation/{id}", c.getEval)
 	h("GET /v1/deployment/{id}", c.getDeployment)
+	both("/v1/deployment/allocation-health/{id}", c.setAllocHealth)
 	h("GET /v1/operator/scheduler/configuration", c.getSchedConfig)
 	both("/v1/operator/scheduler/configuration", c.setSchedConfig)
 	h("GET /v1/agent/self", c.agentSelf)
@@ -870,6 +871,99 @@ func (c *Cluster) getEval(w http.ResponseWriter, r *http.Request) {
 		}
 		return c.evalAPI(e), nil
 	}, TableEvals)
+}
+
+// deploymentUpdateResponse is Nomad's answer to a change of a deployment.
+type deploymentUpdateResponse struct {
+	EvalID                string
+	EvalCreateIndex       uint64
+	DeploymentModifyIndex uint64
+	RevertedJobVersion    *uint64
+	Index                 uint64
+}
+
+// setAllocHealth sets the health of allocations of a running deployment,
+// as an operator does for health_check = "manual" (Nomad's deployment
+// endpoint, deployment watcher and state store): the IDs named healthy
+// and unhealthy, each of the deployment, get that health and count in
+// its group (a healthy one pushes the progress deadline on); any
+// unhealthy one fails the deployment at once ("Failed due to unhealthy
+// allocations"), rolling back to the latest stable version when that
+// allocation's group has auto_revert. An evaluation of the job
+// (deployment-watcher) follows. Refusals are Nomad's 500s.
+func (c *Cluster) setAllocHealth(w http.ResponseWriter, r *http.Request) {
+	var req api.DeploymentAllocHealthRequest
+	if err := decode(r, &req); err != nil {
+		writeErr(w, err)
+		return
+	}
+	c.write(w, func() (any, error) {
+		if len(req.HealthyAllocationIDs)+len(req.UnhealthyAllocationIDs) == 0 {
+			return nil, rpcError("must specify at least one healthy/unhealthy allocation ID")
+		}
+		d := c.deployByID[r.PathValue("id")]
+		if d == nil {
+			return nil, rpcError("deployment not found")
+		}
+		if !d.active() {
+			return nil, rpcError("can't set health of allocations for a terminal deployment")
+		}
+		var allocs []*alloc
+		for _, id := range append(append([]string{}, req.HealthyAllocationIDs...), req.UnhealthyAllocationIDs...) {
+			a := c.allocByID[id]
+			switch {
+			case a == nil:
+				return nil, rpcError("unknown alloc %q", id)
+			case a.deployID != d.id:
+				return nil, rpcError("alloc %q is not part of deployment %q", id, d.id)
+			}
+			allocs = append(allocs, a)
+		}
+		j := d.job
+		revert := false
+		for i, a := range allocs {
+			healthy := i < len(req.HealthyAllocationIDs)
+			st := d.groups[a.grp.name]
+			if st != nil {
+				switch {
+				case a.healthy != nil && *a.healthy:
+					st.HealthyAllocs--
+				case a.healthy != nil:
+					st.UnhealthyAllocs--
+				}
+				if healthy {
+					st.HealthyAllocs++
+					if st.ProgressDeadline > 0 {
+						st.RequireProgressBy = c.now.Add(st.ProgressDeadline)
+					}
+				} else {
+					st.UnhealthyAllocs++
+					revert = revert || st.AutoRevert
+				}
+			}
+			a.healthy, a.healthAt = new(healthy), c.now
+			c.touch(a)
+		}
+		var rollback *api.Job
+		if len(req.UnhealthyAllocationIDs) > 0 {
+			d.status, d.statusDesc = api.DeploymentStatusFailed, "Failed due to unhealthy allocations"
+			if revert {
+				rollback = c.rollbackTarget(j, d)
+			}
+		}
+		d.modifyIdx = c.bump(TableDeployments)
+		resp := &deploymentUpdateResponse{DeploymentModifyIndex: d.modifyIdx}
+		if rollback != nil {
+			resp.RevertedJobVersion = new(j.stableVersion)
+			if _, err := c.register(rollback, nil, triggerDeployment); err != nil {
+				c.log.Warn("auto_revert: registering the stable version failed", logKeyJob, j.id, logKeyVersion, j.stableVersion, "error", err)
+			}
+		}
+		ev := c.newEval(j, triggerDeployment, "")
+		c.reconcile(j, ev)
+		resp.EvalID, resp.EvalCreateIndex, resp.Index = ev.id, ev.createIdx, c.index
+		return resp, nil
+	})
 }
 
 func (c *Cluster) getDeployment(w http.ResponseWriter, r *http.Request) {
