@@ -399,6 +399,15 @@ func (c *Coordinator) nodeName(id string) string {
 	return id
 }
 
+// decisionName is how hold and restore decisions name a node: its name
+// from the view, else (a node the view no longer holds) its ID.
+func (c *Coordinator) decisionName(id string) string {
+	if n := c.view.nodes[id]; n != nil && n.Name != "" {
+		return n.Name
+	}
+	return id
+}
+
 // ineligible reads a node from Nomad (not the view, which may be a pass
 // old) and reports whether nothing can be placed on it: ineligible (a
 // draining node is, in Nomad), or gone.

@@ -470,7 +470,7 @@ func (c *Coordinator) setEligibleFor(ctx context.Context, now time.Time, node, r
 	case err != nil:
 		c.log.Warn("could not restore a node's eligibility", "node", node, logKeyError, err)
 	default:
-		*ds = append(*ds, state.Decision{Time: now, Kind: "restore", Request: request, Reason: fmt.Sprintf("node %s eligible again", node)})
+		*ds = append(*ds, state.Decision{Time: now, Kind: "restore", Request: request, Reason: fmt.Sprintf("node %s eligible again", c.decisionName(node))})
 	}
 }
 
@@ -604,10 +604,7 @@ func (c *Coordinator) keepOperators(ctx context.Context, now time.Time, node, ke
 	case err != nil:
 		c.log.Warn("could not end foreshape's drain of a node an operator had cordoned", "node", node, "after", after, logKeyError, err)
 	default:
-		name := node
-		if n := c.view.nodes[node]; n != nil {
-			name = n.Name
-		}
+		name := c.decisionName(node)
 		why := fmt.Sprintf("node %s stays out of scheduling after %s: it was out of scheduling already (an operator's cordon) when foreshape drained it for %s; foreshape ended only its own drain (make it eligible in Nomad when it is yours to give back)", name, after, r.ID)
 		if detail == keptDrain {
 			why = fmt.Sprintf("node %s stays as it is after %s: it was draining already (an operator's drain) when foreshape drained it for %s; foreshape neither ends the drain nor makes it eligible", name, after, r.ID)

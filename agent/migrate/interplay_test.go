@@ -641,10 +641,26 @@ func TestGivenUpDrainOverAnEarlierRequestsHold(t *testing.T) {
 			if d.Request != first {
 				t.Errorf("a-1 given back for %s: %s", d.Request, d.Reason)
 			}
+			// Named as the hold decision names it: by name.
+			if d.Reason != "node a-1 eligible again" {
+				t.Errorf("restore decision %q; want the node by name, as the hold decision: \"node a-1 eligible again\"", d.Reason)
+			}
 		}
 	}
 	if restores != 1 {
 		t.Errorf("%d restore decisions; want one, %s's; decisions %+v", restores, first, h.local.FSM.Decisions())
+	}
+}
+
+// TestDecisionNameOfANodeGone: a node the view no longer holds is named
+// by its ID in hold and restore decisions.
+func TestDecisionNameOfANodeGone(t *testing.T) {
+	c := &Coordinator{view: &viewCache{nodes: map[string]*nomadapi.NodeListStub{"id-1": {ID: "id-1", Name: "a-1"}}}}
+	if got := c.decisionName("id-1"); got != "a-1" {
+		t.Errorf("known node: %q; want a-1", got)
+	}
+	if got := c.decisionName("id-2"); got != "id-2" {
+		t.Errorf("node gone from the view: %q; want its ID", got)
 	}
 }
 
