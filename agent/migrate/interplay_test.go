@@ -373,8 +373,10 @@ func TestGivenUpDrainOverASpreadsCordon(t *testing.T) {
 // replaced (the cache job's, which nothing else moves; estimated two
 // hours), so it neither settles nor times out; it took nothing out of
 // scheduling (no intent), so its end owes nothing. It returns the
-// request and its window's end. The policies' schedule must not open a
-// window of its own while the test runs (offWindowPolicies).
+// request and its window's end, which is right only once the
+// coordinator has read the policies (after a pass; before, it reads the
+// request's deadline). The policies' schedule must not open a window of
+// its own while the test runs (offWindowPolicies).
 func (h *harness) runningWindow(node string) (state.MigrationRequest, time.Time) {
 	h.t.Helper()
 	start := h.now().Add(-time.Minute)
@@ -770,5 +772,97 @@ func TestWindowEndOverASpreadsCordon(t *testing.T) {
 		if d.Kind == "restore" && d.Request != s.ID {
 			t.Errorf("a-1 given back for %s, not the spread %s: %s", d.Request, s.ID, d.Reason)
 		}
+	}
+}
+
+// TestGivenUpDrainOverADrainWindowsHold: as
+// TestGivenUpDrainOverAnEarlierRequestsHold with the earlier hold a begun
+// drain window's own cordon of a-1 (seen made, owed back at the window's
+// end): a whole-node request of a-1, a Nomad drain, runs over it and
+// fails. Its drain ends at once and a-1 stays out; the hold decision names
+// the window (its key), which gives a-1 back at its end, not an operator's
+// cordon nor the window's request (it fails when foreshapeHold's clause
+// naming a window by its key is removed: the decision named the crafted
+// window request's ID). After the window's end a-1 is eligible again,
+// given back once, by the window.
+func TestGivenUpDrainOverADrainWindowsHold(t *testing.T) {
+	h := newHarness(t, actScenario+cacheJob, drainWindowPolicies(t))
+	node := h.nodeID("a-")
+	w, _ := h.runningWindow(node)
+	key := windowKey(w)
+	cordon := state.Intent{ID: intentID(state.IntentNodeEligibility, node, key, 0), Kind: state.IntentNodeEligibility,
+		Request: w.ID, Object: node, Detail: "ineligible for " + key}
+	crashAfter(t, h, cordon, func() {
+		if _, err := h.client.Nodes().ToggleEligibility(node, false, nil); err != nil {
+			t.Fatal(err)
+		}
+	})
+	mustApply(t, h, state.CloseIntent{ID: cordon.ID, Outcome: state.OutcomeDone, At: h.now()})
+	id, err := h.c.Submit(h.ctx, h.now(), h.pols, Submission{Node: node, Target: "dc2", Deadline: h.now().Add(30 * time.Minute)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 10 {
+		h.run(h.flatForecasts(30))
+		if h.request(id).State == state.RequestRunning {
+			break
+		}
+		h.step(30 * time.Second)
+	}
+	drain, ok := h.local.FSM.Intent(intentID(state.IntentDrainNode, node, id, 0))
+	if !ok || drain.Outcome != state.OutcomeDone || drain.Before != state.NodeWasIneligible {
+		t.Fatalf("drain intent %+v (found %v); want done, ineligible before (the window's hold)", drain, ok)
+	}
+	var ds []state.Decision
+	for range MaxAttempts {
+		h.c.retry(h.ctx, h.now(), id, "test: the move did not settle", &ds)
+	}
+	if r := h.request(id); r.State != state.RequestFailed {
+		t.Fatalf("%s %s after %d failed attempts", id, r.State, MaxAttempts)
+	}
+	h.step(15 * time.Second)
+	if err := h.c.Follow(h.ctx, h.now()); err != nil {
+		t.Fatal(err)
+	}
+	n, _, err := h.client.Nodes().Info(node, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n.DrainStrategy != nil || n.SchedulingEligibility != nomadapi.NodeSchedulingIneligible {
+		t.Fatalf("a-1 %s, draining %v after %s failed in window %s; want its drain ended, the window's hold kept",
+			n.SchedulingEligibility, n.DrainStrategy != nil, id, key)
+	}
+	named := false
+	for _, d := range h.local.FSM.Decisions() {
+		if d.Kind == "hold" && strings.Contains(d.Reason, "operator's") {
+			t.Errorf("the hold decision calls the window's hold an operator's cordon: %s", d.Reason)
+		}
+		named = named || d.Kind == "hold" && d.Request == id &&
+			strings.Contains(d.Reason, "a-1 stays out of scheduling after "+id+" was given up for now: "+key+" had taken it out") &&
+			strings.Contains(d.Reason, key+" gives the node back once nothing foreshape runs holds it")
+	}
+	if !named {
+		t.Errorf("no hold decision names window %s's hold of a-1; decisions %+v", key, h.local.FSM.Decisions())
+	}
+	end := h.windowEnd(w) // once the coordinator has read the policies
+	h.passUntil(end.Add(3*time.Minute), func() {
+		if got := h.eligibility(node); got != nomadapi.NodeSchedulingIneligible && h.now().Before(end) {
+			t.Fatalf("a-1 %s at %s while window %s runs", got, h.now().Format("15:04"), key)
+		}
+	})
+	if got := h.eligibility(node); got != nomadapi.NodeSchedulingEligible {
+		t.Errorf("a-1 %s after the window ended: the window's hold was not given back; decisions %+v", got, h.local.FSM.Decisions())
+	}
+	restores := 0
+	for _, d := range h.local.FSM.Decisions() {
+		if d.Kind == "restore" {
+			restores++
+			if d.Request != key {
+				t.Errorf("a-1 given back for %s, not window %s: %s", d.Request, key, d.Reason)
+			}
+		}
+	}
+	if restores != 1 {
+		t.Errorf("%d restore decisions; want one, the window's; decisions %+v", restores, h.local.FSM.Decisions())
 	}
 }
