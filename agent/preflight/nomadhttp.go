@@ -81,30 +81,38 @@ func (b boundedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, err
 	}
 	resp.Body = &cancelOnClose{ReadCloser: resp.Body, cancel: cancel}
-	if resp.StatusCode == http.StatusForbidden {
+	if resp.StatusCode == http.StatusForbidden || resp.StatusCode == http.StatusInternalServerError {
 		explainRefusal(req, resp)
 	}
 	return resp, nil
 }
 
-// aclRefusals are the answers Nomad gives a call its ACLs refuse: a token
-// it does not know or whose policies lack the call's grant ("Permission
-// denied"; no token is the anonymous token, refused the same way), and a
-// secret that is no token at all ("ACL token not found", on some
-// endpoints).
+// aclRefusals are the answers Nomad gives a call its ACLs refuse, with
+// 403: a token it does not know or whose policies lack the call's grant
+// ("Permission denied"; no token is the anonymous token, refused the same
+// way) or one that has expired.
 var aclRefusals = []string{"Permission denied", "ACL token not found", "ACL token expired"}
 
-// maxRefusalBody bounds how much of a 403 answer is read to explain it.
+// tokenFailures are the answers, with 500, that Nomad gives a secret that
+// is no UUID on the calls that try it as a workload identity (measured on
+// Nomad 2.0: GET /v1/agent/self "ACL token not found or invalid workload
+// identity: failed to parse signed token: …", GET /v1/client/stats "rpc
+// error: failed to parse signed token: …").
+var tokenFailures = []string{"ACL token not found", "rpc error: failed to parse signed token"}
+
+// maxRefusalBody bounds how much of a 403 or 500 answer is read to
+// explain it.
 const maxRefusalBody = 4 << 10
 
-// explainRefusal adds to a 403 answer of Nomad's ACLs which call Nomad
+// explainRefusal adds to a 403 answer of Nomad's ACLs (or a 500 for a
+// secret that is no token) which call Nomad
 // refused (method and path, without the query) and what to check, so
 // that every error the agent logs or shows for it says so, whichever of
 // its calls it was: "Permission denied; Nomad refused GET /v1/nodes with
 // the agent's token: check …" ("… which the agent made without a token"
 // when it has none). Nomad's reason comes first, once. Other 403 answers
-// (job registration disabled by the scheduler configuration) are left as
-// they are.
+// (job registration disabled by the scheduler configuration) and other
+// 500s are left as they are.
 func explainRefusal(req *http.Request, resp *http.Response) {
 	b, err := io.ReadAll(io.LimitReader(resp.Body, maxRefusalBody))
 	rest := resp.Body
@@ -118,8 +126,12 @@ func explainRefusal(req *http.Request, resp *http.Response) {
 		}
 	}
 	reason := strings.TrimSpace(string(plain))
+	known := aclRefusals
+	if resp.StatusCode != http.StatusForbidden {
+		known = tokenFailures
+	}
 	acl := false
-	for _, r := range aclRefusals {
+	for _, r := range known {
 		acl = acl || strings.HasPrefix(reason, r)
 	}
 	if err != nil || !acl {
@@ -142,12 +154,13 @@ func explainRefusal(req *http.Request, resp *http.Response) {
 const refusedCall = "; Nomad refused "
 
 // NomadRefused reports whether err is, or wraps, Nomad's ACL refusal of a
-// call the agent made, as the agent's Nomad transport explains it (a 403
-// naming the refused call): the agent's token, not the request that led
-// to the call, is at fault.
+// call the agent made, as the agent's Nomad transport explains it (a 403,
+// or a 500 for a secret that is no token, naming the refused call): the
+// agent's token, not the request that led to the call, is at fault.
 func NomadRefused(err error) bool {
 	var ue nomadapi.UnexpectedResponseError
-	return errors.As(err, &ue) && ue.StatusCode() == http.StatusForbidden && strings.Contains(ue.Body(), refusedCall)
+	return errors.As(err, &ue) && (ue.StatusCode() == http.StatusForbidden || ue.StatusCode() == http.StatusInternalServerError) &&
+		strings.Contains(ue.Body(), refusedCall)
 }
 
 // readCloser reads from r and closes c.

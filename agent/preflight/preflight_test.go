@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/pem"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -580,6 +581,46 @@ func TestNomadRefusalNamesTheCall(t *testing.T) {
 	_, _, err = start.Nomad.Jobs().List(nil)
 	if want := "403 (Permission denied; Nomad refused GET /v1/jobs with the agent's token: " + check + ")"; err == nil || !strings.Contains(err.Error(), want) {
 		t.Errorf("a compressed refusal: %v; want %q", err, want)
+	}
+
+	// A secret that is no UUID: Nomad tries it as a workload identity on
+	// some calls and answers 500 (measured on Nomad 2.0); other 500s are
+	// left as Nomad said them.
+	jws := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.WriteHeader(http.StatusInternalServerError)
+		switch r.URL.Path {
+		case "/v1/agent/self":
+			_, _ = io.WriteString(w, "ACL token not found or invalid workload identity: failed to parse signed token: "+
+				"go-jose/go-jose: compact JWS format must have three parts")
+		case "/v1/client/stats":
+			_, _ = io.WriteString(w, "rpc error: failed to parse signed token: go-jose/go-jose: compact JWS format must have three parts")
+		default:
+			_, _ = io.WriteString(w, "node not found")
+		}
+	}))
+	defer jws.Close()
+	cfg = clientOf(config.Default())
+	cfg.Nomad.Address, cfg.Nomad.Token = jws.URL, "not-a-token"
+	start, diags = preflight.Check(cfg, preflight.Options{})
+	if diags.HasErrors() {
+		t.Fatal(diags.Error())
+	}
+	_, err = start.Nomad.Agent().Self()
+	if want := "500 (ACL token not found or invalid workload identity: failed to parse signed token: go-jose/go-jose: compact JWS " +
+		"format must have three parts; Nomad refused GET /v1/agent/self with the agent's token: " + check + ")"; err == nil ||
+		!strings.Contains(err.Error(), want) {
+		t.Errorf("a secret that is no token, agent self: %v; want %q", err, want)
+	}
+	_, err = start.Nomad.Nodes().Stats("n1", nil)
+	if want := "500 (rpc error: failed to parse signed token: go-jose/go-jose: compact JWS format must have three parts; " +
+		"Nomad refused GET /v1/client/stats with the agent's token: " + check + ")"; err == nil || !strings.Contains(err.Error(), want) ||
+		!preflight.NomadRefused(err) {
+		t.Errorf("a secret that is no token, client stats: %v; want %q", err, want)
+	}
+	_, _, err = start.Nomad.Nodes().Info("n1", nil)
+	if err == nil || !strings.Contains(err.Error(), "500 (node not found)") || preflight.NomadRefused(err) {
+		t.Errorf("another 500: %v; want Nomad's answer as it is", err)
 	}
 
 	if _, _, err := good.Operator().SchedulerSetConfiguration(&nomadapi.SchedulerConfiguration{RejectJobRegistration: true}, nil); err != nil {
