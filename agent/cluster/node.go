@@ -107,6 +107,8 @@ type Node struct {
 	recon *reconciler
 	// clusterID caches ClusterID once known.
 	clusterID atomic.Pointer[string]
+	// leaving are the peers that said they were stopping (OpLeaving).
+	leaving *leavingPeers
 	idState
 }
 
@@ -142,16 +144,26 @@ func New(cfg Config, fsm raft.FSM, logger hclog.Logger) (*Node, error) {
 		done:     make(chan struct{}),
 		changed:  make(chan struct{}),
 		client:   &RPCClient{TLS: cfg.TLS},
+		leaving:  newLeavingPeers(time.Now),
 	}
 	n.closing, n.stop = context.WithCancel(context.Background())
 	n.rpc = &rpcServer{node: n, handlers: map[string]handler{}}
 	n.Handle(OpInfo, n.handleInfo)
 	n.HandleOnLeader(OpJoin, n.handleJoin)
+	n.Handle(OpLeaving, n.handleLeaving)
 	if err := n.open(fsm); err != nil {
 		n.stop()
 		n.closeResources()
 		return nil, err
 	}
+	resumed := make(chan raft.Observation, 16)
+	obs := raft.NewObserver(resumed, false, func(o *raft.Observation) bool {
+		_, ok := o.Data.(raft.ResumedHeartbeatObservation)
+		return ok
+	})
+	n.raft.RegisterObserver(obs)
+	n.wg.Add(1)
+	go n.watchResumed(resumed, obs)
 	n.wg.Add(1)
 	go n.watchLeadership()
 	if cfg.Bootstrap {
@@ -286,7 +298,7 @@ func (n *Node) open(fsm raft.FSM) error {
 			// (BenchmarkReplicatedQueueOps).
 			tcp := raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
 				Stream: raftLayer{m}, MaxPool: cfg.MaxPool, Timeout: cfg.TransportTimeout,
-				Logger: stoppingLogger{n.logger.Named("transport"), n.closing}, MaxRPCsInFlight: 1,
+				Logger: stoppingLogger{n.logger.Named("transport"), n.closing, n.leaving}, MaxRPCsInFlight: 1,
 			})
 			trans = tcp
 			n.closers = append(n.closers, tcp)
@@ -296,7 +308,7 @@ func (n *Node) open(fsm raft.FSM) error {
 	n.trans = trans
 
 	rc := cfg.raftConfig()
-	rc.Logger = stoppingLogger{n.logger.Named("raft"), n.closing}
+	rc.Logger = stoppingLogger{n.logger.Named("raft"), n.closing, n.leaving}
 	rc.NotifyCh = n.notifyCh
 	r, err := raft.NewRaft(rc, n.wrapFSM(fsm), logs, stable, snaps, trans)
 	if herr := n.halted(); err != nil && herr != nil && strings.Contains(err.Error(), "failed to load any existing snapshots") {
@@ -734,6 +746,10 @@ func (n *Node) Close() error {
 		// The join and reconcile loops stop first: no configuration change
 		// of this node's starts during the hand-over.
 		n.stop()
+		if n.raft != nil && n.mux != nil {
+			// The peers then do not log this server's absence as an error.
+			n.tellLeaving()
+		}
 		if n.raft != nil {
 			n.handOver(health)
 		}

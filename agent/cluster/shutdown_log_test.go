@@ -6,6 +6,7 @@ import (
 	"net"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -29,8 +30,9 @@ func errorsSince(log string, from int) []string {
 // (which hands leadership over) and then a follower, logs no ERROR while
 // it stops: the connections its peers had open to it are closed by its
 // own shutdown, which raft's transport reported as "failed to decode
-// incoming command" at ERROR. A peer that sends the transport garbage
-// still gets its ERROR line. Over plain TCP and mutual TLS.
+// incoming command" at ERROR. Nor do its peers, which it told it was
+// leaving, about failing to reach it. A peer that sends the transport
+// garbage still gets its ERROR line. Over plain TCP and mutual TLS.
 func TestCleanShutdownLogsNoError(t *testing.T) {
 	t.Run("tcp", func(t *testing.T) { cleanShutdownLogsNoError(t, nil) })
 	ca := testpki.NewCA(t, "foreshape")
@@ -95,14 +97,22 @@ func cleanShutdownLogsNoError(t *testing.T, tlsFor func(name string) *cluster.TL
 	})
 	c.Close()
 
+	// stop stops n and checks, a second later (raft's replication and
+	// heartbeats to it have failed by then), that no server logged an
+	// ERROR meanwhile: neither n nor the peers it told it was leaving.
 	stop := func(n *cluster.Node, what string) {
-		i := idx(n)
-		from := len(logs[i].String())
+		from := make([]int, len(logs))
+		for i := range logs {
+			from[i] = len(logs[i].String())
+		}
 		if err := n.Close(); err != nil {
 			t.Errorf("close %s: %v", what, err)
 		}
-		if errs := errorsSince(logs[i].String(), from); len(errs) > 0 {
-			t.Errorf("%s (s%d) stopping cleanly logged %d ERROR lines:\n%s", what, i, len(errs), strings.Join(errs, "\n"))
+		time.Sleep(time.Second)
+		for i := range logs {
+			if errs := errorsSince(logs[i].String(), from[i]); len(errs) > 0 {
+				t.Errorf("%s (s%d) stopping cleanly: s%d logged %d ERROR lines:\n%s", what, idx(n), i, len(errs), strings.Join(errs, "\n"))
+			}
 		}
 	}
 	stop(l, "the leader")
@@ -117,6 +127,48 @@ func cleanShutdownLogsNoError(t *testing.T, tlsFor func(name string) *cluster.TL
 	for _, n := range rest {
 		if n != nl {
 			stop(n, "a follower")
+		}
+	}
+}
+
+// TestAllStopLogsNoError: the three servers stopped at once, as `nomad job
+// stop` stops them, log no ERROR: before, the last ones logged failing to
+// reach the first (5-8 lines, "failed to appendEntries to … EOF").
+func TestAllStopLogsNoError(t *testing.T) {
+	logs := []*logBuffer{{}, {}, {}}
+	reg := &registry{}
+	root := t.TempDir()
+	var nodes []*cluster.Node
+	for i := range 3 {
+		name := fmt.Sprintf("s%d", i)
+		nd, _ := tcpServerLog(t, filepath.Join(root, name), reg, nil, teeLogger(t, name, logs[i]))
+		nodes = append(nodes, nd)
+	}
+	l := leaderOf(t, nodes...)
+	clustertest.Eventually(t, "three voters", func() bool { return len(suffrage(t, l)) == 3 })
+	for i := range 5 {
+		applyToLeader(t, nodes, []byte(fmt.Sprintf("v%d", i)))
+	}
+	time.Sleep(200 * time.Millisecond)
+	from := make([]int, len(logs))
+	for i := range logs {
+		from[i] = len(logs[i].String())
+	}
+	var wg sync.WaitGroup
+	for i, n := range nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			time.Sleep(time.Duration(i) * 30 * time.Millisecond) // the signals arrive a little apart
+			if err := n.Close(); err != nil {
+				t.Errorf("close s%d: %v", i, err)
+			}
+		}()
+	}
+	wg.Wait()
+	for i := range logs {
+		if errs := errorsSince(logs[i].String(), from[i]); len(errs) > 0 {
+			t.Errorf("s%d logged %d ERROR lines:\n%s", i, len(errs), strings.Join(errs, "\n"))
 		}
 	}
 }

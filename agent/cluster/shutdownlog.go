@@ -2,8 +2,11 @@ package cluster
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net"
+	"sync"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
@@ -19,9 +22,16 @@ import (
 // has newer term, stopping replication"). Every other line, and these
 // same lines while the server runs (a peer that breaks a connection or
 // sends garbage), keep their level.
+//
+// Likewise for the peers a stopping server told it was leaving (OpLeaving):
+// raft's ERROR lines about failing to reach that peer ("failed to
+// appendEntries to", "failed to heartbeat to", "failed to make requestVote
+// RPC") are DEBUG until the peer answers heartbeats again or leaveQuiet
+// has passed, after which a peer still away is an error again.
 type stoppingLogger struct {
 	hclog.Logger
 	stopping context.Context
+	leaving  *leavingPeers
 }
 
 var _ hclog.Logger = stoppingLogger{}
@@ -31,22 +41,22 @@ func (l stoppingLogger) Error(msg string, args ...any) {
 }
 
 func (l stoppingLogger) Log(level hclog.Level, msg string, args ...any) {
-	if level == hclog.Error && l.stopping.Err() != nil && ownShutdown(msg, args) {
+	if level == hclog.Error && (l.stopping.Err() != nil && ownShutdown(msg, args) || l.leaving.left(msg, args)) {
 		level = hclog.Debug
 	}
 	l.Logger.Log(level, msg, args...)
 }
 
 func (l stoppingLogger) With(args ...any) hclog.Logger {
-	return stoppingLogger{l.Logger.With(args...), l.stopping}
+	return stoppingLogger{l.Logger.With(args...), l.stopping, l.leaving}
 }
 
 func (l stoppingLogger) Named(name string) hclog.Logger {
-	return stoppingLogger{l.Logger.Named(name), l.stopping}
+	return stoppingLogger{l.Logger.Named(name), l.stopping, l.leaving}
 }
 
 func (l stoppingLogger) ResetNamed(name string) hclog.Logger {
-	return stoppingLogger{l.Logger.ResetNamed(name), l.stopping}
+	return stoppingLogger{l.Logger.ResetNamed(name), l.stopping, l.leaving}
 }
 
 // ownShutdown reports whether raft's ERROR line msg is one a server's
@@ -63,4 +73,143 @@ func ownShutdown(msg string, args []any) bool {
 		}
 	}
 	return false
+}
+
+// OpLeaving tells a peer that the server in the request (a ServerInfo) is
+// stopping cleanly, so that the peer does not log its absence as an error
+// (stoppingLogger). A server of an older version answers ErrUnknownOp.
+const OpLeaving = "leaving"
+
+// leaveQuiet is how long a peer that said it was leaving may stay away
+// before failing to reach it is an error again: a rolling restart's
+// absence, with room.
+const leaveQuiet = 5 * time.Minute
+
+// leavingPeers are the peers that said they were stopping, by Raft
+// address and ID, with when. Safe for concurrent use; nil holds none.
+type leavingPeers struct {
+	mu    sync.Mutex
+	now   func() time.Time
+	peers map[string]leavingPeer // by Raft address
+}
+
+type leavingPeer struct {
+	id string
+	at time.Time
+}
+
+func newLeavingPeers(now func() time.Time) *leavingPeers {
+	return &leavingPeers{now: now, peers: map[string]leavingPeer{}}
+}
+
+func (p *leavingPeers) mark(id, addr string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.peers[addr] = leavingPeer{id: id, at: p.now()}
+}
+
+// back forgets the peer with id: it answers again.
+func (p *leavingPeers) back(id string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for a, l := range p.peers {
+		if l.id == id {
+			delete(p.peers, a)
+		}
+	}
+}
+
+// left reports whether raft's ERROR line msg is about failing to reach a
+// peer that said it was leaving, within leaveQuiet.
+func (p *leavingPeers) left(msg string, args []any) bool {
+	if p == nil {
+		return false
+	}
+	var key string
+	switch msg {
+	case "failed to appendEntries to", "failed to heartbeat to", "failed to pipeline appendEntries":
+		key = "peer"
+	case "failed to make requestVote RPC":
+		key = "target"
+	default:
+		return false
+	}
+	var addr string
+	for i := 0; i+1 < len(args); i += 2 {
+		if args[i] != key {
+			continue
+		}
+		switch v := args[i+1].(type) {
+		case raft.Server:
+			addr = string(v.Address)
+		case raft.ServerAddress:
+			addr = string(v)
+		case string:
+			addr = v
+		}
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	l, ok := p.peers[addr]
+	return ok && p.now().Sub(l.at) < leaveQuiet
+}
+
+// handleLeaving records the peer in the request as leaving.
+func (n *Node) handleLeaving(_ context.Context, body json.RawMessage) (any, error) {
+	var s ServerInfo
+	if err := json.Unmarshal(body, &s); err != nil {
+		return nil, err
+	}
+	if s.RaftAddress == "" {
+		return nil, errors.New("leaving: the request names no Raft address")
+	}
+	n.leaving.mark(s.ID, s.RaftAddress)
+	n.logger.Info("a server is stopping cleanly", "id", s.ID, "address", s.RaftAddress)
+	return struct{}{}, nil
+}
+
+// tellLeaving tells every other server in the configuration that this one
+// is stopping, each within leaveTellWait; a server that does not answer
+// logs its absence as an error, as after a crash.
+func (n *Node) tellLeaving() {
+	fut := n.raft.GetConfiguration()
+	if fut.Error() != nil {
+		return
+	}
+	self := n.Info()
+	var wg sync.WaitGroup
+	for _, s := range fut.Configuration().Servers {
+		if string(s.ID) == n.cfg.NodeID {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), leaveTellWait)
+			defer cancel()
+			if err := n.client.Call(ctx, string(s.Address), OpLeaving, self, nil); err != nil {
+				n.logger.Debug("could not tell a server this one is stopping", "id", s.ID, "address", s.Address, "error", err)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// leaveTellWait bounds telling the peers, which delays the stop.
+const leaveTellWait = 500 * time.Millisecond
+
+// watchResumed forgets a leaving peer once it answers heartbeats again.
+func (n *Node) watchResumed(ch chan raft.Observation, obs *raft.Observer) {
+	defer n.wg.Done()
+	defer n.raft.DeregisterObserver(obs)
+	for {
+		select {
+		case o := <-ch:
+			if r, ok := o.Data.(raft.ResumedHeartbeatObservation); ok {
+				n.leaving.back(string(r.PeerID))
+			}
+		case <-n.done:
+			return
+		}
+	}
 }
