@@ -75,6 +75,11 @@ type Options struct {
 	// Lookback bounds how much history sources that keep it return on their
 	// first cycle; zero lets each source choose.
 	Lookback time.Duration
+
+	// older, set by tests only, makes the server's state machine one of an
+	// older release (state.NewOlderFSM): it reads o's command types and
+	// snapshot sections as unknown.
+	older *state.Older
 }
 
 // preflight is what the agent's start checks take from its options.
@@ -159,7 +164,11 @@ func New(cfg *config.Config, opts Options) (*Agent, error) {
 	a.pols = start.Policies
 	a.tokens.Store(&start.Tokens)
 
-	fsm, err := state.NewFSM(state.Config{Profiles: state.DefaultProfiles()})
+	newFSM := state.NewFSM
+	if o := opts.older; o != nil {
+		newFSM = func(c state.Config) (*state.FSM, error) { return state.NewOlderFSM(c, *o) }
+	}
+	fsm, err := newFSM(state.Config{Profiles: state.DefaultProfiles()})
 	if err != nil {
 		return nil, fmt.Errorf("agent: state: %w", err)
 	}

@@ -104,10 +104,18 @@ func (tc *testCluster) serverConfig(i int) *config.Config {
 
 // start starts (or restarts) server i.
 func (tc *testCluster) start(i int) *testServer {
+	tc.t.Helper()
+	return tc.startWith(i, Options{})
+}
+
+// startWith starts (or restarts) server i with the test-only options of
+// o (its logger, policies, clock and version are the cluster's).
+func (tc *testCluster) startWith(i int, o Options) *testServer {
 	t := tc.t
 	t.Helper()
 	cfg := tc.serverConfig(i)
-	a, err := New(cfg, Options{Logger: testLogger(t).Named(cfg.Name), Policies: devPolicies(t), Clock: tc.sim, Version: "test"})
+	o.Logger, o.Policies, o.Clock, o.Version = testLogger(t).Named(cfg.Name), devPolicies(t), tc.sim, "test"
+	a, err := New(cfg, o)
 	if err != nil {
 		t.Fatal(err)
 	}
