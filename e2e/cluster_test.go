@@ -454,19 +454,7 @@ func TestClusterKillLeaderMidMigration(t *testing.T) {
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
-	var tr sim.Truth
-	getJSON(t, r.simURL+"/v1/sim/truth", &tr)
-	stops := map[string]int{}
-	for _, q := range tr.Requests {
-		if strings.HasSuffix(q.Path, "/stop") && strings.HasPrefix(q.Path, "/v1/allocation/") && q.Succeeded() {
-			stops[q.Path]++
-		}
-	}
-	for p, n := range stops {
-		if n > 1 {
-			t.Errorf("%s: %d stops", p, n)
-		}
-	}
+	stops := r.stoppedOnce(t)
 	if len(stops) < kills {
 		t.Errorf("%d allocations stopped for %d rounds with a migration in flight", len(stops), kills)
 	}
@@ -526,6 +514,26 @@ func (r *clusterRun) firstCycle(i int, since time.Time) time.Time {
 	}
 	r.t.Fatalf("server-%d published no cycle within 60s of leading", i)
 	return time.Time{}
+}
+
+// stoppedOnce returns how many times Nomad (the simulator) stopped each
+// allocation, and fails the test for any stopped more than once.
+func (r *clusterRun) stoppedOnce(t *testing.T) map[string]int {
+	t.Helper()
+	var tr sim.Truth
+	getJSON(t, r.simURL+"/v1/sim/truth", &tr)
+	stops := map[string]int{}
+	for _, q := range tr.Requests {
+		if strings.HasSuffix(q.Path, "/stop") && strings.HasPrefix(q.Path, "/v1/allocation/") && q.Succeeded() {
+			stops[q.Path]++
+		}
+	}
+	for p, n := range stops {
+		if n > 1 {
+			t.Errorf("%s: %d stops", p, n)
+		}
+	}
+	return stops
 }
 
 // checkWriters: every write reached Nomad from a server seen leading

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/foreshape/foreshape/agent/api"
-	"github.com/foreshape/foreshape/sim"
 )
 
 // TestRollingUpgradeFromRelease is the rolling upgrade docs/clustering.md
@@ -129,19 +128,7 @@ func TestRollingUpgradeFromRelease(t *testing.T) {
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
-	var tr sim.Truth
-	getJSON(t, r.simURL+"/v1/sim/truth", &tr)
-	stops := map[string]int{}
-	for _, q := range tr.Requests {
-		if strings.HasSuffix(q.Path, "/stop") && strings.HasPrefix(q.Path, "/v1/allocation/") && q.Succeeded() {
-			stops[q.Path]++
-		}
-	}
-	for p, n := range stops {
-		if n > 1 {
-			t.Errorf("%s: %d stops", p, n)
-		}
-	}
+	stops := r.stoppedOnce(t)
 	t.Logf("figures: %d allocations stopped, each once; %d writes to Nomad", len(stops), len(r.writes.writes))
 	r.checkWriters()
 	r.converged(leader)

@@ -26,6 +26,32 @@ func errorsSince(log string, from int) []string {
 	return out
 }
 
+// threeLoggedServers starts three servers over TCP (mutual TLS when tlsFor
+// is set), each logging into its own buffer as well as the test's, waits
+// for three voters and applies entries through the leader.
+func threeLoggedServers(t *testing.T, tlsFor func(name string) *cluster.TLS, entries int) ([]*cluster.Node, []*logBuffer, *cluster.Node) {
+	t.Helper()
+	logs := []*logBuffer{{}, {}, {}}
+	reg := &registry{}
+	root := t.TempDir()
+	var nodes []*cluster.Node
+	for i := range 3 {
+		name := fmt.Sprintf("s%d", i)
+		nd, _ := tcpServerLog(t, filepath.Join(root, name), reg, func(c *cluster.Config) {
+			if tlsFor != nil {
+				c.TLS = tlsFor(name)
+			}
+		}, teeLogger(t, name, logs[i]))
+		nodes = append(nodes, nd)
+	}
+	l := leaderOf(t, nodes...)
+	clustertest.Eventually(t, "three voters", func() bool { return len(suffrage(t, l)) == 3 })
+	for i := range entries {
+		applyToLeader(t, nodes, []byte(fmt.Sprintf("v%d", i)))
+	}
+	return nodes, logs, l
+}
+
 // TestCleanShutdownLogsNoError: a server that stops cleanly, the leader
 // (which hands leadership over) and then a follower, logs no ERROR while
 // it stops: the connections its peers had open to it are closed by its
@@ -44,24 +70,7 @@ func TestCleanShutdownLogsNoError(t *testing.T) {
 }
 
 func cleanShutdownLogsNoError(t *testing.T, tlsFor func(name string) *cluster.TLS) {
-	logs := []*logBuffer{{}, {}, {}}
-	reg := &registry{}
-	root := t.TempDir()
-	var nodes []*cluster.Node
-	for i := range 3 {
-		name := fmt.Sprintf("s%d", i)
-		nd, _ := tcpServerLog(t, filepath.Join(root, name), reg, func(c *cluster.Config) {
-			if tlsFor != nil {
-				c.TLS = tlsFor(name)
-			}
-		}, teeLogger(t, name, logs[i]))
-		nodes = append(nodes, nd)
-	}
-	l := leaderOf(t, nodes...)
-	clustertest.Eventually(t, "three voters", func() bool { return len(suffrage(t, l)) == 3 })
-	for i := range 20 {
-		applyToLeader(t, nodes, []byte(fmt.Sprintf("v%d", i)))
-	}
+	nodes, logs, l := threeLoggedServers(t, tlsFor, 20)
 	// Every peer's replication and heartbeat connections are open.
 	time.Sleep(200 * time.Millisecond)
 
@@ -135,20 +144,7 @@ func cleanShutdownLogsNoError(t *testing.T, tlsFor func(name string) *cluster.TL
 // stop` stops them, log no ERROR: before, the last ones logged failing to
 // reach the first (5-8 lines, "failed to appendEntries to … EOF").
 func TestAllStopLogsNoError(t *testing.T) {
-	logs := []*logBuffer{{}, {}, {}}
-	reg := &registry{}
-	root := t.TempDir()
-	var nodes []*cluster.Node
-	for i := range 3 {
-		name := fmt.Sprintf("s%d", i)
-		nd, _ := tcpServerLog(t, filepath.Join(root, name), reg, nil, teeLogger(t, name, logs[i]))
-		nodes = append(nodes, nd)
-	}
-	l := leaderOf(t, nodes...)
-	clustertest.Eventually(t, "three voters", func() bool { return len(suffrage(t, l)) == 3 })
-	for i := range 5 {
-		applyToLeader(t, nodes, []byte(fmt.Sprintf("v%d", i)))
-	}
+	nodes, logs, _ := threeLoggedServers(t, nil, 5)
 	time.Sleep(200 * time.Millisecond)
 	from := make([]int, len(logs))
 	for i := range logs {

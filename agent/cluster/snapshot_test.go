@@ -61,19 +61,7 @@ func TestSnapshotsUnderLoad(t *testing.T) {
 	for i := range 3 {
 		start(i)
 	}
-	leader := func() int {
-		found := -1
-		clustertest.Eventually(t, "a leader", func() bool {
-			for i, n := range nodes {
-				if _, ok := n.LeaderContext(); ok {
-					found = i
-					return true
-				}
-			}
-			return false
-		})
-		return found
-	}
+	leader := func() int { return leaderIndex(t, nodes) }
 	l := leader()
 
 	// The writer: one sample batch of 200 series a minute of data time,

@@ -90,6 +90,23 @@ func tcpServerLog(t *testing.T, dir string, reg *registry, tweak func(*cluster.C
 	return n, fsm
 }
 
+// leaderIndex waits for one of nodes to lead and returns its index (nodes
+// is read on every try: a restarted server's slot may be replaced).
+func leaderIndex(t *testing.T, nodes []*cluster.Node) int {
+	t.Helper()
+	found := -1
+	clustertest.Eventually(t, "a leader", func() bool {
+		for i, n := range nodes {
+			if _, ok := n.LeaderContext(); ok {
+				found = i
+				return true
+			}
+		}
+		return false
+	})
+	return found
+}
+
 // leaderOf waits until one of nodes leads and returns it.
 func leaderOf(t *testing.T, nodes ...*cluster.Node) *cluster.Node {
 	t.Helper()

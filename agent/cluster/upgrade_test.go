@@ -350,19 +350,7 @@ func TestRollingUpgrade(t *testing.T) {
 	for i := range 3 {
 		start(i, 1)
 	}
-	leader := func() int {
-		found := -1
-		clustertest.Eventually(t, "a leader", func() bool {
-			for i, n := range nodes {
-				if _, ok := n.LeaderContext(); ok {
-					found = i
-					return true
-				}
-			}
-			return false
-		})
-		return found
-	}
+	leader := func() int { return leaderIndex(t, nodes) }
 	apply := func(cmd []byte) error {
 		var err error
 		clustertest.Eventually(t, "an apply through the leader", func() bool {
