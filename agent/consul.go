@@ -287,7 +287,7 @@ func consulDiscover(client *consulapi.Client, service string) func(ctx context.C
 			if a == "" {
 				continue
 			}
-			if host, _, err := net.SplitHostPort(a); err == nil && len(nodes) > 1 && isLoopbackHost(host) {
+			if host, _, err := net.SplitHostPort(a); err == nil && len(nodes) > 1 && config.IsLoopback(host) {
 				unreachable = append(unreachable, fmt.Sprintf("%s %s on Consul node %s", e.ServiceMeta[metaNode], a, e.Node))
 				continue
 			}
@@ -308,10 +308,4 @@ func consulDiscover(client *consulapi.Client, service string) func(ctx context.C
 		}
 		return out, nil
 	}
-}
-
-// isLoopbackHost reports whether host is "localhost" or a loopback IP.
-func isLoopbackHost(host string) bool {
-	ip := net.ParseIP(host)
-	return host == "localhost" || ip != nil && ip.IsLoopback()
 }

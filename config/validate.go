@@ -120,7 +120,7 @@ func (c *Config) Validate() hcl.Diagnostics {
 		// field set it. A static address elsewhere in retry_join is a
 		// peer that cannot reach it; with provider=consul alone the
 		// servers may all be on this host (the lookup finds out).
-		bindLoop, advLoop := isLoopback(c.BindAddr), isLoopback(c.AdvertiseAddr)
+		bindLoop, advLoop := IsLoopback(c.BindAddr), IsLoopback(c.AdvertiseAddr)
 		far := remoteJoin(s.RetryJoin)
 		switch {
 		case bindLoop && far != "":
@@ -194,7 +194,7 @@ func (c *Config) Validate() hcl.Diagnostics {
 		missing("acl.enabled", "acl.token_file", "acl.enabled needs acl.token_file, the file of tokens the HTTP API accepts.")
 	}
 	if c.ACL.Enabled && !t.Enabled() {
-		if host, _, err := net.SplitHostPort(c.HTTP.Address); err == nil && !isLoopback(host) {
+		if host, _, err := net.SplitHostPort(c.HTTP.Address); err == nil && !IsLoopback(host) {
 			warn("acl.enabled", "ACL tokens will cross the network in clear text on %s: configure the tls block.", c.HTTP.Address)
 		}
 	}
@@ -352,7 +352,7 @@ func remoteJoin(entries []string) string {
 		if h, _, err := net.SplitHostPort(e); err == nil {
 			host = h
 		}
-		if !isLoopback(strings.Trim(host, "[]")) {
+		if !IsLoopback(strings.Trim(host, "[]")) {
 			return e
 		}
 	}
@@ -372,7 +372,8 @@ func (c *Config) inFile(field string) bool {
 	return ok && o.rng != nil
 }
 
-func isLoopback(host string) bool {
+// IsLoopback reports whether host is "localhost" or a loopback IP.
+func IsLoopback(host string) bool {
 	if host == "localhost" {
 		return true
 	}

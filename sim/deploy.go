@@ -174,9 +174,7 @@ func (c *Cluster) runDeployments() {
 			c.markDirty(j, triggerDeployment)
 		}
 		if rollback != nil {
-			if _, err := c.register(rollback, nil, triggerDeployment); err != nil {
-				c.log.Warn("auto_revert: registering the stable version failed", logKeyJob, j.id, logKeyVersion, j.stableVersion, "error", err)
-			}
+			c.revert(j, rollback)
 		}
 	}
 }
@@ -254,6 +252,14 @@ func (c *Cluster) runMigrateHealth() {
 		}
 		a.healthAt = c.now
 		c.touch(a)
+	}
+}
+
+// revert registers rollback (rollbackTarget's answer) as the job's new
+// version, as Nomad's deployment watcher does for auto_revert.
+func (c *Cluster) revert(j *job, rollback *api.Job) {
+	if _, err := c.register(rollback, nil, triggerDeployment); err != nil {
+		c.log.Warn("auto_revert: registering the stable version failed", logKeyJob, j.id, logKeyVersion, j.stableVersion, "error", err)
 	}
 }
 

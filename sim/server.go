@@ -955,9 +955,7 @@ func (c *Cluster) setAllocHealth(w http.ResponseWriter, r *http.Request) {
 		resp := &deploymentUpdateResponse{DeploymentModifyIndex: d.modifyIdx}
 		if rollback != nil {
 			resp.RevertedJobVersion = new(j.stableVersion)
-			if _, err := c.register(rollback, nil, triggerDeployment); err != nil {
-				c.log.Warn("auto_revert: registering the stable version failed", logKeyJob, j.id, logKeyVersion, j.stableVersion, "error", err)
-			}
+			c.revert(j, rollback)
 		}
 		ev := c.newEval(j, triggerDeployment, "")
 		c.reconcile(j, ev)

@@ -326,24 +326,15 @@ func restore(r io.Reader, cfg Config, o *older) (restored, error) {
 		seen[name] = true
 		known := o.knowsSection(name)
 		switch {
-		case !known:
-			if flags&flagSkippable == 0 && out.unknown == "" {
-				// Said once the whole snapshot proves intact.
-				out.unknown = fmt.Sprintf("section %q", name)
-			}
-			for range records {
-				if _, err = fr.frame(); err != nil {
-					break
-				}
-			}
-		case name == sectionSeries:
+		case known && name == sectionSeries:
 			err = restoreSeries(fr, st, records)
-		case isActSection(name):
+		case known && isActSection(name):
 			err = restoreAct(fr, out.act, name, records)
-		case name == sectionMembership:
+		case known && name == sectionMembership:
 			err = restoreMembership(fr, out.members, records)
 		default:
 			if flags&flagSkippable == 0 && out.unknown == "" {
+				// Said once the whole snapshot proves intact.
 				out.unknown = fmt.Sprintf("section %q", name)
 			}
 			for range records {
