@@ -299,31 +299,11 @@ func TestGivenUpDrainOverASpreadsCordon(t *testing.T) {
 	h := newHarness(t, actScenario+cacheJob, pols)
 	node := h.nodeID("a-")
 	s := h.runningSpread(node, true)
-	id, err := h.c.Submit(h.ctx, h.now(), h.pols, Submission{Node: node, Target: "dc2", Deadline: h.now().Add(30 * time.Minute)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for range 10 {
-		h.run(h.flatForecasts(30))
-		if h.request(id).State == state.RequestRunning {
-			break
-		}
-		h.step(30 * time.Second)
-	}
-	drain, ok := h.local.FSM.Intent(intentID(state.IntentDrainNode, node, id, 0))
-	if !ok || drain.Outcome != state.OutcomeDone || drain.Before != state.NodeWasIneligible {
-		t.Fatalf("drain intent %+v (found %v); want done, ineligible before (the spread's cordon)", drain, ok)
-	}
+	id := h.drainedOver(node, "the spread's cordon")
 	if n, _, err := h.client.Nodes().Info(node, nil); err != nil || n.DrainStrategy == nil {
 		t.Fatalf("a-1 not draining after %s started (%v): the test needs a drain that still runs", id, err)
 	}
-	var ds []state.Decision
-	for range MaxAttempts {
-		h.c.retry(h.ctx, h.now(), id, "test: the move did not settle", &ds)
-	}
-	if r := h.request(id); r.State != state.RequestFailed {
-		t.Fatalf("%s %s after %d failed attempts", id, r.State, MaxAttempts)
-	}
+	h.failAttempts(id)
 	node1 := func() *nomadapi.Node {
 		t.Helper()
 		n, _, err := h.client.Nodes().Info(node, nil)
@@ -554,18 +534,65 @@ func (h *harness) heldThenDrained(node string, window bool) (first, second strin
 		h.t.Fatal(err)
 	}
 	mustApply(h.t, h, state.SetQueuePaused{Paused: false, At: h.now(), By: "test"})
+	h.runUntilDrained(second, node, first+"'s hold")
+	return first, second
+}
+
+// drainedOver submits a move of node to dc2 and runs passes until it
+// runs; its drain intent must be done with the node ineligible before
+// (over: what held it, for the failure message). It returns the request.
+func (h *harness) drainedOver(node, over string) string {
+	h.t.Helper()
+	id, err := h.c.Submit(h.ctx, h.now(), h.pols, Submission{Node: node, Target: "dc2", Deadline: h.now().Add(30 * time.Minute)})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.runUntilDrained(id, node, over)
+	return id
+}
+
+// runUntilDrained runs passes until request id runs and checks that its
+// drain of node found the node ineligible (held by over).
+func (h *harness) runUntilDrained(id, node, over string) {
+	h.t.Helper()
 	for range 10 {
 		h.run(h.flatForecasts(30))
-		if h.request(second).State == state.RequestRunning {
+		if h.request(id).State == state.RequestRunning {
 			break
 		}
 		h.step(30 * time.Second)
 	}
-	drain, ok := h.local.FSM.Intent(intentID(state.IntentDrainNode, node, second, 0))
+	drain, ok := h.local.FSM.Intent(intentID(state.IntentDrainNode, node, id, 0))
 	if !ok || drain.Outcome != state.OutcomeDone || drain.Before != state.NodeWasIneligible {
-		h.t.Fatalf("drain intent %+v (found %v); want done, ineligible before (%s's hold)", drain, ok, first)
+		h.t.Fatalf("drain intent %+v (found %v); want done, ineligible before (%s)", drain, ok, over)
 	}
-	return first, second
+}
+
+// failAttempts uses up request id's attempts; it must end failed.
+func (h *harness) failAttempts(id string) {
+	h.t.Helper()
+	var ds []state.Decision
+	for range MaxAttempts {
+		h.c.retry(h.ctx, h.now(), id, "test: the move did not settle", &ds)
+	}
+	if r := h.request(id); r.State != state.RequestFailed {
+		h.t.Fatalf("%s %s after %d failed attempts", id, r.State, MaxAttempts)
+	}
+}
+
+// drainEndedStillOut checks that node's drain has ended after request id
+// failed while the node stays out of scheduling (held: by what, for the
+// failure message).
+func (h *harness) drainEndedStillOut(node, id, held string) {
+	h.t.Helper()
+	n, _, err := h.client.Nodes().Info(node, nil)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	if n.DrainStrategy != nil || n.SchedulingEligibility != nomadapi.NodeSchedulingIneligible {
+		h.t.Fatalf("a-1 %s, draining %v after %s failed; want its drain ended, %s kept",
+			n.SchedulingEligibility, n.DrainStrategy != nil, id, held)
+	}
 }
 
 // drainWindowPolicies are offWindowPolicies whose dc1 moves are Nomad
@@ -591,13 +618,7 @@ func TestGivenUpDrainOverAnEarlierRequestsHold(t *testing.T) {
 	h := newHarness(t, actScenario+cacheJob, drainWindowPolicies(t))
 	node := h.nodeID("a-")
 	first, id := h.heldThenDrained(node, true)
-	var ds []state.Decision
-	for range MaxAttempts {
-		h.c.retry(h.ctx, h.now(), id, "test: the move did not settle", &ds)
-	}
-	if r := h.request(id); r.State != state.RequestFailed {
-		t.Fatalf("%s %s after %d failed attempts", id, r.State, MaxAttempts)
-	}
+	h.failAttempts(id)
 	var w state.MigrationRequest
 	for _, x := range h.local.FSM.Act().Requests {
 		if x.Origin == "schedule" {
@@ -609,14 +630,7 @@ func TestGivenUpDrainOverAnEarlierRequestsHold(t *testing.T) {
 	if err := h.c.Follow(h.ctx, h.now()); err != nil {
 		t.Fatal(err)
 	}
-	n, _, err := h.client.Nodes().Info(node, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n.DrainStrategy != nil || n.SchedulingEligibility != nomadapi.NodeSchedulingIneligible {
-		t.Fatalf("a-1 %s, draining %v after %s failed in window %s; want its drain ended, %s's hold kept",
-			n.SchedulingEligibility, n.DrainStrategy != nil, id, w.ID, first)
-	}
+	h.drainEndedStillOut(node, id, first+"'s hold")
 	named := false
 	for _, d := range h.local.FSM.Decisions() {
 		if d.Kind == "hold" && strings.Contains(d.Reason, "operator's") {
@@ -798,40 +812,13 @@ func TestGivenUpDrainOverADrainWindowsHold(t *testing.T) {
 		}
 	})
 	mustApply(t, h, state.CloseIntent{ID: cordon.ID, Outcome: state.OutcomeDone, At: h.now()})
-	id, err := h.c.Submit(h.ctx, h.now(), h.pols, Submission{Node: node, Target: "dc2", Deadline: h.now().Add(30 * time.Minute)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for range 10 {
-		h.run(h.flatForecasts(30))
-		if h.request(id).State == state.RequestRunning {
-			break
-		}
-		h.step(30 * time.Second)
-	}
-	drain, ok := h.local.FSM.Intent(intentID(state.IntentDrainNode, node, id, 0))
-	if !ok || drain.Outcome != state.OutcomeDone || drain.Before != state.NodeWasIneligible {
-		t.Fatalf("drain intent %+v (found %v); want done, ineligible before (the window's hold)", drain, ok)
-	}
-	var ds []state.Decision
-	for range MaxAttempts {
-		h.c.retry(h.ctx, h.now(), id, "test: the move did not settle", &ds)
-	}
-	if r := h.request(id); r.State != state.RequestFailed {
-		t.Fatalf("%s %s after %d failed attempts", id, r.State, MaxAttempts)
-	}
+	id := h.drainedOver(node, "the window's hold")
+	h.failAttempts(id)
 	h.step(15 * time.Second)
 	if err := h.c.Follow(h.ctx, h.now()); err != nil {
 		t.Fatal(err)
 	}
-	n, _, err := h.client.Nodes().Info(node, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n.DrainStrategy != nil || n.SchedulingEligibility != nomadapi.NodeSchedulingIneligible {
-		t.Fatalf("a-1 %s, draining %v after %s failed in window %s; want its drain ended, the window's hold kept",
-			n.SchedulingEligibility, n.DrainStrategy != nil, id, key)
-	}
+	h.drainEndedStillOut(node, id, "window "+key+"'s hold")
 	named := false
 	for _, d := range h.local.FSM.Decisions() {
 		if d.Kind == "hold" && strings.Contains(d.Reason, "operator's") {

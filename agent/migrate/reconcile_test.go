@@ -1347,44 +1347,17 @@ func TestGivenUpDrainKeepsAnOperatorsCordon(t *testing.T) {
 	if _, err := h.client.Nodes().ToggleEligibility(node, false, nil); err != nil {
 		t.Fatal(err)
 	}
-	id, err := h.c.Submit(h.ctx, h.now(), h.pols, Submission{Node: node, Target: "dc2", Deadline: h.now().Add(30 * time.Minute)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for range 10 {
-		h.run(h.flatForecasts(30))
-		if h.request(id).State == state.RequestRunning {
-			break
-		}
-		h.step(30 * time.Second)
-	}
-	drain, ok := h.local.FSM.Intent(intentID(state.IntentDrainNode, node, id, 0))
-	if !ok || drain.Outcome != state.OutcomeDone || drain.Before != state.NodeWasIneligible {
-		t.Fatalf("drain intent %+v (found %v); want done, ineligible before", drain, ok)
-	}
+	id := h.drainedOver(node, "the operator's cordon")
 	if n, _, err := h.client.Nodes().Info(node, nil); err != nil || n.DrainStrategy == nil {
 		t.Fatalf("a-1 not draining after %s started (%v): the test needs a drain that still runs", id, err)
 	}
-	var ds []state.Decision
-	for range MaxAttempts {
-		h.c.retry(h.ctx, h.now(), id, "test: the move did not settle", &ds)
-	}
-	if r := h.request(id); r.State != state.RequestFailed {
-		t.Fatalf("%s %s after %d failed attempts", id, r.State, MaxAttempts)
-	}
+	h.failAttempts(id)
 	for range 3 {
 		if err := h.c.Follow(h.ctx, h.now()); err != nil {
 			t.Fatal(err)
 		}
 	}
-	n, _, err := h.client.Nodes().Info(node, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n.DrainStrategy != nil || n.SchedulingEligibility != nomadapi.NodeSchedulingIneligible {
-		t.Errorf("a-1 %s, draining %v after %s failed; want its drain ended and the operator's cordon kept",
-			n.SchedulingEligibility, n.DrainStrategy != nil, id)
-	}
+	h.drainEndedStillOut(node, id, "the operator's cordon")
 	said := false
 	for _, d := range h.local.FSM.Decisions() {
 		if d.Kind == "hold" && d.Request == id && strings.Contains(d.Reason, "a-1 stays out of scheduling after "+id+" was given up") {
