@@ -57,8 +57,10 @@ func threeLoggedServers(t *testing.T, tlsFor func(name string) *cluster.TLS, ent
 // it stops: the connections its peers had open to it are closed by its
 // own shutdown, which raft's transport reported as "failed to decode
 // incoming command" at ERROR. Nor do its peers, which it told it was
-// leaving, about failing to reach it. A peer that sends the transport
-// garbage still gets its ERROR line. Over plain TCP and mutual TLS.
+// leaving, about failing to reach it, nor the new leader at WARN ("failed
+// to contact", three lines in its first 1.5 s). A peer that sends the
+// transport garbage still gets its ERROR line. Over plain TCP and mutual
+// TLS.
 func TestCleanShutdownLogsNoError(t *testing.T) {
 	t.Run("tcp", func(t *testing.T) { cleanShutdownLogsNoError(t, nil) })
 	ca := testpki.NewCA(t, "foreshape")
@@ -106,10 +108,12 @@ func cleanShutdownLogsNoError(t *testing.T, tlsFor func(name string) *cluster.TL
 	})
 	c.Close()
 
-	// stop stops n and checks, a second later (raft's replication and
-	// heartbeats to it have failed by then), that no server logged an
-	// ERROR meanwhile: neither n nor the peers it told it was leaving.
+	// stop stops n and checks, two seconds later (raft's replication and
+	// heartbeats to it have failed by then, and the leader's lease checks
+	// warned three times), that no server logged an ERROR meanwhile, nor
+	// a WARN naming n: neither n nor the peers it told it was leaving.
 	stop := func(n *cluster.Node, what string) {
+		id := n.Info().ID
 		from := make([]int, len(logs))
 		for i := range logs {
 			from[i] = len(logs[i].String())
@@ -117,10 +121,15 @@ func cleanShutdownLogsNoError(t *testing.T, tlsFor func(name string) *cluster.TL
 		if err := n.Close(); err != nil {
 			t.Errorf("close %s: %v", what, err)
 		}
-		time.Sleep(time.Second)
+		time.Sleep(2 * time.Second)
 		for i := range logs {
 			if errs := errorsSince(logs[i].String(), from[i]); len(errs) > 0 {
 				t.Errorf("%s (s%d) stopping cleanly: s%d logged %d ERROR lines:\n%s", what, idx(n), i, len(errs), strings.Join(errs, "\n"))
+			}
+			for _, line := range strings.Split(logs[i].String()[from[i]:], "\n") {
+				if strings.Contains(line, "[WARN]") && strings.Contains(line, id) {
+					t.Errorf("%s (s%d) stopping cleanly: s%d warned about it: %s", what, idx(n), i, line)
+				}
 			}
 		}
 	}

@@ -26,8 +26,11 @@ import (
 // Likewise for the peers a stopping server told it was leaving (OpLeaving):
 // raft's ERROR lines about failing to reach that peer ("failed to
 // appendEntries to", "failed to heartbeat to", "failed to make requestVote
-// RPC") are DEBUG until the peer answers heartbeats again or leaveQuiet
-// has passed, after which a peer still away is an error again.
+// RPC") and the leader's WARN lines that it has not heard from it ("failed
+// to contact", three in its first 1.5 s away) are DEBUG until the peer
+// answers heartbeats again or leaveQuiet has passed, after which a peer
+// still away is an error again. The peers log one INFO line instead: "a
+// server is stopping cleanly".
 type stoppingLogger struct {
 	hclog.Logger
 	stopping context.Context
@@ -40,8 +43,13 @@ func (l stoppingLogger) Error(msg string, args ...any) {
 	l.Log(hclog.Error, msg, args...)
 }
 
+func (l stoppingLogger) Warn(msg string, args ...any) {
+	l.Log(hclog.Warn, msg, args...)
+}
+
 func (l stoppingLogger) Log(level hclog.Level, msg string, args ...any) {
-	if level == hclog.Error && (l.stopping.Err() != nil && ownShutdown(msg, args) || l.leaving.left(msg, args)) {
+	if level == hclog.Error && l.stopping.Err() != nil && ownShutdown(msg, args) ||
+		(level == hclog.Error || level == hclog.Warn) && l.leaving.left(msg, args) {
 		level = hclog.Debug
 	}
 	l.Logger.Log(level, msg, args...)
@@ -119,8 +127,8 @@ func (p *leavingPeers) back(id string) {
 	}
 }
 
-// left reports whether raft's ERROR line msg is about failing to reach a
-// peer that said it was leaving, within leaveQuiet.
+// left reports whether raft's line msg is about failing to reach a peer
+// that said it was leaving, within leaveQuiet.
 func (p *leavingPeers) left(msg string, args []any) bool {
 	if p == nil {
 		return false
@@ -131,10 +139,12 @@ func (p *leavingPeers) left(msg string, args []any) bool {
 		key = "peer"
 	case "failed to make requestVote RPC":
 		key = "target"
+	case "failed to contact":
+		key = "server-id"
 	default:
 		return false
 	}
-	var addr string
+	var addr, id string
 	for i := 0; i+1 < len(args); i += 2 {
 		if args[i] != key {
 			continue
@@ -144,14 +154,21 @@ func (p *leavingPeers) left(msg string, args []any) bool {
 			addr = string(v.Address)
 		case raft.ServerAddress:
 			addr = string(v)
+		case raft.ServerID:
+			id = string(v)
 		case string:
 			addr = v
 		}
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	l, ok := p.peers[addr]
-	return ok && p.now().Sub(l.at) < leaveQuiet
+	now := p.now()
+	for a, l := range p.peers {
+		if (addr != "" && a == addr || id != "" && l.id == id) && now.Sub(l.at) < leaveQuiet {
+			return true
+		}
+	}
+	return false
 }
 
 // handleLeaving records the peer in the request as leaving.

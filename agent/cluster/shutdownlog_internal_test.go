@@ -12,9 +12,10 @@ import (
 	"github.com/hashicorp/raft"
 )
 
-// TestLeavingPeerLines: raft's failures to reach a peer are ERROR, unless
-// the peer said it was leaving: then DEBUG until it answers heartbeats
-// again or leaveQuiet has passed. Other lines keep their level.
+// TestLeavingPeerLines: raft's failures to reach a peer are ERROR (and the
+// leader's "failed to contact" WARN), unless the peer said it was leaving:
+// then DEBUG until it answers heartbeats again or leaveQuiet has passed.
+// Other lines keep their level.
 func TestLeavingPeerLines(t *testing.T) {
 	now := time.Date(2026, 12, 2, 17, 0, 0, 0, time.UTC)
 	p := newLeavingPeers(func() time.Time { return now })
@@ -28,26 +29,30 @@ func TestLeavingPeerLines(t *testing.T) {
 		l.Error("failed to make requestVote RPC", "target", peer, "error", io.EOF, "term", 3)
 		l.Error("failed to appendEntries to", "peer", raft.Server{ID: "c", Address: "10.0.0.3:7576"}, "error", io.EOF)
 		l.Error("failed to commit logs", "error", errors.New("disk"))
+		l.Warn("failed to contact", "server-id", peer.ID, "time", time.Second)
+		l.Warn("failed to contact", "server-id", raft.ServerID("c"), "time", time.Second)
+		l.Warn("failed to contact quorum of nodes, stepping down")
 	}
 	errorLines := func() int { return strings.Count(out.String(), "[ERROR]") }
+	warnLines := func() int { return strings.Count(out.String(), "[WARN]") }
 	lines()
-	if errorLines() != 5 {
-		t.Fatalf("no peer leaving: %d ERROR lines, want 5:\n%s", errorLines(), out.String())
+	if errorLines() != 5 || warnLines() != 3 {
+		t.Fatalf("no peer leaving: %d ERROR and %d WARN lines, want 5 and 3:\n%s", errorLines(), warnLines(), out.String())
 	}
 	p.mark("b", "10.0.0.2:7576")
 	lines()
-	if errorLines() != 2 || strings.Contains(out.String(), "10.0.0.2") {
-		t.Errorf("b leaving: %d ERROR lines, want c's and the commit's:\n%s", errorLines(), out.String())
+	if errorLines() != 2 || warnLines() != 2 || strings.Contains(out.String(), "10.0.0.2") || strings.Contains(out.String(), "server-id=b") {
+		t.Errorf("b leaving: %d ERROR and %d WARN lines, want c's, the commit's and the quorum's:\n%s", errorLines(), warnLines(), out.String())
 	}
 	now = now.Add(leaveQuiet)
 	lines()
-	if errorLines() != 5 {
-		t.Errorf("b away for leaveQuiet: %d ERROR lines, want 5", errorLines())
+	if errorLines() != 5 || warnLines() != 3 {
+		t.Errorf("b away for leaveQuiet: %d ERROR and %d WARN lines, want 5 and 3", errorLines(), warnLines())
 	}
 	p.mark("b", "10.0.0.2:7576")
 	p.back("b")
 	lines()
-	if errorLines() != 5 {
-		t.Errorf("b back: %d ERROR lines, want 5", errorLines())
+	if errorLines() != 5 || warnLines() != 3 {
+		t.Errorf("b back: %d ERROR and %d WARN lines, want 5 and 3", errorLines(), warnLines())
 	}
 }
