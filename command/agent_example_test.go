@@ -215,7 +215,7 @@ func TestAgentRunsExample(t *testing.T) {
 	if err != nil {
 		t.Fatalf("status with a client certificate and token: %v", err)
 	}
-	if st.IsLeader || st.State != "Follower" || len(st.Peers) != 0 || st.Version == "" {
+	if st.IsLeader || st.State != "Follower" || len(st.Peers) != 0 || st.Version != Version() {
 		t.Errorf("status %+v; want a follower waiting for its peers", st)
 	}
 	if resp, err := noCert.Get(base + "/v1/status"); err == nil {

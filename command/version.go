@@ -53,7 +53,7 @@ func versionOf(version, stamped string, info *debug.BuildInfo) string {
 	case info != nil && info.Main.Version != "" && info.Main.Version != "(devel)":
 		return version + " (module " + info.Main.Version + ")"
 	}
-	return version + " (revision unknown: built without VCS stamping)"
+	return version + " (revision unknown)"
 }
 
 // VersionCommand prints the version.
@@ -68,8 +68,10 @@ Usage: foreshape version
   Prints the version of this foreshape binary and what it was built from:
   the git revision make build stamps (with -dirty when the tree had
   uncommitted changes), else the one go build recorded from the checkout,
-  else the module version go install recorded, else "revision unknown:
-  built without VCS stamping" (such as go build -buildvcs=false).
+  else the module version go install recorded, else "revision unknown"
+  (a build without VCS information, such as go build -buildvcs=false or
+  outside a git checkout: build with make build to stamp it). foreshape
+  status and the Consul service's meta show the same text.
 
 Example:
 

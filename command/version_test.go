@@ -27,8 +27,8 @@ func TestVersionOf(t *testing.T) {
 		{"go build in a changed checkout", "", vcs("vcs.revision", rev, "vcs.modified", "true"), "1.2.3 (5d3fd3e01234-dirty)"},
 		{"go install from the module cache", "", &debug.BuildInfo{Main: debug.Module{Version: "v0.0.0-20261202162200-5d3fd3e01234"}},
 			"1.2.3 (module v0.0.0-20261202162200-5d3fd3e01234)"},
-		{"go build -buildvcs=false", "", vcs("-buildvcs", "false"), "1.2.3 (revision unknown: built without VCS stamping)"},
-		{"no build information", "", nil, "1.2.3 (revision unknown: built without VCS stamping)"},
+		{"go build -buildvcs=false", "", vcs("-buildvcs", "false"), "1.2.3 (revision unknown)"},
+		{"no build information", "", nil, "1.2.3 (revision unknown)"},
 	} {
 		if got := versionOf("1.2.3", tc.stamped, tc.info); got != tc.want {
 			t.Errorf("%s: %q, want %q", tc.name, got, tc.want)
