@@ -26,14 +26,37 @@ import (
 // reservations and decisions. It logs how long each server took to be ready and how long
 // the cluster had no leader.
 func TestRollingUpgradeFromRelease(t *testing.T) {
-	old := os.Getenv("FORESHAPE_E2E_UPGRADE_FROM")
-	if old == "" {
-		t.Skip("FORESHAPE_E2E_UPGRADE_FROM names no older foreshape binary")
+	rollingReplace(t, releaseBinary(t, "FORESHAPE_E2E_UPGRADE_FROM"), binary)
+}
+
+// TestRollingDowngradeToRelease is TestRollingUpgradeFromRelease the other
+// way: three servers of this build, replaced one at a time by an older
+// release (the binary FORESHAPE_E2E_DOWNGRADE_TO names; the test skips
+// without it) while moves go on, with the same checks. It holds while this
+// build has written nothing of a newer state protocol than that release
+// reads (docs/clustering.md, Downgrading).
+func TestRollingDowngradeToRelease(t *testing.T) {
+	rollingReplace(t, binary, releaseBinary(t, "FORESHAPE_E2E_DOWNGRADE_TO"))
+}
+
+// releaseBinary is the foreshape binary the environment variable env
+// names; the test skips without one.
+func releaseBinary(t *testing.T, env string) string {
+	bin := os.Getenv(env)
+	if bin == "" {
+		t.Skipf("%s names no older foreshape binary", env)
 	}
-	if _, err := os.Stat(old); err != nil {
-		t.Fatalf("FORESHAPE_E2E_UPGRADE_FROM: %v", err)
+	if _, err := os.Stat(bin); err != nil {
+		t.Fatalf("%s: %v", env, err)
 	}
-	r := startClusterRunOf(t, old, 20, "testdata/cluster", 2, "")
+	return bin
+}
+
+// rollingReplace runs three servers of the binary from, with two client
+// agents of this build and moves going on, replaces them one at a time by
+// the binary to, and checks what TestRollingUpgradeFromRelease says.
+func rollingReplace(t *testing.T, from, to string) {
+	r := startClusterRunOf(t, from, 20, "testdata/cluster", 2, "")
 	leader, _ := r.leader(-1, time.Time{})
 	submit := func(n int) {
 		for range n {
@@ -87,12 +110,12 @@ func TestRollingUpgradeFromRelease(t *testing.T) {
 			next, at = r.leader(i, stopped)
 			t.Logf("step %d: server-%d led; server-%d leads %.2fs after the SIGTERM", i+1, i, next, at.Sub(stopped).Seconds())
 		}
-		r.bins[i] = binary
+		r.bins[i] = to
 		started := time.Now()
 		r.startServer(i)
 		ready(i, 2*time.Minute)
 		took := time.Since(started)
-		t.Logf("step %d: server-%d (leader: %v) stopped in %.2fs, ready on this build %.2fs after its start",
+		t.Logf("step %d: server-%d (leader: %v) stopped in %.2fs, ready on the new binary %.2fs after its start",
 			i+1, i, wasLeader, stopTook.Seconds(), took.Seconds())
 		if wasLeader {
 			leader = next
