@@ -178,8 +178,10 @@ func TestActAPIRefusals(t *testing.T) {
 		}
 	}
 	_, err = c.Submit(ctx, api.Submission{Allocation: alloc, Target: "dc2"})
-	if code(err) != 409 || !strings.Contains(err.Error(), id) {
-		t.Errorf("resubmission: %v; want 409 naming %s", err, id)
+	// The 409 names the resource and the request holding it, once.
+	if want := "is already queued as " + id + " (pending)"; code(err) != 409 || !strings.Contains(err.Error(), want) ||
+		strings.Count(err.Error(), id) != 1 {
+		t.Errorf("resubmission: %v; want 409 naming %s once: %q", err, id, want)
 	}
 	mr, err := c.Request(ctx, id)
 	if err != nil || mr.Resource != api.AllocResource(alloc) || mr.Reason == "" {

@@ -110,7 +110,7 @@ func TestQueueCommandErrors(t *testing.T) {
 		{"priority", []string{"queue", "submit", "-address", "@", "-node", "n1", "-target", "dc2", "-priority", "500"}, ExitUsage, "-priority"},
 		{"argument", []string{"queue", "submit", "-address", "@", "n1"}, ExitUsage, "takes no arguments"},
 		{"unknown node", []string{"queue", "submit", "-address", "@", "-node", "n9", "-target", "dc2"}, ExitInvalid, `400 Bad Request: node: no node "n9"`},
-		{"already queued", []string{"queue", "submit", "-address", "@", "-alloc", "a1", "-target", "dc3"}, ExitInvalid, "409 Conflict: alloc/a1 is already queued (request mr-1)"},
+		{"already queued", []string{"queue", "submit", "-address", "@", "-alloc", "a1", "-target", "dc3"}, ExitInvalid, "409 Conflict: alloc/a1 is already queued as mr-1 (pending)"},
 		{"show nothing", []string{"queue", "show", "-address", "@"}, ExitUsage, "exactly one request ID"},
 		{"show flags after", []string{"queue", "show", "-address", "@", "mr-1", "-json"}, ExitUsage, "options come before the request ID"},
 		{"show unknown", []string{"queue", "show", "-address", "@", "mr-9"}, ExitInvalid, "404"},

@@ -89,17 +89,23 @@ func (e *InvalidError) Error() string { return fmt.Sprintf("%s: %s", e.Field, e.
 func (e *InvalidError) Unwrap() error { return ErrInvalid }
 
 // ConflictError is a submission for a resource that is already queued; it
-// names the existing request. It wraps ErrConflict.
+// names the existing request once: "node dc1-a-1 is already queued as mr-3
+// (pending)". It wraps ErrConflict.
 type ConflictError struct {
 	Existing string // the id of the request that holds the resource
-	Reason   string
+	Resource string // what is queued, as the queue names it; "" when not known
+	State    string // the existing request's state; "" when not known
 }
 
 func (e *ConflictError) Error() string {
-	if e.Reason == "" {
-		return "already queued as " + e.Existing
+	msg := "already queued as " + e.Existing
+	if e.Resource != "" {
+		msg = e.Resource + " is " + msg
 	}
-	return fmt.Sprintf("%s (request %s)", e.Reason, e.Existing)
+	if e.State != "" {
+		msg += " (" + e.State + ")"
+	}
+	return msg
 }
 
 // Unwrap makes errors.Is(err, ErrConflict) hold.

@@ -219,6 +219,7 @@ func TestSubmitRefusals(t *testing.T) {
 		field string // InvalidError's field; "" for other errors
 		want  error
 		msg   string
+		not   string // what the error must not say
 	}{
 		{name: "unknown allocation", sub: Submission{Allocation: "nope", Target: "dc2"}, field: "allocation", msg: `no allocation "nope"`},
 		{name: "unknown node", sub: Submission{Node: "nope", Target: "dc2"}, field: "node"},
@@ -227,6 +228,8 @@ func TestSubmitRefusals(t *testing.T) {
 		{name: "unknown target", sub: Submission{Allocation: webAllocs[0].ID, Target: "dc9"}, field: "target", msg: "unknown locality"},
 		{name: "malformed target", sub: Submission{Allocation: webAllocs[0].ID, Target: "a/b/c/d"}, field: "target"},
 		{name: "target equals source", sub: Submission{Allocation: webAllocs[0].ID, Target: "dc1"}, field: "target", msg: "the target equals the source"},
+		// A node request names the node once.
+		{name: "node target equals source", sub: Submission{Node: nodeA, Target: "dc1"}, field: "target", msg: "already runs in dc1: the target equals the source", not: "(node "},
 		{name: "constraints forbid", sub: Submission{Allocation: pinned, Target: "dc2"}, field: "target", msg: "job pinned's constraints forbid dc2"},
 	}
 	for _, tt := range tests {
@@ -239,6 +242,9 @@ func TestSubmitRefusals(t *testing.T) {
 			}
 			if tt.msg != "" && !strings.Contains(err.Error(), tt.msg) {
 				t.Errorf("%q lacks %q", err, tt.msg)
+			}
+			if tt.not != "" && strings.Contains(err.Error(), tt.not) {
+				t.Errorf("%q says %q", err, tt.not)
 			}
 			if after := h.local.FSM.Act(); len(after.Requests) != len(before.Requests) {
 				t.Error("a refused submission queued something")

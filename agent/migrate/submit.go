@@ -146,6 +146,9 @@ func (c *Coordinator) Submit(ctx context.Context, now time.Time, pols []*policie
 		return "", invalid("allocation", "its node is not known to Nomad")
 	}
 	if shape.In(tgt, srcNode) {
+		if r.Resource.Kind == state.ResourceNode {
+			return "", invalid("target", "%s already runs in %s: the target equals the source", r.Resource, tgt)
+		}
 		return "", invalid("target", "%s already runs in %s (node %s): the target equals the source", r.Resource, tgt, srcNode.Name)
 	}
 	src, pol := sourceOf(srcNode, pols)

@@ -136,7 +136,7 @@ func (a *Act) Submit(ctx context.Context, s api.Submission) (string, error) {
 		}
 		open++
 		if mr.Resource == resource {
-			return "", &api.ConflictError{Existing: mr.ID, Reason: resource + " is already queued"}
+			return "", &api.ConflictError{Existing: mr.ID, Resource: resource, State: string(mr.State)}
 		}
 	}
 	bound := a.Max
