@@ -58,7 +58,8 @@ Options:
 
   -scenario=FILE|NAME   Scenario file (HCL), or the name of a bundled
                         scenario (maintenance-peak, surge-wave, crossings,
-                        bursty, large; or default, maintenance). Required.
+                        bursty, large; or default, maintenance, and
+                        shared-data, whose traces -data names). Required.
   -data=DIR             Directory searched first for the scenario's trace
                         files (such as ../shared/data).
   -controllers=LIST     Comma-separated controllers to run. Default: all.

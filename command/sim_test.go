@@ -117,6 +117,9 @@ func TestSimServeErrors(t *testing.T) {
 		{"unknown scenario name", []string{"sim", "serve", "-scenario", "surge-wav"}, ExitInvalid,
 			`"surge-wav" is neither a scenario file nor a bundled scenario (bursty, crossings, default, large, maintenance, maintenance-peak, shared-data, surge-wave)`},
 		{"unknown scenario name, sim run", []string{"sim", "run", "-scenario", "surge-wav"}, ExitInvalid, "neither a scenario file nor a bundled scenario"},
+		// shared-data is bundled, its traces are not: it asks for -data.
+		{"shared-data without its traces, sim run", []string{"sim", "run", "-scenario", "shared-data", "-controllers", "none"}, ExitInvalid,
+			"The scenario names a trace file that is not bundled: point -data at a directory\nthat holds it"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var out, errb simOutput
