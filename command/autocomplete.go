@@ -166,9 +166,9 @@ func (c completion) install() ([]string, error) {
 			}
 			lines = strings.Split(string(b), "\n")
 		}
-		add := want + "\n"
+		add, added := want+"\n", fmt.Sprintf("%q", want)
 		if t.shell == "zsh" && !containsLine(lines, bashcompinit) {
-			add = bashcompinit + "\n" + add
+			add, added = bashcompinit+"\n"+add, fmt.Sprintf("%q and %q", bashcompinit, want)
 		}
 		if len(b) > 0 && !strings.HasSuffix(string(b), "\n") {
 			add = "\n" + add
@@ -176,7 +176,7 @@ func (c completion) install() ([]string, error) {
 		if err := appendFile(t.path, add); err != nil {
 			return done, err
 		}
-		done = append(done, fmt.Sprintf("%s: added %q to %s", t.shell, want, t.path))
+		done = append(done, fmt.Sprintf("%s: added %s to %s", t.shell, added, t.path))
 	}
 	return done, nil
 }
@@ -207,7 +207,11 @@ func (c completion) uninstall() ([]string, error) {
 		if err := c.removeLines(t.path); err != nil {
 			return done, err
 		}
-		done = append(done, fmt.Sprintf("%s: removed foreshape's completion line from %s", t.shell, t.path))
+		msg := fmt.Sprintf("%s: removed foreshape's completion line from %s", t.shell, t.path)
+		if t.shell == "zsh" && containsLine(strings.Split(string(b), "\n"), bashcompinit) {
+			msg += " (its bashcompinit line stays: other completions may use it)"
+		}
+		done = append(done, msg)
 	}
 	if len(done) == 0 {
 		return nil, fmt.Errorf("foreshape's completion is not installed in any shell startup file under %s", c.home)

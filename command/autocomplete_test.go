@@ -56,6 +56,10 @@ func TestAutocompleteInstall(t *testing.T) {
 			t.Errorf("install does not say it changed %s:\n%s", f, stdout)
 		}
 	}
+	// It says it added bashcompinit's line to .zshrc too.
+	if want := "zsh: added \"" + bashcompinit + "\" and"; !strings.Contains(stdout, want) {
+		t.Errorf("install does not say %q:\n%s", want, stdout)
+	}
 	// bash takes the line as a completion for foreshape.
 	if sh, err := exec.LookPath("bash"); err == nil {
 		out, err := exec.Command(sh, "--norc", "--noprofile", "-c", "source "+shellQuote(bashrc)+" && complete -p foreshape").CombinedOutput()
@@ -80,8 +84,12 @@ func TestAutocompleteInstall(t *testing.T) {
 	if got := read(t, bashrc); got != bashBefore {
 		t.Errorf(".bashrc after uninstall holds %q, want %q", got, bashBefore)
 	}
-	if got := read(t, zshrc); strings.Contains(got, "foreshape") {
-		t.Errorf(".zshrc after uninstall holds %q", got)
+	// bashcompinit's line stays, and the uninstall says so.
+	if got := read(t, zshrc); got != bashcompinit+"\n" {
+		t.Errorf(".zshrc after uninstall holds %q, want only bashcompinit's line", got)
+	}
+	if want := "from " + zshrc + " (its bashcompinit line stays: other completions may use it)"; !strings.Contains(stdout, want) {
+		t.Errorf("uninstall does not say %q:\n%s", want, stdout)
 	}
 	if _, err := os.Stat(fishFile); !os.IsNotExist(err) {
 		t.Errorf("foreshape.fish after uninstall: %v", err)

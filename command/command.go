@@ -189,9 +189,11 @@ func helpFunc(commands map[string]cli.CommandFactory) cli.HelpFunc {
 		b.WriteString("Run 'foreshape -autocomplete-install' once to complete commands in bash, zsh\n")
 		b.WriteString("and fish, each whose startup file (fish: config directory) exists: it adds a\n")
 		b.WriteString("line to ~/.bashrc (else bash's first of ~/.bash_profile, ~/.bash_login,\n")
-		b.WriteString("~/.profile) and to ~/.zshrc, writes fish/completions/foreshape.fish under\n")
-		b.WriteString("~/.config (or $XDG_CONFIG_HOME), and prints each file it changed.\n")
-		b.WriteString("'foreshape -autocomplete-uninstall' removes them.\n")
+		b.WriteString("~/.profile) and to ~/.zshrc (after zsh's bashcompinit line, added when\n")
+		b.WriteString("missing), writes fish/completions/foreshape.fish under ~/.config (or\n")
+		b.WriteString("$XDG_CONFIG_HOME), and prints each file it changed.\n")
+		b.WriteString("'foreshape -autocomplete-uninstall' removes them (bashcompinit's line stays:\n")
+		b.WriteString("other completions may use it).\n")
 		return b.String()
 	}
 }
