@@ -207,7 +207,11 @@ func (c *AgentCommand) Run(args []string) int {
 		cfg.Nomad.Address = devSimulator.url
 		opts.Clock = devSimulator.clock()
 	} else if *simClock {
-		opts.Clock = &remoteSimClock{address: cfg.Nomad.Address, token: cfg.Nomad.Token.Reveal()}
+		clock := &remoteSimClock{address: cfg.Nomad.Address, token: cfg.Nomad.Token.Reveal()}
+		opts.Clock = clock
+		ctx, stop := context.WithCancel(c.Ctx)
+		defer stop()
+		go clock.follow(ctx, 5*time.Second)
 	}
 	logUnused(log, cfg)
 	var a runningAgent

@@ -205,6 +205,25 @@ func (c *remoteSimClock) read(ctx context.Context) (time.Time, error) {
 	return st.Now.UTC(), nil
 }
 
+// follow reads the clock every period until ctx is done, so that Speed
+// follows the simulator on an agent that does not lead: only the leader's
+// cycle reads the clock otherwise, and a follower's Speed, 1 until it has
+// read it, sets its cycle interval and so how long it keeps the leader's
+// last cycle (1 to 30 s of wall time). A failed reading is left to the
+// leader's cycle to report.
+func (c *remoteSimClock) follow(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		_, _ = c.Now(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
 // Speed implements agent.Clock; 1 until two readings have been taken.
 func (c *remoteSimClock) Speed() float64 {
 	c.mu.Lock()

@@ -55,6 +55,40 @@ func TestRemoteSimClockEstimatesSpeed(t *testing.T) {
 	}
 }
 
+// TestRemoteSimClockFollows: an agent that does not lead, whose cycle
+// never reads the clock, learns the simulator's speed from follow alone
+// (its Speed was 1, its cycle interval a minute of wall time for a 1m
+// step), and follow ends with its context.
+func TestRemoteSimClockFollows(t *testing.T) {
+	wall0 := time.Now()
+	data0 := time.Date(2026, 1, 5, 6, 0, 0, 0, time.UTC)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = json.NewEncoder(w).Encode(map[string]any{"Now": data0.Add(time.Duration(float64(time.Since(wall0)) * 120))})
+	}))
+	defer srv.Close()
+	c := &remoteSimClock{address: srv.URL}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		c.follow(ctx, 50*time.Millisecond)
+		close(done)
+	}()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if s := c.Speed(); s >= 60 && s <= 240 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Speed = %v 10 s after follow started, want about 120", c.Speed())
+		}
+	}
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("follow did not return once its context was done")
+	}
+}
+
 // syncBuffer is a bytes.Buffer safe for a command writing while a test reads.
 type syncBuffer struct {
 	mu sync.Mutex
