@@ -99,10 +99,21 @@ func TestPendingForecastsAreListedNotExported(t *testing.T) {
 	if !strings.Contains(string(body), `metric="cpu"`) {
 		t.Error("the ready forecast is not exported")
 	}
-	// A follower has no forecasts: the 404 says where they are.
+	// A metric the locality's policies do not forecast: the 404 names
+	// those they do; a locality no policy forecasts: the localities.
+	for _, tc := range []struct{ loc, metric, want string }{
+		{"dc1/web", "disk", `no forecast for locality "dc1/web" metric "disk": its policies forecast cpu, memory`},
+		{"web", "disk", `no forecast for locality "web" metric "disk": its policies forecast cpu, memory`},
+		{"dc9", "cpu", `no forecast for locality "dc9" metric "cpu": no policy forecasts it; the localities forecast: dc1/web`},
+	} {
+		if _, err := c.Forecast(ctx, tc.loc, tc.metric); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("GET /v1/forecast/%s?metric=%s: %v; want %q", tc.loc, tc.metric, err, tc.want)
+		}
+	}
+	// A follower whose leader has published nothing yet says so.
 	b.leader, b.forecasts = false, nil
 	_, err = c.Forecast(ctx, "dc1/web", "cpu")
-	if err == nil || !strings.Contains(err.Error(), "this agent does not lead; the leader (10.0.0.2:7576)") {
+	if err == nil || !strings.Contains(err.Error(), "this agent does not lead, and the leader (10.0.0.2:7576) has published no forecast yet") {
 		t.Errorf("follower: err = %v", err)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -256,9 +257,15 @@ func (s *Server) forecast(w http.ResponseWriter, r *http.Request) {
 	loc := r.PathValue("locality")
 	metric := r.URL.Query().Get("metric")
 	var out []Forecast
-	for _, f := range s.backend.Forecasts(r.Context()) {
-		if (f.Locality == loc || f.Policy == loc) && (metric == "" || f.Metric == metric) {
-			out = append(out, f)
+	all := s.backend.Forecasts(r.Context())
+	var metrics, locs []string // the locality's metrics; every locality forecast
+	for _, f := range all {
+		locs = append(locs, f.Locality)
+		if f.Locality == loc || f.Policy == loc {
+			metrics = append(metrics, f.Metric)
+			if metric == "" || f.Metric == metric {
+				out = append(out, f)
+			}
 		}
 	}
 	if len(out) == 0 {
@@ -267,8 +274,15 @@ func (s *Server) forecast(w http.ResponseWriter, r *http.Request) {
 			what += " metric " + strconv.Quote(metric)
 		}
 		why := "no policy forecasts it"
-		if st := s.backend.Status(r.Context()); !st.IsLeader {
-			why = "this agent does not lead; the leader (" + st.Leader + ") runs the forecasts"
+		switch st := s.backend.Status(r.Context()); {
+		case len(metrics) > 0:
+			// A metric the locality's policies do not forecast.
+			why = "its policies forecast " + strings.Join(slices.Compact(slices.Sorted(slices.Values(metrics))), ", ")
+		case len(all) > 0:
+			why += "; the localities forecast: " + strings.Join(slices.Compact(slices.Sorted(slices.Values(locs))), ", ")
+		case !st.IsLeader:
+			// A follower answers the leader's last cycle, which has none.
+			why = "this agent does not lead, and the leader (" + st.Leader + ") has published no forecast yet"
 		}
 		writeError(w, http.StatusNotFound, "no forecast for "+what+": "+why)
 		return
