@@ -131,9 +131,14 @@ Usage: foreshape config show [options] PATH
 
   Loads the agent configuration at PATH (a file or a directory of *.hcl
   files), checks its settings and the rules between them, and prints the
-  effective configuration: every setting, defaults included. Tokens are
-  always printed as "<redacted>". The files it names and the policies in
-  policies.dir are not read: 'foreshape config validate' checks those.
+  effective configuration: every setting, defaults included. A token that
+  is set prints as "<redacted>", one that is not as "". A setting whose
+  default is worked out elsewhere prints empty when not set: name (the
+  host name), advertise_addr (bind_addr and http.address's host),
+  nomad.region and nomad.namespace (the Nomad agent's), and
+  prometheus.iops_query (node_exporter's disk operations, as example.hcl
+  shows). The files it names and the policies in policies.dir are not
+  read: 'foreshape config validate' checks those.
 
 Options:
 

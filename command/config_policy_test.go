@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -135,6 +136,16 @@ func TestConfigShowRedactsSecrets(t *testing.T) {
 		}
 		if strings.Count(stdout, "<redacted>") != 2 {
 			t.Errorf("config show -format %s should show both tokens as <redacted>:\n%s", format, stdout)
+		}
+		// What -help says prints empty when not set does.
+		for _, name := range []string{"name", "advertise_addr", "region", "namespace", "iops_query"} {
+			re := regexp.MustCompile(`(?m)^\s*` + name + `\s*= ""$`)
+			if format == "json" {
+				re = regexp.MustCompile(`"` + name + `": ""`)
+			}
+			if !re.MatchString(stdout) {
+				t.Errorf("config show -format %s: %s is not empty:\n%s", format, name, stdout)
+			}
 		}
 	}
 }
