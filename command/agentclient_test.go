@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -235,5 +236,40 @@ func TestAPIErrorHints(t *testing.T) {
 		if strings.Count(strings.TrimSpace(errOut), "\n") > 1 {
 			t.Errorf("%s, token %q: more than an error and its hint:\n%s", tc.address, tc.token, errOut)
 		}
+	}
+}
+
+// namedBackend is stubBackend asked of fs-2, a follower of fs-1.
+type namedBackend struct{ stubBackend }
+
+func (b namedBackend) Status(ctx context.Context) api.Status {
+	st := b.stubBackend.Status(ctx)
+	st.Node, st.State, st.IsLeader, st.Leader = "id-2", "Follower", false, "10.0.0.1:7576"
+	return st
+}
+
+// TestStatusNamesNodeAndLeader: status shows the node and the leader by
+// their servers' names beside the Raft ID and address, which alone do not
+// say which host they are.
+func TestStatusNamesNodeAndLeader(t *testing.T) {
+	s, err := api.NewServer(namedBackend{}, api.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(s)
+	defer srv.Close()
+	code, out, errOut := runCLI(t, "status", "-address", srv.URL)
+	if code != ExitOK {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	for _, re := range []string{`(?m)^Node\s+fs-2 \(id-2\)$`, `(?m)^Leader\s+fs-1 \(10\.0\.0\.1:7576\)$`} {
+		if !regexp.MustCompile(re).MatchString(out) {
+			t.Errorf("output does not match %s:\n%s", re, out)
+		}
+	}
+	// The stub's own answer names no peer by its node or leader: as it was.
+	if _, out, _ := runCLI(t, "status", "-address", stubAgent(t)); !regexp.MustCompile(`(?m)^Node\s+agent-1$`).MatchString(out) ||
+		!regexp.MustCompile(`(?m)^Leader\s+127\.0\.0\.1:7576$`).MatchString(out) {
+		t.Errorf("stub status:\n%s", out)
 	}
 }

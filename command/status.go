@@ -61,8 +61,19 @@ func (c *StatusCommand) Run(args []string) int {
 	if cf.json {
 		return c.printJSON(st)
 	}
+	// The node and the leader by the name each server gave, when the peer
+	// table knows it (a Raft ID or address alone does not say which host).
+	node, leader := st.Node, st.Leader
+	for _, p := range st.Peers {
+		if p.ID == st.Node {
+			node = named(p.Name, st.Node)
+		}
+		if p.Leader && st.Leader != "" && p.Address == st.Leader {
+			leader = named(p.Name, st.Leader)
+		}
+	}
 	w := c.table()
-	fmt.Fprintf(w, "Node\t%s\n", st.Node)
+	fmt.Fprintf(w, "Node\t%s\n", node)
 	if st.ClusterID != "" {
 		fmt.Fprintf(w, "Cluster\t%s\n", st.ClusterID)
 	}
@@ -74,7 +85,7 @@ func (c *StatusCommand) Run(args []string) int {
 	if st.Leader == "" && st.NoLeader != "" {
 		fmt.Fprintf(w, "Leader\tnone: %s\n", st.NoLeader)
 	} else {
-		fmt.Fprintf(w, "Leader\t%s\n", st.Leader)
+		fmt.Fprintf(w, "Leader\t%s\n", leader)
 	}
 	fmt.Fprintf(w, "Policies\t%d\n", st.Policies)
 	fmt.Fprintf(w, "Sources\t%s\n", strings.Join(st.Sources, ", "))
@@ -144,4 +155,13 @@ func orDash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// named is id (a Raft ID or address) after the name its server gave, when
+// that name is its own: "s2 (127.0.0.1:7812)".
+func named(name, id string) string {
+	if name == "" || name == id {
+		return id
+	}
+	return name + " (" + id + ")"
 }
