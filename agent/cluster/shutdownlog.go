@@ -26,7 +26,8 @@ import (
 // Likewise for the peers a stopping server told it was leaving (OpLeaving):
 // raft's ERROR lines about failing to reach that peer ("failed to
 // appendEntries to", "failed to heartbeat to", "failed to make requestVote
-// RPC") and the leader's WARN lines that it has not heard from it ("failed
+// RPC", and the leader's "failed to send snapshot to" and "failed to
+// install snapshot" when the peer is far enough behind to need one) and the leader's WARN lines that it has not heard from it ("failed
 // to contact", three in its first 1.5 s away) are DEBUG until the peer
 // answers heartbeats again or leaveQuiet has passed, after which a peer
 // still away is an error again. The peers log one INFO line instead: "a
@@ -135,7 +136,8 @@ func (p *leavingPeers) left(msg string, args []any) bool {
 	}
 	var key string
 	switch msg {
-	case "failed to appendEntries to", "failed to heartbeat to", "failed to pipeline appendEntries":
+	case "failed to appendEntries to", "failed to heartbeat to", "failed to pipeline appendEntries",
+		"failed to send snapshot to", "failed to install snapshot":
 		key = "peer"
 	case "failed to make requestVote RPC":
 		key = "target"

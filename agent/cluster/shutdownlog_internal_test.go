@@ -13,7 +13,8 @@ import (
 )
 
 // TestLeavingPeerLines: raft's failures to reach a peer are ERROR (and the
-// leader's "failed to contact" WARN), unless the peer said it was leaving:
+// leader's "failed to contact" WARN), sending it a snapshot among them,
+// unless the peer said it was leaving:
 // then DEBUG until it answers heartbeats again or leaveQuiet has passed.
 // Other lines keep their level.
 func TestLeavingPeerLines(t *testing.T) {
@@ -27,7 +28,10 @@ func TestLeavingPeerLines(t *testing.T) {
 		l.Error("failed to appendEntries to", "peer", peer, "error", io.EOF)
 		l.Error("failed to heartbeat to", "peer", peer.Address, "backoff time", time.Second, "error", io.EOF)
 		l.Error("failed to make requestVote RPC", "target", peer, "error", io.EOF, "term", 3)
+		l.Error("failed to send snapshot to", "peer", peer, "error", io.EOF)
+		l.Error("failed to install snapshot", "peer", peer.ID, "id", "2-24-1796280888743", "error", io.EOF)
 		l.Error("failed to appendEntries to", "peer", raft.Server{ID: "c", Address: "10.0.0.3:7576"}, "error", io.EOF)
+		l.Error("failed to install snapshot", "error", io.EOF) // a follower's own
 		l.Error("failed to commit logs", "error", errors.New("disk"))
 		l.Warn("failed to contact", "server-id", peer.ID, "time", time.Second)
 		l.Warn("failed to contact", "server-id", raft.ServerID("c"), "time", time.Second)
@@ -36,23 +40,23 @@ func TestLeavingPeerLines(t *testing.T) {
 	errorLines := func() int { return strings.Count(out.String(), "[ERROR]") }
 	warnLines := func() int { return strings.Count(out.String(), "[WARN]") }
 	lines()
-	if errorLines() != 5 || warnLines() != 3 {
-		t.Fatalf("no peer leaving: %d ERROR and %d WARN lines, want 5 and 3:\n%s", errorLines(), warnLines(), out.String())
+	if errorLines() != 8 || warnLines() != 3 {
+		t.Fatalf("no peer leaving: %d ERROR and %d WARN lines, want 8 and 3:\n%s", errorLines(), warnLines(), out.String())
 	}
 	p.mark("b", "10.0.0.2:7576")
 	lines()
-	if errorLines() != 2 || warnLines() != 2 || strings.Contains(out.String(), "10.0.0.2") || strings.Contains(out.String(), "server-id=b") {
-		t.Errorf("b leaving: %d ERROR and %d WARN lines, want c's, the commit's and the quorum's:\n%s", errorLines(), warnLines(), out.String())
+	if errorLines() != 3 || warnLines() != 2 || strings.Contains(out.String(), "10.0.0.2") || strings.Contains(out.String(), "server-id=b") {
+		t.Errorf("b leaving: %d ERROR and %d WARN lines, want c's, the commit's, the follower's own install and the quorum's:\n%s", errorLines(), warnLines(), out.String())
 	}
 	now = now.Add(leaveQuiet)
 	lines()
-	if errorLines() != 5 || warnLines() != 3 {
-		t.Errorf("b away for leaveQuiet: %d ERROR and %d WARN lines, want 5 and 3", errorLines(), warnLines())
+	if errorLines() != 8 || warnLines() != 3 {
+		t.Errorf("b away for leaveQuiet: %d ERROR and %d WARN lines, want 8 and 3", errorLines(), warnLines())
 	}
 	p.mark("b", "10.0.0.2:7576")
 	p.back("b")
 	lines()
-	if errorLines() != 5 || warnLines() != 3 {
-		t.Errorf("b back: %d ERROR and %d WARN lines, want 5 and 3", errorLines(), warnLines())
+	if errorLines() != 8 || warnLines() != 3 {
+		t.Errorf("b back: %d ERROR and %d WARN lines, want 8 and 3", errorLines(), warnLines())
 	}
 }
