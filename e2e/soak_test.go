@@ -528,9 +528,15 @@ func (r *clusterRun) cycleAfter(i int, since time.Time) time.Time {
 // awaitSnapshots waits (at most d) until server i has completed n
 // snapshots it did not have when called, and reports whether it did.
 func (r *clusterRun) awaitSnapshots(i, n int, d time.Duration) bool {
+	return r.awaitSnapshotsSince(i, map[int][]string{i: snapshotNames(filepath.Join(r.data[i], "snapshots"))}, n, d)
+}
+
+// awaitSnapshotsSince is awaitSnapshots counting the snapshots not in
+// before[i], the names snapshotNames listed earlier.
+func (r *clusterRun) awaitSnapshotsSince(i int, before map[int][]string, n int, d time.Duration) bool {
 	dir := filepath.Join(r.data[i], "snapshots")
 	had := map[string]bool{}
-	for _, s := range snapshotNames(dir) {
+	for _, s := range before[i] {
 		had[s] = true
 	}
 	for deadline := time.Now().Add(d); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
