@@ -28,11 +28,14 @@ import (
 func TestRevokedNomadToken(t *testing.T) {
 	var logs syncBuffer
 	log := hclog.New(&hclog.LoggerOptions{Name: "test", Level: hclog.Info, Output: io.MultiWriter(&logs, testWriter{t})})
+	// Nomad's secrets are UUIDs (one that is not is tried as a workload
+	// identity: another answer, TestFidelityNonUUIDSecret).
+	const secret, another = "5f0c3a9e-2b7d-4c1e-9a48-7d2e6b1f0c33", "0b6e9d21-8c4f-4a37-b1d5-3e9f7a2c6d80"
 	sc := sim.DefaultScenario()
-	sc.Tokens = []string{"s3cret"}
+	sc.Tokens = []string{secret}
 	d := startScenario(t, sc, 60)
 	_, _, c := startDevAgentOn(t, d, Options{Logger: log, CycleInterval: 20 * time.Millisecond},
-		func(cfg *config.Config) { cfg.Nomad.Token = "s3cret" })
+		func(cfg *config.Config) { cfg.Nomad.Token = secret })
 	ctx := context.Background()
 	eventually(t, 30*time.Second, "a first cycle", func() bool {
 		st, err := c.Status(ctx)
@@ -41,7 +44,7 @@ func TestRevokedNomadToken(t *testing.T) {
 	if _, err := c.Pause(ctx, true); err != nil {
 		t.Fatal(err)
 	}
-	nc, err := nomadapi.NewClient(&nomadapi.Config{Address: d.URL, SecretID: "s3cret"})
+	nc, err := nomadapi.NewClient(&nomadapi.Config{Address: d.URL, SecretID: secret})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,7 +64,7 @@ func TestRevokedNomadToken(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	d.Cluster.SetTokens([]string{"another"})
+	d.Cluster.SetTokens([]string{another})
 	if _, err := c.Pause(ctx, false); err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +98,7 @@ func TestRevokedNomadToken(t *testing.T) {
 	if a, _, err := nc.Allocations().Info(allocs[0].ID, nil); err == nil {
 		t.Errorf("the sim answered the revoked token (%s)", a.ID)
 	}
-	d.Cluster.SetTokens([]string{"s3cret"})
+	d.Cluster.SetTokens([]string{secret})
 	if a, _, err := nc.Allocations().Info(allocs[0].ID, nil); err != nil || a.DesiredStatus != "run" || a.NodeID != allocs[0].NodeID {
 		t.Errorf("the queued request's allocation: %+v, %v; want it untouched", a, err)
 	}

@@ -82,40 +82,12 @@ func checkACLRefusal(t *testing.T, addr, token string) {
 	b := make([]byte, 16)
 	_, _ = rand.Read(b)
 	unknown := fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
-	const zero = "00000000-0000-0000-0000-000000000000"
 	job := `{"Job":{"ID":"fidelity-acl","Name":"fidelity-acl","Type":"service","Datacenters":["dc1"],"TaskGroups":[` + sleepGroup + `]}}`
 	do := func(method, path, body, tok string) (int, string, string) {
 		t.Helper()
 		return call(t, addr, method, path, body, tok)
 	}
-	for _, c := range []struct {
-		method, path, body string
-		// anonymous: Nomad refuses the call without a token too (it looks
-		// an unknown allocation up first, and answers 404 for it).
-		anonymous bool
-	}{
-		{"GET", "/v1/nodes", "", true},
-		{"GET", "/v1/node/" + node, "", true},
-		{"GET", "/v1/node/" + node + "/allocations", "", true},
-		{"POST", "/v1/node/" + node + "/eligibility", `{"NodeID":"` + node + `","Eligibility":"eligible"}`, true},
-		{"POST", "/v1/node/" + node + "/drain", `{"NodeID":"` + node + `"}`, true},
-		{"GET", "/v1/client/stats?node_id=" + node, "", true},
-		{"GET", "/v1/allocations", "", true},
-		{"GET", "/v1/jobs", "", true},
-		{"PUT", "/v1/jobs", job, true},
-		{"GET", "/v1/job/fidelity-acl", "", true},
-		{"DELETE", "/v1/job/fidelity-acl", "", true},
-		{"GET", "/v1/job/fidelity-acl/allocations", "", true},
-		{"GET", "/v1/job/fidelity-acl/deployment", "", true},
-		{"GET", "/v1/job/fidelity-acl/scale", "", true},
-		{"POST", "/v1/job/fidelity-acl/scale", `{"Count":1,"Target":{"Group":"g"}}`, true},
-		{"GET", "/v1/deployment/" + zero, "", true},
-		{"GET", "/v1/evaluation/" + zero, "", true},
-		{"GET", "/v1/agent/self", "", true},
-		{"POST", "/v1/allocation/" + zero + "/stop", "", false},
-		{"GET", "/v1/allocation/" + zero, "", false},
-		{"GET", "/v1/client/allocation/" + zero + "/stats", "", false},
-	} {
+	for _, c := range aclCalls(node, job) {
 		for _, tok := range []struct{ name, secret string }{{"an unknown token", unknown}, {"no token", ""}} {
 			if tok.secret == "" && !c.anonymous {
 				continue
@@ -154,6 +126,77 @@ func checkACLRefusal(t *testing.T, addr, token string) {
 		if code, _, body := do("GET", path, "", token); code != http.StatusOK {
 			t.Errorf("GET %s with the token: %d %q; want 200", path, code, body)
 		}
+	}
+}
+
+// TestFidelityNonUUIDSecret: a secret that is no UUID (a mistyped
+// nomad.token, a file's name) is no ACL token to Nomad, which tries it as a
+// workload identity, a signed JWT, where a call authenticates it so:
+// /v1/agent/self answers 500 "ACL token not found or invalid workload
+// identity: failed to parse signed token: …" and /v1/client/stats 500
+// "rpc error: failed to parse signed token: …" (gzipped, as every answer);
+// foreshape's other calls are refused as for an unknown token, 403
+// "Permission denied". The real half needs a Nomad with ACLs on.
+func TestFidelityNonUUIDSecret(t *testing.T) {
+	forEachACLNomad(t, func(t *testing.T, addr, token string) {
+		nodes, _, err := realnomad.Client(t, addr, token).Nodes().List(nil)
+		if err != nil || len(nodes) == 0 {
+			t.Fatalf("nodes of %s with the token: %v %v", addr, nodes, err)
+		}
+		const parse = "failed to parse signed token: go-jose/go-jose: compact JWS format must have three parts"
+		job := `{"Job":{"ID":"fidelity-acl","Name":"fidelity-acl","Type":"service","Datacenters":["dc1"],"TaskGroups":[` + sleepGroup + `]}}`
+		for _, secret := range []string{"not-a-token", "/etc/foreshape/nomad-token"} {
+			for _, c := range aclCalls(nodes[0].ID, job) {
+				want, wantBody := http.StatusForbidden, "Permission denied (gzip)"
+				switch c.path {
+				case "/v1/agent/self":
+					want, wantBody = http.StatusInternalServerError, "ACL token not found or invalid workload identity: "+parse+" (gzip)"
+				case "/v1/client/stats?node_id=" + nodes[0].ID:
+					want, wantBody = http.StatusInternalServerError, "rpc error: "+parse+" (gzip)"
+				}
+				code, ctype, body := call(t, addr, c.method, c.path, c.body, secret)
+				if code != want || ctype != "text/plain; charset=utf-8" || body != wantBody {
+					t.Errorf("%s %s with secret %q: %d %q %q; want %d text/plain %q", c.method, c.path, secret, code, ctype, body, want, wantBody)
+				}
+			}
+		}
+	})
+}
+
+// aclCall is one of foreshape's calls to Nomad, on node and the job whose
+// registration body is job.
+type aclCall struct {
+	method, path, body string
+	// anonymous: Nomad refuses the call without a token too (it looks
+	// an unknown allocation up first, and answers 404 for it).
+	anonymous bool
+}
+
+// aclCalls are the calls foreshape makes, on node and job.
+func aclCalls(node, job string) []aclCall {
+	const zero = "00000000-0000-0000-0000-000000000000"
+	return []aclCall{
+		{"GET", "/v1/nodes", "", true},
+		{"GET", "/v1/node/" + node, "", true},
+		{"GET", "/v1/node/" + node + "/allocations", "", true},
+		{"POST", "/v1/node/" + node + "/eligibility", `{"NodeID":"` + node + `","Eligibility":"eligible"}`, true},
+		{"POST", "/v1/node/" + node + "/drain", `{"NodeID":"` + node + `"}`, true},
+		{"GET", "/v1/client/stats?node_id=" + node, "", true},
+		{"GET", "/v1/allocations", "", true},
+		{"GET", "/v1/jobs", "", true},
+		{"PUT", "/v1/jobs", job, true},
+		{"GET", "/v1/job/fidelity-acl", "", true},
+		{"DELETE", "/v1/job/fidelity-acl", "", true},
+		{"GET", "/v1/job/fidelity-acl/allocations", "", true},
+		{"GET", "/v1/job/fidelity-acl/deployment", "", true},
+		{"GET", "/v1/job/fidelity-acl/scale", "", true},
+		{"POST", "/v1/job/fidelity-acl/scale", `{"Count":1,"Target":{"Group":"g"}}`, true},
+		{"GET", "/v1/deployment/" + zero, "", true},
+		{"GET", "/v1/evaluation/" + zero, "", true},
+		{"GET", "/v1/agent/self", "", true},
+		{"POST", "/v1/allocation/" + zero + "/stop", "", false},
+		{"GET", "/v1/allocation/" + zero, "", false},
+		{"GET", "/v1/client/allocation/" + zero + "/stats", "", false},
 	}
 }
 

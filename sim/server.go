@@ -9,6 +9,7 @@ import (
 	"io"
 	"maps"
 	"net/http"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -169,6 +170,10 @@ func (h *heldResponse) Write(p []byte) (int, error) {
 // serve checks the token and injects faults before next.
 func (c *Cluster) serve(w http.ResponseWriter, r *http.Request, next http.Handler) heldCall {
 	if !c.authorised(r) {
+		if msg := notAToken(r); msg != "" {
+			writeText(w, r, http.StatusInternalServerError, msg)
+			return heldCall{}
+		}
 		switch id, hidden := c.anonymous(r); {
 		case hidden:
 			// Nomad hides an allocation the token may not read as if it
@@ -304,21 +309,51 @@ func (c *Cluster) anonymous(r *http.Request) (id string, hidden bool) {
 	return "", false
 }
 
+// uuid is the form of an ACL token's secret (Nomad's helper.IsUUID).
+var uuid = regexp.MustCompile(`(?i)^[\da-f]{8}-[\da-f]{4}-[\da-f]{4}-[\da-f]{4}-[\da-f]{12}$`)
+
+// notAToken is what Nomad answers, 500, when r's secret is not one it
+// knows and is no UUID on the calls that then try it as a workload
+// identity (a signed JWT): /v1/agent/self, which the HTTP agent
+// authenticates, and /v1/client/stats, which the server's RPC does. Its
+// other calls refuse it as an unknown token (403). A secret of three
+// dot-separated parts, which Nomad goes on to decode as a JWT, is not
+// modelled (refused as unknown); "" for any other request.
+func notAToken(r *http.Request) string {
+	tok := tokenOf(r)
+	if tok == "" || uuid.MatchString(tok) || strings.Count(tok, ".") == 2 || r.Method != http.MethodGet {
+		return ""
+	}
+	const parse = "failed to parse signed token: go-jose/go-jose: compact JWS format must have three parts"
+	switch r.URL.Path {
+	case "/v1/agent/self":
+		return "ACL token not found or invalid workload identity: " + parse
+	case "/v1/client/stats":
+		return "rpc error: " + parse
+	}
+	return ""
+}
+
 // refuse answers a request the ACLs refuse as Nomad does: 403 and the
-// plain text "Permission denied", compressed for a client that accepts
-// gzip (nomad/api asks for it), as Nomad compresses every answer.
+// plain text "Permission denied".
 func refuse(w http.ResponseWriter, r *http.Request) {
-	const denied = "Permission denied"
+	writeText(w, r, http.StatusForbidden, "Permission denied")
+}
+
+// writeText answers code and a plain text, compressed for a client that
+// accepts gzip (nomad/api asks for it), as Nomad compresses every answer.
+func writeText(w http.ResponseWriter, r *http.Request, code int, text string) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	if !strings.Contains(r.Header.Get("Accept-Encoding"), "gzip") {
-		writeErr(w, &codedError{kind: ErrForbidden, msg: denied})
+		w.WriteHeader(code)
+		_, _ = io.WriteString(w, text)
 		return
 	}
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Content-Encoding", "gzip")
 	w.Header().Add("Vary", "Accept-Encoding")
-	w.WriteHeader(http.StatusForbidden)
+	w.WriteHeader(code)
 	zw := gzip.NewWriter(w)
-	_, _ = io.WriteString(zw, denied)
+	_, _ = io.WriteString(zw, text)
 	_ = zw.Close()
 }
 
