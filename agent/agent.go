@@ -310,6 +310,9 @@ func (a *Agent) listen(cfg *config.Config, t *cluster.TLS) error {
 	}
 	a.httpSrv = &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	a.httpSrv.RegisterOnShutdown(a.dash.Close)
+	// A blocking query would hold Shutdown for its 5 s, and a leader its
+	// hand-over with it.
+	a.httpSrv.RegisterOnShutdown(a.api.EndBlockingQueries)
 	return nil
 }
 

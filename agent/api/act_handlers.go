@@ -69,7 +69,9 @@ func (s *Server) queueList(w http.ResponseWriter, r *http.Request, b ActBackend)
 			return
 		}
 		ctx, cancel := context.WithTimeout(r.Context(), wait)
+		unhook := context.AfterFunc(s.stopping, cancel)
 		_, err = b.WaitIndex(ctx, index)
+		unhook()
 		cancel()
 		if err != nil {
 			s.backendError(w, r, err)

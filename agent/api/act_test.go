@@ -352,6 +352,58 @@ func TestQueueBlockingQuery(t *testing.T) {
 	}
 }
 
+// TestBlockingQueryEndsOnStop: EndBlockingQueries answers a blocking query
+// that waits, and one that comes after, at once with the queue as it is
+// (a stopping agent's http.Server.Shutdown waits for every request).
+func TestBlockingQueryEndsOnStop(t *testing.T) {
+	act := apitest.New()
+	s, err := api.NewServer(nopBackend{}, api.Options{Act: act})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(s)
+	t.Cleanup(srv.Close)
+	c := &api.Client{Address: srv.URL}
+	ctx := context.Background()
+	if _, err := c.Submit(ctx, api.Submission{Allocation: "a1", Target: "dc2"}); err != nil {
+		t.Fatal(err)
+	}
+	q0, err := c.Queue(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wait := func() chan error {
+		done := make(chan error, 1)
+		go func() {
+			q, err := c.Queue(ctx, &api.QueueOptions{WaitIndex: q0.Index, WaitTime: time.Minute})
+			if err == nil && (q.Index != q0.Index || len(q.Requests) != 1) {
+				err = fmt.Errorf("index %d with %d requests, want %d with 1", q.Index, len(q.Requests), q0.Index)
+			}
+			done <- err
+		}()
+		return done
+	}
+	answered := func(what string, done chan error) {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("%s: %v", what, err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%s: still waiting 5s after EndBlockingQueries (its wait is a minute)", what)
+		}
+	}
+	waiting := wait()
+	select {
+	case err := <-waiting:
+		t.Fatalf("a blocking query with nothing changed answered before EndBlockingQueries: %v", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	s.EndBlockingQueries()
+	answered("the query waiting", waiting)
+	answered("a query after", wait())
+}
+
 func TestReservationsAndDecisionsFilters(t *testing.T) {
 	act := apitest.New()
 	addr, c := serveAct(t, act, api.Options{})

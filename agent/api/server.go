@@ -77,7 +77,16 @@ type Server struct {
 	opts    Options
 	mux     *http.ServeMux
 	log     hclog.Logger
+	// stopping ends blocking queries (EndBlockingQueries).
+	stopping context.Context
+	stop     context.CancelFunc
 }
+
+// EndBlockingQueries answers every blocking query (GET /v1/queue?index=N)
+// now, and every later one at once, as if its wait had passed: with the
+// queue as it is. For an agent that is stopping (http.Server's
+// RegisterOnShutdown), whose Shutdown would otherwise wait for them.
+func (s *Server) EndBlockingQueries() { s.stop() }
 
 // NewServer returns the API server for b.
 func NewServer(b Backend, opts Options) (*Server, error) {
@@ -91,6 +100,7 @@ func NewServer(b Backend, opts Options) (*Server, error) {
 		opts.ForecastHorizons = []time.Duration{5 * time.Minute, 15 * time.Minute, 30 * time.Minute, time.Hour}
 	}
 	s := &Server{backend: b, opts: opts, mux: http.NewServeMux(), log: opts.Logger.Named("http")}
+	s.stopping, s.stop = context.WithCancel(context.Background())
 	if err := opts.Registry.Register(&forecastCollector{backend: b, horizons: opts.ForecastHorizons}); err != nil {
 		return nil, fmt.Errorf("api: register forecast gauges: %w", err)
 	}
