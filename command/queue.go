@@ -100,7 +100,7 @@ func (c *QueueListCommand) Run(args []string) int {
 		return c.UsageError("queue list", err.Error())
 	}
 	if err := api.CheckLocality(*locality); err != nil {
-		return c.UsageError("queue list", "-locality: "+err.Error())
+		return c.UsageError("queue list", "-"+err.Error())
 	}
 	q, err := cf.client().Queue(c.Ctx, opts)
 	if err != nil {

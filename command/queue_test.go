@@ -468,7 +468,7 @@ func TestLocalityFilterNamesKnownLocalities(t *testing.T) {
 	for _, cmd := range [][]string{{"queue", "list"}, {"queue", "watch"}, {"reservations"}, {"decisions"}} {
 		args := append(append([]string{}, cmd...), "-address", srv.URL, "-locality", "dc1//web")
 		code, _, errOut := runCLI(t, args...)
-		if code != ExitUsage || !strings.Contains(errOut, `-locality: locality "dc1//web" has an empty part`) {
+		if code != ExitUsage || !strings.Contains(errOut, `: -locality "dc1//web" has an empty part`) {
 			t.Errorf("%v -locality dc1//web: exit %d, stderr %q; want a usage error naming -locality", cmd, code, errOut)
 		}
 	}

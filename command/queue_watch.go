@@ -74,7 +74,7 @@ func (c *QueueWatchCommand) Run(args []string) int {
 		return c.UsageError("queue watch", err.Error())
 	}
 	if err := api.CheckLocality(*locality); err != nil {
-		return c.UsageError("queue watch", "-locality: "+err.Error())
+		return c.UsageError("queue watch", "-"+err.Error())
 	}
 	terminal := c.terminal
 	if terminal == nil {

@@ -70,7 +70,7 @@ func (c *ReservationsCommand) Run(args []string) int {
 		return c.UsageError("reservations", "reservations takes no arguments")
 	}
 	if err := api.CheckLocality(o.Locality); err != nil {
-		return c.UsageError("reservations", "-locality: "+err.Error())
+		return c.UsageError("reservations", "-"+err.Error())
 	}
 	if o.State != "" && !slices.Contains(api.ReservationStates, o.State) {
 		return c.UsageError("reservations", fmt.Sprintf("-state: %q is not one of %s", o.State, strings.Join(api.ReservationStates, ", ")))
@@ -187,7 +187,7 @@ func (c *DecisionsCommand) Run(args []string) int {
 		return c.UsageError("decisions", "-limit must not be negative")
 	}
 	if err := api.CheckLocality(f.Locality); err != nil {
-		return c.UsageError("decisions", "-locality: "+err.Error())
+		return c.UsageError("decisions", "-"+err.Error())
 	}
 	if f.Kind != "" && !slices.Contains(api.DecisionKinds, f.Kind) {
 		return c.UsageError("decisions", fmt.Sprintf("-kind: %q is not one of %s", f.Kind, strings.Join(api.DecisionKinds, ", ")))

@@ -352,7 +352,9 @@ func InLocality(loc, filter string) bool {
 }
 
 // CheckLocality checks a -locality filter's form: nil for "" and for a
-// locality path ParseLocality reads.
+// locality path ParseLocality reads. Its error begins `locality "VALUE"`,
+// so callers name the field by prefixing "-" (a flag) or nothing (the
+// query parameter), not by repeating the word.
 func CheckLocality(filter string) error {
 	if filter == "" {
 		return nil

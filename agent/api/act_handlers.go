@@ -113,10 +113,11 @@ func parseWait(v string) (time.Duration, error) {
 }
 
 // localityOK answers 400 naming the field when a ?locality= filter is not
-// a locality path, and says whether it is one (or empty).
+// a locality path, and says whether it is one (or empty). CheckLocality's
+// error begins `locality "VALUE"`, which names the parameter.
 func localityOK(w http.ResponseWriter, locality string) bool {
 	if err := CheckLocality(locality); err != nil {
-		writeError(w, http.StatusBadRequest, "locality: "+err.Error())
+		writeError(w, http.StatusBadRequest, err.Error())
 		return false
 	}
 	return true

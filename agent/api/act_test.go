@@ -605,7 +605,7 @@ func TestLocalityFilters(t *testing.T) {
 		if filter == "dc1/*/web/*" {
 			for _, path := range []string{"/v1/queue", "/v1/reservations", "/v1/decisions"} {
 				code, _, body := getJSON(t, addr+path+"?locality="+filter)
-				if code != http.StatusBadRequest || !strings.Contains(string(body), `locality: locality \"dc1/*/web/*\" has more than three parts`) {
+				if code != http.StatusBadRequest || !strings.Contains(string(body), `{"error":"locality \"dc1/*/web/*\" has more than three parts`) {
 					t.Errorf("%s?locality=%s: %d %s, want 400 naming the field", path, filter, code, body)
 				}
 			}
