@@ -480,3 +480,50 @@ func TestMakeBuildStampsTheRevision(t *testing.T) {
 		t.Errorf("make -n build outside a git checkout stamps a revision:\n%s", out)
 	}
 }
+
+// TestDocumentedServerBoundsAreValidated: the bounds docs/clustering.md
+// gives in the comments of its server block ("…; LOW–HIGH") are the ones
+// config validate prints when a setting is outside them, written the same
+// way, and HIGH itself is accepted.
+func TestDocumentedServerBoundsAreValidated(t *testing.T) {
+	bound := regexp.MustCompile(`^\s*(raft_\w+)\s*=\s*\S+\s*#.*; ("?[^";]+"?)–("?[^";]+"?)$`)
+	// below is a value under each setting's lowest bound.
+	below := map[string]string{"raft_snapshot_threshold": "0", "raft_snapshot_interval": `"500ms"`, "raft_trailing_logs": "0"}
+	blocks, _ := hclBlocks(t, "docs/clustering.md")
+	checked := 0
+	for _, b := range blocks {
+		for _, line := range strings.Split(b, "\n") {
+			m := bound.FindStringSubmatch(line)
+			if m == nil {
+				continue
+			}
+			name, low, high := m[1], m[2], m[3]
+			value, ok := below[name]
+			if !ok {
+				t.Errorf("docs/clustering.md gives bounds for %s, which this test does not know", name)
+				continue
+			}
+			checked++
+			load := func(v string) error {
+				path := filepath.Join(t.TempDir(), "agent.hcl")
+				if err := os.WriteFile(path, []byte("server {\n  "+name+" = "+v+"\n}\n"), 0o600); err != nil {
+					t.Fatal(err)
+				}
+				if _, diags := config.Load(path); diags.HasErrors() {
+					return diags
+				}
+				return nil
+			}
+			if err := load(high); err != nil {
+				t.Errorf("%s = %s (docs/clustering.md's highest): %v", name, high, err)
+			}
+			want := "outside " + strings.Trim(low, `"`) + "-" + strings.Trim(high, `"`)
+			if err := load(value); err == nil || !strings.Contains(err.Error(), want) {
+				t.Errorf("%s = %s: %v; want the bounds as docs/clustering.md gives them (%q)", name, value, err, want)
+			}
+		}
+	}
+	if checked != len(below) {
+		t.Fatalf("checked %d of docs/clustering.md's %d server bounds: the scan is broken", checked, len(below))
+	}
+}
