@@ -14,6 +14,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/foreshape/foreshape/agent"
 	"github.com/foreshape/foreshape/agent/api"
 	"github.com/foreshape/foreshape/agent/api/apitest"
 )
@@ -248,6 +249,18 @@ func (b namedBackend) Status(ctx context.Context) api.Status {
 	return st
 }
 
+// devBackend is stubBackend asked of a dev agent named vm, whose Raft
+// transport is in-process.
+type devBackend struct{ stubBackend }
+
+func (b devBackend) Status(ctx context.Context) api.Status {
+	st := b.stubBackend.Status(ctx)
+	yes := true
+	st.Node, st.Leader = "dev-id", agent.InMemoryRaftAddress
+	st.Peers = []api.Peer{{ID: "dev-id", Name: "vm", Address: agent.InMemoryRaftAddress, Suffrage: "voter", Leader: true, Healthy: &yes}}
+	return st
+}
+
 // TestStatusNamesNodeAndLeader: status shows the node and the leader by
 // their servers' names beside the Raft ID and address, which alone do not
 // say which host they are.
@@ -266,6 +279,16 @@ func TestStatusNamesNodeAndLeader(t *testing.T) {
 		if !regexp.MustCompile(re).MatchString(out) {
 			t.Errorf("output does not match %s:\n%s", re, out)
 		}
+	}
+	// A dev agent's leader has no address to dial: "vm (in-memory, dev)".
+	dev, err := api.NewServer(devBackend{}, api.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	devSrv := httptest.NewServer(dev)
+	defer devSrv.Close()
+	if _, out, _ := runCLI(t, "status", "-address", devSrv.URL); !regexp.MustCompile(`(?m)^Leader\s+vm \(in-memory, dev\)$`).MatchString(out) {
+		t.Errorf("dev status: want Leader  vm (in-memory, dev):\n%s", out)
 	}
 	// The stub's own answer names no peer by its node or leader: as it was.
 	if _, out, _ := runCLI(t, "status", "-address", stubAgent(t)); !regexp.MustCompile(`(?m)^Node\s+agent-1$`).MatchString(out) ||

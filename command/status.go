@@ -163,5 +163,10 @@ func named(name, id string) string {
 	if name == "" || name == id {
 		return id
 	}
+	// A dev agent's leader address, "in-memory (dev)", reads
+	// "vm (in-memory, dev)", not with parentheses inside parentheses.
+	if i := strings.LastIndex(id, " ("); i > 0 && strings.HasSuffix(id, ")") {
+		return name + " (" + id[:i] + ", " + id[i+2:]
+	}
 	return name + " (" + id + ")"
 }
