@@ -9,7 +9,8 @@
 #   foreshape config show example.hcl
 #   foreshape agent -config example.hcl
 
-# Agent name in the cluster. Default: the host name.
+# Agent name in the cluster, a server's or a client agent's. Default: the host
+# name; an agent whose host name is unknown refuses to start until name is set.
 name = "foreshape-1"
 
 # Raft logs and snapshots. Default "/var/lib/foreshape".

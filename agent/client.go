@@ -9,7 +9,6 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -80,7 +79,7 @@ func NewClient(cfg *config.Config, opts Options) (*Client, error) {
 	if c.clock == nil {
 		c.clock = WallClock{}
 	}
-	c.name = agentName(cfg)
+	c.name = start.Name
 	c.nomad, c.tokens = start.Nomad, start.Tokens
 	var err error
 	if c.static, c.discover, err = joinTargets(cfg, start.Consul); err != nil {
@@ -111,17 +110,6 @@ func NewClient(cfg *config.Config, opts Options) (*Client, error) {
 		}
 	}
 	return c, nil
-}
-
-// agentName is name, or the host name.
-func agentName(cfg *config.Config) string {
-	if cfg.Name != "" {
-		return cfg.Name
-	}
-	if h, err := os.Hostname(); err == nil {
-		return h
-	}
-	return "foreshape"
 }
 
 // HTTPAddr is the address the API listens on.

@@ -65,8 +65,8 @@ type Options struct {
 // Start is what an agent starts from. Check fills it only as far as the
 // checks passed; use it only when Check returned no error.
 type Start struct {
-	// Name is the server's name: name, or else the host name. Empty for a
-	// client agent, which falls back to a name of its own.
+	// Name is the agent's name (a server's or a client agent's): name, or
+	// else the host name.
 	Name string
 	// Policies are a server's policies: Options.Policies, or policies.dir's.
 	Policies []*policies.Policy
@@ -128,8 +128,8 @@ func Check(cfg *config.Config, opts Options) (*Start, hcl.Diagnostics) {
 	}
 	c := &checker{cfg: cfg}
 	server := cfg.Server.Enabled
+	s.Name = c.name()
 	if server {
-		s.Name = c.name()
 		c.dataDir()
 		s.Policies = c.policies(opts, s.Files)
 	}
@@ -185,11 +185,17 @@ func reason(err error) string {
 	return err.Error()
 }
 
+// hostname is os.Hostname; tests replace it.
+var hostname = os.Hostname
+
+// name is the agent's name: name, or the host name. Both roles need one
+// (a server's names it in the peer table, a client agent's in status's
+// client agents and its Consul service), so both refuse to start without.
 func (c *checker) name() string {
 	if c.cfg.Name != "" {
 		return c.cfg.Name
 	}
-	h, err := os.Hostname()
+	h, err := hostname()
 	if err != nil {
 		c.add(hcl.DiagError, "Missing name", fmt.Sprintf("name is not set and the host name is unknown (%v): set name.", err), "name")
 	}

@@ -4,6 +4,7 @@ import (
 	"compress/gzip"
 	"context"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -635,5 +636,37 @@ func TestNomadRefusalNamesTheCall(t *testing.T) {
 	}
 	if preflight.NomadRefused(err) {
 		t.Errorf("a registration the scheduler configuration refuses: NomadRefused(%v) true; want false (no ACL refusal)", err)
+	}
+}
+
+// TestNameFallsBackToTheHostName: a server and a client agent alike are
+// named by name, else by the host name, and refuse to start, asking for
+// name, when the host name is unknown.
+func TestNameFallsBackToTheHostName(t *testing.T) {
+	f := newFixture(t)
+	for _, role := range []string{"server", "client agent"} {
+		cfg := func() *config.Config {
+			if role == "server" {
+				return f.config()
+			}
+			return clientOf(f.config())
+		}
+		restore := preflight.SetHostname(func() (string, error) { return "host-7", nil })
+		s, diags := preflight.Check(cfg(), preflight.Options{})
+		restore()
+		if diags.HasErrors() || s.Name != "host-7" {
+			t.Errorf("%s, host name host-7: name %q, %v", role, s.Name, diags)
+		}
+		restore = preflight.SetHostname(func() (string, error) { return "", errors.New("uname: no name") })
+		c := cfg()
+		if s, diags := preflight.Check(c, preflight.Options{}); !diags.HasErrors() ||
+			!strings.Contains(diags.Error(), "Missing name") || !strings.Contains(diags.Error(), "the host name is unknown (uname: no name): set name") {
+			t.Errorf("%s, host name unknown: name %q, %v; want Missing name", role, s.Name, diags)
+		}
+		c.Name = "fs-c7"
+		if s, diags := preflight.Check(c, preflight.Options{}); diags.HasErrors() || s.Name != "fs-c7" {
+			t.Errorf("%s named fs-c7, host name unknown: name %q, %v", role, s.Name, diags)
+		}
+		restore()
 	}
 }
