@@ -129,6 +129,8 @@ type Agent struct {
 	allocStats  bool
 	leaderCache leaderCache
 
+	// leaving is the Consul deregistration Run started; Close waits for it.
+	leaving   sync.WaitGroup
 	closeOnce sync.Once
 }
 
@@ -386,7 +388,17 @@ func (a *Agent) Run(ctx context.Context) error {
 	shutdownCtx, stop := context.WithTimeout(context.Background(), 5*time.Second)
 	<-registering // no registration can follow the deregistration
 	if a.consul != nil {
-		a.consul.leave(shutdownCtx)
+		// The deregistration goes on beside the rest of the stop, and
+		// Close waits for it: a Consul that takes the call and does not
+		// answer would otherwise hold a leader's hand-over (in Close, after
+		// Run) for the 5 s, with no leader work done meanwhile.
+		a.leaving.Add(1)
+		go func() {
+			defer a.leaving.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			a.consul.leave(ctx)
+		}()
 	}
 	_ = a.httpSrv.Shutdown(shutdownCtx)
 	stop()
@@ -592,12 +604,15 @@ func (a *Agent) publish(c api.Cycle, res predict.Result) {
 
 func (a *Agent) currentTokens() []string { return *a.tokens.Load() }
 
-// Close stops Raft and releases the listener. It is safe to call twice.
+// Close stops Raft (a leader hands over first) and releases the listener,
+// then waits for the Consul deregistration Run started, at most 5 s after
+// Run's stop began. It is safe to call twice.
 func (a *Agent) Close() error {
 	var err error
 	a.closeOnce.Do(func() {
 		a.listener.Close()
 		err = a.node.Close()
+		a.leaving.Wait()
 	})
 	return err
 }

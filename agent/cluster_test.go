@@ -52,6 +52,8 @@ type testCluster struct {
 	leaderN *statsCounter
 	raft    []string
 	root    string
+	// consul, when enabled, is the servers' Consul configuration.
+	consul config.Consul
 }
 
 type testServer struct {
@@ -99,6 +101,9 @@ func (tc *testCluster) serverConfig(i int) *config.Config {
 	cfg.Server.RetryJoin = tc.raft
 	cfg.HTTP.Address = "127.0.0.1:0"
 	cfg.Nomad.Address = tc.sim.URL
+	if tc.consul.Enabled {
+		cfg.Consul = tc.consul
+	}
 	return cfg
 }
 

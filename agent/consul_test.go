@@ -45,6 +45,10 @@ type fakeConsul struct {
 	// hang holds every request until it is closed (or the caller gives
 	// up), as a Consul agent that takes connections but does not answer.
 	hang chan struct{}
+	// held counts the requests hang holds now, by method and path; ended
+	// lists those it held that ended without an answer (the caller gave up).
+	held  map[string]int
+	ended []string
 	// hidden leaves the catalog's entries out of its answers, as Consul's
 	// ACLs do for a token without node:read (200, an empty list and
 	// X-Consul-Results-Filtered-By-ACLs: true; measured on Consul 1.16.4).
@@ -56,9 +60,25 @@ func (f *fakeConsul) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	hang := f.hang
 	f.mu.Unlock()
 	if hang != nil {
+		call := r.Method + " " + r.URL.Path
+		f.mu.Lock()
+		if f.held == nil {
+			f.held = map[string]int{}
+		}
+		f.held[call]++
+		f.mu.Unlock()
 		select {
 		case <-hang:
 		case <-r.Context().Done():
+		}
+		f.mu.Lock()
+		f.held[call]--
+		gaveUp := r.Context().Err() != nil
+		if gaveUp {
+			f.ended = append(f.ended, call)
+		}
+		f.mu.Unlock()
+		if gaveUp {
 			return
 		}
 	}
@@ -391,6 +411,66 @@ func TestConsulCallsTimeOut(t *testing.T) {
 		case <-time.After(5 * time.Second):
 			t.Fatalf("%s against a Consul that does not answer still waits after 5 s", name)
 		}
+	}
+}
+
+// TestHandOverDoesNotWaitOnConsul: a leader stopping while its Consul
+// takes the deregistration and does not answer hands leadership over at
+// once, and the stop still deregisters it when Consul answers. The
+// deregistration held the hand-over (which follows Run) until it gave up,
+// 5 s later, with no leader work done meanwhile.
+func TestHandOverDoesNotWaitOnConsul(t *testing.T) {
+	fake := &fakeConsul{}
+	srv := httptest.NewServer(fake)
+	t.Cleanup(srv.Close) // after the servers' stops: cleanups run last first
+	hang := make(chan struct{})
+	released := false
+	release := func() {
+		if !released {
+			released = true
+			fake.set(func(f *fakeConsul) { f.hang = nil })
+			close(hang)
+		}
+	}
+	tc := newTestCluster(t, 600)
+	tc.consul = config.Consul{Enabled: true, Address: srv.URL, ServiceName: "foreshape"}
+	for i := range 3 {
+		tc.start(i)
+	}
+	l := tc.leader()
+	leaderID := fmt.Sprintf("foreshape-server-%d", l)
+	eventually(t, 10*time.Second, "the three servers registered, the leader as leader", func() bool {
+		for i := range 3 {
+			reg, ok := fake.holds(fmt.Sprintf("foreshape-server-%d", i))
+			if !ok || (i == l) != slices.Contains(reg.Tags, roleLeader) {
+				return false
+			}
+		}
+		return true
+	})
+	fake.set(func(f *fakeConsul) { f.hang = hang })
+	t.Cleanup(release) // a failed test must not leave srv.Close waiting on it
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		tc.servers[l].stop()
+	}()
+	deregistration := "PUT /v1/agent/service/deregister/" + leaderID
+	next := tc.leader(l)
+	fake.mu.Lock()
+	ended, held := slices.Clone(fake.ended), fake.held[deregistration]
+	fake.mu.Unlock()
+	if slices.Contains(ended, deregistration) {
+		t.Errorf("server-%d led only after server-%d's deregistration gave up on Consul (held %d, ended %v)", next, l, held, ended)
+	}
+	release()
+	select {
+	case <-stopped:
+	case <-time.After(20 * time.Second):
+		t.Fatalf("server-%d's stop still runs 20 s after Consul answers", l)
+	}
+	if _, ok := fake.holds(leaderID); ok {
+		t.Errorf("the stopped leader's service %s is still registered", leaderID)
 	}
 }
 
