@@ -528,15 +528,20 @@ func (r *clusterRun) cycleAfter(i int, since time.Time) time.Time {
 // awaitSnapshots waits (at most d) until server i has completed n
 // snapshots it did not have when called, and reports whether it did.
 func (r *clusterRun) awaitSnapshots(i, n int, d time.Duration) bool {
-	return r.awaitSnapshotsSince(i, map[int][]string{i: snapshotNames(filepath.Join(r.data[i], "snapshots"))}, n, d)
+	return r.awaitSnapshotsSince(i, r.snapshots(i), n, d)
+}
+
+// snapshots are the names of server i's completed snapshots now.
+func (r *clusterRun) snapshots(i int) []string {
+	return snapshotNames(filepath.Join(r.data[i], "snapshots"))
 }
 
 // awaitSnapshotsSince is awaitSnapshots counting the snapshots not in
-// before[i], the names snapshotNames listed earlier.
-func (r *clusterRun) awaitSnapshotsSince(i int, before map[int][]string, n int, d time.Duration) bool {
+// before, the names r.snapshots(i) listed earlier.
+func (r *clusterRun) awaitSnapshotsSince(i int, before []string, n int, d time.Duration) bool {
 	dir := filepath.Join(r.data[i], "snapshots")
 	had := map[string]bool{}
-	for _, s := range before[i] {
+	for _, s := range before {
 		had[s] = true
 	}
 	for deadline := time.Now().Add(d); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {

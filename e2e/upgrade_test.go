@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -101,9 +102,9 @@ func rollingReplace(t *testing.T, from, to string) {
 		ready(i, time.Minute)
 	}
 	// snapshotted waits until server j has written n snapshots not in
-	// before[j]. Entries come with moves, which end: it pauses and resumes
+	// before. Entries come with moves, which end: it pauses and resumes
 	// the queue through the leader via, two more entries each time.
-	snapshotted := func(j int, before map[int][]string, n, via int) {
+	snapshotted := func(j int, before []string, n, via int) {
 		for k := 0; !r.awaitSnapshotsSince(j, before, n, 100*time.Millisecond); k++ {
 			if k == 300 {
 				t.Fatalf("server-%d wrote no %d snapshots within 30s", j, n)
@@ -115,29 +116,32 @@ func rollingReplace(t *testing.T, from, to string) {
 			}
 		}
 	}
-	held := map[string]bool{}
-	noteHeld := func() {
+	// decisionsHeld are the decisions the leader holds now, by decisionKey.
+	decisionsHeld := func() map[string]bool {
 		ds, err := r.client(leader).Decisions(context.Background(), api.DecisionFilter{})
 		if err != nil {
 			t.Fatalf("server-%d decisions: %v", leader, err)
 		}
+		keys := map[string]bool{}
 		for _, d := range ds {
-			held[decisionKey(d)] = true
+			keys[decisionKey(d)] = true
 		}
+		return keys
 	}
+	held := map[string]bool{}
 	// Nomad replaces the servers in an order of its own: here by index,
 	// whichever leads.
 	for i := range 3 {
 		wasLeader := i == leader
-		snapshotted(i, map[int][]string{i: snapshotNames(filepath.Join(r.data[i], "snapshots"))}, 1, leader)
-		noteHeld()
+		snapshotted(i, r.snapshots(i), 1, leader)
+		maps.Copy(held, decisionsHeld())
 		r.mu.Lock()
 		cmd := r.procs[i]
 		r.alive[i] = false
 		r.mu.Unlock()
-		had := map[int][]string{}
+		var had [3][]string
 		for j := range 3 {
-			had[j] = snapshotNames(filepath.Join(r.data[j], "snapshots"))
+			had[j] = r.snapshots(j)
 		}
 		stopped := time.Now()
 		if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
@@ -161,7 +165,7 @@ func rollingReplace(t *testing.T, from, to string) {
 		if wasLeader {
 			sender, senderBin = next, r.bins[next]
 		}
-		snapshotted(sender, had, 2, sender)
+		snapshotted(sender, had[sender], 2, sender)
 		r.bins[i] = to
 		started := time.Now()
 		r.startServer(i)
@@ -229,14 +233,7 @@ func rollingReplace(t *testing.T, from, to string) {
 	t.Logf("figures: %d allocations stopped, each once; %d writes to Nomad", len(stops), len(r.writes.writes))
 	r.checkWriters()
 	r.converged(leader)
-	final, err := r.client(leader).Decisions(context.Background(), api.DecisionFilter{})
-	if err != nil {
-		t.Fatalf("server-%d decisions: %v", leader, err)
-	}
-	now := map[string]bool{}
-	for _, d := range final {
-		now[decisionKey(d)] = true
-	}
+	now := decisionsHeld()
 	var lost []string
 	for k := range held {
 		if !now[k] {
@@ -244,9 +241,9 @@ func rollingReplace(t *testing.T, from, to string) {
 		}
 	}
 	if len(lost) > 0 {
-		t.Errorf("%d of the %d decisions the leader held before a replacement are gone (%d held now), such as %s", len(lost), len(held), len(final), lost[0])
+		t.Errorf("%d of the %d decisions the leader held before a replacement are gone (%d held now), such as %s", len(lost), len(held), len(now), lost[0])
 	}
-	t.Logf("figures: %d decisions held before the replacements, %d after", len(held), len(final))
+	t.Logf("figures: %d decisions held before the replacements, %d after", len(held), len(now))
 	// The first three processes ran from, the restarts to. This build
 	// logs failing to send a snapshot to a server that said it is stopping
 	// (one of this build) at DEBUG; an older release logs it at ERROR, and

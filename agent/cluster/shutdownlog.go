@@ -27,8 +27,9 @@ import (
 // raft's ERROR lines about failing to reach that peer ("failed to
 // appendEntries to", "failed to heartbeat to", "failed to make requestVote
 // RPC", and the leader's "failed to send snapshot to" and "failed to
-// install snapshot" when the peer is far enough behind to need one) and the leader's WARN lines that it has not heard from it ("failed
-// to contact", three in its first 1.5 s away) are DEBUG until the peer
+// install snapshot" when the peer is far enough behind to need one) and
+// the leader's WARN lines that it has not heard from it ("failed to
+// contact", three in its first 1.5 s away) are DEBUG until the peer
 // answers heartbeats again or leaveQuiet has passed, after which a peer
 // still away is an error again. The peers log one INFO line instead: "a
 // server is stopping cleanly".
