@@ -840,7 +840,7 @@ func TestConsulClusterReal(t *testing.T) {
 	if entries, _, err := client.Catalog().Service(service, "", nil); err != nil || slices.ContainsFunc(entries, func(e *consulapi.CatalogService) bool {
 		return e.ServiceMeta[metaRaftAddress] == leader.raft
 	}) {
-		t.Errorf("the leader stopped cleanly is still in the catalog (%v)", err)
+		t.Errorf("the leader stopped cleanly is still in the catalog (%v); under ACLs Consul drops a deregistered service from its catalog with its own agent token (acl.tokens.agent): a Consul agent without one keeps listing it", err)
 	}
 	eventually(t, 60*time.Second, "the new leader tagged", func() bool {
 		raft, tagged := passing()
