@@ -102,7 +102,7 @@ func NewClient(cfg *config.Config, opts Options) (*Client, error) {
 	c.httpAdv = httpAdvertise(cfg, l.Addr())
 	c.httpSrv = &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	if cfg.Consul.Enabled {
-		reg := registration{Name: c.name, HTTPAddr: c.httpAdv, TLS: cfg.TLS.Enabled(), Version: opts.Version,
+		reg := registration{Name: c.name, Client: true, HTTPAddr: c.httpAdv, TLS: cfg.TLS.Enabled(), Version: opts.Version,
 			Role: func() string { return roleClient }}
 		if c.consul, err = newConsulRegistration(start.Consul, cfg.Consul, reg, log); err != nil {
 			l.Close()

@@ -54,8 +54,13 @@ type consulRegistration struct {
 
 // registration is what an agent tells Consul about itself.
 type registration struct {
-	// Name is the agent's name; the service ID is service-name.
+	// Name is the agent's name; the service ID is service-name for a
+	// server, service-name-client for a client agent: the deploy jobs run
+	// both on a server's node, named alike after it, and one Consul agent
+	// holds one service per ID.
 	Name string
+	// Client says the agent is a client agent.
+	Client bool
 	// HTTPAddr is the advertised HOST:PORT of the HTTP API (not 0.0.0.0).
 	HTTPAddr string
 	// TLS says the API serves HTTPS.
@@ -88,6 +93,10 @@ func newConsulRegistration(client *consulapi.Client, cfg config.Consul, r regist
 	if r.TLS {
 		scheme = "https"
 	}
+	id := cfg.ServiceName + "-" + r.Name
+	if r.Client {
+		id += "-" + roleClient
+	}
 	meta := map[string]string{metaNode: r.Name, metaVersion: r.Version}
 	if r.RaftAddr != "" {
 		meta[metaRaftAddress] = r.RaftAddr
@@ -99,7 +108,7 @@ func newConsulRegistration(client *consulapi.Client, cfg config.Consul, r regist
 		tags:    slices.Clone(cfg.Tags),
 		role:    r.Role,
 		base: consulapi.AgentServiceRegistration{
-			ID:      cfg.ServiceName + "-" + r.Name,
+			ID:      id,
 			Name:    cfg.ServiceName,
 			Address: host,
 			Port:    port,

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -214,6 +215,70 @@ func TestConsulRegistration(t *testing.T) {
 		if tok != "c0nsul" {
 			t.Errorf("a request carried token %q, want the configured one", tok)
 		}
+	}
+}
+
+// TestConsulServerAndClientOnOneNode: the deploy jobs run a server and a
+// client agent on a server's node, both named after the node, registering
+// in that node's Consul agent. Each keeps its own service there (the
+// client's ID ends in -client) and the server its leader tag: sharing one
+// ID, each replaced the other's registration, and every 30 s again.
+func TestConsulServerAndClientOnOneNode(t *testing.T) {
+	fake := &fakeConsul{}
+	srv := httptest.NewServer(fake)
+	defer srv.Close()
+	consul := config.Consul{Enabled: true, Address: srv.URL, ServiceName: "foreshape"}
+	scfg := config.DevDefault()
+	scfg.Name = "node-1"
+	scfg.HTTP.Address = "127.0.0.1:0"
+	scfg.Nomad.Address = "http://127.0.0.1:1"
+	scfg.Consul = consul
+	server, err := New(scfg, Options{Logger: testLogger(t).Named("server"), Policies: devPolicies(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ccfg := config.Default()
+	ccfg.Name = "node-1"
+	ccfg.Server.Enabled = false
+	ccfg.Server.RetryJoin = []string{fmt.Sprintf("127.0.0.1:%d", freePort(t))}
+	ccfg.HTTP.Address = "127.0.0.1:0"
+	ccfg.Nomad.Address = "http://127.0.0.1:1"
+	ccfg.Nomad.NodeID = "n1"
+	ccfg.Consul = consul
+	client, err := NewClient(ccfg, Options{Logger: testLogger(t).Named("client")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 2)
+	go func() { done <- server.Run(ctx) }()
+	eventually(t, 10*time.Second, "the server registered as leader", func() bool {
+		reg, ok := fake.holds("foreshape-node-1")
+		return ok && slices.Contains(reg.Tags, roleLeader)
+	})
+	go func() { done <- client.Run(ctx) }()
+	eventually(t, 10*time.Second, "the client agent registered", func() bool {
+		_, ok := fake.holds("foreshape-node-1-client")
+		return ok
+	})
+	if reg, ok := fake.holds("foreshape-node-1"); !ok || !slices.Contains(reg.Tags, roleLeader) || reg.Meta[metaRole] != roleLeader {
+		t.Errorf("after the client agent registered, the server's service is %+v (held %v); want it still tagged leader", reg, ok)
+	}
+	if reg, _ := fake.holds("foreshape-node-1-client"); !slices.Contains(reg.Tags, roleClient) || reg.Meta[metaNode] != "node-1" {
+		t.Errorf("the client agent's service = %+v; want tagged client, node node-1", reg)
+	}
+	cancel()
+	for range 2 {
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}
+	server.Close()
+	client.Close()
+	fake.mu.Lock()
+	defer fake.mu.Unlock()
+	if len(fake.services) != 0 {
+		t.Errorf("after both stopped the Consul agent holds %v; want both deregistered", slices.Sorted(maps.Keys(fake.services)))
 	}
 }
 
