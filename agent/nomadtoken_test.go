@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -131,4 +132,86 @@ func TestRevokedNomadToken(t *testing.T) {
 	eventually(t, 30*time.Second, "the recovery logged", func() bool {
 		return logs.count("collection works again") == 1 && logs.count("act: plan and act pass works again") == 1
 	})
+}
+
+// TestNomadTokenPolicyLacksAGrant: the agent's token is one Nomad knows,
+// but its ACL policy lacks one of the grants deploy/foreshape-acl.hcl
+// gives (the simulator refuses as Nomad does: TestFidelityACLPolicy).
+// The error names the call Nomad refused, Nomad's reason once, and what to
+// check: the cycle's (status) without read-job (the allocation reads of
+// every cycle) and without a node policy (the node list); a queued
+// request's reason without alloc-lifecycle (the stop that moves its
+// allocation).
+func TestNomadTokenPolicyLacksAGrant(t *testing.T) {
+	const secret, mgmt = "5f0c3a9e-2b7d-4c1e-9a48-7d2e6b1f0c33", "0b6e9d21-8c4f-4a37-b1d5-3e9f7a2c6d80"
+	const check = "with the agent's token: check nomad.token or NOMAD_TOKEN, and that its ACL policy grants what deploy/foreshape-acl.hcl does"
+	all := []string{"read-job", "list-jobs", "submit-job", "scale-job", "alloc-lifecycle"}
+	for _, tc := range []struct {
+		name    string
+		policy  sim.Policy
+		request bool // a queued move, which the act pass then works on
+		call    string
+	}{
+		{"read-job", sim.Policy{Capabilities: all[1:], Node: "write", Agent: "read"}, false, "GET /v1/allocations"},
+		{"node", sim.Policy{Capabilities: all, Agent: "read"}, false, "GET /v1/nodes"},
+		{"alloc-lifecycle", sim.Policy{Capabilities: all[:4], Node: "write", Agent: "read"}, true, "PUT /v1/allocation/%s/stop"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sc := sim.DefaultScenario()
+			sc.Tokens = []string{mgmt}
+			sc.Policies = map[string]sim.Policy{secret: tc.policy}
+			d := startScenario(t, sc, 60)
+			_, _, c := startDevAgentOn(t, d, Options{CycleInterval: 20 * time.Millisecond},
+				func(cfg *config.Config) { cfg.Nomad.Token = secret })
+			ctx := context.Background()
+			if tc.request {
+				nc, err := nomadapi.NewClient(&nomadapi.Config{Address: d.URL, SecretID: mgmt})
+				if err != nil {
+					t.Fatal(err)
+				}
+				var alloc string
+				eventually(t, 30*time.Second, "a running web allocation", func() bool {
+					as, _, err := nc.Jobs().Allocations("web", false, nil)
+					for _, a := range as {
+						if err == nil && a.ClientStatus == "running" {
+							alloc = a.ID
+						}
+					}
+					return alloc != ""
+				})
+				eventually(t, 30*time.Second, "a first cycle", func() bool {
+					st, err := c.Status(ctx)
+					return err == nil && st.LastCycle != nil && st.LastCycle.Collected > 0
+				})
+				id, err := submitAway(ctx, c, alloc)
+				if err != nil {
+					t.Fatal(err)
+				}
+				want := "Permission denied; Nomad refused " + fmt.Sprintf(tc.call, alloc) + " " + check
+				var last string
+				eventually(t, 60*time.Second, "the request's reason to name "+tc.call, func() bool {
+					mr, err := c.Request(ctx, id)
+					last = fmt.Sprint(mr.Reason, err)
+					return err == nil && strings.Contains(mr.Reason, want)
+				})
+				if strings.Count(last, "Permission denied") != 1 {
+					t.Errorf("the request's reason %q; want Nomad's reason once", last)
+				}
+				return
+			}
+			want := "Permission denied; Nomad refused " + tc.call + " " + check
+			var last string
+			eventually(t, 60*time.Second, "a cycle failing on "+tc.call, func() bool {
+				st, err := c.Status(ctx)
+				if err != nil || st.LastCycle == nil {
+					return false
+				}
+				last = st.LastCycle.Error
+				return strings.Contains(last, want)
+			})
+			if strings.Count(last, "Permission denied") != 1 {
+				t.Errorf("the cycle's error %q; want Nomad's reason once", last)
+			}
+		})
+	}
 }

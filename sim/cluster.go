@@ -137,7 +137,7 @@ type Cluster struct {
 	lastGC     time.Time
 	faults     Faults
 	truth      Truth
-	tokens     map[string]bool
+	tokens     map[string]*Policy // nil: a management token
 }
 
 type activeSurge struct {
@@ -185,11 +185,8 @@ func New(sc *Scenario, opts Options) (*Cluster, error) {
 		failEval:   map[*job]bool{},
 		schedCfg:   sc.Scheduler,
 		faults:     sc.Faults,
-		tokens:     map[string]bool{},
+		tokens:     aclTokens(sc.Tokens, sc.Policies),
 		groupSize:  map[string]int{},
-	}
-	for _, t := range sc.Tokens {
-		c.tokens[t] = true
 	}
 	c.index = 1
 	c.schedIdx = [2]uint64{1, 1}

@@ -38,37 +38,52 @@ func TestFidelityACLRefusal(t *testing.T) {
 func forEachACLNomad(t *testing.T, check func(t *testing.T, addr, token string)) {
 	t.Run("sim", func(t *testing.T) {
 		const token = "fidelity-secret"
-		sc, err := sim.ParseScenario([]byte(fidelityScenario+fmt.Sprintf("\nacl {\n  tokens = [%q]\n}\n", token)), "fidelity.hcl")
-		if err != nil {
-			t.Fatal(err)
-		}
-		s, err := sim.New(sc, sim.Options{Logger: hclog.New(&hclog.LoggerOptions{Output: logWriter{t}, Level: hclog.Info})})
-		if err != nil {
-			t.Fatal(err)
-		}
-		url := httptestServer(t, s.Handler())
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan struct{})
-		go func() { defer close(done); _ = s.Run(ctx, simSpeed) }()
-		t.Cleanup(func() { cancel(); <-done })
-		check(t, url, token)
+		check(t, startACLSim(t, fmt.Sprintf("acl {\n  tokens = [%q]\n}\n", token)), token)
 	})
 	t.Run("nomad", func(t *testing.T) {
-		addr := os.Getenv("NOMAD_ADDR")
-		if addr == "" {
-			t.Skip("NOMAD_ADDR is not set: checked against the simulator only. Set it to a Nomad dev agent with ACLs on " +
-				"(and NOMAD_MANAGEMENT_TOKEN to its bootstrap token) to check the simulator's answers against a real Nomad.")
-		}
-		token := realnomad.SetupToken(t, addr)
-		self, _, err := realnomad.Client(t, addr, token).ACLTokens().Self(nil)
-		if err != nil {
-			t.Fatalf("the token of %s: %v", addr, err)
-		}
-		if self.AccessorID == "acls-disabled" {
-			t.Skipf("the Nomad at NOMAD_ADDR=%s has its ACLs off: checked against the simulator only.", addr)
-		}
+		addr, token := aclNomad(t)
 		check(t, addr, token)
 	})
+}
+
+// startACLSim runs the simulator on the fidelity scenario with its acl
+// block acl and returns its address.
+func startACLSim(t *testing.T, acl string) string {
+	t.Helper()
+	sc, err := sim.ParseScenario([]byte(fidelityScenario+"\n"+acl), "fidelity.hcl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := sim.New(sc, sim.Options{Logger: hclog.New(&hclog.LoggerOptions{Output: logWriter{t}, Level: hclog.Info})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := httptestServer(t, s.Handler())
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = s.Run(ctx, simSpeed) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return url
+}
+
+// aclNomad is the Nomad at NOMAD_ADDR and the set-up's management token;
+// it skips the test when NOMAD_ADDR is unset or that Nomad's ACLs are off.
+func aclNomad(t *testing.T) (addr, token string) {
+	t.Helper()
+	addr = os.Getenv("NOMAD_ADDR")
+	if addr == "" {
+		t.Skip("NOMAD_ADDR is not set: checked against the simulator only. Set it to a Nomad dev agent with ACLs on " +
+			"(and NOMAD_MANAGEMENT_TOKEN to its bootstrap token) to check the simulator's answers against a real Nomad.")
+	}
+	token = realnomad.SetupToken(t, addr)
+	self, _, err := realnomad.Client(t, addr, token).ACLTokens().Self(nil)
+	if err != nil {
+		t.Fatalf("the token of %s: %v", addr, err)
+	}
+	if self.AccessorID == "acls-disabled" {
+		t.Skipf("the Nomad at NOMAD_ADDR=%s has its ACLs off: checked against the simulator only.", addr)
+	}
+	return addr, token
 }
 
 // checkACLRefusal makes foreshape's calls against the Nomad at addr with an
@@ -146,12 +161,16 @@ func TestFidelityNonUUIDSecret(t *testing.T) {
 		const parse = "failed to parse signed token: go-jose/go-jose: compact JWS format must have three parts"
 		job := `{"Job":{"ID":"fidelity-acl","Name":"fidelity-acl","Type":"service","Datacenters":["dc1"],"TaskGroups":[` + sleepGroup + `]}}`
 		for _, secret := range []string{"not-a-token", "/etc/foreshape/nomad-token"} {
-			for _, c := range aclCalls(nodes[0].ID, job) {
+			// A ready node: Nomad refuses a down node's client stats 403
+			// before it reads the secret (measured on 6646 with a dc2
+			// client stopped).
+			node := readyNode(nodes)
+			for _, c := range aclCalls(node, job) {
 				want, wantBody := http.StatusForbidden, "Permission denied (gzip)"
 				switch c.path {
 				case "/v1/agent/self":
 					want, wantBody = http.StatusInternalServerError, "ACL token not found or invalid workload identity: "+parse+" (gzip)"
-				case "/v1/client/stats?node_id=" + nodes[0].ID:
+				case "/v1/client/stats?node_id=" + node:
 					want, wantBody = http.StatusInternalServerError, "rpc error: "+parse+" (gzip)"
 				}
 				code, ctype, body := call(t, addr, c.method, c.path, c.body, secret)

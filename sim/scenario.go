@@ -2,8 +2,10 @@ package sim
 
 import (
 	"embed"
+	"errors"
 	"fmt"
 	"io/fs"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -42,12 +44,13 @@ func DefaultScenario() *Scenario {
 type Scenario struct {
 	Name       string
 	Seed       uint64
-	Start      time.Time     // virtual time at which the run starts
-	Duration   time.Duration // how long an evaluation runs; zero means open-ended
-	Tick       time.Duration // model step
-	Startup    time.Duration // pending → running delay of a new allocation
-	NodeBoot   time.Duration // initializing → ready delay of a node added at run time
-	Tokens     []string      // ACL tokens; empty disables token checks
+	Start      time.Time         // virtual time at which the run starts
+	Duration   time.Duration     // how long an evaluation runs; zero means open-ended
+	Tick       time.Duration     // model step
+	Startup    time.Duration     // pending → running delay of a new allocation
+	NodeBoot   time.Duration     // initializing → ready delay of a node added at run time
+	Tokens     []string          // ACL management tokens; with no Policies, empty disables token checks
+	Policies   map[string]Policy // ACL tokens with a policy (not management tokens)
 	Scheduler  api.SchedulerConfiguration
 	Localities []LocalitySpec
 	NodeGroups []NodeGroupSpec
@@ -394,7 +397,18 @@ type rawSLO struct {
 }
 
 type rawACL struct {
-	Tokens []string `hcl:"tokens"`
+	Tokens   []string         `hcl:"tokens,optional"`
+	Policies []rawTokenPolicy `hcl:"token,block"`
+}
+
+// rawTokenPolicy is a token with an ACL policy: token "SECRET" { ... }.
+type rawTokenPolicy struct {
+	Secret       string    `hcl:"secret,label"`
+	Capabilities []string  `hcl:"capabilities,optional"`
+	Node         *string   `hcl:"node,optional"`
+	Agent        *string   `hcl:"agent,optional"`
+	Operator     *string   `hcl:"operator,optional"`
+	DefRange     hcl.Range `hcl:",def_range"`
 }
 
 type rawScheduler struct {
@@ -626,6 +640,33 @@ func (r rawScenario) translate() (*Scenario, hcl.Diagnostics) {
 	}
 	if r.ACL != nil {
 		sc.Tokens = append([]string(nil), r.ACL.Tokens...)
+		for _, t := range r.ACL.Policies {
+			p := Policy{Capabilities: append([]string(nil), t.Capabilities...)}
+			for _, v := range []struct {
+				dst *string
+				src *string
+			}{{&p.Node, t.Node}, {&p.Agent, t.Agent}, {&p.Operator, t.Operator}} {
+				if v.src != nil {
+					*v.dst = *v.src
+				}
+			}
+			var err error
+			if _, dup := sc.Policies[t.Secret]; dup || slices.Contains(sc.Tokens, t.Secret) {
+				err = errors.New("the token is set twice")
+			} else if t.Secret == "" {
+				err = errors.New("empty secret")
+			} else {
+				err = p.validate()
+			}
+			if err != nil {
+				diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid ACL token", Detail: fmt.Sprintf("token %q: %v", t.Secret, err), Subject: t.DefRange.Ptr()})
+				continue
+			}
+			if sc.Policies == nil {
+				sc.Policies = map[string]Policy{}
+			}
+			sc.Policies[t.Secret] = p
+		}
 	}
 	if s := r.Scheduler; s != nil {
 		if s.Algorithm != nil {

@@ -3,10 +3,12 @@ package sim
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
+	"reflect"
 	"sort"
 	"strings"
 	"testing"
@@ -860,5 +862,33 @@ job "j" {
 	delete(data, "yesterday")
 	if _, err := New(mustScenario(t, src), Options{Traces: TraceSource{Data: data}}); err == nil || !strings.Contains(err.Error(), "trace today history") {
 		t.Errorf("missing history file: err = %v", err)
+	}
+}
+
+// TestParseScenarioACLTokenErrors: a token block Nomad would not take as a
+// policy is refused with the file, the block's line and what is wrong.
+func TestParseScenarioACLTokenErrors(t *testing.T) {
+	line := strings.Count(smallScenario, "\n") + 3 // the token block's line
+	for _, tc := range []struct{ name, block, want string }{
+		{"unknown capability", `capabilities = ["read-job", "bogus"]`, `token "t1": invalid namespace capability "bogus"`},
+		{"bad node policy", `node = "list"`, `token "t1": invalid node policy "list": want read, write or deny`},
+		{"bad operator policy", `operator = "all"`, `token "t1": invalid operator policy "all"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			src := smallScenario + "\nacl {\n  token \"t1\" {\n    " + tc.block + "\n  }\n}\n"
+			_, err := ParseScenario([]byte(src), "test.hcl")
+			if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("test.hcl:%d,", line)) || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("err = %v, want test.hcl:%d and %q", err, line, tc.want)
+			}
+		})
+	}
+	src := smallScenario + "\nacl {\n  tokens = [\"t1\"]\n  token \"t1\" {\n    node = \"read\"\n  }\n}\n"
+	if _, err := ParseScenario([]byte(src), "test.hcl"); err == nil || !strings.Contains(err.Error(), `token "t1": the token is set twice`) {
+		t.Errorf("a token both management and with a policy: %v; want it refused", err)
+	}
+	src = smallScenario + "\nacl {\n  tokens = [\"m\"]\n  token \"t1\" {\n    capabilities = [\"list-jobs\"]\n    agent = \"write\"\n  }\n}\n"
+	sc, err := ParseScenario([]byte(src), "test.hcl")
+	if err != nil || len(sc.Tokens) != 1 || sc.Tokens[0] != "m" || !reflect.DeepEqual(sc.Policies, map[string]Policy{"t1": {Capabilities: []string{"list-jobs"}, Agent: "write"}}) {
+		t.Errorf("tokens %v, policies %+v, %v; want management m and t1 with list-jobs and agent write", sc.Tokens, sc.Policies, err)
 	}
 }

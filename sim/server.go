@@ -3,6 +3,7 @@ package sim
 import (
 	"bytes"
 	"compress/gzip"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -169,12 +170,22 @@ func (h *heldResponse) Write(p []byte) (int, error) {
 
 // serve checks the token and injects faults before next.
 func (c *Cluster) serve(w http.ResponseWriter, r *http.Request, next http.Handler) heldCall {
-	if !c.authorised(r) {
+	switch p, known := c.policy(r); {
+	case known && (p == nil || p.allows(r)):
+		if p != nil {
+			r = r.WithContext(context.WithValue(r.Context(), policyKey{}, p))
+		}
+	case !known:
 		if msg := notAToken(r); msg != "" {
 			writeText(w, r, http.StatusInternalServerError, msg)
 			return heldCall{}
 		}
-		switch id, hidden := c.anonymous(r); {
+		refuse(w, r)
+		return heldCall{}
+	default:
+		// A token Nomad knows, or none (the anonymous token), whose
+		// policy lacks the call's grant.
+		switch id, hidden := c.lookupFirst(r); {
 		case hidden:
 			// Nomad hides an allocation the token may not read as if it
 			// did not exist, in words other than its 404's.
@@ -182,16 +193,12 @@ func (c *Cluster) serve(w http.ResponseWriter, r *http.Request, next http.Handle
 			w.WriteHeader(http.StatusInternalServerError)
 			_, _ = fmt.Fprintf(w, "Unknown allocation %q", id)
 			return heldCall{}
-		case id == "" && r.URL.Path == "/v1/node/pools" && r.Method == http.MethodGet && tokenOf(r) == "":
-			// The anonymous token may list the node pools, and sees none.
-			writeJSON(w, 1, []byte("[]"))
-			return heldCall{}
 		case id == "":
 			refuse(w, r)
 			return heldCall{}
 		}
-		// An allocation the anonymous token asks for that does not exist
-		// is answered as without ACLs (404 or the lookup's failure).
+		// An allocation that does not exist is answered as without ACLs
+		// (404 or the lookup's failure).
 	}
 	kind, latency := c.faultFor(r.Method, r.URL.Path)
 	if latency > 0 {
@@ -244,20 +251,27 @@ func (c *Cluster) serve(w http.ResponseWriter, r *http.Request, next http.Handle
 	return heldCall{}
 }
 
-// noACL are the paths Nomad answers without a token when its ACLs are on.
-var noACL = map[string]bool{"/v1/status/leader": true, "/v1/status/peers": true, "/v1/regions": true}
+// noACL are the paths Nomad answers without a token when its ACLs are on
+// (its metrics too, to any token or none).
+var noACL = map[string]bool{"/v1/status/leader": true, "/v1/status/peers": true, "/v1/regions": true, "/v1/metrics": true}
 
-// authorised reports whether r may be served: the scenario sets no tokens,
-// r's path needs none, or r carries one of them. Nomad refuses a token it
-// does not know and a request without one (the anonymous token, which
-// has no policy) alike: 403 "Permission denied".
-func (c *Cluster) authorised(r *http.Request) bool {
+// policy tells how r is to be served: known false for a token Nomad does
+// not know (refused whatever it asks); else its policy, nil for a
+// management token, also when the scenario sets no tokens or r's path
+// needs none, the empty policy for a request without a token (the
+// anonymous token, which has no policy).
+func (c *Cluster) policy(r *http.Request) (p *Policy, known bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if len(c.tokens) == 0 || noACL[r.URL.Path] {
-		return true
+		return nil, true
 	}
-	return c.tokens[tokenOf(r)]
+	tok := tokenOf(r)
+	if tok == "" {
+		return &Policy{}, true
+	}
+	p, known = c.tokens[tok]
+	return p, known
 }
 
 // tokenOf is the secret r carries, "" for none (the anonymous token).
@@ -271,19 +285,16 @@ func tokenOf(r *http.Request) string {
 	return tok
 }
 
-// anonymous tells what Nomad does with a request its ACLs would refuse
-// when it carries no token (the anonymous token, without a policy) and
-// names an allocation: reading, stopping it or its client stats look the
-// allocation up before the token's grants are checked. For one that does
-// not exist (or an ID that is no UUID) it returns the ID and hidden false:
-// the request is served as without ACLs (404 in Nomad's words, or the
-// lookup's failure). For one that exists, a read is hidden (true: 500
-// "Unknown allocation"); a stop or stats call is refused (id ""). Any
-// other request, or one with a token, is refused (id "").
-func (c *Cluster) anonymous(r *http.Request) (id string, hidden bool) {
-	if tokenOf(r) != "" {
-		return "", false
-	}
+// lookupFirst tells what Nomad does with a request from a token it knows
+// (or none: the anonymous token) whose policy lacks the grant the request
+// asks, when it names an allocation: reading, stopping it or its client
+// stats look the allocation up before the token's grants are checked. For
+// one that does not exist (or an ID that is no UUID) it returns the ID and
+// hidden false: the request is served as without ACLs (404 in Nomad's
+// words, or the lookup's failure). For one that exists, a read is hidden
+// (true: 500 "Unknown allocation"); a stop or stats call is refused (id
+// ""). Any other request is refused (id "").
+func (c *Cluster) lookupFirst(r *http.Request) (id string, hidden bool) {
 	p := r.URL.Path
 	read := false
 	switch {
@@ -360,12 +371,28 @@ func writeText(w http.ResponseWriter, r *http.Request, code int, text string) {
 // SetTokens replaces the ACL tokens the cluster takes while it runs, as an
 // operator creating or deleting tokens would; none turns the checks off.
 func (c *Cluster) SetTokens(tokens []string) {
+	c.SetACL(tokens, nil)
+}
+
+// SetACL replaces the ACL tokens the cluster takes while it runs:
+// management tokens, and tokens with the policy policies maps them to.
+// None turns the checks off.
+func (c *Cluster) SetACL(management []string, policies map[string]Policy) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.tokens = map[string]bool{}
-	for _, t := range tokens {
-		c.tokens[t] = true
+	c.tokens = aclTokens(management, policies)
+}
+
+// aclTokens maps each token to its policy, nil for a management token.
+func aclTokens(management []string, policies map[string]Policy) map[string]*Policy {
+	tokens := map[string]*Policy{}
+	for t, p := range policies {
+		tokens[t] = &p
 	}
+	for _, t := range management {
+		tokens[t] = nil
+	}
+	return tokens
 }
 
 // writeErr maps model errors to Nomad's status codes and plain-text bodies.
@@ -533,12 +560,14 @@ func (c *Cluster) getNode(w http.ResponseWriter, r *http.Request) {
 }
 
 func (c *Cluster) nodeAllocs(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("id")
+	id, p := r.PathValue("id"), policyOf(r.Context())
 	c.query(w, r, func() (any, error) {
 		out := []*api.Allocation{}
 		n := c.nodeByID[id]
-		if n == nil {
-			return out, nil // Nomad does not check the node
+		if n == nil || (p != nil && !p.has("read-job")) {
+			// Nomad does not check the node, and lists only the
+			// allocations the token may read.
+			return out, nil
 		}
 		for _, a := range sortedAllocs(n.history) {
 			if a.job.purged {
@@ -1112,8 +1141,13 @@ func (c *Cluster) agentMembers(w http.ResponseWriter, r *http.Request) {
 
 // nodePools lists Nomad's built-in pools and every pool a node names.
 func (c *Cluster) nodePools(w http.ResponseWriter, r *http.Request) {
-	prefix := r.URL.Query().Get("prefix")
+	prefix, policy := r.URL.Query().Get("prefix"), policyOf(r.Context())
 	c.query(w, r, func() (any, error) {
+		if policy != nil {
+			// A token sees the pools its node_pool rules name; the
+			// simulator's policies (and the anonymous token) have none.
+			return []*api.NodePool{}, nil
+		}
 		names := map[string]bool{"all": true, "default": true}
 		for _, n := range c.nodes {
 			names[n.pool] = true
