@@ -1,11 +1,13 @@
 package agent
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -57,6 +59,8 @@ type Client struct {
 	reply     reportReply
 	lastSent  time.Time
 	lastError string
+	// refresh serialises the reports made to find a leader that moved.
+	refresh sync.Mutex
 
 	closeOnce sync.Once
 }
@@ -359,5 +363,89 @@ func (c *Client) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeAPIError(w, http.StatusServiceUnavailable, "a request forwarded by "+by+" reached a client agent; ask a server")
 		return
 	}
-	proxyTo(c.peers, leader, c.name, nil).ServeHTTP(w, r)
+	c.forward(w, r, leader)
+}
+
+// maxForwardedBody bounds the request body a client agent holds to send
+// again: no request of the API comes near it.
+const maxForwardedBody = 4 << 20
+
+// errNotLeader is a forwarded request's answer from a server that no
+// longer leads (notLeaderHeader).
+var errNotLeader = errors.New("the server answered that it does not lead")
+
+// forward passes r to the leader's HTTP API at leader, the address the
+// last report's reply named. The leader may have moved since (a new
+// election, a server replaced by a rolling update, which serves its API
+// at a new port): when nothing listens there, or the server there says it
+// no longer leads, the agent reports at once, which names the leader of
+// the moment, and sends the request there, once. Neither failure reached
+// a handler, so nothing runs twice.
+func (c *Client) forward(w http.ResponseWriter, r *http.Request, leader string) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxForwardedBody))
+	if err != nil {
+		writeAPIError(w, http.StatusRequestEntityTooLarge, "reading the request body: "+err.Error())
+		return
+	}
+	for retried := false; ; retried = true {
+		var failed error
+		rp := proxyTo(c.peers, leader, c.name, nil)
+		if !retried {
+			rp.ModifyResponse = func(resp *http.Response) error {
+				if resp.StatusCode == http.StatusServiceUnavailable && resp.Header.Get(notLeaderHeader) != "" {
+					return errNotLeader
+				}
+				return nil
+			}
+			answer := rp.ErrorHandler
+			rp.ErrorHandler = func(w http.ResponseWriter, r *http.Request, err error) {
+				var op *net.OpError
+				if errors.Is(err, errNotLeader) || (errors.As(err, &op) && op.Op == "dial") {
+					failed = err
+					return
+				}
+				answer(w, r, err)
+			}
+		}
+		out := r.Clone(r.Context())
+		out.Body, out.ContentLength = http.NoBody, 0
+		if len(body) > 0 {
+			out.Body, out.ContentLength = io.NopCloser(bytes.NewReader(body)), int64(len(body))
+		}
+		rp.ServeHTTP(w, out)
+		if failed == nil {
+			return
+		}
+		now, err := c.refreshLeader(r.Context(), leader)
+		if err != nil || now == "" || now == leader {
+			why := fmt.Sprintf("forwarding to the leader at %s: %v", leader, failed)
+			if err != nil {
+				why += "; and no server named another leader: " + err.Error()
+			}
+			writeAPIError(w, http.StatusBadGateway, why)
+			return
+		}
+		c.log.Info("the leader's API moved; forwarding there", "from", leader, "to", now, "why", failed)
+		leader = now
+	}
+}
+
+// refreshLeader reports at once and returns the leader's HTTP address the
+// reply names, unless another request has already learnt one other than
+// stale.
+func (c *Client) refreshLeader(ctx context.Context, stale string) (string, error) {
+	c.refresh.Lock()
+	defer c.refresh.Unlock()
+	c.mu.Lock()
+	cur := c.reply.LeaderHTTP
+	c.mu.Unlock()
+	if cur != stale {
+		return cur, nil
+	}
+	if err := c.reportOnce(ctx); err != nil {
+		return "", err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.reply.LeaderHTTP, nil
 }

@@ -349,6 +349,62 @@ func TestServersAndClientAgents(t *testing.T) {
 	}
 }
 
+// TestClientAgentFindsTheMovedLeader: a client agent forwards its API to
+// the leader its last report's reply named, and reports only once per the
+// leader's cycle (an hour here). When the server there has become a
+// follower, or stopped (as a rolling update stops each server and starts
+// it again at a new HTTP port), the next request still reaches the leader
+// of the moment, at once: before, it answered 503 or 502 until the next
+// report.
+func TestClientAgentFindsTheMovedLeader(t *testing.T) {
+	tc := newTestCluster(t, 60)
+	for i := range 3 {
+		tc.startWith(i, Options{CycleInterval: time.Hour})
+	}
+	l := tc.leader()
+	nomad, err := nomadapi.NewClient(&nomadapi.Config{Address: tc.sim.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nodes, _, err := nomad.Nodes().List(nil)
+	if err != nil || len(nodes) == 0 {
+		t.Fatalf("nodes: %d, %v", len(nodes), err)
+	}
+	c := tc.startClient("client-a", nodes[0].ID)
+	ctx := context.Background()
+	viaClient := &api.Client{Address: "http://" + c.HTTPAddr()}
+	leads := func(want int) func() bool {
+		return func() bool {
+			st, err := viaClient.Status(ctx)
+			return err == nil && st.IsLeader && st.Node == tc.servers[want].a.node.Info().ID
+		}
+	}
+	eventually(t, 30*time.Second, "status through the client agent, from the leader", leads(l))
+
+	// The server it forwards to no longer leads: the client agent's
+	// cached leader is made a follower's, as after a hand-over. A
+	// follower answers reads itself but refuses a write forwarded to it
+	// as to the leader; the leader answers this one 404.
+	follower := (l + 1) % 3
+	c.mu.Lock()
+	c.reply.LeaderHTTP = tc.servers[follower].a.HTTPAddr()
+	c.mu.Unlock()
+	var se *api.StatusError
+	if err := viaClient.RemovePeer(ctx, "no-such-server", ""); !errors.As(err, &se) || se.Code != http.StatusNotFound {
+		t.Errorf("a write through the client agent forwarding to a follower: %v; want the leader's 404", err)
+	}
+
+	// The leader stops.
+	c.mu.Lock()
+	c.reply.LeaderHTTP = tc.servers[l].a.HTTPAddr()
+	c.mu.Unlock()
+	tc.servers[l].stop()
+	next := tc.leader(l)
+	if st, err := viaClient.Status(ctx); err != nil || !st.IsLeader || st.Node != tc.servers[next].a.node.Info().ID {
+		t.Errorf("status through the client agent after the leader stopped: %+v, %v; want the new leader's answer", st, err)
+	}
+}
+
 // TestClientAgentAPI: before a client agent has reached a server its API
 // answers /v1/health and /v1/ready and says it cannot forward anything else; with acl
 // enabled it refuses a request without a token before forwarding it.

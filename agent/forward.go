@@ -20,6 +20,12 @@ import (
 // again.
 const forwardedHeader = "X-Foreshape-Forwarded-By"
 
+// notLeaderHeader marks a server's 503 to a request another agent
+// forwarded to it as its leader when it does not lead (leadership moved):
+// the server did nothing with the request, so the forwarding agent may
+// find the leader and send it there.
+const notLeaderHeader = "X-Foreshape-Not-Leader"
+
 // raftIndexHeader carries, on the leader's answer to a request another
 // server forwarded, how far the leader's state had applied the log when it
 // answered. The forwarding server relays the answer once its own state has
@@ -64,6 +70,7 @@ func (a *Agent) forwardWrites(next http.Handler) http.Handler {
 			return
 		}
 		if by := r.Header.Get(forwardedHeader); by != "" {
+			w.Header().Set(notLeaderHeader, "true")
 			writeAPIError(w, http.StatusServiceUnavailable, fmt.Sprintf("%s forwarded this request here, but this server does not lead either (leadership is moving); retry", by))
 			return
 		}
@@ -111,7 +118,7 @@ func (w *indexWriter) Write(p []byte) (int, error) {
 // applied index), it holds the answer until the state has applied as far
 // as the leader's had when it answered (raftIndexHeader), for at most
 // forwardWait.
-func proxyTo(peers *peerClient, addr, name string, applied func() uint64) http.Handler {
+func proxyTo(peers *peerClient, addr, name string, applied func() uint64) *httputil.ReverseProxy {
 	target, _ := url.Parse(peers.url(addr))
 	rp := &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {

@@ -143,8 +143,9 @@ func (m *Meta) apiError(err error) int {
 }
 
 // apiErrorHint says what to do about a refused token (the agent's, or
-// Nomad's refusal of the agent's own) or an address where nothing
-// listens; "" for other errors.
+// Nomad's refusal of the agent's own: a 502 that says Nomad refused) or an
+// address where nothing listens; "" for other errors (another 502: a
+// client agent that could not reach the leader).
 func apiErrorHint(err error) string {
 	var se *api.StatusError
 	var ue *url.Error
@@ -153,7 +154,7 @@ func apiErrorHint(err error) string {
 		return "The agent did not accept the token from -token (or FORESHAPE_TOKEN): use one of the tokens in its acl.token_file (the agent re-reads that file on SIGHUP)."
 	case errors.As(err, &se) && se.Code == http.StatusForbidden:
 		return "The agent has ACLs on: set -token, or FORESHAPE_TOKEN, to one of the tokens in the agent's acl.token_file."
-	case errors.As(err, &se) && se.Code == http.StatusBadGateway:
+	case errors.As(err, &se) && se.Code == http.StatusBadGateway && strings.Contains(se.Message, "Nomad refused"):
 		return "Nomad refused the agent's own Nomad token (its nomad.token or NOMAD_TOKEN), not this command's: give that token " +
 			"a policy granting what deploy/foreshape-acl.hcl does. The request changed nothing."
 	case errors.Is(err, syscall.ECONNREFUSED) && errors.As(err, &ue):

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -237,6 +238,23 @@ func TestAPIErrorHints(t *testing.T) {
 		if strings.Count(strings.TrimSpace(errOut), "\n") > 1 {
 			t.Errorf("%s, token %q: more than an error and its hint:\n%s", tc.address, tc.token, errOut)
 		}
+	}
+}
+
+// TestBadGatewayHintOnlyForNomadRefusals: a 502 that is not Nomad's
+// refusal (a client agent that could not reach the leader's API) is not
+// told to be one.
+func TestBadGatewayHintOnlyForNomadRefusals(t *testing.T) {
+	msg := "forwarding to the leader at 127.0.0.1:1: dial tcp 127.0.0.1:1: connect: connection refused"
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusBadGateway)
+		_ = json.NewEncoder(w).Encode(api.Error{Error: msg})
+	}))
+	t.Cleanup(srv.Close)
+	code, _, errOut := runCLI(t, "status", "-address", srv.URL)
+	if code != ExitInvalid || !strings.Contains(errOut, "502 Bad Gateway: "+msg) || strings.Contains(errOut, "Nomad") {
+		t.Errorf("exit %d, stderr %q; want 1, the agent's answer, and no word of Nomad refusing a token", code, errOut)
 	}
 }
 

@@ -1,0 +1,421 @@
+package e2e
+
+import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	consulapi "github.com/hashicorp/consul/api"
+	nomadapi "github.com/hashicorp/nomad/api"
+
+	"github.com/foreshape/foreshape/agent/api"
+	"github.com/foreshape/foreshape/internal/realnomad"
+	"github.com/foreshape/foreshape/internal/testpki"
+)
+
+// TestDeployJobsOnRealNomad runs deploy/'s two jobs as docs/deployment.md's
+// steps say, on the real Nomad at NOMAD_ADDR with the Consul at
+// CONSUL_HTTP_ADDR: the node marked for a server (step 1); under ACLs the
+// Nomad and Consul policies of deploy/ and a token of each (step 2); the
+// tokens and a test CA's certificates in Nomad Variables (step 3); the
+// binary and a policy served over HTTP from this host (step 4); both jobs
+// run (step 5). Each job is changed only where one dev node needs it, and
+// each change must apply exactly once, so a change to the jobs that this
+// test does not follow fails it: count and bootstrap_expect 1, raw_exec
+// where the node has no exec driver, Nomad's port, Consul's address in
+// the task's environment, the artifacts' sources.
+//
+// It checks that the server bootstraps and passes its /v1/ready check,
+// that both agents are registered in Consul, passing, under their own
+// service IDs, that the client agent reports its node to the server (status
+// through the client agent's HTTPS API, with the test CA's certificates),
+// that a job update brings the server back with its Raft ID and cluster ID
+// from the sticky disk, and that purging both jobs leaves none of their
+// registrations in Consul's catalog.
+func TestDeployJobsOnRealNomad(t *testing.T) {
+	addr := realNomad(t)
+	consulAddr := os.Getenv("CONSUL_HTTP_ADDR")
+	if consulAddr == "" {
+		t.Skip("CONSUL_HTTP_ADDR is not set: the deploy jobs' agents find each other in Consul; set it (and CONSUL_HTTP_TOKEN, " +
+			"a token that may write ACLs, when Consul's ACLs are on) to run deploy/'s jobs on the Nomad at NOMAD_ADDR")
+	}
+	nomadURL, err := url.Parse(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	setup := realnomad.Client(t, addr, realnomad.SetupToken(t, addr))
+	for _, id := range []string{"foreshape-servers", "foreshape-clients"} {
+		if _, _, err := setup.Jobs().Info(id, nil); err == nil {
+			t.Skipf("the Nomad at %s already runs job %s: this test registers and purges jobs of that name", addr, id)
+		}
+	}
+	node := deployNode(t, setup)
+	if ln, err := net.Listen("tcp", net.JoinHostPort(node.Attributes["unique.network.ip-address"], "7576")); err != nil {
+		t.Skipf("the servers' static Raft port 7576 is taken on node %s: %v", node.Name, err)
+	} else {
+		ln.Close()
+	}
+	driver := "exec"
+	if d := node.Drivers["exec"]; d == nil || !d.Healthy {
+		driver = "raw_exec"
+	}
+	suffix := strconv.FormatInt(time.Now().UnixNano(), 36)
+
+	// Step 1.
+	metaApply(t, setup, node.ID, "true")
+	t.Cleanup(func() { metaApply(t, setup, node.ID, "") })
+
+	// Step 2, under ACLs.
+	var nomadToken string
+	if self, _, err := setup.ACLTokens().Self(nil); err == nil && self.AccessorID != "acls-disabled" {
+		rules, err := os.ReadFile("../deploy/foreshape-acl.hcl")
+		if err != nil {
+			t.Fatal(err)
+		}
+		name := "foreshape-e2e-" + suffix
+		if _, err := setup.ACLPolicies().Upsert(&nomadapi.ACLPolicy{Name: name, Rules: string(rules)}, nil); err != nil {
+			t.Fatalf("nomad acl policy apply: %v", err)
+		}
+		t.Cleanup(func() { _, _ = setup.ACLPolicies().Delete(name, nil) })
+		tok, _, err := setup.ACLTokens().Create(&nomadapi.ACLToken{Name: name, Type: "client", Policies: []string{name}}, nil)
+		if err != nil {
+			t.Fatalf("nomad acl token create: %v", err)
+		}
+		t.Cleanup(func() { _, _ = setup.ACLTokens().Delete(tok.AccessorID, nil) })
+		nomadToken = tok.SecretID
+	}
+	consul, err := consulapi.NewClient(&consulapi.Config{Address: consulAddr, Token: os.Getenv("CONSUL_HTTP_TOKEN")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	consulToken := consulACL(t, consul, suffix)
+
+	// Step 3.
+	ca := testpki.NewCA(t, "foreshape-e2e")
+	leaf := ca.Issue(t, "agent")
+	for _, job := range []string{"foreshape-servers", "foreshape-clients"} {
+		path := "nomad/jobs/" + job
+		v := &nomadapi.Variable{Path: path, Items: nomadapi.VariableItems{
+			"nomad_token": nomadToken, "consul_token": consulToken,
+			"ca": string(ca.CertPEM), "cert": string(leaf.CertPEM), "key": string(leaf.KeyPEM),
+		}}
+		if _, _, err := setup.Variables().Create(v, nil); err != nil {
+			t.Fatalf("nomad var put %s: %v", path, err)
+		}
+		t.Cleanup(func() { _, _ = setup.Variables().Delete(path, nil) })
+	}
+	pki := testpki.WriteFiles(t, t.TempDir(), "agent", ca, leaf)
+
+	// Step 4: the binary and a policy for the node's datacenter, served
+	// from this host.
+	policy := fmt.Sprintf(`shaping "e2e" {
+  locality {
+    datacenter = %q
+  }
+  forecast {
+    model    = "auto"
+    horizon  = "1h"
+    step     = "5m"
+    history  = "14d"
+    quantile = 0.9
+  }
+  headroom {
+    cpu    = 25
+    memory = 25
+  }
+}
+`, node.Datacenter)
+	artifacts := httptest.NewServer(artifactHandler(t, policy))
+	t.Cleanup(artifacts.Close)
+
+	// Step 5.
+	edits := []jobEdit{
+		{`driver = "exec"`, fmt.Sprintf("driver = %q", driver)},
+		{`"https://example.invalid/foreshape/foreshape_linux_amd64"`, strconv.Quote(artifacts.URL + "/foreshape_linux_amd64")},
+		{`:4646"`, ":" + nomadURL.Port() + `"`},
+		{"      config {\n        command", fmt.Sprintf("      env {\n        CONSUL_HTTP_ADDR = %q\n      }\n\n      config {\n        command", consulAddr)},
+	}
+	servers := runJob(t, setup, "../deploy/foreshape-servers.nomad.hcl", append(slices.Clone(edits),
+		jobEdit{"count = 3", "count = 1"},
+		jobEdit{"bootstrap_expect = 3", "bootstrap_expect = 1"},
+		jobEdit{`"git::https://example.invalid/ops/foreshape-policies.git"`, strconv.Quote(artifacts.URL + "/policies.tar.gz")},
+	))
+	awaitDeployment(t, setup, servers, 0)
+	runJob(t, setup, "../deploy/foreshape-clients.nomad.hcl", edits)
+
+	serverID, clientID := "foreshape-"+node.Name, "foreshape-"+node.Name+"-client"
+	var clientAddr string
+	eventually(t, 60*time.Second, "the server (tagged leader) and the client agent registered in Consul and passing", func() bool {
+		entries, _, err := consul.Health().Service("foreshape", "", true, nil)
+		if err != nil {
+			t.Logf("consul: %v", err)
+			return false
+		}
+		var server, client bool
+		for _, e := range entries {
+			switch e.Service.ID {
+			case serverID:
+				server = slices.Contains(e.Service.Tags, "leader")
+			case clientID:
+				client = slices.Contains(e.Service.Tags, "client")
+				clientAddr = net.JoinHostPort(e.Service.Address, strconv.Itoa(e.Service.Port))
+			}
+		}
+		return server && client
+	})
+	status := func() api.Status {
+		out, err := exec.Command(binary, "status", "-json", "-address", "https://"+clientAddr,
+			"-ca-cert", pki.CA, "-client-cert", pki.Cert, "-client-key", pki.Key).CombinedOutput()
+		if err != nil {
+			t.Logf("status through the client agent: %v: %s", err, out)
+			return api.Status{}
+		}
+		var st api.Status
+		if err := json.Unmarshal(out, &st); err != nil {
+			t.Fatalf("status -json: %v: %s", err, out)
+		}
+		return st
+	}
+	var before api.Status
+	eventually(t, 60*time.Second, "status through the client agent: one server leading, the client agent reporting its node", func() bool {
+		before = status()
+		return before.IsLeader && before.ClusterID != "" && len(before.Peers) == 1 &&
+			slices.ContainsFunc(before.Clients, func(c api.ClientAgent) bool { return c.NodeID == node.ID && c.Reporting })
+	})
+
+	// An update replaces the server; its state follows on the sticky disk.
+	servers.Meta = map[string]string{"e2e": "update"}
+	if _, _, err := setup.Jobs().Register(servers, nil); err != nil {
+		t.Fatalf("job update: %v", err)
+	}
+	awaitDeployment(t, setup, servers, 1)
+	eventually(t, 60*time.Second, "the updated server leading again with the same Raft ID and cluster ID", func() bool {
+		after := status()
+		return after.IsLeader && after.ClusterID == before.ClusterID && len(after.Peers) == 1 && after.Peers[0].ID == before.Peers[0].ID
+	})
+
+	for _, id := range []string{"foreshape-clients", "foreshape-servers"} {
+		stopJob(t, setup, id)
+	}
+	eventually(t, 30*time.Second, "no registration of either agent left in Consul's catalog", func() bool {
+		entries, _, err := consul.Catalog().Service("foreshape", "", nil)
+		return err == nil && !slices.ContainsFunc(entries, func(e *consulapi.CatalogService) bool {
+			return e.ServiceID == serverID || e.ServiceID == clientID
+		})
+	})
+}
+
+// deployNode is the node the deploy test runs both jobs on: a ready,
+// eligible node on this host (the artifacts are served on loopback).
+func deployNode(t *testing.T, c *nomadapi.Client) *nomadapi.Node {
+	t.Helper()
+	stubs, _, err := c.Nodes().List(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range stubs {
+		if s.Status != "ready" || s.SchedulingEligibility != "eligible" {
+			continue
+		}
+		n, _, err := c.Nodes().Info(s.ID, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ip := net.ParseIP(n.Attributes["unique.network.ip-address"]); ip != nil && ip.IsLoopback() {
+			return n
+		}
+	}
+	t.Skip("no ready, eligible node on a loopback address: this test runs deploy/'s jobs on a Nomad dev agent on this host, which fetches their artifacts from this test")
+	return nil
+}
+
+// metaApply sets the node's foreshape_server meta, or removes it when
+// value is empty.
+func metaApply(t *testing.T, c *nomadapi.Client, nodeID, value string) {
+	t.Helper()
+	var v *string
+	if value != "" {
+		v = &value
+	}
+	if _, err := c.Nodes().Meta().Apply(&nomadapi.NodeMetaApplyRequest{NodeID: nodeID, Meta: map[string]*string{"foreshape_server": v}}, nil); err != nil {
+		t.Errorf("nomad node meta apply foreshape_server=%q: %v", value, err)
+	}
+}
+
+// consulACL makes, when Consul's ACLs are on, a policy of
+// deploy/foreshape-consul-acl.hcl and a token of it, and returns the token;
+// "" when they are off.
+func consulACL(t *testing.T, c *consulapi.Client, suffix string) string {
+	t.Helper()
+	rules, err := os.ReadFile("../deploy/foreshape-consul-acl.hcl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, _, err := c.ACL().PolicyCreate(&consulapi.ACLPolicy{Name: "foreshape-e2e-" + suffix, Rules: string(rules)}, nil)
+	if err != nil {
+		if strings.Contains(err.Error(), "ACL support disabled") {
+			return ""
+		}
+		t.Fatalf("consul acl policy create (CONSUL_HTTP_TOKEN must be able to write ACLs): %v", err)
+	}
+	t.Cleanup(func() { _, _ = c.ACL().PolicyDelete(p.ID, nil) })
+	tok, _, err := c.ACL().TokenCreate(&consulapi.ACLToken{Description: "foreshape e2e", Policies: []*consulapi.ACLTokenPolicyLink{{ID: p.ID}}}, nil)
+	if err != nil {
+		t.Fatalf("consul acl token create: %v", err)
+	}
+	t.Cleanup(func() { _, _ = c.ACL().TokenDelete(tok.AccessorID, nil) })
+	return tok.SecretID
+}
+
+// artifactHandler serves the test's binary as /foreshape_linux_amd64 and
+// policy, as local/policies' one file, in /policies.tar.gz.
+func artifactHandler(t *testing.T, policy string) http.Handler {
+	t.Helper()
+	var archive bytes.Buffer
+	zw := gzip.NewWriter(&archive)
+	tw := tar.NewWriter(zw)
+	if err := tw.WriteHeader(&tar.Header{Name: "e2e.hcl", Mode: 0o644, Size: int64(len(policy))}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.WriteString(tw, policy); err != nil {
+		t.Fatal(err)
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/foreshape_linux_amd64", func(w http.ResponseWriter, r *http.Request) { http.ServeFile(w, r, binary) })
+	mux.HandleFunc("/policies.tar.gz", func(w http.ResponseWriter, r *http.Request) {
+		http.ServeContent(w, r, "policies.tar.gz", time.Time{}, bytes.NewReader(archive.Bytes()))
+	})
+	return mux
+}
+
+// jobEdit replaces old with new in a job file; old must occur exactly once.
+type jobEdit struct{ old, new string }
+
+// runJob registers the job file with edits, purging it when the test ends.
+func runJob(t *testing.T, c *nomadapi.Client, path string, edits []jobEdit) *nomadapi.Job {
+	t.Helper()
+	src, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(src)
+	for _, e := range edits {
+		if n := strings.Count(text, e.old); n != 1 {
+			t.Fatalf("%s: %q occurs %d times, want once: the test's edits no longer fit the job", filepath.Base(path), e.old, n)
+		}
+		text = strings.Replace(text, e.old, e.new, 1)
+	}
+	job, err := c.Jobs().ParseHCL(text, true)
+	if err != nil {
+		t.Fatalf("%s: parse: %v", path, err)
+	}
+	if _, _, err := c.Jobs().Register(job, nil); err != nil {
+		t.Fatalf("%s: nomad job run: %v", path, err)
+	}
+	t.Cleanup(func() { stopJob(t, c, *job.ID) })
+	return job
+}
+
+// stopJob stops the job, waits (up to 30 s) until its allocations have
+// stopped, so that its agents have deregistered from Consul before the
+// test deletes their token, and purges it.
+func stopJob(t *testing.T, c *nomadapi.Client, id string) {
+	t.Helper()
+	if _, _, err := c.Jobs().Deregister(id, false, nil); err != nil {
+		return // gone already
+	}
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(500 * time.Millisecond) {
+		stubs, _, err := c.Jobs().Allocations(id, true, nil)
+		if err == nil && !slices.ContainsFunc(stubs, func(a *nomadapi.AllocationListStub) bool {
+			return a.ClientStatus == "pending" || a.ClientStatus == "running"
+		}) {
+			break
+		}
+	}
+	if _, _, err := c.Jobs().Deregister(id, true, nil); err != nil {
+		t.Errorf("nomad job stop -purge %s: %v", id, err)
+	}
+}
+
+// awaitDeployment waits for the job's deployment of version to succeed
+// and fails the test, with its allocations' events and logs, if it fails.
+func awaitDeployment(t *testing.T, c *nomadapi.Client, job *nomadapi.Job, version uint64) {
+	t.Helper()
+	deadline := time.Now().Add(3 * time.Minute)
+	for time.Now().Before(deadline) {
+		d, _, err := c.Jobs().LatestDeployment(*job.ID, nil)
+		if err == nil && d != nil && d.JobVersion == version {
+			switch d.Status {
+			case "successful":
+				return
+			case "failed", "cancelled":
+				t.Fatalf("deployment of %s version %d %s: %s\n%s", *job.ID, version, d.Status, d.StatusDescription, allocReport(c, *job.ID))
+			}
+		}
+		time.Sleep(time.Second)
+	}
+	t.Fatalf("deployment of %s version %d did not succeed within 3m\n%s", *job.ID, version, allocReport(c, *job.ID))
+}
+
+// allocReport is each allocation's task events and the end of its agent's
+// stderr.
+func allocReport(c *nomadapi.Client, jobID string) string {
+	var b strings.Builder
+	stubs, _, err := c.Jobs().Allocations(jobID, true, nil)
+	if err != nil {
+		return err.Error()
+	}
+	for _, s := range stubs {
+		fmt.Fprintf(&b, "allocation %s (%s):\n", s.ID, s.ClientStatus)
+		for task, st := range s.TaskStates {
+			for _, e := range st.Events {
+				fmt.Fprintf(&b, "  %s: %s %s\n", task, e.Type, e.DisplayMessage)
+			}
+		}
+		alloc, _, err := c.Allocations().Info(s.ID, nil)
+		if err != nil {
+			continue
+		}
+		if r, err := c.AllocFS().Cat(alloc, "alloc/logs/agent.stderr.0", nil); err == nil {
+			out, _ := io.ReadAll(r)
+			r.Close()
+			fmt.Fprintf(&b, "  stderr: %s\n", tail(string(out), 20))
+		}
+	}
+	return b.String()
+}
+
+// eventually polls cond every 500 ms until it holds, failing the test
+// after d with what it waited for.
+func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(d); ; time.Sleep(500 * time.Millisecond) {
+		if cond() {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", d, what)
+		}
+	}
+}
