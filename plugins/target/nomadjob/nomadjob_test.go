@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http/httptest"
 	"os"
+	"reflect"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -336,7 +337,8 @@ func TestScaleWaitsForDeploymentOnNomad(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := tg.Scale(context.Background(), target.Action{ID: "real-1", Direction: target.Up, Amount: 1, Count: 2, Reason: "test"})
+	act := target.Action{ID: "real-1", Policy: "web-daily-peak", Scale: "web", Locality: "dc1/*/web", Direction: target.Up, Amount: 1, Count: 2, Reason: "test"}
+	res, err := tg.Scale(context.Background(), act)
 	if err != nil {
 		t.Fatalf("scale: %v", err)
 	}
@@ -346,5 +348,12 @@ func TestScaleWaitsForDeploymentOnNomad(t *testing.T) {
 	st, err := tg.Status(context.Background())
 	if err != nil || !st.CountKnown || st.Count != 2 {
 		t.Errorf("status = %+v, %v", st, err)
+	}
+	// The scaling event Nomad recorded carries the reason and the meta
+	// docs/targets.md lists (nomad job scaling-events).
+	want := target.Payload{RequestID: act.ID, Policy: act.Policy, Scale: act.Scale, Locality: act.Locality,
+		Direction: act.Direction, Amount: act.Amount, Count: act.Count, Reason: act.Reason}
+	if got := (&system{client: client, job: id}).Received(t); len(got) != 1 || !reflect.DeepEqual(got[0], want) {
+		t.Errorf("scaling events read back as %+v; want one: %+v", got, want)
 	}
 }
