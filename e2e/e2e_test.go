@@ -3,7 +3,8 @@
 // real nomad/api client, and, when NOMAD_ADDR is set, against a real Nomad.
 //
 // These tests build the binary once and must never reach anything but
-// loopback addresses (and NOMAD_ADDR when an operator sets it).
+// loopback addresses (and NOMAD_ADDR and CONSUL_HTTP_ADDR when an operator
+// sets them).
 package e2e
 
 import (
