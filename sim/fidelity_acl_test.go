@@ -23,8 +23,9 @@ import (
 // foreshape makes when the token is one it does not know, and when there
 // is none (the anonymous token, which has no policy): 403 and the plain
 // text "Permission denied", nothing more, gzipped for a client that
-// accepts it, as nomad/api does. /v1/status/leader, /v1/status/peers and
-// /v1/regions answer without a token. With a token it knows (the
+// accepts it, as nomad/api does. /v1/status/leader, /v1/status/peers,
+// /v1/regions and /v1/metrics answer without a token or with one Nomad
+// does not know. With a token it knows (the
 // scenario's; on the real Nomad a management token) the same reads
 // answer. The real half needs a Nomad with ACLs on (a dev agent with
 // acl { enabled = true }, bootstrapped) and skips on one without.
@@ -130,7 +131,7 @@ func checkACLRefusal(t *testing.T, addr, token string) {
 		t.Errorf("GET /v1/nodes with an unknown token, not accepting gzip: %d %q %q; want 403 %q uncompressed",
 			resp.StatusCode, resp.Header.Get("Content-Encoding"), got, "Permission denied")
 	}
-	for _, path := range []string{"/v1/status/leader", "/v1/status/peers", "/v1/regions"} {
+	for _, path := range []string{"/v1/status/leader", "/v1/status/peers", "/v1/regions", "/v1/metrics"} {
 		for _, tok := range []string{unknown, ""} {
 			if code, _, body := do("GET", path, "", tok); code != http.StatusOK {
 				t.Errorf("GET %s with token %q: %d %q; want 200 (Nomad asks no token for it)", path, tok, code, body)
@@ -148,34 +149,53 @@ func checkACLRefusal(t *testing.T, addr, token string) {
 // nomad.token, a file's name) is no ACL token to Nomad, which tries it as a
 // workload identity, a signed JWT, where a call authenticates it so:
 // /v1/agent/self answers 500 "ACL token not found or invalid workload
-// identity: failed to parse signed token: …" and /v1/client/stats 500
-// "rpc error: failed to parse signed token: …" (gzipped, as every answer);
-// foreshape's other calls are refused as for an unknown token, 403
-// "Permission denied". The real half needs a Nomad with ACLs on.
+// identity: REASON" and /v1/client/stats 500 "rpc error: REASON"
+// (gzipped, as every answer); foreshape's other calls are refused as for
+// an unknown token, 403 "Permission denied". REASON is go-jose's, parsing
+// the secret as a compact JWS ("failed to parse signed token: …": not
+// three dot-separated parts, a part that is no base64url, a header that
+// is no JSON object or whose key ID is no string), else Nomad's: "missing
+// key ID header", or for a key ID it has no key of, "operation cancelled:
+// no such key "KID" in keyring". The real half needs a Nomad with ACLs on.
 func TestFidelityNonUUIDSecret(t *testing.T) {
 	forEachACLNomad(t, func(t *testing.T, addr, token string) {
 		nodes, _, err := realnomad.Client(t, addr, token).Nodes().List(nil)
 		if err != nil || len(nodes) == 0 {
 			t.Fatalf("nodes of %s with the token: %v %v", addr, nodes, err)
 		}
-		const parse = "failed to parse signed token: go-jose/go-jose: compact JWS format must have three parts"
+		const parse = "failed to parse signed token: "
 		job := `{"Job":{"ID":"fidelity-acl","Name":"fidelity-acl","Type":"service","Datacenters":["dc1"],"TaskGroups":[` + sleepGroup + `]}}`
-		for _, secret := range []string{"not-a-token", "/etc/foreshape/nomad-token"} {
-			// A ready node: Nomad refuses a down node's client stats 403
-			// before it reads the secret (measured on 6646 with a dc2
-			// client stopped).
-			node := readyNode(nodes)
+		// A ready node: Nomad refuses a down node's client stats 403
+		// before it reads the secret (measured on 6646 with a dc2 client
+		// stopped).
+		node := readyNode(nodes)
+		for _, s := range []struct{ secret, reason string }{
+			{"not-a-token", parse + "go-jose/go-jose: compact JWS format must have three parts"},
+			{"/etc/foreshape/nomad-token", parse + "go-jose/go-jose: compact JWS format must have three parts"},
+			{"a.b.c.d", parse + "go-jose/go-jose: compact JWS format must have three parts"},
+			{"a.b.c", parse + "illegal base64 data at input byte 0"},
+			{"nomad.token.txt", parse + "illegal base64 data at input byte 4"},
+			{"e30.a.b", parse + "illegal base64 data at input byte 0"},
+			{"abc.def.ghi", parse + "invalid character 'i' looking for beginning of value"},
+			{"NQ.e30.c2ln", parse + "json: cannot unmarshal number into Go value of type jose.rawHeader"}, // header 5
+			{"eyJraWQiOjF9.e30.c2ln", parse + `failed to unmarshal key ID: json: cannot unmarshal number into Go value of type string: "1"`},
+			{"e30.e30.e30", "missing key ID header"}, // header {}
+			{"e30=.e30.", "missing key ID header"},
+			{"..", "missing key ID header"},
+			// header {"alg":"RS256","kid":"abc"}
+			{"eyJhbGciOiJSUzI1NiIsImtpZCI6ImFiYyJ9.e30.c2ln", `operation cancelled: no such key "abc" in keyring`},
+		} {
 			for _, c := range aclCalls(node, job) {
 				want, wantBody := http.StatusForbidden, "Permission denied (gzip)"
 				switch c.path {
 				case "/v1/agent/self":
-					want, wantBody = http.StatusInternalServerError, "ACL token not found or invalid workload identity: "+parse+" (gzip)"
+					want, wantBody = http.StatusInternalServerError, "ACL token not found or invalid workload identity: "+s.reason+" (gzip)"
 				case "/v1/client/stats?node_id=" + node:
-					want, wantBody = http.StatusInternalServerError, "rpc error: "+parse+" (gzip)"
+					want, wantBody = http.StatusInternalServerError, "rpc error: "+s.reason+" (gzip)"
 				}
-				code, ctype, body := call(t, addr, c.method, c.path, c.body, secret)
+				code, ctype, body := call(t, addr, c.method, c.path, c.body, s.secret)
 				if code != want || ctype != "text/plain; charset=utf-8" || body != wantBody {
-					t.Errorf("%s %s with secret %q: %d %q %q; want %d text/plain %q", c.method, c.path, secret, code, ctype, body, want, wantBody)
+					t.Errorf("%s %s with secret %q: %d %q %q; want %d text/plain %q", c.method, c.path, s.secret, code, ctype, body, want, wantBody)
 				}
 			}
 		}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -327,22 +328,63 @@ var uuid = regexp.MustCompile(`(?i)^[\da-f]{8}-[\da-f]{4}-[\da-f]{4}-[\da-f]{4}-
 // knows and is no UUID on the calls that then try it as a workload
 // identity (a signed JWT): /v1/agent/self, which the HTTP agent
 // authenticates, and /v1/client/stats, which the server's RPC does. Its
-// other calls refuse it as an unknown token (403). A secret of three
-// dot-separated parts, which Nomad goes on to decode as a JWT, is not
-// modelled (refused as unknown); "" for any other request.
+// other calls refuse it as an unknown token (403); "" for any other
+// request.
 func notAToken(r *http.Request) string {
 	tok := tokenOf(r)
-	if tok == "" || uuid.MatchString(tok) || strings.Count(tok, ".") == 2 || r.Method != http.MethodGet {
+	if tok == "" || uuid.MatchString(tok) || r.Method != http.MethodGet {
 		return ""
 	}
-	const parse = "failed to parse signed token: go-jose/go-jose: compact JWS format must have three parts"
 	switch r.URL.Path {
 	case "/v1/agent/self":
-		return "ACL token not found or invalid workload identity: " + parse
+		return "ACL token not found or invalid workload identity: " + notAnIdentity(tok)
 	case "/v1/client/stats":
-		return "rpc error: " + parse
+		return "rpc error: " + notAnIdentity(tok)
 	}
 	return ""
+}
+
+// notAnIdentity is why Nomad does not take tok as a workload identity
+// (Nomad's Encrypter.VerifyClaim): go-jose parses it as a compact JWS,
+// three dot-separated parts each in unpadded base64url and a protected
+// header that is a JSON object, then Nomad looks up the signing key by the
+// header's key ID; the simulator's keyring has none. Not modelled: the
+// other header fields go-jose checks (jwk, x5c, …), and the second Nomad
+// waits for a key it does not have.
+func notAnIdentity(tok string) string {
+	const parse = "failed to parse signed token: "
+	if strings.Count(tok, ".") != 2 {
+		return parse + "go-jose/go-jose: compact JWS format must have three parts"
+	}
+	var header []byte
+	for i, part := range strings.SplitN(tok, ".", 3) {
+		b, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(part, "="))
+		if err != nil {
+			return parse + err.Error()
+		}
+		if i == 0 {
+			header = b
+		}
+	}
+	var h map[string]*json.RawMessage
+	if len(header) > 0 {
+		if err := json.Unmarshal(header, &h); err != nil {
+			if te := (*json.UnmarshalTypeError)(nil); errors.As(err, &te) {
+				return parse + "json: cannot unmarshal " + te.Value + " into Go value of type jose.rawHeader"
+			}
+			return parse + err.Error()
+		}
+	}
+	var kid string
+	if v := h["kid"]; v != nil {
+		if err := json.Unmarshal(*v, &kid); err != nil {
+			return parse + fmt.Sprintf("failed to unmarshal key ID: %v: %#v", err, string(*v))
+		}
+	}
+	if kid == "" {
+		return "missing key ID header"
+	}
+	return fmt.Sprintf("operation cancelled: no such key %q in keyring", kid)
 }
 
 // refuse answers a request the ACLs refuse as Nomad does: 403 and the

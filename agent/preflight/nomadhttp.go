@@ -96,9 +96,12 @@ var aclRefusals = []string{"Permission denied", "ACL token not found", "ACL toke
 // tokenFailures are the answers, with 500, that Nomad gives a secret that
 // is no UUID on the calls that try it as a workload identity (measured on
 // Nomad 2.0: GET /v1/agent/self "ACL token not found or invalid workload
-// identity: failed to parse signed token: …", GET /v1/client/stats "rpc
-// error: failed to parse signed token: …").
-var tokenFailures = []string{"ACL token not found", "rpc error: failed to parse signed token"}
+// identity: REASON", GET /v1/client/stats "rpc error: REASON", where
+// REASON is "failed to parse signed token: …", or for a secret of three
+// dot-separated parts that parses, "missing key ID header" or "operation
+// cancelled: no such key "KID" in keyring").
+var tokenFailures = []string{"ACL token not found", "rpc error: failed to parse signed token",
+	"rpc error: missing key ID header", "rpc error: operation cancelled: no such key "}
 
 // maxRefusalBody bounds how much of a 403 or 500 answer is read to
 // explain it.
