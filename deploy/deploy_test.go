@@ -189,6 +189,19 @@ func TestJobs(t *testing.T) {
 				t.Error("the job's service uses Nomad's service discovery: the agents register themselves in Consul")
 			}
 			task := one(t, g, "task")
+			// A change of the servers' variable must not restart them
+			// all at once, each on its own template's signal: two down
+			// at once leave three without a quorum. The operator
+			// restarts them one at a time.
+			if j.server {
+				for _, tb := range blocks(task, "template") {
+					if dest := str(t, tb.Body, "destination"); strings.HasPrefix(dest, "secrets/") {
+						if _, ok := tb.Body.Attributes["change_mode"]; !ok || str(t, tb.Body, "change_mode") != "noop" {
+							t.Errorf("the servers' template of %s restarts the task when the variable changes; want change_mode = \"noop\" and a rolling restart", dest)
+						}
+					}
+				}
+			}
 			cfg := renderAgentConfig(t, j, task)
 			if cfg.Server.Enabled != j.server {
 				t.Errorf("server.enabled = %v", cfg.Server.Enabled)

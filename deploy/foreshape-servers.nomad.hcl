@@ -147,7 +147,14 @@ job "foreshape-servers" {
         destination = "local/policies"
       }
 
+      # The secrets' templates do not restart the task when the variable
+      # changes (change_mode "noop"): each server would restart on its
+      # own within a few seconds of the others, and two servers down at
+      # once leave three without a quorum. After a change, restart them
+      # one at a time (docs/deployment.md "Rotating the secrets"):
+      #   nomad job restart -batch-wait 30s foreshape-servers
       template {
+        change_mode = "noop"
         destination = "secrets/agent.env"
         env         = true
         data        = <<-EOT
@@ -159,16 +166,19 @@ job "foreshape-servers" {
       }
 
       template {
+        change_mode = "noop"
         destination = "secrets/ca.pem"
         data        = "{{ with nomadVar \"nomad/jobs/foreshape-servers\" }}{{ .ca }}{{ end }}"
       }
 
       template {
+        change_mode = "noop"
         destination = "secrets/agent.pem"
         data        = "{{ with nomadVar \"nomad/jobs/foreshape-servers\" }}{{ .cert }}{{ end }}"
       }
 
       template {
+        change_mode = "noop"
         destination = "secrets/agent-key.pem"
         data        = "{{ with nomadVar \"nomad/jobs/foreshape-servers\" }}{{ .key }}{{ end }}"
       }
