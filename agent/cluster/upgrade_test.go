@@ -420,7 +420,22 @@ func TestRollingUpgrade(t *testing.T) {
 		if step < 2 {
 			// A leader on the old release has no such command; one on the
 			// new release refuses it while a server speaks protocol 1.
-			newLeader := slices.Contains(order[:step+1], leader())
+			cur := leader()
+			newLeader := slices.Contains(order[:step+1], cur)
+			if newLeader {
+				// A leader elected a moment ago refuses the command too,
+				// but as not having heard from the others yet: wait for
+				// its health checks to have heard every server.
+				clustertest.Eventually(t, "the new leader to hear from every server", func() bool {
+					heard := 0
+					for _, h := range nodes[cur].Health() {
+						if h.Info != nil {
+							heard++
+						}
+					}
+					return heard == 3
+				})
+			}
 			err := apply(pause)
 			switch {
 			case newLeader && (!errors.Is(err, cluster.ErrProtocol) || !strings.Contains(err.Error(), "speaks protocol 1")):
