@@ -57,6 +57,8 @@ Usage: foreshape queue list [options]
   Lists the migration requests the agent knows, in the order it runs them
   (highest score first): what moves, from which locality to which, its
   state, priority, score, estimated duration and why it exists or waits.
+  A request submitted since the leader's last act pass has score 0.00
+  until the next pass scores it.
   A request that finished stays listed at least queue.keep_finished
   (default 24h) after it finished; then the leader forgets it once nothing
   reads it any more (docs/architecture.md says when).
