@@ -63,6 +63,8 @@ type Client struct {
 	refresh sync.Mutex
 
 	closeOnce sync.Once
+	// leaving is the Consul deregistration Run started; Close waits for it.
+	leaving sync.WaitGroup
 }
 
 // NewClient builds a client agent from a validated configuration with
@@ -155,7 +157,17 @@ func (c *Client) Run(ctx context.Context) error {
 	shutdownCtx, stop := context.WithTimeout(context.Background(), 5*time.Second)
 	<-registering // no registration can follow the deregistration
 	if c.consul != nil {
-		c.consul.leave(shutdownCtx)
+		// As a server's (Agent.Run): the deregistration goes on beside the
+		// HTTP shutdown, with its own 5 s, and Close waits for it, so a
+		// Consul that takes the call and does not answer neither keeps the
+		// API taking requests nor eats the 5 s its requests have to end.
+		c.leaving.Add(1)
+		go func() {
+			defer c.leaving.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			c.consul.leave(ctx)
+		}()
 	}
 	_ = c.httpSrv.Shutdown(shutdownCtx)
 	stop()
@@ -168,9 +180,13 @@ func (c *Client) Run(ctx context.Context) error {
 	}
 }
 
-// Close releases the listener. It is safe to call twice.
+// Close releases the listener, then waits for the Consul deregistration
+// Run started, at most 5 s after Run's stop began. It is safe to call twice.
 func (c *Client) Close() error {
-	c.closeOnce.Do(func() { c.listener.Close() })
+	c.closeOnce.Do(func() {
+		c.listener.Close()
+		c.leaving.Wait()
+	})
 	return nil
 }
 

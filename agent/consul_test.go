@@ -539,6 +539,76 @@ func TestHandOverDoesNotWaitOnConsul(t *testing.T) {
 	}
 }
 
+// TestClientStopDoesNotWaitOnConsul: a client agent stopping while its
+// Consul takes the deregistration and does not answer shuts its API down
+// at once, as a server does; Close waits for the deregistration, which is
+// made when Consul answers. Before, the deregistration came first, within
+// the 5 s of the API's shutdown, and Run returned only once it gave up:
+// the service stayed registered.
+func TestClientStopDoesNotWaitOnConsul(t *testing.T) {
+	fake := &fakeConsul{}
+	srv := httptest.NewServer(fake)
+	t.Cleanup(srv.Close)
+	hang := make(chan struct{})
+	var once sync.Once
+	release := func() {
+		once.Do(func() {
+			fake.set(func(f *fakeConsul) { f.hang = nil })
+			close(hang)
+		})
+	}
+	cfg := config.Default()
+	cfg.Name = "node-1"
+	cfg.Server.Enabled = false
+	cfg.Server.RetryJoin = []string{fmt.Sprintf("127.0.0.1:%d", freePort(t))}
+	cfg.HTTP.Address = "127.0.0.1:0"
+	cfg.Nomad.Address = "http://127.0.0.1:1"
+	cfg.Nomad.NodeID = "n1"
+	cfg.Consul = config.Consul{Enabled: true, Address: srv.URL, ServiceName: "foreshape"}
+	client, err := NewClient(cfg, Options{Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- client.Run(ctx) }()
+	const id = "foreshape-node-1-client"
+	eventually(t, 10*time.Second, "the client agent registered", func() bool {
+		_, ok := fake.holds(id)
+		return ok
+	})
+	fake.set(func(f *fakeConsul) { f.hang = hang })
+	t.Cleanup(release) // a failed test must not leave srv.Close waiting on it
+	cancel()
+	deregistration := "PUT /v1/agent/service/deregister/" + id
+	if err := <-done; err != nil {
+		t.Error(err)
+	}
+	fake.mu.Lock()
+	ended, held := slices.Clone(fake.ended), fake.held[deregistration]
+	fake.mu.Unlock()
+	if slices.Contains(ended, deregistration) {
+		t.Errorf("the client agent's API shut down only after its deregistration gave up on Consul (held %d, ended %v)", held, ended)
+	}
+	if _, err := http.Get("http://" + client.HTTPAddr() + "/v1/health"); err == nil {
+		t.Error("the client agent's API answers after Run returned")
+	}
+	release()
+	closed := make(chan struct{})
+	go func() {
+		defer close(closed)
+		client.Close()
+	}()
+	select {
+	case <-closed:
+	case <-time.After(20 * time.Second):
+		t.Fatal("Close still runs 20 s after Consul answers")
+	}
+	if _, ok := fake.holds(id); ok {
+		t.Errorf("the stopped client agent's service %s is still registered", id)
+	}
+}
+
 // TestConsulAdvertisesReachableAddress: a server whose API listens on
 // every interface registers advertise_addr, and the check calls it there.
 func TestConsulAdvertisesReachableAddress(t *testing.T) {
