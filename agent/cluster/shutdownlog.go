@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net"
+	"runtime"
 	"sync"
 	"time"
 
@@ -33,6 +34,9 @@ import (
 // answers heartbeats again or leaveQuiet has passed, after which a peer
 // still away is an error again. The peers log one INFO line instead: "a
 // server is stopping cleanly".
+//
+// At any time, the leader's "failed to get log … log not found" before it
+// sends a follower a snapshot is DEBUG (snapshotNeeded).
 type stoppingLogger struct {
 	hclog.Logger
 	stopping context.Context
@@ -51,7 +55,8 @@ func (l stoppingLogger) Warn(msg string, args ...any) {
 
 func (l stoppingLogger) Log(level hclog.Level, msg string, args ...any) {
 	if level == hclog.Error && l.stopping.Err() != nil && ownShutdown(msg, args) ||
-		(level == hclog.Error || level == hclog.Warn) && l.leaving.left(msg, args) {
+		(level == hclog.Error || level == hclog.Warn) && l.leaving.left(msg, args) ||
+		level == hclog.Error && snapshotNeeded(msg, args) {
 		level = hclog.Debug
 	}
 	l.Logger.Log(level, msg, args...)
@@ -83,6 +88,47 @@ func ownShutdown(msg string, args []any) bool {
 		}
 	}
 	return false
+}
+
+// snapshotNeeded reports whether raft's ERROR line msg is the leader
+// finding that a follower needs entries it has already compacted away:
+// "failed to get log" with raft.ErrLogNotFound, logged by raft's
+// replication while it builds an AppendEntries request (setPreviousLog,
+// setNewLogs). Raft v1.7.3 then sends the follower its latest snapshot
+// instead (replicateTo's SEND_SNAP, after the pipeline, if any, stops), as
+// it does for every server that joins a cluster whose log was compacted
+// and every server back from an absence longer than raft_trailing_logs
+// entries: normal work, which raft logs at INFO ("installing snapshot
+// on"), its failures at ERROR. So the line is DEBUG. The same message from
+// anywhere else (applying committed entries, or reading the log at start:
+// raft panics after both) or with another error (replication gives up)
+// keeps its level.
+func snapshotNeeded(msg string, args []any) bool {
+	if msg != "failed to get log" {
+		return false
+	}
+	found := false
+	for i := 0; i+1 < len(args); i += 2 {
+		if err, ok := args[i+1].(error); ok && args[i] == "error" {
+			// Raft compares with ==, not errors.Is, to send a snapshot.
+			found = err == raft.ErrLogNotFound
+		}
+	}
+	if !found {
+		return false
+	}
+	var pcs [16]uintptr
+	frames := runtime.CallersFrames(pcs[:runtime.Callers(2, pcs[:])])
+	for {
+		f, more := frames.Next()
+		switch f.Function {
+		case "github.com/hashicorp/raft.(*Raft).setPreviousLog", "github.com/hashicorp/raft.(*Raft).setNewLogs":
+			return true
+		}
+		if !more {
+			return false
+		}
+	}
 }
 
 // OpLeaving tells a peer that the server in the request (a ServerInfo) is

@@ -60,3 +60,17 @@ func TestLeavingPeerLines(t *testing.T) {
 		t.Errorf("b back: %d ERROR and %d WARN lines, want 8 and 3", errorLines(), warnLines())
 	}
 }
+
+// TestLogNotFoundOutsideReplication: raft's "failed to get log" with
+// raft.ErrLogNotFound keeps its ERROR level when raft's replication did
+// not log it: raft logs the same line, then panics, when an entry it must
+// apply or read at start is missing (TestSnapshotSendLogsNoError checks
+// the replication's line is DEBUG).
+func TestLogNotFoundOutsideReplication(t *testing.T) {
+	var out strings.Builder
+	l := stoppingLogger{hclog.New(&hclog.LoggerOptions{Output: &out, Level: hclog.Info}), context.Background(), nil}
+	l.Error("failed to get log", "index", uint64(305), "error", raft.ErrLogNotFound)
+	if !strings.Contains(out.String(), `[ERROR] failed to get log: index=305 error="log not found"`) {
+		t.Errorf("logged %q; want the ERROR line", out.String())
+	}
+}
