@@ -433,12 +433,26 @@ func TestConformanceOperatorAgentStatusMetrics(t *testing.T) {
 	if _, _, err := op.SchedulerSetConfiguration(&reject, nil); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := client.Jobs().Register(serviceJob("late", 1, 100, 100, 50), nil); statusOf(err) != http.StatusForbidden {
-		t.Errorf("register while registrations are rejected: %v, want 403", err)
+	// Nomad rejects them only from a token that is no management token:
+	// with its ACLs off, every request is a management token's (measured
+	// on Nomad 2.0, with ACLs off and on).
+	if _, _, err := client.Jobs().Register(serviceJob("late", 1, 100, 100, 50), nil); err != nil {
+		t.Errorf("register while registrations are rejected, ACLs off: %v, want it served", err)
 	}
-	if _, _, err := client.Jobs().Scale("web", "web", new(2), "", false, nil, nil); statusOf(err) != http.StatusForbidden {
-		t.Errorf("scale while registrations are rejected: %v, want 403", err)
+	const mgmt, limited = "5f0c3a9e-2b7d-4c1e-9a48-7d2e6b1f0c33", "0b6e9d21-8c4f-4a37-b1d5-3e9f7a2c6d80"
+	c.SetACL([]string{mgmt}, map[string]Policy{limited: {Capabilities: []string{"read-job", "submit-job", "scale-job"}}})
+	if _, _, err := newTestAPI(t, c, mgmt).Jobs().Register(serviceJob("later", 1, 100, 100, 50), nil); err != nil {
+		t.Errorf("register while registrations are rejected, management token: %v, want it served", err)
 	}
+	lc := newTestAPI(t, c, limited)
+	const disabled = "Job registration, dispatch, and scale are disabled by the scheduler configuration"
+	if _, _, err := lc.Jobs().Register(serviceJob("latest", 1, 100, 100, 50), nil); statusOf(err) != http.StatusForbidden || !strings.Contains(err.Error(), disabled) {
+		t.Errorf("register while registrations are rejected, a client token: %v, want 403 %q", err, disabled)
+	}
+	if _, _, err := lc.Jobs().Scale("web", "web", new(2), "", false, nil, nil); statusOf(err) != http.StatusForbidden || !strings.Contains(err.Error(), disabled) {
+		t.Errorf("scale while registrations are rejected, a client token: %v, want 403 %q", err, disabled)
+	}
+	c.SetACL(nil, nil)
 	reject.RejectJobRegistration = false
 	if _, _, err := op.SchedulerSetConfiguration(&reject, nil); err != nil {
 		t.Fatal(err)

@@ -260,3 +260,92 @@ func checkACLPolicy(t *testing.T, addr, mgmt string, secrets map[string]string) 
 		}
 	}
 }
+
+// TestFidelityRejectedRegistrations: a scheduler configuration that
+// rejects job registrations rejects them, and scaling, only from a token
+// that is no management token (403 "Job registration, dispatch, and scale
+// are disabled by the scheduler configuration"): with the ACLs off every
+// request is a management token's and is served; with them on, a
+// management token's is served. The real half runs on the Nomad at
+// NOMAD_ADDR with its ACLs off or on (then with the set-up's management
+// token and a client token it creates), and sets the configuration back.
+func TestFidelityRejectedRegistrations(t *testing.T) {
+	const mgmt = "fidelity-secret"
+	t.Run("sim", func(t *testing.T) {
+		checkRejectedRegistrations(t, startACLSim(t, ""), "", "")
+		limited := newUUID()
+		checkRejectedRegistrations(t, startACLSim(t, fmt.Sprintf("acl {\n  tokens = [%q]\n  token %q {\n    capabilities = %s\n  }\n}\n",
+			mgmt, limited, hclList(foreshapeCaps))), mgmt, limited)
+	})
+	t.Run("nomad", func(t *testing.T) {
+		addr := os.Getenv("NOMAD_ADDR")
+		if addr == "" {
+			t.Skip("NOMAD_ADDR is not set: checked against the simulator only. Set it to a Nomad dev agent to check the simulator's answers against a real Nomad.")
+		}
+		token := realnomad.SetupToken(t, addr)
+		c := realnomad.Client(t, addr, token)
+		self, _, err := c.ACLTokens().Self(nil)
+		if err != nil {
+			t.Fatalf("the token of %s: %v", addr, err)
+		}
+		if self.AccessorID == "acls-disabled" {
+			checkRejectedRegistrations(t, addr, token, "")
+			return
+		}
+		name := fmt.Sprintf("fidelity-reject-%d", os.Getpid())
+		if _, err := c.ACLPolicies().Upsert(&api.ACLPolicy{Name: name, Rules: testPolicy{caps: foreshapeCaps}.rules()}, nil); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _, _ = c.ACLPolicies().Delete(name, nil) })
+		tok, _, err := c.ACLTokens().Create(&api.ACLToken{Name: name, Type: "client", Policies: []string{name}}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _, _ = c.ACLTokens().Delete(tok.AccessorID, nil) })
+		checkRejectedRegistrations(t, addr, token, tok.SecretID)
+	})
+}
+
+// checkRejectedRegistrations rejects registrations in the scheduler
+// configuration of the Nomad at addr (with mgmt, its management token, ""
+// with the ACLs off), registers and scales a job with mgmt, and with
+// limited (a client token, "" for none) expects both refused.
+func checkRejectedRegistrations(t *testing.T, addr, mgmt, limited string) {
+	c := realnomad.Client(t, addr, mgmt)
+	cfg, _, err := c.Operator().SchedulerGetConfiguration(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reject := *cfg.SchedulerConfig
+	reject.RejectJobRegistration = true
+	if _, _, err := c.Operator().SchedulerSetConfiguration(&reject, nil); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		back := *cfg.SchedulerConfig
+		back.RejectJobRegistration = false
+		if _, _, err := c.Operator().SchedulerSetConfiguration(&back, nil); err != nil {
+			t.Errorf("setting the scheduler configuration of %s back: %v", addr, err)
+		}
+	})
+	j := sleepJob("fidelity-rejected", 0, 50, 32, 50)
+	t.Cleanup(func() { _, _, _ = c.Jobs().Deregister(*j.ID, true, nil) })
+	if _, _, err := c.Jobs().Register(j, nil); err != nil {
+		t.Errorf("register with a management token (%q) while registrations are rejected: %v; want it served", mgmt, err)
+	}
+	if _, _, err := c.Jobs().Scale(*j.ID, "g", new(0), "", false, nil, nil); err != nil && strings.Contains(err.Error(), "disabled") {
+		t.Errorf("scale with a management token while registrations are rejected: %v; want it served", err)
+	}
+	if limited == "" {
+		return
+	}
+	const disabled = "403 (Job registration, dispatch, and scale are disabled by the scheduler configuration)"
+	lc := realnomad.Client(t, addr, limited)
+	if _, _, err := lc.Jobs().Register(sleepJob("fidelity-rejected-2", 0, 50, 32, 50), nil); err == nil || !strings.Contains(err.Error(), disabled) {
+		t.Errorf("register with a client token while registrations are rejected: %v; want %s", err, disabled)
+	}
+	t.Cleanup(func() { _, _, _ = c.Jobs().Deregister("fidelity-rejected-2", true, nil) })
+	if _, _, err := lc.Jobs().Scale(*j.ID, "g", new(0), "", false, nil, nil); err == nil || !strings.Contains(err.Error(), disabled) {
+		t.Errorf("scale with a client token while registrations are rejected: %v; want %s", err, disabled)
+	}
+}

@@ -787,8 +787,8 @@ func (c *Cluster) registerJob(w http.ResponseWriter, r *http.Request) {
 				return nil, rpcError("Enforcing job modify index %d: job exists with conflicting job modify index: %d", req.JobModifyIndex, cur)
 			}
 		}
-		if c.schedCfg.RejectJobRegistration {
-			return nil, &codedError{kind: ErrForbidden, msg: "job registration, dispatch, and scale are disabled by the scheduler configuration"}
+		if c.registrationsRejected(r) {
+			return nil, &codedError{kind: ErrForbidden, msg: registrationsDisabled}
 		}
 		if req.PreserveCounts && req.Job.ID != nil {
 			if j := c.jobs[*req.Job.ID]; j != nil && !j.purged {
@@ -871,6 +871,18 @@ func (c *Cluster) scaleStatusHTTP(w http.ResponseWriter, r *http.Request) {
 	}, TableJobs, TableAllocs)
 }
 
+// registrationsDisabled is Nomad's answer, 403, to a registration or a
+// scale the scheduler configuration rejects.
+const registrationsDisabled = "Job registration, dispatch, and scale are disabled by the scheduler configuration"
+
+// registrationsRejected reports whether the scheduler configuration
+// rejects r, a registration or a scale: as Nomad's registrationsAreAllowed,
+// only from a token that is no management token. With the ACLs off every
+// request is a management token's, and is served.
+func (c *Cluster) registrationsRejected(r *http.Request) bool {
+	return c.schedCfg.RejectJobRegistration && policyOf(r.Context()) != nil
+}
+
 func (c *Cluster) scaleJob(w http.ResponseWriter, r *http.Request) {
 	var req api.ScalingRequest
 	if err := decode(r, &req); err != nil {
@@ -878,8 +890,8 @@ func (c *Cluster) scaleJob(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.write(w, func() (any, error) {
-		if c.schedCfg.RejectJobRegistration {
-			return nil, &codedError{kind: ErrForbidden, msg: "job registration, dispatch, and scale are disabled by the scheduler configuration"}
+		if c.registrationsRejected(r) {
+			return nil, &codedError{kind: ErrForbidden, msg: registrationsDisabled}
 		}
 		ev, j, err := c.scale(r.PathValue("id"), &req)
 		if err != nil {

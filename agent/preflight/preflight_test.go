@@ -510,6 +510,10 @@ func TestDevWithoutPoliciesDirIsQuiet(t *testing.T) {
 func TestNomadRefusalNamesTheCall(t *testing.T) {
 	sc := sim.DefaultScenario()
 	sc.Tokens = []string{"s3cret"}
+	// A client token: the scheduler configuration rejects registrations
+	// only from a token that is no management token.
+	const limited = "0b6e9d21-8c4f-4a37-b1d5-3e9f7a2c6d80"
+	sc.Policies = map[string]sim.Policy{limited: {Capabilities: []string{"submit-job"}}}
 	c, err := sim.New(sc, sim.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -629,8 +633,8 @@ func TestNomadRefusalNamesTheCall(t *testing.T) {
 	}
 	job := nomadapi.NewServiceJob("x", "x", "global", 50)
 	job.AddTaskGroup(nomadapi.NewTaskGroup("g", 1).AddTask(nomadapi.NewTask("t", "raw_exec")))
-	_, _, err = good.Jobs().Register(job, nil)
-	if err == nil || !strings.Contains(err.Error(), "403 (job registration, dispatch, and scale are disabled by the scheduler configuration)") ||
+	_, _, err = client(limited).Jobs().Register(job, nil)
+	if err == nil || !strings.Contains(err.Error(), "403 (Job registration, dispatch, and scale are disabled by the scheduler configuration)") ||
 		strings.Contains(err.Error(), "token") {
 		t.Errorf("a registration the scheduler configuration refuses: %v; want Nomad's answer as it is", err)
 	}

@@ -39,7 +39,20 @@ nodes "n" {
   memory     = 16384
   iops       = 1000
 }
+
+# The target's token is no management token: Nomad's scheduler
+# configuration rejects scaling only from such a token.
+acl {
+  token "5f0c3a9e-2b7d-4c1e-9a48-7d2e6b1f0c33" {
+    capabilities = ["read-job", "list-jobs", "submit-job", "scale-job"]
+    node         = "read"
+    operator     = "write"
+  }
+}
 `
+
+// token is the scenario's token.
+const token = "5f0c3a9e-2b7d-4c1e-9a48-7d2e6b1f0c33"
 
 // testLogger routes hclog to t.Log.
 func testLogger(t *testing.T) hclog.Logger {
@@ -66,7 +79,7 @@ func newSim(t *testing.T) (*sim.Cluster, *api.Client) {
 	}
 	srv := httptest.NewServer(c.Handler())
 	t.Cleanup(srv.Close)
-	client, err := api.NewClient(&api.Config{Address: srv.URL})
+	client, err := api.NewClient(&api.Config{Address: srv.URL, SecretID: token})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,7 +179,8 @@ func (s *system) Behave(t *testing.T, b targettest.Behaviour) {
 		t.Fatal(err)
 	}
 	// A scheduler configuration that rejects registrations makes Nomad
-	// refuse every scale request with 403.
+	// refuse every scale request from a token that is no management
+	// token (the scenario's) with 403.
 	cfg, _, err := s.client.Operator().SchedulerGetConfiguration(nil)
 	if err != nil {
 		t.Fatal(err)
