@@ -1,12 +1,10 @@
 package preflight_test
 
 import (
-	"compress/gzip"
 	"context"
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -564,17 +562,13 @@ func TestNomadRefusalNamesTheCall(t *testing.T) {
 
 	// Nomad compresses its refusal for a client that accepts gzip, as
 	// nomad/api does (measured on Nomad 2.0: Content-Encoding gzip on a
-	// 17-byte "Permission denied").
+	// 17-byte "Permission denied"); so does the simulator.
+	encoding := make(chan string, 1)
 	gz := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !strings.Contains(r.Header.Get("Accept-Encoding"), "gzip") {
-			t.Errorf("the client does not accept gzip: the check below shows nothing")
+		if r.URL.Path == "/v1/jobs" {
+			w = encodingOf{w, encoding}
 		}
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		w.Header().Set("Content-Encoding", "gzip")
-		w.WriteHeader(http.StatusForbidden)
-		zw := gzip.NewWriter(w)
-		_, _ = zw.Write([]byte("Permission denied"))
-		_ = zw.Close()
+		c.Handler().ServeHTTP(w, r)
 	}))
 	defer gz.Close()
 	cfg := clientOf(config.Default())
@@ -587,45 +581,52 @@ func TestNomadRefusalNamesTheCall(t *testing.T) {
 	if want := "403 (Permission denied; Nomad refused GET /v1/jobs with the agent's token: " + check + ")"; err == nil || !strings.Contains(err.Error(), want) {
 		t.Errorf("a compressed refusal: %v; want %q", err, want)
 	}
+	select {
+	case enc := <-encoding:
+		if enc != "gzip" {
+			t.Errorf("the refusal came with Content-Encoding %q; want it compressed, as Nomad sends it", enc)
+		}
+	default:
+		t.Error("the refusal came without a status line of its own")
+	}
 
 	// A secret that is no UUID: Nomad tries it as a workload identity on
-	// some calls and answers 500 (measured on Nomad 2.0); other 500s are
+	// some calls and answers 500 (measured on Nomad 2.0; the simulator
+	// answers alike: sim's TestFidelityNonUUIDSecret); other 500s are
 	// left as Nomad said them.
-	jws := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		w.WriteHeader(http.StatusInternalServerError)
-		switch r.URL.Path {
-		case "/v1/agent/self":
-			_, _ = io.WriteString(w, "ACL token not found or invalid workload identity: failed to parse signed token: "+
-				"go-jose/go-jose: compact JWS format must have three parts")
-		case "/v1/client/stats":
-			_, _ = io.WriteString(w, "rpc error: failed to parse signed token: go-jose/go-jose: compact JWS format must have three parts")
-		default:
-			_, _ = io.WriteString(w, "node not found")
-		}
-	}))
-	defer jws.Close()
-	cfg = clientOf(config.Default())
-	cfg.Nomad.Address, cfg.Nomad.Token = jws.URL, "not-a-token"
-	start, diags = preflight.Check(cfg, preflight.Options{})
-	if diags.HasErrors() {
-		t.Fatal(diags.Error())
+	nodes, _, err := good.Nodes().List(nil)
+	if err != nil {
+		t.Fatal(err)
 	}
-	_, err = start.Nomad.Agent().Self()
+	ready := ""
+	for _, n := range nodes {
+		if n.Status == "ready" {
+			ready = n.ID
+			break
+		}
+	}
+	notAToken := client("not-a-token")
+	_, err = notAToken.Agent().Self()
 	if want := "500 (ACL token not found or invalid workload identity: failed to parse signed token: go-jose/go-jose: compact JWS " +
 		"format must have three parts; Nomad refused GET /v1/agent/self with the agent's token: " + check + ")"; err == nil ||
 		!strings.Contains(err.Error(), want) {
 		t.Errorf("a secret that is no token, agent self: %v; want %q", err, want)
 	}
-	_, err = start.Nomad.Nodes().Stats("n1", nil)
+	_, err = notAToken.Nodes().Stats(ready, nil)
 	if want := "500 (rpc error: failed to parse signed token: go-jose/go-jose: compact JWS format must have three parts; " +
 		"Nomad refused GET /v1/client/stats with the agent's token: " + check + ")"; err == nil || !strings.Contains(err.Error(), want) ||
 		!preflight.NomadRefused(err) {
 		t.Errorf("a secret that is no token, client stats: %v; want %q", err, want)
 	}
-	_, _, err = start.Nomad.Nodes().Info("n1", nil)
-	if err == nil || !strings.Contains(err.Error(), "500 (node not found)") || preflight.NomadRefused(err) {
+	if err := c.SetFaults(sim.Faults{ErrorRate: 1, PathPrefix: "/v1/node/"}); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = good.Nodes().Info(ready, nil)
+	if err == nil || !strings.Contains(err.Error(), "500 (simulated fault: internal error)") || preflight.NomadRefused(err) {
 		t.Errorf("another 500: %v; want Nomad's answer as it is", err)
+	}
+	if err := c.SetFaults(sim.Faults{}); err != nil {
+		t.Fatal(err)
 	}
 
 	if _, _, err := good.Operator().SchedulerSetConfiguration(&nomadapi.SchedulerConfiguration{RejectJobRegistration: true}, nil); err != nil {
@@ -641,6 +642,17 @@ func TestNomadRefusalNamesTheCall(t *testing.T) {
 	if preflight.NomadRefused(err) {
 		t.Errorf("a registration the scheduler configuration refuses: NomadRefused(%v) true; want false (no ACL refusal)", err)
 	}
+}
+
+// encodingOf passes on the Content-Encoding of the answer it writes.
+type encodingOf struct {
+	http.ResponseWriter
+	enc chan<- string
+}
+
+func (w encodingOf) WriteHeader(code int) {
+	w.enc <- w.Header().Get("Content-Encoding")
+	w.ResponseWriter.WriteHeader(code)
 }
 
 // TestNameFallsBackToTheHostName: a server and a client agent alike are
