@@ -4,7 +4,7 @@
 # proof/holdout/README.md; needs -data ../shared/data.
 # One thousand nodes: the harness at scale.
 #
-# Four datacenters of 250 nodes and 5,400 allocations. Rack a of dc1 (50
+# Four datacenters of 250 nodes and 5,000 allocations. Rack a of dc1 (50
 # nodes, 250 frontends) is drained into dc2 three hours in, as dc2 climbs to
 # its daily peak; dc3 is retired and 240 search allocations move to dc4
 # (200 MB/s), four a minute from two hours in. Controllers read utilisation
