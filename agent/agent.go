@@ -385,7 +385,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	<-ctx.Done()
 	a.log.Info("shutting down", "reason", context.Cause(ctx))
-	shutdownCtx, stop := context.WithTimeout(context.Background(), 5*time.Second)
+	shutdownCtx, stop := context.WithTimeout(context.Background(), httpShutdownWait)
 	<-registering // no registration can follow the deregistration
 	if a.consul != nil {
 		// The deregistration goes on beside the rest of the stop, and
@@ -395,7 +395,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		a.leaving.Add(1)
 		go func() {
 			defer a.leaving.Done()
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			ctx, cancel := context.WithTimeout(context.Background(), httpShutdownWait)
 			defer cancel()
 			a.consul.leave(ctx)
 		}()
@@ -616,6 +616,19 @@ func (a *Agent) Close() error {
 	})
 	return err
 }
+
+// httpShutdownWait bounds the HTTP API's shutdown (requests in flight
+// finish within it) and, beside it, the Consul deregistration.
+const httpShutdownWait = 5 * time.Second
+
+// StopWait bounds a server's stop from its signal to its exit: Run's HTTP
+// shutdown, then Close. A job's kill_timeout below it lets Nomad kill a
+// server in the middle of a clean stop (Nomad's default is 5 s).
+const StopWait = httpShutdownWait + cluster.CloseWait
+
+// ClientStopWait bounds a client agent's stop: its HTTP shutdown, the
+// Consul deregistration beside it.
+const ClientStopWait = httpShutdownWait
 
 // minStep is the shortest forecast step of the policies (1m with none).
 func minStep(pols []*policies.Policy) time.Duration {

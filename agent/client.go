@@ -154,7 +154,7 @@ func (c *Client) Run(ctx context.Context) error {
 	}
 	<-ctx.Done()
 	c.log.Info("shutting down", "reason", context.Cause(ctx))
-	shutdownCtx, stop := context.WithTimeout(context.Background(), 5*time.Second)
+	shutdownCtx, stop := context.WithTimeout(context.Background(), httpShutdownWait)
 	<-registering // no registration can follow the deregistration
 	if c.consul != nil {
 		// As a server's (Agent.Run): the deregistration goes on beside the
@@ -164,7 +164,7 @@ func (c *Client) Run(ctx context.Context) error {
 		c.leaving.Add(1)
 		go func() {
 			defer c.leaving.Done()
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			ctx, cancel := context.WithTimeout(context.Background(), httpShutdownWait)
 			defer cancel()
 			c.consul.leave(ctx)
 		}()

@@ -20,6 +20,7 @@ import (
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
 
+	"github.com/foreshape/foreshape/agent"
 	"github.com/foreshape/foreshape/agent/cluster"
 	"github.com/foreshape/foreshape/config"
 )
@@ -189,6 +190,19 @@ func TestJobs(t *testing.T) {
 				t.Error("the job's service uses Nomad's service discovery: the agents register themselves in Consul")
 			}
 			task := one(t, g, "task")
+			// Nomad kills a task kill_timeout after its stop signal (5 s
+			// by default): a server killed in the middle of its clean stop
+			// neither hands leadership over nor tells its peers it left.
+			// A second beyond the agent's bound is for the process's exit.
+			bound := agent.ClientStopWait
+			if j.server {
+				bound = agent.StopWait
+			}
+			if _, ok := task.Attributes["kill_timeout"]; !ok {
+				t.Errorf("the task has no kill_timeout: Nomad's 5 s default may kill the agent during its clean stop, which can take %v", bound)
+			} else if kt, err := time.ParseDuration(str(t, task, "kill_timeout")); err != nil || kt < bound+time.Second {
+				t.Errorf("kill_timeout = %q; the agent's clean stop may take %v: want at least %v", str(t, task, "kill_timeout"), bound, bound+time.Second)
+			}
 			// A change of the servers' variable must not restart them
 			// all at once, each on its own template's signal: two down
 			// at once leave three without a quorum. The operator

@@ -41,6 +41,11 @@ job "foreshape-clients" {
     task "agent" {
       driver = "exec"
 
+      # A clean stop (SIGINT) lets requests in flight finish and
+      # deregisters from Consul: at most 5 s, Nomad's default
+      # kill_timeout, so give it more.
+      kill_timeout = "10s"
+
       config {
         command = "local/foreshape"
         args    = ["agent", "-config", "local/agent.hcl"]

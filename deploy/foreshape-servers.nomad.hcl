@@ -87,6 +87,12 @@ job "foreshape-servers" {
     task "agent" {
       driver = "exec"
 
+      # A clean stop (SIGINT) ends the HTTP API, tells the peers this
+      # server leaves, hands leadership over and stops Raft: at most
+      # 18.5 s when Consul, a peer or Raft is slow, usually well under a
+      # second. Nomad kills the task after kill_timeout (5 s by default).
+      kill_timeout = "20s"
+
       config {
         command = "local/foreshape"
         args    = ["agent", "-config", "local/agent.hcl"]

@@ -938,5 +938,9 @@ func (n *Node) handOverBound() time.Duration {
 // shutdownWait bounds Close's wait for raft to stop.
 const shutdownWait = 10 * time.Second
 
+// CloseWait bounds Close: telling the peers this server leaves, the
+// hand-over, then raft's stop (the stores close at once after it).
+const CloseWait = leaveTellWait + maxHandOver + shutdownWait
+
 // maxHandOver is the longest a hand-over may hold up a leader's stop.
 const maxHandOver = 3 * time.Second
