@@ -115,12 +115,12 @@ type Agent struct {
 	dash     *ui.Handler
 	registry *prometheus.Registry
 	tokens   atomic.Pointer[[]string]
-	httpSrv  *http.Server
-	listener net.Listener
 
 	latest atomic.Pointer[cycleResult]
 	tel    telemetry
-	consul *consulRegistration // nil unless consul.enabled
+
+	// The HTTP API and the Consul registration (serve.go).
+	frontDoor
 
 	// Cluster wiring (clustering.go, reports.go, forward.go).
 	name        string
@@ -129,8 +129,6 @@ type Agent struct {
 	allocStats  bool
 	leaderCache leaderCache
 
-	// leaving is the Consul deregistration Run started; Close waits for it.
-	leaving   sync.WaitGroup
 	closeOnce sync.Once
 }
 
@@ -334,31 +332,14 @@ func serverTLS(t *cluster.TLS, verifyIncoming bool) *tls.Config {
 // Run runs the agent until ctx is done: the API, the node watch and, while
 // this agent leads, the collect and forecast cycle.
 func (a *Agent) Run(ctx context.Context) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var wg sync.WaitGroup
-	errc := make(chan error, 1)
-	wg.Add(3)
-	go func() {
-		defer wg.Done()
-		a.log.Info("http api listening", logKeyAddress, a.listener.Addr().String())
-		if err := a.httpSrv.Serve(a.listener); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			select {
-			case errc <- fmt.Errorf("agent: http: %w", err):
-			default:
-			}
-			cancel()
-		}
-	}()
-	go func() {
-		defer wg.Done()
+	watch := func(ctx context.Context) error {
 		if a.nomad != nil {
 			a.nomad.Watch(ctx)
 		}
-	}()
-	go func() {
-		defer wg.Done()
-		err := a.node.RunLeaderLoop(ctx, func(term context.Context) {
+		return nil
+	}
+	lead := func(ctx context.Context) error {
+		return a.node.RunLeaderLoop(ctx, func(term context.Context) {
 			a.leaderLoop(term)
 			if ctx.Err() != nil {
 				a.log.Info("leadership ended: the agent is shutting down")
@@ -366,49 +347,8 @@ func (a *Agent) Run(ctx context.Context) error {
 				a.log.Info("leadership ended: cycle stopped; forecasts and hotspots withdrawn until this agent leads again")
 			}
 		})
-		if err != nil && !errors.Is(err, context.Canceled) {
-			select {
-			case errc <- err:
-			default:
-			}
-			cancel()
-		}
-	}()
-	registering := make(chan struct{})
-	if a.consul != nil {
-		go func() {
-			defer close(registering)
-			a.consul.run(ctx, time.Second, resyncEvery)
-		}()
-	} else {
-		close(registering)
 	}
-	<-ctx.Done()
-	a.log.Info("shutting down", "reason", context.Cause(ctx))
-	shutdownCtx, stop := context.WithTimeout(context.Background(), httpShutdownWait)
-	<-registering // no registration can follow the deregistration
-	if a.consul != nil {
-		// The deregistration goes on beside the rest of the stop, and
-		// Close waits for it: a Consul that takes the call and does not
-		// answer would otherwise hold a leader's hand-over (in Close, after
-		// Run) for the 5 s, with no leader work done meanwhile.
-		a.leaving.Add(1)
-		go func() {
-			defer a.leaving.Done()
-			ctx, cancel := context.WithTimeout(context.Background(), httpShutdownWait)
-			defer cancel()
-			a.consul.leave(ctx)
-		}()
-	}
-	_ = a.httpSrv.Shutdown(shutdownCtx)
-	stop()
-	wg.Wait()
-	select {
-	case err := <-errc:
-		return err
-	default:
-		return nil
-	}
+	return a.serve(ctx, a.log, time.Second, watch, lead)
 }
 
 // term is what the leader loop keeps for one leadership term: the
@@ -616,10 +556,6 @@ func (a *Agent) Close() error {
 	})
 	return err
 }
-
-// httpShutdownWait bounds the HTTP API's shutdown (requests in flight
-// finish within it) and, beside it, the Consul deregistration.
-const httpShutdownWait = 5 * time.Second
 
 // StopWait bounds a server's stop from its signal to its exit: Run's HTTP
 // shutdown, then Close. A job's kill_timeout below it lets Nomad kill a

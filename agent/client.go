@@ -46,11 +46,10 @@ type Client struct {
 	static   []string
 	discover func(context.Context) ([]string, error)
 
-	tokens   []string // acl.token_file's, when acl is enabled
-	listener net.Listener
-	httpSrv  *http.Server
-	httpAdv  string
-	consul   *consulRegistration
+	tokens  []string // acl.token_file's, when acl is enabled
+	httpAdv string
+	// The HTTP API and the Consul registration (serve.go).
+	frontDoor
 
 	mu        sync.Mutex
 	nodeID    string
@@ -63,8 +62,6 @@ type Client struct {
 	refresh sync.Mutex
 
 	closeOnce sync.Once
-	// leaving is the Consul deregistration Run started; Close waits for it.
-	leaving sync.WaitGroup
 }
 
 // NewClient builds a client agent from a validated configuration with
@@ -123,61 +120,11 @@ func (c *Client) HTTPAddr() string { return c.listener.Addr().String() }
 
 // Run reports until ctx is done, serving the HTTP API meanwhile.
 func (c *Client) Run(ctx context.Context) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var wg sync.WaitGroup
-	errc := make(chan error, 1)
-	wg.Add(2)
-	go func() {
-		defer wg.Done()
-		c.log.Info("http api listening", logKeyAddress, c.listener.Addr().String())
-		if err := c.httpSrv.Serve(c.listener); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			select {
-			case errc <- fmt.Errorf("agent: http: %w", err):
-			default:
-			}
-			cancel()
-		}
-	}()
-	go func() {
-		defer wg.Done()
+	report := func(ctx context.Context) error {
 		c.reportLoop(ctx)
-	}()
-	registering := make(chan struct{})
-	if c.consul != nil {
-		go func() {
-			defer close(registering)
-			c.consul.run(ctx, time.Minute, resyncEvery)
-		}()
-	} else {
-		close(registering)
-	}
-	<-ctx.Done()
-	c.log.Info("shutting down", "reason", context.Cause(ctx))
-	shutdownCtx, stop := context.WithTimeout(context.Background(), httpShutdownWait)
-	<-registering // no registration can follow the deregistration
-	if c.consul != nil {
-		// As a server's (Agent.Run): the deregistration goes on beside the
-		// HTTP shutdown, with its own 5 s, and Close waits for it, so a
-		// Consul that takes the call and does not answer neither keeps the
-		// API taking requests nor eats the 5 s its requests have to end.
-		c.leaving.Add(1)
-		go func() {
-			defer c.leaving.Done()
-			ctx, cancel := context.WithTimeout(context.Background(), httpShutdownWait)
-			defer cancel()
-			c.consul.leave(ctx)
-		}()
-	}
-	_ = c.httpSrv.Shutdown(shutdownCtx)
-	stop()
-	wg.Wait()
-	select {
-	case err := <-errc:
-		return err
-	default:
 		return nil
 	}
+	return c.serve(ctx, c.log, time.Minute, report)
 }
 
 // Close releases the listener, then waits for the Consul deregistration
