@@ -5,8 +5,10 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -204,9 +206,18 @@ func (m *mux) serve() {
 func (m *mux) route(c net.Conn) {
 	_ = c.SetDeadline(time.Now().Add(handshakeTimeout))
 	if m.tls != nil {
-		tc := tls.Server(c, m.tls.ServerConfig())
+		counted := &countingConn{Conn: c}
+		tc := tls.Server(counted, m.tls.ServerConfig())
 		if err := tc.Handshake(); err != nil {
-			m.log.Warn("refused a connection: TLS handshake failed", "remote_addr", c.RemoteAddr().String(), logKeyError, err)
+			if counted.n == 0 && (errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET)) {
+				// Closed before it sent a byte: a port check (Consul's
+				// or Nomad's tcp check, a load balancer's), not a peer
+				// that failed TLS. Without TLS such a connection is
+				// dropped without a word too.
+				m.log.Debug("a connection closed before the TLS handshake", "remote_addr", c.RemoteAddr().String(), logKeyError, err)
+			} else {
+				m.log.Warn("refused a connection: TLS handshake failed", "remote_addr", c.RemoteAddr().String(), logKeyError, err)
+			}
 			c.Close()
 			return
 		}
@@ -239,6 +250,19 @@ func (m *mux) route(c net.Conn) {
 		m.log.Warn("refused a connection of unknown kind", "remote_addr", c.RemoteAddr().String(), "kind", kind[0])
 		c.Close()
 	}
+}
+
+// countingConn counts the bytes read from an accepted connection during
+// its TLS handshake.
+type countingConn struct {
+	net.Conn
+	n int
+}
+
+func (c *countingConn) Read(b []byte) (int, error) {
+	n, err := c.Conn.Read(b)
+	c.n += n
+	return n, err
 }
 
 func (m *mux) close() error {
