@@ -170,6 +170,15 @@ func TestJobs(t *testing.T) {
 				if mustInt(t, value(t, up, "max_parallel")) != 1 || str(t, up, "health_check") != "checks" {
 					t.Error("the servers' update must replace one server at a time and wait for its check (max_parallel = 1, health_check = \"checks\")")
 				}
+				// A new server that never passes its check stays down
+				// until someone runs another version, and a new version
+				// run then replaces a second, healthy server (measured on
+				// Nomad 2.0.6: one server of three left, no leader):
+				// Nomad must go back to the last version that deployed
+				// by itself.
+				if _, ok := up.Attributes["auto_revert"]; !ok || !value(t, up, "auto_revert").True() {
+					t.Error("the servers' update must revert a deployment that fails (auto_revert = true): a failed server stays down until another version runs, and a new version replaces a second one")
+				}
 				// /v1/ready waits up to cluster.ReadyWait for the leader
 				// and the catch-up; a check that times out first reports a
 				// timeout where the agent would have said why it is not

@@ -31,11 +31,20 @@ job "foreshape-servers" {
     # the new one passes its check: /v1/ready below, which passes once the
     # server has rejoined the cluster and caught up with the leader. Two
     # servers down at once would leave three without a quorum.
+    #
+    # An update whose new server never passes (a wrong artifact, a bad
+    # template) keeps that server down: Nomad reschedules it until the
+    # deployment's progress deadline (10m by default). auto_revert then
+    # runs the last version that deployed, which places only that server
+    # again. Run no other version meanwhile: a new deployment replaces a
+    # healthy server at once, and with the failed one that is two down
+    # (docs/deployment.md).
     update {
       max_parallel     = 1
       health_check     = "checks"
       min_healthy_time = "10s"
       healthy_deadline = "5m"
+      auto_revert      = true
     }
 
     constraint {
