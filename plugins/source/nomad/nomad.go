@@ -82,7 +82,8 @@ type Source struct {
 	mu sync.Mutex
 	// watching counts the Watch calls running: while one runs, Collect
 	// reads the node list it keeps current; else Collect lists the nodes
-	// itself, so a node added since the last collection is read too.
+	// itself when the node table's index moved, so a node added since the
+	// last collection is read too.
 	watching   int
 	nodes      []*nomadapi.NodeListStub // sorted by ID; nil until first listed
 	nodeIndex  uint64
@@ -115,7 +116,8 @@ func (s *Source) Name() string { return "nomad" }
 // Watch keeps the node list (and, with AllocStats, the allocation list)
 // current with blocking queries until ctx ends, so that Collect sees
 // changes without listing every cycle (without a Watch running, Collect
-// lists the nodes each time). Errors are logged and retried with backoff.
+// asks for the node table's index each time and lists the nodes when it
+// moved). Errors are logged and retried with backoff.
 func (s *Source) Watch(ctx context.Context) {
 	s.mu.Lock()
 	s.watching++
@@ -247,14 +249,30 @@ func (s *Source) Unmatched(ls []source.Locality) (unmatched []source.Locality, d
 	return unmatched, datacenters, true
 }
 
+// noMatch is an ID prefix no node has: a node list with it answers with
+// the node table's index alone.
+const noMatch = "ffffffff-ffff-ffff-ffff-ffffffffffff"
+
 // listNodes returns the watched node list, or lists now when no Watch runs
-// or none has filled it yet.
+// or none has filled it yet. Without a Watch, the last list is kept while
+// the node table's index has not moved (every change to a node, one added
+// included, moves it), so an unchanged cluster costs an empty answer, not
+// every node's resources.
 func (s *Source) listNodes(ctx context.Context) ([]*nomadapi.NodeListStub, error) {
 	s.mu.Lock()
-	nodes, watched := s.nodes, s.watching > 0
+	nodes, index, watched := s.nodes, s.nodeIndex, s.watching > 0
 	s.mu.Unlock()
 	if nodes != nil && watched {
 		return nodes, nil
+	}
+	if nodes != nil {
+		_, meta, err := s.cfg.Client.Nodes().List((&nomadapi.QueryOptions{Prefix: noMatch}).WithContext(ctx))
+		if err != nil {
+			return nil, fmt.Errorf("nomad source: node index: %w", err)
+		}
+		if meta.LastIndex == index {
+			return nodes, nil
+		}
 	}
 	q := (&nomadapi.QueryOptions{Params: map[string]string{"resources": "true"}}).WithContext(ctx)
 	nodes, meta, err := s.cfg.Client.Nodes().List(q)

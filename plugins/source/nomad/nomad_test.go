@@ -3,6 +3,7 @@ package nomad
 import (
 	"bytes"
 	"context"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
@@ -246,6 +247,114 @@ func TestCollectWithoutWatchSeesNewNodes(t *testing.T) {
 	after, capAfter := collect()
 	if after != before+1 || capAfter <= capBefore {
 		t.Errorf("after a node joined dc2: %d node series (before %d), dc2 capacity %.0f MHz (before %.0f)", after, before, capAfter, capBefore)
+	}
+}
+
+// TestCollectWithoutWatchListsNodesOnChange: a source no Watch keeps
+// current lists the nodes again only when the node table's index moved
+// (here when a node joins); between, it asks for the index alone and
+// collects from the list it has.
+func TestCollectWithoutWatchListsNodesOnChange(t *testing.T) {
+	c, err := sim.New(sim.DefaultScenario(), sim.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Step(5 * time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	lists := 0 // node lists that are no index probe
+	h := c.Handler()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/v1/nodes" && r.URL.Query().Get("prefix") == "" {
+			mu.Lock()
+			lists++
+			mu.Unlock()
+		}
+		h.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	client, err := nomadapi.NewClient(&nomadapi.Config{Address: srv.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(Config{Client: client, NodeSeries: true}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	collect := func(want int) (nodes int) {
+		t.Helper()
+		if err := c.Step(time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		res, err := s.Collect(context.Background(), source.Request{Now: c.Now(), Step: time.Minute, Localities: []source.Locality{dc2}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, smp := range res.Samples {
+			if strings.HasPrefix(smp.Series, source.NodeScope) && strings.HasSuffix(smp.Series, ":cpu_mhz") {
+				nodes++
+			}
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if lists != want {
+			t.Errorf("%d node lists, want %d", lists, want)
+		}
+		return nodes
+	}
+	before := collect(1)
+	collect(1)
+	collect(1)
+	if _, err := c.AddNodes("dc2-web", 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Step(5 * time.Minute); err != nil { // the node boots
+		t.Fatal(err)
+	}
+	if after := collect(2); after != before+1 {
+		t.Errorf("%d node series after a node joined, %d before", after, before)
+	}
+	collect(2)
+}
+
+// BenchmarkCollectLargeWithoutWatch measures one collection of every
+// datacenter of the 1,000-node large scenario by a source no Watch keeps
+// current, as the proof collects, the cluster unchanged between.
+func BenchmarkCollectLargeWithoutWatch(b *testing.B) {
+	sc, err := sim.LoadScenario(sim.Scenarios(), "large.hcl")
+	if err != nil {
+		b.Fatal(err)
+	}
+	c, err := sim.New(sc, sim.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := c.Step(5 * time.Minute); err != nil {
+		b.Fatal(err)
+	}
+	srv := httptest.NewServer(c.Handler())
+	b.Cleanup(srv.Close)
+	client, err := nomadapi.NewClient(&nomadapi.Config{Address: srv.URL})
+	if err != nil {
+		b.Fatal(err)
+	}
+	s, err := New(Config{Client: client, Concurrency: 1}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	req := source.Request{Now: c.Now(), Step: time.Minute}
+	seen := map[string]bool{}
+	for _, g := range sc.NodeGroups {
+		if !seen[g.Datacenter] {
+			seen[g.Datacenter] = true
+			req.Localities = append(req.Localities, policies.Locality{Datacenter: g.Datacenter})
+		}
+	}
+	for b.Loop() {
+		if _, err := s.Collect(context.Background(), req); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
 
