@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"testing"
@@ -622,4 +623,60 @@ func TestRequestsIntentsLiveWithIt(t *testing.T) {
 	if _, err := l.Apply(context.Background(), SubmitRequest{Request: request("a1")}); err != nil {
 		t.Errorf("resubmitting after forgetting: %v", err)
 	}
+}
+
+// TestOpenIntentsAreTheOpenOnes: the view's open intents are, after every
+// change (opening, closing, the bound on closed ones, forgetting a
+// request, a snapshot's restore), exactly the kept intents with no
+// outcome, by ID.
+func TestOpenIntentsAreTheOpenOnes(t *testing.T) {
+	l := local(t)
+	r := rand.New(rand.NewPCG(7, 11))
+	check := func(when string) {
+		t.Helper()
+		var want []Intent
+		for _, in := range l.FSM.Intents() {
+			if in.Open() {
+				want = append(want, in)
+			}
+		}
+		if diff := cmp.Diff(want, l.FSM.Act().OpenIntents); diff != "" {
+			t.Fatalf("%s: open intents (-want +got):\n%s", when, diff)
+		}
+	}
+	var reqs, opened []string
+	for i := range 400 {
+		switch p := r.IntN(10); {
+		case p < 2:
+			reqs = append(reqs, mustApply(t, l, SubmitRequest{Request: request(fmt.Sprintf("a%d", i))}).ID)
+		case p < 6 && len(reqs) > 0:
+			id := fmt.Sprintf("in-%d", i)
+			mustApply(t, l, OpenIntent{Intent: Intent{ID: id, Kind: IntentStopAlloc, Object: id, Request: reqs[r.IntN(len(reqs))]}})
+			opened = append(opened, id)
+		case p < 9 && len(opened) > 0:
+			// An intent forgotten with its request is no longer known.
+			if _, err := l.Apply(context.Background(), CloseIntent{ID: opened[r.IntN(len(opened))], Outcome: OutcomeDone, At: at(time.Duration(i) * time.Second)}); err != nil && !errors.Is(err, ErrInvalid) {
+				t.Fatal(err)
+			}
+		case len(reqs) > 0:
+			id := reqs[r.IntN(len(reqs))]
+			if _, err := l.Apply(context.Background(), CancelRequest{ID: id, At: at(time.Duration(i) * time.Second)}); err != nil && !errors.Is(err, ErrUnknownRequest) && !errors.As(err, new(*TransitionError)) {
+				t.Fatal(err)
+			}
+			mustApply(t, l, PruneRequests{IDs: []string{id}})
+		}
+		check(fmt.Sprintf("step %d", i))
+	}
+	b := newFSM(t, smallTiers)
+	if err := b.Restore(io.NopCloser(bytes.NewReader(snapshotBytes(t, l.FSM)))); err != nil {
+		t.Fatal(err)
+	}
+	l = &Local{FSM: b}
+	check("after a restore")
+	for _, id := range opened {
+		if _, err := l.Apply(context.Background(), CloseIntent{ID: id, Outcome: OutcomeFailed, At: at(time.Hour)}); err != nil && !errors.Is(err, ErrInvalid) {
+			t.Fatal(err)
+		}
+	}
+	check("all closed after a restore")
 }

@@ -203,7 +203,9 @@ func (s *actStore) restoreRecord(d *decoder, name string) error {
 			return fmt.Errorf("intent %q missing or twice", in.ID)
 		}
 		s.intents[in.ID] = &in
-		if !in.Open() {
+		if in.Open() {
+			s.open[in.ID] = &in
+		} else {
 			s.closed = append(s.closed, in.ID)
 		}
 	case sectionScale:

@@ -35,6 +35,9 @@ type actStore struct {
 	reservations map[string]*Reservation
 
 	intents map[string]*Intent
+	// open holds the open intents of intents by ID, so that reading them
+	// does not walk the closed ones kept.
+	open map[string]*Intent
 	// closed lists closed intents oldest first, for pruning.
 	closed []string
 
@@ -52,6 +55,7 @@ func newActStore() *actStore {
 		byOrigin:     map[string]string{},
 		reservations: map[string]*Reservation{},
 		intents:      map[string]*Intent{},
+		open:         map[string]*Intent{},
 		cooldowns:    map[string]time.Time{},
 		estimates:    map[string]Estimate{},
 	}
@@ -74,9 +78,13 @@ func (s *actStore) clone() *actStore {
 		out.reservations[id] = &c
 	}
 	out.intents = make(map[string]*Intent, len(s.intents))
+	out.open = make(map[string]*Intent, len(s.open))
 	for id, in := range s.intents {
 		c := *in
 		out.intents[id] = &c
+		if c.Open() {
+			out.open[id] = &c
+		}
 	}
 	out.closed = slices.Clone(s.closed)
 	out.scales = slices.Clone(s.scales)
@@ -315,10 +323,8 @@ func (s *actStore) rescore(c RescoreRequests, index uint64) (applied, rejected i
 
 func (s *actStore) prune(c PruneRequests) int {
 	named := map[string]bool{}
-	for _, in := range s.intents {
-		if in.Open() {
-			named[in.Request] = true
-		}
+	for _, in := range s.open {
+		named[in.Request] = true
 	}
 	gone := map[string]bool{}
 	forget := func(id string, r *MigrationRequest) {
@@ -437,6 +443,7 @@ func (s *actStore) openIntent(c OpenIntent) (int, error) {
 	in.Outcome, in.Closed, in.Error = "", time.Time{}, ""
 	in.Detail, in.Before = bound(in.Detail), bound(in.Before)
 	s.intents[in.ID] = &in
+	s.open[in.ID] = &in
 	return 1, nil
 }
 
@@ -452,6 +459,7 @@ func (s *actStore) closeIntent(c CloseIntent) (int, error) {
 		return 0, nil
 	}
 	in.Outcome, in.Closed, in.Error = c.Outcome, c.At, bound(c.Error)
+	delete(s.open, in.ID)
 	s.closed = append(s.closed, in.ID)
 	s.trimClosed()
 	return 1, nil
@@ -562,10 +570,8 @@ func (s *actStore) view(index uint64) ActView {
 	for _, id := range sortedBySeq(s.reservations) {
 		v.Reservations = append(v.Reservations, s.reservations[id].Clone())
 	}
-	for _, in := range s.intents {
-		if in.Open() {
-			v.OpenIntents = append(v.OpenIntents, *in)
-		}
+	for _, in := range s.open {
+		v.OpenIntents = append(v.OpenIntents, *in)
 	}
 	slices.SortFunc(v.OpenIntents, func(a, b Intent) int { return strings.Compare(a.ID, b.ID) })
 	return v

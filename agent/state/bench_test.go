@@ -195,3 +195,26 @@ func BenchmarkApplyAfterSnapshot10k(b *testing.B) {
 		s.Release()
 	}
 }
+
+// BenchmarkActView reads the act state (FSM.Act, which the coordinator
+// calls several times a cycle) with 2,000 kept requests, the closed
+// intents kept up to their bound and a few open ones.
+func BenchmarkActView(b *testing.B) {
+	l := local(b)
+	var ids []string
+	for i := range 2000 {
+		ids = append(ids, mustApply(b, l, SubmitRequest{Request: request(fmt.Sprintf("a%d", i))}).ID)
+	}
+	for i := range MaxClosedIntents + 5 {
+		in := Intent{ID: fmt.Sprintf("stop/a%d", i), Kind: IntentStopAlloc, Object: fmt.Sprintf("a%d", i), Request: ids[i%len(ids)]}
+		mustApply(b, l, OpenIntent{Intent: in})
+		if i >= 5 {
+			mustApply(b, l, CloseIntent{ID: in.ID, Outcome: OutcomeDone, At: at(time.Duration(i) * time.Second)})
+		}
+	}
+	for b.Loop() {
+		if v := l.FSM.Act(); len(v.Requests) != len(ids) || len(v.OpenIntents) != 5 {
+			b.Fatalf("%d requests, %d open intents", len(v.Requests), len(v.OpenIntents))
+		}
+	}
+}
