@@ -98,7 +98,7 @@ func (c *Coordinator) stamp(ctx context.Context, now time.Time) time.Time {
 // ensureCluster gives the foreshape cluster its identity once: the owner
 // written into every placeholder's meta.
 func (c *Coordinator) ensureCluster(ctx context.Context) error {
-	if c.cfg.State.Act().ClusterID != "" {
+	if c.cfg.State.ClusterID() != "" {
 		return nil
 	}
 	var b [8]byte
@@ -182,7 +182,7 @@ func (c *Coordinator) carryOut(ctx context.Context, now time.Time, plan shape.Pl
 		}
 	}
 	c.holdNodes(ctx, now, pols, &ds)
-	paused := c.cfg.State.Act().Paused
+	paused := c.cfg.State.QueuePaused()
 	for _, st := range plan.Start {
 		if st.DryRun || paused {
 			continue
@@ -448,7 +448,7 @@ func (c *Coordinator) scheduling(ctx context.Context, node string) (string, erro
 // hold the request running, and its reservation, for good.
 func (c *Coordinator) waitOut(ctx context.Context, now time.Time, r state.MigrationRequest, err error, ds *[]state.Decision) {
 	since := r.OutWait
-	if cur, ok := c.cfg.State.Act().Request(r.ID); ok && !cur.OutWait.IsZero() {
+	if cur, ok := c.cfg.State.Request(r.ID); ok && !cur.OutWait.IsZero() {
 		since = cur.OutWait
 	}
 	if since.IsZero() {
@@ -490,7 +490,7 @@ func settleTimeout(r state.MigrationRequest) time.Duration {
 // stopMoves hands over and stops up to n of the request's allocations not
 // stopped yet, in order.
 func (c *Coordinator) stopMoves(ctx context.Context, now time.Time, r state.MigrationRequest, moves []state.Move, n int, ds *[]state.Decision) error {
-	res, hasRes := c.cfg.State.Act().ReservationFor(r.ID)
+	res, hasRes := c.cfg.State.ReservationFor(r.ID)
 	checked := false
 	for _, m := range moves {
 		if n <= 0 {
@@ -862,7 +862,7 @@ func (c *Coordinator) updateMoves(ctx context.Context, id string, change func(m 
 // few times when it lost a race; change returns false to skip.
 func (c *Coordinator) updateRequest(ctx context.Context, id string, change func(r *state.MigrationRequest) bool) {
 	for range 3 {
-		r, ok := c.cfg.State.Act().Request(id)
+		r, ok := c.cfg.State.Request(id)
 		if !ok {
 			return
 		}
@@ -920,7 +920,7 @@ func (c *Coordinator) retry(ctx context.Context, now time.Time, id, why string, 
 		if c.cfg.Metrics != nil {
 			c.cfg.Metrics.finished.WithLabelValues("failed").Inc()
 		}
-		if res, ok := c.cfg.State.Act().ReservationFor(id); ok {
+		if res, ok := c.cfg.State.ReservationFor(id); ok {
 			if err := c.release(ctx, now, res, "its move failed: "+why); err != nil {
 				c.log.Warn("release failed", logKeyReservation, res.ID, logKeyError, err)
 			}

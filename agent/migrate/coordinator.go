@@ -32,10 +32,17 @@ type Applier interface {
 	Apply(ctx context.Context, cmd state.Command) (state.Result, error)
 }
 
-// Reader reads the replicated state; *state.FSM implements it.
+// Reader reads the replicated state; *state.FSM implements it. Besides
+// the whole act view it reads single items as the view has them, without
+// copying the rest.
 type Reader interface {
 	Act() state.ActView
 	Intent(id string) (state.Intent, bool)
+	ClusterID() string
+	QueuePaused() bool
+	Request(id string) (state.MigrationRequest, bool)
+	ReservationFor(request string) (state.Reservation, bool)
+	Estimate(key string) (state.Estimate, bool)
 }
 
 // Leader confirms, right before each side effect, that this node still

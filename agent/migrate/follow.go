@@ -111,7 +111,7 @@ func (c *Coordinator) settleMoves(ctx context.Context, now time.Time) []state.De
 // continueMoves stops the next allocations of running requests whose
 // moves wait for a transfer slot (see transferSlots), in request order.
 func (c *Coordinator) continueMoves(ctx context.Context, now time.Time, ds *[]state.Decision) {
-	if c.cfg.ForecastOnly || c.cfg.State.Act().Paused {
+	if c.cfg.ForecastOnly || c.cfg.State.QueuePaused() {
 		return
 	}
 	for _, r := range c.cfg.State.Act().Requests {
@@ -697,7 +697,7 @@ func (c *Coordinator) learn(ctx context.Context, key string, d time.Duration) {
 	if d <= 0 {
 		return
 	}
-	e := c.cfg.State.Act().Estimates[key]
+	e, _ := c.cfg.State.Estimate(key)
 	e.Key = key
 	if e.Samples == 0 {
 		e.Mean = d

@@ -179,7 +179,7 @@ func (c *Coordinator) settle(ctx context.Context, now time.Time, in state.Intent
 			})
 			return
 		}
-		r, ok := c.cfg.State.Act().Request(in.Request)
+		r, ok := c.cfg.State.Request(in.Request)
 		if ok && r.State == state.RequestRunning {
 			c.requeue(ctx, now, in.Request, "the previous leader stopped before "+string(in.Kind)+" of "+in.Object+" took effect", ds)
 		}

@@ -145,7 +145,7 @@ func (c *Coordinator) markReservation(ctx context.Context, id string, change fun
 func (c *Coordinator) handOver(ctx context.Context, now time.Time, res state.Reservation, size state.Resources, alloc, request string, attempt int) error {
 	// What is left comes from the state, where each hand-over is counted:
 	// a read of the job may not show the previous shrink yet.
-	if cur, ok := c.cfg.State.Act().ReservationFor(request); ok && cur.ID == res.ID {
+	if cur, ok := c.cfg.State.ReservationFor(request); ok && cur.ID == res.ID {
 		res = cur
 	}
 	// The room is handed to an allocation once: a hand-over an earlier

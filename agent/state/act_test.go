@@ -680,3 +680,55 @@ func TestOpenIntentsAreTheOpenOnes(t *testing.T) {
 	}
 	check("all closed after a restore")
 }
+
+// TestPointReadsMatchTheView: the FSM's single-item reads (ClusterID,
+// QueuePaused, Request, ReservationFor, Estimate) answer what the same
+// read of the whole view answers, the first unreleased reservation in
+// creation order included when a request has several (rs-9 before rs-10,
+// which sorts first as a string).
+func TestPointReadsMatchTheView(t *testing.T) {
+	l := local(t)
+	for _, e := range logOf(1, actLog()...) {
+		if err, ok := l.FSM.Apply(e).(error); ok {
+			t.Fatalf("apply index %d: %v", e.Index, err)
+		}
+	}
+	// actLog holds rs-1 (mr-2's); rs-2 to rs-8 are mr-9's, released, and
+	// rs-9 and rs-10 mr-9's, held.
+	for i := 2; i <= 10; i++ {
+		st := ReservationReleased
+		if i >= 9 {
+			st = ReservationHeld
+		}
+		mustApply(t, l, PutReservation{Reservation: Reservation{Request: "mr-9", Policy: "p", Locality: "dc2", State: st}})
+	}
+	v := l.FSM.Act()
+	if got := l.FSM.ClusterID(); got != v.ClusterID || got == "" {
+		t.Errorf("cluster ID %q, the view's %q", got, v.ClusterID)
+	}
+	if got := l.FSM.QueuePaused(); got != v.Paused || !got {
+		t.Errorf("paused %v, the view's %v", got, v.Paused)
+	}
+	for _, id := range []string{"mr-1", "mr-2", "mr-3", "mr-9"} {
+		got, ok := l.FSM.Request(id)
+		want, wok := v.Request(id)
+		if ok != wok || !cmp.Equal(got, want) {
+			t.Errorf("request %s: %v %+v, the view's %v %+v", id, ok, got, wok, want)
+		}
+		gr, ok := l.FSM.ReservationFor(id)
+		wr, wok := v.ReservationFor(id)
+		if ok != wok || !cmp.Equal(gr, wr) {
+			t.Errorf("reservation for %s: %v %s, the view's %v %s", id, ok, gr.ID, wok, wr.ID)
+		}
+	}
+	if r, _ := l.FSM.ReservationFor("mr-9"); r.ID != "rs-9" {
+		t.Errorf("mr-9's reservation %s; want rs-9", r.ID)
+	}
+	for _, key := range []string{"dc1>dc2/8", "none"} {
+		got, ok := l.FSM.Estimate(key)
+		want, wok := v.Estimates[key]
+		if ok != wok || got != want {
+			t.Errorf("estimate %s: %v %+v, the view's %v %+v", key, ok, got, wok, want)
+		}
+	}
+}

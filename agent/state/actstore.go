@@ -585,6 +585,61 @@ func (f *FSM) Act() ActView {
 	return f.act.view(f.applied)
 }
 
+// ClusterID is the act state's cluster ID (Act().ClusterID), read without
+// copying the rest.
+func (f *FSM) ClusterID() string {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.act.clusterID
+}
+
+// QueuePaused says whether the queue is paused (Act().Paused), read without
+// copying the rest.
+func (f *FSM) QueuePaused() bool {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.act.paused
+}
+
+// Request returns one request as Act().Request does, without copying the
+// rest.
+func (f *FSM) Request(id string) (MigrationRequest, bool) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	r, ok := f.act.requests[id]
+	if !ok {
+		return MigrationRequest{}, false
+	}
+	return r.Clone(), true
+}
+
+// ReservationFor returns the unreleased reservation of a request as
+// Act().ReservationFor does (the first in creation order), without
+// copying the rest.
+func (f *FSM) ReservationFor(request string) (Reservation, bool) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	var first *Reservation
+	for _, r := range f.act.reservations {
+		if r.Request == request && r.State != ReservationReleased && (first == nil || bySeq(r.ID, first.ID) < 0) {
+			first = r
+		}
+	}
+	if first == nil {
+		return Reservation{}, false
+	}
+	return first.Clone(), true
+}
+
+// Estimate returns one move estimate as Act().Estimates[key] holds it,
+// without copying the rest.
+func (f *FSM) Estimate(key string) (Estimate, bool) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	e, ok := f.act.estimates[key]
+	return e, ok
+}
+
 // ActModified is the log index of the last change to the act state, cheap
 // to poll.
 func (f *FSM) ActModified() uint64 {

@@ -200,6 +200,29 @@ func BenchmarkApplyAfterSnapshot10k(b *testing.B) {
 // calls several times a cycle) with 2,000 kept requests, the closed
 // intents kept up to their bound and a few open ones.
 func BenchmarkActView(b *testing.B) {
+	l, ids := actBenchState(b)
+	for b.Loop() {
+		if v := l.FSM.Act(); len(v.Requests) != len(ids) || len(v.OpenIntents) != 5 {
+			b.Fatalf("%d requests, %d open intents", len(v.Requests), len(v.OpenIntents))
+		}
+	}
+}
+
+// BenchmarkActRequestRead reads one request of the same state as
+// BenchmarkActView's, as the coordinator does between its views
+// (FSM.Request rather than Act().Request).
+func BenchmarkActRequestRead(b *testing.B) {
+	l, ids := actBenchState(b)
+	for b.Loop() {
+		if _, ok := l.FSM.Request(ids[len(ids)/2]); !ok {
+			b.Fatal("no request")
+		}
+	}
+}
+
+// actBenchState holds 2,000 requests, the closed intents kept up to their
+// bound and five open ones.
+func actBenchState(b *testing.B) (*Local, []string) {
 	l := local(b)
 	var ids []string
 	for i := range 2000 {
@@ -212,9 +235,5 @@ func BenchmarkActView(b *testing.B) {
 			mustApply(b, l, CloseIntent{ID: in.ID, Outcome: OutcomeDone, At: at(time.Duration(i) * time.Second)})
 		}
 	}
-	for b.Loop() {
-		if v := l.FSM.Act(); len(v.Requests) != len(ids) || len(v.OpenIntents) != 5 {
-			b.Fatalf("%d requests, %d open intents", len(v.Requests), len(v.OpenIntents))
-		}
-	}
+	return l, ids
 }
