@@ -4,7 +4,9 @@
 //
 // These tests build the binary once and must never reach anything but
 // loopback addresses (and NOMAD_ADDR and CONSUL_HTTP_ADDR when an operator
-// sets them).
+// sets them, and the servers TestServersRollingUpdateOnRealNomad runs on
+// NOMAD_ADDR's nodes, which fetch its artifacts from
+// FORESHAPE_E2E_ARTIFACT_HOST).
 package e2e
 
 import (
