@@ -52,8 +52,12 @@ job "foreshape-servers" {
       value    = "true"
     }
 
-    # Raft state survives a restart of the allocation on the same node
-    # and follows it when Nomad moves it.
+    # Raft state survives a restart of the task and a job update on the
+    # same node (the new allocation takes the old one's disk). Not a node
+    # drain: the drained server's replacement waits for its node to be
+    # eligible again (no other node takes a second server) and starts
+    # empty, copying the state from the leader. Drain the servers' nodes
+    # one at a time (docs/deployment.md).
     ephemeral_disk {
       size    = 1024
       sticky  = true
