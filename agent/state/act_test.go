@@ -732,3 +732,28 @@ func TestPointReadsMatchTheView(t *testing.T) {
 		}
 	}
 }
+
+// TestActViewsAreIndependent: a view's requests share nothing with the
+// state or with each other: a move changed in one view, or appended to
+// one request's moves, changes neither the next request nor a later view.
+func TestActViewsAreIndependent(t *testing.T) {
+	l := local(t)
+	for _, a := range []string{"a1", "a2", "a3"} {
+		mustApply(t, l, SubmitRequest{Request: request(a)})
+	}
+	v := l.FSM.Act()
+	v.Requests[0].Moves = append(v.Requests[0].Moves, Move{Alloc: "extra", Node: "n9"})
+	v.Requests[1].Moves[0].Node = "changed"
+	if got := v.Requests[1].Moves; len(got) != 1 || got[0].Alloc != "a2" || got[0].Node != "changed" {
+		t.Errorf("the second request's moves after an append to the first's: %+v", got)
+	}
+	if got := v.Requests[2].Moves; len(got) != 1 || got[0].Alloc != "a3" || got[0].Node != "n1" {
+		t.Errorf("the third request's moves: %+v", got)
+	}
+	again := l.FSM.Act()
+	for i, r := range again.Requests {
+		if len(r.Moves) != 1 || r.Moves[0].Node != "n1" || r.Moves[0].Alloc != fmt.Sprintf("a%d", i+1) {
+			t.Errorf("a later view's %s moves: %+v", r.ID, r.Moves)
+		}
+	}
+}

@@ -564,8 +564,23 @@ func (s *actStore) view(index uint64) ActView {
 		ScaleActions: slices.Clone(s.scales),
 		Estimates:    maps.Clone(s.estimates),
 	}
-	for _, id := range sortedBySeq(s.requests) {
-		v.Requests = append(v.Requests, s.requests[id].Clone())
+	// The requests' moves are copied into one array, each request's a
+	// slice of it with no room to grow into the next one's.
+	ids := sortedBySeq(s.requests)
+	n := 0
+	for _, id := range ids {
+		n += len(s.requests[id].Moves)
+	}
+	moves := make([]Move, 0, n)
+	for _, id := range ids {
+		r := *s.requests[id]
+		if r.Moves != nil {
+			from := len(moves)
+			moves = append(moves, r.Moves...)
+			r.Moves = moves[from:len(moves):len(moves)]
+		}
+		r.Exclude = slices.Clone(r.Exclude)
+		v.Requests = append(v.Requests, r)
 	}
 	for _, id := range sortedBySeq(s.reservations) {
 		v.Reservations = append(v.Reservations, s.reservations[id].Clone())
