@@ -63,6 +63,11 @@ func (p *planner) expired(r *state.MigrationRequest) bool {
 		}
 		if end := r.Deadline.Add(s.Duration); !p.now.Before(end) {
 			why := fmt.Sprintf("the window of %q ended at %s before the move could start", s.Name, clock(end))
+			if r.Attempts > 0 {
+				// Its move ran and failed; what did not start is the
+				// retry, and the failure is what to look into.
+				why = fmt.Sprintf("the window of %q ended at %s before attempt %d could start; %s", s.Name, clock(end), r.Attempts+1, r.Reason)
+			}
 			p.plan.Cancel = append(p.plan.Cancel, Cancel{Request: r.ID, Reason: why, DryRun: p.dry(pol)})
 			p.decide(state.Decision{Policy: pol.Name, Kind: KindCancel, Locality: r.Source, Request: r.ID, Reason: "cancel: " + why, DryRun: p.dry(pol)})
 			return true

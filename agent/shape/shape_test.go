@@ -651,6 +651,31 @@ func TestScheduleRequestCancelledAfterItsWindow(t *testing.T) {
 	}
 }
 
+// A window request whose first attempt ran (its node drained, its
+// allocations stopped) and failed, queued again for its retry when the
+// window ends, is cancelled saying so: not that its move never started.
+// Seen on Nomad with a drain window over the node of one of foreshape's
+// own servers: the drain stopped the server, which had nowhere else to
+// go, so the move never settled; the cancel said the move could not
+// start.
+func TestScheduleRetryCancelledAfterItsWindow(t *testing.T) {
+	f := baseFixture(t, "drain")
+	f.now = at(3*time.Hour + time.Minute)
+	failed := "attempt 1 of 3 failed, retrying: not settled 10m1s after its start (timeout 10m0s): waiting for 834d32ee (no replacement yet)"
+	f.queued(state.MigrationRequest{Resource: state.Resource{Kind: state.ResourceNode, ID: "id-dc1-a-1"}, Source: "dc1", Target: "dc2",
+		Policy: "dc1", Origin: "schedule", Deadline: at(2 * time.Hour), Attempts: 1, Reason: failed,
+		OriginKey: "schedule/dc1/rack-a/" + itoa(at(2*time.Hour).Unix()) + "/node/id-dc1-a-1"})
+	plan := Run(f.input())
+	if len(plan.Cancel) != 1 || len(plan.Start) != 0 {
+		t.Fatalf("cancel %+v start %+v", plan.Cancel, plan.Start)
+	}
+	why := plan.Cancel[0].Reason
+	if strings.Contains(why, "before the move could start") || !strings.Contains(why, `the window of "rack-a" ended at 09:00 before attempt 2 could start`) ||
+		!strings.Contains(why, failed) {
+		t.Errorf("cancel reason %q; want the window's end before attempt 2, and why attempt 1 failed", why)
+	}
+}
+
 func TestRebalance(t *testing.T) {
 	f := baseFixture(t, "reschedule")
 	f.pols[0].Migrate.Rebalance = true
