@@ -116,26 +116,35 @@ func (s failingLogs) GetLog(index uint64, l *raft.Log) error {
 // follower needs for another reason than its compaction (the store fails)
 // still logs raft's "failed to get log" at ERROR: replication to that
 // follower stops there, no snapshot follows.
+//
+// Only the leader's store fails: a follower that had not yet applied
+// index 1 when the reads began to fail would read it in raft's
+// processLogs, which panics on any error.
 func TestLogReadFailureLogsError(t *testing.T) {
 	reg := &registry{}
 	root := t.TempDir()
-	fail := &atomic.Bool{}
 	var (
 		nodes []*cluster.Node
 		logs  []*logBuffer
+		fails []*atomic.Bool
 	)
 	for i := range 4 {
 		name := fmt.Sprintf("s%d", i)
 		buf := &logBuffer{}
+		fail := &atomic.Bool{}
 		n, _ := tcpServerLog(t, filepath.Join(root, name), reg, func(c *cluster.Config) {
 			c.LogStore = failingLogs{raft.NewInmemStore(), fail}
 		}, teeLogger(t, name, buf))
-		nodes, logs = append(nodes, n), append(logs, buf)
+		nodes, logs, fails = append(nodes, n), append(logs, buf), append(fails, fail)
 		if i == 2 {
 			l := leaderOf(t, nodes...)
 			clustertest.Eventually(t, "three voters", func() bool { return len(suffrage(t, l)) == 3 })
-			applyToLeader(t, nodes, []byte("v"))
-			fail.Store(true) // the fourth server needs index 1
+			l = applyToLeader(t, nodes, []byte("v"))
+			for j, n := range nodes {
+				if n == l {
+					fails[j].Store(true) // the fourth server needs index 1
+				}
+			}
 		}
 	}
 	clustertest.Eventually(t, `the leader's "failed to get log" at ERROR`, func() bool {
