@@ -11,7 +11,6 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,6 +20,7 @@ import (
 	"github.com/foreshape/foreshape/agent/api"
 	"github.com/foreshape/foreshape/agent/predict"
 	"github.com/foreshape/foreshape/config"
+	"github.com/foreshape/foreshape/internal/syncbuf"
 	"github.com/foreshape/foreshape/policies"
 	"github.com/foreshape/foreshape/sim"
 )
@@ -517,22 +517,12 @@ func TestHotspotLoggedWhenItChanges(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for the agent's goroutines to log to.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
+// syncBuffer is what the agent's goroutines log to, with the counts the
+// tests read.
+type syncBuffer struct{ syncbuf.Buffer }
 
 func (b *syncBuffer) count(s string) int {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return strings.Count(b.buf.String(), s)
+	return strings.Count(b.String(), s)
 }
 
 var loggedError = regexp.MustCompile(`error=("(?:[^"\\]|\\.)*"|\S+)`)
@@ -540,10 +530,8 @@ var loggedError = regexp.MustCompile(`error=("(?:[^"\\]|\\.)*"|\S+)`)
 // errorsOf returns the error= value of every line logged with msg, in
 // order.
 func (b *syncBuffer) errorsOf(msg string) []string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
 	var errs []string
-	for _, l := range strings.Split(b.buf.String(), "\n") {
+	for _, l := range strings.Split(b.String(), "\n") {
 		if _, rest, ok := strings.Cut(l, msg); ok {
 			m := loggedError.FindStringSubmatch(rest)
 			if m == nil {

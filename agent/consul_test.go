@@ -1043,9 +1043,3 @@ func consulClient(t *testing.T, cfg config.Consul) *consulapi.Client {
 	}
 	return c
 }
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}

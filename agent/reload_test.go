@@ -1,42 +1,23 @@
 package agent
 
 import (
-	"bytes"
 	"context"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/foreshape/foreshape/config"
+	"github.com/foreshape/foreshape/internal/syncbuf"
 )
-
-// lockedBuffer collects log output for assertions.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // reloadAgent builds (without running) an agent with ACLs on, its policies
 // in a directory the test may change, and a log the test can read.
-func reloadAgent(t *testing.T) (*Agent, *config.Config, string, *lockedBuffer) {
+func reloadAgent(t *testing.T) (*Agent, *config.Config, string, *syncbuf.Buffer) {
 	t.Helper()
 	dir := t.TempDir()
 	polDir := filepath.Join(dir, "policies")
@@ -57,7 +38,7 @@ func reloadAgent(t *testing.T) (*Agent, *config.Config, string, *lockedBuffer) {
 	cfg.Nomad.Token = "nomad-token-1"
 	cfg.Policies.Dir = polDir
 	cfg.ACL = config.ACL{Enabled: true, TokenFile: tokens}
-	logs := &lockedBuffer{}
+	logs := &syncbuf.Buffer{}
 	log := hclog.New(&hclog.LoggerOptions{Name: "test", Level: hclog.Info, Output: logs})
 	a, err := New(cfg, Options{Logger: log})
 	if err != nil {

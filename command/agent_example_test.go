@@ -22,6 +22,7 @@ import (
 
 	"github.com/foreshape/foreshape/agent/api"
 	"github.com/foreshape/foreshape/config"
+	"github.com/foreshape/foreshape/internal/syncbuf"
 	"github.com/foreshape/foreshape/internal/testpki"
 )
 
@@ -89,10 +90,10 @@ func freeAddr(t *testing.T) string {
 
 // startAgentCommand runs `foreshape agent args...` until the test ends and
 // returns its standard error as it grows.
-func startAgentCommand(t *testing.T, args ...string) (*syncBuffer, func() int) {
+func startAgentCommand(t *testing.T, args ...string) (*syncbuf.Buffer, func() int) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	var out, errb syncBuffer
+	var out, errb syncbuf.Buffer
 	done := make(chan int, 1)
 	go func() { done <- Run(ctx, append([]string{"agent"}, args...), &out, &errb) }()
 	var once sync.Once
@@ -454,7 +455,7 @@ func copyFile(t *testing.T, from, to, src string) {
 	}
 }
 
-func eventuallyT(t *testing.T, d time.Duration, what string, logs *syncBuffer, cond func() bool) {
+func eventuallyT(t *testing.T, d time.Duration, what string, logs *syncbuf.Buffer, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(d)
 	for !cond() {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/foreshape/foreshape/agent/api"
 	"github.com/foreshape/foreshape/config"
+	"github.com/foreshape/foreshape/internal/syncbuf"
 )
 
 func TestRemoteSimClockEstimatesSpeed(t *testing.T) {
@@ -89,24 +90,6 @@ func TestRemoteSimClockFollows(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for a command writing while a test reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // TestDevAgentForecasts runs `foreshape agent -dev` as `make dev` does (at a
 // higher speed) and waits for the dev policies' forecasts.
 func TestDevAgentForecasts(t *testing.T) {
@@ -115,7 +98,7 @@ func TestDevAgentForecasts(t *testing.T) {
 	}
 	httpAddr := freeAddr(t)
 	ctx, cancel := context.WithCancel(context.Background())
-	var out, errb syncBuffer
+	var out, errb syncbuf.Buffer
 	done := make(chan int, 1)
 	go func() {
 		done <- Run(ctx, []string{"agent", "-dev", "-sim-speed", "600", "-http-addr", httpAddr}, &out, &errb)
@@ -165,7 +148,7 @@ func TestAgentSaysWhyItStops(t *testing.T) {
 	httpAddr := freeAddr(t)
 	ctx, cancel := context.WithCancelCause(context.Background())
 	defer cancel(nil)
-	var out, errb syncBuffer
+	var out, errb syncbuf.Buffer
 	done := make(chan int, 1)
 	go func() {
 		done <- Run(ctx, []string{"agent", "-dev", "-sim-speed", "600", "-http-addr", httpAddr}, &out, &errb)
@@ -215,7 +198,7 @@ func TestAgentLogsUnusedEnvironment(t *testing.T) {
 	t.Setenv("NOMAD_HTTP_AUTH", "alice:s3cret")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var out, errb syncBuffer
+	var out, errb syncbuf.Buffer
 	done := make(chan int, 1)
 	go func() {
 		done <- Run(ctx, []string{"agent", "-dev", "-sim-speed", "600", "-http-addr", freeAddr(t)}, &out, &errb)

@@ -15,6 +15,7 @@ import (
 	"github.com/foreshape/foreshape/agent/api"
 	"github.com/foreshape/foreshape/agent/api/apitest"
 	"github.com/foreshape/foreshape/config"
+	"github.com/foreshape/foreshape/internal/syncbuf"
 )
 
 // actAgent serves the fake act backend (and the stub forecast backend).
@@ -231,7 +232,7 @@ func TestReservationsAndDecisionsCommands(t *testing.T) {
 
 // waitFor waits until the output contains want (the watch runs in another
 // goroutine and follows changes as they come).
-func waitFor(t *testing.T, out *syncBuffer, want string) {
+func waitFor(t *testing.T, out *syncbuf.Buffer, want string) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for !strings.Contains(out.String(), want) {
@@ -243,10 +244,10 @@ func waitFor(t *testing.T, out *syncBuffer, want string) {
 }
 
 // runWatch runs `queue watch` until the test cancels it.
-func runWatch(t *testing.T, terminal bool, args ...string) (*syncBuffer, *syncBuffer, func() int) {
+func runWatch(t *testing.T, terminal bool, args ...string) (*syncbuf.Buffer, *syncbuf.Buffer, func() int) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	out, errb := &syncBuffer{}, &syncBuffer{}
+	out, errb := &syncbuf.Buffer{}, &syncbuf.Buffer{}
 	m := Meta{Ctx: ctx, UI: &cli.BasicUi{Writer: out, ErrorWriter: errb}, Out: out, Err: errb}
 	cmd := &QueueWatchCommand{Meta: m, terminal: func(io.Writer) bool { return terminal }}
 	done := make(chan int, 1)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/foreshape/foreshape/agent/api"
+	"github.com/foreshape/foreshape/internal/syncbuf"
 	"github.com/foreshape/foreshape/traces"
 )
 
@@ -51,7 +52,7 @@ func TestAgentReplaysRecordedSeries(t *testing.T) {
 	}
 	httpAddr := freeAddr(t)
 	ctx, cancel := context.WithCancel(context.Background())
-	var out, errb syncBuffer
+	var out, errb syncbuf.Buffer
 	done := make(chan int, 1)
 	go func() {
 		done <- Run(ctx, []string{"agent", "-replay", dir, "-replay-speed", "600", "-http-addr", httpAddr}, &out, &errb)

@@ -1,7 +1,6 @@
 package command
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"net/http"
@@ -9,33 +8,16 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/foreshape/foreshape/internal/syncbuf"
 )
-
-// simOutput is a bytes.Buffer safe for the serving goroutine and the test.
-type simOutput struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (o *simOutput) Write(p []byte) (int, error) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.b.Write(p)
-}
-
-func (o *simOutput) String() string {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.b.String()
-}
 
 // simBanner waits until sim serve has printed its whole banner (the clock
 // line is its last: the lines are written one at a time, so the address
 // shows before the rest) and returns the address it serves on.
-func simBanner(t *testing.T, out, errb *simOutput, done <-chan int) string {
+func simBanner(t *testing.T, out, errb *syncbuf.Buffer, done <-chan int) string {
 	t.Helper()
 	re := regexp.MustCompile(`serving Nomad API on (http://\S+)\n(?s:.*)\n  clock: [^\n]*\n`)
 	for deadline := time.Now().Add(time.Minute); ; time.Sleep(10 * time.Millisecond) {
@@ -56,7 +38,7 @@ func simBanner(t *testing.T, out, errb *simOutput, done <-chan int) string {
 func TestSimServe(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var out, errb simOutput
+	var out, errb syncbuf.Buffer
 	done := make(chan int, 1)
 	go func() {
 		done <- Run(ctx, []string{"sim", "serve", "-addr", "127.0.0.1:0", "-speed", "0", "-log-level", "error"}, &out, &errb)
@@ -122,7 +104,7 @@ func TestSimServeErrors(t *testing.T) {
 			"The scenario names a trace file that is not bundled: point -data at a directory\nthat holds it"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var out, errb simOutput
+			var out, errb syncbuf.Buffer
 			code := Run(context.Background(), tc.args, &out, &errb)
 			if code != tc.code || !strings.Contains(errb.String(), tc.want) {
 				t.Errorf("exit %d (want %d), stderr %q (want %q)", code, tc.code, errb.String(), tc.want)
@@ -134,7 +116,7 @@ func TestSimServeErrors(t *testing.T) {
 func TestSimServeRunningClock(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var out, errb simOutput
+	var out, errb syncbuf.Buffer
 	done := make(chan int, 1)
 	go func() {
 		done <- Run(ctx, []string{"sim", "serve", "-addr", "127.0.0.1:0", "-speed", "600", "-seed", "9", "-log-level", "error"}, &out, &errb)
@@ -177,7 +159,7 @@ func TestSimServeRunningClock(t *testing.T) {
 func TestSimServeBundledScenarioByName(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var out, errb simOutput
+	var out, errb syncbuf.Buffer
 	done := make(chan int, 1)
 	go func() {
 		done <- Run(ctx, []string{"sim", "serve", "-addr", "127.0.0.1:0", "-speed", "0", "-scenario", "maintenance", "-log-level", "error"}, &out, &errb)

@@ -19,6 +19,7 @@ import (
 	"github.com/foreshape/foreshape/agent/migrate"
 	"github.com/foreshape/foreshape/agent/state"
 	"github.com/foreshape/foreshape/internal/realnomad"
+	"github.com/foreshape/foreshape/internal/syncbuf"
 	"github.com/foreshape/foreshape/policies"
 )
 
@@ -482,7 +483,7 @@ func startActOn(t *testing.T, nomadAddr, policyFile string) *actRun {
 	}
 	r.client = &api.Client{Address: r.agentURL}
 	r.nomad = realnomad.Client(t, nomadAddr, realnomad.SetupToken(t, nomadAddr))
-	r.agentLog = &syncBuffer{}
+	r.agentLog = &syncbuf.Buffer{}
 	cmd := exec.Command(binary, "agent", "-config", r.cfgPath)
 	// The agent takes foreshape's token from NOMAD_TOKEN, as an operator
 	// would give it.

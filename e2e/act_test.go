@@ -19,6 +19,7 @@ import (
 	nomadapi "github.com/hashicorp/nomad/api"
 
 	"github.com/foreshape/foreshape/agent/api"
+	"github.com/foreshape/foreshape/internal/syncbuf"
 	"github.com/foreshape/foreshape/sim"
 )
 
@@ -31,7 +32,7 @@ type actRun struct {
 	agentURL string
 	cfgPath  string
 	agent    *exec.Cmd
-	agentLog *syncBuffer
+	agentLog *syncbuf.Buffer
 	client   *api.Client
 	nomad    *nomadapi.Client
 	// started counts the agent processes started.
@@ -70,7 +71,7 @@ func startAct(t *testing.T, scenario, policyFile string, speed float64, extra st
 // startAgent starts the agent process (again) and waits for its API.
 func (r *actRun) startAgent() {
 	r.t.Helper()
-	r.agentLog = &syncBuffer{}
+	r.agentLog = &syncbuf.Buffer{}
 	cmd := exec.Command(binary, "agent", "-config", r.cfgPath, "-sim-clock")
 	cmd.Env = childEnv()
 	cmd.Stdout, cmd.Stderr = r.agentLog, r.agentLog

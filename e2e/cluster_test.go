@@ -26,6 +26,7 @@ import (
 	nomadapi "github.com/hashicorp/nomad/api"
 
 	"github.com/foreshape/foreshape/agent/api"
+	"github.com/foreshape/foreshape/internal/syncbuf"
 	"github.com/foreshape/foreshape/sim"
 )
 
@@ -81,8 +82,8 @@ type clusterRun struct {
 	data    []string // each server's data_dir
 	bins    []string // the foreshape binary each server runs
 	procs   []*exec.Cmd
-	logs    []*syncBuffer
-	allLogs []*syncBuffer // every server process's output, restarts included
+	logs    []*syncbuf.Buffer
+	allLogs []*syncbuf.Buffer // every server process's output, restarts included
 	alive   []bool
 	mu      sync.Mutex
 	samples []leaderSample
@@ -206,7 +207,7 @@ http {
 // startServer starts server i (again, on the same data directory).
 func (r *clusterRun) startServer(i int) {
 	r.t.Helper()
-	log := &syncBuffer{}
+	log := &syncbuf.Buffer{}
 	cmd := exec.Command(r.bins[i], "agent", "-config", r.cfgs[i], "-sim-clock")
 	cmd.Env = childEnv()
 	cmd.Stdout, cmd.Stderr = log, log

@@ -81,24 +81,7 @@ func TestDeployJobsOnRealNomad(t *testing.T) {
 	t.Cleanup(func() { metaApply(t, setup, node.ID, "") })
 
 	// Step 2, under ACLs.
-	var nomadToken string
-	if self, _, err := setup.ACLTokens().Self(nil); err == nil && self.AccessorID != "acls-disabled" {
-		rules, err := os.ReadFile("../deploy/foreshape-acl.hcl")
-		if err != nil {
-			t.Fatal(err)
-		}
-		name := "foreshape-e2e-" + suffix
-		if _, err := setup.ACLPolicies().Upsert(&nomadapi.ACLPolicy{Name: name, Rules: string(rules)}, nil); err != nil {
-			t.Fatalf("nomad acl policy apply: %v", err)
-		}
-		t.Cleanup(func() { _, _ = setup.ACLPolicies().Delete(name, nil) })
-		tok, _, err := setup.ACLTokens().Create(&nomadapi.ACLToken{Name: name, Type: "client", Policies: []string{name}}, nil)
-		if err != nil {
-			t.Fatalf("nomad acl token create: %v", err)
-		}
-		t.Cleanup(func() { _, _ = setup.ACLTokens().Delete(tok.AccessorID, nil) })
-		nomadToken = tok.SecretID
-	}
+	nomadToken := deployNomadToken(t, setup, suffix)
 	consul, err := consulapi.NewClient(&consulapi.Config{Address: consulAddr, Token: os.Getenv("CONSUL_HTTP_TOKEN")})
 	if err != nil {
 		t.Fatal(err)
@@ -109,15 +92,7 @@ func TestDeployJobsOnRealNomad(t *testing.T) {
 	ca := testpki.NewCA(t, "foreshape-e2e")
 	leaf := ca.Issue(t, "agent")
 	for _, job := range []string{"foreshape-servers", "foreshape-clients"} {
-		path := "nomad/jobs/" + job
-		v := &nomadapi.Variable{Path: path, Items: nomadapi.VariableItems{
-			"nomad_token": nomadToken, "consul_token": consulToken,
-			"ca": string(ca.CertPEM), "cert": string(leaf.CertPEM), "key": string(leaf.KeyPEM),
-		}}
-		if _, _, err := setup.Variables().Create(v, nil); err != nil {
-			t.Fatalf("nomad var put %s: %v", path, err)
-		}
-		t.Cleanup(func() { _, _ = setup.Variables().Delete(path, nil) })
+		putJobSecrets(t, setup, job, nomadToken, consulToken, ca, leaf)
 	}
 	pki := testpki.WriteFiles(t, t.TempDir(), "agent", ca, leaf)
 
@@ -246,6 +221,47 @@ func deployNode(t *testing.T, c *nomadapi.Client) *nomadapi.Node {
 
 // metaApply sets the node's foreshape_server meta, or removes it when
 // value is empty.
+// deployNomadToken is step 2 on Nomad's side: under ACLs, a policy of
+// deploy/foreshape-acl.hcl and a client token of it, both deleted when the
+// test ends; without ACLs, no token ("").
+func deployNomadToken(t *testing.T, c *nomadapi.Client, suffix string) string {
+	t.Helper()
+	if self, _, err := c.ACLTokens().Self(nil); err != nil || self.AccessorID == "acls-disabled" {
+		return ""
+	}
+	rules, err := os.ReadFile("../deploy/foreshape-acl.hcl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := "foreshape-e2e-" + suffix
+	if _, err := c.ACLPolicies().Upsert(&nomadapi.ACLPolicy{Name: name, Rules: string(rules)}, nil); err != nil {
+		t.Fatalf("nomad acl policy apply: %v", err)
+	}
+	t.Cleanup(func() { _, _ = c.ACLPolicies().Delete(name, nil) })
+	tok, _, err := c.ACLTokens().Create(&nomadapi.ACLToken{Name: name, Type: "client", Policies: []string{name}}, nil)
+	if err != nil {
+		t.Fatalf("nomad acl token create: %v", err)
+	}
+	t.Cleanup(func() { _, _ = c.ACLTokens().Delete(tok.AccessorID, nil) })
+	return tok.SecretID
+}
+
+// putJobSecrets is step 3 for one job: the tokens and the agent's
+// certificates in the Nomad Variable nomad/jobs/JOB, deleted when the
+// test ends.
+func putJobSecrets(t *testing.T, c *nomadapi.Client, job, nomadToken, consulToken string, ca *testpki.CA, leaf testpki.Leaf) {
+	t.Helper()
+	path := "nomad/jobs/" + job
+	v := &nomadapi.Variable{Path: path, Items: nomadapi.VariableItems{
+		"nomad_token": nomadToken, "consul_token": consulToken,
+		"ca": string(ca.CertPEM), "cert": string(leaf.CertPEM), "key": string(leaf.KeyPEM),
+	}}
+	if _, _, err := c.Variables().Create(v, nil); err != nil {
+		t.Fatalf("nomad var put %s: %v", path, err)
+	}
+	t.Cleanup(func() { _, _ = c.Variables().Delete(path, nil) })
+}
+
 func metaApply(t *testing.T, c *nomadapi.Client, nodeID, value string) {
 	t.Helper()
 	var v *string

@@ -10,7 +10,6 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -21,12 +20,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/foreshape/foreshape/agent/api"
+	"github.com/foreshape/foreshape/internal/syncbuf"
 	// The binary the tests run is main.go over this package: importing it
 	// puts the binary's sources in go test's cache key, so a cached e2e
 	// result is never one of an older binary.
@@ -54,31 +53,13 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// syncBuffer is a bytes.Buffer safe for a process writing while a test reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // start runs the binary with args until the test ends (SIGINT, then kill).
 // The process does not inherit NOMAD_* or CONSUL_HTTP_* variables: they
 // override the configuration, and each test writes the configuration it
 // means (NOMAD_ADDR included, when a test runs against a real Nomad).
-func start(t *testing.T, name string, args ...string) *syncBuffer {
+func start(t *testing.T, name string, args ...string) *syncbuf.Buffer {
 	t.Helper()
-	out := &syncBuffer{}
+	out := &syncbuf.Buffer{}
 	cmd := exec.Command(binary, args...)
 	cmd.Stdout, cmd.Stderr = out, out
 	for _, kv := range os.Environ() {
@@ -163,7 +144,7 @@ func getJSON(t *testing.T, url string, v any) {
 type cluster struct {
 	simURL string
 	agent  *api.Client
-	log    *syncBuffer
+	log    *syncbuf.Buffer
 }
 
 // startCluster starts `sim serve` at speed and an agent with the policies of

@@ -65,24 +65,7 @@ func TestServersRollingUpdateOnRealNomad(t *testing.T) {
 		metaApply(t, setup, n.ID, "true")
 		t.Cleanup(func() { metaApply(t, setup, n.ID, "") })
 	}
-	var nomadToken string
-	if self, _, err := setup.ACLTokens().Self(nil); err == nil && self.AccessorID != "acls-disabled" {
-		rules, err := os.ReadFile("../deploy/foreshape-acl.hcl")
-		if err != nil {
-			t.Fatal(err)
-		}
-		name := "foreshape-e2e-" + suffix
-		if _, err := setup.ACLPolicies().Upsert(&nomadapi.ACLPolicy{Name: name, Rules: string(rules)}, nil); err != nil {
-			t.Fatalf("nomad acl policy apply: %v", err)
-		}
-		t.Cleanup(func() { _, _ = setup.ACLPolicies().Delete(name, nil) })
-		tok, _, err := setup.ACLTokens().Create(&nomadapi.ACLToken{Name: name, Type: "client", Policies: []string{name}}, nil)
-		if err != nil {
-			t.Fatalf("nomad acl token create: %v", err)
-		}
-		t.Cleanup(func() { _, _ = setup.ACLTokens().Delete(tok.AccessorID, nil) })
-		nomadToken = tok.SecretID
-	}
+	nomadToken := deployNomadToken(t, setup, suffix)
 	// The servers register in their node's Consul agent; under Consul's
 	// ACLs, with a token of deploy/'s Consul policy made through the
 	// Consul at CONSUL_HTTP_ADDR.
@@ -96,14 +79,7 @@ func TestServersRollingUpdateOnRealNomad(t *testing.T) {
 	}
 	ca := testpki.NewCA(t, "foreshape-e2e")
 	leaf := ca.Issue(t, "agent")
-	path := "nomad/jobs/foreshape-servers"
-	if _, _, err := setup.Variables().Create(&nomadapi.Variable{Path: path, Items: nomadapi.VariableItems{
-		"nomad_token": nomadToken, "consul_token": consulToken,
-		"ca": string(ca.CertPEM), "cert": string(leaf.CertPEM), "key": string(leaf.KeyPEM),
-	}}, nil); err != nil {
-		t.Fatalf("nomad var put %s: %v", path, err)
-	}
-	t.Cleanup(func() { _, _ = setup.Variables().Delete(path, nil) })
+	putJobSecrets(t, setup, "foreshape-servers", nomadToken, consulToken, ca, leaf)
 
 	ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
 	if err != nil {

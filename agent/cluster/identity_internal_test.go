@@ -7,31 +7,13 @@ import (
 	"io"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/foreshape/foreshape/internal/syncbuf"
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 )
-
-// lockedBuffer collects a node's log.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // gateFSM holds its Apply of the command "hold" until release is closed.
 type gateFSM struct {
@@ -56,7 +38,7 @@ func (gateSnapshot) Persist(s raft.SnapshotSink) error { return s.Close() }
 func (gateSnapshot) Release()                          {}
 
 // memNode starts an in-memory node with test timeouts, logging to logs.
-func memNode(t *testing.T, fsm raft.FSM, logs *lockedBuffer, tweak func(*Config)) *Node {
+func memNode(t *testing.T, fsm raft.FSM, logs *syncbuf.Buffer, tweak func(*Config)) *Node {
 	t.Helper()
 	cfg := Config{
 		NodeID: "n1", InMemory: true,
@@ -89,7 +71,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // the first entry, committed late, and the retry's agree, and no server
 // logs that two clusters were mixed.
 func TestClusterIDRetryProposesTheSameID(t *testing.T) {
-	logs := &lockedBuffer{}
+	logs := &syncbuf.Buffer{}
 	fsm := &gateFSM{held: make(chan struct{}), release: make(chan struct{})}
 	n := memNode(t, fsm, logs, func(c *Config) {
 		// The spare never answers, so the reconciler's own rounds never
@@ -150,7 +132,7 @@ func (s failIDStore) Set(k, v []byte) error {
 // A new leader whose barrier passes but whose cluster ID cannot be kept
 // says that it is the cluster ID that failed, not the barrier.
 func TestCatchUpLogsWhatFailed(t *testing.T) {
-	logs := &lockedBuffer{}
+	logs := &syncbuf.Buffer{}
 	memNode(t, &gateFSM{}, logs, func(c *Config) {
 		c.Bootstrap = true
 		c.StableStore = failIDStore{raft.NewInmemStore()}

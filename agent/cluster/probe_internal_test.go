@@ -1,37 +1,17 @@
 package cluster
 
 import (
-	"bytes"
 	"io"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/foreshape/foreshape/internal/syncbuf"
 	"github.com/foreshape/foreshape/internal/testpki"
 )
-
-// syncBuffer is a bytes.Buffer the mux's handlers may write to
-// concurrently.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // A connection to the Raft port that closes before it sends a byte is a
 // port check (Consul's or Nomad's tcp check, a load balancer's), which
@@ -50,7 +30,7 @@ func TestPortCheckIsNoFailedHandshake(t *testing.T) {
 	// log once every handler has returned.
 	run := func(conns func(addr string)) string {
 		t.Helper()
-		logs := &syncBuffer{}
+		logs := &syncbuf.Buffer{}
 		m, err := listen("127.0.0.1:0", "", tlsOf(ca, "server"), hclog.New(&hclog.LoggerOptions{Output: logs, Level: hclog.Debug}))
 		if err != nil {
 			t.Fatal(err)

@@ -8,33 +8,18 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/foreshape/foreshape/agent/cluster"
 	"github.com/foreshape/foreshape/agent/cluster/clustertest"
+	"github.com/foreshape/foreshape/internal/syncbuf"
 	"github.com/hashicorp/go-hclog"
 )
 
 // logBuffer keeps what a logger wrote, for tests that check what a server
 // said.
-type logBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
+type logBuffer = syncbuf.Buffer
 
 // teeLogger logs to the test and to buf.
 func teeLogger(t *testing.T, name string, buf *logBuffer) hclog.Logger {

@@ -1,16 +1,15 @@
 package migrate
 
 import (
-	"bytes"
 	"context"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/foreshape/foreshape/agent/shape"
+	"github.com/foreshape/foreshape/internal/syncbuf"
 	"github.com/foreshape/foreshape/sim"
 )
 
@@ -18,7 +17,7 @@ import (
 // agent's log as well as in the decision log, so an operator reading the
 // log sees why a node's work was queued, held room for and moved.
 func TestDecisionsAreLogged(t *testing.T) {
-	var buf syncBuf
+	var buf syncbuf.Buffer
 	h := newHarness(t, actScenario, actPolicies, func(c *Config) {
 		c.Logger = hclog.New(&hclog.LoggerOptions{Output: &buf, Level: hclog.Info})
 	})
@@ -37,24 +36,6 @@ func TestDecisionsAreLogged(t *testing.T) {
 			t.Errorf("the log does not hold %q:\n%s", want, logs)
 		}
 	}
-}
-
-// syncBuf is a bytes.Buffer safe for a logger's concurrent writes.
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // TestFindNode: a node is found by ID, name or unique ID prefix; a name
@@ -87,7 +68,7 @@ func TestFindNode(t *testing.T) {
 // watch (tries at 0, 1 and 3 s, backing off), the failure is logged once,
 // not once a try, and the first answer after it once.
 func TestWatchFailureLoggedOnce(t *testing.T) {
-	var buf syncBuf
+	var buf syncbuf.Buffer
 	h := newHarness(t, actScenario, actPolicies, func(c *Config) {
 		c.Logger = hclog.New(&hclog.LoggerOptions{Output: &buf, Level: hclog.Info})
 	})

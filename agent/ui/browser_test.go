@@ -9,7 +9,6 @@ package ui_test
 // screenshots under testdata/ui/ at the repository's root.
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -23,7 +22,6 @@ import (
 	"regexp"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -32,6 +30,7 @@ import (
 
 	"github.com/foreshape/foreshape/agent/api"
 	"github.com/foreshape/foreshape/command"
+	"github.com/foreshape/foreshape/internal/syncbuf"
 )
 
 var screenshots = flag.Bool("ui.screenshots", false,
@@ -132,30 +131,12 @@ func staleNode(err error) bool {
 	return false
 }
 
-// syncBuffer collects a goroutine's output for the test to read.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // devAgent is a running `foreshape agent -dev`.
 type devAgent struct {
 	URL    string // the HTTP API and dashboard
 	Nomad  string // the embedded simulator
 	Client *api.Client
-	log    *syncBuffer
+	log    *syncbuf.Buffer
 }
 
 // startDevAgent runs `foreshape agent -dev` with extra args in-process until
@@ -169,7 +150,7 @@ func startDevAgent(t *testing.T, args ...string) *devAgent {
 	httpAddr := l.Addr().String()
 	l.Close()
 	ctx, cancel := context.WithCancel(context.Background())
-	out, errb := &syncBuffer{}, &syncBuffer{}
+	out, errb := &syncbuf.Buffer{}, &syncbuf.Buffer{}
 	done := make(chan struct{})
 	code := 0
 	go func() {

@@ -1,7 +1,6 @@
 package nomad
 
 import (
-	"bytes"
 	"context"
 	"net/http"
 	"net/http/httptest"
@@ -13,6 +12,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	nomadapi "github.com/hashicorp/nomad/api"
 
+	"github.com/foreshape/foreshape/internal/syncbuf"
 	"github.com/foreshape/foreshape/plugins/source"
 	"github.com/foreshape/foreshape/plugins/source/sourcetest"
 	"github.com/foreshape/foreshape/policies"
@@ -433,22 +433,12 @@ func countRunning(allocs []*nomadapi.AllocationListStub, group string) int {
 	return n
 }
 
-// lockedBuffer is a bytes.Buffer the watches' goroutines may log to.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
+// lockedBuffer is what the watches' goroutines log to, with the counts
+// the tests read.
+type lockedBuffer struct{ syncbuf.Buffer }
 
 func (b *lockedBuffer) count(s string) int {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return strings.Count(b.buf.String(), s)
+	return strings.Count(b.String(), s)
 }
 
 // TestWatchFailureLoggedOnce: a watch whose every try fails (backing off
@@ -468,7 +458,7 @@ func TestWatchFailureLoggedOnce(t *testing.T) {
 	// Tries at 0, 1 and 3 s.
 	time.Sleep(3500 * time.Millisecond)
 	if n := logs.count("watch failed; retrying"); n != 1 {
-		t.Errorf("3 failed tries logged %d lines, want 1:\n%s", n, logs.buf.String())
+		t.Errorf("3 failed tries logged %d lines, want 1:\n%s", n, logs.String())
 	}
 	if err := c.SetFaults(sim.Faults{}); err != nil {
 		t.Fatal(err)
@@ -476,7 +466,7 @@ func TestWatchFailureLoggedOnce(t *testing.T) {
 	deadline := time.Now().Add(10 * time.Second)
 	for logs.count("watch answers again: what=nodes failed_for=") != 1 {
 		if time.Now().After(deadline) {
-			t.Fatalf("no recovery line:\n%s", logs.buf.String())
+			t.Fatalf("no recovery line:\n%s", logs.String())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
