@@ -284,7 +284,7 @@ func (c *Cluster) allocAPI(a *alloc) *api.Allocation {
 		PreviousAllocation: a.prev, NextAllocation: a.next, RescheduleTracker: a.rescheduleTracker(),
 		FollowupEvalID:       a.followupID(),
 		PreemptedAllocations: append([]string(nil), a.preempted...), PreemptedByAllocation: a.preemptedBy,
-		CreateIndex: a.createIdx, ModifyIndex: a.modifyIdx, AllocModifyIndex: a.modifyIdx,
+		CreateIndex: a.createIdx, ModifyIndex: a.modifyIdx, AllocModifyIndex: a.allocModIdx,
 		CreateTime: a.created.UnixNano(), ModifyTime: a.modified.UnixNano(),
 	}
 	if a.migrate {

@@ -126,7 +126,7 @@ func (c *Cluster) runDeployments() {
 				revert = revert || st.AutoRevert
 			case !a.reschedule && a.desired == desiredRun && !c.now.Before(a.healthAt.Add(watcherBatch)):
 				a.reschedule = true
-				c.touch(a)
+				c.touchByServer(a)
 				changed = true
 			}
 		}

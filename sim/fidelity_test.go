@@ -623,6 +623,43 @@ func TestFidelityStopAllocation(t *testing.T) {
 	})
 }
 
+// An allocation's AllocModifyIndex moves when a server changes it (its
+// placement, a stop), not with the client's updates, which move only its
+// ModifyIndex: measured on Nomad 2.0.6, created at 188, running with
+// ModifyIndex 207 and AllocModifyIndex still 188; stopped through the API,
+// both 218; complete, ModifyIndex 220 and AllocModifyIndex 218.
+func TestFidelityAllocModifyIndex(t *testing.T) {
+	forEachNomad(t, func(t *testing.T, c *cluster) {
+		id := c.jobID("allocidx")
+		c.register(t, sleepJob(id, 1, 50, 32, 50))
+		allocs := c.waitAllocs(t, id, "ran", func(as []*api.AllocationListStub) bool { return count(as, running) == 1 })
+		a, _, err := c.client.Allocations().Info(allocs[0].ID, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a.AllocModifyIndex != a.CreateIndex || a.ModifyIndex <= a.CreateIndex {
+			t.Errorf("running: create %d, modify %d, alloc modify %d; want alloc modify = create < modify (the client's updates)",
+				a.CreateIndex, a.ModifyIndex, a.AllocModifyIndex)
+		}
+		if _, err := c.client.Allocations().Stop(&api.Allocation{ID: a.ID}, nil); err != nil {
+			t.Fatal(err)
+		}
+		c.waitAllocs(t, id, "stopped the old one", func(as []*api.AllocationListStub) bool {
+			return count(as, func(x *api.AllocationListStub) bool {
+				return x.ID == a.ID && x.ClientStatus == api.AllocClientStatusComplete
+			}) == 1
+		})
+		stopped, _, err := c.client.Allocations().Info(a.ID, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if stopped.AllocModifyIndex <= a.ModifyIndex || stopped.ModifyIndex <= stopped.AllocModifyIndex {
+			t.Errorf("stopped and complete: modify %d, alloc modify %d (running: modify %d); want running's modify < alloc modify (the stop) < modify (the client's complete)",
+				stopped.ModifyIndex, stopped.AllocModifyIndex, a.ModifyIndex)
+		}
+	})
+}
+
 // A node taken out of scheduling keeps what runs on it, but a stopped
 // allocation's replacement is not placed there: with no other node it
 // waits, queued, until the node is eligible again. (foreshape takes a

@@ -30,7 +30,7 @@ type migration struct {
 func (c *Cluster) migrateAlloc(a *alloc, ev *eval, p *placer) *alloc {
 	a.desired, a.desiredDesc = desiredStop, "alloc is being migrated"
 	a.evalID = ev.id
-	c.touch(a)
+	c.touchByServer(a)
 	r := c.place(a.job, a.grp, ev, p, a.index, a)
 	if a.client == allocPending && a.runningSince.IsZero() {
 		// Nothing started, nothing to move.
@@ -261,7 +261,7 @@ func (c *Cluster) runDrains() {
 				budget[key] = b - 1
 			}
 			a.migrate = true
-			c.touch(a)
+			c.touchByServer(a)
 			if !touched[a.job] {
 				touched[a.job] = true
 				order = append(order, a.job)
@@ -413,7 +413,7 @@ func (c *Cluster) setNodeStatus(n *node, down bool) {
 			a.desired, a.desiredDesc = desiredStop, "alloc is lost since its node is down"
 		}
 		a.client, a.clientDesc = allocLost, "alloc is lost since its node is down"
-		c.touch(a)
+		c.touchByServer(a)
 		if !jobs[a.job] {
 			jobs[a.job] = true
 			order = append(order, a.job)

@@ -209,13 +209,17 @@ type alloc struct {
 	mig        *migration
 	waitFor    *alloc // break-before-make: start only once this one stopped
 	createIdx  uint64
-	modifyIdx  uint64
-	phase      time.Duration // offset into the load traces
-	cpu, mem   float64       // usage this tick: MHz, MB
-	iops       float64
-	served     float64 // CPU it got this tick, MHz (less than cpu when throttled)
-	thrPeriods float64 // cumulative throttled CFS periods
-	thrNS      float64 // cumulative throttled time, ns
+	modifyIdx  uint64 // every change, the client's too
+	// allocModIdx is the last change a server made (placement, desired
+	// status or transition, follow-up, in-place update): Nomad's
+	// AllocModifyIndex, which the client's updates leave alone.
+	allocModIdx uint64
+	phase       time.Duration // offset into the load traces
+	cpu, mem    float64       // usage this tick: MHz, MB
+	iops        float64
+	served      float64 // CPU it got this tick, MHz (less than cpu when throttled)
+	thrPeriods  float64 // cumulative throttled CFS periods
+	thrNS       float64 // cumulative throttled time, ns
 }
 
 func (a *alloc) clientTerminal() bool {

@@ -884,7 +884,7 @@ func (c *Cluster) updateInPlace(j *job, g *group, a *alloc) {
 			d.modifyIdx = c.bump(TableDeployments)
 		}
 	}
-	c.touch(a)
+	c.touchByServer(a)
 }
 
 func (c *Cluster) failedMetric(p *placer) *api.AllocationMetric {
@@ -1087,7 +1087,7 @@ func (c *Cluster) followUp(j *job, later []*alloc, evp **eval, trigger string) {
 			}
 		}
 		a.followup = fe
-		c.touch(a)
+		c.touchByServer(a)
 	}
 }
 
@@ -1254,7 +1254,7 @@ func (c *Cluster) newAlloc(j *job, g *group, n *node, ev *eval, index int, prev 
 		v.stopAt = c.now
 		c.arm(v, v.stopAt)
 		a.preempted = append(a.preempted, v.id)
-		c.touch(v)
+		c.touchByServer(v)
 		c.markDirty(v.job, triggerPreemption)
 	}
 	if prev != nil {
@@ -1264,8 +1264,10 @@ func (c *Cluster) newAlloc(j *job, g *group, n *node, ev *eval, index int, prev 
 			// reschedules; its description stays empty.
 			a.resched = c.rescheduleEvents(prev)
 			prev.desired = desiredStop
+			c.touchByServer(prev)
+		} else {
+			c.touch(prev) // its NextAllocation: ModifyIndex alone, as in Nomad
 		}
-		c.touch(prev)
 	}
 	if d := latestDeployment(j); d != nil && d.active() && d.jobVersion == j.version {
 		// Nomad gives every placement the active deployment's ID, those
@@ -1286,8 +1288,15 @@ func (c *Cluster) newAlloc(j *job, g *group, n *node, ev *eval, index int, prev 
 	n.resMem += g.mem
 	n.resIOPS += g.iops
 	idx := c.bump(TableAllocs)
-	a.createIdx, a.modifyIdx, a.modified = idx, idx, c.now
+	a.createIdx, a.modifyIdx, a.allocModIdx, a.modified = idx, idx, idx, c.now
 	return a
+}
+
+// touchByServer records a change a Nomad server makes to a (its plan, a
+// desired transition): it moves AllocModifyIndex as well as ModifyIndex.
+func (c *Cluster) touchByServer(a *alloc) {
+	c.touch(a)
+	a.allocModIdx = a.modifyIdx
 }
 
 // touch records a change to a: it releases capacity when a stops holding
@@ -1337,7 +1346,7 @@ func (c *Cluster) stopAlloc(a *alloc, ev *eval, desc string) {
 		a.stopAt = c.now.Add(killTimeout)
 		c.arm(a, a.stopAt)
 	}
-	c.touch(a)
+	c.touchByServer(a)
 }
 
 func (c *Cluster) updateJobStatus(j *job) {
@@ -1601,7 +1610,7 @@ func (c *Cluster) stopByAPI(allocID string) (*eval, error) {
 		return ev, nil
 	}
 	a.migrate = true
-	c.touch(a)
+	c.touchByServer(a)
 	ev := c.newEval(a.job, triggerAllocStop, "")
 	c.reconcile(a.job, ev)
 	return ev, nil
