@@ -109,6 +109,9 @@ type Node struct {
 	clusterID atomic.Pointer[string]
 	// leaving are the peers that said they were stopping (OpLeaving).
 	leaving *leavingPeers
+	// unreachable folds raft's failures to reach a peer that did not say
+	// it was leaving.
+	unreachable *unreachablePeers
 	idState
 }
 
@@ -137,14 +140,15 @@ func New(cfg Config, fsm raft.FSM, logger hclog.Logger) (*Node, error) {
 		logger = hclog.NewNullLogger()
 	}
 	n := &Node{
-		cfg:      cfg,
-		logger:   logger,
-		fsm:      fsm,
-		notifyCh: make(chan bool, 16),
-		done:     make(chan struct{}),
-		changed:  make(chan struct{}),
-		client:   &RPCClient{TLS: cfg.TLS},
-		leaving:  newLeavingPeers(time.Now),
+		cfg:         cfg,
+		logger:      logger,
+		fsm:         fsm,
+		notifyCh:    make(chan bool, 16),
+		done:        make(chan struct{}),
+		changed:     make(chan struct{}),
+		client:      &RPCClient{TLS: cfg.TLS},
+		leaving:     newLeavingPeers(time.Now),
+		unreachable: newUnreachablePeers(time.Now),
 	}
 	n.closing, n.stop = context.WithCancel(context.Background())
 	n.rpc = &rpcServer{node: n, handlers: map[string]handler{}}
@@ -298,7 +302,7 @@ func (n *Node) open(fsm raft.FSM) error {
 			// (BenchmarkReplicatedQueueOps).
 			tcp := raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
 				Stream: raftLayer{m}, MaxPool: cfg.MaxPool, Timeout: cfg.TransportTimeout,
-				Logger: stoppingLogger{n.logger.Named("transport"), n.closing, n.leaving}, MaxRPCsInFlight: 1,
+				Logger: stoppingLogger{n.logger.Named("transport"), n.closing, n.leaving, n.unreachable}, MaxRPCsInFlight: 1,
 			})
 			trans = tcp
 			n.closers = append(n.closers, tcp)
@@ -308,7 +312,7 @@ func (n *Node) open(fsm raft.FSM) error {
 	n.trans = trans
 
 	rc := cfg.raftConfig()
-	rc.Logger = stoppingLogger{n.logger.Named("raft"), n.closing, n.leaving}
+	rc.Logger = stoppingLogger{n.logger.Named("raft"), n.closing, n.leaving, n.unreachable}
 	rc.NotifyCh = n.notifyCh
 	r, err := raft.NewRaft(rc, n.wrapFSM(fsm), logs, stable, snaps, trans)
 	if herr := n.halted(); err != nil && herr != nil && strings.Contains(err.Error(), "failed to load any existing snapshots") {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net"
 	"runtime"
+	"slices"
 	"sync"
 	"time"
 
@@ -37,10 +38,16 @@ import (
 //
 // At any time, the leader's "failed to get log … log not found" before it
 // sends a follower a snapshot is DEBUG (snapshotNeeded).
+//
+// The failures to reach a peer that did not say it was leaving (a killed
+// server, a host down) are folded (unreachablePeers): the first stays
+// ERROR, the next are DEBUG, and one ERROR line a minute sums them up
+// while the peer stays away.
 type stoppingLogger struct {
 	hclog.Logger
-	stopping context.Context
-	leaving  *leavingPeers
+	stopping    context.Context
+	leaving     *leavingPeers
+	unreachable *unreachablePeers
 }
 
 var _ hclog.Logger = stoppingLogger{}
@@ -59,19 +66,33 @@ func (l stoppingLogger) Log(level hclog.Level, msg string, args ...any) {
 		level == hclog.Error && snapshotNeeded(msg, args) {
 		level = hclog.Debug
 	}
+	if level == hclog.Error && l.unreachable != nil {
+		if addr, id, ok := unreachedPeer(msg, args); ok {
+			switch first, sum := l.unreachable.fold(addr, id); {
+			case first:
+				args = append(args, "then", "one line a minute while it stays unreachable")
+			case sum != nil:
+				l.Logger.Log(hclog.Debug, msg, args...)
+				l.Logger.Error("server still unreachable", sum.args()...)
+				return
+			default:
+				level = hclog.Debug
+			}
+		}
+	}
 	l.Logger.Log(level, msg, args...)
 }
 
 func (l stoppingLogger) With(args ...any) hclog.Logger {
-	return stoppingLogger{l.Logger.With(args...), l.stopping, l.leaving}
+	return stoppingLogger{l.Logger.With(args...), l.stopping, l.leaving, l.unreachable}
 }
 
 func (l stoppingLogger) Named(name string) hclog.Logger {
-	return stoppingLogger{l.Logger.Named(name), l.stopping, l.leaving}
+	return stoppingLogger{l.Logger.Named(name), l.stopping, l.leaving, l.unreachable}
 }
 
 func (l stoppingLogger) ResetNamed(name string) hclog.Logger {
-	return stoppingLogger{l.Logger.ResetNamed(name), l.stopping, l.leaving}
+	return stoppingLogger{l.Logger.ResetNamed(name), l.stopping, l.leaving, l.unreachable}
 }
 
 // ownShutdown reports whether raft's ERROR line msg is one a server's
@@ -181,33 +202,13 @@ func (p *leavingPeers) left(msg string, args []any) bool {
 	if p == nil {
 		return false
 	}
-	var key string
-	switch msg {
-	case "failed to appendEntries to", "failed to heartbeat to", "failed to pipeline appendEntries",
-		"failed to send snapshot to", "failed to install snapshot":
-		key = "peer"
-	case "failed to make requestVote RPC":
-		key = "target"
-	case "failed to contact":
-		key = "server-id"
-	default:
-		return false
+	addr, id, ok := unreachedPeer(msg, args)
+	if !ok && msg == "failed to contact" {
+		addr, id = peerArg(args, "server-id")
+		ok = true
 	}
-	var addr, id string
-	for i := 0; i+1 < len(args); i += 2 {
-		if args[i] != key {
-			continue
-		}
-		switch v := args[i+1].(type) {
-		case raft.Server:
-			addr = string(v.Address)
-		case raft.ServerAddress:
-			addr = string(v)
-		case raft.ServerID:
-			id = string(v)
-		case string:
-			addr = v
-		}
+	if !ok {
+		return false
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -218,6 +219,138 @@ func (p *leavingPeers) left(msg string, args []any) bool {
 		}
 	}
 	return false
+}
+
+// unreachedPeer reports whether raft's line msg is about failing to reach
+// a peer, and which (its Raft address, its ID, or both, as the line says).
+func unreachedPeer(msg string, args []any) (addr, id string, ok bool) {
+	var key string
+	switch msg {
+	case "failed to appendEntries to", "failed to heartbeat to", "failed to pipeline appendEntries",
+		"failed to send snapshot to", "failed to install snapshot":
+		key = "peer"
+	case "failed to make requestVote RPC":
+		key = "target"
+	default:
+		return "", "", false
+	}
+	addr, id = peerArg(args, key)
+	return addr, id, addr != "" || id != ""
+}
+
+// peerArg is the peer that raft's line names under key.
+func peerArg(args []any, key string) (addr, id string) {
+	for i := 0; i+1 < len(args); i += 2 {
+		if args[i] != key {
+			continue
+		}
+		switch v := args[i+1].(type) {
+		case raft.Server:
+			addr, id = string(v.Address), string(v.ID)
+		case raft.ServerAddress:
+			addr = string(v)
+		case raft.ServerID:
+			id = string(v)
+		case string:
+			addr = v
+		}
+	}
+	return addr, id
+}
+
+// foldEvery is how often a peer that stays unreachable is logged: raft
+// retries a peer it cannot reach at once, then backs off to about ten
+// seconds between tries, each an ERROR line (measured: about 98 a
+// minute for one killed follower, heartbeats and appends).
+const foldEvery = time.Minute
+
+// unreachablePeers folds raft's failures to reach a peer (stoppingLogger):
+// by Raft address, or ID where a line names no address. An entry ends
+// when the peer answers heartbeats again (back) or after foldEvery
+// without a failure, so a peer that fails again later starts afresh with
+// an ERROR line. Safe for concurrent use; nil folds nothing.
+type unreachablePeers struct {
+	mu    sync.Mutex
+	now   func() time.Time
+	peers []*unreachablePeer
+}
+
+type unreachablePeer struct {
+	addr, id string
+	since    time.Time // its first failure
+	last     time.Time // its latest failure
+	reported time.Time // its last ERROR line
+	folded   int       // failures after the one reported
+	total    int       // failures after the first
+}
+
+// unreachableSum is what the once-a-minute line says of a peer: how long
+// since its first failure, and how many failures since the last line.
+type unreachableSum struct {
+	addr, id string
+	away     time.Duration
+	folded   int
+}
+
+func (s *unreachableSum) args() []any {
+	return []any{"server", s.id, "address", s.addr, "unreachable_for", s.away.Round(time.Second), "failures", s.folded}
+}
+
+func newUnreachablePeers(now func() time.Time) *unreachablePeers {
+	return &unreachablePeers{now: now}
+}
+
+// fold records a failure to reach the peer at addr (or with id): first
+// when it is the first of a run, which is logged as it is; sum when a
+// foldEvery has passed since the peer's last ERROR line, to log after it.
+// Otherwise the failure is folded.
+func (u *unreachablePeers) fold(addr, id string) (first bool, sum *unreachableSum) {
+	if u == nil {
+		return false, nil
+	}
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	now := u.now()
+	u.peers = slices.DeleteFunc(u.peers, func(p *unreachablePeer) bool { return now.Sub(p.last) >= foldEvery })
+	i := slices.IndexFunc(u.peers, func(p *unreachablePeer) bool {
+		return addr != "" && p.addr == addr || id != "" && p.id == id
+	})
+	if i < 0 {
+		u.peers = append(u.peers, &unreachablePeer{addr: addr, id: id, since: now, last: now, reported: now})
+		return true, nil
+	}
+	p := u.peers[i]
+	if p.addr == "" {
+		p.addr = addr
+	}
+	if p.id == "" {
+		p.id = id
+	}
+	p.last = now
+	p.folded++
+	p.total++
+	if now.Sub(p.reported) >= foldEvery {
+		sum = &unreachableSum{addr: p.addr, id: p.id, away: now.Sub(p.since), folded: p.folded}
+		p.reported, p.folded = now, 0
+	}
+	return false, sum
+}
+
+// back ends the peer with id's run of failures (it answers heartbeats
+// again) and returns what the run was, nil when there was none.
+func (u *unreachablePeers) back(id string) *unreachableSum {
+	if u == nil {
+		return nil
+	}
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	i := slices.IndexFunc(u.peers, func(p *unreachablePeer) bool { return p.id == id })
+	if i < 0 {
+		return nil
+	}
+	p := u.peers[i]
+	u.peers = slices.Delete(u.peers, i, i+1)
+	return &unreachableSum{addr: p.addr, id: p.id, away: u.now().Sub(p.since), folded: p.total}
 }
 
 // handleLeaving records the peer in the request as leaving.
@@ -264,7 +397,8 @@ func (n *Node) tellLeaving() {
 // leaveTellWait bounds telling the peers, which delays the stop.
 const leaveTellWait = 500 * time.Millisecond
 
-// watchResumed forgets a leaving peer once it answers heartbeats again.
+// watchResumed forgets a leaving peer once it answers heartbeats again,
+// and ends an unreachable one's run of failures, saying so.
 func (n *Node) watchResumed(ch chan raft.Observation, obs *raft.Observer) {
 	defer n.wg.Done()
 	defer n.raft.DeregisterObserver(obs)
@@ -273,6 +407,10 @@ func (n *Node) watchResumed(ch chan raft.Observation, obs *raft.Observer) {
 		case o := <-ch:
 			if r, ok := o.Data.(raft.ResumedHeartbeatObservation); ok {
 				n.leaving.back(string(r.PeerID))
+				if s := n.unreachable.back(string(r.PeerID)); s != nil {
+					n.logger.Info("server reachable again", "server", s.id, "address", s.addr,
+						"unreachable_for", s.away.Round(time.Millisecond), "failures_folded", s.folded)
+				}
 			}
 		case <-n.done:
 			return

@@ -21,7 +21,7 @@ func TestLeavingPeerLines(t *testing.T) {
 	now := time.Date(2026, 12, 2, 17, 0, 0, 0, time.UTC)
 	p := newLeavingPeers(func() time.Time { return now })
 	var out strings.Builder
-	l := stoppingLogger{hclog.New(&hclog.LoggerOptions{Output: &out, Level: hclog.Info}), context.Background(), p}
+	l := stoppingLogger{hclog.New(&hclog.LoggerOptions{Output: &out, Level: hclog.Info}), context.Background(), p, nil}
 	peer := raft.Server{ID: "b", Address: "10.0.0.2:7576"}
 	lines := func() {
 		out.Reset()
@@ -68,9 +68,102 @@ func TestLeavingPeerLines(t *testing.T) {
 // the replication's line is DEBUG).
 func TestLogNotFoundOutsideReplication(t *testing.T) {
 	var out strings.Builder
-	l := stoppingLogger{hclog.New(&hclog.LoggerOptions{Output: &out, Level: hclog.Info}), context.Background(), nil}
+	l := stoppingLogger{hclog.New(&hclog.LoggerOptions{Output: &out, Level: hclog.Info}), context.Background(), nil, nil}
 	l.Error("failed to get log", "index", uint64(305), "error", raft.ErrLogNotFound)
 	if !strings.Contains(out.String(), `[ERROR] failed to get log: index=305 error="log not found"`) {
 		t.Errorf("logged %q; want the ERROR line", out.String())
+	}
+}
+
+// TestUnreachablePeerLinesFolded: raft's failures to reach a peer that
+// did not say it was leaving are ERROR the first time, then DEBUG, with
+// one ERROR line a minute that sums them up, per peer; the peer answering
+// heartbeats again ends the run (one INFO line) and its next failure is
+// an ERROR again, as is one after a minute without failures.
+func TestUnreachablePeerLinesFolded(t *testing.T) {
+	now := time.Date(2026, 12, 4, 1, 0, 0, 0, time.UTC)
+	u := newUnreachablePeers(func() time.Time { return now })
+	var out strings.Builder
+	base := hclog.New(&hclog.LoggerOptions{Output: &out, Level: hclog.Info})
+	l := stoppingLogger{base, context.Background(), newLeavingPeers(func() time.Time { return now }), u}
+	b := raft.Server{ID: "b", Address: "10.0.0.2:7576"}
+	c := raft.Server{ID: "c", Address: "10.0.0.3:7576"}
+	fail := func(p raft.Server) {
+		l.Error("failed to heartbeat to", "peer", p.Address, "backoff time", time.Second, "error", io.EOF)
+		l.Error("failed to appendEntries to", "peer", p, "error", io.EOF)
+	}
+	lines := func(level, msg string) int {
+		n := 0
+		for _, line := range strings.Split(out.String(), "\n") {
+			if strings.Contains(line, "["+level+"]") && strings.Contains(line, msg) {
+				n++
+			}
+		}
+		return n
+	}
+
+	fail(b) // b's heartbeat fails first: its line names b by address
+	if n := lines("ERROR", ""); n != 1 || !strings.Contains(out.String(), "then=\"one line a minute while it stays unreachable\"") {
+		t.Fatalf("first failures of b: %d ERROR lines, want 1 saying what follows:\n%s", n, out.String())
+	}
+	for range 49 { // a second apart: 98 more failures in the minute
+		now = now.Add(time.Second)
+		fail(b)
+	}
+	if n := lines("ERROR", ""); n != 1 {
+		t.Fatalf("b unreachable for 49 s: %d ERROR lines, want 1:\n%s", n, out.String())
+	}
+	fail(c)
+	if n := lines("ERROR", "10.0.0.3"); n != 1 {
+		t.Errorf("c's first failures: %d ERROR lines, want 1 (c is folded apart from b)", n)
+	}
+	now = now.Add(11 * time.Second) // a minute after b's first line
+	fail(b)
+	if n := lines("ERROR", "server still unreachable"); n != 1 {
+		t.Fatalf("b a minute away: %d summaries, want 1:\n%s", n, out.String())
+	}
+	if !strings.Contains(out.String(), "server still unreachable: server=b address=10.0.0.2:7576 unreachable_for=1m0s failures=100") {
+		t.Errorf("b's summary, want its ID, address, time away and the 100 failures after the first:\n%s", out.String())
+	}
+	for range 30 {
+		now = now.Add(2 * time.Second)
+		fail(b)
+	}
+	if n := lines("ERROR", "server still unreachable"); n != 2 || !strings.Contains(out.String(), "unreachable_for=2m0s failures=60") {
+		t.Errorf("b two minutes away: %d summaries, want 2, the second of 60 failures:\n%s", n, out.String())
+	}
+
+	s := u.back("b")
+	if s == nil || s.folded != 161 || s.away != 2*time.Minute {
+		t.Fatalf("b back: %+v, want 161 failures folded over 2m0s", s)
+	}
+	out.Reset()
+	fail(b)
+	if n := lines("ERROR", ""); n != 1 {
+		t.Errorf("b failing again after it was back: %d ERROR lines, want 1", n)
+	}
+	// c has not failed for over a minute: its run has ended.
+	fail(c)
+	if n := lines("ERROR", "10.0.0.3"); n != 1 {
+		t.Errorf("c failing again after 2 min without a failure: %d ERROR lines, want 1", n)
+	}
+	if u.back("d") != nil {
+		t.Error("a peer that never failed came back with a run")
+	}
+
+	// A peer that said it is leaving is quiet altogether, folded or not.
+	out.Reset()
+	l.leaving.mark("b", string(b.Address))
+	now = now.Add(time.Minute)
+	fail(b)
+	if n := lines("ERROR", ""); n != 0 {
+		t.Errorf("b leaving: %d ERROR lines, want 0", n)
+	}
+	// Other ERROR lines are untouched.
+	for range 3 {
+		l.Error("failed to commit logs", "error", errors.New("disk"))
+	}
+	if n := lines("ERROR", "failed to commit logs"); n != 3 {
+		t.Errorf("%d of 3 other ERROR lines kept", n)
 	}
 }
