@@ -22,27 +22,8 @@ import (
 // before each snapshot it sent (and before each retry while the follower
 // was away).
 func TestSnapshotSendLogsNoError(t *testing.T) {
-	reg := &registry{}
-	root := t.TempDir()
-	var (
-		nodes []*cluster.Node
-		logs  []*logBuffer
-	)
-	start := func(name, bind string) *cluster.Node {
-		buf := &logBuffer{}
-		n, _ := tcpServerLog(t, filepath.Join(root, name), reg, func(c *cluster.Config) {
-			if bind != "" {
-				c.BindAddr = bind
-			}
-		}, teeLogger(t, name, buf))
-		logs = append(logs, buf)
-		return n
-	}
-	for i := range 3 {
-		nodes = append(nodes, start(fmt.Sprintf("s%d", i), ""))
-	}
-	l := leaderOf(t, nodes...)
-	clustertest.Eventually(t, "three voters", func() bool { return len(suffrage(t, l)) == 3 })
+	s := threeRestartable(t)
+	nodes, l := s.nodes, leaderOf(t, s.nodes...)
 	write := func(from int) {
 		for i := range 300 {
 			l = applyToLeader(t, nodes, []byte(fmt.Sprintf("v%d", from+i)))
@@ -53,19 +34,19 @@ func TestSnapshotSendLogsNoError(t *testing.T) {
 	}
 	noErrors := func(what string) {
 		t.Helper()
-		for i := range logs {
-			if errs := errorsSince(logs[i].String(), 0); len(errs) > 0 {
+		for i := range s.logs {
+			if errs := errorsSince(s.logs[i].String(), 0); len(errs) > 0 {
 				t.Errorf("%s: log %d (s0-s3, then the follower back) holds %d ERROR lines:\n%s", what, i, len(errs), strings.Join(errs, "\n"))
 			}
 		}
 	}
 	installed := func(i int) func() bool {
-		return func() bool { return strings.Contains(logs[i].String(), "Installed remote snapshot") }
+		return func() bool { return strings.Contains(s.logs[i].String(), "Installed remote snapshot") }
 	}
 
 	// A new server joins after the leader compacted the log's start away.
 	write(0)
-	nodes = append(nodes, start("s3", ""))
+	nodes = append(nodes, s.start("s3", ""))
 	clustertest.Eventually(t, "the new server to install the leader's snapshot", installed(3))
 	noErrors("a new server joining")
 	if t.Failed() {
@@ -92,8 +73,8 @@ func TestSnapshotSendLogsNoError(t *testing.T) {
 	if err := l.Snapshot(); err != nil {
 		t.Fatal(err)
 	}
-	nodes[f] = start(fmt.Sprintf("s%d", f), st.Address) // its log is the last
-	clustertest.Eventually(t, "the follower back to install the leader's snapshot", installed(len(logs)-1))
+	nodes[f] = s.start(fmt.Sprintf("s%d", f), st.Address) // its log is the last
+	clustertest.Eventually(t, "the follower back to install the leader's snapshot", installed(len(s.logs)-1))
 	applyToLeader(t, nodes, []byte("after"))
 	noErrors("a follower back from a clean stop")
 }
