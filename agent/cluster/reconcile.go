@@ -145,11 +145,15 @@ func (r *reconciler) round(lctx context.Context) {
 		}
 		list[i] = *h
 	}
+	names := map[string]string{}
 	for id := range r.health {
 		if !seen[id] {
 			delete(r.health, id)
+		} else if h := r.health[id]; h.Info != nil && h.Info.Name != "" {
+			names[id], names[h.Server.Address] = h.Info.Name, h.Info.Name
 		}
 	}
+	n.unreachable.setNames(names)
 	r.checked = true
 	r.mu.Unlock()
 

@@ -247,8 +247,8 @@ func TestKilledFollowerLoggedOnce(t *testing.T) {
 	}
 	clustertest.Eventually(t, "the leader's first ERROR line about the killed follower", func() bool { return about("ERROR") > 0 })
 	time.Sleep(3 * time.Second) // raft's heartbeats fail about ten times in that
-	if n := about("ERROR"); n != 1 {
-		t.Errorf("%d ERROR lines about the killed follower in 3 s, want 1:\n%s", n, strings.Join(errorsSince(since(), 0), "\n"))
+	if n := about("ERROR"); n != 1 || !strings.Contains(since(), fmt.Sprintf("name=s%d then=", f)) {
+		t.Errorf("%d ERROR lines about the killed follower in 3 s, want 1 naming it (s%d):\n%s", n, f, strings.Join(errorsSince(since(), 0), "\n"))
 	}
 	if n := about("DEBUG"); n < 3 {
 		t.Errorf("%d folded failures (DEBUG) about the killed follower in 3 s, want several", n)
@@ -262,7 +262,7 @@ func TestKilledFollowerLoggedOnce(t *testing.T) {
 	clustertest.Eventually(t, "the leader's INFO line that the follower is reachable again", func() bool {
 		return strings.Contains(since(), "server reachable again")
 	})
-	if !regexp.MustCompile(`\[INFO\] .*server reachable again: server=` + regexp.QuoteMeta(st.ID) + ` address=` + regexp.QuoteMeta(st.Address) + ` unreachable_for=\S+ failures_folded=[1-9]`).MatchString(since()) {
-		t.Errorf("the leader's line on the follower back, want its ID, address and the failures folded:\n%s", since())
+	if !regexp.MustCompile(`\[INFO\] .*server reachable again: server=` + regexp.QuoteMeta(st.ID) + ` name=` + fmt.Sprintf("s%d", f) + ` address=` + regexp.QuoteMeta(st.Address) + ` unreachable_for=\S+ failures_folded=[1-9]`).MatchString(since()) {
+		t.Errorf("the leader's line on the follower back, want its ID, name, address and the failures folded:\n%s", since())
 	}
 }

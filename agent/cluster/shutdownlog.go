@@ -68,8 +68,11 @@ func (l stoppingLogger) Log(level hclog.Level, msg string, args ...any) {
 	}
 	if level == hclog.Error && l.unreachable != nil {
 		if addr, id, ok := unreachedPeer(msg, args); ok {
-			switch first, sum := l.unreachable.fold(addr, id); {
+			switch first, name, sum := l.unreachable.fold(addr, id); {
 			case first:
+				if name != "" {
+					args = append(args, "name", name)
+				}
 				args = append(args, "then", "one line a minute while it stays unreachable")
 			case sum != nil:
 				l.Logger.Log(hclog.Debug, msg, args...)
@@ -268,11 +271,14 @@ const foldEvery = time.Minute
 // by Raft address, or ID where a line names no address. An entry ends
 // when the peer answers heartbeats again (back) or after foldEvery
 // without a failure, so a peer that fails again later starts afresh with
-// an ERROR line. Safe for concurrent use; nil folds nothing.
+// an ERROR line. The lines name a peer by its name (what status shows
+// beside its Raft ID) once the leader has heard it (setNames). Safe for
+// concurrent use; nil folds nothing.
 type unreachablePeers struct {
 	mu    sync.Mutex
 	now   func() time.Time
 	peers []*unreachablePeer
+	names map[string]string // by Raft ID and by Raft address
 }
 
 type unreachablePeer struct {
@@ -287,13 +293,43 @@ type unreachablePeer struct {
 // unreachableSum is what the once-a-minute line says of a peer: how long
 // since its first failure, and how many failures since the last line.
 type unreachableSum struct {
-	addr, id string
-	away     time.Duration
-	folded   int
+	addr, id, name string
+	away           time.Duration
+	folded         int
 }
 
 func (s *unreachableSum) args() []any {
-	return []any{"server", s.id, "address", s.addr, "unreachable_for", s.away.Round(time.Second), "failures", s.folded}
+	return s.named("server", s.id, "address", s.addr, "unreachable_for", s.away.Round(time.Second), "failures", s.folded)
+}
+
+// named is args with the peer's name after its ID, when it is known.
+func (s *unreachableSum) named(args ...any) []any {
+	if s.name == "" {
+		return args
+	}
+	return slices.Insert(args, 2, any("name"), any(s.name))
+}
+
+// setNames replaces the names the lines give peers, by Raft ID and
+// address: the leader's reconciliation hears every server each round.
+func (u *unreachablePeers) setNames(names map[string]string) {
+	if u == nil {
+		return
+	}
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.names = names
+}
+
+// nameOf is the peer's name, "" when unknown; u.mu is held.
+func (u *unreachablePeers) nameOf(addr, id string) string {
+	if n := u.names[id]; id != "" && n != "" {
+		return n
+	}
+	if addr == "" {
+		return ""
+	}
+	return u.names[addr]
 }
 
 func newUnreachablePeers(now func() time.Time) *unreachablePeers {
@@ -301,12 +337,13 @@ func newUnreachablePeers(now func() time.Time) *unreachablePeers {
 }
 
 // fold records a failure to reach the peer at addr (or with id): first
-// when it is the first of a run, which is logged as it is; sum when a
-// foldEvery has passed since the peer's last ERROR line, to log after it.
-// Otherwise the failure is folded.
-func (u *unreachablePeers) fold(addr, id string) (first bool, sum *unreachableSum) {
+// when it is the first of a run, which is logged as it is (with the
+// peer's name, when known); sum when a foldEvery has passed since the
+// peer's last ERROR line, to log after it. Otherwise the failure is
+// folded.
+func (u *unreachablePeers) fold(addr, id string) (first bool, name string, sum *unreachableSum) {
 	if u == nil {
-		return false, nil
+		return false, "", nil
 	}
 	u.mu.Lock()
 	defer u.mu.Unlock()
@@ -317,7 +354,7 @@ func (u *unreachablePeers) fold(addr, id string) (first bool, sum *unreachableSu
 	})
 	if i < 0 {
 		u.peers = append(u.peers, &unreachablePeer{addr: addr, id: id, since: now, last: now, reported: now})
-		return true, nil
+		return true, u.nameOf(addr, id), nil
 	}
 	p := u.peers[i]
 	if p.addr == "" {
@@ -330,10 +367,10 @@ func (u *unreachablePeers) fold(addr, id string) (first bool, sum *unreachableSu
 	p.folded++
 	p.total++
 	if now.Sub(p.reported) >= foldEvery {
-		sum = &unreachableSum{addr: p.addr, id: p.id, away: now.Sub(p.since), folded: p.folded}
+		sum = &unreachableSum{addr: p.addr, id: p.id, name: u.nameOf(p.addr, p.id), away: now.Sub(p.since), folded: p.folded}
 		p.reported, p.folded = now, 0
 	}
-	return false, sum
+	return false, "", sum
 }
 
 // back ends the peer with id's run of failures (it answers heartbeats
@@ -350,7 +387,7 @@ func (u *unreachablePeers) back(id string) *unreachableSum {
 	}
 	p := u.peers[i]
 	u.peers = slices.Delete(u.peers, i, i+1)
-	return &unreachableSum{addr: p.addr, id: p.id, away: u.now().Sub(p.since), folded: p.total}
+	return &unreachableSum{addr: p.addr, id: p.id, name: u.nameOf(p.addr, p.id), away: u.now().Sub(p.since), folded: p.total}
 }
 
 // handleLeaving records the peer in the request as leaving.
@@ -408,8 +445,8 @@ func (n *Node) watchResumed(ch chan raft.Observation, obs *raft.Observer) {
 			if r, ok := o.Data.(raft.ResumedHeartbeatObservation); ok {
 				n.leaving.back(string(r.PeerID))
 				if s := n.unreachable.back(string(r.PeerID)); s != nil {
-					n.logger.Info("server reachable again", "server", s.id, "address", s.addr,
-						"unreachable_for", s.away.Round(time.Millisecond), "failures_folded", s.folded)
+					n.logger.Info("server reachable again", s.named("server", s.id, "address", s.addr,
+						"unreachable_for", s.away.Round(time.Millisecond), "failures_folded", s.folded)...)
 				}
 			}
 		case <-n.done:

@@ -102,9 +102,12 @@ func TestUnreachablePeerLinesFolded(t *testing.T) {
 		return n
 	}
 
-	fail(b) // b's heartbeat fails first: its line names b by address
-	if n := lines("ERROR", ""); n != 1 || !strings.Contains(out.String(), "then=\"one line a minute while it stays unreachable\"") {
-		t.Fatalf("first failures of b: %d ERROR lines, want 1 saying what follows:\n%s", n, out.String())
+	// b's name is known, c's not; b's heartbeat fails first: its line
+	// names b by address.
+	u.setNames(map[string]string{"b": "fs-b", "10.0.0.2:7576": "fs-b"})
+	fail(b)
+	if n := lines("ERROR", ""); n != 1 || !strings.Contains(out.String(), "error=EOF name=fs-b then=\"one line a minute while it stays unreachable\"") {
+		t.Fatalf("first failures of b: %d ERROR lines, want 1 naming b and saying what follows:\n%s", n, out.String())
 	}
 	for range 49 { // a second apart: 98 more failures in the minute
 		now = now.Add(time.Second)
@@ -114,15 +117,15 @@ func TestUnreachablePeerLinesFolded(t *testing.T) {
 		t.Fatalf("b unreachable for 49 s: %d ERROR lines, want 1:\n%s", n, out.String())
 	}
 	fail(c)
-	if n := lines("ERROR", "10.0.0.3"); n != 1 {
-		t.Errorf("c's first failures: %d ERROR lines, want 1 (c is folded apart from b)", n)
+	if n := lines("ERROR", "10.0.0.3"); n != 1 || strings.Contains(out.String(), "10.0.0.3:7576 backoff time=1s error=EOF name=") {
+		t.Errorf("c's first failures: %d ERROR lines, want 1 (c is folded apart from b), without a name:\n%s", n, out.String())
 	}
 	now = now.Add(11 * time.Second) // a minute after b's first line
 	fail(b)
 	if n := lines("ERROR", "server still unreachable"); n != 1 {
 		t.Fatalf("b a minute away: %d summaries, want 1:\n%s", n, out.String())
 	}
-	if !strings.Contains(out.String(), "server still unreachable: server=b address=10.0.0.2:7576 unreachable_for=1m0s failures=100") {
+	if !strings.Contains(out.String(), "server still unreachable: server=b name=fs-b address=10.0.0.2:7576 unreachable_for=1m0s failures=100") {
 		t.Errorf("b's summary, want its ID, address, time away and the 100 failures after the first:\n%s", out.String())
 	}
 	for range 30 {
@@ -134,8 +137,8 @@ func TestUnreachablePeerLinesFolded(t *testing.T) {
 	}
 
 	s := u.back("b")
-	if s == nil || s.folded != 161 || s.away != 2*time.Minute {
-		t.Fatalf("b back: %+v, want 161 failures folded over 2m0s", s)
+	if s == nil || s.folded != 161 || s.away != 2*time.Minute || s.name != "fs-b" {
+		t.Fatalf("b back: %+v, want fs-b's 161 failures folded over 2m0s", s)
 	}
 	out.Reset()
 	fail(b)
