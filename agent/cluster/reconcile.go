@@ -145,15 +145,19 @@ func (r *reconciler) round(lctx context.Context) {
 		}
 		list[i] = *h
 	}
-	names := map[string]string{}
-	for id := range r.health {
+	known := map[string]knownPeer{}
+	for id, h := range r.health {
 		if !seen[id] {
 			delete(r.health, id)
-		} else if h := r.health[id]; h.Info != nil && h.Info.Name != "" {
-			names[id], names[h.Server.Address] = h.Info.Name, h.Info.Name
+			continue
 		}
+		k := knownPeer{id: id}
+		if h.Info != nil {
+			k.name = h.Info.Name
+		}
+		known[h.Server.Address] = k
 	}
-	n.unreachable.setNames(names)
+	n.unreachable.setKnown(known)
 	r.checked = true
 	r.mu.Unlock()
 

@@ -271,14 +271,22 @@ const foldEvery = time.Minute
 // by Raft address, or ID where a line names no address. An entry ends
 // when the peer answers heartbeats again (back) or after foldEvery
 // without a failure, so a peer that fails again later starts afresh with
-// an ERROR line. The lines name a peer by its name (what status shows
-// beside its Raft ID) once the leader has heard it (setNames). Safe for
-// concurrent use; nil folds nothing.
+// an ERROR line. The leader's configuration (setKnown) tells the ID of a
+// peer that raft's heartbeat lines name by address alone, so that its
+// answering heartbeats again (by ID) ends its run, and a peer's name
+// (what status shows beside its Raft ID) once the leader has heard it.
+// Safe for concurrent use; nil folds nothing.
 type unreachablePeers struct {
 	mu    sync.Mutex
 	now   func() time.Time
 	peers []*unreachablePeer
-	names map[string]string // by Raft ID and by Raft address
+	known map[string]knownPeer // by Raft address
+}
+
+// knownPeer is a server of the leader's configuration: its Raft ID, and
+// its name ("" until the leader has heard it).
+type knownPeer struct {
+	id, name string
 }
 
 type unreachablePeer struct {
@@ -310,26 +318,28 @@ func (s *unreachableSum) named(args ...any) []any {
 	return slices.Insert(args, 2, any("name"), any(s.name))
 }
 
-// setNames replaces the names the lines give peers, by Raft ID and
-// address: the leader's reconciliation hears every server each round.
-func (u *unreachablePeers) setNames(names map[string]string) {
+// setKnown replaces the servers of the configuration, by Raft address:
+// the leader's reconciliation reads them, and hears each, every round.
+func (u *unreachablePeers) setKnown(known map[string]knownPeer) {
 	if u == nil {
 		return
 	}
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	u.names = names
+	u.known = known
 }
 
 // nameOf is the peer's name, "" when unknown; u.mu is held.
 func (u *unreachablePeers) nameOf(addr, id string) string {
-	if n := u.names[id]; id != "" && n != "" {
-		return n
+	if k, ok := u.known[addr]; ok {
+		return k.name
 	}
-	if addr == "" {
-		return ""
+	for _, k := range u.known {
+		if id != "" && k.id == id {
+			return k.name
+		}
 	}
-	return u.names[addr]
+	return ""
 }
 
 func newUnreachablePeers(now func() time.Time) *unreachablePeers {
@@ -353,6 +363,9 @@ func (u *unreachablePeers) fold(addr, id string) (first bool, name string, sum *
 		return addr != "" && p.addr == addr || id != "" && p.id == id
 	})
 	if i < 0 {
+		if id == "" {
+			id = u.known[addr].id
+		}
 		u.peers = append(u.peers, &unreachablePeer{addr: addr, id: id, since: now, last: now, reported: now})
 		return true, u.nameOf(addr, id), nil
 	}

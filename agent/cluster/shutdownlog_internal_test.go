@@ -104,7 +104,7 @@ func TestUnreachablePeerLinesFolded(t *testing.T) {
 
 	// b's name is known, c's not; b's heartbeat fails first: its line
 	// names b by address.
-	u.setNames(map[string]string{"b": "fs-b", "10.0.0.2:7576": "fs-b"})
+	u.setKnown(map[string]knownPeer{"10.0.0.2:7576": {id: "b", name: "fs-b"}})
 	fail(b)
 	if n := lines("ERROR", ""); n != 1 || !strings.Contains(out.String(), "error=EOF name=fs-b then=\"one line a minute while it stays unreachable\"") {
 		t.Fatalf("first failures of b: %d ERROR lines, want 1 naming b and saying what follows:\n%s", n, out.String())
@@ -168,5 +168,28 @@ func TestUnreachablePeerLinesFolded(t *testing.T) {
 	}
 	if n := lines("ERROR", "failed to commit logs"); n != 3 {
 		t.Errorf("%d of 3 other ERROR lines kept", n)
+	}
+}
+
+// TestUnreachableByAddressEndsByID: a run of heartbeat failures, whose
+// lines name the peer by address alone, ends when the peer (by ID) answers
+// heartbeats again, once the leader's configuration tells its ID.
+func TestUnreachableByAddressEndsByID(t *testing.T) {
+	now := time.Date(2026, 12, 4, 1, 0, 0, 0, time.UTC)
+	u := newUnreachablePeers(func() time.Time { return now })
+	for _, known := range []bool{false, true} {
+		if known {
+			u.setKnown(map[string]knownPeer{"10.0.0.2:7576": {id: "b"}})
+		}
+		first, _, _ := u.fold("10.0.0.2:7576", "")
+		u.fold("10.0.0.2:7576", "")
+		s := u.back("b")
+		switch {
+		case !known && s != nil:
+			t.Errorf("b's ID unknown: back found a run %+v", s)
+		case known && (!first || s == nil || s.folded != 1 || s.addr != "10.0.0.2:7576"):
+			t.Errorf("b's ID known: first %v, back %+v, want its run of one folded failure at its address", first, s)
+		}
+		now = now.Add(foldEvery) // the unknown run ends unreported
 	}
 }
