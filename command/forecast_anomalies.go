@@ -110,6 +110,11 @@ Options:
                    the "agent's alarm rule" scores of artime and
                    artime+shape (its onsets are at most 1: above 1 it
                    raises none). Default: 0.62, the agent's.
+  -artime-headroom=H
+                   How much wider than the range ARTime saw in its
+                   probation it takes the series' range to be: widened by
+                   H times its width on each side (0: not widened, the
+                   agent's rule before). Default: 0.25, the agent's.
   -profiles=FILE   NAB profiles.json. Default: config/profiles.json beside
                    the labels directory, else NAB's published profiles.
   -published=DIR   NAB's results directory: results/<detector>/... as NAB
@@ -256,6 +261,7 @@ func (c *ForecastAnomaliesCommand) Run(args []string) int {
 	format := fs.String("format", "table", "")
 	history := fs.String("history", "file", "")
 	artimeAlarm := fs.Float64("artime-alarm", anomaly.DefaultARTimeAlarm, "")
+	headroom := fs.Float64("artime-headroom", anomaly.DefaultARTimeHeadroom, "")
 	if code, ok := c.Parse(fs, args, c.Help); !ok {
 		return code
 	}
@@ -293,6 +299,8 @@ func (c *ForecastAnomaliesCommand) Run(args []string) int {
 		return c.UsageError("forecast anomalies", "-history must be file or none")
 	case !(*artimeAlarm > 0) || math.IsInf(*artimeAlarm, 0):
 		return c.UsageError("forecast anomalies", "-artime-alarm must be positive")
+	case !(*headroom >= 0) || math.IsInf(*headroom, 0):
+		return c.UsageError("forecast anomalies", "-artime-headroom must be 0 or more")
 	}
 
 	data, err := readTraceDirs(c.Meta, []string{*dir}, *step)
@@ -304,7 +312,10 @@ func (c *ForecastAnomaliesCommand) Run(args []string) int {
 		c.UI.Error("error: no series found under " + *dir)
 		return ExitInvalid
 	}
-	opts := anomaly.Options{Threshold: *threshold, ARTimeAlarm: *artimeAlarm}
+	opts := anomaly.Options{Threshold: *threshold, ARTimeAlarm: *artimeAlarm, ARTime: anomaly.ARTimeOptions{Headroom: *headroom}}
+	if *headroom == 0 {
+		opts.ARTime.Headroom = -1 // not widened
+	}
 	// optsFor is opts for a detector started on a series of n points:
 	// with -history file, as the agent starts it on a series' stored
 	// history.

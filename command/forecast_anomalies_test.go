@@ -3,15 +3,18 @@ package command
 import (
 	"encoding/json"
 	"fmt"
+	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/foreshape/foreshape/agent/forecast/anomaly"
+	"github.com/foreshape/foreshape/traces"
 )
 
 func TestForecastAnomaliesCommand(t *testing.T) {
@@ -173,6 +176,39 @@ func TestForecastAnomaliesCommand(t *testing.T) {
 		}
 	}
 
+	// -artime-headroom takes effect: without it (0, the rule before) the
+	// range ARTime scales over is the probation's own, and on a bundled
+	// NAB file its scores differ from the default's.
+	fe7f93 := filepath.Join(t.TempDir(), "fe7f93")
+	src, err := fs.ReadFile(traces.FS(), "nab/data/realAWSCloudwatch/ec2_cpu_utilization_fe7f93.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(fe7f93, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(fe7f93, "cpu.csv"), src, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	scores := func(headroom string) []float64 {
+		t.Helper()
+		code, out, errOut := runForecastCLI(t, "forecast", "anomalies", "-data", fe7f93, "-format", "json", "-max-p", "1", "-artime-headroom", headroom)
+		var got struct {
+			Events []struct{ Alarm, Score float64 } `json:"events"`
+		}
+		if code != ExitOK || json.Unmarshal([]byte(out), &got) != nil {
+			t.Fatalf("-artime-headroom %s: exit %d: %s%s", headroom, code, errOut, out)
+		}
+		var s []float64
+		for _, e := range got.Events {
+			s = append(s, e.Alarm, e.Score)
+		}
+		return s
+	}
+	if def, none := scores("0.25"), scores("0"); slices.Equal(def, none) {
+		t.Errorf("-artime-headroom 0 changed nothing: %v", def)
+	}
+
 	// Without labels: events only.
 	code, out, _ = runForecastCLI(t, "forecast", "anomalies", "-data", root, "-format", "json")
 	if code != ExitOK || strings.Contains(out, `"nab"`) {
@@ -204,6 +240,8 @@ func TestForecastAnomaliesCommand(t *testing.T) {
 		{[]string{"-data", nabDir, "-history", "soon"}, ExitUsage},
 		{[]string{"-data", nabDir, "-artime-alarm", "0"}, ExitUsage},
 		{[]string{"-data", nabDir, "-artime-alarm", "-1"}, ExitUsage},
+		{[]string{"-data", nabDir, "-artime-headroom", "-0.5"}, ExitUsage},
+		{[]string{"-data", nabDir, "-artime-headroom", "+Inf"}, ExitUsage},
 		{[]string{"-data", nabDir, "-labels", labels, "-part", "held-out"}, ExitInvalid}, // cpu.csv is in neither part
 		{[]string{"-data", nabDir, "-labels", labels, "-published", filepath.Join(root, "agg")}, ExitInvalid},
 	} {

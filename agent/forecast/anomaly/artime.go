@@ -38,7 +38,9 @@ import (
 // NAB gives ARTime the file's minimum and maximum and its length (which
 // sets the probationary period). An online detector cannot know the
 // range ahead: it is the one seen so far (at the end of the probation, the
-// range of the probation) and when a sample widens it, everything learnt
+// range of the probation widened by Headroom of its width on each side, as
+// a series' whole range is wider than a stretch of it shows) and when a
+// sample widens it, everything learnt
 // (the categories' boxes, the median's bins, the recent values) is
 // rescaled to the new range, so the detector goes on as if it had known
 // that range before. The length it may know: a detector started on a
@@ -116,6 +118,13 @@ type ARTimeOptions struct {
 	// reached the least recently resonating one makes way for a new one.
 	MaxCategories int
 
+	// Headroom is how much wider than the probation's range the series'
+	// range is taken to be when the probation ends: that range widened by
+	// Headroom times its width on each side (default 0.25; negative: not
+	// widened). A sample beyond it still widens it. Chosen on the tuning
+	// part of the NAB files (docs/forecasting.md); not used with Range.
+	Headroom float64
+
 	// Range, when set, is the range values are scaled over instead of the
 	// learnt one: NAB gives its detectors the file's minimum and maximum,
 	// which an online detector cannot know (for checking this
@@ -132,6 +141,7 @@ const (
 	DefaultARTimeChomp         = 0.075
 	DefaultARTimeInitialRho    = 0.8
 	DefaultARTimeMaxCategories = 1024
+	DefaultARTimeHeadroom      = 0.25
 )
 
 func (o ARTimeOptions) withDefaults() ARTimeOptions {
@@ -155,6 +165,9 @@ func (o ARTimeOptions) withDefaults() ARTimeOptions {
 	}
 	if o.MaxCategories < 2 {
 		o.MaxCategories = DefaultARTimeMaxCategories
+	}
+	if o.Headroom == 0 || math.IsNaN(o.Headroom) || math.IsInf(o.Headroom, 0) {
+		o.Headroom = DefaultARTimeHeadroom
 	}
 	return o
 }
@@ -276,8 +289,12 @@ func (a *ARTime) downsample() float64 {
 }
 
 // learnProbation learns the probation's values as a batch, over the range
-// seen so far.
+// seen so far widened by the headroom.
 func (a *ARTime) learnProbation() {
+	if a.opts.Range == nil && a.opts.Headroom > 0 {
+		m := a.opts.Headroom * (a.hi - a.lo)
+		a.lo, a.hi = a.lo-m, a.hi+m
+	}
 	a.nlo, a.nhi = a.lo, a.hi
 	dim := 2 * a.opts.Window
 	a.trendF = make([]float64, 0, a.trend*dim)

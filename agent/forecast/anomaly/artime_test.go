@@ -86,10 +86,31 @@ func TestARTimeKnownRangeIsLearntRange(t *testing.T) {
 	if lo != 0 || hi != 120 {
 		t.Fatalf("range %v..%v", lo, hi)
 	}
-	a, b := NewARTime(ARTimeOptions{}), NewARTime(ARTimeOptions{Range: &[2]float64{lo, hi}})
-	for i, v := range y {
-		if sa, sb := a.Score(v), b.Score(v); sa != sb {
-			t.Fatalf("sample %d: learnt range %v, known range %v", i, sa, sb)
+	// Without headroom the learnt range is the probation's; with it, the
+	// probation's widened by a quarter of its width on each side.
+	m := DefaultARTimeHeadroom * (hi - lo)
+	for _, c := range []struct {
+		name    string
+		learnt  ARTimeOptions
+		lo, hi  float64
+		differs bool
+	}{
+		{"no headroom", ARTimeOptions{Headroom: -1}, lo, hi, false},
+		{"default headroom", ARTimeOptions{}, lo - m, hi + m, false},
+		{"default headroom against the bare range", ARTimeOptions{}, lo, hi, true},
+	} {
+		a, b := NewARTime(c.learnt), NewARTime(ARTimeOptions{Range: &[2]float64{c.lo, c.hi}})
+		differs := false
+		for i, v := range y {
+			if sa, sb := a.Score(v), b.Score(v); sa != sb {
+				if !c.differs {
+					t.Fatalf("%s: sample %d: learnt range %v, known range %v", c.name, i, sa, sb)
+				}
+				differs = true
+			}
+		}
+		if c.differs && !differs {
+			t.Errorf("%s: the headroom changed no score", c.name)
 		}
 	}
 }
