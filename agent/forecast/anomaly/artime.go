@@ -293,7 +293,10 @@ func (a *ARTime) downsample() float64 {
 func (a *ARTime) learnProbation() {
 	if a.opts.Range == nil && a.opts.Headroom > 0 {
 		m := a.opts.Headroom * (a.hi - a.lo)
-		a.lo, a.hi = a.lo-m, a.hi+m
+		// Values near the float range's ends keep the range they showed.
+		if lo, hi := a.lo-m, a.hi+m; !math.IsInf(hi-lo, 0) {
+			a.lo, a.hi = lo, hi
+		}
 	}
 	a.nlo, a.nhi = a.lo, a.hi
 	dim := 2 * a.opts.Window

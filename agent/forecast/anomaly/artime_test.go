@@ -2,6 +2,7 @@ package anomaly
 
 import (
 	"math"
+	"slices"
 	"testing"
 
 	"github.com/foreshape/foreshape/internal/cputime"
@@ -331,5 +332,25 @@ func TestARTimeShapeTakesBothOnsets(t *testing.T) {
 	}
 	if fromArt == 0 || fromShape == 0 {
 		t.Errorf("onsets from ARTime %d, from the shape statistic %d: want both", fromArt, fromShape)
+	}
+}
+
+func TestARTimeHeadroomAtTheFloatRange(t *testing.T) {
+	// A probation spanning nearly the whole float range cannot be widened
+	// by a quarter of its width on each side: it keeps the range it
+	// showed, and the scores stay numbers.
+	y := dailyTwoWeeks()
+	lo, hi := slices.Min(y), slices.Max(y)
+	for i := range y {
+		y[i] = (2*(y[i]-lo)/(hi-lo) - 1) * 0.7e308 // a width of 1.4e308
+	}
+	a := NewARTime(ARTimeOptions{})
+	for i, v := range y {
+		if s := a.Score(v); math.IsNaN(s) || s < 0 || s > 1 {
+			t.Fatalf("sample %d: score %v", i, s)
+		}
+	}
+	if math.IsInf(a.nhi-a.nlo, 0) || math.IsNaN(a.nhi-a.nlo) {
+		t.Errorf("range %v..%v", a.nlo, a.nhi)
 	}
 }
