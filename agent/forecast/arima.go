@@ -190,6 +190,13 @@ func cssARIMA(w []float64, phi, theta []float64, mu float64, ebuf []float64) (fl
 	for i := range ebuf {
 		ebuf[i] = 0
 	}
+	// A missing value among the first p, which no forecast fills, is
+	// taken at the mean, so that it does not make every later term NaN.
+	for t := 0; t < p && t < len(w); t++ {
+		if !num.Finite(w[t]) {
+			w[t] = mu
+		}
+	}
 	sse, k := 0.0, 0
 	for t := p; t < len(w); t++ {
 		f := mu
@@ -587,6 +594,13 @@ func autoARIMA(y []float64) (*arimaCore, error) {
 			w[i] = math.NaN()
 		}
 	}
+	if num.CountFinite(w) < 10 {
+		// Too few points whose neighbours were observed to difference
+		// (a sparse series: most points missing): a random walk.
+		c := &arimaCore{ord: arimaOrder{d: 1}}
+		c.reset()
+		return c, nil
+	}
 	_, sc := num.MedianMAD(w)
 	if sc <= 0 {
 		sc = 1
@@ -628,7 +642,8 @@ func autoARIMA(y []float64) (*arimaCore, error) {
 	return best, nil
 }
 
-// refitARIMA re-estimates a known order on y (stall: fitARIMA).
+// refitARIMA re-estimates a known order on y (stall: fitARIMA); nil when
+// y has too few points to difference that often (a sparse series).
 func refitARIMA(y []float64, o arimaOrder, stall int) *arimaCore {
 	win := y
 	if len(win) > maxFitPoints {
@@ -637,6 +652,9 @@ func refitARIMA(y []float64, o arimaOrder, stall int) *arimaCore {
 	w := append([]float64(nil), win...)
 	for i := 0; i < o.d; i++ {
 		w = diff(w)
+	}
+	if num.CountFinite(w) < 10 {
+		return nil
 	}
 	_, sc := num.MedianMAD(w)
 	if sc <= 0 {
@@ -653,9 +671,12 @@ type arimaSelect struct{ *arimaCore }
 // later calls (see etsSelect.fit).
 func (c *arimaSelect) fit(y []float64) error {
 	if c.arimaCore != nil && num.CountFinite(y) >= 10 {
-		c.arimaCore = refitARIMA(y, c.ord, nmConvIters)
-		c.reset()
-		return nil
+		if r := refitARIMA(y, c.ord, nmConvIters); r != nil {
+			c.arimaCore = r
+			c.reset()
+			return nil
+		}
+		// The order cannot be estimated on this history: search again.
 	}
 	b, err := autoARIMA(y)
 	if err != nil {
@@ -968,15 +989,22 @@ func (c *arCore) fit(y []float64) error {
 	if len(win) > maxFitPoints {
 		win = win[len(win)-maxFitPoints:]
 	}
-	if num.CountFinite(win) < 10 {
+	walk := func() error {
 		c.arimaCore = &arimaCore{ord: arimaOrder{d: 1}}
 		c.reset()
 		return nil
 	}
+	if num.CountFinite(win) < 10 {
+		return walk()
+	}
 	if c.arimaCore != nil {
 		o := c.ord
-		if o.q == 0 {
-			c.arimaCore = fitAROLS(differenced(win, o.d), o.p, o.constant, o.d)
+		if w := differenced(win, o.d); num.CountFinite(w) < 10 {
+			// Too few points whose neighbours were observed (a sparse
+			// series) to re-estimate the order.
+			return walk()
+		} else if o.q == 0 {
+			c.arimaCore = fitAROLS(w, o.p, o.constant, o.d)
 		} else {
 			c.arimaCore = refitARIMA(y, o, nmQuickIters)
 		}
@@ -985,6 +1013,9 @@ func (c *arCore) fit(y []float64) error {
 	}
 	d := ndiffs(num.FillGaps(win))
 	w := differenced(win, d)
+	if num.CountFinite(w) < 10 {
+		return walk()
+	}
 	var best *arimaCore
 	for p := 0; p <= maxAROrder; p++ {
 		for _, cst := range []bool{false, true} {
@@ -1027,7 +1058,9 @@ func (c *arCore) fit(y []float64) error {
 		}
 	}
 	if best.ord.q > 0 {
-		best = refitARIMA(y, best.ord, nmQuickIters)
+		if r := refitARIMA(y, best.ord, nmQuickIters); r != nil {
+			best = r
+		}
 	}
 	c.arimaCore = best
 	c.reset()

@@ -1,8 +1,10 @@
 package forecast
 
 import (
+	"math"
 	"math/rand/v2"
 	"testing"
+	"time"
 )
 
 // TestMixedOrdersOnlyForCorrelatedResiduals: auto's ARIMA candidate
@@ -52,6 +54,87 @@ func TestMixedOrdersOnlyForCorrelatedResiduals(t *testing.T) {
 		}
 		if got := a.ord.q > 0; got != c.wantMixed {
 			t.Errorf("%s: arCore chose %s, want a mixed order: %v", c.name, a.ord, c.wantMixed)
+		}
+	}
+}
+
+// TestARIMAOnASparseSeries: an hourly series read on a five-minute grid
+// has one point in twelve, so no two neighbours are both observed. The
+// ARIMA models fall back to a random walk there rather than estimate an
+// order on differences that do not exist (whose refit forecast NaN, and
+// whose first fit, with a missing value among the first lags, had a sum
+// of squares of NaN and a mean of 0), and forecast near the series.
+func TestARIMAOnASparseSeries(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 7))
+	y := make([]float64, 8000)
+	for i := range y {
+		y[i] = math.NaN()
+		if i%12 == 5 {
+			y[i] = 60 + 8*math.Sin(2*math.Pi*float64(i)/(288*12)) + r.NormFloat64()
+		}
+	}
+	for _, name := range []string{"arima", "auto"} {
+		f, err := New(name, Options{Step: 5 * time.Minute, Horizon: 12})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// A first fit, then refits of the order found, as the pipeline's
+		// schedule makes them.
+		for _, n := range []int{6000, 6288, 6576, 8000} {
+			if err := f.Fit(y[:n]); err != nil {
+				t.Fatalf("%s: fit on %d points: %v", name, n, err)
+			}
+			p, err := f.Forecast(12)
+			if err != nil {
+				t.Fatalf("%s: forecast after %d points: %v", name, n, err)
+			}
+			for h, v := range p.Mean {
+				if !(v > 40 && v < 80) {
+					t.Fatalf("%s (%s) after %d points: step %d forecast %v, the series lies in 48-72", name, p.Model, n, h, v)
+				}
+			}
+		}
+	}
+	// An order found on denser history, refitted on the sparse one.
+	for _, o := range []arimaOrder{{2, 2, 2, false}, {1, 1, 1, true}} {
+		c := &arimaSelect{arimaCore: &arimaCore{ord: o}}
+		if err := c.fit(y); err != nil {
+			t.Fatal(err)
+		}
+		for _, v := range y {
+			c.observe(v)
+		}
+		out := make([]float64, 12)
+		c.forecast(out)
+		for h, v := range out {
+			if !(v > 40 && v < 80) {
+				t.Fatalf("ARIMA%v refitted: step %d forecast %v (%s)", o, h, v, c.label())
+			}
+		}
+	}
+	// A missing value among the first lags does not make the sum of
+	// squares NaN.
+	w := []float64{math.NaN(), 1, math.NaN(), 2, 1.5, 1.8, 1.2, 1.7}
+	if sse, k := cssARIMA(append([]float64(nil), w...), []float64{0.5, 0.1}, []float64{0.2}, 1.5, make([]float64, len(w))); math.IsNaN(sse) || k != 5 {
+		t.Errorf("sum of squares %v over %d terms, want a number over 5", sse, k)
+	}
+
+	// The AR candidate auto fits, first and again.
+	c := &arCore{}
+	for _, n := range []int{6000, 8000} {
+		if err := c.fit(y[:n]); err != nil {
+			t.Fatal(err)
+		}
+		c.reset()
+		for _, v := range y[:n] {
+			c.observe(v)
+		}
+		out := make([]float64, 12)
+		c.forecast(out)
+		for h, v := range out {
+			if !(v > 40 && v < 80) {
+				t.Fatalf("AR candidate after %d points: step %d forecast %v (%s)", n, h, v, c.label())
+			}
 		}
 	}
 }
