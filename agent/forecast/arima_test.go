@@ -1,6 +1,7 @@
 package forecast
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -95,33 +96,10 @@ func TestARIMAOnASparseSeries(t *testing.T) {
 			}
 		}
 	}
-	// An order found on denser history, refitted on the sparse one.
-	for _, o := range []arimaOrder{{2, 2, 2, false}, {1, 1, 1, true}} {
-		c := &arimaSelect{arimaCore: &arimaCore{ord: o}}
-		if err := c.fit(y); err != nil {
-			t.Fatal(err)
-		}
-		for _, v := range y {
-			c.observe(v)
-		}
-		out := make([]float64, 12)
-		c.forecast(out)
-		for h, v := range out {
-			if !(v > 40 && v < 80) {
-				t.Fatalf("ARIMA%v refitted: step %d forecast %v (%s)", o, h, v, c.label())
-			}
-		}
-	}
-	// A missing value among the first lags does not make the sum of
-	// squares NaN.
-	w := []float64{math.NaN(), 1, math.NaN(), 2, 1.5, 1.8, 1.2, 1.7}
-	if sse, k := cssARIMA(append([]float64(nil), w...), []float64{0.5, 0.1}, []float64{0.2}, 1.5, make([]float64, len(w))); math.IsNaN(sse) || k != 5 {
-		t.Errorf("sum of squares %v over %d terms, want a number over 5", sse, k)
-	}
-
-	// The AR candidate auto fits, first and again.
-	c := &arCore{}
-	for _, n := range []int{6000, 8000} {
+	// near fits c to y[:n] (fit and reset: its state from the start),
+	// feeds it y[:n] and holds its forecast to the series' range.
+	near := func(what string, c core, n int) {
+		t.Helper()
 		if err := c.fit(y[:n]); err != nil {
 			t.Fatal(err)
 		}
@@ -133,8 +111,23 @@ func TestARIMAOnASparseSeries(t *testing.T) {
 		c.forecast(out)
 		for h, v := range out {
 			if !(v > 40 && v < 80) {
-				t.Fatalf("AR candidate after %d points: step %d forecast %v (%s)", n, h, v, c.label())
+				t.Fatalf("%s after %d points: step %d forecast %v (%s)", what, n, h, v, c.label())
 			}
 		}
+	}
+	// An order found on denser history, refitted on the sparse one.
+	for _, o := range []arimaOrder{{2, 2, 2, false}, {1, 1, 1, true}} {
+		near(fmt.Sprintf("%v refitted", o), &arimaSelect{arimaCore: &arimaCore{ord: o}}, len(y))
+	}
+	// The AR candidate auto fits, first and again.
+	c := &arCore{}
+	for _, n := range []int{6000, 8000} {
+		near("AR candidate", c, n)
+	}
+	// A missing value among the first lags does not make the sum of
+	// squares NaN.
+	w := []float64{math.NaN(), 1, math.NaN(), 2, 1.5, 1.8, 1.2, 1.7}
+	if sse, k := cssARIMA(append([]float64(nil), w...), []float64{0.5, 0.1}, []float64{0.2}, 1.5, make([]float64, len(w))); math.IsNaN(sse) || k != 5 {
+		t.Errorf("sum of squares %v over %d terms, want a number over 5", sse, k)
 	}
 }
