@@ -580,9 +580,7 @@ func autoARIMA(y []float64) (*arimaCore, error) {
 	}
 	if num.CountFinite(win) < 10 {
 		// Too short to estimate anything: a random walk.
-		c := &arimaCore{ord: arimaOrder{d: 1}}
-		c.reset()
-		return c, nil
+		return newRandomWalk(), nil
 	}
 	d := ndiffs(num.FillGaps(full))
 	w := append([]float64(nil), win...)
@@ -597,9 +595,7 @@ func autoARIMA(y []float64) (*arimaCore, error) {
 	if num.CountFinite(w) < 10 {
 		// Too few points whose neighbours were observed to difference
 		// (a sparse series: most points missing): a random walk.
-		c := &arimaCore{ord: arimaOrder{d: 1}}
-		c.reset()
-		return c, nil
+		return newRandomWalk(), nil
 	}
 	_, sc := num.MedianMAD(w)
 	if sc <= 0 {
@@ -640,6 +636,14 @@ func autoARIMA(y []float64) (*arimaCore, error) {
 		}
 	}
 	return best, nil
+}
+
+// newRandomWalk is ARIMA(0,1,0), ready to observe: the model for a history
+// too short or too sparse to estimate anything on.
+func newRandomWalk() *arimaCore {
+	c := &arimaCore{ord: arimaOrder{d: 1}}
+	c.reset()
+	return c
 }
 
 // refitARIMA re-estimates a known order on y (stall: fitARIMA); nil when
@@ -990,8 +994,7 @@ func (c *arCore) fit(y []float64) error {
 		win = win[len(win)-maxFitPoints:]
 	}
 	walk := func() error {
-		c.arimaCore = &arimaCore{ord: arimaOrder{d: 1}}
-		c.reset()
+		c.arimaCore = newRandomWalk()
 		return nil
 	}
 	if num.CountFinite(win) < 10 {
