@@ -25,13 +25,6 @@ func checkName(s string) (string, error) {
 	return s, nil
 }
 
-func checkNonEmpty(s string) (string, error) {
-	if strings.TrimSpace(s) == "" {
-		return "", fmt.Errorf("the value must not be empty")
-	}
-	return s, nil
-}
-
 func checkPath(s string) (string, error) {
 	if strings.TrimSpace(s) == "" {
 		return "", fmt.Errorf("the path must not be empty")

@@ -147,14 +147,9 @@ type cluster struct {
 	log    *syncbuf.Buffer
 }
 
-// startCluster starts `sim serve` at speed and an agent with the policies of
-// policyFile; extra is appended to the agent's configuration.
-func startCluster(t *testing.T, speed float64, policyFile string, extra ...string) cluster {
-	t.Helper()
-	return startClusterWith(t, speed, policyFile, nil, extra...)
-}
-
-// startClusterWith is startCluster with more arguments for `sim serve`.
+// startClusterWith starts `sim serve` at speed with simArgs and an agent
+// with the policies of policyFile; extra is appended to the agent's
+// configuration.
 func startClusterWith(t *testing.T, speed float64, policyFile string, simArgs []string, extra ...string) cluster {
 	t.Helper()
 	simPort, httpPort, raftPort := freePort(t), freePort(t), freePort(t)

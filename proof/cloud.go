@@ -48,13 +48,6 @@ func newCloud(sc *sim.Scenario, simHandler http.Handler, p Params) *cloud {
 	return c
 }
 
-// headroom returns how many more nodes dc may get.
-func (c *cloud) headroom(dc string) int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.limit[dc] - c.added[dc]
-}
-
 func (c *cloud) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost || r.URL.Path != "/scale" {
 		http.Error(w, "not found", http.StatusNotFound)

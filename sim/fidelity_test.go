@@ -272,10 +272,6 @@ func running(a *api.AllocationListStub) bool {
 
 func stopping(a *api.AllocationListStub) bool { return a.DesiredStatus == api.AllocDesiredStatusStop }
 
-func pending(a *api.AllocationListStub) bool {
-	return a.DesiredStatus == api.AllocDesiredStatusRun && a.ClientStatus == api.AllocClientStatusPending
-}
-
 // response is a failed call's status code and body.
 func response(err error) (int, string) {
 	var ure api.UnexpectedResponseError

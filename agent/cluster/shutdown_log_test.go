@@ -224,8 +224,9 @@ func TestAllStopLogsNoError(t *testing.T) {
 // back, the leader says so at INFO with the failures it folded.
 func TestKilledFollowerLoggedOnce(t *testing.T) {
 	s := threeRestartable(t)
-	nodes, l := s.nodes, leaderOf(t, s.nodes...)
-	l = applyToLeader(t, nodes, []byte("v"))
+	nodes := s.nodes
+	leaderOf(t, nodes...)
+	l := applyToLeader(t, nodes, []byte("v"))
 	li := slices.Index(nodes, l)
 	f := (li + 1) % 3
 	st, err := nodes[f].Status()

@@ -194,13 +194,12 @@ func TestTCPBootstrapJoinPromoteRejoin(t *testing.T) {
 	reg := &registry{}
 	root := t.TempDir()
 	var nodes []*cluster.Node
-	var fsms []*listFSM
 	snapOften := func(c *cluster.Config) {
 		c.SnapshotThreshold, c.SnapshotInterval, c.TrailingLogs = 4, 100*time.Millisecond, 2
 	}
 	for i := range 3 {
-		n, f := tcpServer(t, filepath.Join(root, fmt.Sprintf("s%d", i)), reg, snapOften)
-		nodes, fsms = append(nodes, n), append(fsms, f)
+		n, _ := tcpServer(t, filepath.Join(root, fmt.Sprintf("s%d", i)), reg, snapOften)
+		nodes = append(nodes, n)
 	}
 	l := leaderOf(t, nodes...)
 	clustertest.Eventually(t, "three voters", func() bool {
@@ -213,7 +212,7 @@ func TestTCPBootstrapJoinPromoteRejoin(t *testing.T) {
 
 	// A fourth server finds the cluster and joins as a non-voter.
 	n4, f4 := tcpServer(t, filepath.Join(root, "s3"), reg, snapOften)
-	nodes, fsms = append(nodes, n4), append(fsms, f4)
+	nodes = append(nodes, n4)
 	id4 := nodeID(t, n4)
 	clustertest.Eventually(t, "the fourth server to join as a non-voter", func() bool {
 		return suffrage(t, l)[id4] == "nonvoter"

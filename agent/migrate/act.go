@@ -952,7 +952,7 @@ func (c *Coordinator) scale(ctx context.Context, now time.Time, sc shape.Scale, 
 		c.log.Warn("scale target unavailable", logKeyPolicy, sc.Policy, "scale", sc.Scale, logKeyError, err)
 		return true
 	}
-	count := sc.Amount
+	var count int
 	if st, err := t.Status(ctx); err == nil && st.CountKnown {
 		if st.Count >= block.Max {
 			c.note(ds, now, "max/"+sc.Policy+"/"+sc.Scale, state.Decision{Kind: "scale", Policy: sc.Policy, Locality: sc.Locality, Request: sc.Request,

@@ -385,12 +385,9 @@ func doneReason(r state.MigrationRequest, took time.Duration, misplaced []string
 
 func (c *Coordinator) finish(ctx context.Context, now time.Time, r state.MigrationRequest, view state.ActView, ds *[]state.Decision) {
 	took := now.Sub(r.Started)
-	var landed, misplaced []string
+	var misplaced []string
 	srcDC := dcOf(r.Source)
 	for _, m := range r.Moves {
-		if m.Landed != "" {
-			landed = append(landed, m.Landed)
-		}
 		if m.Error != "" {
 			misplaced = append(misplaced, shortID(m.Alloc)+": "+m.Error)
 		}

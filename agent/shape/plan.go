@@ -45,28 +45,6 @@ type Forecast struct {
 // GroupKey is the Group of a task group's forecast.
 func GroupKey(namespace, job, group string) string { return namespace + "/" + job + "/" + group }
 
-// at returns the planning value in force at t: that of the last point at
-// or before t (the first point for times before it). ok is false past the
-// horizon.
-func (f *Forecast) at(t time.Time) (float64, bool) {
-	n := len(f.Times)
-	if n == 0 {
-		return 0, false
-	}
-	step := time.Duration(0)
-	if n > 1 {
-		step = f.Times[1].Sub(f.Times[0])
-	}
-	if t.After(f.Times[n-1].Add(step)) {
-		return 0, false
-	}
-	i := 0
-	for i+1 < n && !f.Times[i+1].After(t) {
-		i++
-	}
-	return f.Planning[i], true
-}
-
 // Input is everything one planning pass sees.
 type Input struct {
 	// Now is the data time the plan is for.

@@ -576,13 +576,6 @@ func (p *planner) firstFit(target string, from time.Time, est time.Duration, siz
 	return time.Time{}, false
 }
 
-func (p *planner) holdState(hasRes bool) state.RequestState {
-	if hasRes {
-		return state.RequestReserving
-	}
-	return state.RequestWaiting
-}
-
 // rescore records a request's new score, state and reason when they
 // changed, and a wait decision when the kind of wait changed.
 func (p *planner) rescore(s scored, st state.RequestState, reason string, dry bool) {

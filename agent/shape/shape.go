@@ -347,7 +347,7 @@ func (p *planner) drainWindow(pol *policies.Policy, s *policies.Schedule, w poli
 	var nodes []*Node
 	for i := range p.c.Nodes {
 		n := &p.c.Nodes[i]
-		if !In(l, n) || n.Ready == false {
+		if !In(l, n) || !n.Ready {
 			continue
 		}
 		if s.Nodes != "" {
