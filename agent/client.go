@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -46,7 +47,7 @@ type Client struct {
 	static   []string
 	discover func(context.Context) ([]string, error)
 
-	tokens  []string // acl.token_file's, when acl is enabled
+	tokens  atomic.Pointer[[]string] // acl.token_file's, when acl is enabled
 	httpAdv string
 	// The HTTP API and the Consul registration (serve.go).
 	frontDoor
@@ -83,7 +84,8 @@ func NewClient(cfg *config.Config, opts Options) (*Client, error) {
 		c.clock = WallClock{}
 	}
 	c.name = start.Name
-	c.nomad, c.tokens = start.Nomad, start.Tokens
+	c.nomad = start.Nomad
+	c.tokens.Store(&start.Tokens)
 	var err error
 	if c.static, c.discover, err = joinTargets(cfg, start.Consul); err != nil {
 		return nil, err
@@ -137,17 +139,19 @@ func (c *Client) Close() error {
 	return nil
 }
 
-// Reload applies a new configuration's log level; every other change needs
-// a restart and is logged.
+// Reload applies a new configuration's log level and ACL tokens (the token
+// file is read again) after the checks the server's Reload makes; every
+// other change needs a restart and is logged by name. When a check fails
+// the client keeps what it runs and Reload returns why.
 func (c *Client) Reload(cfg *config.Config) error {
-	if cfg.LogLevel != c.cfg.LogLevel {
-		c.log.SetLevel(hclog.LevelFromString(cfg.LogLevel))
+	run, start, err := checkReload(c.cfg, cfg, preflight.Options{})
+	if err != nil {
+		return err
 	}
-	for _, f := range restartOnly(c.cfg, cfg) {
-		if f != "log_level" {
-			c.log.Warn("setting changed; it takes effect after a restart", "field", f)
-		}
-	}
+	c.tokens.Store(&start.Tokens)
+	applyLogSettings(c.log, c.cfg, run, cfg)
+	c.cfg = run
+	c.log.Info("reloaded")
 	return nil
 }
 
@@ -304,12 +308,12 @@ func (c *Client) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		_ = json.NewEncoder(w).Encode(api.Health{Status: "ok", Node: c.name})
 		return
 	}
-	if len(c.tokens) > 0 {
+	if toks := *c.tokens.Load(); len(toks) > 0 {
 		tok := r.Header.Get("X-Foreshape-Token")
 		if tok == "" {
 			tok, _ = strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		}
-		if why := api.TokenDenied(tok, c.tokens); why != "" {
+		if why := api.TokenDenied(tok, toks); why != "" {
 			c.log.Warn("request denied", "reason", why, "path", r.URL.Path, "remote_addr", r.RemoteAddr)
 			writeAPIError(w, http.StatusForbidden, "permission denied: "+why)
 			return

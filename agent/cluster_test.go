@@ -13,10 +13,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
 	nomadapi "github.com/hashicorp/nomad/api"
 
 	"github.com/foreshape/foreshape/agent/api"
 	"github.com/foreshape/foreshape/config"
+	"github.com/foreshape/foreshape/internal/syncbuf"
 	"github.com/foreshape/foreshape/sim"
 )
 
@@ -459,5 +461,76 @@ func TestClientAgentAPI(t *testing.T) {
 	srvCfg := config.Default()
 	if _, err := NewClient(srvCfg, Options{}); err == nil {
 		t.Error("NewClient took a server's configuration")
+	}
+}
+
+// A client agent's reload reads its ACL token file again and applies the
+// log level, back and forth; a change that needs a restart is logged at
+// each reload until then.
+func TestClientAgentReload(t *testing.T) {
+	dir := t.TempDir()
+	tokens := filepath.Join(dir, "tokens")
+	if err := os.WriteFile(tokens, []byte("t0ken\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := config.Default()
+	cfg.Name = "reloading"
+	cfg.Server.Enabled = false
+	cfg.Server.RetryJoin = []string{fmt.Sprintf("127.0.0.1:%d", freePort(t))} // nobody there
+	cfg.HTTP.Address = "127.0.0.1:0"
+	cfg.Nomad.Address = "http://127.0.0.1:1"
+	cfg.Nomad.NodeID = "n1"
+	cfg.ACL = config.ACL{Enabled: true, TokenFile: tokens}
+	logs := &syncbuf.Buffer{}
+	c, err := NewClient(cfg, Options{Logger: hclog.New(&hclog.LoggerOptions{Level: hclog.Info, Output: logs})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	code := func(token string) int {
+		req := httptest.NewRequest("GET", "/v1/status", nil)
+		req.Header.Set("X-Foreshape-Token", token)
+		rec := httptest.NewRecorder()
+		c.ServeHTTP(rec, req)
+		return rec.Code
+	}
+	if code("t0ken") != http.StatusServiceUnavailable || code("n3w") != http.StatusForbidden {
+		t.Fatalf("before the reload: t0ken %d, n3w %d; want 503 (no server yet) and 403", code("t0ken"), code("n3w"))
+	}
+	if err := os.WriteFile(tokens, []byte("n3w\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	next := cfg.Clone()
+	next.LogLevel = "debug"
+	next.Nomad.Address = "http://127.0.0.1:2"
+	if err := c.Reload(next); err != nil {
+		t.Fatal(err)
+	}
+	if code("n3w") != http.StatusServiceUnavailable || code("t0ken") != http.StatusForbidden {
+		t.Errorf("after the reload: n3w %d, t0ken %d; want 503 and 403 (the token file read again)", code("n3w"), code("t0ken"))
+	}
+	if !c.log.IsDebug() {
+		t.Error("the log level is not debug after a reload to debug")
+	}
+	if err := c.Reload(next); err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(logs.String(), "takes effect after a restart: field=nomad.address"); n != 2 {
+		t.Errorf("nomad.address logged as waiting for a restart %d times in two reloads, want 2:\n%s", n, logs)
+	}
+	if err := c.Reload(cfg); err != nil {
+		t.Fatal(err)
+	}
+	if c.log.IsDebug() {
+		t.Error("the log level is still debug after a reload back to info")
+	}
+	if err := os.Remove(tokens); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Reload(cfg); err == nil || !strings.Contains(err.Error(), "keeping the previous") {
+		t.Errorf("a reload whose token file is gone: %v; want an error that keeps the running tokens", err)
+	}
+	if code("n3w") != http.StatusServiceUnavailable {
+		t.Errorf("after a failed reload n3w answers %d, want 503", code("n3w"))
 	}
 }

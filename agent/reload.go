@@ -3,6 +3,7 @@ package agent
 import (
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 
 	"github.com/hashicorp/go-hclog"
@@ -12,16 +13,20 @@ import (
 )
 
 // Reload applies a new configuration (nil: keep the current one) and
-// re-reads the policies, all or nothing: the new configuration and
-// policies must pass every check the agent makes at start (preflight.Check:
-// the policies, the ACL token file, the files the configuration names, the
-// series bound), and the policies' Prometheus queries must suit the running
-// Prometheus source; when anything fails the agent keeps its previous
-// configuration and policies whole and Reload returns why.
+// re-reads the policies, all or nothing: the new configuration must pass
+// every check the agent makes at start (preflight.Check: the policies, the
+// ACL token file, the files the configuration names, the series bound), as
+// the agent's next start would run it, and so must what the agent runs
+// after the reload (config.Reloaded: the new live settings over the running
+// others; a new server.enabled = false, say, waits for the restart, and the
+// policies are read as the running server reads them); the policies'
+// Prometheus queries must suit the running Prometheus source. When anything
+// fails the agent keeps its previous configuration and policies whole and
+// Reload returns why.
 //
 // The log level, the ACL tokens and the policies change at run time; every
-// other changed setting, secrets included, needs a restart and is logged by
-// name (never by value).
+// other setting that differs from what runs, secrets included, needs a
+// restart and is logged by name (never by value) at each reload until then.
 func (a *Agent) Reload(cfg *config.Config) error {
 	a.cfgMu.RLock()
 	old := a.cfg
@@ -29,32 +34,54 @@ func (a *Agent) Reload(cfg *config.Config) error {
 	if cfg == nil {
 		cfg = old
 	}
-	const keep = "reload: keeping the previous configuration and policies"
-	start, diags := preflight.Check(cfg, a.opts.preflight())
-	if err := preflight.Err(diags); err != nil {
-		return fmt.Errorf("%s: %w", keep, err)
+	run, start, err := checkReload(old, cfg, a.opts.preflight())
+	if err != nil {
+		return err
 	}
 	pols, toks := start.Policies, start.Tokens
 	// The last step that can fail changes nothing when it does.
 	if err := a.setPolicyQueries(pols); err != nil {
-		return fmt.Errorf("%s: %w", keep, err)
+		return fmt.Errorf("%s: %w", keepRunning, err)
 	}
 	a.tokens.Store(&toks)
-	if cfg.LogLevel != old.LogLevel {
-		a.log.SetLevel(hclog.LevelFromString(cfg.LogLevel))
-	}
-	for _, f := range restartOnly(old, cfg) {
-		a.log.Warn("setting changed; it takes effect after a restart", "field", f)
-	}
+	applyLogSettings(a.log, old, run, cfg)
 	a.cfgMu.Lock()
-	a.cfg, a.pols = cfg, pols
+	a.cfg, a.pols = run, pols
 	a.cfgMu.Unlock()
 	a.log.Info("reloaded", logKeyPolicies, len(pols))
 	return nil
 }
 
-// liveSettings change on reload; every other setting needs a restart.
-var liveSettings = map[string]bool{"log_level": true, "acl": true, "policies": true}
+const keepRunning = "reload: keeping the previous configuration and policies"
+
+// checkReload checks a reload from the running configuration to next as
+// Reload says: next whole, as the next start would run it, then what runs
+// after the reload (returned with its start checks).
+func checkReload(running, next *config.Config, opts preflight.Options) (*config.Config, *preflight.Start, error) {
+	if _, diags := preflight.Check(next, opts); preflight.Err(diags) != nil {
+		return nil, nil, fmt.Errorf("%s: %w", keepRunning, preflight.Err(diags))
+	}
+	run := config.Reloaded(running, next)
+	start, diags := preflight.Check(run, opts)
+	if err := preflight.Err(diags); err != nil {
+		if waiting := restartOnly(running, next); len(waiting) > 0 {
+			return nil, nil, fmt.Errorf("%s: %w (until a restart the agent runs as before with %s)", keepRunning, err, strings.Join(waiting, ", "))
+		}
+		return nil, nil, fmt.Errorf("%s: %w", keepRunning, err)
+	}
+	return run, start, nil
+}
+
+// applyLogSettings sets the log level run asks for, and logs every setting
+// of next that differs from what runs and waits for a restart.
+func applyLogSettings(log hclog.Logger, old, run, next *config.Config) {
+	if run.LogLevel != old.LogLevel {
+		log.SetLevel(hclog.LevelFromString(run.LogLevel))
+	}
+	for _, f := range restartOnly(old, next) {
+		log.Warn("setting changed; it takes effect after a restart", "field", f)
+	}
+}
 
 // restartOnly names, by their configuration paths ("nomad.token"), the
 // settings that differ between old and cfg and only apply at start. It
@@ -71,7 +98,7 @@ func restartOnly(old, cfg *config.Config) []string {
 				continue
 			}
 			path := prefix + name
-			if prefix == "" && (liveSettings[name] || name == "dev_mode") {
+			if prefix == "" && (slices.Contains(config.LiveSettings, name) || name == "dev_mode") {
 				continue
 			}
 			av, bv := a.Field(i), b.Field(i)

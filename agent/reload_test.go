@@ -204,3 +204,61 @@ func TestPoliciesBeyondTheSeriesBoundAreRefused(t *testing.T) {
 	}
 	a.Close()
 }
+
+// A reload that turns a server into a client agent, which takes effect
+// only at the next start, leaves the running server as it was: its
+// policies read as a server reads them, and the change logged at each
+// reload until the restart. Putting the setting back logs nothing.
+func TestReloadWaitsForARestartToChangeRole(t *testing.T) {
+	a, cfg, dir, logs := reloadAgent(t)
+	ctx := context.Background()
+	client := cfg.Clone()
+	client.DevMode, client.DataDir = false, dir
+	client.Server.Enabled = false
+	client.Server.RetryJoin = []string{"127.0.0.1:7576"}
+	write(t, filepath.Join(dir, "tokens"), "new-token\n")
+	for range 2 {
+		if err := a.Reload(client); err != nil {
+			t.Fatal(err)
+		}
+		if n := len(a.Policies(ctx)); n != 4 {
+			t.Fatalf("%d policies after a reload to a client agent's configuration, want the running server's 4", n)
+		}
+	}
+	if got := status(a, "new-token"); got != 200 {
+		t.Errorf("the new token answers %d after the reload, want 200 (acl applies live)", got)
+	}
+	if n := strings.Count(logs.String(), "takes effect after a restart: field=server.enabled"); n != 2 {
+		t.Errorf("server.enabled logged as waiting for a restart %d times in two reloads, want 2:\n%s", n, logs)
+	}
+	before := logs.String()
+	if err := a.Reload(cfg); err != nil {
+		t.Fatal(err)
+	}
+	if after := strings.TrimPrefix(logs.String(), before); strings.Contains(after, "after a restart") {
+		t.Errorf("putting the running settings back logged a change:\n%s", after)
+	}
+}
+
+// A reload whose new settings pass on their own but not with what runs
+// until a restart says which settings wait.
+func TestReloadNamesTheSettingsThatWait(t *testing.T) {
+	a, cfg, _, _ := reloadAgent(t)
+	write(t, filepath.Join(cfg.Policies.Dir, "queue.hcl"), `shaping "queue" {
+  locality {
+    datacenter = "dc9"
+  }
+  forecast {
+    queries = {
+      queue_depth = "sum(queue_depth{ {{.Matchers}} })"
+    }
+  }
+}
+`)
+	next := cfg.Clone()
+	next.Prometheus.Address = "http://127.0.0.1:9090"
+	err := a.Reload(next)
+	if err == nil || !strings.Contains(err.Error(), "until a restart the agent runs as before with prometheus.address") {
+		t.Fatalf("Reload error = %v, want one naming prometheus.address as waiting for a restart", err)
+	}
+}

@@ -236,7 +236,7 @@ func (c *AgentCommand) Run(args []string) int {
 			next := loadAgent(*path, *dev || replaying, replaying, *dev && *useDevSim, *httpAddr, os.Getenv)
 			writeDiags(c.Err, next.files, next.diags)
 			if next.diags.HasErrors() {
-				log.Error("reload: the new configuration is invalid; keeping the running one")
+				log.Error("reload: the new configuration is invalid; keeping the running one", "error", next.diags.Errs()[0].Error(), "errors", len(next.diags.Errs()))
 				continue
 			}
 			if *dev && devSimulator != nil {

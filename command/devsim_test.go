@@ -231,6 +231,17 @@ func TestAgentLogsUnusedEnvironment(t *testing.T) {
 		i := strings.Index(logs, "reloaded")
 		return i >= 0 && strings.Contains(logs[i:], cacert)
 	})
+	// A reload refused says why in the log record itself, not only in the
+	// diagnostics written beside it (a log_json line keeps its fields).
+	t.Setenv("NOMAD_SKIP_VERIFY", "maybe")
+	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	eventuallyT(t, 30*time.Second, "the refused reload", &errb, func() bool {
+		_, line, ok := strings.Cut(errb.String(), "reload: the new configuration is invalid; keeping the running one:")
+		line, _, _ = strings.Cut(line, "\n")
+		return ok && strings.Contains(line, "error=") && strings.Contains(line, "NOMAD_SKIP_VERIFY")
+	})
 	cancel()
 	if code := <-done; code != ExitOK {
 		t.Fatalf("the agent exited %d:\n%s", code, tailLines(errb.String(), 30))

@@ -4,6 +4,7 @@ import (
 	"maps"
 	"net/url"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
@@ -343,6 +344,38 @@ func (c *Config) Clone() *Config {
 	out.Reserve.Config = cloneAny(c.Reserve.Config).(map[string]any)
 	out.origins = maps.Clone(c.origins)
 	return &out
+}
+
+// LiveSettings are the top-level settings a running agent applies when it
+// reloads its configuration (SIGHUP); every other setting takes effect at
+// its next start.
+var LiveSettings = []string{"log_level", "acl", "policies"}
+
+// live reports whether the dotted field ("acl.token_file") is part of a
+// live setting.
+func live(field string) bool {
+	top, _, _ := strings.Cut(field, ".")
+	return slices.Contains(LiveSettings, top)
+}
+
+// Reloaded is the configuration an agent running running runs once it has
+// reloaded next: next's live settings (LiveSettings) and running's every
+// other, which wait for a restart. Its fields point at the files that set
+// what it holds: next's for the live settings, running's for the rest.
+func Reloaded(running, next *Config) *Config {
+	out := running.Clone()
+	out.LogLevel, out.ACL, out.Policies = next.LogLevel, next.ACL, next.Policies
+	for f := range out.origins {
+		if live(f) {
+			delete(out.origins, f)
+		}
+	}
+	for f, o := range next.origins {
+		if live(f) {
+			out.setOrigin(f, o)
+		}
+	}
+	return out
 }
 
 // origin is where a setting came from: a file attribute or an
