@@ -79,7 +79,7 @@ func (a *Agent) Policies(context.Context) []api.Policy {
 			Name: p.Name, File: p.DeclRange.Filename, Locality: p.Locality.String(),
 			Model: p.Forecast.Model, Horizon: p.Forecast.Horizon.String(), Step: p.Forecast.Step.String(),
 			Quantile: p.Forecast.Quantile,
-			Headroom: api.Headroom{CPU: p.Headroom.CPU, Memory: p.Headroom.Memory, IOPS: p.Headroom.IOPS},
+			Headroom: api.Headroom{CPU: p.Headroom.CPU, Memory: p.Headroom.Memory},
 		}
 		for _, s := range p.Schedules {
 			ap.Schedules = append(ap.Schedules, s.Name)

@@ -110,8 +110,7 @@ shaping %[1]q {
     step    = "1m"
   }
   headroom {
-    cpu  = 20
-    iops = 20
+    cpu = 20
   }
 }
 `, l.dc)

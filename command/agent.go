@@ -63,8 +63,10 @@ Usage: foreshape agent [options]
   HTTP API forwards requests to the leader.
 
   SIGHUP reloads the configuration and the policies, keeping the old ones
-  when the new ones are invalid. SIGINT or SIGTERM shut down cleanly; a
-  second signal forces exit.
+  when the new ones are invalid: log_level, the acl token file and the
+  policies take effect at once; every other setting changed is logged by
+  name at each reload and takes effect at the next start. SIGINT or SIGTERM
+  shut down cleanly; a second signal forces exit.
 
   -dev runs a throwaway single-node agent in memory against an embedded
   simulated Nomad cluster driven by real traces, with policies for it, so

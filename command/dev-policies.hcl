@@ -20,7 +20,6 @@ shaping "dc1-web" {
   headroom {
     cpu    = 25
     memory = 25
-    iops   = 20
   }
   # Placeholders hold room for the rack's allocations before they move.
   reserve {

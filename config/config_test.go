@@ -199,6 +199,8 @@ func TestLoadErrors(t *testing.T) {
 		{"client keep_finished", "server {\n  enabled = false\n  retry_join = [\"10.0.0.1\"]\n}\nqueue {\n  keep_finished = \"2d\"\n}", "Invalid queue.keep_finished", 6},
 		{"client reserve", "server {\n  enabled = false\n  retry_join = [\"10.0.0.1\"]\n}\nreserve {\n  driver = \"raw_exec\"\n  config = { command = \"/bin/sleep\" }\n}", "Invalid reserve.driver", 6},
 		{"voters even", "server {\n  voters = 4\n}", "Invalid server.voters", 2},
+		{"lone non-voter", "server {\n  voter = false\n}", "Invalid server.voter", 2},
+		{"lone non-voter with bootstrap_expect 1", "server {\n  bootstrap_expect = 1\n  voter = false\n}", "Invalid server.voter", 3},
 		{"voters from bootstrap", "server {\n  bootstrap_expect = 2\n  retry_join = [\"127.0.0.1:1\"]\n}", "Invalid server.voters", 2},
 		{"bootstrap over voters", "server {\n  bootstrap_expect = 5\n  voters = 3\n  retry_join = [\"127.0.0.1:1\"]\n}", "Invalid server.bootstrap_expect", 2},
 		{"join provider", "server {\n  retry_join = [\"provider=aws\"]\n}", "Invalid server.retry_join[0]", 2},
@@ -216,11 +218,13 @@ func TestLoadErrors(t *testing.T) {
 		{"http on every interface with consul", "http {\n  address = \"0.0.0.0:7575\"\n}\nconsul {\n  enabled = true\n}", "Missing advertise_addr", 2},
 		{"cluster tls without ca", "bind_addr = \"10.0.0.1\"\nserver {\n  bootstrap_expect = 3\n  retry_join = [\"10.0.0.2\"]\n}\ntls {\n  cert_file = \"c\"\n  key_file = \"k\"\n}", "Missing tls.ca_file", 7},
 		{"port clash", "bind_addr = \"0.0.0.0\"\nserver {\n  enabled = true\n  bootstrap_expect = 1\n  raft_port = 7575\n}", "Invalid server.raft_port", 5},
+		{"port clash on localhost", "http {\n  address = \"localhost:7577\"\n}\nserver {\n  raft_port = 7577\n}", "Invalid server.raft_port", 5},
 		{"nomad cert without key", "nomad {\n  cert_file = \"c.pem\"\n}", "Missing nomad.key_file", 2},
 		{"nomad key without cert", "nomad {\n  key_file = \"k.pem\"\n}", "Missing nomad.cert_file", 2},
 		{"tls cert without key", "tls {\n  cert_file = \"c.pem\"\n}", "Missing tls.key_file", 2},
 		{"tls key without cert", "tls {\n  key_file = \"k.pem\"\n}", "Missing tls.cert_file", 2},
 		{"verify incoming without tls", "tls {\n  ca_file = \"ca.pem\"\n  verify_incoming = true\n}", "Missing tls.cert_file", 3},
+		{"tls ca alone", "tls {\n  ca_file = \"ca.pem\"\n}", "Missing tls.cert_file", 2},
 		{"acl without token file", "acl {\n  enabled = true\n}", "Missing acl.token_file", 2},
 		{"empty data dir", `data_dir = ""`, "Invalid data_dir", 1},
 	} {
@@ -247,7 +251,7 @@ func TestWarnings(t *testing.T) {
 	for _, tc := range []struct{ name, src, summary string }{
 		{"skip verify", "nomad {\n  address = \"https://nomad:4646\"\n  skip_verify = true\n}", "Questionable nomad.skip_verify"},
 		{"acl in clear", "http {\n  address = \"0.0.0.0:7575\"\n}\nacl {\n  enabled = true\n  token_file = \"t\"\n}", "Questionable acl.enabled"},
-		{"non-voter bootstrap", "server {\n  enabled = true\n  bootstrap_expect = 1\n  voter = false\n}", "Questionable server.voter"},
+		{"non-voter bootstrap", "server {\n  enabled = true\n  bootstrap_expect = 3\n  retry_join = [\"127.0.0.1:17577\", \"127.0.0.1:17578\"]\n  voter = false\n}", "Questionable server.voter"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, diags := loadSrc(t, tc.src)

@@ -52,6 +52,8 @@ func (c *Config) Validate() hcl.Diagnostics {
 		invalid("server.bootstrap_expect", "bootstrap_expect = %d is set but server.enabled is false: only servers take part in the Raft bootstrap. Set server.enabled = true or remove bootstrap_expect.", s.BootstrapExpect)
 	case s.Enabled && len(s.RetryJoin) > 0 && s.BootstrapExpect < 1 && !c.DevMode:
 		missing("server.retry_join", "server.bootstrap_expect", "A server that joins others (server.retry_join) must set server.bootstrap_expect: the number of voting servers that bootstrap the cluster together (3 or 5), the same on every server, also on one that joins an existing cluster later.")
+	case s.Enabled && !s.Voter && s.Alone() && !c.DevMode:
+		invalid("server.voter", "voter = false, but this server has no server.retry_join: it bootstraps a cluster of its own, where it must vote to lead. List the servers it joins in server.retry_join (with bootstrap_expect), or remove voter = false.")
 	case s.Enabled && !s.Voter && s.BootstrapExpect > 0 && c.isSet("server.voter") && c.isSet("server.bootstrap_expect"):
 		warn("server.voter", "voter = false with bootstrap_expect = %d: a non-voter does not count towards the bootstrap, so it waits for %d voters to form the cluster and then joins it.", s.BootstrapExpect, s.BootstrapExpect)
 	}
@@ -179,6 +181,9 @@ func (c *Config) Validate() hcl.Diagnostics {
 	}
 	if t.KeyFile != "" && t.CertFile == "" {
 		missing("tls.key_file", "tls.cert_file", "tls.key_file is set but tls.cert_file is not: the agent's key needs its certificate.")
+	}
+	if t.CAFile != "" && t.CertFile == "" && t.KeyFile == "" && !t.VerifyIncoming {
+		missing("tls.ca_file", "tls.cert_file", "tls.ca_file is set but TLS is off (no tls.cert_file and tls.key_file): the agent checks its peers' certificates against tls.ca_file only when it serves TLS itself, so it would be read by nothing. Set tls.cert_file and tls.key_file, or remove tls.ca_file.")
 	}
 	if t.VerifyIncoming && t.CAFile == "" {
 		missing("tls.verify_incoming", "tls.ca_file", "tls.verify_incoming needs tls.ca_file to verify client certificates against.")
@@ -381,11 +386,25 @@ func IsLoopback(host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// sameHost reports whether two listeners on host a and b could collide.
+// sameHost reports whether two listeners on host a and b could collide:
+// the same address, either on every interface (an unspecified address or
+// none), or the same name; "localhost" is the loopback address it binds.
 func sameHost(a, b string) bool {
-	ia, ib := net.ParseIP(a), net.ParseIP(b)
+	ip := func(h string) net.IP {
+		switch h {
+		case "":
+			return net.IPv4zero
+		case "localhost":
+			return net.IPv4(127, 0, 0, 1)
+		}
+		return net.ParseIP(h)
+	}
+	ia, ib := ip(a), ip(b)
+	if ia != nil && ia.IsUnspecified() || ib != nil && ib.IsUnspecified() {
+		return true
+	}
 	if ia == nil || ib == nil {
 		return a == b
 	}
-	return ia.Equal(ib) || ia.IsUnspecified() || ib.IsUnspecified()
+	return ia.Equal(ib)
 }

@@ -534,6 +534,10 @@ func translateSeasonality(f *forecastHCL, out *Forecast, gridOK bool) hcl.Diagno
 
 func translateHeadroom(h *headroomHCL, out *Headroom) hcl.Diagnostics {
 	var diags hcl.Diagnostics
+	if hclfield.IsSet(h.IOPS) {
+		diags = append(diags, hclfield.Invalid(h.IOPS.Range(), "headroom.iops",
+			"headroom.iops is not a setting: Nomad reports no IOPS capacity to keep a share of free, so foreshape forecasts IOPS and shows it but draws no headroom line for it and predicts no IOPS hotspot. Remove it."))
+	}
 	for _, f := range []struct {
 		expr hcl.Expression
 		name string
@@ -541,7 +545,6 @@ func translateHeadroom(h *headroomHCL, out *Headroom) hcl.Diagnostics {
 	}{
 		{h.CPU, "headroom.cpu", &out.CPU},
 		{h.Memory, "headroom.memory", &out.Memory},
-		{h.IOPS, "headroom.iops", &out.IOPS},
 	} {
 		v, ok, d := hclfield.Number(f.expr, f.name)
 		diags = append(diags, d...)

@@ -8,7 +8,7 @@
 //	  forecast_only = BOOL                                    # dry run: plan, record, change nothing
 //	  locality { datacenter, node_pool, node_class }          # required; "*" or omitted = any
 //	  forecast { model, horizon, step, history, seasonality, quantile, queries }
-//	  headroom { cpu, memory, iops }                          # percent free, [0,100)
+//	  headroom { cpu, memory }                                # percent free, [0,100)
 //	  reserve  { enabled, priority, lead_time, ttl, max_cpu, max_memory }
 //	  migrate  { max_parallel, strategy, lead_time, rebalance, spread, spread_by_use, targets,
 //	             priority { relieve_hotspot, critical, age } }

@@ -203,11 +203,12 @@ func (f Forecast) Steps() int {
 }
 
 // Headroom is the percent of each resource kept free at the planning
-// quantile, in [0,100). Defaults: 20% CPU, 20% memory, 20% IOPS.
+// quantile, in [0,100). Defaults: 20% CPU, 20% memory. IOPS has none:
+// Nomad reports no IOPS capacity to keep a share of, so IOPS is forecast
+// and shown but draws no headroom line (headroom.iops is refused).
 type Headroom struct {
 	CPU    float64
 	Memory float64
-	IOPS   float64
 }
 
 // Reserve says whether and how capacity is held ahead of migrations with
@@ -439,7 +440,7 @@ func defaultPolicy(name string) *Policy {
 			AutoSeasonality: true,
 			Quantile:        DefaultQuantile,
 		},
-		Headroom: Headroom{CPU: DefaultHeadroom, Memory: DefaultHeadroom, IOPS: DefaultHeadroom},
+		Headroom: Headroom{CPU: DefaultHeadroom, Memory: DefaultHeadroom},
 		Reserve: Reserve{
 			Priority: DefaultReservePrio,
 			LeadTime: DefaultLeadTime,

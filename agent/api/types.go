@@ -121,7 +121,6 @@ type Policy struct {
 type Headroom struct {
 	CPU    float64 `json:"cpu"`
 	Memory float64 `json:"memory"`
-	IOPS   float64 `json:"iops"`
 }
 
 // Series describes one stored series.

@@ -28,7 +28,6 @@ shaping "batch-pool" {
   headroom {
     cpu    = 10
     memory = 15
-    iops   = 0
   }
 
   # Batch jobs can wait for capacity: no placeholders.

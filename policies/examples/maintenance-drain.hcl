@@ -25,7 +25,6 @@ shaping "storage-maintenance" {
   headroom {
     cpu    = 20
     memory = 30
-    iops   = 25
   }
 
   reserve {

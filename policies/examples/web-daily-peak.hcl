@@ -33,11 +33,11 @@ shaping "web-daily-peak" {
     quantile = 0.9
   }
 
-  # Percent of each resource kept free at the planning quantile, in [0,100).
+  # Percent of CPU and memory kept free at the planning quantile, in [0,100)
+  # (IOPS is forecast, but Nomad reports no IOPS capacity to keep free).
   headroom {
     cpu    = 25
     memory = 25
-    iops   = 15
   }
 
   # Placeholder reservations: low-priority Nomad jobs that hold capacity in

@@ -358,7 +358,7 @@ func ParseDuration(s string) (time.Duration, error) {
 			return 0, fmt.Errorf("%q is not a duration: unknown unit %q (use ns, us, ms, s, m, h, d, w)", orig, unit)
 		}
 		total += float64(num * float64(mult))
-		if total > float64(math.MaxInt64) {
+		if total >= float64(math.MaxInt64) { // 2^63: one past the largest Duration
 			return 0, fmt.Errorf("%q is too long a duration", orig)
 		}
 	}

@@ -43,6 +43,9 @@ func TestParseDuration(t *testing.T) {
 		{in: "1 h", wantErr: `unknown unit " h"`},
 		{in: "1..2h", wantErr: "bad number"},
 		{in: "300000w", wantErr: "too long"},
+		{in: "9223372036854775807ns", wantErr: "too long"}, // rounds to 2^63 as a float
+		{in: "106751d23h47m16.854775807s", wantErr: "too long"},
+		{in: "106751d23h47m16s", want: time.Duration(106751*24+23)*time.Hour + 47*time.Minute + 16*time.Second},
 	} {
 		got, err := ParseDuration(tc.in)
 		if tc.wantErr != "" {

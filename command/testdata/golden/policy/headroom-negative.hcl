@@ -1,10 +1,10 @@
-# want: headroom.iops
+# want: headroom.memory
 shaping "web" {
   locality {
     datacenter = "dc1"
   }
 
   headroom {
-    iops = -5
+    memory = -5
   }
 }
