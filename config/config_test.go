@@ -555,6 +555,7 @@ func TestPrometheusIOPSQuery(t *testing.T) {
 }`, ""},
 		"template": {`prometheus { iops_query = "sum(x{ {{.Matchers }" }`, "prometheus.iops_query"},
 		"empty":    {`prometheus { iops_query = " " }`, "prometheus.iops_query"},
+		"typo":     {`prometheus { iops_query = "sum(x{ {{.Matcher}} })" }`, `map has no entry for key "Matcher"`},
 	} {
 		path := filepath.Join(dir, name+".hcl")
 		if err := os.WriteFile(path, []byte(c.src), 0o600); err != nil {

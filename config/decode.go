@@ -4,13 +4,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
-	"text/template"
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/gohcl"
 	ctyjson "github.com/zclconf/go-cty/cty/json"
 
+	"github.com/foreshape/foreshape/internal/querytmpl"
 	"github.com/foreshape/foreshape/policies/hclfield"
 )
 
@@ -151,10 +151,10 @@ func (d *fileDecoder) str(expr hcl.Expression, field string, dst *string, check 
 // checkQueryTemplate accepts a PromQL template: Go text/template syntax
 // over .Matchers (the locality's label matchers) and .Locality.
 func checkQueryTemplate(s string) (string, error) {
-	if strings.TrimSpace(s) == "" {
-		return "", fmt.Errorf("the query is empty")
-	}
-	if _, err := template.New("q").Option("missingkey=error").Parse(s); err != nil {
+	if _, err := querytmpl.Parse("q", s); err != nil {
+		if strings.TrimSpace(s) == "" {
+			return "", err
+		}
 		return "", fmt.Errorf("not a valid query template: %v", err)
 	}
 	return s, nil

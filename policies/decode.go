@@ -13,11 +13,12 @@ import (
 	"github.com/hashicorp/hcl/v2/gohcl"
 	"github.com/zclconf/go-cty/cty"
 
+	"sort"
+
 	"github.com/foreshape/foreshape/agent/state"
+	"github.com/foreshape/foreshape/internal/querytmpl"
 	"github.com/foreshape/foreshape/policies/hclfield"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
-	"sort"
-	"text/template"
 )
 
 // The decode structs mirror the HCL text. Every setting stays an
@@ -310,9 +311,9 @@ func translateForecast(f *forecastHCL, out *Forecast) hcl.Diagnostics {
 				diags = append(diags, hclfield.Invalid(rng, field,
 					"%q is collected from Nomad; name the query's metric something else.", name))
 			default:
-				if _, err := template.New(name).Option("missingkey=error").Parse(q[name]); err != nil || strings.TrimSpace(q[name]) == "" {
+				if _, err := querytmpl.Parse(name, q[name]); err != nil {
 					diags = append(diags, hclfield.Invalid(rng, field,
-						"Not a PromQL template (Go template syntax over {{.Matchers}}): %v.", errOrEmpty(err)))
+						"Not a PromQL template (Go template syntax over {{.Matchers}}): %v.", err))
 					continue
 				}
 				if out.Queries == nil {
@@ -366,13 +367,6 @@ func sortedKeys(m map[string]string) []string {
 	}
 	sort.Strings(keys)
 	return keys
-}
-
-func errOrEmpty(err error) string {
-	if err == nil {
-		return "the query is empty"
-	}
-	return err.Error()
 }
 
 // checkGrid checks that horizon and history sit on the step grid.

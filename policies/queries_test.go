@@ -19,6 +19,7 @@ func TestForecastQueries(t *testing.T) {
 		{`      "Queue" = "x"` + "\n", nil, "forecast.queries.Queue"},
 		{`      broken = "{{.Matchers"` + "\n", nil, "forecast.queries.broken"},
 		{`      empty = " "` + "\n", nil, "the query is empty"},
+		{`      typo = "sum(x{ {{.Matcher}} })"` + "\n", nil, `executing "typo" at <.Matcher>: map has no entry for key "Matcher" (a query may use {{.Matchers}} and {{.Locality}})`},
 	}
 	for _, c := range cases {
 		ps, diags := Parse("f.hcl", []byte(head+c.items+tail))

@@ -25,6 +25,7 @@ import (
 	promv1 "github.com/prometheus/client_golang/api/prometheus/v1"
 	"github.com/prometheus/common/model"
 
+	"github.com/foreshape/foreshape/internal/querytmpl"
 	"github.com/foreshape/foreshape/plugins/source"
 )
 
@@ -141,7 +142,7 @@ func New(cfg Config, log hclog.Logger) (*Source, error) {
 		s.timeout = 10 * time.Second
 	}
 	for metric, q := range queries {
-		tmpl, err := template.New(metric).Option("missingkey=error").Parse(q)
+		tmpl, err := querytmpl.Parse(metric, q)
 		if err != nil {
 			return nil, fmt.Errorf("prometheus: query for %s: %w", metric, err)
 		}
@@ -160,7 +161,7 @@ func (s *Source) Name() string { return "prometheus" }
 func (s *Source) SetLocalityQueries(qs []LocalityQuery) error {
 	local := map[string]map[string]*template.Template{}
 	for _, q := range qs {
-		tmpl, err := template.New(q.Metric).Option("missingkey=error").Parse(q.Query)
+		tmpl, err := querytmpl.Parse(q.Metric, q.Query)
 		if err != nil {
 			return fmt.Errorf("prometheus: query for %s of %s: %w", q.Metric, q.Locality, err)
 		}
@@ -288,7 +289,7 @@ func sortedMetrics(m map[string]*template.Template) []string {
 
 func (s *Source) query(ctx context.Context, tmpl *template.Template, loc source.Locality, series string, start, end time.Time, step time.Duration) ([]source.Sample, error) {
 	var q bytes.Buffer
-	if err := tmpl.Execute(&q, map[string]any{"Matchers": s.Matchers(loc), "Locality": loc.String()}); err != nil {
+	if err := tmpl.Execute(&q, querytmpl.Data(s.Matchers(loc), loc.String())); err != nil {
 		return nil, fmt.Errorf("render query: %w", err)
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
