@@ -353,6 +353,20 @@ func TestPolicyValidateAgainstConfig(t *testing.T) {
 		!strings.Contains(stderr, bad+":1,") || !strings.Contains(stderr, "log_level") {
 		t.Errorf("an invalid -config: exit %d\n%s%s", code, stdout, stderr)
 	}
+	// -env applies the environment to -config's configuration as the agent
+	// does: nomad.ca_file from the file with an https:// NOMAD_ADDR.
+	t.Setenv("NOMAD_ADDR", "https://127.0.0.1:4646")
+	tlsCfg := filepath.Join(dir, "tls.hcl")
+	copyFile(t, "", tlsCfg, "prometheus {\n  address = \"http://127.0.0.1:9090\"\n}\nnomad {\n  ca_file = \"/etc/nomad.d/ca.pem\"\n}\n")
+	if code, _, stderr := run(t, "policy", "validate", "-config", tlsCfg, "../policies/examples"); code != ExitInvalid || !strings.Contains(stderr, "nomad.ca_file") {
+		t.Errorf("nomad.ca_file over the file's http:// address, without -env: exit %d\n%s", code, stderr)
+	}
+	if code, stdout, stderr := run(t, "policy", "validate", "-env", "-config", tlsCfg, "../policies/examples"); code != ExitOK {
+		t.Errorf("nomad.ca_file with NOMAD_ADDR https:// and -env: exit %d\n%s%s", code, stdout, stderr)
+	}
+	if code, _, stderr := run(t, "policy", "validate", "-env", queue); code != ExitUsage || !strings.Contains(stderr, "give -config too") {
+		t.Errorf("-env without -config: exit %d\n%s", code, stderr)
+	}
 }
 
 // humanize writes n with thousands separators: 100000 → "100,000".

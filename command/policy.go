@@ -55,6 +55,9 @@ Options:
 
   -config=PATH   The agent configuration (a file or a directory of *.hcl
                  files) to check the policies against.
+  -env           With -config, apply the NOMAD_* and CONSUL_HTTP_*
+                 environment overrides to it first, as the agent does (and
+                 as 'foreshape config validate -env').
 
 Example:
 
@@ -68,8 +71,12 @@ Example:
 func (c *PolicyValidateCommand) Run(args []string) int {
 	fs := c.FlagSet("policy validate", c.Help)
 	cfgPath := fs.String("config", "", "")
+	env := fs.Bool("env", false, "")
 	if code, ok := c.Parse(fs, args, c.Help); !ok {
 		return code
+	}
+	if *env && *cfgPath == "" {
+		return c.UsageError("policy validate", "-env applies the environment to the configuration of -config; give -config too")
 	}
 	if fs.NArg() == 0 {
 		return c.UsageError("policy validate", "policy validate needs at least one PATH")
@@ -83,7 +90,7 @@ func (c *PolicyValidateCommand) Run(args []string) int {
 			cfiles map[string]*hcl.File
 			cdiags hcl.Diagnostics
 		)
-		cfg, cfiles, cdiags = loadConfig(*cfgPath, false, false, os.Getenv)
+		cfg, cfiles, cdiags = loadConfig(*cfgPath, false, *env, os.Getenv)
 		if !cdiags.HasErrors() {
 			cdiags = append(cdiags, cfg.Validate()...)
 		}
