@@ -137,6 +137,33 @@ nomad {
 	}
 }
 
+// A later file restating reserve.driver keeps an earlier file's
+// reserve.config for that driver; another driver starts without one.
+func TestLoadDirReserveDriver(t *testing.T) {
+	base := `reserve {
+  driver = "raw_exec"
+  config = { command = "/bin/sleep", args = ["infinity"] }
+}
+`
+	c, diags := config.Load(writeFiles(t, map[string]string{"10-reserve.hcl": base, "20-same.hcl": "reserve {\n  driver = \"raw_exec\"\n}\n"}))
+	if diags.HasErrors() {
+		t.Fatal(diags.Error())
+	}
+	if diags := c.Validate(); diags.HasErrors() {
+		t.Fatalf("the same driver restated: %s", diags.Error())
+	}
+	if got := c.Reserve.Config["command"]; got != "/bin/sleep" {
+		t.Errorf("reserve.config.command = %v after the same driver was restated, want the earlier file's /bin/sleep", got)
+	}
+	c, diags = config.Load(writeFiles(t, map[string]string{"10-reserve.hcl": base, "20-other.hcl": "reserve {\n  driver = \"exec\"\n}\n"}))
+	if !diags.HasErrors() {
+		diags = c.Validate()
+	}
+	if !diags.HasErrors() || !strings.Contains(diags.Error(), "reserve.config") {
+		t.Errorf("another driver without its config: %v, want reserve.config missing", diags)
+	}
+}
+
 func TestLoadErrors(t *testing.T) {
 	for _, tc := range []struct {
 		name, src, summary string
@@ -176,6 +203,8 @@ func TestLoadErrors(t *testing.T) {
 		{"queue keep_finished over", "queue {\n  keep_finished = \"400d\"\n}", "Invalid queue.keep_finished", 2},
 		{"reserve driver without config", "reserve {\n  driver = \"raw_exec\"\n}", "Missing reserve.config", 2},
 		{"raw_exec without command", "reserve {\n  driver = \"raw_exec\"\n  config = { args = [\"1\"] }\n}", "Invalid reserve.config", 3},
+		{"docker with an empty image", "reserve {\n  driver = \"docker\"\n  config = { image = \"\" }\n}", "Invalid reserve.config", 3},
+		{"exec with a blank command", "reserve {\n  driver = \"exec\"\n  config = { command = \" \" }\n}", "Invalid reserve.config", 3},
 		{"docker without image", "reserve {\n  config = { command = \"x\" }\n}", "Invalid reserve.config", 2},
 		{"syntax", "nomad {\n  address = \n}", "Invalid expression", 2},
 		// Rules that span fields, found by Validate on the merged result.

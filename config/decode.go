@@ -373,12 +373,14 @@ func decodeFile(file *hcl.File, cfg *Config) hcl.Diagnostics {
 	}
 	d.boolean(f.ForecastOnly, "forecast_only", &cfg.ForecastOnly)
 	if r := f.Reserve; r != nil {
-		driverSet := hclfield.IsSet(r.Driver)
+		was := cfg.Reserve.Driver
 		d.str(r.Driver, "reserve.driver", &cfg.Reserve.Driver, checkDriver)
 		if hclfield.IsSet(r.Config) {
 			d.object(r.Config, "reserve.config", &cfg.Reserve.Config)
-		} else if driverSet {
-			// A new driver does not inherit the default's config.
+		} else if cfg.Reserve.Driver != was {
+			// Another driver does not inherit the config of the one
+			// before it (the default's, or an earlier file's); the same
+			// driver restated keeps it.
 			cfg.Reserve.Config = nil
 		}
 	}

@@ -204,12 +204,18 @@ func (c *Config) Validate() hcl.Diagnostics {
 		}
 	}
 
+	// blank is a config value that names nothing: missing, or a string
+	// of spaces only.
+	blank := func(v any) bool {
+		s, ok := v.(string)
+		return v == nil || ok && strings.TrimSpace(s) == ""
+	}
 	switch r := c.Reserve; {
 	case len(r.Config) == 0:
 		missing("reserve.driver", "reserve.config", "The placeholder task of driver %q needs a config: for raw_exec, config = { command = \"/bin/sleep\", args = [\"infinity\"] }.", r.Driver)
-	case r.Driver == "docker" && r.Config["image"] == nil:
+	case r.Driver == "docker" && blank(r.Config["image"]):
 		invalidAt("reserve.config,reserve.driver", "reserve.config", "A docker placeholder needs an image, such as %q.", DefaultPauseImage)
-	case (r.Driver == "raw_exec" || r.Driver == "exec") && r.Config["command"] == nil:
+	case (r.Driver == "raw_exec" || r.Driver == "exec") && blank(r.Config["command"]):
 		invalidAt("reserve.config,reserve.driver", "reserve.config", "A %s placeholder needs a command, such as \"/bin/sleep\" with args [\"infinity\"].", r.Driver)
 	}
 
