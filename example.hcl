@@ -62,10 +62,12 @@ server {
   # (non-voters). Default: bootstrap_expect.
   voters = 3
 
-  # A voter silent this long is replaced by a healthy spare. Default "30s".
+  # A voter silent this long is replaced by a healthy spare. Default "30s";
+  # at least "1s".
   promote_after = "30s"
 
-  # A server silent this long leaves the cluster. Default "10m".
+  # A server silent this long leaves the cluster. Default "10m"; at least
+  # "1s" and longer than promote_after.
   remove_after = "10m"
 
   # Raft snapshots: a server snapshots its state once this many log entries

@@ -235,6 +235,8 @@ func TestLoadErrors(t *testing.T) {
 		{"join provider", "server {\n  retry_join = [\"provider=aws\"]\n}", "Invalid server.retry_join[0]", 2},
 		{"join provider key", "server {\n  retry_join = [\"provider=consul tag=x\"]\n}", "Invalid server.retry_join[0]", 2},
 		{"promote after", "server {\n  promote_after = \"0s\"\n}", "Invalid server.promote_after", 2},
+		{"promote after a nanosecond", "server {\n  promote_after = \"1ns\"\n}", "Invalid server.promote_after", 2},
+		{"remove after half a second", "server {\n  promote_after = \"1s\"\n  remove_after = \"500ms\"\n}", "Invalid server.remove_after", 3},
 		{"remove before promote", "server {\n  promote_after = \"5m\"\n  remove_after = \"1m\"\n}", "Invalid server.remove_after", 3},
 		{"snapshot threshold zero", "server {\n  raft_snapshot_threshold = 0\n}", "Invalid server.raft_snapshot_threshold", 2},
 		{"snapshot threshold over", "server {\n  voter = true\n  raft_snapshot_threshold = 2000000\n}", "Invalid server.raft_snapshot_threshold", 3},

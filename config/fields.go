@@ -120,9 +120,12 @@ func checkKeepFinished(d time.Duration) error {
 	return nil
 }
 
-func checkPositive(d time.Duration) error {
-	if d <= 0 {
-		return fmt.Errorf("%s is not a positive duration", d)
+// checkSilence bounds how long a server may be silent before the leader
+// acts on it: at least a second, raft's heartbeat timeout, which a server
+// that is well may go without contact in an ordinary election.
+func checkSilence(d time.Duration) error {
+	if d < time.Second {
+		return fmt.Errorf("%s is shorter than 1s: a server that is well may go that long without contact in an ordinary election", hclfield.FormatDuration(d))
 	}
 	return nil
 }
