@@ -115,7 +115,27 @@ func (c *Coordinator) ensureCluster(ctx context.Context) error {
 // to record.
 func (c *Coordinator) carryOut(ctx context.Context, now time.Time, plan shape.Plan, view state.ActView, pols []*policies.Policy) []state.Decision {
 	var ds []state.Decision
+	// The planner's new requests first: the state machine gives them
+	// their IDs, which their submit decisions then carry (the planner
+	// appends a request and its decision together, so the k-th submit
+	// decision is the k-th submission's).
+	ids := make([]string, len(plan.Submit))
+	for i, s := range plan.Submit {
+		r := s.Request
+		r.Created = r.Created.UTC()
+		res, err := c.apply(ctx, state.SubmitRequest{Request: r, Limit: c.cfg.MaxQueue})
+		if err != nil {
+			c.log.Debug("planner request not queued", "resource", r.Resource.String(), logKeyError, err)
+			continue
+		}
+		ids[i] = res.ID
+	}
+	k := 0
 	for _, d := range plan.Decisions {
+		if d.Kind == shape.KindSubmit && d.Request == "" && k < len(ids) {
+			d.Request = ids[k]
+			k++
+		}
 		if d.DryRun {
 			key := "dry/" + d.Kind + "/" + d.Policy + "/" + d.Locality + "/" + d.Request + "/" + d.Reservation
 			if d.Kind == shape.KindWait || d.Request == "" {
@@ -125,13 +145,6 @@ func (c *Coordinator) carryOut(ctx context.Context, now time.Time, plan shape.Pl
 			continue
 		}
 		ds = append(ds, d)
-	}
-	for _, s := range plan.Submit {
-		r := s.Request
-		r.Created = r.Created.UTC()
-		if _, err := c.apply(ctx, state.SubmitRequest{Request: r, Limit: c.cfg.MaxQueue}); err != nil {
-			c.log.Debug("planner request not queued", "resource", r.Resource.String(), logKeyError, err)
-		}
 	}
 	for _, x := range plan.Cancel {
 		if x.DryRun {

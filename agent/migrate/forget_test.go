@@ -171,3 +171,27 @@ func TestMovedNodeIsForgotten(t *testing.T) {
 		})
 	}
 }
+
+// TestPlannedSubmitsNameTheirRequest: a drain window's requests are
+// queued by the planner, whose submit decisions carry the IDs the state
+// machine gave them, so `decisions -request` lists the submit too.
+func TestPlannedSubmitsNameTheirRequest(t *testing.T) {
+	h := newHarness(t, actScenario, windowPolicies(""))
+	first := h.windowRequest(func(state.MigrationRequest) bool { return true })
+	var submits int
+	for _, d := range h.local.FSM.Decisions() {
+		if d.Kind != "submit" {
+			continue
+		}
+		submits++
+		if d.Request == "" {
+			t.Errorf("a submit decision names no request: %+v", d)
+		}
+		if d.Request == first.ID && !strings.Contains(d.Reason, first.Resource.String()) {
+			t.Errorf("the submit of %s says %q, not its resource %s", first.ID, d.Reason, first.Resource)
+		}
+	}
+	if submits == 0 {
+		t.Fatal("no submit decision recorded")
+	}
+}
