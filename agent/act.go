@@ -290,7 +290,7 @@ func apiError(err error) error {
 	case errors.As(err, &ie):
 		return &api.InvalidError{Field: ie.Field, Reason: ie.Reason}
 	case errors.As(err, &ce):
-		return &api.ConflictError{Existing: ce.Existing, Resource: ce.Resource, State: string(ce.State)}
+		return &api.ConflictError{Existing: ce.Existing, Resource: ce.Resource, State: string(ce.State), Alloc: ce.Alloc, Holds: ce.Holds}
 	case errors.Is(err, state.ErrQueueFull):
 		return fmt.Errorf("%s: %w", err, api.ErrQueueFull)
 	case errors.Is(err, state.ErrUnknownRequest):

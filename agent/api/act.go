@@ -95,9 +95,16 @@ type ConflictError struct {
 	Existing string // the id of the request that holds the resource
 	Resource string // what is queued, as the queue names it; "" when not known
 	State    string // the existing request's state; "" when not known
+	// Alloc and Holds, when the two requests share an allocation rather
+	// than the resource: the allocation and what the existing request
+	// moves.
+	Alloc, Holds string
 }
 
 func (e *ConflictError) Error() string {
+	if e.Alloc != "" {
+		return fmt.Sprintf("%s moves allocation %s, which %s (%s) already moves: it is queued for %s", e.Resource, e.Alloc, e.Existing, e.State, e.Holds)
+	}
 	msg := "already queued as " + e.Existing
 	if e.Resource != "" {
 		msg = e.Resource + " is " + msg

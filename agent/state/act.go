@@ -483,9 +483,16 @@ type ConflictError struct {
 	Resource string
 	Existing string
 	State    RequestState
+	// Alloc and Holds, when the two requests share an allocation rather
+	// than the resource: the allocation ("web.frontend[0] (01b8b0d4)")
+	// and what the existing request moves ("group default/web/frontend").
+	Alloc, Holds string
 }
 
 func (e *ConflictError) Error() string {
+	if e.Alloc != "" {
+		return fmt.Sprintf("%s moves allocation %s, which %s (%s) already moves: it is queued for %s", e.Resource, e.Alloc, e.Existing, e.State, e.Holds)
+	}
 	return fmt.Sprintf("%s is already queued as %s (%s)", e.Resource, e.Existing, e.State)
 }
 

@@ -131,6 +131,25 @@ func TestConflictMessageNamesTheRequest(t *testing.T) {
 	}
 }
 
+// A node whose allocation another request (for its group) already moves
+// is refused naming the allocation and that request's resource, not as if
+// the node itself were queued.
+func TestConflictThroughASharedAllocation(t *testing.T) {
+	l := local(t)
+	mustApply(t, l, SubmitRequest{Request: request("a1", func(r *MigrationRequest) {
+		r.Resource = Resource{Kind: ResourceGroup, Namespace: "default", Job: "web", Group: "frontend"}
+		r.Moves[0].Name = "web.frontend[0]"
+	})})
+	_, err := l.Apply(context.Background(), SubmitRequest{Request: request("n1", func(r *MigrationRequest) {
+		r.Resource = Resource{Kind: ResourceNode, ID: "n1", Name: "dc1-rack-b-1"}
+		r.Moves = []Move{{Alloc: "a0", Job: "j", Group: "g", Node: "n1"}, {Alloc: "a1", Name: "web.frontend[0]", Job: "web", Group: "frontend", Node: "n1"}}
+	})})
+	want := "node dc1-rack-b-1 moves allocation web.frontend[0] (a1), which mr-1 (pending) already moves: it is queued for group default/web/frontend"
+	if err == nil || !strings.HasSuffix(err.Error(), ": "+want) {
+		t.Errorf("conflict %q, want one ending %q", err, want)
+	}
+}
+
 func TestUpdateRequest(t *testing.T) {
 	setup := func(t *testing.T) (*Local, MigrationRequest) {
 		l := local(t)

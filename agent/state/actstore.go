@@ -175,23 +175,30 @@ func (s *actStore) index(r *MigrationRequest, add bool) {
 // moves r's resource or one of its allocations, or that came from the same
 // origin key.
 func (s *actStore) conflict(r *MigrationRequest, self string) error {
-	check := func(id string) error {
+	check := func(id string, m *Move) error {
 		if id == "" || id == self {
 			return nil
 		}
 		ex := s.requests[id]
-		return &ConflictError{Resource: r.Resource.String(), Existing: id, State: ex.State}
+		ce := &ConflictError{Resource: r.Resource.String(), Existing: id, State: ex.State}
+		if m != nil && ex.Resource.Key() != r.Resource.Key() {
+			ce.Alloc, ce.Holds = short(m.Alloc), ex.Resource.String()
+			if m.Name != "" {
+				ce.Alloc = fmt.Sprintf("%s (%s)", m.Name, short(m.Alloc))
+			}
+		}
+		return ce
 	}
-	if err := check(s.byResource[r.Resource.Key()]); err != nil {
+	if err := check(s.byResource[r.Resource.Key()], nil); err != nil {
 		return err
 	}
-	for _, m := range r.Moves {
-		if err := check(s.byAlloc[m.Alloc]); err != nil {
+	for i := range r.Moves {
+		if err := check(s.byAlloc[r.Moves[i].Alloc], &r.Moves[i]); err != nil {
 			return err
 		}
 	}
 	if r.OriginKey != "" {
-		return check(s.byOrigin[r.OriginKey])
+		return check(s.byOrigin[r.OriginKey], nil)
 	}
 	return nil
 }
