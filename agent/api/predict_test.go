@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -109,6 +110,16 @@ func TestPendingForecastsAreListedNotExported(t *testing.T) {
 		if _, err := c.Forecast(ctx, tc.loc, tc.metric); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("GET /v1/forecast/%s?metric=%s: %v; want %q", tc.loc, tc.metric, err, tc.want)
 		}
+	}
+	// GET /v1/forecasts?metric= keeps that metric's forecasts; one no
+	// policy forecasts is a 404 naming those they do.
+	var mem []Forecast
+	if err := c.get(ctx, "/v1/forecasts", url.Values{"metric": {"memory"}}, &mem); err != nil || len(mem) != 1 || mem[0].Metric != "memory" {
+		t.Errorf("GET /v1/forecasts?metric=memory = %+v, %v; want the one memory forecast", mem, err)
+	}
+	if err := c.get(ctx, "/v1/forecasts", url.Values{"metric": {"bogus"}}, &mem); err == nil ||
+		!strings.Contains(err.Error(), `no forecast of metric "bogus": the policies forecast cpu, memory`) {
+		t.Errorf("GET /v1/forecasts?metric=bogus: %v; want a 404 naming cpu and memory", err)
 	}
 	// A follower whose leader has published nothing yet says so.
 	b.leader, b.forecasts = false, nil

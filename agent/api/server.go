@@ -252,6 +252,22 @@ func (s *Server) series(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) forecasts(w http.ResponseWriter, r *http.Request) {
 	fs := s.backend.Forecasts(r.Context())
+	if metric := r.URL.Query().Get("metric"); metric != "" {
+		var metrics []string
+		out := fs[:0:0]
+		for _, f := range fs {
+			metrics = append(metrics, f.Metric)
+			if f.Metric == metric {
+				out = append(out, f)
+			}
+		}
+		if len(out) == 0 && len(fs) > 0 {
+			writeError(w, http.StatusNotFound, fmt.Sprintf("no forecast of metric %q: the policies forecast %s", metric,
+				strings.Join(slices.Compact(slices.Sorted(slices.Values(metrics))), ", ")))
+			return
+		}
+		fs = out
+	}
 	if r.URL.Query().Get("history") != "true" {
 		for i := range fs {
 			fs[i].History = nil
