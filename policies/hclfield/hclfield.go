@@ -330,6 +330,9 @@ func ParseDuration(s string) (time.Duration, error) {
 	if s == "0" {
 		return 0, nil
 	}
+	if strings.HasPrefix(s, "-") {
+		return 0, fmt.Errorf("%q is negative: a duration here is a length of time, 0 or more", orig)
+	}
 	var total float64
 	for s != "" {
 		i := 0
