@@ -192,6 +192,7 @@ func TestLoadErrors(t *testing.T) {
 		{"tags", "consul {\n  tags = [\"\"]\n}", "Invalid consul.tags[0]", 2},
 		{"prometheus", "prometheus {\n  address = \"prom:9090\"\n}", "Invalid prometheus.address", 2},
 		{"http", "http {\n  address = \":7575\"\n}", "Invalid http.address", 2},
+		{"http address not an address", "http {\n  address = \"256.1.1.1:7575\"\n}", "Invalid http.address", 2},
 		{"policies dir", "policies {\n  dir = \"\"\n}", "Invalid policies.dir", 2},
 		{"telemetry", "telemetry {\n  prometheus_metrics = 1\n}", "Invalid telemetry.prometheus_metrics", 2},
 		{"forecast_only", "forecast_only = \"yes\"", "Invalid forecast_only", 1},

@@ -141,7 +141,13 @@ func checkHost(h string) error {
 	if len(h) > 253 {
 		return fmt.Errorf("the host name %q is too long", h)
 	}
-	for _, label := range strings.Split(strings.TrimSuffix(h, "."), ".") {
+	labels := strings.Split(strings.TrimSuffix(h, "."), ".")
+	if last := labels[len(labels)-1]; last != "" && strings.Trim(last, "0123456789") == "" {
+		// No top-level domain is all digits (RFC 3696), so this was meant
+		// as an address, and is not one.
+		return fmt.Errorf("%q is not an IP address (an IPv4 address is four numbers of 0-255) nor a host name", h)
+	}
+	for _, label := range labels {
 		if label == "" || len(label) > 63 || strings.HasPrefix(label, "-") || strings.HasSuffix(label, "-") {
 			return fmt.Errorf("%q is not a valid host name", h)
 		}
