@@ -7,6 +7,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -29,7 +30,8 @@ type clientFlags struct {
 }
 
 const clientFlagsHelp = `
-  -address=ADDR  The agent's HTTP API address. Default: $FORESHAPE_ADDR or
+  -address=ADDR  The agent's HTTP API address: a URL, or HOST:PORT, or a
+                 HOST alone for port 7575. Default: $FORESHAPE_ADDR or
                  http://127.0.0.1:7575.
   -token=TOKEN   The API token, when the agent has acl { enabled = true }.
                  Default: $FORESHAPE_TOKEN.
@@ -67,10 +69,25 @@ func (c *clientFlags) registerWithoutJSON(fs *flag.FlagSet) {
 	fs.StringVar(&c.clientKey, "client-key", os.Getenv("FORESHAPE_CLIENT_KEY"), "client key")
 }
 
+// withDefaultPort gives an address written without a scheme and without a
+// port ("127.0.0.1", "agent-1") the agent's default port, 7575, as the
+// agent listens there: without it the request went to port 80. A URL
+// with a scheme is taken as written (https://foreshape.example.com may be
+// a proxy on 443).
+func withDefaultPort(addr string) string {
+	if addr == "" || strings.Contains(addr, "://") || strings.Contains(addr, "/") {
+		return addr
+	}
+	if _, _, err := net.SplitHostPort(addr); err == nil {
+		return addr
+	}
+	return net.JoinHostPort(strings.Trim(addr, "[]"), "7575")
+}
+
 func (c *clientFlags) client() *api.Client {
 	// The agent trims the lines of its token file; a token pasted with
 	// a newline would otherwise not even make a valid header.
-	cl := &api.Client{Address: c.address, Token: strings.TrimSpace(c.token)}
+	cl := &api.Client{Address: withDefaultPort(c.address), Token: strings.TrimSpace(c.token)}
 	if c.caCert == "" && c.clientCert == "" && c.clientKey == "" {
 		return cl
 	}

@@ -314,3 +314,20 @@ func TestStatusNamesNodeAndLeader(t *testing.T) {
 		t.Errorf("stub status:\n%s", out)
 	}
 }
+
+func TestWithDefaultPort(t *testing.T) {
+	for in, want := range map[string]string{
+		"127.0.0.1":                     "127.0.0.1:7575",
+		"agent-1":                       "agent-1:7575",
+		"::1":                           "[::1]:7575",
+		"[::1]":                         "[::1]:7575",
+		"127.0.0.1:8080":                "127.0.0.1:8080",
+		"http://127.0.0.1":              "http://127.0.0.1",
+		"https://foreshape.example.com": "https://foreshape.example.com",
+		"":                              "",
+	} {
+		if got := withDefaultPort(in); got != want {
+			t.Errorf("withDefaultPort(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
