@@ -209,6 +209,6 @@ queue {
   # submits no more, the work it moved no longer counts at its target (a
   # season, a day by default), and every node it took out of scheduling
   # to give back is back (a node moved away whole stays out by design).
-  # Default 24h.
-  keep_finished = "24h"
+  # Default "1d"; "1h"-"366d".
+  keep_finished = "1d"
 }

@@ -60,7 +60,7 @@ Usage: foreshape queue list [options]
   A request submitted since the leader's last act pass has score 0.00
   until the next pass scores it.
   A request that finished stays listed at least queue.keep_finished
-  (default 24h) after it finished; then the leader forgets it once nothing
+  (default 1d) after it finished; then the leader forgets it once nothing
   reads it any more (docs/architecture.md says when).
 
 Options:
