@@ -270,6 +270,15 @@ Usage: foreshape queue submit [options] -target PATH (-alloc ID | -job JOB -grou
   the check needs (the agent answers 502 naming the call). It prints the
   new request's ID.
 
+  Nomad places each replacement; foreshape steers it into the target by
+  the source policy's migrate.strategy: "reschedule" (the default) hands
+  over room a placeholder held for it in the target, which the target's
+  policy holds only with reserve { enabled = true }; "affinity" gives the
+  job an affinity for the target. Without either, Nomad may place it
+  anywhere the job allows: the request still ends done, its reason (queue
+  show) names each allocation that landed outside the target, and the
+  agent logs a warning.
+
 Options:
 
   -alloc=ID       Move one allocation.

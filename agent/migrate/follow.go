@@ -397,6 +397,9 @@ func (c *Coordinator) finish(ctx context.Context, now time.Time, r state.Migrati
 		c.learn(ctx, shape.EstimateKey(srcDC, dcOf(m.Landed), m.Size), m.Running.Sub(m.Stopped))
 	}
 	reason := doneReason(r, took, misplaced)
+	if len(misplaced) > 0 {
+		c.log.Warn("move done, not all as planned", logKeyRequest, r.ID, "target", r.Target, "reason", reason)
+	}
 	moves := r.Moves
 	c.updateRequest(ctx, r.ID, func(x *state.MigrationRequest) bool {
 		if x.State != state.RequestRunning {

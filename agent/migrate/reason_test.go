@@ -1,10 +1,14 @@
 package migrate
 
 import (
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
+
 	"github.com/foreshape/foreshape/agent/state"
+	"github.com/foreshape/foreshape/internal/syncbuf"
 )
 
 // TestDoneReason: a finished request's reason says how many allocations
@@ -37,5 +41,59 @@ func TestDoneReason(t *testing.T) {
 				t.Errorf("doneReason:\n got %q\nwant %q", got, tc.want)
 			}
 		})
+	}
+}
+
+// An allocation moved to a target nothing steers it into (the target's
+// policy holds no room, the strategy is reschedule) may land back where
+// the job prefers: the request ends done, its reason names the
+// allocation that landed outside the target, and the log warns.
+func TestUnsteeredMoveWarns(t *testing.T) {
+	pols := strings.Replace(actPolicies, `  reserve {
+    enabled    = true
+    priority   = 10
+    lead_time  = "15m"
+    ttl        = "1h"
+    max_cpu    = 8000
+    max_memory = 16384
+  }
+`, "", 1)
+	if pols == actPolicies {
+		t.Fatal("dc2's reserve block not found in actPolicies")
+	}
+	logs := &syncbuf.Buffer{}
+	h := newHarness(t, actScenario, pols, func(c *Config) {
+		c.Logger = hclog.New(&hclog.LoggerOptions{Level: hclog.Info, Output: logs})
+	})
+	var alloc string
+	for _, a := range h.allocs("web") {
+		if a.ClientStatus == "running" {
+			alloc = a.ID
+			break
+		}
+	}
+	if alloc == "" {
+		t.Fatal("no running web allocation")
+	}
+	id, err := h.c.Submit(h.ctx, h.now(), h.pols, Submission{Allocation: alloc, Target: "dc2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 20 {
+		h.run(h.flatForecasts(30))
+		if err := h.c.Follow(h.ctx, h.now()); err != nil {
+			t.Fatal(err)
+		}
+		if h.request(id).State == state.RequestDone {
+			break
+		}
+		h.step(30 * time.Second)
+	}
+	r := h.request(id)
+	if r.State != state.RequestDone || !strings.Contains(r.Reason, "outside the target dc2") {
+		t.Fatalf("request %s: %q; want done with its replacement outside dc2", r.State, r.Reason)
+	}
+	if !strings.Contains(logs.String(), "move done, not all as planned: request="+id) {
+		t.Errorf("no warning in the log:\n%s", logs)
 	}
 }
