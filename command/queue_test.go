@@ -16,6 +16,7 @@ import (
 	"github.com/foreshape/foreshape/agent/api/apitest"
 	"github.com/foreshape/foreshape/config"
 	"github.com/foreshape/foreshape/internal/syncbuf"
+	"github.com/foreshape/foreshape/policies/hclfield"
 )
 
 // actAgent serves the fake act backend (and the stub forecast backend).
@@ -414,7 +415,7 @@ func TestEmptyResultNamesUnknownPolicy(t *testing.T) {
 // say that a finished request goes from the queue after
 // queue.keep_finished, with its default as the configuration has it.
 func TestQueueHelpSaysFinishedRequestsAreForgotten(t *testing.T) {
-	def := fmt.Sprintf("(default %dh)", int(config.DefaultKeepFinished.Hours()))
+	def := "(default " + hclfield.FormatDuration(config.DefaultKeepFinished) + ")"
 	if help := (&QueueListCommand{}).Help(); !strings.Contains(help, "queue.keep_finished\n  "+def) {
 		t.Errorf("queue list -help does not say a finished request stays listed at least queue.keep_finished %s:\n%s", def, help)
 	}
