@@ -407,23 +407,32 @@ func TestClientAgentFindsTheMovedLeader(t *testing.T) {
 	}
 }
 
-// TestClientAgentAPI: before a client agent has reached a server its API
-// answers /v1/health and /v1/ready and says it cannot forward anything else; with acl
-// enabled it refuses a request without a token before forwarding it.
-func TestClientAgentAPI(t *testing.T) {
+// lonelyClientConfig is a client agent's configuration named name whose
+// servers nobody answers, with acl on and the token file (returned) holding
+// "t0ken".
+func lonelyClientConfig(t *testing.T, name string) (*config.Config, string) {
+	t.Helper()
 	dir := t.TempDir()
 	tokens := filepath.Join(dir, "tokens")
 	if err := os.WriteFile(tokens, []byte("t0ken\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	cfg := config.Default()
-	cfg.Name = "lonely"
+	cfg.Name = name
 	cfg.Server.Enabled = false
 	cfg.Server.RetryJoin = []string{fmt.Sprintf("127.0.0.1:%d", freePort(t))} // nobody there
 	cfg.HTTP.Address = "127.0.0.1:0"
 	cfg.Nomad.Address = "http://127.0.0.1:1"
 	cfg.Nomad.NodeID = "n1"
 	cfg.ACL = config.ACL{Enabled: true, TokenFile: tokens}
+	return cfg, tokens
+}
+
+// TestClientAgentAPI: before a client agent has reached a server its API
+// answers /v1/health and /v1/ready and says it cannot forward anything else; with acl
+// enabled it refuses a request without a token before forwarding it.
+func TestClientAgentAPI(t *testing.T) {
+	cfg, _ := lonelyClientConfig(t, "lonely")
 	c, err := NewClient(cfg, Options{Logger: testLogger(t)})
 	if err != nil {
 		t.Fatal(err)
@@ -468,19 +477,7 @@ func TestClientAgentAPI(t *testing.T) {
 // log level, back and forth; a change that needs a restart is logged at
 // each reload until then.
 func TestClientAgentReload(t *testing.T) {
-	dir := t.TempDir()
-	tokens := filepath.Join(dir, "tokens")
-	if err := os.WriteFile(tokens, []byte("t0ken\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg := config.Default()
-	cfg.Name = "reloading"
-	cfg.Server.Enabled = false
-	cfg.Server.RetryJoin = []string{fmt.Sprintf("127.0.0.1:%d", freePort(t))} // nobody there
-	cfg.HTTP.Address = "127.0.0.1:0"
-	cfg.Nomad.Address = "http://127.0.0.1:1"
-	cfg.Nomad.NodeID = "n1"
-	cfg.ACL = config.ACL{Enabled: true, TokenFile: tokens}
+	cfg, tokens := lonelyClientConfig(t, "reloading")
 	logs := &syncbuf.Buffer{}
 	c, err := NewClient(cfg, Options{Logger: hclog.New(&hclog.LoggerOptions{Level: hclog.Info, Output: logs})})
 	if err != nil {

@@ -64,13 +64,8 @@ func status(a *Agent, token string) int {
 	return rec.Code
 }
 
-func TestReloadIsAllOrNothing(t *testing.T) {
-	a, cfg, dir, _ := reloadAgent(t)
-	ctx := context.Background()
-	// New tokens, and a policy whose Prometheus query cannot run (the agent
-	// has no prometheus.address): the reload must change nothing.
-	write(t, filepath.Join(dir, "tokens"), "new-token\n")
-	write(t, filepath.Join(cfg.Policies.Dir, "queue.hcl"), `shaping "queue" {
+// queuePolicy is a policy whose Prometheus query needs prometheus.address.
+const queuePolicy = `shaping "queue" {
   locality {
     datacenter = "dc9"
   }
@@ -80,7 +75,15 @@ func TestReloadIsAllOrNothing(t *testing.T) {
     }
   }
 }
-`)
+`
+
+func TestReloadIsAllOrNothing(t *testing.T) {
+	a, cfg, dir, _ := reloadAgent(t)
+	ctx := context.Background()
+	// New tokens, and a policy whose Prometheus query cannot run (the agent
+	// has no prometheus.address): the reload must change nothing.
+	write(t, filepath.Join(dir, "tokens"), "new-token\n")
+	write(t, filepath.Join(cfg.Policies.Dir, "queue.hcl"), queuePolicy)
 	next := cfg.Clone()
 	next.LogLevel = "error"
 	err := a.Reload(next)
@@ -244,17 +247,7 @@ func TestReloadWaitsForARestartToChangeRole(t *testing.T) {
 // until a restart says which settings wait.
 func TestReloadNamesTheSettingsThatWait(t *testing.T) {
 	a, cfg, _, _ := reloadAgent(t)
-	write(t, filepath.Join(cfg.Policies.Dir, "queue.hcl"), `shaping "queue" {
-  locality {
-    datacenter = "dc9"
-  }
-  forecast {
-    queries = {
-      queue_depth = "sum(queue_depth{ {{.Matchers}} })"
-    }
-  }
-}
-`)
+	write(t, filepath.Join(cfg.Policies.Dir, "queue.hcl"), queuePolicy)
 	next := cfg.Clone()
 	next.Prometheus.Address = "http://127.0.0.1:9090"
 	err := a.Reload(next)
