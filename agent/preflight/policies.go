@@ -38,6 +38,23 @@ func Policies(cfg *config.Config, pols []*policies.Policy, opts Options) hcl.Dia
 // with (nil: the agent acts on nothing, so builds none).
 func checkPolicies(cfg *config.Config, pols []*policies.Policy, opts Options, nomad *nomadapi.Client) hcl.Diagnostics {
 	var diags hcl.Diagnostics
+	first := map[string]*policies.Policy{}
+	for _, p := range pols {
+		loc := p.Locality.String()
+		f, seen := first[loc]
+		if !seen {
+			first[loc] = p
+			continue
+		}
+		rng := p.DeclRange
+		diags = append(diags, &hcl.Diagnostic{
+			Severity: hcl.DiagWarning,
+			Summary:  "Two policies shape one locality",
+			Detail: fmt.Sprintf("Policies %q (%s) and %q both shape %s. The planner plans the locality by %q, the one read first (files in name order, blocks in order): its forecast and headroom line, and the room held for moves into it. Give each locality one policy.",
+				f.Name, f.DeclRange.String(), p.Name, loc, f.Name),
+			Subject: &rng,
+		})
+	}
 	prometheus := false
 	if cfg != nil && !opts.Sources {
 		prometheus = cfg.Prometheus.Address != ""

@@ -334,6 +334,17 @@ func TestPolicies(t *testing.T) {
 	if d := preflight.Policies(nil, batch, preflight.Options{}); !strings.Contains(d.Error(), "settings-only") {
 		t.Errorf("a target without a runtime: %v", d)
 	}
+	// Two policies on one locality: a warning naming the one the planner
+	// plans it by.
+	two, diags := policies.Parse("two.hcl", []byte(webPolicy+strings.ReplaceAll(webPolicy, `"web"`, `"api"`)))
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	d := preflight.Policies(nil, two, preflight.Options{})
+	if d.HasErrors() || len(d) != 1 || d[0].Severity != hcl.DiagWarning || d[0].Summary != "Two policies shape one locality" ||
+		!strings.Contains(d[0].Detail, `plans the locality by "web"`) || d[0].Subject == nil || d[0].Subject.Start.Line != 6 {
+		t.Errorf("two policies on dc1: %v", d)
+	}
 }
 
 // A Nomad that stops answering in the middle of a call fails the agent's
