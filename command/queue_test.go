@@ -323,6 +323,27 @@ func TestQueueWatchJSON(t *testing.T) {
 	}
 }
 
+// With a filter, a change the filter hides prints nothing: one JSON line
+// per change of what the watch shows.
+func TestQueueWatchJSONPrintsChangesOnly(t *testing.T) {
+	act := apitest.New()
+	addr := actAgent(t, act)
+	out, _, stop := runWatch(t, false, "-address", addr, "-json", "-state", "running")
+	waitFor(t, out, `"requests":[]`)
+	// Each change apart, so that the watch answers each by itself (a
+	// blocking query returns at the first change).
+	id, _ := act.Submit(context.Background(), api.Submission{Node: "n1", Target: "dc2"})
+	time.Sleep(200 * time.Millisecond)
+	_, _ = act.Submit(context.Background(), api.Submission{Allocation: "a2", Target: "dc3"})
+	time.Sleep(200 * time.Millisecond)
+	act.Update(id, func(r *api.MigrationRequest) { r.State = api.StateRunning })
+	waitFor(t, out, `"id":"mr-1"`)
+	stop()
+	if lines := strings.Split(strings.TrimSpace(out.String()), "\n"); len(lines) != 2 {
+		t.Errorf("%d lines, want 2 (the empty view, then mr-1 running):\n%s", len(lines), out)
+	}
+}
+
 // An agent that cannot be reached is reported and tried again; a refusal
 // (403) ends the watch.
 func TestQueueWatchErrors(t *testing.T) {

@@ -1,6 +1,7 @@
 package command
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -31,7 +32,8 @@ Usage: foreshape queue watch [options]
   of 'queue list' is redrawn in place at every change; otherwise (a pipe, a
   file) one line is printed per request that appears or changes state,
   reason, priority or score, and one when the queue is paused or resumed.
-  With -json each change prints the whole queue as one line of JSON. When
+  With -json each change of what the filters show prints the whole
+  (filtered) queue as one line of JSON. When
   the agent cannot be reached it says so and tries again.
 
 Options:
@@ -84,6 +86,7 @@ func (c *QueueWatchCommand) Run(args []string) int {
 	client := cf.client()
 	var seen map[string]api.MigrationRequest
 	var paused bool
+	var lastJSON []byte
 	for {
 		q, err := client.Queue(c.Ctx, &opts)
 		if c.Ctx.Err() != nil {
@@ -105,8 +108,12 @@ func (c *QueueWatchCommand) Run(args []string) int {
 		}
 		switch {
 		case cf.json:
-			b, _ := json.Marshal(q)
-			fmt.Fprintf(c.Out, "%s\n", b)
+			// One line per change of what the filters show: a change
+			// elsewhere in the queue moves the index alone.
+			if b, _ := json.Marshal(q); !bytes.Equal(b, lastJSON) {
+				fmt.Fprintf(c.Out, "%s\n", b)
+				lastJSON = b
+			}
 		case redraw:
 			fmt.Fprintf(c.Out, "\x1b[H\x1b[2J%s  index %d  (Ctrl-C to stop)\n\n%s", clock(), q.Index, renderQueue(q))
 		default:
