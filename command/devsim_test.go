@@ -166,8 +166,16 @@ func TestAgentSaysWhyItStops(t *testing.T) {
 		t.Fatal("the agent did not stop within 30s")
 	}
 	logs := errb.String()
-	want := []string{`shutting down: reason="received interrupt"`, "leadership ended: the agent is shutting down",
-		"raft stopped", "agent stopped cleanly"}
+	// The reason and the leadership's end are logged by two goroutines
+	// that both see the context end, in either order; both come before
+	// raft stops, and the clean stop is last.
+	stopped := strings.Index(logs, "raft stopped")
+	for _, w := range []string{`shutting down: reason="received interrupt"`, "leadership ended: the agent is shutting down"} {
+		if i := strings.Index(logs, w); i < 0 || stopped >= 0 && i > stopped {
+			t.Fatalf("no %q before \"raft stopped\" in the agent's log:\n%s", w, tailLines(logs, 30))
+		}
+	}
+	want := []string{"raft stopped", "agent stopped cleanly"}
 	at := 0
 	for _, w := range want {
 		i := strings.Index(logs[at:], w)
