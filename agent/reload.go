@@ -58,7 +58,7 @@ const keepRunning = "reload: keeping the previous configuration and policies"
 // Reload says: next whole, as the next start would run it, then what runs
 // after the reload (returned with its start checks).
 func checkReload(running, next *config.Config, opts preflight.Options) (*config.Config, *preflight.Start, error) {
-	if _, diags := preflight.Check(next, opts); preflight.Err(diags) != nil {
+	if _, diags := preflight.Check(next, opts); diags.HasErrors() {
 		return nil, nil, fmt.Errorf("%s: %w", keepRunning, preflight.Err(diags))
 	}
 	run := config.Reloaded(running, next)

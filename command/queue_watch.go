@@ -33,8 +33,8 @@ Usage: foreshape queue watch [options]
   file) one line is printed per request that appears or changes state,
   reason, priority or score, and one when the queue is paused or resumed.
   With -json each change of what the filters show prints the whole
-  (filtered) queue as one line of JSON. When
-  the agent cannot be reached it says so and tries again.
+  (filtered) queue as one line of JSON. When the agent cannot be reached
+  it says so and tries again.
 
 Options:
 

@@ -3,6 +3,7 @@ package config
 import (
 	"maps"
 	"net/url"
+	"reflect"
 	"slices"
 	"strings"
 	"time"
@@ -364,7 +365,13 @@ func live(field string) bool {
 // what it holds: next's for the live settings, running's for the rest.
 func Reloaded(running, next *Config) *Config {
 	out := running.Clone()
-	out.LogLevel, out.ACL, out.Policies = next.LogLevel, next.ACL, next.Policies
+	ov, nv := reflect.ValueOf(out).Elem(), reflect.ValueOf(next).Elem()
+	for i := range ov.NumField() {
+		name, _, _ := strings.Cut(ov.Type().Field(i).Tag.Get("json"), ",")
+		if slices.Contains(LiveSettings, name) {
+			ov.Field(i).Set(nv.Field(i))
+		}
+	}
 	for f := range out.origins {
 		if live(f) {
 			delete(out.origins, f)

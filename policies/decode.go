@@ -5,20 +5,19 @@ import (
 	"path"
 	"regexp"
 	"slices"
+	"sort"
 	"strings"
 	"time"
 
 	"github.com/hashicorp/cronexpr"
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/gohcl"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
-
-	"sort"
 
 	"github.com/foreshape/foreshape/agent/state"
 	"github.com/foreshape/foreshape/internal/querytmpl"
 	"github.com/foreshape/foreshape/policies/hclfield"
-	"github.com/hashicorp/hcl/v2/hclsyntax"
 )
 
 // The decode structs mirror the HCL text. Every setting stays an

@@ -263,7 +263,7 @@ func (s *Server) forecasts(w http.ResponseWriter, r *http.Request) {
 		}
 		if len(out) == 0 && len(fs) > 0 {
 			writeError(w, http.StatusNotFound, fmt.Sprintf("no forecast of metric %q: the policies forecast %s", metric,
-				strings.Join(slices.Compact(slices.Sorted(slices.Values(metrics))), ", ")))
+				names(metrics)))
 			return
 		}
 		fs = out
@@ -274,6 +274,11 @@ func (s *Server) forecasts(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	writeJSON(w, nonNil(fs))
+}
+
+// names lists the distinct names of xs, sorted, comma-separated.
+func names(xs []string) string {
+	return strings.Join(slices.Compact(slices.Sorted(slices.Values(xs))), ", ")
 }
 
 // forecast answers GET /v1/forecast/LOCALITY[?metric=cpu]: every forecast of
@@ -303,9 +308,9 @@ func (s *Server) forecast(w http.ResponseWriter, r *http.Request) {
 		switch st := s.backend.Status(r.Context()); {
 		case len(metrics) > 0:
 			// A metric the locality's policies do not forecast.
-			why = "its policies forecast " + strings.Join(slices.Compact(slices.Sorted(slices.Values(metrics))), ", ")
+			why = "its policies forecast " + names(metrics)
 		case len(all) > 0:
-			why += "; the localities forecast: " + strings.Join(slices.Compact(slices.Sorted(slices.Values(locs))), ", ")
+			why += "; the localities forecast: " + names(locs)
 		case !st.IsLeader:
 			// A follower answers the leader's last cycle, which has none.
 			why = "this agent does not lead, and the leader (" + st.Leader + ") has published no forecast yet"
