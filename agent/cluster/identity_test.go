@@ -152,14 +152,15 @@ func TestClusterIDSpreadsAndUpgrades(t *testing.T) {
 func ghostCluster(t *testing.T, root string, legacy bool) ([]*cluster.Node, *cluster.Node) {
 	t.Helper()
 	dirs := []string{filepath.Join(root, "a0"), filepath.Join(root, "a1")}
-	ghost := cluster.Server{ID: "5b0c6c2e-1f0e-4a53-9d3f-6f1f0f6a9c11", Address: closedAddr(t), Voter: true}
+	addrs := closedAddrs(t, 3)
+	ghost := cluster.Server{ID: "5b0c6c2e-1f0e-4a53-9d3f-6f1f0f6a9c11", Address: addrs[2], Voter: true}
 	var servers []cluster.Server
-	for _, dir := range dirs {
+	for i, dir := range dirs {
 		id, err := cluster.LoadOrCreateNodeID(dir)
 		if err != nil {
 			t.Fatal(err)
 		}
-		servers = append(servers, cluster.Server{ID: id, Address: closedAddr(t), Voter: true})
+		servers = append(servers, cluster.Server{ID: id, Address: addrs[i], Voter: true})
 	}
 	servers = append(servers, ghost)
 	if legacy {
@@ -249,8 +250,9 @@ func TestOtherClustersServerRefusedFromTheStart(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				self := cluster.Server{ID: id, Address: closedAddr(t), Voter: true}
-				legacyBootstrap(t, bDir, self, []cluster.Server{self, {ID: "7d3e9a10-2b4c-4d5e-8f60-718293a4b5c6", Address: closedAddr(t), Voter: true}})
+				addrs := closedAddrs(t, 2)
+				self := cluster.Server{ID: id, Address: addrs[0], Voter: true}
+				legacyBootstrap(t, bDir, self, []cluster.Server{self, {ID: "7d3e9a10-2b4c-4d5e-8f60-718293a4b5c6", Address: addrs[1], Voter: true}})
 				bAddr = self.Address
 			} else {
 				b := alone(t, bDir, "127.0.0.1:0", &logBuffer{})

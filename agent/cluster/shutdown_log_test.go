@@ -233,6 +233,17 @@ func TestKilledFollowerLoggedOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The leader names a peer from its health checks' answers: wait for
+	// one that heard every server (under load the first may come late).
+	clustertest.Eventually(t, "the leader's health checks naming every server", func() bool {
+		named := 0
+		for _, h := range l.Health() {
+			if h.Info != nil && h.Info.Name != "" {
+				named++
+			}
+		}
+		return named == 3
+	})
 	from := len(s.logs[li].String())
 	if err := cluster.Crash(nodes[f]); err != nil {
 		t.Fatal(err)

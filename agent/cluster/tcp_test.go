@@ -360,13 +360,23 @@ func TestJoinFromAnUnreachableAddressRefused(t *testing.T) {
 // closedAddr returns a loopback address nothing listens on.
 func closedAddr(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	return closedAddrs(t, 1)[0]
+}
+
+// closedAddrs returns n distinct such addresses: each listener stays open
+// until all are chosen (the kernel may hand a port just closed out again).
+func closedAddrs(t *testing.T, n int) []string {
+	t.Helper()
+	var addrs []string
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		addrs = append(addrs, l.Addr().String())
 	}
-	addr := l.Addr().String()
-	l.Close()
-	return addr
+	return addrs
 }
 
 // TestDeadServerRemoved: a server silent longer than RemoveAfter leaves

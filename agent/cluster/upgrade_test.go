@@ -59,6 +59,12 @@ func mixedCluster(t *testing.T, older *state.FSM, tweak func(isOlder bool, c *cl
 	}
 	st, _ := c.Nodes[l].Status()
 	c.WaitApplied(st.LastIndex)
+	// Raft counts an entry applied once it hands it to the state machine,
+	// which applies it on its own goroutine: wait for the machines too, so
+	// that what a test reads of them first is the joined cluster's state.
+	c.Eventually(fmt.Sprintf("every state machine applied index %d", st.LastIndex), func() bool {
+		return older.AppliedIndex() >= st.LastIndex && fsms[0].AppliedIndex() >= st.LastIndex && fsms[1].AppliedIndex() >= st.LastIndex
+	})
 	return c, fsms, o
 }
 

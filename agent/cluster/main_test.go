@@ -1,0 +1,80 @@
+package cluster_test
+
+import (
+	"fmt"
+	"os"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+)
+
+// stallAfter is how long the package's tests may run before the watchdog
+// gives up on them: they take about a minute, a few under load. go test's
+// own -timeout prints every goroutine in full, and CI keeps only the end
+// of that; the watchdog prints first, in one line each, the goroutines
+// that hold this project's or raft's code, so that the end of the output
+// says where the tests hang.
+const stallAfter = 10 * time.Minute
+
+func TestMain(m *testing.M) {
+	t := time.AfterFunc(stallAfter, func() {
+		fmt.Fprintf(os.Stderr, "cluster tests: still running after %s; where they wait:\n%s", stallAfter, stalled())
+		panic("cluster tests: stalled; the goroutines above say where")
+	})
+	code := m.Run()
+	t.Stop()
+	os.Exit(code)
+}
+
+// stalled condenses the goroutines that run this project's or raft's code
+// to one line per distinct stack: how many, their state, then their
+// frames of this project, raft and the testing package, innermost first.
+// The test goroutines and those closing a node come last, where CI's
+// excerpt of the output ends.
+func stalled() string {
+	buf := make([]byte, 16<<20)
+	buf = buf[:runtime.Stack(buf, true)]
+	count := map[string]int{}
+	var order []string
+	for _, g := range strings.Split(string(buf), "\n\n") {
+		lines := strings.Split(g, "\n")
+		var funcs []string
+		for _, l := range lines[1:] {
+			if strings.HasPrefix(l, "\t") || strings.HasPrefix(l, "created by") {
+				continue
+			}
+			if i := strings.LastIndex(l, "("); i > 0 {
+				l = l[:i]
+			}
+			switch {
+			case strings.HasPrefix(l, "github.com/foreshape/foreshape/"):
+				funcs = append(funcs, strings.TrimPrefix(l, "github.com/foreshape/foreshape/"))
+			case strings.HasPrefix(l, "github.com/hashicorp/raft."), strings.HasPrefix(l, "testing."):
+				funcs = append(funcs, strings.TrimPrefix(l, "github.com/hashicorp/"))
+			}
+		}
+		if len(funcs) == 0 || !strings.Contains(g, "foreshape/foreshape") && !strings.Contains(g, "hashicorp/raft") {
+			continue
+		}
+		state := lines[0]
+		if i, j := strings.Index(state, "["), strings.LastIndex(state, "]"); i >= 0 && j > i {
+			state = state[i : j+1]
+		}
+		key := state + " " + strings.Join(funcs, " < ")
+		if count[key] == 0 {
+			order = append(order, key)
+		}
+		count[key]++
+	}
+	last := func(k string) bool { return strings.Contains(k, "_test.") || strings.Contains(k, "Close") }
+	var b strings.Builder
+	for _, pass := range []bool{false, true} {
+		for _, k := range order {
+			if last(k) == pass {
+				fmt.Fprintf(&b, "%d× %s\n", count[k], k)
+			}
+		}
+	}
+	return b.String()
+}
