@@ -571,3 +571,53 @@ func TestFinishedMoveFreesItsPlaceForThePass(t *testing.T) {
 	}
 	t.Fatalf("%s never finished", ids[0])
 }
+
+// TestSubmitNodeWithNothingToMove: a request for a node that runs only a
+// system job (which stays with its node) is refused, naming the node, as
+// it would move nothing; where the source's policy drains nodes it is
+// queued, as a drain still takes the node out of service.
+func TestSubmitNodeWithNothingToMove(t *testing.T) {
+	for _, drain := range []bool{false, true} {
+		t.Run(map[bool]string{false: "reschedule", true: "drain"}[drain], func(t *testing.T) {
+			pols := actPolicies
+			if drain {
+				pols = drainStrategy(pols)
+			}
+			h := newHarness(t, actScenario, pols)
+			id, typ, prio, cnt, cpu, mem := "logs", "system", 50, 1, 100, 128
+			g := "ship"
+			job := &nomadapi.Job{ID: &id, Name: &id, Type: &typ, Priority: &prio, Datacenters: []string{"dc1", "dc2"},
+				TaskGroups: []*nomadapi.TaskGroup{{Name: &g, Count: &cnt, Tasks: []*nomadapi.Task{{Name: "t", Driver: "exec",
+					Resources: &nomadapi.Resources{CPU: &cpu, MemoryMB: &mem}}}}}}
+			if _, _, err := h.client.Jobs().Register(job, nil); err != nil {
+				t.Fatal(err)
+			}
+			if _, _, err := h.client.Jobs().Deregister("web", true, nil); err != nil {
+				t.Fatal(err)
+			}
+			h.step(20 * time.Second)
+			nodeA := h.nodeID("a-")
+			if len(h.allocs("logs")) == 0 {
+				t.Fatal("the system job runs nowhere")
+			}
+			before := len(h.local.FSM.Act().Requests)
+			rid, err := h.c.Submit(h.ctx, h.now(), h.pols, Submission{Node: nodeA, Target: "dc2"})
+			if drain {
+				if err != nil {
+					t.Fatalf("a drain of a node with only a system job: %v", err)
+				}
+				if r := h.request(rid); r.Strategy != "drain" || len(r.Moves) != 0 {
+					t.Errorf("request %+v; want a drain moving nothing", r)
+				}
+				return
+			}
+			var ie *InvalidError
+			if !errors.As(err, &ie) || ie.Field != "node" || !strings.Contains(err.Error(), "runs nothing foreshape moves") {
+				t.Fatalf("err = %v; want an InvalidError on node saying it runs nothing foreshape moves", err)
+			}
+			if after := len(h.local.FSM.Act().Requests); after != before {
+				t.Errorf("the refused submission queued a request (%d, was %d)", after, before)
+			}
+		})
+	}
+}
