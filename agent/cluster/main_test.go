@@ -24,7 +24,29 @@ func TestMain(m *testing.M) {
 	})
 	code := m.Run()
 	t.Stop()
+	if code == 0 {
+		code = raftLeft()
+	}
 	os.Exit(code)
+}
+
+// raftLeft fails the package when a Raft instance still runs after every
+// test ended (a test that never closed a node, or a Close that let raft
+// run on): it would go on electing itself beside the tests that follow.
+func raftLeft() int {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		buf := make([]byte, 16<<20)
+		buf = buf[:runtime.Stack(buf, true)]
+		if !strings.Contains(string(buf), "hashicorp/raft.(*Raft).run(") {
+			return 0
+		}
+		if time.Now().After(deadline) {
+			fmt.Fprintf(os.Stderr, "cluster tests: a Raft instance still runs after the tests ended:\n%s", stalled())
+			return 1
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // stalled condenses the goroutines that run this project's or raft's code
