@@ -288,9 +288,7 @@ Options:
                   node is out of scheduling while its work moves and
                   stays out once emptied, as after a Nomad drain: make
                   it eligible again ('nomad node eligibility -enable')
-                  when it may take work. System and sysbatch jobs stay:
-                  a node running only those is refused, unless its
-                  policy's strategy is "drain".
+                  when it may take work.
   -target=PATH    The locality to move to (dc2, dc2/web). Required.
   -priority=N     1–100, higher first. Default: the agent's choice (from
                   the job's priority).

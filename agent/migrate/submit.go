@@ -50,9 +50,8 @@ func invalid(field, format string, args ...any) error {
 
 // Submit validates an operator's submission against Nomad and the policies
 // and queues it. A refusal changes nothing: *InvalidError for an unknown
-// allocation, job, group or node, a node with nothing to move (unless its
-// request drains it), an unknown target or one equal to the source, or a
-// target the job's constraints forbid; *state.ConflictError
+// allocation, job, group or node, an unknown target or one equal to the
+// source, or a target the job's constraints forbid; *state.ConflictError
 // naming the request that already moves the resource; state.ErrQueueFull.
 func (c *Coordinator) Submit(ctx context.Context, now time.Time, pols []*policies.Policy, s Submission) (string, error) {
 	c.mu.Lock()
@@ -161,11 +160,6 @@ func (c *Coordinator) Submit(ctx context.Context, now time.Time, pols []*policie
 	}
 	if r.Resource.Kind != state.ResourceNode && r.Strategy == string(policies.StrategyDrain) {
 		r.Strategy = string(policies.StrategyReschedule)
-	}
-	if r.Resource.Kind == state.ResourceNode && len(r.Moves) == 0 && r.Strategy != string(policies.StrategyDrain) {
-		// A drain still takes the node out of service; any other strategy
-		// would queue a request that does nothing.
-		return "", invalid("node", "%s runs nothing foreshape moves (system and sysbatch jobs stay on their node, placeholders are foreshape's own); nothing to queue with the %s strategy", r.Resource, r.Strategy)
 	}
 	for _, m := range r.Moves {
 		j, ok := cluster.Job(m.Namespace, m.Job)
