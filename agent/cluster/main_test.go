@@ -1,6 +1,7 @@
 package cluster_test
 
 import (
+	"flag"
 	"fmt"
 	"os"
 	"runtime"
@@ -9,21 +10,29 @@ import (
 	"time"
 )
 
-// stallAfter is how long the package's tests may run before the watchdog
-// gives up on them: they take about a minute, a few under load. go test's
-// own -timeout prints every goroutine in full, and CI keeps only the end
-// of that; the watchdog prints first, in one line each, the goroutines
-// that hold this project's or raft's code, so that the end of the output
-// says where the tests hang.
-const stallAfter = 10 * time.Minute
-
+// The watchdog: when the package's tests run for half of go test's
+// -timeout (10 minutes of make test's 20; they take about a minute, two
+// under load), it prints, one line per distinct stack, the goroutines that
+// run this project's or raft's code, then panics. go test's own timeout
+// prints every goroutine in full, and CI keeps only the end of that; the
+// watchdog's lines end the output, so its end says where the tests wait.
 func TestMain(m *testing.M) {
-	t := time.AfterFunc(stallAfter, func() {
-		fmt.Fprintf(os.Stderr, "cluster tests: still running after %s; where they wait:\n%s", stallAfter, stalled())
-		panic("cluster tests: stalled; the goroutines above say where")
-	})
+	flag.Parse()
+	stallAfter := time.Duration(0)
+	if f := flag.Lookup("test.timeout"); f != nil {
+		if d, ok := f.Value.(flag.Getter).Get().(time.Duration); ok {
+			stallAfter = d / 2
+		}
+	}
+	stop := func() bool { return false }
+	if stallAfter > 0 {
+		stop = time.AfterFunc(stallAfter, func() {
+			fmt.Fprintf(os.Stderr, "cluster tests: still running after %s; where they wait:\n%s", stallAfter, stalled())
+			panic("cluster tests: stalled; the goroutines above say where")
+		}).Stop
+	}
 	code := m.Run()
-	t.Stop()
+	stop()
 	if code == 0 {
 		code = raftLeft()
 	}
