@@ -74,6 +74,9 @@ func New(t testing.TB, n int, newFSM func(i int) raft.FSM, tweak func(i int, c *
 		servers = append(servers, cluster.Server{ID: fmt.Sprintf("node%d", i), Address: string(tr.LocalAddr()), Voter: true})
 	}
 	c.log = Logger(t)
+	// Registered first, so that the nodes already started are closed when
+	// a later one fails to start.
+	t.Cleanup(c.Close)
 	for i := range n {
 		cfg := Config(fmt.Sprintf("node%d", i))
 		cfg.Transport = c.trans[i]
@@ -92,7 +95,6 @@ func New(t testing.TB, n int, newFSM func(i int) raft.FSM, tweak func(i int, c *
 		c.FSMs = append(c.FSMs, fsm)
 		c.mu.Unlock()
 	}
-	t.Cleanup(c.Close)
 	if err := c.Nodes[0].Bootstrap(servers...); err != nil {
 		t.Fatalf("clustertest: %v", err)
 	}
