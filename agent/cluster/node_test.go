@@ -102,6 +102,7 @@ func TestSingleNodeRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { n1.Close() }) // a failure before its Close below
 	waitLeading(t, n1)
 	for m := range 5 {
 		res := apply(t, n1, batch(m))
@@ -228,6 +229,7 @@ func TestDamagedSnapshots(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { n.Close() }) // a failure before its Close below
 	waitLeading(t, n)
 	apply(t, n, state.Encode(state.SetQueuePaused{Paused: true}))
 	if err := n.Snapshot(); err != nil {
@@ -583,6 +585,7 @@ func TestHalfWrittenSnapshotsRemoved(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { n.Close() }) // a failure before its Close below
 	waitLeading(t, n)
 	apply(t, n, state.Encode(state.SetQueuePaused{Paused: true}))
 	if err := n.Snapshot(); err != nil {
