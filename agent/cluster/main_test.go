@@ -45,9 +45,7 @@ func TestMain(m *testing.M) {
 func raftLeft() int {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		buf := make([]byte, 16<<20)
-		buf = buf[:runtime.Stack(buf, true)]
-		if !strings.Contains(string(buf), "hashicorp/raft.(*Raft).run(") {
+		if !strings.Contains(goroutines(), "hashicorp/raft.(*Raft).run(") {
 			return 0
 		}
 		if time.Now().After(deadline) {
@@ -64,11 +62,9 @@ func raftLeft() int {
 // The test goroutines and those closing a node come last, where CI's
 // excerpt of the output ends.
 func stalled() string {
-	buf := make([]byte, 16<<20)
-	buf = buf[:runtime.Stack(buf, true)]
 	count := map[string]int{}
 	var order []string
-	for _, g := range strings.Split(string(buf), "\n\n") {
+	for _, g := range strings.Split(goroutines(), "\n\n") {
 		lines := strings.Split(g, "\n")
 		var funcs []string
 		for _, l := range lines[1:] {
@@ -108,4 +104,10 @@ func stalled() string {
 		}
 	}
 	return b.String()
+}
+
+// goroutines is every goroutine's stack, as a panic prints them.
+func goroutines() string {
+	buf := make([]byte, 16<<20)
+	return string(buf[:runtime.Stack(buf, true)])
 }
