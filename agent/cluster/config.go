@@ -138,6 +138,10 @@ type Config struct {
 	LogStore      raft.LogStore
 	StableStore   raft.StableStore
 	SnapshotStore raft.SnapshotStore
+
+	// olderTransport: a test's server of a release before the Raft hello
+	// (OlderTransport in export_test.go).
+	olderTransport bool
 }
 
 func (c Config) withDefaults() Config {

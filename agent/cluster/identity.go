@@ -167,6 +167,49 @@ func (n *Node) learnClusterID(body json.RawMessage) {
 	}
 }
 
+// raftHello is the hello of a Raft connection this server dials to
+// address (transport.go): its cluster ID, its server ID, and the server its
+// configuration has there.
+func (n *Node) raftHello(address string) raftHello {
+	h := raftHello{ClusterID: n.ClusterID(), From: n.cfg.NodeID}
+	r := n.live.Load()
+	if r == nil {
+		return h
+	}
+	// GetConfiguration reads raft's latest configuration without waiting
+	// for its main loop, which may be the one dialing.
+	f := r.GetConfiguration()
+	if f.Error() != nil {
+		return h
+	}
+	for _, s := range f.Configuration().Servers {
+		if string(s.Address) != address {
+			continue
+		}
+		if h.To != "" {
+			h.To = "" // two servers at one address: a rejoin under way
+			break
+		}
+		h.To = string(s.ID)
+	}
+	return h
+}
+
+// admitRaft refuses a Raft connection whose hello names another server
+// than this one, or another cluster than this server's (when both have an
+// ID): its leader would replace this server's log with its own.
+func (n *Node) admitRaft(h raftHello) error {
+	if h.To != "" && h.To != n.cfg.NodeID {
+		return fmt.Errorf("this address is server %s's, not server %s's, which server %s's configuration names here: "+
+			"server %s left this address (if it is gone for good, remove it from that cluster: `foreshape operator raft remove-peer -id %s`), "+
+			"or server %s belongs to another cluster than this one", n.cfg.NodeID, h.To, h.From, h.To, h.To, h.From)
+	}
+	if own := n.ClusterID(); own != "" && h.ClusterID != "" && own != h.ClusterID {
+		return fmt.Errorf("%w: server %s belongs to cluster %s, this server to cluster %s", ErrOtherCluster, h.From, h.ClusterID, own)
+	}
+	return nil
+}
+
 // settleClusterID runs on the leader after a health round: a leader
 // without an ID (a cluster from before IDs) takes one its servers have
 // (the most common), or, when every server answered and none has one,

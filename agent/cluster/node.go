@@ -107,6 +107,9 @@ type Node struct {
 	recon *reconciler
 	// clusterID caches ClusterID once known.
 	clusterID atomic.Pointer[string]
+	// live is raft once NewRaft returned, for the transport's goroutines,
+	// which raft starts before (raftHello).
+	live atomic.Pointer[raft.Raft]
 	// leaving are the peers that said they were stopping (OpLeaving).
 	leaving *leavingPeers
 	// unreachable folds raft's failures to reach a peer that did not say
@@ -288,6 +291,8 @@ func (n *Node) open(fsm raft.FSM) error {
 				return err
 			}
 			m.rpc = n.rpc.serve
+			m.peer = n
+			m.older = cfg.olderTransport
 			n.mux = m
 			// MaxRPCsInFlight 1: each replication stream sends an append
 			// and waits for its answer, without raft's pipeline. The
@@ -329,6 +334,7 @@ func (n *Node) open(fsm raft.FSM) error {
 		return fmt.Errorf("cluster: start raft: %w", err)
 	}
 	n.raft = r
+	n.live.Store(r)
 	// Peers' RPCs (info, join, forwarded writes) read n.raft: accept
 	// connections only now that it is set. Raft's own listener waits in
 	// Accept until then.

@@ -61,14 +61,17 @@ func (l stoppingLogger) Warn(msg string, args ...any) {
 }
 
 func (l stoppingLogger) Log(level hclog.Level, msg string, args ...any) {
+	// A peer that said it was leaving is quiet, unless its address now
+	// answers with a refusal: another server has taken it.
+	refused := refusal(args)
 	if level == hclog.Error && l.stopping.Err() != nil && ownShutdown(msg, args) ||
-		(level == hclog.Error || level == hclog.Warn) && l.leaving.left(msg, args) ||
+		(level == hclog.Error || level == hclog.Warn) && refused == "" && l.leaving.left(msg, args) ||
 		level == hclog.Error && snapshotNeeded(msg, args) {
 		level = hclog.Debug
 	}
 	if level == hclog.Error && l.unreachable != nil {
 		if addr, id, ok := unreachedPeer(msg, args); ok {
-			switch first, name, sum := l.unreachable.fold(addr, id); {
+			switch first, name, sum := l.unreachable.fold(addr, id, refused); {
 			case first:
 				if name != "" {
 					args = append(args, "name", name)
@@ -261,6 +264,21 @@ func peerArg(args []any, key string) (addr, id string) {
 	return addr, id
 }
 
+// refusal is the reason a server gave for refusing raft's connection
+// (RaftRefusedError) in a line's error, or "".
+func refusal(args []any) string {
+	for i := 0; i+1 < len(args); i += 2 {
+		if args[i] != "error" {
+			continue
+		}
+		var refused *RaftRefusedError
+		if err, ok := args[i+1].(error); ok && errors.As(err, &refused) {
+			return refused.Reason
+		}
+	}
+	return ""
+}
+
 // foldEvery is how often a peer that stays unreachable is logged: raft
 // retries a peer it cannot reach at once, then backs off to about ten
 // seconds between tries, each an ERROR line (measured: about 98 a
@@ -296,6 +314,7 @@ type unreachablePeer struct {
 	reported time.Time // its last ERROR line
 	folded   int       // failures after the one reported
 	total    int       // failures after the first
+	refused  string    // the reason of its last refusal logged
 }
 
 // unreachableSum is what the once-a-minute line says of a peer: how long
@@ -347,11 +366,13 @@ func newUnreachablePeers(now func() time.Time) *unreachablePeers {
 }
 
 // fold records a failure to reach the peer at addr (or with id): first
-// when it is the first of a run, which is logged as it is (with the
-// peer's name, when known); sum when a foldEvery has passed since the
-// peer's last ERROR line, to log after it. Otherwise the failure is
-// folded.
-func (u *unreachablePeers) fold(addr, id string) (first bool, name string, sum *unreachableSum) {
+// when it is the first of a run, or the peer refused the connection for
+// another reason than before (refused: the server at the address says
+// it is not that peer, or of another cluster), which is logged as it is
+// (with the peer's name, when known); sum when a foldEvery has passed
+// since the peer's last ERROR line, to log after it. Otherwise the
+// failure is folded.
+func (u *unreachablePeers) fold(addr, id, refused string) (first bool, name string, sum *unreachableSum) {
 	if u == nil {
 		return false, "", nil
 	}
@@ -366,7 +387,7 @@ func (u *unreachablePeers) fold(addr, id string) (first bool, name string, sum *
 		if id == "" {
 			id = u.known[addr].id
 		}
-		u.peers = append(u.peers, &unreachablePeer{addr: addr, id: id, since: now, last: now, reported: now})
+		u.peers = append(u.peers, &unreachablePeer{addr: addr, id: id, since: now, last: now, reported: now, refused: refused})
 		return true, u.nameOf(addr, id), nil
 	}
 	p := u.peers[i]
@@ -377,6 +398,11 @@ func (u *unreachablePeers) fold(addr, id string) (first bool, name string, sum *
 		p.id = id
 	}
 	p.last = now
+	if refused != "" && refused != p.refused {
+		p.refused, p.reported = refused, now
+		p.total++
+		return true, u.nameOf(p.addr, p.id), nil
+	}
 	p.folded++
 	p.total++
 	if now.Sub(p.reported) >= foldEvery {

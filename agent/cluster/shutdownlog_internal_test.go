@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -181,8 +182,8 @@ func TestUnreachableByAddressEndsByID(t *testing.T) {
 		if known {
 			u.setKnown(map[string]knownPeer{"10.0.0.2:7576": {id: "b"}})
 		}
-		first, _, _ := u.fold("10.0.0.2:7576", "")
-		u.fold("10.0.0.2:7576", "")
+		first, _, _ := u.fold("10.0.0.2:7576", "", "")
+		u.fold("10.0.0.2:7576", "", "")
 		s := u.back("b")
 		switch {
 		case !known && s != nil:
@@ -191,5 +192,37 @@ func TestUnreachableByAddressEndsByID(t *testing.T) {
 			t.Errorf("b's ID known: first %v, back %+v, want its run of one folded failure at its address", first, s)
 		}
 		now = now.Add(foldEvery) // the unknown run ends unreported
+	}
+}
+
+// TestRefusalLoggedWhenItsReasonChanges: a peer unreachable for a while
+// whose address then answers with a refusal (another server took it) is
+// logged at ERROR once more, with the refusal's reason, and once again
+// only when the reason changes; the refusals in between are folded.
+func TestRefusalLoggedWhenItsReasonChanges(t *testing.T) {
+	now := time.Date(2026, 12, 4, 1, 0, 0, 0, time.UTC)
+	u := newUnreachablePeers(func() time.Time { return now })
+	var out strings.Builder
+	l := stoppingLogger{hclog.New(&hclog.LoggerOptions{Output: &out, Level: hclog.Info}), context.Background(),
+		newLeavingPeers(func() time.Time { return now }), u}
+	b := raft.Server{ID: "b", Address: "10.0.0.2:7576"}
+	fail := func(err error) {
+		now = now.Add(time.Second)
+		l.Error("failed to appendEntries to", "peer", b, "error", err)
+	}
+	errorLines := func() int { return strings.Count(out.String(), "[ERROR]") }
+	fail(io.EOF)
+	fail(io.EOF)
+	taken := &RaftRefusedError{Address: "10.0.0.2:7576", Reason: "this address is server x's, not server b's"}
+	for range 3 {
+		fail(fmt.Errorf("wrapped: %w", taken))
+	}
+	if n := errorLines(); n != 2 || !strings.Contains(out.String(), "this address is server x's, not server b's") {
+		t.Fatalf("%d ERROR lines, want 2 (the first failure, then the first refusal, with its reason):\n%s", n, out.String())
+	}
+	fail(&RaftRefusedError{Address: "10.0.0.2:7576", Reason: "another cluster"})
+	fail(io.EOF)
+	if n := errorLines(); n != 3 || !strings.Contains(out.String(), "another cluster") {
+		t.Errorf("%d ERROR lines, want 3 (a refusal for another reason logged, a plain failure folded):\n%s", n, out.String())
 	}
 }

@@ -3,6 +3,8 @@ package cluster
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -15,14 +17,70 @@ import (
 	"github.com/hashicorp/raft"
 )
 
-// The Raft port carries two kinds of connection, told apart by the first
+// The Raft port carries three kinds of connection, told apart by the first
 // byte the dialer writes (after the TLS handshake, when TLS is on): Raft's
-// own RPCs, and foreshape's cluster RPCs (server info, join, client agent
-// reports, forwarded calls).
+// own RPCs opened with a hello (connRaftHello), Raft's own RPCs without one
+// (connRaft: what servers of releases before the hello dial), and
+// foreshape's cluster RPCs (server info, join, client agent reports,
+// forwarded calls).
 const (
-	connRaft byte = 'R'
-	connRPC  byte = 'C'
+	connRaft      byte = 'R'
+	connRaftHello byte = 'H'
+	connRPC       byte = 'C'
 )
+
+// A Raft connection's hello says which cluster the dialer belongs to and
+// which server it means to reach, so that a server refuses Raft traffic
+// meant for another: raft itself checks membership only for votes, and a
+// leader replicating to an address whose server is gone (its port taken by
+// a server of another cluster, or by a new server that has not joined yet)
+// would otherwise overwrite that server's log with its own cluster's.
+//
+// The dialer writes connRaftHello, then the hello as JSON behind a two-byte
+// big-endian length; the acceptor answers helloAccepted, or helloRefused
+// and the reason behind a two-byte length, and closes. A server of a
+// release before the hello closes the connection at the unknown kind
+// without a word: the dialer then dials that address without a hello
+// (connRaft) for olderPeerRetry before it tries the hello again, so
+// servers of both releases replicate to each other during a rolling
+// upgrade. A server accepts connRaft too, for the same reason: the hello
+// protects a server from a dialer of this release or later.
+type raftHello struct {
+	// ClusterID is the dialer's cluster ID ("" while it has none).
+	ClusterID string `json:"cluster_id,omitempty"`
+	// From is the dialer's server ID.
+	From string `json:"from,omitempty"`
+	// To is the server ID the dialer's configuration has at the address
+	// it dials ("" when it has none there, or more than one).
+	To string `json:"to,omitempty"`
+}
+
+const (
+	helloAccepted byte = '+'
+	helloRefused  byte = '-'
+	// maxHello bounds a hello and a refusal's reason.
+	maxHello = 4096
+	// olderPeerRetry is how long an address that closed a hello without
+	// an answer is dialed without one.
+	olderPeerRetry = time.Minute
+)
+
+// raftPeer is the server behind a mux: it writes the hellos of the Raft
+// connections it dials and admits those it accepts.
+type raftPeer interface {
+	raftHello(address string) raftHello
+	admitRaft(h raftHello) error
+}
+
+// RaftRefusedError is a server's refusal of a Raft connection whose hello
+// names another cluster or another server than its own.
+type RaftRefusedError struct {
+	Address, Reason string
+}
+
+func (e *RaftRefusedError) Error() string {
+	return fmt.Sprintf("cluster: the server at %s refused the Raft connection: %s", e.Address, e.Reason)
+}
 
 // handshakeTimeout bounds the TLS handshake and the kind byte of an
 // accepted connection.
@@ -91,6 +149,18 @@ type mux struct {
 	log    hclog.Logger
 	raftCh chan net.Conn
 	rpc    func(net.Conn)
+	// peer writes and admits Raft hellos; nil: none are written, and
+	// every hello is admitted.
+	peer raftPeer
+	// older is a test's stand-in for a server of a release before the
+	// hello: it dials without one and closes a hello unanswered.
+	older bool
+
+	// olderPeers are the addresses that closed a hello unanswered, with
+	// when; refusals are the refusal reasons already logged at WARN.
+	olderMu    sync.Mutex
+	olderPeers map[string]time.Time
+	refusals   sync.Map
 
 	done      chan struct{}
 	closeOnce sync.Once
@@ -173,7 +243,7 @@ func listen(bind, adv string, t *TLS, log hclog.Logger) (*mux, error) {
 		advAddr = a
 	}
 	m := &mux{ln: ln, adv: advAddr, tls: t, log: log, raftCh: make(chan net.Conn), done: make(chan struct{}),
-		raftConns: map[*raftConn]struct{}{}}
+		raftConns: map[*raftConn]struct{}{}, olderPeers: map[string]time.Time{}}
 	return m, nil
 }
 
@@ -228,6 +298,13 @@ func (m *mux) route(c net.Conn) {
 		c.Close()
 		return
 	}
+	if kind[0] == connRaftHello && !m.older {
+		if !m.admit(c) {
+			c.Close()
+			return
+		}
+		kind[0] = connRaft
+	}
 	_ = c.SetDeadline(time.Time{})
 	switch kind[0] {
 	case connRaft:
@@ -250,6 +327,64 @@ func (m *mux) route(c net.Conn) {
 		m.log.Warn("refused a connection of unknown kind", "remote_addr", c.RemoteAddr().String(), "kind", kind[0])
 		c.Close()
 	}
+}
+
+// admit reads the hello of an accepted Raft connection and answers it; it
+// is false when the connection is to be closed (refused, or the hello
+// unreadable).
+func (m *mux) admit(c net.Conn) bool {
+	b, err := readFrame(c)
+	if err != nil {
+		m.log.Warn("refused a Raft connection: its hello could not be read", "remote_addr", c.RemoteAddr().String(), logKeyError, err)
+		return false
+	}
+	var h raftHello
+	if err := json.Unmarshal(b, &h); err != nil {
+		m.log.Warn("refused a Raft connection: its hello could not be read", "remote_addr", c.RemoteAddr().String(), logKeyError, err)
+		return false
+	}
+	if m.peer != nil {
+		if err := m.peer.admitRaft(h); err != nil {
+			// Once per reason at WARN: the dialer retries, backing off
+			// to about ten seconds.
+			level := hclog.Debug
+			if _, seen := m.refusals.LoadOrStore(err.Error(), true); !seen {
+				level = hclog.Warn
+			}
+			m.log.Log(level, "refused a Raft connection: it is meant for another cluster or server",
+				"remote_addr", c.RemoteAddr().String(), "from", h.From, "its_cluster_id", h.ClusterID, "meant_for", h.To, logKeyError, err)
+			reply := append([]byte{helloRefused}, frame([]byte(err.Error()))...)
+			_, _ = c.Write(reply)
+			return false
+		}
+	}
+	_, err = c.Write([]byte{helloAccepted})
+	return err == nil
+}
+
+// frame is b behind its two-byte big-endian length, cut to maxHello.
+func frame(b []byte) []byte {
+	if len(b) > maxHello {
+		b = b[:maxHello]
+	}
+	return append(binary.BigEndian.AppendUint16(nil, uint16(len(b))), b...)
+}
+
+// readFrame reads what frame wrote.
+func readFrame(r io.Reader) ([]byte, error) {
+	var n [2]byte
+	if _, err := io.ReadFull(r, n[:]); err != nil {
+		return nil, err
+	}
+	size := binary.BigEndian.Uint16(n[:])
+	if size > maxHello {
+		return nil, fmt.Errorf("a frame of %d bytes, over %d", size, maxHello)
+	}
+	b := make([]byte, size)
+	if _, err := io.ReadFull(r, b); err != nil {
+		return nil, err
+	}
+	return b, nil
 }
 
 // countingConn counts the bytes read from an accepted connection during
@@ -285,6 +420,16 @@ func (m *mux) wait() { m.wg.Wait() }
 
 // dial opens a connection of kind to address, with TLS when t is set.
 func dial(address string, kind byte, t *TLS, timeout time.Duration) (net.Conn, error) {
+	return dialGreet(address, kind, t, timeout, nil)
+}
+
+// errNoHelloAnswer: the acceptor closed a hello without answering, as a
+// server of a release before the hello does.
+var errNoHelloAnswer = errors.New("the server closed the connection at the hello without answering")
+
+// dialGreet is dial running greet, when not nil, on the connection after
+// the kind byte, within the timeout.
+func dialGreet(address string, kind byte, t *TLS, timeout time.Duration, greet func(net.Conn) error) (net.Conn, error) {
 	d := net.Dialer{Timeout: timeout}
 	c, err := d.Dial("tcp", address)
 	if err != nil {
@@ -303,8 +448,78 @@ func dial(address string, kind byte, t *TLS, timeout time.Duration) (net.Conn, e
 		c.Close()
 		return nil, err
 	}
+	if greet != nil {
+		if err := greet(c); err != nil {
+			c.Close()
+			return nil, err
+		}
+	}
 	_ = c.SetDeadline(time.Time{})
 	return c, nil
+}
+
+// dialRaft opens a Raft connection to address: with a hello, unless the
+// address closed one unanswered within olderPeerRetry (a server of a
+// release before the hello), in which case without.
+func (m *mux) dialRaft(address string, timeout time.Duration) (net.Conn, error) {
+	if m.peer == nil || m.older || m.olderPeer(address) {
+		return dial(address, connRaft, m.tls, timeout)
+	}
+	h, err := json.Marshal(m.peer.raftHello(address))
+	if err != nil {
+		return nil, err
+	}
+	c, err := dialGreet(address, connRaftHello, m.tls, timeout, func(c net.Conn) error {
+		if _, err := c.Write(frame(h)); err != nil {
+			return noAnswer(err)
+		}
+		var answer [1]byte
+		if _, err := io.ReadFull(c, answer[:]); err != nil {
+			return noAnswer(err)
+		}
+		switch answer[0] {
+		case helloAccepted:
+			return nil
+		case helloRefused:
+			reason, err := readFrame(c)
+			if err != nil {
+				reason = []byte("(its reason could not be read: " + err.Error() + ")")
+			}
+			return &RaftRefusedError{Address: address, Reason: string(reason)}
+		}
+		return fmt.Errorf("cluster: the server at %s answered the Raft hello with %q", address, answer[0])
+	})
+	if errors.Is(err, errNoHelloAnswer) {
+		m.log.Info("the server closed the Raft hello without an answer, as a server of an earlier release does: dialing it without the hello for a while",
+			logKeyAddress, address, "retry_hello_after", olderPeerRetry)
+		m.olderMu.Lock()
+		m.olderPeers[address] = time.Now()
+		m.olderMu.Unlock()
+		return dial(address, connRaft, m.tls, timeout)
+	}
+	return c, err
+}
+
+// noAnswer maps the end of a connection before the hello's answer to
+// errNoHelloAnswer; other errors (a timeout) stay as they are.
+func noAnswer(err error) error {
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) {
+		return fmt.Errorf("%w: %w", errNoHelloAnswer, err)
+	}
+	return err
+}
+
+// olderPeer says whether address closed a hello unanswered within
+// olderPeerRetry.
+func (m *mux) olderPeer(address string) bool {
+	m.olderMu.Lock()
+	defer m.olderMu.Unlock()
+	at, ok := m.olderPeers[address]
+	if ok && time.Since(at) >= olderPeerRetry {
+		delete(m.olderPeers, address)
+		return false
+	}
+	return ok
 }
 
 // raftLayer is the raft.StreamLayer over the mux.
@@ -325,5 +540,5 @@ func (l raftLayer) Close() error   { return l.m.close() }
 func (l raftLayer) Addr() net.Addr { return l.m.adv }
 
 func (l raftLayer) Dial(address raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
-	return dial(string(address), connRaft, l.m.tls, timeout)
+	return l.m.dialRaft(string(address), timeout)
 }
