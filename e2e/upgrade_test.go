@@ -254,8 +254,16 @@ func rollingReplace(t *testing.T, from, to string) {
 			bin = to
 		}
 		snaps, installs, refused := 0, 0, 0
+		// Raft hellos: the server dialed one without it (a server of a
+		// release before the hello had closed it unanswered), or closed
+		// one as a connection of an unknown kind (such a server).
+		withoutHello, unknownKind := 0, 0
 		for line := range strings.SplitSeq(l.String(), "\n") {
 			switch {
+			case strings.Contains(line, "dialing it without the hello"):
+				withoutHello++
+			case strings.Contains(line, "refused a connection of unknown kind"):
+				unknownKind++
 			case strings.Contains(line, "snapshot complete up to"):
 				snaps++
 			case strings.Contains(line, "Installed remote snapshot"):
@@ -267,8 +275,9 @@ func rollingReplace(t *testing.T, from, to string) {
 				t.Errorf("server process %d (%s): %s", i, buildName(bin), line)
 			}
 		}
-		t.Logf("figures: server process %d (%s): %d snapshots written, %d installed, %d ERROR lines about a transfer to a stopped server",
-			i, buildName(bin), snaps, installs, refused)
+		t.Logf("figures: server process %d (%s): %d snapshots written, %d installed, %d ERROR lines about a transfer to a stopped server; "+
+			"%d times it went on without the Raft hello, %d hellos it closed unanswered",
+			i, buildName(bin), snaps, installs, refused, withoutHello, unknownKind)
 	}
 	for i, l := range r.allLogs {
 		if strings.Contains(l.String(), "stopped applying the log") {
