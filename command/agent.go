@@ -165,7 +165,7 @@ func (c *AgentCommand) Run(args []string) int {
 	setup := loadAgent(*path, *dev || replaying, replaying, *dev && *useDevSim, *httpAddr, os.Getenv)
 	writeDiags(c.Err, setup.files, setup.diags)
 	if setup.diags.HasErrors() {
-		return ExitInvalid
+		return setup.exitCode()
 	}
 	cfg := setup.cfg
 	log := hclog.New(&hclog.LoggerOptions{
@@ -339,6 +339,17 @@ type agentSetup struct {
 	// agent must not start.
 	files map[string]*hcl.File
 	diags hcl.Diagnostics
+	// badFlag: the -http-addr value is refused (a usage error, exit 2,
+	// where a refused file or environment value exits 1).
+	badFlag bool
+}
+
+// exitCode is how a command that loaded s ends when s.diags has errors.
+func (s agentSetup) exitCode() int {
+	if s.badFlag {
+		return ExitUsage
+	}
+	return ExitInvalid
 }
 
 // loadAgent builds the agent's configuration from its sources, in order of
@@ -387,7 +398,9 @@ func loadAgentConfig(path string, dev bool, httpAddr string, getenv func(string)
 	}
 	s.diags = append(s.diags, config.ApplyEnv(cfg, getenv)...)
 	if httpAddr != "" {
-		s.diags = append(s.diags, config.Set(cfg, "http.address", httpAddr, "flag -http-addr")...)
+		d := config.Set(cfg, "http.address", httpAddr, "flag -http-addr")
+		s.diags = append(s.diags, d...)
+		s.badFlag = d.HasErrors()
 	}
 	return cfg, s
 }

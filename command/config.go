@@ -105,7 +105,7 @@ func (c *ConfigValidateCommand) Run(args []string) int {
 	s := loadAgent(path, *dev, false, *dev && *devSim, *httpAddr, getenv)
 	writeDiags(c.Err, s.files, s.diags)
 	if s.diags.HasErrors() {
-		return ExitInvalid
+		return s.exitCode()
 	}
 	// What the agent would log as unused when it starts.
 	for _, u := range s.cfg.Unused() {

@@ -470,3 +470,31 @@ func TestDevAndReplayRefuseNomadSettings(t *testing.T) {
 		t.Errorf("dev with forecast_only: %v", s.diags)
 	}
 }
+
+// A refused -http-addr value is a usage error (exit 2) in the agent and in
+// config validate, and says it came from the flag; the same value from a
+// file is an invalid configuration (exit 1).
+func TestBadHTTPAddrFlagIsAUsageError(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.hcl")
+	if err := os.WriteFile(good, []byte("data_dir = \""+filepath.Join(dir, "data")+"\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	bad := filepath.Join(dir, "bad.hcl")
+	if err := os.WriteFile(bad, []byte("http {\n  address = \"bogus\"\n}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{
+		{"agent", "-dev", "-http-addr", "bogus"},
+		{"agent", "-config", good, "-http-addr", "127.0.0.1:99999"},
+		{"config", "validate", "-http-addr", "256.1.1.1:80", good},
+	} {
+		code, _, errOut := run(t, args...)
+		if code != ExitUsage || !strings.Contains(errOut, "from flag -http-addr") {
+			t.Errorf("%v: exit %d, %q; want %d naming the flag", args, code, errOut, ExitUsage)
+		}
+	}
+	if code, _, errOut := run(t, "config", "validate", bad); code != ExitInvalid || !strings.Contains(errOut, "bad.hcl:2") {
+		t.Errorf("config validate of a file with a bad http.address: exit %d, %q; want %d naming the file and line", code, errOut, ExitInvalid)
+	}
+}
