@@ -139,3 +139,41 @@ func TestHelloRollingUpgrade(t *testing.T) {
 		return has(fsms[0], "from the older leader") && has(fsms[1], "from the older leader")
 	})
 }
+
+// TestReplacedServerAtTheSameAddressJoins: a server that comes back at its
+// address with a new identity (its data_dir lost) is refused the leader's
+// Raft connections meant for the server it replaces, joins as itself, and
+// the leader then replicates to it: the join removes the old server.
+func TestReplacedServerAtTheSameAddressJoins(t *testing.T) {
+	reg := &registry{}
+	root := t.TempDir()
+	var nodes []*cluster.Node
+	for i := range 3 {
+		n, _ := tcpServer(t, filepath.Join(root, fmt.Sprintf("s%d", i)), reg, nil)
+		nodes = append(nodes, n)
+	}
+	l := applyToLeader(t, nodes, []byte("before"))
+	gone := (slices.Index(nodes, l) + 1) % 3
+	old := nodes[gone].Info()
+	if err := cluster.Crash(nodes[gone]); err != nil {
+		t.Fatal(err)
+	}
+	if err := nodes[gone].Close(); err != nil {
+		t.Fatal(err)
+	}
+	n, fsm := tcpServer(t, filepath.Join(root, "new"), reg, func(c *cluster.Config) { c.BindAddr = old.RaftAddress })
+	if n.Info().ID == old.ID {
+		t.Fatal("the new server has the old one's ID")
+	}
+	nodes[gone] = n
+	clustertest.Eventually(t, "the new server in the configuration, the old one out", func() bool {
+		s := suffrage(t, leaderOf(t, nodes...))
+		_, hasNew := s[n.Info().ID]
+		_, hasOld := s[old.ID]
+		return hasNew && !hasOld && len(s) == 3
+	})
+	applyToLeader(t, nodes, []byte("after"))
+	clustertest.Eventually(t, "the new server applying the entries before and after", func() bool {
+		return slices.Equal(fsm.Values(), []string{"before", "after"})
+	})
+}
