@@ -131,11 +131,18 @@ Usage: foreshape config show [options] PATH
 
   Loads the agent configuration at PATH (a file or a directory of *.hcl
   files), checks its settings and the rules between them, and prints the
-  effective configuration: every setting, defaults included. A token that
-  is set prints as "<redacted>", one that is not as "". A setting whose
-  default is worked out elsewhere prints empty when not set: name (the
-  host name), advertise_addr (bind_addr and http.address's host),
-  nomad.region and nomad.namespace (the Nomad agent's), and
+  effective configuration: every setting, defaults included.
+
+  In HCL, a setting that no file, environment variable or flag set is a
+  comment with its default value ('# raft_port = 7576 (default)'), and a
+  token is a comment that says whether it is set ('# token = <redacted>
+  (set; not shown)' or '# token is not set'), so the output loads back as
+  the same configuration less its tokens. In JSON every setting is a
+  value, a token that is set "<redacted>" and one that is not "".
+
+  A setting whose default is worked out elsewhere is "" when not set:
+  name (the host name), advertise_addr (bind_addr and http.address's
+  host), nomad.region and nomad.namespace (the Nomad agent's), and
   prometheus.iops_query (node_exporter's disk operations, as example.hcl
   shows). The files it names and the policies in policies.dir are not
   read: 'foreshape config validate' checks those.
@@ -151,8 +158,10 @@ Example:
   $ NOMAD_TOKEN=... foreshape config show -env example.hcl
   ...
   nomad {
-    address = "https://nomad.service.consul:4646"
-    token   = "<redacted>"
+    address   = "https://nomad.service.consul:4646"
+    region    = "global"
+    namespace = "default"
+    # token = <redacted> (set; not shown)
   ...
 `)
 }

@@ -134,12 +134,16 @@ func TestConfigShowRedactsSecrets(t *testing.T) {
 		if strings.Contains(stdout+stderr, fileTok) || strings.Contains(stdout+stderr, envTok) {
 			t.Errorf("config show -format %s reveals a token:\n%s", format, stdout)
 		}
-		if strings.Count(stdout, "<redacted>") != 2 {
-			t.Errorf("config show -format %s should show both tokens as <redacted>:\n%s", format, stdout)
+		redacted := "<redacted>"
+		if format == "hcl" {
+			redacted = "# token = <redacted> (set; not shown)"
+		}
+		if strings.Count(stdout, redacted) != 2 {
+			t.Errorf("config show -format %s should show both tokens as %s:\n%s", format, redacted, stdout)
 		}
 		// What -help says prints empty when not set does.
 		for _, name := range []string{"name", "advertise_addr", "region", "namespace", "iops_query"} {
-			re := regexp.MustCompile(`(?m)^\s*` + name + `\s*= ""$`)
+			re := regexp.MustCompile(`(?m)^\s*# ` + name + ` = "" \(default\)$`)
 			if format == "json" {
 				re = regexp.MustCompile(`"` + name + `": ""`)
 			}
@@ -496,5 +500,41 @@ func TestBadHTTPAddrFlagIsAUsageError(t *testing.T) {
 	}
 	if code, _, errOut := run(t, "config", "validate", bad); code != ExitInvalid || !strings.Contains(errOut, "bad.hcl:2") {
 		t.Errorf("config validate of a file with a bad http.address: exit %d, %q; want %d naming the file and line", code, errOut, ExitInvalid)
+	}
+}
+
+// config show's -help example is what it prints.
+func TestConfigShowHelpExample(t *testing.T) {
+	t.Setenv("NOMAD_TOKEN", "abc")
+	code, stdout, stderr := run(t, "config", "show", "-env", "../example.hcl")
+	if code != ExitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	help := (&ConfigShowCommand{}).Help()
+	i := strings.Index(help, "  nomad {")
+	if i < 0 {
+		t.Fatal("the help's example shows no nomad block")
+	}
+	example := help[i : strings.Index(help[i:], "  ...")+i]
+	var want []string
+	for line := range strings.Lines(example) {
+		want = append(want, strings.TrimPrefix(line, "  "))
+	}
+	if !strings.Contains(stdout, strings.Join(want, "")) {
+		t.Errorf("config show prints no block as the help's example:\n%s\nwant:\n%s", stdout, strings.Join(want, ""))
+	}
+	// The help's comments, from a file that sets neither.
+	path := filepath.Join(t.TempDir(), "a.hcl")
+	if err := os.WriteFile(path, []byte("data_dir = \"/var/lib/fs\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("NOMAD_TOKEN", "")
+	if code, stdout, stderr = run(t, "config", "show", path); code != ExitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	for _, c := range []string{"# raft_port = 7576 (default)", "# token is not set"} {
+		if !strings.Contains(help, "'"+c) || !strings.Contains(stdout, c) {
+			t.Errorf("%q: in the help %v, printed %v", c, strings.Contains(help, "'"+c), strings.Contains(stdout, c))
+		}
 	}
 }

@@ -558,6 +558,47 @@ func TestHCLRoundTrip(t *testing.T) {
 	}
 }
 
+// config show's output of a configuration that leaves most settings at
+// their defaults loads back as the same configuration, and what it set
+// stays set: the defaults are comments (written out, consul's address
+// beside consul.enabled = false was refused as set but unused), and so
+// are the tokens, which do not come back.
+func TestHCLRoundTripOfDefaults(t *testing.T) {
+	dir := writeFiles(t, map[string]string{"a.hcl": "data_dir = \"/var/lib/fs\"\nnomad {\n  token = \"s3cret\"\n}\nqueue {\n  max_parallel = 2\n}\n"})
+	c, diags := config.Load(filepath.Join(dir, "a.hcl"))
+	if diags.HasErrors() {
+		t.Fatal(diags.Error())
+	}
+	shown := string(c.HCL())
+	for _, want := range []string{`# address = "127.0.0.1:8500" (default)`, "# token = <redacted> (set; not shown)", `data_dir = "/var/lib/fs"`, "max_parallel = 2",
+		`# config = { image = "registry.k8s.io/pause:3.10" } (default)`} {
+		if !strings.Contains(shown, want) {
+			t.Errorf("config show lacks %q:\n%s", want, shown)
+		}
+	}
+	if strings.Contains(shown, "s3cret") {
+		t.Errorf("config show reveals the token:\n%s", shown)
+	}
+	back, diags := config.Load(filepath.Join(writeFiles(t, map[string]string{"shown.hcl": shown}), "shown.hcl"))
+	if diags.HasErrors() {
+		t.Fatalf("config show output does not load: %s\n%s", diags.Error(), shown)
+	}
+	c.Nomad.Token = ""
+	if diff := cmp.Diff(c, back, cmpConfig); diff != "" {
+		t.Errorf("round trip through HCL, the token aside (-want +got):\n%s", diff)
+	}
+	for _, field := range []string{"data_dir", "queue.max_parallel"} {
+		if back.Source(field) == "default" {
+			t.Errorf("%s came back as a default", field)
+		}
+	}
+	for _, field := range []string{"consul.address", "queue.max_requests", "reserve.config"} {
+		if back.Source(field) != "default" {
+			t.Errorf("%s came back set (%s)", field, back.Source(field))
+		}
+	}
+}
+
 func TestLoadMissing(t *testing.T) {
 	for _, path := range []string{filepath.Join(t.TempDir(), "nope.hcl"), t.TempDir()} {
 		if _, diags := config.Load(path); !diags.HasErrors() {

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"regexp"
+	"time"
 
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/hashicorp/hcl/v2/hclwrite"
@@ -27,120 +29,155 @@ func (c *Config) JSON() ([]byte, error) {
 }
 
 // HCL returns the effective configuration in the agent's own HCL syntax,
-// every setting spelled out and every secret redacted, for `foreshape
-// config show`. dev_mode appears as a comment: it is a flag, not a
-// setting.
+// for `foreshape config show`: every setting spelled out, those that no
+// file, environment variable or flag set as comments with their default
+// value, and the tokens as comments saying whether they are set, so that
+// the output loads back as the same configuration less its tokens (a
+// default written out would count as set: some are refused when set
+// beside a setting that disables them). dev_mode is a comment too: it is
+// a flag, not a setting.
 func (c *Config) HCL() []byte {
 	f := hclwrite.NewEmptyFile()
 	root := f.Body()
 	if c.DevMode {
-		root.AppendUnstructuredTokens(hclwrite.Tokens{
-			{Type: hclsyntax.TokenComment, Bytes: []byte("# dev mode (-dev): in-memory state, single self-bootstrapping server\n")},
-		})
+		comment(root, "dev mode (-dev): in-memory state, single self-bootstrapping server")
 	}
-	str := func(b *hclwrite.Body, name, v string) { b.SetAttributeValue(name, cty.StringVal(v)) }
-	boolean := func(b *hclwrite.Body, name string, v bool) { b.SetAttributeValue(name, cty.BoolVal(v)) }
-	num := func(b *hclwrite.Body, name string, v int) { b.SetAttributeValue(name, cty.NumberIntVal(int64(v))) }
-	list := func(b *hclwrite.Body, name string, v []string) {
+	// put writes the setting name of block (root when "") as an
+	// attribute, or as a comment when it is at its default.
+	put := func(b *hclwrite.Body, block, name string, v cty.Value) {
+		field := name
+		if block != "" {
+			field = block + "." + name
+		}
+		if c.Source(field) != "default" {
+			b.SetAttributeValue(name, v)
+			return
+		}
+		// One line: an object's attributes side by side.
+		text := oneLine.ReplaceAllString(string(hclwrite.TokensForValue(v).Bytes()), " ")
+		comment(b, name+" = "+text+" (default)")
+	}
+	str := func(b *hclwrite.Body, block, name, v string) { put(b, block, name, cty.StringVal(v)) }
+	boolean := func(b *hclwrite.Body, block, name string, v bool) { put(b, block, name, cty.BoolVal(v)) }
+	num := func(b *hclwrite.Body, block, name string, v int) { put(b, block, name, cty.NumberIntVal(int64(v))) }
+	dur := func(b *hclwrite.Body, block, name string, v time.Duration) {
+		put(b, block, name, cty.StringVal(hclfield.FormatDuration(v)))
+	}
+	list := func(b *hclwrite.Body, block, name string, v []string) {
+		if len(v) == 0 {
+			put(b, block, name, cty.ListValEmpty(cty.String))
+			return
+		}
 		vals := make([]cty.Value, len(v))
 		for i, s := range v {
 			vals[i] = cty.StringVal(s)
 		}
-		if len(vals) == 0 {
-			b.SetAttributeValue(name, cty.ListValEmpty(cty.String))
+		put(b, block, name, cty.ListVal(vals))
+	}
+	secret := func(b *hclwrite.Body, name string, v Secret) {
+		if v.IsSet() {
+			comment(b, name+" = "+Redacted+" (set; not shown)")
 			return
 		}
-		b.SetAttributeValue(name, cty.ListVal(vals))
+		comment(b, name+" is not set")
 	}
 	block := func(name string) *hclwrite.Body {
 		root.AppendNewline()
 		return root.AppendNewBlock(name, nil).Body()
 	}
 
-	str(root, "name", c.Name)
-	str(root, "data_dir", c.DataDir)
-	str(root, "bind_addr", c.BindAddr)
-	str(root, "advertise_addr", c.AdvertiseAddr)
-	str(root, "log_level", c.LogLevel)
-	boolean(root, "log_json", c.LogJSON)
+	str(root, "", "name", c.Name)
+	str(root, "", "data_dir", c.DataDir)
+	str(root, "", "bind_addr", c.BindAddr)
+	str(root, "", "advertise_addr", c.AdvertiseAddr)
+	str(root, "", "log_level", c.LogLevel)
+	boolean(root, "", "log_json", c.LogJSON)
 
 	b := block("server")
-	boolean(b, "enabled", c.Server.Enabled)
+	boolean(b, "server", "enabled", c.Server.Enabled)
 	if c.Server.BootstrapExpect > 0 {
-		num(b, "bootstrap_expect", c.Server.BootstrapExpect)
+		num(b, "server", "bootstrap_expect", c.Server.BootstrapExpect)
 	}
-	list(b, "retry_join", c.Server.RetryJoin)
-	num(b, "raft_port", c.Server.RaftPort)
+	list(b, "server", "retry_join", c.Server.RetryJoin)
+	num(b, "server", "raft_port", c.Server.RaftPort)
 	if c.Server.Enabled {
 		// Server-only settings; a client agent refuses them.
-		boolean(b, "voter", c.Server.Voter)
-		num(b, "voters", c.Server.EffectiveVoters())
-		str(b, "promote_after", hclfield.FormatDuration(c.Server.PromoteAfter))
-		str(b, "remove_after", hclfield.FormatDuration(c.Server.RemoveAfter))
-		num(b, "raft_snapshot_threshold", c.Server.RaftSnapshotThreshold)
-		str(b, "raft_snapshot_interval", hclfield.FormatDuration(c.Server.RaftSnapshotInterval))
-		num(b, "raft_trailing_logs", c.Server.RaftTrailingLogs)
+		boolean(b, "server", "voter", c.Server.Voter)
+		num(b, "server", "voters", c.Server.EffectiveVoters())
+		dur(b, "server", "promote_after", c.Server.PromoteAfter)
+		dur(b, "server", "remove_after", c.Server.RemoveAfter)
+		num(b, "server", "raft_snapshot_threshold", c.Server.RaftSnapshotThreshold)
+		dur(b, "server", "raft_snapshot_interval", c.Server.RaftSnapshotInterval)
+		num(b, "server", "raft_trailing_logs", c.Server.RaftTrailingLogs)
 	}
 
 	b = block("nomad")
-	str(b, "address", c.Nomad.Address)
-	str(b, "region", c.Nomad.Region)
-	str(b, "namespace", c.Nomad.Namespace)
-	str(b, "token", c.Nomad.Token.String())
-	str(b, "ca_file", c.Nomad.CAFile)
-	str(b, "cert_file", c.Nomad.CertFile)
-	str(b, "key_file", c.Nomad.KeyFile)
-	str(b, "tls_server_name", c.Nomad.TLSServerName)
-	boolean(b, "skip_verify", c.Nomad.SkipVerify)
+	str(b, "nomad", "address", c.Nomad.Address)
+	str(b, "nomad", "region", c.Nomad.Region)
+	str(b, "nomad", "namespace", c.Nomad.Namespace)
+	secret(b, "token", c.Nomad.Token)
+	str(b, "nomad", "ca_file", c.Nomad.CAFile)
+	str(b, "nomad", "cert_file", c.Nomad.CertFile)
+	str(b, "nomad", "key_file", c.Nomad.KeyFile)
+	str(b, "nomad", "tls_server_name", c.Nomad.TLSServerName)
+	boolean(b, "nomad", "skip_verify", c.Nomad.SkipVerify)
 	if c.Nomad.NodeID != "" {
-		str(b, "node_id", c.Nomad.NodeID)
+		str(b, "nomad", "node_id", c.Nomad.NodeID)
 	}
 
 	b = block("consul")
-	boolean(b, "enabled", c.Consul.Enabled)
-	str(b, "address", c.Consul.Address)
-	str(b, "token", c.Consul.Token.String())
-	str(b, "service_name", c.Consul.ServiceName)
-	list(b, "tags", c.Consul.Tags)
+	boolean(b, "consul", "enabled", c.Consul.Enabled)
+	str(b, "consul", "address", c.Consul.Address)
+	secret(b, "token", c.Consul.Token)
+	str(b, "consul", "service_name", c.Consul.ServiceName)
+	list(b, "consul", "tags", c.Consul.Tags)
 
 	b = block("prometheus")
-	str(b, "address", c.Prometheus.Address)
-	str(b, "iops_query", c.Prometheus.IOPSQuery)
+	str(b, "prometheus", "address", c.Prometheus.Address)
+	str(b, "prometheus", "iops_query", c.Prometheus.IOPSQuery)
 
 	b = block("http")
-	str(b, "address", c.HTTP.Address)
+	str(b, "http", "address", c.HTTP.Address)
 
 	b = block("tls")
-	str(b, "ca_file", c.TLS.CAFile)
-	str(b, "cert_file", c.TLS.CertFile)
-	str(b, "key_file", c.TLS.KeyFile)
-	boolean(b, "verify_incoming", c.TLS.VerifyIncoming)
+	str(b, "tls", "ca_file", c.TLS.CAFile)
+	str(b, "tls", "cert_file", c.TLS.CertFile)
+	str(b, "tls", "key_file", c.TLS.KeyFile)
+	boolean(b, "tls", "verify_incoming", c.TLS.VerifyIncoming)
 
 	b = block("acl")
-	boolean(b, "enabled", c.ACL.Enabled)
-	str(b, "token_file", c.ACL.TokenFile)
+	boolean(b, "acl", "enabled", c.ACL.Enabled)
+	str(b, "acl", "token_file", c.ACL.TokenFile)
 
 	b = block("policies")
-	str(b, "dir", c.Policies.Dir)
+	str(b, "policies", "dir", c.Policies.Dir)
 
 	b = block("telemetry")
-	boolean(b, "prometheus_metrics", c.Telemetry.PrometheusMetrics)
+	boolean(b, "telemetry", "prometheus_metrics", c.Telemetry.PrometheusMetrics)
 
 	root.AppendNewline()
-	boolean(root, "forecast_only", c.ForecastOnly)
+	boolean(root, "", "forecast_only", c.ForecastOnly)
 
 	b = block("reserve")
-	str(b, "driver", c.Reserve.Driver)
+	str(b, "reserve", "driver", c.Reserve.Driver)
 	if v, err := anyToCty(c.Reserve.Config); err == nil {
-		b.SetAttributeValue("config", v)
+		put(b, "reserve", "config", v)
 	}
 
 	b = block("queue")
-	num(b, "max_requests", c.Queue.MaxRequests)
-	num(b, "max_parallel", c.Queue.MaxParallel)
-	str(b, "keep_finished", hclfield.FormatDuration(c.Queue.KeepFinished))
+	num(b, "queue", "max_requests", c.Queue.MaxRequests)
+	num(b, "queue", "max_parallel", c.Queue.MaxParallel)
+	dur(b, "queue", "keep_finished", c.Queue.KeepFinished)
 
 	return hclwrite.Format(f.Bytes())
+}
+
+// oneLine matches a line break and the indentation after it.
+var oneLine = regexp.MustCompile(`\n\s*`)
+
+// comment appends "# text" as a line of b.
+func comment(b *hclwrite.Body, text string) {
+	b.AppendUnstructuredTokens(hclwrite.Tokens{{Type: hclsyntax.TokenComment, Bytes: []byte("# " + text + "\n")}})
 }
 
 // anyToCty turns a decoded driver config back into a cty value for HCL.
