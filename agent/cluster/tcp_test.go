@@ -357,7 +357,11 @@ func TestJoinFromAnUnreachableAddressRefused(t *testing.T) {
 	}
 }
 
-// closedAddr returns a loopback address nothing listens on.
+// closedAddr returns a loopback address nothing listens on. It is on
+// 127.0.0.2, where no test listens (they listen on 127.0.0.1): on
+// 127.0.0.1 a port just closed was taken now and then by a server of
+// another test process (make test runs packages at once), which then
+// answered there (TestJoinSaysWhoDidNotAnswer, in stress runs).
 func closedAddr(t *testing.T) string {
 	t.Helper()
 	return closedAddrs(t, 1)[0]
@@ -369,7 +373,7 @@ func closedAddrs(t *testing.T, n int) []string {
 	t.Helper()
 	var addrs []string
 	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
+		l, err := net.Listen("tcp", "127.0.0.2:0")
 		if err != nil {
 			t.Fatal(err)
 		}
