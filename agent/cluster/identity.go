@@ -12,6 +12,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/hashicorp/raft"
 )
@@ -177,20 +178,17 @@ func (n *Node) raftHello(address string) raftHello {
 		return h
 	}
 	// GetConfiguration reads raft's latest configuration without waiting
-	// for its main loop, which may be the one dialing.
+	// for its main loop, which may be the one dialing. Raft refuses a
+	// configuration with two servers at one address.
 	f := r.GetConfiguration()
 	if f.Error() != nil {
 		return h
 	}
 	for _, s := range f.Configuration().Servers {
-		if string(s.Address) != address {
-			continue
-		}
-		if h.To != "" {
-			h.To = "" // two servers at one address: a rejoin under way
+		if string(s.Address) == address {
+			h.To = string(s.ID)
 			break
 		}
-		h.To = string(s.ID)
 	}
 	return h
 }
@@ -199,13 +197,41 @@ func (n *Node) raftHello(address string) raftHello {
 // than this one, or another cluster than this server's (when both have an
 // ID): its leader would replace this server's log with its own.
 func (n *Node) admitRaft(h raftHello) error {
-	if h.To != "" && h.To != n.cfg.NodeID {
-		return fmt.Errorf("this address is server %s's, not server %s's, which server %s's configuration names here: "+
-			"server %s left this address (if it is gone for good, remove it from that cluster: `foreshape operator raft remove-peer -id %s`), "+
-			"or server %s belongs to another cluster than this one", n.cfg.NodeID, h.To, h.From, h.To, h.To, h.From)
+	return helloMismatch(h, n.cfg.NodeID, n.ClusterID())
+}
+
+// checkOlder asks the server at address, which closed a Raft hello
+// unanswered, who it is (OpInfo, which servers of earlier releases
+// answer), and refuses it as admitRaft would refuse h there: a connection
+// closed before the answer is what a server of a release before the hello
+// does, but also a server stopping, a port between two owners, or a proxy
+// whose backend is down, and a connection without the hello is checked by
+// no one.
+func (n *Node) checkOlder(address string, h raftHello, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(n.closing, timeout)
+	defer cancel()
+	var info ServerInfo
+	if err := n.client.Call(ctx, address, OpInfo, nil, &info); err != nil {
+		return fmt.Errorf("no foreshape server answered there: %w", err)
 	}
-	if own := n.ClusterID(); own != "" && h.ClusterID != "" && own != h.ClusterID {
-		return fmt.Errorf("%w: server %s belongs to cluster %s, this server to cluster %s", ErrOtherCluster, h.From, h.ClusterID, own)
+	if err := helloMismatch(h, info.ID, info.ClusterID); err != nil {
+		return &olderMismatch{err}
+	}
+	return nil
+}
+
+// helloMismatch refuses h at the server id of cluster clusterID ("" while
+// it has none): h names another server there, or another cluster. The
+// reason is read in both servers' logs, so it names both sides.
+func helloMismatch(h raftHello, id, clusterID string) error {
+	if h.To != "" && h.To != id {
+		return fmt.Errorf("server %s answers at this address, not server %s, which server %s's configuration has there: "+
+			"%s moved to another address (it rejoins from there) or is gone (if for good, remove it from its cluster: `foreshape operator raft remove-peer -id %s`), "+
+			"or the address now belongs to a server of another cluster", id, h.To, h.From, h.To, h.To)
+	}
+	if clusterID != "" && h.ClusterID != "" && clusterID != h.ClusterID {
+		return fmt.Errorf("server %s is of cluster %s, server %s of cluster %s: one cluster's configuration names an address that is now the other's, "+
+			"or the two share retry_join addresses; each keeps its own state", h.From, h.ClusterID, id, clusterID)
 	}
 	return nil
 }

@@ -40,11 +40,16 @@ const (
 // big-endian length; the acceptor answers helloAccepted, or helloRefused
 // and the reason behind a two-byte length, and closes. A server of a
 // release before the hello closes the connection at the unknown kind
-// without a word: the dialer then dials that address without a hello
-// (connRaft) for olderPeerRetry before it tries the hello again, so
-// servers of both releases replicate to each other during a rolling
-// upgrade. A server accepts connRaft too, for the same reason: the hello
-// protects a server from a dialer of this release or later.
+// without a word. The dialer then asks the server there who it is (its
+// cluster RPC OpInfo, which earlier releases answer) and applies the
+// hello's check itself: only a server that passes is dialed without a
+// hello (connRaft), each time for olderPeerRetry before the hello is
+// tried again, so servers of both releases replicate to each other during
+// a rolling upgrade. A connection closed unanswered is also what a server
+// stopping, a port between two owners or a proxy without its backend
+// gives, hence the check. A server accepts connRaft too, for the same
+// reason: the hello protects a server from a dialer of this release or
+// later.
 type raftHello struct {
 	// ClusterID is the dialer's cluster ID ("" while it has none).
 	ClusterID string `json:"cluster_id,omitempty"`
@@ -70,6 +75,9 @@ const (
 type raftPeer interface {
 	raftHello(address string) raftHello
 	admitRaft(h raftHello) error
+	// checkOlder refuses the server at address, which closed a hello
+	// unanswered, as admitRaft would refuse h there.
+	checkOlder(address string, h raftHello, timeout time.Duration) error
 }
 
 // RaftRefusedError is a server's refusal of a Raft connection whose hello
@@ -156,11 +164,11 @@ type mux struct {
 	// hello: it dials without one and closes a hello unanswered.
 	older bool
 
-	// olderPeers are the addresses that closed a hello unanswered, with
-	// when; refusals are the refusal reasons already logged at WARN.
+	// olderPeers are the addresses that closed a hello unanswered and
+	// passed checkOlder, with when.
 	olderMu    sync.Mutex
 	olderPeers map[string]time.Time
-	refusals   sync.Map
+	refusals   refusalLog
 
 	done      chan struct{}
 	closeOnce sync.Once
@@ -348,7 +356,7 @@ func (m *mux) admit(c net.Conn) bool {
 			// Once per reason at WARN: the dialer retries, backing off
 			// to about ten seconds.
 			level := hclog.Debug
-			if _, seen := m.refusals.LoadOrStore(err.Error(), true); !seen {
+			if m.refusals.first(err.Error(), time.Now()) {
 				level = hclog.Warn
 			}
 			m.log.Log(level, "refused a Raft connection: it is meant for another cluster or server",
@@ -360,6 +368,38 @@ func (m *mux) admit(c net.Conn) bool {
 	}
 	_, err = c.Write([]byte{helloAccepted})
 	return err == nil
+}
+
+// refusalLog remembers the refusals logged at WARN, so that a dialer
+// retrying is logged once an hour per reason. Reasons are cut to
+// refusalKeyLen (a hello's fields are the dialer's to choose) and at most
+// maxRefusals are kept.
+type refusalLog struct {
+	mu     sync.Mutex
+	logged map[string]time.Time
+}
+
+const (
+	refusalKeyLen = 256
+	maxRefusals   = 256
+	refusalRewarn = time.Hour
+)
+
+// first says whether reason is to be logged at WARN now.
+func (l *refusalLog) first(reason string, now time.Time) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(reason) > refusalKeyLen {
+		reason = reason[:refusalKeyLen]
+	}
+	if at, ok := l.logged[reason]; ok && now.Sub(at) < refusalRewarn {
+		return false
+	}
+	if l.logged == nil || len(l.logged) >= maxRefusals {
+		l.logged = map[string]time.Time{}
+	}
+	l.logged[reason] = now
+	return true
 }
 
 // frame is b behind its two-byte big-endian length, cut to maxHello.
@@ -458,14 +498,18 @@ func dialGreet(address string, kind byte, t *TLS, timeout time.Duration, greet f
 	return c, nil
 }
 
-// dialRaft opens a Raft connection to address: with a hello, unless the
-// address closed one unanswered within olderPeerRetry (a server of a
-// release before the hello), in which case without.
+// dialRaft opens a Raft connection to address: with a hello, or, where
+// the server closed one unanswered and checkOlder passed it within
+// olderPeerRetry (a server of a release before the hello), without.
 func (m *mux) dialRaft(address string, timeout time.Duration) (net.Conn, error) {
-	if m.peer == nil || m.older || m.olderPeer(address) {
+	if m.peer == nil || m.older {
 		return dial(address, connRaft, m.tls, timeout)
 	}
-	h, err := json.Marshal(m.peer.raftHello(address))
+	hello := m.peer.raftHello(address)
+	if m.olderPeer(address) {
+		return m.dialOlder(address, hello, timeout, false)
+	}
+	h, err := json.Marshal(hello)
 	if err != nil {
 		return nil, err
 	}
@@ -490,14 +534,45 @@ func (m *mux) dialRaft(address string, timeout time.Duration) (net.Conn, error) 
 		return fmt.Errorf("cluster: the server at %s answered the Raft hello with %q", address, answer[0])
 	})
 	if errors.Is(err, errNoHelloAnswer) {
-		m.log.Info("the server closed the Raft hello without an answer, as a server of an earlier release does: dialing it without the hello for a while",
-			logKeyAddress, address, "retry_hello_after", olderPeerRetry)
+		return m.dialOlder(address, hello, timeout, true)
+	}
+	return c, err
+}
+
+// dialOlder dials address without a hello once checkOlder passes the
+// server there; found: the server just closed a hello unanswered.
+func (m *mux) dialOlder(address string, h raftHello, timeout time.Duration, found bool) (net.Conn, error) {
+	if err := m.peer.checkOlder(address, h, timeout); err != nil {
+		m.forgetOlder(address)
+		if found {
+			err = fmt.Errorf("%w, and %w", errNoHelloAnswer, err)
+		}
+		var mismatch *olderMismatch
+		if errors.As(err, &mismatch) {
+			return nil, &RaftRefusedError{Address: address, Reason: mismatch.Error()}
+		}
+		return nil, fmt.Errorf("cluster: Raft connection to %s: %w", address, err)
+	}
+	if found {
+		m.log.Info("the server closed the Raft hello unanswered and answers as the server this one means to reach, as servers of releases before the hello do: dialing it without the hello for a while",
+			logKeyAddress, address, logKeyNodeID, h.To, "retry_hello_after", olderPeerRetry)
 		m.olderMu.Lock()
 		m.olderPeers[address] = time.Now()
 		m.olderMu.Unlock()
-		return dial(address, connRaft, m.tls, timeout)
 	}
-	return c, err
+	return dial(address, connRaft, m.tls, timeout)
+}
+
+// olderMismatch is checkOlder's refusal of the server that answered.
+type olderMismatch struct{ error }
+
+func (e *olderMismatch) Unwrap() error { return e.error }
+
+// forgetOlder drops address from olderPeers.
+func (m *mux) forgetOlder(address string) {
+	m.olderMu.Lock()
+	defer m.olderMu.Unlock()
+	delete(m.olderPeers, address)
 }
 
 // noAnswer maps the end of a connection before the hello's answer to

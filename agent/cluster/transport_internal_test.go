@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -86,9 +87,9 @@ func TestAdmitRaft(t *testing.T) {
 		{raftHello{From: "x", To: "n1"}, ""},
 		{raftHello{ClusterID: "c1", From: "x"}, ""},
 		{raftHello{ClusterID: "c1", From: "x", To: "n9"},
-			"this address is server n1's, not server n9's, which server x's configuration names here"},
-		{raftHello{ClusterID: "c2", From: "x", To: "n1"}, "server x belongs to cluster c2, this server to cluster c1"},
-		{raftHello{ClusterID: "c2", From: "x"}, "server x belongs to cluster c2"},
+			"server n1 answers at this address, not server n9, which server x's configuration has there"},
+		{raftHello{ClusterID: "c2", From: "x", To: "n1"}, "server x is of cluster c2, server n1 of cluster c1"},
+		{raftHello{ClusterID: "c2", From: "x"}, "server x is of cluster c2, server n1 of cluster c1"},
 	} {
 		err := n.admitRaft(tt.h)
 		switch {
@@ -98,22 +99,27 @@ func TestAdmitRaft(t *testing.T) {
 			t.Errorf("%+v: %v; want it refused: %s", tt.h, err, tt.want)
 		}
 	}
-	if err := n.admitRaft(raftHello{ClusterID: "c2"}); !errors.Is(err, ErrOtherCluster) {
-		t.Errorf("another cluster's hello: %v; want ErrOtherCluster", err)
-	}
 }
 
-// helloPeer admits what admit says and writes hello.
+// helloPeer admits what admit says, writes hello, and passes a server
+// that closed a hello unanswered unless older says otherwise.
 type helloPeer struct {
 	hello raftHello
 	admit func(raftHello) error
 	seen  chan raftHello
+	older func(address string) error
 }
 
 func (p *helloPeer) raftHello(string) raftHello { return p.hello }
 func (p *helloPeer) admitRaft(h raftHello) error {
 	p.seen <- h
 	return p.admit(h)
+}
+func (p *helloPeer) checkOlder(address string, _ raftHello, _ time.Duration) error {
+	if p.older == nil {
+		return nil
+	}
+	return p.older(address)
 }
 
 // The hello on the wire, with and without TLS: what the dialer's peer
@@ -186,7 +192,21 @@ func TestRaftHelloOnTheWire(t *testing.T) {
 				t.Error("a refusal marked the acceptor as a server of an earlier release")
 			}
 
+			// A server that closes the hello unanswered and does not pass
+			// checkOlder (a proxy without its backend, a server of another
+			// cluster): no connection, and the hello stays on.
 			_, old := mux(&helloPeer{admit: func(raftHello) error { return refuse }, seen: make(chan raftHello, 10)}, true)
+			dialer.older = func(string) error { return &olderMismatch{errors.New("not the one")} }
+			_, err = d.dialRaft(old, 5*time.Second)
+			var refused *RaftRefusedError
+			if !errors.As(err, &refused) || refused.Reason != "not the one" || d.olderPeer(old) {
+				t.Fatalf("a server closing the hello that checkOlder refuses: %v, marked %v; want a refusal, not marked", err, d.olderPeer(old))
+			}
+			dialer.older = func(string) error { return errors.New("no answer") }
+			if _, err = d.dialRaft(old, 5*time.Second); err == nil || !strings.Contains(err.Error(), "without answering, and no answer") || d.olderPeer(old) {
+				t.Fatalf("a server closing the hello that does not answer checkOlder: %v, marked %v; want an error, not marked", err, d.olderPeer(old))
+			}
+			dialer.older = nil
 			c, err = d.dialRaft(old, 5*time.Second)
 			if err != nil {
 				t.Fatalf("a server of an earlier release: %v; want the connection without a hello", err)
@@ -196,5 +216,30 @@ func TestRaftHelloOnTheWire(t *testing.T) {
 				t.Errorf("the dialer did not remember or log the earlier release's server:\n%s", logs.String())
 			}
 		})
+	}
+}
+
+// A refusal is logged at WARN once an hour per reason, its key cut to
+// refusalKeyLen, and at most maxRefusals reasons are kept.
+func TestRefusalLogBounded(t *testing.T) {
+	var l refusalLog
+	now := time.Date(2026, 12, 4, 1, 0, 0, 0, time.UTC)
+	long := strings.Repeat("x", 4*refusalKeyLen)
+	if !l.first(long, now) || l.first(long+"y", now.Add(time.Minute)) || l.first(long, now.Add(59*time.Minute)) {
+		t.Error("one reason (cut to its key) logged other than once in its hour")
+	}
+	if !l.first(long, now.Add(refusalRewarn)) {
+		t.Error("a reason not logged again after an hour")
+	}
+	for i := range 3 * maxRefusals {
+		l.first(fmt.Sprintf("reason %d", i), now)
+	}
+	if len(l.logged) > maxRefusals {
+		t.Errorf("%d reasons kept, want at most %d", len(l.logged), maxRefusals)
+	}
+	for k := range l.logged {
+		if len(k) > refusalKeyLen {
+			t.Errorf("a key of %d bytes", len(k))
+		}
 	}
 }
