@@ -263,21 +263,24 @@ Usage: foreshape queue submit [options] -target PATH (-alloc ID | -job JOB -grou
 
   Asks the agent to move an allocation, a job's task group or a whole node
   to another locality. The agent checks the request first and refuses it,
-  changing nothing, when the allocation, job or node is unknown, the target
-  is unknown, equal to the source or forbidden by the job's constraints,
+  changing nothing, when the allocation, job or node is unknown, the
+  allocation or job is a system or sysbatch job's (Nomad runs those on
+  every eligible node) or a placeholder, the target is unknown, equal to
+  the source or forbidden by the job's constraints,
   the resource is already queued (the error names that request), or the
   queue is full; also when Nomad refuses the agent's own Nomad token a call
   the check needs (the agent answers 502 naming the call). It prints the
   new request's ID.
 
-  Nomad places each replacement; foreshape steers it into the target by
-  the source policy's migrate.strategy: "reschedule" (the default) hands
-  over room a placeholder held for it in the target, which the target's
-  policy holds only with reserve { enabled = true }; "affinity" gives the
-  job an affinity for the target. Without either, Nomad may place it
-  anywhere the job allows: the request still ends done, its reason (queue
-  show) names each allocation that landed outside the target, and the
-  agent logs a warning.
+  Nomad places each replacement, among every node the job allows, the
+  source's included. foreshape leans it toward the target by the source
+  policy's migrate.strategy: "reschedule" (the default) hands over room a
+  placeholder held for it in the target, which the target's policy holds
+  only with reserve { enabled = true }; "affinity" gives the job an
+  affinity for the target. Neither binds Nomad: a replacement may still
+  land outside the target (more likely where the source keeps room). The
+  request still ends done, its reason (queue show) names each allocation
+  that landed outside the target, and the agent logs a warning.
 
 Options:
 

@@ -210,8 +210,17 @@ func TestSubmitRefusals(t *testing.T) {
 	if _, _, err := h.client.Jobs().Register(job, nil); err != nil {
 		t.Fatal(err)
 	}
+	// A system job, which Nomad runs on every eligible node.
+	sid, styp, sg := "node-agent", "system", "agent"
+	sjob := &nomadapi.Job{ID: &sid, Name: &sid, Type: &styp, Priority: &prio, Datacenters: []string{"dc1", "dc2"},
+		TaskGroups: []*nomadapi.TaskGroup{{Name: &sg, Tasks: []*nomadapi.Task{{Name: "t", Driver: "exec",
+			Resources: &nomadapi.Resources{CPU: &cpu, MemoryMB: &mem}}}}}}
+	if _, _, err := h.client.Jobs().Register(sjob, nil); err != nil {
+		t.Fatal(err)
+	}
 	h.step(20 * time.Second)
 	pinned := h.allocs("pinned")[0].ID
+	system := h.allocs("node-agent")[0].ID
 	nodeA := h.nodeID("a-")
 	tests := []struct {
 		name  string
@@ -231,6 +240,11 @@ func TestSubmitRefusals(t *testing.T) {
 		// A node request names the node once.
 		{name: "node target equals source", sub: Submission{Node: nodeA, Target: "dc1"}, field: "target", msg: "already runs in dc1: the target equals the source", not: "(node "},
 		{name: "constraints forbid", sub: Submission{Allocation: pinned, Target: "dc2"}, field: "target", msg: "job pinned's constraints forbid dc2"},
+		// Nomad places a system job's allocations where the nodes are: a
+		// move of one never settles.
+		{name: "system job's allocation", sub: Submission{Allocation: system, Target: "dc2"}, field: "allocation", msg: "belongs to system job node-agent, which Nomad runs on every eligible node"},
+		{name: "system job's group", sub: Submission{Job: "node-agent", Group: "agent", Target: "dc2"}, field: "job", msg: "node-agent is a system job"},
+		{name: "group already in the target", sub: Submission{Job: "pinned", Group: "p", Target: "dc1"}, field: "target", msg: "every running allocation of pinned/p is in dc1 already"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -89,6 +89,12 @@ func (c *Coordinator) Submit(ctx context.Context, now time.Time, pols []*policie
 		if !a.Live {
 			return "", invalid("allocation", "%s is not running (Nomad is stopping or has stopped it)", a.ID)
 		}
+		if shape.Placeholder(a.Job) {
+			return "", invalid("allocation", "%s is a placeholder foreshape holds room with (job %s), not work to move", a.ID, a.Job)
+		}
+		if j, ok := cluster.Job(a.Namespace, a.Job); ok && everyNode(j) {
+			return "", invalid("allocation", "%s belongs to %s job %s, which Nomad runs on every eligible node: it cannot be moved (to empty its node, submit the node: -node)", a.ID, j.Type, j.ID)
+		}
 		srcNode, _ = cluster.Node(a.Node)
 		r.Resource = state.Resource{Kind: state.ResourceAllocation, ID: a.ID, Name: a.Name, Namespace: a.Namespace, Job: a.Job, Group: a.Group}
 		r.Moves = []state.Move{{Alloc: a.ID, Name: a.Name, Namespace: a.Namespace, Job: a.Job, Group: a.Group, Node: a.Node, Size: a.Size}}
@@ -103,7 +109,7 @@ func (c *Coordinator) Submit(ctx context.Context, now time.Time, pols []*policie
 			if !a.Live || shape.Placeholder(a.Job) {
 				continue
 			}
-			if j, ok := cluster.Job(a.Namespace, a.Job); ok && (j.Type == nomadapi.JobTypeSystem || j.Type == nomadapi.JobTypeSysbatch) {
+			if j, ok := cluster.Job(a.Namespace, a.Job); ok && everyNode(j) {
 				continue
 			}
 			r.Moves = append(r.Moves, state.Move{Alloc: a.ID, Name: a.Name, Namespace: a.Namespace, Job: a.Job, Group: a.Group, Node: n.ID, Size: a.Size})
@@ -116,13 +122,21 @@ func (c *Coordinator) Submit(ctx context.Context, now time.Time, pols []*policie
 		if _, ok := j.Groups[s.Group]; !ok {
 			return "", invalid("group", "job %s has no task group %q", s.Job, s.Group)
 		}
+		if shape.Placeholder(j.ID) {
+			return "", invalid("job", "%s is a placeholder job foreshape holds room with, not work to move", j.ID)
+		}
+		if everyNode(j) {
+			return "", invalid("job", "%s is a %s job, which Nomad runs on every eligible node: its allocations cannot be moved", j.ID, j.Type)
+		}
 		r.Resource = state.Resource{Kind: state.ResourceGroup, Namespace: j.Namespace, Job: j.ID, Group: s.Group}
 		counts := map[string]int{}
+		running := 0
 		for i := range cluster.Allocs {
 			a := &cluster.Allocs[i]
 			if a.Job != j.ID || a.Group != s.Group || !a.Live {
 				continue
 			}
+			running++
 			n, ok := cluster.Node(a.Node)
 			if !ok || shape.In(tgt, n) {
 				continue
@@ -130,8 +144,11 @@ func (c *Coordinator) Submit(ctx context.Context, now time.Time, pols []*policie
 			counts[a.Node]++
 			r.Moves = append(r.Moves, state.Move{Alloc: a.ID, Name: a.Name, Namespace: a.Namespace, Job: a.Job, Group: a.Group, Node: a.Node, Size: a.Size})
 		}
+		if running == 0 {
+			return "", invalid("group", "no allocation of %s/%s is running", s.Job, s.Group)
+		}
 		if len(r.Moves) == 0 {
-			return "", invalid("target", "no running allocation of %s/%s is outside %s", s.Job, s.Group, tgt)
+			return "", invalid("target", "every running allocation of %s/%s is in %s already", s.Job, s.Group, tgt)
 		}
 		// The source is where most of the group runs.
 		best := ""
@@ -262,4 +279,11 @@ func sourceOf(n *shape.Node, pols []*policies.Policy) (string, *policies.Policy)
 	}
 	sort.SliceStable(cands, func(i, j int) bool { return spec(cands[i].Locality) > spec(cands[j].Locality) })
 	return cands[0].Locality.String(), cands[0]
+}
+
+// everyNode says whether Nomad places j on every eligible node (system
+// and sysbatch jobs): such allocations go where the nodes are, not where a
+// request would move them.
+func everyNode(j *shape.Job) bool {
+	return j.Type == nomadapi.JobTypeSystem || j.Type == nomadapi.JobTypeSysbatch
 }
