@@ -12,7 +12,6 @@ import (
 	"net"
 	"net/http"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -311,7 +310,7 @@ func (c *Client) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if toks := *c.tokens.Load(); len(toks) > 0 {
 		tok := r.Header.Get("X-Foreshape-Token")
 		if tok == "" {
-			tok, _ = strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+			tok = api.BearerToken(r.Header)
 		}
 		if why := api.TokenDenied(tok, toks); why != "" {
 			c.log.Warn("request denied", "reason", why, "path", r.URL.Path, "remote_addr", r.RemoteAddr)

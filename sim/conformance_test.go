@@ -645,17 +645,20 @@ acl {
 	if _, _, err := good.Nodes().List(nil); err != nil {
 		t.Errorf("good token: %v", err)
 	}
-	// Authorization: Bearer works too.
+	// Authorization: Bearer works too, the scheme in any case (Nomad's
+	// parseToken lowercases it).
 	srv := good.Address()
-	req, _ := http.NewRequest(http.MethodGet, srv+"/v1/jobs", nil)
-	req.Header.Set("Authorization", "Bearer s3cret")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Errorf("bearer token: status %d", resp.StatusCode)
+	for _, header := range []string{"Bearer s3cret", "bearer s3cret"} {
+		req, _ := http.NewRequest(http.MethodGet, srv+"/v1/jobs", nil)
+		req.Header.Set("Authorization", header)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("Authorization: %q: status %d", header, resp.StatusCode)
+		}
 	}
 	// The request log shows every mutating call, refused ones too.
 	if reqs := c.Truth().Requests; len(reqs) != 1 || reqs[0].Status != http.StatusForbidden || !strings.HasPrefix(reqs[0].Path, "/v1/jobs") {

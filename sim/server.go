@@ -279,8 +279,10 @@ func (c *Cluster) policy(r *http.Request) (p *Policy, known bool) {
 func tokenOf(r *http.Request) string {
 	tok := r.Header.Get("X-Nomad-Token")
 	if tok == "" {
-		if v, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
-			tok = strings.TrimSpace(v)
+		// As Nomad: "<scheme> <value>", the scheme "bearer" in any case,
+		// the token the value's first word.
+		if scheme, v, ok := strings.Cut(r.Header.Get("Authorization"), " "); ok && strings.EqualFold(scheme, "bearer") {
+			tok, _, _ = strings.Cut(strings.TrimSpace(v), " ")
 		}
 	}
 	return tok

@@ -30,6 +30,10 @@ func (s *Server) routeAct() {
 	s.mux.HandleFunc("POST /v1/queue/resume", s.auth(s.act(s.queuePause(false))))
 	s.mux.HandleFunc("GET /v1/queue/{id}", s.auth(s.act(s.queueShow)))
 	s.mux.HandleFunc("DELETE /v1/queue/{id}", s.auth(s.act(s.queueCancel)))
+	for _, path := range []string{"/v1/queue/pause", "/v1/queue/resume"} {
+		s.notAllowed(http.MethodGet, path)
+		s.notAllowed(http.MethodDelete, path)
+	}
 	s.mux.HandleFunc("GET /v1/reservations", s.auth(s.act(s.reservations)))
 	s.mux.HandleFunc("GET /v1/decisions", s.auth(s.act(s.decisions)))
 }

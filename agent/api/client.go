@@ -166,8 +166,12 @@ func (c *Client) Forecast(ctx context.Context, locality, metric string) ([]Forec
 	if metric != "" {
 		q.Set("metric", metric)
 	}
+	parts := strings.Split(locality, "/")
+	for i, p := range parts {
+		parts[i] = url.PathEscape(p)
+	}
 	var f []Forecast
-	return f, c.get(ctx, "/v1/forecast/"+locality, q, &f)
+	return f, c.get(ctx, "/v1/forecast/"+strings.Join(parts, "/"), q, &f)
 }
 
 // Hotspots calls GET /v1/hotspots.

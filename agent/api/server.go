@@ -80,6 +80,8 @@ type Server struct {
 	// stopping ends blocking queries (EndBlockingQueries).
 	stopping context.Context
 	stop     context.CancelFunc
+	// unroutedPatterns are the patterns notAllowed routed to unrouted.
+	unroutedPatterns map[string]bool
 }
 
 // EndBlockingQueries answers every blocking query (GET /v1/queue?index=N)
@@ -123,15 +125,31 @@ func NewServer(b Backend, opts Options) (*Server, error) {
 		s.mux.Handle("GET /ui", http.RedirectHandler("/ui/", http.StatusMovedPermanently))
 		s.mux.Handle("GET /{$}", http.RedirectHandler("/ui/", http.StatusFound))
 	}
-	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		if allow := s.allowed(r); len(allow) > 0 {
-			w.Header().Set("Allow", strings.Join(allow, ", "))
-			writeError(w, http.StatusMethodNotAllowed, fmt.Sprintf("%s %s: %s answers %s only", r.Method, r.URL.Path, r.URL.Path, strings.Join(allow, ", ")))
-			return
-		}
-		writeError(w, http.StatusNotFound, fmt.Sprintf("no such endpoint: %s %s", r.Method, r.URL.Path))
-	})
+	s.mux.HandleFunc("/", s.unrouted)
 	return s, nil
+}
+
+// unrouted answers a request no endpoint takes: 405 naming the methods
+// its path answers, or 404.
+func (s *Server) unrouted(w http.ResponseWriter, r *http.Request) {
+	if allow := s.allowed(r); len(allow) > 0 {
+		w.Header().Set("Allow", strings.Join(allow, ", "))
+		writeError(w, http.StatusMethodNotAllowed, fmt.Sprintf("%s %s: %s answers %s only", r.Method, r.URL.Path, r.URL.Path, strings.Join(allow, ", ")))
+		return
+	}
+	writeError(w, http.StatusNotFound, fmt.Sprintf("no such endpoint: %s %s", r.Method, r.URL.Path))
+}
+
+// notAllowed routes method at path to unrouted, for a path another
+// endpoint's wildcard would otherwise take with that method (GET
+// /v1/queue/pause is not the request "pause").
+func (s *Server) notAllowed(method, path string) {
+	pattern := method + " " + path
+	s.mux.HandleFunc(pattern, s.unrouted)
+	if s.unroutedPatterns == nil {
+		s.unroutedPatterns = map[string]bool{}
+	}
+	s.unroutedPatterns[pattern] = true
 }
 
 // allowed returns the methods the API answers at r's path, other than
@@ -144,7 +162,7 @@ func (s *Server) allowed(r *http.Request) []string {
 		}
 		probe := r.Clone(r.Context())
 		probe.Method = m
-		if _, pattern := s.mux.Handler(probe); pattern != "/" && pattern != "" {
+		if _, pattern := s.mux.Handler(probe); pattern != "/" && pattern != "" && !s.unroutedPatterns[pattern] {
 			out = append(out, m)
 		}
 	}
@@ -161,6 +179,19 @@ const (
 	DeniedUnknownToken = "the token sent is not one of this agent's acl.token_file tokens"
 )
 
+// BearerToken is the token of h's "Authorization: Bearer TOKEN" header,
+// "" without one. The scheme is case-insensitive (RFC 9110; "bearer"
+// was refused as an unknown token) and the token ends at a space, as Nomad
+// reads it.
+func BearerToken(h http.Header) string {
+	scheme, value, ok := strings.Cut(strings.TrimSpace(h.Get("Authorization")), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return ""
+	}
+	tok, _, _ := strings.Cut(strings.TrimSpace(value), " ")
+	return tok
+}
+
 // auth rejects requests without a valid token when tokens are configured.
 func (s *Server) auth(next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
@@ -171,7 +202,7 @@ func (s *Server) auth(next http.HandlerFunc) http.HandlerFunc {
 		if len(tokens) > 0 {
 			tok := r.Header.Get("X-Foreshape-Token")
 			if tok == "" {
-				tok, _ = strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+				tok = BearerToken(r.Header)
 			}
 			if why := TokenDenied(tok, tokens); why != "" {
 				s.log.Warn("request denied", "reason", why, "path", r.URL.Path, "remote_addr", r.RemoteAddr)

@@ -118,13 +118,21 @@ func TestTokens(t *testing.T) {
 	if _, err := c.Status(ctx); err != nil {
 		t.Errorf("good token: %v", err)
 	}
-	req, _ := http.NewRequest("GET", srv.URL+"/v1/status", nil)
-	req.Header.Set("Authorization", "Bearer s3cret")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil || resp.StatusCode != 200 {
-		t.Errorf("bearer token: %v %v", resp.StatusCode, err)
+	// The scheme in any case, the token its first word (as Nomad reads
+	// it); another scheme carries no token.
+	for header, want := range map[string]int{"Bearer s3cret": 200, "bearer s3cret": 200, "BEARER  s3cret ": 200,
+		"Bearer s3cret extra": 200, "Basic s3cret": 403, "Bearers3cret": 403} {
+		req, _ := http.NewRequest("GET", srv.URL+"/v1/status", nil)
+		req.Header.Set("Authorization", header)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("Authorization: %q: %d, want %d", header, resp.StatusCode, want)
+		}
 	}
-	resp.Body.Close()
 }
 
 // TestReady: /v1/ready answers 200 while Options.Ready passes and 503 with
@@ -188,7 +196,12 @@ func TestUnknownEndpoint(t *testing.T) {
 	for _, tc := range []struct{ method, path, allow string }{
 		{http.MethodPost, "/v1/status", "GET"},
 		{http.MethodDelete, "/v1/queue", "GET, POST"},
-		{http.MethodGet, "/v1/queue/resume", ""}, // GET /v1/queue/{id}: a request named "resume"
+		// Not the request "resume" or "pause" (request IDs are mr-N).
+		{http.MethodGet, "/v1/queue/resume", "POST"},
+		{http.MethodDelete, "/v1/queue/pause", "POST"},
+		{http.MethodPut, "/v1/queue/resume", "POST"},
+		{http.MethodGet, "/v1/queue/mr-1", ""}, // GET /v1/queue/{id}
+		{http.MethodPut, "/v1/queue/mr-1", "GET, DELETE"},
 	} {
 		req, _ := http.NewRequest(tc.method, srv.URL+tc.path, nil)
 		resp, err := http.DefaultClient.Do(req)

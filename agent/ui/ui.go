@@ -136,7 +136,7 @@ func token(r *http.Request) string {
 	if t := r.Header.Get("X-Foreshape-Token"); t != "" {
 		return t
 	}
-	if t, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
+	if t := api.BearerToken(r.Header); t != "" {
 		return t
 	}
 	if c, err := r.Cookie(cookieName); err == nil {
