@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -62,7 +63,14 @@ func (c *clientFlags) registerWithoutJSON(fs *flag.FlagSet) {
 	if addr == "" {
 		addr = api.DefaultAddress
 	}
-	fs.StringVar(&c.address, "address", addr, "agent HTTP API address")
+	c.address = addr
+	fs.Func("address", "agent HTTP API address", func(v string) error {
+		if err := checkAddress(v); err != nil {
+			return err
+		}
+		c.address = v
+		return nil
+	})
 	fs.StringVar(&c.token, "token", os.Getenv("FORESHAPE_TOKEN"), "API token")
 	fs.StringVar(&c.caCert, "ca-cert", os.Getenv("FORESHAPE_CACERT"), "CA certificate")
 	fs.StringVar(&c.clientCert, "client-cert", os.Getenv("FORESHAPE_CLIENT_CERT"), "client certificate")
@@ -82,6 +90,37 @@ func withDefaultPort(addr string) string {
 		return addr
 	}
 	return net.JoinHostPort(strings.Trim(addr, "[]"), "7575")
+}
+
+// checkAddress refuses an -address the client could not send a request
+// to: empty, a scheme other than http or https, no host, or a port that is
+// not 1–65535 (each answered as a failed request, exit 1, before).
+func checkAddress(v string) error {
+	if strings.TrimSpace(v) == "" {
+		return errors.New("empty: give the agent's address, such as 127.0.0.1:7575")
+	}
+	raw := withDefaultPort(v)
+	if !strings.Contains(raw, "://") {
+		raw = "http://" + raw
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return fmt.Errorf("%q is not an address: %w", v, err)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return fmt.Errorf("%q: the scheme must be http or https, not %q", v, u.Scheme)
+	}
+	if u.Host == "" {
+		return fmt.Errorf("%q names no host", v)
+	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return fmt.Errorf("%q: the port must be 1 to 65535, not %s", v, p)
+		}
+	} else if strings.HasSuffix(u.Host, ":") {
+		return fmt.Errorf("%q has an empty port", v)
+	}
+	return nil
 }
 
 func (c *clientFlags) client() *api.Client {

@@ -158,13 +158,25 @@ func TestForecastShowCommand(t *testing.T) {
 			t.Errorf("-width %d -height %d: exit %d, a chart of %d rows, %d columns wide; want %d by %d\n%s%s", size[0], size[1], code, rows, widest, size[1], size[0], out, errOut)
 		}
 	}
-	for _, size := range [][]string{{"-width", "-5"}, {"-width", "0"}, {"-height", "-1"}, {"-height", "0"}, {"-height", "1"}} {
+	for _, size := range [][]string{{"-width", "-5"}, {"-width", "0"}, {"-width", "1001"}, {"-height", "-1"}, {"-height", "0"}, {"-height", "1"}, {"-height", "201"}} {
 		if code, _, errOut := runCLI(t, append([]string{"forecast", "show", "-address", addr}, append(size, "dc1/web")...)...); code != ExitUsage || !strings.Contains(errOut, size[0]+" must be") {
 			t.Errorf("%v: exit %d, %q; want a usage error naming the flag", size, code, errOut)
 		}
 	}
 	if code, _, _ := runCLI(t, "forecast", "show", "-address", addr); code != ExitUsage {
 		t.Errorf("no locality: exit %d, want %d", code, ExitUsage)
+	}
+	for _, loc := range []string{"dc1//web", "/dc1", "dc1/"} {
+		if code, _, errOut := runCLI(t, "forecast", "show", "-address", addr, loc); code != ExitUsage || !strings.Contains(errOut, "has an empty part") {
+			t.Errorf("%q: exit %d, %q; want a usage error", loc, code, errOut)
+		}
+	}
+	// A locality is sent as itself: '#' and '?' are not cut off as a URL's
+	// fragment or query (dc1/web#x showed dc1/web).
+	for _, loc := range []string{"dc1/web#x", "dc1/web?metric=memory"} {
+		if code, out, errOut := runCLI(t, "forecast", "show", "-address", addr, loc); code == ExitOK || !strings.Contains(errOut, loc) {
+			t.Errorf("%q: exit %d, %q%q; want an error naming it", loc, code, out, errOut)
+		}
 	}
 }
 
@@ -328,6 +340,23 @@ func TestWithDefaultPort(t *testing.T) {
 	} {
 		if got := withDefaultPort(in); got != want {
 			t.Errorf("withDefaultPort(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// An -address the client could not send a request to is a usage error
+// (exit 2) naming the flag; it was a failed request (exit 1).
+func TestBadAddressIsAUsageError(t *testing.T) {
+	for _, addr := range []string{"127.0.0.1:99999", "127.0.0.1:-1", "http://[::1", "ftp://agent", "", "http://", "127.0.0.1:"} {
+		code, _, errOut := runCLI(t, "status", "-address", addr)
+		if code != ExitUsage || !strings.Contains(errOut, "for flag -address") {
+			t.Errorf("-address %q: exit %d, %q; want a usage error naming the flag", addr, code, errOut)
+		}
+	}
+	addr := stubAgent(t)
+	for _, good := range []string{addr, strings.TrimPrefix(addr, "http://")} {
+		if code, _, errOut := runCLI(t, "status", "-address", good); code != ExitOK {
+			t.Errorf("-address %q: exit %d, %s", good, code, errOut)
 		}
 	}
 }

@@ -3,6 +3,7 @@ package command
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"time"
 
@@ -18,6 +19,13 @@ func init() {
 
 // ForecastShowCommand charts one locality's forecast in the terminal.
 type ForecastShowCommand struct{ Meta }
+
+// The chart's largest size: a terminal's worth, with room to spare (a
+// -width of 100000000 ran the machine out of memory).
+const (
+	maxChartWidth  = 1000
+	maxChartHeight = 200
+)
 
 func (c *ForecastShowCommand) Synopsis() string {
 	return "Chart a locality's forecast bands and headroom line"
@@ -39,8 +47,8 @@ Options:
 
   -metric=NAME   cpu, memory, iops, or a metric the policy's
                  forecast.queries name. Default: cpu.
-  -width=N       Chart width in columns. Default: 72.
-  -height=N      Chart height in rows, at least 2. Default: 16.
+  -width=N       Chart width in columns, at most 1000. Default: 72.
+  -height=N      Chart height in rows, 2 to 200. Default: 16.
 ` + clientFlagsHelp + `
 
 Example:
@@ -62,11 +70,14 @@ func (c *ForecastShowCommand) Run(args []string) int {
 	if fs.NArg() != 1 {
 		return c.UsageError("forecast show", "forecast show takes exactly one LOCALITY, after the options")
 	}
-	if *width < 1 {
-		return c.UsageError("forecast show", fmt.Sprintf("-width must be a positive number of columns, not %d", *width))
+	if *width < 1 || *width > maxChartWidth {
+		return c.UsageError("forecast show", fmt.Sprintf("-width must be 1 to %d columns, not %d", maxChartWidth, *width))
 	}
-	if *height < 2 {
-		return c.UsageError("forecast show", fmt.Sprintf("-height must be at least 2 rows, not %d", *height))
+	if *height < 2 || *height > maxChartHeight {
+		return c.UsageError("forecast show", fmt.Sprintf("-height must be 2 to %d rows, not %d", maxChartHeight, *height))
+	}
+	if loc := fs.Arg(0); loc == "" || slices.Contains(strings.Split(loc, "/"), "") {
+		return c.UsageError("forecast show", fmt.Sprintf("LOCALITY %q has an empty part: name it as dc1/web, or a policy", loc))
 	}
 	fcs, err := cf.client().Forecast(c.Ctx, fs.Arg(0), *metric)
 	if err != nil {
