@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
 	"sort"
@@ -179,6 +180,19 @@ const (
 	DeniedUnknownToken = "the token sent is not one of this agent's acl.token_file tokens"
 )
 
+// repeatedParam is the first query parameter (by name) r gives more than
+// once, "" for none: every filter takes one value but the queue's state,
+// and a repeated one was read as its first value alone.
+func repeatedParam(r *http.Request) string {
+	q := r.URL.Query()
+	for _, name := range slices.Sorted(maps.Keys(q)) {
+		if len(q[name]) > 1 && !(r.Pattern == "GET /v1/queue" && name == "state") {
+			return name
+		}
+	}
+	return ""
+}
+
 // BearerToken is the token of h's "Authorization: Bearer TOKEN" header,
 // "" without one. The scheme is case-insensitive (RFC 9110; "bearer"
 // was refused as an unknown token) and the token ends at a space, as Nomad
@@ -192,7 +206,8 @@ func BearerToken(h http.Header) string {
 	return tok
 }
 
-// auth rejects requests without a valid token when tokens are configured.
+// auth rejects requests without a valid token when tokens are configured,
+// and those that give a query parameter more than once (repeatedParam).
 func (s *Server) auth(next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		tokens := s.opts.Tokens
@@ -209,6 +224,10 @@ func (s *Server) auth(next http.HandlerFunc) http.HandlerFunc {
 				writeError(w, http.StatusForbidden, "permission denied: "+why)
 				return
 			}
+		}
+		if name := repeatedParam(r); name != "" {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("%s: given %d times; it takes one value", name, len(r.URL.Query()[name])))
+			return
 		}
 		next(w, r)
 	}

@@ -284,3 +284,31 @@ func TestErrorMessage(t *testing.T) {
 		}
 	}
 }
+
+// A query parameter given twice is a 400 naming it (a filter read its
+// first value alone: ?kind=submit&kind=hold listed submits only), but the
+// queue's state, which takes several.
+func TestRepeatedParameterRefused(t *testing.T) {
+	srv, _ := newTestServer(t, Options{})
+	for path, want := range map[string]string{
+		"/v1/decisions?kind=submit&kind=hold":               "kind: given 2 times",
+		"/v1/reservations?state=held&state=released":        "state: given 2 times",
+		"/v1/forecasts?metric=cpu&metric=memory":            "metric: given 2 times",
+		"/v1/queue?state=pending&state=running":             "",
+		"/v1/queue?locality=dc1&locality=dc2&state=pending": "locality: given 2 times",
+	} {
+		resp, err := http.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var e Error
+		_ = json.NewDecoder(resp.Body).Decode(&e)
+		resp.Body.Close()
+		switch {
+		case want == "" && resp.StatusCode == http.StatusBadRequest:
+			t.Errorf("%s: 400 %q, want the states taken", path, e.Error)
+		case want != "" && (resp.StatusCode != http.StatusBadRequest || e.Error != want+"; it takes one value"):
+			t.Errorf("%s: %d %q, want 400 saying %q", path, resp.StatusCode, e.Error, want)
+		}
+	}
+}
