@@ -417,6 +417,23 @@ func TestLocalityWithoutNodesIsWithdrawn(t *testing.T) {
 	if !marked {
 		t.Errorf("dc3:cpu not marked stale in status: %+v", st.Stale)
 	}
+	// A task group's series, which stop when its allocations end, are
+	// not a source's trouble: /v1/series marks them, status does not
+	// list them.
+	for _, s := range st.Stale {
+		if strings.HasPrefix(s.Series, "group/") {
+			t.Errorf("status lists a task group's series as stale: %+v", s)
+		}
+	}
+	if series, err := c.Series(ctx); err == nil {
+		n := 0
+		for _, s := range series {
+			if s.Stale && strings.HasPrefix(s.Series, "group/") {
+				n++
+			}
+		}
+		t.Logf("%d task group series stale in /v1/series", n)
+	}
 	hs, _ := c.Hotspots(ctx)
 	for _, h := range hs {
 		if h.Locality == "dc3" {

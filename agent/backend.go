@@ -53,7 +53,10 @@ func (a *Agent) Status(ctx context.Context) api.Status {
 		}
 	}
 	for _, info := range a.fsm.Infos() {
-		if info.Stale {
+		// A task group's series stop when its job or allocations end (a
+		// placeholder released, a batch job done): expected, not a
+		// source's trouble; /v1/series still marks them stale.
+		if info.Stale && !strings.HasPrefix(info.Key.Locality, "group/") {
 			st.Stale = append(st.Stale, api.StaleSeries{Series: info.Key.String(), Since: info.StaleSince, Reason: info.StaleReason})
 		}
 	}
