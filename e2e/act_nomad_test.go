@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -630,4 +631,42 @@ shaping "dc" {
 	}
 	t.Logf("figures: real Nomad %s: spread %s from %s to %s with %s out of scheduling meanwhile, eligible again after",
 		addr, alloc.ID[:8], alloc.NodeName, next.NodeName, alloc.NodeName)
+}
+
+// TestSubmitRefusesSystemJobOnRealNomad: a real Nomad's system job, which
+// it runs on every eligible node, is refused as a move, by allocation and
+// by task group, naming the field; nothing is queued.
+func TestSubmitRefusesSystemJobOnRealNomad(t *testing.T) {
+	addr, client, nodes := realNomadNodes(t)
+	node := rawExecNode(t, nodes)
+	job := fmt.Sprintf("fs-e2e-system-%d-%d", os.Getpid(), time.Now().UnixNano()%1e6)
+	registerSleeper(t, client, job, node.Datacenter, func(j *nomadapi.Job) {
+		typ := "system"
+		j.Type = &typ
+		j.TaskGroups[0].Count = nil
+	})
+	t.Cleanup(func() { _, _, _ = client.Jobs().Deregister(job, true, nil) })
+	alloc := waitRunning(t, client, job, "")
+	local, err := state.NewLocal(state.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	coord := realCoordinator(t, addr, local)
+	target := policies.Locality{NodePool: node.NodePool}.String()
+	for _, tc := range []struct {
+		sub   migrate.Submission
+		field string
+	}{
+		{migrate.Submission{Allocation: alloc.ID, Target: target}, "allocation"},
+		{migrate.Submission{Job: job, Group: "sleep", Target: target}, "job"},
+	} {
+		_, err := coord.Submit(context.Background(), time.Now(), nil, tc.sub)
+		var ie *migrate.InvalidError
+		if !errors.As(err, &ie) || ie.Field != tc.field || !strings.Contains(err.Error(), "system job") {
+			t.Errorf("submit %+v: %v; want it refused on %s as a system job's", tc.sub, err, tc.field)
+		}
+	}
+	if n := len(local.FSM.Act().Requests); n != 0 {
+		t.Errorf("%d requests queued", n)
+	}
 }

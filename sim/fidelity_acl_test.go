@@ -346,3 +346,27 @@ func TestFidelityAnonymousToken(t *testing.T) {
 		}
 	})
 }
+
+// TestFidelityBearerScheme: the token may come in "Authorization: <scheme>
+// <token>", the scheme "Bearer" in any case (Nomad lowercases it); another
+// scheme carries no token.
+func TestFidelityBearerScheme(t *testing.T) {
+	forEachACLNomad(t, func(t *testing.T, addr, token string) {
+		for header, want := range map[string]int{"Bearer " + token: 200, "bearer " + token: 200, "BEARER " + token: 200,
+			"Basic " + token: 403} {
+			req, err := http.NewRequest(http.MethodGet, addr+"/v1/nodes", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("Authorization", header)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if scheme, _, _ := strings.Cut(header, " "); resp.StatusCode != want {
+				t.Errorf("Authorization: %s <token>: %d, want %d", scheme, resp.StatusCode, want)
+			}
+		}
+	})
+}
