@@ -2,8 +2,10 @@ package command
 
 import (
 	"errors"
+	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -322,6 +324,15 @@ func (c *QueueSubmitCommand) Run(args []string) int {
 	}
 	if fs.NArg() > 0 {
 		return c.UsageError("queue submit", "queue submit takes no arguments; name what to move with -alloc, -job and -group, or -node")
+	}
+	var empty []string
+	fs.Visit(func(f *flag.Flag) {
+		if f.Value.String() == "" && slices.Contains([]string{"alloc", "job", "group", "node", "target"}, f.Name) {
+			empty = append(empty, "-"+f.Name)
+		}
+	})
+	if len(empty) > 0 {
+		return c.UsageError("queue submit", empty[0]+" is empty")
 	}
 	if err := s.Check(); err != nil {
 		var ie *api.InvalidError

@@ -106,6 +106,9 @@ func TestQueueCommandErrors(t *testing.T) {
 		want string
 	}{
 		{"nothing to move", []string{"queue", "submit", "-address", "@", "-target", "dc2"}, ExitUsage, "-alloc: name what to move"},
+		// An empty flag is named, not taken for a missing one.
+		{"empty node", []string{"queue", "submit", "-address", "@", "-node", "", "-target", "dc2"}, ExitUsage, "-node is empty"},
+		{"empty target", []string{"queue", "submit", "-address", "@", "-alloc", "a1", "-target", ""}, ExitUsage, "-target is empty"},
 		{"two things", []string{"queue", "submit", "-address", "@", "-alloc", "a1", "-node", "n1", "-target", "dc2"}, ExitUsage, "only one"},
 		{"job without group", []string{"queue", "submit", "-address", "@", "-job", "web", "-target", "dc2"}, ExitUsage, "-group"},
 		{"no target", []string{"queue", "submit", "-address", "@", "-node", "n1"}, ExitUsage, "-target: required"},
