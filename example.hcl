@@ -150,8 +150,8 @@ http {
 # other. cert_file and key_file come together. With ca_file, the Raft port
 # and agent-to-agent calls use mutual TLS (both sides present a certificate
 # signed by ca_file); a cluster with TLS needs it. verify_incoming requires
-# a client certificate on every HTTP API request except /v1/health (so
-# Consul's health check needs none).
+# a client certificate on every HTTP API request except /v1/health and
+# /v1/ready (so health checks need none).
 tls {
   ca_file         = "/etc/foreshape/tls/ca.pem"
   cert_file       = "/etc/foreshape/tls/agent.pem"

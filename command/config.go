@@ -133,11 +133,13 @@ Usage: foreshape config show [options] PATH
   files), checks its settings and the rules between them, and prints the
   effective configuration: every setting, defaults included.
 
-  In HCL, a setting that no file, environment variable or flag set is a
-  comment with its default value ('# raft_port = 7576 (default)'), and a
-  token is a comment that says whether it is set ('# token = <redacted>
-  (set; not shown)' or '# token is not set'), so the output loads back as
-  the same configuration less its tokens. In JSON every setting is a
+  In HCL, a setting that no file set is a comment, with its default value
+  ('# raft_port = 7576 (default)') or the environment variable -env took
+  it from ('# address = "https://nomad:4646" (from environment variable
+  NOMAD_ADDR)'), and a token is a comment that says whether it is set
+  ('# token = <redacted> (set; not shown)' or '# token is not set'), so the
+  output loads back as the same configuration less its tokens and what the
+  environment set (-env sets it again). In JSON every setting is a
   value, a token that is set "<redacted>" and one that is not "".
 
   A setting whose default is worked out elsewhere is "" when not set:
@@ -244,10 +246,17 @@ func writeDiags(w io.Writer, files map[string]*hcl.File, diags hcl.Diagnostics) 
 		}
 		return a.Subject.Start.Byte < b.Subject.Start.Byte
 	})
+	// The snippets show the files with their credentials redacted.
+	shown := make(map[string]*hcl.File, len(files))
+	for name, f := range files {
+		if f != nil {
+			shown[name] = &hcl.File{Body: f.Body, Bytes: config.RedactSource(f.Bytes), Nav: f.Nav}
+		}
+	}
 	width, color := terminal(w)
 	for _, d := range sorted {
 		var buf bytes.Buffer
-		tw := hcl.NewDiagnosticTextWriter(&buf, files, width, color)
+		tw := hcl.NewDiagnosticTextWriter(&buf, shown, width, color)
 		if err := tw.WriteDiagnostic(d); err != nil {
 			fmt.Fprintf(w, "%s\n", d.Error())
 			continue

@@ -537,4 +537,48 @@ func TestConfigShowHelpExample(t *testing.T) {
 			t.Errorf("%q: in the help %v, printed %v", c, strings.Contains(help, "'"+c), strings.Contains(stdout, c))
 		}
 	}
+	// What -env took from the environment is a comment naming the
+	// variable, so the output loads back where such a setting in a file
+	// is refused (CONSUL_HTTP_ADDR without Consul).
+	t.Setenv("NOMAD_ADDR", "https://nomad:4646")
+	t.Setenv("CONSUL_HTTP_ADDR", "10.1.1.1:8500")
+	if code, stdout, stderr = run(t, "config", "show", "-env", path); code != ExitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	wantEnv := `# address = "https://nomad:4646" (from environment variable NOMAD_ADDR)`
+	if !strings.Contains(stdout, wantEnv) || !strings.Contains(strings.Join(strings.Fields(help), " "), strings.Join(strings.Fields(strings.TrimPrefix(wantEnv, "# ")), " ")) {
+		t.Errorf("config show -env: want %q in the output and the help:\n%s", wantEnv, stdout)
+	}
+	shown := filepath.Join(t.TempDir(), "shown.hcl")
+	if err := os.WriteFile(shown, []byte(stdout), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("NOMAD_ADDR", "")
+	t.Setenv("CONSUL_HTTP_ADDR", "")
+	if code, _, stderr = run(t, "config", "show", shown); code != ExitOK {
+		t.Errorf("config show -env's output does not load back: exit %d\n%s", code, stderr)
+	}
+}
+
+// A credential on a line the parser cannot read (set twice, an
+// unterminated string, a misspelt name) is not printed in the snippet of
+// config validate's (and the agent's) diagnostics.
+func TestParseErrorsHideCredentials(t *testing.T) {
+	dir := t.TempDir()
+	for name, src := range map[string]string{
+		"twice.hcl":        "consul {\n  token = \"old-S3CRET\"\n  token = \"new-S3CRET\"\n}\n",
+		"unterminated.hcl": "nomad {\n  token = \"S3CRET-T0KEN\n}\n",
+		"misspelt.hcl":     "nomad {\n  tokn = \"S3CRET\"\n}\n",
+	} {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, []byte(src), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		for _, args := range [][]string{{"config", "validate", path}, {"agent", "-config", path}} {
+			code, out, errOut := run(t, args...)
+			if code == ExitOK || strings.Contains(out+errOut, "S3CRET") || !strings.Contains(errOut, name+":") {
+				t.Errorf("%v: exit %d, output shows the token or no locator:\n%s%s", args, code, out, errOut)
+			}
+		}
+	}
 }

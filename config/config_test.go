@@ -781,8 +781,8 @@ func TestSettingsNoClientUses(t *testing.T) {
 			unused: []string{"nomad.address<NOMAD_ADDR", "nomad.token<NOMAD_TOKEN"}},
 		{name: "no nomad setting without Nomad", noNomad: true, src: "log_level = \"info\""},
 		{name: "a replay acts on nothing and reads no Prometheus", noNomad: true, replay: true,
-			src:     "prometheus {\n  address = \"http://prom:9090\"\n}\nforecast_only = true\nqueue {\n  max_parallel = 2\n}\nreserve {\n  driver = \"raw_exec\"\n  config = { command = \"/bin/sleep\" }\n}",
-			refused: []string{"prometheus.address@2", "forecast_only@4", "reserve.driver@9", "reserve.config@10", "queue.max_parallel@6"}},
+			src:     "prometheus {\n  address = \"http://prom:9090\"\n}\nforecast_only = true\nqueue {\n  max_parallel = 2\n  keep_finished = \"2h\"\n}\nreserve {\n  driver = \"raw_exec\"\n  config = { command = \"/bin/sleep\" }\n}",
+			refused: []string{"prometheus.address@2", "forecast_only@4", "reserve.driver@10", "reserve.config@11", "queue.max_parallel@6", "queue.keep_finished@7"}},
 		{name: "without Nomad a dev agent still acts", noNomad: true, src: "forecast_only = true\nqueue {\n  max_parallel = 2\n}"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -823,5 +823,55 @@ func TestSettingsNoClientUses(t *testing.T) {
 				t.Errorf("unused %q, want %q", unused, tc.unused)
 			}
 		})
+	}
+}
+
+// RedactSource hides the values of credential lines, misspelt or not,
+// and URLs' passwords; lines keep their place; a *_file path is kept.
+func TestRedactSource(t *testing.T) {
+	src := "nomad {\n  token = \"a1\"\n  tokn=\"a2\n  \"secret_id\" = \"a3\"\n  address = \"https://u:a4@h:1\"\n}\nacl {\n  token_file = \"/etc/t\"\n}\n"
+	got := string(config.RedactSource([]byte(src)))
+	for _, secret := range []string{"a1", "a2", "a3", "a4"} {
+		if strings.Contains(got, secret) {
+			t.Errorf("%s shown:\n%s", secret, got)
+		}
+	}
+	if strings.Count(got, "\n") != strings.Count(src, "\n") || !strings.Contains(got, `token_file = "/etc/t"`) || !strings.Contains(got, "https://u:**@h:1") {
+		t.Errorf("redacted source:\n%s", got)
+	}
+}
+
+// An address with credentials is refused, for every service, without
+// the password in the error: the client would send it as basic auth, and
+// addresses are printed.
+func TestAddressWithCredentialsRefused(t *testing.T) {
+	for _, file := range []string{
+		"nomad {\n  address = \"http://alice:pa55word@127.0.0.1:4646\"\n}\n",
+		"consul {\n  enabled = true\n  address = \"https://alice:pa55word@consul:8501\"\n}\n",
+		"prometheus {\n  address = \"http://alice:pa55word@prom:9090\"\n}\n",
+	} {
+		dir := writeFiles(t, map[string]string{"a.hcl": "data_dir = \"/var/lib/fs\"\n" + file})
+		_, diags := config.Load(filepath.Join(dir, "a.hcl"))
+		if !diags.HasErrors() || !strings.Contains(diags.Error(), "holds credentials") || strings.Contains(diags.Error(), "pa55word") {
+			t.Errorf("%s: %v; want a refusal without the password", file, diags)
+		}
+	}
+}
+
+// RedactSource keeps every byte's offset: a diagnostic's position still
+// points at its line and column.
+func TestRedactSourceKeepsOffsets(t *testing.T) {
+	src := "nomad {\n  token = \"a-long-secret-token\"\n  tok = \"ab\"\n  address = \"https://u:pw@h:1\"\n}\n"
+	got := config.RedactSource([]byte(src))
+	if len(got) != len(src) || strings.Count(string(got), "\n") != strings.Count(src, "\n") {
+		t.Fatalf("%d bytes, %d lines; want %d, %d:\n%s", len(got), strings.Count(string(got), "\n"), len(src), strings.Count(src, "\n"), got)
+	}
+	for i := range src {
+		if (src[i] == '\n') != (got[i] == '\n') {
+			t.Fatalf("line break moved at byte %d:\n%s", i, got)
+		}
+	}
+	if !strings.Contains(string(got), "token = *********************\n") || !strings.Contains(string(got), "tok = ****\n") || !strings.Contains(string(got), "https://u:**@h:1") {
+		t.Errorf("redacted:\n%s", got)
 	}
 }

@@ -204,16 +204,23 @@ func checkJoin(s string) (string, error) {
 }
 
 // checkHTTPURL accepts an absolute http or https URL with a host.
-func checkHTTPURL(s string) (string, error) {
-	if !strings.Contains(s, "://") {
+func checkHTTPURL(raw string) (string, error) {
+	s := RedactURL(raw) // for the messages
+	if !strings.Contains(raw, "://") {
 		return "", fmt.Errorf("%q has no scheme; write it as http://HOST:PORT or https://HOST:PORT", s)
 	}
-	u, err := url.Parse(s)
+	u, err := url.Parse(raw)
 	if err != nil {
 		if ue, ok := err.(*url.Error); ok {
-			return "", fmt.Errorf("%q is not a valid URL: %s", s, ue.Err)
+			return "", fmt.Errorf("%q is not a valid URL: %s", s, RedactURL(ue.Err.Error()))
 		}
-		return "", fmt.Errorf("%q is not a valid URL: %s", s, err)
+		return "", fmt.Errorf("%q is not a valid URL: %s", s, RedactURL(err.Error()))
+	}
+	if u.User != nil {
+		// The HTTP clients would send it as basic auth, and the address
+		// is printed (the start banner, config show, logs).
+		return "", fmt.Errorf("%q holds credentials (USER:PASSWORD@): foreshape sends no HTTP basic auth of its own and prints addresses; "+
+			"use the service's token setting (nomad.token, consul.token), or a proxy that adds the credentials", s)
 	}
 	if u.Scheme != "http" && u.Scheme != "https" {
 		return "", fmt.Errorf("%q must start with http:// or https://", s)
@@ -230,8 +237,14 @@ func checkHTTPURL(s string) (string, error) {
 			return "", fmt.Errorf("%q has an invalid port %q", s, p)
 		}
 	}
-	return s, nil
+	return raw, nil
 }
+
+// userinfo matches a URL's credentials ("://user:password@").
+var userinfo = regexp.MustCompile(`(://[^/@\s"]*?):[^/@\s"]*@`)
+
+// RedactURL replaces the password of every URL in s with <redacted>.
+func RedactURL(s string) string { return userinfo.ReplaceAllString(s, "$1:"+Redacted+"@") }
 
 // checkNomadAddress accepts an http(s) URL or a unix:// socket path, as
 // Nomad's API client does.

@@ -3,6 +3,8 @@ package config
 import (
 	"fmt"
 	"io"
+	"regexp"
+	"strings"
 )
 
 // Redacted is what a set Secret prints as.
@@ -50,3 +52,37 @@ func (s Secret) MarshalJSON() ([]byte, error) {
 
 // MarshalText writes the redacted form, for encoders that use it.
 func (s Secret) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// secretKey matches an attribute line whose name speaks of a credential
+// (token, secret, password), misspelt ones included: its name and "=".
+var secretKey = regexp.MustCompile(`(?i)^(\s*"?([a-z0-9_.-]*(?:tok|secret|passw)[a-z0-9_.-]*)"?\s*[=:])`)
+
+// RedactSource returns src with the value of every line that sets a
+// credential, and every URL's password, replaced by asterisks, for the
+// source snippets of diagnostics: a line the parser cannot read (a token
+// set twice, an unterminated string, a misspelt name) is shown as it is
+// written. Every byte keeps its offset, so the diagnostics' positions
+// still point where they did.
+func RedactSource(src []byte) []byte {
+	out := []byte(string(src))
+	start := 0
+	for _, line := range strings.SplitAfter(string(src), "\n") {
+		m := secretKey.FindStringSubmatchIndex(line)
+		if m != nil && !strings.HasSuffix(strings.ToLower(line[m[4]:m[5]]), "_file") {
+			value := len(strings.TrimRight(line, "\r\n")) - m[3]
+			if value > 0 {
+				copy(out[start+m[3]:], " "+strings.Repeat("*", value-1))
+			}
+		}
+		start += len(line)
+	}
+	for _, m := range userinfoPassword.FindAllSubmatchIndex(out, -1) {
+		for i := m[2]; i < m[3]; i++ {
+			out[i] = '*'
+		}
+	}
+	return out
+}
+
+// userinfoPassword matches a URL's credentials, its password the group.
+var userinfoPassword = regexp.MustCompile(`://[^/@\s"]*?:([^/@\s"]*)@`)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/hcl/v2/hclsyntax"
@@ -30,9 +31,10 @@ func (c *Config) JSON() ([]byte, error) {
 
 // HCL returns the effective configuration in the agent's own HCL syntax,
 // for `foreshape config show`: every setting spelled out, those that no
-// file, environment variable or flag set as comments with their default
-// value, and the tokens as comments saying whether they are set, so that
-// the output loads back as the same configuration less its tokens (a
+// file set as comments with their default value or the environment
+// variable they came from, and the tokens as comments saying whether they
+// are set, so that the output loads back as the same configuration less
+// its tokens and what the environment set (a
 // default written out would count as set: some are refused when set
 // beside a setting that disables them). dev_mode is a comment too: it is
 // a flag, not a setting.
@@ -49,12 +51,19 @@ func (c *Config) HCL() []byte {
 		if block != "" {
 			field = block + "." + name
 		}
-		if c.Source(field) != "default" {
+		src := c.Source(field)
+		if src != "default" && !strings.HasPrefix(src, "environment variable ") {
 			b.SetAttributeValue(name, v)
 			return
 		}
 		// One line: an object's attributes side by side.
 		text := oneLine.ReplaceAllString(string(hclwrite.TokensForValue(v).Bytes()), " ")
+		if src != "default" {
+			// In a file, some are refused where the environment's are
+			// taken as unused (CONSUL_HTTP_ADDR without Consul).
+			comment(b, name+" = "+text+" (from "+src+")")
+			return
+		}
 		comment(b, name+" = "+text+" (default)")
 	}
 	str := func(b *hclwrite.Body, block, name, v string) { put(b, block, name, cty.StringVal(v)) }

@@ -306,7 +306,7 @@ func (c *Config) unused() []Unused {
 				// iops_query without an address is refused above.
 				setting{"prometheus.address", true}, setting{"prometheus.iops_query", c.Prometheus.Address != ""},
 				setting{"forecast_only", c.ForecastOnly}, setting{"reserve.driver", true}, setting{"reserve.config", true},
-				setting{"queue.max_requests", true}, setting{"queue.max_parallel", true})
+				setting{"queue.max_requests", true}, setting{"queue.max_parallel", true}, setting{"queue.keep_finished", true})
 		}
 	case !n.UsesTLS():
 		add(fmt.Sprintf("nomad.address %q is not an https:// URL, so the agent talks to Nomad without TLS", n.Address),
