@@ -28,12 +28,15 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	consulapi "github.com/hashicorp/consul/api"
 	"github.com/hashicorp/hcl/v2"
 	nomadapi "github.com/hashicorp/nomad/api"
+	"golang.org/x/sys/unix"
 
 	"github.com/foreshape/foreshape/agent/cluster"
 	"github.com/foreshape/foreshape/config"
@@ -202,12 +205,16 @@ func (c *checker) name() string {
 	return h
 }
 
-// dataDir checks the node ID a server keeps in data_dir (when there is
-// one yet): the agent refuses a data_dir it cannot read and a node-id
-// file that holds no node ID.
+// dataDir checks data_dir and the node ID a server keeps there (when
+// there is one yet): the agent refuses a data_dir it could not create or
+// write to, one it cannot read, and a node-id file that holds no node ID.
 func (c *checker) dataDir() {
 	if c.cfg.DevMode {
 		return // state lives in memory
+	}
+	if detail := writableDir(c.cfg.DataDir); detail != "" {
+		c.add(hcl.DiagError, "Cannot use data_dir", detail, "data_dir")
+		return
 	}
 	if _, err := cluster.ReadNodeID(c.cfg.DataDir); err != nil {
 		var pe *os.PathError
@@ -216,6 +223,31 @@ func (c *checker) dataDir() {
 			detail = fmt.Sprintf("%s: %s.", pe.Path, pe.Err)
 		}
 		c.add(hcl.DiagError, "Cannot use data_dir", detail, "data_dir")
+	}
+}
+
+// writableDir says why this process could not keep its state in dir
+// ("" when it could): dir, or the nearest of its parents that exists
+// (the agent creates the rest), is not a directory it may write to.
+func writableDir(dir string) string {
+	for p := filepath.Clean(dir); ; p = filepath.Dir(p) {
+		fi, err := os.Stat(p)
+		switch {
+		case (errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR)) && filepath.Dir(p) != p:
+			continue
+		case err != nil:
+			return fmt.Sprintf("%s: %v.", p, err)
+		case !fi.IsDir():
+			return fmt.Sprintf("%s is not a directory.", p)
+		}
+		if err := unix.Access(p, unix.W_OK|unix.X_OK); err != nil {
+			what := "data_dir"
+			if p != filepath.Clean(dir) {
+				what = "its parent " + p + " (where the agent would create it)"
+			}
+			return fmt.Sprintf("%s: this user may not write to %s (%v); run as the user the agent runs as, or choose another data_dir.", dir, what, err)
+		}
+		return ""
 	}
 }
 

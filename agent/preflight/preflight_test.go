@@ -208,6 +208,16 @@ func TestCheck(t *testing.T) {
 			}},
 		{name: "data_dir is a file", want: "Cannot use data_dir",
 			apply: func(t *testing.T, f fixture, c *config.Config, o *preflight.Options) { c.DataDir = f.tokens }},
+		// The agent creates data_dir and its missing parents: one of
+		// those that exists must be a directory it may write to.
+		{name: "data_dir under a file", want: "is not a directory",
+			apply: func(t *testing.T, f fixture, c *config.Config, o *preflight.Options) {
+				c.DataDir = filepath.Join(f.tokens, "a", "data")
+			}},
+		{name: "data_dir not there yet, its parent writable",
+			apply: func(t *testing.T, f fixture, c *config.Config, o *preflight.Options) {
+				c.DataDir = filepath.Join(f.dir, "new", "deeper", "data")
+			}},
 		{name: "data_dir holds a damaged node-id", want: `holds "not-an-id", not a node id`,
 			apply: func(t *testing.T, f fixture, c *config.Config, o *preflight.Options) {
 				if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
