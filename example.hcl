@@ -116,6 +116,7 @@ consul {
   # the service's meta; deregistered on a clean shutdown. Default false.
   enabled = true
 
+  # HOST:PORT, an http(s):// URL or unix://PATH (the Consul agent's socket).
   # CONSUL_HTTP_ADDR overrides. Default "127.0.0.1:8500". address and
   # token need enabled = true or a provider=consul retry_join entry.
   address = "127.0.0.1:8500"

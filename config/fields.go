@@ -258,9 +258,15 @@ func checkNomadAddress(s string) (string, error) {
 	return checkHTTPURL(s)
 }
 
-// checkConsulAddress accepts HOST:PORT or an http(s) URL, as
-// CONSUL_HTTP_ADDR does.
+// checkConsulAddress accepts HOST:PORT, an http(s) URL or a unix://
+// socket path, as CONSUL_HTTP_ADDR does.
 func checkConsulAddress(s string) (string, error) {
+	if strings.HasPrefix(s, "unix://") {
+		if len(s) == len("unix://") {
+			return "", fmt.Errorf("%q names no socket path", s)
+		}
+		return s, nil
+	}
 	if strings.Contains(s, "://") {
 		return checkHTTPURL(s)
 	}

@@ -426,9 +426,10 @@ func ConsulClient(cc config.Consul) (*consulapi.Client, error) {
 	ccfg := consulapi.DefaultConfig()
 	if cc.Address != "" {
 		addr := cc.Address
-		if scheme, rest, ok := strings.Cut(addr, "://"); ok {
+		if scheme, rest, ok := strings.Cut(addr, "://"); ok && scheme != "unix" {
 			ccfg.Scheme, addr = scheme, rest
 		}
+		// unix://PATH stays whole: Consul's client dials the socket.
 		ccfg.Address = addr
 	}
 	ccfg.Token = cc.Token.Reveal()

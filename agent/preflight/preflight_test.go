@@ -5,6 +5,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -705,5 +706,38 @@ func TestNameFallsBackToTheHostName(t *testing.T) {
 			t.Errorf("%s named fs-c7, host name unknown: name %q, %v", role, s.Name, diags)
 		}
 		restore()
+	}
+}
+
+// A consul.address of unix://PATH (as CONSUL_HTTP_ADDR may be) reaches
+// Consul over its socket; it was refused as not an http(s) URL.
+func TestConsulOverAUnixSocket(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "consul.sock")
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"Config": {"NodeName": "consul-sock"}}`))
+	})}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { srv.Close() })
+	dir := t.TempDir()
+	path := write(t, filepath.Join(dir, "agent.hcl"), "consul {\n  enabled = true\n  address = \"unix://"+sock+"\"\n}\n")
+	cfg, diags := config.Load(path)
+	if diags.HasErrors() {
+		t.Fatalf("unix://: %s", diags.Error())
+	}
+	c, err := preflight.ConsulClient(cfg.Consul)
+	if err != nil {
+		t.Fatal(err)
+	}
+	self, err := c.Agent().Self()
+	if err != nil || self["Config"]["NodeName"] != "consul-sock" {
+		t.Errorf("Consul over %s: %v, %v", sock, self, err)
+	}
+	if _, diags := config.Load(write(t, filepath.Join(dir, "bad.hcl"), "consul {\n  address = \"unix://\"\n}\n")); !diags.HasErrors() || !strings.Contains(diags.Error(), "names no socket path") {
+		t.Errorf("unix:// without a path: %v", diags)
 	}
 }
