@@ -151,7 +151,11 @@ Usage: foreshape config show [options] PATH
 
 Options:
 
-  -dev            Start from dev-mode defaults.
+  -dev            Start from dev-mode defaults; nomad settings are refused,
+                  as 'foreshape agent -dev' refuses them (its embedded
+                  simulated cluster takes Nomad's place).
+  -dev-sim=false  With -dev, as 'foreshape agent -dev -dev-sim=false':
+                  against nomad.address instead of the embedded cluster.
   -env            Apply the NOMAD_* and CONSUL_HTTP_* environment overrides.
   -format=FORMAT  "hcl" (default) or "json".
 
@@ -171,10 +175,16 @@ Example:
 func (c *ConfigShowCommand) Run(args []string) int {
 	fs := c.FlagSet("config show", c.Help)
 	dev := fs.Bool("dev", false, "")
+	devSim := fs.Bool("dev-sim", true, "")
 	env := fs.Bool("env", false, "")
 	format := fs.String("format", "hcl", "")
 	if code, ok := c.Parse(fs, args, c.Help); !ok {
 		return code
+	}
+	devSimSet := false
+	fs.Visit(func(f *flag.Flag) { devSimSet = devSimSet || f.Name == "dev-sim" })
+	if devSimSet && !*dev {
+		return c.UsageError("config show", "-dev-sim only applies with -dev")
 	}
 	if fs.NArg() != 1 {
 		return c.UsageError("config show", "config show takes exactly one PATH")
@@ -183,6 +193,10 @@ func (c *ConfigShowCommand) Run(args []string) int {
 		return c.UsageError("config show", fmt.Sprintf("-format must be hcl or json, not %q", *format))
 	}
 	cfg, files, diags := loadConfig(fs.Arg(0), *dev, *env, os.Getenv)
+	if *dev && *devSim {
+		// As the agent: its nomad settings would do nothing.
+		cfg.NoNomad = &config.NoNomad{Why: "-dev runs against its embedded simulated Nomad cluster", Fix: "Add -dev-sim=false to run -dev against this Nomad"}
+	}
 	if !diags.HasErrors() {
 		diags = append(diags, cfg.Validate()...)
 	}

@@ -582,3 +582,27 @@ func TestParseErrorsHideCredentials(t *testing.T) {
 		}
 	}
 }
+
+// config show -dev refuses what agent -dev refuses: nomad settings, which
+// its embedded simulated cluster would leave unused (it printed them);
+// -dev-sim=false takes them, as the agent does.
+func TestConfigShowDevRefusesNomadSettings(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "dev.hcl")
+	if err := os.WriteFile(path, []byte("nomad {\n  address = \"http://10.0.0.1:4646\"\n}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		args []string
+		code int
+	}{
+		{[]string{"config", "show", "-dev", path}, ExitInvalid},
+		{[]string{"agent", "-dev", "-config", path}, ExitInvalid},
+		{[]string{"config", "show", "-dev", "-dev-sim=false", path}, ExitOK},
+		{[]string{"config", "show", "-dev-sim=false", path}, ExitUsage},
+	} {
+		code, _, errOut := run(t, tc.args...)
+		if code != tc.code || (code == ExitInvalid && !strings.Contains(errOut, "Invalid nomad.address")) {
+			t.Errorf("%v: exit %d, %s; want %d", tc.args, code, errOut, tc.code)
+		}
+	}
+}
