@@ -371,13 +371,19 @@ func loadAgent(path string, dev, replay, devSim bool, httpAddr string, getenv fu
 	case replay:
 		cfg.NoNomad = &config.NoNomad{Why: "a replay (-replay) reads recorded series, not Nomad", Fix: "Run the agent without -replay to use it", Replay: true}
 	case devSim:
-		cfg.NoNomad = &config.NoNomad{Why: "-dev runs against its embedded simulated Nomad cluster", Fix: "Add -dev-sim=false to run -dev against this Nomad"}
+		cfg.NoNomad = devSimNoNomad()
 	}
 	start, diags := preflight.Check(cfg, preflight.Options{Sources: replay})
 	maps.Copy(s.files, start.Files)
 	s.diags = append(s.diags, diags...)
 	s.cfg, s.policies = cfg, start.Policies
 	return s
+}
+
+// devSimNoNomad says why -dev's nomad settings would do nothing: it runs
+// against its embedded simulated Nomad cluster.
+func devSimNoNomad() *config.NoNomad {
+	return &config.NoNomad{Why: "-dev runs against its embedded simulated Nomad cluster", Fix: "Add -dev-sim=false to run -dev against this Nomad"}
 }
 
 // loadAgentConfig loads the agent configuration alone, unchecked; see

@@ -195,7 +195,7 @@ func (c *ConfigShowCommand) Run(args []string) int {
 	cfg, files, diags := loadConfig(fs.Arg(0), *dev, *env, os.Getenv)
 	if *dev && *devSim {
 		// As the agent: its nomad settings would do nothing.
-		cfg.NoNomad = &config.NoNomad{Why: "-dev runs against its embedded simulated Nomad cluster", Fix: "Add -dev-sim=false to run -dev against this Nomad"}
+		cfg.NoNomad = devSimNoNomad()
 	}
 	if !diags.HasErrors() {
 		diags = append(diags, cfg.Validate()...)

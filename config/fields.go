@@ -240,32 +240,28 @@ func checkHTTPURL(raw string) (string, error) {
 	return raw, nil
 }
 
-// userinfo matches a URL's credentials ("://user:password@").
-var userinfo = regexp.MustCompile(`(://[^/@\s"]*?):[^/@\s"]*@`)
-
-// RedactURL replaces the password of every URL in s with <redacted>.
-func RedactURL(s string) string { return userinfo.ReplaceAllString(s, "$1:"+Redacted+"@") }
-
 // checkNomadAddress accepts an http(s) URL or a unix:// socket path, as
 // Nomad's API client does.
 func checkNomadAddress(s string) (string, error) {
 	if strings.HasPrefix(s, "unix://") {
-		if len(s) == len("unix://") {
-			return "", fmt.Errorf("%q names no socket path", s)
-		}
-		return s, nil
+		return checkUnixSocket(s)
 	}
 	return checkHTTPURL(s)
+}
+
+// checkUnixSocket accepts unix://PATH with a path.
+func checkUnixSocket(s string) (string, error) {
+	if len(s) == len("unix://") {
+		return "", fmt.Errorf("%q names no socket path", s)
+	}
+	return s, nil
 }
 
 // checkConsulAddress accepts HOST:PORT, an http(s) URL or a unix://
 // socket path, as CONSUL_HTTP_ADDR does.
 func checkConsulAddress(s string) (string, error) {
 	if strings.HasPrefix(s, "unix://") {
-		if len(s) == len("unix://") {
-			return "", fmt.Errorf("%q names no socket path", s)
-		}
-		return s, nil
+		return checkUnixSocket(s)
 	}
 	if strings.Contains(s, "://") {
 		return checkHTTPURL(s)

@@ -76,7 +76,7 @@ func RedactSource(src []byte) []byte {
 		}
 		start += len(line)
 	}
-	for _, m := range userinfoPassword.FindAllSubmatchIndex(out, -1) {
+	for _, m := range urlPassword.FindAllSubmatchIndex(out, -1) {
 		for i := m[2]; i < m[3]; i++ {
 			out[i] = '*'
 		}
@@ -84,5 +84,19 @@ func RedactSource(src []byte) []byte {
 	return out
 }
 
-// userinfoPassword matches a URL's credentials, its password the group.
-var userinfoPassword = regexp.MustCompile(`://[^/@\s"]*?:([^/@\s"]*)@`)
+// urlPassword matches a URL's credentials ("://user:password@"), the
+// password its group.
+var urlPassword = regexp.MustCompile(`://[^/@\s"]*?:([^/@\s"]*)@`)
+
+// RedactURL replaces the password of every URL in s with <redacted>.
+func RedactURL(s string) string {
+	var b strings.Builder
+	last := 0
+	for _, m := range urlPassword.FindAllStringSubmatchIndex(s, -1) {
+		b.WriteString(s[last:m[2]])
+		b.WriteString(Redacted)
+		last = m[3]
+	}
+	b.WriteString(s[last:])
+	return b.String()
+}

@@ -56,7 +56,7 @@ type raftHello struct {
 	// From is the dialer's server ID.
 	From string `json:"from,omitempty"`
 	// To is the server ID the dialer's configuration has at the address
-	// it dials ("" when it has none there, or more than one).
+	// it dials ("" when it has none there).
 	To string `json:"to,omitempty"`
 }
 
@@ -341,20 +341,19 @@ func (m *mux) route(c net.Conn) {
 // is false when the connection is to be closed (refused, or the hello
 // unreadable).
 func (m *mux) admit(c net.Conn) bool {
-	b, err := readFrame(c)
-	if err != nil {
-		m.log.Warn("refused a Raft connection: its hello could not be read", "remote_addr", c.RemoteAddr().String(), logKeyError, err)
-		return false
-	}
 	var h raftHello
-	if err := json.Unmarshal(b, &h); err != nil {
+	b, err := readFrame(c)
+	if err == nil {
+		err = json.Unmarshal(b, &h)
+	}
+	if err != nil {
 		m.log.Warn("refused a Raft connection: its hello could not be read", "remote_addr", c.RemoteAddr().String(), logKeyError, err)
 		return false
 	}
 	if m.peer != nil {
 		if err := m.peer.admitRaft(h); err != nil {
-			// Once per reason at WARN: the dialer retries, backing off
-			// to about ten seconds.
+			// At WARN once an hour per reason (refusalLog): the dialer
+			// retries, backing off to about ten seconds.
 			level := hclog.Debug
 			if m.refusals.first(err.Error(), time.Now()) {
 				level = hclog.Warn
