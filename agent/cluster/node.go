@@ -439,7 +439,13 @@ func (n *Node) catchUp(t *term) {
 	refused := 0
 	for t.ctx.Err() == nil {
 		step := "barrier"
-		err := n.raft.Barrier(n.cfg.BarrierTimeout).Error()
+		// BarrierTimeout bounds only the barrier's enqueueing: raft answers
+		// it once the FSM has applied it, or never when raft stops first
+		// (await; seen holding Close until CI's timeout).
+		err := n.await(t.ctx, step, n.raft.Barrier(n.cfg.BarrierTimeout))
+		if t.ctx.Err() != nil || errors.Is(err, ErrClosed) {
+			return
+		}
 		if herr := n.halted(); err == nil && herr != nil {
 			// Its state is not the cluster's: never lead on it.
 			n.refuseToLead(t, herr, refused)
@@ -466,7 +472,7 @@ func (n *Node) catchUp(t *term) {
 			n.logger.Info("leading", logKeyTerm, n.raft.CurrentTerm())
 			return
 		}
-		if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) || errors.Is(err, raft.ErrRaftShutdown) {
+		if errors.Is(err, ErrNotLeader) || errors.Is(err, ErrLeadershipLost) || errors.Is(err, ErrClosed) {
 			return
 		}
 		n.logger.Warn(step+" failed; retrying before leading", logKeyError, err)
@@ -606,6 +612,10 @@ func (n *Node) Apply(ctx context.Context, cmd []byte) (any, error) {
 	select {
 	case <-ctx.Done():
 		return nil, fmt.Errorf("cluster: apply: %w (the command may still be committed)", ctx.Err())
+	case <-n.done:
+		// Raft drops a committed command still queued for the FSM when
+		// it stops (await).
+		return nil, fmt.Errorf("cluster: apply: %w (the command may still be committed)", ErrClosed)
 	case err := <-errc:
 		if err != nil {
 			return nil, n.mapError("apply", err)
@@ -638,12 +648,14 @@ func timeout(ctx context.Context) time.Duration {
 	return 0
 }
 
-// await waits for a configuration change until it is answered, ctx is done
-// or the node closes. Raft answers a change it has taken into its leader
-// loop only when the change commits or leadership is lost; a change taken
-// just as the leader stepped down has been seen waiting for 19 minutes
-// (the reconciler's demotion, holding Close until the test binary timed
-// out), so no caller waits on one without a bound.
+// await waits for a raft future until it is answered, ctx is done or the
+// node closes. Raft answers a change or a barrier it has taken into its
+// leader loop only when it commits (a barrier: once the FSM applied it) or
+// leadership is lost, and drops those still queued for the FSM when it
+// stops: a change taken just as the leader stepped down has been seen
+// waiting for 19 minutes (the reconciler's demotion), a new leader's
+// barrier for 9 (catchUp), each holding Close until the test binary timed
+// out, so no caller waits on one without a bound.
 func (n *Node) await(ctx context.Context, op string, f raft.Future) error {
 	errc := make(chan error, 1)
 	go func() { errc <- f.Error() }()

@@ -343,6 +343,75 @@ func TestApplyRespectsContext(t *testing.T) {
 	c.Eventually("the blocked command to apply", func() bool { return slices.Contains(fsm.Values(), "block") })
 }
 
+// TestCloseWhileTheBarrierWaits closes a new leader whose catch-up barrier
+// is committed but not yet applied, the FSM being held up by an earlier
+// entry: raft answers such a barrier only once the FSM applies it, and
+// drops it when it stops first, so Close waited for catchUp for good (seen
+// in CI, where the package's watchdog stopped the tests after 10 minutes).
+func TestCloseWhileTheBarrierWaits(t *testing.T) {
+	dir := t.TempDir()
+	cfg := cluster.Config{
+		NodeID: "server-1", BindAddr: "127.0.0.1:0", DataDir: dir, Bootstrap: true,
+		HeartbeatTimeout:   50 * time.Millisecond,
+		ElectionTimeout:    50 * time.Millisecond,
+		LeaderLeaseTimeout: 50 * time.Millisecond,
+		CommitTimeout:      5 * time.Millisecond,
+	}
+	n1, err := cluster.New(cfg, &listFSM{}, clustertest.Logger(t).Named("first"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n1.Close() })
+	waitLeading(t, n1)
+	apply(t, n1, []byte("block"))
+	st, err := n1.Status()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n1.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	// Restarted, the leader re-applies the log from its start: the FSM
+	// holds at "block", and the barrier waits behind it.
+	fsm := &listFSM{block: make(chan struct{})}
+	released := false
+	release := func() {
+		if !released {
+			released = true
+			close(fsm.block)
+		}
+	}
+	cfg.BindAddr = st.Address
+	n2, err := cluster.New(cfg, fsm, clustertest.Logger(t).Named("second"))
+	if err != nil {
+		release()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n2.Close() })
+	t.Cleanup(release) // first: a Close still waiting then ends
+	// The no-op of the new term and the barrier, both committed.
+	clustertest.Eventually(t, "the barrier to commit", func() bool {
+		s, err := n2.Status()
+		return err == nil && s.State == "Leader" && s.LastIndex >= st.LastIndex+2 && s.CommitIndex == s.LastIndex
+	})
+	if _, ok := n2.LeaderContext(); ok {
+		t.Fatal("leading before the FSM applied the earlier entries")
+	}
+	closed := make(chan error, 1)
+	go func() { closed <- n2.Close() }()
+	select {
+	case err := <-closed:
+		// Raft cannot stop while its FSM is held up: Close stops waiting
+		// for it after a while and says so.
+		if err == nil || !strings.Contains(err.Error(), "did not stop") {
+			t.Errorf("Close: %v; want raft not stopping in time", err)
+		}
+	case <-time.After(cluster.CloseWait + clustertest.Timeout):
+		t.Fatalf("Close did not return within %s while a new leader's barrier waited", cluster.CloseWait+clustertest.Timeout)
+	}
+}
+
 // leaderLog records RunLeaderLoop terms per node.
 type leaderLog struct {
 	mu     sync.Mutex
