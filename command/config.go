@@ -64,9 +64,11 @@ Options:
                    overrides first, as the agent does. What they set that
                    the agent would not use (NOMAD_CACERT with an http://
                    nomad.address, CONSUL_HTTP_ADDR without Consul) is
-                   accepted, as the agent does, with a note saying why;
-                   so are NOMAD_HTTP_AUTH and NOMAD_CAPATH, which no
-                   setting of foreshape's takes.
+                   accepted, as the agent does, with a note saying why,
+                   if its value is valid (an invalid one is refused, as
+                   the agent refuses it); NOMAD_HTTP_AUTH and
+                   NOMAD_CAPATH, which no setting of foreshape's takes,
+                   are accepted with a note.
   -http-addr=ADDR  Override http.address, as the agent's -http-addr does.
 
 Example:

@@ -423,6 +423,13 @@ func TestConfigValidateNotesUnusedEnvironment(t *testing.T) {
 	if code, _, stderr := run(t, "config", "validate", "-dev", path); code != ExitOK || strings.Contains(stderr, "note:") {
 		t.Errorf("without -env: exit %d, %q; want no note", code, stderr)
 	}
+	// An invalid value is refused even where unused, as the agent refuses
+	// it (-help says so).
+	t.Setenv("CONSUL_HTTP_ADDR", "consul::8500")
+	if code, _, stderr := run(t, "config", "validate", "-env", "-dev", path); code != ExitInvalid ||
+		!strings.Contains(stderr, "Invalid consul.address from environment variable CONSUL_HTTP_ADDR") {
+		t.Errorf("an invalid, unused CONSUL_HTTP_ADDR: exit %d, %q; want it refused", code, stderr)
+	}
 }
 
 // TestDevAndReplayRefuseNomadSettings: a dev agent on its embedded
