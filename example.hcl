@@ -20,9 +20,10 @@ data_dir = "/var/lib/foreshape"
 # expect peers need an address those peers can reach.
 bind_addr = "0.0.0.0"
 
-# The address other agents and Consul reach this agent at: its Raft port
-# and its HTTP API. Default: bind_addr and http.address's host. Required
-# when either binds every interface (0.0.0.0), as here.
+# The IP address other agents and Consul reach this agent at: its Raft
+# port, and its HTTP API when http.address listens on every interface (an
+# http.address with an IP is reached at that IP). Default bind_addr.
+# Required when either binds every interface (0.0.0.0), as here.
 advertise_addr = "10.0.0.11"
 
 # trace, debug, info, warn or error. Default "info".

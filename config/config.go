@@ -25,9 +25,11 @@ type Config struct {
 	// interface; clustering across hosts needs a routable address.
 	BindAddr string `json:"bind_addr"`
 	// AdvertiseAddr is the IP address other agents and Consul reach this
-	// agent at: its Raft port (raft_port) and HTTP API (http.address's
-	// port). Empty means bind_addr and http.address's host; required when
-	// either binds every interface (0.0.0.0) and the address is needed.
+	// agent at: its Raft port (raft_port), and its HTTP API (at
+	// http.address's port) when http.address listens on every interface;
+	// an http.address with an IP is reached at that IP. Empty means
+	// bind_addr; required when either binds every interface (0.0.0.0) and
+	// the address is needed.
 	AdvertiseAddr string `json:"advertise_addr"`
 	// LogLevel is one of trace, debug, info, warn, error. Default info.
 	LogLevel string `json:"log_level"`

@@ -110,6 +110,9 @@ bind_addr = "10.0.0.9"
 server {
   retry_join = ["10.0.0.3"]
 }
+http {
+  address = "10.0.0.9:7575"
+}
 nomad {
   namespace = "ops"
 }

@@ -132,6 +132,16 @@ func (c *Config) Validate() hcl.Diagnostics {
 		case bindLoop && c.AdvertiseAddr != "" && !advLoop && len(s.RetryJoin) > 0:
 			invalidAt("bind_addr,advertise_addr", "bind_addr", "bind_addr %s is a loopback address, but advertise_addr %s is not: peers dial %s, where the Raft port does not listen. Set bind_addr to %s, or 0.0.0.0.", c.BindAddr, c.AdvertiseAddr, c.AdvertiseAddr, c.AdvertiseAddr)
 		}
+		// Followers pass what changes something to the leader's HTTP API
+		// and read its last cycle there, at the address it advertises
+		// (httpAdvertise): a loopback listener advertises itself.
+		if host, port, err := net.SplitHostPort(c.HTTP.Address); err == nil && IsLoopback(host) && far != "" {
+			fix := "this host's address"
+			if ip := net.ParseIP(c.BindAddr); ip != nil && !ip.IsUnspecified() && !ip.IsLoopback() {
+				fix = fmt.Sprintf("%q", net.JoinHostPort(c.BindAddr, port))
+			}
+			invalidAt("http.address,server.retry_join", "http.address", "http.address %s is a loopback address, but this server expects peers elsewhere (retry_join %q): the other servers pass API calls that change something to the leader's HTTP API and read its forecasts there, and cannot reach it. Set http.address to %s, or to \"0.0.0.0:%s\" with advertise_addr.", c.HTTP.Address, far, fix, port)
+		}
 		if ip := net.ParseIP(c.BindAddr); ip != nil && ip.IsUnspecified() && c.AdvertiseAddr == "" {
 			missing("bind_addr", "advertise_addr", "bind_addr %s listens on every interface, so the Raft port has no address its peers can dial: set advertise_addr to this host's cluster address.", c.BindAddr)
 		}

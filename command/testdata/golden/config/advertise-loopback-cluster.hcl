@@ -7,3 +7,7 @@ server {
   bootstrap_expect = 3
   retry_join       = ["10.0.0.12", "provider=consul"]
 }
+
+http {
+  address = "10.0.0.11:7575"
+}

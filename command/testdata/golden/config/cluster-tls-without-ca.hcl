@@ -11,3 +11,7 @@ tls {
   cert_file = "/etc/foreshape/tls/agent.pem"
   key_file  = "/etc/foreshape/tls/agent-key.pem"
 }
+
+http {
+  address = "10.0.0.11:7575"
+}

@@ -1,4 +1,5 @@
 # want: bind_addr
+# want: http.address 127.0.0.1:7575 is a loopback address
 server {
   enabled          = true
   bootstrap_expect = 3
