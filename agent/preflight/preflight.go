@@ -413,11 +413,48 @@ func (c *checker) consul() *consulapi.Client {
 	}
 	client, err := ConsulClient(cc)
 	if err != nil {
+		// What fails is what Consul's client reads from its own
+		// variables (a CA or client certificate, a token file): name them.
+		if set := consulEnvSet(os.Getenv); len(set) > 0 {
+			c.add(hcl.DiagError, "Cannot use Consul's environment variables",
+				fmt.Sprintf("Consul's API client for %s, which also reads %s from the environment: %v. Fix or unset them.", cc.Address, strings.Join(set, ", "), err),
+				"consul.enabled", "server.retry_join")
+			return nil
+		}
 		c.add(hcl.DiagError, "Cannot use consul.address",
 			fmt.Sprintf("Consul's API client for %s: %v.", cc.Address, err), "consul.address")
 		return nil
 	}
 	return client
+}
+
+// consulEnv are the variables Consul's API client reads itself, beyond
+// CONSUL_HTTP_ADDR and CONSUL_HTTP_TOKEN (consul.address and consul.token);
+// shown says whether a message may show the value (a path or a name).
+var consulEnv = []struct {
+	name  string
+	shown bool
+}{
+	{"CONSUL_CACERT", true}, {"CONSUL_CAPATH", true}, {"CONSUL_CLIENT_CERT", true}, {"CONSUL_CLIENT_KEY", true},
+	{"CONSUL_TLS_SERVER_NAME", true}, {"CONSUL_HTTP_SSL", true}, {"CONSUL_HTTP_SSL_VERIFY", true},
+	{"CONSUL_HTTP_TOKEN_FILE", true}, {"CONSUL_HTTP_AUTH", false}, {"CONSUL_NAMESPACE", true}, {"CONSUL_PARTITION", true},
+}
+
+// consulEnvSet lists those of consulEnv that getenv sets, as NAME=VALUE,
+// or NAME alone for a credential.
+func consulEnvSet(getenv func(string) string) []string {
+	var out []string
+	for _, e := range consulEnv {
+		v := getenv(e.name)
+		switch {
+		case v == "":
+		case e.shown:
+			out = append(out, fmt.Sprintf("%s=%q", e.name, v))
+		default:
+			out = append(out, e.name)
+		}
+	}
+	return out
 }
 
 // ConsulClient builds a Consul API client from the consul block (and

@@ -226,10 +226,15 @@ func TestCheck(t *testing.T) {
 				}
 				write(t, filepath.Join(c.DataDir, "node-id"), "not-an-id\n")
 			}},
-		{name: "Consul's client refuses its environment", want: "Cannot use consul.address",
+		{name: "Consul's client refuses its environment", want: `Cannot use Consul's environment variables`,
 			apply: func(t *testing.T, f fixture, c *config.Config, o *preflight.Options) {
 				c.Consul.Enabled = true
 				t.Setenv("CONSUL_HTTP_TOKEN_FILE", filepath.Join(f.dir, "none"))
+			}},
+		{name: "Consul's client refuses its CA", want: `also reads CONSUL_CACERT="/nonexistent/consul-ca.pem" from the environment: Error loading CA File`,
+			apply: func(t *testing.T, f fixture, c *config.Config, o *preflight.Options) {
+				c.Consul.Enabled = true
+				t.Setenv("CONSUL_CACERT", "/nonexistent/consul-ca.pem")
 			}},
 		{name: "a client agent reads no policies",
 			apply: func(t *testing.T, f fixture, c *config.Config, o *preflight.Options) { *c = *clientOf(c) }},
