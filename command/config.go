@@ -70,6 +70,11 @@ Options:
                    NOMAD_CAPATH, which no setting of foreshape's takes,
                    are accepted with a note.
   -http-addr=ADDR  Override http.address, as the agent's -http-addr does.
+  -replay=DIR      Validate as the agent runs with -replay DIR and this
+                   configuration: a replay refuses the settings it would not use
+                   (nomad, prometheus, reserve, queue and Raft settings,
+                   forecast_only), and the policies (DIR's *.hcl, else
+                   policies.dir) and the recorded series in DIR must load.
 
 Example:
 
@@ -86,11 +91,16 @@ func (c *ConfigValidateCommand) Run(args []string) int {
 	devSim := fs.Bool("dev-sim", true, "")
 	env := fs.Bool("env", false, "")
 	httpAddr := fs.String("http-addr", "", "")
+	replayDir := fs.String("replay", "", "")
 	if code, ok := c.Parse(fs, args, c.Help); !ok {
 		return code
 	}
 	if fs.NArg() != 1 {
 		return c.UsageError("config validate", "config validate takes exactly one PATH")
+	}
+	replaying := *replayDir != ""
+	if *dev && replaying {
+		return c.UsageError("config validate", "-dev and -replay both run without a cluster; choose one")
 	}
 	// As the agent: -dev-sim without -dev would do nothing.
 	devSimSet := false
@@ -104,10 +114,22 @@ func (c *ConfigValidateCommand) Run(args []string) int {
 		getenv = os.Getenv
 	}
 	// What 'foreshape agent -config PATH' runs before it starts.
-	s := loadAgent(path, *dev, false, *dev && *devSim, *httpAddr, getenv)
+	s := loadAgent(path, *dev || replaying, replaying, *dev && *devSim, *httpAddr, getenv)
 	writeDiags(c.Err, s.files, s.diags)
 	if s.diags.HasErrors() {
 		return s.exitCode()
+	}
+	if replaying {
+		// What the agent then loads of the recording, at its speed (the
+		// speed changes nothing that is checked).
+		_, files, diags, err := prepareReplay(*replayDir, defaultReplaySpeed, s.policies)
+		writeDiags(c.Err, files, diags)
+		if err != nil {
+			fmt.Fprintf(c.Err, "error: %v\n", err)
+		}
+		if err != nil || diags.HasErrors() {
+			return ExitInvalid
+		}
 	}
 	// What the agent would log as unused when it starts.
 	for _, u := range s.cfg.Unused() {

@@ -22,34 +22,7 @@ func TestAgentReplaysRecordedSeries(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs an agent")
 	}
-	dir := t.TempDir()
-	src, err := fs.ReadFile(traces.FS(), "nab/data/realAWSCloudwatch/ec2_cpu_utilization_53ea38.csv")
-	if err != nil {
-		t.Fatal(err)
-	}
-	recorded := strings.Replace(string(src), "timestamp,value", "timestamp,dc1/web:cpu", 1)
-	// A value the replay cannot read, on line 3: left out, and said so.
-	lines := strings.Split(recorded, "\n")
-	at, _, _ := strings.Cut(lines[2], ",")
-	lines[2] = at + ",n/a"
-	recorded = strings.Join(lines, "\n")
-	if err := os.WriteFile(filepath.Join(dir, "web.csv"), []byte(recorded), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "web.hcl"), []byte(`shaping "web" {
-  locality {
-    datacenter = "dc1"
-    node_pool  = "web"
-  }
-  forecast {
-    step    = "5m"
-    horizon = "1h"
-    history = "1d"
-  }
-}
-`), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	dir := recording(t)
 	httpAddr := freeAddr(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	var out, errb syncbuf.Buffer
@@ -134,5 +107,79 @@ func TestAgentFlagsThatNeedAnother(t *testing.T) {
 		if code != ExitUsage || !strings.Contains(stderr, tc.want) || stdout != "" {
 			t.Errorf("agent %v: exit %d, stderr:\n%s\nwant %d and %q", tc.args, code, stderr, ExitUsage, tc.want)
 		}
+	}
+}
+
+// recording is a directory a replay runs on: a recorded NAB trace as
+// dc1/web's CPU, with one value the replay cannot read (on line 3), and a
+// policy for dc1/web.
+func recording(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	src, err := fs.ReadFile(traces.FS(), "nab/data/realAWSCloudwatch/ec2_cpu_utilization_53ea38.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	recorded := strings.Replace(string(src), "timestamp,value", "timestamp,dc1/web:cpu", 1)
+	lines := strings.Split(recorded, "\n")
+	at, _, _ := strings.Cut(lines[2], ",")
+	lines[2] = at + ",n/a"
+	recorded = strings.Join(lines, "\n")
+	if err := os.WriteFile(filepath.Join(dir, "web.csv"), []byte(recorded), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "web.hcl"), []byte(`shaping "web" {
+  locality {
+    datacenter = "dc1"
+    node_pool  = "web"
+  }
+  forecast {
+    step    = "5m"
+    horizon = "1h"
+    history = "1d"
+  }
+}
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// TestConfigValidateReplay: config validate -replay refuses what agent
+// -replay refuses, with the same message, and passes what it runs.
+func TestConfigValidateReplay(t *testing.T) {
+	dir := recording(t)
+	cfgDir := t.TempDir()
+	write := func(name, body string) string {
+		p := filepath.Join(cfgDir, name)
+		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	clean := write("clean.hcl", "log_level = \"warn\"\n")
+	queue := write("queue.hcl", "queue {\n  max_parallel = 2\n}\n")
+	empty := t.TempDir()
+	if code, stdout, stderr := run(t, "config", "validate", "-replay", dir, clean); code != ExitOK || !strings.Contains(stdout, "the configuration is valid") ||
+		!strings.Contains(stderr, "Rows left out of the recording") {
+		t.Errorf("a replay's clean configuration: exit %d\n%s%s", code, stdout, stderr)
+	}
+	for _, tc := range []struct {
+		name, dir, cfg, want string
+	}{
+		{"queue settings", dir, queue, "queue.max_parallel is set but a replay (-replay) reads recorded series and acts on nothing"},
+		{"no policies", empty, clean, "no policies"},
+	} {
+		code, _, stderr := run(t, "config", "validate", "-replay", tc.dir, tc.cfg)
+		if code != ExitInvalid || !strings.Contains(stderr, tc.want) {
+			t.Errorf("%s: config validate -replay: exit %d\n%s\nwant %d and %q", tc.name, code, stderr, ExitInvalid, tc.want)
+		}
+		acode, _, astderr := run(t, "agent", "-replay", tc.dir, "-config", tc.cfg)
+		if acode != code || astderr != stderr {
+			t.Errorf("%s: agent -replay: exit %d\n%s\nconfig validate -replay: exit %d\n%s", tc.name, acode, astderr, code, stderr)
+		}
+	}
+	if code, _, stderr := run(t, "config", "validate", "-replay", dir, "-dev", clean); code != ExitUsage || !strings.Contains(stderr, "choose one") {
+		t.Errorf("-replay with -dev: exit %d\n%s", code, stderr)
 	}
 }
