@@ -606,12 +606,19 @@ func (c *Coordinator) holdNodes(ctx context.Context, now time.Time, pols []*poli
 	if c.cfg.ForecastOnly {
 		return
 	}
-	dry := map[string]bool{}
+	// The planner plans a request dry when its own policy or its target's
+	// is forecast_only (the first policy shaping a locality governs it):
+	// such a request never starts, so its node is not taken out either.
+	dry, dryLoc := map[string]bool{}, map[string]bool{}
 	for _, p := range pols {
 		dry[p.Name] = p.ForecastOnly
+		if _, ok := dryLoc[p.Locality.String()]; !ok {
+			dryLoc[p.Locality.String()] = p.ForecastOnly
+		}
 	}
 	for _, r := range c.cfg.State.Act().Requests {
-		if r.Resource.Kind != state.ResourceNode || !r.State.Queued() || dry[r.Policy] {
+		if r.Resource.Kind != state.ResourceNode || !r.State.Queued() || dry[r.Policy] || dryLoc[r.Target] ||
+			r.Policy == "" && dryLoc[r.Source] {
 			continue
 		}
 		if n, ok := c.view.nodes[r.Resource.ID]; ok && n.SchedulingEligibility == nomadapi.NodeSchedulingIneligible {

@@ -151,6 +151,34 @@ func TestNodeMoveWithReservation(t *testing.T) {
 
 // TestDryRunMakesNoCalls runs the same cluster with forecast_only: plans
 // are recorded, Nomad sees no mutating call.
+// TestTargetDryRunHoldsNoNode: a request whose target's policy is
+// forecast_only is planned dry and never starts, so its node is not taken
+// out of scheduling either (holdNodes read only the source's policy, and
+// cordoned the node for as long as the request waited).
+func TestTargetDryRunHoldsNoNode(t *testing.T) {
+	pols := strings.Replace(actPolicies, "shaping \"dc2\" {\n", "shaping \"dc2\" {\n  forecast_only = true\n", 1)
+	if pols == actPolicies {
+		t.Fatal("no dc2 policy to make forecast_only")
+	}
+	h := newHarness(t, actScenario, pols)
+	node := h.nodeID("a-")
+	before := len(h.mutating())
+	id, err := h.c.Submit(h.ctx, h.now(), h.pols, Submission{Node: node, Target: "dc2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.passUntil(h.now().Add(20*time.Minute), nil)
+	if got := h.mutating()[before:]; len(got) != 0 {
+		t.Errorf("mutating calls for a request planned dry: %v", got)
+	}
+	if e := h.eligibility(node); e != "eligible" {
+		t.Errorf("node %s is %s; want it left eligible", node, e)
+	}
+	if r := h.request(id); r.State != state.RequestPending {
+		t.Errorf("request %s; want it pending", r.State)
+	}
+}
+
 func TestDryRunMakesNoCalls(t *testing.T) {
 	h := newHarness(t, actScenario, actPolicies, func(c *Config) { c.ForecastOnly = true })
 	before := len(h.mutating())
