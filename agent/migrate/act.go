@@ -237,47 +237,15 @@ func (c *Coordinator) start(ctx context.Context, now time.Time, id string) ([]st
 	if c.cfg.Metrics != nil {
 		c.cfg.Metrics.started.Inc()
 	}
-	res, hasRes := view.ReservationFor(id)
 	var ds []state.Decision
 	fail := func(err error) ([]state.Decision, error) {
 		c.retry(ctx, now, id, err.Error(), &ds)
 		return ds, err
 	}
-	switch {
-	case r.Resource.Kind == state.ResourceNode && r.Strategy == string(policies.StrategyDrain):
-		if hasRes {
-			if err := c.release(ctx, now, res, fmt.Sprintf("handed over to the drain of %s", r.Resource)); err != nil {
-				return fail(err)
-			}
-		}
-		deadline := time.Hour
-		if !r.Deadline.IsZero() && r.Deadline.After(now) {
-			deadline = r.Deadline.Sub(now)
-		}
-		// What the node was before the drain is recorded with it: a
-		// window's end gives back only what foreshape changed, and a node
-		// an operator had cordoned (or was draining) stays so.
-		before, err := c.scheduling(ctx, r.Resource.ID)
-		if err != nil {
-			return fail(fmt.Errorf("read node %s before draining it: %w", r.Resource.ID, err))
-		}
-		in := state.Intent{ID: intentID(state.IntentDrainNode, r.Resource.ID, id, r.Attempts), Kind: state.IntentDrainNode,
-			Request: id, Object: r.Resource.ID, Detail: fmt.Sprintf("deadline %s", deadline.Round(time.Second)), Before: before}
-		err = c.do(ctx, now, in, func(ctx context.Context) error {
-			_, err := c.nomad.Nodes().UpdateDrainOpts(r.Resource.ID, &nomadapi.DrainOptions{
-				DrainSpec: &nomadapi.DrainSpec{Deadline: deadline},
-				Meta:      map[string]string{"foreshape.request": id, "message": "foreshape: " + r.Reason},
-			}, c.wq(ctx))
-			return err
-		})
-		if err != nil && !errors.Is(err, errAnnounced) {
+	if r.Resource.Kind == state.ResourceNode && r.Strategy == string(policies.StrategyDrain) {
+		if err := c.drainNode(ctx, now, r); err != nil {
 			return fail(err)
 		}
-		c.updateMoves(ctx, id, func(m *state.Move) {
-			if m.Stopped.IsZero() {
-				m.Stopped = now
-			}
-		})
 		return ds, nil
 	}
 	// A whole node's allocations must not land back on it, nor a drain
@@ -301,6 +269,49 @@ func (c *Coordinator) start(ctx context.Context, now time.Time, id string) ([]st
 		return fail(err)
 	}
 	return ds, nil
+}
+
+// drainNode is a drain request's action once it runs: it hands its
+// reservation over, has Nomad drain the node (the intent records what the
+// node was before) and marks every move stopped. start does it, and
+// continueMoves again for a running request a leader stopped before it had
+// (an intent made already is not made twice).
+func (c *Coordinator) drainNode(ctx context.Context, now time.Time, r state.MigrationRequest) error {
+	id := r.ID
+	if res, hasRes := c.cfg.State.Act().ReservationFor(id); hasRes {
+		if err := c.release(ctx, now, res, fmt.Sprintf("handed over to the drain of %s", r.Resource)); err != nil {
+			return err
+		}
+	}
+	deadline := time.Hour
+	if !r.Deadline.IsZero() && r.Deadline.After(now) {
+		deadline = r.Deadline.Sub(now)
+	}
+	// What the node was before the drain is recorded with it: a
+	// window's end gives back only what foreshape changed, and a node
+	// an operator had cordoned (or was draining) stays so.
+	before, err := c.scheduling(ctx, r.Resource.ID)
+	if err != nil {
+		return fmt.Errorf("read node %s before draining it: %w", r.Resource.ID, err)
+	}
+	in := state.Intent{ID: intentID(state.IntentDrainNode, r.Resource.ID, id, r.Attempts), Kind: state.IntentDrainNode,
+		Request: id, Object: r.Resource.ID, Detail: fmt.Sprintf("deadline %s", deadline.Round(time.Second)), Before: before}
+	err = c.do(ctx, now, in, func(ctx context.Context) error {
+		_, err := c.nomad.Nodes().UpdateDrainOpts(r.Resource.ID, &nomadapi.DrainOptions{
+			DrainSpec: &nomadapi.DrainSpec{Deadline: deadline},
+			Meta:      map[string]string{"foreshape.request": id, "message": "foreshape: " + r.Reason},
+		}, c.wq(ctx))
+		return err
+	})
+	if err != nil && !errors.Is(err, errAnnounced) {
+		return err
+	}
+	c.updateMoves(ctx, id, func(m *state.Move) {
+		if m.Stopped.IsZero() {
+			m.Stopped = now
+		}
+	})
+	return nil
 }
 
 // errNotOut says a node a move must not land back on is not out of

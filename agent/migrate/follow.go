@@ -115,21 +115,43 @@ func (c *Coordinator) continueMoves(ctx context.Context, now time.Time, ds *[]st
 		return
 	}
 	for _, r := range c.cfg.State.Act().Requests {
-		if r.State != state.RequestRunning || r.Strategy == string(policies.StrategyDrain) {
+		if r.State != state.RequestRunning {
 			continue
 		}
-		waiting := false
+		waiting, begun := false, false
 		for _, m := range r.Moves {
 			if m.Stopped.IsZero() && !m.Done {
 				waiting = true
+			} else {
+				begun = true
 			}
 		}
 		if !waiting {
 			continue
 		}
+		// A leader that stopped after marking a request running and
+		// before its first action (start) left it running with nothing
+		// under way: what start does first is done here.
+		if r.Strategy == string(policies.StrategyDrain) {
+			if r.Resource.Kind == state.ResourceNode && !begun {
+				c.log.Info("draining the node of a running request whose drain was never made (a leader stopped before it)", logKeyRequest, r.ID)
+				if err := c.drainNode(ctx, now, r); err != nil {
+					c.log.Warn("could not drain the node of a running request", logKeyRequest, r.ID, logKeyError, err)
+					c.retry(ctx, now, r.ID, err.Error(), ds)
+				}
+			}
+			continue
+		}
 		n := c.transferSlots(r, c.cfg.State.Act())
 		if n <= 0 {
 			continue
+		}
+		if r.Strategy == string(policies.StrategyAffinity) && !begun {
+			if err := c.addAffinity(ctx, now, &r); err != nil {
+				c.log.Warn("next move did not start", logKeyRequest, r.ID, logKeyError, err)
+				c.retry(ctx, now, r.ID, err.Error(), ds)
+				continue
+			}
 		}
 		if err := c.stopMoves(ctx, now, r, r.Moves, n, ds); errors.Is(err, errNotOut) {
 			c.waitOut(ctx, now, r, err, ds)

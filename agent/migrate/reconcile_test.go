@@ -1368,3 +1368,87 @@ func TestGivenUpDrainKeepsAnOperatorsCordon(t *testing.T) {
 		t.Errorf("no hold decision says a-1 stays out of scheduling; decisions %+v", h.local.FSM.Decisions())
 	}
 }
+
+// markRunning does what start does first, and nothing more: a leader
+// that stopped right after it.
+func markRunning(t *testing.T, h *harness, id string) {
+	t.Helper()
+	r := h.request(id)
+	v := r.Version
+	r.State, r.Started = state.RequestRunning, h.now()
+	mustApply(t, h, state.UpdateRequest{Request: r, IfVersion: v})
+}
+
+// TestDrainResumedAfterALeaderStoppedBeforeIt: a drain request marked
+// running by a leader that stopped before it drained the node (here,
+// inside the release of its reservation) is drained by the next leader;
+// it stayed running for good, holding its place in max_parallel, with no
+// drain ever made.
+func TestDrainResumedAfterALeaderStoppedBeforeIt(t *testing.T) {
+	h := newHarness(t, actScenario, drainStrategy(actPolicies))
+	node := h.nodeID("a-")
+	id, err := h.c.Submit(h.ctx, h.now(), h.pols, Submission{Node: node, Target: "dc2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.run(h.flatForecasts(30)) // reserves
+	h.step(30 * time.Second)
+	res, ok := h.local.FSM.Act().ReservationFor(id)
+	if !ok {
+		t.Fatal("no reservation")
+	}
+	markRunning(t, h, id)
+	crashAfter(t, h, state.Intent{ID: intentID(state.IntentDeregisterHold, res.Job, id, 0), Kind: state.IntentDeregisterHold,
+		Request: id, Reservation: res.ID, Object: res.Job, Detail: "handed over to the drain"}, nil)
+	h.c = newCoordinatorOn(t, h)
+	if err := h.c.Begin(h.ctx, h.now()); err != nil {
+		t.Fatal(err)
+	}
+	h.passUntil(h.now().Add(3*time.Hour), nil)
+	drains := 0
+	for _, c := range h.mutating() {
+		if strings.HasSuffix(c, "/drain") {
+			drains++
+		}
+	}
+	if r := h.request(id); drains != 1 || r.State != state.RequestDone {
+		t.Errorf("request %s (%s) after %d drains; want it done after one", r.State, r.Reason, drains)
+	}
+}
+
+// TestAffinityAddedAfterALeaderStoppedBeforeIt: an affinity request marked
+// running by a leader that stopped before its job update has the affinity
+// added before its allocation is stopped (its replacement landed outside
+// the target without it).
+func TestAffinityAddedAfterALeaderStoppedBeforeIt(t *testing.T) {
+	pols := strings.Replace(actPolicies, "    max_parallel = 1\n", "    max_parallel = 1\n    strategy     = \"affinity\"\n", 1)
+	h := newHarness(t, actScenario, pols)
+	a := h.allocs("web")[0]
+	id, err := h.c.Submit(h.ctx, h.now(), h.pols, Submission{Allocation: a.ID, Target: "dc2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.run(h.flatForecasts(30))
+	h.step(30 * time.Second)
+	markRunning(t, h, id)
+	h.c = newCoordinatorOn(t, h)
+	if err := h.c.Begin(h.ctx, h.now()); err != nil {
+		t.Fatal(err)
+	}
+	h.passUntil(h.now().Add(time.Hour), nil)
+	r := h.request(id)
+	if r.State != state.RequestDone || len(r.Moves) != 1 || r.Moves[0].Landed != "dc2" {
+		t.Errorf("request %s (%s), moves %+v; want done, landed in dc2", r.State, r.Reason, r.Moves)
+	}
+	job, _, err := h.client.Jobs().Info("web", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, af := range job.TaskGroups[0].Affinities {
+		found = found || af.LTarget == "${node.datacenter}" && af.RTarget == "dc2"
+	}
+	if !found {
+		t.Errorf("job web's group has no affinity to dc2: %+v", job.TaskGroups[0].Affinities)
+	}
+}
