@@ -1,11 +1,13 @@
 package agent
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"math"
 	"sort"
+	"strings"
 	"time"
 
 	nomadapi "github.com/hashicorp/nomad/api"
@@ -292,7 +294,11 @@ func apiError(err error) error {
 	case errors.As(err, &ce):
 		return &api.ConflictError{Existing: ce.Existing, Resource: ce.Resource, State: string(ce.State), Alloc: ce.Alloc, Holds: ce.Holds}
 	case errors.Is(err, state.ErrQueueFull):
-		return fmt.Errorf("%s: %w", err, api.ErrQueueFull)
+		// "cluster: apply: state: apply index 17: state: migration queue
+		// is full: 1 unfinished requests (limit 1)" says the count; the
+		// rest is the path it took.
+		_, count, _ := strings.Cut(err.Error(), state.ErrQueueFull.Error()+": ")
+		return fmt.Errorf("the migration queue is full (queue.max_requests): %s; wait for requests to finish, or cancel some: %w", cmp.Or(count, "at its limit"), api.ErrQueueFull)
 	case errors.Is(err, state.ErrUnknownRequest):
 		return fmt.Errorf("%s: %w", err, api.ErrNotFound)
 	case errors.Is(err, state.ErrBadTransition):

@@ -120,12 +120,14 @@ func (c *Coordinator) carryOut(ctx context.Context, now time.Time, plan shape.Pl
 	// appends a request and its decision together, so the k-th submit
 	// decision is the k-th submission's).
 	ids := make([]string, len(plan.Submit))
+	refused := make([]error, len(plan.Submit))
 	for i, s := range plan.Submit {
 		r := s.Request
 		r.Created = r.Created.UTC()
 		res, err := c.apply(ctx, state.SubmitRequest{Request: r, Limit: c.cfg.MaxQueue})
 		if err != nil {
 			c.log.Debug("planner request not queued", "resource", r.Resource.String(), logKeyError, err)
+			refused[i] = err
 			continue
 		}
 		ids[i] = res.ID
@@ -134,7 +136,25 @@ func (c *Coordinator) carryOut(ctx context.Context, now time.Time, plan shape.Pl
 	for _, d := range plan.Decisions {
 		if d.Kind == shape.KindSubmit && d.Request == "" && k < len(ids) {
 			d.Request = ids[k]
+			err := refused[k]
 			k++
+			if err != nil {
+				// Not a submission: a wait that says why, recorded (and
+				// warned of) once per ten minutes, not a submit decision
+				// without a request every pass.
+				why := "not queued: " + err.Error()
+				if errors.Is(err, state.ErrQueueFull) {
+					why = fmt.Sprintf("not queued: the migration queue holds queue.max_requests = %d unfinished requests", c.cfg.MaxQueue)
+				}
+				key := "refused/" + d.Policy + "/" + d.Locality + "/" + d.Reason
+				d.Kind, d.Reason = shape.KindWait, why+"; it would "+d.Reason
+				before := len(ds)
+				c.note(&ds, now, key, d)
+				if len(ds) > before {
+					c.log.Warn("the planner's request was not queued", logKeyPolicy, d.Policy, "locality", d.Locality, "reason", d.Reason)
+				}
+				continue
+			}
 		}
 		if d.DryRun {
 			key := "dry/" + d.Kind + "/" + d.Policy + "/" + d.Locality + "/" + d.Request + "/" + d.Reservation

@@ -613,3 +613,48 @@ func TestFinishedMoveFreesItsPlaceForThePass(t *testing.T) {
 	}
 	t.Fatalf("%s never finished", ids[0])
 }
+
+// TestWindowIntoAFullQueue: a drain window whose requests the full queue
+// refuses records why, once per ten minutes, as a wait naming
+// queue.max_requests, instead of a submit decision without a request every
+// pass (and a debug line only).
+func TestWindowIntoAFullQueue(t *testing.T) {
+	h := newHarness(t, actScenario, windowPolicies(""), func(c *Config) { c.MaxQueue = 1 })
+	mustApply(t, h, state.SetQueuePaused{Paused: true, At: h.now()})
+	a := h.allocs("web")[0]
+	held, err := h.c.Submit(h.ctx, h.now(), h.pols, Submission{Allocation: a.ID, Target: "dc2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.passUntil(h.now().Add(40*time.Minute), nil)
+	// Once there is room, the window's requests are queued.
+	mustApply(t, h, state.CancelRequest{ID: held, At: h.now(), Reason: "make room"})
+	h.passUntil(h.now().Add(2*time.Minute), nil)
+	queued := 0
+	for _, r := range h.local.FSM.Act().Requests {
+		if r.Origin == "schedule" {
+			queued++
+		}
+	}
+	if queued == 0 {
+		t.Error("the window's requests were not queued once the queue had room")
+	}
+	waits := map[string]int{}
+	for _, d := range h.local.FSM.Decisions() {
+		switch {
+		case d.Kind == "submit" && d.Request == "":
+			t.Errorf("a submit decision without a request: %s", d.Reason)
+		case d.Kind == "wait" && strings.Contains(d.Reason, "not queued: the migration queue holds queue.max_requests = 1 unfinished requests; it would queue"):
+			waits[d.Reason]++
+		}
+	}
+	if len(waits) == 0 {
+		t.Fatal("no decision says the window's requests were not queued")
+	}
+	for reason, n := range waits {
+		// 40 passes, one record per ten minutes.
+		if n > 5 {
+			t.Errorf("%d records of %q; want one per ten minutes", n, reason)
+		}
+	}
+}
