@@ -111,7 +111,8 @@ func (c *Coordinator) settleMoves(ctx context.Context, now time.Time) []state.De
 // continueMoves stops the next allocations of running requests whose
 // moves wait for a transfer slot (see transferSlots), in request order.
 func (c *Coordinator) continueMoves(ctx context.Context, now time.Time, ds *[]state.Decision) {
-	if c.cfg.ForecastOnly || c.cfg.State.QueuePaused() {
+	// A paused queue starts no new request; running ones go on (docs/api.md).
+	if c.cfg.ForecastOnly {
 		return
 	}
 	for _, r := range c.cfg.State.Act().Requests {

@@ -658,3 +658,30 @@ func TestWindowIntoAFullQueue(t *testing.T) {
 		}
 	}
 }
+
+// TestPauseLetsRunningMovesFinish: a request running when the queue is
+// paused moves the rest of its allocations (the queue starts no new
+// request); it stayed running with one of two stopped, its reservation
+// expiring meanwhile.
+func TestPauseLetsRunningMovesFinish(t *testing.T) {
+	h := newHarness(t, actScenario, actPolicies)
+	id, err := h.c.Submit(h.ctx, h.now(), h.pols, Submission{Node: h.nodeID("a-"), Target: "dc2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 10 {
+		h.run(h.flatForecasts(30))
+		if h.request(id).State == state.RequestRunning {
+			break
+		}
+		h.step(30 * time.Second)
+	}
+	if r := h.request(id); r.State != state.RequestRunning || len(r.Moves) < 2 {
+		t.Fatalf("request %s with %d moves; want it running with two or more", r.State, len(r.Moves))
+	}
+	mustApply(t, h, state.SetQueuePaused{Paused: true, At: h.now()})
+	h.passUntil(h.now().Add(90*time.Minute), nil)
+	if r := h.request(id); r.State != state.RequestDone {
+		t.Errorf("request %s (%s) 90 minutes after the pause; want it done", r.State, r.Reason)
+	}
+}
