@@ -132,8 +132,21 @@ func (c *Coordinator) carryOut(ctx context.Context, now time.Time, plan shape.Pl
 		}
 		ids[i] = res.ID
 	}
+	// Requests whose placeholders Nomad refused: forgotten once they no
+	// longer wait for one; those still in their backoff place none.
+	backoff := map[string]bool{}
+	for id, f := range c.refused {
+		if r, ok := view.Request(id); !ok || !r.State.Queued() {
+			delete(c.refused, id)
+		} else if now.Before(f.next()) {
+			backoff[id] = true
+		}
+	}
 	k := 0
 	for _, d := range plan.Decisions {
+		if d.Kind == shape.KindReserve && backoff[d.Request] {
+			continue // not placed this pass: the request's reason says why
+		}
 		if d.Kind == shape.KindSubmit && d.Request == "" && k < len(ids) {
 			d.Request = ids[k]
 			err := refused[k]
@@ -186,6 +199,11 @@ func (c *Coordinator) carryOut(ctx context.Context, now time.Time, plan shape.Pl
 			}
 		}
 	}
+	for i, it := range plan.Rescore {
+		if f, ok := c.refused[it.ID]; ok && it.State == state.RequestReserving {
+			plan.Rescore[i].Reason = it.Reason + "; " + f.note()
+		}
+	}
 	if len(plan.Rescore) > 0 {
 		if _, err := c.apply(ctx, state.RescoreRequests{At: now, Items: plan.Rescore}); err != nil {
 			c.log.Warn("could not record scores", logKeyError, err)
@@ -195,12 +213,20 @@ func (c *Coordinator) carryOut(ctx context.Context, now time.Time, plan shape.Pl
 		if rs.DryRun {
 			continue
 		}
+		if backoff[rs.Request] {
+			continue
+		}
 		id, err := c.place(ctx, now, rs, view.ClusterID)
 		if err != nil {
-			c.log.Warn("placeholder not placed", logKeyReservation, id, logKeyRequest, rs.Request, logKeyError, err)
+			f := c.refused[rs.Request]
+			f.n, f.at, f.err = f.n+1, now, err.Error()
+			c.refused[rs.Request] = f
+			c.log.Warn("placeholder not placed", logKeyReservation, id, logKeyRequest, rs.Request, logKeyError, err, "next_try", f.next().UTC())
 			ds = append(ds, state.Decision{Time: now, Kind: "reserve", Policy: rs.Policy, Locality: rs.Locality, Request: rs.Request,
 				Reservation: id, Reason: "placeholder not placed: " + err.Error()})
+			continue
 		}
+		delete(c.refused, rs.Request)
 	}
 	for _, sc := range plan.Scale {
 		if sc.DryRun {

@@ -125,6 +125,10 @@ type Coordinator struct {
 	// recent suppresses repeats of dry-run decisions and of coordinator
 	// notes: key → data time recorded.
 	recent map[string]time.Time
+	// refused are the requests whose last placeholder Nomad refused: the
+	// next is placed only after a backoff (placeBackoff), and the
+	// request's reason says why it waits.
+	refused map[string]refusal
 	// leads are scale actions whose capacity is not ready yet: action ID →
 	// policy/scale and start.
 	leads map[string]leadWatch
@@ -162,7 +166,7 @@ func New(cfg Config) (*Coordinator, error) {
 		cfg.Placeholder = DefaultPlaceholder()
 	}
 	c := &Coordinator{cfg: cfg, log: cfg.Logger.Named("migrate"), nomad: cfg.Nomad, view: newViewCache(),
-		targets: map[string]target.Target{}, recent: map[string]time.Time{}, leads: map[string]leadWatch{}}
+		targets: map[string]target.Target{}, recent: map[string]time.Time{}, refused: map[string]refusal{}, leads: map[string]leadWatch{}}
 	return c, nil
 }
 

@@ -12,6 +12,7 @@ import (
 	nomadapi "github.com/hashicorp/nomad/api"
 
 	"github.com/foreshape/foreshape/agent/state"
+	"github.com/foreshape/foreshape/sim"
 )
 
 // TestNodeMoveWithReservation moves the only dc1 node's work to dc2: the
@@ -684,4 +685,45 @@ func TestPauseLetsRunningMovesFinish(t *testing.T) {
 	if r := h.request(id); r.State != state.RequestDone {
 		t.Errorf("request %s (%s) 90 minutes after the pause; want it done", r.State, r.Reason)
 	}
+}
+
+// TestRefusedPlaceholderBacksOff: a placeholder Nomad refuses (the agent's
+// token may not register jobs) is tried again after a growing backoff, and
+// the request's reason says it was refused and why; a new reservation was
+// recorded, registered, refused and released every pass, the request
+// saying only that it was reserving.
+func TestRefusedPlaceholderBacksOff(t *testing.T) {
+	h := newHarness(t, actScenario, actPolicies)
+	h.sim.SetACL([]string{"mgmt"}, map[string]sim.Policy{"limited": {
+		Capabilities: []string{"read-job", "list-jobs", "alloc-lifecycle", "scale-job", "read-job-scaling"}, Node: "write", Agent: "read", Operator: "read"}})
+	h.client.SetSecretID("limited")
+	id, err := h.c.Submit(h.ctx, h.now(), h.pols, Submission{Allocation: h.allocs("web")[0].ID, Target: "dc2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.passUntil(h.now().Add(60*time.Minute), nil)
+	r := h.request(id)
+	if !strings.Contains(r.Reason, "placeholder refused") || !strings.Contains(r.Reason, "403") {
+		t.Errorf("request %s: %q; want its reason to say the placeholder was refused, with Nomad's answer", r.State, r.Reason)
+	}
+	placed := 0
+	for _, res := range h.local.FSM.Act().Reservations {
+		if res.Request == id {
+			placed++
+		}
+	}
+	// Tries at 0, 1, 3, 7, 15, 31 minutes (then every 30).
+	if placed < 2 || placed > 7 {
+		t.Errorf("%d placeholders tried in an hour; want a backoff (about 6)", placed)
+	}
+	reserves := 0
+	for _, d := range h.local.FSM.Decisions() {
+		if d.Kind == "reserve" && d.Request == id {
+			reserves++
+		}
+	}
+	if reserves > 2*placed {
+		t.Errorf("%d reserve decisions for %d placeholders", reserves, placed)
+	}
+	t.Logf("%d placeholders, %d reserve decisions; %s: %s", placed, reserves, r.State, r.Reason)
 }

@@ -317,3 +317,30 @@ func (c *Coordinator) reap(ctx context.Context, now time.Time, view state.ActVie
 		}
 	}
 }
+
+// refusal is a request's run of placeholders Nomad refused: how many in a
+// row, the last one's time and error.
+type refusal struct {
+	n   int
+	at  time.Time
+	err string
+}
+
+// next is when the request's next placeholder may be placed: a minute
+// after the first refusal, doubling to at most half an hour, so that a
+// token without submit-job does not register (and record) a placeholder
+// every pass.
+func (f refusal) next() time.Time {
+	return f.at.Add(min(time.Minute<<min(f.n-1, 5), 30*time.Minute))
+}
+
+// note is what the request's reason adds while its placeholders are
+// refused.
+func (f refusal) note() string {
+	times := "once"
+	if f.n > 1 {
+		times = fmt.Sprintf("%d times in a row", f.n)
+	}
+	return fmt.Sprintf("placeholder refused %s, last at %s (%s); next try at %s",
+		times, f.at.UTC().Format("15:04"), f.err, f.next().UTC().Format("15:04"))
+}
