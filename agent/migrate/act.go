@@ -269,6 +269,22 @@ func (c *Coordinator) start(ctx context.Context, now time.Time, id string) ([]st
 	if err != nil {
 		return nil, err
 	}
+	if r.Resource.Kind != state.ResourceNode {
+		ended, err := c.endedJobs(ctx, moves)
+		if err != nil {
+			return nil, err
+		}
+		if ended != "" {
+			// Nothing of it runs to move: the request ends here rather
+			// than time out waiting for a replacement that never comes.
+			why := "nothing to move: " + ended
+			if _, err := c.apply(ctx, state.CancelRequest{ID: id, At: now, Reason: why}); err != nil {
+				return nil, fmt.Errorf("migrate: cancel %s: %w", id, err)
+			}
+			c.log.Info("request cancelled before it started", logKeyRequest, id, "reason", why)
+			return []state.Decision{{Time: now, Kind: "cancel", Policy: r.Policy, Locality: r.Source, Request: id, Reason: why}}, nil
+		}
+	}
 	r.Moves = moves
 	r.Moved = state.Resources{}
 	for _, m := range moves {
@@ -845,6 +861,34 @@ func (c *Coordinator) currentMoves(ctx context.Context, r *state.MigrationReques
 		return out, nil
 	}
 	return r.Moves, nil
+}
+
+// endedJobs says why moves' jobs no longer run, when one was stopped or
+// purged since the request was queued (by someone else: nothing would
+// replace its allocations); "" when all run.
+func (c *Coordinator) endedJobs(ctx context.Context, moves []state.Move) (string, error) {
+	seen := map[string]bool{}
+	for _, m := range moves {
+		key := m.Namespace + "/" + m.Job
+		if m.Job == "" || seen[key] {
+			continue
+		}
+		seen[key] = true
+		q := c.qo(ctx)
+		if m.Namespace != "" {
+			q.Namespace = m.Namespace
+		}
+		j, _, err := c.nomad.Jobs().Info(m.Job, q)
+		switch {
+		case isNotFound(err):
+			return fmt.Sprintf("job %s was purged since the request was queued", m.Job), nil
+		case err != nil:
+			return "", fmt.Errorf("migrate: read job %s: %w", m.Job, err)
+		case j.Stop != nil && *j.Stop:
+			return fmt.Sprintf("job %s was stopped since the request was queued", m.Job), nil
+		}
+	}
+	return "", nil
 }
 
 // stopAlloc stops one allocation so that Nomad reschedules it, unless Nomad

@@ -727,3 +727,36 @@ func TestRefusedPlaceholderBacksOff(t *testing.T) {
 	}
 	t.Logf("%d placeholders, %d reserve decisions; %s: %s", placed, reserves, r.State, r.Reason)
 }
+
+// TestJobStoppedWhileQueued: an allocation request whose job someone
+// stops or purges while it waits is cancelled when it would start, saying
+// why, and its reservation is released; it started, timed out three times
+// waiting for a replacement that never came, and failed after half an
+// hour (stopped) or was reported done (purged).
+func TestJobStoppedWhileQueued(t *testing.T) {
+	for _, purge := range []bool{false, true} {
+		t.Run(fmt.Sprintf("purge=%v", purge), func(t *testing.T) {
+			h := newHarness(t, actScenario, actPolicies)
+			id, err := h.c.Submit(h.ctx, h.now(), h.pols, Submission{Allocation: h.allocs("web")[0].ID, Target: "dc2"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			h.run(h.flatForecasts(30)) // reserves
+			if _, _, err := h.client.Jobs().Deregister("web", purge, nil); err != nil {
+				t.Fatal(err)
+			}
+			h.passUntil(h.now().Add(10*time.Minute), nil)
+			r := h.request(id)
+			want := "job web was stopped since the request was queued"
+			if purge {
+				want = "job web was purged since the request was queued"
+			}
+			if r.State != state.RequestCancelled || !strings.Contains(r.Reason, want) || r.Attempts != 0 {
+				t.Errorf("request %s after %d attempts: %q; want cancelled: %q", r.State, r.Attempts, r.Reason, want)
+			}
+			if res, ok := h.local.FSM.Act().ReservationFor(id); ok {
+				t.Errorf("reservation %s still %s", res.ID, res.State)
+			}
+		})
+	}
+}
