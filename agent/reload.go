@@ -24,6 +24,9 @@ import (
 // fails the agent keeps its previous configuration and policies whole and
 // Reload returns why.
 //
+// A reload that would leave a server running policies with none is
+// refused (restart the agent for that).
+//
 // The log level, the ACL tokens and the policies change at run time; every
 // other setting that differs from what runs, secrets included, needs a
 // restart and is logged by name (never by value) at each reload until then.
@@ -39,6 +42,14 @@ func (a *Agent) Reload(cfg *config.Config) error {
 		return err
 	}
 	pols, toks := start.Policies, start.Tokens
+	a.cfgMu.RLock()
+	had := len(a.pols)
+	a.cfgMu.RUnlock()
+	if len(pols) == 0 && had > 0 {
+		// An emptied, unmounted or half-synced directory looks the same
+		// as one meant to be empty: a reload never drops every policy.
+		return fmt.Errorf("%s: policies.dir %s holds no policy now, and the agent runs %d: a reload keeps them rather than stop shaping every locality; restart the agent to run without policies", keepRunning, cfg.Policies.Dir, had)
+	}
 	// The last step that can fail changes nothing when it does.
 	if err := a.setPolicyQueries(pols); err != nil {
 		return fmt.Errorf("%s: %w", keepRunning, err)

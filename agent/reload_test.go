@@ -255,3 +255,28 @@ func TestReloadNamesTheSettingsThatWait(t *testing.T) {
 		t.Fatalf("Reload error = %v, want one naming prometheus.address as waiting for a restart", err)
 	}
 }
+
+// TestReloadKeepsPoliciesOverAnEmptyDir: a reload that finds policies.dir
+// emptied (unmounted, half synced) keeps the running policies and says
+// why; it dropped every policy with a warning, and every series went
+// stale.
+func TestReloadKeepsPoliciesOverAnEmptyDir(t *testing.T) {
+	a, cfg, _, _ := reloadAgent(t)
+	ctx := context.Background()
+	es, err := os.ReadDir(cfg.Policies.Dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range es {
+		if err := os.Remove(filepath.Join(cfg.Policies.Dir, e.Name())); err != nil {
+			t.Fatal(err)
+		}
+	}
+	err = a.Reload(cfg.Clone())
+	if err == nil || !strings.Contains(err.Error(), "holds no policy now, and the agent runs 4") || !strings.Contains(err.Error(), "keeping the previous") {
+		t.Fatalf("Reload over an empty policies.dir: %v; want it refused, keeping the 4 policies", err)
+	}
+	if n := len(a.Policies(ctx)); n != 4 {
+		t.Errorf("%d policies after the refused reload, want the previous 4", n)
+	}
+}

@@ -63,7 +63,8 @@ Usage: foreshape agent [options]
   HTTP API forwards requests to the leader.
 
   SIGHUP reloads the configuration and the policies, keeping the old ones
-  when the new ones are invalid: log_level, the acl token file and the
+  when the new ones are invalid or policies.dir holds no policy any more
+  (restart the agent to run without policies): log_level, the acl token file and the
   policies take effect at once; every other setting changed is logged by
   name at each reload and takes effect at the next start. SIGINT or SIGTERM
   shut down cleanly; a second signal forces exit.
