@@ -358,3 +358,19 @@ func (h *harness) eligibility(node string) string {
 	}
 	return n.SchedulingEligibility
 }
+
+// wantAffinity fails the test unless job's first group has an affinity to
+// datacenter dc.
+func (h *harness) wantAffinity(job, dc string) {
+	h.t.Helper()
+	j, _, err := h.client.Jobs().Info(job, nil)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	for _, af := range j.TaskGroups[0].Affinities {
+		if af.LTarget == "${node.datacenter}" && af.RTarget == dc {
+			return
+		}
+	}
+	h.t.Errorf("job %s's group has no affinity to %s: %+v", job, dc, j.TaskGroups[0].Affinities)
+}

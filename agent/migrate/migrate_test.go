@@ -391,19 +391,7 @@ func TestAffinityStrategy(t *testing.T) {
 	if r.State != state.RequestDone || r.Moves[0].Landed != "dc2" {
 		t.Fatalf("%s: %s %+v", r.State, r.Reason, r.Moves)
 	}
-	job, _, err := h.client.Jobs().Info("web", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	found := false
-	for _, af := range job.TaskGroups[0].Affinities {
-		if af.LTarget == "${node.datacenter}" && af.RTarget == "dc2" {
-			found = true
-		}
-	}
-	if !found {
-		t.Errorf("job web's group has no affinity to dc2: %+v", job.TaskGroups[0].Affinities)
-	}
+	h.wantAffinity("web", "dc2")
 	if n := countStops(h, a.ID); n != 1 {
 		t.Errorf("stopped %d times", n)
 	}

@@ -1440,15 +1440,5 @@ func TestAffinityAddedAfterALeaderStoppedBeforeIt(t *testing.T) {
 	if r.State != state.RequestDone || len(r.Moves) != 1 || r.Moves[0].Landed != "dc2" {
 		t.Errorf("request %s (%s), moves %+v; want done, landed in dc2", r.State, r.Reason, r.Moves)
 	}
-	job, _, err := h.client.Jobs().Info("web", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	found := false
-	for _, af := range job.TaskGroups[0].Affinities {
-		found = found || af.LTarget == "${node.datacenter}" && af.RTarget == "dc2"
-	}
-	if !found {
-		t.Errorf("job web's group has no affinity to dc2: %+v", job.TaskGroups[0].Affinities)
-	}
+	h.wantAffinity("web", "dc2")
 }
