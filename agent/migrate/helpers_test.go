@@ -345,8 +345,13 @@ func (f *fakeTarget) calls() int {
 }
 
 // drainStrategy makes policies move whole nodes by Nomad drains.
-func drainStrategy(pols string) string {
-	return strings.Replace(pols, "    max_parallel = 1\n", "    max_parallel = 1\n    strategy     = \"drain\"\n", 1)
+func drainStrategy(pols string) string { return withStrategy(pols, "drain") }
+
+// affinityStrategy makes policies steer replacements with a job affinity.
+func affinityStrategy(pols string) string { return withStrategy(pols, "affinity") }
+
+func withStrategy(pols, strategy string) string {
+	return strings.Replace(pols, "    max_parallel = 1\n", "    max_parallel = 1\n    strategy     = \""+strategy+"\"\n", 1)
 }
 
 // eligibility reads a node's scheduling eligibility from Nomad.

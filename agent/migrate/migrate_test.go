@@ -380,8 +380,7 @@ func TestDrainStrategy(t *testing.T) {
 // TestAffinityStrategy steers an allocation's replacement with a job
 // update that adds an affinity to the target's datacenter, then stops it.
 func TestAffinityStrategy(t *testing.T) {
-	pols := strings.Replace(actPolicies, "    max_parallel = 1\n", "    max_parallel = 1\n    strategy     = \"affinity\"\n", 1)
-	h := newHarness(t, actScenario, pols)
+	h := newHarness(t, actScenario, affinityStrategy(actPolicies))
 	a := h.allocs("web")[0]
 	id, err := h.c.Submit(h.ctx, h.now(), h.pols, Submission{Allocation: a.ID, Target: "dc2"})
 	if err != nil {

@@ -1421,8 +1421,7 @@ func TestDrainResumedAfterALeaderStoppedBeforeIt(t *testing.T) {
 // added before its allocation is stopped (its replacement landed outside
 // the target without it).
 func TestAffinityAddedAfterALeaderStoppedBeforeIt(t *testing.T) {
-	pols := strings.Replace(actPolicies, "    max_parallel = 1\n", "    max_parallel = 1\n    strategy     = \"affinity\"\n", 1)
-	h := newHarness(t, actScenario, pols)
+	h := newHarness(t, actScenario, affinityStrategy(actPolicies))
 	a := h.allocs("web")[0]
 	id, err := h.c.Submit(h.ctx, h.now(), h.pols, Submission{Allocation: a.ID, Target: "dc2"})
 	if err != nil {
