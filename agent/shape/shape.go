@@ -345,19 +345,41 @@ func (p *planner) schedules() {
 func (p *planner) drainWindow(pol *policies.Policy, s *policies.Schedule, w policies.Window, l policies.Locality) {
 	src := l.String()
 	var nodes []*Node
+	inLocality, matched := 0, 0
 	for i := range p.c.Nodes {
 		n := &p.c.Nodes[i]
-		if !In(l, n) || !n.Ready {
+		if !In(l, n) {
 			continue
 		}
+		inLocality++
 		if s.Nodes != "" {
 			if ok, _ := path.Match(s.Nodes, n.Name); !ok {
 				continue
 			}
 		}
-		nodes = append(nodes, n)
+		matched++
+		if n.Ready {
+			nodes = append(nodes, n)
+		}
 	}
 	why := fmt.Sprintf("drain %q of %s from %s", s.Name, describeNodes(l, s.Nodes), clock(w.Start))
+	if len(nodes) == 0 {
+		// Said, not skipped silently: a glob or locality that matches
+		// nothing is most often a typo, and the window would pass with
+		// nothing drained and no word of why.
+		var none string
+		switch {
+		case inLocality == 0:
+			none = fmt.Sprintf("no node of the cluster is in %s; check the schedule's localities", l)
+		case matched == 0:
+			none = fmt.Sprintf("none of the %d nodes of %s has a name matching nodes = %q; check the glob", inLocality, l, s.Nodes)
+		default:
+			none = fmt.Sprintf("none of the %d matching nodes is ready", matched)
+		}
+		p.decide(state.Decision{Policy: pol.Name, Kind: KindWait, Locality: src, DryRun: p.dry(pol),
+			Reason: why + ": nothing to drain: " + none})
+		return
+	}
 	var windowNodes []string
 	for _, n := range nodes {
 		windowNodes = append(windowNodes, n.ID)
@@ -459,9 +481,10 @@ func (p *planner) submit(pol *policies.Policy, r state.MigrationRequest) {
 	p.decide(state.Decision{Policy: pol.Name, Kind: KindSubmit, Locality: r.Source, Reason: fmt.Sprintf("queue %s: %s", r.Resource, r.Reason), DryRun: dry})
 }
 
-// candidates are the localities moves out of src may go to under pol; with
-// own, the policy's locality itself comes first (a drain of some of its
-// nodes leaves the rest to take their work).
+// candidates are the localities moves out of src may go to under pol: its
+// migrate.targets, else every policy's locality but src. With own, src
+// itself comes first: a drain of some of its nodes leaves the rest to take
+// their work, whichever policy declares the drain.
 func (p *planner) candidates(pol *policies.Policy, src string, own bool) []string {
 	var out []string
 	if len(pol.Migrate.Targets) > 0 {
@@ -470,9 +493,9 @@ func (p *planner) candidates(pol *policies.Policy, src string, own bool) []strin
 		}
 		return out
 	}
-	seen := map[string]bool{src: true, pol.Locality.String(): true}
+	seen := map[string]bool{src: true}
 	if own {
-		out = append(out, pol.Locality.String())
+		out = append(out, src)
 	}
 	for _, other := range p.in.Policies {
 		loc := other.Locality.String()

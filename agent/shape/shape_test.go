@@ -856,3 +856,96 @@ func TestQueueOfADeadlineTurnsUrgentTogether(t *testing.T) {
 		t.Errorf("reason %q", plan.Start[0].Reason)
 	}
 }
+
+// TestDrainDeclaredElsewhereStaysInTheDrainedLocality drains rack a of dc1
+// from dc2's policy with no migrate.targets: as when dc1's own policy
+// declares it, the rest of dc1 is tried first, and dc2 (the declaring
+// policy's locality, another policy's locality as seen from dc1) is a
+// candidate too.
+func TestDrainDeclaredElsewhereStaysInTheDrainedLocality(t *testing.T) {
+	f := baseFixture(t, "reschedule")
+	f.pols = parsePolicies(t, strings.Replace(strings.Replace(fmt.Sprintf(sourcePolicy, "reschedule"),
+		`    targets      = ["dc2"]`+"\n", "", 1), `  schedule "rack-a" {
+    cron     = "0 8 * * *"
+    duration = "1h"
+    action   = "drain"
+    nodes    = "dc1-a-*"
+  }
+`, "", 1)+strings.Replace(targetPolicy, `  migrate {
+    max_parallel = 2
+  }`, `  migrate {
+    max_parallel = 2
+    strategy     = "reschedule"
+    lead_time    = "30m"
+  }
+  schedule "dc1-rack-a" {
+    cron       = "0 8 * * *"
+    duration   = "1h"
+    action     = "drain"
+    localities = ["dc1"]
+    nodes      = "dc1-a-*"
+  }`, 1))
+	f.now = at(95 * time.Minute)
+	plan := Run(f.input())
+	if len(plan.Submit) != 3 {
+		t.Fatalf("submitted %+v; decisions %+v", plan.Submit, plan.Decisions)
+	}
+	for _, s := range plan.Submit {
+		if r := s.Request; r.Source != "dc1" || r.Target != "dc1" || !strings.Contains(r.Reason, "the rest of dc1") {
+			t.Errorf("request %s: %s → %s (%s); want the rest of dc1", r.Resource, r.Source, r.Target, r.Reason)
+		}
+	}
+	// With rack b down, web's allocations go to dc2 (the declaring
+	// policy's own locality); cache, which may not leave dc1, waits.
+	for i := range f.nodes {
+		if strings.HasPrefix(f.nodes[i].Name, "dc1-b-") {
+			f.nodes[i].Ready = false
+		}
+	}
+	plan = Run(f.input())
+	var targets []string
+	for _, s := range plan.Submit {
+		targets = append(targets, s.Request.Resource.Job+"→"+s.Request.Target)
+	}
+	if !slices.Equal(targets, []string{"web→dc2", "web→dc2"}) {
+		t.Errorf("submitted %v; want web's two allocations to dc2 (decisions %+v)", targets, plan.Decisions)
+	}
+}
+
+// TestDrainMatchingNoNodeSaysSo: a drain window whose nodes glob, or
+// locality, matches no node is a wait decision saying so, not silence.
+func TestDrainMatchingNoNodeSaysSo(t *testing.T) {
+	tests := []struct {
+		name, from, to, want string
+		down                 bool
+	}{
+		{"glob", `nodes    = "dc1-a-*"`, `nodes    = "dc1-rack-a-*"`, `none of the 4 nodes of dc1 has a name matching nodes = "dc1-rack-a-*"`, false},
+		{"locality", `nodes    = "dc1-a-*"`, `localities = ["dc9"]`, "no node of the cluster is in dc9", false},
+		{"down", "", "", "none of the 2 matching nodes is ready", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := baseFixture(t, "reschedule")
+			f.pols = parsePolicies(t, strings.Replace(fmt.Sprintf(sourcePolicy, "reschedule"), tt.from, tt.to, 1)+targetPolicy)
+			if tt.down {
+				for i := range f.nodes {
+					if strings.HasPrefix(f.nodes[i].Name, "dc1-a-") {
+						f.nodes[i].Ready = false
+					}
+				}
+			}
+			f.now = at(95 * time.Minute)
+			plan := Run(f.input())
+			if len(plan.Submit) != 0 {
+				t.Fatalf("submitted %+v", plan.Submit)
+			}
+			var found bool
+			for _, d := range plan.Decisions {
+				found = found || (d.Kind == KindWait && strings.Contains(d.Reason, "nothing to drain: "+tt.want))
+			}
+			if !found {
+				t.Errorf("decisions %+v; want a wait saying %q", plan.Decisions, tt.want)
+			}
+		})
+	}
+}
