@@ -1,7 +1,8 @@
 # foreshape agent configuration.
 #
 # foreshape reads one file, or every *.hcl file of a directory in
-# alphabetical order (later files override earlier ones). Every setting
+# alphabetical order (later files override earlier ones; hidden files,
+# such as an editor's lock or backup, are not read). Every setting
 # below is optional unless it says otherwise; the values shown are examples
 # for a three-server cluster, and the comments give the defaults.
 #
@@ -169,7 +170,8 @@ acl {
   token_file = "/etc/foreshape/acl-tokens"
 }
 
-# Shaping policies: every *.hcl file in this directory.
+# Shaping policies: every *.hcl file in this directory (not hidden ones,
+# nor subdirectories).
 # Default "/etc/foreshape/policies.d".
 policies {
   dir = "/etc/foreshape/policies.d"

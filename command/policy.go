@@ -34,7 +34,8 @@ Usage: foreshape policy validate [options] PATH...
 
   Parses and validates shaping policies, and refuses exactly what the agent
   refuses in them at start. Each PATH is a policy file or a directory whose
-  *.hcl files are read in alphabetical order. Every block and attribute is
+  *.hcl files are read in alphabetical order (not hidden ones, which
+  editors leave, nor subdirectories); a file named twice is read once. Every block and attribute is
   checked, including each scale target plugin's own settings, policy names
   must be unique across all PATHs, every scale target must have a runtime
   in this foreshape, and the policies' localities must need no more series

@@ -208,7 +208,8 @@ type ACL struct {
 
 // Policies says where shaping policies are read from.
 type Policies struct {
-	// Dir is a directory of *.hcl policy files. Default
+	// Dir is a directory of *.hcl policy files (hidden ones are not
+	// read). Default
 	// /etc/foreshape/policies.d.
 	Dir string `json:"dir"`
 }

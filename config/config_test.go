@@ -118,6 +118,9 @@ nomad {
 }
 `,
 		"README.md": "not config",
+		// Hidden files (an editor's lock or backup) are not read.
+		".20-override.hcl": "log_level = \"nonsense\"",
+		".#10-base.hcl":    "{ not hcl",
 	})
 	c, diags := config.Load(dir)
 	if diags.HasErrors() {

@@ -3,12 +3,11 @@ package config
 import (
 	"fmt"
 	"os"
-	"path/filepath"
-	"sort"
-	"strings"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclparse"
+
+	"github.com/foreshape/foreshape/internal/hcldir"
 )
 
 // Loader reads configuration files and remembers their sources, so that
@@ -84,21 +83,13 @@ func configFiles(path string) ([]string, error) {
 	if !fi.IsDir() {
 		return []string{path}, nil
 	}
-	entries, err := os.ReadDir(path)
+	out, err := hcldir.List(path)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %s", path, pathErr(err))
-	}
-	var out []string
-	for _, e := range entries {
-		if e.IsDir() || !strings.HasSuffix(e.Name(), ".hcl") {
-			continue
-		}
-		out = append(out, filepath.Join(path, e.Name()))
 	}
 	if len(out) == 0 {
 		return nil, fmt.Errorf("%s: the directory holds no *.hcl file", path)
 	}
-	sort.Strings(out)
 	return out, nil
 }
 

@@ -3,12 +3,11 @@ package policies
 import (
 	"fmt"
 	"os"
-	"path/filepath"
-	"sort"
-	"strings"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclparse"
+
+	"github.com/foreshape/foreshape/internal/hcldir"
 )
 
 // Loader parses policy files and remembers their sources, so that callers
@@ -19,15 +18,15 @@ type Loader struct {
 	// seen maps a policy name to where it was first defined, across every
 	// file this Loader has read.
 	seen map[string]hcl.Range
-	// read holds the files this Loader has read (cleaned paths): a file
-	// named twice (a glob beside its directory) is read once, not refused
-	// as defining its own policies again.
-	read map[string]bool
+	// read holds the files this Loader has read: a file named twice (a
+	// glob beside its directory, a relative and an absolute path, a link)
+	// is read once, not refused as defining its own policies again.
+	read []os.FileInfo
 }
 
 // NewLoader returns an empty Loader.
 func NewLoader() *Loader {
-	return &Loader{parser: hclparse.NewParser(), seen: map[string]hcl.Range{}, read: map[string]bool{}}
+	return &Loader{parser: hclparse.NewParser(), seen: map[string]hcl.Range{}}
 }
 
 // Files returns every file the Loader has parsed, keyed by filename.
@@ -78,10 +77,10 @@ func (l *Loader) LoadFiles(paths ...string) ([]*Policy, hcl.Diagnostics) {
 		diags hcl.Diagnostics
 	)
 	for _, path := range paths {
-		if l.read[filepath.Clean(path)] {
+		fi, err := os.Stat(path)
+		if err == nil && l.readBefore(fi) {
 			continue
 		}
-		l.read[filepath.Clean(path)] = true
 		src, err := os.ReadFile(path)
 		if err != nil {
 			diags = append(diags, &hcl.Diagnostic{
@@ -91,6 +90,9 @@ func (l *Loader) LoadFiles(paths ...string) ([]*Policy, hcl.Diagnostics) {
 			})
 			continue
 		}
+		if fi != nil {
+			l.read = append(l.read, fi)
+		}
 		ps, d := l.Parse(path, src)
 		diags = append(diags, d...)
 		out = append(out, ps...)
@@ -98,8 +100,18 @@ func (l *Loader) LoadFiles(paths ...string) ([]*Policy, hcl.Diagnostics) {
 	return out, diags
 }
 
+// readBefore reports whether fi is a file this Loader has read.
+func (l *Loader) readBefore(fi os.FileInfo) bool {
+	for _, r := range l.read {
+		if os.SameFile(r, fi) {
+			return true
+		}
+	}
+	return false
+}
+
 // LoadDir loads every *.hcl file directly in dir, in alphabetical order.
-// Subdirectories and other files are ignored.
+// Subdirectories, hidden names and other files are ignored (HCLFiles).
 func (l *Loader) LoadDir(dir string) ([]*Policy, hcl.Diagnostics) {
 	paths, err := HCLFiles(dir)
 	if err != nil {
@@ -156,22 +168,10 @@ func LoadDir(dir string) ([]*Policy, hcl.Diagnostics) {
 	return NewLoader().LoadDir(dir)
 }
 
-// HCLFiles lists the *.hcl files directly in dir, sorted by name.
-func HCLFiles(dir string) ([]string, error) {
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return nil, err
-	}
-	var out []string
-	for _, e := range entries {
-		if e.IsDir() || !strings.HasSuffix(e.Name(), ".hcl") {
-			continue
-		}
-		out = append(out, filepath.Join(dir, e.Name()))
-	}
-	sort.Strings(out)
-	return out, nil
-}
+// HCLFiles lists the *.hcl files directly in dir, sorted by name, as the
+// agent reads policies.dir: hidden names (editors' lock and swap files),
+// subdirectories and what is not a regular file are left out.
+func HCLFiles(dir string) ([]string, error) { return hcldir.List(dir) }
 
 func unwrapPathError(err error) string {
 	if pe, ok := err.(*os.PathError); ok {

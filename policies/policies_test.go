@@ -592,9 +592,14 @@ func TestLoadDir(t *testing.T) {
 		t.Errorf("order (-want +got):\n%s", diff)
 	}
 
-	// A file named twice (a glob beside its directory, ./ or not) is read
-	// once: its policies are not duplicates of themselves.
-	ps, diags = policies.NewLoader().LoadPaths(filepath.Join(dir, "20-b.hcl"), dir, dir+"/./20-b.hcl")
+	// A file named twice (a glob beside its directory, ./ or not, through
+	// a link or another directory's name for it) is read once: its
+	// policies are not duplicates of themselves.
+	link := filepath.Join(t.TempDir(), "policies")
+	if err := os.Symlink(dir, link); err != nil {
+		t.Fatal(err)
+	}
+	ps, diags = policies.NewLoader().LoadPaths(filepath.Join(dir, "20-b.hcl"), dir, dir+"/./20-b.hcl", filepath.Join(link, "10-a.hcl"))
 	names = names[:0]
 	for _, p := range ps {
 		names = append(names, p.Name)
