@@ -2,8 +2,11 @@ package builtin_test
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
 	nomadapi "github.com/hashicorp/nomad/api"
 
 	"github.com/foreshape/foreshape/plugins/target"
@@ -28,5 +31,33 @@ func TestEveryPolicyTargetHasARuntime(t *testing.T) {
 	}
 	if _, err := target.New("no-such-plugin", nil, target.Env{}); err == nil {
 		t.Error("built an unknown plugin")
+	}
+}
+
+// An unknown argument in a target block is reported with the block's other
+// problems, not instead of them.
+func TestUnknownArgumentHidesNothing(t *testing.T) {
+	tests := map[string]struct{ body, other string }{
+		"nomad-job": {`jobb = "web"` + "\n" + `group = "a b"`, "scale.x.target.nomad-job.job"},
+		"exec":      {`comand = ["true"]` + "\n" + `timeout = "-1s"`, "scale.x.target.exec.command"},
+		"webhook":   {`uri = "http://x"` + "\n" + `method = "FETCH"`, "scale.x.target.webhook.url"},
+	}
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
+			file, diags := hclsyntax.ParseConfig([]byte(tt.body), "p.hcl", hcl.InitialPos)
+			if diags.HasErrors() {
+				t.Fatal(diags)
+			}
+			spec, _ := policies.LookupTarget(name)
+			_, diags = spec.Decode(file.Body, "scale.x.target."+name)
+			var unsupported, other bool
+			for _, d := range diags {
+				unsupported = unsupported || d.Summary == "Unsupported argument"
+				other = other || strings.Contains(d.Error(), tt.other)
+			}
+			if !unsupported || !other || len(diags) < 3 {
+				t.Errorf("diagnostics %v; want the unknown argument, %s and the other bad value", diags, tt.other)
+			}
+		})
 	}
 }

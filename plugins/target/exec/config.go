@@ -56,10 +56,9 @@ var Spec policies.TargetSpec = policies.TargetFunc(Decode)
 // Decode validates the body of an exec target block.
 func Decode(body hcl.Body, prefix string) (any, hcl.Diagnostics) {
 	var h configHCL
+	// An unknown argument does not stop the checks of the known ones (the
+	// decode still fills them): every problem is reported at once.
 	diags := gohcl.DecodeBody(body, nil, &h)
-	if diags.HasErrors() {
-		return nil, diags
-	}
 	cfg := &Config{Timeout: DefaultTimeout}
 	field := prefix + ".command"
 	argv, ok, d := hclfield.StringList(h.Command, field)

@@ -65,10 +65,9 @@ var Spec policies.TargetSpec = policies.TargetFunc(Decode)
 // Decode validates the body of a nomad-job target block.
 func Decode(body hcl.Body, prefix string) (any, hcl.Diagnostics) {
 	var h configHCL
+	// An unknown argument does not stop the checks of the known ones (the
+	// decode still fills them): every problem is reported at once.
 	diags := gohcl.DecodeBody(body, nil, &h)
-	if diags.HasErrors() {
-		return nil, diags
-	}
 	cfg := &Config{DeploymentWait: DefaultDeploymentWait}
 	for _, f := range []struct {
 		expr     hcl.Expression

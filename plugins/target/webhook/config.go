@@ -79,10 +79,9 @@ var Spec policies.TargetSpec = policies.TargetFunc(Decode)
 // Decode validates the body of a webhook target block.
 func Decode(body hcl.Body, prefix string) (any, hcl.Diagnostics) {
 	var h configHCL
+	// An unknown argument does not stop the checks of the known ones (the
+	// decode still fills them): every problem is reported at once.
 	diags := gohcl.DecodeBody(body, nil, &h)
-	if diags.HasErrors() {
-		return nil, diags
-	}
 	cfg := &Config{Method: DefaultMethod, Timeout: DefaultTimeout, Retries: DefaultRetries}
 
 	diags = append(diags, hclfield.Required(h.URL, prefix+".url")...)
