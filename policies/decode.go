@@ -780,7 +780,10 @@ func translateScale(s *scaleHCL) (*Scale, hcl.Diagnostics) {
 		diags = append(diags, hclfield.Invalid(s.Min.Range(), prefix+".min", "min %d is greater than max %d.", minV, maxV))
 	}
 	out.Min, out.Max = minV, maxV
-	if v, ok, d := hclfield.Duration(s.Cooldown, prefix+".cooldown"); ok {
+	if v, ok, d := hclfield.Duration(s.Cooldown, prefix+".cooldown"); ok && v <= 0 {
+		diags = append(diags, hclfield.Invalid(s.Cooldown.Range(), prefix+".cooldown",
+			"The cooldown must be longer than 0: without one, the next cycle acts again before the last action shows in the metrics (the default is %s).", hclfield.FormatDuration(DefaultCooldown)))
+	} else if ok {
 		out.Cooldown = v
 	} else {
 		diags = append(diags, d...)

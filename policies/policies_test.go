@@ -241,6 +241,9 @@ func TestParseErrors(t *testing.T) {
 		{"scale bad cooldown", func(b *builder) {
 			b.scale = strings.Replace(b.scale, "min = 1", "min = 1\n    cooldown = \"1y\"", 1)
 		}, "Invalid scale.frontend.cooldown", `"1y"`},
+		{"scale zero cooldown", func(b *builder) {
+			b.scale = strings.Replace(b.scale, "min = 1", "min = 1\n    cooldown = \"0s\"", 1)
+		}, "Invalid scale.frontend.cooldown", `"0s"`},
 		{"scale without target", func(b *builder) { b.scale = "scale \"x\" {\n min = 0\n max = 1\n }" }, "Missing target block", `scale "x"`},
 		{"scale with two targets", func(b *builder) {
 			b.scale = strings.Replace(b.scale, "target \"nomad-job\"", "target \"exec\" {\n command = [\"a\"]\n }\n target \"nomad-job\"", 1)
@@ -453,7 +456,7 @@ func TestParseValid(t *testing.T) {
   scale "hook" {
     min = 0
     max = 3
-    cooldown = "0s"
+    cooldown = "90s"
     target "webhook" {
       url = "https://example.com/scale"
       method = "patch"
@@ -472,7 +475,7 @@ func TestParseValid(t *testing.T) {
 				t.Fatalf("%d scales, want 3", len(p.Scales))
 			}
 			wh := p.Scales[1].Target.Config.(*webhook.Config)
-			if wh.Method != "PATCH" || wh.Headers["X-Token-Header"] != "a" || wh.Timeout != webhook.DefaultTimeout || p.Scales[1].Cooldown != 0 {
+			if wh.Method != "PATCH" || wh.Headers["X-Token-Header"] != "a" || wh.Timeout != webhook.DefaultTimeout || p.Scales[1].Cooldown != 90*time.Second {
 				t.Errorf("webhook = %+v cooldown %v", wh, p.Scales[1].Cooldown)
 			}
 			ex := p.Scales[2].Target.Config.(*exec.Config)
