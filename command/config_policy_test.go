@@ -351,6 +351,11 @@ func TestPolicyValidateAgainstConfig(t *testing.T) {
 	if code, stdout, stderr := run(t, "policy", "validate", "-config", withProm, queue); code != ExitOK || stdout != "1 policy valid: queue\n" {
 		t.Errorf("queries with a configuration that has Prometheus: exit %d\n%s%s", code, stdout, stderr)
 	}
+	// The files given are the policies: the message names no policies.dir.
+	if code, _, stderr := run(t, "policy", "validate", "-config", withProm, generatedDir); code != ExitInvalid ||
+		!strings.Contains(stderr, "error: Too many series") || strings.Contains(stderr, "policies.dir") {
+		t.Errorf("25,001 localities with -config: exit %d\n%s", code, stderr)
+	}
 	bad := filepath.Join(dir, "bad.hcl")
 	copyFile(t, "", bad, "log_level = \"loud\"\n")
 	if code, stdout, stderr := run(t, "policy", "validate", "-config", bad, queue); code != ExitInvalid || stdout != "" ||

@@ -99,7 +99,8 @@ func (c *PolicyValidateCommand) Run(args []string) int {
 		diags = append(cdiags, diags...)
 	}
 	if !diags.HasErrors() {
-		diags = append(diags, preflight.Policies(cfg, ps, preflight.Options{})...)
+		// Options.Policies: these files are the policies, not policies.dir.
+		diags = append(diags, preflight.Policies(cfg, ps, preflight.Options{Policies: ps})...)
 	}
 	writeDiags(c.Err, files, diags)
 	if diags.HasErrors() {
