@@ -1,6 +1,7 @@
 package preflight
 
 import (
+	"cmp"
 	"fmt"
 
 	"github.com/hashicorp/hcl/v2"
@@ -11,6 +12,7 @@ import (
 	"github.com/foreshape/foreshape/plugins/source"
 	promsource "github.com/foreshape/foreshape/plugins/source/prometheus"
 	"github.com/foreshape/foreshape/plugins/target"
+	"github.com/foreshape/foreshape/plugins/target/nomadjob"
 	"github.com/foreshape/foreshape/policies"
 )
 
@@ -77,8 +79,50 @@ func checkPolicies(cfg *config.Config, pols []*policies.Policy, opts Options, no
 	if d := seriesBudget(cfg, pols, prometheus, opts); d != nil {
 		diags = append(diags, d)
 	}
+	diags = append(diags, sameGroupScaled(cfg, pols)...)
 	if nomad != nil {
 		diags = append(diags, targets(pols, nomad)...)
+	}
+	return diags
+}
+
+// sameGroupScaled refuses two scale blocks whose nomad-job targets set the
+// count of one task group: each would act on its own forecast and cooldown,
+// undoing the other's changes. An unset namespace or region is the agent's
+// (nomad.namespace, nomad.region), so with cfg nil only equal settings
+// match.
+func sameGroupScaled(cfg *config.Config, pols []*policies.Policy) hcl.Diagnostics {
+	type where struct {
+		policy, scale string
+		rng           hcl.Range
+	}
+	var diags hcl.Diagnostics
+	first := map[[4]string]where{}
+	for _, p := range pols {
+		for _, sc := range p.Scales {
+			nj, ok := sc.Target.Config.(*nomadjob.Config)
+			if !ok {
+				continue
+			}
+			ns, region := nj.Namespace, nj.Region
+			if cfg != nil {
+				ns, region = cmp.Or(ns, cfg.Nomad.Namespace), cmp.Or(region, cfg.Nomad.Region)
+			}
+			key := [4]string{region, cmp.Or(ns, "default"), nj.Job, nj.Group}
+			f, seen := first[key]
+			if !seen {
+				first[key] = where{p.Name, sc.Name, sc.DeclRange}
+				continue
+			}
+			rng := sc.DeclRange
+			diags = append(diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError,
+				Summary:  "Two scale blocks scale one task group",
+				Detail: fmt.Sprintf("Policy %q, scale %q and policy %q, scale %q (%s) both set the count of group %q of job %q: each would undo the other's changes. Keep one.",
+					p.Name, sc.Name, f.policy, f.scale, f.rng, nj.Group, nj.Job),
+				Subject: &rng,
+			})
+		}
 	}
 	return diags
 }

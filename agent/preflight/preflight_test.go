@@ -746,3 +746,38 @@ func TestConsulOverAUnixSocket(t *testing.T) {
 		t.Errorf("unix:// without a path: %v", diags)
 	}
 }
+
+// Two scale blocks setting one task group's count are refused, naming both;
+// an unset namespace is the agent's nomad.namespace.
+func TestTwoScaleBlocksOnOneGroup(t *testing.T) {
+	scale := func(policy, dc, name, ns string) string {
+		return fmt.Sprintf(`shaping %q {
+  locality {
+    datacenter = %q
+  }
+  scale %q {
+    min = 1
+    max = 4
+    target "nomad-job" {
+      job   = "workers"
+      group = "w"
+      %s
+    }
+  }
+}
+`, policy, dc, name, ns)
+	}
+	pols, diags := policies.Parse("s.hcl", []byte(scale("a", "dc1", "up", "")+scale("b", "dc2", "more", `namespace = "ops"`)))
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	if d := preflight.Policies(nil, pols, preflight.Options{}); d.HasErrors() {
+		t.Errorf("different namespaces: %v", d)
+	}
+	cfg := config.Default()
+	cfg.Nomad.Namespace = "ops"
+	d := preflight.Policies(cfg, pols, preflight.Options{})
+	if !d.HasErrors() || !strings.Contains(d.Error(), `Policy "b", scale "more" and policy "a", scale "up"`) || d[0].Subject.Start.Line != 19 {
+		t.Errorf("one group through nomad.namespace: %v", d)
+	}
+}
