@@ -56,8 +56,12 @@ type Options struct {
 	// Logger is the root logger; nil builds one from the configuration.
 	Logger hclog.Logger
 	// Policies, when not nil, are used instead of loading policies.dir
-	// (dev mode). Reload then keeps them.
+	// (a replay's). Reload then keeps them.
 	Policies []*policies.Policy
+	// FallbackPolicies run while policies.dir holds no policy (dev mode's
+	// demo policies): a reload that finds policies there runs those
+	// instead, and one that finds none again runs these.
+	FallbackPolicies []*policies.Policy
 	// Clock gives the data time; nil means the wall clock.
 	Clock Clock
 	// Version is reported by /v1/status.
@@ -80,6 +84,17 @@ type Options struct {
 	// older release (state.NewOlderFSM): it reads o's command types and
 	// snapshot sections as unknown.
 	older *state.Older
+}
+
+// orFallback returns pols, or the fallback policies when pols is empty and
+// there are some, saying so.
+func (o Options) orFallback(log hclog.Logger, cfg *config.Config, pols []*policies.Policy) []*policies.Policy {
+	if len(pols) > 0 || len(o.FallbackPolicies) == 0 {
+		return pols
+	}
+	log.Info("policies.dir holds no policy: running the fallback policies until a reload finds some there",
+		"dir", cfg.Policies.Dir, logKeyPolicies, len(o.FallbackPolicies))
+	return o.FallbackPolicies
 }
 
 // preflight is what the agent's start checks take from its options.
@@ -161,7 +176,7 @@ func New(cfg *config.Config, opts Options) (*Agent, error) {
 	if err := preflight.Err(diags); err != nil {
 		return nil, fmt.Errorf("agent: %w", err)
 	}
-	a.pols = start.Policies
+	a.pols = opts.orFallback(log, cfg, start.Policies)
 	a.tokens.Store(&start.Tokens)
 
 	newFSM := state.NewFSM

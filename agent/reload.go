@@ -41,7 +41,7 @@ func (a *Agent) Reload(cfg *config.Config) error {
 	if err != nil {
 		return err
 	}
-	pols, toks := start.Policies, start.Tokens
+	pols, toks := a.opts.orFallback(a.log, run, start.Policies), start.Tokens
 	a.cfgMu.RLock()
 	had := len(a.pols)
 	a.cfgMu.RUnlock()

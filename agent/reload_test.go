@@ -13,6 +13,7 @@ import (
 
 	"github.com/foreshape/foreshape/config"
 	"github.com/foreshape/foreshape/internal/syncbuf"
+	"github.com/foreshape/foreshape/policies"
 )
 
 // reloadAgent builds (without running) an agent with ACLs on, its policies
@@ -278,5 +279,52 @@ func TestReloadKeepsPoliciesOverAnEmptyDir(t *testing.T) {
 	}
 	if n := len(a.Policies(ctx)); n != 4 {
 		t.Errorf("%d policies after the refused reload, want the previous 4", n)
+	}
+}
+
+// TestReloadReadsPoliciesOverTheFallback: an agent running its fallback
+// policies (dev mode's demo) over an empty policies.dir runs the policies
+// a reload finds there, and the fallback again once it holds none.
+func TestReloadReadsPoliciesOverTheFallback(t *testing.T) {
+	_, cfg, _, logs := reloadAgent(t)
+	ctx := context.Background()
+	src, err := os.ReadFile(devPoliciesFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fallback, diags := policies.Parse(devPoliciesFile, src)
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	empty := filepath.Join(t.TempDir(), "empty")
+	if err := os.Mkdir(empty, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cfg = cfg.Clone()
+	cfg.Policies.Dir = empty
+	logger := hclog.New(&hclog.LoggerOptions{Name: "test", Level: hclog.Info, Output: logs})
+	b, err := New(cfg, Options{Logger: logger, FallbackPolicies: fallback[:2]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	if n := len(b.Policies(ctx)); n != 2 || !strings.Contains(logs.String(), "running the fallback policies") {
+		t.Fatalf("%d policies at start over an empty policies.dir, want the 2 fallback ones; logs:\n%s", n, logs.String())
+	}
+	write(t, filepath.Join(empty, "dev.hcl"), string(src))
+	if err := b.Reload(cfg.Clone()); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(b.Policies(ctx)); n != 4 {
+		t.Errorf("%d policies after a reload that found 4 in policies.dir, want them", n)
+	}
+	if err := os.Remove(filepath.Join(empty, "dev.hcl")); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Reload(cfg.Clone()); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(b.Policies(ctx)); n != 2 {
+		t.Errorf("%d policies after a reload over the emptied policies.dir, want the 2 fallback ones", n)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"maps"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -72,7 +73,9 @@ Usage: foreshape agent [options]
   -dev runs a throwaway single-node agent in memory against an embedded
   simulated Nomad cluster driven by real traces, with policies for it, so
   that forecasts, a predicted hotspot, and rack a's maintenance carried
-  out with reservations and migrations show within a minute. It talks to
+  out with reservations and migrations show within a minute. Those demo
+  policies run while policies.dir holds no policy; a reload that finds
+  policies there runs them instead. It talks to
   no other Nomad, so a configuration file setting nomad.* is refused
   (-dev-sim=false runs it against nomad.address instead).
 
@@ -173,13 +176,13 @@ func (c *AgentCommand) Run(args []string) int {
 		Name: "foreshape", Level: hclog.LevelFromString(cfg.LogLevel), JSONFormat: cfg.LogJSON, Output: c.Err,
 	})
 	opts := agent.Options{Logger: log, Version: Version()}
-	if *dev && len(setup.policies) == 0 {
+	if *dev {
 		pols, err := devPolicies()
 		if err != nil {
 			c.UI.Error(fmt.Sprintf("error: %v", err))
 			return ExitInvalid
 		}
-		opts.Policies = pols
+		opts.FallbackPolicies = pols
 	}
 	var rp *replayRun
 	if replaying {
@@ -239,7 +242,8 @@ func (c *AgentCommand) Run(args []string) int {
 			next := loadAgent(*path, *dev || replaying, replaying, *dev && *useDevSim, *httpAddr, os.Getenv)
 			writeDiags(c.Err, next.files, next.diags)
 			if next.diags.HasErrors() {
-				log.Error("reload: the new configuration is invalid; keeping the running one", "error", next.diags.Errs()[0].Error(), "errors", len(next.diags.Errs()))
+				log.Error(fmt.Sprintf("reload: the new %s invalid; keeping the running configuration and policies", invalidWhat(next)),
+					"error", next.diags.Errs()[0].Error(), "errors", len(next.diags.Errs()))
 				continue
 			}
 			if *dev && devSimulator != nil {
@@ -260,6 +264,28 @@ func (c *AgentCommand) Run(args []string) int {
 	}
 	log.Info("agent stopped cleanly")
 	return ExitOK
+}
+
+// invalidWhat says what a refused reload found invalid: the configuration,
+// the policies (an error in a file of policies.dir), or both.
+func invalidWhat(s agentSetup) string {
+	var conf, pols bool
+	for _, d := range s.diags {
+		if d.Severity != hcl.DiagError {
+			continue
+		}
+		inDir := s.cfg != nil && d.Subject != nil && s.cfg.Policies.Dir != "" &&
+			filepath.Dir(d.Subject.Filename) == filepath.Clean(s.cfg.Policies.Dir)
+		pols = pols || inDir
+		conf = conf || !inDir
+	}
+	switch {
+	case pols && conf:
+		return "configuration and policies are"
+	case pols:
+		return "policies are"
+	}
+	return "configuration is"
 }
 
 // logUnused logs what the environment set that no client of the agent
