@@ -19,6 +19,7 @@ import (
 	"time"
 
 	consulapi "github.com/hashicorp/consul/api"
+	"github.com/hashicorp/hcl/v2"
 
 	"github.com/foreshape/foreshape/agent/api"
 	"github.com/foreshape/foreshape/config"
@@ -463,5 +464,31 @@ func eventuallyT(t *testing.T, d time.Duration, what string, logs *syncbuf.Buffe
 			t.Fatalf("timed out after %v waiting for %s; agent log:\n%s", d, what, tailLines(logs.String(), 40))
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// A refused reload's log says what was invalid: the configuration, the
+// policies (an error in a file of policies.dir), or both.
+func TestInvalidWhat(t *testing.T) {
+	cfg := config.Default()
+	cfg.Policies.Dir = "/etc/foreshape/policies.d/"
+	at := func(file string) *hcl.Diagnostic {
+		return &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "x", Subject: &hcl.Range{Filename: file}}
+	}
+	warning := &hcl.Diagnostic{Severity: hcl.DiagWarning, Summary: "w", Subject: &hcl.Range{Filename: "/etc/foreshape/agent.hcl"}}
+	tests := []struct {
+		cfg   *config.Config
+		diags hcl.Diagnostics
+		want  string
+	}{
+		{cfg, hcl.Diagnostics{warning, at("/etc/foreshape/policies.d/web.hcl")}, "policies are"},
+		{cfg, hcl.Diagnostics{at("/etc/foreshape/agent.hcl")}, "configuration is"},
+		{cfg, hcl.Diagnostics{at("/etc/foreshape/policies.d/web.hcl"), {Severity: hcl.DiagError, Summary: "no subject"}}, "configuration and policies are"},
+		{nil, hcl.Diagnostics{at("/etc/foreshape/agent.hcl")}, "configuration is"},
+	}
+	for _, tt := range tests {
+		if got := invalidWhat(agentSetup{cfg: tt.cfg, diags: tt.diags}); got != tt.want {
+			t.Errorf("invalidWhat(%v) = %q; want %q", tt.diags, got, tt.want)
+		}
 	}
 }

@@ -246,7 +246,7 @@ func TestAgentLogsUnusedEnvironment(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventuallyT(t, 30*time.Second, "the refused reload", &errb, func() bool {
-		_, line, ok := strings.Cut(errb.String(), "reload: the new configuration is invalid; keeping the running one:")
+		_, line, ok := strings.Cut(errb.String(), "reload: the new configuration is invalid; keeping the running configuration and policies:")
 		line, _, _ = strings.Cut(line, "\n")
 		return ok && strings.Contains(line, "error=") && strings.Contains(line, "NOMAD_SKIP_VERIFY")
 	})
