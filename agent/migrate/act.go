@@ -874,19 +874,32 @@ func (c *Coordinator) endedJobs(ctx context.Context, moves []state.Move) (string
 			continue
 		}
 		seen[key] = true
-		q := c.qo(ctx)
-		if m.Namespace != "" {
-			q.Namespace = m.Namespace
+		how, err := c.jobEnded(ctx, m)
+		if err != nil {
+			return "", err
 		}
-		j, _, err := c.nomad.Jobs().Info(m.Job, q)
-		switch {
-		case isNotFound(err):
-			return fmt.Sprintf("job %s was purged since the request was queued", m.Job), nil
-		case err != nil:
-			return "", fmt.Errorf("migrate: read job %s: %w", m.Job, err)
-		case j.Stop != nil && *j.Stop:
-			return fmt.Sprintf("job %s was stopped since the request was queued", m.Job), nil
+		if how != "" {
+			return fmt.Sprintf("job %s was %s since the request was queued", m.Job, how), nil
 		}
+	}
+	return "", nil
+}
+
+// jobEnded reads m's job from Nomad and says how it ended: "stopped",
+// "purged", or "" while it runs.
+func (c *Coordinator) jobEnded(ctx context.Context, m state.Move) (string, error) {
+	q := c.qo(ctx)
+	if m.Namespace != "" {
+		q.Namespace = m.Namespace
+	}
+	j, _, err := c.nomad.Jobs().Info(m.Job, q)
+	switch {
+	case isNotFound(err):
+		return "purged", nil
+	case err != nil:
+		return "", fmt.Errorf("migrate: read job %s: %w", m.Job, err)
+	case deref(j.Stop):
+		return "stopped", nil
 	}
 	return "", nil
 }

@@ -21,8 +21,11 @@
 // tried nothing of the move), its stop announced again under the intent's
 // next redo ID; an effect found missing that
 // is still wanted (a window's eligibility, a reaping, a hand-over) is
-// announced again under the intent's next redo ID when it comes up again. Before stopping an allocation
-// the coordinator reads it afresh and never stops one Nomad already stops.
+// announced again under the intent's next redo ID when it comes up again.
+// A reservation its leader left planned is held if its placeholder's
+// registration is done, else released for the planner to place anew.
+// Before stopping an allocation the coordinator reads it afresh and never
+// stops one Nomad already stops.
 //
 // # Moves
 //
@@ -37,8 +40,10 @@
 // The follower (Follow, driven by blocking queries on allocations in Watch)
 // settles each move once the replacement runs — healthy where its group has
 // checks — records where it landed and how long it took against the
-// estimate (the estimate learns per pair of datacenters and size), retries
-// (three attempts) or fails with a reason, releases what is left of the
+// estimate (the estimate learns per pair of datacenters and size), ends a
+// move whose job someone stopped or purged (Nomad places no replacement;
+// an allocation's or group's request of which nothing moved is cancelled),
+// retries (three attempts) or fails with a reason, releases what is left of the
 // reservation, extends a reservation whose move overruns its estimate, and
 // restores eligibility it changed (a drain window's nodes once the window
 // ends, a spread's node once the spread ends). Each plan-and-act pass

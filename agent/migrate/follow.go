@@ -199,6 +199,38 @@ func (c *Coordinator) followOne(ctx context.Context, now time.Time, r state.Migr
 	changed := false
 	var pending []string
 	handing := 0 // moves progressing or queued for a slot: no timeout applies
+	// A move whose job someone stopped or purged while the request ran
+	// gets no replacement: Nomad places none. It ends here, and nothing
+	// more of that job is stopped, rather than hold the request, its
+	// reservation and its max_parallel place until the settle timeout.
+	// The job is read (once a pass) only for moves that wait on Nomad.
+	how := map[string]string{}
+	var ended []string
+	jobEnded := func(m *state.Move) bool {
+		if m.Job == "" {
+			return false
+		}
+		key := m.Namespace + "/" + m.Job
+		if _, ok := how[key]; !ok {
+			h, err := c.jobEnded(ctx, *m)
+			if err != nil {
+				// The move waits as before; its settle timeout bounds it.
+				c.log.Debug("could not read the job of a move that waits", logKeyRequest, r.ID, logKeyError, err)
+			}
+			how[key] = h
+		}
+		if how[key] == "" {
+			return false
+		}
+		why := fmt.Sprintf("job %s was %s while the request ran", m.Job, how[key])
+		if !slices.Contains(ended, why) {
+			ended = append(ended, why)
+		}
+		m.Done, m.Error = true, "not moved: "+why+", so Nomad places no replacement"
+		r.Moved = r.Moved.Sub(m.Size)
+		changed = true
+		return true
+	}
 	for i := range r.Moves {
 		m := &r.Moves[i]
 		if m.Done {
@@ -206,6 +238,9 @@ func (c *Coordinator) followOne(ctx context.Context, now time.Time, r state.Migr
 		}
 		a := c.view.allocs[m.Alloc]
 		if a == nil {
+			if jobEnded(m) {
+				continue
+			}
 			if !m.Stopped.IsZero() {
 				m.Done, m.Running, m.Error = true, now, "the allocation was collected before its replacement was seen"
 				changed = true
@@ -232,6 +267,9 @@ func (c *Coordinator) followOne(ctx context.Context, now time.Time, r state.Migr
 				changed = true
 				continue
 			}
+			if jobEnded(m) {
+				continue
+			}
 			pending = append(pending, shortID(m.Alloc)+" (no replacement yet)")
 			continue
 		}
@@ -245,6 +283,9 @@ func (c *Coordinator) followOne(ctx context.Context, now time.Time, r state.Migr
 			}
 		}
 		if !running {
+			if jobEnded(m) {
+				continue
+			}
 			pending = append(pending, shortID(m.Alloc)+" (replacement "+repl.ClientStatus+")")
 			continue
 		}
@@ -276,18 +317,28 @@ func (c *Coordinator) followOne(ctx context.Context, now time.Time, r state.Migr
 			pending = append(pending, "the drain of "+r.Resource.String())
 		}
 	}
+	if done && len(ended) > 0 && r.Resource.Kind != state.ResourceNode && !landed(r.Moves) {
+		// Nothing of it moved and nothing is left to: cancelled, as when
+		// the job ended before it started (start). A node's request ends
+		// done instead: the node it empties is empty.
+		c.cancelRunning(ctx, now, r, "nothing left to move: "+strings.Join(ended, "; "), ds)
+		return
+	}
+	if len(ended) > 0 {
+		c.log.Info("moves end without a replacement: their job ended", logKeyRequest, r.ID, "reason", strings.Join(ended, "; "))
+	}
 	if done {
 		c.finish(ctx, now, r, view, ds)
 		return
 	}
 	if changed {
 		id := r.ID
-		moves := r.Moves
+		moves, moved := r.Moves, r.Moved
 		c.updateRequest(ctx, id, func(x *state.MigrationRequest) bool {
 			if x.State != state.RequestRunning {
 				return false
 			}
-			x.Moves = moves
+			x.Moves, x.Moved = moves, moved
 			return true
 		})
 	}
@@ -423,12 +474,12 @@ func (c *Coordinator) finish(ctx context.Context, now time.Time, r state.Migrati
 	if len(misplaced) > 0 {
 		c.log.Warn("move done, not all as planned", logKeyRequest, r.ID, "target", r.Target, "reason", reason)
 	}
-	moves := r.Moves
+	moves, moved := r.Moves, r.Moved
 	c.updateRequest(ctx, r.ID, func(x *state.MigrationRequest) bool {
 		if x.State != state.RequestRunning {
 			return false
 		}
-		x.Moves, x.State, x.Finished, x.Reason = moves, state.RequestDone, now, reason
+		x.Moves, x.Moved, x.State, x.Finished, x.Reason = moves, moved, state.RequestDone, now, reason
 		return true
 	})
 	if c.cfg.Metrics != nil {
@@ -438,7 +489,7 @@ func (c *Coordinator) finish(ctx context.Context, now time.Time, r state.Migrati
 	*ds = append(*ds, state.Decision{Time: now, Kind: "done", Policy: r.Policy, Locality: r.Source, Request: r.ID, Reason: reason})
 	if res, ok := view.ReservationFor(r.ID); ok {
 		why := fmt.Sprintf("release %s in %s: the move of %s is done (%s left of %s)", res.ID, res.Locality, r.ID,
-			c.reservationLeft(res.ID), r.Moved)
+			c.reservationLeft(res.ID), res.Size)
 		if err := c.release(ctx, now, res, why); err != nil {
 			c.log.Warn("release failed", logKeyReservation, res.ID, logKeyError, err)
 		} else {
@@ -450,6 +501,42 @@ func (c *Coordinator) finish(ctx context.Context, now time.Time, r state.Migrati
 	// landing back on it would undo the move (or another request's). The
 	// operator makes it eligible again; a drain window's nodes come back
 	// when the window ends (restoreWindows).
+}
+
+// landed reports whether a replacement of any of moves ran somewhere.
+func landed(moves []state.Move) bool {
+	return slices.ContainsFunc(moves, func(m state.Move) bool { return m.Landed != "" })
+}
+
+// cancelRunning ends a running request whose work ended under it (its
+// job stopped or purged): cancelled, saying why, its reservation released
+// and its max_parallel place freed. The state machine cancels only queued
+// requests, so it is queued again first, moves as they are, and cancelled
+// right after; a leader that stops in between leaves it queued, and its
+// next start cancels it for the same reason (endedJobs).
+func (c *Coordinator) cancelRunning(ctx context.Context, now time.Time, r state.MigrationRequest, why string, ds *[]state.Decision) {
+	moves, moved := r.Moves, r.Moved
+	c.updateRequest(ctx, r.ID, func(x *state.MigrationRequest) bool {
+		if x.State != state.RequestRunning {
+			return false
+		}
+		x.Moves, x.Moved, x.State, x.Reason = moves, moved, state.RequestPending, why
+		return true
+	})
+	if _, err := c.apply(ctx, state.CancelRequest{ID: r.ID, At: now, Reason: why}); err != nil {
+		c.log.Warn("could not cancel a running request whose job ended", logKeyRequest, r.ID, logKeyError, err)
+		return
+	}
+	c.log.Info("running request cancelled", logKeyRequest, r.ID, "reason", why)
+	*ds = append(*ds, state.Decision{Time: now, Kind: "cancel", Policy: r.Policy, Locality: r.Source, Request: r.ID, Reason: why})
+	if res, ok := c.cfg.State.ReservationFor(r.ID); ok {
+		rel := fmt.Sprintf("release %s in %s: %s was cancelled (%s)", res.ID, res.Locality, r.ID, why)
+		if err := c.release(ctx, now, res, rel); err != nil {
+			c.log.Warn("release failed", logKeyReservation, res.ID, logKeyError, err)
+		} else {
+			*ds = append(*ds, state.Decision{Time: now, Kind: "release", Policy: res.Policy, Locality: res.Locality, Request: r.ID, Reservation: res.ID, Reason: rel})
+		}
+	}
 }
 
 // reservationLeft is what a reservation still holds, from the state.

@@ -747,3 +747,65 @@ func TestJobStoppedWhileQueued(t *testing.T) {
 		})
 	}
 }
+
+// TestJobStoppedWhileRunning: a request whose job someone stops or purges
+// after its first allocation was stopped ends at the next pass, saying
+// why: a group's request cancelled (nothing of it moved), a node's done
+// (the node is empty); its reservation is released and nothing more of
+// the job is stopped. It waited for a replacement that never came until
+// its settle timeout, used up an attempt and was cancelled on its next
+// start as if the job had ended while it was queued (stopped), or was
+// reported done, "moved 2 allocations" (purged).
+func TestJobStoppedWhileRunning(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		node  bool
+		purge bool
+		want  state.RequestState
+		why   string
+	}{
+		{"group stopped", false, false, state.RequestCancelled, "nothing left to move: job web was stopped while the request ran"},
+		{"group purged", false, true, state.RequestCancelled, "nothing left to move: job web was purged while the request ran"},
+		{"node stopped", true, false, state.RequestDone, "job web was stopped while the request ran"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, actScenario, actPolicies)
+			sub := Submission{Job: "web", Group: "frontend", Target: "dc2"}
+			if tc.node {
+				sub = Submission{Node: h.nodeID("a-"), Target: "dc2"}
+			}
+			id, err := h.c.Submit(h.ctx, h.now(), h.pols, sub)
+			if err != nil {
+				t.Fatal(err)
+			}
+			h.run(h.flatForecasts(30)) // reserves
+			h.step(30 * time.Second)
+			h.run(h.flatForecasts(30)) // starts: the first allocation stops (max_parallel 1)
+			r := h.request(id)
+			if r.State != state.RequestRunning || len(r.Moves) != 2 || r.Moves[0].Stopped.IsZero() || !r.Moves[1].Stopped.IsZero() {
+				t.Fatalf("request %s (%s), moves %+v; want running with its first allocation stopped", r.State, r.Reason, r.Moves)
+			}
+			if _, _, err := h.client.Jobs().Deregister("web", tc.purge, nil); err != nil {
+				t.Fatal(err)
+			}
+			h.passUntil(h.now().Add(2*time.Minute), nil)
+			r = h.request(id)
+			if r.State != tc.want || !strings.Contains(r.Reason, tc.why) || r.Attempts != 0 {
+				t.Errorf("request %s after %d attempts: %q; want %s: %q", r.State, r.Attempts, r.Reason, tc.want, tc.why)
+			}
+			if res, ok := h.local.FSM.Act().ReservationFor(id); ok {
+				t.Errorf("reservation %s still %s", res.ID, res.State)
+			}
+			h.passUntil(h.now().Add(time.Hour), nil)
+			stops := 0
+			for _, c := range h.mutating() {
+				if strings.HasSuffix(c, "/stop") {
+					stops++
+				}
+			}
+			if r := h.request(id); stops != 1 || r.State != tc.want {
+				t.Errorf("request %s (%s) after %d allocation stops; want %s after one", r.State, r.Reason, stops, tc.want)
+			}
+		})
+	}
+}

@@ -46,8 +46,48 @@ func (c *Coordinator) Begin(ctx context.Context, now time.Time) error {
 			Reason: fmt.Sprintf("intent %s left open by leader %s: %s in Nomad", in.ID, in.Leader, map[bool]string{true: "its effect is there", false: "no sign of its effect"}[happened])})
 		c.settle(ctx, now, in, happened, &ds)
 	}
+	c.settlePlanned(ctx, now, &ds)
 	c.record(ctx, ds)
 	return nil
+}
+
+// settlePlanned puts right the reservations a previous leader left
+// planned. Planned lasts only within place, which announces the
+// placeholder's registration right after recording it, so no reservation
+// is planned when a term begins unless its leader stopped in between.
+// One whose registration is done (the leader stopped before marking it)
+// is held. One with no registration announced (the leader stopped before
+// its intent) has nothing in Nomad, nor, as far as can be told, one whose
+// registration ended without its effect (should a placeholder exist, the
+// reaper removes it once its reservation is released): it is released,
+// and the planner places a new one in the term's first pass if the
+// request still needs it, through its own intent. It is not registered
+// here: the placeholder's priority is the policy's, which a new leader
+// may not have read yet, and the plan may have changed since. Left
+// planned, it was neither registered nor released until reserve.ttl, and
+// the request behind it waited, reserving, as long.
+func (c *Coordinator) settlePlanned(ctx context.Context, now time.Time, ds *[]state.Decision) {
+	for _, res := range c.cfg.State.Act().Reservations {
+		if res.State != state.ReservationPlanned {
+			continue
+		}
+		in, ok := c.latestIntent(intentID(state.IntentRegisterHold, res.Job, res.Request, 0))
+		if ok && in.Outcome == state.OutcomeDone {
+			c.markReservation(ctx, res.ID, func(r *state.Reservation) {
+				if r.State == state.ReservationPlanned {
+					r.State, r.Placed = state.ReservationHeld, in.Opened
+				}
+			})
+			continue
+		}
+		why := fmt.Sprintf("release %s in %s: its placeholder was never registered (the leader that planned it stopped before it did); the planner places a new one if %s still needs it", res.ID, res.Locality, res.Request)
+		c.markReservation(ctx, res.ID, func(r *state.Reservation) {
+			if r.State == state.ReservationPlanned {
+				r.State, r.Reason, r.Until = state.ReservationReleased, why, now
+			}
+		})
+		*ds = append(*ds, state.Decision{Time: now, Kind: "release", Policy: res.Policy, Locality: res.Locality, Request: res.Request, Reservation: res.ID, Reason: why})
+	}
 }
 
 // reconciledNote closes the intents a new leader reconciled: their

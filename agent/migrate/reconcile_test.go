@@ -2,6 +2,7 @@ package migrate
 
 import (
 	"context"
+	"errors"
 	"maps"
 	"net/http"
 	"net/http/httptest"
@@ -1440,4 +1441,90 @@ func TestAffinityAddedAfterALeaderStoppedBeforeIt(t *testing.T) {
 		t.Errorf("request %s (%s), moves %+v; want done, landed in dc2", r.State, r.Reason, r.Moves)
 	}
 	h.wantAffinity("web", "dc2")
+}
+
+// dyingApplier is a leader's applier that loses leadership right after
+// the command die names commits: every later apply fails, as Raft's do
+// for a deposed leader.
+type dyingApplier struct {
+	inner Applier
+	die   func(state.Command) bool
+	dead  bool
+}
+
+func (d *dyingApplier) Apply(ctx context.Context, cmd state.Command) (state.Result, error) {
+	if d.dead {
+		return state.Result{}, errors.New("leadership lost")
+	}
+	res, err := d.inner.Apply(ctx, cmd)
+	if err == nil && d.die(cmd) {
+		d.dead = true
+	}
+	return res, err
+}
+
+// TestPlannedReservationOfALeaderStoppedBeforeItsIntent: a leader that
+// recorded a reservation planned and stopped before it announced its
+// placeholder's registration left the reservation planned, with no intent
+// and nothing in Nomad. The next leader releases it and places a new one
+// in its first pass, and the move goes ahead, one placeholder registered
+// in all; one whose leader stopped after registering its placeholder,
+// before marking it held, is held and handed over. The request waited,
+// reserving, until the reservation's reserve.ttl (an hour) was over.
+func TestPlannedReservationOfALeaderStoppedBeforeItsIntent(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		die  func(state.Command) bool
+	}{
+		{"before its intent", func(c state.Command) bool {
+			p, ok := c.(state.PutReservation)
+			return ok && p.Reservation.State == state.ReservationPlanned
+		}},
+		{"after its registration", func(c state.Command) bool {
+			in, ok := c.(state.CloseIntent)
+			return ok && strings.HasPrefix(in.ID, string(state.IntentRegisterHold)+"/")
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, actScenario, actPolicies)
+			id, err := h.c.Submit(h.ctx, h.now(), h.pols, Submission{Node: h.nodeID("a-"), Target: "dc2"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg := h.c.cfg
+			cfg.Apply = &dyingApplier{inner: h.local, die: tc.die}
+			dead, err := New(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := dead.RunOnce(h.ctx, h.now(), h.pols, h.flatForecasts(30)); err != nil {
+				t.Fatal(err)
+			}
+			old, ok := h.local.FSM.Act().ReservationFor(id)
+			if !ok || old.State != state.ReservationPlanned || len(h.local.FSM.Act().OpenIntents) != 0 {
+				t.Fatalf("reservation %+v (found %v), open intents %v; want it planned, no intent open", old, ok, h.local.FSM.Act().OpenIntents)
+			}
+			if err := h.c.Begin(h.ctx, h.now()); err != nil {
+				t.Fatal(err)
+			}
+			h.passUntil(h.now().Add(10*time.Minute), nil)
+			if r := h.request(id); r.State != state.RequestDone {
+				t.Errorf("request %s: %s; want done", r.State, r.Reason)
+			}
+			for _, res := range h.local.FSM.Act().Reservations {
+				if res.ID == old.ID && res.State != state.ReservationReleased {
+					t.Errorf("reservation %s left %s (%s)", res.ID, res.State, res.Reason)
+				}
+			}
+			registers := 0
+			for _, in := range h.local.FSM.Intents() {
+				if in.Kind == state.IntentRegisterHold {
+					registers++
+				}
+			}
+			if registers != 1 {
+				t.Errorf("%d placeholders registered; want one", registers)
+			}
+		})
+	}
 }
