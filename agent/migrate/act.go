@@ -169,6 +169,14 @@ func (c *Coordinator) carryOut(ctx context.Context, now time.Time, plan shape.Pl
 				continue
 			}
 		}
+		if d.Kind == shape.KindWait && d.Request == "" && !d.DryRun {
+			// A window's request that cannot be made, a drain that
+			// matches no node: the planner says so every pass while it
+			// holds; the decision log (a ring) keeps it once per ten
+			// minutes rather than lose the rest to it.
+			c.note(&ds, now, "wait/"+d.Policy+"/"+d.Locality+"/"+d.Reason, d)
+			continue
+		}
 		if d.DryRun {
 			key := "dry/" + d.Kind + "/" + d.Policy + "/" + d.Locality + "/" + d.Request + "/" + d.Reservation
 			if d.Kind == shape.KindWait || d.Request == "" {

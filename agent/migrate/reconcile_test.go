@@ -1528,3 +1528,26 @@ func TestPlannedReservationOfALeaderStoppedBeforeItsIntent(t *testing.T) {
 		})
 	}
 }
+
+// TestWindowMatchingNoNodeNotedOnce: the planner's wait for a drain window
+// whose nodes glob matches nothing, said every pass, is in the decision
+// log once per ten minutes, not once a minute.
+func TestWindowMatchingNoNodeNotedOnce(t *testing.T) {
+	h := newHarness(t, actScenario, windowPolicies(`    nodes    = "no-such-rack-*"`+"\n"))
+	var waits int
+	for range 30 {
+		h.run(h.flatForecasts(30))
+		h.step(time.Minute)
+	}
+	for _, d := range h.local.FSM.Decisions() {
+		if d.Kind == "wait" && strings.Contains(d.Reason, "nothing to drain") {
+			waits++
+		}
+	}
+	if waits < 2 || waits > 4 {
+		t.Errorf("%d wait decisions for the window in 30 passes a minute apart; want one per ten minutes", waits)
+	}
+	if len(h.local.FSM.Act().Requests) != 0 {
+		t.Errorf("requests %+v", h.local.FSM.Act().Requests)
+	}
+}

@@ -372,9 +372,9 @@ func (p *planner) drainWindow(pol *policies.Policy, s *policies.Schedule, w poli
 		case inLocality == 0:
 			none = fmt.Sprintf("no node of the cluster is in %s; check the schedule's localities", l)
 		case matched == 0:
-			none = fmt.Sprintf("none of the %d nodes of %s has a name matching nodes = %q; check the glob", inLocality, l, s.Nodes)
+			none = fmt.Sprintf("no node of %s (%d in all) has a name matching nodes = %q; check the glob", l, inLocality, s.Nodes)
 		default:
-			none = fmt.Sprintf("none of the %d matching nodes is ready", matched)
+			none = fmt.Sprintf("no matching node is ready (%d match)", matched)
 		}
 		p.decide(state.Decision{Policy: pol.Name, Kind: KindWait, Locality: src, DryRun: p.dry(pol),
 			Reason: why + ": nothing to drain: " + none})

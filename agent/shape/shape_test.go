@@ -919,9 +919,9 @@ func TestDrainMatchingNoNodeSaysSo(t *testing.T) {
 		name, from, to, want string
 		down                 bool
 	}{
-		{"glob", `nodes    = "dc1-a-*"`, `nodes    = "dc1-rack-a-*"`, `none of the 4 nodes of dc1 has a name matching nodes = "dc1-rack-a-*"`, false},
+		{"glob", `nodes    = "dc1-a-*"`, `nodes    = "dc1-rack-a-*"`, `no node of dc1 (4 in all) has a name matching nodes = "dc1-rack-a-*"`, false},
 		{"locality", `nodes    = "dc1-a-*"`, `localities = ["dc9"]`, "no node of the cluster is in dc9", false},
-		{"down", "", "", "none of the 2 matching nodes is ready", true},
+		{"down", "", "", "no matching node is ready (2 match)", true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
