@@ -12,6 +12,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"slices"
@@ -282,12 +283,7 @@ func (a *Agent) setPolicyQueries(pols []*policies.Policy) error {
 	if a.opts.Sources != nil {
 		return nil // the given sources serve every metric they have
 	}
-	var qs []promsource.LocalityQuery
-	for _, p := range pols {
-		for metric, q := range p.Forecast.Queries {
-			qs = append(qs, promsource.LocalityQuery{Locality: p.Locality, Metric: metric, Query: q})
-		}
-	}
+	qs := policyQueries(pols)
 	if a.prom == nil {
 		// The start checks (preflight) refuse queries without
 		// prometheus.address, so this is a reload that sets it: the
@@ -298,6 +294,23 @@ func (a *Agent) setPolicyQueries(pols []*policies.Policy) error {
 		return nil
 	}
 	return a.prom.SetLocalityQueries(qs)
+}
+
+// policyQueries are the policies' forecast.queries, one per locality and
+// metric: of two policies of one locality (preflight warns of them) the
+// first read wins, as it does for the planner.
+func policyQueries(pols []*policies.Policy) []promsource.LocalityQuery {
+	var qs []promsource.LocalityQuery
+	seen := map[string]bool{}
+	for _, p := range pols {
+		for _, metric := range slices.Sorted(maps.Keys(p.Forecast.Queries)) {
+			if key := p.Locality.String() + "\x00" + metric; !seen[key] {
+				seen[key] = true
+				qs = append(qs, promsource.LocalityQuery{Locality: p.Locality, Metric: metric, Query: p.Forecast.Queries[metric]})
+			}
+		}
+	}
+	return qs
 }
 
 func policyWithQueries(pols []*policies.Policy) string {

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"fmt"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -326,5 +327,24 @@ func TestReloadReadsPoliciesOverTheFallback(t *testing.T) {
 	}
 	if n := len(b.Policies(ctx)); n != 2 {
 		t.Errorf("%d policies after a reload over the emptied policies.dir, want the 2 fallback ones", n)
+	}
+}
+
+// Of two policies of one locality naming one metric in forecast.queries,
+// the first read is the one queried, as the planner plans by it.
+func TestPolicyQueriesFirstWins(t *testing.T) {
+	pol := func(name, dc, query string) string {
+		return fmt.Sprintf("shaping %q {\n  locality {\n    datacenter = %q\n  }\n  forecast {\n    queries = {\n      depth = %q\n    }\n  }\n}\n", name, dc, query)
+	}
+	pols, diags := policies.Parse("p.hcl", []byte(pol("a", "dc1", "first")+pol("b", "dc1", "second")+pol("c", "dc2", "other")))
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	var got []string
+	for _, q := range policyQueries(pols) {
+		got = append(got, q.Locality.String()+":"+q.Metric+"="+q.Query)
+	}
+	if want := []string{"dc1:depth=first", "dc2:depth=other"}; !slices.Equal(got, want) {
+		t.Errorf("queries %v; want %v", got, want)
 	}
 }

@@ -52,7 +52,7 @@ func checkPolicies(cfg *config.Config, pols []*policies.Policy, opts Options, no
 		diags = append(diags, &hcl.Diagnostic{
 			Severity: hcl.DiagWarning,
 			Summary:  "Two policies shape one locality",
-			Detail: fmt.Sprintf("Policies %q (%s) and %q both shape %s. The planner plans the locality by %q, the one read first (files in name order, blocks in order): its forecast and headroom line, and the room held for moves into it. Give each locality one policy.",
+			Detail: fmt.Sprintf("Policies %q (%s) and %q both shape %s. The planner plans the locality by %q, the one read first (files in name order, blocks in order): its forecast and headroom line, and the room held for moves into it; a metric both name in forecast.queries is read with its query. Give each locality one policy.",
 				f.Name, f.DeclRange.String(), p.Name, loc, f.Name),
 			Subject: &rng,
 		})
