@@ -400,7 +400,11 @@ func loadAgent(path string, dev, replay, devSim bool, httpAddr string, getenv fu
 	case devSim:
 		cfg.NoNomad = devSimNoNomad()
 	}
-	start, diags := preflight.Check(cfg, preflight.Options{Sources: replay})
+	opts := preflight.Options{Sources: replay}
+	if !dev {
+		opts.Now = time.Now() // dev mode and a replay run on data time
+	}
+	start, diags := preflight.Check(cfg, opts)
 	maps.Copy(s.files, start.Files)
 	s.diags = append(s.diags, diags...)
 	s.cfg, s.policies = cfg, start.Policies

@@ -6,6 +6,7 @@ import (
 	"maps"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/hashicorp/cli"
 	"github.com/hashicorp/hcl/v2"
@@ -100,7 +101,7 @@ func (c *PolicyValidateCommand) Run(args []string) int {
 	}
 	if !diags.HasErrors() {
 		// Options.Policies: these files are the policies, not policies.dir.
-		diags = append(diags, preflight.Policies(cfg, ps, preflight.Options{Policies: ps})...)
+		diags = append(diags, preflight.Policies(cfg, ps, preflight.Options{Policies: ps, Now: time.Now()})...)
 	}
 	writeDiags(c.Err, files, diags)
 	if diags.HasErrors() {

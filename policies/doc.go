@@ -27,7 +27,9 @@
 // (forecast_only false). Durations are strings with
 // the units of time.ParseDuration plus "d" and "w" ("90s", "1h30m", "7d").
 // Cron expressions are parsed by github.com/hashicorp/cronexpr and read in
-// UTC.
+// UTC. One that can never fire is refused; one whose times are all past (a
+// one-off window with a year, once over) is only warned of, by the start
+// checks (agent/preflight), which have a clock.
 //
 // Loading goes decode → validate → translate: the HCL-shaped decode
 // structs (decode.go) keep every setting as an hcl.Expression so that each

@@ -3,6 +3,7 @@ package preflight
 import (
 	"cmp"
 	"fmt"
+	"time"
 
 	"github.com/hashicorp/hcl/v2"
 	nomadapi "github.com/hashicorp/nomad/api"
@@ -80,8 +81,35 @@ func checkPolicies(cfg *config.Config, pols []*policies.Policy, opts Options, no
 		diags = append(diags, d)
 	}
 	diags = append(diags, sameGroupScaled(cfg, pols)...)
+	if !opts.Now.IsZero() {
+		diags = append(diags, pastSchedules(pols, opts.Now)...)
+	}
 	if nomad != nil {
 		diags = append(diags, targets(pols, nomad)...)
+	}
+	return diags
+}
+
+// pastSchedules warns of schedules whose cron names only past times (a
+// one-off maintenance window, "0 2 14 3 * 2026", once it is over): they
+// do nothing any more. A warning, not an error: a window that passed must
+// not stop the agent from starting again.
+func pastSchedules(pols []*policies.Policy, now time.Time) hcl.Diagnostics {
+	var diags hcl.Diagnostics
+	for _, p := range pols {
+		for _, s := range p.Schedules {
+			if s.Expr == nil || !s.Expr.Next(now.Add(-s.Duration)).IsZero() {
+				continue
+			}
+			rng := s.DeclRange
+			diags = append(diags, &hcl.Diagnostic{
+				Severity: hcl.DiagWarning,
+				Summary:  "Schedule over",
+				Detail: fmt.Sprintf("Policy %q, schedule %q: cron %q names no time whose window ends after now (%s UTC), so the schedule does nothing any more; remove it.",
+					p.Name, s.Name, s.Cron, now.UTC().Format("2006-01-02 15:04")),
+				Subject: &rng,
+			})
+		}
 	}
 	return diags
 }

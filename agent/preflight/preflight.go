@@ -59,6 +59,10 @@ type Options struct {
 	// MaxSeries bounds the series the leader stores; zero means
 	// collect.DefaultMaxSeries.
 	MaxSeries int
+	// Now, when set, is the wall time a schedule that can never start or
+	// run again is warned of against (zero: not checked; the agent's data
+	// time is not the wall's in dev mode or a replay).
+	Now time.Time
 	// NomadTimeout bounds each Nomad API call that is not a blocking query
 	// (a blocking query gets its wait on top); zero means
 	// DefaultNomadTimeout.

@@ -781,3 +781,40 @@ func TestTwoScaleBlocksOnOneGroup(t *testing.T) {
 		t.Errorf("one group through nomad.namespace: %v", d)
 	}
 }
+
+// A schedule whose cron names only past times is warned of against
+// Options.Now, and not refused: a window that passed must not stop a
+// restart. One under way, or without a year, is not.
+func TestPastScheduleWarned(t *testing.T) {
+	pol := func(cron string) []*policies.Policy {
+		src := fmt.Sprintf(`shaping "web" {
+  locality {
+    datacenter = "dc1"
+  }
+  schedule "once" {
+    cron     = %q
+    duration = "2h"
+    action   = "drain"
+  }
+}
+`, cron)
+		pols, diags := policies.Parse("w.hcl", []byte(src))
+		if diags.HasErrors() {
+			t.Fatal(diags)
+		}
+		return pols
+	}
+	now := time.Date(2026, 3, 14, 3, 0, 0, 0, time.UTC)
+	d := preflight.Policies(nil, pol("0 0 14 3 * 2026"), preflight.Options{Now: now})
+	if d.HasErrors() || len(d) != 1 || d[0].Summary != "Schedule over" || !strings.Contains(d[0].Detail, `schedule "once"`) || d[0].Subject.Start.Line != 5 {
+		t.Errorf("a one-off window over at 02:00, at 03:00: %v", d)
+	}
+	for _, cron := range []string{"0 2 14 3 * 2026", "0 2 * * *", "0 0 1 1 * 2027"} {
+		if d := preflight.Policies(nil, pol(cron), preflight.Options{Now: now}); len(d) != 0 {
+			t.Errorf("%s (under way or to come) at 03:00: %v", cron, d)
+		}
+	}
+	if d := preflight.Policies(nil, pol("0 0 1 1 * 2001"), preflight.Options{}); len(d) != 0 {
+		t.Errorf("without Options.Now: %v", d)
+	}
+}
