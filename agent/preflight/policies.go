@@ -80,12 +80,46 @@ func checkPolicies(cfg *config.Config, pols []*policies.Policy, opts Options, no
 	if d := seriesBudget(cfg, pols, prometheus, opts); d != nil {
 		diags = append(diags, d)
 	}
+	diags = append(diags, nested(pols)...)
 	diags = append(diags, sameGroupScaled(cfg, pols)...)
 	if !opts.Now.IsZero() {
 		diags = append(diags, pastSchedules(pols, opts.Now)...)
 	}
 	if nomad != nil {
 		diags = append(diags, targets(pols, nomad)...)
+	}
+	return diags
+}
+
+// nested warns of a policy whose locality holds every node of another's
+// (dc1 and dc1/default/web): those nodes count in both localities'
+// forecasts and capacity, so their demand is planned for twice. Localities
+// that only may share nodes (dc1/*/web and dc1/batch) are not: nothing in
+// the policies says they do.
+func nested(pols []*policies.Policy) hcl.Diagnostics {
+	var diags hcl.Diagnostics
+	holds := func(a, b policies.Locality) bool {
+		in := func(x, y string) bool { return x == "" || x == y }
+		return a != b && in(a.Datacenter, b.Datacenter) && in(a.NodePool, b.NodePool) && in(a.NodeClass, b.NodeClass)
+	}
+	for i, p := range pols {
+		for _, q := range pols[:i] {
+			outer, inner := p, q
+			if !holds(outer.Locality, inner.Locality) {
+				outer, inner = q, p
+				if !holds(outer.Locality, inner.Locality) {
+					continue
+				}
+			}
+			rng := p.DeclRange
+			diags = append(diags, &hcl.Diagnostic{
+				Severity: hcl.DiagWarning,
+				Summary:  "Nested localities",
+				Detail: fmt.Sprintf("Policy %q shapes %s, which holds every node of policy %q's %s (%s): those nodes count in both localities' forecasts and capacity, so their demand is planned for twice. Shape localities that share no node.",
+					outer.Name, outer.Locality, inner.Name, inner.Locality, q.DeclRange),
+				Subject: &rng,
+			})
+		}
 	}
 	return diags
 }

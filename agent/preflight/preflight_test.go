@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -816,5 +817,30 @@ func TestPastScheduleWarned(t *testing.T) {
 	}
 	if d := preflight.Policies(nil, pol("0 0 1 1 * 2001"), preflight.Options{}); len(d) != 0 {
 		t.Errorf("without Options.Now: %v", d)
+	}
+}
+
+// A policy whose locality holds another's is warned of; localities that
+// only may share nodes are not.
+func TestNestedLocalitiesWarned(t *testing.T) {
+	pol := func(name, locality string) string {
+		return fmt.Sprintf("shaping %q {\n  locality {\n    %s\n  }\n}\n", name, locality)
+	}
+	pols, diags := policies.Parse("n.hcl", []byte(pol("web", `datacenter = "dc1"`+"\n"+`node_class = "web"`)+
+		pol("batch", `datacenter = "dc1"`+"\n"+`node_pool = "batch"`)+pol("all", `datacenter = "dc1"`)))
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	d := preflight.Policies(nil, pols, preflight.Options{})
+	var got []string
+	for _, x := range d {
+		if x.Summary == "Nested localities" && x.Severity == hcl.DiagWarning {
+			got = append(got, x.Detail[:strings.Index(x.Detail, " (")])
+		}
+	}
+	want := []string{`Policy "all" shapes dc1, which holds every node of policy "web"'s dc1/*/web`,
+		`Policy "all" shapes dc1, which holds every node of policy "batch"'s dc1/batch`}
+	if !slices.Equal(got, want) || d.HasErrors() {
+		t.Errorf("warnings %q; want %q (all: %v)", got, want, d)
 	}
 }
