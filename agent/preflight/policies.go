@@ -3,6 +3,9 @@ package preflight
 import (
 	"cmp"
 	"fmt"
+	"maps"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
@@ -81,6 +84,7 @@ func checkPolicies(cfg *config.Config, pols []*policies.Policy, opts Options, no
 		diags = append(diags, d)
 	}
 	diags = append(diags, nested(pols)...)
+	diags = append(diags, sharedQueries(pols)...)
 	diags = append(diags, sameGroupScaled(cfg, pols)...)
 	if !opts.Now.IsZero() {
 		diags = append(diags, pastSchedules(pols, opts.Now)...)
@@ -117,6 +121,44 @@ func nested(pols []*policies.Policy) hcl.Diagnostics {
 				Summary:  "Nested localities",
 				Detail: fmt.Sprintf("Policy %q shapes %s, which holds every node of policy %q's %s (%s): those nodes count in both localities' forecasts and capacity, so their demand is planned for twice. Shape localities that share no node.",
 					outer.Name, outer.Locality, inner.Name, inner.Locality, q.DeclRange),
+				Subject: &rng,
+			})
+		}
+	}
+	return diags
+}
+
+// sharedQueries warns of a forecast query two policies of different
+// localities name with the same text and no {{.Matchers}} or
+// {{.Locality}}: it reads the same series for both, so neither forecast is
+// its locality's.
+func sharedQueries(pols []*policies.Policy) hcl.Diagnostics {
+	var diags hcl.Diagnostics
+	type use struct {
+		pol    *policies.Policy
+		metric string
+	}
+	first := map[string]use{}
+	for _, p := range pols {
+		for _, metric := range slices.Sorted(maps.Keys(p.Forecast.Queries)) {
+			q := p.Forecast.Queries[metric]
+			if strings.Contains(q, ".Matchers") || strings.Contains(q, ".Locality") {
+				continue
+			}
+			f, seen := first[q]
+			if !seen {
+				first[q] = use{p, metric}
+				continue
+			}
+			if f.pol.Locality == p.Locality {
+				continue
+			}
+			rng := p.Forecast.QueriesRange
+			diags = append(diags, &hcl.Diagnostic{
+				Severity: hcl.DiagWarning,
+				Summary:  "One query for two localities",
+				Detail: fmt.Sprintf("Policy %q's forecast.queries.%s and policy %q's forecast.queries.%s (%s) are the same query, %q, and it selects no locality ({{.Matchers}}, {{.Locality}}): %s and %s both read its one series, so neither forecast is its locality's. Add {{.Matchers}} to its selector.",
+					p.Name, metric, f.pol.Name, f.metric, f.pol.Forecast.QueriesRange, q, p.Locality, f.pol.Locality),
 				Subject: &rng,
 			})
 		}

@@ -844,3 +844,38 @@ func TestNestedLocalitiesWarned(t *testing.T) {
 		t.Errorf("warnings %q; want %q (all: %v)", got, want, d)
 	}
 }
+
+// One query text without {{.Matchers}} or {{.Locality}} in two policies of
+// different localities is warned of; with a matcher, or in one locality's
+// policies, it is not.
+func TestSharedQueryWarned(t *testing.T) {
+	pol := func(name, dc, query string) string {
+		return fmt.Sprintf("shaping %q {\n  locality {\n    datacenter = %q\n  }\n  forecast {\n    queries = {\n      depth = %q\n    }\n  }\n}\n", name, dc, query)
+	}
+	tests := []struct {
+		src  string
+		want int
+	}{
+		{pol("a", "dc1", "sum(queue_depth)") + pol("b", "dc2", "sum(queue_depth)"), 1},
+		{pol("a", "dc1", "sum(queue_depth{ {{.Matchers}} })") + pol("b", "dc2", "sum(queue_depth{ {{.Matchers}} })"), 0},
+		{pol("a", "dc1", "sum(queue_depth)") + pol("b", "dc2", "sum(other_depth)"), 0},
+	}
+	for _, tt := range tests {
+		pols, diags := policies.Parse("q.hcl", []byte(tt.src))
+		if diags.HasErrors() {
+			t.Fatal(diags)
+		}
+		n := 0
+		for _, d := range preflight.Policies(nil, pols, preflight.Options{}) {
+			if d.Summary == "One query for two localities" {
+				n++
+				if !strings.Contains(d.Detail, `Policy "b"'s forecast.queries.depth and policy "a"'s forecast.queries.depth`) || d.Subject.Start.Line != 16 {
+					t.Errorf("warning %s at %v", d.Detail, d.Subject)
+				}
+			}
+		}
+		if n != tt.want {
+			t.Errorf("%d warnings; want %d:\n%s", n, tt.want, tt.src)
+		}
+	}
+}
