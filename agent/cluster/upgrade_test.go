@@ -54,16 +54,20 @@ func mixedCluster(t *testing.T, older *state.FSM, tweak func(isOlder bool, c *cl
 	o := c.AddNode(older, func(cfg *cluster.Config) { conf(true, cfg) })
 	ctx, cancel := context.WithTimeout(context.Background(), clustertest.Timeout)
 	defer cancel()
+	st, _ := c.Nodes[l].Status()
+	added := st.LastIndex + 1 // the configuration entry that adds it
 	if err := c.Nodes[l].AddVoter(ctx, fmt.Sprintf("node%d", o), c.Address(o)); err != nil {
 		t.Fatal(err)
 	}
-	st, _ := c.Nodes[l].Status()
+	st, _ = c.Nodes[l].Status()
 	c.WaitApplied(st.LastIndex)
 	// Raft counts an entry applied once it hands it to the state machine,
 	// which applies it on its own goroutine: wait for the machines too, so
 	// that what a test reads of them first is the joined cluster's state.
-	c.Eventually(fmt.Sprintf("every state machine applied index %d", st.LastIndex), func() bool {
-		return older.AppliedIndex() >= st.LastIndex && fsms[0].AppliedIndex() >= st.LastIndex && fsms[1].AppliedIndex() >= st.LastIndex
+	// They see the configuration entry, not the empty one the leader
+	// writes after it (AddVoter), so they are waited for up to the first.
+	c.Eventually(fmt.Sprintf("every state machine applied index %d", added), func() bool {
+		return older.AppliedIndex() >= added && fsms[0].AppliedIndex() >= added && fsms[1].AppliedIndex() >= added
 	})
 	return c, fsms, o
 }
