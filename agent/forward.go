@@ -26,6 +26,11 @@ const forwardedHeader = "X-Foreshape-Forwarded-By"
 // find the leader and send it there.
 const notLeaderHeader = "X-Foreshape-Not-Leader"
 
+// knownLeaderHeader says, on a read a server answers from its own copy of
+// the replicated state, whether it knows a leader ("true"/"false"): one
+// that knows none may be behind, and the CLI warns of it.
+const knownLeaderHeader = "X-Foreshape-Known-Leader"
+
 // raftIndexHeader carries, on the leader's answer to a request another
 // server forwarded, how far the leader's state had applied the log when it
 // answered. The forwarding server relays the answer once its own state has
@@ -60,6 +65,11 @@ func (a *Agent) forwardWrites(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		case read:
+			// Every server answers these from its own copy of the state;
+			// without a leader that copy may be behind, and the header
+			// says so (the CLI warns), as Nomad's X-Nomad-KnownLeader.
+			addr, _ := a.node.LeaderAddress()
+			w.Header().Set(knownLeaderHeader, strconv.FormatBool(addr != ""))
 			next.ServeHTTP(w, r)
 			return
 		case a.node.IsLeader():
@@ -124,6 +134,8 @@ func proxyTo(peers *peerClient, addr, name string, applied func() uint64) *httpu
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(target)
 			pr.Out.Host = pr.In.Host
+			// The leader logs who asked, not only this server.
+			pr.SetXForwarded()
 			pr.Out.Header.Set(forwardedHeader, name)
 		},
 		Transport: peers.http.Transport,

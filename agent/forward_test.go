@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/foreshape/foreshape/agent/api"
 	"github.com/foreshape/foreshape/agent/cluster"
+	"github.com/foreshape/foreshape/config"
 )
 
 // TestFollowerAnswersAfterItsWritesAndWithoutALeader: an operator who
@@ -40,6 +42,17 @@ func TestFollowerAnswersAfterItsWritesAndWithoutALeader(t *testing.T) {
 		return err == nil
 	})
 
+	knownLeader := func() string {
+		resp, err := http.Get(fapi.Address + "/v1/queue")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.Header.Get(knownLeaderHeader)
+	}
+	if got := knownLeader(); got != "true" {
+		t.Errorf("the follower's queue with a leader: %s %q; want true", knownLeaderHeader, got)
+	}
 	for round := range 10 {
 		for _, paused := range []bool{true, false} {
 			if _, err := fapi.Pause(ctx, paused); err != nil {
@@ -104,9 +117,12 @@ func TestFollowerAnswersAfterItsWritesAndWithoutALeader(t *testing.T) {
 	if _, err := fapi.Ready(ctx); !errors.As(err, &se) || se.Code != http.StatusServiceUnavailable || !strings.Contains(err.Error(), "no leader known") {
 		t.Errorf("ready without a leader: %v; want 503, no leader known", err)
 	}
-	// The replicated state still answers.
+	// The replicated state still answers, saying it knows no leader.
 	if _, err := fapi.Queue(ctx, nil); err != nil {
 		t.Errorf("queue without a leader: %v", err)
+	}
+	if got := knownLeader(); got != "false" {
+		t.Errorf("the follower's queue without a leader: %s %q; want false", knownLeaderHeader, got)
 	}
 }
 
@@ -156,5 +172,23 @@ func TestNoLeader(t *testing.T) {
 				t.Errorf("got %q, want it to contain %q", got, tc.want)
 			}
 		})
+	}
+}
+
+// A forwarded request tells the leader who sent it (X-Forwarded-For), so
+// that the leader's log names the operator's address, not the follower's.
+func TestForwardSaysWhoAsked(t *testing.T) {
+	got := make(chan http.Header, 1)
+	leader := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got <- r.Header.Clone()
+	}))
+	defer leader.Close()
+	peers := newPeerClient(config.Default(), nil)
+	req := httptest.NewRequest("POST", "/v1/queue/pause", nil)
+	req.RemoteAddr = "192.0.2.7:51000"
+	proxyTo(peers, strings.TrimPrefix(leader.URL, "http://"), "server-2", nil).ServeHTTP(httptest.NewRecorder(), req)
+	h := <-got
+	if h.Get("X-Forwarded-For") != "192.0.2.7" || h.Get(forwardedHeader) != "server-2" {
+		t.Errorf("forwarded headers %v; want X-Forwarded-For 192.0.2.7 and %s server-2", h, forwardedHeader)
 	}
 }

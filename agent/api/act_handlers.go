@@ -163,7 +163,7 @@ func (s *Server) queueSubmit(w http.ResponseWriter, r *http.Request, b ActBacken
 		s.backendError(w, r, err)
 		return
 	}
-	s.log.Info("migration request submitted", "request_id", id, "target", sub.Target, "remote_addr", r.RemoteAddr)
+	s.log.Info("migration request submitted", "request_id", id, "target", sub.Target, "remote_addr", caller(r))
 	w.Header().Set("Location", "/v1/queue/"+id)
 	writeJSONStatus(w, http.StatusCreated, Submitted{ID: id})
 }
@@ -183,7 +183,7 @@ func (s *Server) queueCancel(w http.ResponseWriter, r *http.Request, b ActBacken
 		s.backendError(w, r, err)
 		return
 	}
-	s.log.Info("migration request cancelled", "request_id", id, "remote_addr", r.RemoteAddr)
+	s.log.Info("migration request cancelled", "request_id", id, "remote_addr", caller(r))
 	mr, err := b.Request(r.Context(), id)
 	if err != nil {
 		s.backendError(w, r, err)
@@ -198,7 +198,7 @@ func (s *Server) queuePause(paused bool) func(http.ResponseWriter, *http.Request
 			s.backendError(w, r, err)
 			return
 		}
-		s.log.Info("migration queue", "paused", paused, "remote_addr", r.RemoteAddr)
+		s.log.Info("migration queue", "paused", paused, "remote_addr", caller(r))
 		queue, err := b.Queue(r.Context())
 		if err != nil {
 			s.backendError(w, r, err)

@@ -180,6 +180,17 @@ const (
 	DeniedUnknownToken = "the token sent is not one of this agent's acl.token_file tokens"
 )
 
+// caller is who sent r, for the log: its connection's address, and, on a
+// request another server forwarded here, whom that server had it from
+// (X-Forwarded-For) — else every write through a follower was logged as
+// the follower's.
+func caller(r *http.Request) string {
+	if xff := r.Header.Get("X-Forwarded-For"); xff != "" {
+		return xff + " via " + r.RemoteAddr
+	}
+	return r.RemoteAddr
+}
+
 // repeatedParam is the first query parameter (by name) r gives more than
 // once, "" for none: every filter takes one value but the queue's state,
 // and a repeated one was read as its first value alone.
@@ -220,7 +231,7 @@ func (s *Server) auth(next http.HandlerFunc) http.HandlerFunc {
 				tok = BearerToken(r.Header)
 			}
 			if why := TokenDenied(tok, tokens); why != "" {
-				s.log.Warn("request denied", "reason", why, "path", r.URL.Path, "remote_addr", r.RemoteAddr)
+				s.log.Warn("request denied", "reason", why, "path", r.URL.Path, "remote_addr", caller(r))
 				writeError(w, http.StatusForbidden, "permission denied: "+why)
 				return
 			}

@@ -312,3 +312,17 @@ func TestRepeatedParameterRefused(t *testing.T) {
 		}
 	}
 }
+
+// The log names who sent a request: its connection, and on a forwarded
+// one the address the forwarding server had it from.
+func TestCaller(t *testing.T) {
+	r := httptest.NewRequest("POST", "/v1/queue/pause", nil)
+	r.RemoteAddr = "10.0.0.2:4000"
+	if got := caller(r); got != "10.0.0.2:4000" {
+		t.Errorf("caller = %q", got)
+	}
+	r.Header.Set("X-Forwarded-For", "192.0.2.7")
+	if got := caller(r); got != "192.0.2.7 via 10.0.0.2:4000" {
+		t.Errorf("forwarded caller = %q", got)
+	}
+}
