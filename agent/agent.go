@@ -322,6 +322,18 @@ func policyWithQueries(pols []*policies.Policy) string {
 	return ""
 }
 
+// httpReadTimeout bounds reading a request whole, body included: a client
+// that sends headers and then a body that never arrives held its
+// connection (and, through a follower, a forward) for good. Answers are
+// not bounded: a blocking query waits up to its wait.
+var httpReadTimeout = 30 * time.Second
+
+// newHTTPServer is the agent's HTTP server for h (a server's or a client
+// agent's).
+func newHTTPServer(h http.Handler) *http.Server {
+	return &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: httpReadTimeout}
+}
+
 func (a *Agent) listen(cfg *config.Config, t *cluster.TLS) error {
 	l, err := net.Listen("tcp", cfg.HTTP.Address)
 	if err != nil {
@@ -336,7 +348,7 @@ func (a *Agent) listen(cfg *config.Config, t *cluster.TLS) error {
 	if cfg.TLS.VerifyIncoming {
 		h = requireClientCert(h)
 	}
-	a.httpSrv = &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	a.httpSrv = newHTTPServer(h)
 	a.httpSrv.RegisterOnShutdown(a.dash.Close)
 	// A blocking query would hold Shutdown for its 5 s, and a leader its
 	// hand-over with it.

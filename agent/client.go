@@ -104,7 +104,7 @@ func NewClient(cfg *config.Config, opts Options) (*Client, error) {
 	}
 	c.listener = l
 	c.httpAdv = httpAdvertise(cfg, l.Addr())
-	c.httpSrv = &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	c.httpSrv = newHTTPServer(h)
 	if cfg.Consul.Enabled {
 		reg := registration{Name: c.name, Client: true, HTTPAddr: c.httpAdv, TLS: cfg.TLS.Enabled(), Version: opts.Version,
 			Role: func() string { return roleClient }}

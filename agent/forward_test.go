@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -190,5 +192,35 @@ func TestForwardSaysWhoAsked(t *testing.T) {
 	h := <-got
 	if h.Get("X-Forwarded-For") != "192.0.2.7" || h.Get(forwardedHeader) != "server-2" {
 		t.Errorf("forwarded headers %v; want X-Forwarded-For 192.0.2.7 and %s server-2", h, forwardedHeader)
+	}
+}
+
+// A request whose body never arrives is cut off after httpReadTimeout
+// instead of holding its connection for good.
+func TestSlowBodyCutOff(t *testing.T) {
+	defer func(d time.Duration) { httpReadTimeout = d }(httpReadTimeout)
+	httpReadTimeout = 500 * time.Millisecond
+	srv := newHTTPServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+	}))
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = srv.Serve(ln) }()
+	defer srv.Close()
+	conn, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := io.WriteString(conn, "POST /v1/queue HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{"); err != nil {
+		t.Fatal(err)
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	start := time.Now()
+	_, err = io.ReadAll(conn)
+	if ne, ok := err.(net.Error); ok && ne.Timeout() {
+		t.Fatalf("the connection was still open after %s", time.Since(start).Round(time.Millisecond))
 	}
 }
