@@ -164,10 +164,22 @@ func twoDecimals(v float64) float64 {
 	return r
 }
 
-// Queue implements api.ActBackend: the requests in score order (running
-// first, then queued by score, then finished newest first).
+// Queue implements api.ActBackend: the requests in the order the agent
+// runs them (sortQueue).
 func (x *actor) Queue(context.Context) (api.Queue, error) {
 	v := x.a.fsm.Act()
+	rs := v.Requests
+	sortQueue(rs)
+	q := api.Queue{Paused: v.Paused, Index: v.Modified, Requests: make([]api.MigrationRequest, 0, len(rs))}
+	for _, r := range rs {
+		q.Requests = append(q.Requests, apiRequest(r))
+	}
+	return q, nil
+}
+
+// sortQueue orders requests as the queue lists them: running first, then
+// queued by score, highest first, then finished, newest first.
+func sortQueue(rs []state.MigrationRequest) {
 	rank := func(s state.RequestState) int {
 		switch {
 		case s == state.RequestRunning:
@@ -177,7 +189,6 @@ func (x *actor) Queue(context.Context) (api.Queue, error) {
 		}
 		return 2
 	}
-	rs := v.Requests
 	sort.SliceStable(rs, func(i, j int) bool {
 		a, b := rs[i], rs[j]
 		if rank(a.State) != rank(b.State) {
@@ -188,11 +199,6 @@ func (x *actor) Queue(context.Context) (api.Queue, error) {
 		}
 		return a.Score > b.Score
 	})
-	q := api.Queue{Paused: v.Paused, Index: v.Modified, Requests: make([]api.MigrationRequest, 0, len(rs))}
-	for _, r := range rs {
-		q.Requests = append(q.Requests, apiRequest(r))
-	}
-	return q, nil
 }
 
 // Request implements api.ActBackend.

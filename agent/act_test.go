@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -308,4 +309,27 @@ func submitAway(ctx context.Context, c *api.Client, alloc string) (string, error
 		id, err = c.Submit(ctx, api.Submission{Allocation: alloc, Target: "dc1/*/web"})
 	}
 	return id, err
+}
+
+// The queue lists running requests first, then queued ones by score,
+// highest first, then finished ones, newest first (docs/api.md).
+func TestQueueOrder(t *testing.T) {
+	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	rs := []state.MigrationRequest{
+		{ID: "done-old", State: state.RequestDone, Finished: at},
+		{ID: "pending-low", State: state.RequestPending, Score: 1},
+		{ID: "running-low", State: state.RequestRunning, Score: 0.5},
+		{ID: "failed-new", State: state.RequestFailed, Finished: at.Add(time.Hour)},
+		{ID: "reserving-high", State: state.RequestReserving, Score: 3},
+		{ID: "running-high", State: state.RequestRunning, Score: 4},
+	}
+	sortQueue(rs)
+	var got []string
+	for _, r := range rs {
+		got = append(got, r.ID)
+	}
+	want := []string{"running-high", "running-low", "reserving-high", "pending-low", "failed-new", "done-old"}
+	if !slices.Equal(got, want) {
+		t.Errorf("order %v; want %v", got, want)
+	}
 }
