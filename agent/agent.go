@@ -329,9 +329,17 @@ func policyWithQueries(pols []*policies.Policy) string {
 var httpReadTimeout = 30 * time.Second
 
 // newHTTPServer is the agent's HTTP server for h (a server's or a client
-// agent's).
+// agent's). A browser's cross-origin request that changes something is
+// refused (403): without ACLs, a page an operator visited could otherwise
+// pause the queue or submit a move through the operator's browser, as a
+// form's POST needs no CORS preflight. The CLI, curl and same-origin pages
+// (the dashboard) are not affected.
 func newHTTPServer(h http.Handler) *http.Server {
-	return &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: httpReadTimeout}
+	csrf := http.NewCrossOriginProtection()
+	csrf.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeAPIError(w, http.StatusForbidden, "cross-origin request refused: a browser page of another origin may not change anything through this API")
+	}))
+	return &http.Server{Handler: csrf.Handler(h), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: httpReadTimeout}
 }
 
 func (a *Agent) listen(cfg *config.Config, t *cluster.TLS) error {

@@ -224,3 +224,36 @@ func TestSlowBodyCutOff(t *testing.T) {
 		t.Fatalf("the connection was still open after %s", time.Since(start).Round(time.Millisecond))
 	}
 }
+
+// A browser's cross-site POST (a form on another site) is refused; the
+// CLI's and a same-origin page's are served.
+func TestCrossOriginWriteRefused(t *testing.T) {
+	served := 0
+	srv := httptest.NewServer(newHTTPServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { served++ })).Handler)
+	defer srv.Close()
+	post := func(h map[string]string) int {
+		req, _ := http.NewRequest("POST", srv.URL+"/v1/queue/pause", strings.NewReader("x=1"))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		for k, v := range h {
+			req.Header.Set(k, v)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := post(map[string]string{"Sec-Fetch-Site": "cross-site"}); code != http.StatusForbidden || served != 0 {
+		t.Errorf("a cross-site form POST: %d, served %d; want 403, not served", code, served)
+	}
+	if code := post(map[string]string{"Origin": "https://evil.example"}); code != http.StatusForbidden || served != 0 {
+		t.Errorf("a POST from another origin: %d, served %d; want 403", code, served)
+	}
+	if code := post(nil); code != http.StatusOK || served != 1 {
+		t.Errorf("a POST without browser headers (the CLI): %d, served %d", code, served)
+	}
+	if code := post(map[string]string{"Sec-Fetch-Site": "same-origin"}); code != http.StatusOK || served != 2 {
+		t.Errorf("a same-origin POST (the dashboard): %d, served %d", code, served)
+	}
+}
