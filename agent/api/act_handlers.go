@@ -1,11 +1,14 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -140,13 +143,20 @@ func contains(list []string, s string) bool {
 
 func (s *Server) queueSubmit(w http.ResponseWriter, r *http.Request, b ActBackend) {
 	var sub Submission
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxSubmission))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxSubmission))
+	if tooLarge := (*http.MaxBytesError)(nil); errors.As(err, &tooLarge) {
+		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body: larger than %d KiB; a migration request is a few hundred bytes", maxSubmission>>10))
+		return
+	}
+	if err == nil {
+		err = exactKeys(body, sub)
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(&sub); err != nil {
-		if tooLarge := (*http.MaxBytesError)(nil); errors.As(err, &tooLarge) {
-			writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body: larger than %d KiB; a migration request is a few hundred bytes", maxSubmission>>10))
-			return
-		}
+	if err == nil {
+		err = dec.Decode(&sub)
+	}
+	if err != nil {
 		writeError(w, http.StatusBadRequest, "body: not a migration request: "+err.Error())
 		return
 	}
@@ -267,4 +277,47 @@ func (s *Server) decisions(w http.ResponseWriter, r *http.Request, b ActBackend)
 		return
 	}
 	writeJSON(w, Decisions{Decisions: nonNil(ds)})
+}
+
+// exactKeys refuses a JSON object whose keys are not spelt exactly as v's
+// fields' json names, or that gives one twice: Go's decoder matches keys
+// regardless of case and lets the last of a repeated key win, so
+// {"node":"a","node":"b"} queued node b without a word. A body that is
+// not an object is left to the decoder's own error.
+func exactKeys(body []byte, v any) error {
+	names := map[string]string{} // lower case → exact
+	t := reflect.TypeOf(v)
+	for i := range t.NumField() {
+		if name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ","); name != "" && name != "-" {
+			names[strings.ToLower(name)] = name
+		}
+	}
+	var top map[string]json.RawMessage
+	if json.Unmarshal(body, &top) != nil {
+		return nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if _, err := dec.Token(); err != nil { // {
+		return nil
+	}
+	seen := map[string]bool{}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil
+		}
+		key, _ := tok.(string)
+		if exact, ok := names[strings.ToLower(key)]; ok && exact != key {
+			return fmt.Errorf("field %q: did you mean %q? names are case-sensitive", key, exact)
+		}
+		if seen[key] {
+			return fmt.Errorf("field %q given twice", key)
+		}
+		seen[key] = true
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return nil
+		}
+	}
+	return nil
 }
