@@ -809,3 +809,48 @@ func TestJobStoppedWhileRunning(t *testing.T) {
 		})
 	}
 }
+
+// A target whose nodes the job may run on are all out of scheduling now is
+// refused saying so, not that the job's constraints forbid the target.
+func TestSubmitTargetOutOfScheduling(t *testing.T) {
+	h := newHarness(t, actScenario, actPolicies)
+	nodes, _, err := h.client.Nodes().List(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b1 *nomadapi.NodeListStub
+	for _, n := range nodes {
+		if strings.HasPrefix(n.Name, "b-") {
+			b1 = n
+			break
+		}
+	}
+	if b1 == nil {
+		t.Fatal("no dc2 node")
+	}
+	// A job that may run on dc1's node and on one node of dc2 only.
+	id, typ, prio, cnt, cpu, mem, g := "picky", "service", 50, 1, 200, 256, "p"
+	job := &nomadapi.Job{ID: &id, Name: &id, Type: &typ, Priority: &prio, Datacenters: []string{"dc1", "dc2"},
+		Constraints: []*nomadapi.Constraint{{LTarget: "${node.unique.name}", RTarget: "^(a-.*|" + b1.Name + ")$", Operand: "regexp"}},
+		TaskGroups: []*nomadapi.TaskGroup{{Name: &g, Count: &cnt, Tasks: []*nomadapi.Task{{Name: "t", Driver: "exec",
+			Resources: &nomadapi.Resources{CPU: &cpu, MemoryMB: &mem}}}}}}
+	if _, _, err := h.client.Jobs().Register(job, nil); err != nil {
+		t.Fatal(err)
+	}
+	h.step(20 * time.Second)
+	alloc := h.allocs("picky")[0].ID
+	if _, err := h.client.Nodes().ToggleEligibility(b1.ID, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	_, err = h.c.Submit(h.ctx, h.now(), h.pols, Submission{Allocation: alloc, Target: "dc2"})
+	var ie *InvalidError
+	if !errors.As(err, &ie) || ie.Field != "target" || !strings.Contains(err.Error(), "every node of dc2 that job picky may run on (1) is out of scheduling now") {
+		t.Fatalf("err = %v; want the target's nodes out of scheduling", err)
+	}
+	if _, err := h.client.Nodes().ToggleEligibility(b1.ID, true, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.c.Submit(h.ctx, h.now(), h.pols, Submission{Allocation: alloc, Target: "dc2"}); err != nil {
+		t.Errorf("with the node eligible again: %v", err)
+	}
+}

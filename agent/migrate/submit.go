@@ -191,6 +191,20 @@ func (c *Coordinator) Submit(ctx context.Context, now time.Time, pols []*policie
 			}
 		}
 		if !feasible {
+			// Said apart: the constraints may allow nodes of the target
+			// that are only out of scheduling for now (a maintenance
+			// window, a drain), which a later submission may find back.
+			out := 0
+			for i := range cluster.Nodes {
+				n := &cluster.Nodes[i]
+				if n.Ready && !n.Receiving() && shape.In(tgt, n) && shape.Feasible(j, m.Group, n) {
+					out++
+				}
+			}
+			if out > 0 {
+				return "", invalid("target", "every node of %s that job %s may run on (%d) is out of scheduling now (ineligible or draining); submit again once one is eligible, or choose another target",
+					tgt, j.ID, out)
+			}
 			return "", invalid("target", "job %s's constraints forbid %s (datacenters %s, node pool %q, %d constraints)",
 				j.ID, tgt, strings.Join(j.Datacenters, ", "), j.NodePool, len(j.Constraints)+len(j.Groups[m.Group].Constraints))
 		}
