@@ -226,7 +226,7 @@ func (c *Coordinator) followOne(ctx context.Context, now time.Time, r state.Migr
 		if !slices.Contains(ended, why) {
 			ended = append(ended, why)
 		}
-		m.Done, m.Error = true, "not moved: "+why+", so Nomad places no replacement"
+		m.Done, m.Error = true, notMovedPrefix+why+", so Nomad places no replacement"
 		r.Moved = r.Moved.Sub(m.Size)
 		changed = true
 		return true
@@ -433,36 +433,69 @@ func shortID(id string) string {
 	return id
 }
 
-// finish records a settled request: done, its durations against the
-// estimate (which learns from them), what is left of its reservation
-// released, and eligibility restored where the move changed it.
 // doneReason says what a finished request did: how many allocations it
 // moved in how long, and, when Nomad placed some of them elsewhere than
 // the plan (outside the target, or back on a node the request leaves),
-// how many went as planned and which did not.
-func doneReason(r state.MigrationRequest, took time.Duration, misplaced []string) string {
+// how many went as planned and which did not. notMoved are the reasons of
+// moves that ended without a replacement (their job ended under the
+// request); they are counted apart, not as moved.
+func doneReason(r state.MigrationRequest, took time.Duration, misplaced, notMoved []string) string {
 	took = took.Round(time.Second)
-	n := len(r.Moves)
-	if n == 0 {
+	if len(r.Moves) == 0 {
 		return fmt.Sprintf("%s held nothing to move; done in %s", r.Resource, took)
 	}
-	noun := "allocations"
-	if n == 1 {
-		noun = "allocation"
+	skipped := len(notMoved)
+	var why []string
+	for _, w := range notMoved {
+		if !slices.Contains(why, w) {
+			why = append(why, w)
+		}
 	}
-	if len(misplaced) == 0 {
-		return fmt.Sprintf("moved %d %s to %s in %s (estimated %s)", n, noun, r.Target, took, r.Estimated)
+	n := len(r.Moves) - skipped
+	var s string
+	switch {
+	case n == 0:
+		s = fmt.Sprintf("moved nothing in %s (estimated %s)", took, r.Estimated)
+	case len(misplaced) == 0:
+		s = fmt.Sprintf("moved %d %s to %s in %s (estimated %s)", n, allocations(n), r.Target, took, r.Estimated)
+	default:
+		s = fmt.Sprintf("moved %d %s in %s (estimated %s): %d to %s as planned, %d not (%s)",
+			n, allocations(n), took, r.Estimated, n-len(misplaced), r.Target, len(misplaced), strings.Join(misplaced, "; "))
 	}
-	return fmt.Sprintf("moved %d %s in %s (estimated %s): %d to %s as planned, %d not (%s)",
-		n, noun, took, r.Estimated, n-len(misplaced), r.Target, len(misplaced), strings.Join(misplaced, "; "))
+	if skipped > 0 {
+		s += fmt.Sprintf("; %d %s not moved (%s)", skipped, allocations(skipped), strings.Join(why, "; "))
+	}
+	return s
 }
 
+func allocations(n int) string {
+	if n == 1 {
+		return "allocation"
+	}
+	return "allocations"
+}
+
+// notMovedMove reports whether m ended without a replacement because its
+// job ended while the request ran (followOne's jobEnded).
+func notMovedMove(m state.Move) bool {
+	return m.Done && m.Running.IsZero() && strings.HasPrefix(m.Error, notMovedPrefix)
+}
+
+// notMovedPrefix begins the error of a move whose job ended under it.
+const notMovedPrefix = "not moved: "
+
+// finish records a settled request: done, its durations against the
+// estimate (which learns from them), what is left of its reservation
+// released, and eligibility restored where the move changed it.
 func (c *Coordinator) finish(ctx context.Context, now time.Time, r state.MigrationRequest, view state.ActView, ds *[]state.Decision) {
 	took := now.Sub(r.Started)
-	var misplaced []string
+	var misplaced, notMoved []string
 	srcDC := dcOf(r.Source)
 	for _, m := range r.Moves {
-		if m.Error != "" {
+		switch {
+		case notMovedMove(m):
+			notMoved = append(notMoved, strings.TrimPrefix(m.Error, notMovedPrefix))
+		case m.Error != "":
 			misplaced = append(misplaced, shortID(m.Alloc)+": "+m.Error)
 		}
 		if m.Stopped.IsZero() || m.Running.IsZero() || m.Landed == "" {
@@ -470,7 +503,7 @@ func (c *Coordinator) finish(ctx context.Context, now time.Time, r state.Migrati
 		}
 		c.learn(ctx, shape.EstimateKey(srcDC, dcOf(m.Landed), m.Size), m.Running.Sub(m.Stopped))
 	}
-	reason := doneReason(r, took, misplaced)
+	reason := doneReason(r, took, misplaced, notMoved)
 	if len(misplaced) > 0 {
 		c.log.Warn("move done, not all as planned", logKeyRequest, r.ID, "target", r.Target, "reason", reason)
 	}

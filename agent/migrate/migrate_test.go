@@ -755,7 +755,8 @@ func TestJobStoppedWhileQueued(t *testing.T) {
 // the job is stopped. It waited for a replacement that never came until
 // its settle timeout, used up an attempt and was cancelled on its next
 // start as if the job had ended while it was queued (stopped), or was
-// reported done, "moved 2 allocations" (purged).
+// reported done, "moved 2 allocations" (purged). A node's request says
+// it moved nothing and why: it said "moved 2 allocations … 0 as planned".
 func TestJobStoppedWhileRunning(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
@@ -766,7 +767,8 @@ func TestJobStoppedWhileRunning(t *testing.T) {
 	}{
 		{"group stopped", false, false, state.RequestCancelled, "nothing left to move: job web was stopped while the request ran"},
 		{"group purged", false, true, state.RequestCancelled, "nothing left to move: job web was purged while the request ran"},
-		{"node stopped", true, false, state.RequestDone, "job web was stopped while the request ran"},
+		{"node stopped", true, false, state.RequestDone, "moved nothing in "},
+		{"node purged", true, true, state.RequestDone, "; 2 allocations not moved (job web was purged while the request ran, so Nomad places no replacement)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHarness(t, actScenario, actPolicies)

@@ -22,23 +22,33 @@ func TestDoneReason(t *testing.T) {
 		name      string
 		r         state.MigrationRequest
 		misplaced []string
+		notMoved  []string
 		want      string
 	}{
-		{"nothing to move", state.MigrationRequest{Resource: node, Target: "dc1/*/web"}, nil,
+		{"nothing to move", state.MigrationRequest{Resource: node, Target: "dc1/*/web"}, nil, nil,
 			"node dc1-3 held nothing to move; done in 1m5s"},
-		{"one", state.MigrationRequest{Resource: node, Target: "dc1/*/web", Moves: moves(1), Estimated: time.Minute}, nil,
+		{"one", state.MigrationRequest{Resource: node, Target: "dc1/*/web", Moves: moves(1), Estimated: time.Minute}, nil, nil,
 			"moved 1 allocation to dc1/*/web in 1m5s (estimated 1m0s)"},
-		{"all as planned", state.MigrationRequest{Resource: node, Target: "dc1/*/web", Moves: moves(9), Estimated: 2 * time.Minute}, nil,
+		{"all as planned", state.MigrationRequest{Resource: node, Target: "dc1/*/web", Moves: moves(9), Estimated: 2 * time.Minute}, nil, nil,
 			"moved 9 allocations to dc1/*/web in 1m5s (estimated 2m0s)"},
 		{"some elsewhere", state.MigrationRequest{Resource: node, Target: "dc1/*/web", Moves: moves(9), Estimated: 2 * time.Minute},
 			[]string{"a1: landed in dc2/*/web, outside the target dc1/*/web", "a2: landed in dc2/*/web, outside the target dc1/*/web"},
-			"moved 9 allocations in 1m5s (estimated 2m0s): 7 to dc1/*/web as planned, 2 not (a1: landed in dc2/*/web, outside the target dc1/*/web; a2: landed in dc2/*/web, outside the target dc1/*/web)"},
+			nil, "moved 9 allocations in 1m5s (estimated 2m0s): 7 to dc1/*/web as planned, 2 not (a1: landed in dc2/*/web, outside the target dc1/*/web; a2: landed in dc2/*/web, outside the target dc1/*/web)"},
 		{"none as planned", state.MigrationRequest{Resource: node, Target: "dc1/*/web", Moves: moves(1)},
 			[]string{"a1: landed in dc1/*/web-old, outside the target dc1/*/web"},
-			"moved 1 allocation in 1m5s (estimated 0s): 0 to dc1/*/web as planned, 1 not (a1: landed in dc1/*/web-old, outside the target dc1/*/web)"},
+			nil, "moved 1 allocation in 1m5s (estimated 0s): 0 to dc1/*/web as planned, 1 not (a1: landed in dc1/*/web-old, outside the target dc1/*/web)"},
+		{"job ended", state.MigrationRequest{Resource: node, Target: "dc1/*/web", Moves: moves(3), Estimated: time.Minute}, nil,
+			[]string{"job a was stopped while the request ran", "job a was stopped while the request ran"},
+			"moved 1 allocation to dc1/*/web in 1m5s (estimated 1m0s); 2 allocations not moved (job a was stopped while the request ran)"},
+		{"nothing moved", state.MigrationRequest{Resource: node, Target: "dc1/*/web", Moves: moves(2), Estimated: time.Minute}, nil,
+			[]string{"job a was purged while the request ran", "job b was stopped while the request ran"},
+			"moved nothing in 1m5s (estimated 1m0s); 2 allocations not moved (job a was purged while the request ran; job b was stopped while the request ran)"},
+		{"elsewhere and ended", state.MigrationRequest{Resource: node, Target: "dc1/*/web", Moves: moves(3), Estimated: time.Minute},
+			[]string{"a1: landed in dc2/*/web, outside the target dc1/*/web"}, []string{"job a was stopped while the request ran"},
+			"moved 2 allocations in 1m5s (estimated 1m0s): 1 to dc1/*/web as planned, 1 not (a1: landed in dc2/*/web, outside the target dc1/*/web); 1 allocation not moved (job a was stopped while the request ran)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := doneReason(tc.r, 65*time.Second+300*time.Millisecond, tc.misplaced); got != tc.want {
+			if got := doneReason(tc.r, 65*time.Second+300*time.Millisecond, tc.misplaced, tc.notMoved); got != tc.want {
 				t.Errorf("doneReason:\n got %q\nwant %q", got, tc.want)
 			}
 		})
