@@ -52,14 +52,9 @@ func checkPolicies(cfg *config.Config, pols []*policies.Policy, opts Options, no
 			first[loc] = p
 			continue
 		}
-		rng := p.DeclRange
-		diags = append(diags, &hcl.Diagnostic{
-			Severity: hcl.DiagWarning,
-			Summary:  "Two policies shape one locality",
-			Detail: fmt.Sprintf("Policies %q (%s) and %q both shape %s. The planner plans the locality by %q, the one read first (files in name order, blocks in order): its forecast and headroom line, and the room held for moves into it; a metric both name in forecast.queries is read with its query. Give each locality one policy.",
-				f.Name, f.DeclRange.String(), p.Name, loc, f.Name),
-			Subject: &rng,
-		})
+		diags = append(diags, diagAt(hcl.DiagWarning, p.DeclRange, "Two policies shape one locality",
+			"Policies %q (%s) and %q both shape %s. The planner plans the locality by %q, the one read first (files in name order, blocks in order): its forecast and headroom line, and the room held for moves into it; a metric both name in forecast.queries is read with its query. Give each locality one policy.",
+			f.Name, f.DeclRange.String(), p.Name, loc, f.Name))
 	}
 	prometheus := false
 	if cfg != nil && !opts.Sources {
@@ -69,14 +64,9 @@ func checkPolicies(cfg *config.Config, pols []*policies.Policy, opts Options, no
 				if len(p.Forecast.Queries) == 0 {
 					continue
 				}
-				rng := p.Forecast.QueriesRange
-				diags = append(diags, &hcl.Diagnostic{
-					Severity: hcl.DiagError,
-					Summary:  "Missing prometheus.address",
-					Detail: fmt.Sprintf("Policy %q names Prometheus queries (forecast.queries), but the agent configuration sets no prometheus.address to run them against: set it, or remove the queries.",
-						p.Name),
-					Subject: &rng,
-				})
+				diags = append(diags, diagAt(hcl.DiagError, p.Forecast.QueriesRange, "Missing prometheus.address",
+					"Policy %q names Prometheus queries (forecast.queries), but the agent configuration sets no prometheus.address to run them against: set it, or remove the queries.",
+					p.Name))
 			}
 		}
 	}
@@ -115,14 +105,9 @@ func nested(pols []*policies.Policy) hcl.Diagnostics {
 					continue
 				}
 			}
-			rng := p.DeclRange
-			diags = append(diags, &hcl.Diagnostic{
-				Severity: hcl.DiagWarning,
-				Summary:  "Nested localities",
-				Detail: fmt.Sprintf("Policy %q shapes %s, which holds every node of policy %q's %s (%s): those nodes count in both localities' forecasts and capacity, so their demand is planned for twice. Shape localities that share no node.",
-					outer.Name, outer.Locality, inner.Name, inner.Locality, q.DeclRange),
-				Subject: &rng,
-			})
+			diags = append(diags, diagAt(hcl.DiagWarning, p.DeclRange, "Nested localities",
+				"Policy %q shapes %s, which holds every node of policy %q's %s (%s): those nodes count in both localities' forecasts and capacity, so their demand is planned for twice. Shape localities that share no node.",
+				outer.Name, outer.Locality, inner.Name, inner.Locality, q.DeclRange))
 		}
 	}
 	return diags
@@ -153,14 +138,9 @@ func sharedQueries(pols []*policies.Policy) hcl.Diagnostics {
 			if f.pol.Locality == p.Locality {
 				continue
 			}
-			rng := p.Forecast.QueriesRange
-			diags = append(diags, &hcl.Diagnostic{
-				Severity: hcl.DiagWarning,
-				Summary:  "One query for two localities",
-				Detail: fmt.Sprintf("Policy %q's forecast.queries.%s and policy %q's forecast.queries.%s (%s) are the same query, %q, and it selects no locality ({{.Matchers}}, {{.Locality}}): %s and %s both read its one series, so neither forecast is its locality's. Add {{.Matchers}} to its selector.",
-					p.Name, metric, f.pol.Name, f.metric, f.pol.Forecast.QueriesRange, q, p.Locality, f.pol.Locality),
-				Subject: &rng,
-			})
+			diags = append(diags, diagAt(hcl.DiagWarning, p.Forecast.QueriesRange, "One query for two localities",
+				"Policy %q's forecast.queries.%s and policy %q's forecast.queries.%s (%s) are the same query, %q, and it selects no locality ({{.Matchers}}, {{.Locality}}): %s and %s both read its one series, so neither forecast is its locality's. Add {{.Matchers}} to its selector.",
+				p.Name, metric, f.pol.Name, f.metric, f.pol.Forecast.QueriesRange, q, p.Locality, f.pol.Locality))
 		}
 	}
 	return diags
@@ -177,14 +157,9 @@ func pastSchedules(pols []*policies.Policy, now time.Time) hcl.Diagnostics {
 			if s.Expr == nil || !s.Expr.Next(now.Add(-s.Duration)).IsZero() {
 				continue
 			}
-			rng := s.DeclRange
-			diags = append(diags, &hcl.Diagnostic{
-				Severity: hcl.DiagWarning,
-				Summary:  "Schedule over",
-				Detail: fmt.Sprintf("Policy %q, schedule %q: cron %q names no time whose window ends after now (%s UTC), so the schedule does nothing any more; remove it.",
-					p.Name, s.Name, s.Cron, now.UTC().Format("2006-01-02 15:04")),
-				Subject: &rng,
-			})
+			diags = append(diags, diagAt(hcl.DiagWarning, s.DeclRange, "Schedule over",
+				"Policy %q, schedule %q: cron %q names no time whose window ends after now (%s UTC), so the schedule does nothing any more; remove it.",
+				p.Name, s.Name, s.Cron, now.UTC().Format("2006-01-02 15:04")))
 		}
 	}
 	return diags
@@ -218,14 +193,9 @@ func sameGroupScaled(cfg *config.Config, pols []*policies.Policy) hcl.Diagnostic
 				first[key] = where{p.Name, sc.Name, sc.DeclRange}
 				continue
 			}
-			rng := sc.DeclRange
-			diags = append(diags, &hcl.Diagnostic{
-				Severity: hcl.DiagError,
-				Summary:  "Two scale blocks scale one task group",
-				Detail: fmt.Sprintf("Policy %q, scale %q and policy %q, scale %q (%s) both set the count of group %q of job %q: each would undo the other's changes. Keep one.",
-					p.Name, sc.Name, f.policy, f.scale, f.rng, nj.Group, nj.Job),
-				Subject: &rng,
-			})
+			diags = append(diags, diagAt(hcl.DiagError, sc.DeclRange, "Two scale blocks scale one task group",
+				"Policy %q, scale %q and policy %q, scale %q (%s) both set the count of group %q of job %q: each would undo the other's changes. Keep one.",
+				p.Name, sc.Name, f.policy, f.scale, f.rng, nj.Group, nj.Job))
 		}
 	}
 	return diags
@@ -291,15 +261,15 @@ func targets(pols []*policies.Policy, nomad *nomadapi.Client) hcl.Diagnostics {
 	for _, p := range pols {
 		for _, sc := range p.Scales {
 			if _, err := target.New(sc.Target.Plugin, sc.Target.Config, target.Env{Nomad: nomad}); err != nil {
-				rng := sc.DeclRange
-				diags = append(diags, &hcl.Diagnostic{
-					Severity: hcl.DiagError,
-					Summary:  "Invalid scale target",
-					Detail:   fmt.Sprintf("Policy %q, scale %q: the agent cannot run its %s target: %v.", p.Name, sc.Name, sc.Target.Plugin, err),
-					Subject:  &rng,
-				})
+				diags = append(diags, diagAt(hcl.DiagError, sc.DeclRange, "Invalid scale target",
+					"Policy %q, scale %q: the agent cannot run its %s target: %v.", p.Name, sc.Name, sc.Target.Plugin, err))
 			}
 		}
 	}
 	return diags
+}
+
+// diagAt is a diagnostic of severity sev about the block at rng.
+func diagAt(sev hcl.DiagnosticSeverity, rng hcl.Range, summary, format string, args ...any) *hcl.Diagnostic {
+	return &hcl.Diagnostic{Severity: sev, Summary: summary, Detail: fmt.Sprintf(format, args...), Subject: &rng}
 }
