@@ -52,9 +52,9 @@ func checkPolicies(cfg *config.Config, pols []*policies.Policy, opts Options, no
 			first[loc] = p
 			continue
 		}
-		diags = append(diags, diagAt(hcl.DiagWarning, p.DeclRange, "Two policies shape one locality",
-			"Policies %q (%s) and %q both shape %s. The planner plans the locality by %q, the one read first (files in name order, blocks in order): its forecast and headroom line, and the room held for moves into it; a metric both name in forecast.queries is read with its query. Give each locality one policy.",
-			f.Name, f.DeclRange.String(), p.Name, loc, f.Name))
+		diags = append(diags, diagAt(hcl.DiagError, p.DeclRange, "Two policies shape one locality",
+			"Policies %q (%s) and %q both shape %s. The planner plans a locality by one policy (its forecast, headroom line and the room held for moves into it), so half of what the second says would be ignored: merge them into one policy, or give each its own locality.",
+			f.Name, f.DeclRange.String(), p.Name, loc))
 	}
 	prometheus := false
 	if cfg != nil && !opts.Sources {

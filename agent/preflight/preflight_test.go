@@ -351,15 +351,15 @@ func TestPolicies(t *testing.T) {
 	if d := preflight.Policies(nil, batch, preflight.Options{}); !strings.Contains(d.Error(), "settings-only") {
 		t.Errorf("a target without a runtime: %v", d)
 	}
-	// Two policies on one locality: a warning naming the one the planner
-	// plans it by.
+	// Two policies on one locality: refused naming both (it was a warning,
+	// and the second's forecast, headroom and reserve were ignored).
 	two, diags := policies.Parse("two.hcl", []byte(webPolicy+strings.ReplaceAll(webPolicy, `"web"`, `"api"`)))
 	if diags.HasErrors() {
 		t.Fatal(diags)
 	}
 	d := preflight.Policies(nil, two, preflight.Options{})
-	if d.HasErrors() || len(d) != 1 || d[0].Severity != hcl.DiagWarning || d[0].Summary != "Two policies shape one locality" ||
-		!strings.Contains(d[0].Detail, `plans the locality by "web"`) || d[0].Subject == nil || d[0].Subject.Start.Line != 6 {
+	if len(d) != 1 || d[0].Severity != hcl.DiagError || d[0].Summary != "Two policies shape one locality" ||
+		!strings.Contains(d[0].Detail, `Policies "web" (two.hcl:1,1-14) and "api" both shape dc1`) || d[0].Subject == nil || d[0].Subject.Start.Line != 6 {
 		t.Errorf("two policies on dc1: %v", d)
 	}
 }
