@@ -16,13 +16,19 @@ import (
 // DefaultAddress is where an agent serves its API unless configured otherwise.
 const DefaultAddress = "http://127.0.0.1:7575"
 
+// DefaultTimeout bounds each call of a Client whose HTTP is nil. A
+// blocking query gets its wait on top of it, or of HTTP's own Timeout.
+const DefaultTimeout = 30 * time.Second
+
 // Client calls an agent's HTTP API.
 type Client struct {
 	// Address is the agent's base URL; "127.0.0.1:7575" gets http://.
 	Address string
 	// Token is sent as X-Foreshape-Token when not empty.
 	Token string
-	// HTTP is the client used; nil means one with a 30 s timeout.
+	// HTTP is the client used; nil means one with DefaultTimeout. A
+	// blocking query (Queue with a WaitIndex) is sent with a copy whose
+	// Timeout, if it has one, is lengthened by the query's wait.
 	HTTP *http.Client
 }
 
@@ -90,7 +96,7 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, in, 
 	}
 	hc := c.HTTP
 	if hc == nil {
-		hc = &http.Client{Timeout: 30 * time.Second}
+		hc = &http.Client{Timeout: DefaultTimeout}
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
@@ -217,15 +223,12 @@ func (c *Client) Queue(ctx context.Context, o *QueueOptions) (Queue, error) {
 		}
 	}
 	cl := c
-	if o != nil && o.WaitIndex > 0 && c.HTTP == nil {
-		// A blocking query outlives the default timeout.
+	if o != nil && o.WaitIndex > 0 {
 		wait := DefaultWait
 		if o.WaitTime > 0 {
 			wait = min(o.WaitTime, MaxWait)
 		}
-		cc := *c
-		cc.HTTP = &http.Client{Timeout: wait + 30*time.Second}
-		cl = &cc
+		cl = c.forWait(wait)
 	}
 	var out Queue
 	h, err := cl.do(ctx, http.MethodGet, "/v1/queue", q, nil, &out)
@@ -233,6 +236,24 @@ func (c *Client) Queue(ctx context.Context, o *QueueOptions) (Queue, error) {
 		out.Index, _ = strconv.ParseUint(h.Get(IndexHeader), 10, 64)
 	}
 	return out, err
+}
+
+// forWait returns c with an HTTP client whose Timeout leaves room for an
+// answer the agent may hold back for wait (a blocking query): HTTP's
+// Timeout, or DefaultTimeout when HTTP is nil, plus wait. Whatever
+// carries the call (the CLI's TLS client has a Timeout of its own), a
+// quiet wait must not be cut off by the bound meant for a plain call.
+func (c *Client) forWait(wait time.Duration) *Client {
+	hc := http.Client{Timeout: DefaultTimeout}
+	if c.HTTP != nil {
+		hc = *c.HTTP
+	}
+	if hc.Timeout > 0 {
+		hc.Timeout += wait
+	}
+	cc := *c
+	cc.HTTP = &hc
+	return &cc
 }
 
 // Request calls GET /v1/queue/ID.

@@ -1,0 +1,68 @@
+package api_test
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/foreshape/foreshape/agent/api"
+	"github.com/foreshape/foreshape/agent/api/apitest"
+)
+
+// slowly answers after d, or not at all when the client goes first.
+func slowly(d time.Duration, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-time.After(d):
+			next.ServeHTTP(w, r)
+		case <-r.Context().Done():
+		}
+	})
+}
+
+// TestBlockingQueryOutlivesTheClientsTimeout: a blocking query gets its
+// wait on top of the bound of a plain call whatever HTTP client carries
+// it, here a TLS one with a Timeout of its own, as the CLI's -ca-cert
+// client has (30 s): it was cut off at that Timeout, so queue watch over
+// TLS ended every quiet wait after 30 s with an error. A call that does
+// not block keeps the client's bound, and the caller's client is not
+// changed.
+func TestBlockingQueryOutlivesTheClientsTimeout(t *testing.T) {
+	act := apitest.New()
+	s, err := api.NewServer(nopBackend{}, api.Options{Act: act})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/", s)
+	mux.Handle("/v1/status", slowly(time.Second, s))
+	srv := httptest.NewTLSServer(mux)
+	t.Cleanup(srv.Close)
+	hc := srv.Client()
+	hc.Timeout = 200 * time.Millisecond
+	c := &api.Client{Address: srv.URL, HTTP: hc}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	q0, err := c.Queue(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Nothing changes past q0's index: the agent holds the query its
+	// whole wait, longer than the client's Timeout.
+	start := time.Now()
+	q, err := c.Queue(ctx, &api.QueueOptions{WaitIndex: q0.Index, WaitTime: 500 * time.Millisecond})
+	if err != nil {
+		t.Fatalf("a blocking query the agent held 500 ms, with a client Timeout of 200 ms: %v", err)
+	}
+	if q.Index != q0.Index || time.Since(start) < 400*time.Millisecond {
+		t.Errorf("index %d after %s; want %d after the 500 ms wait", q.Index, time.Since(start), q0.Index)
+	}
+	if _, err := c.Status(ctx); err == nil {
+		t.Errorf("a call that does not block, answered after 1 s, outlived the client's 200 ms Timeout")
+	}
+	if hc.Timeout != 200*time.Millisecond {
+		t.Errorf("the caller's client was changed: Timeout %s", hc.Timeout)
+	}
+}
