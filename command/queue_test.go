@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -247,7 +248,11 @@ func waitFor(t *testing.T, out *syncbuf.Buffer, want string) {
 	}
 }
 
-// runWatch runs `queue watch` until the test cancels it.
+// runWatch runs `queue watch` until the test cancels it, or ends. It
+// stops at the test's cleanup, before the agent servers the test started
+// earlier are closed: a test that fails before it cancels the watch (a
+// waitFor) would otherwise leave its blocking query open, and the
+// server's Close waiting on it for good.
 func runWatch(t *testing.T, terminal bool, args ...string) (*syncbuf.Buffer, *syncbuf.Buffer, func() int) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -256,16 +261,21 @@ func runWatch(t *testing.T, terminal bool, args ...string) (*syncbuf.Buffer, *sy
 	cmd := &QueueWatchCommand{Meta: m, terminal: func(io.Writer) bool { return terminal }}
 	done := make(chan int, 1)
 	go func() { done <- cmd.Run(args) }()
-	return out, errb, func() int {
-		cancel()
-		select {
-		case code := <-done:
-			return code
-		case <-time.After(10 * time.Second):
-			t.Fatal("queue watch did not stop when cancelled")
-			return -1
-		}
+	var once sync.Once
+	code := -1
+	stop := func() int {
+		once.Do(func() {
+			cancel()
+			select {
+			case code = <-done:
+			case <-time.After(10 * time.Second):
+				t.Error("queue watch did not stop when cancelled")
+			}
+		})
+		return code
 	}
+	t.Cleanup(func() { stop() })
+	return out, errb, stop
 }
 
 func TestQueueWatchLines(t *testing.T) {
