@@ -34,7 +34,9 @@ Usage: foreshape queue watch [options]
   reason, priority or score, and one when the queue is paused or resumed.
   With -json each change of what the filters show prints the whole
   (filtered) queue as one line of JSON. When the agent cannot be reached
-  it says so and tries again.
+  it says so and tries again, asking for the queue as it is: an agent
+  that comes back with a lower index (restarted, or another agent at the
+  address) is followed from there, and stderr says the index went back.
 
 Options:
 
@@ -87,6 +89,7 @@ func (c *QueueWatchCommand) Run(args []string) int {
 	var seen map[string]api.MigrationRequest
 	var paused bool
 	var lastJSON []byte
+	var shown uint64 // the index of the last answer shown
 	for {
 		q, err := client.Queue(c.Ctx, &opts)
 		if c.Ctx.Err() != nil {
@@ -98,6 +101,12 @@ func (c *QueueWatchCommand) Run(args []string) int {
 				return c.apiError(err)
 			}
 			fmt.Fprintf(c.Err, "%s error: %v (trying again in %s)\n", clock(), err, *retry)
+			// The agent may come back with a lower index (restarted, or
+			// another agent at the address): asked for a change past the
+			// old one, it would say nothing for its whole wait (5
+			// minutes). Ask without an index, answered at once; the
+			// answer's index is followed from there.
+			opts.WaitIndex = 0
 			if !sleepCtx(c.Ctx, *retry) {
 				return ExitOK
 			}
@@ -105,6 +114,9 @@ func (c *QueueWatchCommand) Run(args []string) int {
 		}
 		if seen != nil && opts.WaitIndex != 0 && q.Index == opts.WaitIndex {
 			continue // the wait ended without a change
+		}
+		if seen != nil && q.Index < shown {
+			fmt.Fprintf(c.Err, "%s the queue's index went back from %d to %d (a restarted agent, or another one at the address): following it from there\n", clock(), shown, q.Index)
 		}
 		switch {
 		case cf.json:
@@ -119,7 +131,7 @@ func (c *QueueWatchCommand) Run(args []string) int {
 		default:
 			c.printChanges(q, seen, paused)
 		}
-		paused = q.Paused
+		paused, shown = q.Paused, q.Index
 		if seen == nil {
 			seen = map[string]api.MigrationRequest{}
 		}

@@ -1,0 +1,168 @@
+package command
+
+import (
+	"encoding/json"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/foreshape/foreshape/agent/api"
+)
+
+// indexAgent answers /v1/queue as an agent whose queue is at index with
+// requests. A blocking query for an index it has not passed waits, as an
+// agent's does, until the queue changes past it, the agent stops or the
+// client goes.
+type indexAgent struct {
+	mu       sync.Mutex
+	index    uint64
+	requests []api.MigrationRequest
+	changed  chan struct{} // closed at each change
+	// waiting is signalled each time a blocking query starts waiting.
+	waiting chan struct{}
+	// stopping answers every query at once, as a stopping agent does
+	// (api.Server.EndBlockingQueries).
+	stopping bool
+	// lower answers a blocking query for an index past this agent's at
+	// once, with its own (as another agent behind one address might).
+	lower bool
+}
+
+func newIndexAgent(index uint64, ids ...string) *indexAgent {
+	a := &indexAgent{waiting: make(chan struct{}, 16)}
+	a.set(index, ids...)
+	return a
+}
+
+// change changes a under its lock and wakes the queries waiting.
+func (a *indexAgent) change(f func()) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	f()
+	if a.changed != nil {
+		close(a.changed)
+	}
+	a.changed = make(chan struct{})
+}
+
+func (a *indexAgent) set(index uint64, ids ...string) {
+	a.change(func() {
+		a.index, a.requests = index, nil
+		for _, id := range ids {
+			a.requests = append(a.requests, api.MigrationRequest{ID: id, State: api.StatePending, Resource: "node/" + id,
+				Source: "dc1", Target: "dc2", Priority: 50})
+		}
+	})
+}
+
+func (a *indexAgent) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	asked, err := strconv.ParseUint(r.URL.Query().Get("index"), 10, 64)
+	blocking := err == nil
+	for {
+		a.mu.Lock()
+		if !blocking || asked < a.index || a.lower || a.stopping {
+			w.Header().Set(api.IndexHeader, strconv.FormatUint(a.index, 10))
+			q := api.Queue{Requests: a.requests, Index: a.index}
+			a.mu.Unlock()
+			_ = json.NewEncoder(w).Encode(q)
+			return
+		}
+		changed := a.changed
+		a.mu.Unlock()
+		select {
+		case a.waiting <- struct{}{}:
+		default:
+		}
+		select {
+		case <-r.Context().Done():
+			return
+		case <-changed:
+		}
+	}
+}
+
+// serveIndexAgent serves a at addr ("" for any port) until the test ends,
+// when it stops a and then its server, so that no query holds the
+// server's Close.
+func serveIndexAgent(t *testing.T, addr string, a *indexAgent) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewUnstartedServer(a)
+	if addr != "" {
+		_ = srv.Listener.Close()
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv.Listener = l
+	}
+	srv.Start()
+	t.Cleanup(func() { a.stop(srv) })
+	return srv
+}
+
+// stop ends a as a stopping agent does: its queries are answered at once,
+// then its server closes.
+func (a *indexAgent) stop(srv *httptest.Server) {
+	a.change(func() { a.stopping = true })
+	srv.Close()
+}
+
+// awaitWaiting waits until a blocking query waits at a.
+func (a *indexAgent) awaitWaiting(t *testing.T) {
+	t.Helper()
+	select {
+	case <-a.waiting:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the watch sent no blocking query")
+	}
+}
+
+// TestQueueWatchFollowsAnIndexThatWentBack: when the agent comes back
+// with a lower index (restarted, or another agent at the address), the
+// watch shows its queue at once and says the index went back. After a
+// restart it asked the new agent for a change past the old agent's index,
+// and showed nothing of the new queue for the whole wait (5 minutes).
+func TestQueueWatchFollowsAnIndexThatWentBack(t *testing.T) {
+	t.Run("the agent restarted", func(t *testing.T) {
+		old := newIndexAgent(100, "mr-1")
+		srv := serveIndexAgent(t, "", old)
+		addr := srv.Listener.Addr().String()
+		out, errb, stop := runWatch(t, false, "-address", srv.URL, "-retry", "10ms")
+		waitFor(t, out, "mr-1 pending")
+		old.awaitWaiting(t) // the watch waits past 100
+		old.stop(srv)
+		waitFor(t, errb, "connection refused")
+		// The agent comes back at the address, its queue at index 3.
+		serveIndexAgent(t, addr, newIndexAgent(3, "mr-9"))
+		waitFor(t, out, "mr-9 pending node/mr-9")
+		waitFor(t, out, "mr-1 no longer listed")
+		waitFor(t, errb, "the queue's index went back from 100 to 3")
+		if code := stop(); code != ExitOK {
+			t.Errorf("exit %d", code)
+		}
+	})
+	t.Run("a lower index answered", func(t *testing.T) {
+		a := newIndexAgent(100, "mr-1")
+		srv := serveIndexAgent(t, "", a)
+		out, errb, stop := runWatch(t, false, "-address", srv.URL, "-retry", "10ms")
+		waitFor(t, out, "mr-1 pending")
+		a.awaitWaiting(t)
+		a.change(func() { a.lower = true })
+		a.set(3, "mr-9")
+		waitFor(t, out, "mr-9 pending node/mr-9")
+		waitFor(t, out, "mr-1 no longer listed")
+		waitFor(t, errb, "the queue's index went back from 100 to 3")
+		// And it follows changes from there.
+		a.change(func() { a.lower = false })
+		a.awaitWaiting(t)
+		a.set(4, "mr-9", "mr-10")
+		waitFor(t, out, "mr-10 pending node/mr-10")
+		if code := stop(); code != ExitOK {
+			t.Errorf("exit %d", code)
+		}
+	})
+}
