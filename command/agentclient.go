@@ -64,14 +64,9 @@ func (c *clientFlags) registerWithoutJSON(fs *flag.FlagSet) {
 		addr = api.DefaultAddress
 	}
 	c.address = addr
-	fs.Func("address", "agent HTTP API address", func(v string) error {
-		if err := checkAddress(v); err != nil {
-			return err
-		}
-		c.address = v
-		return nil
-	})
-	fs.StringVar(&c.token, "token", os.Getenv("FORESHAPE_TOKEN"), "API token")
+	fs.Var(&envFlag{name: "address", env: "FORESHAPE_ADDR", value: &c.address, check: checkAddress}, "address", "agent HTTP API address")
+	c.token = os.Getenv("FORESHAPE_TOKEN")
+	fs.Var(&envFlag{name: "token", env: "FORESHAPE_TOKEN", value: &c.token, check: checkToken, secret: true}, "token", "API token")
 	fs.StringVar(&c.caCert, "ca-cert", os.Getenv("FORESHAPE_CACERT"), "CA certificate")
 	fs.StringVar(&c.clientCert, "client-cert", os.Getenv("FORESHAPE_CLIENT_CERT"), "client certificate")
 	fs.StringVar(&c.clientKey, "client-key", os.Getenv("FORESHAPE_CLIENT_KEY"), "client key")
@@ -119,6 +114,71 @@ func checkAddress(v string) error {
 		}
 	} else if strings.HasSuffix(u.Host, ":") {
 		return fmt.Errorf("%q has an empty port", v)
+	}
+	return nil
+}
+
+// envFlag is a string flag whose default comes from an environment
+// variable. The flag package checks only what the command line gives:
+// Meta.Parse calls checkParsed once it is parsed, so that a bad
+// FORESHAPE_ADDR is a usage error naming the variable, as a bad -address
+// is one naming the flag (it was sent as it stood, and failed as a
+// request), and is not looked at when -address overrides it.
+type envFlag struct {
+	name, env string
+	value     *string
+	check     func(string) error
+	// secret values (the token) are checked by checkParsed alone, whose
+	// errors never hold them: the flag package's error would quote it.
+	secret bool
+	// set is true once the command line gave the flag.
+	set bool
+}
+
+func (f *envFlag) String() string {
+	if f == nil || f.value == nil || f.secret {
+		return ""
+	}
+	return *f.value
+}
+
+func (f *envFlag) Set(v string) error {
+	if !f.secret {
+		if err := f.check(v); err != nil {
+			return err
+		}
+	}
+	*f.value, f.set = v, true
+	return nil
+}
+
+// checkParsed checks the value Set did not, naming the flag or the
+// variable it came from.
+func (f *envFlag) checkParsed() error {
+	if f.set && !f.secret {
+		return nil
+	}
+	err := f.check(*f.value)
+	switch {
+	case err == nil:
+		return nil
+	case f.set:
+		return fmt.Errorf("-%s: %w", f.name, err)
+	}
+	return fmt.Errorf("%s: %w", f.env, err)
+}
+
+// checkToken refuses a token no HTTP header can carry: one with a control
+// character (a tab aside) within it once the white space around it is
+// trimmed, as client sends it, such as the newline between two lines of a
+// file. net/http refused it as "invalid header field value", naming
+// neither the token's source nor the fix. Its error never holds the token.
+func checkToken(v string) error {
+	t := strings.TrimSpace(v)
+	for i := 0; i < len(t); i++ {
+		if b := t[i]; (b < ' ' && b != '\t') || b == 0x7f {
+			return fmt.Errorf("the token holds a control character (0x%02x, its byte %d), which no HTTP header can carry: set it to the token alone, on one line", b, i+1)
+		}
 	}
 	return nil
 }

@@ -59,6 +59,18 @@ func (m *Meta) Parse(fs *flag.FlagSet, args []string, help func() string) (code 
 		m.UI.Error(fmt.Sprintf("error: %v\n\nRun 'foreshape %s -help' for usage.", err, fs.Name()))
 		return ExitUsage, false
 	}
+	// A value the flag package did not check (a default from the
+	// environment, a secret) is checked now, as a flag's would be.
+	var err error
+	fs.VisitAll(func(f *flag.Flag) {
+		if c, ok := f.Value.(interface{ checkParsed() error }); ok && err == nil {
+			err = c.checkParsed()
+		}
+	})
+	if err != nil {
+		m.UI.Error(fmt.Sprintf("error: %v\n\nRun 'foreshape %s -help' for usage.", err, fs.Name()))
+		return ExitUsage, false
+	}
 	return ExitOK, true
 }
 
