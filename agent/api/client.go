@@ -105,7 +105,9 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, in, 
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 	if err != nil {
-		return nil, fmt.Errorf("api: read %s: %w", path, err)
+		// An agent that sent its headers and then stalled, or a
+		// connection lost midway.
+		return nil, answerError(req, "reading the answer", err)
 	}
 	if resp.StatusCode/100 != 2 {
 		var e Error
@@ -116,10 +118,18 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, in, 
 	}
 	if out != nil {
 		if err := json.Unmarshal(b, out); err != nil {
-			return resp.Header, fmt.Errorf("api: decode %s: %w", path, err)
+			return resp.Header, answerError(req, "decoding the answer", err)
 		}
 	}
 	return resp.Header, nil
+}
+
+// answerError is err, met reading or decoding req's answer, named as the
+// transport names a request that got no answer: by its method and URL, so
+// that it says which agent failed.
+func answerError(req *http.Request, what string, err error) error {
+	op := req.Method[:1] + strings.ToLower(req.Method[1:])
+	return fmt.Errorf("api: %w", &url.Error{Op: op, URL: req.URL.Redacted(), Err: fmt.Errorf("%s: %w", what, err)})
 }
 
 // Health calls GET /v1/health.

@@ -2,8 +2,12 @@ package api_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -64,5 +68,41 @@ func TestBlockingQueryOutlivesTheClientsTimeout(t *testing.T) {
 	}
 	if hc.Timeout != 200*time.Millisecond {
 		t.Errorf("the caller's client was changed: Timeout %s", hc.Timeout)
+	}
+}
+
+// TestAnswerErrorsNameTheURL: an agent that sends its headers and then
+// stalls, or answers 200 with what is not JSON, is named by the request's
+// method and URL, as one that does not answer at all is by the transport:
+// the errors were "api: read /v1/status: context deadline exceeded" and
+// "api: decode /v1/status: …", naming no address.
+func TestAnswerErrorsNameTheURL(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusOK)
+		if r.URL.Path == "/v1/health" {
+			_, _ = w.Write([]byte("<html>a proxy's page</html>"))
+			return
+		}
+		_, _ = w.Write([]byte(`{"node": `))
+		w.(http.Flusher).Flush()
+		select {
+		case <-r.Context().Done():
+		case <-time.After(10 * time.Second):
+		}
+	}))
+	t.Cleanup(srv.Close)
+	c := &api.Client{Address: srv.URL}
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	_, err := c.Status(ctx)
+	var ue *url.Error
+	if want := `Get "` + srv.URL + `/v1/status": reading the answer: `; !errors.As(err, &ue) || !strings.Contains(fmt.Sprint(err), want) ||
+		!errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("stalled answer: %v; want a *url.Error with %q that wraps the deadline", err, want)
+	}
+	_, err = c.Health(context.Background())
+	if want := `Get "` + srv.URL + `/v1/health": decoding the answer: invalid character '<'`; !errors.As(err, &ue) || !strings.Contains(fmt.Sprint(err), want) {
+		t.Errorf("an answer not JSON: %v; want a *url.Error with %q", err, want)
 	}
 }
