@@ -47,7 +47,8 @@ Usage: foreshape operator raft list-peers [options]
   also shows whether each server answered the leader's last health check
   and when it last did; a server silent for server.promote_after is
   replaced by a spare non-voter, and one silent for server.remove_after
-  leaves the configuration.
+  leaves the configuration. A server that has not joined a cluster yet
+  has an empty configuration: list-peers says so instead of a table.
 
 Options:
 ` + clientFlagsHelp + `
@@ -78,6 +79,13 @@ func (c *RaftListPeersCommand) Run(args []string) int {
 	if cf.json {
 		return c.printJSON(rc)
 	}
+	if len(rc.Servers) == 0 {
+		// An empty table would pass for an answer about a cluster.
+		fmt.Fprintf(c.Out, "No servers: %s has not joined a cluster yet, so its Raft configuration is empty (not even itself) and it knows no leader: "+
+			"it waits for server.bootstrap_expect servers to find each other, or for a server of server.retry_join to take it in. "+
+			"'foreshape status' on it says what its last look for them found.\n", orDash(rc.AnsweredBy))
+		return ExitOK
+	}
 	leader := slices.ContainsFunc(rc.Servers, func(s api.RaftServer) bool { return s.Leader })
 	w := c.table()
 	fmt.Fprintln(w, "Name\tID\tAddress\tState\tVoter\tHealthy\tLast contact\tVersion")
@@ -106,7 +114,7 @@ func (c *RaftListPeersCommand) Run(args []string) int {
 			fmt.Fprintf(c.Out, "\n%s stopped applying the log: %s\n", orDash(s.Name), s.Halted)
 		}
 	}
-	if !leader && len(rc.Servers) > 0 {
+	if !leader {
 		fmt.Fprintf(c.Out, "\nNo leader: %s knows of none; 'foreshape status' on it says why.\n", orDash(rc.AnsweredBy))
 	}
 	return ExitOK

@@ -84,3 +84,29 @@ func TestStatusOfAServerOlderThanTheLog(t *testing.T) {
 		t.Errorf("list-peers: exit %d (%s), output:\n%s", code, errOut, out)
 	}
 }
+
+// TestListPeersOfAServerThatNeverJoined: an empty Raft configuration (a
+// server that has not joined a cluster yet) says so, what it waits for and
+// where to look; it printed the table's header alone, which passed for an
+// answer about a cluster. -json is the agent's answer as it is.
+func TestListPeersOfAServerThatNeverJoined(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = json.NewEncoder(w).Encode(api.RaftConfiguration{AnsweredBy: "fs-3", Servers: []api.RaftServer{}})
+	}))
+	t.Cleanup(srv.Close)
+	code, out, errOut := runCLI(t, "operator", "raft", "list-peers", "-address", srv.URL)
+	for _, want := range []string{"No servers: fs-3 has not joined a cluster yet", "server.bootstrap_expect", "server.retry_join",
+		"'foreshape status' on it says"} {
+		if code != ExitOK || !strings.Contains(out, want) {
+			t.Errorf("exit %d (%s), output lacks %q:\n%s", code, errOut, want, out)
+		}
+	}
+	if strings.Contains(out, "Name") || strings.Count(out, "\n") != 1 {
+		t.Errorf("output is not the one line:\n%s", out)
+	}
+	code, out, _ = runCLI(t, "operator", "raft", "list-peers", "-address", srv.URL, "-json")
+	var rc api.RaftConfiguration
+	if code != ExitOK || json.Unmarshal([]byte(out), &rc) != nil || rc.AnsweredBy != "fs-3" || rc.Servers == nil || len(rc.Servers) != 0 {
+		t.Errorf("-json: exit %d, %q", code, out)
+	}
+}
