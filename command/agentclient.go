@@ -250,7 +250,9 @@ func (m *Meta) table() *tabwriter.Writer {
 // apiError prints an error from the agent's API, with what to do about
 // it where that is clear, and returns ExitInvalid.
 func (m *Meta) apiError(err error) int {
-	msg := fmt.Sprintf("error: %v", err)
+	// The error may quote what the agent was sent or holds (a job name,
+	// a reason), or be another server's page: its newlines stay.
+	msg := "error: " + printable(err.Error(), "\n")
 	if hint := apiErrorHint(err); hint != "" {
 		msg += "\n" + hint
 	}

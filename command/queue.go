@@ -167,7 +167,7 @@ func renderQueue(q api.Queue) string {
 	w := newTable(&b)
 	fmt.Fprintln(w, "ID\tState\tResource\tSource\tTarget\tPriority\tScore\tEstimate\tReason")
 	for _, r := range q.Requests {
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%d\t%.2f\t%s\t%s\n", r.ID, r.State, r.Resource, r.Source, r.Target,
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%d\t%.2f\t%s\t%s\n", cell(r.ID), cell(r.State), cell(r.Resource), cell(r.Source), cell(r.Target),
 			r.Priority, r.Score, seconds(r.EstimatedDurationS), oneLine(r.Reason))
 	}
 	w.Flush()
@@ -177,8 +177,6 @@ func renderQueue(q api.Queue) string {
 func seconds(s float64) string {
 	return (time.Duration(s * float64(time.Second))).Round(time.Second).String()
 }
-
-func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
 
 func formatTime(t *time.Time) string {
 	if t == nil {
@@ -235,11 +233,11 @@ func (c *QueueShowCommand) Run(args []string) int {
 
 func (m *Meta) printRequest(r api.MigrationRequest) {
 	w := m.table()
-	fmt.Fprintf(w, "ID\t%s\n", r.ID)
-	fmt.Fprintf(w, "Resource\t%s\n", r.Resource)
-	fmt.Fprintf(w, "Source\t%s\n", r.Source)
-	fmt.Fprintf(w, "Target\t%s\n", r.Target)
-	fmt.Fprintf(w, "State\t%s\n", r.State)
+	fmt.Fprintf(w, "ID\t%s\n", cell(r.ID))
+	fmt.Fprintf(w, "Resource\t%s\n", cell(r.Resource))
+	fmt.Fprintf(w, "Source\t%s\n", cell(r.Source))
+	fmt.Fprintf(w, "Target\t%s\n", cell(r.Target))
+	fmt.Fprintf(w, "State\t%s\n", cell(r.State))
 	fmt.Fprintf(w, "Reason\t%s\n", oneLine(r.Reason))
 	fmt.Fprintf(w, "Priority\t%d\n", r.Priority)
 	fmt.Fprintf(w, "Score\t%.2f\n", r.Score)
@@ -490,7 +488,8 @@ func (c *QueuePauseCommand) Run(args []string) int {
 
 // requestLine is one request as a line of `queue watch` output.
 func requestLine(r api.MigrationRequest) string {
-	line := fmt.Sprintf("%s %s %s %s -> %s priority %d score %.2f", r.ID, r.State, r.Resource, r.Source, r.Target, r.Priority, r.Score)
+	line := fmt.Sprintf("%s %s %s %s -> %s priority %d score %.2f", cell(r.ID), cell(r.State), cell(r.Resource), cell(r.Source), cell(r.Target),
+		r.Priority, r.Score)
 	if r.Reason != "" {
 		line += ": " + oneLine(r.Reason)
 	}

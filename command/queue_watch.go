@@ -100,7 +100,7 @@ func (c *QueueWatchCommand) Run(args []string) int {
 			if errors.As(err, &se) && se.Code/100 == 4 {
 				return c.apiError(err)
 			}
-			fmt.Fprintf(c.Err, "%s error: %v (trying again in %s)\n", clock(), err, *retry)
+			fmt.Fprintf(c.Err, "%s error: %s (trying again in %s)\n", clock(), cell(err.Error()), *retry)
 			// The agent may come back with a lower index (restarted, or
 			// another agent at the address): asked for a change past the
 			// old one, it would say nothing for its whole wait (5
@@ -178,7 +178,7 @@ func (c *QueueWatchCommand) printChanges(q api.Queue, seen map[string]api.Migrat
 	}
 	sort.Strings(gone)
 	for _, id := range gone {
-		fmt.Fprintf(c.Out, "%s %s no longer listed\n", now, id)
+		fmt.Fprintf(c.Out, "%s %s no longer listed\n", now, cell(id))
 	}
 }
 

@@ -98,18 +98,19 @@ func (c *ReservationsCommand) Run(args []string) int {
 	w := c.table()
 	fmt.Fprintln(w, "ID\tRequest\tPolicy\tLocality\tCPU\tMemory\tIOPS\tFrom\tUntil\tJob\tState")
 	for _, r := range rs {
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%d\t%.4g\t%s\t%s\t%s\t%s\n", r.ID, dash(r.Request), r.Policy, r.Locality,
-			r.CPU, r.Memory, r.IOPS, r.From.UTC().Format(time.RFC3339), r.Until.UTC().Format(time.RFC3339), dash(r.Job), r.State)
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%d\t%.4g\t%s\t%s\t%s\t%s\n", cell(r.ID), dash(r.Request), cell(r.Policy), cell(r.Locality),
+			r.CPU, r.Memory, r.IOPS, r.From.UTC().Format(time.RFC3339), r.Until.UTC().Format(time.RFC3339), dash(r.Job), cell(r.State))
 	}
 	w.Flush()
 	return ExitOK
 }
 
+// dash is a table cell of text from outside the CLI, "-" when empty.
 func dash(s string) string {
 	if s == "" {
 		return "-"
 	}
-	return s
+	return cell(s)
 }
 
 func nonNilList[T any](s []T) []T {
@@ -224,7 +225,7 @@ func (c *DecisionsCommand) Run(args []string) int {
 	w := c.table()
 	fmt.Fprintln(w, "Time\tPolicy\tKind\tLocality\tRequest\tReason")
 	for _, d := range ds {
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", d.Time.UTC().Format(time.RFC3339), dash(d.Policy), d.Kind, dash(d.Locality),
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", d.Time.UTC().Format(time.RFC3339), dash(d.Policy), cell(d.Kind), dash(d.Locality),
 			dash(d.Request), oneLine(d.Reason))
 	}
 	w.Flush()
@@ -301,7 +302,7 @@ func noteLocality(ctx context.Context, w io.Writer, client *api.Client, filter, 
 	}
 	has := "it knows none"
 	if len(known) > 0 {
-		has = "the localities it knows: " + strings.Join(known, ", ")
+		has = "the localities it knows: " + cell(strings.Join(known, ", "))
 	}
 	fmt.Fprintf(w, "note: no policy or %s of the agent is in locality %q (%s); %s.\n", what, filter, describeLocality(filter), has)
 }
