@@ -29,7 +29,7 @@ const notLeaderHeader = "X-Foreshape-Not-Leader"
 // knownLeaderHeader says, on a read a server answers from its own copy of
 // the replicated state, whether it knows a leader ("true"/"false"): one
 // that knows none may be behind, and the CLI warns of it.
-const knownLeaderHeader = "X-Foreshape-Known-Leader"
+const knownLeaderHeader = api.KnownLeaderHeader
 
 // raftIndexHeader carries, on the leader's answer to a request another
 // server forwarded, how far the leader's state had applied the log when it

@@ -225,6 +225,21 @@ func (c *clientFlags) client() *api.Client {
 	return cl
 }
 
+// warnNoLeader warns on stderr that the agent answered a read from its own
+// copy of the state while it knew no leader (api.QueryMeta.NoLeader): the
+// answer may be out of date. Standard output and the exit code are the
+// same either way.
+func (m *Meta) warnNoLeader(cf *clientFlags, qm api.QueryMeta) {
+	if qm.NoLeader {
+		m.UI.Warn(noLeaderWarning(cf))
+	}
+}
+
+func noLeaderWarning(cf *clientFlags) string {
+	return fmt.Sprintf("warning: the agent at %s knows no leader: this answer is its own copy of the state, which may be out of date; 'foreshape status' on it says why",
+		withDefaultPort(cf.address))
+}
+
 // failingTransport fails every request with err: the client flags could
 // not be used.
 type failingTransport struct{ err error }

@@ -106,10 +106,11 @@ func (c *QueueListCommand) Run(args []string) int {
 	if err := api.CheckLocality(*locality); err != nil {
 		return c.UsageError("queue list", "-"+err.Error())
 	}
-	q, err := cf.client().Queue(c.Ctx, opts)
+	q, qm, err := cf.client().QueueWithMeta(c.Ctx, opts)
 	if err != nil {
 		return c.apiError(err)
 	}
+	defer c.warnNoLeader(&cf, qm)
 	if cf.json {
 		return c.printJSON(q)
 	}
@@ -220,10 +221,11 @@ func (c *QueueShowCommand) Run(args []string) int {
 	if !ok {
 		return code
 	}
-	r, err := cf.client().Request(c.Ctx, id)
+	r, qm, err := cf.client().RequestWithMeta(c.Ctx, id)
 	if err != nil {
 		return c.apiError(err)
 	}
+	defer c.warnNoLeader(&cf, qm)
 	if cf.json {
 		return c.printJSON(r)
 	}

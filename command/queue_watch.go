@@ -87,11 +87,11 @@ func (c *QueueWatchCommand) Run(args []string) int {
 	redraw := !cf.json && terminal(c.Out)
 	client := cf.client()
 	var seen map[string]api.MigrationRequest
-	var paused bool
+	var paused, noLeader bool
 	var lastJSON []byte
 	var shown uint64 // the index of the last answer shown
 	for {
-		q, err := client.Queue(c.Ctx, &opts)
+		q, qm, err := client.QueueWithMeta(c.Ctx, &opts)
 		if c.Ctx.Err() != nil {
 			return ExitOK
 		}
@@ -112,7 +112,7 @@ func (c *QueueWatchCommand) Run(args []string) int {
 			}
 			continue
 		}
-		if seen != nil && opts.WaitIndex != 0 && q.Index == opts.WaitIndex {
+		if seen != nil && opts.WaitIndex != 0 && q.Index == opts.WaitIndex && qm.NoLeader == noLeader {
 			continue // the wait ended without a change
 		}
 		if seen != nil && q.Index < shown {
@@ -131,7 +131,14 @@ func (c *QueueWatchCommand) Run(args []string) int {
 		default:
 			c.printChanges(q, seen, paused)
 		}
-		paused, shown = q.Paused, q.Index
+		switch {
+		case qm.NoLeader && (redraw || !noLeader):
+			// Once, or after each redraw, which clears the screen.
+			c.UI.Warn(clock() + " " + noLeaderWarning(&cf))
+		case !qm.NoLeader && noLeader:
+			fmt.Fprintf(c.Err, "%s the agent at %s knows a leader again\n", clock(), withDefaultPort(cf.address))
+		}
+		paused, shown, noLeader = q.Paused, q.Index, qm.NoLeader
 		if seen == nil {
 			seen = map[string]api.MigrationRequest{}
 		}

@@ -75,10 +75,11 @@ func (c *ReservationsCommand) Run(args []string) int {
 	if o.State != "" && !slices.Contains(api.ReservationStates, o.State) {
 		return c.UsageError("reservations", fmt.Sprintf("-state: %q is not one of %s", o.State, strings.Join(api.ReservationStates, ", ")))
 	}
-	rs, err := cf.client().Reservations(c.Ctx, &o)
+	rs, qm, err := cf.client().ReservationsWithMeta(c.Ctx, &o)
 	if err != nil {
 		return c.apiError(err)
 	}
+	defer c.warnNoLeader(&cf, qm)
 	if cf.json {
 		return c.printJSON(api.Reservations{Reservations: nonNilList(rs)})
 	}
@@ -202,10 +203,11 @@ func (c *DecisionsCommand) Run(args []string) int {
 			return c.UsageError("decisions", fmt.Sprintf("-since: %q is neither an RFC 3339 time nor a positive duration", *since))
 		}
 	}
-	ds, err := cf.client().Decisions(c.Ctx, f)
+	ds, qm, err := cf.client().DecisionsWithMeta(c.Ctx, f)
 	if err != nil {
 		return c.apiError(err)
 	}
+	defer c.warnNoLeader(&cf, qm)
 	if cf.json {
 		return c.printJSON(api.Decisions{Decisions: nonNilList(ds)})
 	}

@@ -20,6 +20,24 @@ const DefaultAddress = "http://127.0.0.1:7575"
 // blocking query gets its wait on top of it, or of HTTP's own Timeout.
 const DefaultTimeout = 30 * time.Second
 
+// KnownLeaderHeader is set on a read (the queue, a request, reservations,
+// decisions) a server answers from its own copy of the replicated state:
+// "true", or "false" while it knows no leader, when that copy may be
+// behind. Nomad's X-Nomad-KnownLeader says the same.
+const KnownLeaderHeader = "X-Foreshape-Known-Leader"
+
+// QueryMeta is what the headers of a read's answer say about it.
+type QueryMeta struct {
+	// NoLeader is set when the server answered from its own copy of the
+	// state knowing no leader (KnownLeaderHeader "false"): the answer may
+	// be out of date. An answer without the header leaves it false.
+	NoLeader bool
+}
+
+func queryMeta(h http.Header) QueryMeta {
+	return QueryMeta{NoLeader: h.Get(KnownLeaderHeader) == "false"}
+}
+
 // Client calls an agent's HTTP API.
 type Client struct {
 	// Address is the agent's base URL; "127.0.0.1:7575" gets http://.
@@ -217,6 +235,12 @@ type QueueOptions struct {
 // Queue calls GET /v1/queue. The answer's Index is the act state's index,
 // to pass as the next call's WaitIndex.
 func (c *Client) Queue(ctx context.Context, o *QueueOptions) (Queue, error) {
+	q, _, err := c.QueueWithMeta(ctx, o)
+	return q, err
+}
+
+// QueueWithMeta is Queue with what the answer's headers say of it.
+func (c *Client) QueueWithMeta(ctx context.Context, o *QueueOptions) (Queue, QueryMeta, error) {
 	q := url.Values{}
 	if o != nil {
 		for _, s := range o.States {
@@ -242,10 +266,11 @@ func (c *Client) Queue(ctx context.Context, o *QueueOptions) (Queue, error) {
 	}
 	var out Queue
 	h, err := cl.do(ctx, http.MethodGet, "/v1/queue", q, nil, &out)
-	if err == nil {
-		out.Index, _ = strconv.ParseUint(h.Get(IndexHeader), 10, 64)
+	if err != nil {
+		return out, QueryMeta{}, err
 	}
-	return out, err
+	out.Index, _ = strconv.ParseUint(h.Get(IndexHeader), 10, 64)
+	return out, queryMeta(h), nil
 }
 
 // forWait returns c with an HTTP client whose Timeout leaves room for an
@@ -268,8 +293,18 @@ func (c *Client) forWait(wait time.Duration) *Client {
 
 // Request calls GET /v1/queue/ID.
 func (c *Client) Request(ctx context.Context, id string) (MigrationRequest, error) {
+	mr, _, err := c.RequestWithMeta(ctx, id)
+	return mr, err
+}
+
+// RequestWithMeta is Request with what the answer's headers say of it.
+func (c *Client) RequestWithMeta(ctx context.Context, id string) (MigrationRequest, QueryMeta, error) {
 	var mr MigrationRequest
-	return mr, c.get(ctx, "/v1/queue/"+url.PathEscape(id), nil, &mr)
+	h, err := c.do(ctx, http.MethodGet, "/v1/queue/"+url.PathEscape(id), nil, nil, &mr)
+	if err != nil {
+		return mr, QueryMeta{}, err
+	}
+	return mr, queryMeta(h), nil
 }
 
 // Submit calls POST /v1/queue and returns the new request's id.
@@ -308,6 +343,13 @@ type ReservationOptions struct {
 
 // Reservations calls GET /v1/reservations.
 func (c *Client) Reservations(ctx context.Context, o *ReservationOptions) ([]Reservation, error) {
+	rs, _, err := c.ReservationsWithMeta(ctx, o)
+	return rs, err
+}
+
+// ReservationsWithMeta is Reservations with what the answer's headers say
+// of it.
+func (c *Client) ReservationsWithMeta(ctx context.Context, o *ReservationOptions) ([]Reservation, QueryMeta, error) {
 	q := url.Values{}
 	if o != nil {
 		for k, v := range map[string]string{"policy": o.Policy, "locality": o.Locality, "state": o.State, "request": o.Request} {
@@ -317,11 +359,22 @@ func (c *Client) Reservations(ctx context.Context, o *ReservationOptions) ([]Res
 		}
 	}
 	var out Reservations
-	return out.Reservations, c.get(ctx, "/v1/reservations", q, &out)
+	h, err := c.do(ctx, http.MethodGet, "/v1/reservations", q, nil, &out)
+	if err != nil {
+		return nil, QueryMeta{}, err
+	}
+	return out.Reservations, queryMeta(h), nil
 }
 
 // Decisions calls GET /v1/decisions with f's filters.
 func (c *Client) Decisions(ctx context.Context, f DecisionFilter) ([]Decision, error) {
+	ds, _, err := c.DecisionsWithMeta(ctx, f)
+	return ds, err
+}
+
+// DecisionsWithMeta is Decisions with what the answer's headers say of
+// it.
+func (c *Client) DecisionsWithMeta(ctx context.Context, f DecisionFilter) ([]Decision, QueryMeta, error) {
 	q := url.Values{}
 	for k, v := range map[string]string{"policy": f.Policy, "locality": f.Locality, "kind": f.Kind, "request": f.Request} {
 		if v != "" {
@@ -335,5 +388,9 @@ func (c *Client) Decisions(ctx context.Context, f DecisionFilter) ([]Decision, e
 		q.Set("limit", strconv.Itoa(f.Limit))
 	}
 	var out Decisions
-	return out.Decisions, c.get(ctx, "/v1/decisions", q, &out)
+	h, err := c.do(ctx, http.MethodGet, "/v1/decisions", q, nil, &out)
+	if err != nil {
+		return nil, QueryMeta{}, err
+	}
+	return out.Decisions, queryMeta(h), nil
 }

@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -104,5 +105,56 @@ func TestAnswerErrorsNameTheURL(t *testing.T) {
 	_, err = c.Health(context.Background())
 	if want := `Get "` + srv.URL + `/v1/health": decoding the answer: invalid character '<'`; !errors.As(err, &ue) || !strings.Contains(fmt.Sprint(err), want) {
 		t.Errorf("an answer not JSON: %v; want a *url.Error with %q", err, want)
+	}
+}
+
+// TestQueryMetaSaysNoLeader: X-Foreshape-Known-Leader: false on a read is
+// NoLeader in its QueryMeta; true, or no header (a client agent's answer,
+// an older agent's), is not.
+func TestQueryMetaSaysNoLeader(t *testing.T) {
+	act := apitest.New()
+	ctx := context.Background()
+	s, err := api.NewServer(nopBackend{}, api.Options{Act: act})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var header atomic.Value
+	header.Store("")
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if h := header.Load().(string); h != "" {
+			w.Header().Set(api.KnownLeaderHeader, h)
+		}
+		s.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	c := &api.Client{Address: srv.URL}
+	id, err := c.Submit(ctx, api.Submission{Allocation: "a1", Target: "dc2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reads := map[string]func() (api.QueryMeta, error){
+		"queue": func() (api.QueryMeta, error) { _, m, err := c.QueueWithMeta(ctx, nil); return m, err },
+		"blocking queue": func() (api.QueryMeta, error) {
+			_, m, err := c.QueueWithMeta(ctx, &api.QueueOptions{WaitIndex: 1, WaitTime: time.Millisecond})
+			return m, err
+		},
+		"request": func() (api.QueryMeta, error) { _, m, err := c.RequestWithMeta(ctx, id); return m, err },
+		"reservations": func() (api.QueryMeta, error) {
+			_, m, err := c.ReservationsWithMeta(ctx, nil)
+			return m, err
+		},
+		"decisions": func() (api.QueryMeta, error) {
+			_, m, err := c.DecisionsWithMeta(ctx, api.DecisionFilter{})
+			return m, err
+		},
+	}
+	for _, h := range []string{"false", "true", ""} {
+		header.Store(h)
+		for name, read := range reads {
+			m, err := read()
+			if err != nil || m.NoLeader != (h == "false") {
+				t.Errorf("%s with %s %q: NoLeader %v, %v", name, api.KnownLeaderHeader, h, m.NoLeader, err)
+			}
+		}
 	}
 }
