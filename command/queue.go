@@ -56,9 +56,11 @@ func (c *QueueListCommand) Help() string {
 	return strings.TrimSpace(`
 Usage: foreshape queue list [options]
 
-  Lists the migration requests the agent knows, in the order it runs them
-  (highest score first): what moves, from which locality to which, its
-  state, priority, score, estimated duration and why it exists or waits.
+  Lists the migration requests the agent knows, in the order it runs them:
+  running requests first, then queued ones by score, highest first, then
+  finished ones, newest first. For each: what moves, from which locality
+  to which, its state, priority, score, estimated duration and why it
+  exists or waits.
   A request submitted since the leader's last act pass has score 0.00
   until the next pass scores it.
   A request that finished stays listed at least queue.keep_finished

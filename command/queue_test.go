@@ -550,3 +550,17 @@ func TestQueueSubmitNomadRefused(t *testing.T) {
 		t.Errorf("queued %+v", q.Requests)
 	}
 }
+
+// TestQueueListHelpSaysTheOrder: queue list -help gives the order the
+// agent lists requests in (agent's sortQueue, TestQueueOrder,
+// docs/api.md): running first, then queued by score, then finished,
+// newest first. It said "(highest score first)", which a running request
+// of a lower score, listed first, contradicted.
+func TestQueueListHelpSaysTheOrder(t *testing.T) {
+	code, out, _ := runCLI(t, "queue", "list", "-help")
+	help := strings.Join(strings.Fields(out), " ")
+	if code != ExitOK || !strings.Contains(help, "in the order it runs them: running requests first, then queued ones by score, highest first, then finished ones, newest first.") ||
+		strings.Contains(help, "(highest score first)") {
+		t.Errorf("exit %d, help:\n%s", code, out)
+	}
+}
