@@ -68,13 +68,18 @@ func (a *Agent) forwardWrites(next http.Handler) http.Handler {
 			// Every server answers these from its own copy of the state;
 			// without a leader that copy may be behind, and the header
 			// says so (the CLI warns), as Nomad's X-Nomad-KnownLeader.
-			addr, _ := a.node.LeaderAddress()
-			w.Header().Set(knownLeaderHeader, strconv.FormatBool(addr != ""))
-			next.ServeHTTP(w, r)
+			// Set as the answer starts: a blocking query's answer says
+			// what the server knew when it answered, not when asked.
+			next.ServeHTTP(&startWriter{ResponseWriter: w, start: func(h http.Header) {
+				addr, _ := a.node.LeaderAddress()
+				h.Set(knownLeaderHeader, strconv.FormatBool(addr != ""))
+			}}, r)
 			return
 		case a.node.IsLeader():
 			if r.Header.Get(forwardedHeader) != "" {
-				w = &indexWriter{ResponseWriter: w, index: a.fsm.AppliedIndex}
+				w = &startWriter{ResponseWriter: w, start: func(h http.Header) {
+					h.Set(raftIndexHeader, strconv.FormatUint(a.fsm.AppliedIndex(), 10))
+				}}
 			}
 			next.ServeHTTP(w, r)
 			return
@@ -100,28 +105,31 @@ func leaderCyclePath(path string) bool {
 		path == "/v1/hotspots" || path == "/v1/anomalies"
 }
 
-// indexWriter sets raftIndexHeader on the answer to the index its state
-// has applied when the answer starts.
-type indexWriter struct {
+// startWriter calls start with the answer's headers as the answer
+// starts (its status line), so they say what held then.
+type startWriter struct {
 	http.ResponseWriter
-	index   func() uint64
+	start   func(http.Header)
 	started bool
 }
 
-func (w *indexWriter) WriteHeader(code int) {
+func (w *startWriter) WriteHeader(code int) {
 	if !w.started {
 		w.started = true
-		w.Header().Set(raftIndexHeader, strconv.FormatUint(w.index(), 10))
+		w.start(w.Header())
 	}
 	w.ResponseWriter.WriteHeader(code)
 }
 
-func (w *indexWriter) Write(p []byte) (int, error) {
+func (w *startWriter) Write(p []byte) (int, error) {
 	if !w.started {
 		w.WriteHeader(http.StatusOK)
 	}
 	return w.ResponseWriter.Write(p)
 }
+
+// Unwrap lets http.ResponseController reach the connection's writer.
+func (w *startWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // proxyTo returns a reverse proxy to the agent API at addr that marks
 // what it forwards as forwarded by name. With applied (a server's state's

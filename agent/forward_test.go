@@ -75,6 +75,29 @@ func TestFollowerAnswersAfterItsWritesAndWithoutALeader(t *testing.T) {
 		fs, err := fapi.Forecasts(ctx)
 		return err == nil && len(fs) > 0
 	})
+	// A blocking query asked while there is a leader and answered after
+	// there is none says so: the header is set as the answer starts.
+	type answer struct {
+		known string
+		at    time.Time
+		err   error
+	}
+	blocked := make(chan answer, 1)
+	go func() {
+		resp, err := http.Get(fapi.Address + "/v1/queue")
+		if err != nil {
+			blocked <- answer{err: err}
+			return
+		}
+		resp.Body.Close()
+		resp, err = http.Get(fmt.Sprintf("%s/v1/queue?index=%s&wait=20s", fapi.Address, resp.Header.Get("X-Foreshape-Index")))
+		if err != nil {
+			blocked <- answer{err: err}
+			return
+		}
+		resp.Body.Close()
+		blocked <- answer{known: resp.Header.Get(knownLeaderHeader), at: time.Now()}
+	}()
 	other := 3 - l - f
 	tc.servers[l].stop()
 	tc.servers[other].stop()
@@ -86,6 +109,7 @@ func TestFollowerAnswersAfterItsWritesAndWithoutALeader(t *testing.T) {
 		st, err := fapi.Status(ctx)
 		return err == nil && st.Leader == "" && !st.IsLeader && strings.Contains(st.NoLeader, "a leader needs 2 of the 3 voters")
 	})
+	noLeader := time.Now()
 	// Then what comes from the leader's last cycle answers 503, every
 	// call at once (a follower's failed read of the leader's cycle is kept
 	// a second).
@@ -125,6 +149,14 @@ func TestFollowerAnswersAfterItsWritesAndWithoutALeader(t *testing.T) {
 	}
 	if got := knownLeader(); got != "false" {
 		t.Errorf("the follower's queue without a leader: %s %q; want false", knownLeaderHeader, got)
+	}
+	switch b := <-blocked; {
+	case b.err != nil:
+		t.Errorf("the blocking query: %v", b.err)
+	case b.at.Before(noLeader):
+		t.Logf("the blocking query was answered before the leader was lost (%s): not checked", noLeader.Sub(b.at))
+	case b.known != "false":
+		t.Errorf("a blocking query answered without a leader: %s %q; want false", knownLeaderHeader, b.known)
 	}
 }
 
