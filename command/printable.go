@@ -12,11 +12,16 @@ import (
 // name, an error) as Go escapes, as strconv.Quote does: ESC as \x1b, C1's
 // CSI as \u009b, a newline as \n, an invalid UTF-8 byte as \xff. Printed
 // raw they would move the cursor, clear, recolour or retitle the
-// operator's terminal. Other Unicode is left alone, and so are the
-// control characters in keep (the newlines of a multi-line error).
+// operator's terminal. Unicode's bidirectional controls (U+202E and its
+// kind) are escaped too: they reorder what the terminal shows, so that a
+// reason can read as something it does not say. Other Unicode is left
+// alone, and so are the control characters in keep (the newlines of a
+// multi-line error).
 func printable(s, keep string) string {
-	if !strings.ContainsFunc(s, func(r rune) bool { return unicode.IsControl(r) && !strings.ContainsRune(keep, r) }) &&
-		utf8.ValidString(s) {
+	escape := func(r rune) bool {
+		return (unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r)) && !strings.ContainsRune(keep, r)
+	}
+	if !strings.ContainsFunc(s, escape) && utf8.ValidString(s) {
 		return s
 	}
 	var b strings.Builder
@@ -26,7 +31,7 @@ func printable(s, keep string) string {
 		case r == utf8.RuneError && n == 1:
 			q := strconv.Quote(s[i : i+1]) // "\xff"
 			b.WriteString(q[1 : len(q)-1])
-		case unicode.IsControl(r) && !strings.ContainsRune(keep, r):
+		case escape(r):
 			q := strconv.QuoteRune(r) // '\x1b'
 			b.WriteString(q[1 : len(q)-1])
 		default:

@@ -23,6 +23,7 @@ func TestPrintable(t *testing.T) {
 		{"nul \x00 del \x7f bad \xff", "", `nul \x00 del \x7f bad \xff`},
 		{"tab\tnew\nline\r", "", `tab\tnew\nline\r`},
 		{"two\nlines\r", "\n", "two\nlines\\r"},
+		{"cancel \u202egnp.exe\u202c, \u2066isolate\u2069 \u200f", "", `cancel \u202egnp.exe\u202c, \u2066isolate\u2069 \u200f`},
 	} {
 		if got := printable(tc.in, tc.keep); got != tc.want {
 			t.Errorf("printable(%q, %q) = %q, want %q", tc.in, tc.keep, got, tc.want)
