@@ -221,7 +221,12 @@ func (c *clientFlags) client() *api.Client {
 		cl.HTTP = &http.Client{Transport: failingTransport{err}}
 		return cl
 	}
-	cl.HTTP = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: tc}}
+	// Go's default transport with these TLS settings: its proxy from the
+	// environment, HTTP/2, and its dial and handshake bounds, which hold
+	// under a blocking query's longer timeout too.
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = tc
+	cl.HTTP = &http.Client{Timeout: 30 * time.Second, Transport: tr}
 	return cl
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"encoding/pem"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -221,6 +222,28 @@ func TestClientTLSFlagErrors(t *testing.T) {
 		if code != ExitInvalid || !strings.Contains(errOut, tc.want) {
 			t.Errorf("%v: exit %d, %q; want 1 and %q", tc.args, code, errOut, tc.want)
 		}
+	}
+}
+
+// The TLS flags' client is Go's default transport with their settings: a
+// bare transport had no proxy from the environment, no HTTP/2 and no dial
+// or handshake bound, so an agent that accepted a connection and never
+// completed the handshake held a queue watch for its whole wait.
+func TestTLSClientKeepsTheDefaultTransport(t *testing.T) {
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	srv := httptest.NewTLSServer(http.NotFoundHandler())
+	t.Cleanup(srv.Close)
+	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cf := &clientFlags{address: srv.URL, caCert: ca}
+	tr, ok := cf.client().HTTP.Transport.(*http.Transport)
+	if !ok {
+		t.Fatalf("transport %T", cf.client().HTTP.Transport)
+	}
+	if tr.Proxy == nil || tr.DialContext == nil || tr.TLSHandshakeTimeout <= 0 || !tr.ForceAttemptHTTP2 || tr.TLSClientConfig == nil || tr.TLSClientConfig.RootCAs == nil {
+		t.Errorf("TLS transport: proxy %v, dial %v, handshake %s, HTTP/2 %v, CA set %v; want the default's with -ca-cert",
+			tr.Proxy != nil, tr.DialContext != nil, tr.TLSHandshakeTimeout, tr.ForceAttemptHTTP2, tr.TLSClientConfig != nil && tr.TLSClientConfig.RootCAs != nil)
 	}
 }
 
