@@ -213,6 +213,9 @@ func TestLoadErrors(t *testing.T) {
 		{"docker with an empty image", "reserve {\n  driver = \"docker\"\n  config = { image = \"\" }\n}", "Invalid reserve.config", 3},
 		{"exec with a blank command", "reserve {\n  driver = \"exec\"\n  config = { command = \" \" }\n}", "Invalid reserve.config", 3},
 		{"docker without image", "reserve {\n  config = { command = \"x\" }\n}", "Invalid reserve.config", 2},
+		// An empty config set in a file is pointed at, though the driver is
+		// the default's.
+		{"docker with an empty config", "reserve {\n  config = {}\n}", "Missing reserve.config", 2},
 		{"syntax", "nomad {\n  address = \n}", "Invalid expression", 2},
 		// Rules that span fields, found by Validate on the merged result.
 		{"bootstrap without server", "server {\n  enabled = false\n  bootstrap_expect = 1\n}", "Invalid server.bootstrap_expect", 3},

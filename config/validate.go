@@ -222,7 +222,9 @@ func (c *Config) Validate() hcl.Diagnostics {
 	}
 	switch r := c.Reserve; {
 	case len(r.Config) == 0:
-		missing("reserve.driver", "reserve.config", "The placeholder task of driver %q needs a config: for raw_exec, config = { command = \"/bin/sleep\", args = [\"infinity\"] }.", r.Driver)
+		// Pointed at the driver a file set (another driver drops the
+		// config before it), else at the empty config a file set.
+		missing("reserve.driver,reserve.config", "reserve.config", "The placeholder task of driver %q needs a config: for docker, config = { image = %q }; for raw_exec, config = { command = \"/bin/sleep\", args = [\"infinity\"] }.", r.Driver, DefaultPauseImage)
 	case r.Driver == "docker" && blank(r.Config["image"]):
 		invalidAt("reserve.config,reserve.driver", "reserve.config", "A docker placeholder needs an image, such as %q.", DefaultPauseImage)
 	case (r.Driver == "raw_exec" || r.Driver == "exec") && blank(r.Config["command"]):
