@@ -216,6 +216,11 @@ func TestLoadErrors(t *testing.T) {
 		// An empty config set in a file is pointed at, though the driver is
 		// the default's.
 		{"docker with an empty config", "reserve {\n  config = {}\n}", "Missing reserve.config", 2},
+		// The driver reads a string: a number, list or object is no
+		// image or command its placeholder could run.
+		{"docker image a number", "reserve {\n  config = { image = 5 }\n}", "Invalid reserve.config", 2},
+		{"raw_exec command a list", "reserve {\n  driver = \"raw_exec\"\n  config = { command = [\"/bin/sleep\"] }\n}", "Invalid reserve.config", 3},
+		{"exec command an object", "reserve {\n  driver = \"exec\"\n  config = { command = { path = \"/bin/sleep\" } }\n}", "Invalid reserve.config", 3},
 		{"syntax", "nomad {\n  address = \n}", "Invalid expression", 2},
 		// Rules that span fields, found by Validate on the merged result.
 		{"bootstrap without server", "server {\n  enabled = false\n  bootstrap_expect = 1\n}", "Invalid server.bootstrap_expect", 3},

@@ -220,11 +220,32 @@ func (c *Config) Validate() hcl.Diagnostics {
 		s, ok := v.(string)
 		return v == nil || ok && strings.TrimSpace(s) == ""
 	}
+	// notString says what a config value the driver reads as a string is
+	// instead ("a number"), or "" for a string: the task's driver decodes
+	// its config on the Nomad client, so a list or object would fail
+	// every placeholder there, and a number would name image "5".
+	notString := func(v any) string {
+		switch v.(type) {
+		case string, nil:
+			return ""
+		case bool:
+			return "a bool"
+		case float64:
+			return "a number"
+		case []any:
+			return "a list"
+		}
+		return "an object"
+	}
 	switch r := c.Reserve; {
 	case len(r.Config) == 0:
 		// Pointed at the driver a file set (another driver drops the
 		// config before it), else at the empty config a file set.
 		missing("reserve.driver,reserve.config", "reserve.config", "The placeholder task of driver %q needs a config: for docker, config = { image = %q }; for raw_exec, config = { command = \"/bin/sleep\", args = [\"infinity\"] }.", r.Driver, DefaultPauseImage)
+	case r.Driver == "docker" && notString(r.Config["image"]) != "":
+		invalidAt("reserve.config,reserve.driver", "reserve.config", "A docker placeholder's image is a string, such as %q, not %s.", DefaultPauseImage, notString(r.Config["image"]))
+	case (r.Driver == "raw_exec" || r.Driver == "exec") && notString(r.Config["command"]) != "":
+		invalidAt("reserve.config,reserve.driver", "reserve.config", "A %s placeholder's command is a string, such as \"/bin/sleep\" (with args [\"infinity\"]), not %s.", r.Driver, notString(r.Config["command"]))
 	case r.Driver == "docker" && blank(r.Config["image"]):
 		invalidAt("reserve.config,reserve.driver", "reserve.config", "A docker placeholder needs an image, such as %q.", DefaultPauseImage)
 	case (r.Driver == "raw_exec" || r.Driver == "exec") && blank(r.Config["command"]):
