@@ -426,8 +426,16 @@ func (x *actor) Decisions(_ context.Context, f api.DecisionFilter) ([]api.Decisi
 }
 
 // WaitIndex implements api.ActBackend: it polls the act state's index
-// until it passes index or ctx ends.
+// until it passes index or ctx ends. An index past the last entry of this
+// server's Raft log is none of this state's (a client that held it from
+// an agent since restarted from nothing, or another agent at the same
+// address): it is answered at once, so the client sees the index go back
+// and follows it, rather than waits its whole wait for a change it would
+// not be shown.
 func (x *actor) WaitIndex(ctx context.Context, index uint64) (uint64, error) {
+	if index > x.a.node.LastIndex() {
+		return x.a.fsm.ActModified(), nil
+	}
 	t := time.NewTicker(100 * time.Millisecond)
 	defer t.Stop()
 	for {

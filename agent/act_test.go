@@ -333,3 +333,31 @@ func TestQueueOrder(t *testing.T) {
 		t.Errorf("order %v; want %v", got, want)
 	}
 }
+
+// A blocking query for an index past this server's Raft log (one a client
+// held from an agent since restarted from nothing) is answered at once
+// with the state's index, lower than the one asked for, so the client
+// follows it; it waited its whole wait, and queue watch showed nothing of
+// the new agent's queue for five minutes. An index it holds still blocks.
+func TestBlockingQueryPastTheLogAnswersAtOnce(t *testing.T) {
+	a, _, c := startDevAgent(t, 1, Options{})
+	ctx := context.Background()
+	eventually(t, 30*time.Second, "the agent leads", func() bool {
+		st, err := c.Status(ctx)
+		return err == nil && st.IsLeader
+	})
+	q, err := c.Queue(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	began := time.Now()
+	got, err := c.Queue(ctx, &api.QueueOptions{WaitIndex: a.node.LastIndex() + 1000, WaitTime: 20 * time.Second})
+	if took := time.Since(began); err != nil || took > 5*time.Second || got.Index > q.Index+1000 {
+		t.Errorf("an index past the log: index %d after %s, %v; want the state's (%d) at once", got.Index, took, err, q.Index)
+	}
+	began = time.Now()
+	got, err = c.Queue(ctx, &api.QueueOptions{WaitIndex: q.Index, WaitTime: 2 * time.Second})
+	if took := time.Since(began); err != nil || (got.Index == q.Index && took < 2*time.Second) {
+		t.Errorf("the state's own index: index %d after %s, %v; want a block until a change or the wait", got.Index, took, err)
+	}
+}

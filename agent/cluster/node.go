@@ -576,6 +576,11 @@ func (n *Node) LeaderAddress() (address, id string) {
 // catch up.
 func (n *Node) IsLeader() bool { return n.raft.State() == raft.Leader }
 
+// LastIndex is the index of the last entry of the node's Raft log (stored,
+// not necessarily applied): no index of this cluster's state it has seen
+// is past it.
+func (n *Node) LastIndex() uint64 { return n.raft.LastIndex() }
+
 func (n *Node) notLeader() error {
 	addr, id := n.raft.LeaderWithID()
 	return &NotLeaderError{LeaderID: string(id), LeaderAddress: string(addr)}
