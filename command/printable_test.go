@@ -118,3 +118,29 @@ func TestFreeTextCannotDriveTheTerminal(t *testing.T) {
 		t.Errorf("another server's page: exit %d, %q", code, errOut)
 	}
 }
+
+// status shows the text it relays escaped too: a Nomad error in the last
+// cycle's, a node name a Nomad client registered, a stale series' reason,
+// a peer's name. They reached the terminal raw.
+func TestStatusCannotDriveTheTerminal(t *testing.T) {
+	const esc = "\x1b]0;pwned\x07\x1b[2J\u202e"
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = json.NewEncoder(w).Encode(api.Status{Node: "id-1", State: "Follower", NoLeader: "no leader: " + esc,
+			Halted:    "halted " + esc,
+			LastCycle: &api.Cycle{Error: "collect: nomad: 500 (" + esc + "\nline two)"},
+			Peers:     []api.Peer{{ID: "id-1", Name: "fs" + esc, Address: "10.0.0.1:7576", Suffrage: "voter"}},
+			Clients:   []api.ClientAgent{{NodeID: "n-7", NodeName: "client" + esc, Name: "fs-c7"}},
+			Stale:     []api.StaleSeries{{Series: "node/n3:cpu", Reason: "unreachable " + esc}},
+			Pending:   []api.PendingForecast{{Policy: "web", Series: "dc1/web:memory", Note: "warming " + esc}},
+		})
+	}))
+	t.Cleanup(srv.Close)
+	code, out, errOut := runCLI(t, "status", "-address", srv.URL)
+	if code != ExitOK || rawControl(out) || strings.Contains(out, "\u202e") {
+		t.Fatalf("status: exit %d (%s), output %q", code, errOut, out)
+	}
+	shown := `\x1b]0;pwned\a\x1b[2J\u202e`
+	if n := strings.Count(out, shown); n != 8 {
+		t.Errorf("status shows the escaped text %d times, want 8 (no leader, halted, cycle error, node, peer, client, stale, pending):\n%s", n, out)
+	}
+}

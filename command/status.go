@@ -73,34 +73,34 @@ func (c *StatusCommand) Run(args []string) int {
 		}
 	}
 	w := c.table()
-	fmt.Fprintf(w, "Node\t%s\n", node)
+	fmt.Fprintf(w, "Node\t%s\n", cell(node))
 	if st.ClusterID != "" {
 		fmt.Fprintf(w, "Cluster\t%s\n", st.ClusterID)
 	}
-	fmt.Fprintf(w, "Version\t%s\n", st.Version)
+	fmt.Fprintf(w, "Version\t%s\n", cell(st.Version))
 	fmt.Fprintf(w, "State\t%s\n", st.State)
 	if st.Halted != "" {
-		fmt.Fprintf(w, "Halted\t%s\n", st.Halted)
+		fmt.Fprintf(w, "Halted\t%s\n", oneLine(st.Halted))
 	}
 	if st.Leader == "" && st.NoLeader != "" {
-		fmt.Fprintf(w, "Leader\tnone: %s\n", st.NoLeader)
+		fmt.Fprintf(w, "Leader\tnone: %s\n", oneLine(st.NoLeader))
 	} else {
-		fmt.Fprintf(w, "Leader\t%s\n", leader)
+		fmt.Fprintf(w, "Leader\t%s\n", cell(leader))
 	}
 	fmt.Fprintf(w, "Policies\t%d\n", st.Policies)
-	fmt.Fprintf(w, "Sources\t%s\n", strings.Join(st.Sources, ", "))
+	fmt.Fprintf(w, "Sources\t%s\n", cell(strings.Join(st.Sources, ", ")))
 	fmt.Fprintf(w, "Series\t%d (%d stale)\n", st.Series, len(st.Stale))
 	if lc := st.LastCycle; lc != nil {
 		fmt.Fprintf(w, "Last cycle\t%s ago, took %s, data time %s\n",
 			time.Since(lc.Started).Round(time.Second), lc.Duration.Round(time.Millisecond), lc.DataTime.Format(time.RFC3339))
 		fmt.Fprintf(w, "\t%d samples, %d forecasts, %d hotspots\n", lc.Collected, lc.Forecasts, lc.Hotspots)
 		if lc.Error != "" {
-			fmt.Fprintf(w, "\terror: %s\n", lc.Error)
+			fmt.Fprintf(w, "\terror: %s\n", oneLine(lc.Error))
 		}
 	} else if !st.IsLeader && st.Leader == "" {
 		fmt.Fprintf(w, "Last cycle\tnone: no leader runs the cycle\n")
 	} else if !st.IsLeader {
-		fmt.Fprintf(w, "Last cycle\tnone: this agent does not lead; the leader (%s) runs the cycle and serves forecasts\n", st.Leader)
+		fmt.Fprintf(w, "Last cycle\tnone: this agent does not lead; the leader (%s) runs the cycle and serves forecasts\n", cell(st.Leader))
 	} else {
 		fmt.Fprintf(w, "Last cycle\tnone yet\n")
 	}
@@ -114,7 +114,7 @@ func (c *StatusCommand) Run(args []string) int {
 			if p.Healthy != nil {
 				healthy = fmt.Sprint(*p.Healthy)
 			}
-			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%v\t%s\t%s\n", orDash(p.Name), p.ID, p.Address, orDash(p.HTTPAddress), p.Suffrage, p.Leader, healthy, orDash(p.Version))
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%v\t%s\t%s\n", cell(orDash(p.Name)), cell(p.ID), cell(p.Address), cell(orDash(p.HTTPAddress)), p.Suffrage, p.Leader, healthy, cell(orDash(p.Version)))
 		}
 		w.Flush()
 	}
@@ -123,8 +123,8 @@ func (c *StatusCommand) Run(args []string) int {
 		w = c.table()
 		fmt.Fprintln(w, "Node\tNode ID\tAgent\tAddress\tReporting\tLast seen\tVersion")
 		for _, a := range st.Clients {
-			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%v\t%s\t%s\n", a.NodeName, a.NodeID, a.Name, orDash(a.Address), a.Reporting,
-				a.LastSeen.Format(time.RFC3339), orDash(a.Version))
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%v\t%s\t%s\n", cell(a.NodeName), cell(a.NodeID), cell(a.Name), cell(orDash(a.Address)), a.Reporting,
+				a.LastSeen.Format(time.RFC3339), cell(orDash(a.Version)))
 		}
 		w.Flush()
 	}
@@ -133,7 +133,7 @@ func (c *StatusCommand) Run(args []string) int {
 		w = c.table()
 		fmt.Fprintln(w, "Policy\tSeries\tWhy")
 		for _, p := range st.Pending {
-			fmt.Fprintf(w, "%s\t%s\t%s\n", p.Policy, p.Series, p.Note)
+			fmt.Fprintf(w, "%s\t%s\t%s\n", cell(p.Policy), cell(p.Series), oneLine(p.Note))
 		}
 		w.Flush()
 	}
@@ -142,7 +142,7 @@ func (c *StatusCommand) Run(args []string) int {
 		w = c.table()
 		fmt.Fprintln(w, "Series\tSince\tReason")
 		for _, s := range st.Stale {
-			fmt.Fprintf(w, "%s\t%s\t%s\n", s.Series, s.Since.Format(time.RFC3339), s.Reason)
+			fmt.Fprintf(w, "%s\t%s\t%s\n", cell(s.Series), s.Since.Format(time.RFC3339), oneLine(s.Reason))
 		}
 		w.Flush()
 	}
