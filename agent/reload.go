@@ -10,6 +10,7 @@ import (
 
 	"github.com/foreshape/foreshape/agent/preflight"
 	"github.com/foreshape/foreshape/config"
+	"github.com/foreshape/foreshape/policies"
 )
 
 // Reload applies a new configuration (nil: keep the current one) and
@@ -20,8 +21,9 @@ import (
 // after the reload (config.Reloaded: the new live settings over the running
 // others; a new server.enabled = false, say, waits for the restart, and the
 // policies are read as the running server reads them); the policies'
-// Prometheus queries must suit the running Prometheus source. When anything
-// fails the agent keeps its previous configuration and policies whole and
+// Prometheus queries must suit the running Prometheus source, and a policy
+// that spreads by use needs the allocation stats the agent reads only when
+// it started with one (checkAllocStats). When anything fails the agent keeps its previous configuration and policies whole and
 // Reload returns why.
 //
 // A reload that would leave a server running policies with none is
@@ -50,6 +52,9 @@ func (a *Agent) Reload(cfg *config.Config) error {
 		// as one meant to be empty: a reload never drops every policy.
 		return fmt.Errorf("%s: policies.dir %s holds no policy now, and the agent runs %d: a reload keeps them rather than stop shaping every locality; restart the agent to run without policies", keepRunning, cfg.Policies.Dir, had)
 	}
+	if err := a.checkAllocStats(pols); err != nil {
+		return fmt.Errorf("%s: %w", keepRunning, err)
+	}
 	// The last step that can fail changes nothing when it does.
 	if err := a.setPolicyQueries(pols); err != nil {
 		return fmt.Errorf("%s: %w", keepRunning, err)
@@ -60,6 +65,23 @@ func (a *Agent) Reload(cfg *config.Config) error {
 	a.cfg, a.pols = run, pols
 	a.cfgMu.Unlock()
 	a.log.Info("reloaded", logKeyPolicies, len(pols))
+	return nil
+}
+
+// checkAllocStats refuses policies that spread by use
+// (migrate.spread_by_use) when the agent started without reading
+// allocation stats, which its Nomad source and its client agents' reports
+// take up only at a start: the planner would read what the allocations
+// hold instead, without a word.
+func (a *Agent) checkAllocStats(pols []*policies.Policy) error {
+	if a.allocStats || a.nomad == nil {
+		return nil
+	}
+	for _, p := range pols {
+		if p.Migrate.SpreadByUse {
+			return fmt.Errorf("policy %q sets migrate.spread_by_use, which reads each allocation's stats from Nomad; this agent started without a policy that does and reads them only after a restart", p.Name)
+		}
+	}
 	return nil
 }
 

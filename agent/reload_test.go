@@ -348,3 +348,57 @@ func TestPolicyQueriesFirstWins(t *testing.T) {
 		t.Errorf("queries %v; want %v", got, want)
 	}
 }
+
+// TestReloadRefusesSpreadByUseItCannotRead: a server reads each
+// allocation's stats only when a policy it started with spreads by use
+// (migrate.spread_by_use); a reload that adds such a policy is refused,
+// saying a restart applies it, rather than run it on no group series (the
+// planner would read what allocations hold instead, saying nothing). One
+// started with such a policy reloads it, and others, as it likes.
+func TestReloadRefusesSpreadByUseItCannotRead(t *testing.T) {
+	server := func(t *testing.T, byUse bool) (*Agent, *config.Config) {
+		t.Helper()
+		dir := t.TempDir()
+		cfg := config.Default()
+		cfg.Name = "spread-test"
+		cfg.DataDir = filepath.Join(dir, "data")
+		cfg.Server.RaftPort = freePort(t)
+		cfg.HTTP.Address = "127.0.0.1:0"
+		cfg.Nomad.Address = "http://127.0.0.1:1"
+		cfg.Policies.Dir = filepath.Join(dir, "policies")
+		if err := os.Mkdir(cfg.Policies.Dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		write(t, filepath.Join(cfg.Policies.Dir, "dc1.hcl"), fmt.Sprintf(groupsPolicy, byUse))
+		a, err := New(cfg, Options{Logger: hclog.NewNullLogger()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { a.Close() })
+		return a, cfg
+	}
+	ctx := context.Background()
+
+	a, cfg := server(t, false)
+	write(t, filepath.Join(cfg.Policies.Dir, "dc1.hcl"), fmt.Sprintf(groupsPolicy, true))
+	err := a.Reload(cfg.Clone())
+	if err == nil || !strings.Contains(err.Error(), "migrate.spread_by_use") || !strings.Contains(err.Error(), "restart") ||
+		!strings.Contains(err.Error(), "keeping the previous") {
+		t.Fatalf("a reload adding spread_by_use: error = %v, want one naming migrate.spread_by_use and a restart", err)
+	}
+	a.cfgMu.RLock()
+	kept := a.pols
+	a.cfgMu.RUnlock()
+	if len(kept) != 1 || kept[0].Migrate.SpreadByUse {
+		t.Errorf("the refused reload changed the policies: %+v", kept)
+	}
+
+	b, cfg := server(t, true)
+	write(t, filepath.Join(cfg.Policies.Dir, "dc2.hcl"), strings.ReplaceAll(fmt.Sprintf(groupsPolicy, true), "dc1", "dc2"))
+	if err := b.Reload(cfg.Clone()); err != nil {
+		t.Fatalf("a reload of a server reading allocation stats: %v", err)
+	}
+	if n := len(b.Policies(ctx)); n != 2 {
+		t.Errorf("%d policies after the reload, want 2", n)
+	}
+}

@@ -65,9 +65,13 @@ Usage: foreshape agent [options]
 
   SIGHUP reloads the configuration and the policies, keeping the old ones
   when the new ones are invalid or policies.dir holds no policy any more
-  (restart the agent to run without policies): log_level, the acl token file and the
-  policies take effect at once; every other setting changed is logged by
-  name at each reload and takes effect at the next start. SIGINT or SIGTERM
+  (restart the agent to run without policies): log_level, the acl block
+  (enabled and the token file, read again) and the policies take effect at
+  once; every other setting changed is logged by name at each reload and
+  takes effect at the next start. A policy that needs what the agent sets
+  up only at its start is refused until a restart: forecast.queries
+  without the prometheus.address it started with, migrate.spread_by_use
+  when no policy it started with spread by use. SIGINT or SIGTERM
   shut down cleanly; a second signal forces exit.
 
   -dev runs a throwaway single-node agent in memory against an embedded
