@@ -107,9 +107,9 @@ nomad {
   # Never in production: disables verification of Nomad's certificate.
   skip_verify = false
 
-  # A client agent's Nomad node (its ID). Default: asked of the local Nomad
-  # agent. A server refuses it.
-  # node_id = "9e3f1c0a-…"
+  # A client agent's Nomad node: its whole ID, a UUID (not its name or a
+  # prefix). Default: asked of the local Nomad agent. A server refuses it.
+  # node_id = "9e3f1c0a-5b2d-4c1e-8f00-1a2b3c4d5e6f"
 }
 
 consul {

@@ -127,8 +127,9 @@ type Nomad struct {
 	TLSServerName string `json:"tls_server_name"`
 	// SkipVerify disables TLS verification; never use it in production.
 	SkipVerify bool `json:"skip_verify"`
-	// NodeID is the Nomad client node a client agent reports on. Empty
-	// asks the local Nomad agent (/v1/agent/self) at start.
+	// NodeID is the ID (a UUID) of the Nomad client node a client agent
+	// reports on. Empty asks the local Nomad agent (/v1/agent/self) at
+	// start.
 	NodeID string `json:"node_id"`
 }
 

@@ -235,7 +235,11 @@ func TestLoadErrors(t *testing.T) {
 		{"consul tags without registration", "consul {\n  tags = [\"dc1\"]\n}", "Invalid consul.tags", 2},
 		{"consul service name unused", "consul {\n  service_name = \"fs\"\n}", "Invalid consul.service_name", 2},
 		{"consul service name of another lookup", "bind_addr = \"10.0.0.1\"\nserver {\n  bootstrap_expect = 3\n  retry_join = [\"provider=consul service=other\"]\n}\nconsul {\n  service_name = \"fs\"\n}", "Invalid consul.service_name", 7},
-		{"server node_id", "nomad {\n  node_id = \"9e3f1c0a\"\n}", "Invalid nomad.node_id", 2},
+		{"server node_id", "nomad {\n  node_id = \"9e3f1c0a-5b2d-4c1e-8f00-1a2b3c4d5e6f\"\n}", "Invalid nomad.node_id", 2},
+		// Nomad looks a node up by its whole ID: a name or a prefix fails
+		// every report ("UUID must be 36 characters").
+		{"client node_id a name", "server {\n  enabled = false\n  retry_join = [\"10.0.0.1\"]\n}\nnomad {\n  node_id = \"dc1-web-1\"\n}", "Invalid nomad.node_id", 6},
+		{"client node_id a prefix", "server {\n  enabled = false\n  retry_join = [\"10.0.0.1\"]\n}\nnomad {\n  node_id = \"9e3f1c0a\"\n}", "Invalid nomad.node_id", 6},
 		// A client agent plans nothing: the act half's settings would do nothing there.
 		{"client forecast_only", "server {\n  enabled = false\n  retry_join = [\"10.0.0.1\"]\n}\nforecast_only = true", "Invalid forecast_only", 5},
 		{"client queue", "server {\n  enabled = false\n  retry_join = [\"10.0.0.1\"]\n}\nqueue {\n  max_parallel = 2\n}", "Invalid queue.max_parallel", 6},

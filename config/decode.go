@@ -339,7 +339,7 @@ func decodeFile(file *hcl.File, cfg *Config) hcl.Diagnostics {
 		d.str(n.KeyFile, "nomad.key_file", &cfg.Nomad.KeyFile, checkPath)
 		d.str(n.TLSServerName, "nomad.tls_server_name", &cfg.Nomad.TLSServerName, checkServerName)
 		d.boolean(n.SkipVerify, "nomad.skip_verify", &cfg.Nomad.SkipVerify)
-		d.str(n.NodeID, "nomad.node_id", &cfg.Nomad.NodeID, checkIdent)
+		d.str(n.NodeID, "nomad.node_id", &cfg.Nomad.NodeID, checkNodeID)
 	}
 	if c := f.Consul; c != nil {
 		d.boolean(c.Enabled, "consul.enabled", &cfg.Consul.Enabled)

@@ -276,6 +276,17 @@ func checkIdent(s string) (string, error) {
 	return s, nil
 }
 
+var nodeIDRE = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+
+// checkNodeID accepts a Nomad node's ID, a UUID: Nomad looks a node up by
+// its whole ID, so a name or a prefix fails every report.
+func checkNodeID(s string) (string, error) {
+	if !nodeIDRE.MatchString(s) {
+		return "", fmt.Errorf("%q is not a Nomad node ID: the node's whole ID, a UUID such as \"9e3f1c0a-5b2d-4c1e-8f00-1a2b3c4d5e6f\" (nomad node status -verbose shows it), not its name or a prefix", s)
+	}
+	return s, nil
+}
+
 func checkServerName(s string) (string, error) {
 	if err := checkHost(s); err != nil {
 		return "", err
