@@ -239,7 +239,7 @@ func (c *Cluster) lifecycle() {
 				a.finishAt = a.runningSince.Add(a.grp.runFor)
 				c.arm(a, a.finishAt)
 			}
-			c.touch(a)
+			c.touchByClient(a)
 			// Make-before-break: the old allocation may stop now.
 			if p := c.allocByID[a.prev]; p != nil && p.mig != nil && p.mig.repl == a && p.mig.transferred {
 				at := p.mig.end
@@ -250,11 +250,11 @@ func (c *Cluster) lifecycle() {
 			}
 		case a.client == allocRunning && a.desired == desiredRun && !a.finishAt.IsZero() && !c.now.Before(a.finishAt):
 			a.client, a.clientDesc = allocComplete, "All tasks have completed"
-			c.touch(a)
+			c.touchByClient(a)
 			c.markDirty(a.job, triggerQueued)
 		case a.desired != desiredRun && a.mig == nil && !a.stopAt.IsZero() && !c.now.Before(a.stopAt):
 			a.client, a.clientDesc = allocComplete, "All tasks have completed"
-			c.touch(a)
+			c.touchByClient(a)
 			c.markDirty(a.job, triggerAllocStop)
 		}
 	}

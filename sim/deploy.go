@@ -114,7 +114,7 @@ func (c *Cluster) runDeployments() {
 				default:
 					continue
 				}
-				c.touch(a)
+				c.touchByClient(a)
 				changed = true
 			}
 			if *a.healthy {
@@ -251,7 +251,7 @@ func (c *Cluster) runMigrateHealth() {
 			continue
 		}
 		a.healthAt = c.now
-		c.touch(a)
+		c.touchByClient(a)
 	}
 }
 

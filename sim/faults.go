@@ -252,7 +252,7 @@ func (c *Cluster) failAlloc(id, reason string) error {
 	}
 	a.client, a.clientDesc = allocFailed, reason
 	a.failedAt = c.now
-	c.touch(a)
+	c.touchByClient(a)
 	if rescheduleAllowed(a, c.now) {
 		c.failEval[a.job] = true
 	}

@@ -35,7 +35,7 @@ func (c *Cluster) migrateAlloc(a *alloc, ev *eval, p *placer) *alloc {
 	if a.client == allocPending && a.runningSince.IsZero() {
 		// Nothing started, nothing to move.
 		a.client, a.clientDesc = allocComplete, "alloc was migrated before it started"
-		c.touch(a)
+		c.touchByClient(a)
 		return r
 	}
 	m := &migration{
@@ -132,7 +132,7 @@ func (c *Cluster) maybeFinishOld(m *migration, at time.Time) {
 	}
 	a.client, a.clientDesc = allocComplete, "alloc was migrated"
 	a.stopAt = at
-	c.touch(a)
+	c.touchByClient(a)
 	if r := m.repl; r != nil && r.waitFor == a {
 		r.waitFor = nil
 		r.startAt = at.Add(c.sc.Startup)

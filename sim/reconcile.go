@@ -1299,6 +1299,22 @@ func (c *Cluster) touchByServer(a *alloc) {
 	a.allocModIdx = a.modifyIdx
 }
 
+// touchByClient records a change a's Nomad client reports (its status,
+// its health). Nomad's state store moves the node table's index with every
+// allocation update from a client (it stamps the node's
+// LastAllocUpdateIndex in the same write), though not the node's own
+// ModifyIndex: a node list's index moves with it (TestFidelityNodeTableIndex).
+func (c *Cluster) touchByClient(a *alloc) {
+	c.touch(a)
+	c.clientReported(a)
+}
+
+// clientReported moves the node table's index to a's last change, which
+// its client reported (see touchByClient).
+func (c *Cluster) clientReported(a *alloc) {
+	c.tables[TableNodes] = max(c.tables[TableNodes], a.modifyIdx)
+}
+
 // touch records a change to a: it releases capacity when a stops holding
 // it, leaves its node when it is finished on the client, and bumps indexes.
 func (c *Cluster) touch(a *alloc) {
@@ -1341,11 +1357,14 @@ func (c *Cluster) stopAlloc(a *alloc, ev *eval, desc string) {
 		a.evalID = ev.id
 	}
 	if a.client == allocPending && a.runningSince.IsZero() {
+		// The server's stop and the client's answer in one change.
 		a.client, a.clientDesc = allocComplete, "alloc was stopped before it started"
-	} else {
-		a.stopAt = c.now.Add(killTimeout)
-		c.arm(a, a.stopAt)
+		c.touchByServer(a)
+		c.clientReported(a)
+		return
 	}
+	a.stopAt = c.now.Add(killTimeout)
+	c.arm(a, a.stopAt)
 	c.touchByServer(a)
 }
 

@@ -485,6 +485,17 @@ func parseWait(s string) (time.Duration, error) {
 // query answers a read, blocking while the request's index is not below
 // the index of the given tables. fn runs under the cluster lock.
 func (c *Cluster) query(w http.ResponseWriter, r *http.Request, fn func() (any, error), tables ...Table) {
+	c.queryAt(w, r, func() (any, uint64, error) {
+		out, err := fn()
+		return out, 0, err
+	}, tables...)
+}
+
+// queryAt is query for a read whose answer has its own index, as Nomad
+// gives a single object's read its ModifyIndex: fn returns it (0 for the
+// tables' index), and the read blocks while it is not above the request's
+// index, waking when the tables change.
+func (c *Cluster) queryAt(w http.ResponseWriter, r *http.Request, fn func() (any, uint64, error), tables ...Table) {
 	q := r.URL.Query()
 	var minIdx uint64
 	if s := q.Get("index"); s != "" {
@@ -516,18 +527,23 @@ func (c *Cluster) query(w http.ResponseWriter, r *http.Request, fn func() (any, 
 			idx = max(idx, c.tables[t])
 		}
 		if minIdx == 0 || idx > minIdx || timer == nil {
-			out, err := fn()
-			var body []byte
-			if err == nil {
-				body, err = json.Marshal(out)
+			out, own, err := fn()
+			if own > 0 {
+				idx = own
 			}
-			c.unlock()
-			if err != nil {
-				writeErr(w, err)
+			if minIdx == 0 || idx > minIdx || timer == nil || err != nil {
+				var body []byte
+				if err == nil {
+					body, err = json.Marshal(out)
+				}
+				c.unlock()
+				if err != nil {
+					writeErr(w, err)
+					return
+				}
+				writeJSON(w, idx, body)
 				return
 			}
-			writeJSON(w, idx, body)
-			return
 		}
 		ch := c.notify
 		c.unlock()
@@ -589,17 +605,20 @@ func (c *Cluster) listNodes(w http.ResponseWriter, r *http.Request) {
 	}, TableNodes)
 }
 
+// getNode answers with the node's ModifyIndex, as Nomad does: the node
+// table's index also moves with its clients' allocation updates, which do
+// not change the node.
 func (c *Cluster) getNode(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	c.query(w, r, func() (any, error) {
+	c.queryAt(w, r, func() (any, uint64, error) {
 		n, err := c.apiNode(id)
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 		if n == nil {
-			return nil, notFound("node not found")
+			return nil, 0, notFound("node not found")
 		}
-		return c.nodeAPI(n), nil
+		return c.nodeAPI(n), n.modifyIdx, nil
 	}, TableNodes)
 }
 

@@ -1,0 +1,149 @@
+package sim_test
+
+// The reads foreshape makes of Nomad and the fields it takes from their
+// answers: the list stubs (what each list carries only when asked), the
+// table indexes it compares to skip a list, the node drain's metadata it
+// recognises its own drains by, and a client's host stats.
+
+import (
+	"testing"
+	"time"
+
+	"github.com/hashicorp/nomad/api"
+)
+
+// noMatch is an ID prefix no node, allocation or job has: foreshape lists
+// with it to read a table's index (X-Nomad-Index) at next to no cost.
+const noMatch = "ffffffff-ffff-ffff-ffff-ffffffffffff"
+
+// The node list's index, which foreshape's Nomad source and coordinator
+// compare with the last to decide whether to list the nodes again and on
+// which the source's node watch blocks, is Nomad's node table index: it
+// moves with every allocation update a client sends (Nomad stamps the
+// node's LastAllocUpdateIndex in the same write), while the node's own
+// ModifyIndex stays. A list whose prefix no ID has answers [] with its
+// table's index, as the full list does (nodes, allocations, jobs).
+// Measured on Nomad 2.0.6: nodes index 150 with the node's ModifyIndex 10.
+func TestFidelityNodeTableIndex(t *testing.T) {
+	forEachNomad(t, func(t *testing.T, c *cluster) {
+		lists := []struct {
+			what string
+			list func(q *api.QueryOptions) (int, uint64, error)
+		}{
+			{"nodes", func(q *api.QueryOptions) (int, uint64, error) {
+				l, m, err := c.client.Nodes().List(q)
+				return len(l), m.LastIndex, err
+			}},
+			{"allocations", func(q *api.QueryOptions) (int, uint64, error) {
+				l, m, err := c.client.Allocations().List(q)
+				return len(l), m.LastIndex, err
+			}},
+			{"jobs", func(q *api.QueryOptions) (int, uint64, error) {
+				l, m, err := c.client.Jobs().List(q)
+				return len(l), m.LastIndex, err
+			}},
+		}
+		for _, l := range lists {
+			// Nothing may change between the reads: empty, full, empty
+			// again with the same index, or try again.
+			for try := 0; ; try++ {
+				n0, before, err := l.list(&api.QueryOptions{Prefix: noMatch})
+				if err != nil {
+					t.Fatalf("%s with prefix %s: %v", l.what, noMatch, err)
+				}
+				_, full, err := l.list(nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				_, after, _ := l.list(&api.QueryOptions{Prefix: noMatch})
+				if n0 != 0 {
+					t.Errorf("%s with prefix %s: %d rows, want none", l.what, noMatch, n0)
+				}
+				if before != after && try < 5 {
+					continue
+				}
+				if full != before {
+					t.Errorf("%s: index %d with prefix %s, %d without", l.what, before, noMatch, full)
+				}
+				break
+			}
+		}
+
+		id := c.jobID("nodeidx")
+		c.register(t, sleepJob(id, 1, 50, 32, 50))
+		allocs := c.waitAllocs(t, id, "ran", func(as []*api.AllocationListStub) bool { return count(as, running) == 1 })
+		a, _, err := c.client.Allocations().Info(allocs[0].ID, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, nm, err := c.client.Nodes().List(&api.QueryOptions{Prefix: noMatch})
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, _, err := c.client.Nodes().Info(c.node.ID, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The allocation's ModifyIndex past its AllocModifyIndex is its
+		// client's update (running); the node table moved with it.
+		if a.ModifyIndex <= a.AllocModifyIndex || nm.LastIndex < a.ModifyIndex || n.ModifyIndex != c.node.ModifyIndex {
+			t.Errorf("after a client's allocation update (alloc modify %d, alloc's own %d): node table index %d, node's modify index %d (before %d); "+
+				"want the table at or past the client's update and the node unchanged", a.ModifyIndex, a.AllocModifyIndex, nm.LastIndex, n.ModifyIndex, c.node.ModifyIndex)
+		}
+
+		// A blocking node list (the source's watch) wakes when a client
+		// reports an allocation stopped, the node itself unchanged.
+		start := nm.LastIndex
+		done := make(chan uint64, 1)
+		began := time.Now()
+		go func() {
+			_, meta, err := c.client.Nodes().List(&api.QueryOptions{WaitIndex: start, WaitTime: 30 * time.Second,
+				Params: map[string]string{"resources": "true"}})
+			if err != nil {
+				t.Error(err)
+				done <- 0
+				return
+			}
+			done <- meta.LastIndex
+		}()
+		if _, err := c.client.Allocations().Stop(&api.Allocation{ID: a.ID}, nil); err != nil {
+			t.Fatal(err)
+		}
+		if idx := <-done; idx <= start || time.Since(began) > 25*time.Second {
+			t.Errorf("blocking node list from %d while an allocation stopped: index %d after %s; want a later index before the wait ends",
+				start, idx, time.Since(began).Round(time.Millisecond))
+		}
+		c.waitAllocs(t, id, "stopped the old one", func(as []*api.AllocationListStub) bool {
+			return count(as, func(x *api.AllocationListStub) bool {
+				return x.ID == a.ID && x.ClientStatus == api.AllocClientStatusComplete
+			}) == 1
+		})
+		if n, _, err = c.client.Nodes().Info(c.node.ID, nil); err != nil || n.ModifyIndex != c.node.ModifyIndex {
+			t.Errorf("node's modify index %d after its allocations changed, want %d (%v)", n.ModifyIndex, c.node.ModifyIndex, err)
+		}
+	})
+}
+
+// A node's host stats, as foreshape's Nomad source reads them when no
+// foreshape client agent reports for the node: memory in bytes (its total
+// the node's memory in MB, as Nomad's fingerprint rounds it down), CPU used
+// in MHz (CPUTicksConsumed, at most the node's compute: a busy host reads
+// it all), one CPU entry per core. (A real host's memory in use includes
+// what its system and Nomad's client take; the simulator's is its
+// allocations' alone.)
+func TestFidelityHostStats(t *testing.T) {
+	forEachNomad(t, func(t *testing.T, c *cluster) {
+		st, err := c.client.Nodes().Stats(c.node.ID, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := c.node.NodeResources
+		if st.Memory == nil || int64(st.Memory.Total>>20) != r.Memory.MemoryMB || st.Memory.Used > st.Memory.Total {
+			t.Errorf("memory %+v, want a total of %d MB and what is used of it", st.Memory, r.Memory.MemoryMB)
+		}
+		if st.CPUTicksConsumed < 0 || st.CPUTicksConsumed > 1.01*float64(r.Cpu.CpuShares) || len(st.CPU) != int(r.Cpu.TotalCpuCores) {
+			t.Errorf("cpu ticks %.1f of %d MHz, %d cpus of %d cores", st.CPUTicksConsumed, r.Cpu.CpuShares, len(st.CPU), r.Cpu.TotalCpuCores)
+		}
+		t.Logf("%s: memory used %d MB of %d, cpu %.0f MHz of %d", c.name, st.Memory.Used>>20, st.Memory.Total>>20, st.CPUTicksConsumed, r.Cpu.CpuShares)
+	})
+}
