@@ -170,7 +170,7 @@ func (c *AgentCommand) Run(args []string) int {
 	case set["replay-speed"] && !replaying:
 		return c.UsageError("agent", "-replay-speed only applies with -replay DIR")
 	}
-	setup := loadAgent(*path, *dev || replaying, replaying, *dev && *useDevSim, *httpAddr, os.Getenv)
+	setup := loadAgent(*path, *dev || replaying, *replayDir, *dev && *useDevSim, *httpAddr, os.Getenv)
 	writeDiags(c.Err, setup.files, setup.diags)
 	if setup.diags.HasErrors() {
 		return setup.exitCode()
@@ -191,12 +191,11 @@ func (c *AgentCommand) Run(args []string) int {
 	var rp *replayRun
 	if replaying {
 		var (
-			files map[string]*hcl.File
 			diags hcl.Diagnostics
 			err   error
 		)
-		rp, files, diags, err = prepareReplay(*replayDir, *replaySpeed, setup.policies)
-		writeDiags(c.Err, files, diags)
+		rp, diags, err = prepareReplay(*replayDir, *replaySpeed, setup.policies)
+		writeDiags(c.Err, setup.files, diags)
 		if err != nil {
 			c.UI.Error(fmt.Sprintf("error: %v", err))
 		}
@@ -243,7 +242,7 @@ func (c *AgentCommand) Run(args []string) int {
 	defer signal.Stop(hup)
 	go func() {
 		for range hup {
-			next := loadAgent(*path, *dev || replaying, replaying, *dev && *useDevSim, *httpAddr, os.Getenv)
+			next := loadAgent(*path, *dev || replaying, *replayDir, *dev && *useDevSim, *httpAddr, os.Getenv)
 			writeDiags(c.Err, next.files, next.diags)
 			if next.diags.HasErrors() {
 				log.Error(fmt.Sprintf("reload: the new %s invalid; keeping the running configuration and policies", invalidWhat(next)),
@@ -389,11 +388,14 @@ func (s agentSetup) exitCode() int {
 // runs every check the agent makes before it starts (preflight.Check: the
 // configuration's rules, a server's policies in policies.dir, the files
 // the configuration names), as `config validate` does. A missing policies
-// directory is an error, or a warning in dev mode. replay says the agent
-// runs on recorded series instead of Nomad, devSim that it runs against
-// dev mode's embedded simulated cluster: either way its nomad settings
-// would do nothing, so a file setting them is refused.
-func loadAgent(path string, dev, replay, devSim bool, httpAddr string, getenv func(string) string) agentSetup {
+// directory is an error, or a warning in dev mode. replayDir, when set,
+// says the agent runs on the recorded series there instead of Nomad, and
+// on its policies (*.hcl) instead of policies.dir's when it holds some,
+// which are checked as policies.dir's would be; devSim says it runs
+// against dev mode's embedded simulated cluster: either way its nomad
+// settings would do nothing, so a file setting them is refused.
+func loadAgent(path string, dev bool, replayDir string, devSim bool, httpAddr string, getenv func(string) string) agentSetup {
+	replay := replayDir != ""
 	cfg, s := loadAgentConfig(path, dev, httpAddr, getenv)
 	if s.diags.HasErrors() {
 		return s
@@ -407,6 +409,14 @@ func loadAgent(path string, dev, replay, devSim bool, httpAddr string, getenv fu
 	opts := preflight.Options{Sources: replay}
 	if !dev {
 		opts.Now = time.Now() // dev mode and a replay run on data time
+	}
+	if replay {
+		// The replay runs its directory's policies when it holds some:
+		// they are checked, as policies.dir's would be.
+		pols, files, diags := replayPolicies(replayDir)
+		maps.Copy(s.files, files)
+		s.diags = append(s.diags, diags...)
+		opts.Policies = pols
 	}
 	start, diags := preflight.Check(cfg, opts)
 	maps.Copy(s.files, start.Files)

@@ -114,7 +114,7 @@ func (c *ConfigValidateCommand) Run(args []string) int {
 		getenv = os.Getenv
 	}
 	// What 'foreshape agent -config PATH' runs before it starts.
-	s := loadAgent(path, *dev || replaying, replaying, *dev && *devSim, *httpAddr, getenv)
+	s := loadAgent(path, *dev || replaying, *replayDir, *dev && *devSim, *httpAddr, getenv)
 	writeDiags(c.Err, s.files, s.diags)
 	if s.diags.HasErrors() {
 		return s.exitCode()
@@ -122,8 +122,8 @@ func (c *ConfigValidateCommand) Run(args []string) int {
 	if replaying {
 		// What the agent then loads of the recording, at its speed (the
 		// speed changes nothing that is checked).
-		_, files, diags, err := prepareReplay(*replayDir, defaultReplaySpeed, s.policies)
-		writeDiags(c.Err, files, diags)
+		_, diags, err := prepareReplay(*replayDir, defaultReplaySpeed, s.policies)
+		writeDiags(c.Err, s.files, diags)
 		if err != nil {
 			fmt.Fprintf(c.Err, "error: %v\n", err)
 		}

@@ -31,26 +31,17 @@ type replayRun struct {
 }
 
 // prepareReplay reads the recorded series in dir at the policies' finest
-// step and the policies in dir (*.hcl), or, when it holds none, the
-// configuration's (cfgPols). The data clock starts far enough into the
-// recording that the first cycle reads the policies' history (at most half
-// the recording) and runs at speed.
-func prepareReplay(dir string, speed float64, cfgPols []*policies.Policy) (*replayRun, map[string]*hcl.File, hcl.Diagnostics, error) {
-	pols := cfgPols
-	files := map[string]*hcl.File{}
+// step: pols, the policies the agent runs (dir's *.hcl, or, when it holds
+// none, the configuration's; see replayPolicies). The data clock starts
+// far enough into the recording that the first cycle reads the policies'
+// history (at most half the recording) and runs at speed.
+func prepareReplay(dir string, speed float64, pols []*policies.Policy) (*replayRun, hcl.Diagnostics, error) {
 	var diags hcl.Diagnostics
-	if hcls, err := policies.HCLFiles(dir); err != nil {
-		return nil, nil, nil, fmt.Errorf("replay: %w", err)
-	} else if len(hcls) > 0 {
-		loader := policies.NewLoader()
-		pols, diags = loader.LoadFiles(hcls...)
-		files = loader.Files()
-		if diags.HasErrors() {
-			return nil, files, diags, nil
-		}
+	if _, err := policies.HCLFiles(dir); err != nil {
+		return nil, nil, fmt.Errorf("replay: %w", err)
 	}
 	if len(pols) == 0 {
-		return nil, files, diags, fmt.Errorf("replay: no policies: put *.hcl policies for the recorded localities in %s, or set policies.dir with -config", dir)
+		return nil, diags, fmt.Errorf("replay: no policies: put *.hcl policies for the recorded localities in %s, or set policies.dir with -config", dir)
 	}
 	step, history := pols[0].Forecast.Step, time.Duration(0)
 	for _, p := range pols {
@@ -59,21 +50,40 @@ func prepareReplay(dir string, speed float64, cfgPols []*policies.Policy) (*repl
 	}
 	bindings, skipped, err := replay.LoadDir(dir, step)
 	if err != nil {
-		return nil, files, diags, err
+		return nil, diags, err
 	}
 	for _, s := range skipped {
 		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagWarning, Summary: "Rows left out of the recording", Detail: s + "."})
 	}
 	src, err := replay.New(bindings)
 	if err != nil {
-		return nil, files, diags, err
+		return nil, diags, err
 	}
 	start, end := src.Span()
 	warm := min(history, end.Sub(start)/2).Truncate(step)
 	return &replayRun{
 		source: src, series: len(bindings), lookback: warm, end: end, policies: pols,
 		clock: &replayClock{start: start.Add(warm), speed: speed, wall0: time.Now()},
-	}, files, diags, nil
+	}, diags, nil
+}
+
+// replayPolicies loads the policies of a replay's directory dir (its *.hcl
+// files), which the replay runs instead of policies.dir's, so that the
+// agent's start checks (preflight.Check, run by 'agent -replay' and
+// 'config validate -replay' alike) check them against the configuration.
+// It returns nil when dir holds no *.hcl file, or cannot be read
+// (prepareReplay says why), and no policy when one is invalid.
+func replayPolicies(dir string) ([]*policies.Policy, map[string]*hcl.File, hcl.Diagnostics) {
+	hcls, err := policies.HCLFiles(dir)
+	if err != nil || len(hcls) == 0 {
+		return nil, nil, nil
+	}
+	loader := policies.NewLoader()
+	pols, diags := loader.LoadFiles(hcls...)
+	if pols == nil || diags.HasErrors() {
+		pols = []*policies.Policy{}
+	}
+	return pols, loader.Files(), diags
 }
 
 // replayClock is the data clock of a replay: start at the moment it was

@@ -2,6 +2,7 @@ package command
 
 import (
 	"context"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/foreshape/foreshape/agent/api"
+	"github.com/foreshape/foreshape/config"
 	"github.com/foreshape/foreshape/internal/syncbuf"
 	"github.com/foreshape/foreshape/traces"
 )
@@ -181,5 +183,67 @@ func TestConfigValidateReplay(t *testing.T) {
 	}
 	if code, _, stderr := run(t, "config", "validate", "-replay", dir, "-dev", clean); code != ExitUsage || !strings.Contains(stderr, "choose one") {
 		t.Errorf("-replay with -dev: exit %d\n%s", code, stderr)
+	}
+}
+
+// TestReplayValidateAndAgentAgree: config validate -replay DIR accepts
+// what agent -replay DIR runs, and refuses what it refuses with the same
+// diagnostics, DIR's policies included: they are checked as a set against
+// the configuration (two policies of one locality).
+func TestReplayValidateAndAgentAgree(t *testing.T) {
+	for _, name := range config.EnvVarNames() {
+		t.Setenv(name, "")
+	}
+	dir := recording(t)
+	twice := recording(t)
+	src, err := os.ReadFile(filepath.Join(twice, "web.hcl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	copyFile(t, "", filepath.Join(twice, "web2.hcl"), strings.Replace(string(src), `shaping "web"`, `shaping "web2"`, 1))
+	cfgDir := t.TempDir()
+	polDir := filepath.Join(cfgDir, "policies")
+	copyFile(t, filepath.Join(dir, "web.hcl"), filepath.Join(polDir, "web.hcl"), "")
+	clean := filepath.Join(cfgDir, "clean.hcl")
+	copyFile(t, "", clean, "log_level = \"warn\"\n")
+	withDir := filepath.Join(cfgDir, "with-dir.hcl")
+	copyFile(t, "", withDir, fmt.Sprintf("log_level = \"warn\"\npolicies {\n  dir = %q\n}\n", polDir))
+	// A recording without policies runs policies.dir's.
+	bare := t.TempDir()
+	copyFile(t, filepath.Join(dir, "web.csv"), filepath.Join(bare, "web.csv"), "")
+
+	for _, tc := range []struct {
+		name, dir, cfg string
+		want           string // "" when both accept
+	}{
+		{"clean", dir, clean, ""},
+		{"policies of policies.dir", bare, withDir, ""},
+		{"two policies of one locality", twice, clean, "Two policies shape one locality"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			addr := freeAddr(t)
+			code, _, stderr := run(t, "config", "validate", "-replay", tc.dir, "-http-addr", addr, tc.cfg)
+			if tc.want == "" {
+				if code != ExitOK {
+					t.Fatalf("config validate -replay refuses it: exit %d\n%s", code, stderr)
+				}
+				logs, stop := startAgentCommand(t, "-replay", tc.dir, "-config", tc.cfg, "-http-addr", addr)
+				eventuallyT(t, 30*time.Second, "the agent's API", logs, func() bool {
+					_, err := (&api.Client{Address: "http://" + addr}).Status(context.Background())
+					return err == nil
+				})
+				if c := stop(); c != ExitOK {
+					t.Errorf("agent -replay exited %d\n%s", c, tailLines(logs.String(), 20))
+				}
+				return
+			}
+			if code != ExitInvalid || !strings.Contains(stderr, tc.want) {
+				t.Errorf("config validate -replay: exit %d\n%s\nwant %d and %q", code, stderr, ExitInvalid, tc.want)
+			}
+			acode, aerr := runAgent(t, "-replay", tc.dir, "-config", tc.cfg, "-http-addr", addr)
+			if acode != code || aerr != stderr {
+				t.Errorf("agent -replay: exit %d\n%s\nconfig validate -replay: exit %d\n%s", acode, aerr, code, stderr)
+			}
+		})
 	}
 }
