@@ -6,6 +6,7 @@ package sim_test
 // recognises its own drains by, and a client's host stats.
 
 import (
+	"maps"
 	"testing"
 	"time"
 
@@ -120,6 +121,97 @@ func TestFidelityNodeTableIndex(t *testing.T) {
 		})
 		if n, _, err = c.client.Nodes().Info(c.node.ID, nil); err != nil || n.ModifyIndex != c.node.ModifyIndex {
 			t.Errorf("node's modify index %d after its allocations changed, want %d (%v)", n.ModifyIndex, c.node.ModifyIndex, err)
+		}
+	})
+}
+
+// foreshape recognises its own drain by the meta it drains with
+// (LastDrain.Meta["foreshape.request"]). Nomad keeps a drain's start and
+// meta when the drain is updated without meta (an operator changing the
+// deadline), replaces the meta when the update brings some, keeps it when
+// the drain is cancelled (LastDrain "canceled"; the node stays ineligible
+// unless MarkEligible), and a cancel of a node that is not draining leaves
+// LastDrain as it was.
+func TestFidelityDrainMeta(t *testing.T) {
+	forEachNomad(t, func(t *testing.T, c *cluster) {
+		id := c.jobID("drainmeta")
+		j := sleepJob(id, 2, 50, 32, 50)
+		// One allocation is migrated at a time and its replacement has
+		// nowhere to go: the drain runs until its deadline.
+		j.TaskGroups[0].Migrate = &api.MigrateStrategy{MaxParallel: new(1), MinHealthyTime: new(time.Second),
+			HealthyDeadline: new(20 * time.Second)}
+		c.register(t, j)
+		c.waitAllocs(t, id, "ran twice", func(as []*api.AllocationListStub) bool { return count(as, running) == 2 })
+		t.Cleanup(func() {
+			_, _ = c.client.Nodes().UpdateDrain(c.node.ID, nil, true, nil)
+			_, _ = c.client.Nodes().ToggleEligibility(c.node.ID, true, nil)
+		})
+		node := func() *api.Node {
+			t.Helper()
+			n, _, err := c.client.Nodes().Info(c.node.ID, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n.LastDrain == nil {
+				t.Fatalf("%s: node has no LastDrain (drain %+v)", c.name, n.DrainStrategy)
+			}
+			return n
+		}
+		if _, err := c.client.Nodes().UpdateDrainOpts(c.node.ID, &api.DrainOptions{DrainSpec: &api.DrainSpec{Deadline: time.Hour},
+			Meta: map[string]string{"foreshape.request": "r-1", "message": "foreshape: test"}}, nil); err != nil {
+			t.Fatal(err)
+		}
+		first := node()
+		if first.DrainStrategy == nil || first.LastDrain.Status != api.DrainStatusDraining || first.LastDrain.Meta["foreshape.request"] != "r-1" {
+			t.Fatalf("draining: strategy %+v, last drain %+v", first.DrainStrategy, first.LastDrain)
+		}
+		// Nomad's LastDrain times are whole seconds: let one pass.
+		time.Sleep(1100 * time.Millisecond)
+
+		// An update without meta keeps the drain's start and meta.
+		if _, err := c.client.Nodes().UpdateDrain(c.node.ID, &api.DrainSpec{Deadline: 30 * time.Minute}, false, nil); err != nil {
+			t.Fatal(err)
+		}
+		n := node()
+		if n.DrainStrategy == nil || !n.DrainStrategy.StartedAt.Equal(first.DrainStrategy.StartedAt) || !n.LastDrain.StartedAt.Equal(first.LastDrain.StartedAt) ||
+			!maps.Equal(n.LastDrain.Meta, first.LastDrain.Meta) || n.LastDrain.Status != api.DrainStatusDraining {
+			t.Errorf("drain updated without meta: strategy %+v, last drain %+v; want started %s (last drain %s) and meta %v as before",
+				n.DrainStrategy, n.LastDrain, first.DrainStrategy.StartedAt, first.LastDrain.StartedAt, first.LastDrain.Meta)
+		} else if d := n.DrainStrategy.ForceDeadline.Sub(n.LastDrain.UpdatedAt); n.DrainStrategy.Deadline != 30*time.Minute || d < 30*time.Minute-2*time.Second || d > 30*time.Minute+2*time.Second {
+			t.Errorf("drain updated to a 30m deadline: deadline %s, force deadline %s after the update", n.DrainStrategy.Deadline, d)
+		}
+
+		// An update with meta replaces it.
+		if _, err := c.client.Nodes().UpdateDrainOpts(c.node.ID, &api.DrainOptions{DrainSpec: &api.DrainSpec{Deadline: time.Hour},
+			Meta: map[string]string{"foreshape.request": "r-2"}}, nil); err != nil {
+			t.Fatal(err)
+		}
+		n = node()
+		if want := map[string]string{"foreshape.request": "r-2"}; !maps.Equal(n.LastDrain.Meta, want) || !n.LastDrain.StartedAt.Equal(first.LastDrain.StartedAt) {
+			t.Errorf("drain updated with meta: last drain %+v; want meta %v, started %s", n.LastDrain, want, first.LastDrain.StartedAt)
+		}
+
+		// Cancelled without MarkEligible: ineligible, meta kept.
+		if _, err := c.client.Nodes().UpdateDrainOpts(c.node.ID, &api.DrainOptions{DrainSpec: nil, MarkEligible: false}, nil); err != nil {
+			t.Fatal(err)
+		}
+		n = node()
+		if n.DrainStrategy != nil || n.Drain || n.SchedulingEligibility != api.NodeSchedulingIneligible || n.LastDrain.Status != api.DrainStatusCanceled ||
+			n.LastDrain.Meta["foreshape.request"] != "r-2" {
+			t.Errorf("drain cancelled: strategy %+v, drain %v, eligibility %s, last drain %+v; want none, ineligible, canceled with meta r-2",
+				n.DrainStrategy, n.Drain, n.SchedulingEligibility, n.LastDrain)
+		}
+		cancelled := *n.LastDrain
+		time.Sleep(1100 * time.Millisecond)
+
+		// A cancel of a node that is not draining only makes it eligible.
+		if _, err := c.client.Nodes().UpdateDrainOpts(c.node.ID, &api.DrainOptions{DrainSpec: nil, MarkEligible: true}, nil); err != nil {
+			t.Fatalf("cancel the drain of a node that does not drain: %v", err)
+		}
+		n = node()
+		if n.SchedulingEligibility != api.NodeSchedulingEligible || n.LastDrain.Status != cancelled.Status ||
+			!n.LastDrain.UpdatedAt.Equal(cancelled.UpdatedAt) || !maps.Equal(n.LastDrain.Meta, cancelled.Meta) {
+			t.Errorf("cancel without a drain: eligibility %s, last drain %+v; want eligible, last drain %+v", n.SchedulingEligibility, n.LastDrain, cancelled)
 		}
 	})
 }

@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"maps"
 	"math"
 	"sort"
 	"time"
@@ -304,13 +305,18 @@ func (c *Cluster) finishDrain(n *node, status api.DrainStatus) {
 	n.drain = nil
 	if n.lastDrain != nil {
 		n.lastDrain.Status = status
-		n.lastDrain.UpdatedAt = c.now
+		n.lastDrain.UpdatedAt = c.now.Truncate(time.Second)
 	}
 	n.modifyIdx = c.bump(TableNodes)
 	c.log.Info("drain finished", logKeyNode, n.name, logKeyStatus, string(status))
 }
 
-// setDrain starts or cancels a node drain, as PUT /v1/node/:id/drain does.
+// setDrain starts, updates or cancels a node drain, as PUT
+// /v1/node/:id/drain does. As Nomad's state store, an update of a running
+// drain keeps its start, and LastDrain keeps its meta unless the call
+// brings some (a cancel too); LastDrain's times are whole seconds; a cancel
+// of a node that is not draining leaves LastDrain as it was
+// (TestFidelityDrainMeta).
 func (c *Cluster) setDrain(nodeID string, spec *api.DrainSpec, markEligible bool, meta map[string]string) (*api.NodeDrainUpdateResponse, error) {
 	n, err := c.apiNode(nodeID)
 	if err != nil {
@@ -322,6 +328,9 @@ func (c *Cluster) setDrain(nodeID string, spec *api.DrainSpec, markEligible bool
 	if spec == nil {
 		if n.drain != nil {
 			c.finishDrain(n, api.DrainStatusCanceled)
+			if len(meta) > 0 && n.lastDrain != nil {
+				n.lastDrain.Meta = maps.Clone(meta)
+			}
 		}
 		if markEligible {
 			n.eligible = true
@@ -331,15 +340,25 @@ func (c *Cluster) setDrain(nodeID string, spec *api.DrainSpec, markEligible bool
 		return &api.NodeDrainUpdateResponse{NodeModifyIndex: n.modifyIdx}, nil
 	}
 	ds := &api.DrainStrategy{DrainSpec: *spec, StartedAt: c.now}
+	if n.drain != nil {
+		ds.StartedAt = n.drain.StartedAt
+	}
 	switch {
 	case spec.Deadline < 0:
 		ds.ForceDeadline = c.now
 	case spec.Deadline > 0:
 		ds.ForceDeadline = c.now.Add(spec.Deadline)
 	}
+	now := c.now.Truncate(time.Second)
+	if n.drain == nil || n.lastDrain == nil {
+		n.lastDrain = &api.DrainMetadata{StartedAt: now}
+	}
+	n.lastDrain.UpdatedAt, n.lastDrain.Status = now, api.DrainStatusDraining
+	if len(meta) > 0 {
+		n.lastDrain.Meta = maps.Clone(meta)
+	}
 	n.drain = ds
 	n.eligible = false
-	n.lastDrain = &api.DrainMetadata{StartedAt: c.now, UpdatedAt: c.now, Status: api.DrainStatusDraining, Meta: meta}
 	n.modifyIdx = c.bump(TableNodes)
 	nEvals := len(c.evals)
 	c.runDrains()
