@@ -91,8 +91,9 @@ Usage: foreshape agent [options]
   history is there at the first cycle. Rows whose time or a value is
   missing or invalid are left out, with a warning naming the file, how
   many, and the first one's line and column. The policies are DIR's *.hcl
-  files, or the configuration's policies.dir when DIR holds none; a reload
-  does not re-read DIR. When the recording ends its series go stale. A replay
+  files (a configuration file setting policies.dir beside them is
+  refused), or the configuration's policies.dir when DIR holds none; a
+  reload does not re-read DIR. When the recording ends its series go stale. A replay
   talks to no Nomad and no Prometheus and acts on nothing, so a
   configuration file setting nomad.*, prometheus.*, forecast_only,
   reserve.* or queue.* is refused.
@@ -417,6 +418,12 @@ func loadAgent(path string, dev bool, replayDir string, devSim bool, httpAddr st
 		maps.Copy(s.files, files)
 		s.diags = append(s.diags, diags...)
 		opts.Policies = pols
+		if pols != nil && cfg.Source("policies.dir") != "default" {
+			s.diags = append(s.diags, cfg.At(&hcl.Diagnostic{
+				Severity: hcl.DiagError, Summary: "Invalid policies.dir",
+				Detail: fmt.Sprintf("policies.dir is set, but a replay runs the policies of its directory %s when it holds *.hcl files, as it does, so policies.dir would be read by nothing. Remove it, or take the *.hcl files out of %s.", replayDir, replayDir),
+			}, "policies.dir"))
+		}
 	}
 	start, diags := preflight.Check(cfg, opts)
 	maps.Copy(s.files, start.Files)

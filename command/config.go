@@ -73,7 +73,8 @@ Options:
   -replay=DIR      Validate as the agent runs with -replay DIR and this
                    configuration: a replay refuses the settings it would not use
                    (nomad, prometheus, reserve, queue and Raft settings,
-                   forecast_only), and the policies (DIR's *.hcl, else
+                   forecast_only, and policies.dir when DIR holds *.hcl
+                   policies), and the policies (DIR's *.hcl, else
                    policies.dir) and the recorded series in DIR must load.
 
 Example:

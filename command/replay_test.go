@@ -189,7 +189,8 @@ func TestConfigValidateReplay(t *testing.T) {
 // TestReplayValidateAndAgentAgree: config validate -replay DIR accepts
 // what agent -replay DIR runs, and refuses what it refuses with the same
 // diagnostics, DIR's policies included: they are checked as a set against
-// the configuration (two policies of one locality).
+// the configuration (two policies of one locality), and a policies.dir set
+// beside them, which the replay would not read, is refused.
 func TestReplayValidateAndAgentAgree(t *testing.T) {
 	for _, name := range config.EnvVarNames() {
 		t.Setenv(name, "")
@@ -219,6 +220,7 @@ func TestReplayValidateAndAgentAgree(t *testing.T) {
 		{"clean", dir, clean, ""},
 		{"policies of policies.dir", bare, withDir, ""},
 		{"two policies of one locality", twice, clean, "Two policies shape one locality"},
+		{"policies.dir beside the recording's policies", dir, withDir, "with-dir.hcl:3,9-"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			addr := freeAddr(t)
