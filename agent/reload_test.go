@@ -402,3 +402,34 @@ func TestReloadRefusesSpreadByUseItCannotRead(t *testing.T) {
 		t.Errorf("%d policies after the reload, want 2", n)
 	}
 }
+
+// TestReloadSaysGivenPoliciesStay: an agent given its policies
+// (Options.Policies: a replay's) keeps them at a reload, whatever
+// policies.dir holds now, and its log says so rather than report a reload
+// of policies it did not read.
+func TestReloadSaysGivenPoliciesStay(t *testing.T) {
+	dir := t.TempDir()
+	cfg := config.DevDefault()
+	cfg.Name = "given-test"
+	cfg.HTTP.Address = "127.0.0.1:0"
+	cfg.Nomad.Address = "http://127.0.0.1:1"
+	cfg.Policies.Dir = dir
+	logs := &syncbuf.Buffer{}
+	log := hclog.New(&hclog.LoggerOptions{Name: "test", Level: hclog.Info, Output: logs})
+	given := devPolicies(t)
+	a, err := New(cfg, Options{Logger: log, Policies: given})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close() })
+	write(t, filepath.Join(dir, "dc1.hcl"), fmt.Sprintf(groupsPolicy, false))
+	if err := a.Reload(cfg.Clone()); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(a.Policies(context.Background())); n != len(given) {
+		t.Errorf("%d policies after the reload, want the %d given", n, len(given))
+	}
+	if out := logs.String(); !strings.Contains(out, "the policies it started with") || !strings.Contains(out, "restart") {
+		t.Errorf("the reload's log does not say the given policies stay until a restart:\n%s", out)
+	}
+}

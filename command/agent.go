@@ -93,7 +93,8 @@ Usage: foreshape agent [options]
   many, and the first one's line and column. The policies are DIR's *.hcl
   files (a configuration file setting policies.dir beside them is
   refused), or the configuration's policies.dir when DIR holds none; a
-  reload does not re-read DIR. When the recording ends its series go stale. A replay
+  reload reads them again from neither (its log says so): restart the
+  replay to run changed policies. When the recording ends its series go stale. A replay
   talks to no Nomad and no Prometheus and acts on nothing, so a
   configuration file setting nomad.*, prometheus.*, forecast_only,
   reserve.* or queue.* is refused.
