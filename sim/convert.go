@@ -63,7 +63,9 @@ func drivers(at time.Time) map[string]*api.DriverInfo {
 	return out
 }
 
-func (c *Cluster) nodeStub(n *node, withResources bool) *api.NodeListStub {
+// nodeStub is a node as Nomad lists it: its resources with resources=true,
+// and of its attributes os.name alone with os=true (TestFidelityListFields).
+func (c *Cluster) nodeStub(n *node, withResources, withOS bool) *api.NodeListStub {
 	s := &api.NodeListStub{
 		Address: "127.0.0.1", ID: n.id, Datacenter: n.dc, Name: n.name,
 		NodeClass: n.class, NodePool: n.pool, Version: nomadVersion,
@@ -73,7 +75,9 @@ func (c *Cluster) nodeStub(n *node, withResources bool) *api.NodeListStub {
 	}
 	if withResources {
 		s.NodeResources, s.ReservedResources = n.resources()
-		s.Attributes = n.attributes()
+	}
+	if withOS {
+		s.Attributes = map[string]string{"os.name": n.attributes()["os.name"]}
 	}
 	return s
 }
@@ -177,14 +181,20 @@ func (c *Cluster) jobSummary(j *job) *api.JobSummary {
 	return s
 }
 
-func (c *Cluster) jobStub(j *job) *api.JobListStub {
-	return &api.JobListStub{
+// jobStub is a job as Nomad lists it: its meta only with meta=true
+// (TestFidelityListFields).
+func (c *Cluster) jobStub(j *job, withMeta bool) *api.JobListStub {
+	s := &api.JobListStub{
 		ID: j.id, ParentID: "", Name: *j.spec.Name, Namespace: api.DefaultNamespace,
 		Datacenters: append([]string(nil), j.spec.Datacenters...), Type: j.typ, Priority: j.priority,
 		Stop: j.stopped, Status: c.jobStatus(j), JobSummary: c.jobSummary(j),
 		CreateIndex: j.createIdx, ModifyIndex: j.modifyIdx, JobModifyIndex: j.jobModIdx,
-		SubmitTime: j.submitTime.UnixNano(), Meta: maps.Clone(j.spec.Meta),
+		SubmitTime: j.submitTime.UnixNano(),
 	}
+	if withMeta {
+		s.Meta = maps.Clone(j.spec.Meta)
+	}
+	return s
 }
 
 func (a *alloc) allocated() *api.AllocatedResources {
@@ -345,10 +355,12 @@ func (c *Cluster) deployAPI(d *deployment) *api.Deployment {
 	return out
 }
 
+// scaleStatus is GET /v1/job/:id/scale's answer; its JobModifyIndex is
+// the job's ModifyIndex, as Nomad fills it (TestFidelityListFields).
 func (c *Cluster) scaleStatus(j *job) *api.JobScaleStatusResponse {
 	out := &api.JobScaleStatusResponse{
 		JobID: j.id, Namespace: api.DefaultNamespace, JobCreateIndex: j.createIdx,
-		JobModifyIndex: j.jobModIdx, JobStopped: j.stopped, TaskGroups: map[string]api.TaskGroupScaleStatus{},
+		JobModifyIndex: j.modifyIdx, JobStopped: j.stopped, TaskGroups: map[string]api.TaskGroupScaleStatus{},
 	}
 	for _, g := range j.groups {
 		st := api.TaskGroupScaleStatus{Desired: g.count, Events: append([]api.ScalingEvent{}, j.scaleEvts[g.name]...)}

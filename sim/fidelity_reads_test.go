@@ -216,6 +216,103 @@ func TestFidelityDrainMeta(t *testing.T) {
 	})
 }
 
+// The list stubs carry what foreshape reads of them, and what they carry
+// only when asked: a job's meta with meta=true (the reaper asks), a node's
+// resources with resources=true (its attributes only with os=true, and
+// then only os.name), an allocation's resources with resources=true and
+// no task states with task_states=false; allocations of every namespace
+// with namespace=*. A job's node pool is "default" when it names none. A
+// job's scale status (the nomad-job target) names the job's create index,
+// which its latest deployment repeats, and the job's modify index.
+func TestFidelityListFields(t *testing.T) {
+	forEachNomad(t, func(t *testing.T, c *cluster) {
+		id := c.jobID("fields")
+		j := sleepJob(id, 1, 100, 64, 40)
+		j.Meta = map[string]string{"foreshape_owner": "cluster-1"}
+		c.register(t, j)
+		allocs := c.waitAllocs(t, id, "ran", func(as []*api.AllocationListStub) bool { return count(as, running) == 1 })
+		job, _, err := c.client.Jobs().Info(id, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if *job.Namespace != api.DefaultNamespace || job.NodePool == nil || *job.NodePool != "default" {
+			t.Errorf("job: namespace %q, node pool %v; want default, default", *job.Namespace, job.NodePool)
+		}
+
+		jobStub := func(params map[string]string) *api.JobListStub {
+			t.Helper()
+			l, _, err := c.client.Jobs().List(&api.QueryOptions{Prefix: id, Params: params})
+			if err != nil || len(l) != 1 {
+				t.Fatalf("jobs with prefix %s: %d, %v", id, len(l), err)
+			}
+			return l[0]
+		}
+		s := jobStub(nil)
+		if s.Namespace != api.DefaultNamespace || s.Type != api.JobTypeService || s.Priority != 40 || s.Stop ||
+			s.JobModifyIndex != *job.JobModifyIndex || s.Meta != nil {
+			t.Errorf("job stub: namespace %q type %s priority %d stop %v job modify %d (job's %d) meta %v; want default, service, 40, false, the job's, no meta",
+				s.Namespace, s.Type, s.Priority, s.Stop, s.JobModifyIndex, *job.JobModifyIndex, s.Meta)
+		}
+		if s := jobStub(map[string]string{"meta": "true"}); s.Meta["foreshape_owner"] != "cluster-1" {
+			t.Errorf("job stub with meta=true: meta %v", s.Meta)
+		}
+
+		nodeStub := func(params map[string]string) *api.NodeListStub {
+			t.Helper()
+			l, _, err := c.client.Nodes().List(&api.QueryOptions{Prefix: c.node.ID, Params: params})
+			if err != nil || len(l) != 1 {
+				t.Fatalf("nodes with prefix %s: %d, %v", c.node.ID, len(l), err)
+			}
+			return l[0]
+		}
+		if n := nodeStub(nil); n.NodeResources != nil || n.ReservedResources != nil || n.Attributes != nil || n.NodePool != "default" {
+			t.Errorf("node stub: resources %+v reserved %+v attributes %v pool %q; want none, none, none, default", n.NodeResources, n.ReservedResources, n.Attributes, n.NodePool)
+		}
+		if n := nodeStub(map[string]string{"resources": "true"}); n.NodeResources == nil || n.ReservedResources == nil || n.Attributes != nil ||
+			n.NodeResources.Cpu.CpuShares != c.node.NodeResources.Cpu.CpuShares || n.NodeResources.Memory.MemoryMB != c.node.NodeResources.Memory.MemoryMB {
+			t.Errorf("node stub with resources=true: resources %+v reserved %+v attributes %v; want the node's resources and no attributes",
+				n.NodeResources, n.ReservedResources, n.Attributes)
+		}
+		if n := nodeStub(map[string]string{"os": "true"}); len(n.Attributes) != 1 || n.Attributes["os.name"] != c.node.Attributes["os.name"] {
+			t.Errorf("node stub with os=true: attributes %v, want os.name %q alone", n.Attributes, c.node.Attributes["os.name"])
+		}
+
+		allocStub := func(params map[string]string) *api.AllocationListStub {
+			t.Helper()
+			l, _, err := c.client.Allocations().List(&api.QueryOptions{Namespace: "*", Prefix: allocs[0].ID, Params: params})
+			if err != nil || len(l) != 1 {
+				t.Fatalf("allocations of namespace * with prefix %s: %d, %v", allocs[0].ID, len(l), err)
+			}
+			return l[0]
+		}
+		if a := allocStub(nil); a.AllocatedResources != nil || a.TaskStates == nil || a.JobType != api.JobTypeService || a.Namespace != api.DefaultNamespace {
+			t.Errorf("allocation stub: resources %+v task states %v job type %q namespace %q; want none, some, service, default",
+				a.AllocatedResources, a.TaskStates, a.JobType, a.Namespace)
+		}
+		a := allocStub(map[string]string{"resources": "true", "task_states": "false"})
+		if a.TaskStates != nil || a.AllocatedResources == nil || len(a.AllocatedResources.Tasks) != 1 || a.AllocatedResources.Tasks["sleep"] == nil ||
+			a.AllocatedResources.Tasks["sleep"].Cpu.CpuShares != 100 || a.AllocatedResources.Tasks["sleep"].Memory.MemoryMB != 64 {
+			t.Errorf("allocation stub with resources=true, task_states=false: task states %v, resources %+v; want none, task sleep with 100 MHz and 64 MB",
+				a.TaskStates, a.AllocatedResources)
+		}
+
+		st, _, err := c.client.Jobs().ScaleStatus(id, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		job, _, err = c.client.Jobs().Info(id, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := waitLatestDeployment(t, c, id)
+		if g := st.TaskGroups["g"]; st.JobCreateIndex != *job.CreateIndex || st.JobModifyIndex != *job.ModifyIndex || st.JobStopped ||
+			g.Desired != 1 || g.Running != 1 || d.JobCreateIndex != *job.CreateIndex {
+			t.Errorf("scale status: job create %d modify %d stopped %v, group %+v; deployment's job create %d; job create %d modify %d (job modify %d)",
+				st.JobCreateIndex, st.JobModifyIndex, st.JobStopped, g, d.JobCreateIndex, *job.CreateIndex, *job.ModifyIndex, *job.JobModifyIndex)
+		}
+	})
+}
+
 // A node's host stats, as foreshape's Nomad source reads them when no
 // foreshape client agent reports for the node: memory in bytes (its total
 // the node's memory in MB, as Nomad's fingerprint rounds it down), CPU used

@@ -54,6 +54,10 @@ func (c *Cluster) register(spec *api.Job, sims map[string]GroupSimSpec, trigger 
 	if len(spec.Datacenters) == 0 {
 		spec.Datacenters = []string{"*"}
 	}
+	if spec.NodePool == nil || *spec.NodePool == "" {
+		// Nomad's servers give a job its namespace's pool (TestFidelityListFields).
+		spec.NodePool = new("default")
+	}
 	if *spec.Priority < 1 || *spec.Priority > 100 {
 		return nil, invalidJob("job priority must be between [1, 100]")
 	}

@@ -593,12 +593,12 @@ func prefixOK(id, p string) bool {
 
 func (c *Cluster) listNodes(w http.ResponseWriter, r *http.Request) {
 	prefix := r.URL.Query().Get("prefix")
-	res := r.URL.Query().Get("resources") == "true"
+	res, withOS := r.URL.Query().Get("resources") == "true", r.URL.Query().Get("os") == "true"
 	c.query(w, r, func() (any, error) {
 		out := make([]*api.NodeListStub, 0, len(c.nodes))
 		for i := len(c.nodes) - 1; i >= 0; i-- {
 			if n := c.nodes[i]; prefixOK(n.id, prefix) {
-				out = append(out, c.nodeStub(n, res))
+				out = append(out, c.nodeStub(n, res, withOS))
 			}
 		}
 		return out, nil
@@ -774,11 +774,12 @@ func (c *Cluster) clientReachable(n *node) error {
 
 func (c *Cluster) listJobs(w http.ResponseWriter, r *http.Request) {
 	prefix := r.URL.Query().Get("prefix")
+	meta := r.URL.Query().Get("meta") == "true"
 	c.query(w, r, func() (any, error) {
 		out := []*api.JobListStub{}
 		for _, j := range c.sortedJobs() {
 			if prefixOK(j.id, prefix) {
-				out = append(out, c.jobStub(j))
+				out = append(out, c.jobStub(j, meta))
 			}
 		}
 		return out, nil
