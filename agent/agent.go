@@ -9,6 +9,7 @@ package agent
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -112,6 +113,9 @@ type Agent struct {
 	cfgMu sync.RWMutex
 	cfg   *config.Config
 	pols  []*policies.Policy
+	// read are the digests of the files the agent read at its start for
+	// settings that take effect at a start (preflight.Start.Read).
+	read map[string][sha256.Size]byte
 
 	fsm  *state.FSM
 	node *cluster.Node
@@ -179,6 +183,7 @@ func New(cfg *config.Config, opts Options) (*Agent, error) {
 	}
 	a.pols = opts.orFallback(log, cfg, start.Policies)
 	a.tokens.Store(&start.Tokens)
+	a.read = start.Read
 
 	newFSM := state.NewFSM
 	if o := opts.older; o != nil {

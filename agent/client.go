@@ -3,6 +3,7 @@ package agent
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
 	"encoding/json"
 	"errors"
@@ -40,6 +41,9 @@ type Client struct {
 	clock Clock
 	cfg   *config.Config
 	name  string
+	// read are the digests of the files read at the start
+	// (preflight.Start.Read).
+	read map[string][sha256.Size]byte
 
 	nomad    *nomadapi.Client
 	peers    *peerClient
@@ -82,7 +86,7 @@ func NewClient(cfg *config.Config, opts Options) (*Client, error) {
 	if c.clock == nil {
 		c.clock = WallClock{}
 	}
-	c.name = start.Name
+	c.name, c.read = start.Name, start.Read
 	c.nomad = start.Nomad
 	c.tokens.Store(&start.Tokens)
 	var err error
@@ -149,6 +153,7 @@ func (c *Client) Reload(cfg *config.Config) error {
 	}
 	c.tokens.Store(&start.Tokens)
 	applyLogSettings(c.log, c.cfg, run, cfg)
+	logChangedFiles(c.log, c.read, start.Read)
 	c.cfg = run
 	c.log.Info("reloaded")
 	return nil

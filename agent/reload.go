@@ -1,7 +1,9 @@
 package agent
 
 import (
+	"crypto/sha256"
 	"fmt"
+	"maps"
 	"reflect"
 	"slices"
 	"strings"
@@ -31,7 +33,8 @@ import (
 //
 // The log level, the ACL tokens and the policies change at run time; every
 // other setting that differs from what runs, secrets included, needs a
-// restart and is logged by name (never by value) at each reload until then.
+// restart and is logged by name (never by value) at each reload until then,
+// as is a setting whose file (a certificate, key or CA) changed in place.
 func (a *Agent) Reload(cfg *config.Config) error {
 	a.cfgMu.RLock()
 	old := a.cfg
@@ -61,6 +64,7 @@ func (a *Agent) Reload(cfg *config.Config) error {
 	}
 	a.tokens.Store(&toks)
 	applyLogSettings(a.log, old, run, cfg)
+	logChangedFiles(a.log, a.read, start.Read)
 	a.cfgMu.Lock()
 	a.cfg, a.pols = run, pols
 	a.cfgMu.Unlock()
@@ -117,6 +121,19 @@ func applyLogSettings(log hclog.Logger, old, run, next *config.Config) {
 	}
 	for _, f := range restartOnly(old, next) {
 		log.Warn("setting changed; it takes effect after a restart", "field", f)
+	}
+}
+
+// logChangedFiles logs each setting whose file (a certificate, key or CA)
+// holds something else now than at the agent's start, at the same path: a
+// certificate rotated in place is read at the next start, so the agent
+// still serves and presents the one it started with. (A setting naming
+// another file is logged by applyLogSettings.)
+func logChangedFiles(log hclog.Logger, started, now map[string][sha256.Size]byte) {
+	for _, f := range slices.Sorted(maps.Keys(now)) {
+		if was, ok := started[f]; ok && was != now[f] {
+			log.Warn("setting's file changed; it is read again after a restart, and the agent uses what it read at its start until then", "field", f)
+		}
 	}
 }
 

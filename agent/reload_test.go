@@ -14,6 +14,7 @@ import (
 
 	"github.com/foreshape/foreshape/config"
 	"github.com/foreshape/foreshape/internal/syncbuf"
+	"github.com/foreshape/foreshape/internal/testpki"
 	"github.com/foreshape/foreshape/policies"
 )
 
@@ -431,5 +432,46 @@ func TestReloadSaysGivenPoliciesStay(t *testing.T) {
 	}
 	if out := logs.String(); !strings.Contains(out, "the policies it started with") || !strings.Contains(out, "restart") {
 		t.Errorf("the reload's log does not say the given policies stay until a restart:\n%s", out)
+	}
+}
+
+// TestReloadSaysARotatedCertificateWaits: the agent reads its TLS
+// certificate and key at its start; a reload after they were replaced in
+// place (the same paths) logs each by name as waiting for a restart,
+// instead of saying only "reloaded" while it serves the old certificate.
+// A reload with the files unchanged logs none.
+func TestReloadSaysARotatedCertificateWaits(t *testing.T) {
+	dir := t.TempDir()
+	ca := testpki.NewCA(t, "foreshape")
+	files := testpki.WriteFiles(t, dir, "agent", ca, ca.Issue(t, "agent-1"))
+	cfg := config.DevDefault()
+	cfg.Name = "tls-test"
+	cfg.HTTP.Address = "127.0.0.1:0"
+	cfg.Nomad.Address = "http://127.0.0.1:1"
+	cfg.Policies.Dir = dir
+	cfg.TLS = config.TLS{CertFile: files.Cert, KeyFile: files.Key}
+	write(t, filepath.Join(dir, "dc1.hcl"), fmt.Sprintf(groupsPolicy, false))
+	logs := &syncbuf.Buffer{}
+	log := hclog.New(&hclog.LoggerOptions{Name: "test", Level: hclog.Info, Output: logs})
+	a, err := New(cfg, Options{Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close() })
+	if err := a.Reload(cfg.Clone()); err != nil {
+		t.Fatal(err)
+	}
+	if out := logs.String(); strings.Contains(out, "file changed") {
+		t.Errorf("a reload with the files unchanged logs a change:\n%s", out)
+	}
+	testpki.WriteFiles(t, dir, "agent", ca, ca.Issue(t, "agent-2"))
+	if err := a.Reload(cfg.Clone()); err != nil {
+		t.Fatal(err)
+	}
+	out := logs.String()
+	for _, f := range []string{"tls.cert_file", "tls.key_file"} {
+		if !strings.Contains(out, "after a restart, and the agent uses what it read at its start until then: field="+f) {
+			t.Errorf("the reload does not say %s changed and waits for a restart:\n%s", f, out)
+		}
 	}
 }

@@ -68,7 +68,8 @@ Usage: foreshape agent [options]
   (restart the agent to run without policies): log_level, the acl block
   (enabled and the token file, read again) and the policies take effect at
   once; every other setting changed is logged by name at each reload and
-  takes effect at the next start. A policy that needs what the agent sets
+  takes effect at the next start, as is a certificate, key or CA file
+  (tls.*, nomad.*) replaced in place: it is read at a start. A policy that needs what the agent sets
   up only at its start is refused until a restart: forecast.queries
   without the prometheus.address it started with, migrate.spread_by_use
   when no policy it started with spread by use. SIGINT or SIGTERM

@@ -22,6 +22,7 @@ package preflight
 
 import (
 	"cmp"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -90,6 +91,11 @@ type Start struct {
 	// Consul is the Consul API client, for registration and
 	// provider=consul joins; nil when neither is configured.
 	Consul *consulapi.Client
+	// Read are the SHA-256 digests of the files read for the settings that
+	// name them and take effect at a start (tls.*, nomad.*), by setting:
+	// a reload tells a file changed in place, which only a restart reads
+	// again. acl.token_file, read at every reload, is not among them.
+	Read map[string][sha256.Size]byte
 }
 
 // ClusterTLS is the mutual TLS of the Raft port and of agents' calls to
@@ -133,7 +139,8 @@ func Check(cfg *config.Config, opts Options) (*Start, hcl.Diagnostics) {
 	if diags.HasErrors() {
 		return s, diags
 	}
-	c := &checker{cfg: cfg}
+	c := &checker{cfg: cfg, read: map[string][sha256.Size]byte{}}
+	s.Read = c.read
 	server := cfg.Server.Enabled
 	s.Name = c.name()
 	if server {
@@ -156,6 +163,7 @@ func Check(cfg *config.Config, opts Options) (*Start, hcl.Diagnostics) {
 type checker struct {
 	cfg   *config.Config
 	diags hcl.Diagnostics
+	read  map[string][sha256.Size]byte // Start.Read
 }
 
 // add records a problem with the settings fields (the first that a file
@@ -173,12 +181,16 @@ func (c *checker) value(field, v string) string {
 	return v
 }
 
-// read reads the file that field names, or records why it cannot.
-func (c *checker) read(field, path string) ([]byte, bool) {
+// readFile reads the file that field names, or records why it cannot; a
+// file read only at a start is recorded in Start.Read.
+func (c *checker) readFile(field, path string) ([]byte, bool) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		c.add(hcl.DiagError, "Cannot read "+field, fmt.Sprintf("%s: %s.", c.value(field, path), reason(err)), field)
 		return nil, false
+	}
+	if field != "acl.token_file" {
+		c.read[field] = sha256.Sum256(b)
 	}
 	return b, true
 }
@@ -302,7 +314,7 @@ func (c *checker) tokens() []string {
 	if !a.Enabled {
 		return []string{}
 	}
-	b, ok := c.read("acl.token_file", a.TokenFile)
+	b, ok := c.readFile("acl.token_file", a.TokenFile)
 	if !ok {
 		return nil
 	}
@@ -326,12 +338,12 @@ func (c *checker) tls() *cluster.TLS {
 	if !t.Enabled() {
 		return nil
 	}
-	certPEM, okCert := c.read("tls.cert_file", t.CertFile)
-	keyPEM, okKey := c.read("tls.key_file", t.KeyFile)
+	certPEM, okCert := c.readFile("tls.cert_file", t.CertFile)
+	keyPEM, okKey := c.readFile("tls.key_file", t.KeyFile)
 	var caPEM []byte
 	okCA := true
 	if t.CAFile != "" {
-		caPEM, okCA = c.read("tls.ca_file", t.CAFile)
+		caPEM, okCA = c.readFile("tls.ca_file", t.CAFile)
 	}
 	if !okCert || !okKey || !okCA {
 		return nil
@@ -372,7 +384,7 @@ func (c *checker) nomad(timeout time.Duration) *nomadapi.Client {
 		{"nomad.ca_file", n.CAFile}, {"nomad.cert_file", n.CertFile}, {"nomad.key_file", n.KeyFile},
 	} {
 		if f.path != "" {
-			_, read := c.read(f.field, f.path)
+			_, read := c.readFile(f.field, f.path)
 			ok = ok && read
 			fields = append(fields, f.field)
 		}
