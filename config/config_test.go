@@ -893,3 +893,35 @@ func TestRedactSourceKeepsOffsets(t *testing.T) {
 		t.Errorf("redacted:\n%s", got)
 	}
 }
+
+// TestHostlessAddressAdvice: an address without a host is refused with
+// advice that fits it: a listener (http.address) may take 0.0.0.0 for
+// every interface; an address the agent dials (consul.address, a
+// retry_join entry) names the host to reach.
+func TestHostlessAddressAdvice(t *testing.T) {
+	for _, tc := range []struct{ name, src, env, field string }{
+		{"http.address", "http {\n  address = \":7575\"\n}", "", "http.address"},
+		{"consul.address", "consul {\n  enabled = true\n  address = \":8500\"\n}", "", "consul.address"},
+		{"retry_join", "server {\n  bootstrap_expect = 3\n  retry_join = [\":7576\"]\n}", "", "server.retry_join[0]"},
+		{"CONSUL_HTTP_ADDR", "", ":8500", "consul.address"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, diags := loadSrc(t, tc.src)
+			if tc.env != "" {
+				diags = append(diags, config.ApplyEnv(c, func(k string) string {
+					if k == tc.name {
+						return tc.env
+					}
+					return ""
+				})...)
+			}
+			msg := diags.Error()
+			if !diags.HasErrors() || !strings.Contains(msg, "Invalid "+tc.field) || !strings.Contains(msg, "has no host") {
+				t.Fatalf("%s without a host: %v", tc.field, diags)
+			}
+			if listen := strings.Contains(msg, "listen on every interface"); listen != (tc.field == "http.address") {
+				t.Errorf("%s: the advice %q does not fit it", tc.field, msg)
+			}
+		})
+	}
+}

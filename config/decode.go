@@ -353,7 +353,7 @@ func decodeFile(file *hcl.File, cfg *Config) hcl.Diagnostics {
 		d.str(p.IOPSQuery, "prometheus.iops_query", &cfg.Prometheus.IOPSQuery, checkQueryTemplate)
 	}
 	if h := f.HTTP; h != nil {
-		d.str(h.Address, "http.address", &cfg.HTTP.Address, checkHostPort)
+		d.str(h.Address, "http.address", &cfg.HTTP.Address, checkListen)
 	}
 	if t := f.TLS; t != nil {
 		d.str(t.CAFile, "tls.ca_file", &cfg.TLS.CAFile, checkPath)

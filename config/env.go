@@ -48,7 +48,7 @@ var setters = map[string]setter{
 	"data_dir":              setString(func(c *Config) *string { return &c.DataDir }, checkDataDir),
 	"bind_addr":             setString(func(c *Config) *string { return &c.BindAddr }, checkIP),
 	"log_level":             setString(func(c *Config) *string { return &c.LogLevel }, checkLogLevel),
-	"http.address":          setString(func(c *Config) *string { return &c.HTTP.Address }, checkHostPort),
+	"http.address":          setString(func(c *Config) *string { return &c.HTTP.Address }, checkListen),
 	"policies.dir":          setString(func(c *Config) *string { return &c.Policies.Dir }, checkPath),
 	"nomad.address":         setString(func(c *Config) *string { return &c.Nomad.Address }, checkNomadAddress),
 	"nomad.region":          setString(func(c *Config) *string { return &c.Nomad.Region }, checkIdent),

@@ -160,6 +160,14 @@ func checkHost(h string) error {
 	return nil
 }
 
+// checkListen accepts HOST:PORT to listen on (http.address).
+func checkListen(s string) (string, error) {
+	if host, _, err := net.SplitHostPort(s); err == nil && host == "" {
+		return "", fmt.Errorf("%q has no host; use 0.0.0.0 to listen on every interface", s)
+	}
+	return checkHostPort(s)
+}
+
 // checkHostPort accepts HOST:PORT.
 func checkHostPort(s string) (string, error) {
 	host, port, err := net.SplitHostPort(s)
@@ -167,7 +175,7 @@ func checkHostPort(s string) (string, error) {
 		return "", fmt.Errorf("%q is not HOST:PORT: %s", s, strings.TrimPrefix(err.Error(), "address "+s+": "))
 	}
 	if host == "" {
-		return "", fmt.Errorf("%q has no host; use 0.0.0.0 to listen on every interface", s)
+		return "", fmt.Errorf("%q has no host; name the host to reach, such as 127.0.0.1", s)
 	}
 	if err := checkHost(host); err != nil {
 		return "", err
