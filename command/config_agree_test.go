@@ -1,0 +1,98 @@
+package command
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/foreshape/foreshape/agent/api"
+	"github.com/foreshape/foreshape/config"
+)
+
+// TestValidateAndAgentAgreeOnDirectories: on a configuration directory of
+// several files (merged in alphabetical order), `config validate -env DIR`
+// accepts what `agent -config DIR` starts with, and refuses what the agent
+// refuses, with the same diagnostics: a rule that spans two files, a later
+// file's setting that undoes an earlier one's, a file's own error beside a
+// valid file, and an environment override (-env applies it as the agent
+// does). Each case's files are written after a common base (00-base.hcl:
+// data_dir, ports, policies.dir, an unreachable Nomad).
+func TestValidateAndAgentAgreeOnDirectories(t *testing.T) {
+	for _, name := range config.EnvVarNames() {
+		t.Setenv(name, "")
+	}
+	polSrc, err := os.ReadFile("../policies/examples/web-daily-peak.hcl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name  string
+		files map[string]string
+		env   map[string]string
+		want  string // "" when both accept; else what the diagnostics say
+	}{
+		{name: "later files override earlier ones", files: map[string]string{
+			"10-log.hcl":   "log_level = \"debug\"\nqueue {\n  max_parallel = 2\n}\n",
+			"20-log.hcl":   "log_level = \"warn\"\n",
+			"30-queue.hcl": "queue {\n  max_parallel = 4\n}\n",
+		}},
+		{name: "a rule across two files", files: map[string]string{
+			"10-acl.hcl": "acl {\n  token_file = \"/etc/foreshape/acl-tokens\"\n}\n",
+			"20-acl.hcl": "acl {\n  enabled = false\n}\n",
+		}, want: "10-acl.hcl:2,16-"},
+		{name: "a later driver drops the earlier config", files: map[string]string{
+			"10-reserve.hcl": "reserve {\n  driver = \"raw_exec\"\n  config = { command = \"/bin/sleep\" }\n}\n",
+			"20-reserve.hcl": "reserve {\n  driver = \"exec\"\n}\n",
+		}, want: "20-reserve.hcl:2,12-"},
+		{name: "one invalid file beside a valid one", files: map[string]string{
+			"10-ok.hcl":  "log_level = \"warn\"\n",
+			"20-bad.hcl": "server {\n  raft_port = 70000\n}\n",
+		}, want: "20-bad.hcl:2,15-"},
+		{name: "the environment", files: map[string]string{
+			"10-ok.hcl": "log_level = \"warn\"\n",
+		}, env: map[string]string{"NOMAD_ADDR": "nomad:4646"}, want: "Invalid nomad.address from environment variable NOMAD_ADDR"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			cfgDir, polDir := filepath.Join(dir, "config"), filepath.Join(dir, "policies")
+			copyFile(t, "", filepath.Join(polDir, "web.hcl"), string(polSrc))
+			ports := freeTCPPorts(t, 2)
+			copyFile(t, "", filepath.Join(cfgDir, "00-base.hcl"), fmt.Sprintf("data_dir = %q\nhttp {\n  address = \"127.0.0.1:%d\"\n}\n"+
+				"server {\n  raft_port = %d\n}\nnomad {\n  address = \"http://127.0.0.1:1\"\n}\npolicies {\n  dir = %q\n}\n",
+				filepath.Join(dir, "data"), ports[0], ports[1], polDir))
+			for name, src := range tc.files {
+				copyFile(t, "", filepath.Join(cfgDir, name), src)
+			}
+			for k, v := range tc.env {
+				t.Setenv(k, v)
+			}
+			code, stdout, stderr := run(t, "config", "validate", "-env", cfgDir)
+			if tc.want == "" {
+				if code != ExitOK {
+					t.Fatalf("config validate refuses it: exit %d\n%s", code, stderr)
+				}
+				logs, stop := startAgentCommand(t, "-config", cfgDir)
+				addr := fmt.Sprintf("http://127.0.0.1:%d", ports[0])
+				eventuallyT(t, 30*time.Second, "the agent's API", logs, func() bool {
+					_, err := (&api.Client{Address: addr}).Status(context.Background())
+					return err == nil
+				})
+				if c := stop(); c != ExitOK {
+					t.Errorf("the agent exited %d\n%s", c, tailLines(logs.String(), 20))
+				}
+				return
+			}
+			if code != ExitInvalid || !strings.Contains(stderr, tc.want) || stdout != "" {
+				t.Errorf("config validate: exit %d\n%s%s\nwant %d and %q", code, stdout, stderr, ExitInvalid, tc.want)
+			}
+			acode, aerr := runAgent(t, "-config", cfgDir)
+			if acode != code || aerr != stderr {
+				t.Errorf("the agent: exit %d\n%s\nconfig validate: exit %d\n%s", acode, aerr, code, stderr)
+			}
+		})
+	}
+}
