@@ -527,3 +527,32 @@ func TestDocumentedServerBoundsAreValidated(t *testing.T) {
 		t.Fatalf("checked %d of docs/clustering.md's %d server bounds: the scan is broken", checked, len(below))
 	}
 }
+
+// TestExampleSaysWhatAReloadApplies: example.hcl, the configuration's
+// reference, says what SIGHUP applies at once, naming each of the live
+// settings (config.LiveSettings), and that the others wait for a restart;
+// so does agent -help.
+func TestExampleSaysWhatAReloadApplies(t *testing.T) {
+	src, err := os.ReadFile("example.hcl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, agentHelp := help("agent")
+	for name, text := range map[string]string{"example.hcl": string(src), "agent -help": agentHelp} {
+		i := strings.Index(text, "SIGHUP")
+		if i < 0 {
+			t.Errorf("%s does not say what SIGHUP reloads", name)
+			continue
+		}
+		para, _, _ := strings.Cut(text[i:], "\n\n")
+		para = strings.Join(strings.Fields(strings.ReplaceAll(para, "#", "")), " ")
+		for _, s := range config.LiveSettings {
+			if !regexp.MustCompile(`\b` + s + `\b`).MatchString(para) {
+				t.Errorf("%s's SIGHUP paragraph does not name %s, which a reload applies: %q", name, s, para)
+			}
+		}
+		if !strings.Contains(para, "next start") {
+			t.Errorf("%s's SIGHUP paragraph does not say the other settings wait for the next start: %q", name, para)
+		}
+	}
+}

@@ -6,6 +6,11 @@
 # below is optional unless it says otherwise; the values shown are examples
 # for a three-server cluster, and the comments give the defaults.
 #
+# SIGHUP reloads the files: log_level, the acl block (its token file read
+# again) and the policies take effect at once; every other setting changed,
+# and a certificate, key or CA file replaced in place, is logged by name
+# and takes effect at the next start.
+#
 #   foreshape config validate example.hcl
 #   foreshape config show example.hcl
 #   foreshape agent -config example.hcl
