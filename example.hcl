@@ -59,7 +59,8 @@ server {
   retry_join = ["10.0.0.12", "10.0.0.13:7576", "provider=consul"]
 
   # Raft port; the agents' own calls (joins, client reports) share it.
-  # Default 7576.
+  # Default 7576. A client agent binds none: there it is only the port of
+  # the retry_join addresses that name none, and refused without one.
   raft_port = 7576
 
   # false joins as a non-voter that is never promoted. Default true.

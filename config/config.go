@@ -84,7 +84,9 @@ type Server struct {
 	// the servers up in Consul's catalog (NAME defaults to
 	// consul.service_name).
 	RetryJoin []string `json:"retry_join"`
-	// RaftPort is the Raft transport's port. Default 7576.
+	// RaftPort is the Raft transport's port. Default 7576. A client agent
+	// binds none: there it is only the port of the RetryJoin addresses
+	// that name none.
 	RaftPort int `json:"raft_port"`
 	// Voter false joins as a non-voter that is never promoted. Default
 	// true.

@@ -925,3 +925,31 @@ func TestHostlessAddressAdvice(t *testing.T) {
 		})
 	}
 }
+
+// TestClientRaftPortNeedsAJoinWithoutAPort: a client agent binds no Raft
+// port; its server.raft_port is only the port of the server.retry_join
+// entries that name none. Set beside entries that all name their port (or
+// look the servers up in Consul, which gives theirs), it is refused,
+// pointing at it; beside an entry without a port it is taken.
+func TestClientRaftPortNeedsAJoinWithoutAPort(t *testing.T) {
+	client := func(join string) string {
+		return "server {\n  enabled = false\n  retry_join = [" + join + "]\n  raft_port = 9000\n}\n"
+	}
+	for _, join := range []string{`"10.0.0.1:7576", "10.0.0.2:7576"`, `"provider=consul"`, `"[fd00::1]:7576"`} {
+		_, diags := loadSrc(t, client(join))
+		var found *hcl.Diagnostic
+		for _, d := range diags {
+			if d.Severity == hcl.DiagError && d.Summary == "Invalid server.raft_port" {
+				found = d
+			}
+		}
+		if found == nil || found.Subject == nil || found.Subject.Start.Line != 4 {
+			t.Errorf("retry_join = [%s]: raft_port not refused at line 4: %v", join, diags)
+		}
+	}
+	for _, join := range []string{`"10.0.0.1"`, `"10.0.0.1:7576", "nomad-server-2"`, `"provider=consul", "[fd00::1]"`} {
+		if _, diags := loadSrc(t, client(join)); diags.HasErrors() {
+			t.Errorf("retry_join = [%s]: %v", join, diags)
+		}
+	}
+}

@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -87,6 +88,12 @@ func (c *Config) Validate() hcl.Diagnostics {
 			if c.isSet(f) {
 				invalid(f, "%s is set but server.enabled is false: it only applies to servers (a client agent keeps no state, runs no policies and reads only its own node). Set server.enabled = true or remove it.", f)
 			}
+		}
+		// A client agent binds no Raft port: raft_port is only the port of
+		// the retry_join addresses that name none (a Consul lookup gives
+		// the servers' own).
+		if c.isSet("server.raft_port") && len(s.RetryJoin) > 0 && !slices.ContainsFunc(s.RetryJoin, joinWithoutPort) {
+			invalid("server.raft_port", "server.raft_port is set but this client agent binds no Raft port, and every server.retry_join entry names its servers' port (or looks them up in Consul, which gives it), so it would be used by nothing. Remove it, or leave the port out of the retry_join addresses that should take it.")
 		}
 		if len(s.RetryJoin) == 0 {
 			missing("server.enabled", "server.retry_join", "This agent is a client agent (server.enabled = false): it reports its Nomad node's stats to the servers listed in server.retry_join. List them there (their addresses, or \"provider=consul\").")
@@ -382,6 +389,16 @@ var serverOnly = []string{
 	// The act half runs on the leader: a client agent plans and moves nothing.
 	"forecast_only", "reserve.driver", "reserve.config", "queue.max_requests", "queue.max_parallel",
 	"queue.keep_finished",
+}
+
+// joinWithoutPort reports whether a retry_join entry is an address
+// without a port (which takes raft_port's).
+func joinWithoutPort(e string) bool {
+	if strings.Contains(e, "provider=") {
+		return false
+	}
+	_, _, err := net.SplitHostPort(e)
+	return err != nil
 }
 
 // remoteJoin returns the first retry_join address that is not a loopback
