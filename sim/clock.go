@@ -177,7 +177,7 @@ func (c *Cluster) applyEvent(e EventSpec) {
 		}
 	case EventScale:
 		cnt := int64(e.Count)
-		if _, _, err := c.scale(e.Job, &api.ScalingRequest{Count: &cnt, Target: map[string]string{"Job": e.Job, "Group": e.Group}, Message: "scenario event " + e.Name}); err != nil {
+		if _, _, err := c.scale(e.Job, &api.ScalingRequest{Count: &cnt, Target: map[string]string{"Job": e.Job, "Group": e.Group}, Message: "scenario event " + e.Name}, false); err != nil {
 			detail = "refused: " + err.Error()
 		} else {
 			detail = fmt.Sprintf("count %d", e.Count)

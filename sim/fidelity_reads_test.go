@@ -336,3 +336,83 @@ func TestFidelityHostStats(t *testing.T) {
 		t.Logf("%s: memory used %d MB of %d, cpu %.0f MHz of %d", c.name, st.Memory.Used>>20, st.Memory.Total>>20, st.CPUTicksConsumed, r.Cpu.CpuShares)
 	})
 }
+
+// foreshape's calls carry nomad.namespace when it is set. The simulator,
+// like a fresh Nomad, has the namespace "default" alone; a call naming a
+// namespace that does not exist is answered as Nomad answers it: its lists
+// are empty, a job is not found in it (404 "job not found"; its latest
+// deployment null, its allocations []; scaling 404 `job "ID" not found`;
+// deregistering 200 without an evaluation, the job in "default" left
+// running), reads by ID (an allocation, a deployment) ignore it, and a
+// registration in it is refused, 500 "job "ID" is in nonexistent namespace".
+func TestFidelityOtherNamespace(t *testing.T) {
+	forEachNomad(t, func(t *testing.T, c *cluster) {
+		const ns = "fidelity-none"
+		q, w := &api.QueryOptions{Namespace: ns}, &api.WriteOptions{Namespace: ns}
+		id := c.jobID("ns")
+		c.register(t, sleepJob(id, 1, 50, 32, 50))
+		allocs := c.waitAllocs(t, id, "ran", func(as []*api.AllocationListStub) bool { return count(as, running) == 1 })
+		d := waitLatestDeployment(t, c, id)
+
+		jobs, _, err := c.client.Jobs().List(q)
+		if err != nil || len(jobs) != 0 {
+			t.Errorf("jobs of namespace %s: %d, %v; want none", ns, len(jobs), err)
+		}
+		as, _, err := c.client.Allocations().List(q)
+		if err != nil || len(as) != 0 {
+			t.Errorf("allocations of namespace %s: %d, %v; want none", ns, len(as), err)
+		}
+		ds, _, err := c.client.Deployments().List(q)
+		if err != nil || len(ds) != 0 {
+			t.Errorf("deployments of namespace %s: %d, %v; want none", ns, len(ds), err)
+		}
+		evals, _, err := c.client.Evaluations().List(q)
+		if err != nil || len(evals) != 0 {
+			t.Errorf("evaluations of namespace %s: %d, %v; want none", ns, len(evals), err)
+		}
+		_, _, err = c.client.Jobs().Info(id, q)
+		if code, body := response(err); code != 404 || body != "job not found" {
+			t.Errorf("job in namespace %s: %d %q (%v)", ns, code, body, err)
+		}
+		_, _, err = c.client.Jobs().ScaleStatus(id, q)
+		if code, body := response(err); code != 404 || body != "job not found" {
+			t.Errorf("scale status in namespace %s: %d %q (%v)", ns, code, body, err)
+		}
+		if dep, _, err := c.client.Jobs().LatestDeployment(id, q); err != nil || dep != nil {
+			t.Errorf("latest deployment in namespace %s: %+v, %v; want null", ns, dep, err)
+		}
+		if ja, _, err := c.client.Jobs().Allocations(id, false, q); err != nil || len(ja) != 0 {
+			t.Errorf("job's allocations in namespace %s: %d, %v; want none", ns, len(ja), err)
+		}
+		_, _, err = c.client.Jobs().Scale(id, "g", new(2), "", false, nil, w)
+		if code, body := response(err); code != 404 || body != `job "`+id+`" not found` {
+			t.Errorf("scale in namespace %s: %d %q (%v)", ns, code, body, err)
+		}
+		if ev, _, err := c.client.Jobs().Deregister(id, false, w); err != nil || ev != "" {
+			t.Errorf("deregister in namespace %s: eval %q, %v; want 200 without an evaluation", ns, ev, err)
+		}
+		if j, _, err := c.client.Jobs().Info(id, nil); err != nil {
+			t.Error(err)
+		} else if *j.Stop || *j.TaskGroups[0].Count != 1 {
+			t.Errorf("the job in namespace default after calls in %s: stop %v, count %d; want running, 1", ns, *j.Stop, *j.TaskGroups[0].Count)
+		}
+		if a, _, err := c.client.Allocations().Info(allocs[0].ID, q); err != nil || a.ID != allocs[0].ID {
+			t.Errorf("allocation by ID in namespace %s: %v", ns, err)
+		}
+		if got, _, err := c.client.Deployments().Info(d.ID, q); err != nil || got.ID != d.ID {
+			t.Errorf("deployment by ID in namespace %s: %v", ns, err)
+		}
+
+		other := c.jobID("ns-other")
+		_, _, err = c.client.Jobs().Register(sleepJob(other, 1, 50, 32, 50), w)
+		if code, body := response(err); code != 500 || body != "1 error occurred:\n\t* job \""+other+"\" is in nonexistent namespace \""+ns+"\"" {
+			t.Errorf("register in namespace %s: %d %q (%v)", ns, code, body, err)
+		}
+		if err == nil {
+			t.Cleanup(func() { _, _, _ = c.client.Jobs().Deregister(other, true, w) })
+		}
+		if _, _, err := c.client.Jobs().Info(other, nil); func() bool { code, _ := response(err); return code != 404 }() {
+			t.Errorf("a job refused in namespace %s is in namespace default: %v", ns, err)
+		}
+	})
+}

@@ -1504,8 +1504,9 @@ func (c *Cluster) retryBlocked() {
 }
 
 // scale sets a group's count, refusing while a deployment is active the
-// way Nomad does.
-func (c *Cluster) scale(jobID string, req *api.ScalingRequest) (*eval, *job, error) {
+// way Nomad does. other says the request names a namespace the simulator
+// does not have, where the job is not found.
+func (c *Cluster) scale(jobID string, req *api.ScalingRequest, other bool) (*eval, *job, error) {
 	// Nomad checks the request before it looks the job up.
 	if req == nil {
 		return nil, nil, badRequest("missing scaling request")
@@ -1524,7 +1525,7 @@ func (c *Cluster) scale(jobID string, req *api.ScalingRequest) (*eval, *job, err
 		return nil, nil, badRequest("scaling action should not contain count if error is true")
 	}
 	j := c.jobs[jobID]
-	if j == nil || j.purged {
+	if j == nil || j.purged || other {
 		return nil, nil, notFound("job %q not found", jobID)
 	}
 	var g *group

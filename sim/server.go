@@ -670,6 +670,9 @@ func (c *Cluster) listAllocs(w http.ResponseWriter, r *http.Request) {
 	states := r.URL.Query().Get("task_states") != "false"
 	c.query(w, r, func() (any, error) {
 		var all []*alloc
+		if _, other := otherNamespace(r); other {
+			return []*api.AllocationListStub{}, nil
+		}
 		for _, j := range c.jobs {
 			for _, a := range j.allocs {
 				if prefixOK(a.id, prefix) {
@@ -777,6 +780,9 @@ func (c *Cluster) listJobs(w http.ResponseWriter, r *http.Request) {
 	meta := r.URL.Query().Get("meta") == "true"
 	c.query(w, r, func() (any, error) {
 		out := []*api.JobListStub{}
+		if _, other := otherNamespace(r); other {
+			return out, nil
+		}
 		for _, j := range c.sortedJobs() {
 			if prefixOK(j.id, prefix) {
 				out = append(out, c.jobStub(j, meta))
@@ -799,6 +805,9 @@ func (c *Cluster) registerJob(w http.ResponseWriter, r *http.Request) {
 	c.write(w, func() (any, error) {
 		if req.Job == nil {
 			return nil, badRequest("Job must be specified")
+		}
+		if ns := jobNamespace(r, &req); req.Job.ID != nil && ns != api.DefaultNamespace {
+			return nil, invalidJob(fmt.Sprintf("job %q is in nonexistent namespace %q", *req.Job.ID, ns))
 		}
 		if req.EnforceIndex && req.Job.ID != nil {
 			cur := uint64(0)
@@ -832,9 +841,37 @@ func (c *Cluster) registerJob(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-func (c *Cluster) lookupJob(id string) (*job, error) {
+// jobNamespace is the namespace a registration puts its job in, as Nomad
+// chooses it: the request's namespace parameter, else the request body's,
+// else the job's own, else "default".
+func jobNamespace(r *http.Request, req *api.JobRegisterRequest) string {
+	switch {
+	case r.URL.Query().Get("namespace") != "":
+		return r.URL.Query().Get("namespace")
+	case req.Namespace != "":
+		return req.Namespace
+	case req.Job.Namespace != nil && *req.Job.Namespace != "":
+		return *req.Job.Namespace
+	}
+	return api.DefaultNamespace
+}
+
+// otherNamespace returns the namespace r names when the simulator does not
+// have it. It has "default" alone, as a fresh Nomad; "*" (every namespace)
+// lists what is in it. Nomad answers a call in a namespace that does not
+// exist as one in a namespace that holds nothing: its lists are empty and
+// its jobs not found, while reads by an allocation's, deployment's or
+// evaluation's ID ignore the namespace (TestFidelityOtherNamespace).
+func otherNamespace(r *http.Request) (string, bool) {
+	ns := r.URL.Query().Get("namespace")
+	return ns, ns != "" && ns != api.DefaultNamespace && ns != "*"
+}
+
+// lookupJob finds the job a request about job id names (none in a
+// namespace the simulator does not have).
+func (c *Cluster) lookupJob(r *http.Request, id string) (*job, error) {
 	j := c.jobs[id]
-	if j == nil || j.purged {
+	if _, other := otherNamespace(r); j == nil || j.purged || other {
 		return nil, notFound("job not found")
 	}
 	return j, nil
@@ -843,7 +880,7 @@ func (c *Cluster) lookupJob(id string) (*job, error) {
 func (c *Cluster) getJob(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	c.query(w, r, func() (any, error) {
-		j, err := c.lookupJob(id)
+		j, err := c.lookupJob(r, id)
 		if err != nil {
 			return nil, err
 		}
@@ -854,6 +891,9 @@ func (c *Cluster) getJob(w http.ResponseWriter, r *http.Request) {
 func (c *Cluster) deregisterJob(w http.ResponseWriter, r *http.Request) {
 	purge := r.URL.Query().Get("purge") == "true"
 	c.write(w, func() (any, error) {
+		if _, other := otherNamespace(r); other {
+			return &api.JobDeregisterResponse{}, nil // as for an unknown job
+		}
 		ev, err := c.deregister(r.PathValue("id"), purge)
 		if err != nil {
 			return nil, err
@@ -869,7 +909,7 @@ func (c *Cluster) deregisterJob(w http.ResponseWriter, r *http.Request) {
 func (c *Cluster) jobAllocs(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	c.query(w, r, func() (any, error) {
-		j, err := c.lookupJob(id)
+		j, err := c.lookupJob(r, id)
 		if err != nil {
 			// Nomad answers an unknown job's allocations with an empty list.
 			return []*api.AllocationListStub{}, nil
@@ -885,7 +925,7 @@ func (c *Cluster) jobAllocs(w http.ResponseWriter, r *http.Request) {
 func (c *Cluster) scaleStatusHTTP(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	c.query(w, r, func() (any, error) {
-		j, err := c.lookupJob(id)
+		j, err := c.lookupJob(r, id)
 		if err != nil {
 			return nil, err
 		}
@@ -915,7 +955,8 @@ func (c *Cluster) scaleJob(w http.ResponseWriter, r *http.Request) {
 		if c.registrationsRejected(r) {
 			return nil, &codedError{kind: ErrForbidden, msg: registrationsDisabled}
 		}
-		ev, j, err := c.scale(r.PathValue("id"), &req)
+		_, other := otherNamespace(r)
+		ev, j, err := c.scale(r.PathValue("id"), &req, other)
 		if err != nil {
 			return nil, err
 		}
@@ -930,7 +971,7 @@ func (c *Cluster) scaleJob(w http.ResponseWriter, r *http.Request) {
 func (c *Cluster) jobDeployment(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	c.query(w, r, func() (any, error) {
-		j, err := c.lookupJob(id)
+		j, err := c.lookupJob(r, id)
 		if err != nil {
 			return nil, nil // Nomad answers null for an unknown job
 		}
@@ -945,7 +986,7 @@ func (c *Cluster) jobDeployment(w http.ResponseWriter, r *http.Request) {
 func (c *Cluster) jobDeployments(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	c.query(w, r, func() (any, error) {
-		j, err := c.lookupJob(id)
+		j, err := c.lookupJob(r, id)
 		if err != nil {
 			return nil, err
 		}
@@ -960,7 +1001,7 @@ func (c *Cluster) jobDeployments(w http.ResponseWriter, r *http.Request) {
 func (c *Cluster) jobEvals(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	c.query(w, r, func() (any, error) {
-		if _, err := c.lookupJob(id); err != nil {
+		if _, err := c.lookupJob(r, id); err != nil {
 			return nil, err
 		}
 		out := []*api.Evaluation{}
@@ -976,7 +1017,7 @@ func (c *Cluster) jobEvals(w http.ResponseWriter, r *http.Request) {
 func (c *Cluster) jobSummaryHTTP(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	c.query(w, r, func() (any, error) {
-		j, err := c.lookupJob(id)
+		j, err := c.lookupJob(r, id)
 		if err != nil {
 			return nil, err
 		}
@@ -989,6 +1030,9 @@ func (c *Cluster) listEvals(w http.ResponseWriter, r *http.Request) {
 	status := r.URL.Query().Get("status")
 	c.query(w, r, func() (any, error) {
 		out := []*api.Evaluation{}
+		if _, other := otherNamespace(r); other {
+			return out, nil
+		}
 		for i := len(c.evals) - 1; i >= 0; i-- {
 			e := c.evals[i]
 			if prefixOK(e.id, prefix) && (status == "" || e.status == status) {
@@ -1250,6 +1294,9 @@ func (c *Cluster) listDeployments(w http.ResponseWriter, r *http.Request) {
 	prefix := r.URL.Query().Get("prefix")
 	c.query(w, r, func() (any, error) {
 		out := []*api.Deployment{}
+		if _, other := otherNamespace(r); other {
+			return out, nil
+		}
 		for _, j := range c.sortedJobs() {
 			for _, d := range j.deploys {
 				if prefixOK(d.id, prefix) {
@@ -1265,7 +1312,7 @@ func (c *Cluster) listDeployments(w http.ResponseWriter, r *http.Request) {
 // evaluateJob forces an evaluation of a job, as `nomad job eval` does.
 func (c *Cluster) evaluateJob(w http.ResponseWriter, r *http.Request) {
 	c.write(w, func() (any, error) {
-		j, err := c.lookupJob(r.PathValue("id"))
+		j, err := c.lookupJob(r, r.PathValue("id"))
 		if err != nil {
 			return nil, err
 		}
