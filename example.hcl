@@ -29,7 +29,9 @@ bind_addr = "0.0.0.0"
 # The IP address other agents and Consul reach this agent at: its Raft
 # port, and its HTTP API when http.address listens on every interface (an
 # http.address with an IP is reached at that IP). Default bind_addr.
-# Required when either binds every interface (0.0.0.0), as here.
+# Required when either binds every interface (0.0.0.0), as here. A client
+# agent or a dev agent binds no Raft port: it refuses advertise_addr unless
+# http.address listens on every interface.
 advertise_addr = "10.0.0.11"
 
 # trace, debug, info, warn or error. Default "info".

@@ -29,7 +29,8 @@ type Config struct {
 	// http.address's port) when http.address listens on every interface;
 	// an http.address with an IP is reached at that IP. Empty means
 	// bind_addr; required when either binds every interface (0.0.0.0) and
-	// the address is needed.
+	// the address is needed. A client or dev agent, which binds no Raft
+	// port, refuses it unless http.address listens on every interface.
 	AdvertiseAddr string `json:"advertise_addr"`
 	// LogLevel is one of trace, debug, info, warn, error. Default info.
 	LogLevel string `json:"log_level"`

@@ -953,3 +953,47 @@ func TestClientRaftPortNeedsAJoinWithoutAPort(t *testing.T) {
 		}
 	}
 }
+
+// TestAdvertiseAddrNeedsSomethingToAdvertise: advertise_addr is where
+// other agents and Consul reach a server's Raft port, and an HTTP API that
+// listens on every interface. A client agent and a dev agent bind no Raft
+// port (a dev agent's transport is in-process): with http.address on an
+// IP, which is reached there, advertise_addr is refused, pointing at it;
+// with http.address on every interface it is taken.
+func TestAdvertiseAddrNeedsSomethingToAdvertise(t *testing.T) {
+	const clientSrc = "advertise_addr = \"10.0.0.9\"\nserver {\n  enabled = false\n  retry_join = [\"10.0.0.1\"]\n}\nhttp {\n  address = %q\n}\n"
+	for _, tc := range []struct {
+		name, src string
+		dev       bool
+		refused   bool
+	}{
+		{"client on an IP", fmt.Sprintf(clientSrc, "127.0.0.1:7590"), false, true},
+		{"client on every interface", fmt.Sprintf(clientSrc, "0.0.0.0:7590"), false, false},
+		{"dev on an IP", "advertise_addr = \"10.0.0.9\"\n", true, true},
+		{"dev on every interface", "advertise_addr = \"10.0.0.9\"\nhttp {\n  address = \"[::]:7590\"\n}\n", true, false},
+		{"server", "advertise_addr = \"127.0.0.1\"\n", false, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			base := config.Default()
+			if tc.dev {
+				base = config.DevDefault()
+			}
+			c, diags := config.NewLoader().Load(base, writeFiles(t, map[string]string{"agent.hcl": tc.src}))
+			if !diags.HasErrors() {
+				diags = c.Validate()
+			}
+			var found *hcl.Diagnostic
+			for _, d := range diags {
+				if d.Severity == hcl.DiagError {
+					found = d
+				}
+			}
+			switch {
+			case !tc.refused && found != nil:
+				t.Errorf("refused: %v", diags)
+			case tc.refused && (found == nil || found.Summary != "Invalid advertise_addr" || found.Subject == nil || found.Subject.Start.Line != 1):
+				t.Errorf("advertise_addr not refused at line 1: %v", diags)
+			}
+		})
+	}
+}

@@ -106,6 +106,21 @@ func (c *Config) Validate() hcl.Diagnostics {
 			}
 		}
 	}
+	// advertise_addr is where peers reach a server's Raft port, and where
+	// an HTTP API listening on every interface is reached; a client agent
+	// or a dev agent binds no Raft port (a dev agent's is in-process), so
+	// with http.address on an IP (reached there) it does nothing.
+	if c.isSet("advertise_addr") && (!s.Enabled || c.DevMode) {
+		if host, _, err := net.SplitHostPort(c.HTTP.Address); err == nil {
+			if ip := net.ParseIP(host); ip == nil || !ip.IsUnspecified() {
+				who := "this client agent binds no Raft port"
+				if c.DevMode {
+					who = "a dev or replay agent (-dev, -replay) runs its Raft on an in-process transport"
+				}
+				invalidAt("advertise_addr,http.address", "advertise_addr", "advertise_addr is set, but %s, and its HTTP API listens at %s, where it is reached: advertise_addr is used only for an HTTP API that listens on every interface (0.0.0.0). Remove it, or set http.address to \"0.0.0.0:PORT\".", who, c.HTTP.Address)
+			}
+		}
+	}
 	if c.DevMode && (s.BootstrapExpect > 1 || len(s.RetryJoin) > 0 || !s.Enabled) {
 		invalidAt("server.bootstrap_expect,server.retry_join,server.enabled", "server", "Dev mode runs one in-memory server that bootstraps alone: it takes no bootstrap_expect above 1, no retry_join and no server.enabled = false.")
 	}
