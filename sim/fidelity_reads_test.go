@@ -221,9 +221,10 @@ func TestFidelityDrainMeta(t *testing.T) {
 // resources with resources=true (its attributes only with os=true, and
 // then only os.name), an allocation's resources with resources=true and
 // no task states with task_states=false; allocations of every namespace
-// with namespace=*. A job's node pool is "default" when it names none. A
-// job's scale status (the nomad-job target) names the job's create index,
-// which its latest deployment repeats, and the job's modify index.
+// with namespace=*; a node's allocations in full, with their job. A job's
+// node pool is "default" when it names none. A job's scale status (the
+// nomad-job target) names the job's create index, which its latest
+// deployment repeats, and the job's modify index.
 func TestFidelityListFields(t *testing.T) {
 	forEachNomad(t, func(t *testing.T, c *cluster) {
 		id := c.jobID("fields")
@@ -294,6 +295,23 @@ func TestFidelityListFields(t *testing.T) {
 			a.AllocatedResources.Tasks["sleep"].Cpu.CpuShares != 100 || a.AllocatedResources.Tasks["sleep"].Memory.MemoryMB != 64 {
 			t.Errorf("allocation stub with resources=true, task_states=false: task states %v, resources %+v; want none, task sleep with 100 MHz and 64 MB",
 				a.TaskStates, a.AllocatedResources)
+		}
+
+		// A node's allocations (a node request's moves): in full, with
+		// their job.
+		nas, _, err := c.client.Nodes().Allocations(c.node.ID, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var na *api.Allocation
+		for _, x := range nas {
+			if x.ID == allocs[0].ID {
+				na = x
+			}
+		}
+		if na == nil || na.Job == nil || *na.Job.Type != api.JobTypeService || na.AllocatedResources == nil || na.AllocatedResources.Tasks["sleep"] == nil ||
+			na.AllocatedResources.Tasks["sleep"].Cpu.CpuShares != 100 || na.Namespace != api.DefaultNamespace || na.TaskGroup != "g" {
+			t.Errorf("the node's allocations: %+v; want %s with its service job and 100 MHz for task sleep", na, allocs[0].ID)
 		}
 
 		st, _, err := c.client.Jobs().ScaleStatus(id, nil)
