@@ -30,6 +30,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -425,6 +426,23 @@ func (c *checker) nomad(timeout time.Duration) *nomadapi.Client {
 func (c *checker) consul() *consulapi.Client {
 	cc := c.cfg.Consul
 	if !c.cfg.ConsulUsed() {
+		return nil
+	}
+	// Consul's client ignores a switch it cannot parse (it logs a line of
+	// its own), and would then speak plain HTTP or verify certificates
+	// against what the variable said.
+	bad := false
+	for _, name := range []string{"CONSUL_HTTP_SSL", "CONSUL_HTTP_SSL_VERIFY"} {
+		if v := os.Getenv(name); v != "" {
+			if _, err := strconv.ParseBool(v); err != nil {
+				c.add(hcl.DiagError, "Invalid environment variable "+name,
+					fmt.Sprintf("Consul's API client, for %s, reads %s from the environment, and %s=%q is not true or false: it would ignore it. Set it to true or false, or unset it.", cc.Address, name, name, v),
+					"consul.enabled", "server.retry_join")
+				bad = true
+			}
+		}
+	}
+	if bad {
 		return nil
 	}
 	client, err := ConsulClient(cc)

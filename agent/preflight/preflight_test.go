@@ -237,6 +237,19 @@ func TestCheck(t *testing.T) {
 				c.Consul.Enabled = true
 				t.Setenv("CONSUL_CACERT", "/nonexistent/consul-ca.pem")
 			}},
+		// Consul's client ignores a switch it cannot parse, with a log
+		// line of its own, and would then speak plain HTTP: refused,
+		// naming it.
+		{name: "Consul's TLS switch unparsable", want: `CONSUL_HTTP_SSL="maybe" is not true or false`,
+			apply: func(t *testing.T, f fixture, c *config.Config, o *preflight.Options) {
+				c.Consul.Enabled = true
+				t.Setenv("CONSUL_HTTP_SSL", "maybe")
+			}},
+		{name: "Consul's verify switch unparsable", want: `CONSUL_HTTP_SSL_VERIFY="no" is not true or false`,
+			apply: func(t *testing.T, f fixture, c *config.Config, o *preflight.Options) {
+				c.Consul.Enabled = true
+				t.Setenv("CONSUL_HTTP_SSL_VERIFY", "no")
+			}},
 		{name: "a client agent reads no policies",
 			apply: func(t *testing.T, f fixture, c *config.Config, o *preflight.Options) { *c = *clientOf(c) }},
 		{name: "a client agent's token file", want: "Cannot read acl.token_file",
