@@ -68,7 +68,11 @@ Options:
                    if its value is valid (an invalid one is refused, as
                    the agent refuses it); NOMAD_HTTP_AUTH and
                    NOMAD_CAPATH, which no setting of foreshape's takes,
-                   are accepted with a note.
+                   are accepted with a note. Consul's own variables,
+                   which no setting of foreshape's takes (CONSUL_CACERT,
+                   CONSUL_HTTP_TOKEN_FILE, CONSUL_HTTP_SSL, ...), are read
+                   by Consul's API client with or without -env, as the
+                   agent reads them, when the configuration uses Consul.
   -http-addr=ADDR  Override http.address, as the agent's -http-addr does.
   -replay=DIR      Validate as the agent runs with -replay DIR and this
                    configuration: a replay refuses the settings it would not use

@@ -96,3 +96,20 @@ func TestValidateAndAgentAgreeOnDirectories(t *testing.T) {
 		})
 	}
 }
+
+// TestValidateReadsConsulsOwnEnvironment: Consul's API client reads
+// Consul's own variables (CONSUL_CACERT, CONSUL_HTTP_TOKEN_FILE, ...)
+// itself, so config validate refuses a bad one without -env too, as the
+// agent does; its -help says so.
+func TestValidateReadsConsulsOwnEnvironment(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "agent.hcl")
+	copyFile(t, "", path, "consul {\n  enabled = true\n}\n")
+	t.Setenv("CONSUL_HTTP_TOKEN_FILE", filepath.Join(t.TempDir(), "none"))
+	if code, _, stderr := run(t, "config", "validate", path); code != ExitInvalid || !strings.Contains(stderr, "CONSUL_HTTP_TOKEN_FILE") {
+		t.Errorf("config validate without -env: exit %d\n%s\nwant %d naming CONSUL_HTTP_TOKEN_FILE", code, stderr, ExitInvalid)
+	}
+	_, stdout, _ := run(t, "config", "validate", "-help")
+	if text := strings.Join(strings.Fields(stdout), " "); !strings.Contains(text, "CONSUL_HTTP_TOKEN_FILE") || !strings.Contains(text, "with or without -env") {
+		t.Errorf("config validate -help does not say Consul's own variables are read with or without -env:\n%s", stdout)
+	}
+}
