@@ -96,6 +96,8 @@ nomad {
   address = "https://nomad.service.consul:4646"
 
   # NOMAD_REGION and NOMAD_NAMESPACE override. Default: the Nomad agent's.
+  # The namespace placeholder jobs are registered in and scale targets'
+  # jobs default to: one namespace, not Nomad's wildcard "*".
   region    = "global"
   namespace = "default"
 

@@ -118,7 +118,9 @@ type Server struct {
 type Nomad struct {
 	// Address is Nomad's HTTP API. Default http://127.0.0.1:4646.
 	Address string `json:"address"`
-	// Region and Namespace default to the Nomad agent's own.
+	// Region and Namespace default to the Nomad agent's own. Namespace is
+	// where placeholder jobs are registered (and scale targets' jobs are
+	// by default): one namespace, not Nomad's wildcard "*".
 	Region    string `json:"region"`
 	Namespace string `json:"namespace"`
 	Token     Secret `json:"token"`

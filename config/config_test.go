@@ -192,6 +192,8 @@ func TestLoadErrors(t *testing.T) {
 		{"nomad address", "nomad {\n  address = \"nomad:4646\"\n}", "Invalid nomad.address", 2},
 		{"nomad unix", "nomad {\n  address = \"unix://\"\n}", "Invalid nomad.address", 2},
 		{"nomad region", "nomad {\n  region = \"a b\"\n}", "Invalid nomad.region", 2},
+		// Nomad's wildcard reads every namespace; no job can be in it.
+		{"nomad namespace wildcard", "nomad {\n  namespace = \"*\"\n}", "Invalid nomad.namespace", 2},
 		{"server name", "nomad {\n  tls_server_name = \"-x\"\n}", "Invalid nomad.tls_server_name", 2},
 		{"consul address", "consul {\n  address = \"consul\"\n}", "Invalid consul.address", 2},
 		{"service name", "consul {\n  service_name = \"Fore_Shape\"\n}", "Invalid consul.service_name", 2},
@@ -995,5 +997,35 @@ func TestAdvertiseAddrNeedsSomethingToAdvertise(t *testing.T) {
 				t.Errorf("advertise_addr not refused at line 1: %v", diags)
 			}
 		})
+	}
+}
+
+// TestNamespaceWildcardRefused: nomad.namespace = "*" (Nomad's wildcard,
+// which reads every namespace) is refused from a file, pointing at it, and
+// from NOMAD_NAMESPACE, naming it: the agent registers its placeholder jobs
+// there and Nomad refuses a job in "*". An agent that uses no Nomad (-dev
+// on its simulated cluster) takes the variable as unused.
+func TestNamespaceWildcardRefused(t *testing.T) {
+	_, diags := loadSrc(t, "nomad {\n  namespace = \"*\"\n}\n")
+	if !diags.HasErrors() || diags[0].Summary != "Invalid nomad.namespace" || diags[0].Subject == nil || diags[0].Subject.Start.Line != 2 {
+		t.Errorf("from a file: %v", diags)
+	}
+	env := func(k string) string {
+		if k == "NOMAD_NAMESPACE" {
+			return "*"
+		}
+		return ""
+	}
+	c := config.Default()
+	if diags := append(config.ApplyEnv(c, env), c.Validate()...); !diags.HasErrors() || !strings.Contains(diags.Error(), "NOMAD_NAMESPACE") ||
+		!strings.Contains(diags.Error(), "Invalid nomad.namespace") {
+		t.Errorf("from the environment: %v", diags)
+	}
+	c = config.DevDefault()
+	c.NoNomad = &config.NoNomad{Why: "-dev runs against its embedded simulated Nomad cluster", Fix: "Add -dev-sim=false"}
+	if diags := append(config.ApplyEnv(c, env), c.Validate()...); diags.HasErrors() {
+		t.Errorf("an agent without Nomad refuses the variable: %v", diags)
+	} else if u := c.Unused(); len(u) != 1 || u[0].Field != "nomad.namespace" {
+		t.Errorf("unused %+v, want nomad.namespace", u)
 	}
 }

@@ -190,6 +190,13 @@ func (c *Config) Validate() hcl.Diagnostics {
 	if n.KeyFile != "" && n.CertFile == "" {
 		missing("nomad.key_file", "nomad.cert_file", "nomad.key_file is set but nomad.cert_file is not: a client key needs its certificate.")
 	}
+	// The agent registers its placeholder jobs and scales jobs in
+	// nomad.namespace; Nomad's wildcard only reads every namespace (an
+	// operator's NOMAD_NAMESPACE for the nomad CLI, say), and Nomad
+	// refuses a job in it. An agent that uses no Nomad takes it as unused.
+	if n.Namespace == "*" && c.NoNomad == nil {
+		invalid("nomad.namespace", "\"*\" is Nomad's wildcard for reading every namespace, not a namespace: the agent registers its placeholder jobs and scales jobs in nomad.namespace, and Nomad refuses a job in namespace \"*\". Name one namespace, or leave it unset for the Nomad agent's.")
+	}
 	if n.SkipVerify && n.UsesTLS() && c.NoNomad == nil {
 		warn("nomad.skip_verify", "skip_verify disables verification of Nomad's TLS certificate; anyone on the path can impersonate Nomad and read the token.")
 	}
