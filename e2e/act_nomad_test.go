@@ -166,7 +166,10 @@ shaping "target" {
 	if after.ModifyIndex != before || after.DesiredStatus != "run" {
 		t.Errorf("dry run touched %s (modify index %d → %d, desired %s)", alloc2.ID, before, after.ModifyIndex, after.DesiredStatus)
 	}
-	held, _, _ := client.Jobs().PrefixList(state.PlaceholderPrefix)
+	held, err := placeholders(client)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, j := range held {
 		if j.Meta[migrate.MetaOwner] == dryState.FSM.Act().ClusterID && !j.Stop {
 			t.Errorf("dry run registered %s", j.ID)
@@ -277,9 +280,16 @@ func submitMove(t *testing.T, local *state.Local, alloc *nomadapi.AllocationList
 	return res.ID
 }
 
+// placeholders lists the placeholder jobs with their meta, which Nomad
+// lists only when asked (meta=true): without it every job's Meta is nil.
+func placeholders(client *nomadapi.Client) ([]*nomadapi.JobListStub, error) {
+	jobs, _, err := client.Jobs().List(&nomadapi.QueryOptions{Prefix: state.PlaceholderPrefix, Params: map[string]string{"meta": "true"}})
+	return jobs, err
+}
+
 // reapAll deregisters every placeholder this test's cluster owns.
 func reapAll(t *testing.T, client *nomadapi.Client, owner string) {
-	jobs, _, err := client.Jobs().PrefixList(state.PlaceholderPrefix)
+	jobs, err := placeholders(client)
 	if err != nil {
 		return
 	}
