@@ -97,6 +97,13 @@ func Decode(body hcl.Body, prefix string) (any, hcl.Diagnostics) {
 				"%q is not a valid Nomad %s: no whitespace, '/', '?', '#' or '%%', at most 128 characters.", v, f.name))
 			continue
 		}
+		if f.name == "namespace" && v == "*" {
+			// Nomad reads "*" as every namespace in a list, and a scale
+			// or a job read in it finds no job.
+			diags = append(diags, hclfield.Invalid(f.expr.Range(), field,
+				"\"*\" is every namespace, and a scale target changes one job: name the job's namespace."))
+			continue
+		}
 		*f.dst = v
 	}
 	if v, ok, d := hclfield.Duration(h.DeploymentWait, prefix+".deployment_wait"); ok {

@@ -36,6 +36,7 @@ func TestDecode(t *testing.T) {
 		{"no group", `job = "web"`, nil, "Missing target.nomad-job.group"},
 		{"empty job", "job = \"\"\ngroup = \"fe\"", nil, "Invalid target.nomad-job.job"},
 		{"job with slash", "job = \"a/b\"\ngroup = \"fe\"", nil, "Invalid target.nomad-job.job"},
+		{"namespace wildcard", "job = \"web\"\ngroup = \"fe\"\nnamespace = \"*\"", nil, "Invalid target.nomad-job.namespace"},
 		{"group number", "job = \"web\"\ngroup = 3", nil, "Invalid target.nomad-job.group"},
 		{"unknown", "job = \"web\"\ngroup = \"fe\"\ncount = 3", nil, "Unsupported argument"},
 	} {
