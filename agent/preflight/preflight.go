@@ -140,7 +140,7 @@ func Check(cfg *config.Config, opts Options) (*Start, hcl.Diagnostics) {
 	if diags.HasErrors() {
 		return s, diags
 	}
-	c := &checker{cfg: cfg, read: map[string][sha256.Size]byte{}}
+	c := &checker{cfg: cfg, read: map[string][sha256.Size]byte{}, now: opts.Now}
 	s.Read = c.read
 	server := cfg.Server.Enabled
 	s.Name = c.name()
@@ -165,6 +165,7 @@ type checker struct {
 	cfg   *config.Config
 	diags hcl.Diagnostics
 	read  map[string][sha256.Size]byte // Start.Read
+	now   time.Time                    // Options.Now: zero when not the wall's
 }
 
 // add records a problem with the settings fields (the first that a file
@@ -365,7 +366,49 @@ func (c *checker) tls() *cluster.TLS {
 		}
 		out.CAs = pool
 	}
+	c.certDates(cert, out.CAs)
 	return out
+}
+
+// certDates warns of a certificate outside its validity at c.now (not
+// checked without it), and of one no CA of the bundle cas signed: every client
+// and peer that verifies it refuses it, but a warning, not an error, so a
+// rotation under way (a bundle holding the next CA first) does not stop a
+// restart.
+func (c *checker) certDates(cert tls.Certificate, cas *x509.CertPool) {
+	t := c.cfg.TLS
+	leaf := cert.Leaf
+	if leaf == nil || c.now.IsZero() {
+		return
+	}
+	when := func(x time.Time) string { return x.UTC().Format(time.RFC3339) }
+	switch {
+	case c.now.After(leaf.NotAfter):
+		c.add(hcl.DiagWarning, "Expired tls.cert_file",
+			fmt.Sprintf("%s expired at %s: every client and peer that verifies it refuses the agent's connections. Renew it.", t.CertFile, when(leaf.NotAfter)),
+			"tls.cert_file")
+		return
+	case c.now.Before(leaf.NotBefore):
+		c.add(hcl.DiagWarning, "tls.cert_file not valid yet",
+			fmt.Sprintf("%s is valid from %s (the clock here reads %s): until then every client and peer that verifies it refuses the agent's connections.",
+				t.CertFile, when(leaf.NotBefore), when(c.now)),
+			"tls.cert_file")
+		return
+	}
+	if cas == nil {
+		return
+	}
+	inter := x509.NewCertPool()
+	for _, der := range cert.Certificate[1:] {
+		if ic, err := x509.ParseCertificate(der); err == nil {
+			inter.AddCert(ic)
+		}
+	}
+	if _, err := leaf.Verify(x509.VerifyOptions{Roots: cas, Intermediates: inter, CurrentTime: c.now, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}); err != nil {
+		c.add(hcl.DiagWarning, "tls.cert_file not signed by tls.ca_file",
+			fmt.Sprintf("%s does not verify against %s (%v): peers that check the agent against the same CA bundle refuse it.", t.CertFile, t.CAFile, err),
+			"tls.cert_file")
+	}
 }
 
 // nomad builds the agent's Nomad API client from the nomad block (its TLS

@@ -892,3 +892,51 @@ func TestSharedQueryWarned(t *testing.T) {
 		}
 	}
 }
+
+// A certificate out of its dates at Options.Now, or signed by no CA of
+// tls.ca_file, is warned of at the start, naming tls.cert_file: every
+// peer and client that verifies it refuses the agent. Without Now (dev
+// mode, a replay) the dates are not checked.
+func TestCertificateWarnings(t *testing.T) {
+	f := newFixture(t)
+	now := time.Now()
+	other := testpki.NewCA(t, "other")
+	for _, tc := range []struct {
+		name  string
+		now   time.Time
+		apply func(c *config.Config)
+		want  string
+	}{
+		{"valid", now, nil, ""},
+		{"expired", now.Add(48 * time.Hour), nil, "Expired tls.cert_file"},
+		{"not yet valid", now.Add(-2 * time.Hour), nil, "tls.cert_file not valid yet"},
+		{"another CA's", now, func(c *config.Config) {
+			c.TLS.CAFile = testpki.WriteFiles(t, f.dir, "other", other, other.Issue(t, "x")).CA
+		},
+			"tls.cert_file not signed by tls.ca_file"},
+		{"dates unchecked without a wall clock", time.Time{}, nil, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := f.config()
+			if tc.apply != nil {
+				tc.apply(c)
+			}
+			_, diags := preflight.Check(c, preflight.Options{Now: tc.now})
+			if diags.HasErrors() {
+				t.Fatal(diags)
+			}
+			var got []string
+			for _, d := range diags {
+				if strings.Contains(d.Summary, "tls.cert_file") {
+					got = append(got, d.Summary+": "+d.Detail)
+				}
+			}
+			switch {
+			case tc.want == "" && len(got) > 0:
+				t.Errorf("warnings %q; want none", got)
+			case tc.want != "" && (len(got) != 1 || !strings.HasPrefix(got[0], tc.want) || !strings.Contains(got[0], f.tls.Cert)):
+				t.Errorf("warnings %q; want one %q naming %s", got, tc.want, f.tls.Cert)
+			}
+		})
+	}
+}
