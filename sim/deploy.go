@@ -102,7 +102,7 @@ func (c *Cluster) runDeployments() {
 					continue
 				}
 				switch {
-				case a.client == allocRunning && !c.now.Before(a.runningSince.Add(*u.MinHealthyTime)):
+				case a.client == allocRunning && !c.now.Before(a.runningSince.Add(*u.MinHealthyTime)) && !a.grp.checksHold(u.HealthCheck):
 					a.healthy, a.healthAt = new(true), c.now
 					st.HealthyAllocs++
 					if st.ProgressDeadline > 0 {
@@ -189,7 +189,8 @@ func manualHealth(u *api.UpdateStrategy) bool {
 // Nomad's client does for service and system jobs (its health hook watches
 // every such allocation, with the group's migrate block when it has no
 // deployment ID): healthy once running for migrate.min_healthy_time (the
-// simulator's checks pass at once), unhealthy when it fails first. One
+// simulator's checks pass at once, except those of a group whose tasks
+// only sleep: group.checksFail), unhealthy when it fails first. One
 // desired to stop, or lost, before either gets none, as in a deployment.
 // An allocation carrying the ID of its job's active deployment is left to
 // runDeployments; in a group without an update block (or with
@@ -227,6 +228,7 @@ func (c *Cluster) runMigrateHealth() {
 		if !a.startAt.IsZero() {
 			deadline = a.startAt.Add(-c.sc.Startup).Add(hd)
 		}
+		checksHold := a.grp.checksHold(a.grp.migrate.HealthCheck)
 		if a.deployID != "" {
 			deadline = time.Time{}
 			if d := latestDeployment(a.job); d != nil && d.active() && d.id == a.deployID {
@@ -237,13 +239,14 @@ func (c *Cluster) runMigrateHealth() {
 				continue
 			}
 			mh = *u.MinHealthyTime
+			checksHold = a.grp.checksHold(u.HealthCheck)
 		}
 		switch {
 		case !deadline.IsZero() && !c.now.Before(deadline) &&
-			(a.client != allocRunning || !a.runningSince.Add(mh).Before(deadline)):
+			(a.client != allocRunning || checksHold || !a.runningSince.Add(mh).Before(deadline)):
 			// Not healthy by the deadline: unhealthy, though it runs on.
 			a.healthy = new(false)
-		case a.client == allocRunning && !c.now.Before(a.runningSince.Add(mh)):
+		case a.client == allocRunning && !c.now.Before(a.runningSince.Add(mh)) && !checksHold:
 			a.healthy = new(true)
 		case a.clientTerminal():
 			a.healthy = new(false)

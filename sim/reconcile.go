@@ -147,6 +147,7 @@ func (c *Cluster) register(spec *api.Job, sims map[string]GroupSimSpec, trigger 
 // buildGroup derives the scheduler's view of a task group.
 func (c *Cluster) buildGroup(spec *api.Job, tg *api.TaskGroup, sim GroupSimSpec) (*group, error) {
 	g := &group{name: *tg.Name, count: *tg.Count, replacement: sim.Replacement, runFor: sim.RunFor}
+	g.checksFail = nameChecks(tg) && idleTasks(tg.Tasks)
 	if g.count < 0 {
 		return nil, invalidGroup(g.name, "Task group count can't be negative")
 	}
@@ -424,6 +425,34 @@ func invalidJob(msg string) error { return rpcError("%s", multiError(msg)) }
 // invalidGroup is a task group that fails validation.
 func invalidGroup(group, msg string) error {
 	return invalidJob("Task group " + group + " validation failed: " + multiError(msg))
+}
+
+// nameChecks gives every check of the group's services (the group's and
+// its tasks') that has no name the one Nomad's servers give it,
+// `service: "NAME" check` (TestFidelityServiceChecks), and reports whether
+// there is any check.
+func nameChecks(tg *api.TaskGroup) bool {
+	any := false
+	name := func(services []*api.Service) {
+		for _, s := range services {
+			if s == nil {
+				continue
+			}
+			for i := range s.Checks {
+				any = true
+				if s.Checks[i].Name == "" {
+					s.Checks[i].Name = fmt.Sprintf("service: %q check", s.Name)
+				}
+			}
+		}
+	}
+	name(tg.Services)
+	for _, t := range tg.Tasks {
+		if t != nil {
+			name(t.Services)
+		}
+	}
+	return any
 }
 
 // idleTasks reports whether every task only holds capacity: a command that
