@@ -1659,6 +1659,13 @@ func (c *Cluster) stopByAPI(allocID string) (*eval, error) {
 		return nil, notFound("allocation not found")
 	}
 	if a.terminal() {
+		if a.desired == desiredRun && !a.migrate {
+			// Ended on its client (complete, failed): Nomad marks it to
+			// migrate all the same, and its evaluation places nothing
+			// (TestFidelityStopFinished).
+			a.migrate = true
+			c.touchByServer(a)
+		}
 		ev := c.newEval(a.job, triggerAllocStop, "")
 		return ev, nil
 	}
