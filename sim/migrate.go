@@ -224,7 +224,9 @@ func (c *Cluster) runDrains() {
 		if n.drain == nil {
 			continue
 		}
-		forced := !n.drain.ForceDeadline.IsZero() && !c.now.Before(n.drain.ForceDeadline)
+		// A negative deadline forces the drain now, with no force deadline
+		// (Nomad leaves it empty: TestFidelityForceDrain).
+		forced := n.drain.Deadline < 0 || (!n.drain.ForceDeadline.IsZero() && !c.now.Before(n.drain.ForceDeadline))
 		var todo []*alloc
 		remaining := 0
 		for _, a := range n.allocs {
@@ -343,10 +345,7 @@ func (c *Cluster) setDrain(nodeID string, spec *api.DrainSpec, markEligible bool
 	if n.drain != nil {
 		ds.StartedAt = n.drain.StartedAt
 	}
-	switch {
-	case spec.Deadline < 0:
-		ds.ForceDeadline = c.now
-	case spec.Deadline > 0:
+	if spec.Deadline > 0 {
 		ds.ForceDeadline = c.now.Add(spec.Deadline)
 	}
 	now := c.now.Truncate(time.Second)
