@@ -189,8 +189,8 @@ func manualHealth(u *api.UpdateStrategy) bool {
 // Nomad's client does for service and system jobs (its health hook watches
 // every such allocation, with the group's migrate block when it has no
 // deployment ID): healthy once running for migrate.min_healthy_time (the
-// simulator's checks pass at once, except those of a group whose tasks
-// only sleep: group.checksFail), unhealthy when it fails first. One
+// simulator's checks pass at once, except those of an idle group, whose
+// tasks only sleep: group.checks), unhealthy when it fails first. One
 // desired to stop, or lost, before either gets none, as in a deployment.
 // An allocation carrying the ID of its job's active deployment is left to
 // runDeployments; in a group without an update block (or with

@@ -150,18 +150,19 @@ type group struct {
 	// idle marks a group that only holds capacity (every task sleeps or
 	// runs a pause image, with no load binding): it demands nothing.
 	idle bool
-	// checksFail marks a group whose services have checks that never pass:
-	// every task sleeps or runs a pause image, so nothing listens on the
-	// port a check (tcp, http) reaches. Its allocations never turn healthy
-	// by checks; elsewhere the simulator's checks pass at once.
-	checksFail bool
+	// checks marks a group whose services (the group's or its tasks')
+	// have checks. Those of an idle group never pass: nothing listens on
+	// the port a check (tcp, http) reaches. Elsewhere the simulator's
+	// checks pass at once (a group with a load binding is a modelled
+	// workload, whatever its tasks run).
+	checks bool
 }
 
 // checksHold reports whether health_check (an update or migrate block's:
 // "checks", the default, "task_states" or "manual") keeps an allocation of
 // g from turning healthy: its checks count and never pass.
 func (g *group) checksHold(healthCheck *string) bool {
-	return g.checksFail && (healthCheck == nil || *healthCheck == "" || *healthCheck == "checks")
+	return g.checks && g.idle && (healthCheck == nil || *healthCheck == "" || *healthCheck == "checks")
 }
 
 // spreadBlock is one spread block of a group or its job.

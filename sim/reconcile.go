@@ -147,7 +147,7 @@ func (c *Cluster) register(spec *api.Job, sims map[string]GroupSimSpec, trigger 
 // buildGroup derives the scheduler's view of a task group.
 func (c *Cluster) buildGroup(spec *api.Job, tg *api.TaskGroup, sim GroupSimSpec) (*group, error) {
 	g := &group{name: *tg.Name, count: *tg.Count, replacement: sim.Replacement, runFor: sim.RunFor}
-	g.checksFail = nameChecks(tg) && idleTasks(tg.Tasks)
+	g.checks = nameChecks(tg)
 	if g.count < 0 {
 		return nil, invalidGroup(g.name, "Task group count can't be negative")
 	}
