@@ -434,3 +434,45 @@ func TestFidelityOtherNamespace(t *testing.T) {
 		}
 	})
 }
+
+// The job list's index (X-Nomad-Index), which foreshape's coordinator
+// compares with the last to decide whether to list the jobs again, is
+// Nomad's jobs and job summaries tables' index: it moves when an
+// allocation's client status changes a job's summary (pending to
+// running), not when a client reports only its health. Measured on Nomad
+// 2.0.6.
+func TestFidelityJobTableIndex(t *testing.T) {
+	forEachNomad(t, func(t *testing.T, c *cluster) {
+		jobsIndex := func() uint64 {
+			t.Helper()
+			_, m, err := c.client.Jobs().List(&api.QueryOptions{Prefix: noMatch})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return m.LastIndex
+		}
+		id := c.jobID("jobidx")
+		j := sleepJob(id, 1, 50, 32, 50)
+		j.Update = &api.UpdateStrategy{MaxParallel: new(0)}
+		j.TaskGroups[0].Migrate = &api.MigrateStrategy{MinHealthyTime: new(3 * time.Second)}
+		c.register(t, j)
+		allocs := c.waitAllocs(t, id, "ran", func(as []*api.AllocationListStub) bool { return count(as, running) == 1 })
+		ran, _, err := c.client.Allocations().Info(allocs[0].ID, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ran.DeploymentStatus != nil && ran.DeploymentStatus.Healthy != nil {
+			t.Fatalf("%s: healthy before min_healthy_time (3s)", c.name)
+		}
+		if got := jobsIndex(); got < ran.ModifyIndex {
+			t.Errorf("job list index %d once the allocation runs (its update %d); want at or past it: the job's summary changed", got, ran.ModifyIndex)
+		}
+		before := jobsIndex()
+		healthy := c.waitAlloc(t, ran.ID, "turned healthy", func(a *api.Allocation) bool {
+			return a.DeploymentStatus != nil && a.DeploymentStatus.Healthy != nil
+		})
+		if got := jobsIndex(); got != before {
+			t.Errorf("job list index %d after the allocation's health (its update %d), %d before; want it unmoved", got, healthy.ModifyIndex, before)
+		}
+	})
+}

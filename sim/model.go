@@ -21,6 +21,12 @@ const (
 	TableEvals
 	TableDeployments
 	TableScheduler
+	// TableJobSummaries is Nomad's job_summary table: it moves when an
+	// allocation is placed or its client status changes, or a job's
+	// queued placements change, not with the allocation's other updates
+	// (its health, a desired transition). A job list answers with it and
+	// the jobs table's (TestFidelityJobTableIndex).
+	TableJobSummaries
 	numTables
 )
 
@@ -198,7 +204,8 @@ type alloc struct {
 	client       string
 	clientDesc   string
 	migrate      bool
-	holding      bool // its request counts in node.res*
+	holding      bool   // its request counts in node.res*
+	summed       string // the client status its job's summary counts it as
 	next, prev   string
 	preemptedBy  string
 	preempted    []string

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"path"
 	"sort"
 	"strconv"
@@ -1322,7 +1323,15 @@ func (c *Cluster) newAlloc(j *job, g *group, n *node, ev *eval, index int, prev 
 	n.resIOPS += g.iops
 	idx := c.bump(TableAllocs)
 	a.createIdx, a.modifyIdx, a.allocModIdx, a.modified = idx, idx, idx, c.now
+	a.summed = a.client
+	c.tables[TableJobSummaries] = idx
 	return a
+}
+
+// summaryChanged moves the job summaries' index to the last change: a
+// job's queued placements changed in it.
+func (c *Cluster) summaryChanged() {
+	c.tables[TableJobSummaries] = c.index
 }
 
 // touchByServer records a change a Nomad server makes to a (its plan, a
@@ -1377,6 +1386,10 @@ func (c *Cluster) touch(a *alloc) {
 	}
 	a.modifyIdx = c.bump(TableAllocs)
 	a.modified = c.now
+	if a.client != a.summed {
+		a.summed = a.client
+		c.tables[TableJobSummaries] = a.modifyIdx
+	}
 }
 
 // stopAlloc asks the client to stop a (not a migration): it finishes after
@@ -1456,8 +1469,12 @@ func (c *Cluster) block(j *job, ev *eval) {
 			continue
 		}
 		if b == ev {
+			same := maps.Equal(b.queued, ev.queued)
 			b.failed, b.queued = ev.failed, ev.queued
 			b.modifyIdx, b.modified = c.bump(TableEvals), c.now
+			if !same {
+				c.summaryChanged()
+			}
 			return
 		}
 		b.status, b.statusDesc = api.EvalStatusCancelled, fmt.Sprintf("existing blocked evaluation exists for job %q", j.id)
@@ -1480,6 +1497,7 @@ func (c *Cluster) block(j *job, ev *eval) {
 	c.evals = append(c.evals, b)
 	c.evalByID[b.id] = b
 	c.blocked = append(c.blocked, b)
+	c.summaryChanged()
 }
 
 // blockedEval is the job's blocked evaluation, nil for none.
@@ -1508,6 +1526,7 @@ func (c *Cluster) unblock(j *job, ev *eval) {
 			c.log.Debug("blocked placements done", logKeyJob, j.id, logKeyEval, b.id)
 			b.queued = nil
 			b.modifyIdx, b.modified = c.bump(TableEvals), c.now
+			c.summaryChanged()
 			c.blocked = append(c.blocked[:i], c.blocked[i+1:]...)
 			return
 		}

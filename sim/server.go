@@ -789,7 +789,7 @@ func (c *Cluster) listJobs(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		return out, nil
-	}, TableJobs, TableAllocs)
+	}, TableJobs, TableJobSummaries)
 }
 
 func (c *Cluster) registerJob(w http.ResponseWriter, r *http.Request) {
