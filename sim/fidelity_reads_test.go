@@ -476,3 +476,37 @@ func TestFidelityJobTableIndex(t *testing.T) {
 		}
 	})
 }
+
+// A foreshape client agent without nomad.node_id reports on the node of
+// its local Nomad agent's client: /v1/agent/self's Stats["client"]
+// ["node_id"]. Nomad fills Stats["client"] only on an agent that runs a
+// client (Config["Client"]["Enabled"]), naming its node; a server-only
+// agent has none, and foreshape then asks for nomad.node_id. The
+// simulator, which has no local client, answers as a server-only agent.
+// Measured on a Nomad 2.0.6 dev agent (server and client); a server-only
+// agent's answer is read from Nomad's Agent.Stats (client stats only when
+// it runs a client), not measured.
+func TestFidelityAgentSelfNode(t *testing.T) {
+	forEachNomad(t, func(t *testing.T, c *cluster) {
+		self, err := c.client.Agent().Self()
+		if err != nil {
+			t.Fatal(err)
+		}
+		client, _ := self.Config["Client"].(map[string]any)
+		enabled, _ := client["Enabled"].(bool)
+		stats, has := self.Stats["client"]
+		if c.sim != nil && enabled {
+			t.Errorf("the simulator's agent says it runs a client: %v", client)
+		}
+		if has != enabled {
+			t.Fatalf("%s: client enabled %v, client stats %v", c.name, enabled, stats)
+		}
+		if !enabled {
+			return
+		}
+		n, _, err := c.client.Nodes().Info(stats["node_id"], nil)
+		if err != nil || n.ID != stats["node_id"] {
+			t.Errorf("the agent's client node %q: %v", stats["node_id"], err)
+		}
+	})
+}
