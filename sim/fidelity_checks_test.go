@@ -139,3 +139,36 @@ func equalInts(a, b []int) bool {
 	}
 	return true
 }
+
+// In a deployment, Nomad's client sets an allocation's health with the
+// group's update block and its checks (health_check "checks", the
+// default): a check that never passes (a TCP check of a port its sleeping
+// task does not listen on) makes it unhealthy at the update block's
+// healthy_deadline, and the deployment fails; a move into such a group
+// never counts.
+func TestFidelityServiceChecksInDeployment(t *testing.T) {
+	forEachNomad(t, func(t *testing.T, c *cluster) {
+		id := c.jobID("checksdep")
+		j := checksJob(id)
+		j.TaskGroups = j.TaskGroups[1:2] // "fail"
+		j.TaskGroups[0].ReschedulePolicy = &api.ReschedulePolicy{Attempts: new(0), Unlimited: new(false)}
+		j.Update = &api.UpdateStrategy{MaxParallel: new(1), MinHealthyTime: new(time.Second),
+			HealthyDeadline: new(10 * time.Second), ProgressDeadline: new(time.Minute)}
+		c.register(t, j)
+		allocs := c.waitAllocs(t, id, "ran", func(as []*api.AllocationListStub) bool { return count(as, running) == 1 })
+		a := c.waitAlloc(t, allocs[0].ID, "got health", func(a *api.Allocation) bool {
+			return a.DeploymentStatus != nil && a.DeploymentStatus.Healthy != nil
+		})
+		if a.DeploymentID == "" || *a.DeploymentStatus.Healthy {
+			t.Errorf("allocation of deployment %q: healthy %v; want a deployment's, unhealthy", a.DeploymentID, *a.DeploymentStatus.Healthy)
+		}
+		if a.DeploymentID != "" {
+			d := waitDeployment(t, c, a.DeploymentID, func(d *api.Deployment) bool { return d.Status != api.DeploymentStatusRunning })
+			if d.Status != api.DeploymentStatusFailed {
+				t.Errorf("deployment %s: %s (%s), want failed", d.ID, d.Status, d.StatusDescription)
+			}
+		}
+		t.Logf("%s: healthy %v %s after it ran", c.name, *a.DeploymentStatus.Healthy,
+			a.DeploymentStatus.Timestamp.Sub(a.TaskStates["t"].StartedAt).Round(time.Second))
+	})
+}
