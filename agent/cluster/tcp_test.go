@@ -155,19 +155,28 @@ func applyToLeader(t *testing.T, nodes []*cluster.Node, cmd []byte) *cluster.Nod
 // leader is safe either way.
 func addNonvoter(t *testing.T, c *clustertest.Cluster, id, addr string, exclude ...int) {
 	t.Helper()
+	onLeader(t, c, "add nonvoter "+id, func(ctx context.Context, n *cluster.Node) error { return n.AddNonvoter(ctx, id, addr) }, exclude...)
+}
+
+// onLeader runs fn on the current leader (among the nodes not excluded),
+// asking the leader of the moment again while leadership moves under it
+// (not the leader, leadership lost, a call that timed out): under load a
+// leader may step down between a test's steps.
+func onLeader(t *testing.T, c *clustertest.Cluster, what string, fn func(context.Context, *cluster.Node) error, exclude ...int) {
+	t.Helper()
 	deadline := time.Now().Add(clustertest.Timeout)
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		err := c.Nodes[c.Leader(exclude...)].AddNonvoter(ctx, id, addr)
+		err := fn(ctx, c.Nodes[c.Leader(exclude...)])
 		cancel()
 		if err == nil {
 			return
 		}
 		retry := errors.Is(err, cluster.ErrNotLeader) || errors.Is(err, cluster.ErrLeadershipLost) || errors.Is(err, context.DeadlineExceeded)
 		if !retry || time.Now().After(deadline) {
-			t.Fatalf("add nonvoter %s: %v", id, err)
+			t.Fatalf("%s: %v", what, err)
 		}
-		t.Logf("add nonvoter %s: %v; asking the leader again", id, err)
+		t.Logf("%s: %v; asking the leader again", what, err)
 	}
 }
 

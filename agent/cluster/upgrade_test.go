@@ -275,23 +275,23 @@ func TestNewProtocolWaitsForEveryServer(t *testing.T) {
 	if fsms[l].Act().Paused || older.Act().Paused {
 		t.Error("the refused command was applied")
 	}
-	if _, err := c.Nodes[l].Apply(ctx, submitCmd("a1")); err != nil {
-		t.Errorf("protocol 1 command: %v", err)
-	}
-	// The server is replaced by an upgraded one.
-	if err := c.Nodes[l].RemoveServer(ctx, fmt.Sprintf("node%d", o1)); err != nil {
-		t.Fatal(err)
-	}
+	c.Apply(submitCmd("a1")) // a protocol 1 command goes on
+	// The server is replaced by an upgraded one. Each step asks the leader
+	// of the moment: under load leadership may move between them (the
+	// test kept applying on a leader that had stepped down).
+	onLeader(t, c, "remove the protocol 1 server", func(ctx context.Context, n *cluster.Node) error {
+		return n.RemoveServer(ctx, fmt.Sprintf("node%d", o1))
+	}, o1)
 	c.Stop(o1)
 	newer, _ := state.NewFSM(state.Config{})
 	o2 := c.AddNode(newer, speaks(2))
-	if err := c.Nodes[l].AddVoter(ctx, fmt.Sprintf("node%d", o2), c.Address(o2)); err != nil {
-		t.Fatal(err)
-	}
+	onLeader(t, c, "add the protocol 2 server", func(ctx context.Context, n *cluster.Node) error {
+		return n.AddVoter(ctx, fmt.Sprintf("node%d", o2), c.Address(o2))
+	}, o1)
 	c.Eventually("the protocol 2 command once every server speaks it", func() bool {
 		actx, acancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer acancel()
-		_, err := c.Nodes[l].Apply(actx, pause)
+		_, err := c.Nodes[c.Leader(o1)].Apply(actx, pause)
 		return err == nil
 	})
 	c.Eventually("every server to apply it", func() bool { return newer.Act().Paused && fsms[0].Act().Paused && fsms[1].Act().Paused })
