@@ -14,16 +14,7 @@ import (
 // ineligible.
 func TestFidelityForceDrain(t *testing.T) {
 	forEachNomad(t, func(t *testing.T, c *cluster) {
-		id := c.jobID("forcedrain")
-		j := sleepJob(id, 3, 50, 32, 50)
-		j.TaskGroups[0].Migrate = &api.MigrateStrategy{MaxParallel: new(1), MinHealthyTime: new(time.Second),
-			HealthyDeadline: new(20 * time.Second)}
-		c.register(t, j)
-		c.waitAllocs(t, id, "ran three times", func(as []*api.AllocationListStub) bool { return count(as, running) == 3 })
-		t.Cleanup(func() {
-			_, _ = c.client.Nodes().UpdateDrain(c.node.ID, nil, true, nil)
-			_, _ = c.client.Nodes().ToggleEligibility(c.node.ID, true, nil)
-		})
+		id := c.drainableJob(t, "forcedrain", 3)
 		if _, err := c.client.Nodes().UpdateDrain(c.node.ID, &api.DrainSpec{Deadline: -time.Second}, false, nil); err != nil {
 			t.Fatal(err)
 		}

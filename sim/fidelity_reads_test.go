@@ -134,18 +134,9 @@ func TestFidelityNodeTableIndex(t *testing.T) {
 // LastDrain as it was.
 func TestFidelityDrainMeta(t *testing.T) {
 	forEachNomad(t, func(t *testing.T, c *cluster) {
-		id := c.jobID("drainmeta")
-		j := sleepJob(id, 2, 50, 32, 50)
 		// One allocation is migrated at a time and its replacement has
 		// nowhere to go: the drain runs until its deadline.
-		j.TaskGroups[0].Migrate = &api.MigrateStrategy{MaxParallel: new(1), MinHealthyTime: new(time.Second),
-			HealthyDeadline: new(20 * time.Second)}
-		c.register(t, j)
-		c.waitAllocs(t, id, "ran twice", func(as []*api.AllocationListStub) bool { return count(as, running) == 2 })
-		t.Cleanup(func() {
-			_, _ = c.client.Nodes().UpdateDrain(c.node.ID, nil, true, nil)
-			_, _ = c.client.Nodes().ToggleEligibility(c.node.ID, true, nil)
-		})
+		c.drainableJob(t, "drainmeta", 2)
 		node := func() *api.Node {
 			t.Helper()
 			n, _, err := c.client.Nodes().Info(c.node.ID, nil)

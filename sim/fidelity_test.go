@@ -175,6 +175,26 @@ func sleepJob(id string, count, cpu, mem, priority int) *api.Job {
 }
 
 // register registers j and purges it when the test ends.
+// drainableJob registers a job of n sleeping allocations whose migrate
+// block moves one at a time (and whose replacements have nowhere to go on
+// the one node, so a drain runs until its deadline), waits until they
+// run, and at the test's end cancels any drain of the node and makes it
+// eligible again. It returns the job's ID.
+func (c *cluster) drainableJob(t *testing.T, name string, n int) string {
+	t.Helper()
+	id := c.jobID(name)
+	j := sleepJob(id, n, 50, 32, 50)
+	j.TaskGroups[0].Migrate = &api.MigrateStrategy{MaxParallel: new(1), MinHealthyTime: new(time.Second),
+		HealthyDeadline: new(20 * time.Second)}
+	c.register(t, j)
+	c.waitAllocs(t, id, fmt.Sprintf("%d running", n), func(as []*api.AllocationListStub) bool { return count(as, running) == n })
+	t.Cleanup(func() {
+		_, _ = c.client.Nodes().UpdateDrain(c.node.ID, nil, true, nil)
+		_, _ = c.client.Nodes().ToggleEligibility(c.node.ID, true, nil)
+	})
+	return id
+}
+
 func (c *cluster) register(t *testing.T, j *api.Job) *api.JobRegisterResponse {
 	t.Helper()
 	resp, _, err := c.client.Jobs().Register(j, nil)
@@ -706,16 +726,7 @@ func TestFidelityStopOnIneligibleNode(t *testing.T) {
 // and refuses eligibility while it runs.
 func TestFidelityDrain(t *testing.T) {
 	forEachNomad(t, func(t *testing.T, c *cluster) {
-		id := c.jobID("drain")
-		j := sleepJob(id, 3, 50, 32, 50)
-		j.TaskGroups[0].Migrate = &api.MigrateStrategy{MaxParallel: new(1), MinHealthyTime: new(time.Second),
-			HealthyDeadline: new(20 * time.Second)}
-		c.register(t, j)
-		c.waitAllocs(t, id, "ran three times", func(as []*api.AllocationListStub) bool { return count(as, running) == 3 })
-		t.Cleanup(func() {
-			_, _ = c.client.Nodes().UpdateDrain(c.node.ID, nil, true, nil)
-			_, _ = c.client.Nodes().ToggleEligibility(c.node.ID, true, nil)
-		})
+		id := c.drainableJob(t, "drain", 3)
 		const deadline = 15 * time.Second
 		resp, err := c.client.Nodes().UpdateDrain(c.node.ID, &api.DrainSpec{Deadline: deadline}, false, nil)
 		if err != nil {
