@@ -27,18 +27,18 @@ const (
 )
 
 func (s *Server) routeAct() {
-	s.mux.HandleFunc("GET /v1/queue", s.auth(s.act(s.queueList)))
-	s.mux.HandleFunc("POST /v1/queue", s.auth(s.act(s.queueSubmit)))
-	s.mux.HandleFunc("POST /v1/queue/pause", s.auth(s.act(s.queuePause(true))))
-	s.mux.HandleFunc("POST /v1/queue/resume", s.auth(s.act(s.queuePause(false))))
-	s.mux.HandleFunc("GET /v1/queue/{id}", s.auth(s.act(s.queueShow)))
-	s.mux.HandleFunc("DELETE /v1/queue/{id}", s.auth(s.act(s.queueCancel)))
+	s.route("GET /v1/queue", s.act(s.queueList), "state", "locality", "index", "wait")
+	s.route("POST /v1/queue", s.act(s.queueSubmit))
+	s.route("POST /v1/queue/pause", s.act(s.queuePause(true)))
+	s.route("POST /v1/queue/resume", s.act(s.queuePause(false)))
+	s.route("GET /v1/queue/{id}", s.act(s.queueShow))
+	s.route("DELETE /v1/queue/{id}", s.act(s.queueCancel))
 	for _, path := range []string{"/v1/queue/pause", "/v1/queue/resume"} {
 		s.notAllowed(http.MethodGet, path)
 		s.notAllowed(http.MethodDelete, path)
 	}
-	s.mux.HandleFunc("GET /v1/reservations", s.auth(s.act(s.reservations)))
-	s.mux.HandleFunc("GET /v1/decisions", s.auth(s.act(s.decisions)))
+	s.route("GET /v1/reservations", s.act(s.reservations), "policy", "locality", "state", "request")
+	s.route("GET /v1/decisions", s.act(s.decisions), "policy", "locality", "kind", "request", "since", "limit")
 }
 
 // act answers 503 when the agent runs no act backend.

@@ -49,8 +49,8 @@ type RaftServer struct {
 }
 
 func (s *Server) routeOperator() {
-	s.mux.HandleFunc("GET /v1/operator/raft/configuration", s.auth(s.operator(s.raftConfiguration)))
-	s.mux.HandleFunc("DELETE /v1/operator/raft/peer", s.auth(s.operator(s.removePeer)))
+	s.route("GET /v1/operator/raft/configuration", s.operator(s.raftConfiguration))
+	s.route("DELETE /v1/operator/raft/peer", s.operator(s.removePeer), "id", "address")
 }
 
 func (s *Server) operator(next func(http.ResponseWriter, *http.Request, OperatorBackend)) http.HandlerFunc {

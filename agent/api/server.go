@@ -83,6 +83,9 @@ type Server struct {
 	stop     context.CancelFunc
 	// unroutedPatterns are the patterns notAllowed routed to unrouted.
 	unroutedPatterns map[string]bool
+	// params are the query parameters each endpoint routed by route
+	// takes, by its pattern.
+	params map[string][]string
 }
 
 // EndBlockingQueries answers every blocking query (GET /v1/queue?index=N)
@@ -109,13 +112,13 @@ func NewServer(b Backend, opts Options) (*Server, error) {
 	}
 	s.mux.HandleFunc("GET /v1/health", s.health)
 	s.mux.HandleFunc("GET /v1/ready", s.ready)
-	s.mux.HandleFunc("GET /v1/status", s.auth(s.status))
-	s.mux.HandleFunc("GET /v1/policies", s.auth(s.policies))
-	s.mux.HandleFunc("GET /v1/series", s.auth(s.series))
-	s.mux.HandleFunc("GET /v1/forecasts", s.auth(s.forecasts))
-	s.mux.HandleFunc("GET /v1/forecast/{locality...}", s.auth(s.forecast))
-	s.mux.HandleFunc("GET /v1/hotspots", s.auth(s.hotspots))
-	s.mux.HandleFunc("GET /v1/anomalies", s.auth(s.anomalies))
+	s.route("GET /v1/status", s.status)
+	s.route("GET /v1/policies", s.policies)
+	s.route("GET /v1/series", s.series, "prefix")
+	s.route("GET /v1/forecasts", s.forecasts, "metric", "history")
+	s.route("GET /v1/forecast/{locality...}", s.forecast, "metric", "history")
+	s.route("GET /v1/hotspots", s.hotspots)
+	s.route("GET /v1/anomalies", s.anomalies)
 	s.routeAct()
 	s.routeOperator()
 	if !opts.NoMetrics {
@@ -128,6 +131,40 @@ func NewServer(b Backend, opts Options) (*Server, error) {
 	}
 	s.mux.HandleFunc("/", s.unrouted)
 	return s, nil
+}
+
+// route serves pattern with h behind auth, which refuses a query
+// parameter other than params (none: the endpoint takes none).
+func (s *Server) route(pattern string, h http.HandlerFunc, params ...string) {
+	if s.params == nil {
+		s.params = map[string][]string{}
+	}
+	s.params[pattern] = params
+	s.mux.HandleFunc(pattern, s.auth(h))
+}
+
+// unknownParam is the first query parameter (by name) r gives that its
+// endpoint does not take, with the error that names it and those the
+// endpoint takes; "" when there is none, or r's endpoint was not routed by
+// route (/v1/metrics, whose scrapers the API does not choose). Such a
+// parameter was ignored: ?metric=cpu on /v1/hotspots answered every
+// metric's hotspots, ?status=running on /v1/queue the whole queue.
+func (s *Server) unknownParam(r *http.Request) (string, string) {
+	takes, ok := s.params[r.Pattern]
+	if !ok {
+		return "", ""
+	}
+	q := r.URL.Query()
+	for _, name := range slices.Sorted(maps.Keys(q)) {
+		if slices.Contains(takes, name) {
+			continue
+		}
+		if len(takes) == 0 {
+			return name, fmt.Sprintf("%s: %s %s takes no query parameter", name, r.Method, r.URL.Path)
+		}
+		return name, fmt.Sprintf("%s: %s %s takes only %s", name, r.Method, r.URL.Path, strings.Join(takes, ", "))
+	}
+	return "", ""
 }
 
 // unrouted answers a request no endpoint takes: 405 naming the methods
@@ -218,7 +255,8 @@ func BearerToken(h http.Header) string {
 }
 
 // auth rejects requests without a valid token when tokens are configured,
-// and those that give a query parameter more than once (repeatedParam).
+// those that give a query parameter their endpoint does not take
+// (unknownParam), and those that give one more than once (repeatedParam).
 func (s *Server) auth(next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		tokens := s.opts.Tokens
@@ -235,6 +273,10 @@ func (s *Server) auth(next http.HandlerFunc) http.HandlerFunc {
 				writeError(w, http.StatusForbidden, "permission denied: "+why)
 				return
 			}
+		}
+		if name, msg := s.unknownParam(r); name != "" {
+			writeError(w, http.StatusBadRequest, msg)
+			return
 		}
 		if name := repeatedParam(r); name != "" {
 			writeError(w, http.StatusBadRequest, fmt.Sprintf("%s: given %d times; it takes one value", name, len(r.URL.Query()[name])))
@@ -311,7 +353,36 @@ func (s *Server) series(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, nonNil(all))
 }
 
+// history is the ?history= of r: true or false, else def; ok is false
+// (and the 400 written) for another value.
+func history(w http.ResponseWriter, r *http.Request, def bool) (withHistory, ok bool) {
+	v := r.URL.Query().Get("history")
+	if v == "" {
+		return def, true
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("history: %q is not true or false", v))
+		return false, false
+	}
+	return b, true
+}
+
+// withoutHistory returns fs without their History (copied, not changed).
+func withoutHistory(fs []Forecast) []Forecast {
+	out := make([]Forecast, len(fs))
+	for i, f := range fs {
+		f.History = nil
+		out[i] = f
+	}
+	return out
+}
+
 func (s *Server) forecasts(w http.ResponseWriter, r *http.Request) {
+	withHistory, ok := history(w, r, false)
+	if !ok {
+		return
+	}
 	fs := s.backend.Forecasts(r.Context())
 	if metric := r.URL.Query().Get("metric"); metric != "" {
 		var metrics []string
@@ -329,10 +400,8 @@ func (s *Server) forecasts(w http.ResponseWriter, r *http.Request) {
 		}
 		fs = out
 	}
-	if r.URL.Query().Get("history") != "true" {
-		for i := range fs {
-			fs[i].History = nil
-		}
+	if !withHistory {
+		fs = withoutHistory(fs)
 	}
 	writeJSON(w, nonNil(fs))
 }
@@ -343,9 +412,13 @@ func names(xs []string) string {
 }
 
 // forecast answers GET /v1/forecast/LOCALITY[?metric=cpu]: every forecast of
-// that locality (one per metric and policy; those not ready say why), or
-// 404.
+// that locality (one per metric and policy; those not ready say why), with
+// the history it starts from unless ?history=false, or 404.
 func (s *Server) forecast(w http.ResponseWriter, r *http.Request) {
+	withHistory, ok := history(w, r, true)
+	if !ok {
+		return
+	}
 	loc := r.PathValue("locality")
 	metric := r.URL.Query().Get("metric")
 	var out []Forecast
@@ -378,6 +451,9 @@ func (s *Server) forecast(w http.ResponseWriter, r *http.Request) {
 		}
 		writeError(w, http.StatusNotFound, "no forecast for "+what+": "+why)
 		return
+	}
+	if !withHistory {
+		out = withoutHistory(out)
 	}
 	writeJSON(w, out)
 }
