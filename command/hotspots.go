@@ -6,6 +6,9 @@ import (
 	"time"
 
 	"github.com/hashicorp/cli"
+
+	"github.com/foreshape/foreshape/agent/api"
+	"github.com/foreshape/foreshape/plugins/source"
 )
 
 func init() {
@@ -25,7 +28,10 @@ Usage: foreshape hotspots [options]
 
   Lists every locality and metric whose planning quantile crosses the
   policy's headroom line within the forecast horizon: when it first crosses,
-  how likely the crossing is, and the peak predicted value.
+  how likely the crossing is, and the peak predicted value. Hotspots are
+  predicted for CPU and memory, which have a headroom line; when none is,
+  it says so, and lists the CPU and memory series that have no forecast
+  yet, and so no hotspot either, with why (warming up, stale).
 
 Options:
 ` + clientFlagsHelp + `
@@ -56,8 +62,7 @@ func (c *HotspotsCommand) Run(args []string) int {
 		return c.printJSON(hs)
 	}
 	if len(hs) == 0 {
-		fmt.Fprintln(c.Out, "No hotspots predicted.")
-		return ExitOK
+		return c.noHotspots(&cf)
 	}
 	w := c.table()
 	fmt.Fprintln(w, "Policy\tLocality\tMetric\tAt\tProbability\tLine\tPeak")
@@ -66,5 +71,73 @@ func (c *HotspotsCommand) Run(args []string) int {
 			h.At.Format(time.RFC3339), h.Probability, h.Line, h.Peak)
 	}
 	w.Flush()
+	return ExitOK
+}
+
+// maxUnforecast bounds the series without a forecast noHotspots lists;
+// foreshape status lists them all.
+const maxUnforecast = 10
+
+// noHotspots says that no hotspot is predicted, and, when some CPU or
+// memory series (the metrics with a headroom line, the only ones a hotspot
+// is predicted for) has no forecast to predict one from, which and why: an
+// agent that had forecast nothing yet, or had no policy, also answered
+// "No hotspots predicted.".
+func (c *HotspotsCommand) noHotspots(cf *clientFlags) int {
+	fcs, err := cf.client().Forecasts(c.Ctx)
+	if err != nil {
+		return c.apiError(err)
+	}
+	if len(fcs) == 0 {
+		pols, err := cf.client().Policies(c.Ctx)
+		switch {
+		case err != nil:
+			return c.apiError(err)
+		case len(pols) == 0:
+			fmt.Fprintln(c.Out, "No hotspots predicted: the agent has no policy, so it forecasts nothing.")
+		default:
+			fmt.Fprintln(c.Out, "No hotspots predicted: the leader has published no forecast yet.")
+		}
+		return ExitOK
+	}
+	ready := 0
+	var none []api.Forecast
+	for _, f := range fcs {
+		switch {
+		case f.Metric != source.CPUPercent && f.Metric != source.MemoryPercent:
+		case f.Ready():
+			ready++
+		default:
+			none = append(none, f)
+		}
+	}
+	switch {
+	case len(none) == 0:
+		fmt.Fprintln(c.Out, "No hotspots predicted.")
+		return ExitOK
+	case ready == 0:
+		fmt.Fprintln(c.Out, "No hotspots predicted: no CPU or memory series has a forecast yet, so none has a hotspot:")
+	default:
+		forecasts, have := "forecasts", "have"
+		if ready == 1 {
+			forecasts = "forecast"
+		}
+		if len(none) == 1 {
+			have = "has"
+		}
+		fmt.Fprintf(c.Out, "No hotspots predicted by %d CPU or memory %s; %d series %s no forecast yet, so no hotspot either:\n",
+			ready, forecasts, len(none), have)
+	}
+	w := c.table()
+	for i, f := range none {
+		if i == maxUnforecast {
+			break
+		}
+		fmt.Fprintf(w, "  %s\t%s\n", cell(f.Series), oneLine(f.Note))
+	}
+	w.Flush()
+	if n := len(none) - maxUnforecast; n > 0 {
+		fmt.Fprintf(c.Out, "  … and %d more: foreshape status lists them\n", n)
+	}
 	return ExitOK
 }
