@@ -439,15 +439,33 @@ func (s *Server) forecast(w http.ResponseWriter, r *http.Request) {
 			what += " metric " + strconv.Quote(metric)
 		}
 		why := "no policy forecasts it"
+		var pols []string // the loaded policies that forecast loc
+		if len(metrics) == 0 {
+			for _, p := range s.backend.Policies(r.Context()) {
+				if p.Locality == loc || p.Name == loc {
+					pols = append(pols, p.Name)
+				}
+			}
+		}
+		forecastsIt := "policy " + names(pols) + " forecasts it"
+		if len(pols) > 1 {
+			forecastsIt = "policies " + names(pols) + " forecast it"
+		}
 		switch st := s.backend.Status(r.Context()); {
 		case len(metrics) > 0:
 			// A metric the locality's policies do not forecast.
 			why = "its policies forecast " + names(metrics)
-		case len(all) > 0:
-			why += "; the localities forecast: " + names(locs)
-		case !st.IsLeader:
+		case len(all) == 0 && !st.IsLeader:
 			// A follower answers the leader's last cycle, which has none.
 			why = "this agent does not lead, and the leader (" + st.Leader + ") has published no forecast yet"
+		case len(pols) > 0 && len(all) == 0 && st.LastCycle == nil:
+			why = forecastsIt + ", but this agent leads and has finished no cycle yet"
+		case len(pols) > 0 && len(all) == 0 && st.LastCycle.Error != "":
+			why = forecastsIt + ", but the last cycle failed: " + st.LastCycle.Error
+		case len(pols) > 0:
+			why = forecastsIt + ", but the last cycle did not (a policy loaded since is forecast from the next cycle)"
+		case len(all) > 0:
+			why += "; the localities forecast: " + names(locs)
 		}
 		writeError(w, http.StatusNotFound, "no forecast for "+what+": "+why)
 		return
