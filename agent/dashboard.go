@@ -1,6 +1,8 @@
 package agent
 
 import (
+	"context"
+
 	"github.com/foreshape/foreshape/agent/api"
 	"github.com/foreshape/foreshape/agent/ui"
 )
@@ -13,5 +15,15 @@ func (a *Agent) newDashboard() (*ui.Handler, error) {
 	if a.act != nil {
 		act = a.act
 	}
-	return ui.New(a, ui.Options{Tokens: a.currentTokens, Act: act, Logger: a.log})
+	return ui.New(a, ui.Options{Tokens: a.currentTokens, Act: act, LeaderCycle: a.leaderCycleError, Logger: a.log})
+}
+
+// leaderCycleError is why this server, not leading, cannot read the
+// leader's last cycle (the API answers 503 for it); nil when it can, or
+// leads.
+func (a *Agent) leaderCycleError(ctx context.Context) error {
+	if v, ok := a.fromLeader(ctx); ok {
+		return v.err
+	}
+	return nil
 }

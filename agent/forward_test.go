@@ -135,6 +135,17 @@ func TestFollowerAnswersAfterItsWritesAndWithoutALeader(t *testing.T) {
 			t.Fatalf("without a leader, 30s on: %s; want 503", strings.Join(wrong, "; "))
 		}
 	}
+	// The dashboard says why it shows no forecast: it said "No forecast
+	// yet. The leader forecasts once each series has enough history".
+	resp, err := http.Get(fapi.Address + "/ui/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if want := "No forecast: this agent knows no leader, and only a leader forecasts (no leader elected: a leader needs 2 of the 3 voters"; !strings.Contains(string(page), want) {
+		t.Errorf("the dashboard without a leader does not say %q:\n%s", want, page)
+	}
 	// It is alive, but not ready: a rolling restart must not move on.
 	if _, err := fapi.Health(ctx); err != nil {
 		t.Errorf("health without a leader: %v", err)

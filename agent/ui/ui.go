@@ -44,6 +44,10 @@ type Options struct {
 	// Now is the wall clock running moves are measured with; nil means
 	// time.Now.
 	Now func() time.Time
+	// LeaderCycle, when set, says why a server that does not lead cannot
+	// read the leader's last cycle (nil when it can, or leads), for the
+	// Localities page to say why it shows no forecast.
+	LeaderCycle func(ctx context.Context) error
 	// Poll is how often the event stream checks for changes; zero means
 	// one second.
 	Poll   time.Duration

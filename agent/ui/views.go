@@ -58,6 +58,8 @@ type localitiesView struct {
 	Panels   []localityView
 	Policies []api.Policy
 	Waiting  bool // no forecast yet
+	// Why says why there is no forecast, when Waiting.
+	Why string
 }
 
 func (h *Handler) localities(w http.ResponseWriter, r *http.Request) {
@@ -72,7 +74,42 @@ func (h *Handler) localities(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	v := buildLocalities(h.b.Forecasts(ctx), h.b.Policies(ctx), act)
-	h.render(w, r, http.StatusOK, "localities", page{Title: "Localities", Nav: "localities", Data: v})
+	st := h.b.Status(ctx)
+	if v.Waiting {
+		var cycleErr error
+		if h.opts.LeaderCycle != nil && !st.IsLeader {
+			cycleErr = h.opts.LeaderCycle(ctx)
+		}
+		v.Why = whyNoForecast(st, len(v.Policies), cycleErr)
+	}
+	h.render(w, r, http.StatusOK, "localities", page{Title: "Localities", Nav: "localities", Status: st, Data: v})
+}
+
+// whyNoForecast says why an agent whose status is st, with pols policies,
+// shows no forecast; cycleErr is why it cannot read the leader's last
+// cycle, when it does not lead.
+func whyNoForecast(st api.Status, pols int, cycleErr error) string {
+	switch {
+	case pols == 0:
+		return "No forecast: this agent has no policy, so it forecasts nothing."
+	case !st.IsLeader && st.Leader == "":
+		why := "No forecast: this agent knows no leader, and only a leader forecasts"
+		if st.NoLeader != "" {
+			why += " (" + st.NoLeader + ")"
+		}
+		return why + "."
+	case cycleErr != nil:
+		return "No forecast: this agent does not lead and cannot read the leader's last cycle: " + cycleErr.Error() + "."
+	case !st.IsLeader:
+		return "No forecast yet: the leader (" + st.Leader + ") has published none."
+	case st.LastCycle == nil:
+		return "No forecast yet: this agent leads and has finished no cycle yet."
+	case st.LastCycle.Error != "":
+		return "No forecast: the last cycle failed: " + st.LastCycle.Error + "."
+	}
+	// A cycle lists every policy series, forecast or not (warming up,
+	// stale, no data): it had none only when the policies came after it.
+	return "No forecast yet: the last cycle had none; the next forecasts the policies loaded since."
 }
 
 // buildLocalities groups forecasts into one panel per policy and locality,
