@@ -242,8 +242,12 @@ func leaderViewTTL(interval time.Duration, failed bool) time.Duration {
 	return min(max(interval, time.Second), 30*time.Second)
 }
 
+// fetchLeaderView reads the leader's last cycle into v. The read is kept
+// for every caller of the next second or cycle, so it is bounded by its
+// own timeout, not by the caller that asked first: one that went away (a
+// scrape's timeout, a Ctrl-C) made the reads of everyone after it 503.
 func (a *Agent) fetchLeaderView(ctx context.Context, v *leaderView) error {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	addr, err := a.leaderHTTP(ctx)
 	if err != nil {
