@@ -36,12 +36,16 @@ func (c *ForecastShowCommand) Help() string {
 Usage: foreshape forecast show [options] LOCALITY
 
   Charts the forecast of one locality (its path form, such as dc1/web,
-  or a policy name) for one metric: the recent history, the median forecast,
-  the planning quantile band and the headroom line, followed by the model
-  that produced it and why, and the locality's workload (diurnal, bursty or
-  flat; CPU- or memory-bound; disks read- or write-heavy when Prometheus
-  reports reads and writes). A series without a forecast yet says why:
-  "warming up: 5 of 12 points, first forecast at T", or stale.
+  or a policy name) for one metric, one chart for each policy forecasting
+  it. It prints the model that produced the forecast and why, and the
+  locality's workload (diurnal, bursty or flat; CPU- or memory-bound; disks
+  read- or write-heavy when Prometheus reports reads and writes); then the
+  chart: the recent history, the median forecast, the planning quantile
+  and the headroom line, with a legend; then, when one is predicted, the
+  hotspot: when the planning quantile first crosses the line, how likely a
+  crossing is, and the peak. A series without a forecast yet says why:
+  "warming up: 5 of 12 points, first forecast at T", stale, without data,
+  or failed.
 
 Options:
 
