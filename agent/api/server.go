@@ -628,9 +628,16 @@ func stepIndex(f Forecast, h time.Duration) int {
 	return -1
 }
 
+// formatHorizon writes d as a policy would: "30m", "1h", "1h30m" (Go
+// writes "30m0s", "1h0m0s"), keeping every digit: cutting "0s" and "0m"
+// off whatever ended in them made "30m0s" "3".
 func formatHorizon(d time.Duration) string {
 	s := d.String()
-	s = strings.TrimSuffix(s, "0s")
-	s = strings.TrimSuffix(s, "0m")
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
 	return s
 }
