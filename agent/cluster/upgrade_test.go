@@ -50,17 +50,17 @@ func mixedCluster(t *testing.T, older *state.FSM, tweak func(isOlder bool, c *cl
 		fsms[i] = f
 		return f
 	}, func(_ int, cfg *cluster.Config) { conf(false, cfg) })
-	l := c.Leader()
 	o := c.AddNode(older, func(cfg *cluster.Config) { conf(true, cfg) })
-	ctx, cancel := context.WithTimeout(context.Background(), clustertest.Timeout)
-	defer cancel()
-	st, _ := c.Nodes[l].Status()
-	added := st.LastIndex + 1 // the configuration entry that adds it
-	if err := c.Nodes[l].AddVoter(ctx, fmt.Sprintf("node%d", o), c.Address(o)); err != nil {
-		t.Fatal(err)
-	}
-	st, _ = c.Nodes[l].Status()
-	c.WaitApplied(st.LastIndex)
+	// The leader of the moment adds it: under load leadership can move
+	// during the change. A try on a new leader writes the configuration
+	// entry again (with the server already in it, if the last try's entry
+	// committed), so added is the entry of the try that succeeded.
+	var added uint64
+	onLeader(t, c, fmt.Sprintf("add node%d", o), func(ctx context.Context, n *cluster.Node) error {
+		added = n.LastIndex() + 1 // the configuration entry that adds it
+		return n.AddVoter(ctx, fmt.Sprintf("node%d", o), c.Address(o))
+	})
+	c.WaitApplied(added)
 	// Raft counts an entry applied once it hands it to the state machine,
 	// which applies it on its own goroutine: wait for the machines too, so
 	// that what a test reads of them first is the joined cluster's state.
@@ -256,32 +256,56 @@ func TestNewProtocolWaitsForEveryServer(t *testing.T) {
 			speaks(2)(cfg)
 		}
 	})
-	l := c.Leader(o1)
-	ctx, cancel := context.WithTimeout(context.Background(), clustertest.Timeout)
-	defer cancel()
-	c.Eventually("the leader to have heard from every server", func() bool {
-		n := 0
-		for _, h := range c.Nodes[l].Health() {
-			if h.Info != nil {
-				n++
+	// Whichever server leads refuses it once it has heard from every
+	// server (until then it names one as not having answered), the
+	// protocol 1 server too (it names itself). Leadership can move under
+	// load: a node that no longer leads refused the command before it
+	// reached the log, and the leader of the moment is asked instead. Any
+	// other answer is the command's (nil: it went to the log).
+	var refused error
+	onLeader(t, c, "the protocol 2 command with a protocol 1 server", func(ctx context.Context, n *cluster.Node) error {
+		for {
+			if _, ok := n.LeaderContext(); !ok {
+				return cluster.ErrNotLeader
+			}
+			heard := 0
+			for _, h := range n.Health() {
+				if h.Info != nil {
+					heard++
+				}
+			}
+			if heard == 3 {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(10 * time.Millisecond):
 			}
 		}
-		return n == 3
+		actx, acancel := context.WithTimeout(context.Background(), clustertest.Timeout)
+		defer acancel()
+		_, err := n.Apply(actx, pause)
+		if errors.Is(err, cluster.ErrNotLeader) {
+			return err
+		}
+		refused = err
+		return nil
 	})
-	_, err := c.Nodes[l].Apply(ctx, pause)
-	if !errors.Is(err, cluster.ErrProtocol) || !strings.Contains(err.Error(), fmt.Sprintf("server node%d at node%d speaks protocol 1", o1, o1)) {
-		t.Fatalf("protocol 2 command with a protocol 1 server: %v; want ErrProtocol naming node%d", err, o1)
+	if !errors.Is(refused, cluster.ErrProtocol) || !strings.Contains(refused.Error(), fmt.Sprintf("server node%d at node%d speaks protocol 1", o1, o1)) {
+		t.Fatalf("protocol 2 command with a protocol 1 server: %v; want ErrProtocol naming node%d", refused, o1)
 	}
-	if fsms[l].Act().Paused || older.Act().Paused {
+	if fsms[0].Act().Paused || fsms[1].Act().Paused || older.Act().Paused {
 		t.Error("the refused command was applied")
 	}
 	c.Apply(submitCmd("a1")) // a protocol 1 command goes on
 	// The server is replaced by an upgraded one. Each step asks the leader
 	// of the moment: under load leadership may move between them (the
-	// test kept applying on a leader that had stepped down).
+	// test kept applying on a leader that had stepped down). If the
+	// protocol 1 server leads, it removes itself and steps down.
 	onLeader(t, c, "remove the protocol 1 server", func(ctx context.Context, n *cluster.Node) error {
 		return n.RemoveServer(ctx, fmt.Sprintf("node%d", o1))
-	}, o1)
+	})
 	c.Stop(o1)
 	newer, _ := state.NewFSM(state.Config{})
 	o2 := c.AddNode(newer, speaks(2))
