@@ -14,11 +14,15 @@ const heartbeatEvery = 15
 
 // version fingerprints what the dashboard shows: it changes when the leader
 // finishes a cycle (and, with the act half, when the queue or the decisions
-// change), and the pages reload their content when it does.
+// change), and the pages reload their content when it does. A follower has
+// no cycle of its own: the leader's shows in when its forecasts were
+// published (a follower reads them at most once a cycle).
 func (h *Handler) version(ctx context.Context) string {
 	v := "none"
 	if lc := h.b.Status(ctx).LastCycle; lc != nil {
 		v = strconv.FormatInt(lc.Started.UnixNano(), 36)
+	} else if fs := h.b.Forecasts(ctx); len(fs) > 0 {
+		v = "p" + strconv.FormatInt(fs[0].Published.UnixNano(), 36)
 	}
 	if h.opts.Act != nil {
 		if q, err := h.opts.Act.Queue(ctx); err == nil {

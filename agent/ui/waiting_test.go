@@ -1,11 +1,15 @@
 package ui
 
 import (
+	"bufio"
 	"context"
 	"errors"
+	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/foreshape/foreshape/agent/api"
 )
@@ -66,5 +70,62 @@ func TestLocalitiesSayWhyNothingIsForecast(t *testing.T) {
 				t.Errorf("%d %q; want %q", code, empty, tc.want)
 			}
 		})
+	}
+}
+
+// followerBackend answers as a follower does: no cycle of its own, and
+// the leader's forecasts, published when the test says.
+type followerBackend struct {
+	emptyBackend
+	mu        sync.Mutex
+	published time.Time
+}
+
+func (b *followerBackend) Forecasts(context.Context) []api.Forecast {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return []api.Forecast{{Policy: "dc2-web", Locality: "dc2", Metric: "cpu", Status: api.ForecastWarmingUp, Published: b.published}}
+}
+
+// TestEventsOnAFollowerAnnounceTheLeadersCycle: a follower's pages update
+// when the leader publishes a cycle. The stream watched the server's own
+// last cycle, which a follower has none of, so a follower's Localities page
+// kept the forecasts it was opened with (measured on a three-server
+// cluster: no update in 18 s, the leader cycling every second).
+func TestEventsOnAFollowerAnnounceTheLeadersCycle(t *testing.T) {
+	b := &followerBackend{emptyBackend: emptyBackend{status: api.Status{Node: "n2", State: "Follower", Leader: "10.0.0.1:7576"},
+		policies: []api.Policy{{Name: "dc2-web", Locality: "dc2"}}}, published: t0}
+	h, err := New(b, Options{Poll: 5 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	defer func() { h.Close(); srv.Close() }()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"/ui/events", nil)
+	resp, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	events := bufio.NewScanner(resp.Body)
+	next := func() string {
+		for events.Scan() {
+			if name, ok := strings.CutPrefix(events.Text(), "event: "); ok {
+				return name
+			}
+		}
+		t.Fatalf("stream ended: %v", events.Err())
+		return ""
+	}
+	if e := next(); e != "hello" {
+		t.Fatalf("first event %q, want hello", e)
+	}
+	b.mu.Lock()
+	b.published = t0.Add(time.Minute)
+	b.mu.Unlock()
+	if e := next(); e != "update" {
+		t.Fatalf("after the leader's new cycle: event %q, want update", e)
 	}
 }
