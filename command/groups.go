@@ -19,11 +19,13 @@ Example:
 
   $ foreshape policy validate policies/examples/*.hcl
 `)
-	group("forecast", "Forecasts: show, evaluate, detect anomalies", `
+	group("forecast", "Forecasts: show, evaluate, detect anomalies, train", `
 Usage: foreshape forecast <subcommand> [options] [args]
 
-  Inspect the agent's forecasts, or evaluate foreshape's forecasting engine
-  and anomaly detector on trace files.
+  Work with forecasts: show the agent's forecast of a locality; evaluate
+  foreshape's forecasting engine, or detect anomalies and score its
+  anomaly detector, on trace files; or train the learned global
+  forecaster foreshape embeds.
 
 Example:
 
