@@ -50,7 +50,8 @@ Usage: foreshape forecast show [options] LOCALITY
 Options:
 
   -metric=NAME   cpu, memory, iops, or a metric the policy's
-                 forecast.queries name. Default: cpu.
+                 forecast.queries name; -metric= (empty) charts every
+                 metric forecast. Default: cpu.
   -width=N       Chart width in columns, at most 1000. Default: 72.
   -height=N      Chart height in rows, 2 to 200. Default: 16.
 ` + clientFlagsHelp + `

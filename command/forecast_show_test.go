@@ -34,3 +34,20 @@ func TestForecastShowPrintsWhatItsHelpSays(t *testing.T) {
 		at = i
 	}
 }
+
+// -metric= (empty), as -help says, charts every metric of the locality:
+// the flag was taken as given and sent as no metric, undocumented.
+func TestForecastShowEveryMetric(t *testing.T) {
+	if help := strings.Join(strings.Fields((&ForecastShowCommand{}).Help()), " "); !strings.Contains(help, "-metric= (empty) charts every metric forecast") {
+		t.Errorf("-help does not say what -metric= does:\n%s", help)
+	}
+	code, out, errOut := runCLI(t, "forecast", "show", "-address", stubAgent(t), "-metric=", "dc1/web")
+	if code != ExitOK {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	for _, m := range []string{"dc1/web  cpu", "dc1/web  memory", "dc1/web  queue_depth"} {
+		if !strings.Contains(out, m) {
+			t.Errorf("-metric= does not chart %q:\n%s", m, out)
+		}
+	}
+}
