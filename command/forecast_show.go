@@ -101,21 +101,22 @@ func (c *ForecastShowCommand) Run(args []string) int {
 }
 
 // renderForecast draws history, median, planning quantile and headroom
-// line; a forecast that is not ready says why.
+// line; a forecast that is not ready says why. The agent's text is printed
+// with its control characters escaped (cell, oneLine).
 func renderForecast(f api.Forecast, width, height int) string {
 	var b strings.Builder
 	if !f.Ready() {
-		fmt.Fprintf(&b, "%s  %s  policy %s\n", f.Locality, f.Metric, f.Policy)
-		fmt.Fprintf(&b, "no forecast yet: %s\n", f.Note)
+		fmt.Fprintf(&b, "%s  %s  policy %s\n", cell(f.Locality), cell(f.Metric), cell(f.Policy))
+		fmt.Fprintf(&b, "no forecast yet: %s\n", oneLine(f.Note))
 		if w := f.Workload; w != nil {
 			fmt.Fprintf(&b, "workload: %s\n", describeWorkload(w))
 		}
 		return b.String()
 	}
-	fmt.Fprintf(&b, "%s  %s  policy %s  origin %s  step %s\n", f.Locality, f.Metric, f.Policy, f.Origin.Format(time.RFC3339), f.Step)
-	fmt.Fprintf(&b, "model: %s\n", f.Model)
+	fmt.Fprintf(&b, "%s  %s  policy %s  origin %s  step %s\n", cell(f.Locality), cell(f.Metric), cell(f.Policy), f.Origin.Format(time.RFC3339), cell(f.Step))
+	fmt.Fprintf(&b, "model: %s\n", cell(f.Model))
 	if f.Reason != "" {
-		fmt.Fprintf(&b, "why:   %s\n", f.Reason)
+		fmt.Fprintf(&b, "why:   %s\n", oneLine(f.Reason))
 	}
 	if w := f.Workload; w != nil {
 		fmt.Fprintf(&b, "workload: %s\n", describeWorkload(w))
@@ -198,16 +199,16 @@ func renderForecast(f api.Forecast, width, height int) string {
 // "diurnal (seasonal strength 0.62), cpu-bound, disks read-heavy; from 2 days of history".
 func describeWorkload(w *api.Workload) string {
 	var b strings.Builder
-	b.WriteString(w.Kind)
+	b.WriteString(cell(w.Kind))
 	switch w.Kind {
 	case "diurnal":
 		fmt.Fprintf(&b, " (seasonal strength %.2f)", w.SeasonalStrength)
 	case "bursty":
 		fmt.Fprintf(&b, " (%.1f%% of points are spikes)", 100*w.Spikiness)
 	}
-	fmt.Fprintf(&b, ", %s", w.Bound)
+	fmt.Fprintf(&b, ", %s", cell(w.Bound))
 	if w.IO != "" {
-		fmt.Fprintf(&b, ", disks %s", w.IO)
+		fmt.Fprintf(&b, ", disks %s", cell(w.IO))
 	} else {
 		b.WriteString(", disk reads and writes not collected")
 	}

@@ -1,8 +1,13 @@
 package command
 
 import (
+	"context"
+	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/foreshape/foreshape/agent/api"
 )
 
 // TestForecastShowPrintsWhatItsHelpSays: forecast show prints the model
@@ -48,6 +53,46 @@ func TestForecastShowEveryMetric(t *testing.T) {
 	for _, m := range []string{"dc1/web  cpu", "dc1/web  memory", "dc1/web  queue_depth"} {
 		if !strings.Contains(out, m) {
 			t.Errorf("-metric= does not chart %q:\n%s", m, out)
+		}
+	}
+}
+
+// escapeBackend answers a forecast and a hotspot whose text holds terminal
+// escapes, as a stale series' reason can carry what a source's server
+// answered.
+type escapeBackend struct{ stubBackend }
+
+const escape = "\x1b]0;owned\a\x1b[2J"
+
+func (escapeBackend) Forecasts(context.Context) []api.Forecast {
+	return []api.Forecast{
+		{Policy: "web", Locality: "dc1/web" + escape, Metric: "cpu", Status: api.ForecastStale, Note: "stale since 09:00: " + escape},
+		{Policy: "web", Locality: "dc1/web" + escape, Metric: "memory", Status: api.ForecastReady, Model: "ets" + escape, Reason: "why" + escape,
+			Origin: stubOrigin, Step: "5m", Times: []time.Time{stubOrigin.Add(5 * time.Minute)}, Mean: []float64{50}},
+	}
+}
+
+func (escapeBackend) Hotspots(context.Context) []api.Hotspot {
+	return []api.Hotspot{{Policy: "web", Locality: "dc1/web" + escape, Metric: "cpu", At: stubOrigin, Probability: 0.9, Line: 80, Peak: 90}}
+}
+
+// TestForecastShowAndHotspotsEscapeTheAgentsText: forecast show and
+// hotspots print a control character in what the agent sent escaped, as
+// the queue's tables do, so that it cannot drive the terminal.
+func TestForecastShowAndHotspotsEscapeTheAgentsText(t *testing.T) {
+	s, err := api.NewServer(escapeBackend{}, api.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(s)
+	defer srv.Close()
+	for _, args := range [][]string{
+		{"forecast", "show", "-address", srv.URL, "-metric=", "dc1/web" + escape},
+		{"hotspots", "-address", srv.URL},
+	} {
+		code, out, errOut := runCLI(t, args...)
+		if code != ExitOK || strings.ContainsAny(out, "\x1b\a") || !strings.Contains(out, `\x1b]0;owned\a\x1b[2J`) {
+			t.Errorf("%s: exit %d, printed %q (stderr %q); want the escapes escaped", args[0], code, out, errOut)
 		}
 	}
 }

@@ -67,7 +67,7 @@ func (c *HotspotsCommand) Run(args []string) int {
 	w := c.table()
 	fmt.Fprintln(w, "Policy\tLocality\tMetric\tAt\tProbability\tLine\tPeak")
 	for _, h := range hs {
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%.2f\t%.4g\t%.4g\n", h.Policy, h.Locality, h.Metric,
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%.2f\t%.4g\t%.4g\n", cell(h.Policy), cell(h.Locality), cell(h.Metric),
 			h.At.Format(time.RFC3339), h.Probability, h.Line, h.Peak)
 	}
 	w.Flush()
