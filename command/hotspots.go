@@ -54,7 +54,8 @@ func (c *HotspotsCommand) Run(args []string) int {
 	if fs.NArg() > 0 {
 		return c.UsageError("hotspots", "hotspots takes no arguments")
 	}
-	hs, err := cf.client().Hotspots(c.Ctx)
+	cl := cf.client()
+	hs, err := cl.Hotspots(c.Ctx)
 	if err != nil {
 		return c.apiError(err)
 	}
@@ -62,7 +63,7 @@ func (c *HotspotsCommand) Run(args []string) int {
 		return c.printJSON(hs)
 	}
 	if len(hs) == 0 {
-		return c.noHotspots(&cf)
+		return c.noHotspots(cl)
 	}
 	w := c.table()
 	fmt.Fprintln(w, "Policy\tLocality\tMetric\tAt\tProbability\tLine\tPeak")
@@ -83,13 +84,13 @@ const maxUnforecast = 10
 // is predicted for) has no forecast to predict one from, which and why: an
 // agent that had forecast nothing yet, or had no policy, also answered
 // "No hotspots predicted.".
-func (c *HotspotsCommand) noHotspots(cf *clientFlags) int {
-	fcs, err := cf.client().Forecasts(c.Ctx)
+func (c *HotspotsCommand) noHotspots(cl *api.Client) int {
+	fcs, err := cl.Forecasts(c.Ctx)
 	if err != nil {
 		return c.apiError(err)
 	}
 	if len(fcs) == 0 {
-		pols, err := cf.client().Policies(c.Ctx)
+		pols, err := cl.Policies(c.Ctx)
 		switch {
 		case err != nil:
 			return c.apiError(err)
