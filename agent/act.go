@@ -20,7 +20,6 @@ import (
 	"github.com/foreshape/foreshape/agent/shape"
 	"github.com/foreshape/foreshape/agent/state"
 	"github.com/foreshape/foreshape/config"
-	"github.com/foreshape/foreshape/internal/backoff"
 	"github.com/foreshape/foreshape/internal/failing"
 	"github.com/foreshape/foreshape/policies"
 )
@@ -65,44 +64,53 @@ func (a *Agent) newActor(cfg *config.Config, client *nomadapi.Client, node strin
 
 var _ migrate.Leader = (cluster.Leadership)(nil)
 
-// beginTerm reconciles what an earlier leader left open, then follows
-// moves on Nomad's allocation events for the rest of the term.
-func (x *actor) beginTerm(ctx context.Context) {
-	if x.coord == nil {
-		return
-	}
-	var retry time.Duration
-	for ctx.Err() == nil {
-		now, err := x.a.clock.Now(ctx)
-		if err == nil {
-			if err = x.coord.Begin(ctx, now); err == nil {
-				break
-			}
-		}
-		retry = backoff.Next(retry)
-		x.a.log.Warn("act: reconciliation at the start of the term failed; retrying before acting", logKeyError, err, "backoff", retry)
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(retry):
-		}
-	}
-	go x.coord.Watch(ctx, x.a.clock.Now, time.Minute)
+// actTerm is what the act half keeps for one leadership term.
+type actTerm struct {
+	// begun is set once the start of the term's reconciliation succeeded
+	// and the allocation watch runs: no plan is carried out before.
+	begun bool
+	// beginFails and fails are the reconciliation's and the act pass's
+	// failures, logged as a streak rather than a line a cycle.
+	beginFails, fails failing.Streak
 }
 
-// cycle plans and acts on the cycle's forecasts; fails holds the term's
-// failed passes, which are logged as a streak rather than a line a cycle.
-func (x *actor) cycle(ctx context.Context, now time.Time, pols []*policies.Policy, res predict.Result, fails *failing.Streak) {
-	if x.coord == nil {
+// begin reconciles what an earlier leader left open, once a term, and
+// then follows moves on Nomad's allocation events for the rest of the
+// term. It reports whether the act half may act: until the
+// reconciliation succeeds (Nomad unreachable, an intent whose effect
+// cannot be read), it is tried again each cycle while the cycle goes on
+// collecting and forecasting without acting. Waiting here before the
+// first cycle, as it did, kept a leader from publishing any forecast for
+// as long as Nomad did not answer, however much history the store held.
+func (x *actor) begin(ctx context.Context, now time.Time, t *actTerm) bool {
+	if t.begun {
+		return true
+	}
+	if err := x.coord.Begin(ctx, now); err != nil {
+		if ctx.Err() == nil {
+			t.beginFails.Fail(x.a.log, time.Now(), "act: reconciliation at the start of the term failed; not acting until it succeeds (tried again each cycle; forecasting goes on)", err)
+		}
+		return false
+	}
+	t.beginFails.OK(x.a.log, time.Now(), "act: reconciliation at the start of the term done; acting")
+	t.begun = true
+	go x.coord.Watch(ctx, x.a.clock.Now, time.Minute)
+	return true
+}
+
+// cycle plans and acts on the cycle's forecasts, once the term's
+// reconciliation is done (begin).
+func (x *actor) cycle(ctx context.Context, now time.Time, pols []*policies.Policy, res predict.Result, t *actTerm) {
+	if x.coord == nil || !x.begin(ctx, now, t) {
 		return
 	}
 	fcs := append(ShapeForecasts(res, pols), GroupForecasts(x.a.fsm, now, pols)...)
 	_, err := x.coord.RunOnce(ctx, now, pols, fcs)
 	switch {
 	case err == nil:
-		fails.OK(x.a.log, time.Now(), "act: plan and act pass works again")
+		t.fails.OK(x.a.log, time.Now(), "act: plan and act pass works again")
 	case ctx.Err() == nil:
-		fails.Fail(x.a.log, time.Now(), "act: plan and act pass failed", err)
+		t.fails.Fail(x.a.log, time.Now(), "act: plan and act pass failed", err)
 	}
 }
 

@@ -416,9 +416,11 @@ type term struct {
 	unmatched map[string]bool
 	// hotspots are the last cycle's, by policy, locality and metric.
 	hotspots map[string]predict.Hotspot
-	// collectFails and actFails are the collection's and the act pass's
-	// failures, logged as a streak rather than a line a cycle.
-	collectFails, actFails failing.Streak
+	// collectFails are the collection's failures, logged as a streak
+	// rather than a line a cycle.
+	collectFails failing.Streak
+	// act is the act half's.
+	act actTerm
 }
 
 // leaderLoop runs cycles while this agent leads. When leadership ends it
@@ -431,7 +433,6 @@ func (a *Agent) leaderLoop(ctx context.Context) {
 		a.tel.reset()
 	}()
 	t := &term{predictor: predict.New(a.log)}
-	a.act.beginTerm(ctx)
 	for {
 		start := time.Now()
 		a.cycle(ctx, t)
@@ -510,7 +511,7 @@ func (a *Agent) cycle(ctx context.Context, t *term) {
 	}
 	res := t.predictor.RunOnce(now, a.fsm, pols)
 	a.explainNoData(t, pols, res.Pending)
-	a.act.cycle(ctx, now, pols, res, &t.actFails)
+	a.act.cycle(ctx, now, pols, res, &t.act)
 	c.Forecasts, c.Hotspots = len(res.Forecasts), len(res.Hotspots)
 	c.Duration = time.Since(started)
 	a.publish(c, res)

@@ -1004,22 +1004,39 @@ func serverConfig(t *testing.T, dir string) *config.Config {
 	return cfg
 }
 
-// runAgent starts a server agent with the dev policies until stop.
+// runAgent starts a server agent with the dev policies until stop, which
+// may be called more than once.
 func runAgent(t *testing.T, cfg *config.Config) (*Agent, func()) {
 	t.Helper()
-	a, err := New(cfg, Options{Logger: testLogger(t).Named(cfg.Name), Policies: devPolicies(t), Version: "test"})
+	return runAgentWith(t, cfg, Options{Logger: testLogger(t).Named(cfg.Name)})
+}
+
+// runAgentWith is runAgent with opts, given the dev policies and a
+// version when they have none.
+func runAgentWith(t *testing.T, cfg *config.Config, opts Options) (*Agent, func()) {
+	t.Helper()
+	if opts.Policies == nil {
+		opts.Policies = devPolicies(t)
+	}
+	if opts.Version == "" {
+		opts.Version = "test"
+	}
+	a, err := New(cfg, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- a.Run(ctx) }()
+	var once sync.Once
 	return a, func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-		a.Close()
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("Run: %v", err)
+			}
+			a.Close()
+		})
 	}
 }
 

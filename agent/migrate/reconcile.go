@@ -112,12 +112,24 @@ func (c *Coordinator) happened(ctx context.Context, in state.Intent) (bool, erro
 		return a.DesiredStatus != nomadapi.AllocDesiredStatusRun || a.NextAllocation != "" || a.DesiredTransition.ShouldMigrate(), nil
 	case state.IntentDrainNode:
 		n, _, err := c.nomad.Nodes().Info(in.Object, c.qo(ctx))
+		if isNotFound(err) {
+			// The node was purged since: nothing of it is left to
+			// drain, and the request is followed to its end. Counted
+			// not done, its request was queued to drain a node that
+			// no longer exists; an error, and no term could begin.
+			return true, nil
+		}
 		if err != nil {
 			return false, err
 		}
 		return n.DrainStrategy != nil || (n.LastDrain != nil && n.LastDrain.Meta["foreshape.request"] == in.Request), nil
 	case state.IntentNodeEligibility:
 		n, _, err := c.nomad.Nodes().Info(in.Object, c.qo(ctx))
+		if isNotFound(err) {
+			// The node was purged since: it is out of scheduling for
+			// nobody, and nothing is left to give back.
+			return false, nil
+		}
 		if err != nil {
 			return false, err
 		}

@@ -1551,3 +1551,34 @@ func TestWindowMatchingNoNodeNotedOnce(t *testing.T) {
 		t.Errorf("requests %+v", h.local.FSM.Act().Requests)
 	}
 }
+
+// TestReconcileIntentsOnAPurgedNode: a leader stopped with a drain and an
+// eligibility call open on a node that was purged from Nomad since. The
+// next leader's reconciliation closes both (Nomad answers 404 for the
+// node) instead of failing the start of every term it tries: the drain
+// counts as done (nothing of the node is left to drain) and the
+// eligibility not (there is no node to keep out of scheduling).
+func TestReconcileIntentsOnAPurgedNode(t *testing.T) {
+	h := newHarness(t, actScenario, actPolicies)
+	gone := "0b9c2d3e-0000-4000-8000-00000000dead"
+	drain := state.Intent{ID: intentID(state.IntentDrainNode, gone, "r-gone", 0), Kind: state.IntentDrainNode, Request: "r-gone", Object: gone, Detail: "deadline 1h0m0s"}
+	elig := state.Intent{ID: intentID(state.IntentNodeEligibility, gone, "r-gone", 0), Kind: state.IntentNodeEligibility, Request: "r-gone", Object: gone, Detail: "ineligible"}
+	crashAfter(t, h, drain, nil)
+	crashAfter(t, h, elig, nil)
+	h2 := newCoordinatorOn(t, h)
+	if err := h2.Begin(h.ctx, h.now()); err != nil {
+		t.Fatalf("Begin with intents on a purged node: %v", err)
+	}
+	for _, c := range []struct {
+		id   string
+		want state.IntentOutcome
+	}{{drain.ID, state.OutcomeDone}, {elig.ID, state.OutcomeNotDone}} {
+		in, ok := h.local.FSM.Intent(c.id)
+		if !ok || in.Outcome != c.want {
+			t.Errorf("intent %s: %+v; want closed %s", c.id, in, c.want)
+		}
+	}
+	if open := h.local.FSM.Act().OpenIntents; len(open) != 0 {
+		t.Errorf("%d intents left open", len(open))
+	}
+}
