@@ -105,7 +105,7 @@ func (s *Server) queueList(w http.ResponseWriter, r *http.Request, b ActBackend)
 	}
 	queue.Requests = nonNil(queue.Requests)
 	w.Header().Set(IndexHeader, strconv.FormatUint(queue.Index, 10))
-	writeJSON(w, queue)
+	s.writeJSON(w, r, queue)
 }
 
 func parseWait(v string) (time.Duration, error) {
@@ -175,7 +175,7 @@ func (s *Server) queueSubmit(w http.ResponseWriter, r *http.Request, b ActBacken
 	}
 	s.log.Info("migration request submitted", "request_id", id, "target", sub.Target, "remote_addr", caller(r))
 	w.Header().Set("Location", "/v1/queue/"+id)
-	writeJSONStatus(w, http.StatusCreated, Submitted{ID: id})
+	s.writeJSONStatus(w, r, http.StatusCreated, Submitted{ID: id})
 }
 
 func (s *Server) queueShow(w http.ResponseWriter, r *http.Request, b ActBackend) {
@@ -184,7 +184,7 @@ func (s *Server) queueShow(w http.ResponseWriter, r *http.Request, b ActBackend)
 		s.backendError(w, r, err)
 		return
 	}
-	writeJSON(w, mr)
+	s.writeJSON(w, r, mr)
 }
 
 func (s *Server) queueCancel(w http.ResponseWriter, r *http.Request, b ActBackend) {
@@ -199,7 +199,7 @@ func (s *Server) queueCancel(w http.ResponseWriter, r *http.Request, b ActBacken
 		s.backendError(w, r, err)
 		return
 	}
-	writeJSON(w, mr)
+	s.writeJSON(w, r, mr)
 }
 
 func (s *Server) queuePause(paused bool) func(http.ResponseWriter, *http.Request, ActBackend) {
@@ -216,7 +216,7 @@ func (s *Server) queuePause(paused bool) func(http.ResponseWriter, *http.Request
 		}
 		queue.Requests = nonNil(queue.Requests)
 		w.Header().Set(IndexHeader, strconv.FormatUint(queue.Index, 10))
-		writeJSON(w, queue)
+		s.writeJSON(w, r, queue)
 	}
 }
 
@@ -242,7 +242,7 @@ func (s *Server) reservations(w http.ResponseWriter, r *http.Request, b ActBacke
 			kept = append(kept, res)
 		}
 	}
-	writeJSON(w, Reservations{Reservations: nonNil(kept)})
+	s.writeJSON(w, r, Reservations{Reservations: nonNil(kept)})
 }
 
 func (s *Server) decisions(w http.ResponseWriter, r *http.Request, b ActBackend) {
@@ -276,7 +276,7 @@ func (s *Server) decisions(w http.ResponseWriter, r *http.Request, b ActBackend)
 		s.backendError(w, r, err)
 		return
 	}
-	writeJSON(w, Decisions{Decisions: nonNil(ds)})
+	s.writeJSON(w, r, Decisions{Decisions: nonNil(ds)})
 }
 
 // exactKeys refuses a JSON object whose keys are not spelt exactly as v's

@@ -70,7 +70,7 @@ func (s *Server) raftConfiguration(w http.ResponseWriter, r *http.Request, b Ope
 		return
 	}
 	c.Servers = nonNil(c.Servers)
-	writeJSON(w, c)
+	s.writeJSON(w, r, c)
 }
 
 // removePeer answers DELETE /v1/operator/raft/peer?id=ID (or ?address=).

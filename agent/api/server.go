@@ -8,13 +8,16 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
+	"math"
 	"net/http"
+	"reflect"
 	"slices"
 	"sort"
 	"strconv"
@@ -312,7 +315,7 @@ func ValidToken(tok string, tokens []string) bool {
 }
 
 func (s *Server) health(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, Health{Status: "ok", Node: s.backend.Status(r.Context()).Node})
+	s.writeJSON(w, r, Health{Status: "ok", Node: s.backend.Status(r.Context()).Node})
 }
 
 // ready answers 200 while the agent is ready (Options.Ready) and 503 with
@@ -324,19 +327,19 @@ func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 	if s.opts.Ready != nil {
 		if err := s.opts.Ready(r.Context()); err != nil {
 			h.Status, h.Error = "not ready", err.Error()
-			writeJSONStatus(w, http.StatusServiceUnavailable, h)
+			s.writeJSONStatus(w, r, http.StatusServiceUnavailable, h)
 			return
 		}
 	}
-	writeJSON(w, h)
+	s.writeJSON(w, r, h)
 }
 
 func (s *Server) status(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, s.backend.Status(r.Context()))
+	s.writeJSON(w, r, s.backend.Status(r.Context()))
 }
 
 func (s *Server) policies(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, nonNil(s.backend.Policies(r.Context())))
+	s.writeJSON(w, r, nonNil(s.backend.Policies(r.Context())))
 }
 
 func (s *Server) series(w http.ResponseWriter, r *http.Request) {
@@ -350,7 +353,7 @@ func (s *Server) series(w http.ResponseWriter, r *http.Request) {
 		}
 		all = kept
 	}
-	writeJSON(w, nonNil(all))
+	s.writeJSON(w, r, nonNil(all))
 }
 
 // history is the ?history= of r: true or false, else def; ok is false
@@ -403,7 +406,7 @@ func (s *Server) forecasts(w http.ResponseWriter, r *http.Request) {
 	if !withHistory {
 		fs = withoutHistory(fs)
 	}
-	writeJSON(w, nonNil(fs))
+	s.writeJSON(w, r, nonNil(fs))
 }
 
 // names lists the distinct names of xs, sorted, comma-separated.
@@ -473,15 +476,15 @@ func (s *Server) forecast(w http.ResponseWriter, r *http.Request) {
 	if !withHistory {
 		out = withoutHistory(out)
 	}
-	writeJSON(w, out)
+	s.writeJSON(w, r, out)
 }
 
 func (s *Server) hotspots(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, nonNil(s.backend.Hotspots(r.Context())))
+	s.writeJSON(w, r, nonNil(s.backend.Hotspots(r.Context())))
 }
 
 func (s *Server) anomalies(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, nonNil(s.backend.Anomalies(r.Context())))
+	s.writeJSON(w, r, nonNil(s.backend.Anomalies(r.Context())))
 }
 
 func nonNil[T any](s []T) []T {
@@ -491,16 +494,94 @@ func nonNil[T any](s []T) []T {
 	return s
 }
 
-func writeJSON(w http.ResponseWriter, v any) {
-	writeJSONStatus(w, http.StatusOK, v)
+// writeJSON answers r with v as JSON and 200 (see writeJSONStatus).
+func (s *Server) writeJSON(w http.ResponseWriter, r *http.Request, v any) {
+	s.writeJSONStatus(w, r, http.StatusOK, v)
 }
 
-func writeJSONStatus(w http.ResponseWriter, code int, v any) {
+// writeJSONStatus answers r with code and v as JSON. v is encoded before
+// anything is sent: an answer JSON cannot carry (a NaN or an infinity,
+// which encoding/json refuses) is a 500 naming the value and where it is,
+// logged, rather than the status with a body cut short where the encoder
+// stopped.
+func (s *Server) writeJSONStatus(w http.ResponseWriter, r *http.Request, code int, v any) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil {
+		msg := fmt.Sprintf("%s %s: the answer cannot be encoded as JSON: %v", r.Method, r.URL.Path, err)
+		if where, val, ok := nonFinite(v); ok {
+			msg = fmt.Sprintf("%s %s: the answer cannot be encoded as JSON: %s is %v, which JSON cannot carry", r.Method, r.URL.Path, where, val)
+		}
+		s.log.Error("answer not encoded", "method", r.Method, "path", r.URL.Path, "error", msg)
+		w.Header().Del("Location")
+		w.Header().Del(IndexHeader)
+		writeError(w, http.StatusInternalServerError, msg)
+		return
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	_ = enc.Encode(v)
+	_, _ = w.Write(buf.Bytes())
+}
+
+// nonFinite finds the first NaN or infinite float in v, in the order JSON
+// would write it, and where it is as a path of JSON names and indexes
+// ("[0].bands[2][5]"); ok is false when there is none.
+func nonFinite(v any) (where string, val float64, ok bool) {
+	return nonFiniteIn(reflect.ValueOf(v), "")
+}
+
+func nonFiniteIn(v reflect.Value, path string) (string, float64, bool) {
+	switch v.Kind() {
+	case reflect.Float32, reflect.Float64:
+		if f := v.Float(); math.IsNaN(f) || math.IsInf(f, 0) {
+			if path == "" {
+				path = "the value"
+			}
+			return path, f, true
+		}
+	case reflect.Pointer, reflect.Interface:
+		if !v.IsNil() {
+			return nonFiniteIn(v.Elem(), path)
+		}
+	case reflect.Slice, reflect.Array:
+		for i := range v.Len() {
+			if w, f, ok := nonFiniteIn(v.Index(i), fmt.Sprintf("%s[%d]", path, i)); ok {
+				return w, f, true
+			}
+		}
+	case reflect.Map:
+		keys := v.MapKeys()
+		sort.Slice(keys, func(i, j int) bool { return fmt.Sprint(keys[i]) < fmt.Sprint(keys[j]) })
+		for _, k := range keys {
+			if w, f, ok := nonFiniteIn(v.MapIndex(k), fmt.Sprintf("%s[%q]", path, fmt.Sprint(k))); ok {
+				return w, f, true
+			}
+		}
+	case reflect.Struct:
+		t := v.Type()
+		for i := range t.NumField() {
+			sf := t.Field(i)
+			if !sf.IsExported() {
+				continue
+			}
+			name, _, _ := strings.Cut(sf.Tag.Get("json"), ",")
+			if name == "-" {
+				continue
+			}
+			if name == "" {
+				name = sf.Name
+			}
+			p := name
+			if path != "" {
+				p = path + "." + name
+			}
+			if w, f, ok := nonFiniteIn(v.Field(i), p); ok {
+				return w, f, true
+			}
+		}
+	}
+	return "", 0, false
 }
 
 func writeError(w http.ResponseWriter, code int, msg string) {
