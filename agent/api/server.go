@@ -27,6 +27,8 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/foreshape/foreshape/policies"
 )
 
 // Backend is what the server needs from the agent.
@@ -119,7 +121,7 @@ func NewServer(b Backend, opts Options) (*Server, error) {
 	s.route("GET /v1/policies", s.policies)
 	s.route("GET /v1/series", s.series, "prefix")
 	s.route("GET /v1/forecasts", s.forecasts, "metric", "history")
-	s.route("GET /v1/forecast/{locality...}", s.forecast, "metric", "history")
+	s.route(forecastPattern, s.forecast, "metric", "history")
 	s.route("GET /v1/hotspots", s.hotspots)
 	s.route("GET /v1/anomalies", s.anomalies)
 	s.routeAct()
@@ -210,8 +212,21 @@ func (s *Server) allowed(r *http.Request) []string {
 	return out
 }
 
-// ServeHTTP implements http.Handler.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+// ServeHTTP implements http.Handler. A forecast's LOCALITY with an empty
+// part between two others ("dc1//web") goes to the endpoint, which
+// refuses it (400); the mux would redirect it to the path without it, and
+// a client following the redirect got dc1/web's forecasts.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if loc, ok := strings.CutPrefix(r.URL.Path, "/v1/forecast/"); ok && strings.Contains(loc, "//") &&
+		(r.Method == http.MethodGet || r.Method == http.MethodHead) {
+		r = r.Clone(r.Context())
+		r.Pattern = forecastPattern
+		r.SetPathValue("locality", loc)
+		s.auth(s.forecast)(w, r)
+		return
+	}
+	s.mux.ServeHTTP(w, r)
+}
 
 // Why a request with ACLs on is refused (403 "permission denied: …"); the
 // token itself is never logged nor echoed.
@@ -414,15 +429,29 @@ func names(xs []string) string {
 	return strings.Join(slices.Compact(slices.Sorted(slices.Values(xs))), ", ")
 }
 
+// The forecast endpoint's pattern, and the endpoint as its errors name it.
+const (
+	forecastPattern = "GET /v1/forecast/{locality...}"
+	forecastPath    = "GET /v1/forecast/LOCALITY"
+)
+
 // forecast answers GET /v1/forecast/LOCALITY[?metric=cpu]: every forecast of
 // that locality (one per metric and policy; those not ready say why), with
-// the history it starts from unless ?history=false, or 404.
+// the history it starts from unless ?history=false; 400 for a LOCALITY
+// that is not a locality's path form (nor, so, a policy's name), 404 for
+// one nothing forecasts.
 func (s *Server) forecast(w http.ResponseWriter, r *http.Request) {
 	withHistory, ok := history(w, r, true)
 	if !ok {
 		return
 	}
 	loc := r.PathValue("locality")
+	if _, err := policies.ParseLocality(loc); err != nil {
+		// Every policy's name is a locality path too (one part, without
+		// spaces), so this names neither.
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("%v: %s takes a locality's path form, DATACENTER[/NODE_POOL[/NODE_CLASS]], or a policy's name", err, forecastPath))
+		return
+	}
 	metric := r.URL.Query().Get("metric")
 	var out []Forecast
 	all := s.backend.Forecasts(r.Context())
