@@ -124,7 +124,7 @@ func (o arimaOrder) String() string {
 func pacfToCoef(r []float64, out []float64) {
 	p := len(r)
 	var small [8]float64 // the orders fitted here: no allocation
-	tmp := small[:0]
+	var tmp []float64
 	if p <= len(small) {
 		tmp = small[:p]
 	} else {
@@ -158,7 +158,7 @@ type arimaCore struct {
 // decodeARIMA maps the optimiser's unconstrained vector to coefficients.
 func decodeARIMA(o arimaOrder, x []float64, phi, theta []float64) float64 {
 	var rs, ss [8]float64 // the orders fitted here: no allocation
-	r, s := rs[:0], ss[:0]
+	var r, s []float64
 	if o.p <= len(rs) && o.q <= len(ss) {
 		r, s = rs[:o.p], ss[:o.q]
 	} else {

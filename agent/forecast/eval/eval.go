@@ -653,7 +653,7 @@ func score(sc *seriesScore, p forecast.Prediction, actual []float64, scale float
 		if levels > 0 {
 			sc.pinball += pin / float64(levels) / scale
 		} else {
-			sc.pinball += math.NaN()
+			sc.pinball = math.NaN() // no level to score: the sum is undefined
 		}
 		if lo80 != nil && hi80 != nil {
 			in := a >= lo80[j] && a <= hi80[j]
