@@ -390,7 +390,8 @@ func (s agentSetup) exitCode() int {
 // empty), the environment through getenv, and the -http-addr flag; then it
 // runs every check the agent makes before it starts (preflight.Check: the
 // configuration's rules, a server's policies in policies.dir, the files
-// the configuration names), as `config validate` does. A missing policies
+// the configuration names; then, if those pass, config.CheckListen: the
+// addresses it listens on are this host's), as `config validate` does. A missing policies
 // directory is an error, or a warning in dev mode. replayDir, when set,
 // says the agent runs on the recorded series there instead of Nomad, and
 // on its policies (*.hcl) instead of policies.dir's when it holds some,
@@ -430,6 +431,13 @@ func loadAgent(path string, dev bool, replayDir string, devSim bool, httpAddr st
 	start, diags := preflight.Check(cfg, opts)
 	maps.Copy(s.files, start.Files)
 	s.diags = append(s.diags, diags...)
+	// What it listens on must be this host's (net.Listen refused it with
+	// neither file nor line once the agent had started its Raft node):
+	// checked once the rest is valid, as it depends on the host and may
+	// wait for a name lookup.
+	if !s.diags.HasErrors() {
+		s.diags = append(s.diags, cfg.CheckListen(config.ThisHost())...)
+	}
 	s.cfg, s.policies = cfg, start.Policies
 	return s
 }

@@ -40,14 +40,19 @@ Usage: foreshape config validate [options] PATH
   must need no more series than the series store holds; every scale target
   needs a runtime); the files the configuration names (acl.token_file,
   which must hold a token; the tls and nomad certificates, keys and CAs);
-  and the node ID in data_dir, when there is one. Each problem is reported
-  with its file, line and column and the name of the setting.
+  the node ID in data_dir, when there is one; and, once all that passes,
+  the addresses the agent listens on, http.address and a server's
+  bind_addr, which must be this host's (an IP address of one of its
+  interfaces, 0.0.0.0, localhost, or a host name that resolves to one
+  within 2s). Each problem is reported with its file, line and column and
+  the name of the setting.
 
-  Files are read with your permissions: run it as the user the agent runs
-  as. It binds no port, opens no Raft store and contacts nothing, so it
-  can run beside a running agent (before a reload); a port in use, a
-  data_dir another agent holds or a Nomad that does not answer show only
-  when the agent starts.
+  Files are read with your permissions and addresses are this host's:
+  run it as the user the agent runs as, on its host. It binds no port,
+  opens no Raft store and contacts nothing but the resolver (for a host
+  name in http.address), so it can run beside a running agent (before a
+  reload); a port in use, a data_dir another agent holds or a Nomad that
+  does not answer show only when the agent starts.
 
   Exits 0 when the configuration is valid (warnings may be printed), 1 when
   it is not, and 2 on a usage error.

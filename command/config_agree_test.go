@@ -3,8 +3,10 @@ package command
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -111,5 +113,89 @@ func TestValidateReadsConsulsOwnEnvironment(t *testing.T) {
 	_, stdout, _ := run(t, "config", "validate", "-help")
 	if text := strings.Join(strings.Fields(stdout), " "); !strings.Contains(text, "CONSUL_HTTP_TOKEN_FILE") || !strings.Contains(text, "with or without -env") {
 		t.Errorf("config validate -help does not say Consul's own variables are read with or without -env:\n%s", stdout)
+	}
+}
+
+// TestValidateAndAgentRefuseAnAddressNotOfThisHost: an http.address (from
+// a file or -http-addr) or a server's bind_addr that this host cannot
+// listen on — an IP address none of its interfaces has, a host name that
+// does not resolve — is refused by `config validate` and by the agent
+// before it starts, with the same diagnostics naming the file, line and
+// setting (or the flag), once the rest of the configuration is valid; the
+// agent refused it only when it listened, after starting its Raft node,
+// without either. localhost is accepted by both.
+func TestValidateAndAgentRefuseAnAddressNotOfThisHost(t *testing.T) {
+	for _, name := range config.EnvVarNames() {
+		t.Setenv(name, "")
+	}
+	const elsewhere = "198.51.100.7" // TEST-NET-2: no host's own address
+	if addrs, err := net.InterfaceAddrs(); err == nil {
+		for _, a := range addrs {
+			if n, ok := a.(*net.IPNet); ok && n.IP.Equal(net.ParseIP(elsewhere)) {
+				t.Skipf("this host has %s", elsewhere)
+			}
+		}
+	}
+	polSrc, err := os.ReadFile("../policies/examples/web-daily-peak.hcl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name  string
+		http  string // http.address's host
+		extra string // more of the file
+		flags []string
+		want  []string // "" when both accept
+		not   string   // what the diagnostics must not say
+	}{
+		{name: "localhost", http: "localhost"},
+		{name: "another host's address", http: elsewhere,
+			want: []string{"agent.hcl:3,13-", "Invalid http.address", elsewhere + " is not an address of this host"}},
+		{name: "a name that does not resolve", http: "nosuchhost.invalid",
+			want: []string{"agent.hcl:3,13-", "Invalid http.address", "the host name nosuchhost.invalid d"}},
+		{name: "a server's bind_addr", http: "127.0.0.1", extra: fmt.Sprintf("bind_addr = %q\n", elsewhere),
+			want: []string{"agent.hcl:11,13-", "Invalid bind_addr", elsewhere + " is not an address of this host"}},
+		{name: "-http-addr", http: "127.0.0.1", flags: []string{"-http-addr", elsewhere + ":7575"},
+			want: []string{"Invalid http.address", "(http.address is set by flag -http-addr.)"}},
+		// Checked once the rest is valid: it depends on the host.
+		{name: "beside another error", http: elsewhere, extra: "log_level = \"loud\"\n",
+			want: []string{"Invalid log_level"}, not: "Invalid http.address"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			path, polDir := filepath.Join(dir, "agent.hcl"), filepath.Join(dir, "policies")
+			copyFile(t, "", filepath.Join(polDir, "web.hcl"), string(polSrc))
+			ports := freeTCPPorts(t, 2)
+			copyFile(t, "", path, fmt.Sprintf("data_dir = %q\nhttp {\n  address = %q\n}\n"+
+				"server {\n  raft_port = %d\n}\nnomad {\n  address = \"http://127.0.0.1:1\"\n}\n%spolicies {\n  dir = %q\n}\n",
+				filepath.Join(dir, "data"), net.JoinHostPort(tc.http, strconv.Itoa(ports[0])), ports[1], tc.extra, polDir))
+			code, stdout, stderr := run(t, append(append([]string{"config", "validate"}, tc.flags...), path)...)
+			if len(tc.want) == 0 {
+				if code != ExitOK {
+					t.Fatalf("config validate refuses it: exit %d\n%s", code, stderr)
+				}
+				logs, stop := startAgentCommand(t, "-config", path)
+				eventuallyT(t, 30*time.Second, "the agent's API", logs, func() bool {
+					_, err := (&api.Client{Address: fmt.Sprintf("http://localhost:%d", ports[0])}).Status(context.Background())
+					return err == nil
+				})
+				if c := stop(); c != ExitOK {
+					t.Errorf("the agent exited %d\n%s", c, tailLines(logs.String(), 20))
+				}
+				return
+			}
+			for _, w := range tc.want {
+				if code != ExitInvalid || !strings.Contains(stderr, w) || stdout != "" {
+					t.Errorf("config validate: exit %d\n%s%s\nwant %d and %q", code, stdout, stderr, ExitInvalid, w)
+				}
+			}
+			if tc.not != "" && strings.Contains(stderr, tc.not) {
+				t.Errorf("config validate says %q:\n%s", tc.not, stderr)
+			}
+			acode, aerr := runAgent(t, append([]string{"-config", path}, tc.flags...)...)
+			if acode != code || aerr != stderr {
+				t.Errorf("the agent: exit %d\n%s\nconfig validate: exit %d\n%s", acode, aerr, code, stderr)
+			}
+		})
 	}
 }
