@@ -346,10 +346,14 @@ func TestBlockingQueryPastTheLogAnswersAtOnce(t *testing.T) {
 		st, err := c.Status(ctx)
 		return err == nil && st.IsLeader
 	})
-	q, err := c.Queue(ctx, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	// Index 0 asks no block: wait for the leader's first change to the
+	// act state (under load it came after the read of the queue).
+	var q api.Queue
+	eventually(t, 30*time.Second, "the act state's first change", func() bool {
+		var err error
+		q, err = c.Queue(ctx, nil)
+		return err == nil && q.Index > 0
+	})
 	began := time.Now()
 	got, err := c.Queue(ctx, &api.QueueOptions{WaitIndex: a.node.LastIndex() + 1000, WaitTime: 20 * time.Second})
 	if took := time.Since(began); err != nil || took > 5*time.Second || got.Index > q.Index+1000 {
