@@ -283,8 +283,10 @@ func (c *Client) node(ctx context.Context) (id, name string, err error) {
 	}
 	q := (&nomadapi.QueryOptions{}).WithContext(ctx)
 	if id == "" {
-		self, err := c.nomad.Agent().Self()
-		if err != nil {
+		// Agent().Self takes no context: stopped while the local Nomad
+		// agent does not answer, the client agent waited for its 30 s.
+		var self nomadapi.AgentSelf
+		if _, err := c.nomad.Raw().Query("/v1/agent/self", &self, q); err != nil {
 			return "", "", fmt.Errorf("asking the local Nomad agent for its node: %w", err)
 		}
 		if id = self.Stats["client"]["node_id"]; id == "" {
