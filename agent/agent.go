@@ -116,6 +116,9 @@ type Agent struct {
 	// read are the digests of the files the agent read at its start for
 	// settings that take effect at a start (preflight.Start.Read).
 	read map[string][sha256.Size]byte
+	// reloaded tells the leader loop that a reload applied, so that it
+	// waits for its next cycle by the new policies' interval.
+	reloaded chan struct{}
 
 	fsm  *state.FSM
 	node *cluster.Node
@@ -170,7 +173,7 @@ func New(cfg *config.Config, opts Options) (*Agent, error) {
 			Name: "foreshape", Level: hclog.LevelFromString(cfg.LogLevel), JSONFormat: cfg.LogJSON,
 		})
 	}
-	a := &Agent{log: log, opts: opts, cfg: cfg, clock: opts.Clock, registry: prometheus.NewRegistry()}
+	a := &Agent{log: log, opts: opts, cfg: cfg, clock: opts.Clock, registry: prometheus.NewRegistry(), reloaded: make(chan struct{}, 1)}
 	if a.clock == nil {
 		a.clock = WallClock{}
 	}
@@ -436,11 +439,27 @@ func (a *Agent) leaderLoop(ctx context.Context) {
 	for {
 		start := time.Now()
 		a.cycle(ctx, t)
-		wait := a.interval() - time.Since(start)
+		if !a.waitNextCycle(ctx, start) {
+			return
+		}
+	}
+}
+
+// waitNextCycle waits until an interval has passed since the cycle that
+// started at start, or ctx ends (false). A reload meanwhile measures the
+// interval again: policies that forecast every minute instead of every
+// hour are run a minute after the last cycle, not an hour.
+func (a *Agent) waitNextCycle(ctx context.Context, start time.Time) bool {
+	timer := time.NewTimer(max(a.interval()-time.Since(start), 0))
+	defer timer.Stop()
+	for {
 		select {
 		case <-ctx.Done():
-			return
-		case <-time.After(max(wait, 0)):
+			return false
+		case <-a.reloaded:
+			timer.Reset(max(a.interval()-time.Since(start), 0))
+		case <-timer.C:
+			return true
 		}
 	}
 }

@@ -4,9 +4,12 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/foreshape/foreshape/config"
 )
 
 // hangingNomad is a Nomad that takes the requests whose path is in hang
@@ -70,4 +73,66 @@ func TestClientStopDoesNotWaitOnNomad(t *testing.T) {
 	case <-time.After(ClientStopWait):
 		t.Fatalf("Run still runs %s after its stop, waiting on Nomad", ClientStopWait)
 	}
+}
+
+// fastClock is the wall clock at a speed: a policy step of speed seconds
+// is a second of the leader's wait between cycles.
+type fastClock struct{ speed float64 }
+
+func (c fastClock) Now(context.Context) (time.Time, error) { return time.Now().UTC(), nil }
+func (c fastClock) Speed() float64                         { return c.speed }
+
+// stepPolicy is a policy of dc1 forecasting every step.
+func stepPolicy(step string) string {
+	return `shaping "dc1" {
+  locality {
+    datacenter = "dc1"
+  }
+  forecast {
+    horizon = "6h"
+    step    = "` + step + `"
+    history = "1d"
+  }
+}
+`
+}
+
+// TestReloadShortensTheWaitForTheNextCycle: a reload whose policies
+// forecast every minute instead of every hour takes effect at once: the
+// leader's next cycle comes a minute (of data time) after its last, not
+// an hour. Before, the leader slept the wait it computed from the
+// policies of its last cycle, so the reloaded policies (logged
+// "reloaded") ran only an hour of data time later.
+func TestReloadShortensTheWaitForTheNextCycle(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "dc1.hcl")
+	write(t, file, stepPolicy("1h"))
+	cfg := config.DevDefault()
+	cfg.Name = "reload-wait"
+	cfg.HTTP.Address = "127.0.0.1:0"
+	cfg.Nomad.Address = "http://127.0.0.1:1"
+	cfg.Policies.Dir = dir
+	// An hour of data time is 60 s of wall time, a minute is a second.
+	a, err := New(cfg, Options{Logger: testLogger(t), Clock: fastClock{speed: 60}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+		a.Close()
+	})
+	eventually(t, 30*time.Second, "the first cycle", func() bool { return a.latest.Load() != nil })
+	write(t, file, stepPolicy("1m"))
+	reloaded := time.Now()
+	if err := a.Reload(nil); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "a cycle of the reloaded policies", func() bool {
+		l := a.latest.Load()
+		return l != nil && l.cycle.Started.After(reloaded)
+	})
 }

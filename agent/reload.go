@@ -31,7 +31,9 @@ import (
 // A reload that would leave a server running policies with none is
 // refused (restart the agent for that).
 //
-// The log level, the ACL tokens and the policies change at run time; every
+// The log level, the ACL tokens and the policies change at run time (the
+// leader's next cycle comes an interval of the new policies after its
+// last, not of the old ones); every
 // other setting that differs from what runs, secrets included, needs a
 // restart and is logged by name (never by value) at each reload until then,
 // as is a setting whose file (a certificate, key or CA) changed in place.
@@ -68,6 +70,10 @@ func (a *Agent) Reload(cfg *config.Config) error {
 	a.cfgMu.Lock()
 	a.cfg, a.pols = run, pols
 	a.cfgMu.Unlock()
+	select {
+	case a.reloaded <- struct{}{}:
+	default: // the leader loop has one to read already
+	}
 	if a.opts.Policies != nil {
 		a.log.Info("reloaded; the agent runs the policies it started with (a replay's), which a reload does not read again: restart it to run changed ones", logKeyPolicies, len(pols))
 		return nil
