@@ -419,9 +419,10 @@ type term struct {
 	unmatched map[string]bool
 	// hotspots are the last cycle's, by policy, locality and metric.
 	hotspots map[string]predict.Hotspot
-	// collectFails are the collection's failures, logged as a streak
-	// rather than a line a cycle.
-	collectFails failing.Streak
+	// clockFails and collectFails are the data clock's and the
+	// collection's failures, logged as a streak rather than a line a
+	// cycle.
+	clockFails, collectFails failing.Streak
 	// act is the act half's.
 	act actTerm
 }
@@ -508,11 +509,15 @@ func (a *Agent) cycle(ctx context.Context, t *term) {
 	}
 	now, err := a.clock.Now(ctx)
 	if err != nil {
+		if ctx.Err() != nil {
+			return
+		}
 		c.Error = err.Error()
-		a.log.Warn("cycle skipped: no data time", logKeyError, err)
+		t.clockFails.Fail(a.log, time.Now(), "cycle skipped: no data time; tried again each cycle", err)
 		a.publish(c, predict.Result{})
 		return
 	}
+	t.clockFails.OK(a.log, time.Now(), "data time again; cycles resume")
 	c.DataTime = now
 	st, err := coll.RunOnce(ctx, now, policies.Localities(pols))
 	c.Collected = st.Samples

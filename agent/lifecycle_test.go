@@ -2,12 +2,18 @@ package agent
 
 import (
 	"context"
+	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/hashicorp/go-hclog"
 
 	"github.com/foreshape/foreshape/config"
 )
@@ -134,5 +140,43 @@ func TestReloadShortensTheWaitForTheNextCycle(t *testing.T) {
 	eventually(t, 10*time.Second, "a cycle of the reloaded policies", func() bool {
 		l := a.latest.Load()
 		return l != nil && l.cycle.Started.After(reloaded)
+	})
+}
+
+// failingClock is a data clock that fails while fail is set, as a
+// simulator's clock does while the simulator does not answer.
+type failingClock struct{ fail atomic.Bool }
+
+func (c *failingClock) Now(context.Context) (time.Time, error) {
+	if c.fail.Load() {
+		return time.Time{}, errors.New("sim clock: Get \"http://127.0.0.1:4646/v1/sim/clock\": connection refused")
+	}
+	return time.Now().UTC(), nil
+}
+func (c *failingClock) Speed() float64 { return 1 }
+
+// TestNoDataTimeLoggedOnce: while the data clock fails, cycle after
+// cycle, the skipped cycles are logged once (a failing.Streak), not a
+// line a cycle, and /v1/status's last cycle says why each was skipped;
+// when the clock answers again, that is said once.
+func TestNoDataTimeLoggedOnce(t *testing.T) {
+	clock := &failingClock{}
+	clock.fail.Store(true)
+	var logs syncBuffer
+	log := hclog.New(&hclog.LoggerOptions{Name: "clock", Level: hclog.Info, Output: io.MultiWriter(&logs, testWriter{t})})
+	cfg := serverConfig(t, t.TempDir())
+	a, stop := runAgentWith(t, cfg, Options{Logger: log, Clock: clock, CycleInterval: 50 * time.Millisecond})
+	t.Cleanup(stop)
+	eventually(t, 30*time.Second, "a cycle skipped for want of a data time", func() bool {
+		l := a.latest.Load()
+		return l != nil && strings.Contains(l.cycle.Error, "connection refused")
+	})
+	time.Sleep(time.Second) // twenty cycles more
+	if got := logs.count("cycle skipped: no data time"); got != 1 {
+		t.Errorf("the failing clock logged %d times; want once (a streak)", got)
+	}
+	clock.fail.Store(false)
+	eventually(t, 10*time.Second, "the log to say the clock answers again", func() bool {
+		return logs.count("data time again") == 1
 	})
 }
