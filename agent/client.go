@@ -24,6 +24,7 @@ import (
 	"github.com/foreshape/foreshape/agent/preflight"
 	"github.com/foreshape/foreshape/config"
 	"github.com/foreshape/foreshape/internal/backoff"
+	"github.com/foreshape/foreshape/internal/failing"
 	nomadsource "github.com/foreshape/foreshape/plugins/source/nomad"
 )
 
@@ -55,13 +56,12 @@ type Client struct {
 	// The HTTP API and the Consul registration (serve.go).
 	frontDoor
 
-	mu        sync.Mutex
-	nodeID    string
-	nodeName  string
-	server    string // the Raft address of the server last reported to
-	reply     reportReply
-	lastSent  time.Time
-	lastError string
+	mu       sync.Mutex
+	nodeID   string
+	nodeName string
+	server   string // the Raft address of the server last reported to
+	reply    reportReply
+	lastSent time.Time
 	// refresh serialises the reports made to find a leader that moved.
 	refresh sync.Mutex
 
@@ -163,29 +163,21 @@ func (c *Client) Reload(cfg *config.Config) error {
 // cycle interval.
 func (c *Client) reportLoop(ctx context.Context) {
 	var wait, retry time.Duration
+	// A changed failure is said at once: only the first was, and the
+	// log kept naming it after another cause had taken its place.
+	var fails failing.Streak
 	for ctx.Err() == nil {
 		if err := c.reportOnce(ctx); err != nil {
 			if ctx.Err() != nil {
 				return
 			}
-			c.mu.Lock()
-			first := c.lastError == ""
-			c.lastError = err.Error()
-			c.mu.Unlock()
 			retry = backoff.Next(retry)
 			wait = retry
-			if first {
-				c.log.Warn("report failed; retrying", logKeyError, err, "backoff", retry)
-			} else {
-				c.log.Debug("report failed; retrying", logKeyError, err, "backoff", retry)
-			}
+			fails.Fail(c.log, time.Now(), "report failed; retrying", err, "backoff", retry)
 		} else {
 			retry = 0
 			c.mu.Lock()
-			if c.lastError != "" {
-				c.log.Info("reporting again", "server", c.server)
-			}
-			c.lastError = ""
+			fails.OK(c.log, time.Now(), "reporting again", "server", c.server)
 			wait = c.reply.Interval
 			c.mu.Unlock()
 			if wait <= 0 {

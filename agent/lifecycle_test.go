@@ -180,3 +180,47 @@ func TestNoDataTimeLoggedOnce(t *testing.T) {
 		return logs.count("data time again") == 1
 	})
 }
+
+// TestClientReportFailuresSayWhatChanged: a client agent whose reports
+// fail says so once, and again at once when the failure changes (its
+// Nomad, which first had no leader, now refuses its token), not only at
+// debug level; the same failure again is not a line a try. Before, every
+// failure after the first was logged at debug level: the log kept naming
+// the first cause after another had taken its place.
+func TestClientReportFailuresSayWhatChanged(t *testing.T) {
+	var answer atomic.Value
+	answer.Store("500 No cluster leader")
+	nomad := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		code, msg, _ := strings.Cut(answer.Load().(string), " ")
+		status := map[string]int{"500": 500, "403": 403}[code]
+		http.Error(w, msg, status)
+	}))
+	t.Cleanup(nomad.Close)
+	cfg, _ := lonelyClientConfig(t, "failing")
+	cfg.Nomad.Address = nomad.URL
+	var logs syncBuffer
+	c, err := NewClient(cfg, Options{Logger: hclog.New(&hclog.LoggerOptions{Name: "failing", Level: hclog.Info,
+		Output: io.MultiWriter(&logs, testWriter{t})})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+		c.Close()
+	})
+	eventually(t, 10*time.Second, "the first failure logged", func() bool {
+		return logs.count("No cluster leader") > 0
+	})
+	answer.Store("403 Permission denied")
+	eventually(t, 15*time.Second, "the changed failure logged", func() bool {
+		return logs.count("Permission denied") > 0
+	})
+	time.Sleep(4 * time.Second) // two tries more, or three
+	if n := logs.count("report failed"); n != 2 {
+		t.Errorf("%d lines say the report failed; want 2, one per cause:\n%s", n, logs.String())
+	}
+}
