@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"maps"
+	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -436,10 +437,17 @@ func loadAgent(path string, dev bool, replayDir string, devSim bool, httpAddr st
 	// checked once the rest is valid, as it depends on the host and may
 	// wait for a name lookup.
 	if !s.diags.HasErrors() {
-		s.diags = append(s.diags, cfg.CheckListen(config.ThisHost())...)
+		s.diags = append(s.diags, cfg.CheckListen(thisHost())...)
 	}
 	s.cfg, s.policies = cfg, start.Policies
 	return s
+}
+
+// thisHost is the machine the agent runs on, as config.CheckListen asks
+// it: its interfaces' addresses, and name lookups bounded by
+// config.ListenLookupTimeout.
+func thisHost() config.Host {
+	return config.Host{Addrs: net.InterfaceAddrs, LookupIP: net.DefaultResolver.LookupIPAddr, LookupTimeout: config.ListenLookupTimeout}
 }
 
 // devSimNoNomad says why -dev's nomad settings would do nothing: it runs

@@ -15,6 +15,7 @@
 // hands them to a client.
 //
 // This package must never log, read the environment except through the
-// getenv function it is given, open network connections, or reveal a
-// secret in any String, JSON or HCL form.
+// getenv function it is given, open network connections or look the host
+// up except through the Host CheckListen is given, or reveal a secret in
+// any String, JSON or HCL form.
 package config

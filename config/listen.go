@@ -11,12 +11,15 @@ import (
 	"github.com/hashicorp/hcl/v2"
 )
 
-// ListenLookupTimeout bounds CheckListen's lookup of a listen address's
-// host name on ThisHost: a name that has not resolved by then is refused,
-// so that a resolver that does not answer cannot hold the check.
+// ListenLookupTimeout is how long the agent and `config validate` give
+// CheckListen's lookup of a listen address's host name (Host's
+// LookupTimeout): a name that has not resolved by then is refused, so
+// that a resolver that does not answer cannot hold the check.
 const ListenLookupTimeout = 2 * time.Second
 
-// Host is what CheckListen asks of the machine the agent runs on.
+// Host is what CheckListen asks of the machine the agent runs on. The
+// caller gives it, as it gives ApplyEnv the environment: this package
+// lists no interface and resolves no name of its own.
 type Host struct {
 	// Addrs lists the addresses of its network interfaces
 	// (net.InterfaceAddrs).
@@ -25,12 +28,6 @@ type Host struct {
 	// called with a context that ends after LookupTimeout.
 	LookupIP      func(ctx context.Context, host string) ([]net.IPAddr, error)
 	LookupTimeout time.Duration
-}
-
-// ThisHost is the machine the process runs on, its lookups bounded by
-// ListenLookupTimeout.
-func ThisHost() Host {
-	return Host{Addrs: net.InterfaceAddrs, LookupIP: net.DefaultResolver.LookupIPAddr, LookupTimeout: ListenLookupTimeout}
 }
 
 // CheckListen refuses the addresses the agent would listen on that it
@@ -45,10 +42,11 @@ func ThisHost() Host {
 // cannot take. Each diagnostic points at the file attribute that set
 // the field, or names the environment or flag that did.
 //
-// Unlike Validate, it depends on the host it runs on, and may wait for a
-// name lookup: the agent runs it before it starts, and `config validate`
-// as the agent does. When h cannot list its addresses, only the lookups
-// are checked.
+// Unlike Validate, its answer depends on h, and it may wait for a name
+// lookup: the agent runs it on the host it runs on before it starts, once
+// the rest of the configuration is valid, and `config validate` as the
+// agent does. When h cannot list its addresses, only the lookups are
+// checked.
 func (c *Config) CheckListen(h Host) hcl.Diagnostics {
 	var diags hcl.Diagnostics
 	local, addrsErr := h.Addrs()
