@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/foreshape/foreshape/agent/api"
 	"github.com/foreshape/foreshape/agent/api/apitest"
@@ -56,13 +57,25 @@ func (nanBackend) Anomalies(context.Context) []api.Anomaly {
 	return []api.Anomaly{{Series: "dc1:cpu", Score: math.Inf(-1)}}
 }
 
+// twiceBackend answers the same ready forecast twice, which the forecast
+// gauges of /v1/metrics cannot both carry: gathering them fails.
+type twiceBackend struct{ nopBackend }
+
+func (twiceBackend) Forecasts(context.Context) []api.Forecast {
+	origin := time.Date(2026, 1, 5, 8, 0, 0, 0, time.UTC)
+	f := api.Forecast{Policy: "web", Locality: "dc1", Metric: "cpu", Status: api.ForecastReady, Origin: origin,
+		Times: []time.Time{origin.Add(5 * time.Minute)}, Mean: []float64{50}}
+	return []api.Forecast{f, f}
+}
+
 // TestErrorsOfEveryEndpointAreJSON walks every endpoint the server routes with bad
 // input (a query parameter it does not take, each of its parameters given
 // twice and with a value it cannot read, a method it does not answer, no
 // token where ACLs are on, a path value nothing matches, a bad or
 // oversized body) over backends that fail in every way the API answers
 // (each sentinel error, no act or operator backend, an answer JSON cannot
-// carry): every answer that is not 2xx is JSON, {"error": "..."} with a
+// carry, metrics that cannot be gathered, which promhttp answered in plain
+// text): every answer that is not 2xx is JSON, {"error": "..."} with a
 // message, as docs/api.md says, and every other one JSON (an answer the
 // encoder refused was an empty 200); and every endpoint answered some
 // error.
@@ -79,6 +92,7 @@ func TestErrorsOfEveryEndpointAreJSON(t *testing.T) {
 		{"with ACLs", nopBackend{}, api.Options{Tokens: []string{"secret"}, Act: apitest.New()}},
 		{"not ready", nopBackend{}, api.Options{Ready: func(context.Context) error { return errors.New("no leader") }}},
 		{"answers JSON cannot carry", nanBackend{}, api.Options{Act: apitest.New()}},
+		{"metrics that cannot be gathered", twiceBackend{}, api.Options{}},
 	}
 	for _, err := range []error{
 		errors.New("raft: boom"), &api.InvalidError{Field: "id", Reason: "bad"}, fmt.Errorf("x: %w", api.ErrNotFound),

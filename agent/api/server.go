@@ -127,7 +127,7 @@ func NewServer(b Backend, opts Options) (*Server, error) {
 	s.routeAct()
 	s.routeOperator()
 	if !opts.NoMetrics {
-		s.mux.Handle("GET /v1/metrics", s.auth(promhttp.HandlerFor(opts.Registry, promhttp.HandlerOpts{}).ServeHTTP))
+		s.mux.Handle("GET /v1/metrics", s.auth(s.jsonErrors(promhttp.HandlerFor(opts.Registry, promhttp.HandlerOpts{}))))
 	}
 	if opts.UI != nil {
 		s.mux.Handle("/ui/", opts.UI)
@@ -551,6 +551,50 @@ func (s *Server) writeJSONStatus(w http.ResponseWriter, r *http.Request, code in
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
 	_, _ = w.Write(buf.Bytes())
+}
+
+// jsonErrors serves h, whose error answers are not the API's (promhttp
+// answers a registry it cannot gather with a 500 in plain text), and
+// answers those as the API's JSON errors, logged; other answers pass as
+// they are.
+func (s *Server) jsonErrors(h http.Handler) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		b := &bufferedAnswer{header: http.Header{}}
+		h.ServeHTTP(b, r)
+		if b.code >= 400 {
+			msg := fmt.Sprintf("%s %s: %s", r.Method, r.URL.Path, strings.Join(strings.Fields(b.body.String()), " "))
+			s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "error", msg)
+			writeError(w, b.code, msg)
+			return
+		}
+		maps.Copy(w.Header(), b.header)
+		if b.code != 0 {
+			w.WriteHeader(b.code)
+		}
+		_, _ = w.Write(b.body.Bytes())
+	}
+}
+
+// bufferedAnswer holds an answer until its handler has written it all.
+type bufferedAnswer struct {
+	header http.Header
+	code   int
+	body   bytes.Buffer
+}
+
+func (b *bufferedAnswer) Header() http.Header { return b.header }
+
+func (b *bufferedAnswer) WriteHeader(code int) {
+	if b.code == 0 {
+		b.code = code
+	}
+}
+
+func (b *bufferedAnswer) Write(p []byte) (int, error) {
+	if b.code == 0 {
+		b.code = http.StatusOK
+	}
+	return b.body.Write(p)
 }
 
 // nonFinite finds the first NaN or infinite float in v, in the order JSON
