@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/foreshape/foreshape/agent/api"
+	"github.com/foreshape/foreshape/internal/failing"
 )
 
 // forwardedHeader marks a request one server passed on to another, naming
@@ -204,11 +205,15 @@ type leaderView struct {
 type leaderCache struct {
 	mu   sync.Mutex
 	view *leaderView
+	// fails are the failed reads, logged as a streak: a reader a second
+	// (a dashboard, a scraper) made each a warning.
+	fails failing.Streak
 }
 
 // fromLeader returns the leader's last cycle when this server does not
 // lead (ok), fetching it at most once a cycle; a fetch that fails is
-// logged, answers empty with its error, and is retried after a second.
+// logged (once while it fails alike: a failing.Streak), answers empty
+// with its error, and is retried after a second.
 func (a *Agent) fromLeader(ctx context.Context) (*leaderView, bool) {
 	if a.node == nil {
 		return nil, false
@@ -225,8 +230,10 @@ func (a *Agent) fromLeader(ctx context.Context) (*leaderView, bool) {
 	v := &leaderView{fetched: time.Now()}
 	v.err = a.fetchLeaderView(ctx, v)
 	if v.err != nil {
-		a.log.Warn("cannot read the leader's last cycle; its forecasts, hotspots and anomalies answer 503", logKeyError, v.err)
+		c.fails.Fail(a.log, time.Now(), "cannot read the leader's last cycle; its forecasts, hotspots and anomalies answer 503", v.err)
 		v.forecasts, v.hotspots, v.anomalies = nil, nil, nil
+	} else {
+		c.fails.OK(a.log, time.Now(), "the leader's last cycle is read again")
 	}
 	c.view = v
 	return v, true

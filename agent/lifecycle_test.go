@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -222,5 +223,36 @@ func TestClientReportFailuresSayWhatChanged(t *testing.T) {
 	time.Sleep(4 * time.Second) // two tries more, or three
 	if n := logs.count("report failed"); n != 2 {
 		t.Errorf("%d lines say the report failed; want 2, one per cause:\n%s", n, logs.String())
+	}
+}
+
+// TestLeaderViewFailureLoggedOnce: a server that cannot read the
+// leader's last cycle (here no leader is known: its cluster waits for
+// servers that never come) logs it once while it stays the same, not at
+// each read of the forecasts, hotspots or anomalies (one a second at
+// most, per reader); the /v1 answers keep saying why. Before, each failed
+// read was a warning.
+func TestLeaderViewFailureLoggedOnce(t *testing.T) {
+	cfg := serverConfig(t, t.TempDir())
+	cfg.Server.BootstrapExpect = 3
+	cfg.Server.RetryJoin = []string{fmt.Sprintf("127.0.0.1:%d", freePort(t))} // nobody there
+	var logs syncBuffer
+	a, err := New(cfg, Options{Policies: devPolicies(t), Logger: hclog.New(&hclog.LoggerOptions{Name: "alone", Level: hclog.Info,
+		Output: io.MultiWriter(&logs, testWriter{t})})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close() })
+	for range 5 {
+		a.leaderCache.mu.Lock()
+		a.leaderCache.view = nil // as if a second had passed
+		a.leaderCache.mu.Unlock()
+		v, ok := a.fromLeader(context.Background())
+		if !ok || v.err == nil || !strings.Contains(v.err.Error(), "no leader is known") {
+			t.Fatalf("the read without a leader: ok %v, %v; want the error that no leader is known", ok, v)
+		}
+	}
+	if n := logs.count("cannot read the leader's last cycle"); n != 1 {
+		t.Errorf("5 failed reads logged %d times; want once (a streak)", n)
 	}
 }
