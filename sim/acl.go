@@ -78,9 +78,9 @@ func grants(v, level string) bool {
 // allows reports whether p grants what Nomad's ACLs ask of r (every
 // answer measured on a Nomad 2.0 dev agent with tokens each lacking one
 // grant: TestFidelityACLPolicy): reads of nodes, their allocations and
-// host stats ask node read, drains, eligibility and node evaluations node
-// write; the job, allocation, evaluation and deployment reads ask
-// read-job (a job's scale status read-job-scaling too), the job list
+// host stats ask node read, drains, eligibility, purges and node
+// evaluations node write; the job, allocation, evaluation and deployment
+// reads ask read-job (a job's scale status read-job-scaling too), the job list
 // list-jobs; registering, deregistering, scaling (scale-job too),
 // evaluating a job and setting allocation health ask submit-job (or their
 // own capability); stopping an allocation asks alloc-lifecycle; the

@@ -227,7 +227,8 @@ func (c *Cluster) arm(a *alloc, at time.Time) {
 func (c *Cluster) lifecycle() {
 	for len(c.timers) > 0 && !c.timers[0].at.After(c.now) {
 		a := heap.Pop(&c.timers).(timer).a
-		if a.clientTerminal() {
+		if a.clientTerminal() || a.node.purged {
+			// A purged node's client reports nothing more.
 			continue
 		}
 		switch {
@@ -334,7 +335,7 @@ func (c *Cluster) gc() {
 		j.allocs = kept
 	}
 	if removed {
-		for _, n := range c.nodes {
+		prune := func(n *node) {
 			kept := n.history[:0]
 			for _, a := range n.history {
 				if c.allocByID[a.id] == a {
@@ -343,6 +344,14 @@ func (c *Cluster) gc() {
 			}
 			clear(n.history[len(kept):])
 			n.history = kept
+		}
+		for _, n := range c.nodes {
+			prune(n)
+		}
+		for id, n := range c.purgedNodes {
+			if prune(n); len(n.history) == 0 {
+				delete(c.purgedNodes, id)
+			}
 		}
 		c.bump(TableAllocs)
 	}

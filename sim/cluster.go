@@ -138,6 +138,10 @@ type Cluster struct {
 	faults     Faults
 	truth      Truth
 	tokens     map[string]*Policy // nil: a management token
+
+	// purgedNodes are the nodes purged from the node table, by ID: Nomad
+	// still lists their allocations under it.
+	purgedNodes map[string]*node
 }
 
 type activeSurge struct {
@@ -431,8 +435,8 @@ func (c *Cluster) addNodes(group string, count int) ([]string, error) {
 func (c *Cluster) bootNodes() {
 	kept := c.booting[:0]
 	for _, n := range c.booting {
-		if n.status != api.NodeStatusInit {
-			continue // taken down meanwhile
+		if n.status != api.NodeStatusInit || n.purged {
+			continue // taken down or purged meanwhile
 		}
 		if c.now.Before(n.bootAt) {
 			kept = append(kept, n)

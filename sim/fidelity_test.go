@@ -16,6 +16,7 @@ package sim_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -3218,4 +3219,227 @@ func TestFidelityHealthAfterDeploymentFailed(t *testing.T) {
 			t.Errorf("group h's allocation after the deployment failed: health %s, deployment %q; want true, %s", healthOf(a), a.DeploymentID, d.ID)
 		}
 	})
+}
+
+// TestFidelityNodePurge: PUT /v1/node/:id/purge (`nomad node purge`,
+// Nomad's Node.Deregister). It asks node write: a token with node read is
+// refused, 403 "Permission denied", before the node is looked up; with
+// node write an unknown node is a 500 "node not found" and an ID that is
+// no UUID a 500 of the lookup. Purging the node a job runs on answers
+// Nomad's whole NodeUpdateResponse, its index (X-Nomad-Index and
+// NodeModifyIndex) the deletion's, below EvalCreateIndex, with one
+// node-update evaluation for the job naming the node; the node is gone
+// from the node list and reading it answers 404 "node not found", its
+// allocations are still listed under its ID, and the job's allocation is
+// stopped as lost ("alloc is lost since its node is down"), its client
+// description kept. On a real Nomad the dev agent's client registers its
+// node again at its next heartbeat (the check waits for it); the
+// simulated node never comes back.
+func TestFidelityNodePurge(t *testing.T) {
+	t.Run("refusals", func(t *testing.T) {
+		forEachPurgeTokens(t, checkPurgeRefusals)
+	})
+	t.Run("purge", func(t *testing.T) {
+		forEachNomad(t, checkPurge)
+	})
+}
+
+// forEachPurgeTokens runs check against the simulator with ACLs on and,
+// when NOMAD_ADDR is set, against that Nomad if its ACLs are on, with the
+// secrets of a token whose policy grants node write and of one granting
+// node read.
+func forEachPurgeTokens(t *testing.T, check func(t *testing.T, addr, write, read string)) {
+	t.Run("sim", func(t *testing.T) {
+		write, read := newUUID(), newUUID()
+		acl := fmt.Sprintf("acl {\n  tokens = [%q]\n", "fidelity-secret")
+		for _, k := range []struct{ secret, node string }{{write, "write"}, {read, "read"}} {
+			acl += fmt.Sprintf("  token %q {\n    capabilities = [\"read-job\"]\n    node = %q\n  }\n", k.secret, k.node)
+		}
+		check(t, startACLSim(t, acl+"}\n"), write, read)
+	})
+	t.Run("nomad", func(t *testing.T) {
+		addr, mgmt := aclNomad(t)
+		c := realnomad.Client(t, addr, mgmt)
+		secrets := map[string]string{}
+		for _, p := range []testPolicy{{"purge-node-write", []string{"read-job"}, "write", ""}, {"purge-node-read", []string{"read-job"}, "read", ""}} {
+			name := fmt.Sprintf("fidelity-%s-%d", p.name, os.Getpid())
+			if _, err := c.ACLPolicies().Upsert(&api.ACLPolicy{Name: name, Description: "foreshape fidelity check", Rules: p.rules()}, nil); err != nil {
+				t.Fatalf("policy %s: %v", name, err)
+			}
+			t.Cleanup(func() { _, _ = c.ACLPolicies().Delete(name, nil) })
+			tok, _, err := c.ACLTokens().Create(&api.ACLToken{Name: name, Type: "client", Policies: []string{name}}, nil)
+			if err != nil {
+				t.Fatalf("token of policy %s: %v", name, err)
+			}
+			t.Cleanup(func() { _, _ = c.ACLTokens().Delete(tok.AccessorID, nil) })
+			secrets[p.node] = tok.SecretID
+		}
+		check(t, addr, secrets["write"], secrets["read"])
+	})
+}
+
+// checkPurgeRefusals purges nodes that do not exist, and the node of the
+// Nomad at addr with a token that may not, which changes nothing.
+func checkPurgeRefusals(t *testing.T, addr, write, read string) {
+	nodes, _, err := realnomad.Client(t, addr, write).Nodes().List(nil)
+	if err != nil || len(nodes) == 0 {
+		t.Fatalf("nodes of %s: %v %v", addr, nodes, err)
+	}
+	node := readyNode(nodes)
+	for _, k := range []struct{ what, id, token, want string }{
+		{"an unknown node with node write", newUUID(), write, "500 node not found"},
+		{"a node name with node write", "not-a-node-id", write, "500 node lookup failed: index error: UUID must be 36 characters"},
+		{"an unknown node with node read", newUUID(), read, "403 Permission denied"},
+		{"the node with node read", node, read, "403 Permission denied"},
+	} {
+		_, _, err := realnomad.Client(t, addr, k.token).Nodes().Purge(k.id, nil)
+		code, body := response(err)
+		if got := fmt.Sprintf("%d %s", code, body); got != k.want {
+			t.Errorf("purge %s: %s (%v); want %s", k.what, got, err, k.want)
+		}
+	}
+	if n, _, err := realnomad.Client(t, addr, write).Nodes().Info(node, nil); err != nil || n.ID != node {
+		t.Errorf("the node after the refused purge: %v", err)
+	}
+}
+
+// purgeAnswerFields are the fields of Nomad's answer to a node purge (its
+// NodeUpdateResponse with the query meta).
+var purgeAnswerFields = []string{"EvalCreateIndex", "EvalIDs", "Features", "HeartbeatTTL", "Index", "KnownLeader", "LastContact",
+	"LeaderRPCAddr", "NextToken", "NodeModifyIndex", "NumNodes", "SchedulingEligibility", "Servers", "SignedIdentity"}
+
+// checkPurge purges the node a job of one allocation runs on.
+func checkPurge(t *testing.T, c *cluster) {
+	id := c.jobID("purge")
+	c.register(t, sleepJob(id, 1, 50, 32, 50))
+	allocs := c.waitAllocs(t, id, "ran", func(as []*api.AllocationListStub) bool { return count(as, running) == 1 })
+	allocID := allocs[0].ID
+	before, _, err := c.client.Allocations().Info(allocID, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Out of scheduling, as foreshape holds a node it moves work off:
+	// what a real Nomad's node is when it registers again is logged.
+	if _, err := c.client.Nodes().ToggleEligibility(c.node.ID, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	if c.sim == nil {
+		t.Cleanup(func() {
+			// The dev agent's client registers its node again at its
+			// next heartbeat: the next checks need it, eligible.
+			deadline := time.Now().Add(waitLimit)
+			for {
+				n, _, err := c.client.Nodes().Info(c.node.ID, nil)
+				if err == nil && n.Status == api.NodeStatusReady {
+					t.Logf("%s: the node registered again: %s, %s (ineligible when purged), drain %v", c.name, n.Status, n.SchedulingEligibility, n.DrainStrategy)
+					if _, err := c.client.Nodes().ToggleEligibility(c.node.ID, true, nil); err != nil {
+						t.Errorf("%s: make the node eligible again: %v", c.name, err)
+					}
+					return
+				}
+				if time.Now().After(deadline) {
+					t.Errorf("%s: the purged node did not register again within %v: %v %v", c.name, waitLimit, n, err)
+					return
+				}
+				time.Sleep(500 * time.Millisecond)
+			}
+		})
+	}
+	req, err := http.NewRequest(http.MethodPut, c.client.Address()+"/v1/node/"+c.node.ID+"/purge", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.token != "" {
+		req.Header.Set("X-Nomad-Token", c.token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	// Read at once: a real Nomad's client registers its node again at its
+	// next heartbeat.
+	_, _, infoErr := c.client.Nodes().Info(c.node.ID, nil)
+	listed, _, listErr := c.client.Nodes().List(nil)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("%s: purge: %d %s", c.name, resp.StatusCode, raw)
+	}
+	t.Logf("%s: purge answered X-Nomad-Index %s: %s", c.name, resp.Header.Get("X-Nomad-Index"), raw)
+	var fields map[string]any
+	if err := json.Unmarshal(raw, &fields); err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	for k := range fields {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	if strings.Join(keys, " ") != strings.Join(purgeAnswerFields, " ") {
+		t.Errorf("%s: the purge's answer has fields %v; want %v", c.name, keys, purgeAnswerFields)
+	}
+	for _, k := range []string{"HeartbeatTTL", "Features", "NumNodes", "LastContact"} {
+		if fields[k] != float64(0) {
+			t.Errorf("%s: the purge's answer's %s is %v; want 0", c.name, k, fields[k])
+		}
+	}
+	for _, k := range []string{"Servers", "SignedIdentity"} {
+		if fields[k] != nil {
+			t.Errorf("%s: the purge's answer's %s is %v; want null", c.name, k, fields[k])
+		}
+	}
+	if fields["LeaderRPCAddr"] != "" || fields["SchedulingEligibility"] != "" || fields["NextToken"] != "" || fields["KnownLeader"] != false {
+		t.Errorf("%s: the purge's answer: %s; want LeaderRPCAddr, SchedulingEligibility and NextToken empty, KnownLeader false", c.name, raw)
+	}
+	var out api.NodePurgeResponse
+	if err := json.Unmarshal(raw, &out); err != nil {
+		t.Fatal(err)
+	}
+	index, _ := strconv.ParseUint(resp.Header.Get("X-Nomad-Index"), 10, 64)
+	if out.NodeModifyIndex == 0 || out.NodeModifyIndex != index || uint64(fields["Index"].(float64)) != index {
+		t.Errorf("%s: NodeModifyIndex %d, Index %v, X-Nomad-Index %d; want the same, not 0", c.name, out.NodeModifyIndex, fields["Index"], index)
+	}
+	if out.EvalCreateIndex <= out.NodeModifyIndex {
+		t.Errorf("%s: EvalCreateIndex %d; want above NodeModifyIndex %d", c.name, out.EvalCreateIndex, out.NodeModifyIndex)
+	}
+	if code, body := response(infoErr); code != http.StatusNotFound || body != "node not found" {
+		t.Errorf("%s: read the purged node: %d %q (%v); want 404 node not found", c.name, code, body, infoErr)
+	}
+	if listErr != nil {
+		t.Fatal(listErr)
+	}
+	for _, n := range listed {
+		if n.ID == c.node.ID {
+			t.Errorf("%s: the purged node is listed: %s %s", c.name, n.Name, n.Status)
+		}
+	}
+	if len(out.EvalIDs) != 1 {
+		t.Fatalf("%s: the purge's evaluations %v; want one, of the job", c.name, out.EvalIDs)
+	}
+	ev := c.waitEval(t, out.EvalIDs[0], "read", anyEval)
+	if ev.JobID != id || ev.TriggeredBy != "node-update" || ev.NodeID != c.node.ID || ev.NodeModifyIndex != out.NodeModifyIndex {
+		t.Errorf("%s: the purge's evaluation: job %s, triggered by %s, node %s at %d; want %s, node-update, %s at %d",
+			c.name, ev.JobID, ev.TriggeredBy, ev.NodeID, ev.NodeModifyIndex, id, c.node.ID, out.NodeModifyIndex)
+	}
+	a := c.waitAlloc(t, allocID, "lost", func(a *api.Allocation) bool { return a.ClientStatus == api.AllocClientStatusLost })
+	if a.DesiredStatus != api.AllocDesiredStatusStop || a.DesiredDescription != "alloc is lost since its node is down" ||
+		a.ClientDescription != before.ClientDescription || a.NodeID != c.node.ID {
+		t.Errorf("%s: the purged node's allocation: %s (%q) / %s (%q) on %s; want stop (alloc is lost since its node is down) / lost (%q) on %s",
+			c.name, a.DesiredStatus, a.DesiredDescription, a.ClientStatus, a.ClientDescription, a.NodeID, before.ClientDescription, c.node.ID)
+	}
+	onNode, _, err := c.client.Nodes().Allocations(c.node.ID, nil)
+	if err != nil || allocsWithID(onNode, allocID) != 1 {
+		t.Errorf("%s: the purged node's allocations: %d listed, %v; want its allocation listed", c.name, len(onNode), err)
+	}
+}
+
+// allocsWithID counts the allocations of allocs with ID id.
+func allocsWithID(allocs []*api.Allocation, id string) int {
+	n := 0
+	for _, a := range allocs {
+		if a.ID == id {
+			n++
+		}
+	}
+	return n
 }

@@ -125,7 +125,7 @@ func (c *Cluster) finishTransfer(m *migration, at time.Time) {
 // when its replacement mode allows.
 func (c *Cluster) maybeFinishOld(m *migration, at time.Time) {
 	a := m.old
-	if !m.transferred || a.clientTerminal() {
+	if !m.transferred || a.clientTerminal() || a.node.purged {
 		return
 	}
 	if m.mode == MakeBeforeBreak && m.repl != nil && m.repl.client == allocPending {

@@ -71,6 +71,7 @@ type node struct {
 	statusAt   time.Time
 	bootAt     time.Time // initializing → ready (nodes added at run time)
 	faultDown  bool      // taken down by Faults.NodesDown
+	purged     bool      // deleted from the node table (purge); its client reports nothing more
 	createIdx  uint64
 	modifyIdx  uint64
 	resCPU     int64 // sum of requests of allocations holding capacity

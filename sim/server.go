@@ -44,6 +44,7 @@ func (c *Cluster) Handler() http.Handler {
 	h("GET /v1/node/{id}/allocations", c.nodeAllocs)
 	both("/v1/node/{id}/drain", c.drainNode)
 	both("/v1/node/{id}/eligibility", c.nodeEligibility)
+	both("/v1/node/{id}/purge", c.purgeNode)
 	h("GET /v1/allocations", c.listAllocs)
 	h("GET /v1/allocation/{id}", c.getAlloc)
 	both("/v1/allocation/{id}/stop", c.stopAllocHTTP)
@@ -627,6 +628,9 @@ func (c *Cluster) nodeAllocs(w http.ResponseWriter, r *http.Request) {
 	c.query(w, r, func() (any, error) {
 		out := []*api.Allocation{}
 		n := c.nodeByID[id]
+		if n == nil {
+			n = c.purgedNodes[id]
+		}
 		if n == nil || (p != nil && !p.has("read-job")) {
 			// Nomad does not check the node, and lists only the
 			// allocations the token may read.

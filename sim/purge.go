@@ -1,0 +1,163 @@
+package sim
+
+import (
+	"encoding/json"
+	"net/http"
+	"path"
+	"time"
+
+	"github.com/hashicorp/nomad/api"
+)
+
+// nodePurgeResponse is Nomad's answer to PUT /v1/node/:id/purge: the
+// server's whole NodeUpdateResponse (the RPC's reply, shared with a
+// client's registration and heartbeats), of which Node.Deregister fills
+// the evaluations, the node's modify index and the query meta's Index;
+// nomad/api reads it as api.NodePurgeResponse.
+type nodePurgeResponse struct {
+	HeartbeatTTL          time.Duration
+	EvalIDs               []string
+	EvalCreateIndex       uint64
+	NodeModifyIndex       uint64
+	Features              uint64
+	LeaderRPCAddr         string
+	NumNodes              int32
+	Servers               []struct{}
+	SchedulingEligibility string
+	SignedIdentity        *string
+	Index                 uint64
+	LastContact           time.Duration
+	KnownLeader           bool
+	NextToken             string
+}
+
+// purgeNode answers PUT /v1/node/:id/purge as Nomad's Node.Deregister
+// does: the node is deleted from the state store, and the answer's index
+// (X-Nomad-Index, NodeModifyIndex) is the deletion's, below the
+// evaluations' (EvalCreateIndex).
+func (c *Cluster) purgeNode(w http.ResponseWriter, r *http.Request) {
+	c.mu.Lock()
+	out, err := c.purge(r.PathValue("id"))
+	c.retryBlocked()
+	var body []byte
+	if err == nil {
+		body, err = json.Marshal(out)
+	}
+	c.unlock()
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	writeJSON(w, out.Index, body)
+}
+
+// purge deletes a node as Nomad's Node.Deregister does (`nomad node
+// purge`): the node leaves the node table, so it is no longer listed and
+// reading it answers 404 "node not found" (its drain, if any, ends with
+// it); an unknown ID is refused, 500 "node not found". Its allocations
+// stay in the state store, listed under its ID until collected. Nomad
+// then evaluates, triggered by node-update, every job with an allocation
+// on it that is not finished on both sides (a service job's, a batch
+// job's not finished on its client) and every system job; its scheduler
+// takes a node that no longer exists as lost: an allocation desired to
+// run is stopped ("alloc is lost since its node is down"), its client
+// status lost (its client description as it was), and replaced elsewhere. One the servers had already stopped
+// (a migration's old allocation, a stop in progress) is left as its
+// client last reported it, as no client reports for it again. The
+// simulated node never comes back; a real Nomad's client that still runs
+// registers its node again at its next heartbeat (the same ID, fresh).
+// c.mu must be held.
+func (c *Cluster) purge(id string) (*nodePurgeResponse, error) {
+	n, err := c.apiNode(id)
+	if err != nil {
+		return nil, err
+	}
+	if n == nil {
+		return nil, rpcError("node not found")
+	}
+	idx := c.bump(TableNodes)
+	n.purged = true
+	for i, x := range c.nodes {
+		if x == n {
+			c.nodes = append(c.nodes[:i], c.nodes[i+1:]...)
+			break
+		}
+	}
+	delete(c.nodeByID, n.id)
+	delete(c.nodeByName, n.name)
+	if c.purgedNodes == nil {
+		c.purgedNodes = map[string]*node{}
+	}
+	c.purgedNodes[n.id] = n
+	c.log.Info("node purged", logKeyNode, n.name)
+	out := &nodePurgeResponse{NodeModifyIndex: idx, Index: idx}
+
+	seen := map[*job]bool{}
+	var jobs []*job
+	for _, a := range n.history {
+		j := a.job
+		if seen[j] || j.purged {
+			continue
+		}
+		switch {
+		case j.typ == api.JobTypeService && a.desired != desiredRun && a.clientTerminal():
+			continue
+		case j.typ == api.JobTypeBatch && a.clientTerminal():
+			continue
+		case j.typ == api.JobTypeSystem:
+			continue // below
+		}
+		seen[j] = true
+		jobs = append(jobs, j)
+	}
+	for _, j := range c.sortedJobs() {
+		if j.typ == api.JobTypeSystem && !j.stopped && !seen[j] && jobRunsIn(j, n) {
+			seen[j] = true
+			jobs = append(jobs, j)
+		}
+	}
+	// The evaluations are created first; Nomad's scheduler then marks
+	// the allocations lost.
+	evals := make([]*eval, len(jobs))
+	for i, j := range jobs {
+		ev := c.newEval(j, triggerNodeUpdate, n.id)
+		ev.nodeModIdx = idx
+		evals[i] = ev
+		out.EvalIDs = append(out.EvalIDs, ev.id)
+		if out.EvalCreateIndex == 0 {
+			out.EvalCreateIndex = ev.createIdx
+		}
+	}
+	for _, a := range append([]*alloc(nil), n.allocs...) {
+		if a.mig != nil && !a.mig.transferred {
+			c.dropTransfer(a.mig)
+		}
+		if a.desired != desiredRun || a.clientTerminal() {
+			continue
+		}
+		a.desired, a.desiredDesc = desiredStop, "alloc is lost since its node is down"
+		// Nomad's plan sets the client status, not its description.
+		a.client = allocLost
+		c.touchByServer(a)
+	}
+	c.capFreed = true
+	for i, j := range jobs {
+		c.reconcile(j, evals[i])
+	}
+	return out, nil
+}
+
+// jobRunsIn reports whether system job j may run on n by its node pool and
+// datacenters, as Nomad picks the system jobs it evaluates when a node
+// goes.
+func jobRunsIn(j *job, n *node) bool {
+	if p := jobPool(j); p != "all" && p != n.pool {
+		return false
+	}
+	for _, dc := range j.spec.Datacenters {
+		if ok, _ := path.Match(dc, n.dc); ok {
+			return true
+		}
+	}
+	return false
+}
