@@ -32,6 +32,7 @@ func TestMalformedLocalityInAPath(t *testing.T) {
 		{"", 400, `locality "" must be DATACENTER[/NODE_POOL[/NODE_CLASS]] without spaces` + takes},
 		{"dc1/web/", 400, `locality "dc1/web/" has an empty part; use "*" for any` + takes},
 		{"dc1//web", 400, `locality "dc1//web" has an empty part; use "*" for any` + takes},
+		{"/dc1", 400, `locality "/dc1" has an empty part; use "*" for any` + takes},
 		{"dc1/web/c1/x", 400, `locality "dc1/web/c1/x" has more than three parts (DATACENTER/NODE_POOL/NODE_CLASS)` + takes},
 		{"*", 400, `locality "*" matches everything; name at least a datacenter, node pool or node class` + takes},
 		{"*/*", 400, `locality "*/*" matches everything; name at least a datacenter, node pool or node class` + takes},

@@ -213,11 +213,11 @@ func (s *Server) allowed(r *http.Request) []string {
 }
 
 // ServeHTTP implements http.Handler. A forecast's LOCALITY with an empty
-// part between two others ("dc1//web") goes to the endpoint, which
+// part before another ("dc1//web", "/dc1") goes to the endpoint, which
 // refuses it (400); the mux would redirect it to the path without it, and
 // a client following the redirect got dc1/web's forecasts.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if loc, ok := strings.CutPrefix(r.URL.Path, "/v1/forecast/"); ok && strings.Contains(loc, "//") &&
+	if loc, ok := strings.CutPrefix(r.URL.Path, "/v1/forecast/"); ok && strings.Contains("/"+loc, "//") &&
 		(r.Method == http.MethodGet || r.Method == http.MethodHead) {
 		r = r.Clone(r.Context())
 		r.Pattern = forecastPattern
