@@ -273,6 +273,20 @@ func (c *Coordinator) start(ctx context.Context, now time.Time, id string) ([]st
 	if !ok || !r.State.Queued() {
 		return nil, nil
 	}
+	cancel := func(why string) ([]state.Decision, error) {
+		if _, err := c.apply(ctx, state.CancelRequest{ID: id, At: now, Reason: why}); err != nil {
+			return nil, fmt.Errorf("migrate: cancel %s: %w", id, err)
+		}
+		c.log.Info("request cancelled before it started", logKeyRequest, id, "reason", why)
+		return []state.Decision{{Time: now, Kind: "cancel", Policy: r.Policy, Locality: r.Source, Request: id, Reason: why}}, nil
+	}
+	if r.Resource.Kind == state.ResourceNode && c.view.nodes[r.Resource.ID] == nil {
+		// Nomad lists the node no more: purged since it was queued.
+		// What it ran Nomad has stopped as lost and replaced; there is
+		// nothing to drain or take out of scheduling, and each attempt
+		// would fail on the missing node.
+		return cancel(fmt.Sprintf("nothing to move: %s was purged from Nomad since the request was queued", r.Resource))
+	}
 	moves, err := c.currentMoves(ctx, &r)
 	if err != nil {
 		return nil, err
@@ -285,12 +299,7 @@ func (c *Coordinator) start(ctx context.Context, now time.Time, id string) ([]st
 		if ended != "" {
 			// Nothing of it runs to move: the request ends here rather
 			// than time out waiting for a replacement that never comes.
-			why := "nothing to move: " + ended
-			if _, err := c.apply(ctx, state.CancelRequest{ID: id, At: now, Reason: why}); err != nil {
-				return nil, fmt.Errorf("migrate: cancel %s: %w", id, err)
-			}
-			c.log.Info("request cancelled before it started", logKeyRequest, id, "reason", why)
-			return []state.Decision{{Time: now, Kind: "cancel", Policy: r.Policy, Locality: r.Source, Request: id, Reason: why}}, nil
+			return cancel("nothing to move: " + ended)
 		}
 	}
 	r.Moves = moves

@@ -289,11 +289,14 @@ func (c *Coordinator) followOne(ctx context.Context, now time.Time, r state.Migr
 			pending = append(pending, shortID(m.Alloc)+" (replacement "+repl.ClientStatus+")")
 			continue
 		}
-		if !clientTerminal(a.ClientStatus) {
+		if !clientTerminal(a.ClientStatus) && c.view.nodes[a.NodeID] != nil {
 			// Make-before-break: the replacement runs while the old
 			// allocation still hands over its state; the move holds the
 			// source (and its bandwidth) until the old one has stopped.
 			// That is progress, not a stall: no timeout applies to it.
+			// Not on a node purged from Nomad: no client reports the
+			// stop any more, and Nomad keeps the allocation as its
+			// client last reported it, running, for good.
 			pending = append(pending, shortID(m.Alloc)+" (still stopping)")
 			handing++
 			continue
@@ -504,6 +507,9 @@ func (c *Coordinator) finish(ctx context.Context, now time.Time, r state.Migrati
 		c.learn(ctx, shape.EstimateKey(srcDC, dcOf(m.Landed), m.Size), m.Running.Sub(m.Stopped))
 	}
 	reason := doneReason(r, took, misplaced, notMoved)
+	if gone := c.purged(r); gone != "" {
+		reason += "; " + gone
+	}
 	if len(misplaced) > 0 {
 		c.log.Warn("move done, not all as planned", logKeyRequest, r.ID, "target", r.Target, "reason", reason)
 	}
@@ -534,6 +540,44 @@ func (c *Coordinator) finish(ctx context.Context, now time.Time, r state.Migrati
 	// landing back on it would undo the move (or another request's). The
 	// operator makes it eligible again; a drain window's nodes come back
 	// when the window ends (restoreWindows).
+}
+
+// purged says which of the nodes r moves work off (its node, its moves'
+// sources) Nomad no longer lists: purged (`nomad node purge`) while r
+// ran; "" when none.
+func (c *Coordinator) purged(r state.MigrationRequest) string {
+	var gone []string
+	add := func(id, name string) {
+		if id == "" || c.view.nodes[id] != nil {
+			return
+		}
+		if name == "" {
+			name = shortID(id)
+		}
+		if !slices.Contains(gone, name) {
+			gone = append(gone, name)
+		}
+	}
+	if r.Resource.Kind == state.ResourceNode {
+		add(r.Resource.ID, r.Resource.Name)
+	}
+	for _, m := range r.Moves {
+		name := ""
+		switch a := c.view.allocs[m.Alloc]; {
+		case m.Node == r.Resource.ID:
+			name = r.Resource.Name
+		case a != nil && a.NodeID == m.Node:
+			name = a.NodeName
+		}
+		add(m.Node, name)
+	}
+	switch len(gone) {
+	case 0:
+		return ""
+	case 1:
+		return "node " + gone[0] + " was purged from Nomad while the request ran"
+	}
+	return "nodes " + strings.Join(gone, ", ") + " were purged from Nomad while the request ran"
 }
 
 // landed reports whether a replacement of any of moves ran somewhere.

@@ -1,0 +1,141 @@
+package migrate
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/foreshape/foreshape/agent/state"
+)
+
+// purgeNode purges node from the simulated Nomad, as `nomad node purge`
+// does, and returns how many mutating calls the simulator had seen before.
+func (h *harness) purgeNode(node string) int {
+	h.t.Helper()
+	before := len(h.sim.Truth().Requests)
+	if _, _, err := h.client.Nodes().Purge(node, nil); err != nil {
+		h.t.Fatalf("purge %s: %v", node, err)
+	}
+	return before + 1
+}
+
+// callsOnNodeSince lists the mutating calls made on node's endpoints
+// (/v1/node/ID/...) from the since-th on.
+func (h *harness) callsOnNodeSince(node string, since int) []string {
+	var out []string
+	for _, r := range h.sim.Truth().Requests[since:] {
+		if strings.HasPrefix(r.Path, "/v1/node/"+node+"/") {
+			out = append(out, r.Method+" "+r.Path)
+		}
+	}
+	return out
+}
+
+// TestNodePurgedUnderItsDrain: a drain-strategy request for a-1 runs
+// (Nomad drains it, one allocation at a time), or is queued, when an
+// operator purges a-1. Nomad stops what still ran there as lost and
+// replaces it, and the allocation its drain had stopped is left as its
+// client last reported it, running, for good. A running request ends done
+// with a reason saying the node was purged (before: it waited for that
+// allocation to stop for ever, as waiting on a stop is no stall and no
+// timeout applies to it); a queued one is cancelled when it would start,
+// saying so (before: each of its three attempts failed reading the node,
+// 404, and it failed). Every pass answers, its reservation is released,
+// and nothing is called on the node after the purge.
+func TestNodePurgedUnderItsDrain(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		running bool
+		want    state.RequestState
+		why     string
+	}{
+		{"running", true, state.RequestDone, "; node a-1 was purged from Nomad while the request ran"},
+		{"queued", false, state.RequestCancelled, "nothing to move: node a-1 was purged from Nomad since the request was queued"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, actScenario, drainStrategy(actPolicies))
+			node := h.nodeID("a-")
+			id, err := h.c.Submit(h.ctx, h.now(), h.pols, Submission{Node: node, Target: "dc2", Deadline: h.now().Add(30 * time.Minute)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.running {
+				for range 10 {
+					h.run(h.flatForecasts(30))
+					if r := h.request(id); r.State == state.RequestRunning {
+						break
+					}
+					h.step(15 * time.Second)
+				}
+				if r := h.request(id); r.State != state.RequestRunning {
+					t.Fatalf("request %s (%s); want running", r.State, r.Reason)
+				}
+			}
+			purged := h.purgeNode(node)
+			h.passUntil(h.now().Add(30*time.Minute), nil)
+			r := h.request(id)
+			if r.State != tc.want || !strings.Contains(r.Reason, tc.why) || r.Attempts != 0 {
+				t.Errorf("request %s after %d attempts: %q; want %s: %q", r.State, r.Attempts, r.Reason, tc.want, tc.why)
+			}
+			if res, ok := h.local.FSM.Act().ReservationFor(id); ok {
+				t.Errorf("reservation %s still %s", res.ID, res.State)
+			}
+			if calls := h.callsOnNodeSince(node, purged); len(calls) != 0 {
+				t.Errorf("calls on the purged node: %v", calls)
+			}
+		})
+	}
+}
+
+// TestNodePurgedUnderAnAllocationMove: a request moves one web allocation
+// off a-1 to dc2, and an operator purges a-1 while it runs (its
+// allocation stopped, its state still transferring) or while it is
+// queued. Nomad replaces what a-1 ran; the stopped allocation stays
+// running in Nomad's state for good, as no client reports its stop. The
+// request ends done (its replacement runs in dc2) with a reason saying
+// a-1 was purged, instead of waiting for the old allocation to stop
+// (before: for ever, as waiting on a stop is no stall and no timeout
+// applies to it), and nothing is called on a-1 after the purge.
+func TestNodePurgedUnderAnAllocationMove(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		running bool
+	}{{"running", true}, {"queued", false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, actScenario, actPolicies)
+			node := h.nodeID("a-")
+			a := h.allocs("web")[0]
+			id, err := h.c.Submit(h.ctx, h.now(), h.pols, Submission{Allocation: a.ID, Target: "dc2"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.running {
+				for range 10 {
+					h.run(h.flatForecasts(30))
+					if r := h.request(id); r.State == state.RequestRunning {
+						break
+					}
+					h.step(15 * time.Second)
+				}
+				if r := h.request(id); r.State != state.RequestRunning || r.Moves[0].Stopped.IsZero() {
+					t.Fatalf("request %s (%s), moves %+v; want running, its allocation stopped", r.State, r.Reason, r.Moves)
+				}
+			}
+			purged := h.purgeNode(node)
+			h.passUntil(h.now().Add(30*time.Minute), nil)
+			r := h.request(id)
+			if r.State != state.RequestDone || !strings.Contains(r.Reason, "node a-1 was purged from Nomad") || r.Moves[0].Landed != "dc2" {
+				t.Errorf("request %s: %q, moves %+v; want done in dc2, saying a-1 was purged", r.State, r.Reason, r.Moves)
+			}
+			if calls := h.callsOnNodeSince(node, purged); len(calls) != 0 {
+				t.Errorf("calls on the purged node: %v", calls)
+			}
+			if n := countStops(h, a.ID); n > 1 {
+				t.Errorf("allocation stopped %d times", n)
+			}
+			if res, ok := h.local.FSM.Act().ReservationFor(id); ok {
+				t.Errorf("reservation %s still %s", res.ID, res.State)
+			}
+		})
+	}
+}
