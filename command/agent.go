@@ -174,7 +174,7 @@ func (c *AgentCommand) Run(args []string) int {
 	case set["replay-speed"] && !replaying:
 		return c.UsageError("agent", "-replay-speed only applies with -replay DIR")
 	}
-	setup := loadAgent(*path, *dev || replaying, *replayDir, *dev && *useDevSim, *httpAddr, os.Getenv)
+	setup := loadAgent(*path, *dev || replaying, *replayDir, *dev && *useDevSim, *httpAddr, os.Getenv, nil)
 	writeDiags(c.Err, setup.files, setup.diags)
 	if setup.diags.HasErrors() {
 		return setup.exitCode()
@@ -246,7 +246,7 @@ func (c *AgentCommand) Run(args []string) int {
 	defer signal.Stop(hup)
 	go func() {
 		for range hup {
-			next := loadAgent(*path, *dev || replaying, *replayDir, *dev && *useDevSim, *httpAddr, os.Getenv)
+			next := loadAgent(*path, *dev || replaying, *replayDir, *dev && *useDevSim, *httpAddr, os.Getenv, cfg)
 			writeDiags(c.Err, next.files, next.diags)
 			if next.diags.HasErrors() {
 				log.Error(fmt.Sprintf("reload: the new %s invalid; keeping the running configuration and policies", invalidWhat(next)),
@@ -399,7 +399,12 @@ func (s agentSetup) exitCode() int {
 // which are checked as policies.dir's would be; devSim says it runs
 // against dev mode's embedded simulated cluster: either way its nomad
 // settings would do nothing, so a file setting them is refused.
-func loadAgent(path string, dev bool, replayDir string, devSim bool, httpAddr string, getenv func(string) string) agentSetup {
+// listening, when not nil, is the configuration the running agent started
+// with, whose addresses it listens on until it restarts: a reload checks
+// only the listen addresses that changed (they apply at the next start),
+// not those it already listens on, whose host name a resolver that is
+// down at the reload could not answer for.
+func loadAgent(path string, dev bool, replayDir string, devSim bool, httpAddr string, getenv func(string) string, listening *config.Config) agentSetup {
 	replay := replayDir != ""
 	cfg, s := loadAgentConfig(path, dev, httpAddr, getenv)
 	if s.diags.HasErrors() {
@@ -437,11 +442,26 @@ func loadAgent(path string, dev bool, replayDir string, devSim bool, httpAddr st
 	// checked once the rest is valid, as it depends on the host and may
 	// wait for a name lookup.
 	if !s.diags.HasErrors() {
-		s.diags = append(s.diags, cfg.CheckListen(thisHost())...)
+		check := cfg
+		if listening != nil {
+			changed := *cfg
+			if changed.HTTP.Address == listening.HTTP.Address {
+				changed.HTTP.Address = ""
+			}
+			if changed.BindAddr == listening.BindAddr {
+				changed.BindAddr = ""
+			}
+			check = &changed
+		}
+		s.diags = append(s.diags, check.CheckListen(listenHost())...)
 	}
 	s.cfg, s.policies = cfg, start.Policies
 	return s
 }
+
+// listenHost is the host loadAgent checks listen addresses on: thisHost,
+// but for tests.
+var listenHost = thisHost
 
 // thisHost is the machine the agent runs on, as config.CheckListen asks
 // it: its interfaces' addresses, and name lookups bounded by

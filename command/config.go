@@ -124,7 +124,7 @@ func (c *ConfigValidateCommand) Run(args []string) int {
 		getenv = os.Getenv
 	}
 	// What 'foreshape agent -config PATH' runs before it starts.
-	s := loadAgent(path, *dev || replaying, *replayDir, *dev && *devSim, *httpAddr, getenv)
+	s := loadAgent(path, *dev || replaying, *replayDir, *dev && *devSim, *httpAddr, getenv, nil)
 	writeDiags(c.Err, s.files, s.diags)
 	if s.diags.HasErrors() {
 		return s.exitCode()

@@ -199,3 +199,51 @@ func TestValidateAndAgentRefuseAnAddressNotOfThisHost(t *testing.T) {
 		})
 	}
 }
+
+// TestReloadChecksOnlyChangedListenAddresses: a reload does not check
+// again the listen addresses the agent already listens on (they apply
+// only at a start): with the resolver down, a configuration whose
+// http.address names a host keeps loading for a reload that leaves it as
+// it was, while a start, and a reload that changes it, are refused as
+// before.
+func TestReloadChecksOnlyChangedListenAddresses(t *testing.T) {
+	noEnv := func(string) string { return "" }
+	resolverDown := config.Host{
+		Addrs: func() ([]net.Addr, error) {
+			return []net.Addr{&net.IPNet{IP: net.ParseIP("127.0.0.1"), Mask: net.CIDRMask(8, 32)}}, nil
+		},
+		LookupIP: func(context.Context, string) ([]net.IPAddr, error) {
+			return nil, &net.DNSError{Err: "server misbehaving", Name: "agent.example", IsTemporary: true}
+		},
+		LookupTimeout: time.Second,
+	}
+	defer func(h func() config.Host) { listenHost = h }(listenHost)
+	listenHost = func() config.Host { return resolverDown }
+
+	dir := t.TempDir()
+	polDir := filepath.Join(dir, "policies")
+	polSrc, err := os.ReadFile("../policies/examples/web-daily-peak.hcl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	copyFile(t, "", filepath.Join(polDir, "web.hcl"), string(polSrc))
+	write := func(host string) string {
+		path := filepath.Join(dir, "agent.hcl")
+		copyFile(t, "", path, fmt.Sprintf("data_dir = %q\nhttp {\n  address = %q\n}\nnomad {\n  address = \"http://127.0.0.1:1\"\n}\npolicies {\n  dir = %q\n}\n",
+			filepath.Join(dir, "data"), host, polDir))
+		return path
+	}
+	path := write("agent.example:7575")
+	start := loadAgent(path, false, "", false, "", noEnv, nil)
+	if !start.diags.HasErrors() || !strings.Contains(start.diags.Error(), "the host name agent.example does not resolve") {
+		t.Fatalf("start with the resolver down: %v; want http.address refused", start.diags)
+	}
+	running := start.cfg // as if the resolver had answered at the start
+	if s := loadAgent(path, false, "", false, "", noEnv, running); s.diags.HasErrors() {
+		t.Errorf("reload leaving http.address as it is: %v; want it accepted", s.diags)
+	}
+	path = write("agent.example:7576")
+	if s := loadAgent(path, false, "", false, "", noEnv, running); !s.diags.HasErrors() || !strings.Contains(s.diags.Error(), "Invalid http.address") {
+		t.Errorf("reload changing http.address: %v; want it refused", s.diags)
+	}
+}

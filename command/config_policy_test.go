@@ -248,7 +248,7 @@ func TestLoadAgent(t *testing.T) {
 	// batch-pool's queries need a Prometheus.
 	write("data_dir = \"" + dir + "\"\npolicies {\n  dir = \"" + pdir + "\"\n}\nprometheus {\n  address = \"http://127.0.0.1:9090\"\n}\n")
 
-	s := loadAgent(cfg, false, "", false, "127.0.0.1:9999", noEnv)
+	s := loadAgent(cfg, false, "", false, "127.0.0.1:9999", noEnv, nil)
 	if s.diags.HasErrors() {
 		t.Fatal(s.diags.Error())
 	}
@@ -261,25 +261,25 @@ func TestLoadAgent(t *testing.T) {
 	if err := os.WriteFile(bad, []byte("shaping \"x\" {\n  locality {\n    datacenter = 1\n  }\n}\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	s = loadAgent(cfg, false, "", false, "", noEnv)
+	s = loadAgent(cfg, false, "", false, "", noEnv, nil)
 	if !s.diags.HasErrors() || s.diags[0].Subject == nil || s.diags[0].Subject.Filename != bad || s.files[bad] == nil {
 		t.Errorf("invalid policy: %v", s.diags)
 	}
 
 	// A missing policies directory is an error, a warning in dev mode.
 	write("data_dir = \"" + dir + "\"\npolicies {\n  dir = \"" + filepath.Join(dir, "none") + "\"\n}\n")
-	if s = loadAgent(cfg, false, "", false, "", noEnv); !s.diags.HasErrors() || !strings.Contains(s.diags.Error(), "policies.dir") {
+	if s = loadAgent(cfg, false, "", false, "", noEnv, nil); !s.diags.HasErrors() || !strings.Contains(s.diags.Error(), "policies.dir") {
 		t.Errorf("missing policies dir: %v", s.diags)
 	}
 	// (A dev agent keeps no data_dir: it refuses one.)
 	write("policies {\n  dir = \"" + filepath.Join(dir, "none") + "\"\n}\n")
-	if s = loadAgent(cfg, true, "", false, "", noEnv); s.diags.HasErrors() || len(s.diags) != 1 || s.diags[0].Severity != hcl.DiagWarning {
+	if s = loadAgent(cfg, true, "", false, "", noEnv, nil); s.diags.HasErrors() || len(s.diags) != 1 || s.diags[0].Severity != hcl.DiagWarning {
 		t.Errorf("dev mode should only warn: %v", s.diags)
 	}
 
 	// An invalid configuration is reported before policies are read.
 	write("log_level = \"loud\"\n")
-	if s = loadAgent(cfg, false, "", false, "", noEnv); !s.diags.HasErrors() || s.diags[0].Subject == nil || s.diags[0].Subject.Filename != cfg {
+	if s = loadAgent(cfg, false, "", false, "", noEnv, nil); !s.diags.HasErrors() || s.diags[0].Subject == nil || s.diags[0].Subject.Filename != cfg {
 		t.Errorf("invalid config: %v", s.diags)
 	}
 }
@@ -459,7 +459,7 @@ func TestDevAndReplayRefuseNomadSettings(t *testing.T) {
 		{"replay", true, t.TempDir(), false, "a replay (-replay) reads recorded series, not Nomad, so no nomad setting is used. Run the agent without -replay"},
 		{"server", false, "", false, ""},
 	} {
-		s := loadAgent(path, tc.dev, tc.replay, tc.devSim, "", noEnv)
+		s := loadAgent(path, tc.dev, tc.replay, tc.devSim, "", noEnv, nil)
 		var errs []string
 		for _, d := range s.diags {
 			if d.Severity == hcl.DiagError && d.Summary != "Cannot read policies.dir" && d.Summary != "Invalid data_dir" {
@@ -480,11 +480,11 @@ func TestDevAndReplayRefuseNomadSettings(t *testing.T) {
 	if err := os.WriteFile(path, []byte("forecast_only = true\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	s := loadAgent(path, true, t.TempDir(), false, "", noEnv)
+	s := loadAgent(path, true, t.TempDir(), false, "", noEnv, nil)
 	if !s.diags.HasErrors() || !strings.Contains(s.diags.Error(), "forecast_only is set but a replay (-replay) reads recorded series and acts on nothing") {
 		t.Errorf("replay with forecast_only: %v", s.diags)
 	}
-	if s := loadAgent(path, true, "", true, "", noEnv); s.diags.HasErrors() {
+	if s := loadAgent(path, true, "", true, "", noEnv, nil); s.diags.HasErrors() {
 		t.Errorf("dev with forecast_only: %v", s.diags)
 	}
 }
