@@ -503,10 +503,14 @@ func (c *Coordinator) nodeName(id string) string {
 }
 
 // decisionName is how hold and restore decisions name a node: its name
-// from the view, else (a node the view no longer holds) its ID.
+// from the view, else (a node the view no longer holds: purged) the name
+// it had when the view last held it, else its ID.
 func (c *Coordinator) decisionName(id string) string {
 	if n := c.view.nodes[id]; n != nil && n.Name != "" {
 		return n.Name
+	}
+	if name := c.view.gone[id]; name != "" {
+		return name
 	}
 	return id
 }

@@ -637,8 +637,16 @@ func (c *Coordinator) setEligible(ctx context.Context, now time.Time, node, requ
 func (c *Coordinator) setEligibleFor(ctx context.Context, now time.Time, node, request, owner string, ds *[]state.Decision) {
 	in := state.Intent{ID: intentID(state.IntentNodeEligibility, node, request, -1), Kind: state.IntentNodeEligibility,
 		Request: owner, Object: node, Detail: "eligible"}
+	gone := false
 	err := c.do(ctx, now, in, func(ctx context.Context) error {
 		n, _, err := c.nomad.Nodes().Info(node, c.qo(ctx))
+		if isNotFound(err) {
+			// Purged from Nomad since it was taken out: there is no
+			// node to give back. Failed, the give-back would be
+			// announced again, and fail, up to maxRedos times.
+			gone = true
+			return nil
+		}
 		if err != nil {
 			return err
 		}
@@ -656,6 +664,9 @@ func (c *Coordinator) setEligibleFor(ctx context.Context, now time.Time, node, r
 	case errors.Is(err, errAnnounced):
 	case err != nil:
 		c.log.Warn("could not restore a node's eligibility", "node", node, logKeyError, err)
+	case gone:
+		*ds = append(*ds, state.Decision{Time: now, Kind: "restore", Request: request,
+			Reason: fmt.Sprintf("node %s was purged from Nomad: nothing to give back", c.decisionName(node))})
 	default:
 		*ds = append(*ds, state.Decision{Time: now, Kind: "restore", Request: request, Reason: fmt.Sprintf("node %s eligible again", c.decisionName(node))})
 	}

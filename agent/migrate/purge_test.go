@@ -31,6 +31,18 @@ func (h *harness) callsOnNodeSince(node string, since int) []string {
 	return out
 }
 
+// decisionsSaying lists the reasons of the decisions about request (any
+// request when "") whose reason contains s.
+func (h *harness) decisionsSaying(request, s string) []string {
+	var out []string
+	for _, d := range h.local.FSM.Decisions() {
+		if (request == "" || d.Request == request) && strings.Contains(d.Reason, s) {
+			out = append(out, d.Kind+": "+d.Reason)
+		}
+	}
+	return out
+}
+
 // TestNodePurgedUnderItsDrain: a drain-strategy request for a-1 runs
 // (Nomad drains it, one allocation at a time), or is queued, when an
 // operator purges a-1. Nomad stops what still ran there as lost and
@@ -135,6 +147,66 @@ func TestNodePurgedUnderAnAllocationMove(t *testing.T) {
 			}
 			if res, ok := h.local.FSM.Act().ReservationFor(id); ok {
 				t.Errorf("reservation %s still %s", res.ID, res.State)
+			}
+		})
+	}
+}
+
+// TestPurgedNodeIsNotGivenBack: foreshape holds a-1 out of scheduling —
+// a spread moves work off it, or a maintenance window (by rescheduling or
+// by a Nomad drain) empties it — when an operator purges a-1. When what
+// held it ends, there is no node to give back: foreshape calls nothing on
+// a-1 (before: each give-back read a-1, failed on its 404, was logged as
+// a warning and announced again, up to ten times), records a decision
+// saying a-1 was purged, and its passes answer throughout.
+func TestPurgedNodeIsNotGivenBack(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		// hold starts what takes a-1 out of scheduling and returns when
+		// it will have ended.
+		hold     func(h *harness) time.Time
+		scenario string
+		pols     string
+	}{
+		{"spread", func(h *harness) time.Time {
+			h.run(h.flatForecasts(30))
+			return h.now().Add(20 * time.Minute)
+		}, spreadScenario, spreadPolicies},
+		{"window", func(h *harness) time.Time {
+			r := h.windowRequest(func(state.MigrationRequest) bool { return true })
+			h.passUntil(r.Deadline, nil)
+			return h.windowEnd(r).Add(5 * time.Minute)
+		}, actScenario, windowPolicies("")},
+		{"drain window", func(h *harness) time.Time {
+			r := h.windowRequest(func(state.MigrationRequest) bool { return true })
+			h.passUntil(r.Deadline, nil)
+			return h.windowEnd(r).Add(5 * time.Minute)
+		}, actScenario, drainStrategy(windowPolicies(""))},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, tc.scenario, tc.pols)
+			node := h.nodeID("a-")
+			end := tc.hold(h)
+			if got := h.eligibility(node); got != "ineligible" {
+				t.Fatalf("a-1 %s; want it held out of scheduling", got)
+			}
+			purged := h.purgeNode(node)
+			h.passUntil(end, nil)
+			if calls := h.callsOnNodeSince(node, purged); len(calls) != 0 {
+				t.Errorf("calls on the purged node: %v", calls)
+			}
+			for _, r := range h.local.FSM.Act().Requests {
+				if !r.State.Terminal() {
+					t.Errorf("request %s %s: %s", r.ID, r.State, r.Reason)
+				}
+			}
+			for _, in := range h.local.FSM.Intents() {
+				if in.Object == node && (in.Open() || strings.Contains(in.ID, "~") || in.Outcome == state.OutcomeFailed) {
+					t.Errorf("intent on the purged node %s: %s %s", in.ID, in.Outcome, in.Error)
+				}
+			}
+			if got := h.decisionsSaying("", "a-1 was purged"); len(got) == 0 {
+				t.Errorf("no decision says a-1 was purged: %+v", h.local.FSM.Decisions())
 			}
 		})
 	}

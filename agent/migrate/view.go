@@ -27,6 +27,9 @@ type viewCache struct {
 	sn []shape.Node
 	sa []shape.Alloc
 	sj []shape.Job
+	// gone names the nodes seen to leave the node list (purged), by ID,
+	// so that decisions about them still name them (at most maxGone).
+	gone map[string]string
 }
 
 type cachedJob struct {
@@ -37,6 +40,9 @@ type cachedJob struct {
 func newViewCache() *viewCache {
 	return &viewCache{jobs: map[string]cachedJob{}, allocs: map[string]*nomadapi.AllocationListStub{}, nodes: map[string]*nomadapi.NodeListStub{}}
 }
+
+// maxGone bounds viewCache.gone: past it, the names are forgotten.
+const maxGone = 1000
 
 // noMatch is an ID prefix no node or allocation has: a list with it
 // answers with its table's modify index (X-Nomad-Index) and no rows, which
@@ -79,11 +85,21 @@ func (c *Coordinator) refresh(ctx context.Context) (*shape.Cluster, error) {
 		if err != nil {
 			return nil, fmt.Errorf("migrate: list nodes: %w", err)
 		}
+		old := v.nodes
 		v.nodes = make(map[string]*nomadapi.NodeListStub, len(nodes))
 		v.sn = make([]shape.Node, 0, len(nodes))
 		for _, n := range nodes {
 			v.nodes[n.ID] = n
 			v.sn = append(v.sn, shapeNode(n))
+			delete(v.gone, n.ID)
+		}
+		for id, n := range old {
+			if v.nodes[id] == nil {
+				if v.gone == nil || len(v.gone) >= maxGone {
+					v.gone = map[string]string{}
+				}
+				v.gone[id] = n.Name
+			}
 		}
 		v.nodeIdx, changed = meta.LastIndex, true
 	}
