@@ -43,10 +43,15 @@
 // estimate (the estimate learns per pair of datacenters and size), ends a
 // move whose job someone stopped or purged (Nomad places no replacement;
 // an allocation's or group's request of which nothing moved is cancelled),
-// retries (three attempts) or fails with a reason, releases what is left of the
+// settles a move off a node purged from Nomad (`nomad node purge`) once
+// its replacement runs (Nomad keeps the old allocation as its client last
+// reported it, for good) and says so in the request's reason, retries
+// (three attempts) or fails with a reason, releases what is left of the
 // reservation, extends a reservation whose move overruns its estimate, and
 // restores eligibility it changed (a drain window's nodes once the window
-// ends, a spread's node once the spread ends). Each plan-and-act pass
+// ends, a spread's node once the spread ends; a purged node has none to
+// give back). A node's request whose node was purged before it started is
+// cancelled when it would start. Each plan-and-act pass
 // (RunOnce) first settles the moves that ended since the last one, so a
 // place under max_parallel that a move left is free for the pass's plan.
 //

@@ -211,3 +211,42 @@ func TestPurgedNodeIsNotGivenBack(t *testing.T) {
 		})
 	}
 }
+
+// TestPurgedNodeUnderAPlaceholder: a request to move a web allocation to
+// dc2 (steered there by an affinity) holds a reservation there, its placeholder allocation on one of
+// dc2's nodes, when an operator purges that node. Nomad stops the
+// placeholder's allocation as lost and places it again on dc2's other
+// node; the request then moves as usual, hands the placeholder over and
+// releases it, every pass answering and nothing called on the purged
+// node.
+func TestPurgedNodeUnderAPlaceholder(t *testing.T) {
+	h := newHarness(t, actScenario, affinityStrategy(actPolicies))
+	a := h.allocs("web")[0]
+	id, err := h.c.Submit(h.ctx, h.now(), h.pols, Submission{Allocation: a.ID, Target: "dc2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.run(h.flatForecasts(30)) // reserves
+	res, ok := h.local.FSM.Act().ReservationFor(id)
+	if !ok {
+		t.Fatalf("no reservation for %s", id)
+	}
+	h.step(10 * time.Second)
+	holds := h.allocs(res.Job)
+	if len(holds) != 1 || holds[0].ClientStatus != "running" {
+		t.Fatalf("placeholder allocations %+v; want one running", holds)
+	}
+	node := holds[0].NodeID
+	purged := h.purgeNode(node)
+	r := h.moveToDone(id)
+	if r.State != state.RequestDone || r.Moves[0].Landed != "dc2" || r.Moves[0].TargetNode == node {
+		t.Errorf("request %s: %q, moves %+v; want done in dc2", r.State, r.Reason, r.Moves)
+	}
+	if res, ok := h.local.FSM.Act().ReservationFor(id); ok {
+		t.Errorf("reservation %s still %s", res.ID, res.State)
+	}
+	if calls := h.callsOnNodeSince(node, purged); len(calls) != 0 {
+		t.Errorf("calls on the purged node: %v", calls)
+	}
+	t.Logf("decisions: %v", h.decisionsSaying(id, ""))
+}
