@@ -3308,15 +3308,24 @@ func checkPurgeRefusals(t *testing.T, addr, write, read string) {
 var purgeAnswerFields = []string{"EvalCreateIndex", "EvalIDs", "Features", "HeartbeatTTL", "Index", "KnownLeader", "LastContact",
 	"LeaderRPCAddr", "NextToken", "NodeModifyIndex", "NumNodes", "SchedulingEligibility", "Servers", "SignedIdentity"}
 
-// checkPurge purges the node a job of one allocation runs on.
+// checkPurge purges the node a service job of one allocation and a
+// system job run on.
 func checkPurge(t *testing.T, c *cluster) {
-	id := c.jobID("purge")
+	id, sys := c.jobID("purge"), c.jobID("purge-system")
 	c.register(t, sleepJob(id, 1, 50, 32, 50))
+	sj := sleepJob(sys, 1, 50, 32, 50)
+	sj.Type, sj.Update = new(api.JobTypeSystem), nil
+	c.register(t, sj)
 	allocs := c.waitAllocs(t, id, "ran", func(as []*api.AllocationListStub) bool { return count(as, running) == 1 })
 	allocID := allocs[0].ID
-	before, _, err := c.client.Allocations().Info(allocID, nil)
-	if err != nil {
-		t.Fatal(err)
+	sysAlloc := c.waitAllocs(t, sys, "ran", func(as []*api.AllocationListStub) bool { return count(as, running) == 1 })[0].ID
+	desc := map[string]string{} // client descriptions before the purge
+	for _, a := range []string{allocID, sysAlloc} {
+		before, _, err := c.client.Allocations().Info(a, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		desc[a] = before.ClientDescription
 	}
 	// Out of scheduling, as foreshape holds a node it moves work off:
 	// what a real Nomad's node is when it registers again is logged.
@@ -3413,19 +3422,26 @@ func checkPurge(t *testing.T, c *cluster) {
 			t.Errorf("%s: the purged node is listed: %s %s", c.name, n.Name, n.Status)
 		}
 	}
-	if len(out.EvalIDs) != 1 {
-		t.Fatalf("%s: the purge's evaluations %v; want one, of the job", c.name, out.EvalIDs)
+	var jobs []string
+	for _, e := range out.EvalIDs {
+		ev := c.waitEval(t, e, "read", anyEval)
+		if ev.TriggeredBy != "node-update" || ev.NodeID != c.node.ID || ev.NodeModifyIndex != out.NodeModifyIndex {
+			t.Errorf("%s: the purge's evaluation of %s: triggered by %s, node %s at %d; want node-update, %s at %d",
+				c.name, ev.JobID, ev.TriggeredBy, ev.NodeID, ev.NodeModifyIndex, c.node.ID, out.NodeModifyIndex)
+		}
+		jobs = append(jobs, ev.JobID)
 	}
-	ev := c.waitEval(t, out.EvalIDs[0], "read", anyEval)
-	if ev.JobID != id || ev.TriggeredBy != "node-update" || ev.NodeID != c.node.ID || ev.NodeModifyIndex != out.NodeModifyIndex {
-		t.Errorf("%s: the purge's evaluation: job %s, triggered by %s, node %s at %d; want %s, node-update, %s at %d",
-			c.name, ev.JobID, ev.TriggeredBy, ev.NodeID, ev.NodeModifyIndex, id, c.node.ID, out.NodeModifyIndex)
+	sort.Strings(jobs)
+	if want := []string{id, sys}; strings.Join(jobs, " ") != strings.Join(want, " ") {
+		t.Errorf("%s: the purge evaluated %v; want %v, one evaluation each", c.name, jobs, want)
 	}
-	a := c.waitAlloc(t, allocID, "lost", func(a *api.Allocation) bool { return a.ClientStatus == api.AllocClientStatusLost })
-	if a.DesiredStatus != api.AllocDesiredStatusStop || a.DesiredDescription != "alloc is lost since its node is down" ||
-		a.ClientDescription != before.ClientDescription || a.NodeID != c.node.ID {
-		t.Errorf("%s: the purged node's allocation: %s (%q) / %s (%q) on %s; want stop (alloc is lost since its node is down) / lost (%q) on %s",
-			c.name, a.DesiredStatus, a.DesiredDescription, a.ClientStatus, a.ClientDescription, a.NodeID, before.ClientDescription, c.node.ID)
+	for _, k := range []struct{ job, alloc string }{{id, allocID}, {sys, sysAlloc}} {
+		a := c.waitAlloc(t, k.alloc, "lost", func(a *api.Allocation) bool { return a.ClientStatus == api.AllocClientStatusLost })
+		if a.DesiredStatus != api.AllocDesiredStatusStop || a.DesiredDescription != "alloc is lost since its node is down" ||
+			a.ClientDescription != desc[k.alloc] || a.NodeID != c.node.ID {
+			t.Errorf("%s: the purged node's allocation of %s: %s (%q) / %s (%q) on %s; want stop (alloc is lost since its node is down) / lost (%q) on %s",
+				c.name, k.job, a.DesiredStatus, a.DesiredDescription, a.ClientStatus, a.ClientDescription, a.NodeID, desc[k.alloc], c.node.ID)
+		}
 	}
 	onNode, _, err := c.client.Nodes().Allocations(c.node.ID, nil)
 	if err != nil || allocsWithID(onNode, allocID) != 1 {
