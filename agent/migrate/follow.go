@@ -543,8 +543,8 @@ func (c *Coordinator) finish(ctx context.Context, now time.Time, r state.Migrati
 }
 
 // purged says which of the nodes r moves work off (its node, its moves'
-// sources) Nomad no longer lists: purged (`nomad node purge`) while r
-// ran; "" when none.
+// sources) Nomad no longer lists: purged (`nomad node purge`) since r was
+// queued, before or while it ran; "" when none.
 func (c *Coordinator) purged(r state.MigrationRequest) string {
 	var gone []string
 	add := func(id, name string) {
@@ -575,9 +575,9 @@ func (c *Coordinator) purged(r state.MigrationRequest) string {
 	case 0:
 		return ""
 	case 1:
-		return "node " + gone[0] + " was purged from Nomad while the request ran"
+		return "node " + gone[0] + " was purged from Nomad"
 	}
-	return "nodes " + strings.Join(gone, ", ") + " were purged from Nomad while the request ran"
+	return "nodes " + strings.Join(gone, ", ") + " were purged from Nomad"
 }
 
 // landed reports whether a replacement of any of moves ran somewhere.
