@@ -52,8 +52,9 @@ func (h *harness) decisionsSaying(request, s string) []string {
 // allocation to stop for ever, as waiting on a stop is no stall and no
 // timeout applies to it); a queued one is cancelled when it would start,
 // saying so (before: each of its three attempts failed reading the node,
-// 404, and it failed). Every pass answers, its reservation is released,
-// and nothing is called on the node after the purge.
+// 404, and it failed); one that had taken a-1 out of scheduling has
+// nothing to give back, and says so. Every pass answers, its reservation
+// is released, and nothing is called on the node after the purge.
 func TestNodePurgedUnderItsDrain(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
@@ -63,6 +64,7 @@ func TestNodePurgedUnderItsDrain(t *testing.T) {
 	}{
 		{"running", true, state.RequestDone, "; node a-1 was purged from Nomad"},
 		{"queued", false, state.RequestCancelled, "nothing to move: node a-1 was purged from Nomad since the request was queued"},
+		{"queued and held", false, state.RequestCancelled, "nothing to move: node a-1 was purged from Nomad since the request was queued"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHarness(t, actScenario, drainStrategy(actPolicies))
@@ -83,6 +85,14 @@ func TestNodePurgedUnderItsDrain(t *testing.T) {
 					t.Fatalf("request %s (%s); want running", r.State, r.Reason)
 				}
 			}
+			if tc.name == "queued and held" {
+				// A pass reserves room in dc2 and takes a-1 out of
+				// scheduling while the placeholder places.
+				h.run(h.flatForecasts(30))
+				if r := h.request(id); !r.State.Queued() || h.eligibility(node) != "ineligible" {
+					t.Fatalf("request %s (%s), a-1 %s; want queued, a-1 held out of scheduling", r.State, r.Reason, h.eligibility(node))
+				}
+			}
 			purged := h.purgeNode(node)
 			h.passUntil(h.now().Add(30*time.Minute), nil)
 			r := h.request(id)
@@ -94,6 +104,9 @@ func TestNodePurgedUnderItsDrain(t *testing.T) {
 			}
 			if calls := h.callsOnNodeSince(node, purged); len(calls) != 0 {
 				t.Errorf("calls on the purged node: %v", calls)
+			}
+			if got := h.decisionsSaying(id, "node a-1 was purged from Nomad: nothing to give back"); tc.name == "queued and held" && len(got) != 1 {
+				t.Errorf("decisions on giving a-1 back: %v; want one saying it was purged", got)
 			}
 		})
 	}
