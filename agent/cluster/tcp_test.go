@@ -579,6 +579,46 @@ func TestTCPMutualTLS(t *testing.T) {
 	}
 }
 
+// TestTLSRotation: a server's and a client's certificates and CAs
+// rotated with Rotate are what every later handshake uses, without a
+// restart: after the cluster moves to a new CA, a client still holding the
+// old one is refused, and one rotated to the new one is answered, its own
+// certificate checked against the server's new CAs.
+func TestTLSRotation(t *testing.T) {
+	before, after := testpki.NewCA(t, "foreshape"), testpki.NewCA(t, "foreshape-2027")
+	serverTLS := &cluster.TLS{Certificate: before.Issue(t, "s0").TLSCertificate(t), CAs: before.Pool()}
+	n, _ := tcpServer(t, filepath.Join(t.TempDir(), "s0"), &registry{}, func(c *cluster.Config) { c.TLS = serverTLS })
+	st, _ := n.Status()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	call := func(c *cluster.RPCClient) error {
+		var info cluster.ServerInfo
+		return c.Call(ctx, st.Address, cluster.OpInfo, nil, &info)
+	}
+	oldClient := &cluster.RPCClient{TLS: &cluster.TLS{Certificate: before.Issue(t, "c-old").TLSCertificate(t), CAs: before.Pool()}}
+	newClient := &cluster.RPCClient{TLS: &cluster.TLS{Certificate: after.Issue(t, "c-new").TLSCertificate(t), CAs: after.Pool()}}
+	if err := call(oldClient); err != nil {
+		t.Fatalf("before the rotation, a client of the first CA: %v", err)
+	}
+	if err := call(newClient); err == nil {
+		t.Fatal("before the rotation, a client of the second CA was answered")
+	}
+
+	serverTLS.Rotate(after.Issue(t, "s0").TLSCertificate(t), after.Pool())
+	if err := call(newClient); err != nil {
+		t.Errorf("after the rotation, a client of the second CA: %v", err)
+	}
+	if err := call(oldClient); err == nil {
+		t.Error("after the rotation, a client of the first CA was answered")
+	}
+	// The client side rotates too: the same RPCClient, given the new CA's
+	// certificate and CAs, is answered.
+	oldClient.TLS.Rotate(after.Issue(t, "c-old").TLSCertificate(t), after.Pool())
+	if err := call(oldClient); err != nil {
+		t.Errorf("a client rotated to the second CA: %v", err)
+	}
+}
+
 func TestLoadOrCreateNodeID(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "data")
 	id, err := cluster.LoadOrCreateNodeID(dir)

@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -98,19 +99,54 @@ const handshakeTimeout = 10 * time.Second
 // presents Certificate, and accepts a peer only when the peer's certificate
 // chains to CAs. Host names are not checked (servers dial each other by IP
 // address): the CA is the trust boundary, so give foreshape a CA of its own.
+// Rotate replaces both for every handshake after it.
 type TLS struct {
 	Certificate tls.Certificate
 	CAs         *x509.CertPool
+	// rotated is what the last Rotate gave; nil until one.
+	rotated atomic.Pointer[tlsMaterial]
+}
+
+type tlsMaterial struct {
+	cert tls.Certificate
+	cas  *x509.CertPool
+}
+
+// Rotate makes every handshake after it, on each side, present cert and
+// trust cas (nil: the system's roots, as a TLS without CAs): a
+// certificate rotated before it expires (Vault's PKI, a template
+// re-rendered on SIGHUP) is used without a restart. Connections already
+// made keep what they were made with.
+func (t *TLS) Rotate(cert tls.Certificate, cas *x509.CertPool) {
+	t.rotated.Store(&tlsMaterial{cert: cert, cas: cas})
+}
+
+// current is the certificate and CAs a handshake uses now.
+func (t *TLS) current() (*tls.Certificate, *x509.CertPool) {
+	if m := t.rotated.Load(); m != nil {
+		return &m.cert, m.cas
+	}
+	return &t.Certificate, t.CAs
 }
 
 // ServerConfig is the listening side: it requires a client certificate
 // signed by the CAs.
 func (t *TLS) ServerConfig() *tls.Config {
+	return t.ListenerConfig(tls.RequireAndVerifyClientCert)
+}
+
+// ListenerConfig is a listening side presenting the current certificate
+// and verifying client certificates against the current CAs as auth says
+// (the HTTP API asks for one only with verify_incoming, and requires none:
+// Consul's health check has none).
+func (t *TLS) ListenerConfig(auth tls.ClientAuthType) *tls.Config {
 	return &tls.Config{
-		Certificates: []tls.Certificate{t.Certificate},
-		ClientAuth:   tls.RequireAndVerifyClientCert,
-		ClientCAs:    t.CAs,
-		MinVersion:   tls.VersionTLS12,
+		MinVersion: tls.VersionTLS12,
+		GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
+			cert, cas := t.current()
+			return &tls.Config{Certificates: []tls.Certificate{*cert}, ClientAuth: auth, ClientCAs: cas,
+				MinVersion: tls.VersionTLS12}, nil
+		},
 	}
 }
 
@@ -118,8 +154,11 @@ func (t *TLS) ServerConfig() *tls.Config {
 // verifies the server's chain against the CAs, without a host name.
 func (t *TLS) ClientConfig() *tls.Config {
 	return &tls.Config{
-		Certificates: []tls.Certificate{t.Certificate},
-		MinVersion:   tls.VersionTLS12,
+		GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+			cert, _ := t.current()
+			return cert, nil
+		},
+		MinVersion: tls.VersionTLS12,
 		// Verification happens in VerifyConnection: the chain, not the
 		// host name.
 		InsecureSkipVerify: true,
@@ -137,8 +176,9 @@ func (t *TLS) verifyChain(certs []*x509.Certificate) error {
 	for _, c := range certs[1:] {
 		inter.AddCert(c)
 	}
+	_, cas := t.current()
 	_, err := certs[0].Verify(x509.VerifyOptions{
-		Roots: t.CAs, Intermediates: inter,
+		Roots: cas, Intermediates: inter,
 		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny},
 	})
 	if err != nil {
