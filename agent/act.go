@@ -6,10 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
+	"github.com/hashicorp/cronexpr"
 	nomadapi "github.com/hashicorp/nomad/api"
 
 	"github.com/foreshape/foreshape/agent/api"
@@ -64,6 +67,14 @@ func (a *Agent) newActor(cfg *config.Config, client *nomadapi.Client, node strin
 
 var _ migrate.Leader = (cluster.Leadership)(nil)
 
+// actInput is what a cycle hands the act half: its data time, its
+// policies and its forecasts.
+type actInput struct {
+	now  time.Time
+	pols []*policies.Policy
+	res  predict.Result
+}
+
 // actTerm is what the act half keeps for one leadership term.
 type actTerm struct {
 	// begun is set once the start of the term's reconciliation succeeded
@@ -72,6 +83,92 @@ type actTerm struct {
 	// beginFails and fails are the reconciliation's and the act pass's
 	// failures, logged as a streak rather than a line a cycle.
 	beginFails, fails failing.Streak
+	// next holds the last cycle's input the act half has not taken yet
+	// (offer): a pass that outlasts cycles acts next on the newest
+	// forecasts, not on each it missed in turn.
+	next chan actInput
+	// running are the term's act goroutine and its allocation watch.
+	running sync.WaitGroup
+	// polsIn are the policies of the last input and polsOwn the act
+	// half's copy of them (ownPolicies).
+	polsIn, polsOwn []*policies.Policy
+}
+
+// ownPolicies returns the policies the act half plans with: pols, with
+// each schedule's cron expression parsed anew. cronexpr's Next writes
+// into its expression, so the planner (in the act goroutine) may not
+// read a schedule's windows from the expression the forecast (in the
+// cycle) reads them from at the same time. The copy is made again only
+// when the policies change (a reload).
+func (t *actTerm) ownPolicies(pols []*policies.Policy) []*policies.Policy {
+	if t.polsOwn != nil && slices.Equal(pols, t.polsIn) {
+		return t.polsOwn
+	}
+	own := make([]*policies.Policy, len(pols))
+	for i, p := range pols {
+		own[i] = p
+		if len(p.Schedules) == 0 {
+			continue
+		}
+		cp := *p
+		cp.Schedules = slices.Clone(p.Schedules)
+		for j := range cp.Schedules {
+			s := &cp.Schedules[j]
+			if s.Expr == nil {
+				continue
+			}
+			if e, err := cronexpr.Parse(s.Cron); err == nil {
+				s.Expr = e
+			}
+		}
+		own[i] = &cp
+	}
+	t.polsIn, t.polsOwn = pols, own
+	return own
+}
+
+// start runs the act half of the term ctx in a goroutine of its own: the
+// plan and act pass waits on Nomad's answers to its writes (30 s each at
+// most), and run inside the cycle, between the forecast and its
+// publication, it held the cycle: a Nomad that took the placeholders'
+// registrations and did not answer kept the leader from publishing any
+// forecast for minutes. stop waits for it.
+func (x *actor) start(ctx context.Context, t *actTerm) {
+	t.next = make(chan actInput, 1)
+	if x.coord == nil {
+		return
+	}
+	t.running.Go(func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case in := <-t.next:
+				x.cycle(ctx, in, t)
+			}
+		}
+	})
+}
+
+// offer hands a cycle's input to the act half, in place of one it has
+// not taken yet; it never waits. Only the leader loop offers.
+func (t *actTerm) offer(in actInput) {
+	select {
+	case <-t.next:
+	default:
+	}
+	t.next <- in
+}
+
+// stop waits, once the term's context is done, for what the term started:
+// its act goroutine, its allocation watch, and the scale actions running
+// (whose outcome each writes as it ends), so that none of them outlives
+// the term, nor the agent's stop: the stop closes Raft after.
+func (x *actor) stop(t *actTerm) {
+	t.running.Wait()
+	if x.coord != nil {
+		x.coord.Wait()
+	}
 }
 
 // begin reconciles what an earlier leader left open, once a term, and
@@ -94,18 +191,19 @@ func (x *actor) begin(ctx context.Context, now time.Time, t *actTerm) bool {
 	}
 	t.beginFails.OK(x.a.log, time.Now(), "act: reconciliation at the start of the term done; acting")
 	t.begun = true
-	go x.coord.Watch(ctx, x.a.clock.Now, time.Minute)
+	t.running.Go(func() { x.coord.Watch(ctx, x.a.clock.Now, time.Minute) })
 	return true
 }
 
-// cycle plans and acts on the cycle's forecasts, once the term's
+// cycle plans and acts on a cycle's forecasts, once the term's
 // reconciliation is done (begin).
-func (x *actor) cycle(ctx context.Context, now time.Time, pols []*policies.Policy, res predict.Result, t *actTerm) {
-	if x.coord == nil || !x.begin(ctx, now, t) {
+func (x *actor) cycle(ctx context.Context, in actInput, t *actTerm) {
+	if x.coord == nil || !x.begin(ctx, in.now, t) {
 		return
 	}
-	fcs := append(ShapeForecasts(res, pols), GroupForecasts(x.a.fsm, now, pols)...)
-	_, err := x.coord.RunOnce(ctx, now, pols, fcs)
+	pols := t.ownPolicies(in.pols)
+	fcs := append(ShapeForecasts(in.res, pols), GroupForecasts(x.a.fsm, in.now, pols)...)
+	_, err := x.coord.RunOnce(ctx, in.now, pols, fcs)
 	switch {
 	case err == nil:
 		t.fails.OK(x.a.log, time.Now(), "act: plan and act pass works again")

@@ -432,11 +432,13 @@ type term struct {
 // gauges, which would otherwise age without anyone noticing.
 func (a *Agent) leaderLoop(ctx context.Context) {
 	a.log.Info("leading: starting the collect and forecast cycle")
+	t := &term{predictor: predict.New(a.log)}
+	a.act.start(ctx, &t.act)
 	defer func() {
+		a.act.stop(&t.act)
 		a.latest.Store(nil)
 		a.tel.reset()
 	}()
-	t := &term{predictor: predict.New(a.log)}
 	for {
 		start := time.Now()
 		a.cycle(ctx, t)
@@ -535,7 +537,9 @@ func (a *Agent) cycle(ctx context.Context, t *term) {
 	}
 	res := t.predictor.RunOnce(now, a.fsm, pols)
 	a.explainNoData(t, pols, res.Pending)
-	a.act.cycle(ctx, now, pols, res, &t.act)
+	// The act half runs beside the cycle (actor.start), on the newest
+	// forecasts it has not acted on.
+	t.act.offer(actInput{now: now, pols: pols, res: res})
 	c.Forecasts, c.Hotspots = len(res.Forecasts), len(res.Hotspots)
 	c.Duration = time.Since(started)
 	a.publish(c, res)

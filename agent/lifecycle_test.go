@@ -5,8 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -254,5 +257,66 @@ func TestLeaderViewFailureLoggedOnce(t *testing.T) {
 	}
 	if n := logs.count("cannot read the leader's last cycle"); n != 1 {
 		t.Errorf("5 failed reads logged %d times; want once (a streak)", n)
+	}
+}
+
+// TestForecastsWhileNomadHoldsTheActsWrites: a Nomad that answers reads
+// but takes the act half's writes (a placeholder's registration) and does
+// not answer them leaves the leader's cycle alone: it goes on collecting
+// and publishing forecasts every interval while the act pass waits on
+// Nomad, and the agent stops at once all the same. Before, the act pass
+// ran inside the cycle, between the forecast and its publication: each
+// held write (30 s, the Nomad client's bound) held the cycle, and no
+// cycle was published for the 90 s the dev policies' three placeholder
+// registrations took.
+func TestForecastsWhileNomadHoldsTheActsWrites(t *testing.T) {
+	d := startTestSim(t, 600)
+	target, err := url.Parse(d.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	proxy.ErrorLog = log.New(io.Discard, "", 0) // calls cut off by the agent's stop
+	held := make(chan string, 100)
+	release := make(chan struct{})
+	nomad := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet {
+			// Read whole, so that the server sees the client go.
+			_, _ = io.Copy(io.Discard, r.Body)
+			held <- r.Method + " " + r.URL.Path
+			select {
+			case <-r.Context().Done(): // the client's bound, or the agent's stop
+			case <-release:
+			}
+			return
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	t.Cleanup(nomad.Close)
+	t.Cleanup(func() { close(release) })
+	cfg := serverConfig(t, t.TempDir())
+	cfg.Nomad.Address = nomad.URL
+	a, stop := runAgentWith(t, cfg, Options{Logger: testLogger(t), Clock: d})
+	t.Cleanup(stop)
+	select {
+	case call := <-held:
+		t.Logf("Nomad holds %s", call)
+	case <-time.After(60 * time.Second):
+		t.Fatal("the act half made no write to Nomad in 60 s")
+	}
+	first := a.latest.Load()
+	cycles := 0
+	for last := first; cycles < 3; {
+		eventually(t, 10*time.Second, "the leader's next cycle while Nomad holds a write", func() bool {
+			l := a.latest.Load()
+			return l != nil && l != last && l.cycle.Forecasts > 0
+		})
+		last = a.latest.Load()
+		cycles++
+	}
+	began := time.Now()
+	stop()
+	if took := time.Since(began); took > StopWait {
+		t.Errorf("the agent took %s to stop while Nomad held a write; want under StopWait (%s)", took, StopWait)
 	}
 }
