@@ -7,9 +7,10 @@
 # for a three-server cluster, and the comments give the defaults.
 #
 # SIGHUP reloads the files: log_level, the acl block (its token file read
-# again) and the policies take effect at once; every other setting changed,
-# and a certificate, key or CA file replaced in place, is logged by name
-# and takes effect at the next start.
+# again), the policies, and the tls block's certificate, key and CA files
+# replaced in place (for new connections) take effect at once; every other
+# setting changed, and a nomad.* certificate or CA file replaced in place,
+# is logged by name and takes effect at the next start.
 #
 #   foreshape config validate example.hcl
 #   foreshape config show example.hcl

@@ -114,8 +114,12 @@ type Agent struct {
 	cfg   *config.Config
 	pols  []*policies.Policy
 	// read are the digests of the files the agent read at its start for
-	// settings that take effect at a start (preflight.Start.Read).
+	// settings that take effect at a start (preflight.Start.Read), the
+	// TLS files' as last read by a reload that rotated them.
 	read map[string][sha256.Size]byte
+	// tls is the certificate and CAs the HTTP API and the Raft port
+	// present and trust, which a reload rotates; nil without TLS.
+	tls *cluster.TLS
 	// reloaded tells the leader loop that a reload applied, so that it
 	// waits for its next cycle by the new policies' interval.
 	reloaded chan struct{}
@@ -186,7 +190,7 @@ func New(cfg *config.Config, opts Options) (*Agent, error) {
 	}
 	a.pols = opts.orFallback(log, cfg, start.Policies)
 	a.tokens.Store(&start.Tokens)
-	a.read = start.Read
+	a.read, a.tls = start.Read, start.TLS
 
 	newFSM := state.NewFSM
 	if o := opts.older; o != nil {
@@ -374,15 +378,17 @@ func (a *Agent) listen(cfg *config.Config, t *cluster.TLS) error {
 
 // serverTLS is the HTTP API's TLS: the agent's certificate and, with a CA,
 // the client certificates it accepts.
+// Both are read at each handshake, so a reload's rotation applies to new
+// connections.
 func serverTLS(t *cluster.TLS, verifyIncoming bool) *tls.Config {
-	tc := &tls.Config{Certificates: []tls.Certificate{t.Certificate}, MinVersion: tls.VersionTLS12, ClientCAs: t.CAs}
+	auth := tls.NoClientCert
 	if verifyIncoming {
 		// The handshake verifies a certificate when one is given;
 		// requireClientCert refuses requests without one, except
 		// /v1/health, so that Consul's health check needs none.
-		tc.ClientAuth = tls.VerifyClientCertIfGiven
+		auth = tls.VerifyClientCertIfGiven
 	}
-	return tc
+	return t.ListenerConfig(auth)
 }
 
 // Run runs the agent until ctx is done: the API, the node watch and, while

@@ -21,6 +21,7 @@ import (
 	nomadapi "github.com/hashicorp/nomad/api"
 
 	"github.com/foreshape/foreshape/agent/api"
+	"github.com/foreshape/foreshape/agent/cluster"
 	"github.com/foreshape/foreshape/agent/preflight"
 	"github.com/foreshape/foreshape/config"
 	"github.com/foreshape/foreshape/internal/backoff"
@@ -45,6 +46,9 @@ type Client struct {
 	// read are the digests of the files read at the start
 	// (preflight.Start.Read).
 	read map[string][sha256.Size]byte
+	// tls is what its HTTP API and its calls to the servers present and
+	// trust, which a reload rotates; nil without TLS.
+	tls *cluster.TLS
 
 	nomad    *nomadapi.Client
 	peers    *peerClient
@@ -86,7 +90,7 @@ func NewClient(cfg *config.Config, opts Options) (*Client, error) {
 	if c.clock == nil {
 		c.clock = WallClock{}
 	}
-	c.name, c.read = start.Name, start.Read
+	c.name, c.read, c.tls = start.Name, start.Read, start.TLS
 	c.nomad = start.Nomad
 	c.tokens.Store(&start.Tokens)
 	var err error
@@ -153,6 +157,7 @@ func (c *Client) Reload(cfg *config.Config) error {
 	}
 	c.tokens.Store(&start.Tokens)
 	applyLogSettings(c.log, c.cfg, run, cfg)
+	rotateTLS(c.log, c.tls, c.read, start)
 	logChangedFiles(c.log, c.read, start.Read)
 	c.cfg = run
 	c.log.Info("reloaded")

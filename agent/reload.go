@@ -7,9 +7,11 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/foreshape/foreshape/agent/cluster"
 	"github.com/foreshape/foreshape/agent/preflight"
 	"github.com/foreshape/foreshape/config"
 	"github.com/foreshape/foreshape/policies"
@@ -33,10 +35,12 @@ import (
 //
 // The log level, the ACL tokens and the policies change at run time (the
 // leader's next cycle comes an interval of the new policies after its
-// last, not of the old ones); every
+// last, not of the old ones), and so do the TLS certificate, key and CA
+// when their files changed in place (rotateTLS); every
 // other setting that differs from what runs, secrets included, needs a
 // restart and is logged by name (never by value) at each reload until then,
-// as is a setting whose file (a certificate, key or CA) changed in place.
+// as is a setting whose other file (Nomad's or Consul's certificates)
+// changed in place.
 func (a *Agent) Reload(cfg *config.Config) error {
 	a.cfgMu.RLock()
 	old := a.cfg
@@ -66,6 +70,7 @@ func (a *Agent) Reload(cfg *config.Config) error {
 	}
 	a.tokens.Store(&toks)
 	applyLogSettings(a.log, old, run, cfg)
+	rotateTLS(a.log, a.tls, a.read, start)
 	logChangedFiles(a.log, a.read, start.Read)
 	a.cfgMu.Lock()
 	a.cfg, a.pols = run, pols
@@ -128,6 +133,45 @@ func applyLogSettings(log hclog.Logger, old, run, next *config.Config) {
 	for _, f := range restartOnly(old, next) {
 		log.Warn("setting changed; it takes effect after a restart", "field", f)
 	}
+}
+
+// tlsFiles are the settings whose files a reload reads again and rotates
+// into the TLS the agent serves and dials with.
+var tlsFiles = []string{"tls.cert_file", "tls.key_file", "tls.ca_file"}
+
+// rotateTLS makes the handshakes after a reload, on the HTTP API and the
+// Raft port, use the certificate, key and CA files as they are now, when
+// any of them changed in place since last read (a certificate renewed
+// before it expires, by Vault's PKI or a template re-rendered with
+// SIGHUP). start is the reload's checks, which read the files and refused
+// the reload if they are not a certificate and its key, or not PEM; read
+// holds the digests last read, updated here. Connections already made
+// keep what they were made with. Without TLS at the start (t nil) there
+// is nothing to rotate: turning TLS on or off needs a restart.
+func rotateTLS(log hclog.Logger, t *cluster.TLS, read map[string][sha256.Size]byte, start *preflight.Start) {
+	if t == nil || start.TLS == nil {
+		return
+	}
+	var changed []string
+	for _, f := range tlsFiles {
+		if now, ok := start.Read[f]; ok && read[f] != now {
+			changed = append(changed, f)
+		}
+	}
+	if len(changed) == 0 {
+		return
+	}
+	t.Rotate(start.TLS.Certificate, start.TLS.CAs)
+	for _, f := range tlsFiles {
+		if now, ok := start.Read[f]; ok {
+			read[f] = now
+		}
+	}
+	args := []any{"changed", strings.Join(changed, ", ")}
+	if leaf := start.TLS.Certificate.Leaf; leaf != nil {
+		args = append(args, "subject", leaf.Subject.String(), "not_after", leaf.NotAfter.UTC().Format(time.RFC3339))
+	}
+	log.Info("TLS certificate rotated; new connections use it", args...)
 }
 
 // logChangedFiles logs each setting whose file (a certificate, key or CA)

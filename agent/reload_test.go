@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net/http/httptest"
 	"os"
@@ -435,12 +436,15 @@ func TestReloadSaysGivenPoliciesStay(t *testing.T) {
 	}
 }
 
-// TestReloadSaysARotatedCertificateWaits: the agent reads its TLS
-// certificate and key at its start; a reload after they were replaced in
-// place (the same paths) logs each by name as waiting for a restart,
-// instead of saying only "reloaded" while it serves the old certificate.
-// A reload with the files unchanged logs none.
-func TestReloadSaysARotatedCertificateWaits(t *testing.T) {
+// TestReloadRotatesTheCertificate: a reload after the TLS certificate and
+// key were replaced in place (the same paths: a certificate renewed before
+// it expires) makes the HTTP API present the new certificate on its next
+// connections, and logs the rotation once with the files that changed;
+// a reload with the files unchanged rotates nothing and logs none; a reload
+// that finds a certificate and a key that do not belong together is
+// refused, and the API keeps presenting the last good one. Before, the
+// agent served the certificate it started with until a restart.
+func TestReloadRotatesTheCertificate(t *testing.T) {
 	dir := t.TempDir()
 	ca := testpki.NewCA(t, "foreshape")
 	files := testpki.WriteFiles(t, dir, "agent", ca, ca.Issue(t, "agent-1"))
@@ -449,7 +453,7 @@ func TestReloadSaysARotatedCertificateWaits(t *testing.T) {
 	cfg.HTTP.Address = "127.0.0.1:0"
 	cfg.Nomad.Address = "http://127.0.0.1:1"
 	cfg.Policies.Dir = dir
-	cfg.TLS = config.TLS{CertFile: files.Cert, KeyFile: files.Key}
+	cfg.TLS = config.TLS{CertFile: files.Cert, KeyFile: files.Key, CAFile: files.CA}
 	write(t, filepath.Join(dir, "dc1.hcl"), fmt.Sprintf(groupsPolicy, false))
 	logs := &syncbuf.Buffer{}
 	log := hclog.New(&hclog.LoggerOptions{Name: "test", Level: hclog.Info, Output: logs})
@@ -457,21 +461,75 @@ func TestReloadSaysARotatedCertificateWaits(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { a.Close() })
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+		a.Close()
+	})
+	// presented is the name of the certificate a new connection to the
+	// API is shown, trusting the CA.
+	presented := func() string {
+		t.Helper()
+		conn, err := tls.Dial("tcp", a.HTTPAddr(), &tls.Config{RootCAs: ca.Pool(), ServerName: "localhost"})
+		if err != nil {
+			t.Fatalf("TLS connection to the API: %v", err)
+		}
+		defer conn.Close()
+		return conn.ConnectionState().PeerCertificates[0].Subject.CommonName
+	}
+	if got := presented(); got != "agent-1" {
+		t.Fatalf("the API presents %s; want agent-1", got)
+	}
 	if err := a.Reload(cfg.Clone()); err != nil {
 		t.Fatal(err)
 	}
-	if out := logs.String(); strings.Contains(out, "file changed") {
+	if out := logs.String(); strings.Contains(out, "rotated") || strings.Contains(out, "file changed") {
 		t.Errorf("a reload with the files unchanged logs a change:\n%s", out)
 	}
+
 	testpki.WriteFiles(t, dir, "agent", ca, ca.Issue(t, "agent-2"))
 	if err := a.Reload(cfg.Clone()); err != nil {
 		t.Fatal(err)
 	}
+	if got := presented(); got != "agent-2" {
+		t.Errorf("after the reload the API presents %s; want agent-2", got)
+	}
 	out := logs.String()
-	for _, f := range []string{"tls.cert_file", "tls.key_file"} {
-		if !strings.Contains(out, "after a restart, and the agent uses what it read at its start until then: field="+f) {
-			t.Errorf("the reload does not say %s changed and waits for a restart:\n%s", f, out)
-		}
+	if strings.Count(out, "TLS certificate rotated") != 1 || !strings.Contains(out, "changed=\"tls.cert_file, tls.key_file\"") ||
+		!strings.Contains(out, "subject=CN=agent-2") || strings.Contains(out, "file changed") {
+		t.Errorf("the reload's log does not say once that both files rotated (and nothing waits for a restart):\n%s", out)
+	}
+	if err := a.Reload(cfg.Clone()); err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(logs.String(), "TLS certificate rotated"); n != 1 {
+		t.Errorf("a second reload with the same files logged the rotation again (%d in all)", n)
+	}
+
+	// A certificate whose key is still the old one: refused, kept.
+	third := ca.Issue(t, "agent-3")
+	if err := os.WriteFile(files.Cert, third.CertPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Reload(cfg.Clone()); err == nil || !strings.Contains(err.Error(), "tls.cert_file") {
+		t.Errorf("a reload with a certificate and a key that do not match: %v; want it refused naming tls.cert_file", err)
+	}
+	if got := presented(); got != "agent-2" {
+		t.Errorf("after the refused reload the API presents %s; want agent-2 still", got)
+	}
+	// A good certificate and key beside a CA file without a PEM
+	// certificate: refused, kept.
+	testpki.WriteFiles(t, dir, "agent", ca, ca.Issue(t, "agent-4"))
+	if err := os.WriteFile(files.CA, []byte("not a certificate\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Reload(cfg.Clone()); err == nil || !strings.Contains(err.Error(), "tls.ca_file") {
+		t.Errorf("a reload with a CA file holding no certificate: %v; want it refused naming tls.ca_file", err)
+	}
+	if got := presented(); got != "agent-2" {
+		t.Errorf("after the refused reload the API presents %s; want agent-2 still", got)
 	}
 }

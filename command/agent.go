@@ -68,9 +68,12 @@ Usage: foreshape agent [options]
   when the new ones are invalid or policies.dir holds no policy any more
   (restart the agent to run without policies): log_level, the acl block
   (enabled and the token file, read again) and the policies take effect at
-  once; every other setting changed is logged by name at each reload and
-  takes effect at the next start, as is a certificate, key or CA file
-  (tls.*, nomad.*) replaced in place: it is read at a start. A policy that needs what the agent sets
+  once, and so do the tls block's certificate, key and CA files replaced
+  in place (a renewed certificate: new connections to the HTTP API and
+  the Raft port use it; a certificate and key that do not match are
+  refused and the last good ones kept); every other setting changed is
+  logged by name at each reload and takes effect at the next start, as is
+  a nomad.* certificate or CA file replaced in place. A policy that needs what the agent sets
   up only at its start is refused until a restart: forecast.queries
   without the prometheus.address it started with, migrate.spread_by_use
   when no policy it started with spread by use. SIGINT or SIGTERM
