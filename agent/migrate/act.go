@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"time"
 
@@ -1191,13 +1192,38 @@ func (c *Coordinator) mu2(f func()) {
 	f()
 }
 
-// target returns (building once) a scale block's runtime.
+// sameTarget reports whether two target blocks configure the same
+// target: the same plugin and equal settings, by the settings' own Equal
+// when they have one (a webhook's parsed body template holds functions,
+// which no two parses share), else field by field.
+func sameTarget(a, b policies.Target) bool {
+	if a.Plugin != b.Plugin {
+		return false
+	}
+	if e, ok := a.Config.(interface{ Equal(any) bool }); ok {
+		return e.Equal(b.Config)
+	}
+	return reflect.DeepEqual(a.Config, b.Config)
+}
+
+// builtTarget is a scale block's runtime and the target block it was
+// built from.
+type builtTarget struct {
+	target.Target
+	spec policies.Target
+}
+
+// target returns a scale block's runtime, built once for each target
+// block: a reload that changes the block under the same policy and scale
+// names (a webhook's url, a nomad-job's job or group, an exec's command)
+// builds it again. Kept by names alone, the agent logged "reloaded" and
+// scaled through the old target until a restart.
 func (c *Coordinator) target(pol *policies.Policy, sc *policies.Scale) (target.Target, error) {
 	key := state.CooldownKey(pol.Name, sc.Name)
 	c.smu.Lock()
 	defer c.smu.Unlock()
-	if t, ok := c.targets[key]; ok {
-		return t, nil
+	if t, ok := c.targets[key]; ok && sameTarget(t.spec, sc.Target) {
+		return t.Target, nil
 	}
 	var t target.Target
 	var err error
@@ -1216,6 +1242,6 @@ func (c *Coordinator) target(pol *policies.Policy, sc *policies.Scale) (target.T
 	if err != nil {
 		return nil, err
 	}
-	c.targets[key] = t
+	c.targets[key] = builtTarget{Target: t, spec: sc.Target}
 	return t, nil
 }

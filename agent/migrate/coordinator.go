@@ -121,7 +121,7 @@ type Coordinator struct {
 	view *viewCache
 	// smu guards what background scale actions share: targets, leads.
 	smu     sync.Mutex
-	targets map[string]target.Target
+	targets map[string]builtTarget
 	// recent suppresses repeats of dry-run decisions and of coordinator
 	// notes: key → data time recorded.
 	recent map[string]time.Time
@@ -166,7 +166,7 @@ func New(cfg Config) (*Coordinator, error) {
 		cfg.Placeholder = DefaultPlaceholder()
 	}
 	c := &Coordinator{cfg: cfg, log: cfg.Logger.Named("migrate"), nomad: cfg.Nomad, view: newViewCache(),
-		targets: map[string]target.Target{}, recent: map[string]time.Time{}, refused: map[string]refusal{}, leads: map[string]leadWatch{}}
+		targets: map[string]builtTarget{}, recent: map[string]time.Time{}, refused: map[string]refusal{}, leads: map[string]leadWatch{}}
 	return c, nil
 }
 

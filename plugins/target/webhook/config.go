@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/textproto"
 	"net/url"
+	"reflect"
 	"sort"
 	"strings"
 	"text/template"
@@ -62,6 +63,19 @@ type Config struct {
 	// back-off 1s, 2s, 4s … at most 30s, or the answer's Retry-After).
 	// Default 3.
 	Retries int
+}
+
+// Equal reports whether o is a *Config with the same settings, the body
+// compared by its source: a parsed template holds functions, which no two
+// parses of the same text share.
+func (c *Config) Equal(o any) bool {
+	d, ok := o.(*Config)
+	if !ok || c == nil || d == nil {
+		return ok && c == d
+	}
+	a, b := *c, *d
+	a.Body, b.Body = nil, nil
+	return reflect.DeepEqual(a, b) && (c.Body == nil) == (d.Body == nil)
 }
 
 type configHCL struct {

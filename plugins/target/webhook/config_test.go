@@ -92,3 +92,32 @@ func TestDecodeErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestConfigEqual: two decodings of the same block are Equal (their body
+// templates, parsed twice, are compared by their source); a block that
+// differs in its url, a header or its body is not.
+func TestConfigEqual(t *testing.T) {
+	const block = `
+url     = "https://scaler.example.com/scale"
+headers = { "x-team" = "web" }
+body    = "{\"count\": {{ .Count }}}"
+`
+	a, _ := decode(t, block)
+	b, _ := decode(t, block)
+	if !a.Equal(b) {
+		t.Errorf("two decodings of one block are not Equal")
+	}
+	for _, other := range []string{
+		strings.Replace(block, "scaler.example.com", "scaler-2.example.com", 1),
+		strings.Replace(block, `"web"`, `"api"`, 1),
+		strings.Replace(block, `{{ .Count }}`, `{{ .Count }}, \"why\": \"x\"`, 1),
+		`url = "https://scaler.example.com/scale"`,
+	} {
+		if c, _ := decode(t, other); a.Equal(c) || c.Equal(a) {
+			t.Errorf("a block differing from\n%s\nis Equal to it:\n%s", block, other)
+		}
+	}
+	if a.Equal((*Config)(nil)) || a.Equal("x") {
+		t.Error("Equal to a nil *Config or another type")
+	}
+}
