@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -715,6 +716,43 @@ func TestScheduleWindows(t *testing.T) {
 				t.Errorf("windows (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// TestScheduleWindowsConcurrent: one schedule's windows read from several
+// goroutines at once (the forecast and the act half do) are each what a
+// lone reader gets; under the race detector, the cron expression's Next,
+// which writes into the expression, raced before Windows serialised it.
+func TestScheduleWindowsConcurrent(t *testing.T) {
+	ps, diags, _ := parse(t, nil)
+	if diags.HasErrors() {
+		t.Fatal(diags.Error())
+	}
+	s := &ps[0].Schedules[0]
+	from := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	want := s.Windows(from, from.AddDate(0, 3, 0))
+	var wg sync.WaitGroup
+	errs := make(chan string, 8)
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 50 {
+				// Months apart, so each reader works out other days of
+				// the month than the others.
+				f := from.AddDate(0, (g+i)%12, 0)
+				got := s.Windows(f, f.AddDate(0, 3, 0))
+				if f.Equal(from) && !slices.Equal(got, want) {
+					errs <- fmt.Sprintf("goroutine %d: %d windows, want %d", g, len(got), len(want))
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/cronexpr"
@@ -370,13 +371,20 @@ type Window struct {
 // schedule over a long range cannot exhaust memory.
 const MaxWindows = 10000
 
+// cronMu serialises the cron expressions' Next: it writes into its
+// expression (the days of the month it last worked out), and a schedule's
+// windows are read by the forecast and by the act half at the same time.
+var cronMu sync.Mutex
+
 // Windows returns the occurrences of s that overlap [from, to), in order,
 // including one already running at from, at most MaxWindows. It reads no
-// clock.
+// clock, and is safe for concurrent use.
 func (s *Schedule) Windows(from, to time.Time) []Window {
 	if s.Expr == nil || s.Duration <= 0 || !from.Before(to) {
 		return nil
 	}
+	cronMu.Lock()
+	defer cronMu.Unlock()
 	var out []Window
 	// An occurrence that started up to Duration before from still runs.
 	// cronexpr.Next is strictly after its argument, so step back one
