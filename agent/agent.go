@@ -155,6 +155,10 @@ type Agent struct {
 	reports     *reportStore
 	allocStats  bool
 	leaderCache leaderCache
+	// memberFails are the membership updates' failures (reconcileMembers,
+	// called by the cluster's reconcile loop alone), logged as a streak
+	// rather than a line each round, once a second.
+	memberFails failing.Streak
 
 	closeOnce sync.Once
 }

@@ -189,12 +189,15 @@ func (a *Agent) reconcileMembers(lctx context.Context, servers []cluster.ServerH
 	ap := applier{a.node}
 	for _, c := range cmds {
 		if _, err := ap.Apply(lctx, c); err != nil {
+			// The round's other updates wait for the next round, a
+			// second later, as this one does.
 			if lctx.Err() == nil {
-				a.log.Warn("membership update failed", "command", c.Type().String(), logKeyError, err)
+				a.memberFails.Fail(a.log, time.Now(), "membership update failed; trying again each round", err, "command", c.Type().String())
 			}
 			return
 		}
 	}
+	a.memberFails.OK(a.log, time.Now(), "membership updates work again")
 }
 
 // clusterStatus adds the cluster's members to a status answer: every
