@@ -6,13 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"slices"
 	"sort"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/hashicorp/cronexpr"
 	nomadapi "github.com/hashicorp/nomad/api"
 
 	"github.com/foreshape/foreshape/agent/api"
@@ -89,42 +87,6 @@ type actTerm struct {
 	next chan actInput
 	// running are the term's act goroutine and its allocation watch.
 	running sync.WaitGroup
-	// polsIn are the policies of the last input and polsOwn the act
-	// half's copy of them (ownPolicies).
-	polsIn, polsOwn []*policies.Policy
-}
-
-// ownPolicies returns the policies the act half plans with: pols, with
-// each schedule's cron expression parsed anew. cronexpr's Next writes
-// into its expression, so the planner (in the act goroutine) may not
-// read a schedule's windows from the expression the forecast (in the
-// cycle) reads them from at the same time. The copy is made again only
-// when the policies change (a reload).
-func (t *actTerm) ownPolicies(pols []*policies.Policy) []*policies.Policy {
-	if t.polsOwn != nil && slices.Equal(pols, t.polsIn) {
-		return t.polsOwn
-	}
-	own := make([]*policies.Policy, len(pols))
-	for i, p := range pols {
-		own[i] = p
-		if len(p.Schedules) == 0 {
-			continue
-		}
-		cp := *p
-		cp.Schedules = slices.Clone(p.Schedules)
-		for j := range cp.Schedules {
-			s := &cp.Schedules[j]
-			if s.Expr == nil {
-				continue
-			}
-			if e, err := cronexpr.Parse(s.Cron); err == nil {
-				s.Expr = e
-			}
-		}
-		own[i] = &cp
-	}
-	t.polsIn, t.polsOwn = pols, own
-	return own
 }
 
 // start runs the act half of the term ctx in a goroutine of its own: the
@@ -201,7 +163,7 @@ func (x *actor) cycle(ctx context.Context, in actInput, t *actTerm) {
 	if x.coord == nil || !x.begin(ctx, in.now, t) {
 		return
 	}
-	pols := t.ownPolicies(in.pols)
+	pols := in.pols // their schedules' windows are safe to read beside the forecast's (policies.Schedule.Windows)
 	fcs := append(ShapeForecasts(in.res, pols), GroupForecasts(x.a.fsm, in.now, pols)...)
 	_, err := x.coord.RunOnce(ctx, in.now, pols, fcs)
 	switch {
