@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	nomadapi "github.com/hashicorp/nomad/api"
@@ -32,6 +33,34 @@ import (
 type actor struct {
 	a     *Agent
 	coord *migrate.Coordinator // nil when the agent has no Nomad (replay)
+	// notActing is why the term's act half carries out no plan, and
+	// since when; nil while it acts, and between terms.
+	notActing atomic.Pointer[notActing]
+}
+
+// notActing is why the act half does not act (status), and since when.
+type notActing struct {
+	why   string
+	since time.Time
+}
+
+// failing records why the act half does not act now, keeping the time
+// it first failed while it goes on failing.
+func (x *actor) failing(why string, now time.Time) {
+	since := now
+	if prev := x.notActing.Load(); prev != nil {
+		since = prev.since
+	}
+	x.notActing.Store(&notActing{why: why, since: since})
+}
+
+// NotActing returns why the act half does not act and since when; "" while
+// it acts.
+func (x *actor) NotActing() (string, time.Time) {
+	if n := x.notActing.Load(); n != nil {
+		return n.why, n.since
+	}
+	return "", time.Time{}
 }
 
 var _ api.ActBackend = (*actor)(nil)
@@ -131,6 +160,7 @@ func (x *actor) stop(t *actTerm) {
 	if x.coord != nil {
 		x.coord.Wait()
 	}
+	x.notActing.Store(nil) // a follower says nothing of acting
 }
 
 // begin reconciles what an earlier leader left open, once a term, and
@@ -148,6 +178,7 @@ func (x *actor) begin(ctx context.Context, now time.Time, t *actTerm) bool {
 	if err := x.coord.Begin(ctx, now); err != nil {
 		if ctx.Err() == nil {
 			t.beginFails.Fail(x.a.log, time.Now(), "act: reconciliation at the start of the term failed; not acting until it succeeds (tried again each cycle; forecasting goes on)", err)
+			x.failing("the start of the term's reconciliation fails (tried again each cycle): "+err.Error(), time.Now())
 		}
 		return false
 	}
@@ -169,8 +200,10 @@ func (x *actor) cycle(ctx context.Context, in actInput, t *actTerm) {
 	switch {
 	case err == nil:
 		t.fails.OK(x.a.log, time.Now(), "act: plan and act pass works again")
+		x.notActing.Store(nil)
 	case ctx.Err() == nil:
 		t.fails.Fail(x.a.log, time.Now(), "act: plan and act pass failed", err)
+		x.failing("the plan and act pass fails (tried again each cycle): "+err.Error(), time.Now())
 	}
 }
 

@@ -38,6 +38,9 @@ func (a *Agent) Status(ctx context.Context) api.Status {
 		st.Clients = []api.ClientAgent{}
 	}
 	st.Pending = []api.PendingForecast{}
+	if why, since := a.act.NotActing(); why != "" {
+		st.NotActing, st.NotActingSince = why, &since
+	}
 	if r := a.latest.Load(); r != nil {
 		c := r.cycle
 		st.LastCycle = &c

@@ -77,6 +77,11 @@ func TestForecastsWhileTheTermsReconciliationFails(t *testing.T) {
 	if open := b.fsm.Act().OpenIntents; len(open) != 1 || open[0].ID != in.ID {
 		t.Fatalf("open intents %+v; want %s still open", open, in.ID)
 	}
+	// The leader's status says why it does not act, and since when.
+	if st, err := c.Status(context.Background()); err != nil || !strings.Contains(st.NotActing, "reconciliation fails") ||
+		!strings.Contains(st.NotActing, "503") || st.NotActingSince == nil || st.NotActingSince.After(time.Now()) {
+		t.Errorf("status while not acting: %q since %v (%v); want the reconciliation's failure and when it began", st.NotActing, st.NotActingSince, err)
+	}
 
 	refuse.Store(false)
 	eventually(t, 30*time.Second, "the reconciliation once Nomad answers", func() bool {
@@ -85,6 +90,10 @@ func TestForecastsWhileTheTermsReconciliationFails(t *testing.T) {
 	})
 	eventually(t, 10*time.Second, "the log to say the act half acts", func() bool {
 		return logs.count("reconciliation at the start of the term done") == 1
+	})
+	eventually(t, 10*time.Second, "the status to stop saying the leader does not act", func() bool {
+		st, err := c.Status(context.Background())
+		return err == nil && st.NotActing == "" && st.NotActingSince == nil
 	})
 	if strings.Contains(logs.String(), "act: plan and act pass failed") {
 		t.Errorf("an act pass failed: %s", logs.String())

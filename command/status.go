@@ -104,6 +104,13 @@ func (c *StatusCommand) Run(args []string) int {
 	} else {
 		fmt.Fprintf(w, "Last cycle\tnone yet\n")
 	}
+	if st.NotActing != "" {
+		since := ""
+		if st.NotActingSince != nil {
+			since = fmt.Sprintf(" for %s", time.Since(*st.NotActingSince).Round(time.Second))
+		}
+		fmt.Fprintf(w, "Acting\tno%s: %s\n", since, oneLine(st.NotActing))
+	}
 	w.Flush()
 	if len(st.Peers) > 0 {
 		fmt.Fprintln(c.Out, "\nServers")

@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/foreshape/foreshape/agent/api"
 )
@@ -108,5 +109,28 @@ func TestListPeersOfAServerThatNeverJoined(t *testing.T) {
 	var rc api.RaftConfiguration
 	if code != ExitOK || json.Unmarshal([]byte(out), &rc) != nil || rc.AnsweredBy != "fs-3" || rc.Servers == nil || len(rc.Servers) != 0 {
 		t.Errorf("-json: exit %d, %q", code, out)
+	}
+}
+
+// TestStatusSaysTheLeaderDoesNotAct: a leader whose act half carries out no
+// plan says why in an Acting line, with how long; one that acts has none.
+func TestStatusSaysTheLeaderDoesNotAct(t *testing.T) {
+	since := time.Now().Add(-90 * time.Second)
+	st := api.Status{Node: "fs-1", State: "Leader", IsLeader: true, Leader: "10.0.0.11:7576",
+		NotActing: "the start of the term's reconciliation fails (tried again each cycle): Unexpected response code: 503", NotActingSince: &since}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = json.NewEncoder(w).Encode(st)
+	}))
+	defer srv.Close()
+	code, out, errOut := runCLI(t, "status", "-address", srv.URL)
+	if code != ExitOK {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	if !strings.Contains(out, "Acting      no for 1m30s: the start of the term's reconciliation fails (tried again each cycle): Unexpected response code: 503") {
+		t.Errorf("output lacks the Acting line:\n%s", out)
+	}
+	st.NotActing, st.NotActingSince = "", nil
+	if _, out, _ = runCLI(t, "status", "-address", srv.URL); strings.Contains(out, "Acting") {
+		t.Errorf("a leader that acts has an Acting line:\n%s", out)
 	}
 }

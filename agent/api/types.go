@@ -95,8 +95,15 @@ type Status struct {
 	Peers     []Peer        `json:"peers"`
 	Clients   []ClientAgent `json:"clients"`
 	LastCycle *Cycle        `json:"last_cycle,omitempty"`
-	Series    int           `json:"series"`
-	Stale     []StaleSeries `json:"stale"`
+	// NotActing, on the leader, says why its act half carries out no plan
+	// (the start of its term's reconciliation, or its last plan and act
+	// pass, failed: Nomad unreachable, refusing the token) while the cycle
+	// goes on forecasting; NotActingSince is when that began. Both are
+	// empty while it acts, and on a follower.
+	NotActing      string        `json:"not_acting,omitempty"`
+	NotActingSince *time.Time    `json:"not_acting_since,omitempty"`
+	Series         int           `json:"series"`
+	Stale          []StaleSeries `json:"stale"`
 	// Pending lists the policies' series the last cycle did not forecast
 	// (warming up, stale, without data), with why.
 	Pending  []PendingForecast `json:"pending"`
