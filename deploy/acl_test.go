@@ -3,10 +3,12 @@ package deploy
 import (
 	"fmt"
 	"go/ast"
+	"go/token"
 	"go/types"
 	"maps"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -24,37 +26,39 @@ const nomadAPI = "github.com/hashicorp/nomad/api"
 // broader capability the policy already needs (read-job covers
 // read-job-scaling) names that one, so the policy stays minimal.
 var needs = map[string][]string{
-	"Nodes.List":                         {"node:read"},
-	"Nodes.Info":                         {"node:read"},
-	"Nodes.Allocations":                  {"node:read"},
-	"Nodes.Stats":                        {"node:read"},
-	"Nodes.UpdateDrain":                  {"node:write"},
-	"Nodes.UpdateDrainOpts":              {"node:write"},
-	"Nodes.ToggleEligibility":            {"node:write"},
-	"Allocations.List":                   {"namespace:read-job"},
-	"Allocations.Info":                   {"namespace:read-job"},
-	"Allocations.Stats":                  {"namespace:read-job"},
-	"Allocations.Stop":                   {"namespace:alloc-lifecycle"},
-	"Jobs.List":                          {"namespace:list-jobs"},
-	"Jobs.Info":                          {"namespace:read-job"},
-	"Jobs.Allocations":                   {"namespace:read-job"},
-	"Jobs.Summary":                       {"namespace:read-job"},
-	"Jobs.Evaluations":                   {"namespace:read-job"},
-	"Jobs.Deployments":                   {"namespace:read-job"},
-	"Jobs.LatestDeployment":              {"namespace:read-job"},
-	"Jobs.ScaleStatus":                   {"namespace:read-job"},
-	"Jobs.Register":                      {"namespace:submit-job"},
-	"Jobs.RegisterOpts":                  {"namespace:submit-job"},
-	"Jobs.Deregister":                    {"namespace:submit-job"},
-	"Jobs.DeregisterOpts":                {"namespace:submit-job"},
-	"Jobs.Scale":                         {"namespace:scale-job"},
-	"Jobs.ScaleWithRequest":              {"namespace:scale-job"},
-	"Evaluations.Info":                   {"namespace:read-job"},
-	"Evaluations.List":                   {"namespace:read-job"},
-	"Deployments.Info":                   {"namespace:read-job"},
-	"Deployments.List":                   {"namespace:read-job"},
-	"EventStream.Stream":                 {"namespace:read-job", "node:read"},
-	"Agent.Self":                         {"agent:read"},
+	"Nodes.List":              {"node:read"},
+	"Nodes.Info":              {"node:read"},
+	"Nodes.Allocations":       {"node:read"},
+	"Nodes.Stats":             {"node:read"},
+	"Nodes.UpdateDrain":       {"node:write"},
+	"Nodes.UpdateDrainOpts":   {"node:write"},
+	"Nodes.ToggleEligibility": {"node:write"},
+	"Allocations.List":        {"namespace:read-job"},
+	"Allocations.Info":        {"namespace:read-job"},
+	"Allocations.Stats":       {"namespace:read-job"},
+	"Allocations.Stop":        {"namespace:alloc-lifecycle"},
+	"Jobs.List":               {"namespace:list-jobs"},
+	"Jobs.Info":               {"namespace:read-job"},
+	"Jobs.Allocations":        {"namespace:read-job"},
+	"Jobs.Summary":            {"namespace:read-job"},
+	"Jobs.Evaluations":        {"namespace:read-job"},
+	"Jobs.Deployments":        {"namespace:read-job"},
+	"Jobs.LatestDeployment":   {"namespace:read-job"},
+	"Jobs.ScaleStatus":        {"namespace:read-job"},
+	"Jobs.Register":           {"namespace:submit-job"},
+	"Jobs.RegisterOpts":       {"namespace:submit-job"},
+	"Jobs.Deregister":         {"namespace:submit-job"},
+	"Jobs.DeregisterOpts":     {"namespace:submit-job"},
+	"Jobs.Scale":              {"namespace:scale-job"},
+	"Jobs.ScaleWithRequest":   {"namespace:scale-job"},
+	"Evaluations.Info":        {"namespace:read-job"},
+	"Evaluations.List":        {"namespace:read-job"},
+	"Deployments.Info":        {"namespace:read-job"},
+	"Deployments.List":        {"namespace:read-job"},
+	"EventStream.Stream":      {"namespace:read-job", "node:read"},
+	"Agent.Self":              {"agent:read"},
+	// Raw calls are keyed by their constant path (rawKey).
+	"Raw.Query /v1/agent/self":           {"agent:read"},
 	"Agent.Members":                      {"agent:read"},
 	"Operator.SchedulerGetConfiguration": {"operator:read"},
 	"Status.Leader":                      {""},
@@ -148,6 +152,12 @@ func nomadCalls(t *testing.T) map[string][]string {
 					return true
 				}
 				key := typ + "." + fn.Name()
+				if typ == "Raw" {
+					if fn.Name() == "Raw" {
+						return true // the client's Raw(), which calls nothing
+					}
+					key = rawKey(key, call)
+				}
 				calls[key] = append(calls[key], p.Fset.Position(call.Pos()).String())
 				return true
 			})
@@ -274,4 +284,23 @@ func TestConsulPolicy(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Errorf("rules %q, want %q", got, want)
 	}
+}
+
+// rawKey is a raw call's key: its method and, when its first argument is
+// a constant string, the path it asks ("Raw.Query /v1/agent/self"), so
+// that the grant it needs is the path's; a path that is not a constant
+// keeps the bare method, which needs names none and so fails the test.
+func rawKey(method string, call *ast.CallExpr) string {
+	if len(call.Args) == 0 {
+		return method
+	}
+	lit, ok := call.Args[0].(*ast.BasicLit)
+	if !ok || lit.Kind != token.STRING {
+		return method
+	}
+	path, err := strconv.Unquote(lit.Value)
+	if err != nil {
+		return method
+	}
+	return method + " " + path
 }
