@@ -36,7 +36,7 @@ func (f allFailing) Decisions(context.Context, api.DecisionFilter) ([]api.Decisi
 func (f allFailing) WaitIndex(context.Context, uint64) (uint64, error) { return 0, f.err }
 
 // nanBackend answers every read with a value JSON cannot carry.
-type nanBackend struct{ nopBackend }
+type nanBackend struct{}
 
 func (nanBackend) Status(context.Context) api.Status {
 	return api.Status{Node: "n1", LastCycle: &api.Cycle{}, Series: 1}
