@@ -1025,19 +1025,29 @@ func runAgentWith(t *testing.T, cfg *config.Config, opts Options) (*Agent, func(
 	if err != nil {
 		t.Fatal(err)
 	}
+	return a, runInBackground(t, a.Run, a.Close)
+}
+
+// runInBackground runs run until the returned stop, which cancels it,
+// waits for it (an error it returns fails the test) and calls closeFn; stop
+// may be called more than once, and is called when the test ends.
+func runInBackground(t *testing.T, run func(context.Context) error, closeFn func() error) (stop func()) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
+	go func() { done <- run(ctx) }()
 	var once sync.Once
-	return a, func() {
+	stop = func() {
 		once.Do(func() {
 			cancel()
 			if err := <-done; err != nil {
 				t.Errorf("Run: %v", err)
 			}
-			a.Close()
+			closeFn()
 		})
 	}
+	t.Cleanup(stop)
+	return stop
 }
 
 // freePort returns a TCP port free on loopback right now.

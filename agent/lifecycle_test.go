@@ -127,14 +127,7 @@ func TestReloadShortensTheWaitForTheNextCycle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-		a.Close()
-	})
+	runInBackground(t, a.Run, a.Close)
 	eventually(t, 30*time.Second, "the first cycle", func() bool { return a.latest.Load() != nil })
 	write(t, file, stepPolicy("1m"))
 	reloaded := time.Now()
@@ -208,14 +201,7 @@ func TestClientReportFailuresSayWhatChanged(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- c.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-		c.Close()
-	})
+	runInBackground(t, c.Run, c.Close)
 	eventually(t, 10*time.Second, "the first failure logged", func() bool {
 		return logs.count("No cluster leader") > 0
 	})

@@ -461,14 +461,7 @@ func TestReloadRotatesTheCertificate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-		a.Close()
-	})
+	runInBackground(t, a.Run, a.Close)
 	// presented is the name of the certificate a new connection to the
 	// API is shown, trusting the CA.
 	presented := func() string {
