@@ -39,6 +39,10 @@ func TestMalformedLocalityInAPath(t *testing.T) {
 		{"dc1/we%20b", 400, `locality "dc1/we b" contains whitespace` + takes},
 		{"%20dc1", 400, `locality " dc1" must be DATACENTER[/NODE_POOL[/NODE_CLASS]] without spaces` + takes},
 		{"dc1/web?metric=cpu&history=maybe", 400, `history: "maybe" is not true or false`},
+		// The mux would redirect these to the cleaned path: dc1/web's.
+		{"dc2/../dc1/web", 400, `locality "dc2/../dc1/web" has a . or .. part, which a path cannot carry as a name` + takes},
+		{"./dc1/web", 400, `locality "./dc1/web" has a . or .. part, which a path cannot carry as a name` + takes},
+		{"dc1/web/.", 400, `locality "dc1/web/." has a . or .. part, which a path cannot carry as a name` + takes},
 		// Well formed: answered as before.
 		{"dc9", 404, `no forecast for locality "dc9": no policy forecasts it; the localities forecast: dc1/web`},
 		{"*/web", 404, `no forecast for locality "*/web": no policy forecasts it; the localities forecast: dc1/web`},

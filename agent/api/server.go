@@ -213,11 +213,12 @@ func (s *Server) allowed(r *http.Request) []string {
 }
 
 // ServeHTTP implements http.Handler. A forecast's LOCALITY with an empty
-// part before another ("dc1//web", "/dc1") goes to the endpoint, which
-// refuses it (400); the mux would redirect it to the path without it, and
-// a client following the redirect got dc1/web's forecasts.
+// part before another ("dc1//web", "/dc1"), or a "." or ".." part
+// ("dc2/../dc1/web"), goes to the endpoint, which refuses it (400); the mux
+// would redirect it to the path cleaned of them, and a client following the
+// redirect got another locality's forecasts.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if loc, ok := strings.CutPrefix(r.URL.Path, "/v1/forecast/"); ok && strings.Contains("/"+loc, "//") &&
+	if loc, ok := strings.CutPrefix(r.URL.Path, "/v1/forecast/"); ok && (strings.Contains("/"+loc, "//") || dotPart(loc)) &&
 		(r.Method == http.MethodGet || r.Method == http.MethodHead) {
 		r = r.Clone(r.Context())
 		r.Pattern = forecastPattern
@@ -429,6 +430,16 @@ func names(xs []string) string {
 	return strings.Join(slices.Compact(slices.Sorted(slices.Values(xs))), ", ")
 }
 
+// dotPart reports whether a path's LOCALITY has a "." or ".." part.
+func dotPart(loc string) bool {
+	for part := range strings.SplitSeq(loc, "/") {
+		if part == "." || part == ".." {
+			return true
+		}
+	}
+	return false
+}
+
 // The forecast endpoint's pattern, and the endpoint as its errors name it.
 const (
 	forecastPattern = "GET /v1/forecast/{locality...}"
@@ -446,6 +457,10 @@ func (s *Server) forecast(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	loc := r.PathValue("locality")
+	if dotPart(loc) {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("locality %q has a . or .. part, which a path cannot carry as a name: %s takes a locality's path form, DATACENTER[/NODE_POOL[/NODE_CLASS]], or a policy's name", loc, forecastPath))
+		return
+	}
 	if _, err := policies.ParseLocality(loc); err != nil {
 		// Every policy's name is a locality path too (one part, without
 		// spaces), so this names neither.
