@@ -255,12 +255,16 @@ func (c *Coordinator) carryOut(ctx context.Context, now time.Time, plan shape.Pl
 		if st.DryRun || paused {
 			continue
 		}
-		if d, err := c.start(ctx, now, st.Request); err != nil {
+		d, err := c.start(ctx, now, st.Request)
+		if err != nil {
 			c.log.Warn("move did not start", logKeyRequest, st.Request, logKeyError, err)
-			ds = append(ds, d...)
-		} else {
-			ds = append(ds, d...)
 		}
+		if slices.ContainsFunc(d, func(x state.Decision) bool { return x.Kind == shape.KindCancel && x.Request == st.Request }) {
+			// Cancelled as it was to start (its job ended, its node
+			// was purged): the planner's start decision did not happen.
+			ds = slices.DeleteFunc(ds, func(x state.Decision) bool { return x.Kind == shape.KindStart && x.Request == st.Request })
+		}
+		ds = append(ds, d...)
 	}
 	return ds
 }

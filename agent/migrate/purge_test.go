@@ -108,6 +108,15 @@ func TestNodePurgedUnderItsDrain(t *testing.T) {
 			if got := h.decisionsSaying(id, "node a-1 was purged from Nomad: nothing to give back"); tc.name == "queued and held" && len(got) != 1 {
 				t.Errorf("decisions on giving a-1 back: %v; want one saying it was purged", got)
 			}
+			if tc.want == state.RequestCancelled {
+				// Cancelled as it was to start: no start decision says
+				// it started.
+				for _, d := range h.local.FSM.Decisions() {
+					if d.Request == id && d.Kind == "start" {
+						t.Errorf("a start decision for the request cancelled when it would start: %s", d.Reason)
+					}
+				}
+			}
 		})
 	}
 }
