@@ -44,9 +44,9 @@ type notActing struct {
 	since time.Time
 }
 
-// failing records why the act half does not act now, keeping the time
-// it first failed while it goes on failing.
-func (x *actor) failing(why string, now time.Time) {
+// setNotActing records why the act half does not act now, keeping the
+// time it first failed while it goes on failing.
+func (x *actor) setNotActing(why string, now time.Time) {
 	since := now
 	if prev := x.notActing.Load(); prev != nil {
 		since = prev.since
@@ -178,7 +178,7 @@ func (x *actor) begin(ctx context.Context, now time.Time, t *actTerm) bool {
 	if err := x.coord.Begin(ctx, now); err != nil {
 		if ctx.Err() == nil {
 			t.beginFails.Fail(x.a.log, time.Now(), "act: reconciliation at the start of the term failed; not acting until it succeeds (tried again each cycle; forecasting goes on)", err)
-			x.failing("the start of the term's reconciliation fails (tried again each cycle): "+err.Error(), time.Now())
+			x.setNotActing("the start of the term's reconciliation fails (tried again each cycle): "+err.Error(), time.Now())
 		}
 		return false
 	}
@@ -194,16 +194,17 @@ func (x *actor) cycle(ctx context.Context, in actInput, t *actTerm) {
 	if x.coord == nil || !x.begin(ctx, in.now, t) {
 		return
 	}
-	pols := in.pols // their schedules' windows are safe to read beside the forecast's (policies.Schedule.Windows)
-	fcs := append(ShapeForecasts(in.res, pols), GroupForecasts(x.a.fsm, in.now, pols)...)
-	_, err := x.coord.RunOnce(ctx, in.now, pols, fcs)
+	// The policies' schedule windows are safe to read beside the
+	// forecast's (policies.Schedule.Windows).
+	fcs := append(ShapeForecasts(in.res, in.pols), GroupForecasts(x.a.fsm, in.now, in.pols)...)
+	_, err := x.coord.RunOnce(ctx, in.now, in.pols, fcs)
 	switch {
 	case err == nil:
 		t.fails.OK(x.a.log, time.Now(), "act: plan and act pass works again")
 		x.notActing.Store(nil)
 	case ctx.Err() == nil:
 		t.fails.Fail(x.a.log, time.Now(), "act: plan and act pass failed", err)
-		x.failing("the plan and act pass fails (tried again each cycle): "+err.Error(), time.Now())
+		x.setNotActing("the plan and act pass fails (tried again each cycle): "+err.Error(), time.Now())
 	}
 }
 

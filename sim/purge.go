@@ -1,7 +1,6 @@
 package sim
 
 import (
-	"encoding/json"
 	"net/http"
 	"path"
 	"time"
@@ -36,19 +35,13 @@ type nodePurgeResponse struct {
 // (X-Nomad-Index, NodeModifyIndex) is the deletion's, below the
 // evaluations' (EvalCreateIndex).
 func (c *Cluster) purgeNode(w http.ResponseWriter, r *http.Request) {
-	c.mu.Lock()
-	out, err := c.purge(r.PathValue("id"))
-	c.retryBlocked()
-	var body []byte
-	if err == nil {
-		body, err = json.Marshal(out)
-	}
-	c.unlock()
-	if err != nil {
-		writeErr(w, err)
-		return
-	}
-	writeJSON(w, out.Index, body)
+	c.writeAt(w, func() (any, uint64, error) {
+		out, err := c.purge(r.PathValue("id"))
+		if err != nil {
+			return nil, 0, err
+		}
+		return out, out.Index, nil
+	})
 }
 
 // purge deletes a node as Nomad's Node.Deregister does (`nomad node

@@ -560,8 +560,18 @@ func (c *Cluster) queryAt(w http.ResponseWriter, r *http.Request, fn func() (any
 
 // write runs a mutation under the lock and answers with the new index.
 func (c *Cluster) write(w http.ResponseWriter, fn func() (any, error)) {
+	c.writeAt(w, func() (any, uint64, error) {
+		out, err := fn()
+		return out, 0, err
+	})
+}
+
+// writeAt is write for a mutation that answers with an index of its own
+// (a purge's is its deletion's, below its evaluations'); 0 answers with
+// the new index.
+func (c *Cluster) writeAt(w http.ResponseWriter, fn func() (any, uint64, error)) {
 	c.mu.Lock()
-	out, err := fn()
+	out, idx, err := fn()
 	// Capacity freed by this write lets blocked evaluations run now, as
 	// Nomad unblocks them when the plan applies.
 	c.retryBlocked()
@@ -569,7 +579,9 @@ func (c *Cluster) write(w http.ResponseWriter, fn func() (any, error)) {
 	if err == nil {
 		body, err = json.Marshal(out)
 	}
-	idx := c.index
+	if idx == 0 {
+		idx = c.index
+	}
 	c.unlock()
 	if err != nil {
 		writeErr(w, err)
