@@ -1,7 +1,6 @@
 package api
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -9,30 +8,12 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/hashicorp/go-hclog"
+
+	"github.com/foreshape/foreshape/internal/syncbuf"
 )
-
-// syncBuffer is a bytes.Buffer the server's log can write to while the
-// test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // nonFiniteBackend answers with a forecast whose p50 band holds a NaN at
 // its fourth step, a series whose last value is +Inf, and a hotspot whose
@@ -54,7 +35,7 @@ func (b *nonFiniteBackend) Hotspots(ctx context.Context) []Hotspot {
 func TestAnswerThatCannotBeEncoded(t *testing.T) {
 	f := testForecast()
 	f.Bands[1][3] = math.NaN()
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	s, err := NewServer(&nonFiniteBackend{fakeBackend{forecasts: []Forecast{f}}},
 		Options{Logger: hclog.New(&hclog.LoggerOptions{Output: &logs})})
 	if err != nil {
