@@ -3,7 +3,6 @@ package agent
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -71,7 +70,7 @@ func benchLeaderRequests(b *testing.B, nodes int, withClients bool) {
 	cfg := config.Default()
 	cfg.Name = "leader"
 	cfg.DataDir = filepath.Join(b.TempDir(), "data")
-	cfg.Server.RaftPort = freePortB(b)
+	cfg.Server.RaftPort = freePort(b)
 	cfg.HTTP.Address = "127.0.0.1:0"
 	cfg.Nomad.Address = leaderSrv.URL
 	quiet := hclog.New(&hclog.LoggerOptions{Level: benchLogLevel(), Output: hclog.DefaultOutput})
@@ -147,16 +146,6 @@ func benchLeaderRequests(b *testing.B, nodes int, withClients bool) {
 	b.StopTimer()
 	b.ReportMetric(float64(leaderN.n.Load()-leader0)/float64(b.N), "leader-requests/cycle")
 	b.ReportMetric(float64(agentsN.n.Load()-agents0)/float64(b.N), "agent-requests/cycle")
-}
-
-func freePortB(b *testing.B) int {
-	b.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 // benchNodes is the cluster size of BenchmarkLeaderNomadRequests: 1,000,

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -26,6 +25,7 @@ import (
 	"github.com/foreshape/foreshape/agent/preflight"
 	"github.com/foreshape/foreshape/config"
 	"github.com/foreshape/foreshape/internal/testpki"
+	"github.com/foreshape/foreshape/internal/testport"
 )
 
 // fakeConsul records the service registrations the agent sends to Consul's
@@ -1050,15 +1050,11 @@ func runInBackground(t *testing.T, run func(context.Context) error, closeFn func
 	return stop
 }
 
-// freePort returns a TCP port free on loopback right now.
-func freePort(t *testing.T) int {
+// freePort returns a TCP port free on loopback, held for this test until it
+// ends (see internal/testport).
+func freePort(t testing.TB) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return testport.Get(t)
 }
 
 // consulClient is the agent's Consul client for cfg.

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -25,6 +24,7 @@ import (
 	"github.com/foreshape/foreshape/config"
 	"github.com/foreshape/foreshape/internal/syncbuf"
 	"github.com/foreshape/foreshape/internal/testpki"
+	"github.com/foreshape/foreshape/internal/testport"
 )
 
 // recordingConsul records service registrations, as Consul's agent API
@@ -66,19 +66,13 @@ func (f *recordingConsul) last() (consulapi.AgentServiceRegistration, bool) {
 	return f.registered[len(f.registered)-1], true
 }
 
-// freeTCPPorts returns n distinct free ports: each listener stays open
-// until all are taken, so the kernel cannot hand the same port out twice
-// (an agent whose raft_port equals its HTTP port refuses to start).
+// freeTCPPorts returns n distinct free ports, held for this test until it
+// ends (see internal/testport).
 func freeTCPPorts(t *testing.T, n int) []int {
 	t.Helper()
 	ports := make([]int, n)
 	for i := range ports {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer l.Close()
-		ports[i] = l.Addr().(*net.TCPAddr).Port
+		ports[i] = testport.Get(t)
 	}
 	return ports
 }

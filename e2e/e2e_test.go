@@ -14,7 +14,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -26,6 +25,8 @@ import (
 
 	"github.com/foreshape/foreshape/agent/api"
 	"github.com/foreshape/foreshape/internal/syncbuf"
+	"github.com/foreshape/foreshape/internal/testport"
+
 	// The binary the tests run is main.go over this package: importing it
 	// puts the binary's sources in go test's cache key, so a cached e2e
 	// result is never one of an older binary.
@@ -99,14 +100,13 @@ func tail(s string, n int) string {
 	return strings.Join(lines, "\n")
 }
 
+// freePort returns a TCP port free on loopback, held for this test until it
+// ends: not from the ephemeral range, where another package's outgoing
+// connections took an agent's Raft port between its pick and its bind (see
+// internal/testport).
 func freePort(t *testing.T) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return testport.Get(t)
 }
 
 func waitHTTP(t *testing.T, url string, d time.Duration) {

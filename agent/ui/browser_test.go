@@ -14,7 +14,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -31,6 +30,7 @@ import (
 	"github.com/foreshape/foreshape/agent/api"
 	"github.com/foreshape/foreshape/command"
 	"github.com/foreshape/foreshape/internal/syncbuf"
+	"github.com/foreshape/foreshape/internal/testport"
 )
 
 var screenshots = flag.Bool("ui.screenshots", false,
@@ -143,12 +143,7 @@ type devAgent struct {
 // the test ends.
 func startDevAgent(t *testing.T, args ...string) *devAgent {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	httpAddr := l.Addr().String()
-	l.Close()
+	httpAddr := fmt.Sprintf("127.0.0.1:%d", testport.Get(t))
 	ctx, cancel := context.WithCancel(context.Background())
 	out, errb := &syncbuf.Buffer{}, &syncbuf.Buffer{}
 	done := make(chan struct{})
