@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -74,7 +75,7 @@ func TestPendingForecastsAreListedNotExported(t *testing.T) {
 	warming := FromPending(predict.Pending{Policy: "web", Locality: web, Metric: "memory", State: predict.WarmingUp,
 		Points: 3, Needed: 12, FirstAt: time.Date(2026, 1, 1, 1, 0, 0, 0, time.UTC)}, nil)
 	ready := testForecast()
-	ready.Status = ForecastReady
+	ready.Status, ready.Reason, ready.PlanningQuantile = ForecastReady, "auto: ets won the backtest", 0.9
 	b := &pendingBackend{fakeBackend: fakeBackend{forecasts: []Forecast{ready, warming}}, leader: true}
 	s, err := NewServer(b, Options{})
 	if err != nil {
@@ -87,6 +88,30 @@ func TestPendingForecastsAreListedNotExported(t *testing.T) {
 	fs, err := c.Forecast(ctx, "dc1/web", "memory")
 	if err != nil || len(fs) != 1 || fs[0].Status != ForecastWarmingUp || !strings.Contains(fs[0].Note, "warming up: 3 of 12") {
 		t.Errorf("GET /v1/forecast/dc1/web?metric=memory = %+v, %v", fs, err)
+	}
+	// A forecast that is not ready has no bands nor anything about them
+	// in its JSON (they read as a forecast made at year 1 by no model,
+	// planned at quantile 0); a ready one has all of them.
+	raw := map[string][]map[string]any{}
+	for _, status := range []string{"warming_up", "ready"} {
+		resp, err := http.Get(srv.URL + "/v1/forecast/dc1/web?metric=" + map[string]string{"warming_up": "memory", "ready": "cpu"}[status])
+		if err != nil {
+			t.Fatal(err)
+		}
+		var fs []map[string]any
+		if err := json.NewDecoder(resp.Body).Decode(&fs); err != nil || len(fs) != 1 || fs[0]["status"] != status {
+			t.Fatalf("GET /v1/forecast/dc1/web (%s): %v, %v", status, fs, err)
+		}
+		resp.Body.Close()
+		raw[status] = fs
+	}
+	for _, key := range []string{"origin", "step", "model", "reason", "times", "mean", "quantiles", "bands", "planning_quantile"} {
+		if v, ok := raw["warming_up"][0][key]; ok {
+			t.Errorf("the forecast warming up has %q: %v", key, v)
+		}
+		if _, ok := raw["ready"][0][key]; !ok {
+			t.Errorf("the ready forecast has no %q", key)
+		}
 	}
 	resp, err := http.Get(srv.URL + "/v1/metrics")
 	if err != nil {

@@ -180,21 +180,23 @@ type Forecast struct {
 	Warmup *Warmup `json:"warmup,omitempty"`
 	// Workload characterises the locality's demand.
 	Workload *Workload `json:"workload,omitempty"`
-	Origin   time.Time `json:"origin"` // time of the last observation used
-	Step     string    `json:"step"`
-	Model    string    `json:"model"`
-	Reason   string    `json:"reason"`
+	// Origin to Line are a ready forecast's; a forecast that is not ready
+	// has none of them in its JSON.
+	Origin time.Time `json:"origin,omitzero"` // time of the last observation used
+	Step   string    `json:"step,omitempty"`
+	Model  string    `json:"model,omitempty"`
+	Reason string    `json:"reason,omitempty"`
 	// Times[i] is the time of step i+1 after Origin.
-	Times []time.Time `json:"times"`
-	Mean  []float64   `json:"mean"`
+	Times []time.Time `json:"times,omitempty"`
+	Mean  []float64   `json:"mean,omitempty"`
 	// Quantiles are the levels of Bands, ascending; Bands[i][t] is the
 	// Quantiles[i] quantile at Times[t].
-	Quantiles []float64   `json:"quantiles"`
-	Bands     [][]float64 `json:"bands"`
+	Quantiles []float64   `json:"quantiles,omitempty"`
+	Bands     [][]float64 `json:"bands,omitempty"`
 	// PlanningQuantile is the policy's quantile; Line is the value it must
 	// stay under (100 minus the headroom, for percent metrics; absent when
 	// the metric has no capacity).
-	PlanningQuantile float64  `json:"planning_quantile"`
+	PlanningQuantile float64  `json:"planning_quantile,omitempty"`
 	Line             *float64 `json:"line,omitempty"`
 	// Events are the policy's scheduled events applied to this forecast,
 	// as text; EventWindows are the same, structured.
