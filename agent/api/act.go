@@ -73,6 +73,7 @@ var (
 	// Nomad's ACLs refused a call it made for it with the agent's own Nomad
 	// token: 502. Not 403, which is the agent refusing the caller's token,
 	// nor 500: the agent works, its upstream refused it.
+	//lint:ignore ST1005 Nomad is a name.
 	ErrNomadRefused = errors.New("Nomad refused the agent's call")
 )
 

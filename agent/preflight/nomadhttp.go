@@ -75,6 +75,7 @@ func (b boundedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		// The log says which Nomad kept silent and for how long, not
 		// only "context deadline exceeded".
 		if ctx.Err() == context.DeadlineExceeded && req.Context().Err() == nil {
+			//lint:ignore ST1005 Nomad is a name.
 			err = fmt.Errorf("Nomad at %s did not answer within %s: %w", req.URL.Host, limit, err)
 		}
 		cancel()
