@@ -142,6 +142,9 @@ type Cluster struct {
 	// purgedNodes are the nodes purged from the node table, by ID: Nomad
 	// still lists their allocations under it.
 	purgedNodes map[string]*node
+	// returning are the purged nodes whose client still runs, in purge
+	// order: each registers its node again at its backAt.
+	returning []*node
 }
 
 type activeSurge struct {

@@ -23,6 +23,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -3232,9 +3233,13 @@ func TestFidelityHealthAfterDeploymentFailed(t *testing.T) {
 // from the node list and reading it answers 404 "node not found", its
 // allocations are still listed under its ID, and the job's allocation is
 // stopped as lost ("alloc is lost since its node is down"), its client
-// description kept. On a real Nomad the dev agent's client registers its
-// node again at its next heartbeat (the check waits for it); the
-// simulated node never comes back.
+// description kept. The node's client still runs, and registers the node
+// again at its next heartbeat (a real dev agent's after 6 to 11 s; the
+// simulator's Reregister, 15 s by default): the same ID and name, a
+// create index above the purge's, ready and eligible though it was
+// ineligible when purged, without a drain or a last drain, its old
+// allocations still listed under it, and the system job placed on it
+// again.
 func TestFidelityNodePurge(t *testing.T) {
 	t.Run("refusals", func(t *testing.T) {
 		forEachPurgeTokens(t, checkPurgeRefusals)
@@ -3327,30 +3332,23 @@ func checkPurge(t *testing.T, c *cluster) {
 		}
 		desc[a] = before.ClientDescription
 	}
-	// Out of scheduling, as foreshape holds a node it moves work off:
-	// what a real Nomad's node is when it registers again is logged.
+	// Out of scheduling, as foreshape holds a node it moves work off.
 	if _, err := c.client.Nodes().ToggleEligibility(c.node.ID, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	before, _, err := c.client.Nodes().Info(c.node.ID, nil)
+	if err != nil {
 		t.Fatal(err)
 	}
 	if c.sim == nil {
 		t.Cleanup(func() {
-			// The dev agent's client registers its node again at its
-			// next heartbeat: the next checks need it, eligible.
-			deadline := time.Now().Add(waitLimit)
-			for {
-				n, _, err := c.client.Nodes().Info(c.node.ID, nil)
-				if err == nil && n.Status == api.NodeStatusReady {
-					t.Logf("%s: the node registered again: %s, %s (ineligible when purged), drain %v", c.name, n.Status, n.SchedulingEligibility, n.DrainStrategy)
-					if _, err := c.client.Nodes().ToggleEligibility(c.node.ID, true, nil); err != nil {
-						t.Errorf("%s: make the node eligible again: %v", c.name, err)
-					}
-					return
+			// The next checks need the dev agent's node back, eligible,
+			// whatever this one found.
+			n, _, err := c.client.Nodes().Info(c.node.ID, nil)
+			if err == nil && n.SchedulingEligibility != api.NodeSchedulingEligible {
+				if _, err := c.client.Nodes().ToggleEligibility(c.node.ID, true, nil); err != nil {
+					t.Errorf("%s: make the node eligible again: %v", c.name, err)
 				}
-				if time.Now().After(deadline) {
-					t.Errorf("%s: the purged node did not register again within %v: %v %v", c.name, waitLimit, n, err)
-					return
-				}
-				time.Sleep(500 * time.Millisecond)
 			}
 		})
 	}
@@ -3447,6 +3445,71 @@ func checkPurge(t *testing.T, c *cluster) {
 	if err != nil || allocsWithID(onNode, allocID) != 1 {
 		t.Errorf("%s: the purged node's allocations: %d listed, %v; want its allocation listed", c.name, len(onNode), err)
 	}
+	checkRegisteredAgain(t, c, before, out.NodeModifyIndex, allocID, sys, sysAlloc)
+}
+
+// checkRegisteredAgain waits for the purged node (before: as it was just
+// before the purge, ineligible) to register again, its client still
+// running, and checks what it is then.
+func checkRegisteredAgain(t *testing.T, c *cluster, before *api.Node, purged uint64, allocID, sys, sysAlloc string) {
+	start := time.Now()
+	deadline := start.Add(waitLimit)
+	var n *api.Node
+	for {
+		var err error
+		n, _, err = c.client.Nodes().Info(before.ID, nil)
+		if err == nil {
+			break
+		}
+		if code, _ := response(err); code != http.StatusNotFound {
+			t.Fatalf("%s: read the purged node: %v", c.name, err)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: the purged node did not register again within %v", c.name, waitLimit)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	t.Logf("%s: the node registered again after %v (wall): create index %d (%d before, purged at %d), modify index %d, %s, %s, drain %v, last drain %v, events %d",
+		c.name, time.Since(start).Round(100*time.Millisecond), n.CreateIndex, before.CreateIndex, purged, n.ModifyIndex, n.Status,
+		n.SchedulingEligibility, n.DrainStrategy, n.LastDrain, len(n.Events))
+	for _, e := range n.Events {
+		t.Logf("%s: node event: %s %s %q %v", c.name, e.Timestamp.UTC().Format(time.RFC3339), e.Subsystem, e.Message, e.Details)
+	}
+	if n.ID != before.ID || n.Name != before.Name || n.Datacenter != before.Datacenter {
+		t.Errorf("%s: registered again as %s %s in %s; want %s %s in %s", c.name, n.ID, n.Name, n.Datacenter, before.ID, before.Name, before.Datacenter)
+	}
+	if n.CreateIndex <= purged || n.ModifyIndex < n.CreateIndex {
+		t.Errorf("%s: registered again with create index %d, modify index %d; want a create index above the purge's %d", c.name, n.CreateIndex, n.ModifyIndex, purged)
+	}
+	if n.SchedulingEligibility != api.NodeSchedulingEligible || n.Drain || n.DrainStrategy != nil || n.LastDrain != nil {
+		t.Errorf("%s: registered again %s, drain %v %v, last drain %v; want eligible (it was %s), no drain", c.name, n.SchedulingEligibility, n.Drain, n.DrainStrategy, n.LastDrain, before.SchedulingEligibility)
+	}
+	// The status turns ready once the client's first heartbeat after its
+	// registration lands.
+	for n.Status != api.NodeStatusReady && time.Now().Before(deadline) {
+		time.Sleep(250 * time.Millisecond)
+		if x, _, err := c.client.Nodes().Info(before.ID, nil); err == nil {
+			n = x
+		}
+	}
+	if n.Status != api.NodeStatusReady {
+		t.Errorf("%s: registered again %s; want ready", c.name, n.Status)
+	}
+	listed, _, err := c.client.Nodes().List(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(listed, func(s *api.NodeListStub) bool { return s.ID == before.ID && s.CreateIndex == n.CreateIndex }) {
+		t.Errorf("%s: the node registered again is not listed with create index %d", c.name, n.CreateIndex)
+	}
+	a, _, err := c.client.Allocations().Info(allocID, nil)
+	if err != nil || a.ClientStatus != api.AllocClientStatusLost || a.NodeID != before.ID {
+		t.Errorf("%s: the purged node's old allocation after it registered again: %v %v; want lost, on the node", c.name, a, err)
+	}
+	// The system job runs on it again, in a new allocation.
+	c.waitAllocs(t, sys, "ran on the node registered again", func(as []*api.AllocationListStub) bool {
+		return slices.ContainsFunc(as, func(x *api.AllocationListStub) bool { return x.ID != sysAlloc && x.NodeID == before.ID && running(x) })
+	})
 }
 
 // allocsWithID counts the allocations of allocs with ID id.

@@ -72,6 +72,7 @@ type node struct {
 	bootAt     time.Time // initializing → ready (nodes added at run time)
 	faultDown  bool      // taken down by Faults.NodesDown
 	purged     bool      // deleted from the node table (purge); its client reports nothing more
+	backAt     time.Time // when a purged node's client, still running, registers it again (zero: never)
 	createIdx  uint64
 	modifyIdx  uint64
 	resCPU     int64 // sum of requests of allocations holding capacity

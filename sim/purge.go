@@ -56,9 +56,10 @@ func (c *Cluster) purgeNode(w http.ResponseWriter, r *http.Request) {
 // run is stopped ("alloc is lost since its node is down"), its client
 // status lost (its client description as it was), and replaced elsewhere. One the servers had already stopped
 // (a migration's old allocation, a stop in progress) is left as its
-// client last reported it, as no client reports for it again. The
-// simulated node never comes back; a real Nomad's client that still runs
-// registers its node again at its next heartbeat (the same ID, fresh).
+// client last reported it, as no client reports for it again. A node
+// whose client still runs (not down) registers again the scenario's
+// Reregister later, as a real Nomad's client does at its next heartbeat
+// (reregisterNodes).
 // c.mu must be held.
 func (c *Cluster) purge(id string) (*nodePurgeResponse, error) {
 	n, err := c.apiNode(id)
@@ -82,6 +83,10 @@ func (c *Cluster) purge(id string) (*nodePurgeResponse, error) {
 		c.purgedNodes = map[string]*node{}
 	}
 	c.purgedNodes[n.id] = n
+	if c.sc.Reregister >= 0 && n.status != api.NodeStatusDown {
+		n.backAt = c.now.Add(c.sc.Reregister)
+		c.returning = append(c.returning, n)
+	}
 	c.log.Info("node purged", logKeyNode, n.name)
 	out := &nodePurgeResponse{NodeModifyIndex: idx, Index: idx}
 
@@ -153,4 +158,43 @@ func jobRunsIn(j *job, n *node) bool {
 		}
 	}
 	return false
+}
+
+// reregisterNodes registers again the purged nodes whose client still
+// runs, once their time has come, as a Nomad client does when its
+// heartbeat finds its node unknown (TestFidelityNodePurge): the same ID
+// and name, a new create index (its modify index the same), ready and
+// eligible whatever it was when purged, without a drain or a last
+// drain. Its old allocations stay listed under it as the purge left
+// them; system jobs are evaluated for it, as for any node that turns
+// ready.
+func (c *Cluster) reregisterNodes() {
+	kept := c.returning[:0]
+	for _, n := range c.returning {
+		if c.now.Before(n.backAt) {
+			kept = append(kept, n)
+			continue
+		}
+		if c.nodeByID[n.id] != nil || c.nodeByName[n.name] != nil {
+			continue // taken by a node registered since
+		}
+		n.purged, n.backAt = false, time.Time{}
+		n.status, n.statusAt, n.eligible = api.NodeStatusReady, c.now, true
+		n.drain, n.lastDrain, n.faultDown = nil, nil, false
+		idx := c.bump(TableNodes)
+		n.createIdx, n.modifyIdx = idx, idx
+		delete(c.purgedNodes, n.id)
+		c.nodes = append(c.nodes, n)
+		c.nodeByID[n.id] = n
+		c.nodeByName[n.name] = n
+		c.capFreed = true
+		c.log.Info("purged node registered again", logKeyNode, n.name)
+		for _, j := range c.sortedJobs() {
+			if j.typ == api.JobTypeSystem && !j.stopped && jobRunsIn(j, n) {
+				c.reconcile(j, c.newEval(j, triggerNodeUpdate, n.id))
+			}
+		}
+	}
+	clear(c.returning[len(kept):])
+	c.returning = kept
 }

@@ -42,13 +42,20 @@ func DefaultScenario() *Scenario {
 
 // Scenario is a decoded, validated simulation scenario.
 type Scenario struct {
-	Name       string
-	Seed       uint64
-	Start      time.Time         // virtual time at which the run starts
-	Duration   time.Duration     // how long an evaluation runs; zero means open-ended
-	Tick       time.Duration     // model step
-	Startup    time.Duration     // pending → running delay of a new allocation
-	NodeBoot   time.Duration     // initializing → ready delay of a node added at run time
+	Name     string
+	Seed     uint64
+	Start    time.Time     // virtual time at which the run starts
+	Duration time.Duration // how long an evaluation runs; zero means open-ended
+	Tick     time.Duration // model step
+	Startup  time.Duration // pending → running delay of a new allocation
+	NodeBoot time.Duration // initializing → ready delay of a node added at run time
+	// Reregister is how long after a purge a node whose client still runs
+	// registers it again: the client's next heartbeat finds its node
+	// unknown and registers it anew (Nomad's heartbeat TTL is 10 to 20 s
+	// on a small cluster). Negative ("never"): clients stop with a purge,
+	// as when an operator decommissions a node, and a purged node stays
+	// gone.
+	Reregister time.Duration
 	Tokens     []string          // ACL management tokens; with no Policies, empty disables token checks
 	Policies   map[string]Policy // ACL tokens with a policy (not management tokens)
 	Scheduler  api.SchedulerConfiguration
@@ -364,6 +371,7 @@ type rawScenario struct {
 	Startup      hcl.Expression `hcl:"startup,optional"`
 	AllocMetrics *bool          `hcl:"publish_allocation_metrics,optional"`
 	NodeBoot     hcl.Expression `hcl:"node_boot,optional"`
+	Reregister   hcl.Expression `hcl:"reregister,optional"`
 	ACL          *rawACL        `hcl:"acl,block"`
 	Scheduler    *rawScheduler  `hcl:"scheduler,block"`
 	Localities   []rawLocality  `hcl:"datacenter,block"`
@@ -591,6 +599,23 @@ func duration(expr hcl.Expression, def time.Duration, diags *hcl.Diagnostics) ti
 	return dur
 }
 
+// DefaultReregister is how long after a purge a node whose client still
+// runs registers again by default: the middle of Nomad's 10 to 20 s
+// heartbeat TTL on a small cluster (a real dev agent's came back after
+// 6 and 11 s).
+const DefaultReregister = 15 * time.Second
+
+// reregister decodes the scenario's reregister: a duration, or "never"
+// (-1).
+func reregister(expr hcl.Expression, diags *hcl.Diagnostics) time.Duration {
+	if expr != nil {
+		if v, d := expr.Value(nil); !d.HasErrors() && !v.IsNull() && v.Type() == cty.String && v.AsString() == "never" {
+			return -1
+		}
+	}
+	return duration(expr, DefaultReregister, diags)
+}
+
 func str(p *string, def string) string {
 	if p == nil {
 		return def
@@ -614,14 +639,15 @@ func target(s string) string {
 func (r rawScenario) translate() (*Scenario, hcl.Diagnostics) {
 	var diags hcl.Diagnostics
 	sc := &Scenario{
-		Name:     r.Name,
-		Seed:     1,
-		Start:    time.Date(2026, 1, 5, 0, 0, 0, 0, time.UTC),
-		Duration: duration(r.Duration, 0, &diags),
-		Tick:     duration(r.Tick, 10*time.Second, &diags),
-		Startup:  duration(r.Startup, 5*time.Second, &diags),
-		NodeBoot: duration(r.NodeBoot, 2*time.Minute, &diags),
-		Traces:   map[string]TraceSpec{},
+		Name:       r.Name,
+		Seed:       1,
+		Start:      time.Date(2026, 1, 5, 0, 0, 0, 0, time.UTC),
+		Duration:   duration(r.Duration, 0, &diags),
+		Tick:       duration(r.Tick, 10*time.Second, &diags),
+		Startup:    duration(r.Startup, 5*time.Second, &diags),
+		NodeBoot:   duration(r.NodeBoot, 2*time.Minute, &diags),
+		Reregister: reregister(r.Reregister, &diags),
+		Traces:     map[string]TraceSpec{},
 		Scheduler: api.SchedulerConfiguration{
 			SchedulerAlgorithm: api.SchedulerAlgorithmBinpack,
 			PreemptionConfig:   api.PreemptionConfig{SystemSchedulerEnabled: true},
