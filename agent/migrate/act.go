@@ -250,6 +250,7 @@ func (c *Coordinator) carryOut(ctx context.Context, now time.Time, plan shape.Pl
 		}
 	}
 	c.holdNodes(ctx, now, pols, &ds)
+	c.holdAgainAll(ctx, now, c.cfg.State.Act(), &ds)
 	paused := c.cfg.State.QueuePaused()
 	for _, st := range plan.Start {
 		if st.DryRun || paused {
@@ -374,12 +375,12 @@ func (c *Coordinator) drainNode(ctx context.Context, now time.Time, r state.Migr
 	// What the node was before the drain is recorded with it: a
 	// window's end gives back only what foreshape changed, and a node
 	// an operator had cordoned (or was draining) stays so.
-	before, err := c.scheduling(ctx, r.Resource.ID)
+	before, created, err := c.scheduling(ctx, r.Resource.ID)
 	if err != nil {
 		return fmt.Errorf("read node %s before draining it: %w", r.Resource.ID, err)
 	}
 	in := state.Intent{ID: intentID(state.IntentDrainNode, r.Resource.ID, id, r.Attempts), Kind: state.IntentDrainNode,
-		Request: id, Object: r.Resource.ID, Detail: fmt.Sprintf("deadline %s", deadline.Round(time.Second)), Before: before}
+		Request: id, Object: r.Resource.ID, Detail: fmt.Sprintf("deadline %s", deadline.Round(time.Second)), Before: before, NodeCreated: created}
 	err = c.do(ctx, now, in, func(ctx context.Context) error {
 		_, err := c.nomad.Nodes().UpdateDrainOpts(r.Resource.ID, &nomadapi.DrainOptions{
 			DrainSpec: &nomadapi.DrainSpec{Deadline: deadline},
@@ -456,12 +457,13 @@ func outNodes(r state.MigrationRequest, moves []state.Move) []outNode {
 // Nomad, read afresh, shows each ineligible (or gone). A node whose intent
 // a killed leader left without its effect is taken out under the intent's
 // next redo ID; one foreshape took out that is eligible again (an
-// operator's choice) is left so. errNotOut when a node is not out yet (it
-// cannot be read, or its intent was announced and not done); the call's
-// error when Nomad refused it.
+// operator's choice) is left so, unless Nomad registered it again since
+// (purged, its client came back: holdAgain). errNotOut when a node is not
+// out yet (it cannot be read, or its intent was announced and not done);
+// the call's error when Nomad refused it.
 func (c *Coordinator) keepOut(ctx context.Context, now time.Time, r state.MigrationRequest, moves []state.Move, ds *[]state.Decision) error {
 	for _, o := range outNodes(r, moves) {
-		out, err := c.ineligible(ctx, o.node)
+		out, created, err := c.ineligible(ctx, o.node)
 		if err != nil {
 			return &notOutError{o.node, "reading it: " + err.Error()}
 		}
@@ -469,19 +471,34 @@ func (c *Coordinator) keepOut(ctx context.Context, now time.Time, r state.Migrat
 			continue
 		}
 		node := o.node
+		o.in.NodeCreated = created
 		err = c.do(ctx, now, o.in, func(ctx context.Context) error {
 			_, err := c.nomad.Nodes().ToggleEligibility(node, false, c.wq(ctx))
 			return err
 		})
 		switch {
 		case errors.Is(err, errAnnounced):
-			if in, ok := c.latestIntent(o.in.ID); ok && in.Outcome == state.OutcomeDone {
+			in, ok := c.latestIntent(o.in.ID)
+			if base, took := c.takenWith(r, node); ok && in.Outcome == state.OutcomeDone && took != 0 && created > took && !c.announced(againID(base, created)) {
+				// Taken out, then purged from Nomad and registered again
+				// by its client, eligible: no one gave it back.
+				err := c.holdAgain(ctx, now, node, base, took, created, r, windowOr(r), ds)
+				if err != nil && !errors.Is(err, errAnnounced) {
+					return err
+				}
+				if out, _, err := c.ineligible(ctx, node); err != nil || !out {
+					return &notOutError{node, "registered again after a purge, and Nomad does not show it ineligible after taking it out again"}
+				}
+				continue
+			}
+			if ok && in.Outcome == state.OutcomeDone {
 				// Taken out once, eligible again since. Nomad answers an
 				// eligibility change once its leader has applied it, reads
 				// go to that leader, and a node registering again keeps its
-				// eligibility: someone made the node eligible (an operator,
-				// another tool; Nomad's node events show it), and that
-				// choice stands. The move goes ahead; a decision says its
+				// eligibility (unless purged and registered anew, above):
+				// someone made the node eligible (an operator, another
+				// tool; Nomad's node events show it), and that choice
+				// stands. The move goes ahead; a decision says its
 				// replacements may land back on the node.
 				c.note(ds, now, "back/"+r.ID+"/"+o.node, state.Decision{Kind: shape.KindStart, Policy: r.Policy, Locality: r.Source, Request: r.ID,
 					Reason: fmt.Sprintf("%s goes ahead although node %s is in scheduling again: foreshape took it out at %s and it was made eligible in Nomad since (an operator's choice stands), so replacements may land back on it",
@@ -492,7 +509,7 @@ func (c *Coordinator) keepOut(ctx context.Context, now time.Time, r state.Migrat
 		case err != nil:
 			return err
 		}
-		if out, err := c.ineligible(ctx, o.node); err != nil || !out {
+		if out, _, err := c.ineligible(ctx, o.node); err != nil || !out {
 			return &notOutError{o.node, "Nomad does not show it ineligible after the call"}
 		}
 	}
@@ -522,33 +539,35 @@ func (c *Coordinator) decisionName(id string) string {
 
 // ineligible reads a node from Nomad (not the view, which may be a pass
 // old) and reports whether nothing can be placed on it: ineligible (a
-// draining node is, in Nomad), or gone.
-func (c *Coordinator) ineligible(ctx context.Context, node string) (bool, error) {
-	s, err := c.scheduling(ctx, node)
+// draining node is, in Nomad), or gone; and the node's CreateIndex (0
+// when gone).
+func (c *Coordinator) ineligible(ctx context.Context, node string) (bool, uint64, error) {
+	s, created, err := c.scheduling(ctx, node)
 	switch {
 	case isNotFound(err):
-		return true, nil
+		return true, 0, nil
 	case err != nil:
-		return false, err
+		return false, 0, err
 	}
-	return s != state.NodeWasEligible, nil
+	return s != state.NodeWasEligible, created, nil
 }
 
 // scheduling reads a node from Nomad (afresh) and says how it stands for
-// scheduling: state.NodeWasDraining, NodeWasIneligible or NodeWasEligible.
+// scheduling: state.NodeWasDraining, NodeWasIneligible or NodeWasEligible,
+// with its CreateIndex (a take-out's intent records it: holdAgain).
 // ineligible is made from it.
-func (c *Coordinator) scheduling(ctx context.Context, node string) (string, error) {
+func (c *Coordinator) scheduling(ctx context.Context, node string) (string, uint64, error) {
 	n, _, err := c.nomad.Nodes().Info(node, c.qo(ctx))
 	if err != nil {
-		return "", err
+		return "", 0, err
 	}
 	switch {
 	case n.DrainStrategy != nil:
-		return state.NodeWasDraining, nil
+		return state.NodeWasDraining, n.CreateIndex, nil
 	case n.SchedulingEligibility == nomadapi.NodeSchedulingIneligible:
-		return state.NodeWasIneligible, nil
+		return state.NodeWasIneligible, n.CreateIndex, nil
 	}
-	return state.NodeWasEligible, nil
+	return state.NodeWasEligible, n.CreateIndex, nil
 }
 
 // waitOut records that r's moves wait for a node to leave scheduling
@@ -725,15 +744,18 @@ func (c *Coordinator) holdNodes(ctx context.Context, now time.Time, pols []*poli
 		}
 		// The view may be a pass old: an operator's cordon since then is
 		// not foreshape's to give back (as for the spread's cordon).
+		var created uint64
 		if !c.announced(intentID(state.IntentNodeEligibility, r.Resource.ID, r.ID, r.Attempts)) {
-			if out, err := c.ineligible(ctx, r.Resource.ID); err != nil || out {
+			out, cr, err := c.ineligible(ctx, r.Resource.ID)
+			if err != nil || out {
 				if err != nil {
 					c.log.Warn("could not read a queued node to take it out of scheduling", logKeyRequest, r.ID, logKeyError, err)
 				}
 				continue
 			}
+			created = cr
 		}
-		err := c.takeOut(ctx, now, r.Resource.ID, r, "ineligible")
+		err := c.takeOut(ctx, now, r.Resource.ID, r, "ineligible", created)
 		switch {
 		case errors.Is(err, errAnnounced):
 		case err != nil:
@@ -771,13 +793,14 @@ func (c *Coordinator) cordon(ctx context.Context, now time.Time, r state.Migrati
 		}
 		// The view may be a pass old: an operator's cordon since then is
 		// not this spread's to give back.
-		if out, err := c.ineligible(ctx, node); err != nil || out {
+		out, created, err := c.ineligible(ctx, node)
+		if err != nil || out {
 			if err != nil {
 				c.log.Warn("could not read a node to take it out of scheduling while work spreads off it", "node", n.Name, logKeyRequest, r.ID, logKeyError, err)
 			}
 			continue
 		}
-		err := c.takeOut(ctx, now, node, r, spreadCordon+" (was eligible)")
+		err = c.takeOut(ctx, now, node, r, spreadCordon+" (was eligible)", created)
 		switch {
 		case errors.Is(err, errAnnounced):
 		case err != nil:
@@ -793,11 +816,12 @@ func (c *Coordinator) cordon(ctx context.Context, now time.Time, r state.Migrati
 const spreadCordon = "ineligible while its work spreads"
 
 // takeOut makes node ineligible for scheduling on behalf of request r
-// (its current attempt) through a durable intent; errAnnounced when
-// another leader or an earlier attempt opened that intent already.
-func (c *Coordinator) takeOut(ctx context.Context, now time.Time, node string, r state.MigrationRequest, detail string) error {
+// (its current attempt) through a durable intent, which records created,
+// the node's CreateIndex read just before (0: not read); errAnnounced
+// when another leader or an earlier attempt opened that intent already.
+func (c *Coordinator) takeOut(ctx context.Context, now time.Time, node string, r state.MigrationRequest, detail string, created uint64) error {
 	in := state.Intent{ID: intentID(state.IntentNodeEligibility, node, r.ID, r.Attempts), Kind: state.IntentNodeEligibility,
-		Request: r.ID, Object: node, Detail: detail}
+		Request: r.ID, Object: node, Detail: detail, NodeCreated: created}
 	return c.do(ctx, now, in, func(ctx context.Context) error {
 		_, err := c.nomad.Nodes().ToggleEligibility(node, false, c.wq(ctx))
 		return err

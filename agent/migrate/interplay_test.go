@@ -31,7 +31,7 @@ func (h *harness) runningSpread(node string, cordon bool) state.MigrationRequest
 		if got := h.eligibility(node); got != nomadapi.NodeSchedulingEligible {
 			h.t.Fatalf("%s %s before the spread's cordon", node, got)
 		}
-		if err := h.c.takeOut(h.ctx, h.now(), node, r, spreadCordon+" (was eligible)"); err != nil {
+		if err := h.c.takeOut(h.ctx, h.now(), node, r, spreadCordon+" (was eligible)", 0); err != nil {
 			h.t.Fatal(err)
 		}
 	}

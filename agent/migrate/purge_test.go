@@ -8,6 +8,14 @@ import (
 	"github.com/foreshape/foreshape/agent/state"
 )
 
+// decommissioned is scenario with clients that stop with a purge, as when
+// an operator decommissions a node: a purged node stays gone. Otherwise
+// the simulator's client registers it again 15 s later, as Nomad's does
+// (TestReregisteredNodeIsHeldAgain).
+func decommissioned(scenario string) string {
+	return scenario + "\nreregister = \"never\"\n"
+}
+
 // purgeNode purges node from the simulated Nomad, as `nomad node purge`
 // does, and returns how many mutating calls the simulator had seen before.
 func (h *harness) purgeNode(node string) int {
@@ -67,7 +75,7 @@ func TestNodePurgedUnderItsDrain(t *testing.T) {
 		{"queued and held", false, state.RequestCancelled, "nothing to move: node a-1 was purged from Nomad since the request was queued"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			h := newHarness(t, actScenario, drainStrategy(actPolicies))
+			h := newHarness(t, decommissioned(actScenario), drainStrategy(actPolicies))
 			node := h.nodeID("a-")
 			id, err := h.c.Submit(h.ctx, h.now(), h.pols, Submission{Node: node, Target: "dc2", Deadline: h.now().Add(30 * time.Minute)})
 			if err != nil {
@@ -136,7 +144,7 @@ func TestNodePurgedUnderAnAllocationMove(t *testing.T) {
 		running bool
 	}{{"running", true}, {"queued", false}} {
 		t.Run(tc.name, func(t *testing.T) {
-			h := newHarness(t, actScenario, actPolicies)
+			h := newHarness(t, decommissioned(actScenario), actPolicies)
 			node := h.nodeID("a-")
 			a := h.allocs("web")[0]
 			id, err := h.c.Submit(h.ctx, h.now(), h.pols, Submission{Allocation: a.ID, Target: "dc2"})
@@ -206,7 +214,7 @@ func TestPurgedNodeIsNotGivenBack(t *testing.T) {
 		}, actScenario, drainStrategy(windowPolicies(""))},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			h := newHarness(t, tc.scenario, tc.pols)
+			h := newHarness(t, decommissioned(tc.scenario), tc.pols)
 			node := h.nodeID("a-")
 			end := tc.hold(h)
 			if got := h.eligibility(node); got != "ineligible" {
@@ -242,7 +250,7 @@ func TestPurgedNodeIsNotGivenBack(t *testing.T) {
 // releases it, every pass answering and nothing called on the purged
 // node.
 func TestPurgedNodeUnderAPlaceholder(t *testing.T) {
-	h := newHarness(t, actScenario, affinityStrategy(actPolicies))
+	h := newHarness(t, decommissioned(actScenario), affinityStrategy(actPolicies))
 	a := h.allocs("web")[0]
 	id, err := h.c.Submit(h.ctx, h.now(), h.pols, Submission{Allocation: a.ID, Target: "dc2"})
 	if err != nil {
@@ -271,4 +279,116 @@ func TestPurgedNodeUnderAPlaceholder(t *testing.T) {
 		t.Errorf("calls on the purged node: %v", calls)
 	}
 	t.Logf("decisions: %v", h.decisionsSaying(id, ""))
+}
+
+// TestReregisteredNodeIsHeldAgain: a maintenance window (by rescheduling
+// or by a Nomad drain) holds a-1 out of scheduling when an operator
+// purges it, its client still running: 15 s later the client registers
+// it again, as Nomad's does (TestFidelityNodePurge), under the same ID
+// with a new create index, eligible and without a drain. Nobody gave it
+// back: foreshape takes it out again for the rest of the window, with a
+// hold decision saying why (before: it read it as an operator's
+// give-back and left it eligible, so the window's other replacements
+// could land on it), and gives it back at the window's end. Once held
+// again, a node an operator makes eligible stays so: that is the
+// operator's choice.
+func TestReregisteredNodeIsHeldAgain(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		pols     string
+		operator bool // an operator makes a-1 eligible once it is held again
+	}{
+		{"window", windowPolicies(""), false},
+		{"drain window", drainStrategy(windowPolicies("")), false},
+		{"window, then an operator gives it back", windowPolicies(""), true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, actScenario, tc.pols)
+			node := h.nodeID("a-")
+			r := h.windowRequest(func(state.MigrationRequest) bool { return true })
+			h.passUntil(r.Deadline, nil)
+			end := h.windowEnd(r)
+			if got := h.eligibility(node); got != "ineligible" {
+				t.Fatalf("a-1 %s; want it held out of scheduling", got)
+			}
+			before, _, err := h.client.Nodes().Info(node, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			h.purgeNode(node)
+			back := h.now().Add(3 * time.Minute)
+			if !back.Before(end) {
+				t.Fatalf("the window ends at %s, before %s", end.Format(time.TimeOnly), back.Format(time.TimeOnly))
+			}
+			h.passUntil(back, nil)
+			n, _, err := h.client.Nodes().Info(node, nil)
+			if err != nil {
+				t.Fatalf("a-1 did not register again: %v", err)
+			}
+			if n.CreateIndex <= before.CreateIndex || n.SchedulingEligibility != "ineligible" {
+				t.Errorf("a-1 registered again (create index %d, was %d) and %s; want it out of scheduling again", n.CreateIndex, before.CreateIndex, n.SchedulingEligibility)
+			}
+			again := h.decisionsSaying("", "a-1 was purged from Nomad and its client registered it again")
+			if len(again) != 1 || !strings.HasPrefix(again[0], "hold: ") || !strings.Contains(again[0], "nobody gave it back") {
+				t.Errorf("decisions on holding a-1 again: %v; want one hold", again)
+			}
+			if got := h.decisionsSaying("", "a-1 eligible again"); len(got) != 0 {
+				t.Errorf("a-1 given back before the window ended: %v", got)
+			}
+			if tc.operator {
+				if _, err := h.client.Nodes().ToggleEligibility(node, true, nil); err != nil {
+					t.Fatal(err)
+				}
+				h.passUntil(h.now().Add(2*time.Minute), nil)
+				if got := h.eligibility(node); got != "eligible" {
+					t.Errorf("a-1 %s after an operator made it eligible; want the operator's choice to stand", got)
+				}
+				if again := h.decisionsSaying("", "registered it again"); len(again) != 1 {
+					t.Errorf("decisions on holding a-1 again: %v; want the one before the operator's give-back", again)
+				}
+			}
+			h.passUntil(end.Add(5*time.Minute), nil)
+			if got := h.eligibility(node); got != "eligible" {
+				t.Errorf("a-1 %s after the window; want it given back", got)
+			}
+			for _, in := range h.local.FSM.Intents() {
+				if in.Object == node && (in.Open() || in.Outcome == state.OutcomeFailed) {
+					t.Errorf("intent on a-1 %s: %s %s", in.ID, in.Outcome, in.Error)
+				}
+			}
+			t.Logf("decisions on a-1: %v", h.decisionsSaying("", "a-1"))
+		})
+	}
+}
+
+// TestMoveHoldsAReregisteredNodeAgain: a window's move checks, before it
+// stops anything, that the window's nodes are out of scheduling
+// (keepOut). a-1, which the window took out, was purged and registered
+// again by its client, eligible, before the act pass's own look: the
+// check takes it out again and says why, rather than going ahead on an
+// operator's give-back nobody made (before: "goes ahead although node
+// a-1 is in scheduling again … an operator's choice stands").
+func TestMoveHoldsAReregisteredNodeAgain(t *testing.T) {
+	h := newHarness(t, actScenario, windowPolicies(""))
+	node := h.nodeID("a-")
+	r := h.windowRequest(func(state.MigrationRequest) bool { return true })
+	h.passUntil(r.Deadline, nil)
+	h.purgeNode(node)
+	h.step(20 * time.Second) // the client registers a-1 again
+	r = h.request(r.ID)
+	var ds []state.Decision
+	if err := h.c.keepOut(h.ctx, h.now(), r, r.Moves, &ds); err != nil {
+		t.Errorf("keepOut: %v", err)
+	}
+	if got := h.eligibility(node); got != "ineligible" {
+		t.Errorf("a-1 %s; want it out of scheduling again", got)
+	}
+	if len(ds) != 1 || ds[0].Kind != "hold" || !strings.Contains(ds[0].Reason, "a-1 was purged from Nomad and its client registered it again") {
+		t.Errorf("decisions %+v; want one hold saying a-1 registered again", ds)
+	}
+	// Held again once for this registration: the next check finds it out.
+	ds = nil
+	if err := h.c.keepOut(h.ctx, h.now(), r, r.Moves, &ds); err != nil || len(ds) != 0 {
+		t.Errorf("keepOut again: %v, decisions %+v; want nothing to do", err, ds)
+	}
 }

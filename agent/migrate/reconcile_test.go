@@ -846,7 +846,7 @@ func TestGivenUpNodeKeepsAnOperatorsCordon(t *testing.T) {
 				Request: id, Object: node, Detail: "ineligible"}
 			if tc.confirmed {
 				// A leader that saw its call answered.
-				if err := h.c.takeOut(h.ctx, h.now(), node, h.request(id), "ineligible"); err != nil {
+				if err := h.c.takeOut(h.ctx, h.now(), node, h.request(id), "ineligible", 0); err != nil {
 					t.Fatal(err)
 				}
 			} else {

@@ -350,13 +350,19 @@ type Intent struct {
 	// the effect back depends on it: for a node's drain, the node's
 	// scheduling then (NodeWasEligible, NodeWasIneligible,
 	// NodeWasDraining). Empty in intents written before it was recorded.
-	Before  string        `json:"before,omitempty"`
-	Leader  string        `json:"leader,omitempty"`
-	Term    uint64        `json:"term,omitempty"`
-	Opened  time.Time     `json:"opened"`
-	Closed  time.Time     `json:"closed,omitzero"`
-	Outcome IntentOutcome `json:"outcome,omitempty"`
-	Error   string        `json:"error,omitempty"`
+	Before string `json:"before,omitempty"`
+	// NodeCreated is, for a call taking a node out of scheduling (its
+	// eligibility, its drain), the node's CreateIndex in Nomad read just
+	// before: a node purged and registered again since (its client came
+	// back, eligible) has a later one. 0 in intents written before it
+	// was recorded.
+	NodeCreated uint64        `json:"node_created,omitempty"`
+	Leader      string        `json:"leader,omitempty"`
+	Term        uint64        `json:"term,omitempty"`
+	Opened      time.Time     `json:"opened"`
+	Closed      time.Time     `json:"closed,omitzero"`
+	Outcome     IntentOutcome `json:"outcome,omitempty"`
+	Error       string        `json:"error,omitempty"`
 }
 
 // A node's scheduling before a call (Intent.Before): eligible, out of
