@@ -118,6 +118,7 @@ func (c *Cluster) tick(t time.Time) {
 	c.progressMigrations(from, t)
 	c.now = t
 	c.bootNodes()
+	c.heartbeats()
 	c.reregisterNodes()
 	c.fireEvents()
 	c.lifecycle()

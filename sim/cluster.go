@@ -26,6 +26,7 @@ const (
 	logKeyKind     = "kind"
 	logKeyDetail   = "detail"
 	logKeyStatus   = "status"
+	logKeyEligible = "eligibility"
 	logKeyQueued   = "queued"
 	logKeyVersion  = "version"
 	logKeyCount    = "count"
@@ -277,6 +278,10 @@ func (c *Cluster) addNode(g NodeGroupSpec, name string) *node {
 	}
 	idx := c.bump(TableNodes)
 	n.createIdx, n.modifyIdx = idx, idx
+	n.heard = true
+	if c.sc.Reregister > 0 {
+		n.nextBeat = c.now.Add(c.sc.Reregister)
+	}
 	c.nodes = append(c.nodes, n)
 	c.nodeByID[n.id] = n
 	c.nodeByName[n.name] = n

@@ -3234,12 +3234,13 @@ func TestFidelityHealthAfterDeploymentFailed(t *testing.T) {
 // allocations are still listed under its ID, and the job's allocation is
 // stopped as lost ("alloc is lost since its node is down"), its client
 // description kept. The node's client still runs, and registers the node
-// again at its next heartbeat (a real dev agent's after 6 to 11 s; the
-// simulator's Reregister, 15 s by default): the same ID and name, a
-// create index above the purge's, ready and eligible though it was
-// ineligible when purged, without a drain or a last drain, its old
-// allocations still listed under it, and the system job placed on it
-// again.
+// again at its next heartbeat (a real dev agent's after 6 to 15 s; the
+// simulator's every Reregister, 15 s by default): the same ID and name, a
+// create index above the purge's, ready, without a drain or a last drain,
+// its old allocations still listed under it, the system job placed on it
+// again, and the eligibility its client heard at its last heartbeat:
+// eligible when it was made ineligible just before the purge, ineligible
+// when it had been for a heartbeat.
 func TestFidelityNodePurge(t *testing.T) {
 	t.Run("refusals", func(t *testing.T) {
 		forEachPurgeTokens(t, checkPurgeRefusals)
@@ -3446,6 +3447,57 @@ func checkPurge(t *testing.T, c *cluster) {
 		t.Errorf("%s: the purged node's allocations: %d listed, %v; want its allocation listed", c.name, len(onNode), err)
 	}
 	checkRegisteredAgain(t, c, before, out.NodeModifyIndex, allocID, sys, sysAlloc)
+	checkPurgedAfterAHeartbeat(t, c, before.ID)
+}
+
+// checkPurgedAfterAHeartbeat takes the node out of scheduling, waits for
+// its client's next heartbeat (Nomad's answer tells the client the
+// node's eligibility, and the client keeps it), purges it, and checks it
+// registers again with that eligibility: ineligible, without a drain.
+// (Purged right after it was made ineligible, as checkPurge does, it
+// comes back eligible: its client had not heard.)
+func checkPurgedAfterAHeartbeat(t *testing.T, c *cluster, id string) {
+	if _, err := c.client.Nodes().ToggleEligibility(id, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	if c.sim != nil {
+		// Two heartbeats of simulated time.
+		until := c.sim.Now().Add(2 * sim.DefaultReregister)
+		for c.sim.Now().Before(until) {
+			time.Sleep(50 * time.Millisecond)
+		}
+	} else {
+		// A dev agent's one node heartbeats every 10 to 20 s.
+		time.Sleep(25 * time.Second)
+	}
+	before, _, err := c.client.Nodes().Info(id, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := c.client.Nodes().Purge(id, nil); err != nil {
+		t.Fatalf("%s: purge: %v", c.name, err)
+	}
+	start := time.Now()
+	deadline := start.Add(waitLimit)
+	for {
+		n, _, err := c.client.Nodes().Info(id, nil)
+		if err == nil {
+			t.Logf("%s: purged a heartbeat after it was made ineligible, the node registered again after %v (wall): create index %d (%d before), %s, drain %v",
+				c.name, time.Since(start).Round(100*time.Millisecond), n.CreateIndex, before.CreateIndex, n.SchedulingEligibility, n.DrainStrategy)
+			if n.CreateIndex <= before.CreateIndex || n.SchedulingEligibility != api.NodeSchedulingIneligible || n.DrainStrategy != nil {
+				t.Errorf("%s: registered again with create index %d (%d before), %s, drain %v; want a later one, ineligible as its client last heard, no drain",
+					c.name, n.CreateIndex, before.CreateIndex, n.SchedulingEligibility, n.DrainStrategy)
+			}
+			return
+		}
+		if code, _ := response(err); code != http.StatusNotFound {
+			t.Fatalf("%s: read the purged node: %v", c.name, err)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: the purged node did not register again within %v", c.name, waitLimit)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
 }
 
 // checkRegisteredAgain waits for the purged node (before: as it was just

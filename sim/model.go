@@ -73,6 +73,8 @@ type node struct {
 	faultDown  bool      // taken down by Faults.NodesDown
 	purged     bool      // deleted from the node table (purge); its client reports nothing more
 	backAt     time.Time // when a purged node's client, still running, registers it again (zero: never)
+	heard      bool      // the eligibility the client heard at its last heartbeat (Nomad's answer carries it)
+	nextBeat   time.Time // the client's next heartbeat (zero: the scenario's clients do not heartbeat)
 	createIdx  uint64
 	modifyIdx  uint64
 	resCPU     int64 // sum of requests of allocations holding capacity

@@ -57,9 +57,8 @@ func (c *Cluster) purgeNode(w http.ResponseWriter, r *http.Request) {
 // status lost (its client description as it was), and replaced elsewhere. One the servers had already stopped
 // (a migration's old allocation, a stop in progress) is left as its
 // client last reported it, as no client reports for it again. A node
-// whose client still runs (not down) registers again the scenario's
-// Reregister later, as a real Nomad's client does at its next heartbeat
-// (reregisterNodes).
+// whose client still runs (not down) registers again at the client's next
+// heartbeat, as a real Nomad's client does (reregisterNodes).
 // c.mu must be held.
 func (c *Cluster) purge(id string) (*nodePurgeResponse, error) {
 	n, err := c.apiNode(id)
@@ -84,7 +83,10 @@ func (c *Cluster) purge(id string) (*nodePurgeResponse, error) {
 	}
 	c.purgedNodes[n.id] = n
 	if c.sc.Reregister >= 0 && n.status != api.NodeStatusDown {
-		n.backAt = c.now.Add(c.sc.Reregister)
+		n.backAt = n.nextBeat
+		if n.backAt.Before(c.now) {
+			n.backAt = c.now.Add(c.sc.Reregister)
+		}
 		c.returning = append(c.returning, n)
 	}
 	c.log.Info("node purged", logKeyNode, n.name)
@@ -163,9 +165,11 @@ func jobRunsIn(j *job, n *node) bool {
 // reregisterNodes registers again the purged nodes whose client still
 // runs, once their time has come, as a Nomad client does when its
 // heartbeat finds its node unknown (TestFidelityNodePurge): the same ID
-// and name, a new create index (its modify index the same), ready and
-// eligible whatever it was when purged, without a drain or a last
-// drain. Its old allocations stay listed under it as the purge left
+// and name, a new create index (its modify index the same), ready, with
+// the eligibility its client heard at its last heartbeat (Nomad's answer
+// carries the node's; a drain's node is ineligible), so eligible only
+// when it was, or was made ineligible less than a heartbeat before the
+// purge; without a drain or a last drain. Its old allocations stay listed under it as the purge left
 // them; system jobs are evaluated for it, as for any node that turns
 // ready.
 func (c *Cluster) reregisterNodes() {
@@ -179,7 +183,7 @@ func (c *Cluster) reregisterNodes() {
 			continue // taken by a node registered since
 		}
 		n.purged, n.backAt = false, time.Time{}
-		n.status, n.statusAt, n.eligible = api.NodeStatusReady, c.now, true
+		n.status, n.statusAt, n.eligible = api.NodeStatusReady, c.now, n.heard
 		n.drain, n.lastDrain, n.faultDown = nil, nil, false
 		idx := c.bump(TableNodes)
 		n.createIdx, n.modifyIdx = idx, idx
@@ -188,7 +192,10 @@ func (c *Cluster) reregisterNodes() {
 		c.nodeByID[n.id] = n
 		c.nodeByName[n.name] = n
 		c.capFreed = true
-		c.log.Info("purged node registered again", logKeyNode, n.name)
+		if c.sc.Reregister > 0 {
+			n.nextBeat = c.now.Add(c.sc.Reregister)
+		}
+		c.log.Info("purged node registered again", logKeyNode, n.name, logKeyEligible, n.eligibility())
 		for _, j := range c.sortedJobs() {
 			if j.typ == api.JobTypeSystem && !j.stopped && jobRunsIn(j, n) {
 				c.reconcile(j, c.newEval(j, triggerNodeUpdate, n.id))
@@ -197,4 +204,19 @@ func (c *Cluster) reregisterNodes() {
 	}
 	clear(c.returning[len(kept):])
 	c.returning = kept
+}
+
+// heartbeats has each node's client that is due heartbeat: the servers'
+// answer carries the node's scheduling eligibility, which the client
+// keeps and registers its node with again if the node was purged.
+func (c *Cluster) heartbeats() {
+	if c.sc.Reregister <= 0 {
+		return
+	}
+	for _, n := range c.nodes {
+		if !n.nextBeat.IsZero() && !c.now.Before(n.nextBeat) {
+			n.heard = n.eligible
+			n.nextBeat = c.now.Add(c.sc.Reregister)
+		}
+	}
 }

@@ -49,12 +49,13 @@ type Scenario struct {
 	Tick     time.Duration // model step
 	Startup  time.Duration // pending → running delay of a new allocation
 	NodeBoot time.Duration // initializing → ready delay of a node added at run time
-	// Reregister is how long after a purge a node whose client still runs
-	// registers it again: the client's next heartbeat finds its node
-	// unknown and registers it anew (Nomad's heartbeat TTL is 10 to 20 s
-	// on a small cluster). Negative ("never"): clients stop with a purge,
-	// as when an operator decommissions a node, and a purged node stays
-	// gone.
+	// Reregister is the clients' heartbeat interval (Nomad's heartbeat
+	// TTL, 10 to 20 s on a small cluster): a node purged while its client
+	// still runs is registered again at the client's next heartbeat, at
+	// most this long after the purge, with the eligibility the client
+	// heard at its last one. Negative ("never"): clients stop with a
+	// purge, as when an operator decommissions a node, and a purged node
+	// stays gone.
 	Reregister time.Duration
 	Tokens     []string          // ACL management tokens; with no Policies, empty disables token checks
 	Policies   map[string]Policy // ACL tokens with a policy (not management tokens)
@@ -599,10 +600,9 @@ func duration(expr hcl.Expression, def time.Duration, diags *hcl.Diagnostics) ti
 	return dur
 }
 
-// DefaultReregister is how long after a purge a node whose client still
-// runs registers again by default: the middle of Nomad's 10 to 20 s
-// heartbeat TTL on a small cluster (a real dev agent's came back after
-// 6 and 11 s).
+// DefaultReregister is the clients' heartbeat interval by default: the
+// middle of Nomad's 10 to 20 s heartbeat TTL on a small cluster (a real
+// dev agent's purged node came back after 6 to 15 s).
 const DefaultReregister = 15 * time.Second
 
 // reregister decodes the scenario's reregister: a duration, or "never"
