@@ -479,7 +479,8 @@ func (c *Coordinator) keepOut(ctx context.Context, now time.Time, r state.Migrat
 		switch {
 		case errors.Is(err, errAnnounced):
 			in, ok := c.latestIntent(o.in.ID)
-			if base, took := c.takenWith(r, node); ok && in.Outcome == state.OutcomeDone && took != 0 && created > took && !c.announced(againID(base, created)) {
+			if base, took := c.takenWith(r, node); ok && in.Outcome == state.OutcomeDone && took != 0 && created > took &&
+				!c.announced(againID(base, created)) && c.asRegistered(ctx, node, created) {
 				// Taken out, then purged from Nomad and registered again
 				// by its client, eligible: no one gave it back.
 				err := c.holdAgain(ctx, now, node, base, took, created, r, windowOr(r), ds)

@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	nomadapi "github.com/hashicorp/nomad/api"
+
 	"github.com/foreshape/foreshape/agent/state"
 )
 
@@ -283,40 +285,57 @@ func TestPurgedNodeUnderAPlaceholder(t *testing.T) {
 
 // TestReregisteredNodeIsHeldAgain: a maintenance window (by rescheduling
 // or by a Nomad drain) holds a-1 out of scheduling when an operator
-// purges it, its client still running: 15 s later the client registers
-// it again, as Nomad's does (TestFidelityNodePurge), under the same ID
-// with a new create index, eligible and without a drain. Nobody gave it
-// back: foreshape takes it out again for the rest of the window, with a
-// hold decision saying why (before: it read it as an operator's
-// give-back and left it eligible, so the window's other replacements
-// could land on it), and gives it back at the window's end. Once held
-// again, a node an operator makes eligible stays so: that is the
-// operator's choice.
+// purges it, its client still running. At its next heartbeat the client
+// registers a-1 again, as Nomad's does (TestFidelityNodePurge): the same
+// ID, a new create index, no drain, and the eligibility the client heard
+// at its last heartbeat. Purged within a heartbeat of foreshape taking it
+// out, a-1 comes back eligible: nobody gave it back, so foreshape takes
+// it out again for the rest of the window, with a hold decision saying
+// why (before: it left it eligible, taken for an operator's give-back,
+// and the window's replacements could land on it). Purged later, it comes
+// back ineligible, and stays so. Either way the window's end gives it
+// back, and a node an operator makes eligible meanwhile stays so: that is
+// the operator's choice.
 func TestReregisteredNodeIsHeldAgain(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
 		pols     string
-		operator bool // an operator makes a-1 eligible once it is held again
+		late     bool // purged a heartbeat or more after foreshape took a-1 out
+		operator bool // an operator makes a-1 eligible once it is back
 	}{
-		{"window", windowPolicies(""), false},
-		{"drain window", drainStrategy(windowPolicies("")), false},
-		{"window, then an operator gives it back", windowPolicies(""), true},
+		{"window", windowPolicies(""), false, false},
+		{"drain window", drainStrategy(windowPolicies("")), false, false},
+		{"window, then an operator gives it back", windowPolicies(""), false, true},
+		{"window, purged late", windowPolicies(""), true, false},
+		{"window, purged late, then an operator gives it back", windowPolicies(""), true, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHarness(t, actScenario, tc.pols)
 			node := h.nodeID("a-")
 			r := h.windowRequest(func(state.MigrationRequest) bool { return true })
-			h.passUntil(r.Deadline, nil)
-			end := h.windowEnd(r)
-			if got := h.eligibility(node); got != "ineligible" {
-				t.Fatalf("a-1 %s; want it held out of scheduling", got)
+			var before *nomadapi.Node
+			purge := func() {
+				var err error
+				if before, _, err = h.client.Nodes().Info(node, nil); err != nil {
+					t.Fatal(err)
+				}
+				h.purgeNode(node)
 			}
-			before, _, err := h.client.Nodes().Info(node, nil)
-			if err != nil {
-				t.Fatal(err)
+			// Right after the pass that takes a-1 out, or after the window's
+			// moves.
+			h.passUntil(r.Deadline, func() {
+				if !tc.late && before == nil && h.eligibility(node) == "ineligible" {
+					purge()
+				}
+			})
+			if before == nil {
+				if got := h.eligibility(node); got != "ineligible" {
+					t.Fatalf("a-1 %s; want it held out of scheduling", got)
+				}
+				purge()
 			}
-			h.purgeNode(node)
-			back := h.now().Add(3 * time.Minute)
+			end := h.windowEnd(h.request(r.ID))
+			back := h.now().Add(2 * time.Minute)
 			if !back.Before(end) {
 				t.Fatalf("the window ends at %s, before %s", end.Format(time.TimeOnly), back.Format(time.TimeOnly))
 			}
@@ -325,12 +344,16 @@ func TestReregisteredNodeIsHeldAgain(t *testing.T) {
 			if err != nil {
 				t.Fatalf("a-1 did not register again: %v", err)
 			}
-			if n.CreateIndex <= before.CreateIndex || n.SchedulingEligibility != "ineligible" {
-				t.Errorf("a-1 registered again (create index %d, was %d) and %s; want it out of scheduling again", n.CreateIndex, before.CreateIndex, n.SchedulingEligibility)
+			if n.CreateIndex <= before.CreateIndex || n.SchedulingEligibility != "ineligible" || n.DrainStrategy != nil {
+				t.Errorf("a-1 registered again (create index %d, was %d) and %s, drain %v; want it out of scheduling, no drain", n.CreateIndex, before.CreateIndex, n.SchedulingEligibility, n.DrainStrategy)
 			}
 			again := h.decisionsSaying("", "a-1 was purged from Nomad and its client registered it again")
-			if len(again) != 1 || !strings.HasPrefix(again[0], "hold: ") || !strings.Contains(again[0], "nobody gave it back") {
-				t.Errorf("decisions on holding a-1 again: %v; want one hold", again)
+			want := 1
+			if tc.late {
+				want = 0 // it came back out of scheduling
+			}
+			if len(again) != want || (want == 1 && (!strings.HasPrefix(again[0], "hold: ") || !strings.Contains(again[0], "nobody gave it back"))) {
+				t.Errorf("decisions on holding a-1 again: %v; want %d hold", again, want)
 			}
 			if got := h.decisionsSaying("", "a-1 eligible again"); len(got) != 0 {
 				t.Errorf("a-1 given back before the window ended: %v", got)
@@ -343,8 +366,8 @@ func TestReregisteredNodeIsHeldAgain(t *testing.T) {
 				if got := h.eligibility(node); got != "eligible" {
 					t.Errorf("a-1 %s after an operator made it eligible; want the operator's choice to stand", got)
 				}
-				if again := h.decisionsSaying("", "registered it again"); len(again) != 1 {
-					t.Errorf("decisions on holding a-1 again: %v; want the one before the operator's give-back", again)
+				if got := h.decisionsSaying("", "registered it again"); len(got) != want {
+					t.Errorf("decisions on holding a-1 again: %v; want %d, none after the operator's give-back", got, want)
 				}
 			}
 			h.passUntil(end.Add(5*time.Minute), nil)
@@ -362,19 +385,35 @@ func TestReregisteredNodeIsHeldAgain(t *testing.T) {
 }
 
 // TestMoveHoldsAReregisteredNodeAgain: a window's move checks, before it
-// stops anything, that the window's nodes are out of scheduling
-// (keepOut). a-1, which the window took out, was purged and registered
-// again by its client, eligible, before the act pass's own look: the
-// check takes it out again and says why, rather than going ahead on an
-// operator's give-back nobody made (before: "goes ahead although node
-// a-1 is in scheduling again … an operator's choice stands").
+// stops anything, that its nodes are out of scheduling (keepOut). a-1,
+// which foreshape took out for the window's request, was purged within a
+// heartbeat of that and registered again by its client, eligible, before
+// the act pass's own look: the check takes it out again and says why,
+// rather than going ahead on an operator's give-back nobody made
+// (before: "goes ahead although node a-1 is in scheduling again … an
+// operator's choice stands").
 func TestMoveHoldsAReregisteredNodeAgain(t *testing.T) {
 	h := newHarness(t, actScenario, windowPolicies(""))
 	node := h.nodeID("a-")
 	r := h.windowRequest(func(state.MigrationRequest) bool { return true })
-	h.passUntil(r.Deadline, nil)
+	for range 60 {
+		h.run(h.flatForecasts(30))
+		if err := h.c.Follow(h.ctx, h.now()); err != nil {
+			t.Fatal(err)
+		}
+		if h.eligibility(node) == "ineligible" {
+			break
+		}
+		h.step(time.Minute)
+	}
+	if got := h.eligibility(node); got != "ineligible" {
+		t.Fatalf("a-1 %s; want the window to hold it out of scheduling", got)
+	}
 	h.purgeNode(node)
-	h.step(20 * time.Second) // the client registers a-1 again
+	h.step(20 * time.Second) // the client registers a-1 again, eligible
+	if got := h.eligibility(node); got != "eligible" {
+		t.Fatalf("a-1 registered again %s; want eligible", got)
+	}
 	r = h.request(r.ID)
 	var ds []state.Decision
 	if err := h.c.keepOut(h.ctx, h.now(), r, r.Moves, &ds); err != nil {

@@ -15,12 +15,17 @@ import (
 
 // A node purged from Nomad (`nomad node purge`) whose client still runs
 // comes back at the client's next heartbeat (10 to 20 s later): the same
-// ID, a new CreateIndex, eligible and without a drain whatever it was.
-// Nobody gave it back; its hold is simply gone. A node foreshape holds out
-// of scheduling (a drain window, a spread, a whole-node request) that
+// ID, a new CreateIndex, without a drain, and with the eligibility the
+// client heard at its last heartbeat (Nomad's answer carries it). A node
+// held out of scheduling for a heartbeat or more comes back ineligible,
+// its hold intact; one taken out less than a heartbeat before the purge
+// comes back eligible. Nobody gave that one back. A node foreshape holds
+// out of scheduling (a drain window, a spread, a whole-node request) that
 // Nomad lists with a later CreateIndex than the one its take-out's intent
-// recorded is taken out again, once per registration, with a hold
-// decision saying why, instead of being read as an operator's give-back.
+// recorded, eligible and unchanged since it registered (its ModifyIndex
+// still its CreateIndex: an operator's eligibility change moves it), is
+// taken out again, once per registration, with a hold decision saying
+// why, instead of being read as an operator's give-back.
 
 // againID is the ID of the intent that takes a node out of scheduling
 // again, under the hold whose take-out intent is base, once the node was
@@ -88,14 +93,10 @@ func (c *Coordinator) holdAgainAll(ctx context.Context, now time.Time, view stat
 			if c.announced(againID(base, n.CreateIndex)) {
 				continue // held again once: eligible since by someone's hand
 			}
-			out, created, err := c.ineligible(ctx, node)
-			if err != nil {
-				c.log.Warn("could not read a node registered again to take it out of scheduling again", "node", n.Name, logKeyRequest, r.ID, logKeyError, err)
-				continue
+			if n.ModifyIndex != n.CreateIndex || !c.asRegistered(ctx, node, n.CreateIndex) {
+				continue // changed since it registered, out by now, or registered once more
 			}
-			if out || created != n.CreateIndex {
-				continue // out by now, or registered once more: next pass
-			}
+			created := n.CreateIndex
 			if err := c.holdAgain(ctx, now, node, base, took, created, r, windowOr(r), ds); err != nil && !errors.Is(err, errAnnounced) {
 				c.log.Warn("could not take a node registered again out of scheduling again", "node", n.Name, logKeyRequest, r.ID, logKeyError, err)
 			}
@@ -103,11 +104,27 @@ func (c *Coordinator) holdAgainAll(ctx context.Context, now time.Time, view stat
 	}
 }
 
-// heldNodes are the nodes r holds out of scheduling now: a drain
-// window's (begun, not cancelled, not ended), a whole-node request's
-// node (queued or running), a running spread's nodes.
+// asRegistered reads node afresh and reports whether it is as its client
+// registered it at CreateIndex created, eligible: not changed since (its
+// ModifyIndex is its CreateIndex) and not draining. A read that fails
+// reports false (the next pass looks again).
+func (c *Coordinator) asRegistered(ctx context.Context, node string, created uint64) bool {
+	n, _, err := c.nomad.Nodes().Info(node, c.qo(ctx))
+	if err != nil {
+		c.log.Warn("could not read a node registered again after a purge", "node", node, logKeyError, err)
+		return false
+	}
+	return n.CreateIndex == created && n.ModifyIndex == created && n.DrainStrategy == nil &&
+		n.SchedulingEligibility == nomadapi.NodeSchedulingEligible
+}
+
+// heldNodes are the nodes r holds out of scheduling now: a whole-node
+// request's node while it is queued (holdNodes) or running, a drain
+// window's (begun, not cancelled, not ended), a running spread's nodes.
 func (c *Coordinator) heldNodes(now time.Time, r state.MigrationRequest) []string {
 	switch {
+	case r.Resource.Kind == state.ResourceNode && r.State.Queued():
+		return []string{r.Resource.ID}
 	case r.Origin == "schedule":
 		if r.Deadline.IsZero() || r.State == state.RequestCancelled || r.State.Queued() {
 			return nil
