@@ -71,9 +71,11 @@ func (c *Coordinator) holdAgain(ctx context.Context, now time.Time, node, base s
 // holdAgainAll takes out of scheduling again every node a hold of
 // foreshape's still running keeps out (a drain window begun and not
 // ended, a whole-node request queued or running, a spread running) that
-// the view shows registered again since foreshape took it out, and
-// eligible: purged, its client came back (holdAgain). A node the view
-// shows out of scheduling, or a pass old and out in Nomad by now, is left.
+// the view shows registered again since foreshape took it out, eligible
+// and unchanged since (asRegistered): purged, its client came back
+// (holdAgain). A node the view shows out of scheduling or changed since
+// it registered (an operator's eligibility change), or that Nomad, read
+// afresh, no longer shows so, is left.
 func (c *Coordinator) holdAgainAll(ctx context.Context, now time.Time, view state.ActView, ds *[]state.Decision) {
 	if c.cfg.ForecastOnly {
 		return
