@@ -3237,10 +3237,11 @@ func TestFidelityHealthAfterDeploymentFailed(t *testing.T) {
 // again at its next heartbeat (a real dev agent's after 6 to 20 s; the
 // simulator's every Reregister, 15 s by default): the same ID and name, a
 // create index above the purge's, ready, without a drain or a last drain,
-// its old allocations still listed under it, the system job placed on it
-// again, and the eligibility its client heard at its last heartbeat:
-// eligible when it was made ineligible just before the purge, ineligible
-// when it had been for a heartbeat.
+// its old allocations still listed under it and reported complete by the
+// client ("All tasks have completed", still desired stop as lost), the
+// system job placed on it again, and the eligibility its client heard at
+// its last heartbeat: eligible when it was made ineligible just before
+// the purge, ineligible when it had been for a heartbeat.
 func TestFidelityNodePurge(t *testing.T) {
 	t.Run("refusals", func(t *testing.T) {
 		forEachPurgeTokens(t, checkPurgeRefusals)
@@ -3554,9 +3555,18 @@ func checkRegisteredAgain(t *testing.T, c *cluster, before *api.Node, purged uin
 	if !slices.ContainsFunc(listed, func(s *api.NodeListStub) bool { return s.ID == before.ID && s.CreateIndex == n.CreateIndex }) {
 		t.Errorf("%s: the node registered again is not listed with create index %d", c.name, n.CreateIndex)
 	}
-	a, _, err := c.client.Allocations().Info(allocID, nil)
-	if err != nil || a.ClientStatus != api.AllocClientStatusLost || a.NodeID != before.ID {
-		t.Errorf("%s: the purged node's old allocation after it registered again: %v %v; want lost, on the node", c.name, a, err)
+	// Its client, which still ran the allocations the purge stopped as
+	// lost, stops them and reports them complete (a real client within
+	// 1.5 s of the registration); the servers' side stays the purge's.
+	for _, id := range []string{allocID, sysAlloc} {
+		a := c.waitAlloc(t, id, "reported by the client that came back", func(a *api.Allocation) bool {
+			return a.ClientStatus != api.AllocClientStatusLost
+		})
+		if a.ClientStatus != api.AllocClientStatusComplete || a.ClientDescription != "All tasks have completed" ||
+			a.DesiredStatus != api.AllocDesiredStatusStop || a.DesiredDescription != "alloc is lost since its node is down" || a.NodeID != before.ID {
+			t.Errorf("%s: the purged node's old allocation %s after it registered again: %s (%q) / %s (%q) on %s; want stop (alloc is lost since its node is down) / complete (All tasks have completed) on %s",
+				c.name, id[:8], a.DesiredStatus, a.DesiredDescription, a.ClientStatus, a.ClientDescription, a.NodeID, before.ID)
+		}
 	}
 	// The system job runs on it again, in a new allocation.
 	c.waitAllocs(t, sys, "ran on the node registered again", func(as []*api.AllocationListStub) bool {

@@ -74,6 +74,7 @@ type node struct {
 	purged     bool      // deleted from the node table (purge); its client reports nothing more
 	backAt     time.Time // when a purged node's client, still running, registers it again (zero: never)
 	heard      bool      // the eligibility the client heard at its last heartbeat (Nomad's answer carries it)
+	lost       []*alloc  // allocations the purge stopped as lost: its client, if it registers the node again, reports them complete
 	nextBeat   time.Time // the client's next heartbeat (zero: the scenario's clients do not heartbeat)
 	createIdx  uint64
 	modifyIdx  uint64

@@ -58,7 +58,8 @@ func (c *Cluster) purgeNode(w http.ResponseWriter, r *http.Request) {
 // (a migration's old allocation, a stop in progress) is left as its
 // client last reported it, as no client reports for it again. A node
 // whose client still runs (not down) registers again at the client's next
-// heartbeat, as a real Nomad's client does (reregisterNodes).
+// heartbeat, as a real Nomad's client does (reregisterNodes); that client
+// then reports on the allocations it still holds.
 // c.mu must be held.
 func (c *Cluster) purge(id string) (*nodePurgeResponse, error) {
 	n, err := c.apiNode(id)
@@ -139,6 +140,7 @@ func (c *Cluster) purge(id string) (*nodePurgeResponse, error) {
 		// Nomad's plan sets the client status, not its description.
 		a.client = allocLost
 		c.touchByServer(a)
+		n.lost = append(n.lost, a)
 	}
 	c.capFreed = true
 	for i, j := range jobs {
@@ -169,9 +171,15 @@ func jobRunsIn(j *job, n *node) bool {
 // the eligibility its client heard at its last heartbeat (Nomad's answer
 // carries the node's; a drain's node is ineligible), so eligible only
 // when it was, or was made ineligible less than a heartbeat before the
-// purge; without a drain or a last drain. Its old allocations stay listed under it as the purge left
-// them; system jobs are evaluated for it, as for any node that turns
-// ready.
+// purge; without a drain or a last drain. Its old allocations stay listed
+// under it, and its client, which still ran them, stops them and reports
+// them complete ("All tasks have completed"): those the purge stopped as
+// lost (their desired status and description stay the purge's; a real
+// client reported them within 1.5 s of the registration,
+// TestFidelityNodePurge), and those the servers had stopped before (a
+// stop in progress, a migration's old allocation), which a purged node's
+// client otherwise never reports.
+// System jobs are evaluated for it, as for any node that turns ready.
 func (c *Cluster) reregisterNodes() {
 	kept := c.returning[:0]
 	for _, n := range c.returning {
@@ -196,6 +204,24 @@ func (c *Cluster) reregisterNodes() {
 			n.nextBeat = c.now.Add(c.sc.Reregister)
 		}
 		c.log.Info("purged node registered again", logKeyNode, n.name, logKeyEligible, n.eligibility())
+		// Its client stops what it still ran and reports it: what the
+		// purge stopped as lost, and what the servers had stopped before
+		// (a stop in progress, a migration's old allocation).
+		for _, a := range n.lost {
+			if a.client == allocLost && c.allocByID[a.id] == a {
+				a.client, a.clientDesc, a.stopAt = allocComplete, "All tasks have completed", c.now
+				c.touchByClient(a)
+			}
+		}
+		n.lost = nil
+		for _, a := range append([]*alloc(nil), n.allocs...) {
+			if a.desired == desiredRun || a.clientTerminal() {
+				continue
+			}
+			a.client, a.clientDesc, a.stopAt = allocComplete, "All tasks have completed", c.now
+			c.touchByClient(a)
+			c.markDirty(a.job, triggerAllocStop)
+		}
 		for _, j := range c.sortedJobs() {
 			if j.typ == api.JobTypeSystem && !j.stopped && jobRunsIn(j, n) {
 				c.reconcile(j, c.newEval(j, triggerNodeUpdate, n.id))
