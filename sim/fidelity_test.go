@@ -3234,7 +3234,7 @@ func TestFidelityHealthAfterDeploymentFailed(t *testing.T) {
 // allocations are still listed under its ID, and the job's allocation is
 // stopped as lost ("alloc is lost since its node is down"), its client
 // description kept. The node's client still runs, and registers the node
-// again at its next heartbeat (a real dev agent's after 6 to 20 s; the
+// again at its next heartbeat (a real dev agent's 1.5 to 20 s later; the
 // simulator's every Reregister, 15 s by default): the same ID and name, a
 // create index above the purge's, ready, without a drain or a last drain,
 // its old allocations still listed under it and reported complete by the

@@ -602,7 +602,8 @@ func duration(expr hcl.Expression, def time.Duration, diags *hcl.Diagnostics) ti
 
 // DefaultReregister is the clients' heartbeat interval by default: the
 // middle of Nomad's 10 to 20 s heartbeat TTL on a small cluster (a real
-// dev agent's purged node came back after 6 to 20 s).
+// dev agent's purged node came back 1.5 to 20 s after the purge: at the
+// next heartbeat, so anywhere within one).
 const DefaultReregister = 15 * time.Second
 
 // reregister decodes the scenario's reregister: a duration, or "never"
