@@ -643,6 +643,7 @@ func (a *Agent) Close() error {
 	var err error
 	a.closeOnce.Do(func() {
 		a.listener.Close()
+		a.leaderCache.close()
 		err = a.node.Close()
 		a.leaving.Wait()
 	})

@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httputil"
@@ -201,19 +202,40 @@ type leaderView struct {
 }
 
 // leaderCache keeps the leader's view for a follower, fetched at most once
-// per cycle interval.
+// per cycle interval, by one fetch at a time that no reader waits on for
+// long (see fromLeader).
 type leaderCache struct {
 	mu   sync.Mutex
 	view *leaderView
+	// fetching is closed when the fetch in flight ends; nil when none runs.
+	fetching chan struct{}
+	// fetch reads the leader's view; nil is Agent.fetchLeaderView (tests
+	// put a leader that does not answer in its place).
+	fetch func(context.Context, *leaderView) error
+	// ctx bounds the fetches: close ends it and waits for them.
+	ctx    context.Context
+	cancel context.CancelFunc
+	closed bool
+	wg     sync.WaitGroup
 	// fails are the failed reads, logged as a streak: a reader a second
 	// (a dashboard, a scraper) made each a warning.
 	fails failing.Streak
 }
 
+// staleViewWait is how long a reader holding the last good view of the
+// leader's cycle waits for a refresh in flight before it answers with that
+// view: a fetch takes milliseconds from a leader that answers, up to
+// fetchLeaderView's 10 s from one that does not.
+const staleViewWait = time.Second
+
 // fromLeader returns the leader's last cycle when this server does not
-// lead (ok), fetching it at most once a cycle; a fetch that fails is
-// logged (once while it fails alike: a failing.Streak), answers empty
-// with its error, and is retried after a second.
+// lead (ok), fetching it at most once a cycle. One fetch runs at a time,
+// for every reader, and no reader waits on it past its own context: one
+// that has the last good view waits at most staleViewWait and then answers
+// with that view (its forecasts carry their publication time and age); one
+// without waits for the fetch or until its context ends. A fetch that
+// fails is logged (once while it fails alike: a failing.Streak), answers
+// empty with its error, and is retried after a second.
 func (a *Agent) fromLeader(ctx context.Context) (*leaderView, bool) {
 	if a.node == nil {
 		return nil, false
@@ -223,20 +245,81 @@ func (a *Agent) fromLeader(ctx context.Context) (*leaderView, bool) {
 	}
 	c := &a.leaderCache
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	if v := c.view; v != nil && time.Since(v.fetched) < leaderViewTTL(a.interval(), v.err != nil) {
-		return v, true
+	last := c.view
+	if last != nil && time.Since(last.fetched) < leaderViewTTL(a.interval(), last.err != nil) {
+		c.mu.Unlock()
+		return last, true
 	}
-	v := &leaderView{fetched: time.Now()}
-	v.err = a.fetchLeaderView(ctx, v)
+	if c.closed {
+		c.mu.Unlock()
+		return &leaderView{fetched: time.Now(), err: errors.New("this server is stopping")}, true
+	}
+	done := c.fetching
+	if done == nil {
+		if c.ctx == nil {
+			c.ctx, c.cancel = context.WithCancel(context.Background())
+		}
+		done = make(chan struct{})
+		c.fetching = done
+		c.wg.Add(1)
+		go a.refreshLeaderView(c.ctx, done)
+	}
+	c.mu.Unlock()
+	var stale <-chan time.Time
+	if last != nil && last.err == nil {
+		t := time.NewTimer(staleViewWait)
+		defer t.Stop()
+		stale = t.C
+	}
+	select {
+	case <-done:
+	case <-stale:
+		return last, true
+	case <-ctx.Done():
+		if last != nil && last.err == nil {
+			return last, true
+		}
+		return &leaderView{fetched: time.Now(), err: ctx.Err()}, true
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.view, true
+}
+
+// refreshLeaderView fetches the leader's view for every reader, keeps it,
+// and closes done.
+func (a *Agent) refreshLeaderView(ctx context.Context, done chan struct{}) {
+	c := &a.leaderCache
+	defer c.wg.Done()
+	fetch := c.fetch
+	if fetch == nil {
+		fetch = a.fetchLeaderView
+	}
+	v := &leaderView{}
+	v.err = fetch(ctx, v)
+	v.fetched = time.Now()
 	if v.err != nil {
 		c.fails.Fail(a.log, time.Now(), "cannot read the leader's last cycle; its forecasts, hotspots and anomalies answer 503", v.err)
 		v.forecasts, v.hotspots, v.anomalies = nil, nil, nil
 	} else {
 		c.fails.OK(a.log, time.Now(), "the leader's last cycle is read again")
 	}
-	c.view = v
-	return v, true
+	c.mu.Lock()
+	c.view, c.fetching = v, nil
+	c.mu.Unlock()
+	close(done)
+}
+
+// close ends a fetch in flight and waits for it; later reads answer that
+// the server is stopping.
+func (c *leaderCache) close() {
+	c.mu.Lock()
+	c.closed = true
+	if c.cancel != nil {
+		c.cancel()
+	}
+	c.mu.Unlock()
+	c.wg.Wait()
 }
 
 // leaderViewTTL is how long a follower keeps what it read of the leader's
@@ -249,12 +332,12 @@ func leaderViewTTL(interval time.Duration, failed bool) time.Duration {
 	return min(max(interval, time.Second), 30*time.Second)
 }
 
-// fetchLeaderView reads the leader's last cycle into v. The read is kept
-// for every caller of the next second or cycle, so it is bounded by its
-// own timeout, not by the caller that asked first: one that went away (a
-// scrape's timeout, a Ctrl-C) made the reads of everyone after it 503.
+// fetchLeaderView reads the leader's last cycle into v, within 10 s. It
+// runs for every reader (refreshLeaderView), under the cache's context,
+// not under the first reader's: one that went away (a scrape's timeout, a
+// Ctrl-C) made the reads of everyone after it 503.
 func (a *Agent) fetchLeaderView(ctx context.Context, v *leaderView) error {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	addr, err := a.leaderHTTP(ctx)
 	if err != nil {

@@ -3,6 +3,8 @@ package agent
 import (
 	"context"
 	"errors"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -65,10 +67,121 @@ func TestLeaderViewOutlivesItsCaller(t *testing.T) {
 	follower.leaderCache.mu.Unlock()
 	gone, cancel := context.WithCancel(ctx)
 	cancel()
-	if v, ok := follower.fromLeader(gone); !ok || v.err != nil {
-		t.Errorf("the read for a caller that went away: ok %v, %v; want the leader's cycle", ok, v.err)
+	// The caller that went away is answered at once (its context's error,
+	// or the cycle if the fetch was that quick); the fetch goes on.
+	if v, ok := follower.fromLeader(gone); !ok || (v.err != nil && !errors.Is(v.err, context.Canceled)) {
+		t.Errorf("the read for a caller that went away: ok %v, %v; want the leader's cycle or its own context's end", ok, v.err)
 	}
 	if v, ok := follower.fromLeader(ctx); !ok || v.err != nil {
 		t.Errorf("the next caller's read: ok %v, %v; want the leader's cycle", ok, v.err)
+	}
+}
+
+// TestFollowerReadersDoNotWaitOnASlowLeader: a follower's readers did
+// queue behind one fetch of the leader's cycle, every one of them for as
+// long as the leader took to answer (up to 10 s). Now one fetch runs for
+// all; a reader with the last good view answers with it after
+// staleViewWait, one without answers when its own context ends, and the
+// fetch, once it ends, serves the readers after it.
+func TestFollowerReadersDoNotWaitOnASlowLeader(t *testing.T) {
+	if testing.Short() {
+		t.Skip("three servers")
+	}
+	tc := newTestCluster(t, 60)
+	for i := range 3 {
+		tc.start(i)
+	}
+	f := tc.servers[(tc.leader()+1)%3].a
+	c := &f.leaderCache
+	expire := func() {
+		c.mu.Lock()
+		if c.view != nil {
+			c.view.fetched = time.Now().Add(-time.Hour)
+		}
+		c.mu.Unlock()
+	}
+	ctx := context.Background()
+	var good *leaderView
+	eventually(t, 30*time.Second, "the follower reads the leader's cycle", func() bool {
+		expire()
+		v, ok := f.fromLeader(ctx)
+		if ok && v.err == nil {
+			good = v
+			return true
+		}
+		return false
+	})
+
+	// The leader stops answering: the fetch waits until released.
+	release := make(chan struct{})
+	var releaseOnce sync.Once
+	t.Cleanup(func() { releaseOnce.Do(func() { close(release) }) })
+	var fetches atomic.Int32
+	c.mu.Lock()
+	c.fetch = func(ctx context.Context, v *leaderView) error {
+		fetches.Add(1)
+		select {
+		case <-release:
+			v.forecasts, v.hotspots, v.anomalies = good.forecasts, good.hotspots, good.anomalies
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	c.mu.Unlock()
+	expire()
+
+	const readers = 20
+	answers := make(chan *leaderView, readers)
+	for range readers {
+		go func() {
+			v, _ := f.fromLeader(ctx)
+			answers <- v
+		}()
+	}
+	timeout := time.After(10 * time.Second)
+	for i := range readers {
+		select {
+		case v := <-answers:
+			if v != good {
+				t.Errorf("reader %d: %+v; want the last good view while the leader does not answer", i, v)
+			}
+		case <-timeout:
+			t.Fatalf("%d of %d readers still wait on a leader that does not answer after 10s", readers-i, readers)
+		}
+	}
+	if n := fetches.Load(); n != 1 {
+		t.Errorf("%d fetches of the leader's cycle for %d readers; want 1", n, readers)
+	}
+
+	// Without a good view, a reader waits for the fetch only as long as
+	// its own context.
+	c.mu.Lock()
+	c.view = &leaderView{fetched: time.Now().Add(-time.Hour), err: errors.New("the last read failed")}
+	c.mu.Unlock()
+	short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel()
+	done := make(chan *leaderView, 1)
+	go func() {
+		v, _ := f.fromLeader(short)
+		done <- v
+	}()
+	select {
+	case v := <-done:
+		if !errors.Is(v.err, context.DeadlineExceeded) {
+			t.Errorf("a reader without a good view whose context ended: %v; want its context's end", v.err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a reader without a good view still waits after its context ended")
+	}
+
+	// The leader answers: the readers after the fetch get its answer.
+	releaseOnce.Do(func() { close(release) })
+	eventually(t, 10*time.Second, "a reader gets the fetch's answer", func() bool {
+		v, ok := f.fromLeader(ctx)
+		return ok && v.err == nil && v != good
+	})
+	if n := fetches.Load(); n != 1 {
+		t.Errorf("%d fetches; want the one the readers shared", n)
 	}
 }
