@@ -159,6 +159,9 @@ type Agent struct {
 	// called by the cluster's reconcile loop alone), logged as a streak
 	// rather than a line each round, once a second.
 	memberFails failing.Streak
+	// applyMember commits a membership update; nil is through the Raft
+	// node (tests put a failing one in its place before Run).
+	applyMember func(context.Context, state.Command) (state.Result, error)
 
 	closeOnce sync.Once
 }

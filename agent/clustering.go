@@ -186,9 +186,12 @@ func (a *Agent) reconcileMembers(lctx context.Context, servers []cluster.ServerH
 		}
 	}
 	cmds = append(cmds, a.reports.membership(lctx, a.fsm.Clients(), time.Now(), a.interval())...)
-	ap := applier{a.node}
+	apply := a.applyMember
+	if apply == nil {
+		apply = applier{a.node}.Apply
+	}
 	for _, c := range cmds {
-		if _, err := ap.Apply(lctx, c); err != nil {
+		if _, err := apply(lctx, c); err != nil {
 			// The round's other updates wait for the next round, a
 			// second later, as this one does.
 			if lctx.Err() == nil {
