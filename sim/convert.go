@@ -286,7 +286,8 @@ func (c *Cluster) allocAPI(a *alloc) *api.Allocation {
 	out := &api.Allocation{
 		ID: a.id, Namespace: api.DefaultNamespace, EvalID: a.evalID, Name: a.name,
 		NodeID: a.node.id, NodeName: a.node.name, JobID: a.job.id, Job: c.jobAPI(a.job),
-		TaskGroup:          a.grp.name,
+		TaskGroup: a.grp.name,
+		//lint:ignore SA1019 Nomad 2.0 still sends it, and clients still read it.
 		Resources:          &api.Resources{CPU: new(int(a.reqCPU)), MemoryMB: new(int(a.grp.mem)), DiskMB: new(300), IOPS: new(int(a.grp.iops))},
 		AllocatedResources: a.allocated(), DesiredStatus: a.desired, DesiredDescription: a.desiredDesc,
 		ClientStatus: a.client, ClientDescription: a.clientDesc, TaskStates: a.taskStates(),

@@ -1273,7 +1273,7 @@ func TestFidelityPreemption(t *testing.T) {
 		if !byPreemption || !blocked {
 			t.Errorf("evaluations of the preempted job: one triggered by preemption %v, blocked %v: %s", byPreemption, blocked, describeEvals(evals))
 		}
-		lows = c.waitAllocs(t, low, "stopped the evicted", func(as []*api.AllocationListStub) bool {
+		c.waitAllocs(t, low, "stopped the evicted", func(as []*api.AllocationListStub) bool {
 			return count(as, func(a *api.AllocationListStub) bool {
 				return a.DesiredStatus == api.AllocDesiredStatusEvict && a.ClientStatus == api.AllocClientStatusComplete
 			}) == 2
@@ -2110,7 +2110,7 @@ func TestFidelityAutoRevert(t *testing.T) {
 			t.Errorf("version 2 runs %v, want version 0's /bin/sleep", cmd)
 		}
 		d2 := waitLatestDeployment(t, c, good)
-		d2 = waitDeployment(t, c, d2.ID, func(d *api.Deployment) bool { return d.JobVersion == 2 && d.Status == api.DeploymentStatusSuccessful })
+		waitDeployment(t, c, d2.ID, func(d *api.Deployment) bool { return d.JobVersion == 2 && d.Status == api.DeploymentStatusSuccessful })
 		c.waitAllocs(t, good, "running version 2", func(as []*api.AllocationListStub) bool {
 			return count(as, func(a *api.AllocationListStub) bool { return running(a) && a.JobVersion == 2 }) == 1
 		})

@@ -24,6 +24,7 @@ func TestSpreadScore(t *testing.T) {
 	}{
 		{"targets: what is left of the count to desire, values no target names share the rest",
 			[]spreadBlock{dc(50, api.SpreadTarget{Value: "dc1", Percent: 50})}, []string{"a-1"},
+			//lint:ignore SA4000 Nomad's formula, written out: (desired - used) / desired.
 			map[string]float64{"a-2": (2 - 2) / 2.0, "b-1": (2 - 1) / 2.0}},
 		{"targets covering the count: another value scores -1",
 			[]spreadBlock{dc(50, api.SpreadTarget{Value: "dc1", Percent: 100})}, nil,
@@ -49,7 +50,9 @@ func TestSpreadScore(t *testing.T) {
 				{attr: "${meta.rack}", weight: 10},
 			}, []string{"a-1", "a-2"},
 			map[string]float64{
-				"a-3": (3-3)/3.0*30/40 + -1,    // dc1: 2 used of 3; r1 is the only rack used
+				//lint:ignore SA4000 Nomad's formula, written out.
+				"a-3": (3-3)/3.0*30/40 + -1, // dc1: 2 used of 3; r1 is the only rack used
+				//lint:ignore SA4000 Nomad's formula, written out.
 				"b-1": (1-1)/1.0*30/40 + 2/2.0, // dc2 counts as "*" (1 desired); r2 unused
 			}},
 		{"a group block with targets under the job's even block on the same attribute: the node's own value looked up",
