@@ -289,7 +289,7 @@ func (p *peerClient) url(addr string) string { return p.scheme + "://" + addr }
 func requireClientCert(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/v1/health" && r.URL.Path != "/v1/ready" && (r.TLS == nil || len(r.TLS.VerifiedChains) == 0) {
-			writeAPIError(w, http.StatusForbidden, "tls.verify_incoming: a client certificate signed by the agent's CA is required")
+			writeAPIError(w, http.StatusForbidden, api.DeniedNoClientCert)
 			return
 		}
 		next.ServeHTTP(w, r)

@@ -287,7 +287,13 @@ func (m *Meta) apiError(err error) int {
 func apiErrorHint(err error) string {
 	var se *api.StatusError
 	var ue *url.Error
+	var unknownCA x509.UnknownAuthorityError
 	switch {
+	case errors.As(err, &se) && se.Code == http.StatusForbidden && strings.Contains(se.Message, api.DeniedNoClientCert):
+		return "The agent requires a client certificate (tls.verify_incoming): set -client-cert and -client-key (or " +
+			"FORESHAPE_CLIENT_CERT and FORESHAPE_CLIENT_KEY) to a certificate and its key signed by the agent's CA."
+	case errors.As(err, &unknownCA):
+		return "This command does not trust the CA that signed the agent's certificate: set -ca-cert (or FORESHAPE_CACERT) to the agent's tls.ca_file."
 	case errors.As(err, &se) && se.Code == http.StatusForbidden && strings.Contains(se.Message, api.DeniedUnknownToken):
 		return "The agent did not accept the token from -token (or FORESHAPE_TOKEN): use one of the tokens in its acl.token_file (the agent re-reads that file on SIGHUP)."
 	case errors.As(err, &se) && se.Code == http.StatusForbidden:

@@ -236,6 +236,10 @@ const (
 	DeniedUnknownToken = "the token sent is not one of this agent's acl.token_file tokens"
 )
 
+// DeniedNoClientCert is why a request without a verified client
+// certificate is refused (403) by an agent with tls.verify_incoming.
+const DeniedNoClientCert = "tls.verify_incoming: a client certificate signed by the agent's CA is required"
+
 // caller is who sent r, for the log: its connection's address, and, on a
 // request another server forwarded here, whom that server had it from
 // (X-Forwarded-For) — else every write through a follower was logged as
