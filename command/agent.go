@@ -352,6 +352,15 @@ func (c *AgentCommand) banner(a runningAgent, cfg *config.Config, d *devSim, rp 
 	if cfg.ACL.Enabled {
 		fmt.Fprintf(c.Out, "      (ACLs are on: set FORESHAPE_TOKEN, or add -token, to a token of %s)\n", cfg.ACL.TokenFile)
 	}
+	curlTLS := ""
+	if cfg.TLS.Enabled() && cfg.TLS.CAFile != "" {
+		fmt.Fprintf(c.Out, "      (TLS is on: set FORESHAPE_CACERT, or add -ca-cert, to %s)\n", cfg.TLS.CAFile)
+		curlTLS = `--cacert "$FORESHAPE_CACERT" `
+	}
+	if cfg.TLS.Enabled() && cfg.TLS.VerifyIncoming {
+		fmt.Fprintf(c.Out, "      (tls.verify_incoming is on: set FORESHAPE_CLIENT_CERT and FORESHAPE_CLIENT_KEY, or add -client-cert and -client-key, to a certificate and its key signed by the agent's CA)\n")
+		curlTLS += `--cert "$FORESHAPE_CLIENT_CERT" --key "$FORESHAPE_CLIENT_KEY" `
+	}
 	fmt.Fprintf(c.Out, "      foreshape status -address %s\n", addr)
 	loc := "dc2" // the dev scenario's surging datacenter
 	if srv, ok := a.(*agent.Agent); ok && d == nil {
@@ -365,7 +374,7 @@ func (c *AgentCommand) banner(a runningAgent, cfg *config.Config, d *devSim, rp 
 	if cfg.ACL.Enabled {
 		curlToken = `-H "X-Foreshape-Token: $FORESHAPE_TOKEN" `
 	}
-	fmt.Fprintf(c.Out, "      curl -s %s%s/v1/forecasts | head\n\n", curlToken, addr)
+	fmt.Fprintf(c.Out, "      curl -s %s%s%s/v1/forecasts | head\n\n", curlTLS, curlToken, addr)
 }
 
 // agentSetup is everything the agent starts from.

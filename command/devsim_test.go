@@ -265,6 +265,37 @@ type bannerAgent struct{ runningAgent }
 
 func (bannerAgent) HTTPAddr() string { return "127.0.0.1:7575" }
 
+// TestBannerWithTLS: with TLS on, the commands the banner suggests fail
+// without the agent's CA (and, with tls.verify_incoming, a client
+// certificate), so it says which flags and variables to set and its curl
+// line passes them.
+func TestBannerWithTLS(t *testing.T) {
+	cfg := config.Default()
+	cfg.TLS = config.TLS{CAFile: "/etc/foreshape/ca.pem", CertFile: "/etc/foreshape/agent.pem", KeyFile: "/etc/foreshape/agent-key.pem", VerifyIncoming: true}
+	var out bytes.Buffer
+	c := &AgentCommand{Meta: Meta{Ctx: context.Background(), Out: &out}}
+	c.banner(bannerAgent{}, cfg, nil, nil, "")
+	for _, want := range []string{"set FORESHAPE_CACERT, or add -ca-cert, to /etc/foreshape/ca.pem",
+		"set FORESHAPE_CLIENT_CERT and FORESHAPE_CLIENT_KEY, or add -client-cert and -client-key",
+		`curl -s --cacert "$FORESHAPE_CACERT" --cert "$FORESHAPE_CLIENT_CERT" --key "$FORESHAPE_CLIENT_KEY" `} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("the banner does not say %q:\n%s", want, out.String())
+		}
+	}
+	out.Reset()
+	cfg.TLS.VerifyIncoming = false
+	c.banner(bannerAgent{}, cfg, nil, nil, "")
+	if !strings.Contains(out.String(), `curl -s --cacert "$FORESHAPE_CACERT" `) || strings.Contains(out.String(), "CLIENT_CERT") {
+		t.Errorf("a banner with TLS but not verify_incoming:\n%s", out.String())
+	}
+	out.Reset()
+	cfg.TLS = config.TLS{}
+	c.banner(bannerAgent{}, cfg, nil, nil, "")
+	if strings.Contains(out.String(), "CACERT") || strings.Contains(out.String(), "--cert") {
+		t.Errorf("a banner without TLS mentions it:\n%s", out.String())
+	}
+}
+
 // TestBannerWithACLs: with ACLs on, the commands the banner suggests
 // would be refused without a token, so it says where the token comes from
 // and its curl line sends one.
