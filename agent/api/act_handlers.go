@@ -64,15 +64,17 @@ func (s *Server) queueList(w http.ResponseWriter, r *http.Request, b ActBackend)
 	if !localityOK(w, q.Get("locality")) {
 		return
 	}
+	// wait is checked even without index, which it only bounds: a
+	// malformed one is a mistake either way.
+	wait, err := parseWait(q.Get("wait"))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
 	if q.Has("index") {
 		index, err := strconv.ParseUint(q.Get("index"), 10, 64)
 		if err != nil {
 			writeError(w, http.StatusBadRequest, fmt.Sprintf("index: %q is not a non-negative integer", q.Get("index")))
-			return
-		}
-		wait, err := parseWait(q.Get("wait"))
-		if err != nil {
-			writeError(w, http.StatusBadRequest, err.Error())
 			return
 		}
 		ctx, cancel := context.WithTimeout(r.Context(), wait)

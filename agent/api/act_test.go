@@ -348,7 +348,8 @@ func TestQueueBlockingQuery(t *testing.T) {
 	if q.Index <= q0.Index || q.Requests[0].State != api.StateRunning {
 		t.Errorf("after a change: index %d (was %d), state %s", q.Index, q0.Index, q.Requests[0].State)
 	}
-	for _, bad := range []string{"?index=x", "?index=1&wait=soon"} {
+	// A malformed wait is refused without an index too (it was ignored).
+	for _, bad := range []string{"?index=x", "?index=1&wait=soon", "?wait=soon", "?wait=-1s"} {
 		if code, _, body := getJSON(t, addr+"/v1/queue"+bad); code != http.StatusBadRequest {
 			t.Errorf("%s: %d %s, want 400", bad, code, body)
 		}

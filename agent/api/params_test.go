@@ -59,6 +59,11 @@ func TestUnknownParameterRefused(t *testing.T) {
 		{"/v1/decisions?type=scale", 400, "type: GET /v1/decisions takes only policy, locality, kind, request, since, limit"},
 		{"/v1/reservations?job=x", 400, "job: GET /v1/reservations takes only policy, locality, state, request"},
 		{"/v1/forecasts?metric=cpu&history=true", 200, ""},
+		// Health checks' and the scrape's endpoints answer as if a
+		// parameter they do not take had not been given (docs/api.md).
+		{"/v1/health?x=1", 200, ""},
+		{"/v1/ready?x=1", 200, ""},
+		{"/v1/metrics?x=1", 200, ""},
 		{"/v1/forecasts?history=false", 200, ""},
 		{"/v1/series?prefix=dc1", 200, ""},
 		{"/v1/queue?state=pending&locality=dc1", 200, ""},
