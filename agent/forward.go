@@ -259,10 +259,14 @@ func (a *Agent) fromLeader(ctx context.Context) (*leaderView, bool) {
 		if c.ctx == nil {
 			c.ctx, c.cancel = context.WithCancel(context.Background())
 		}
+		fetch := c.fetch
+		if fetch == nil {
+			fetch = a.fetchLeaderView
+		}
 		done = make(chan struct{})
 		c.fetching = done
 		c.wg.Add(1)
-		go a.refreshLeaderView(c.ctx, done)
+		go a.refreshLeaderView(c.ctx, fetch, done)
 	}
 	c.mu.Unlock()
 	var stale <-chan time.Time
@@ -286,15 +290,11 @@ func (a *Agent) fromLeader(ctx context.Context) (*leaderView, bool) {
 	return c.view, true
 }
 
-// refreshLeaderView fetches the leader's view for every reader, keeps it,
-// and closes done.
-func (a *Agent) refreshLeaderView(ctx context.Context, done chan struct{}) {
+// refreshLeaderView fetches the leader's view with fetch for every reader,
+// keeps it, and closes done.
+func (a *Agent) refreshLeaderView(ctx context.Context, fetch func(context.Context, *leaderView) error, done chan struct{}) {
 	c := &a.leaderCache
 	defer c.wg.Done()
-	fetch := c.fetch
-	if fetch == nil {
-		fetch = a.fetchLeaderView
-	}
 	v := &leaderView{}
 	v.err = fetch(ctx, v)
 	v.fetched = time.Now()
