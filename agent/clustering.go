@@ -236,10 +236,13 @@ func (a *Agent) clusterStatus(peers []api.Peer, now time.Time) ([]api.Peer, []ap
 
 // leaderHTTP returns the leader's HTTP API address: from the replicated
 // server list, or else by asking the leader.
+// errNoLeaderKnown is leaderHTTP's error when this server knows no leader.
+var errNoLeaderKnown = errors.New("no leader is known")
+
 func (a *Agent) leaderHTTP(ctx context.Context) (string, error) {
 	addr, id := a.node.LeaderAddress()
 	if id == "" {
-		return "", errors.New("no leader is known")
+		return "", errNoLeaderKnown
 	}
 	for _, s := range a.fsm.Servers() {
 		if s.ID == id && s.HTTPAddress != "" {

@@ -197,9 +197,24 @@ type leaderView struct {
 	forecasts []api.Forecast
 	hotspots  []api.Hotspot
 	anomalies []api.Anomaly
-	fetched   time.Time
-	err       error
+	// fetched is when the last fetch ended, read when the view's content
+	// was read from the leader (zero: never).
+	fetched, read time.Time
+	// err is why the view has no content: the last fetch failed and no
+	// content younger than staleViewMax was left to answer with.
+	err error
+	// failing is why the last fetch failed while the view still answers
+	// with content read earlier (younger than staleViewMax).
+	failing error
 }
+
+// staleViewMax is how long after a follower last read the leader's cycle
+// it still answers with that cycle while the leader it knows does not
+// answer (lost and not yet noticed by Raft, slow, refusing): the forecasts
+// carry their publication time and age. After it, and at once when the
+// follower knows no leader (no quorum: nobody forecasts or acts), reads
+// are a 503 that names the failure and how old the last good read is.
+const staleViewMax = 2 * time.Minute
 
 // leaderCache keeps the leader's view for a follower, fetched at most once
 // per cycle interval, by one fetch at a time that no reader waits on for
@@ -234,8 +249,10 @@ const staleViewWait = time.Second
 // that has the last good view waits at most staleViewWait and then answers
 // with that view (its forecasts carry their publication time and age); one
 // without waits for the fetch or until its context ends. A fetch that
-// fails is logged (once while it fails alike: a failing.Streak), answers
-// empty with its error, and is retried after a second.
+// fails is logged (once while it fails alike: a failing.Streak) and
+// retried after a second; until then readers get the last good view while
+// it is younger than staleViewMax and a leader is known, else its error
+// (keptView).
 func (a *Agent) fromLeader(ctx context.Context) (*leaderView, bool) {
 	if a.node == nil {
 		return nil, false
@@ -246,7 +263,7 @@ func (a *Agent) fromLeader(ctx context.Context) (*leaderView, bool) {
 	c := &a.leaderCache
 	c.mu.Lock()
 	last := c.view
-	if last != nil && time.Since(last.fetched) < leaderViewTTL(a.interval(), last.err != nil) {
+	if last != nil && time.Since(last.fetched) < leaderViewTTL(a.interval(), last.err != nil || last.failing != nil) {
 		c.mu.Unlock()
 		return last, true
 	}
@@ -291,23 +308,44 @@ func (a *Agent) fromLeader(ctx context.Context) (*leaderView, bool) {
 }
 
 // refreshLeaderView fetches the leader's view with fetch for every reader,
-// keeps it, and closes done.
+// keeps it (keptView when the fetch failed), and closes done.
 func (a *Agent) refreshLeaderView(ctx context.Context, fetch func(context.Context, *leaderView) error, done chan struct{}) {
 	c := &a.leaderCache
 	defer c.wg.Done()
 	v := &leaderView{}
-	v.err = fetch(ctx, v)
-	v.fetched = time.Now()
-	if v.err != nil {
-		c.fails.Fail(a.log, time.Now(), "cannot read the leader's last cycle; its forecasts, hotspots and anomalies answer 503", v.err)
-		v.forecasts, v.hotspots, v.anomalies = nil, nil, nil
+	err := fetch(ctx, v)
+	now := time.Now()
+	c.mu.Lock()
+	prev := c.view
+	c.mu.Unlock()
+	if err != nil {
+		c.fails.Fail(a.log, now, fmt.Sprintf("cannot read the leader's last cycle; its forecasts, hotspots and anomalies answer from the last good read while it is under %s old and a leader is known, else 503", staleViewMax), err)
+		v = keptView(prev, err, now)
 	} else {
-		c.fails.OK(a.log, time.Now(), "the leader's last cycle is read again")
+		v.fetched, v.read = now, now
+		c.fails.OK(a.log, now, "the leader's last cycle is read again")
 	}
 	c.mu.Lock()
 	c.view, c.fetching = v, nil
 	c.mu.Unlock()
 	close(done)
+}
+
+// keptView is what a follower answers with after a fetch of the leader's
+// cycle failed with err at now: prev's content, if it was read less than
+// staleViewMax ago and a leader is known, marked failing; else no content
+// and err, saying how old the last good read is when there was one.
+func keptView(prev *leaderView, err error, now time.Time) *leaderView {
+	if prev == nil || prev.read.IsZero() {
+		return &leaderView{fetched: now, err: err}
+	}
+	if age := now.Sub(prev.read); age >= staleViewMax || errors.Is(err, errNoLeaderKnown) {
+		return &leaderView{fetched: now, read: prev.read,
+			err: fmt.Errorf("%w (the last good read of it is %s old)", err, age.Round(time.Second))}
+	}
+	kept := *prev
+	kept.fetched, kept.err, kept.failing = now, nil, err
+	return &kept
 }
 
 // close ends a fetch in flight and waits for it; later reads answer that
@@ -346,15 +384,15 @@ func (a *Agent) fetchLeaderView(ctx context.Context, v *leaderView) error {
 	client := &api.Client{Address: a.peers.url(addr), Token: a.peerToken(), HTTP: a.peers.http}
 	fs, err := client.ForecastsWithHistory(ctx)
 	if err != nil {
-		return err
+		return fmt.Errorf("the leader at %s: %w", addr, err)
 	}
 	hs, err := client.Hotspots(ctx)
 	if err != nil {
-		return err
+		return fmt.Errorf("the leader at %s: %w", addr, err)
 	}
 	as, err := client.Anomalies(ctx)
 	if err != nil {
-		return err
+		return fmt.Errorf("the leader at %s: %w", addr, err)
 	}
 	v.forecasts, v.hotspots, v.anomalies = fs, hs, as
 	return nil

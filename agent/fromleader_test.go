@@ -3,10 +3,13 @@ package agent
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/hashicorp/go-hclog"
 
 	"github.com/foreshape/foreshape/agent/api"
 )
@@ -183,5 +186,64 @@ func TestFollowerReadersDoNotWaitOnASlowLeader(t *testing.T) {
 	})
 	if n := fetches.Load(); n != 1 {
 		t.Errorf("%d fetches; want the one the readers shared", n)
+	}
+}
+
+// TestFollowerKeepsTheLastGoodViewAWhile: a follower whose read of the
+// leader's cycle failed once answered 503 until a read worked, and its
+// error named neither the leader nor how old its last good read was. Now
+// it answers with the last good read (forecasts carry their age) while
+// that is under staleViewMax old and a leader is known; after that, or
+// when no leader is known, the 503 says how old the last good read is.
+func TestFollowerKeepsTheLastGoodViewAWhile(t *testing.T) {
+	a := &Agent{log: hclog.NewNullLogger()}
+	c := &a.leaderCache
+	refresh := func(err error) *leaderView {
+		t.Helper()
+		done := make(chan struct{})
+		c.wg.Add(1)
+		a.refreshLeaderView(context.Background(), func(_ context.Context, v *leaderView) error {
+			if err == nil {
+				v.forecasts = []api.Forecast{{Policy: "web", Series: "dc1/cpu"}}
+			}
+			return err
+		}, done)
+		<-done
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return c.view
+	}
+	good := refresh(nil)
+	if good.err != nil || good.read.IsZero() || len(good.forecasts) != 1 {
+		t.Fatalf("a read that worked: %+v", good)
+	}
+	slow := errors.New("the leader at 10.0.0.1:4747: context deadline exceeded")
+	v := refresh(slow)
+	if v.err != nil || !errors.Is(v.failing, slow) || len(v.forecasts) != 1 || !v.read.Equal(good.read) {
+		t.Errorf("a failed read a moment after a good one: err %v, failing %v, %d forecasts, read %v; want the good read kept, marked failing",
+			v.err, v.failing, len(v.forecasts), v.read)
+	}
+	if ttl := leaderViewTTL(time.Minute, v.err != nil || v.failing != nil); ttl != time.Second {
+		t.Errorf("a kept view lives %v before the next read; want a second", ttl)
+	}
+
+	// Older than staleViewMax: no content, and the error says how old.
+	c.mu.Lock()
+	c.view.read = time.Now().Add(-staleViewMax - 10*time.Second)
+	c.mu.Unlock()
+	v = refresh(slow)
+	if v.forecasts != nil || !errors.Is(v.err, slow) || !strings.Contains(v.err.Error(), "(the last good read of it is 2m10s old)") {
+		t.Errorf("a failed read after a good one %v old: %d forecasts, %v; want none and the age", staleViewMax+10*time.Second, len(v.forecasts), v.err)
+	}
+
+	// No leader known: a 503 at once, with the age.
+	refresh(nil)
+	v = refresh(errNoLeaderKnown)
+	if v.forecasts != nil || !errors.Is(v.err, errNoLeaderKnown) || !strings.Contains(v.err.Error(), "(the last good read of it is 0s old)") {
+		t.Errorf("no leader known a moment after a good read: %d forecasts, %v; want none and the age", len(v.forecasts), v.err)
+	}
+	// Never read: the error alone.
+	if v := keptView(nil, slow, time.Now()); v.err != slow || v.forecasts != nil {
+		t.Errorf("a failed first read: %+v", v)
 	}
 }
