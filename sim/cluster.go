@@ -278,6 +278,7 @@ func (c *Cluster) addNode(g NodeGroupSpec, name string) *node {
 	}
 	idx := c.bump(TableNodes)
 	n.createIdx, n.modifyIdx = idx, idx
+	n.addEvent(c.now, nodeEventSubsystemCluster, nodeEventRegistered, 0) // Nomad answers 0 for it
 	n.heard = true
 	if c.sc.Reregister > 0 {
 		n.nextBeat = c.now.Add(c.sc.Reregister)

@@ -102,6 +102,10 @@ func (c *Cluster) nodeAPI(n *node) *api.Node {
 		Status: n.status, StatusUpdatedAt: n.statusAt.Unix(), Drivers: drivers(c.sc.Start),
 		LastDrain: copyDrainMeta(n.lastDrain), CreateIndex: n.createIdx, ModifyIndex: n.modifyIdx,
 	}
+	for _, e := range n.events {
+		ev := *e
+		out.Events = append(out.Events, &ev)
+	}
 	if out.Meta == nil {
 		out.Meta = map[string]string{}
 	}

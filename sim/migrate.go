@@ -310,6 +310,9 @@ func (c *Cluster) finishDrain(n *node, status api.DrainStatus) {
 		n.lastDrain.UpdatedAt = c.now.Truncate(time.Second)
 	}
 	n.modifyIdx = c.bump(TableNodes)
+	if status == api.DrainStatusComplete {
+		n.addEvent(c.now, nodeEventSubsystemDrain, nodeEventDrainComplete, n.modifyIdx)
+	}
 	c.log.Info("drain finished", logKeyNode, n.name, logKeyStatus, string(status))
 }
 
@@ -328,7 +331,8 @@ func (c *Cluster) setDrain(nodeID string, spec *api.DrainSpec, markEligible bool
 		return nil, rpcError("node not found")
 	}
 	if spec == nil {
-		if n.drain != nil {
+		had := n.drain != nil
+		if had {
 			c.finishDrain(n, api.DrainStatusCanceled)
 			if len(meta) > 0 && n.lastDrain != nil {
 				n.lastDrain.Meta = maps.Clone(meta)
@@ -338,7 +342,12 @@ func (c *Cluster) setDrain(nodeID string, spec *api.DrainSpec, markEligible bool
 			n.eligible = true
 			c.capFreed = true
 		}
+		// As Node.UpdateDrain: the removal applies (its index moves) even
+		// when the node had no drain, but sets an event only when it had one.
 		n.modifyIdx = c.bump(TableNodes)
+		if had {
+			n.addEvent(c.now, nodeEventSubsystemDrain, nodeEventDrainDisabled, n.modifyIdx)
+		}
 		return &api.NodeDrainUpdateResponse{NodeModifyIndex: n.modifyIdx}, nil
 	}
 	ds := &api.DrainStrategy{DrainSpec: *spec, StartedAt: c.now}
@@ -356,9 +365,14 @@ func (c *Cluster) setDrain(nodeID string, spec *api.DrainSpec, markEligible bool
 	if len(meta) > 0 {
 		n.lastDrain.Meta = maps.Clone(meta)
 	}
+	msg := nodeEventDrainSet
+	if n.drain != nil {
+		msg = nodeEventDrainUpdated
+	}
 	n.drain = ds
 	n.eligible = false
 	n.modifyIdx = c.bump(TableNodes)
+	n.addEvent(c.now, nodeEventSubsystemDrain, msg, n.modifyIdx)
 	nEvals := len(c.evals)
 	c.runDrains()
 	resp := &api.NodeDrainUpdateResponse{NodeModifyIndex: n.modifyIdx}
@@ -381,17 +395,24 @@ func (c *Cluster) setEligibility(nodeID, elig string) (*api.NodeEligibilityUpdat
 	if n == nil {
 		return nil, rpcError("node not found")
 	}
-	switch elig {
-	case api.NodeSchedulingEligible:
-		if n.drain != nil {
-			return nil, rpcError("can not set node's scheduling eligibility to eligible while it is draining")
-		}
+	if elig == api.NodeSchedulingEligible && n.drain != nil {
+		return nil, rpcError("can not set node's scheduling eligibility to eligible while it is draining")
+	}
+	// As Node.UpdateEligibility: setting the eligibility the node already
+	// has is a no-op, no event and no index change.
+	if n.eligibility() == elig {
+		return &api.NodeEligibilityUpdateResponse{NodeModifyIndex: n.modifyIdx}, nil
+	}
+	msg := nodeEventIneligible
+	if elig == api.NodeSchedulingEligible {
 		n.eligible = true
 		c.capFreed = true
-	case api.NodeSchedulingIneligible:
+		msg = nodeEventEligible
+	} else {
 		n.eligible = false
 	}
 	n.modifyIdx = c.bump(TableNodes)
+	n.addEvent(c.now, nodeEventSubsystemCluster, msg, n.modifyIdx)
 	return &api.NodeEligibilityUpdateResponse{NodeModifyIndex: n.modifyIdx}, nil
 }
 

@@ -55,6 +55,34 @@ const (
 )
 
 // node is one simulated Nomad client.
+// maxNodeEvents is how many events Nomad keeps per node
+// (structs.MaxRetainedNodeEvents); the oldest are dropped.
+const maxNodeEvents = 10
+
+// Node event subsystems and messages, as Nomad's servers set them
+// (nomad/node_endpoint.go, nomad/drainer/drainer.go).
+const (
+	nodeEventSubsystemCluster = "Cluster"
+	nodeEventSubsystemDrain   = "Drain"
+
+	nodeEventRegistered    = "Node registered"
+	nodeEventIneligible    = "Node marked as ineligible for scheduling"
+	nodeEventEligible      = "Node marked as eligible for scheduling"
+	nodeEventDrainSet      = "Node drain strategy set"
+	nodeEventDrainUpdated  = "Node drain strategy updated"
+	nodeEventDrainDisabled = "Node drain disabled"
+	nodeEventDrainComplete = "Node drain complete"
+)
+
+// addEvent appends a node event at index idx, dropping the oldest past
+// maxNodeEvents, as Nomad's state store does.
+func (n *node) addEvent(now time.Time, subsystem, msg string, idx uint64) {
+	n.events = append(n.events, &api.NodeEvent{Message: msg, Subsystem: subsystem, Timestamp: now, CreateIndex: idx})
+	if over := len(n.events) - maxNodeEvents; over > 0 {
+		n.events = append(n.events[:0:0], n.events[over:]...)
+	}
+}
+
 type node struct {
 	idx        int
 	id, name   string
@@ -68,6 +96,7 @@ type node struct {
 	eligible   bool
 	drain      *api.DrainStrategy
 	lastDrain  *api.DrainMetadata
+	events     []*api.NodeEvent // Nomad's node events, oldest first, at most maxNodeEvents
 	statusAt   time.Time
 	bootAt     time.Time // initializing → ready (nodes added at run time)
 	faultDown  bool      // taken down by Faults.NodesDown

@@ -195,6 +195,8 @@ func (c *Cluster) reregisterNodes() {
 		n.drain, n.lastDrain, n.faultDown = nil, nil, false
 		idx := c.bump(TableNodes)
 		n.createIdx, n.modifyIdx = idx, idx
+		n.events = nil
+		n.addEvent(c.now, nodeEventSubsystemCluster, nodeEventRegistered, 0)
 		delete(c.purgedNodes, n.id)
 		c.nodes = append(c.nodes, n)
 		c.nodeByID[n.id] = n
