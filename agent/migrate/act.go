@@ -463,14 +463,16 @@ func outNodes(r state.MigrationRequest, moves []state.Move) []outNode {
 // the call's error when Nomad refused it.
 func (c *Coordinator) keepOut(ctx context.Context, now time.Time, r state.MigrationRequest, moves []state.Move, ds *[]state.Decision) error {
 	for _, o := range outNodes(r, moves) {
-		out, created, err := c.ineligible(ctx, o.node)
-		if err != nil {
+		n, _, err := c.nomad.Nodes().Info(o.node, c.qo(ctx))
+		switch {
+		case isNotFound(err):
+			continue
+		case err != nil:
 			return &notOutError{o.node, "reading it: " + err.Error()}
-		}
-		if out {
+		case schedulingOf(n) != state.NodeWasEligible:
 			continue
 		}
-		node := o.node
+		node, created := o.node, n.CreateIndex
 		o.in.NodeCreated = created
 		err = c.do(ctx, now, o.in, func(ctx context.Context) error {
 			_, err := c.nomad.Nodes().ToggleEligibility(node, false, c.wq(ctx))
@@ -480,7 +482,7 @@ func (c *Coordinator) keepOut(ctx context.Context, now time.Time, r state.Migrat
 		case errors.Is(err, errAnnounced):
 			in, ok := c.latestIntent(o.in.ID)
 			if base, took := c.takenWith(r, node); ok && in.Outcome == state.OutcomeDone && took != 0 && created > took &&
-				!c.announced(againID(base, created)) && c.asRegistered(ctx, node, created) {
+				!c.announced(againID(base, created)) && asRegistered(n, created) {
 				// Taken out, then purged from Nomad and registered again
 				// by its client, eligible: no one gave it back.
 				err := c.holdAgain(ctx, now, node, base, took, created, r, windowOr(r), ds)
@@ -562,13 +564,18 @@ func (c *Coordinator) scheduling(ctx context.Context, node string) (string, uint
 	if err != nil {
 		return "", 0, err
 	}
+	return schedulingOf(n), n.CreateIndex, nil
+}
+
+// schedulingOf is how n stands for scheduling (scheduling).
+func schedulingOf(n *nomadapi.Node) string {
 	switch {
 	case n.DrainStrategy != nil:
-		return state.NodeWasDraining, n.CreateIndex, nil
+		return state.NodeWasDraining
 	case n.SchedulingEligibility == nomadapi.NodeSchedulingIneligible:
-		return state.NodeWasIneligible, n.CreateIndex, nil
+		return state.NodeWasIneligible
 	}
-	return state.NodeWasEligible, n.CreateIndex, nil
+	return state.NodeWasEligible
 }
 
 // waitOut records that r's moves wait for a node to leave scheduling

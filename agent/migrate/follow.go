@@ -89,6 +89,7 @@ func (c *Coordinator) follow(ctx context.Context, now time.Time, _ bool) []state
 	}
 	c.restoreAbandoned(ctx, now, c.cfg.State.Act(), &ds)
 	c.restoreSpreads(ctx, now, c.cfg.State.Act(), &ds)
+	c.giveBackAgainAll(ctx, now, c.cfg.State.Act(), &ds)
 	c.watchLeads(ctx, now)
 	c.reap(ctx, now, c.cfg.State.Act(), &ds)
 	return ds
@@ -637,6 +638,11 @@ func (c *Coordinator) setEligible(ctx context.Context, now time.Time, node, requ
 func (c *Coordinator) setEligibleFor(ctx context.Context, now time.Time, node, request, owner string, ds *[]state.Decision) {
 	in := state.Intent{ID: intentID(state.IntentNodeEligibility, node, request, -1), Kind: state.IntentNodeEligibility,
 		Request: owner, Object: node, Detail: "eligible"}
+	if _, listed := c.view.nodes[node]; !listed {
+		// Purged while held: if its client registers it again, out of
+		// scheduling as it last heard, giveBackAgainAll gives it back.
+		in.Before = state.NodeWasPurged
+	}
 	gone := false
 	err := c.do(ctx, now, in, func(ctx context.Context) error {
 		n, _, err := c.nomad.Nodes().Info(node, c.qo(ctx))

@@ -391,43 +391,160 @@ func TestReregisteredNodeIsHeldAgain(t *testing.T) {
 // the act pass's own look: the check takes it out again and says why,
 // rather than going ahead on an operator's give-back nobody made
 // (before: "goes ahead although node a-1 is in scheduling again … an
-// operator's choice stands").
+// operator's choice stands"). What tells a give-back is Nomad's node
+// events, not the node's modify index: a change that leaves the
+// eligibility alone (here a drain removed from a node without one, as a
+// client's fingerprint update would) moved the index and was read as a
+// give-back; an operator who takes the node out and gives it back is.
 func TestMoveHoldsAReregisteredNodeAgain(t *testing.T) {
-	h := newHarness(t, actScenario, windowPolicies(""))
-	node := h.nodeID("a-")
-	r := h.windowRequest(func(state.MigrationRequest) bool { return true })
-	for range 60 {
-		h.run(h.flatForecasts(30))
-		if err := h.c.Follow(h.ctx, h.now()); err != nil {
-			t.Fatal(err)
-		}
-		if h.eligibility(node) == "ineligible" {
-			break
-		}
-		h.step(time.Minute)
+	for _, tc := range []struct {
+		name  string
+		touch func(h *harness, node string)
+		again bool
+	}{
+		{"as registered", nil, true},
+		{"modified, its eligibility untouched", func(h *harness, node string) {
+			if _, err := h.client.Nodes().UpdateDrain(node, nil, true, nil); err != nil {
+				h.t.Fatal(err)
+			}
+		}, true},
+		{"taken out and given back by an operator", func(h *harness, node string) {
+			for _, eligible := range []bool{false, true} {
+				if _, err := h.client.Nodes().ToggleEligibility(node, eligible, nil); err != nil {
+					h.t.Fatal(err)
+				}
+			}
+		}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, actScenario, windowPolicies(""))
+			node := h.nodeID("a-")
+			r := h.windowRequest(func(state.MigrationRequest) bool { return true })
+			for range 60 {
+				h.run(h.flatForecasts(30))
+				if err := h.c.Follow(h.ctx, h.now()); err != nil {
+					t.Fatal(err)
+				}
+				if h.eligibility(node) == "ineligible" {
+					break
+				}
+				h.step(time.Minute)
+			}
+			if got := h.eligibility(node); got != "ineligible" {
+				t.Fatalf("a-1 %s; want the window to hold it out of scheduling", got)
+			}
+			h.purgeNode(node)
+			h.step(20 * time.Second) // the client registers a-1 again, eligible
+			if got := h.eligibility(node); got != "eligible" {
+				t.Fatalf("a-1 registered again %s; want eligible", got)
+			}
+			if tc.touch != nil {
+				before, _, err := h.client.Nodes().Info(node, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				tc.touch(h, node)
+				after, _, err := h.client.Nodes().Info(node, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if after.ModifyIndex == before.ModifyIndex || after.SchedulingEligibility != "eligible" {
+					t.Fatalf("a-1 touched: modify index %d → %d, %s; want it moved, eligible", before.ModifyIndex, after.ModifyIndex, after.SchedulingEligibility)
+				}
+			}
+			r = h.request(r.ID)
+			var ds []state.Decision
+			if err := h.c.keepOut(h.ctx, h.now(), r, r.Moves, &ds); err != nil {
+				t.Errorf("keepOut: %v", err)
+			}
+			want, saying := "eligible", "goes ahead although node a-1"
+			if tc.again {
+				want, saying = "ineligible", "a-1 was purged from Nomad and its client registered it again"
+			}
+			if got := h.eligibility(node); got != want {
+				t.Errorf("a-1 %s; want %s", got, want)
+			}
+			if len(ds) != 1 || !strings.Contains(ds[0].Reason, saying) || (tc.again && ds[0].Kind != "hold") {
+				t.Errorf("decisions %+v; want one saying %q", ds, saying)
+			}
+			if !tc.again {
+				return
+			}
+			// Held again once for this registration: the next check finds it out.
+			ds = nil
+			if err := h.c.keepOut(h.ctx, h.now(), r, r.Moves, &ds); err != nil || len(ds) != 0 {
+				t.Errorf("keepOut again: %v, decisions %+v; want nothing to do", err, ds)
+			}
+		})
 	}
-	if got := h.eligibility(node); got != "ineligible" {
-		t.Fatalf("a-1 %s; want the window to hold it out of scheduling", got)
-	}
-	h.purgeNode(node)
-	h.step(20 * time.Second) // the client registers a-1 again, eligible
-	if got := h.eligibility(node); got != "eligible" {
-		t.Fatalf("a-1 registered again %s; want eligible", got)
-	}
-	r = h.request(r.ID)
-	var ds []state.Decision
-	if err := h.c.keepOut(h.ctx, h.now(), r, r.Moves, &ds); err != nil {
-		t.Errorf("keepOut: %v", err)
-	}
-	if got := h.eligibility(node); got != "ineligible" {
-		t.Errorf("a-1 %s; want it out of scheduling again", got)
-	}
-	if len(ds) != 1 || ds[0].Kind != "hold" || !strings.Contains(ds[0].Reason, "a-1 was purged from Nomad and its client registered it again") {
-		t.Errorf("decisions %+v; want one hold saying a-1 registered again", ds)
-	}
-	// Held again once for this registration: the next check finds it out.
-	ds = nil
-	if err := h.c.keepOut(h.ctx, h.now(), r, r.Moves, &ds); err != nil || len(ds) != 0 {
-		t.Errorf("keepOut again: %v, decisions %+v; want nothing to do", err, ds)
+}
+
+// TestPurgedNodeIsGivenBackWhenItReturns: a maintenance window holds a-1
+// out of scheduling when an operator purges it, its client still running
+// (a heartbeat of two minutes here), and the window ends before the client
+// registers a-1 again: the give-back has nothing to give back. The client
+// then registers a-1 out of scheduling, as it last heard: foreshape gives
+// it back, with a restore decision saying why (before: it stayed out of
+// scheduling for good, nobody's hold). A node an operator takes out
+// after it registered stays out: that is the operator's choice.
+func TestPurgedNodeIsGivenBackWhenItReturns(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		operator bool // an operator takes a-1 out once it is back
+	}{
+		{"given back", false},
+		{"an operator takes it out once it is back", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, actScenario+"\nreregister = \"2m\"\n", windowPolicies(""))
+			node := h.nodeID("a-")
+			r := h.windowRequest(func(state.MigrationRequest) bool { return true })
+			h.passUntil(r.Deadline, nil)
+			end := h.windowEnd(h.request(r.ID))
+			h.passUntil(end.Add(-20*time.Second), nil)
+			if got := h.eligibility(node); got != "ineligible" {
+				t.Fatalf("a-1 %s before the window's end; want it held out of scheduling", got)
+			}
+			h.purgeNode(node)
+			h.passUntil(end.Add(20*time.Second), nil)
+			if got := h.decisionsSaying("", "a-1 was purged from Nomad: nothing to give back"); len(got) != 1 {
+				t.Fatalf("decisions on giving a-1 back while purged: %v; want one", got)
+			}
+			for n := 0; ; n++ {
+				if _, _, err := h.client.Nodes().Info(node, nil); err == nil {
+					break
+				}
+				if n > 300 {
+					t.Fatal("a-1's client did not register it again")
+				}
+				h.step(time.Second)
+			}
+			if got := h.eligibility(node); got != "ineligible" {
+				t.Fatalf("a-1 registered again %s; want ineligible, as its client last heard", got)
+			}
+			want := "eligible"
+			if tc.operator {
+				if _, err := h.client.Nodes().ToggleEligibility(node, true, nil); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := h.client.Nodes().ToggleEligibility(node, false, nil); err != nil {
+					t.Fatal(err)
+				}
+				want = "ineligible"
+			}
+			h.passUntil(h.now().Add(5*time.Minute), nil)
+			if got := h.eligibility(node); got != want {
+				t.Errorf("a-1 %s five minutes after it registered again; want %s", got, want)
+			}
+			back := h.decisionsSaying("", "a-1 eligible again: it was purged from Nomad while foreshape held it")
+			if n := map[bool]int{false: 1, true: 0}[tc.operator]; len(back) != n {
+				t.Errorf("decisions on giving a-1 back again: %v; want %d", back, n)
+			}
+			for _, in := range h.local.FSM.Intents() {
+				if in.Object == node && (in.Open() || in.Outcome == state.OutcomeFailed) {
+					t.Errorf("intent on a-1 %s: %s %s", in.ID, in.Outcome, in.Error)
+				}
+			}
+		})
 	}
 }

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	nomadapi "github.com/hashicorp/nomad/api"
@@ -22,10 +24,10 @@ import (
 // comes back eligible. Nobody gave that one back. A node foreshape holds
 // out of scheduling (a drain window, a spread, a whole-node request) that
 // Nomad lists with a later CreateIndex than the one its take-out's intent
-// recorded, eligible and unchanged since it registered (its ModifyIndex
-// still its CreateIndex: an operator's eligibility change moves it), is
-// taken out again, once per registration, with a hold decision saying
-// why, instead of being read as an operator's give-back.
+// recorded, eligible, and whose eligibility nobody changed since it
+// registered (its node events, asRegistered), is taken out again, once
+// per registration, with a hold decision saying why, instead of being
+// read as an operator's give-back.
 
 // againID is the ID of the intent that takes a node out of scheduling
 // again, under the hold whose take-out intent is base, once the node was
@@ -92,13 +94,21 @@ func (c *Coordinator) holdAgainAll(ctx context.Context, now time.Time, view stat
 				continue
 			}
 			seen[againID(base, n.CreateIndex)] = true
-			if c.announced(againID(base, n.CreateIndex)) {
-				continue // held again once: eligible since by someone's hand
-			}
-			if n.ModifyIndex != n.CreateIndex || !c.asRegistered(ctx, node, n.CreateIndex) {
-				continue // changed since it registered, out by now, or registered once more
+			if c.announced(againID(base, n.CreateIndex)) || c.touched[againID(base, n.CreateIndex)] {
+				continue // held again once, or its eligibility changed since it registered: someone's hand
 			}
 			created := n.CreateIndex
+			info, _, err := c.nomad.Nodes().Info(node, c.qo(ctx))
+			if err != nil {
+				c.log.Warn("could not read a node registered again after a purge", "node", n.Name, logKeyRequest, r.ID, logKeyError, err)
+				continue // the next pass looks again
+			}
+			if !asRegistered(info, created) {
+				if info.CreateIndex == created {
+					c.touched[againID(base, created)] = true
+				}
+				continue // its eligibility changed since it registered, or it registered once more
+			}
 			if err := c.holdAgain(ctx, now, node, base, took, created, r, windowOr(r), ds); err != nil && !errors.Is(err, errAnnounced) {
 				c.log.Warn("could not take a node registered again out of scheduling again", "node", n.Name, logKeyRequest, r.ID, logKeyError, err)
 			}
@@ -106,19 +116,43 @@ func (c *Coordinator) holdAgainAll(ctx context.Context, now time.Time, view stat
 	}
 }
 
-// asRegistered reads node afresh and reports whether it is as its client
-// registered it at CreateIndex created, eligible: not changed since (its
-// ModifyIndex is its CreateIndex) and not draining. A read that fails
-// reports false (the next pass looks again).
-func (c *Coordinator) asRegistered(ctx context.Context, node string, created uint64) bool {
-	n, _, err := c.nomad.Nodes().Info(node, c.qo(ctx))
-	if err != nil {
-		c.log.Warn("could not read a node registered again after a purge", "node", node, logKeyError, err)
+// asRegistered reports whether n is as its client registered it at
+// CreateIndex created, eligible and not draining, with nobody's hand on
+// its eligibility since: its node events (Nomad keeps the last 10) still
+// hold its registration and no eligibility or drain change after it.
+// Nomad records one for every change of eligibility (the scheduler's own
+// for rejected plans too) and for every drain set, updated, done or
+// removed; its ModifyIndex is no sign, as a client's fingerprint or
+// status update moves it too. Events that no longer reach back to the
+// registration say nothing, and the node is left.
+func asRegistered(n *nomadapi.Node, created uint64) bool {
+	if n == nil || n.CreateIndex != created || n.DrainStrategy != nil || n.SchedulingEligibility != nomadapi.NodeSchedulingEligible {
 		return false
 	}
-	return n.CreateIndex == created && n.ModifyIndex == created && n.DrainStrategy == nil &&
-		n.SchedulingEligibility == nomadapi.NodeSchedulingEligible
+	registered := false
+	for _, e := range n.Events {
+		switch {
+		case e == nil:
+		case e.Subsystem == nodeEventCluster && e.Message == nodeEventRegistered:
+			registered = true
+		case e.Subsystem == nodeEventDrain, e.Subsystem == nodeEventCluster && strings.HasPrefix(e.Message, nodeEventEligibility):
+			return false
+		}
+	}
+	return registered
 }
+
+// Nomad's node events that asRegistered reads: their subsystems, the
+// registration's message, and how every eligibility change's message
+// begins ("Node marked as eligible for scheduling", "… ineligible …", and
+// the scheduler's "… ineligible for scheduling due to multiple plan
+// rejections …").
+const (
+	nodeEventCluster     = "Cluster"
+	nodeEventDrain       = "Drain"
+	nodeEventRegistered  = "Node registered"
+	nodeEventEligibility = "Node marked as "
+)
 
 // heldNodes are the nodes r holds out of scheduling now: a whole-node
 // request's node while it is queued (holdNodes) or running, a drain
@@ -169,4 +203,100 @@ func (c *Coordinator) takenWith(r state.MigrationRequest, node string) (string, 
 		base, took = id, in.NodeCreated
 	}
 	return base, took
+}
+
+// giveBackAgainWithin is how long after a give-back found its node purged
+// a registration of the node by its client is still given back
+// (giveBackAgainAll): a client registers a purged node at its next
+// heartbeat, within a heartbeat TTL (10 to 20 s on a small cluster,
+// longer on a large one).
+const giveBackAgainWithin = 10 * time.Minute
+
+// giveBackAgainAll gives back the nodes that a hold of foreshape's ended
+// on while Nomad no longer listed them (purged: the give-back had nothing
+// to give back, state.NodeWasPurged) and that their clients have
+// registered again since, out of scheduling as they last heard from the
+// hold: a later CreateIndex than foreshape's take-out recorded, no drain,
+// and nobody's hand on their eligibility since the registration (their
+// events, asRegistered). Within giveBackAgainWithin of the give-back,
+// once per registration, with a restore decision; a node something of
+// foreshape's holds again by then is left to that hold.
+func (c *Coordinator) giveBackAgainAll(ctx context.Context, now time.Time, view state.ActView, ds *[]state.Decision) {
+	if c.cfg.ForecastOnly {
+		return
+	}
+	for _, r := range view.Requests {
+		key := r.ID
+		if r.Origin == "schedule" {
+			key = windowKey(r)
+		}
+		for _, node := range backNodes(r) {
+			gid := intentID(state.IntentNodeEligibility, node, key, -1)
+			in, ok := c.latestIntent(gid)
+			if !ok || in.Outcome != state.OutcomeDone || in.Before != state.NodeWasPurged || now.Sub(in.Closed) > giveBackAgainWithin {
+				continue
+			}
+			n, listed := c.view.nodes[node]
+			if !listed || n.Drain || n.SchedulingEligibility != nomadapi.NodeSchedulingIneligible {
+				continue
+			}
+			_, took := c.takenWith(r, node)
+			again := againID(gid, n.CreateIndex)
+			if took == 0 || n.CreateIndex <= took || c.announced(again) || c.touched[again] || c.heldByAny(view, now, node) {
+				continue
+			}
+			created := n.CreateIndex
+			info, _, err := c.nomad.Nodes().Info(node, c.qo(ctx))
+			if err != nil {
+				c.log.Warn("could not read a node registered again after a purge", "node", n.Name, logKeyRequest, r.ID, logKeyError, err)
+				continue
+			}
+			if !registeredOut(info, created) {
+				if info.CreateIndex == created {
+					c.touched[again] = true
+				}
+				continue
+			}
+			back := state.Intent{ID: again, Kind: state.IntentNodeEligibility, Request: in.Request, Object: node,
+				Detail: fmt.Sprintf("eligible again: registered again (create index %d) after its give-back found it purged", created), NodeCreated: created}
+			err = c.do(ctx, now, back, func(ctx context.Context) error {
+				_, err := c.nomad.Nodes().ToggleEligibility(node, true, c.wq(ctx))
+				return err
+			})
+			switch {
+			case errors.Is(err, errAnnounced):
+			case err != nil:
+				c.log.Warn("could not give back a node registered again after a purge", "node", n.Name, logKeyRequest, r.ID, logKeyError, err)
+			default:
+				name := c.decisionName(node)
+				c.log.Info("node registered again after a purge: given back", "node", name, logKeyRequest, r.ID, "create_index", created)
+				*ds = append(*ds, state.Decision{Time: now, Kind: "restore", Policy: r.Policy, Locality: r.Source, Request: r.ID,
+					Reason: fmt.Sprintf("node %s eligible again: it was purged from Nomad while foreshape held it, and its client registered it again out of scheduling, as it last heard (create index %d); nobody took it out since, so foreshape gives it back",
+						name, created)})
+			}
+		}
+	}
+}
+
+// heldByAny reports whether a hold of foreshape's running now holds node
+// (heldNodes of any request).
+func (c *Coordinator) heldByAny(view state.ActView, now time.Time, node string) bool {
+	for _, r := range view.Requests {
+		if slices.Contains(c.heldNodes(now, r), node) {
+			return true
+		}
+	}
+	return false
+}
+
+// registeredOut is asRegistered for a node registered out of scheduling:
+// ineligible, not draining, its events since the registration without an
+// eligibility or drain change.
+func registeredOut(n *nomadapi.Node, created uint64) bool {
+	if n == nil || n.SchedulingEligibility != nomadapi.NodeSchedulingIneligible {
+		return false
+	}
+	m := *n
+	m.SchedulingEligibility = nomadapi.NodeSchedulingEligible
+	return asRegistered(&m, created)
 }

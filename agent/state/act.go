@@ -349,7 +349,9 @@ type Intent struct {
 	// Before is what the object was just before the call, where giving
 	// the effect back depends on it: for a node's drain, the node's
 	// scheduling then (NodeWasEligible, NodeWasIneligible,
-	// NodeWasDraining). Empty in intents written before it was recorded.
+	// NodeWasDraining); for a node's give-back, NodeWasPurged when Nomad
+	// no longer listed it. Empty in intents written before it was
+	// recorded, and in other give-backs.
 	Before string `json:"before,omitempty"`
 	// NodeCreated is, for a call taking a node out of scheduling (its
 	// eligibility, its drain), the node's CreateIndex in Nomad read just
@@ -372,6 +374,10 @@ const (
 	NodeWasEligible   = "eligible"
 	NodeWasIneligible = "ineligible"
 	NodeWasDraining   = "draining"
+	// NodeWasPurged is, for a give-back, a node Nomad no longer listed:
+	// purged while foreshape held it out of scheduling. Its client, if it
+	// still runs, registers it again out of scheduling, as it last heard.
+	NodeWasPurged = "purged"
 )
 
 // Open reports whether the intent has no outcome yet.
