@@ -1314,9 +1314,14 @@ func TestHoldReadsTheNodeAfresh(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.step(15 * time.Second) // the nodes' index moves: the pass reads them again
-	if _, err := h.client.Nodes().ToggleEligibility(node.Load().(string), true, nil); err != nil {
-		t.Fatal(err)
+	h.step(15 * time.Second)
+	// Move the nodes' index so that the pass reads them again: setting the
+	// eligibility a node already has is a no-op in Nomad (no index change),
+	// so the node is taken out and put back.
+	for _, eligible := range []bool{false, true} {
+		if _, err := h.client.Nodes().ToggleEligibility(node.Load().(string), eligible, nil); err != nil {
+			t.Fatal(err)
+		}
 	}
 	armed.Store(true)
 	h.run(h.flatForecasts(30))
