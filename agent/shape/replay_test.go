@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -167,6 +168,10 @@ func TestReplayDrainIntoDailyPeak(t *testing.T) {
 				continue
 			}
 			r.State, r.Finished = state.RequestDone, now
+			r.Moves = slices.Clone(r.Moves)
+			for i := range r.Moves {
+				r.Moves[i].Done, r.Moves[i].Landed, r.Moves[i].Running = true, "dc2", now
+			}
 			apply(state.UpdateRequest{Request: r, IfVersion: r.Version})
 			done[r.ID] = now
 			for i := range f.allocs {

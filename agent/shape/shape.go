@@ -162,8 +162,12 @@ func newPlanner(in Input) *planner {
 		if r.State == state.RequestDone && r.Target != r.Source && p.landing(r) {
 			// Work this planner moved in lately is in the target, but
 			// not yet in what its forecast learned from: count it as
-			// there since it finished.
-			p.arrive(r.Target, r.ID, r.Finished, r.Moved)
+			// there since it finished. Only what landed there: Nomad
+			// may have placed a replacement elsewhere (back in the
+			// source, when the target had no room left).
+			if in := landedIn(r); !in.IsZero() {
+				p.arrive(r.Target, r.ID, r.Finished, in)
+			}
 		}
 		if r.State.Terminal() {
 			continue
@@ -238,6 +242,27 @@ func (p *planner) landing(r state.MigrationRequest) bool {
 // detects its seasons.
 func (p *planner) season(loc string) time.Duration {
 	return seasonOf(p.in.Policies, loc)
+}
+
+// landedIn is the size of r's moves whose replacements landed in its
+// target (the locality path the coordinator recorded, Move.Landed). A
+// move whose landing was not seen counts nothing.
+func landedIn(r state.MigrationRequest) state.Resources {
+	tgt, err := policies.ParseLocality(r.Target)
+	if err != nil {
+		return state.Resources{}
+	}
+	var in state.Resources
+	for _, m := range r.Moves {
+		if !m.Done || m.Landed == "" {
+			continue
+		}
+		l, err := policies.ParseLocality(m.Landed)
+		if err == nil && In(tgt, &Node{Datacenter: l.Datacenter, NodePool: l.NodePool, NodeClass: l.NodeClass}) {
+			in = in.Add(m.Size)
+		}
+	}
+	return in
 }
 
 func (p *planner) arrive(loc, request string, from time.Time, size state.Resources) {

@@ -949,3 +949,49 @@ func TestDrainMatchingNoNodeSaysSo(t *testing.T) {
 		})
 	}
 }
+
+// TestFinishedMovesCountWhereTheyLanded: a move finished within the
+// target's season counts in the target (as held: its forecast has not yet
+// seen it) only for the replacements that landed there. One that
+// Nomad placed back in the source (the target had no room) is not in the
+// target: counting it held the target's later moves for a day.
+func TestFinishedMovesCountWhereTheyLanded(t *testing.T) {
+	tests := []struct {
+		name   string
+		landed []string // where each of the finished request's two moves landed
+		want   string
+	}{
+		{name: "both in the target", landed: []string{"dc2", "dc2"}, want: "+ incoming 9% + held 12% would"},
+		{name: "one back in the source", landed: []string{"dc2", "dc1"}, want: "+ incoming 9% + held 6% would"},
+		{name: "both back in the source", landed: []string{"dc1", "dc1"}, want: "+ incoming 9% + held 0% would"},
+		{name: "landing not seen", landed: []string{"", ""}, want: "+ incoming 9% + held 0% would"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := baseFixture(t, "reschedule")
+			r := f.allocRequest("web-0")
+			r.Moves = append(r.Moves, f.allocRequest("cache-0").Moves...)
+			r.Resource = state.Resource{Kind: state.ResourceNode, ID: "id-dc1-a-1", Name: "dc1-a-1"}
+			f.queued(r)
+			f.jobs[1].Datacenters = nil
+			f.setFrom("dc2", "cpu", time.Minute, 79)
+			done := state.MigrationRequest{ID: "mr-9", Resource: state.Resource{Kind: state.ResourceNode, ID: "id-dc1-b-1", Name: "dc1-b-1"},
+				Source: "dc1", Target: "dc2", Policy: "dc1", Strategy: "reschedule", Origin: "operator", State: state.RequestDone,
+				Created: at(-2 * time.Hour), Started: at(-90 * time.Minute), Finished: at(-time.Hour)}
+			for i, l := range tt.landed {
+				m := state.Move{Alloc: fmt.Sprintf("old-%d", i), Job: "web", Group: "frontend", Size: state.Resources{CPU: 1000, MemoryMB: 1024}, Done: true, Landed: l}
+				if l == "dc1" {
+					m.Error = "landed in dc1, outside the target dc2"
+				}
+				done.Moves = append(done.Moves, m)
+				done.Moved = done.Moved.Add(m.Size)
+			}
+			f.st.Requests = append(f.st.Requests, done)
+			plan := Run(f.input())
+			rs, ok := rescoreOf(plan, "mr-1")
+			if !ok || !strings.Contains(rs.Reason, tt.want) {
+				t.Errorf("mr-1 %+v; want its reason to say %q", rs, tt.want)
+			}
+		})
+	}
+}
