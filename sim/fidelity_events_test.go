@@ -80,8 +80,7 @@ func TestFidelityNodeEvents(t *testing.T) {
 		expect("drain", drain(&api.DrainSpec{Deadline: time.Hour}), "Node drain strategy set", "Drain", true)
 		// The check's node runs nothing, so its drain completes at once
 		// (on both): the next drain is set anew and the disable finds none.
-		// "updated" and "disabled" need a drain still running (not checked
-		// here against a real Nomad).
+		// "updated" and "disabled" need a drain still running (below).
 		expect("drain again", drain(&api.DrainSpec{Deadline: 2 * time.Hour}), "Node drain strategy set", "Drain", true)
 		expect("drain disable", drain(nil), "", "", true)
 		expect("drain disable again", drain(nil), "", "", true)
@@ -101,6 +100,44 @@ func TestFidelityNodeEvents(t *testing.T) {
 			t.Errorf("%s: %d events; Nomad keeps 10", c.name, len(n.Events))
 		}
 		expect("drain disable after complete", drain(nil), "", "", true)
+
+		// A batch allocation keeps a drain running until its deadline (1h
+		// here): a drain set again is updated, a cancel is disabled, with
+		// the node left ineligible unless the cancel marks it eligible
+		// (no eligibility event then). Measured on Nomad 2.0.6-dev.
+		jid := c.jobID("eventsbatch")
+		j := sleepJob(jid, 1, 50, 32, 50)
+		j.Type, j.Update = new(api.JobTypeBatch), nil
+		j.TaskGroups[0].Tasks[0].SetConfig("args", []string{"600"})
+		c.register(t, j)
+		c.waitAllocs(t, jid, "running", func(as []*api.AllocationListStub) bool { return count(as, running) == 1 })
+		cancel := func(markEligible bool) func() error {
+			return func() error { _, err := nodes.UpdateDrain(id, nil, markEligible, nil); return err }
+		}
+		eligibility := func(what, want string) {
+			t.Helper()
+			n := info()
+			if n.SchedulingEligibility != want || n.DrainStrategy != nil {
+				t.Errorf("%s: after %s: eligibility %s, drain %+v; want %s, no drain", c.name, what, n.SchedulingEligibility, n.DrainStrategy, want)
+			}
+		}
+		expect("drain a running batch allocation", drain(&api.DrainSpec{Deadline: time.Hour}), "Node drain strategy set", "Drain", true)
+		if n := info(); n.DrainStrategy == nil {
+			t.Fatalf("%s: drain of a node running a batch allocation ended at once; want it running until its deadline", c.name)
+		}
+		expect("drain update", drain(&api.DrainSpec{Deadline: 2 * time.Hour}), "Node drain strategy updated", "Drain", true)
+		expect("drain update, same deadline", drain(&api.DrainSpec{Deadline: 2 * time.Hour}), "Node drain strategy updated", "Drain", true)
+		expect("running drain disable", cancel(false), "Node drain disabled", "Drain", true)
+		eligibility("running drain disable", api.NodeSchedulingIneligible)
+		expect("drain again", drain(&api.DrainSpec{Deadline: time.Hour}), "Node drain strategy set", "Drain", true)
+		expect("running drain disable, marking eligible", cancel(true), "Node drain disabled", "Drain", true)
+		eligibility("running drain disable, marking eligible", api.NodeSchedulingEligible)
+		if as, _, err := c.client.Jobs().Allocations(jid, true, nil); err != nil || count(as, running) != 1 {
+			t.Errorf("%s: batch allocations after the disabled drains: %s (%v); want the one still running", c.name, describe(as), err)
+		}
+		if n := info(); len(n.Events) > 10 {
+			t.Errorf("%s: %d events; Nomad keeps 10", c.name, len(n.Events))
+		}
 	})
 }
 
