@@ -162,13 +162,7 @@ func TestPreAllocation(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := baseFixture(t, "reschedule")
-			r := f.allocRequest("web-0")
-			r.Moves = append(r.Moves, f.allocRequest("cache-0").Moves...)
-			r.Resource = state.Resource{Kind: state.ResourceNode, ID: "id-dc1-a-1", Name: "dc1-a-1"}
-			f.queued(r)
-			// cache may run in dc2 for this test.
-			f.jobs[1].Datacenters = nil
+			f := nodeRequestFixture(t)
 			if tt.apply != nil {
 				tt.apply(f)
 			}
@@ -968,12 +962,7 @@ func TestFinishedMovesCountWhereTheyLanded(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := baseFixture(t, "reschedule")
-			r := f.allocRequest("web-0")
-			r.Moves = append(r.Moves, f.allocRequest("cache-0").Moves...)
-			r.Resource = state.Resource{Kind: state.ResourceNode, ID: "id-dc1-a-1", Name: "dc1-a-1"}
-			f.queued(r)
-			f.jobs[1].Datacenters = nil
+			f := nodeRequestFixture(t)
 			f.setFrom("dc2", "cpu", time.Minute, 79)
 			done := state.MigrationRequest{ID: "mr-9", Resource: state.Resource{Kind: state.ResourceNode, ID: "id-dc1-b-1", Name: "dc1-b-1"},
 				Source: "dc1", Target: "dc2", Policy: "dc1", Strategy: "reschedule", Origin: "operator", State: state.RequestDone,
@@ -994,4 +983,16 @@ func TestFinishedMovesCountWhereTheyLanded(t *testing.T) {
 			}
 		})
 	}
+}
+
+// nodeRequestFixture is baseFixture with mr-1 queued: node dc1-a-1's
+// web-0 and cache-0 to dc2 (cache may run in dc2 here).
+func nodeRequestFixture(t *testing.T) *fixture {
+	f := baseFixture(t, "reschedule")
+	r := f.allocRequest("web-0")
+	r.Moves = append(r.Moves, f.allocRequest("cache-0").Moves...)
+	r.Resource = state.Resource{Kind: state.ResourceNode, ID: "id-dc1-a-1", Name: "dc1-a-1"}
+	f.queued(r)
+	f.jobs[1].Datacenters = nil
+	return f
 }
