@@ -482,7 +482,7 @@ func (c *Coordinator) keepOut(ctx context.Context, now time.Time, r state.Migrat
 		case errors.Is(err, errAnnounced):
 			in, ok := c.latestIntent(o.in.ID)
 			if base, took := c.takenWith(r, node); ok && in.Outcome == state.OutcomeDone && took != 0 && created > took &&
-				!c.announced(againID(base, created)) && asRegistered(n, created) {
+				!c.announced(againID(base, created)) && asRegistered(n, created, nomadapi.NodeSchedulingEligible) {
 				// Taken out, then purged from Nomad and registered again
 				// by its client, eligible: no one gave it back.
 				err := c.holdAgain(ctx, now, node, base, took, created, r, windowOr(r), ds)

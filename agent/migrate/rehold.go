@@ -98,16 +98,8 @@ func (c *Coordinator) holdAgainAll(ctx context.Context, now time.Time, view stat
 				continue // held again once, or its eligibility changed since it registered: someone's hand
 			}
 			created := n.CreateIndex
-			info, _, err := c.nomad.Nodes().Info(node, c.qo(ctx))
-			if err != nil {
-				c.log.Warn("could not read a node registered again after a purge", "node", n.Name, logKeyRequest, r.ID, logKeyError, err)
-				continue // the next pass looks again
-			}
-			if !asRegistered(info, created) {
-				if info.CreateIndex == created {
-					c.touched[againID(base, created)] = true
-				}
-				continue // its eligibility changed since it registered, or it registered once more
+			if !c.untouchedSince(ctx, node, n.Name, r.ID, created, nomadapi.NodeSchedulingEligible, againID(base, created)) {
+				continue // its eligibility changed since it registered, it registered once more, or not read (the next pass looks again)
 			}
 			if err := c.holdAgain(ctx, now, node, base, took, created, r, windowOr(r), ds); err != nil && !errors.Is(err, errAnnounced) {
 				c.log.Warn("could not take a node registered again out of scheduling again", "node", n.Name, logKeyRequest, r.ID, logKeyError, err)
@@ -116,17 +108,38 @@ func (c *Coordinator) holdAgainAll(ctx context.Context, now time.Time, view stat
 	}
 }
 
+// untouchedSince reads node afresh and reports whether it is as its
+// client registered it at CreateIndex created, with the eligibility
+// want (asRegistered). A node found changed since that registration is
+// remembered under again (touched): no later pass reads it for again. A
+// read that fails reports false (the next pass looks again).
+func (c *Coordinator) untouchedSince(ctx context.Context, node, name, request string, created uint64, want, again string) bool {
+	n, _, err := c.nomad.Nodes().Info(node, c.qo(ctx))
+	if err != nil {
+		c.log.Warn("could not read a node registered again after a purge", "node", name, logKeyRequest, request, logKeyError, err)
+		return false
+	}
+	if asRegistered(n, created, want) {
+		return true
+	}
+	if n.CreateIndex == created {
+		c.touched[again] = true
+	}
+	return false
+}
+
 // asRegistered reports whether n is as its client registered it at
-// CreateIndex created, eligible and not draining, with nobody's hand on
-// its eligibility since: its node events (Nomad keeps the last 10) still
-// hold its registration and no eligibility or drain change after it.
+// CreateIndex created, with the scheduling eligibility want and not
+// draining, with nobody's hand on its eligibility since: its node events
+// (Nomad keeps the last 10) still hold its registration and no
+// eligibility or drain change after it.
 // Nomad records one for every change of eligibility (the scheduler's own
 // for rejected plans too) and for every drain set, updated, done or
 // removed; its ModifyIndex is no sign, as a client's fingerprint or
 // status update moves it too. Events that no longer reach back to the
 // registration say nothing, and the node is left.
-func asRegistered(n *nomadapi.Node, created uint64) bool {
-	if n == nil || n.CreateIndex != created || n.DrainStrategy != nil || n.SchedulingEligibility != nomadapi.NodeSchedulingEligible {
+func asRegistered(n *nomadapi.Node, created uint64, want string) bool {
+	if n == nil || n.CreateIndex != created || n.DrainStrategy != nil || n.SchedulingEligibility != want {
 		return false
 	}
 	registered := false
@@ -218,7 +231,7 @@ const giveBackAgainWithin = 10 * time.Minute
 // registered again since, out of scheduling as they last heard from the
 // hold: a later CreateIndex than foreshape's take-out recorded, no drain,
 // and nobody's hand on their eligibility since the registration (their
-// events, asRegistered). Within giveBackAgainWithin of the give-back,
+// events, untouchedSince). Within giveBackAgainWithin of the give-back,
 // once per registration, with a restore decision; a node something of
 // foreshape's holds again by then is left to that hold.
 func (c *Coordinator) giveBackAgainAll(ctx context.Context, now time.Time, view state.ActView, ds *[]state.Decision) {
@@ -246,20 +259,12 @@ func (c *Coordinator) giveBackAgainAll(ctx context.Context, now time.Time, view 
 				continue
 			}
 			created := n.CreateIndex
-			info, _, err := c.nomad.Nodes().Info(node, c.qo(ctx))
-			if err != nil {
-				c.log.Warn("could not read a node registered again after a purge", "node", n.Name, logKeyRequest, r.ID, logKeyError, err)
-				continue
-			}
-			if !registeredOut(info, created) {
-				if info.CreateIndex == created {
-					c.touched[again] = true
-				}
+			if !c.untouchedSince(ctx, node, n.Name, r.ID, created, nomadapi.NodeSchedulingIneligible, again) {
 				continue
 			}
 			back := state.Intent{ID: again, Kind: state.IntentNodeEligibility, Request: in.Request, Object: node,
 				Detail: fmt.Sprintf("eligible again: registered again (create index %d) after its give-back found it purged", created), NodeCreated: created}
-			err = c.do(ctx, now, back, func(ctx context.Context) error {
+			err := c.do(ctx, now, back, func(ctx context.Context) error {
 				_, err := c.nomad.Nodes().ToggleEligibility(node, true, c.wq(ctx))
 				return err
 			})
@@ -287,16 +292,4 @@ func (c *Coordinator) heldByAny(view state.ActView, now time.Time, node string) 
 		}
 	}
 	return false
-}
-
-// registeredOut is asRegistered for a node registered out of scheduling:
-// ineligible, not draining, its events since the registration without an
-// eligibility or drain change.
-func registeredOut(n *nomadapi.Node, created uint64) bool {
-	if n == nil || n.SchedulingEligibility != nomadapi.NodeSchedulingIneligible {
-		return false
-	}
-	m := *n
-	m.SchedulingEligibility = nomadapi.NodeSchedulingEligible
-	return asRegistered(&m, created)
 }

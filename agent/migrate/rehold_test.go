@@ -44,11 +44,11 @@ func TestAsRegistered(t *testing.T) {
 		if n.SchedulingEligibility == "" {
 			n.SchedulingEligibility = nomadapi.NodeSchedulingEligible
 		}
-		if got := asRegistered(&n, tc.create); got != tc.want {
+		if got := asRegistered(&n, tc.create, nomadapi.NodeSchedulingEligible); got != tc.want {
 			t.Errorf("%s: asRegistered = %v, want %v", tc.name, got, tc.want)
 		}
 	}
-	if asRegistered(nil, 40) {
+	if asRegistered(nil, 40, nomadapi.NodeSchedulingEligible) {
 		t.Error("a node not read: asRegistered = true")
 	}
 }
