@@ -132,10 +132,11 @@ type Coordinator struct {
 	// leads are scale actions whose capacity is not ready yet: action ID →
 	// policy/scale and start.
 	leads map[string]leadWatch
-	// touched are the holds again (againID) not to be: the node's
-	// eligibility changed after Nomad registered it again (asRegistered),
-	// so no pass reads it afresh again for them.
-	touched map[string]bool
+	// touched are the holds and give-backs again (againID) not to be:
+	// the node's eligibility changed after Nomad registered it again
+	// (asRegistered), so no pass within touchedFor of when that was found
+	// reads it afresh again for them.
+	touched map[string]time.Time
 	// pols are the policies of the last pass, for the follower; planned
 	// says a pass has run in this process, so pols are known (a follower
 	// pass of a restarted agent may come before its first pass).
@@ -170,7 +171,7 @@ func New(cfg Config) (*Coordinator, error) {
 		cfg.Placeholder = DefaultPlaceholder()
 	}
 	c := &Coordinator{cfg: cfg, log: cfg.Logger.Named("migrate"), nomad: cfg.Nomad, view: newViewCache(),
-		targets: map[string]builtTarget{}, recent: map[string]time.Time{}, refused: map[string]refusal{}, leads: map[string]leadWatch{}, touched: map[string]bool{}}
+		targets: map[string]builtTarget{}, recent: map[string]time.Time{}, refused: map[string]refusal{}, leads: map[string]leadWatch{}, touched: map[string]time.Time{}}
 	return c, nil
 }
 

@@ -638,10 +638,15 @@ func (c *Coordinator) setEligible(ctx context.Context, now time.Time, node, requ
 func (c *Coordinator) setEligibleFor(ctx context.Context, now time.Time, node, request, owner string, ds *[]state.Decision) {
 	in := state.Intent{ID: intentID(state.IntentNodeEligibility, node, request, -1), Kind: state.IntentNodeEligibility,
 		Request: owner, Object: node, Detail: "eligible"}
-	if _, listed := c.view.nodes[node]; !listed {
+	if n, listed := c.view.nodes[node]; !listed {
 		// Purged while held: if its client registers it again, out of
 		// scheduling as it last heard, giveBackAgainAll gives it back.
 		in.Before = state.NodeWasPurged
+	} else {
+		// Purged less than a heartbeat after it, the node comes back
+		// out of scheduling, as its client last heard, with a later
+		// CreateIndex than this: giveBackAgainAll gives it back.
+		in.NodeCreated = n.CreateIndex
 	}
 	gone := false
 	err := c.do(ctx, now, in, func(ctx context.Context) error {

@@ -94,11 +94,11 @@ func (c *Coordinator) holdAgainAll(ctx context.Context, now time.Time, view stat
 				continue
 			}
 			seen[againID(base, n.CreateIndex)] = true
-			if c.announced(againID(base, n.CreateIndex)) || c.touched[againID(base, n.CreateIndex)] {
+			if c.announced(againID(base, n.CreateIndex)) || c.touchedAgain(now, againID(base, n.CreateIndex)) {
 				continue // held again once, or its eligibility changed since it registered: someone's hand
 			}
 			created := n.CreateIndex
-			if !c.untouchedSince(ctx, node, n.Name, r.ID, created, nomadapi.NodeSchedulingEligible, againID(base, created)) {
+			if !c.untouchedSince(ctx, now, node, n.Name, r.ID, created, nomadapi.NodeSchedulingEligible, againID(base, created)) {
 				continue // its eligibility changed since it registered, it registered once more, or not read (the next pass looks again)
 			}
 			if err := c.holdAgain(ctx, now, node, base, took, created, r, windowOr(r), ds); err != nil && !errors.Is(err, errAnnounced) {
@@ -111,9 +111,10 @@ func (c *Coordinator) holdAgainAll(ctx context.Context, now time.Time, view stat
 // untouchedSince reads node afresh and reports whether it is as its
 // client registered it at CreateIndex created, with the eligibility
 // want (asRegistered). A node found changed since that registration is
-// remembered under again (touched): no later pass reads it for again. A
+// remembered under again (touched): no pass within touchedFor reads it
+// for again. A
 // read that fails reports false (the next pass looks again).
-func (c *Coordinator) untouchedSince(ctx context.Context, node, name, request string, created uint64, want, again string) bool {
+func (c *Coordinator) untouchedSince(ctx context.Context, now time.Time, node, name, request string, created uint64, want, again string) bool {
 	n, _, err := c.nomad.Nodes().Info(node, c.qo(ctx))
 	if err != nil {
 		c.log.Warn("could not read a node registered again after a purge", "node", name, logKeyRequest, request, logKeyError, err)
@@ -123,9 +124,26 @@ func (c *Coordinator) untouchedSince(ctx context.Context, node, name, request st
 		return true
 	}
 	if n.CreateIndex == created {
-		c.touched[again] = true
+		c.touched[again] = now
 	}
 	return false
+}
+
+// touchedFor is how long a node found touched after a registration
+// (untouchedSince) is not read afresh for the same hold again: afterwards
+// one read finds it so again, and the memo stays small.
+const touchedFor = time.Hour
+
+// touchedAgain reports whether again's node was found touched since its
+// registration within touchedFor, forgetting the older ones.
+func (c *Coordinator) touchedAgain(now time.Time, again string) bool {
+	for k, at := range c.touched {
+		if now.Sub(at) > touchedFor {
+			delete(c.touched, k)
+		}
+	}
+	_, ok := c.touched[again]
+	return ok
 }
 
 // asRegistered reports whether n is as its client registered it at
@@ -226,14 +244,16 @@ func (c *Coordinator) takenWith(r state.MigrationRequest, node string) (string, 
 const giveBackAgainWithin = 10 * time.Minute
 
 // giveBackAgainAll gives back the nodes that a hold of foreshape's ended
-// on while Nomad no longer listed them (purged: the give-back had nothing
-// to give back, state.NodeWasPurged) and that their clients have
-// registered again since, out of scheduling as they last heard from the
-// hold: a later CreateIndex than foreshape's take-out recorded, no drain,
-// and nobody's hand on their eligibility since the registration (their
-// events, untouchedSince). Within giveBackAgainWithin of the give-back,
-// once per registration, with a restore decision; a node something of
-// foreshape's holds again by then is left to that hold.
+// on and that a purge put out of scheduling again: purged while held (the
+// give-back had nothing to give back, state.NodeWasPurged), or less than
+// a heartbeat after the give-back (a later CreateIndex than the give-back
+// recorded), their clients registered them again out of scheduling, as
+// they last heard from the hold. A later CreateIndex than foreshape's
+// take-out recorded too, no drain, and nobody's hand on their
+// eligibility since the registration (their events, untouchedSince).
+// Within giveBackAgainWithin of the give-back, once per registration,
+// with a restore decision; a node something of foreshape's holds again
+// by then is left to that hold.
 func (c *Coordinator) giveBackAgainAll(ctx context.Context, now time.Time, view state.ActView, ds *[]state.Decision) {
 	if c.cfg.ForecastOnly {
 		return
@@ -246,24 +266,27 @@ func (c *Coordinator) giveBackAgainAll(ctx context.Context, now time.Time, view 
 		for _, node := range backNodes(r) {
 			gid := intentID(state.IntentNodeEligibility, node, key, -1)
 			in, ok := c.latestIntent(gid)
-			if !ok || in.Outcome != state.OutcomeDone || in.Before != state.NodeWasPurged || now.Sub(in.Closed) > giveBackAgainWithin {
+			if !ok || in.Outcome != state.OutcomeDone || now.Sub(in.Closed) > giveBackAgainWithin {
 				continue
 			}
 			n, listed := c.view.nodes[node]
 			if !listed || n.Drain || n.SchedulingEligibility != nomadapi.NodeSchedulingIneligible {
 				continue
 			}
+			if in.Before != state.NodeWasPurged && (in.NodeCreated == 0 || n.CreateIndex <= in.NodeCreated) {
+				continue // not purged since the give-back: out of scheduling by someone's hand
+			}
 			_, took := c.takenWith(r, node)
 			again := againID(gid, n.CreateIndex)
-			if took == 0 || n.CreateIndex <= took || c.announced(again) || c.touched[again] || c.heldByAny(view, now, node) {
+			if took == 0 || n.CreateIndex <= took || c.announced(again) || c.touchedAgain(now, again) || c.heldByAny(view, now, node) {
 				continue
 			}
 			created := n.CreateIndex
-			if !c.untouchedSince(ctx, node, n.Name, r.ID, created, nomadapi.NodeSchedulingIneligible, again) {
+			if !c.untouchedSince(ctx, now, node, n.Name, r.ID, created, nomadapi.NodeSchedulingIneligible, again) {
 				continue
 			}
 			back := state.Intent{ID: again, Kind: state.IntentNodeEligibility, Request: in.Request, Object: node,
-				Detail: fmt.Sprintf("eligible again: registered again (create index %d) after its give-back found it purged", created), NodeCreated: created}
+				Detail: fmt.Sprintf("eligible again: registered again (create index %d) after a purge undid its give-back", created), NodeCreated: created}
 			err := c.do(ctx, now, back, func(ctx context.Context) error {
 				_, err := c.nomad.Nodes().ToggleEligibility(node, true, c.wq(ctx))
 				return err
@@ -276,11 +299,21 @@ func (c *Coordinator) giveBackAgainAll(ctx context.Context, now time.Time, view 
 				name := c.decisionName(node)
 				c.log.Info("node registered again after a purge: given back", "node", name, logKeyRequest, r.ID, "create_index", created)
 				*ds = append(*ds, state.Decision{Time: now, Kind: "restore", Policy: r.Policy, Locality: r.Source, Request: r.ID,
-					Reason: fmt.Sprintf("node %s eligible again: it was purged from Nomad while foreshape held it, and its client registered it again out of scheduling, as it last heard (create index %d); nobody took it out since, so foreshape gives it back",
-						name, created)})
+					Reason: fmt.Sprintf("node %s eligible again: it was purged from Nomad %s, and its client registered it again out of scheduling, as it last heard (create index %d); nobody took it out since, so foreshape gives it back",
+						name, purgedWhen(in), created)})
 			}
 		}
 	}
+}
+
+// purgedWhen says when a node given back (in) was purged: while
+// foreshape held it (the give-back found it gone), or after the give-back
+// and before its client heard of it.
+func purgedWhen(in state.Intent) string {
+	if in.Before == state.NodeWasPurged {
+		return "while foreshape held it"
+	}
+	return "just after foreshape gave it back, before its client heard"
 }
 
 // heldByAny reports whether a hold of foreshape's running now holds node

@@ -354,10 +354,11 @@ type Intent struct {
 	// recorded, and in other give-backs.
 	Before string `json:"before,omitempty"`
 	// NodeCreated is, for a call taking a node out of scheduling (its
-	// eligibility, its drain), the node's CreateIndex in Nomad read just
-	// before: a node purged and registered again since (its client came
-	// back, eligible) has a later one. 0 in intents written before it
-	// was recorded.
+	// eligibility, its drain) or giving it back, the node's CreateIndex
+	// in Nomad read just before: a node purged and registered again since
+	// (its client came back with the eligibility it last heard) has a
+	// later one. 0 in intents written before it was recorded, and in a
+	// give-back that found its node purged.
 	NodeCreated uint64        `json:"node_created,omitempty"`
 	Leader      string        `json:"leader,omitempty"`
 	Term        uint64        `json:"term,omitempty"`
