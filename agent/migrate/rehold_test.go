@@ -2,6 +2,7 @@ package migrate
 
 import (
 	"testing"
+	"time"
 
 	nomadapi "github.com/hashicorp/nomad/api"
 )
@@ -50,5 +51,26 @@ func TestAsRegistered(t *testing.T) {
 	}
 	if asRegistered(nil, 40, nomadapi.NodeSchedulingEligible) {
 		t.Error("a node not read: asRegistered = true")
+	}
+}
+
+// TestTouchedIsForgottenAfterAnHour: a node found touched since its
+// registration is not read again for the same hold within touchedFor;
+// after that the memo forgets it (one read finds it so again), so the
+// memo does not grow for the process's life (before: kept for good).
+func TestTouchedIsForgottenAfterAnHour(t *testing.T) {
+	t0 := time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC)
+	c := &Coordinator{touched: map[string]time.Time{"old@7": t0, "new@9": t0.Add(30 * time.Minute)}}
+	if !c.touchedAgain(t0.Add(time.Hour), "old@7") || !c.touchedAgain(t0.Add(time.Hour), "new@9") {
+		t.Fatal("a node found touched an hour ago or less is forgotten")
+	}
+	if c.touchedAgain(t0.Add(time.Hour+time.Second), "old@7") {
+		t.Error("a node found touched over an hour ago is still remembered")
+	}
+	if !c.touchedAgain(t0.Add(time.Hour+time.Second), "new@9") {
+		t.Error("a node found touched half an hour ago is forgotten")
+	}
+	if _, ok := c.touched["old@7"]; ok || len(c.touched) != 1 {
+		t.Errorf("memo %v; want only new@9", c.touched)
 	}
 }
