@@ -322,7 +322,7 @@ func (c *Cluster) finishDrain(n *node, status api.DrainStatus) {
 // brings some (a cancel too); LastDrain's times are whole seconds; a cancel
 // of a node that is not draining leaves LastDrain as it was
 // (TestFidelityDrainMeta).
-func (c *Cluster) setDrain(nodeID string, spec *api.DrainSpec, markEligible bool, meta map[string]string) (*api.NodeDrainUpdateResponse, error) {
+func (c *Cluster) setDrain(nodeID string, spec *api.DrainSpec, markEligible bool, meta map[string]string) (*nodeUpdateResponse, error) {
 	n, err := c.apiNode(nodeID)
 	if err != nil {
 		return nil, err
@@ -338,6 +338,7 @@ func (c *Cluster) setDrain(nodeID string, spec *api.DrainSpec, markEligible bool
 				n.lastDrain.Meta = maps.Clone(meta)
 			}
 		}
+		turned := markEligible && !n.eligible
 		if markEligible {
 			n.eligible = true
 			c.capFreed = true
@@ -348,7 +349,11 @@ func (c *Cluster) setDrain(nodeID string, spec *api.DrainSpec, markEligible bool
 		if had {
 			n.addEvent(c.now, nodeEventSubsystemDrain, nodeEventDrainDisabled, n.modifyIdx)
 		}
-		return &api.NodeDrainUpdateResponse{NodeModifyIndex: n.modifyIdx}, nil
+		resp := &nodeUpdateResponse{NodeModifyIndex: n.modifyIdx, Index: n.modifyIdx}
+		if turned {
+			c.evaluateEligible(n, resp)
+		}
+		return resp, nil
 	}
 	ds := &api.DrainStrategy{DrainSpec: *spec, StartedAt: c.now}
 	if n.drain != nil {
@@ -373,18 +378,40 @@ func (c *Cluster) setDrain(nodeID string, spec *api.DrainSpec, markEligible bool
 	n.eligible = false
 	n.modifyIdx = c.bump(TableNodes)
 	n.addEvent(c.now, nodeEventSubsystemDrain, msg, n.modifyIdx)
-	nEvals := len(c.evals)
+	resp := &nodeUpdateResponse{NodeModifyIndex: n.modifyIdx, Index: n.modifyIdx}
+	// Nomad's drainer evaluates the drained jobs after the answer: their
+	// evaluations are not in it.
 	c.runDrains()
-	resp := &api.NodeDrainUpdateResponse{NodeModifyIndex: n.modifyIdx}
-	for _, ev := range c.evals[nEvals:] {
-		resp.EvalIDs = append(resp.EvalIDs, ev.id)
-		resp.EvalCreateIndex = ev.createIdx
-	}
 	return resp, nil
 }
 
+// nodeUpdateResponse is Nomad's answer to a node's eligibility or drain
+// update: the index it wrote at (0 for an eligibility left as it was;
+// NodeModifyIndex too, but only a drain's answer sets it), and the
+// evaluations of the node made when it turned eligible.
+type nodeUpdateResponse struct {
+	EvalCreateIndex uint64
+	EvalIDs         []string
+	Index           uint64
+	NodeModifyIndex uint64
+}
+
+// evaluateEligible evaluates, as Nomad's server does for a node that
+// turns eligible, each job it evaluates for n (nodeEvalJobs), naming the
+// evaluations in resp.
+func (c *Cluster) evaluateEligible(n *node, resp *nodeUpdateResponse) {
+	for _, j := range c.nodeEvalJobs(n) {
+		ev := c.newEval(j, triggerNodeUpdate, n.id)
+		resp.EvalIDs = append(resp.EvalIDs, ev.id)
+		if resp.EvalCreateIndex == 0 {
+			resp.EvalCreateIndex = ev.createIdx
+		}
+		c.reconcile(j, ev)
+	}
+}
+
 // setEligibility toggles a node's scheduling eligibility.
-func (c *Cluster) setEligibility(nodeID, elig string) (*api.NodeEligibilityUpdateResponse, error) {
+func (c *Cluster) setEligibility(nodeID, elig string) (*nodeUpdateResponse, error) {
 	if elig != api.NodeSchedulingEligible && elig != api.NodeSchedulingIneligible {
 		return nil, rpcError("invalid scheduling eligibility %q", elig)
 	}
@@ -401,7 +428,7 @@ func (c *Cluster) setEligibility(nodeID, elig string) (*api.NodeEligibilityUpdat
 	// As Node.UpdateEligibility: setting the eligibility the node already
 	// has is a no-op, no event and no index change.
 	if n.eligibility() == elig {
-		return &api.NodeEligibilityUpdateResponse{NodeModifyIndex: n.modifyIdx}, nil
+		return &nodeUpdateResponse{}, nil
 	}
 	msg := nodeEventIneligible
 	if elig == api.NodeSchedulingEligible {
@@ -413,7 +440,11 @@ func (c *Cluster) setEligibility(nodeID, elig string) (*api.NodeEligibilityUpdat
 	}
 	n.modifyIdx = c.bump(TableNodes)
 	n.addEvent(c.now, nodeEventSubsystemCluster, msg, n.modifyIdx)
-	return &api.NodeEligibilityUpdateResponse{NodeModifyIndex: n.modifyIdx}, nil
+	resp := &nodeUpdateResponse{Index: n.modifyIdx}
+	if n.eligible {
+		c.evaluateEligible(n, resp)
+	}
+	return resp, nil
 }
 
 // setNodeStatus takes a node down (its allocations are lost and replaced

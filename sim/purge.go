@@ -93,30 +93,7 @@ func (c *Cluster) purge(id string) (*nodePurgeResponse, error) {
 	c.log.Info("node purged", logKeyNode, n.name)
 	out := &nodePurgeResponse{NodeModifyIndex: idx, Index: idx}
 
-	seen := map[*job]bool{}
-	var jobs []*job
-	for _, a := range n.history {
-		j := a.job
-		if seen[j] || j.purged {
-			continue
-		}
-		switch {
-		case j.typ == api.JobTypeService && a.desired != desiredRun && a.clientTerminal():
-			continue
-		case j.typ == api.JobTypeBatch && a.clientTerminal():
-			continue
-		case j.typ == api.JobTypeSystem:
-			continue // below
-		}
-		seen[j] = true
-		jobs = append(jobs, j)
-	}
-	for _, j := range c.sortedJobs() {
-		if j.typ == api.JobTypeSystem && !j.stopped && !seen[j] && jobRunsIn(j, n) {
-			seen[j] = true
-			jobs = append(jobs, j)
-		}
-	}
+	jobs := c.nodeEvalJobs(n)
 	// The evaluations are created first; Nomad's scheduler then marks
 	// the allocations lost.
 	evals := make([]*eval, len(jobs))
@@ -147,6 +124,40 @@ func (c *Cluster) purge(id string) (*nodePurgeResponse, error) {
 		c.reconcile(j, evals[i])
 	}
 	return out, nil
+}
+
+// nodeEvalJobs are the jobs Nomad's server evaluates for node n when it
+// goes or turns eligible (Node.createNodeEvals): each job with an
+// allocation on n that is not done (a service allocation until both the
+// server and the client have stopped it, a batch one until its client
+// has; never a system or sysbatch allocation), then each system job not
+// stopped that may run on n (jobRunsIn), each once.
+func (c *Cluster) nodeEvalJobs(n *node) []*job {
+	seen := map[*job]bool{}
+	var jobs []*job
+	for _, a := range n.history {
+		j := a.job
+		if seen[j] || j.purged {
+			continue
+		}
+		switch {
+		case j.typ == api.JobTypeService && a.desired != desiredRun && a.clientTerminal():
+			continue
+		case j.typ == api.JobTypeBatch && a.clientTerminal():
+			continue
+		case j.typ != api.JobTypeService && j.typ != api.JobTypeBatch:
+			continue // system: below; sysbatch: never
+		}
+		seen[j] = true
+		jobs = append(jobs, j)
+	}
+	for _, j := range c.sortedJobs() {
+		if j.typ == api.JobTypeSystem && !j.stopped && !seen[j] && jobRunsIn(j, n) {
+			seen[j] = true
+			jobs = append(jobs, j)
+		}
+	}
+	return jobs
 }
 
 // jobRunsIn reports whether system job j may run on n by its node pool and

@@ -459,8 +459,14 @@ func writeErr(w http.ResponseWriter, err error) {
 }
 
 func writeJSON(w http.ResponseWriter, index uint64, body []byte) {
+	writeJSONAt(w, max(index, 1), body)
+}
+
+// writeJSONAt is writeJSON with the index as it is: a write that changed
+// nothing answers at index 0, where a read answers at 1 at least.
+func writeJSONAt(w http.ResponseWriter, index uint64, body []byte) {
 	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("X-Nomad-Index", strconv.FormatUint(max(index, 1), 10))
+	w.Header().Set("X-Nomad-Index", strconv.FormatUint(index, 10))
 	w.Header().Set("X-Nomad-KnownLeader", "true")
 	w.Header().Set("X-Nomad-LastContact", "0")
 	_, _ = w.Write(body)
@@ -568,7 +574,7 @@ func (c *Cluster) write(w http.ResponseWriter, fn func() (any, error)) {
 
 // writeAt is write for a mutation that answers with an index of its own
 // (a purge's is its deletion's, below its evaluations'); 0 answers with
-// the new index.
+// the new index, noIndex with 0 (a write that changed nothing).
 func (c *Cluster) writeAt(w http.ResponseWriter, fn func() (any, uint64, error)) {
 	c.mu.Lock()
 	out, idx, err := fn()
@@ -579,16 +585,22 @@ func (c *Cluster) writeAt(w http.ResponseWriter, fn func() (any, uint64, error))
 	if err == nil {
 		body, err = json.Marshal(out)
 	}
-	if idx == 0 {
+	switch idx {
+	case 0:
 		idx = c.index
+	case noIndex:
+		idx = 0
 	}
 	c.unlock()
 	if err != nil {
 		writeErr(w, err)
 		return
 	}
-	writeJSON(w, idx, body)
+	writeJSONAt(w, idx, body)
 }
+
+// noIndex is the index writeAt's function gives for an answer at index 0.
+const noIndex = ^uint64(0)
 
 func decode(r *http.Request, v any) error {
 	dec := json.NewDecoder(r.Body)
@@ -664,9 +676,22 @@ func (c *Cluster) drainNode(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, err)
 		return
 	}
-	c.write(w, func() (any, error) {
-		return c.setDrain(r.PathValue("id"), req.DrainSpec, req.MarkEligible, req.Meta)
+	c.writeAt(w, func() (any, uint64, error) {
+		out, err := c.setDrain(r.PathValue("id"), req.DrainSpec, req.MarkEligible, req.Meta)
+		return out, answerIndex(out), err
 	})
+}
+
+// answerIndex is the index a node update answers with: the one it wrote
+// at, noIndex for none (an eligibility left as it was).
+func answerIndex(out *nodeUpdateResponse) uint64 {
+	switch {
+	case out == nil:
+		return 0
+	case out.Index == 0:
+		return noIndex
+	}
+	return out.Index
 }
 
 func (c *Cluster) nodeEligibility(w http.ResponseWriter, r *http.Request) {
@@ -675,8 +700,9 @@ func (c *Cluster) nodeEligibility(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, err)
 		return
 	}
-	c.write(w, func() (any, error) {
-		return c.setEligibility(r.PathValue("id"), req.Eligibility)
+	c.writeAt(w, func() (any, uint64, error) {
+		out, err := c.setEligibility(r.PathValue("id"), req.Eligibility)
+		return out, answerIndex(out), err
 	})
 }
 

@@ -1,0 +1,121 @@
+package sim_test
+
+import (
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/nomad/api"
+)
+
+// TestFidelityEligibleNodeEvaluations: a node that turns eligible, by an
+// eligibility call or by a drain's cancel that marks it eligible, gets
+// one node-update evaluation per job Nomad's server evaluates for it
+// (Node.createNodeEvals): each job with an allocation on the node that
+// is not done (a service allocation counts until both the server and the
+// client have stopped it, a batch one until its client has), and each
+// system job that may run there. Its answer names them (EvalIDs, and the
+// index they were created at); every other eligibility or drain call
+// answers with none: taking a node out, a no-op, a cancel that leaves it
+// out. The simulator answered every one of them with none. An
+// eligibility call's answer carries the index it wrote at (none for a
+// no-op) and no NodeModifyIndex; a drain call's both.
+func TestFidelityEligibleNodeEvaluations(t *testing.T) {
+	forEachNomad(t, func(t *testing.T, c *cluster) {
+		nodes := c.client.Nodes()
+		id := c.node.ID
+		t.Cleanup(func() {
+			_, _ = nodes.UpdateDrain(id, nil, true, nil)
+			_, _ = nodes.ToggleEligibility(id, true, nil)
+		})
+		svc := c.jobID("evalsvc")
+		c.register(t, sleepJob(svc, 1, 50, 32, 50))
+		bat := c.jobID("evalbatch")
+		j := sleepJob(bat, 1, 50, 32, 50)
+		j.Type, j.Update = new(api.JobTypeBatch), nil
+		j.TaskGroups[0].Tasks[0].SetConfig("args", []string{"600"})
+		c.register(t, j)
+		sys := c.jobID("evalsystem")
+		j = sleepJob(sys, 1, 50, 32, 50)
+		j.Type, j.Update = new(api.JobTypeSystem), nil
+		c.register(t, j)
+		for _, jid := range []string{svc, bat, sys} {
+			c.waitAllocs(t, jid, "running", func(as []*api.AllocationListStub) bool { return count(as, running) == 1 })
+		}
+
+		// check reads the evaluations an answer names: one node-update
+		// evaluation of the node per job of want, at the node's modify
+		// index the answer gives, and an EvalCreateIndex only with some.
+		check := func(what string, evalIDs []string, created, nodeIndex uint64, want ...string) {
+			t.Helper()
+			var got []string
+			for _, eid := range evalIDs {
+				ev, _, err := c.client.Evaluations().Info(eid, nil)
+				if err != nil {
+					t.Fatalf("%s: %s: read evaluation %s: %v", c.name, what, eid, err)
+				}
+				if ev.TriggeredBy != "node-update" || ev.NodeID != id || ev.NodeModifyIndex != nodeIndex {
+					t.Errorf("%s: %s: evaluation of %s triggered by %q for node %s at node index %d; want node-update for %s at %d",
+						c.name, what, ev.JobID, ev.TriggeredBy, ev.NodeID, ev.NodeModifyIndex, id, nodeIndex)
+				}
+				got = append(got, ev.JobID)
+			}
+			slices.Sort(got)
+			slices.Sort(want)
+			if !slices.Equal(got, want) {
+				t.Errorf("%s: %s: evaluations of %v; want one each of %v", c.name, what, got, want)
+			}
+			if (created != 0) != (len(evalIDs) > 0) {
+				t.Errorf("%s: %s: EvalCreateIndex %d with %d evaluations", c.name, what, created, len(evalIDs))
+			}
+		}
+		// An eligibility call answers with the index it wrote at (none
+		// for a no-op) and no NodeModifyIndex.
+		elig := func(what string, on, changes bool, want ...string) {
+			t.Helper()
+			r, err := nodes.ToggleEligibility(id, on, nil)
+			if err != nil {
+				t.Fatalf("%s: %s: %v", c.name, what, err)
+			}
+			if r.NodeModifyIndex != 0 || (r.LastIndex != 0) != changes {
+				t.Errorf("%s: %s: NodeModifyIndex %d, index %d; want 0 and an index only for a change", c.name, what, r.NodeModifyIndex, r.LastIndex)
+			}
+			check(what, r.EvalIDs, r.EvalCreateIndex, r.LastIndex, want...)
+		}
+		elig("take out", false, true)
+		elig("take out again", false, false)
+		elig("give back", true, true, svc, bat, sys)
+		elig("give back again", true, false)
+
+		// A stopped service allocation its client has stopped is done.
+		if _, _, err := c.client.Jobs().Deregister(svc, false, nil); err != nil {
+			t.Fatal(err)
+		}
+		c.waitAllocs(t, svc, "stopped by its client", func(as []*api.AllocationListStub) bool {
+			return len(as) == 1 && as[0].ClientStatus != api.AllocClientStatusRunning && as[0].ClientStatus != api.AllocClientStatusPending
+		})
+		// The batch allocation keeps a drain running (1h deadline).
+		drain := func(what string) {
+			t.Helper()
+			if _, err := nodes.UpdateDrain(id, &api.DrainSpec{Deadline: time.Hour}, false, nil); err != nil {
+				t.Fatalf("%s: %s: %v", c.name, what, err)
+			}
+		}
+		cancel := func(what string, markEligible bool, want ...string) {
+			t.Helper()
+			r, err := nodes.UpdateDrain(id, nil, markEligible, nil)
+			if err != nil {
+				t.Fatalf("%s: %s: %v", c.name, what, err)
+			}
+			if r.NodeModifyIndex == 0 || r.NodeModifyIndex != r.LastIndex {
+				t.Errorf("%s: %s: NodeModifyIndex %d, index %d; want both the node's new modify index", c.name, what, r.NodeModifyIndex, r.LastIndex)
+			}
+			check(what, r.EvalIDs, r.EvalCreateIndex, r.NodeModifyIndex, want...)
+		}
+		drain("drain")
+		cancel("cancel a drain, leaving the node out", false)
+		drain("drain again")
+		cancel("cancel a drain, marking the node eligible", true, bat, sys)
+		cancel("cancel no drain, marking an eligible node eligible", true)
+	})
+}
