@@ -398,15 +398,16 @@ type nodeUpdateResponse struct {
 
 // evaluateEligible evaluates, as Nomad's server does for a node that
 // turns eligible, each job it evaluates for n (nodeEvalJobs), naming the
-// evaluations in resp.
+// evaluations in resp: all created at one index, then scheduled.
 func (c *Cluster) evaluateEligible(n *node, resp *nodeUpdateResponse) {
-	for _, j := range c.nodeEvalJobs(n) {
-		ev := c.newEval(j, triggerNodeUpdate, n.id)
+	jobs := c.nodeEvalJobs(n)
+	evals := c.newNodeEvals(jobs, n, n.modifyIdx)
+	for _, ev := range evals {
 		resp.EvalIDs = append(resp.EvalIDs, ev.id)
-		if resp.EvalCreateIndex == 0 {
-			resp.EvalCreateIndex = ev.createIdx
-		}
-		c.reconcile(j, ev)
+		resp.EvalCreateIndex = ev.createIdx
+	}
+	for i, j := range jobs {
+		c.reconcile(j, evals[i])
 	}
 }
 

@@ -96,15 +96,10 @@ func (c *Cluster) purge(id string) (*nodePurgeResponse, error) {
 	jobs := c.nodeEvalJobs(n)
 	// The evaluations are created first; Nomad's scheduler then marks
 	// the allocations lost.
-	evals := make([]*eval, len(jobs))
-	for i, j := range jobs {
-		ev := c.newEval(j, triggerNodeUpdate, n.id)
-		ev.nodeModIdx = idx
-		evals[i] = ev
+	evals := c.newNodeEvals(jobs, n, idx)
+	for _, ev := range evals {
 		out.EvalIDs = append(out.EvalIDs, ev.id)
-		if out.EvalCreateIndex == 0 {
-			out.EvalCreateIndex = ev.createIdx
-		}
+		out.EvalCreateIndex = ev.createIdx
 	}
 	for _, a := range append([]*alloc(nil), n.allocs...) {
 		if a.mig != nil && !a.mig.transferred {

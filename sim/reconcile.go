@@ -574,6 +574,27 @@ func (c *Cluster) buildLoad(meta map[string]string, sim GroupSimSpec) (groupLoad
 
 // newEval records a completed evaluation for job j.
 func (c *Cluster) newEval(j *job, trigger, nodeID string) *eval {
+	return c.newEvalAt(j, trigger, nodeID, c.bump(TableEvals))
+}
+
+// newNodeEvals creates a node-update evaluation of n for each of jobs,
+// at node index nodeIdx, all at one index: Nomad's server commits them
+// together (Node.createNodeEvals).
+func (c *Cluster) newNodeEvals(jobs []*job, n *node, nodeIdx uint64) []*eval {
+	if len(jobs) == 0 {
+		return nil
+	}
+	idx := c.bump(TableEvals)
+	evals := make([]*eval, len(jobs))
+	for i, j := range jobs {
+		evals[i] = c.newEvalAt(j, triggerNodeUpdate, n.id, idx)
+		evals[i].nodeModIdx = nodeIdx
+	}
+	return evals
+}
+
+// newEvalAt is newEval at index idx, already taken.
+func (c *Cluster) newEvalAt(j *job, trigger, nodeID string, idx uint64) *eval {
 	ev := &eval{
 		id: newID(c.rng), priority: j.priority, typ: j.typ, triggeredBy: trigger,
 		jobID: j.id, jobModIdx: j.jobModIdx, nodeID: nodeID,
@@ -585,7 +606,6 @@ func (c *Cluster) newEval(j *job, trigger, nodeID string) *eval {
 		}
 	}
 	ev.deployID = evalDeployment(j)
-	idx := c.bump(TableEvals)
 	ev.createIdx, ev.modifyIdx = idx, idx
 	c.evals = append(c.evals, ev)
 	c.evalByID[ev.id] = ev
