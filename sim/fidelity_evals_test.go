@@ -20,7 +20,9 @@ import (
 // out, setting a drain. The simulator answered every one of them with
 // none. The evaluations are created together, at one index. An
 // eligibility call's answer carries the index it wrote at (none for a
-// no-op) and no NodeModifyIndex; a drain call's both.
+// no-op) and no NodeModifyIndex; a drain call's both. The drainer's own
+// evaluations (node-drain, one per job whose allocations it drains,
+// system jobs included) name no node.
 func TestFidelityEligibleNodeEvaluations(t *testing.T) {
 	forEachNomad(t, func(t *testing.T, c *cluster) {
 		nodes := c.client.Nodes()
@@ -132,5 +134,31 @@ func TestFidelityEligibleNodeEvaluations(t *testing.T) {
 		cancel("cancel a drain, marking the node eligible", true, bat, sys)
 		cancel("cancel no drain, marking an eligible node eligible", true)
 
+		// With the batch allocation done, a drain finds only the system
+		// one: the drainer drains it with one node-drain evaluation of
+		// its job, naming no node, and the drain completes.
+		if _, _, err := c.client.Jobs().Deregister(bat, false, nil); err != nil {
+			t.Fatal(err)
+		}
+		c.waitAllocs(t, bat, "stopped by its client", func(as []*api.AllocationListStub) bool {
+			return count(as, func(a *api.AllocationListStub) bool {
+				return a.ClientStatus == api.AllocClientStatusRunning || a.ClientStatus == api.AllocClientStatusPending
+			}) == 0
+		})
+		at := drain("drain with only a system allocation")
+		c.waitNode(t, "drained", func(n *api.Node) bool { return n.DrainStrategy == nil })
+		evals, _, err := c.client.Jobs().Evaluations(sys, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var drained []*api.Evaluation
+		for _, ev := range evals {
+			if ev.CreateIndex > at && ev.TriggeredBy == "node-drain" {
+				drained = append(drained, ev)
+			}
+		}
+		if len(drained) != 1 || drained[0].NodeID != "" || drained[0].NodeModifyIndex != 0 {
+			t.Errorf("%s: the system job's evaluations by the drain: %s; want one node-drain naming no node", c.name, describeEvals(drained))
+		}
 	})
 }

@@ -270,15 +270,19 @@ func (c *Cluster) runDrains() {
 				order = append(order, a.job)
 			}
 		}
+		// Nomad's drainer evaluates each job it marks allocations of,
+		// naming no node (drainer.go's drainAllocs).
 		for _, j := range order {
-			ev := c.newEval(j, triggerNodeDrain, n.id)
+			ev := c.newEval(j, triggerNodeDrain, "")
 			c.reconcile(j, ev)
 		}
 		if remaining > 0 {
 			continue
 		}
-		// Only system allocations (or nothing) are left.
+		// Only system allocations (or nothing) are left: the drainer
+		// drains them as the others, one node-drain evaluation per job.
 		sysLeft := 0
+		sysEvals := map[*job]*eval{}
 		for _, a := range append([]*alloc(nil), n.allocs...) {
 			if a.job.typ != api.JobTypeSystem || a.clientTerminal() {
 				continue
@@ -288,7 +292,12 @@ func (c *Cluster) runDrains() {
 			}
 			sysLeft++
 			if a.desired == desiredRun {
-				c.stopAlloc(a, nil, "alloc is being drained")
+				ev := sysEvals[a.job]
+				if ev == nil {
+					ev = c.newEval(a.job, triggerNodeDrain, "")
+					sysEvals[a.job] = ev
+				}
+				c.stopAlloc(a, ev, "alloc is being drained")
 			}
 		}
 		pendingMig := false
