@@ -45,10 +45,14 @@ Usage: foreshape policy validate [options] PATH...
   its file, line and column and the name of the setting.
 
   What the agent also refuses depends on its configuration, and is checked
-  only with -config: a policy's forecast.queries need prometheus.address,
-  and with Prometheus each locality's series include its three IOPS
-  metrics. 'foreshape config validate' checks the configuration with the
-  policies in its policies.dir.
+  only with -config: a policy's forecast.queries need prometheus.address;
+  with Prometheus each locality's series include its three IOPS metrics;
+  and a nomad-job target's unset namespace or region is the agent's
+  nomad.namespace (else "default") or nomad.region, so two targets of one
+  job and group, one naming the namespace or region the other leaves
+  unset, are refused as one group only with -config. 'foreshape config
+  validate' checks the configuration with the policies in its
+  policies.dir.
 
   Exits 0 when every policy is valid (warnings may be printed), 1 when one
   is not, and 2 on a usage error.

@@ -168,8 +168,9 @@ func pastSchedules(pols []*policies.Policy, now time.Time) hcl.Diagnostics {
 // sameGroupScaled refuses two scale blocks whose nomad-job targets set the
 // count of one task group: each would act on its own forecast and cooldown,
 // undoing the other's changes. An unset namespace or region is the agent's
-// (nomad.namespace, nomad.region), so with cfg nil only equal settings
-// match.
+// (nomad.namespace, else Nomad's "default"; nomad.region), so with cfg
+// nil only equal settings match: an unset namespace beside "default" is
+// one group only in an agent whose namespace is the default one.
 func sameGroupScaled(cfg *config.Config, pols []*policies.Policy) hcl.Diagnostics {
 	type where struct {
 		policy, scale string
@@ -185,9 +186,9 @@ func sameGroupScaled(cfg *config.Config, pols []*policies.Policy) hcl.Diagnostic
 			}
 			ns, region := nj.Namespace, nj.Region
 			if cfg != nil {
-				ns, region = cmp.Or(ns, cfg.Nomad.Namespace), cmp.Or(region, cfg.Nomad.Region)
+				ns, region = cmp.Or(ns, cfg.Nomad.Namespace, "default"), cmp.Or(region, cfg.Nomad.Region)
 			}
-			key := [4]string{region, cmp.Or(ns, "default"), nj.Job, nj.Group}
+			key := [4]string{region, ns, nj.Job, nj.Group}
 			f, seen := first[key]
 			if !seen {
 				first[key] = where{p.Name, sc.Name, sc.DeclRange}

@@ -794,6 +794,23 @@ func TestTwoScaleBlocksOnOneGroup(t *testing.T) {
 	if !d.HasErrors() || !strings.Contains(d.Error(), `Policy "b", scale "more" and policy "a", scale "up"`) || d[0].Subject.Start.Line != 19 {
 		t.Errorf("one group through nomad.namespace: %v", d)
 	}
+
+	// Unset beside namespace = "default": one group only when the agent's
+	// namespace is the default one, so without a configuration policy
+	// validate does not refuse what an agent in another namespace runs.
+	pols, diags = policies.Parse("s.hcl", []byte(scale("a", "dc1", "up", "")+scale("b", "dc2", "more", `namespace = "default"`)))
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	if d := preflight.Policies(nil, pols, preflight.Options{}); d.HasErrors() {
+		t.Errorf("unset and \"default\" without a configuration: %v", d)
+	}
+	if d := preflight.Policies(config.Default(), pols, preflight.Options{}); !d.HasErrors() {
+		t.Error("unset and \"default\" with nomad.namespace unset: accepted")
+	}
+	if d := preflight.Policies(cfg, pols, preflight.Options{}); d.HasErrors() {
+		t.Errorf("unset and \"default\" with nomad.namespace = \"ops\": %v", d)
+	}
 }
 
 // A schedule whose cron names only past times is warned of against
