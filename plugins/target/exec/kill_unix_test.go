@@ -1,0 +1,64 @@
+//go:build unix
+
+package exec
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/foreshape/foreshape/plugins/target"
+)
+
+// TestTimeoutKillsTheProcessGroup: at the timeout the command's children
+// are killed with it (docs/targets.md: "the command and its process group
+// are killed after it"), so a script's sleep does not outlive the action.
+func TestTimeoutKillsTheProcessGroup(t *testing.T) {
+	pidFile := filepath.Join(t.TempDir(), "child.pid")
+	tg, err := New(&Config{
+		Command: []string{"/bin/sh", "-c", `sleep 30 & echo $! > "$0"; wait`, pidFile},
+		Timeout: 500 * time.Millisecond,
+	}, target.Env{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = tg.Scale(context.Background(), target.Action{ID: "x", Direction: target.Up, Amount: 1, Count: 2})
+	if err == nil || !strings.Contains(err.Error(), "killed after the 500ms timeout") {
+		t.Fatalf("err = %v, want the timeout", err)
+	}
+	b, err := os.ReadFile(pidFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The killed child is the test process's grandchild, reaped by init
+	// once its parent died; where nothing reaps it, it stays a zombie.
+	deadline := time.Now().Add(5 * time.Second)
+	for syscall.Kill(pid, 0) == nil && !zombie(pid) {
+		if time.Now().After(deadline) {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+			t.Fatalf("the command's child %d outlived its timeout", pid)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// zombie reports whether a process has exited and waits to be reaped
+// (Linux's /proc; elsewhere it reports false).
+func zombie(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	return i >= 0 && i+2 < len(s) && s[i+2] == 'Z'
+}
