@@ -243,6 +243,7 @@ func TestLoadErrors(t *testing.T) {
 		{"client node_id a name", "server {\n  enabled = false\n  retry_join = [\"10.0.0.1\"]\n}\nnomad {\n  node_id = \"dc1-web-1\"\n}", "Invalid nomad.node_id", 6},
 		{"client node_id a prefix", "server {\n  enabled = false\n  retry_join = [\"10.0.0.1\"]\n}\nnomad {\n  node_id = \"9e3f1c0a\"\n}", "Invalid nomad.node_id", 6},
 		// A client agent plans nothing: the act half's settings would do nothing there.
+		{"client bind_addr", "bind_addr = \"10.0.0.9\"\nserver {\n  enabled = false\n  retry_join = [\"10.0.0.1\"]\n}", "Invalid bind_addr", 1},
 		{"client forecast_only", "server {\n  enabled = false\n  retry_join = [\"10.0.0.1\"]\n}\nforecast_only = true", "Invalid forecast_only", 5},
 		{"client queue", "server {\n  enabled = false\n  retry_join = [\"10.0.0.1\"]\n}\nqueue {\n  max_parallel = 2\n}", "Invalid queue.max_parallel", 6},
 		{"client queue bound", "server {\n  enabled = false\n  retry_join = [\"10.0.0.1\"]\n}\nqueue {\n  max_requests = 5\n}", "Invalid queue.max_requests", 6},
