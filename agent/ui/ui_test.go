@@ -312,3 +312,37 @@ func TestEveryAnswerAllowsOnlyItsOrigin(t *testing.T) {
 		}
 	}
 }
+
+// TestSignInCookie: the token is kept in an HttpOnly, SameSite=Strict
+// cookie scoped to /ui/, Secure when the API serves TLS (docs/ui.md).
+func TestSignInCookie(t *testing.T) {
+	h, err := New(&fakeBackend{cycle: t0}, Options{Tokens: func() []string { return []string{"s3cret"} }, Poll: 5 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(h.Close)
+	for _, tls := range []bool{false, true} {
+		srv := httptest.NewUnstartedServer(h)
+		if tls {
+			srv.StartTLS()
+		} else {
+			srv.Start()
+		}
+		c := srv.Client()
+		c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+		resp, err := c.PostForm(srv.URL+"/ui/login", url.Values{"token": {"s3cret"}, "next": {"/ui/"}})
+		srv.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		cs := resp.Cookies()
+		if len(cs) != 1 {
+			t.Fatalf("TLS %v: cookies %v, want one", tls, cs)
+		}
+		k := cs[0]
+		if k.Name != cookieName || k.Path != "/ui/" || !k.HttpOnly || k.SameSite != http.SameSiteStrictMode || k.Secure != tls {
+			t.Errorf("TLS %v: cookie %s", tls, k)
+		}
+	}
+}
