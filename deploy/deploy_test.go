@@ -321,3 +321,22 @@ func renderAgentConfig(t *testing.T, j job, task *hclsyntax.Body) *config.Config
 	}
 	return cfg
 }
+
+// TestStopBoundsInTheDocs checks the figures docs/deployment.md gives for an
+// agent's clean stop, from which the jobs' kill_timeouts follow, against the
+// bounds the agent keeps.
+func TestStopBoundsInTheDocs(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join("..", "docs", "deployment.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := strings.Join(strings.Fields(string(doc)), " ")
+	for _, want := range []string{
+		"at most " + strings.TrimSuffix(agent.StopWait.String(), "s") + " s when they do not",
+		"a client agent's at most " + strings.TrimSuffix(agent.ClientStopWait.String(), "s") + " s",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("docs/deployment.md does not say %q (agent.StopWait %v, agent.ClientStopWait %v)", want, agent.StopWait, agent.ClientStopWait)
+		}
+	}
+}
