@@ -27,10 +27,7 @@ func TestFidelityEligibleNodeEvaluations(t *testing.T) {
 	forEachNomad(t, func(t *testing.T, c *cluster) {
 		nodes := c.client.Nodes()
 		id := c.node.ID
-		t.Cleanup(func() {
-			_, _ = nodes.UpdateDrain(id, nil, true, nil)
-			_, _ = nodes.ToggleEligibility(id, true, nil)
-		})
+		c.giveBackAtEnd(t)
 		svc := c.jobID("evalsvc")
 		c.register(t, sleepJob(svc, 1, 50, 32, 50))
 		bat := c.jobID("evalbatch")

@@ -15,10 +15,7 @@ func TestFidelityNodeEvents(t *testing.T) {
 	forEachNomad(t, func(t *testing.T, c *cluster) {
 		nodes := c.client.Nodes()
 		id := c.node.ID
-		t.Cleanup(func() {
-			_, _ = nodes.UpdateDrain(id, nil, true, nil)
-			_, _ = nodes.ToggleEligibility(id, true, nil)
-		})
+		c.giveBackAtEnd(t)
 		info := func() *api.Node {
 			t.Helper()
 			n, _, err := nodes.Info(id, nil)

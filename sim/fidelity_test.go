@@ -190,11 +190,17 @@ func (c *cluster) drainableJob(t *testing.T, name string, n int) string {
 		HealthyDeadline: new(20 * time.Second)}
 	c.register(t, j)
 	c.waitAllocs(t, id, fmt.Sprintf("%d running", n), func(as []*api.AllocationListStub) bool { return count(as, running) == n })
+	c.giveBackAtEnd(t)
+	return id
+}
+
+// giveBackAtEnd cancels any drain of the check's node and makes it
+// eligible again when the test ends.
+func (c *cluster) giveBackAtEnd(t *testing.T) {
 	t.Cleanup(func() {
 		_, _ = c.client.Nodes().UpdateDrain(c.node.ID, nil, true, nil)
 		_, _ = c.client.Nodes().ToggleEligibility(c.node.ID, true, nil)
 	})
-	return id
 }
 
 func (c *cluster) register(t *testing.T, j *api.Job) *api.JobRegisterResponse {
@@ -2906,10 +2912,7 @@ func TestFidelityDrainWaitsForHealth(t *testing.T) {
 				return running(x) && x.DeploymentStatus != nil && x.DeploymentStatus.Healthy != nil && *x.DeploymentStatus.Healthy
 			}) == 1
 		})
-		t.Cleanup(func() {
-			_, _ = c.client.Nodes().UpdateDrain(c.node.ID, nil, true, nil)
-			_, _ = c.client.Nodes().ToggleEligibility(c.node.ID, true, nil)
-		})
+		c.giveBackAtEnd(t)
 		const deadline = time.Minute
 		start := time.Now()
 		if _, err := c.client.Nodes().UpdateDrain(c.node.ID, &api.DrainSpec{Deadline: deadline}, false, nil); err != nil {
