@@ -449,6 +449,9 @@ func (x *actor) Cancel(ctx context.Context, id string) error {
 
 // SetPaused implements api.ActBackend.
 func (x *actor) SetPaused(ctx context.Context, paused bool) error {
+	if x.coord == nil {
+		return fmt.Errorf("this agent talks to no Nomad (replay): it has no queue to pause or resume: %w", api.ErrUnavailable)
+	}
 	if x.a.fsm.Act().Paused == paused {
 		return nil
 	}

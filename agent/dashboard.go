@@ -9,10 +9,11 @@ import (
 
 // newDashboard builds the operator's dashboard over the agent's own API
 // backends, with the API's tokens. The queue, reservation and decision
-// pages use the act half's backend.
+// pages use the act half's backend; an agent that talks to no Nomad (a
+// replay) acts on nothing, and its pages say so.
 func (a *Agent) newDashboard() (*ui.Handler, error) {
 	var act api.ActBackend
-	if a.act != nil {
+	if a.act != nil && a.act.coord != nil {
 		act = a.act
 	}
 	return ui.New(a, ui.Options{Tokens: a.currentTokens, Act: act, LeaderCycle: a.leaderCycleError, Logger: a.log})

@@ -3,7 +3,9 @@ package command
 import (
 	"context"
 	"fmt"
+	"io"
 	"io/fs"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -67,6 +69,21 @@ func TestAgentReplaysRecordedSeries(t *testing.T) {
 	}
 	if !slices.Equal(st.Sources, []string{"replay"}) {
 		t.Errorf("sources = %v, want only the replay", st.Sources)
+	}
+	// A replay acts on nothing: its queue cannot be paused, and the
+	// dashboard's Queue page says it runs no act half (it said "The
+	// queue is running" and offered to pause it).
+	if _, err := client.Pause(ctx, true); err == nil || !strings.Contains(err.Error(), "talks to no Nomad (replay)") || !strings.Contains(err.Error(), "503") {
+		t.Errorf("pausing a replay's queue: %v; want refused, naming the replay", err)
+	}
+	resp, err := http.Get("http://" + httpAddr + "/ui/queue")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(page), "This agent does not run the act half") || strings.Contains(string(page), "Pause the queue") {
+		t.Errorf("a replay's Queue page (%d) does not say it runs no act half, or offers a pause:\n%s", resp.StatusCode, page)
 	}
 }
 
