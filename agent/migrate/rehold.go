@@ -112,8 +112,7 @@ func (c *Coordinator) holdAgainAll(ctx context.Context, now time.Time, view stat
 // client registered it at CreateIndex created, with the eligibility
 // want (asRegistered). A node found changed since that registration is
 // remembered under again (touched): no pass within touchedFor reads it
-// for again. A
-// read that fails reports false (the next pass looks again).
+// for again. A read that fails reports false (the next pass looks again).
 func (c *Coordinator) untouchedSince(ctx context.Context, now time.Time, node, name, request string, created uint64, want, again string) bool {
 	n, _, err := c.nomad.Nodes().Info(node, c.qo(ctx))
 	if err != nil {
