@@ -170,14 +170,19 @@ func pastSchedules(pols []*policies.Policy, now time.Time) hcl.Diagnostics {
 // undoing the other's changes. An unset namespace or region is the agent's
 // (nomad.namespace, else Nomad's "default"; nomad.region), so with cfg
 // nil only equal settings match: an unset namespace beside "default" is
-// one group only in an agent whose namespace is the default one.
+// one group only in an agent whose namespace is the default one. With cfg
+// and neither the target nor nomad.region naming a region, the target's
+// region is that of the Nomad agent foreshape talks to, which no file
+// says: it matches every region, and the error asks for the region in
+// both.
 func sameGroupScaled(cfg *config.Config, pols []*policies.Policy) hcl.Diagnostics {
 	type where struct {
+		region        string
 		policy, scale string
 		rng           hcl.Range
 	}
 	var diags hcl.Diagnostics
-	first := map[[4]string]where{}
+	seen := map[[3]string][]where{} // namespace, job, group → scale blocks
 	for _, p := range pols {
 		for _, sc := range p.Scales {
 			nj, ok := sc.Target.Config.(*nomadjob.Config)
@@ -188,15 +193,27 @@ func sameGroupScaled(cfg *config.Config, pols []*policies.Policy) hcl.Diagnostic
 			if cfg != nil {
 				ns, region = cmp.Or(ns, cfg.Nomad.Namespace, "default"), cmp.Or(region, cfg.Nomad.Region)
 			}
-			key := [4]string{region, ns, nj.Job, nj.Group}
-			f, seen := first[key]
-			if !seen {
-				first[key] = where{p.Name, sc.Name, sc.DeclRange}
+			key := [3]string{ns, nj.Job, nj.Group}
+			i := slices.IndexFunc(seen[key], func(f where) bool {
+				return f.region == region || (cfg != nil && (f.region == "" || region == ""))
+			})
+			if i < 0 {
+				seen[key] = append(seen[key], where{region, p.Name, sc.Name, sc.DeclRange})
 				continue
 			}
+			f := seen[key][i]
+			why := ""
+			if f.region != region {
+				named, namer, other := region, sc.Name, f.scale
+				if f.region != "" {
+					named, namer, other = f.region, f.scale, sc.Name
+				}
+				why = fmt.Sprintf(" Scale %q names region %q and scale %q names none, nor does nomad.region: its region is that of the Nomad agent foreshape talks to, which may be %q. If the two regions differ, name the region in both.",
+					namer, named, other, named)
+			}
 			diags = append(diags, diagAt(hcl.DiagError, sc.DeclRange, "Two scale blocks scale one task group",
-				"Policy %q, scale %q and policy %q, scale %q (%s) both set the count of group %q of job %q: each would undo the other's changes. Keep one.",
-				p.Name, sc.Name, f.policy, f.scale, f.rng, nj.Group, nj.Job))
+				"Policy %q, scale %q and policy %q, scale %q (%s) both set the count of group %q of job %q: each would undo the other's changes. Keep one.%s",
+				p.Name, sc.Name, f.policy, f.scale, f.rng, nj.Group, nj.Job, why))
 		}
 	}
 	return diags

@@ -811,6 +811,37 @@ func TestTwoScaleBlocksOnOneGroup(t *testing.T) {
 	if d := preflight.Policies(cfg, pols, preflight.Options{}); d.HasErrors() {
 		t.Errorf("unset and \"default\" with nomad.namespace = \"ops\": %v", d)
 	}
+
+	// An unset region beside region = "global": with nomad.region unset
+	// too, the unset one runs in the Nomad agent's region, which may be
+	// "global"; with nomad.region naming another they are two groups.
+	pols, diags = policies.Parse("s.hcl", []byte(scale("a", "dc1", "up", `region = "global"`)+scale("b", "dc2", "more", "")))
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	if d := preflight.Policies(nil, pols, preflight.Options{}); d.HasErrors() {
+		t.Errorf("unset and \"global\" without a configuration: %v", d)
+	}
+	d = preflight.Policies(config.Default(), pols, preflight.Options{})
+	if !d.HasErrors() || !strings.Contains(d.Error(), `Scale "up" names region "global" and scale "more" names none, nor does nomad.region`) || d[0].Subject.Start.Line != 19 {
+		t.Errorf("unset and \"global\" with nomad.region unset: %v", d)
+	}
+	eu := config.Default()
+	eu.Nomad.Region = "eu"
+	if d := preflight.Policies(eu, pols, preflight.Options{}); d.HasErrors() {
+		t.Errorf("unset and \"global\" with nomad.region = \"eu\": %v", d)
+	}
+	eu.Nomad.Region = "global"
+	if d := preflight.Policies(eu, pols, preflight.Options{}); !d.HasErrors() || strings.Contains(d.Error(), "names none") {
+		t.Errorf("unset and \"global\" with nomad.region = \"global\": %v", d)
+	}
+	pols, diags = policies.Parse("s.hcl", []byte(scale("a", "dc1", "up", `region = "global"`)+scale("b", "dc2", "more", `region = "eu"`)))
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	if d := preflight.Policies(config.Default(), pols, preflight.Options{}); d.HasErrors() {
+		t.Errorf("\"global\" and \"eu\": %v", d)
+	}
 }
 
 // A schedule whose cron names only past times is warned of against
