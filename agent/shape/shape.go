@@ -155,6 +155,17 @@ func newPlanner(in Input) *planner {
 		}
 	}
 	p.demandOverCapacity()
+	// A reservation holds what its placeholder still holds. A running
+	// move's arrival below replaces it: each stop hands the room of the
+	// allocation it moves over to its replacement, which is then in the
+	// target, so the move counts at its whole size.
+	for _, res := range in.State.Reservations {
+		if res.State == state.ReservationReleased {
+			continue
+		}
+		p.held[res.Policy] = p.held[res.Policy].Add(res.Total())
+		p.arrive(res.Locality, res.Request, p.now, res.Total())
+	}
 	for _, r := range in.State.Requests {
 		if r.OriginKey != "" {
 			p.origins[r.OriginKey] = true
@@ -188,13 +199,6 @@ func newPlanner(in Input) *planner {
 				p.arrive(r.Target, r.ID, p.now, r.Moved)
 			}
 		}
-	}
-	for _, res := range in.State.Reservations {
-		if res.State == state.ReservationReleased {
-			continue
-		}
-		p.held[res.Policy] = p.held[res.Policy].Add(res.Total())
-		p.arrive(res.Locality, res.Request, p.now, res.Total())
 	}
 	return p
 }

@@ -996,3 +996,32 @@ func nodeRequestFixture(t *testing.T) *fixture {
 	f.jobs[1].Datacenters = nil
 	return f
 }
+
+// TestRunningMoveCountsItsWholeSizeInItsTarget: a running move counts in
+// its target at its whole size, however much of its reservation it has
+// handed over. Each stop shrinks the placeholder by the allocation it
+// hands the room to, so the reservation's remainder fell to nothing while
+// the replacements ran in the target, unseen by its forecast: counted at
+// the remainder, the move no longer held the target, and a request
+// behind it started into a crossing.
+func TestRunningMoveCountsItsWholeSizeInItsTarget(t *testing.T) {
+	for _, left := range []int{1, 0} {
+		t.Run(fmt.Sprintf("%d placeholder allocations left", left), func(t *testing.T) {
+			f := nodeRequestFixture(t)
+			f.setFrom("dc2", "cpu", 0, 70)
+			f.st.Requests[0].State, f.st.Requests[0].Started = state.RequestRunning, f.now
+			f.st.Reservations = []state.Reservation{{ID: "rs-1", Request: "mr-1", Policy: "dc2", Locality: "dc2", Job: "foreshape-reserve-rs-1",
+				State: state.ReservationHeld, Placed: at(-10 * time.Minute), Expires: at(time.Hour),
+				Chunks: []state.Chunk{{Size: state.Resources{CPU: 1000, MemoryMB: 1024}, Count: 0}, {Size: state.Resources{CPU: 500, MemoryMB: 2048}, Count: left}}}}
+			f.queued(f.allocRequest("web-2"))
+			plan := Run(f.input())
+			if slices.Contains(startIDs(plan), "mr-2") {
+				t.Fatalf("mr-2 started into dc2 with mr-1's 9%% arriving there: %+v", plan.Start)
+			}
+			rs, ok := rescoreOf(plan, "mr-2")
+			if want := "+ incoming 6% + held 9% would cross the 80% line in dc2"; !ok || !strings.Contains(rs.Reason, want) {
+				t.Errorf("mr-2 %+v; want its reason to say %q", rs, want)
+			}
+		})
+	}
+}
