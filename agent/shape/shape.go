@@ -849,6 +849,13 @@ func (p *planner) releases() {
 		p.decide(state.Decision{Policy: res.Policy, Kind: KindRelease, Locality: res.Locality, Request: res.Request, Reservation: res.ID, Reason: why, DryRun: dry})
 		if m := p.arrivals[res.Locality]; m != nil && (r == nil || r.State != state.RequestRunning) {
 			delete(m, res.Request)
+			// The release gives back the placeholder's room, not the
+			// work that landed (see newPlanner).
+			if r != nil && r.State == state.RequestDone && r.Target == res.Locality && r.Target != r.Source && p.landing(*r) {
+				if in := landedIn(*r); !in.IsZero() {
+					p.arrive(r.Target, r.ID, r.Finished, in)
+				}
+			}
 		}
 		p.held[res.Policy] = p.held[res.Policy].Sub(res.Total())
 	}

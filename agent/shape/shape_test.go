@@ -1025,3 +1025,32 @@ func TestRunningMoveCountsItsWholeSizeInItsTarget(t *testing.T) {
 		})
 	}
 }
+
+// TestLandedWorkCountsWhileItsReservationIsReleased: a finished move whose
+// reservation the planner releases (the release at its finish failed)
+// still counts in its target for what landed there: the release gives
+// back the placeholder's room, not the work that arrived.
+func TestLandedWorkCountsWhileItsReservationIsReleased(t *testing.T) {
+	f := nodeRequestFixture(t)
+	f.setFrom("dc2", "cpu", time.Minute, 79)
+	done := state.MigrationRequest{ID: "mr-9", Resource: state.Resource{Kind: state.ResourceNode, ID: "id-dc1-b-1", Name: "dc1-b-1"},
+		Source: "dc1", Target: "dc2", Policy: "dc1", Strategy: "reschedule", Origin: "operator", State: state.RequestDone,
+		Created: at(-2 * time.Hour), Started: at(-90 * time.Minute), Finished: at(-time.Hour)}
+	for i := range 2 {
+		m := state.Move{Alloc: fmt.Sprintf("old-%d", i), Job: "web", Group: "frontend", Size: state.Resources{CPU: 1000, MemoryMB: 1024}, Done: true, Landed: "dc2"}
+		done.Moves = append(done.Moves, m)
+		done.Moved = done.Moved.Add(m.Size)
+	}
+	f.st.Requests = append(f.st.Requests, done)
+	f.st.Reservations = []state.Reservation{{ID: "rs-9", Request: "mr-9", Policy: "dc2", Locality: "dc2", Job: "foreshape-reserve-rs-9",
+		State: state.ReservationHeld, Placed: at(-2 * time.Hour), Expires: at(time.Hour),
+		Chunks: []state.Chunk{{Size: state.Resources{CPU: 1000, MemoryMB: 1024}, Count: 0}}}}
+	plan := Run(f.input())
+	if len(plan.Release) != 1 || plan.Release[0].Reservation != "rs-9" {
+		t.Fatalf("release %+v; want rs-9's", plan.Release)
+	}
+	rs, ok := rescoreOf(plan, "mr-1")
+	if want := "+ incoming 9% + held 12% would"; !ok || !strings.Contains(rs.Reason, want) {
+		t.Errorf("mr-1 %+v; want its reason to say %q", rs, want)
+	}
+}
