@@ -406,18 +406,10 @@ type nodeUpdateResponse struct {
 }
 
 // evaluateEligible evaluates, as Nomad's server does for a node that
-// turns eligible, each job it evaluates for n (nodeEvalJobs), naming the
-// evaluations in resp: all created at one index, then scheduled.
+// turns eligible, each job it evaluates for n (createNodeEvals), naming
+// the evaluations in resp.
 func (c *Cluster) evaluateEligible(n *node, resp *nodeUpdateResponse) {
-	jobs := c.nodeEvalJobs(n)
-	evals := c.newNodeEvals(jobs, n, n.modifyIdx)
-	for _, ev := range evals {
-		resp.EvalIDs = append(resp.EvalIDs, ev.id)
-		resp.EvalCreateIndex = ev.createIdx
-	}
-	for i, j := range jobs {
-		c.reconcile(j, evals[i])
-	}
+	resp.EvalIDs, resp.EvalCreateIndex = c.createNodeEvals(n, n.modifyIdx)
 }
 
 // setEligibility toggles a node's scheduling eligibility.
@@ -472,12 +464,10 @@ func (c *Cluster) setNodeStatus(n *node, down bool) {
 	c.log.Info("node status", logKeyNode, n.name, logKeyStatus, want)
 	if !down {
 		c.capFreed = true
-		// System jobs come back on the node.
-		for _, j := range c.sortedJobs() {
-			if j.typ == api.JobTypeSystem && !j.stopped {
-				c.reconcile(j, c.newEval(j, triggerNodeUpdate, n.id))
-			}
-		}
+		// As Node.UpdateStatus for a node that turns ready (from down or
+		// initializing): its jobs are evaluated at its new modify index,
+		// and system jobs come back on it.
+		c.createNodeEvals(n, n.modifyIdx)
 		return
 	}
 	jobs := map[*job]bool{}

@@ -21,13 +21,21 @@ type nodePurgeResponse struct {
 	Features              uint64
 	LeaderRPCAddr         string
 	NumNodes              int32
-	Servers               []struct{}
+	Servers               []nodeServerInfo
 	SchedulingEligibility string
 	SignedIdentity        *string
 	Index                 uint64
 	LastContact           time.Duration
 	KnownLeader           bool
 	NextToken             string
+}
+
+// nodeServerInfo is a server as a NodeUpdateResponse lists it.
+type nodeServerInfo struct {
+	RPCAdvertiseAddr string
+	RPCMajorVersion  int32
+	RPCMinorVersion  int32
+	Datacenter       string
 }
 
 // purgeNode answers PUT /v1/node/:id/purge as Nomad's Node.Deregister
@@ -185,7 +193,7 @@ func jobRunsIn(j *job, n *node) bool {
 // TestFidelityNodePurge), and those the servers had stopped before (a
 // stop in progress, a migration's old allocation), which a purged node's
 // client otherwise never reports.
-// System jobs are evaluated for it, as for any node that turns ready.
+// Its jobs are evaluated as for any node that turns ready.
 func (c *Cluster) reregisterNodes() {
 	kept := c.returning[:0]
 	for _, n := range c.returning {
@@ -212,6 +220,12 @@ func (c *Cluster) reregisterNodes() {
 			n.nextBeat = c.now.Add(c.sc.Reregister)
 		}
 		c.log.Info("purged node registered again", logKeyNode, n.name, logKeyEligible, n.eligibility())
+		// Node.Register evaluates a node new to the servers that comes
+		// ready as one that turns ready, before its client reports: a job
+		// whose allocation the servers had stopped and its client still
+		// ran is evaluated, and each system job of its datacenter and
+		// pool, all at one index (TestFidelityNodeRegisteredAgain).
+		c.createNodeEvals(n, idx)
 		// Its client stops what it still ran and reports it: what the
 		// purge stopped as lost, and what the servers had stopped before
 		// (a stop in progress, a migration's old allocation).
@@ -229,11 +243,6 @@ func (c *Cluster) reregisterNodes() {
 			a.client, a.clientDesc, a.stopAt = allocComplete, "All tasks have completed", c.now
 			c.touchByClient(a)
 			c.markDirty(a.job, triggerAllocStop)
-		}
-		for _, j := range c.sortedJobs() {
-			if j.typ == api.JobTypeSystem && !j.stopped && jobRunsIn(j, n) {
-				c.reconcile(j, c.newEval(j, triggerNodeUpdate, n.id))
-			}
 		}
 	}
 	clear(c.returning[len(kept):])

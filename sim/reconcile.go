@@ -593,6 +593,27 @@ func (c *Cluster) newNodeEvals(jobs []*job, n *node, nodeIdx uint64) []*eval {
 	return evals
 }
 
+// createNodeEvals evaluates, as Nomad's server does (Node.createNodeEvals:
+// a node evaluated, turned eligible, back up or registered), each job it
+// evaluates for n (nodeEvalJobs) with a node-update evaluation of n at
+// node index nodeIdx, all created at one index, then schedules them. It
+// returns the evaluations' IDs and the index they were created at (0 when
+// there are none).
+func (c *Cluster) createNodeEvals(n *node, nodeIdx uint64) ([]string, uint64) {
+	jobs := c.nodeEvalJobs(n)
+	evals := c.newNodeEvals(jobs, n, nodeIdx)
+	var ids []string
+	var idx uint64
+	for _, ev := range evals {
+		ids = append(ids, ev.id)
+		idx = ev.createIdx
+	}
+	for i, j := range jobs {
+		c.reconcile(j, evals[i])
+	}
+	return ids, idx
+}
+
 // newEvalAt is newEval at index idx, already taken.
 func (c *Cluster) newEvalAt(j *job, trigger, nodeID string, idx uint64) *eval {
 	ev := &eval{

@@ -1250,10 +1250,7 @@ func (c *Cluster) setSchedConfig(w http.ResponseWriter, r *http.Request) {
 
 func (c *Cluster) agentSelf(w http.ResponseWriter, r *http.Request) {
 	c.query(w, r, func() (any, error) {
-		dc := "dc1"
-		if len(c.locOrder) > 0 {
-			dc = c.locOrder[0].name
-		}
+		dc := c.serverDC()
 		return &api.AgentSelf{
 			Config: map[string]any{
 				"Region": "global", "Datacenter": dc, "NodeName": "foreshape-sim",
@@ -1275,6 +1272,15 @@ func (c *Cluster) statusLeader(w http.ResponseWriter, r *http.Request) {
 	c.query(w, r, func() (any, error) { return serverRPCAddr, nil })
 }
 
+// serverDC is the datacenter of the one simulated server: the
+// scenario's first.
+func (c *Cluster) serverDC() string {
+	if len(c.locOrder) > 0 {
+		return c.locOrder[0].name
+	}
+	return "dc1"
+}
+
 // The one simulated server.
 const (
 	serverRPCAddr = "127.0.0.1:4647"
@@ -1291,10 +1297,7 @@ func (c *Cluster) regions(w http.ResponseWriter, r *http.Request) {
 
 func (c *Cluster) agentMembers(w http.ResponseWriter, r *http.Request) {
 	c.query(w, r, func() (any, error) {
-		dc := "dc1"
-		if len(c.locOrder) > 0 {
-			dc = c.locOrder[0].name
-		}
+		dc := c.serverDC()
 		return &api.ServerMembers{ServerName: serverName, ServerRegion: "global", ServerDC: dc,
 			Members: []*api.AgentMember{{Name: serverName, Addr: "127.0.0.1", Port: 4648, Status: "alive",
 				Tags: map[string]string{"region": "global", "dc": dc, "role": "nomad", "build": nomadVersion}}}}, nil
@@ -1364,49 +1367,35 @@ func (c *Cluster) evaluateJob(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-// nodeEvalResponse is Nomad's answer to a node evaluation.
-type nodeEvalResponse struct {
-	EvalIDs         []string
-	EvalCreateIndex uint64
-	NodeModifyIndex uint64
-	EvalID          string
-}
-
-// evaluateNode evaluates every job with allocations on a node.
+// evaluateNode answers PUT /v1/node/:id/evaluate (`nomad node eval`,
+// Nomad's Node.Evaluate): a node-update evaluation of the node for each
+// job Nomad's server evaluates for it (nodeEvalJobs), all created at one
+// index, at the node's modify index as it is. The answer is Nomad's whole
+// NodeUpdateResponse: the evaluations, the index they were created at
+// (Index, X-Nomad-Index; 0 when there is nothing to evaluate), no
+// NodeModifyIndex, and the server's information a heartbeat's answer
+// carries (the leader, the servers, the node count, the node's
+// eligibility). It has no EvalID, so nomad/api's ForceEvaluate returns
+// "" (TestFidelityNodeEvaluate).
 func (c *Cluster) evaluateNode(w http.ResponseWriter, r *http.Request) {
-	c.write(w, func() (any, error) {
+	c.writeAt(w, func() (any, uint64, error) {
 		n, err := c.apiNode(r.PathValue("id"))
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 		if n == nil {
-			return nil, rpcError("node not found")
+			return nil, 0, rpcError("node not found")
 		}
-		seen := map[*job]bool{}
-		var jobs []*job
-		for _, a := range n.allocs {
-			if !seen[a.job] && !a.job.purged {
-				seen[a.job] = true
-				jobs = append(jobs, a.job)
-			}
+		out := &nodePurgeResponse{}
+		out.EvalIDs, out.EvalCreateIndex = c.createNodeEvals(n, n.modifyIdx)
+		out.Index = out.EvalCreateIndex
+		out.LeaderRPCAddr, out.NumNodes = serverRPCAddr, int32(len(c.nodes))
+		out.Servers = []nodeServerInfo{{RPCAdvertiseAddr: serverRPCAddr, Datacenter: c.serverDC()}}
+		out.SchedulingEligibility = n.eligibility()
+		if out.Index == 0 {
+			return out, noIndex, nil
 		}
-		for _, j := range c.sortedJobs() {
-			if j.typ == api.JobTypeSystem && !seen[j] {
-				jobs = append(jobs, j)
-			}
-		}
-		sortJobs(jobs)
-		out := &nodeEvalResponse{NodeModifyIndex: n.modifyIdx}
-		for _, j := range jobs {
-			ev := c.newEval(j, triggerNodeUpdate, n.id)
-			c.reconcile(j, ev)
-			out.EvalIDs = append(out.EvalIDs, ev.id)
-			out.EvalCreateIndex = ev.createIdx
-		}
-		if len(out.EvalIDs) > 0 {
-			out.EvalID = out.EvalIDs[0]
-		}
-		return out, nil
+		return out, out.Index, nil
 	})
 }
 

@@ -1,0 +1,334 @@
+package sim_test
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/nomad/api"
+
+	"github.com/foreshape/foreshape/sim"
+)
+
+// nodeEvalJobs registers the three jobs the node-evaluation checks use,
+// each of one allocation on the check's node: a service job, a batch job
+// and a system job, and waits until they run. It returns their IDs.
+func nodeEvalJobs(t *testing.T, c *cluster, what string) (svc, bat, sys string) {
+	t.Helper()
+	svc = c.jobID(what + "svc")
+	c.register(t, sleepJob(svc, 1, 50, 32, 50))
+	bat = c.jobID(what + "batch")
+	j := sleepJob(bat, 1, 50, 32, 50)
+	j.Type, j.Update = new(api.JobTypeBatch), nil
+	j.TaskGroups[0].Tasks[0].SetConfig("args", []string{"600"})
+	c.register(t, j)
+	sys = c.jobID(what + "system")
+	j = sleepJob(sys, 1, 50, 32, 50)
+	j.Type, j.Update = new(api.JobTypeSystem), nil
+	c.register(t, j)
+	for _, jid := range []string{svc, bat, sys} {
+		c.waitAllocs(t, jid, "running", func(as []*api.AllocationListStub) bool { return count(as, running) == 1 })
+	}
+	return svc, bat, sys
+}
+
+// checkNodeEvals reads evaluations evalIDs and checks each is a
+// node-update evaluation of the check's node at node index nodeIndex,
+// created at index created, and that those of jobs in ours are one each
+// of want (evaluations of jobs the check did not register, others' on a
+// shared Nomad, are not counted).
+func checkNodeEvals(t *testing.T, c *cluster, what string, evalIDs []string, created, nodeIndex uint64, ours []string, want ...string) {
+	t.Helper()
+	var got []string
+	for _, eid := range evalIDs {
+		ev, _, err := c.client.Evaluations().Info(eid, nil)
+		if err != nil {
+			t.Fatalf("%s: %s: read evaluation %s: %v", c.name, what, eid, err)
+		}
+		if ev.TriggeredBy != "node-update" || ev.NodeID != c.node.ID || ev.NodeModifyIndex != nodeIndex || ev.CreateIndex != created {
+			t.Errorf("%s: %s: evaluation of %s triggered by %q for node %s at node index %d, created at %d; want node-update for %s at %d, created at %d",
+				c.name, what, ev.JobID, ev.TriggeredBy, ev.NodeID, ev.NodeModifyIndex, ev.CreateIndex, c.node.ID, nodeIndex, created)
+		}
+		if slices.Contains(ours, ev.JobID) {
+			got = append(got, ev.JobID)
+		}
+	}
+	slices.Sort(got)
+	want = slices.Clone(want)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("%s: %s: evaluations of %v; want one each of %v", c.name, what, got, want)
+	}
+}
+
+// TestFidelityNodeEvaluate: PUT /v1/node/:id/evaluate (`nomad node eval`,
+// Nomad's Node.Evaluate) evaluates the jobs Nomad's server evaluates for
+// a node (Node.createNodeEvals), as when it turns eligible: each job with
+// an allocation on it that is not done (a service allocation until both
+// the server and the client have stopped it, a batch one until its
+// client has) and each system job that may run there, whatever the
+// node's eligibility. Each is a node-update evaluation naming the node at
+// its modify index as it is (the call changes no node), all created at
+// one index. The answer is Nomad's whole NodeUpdateResponse: the
+// evaluations, their index as Index and X-Nomad-Index, no
+// NodeModifyIndex and no EvalID (nomad/api's ForceEvaluate returns ""),
+// with the server's information a heartbeat's answer carries: the
+// leader's RPC address, the servers, the node count and the node's
+// eligibility. The simulator evaluated each job with an allocation on
+// the node and every system job, of any datacenter, pool or stopped,
+// each at its own index, and answered with an EvalID and the node's
+// modify index but no Index and no server information.
+func TestFidelityNodeEvaluate(t *testing.T) {
+	forEachNomad(t, func(t *testing.T, c *cluster) {
+		c.giveBackAtEnd(t)
+		svc, bat, sys := nodeEvalJobs(t, c, "nodeeval")
+		ours := []string{svc, bat, sys}
+		leader, err := c.client.Status().Leader()
+		if err != nil {
+			t.Fatal(err)
+		}
+		evaluate := func(what, eligibility string, want ...string) {
+			t.Helper()
+			n, _, err := c.client.Nodes().Info(c.node.ID, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			nodes, _, err := c.client.Nodes().List(nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req, err := http.NewRequest(http.MethodPut, c.client.Address()+"/v1/node/"+c.node.ID+"/evaluate", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.token != "" {
+				req.Header.Set("X-Nomad-Token", c.token)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			raw, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("%s: %s: %d %s", c.name, what, resp.StatusCode, raw)
+			}
+			t.Logf("%s: %s: node modify index %d, X-Nomad-Index %s: %s", c.name, what, n.ModifyIndex, resp.Header.Get("X-Nomad-Index"), raw)
+			var fields map[string]any
+			if err := json.Unmarshal(raw, &fields); err != nil {
+				t.Fatal(err)
+			}
+			var keys []string
+			for k := range fields {
+				keys = append(keys, k)
+			}
+			sort.Strings(keys)
+			if strings.Join(keys, " ") != strings.Join(purgeAnswerFields, " ") {
+				t.Errorf("%s: %s: the answer has fields %v; want %v", c.name, what, keys, purgeAnswerFields)
+			}
+			var out struct {
+				EvalIDs                                 []string
+				EvalCreateIndex, Index, NodeModifyIndex uint64
+				HeartbeatTTL                            int64
+				LeaderRPCAddr, SchedulingEligibility    string
+				NumNodes                                int
+				Servers                                 []struct {
+					RPCAdvertiseAddr, Datacenter     string
+					RPCMajorVersion, RPCMinorVersion int
+				}
+			}
+			if err := json.Unmarshal(raw, &out); err != nil {
+				t.Fatal(err)
+			}
+			index, _ := strconv.ParseUint(resp.Header.Get("X-Nomad-Index"), 10, 64)
+			if out.Index != out.EvalCreateIndex || index != out.Index || out.NodeModifyIndex != 0 || (out.EvalCreateIndex != 0) != (len(out.EvalIDs) > 0) {
+				t.Errorf("%s: %s: %d evaluations at %d, Index %d, X-Nomad-Index %d, NodeModifyIndex %d; want Index and X-Nomad-Index the evaluations' index, NodeModifyIndex 0",
+					c.name, what, len(out.EvalIDs), out.EvalCreateIndex, out.Index, index, out.NodeModifyIndex)
+			}
+			if out.HeartbeatTTL != 0 || out.LeaderRPCAddr != leader || out.NumNodes != len(nodes) || out.SchedulingEligibility != eligibility ||
+				len(out.Servers) != 1 || out.Servers[0].RPCAdvertiseAddr != leader || out.Servers[0].Datacenter != c.node.Datacenter {
+				t.Errorf("%s: %s: the answer's server information: %s; want no heartbeat TTL, leader %s, %d nodes, %s, the one server in %s",
+					c.name, what, raw, leader, len(nodes), eligibility, c.node.Datacenter)
+			}
+			checkNodeEvals(t, c, what, out.EvalIDs, out.EvalCreateIndex, n.ModifyIndex, ours, want...)
+			if n2, _, err := c.client.Nodes().Info(c.node.ID, nil); err != nil || n2.ModifyIndex != n.ModifyIndex {
+				t.Errorf("%s: %s: the node's modify index after: %v; want %d as before", c.name, what, err, n.ModifyIndex)
+			}
+		}
+		evaluate("evaluate", api.NodeSchedulingEligible, svc, bat, sys)
+
+		// nomad/api reads an EvalID Nomad's answer does not have.
+		evalID, wm, err := c.client.Nodes().ForceEvaluate(c.node.ID, nil)
+		if err != nil || evalID != "" || wm.LastIndex == 0 {
+			t.Errorf("%s: ForceEvaluate: %q at %v, %v; want no evaluation ID, an index", c.name, evalID, wm, err)
+		}
+
+		// Ineligible, the node's jobs are evaluated all the same.
+		if _, err := c.client.Nodes().ToggleEligibility(c.node.ID, false, nil); err != nil {
+			t.Fatal(err)
+		}
+		evaluate("evaluate an ineligible node", api.NodeSchedulingIneligible, svc, bat, sys)
+
+		// A stopped service allocation its client has stopped is done.
+		if _, _, err := c.client.Jobs().Deregister(svc, false, nil); err != nil {
+			t.Fatal(err)
+		}
+		c.waitAllocs(t, svc, "stopped by its client", func(as []*api.AllocationListStub) bool {
+			return len(as) == 1 && as[0].ClientStatus != api.AllocClientStatusRunning && as[0].ClientStatus != api.AllocClientStatusPending
+		})
+		evaluate("evaluate with the service allocation done", api.NodeSchedulingIneligible, bat, sys)
+	})
+}
+
+// TestFidelityNodeBackUp: a node that comes back up (down, then ready)
+// has its jobs evaluated as Nomad's Node.UpdateStatus does for a status
+// that turns ready from down (nodeStatusTransitionRequiresEval, then
+// Node.createNodeEvals): a node-update evaluation naming the node at its
+// new modify index (the status update's) for each job with an allocation
+// on it not done (those the node's going down stopped as lost are) and
+// each system job that may run there, all created at one index. The
+// simulator evaluated every system job not stopped, of any datacenter or
+// pool, each at its own index. A real dev agent's own node cannot
+// be taken down while its client runs, so this is checked on the
+// simulator only, against Nomad's source (nomad/node_endpoint.go).
+func TestFidelityNodeBackUp(t *testing.T) {
+	forEachNomad(t, func(t *testing.T, c *cluster) {
+		if c.sim == nil {
+			t.Skip("a Nomad dev agent's own node cannot be taken down while its client runs: " +
+				"checked on the simulator only, against Nomad's Node.UpdateStatus and Node.createNodeEvals")
+		}
+		svc, bat, sys := nodeEvalJobs(t, c, "backup")
+		// A stopped system job and one of another datacenter are not
+		// evaluated.
+		stopped := c.jobID("backupstopped")
+		j := sleepJob(stopped, 1, 50, 32, 50)
+		j.Type, j.Update = new(api.JobTypeSystem), nil
+		c.register(t, j)
+		c.waitAllocs(t, stopped, "running", func(as []*api.AllocationListStub) bool { return count(as, running) == 1 })
+		if _, _, err := c.client.Jobs().Deregister(stopped, false, nil); err != nil {
+			t.Fatal(err)
+		}
+		elsewhere := c.jobID("backupdc2")
+		j = sleepJob(elsewhere, 1, 50, 32, 50)
+		j.Type, j.Update, j.Datacenters = new(api.JobTypeSystem), nil, []string{"dc2"}
+		c.register(t, j)
+		ours := []string{svc, bat, sys, stopped, elsewhere}
+
+		if err := c.sim.SetFaults(sim.Faults{NodesDown: []string{c.node.ID}}); err != nil {
+			t.Fatal(err)
+		}
+		c.waitNode(t, "down", func(n *api.Node) bool { return n.Status == api.NodeStatusDown })
+		for _, jid := range []string{svc, bat, sys} {
+			c.waitAllocs(t, jid, "lost", func(as []*api.AllocationListStub) bool {
+				return count(as, func(a *api.AllocationListStub) bool { return a.ClientStatus == api.AllocClientStatusLost }) == 1
+			})
+		}
+		if err := c.sim.SetFaults(sim.Faults{}); err != nil {
+			t.Fatal(err)
+		}
+		up := c.waitNode(t, "ready", func(n *api.Node) bool { return n.Status == api.NodeStatusReady })
+		evals, _, err := c.client.Evaluations().List(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		var created uint64
+		for _, ev := range evals {
+			if ev.CreateIndex > up.ModifyIndex && ev.TriggeredBy == "node-update" && ev.NodeID == c.node.ID {
+				ids = append(ids, ev.ID)
+				created = ev.CreateIndex
+			}
+		}
+		t.Logf("%s: back up at node index %d: %s", c.name, up.ModifyIndex, describeEvals(evals))
+		checkNodeEvals(t, c, "back up", ids, created, up.ModifyIndex, ours, sys)
+	})
+}
+
+// TestFidelityNodeRegisteredAgain: a purged node whose client still runs
+// registers again (Node.Register of a node the servers do not know,
+// coming ready: nodeStatusTransitionRequiresEval from initializing, then
+// Node.createNodeEvals) and its jobs are evaluated: a node-update
+// evaluation naming the node at its registration's index (its create and
+// modify index) for each job with an allocation on it not done (the
+// purge stopped its allocations as lost: done) and each system job that
+// may run there, all created at one index, above the registration's. A
+// real dev agent's client registered again 1.5 to 20 s after the purge.
+// The simulator created the system jobs' evaluations each at its own
+// index, and evaluated no other job.
+func TestFidelityNodeRegisteredAgain(t *testing.T) {
+	forEachNomad(t, func(t *testing.T, c *cluster) {
+		c.giveBackAtEnd(t)
+		svc, bat, sys := nodeEvalJobs(t, c, "rereg")
+		sys2 := c.jobID("reregsystem2")
+		j := sleepJob(sys2, 1, 50, 32, 50)
+		j.Type, j.Update = new(api.JobTypeSystem), nil
+		c.register(t, j)
+		c.waitAllocs(t, sys2, "running", func(as []*api.AllocationListStub) bool { return count(as, running) == 1 })
+		ours := []string{svc, bat, sys, sys2}
+		before, _, err := c.client.Nodes().Info(c.node.ID, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		purged, _, err := c.client.Nodes().Purge(c.node.ID, nil)
+		if err != nil {
+			t.Fatalf("%s: purge: %v", c.name, err)
+		}
+		checkNodeEvals(t, c, "purge", purged.EvalIDs, purged.EvalCreateIndex, purged.NodeModifyIndex, ours, svc, bat, sys, sys2)
+		deadline := time.Now().Add(waitLimit)
+		var n *api.Node
+		for {
+			n, _, err = c.client.Nodes().Info(c.node.ID, nil)
+			if err == nil {
+				break
+			}
+			if code, _ := response(err); code != http.StatusNotFound {
+				t.Fatalf("%s: read the purged node: %v", c.name, err)
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: the purged node did not register again within %v", c.name, waitLimit)
+			}
+			time.Sleep(250 * time.Millisecond)
+		}
+		t.Logf("%s: registered again: create index %d, modify index %d (purged at %d, created at %d before), %s, %s",
+			c.name, n.CreateIndex, n.ModifyIndex, purged.NodeModifyIndex, before.CreateIndex, n.Status, n.SchedulingEligibility)
+		if n.CreateIndex <= purged.EvalCreateIndex || n.ModifyIndex != n.CreateIndex || n.Status != api.NodeStatusReady {
+			t.Errorf("%s: registered again with create index %d, modify index %d, %s; want one above the purge's evaluations' %d, both the same, ready",
+				c.name, n.CreateIndex, n.ModifyIndex, n.Status, purged.EvalCreateIndex)
+		}
+		// The evaluations of the registration are made with it.
+		var evals []*api.Evaluation
+		for time.Now().Before(deadline) {
+			all, _, err := c.client.Evaluations().List(nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			evals = evals[:0]
+			for _, ev := range all {
+				if ev.CreateIndex > purged.EvalCreateIndex && ev.TriggeredBy == "node-update" && ev.NodeID == c.node.ID {
+					evals = append(evals, ev)
+				}
+			}
+			if len(evals) > 0 {
+				break
+			}
+			time.Sleep(250 * time.Millisecond)
+		}
+		t.Logf("%s: evaluations of the node since the purge: %s", c.name, describeEvals(evals))
+		var ids []string
+		var created uint64
+		for _, ev := range evals {
+			ids = append(ids, ev.ID)
+			created = ev.CreateIndex
+		}
+		if created <= n.CreateIndex {
+			t.Errorf("%s: the registration's evaluations created at %d; want above its index %d", c.name, created, n.CreateIndex)
+		}
+		checkNodeEvals(t, c, "registered again", ids, created, n.CreateIndex, ours, sys, sys2)
+	})
+}
