@@ -2,7 +2,6 @@ package sim_test
 
 import (
 	"encoding/json"
-	"io"
 	"net/http"
 	"slices"
 	"sort"
@@ -103,19 +102,7 @@ func TestFidelityNodeEvaluate(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			req, err := http.NewRequest(http.MethodPut, c.client.Address()+"/v1/node/"+c.node.ID+"/evaluate", nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if c.token != "" {
-				req.Header.Set("X-Nomad-Token", c.token)
-			}
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			raw, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
+			resp, raw := putNode(t, c, "evaluate")
 			if resp.StatusCode != http.StatusOK {
 				t.Fatalf("%s: %s: %d %s", c.name, what, resp.StatusCode, raw)
 			}

@@ -3357,19 +3357,7 @@ func checkPurge(t *testing.T, c *cluster) {
 			}
 		})
 	}
-	req, err := http.NewRequest(http.MethodPut, c.client.Address()+"/v1/node/"+c.node.ID+"/purge", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if c.token != "" {
-		req.Header.Set("X-Nomad-Token", c.token)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	resp, raw := putNode(t, c, "purge")
 	// Read at once: a real Nomad's client registers its node again at its
 	// next heartbeat.
 	_, _, infoErr := c.client.Nodes().Info(c.node.ID, nil)
@@ -3586,4 +3574,25 @@ func allocsWithID(allocs []*api.Allocation, id string) int {
 		}
 	}
 	return n
+}
+
+// putNode sends PUT /v1/node/:id/ACTION for c's node with c's token, as
+// the api client cannot (it drops the answer's fields), and returns the
+// answer and its body.
+func putNode(t *testing.T, c *cluster, action string) (*http.Response, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPut, c.client.Address()+"/v1/node/"+c.node.ID+"/"+action, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.token != "" {
+		req.Header.Set("X-Nomad-Token", c.token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	return resp, raw
 }
