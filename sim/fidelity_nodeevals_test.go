@@ -268,20 +268,7 @@ func TestFidelityNodeRegisteredAgain(t *testing.T) {
 		}
 		checkNodeEvals(t, c, "purge", purged.EvalIDs, purged.EvalCreateIndex, purged.NodeModifyIndex, ours, svc, bat, sys, sys2)
 		deadline := time.Now().Add(waitLimit)
-		var n *api.Node
-		for {
-			n, _, err = c.client.Nodes().Info(c.node.ID, nil)
-			if err == nil {
-				break
-			}
-			if code, _ := response(err); code != http.StatusNotFound {
-				t.Fatalf("%s: read the purged node: %v", c.name, err)
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: the purged node did not register again within %v", c.name, waitLimit)
-			}
-			time.Sleep(250 * time.Millisecond)
-		}
+		n := registeredAgain(t, c, c.node.ID, deadline)
 		t.Logf("%s: registered again: create index %d, modify index %d (purged at %d, created at %d before), %s, %s",
 			c.name, n.CreateIndex, n.ModifyIndex, purged.NodeModifyIndex, before.CreateIndex, n.Status, n.SchedulingEligibility)
 		if n.CreateIndex <= purged.EvalCreateIndex || n.ModifyIndex != n.CreateIndex || n.Status != api.NodeStatusReady {

@@ -3498,21 +3498,7 @@ func checkPurgedAfterAHeartbeat(t *testing.T, c *cluster, id string) {
 func checkRegisteredAgain(t *testing.T, c *cluster, before *api.Node, purged uint64, allocID, sys, sysAlloc string) {
 	start := time.Now()
 	deadline := start.Add(waitLimit)
-	var n *api.Node
-	for {
-		var err error
-		n, _, err = c.client.Nodes().Info(before.ID, nil)
-		if err == nil {
-			break
-		}
-		if code, _ := response(err); code != http.StatusNotFound {
-			t.Fatalf("%s: read the purged node: %v", c.name, err)
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: the purged node did not register again within %v", c.name, waitLimit)
-		}
-		time.Sleep(250 * time.Millisecond)
-	}
+	n := registeredAgain(t, c, before.ID, deadline)
 	t.Logf("%s: the node registered again after %v (wall): create index %d (%d before, purged at %d), modify index %d, %s, %s, drain %v, last drain %v, events %d",
 		c.name, time.Since(start).Round(100*time.Millisecond), n.CreateIndex, before.CreateIndex, purged, n.ModifyIndex, n.Status,
 		n.SchedulingEligibility, n.DrainStrategy, n.LastDrain, len(n.Events))
@@ -3595,4 +3581,24 @@ func putNode(t *testing.T, c *cluster, action string) (*http.Response, []byte) {
 	raw, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	return resp, raw
+}
+
+// registeredAgain waits until the purged node id is registered again (a
+// real Nomad's client does so at its next heartbeat), failing the test at
+// deadline, and returns it.
+func registeredAgain(t *testing.T, c *cluster, id string, deadline time.Time) *api.Node {
+	t.Helper()
+	for {
+		n, _, err := c.client.Nodes().Info(id, nil)
+		if err == nil {
+			return n
+		}
+		if code, _ := response(err); code != http.StatusNotFound {
+			t.Fatalf("%s: read the purged node: %v", c.name, err)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: the purged node did not register again within %v", c.name, waitLimit)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
 }
