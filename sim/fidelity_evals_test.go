@@ -1,7 +1,6 @@
 package sim_test
 
 import (
-	"slices"
 	"testing"
 	"time"
 
@@ -43,33 +42,11 @@ func TestFidelityEligibleNodeEvaluations(t *testing.T) {
 			c.waitAllocs(t, jid, "running", func(as []*api.AllocationListStub) bool { return count(as, running) == 1 })
 		}
 
-		// check reads the evaluations an answer names: one node-update
-		// evaluation of the node per job of want, at the node's modify
-		// index the answer gives, and an EvalCreateIndex only with some.
-		// Evaluations of jobs this test did not register (others'
-		// on a shared Nomad) are not counted.
-		ours := map[string]bool{svc: true, bat: true, sys: true}
+		// check reads the evaluations an answer names (checkNodeEvals),
+		// and an EvalCreateIndex only with some.
 		check := func(what string, evalIDs []string, created, nodeIndex uint64, want ...string) {
 			t.Helper()
-			var got []string
-			for _, eid := range evalIDs {
-				ev, _, err := c.client.Evaluations().Info(eid, nil)
-				if err != nil {
-					t.Fatalf("%s: %s: read evaluation %s: %v", c.name, what, eid, err)
-				}
-				if ev.TriggeredBy != "node-update" || ev.NodeID != id || ev.NodeModifyIndex != nodeIndex || ev.CreateIndex != created {
-					t.Errorf("%s: %s: evaluation of %s triggered by %q for node %s at node index %d, created at %d; want node-update for %s at %d, created at %d",
-						c.name, what, ev.JobID, ev.TriggeredBy, ev.NodeID, ev.NodeModifyIndex, ev.CreateIndex, id, nodeIndex, created)
-				}
-				if ours[ev.JobID] {
-					got = append(got, ev.JobID)
-				}
-			}
-			slices.Sort(got)
-			slices.Sort(want)
-			if !slices.Equal(got, want) {
-				t.Errorf("%s: %s: evaluations of %v; want one each of %v", c.name, what, got, want)
-			}
+			checkNodeEvals(t, c, what, evalIDs, created, nodeIndex, []string{svc, bat, sys}, want...)
 			if (created != 0) != (len(evalIDs) > 0) {
 				t.Errorf("%s: %s: EvalCreateIndex %d with %d evaluations", c.name, what, created, len(evalIDs))
 			}

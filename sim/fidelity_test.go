@@ -3366,18 +3366,7 @@ func checkPurge(t *testing.T, c *cluster) {
 		t.Fatalf("%s: purge: %d %s", c.name, resp.StatusCode, raw)
 	}
 	t.Logf("%s: purge answered X-Nomad-Index %s: %s", c.name, resp.Header.Get("X-Nomad-Index"), raw)
-	var fields map[string]any
-	if err := json.Unmarshal(raw, &fields); err != nil {
-		t.Fatal(err)
-	}
-	var keys []string
-	for k := range fields {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	if strings.Join(keys, " ") != strings.Join(purgeAnswerFields, " ") {
-		t.Errorf("%s: the purge's answer has fields %v; want %v", c.name, keys, purgeAnswerFields)
-	}
+	fields := nodeUpdateFields(t, c, "purge", raw)
 	for _, k := range []string{"HeartbeatTTL", "Features", "NumNodes", "LastContact"} {
 		if fields[k] != float64(0) {
 			t.Errorf("%s: the purge's answer's %s is %v; want 0", c.name, k, fields[k])
@@ -3601,4 +3590,24 @@ func registeredAgain(t *testing.T, c *cluster, id string, deadline time.Time) *a
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
+}
+
+// nodeUpdateFields decodes raw, a NodeUpdateResponse (the answer of a
+// node's purge or evaluate), and checks it has Nomad's fields
+// (purgeAnswerFields).
+func nodeUpdateFields(t *testing.T, c *cluster, what string, raw []byte) map[string]any {
+	t.Helper()
+	var fields map[string]any
+	if err := json.Unmarshal(raw, &fields); err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	for k := range fields {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	if strings.Join(keys, " ") != strings.Join(purgeAnswerFields, " ") {
+		t.Errorf("%s: %s: the answer has fields %v; want %v", c.name, what, keys, purgeAnswerFields)
+	}
+	return fields
 }
