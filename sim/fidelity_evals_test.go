@@ -27,20 +27,7 @@ func TestFidelityEligibleNodeEvaluations(t *testing.T) {
 		nodes := c.client.Nodes()
 		id := c.node.ID
 		c.giveBackAtEnd(t)
-		svc := c.jobID("evalsvc")
-		c.register(t, sleepJob(svc, 1, 50, 32, 50))
-		bat := c.jobID("evalbatch")
-		j := sleepJob(bat, 1, 50, 32, 50)
-		j.Type, j.Update = new(api.JobTypeBatch), nil
-		j.TaskGroups[0].Tasks[0].SetConfig("args", []string{"600"})
-		c.register(t, j)
-		sys := c.jobID("evalsystem")
-		j = sleepJob(sys, 1, 50, 32, 50)
-		j.Type, j.Update = new(api.JobTypeSystem), nil
-		c.register(t, j)
-		for _, jid := range []string{svc, bat, sys} {
-			c.waitAllocs(t, jid, "running", func(as []*api.AllocationListStub) bool { return count(as, running) == 1 })
-		}
+		svc, bat, sys := nodeEvalJobs(t, c, "eval")
 
 		// check reads the evaluations an answer names (checkNodeEvals),
 		// and an EvalCreateIndex only with some.

@@ -26,13 +26,19 @@ func nodeEvalJobs(t *testing.T, c *cluster, what string) (svc, bat, sys string) 
 	j.TaskGroups[0].Tasks[0].SetConfig("args", []string{"600"})
 	c.register(t, j)
 	sys = c.jobID(what + "system")
-	j = sleepJob(sys, 1, 50, 32, 50)
-	j.Type, j.Update = new(api.JobTypeSystem), nil
-	c.register(t, j)
+	c.register(t, systemJob(sys))
 	for _, jid := range []string{svc, bat, sys} {
 		c.waitAllocs(t, jid, "running", func(as []*api.AllocationListStub) bool { return count(as, running) == 1 })
 	}
 	return svc, bat, sys
+}
+
+// systemJob is a system job of one small task, run on every eligible
+// node of its datacenter.
+func systemJob(id string) *api.Job {
+	j := sleepJob(id, 1, 50, 32, 50)
+	j.Type, j.Update = new(api.JobTypeSystem), nil
+	return j
 }
 
 // checkNodeEvals reads evaluations evalIDs and checks each is a
@@ -181,16 +187,14 @@ func TestFidelityNodeBackUp(t *testing.T) {
 		// A stopped system job and one of another datacenter are not
 		// evaluated.
 		stopped := c.jobID("backupstopped")
-		j := sleepJob(stopped, 1, 50, 32, 50)
-		j.Type, j.Update = new(api.JobTypeSystem), nil
-		c.register(t, j)
+		c.register(t, systemJob(stopped))
 		c.waitAllocs(t, stopped, "running", func(as []*api.AllocationListStub) bool { return count(as, running) == 1 })
 		if _, _, err := c.client.Jobs().Deregister(stopped, false, nil); err != nil {
 			t.Fatal(err)
 		}
 		elsewhere := c.jobID("backupdc2")
-		j = sleepJob(elsewhere, 1, 50, 32, 50)
-		j.Type, j.Update, j.Datacenters = new(api.JobTypeSystem), nil, []string{"dc2"}
+		j := systemJob(elsewhere)
+		j.Datacenters = []string{"dc2"}
 		c.register(t, j)
 		ours := []string{svc, bat, sys, stopped, elsewhere}
 
@@ -240,9 +244,7 @@ func TestFidelityNodeRegisteredAgain(t *testing.T) {
 		c.giveBackAtEnd(t)
 		svc, bat, sys := nodeEvalJobs(t, c, "rereg")
 		sys2 := c.jobID("reregsystem2")
-		j := sleepJob(sys2, 1, 50, 32, 50)
-		j.Type, j.Update = new(api.JobTypeSystem), nil
-		c.register(t, j)
+		c.register(t, systemJob(sys2))
 		c.waitAllocs(t, sys2, "running", func(as []*api.AllocationListStub) bool { return count(as, running) == 1 })
 		ours := []string{svc, bat, sys, sys2}
 		before, _, err := c.client.Nodes().Info(c.node.ID, nil)

@@ -8,12 +8,12 @@ import (
 	"github.com/hashicorp/nomad/api"
 )
 
-// nodePurgeResponse is Nomad's answer to PUT /v1/node/:id/purge: the
-// server's whole NodeUpdateResponse (the RPC's reply, shared with a
-// client's registration and heartbeats), of which Node.Deregister fills
-// the evaluations, the node's modify index and the query meta's Index;
-// nomad/api reads it as api.NodePurgeResponse.
-type nodePurgeResponse struct {
+// nodeUpdateReply is the server's whole NodeUpdateResponse (the RPC's
+// reply, shared with a client's registration and heartbeats), as Nomad
+// answers PUT /v1/node/:id/purge (Node.Deregister fills the evaluations,
+// the node's modify index and the query meta's Index; nomad/api reads it
+// as api.NodePurgeResponse) and PUT /v1/node/:id/evaluate (evaluateNode).
+type nodeUpdateReply struct {
 	HeartbeatTTL          time.Duration
 	EvalIDs               []string
 	EvalCreateIndex       uint64
@@ -69,7 +69,7 @@ func (c *Cluster) purgeNode(w http.ResponseWriter, r *http.Request) {
 // heartbeat, as a real Nomad's client does (reregisterNodes); that client
 // then reports on the allocations it still holds.
 // c.mu must be held.
-func (c *Cluster) purge(id string) (*nodePurgeResponse, error) {
+func (c *Cluster) purge(id string) (*nodeUpdateReply, error) {
 	n, err := c.apiNode(id)
 	if err != nil {
 		return nil, err
@@ -99,7 +99,7 @@ func (c *Cluster) purge(id string) (*nodePurgeResponse, error) {
 		c.returning = append(c.returning, n)
 	}
 	c.log.Info("node purged", logKeyNode, n.name)
-	out := &nodePurgeResponse{NodeModifyIndex: idx, Index: idx}
+	out := &nodeUpdateReply{NodeModifyIndex: idx, Index: idx}
 
 	jobs := c.nodeEvalJobs(n)
 	// The evaluations are created first; Nomad's scheduler then marks

@@ -1386,7 +1386,7 @@ func (c *Cluster) evaluateNode(w http.ResponseWriter, r *http.Request) {
 		if n == nil {
 			return nil, 0, rpcError("node not found")
 		}
-		out := &nodePurgeResponse{}
+		out := &nodeUpdateReply{}
 		out.EvalIDs, out.EvalCreateIndex = c.createNodeEvals(n, n.modifyIdx)
 		out.Index = out.EvalCreateIndex
 		out.LeaderRPCAddr, out.NumNodes = serverRPCAddr, int32(len(c.nodes))
