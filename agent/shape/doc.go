@@ -47,7 +47,8 @@
 //     window and on to the end of the forecast, since the moved work stays;
 //     when the window fits, a reservation of the moved allocations' sizes
 //     (one placeholder chunk per allocation, packed onto the target's free
-//     node capacity) reserve.lead_time ahead of the planned start;
+//     node capacity, less the chunks of the reservations held that Nomad
+//     has not placed yet) reserve.lead_time ahead of the planned start;
 //   - dynamic scaling: when a reservation does not fit, or a hotspot is
 //     forecast and no request relieves it (read on the forecast's absolute
 //     demand over the capacity now when it carries one: a percentage of

@@ -38,6 +38,12 @@ type planner struct {
 	// groupFc holds per-allocation forecasts by group key + ":" + metric.
 	groupFc map[string]*Forecast
 	used    []state.Resources // per node index: what live allocations hold
+	// unplaced is, per node index, what the placeholder allocations of the
+	// reservations held that Nomad has not placed yet are packed onto it
+	// (see holdUnplaced).
+	unplaced []state.Resources
+	// reqByID indexes the state's requests.
+	reqByID map[string]*state.MigrationRequest
 	// runningOf counts each job ID's running allocations.
 	runningOf map[string]int
 	// byShape groups ready nodes by datacenter, pool and class.
@@ -91,8 +97,9 @@ type localityInfo struct {
 	// capCPU and capMem sum the ready nodes' allocatable capacity, the base
 	// of the forecasts' percentages.
 	capCPU, capMem int64
-	// free is each receiving node's unallocated capacity, in node order;
-	// reservations planned in this pass take from it.
+	// free is each receiving node's unallocated capacity less the
+	// unplaced chunks of the reservations held (see holdUnplaced), in
+	// node order; reservations planned in this pass take from it.
 	free []freeNode
 	// meanNode is the mean ready node's capacity: the unit of scaling.
 	meanNode state.Resources
@@ -154,6 +161,11 @@ func newPlanner(in Input) *planner {
 			p.used[k] = p.used[k].Add(a.Size)
 		}
 	}
+	p.reqByID = make(map[string]*state.MigrationRequest, len(in.State.Requests))
+	for i := range in.State.Requests {
+		p.reqByID[in.State.Requests[i].ID] = &in.State.Requests[i]
+	}
+	p.holdUnplaced()
 	p.demandOverCapacity()
 	// A reservation holds what its placeholder still holds. A running
 	// move's arrival below replaces it: each stop hands the room of the
@@ -304,7 +316,8 @@ func (p *planner) locality(path string) (*localityInfo, bool) {
 		li.capCPU += n.CPU
 		li.capMem += n.MemoryMB
 		if n.Receiving() {
-			li.free = append(li.free, freeNode{id: n.ID, free: state.Resources{CPU: n.CPU - p.used[i].CPU, MemoryMB: n.MemoryMB - p.used[i].MemoryMB}})
+			taken := p.used[i].Add(p.unplaced[i])
+			li.free = append(li.free, freeNode{id: n.ID, free: state.Resources{CPU: n.CPU - taken.CPU, MemoryMB: n.MemoryMB - taken.MemoryMB}})
 		}
 	}
 	if k := int64(len(li.nodes)); k > 0 {
@@ -823,27 +836,16 @@ func (p *planner) crossing(loc string, demand bool) (metric string, at time.Time
 // releases gives back reservations that are no longer needed or have
 // expired, and ends schedule requests whose window is over.
 func (p *planner) releases() {
-	reqs := map[string]*state.MigrationRequest{}
-	for i := range p.in.State.Requests {
-		reqs[p.in.State.Requests[i].ID] = &p.in.State.Requests[i]
-	}
 	for _, res := range p.in.State.Reservations {
 		if res.State == state.ReservationReleased {
 			continue
 		}
-		r := reqs[res.Request]
-		pol := p.pols[res.Policy]
-		var why string
-		switch {
-		case r == nil:
-			why = fmt.Sprintf("release %s in %s: request %s is gone", res.ID, res.Locality, res.Request)
-		case r.State.Terminal():
-			why = fmt.Sprintf("release %s in %s: request %s is %s", res.ID, res.Locality, r.ID, r.State)
-		case !p.now.Before(res.Expires):
-			why = fmt.Sprintf("release %s in %s: it expired at %s (reserve.ttl from its placement at %s)", res.ID, res.Locality, clock(res.Expires), clock(res.Placed))
-		default:
+		why := p.releaseWhy(res)
+		if why == "" {
 			continue
 		}
+		r := p.reqByID[res.Request]
+		pol := p.pols[res.Policy]
 		dry := p.dry(pol)
 		p.plan.Release = append(p.plan.Release, Release{Reservation: res.ID, Request: res.Request, Reason: why, DryRun: dry})
 		p.decide(state.Decision{Policy: res.Policy, Kind: KindRelease, Locality: res.Locality, Request: res.Request, Reservation: res.ID, Reason: why, DryRun: dry})
@@ -858,6 +860,93 @@ func (p *planner) releases() {
 			}
 		}
 		p.held[res.Policy] = p.held[res.Policy].Sub(res.Total())
+	}
+}
+
+// releaseWhy says why a reservation not yet released is given back in this
+// pass, or "" when it is kept.
+func (p *planner) releaseWhy(res state.Reservation) string {
+	r := p.reqByID[res.Request]
+	switch {
+	case r == nil:
+		return fmt.Sprintf("release %s in %s: request %s is gone", res.ID, res.Locality, res.Request)
+	case r.State.Terminal():
+		return fmt.Sprintf("release %s in %s: request %s is %s", res.ID, res.Locality, r.ID, r.State)
+	case !p.now.Before(res.Expires):
+		return fmt.Sprintf("release %s in %s: it expired at %s (reserve.ttl from its placement at %s)", res.ID, res.Locality, clock(res.Expires), clock(res.Placed))
+	}
+	return ""
+}
+
+// holdUnplaced packs the chunks of the reservations kept in this pass that
+// Nomad has not placed yet (a placeholder registered a moment ago, or one
+// Nomad is slow to place or has room for only in part) onto their
+// locality's receiving nodes, into unplaced. The capacity check and the
+// caps count a reservation at its whole size from the start, but a node's
+// allocations hold only what is placed: without this, a later pass packed
+// the next reservation into the room an earlier one still needs, and the
+// two placeholders raced for it. A chunk's placed allocations (live ones
+// of the placeholder job of its size) are in the node's allocations
+// already and count no more. Reservations go in the order they were made
+// (by ID), each chunk first fit in node order, as pack places them; a
+// chunk that fits on no node holds none: it waits in Nomad for room, and
+// its request, once PlaceholderGrace passes, for a reservation that fits
+// (see walk), so it never keeps another reservation from room it could
+// not take itself.
+func (p *planner) holdUnplaced() {
+	p.unplaced = make([]state.Resources, len(p.c.Nodes))
+	var kept []state.Reservation
+	for _, res := range p.in.State.Reservations {
+		if res.State != state.ReservationReleased && res.Job != "" && p.releaseWhy(res) == "" {
+			kept = append(kept, res)
+		}
+	}
+	if len(kept) == 0 {
+		return
+	}
+	slices.SortStableFunc(kept, func(a, b state.Reservation) int {
+		if na, nb := idNum(a.ID), idNum(b.ID); na != nb {
+			if na < nb {
+				return -1
+			}
+			return 1
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	type jobSize struct {
+		job      string
+		cpu, mem int64
+	}
+	placed := map[jobSize]int{}
+	for i := range p.c.Allocs {
+		a := &p.c.Allocs[i]
+		if a.Live && Placeholder(a.Job) {
+			placed[jobSize{a.Job, a.Size.CPU, a.Size.MemoryMB}]++
+		}
+	}
+	for _, res := range kept {
+		l, err := policies.ParseLocality(res.Locality)
+		if err != nil {
+			continue
+		}
+		for _, c := range res.Chunks {
+			k := jobSize{res.Job, c.Size.CPU, c.Size.MemoryMB}
+			in := min(c.Count, placed[k])
+			placed[k] -= in
+			for range c.Count - in {
+				for i := range p.c.Nodes {
+					n := &p.c.Nodes[i]
+					if !n.Receiving() || !In(l, n) || slices.Contains(res.Exclude, n.ID) {
+						continue
+					}
+					taken := p.used[i].Add(p.unplaced[i])
+					if n.CPU-taken.CPU >= c.Size.CPU && n.MemoryMB-taken.MemoryMB >= c.Size.MemoryMB {
+						p.unplaced[i] = p.unplaced[i].Add(state.Resources{CPU: c.Size.CPU, MemoryMB: c.Size.MemoryMB})
+						break
+					}
+				}
+			}
+		}
 	}
 }
 
