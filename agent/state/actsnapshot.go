@@ -41,6 +41,10 @@ type actMeta struct {
 	Estimates       map[string]Estimate  `json:"estimates,omitempty"`
 }
 
+// meta returns the "act" section's record. Its Cooldowns and Estimates are
+// s's own maps, not copies: persist calls it on the capture's copy of the
+// act store (actStore.clone), which Apply never touches, so Persist may
+// encode them while Apply goes on (TestActSnapshotIsPointInTime).
 func (s *actStore) meta() actMeta {
 	return actMeta{
 		Modified: s.modified, ClusterID: s.clusterID, Paused: s.paused, PausedAt: s.pausedAt, PausedBy: s.pausedBy,
