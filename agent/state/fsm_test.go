@@ -610,3 +610,27 @@ func TestCopyOnWriteCopiesTouchedPagesOnly(t *testing.T) {
 		t.Error("an untouched series was copied")
 	}
 }
+
+// TestEarlierEnvelopeIsRefused: an entry whose envelope version is below
+// this build's was not written by a newer server (no build ever wrote
+// one), so it is refused as unusable, changing nothing, and the entries
+// after it apply; halting there would stop every server of the cluster at
+// the same entry for good, each told to upgrade.
+func TestEarlierEnvelopeIsRefused(t *testing.T) {
+	f := newFSM(t, smallTiers)
+	res := f.ApplyBatch(logOf(1,
+		Encode(AppendSamples{Step: time.Minute, Samples: []Sample{{cpu, at(0), 1}}}),
+		[]byte{0, byte(TypeDropSeries), 0},
+		Encode(AppendSamples{Step: time.Minute, Samples: []Sample{{mem, at(0), 2}}}),
+	))
+	err, _ := res[1].(error)
+	if !errors.Is(err, ErrBadEnvelope) || errors.Is(err, ErrOlderThanLog) || !strings.Contains(err.Error(), "version 0") {
+		t.Errorf("entry of envelope version 0: %v; want ErrBadEnvelope naming version 0, not a halt", err)
+	}
+	if f.Halted() != nil {
+		t.Errorf("halted: %v", f.Halted())
+	}
+	if _, ok := res[2].(Result); !ok || f.Len() != 2 || f.AppliedIndex() != 3 {
+		t.Errorf("after the refused entry: %#v, %d series, applied %d; want applied, 2, 3", res[2], f.Len(), f.AppliedIndex())
+	}
+}

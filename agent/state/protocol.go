@@ -119,7 +119,9 @@ func (o *older) knowsType(b []byte) bool {
 }
 
 // tooNew reports whether err, Decode's answer for b, means a newer build
-// wrote b: an unknown type, or an envelope version other than this one's.
+// wrote b: an unknown type, or an envelope version later than this one's.
+// An earlier version was never written (envelope version 1 is the first),
+// so such an entry is malformed, not newer.
 func tooNew(b []byte, err error) bool {
 	switch {
 	case err == nil:
@@ -127,7 +129,7 @@ func tooNew(b []byte, err error) bool {
 	case errors.Is(err, ErrUnknownCommand):
 		return true
 	case errors.Is(err, ErrBadEnvelope):
-		return len(b) >= 2 && b[0] != envelopeVersion
+		return len(b) >= 2 && b[0] > envelopeVersion
 	}
 	return false
 }
