@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"reflect"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -318,4 +319,40 @@ func anyKey[V any](m map[string]V) string {
 		return k
 	}
 	return ""
+}
+
+// TestIDsAreNeverReused: once every request, reservation and scale action
+// is forgotten, and again after a snapshot of that state restores, the
+// next ones take IDs none had before.
+func TestIDsAreNeverReused(t *testing.T) {
+	l := local(t)
+	for i := range 3 {
+		id := mustApply(t, l, SubmitRequest{Request: request(fmt.Sprintf("a%d", i))}).ID
+		rs := mustApply(t, l, PutReservation{Reservation: Reservation{Request: id, Policy: "p", Locality: "dc2", State: ReservationReleased}}).ID
+		mustApply(t, l, CancelRequest{ID: id, At: at(time.Minute)})
+		mustApply(t, l, DeleteReservation{ID: rs})
+	}
+	for range MaxScaleActions + 1 {
+		mustApply(t, l, RecordScaleAction{Action: ScaleAction{Policy: "p", Scale: "s", At: at(0), Outcome: OutcomeFailed}})
+	}
+	mustApply(t, l, PruneRequests{FinishedBefore: at(time.Hour)})
+	if act := l.FSM.Act(); len(act.Requests) != 0 || len(act.Reservations) != 0 {
+		t.Fatalf("%d requests and %d reservations left; want none", len(act.Requests), len(act.Reservations))
+	}
+	restored := newFSM(t, smallTiers)
+	if err := restored.Restore(io.NopCloser(bytes.NewReader(snapshotBytes(t, l.FSM)))); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []*FSM{l.FSM, restored} {
+		l := &Local{FSM: f}
+		want := []string{"mr-4", "rs-4", fmt.Sprintf("sa-%d", MaxScaleActions+2)}
+		got := []string{
+			mustApply(t, l, SubmitRequest{Request: request("b")}).ID,
+			mustApply(t, l, PutReservation{Reservation: Reservation{Request: "mr-4", Policy: "p", Locality: "dc2", State: ReservationPlanned}}).ID,
+			mustApply(t, l, RecordScaleAction{Action: ScaleAction{Policy: "p", Scale: "s", At: at(0)}}).ID,
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("new IDs %v; want %v", got, want)
+		}
+	}
 }
