@@ -193,7 +193,17 @@ func (c *Coordinator) carryOut(ctx context.Context, now time.Time, plan shape.Pl
 			continue
 		}
 		if _, err := c.apply(ctx, state.CancelRequest{ID: x.Request, At: now, Reason: x.Reason}); err != nil {
-			c.log.Warn("could not cancel a request", logKeyRequest, x.Request, logKeyError, err)
+			// The cancel did not happen (an operator cancelled the
+			// request in between, it finished, or the state machine
+			// could not be reached): the decision log says only what
+			// did, so the planner's cancel decision is dropped. What
+			// ended the request records its own decision; a request
+			// still queued is cancelled by a later pass.
+			ds = slices.DeleteFunc(ds, func(d state.Decision) bool {
+				return d.Kind == shape.KindCancel && d.Request == x.Request && !d.DryRun
+			})
+			c.log.Warn("could not cancel a request; its cancel decision is not recorded", logKeyRequest, x.Request,
+				"reason", x.Reason, logKeyError, err)
 		}
 	}
 	for _, rl := range plan.Release {
