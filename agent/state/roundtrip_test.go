@@ -2,10 +2,12 @@ package state
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"reflect"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -354,5 +356,84 @@ func TestIDsAreNeverReused(t *testing.T) {
 		if !slices.Equal(got, want) {
 			t.Errorf("new IDs %v; want %v", got, want)
 		}
+	}
+}
+
+// TestRefusedCommandsChangeNothing: every act and membership command its
+// rules refuse (missing IDs, unknown objects, bad states and transitions,
+// out-of-range values, stale versions) is answered with an error that
+// names what is wrong and leaves the state as it was, so every server,
+// whichever state it restored from, refuses it alike.
+func TestRefusedCommandsChangeNothing(t *testing.T) {
+	src := fullState(t)
+	act := src.Act()
+	req, rs, sa := act.Requests[0], act.Reservations[0], act.ScaleActions[0]
+	with := func(r MigrationRequest, f func(*MigrationRequest)) MigrationRequest {
+		r = r.Clone()
+		f(&r)
+		return r
+	}
+	tests := []struct {
+		cmd  Command
+		want error
+		says string
+	}{
+		{SubmitRequest{Request: with(req, func(r *MigrationRequest) { r.Resource.Kind = "rack" })}, ErrInvalid, `resource kind "rack"`},
+		{SubmitRequest{Request: with(req, func(r *MigrationRequest) { r.Resource = Resource{Kind: ResourceGroup, Job: "j"} })}, ErrInvalid, "needs a job and a group"},
+		{SubmitRequest{Request: with(req, func(r *MigrationRequest) { r.Resource.ID = "" })}, ErrInvalid, "needs an ID"},
+		{SubmitRequest{Request: with(req, func(r *MigrationRequest) { r.Target = "" })}, ErrInvalid, "source and a target"},
+		{SubmitRequest{Request: with(req, func(r *MigrationRequest) { r.Priority = 101 })}, ErrInvalid, "priority 101"},
+		{SubmitRequest{Request: with(req, func(r *MigrationRequest) { r.State = "lost" })}, ErrInvalid, `state "lost"`},
+		{SubmitRequest{Request: with(req, func(r *MigrationRequest) { r.State = RequestRunning })}, ErrInvalid, "a new request is running"},
+		{SubmitRequest{Request: with(req, func(r *MigrationRequest) { r.Moves[0].Alloc = "" })}, ErrInvalid, "a move without an allocation"},
+		{SubmitRequest{Request: with(req, func(r *MigrationRequest) { r.State = RequestPending })}, ErrConflict, "already queued as " + req.ID},
+		{SubmitRequest{Request: request("new"), Limit: 1}, ErrQueueFull, "limit 1"},
+		{UpdateRequest{Request: with(req, func(r *MigrationRequest) { r.ID = "" })}, ErrUnknownRequest, `""`},
+		{UpdateRequest{Request: with(req, func(r *MigrationRequest) { r.ID = "mr-99" }), IfVersion: req.Version}, ErrUnknownRequest, `"mr-99"`},
+		{UpdateRequest{Request: with(req, func(r *MigrationRequest) { r.State = RequestDone }), IfVersion: req.Version - 1}, ErrStaleVersion, "expected"},
+		{UpdateRequest{Request: with(req, func(r *MigrationRequest) { r.State = RequestWaiting }), IfVersion: req.Version}, ErrBadTransition, "from running to waiting"},
+		{UpdateRequest{Request: with(req, func(r *MigrationRequest) { r.Priority = -1 }), IfVersion: req.Version}, ErrInvalid, "priority -1"},
+		{CancelRequest{ID: req.ID}, ErrBadTransition, "from running to cancelled"},
+		{CancelRequest{ID: ""}, ErrUnknownRequest, `""`},
+		{InitCluster{}, ErrInvalid, "empty cluster ID"},
+		{PutReservation{Reservation: Reservation{Request: req.ID, State: ReservationHeld}}, ErrInvalid, "locality and a request"},
+		{PutReservation{Reservation: Reservation{Request: req.ID, Locality: "dc2", State: "kept"}}, ErrInvalid, `reservation state "kept"`},
+		{PutReservation{Reservation: Reservation{Request: req.ID, Locality: "dc2", State: ReservationHeld, Chunks: []Chunk{{Count: -1}}}}, ErrInvalid, "negative"},
+		{PutReservation{Reservation: Reservation{Request: req.ID, Locality: "dc2", State: ReservationHeld}, IfVersion: 3}, ErrInvalid, "an update without an ID"},
+		{PutReservation{Reservation: Reservation{ID: "rs-99", Request: req.ID, Locality: "dc2", State: ReservationHeld}}, ErrUnknownReservation, `"rs-99"`},
+		{PutReservation{Reservation: rs, IfVersion: rs.Version - 1}, ErrStaleVersion, "expected"},
+		{RecordScaleAction{Action: ScaleAction{Scale: "s"}}, ErrInvalid, "a policy and a scale"},
+		{RecordScaleAction{Action: ScaleAction{ID: "sa-99", Policy: sa.Policy, Scale: sa.Scale}}, ErrInvalid, `"sa-99"`},
+		{SetEstimate{Estimate: Estimate{Mean: time.Second}}, ErrInvalid, `estimate key ""`},
+		{SetEstimate{Estimate: Estimate{Key: "k", Mean: -time.Second}}, ErrInvalid, "mean -1s"},
+		{OpenIntent{Intent: Intent{Kind: IntentStopAlloc, Object: "a"}}, ErrInvalid, "an ID, a kind and an object"},
+		{CloseIntent{ID: "nope", Outcome: OutcomeDone}, ErrInvalid, `no intent "nope"`},
+		{CloseIntent{ID: act.OpenIntents[0].ID, Outcome: "maybe"}, ErrInvalid, `outcome "maybe"`},
+		{PutServer{}, ErrMalformedPayload, "without an id"},
+		{PutClient{}, ErrMalformedPayload, "without a node id"},
+		{AppendSamples{Step: -time.Minute, Samples: []Sample{{cpu, at(0), 1}}}, nil, "step -1m0s is not positive"},
+	}
+	before := snapshotBytes(t, src)
+	for i, tt := range tests {
+		t.Run(fmt.Sprintf("%d %s", i, tt.cmd.Type()), func(t *testing.T) {
+			f := newFSM(t, smallTiers, withProfiles(mixedProfiles()))
+			if err := f.Restore(io.NopCloser(bytes.NewReader(before))); err != nil {
+				t.Fatal(err)
+			}
+			index := f.AppliedIndex() + 1
+			err, _ := f.Apply(logOf(index, Encode(tt.cmd))[0]).(error)
+			if err == nil || (tt.want != nil && !errors.Is(err, tt.want)) || !strings.Contains(err.Error(), tt.says) {
+				t.Errorf("%s: %v; want %v saying %q", tt.cmd.Type(), err, tt.want, tt.says)
+			}
+			// Nothing changed but the applied index.
+			g := newFSM(t, smallTiers, withProfiles(mixedProfiles()))
+			if err := g.Restore(io.NopCloser(bytes.NewReader(before))); err != nil {
+				t.Fatal(err)
+			}
+			g.Apply(&raft.Log{Index: index, Type: raft.LogNoop})
+			if !bytes.Equal(snapshotBytes(t, f), snapshotBytes(t, g)) {
+				t.Errorf("%s changed the state", tt.cmd.Type())
+			}
+		})
 	}
 }
