@@ -14,17 +14,18 @@
 //
 // An encoded command is an envelope: a version byte (1), a type byte
 // (CommandType) and the type's payload. Apply answers an entry it cannot use
-// with an error value and never panics. A malformed payload, or a command
-// its rules refuse, changes nothing, on every node alike (so does an entry
-// of an envelope version below 1, which no build wrote). An entry of a
-// type or later envelope version this build does not know was written by
-// a newer server: skipping it would leave this node's state silently
-// different from the cluster's, so the FSM stops there (FSM.Halted, a *HaltError
-// naming the index and type): it applies nothing more until a snapshot it
-// can read restores it. Servers advertise the Protocol they speak, and a
-// leader writes a command of a later protocol (CommandProtocol) only once
-// every server speaks it (agent/cluster), so in a rolling upgrade no server
-// meets one; NewOlderFSM models an older build for tests.
+// with an error value and never panics. A malformed payload, or a command its
+// rules refuse, changes nothing, on every node alike (so does an entry of an
+// envelope version below 1, which no build wrote). An entry of a type or
+// later envelope version this build does not know was written by a newer
+// server: skipping it would leave this node's state silently different from
+// the cluster's, so the FSM stops there (FSM.Halted, a *HaltError naming the
+// index and type): it applies nothing more until a snapshot it can read
+// restores it, and refuses to be snapshotted meanwhile (a snapshot would
+// claim the entries it did not apply). Servers advertise the Protocol they
+// speak, and a leader writes a command of a later protocol (CommandProtocol)
+// only once every server speaks it (agent/cluster), so in a rolling upgrade
+// no server meets one; NewOlderFSM models an older build for tests.
 //
 // Payloads use a small hand-rolled binary encoding (varints, length-prefixed
 // strings, little-endian floats; see codec.go) rather than msgpack or JSON:

@@ -26,6 +26,7 @@ import (
 //     reservations, intents, a few thousand small records at most) it
 //     copies whole. Persist may then run
 //     concurrently with Apply; it reads only the captured, immutable series.
+//     A halted FSM (Halted) refuses to be snapshotted.
 //   - Restore replaces all state with the snapshot's, or returns an error and
 //     keeps the previous state.
 //   - Release is always called; it drops the capture.
@@ -140,8 +141,22 @@ func (f *FSM) apply(l *raft.Log) any {
 	return res
 }
 
-// Snapshot implements raft.FSM; see the type's contract.
+// Snapshot implements raft.FSM; see the type's contract. A halted FSM
+// (Halted) refuses, with the *HaltError: raft labels a snapshot with the
+// last entry it handed the FSM, so one of a halted FSM would claim the
+// entries since the halt while holding none of them, and the server,
+// upgraded as the halt asks, would restore it and never apply them. Refused,
+// raft keeps the log since the last snapshot, and the upgraded server
+// replays it.
 func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
+	if h := f.halt.Load(); h != nil {
+		return nil, fmt.Errorf("state: snapshot: %w", h)
+	}
+	return &fsmSnapshot{c: f.capture()}, nil
+}
+
+// capture takes a capture of the state; see the type's contract.
+func (f *FSM) capture() *capture {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	st := f.store
@@ -150,7 +165,7 @@ func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
 	for _, sr := range st.series {
 		c.series = append(c.series, sr)
 	}
-	return &fsmSnapshot{c: c}, nil
+	return c
 }
 
 // Restore implements raft.FSM: it reads the whole snapshot into new state and
@@ -192,11 +207,10 @@ func (f *FSM) Halted() error {
 }
 
 // WriteSnapshot writes the current state in the snapshot format, for backups
-// and tests; raft uses Snapshot and Persist instead.
+// and tests; raft uses Snapshot and Persist instead. A halted FSM writes
+// its state as of the last entry it applied, which the snapshot records.
 func (f *FSM) WriteSnapshot(w io.Writer) error {
-	s, _ := f.Snapshot()
-	defer s.Release()
-	return s.(*fsmSnapshot).c.persist(w)
+	return f.capture().persist(w)
 }
 
 type fsmSnapshot struct{ c *capture }
