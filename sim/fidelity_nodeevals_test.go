@@ -1,8 +1,11 @@
 package sim_test
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
+	"os"
+	"os/exec"
 	"slices"
 	"strconv"
 	"testing"
@@ -166,66 +169,191 @@ func TestFidelityNodeEvaluate(t *testing.T) {
 	})
 }
 
-// TestFidelityNodeBackUp: a node that comes back up (down, then ready)
-// has its jobs evaluated as Nomad's Node.UpdateStatus does for a status
-// that turns ready from down (nodeStatusTransitionRequiresEval, then
-// Node.createNodeEvals): a node-update evaluation naming the node at its
-// new modify index (the status update's) for each job with an allocation
-// on it not done (those the node's going down stopped as lost are) and
-// each system job that may run there, all created at one index. The
-// simulator evaluated every system job not stopped, of any datacenter or
-// pool, each at its own index. A real dev agent's own node cannot
-// be taken down while its client runs, so this is checked on the
-// simulator only, against Nomad's source (nomad/node_endpoint.go).
-func TestFidelityNodeBackUp(t *testing.T) {
+// TestFidelityNodeDownAndUp: a node whose heartbeat is missed goes down
+// and comes back when it is heard again, as Nomad's Node.UpdateStatus
+// takes it: the status at one index, with the node event "Node heartbeat
+// missed" (down) or "Node reregistered by heartbeat" (back from down)
+// at it; then a node-update evaluation naming the node at that index
+// for each job Nomad's createNodeEvals picks (each job with an
+// allocation on the node not done, each system job not stopped of the
+// node's datacenter and pool), all created at one index above it. Going
+// down, each evaluation's plan stops its job's allocations on the node
+// as lost ("alloc is lost since its node is down", the client's
+// description as the client last reported it); back up, only the system
+// job is evaluated (the others' allocations there are done), and the
+// client, heard again, reports what was lost complete. On a real Nomad
+// 2.0.6-dev with a second client agent stopped and continued
+// (SIGSTOP/SIGCONT): down about 20 s after the stop, the evaluations at
+// one index above the status's. The simulator evaluated a node that went
+// down job by job, each at its own index, with no node event and the
+// client description replaced; one that came back left its lost
+// allocations lost.
+//
+// A Nomad dev agent's own node cannot be taken down while its client
+// runs, so against a real Nomad the check needs another client node and
+// two commands: NOMAD_DOWN_NODE names the node (its name), and
+// NOMAD_NODE_DOWN_CMD and NOMAD_NODE_UP_CMD stop and resume its client's
+// heartbeats (run with sh -c).
+func TestFidelityNodeDownAndUp(t *testing.T) {
 	forEachNomad(t, func(t *testing.T, c *cluster) {
-		if c.sim == nil {
-			t.Skip("a Nomad dev agent's own node cannot be taken down while its client runs: " +
-				"checked on the simulator only, against Nomad's Node.UpdateStatus and Node.createNodeEvals")
-		}
-		svc, bat, sys := nodeEvalJobs(t, c, "backup")
+		takeDown, bringUp := c.nodeDownUp(t)
+		c = c.pinned()
+		svc, bat, sys := nodeEvalJobs(t, c, "downup")
 		// A stopped system job and one of another datacenter are not
 		// evaluated.
-		stopped := c.jobID("backupstopped")
+		stopped := c.jobID("downupstopped")
 		c.register(t, systemJob(stopped))
 		c.waitAllocs(t, stopped, "running", func(as []*api.AllocationListStub) bool { return count(as, running) == 1 })
 		if _, _, err := c.client.Jobs().Deregister(stopped, false, nil); err != nil {
 			t.Fatal(err)
 		}
-		elsewhere := c.jobID("backupdc2")
+		c.waitAllocs(t, stopped, "stopped by its client", func(as []*api.AllocationListStub) bool {
+			return len(as) == 1 && as[0].ClientStatus == api.AllocClientStatusComplete
+		})
+		elsewhere := c.jobID("downupelsewhere")
 		j := systemJob(elsewhere)
-		j.Datacenters = []string{"dc2"}
+		j.Datacenters = []string{"fidelity-nowhere"}
 		c.register(t, j)
 		ours := []string{svc, bat, sys, stopped, elsewhere}
 
-		if err := c.sim.SetFaults(sim.Faults{NodesDown: []string{c.node.ID}}); err != nil {
-			t.Fatal(err)
-		}
-		c.waitNode(t, "down", func(n *api.Node) bool { return n.Status == api.NodeStatusDown })
+		takeDown()
+		down := c.waitNode(t, "down", func(n *api.Node) bool { return n.Status == api.NodeStatusDown })
+		downAt := c.nodeEventAt(t, down, "Node heartbeat missed")
+		lost := map[string]string{}
 		for _, jid := range []string{svc, bat, sys} {
-			c.waitAllocs(t, jid, "lost", func(as []*api.AllocationListStub) bool {
+			as := c.waitAllocs(t, jid, "lost", func(as []*api.AllocationListStub) bool {
 				return count(as, func(a *api.AllocationListStub) bool { return a.ClientStatus == api.AllocClientStatusLost }) == 1
 			})
-		}
-		if err := c.sim.SetFaults(sim.Faults{}); err != nil {
-			t.Fatal(err)
-		}
-		up := c.waitNode(t, "ready", func(n *api.Node) bool { return n.Status == api.NodeStatusReady })
-		evals, _, err := c.client.Evaluations().List(nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var ids []string
-		var created uint64
-		for _, ev := range evals {
-			if ev.CreateIndex > up.ModifyIndex && ev.TriggeredBy == "node-update" && ev.NodeID == c.node.ID {
-				ids = append(ids, ev.ID)
-				created = ev.CreateIndex
+			for _, a := range as {
+				if a.ClientStatus != api.AllocClientStatusLost {
+					continue
+				}
+				lost[a.ID] = jid
+				if a.DesiredStatus != api.AllocDesiredStatusStop || a.DesiredDescription != "alloc is lost since its node is down" ||
+					a.ClientDescription != "Tasks are running" || a.ModifyIndex <= downAt {
+					t.Errorf("%s: %s's allocation on the node gone down: %s (%q) / %s (%q) at %d; want stop (alloc is lost since its node is down) / lost (Tasks are running) above %d",
+						c.name, jid, a.DesiredStatus, a.DesiredDescription, a.ClientStatus, a.ClientDescription, a.ModifyIndex, downAt)
+				}
 			}
 		}
-		t.Logf("%s: back up at node index %d: %s", c.name, up.ModifyIndex, describeEvals(evals))
-		checkNodeEvals(t, c, "back up", ids, created, up.ModifyIndex, ours, sys)
+		ids, created := c.nodeUpdateEvals(t, downAt)
+		checkNodeEvals(t, c, "down", ids, created, downAt, ours, svc, bat, sys)
+
+		bringUp()
+		up := c.waitNode(t, "ready", func(n *api.Node) bool { return n.Status == api.NodeStatusReady })
+		upAt := c.nodeEventAt(t, up, "Node reregistered by heartbeat")
+		c.waitAllocs(t, sys, "back on the node", func(as []*api.AllocationListStub) bool { return count(as, running) == 1 })
+		ids, created = c.nodeUpdateEvals(t, upAt)
+		checkNodeEvals(t, c, "back up", ids, created, upAt, ours, sys)
+		for id, jid := range lost {
+			c.waitAlloc(t, id, jid+"'s lost allocation reported complete by its client", func(a *api.Allocation) bool {
+				return a.ClientStatus == api.AllocClientStatusComplete && a.ClientDescription == "All tasks have completed" &&
+					a.DesiredStatus == api.AllocDesiredStatusStop && a.DesiredDescription == "alloc is lost since its node is down"
+			})
+		}
 	})
+}
+
+// nodeDownUp returns how the check takes its node down and brings it up
+// again: on the simulator its faults; on a real Nomad the commands
+// NOMAD_NODE_DOWN_CMD and NOMAD_NODE_UP_CMD for the node NOMAD_DOWN_NODE,
+// which becomes the check's node (the check skips without them). The
+// node is brought up again when the check ends.
+func (c *cluster) nodeDownUp(t *testing.T) (down, up func()) {
+	t.Helper()
+	if c.sim != nil {
+		down = func() {
+			if err := c.sim.SetFaults(sim.Faults{NodesDown: []string{c.node.ID}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		up = func() {
+			if err := c.sim.SetFaults(sim.Faults{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return down, up
+	}
+	name, downCmd, upCmd := os.Getenv("NOMAD_DOWN_NODE"), os.Getenv("NOMAD_NODE_DOWN_CMD"), os.Getenv("NOMAD_NODE_UP_CMD")
+	if name == "" || downCmd == "" || upCmd == "" {
+		t.Skip("a Nomad dev agent's own node cannot be taken down while its client runs: set NOMAD_DOWN_NODE to another " +
+			"client node's name and NOMAD_NODE_DOWN_CMD and NOMAD_NODE_UP_CMD to commands that stop and resume its client " +
+			"(for example pkill -STOP and pkill -CONT of its agent's process) to check it against this Nomad")
+	}
+	nodes, _, err := c.client.Nodes().List(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range nodes {
+		if n.Name != name {
+			continue
+		}
+		if c.node, _, err = c.client.Nodes().Info(n.ID, nil); err != nil {
+			t.Fatal(err)
+		}
+		run := func(what, cmd string) {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			if out, err := exec.CommandContext(ctx, "sh", "-c", cmd).CombinedOutput(); err != nil {
+				t.Fatalf("%s: %s: %v: %s", what, cmd, err, out)
+			}
+		}
+		isDown := false
+		t.Cleanup(func() {
+			if isDown {
+				run("NOMAD_NODE_UP_CMD", upCmd)
+			}
+		})
+		down = func() { run("NOMAD_NODE_DOWN_CMD", downCmd); isDown = true }
+		up = func() { run("NOMAD_NODE_UP_CMD", upCmd); isDown = false }
+		return down, up
+	}
+	t.Fatalf("no node named %q (NOMAD_DOWN_NODE) in %s", name, c.name)
+	return nil, nil
+}
+
+// pinned is c with the jobs it registers pinned to its node: in its
+// datacenter, constrained to its ID.
+func (c *cluster) pinned() *cluster {
+	p := *c
+	p.pin = true
+	return &p
+}
+
+// nodeEventAt returns the index of n's latest event with message msg.
+func (c *cluster) nodeEventAt(t *testing.T, n *api.Node, msg string) uint64 {
+	t.Helper()
+	var at uint64
+	for _, e := range n.Events {
+		if e.Message == msg && e.Subsystem == "Cluster" {
+			at = e.CreateIndex
+		}
+	}
+	if at == 0 || at != n.ModifyIndex {
+		t.Fatalf("%s: node at index %d: no %q event at it: %+v", c.name, n.ModifyIndex, msg, n.Events)
+	}
+	return at
+}
+
+// nodeUpdateEvals returns the node-update evaluations of the check's
+// node at node index nodeIndex and the index of the last of them.
+func (c *cluster) nodeUpdateEvals(t *testing.T, nodeIndex uint64) (ids []string, created uint64) {
+	t.Helper()
+	evals, _, err := c.client.Evaluations().List(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ev := range evals {
+		if ev.TriggeredBy == "node-update" && ev.NodeID == c.node.ID && ev.NodeModifyIndex == nodeIndex {
+			ids = append(ids, ev.ID)
+			created = max(created, ev.CreateIndex)
+		}
+	}
+	t.Logf("%s: at node index %d: %d node-update evaluations, the last created at %d", c.name, nodeIndex, len(ids), created)
+	if created <= nodeIndex {
+		t.Errorf("%s: the node-update evaluations at node index %d were created at %d; want above it", c.name, nodeIndex, created)
+	}
+	return ids, created
 }
 
 // TestFidelityNodeRegisteredAgain: a purged node whose client still runs

@@ -73,6 +73,7 @@ type cluster struct {
 	token  string       // client's token ("" on the simulator)
 	sim    *sim.Cluster // nil for a real Nomad
 	node   *api.Node    // the ready node the checks use
+	pin    bool         // register puts jobs on node alone (pinned)
 }
 
 var jobSeq atomic.Int64
@@ -205,6 +206,10 @@ func (c *cluster) giveBackAtEnd(t *testing.T) {
 
 func (c *cluster) register(t *testing.T, j *api.Job) *api.JobRegisterResponse {
 	t.Helper()
+	if c.pin && slices.Equal(j.Datacenters, []string{"dc1"}) {
+		j.Datacenters = []string{c.node.Datacenter}
+		j.Constrain(api.NewConstraint("${node.unique.id}", "=", c.node.ID))
+	}
 	resp, _, err := c.client.Jobs().Register(j, nil)
 	if err != nil {
 		t.Fatalf("register %s: %v", *j.ID, err)

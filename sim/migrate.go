@@ -449,8 +449,13 @@ func (c *Cluster) setEligibility(nodeID, elig string) (*nodeUpdateResponse, erro
 	return resp, nil
 }
 
-// setNodeStatus takes a node down (its allocations are lost and replaced
-// elsewhere) or brings it back.
+// setNodeStatus takes a node down (its heartbeat missed: its allocations
+// are lost and replaced elsewhere) or brings it back (its heartbeat again,
+// or a node that finished initializing), as Nomad's Node.UpdateStatus
+// does (TestFidelityNodeDownAndUp): the status at one index, with a node
+// event when it goes down or comes back from down, then a node-update
+// evaluation of each job Nomad evaluates for the node (createNodeEvals),
+// all at the next index, naming the status's index.
 func (c *Cluster) setNodeStatus(n *node, down bool) {
 	want := api.NodeStatusReady
 	if down {
@@ -459,38 +464,48 @@ func (c *Cluster) setNodeStatus(n *node, down bool) {
 	if n.status == want {
 		return
 	}
+	was := n.status
 	n.status, n.statusAt = want, c.now
 	n.modifyIdx = c.bump(TableNodes)
 	c.log.Info("node status", logKeyNode, n.name, logKeyStatus, want)
 	if !down {
+		if was == api.NodeStatusDown {
+			n.addEvent(c.now, nodeEventSubsystemCluster, nodeEventReregistered, n.modifyIdx)
+		}
 		c.capFreed = true
-		// As Node.UpdateStatus for a node that turns ready (from down or
-		// initializing): its jobs are evaluated at its new modify index,
-		// and system jobs come back on it.
+		// Its jobs are evaluated at its new modify index, and system
+		// jobs come back on it; then its client, heard again, stops
+		// what the servers took as lost and reports it complete.
 		c.createNodeEvals(n, n.modifyIdx)
+		c.clientReportsLost(n)
 		return
 	}
-	jobs := map[*job]bool{}
-	var order []*job
-	for _, a := range append([]*alloc(nil), n.allocs...) {
-		if a.clientTerminal() {
-			continue
-		}
-		if a.mig != nil && !a.mig.transferred {
+	n.addEvent(c.now, nodeEventSubsystemCluster, nodeEventHeartbeatMissed, n.modifyIdx)
+	for _, a := range n.allocs {
+		if a.mig != nil && !a.mig.transferred && !a.clientTerminal() {
 			c.dropTransfer(a.mig)
 		}
-		if a.desired == desiredRun {
-			a.desired, a.desiredDesc = desiredStop, "alloc is lost since its node is down"
-		}
-		a.client, a.clientDesc = allocLost, "alloc is lost since its node is down"
-		c.touchByServer(a)
-		if !jobs[a.job] {
-			jobs[a.job] = true
-			order = append(order, a.job)
-		}
 	}
-	for _, j := range order {
-		c.reconcile(j, c.newEval(j, triggerNodeUpdate, n.id))
+	// The evaluations are created first; each one's plan then marks its
+	// job's allocations on the node lost (the desired status and its
+	// description; the client's description stays as the client last
+	// reported it). A job Nomad does not evaluate for the node keeps its
+	// allocations there as they were: a sysbatch job's still runs.
+	jobs := c.nodeEvalJobs(n)
+	evals := c.newNodeEvals(jobs, n, n.modifyIdx)
+	for i, j := range jobs {
+		for _, a := range append([]*alloc(nil), n.allocs...) {
+			if a.job != j || a.clientTerminal() {
+				continue
+			}
+			if a.desired == desiredRun {
+				a.desired, a.desiredDesc = desiredStop, "alloc is lost since its node is down"
+			}
+			a.client = allocLost
+			c.touchByServer(a)
+			n.lost = append(n.lost, a)
+		}
+		c.reconcile(j, evals[i])
 	}
 }
 

@@ -72,6 +72,9 @@ const (
 	nodeEventDrainUpdated  = "Node drain strategy updated"
 	nodeEventDrainDisabled = "Node drain disabled"
 	nodeEventDrainComplete = "Node drain complete"
+
+	nodeEventHeartbeatMissed = "Node heartbeat missed"
+	nodeEventReregistered    = "Node reregistered by heartbeat"
 )
 
 // addEvent appends a node event at index idx, dropping the oldest past
@@ -103,7 +106,7 @@ type node struct {
 	purged     bool      // deleted from the node table (purge); its client reports nothing more
 	backAt     time.Time // when a purged node's client, still running, registers it again (zero: never)
 	heard      bool      // the eligibility the client heard at its last heartbeat (Nomad's answer carries it)
-	lost       []*alloc  // allocations the purge stopped as lost: its client, if it registers the node again, reports them complete
+	lost       []*alloc  // allocations the servers took as lost (the node went down or was purged): its client, heard again, reports them complete
 	nextBeat   time.Time // the client's next heartbeat (zero: the scenario's clients do not heartbeat)
 	createIdx  uint64
 	modifyIdx  uint64

@@ -226,27 +226,34 @@ func (c *Cluster) reregisterNodes() {
 		// ran is evaluated, and each system job of its datacenter and
 		// pool, all at one index (TestFidelityNodeRegisteredAgain).
 		c.createNodeEvals(n, idx)
-		// Its client stops what it still ran and reports it: what the
-		// purge stopped as lost, and what the servers had stopped before
-		// (a stop in progress, a migration's old allocation).
-		for _, a := range n.lost {
-			if a.client == allocLost && c.allocByID[a.id] == a {
-				a.client, a.clientDesc, a.stopAt = allocComplete, "All tasks have completed", c.now
-				c.touchByClient(a)
-			}
-		}
-		n.lost = nil
-		for _, a := range append([]*alloc(nil), n.allocs...) {
-			if a.desired == desiredRun || a.clientTerminal() {
-				continue
-			}
-			a.client, a.clientDesc, a.stopAt = allocComplete, "All tasks have completed", c.now
-			c.touchByClient(a)
-			c.markDirty(a.job, triggerAllocStop)
-		}
+		c.clientReportsLost(n)
 	}
 	clear(c.returning[len(kept):])
 	c.returning = kept
+}
+
+// clientReportsLost has n's client, heard again (its node back up, or
+// registered again after a purge), stop what it still ran and report it:
+// what the servers took as lost, and what they had stopped before (a
+// stop in progress, a migration's old allocation). Nomad's client stops
+// them and reports them complete (TestFidelityNodeDownAndUp,
+// TestFidelityNodeRegisteredAgain).
+func (c *Cluster) clientReportsLost(n *node) {
+	for _, a := range n.lost {
+		if a.client == allocLost && c.allocByID[a.id] == a {
+			a.client, a.clientDesc, a.stopAt = allocComplete, "All tasks have completed", c.now
+			c.touchByClient(a)
+		}
+	}
+	n.lost = nil
+	for _, a := range append([]*alloc(nil), n.allocs...) {
+		if a.desired == desiredRun || a.clientTerminal() {
+			continue
+		}
+		a.client, a.clientDesc, a.stopAt = allocComplete, "All tasks have completed", c.now
+		c.touchByClient(a)
+		c.markDirty(a.job, triggerAllocStop)
+	}
 }
 
 // heartbeats has each node's client that is due heartbeat: the servers'
