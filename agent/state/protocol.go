@@ -16,6 +16,16 @@ import (
 // release that adds one bumps Protocol and lists the new type in
 // typeProtocol; a new section is written only once state that only the new
 // commands make is there, so it follows their protocol.
+//
+// A field added to a command's or a stored record's JSON is neither: an
+// older build decodes the command, drops the field without a word
+// (encoding/json ignores names it does not know) and applies the rest, so
+// its state, and every snapshot it writes, lacks the field for good, even
+// once it is upgraded and restores that snapshot. A field may be added so
+// only where its absence means what it meant before the field existed
+// (Intent.NodeCreated, Intent.Before, ScaleAction.TookEffect: zero in
+// records written before them); one whose absence would make a leader act
+// otherwise needs a new command type, and so a new protocol.
 const Protocol = 1
 
 // typeProtocol names the command types introduced after protocol 1 and the
