@@ -2,7 +2,6 @@ package state
 
 import (
 	"fmt"
-	"io"
 	"strings"
 	"testing"
 	"time"
@@ -37,8 +36,17 @@ func (s *raftServer) config(t *testing.T) *raft.Config {
 	c.LocalID = "s1"
 	c.HeartbeatTimeout, c.ElectionTimeout, c.LeaderLeaseTimeout, c.CommitTimeout = 50*time.Millisecond, 50*time.Millisecond, 50*time.Millisecond, 5*time.Millisecond
 	c.SnapshotThreshold, c.SnapshotInterval, c.TrailingLogs = 1<<30, time.Hour, 1<<20
-	c.Logger = hclog.New(&hclog.LoggerOptions{Output: io.Discard})
+	c.Logger = hclog.New(&hclog.LoggerOptions{Name: "raft", Output: testLog{t}})
 	return c
+}
+
+// testLog writes log lines to the test's log, shown only on failure.
+type testLog struct{ t *testing.T }
+
+func (w testLog) Write(p []byte) (int, error) {
+	w.t.Helper()
+	w.t.Log(strings.TrimSuffix(string(p), "\n"))
+	return len(p), nil
 }
 
 // start runs Raft with fsm on the stores and waits until it leads and has
@@ -50,11 +58,11 @@ func (s *raftServer) start(t *testing.T, fsm raft.FSM) {
 		t.Fatal(err)
 	}
 	s.raft = r
-	t.Cleanup(func() { r.Shutdown() })
-	select {
-	case <-r.LeaderCh():
-	case <-time.After(5 * time.Second):
-		t.Fatal("no leader")
+	t.Cleanup(func() { r.Shutdown().Error() })
+	for deadline := time.Now().Add(5 * time.Second); r.State() != raft.Leader; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("no leader")
+		}
 	}
 	if err := r.Barrier(5 * time.Second).Error(); err != nil {
 		t.Fatal(err)
