@@ -86,10 +86,14 @@ func checkNodeEvals(t *testing.T, c *cluster, what string, evalIDs []string, cre
 // NodeModifyIndex and no EvalID (nomad/api's ForceEvaluate returns ""),
 // with the server's information a heartbeat's answer carries: the
 // leader's RPC address, the servers, the node count and the node's
-// eligibility. The simulator evaluated each job with an allocation on
-// the node and every system job, of any datacenter, pool or stopped,
-// each at its own index, and answered with an EvalID and the node's
-// modify index but no Index and no server information.
+// eligibility. A node whose allocations are all done has nothing
+// evaluated, yet the empty set is committed at an index of its own,
+// which moves no table (only a node with no allocation Nomad still holds
+// and no system job answers 0). The simulator evaluated each job with an
+// allocation on the node and every system job, of any datacenter, pool
+// or stopped, each at its own index, and answered with an EvalID and the
+// node's modify index but no Index and no server information; then, with
+// nothing to evaluate, index 0.
 func TestFidelityNodeEvaluate(t *testing.T) {
 	forEachNomad(t, func(t *testing.T, c *cluster) {
 		c.giveBackAtEnd(t)
@@ -130,9 +134,22 @@ func TestFidelityNodeEvaluate(t *testing.T) {
 				t.Fatal(err)
 			}
 			index, _ := strconv.ParseUint(resp.Header.Get("X-Nomad-Index"), 10, 64)
-			if out.Index != out.EvalCreateIndex || index != out.Index || out.NodeModifyIndex != 0 || (out.EvalCreateIndex != 0) != (len(out.EvalIDs) > 0) {
-				t.Errorf("%s: %s: %d evaluations at %d, Index %d, X-Nomad-Index %d, NodeModifyIndex %d; want Index and X-Nomad-Index the evaluations' index, NodeModifyIndex 0",
+			// The node has allocations (done ones at the least), so
+			// the evaluations are committed at an index of their own
+			// even when there are none.
+			if out.Index != out.EvalCreateIndex || index != out.Index || out.NodeModifyIndex != 0 || out.EvalCreateIndex == 0 {
+				t.Errorf("%s: %s: %d evaluations at %d, Index %d, X-Nomad-Index %d, NodeModifyIndex %d; want Index and X-Nomad-Index the evaluations' index, not 0, NodeModifyIndex 0",
 					c.name, what, len(out.EvalIDs), out.EvalCreateIndex, out.Index, index, out.NodeModifyIndex)
+			}
+			if len(out.EvalIDs) == 0 {
+				_, qm, err := c.client.Evaluations().List(nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if qm.LastIndex >= out.EvalCreateIndex {
+					t.Errorf("%s: %s: no evaluations, committed at %d, but the evaluations' index is %d; want below it: an empty commit moves no table",
+						c.name, what, out.EvalCreateIndex, qm.LastIndex)
+				}
 			}
 			if out.HeartbeatTTL != 0 || out.LeaderRPCAddr != leader || out.NumNodes != len(nodes) || out.SchedulingEligibility != eligibility ||
 				len(out.Servers) != 1 || out.Servers[0].RPCAdvertiseAddr != leader || out.Servers[0].Datacenter != c.node.Datacenter {
@@ -166,6 +183,19 @@ func TestFidelityNodeEvaluate(t *testing.T) {
 			return len(as) == 1 && as[0].ClientStatus != api.AllocClientStatusRunning && as[0].ClientStatus != api.AllocClientStatusPending
 		})
 		evaluate("evaluate with the service allocation done", api.NodeSchedulingIneligible, bat, sys)
+
+		// With every allocation of the check's done (the system job
+		// stopped, not purged), nothing is evaluated, yet the empty set
+		// of evaluations is committed at an index of its own.
+		for _, jid := range []string{bat, sys} {
+			if _, _, err := c.client.Jobs().Deregister(jid, false, nil); err != nil {
+				t.Fatal(err)
+			}
+			c.waitAllocs(t, jid, "stopped by its client", func(as []*api.AllocationListStub) bool {
+				return len(as) == 1 && as[0].ClientStatus != api.AllocClientStatusRunning && as[0].ClientStatus != api.AllocClientStatusPending
+			})
+		}
+		evaluate("evaluate with every allocation done", api.NodeSchedulingIneligible)
 	})
 }
 

@@ -3528,10 +3528,12 @@ func checkRegisteredAgain(t *testing.T, c *cluster, before *api.Node, purged uin
 	}
 	// Its client, which still ran the allocations the purge stopped as
 	// lost, stops them and reports them complete (a real client within
-	// 1.5 s of the registration); the servers' side stays the purge's.
+	// 1.5 s of the registration, though one first reported an allocation
+	// still running, as it last knew it, before it had the servers'
+	// stop); the servers' side stays the purge's.
 	for _, id := range []string{allocID, sysAlloc} {
-		a := c.waitAlloc(t, id, "reported by the client that came back", func(a *api.Allocation) bool {
-			return a.ClientStatus != api.AllocClientStatusLost
+		a := c.waitAlloc(t, id, "reported stopped by the client that came back", func(a *api.Allocation) bool {
+			return a.ClientStatus != api.AllocClientStatusLost && a.ClientStatus != api.AllocClientStatusRunning
 		})
 		if a.ClientStatus != api.AllocClientStatusComplete || a.ClientDescription != "All tasks have completed" ||
 			a.DesiredStatus != api.AllocDesiredStatusStop || a.DesiredDescription != "alloc is lost since its node is down" || a.NodeID != before.ID {

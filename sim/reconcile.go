@@ -597,10 +597,22 @@ func (c *Cluster) newNodeEvals(jobs []*job, n *node, nodeIdx uint64) []*eval {
 // a node evaluated, turned eligible, back up or registered), each job it
 // evaluates for n (nodeEvalJobs) with a node-update evaluation of n at
 // node index nodeIdx, all created at one index, then schedules them. It
-// returns the evaluations' IDs and the index they were created at (0 when
-// there are none).
+// returns the evaluations' IDs and the index they were created at. That
+// index is 0 only for a node with no allocation Nomad still holds and no
+// system job to evaluate: one whose allocations are all done commits its
+// evaluations, none, all the same, at an index of their own that moves
+// no table (TestFidelityNodeEvaluate).
 func (c *Cluster) createNodeEvals(n *node, nodeIdx uint64) ([]string, uint64) {
 	jobs := c.nodeEvalJobs(n)
+	if len(jobs) == 0 {
+		for _, a := range n.history {
+			if c.allocByID[a.id] == a {
+				c.index++
+				return nil, c.index
+			}
+		}
+		return nil, 0
+	}
 	evals := c.newNodeEvals(jobs, n, nodeIdx)
 	var ids []string
 	var idx uint64
