@@ -682,7 +682,11 @@ type applier struct{ node *cluster.Node }
 func (ap applier) Apply(ctx context.Context, cmd state.Command) (state.Result, error) {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	resp, err := ap.node.Apply(ctx, state.Encode(cmd))
+	data, err := state.Marshal(cmd)
+	if err != nil {
+		return state.Result{}, err
+	}
+	resp, err := ap.node.Apply(ctx, data)
 	if err != nil {
 		return state.Result{}, err
 	}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -773,6 +774,28 @@ func TestActViewsAreIndependent(t *testing.T) {
 	for i, r := range again.Requests {
 		if len(r.Moves) != 1 || r.Moves[0].Node != "n1" || r.Moves[0].Alloc != fmt.Sprintf("a%d", i+1) {
 			t.Errorf("a later view's %s moves: %+v", r.ID, r.Moves)
+		}
+	}
+}
+
+// A command JSON cannot hold (a NaN or infinite score from a bug upstream)
+// fails its own write with an error naming it, before it reaches the log;
+// Encode panicked, which stopped the leader's act pass and the server with
+// it, and a leader elected after it met the same score.
+func TestUnencodableCommandFailsItsWrite(t *testing.T) {
+	for _, bad := range []float64{math.NaN(), math.Inf(1), math.Inf(-1)} {
+		l := local(t)
+		id := mustApply(t, l, SubmitRequest{Request: request("a1")}).ID
+		before := l.FSM.AppliedIndex()
+		_, err := l.Apply(context.Background(), RescoreRequests{At: at(1), Items: []Rescore{{ID: id, Score: bad}}})
+		if err == nil || !strings.Contains(err.Error(), "RescoreRequests") || !strings.Contains(err.Error(), "unsupported value") {
+			t.Errorf("score %v: %v; want an error naming the command and the value", bad, err)
+		}
+		if got := l.FSM.AppliedIndex(); got != before {
+			t.Errorf("score %v: applied index %d, want %d: nothing written", bad, got, before)
+		}
+		if _, err := Marshal(RescoreRequests{At: at(1), Items: []Rescore{{ID: id, Score: 1}}}); err != nil {
+			t.Errorf("a finite score: %v", err)
 		}
 	}
 }

@@ -199,9 +199,14 @@ func (c CloseIntent) encode(e *encoder)       { encodeJSON(e, c) }
 func encodeJSON(e *encoder, v any) {
 	b, err := json.Marshal(v)
 	if err != nil {
-		// Every act command is plain data; failing to encode one is a
-		// programming error.
-		panic(fmt.Sprintf("state: encode %T: %v", v, err))
+		// Every act command is plain data; one that does not encode
+		// carries a number JSON cannot hold (a NaN score): a bug
+		// upstream, which fails this write (Marshal) rather than the
+		// server.
+		if e.err == nil {
+			e.err = fmt.Errorf("state: encode %T: %w", v, err)
+		}
+		return
 	}
 	e.str(string(b))
 }

@@ -17,6 +17,9 @@ type encoder struct {
 	buf []byte
 	// scratch is reusable space for whoever drives the encoder.
 	scratch []bucket
+	// err is the first value that could not be encoded (an act
+	// command's JSON of a NaN score): Marshal returns it.
+	err error
 }
 
 func (e *encoder) u8(v byte)        { e.buf = append(e.buf, v) }

@@ -52,7 +52,7 @@ var (
 	ErrMalformedPayload = errors.New("state: malformed command payload")
 )
 
-// Command is one change to the replicated state. Encode it with Encode and
+// Command is one change to the replicated state. Encode it with Marshal and
 // hand the bytes to the Raft node; every node decodes and applies it alike.
 type Command interface {
 	// Type is the command's envelope type.
@@ -60,14 +60,28 @@ type Command interface {
 	encode(e *encoder)
 }
 
-// Encode returns the command's envelope: a version byte, the type byte and
-// the payload.
-func Encode(c Command) []byte {
+// Marshal returns the command's envelope: a version byte, the type byte and
+// the payload. A command that cannot be encoded (an act command carrying a
+// NaN or infinite number, which JSON cannot hold) is an error, so the
+// caller fails that one write instead of the server stopping.
+func Marshal(c Command) ([]byte, error) {
 	e := &encoder{buf: make([]byte, 0, 64)}
 	e.u8(envelopeVersion)
 	e.u8(byte(c.Type()))
 	c.encode(e)
-	return e.buf
+	if e.err != nil {
+		return nil, e.err
+	}
+	return e.buf, nil
+}
+
+// Encode is Marshal for a command known to encode; it panics otherwise.
+func Encode(c Command) []byte {
+	b, err := Marshal(c)
+	if err != nil {
+		panic(err)
+	}
+	return b
 }
 
 // Decode parses an envelope produced by Encode.

@@ -32,9 +32,13 @@ func (l *Local) Apply(ctx context.Context, cmd Command) (Result, error) {
 	if err := ctx.Err(); err != nil {
 		return Result{}, err
 	}
+	data, err := Marshal(cmd)
+	if err != nil {
+		return Result{}, err
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	resp := l.FSM.Apply(&raft.Log{Index: l.FSM.AppliedIndex() + 1, Type: raft.LogCommand, Data: Encode(cmd)})
+	resp := l.FSM.Apply(&raft.Log{Index: l.FSM.AppliedIndex() + 1, Type: raft.LogCommand, Data: data})
 	switch r := resp.(type) {
 	case error:
 		return Result{}, r
