@@ -270,7 +270,7 @@ func (c *Cluster) addNode(g NodeGroupSpec, name string) *node {
 	n := &node{
 		idx: len(c.nodes), id: newID(c.rng), name: name,
 		dc: g.Datacenter, pool: g.NodePool, class: g.NodeClass, meta: map[string]string{},
-		cpu: g.CPU, mem: g.MemoryMB, iops: g.IOPS, cores: cores,
+		cpu: g.CPU, mem: g.MemoryMB, iops: g.IOPS, cores: cores, noAllocMet: g.AllocMetricsOff,
 		status: api.NodeStatusReady, eligible: true, statusAt: c.now, surge: 1,
 	}
 	for k, v := range g.Meta {

@@ -419,8 +419,17 @@ func (c *Cluster) hostStats(n *node) *api.HostStats {
 // its driver measures (taskMeasures); the allocation's usage is the sum of
 // its tasks', its Measured lists their union in task order, as Nomad's
 // client adds them.
+//
+// A client that does not publish allocation metrics never measures them:
+// it answers with no task, zero usage and a zero Timestamp (measured on a
+// Nomad 2.0.6-dev client without telemetry's publish_allocation_metrics,
+// TestFidelityAllocStatsUnpublished).
 func (c *Cluster) allocStats(a *alloc) *api.AllocResourceUsage {
 	n := a.node
+	if n.noAllocMet {
+		return &api.AllocResourceUsage{ResourceUsage: &api.ResourceUsage{MemoryStats: &api.MemoryStats{}, CpuStats: &api.CpuStats{},
+			DeviceStats: []*api.DeviceGroupStats{}}, Tasks: map[string]*api.TaskResourceUsage{}}
+	}
 	served := a.served
 	core := float64(n.cpu) / float64(n.cores)
 	ts := c.now.UnixNano()

@@ -1035,6 +1035,90 @@ func TestFidelityAllocStats(t *testing.T) {
 	})
 }
 
+// An allocation on a client without telemetry's publish_allocation_metrics
+// (a Nomad client's default; a dev agent publishes them): its client never
+// measures it, and its stats answer with no task, zero usage and a zero
+// Timestamp, however long it has run; the dev agent's own allocation is
+// measured. The Nomad source reports the unmeasured group stale, naming the
+// setting, and publishes the measured one. On a real Nomad it runs when
+// dc2's client says (its /v1/agent/self) it does not publish them.
+func TestFidelityAllocStatsUnpublished(t *testing.T) {
+	scenario := strings.Replace(twoDCScenario, `nodes "vm-dc2" {`, `nodes "vm-dc2" {
+  publish_allocation_metrics = false`, 1)
+	forEachNomadIn(t, scenario, lacksDC2, func(t *testing.T, c *cluster) {
+		nodes, _, err := c.client.Nodes().List(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dc2 := readyIn(nodes, "dc2")
+		if c.sim == nil {
+			node, _, err := c.client.Nodes().Info(dc2.ID, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			self, err := realnomad.Client(t, "http://"+node.HTTPAddr, c.token).Agent().Self()
+			if err != nil {
+				t.Skipf("dc2's client %s at %s does not say how it is configured (%v): checked against the simulator only", node.Name, node.HTTPAddr, err)
+			}
+			if tel, _ := self.Config["Telemetry"].(map[string]any); tel == nil || tel["PublishAllocationMetrics"] != false {
+				t.Skipf("dc2's client %s publishes allocation metrics: checked against the simulator only", node.Name)
+			}
+		}
+		jobs := map[string]string{} // datacenter → job
+		for _, dc := range []string{"dc1", "dc2"} {
+			id := c.jobID("unpublished-" + dc)
+			j := sleepJob(id, 1, 100, 64, 50)
+			j.Datacenters = []string{dc}
+			c.register(t, j)
+			jobs[dc] = id
+		}
+		var allocs []*api.AllocationListStub
+		for _, dc := range []string{"dc1", "dc2"} {
+			allocs = append(allocs, c.waitAllocs(t, jobs[dc], "ran", func(as []*api.AllocationListStub) bool { return count(as, running) == 1 })...)
+		}
+		time.Sleep(3 * time.Second) // a few of the clients' collection intervals (1 s)
+		for i, dc := range []string{"dc1", "dc2"} {
+			st, err := c.client.Allocations().Stats(&api.Allocation{ID: allocs[i].ID}, nil)
+			if err != nil {
+				t.Fatalf("stats of %s in %s: %v", allocs[i].ID[:8], dc, err)
+			}
+			measured := st.Timestamp != 0 && len(st.Tasks) == 1
+			empty := st.Timestamp == 0 && len(st.Tasks) == 0 && st.ResourceUsage != nil && st.ResourceUsage.CpuStats != nil &&
+				st.ResourceUsage.CpuStats.TotalTicks == 0 && st.ResourceUsage.MemoryStats != nil && st.ResourceUsage.MemoryStats.RSS == 0
+			if (dc == "dc1" && !measured) || (dc == "dc2" && !empty) {
+				t.Errorf("%s: stats of %s at %d, tasks %v, usage %+v; want it measured in dc1, unmeasured in dc2",
+					c.name, dc, st.Timestamp, st.Tasks, st.ResourceUsage)
+			}
+		}
+
+		src, err := nomadsource.New(nomadsource.Config{Client: c.client, AllocStats: true}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := src.Collect(context.Background(), source.Request{Now: time.Now(), Step: time.Minute,
+			Localities: []source.Locality{{Datacenter: "dc1"}, {Datacenter: "dc2"}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sampled, stale := map[string]bool{}, map[string]string{}
+		for _, smp := range res.Samples {
+			sampled[smp.Series] = true
+		}
+		for _, s := range res.Stale {
+			stale[s.Series] = s.Reason
+		}
+		for _, m := range []string{source.CPUMHz, source.MemoryMB, source.Allocs} {
+			on, off := "group/default/"+jobs["dc1"]+"/g:"+m, "group/default/"+jobs["dc2"]+"/g:"+m
+			if !sampled[on] {
+				t.Errorf("%s not sampled (stale: %q)", on, stale[on])
+			}
+			if sampled[off] || !strings.Contains(stale[off], "publish_allocation_metrics") {
+				t.Errorf("%s sampled %v, stale %q; want it stale naming publish_allocation_metrics", off, sampled[off], stale[off])
+			}
+		}
+	})
+}
+
 // twoDCScenario is shaped like the two-datacenter dev setup: one node in
 // dc1 and one in dc2, alike (both clients fingerprint the same machine).
 const twoDCScenario = `

@@ -64,7 +64,7 @@ func (c *Cluster) gauges() []gauge {
 	}
 	if c.sc.PublishAllocationMetrics {
 		for _, a := range c.live {
-			if a.client != allocRunning {
+			if a.client != allocRunning || a.node.noAllocMet {
 				continue
 			}
 			n := a.node

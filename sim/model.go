@@ -95,6 +95,7 @@ type node struct {
 	cpu, mem   int64 // capacity: MHz, MB
 	iops       int64
 	cores      int
+	noAllocMet bool   // its client does not publish allocation metrics (NodeGroupSpec.AllocMetricsOff)
 	status     string // ready, down
 	eligible   bool
 	drain      *api.DrainStrategy

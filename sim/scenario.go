@@ -99,6 +99,12 @@ type NodeGroupSpec struct {
 	IOPS       int64
 	Cores      int
 	Meta       map[string]string
+	// AllocMetricsOff makes the nodes' clients run as a Nomad client does
+	// without telemetry's publish_allocation_metrics (its default outside
+	// -dev): they never measure their allocations, whose stats answer
+	// with no task and a zero Timestamp, and /v1/metrics has no gauges of
+	// them (the scenario's PublishAllocationMetrics only drops the gauges).
+	AllocMetricsOff bool
 }
 
 // TraceSpec names a trace file and how to read it.
@@ -443,6 +449,10 @@ type rawNodes struct {
 	IOPS       *int64            `hcl:"iops,optional"`
 	Cores      *int              `hcl:"cores,optional"`
 	Meta       map[string]string `hcl:"meta,optional"`
+	// AllocMetrics is the clients' telemetry publish_allocation_metrics
+	// (NodeGroupSpec.AllocMetricsOff); true when unset, as on a Nomad dev
+	// agent.
+	AllocMetrics *bool `hcl:"publish_allocation_metrics,optional"`
 }
 
 type rawTrace struct {
@@ -730,6 +740,7 @@ func (r rawScenario) translate() (*Scenario, hcl.Diagnostics) {
 		if n.Cores != nil {
 			g.Cores = *n.Cores
 		}
+		g.AllocMetricsOff = n.AllocMetrics != nil && !*n.AllocMetrics
 		sc.NodeGroups = append(sc.NodeGroups, g)
 	}
 	for _, t := range r.Traces {

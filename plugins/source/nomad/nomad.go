@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -41,7 +42,9 @@ type Config struct {
 	// group series ("group/<namespace>/<job>/<group>:cpu_mhz", :memory_mb,
 	// and :allocs, how many running allocations the sums cover). It costs
 	// one request per allocation and cycle (none for allocations whose
-	// node's client agent reports them).
+	// node's client agent reports them). A group with an allocation its
+	// Nomad client did not measure (ErrUnmeasured: the client lacks
+	// telemetry's publish_allocation_metrics) is reported stale.
 	AllocStats bool
 	// StatsTimeout bounds each stats request; zero means 5s.
 	StatsTimeout time.Duration
@@ -485,11 +488,10 @@ func (s *Source) allocSamples(ctx context.Context, t time.Time) ([]source.Sample
 		ctx, cancel := context.WithTimeout(ctx, s.cfg.StatsTimeout)
 		defer cancel()
 		st, err := s.cfg.Client.Allocations().Stats(&nomadapi.Allocation{ID: running[i].ID}, (&nomadapi.QueryOptions{}).WithContext(ctx))
-		if err != nil {
-			out[i].err = err
-			return
+		if err == nil {
+			out[i].cpu, out[i].mem, err = allocUsage(st, running[i].TaskStates)
 		}
-		out[i].cpu, out[i].mem = allocUsage(st)
+		out[i].err = err
 	})
 	type group struct {
 		cpu, mem float64
@@ -545,27 +547,50 @@ func hostUsage(st *nomadapi.HostStats) (cpuMHz, memMB float64) {
 	return cpuMHz, memMB
 }
 
+// ErrUnmeasured is the error of an allocation whose client has not
+// measured every one of its running tasks: Nomad answers its stats with
+// the measured tasks alone, and with none (no task, zero usage, a zero
+// Timestamp) when the client never measures allocations, which is a
+// client's default: it measures them only with telemetry {
+// publish_allocation_metrics = true }. Its usage is unknown, not zero.
+var ErrUnmeasured = errors.New("not measured by its Nomad client (a client measures allocations only with telemetry { publish_allocation_metrics = true }, and a task just started only after its first collection interval)")
+
 // allocUsage is an allocation's CPU (MHz) and memory (MB, RSS or else
-// usage) in use.
-func allocUsage(st *nomadapi.AllocResourceUsage) (cpuMHz, memMB float64) {
-	if rs := st.ResourceUsage; rs != nil {
-		if rs.CpuStats != nil {
-			cpuMHz = rs.CpuStats.TotalTicks
-		}
-		if rs.MemoryStats != nil {
-			memMB = float64(rs.MemoryStats.RSS) / (1 << 20)
-			if rs.MemoryStats.RSS == 0 {
-				memMB = float64(rs.MemoryStats.Usage) / (1 << 20)
-			}
+// usage) in use, or ErrUnmeasured when st lacks a task that tasks (the
+// allocation's task states, nil when unknown) says runs, or holds no
+// measurement at all.
+func allocUsage(st *nomadapi.AllocResourceUsage, tasks map[string]*nomadapi.TaskState) (cpuMHz, memMB float64, err error) {
+	rs := st.ResourceUsage
+	if st.Timestamp == 0 || len(st.Tasks) == 0 || rs == nil {
+		return 0, 0, ErrUnmeasured
+	}
+	var missing []string
+	for name, ts := range tasks {
+		if ts != nil && ts.State == "running" && st.Tasks[name] == nil {
+			missing = append(missing, name)
 		}
 	}
-	return cpuMHz, memMB
+	if len(missing) > 0 {
+		sort.Strings(missing)
+		return 0, 0, fmt.Errorf("task %s %w", strings.Join(missing, ", "), ErrUnmeasured)
+	}
+	if rs.CpuStats != nil {
+		cpuMHz = rs.CpuStats.TotalTicks
+	}
+	if rs.MemoryStats != nil {
+		memMB = float64(rs.MemoryStats.RSS) / (1 << 20)
+		if rs.MemoryStats.RSS == 0 {
+			memMB = float64(rs.MemoryStats.Usage) / (1 << 20)
+		}
+	}
+	return cpuMHz, memMB, nil
 }
 
 // ReadReport reads one node's usage from Nomad, as a client agent does on
 // its own node: the host stats, and with allocs the stats of each of its
-// running allocations. An allocation whose stats cannot be read is left
-// out (the leader then reads it itself).
+// running allocations. An allocation whose stats cannot be read, or that
+// its client has not measured (ErrUnmeasured), is left out (the leader
+// then reads it itself).
 func ReadReport(ctx context.Context, client *nomadapi.Client, nodeID string, allocs bool) (Report, error) {
 	q := (&nomadapi.QueryOptions{}).WithContext(ctx)
 	st, err := client.Nodes().Stats(nodeID, q)
@@ -591,7 +616,9 @@ func ReadReport(ctx context.Context, client *nomadapi.Client, nodeID string, all
 			continue
 		}
 		var u AllocUsage
-		u.CPUMHz, u.MemoryMB = allocUsage(st)
+		if u.CPUMHz, u.MemoryMB, err = allocUsage(st, a.TaskStates); err != nil {
+			continue // unmeasured, not idle
+		}
 		r.Allocs[a.ID] = u
 	}
 	return r, nil

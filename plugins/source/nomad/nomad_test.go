@@ -2,6 +2,7 @@ package nomad
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -472,4 +473,112 @@ func TestWatchFailureLoggedOnce(t *testing.T) {
 	}
 	cancel()
 	<-done
+}
+
+// TestUnmeasuredAllocationsAreStale: a Nomad client without telemetry's
+// publish_allocation_metrics (its default outside -dev) never measures its
+// allocations and answers their stats with no task, zero usage and a zero
+// Timestamp (measured on a Nomad 2.0.6-dev client). Their task groups'
+// series are stale, saying why, not samples of zero use; the nodes' and
+// localities' series, from host stats, are unaffected; and a client
+// agent's report leaves the allocations out.
+func TestUnmeasuredAllocationsAreStale(t *testing.T) {
+	sc := sim.DefaultScenario()
+	for i := range sc.NodeGroups {
+		sc.NodeGroups[i].AllocMetricsOff = true
+	}
+	c, err := sim.New(sc, sim.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Step(5 * time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(c.Handler())
+	t.Cleanup(srv.Close)
+	client, err := nomadapi.NewClient(&nomadapi.Config{Address: srv.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(Config{Client: client, AllocStats: true}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := s.Collect(context.Background(), source.Request{Now: c.Now(), Step: time.Minute, Localities: []source.Locality{dc1Web, dc2}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, smp := range res.Samples {
+		if strings.HasPrefix(smp.Series, "group/") {
+			t.Errorf("%s = %v from stats no client measured", smp.Series, smp.Value)
+		}
+	}
+	stale := map[string]string{}
+	for _, st := range res.Stale {
+		stale[st.Series] = st.Reason
+	}
+	for _, m := range []string{source.CPUMHz, source.MemoryMB, source.Allocs} {
+		series := "group/default/web/frontend:" + m
+		if r := stale[series]; !strings.Contains(r, "publish_allocation_metrics") {
+			t.Errorf("%s stale reason %q, want one naming publish_allocation_metrics", series, r)
+		}
+	}
+	if got := len(res.Samples); got != 8 {
+		t.Errorf("%d samples, want the two localities' four each: %+v", got, res.Samples)
+	}
+
+	id := nodeIDs(t, client)["dc1-rack-a-1"]
+	r, err := ReadReport(context.Background(), client, id, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Allocs) != 0 || r.CPUMHz <= 0 {
+		t.Errorf("report of dc1-rack-a-1: %v MHz, allocations %+v; want its host's use and no allocation", r.CPUMHz, r.Allocs)
+	}
+}
+
+// TestAllocUsage: an allocation's stats are its usage only when its client
+// measured every running task; a task not measured yet (just started, or
+// its client measures none) leaves the sum partial, unknown, not low.
+func TestAllocUsage(t *testing.T) {
+	usage := func(ticks float64, rss uint64) *nomadapi.ResourceUsage {
+		return &nomadapi.ResourceUsage{CpuStats: &nomadapi.CpuStats{TotalTicks: ticks}, MemoryStats: &nomadapi.MemoryStats{RSS: rss}}
+	}
+	running := &nomadapi.TaskState{State: "running"}
+	dead := &nomadapi.TaskState{State: "dead"}
+	for _, tc := range []struct {
+		name     string
+		st       *nomadapi.AllocResourceUsage
+		tasks    map[string]*nomadapi.TaskState
+		cpu, mem float64
+		err      string
+	}{
+		{name: "measured", st: &nomadapi.AllocResourceUsage{ResourceUsage: usage(664.7, 64<<20), Timestamp: 1,
+			Tasks: map[string]*nomadapi.TaskResourceUsage{"burn": {ResourceUsage: usage(664.7, 64<<20)}}},
+			tasks: map[string]*nomadapi.TaskState{"burn": running}, cpu: 664.7, mem: 64},
+		// As Nomad answers for a client without publish_allocation_metrics.
+		{name: "no task measured", st: &nomadapi.AllocResourceUsage{ResourceUsage: usage(0, 0), Tasks: map[string]*nomadapi.TaskResourceUsage{}},
+			tasks: map[string]*nomadapi.TaskState{"burn": running}, err: "publish_allocation_metrics"},
+		{name: "a running task not measured yet", st: &nomadapi.AllocResourceUsage{ResourceUsage: usage(100, 8<<20), Timestamp: 1,
+			Tasks: map[string]*nomadapi.TaskResourceUsage{"app": {ResourceUsage: usage(100, 8<<20)}}},
+			tasks: map[string]*nomadapi.TaskState{"app": running, "sidecar": running}, err: "task sidecar not measured"},
+		// A finished prestart task is not counted by Nomad, nor missed.
+		{name: "a finished task", st: &nomadapi.AllocResourceUsage{ResourceUsage: usage(100, 8<<20), Timestamp: 1,
+			Tasks: map[string]*nomadapi.TaskResourceUsage{"app": {ResourceUsage: usage(100, 8<<20)}}},
+			tasks: map[string]*nomadapi.TaskState{"app": running, "init": dead}, cpu: 100, mem: 8},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cpu, mem, err := allocUsage(tc.st, tc.tasks)
+			switch {
+			case tc.err != "":
+				if err == nil || !strings.Contains(err.Error(), tc.err) || !errors.Is(err, ErrUnmeasured) {
+					t.Errorf("error %v, want ErrUnmeasured saying %q", err, tc.err)
+				}
+			case err != nil:
+				t.Errorf("error %v", err)
+			case cpu != tc.cpu || mem != tc.mem:
+				t.Errorf("%v MHz, %v MB; want %v, %v", cpu, mem, tc.cpu, tc.mem)
+			}
+		})
+	}
 }
