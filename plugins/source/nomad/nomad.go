@@ -9,7 +9,10 @@
 // is never reused. A locality's absolute use (MHz, MB) is published only
 // when every one of its ready nodes answered: a partial sum would look like
 // a drop in demand, so it is reported stale instead; its percent use is the
-// answering nodes' use over their own capacity.
+// answering nodes' use over their own capacity. A task group's series are
+// stale when one of its allocations' stats cannot be read, and all of them
+// when the allocations cannot be listed; the nodes' and localities' series
+// are collected all the same.
 package nomad
 
 import (
@@ -92,6 +95,11 @@ type Source struct {
 	nodeIndex  uint64
 	allocs     []*nomadapi.AllocationListStub // nil until first listed
 	allocIndex uint64
+	// groups are the task group scopes of the last allocation stats read,
+	// reported stale when the allocations cannot be listed; allocFails
+	// logs those failures.
+	groups     []string
+	allocFails failing.Streak
 }
 
 var _ source.Source = (*Source)(nil)
@@ -389,7 +397,12 @@ func (s *Source) Collect(ctx context.Context, req source.Request) (source.Result
 	if s.cfg.AllocStats {
 		samples, stale, err := s.allocSamples(ctx, t)
 		if err != nil {
-			return source.Result{}, err
+			if ctx.Err() != nil {
+				return source.Result{}, ctx.Err()
+			}
+			// The nodes' and localities' series stand; the task groups'
+			// series known so far are stale, saying why.
+			stale = s.groupsStale(err)
 		}
 		res.Samples = append(res.Samples, samples...)
 		res.Stale = append(res.Stale, stale...)
@@ -516,6 +529,15 @@ func (s *Source) allocSamples(ctx context.Context, t time.Time) ([]source.Sample
 	}
 	var samples []source.Sample
 	var stale []source.Stale
+	scopes := make([]string, 0, len(groups))
+	for scope := range groups {
+		scopes = append(scopes, scope)
+	}
+	sort.Strings(scopes)
+	s.mu.Lock()
+	s.groups = scopes
+	s.allocFails.OK(s.log, time.Now(), "allocations listed again")
+	s.mu.Unlock()
 	for scope, g := range groups {
 		if g.failed != "" {
 			// A partial sum would look like a drop in demand: report it stale.
@@ -529,6 +551,22 @@ func (s *Source) allocSamples(ctx context.Context, t time.Time) ([]source.Sample
 			source.Sample{Series: source.SeriesName(scope, source.Allocs), Time: t, Value: float64(g.n)})
 	}
 	return samples, stale, nil
+}
+
+// groupsStale logs that the allocations could not be listed (as
+// failing.Streak does) and returns the task group series of the last
+// allocation stats read, stale with err.
+func (s *Source) groupsStale(err error) []source.Stale {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.allocFails.Fail(s.log, time.Now(), "allocations cannot be listed; task group series are stale", err, "groups", len(s.groups))
+	var out []source.Stale
+	for _, scope := range s.groups {
+		for _, m := range []string{source.CPUMHz, source.MemoryMB, source.Allocs} {
+			out = append(out, source.Stale{Series: source.SeriesName(scope, m), Reason: err.Error()})
+		}
+	}
+	return out
 }
 
 func (s *Source) report(nodeID string, now time.Time) (Report, bool) {

@@ -582,3 +582,95 @@ func TestAllocUsage(t *testing.T) {
 		})
 	}
 }
+
+// TestAllocationListFailureKeepsNodeSeries: when the allocations cannot be
+// listed (a 500, or a 403 for a token that may read nodes but no job, as a
+// real Nomad answers /v1/allocations?namespace=* for a token of node read
+// alone), the nodes' and localities' series, read from host stats, are
+// still collected; the task groups' series known from the last read are
+// stale with the error, and the failure is logged once.
+func TestAllocationListFailureKeepsNodeSeries(t *testing.T) {
+	sc := sim.DefaultScenario()
+	sc.Tokens = []string{"management"}
+	sc.Policies = map[string]sim.Policy{"nodes-only": {Node: "read"}}
+	c, err := sim.New(sc, sim.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Step(5 * time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(c.Handler())
+	t.Cleanup(srv.Close)
+	req := source.Request{Now: c.Now(), Step: time.Minute, Localities: []source.Locality{dc1Web, dc2}}
+	localities := func(t *testing.T, res source.Result) {
+		t.Helper()
+		n := 0
+		for _, smp := range res.Samples {
+			if strings.HasPrefix(smp.Series, "dc1/*/web:") || strings.HasPrefix(smp.Series, "dc2:") {
+				n++
+			}
+		}
+		if n != 8 {
+			t.Errorf("%d locality samples, want the two localities' four each: %+v", n, res.Samples)
+		}
+	}
+
+	t.Run("500", func(t *testing.T) {
+		client, err := nomadapi.NewClient(&nomadapi.Config{Address: srv.URL, SecretID: "management"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var logs lockedBuffer
+		s, _ := New(Config{Client: client, AllocStats: true}, hclog.New(&hclog.LoggerOptions{Output: &logs}))
+		if _, err := s.Collect(context.Background(), req); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.SetFaults(sim.Faults{ErrorRate: 1, PathPrefix: "/v1/allocations"}); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = c.SetFaults(sim.Faults{}) })
+		for range 2 {
+			res, err := s.Collect(context.Background(), req)
+			if err != nil {
+				t.Fatalf("collect failed as a whole: %v", err)
+			}
+			localities(t, res)
+			stale := map[string]string{}
+			for _, st := range res.Stale {
+				stale[st.Series] = st.Reason
+			}
+			for _, m := range []string{source.CPUMHz, source.MemoryMB, source.Allocs} {
+				series := "group/default/web/frontend:" + m
+				if r := stale[series]; !strings.Contains(r, "list allocations") || !strings.Contains(r, "500") {
+					t.Errorf("%s stale reason %q, want the listing's 500", series, r)
+				}
+			}
+			for _, smp := range res.Samples {
+				if strings.HasPrefix(smp.Series, "group/") {
+					t.Errorf("%s sampled without an allocation list", smp.Series)
+				}
+			}
+		}
+		if n := logs.count("allocations cannot be listed"); n != 1 {
+			t.Errorf("two failed listings logged %d lines, want 1:\n%s", n, logs.String())
+		}
+	})
+
+	t.Run("403", func(t *testing.T) {
+		client, err := nomadapi.NewClient(&nomadapi.Config{Address: srv.URL, SecretID: "nodes-only"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var logs lockedBuffer
+		s, _ := New(Config{Client: client, AllocStats: true}, hclog.New(&hclog.LoggerOptions{Output: &logs}))
+		res, err := s.Collect(context.Background(), req)
+		if err != nil {
+			t.Fatalf("collect failed as a whole: %v", err)
+		}
+		localities(t, res)
+		if !strings.Contains(logs.String(), "403") {
+			t.Errorf("the 403 is not logged:\n%s", logs.String())
+		}
+	})
+}
