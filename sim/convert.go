@@ -423,7 +423,10 @@ func (c *Cluster) hostStats(n *node) *api.HostStats {
 // A client that does not publish allocation metrics never measures them:
 // it answers with no task, zero usage and a zero Timestamp (measured on a
 // Nomad 2.0.6-dev client without telemetry's publish_allocation_metrics,
-// TestFidelityAllocStatsUnpublished).
+// TestFidelityAllocStatsUnpublished). An allocation whose tasks have
+// stopped keeps each task's last usage under its name, and its own usage is
+// zero with no Measured list and a zero Timestamp, as Nomad's client adds
+// only running tasks (TestFidelityAllocStatsStopped).
 func (c *Cluster) allocStats(a *alloc) *api.AllocResourceUsage {
 	n := a.node
 	if n.noAllocMet {
@@ -458,7 +461,12 @@ func (c *Cluster) allocStats(a *alloc) *api.AllocResourceUsage {
 		}
 		out.Tasks[t] = &api.TaskResourceUsage{ResourceUsage: &api.ResourceUsage{MemoryStats: ms, CpuStats: cs,
 			DeviceStats: []*api.DeviceGroupStats{}}, Timestamp: ts, Pids: map[string]*api.ResourceUsage{}}
-		addUsage(total, ms, cs)
+		if !a.clientTerminal() {
+			addUsage(total, ms, cs)
+		}
+	}
+	if a.clientTerminal() {
+		out.Timestamp = 0
 	}
 	return out
 }

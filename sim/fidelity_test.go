@@ -1035,6 +1035,50 @@ func TestFidelityAllocStats(t *testing.T) {
 	})
 }
 
+// A stopped allocation's stats, which the Nomad source reads when the
+// allocation stops between its listing and its stats: 200, each task's last
+// usage under its name (with its own Timestamp), and the allocation's own
+// usage zero with no Measured list and a zero Timestamp, since Nomad's
+// client adds only running tasks (the simulator answered 400).
+func TestFidelityAllocStatsStopped(t *testing.T) {
+	forEachNomad(t, func(t *testing.T, c *cluster) {
+		id := c.jobID("stats-stopped")
+		c.register(t, sleepJob(id, 1, 100, 64, 50))
+		allocs := c.waitAllocs(t, id, "ran", func(as []*api.AllocationListStub) bool { return count(as, running) == 1 })
+		time.Sleep(2 * time.Second) // measured at least once
+		a := &api.Allocation{ID: allocs[0].ID}
+		if _, err := c.client.Allocations().Stop(a, nil); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(time.Minute)
+		for {
+			info, _, err := c.client.Allocations().Info(a.ID, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if info.ClientStatus == api.AllocClientStatusComplete {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s still %s a minute after its stop", a.ID[:8], info.ClientStatus)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		st, err := c.client.Allocations().Stats(a, nil)
+		if err != nil {
+			t.Fatalf("%s: stats of a stopped allocation: %v", c.name, err)
+		}
+		rs := st.ResourceUsage
+		if st.Timestamp != 0 || rs == nil || rs.CpuStats == nil || rs.MemoryStats == nil || rs.CpuStats.TotalTicks != 0 ||
+			rs.MemoryStats.RSS != 0 || rs.MemoryStats.Measured != nil || rs.CpuStats.Measured != nil {
+			t.Errorf("%s: allocation's own stats at %d: %+v; want zero, nothing measured, Timestamp 0", c.name, st.Timestamp, rs)
+		}
+		if task := st.Tasks["sleep"]; len(st.Tasks) != 1 || task == nil || task.Timestamp <= 0 || task.ResourceUsage == nil {
+			t.Errorf("%s: tasks %+v, want the task \"sleep\" with its last usage", c.name, st.Tasks)
+		}
+	})
+}
+
 // An allocation on a client without telemetry's publish_allocation_metrics
 // (a Nomad client's default; a dev agent publishes them): its client never
 // measures it, and its stats answer with no task, zero usage and a zero

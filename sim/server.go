@@ -777,9 +777,6 @@ func (c *Cluster) allocStatsHTTP(w http.ResponseWriter, r *http.Request) {
 		if err := c.clientReachable(a.node); err != nil {
 			return nil, err
 		}
-		if a.clientTerminal() {
-			return nil, badRequest("allocation %q is not running", id)
-		}
 		return c.allocStats(a), nil
 	})
 }
