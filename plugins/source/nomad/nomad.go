@@ -590,8 +590,10 @@ func hostUsage(st *nomadapi.HostStats) (cpuMHz, memMB float64) {
 // the measured tasks alone, and with none (no task, zero usage, a zero
 // Timestamp) when the client never measures allocations, which is a
 // client's default: it measures them only with telemetry {
-// publish_allocation_metrics = true }. Its usage is unknown, not zero.
-var ErrUnmeasured = errors.New("not measured by its Nomad client (a client measures allocations only with telemetry { publish_allocation_metrics = true }, and a task just started only after its first collection interval)")
+// publish_allocation_metrics = true }. An allocation that stopped since it
+// was listed answers a zero usage and Timestamp too. Its usage is unknown,
+// not zero.
+var ErrUnmeasured = errors.New("not measured by its Nomad client (a client measures allocations only with telemetry { publish_allocation_metrics = true }; a task just started has no measure before its first collection interval, an allocation stopped since it was listed none at all)")
 
 // allocUsage is an allocation's CPU (MHz) and memory (MB, RSS or else
 // usage) in use, or ErrUnmeasured when st lacks a task that tasks (the
