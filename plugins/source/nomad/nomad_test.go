@@ -2,7 +2,9 @@ package nomad
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -673,4 +675,84 @@ func TestAllocationListFailureKeepsNodeSeries(t *testing.T) {
 			t.Errorf("the 403 is not logged:\n%s", logs.String())
 		}
 	})
+}
+
+// TestReservedResourcesLeaveTheCapacity: a node's capacity is what Nomad's
+// scheduler allocates from (AllocsFit: NodeResources less
+// ReservedResources, CPU in MHz and memory in MiB, as a real Nomad lists
+// them with resources=true); its use, from host stats, includes what the
+// reservation is for. The simulator's nodes reserve nothing, so the node
+// list is given a reservation on its way to the source.
+func TestReservedResourcesLeaveTheCapacity(t *testing.T) {
+	c, err := sim.New(sim.DefaultScenario(), sim.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Step(5 * time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	const resCPU, resMem = 1000, 2048
+	h := c.Handler()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/v1/nodes" {
+			h.ServeHTTP(w, r)
+			return
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, r)
+		var nodes []*nomadapi.NodeListStub
+		if err := json.Unmarshal(rec.Body.Bytes(), &nodes); err != nil {
+			t.Error(err)
+		}
+		for _, n := range nodes {
+			if n.ReservedResources != nil {
+				n.ReservedResources.Cpu.CpuShares, n.ReservedResources.Memory.MemoryMB = resCPU, resMem
+			}
+		}
+		for k, v := range rec.Header() {
+			w.Header()[k] = v
+		}
+		w.Header().Del("Content-Length")
+		_ = json.NewEncoder(w).Encode(nodes)
+	}))
+	t.Cleanup(srv.Close)
+	client, err := nomadapi.NewClient(&nomadapi.Config{Address: srv.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(Config{Client: client, NodeSeries: true}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := s.Collect(context.Background(), source.Request{Now: c.Now(), Step: time.Minute, Localities: []source.Locality{dc1Web}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, smp := range res.Samples {
+		got[smp.Series] = smp.Value
+	}
+	nodes, _, err := client.Nodes().List(&nomadapi.QueryOptions{Params: map[string]string{"resources": "true"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mhz, capMHz float64
+	for _, n := range nodes {
+		scope := "node/" + n.ID
+		allocCPU := float64(n.NodeResources.Cpu.CpuShares) - resCPU
+		allocMem := float64(n.NodeResources.Memory.MemoryMB) - resMem
+		if v, want := got[scope+":cpu"], 100*got[scope+":cpu_mhz"]/allocCPU; math.Abs(v-want) > 1e-9 {
+			t.Errorf("%s: cpu %v%%, want %v MHz over %v MHz allocatable = %v%%", n.Name, v, got[scope+":cpu_mhz"], allocCPU, want)
+		}
+		if v, want := got[scope+":memory"], 100*got[scope+":memory_mb"]/allocMem; math.Abs(v-want) > 1e-9 {
+			t.Errorf("%s: memory %v%%, want %v MB over %v MB allocatable = %v%%", n.Name, v, got[scope+":memory_mb"], allocMem, want)
+		}
+		if n.Datacenter == "dc1" && n.NodeClass == "web" {
+			mhz += got[scope+":cpu_mhz"]
+			capMHz += allocCPU
+		}
+	}
+	if v, want := got["dc1/*/web:cpu"], 100*mhz/capMHz; capMHz == 0 || math.Abs(v-want) > 1e-9 {
+		t.Errorf("dc1/*/web:cpu = %v%%, want its nodes' %v MHz over their %v MHz allocatable = %v%%", v, mhz, capMHz, want)
+	}
 }
