@@ -7,6 +7,7 @@ import (
 	"hash/crc32"
 	"math"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -134,4 +135,24 @@ func reversed(ps []Profile) []Profile {
 	out := slices.Clone(ps)
 	slices.Reverse(out)
 	return out
+}
+
+// persistWhileApplying persists snapshot s while apply changes f from
+// another goroutine, and checks the snapshot written is want, the state
+// at capture, and that apply did change the state after it.
+func persistWhileApplying(t *testing.T, f *FSM, s raft.FSMSnapshot, want []byte, apply func()) {
+	t.Helper()
+	var wg sync.WaitGroup
+	wg.Go(apply)
+	sink := &memSink{}
+	if err := s.Persist(sink); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	if !sink.closed || !bytes.Equal(sink.Bytes(), want) {
+		t.Errorf("persisted snapshot (closed=%v, %d bytes) differs from the state at capture (%d bytes)", sink.closed, sink.Len(), len(want))
+	}
+	if bytes.Equal(snapshotBytes(t, f), want) {
+		t.Error("state did not change after the capture; the test exercises nothing")
+	}
 }
