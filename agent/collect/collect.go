@@ -150,10 +150,11 @@ func (st Stats) Problems() string {
 
 // RunOnce collects from every source at now and commits the result, then
 // marks and drops series by age. A source that fails is reported in
-// Stats.Failures and the cycle goes on with the others; its failure is
-// logged as failing.Streak says (not every cycle), and so is its
-// recovery. It returns an error when every source failed or a command
-// could not be committed.
+// Stats.Failures and the cycle goes on with the others; one that fails
+// in part (an error with samples) has its samples committed all the same.
+// A failure is logged as failing.Streak says (not every cycle), and so is
+// its recovery. It returns an error when every source failed outright or
+// a command could not be committed.
 func (c *Collector) RunOnce(ctx context.Context, now time.Time, localities []source.Locality) (Stats, error) {
 	var st Stats
 	known := map[state.Key]state.Info{}
@@ -165,8 +166,9 @@ func (c *Collector) RunOnce(ctx context.Context, now time.Time, localities []sou
 	// leaving out what the store already holds (a new leader re-reads
 	// history sources from their lookback).
 	var (
-		parts []part
-		stale []source.Stale
+		parts  []part
+		stale  []source.Stale
+		failed int // sources that collected nothing
 	)
 	for _, src := range c.cfg.Sources {
 		res, err := src.Collect(ctx, source.Request{
@@ -177,16 +179,22 @@ func (c *Collector) RunOnce(ctx context.Context, now time.Time, localities []sou
 			fails = &failing.Streak{}
 			c.failures[src.Name()] = fails
 		}
-		if err != nil {
-			if ctx.Err() != nil {
-				return st, ctx.Err()
-			}
+		switch {
+		case err != nil && ctx.Err() != nil:
+			return st, ctx.Err()
+		case err != nil && len(res.Samples) == 0:
 			fails.Fail(c.log, c.cfg.Wall(), "source failed; its series get no samples while it fails", err, "source", src.Name())
 			st.Failures = append(st.Failures, fmt.Sprintf("%s: %v", src.Name(), err))
 			stale = append(stale, res.Stale...) // what it knows it could not refresh
+			failed++
 			continue
+		case err != nil:
+			// What it collected stands; the rest is in its stale entries.
+			fails.Fail(c.log, c.cfg.Wall(), "source failed in part; the series it could not refresh are stale", err, "source", src.Name())
+			st.Failures = append(st.Failures, fmt.Sprintf("%s: %v", src.Name(), err))
+		default:
+			fails.OK(c.log, c.cfg.Wall(), "source answers again", "source", src.Name())
 		}
-		fails.OK(c.log, c.cfg.Wall(), "source answers again", "source", src.Name())
 		p := part{source: src.Name()}
 		for _, smp := range res.Samples {
 			k, err := state.ParseKey(smp.Series)
@@ -203,7 +211,7 @@ func (c *Collector) RunOnce(ctx context.Context, now time.Time, localities []sou
 		stale = append(stale, res.Stale...)
 	}
 	var errs []error
-	if n := len(c.cfg.Sources); n > 0 && len(st.Failures) == n {
+	if n := len(c.cfg.Sources); n > 0 && failed == n {
 		errs = append(errs, fmt.Errorf("collect: every source failed: %s", strings.Join(st.Failures, "; ")))
 	}
 

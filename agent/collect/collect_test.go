@@ -334,7 +334,7 @@ func TestEverySourceFailingStillMarksStale(t *testing.T) {
 	if _, err := c.RunOnce(ctx, t0, nil); err != nil {
 		t.Fatal(err)
 	}
-	src.err = errors.New("nomad: context deadline exceeded")
+	src.res, src.err = source.Result{}, errors.New("nomad: context deadline exceeded")
 	if _, err := c.RunOnce(ctx, t0.Add(5*time.Minute), nil); err == nil {
 		t.Error("no error with every source failing")
 	}
@@ -506,5 +506,58 @@ func TestStaleSeriesLoggedTogether(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), `series stale: series="dc00:cpu, dc01:cpu, dc02:cpu, dc03:cpu, dc04:cpu and 7 more" count=12`) {
 		t.Errorf("the stale line does not name the first five and count the rest:\n%s", logs.String())
+	}
+}
+
+// TestSourceFailingInPartKeepsItsSamples: a source that returns samples
+// with an error (the Nomad source when the allocations cannot be listed:
+// the localities' series read, the task groups' stale) has its samples
+// committed and its stale entries marked; the error is in Stats.Failures,
+// so the cycle's status names it, without failing the cycle; it is logged
+// once while it repeats, and its end once.
+func TestSourceFailingInPartKeepsItsSamples(t *testing.T) {
+	src := &fakeSource{name: "nomad", res: source.Result{Samples: []source.Sample{
+		{Series: "dc1:cpu", Time: t0, Value: 20},
+		{Series: "group/default/web/frontend:cpu_mhz", Time: t0, Value: 300},
+	}}}
+	rec := newRecorder(t)
+	var logs bytes.Buffer
+	c, err := New(Config{Sources: []source.Source{src}, Apply: rec, Store: rec, Step: time.Minute,
+		Logger: hclog.New(&hclog.LoggerOptions{Level: hclog.Info, Output: &logs})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := c.RunOnce(ctx, t0, nil); err != nil {
+		t.Fatal(err)
+	}
+	const refused = "nomad source: list allocations: Unexpected response code: 403 (Permission denied)"
+	src.err = errors.New(refused)
+	for i := 1; i <= 3; i++ {
+		at := t0.Add(time.Duration(i) * time.Minute)
+		src.res = source.Result{
+			Samples: []source.Sample{{Series: "dc1:cpu", Time: at, Value: 20 + float64(i)}},
+			Stale:   []source.Stale{{Series: "group/default/web/frontend:cpu_mhz", Reason: refused}},
+		}
+		st, err := c.RunOnce(ctx, at, nil)
+		if err != nil {
+			t.Fatalf("cycle %d failed: %v", i, err)
+		}
+		if st.Samples != 1 || len(st.Failures) != 1 || !strings.Contains(st.Problems(), refused) {
+			t.Errorf("cycle %d: %+v, problems %q; want its sample committed and the failure named", i, st, st.Problems())
+		}
+		if in := rec.info("dc1:cpu"); !in.LastSample.Equal(at) || in.Stale {
+			t.Errorf("cycle %d: dc1:cpu = %+v, want its sample at %v", i, in, at)
+		}
+		if in := rec.info("group/default/web/frontend:cpu_mhz"); !in.Stale || in.StaleReason != refused {
+			t.Errorf("cycle %d: the group's series = %+v, want stale with the error", i, in)
+		}
+	}
+	src.err = nil
+	if _, err := c.RunOnce(ctx, t0.Add(4*time.Minute), nil); err != nil {
+		t.Fatal(err)
+	}
+	if n, m := strings.Count(logs.String(), "source failed in part"), strings.Count(logs.String(), "source answers again"); n != 1 || m != 1 {
+		t.Errorf("three failures logged %d times, the recovery %d; want once each:\n%s", n, m, logs.String())
 	}
 }

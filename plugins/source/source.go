@@ -100,9 +100,11 @@ type Source interface {
 	// Name identifies the source in logs and status ("nomad", "prometheus").
 	Name() string
 	// Collect returns the samples observed up to req.Now. It returns an error
-	// only when nothing could be collected; partial failures are Stale
-	// entries. With an error it may still return Stale entries (and no
-	// samples) for the series it knows it could not refresh.
+	// when nothing could be collected, with Stale entries (and no samples)
+	// for the series it knows it could not refresh; or when a part of its
+	// reads failed that its status should name (a refused call), with the
+	// samples it did collect and the rest as Stale entries. Other partial
+	// failures are Stale entries alone.
 	Collect(ctx context.Context, req Request) (Result, error)
 }
 

@@ -11,8 +11,8 @@
 // a drop in demand, so it is reported stale instead; its percent use is the
 // answering nodes' use over their own capacity. A task group's series are
 // stale when one of its allocations' stats cannot be read, and all of them
-// when the allocations cannot be listed; the nodes' and localities' series
-// are collected all the same.
+// when the allocations cannot be listed: then Collect returns the nodes'
+// and localities' samples with the listing's error.
 package nomad
 
 import (
@@ -96,10 +96,8 @@ type Source struct {
 	allocs     []*nomadapi.AllocationListStub // nil until first listed
 	allocIndex uint64
 	// groups are the task group scopes of the last allocation stats read,
-	// reported stale when the allocations cannot be listed; allocFails
-	// logs those failures.
-	groups     []string
-	allocFails failing.Streak
+	// reported stale when the allocations cannot be listed.
+	groups []string
 }
 
 var _ source.Source = (*Source)(nil)
@@ -394,21 +392,25 @@ func (s *Source) Collect(ctx context.Context, req source.Request) (source.Result
 		res.Sort()
 		return source.Result{Stale: res.Stale}, fmt.Errorf("nomad source: no node's stats could be read: %w", firstErr(usages))
 	}
+	var failure error
 	if s.cfg.AllocStats {
 		samples, stale, err := s.allocSamples(ctx, t)
 		if err != nil {
 			if ctx.Err() != nil {
 				return source.Result{}, ctx.Err()
 			}
-			// The nodes' and localities' series stand; the task groups'
-			// series known so far are stale, saying why.
-			stale = s.groupsStale(err)
+			// The nodes' and localities' series stand, returned with the
+			// error; the task groups' series known so far are stale.
+			failure, stale = err, s.groupsStale(err)
 		}
 		res.Samples = append(res.Samples, samples...)
 		res.Stale = append(res.Stale, stale...)
 	}
 	res.Sort()
-	return res, nil
+	if failure != nil && len(res.Samples) == 0 {
+		return source.Result{Stale: res.Stale}, failure
+	}
+	return res, failure
 }
 
 func percentAndAbsolute(scope string, t time.Time, u usage) []source.Sample {
@@ -536,7 +538,6 @@ func (s *Source) allocSamples(ctx context.Context, t time.Time) ([]source.Sample
 	sort.Strings(scopes)
 	s.mu.Lock()
 	s.groups = scopes
-	s.allocFails.OK(s.log, time.Now(), "allocations listed again")
 	s.mu.Unlock()
 	for scope, g := range groups {
 		if g.failed != "" {
@@ -553,13 +554,11 @@ func (s *Source) allocSamples(ctx context.Context, t time.Time) ([]source.Sample
 	return samples, stale, nil
 }
 
-// groupsStale logs that the allocations could not be listed (as
-// failing.Streak does) and returns the task group series of the last
-// allocation stats read, stale with err.
+// groupsStale returns the task group series of the last allocation stats
+// read, stale with err.
 func (s *Source) groupsStale(err error) []source.Stale {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.allocFails.Fail(s.log, time.Now(), "allocations cannot be listed; task group series are stale", err, "groups", len(s.groups))
 	var out []source.Stale
 	for _, scope := range s.groups {
 		for _, m := range []string{source.CPUMHz, source.MemoryMB, source.Allocs} {
