@@ -78,6 +78,10 @@ type Report struct {
 type AllocUsage struct {
 	CPUMHz   float64 `json:"cpu_mhz"`
 	MemoryMB float64 `json:"memory_mb"`
+	// Unmeasured says its Nomad client has not measured it
+	// (ErrUnmeasured): its usage is unknown, and the leader need not ask
+	// Nomad again. A leader of a build before it reads the zeros.
+	Unmeasured bool `json:"unmeasured,omitempty"`
 }
 
 // Source reads Nomad.
@@ -497,6 +501,9 @@ func (s *Source) allocSamples(ctx context.Context, t time.Time) ([]source.Sample
 		if r, ok := s.report(running[i].NodeID, t); ok && r.Allocs != nil {
 			if a, ok := r.Allocs[running[i].ID]; ok {
 				out[i].cpu, out[i].mem = a.CPUMHz, a.MemoryMB
+				if a.Unmeasured {
+					out[i].err = fmt.Errorf("client agent's report: %w", ErrUnmeasured)
+				}
 				return
 			}
 		}
@@ -627,9 +634,9 @@ func allocUsage(st *nomadapi.AllocResourceUsage, tasks map[string]*nomadapi.Task
 
 // ReadReport reads one node's usage from Nomad, as a client agent does on
 // its own node: the host stats, and with allocs the stats of each of its
-// running allocations. An allocation whose stats cannot be read, or that
-// its client has not measured (ErrUnmeasured), is left out (the leader
-// then reads it itself).
+// running allocations. An allocation whose stats cannot be read is left
+// out (the leader then reads it itself); one its client has not measured
+// (ErrUnmeasured) is reported Unmeasured.
 func ReadReport(ctx context.Context, client *nomadapi.Client, nodeID string, allocs bool) (Report, error) {
 	q := (&nomadapi.QueryOptions{}).WithContext(ctx)
 	st, err := client.Nodes().Stats(nodeID, q)
@@ -656,7 +663,7 @@ func ReadReport(ctx context.Context, client *nomadapi.Client, nodeID string, all
 		}
 		var u AllocUsage
 		if u.CPUMHz, u.MemoryMB, err = allocUsage(st, a.TaskStates); err != nil {
-			continue // unmeasured, not idle
+			u = AllocUsage{Unmeasured: true} // not idle
 		}
 		r.Allocs[a.ID] = u
 	}

@@ -483,7 +483,8 @@ func TestWatchFailureLoggedOnce(t *testing.T) {
 // Timestamp (measured on a Nomad 2.0.6-dev client). Their task groups'
 // series are stale, saying why, not samples of zero use; the nodes' and
 // localities' series, from host stats, are unaffected; and a client
-// agent's report leaves the allocations out.
+// agent's report says they are unmeasured, so that the leader neither
+// reads zeros nor asks Nomad again.
 func TestUnmeasuredAllocationsAreStale(t *testing.T) {
 	sc := sim.DefaultScenario()
 	for i := range sc.NodeGroups {
@@ -529,13 +530,45 @@ func TestUnmeasuredAllocationsAreStale(t *testing.T) {
 		t.Errorf("%d samples, want the two localities' four each: %+v", got, res.Samples)
 	}
 
-	id := nodeIDs(t, client)["dc1-rack-a-1"]
-	r, err := ReadReport(context.Background(), client, id, true)
+	ids := nodeIDs(t, client)
+	reports := staticReports{}
+	for name, id := range ids {
+		r, err := ReadReport(context.Background(), client, id, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for a, u := range r.Allocs {
+			if !u.Unmeasured || u.CPUMHz != 0 || u.MemoryMB != 0 {
+				t.Errorf("report of %s: allocation %s %+v, want it unmeasured", name, a, u)
+			}
+		}
+		if name == "dc1-rack-a-1" && (len(r.Allocs) == 0 || r.CPUMHz <= 0) {
+			t.Errorf("report of %s: %v MHz, allocations %+v; want its host's use and its allocations unmeasured", name, r.CPUMHz, r.Allocs)
+		}
+		reports[id] = r
+	}
+	// From the reports: stale as before, without asking Nomad.
+	ct := &countingTransport{paths: map[string]int{}}
+	counted, err := nomadapi.NewClient(&nomadapi.Config{Address: srv.URL, HttpClient: &http.Client{Transport: ct}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(r.Allocs) != 0 || r.CPUMHz <= 0 {
-		t.Errorf("report of dc1-rack-a-1: %v MHz, allocations %+v; want its host's use and no allocation", r.CPUMHz, r.Allocs)
+	s, err = New(Config{Client: counted, AllocStats: true, Reports: reports}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err = s.Collect(context.Background(), source.Request{Now: c.Now(), Step: time.Minute, Localities: []source.Locality{dc1Web, dc2}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, st := range res.Stale {
+		stale[st.Series] = st.Reason
+	}
+	if r := stale["group/default/web/frontend:cpu_mhz"]; !strings.Contains(r, "client agent's report") || !strings.Contains(r, "publish_allocation_metrics") {
+		t.Errorf("from reports: group/default/web/frontend:cpu_mhz stale reason %q, want the report's", r)
+	}
+	if n := ct.count("/v1/client/"); n != 0 {
+		t.Errorf("%d stats requests with every node reported, want none", n)
 	}
 }
 
