@@ -25,20 +25,35 @@ import (
 // newSim starts the default scenario a few minutes in, served over HTTP.
 func newSim(t *testing.T) (*sim.Cluster, *nomadapi.Client) {
 	t.Helper()
-	c, err := sim.New(sim.DefaultScenario(), sim.Options{})
+	return newSimOf(t, sim.DefaultScenario())
+}
+
+// newSimOf starts scenario sc a few minutes in, served over HTTP, with a
+// client of it without a token.
+func newSimOf(tb testing.TB, sc *sim.Scenario) (*sim.Cluster, *nomadapi.Client) {
+	tb.Helper()
+	c, url := serveSim(tb, sc)
+	client, err := nomadapi.NewClient(&nomadapi.Config{Address: url})
 	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Step(5 * time.Minute); err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(c.Handler())
-	t.Cleanup(srv.Close)
-	client, err := nomadapi.NewClient(&nomadapi.Config{Address: srv.URL})
-	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	return c, client
+}
+
+// serveSim starts scenario sc a few minutes in and serves it over HTTP at
+// the URL it returns.
+func serveSim(tb testing.TB, sc *sim.Scenario) (*sim.Cluster, string) {
+	tb.Helper()
+	c, err := sim.New(sc, sim.Options{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := c.Step(5 * time.Minute); err != nil {
+		tb.Fatal(err)
+	}
+	srv := httptest.NewServer(c.Handler())
+	tb.Cleanup(srv.Close)
+	return c, srv.URL
 }
 
 // nodeIDs maps every node's name to its ID.
@@ -329,19 +344,7 @@ func BenchmarkCollectLargeWithoutWatch(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	c, err := sim.New(sc, sim.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := c.Step(5 * time.Minute); err != nil {
-		b.Fatal(err)
-	}
-	srv := httptest.NewServer(c.Handler())
-	b.Cleanup(srv.Close)
-	client, err := nomadapi.NewClient(&nomadapi.Config{Address: srv.URL})
-	if err != nil {
-		b.Fatal(err)
-	}
+	c, client := newSimOf(b, sc)
 	s, err := New(Config{Client: client, Concurrency: 1}, nil)
 	if err != nil {
 		b.Fatal(err)
@@ -490,16 +493,8 @@ func TestUnmeasuredAllocationsAreStale(t *testing.T) {
 	for i := range sc.NodeGroups {
 		sc.NodeGroups[i].AllocMetricsOff = true
 	}
-	c, err := sim.New(sc, sim.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Step(5 * time.Minute); err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(c.Handler())
-	t.Cleanup(srv.Close)
-	client, err := nomadapi.NewClient(&nomadapi.Config{Address: srv.URL})
+	c, url := serveSim(t, sc)
+	client, err := nomadapi.NewClient(&nomadapi.Config{Address: url})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -549,7 +544,7 @@ func TestUnmeasuredAllocationsAreStale(t *testing.T) {
 	}
 	// From the reports: stale as before, without asking Nomad.
 	ct := &countingTransport{paths: map[string]int{}}
-	counted, err := nomadapi.NewClient(&nomadapi.Config{Address: srv.URL, HttpClient: &http.Client{Transport: ct}})
+	counted, err := nomadapi.NewClient(&nomadapi.Config{Address: url, HttpClient: &http.Client{Transport: ct}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -628,15 +623,7 @@ func TestAllocationListFailureKeepsNodeSeries(t *testing.T) {
 	sc := sim.DefaultScenario()
 	sc.Tokens = []string{"management"}
 	sc.Policies = map[string]sim.Policy{"nodes-only": {Node: "read"}}
-	c, err := sim.New(sc, sim.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Step(5 * time.Minute); err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(c.Handler())
-	t.Cleanup(srv.Close)
+	c, url := serveSim(t, sc)
 	req := source.Request{Now: c.Now(), Step: time.Minute, Localities: []source.Locality{dc1Web, dc2}}
 	check := func(t *testing.T, res source.Result, err error, code string) {
 		t.Helper()
@@ -658,7 +645,7 @@ func TestAllocationListFailureKeepsNodeSeries(t *testing.T) {
 	}
 
 	t.Run("500", func(t *testing.T) {
-		client, err := nomadapi.NewClient(&nomadapi.Config{Address: srv.URL, SecretID: "management"})
+		client, err := nomadapi.NewClient(&nomadapi.Config{Address: url, SecretID: "management"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -685,7 +672,7 @@ func TestAllocationListFailureKeepsNodeSeries(t *testing.T) {
 	})
 
 	t.Run("403", func(t *testing.T) {
-		client, err := nomadapi.NewClient(&nomadapi.Config{Address: srv.URL, SecretID: "nodes-only"})
+		client, err := nomadapi.NewClient(&nomadapi.Config{Address: url, SecretID: "nodes-only"})
 		if err != nil {
 			t.Fatal(err)
 		}
