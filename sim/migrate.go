@@ -490,7 +490,8 @@ func (c *Cluster) setNodeStatus(n *node, down bool) {
 	// job's allocations on the node lost (the desired status and its
 	// description; the client's description stays as the client last
 	// reported it). A job Nomad does not evaluate for the node keeps its
-	// allocations there as they were: a sysbatch job's still runs.
+	// allocations there as they were (in Nomad a sysbatch job's still
+	// runs; here a stopped system job's allocation still stopping).
 	jobs := c.nodeEvalJobs(n)
 	evals := c.newNodeEvals(jobs, n, n.modifyIdx)
 	for i, j := range jobs {
