@@ -49,7 +49,12 @@ type Config struct {
 	// Nomad client did not measure (ErrUnmeasured: the client lacks
 	// telemetry's publish_allocation_metrics) is reported stale.
 	AllocStats bool
-	// StatsTimeout bounds each stats request; zero means 5s.
+	// StatsTimeout bounds each stats request; zero means 5s. One
+	// collection's stats reads, nodes' and allocations' together, end
+	// by its step or twice StatsTimeout, whichever is longer: what is not
+	// read by then is stale, saying so (a Nomad whose clients do not
+	// answer would otherwise hold the cycle for StatsTimeout per
+	// Concurrency reads).
 	StatsTimeout time.Duration
 	// Reports, when set, holds what client agents reported about their own
 	// nodes: the source asks Nomad only for the nodes (and allocations)
@@ -296,6 +301,12 @@ func (s *Source) listNodes(ctx context.Context) ([]*nomadapi.NodeListStub, error
 	return nodes, nil
 }
 
+// cutOff is the error of a stats read the collection's deadline cut off
+// or never began (Config.StatsTimeout).
+func cutOff(limit time.Duration) error {
+	return fmt.Errorf("not read within the collection's %s (its step, or twice the stats timeout)", limit)
+}
+
 // usage is what one node reported.
 type usage struct {
 	cpuMHz, memMB    float64 // used
@@ -321,9 +332,18 @@ func (s *Source) Collect(ctx context.Context, req source.Request) (source.Result
 			nodes = append(nodes, n)
 		}
 	}
+	limit := max(req.Step, 2*s.cfg.StatsTimeout)
+	rctx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
 	usages := make([]usage, len(nodes))
-	s.forEach(ctx, len(nodes), func(ctx context.Context, i int) {
+	for i, n := range nodes {
+		usages[i].err = fmt.Errorf("node %s stats: %w", n.Name, cutOff(limit))
+	}
+	s.forEach(rctx, len(nodes), func(ctx context.Context, i int) {
 		usages[i] = s.nodeUsage(ctx, nodes[i], req.Now)
+		if usages[i].err != nil && rctx.Err() != nil {
+			usages[i].err = fmt.Errorf("node %s stats: %w", nodes[i].Name, cutOff(limit))
+		}
 	})
 	if err := ctx.Err(); err != nil {
 		return source.Result{}, err
@@ -398,7 +418,7 @@ func (s *Source) Collect(ctx context.Context, req source.Request) (source.Result
 	}
 	var failure error
 	if s.cfg.AllocStats {
-		samples, stale, err := s.allocSamples(ctx, t)
+		samples, stale, err := s.allocSamples(ctx, rctx, t, limit)
 		if err != nil {
 			if ctx.Err() != nil {
 				return source.Result{}, ctx.Err()
@@ -474,8 +494,9 @@ func (s *Source) nodeUsage(ctx context.Context, n *nomadapi.NodeListStub, now ti
 }
 
 // allocSamples reads every running allocation's stats and sums them per
-// task group.
-func (s *Source) allocSamples(ctx context.Context, t time.Time) ([]source.Sample, []source.Stale, error) {
+// task group: the list under ctx, the stats under reads, which the
+// collection's deadline limit ends.
+func (s *Source) allocSamples(ctx, reads context.Context, t time.Time, limit time.Duration) ([]source.Sample, []source.Stale, error) {
 	s.mu.Lock()
 	allocs := s.allocs
 	s.mu.Unlock()
@@ -497,7 +518,10 @@ func (s *Source) allocSamples(ctx context.Context, t time.Time) ([]source.Sample
 		err      error
 	}
 	out := make([]au, len(running))
-	s.forEach(ctx, len(running), func(ctx context.Context, i int) {
+	for i := range out {
+		out[i].err = cutOff(limit)
+	}
+	s.forEach(reads, len(running), func(ctx context.Context, i int) {
 		if r, ok := s.report(running[i].NodeID, t); ok && r.Allocs != nil {
 			if a, ok := r.Allocs[running[i].ID]; ok {
 				out[i].cpu, out[i].mem = a.CPUMHz, a.MemoryMB
@@ -512,6 +536,9 @@ func (s *Source) allocSamples(ctx context.Context, t time.Time) ([]source.Sample
 		st, err := s.cfg.Client.Allocations().Stats(&nomadapi.Allocation{ID: running[i].ID}, (&nomadapi.QueryOptions{}).WithContext(ctx))
 		if err == nil {
 			out[i].cpu, out[i].mem, err = allocUsage(st, running[i].TaskStates)
+		}
+		if err != nil && ctx.Err() != nil {
+			err = cutOff(limit)
 		}
 		out[i].err = err
 	})

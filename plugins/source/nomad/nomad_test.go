@@ -761,3 +761,47 @@ func TestReservedResourcesLeaveTheCapacity(t *testing.T) {
 		t.Errorf("dc1/*/web:cpu = %v%%, want its nodes' %v MHz over their %v MHz allocatable = %v%%", v, mhz, capMHz, want)
 	}
 }
+
+// TestCollectionDeadline: a Nomad whose clients do not answer their stats
+// (every /v1/client/stats held) holds each read until its StatsTimeout;
+// one collection's reads end by its step or twice StatsTimeout, and the
+// nodes not read by then are stale saying so, rather than the cycle
+// waiting StatsTimeout for each node in turn.
+func TestCollectionDeadline(t *testing.T) {
+	c, url := serveSim(t, sim.DefaultScenario())
+	if err := c.SetFaults(sim.Faults{Holds: []sim.Hold{{Path: "/v1/client/stats"}}}); err != nil {
+		t.Fatal(err)
+	}
+	client, err := nomadapi.NewClient(&nomadapi.Config{Address: url})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(Config{Client: client, NodeSeries: true, Concurrency: 1, StatsTimeout: 300 * time.Millisecond}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := s.Collect(context.Background(), source.Request{Now: c.Now(), Step: time.Second, Localities: []source.Locality{dc1Web, dc2}})
+	if err == nil {
+		t.Fatal("no error with no node's stats read")
+	}
+	cut, timedOut := 0, 0
+	for _, st := range res.Stale {
+		if !strings.HasPrefix(st.Series, source.NodeScope) || !strings.HasSuffix(st.Series, ":"+source.CPUPercent) {
+			continue
+		}
+		switch {
+		case strings.Contains(st.Reason, "not read within the collection's 1s (its step, or twice the stats timeout)"):
+			cut++
+		case strings.Contains(st.Reason, "context deadline exceeded"):
+			timedOut++
+		default:
+			t.Errorf("%s stale: %s", st.Series, st.Reason)
+		}
+	}
+	t.Logf("%d nodes timed out, %d cut off", timedOut, cut)
+	// One read at a time, each held for 300 ms: three or four time out
+	// within the second, every other node is cut off.
+	if nodes := cut + timedOut; nodes < 10 || timedOut > 4 || cut < nodes-4 {
+		t.Errorf("%d nodes timed out and %d were cut off; want at most 4 timed out, the other nodes cut off", timedOut, cut)
+	}
+}
