@@ -329,7 +329,7 @@ func (o *observer) utilisation(ctx context.Context, now time.Time) (map[string]f
 		return nil, fmt.Errorf("read node index: %w", err)
 	}
 	if o.src == nil || meta.LastIndex != o.index {
-		if o.src, err = nomad.New(nomad.Config{Client: o.env.Nomad, Concurrency: 1}, nil); err != nil {
+		if o.src, err = nomad.New(nomad.Config{Client: o.env.Nomad, Concurrency: 1, ReadsTimeout: -1}, nil); err != nil {
 			return nil, err
 		}
 		o.index = meta.LastIndex

@@ -83,7 +83,7 @@ func newShaper(env *Env, oracle bool) (*shaper, error) {
 	// Spreading by use, foreshape reads each allocation's stats for its
 	// task groups' own use, as the agent does; the oracle is handed the
 	// truth of it.
-	src, err := nomad.New(nomad.Config{Client: env.Nomad, Concurrency: 1, AllocStats: !oracle && env.Params.SpreadByUse}, env.Log)
+	src, err := nomad.New(nomad.Config{Client: env.Nomad, Concurrency: 1, ReadsTimeout: -1, AllocStats: !oracle && env.Params.SpreadByUse}, env.Log)
 	if err != nil {
 		return nil, err
 	}

@@ -49,13 +49,16 @@ type Config struct {
 	// Nomad client did not measure (ErrUnmeasured: the client lacks
 	// telemetry's publish_allocation_metrics) is reported stale.
 	AllocStats bool
-	// StatsTimeout bounds each stats request; zero means 5s. One
-	// collection's stats reads, nodes' and allocations' together, end
-	// by its step or twice StatsTimeout, whichever is longer: what is not
-	// read by then is stale, saying so (a Nomad whose clients do not
-	// answer would otherwise hold the cycle for StatsTimeout per
-	// Concurrency reads).
+	// StatsTimeout bounds each stats request; zero means 5s.
 	StatsTimeout time.Duration
+	// ReadsTimeout bounds one collection's stats reads, nodes' and
+	// allocations' together: what is not read by then is stale, saying
+	// so (a Nomad whose clients do not answer would otherwise hold the
+	// cycle for StatsTimeout per Concurrency reads). Zero means the
+	// request's step or twice StatsTimeout, whichever is longer; a
+	// negative one, no bound (the proof's runs, whose figures must not
+	// depend on the machine's speed).
+	ReadsTimeout time.Duration
 	// Reports, when set, holds what client agents reported about their own
 	// nodes: the source asks Nomad only for the nodes (and allocations)
 	// without a fresh report.
@@ -304,7 +307,7 @@ func (s *Source) listNodes(ctx context.Context) ([]*nomadapi.NodeListStub, error
 // cutOff is the error of a stats read the collection's deadline cut off
 // or never began (Config.StatsTimeout).
 func cutOff(limit time.Duration) error {
-	return fmt.Errorf("not read within the collection's %s (its step, or twice the stats timeout)", limit)
+	return fmt.Errorf("not read within the collection's %s for its stats reads", limit)
 }
 
 // usage is what one node reported.
@@ -332,8 +335,14 @@ func (s *Source) Collect(ctx context.Context, req source.Request) (source.Result
 			nodes = append(nodes, n)
 		}
 	}
-	limit := max(req.Step, 2*s.cfg.StatsTimeout)
-	rctx, cancel := context.WithTimeout(ctx, limit)
+	limit := s.cfg.ReadsTimeout
+	if limit == 0 {
+		limit = max(req.Step, 2*s.cfg.StatsTimeout)
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	if limit > 0 {
+		rctx, cancel = context.WithTimeout(ctx, limit)
+	}
 	defer cancel()
 	usages := make([]usage, len(nodes))
 	for i, n := range nodes {

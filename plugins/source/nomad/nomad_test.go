@@ -790,7 +790,7 @@ func TestCollectionDeadline(t *testing.T) {
 			continue
 		}
 		switch {
-		case strings.Contains(st.Reason, "not read within the collection's 1s (its step, or twice the stats timeout)"):
+		case strings.Contains(st.Reason, "not read within the collection's 1s for its stats reads"):
 			cut++
 		case strings.Contains(st.Reason, "context deadline exceeded"):
 			timedOut++
