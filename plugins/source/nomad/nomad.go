@@ -339,9 +339,14 @@ func (s *Source) Collect(ctx context.Context, req source.Request) (source.Result
 	if limit == 0 {
 		limit = max(req.Step, 2*s.cfg.StatsTimeout)
 	}
-	rctx, cancel := context.WithCancel(ctx)
+	var (
+		rctx   context.Context
+		cancel context.CancelFunc
+	)
 	if limit > 0 {
 		rctx, cancel = context.WithTimeout(ctx, limit)
+	} else {
+		rctx, cancel = context.WithCancel(ctx)
 	}
 	defer cancel()
 	usages := make([]usage, len(nodes))
