@@ -1,6 +1,7 @@
 package shape
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"path"
@@ -904,15 +905,7 @@ func (p *planner) holdUnplaced() {
 	if len(kept) == 0 {
 		return
 	}
-	slices.SortStableFunc(kept, func(a, b state.Reservation) int {
-		if na, nb := idNum(a.ID), idNum(b.ID); na != nb {
-			if na < nb {
-				return -1
-			}
-			return 1
-		}
-		return strings.Compare(a.ID, b.ID)
-	})
+	slices.SortStableFunc(kept, func(a, b state.Reservation) int { return compareIDs(a.ID, b.ID) })
 	type jobSize struct {
 		job      string
 		cpu, mem int64
@@ -977,14 +970,15 @@ func sortedRequests(rs []scored) {
 			return b.r.Priority - a.r.Priority
 		case !a.r.Created.Equal(b.r.Created):
 			return a.r.Created.Compare(b.r.Created)
-		case idNum(a.r.ID) != idNum(b.r.ID):
-			if idNum(a.r.ID) < idNum(b.r.ID) {
-				return -1
-			}
-			return 1
 		}
-		return strings.Compare(a.r.ID, b.r.ID)
+		return compareIDs(a.r.ID, b.r.ID)
 	})
+}
+
+// compareIDs orders the state's IDs ("mr-2", "rs-10") by their number,
+// then as strings.
+func compareIDs(a, b string) int {
+	return cmp.Or(cmp.Compare(idNum(a), idNum(b)), strings.Compare(a, b))
 }
 
 func idNum(id string) uint64 {
