@@ -304,8 +304,8 @@ func (s *Source) listNodes(ctx context.Context) ([]*nomadapi.NodeListStub, error
 	return nodes, nil
 }
 
-// cutOff is the error of a stats read the collection's deadline cut off
-// or never began (Config.StatsTimeout).
+// cutOff is the error of a stats read the collection's bound cut off or
+// never began (Config.ReadsTimeout).
 func cutOff(limit time.Duration) error {
 	return fmt.Errorf("not read within the collection's %s for its stats reads", limit)
 }
@@ -350,13 +350,14 @@ func (s *Source) Collect(ctx context.Context, req source.Request) (source.Result
 	}
 	defer cancel()
 	usages := make([]usage, len(nodes))
-	for i, n := range nodes {
-		usages[i].err = fmt.Errorf("node %s stats: %w", n.Name, cutOff(limit))
+	cut := func(i int) error { return fmt.Errorf("node %s stats: %w", nodes[i].Name, cutOff(limit)) }
+	for i := range usages {
+		usages[i].err = cut(i)
 	}
 	s.forEach(rctx, len(nodes), func(ctx context.Context, i int) {
 		usages[i] = s.nodeUsage(ctx, nodes[i], req.Now)
 		if usages[i].err != nil && rctx.Err() != nil {
-			usages[i].err = fmt.Errorf("node %s stats: %w", nodes[i].Name, cutOff(limit))
+			usages[i].err = cut(i)
 		}
 	})
 	if err := ctx.Err(); err != nil {
@@ -551,7 +552,7 @@ func (s *Source) allocSamples(ctx, reads context.Context, t time.Time, limit tim
 		if err == nil {
 			out[i].cpu, out[i].mem, err = allocUsage(st, running[i].TaskStates)
 		}
-		if err != nil && ctx.Err() != nil {
+		if err != nil && reads.Err() != nil {
 			err = cutOff(limit)
 		}
 		out[i].err = err
