@@ -1369,7 +1369,8 @@ func (c *Cluster) evaluateJob(w http.ResponseWriter, r *http.Request) {
 // job Nomad's server evaluates for it (nodeEvalJobs), all created at one
 // index, at the node's modify index as it is. The answer is Nomad's whole
 // NodeUpdateResponse: the evaluations, the index they were created at
-// (Index, X-Nomad-Index; 0 when there is nothing to evaluate), no
+// (Index, X-Nomad-Index; 0 only for a node with no allocation and no
+// system job, see createNodeEvals), no
 // NodeModifyIndex, and the server's information a heartbeat's answer
 // carries (the leader, the servers, the node count, the node's
 // eligibility). It has no EvalID, so nomad/api's ForceEvaluate returns
