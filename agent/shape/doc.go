@@ -30,7 +30,8 @@
 //     line and under the locality's mean (or, once no such move is left
 //     and the node is still over the line, under its capacity, the move
 //     lowering the higher of the two nodes' peaks by a point of capacity
-//     or more), have the room to allocate it, and hold no more of its
+//     or more), have the room to allocate it (less what placeholders hold,
+//     the chunks Nomad has not placed yet included), and hold no more of its
 //     group than the node it leaves (job anti-affinity would send it
 //     back); never a group whose last spread off that node landed back on
 //     it. At most max_parallel requests

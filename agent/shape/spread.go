@@ -41,7 +41,9 @@ type spreadNode struct {
 	// forecast use. capacity is its allocatable capacity of the metric.
 	use      []float64
 	capacity float64
-	// free is its unallocated capacity, placeholders included.
+	// free is its unallocated capacity, less what placeholders hold: those
+	// Nomad placed, and the chunks of the reservations held that it has
+	// not placed yet (see holdUnplaced).
 	free state.Resources
 }
 
@@ -196,7 +198,7 @@ func (p *planner) spreadMetric(pol *policies.Policy, li *localityInfo, metric st
 	for x, k := range li.nodes {
 		n := &p.c.Nodes[k]
 		sn := spreadNode{i: k, capacity: amount(state.Resources{CPU: n.CPU, MemoryMB: n.MemoryMB}), use: uses[2*nt*x : 2*nt*(x+1) : 2*nt*(x+1)],
-			free: state.Resources{CPU: n.CPU - p.used[k].CPU, MemoryMB: n.MemoryMB - p.used[k].MemoryMB}}
+			free: state.Resources{CPU: n.CPU - p.used[k].CPU - p.unplaced[k].CPU, MemoryMB: n.MemoryMB - p.used[k].MemoryMB - p.unplaced[k].MemoryMB}}
 		for _, ai := range p.c.allocsOfNode[n.ID] {
 			if a := &p.c.Allocs[ai]; a.Live && !Placeholder(a.Job) {
 				allocUse(a, sn.use)

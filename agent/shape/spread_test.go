@@ -174,6 +174,65 @@ func TestSpreadLeavesWhatNoNodeCanTake(t *testing.T) {
 	})
 }
 
+// A reservation whose placeholder Nomad has not placed yet holds its room
+// from spreading as from the next reservation (holdUnplaced): a spread
+// onto it would have Nomad place the spread's replacement in the room the
+// placeholder is about to take, and the move the reservation is for would
+// find none. What Nomad has placed is in the node's allocations already.
+func TestSpreadKeepsOffUnplacedPlaceholdersRoom(t *testing.T) {
+	chunk := state.Chunk{Size: state.Resources{CPU: 3500, MemoryMB: 1024}}
+	tests := []struct {
+		name string
+		// count is rs-1's chunks of 3500 MHz, placed its placeholder
+		// allocations Nomad placed (on dc1-3, then dc1-4).
+		count, placed int
+		// wantOnto are the nodes the spreads land on.
+		wantOnto []string
+	}{
+		// Packed first fit, the two chunks hold dc1-3 and dc1-4.
+		{name: "held, not placed: no room left", count: 2, wantOnto: nil},
+		// The one chunk holds dc1-3: both spreads go to dc1-4.
+		{name: "held, not placed: the room left takes the spreads", count: 1, wantOnto: []string{"dc1-4", "dc1-4"}},
+		// The placed chunk is on dc1-3 (its allocation); the other one
+		// is packed onto dc1-4, not counted twice on dc1-3.
+		{name: "partly placed", count: 2, placed: 1, wantOnto: nil},
+		{name: "placed in full", count: 1, placed: 1, wantOnto: []string{"dc1-4", "dc1-4"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := spreadFixture(t, true)
+			job := state.PlaceholderPrefix + "rs-1"
+			f.jobs = append(f.jobs, Job{ID: job, Namespace: "default", Type: "service", Priority: 10})
+			for i := range tt.placed {
+				n := f.nodes[2+i]
+				f.allocs = append(f.allocs, Alloc{ID: "hold-" + n.Name, Job: job, Group: "hold-0", Namespace: "default", Node: n.ID,
+					Size: chunk.Size, Live: true, Running: true})
+			}
+			// mr-1 moves work from dc2 into dc1; its reservation is held.
+			r := state.MigrationRequest{Resource: state.Resource{Kind: state.ResourceNode, ID: "id-dc2-1", Name: "dc2-1"},
+				Source: "dc2", Target: "dc1", Strategy: "reschedule", Origin: "operator", State: state.RequestReserving}
+			for i := range tt.count {
+				r.Moves = append(r.Moves, state.Move{Alloc: fmt.Sprintf("api-%d", i), Namespace: "default", Job: "api", Group: "api", Node: "id-dc2-1", Size: chunk.Size})
+			}
+			f.queued(r)
+			c := chunk
+			c.Count = tt.count
+			f.st.Reservations = []state.Reservation{{ID: "rs-1", Request: "mr-1", Policy: "dc1", Locality: "dc1", Job: job,
+				State: state.ReservationHeld, Placed: at(-30 * time.Second), Expires: at(time.Hour), Chunks: []state.Chunk{c}}}
+			plan := Run(f.input())
+			var onto []string
+			for _, r := range spreads(plan) {
+				_, after, _ := strings.Cut(r.Reason, " onto ")
+				name, _, _ := strings.Cut(after, " ")
+				onto = append(onto, name)
+			}
+			if strings.Join(onto, ",") != strings.Join(tt.wantOnto, ",") {
+				t.Fatalf("spreads onto %v; want %v (decisions %+v)", onto, tt.wantOnto, plan.Decisions)
+			}
+		})
+	}
+}
+
 // A queued spread does not stand for relief of its locality: a hotspot of
 // the locality as a whole still scales.
 func TestSpreadDoesNotHoldScaling(t *testing.T) {
