@@ -50,6 +50,20 @@
 //     (one placeholder chunk per allocation, packed onto the target's free
 //     node capacity, less the chunks of the reservations held that Nomad
 //     has not placed yet) reserve.lead_time ahead of the planned start;
+//   - capacity: a locality's load (its forecast, rebalancing, spreading's
+//     shares, score's relief) is on all its ready nodes, but its room
+//     (the check of a move's window, the room a target is chosen for,
+//     score's pressure, a hotspot that scales, reservations' packing) is
+//     on the ready nodes Nomad places new work on (Node.Receiving): an
+//     ineligible or draining node's room can take no replacement and no
+//     placeholder. The planning quantile is read there as the part of
+//     the demand that runs on those nodes (in proportion to what
+//     allocations hold, as spreading reads a node) over their capacity:
+//     an ineligible node's work stays on it, a draining one's is placed
+//     on them unless a whole-node request of the queue drains it (that
+//     request's arrival counts it). A target none of whose ready nodes
+//     takes new work has no room, and a locality in that state is not
+//     scaled for a hotspot;
 //   - dynamic scaling: when a reservation does not fit, or a hotspot is
 //     forecast and no request relieves it (read on the forecast's absolute
 //     demand over the capacity now when it carries one: a percentage of

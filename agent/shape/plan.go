@@ -22,8 +22,9 @@ type Forecast struct {
 	// Demand, when set, is the planning quantile of the absolute use behind
 	// the metric (MHz for cpu, MiB for memory), point for point. A hotspot
 	// (a crossing no request relieves) is read on Demand over the capacity
-	// of the locality's ready nodes now: Planning repeats shares of the
-	// capacity its history was measured against, so after a scale-out it
+	// of the locality's ready nodes now (and, as every check of room, on
+	// those that take new work: see placeable): Planning repeats shares of
+	// the capacity its history was measured against, so after a scale-out it
 	// keeps the old shares and would scale again every cooldown, adding
 	// nodes nothing moves onto. Checks of moves keep reading Planning: the
 	// work that runs stays on the nodes it runs on (Nomad never moves it

@@ -126,6 +126,9 @@ type fit struct {
 	// shortfall is how much capacity would keep it under the line.
 	shortfall state.Resources
 	note      string
+	// basis says on which of the target's nodes the room was read, when
+	// not on all its ready ones (see placeable).
+	basis string
 }
 
 // later looks past the move's window to the end of the forecast: the moved
@@ -136,20 +139,29 @@ func (p *planner) later(target string, after time.Time, size state.Resources, se
 }
 
 func (f fit) reason(target string) string {
-	if f.ok {
+	if f.ok || f.metric == "capacity" {
 		return f.note
 	}
-	return fmt.Sprintf("p%.0f %s demand %s + incoming %s + held %s would cross the %s line in %s at %s",
+	why := fmt.Sprintf("p%.0f %s demand %s + incoming %s + held %s would cross the %s line in %s at %s",
 		100*f.quantile, f.metric, pct(f.planning), pct(f.incoming), pct(f.committed), pct(f.line), target, clock(f.at))
+	if f.basis != "" {
+		why += ", " + f.basis
+	}
+	return why
 }
 
 // check tests whether size fits in the target over [from, to] (to the end
 // of the forecast when to is zero) on top of its planning quantile and the
-// other committed arrivals. describe builds the reason of a fit.
+// other committed arrivals, on the target's nodes that take new work (see
+// placeable). describe builds the reason of a fit.
 func (p *planner) check(target string, from, to time.Time, size state.Resources, self string, describe bool) fit {
 	li, ok := p.locality(target)
 	if !ok || len(li.nodes) == 0 {
 		return fit{note: "target " + target + " has no ready node", metric: "capacity", at: from}
+	}
+	if li.receiving == 0 {
+		return fit{note: fmt.Sprintf("target %s has no node that takes new work: its %d ready nodes are ineligible or draining", target, len(li.nodes)),
+			metric: "capacity", at: from}
 	}
 	out := fit{ok: true}
 	seen := false
@@ -159,7 +171,7 @@ func (p *planner) check(target string, from, to time.Time, size state.Resources,
 			continue
 		}
 		seen = true
-		add := p.pctOf(li, metric, size)
+		add := p.recvPct(li, metric, size)
 		maxNeed := math.Inf(-1)
 		var at time.Time
 		var plan, comm float64
@@ -182,21 +194,22 @@ func (p *planner) check(target string, from, to time.Time, size state.Resources,
 				sum = sum.Add(arr[k].size)
 				k++
 			}
-			c := p.pctOf(li, metric, sum)
-			need := f.Planning[i] + c + add
+			c := p.recvPct(li, metric, sum)
+			planning := li.placeable(metric, f.Planning[i])
+			need := planning + c + add
 			if need > maxNeed {
-				maxNeed, at, plan, comm = need, t, f.Planning[i], c
+				maxNeed, at, plan, comm = need, t, planning, c
 			}
 			if need > f.Line && out.ok {
-				out = fit{metric: metric, at: t, planning: f.Planning[i], committed: c, incoming: add, line: f.Line, quantile: f.Quantile}
+				out = fit{metric: metric, at: t, planning: planning, committed: c, incoming: add, line: f.Line, quantile: f.Quantile, basis: li.placeNote()}
 			}
 		}
 		if !out.ok && out.metric == metric {
 			excess := maxNeed - f.Line
 			if metric == "cpu" {
-				out.shortfall.CPU = int64(math.Ceil(excess / 100 * float64(li.capCPU)))
+				out.shortfall.CPU = int64(math.Ceil(excess / 100 * float64(li.recvCPU)))
 			} else {
-				out.shortfall.MemoryMB = int64(math.Ceil(excess / 100 * float64(li.capMem)))
+				out.shortfall.MemoryMB = int64(math.Ceil(excess / 100 * float64(li.recvMem)))
 			}
 		}
 		if describe && out.ok && !math.IsInf(maxNeed, -1) {
@@ -204,8 +217,12 @@ func (p *planner) check(target string, from, to time.Time, size state.Resources,
 			if until.IsZero() {
 				until = f.Times[len(f.Times)-1]
 			}
-			out.note = appendNote(out.note, fmt.Sprintf("p%.0f %s %s + incoming %s + held %s stays under the %s line until %s (peak at %s)",
-				100*f.Quantile, metric, pct(plan), pct(add), pct(comm), pct(f.Line), clock(until), clock(at)))
+			note := fmt.Sprintf("p%.0f %s %s + incoming %s + held %s stays under the %s line until %s (peak at %s)",
+				100*f.Quantile, metric, pct(plan), pct(add), pct(comm), pct(f.Line), clock(until), clock(at))
+			if b := li.placeNote(); b != "" {
+				note += ", " + b
+			}
+			out.note = appendNote(out.note, note)
 		}
 	}
 	if !seen {
@@ -776,9 +793,9 @@ func (p *planner) hotspots() {
 		}
 		var short state.Resources
 		if metric == "cpu" {
-			short.CPU = int64(math.Ceil(excess / 100 * float64(li.capCPU)))
+			short.CPU = int64(math.Ceil(excess / 100 * float64(li.recvCPU)))
 		} else {
-			short.MemoryMB = int64(math.Ceil(excess / 100 * float64(li.capMem)))
+			short.MemoryMB = int64(math.Ceil(excess / 100 * float64(li.recvMem)))
 		}
 		f := p.forecast(loc, metric)
 		if g := p.fcDemand[loc+":"+metric]; g != nil {
@@ -786,6 +803,9 @@ func (p *planner) hotspots() {
 		}
 		why := fmt.Sprintf("hotspot: p%.0f %s %s crosses the %s line in %s at %s and no request relieves it",
 			100*f.Quantile, metric, pct(f.Line+excess), pct(f.Line), loc, clock(at))
+		if b := li.placeNote(); b != "" {
+			why += " (" + b + ")"
+		}
 		p.scaleFor(pol, loc, short, at, why, "")
 	}
 }

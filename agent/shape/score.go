@@ -19,8 +19,9 @@ import (
 //	          otherwise the moved share of the source's capacity over its
 //	          predicted excess above the headroom line (capped at 1), 0 when
 //	          the source is not forecast to cross its line
-//	pressure  the moved share of the target's capacity over the target's
-//	          line: how much of the room the target may use the arrival takes
+//	pressure  the moved share of the capacity of the target's nodes that
+//	          take new work over the target's line: how much of the room
+//	          the target may use the arrival takes
 //	critical  1 for a job or group with meta foreshape_critical = "true",
 //	          else the highest of its job priority and the request's
 //	          priority, over 100
@@ -57,7 +58,7 @@ func (p *planner) score(r *state.MigrationRequest, pol, tp *policies.Policy) (fl
 			if f := p.forecast(r.Target, metric); f != nil && f.HasLine && f.Line > 0 {
 				line = f.Line
 			}
-			pressure = max(pressure, p.pctOf(li, metric, r.Moved)/line)
+			pressure = max(pressure, p.recvPct(li, metric, r.Moved)/line)
 		}
 	}
 	critical := float64(r.Priority) / 100

@@ -39,6 +39,13 @@ type planner struct {
 	// groupFc holds per-allocation forecasts by group key + ":" + metric.
 	groupFc map[string]*Forecast
 	used    []state.Resources // per node index: what live allocations hold
+	// work is, per node index, what its live allocations other than
+	// placeholders hold: the basis of a node's share of its locality's
+	// demand.
+	work []state.Resources
+	// drainedByRequest marks the nodes an unfinished whole-node request
+	// moves the work off: its arrival counts that work in its target.
+	drainedByRequest map[string]bool
 	// unplaced is, per node index, what the placeholder allocations of the
 	// reservations held that Nomad has not placed yet are packed onto it
 	// (see holdUnplaced).
@@ -98,6 +105,15 @@ type localityInfo struct {
 	// capCPU and capMem sum the ready nodes' allocatable capacity, the base
 	// of the forecasts' percentages.
 	capCPU, capMem int64
+	// receiving counts the ready nodes Nomad places new allocations on
+	// (Node.Receiving); recvCPU and recvMem sum their capacity, the room
+	// a move's replacement or a placeholder can take; shareCPU and
+	// shareMem are the part of the locality's demand read as running on
+	// them (see receivingShare).
+	receiving        int
+	recvCPU, recvMem int64
+	shareCPU         float64
+	shareMem         float64
 	// free is each receiving node's unallocated capacity less the
 	// unplaced chunks of the reservations held (see holdUnplaced), in
 	// node order; reservations planned in this pass take from it.
@@ -141,6 +157,7 @@ func newPlanner(in Input) *planner {
 		p.fc[key] = f
 	}
 	p.used = make([]state.Resources, len(c.Nodes))
+	p.work = make([]state.Resources, len(c.Nodes))
 	p.runningOf = map[string]int{}
 	p.byShape = map[policies.Locality][]int{}
 	for i := range c.Nodes {
@@ -160,11 +177,19 @@ func newPlanner(in Input) *planner {
 		}
 		if k, ok := c.nodeByID[a.Node]; ok {
 			p.used[k] = p.used[k].Add(a.Size)
+			if !Placeholder(a.Job) {
+				p.work[k] = p.work[k].Add(a.Size)
+			}
 		}
 	}
 	p.reqByID = make(map[string]*state.MigrationRequest, len(in.State.Requests))
+	p.drainedByRequest = map[string]bool{}
 	for i := range in.State.Requests {
-		p.reqByID[in.State.Requests[i].ID] = &in.State.Requests[i]
+		r := &in.State.Requests[i]
+		p.reqByID[r.ID] = r
+		if r.Resource.Kind == state.ResourceNode && !r.State.Terminal() {
+			p.drainedByRequest[r.Resource.ID] = true
+		}
 	}
 	p.holdUnplaced()
 	p.demandOverCapacity()
@@ -312,20 +337,77 @@ func (p *planner) locality(path string) (*localityInfo, bool) {
 		}
 	}
 	slices.Sort(li.nodes)
+	var work, recvWork state.Resources
 	for _, i := range li.nodes {
 		n := &p.c.Nodes[i]
 		li.capCPU += n.CPU
 		li.capMem += n.MemoryMB
+		work = work.Add(p.work[i])
+		if n.Receiving() || n.Draining && !p.drainedByRequest[n.ID] {
+			recvWork = recvWork.Add(p.work[i])
+		}
 		if n.Receiving() {
+			li.receiving++
+			li.recvCPU += n.CPU
+			li.recvMem += n.MemoryMB
 			taken := p.used[i].Add(p.unplaced[i])
 			li.free = append(li.free, freeNode{id: n.ID, free: state.Resources{CPU: n.CPU - taken.CPU, MemoryMB: n.MemoryMB - taken.MemoryMB}})
 		}
 	}
+	li.shareCPU = receivingShare(recvWork.CPU, work.CPU, li.recvCPU, li.capCPU)
+	li.shareMem = receivingShare(recvWork.MemoryMB, work.MemoryMB, li.recvMem, li.capMem)
 	if k := int64(len(li.nodes)); k > 0 {
 		li.meanNode = state.Resources{CPU: li.capCPU / k, MemoryMB: li.capMem / k}
 	}
 	p.locs[path] = li
 	return li, true
+}
+
+// receivingShare is the part of a locality's demand read as running on
+// the nodes Nomad places new work on: in proportion to what its
+// allocations hold there (recv of all), as spreading reads a node's share
+// (the planner sees no node's own use); by capacity when nothing runs.
+// An ineligible node's work stays on it and takes none of the others'
+// room; a draining node's counts with them, since Nomad is placing it
+// there, unless an unfinished whole-node request of the queue drains the
+// node: that request's arrival counts the work in its target.
+func receivingShare(recv, all, recvCap, capacity int64) float64 {
+	switch {
+	case all > 0:
+		return float64(recv) / float64(all)
+	case capacity > 0:
+		return float64(recvCap) / float64(capacity)
+	}
+	return 0
+}
+
+// placeable reads v, a percent of the locality's capacity (a forecast's
+// planning quantile or its demand over the capacity now), as the demand
+// on the nodes that take new work in percent of their capacity: what the
+// checks of room for moves, reservations and scaling read, since Nomad
+// places nothing new on an ineligible or draining node. v itself while
+// every ready node takes new work; +Inf when none does.
+func (li *localityInfo) placeable(metric string, v float64) float64 {
+	capacity, recv, share := li.capCPU, li.recvCPU, li.shareCPU
+	if metric == "memory" {
+		capacity, recv, share = li.capMem, li.recvMem, li.shareMem
+	}
+	switch {
+	case li.receiving == len(li.nodes) && recv == capacity:
+		return v
+	case recv <= 0:
+		return math.Inf(1)
+	}
+	return v * float64(capacity) / float64(recv) * share
+}
+
+// placeNote says, when some of the locality's ready nodes take no new
+// work, on what its room for new work is read.
+func (li *localityInfo) placeNote() string {
+	if li.receiving == len(li.nodes) {
+		return ""
+	}
+	return fmt.Sprintf("on the %d of its %d ready nodes that take new work (the others ineligible or draining)", li.receiving, len(li.nodes))
 }
 
 func (p *planner) forecast(loc, metric string) *Forecast { return p.fc[loc+":"+metric] }
@@ -566,6 +648,10 @@ func (p *planner) chooseTarget(pol *policies.Policy, src string, moves []state.M
 			tried = append(tried, cand+" has no ready node")
 			continue
 		}
+		if li.receiving == 0 {
+			tried = append(tried, fmt.Sprintf("%s has no node that takes new work (its %d ready nodes are ineligible or draining)", cand, len(li.nodes)))
+			continue
+		}
 		feasible := 0
 		for _, m := range moves {
 			if p.feasibleIn(m, li, exclude...) {
@@ -621,15 +707,19 @@ func (p *planner) feasibleIn(m state.Move, li *localityInfo, exclude ...string) 
 
 // room is the least margin, in percent points, between the locality's
 // line and its planning quantile plus committed arrivals plus size over
-// [from, to], across CPU and memory; +Inf without forecasts.
+// [from, to], across CPU and memory, on the nodes that take new work (see
+// placeable); +Inf without forecasts, -Inf when no node takes new work.
 func (p *planner) room(li *localityInfo, from, to time.Time, size state.Resources) float64 {
+	if li.receiving == 0 {
+		return math.Inf(-1)
+	}
 	room := math.Inf(1)
 	for _, metric := range []string{"cpu", "memory"} {
 		f := p.forecast(li.path, metric)
 		if f == nil || !f.HasLine {
 			continue
 		}
-		add := p.pctOf(li, metric, size)
+		add := p.recvPct(li, metric, size)
 		for i, t := range f.Times {
 			if t.Before(from) && (i+1 >= len(f.Times) || !f.Times[i+1].After(from)) {
 				continue
@@ -637,7 +727,7 @@ func (p *planner) room(li *localityInfo, from, to time.Time, size state.Resource
 			if t.After(to) {
 				break
 			}
-			need := f.Planning[i] + p.committed(li, metric, t, "") + add
+			need := li.placeable(metric, f.Planning[i]) + p.committed(li, metric, t, "") + add
 			room = min(room, f.Line-need)
 		}
 	}
@@ -645,7 +735,8 @@ func (p *planner) room(li *localityInfo, from, to time.Time, size state.Resource
 }
 
 // pctOf is size's share of the locality's capacity for a metric, in
-// percent.
+// percent: of all its ready nodes, as the forecasts' percentages are (the
+// locality's load; see recvPct for its room).
 func (p *planner) pctOf(li *localityInfo, metric string, size state.Resources) float64 {
 	switch metric {
 	case "cpu":
@@ -655,6 +746,23 @@ func (p *planner) pctOf(li *localityInfo, metric string, size state.Resources) f
 	case "memory":
 		if li.capMem > 0 {
 			return 100 * float64(size.MemoryMB) / float64(li.capMem)
+		}
+	}
+	return 0
+}
+
+// recvPct is size's share of the capacity of the locality's nodes that
+// take new work, in percent: what arriving work and placeholders take of
+// the room they can land in (see placeable); 0 when none does.
+func (p *planner) recvPct(li *localityInfo, metric string, size state.Resources) float64 {
+	switch metric {
+	case "cpu":
+		if li.recvCPU > 0 {
+			return 100 * float64(size.CPU) / float64(li.recvCPU)
+		}
+	case "memory":
+		if li.recvMem > 0 {
+			return 100 * float64(size.MemoryMB) / float64(li.recvMem)
 		}
 	}
 	return 0
@@ -680,7 +788,7 @@ func (p *planner) sortedArrivals(loc, except string) []arrival {
 }
 
 // committed is what arrivals into li other than except's hold at t, in
-// percent of its capacity.
+// percent of the capacity of its nodes that take new work.
 func (p *planner) committed(li *localityInfo, metric string, t time.Time, except string) float64 {
 	var sum state.Resources
 	for id, a := range p.arrivals[li.path] {
@@ -688,7 +796,7 @@ func (p *planner) committed(li *localityInfo, metric string, t time.Time, except
 			sum = sum.Add(a.size)
 		}
 	}
-	return p.pctOf(li, metric, sum)
+	return p.recvPct(li, metric, sum)
 }
 
 // rebalance creates requests for localities of policies with
@@ -805,9 +913,24 @@ func (p *planner) relieved(loc string) bool {
 }
 
 // crossing finds the metric whose planning quantile crosses the line
-// first, when, and by how much it peaks above it; with demand, on the
-// forecasts' demand over the capacity now where they carry it.
+// first, when, and by how much it peaks above it. Without demand it reads
+// the locality's load, on all its ready nodes (rebalancing). With demand
+// (a hotspot, for scaling) it reads the forecasts' demand over the
+// capacity now where they carry it, and on the nodes that take new work
+// (see placeable): room Nomad places nothing on is no room to scale for.
+// A locality with ready nodes none of which takes new work has no such
+// crossing: its nodes were taken out of scheduling (an operator's cordon,
+// a drain window), and nodes added there are not what that asked for.
 func (p *planner) crossing(loc string, demand bool) (metric string, at time.Time, excess float64) {
+	var li *localityInfo
+	if demand {
+		if l, ok := p.locality(loc); ok && len(l.nodes) > 0 {
+			if l.receiving == 0 {
+				return "", time.Time{}, 0
+			}
+			li = l
+		}
+	}
 	for _, m := range []string{"cpu", "memory"} {
 		f := p.forecast(loc, m)
 		if g := p.fcDemand[loc+":"+m]; demand && g != nil {
@@ -819,6 +942,9 @@ func (p *planner) crossing(loc string, demand bool) (metric string, at time.Time
 		var first time.Time
 		peak := math.Inf(-1)
 		for i, v := range f.Planning {
+			if li != nil {
+				v = li.placeable(m, v)
+			}
 			if v > f.Line && first.IsZero() {
 				first = f.Times[i]
 			}
