@@ -28,6 +28,7 @@ import (
 	nomadapi "github.com/hashicorp/nomad/api"
 
 	"github.com/foreshape/foreshape/internal/backoff"
+	"github.com/foreshape/foreshape/internal/blocking"
 	"github.com/foreshape/foreshape/internal/failing"
 	"github.com/foreshape/foreshape/plugins/source"
 )
@@ -96,6 +97,10 @@ type AllocUsage struct {
 type Source struct {
 	cfg Config
 	log hclog.Logger
+	// wait is the wait of a watch's blocking query, and margin what its
+	// request gets beyond the longest Nomad holds it (blocking.Bound);
+	// tests shorten them.
+	wait, margin time.Duration
 
 	mu sync.Mutex
 	// watching counts the Watch calls running: while one runs, Collect
@@ -128,7 +133,7 @@ func New(cfg Config, log hclog.Logger) (*Source, error) {
 	if log == nil {
 		log = hclog.NewNullLogger()
 	}
-	return &Source{cfg: cfg, log: log.Named("nomad")}, nil
+	return &Source{cfg: cfg, log: log.Named("nomad"), wait: blocking.MaxWait, margin: blocking.Margin}, nil
 }
 
 // Name implements source.Source.
@@ -183,17 +188,21 @@ func (s *Source) Watch(ctx context.Context) {
 }
 
 // watch runs one blocking-query loop: list with the last index seen, wait
-// for a change, repeat. Its failures are retried with backoff and logged
-// as a failing.Streak: the first at once, the same again every
-// failing.RemindEvery, and the first answer after them once.
+// for a change, repeat. Each request ends a little after Nomad must have
+// answered it (blocking.Bound), so that one whose connection went silent
+// fails instead of freezing the list for the watch's life. Its failures
+// are retried with backoff and logged as a failing.Streak: the first at
+// once, the same again every failing.RemindEvery, and the first answer
+// after them once.
 func (s *Source) watch(ctx context.Context, what string, list func(*nomadapi.QueryOptions) (uint64, error), index func() uint64) {
 	var (
 		retry time.Duration // after a failure; zero after a success
 		fails failing.Streak
 	)
 	for ctx.Err() == nil {
-		q := (&nomadapi.QueryOptions{WaitIndex: index(), WaitTime: 5 * time.Minute}).WithContext(ctx)
-		if _, err := list(q); err != nil {
+		q, end := blocking.Bound(ctx, &nomadapi.QueryOptions{WaitIndex: index(), WaitTime: s.wait}, s.margin)
+		_, err := list(q)
+		if err = end(err); err != nil {
 			if ctx.Err() != nil {
 				return
 			}

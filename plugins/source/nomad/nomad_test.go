@@ -480,6 +480,65 @@ func TestWatchFailureLoggedOnce(t *testing.T) {
 	<-done
 }
 
+// TestWatchEndsAHeldQuery: a blocking query that Nomad takes and never
+// answers (a connection gone silent) ends a little after Nomad's wait, is
+// logged and asked again, and the watch then sees what changed meanwhile;
+// so for the allocations' watch. Before each request had a bound, the
+// held queries hung for the watch's life.
+func TestWatchEndsAHeldQuery(t *testing.T) {
+	c, client := newSim(t)
+	var logs lockedBuffer
+	s, _ := New(Config{Client: client, AllocStats: true}, hclog.New(&hclog.LoggerOptions{Level: hclog.Info, Output: &logs}))
+	s.wait, s.margin = 100*time.Millisecond, 200*time.Millisecond
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan struct{})
+	go func() { s.Watch(ctx); close(done) }()
+	// until fails the test when cond is still false after a bound far
+	// longer than the watches need (a held query was held 10 minutes).
+	until := func(what string, cond func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for !cond() {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s:\n%s", what, logs.String())
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	until("the watches never listed", func() bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return s.nodes != nil && s.allocs != nil
+	})
+	if err := c.SetFaults(sim.Faults{Holds: []sim.Hold{{Path: "/v1/nodes", Count: 1}, {Path: "/v1/allocations", Count: 1}}}); err != nil {
+		t.Fatal(err)
+	}
+	until("no query was held", func() bool {
+		f := c.Faults()
+		return f.Holds[0].Caught == 1 && f.Holds[1].Caught == 1
+	})
+	ids, err := c.AddNodes("dc2-web", 1) // while the watch waits for an answer
+	if err != nil {
+		t.Fatal(err)
+	}
+	until("the held queries did not end with a failure", func() bool {
+		return logs.count("watch failed; retrying: what=nodes") == 1 && logs.count("watch failed; retrying: what=allocations") == 1
+	})
+	if n := logs.count("no answer from Nomad in time: none within 306.25ms (the blocking query's wait of 100ms"); n != 2 {
+		t.Errorf("%d failures say how long the query had, want 2:\n%s", n, logs.String())
+	}
+	until("the watches did not answer again", func() bool {
+		return logs.count("watch answers again: what=nodes") == 1 && logs.count("watch answers again: what=allocations") == 1
+	})
+	until("the node added while the query was held never showed", func() bool {
+		_, ok := s.NodeNames()[ids[0]]
+		return ok
+	})
+	cancel()
+	<-done
+}
+
 // TestUnmeasuredAllocationsAreStale: a Nomad client without telemetry's
 // publish_allocation_metrics (its default outside -dev) never measures its
 // allocations and answers their stats with no task, zero usage and a zero
