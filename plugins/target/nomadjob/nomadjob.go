@@ -12,6 +12,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/nomad/api"
 
+	"github.com/foreshape/foreshape/internal/blocking"
 	"github.com/foreshape/foreshape/plugins/target"
 )
 
@@ -39,6 +40,9 @@ type Target struct {
 	client *api.Client
 	log    hclog.Logger
 	sleep  func(context.Context, time.Duration) error
+	// margin is what a deployment's blocking query gets beyond the
+	// longest Nomad holds it (blocking.Bound); tests shorten it.
+	margin time.Duration
 }
 
 var _ target.Target = (*Target)(nil)
@@ -58,7 +62,7 @@ func New(settings any, env target.Env) (target.Target, error) {
 		c.DeploymentWait = DefaultDeploymentWait
 		cfg = &c
 	}
-	return &Target{cfg: cfg, client: env.Nomad, sleep: env.SleepFunc(),
+	return &Target{cfg: cfg, client: env.Nomad, sleep: env.SleepFunc(), margin: blocking.Margin,
 		log: env.Log().With("plugin", Name, "job", cfg.Job, "group", cfg.Group)}, nil
 }
 
@@ -196,6 +200,8 @@ func (t *Target) blockedTooLong(res target.Result, deployID string) error {
 
 // waitDeployment follows d with blocking queries until it is no longer
 // active (returning its status) or until the deadline ("" and no error).
+// A query Nomad does not answer in time (blocking.Bound: a connection
+// gone silent) ends the wait with blocking.ErrNoAnswer.
 func (t *Target) waitDeployment(ctx context.Context, d *api.Deployment, until time.Time) (string, error) {
 	index := d.ModifyIndex
 	for active(d.Status) {
@@ -204,9 +210,13 @@ func (t *Target) waitDeployment(ctx context.Context, d *api.Deployment, until ti
 			return "", nil
 		}
 		q := t.query(ctx)
-		q.WaitIndex, q.WaitTime = index, min(left, 5*time.Minute)
+		// At least a millisecond: nomad/api sends whole milliseconds, and
+		// Nomad holds a query whose wait is "0ms" for its default 5
+		// minutes.
+		q.WaitIndex, q.WaitTime = index, max(min(left, blocking.MaxWait), time.Millisecond)
+		q, end := blocking.Bound(ctx, q, t.margin)
 		next, meta, err := t.client.Deployments().Info(d.ID, q)
-		if err != nil {
+		if err = end(err); err != nil {
 			return "", err
 		}
 		if next != nil {
@@ -224,6 +234,8 @@ func (t *Target) classify(ctx context.Context, err error, attempts int, doing st
 	e := &target.Error{Plugin: Name, Attempts: attempts, Err: err}
 	code, body := response(err)
 	switch {
+	case errors.Is(err, blocking.ErrNoAnswer):
+		e.Kind, e.Reason = target.Timeout, fmt.Sprintf("%s: %v", doing, err)
 	case ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled):
 		e.Kind, e.Reason = target.Timeout, fmt.Sprintf("%s: no answer from Nomad in time (%v)", doing, err)
 	case isNetTimeout(err):

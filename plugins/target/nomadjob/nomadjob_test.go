@@ -15,6 +15,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/nomad/api"
 
+	"github.com/foreshape/foreshape/internal/blocking"
 	"github.com/foreshape/foreshape/internal/realnomad"
 	"github.com/foreshape/foreshape/plugins/target"
 	"github.com/foreshape/foreshape/plugins/target/targettest"
@@ -309,6 +310,44 @@ func TestScaleGivesUpAfterDeploymentWait(t *testing.T) {
 	_, err = tg.Scale(context.Background(), target.Action{ID: "x", Direction: target.Up, Amount: 1, Count: 3})
 	if !errors.Is(err, target.ErrRefused) || !strings.Contains(err.Error(), "still active after deployment_wait") {
 		t.Errorf("err = %v, want a refusal naming deployment_wait", err)
+	}
+}
+
+// A deployment's blocking query that Nomad takes and never answers (a
+// connection gone silent) ends a little after Nomad's wait: the action
+// times out saying so instead of waiting for as long as its context
+// lives (before, the query was held until the simulator's 10 minutes).
+func TestScaleEndsAHeldDeploymentQuery(t *testing.T) {
+	c, client := newSim(t)
+	if _, _, err := client.Jobs().Register(webJob("stuck", 2, true), nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.SetFaults(sim.Faults{Holds: []sim.Hold{{Method: "GET", Path: "/v1/deployment/*"}}}); err != nil {
+		t.Fatal(err)
+	}
+	tg, err := New(&Config{Job: "stuck", Group: "web", DeploymentWait: 300 * time.Millisecond}, target.Env{Nomad: client, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tg.(*Target).margin = 100 * time.Millisecond
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel() // the simulator's server closes once no query is held
+	done := make(chan error, 1)
+	go func() {
+		_, err := tg.Scale(ctx, target.Action{ID: "x", Direction: target.Up, Amount: 1, Count: 3})
+		done <- err
+	}()
+	select {
+	case err = <-done:
+	case <-time.After(30 * time.Second): // far past the query's bound
+		t.Fatal("Scale still waits on the held deployment query")
+	}
+	if !errors.Is(err, target.ErrTimeout) || !errors.Is(err, blocking.ErrNoAnswer) ||
+		!strings.Contains(err.Error(), "wait for deployment") || !strings.Contains(err.Error(), "no answer from Nomad in time: none within") {
+		t.Errorf("err = %v, want a timeout of the deployment's wait saying Nomad did not answer", err)
+	}
+	if f := c.Faults(); f.Holds[0].Caught != 1 {
+		t.Errorf("%d deployment queries held, want 1", f.Holds[0].Caught)
 	}
 }
 
