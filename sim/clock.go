@@ -119,6 +119,7 @@ func (c *Cluster) tick(t time.Time) {
 	c.now = t
 	c.bootNodes()
 	c.heartbeats()
+	c.disconnectedBeats()
 	c.reregisterNodes()
 	c.fireEvents()
 	c.lifecycle()
@@ -229,8 +230,9 @@ func (c *Cluster) arm(a *alloc, at time.Time) {
 func (c *Cluster) lifecycle() {
 	for len(c.timers) > 0 && !c.timers[0].at.After(c.now) {
 		a := heap.Pop(&c.timers).(timer).a
-		if a.clientTerminal() || a.node.purged {
-			// A purged node's client reports nothing more.
+		if a.clientTerminal() || a.node.purged || a.client == allocUnknown {
+			// A purged node's client reports nothing more; a
+			// disconnected one reports when it comes back.
 			continue
 		}
 		switch {

@@ -450,61 +450,76 @@ func (c *Cluster) setEligibility(nodeID, elig string) (*nodeUpdateResponse, erro
 }
 
 // setNodeStatus takes a node down (its heartbeat missed: its allocations
-// are lost and replaced elsewhere) or brings it back (its heartbeat again,
-// or a node that finished initializing), as Nomad's Node.UpdateStatus
-// does (TestFidelityNodeDownAndUp): the status at one index, with a node
-// event when it goes down or comes back from down, then a node-update
-// evaluation of each job Nomad evaluates for the node (createNodeEvals),
-// all at the next index, naming the status's index.
+// are lost and replaced elsewhere), or disconnected when its allocations
+// may wait for it (see disconnect.go), or brings it back (its heartbeat
+// again, or a node that finished initializing), as Nomad's
+// Node.UpdateStatus does (TestFidelityNodeDownAndUp): the status at one
+// index, with a node event when it goes down or comes back from down, then
+// a node-update evaluation of each job Nomad evaluates for the node
+// (createNodeEvals), all at the next index, naming the status's index.
 func (c *Cluster) setNodeStatus(n *node, down bool) {
-	want := api.NodeStatusReady
 	if down {
-		want = api.NodeStatusDown
+		if n.status == api.NodeStatusDown || n.status == api.NodeStatusDisconnected {
+			return // a disconnected node goes down by its missed heartbeats
+		}
+		want := api.NodeStatusDown
+		if c.canDisconnect(n) {
+			want = api.NodeStatusDisconnected
+		}
+		c.nodeGoes(n, want)
+		return
 	}
-	if n.status == want {
+	switch n.status {
+	case api.NodeStatusReady:
+		return
+	case api.NodeStatusDisconnected:
+		c.reconnect(n)
 		return
 	}
 	was := n.status
-	n.status, n.statusAt = want, c.now
+	n.status, n.statusAt = api.NodeStatusReady, c.now
 	n.modifyIdx = c.bump(TableNodes)
-	c.log.Info("node status", logKeyNode, n.name, logKeyStatus, want)
-	if !down {
-		if was == api.NodeStatusDown {
-			n.addEvent(c.now, nodeEventSubsystemCluster, nodeEventReregistered, n.modifyIdx)
-		}
-		c.capFreed = true
-		// Its jobs are evaluated at its new modify index, and system
-		// jobs come back on it; then its client, heard again, stops
-		// what the servers took as lost and reports it complete.
-		c.createNodeEvals(n, n.modifyIdx)
-		c.clientReportsLost(n)
-		return
+	c.log.Info("node status", logKeyNode, n.name, logKeyStatus, n.status)
+	if was == api.NodeStatusDown {
+		n.addEvent(c.now, nodeEventSubsystemCluster, nodeEventReregistered, n.modifyIdx)
 	}
+	c.capFreed = true
+	// Its jobs are evaluated at its new modify index, and system
+	// jobs come back on it; then its client, heard again, stops
+	// what the servers took as lost and reports it complete.
+	c.createNodeEvals(n, n.modifyIdx)
+	c.clientReportsLost(n)
+}
+
+// nodeGoes has n's heartbeat missed: it turns status (down or
+// disconnected) with the event, and each job Nomad evaluates for it gets a
+// node-update evaluation whose plan marks its allocations there lost (the
+// desired status and its description; the client's description stays as
+// the client last reported it), or unknown on a disconnected node where
+// their group allows it. A job Nomad does not evaluate for the node keeps
+// its allocations there as they were (in Nomad a sysbatch job's still
+// runs; here a stopped system job's allocation still stopping).
+func (c *Cluster) nodeGoes(n *node, status string) {
+	n.status, n.statusAt, n.missedAt = status, c.now, c.now
+	n.modifyIdx = c.bump(TableNodes)
+	c.log.Info("node status", logKeyNode, n.name, logKeyStatus, status)
 	n.addEvent(c.now, nodeEventSubsystemCluster, nodeEventHeartbeatMissed, n.modifyIdx)
 	for _, a := range n.allocs {
 		if a.mig != nil && !a.mig.transferred && !a.clientTerminal() {
 			c.dropTransfer(a.mig)
 		}
 	}
-	// The evaluations are created first; each one's plan then marks its
-	// job's allocations on the node lost (the desired status and its
-	// description; the client's description stays as the client last
-	// reported it). A job Nomad does not evaluate for the node keeps its
-	// allocations there as they were (in Nomad a sysbatch job's still
-	// runs; here a stopped system job's allocation still stopping).
 	jobs := c.nodeEvalJobs(n)
 	evals := c.newNodeEvals(jobs, n, n.modifyIdx)
 	for i, j := range jobs {
-		for _, a := range append([]*alloc(nil), n.allocs...) {
-			if a.job != j || a.clientTerminal() {
-				continue
+		if status == api.NodeStatusDisconnected {
+			c.disconnectAllocs(j, n, evals[i])
+		} else {
+			for _, a := range append([]*alloc(nil), n.allocs...) {
+				if a.job == j && !a.clientTerminal() {
+					c.loseAlloc(a, n)
+				}
 			}
-			if a.desired == desiredRun {
-				a.desired, a.desiredDesc = desiredStop, "alloc is lost since its node is down"
-			}
-			a.client = allocLost
-			c.touchByServer(a)
-			n.lost = append(n.lost, a)
 		}
 		c.reconcile(j, evals[i])
 	}

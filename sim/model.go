@@ -37,6 +37,9 @@ const (
 	allocComplete = api.AllocClientStatusComplete
 	allocFailed   = api.AllocClientStatusFailed
 	allocLost     = api.AllocClientStatusLost
+	// allocUnknown is an allocation on a disconnected node (its group's
+	// disconnect.lost_after keeps it from being lost at once).
+	allocUnknown = api.AllocClientStatusUnknown
 
 	desiredRun   = api.AllocDesiredStatusRun
 	desiredStop  = api.AllocDesiredStatusStop
@@ -96,7 +99,7 @@ type node struct {
 	iops       int64
 	cores      int
 	noAllocMet bool   // its client does not publish allocation metrics (NodeGroupSpec.AllocMetricsOff)
-	status     string // ready, down
+	status     string // ready, down, disconnected, initializing
 	eligible   bool
 	drain      *api.DrainStrategy
 	lastDrain  *api.DrainMetadata
@@ -104,6 +107,7 @@ type node struct {
 	statusAt   time.Time
 	bootAt     time.Time // initializing → ready (nodes added at run time)
 	faultDown  bool      // taken down by Faults.NodesDown
+	missedAt   time.Time // its last missed heartbeat, while disconnected
 	purged     bool      // deleted from the node table (purge); its client reports nothing more
 	backAt     time.Time // when a purged node's client, still running, registers it again (zero: never)
 	heard      bool      // the eligibility the client heard at its last heartbeat (Nomad's answer carries it)
@@ -191,6 +195,18 @@ type group struct {
 	replacement string
 	runFor      time.Duration
 	specHash    string // resources and placement, to detect destructive updates
+	// lostAfter is disconnect.lost_after: how long an allocation of the
+	// group on a node that stopped heartbeating stays unknown, before it
+	// is lost (zero: lost at once, and its node goes down).
+	lostAfter time.Duration
+	// keepReplacement is disconnect.reconcile = "keep_replacement": when
+	// the node comes back, the replacement stays and the original stops.
+	// Any other value keeps the original, as best_score did on the real
+	// Nomad (its replacement's score was not better).
+	keepReplacement bool
+	// noReplace is disconnect.replace = false: no replacement while the
+	// allocation is unknown.
+	noReplace bool
 	// idle marks a group that only holds capacity (every task sleeps or
 	// runs a pause image, with no load binding): it demands nothing.
 	idle bool
@@ -256,6 +272,10 @@ type alloc struct {
 	startAt      time.Time // pending → running at this time (zero: waiting)
 	runningSince time.Time
 	failedAt     time.Time // when it failed on its client
+	unknownAt    time.Time // when its node disconnected and it turned unknown
+	// replaceDue marks an unknown allocation its reconciler replaces: its
+	// reschedule delay has passed (set at the start of each reconciliation).
+	replaceDue bool
 	// followup is the evaluation Nomad's reconciler created to reschedule
 	// a failed allocation once its delay has passed (FollowupEvalID).
 	followup *eval

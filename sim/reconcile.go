@@ -227,6 +227,16 @@ func (c *Cluster) buildGroup(spec *api.Job, tg *api.TaskGroup, sim GroupSimSpec)
 	if tg.ReschedulePolicy != nil {
 		g.resched = *tg.ReschedulePolicy
 	}
+	if d := tg.Disconnect; d != nil {
+		if d.LostAfter != nil {
+			if *d.LostAfter < 0 {
+				return nil, invalidJob("Task group " + g.name + " validation failed: " + multiError("Disconnect validation failed: lost_after cannot be a negative duration"))
+			}
+			g.lostAfter = *d.LostAfter
+		}
+		g.noReplace = d.Replace != nil && !*d.Replace
+		g.keepReplacement = d.Reconcile != nil && *d.Reconcile == api.ReconcileOptionKeepReplacement
+	}
 	g.migrate = *api.DefaultMigrateStrategy()
 	if tg.Migrate != nil && tg.Migrate.MaxParallel != nil {
 		g.migrate = *tg.Migrate
@@ -675,7 +685,9 @@ func groupAllocs(j *job, g *group) (live []*alloc, done int) {
 			done++
 			continue
 		}
-		if a.clientTerminal() {
+		if a.clientTerminal() || (a.client == allocUnknown && (a.next != "" || a.replaceDue)) {
+			// An unknown allocation replaced, or due to be, counts no
+			// more: its replacement does.
 			continue
 		}
 		live = append(live, a)
@@ -772,6 +784,7 @@ func checkInPlaceSpreads(j *job, g *group, spreads *spreadState) {
 // (Nomad places the groups in random order, after checking every group's
 // in-place updates; the simulator places them in the job's order.)
 func (c *Cluster) reconcileGroup(j *job, g *group, evp **eval, trigger string, spreads *spreadState) (*api.AllocationMetric, int) {
+	c.markDisconnected(j, g)
 	live, done := groupAllocs(j, g)
 	if j.stopped {
 		for _, a := range live {
@@ -789,7 +802,9 @@ func (c *Cluster) reconcileGroup(j *job, g *group, evp **eval, trigger string, s
 	// Migrations requested by drains and stop requests. A replacement that
 	// does not fit is retried below with the other missing placements.
 	for _, a := range live {
-		if a.migrate {
+		// An unknown allocation marked to migrate waits for its
+		// reschedule time, or for its node to come back.
+		if a.migrate && a.client != allocUnknown {
 			c.migrateAlloc(a, c.lazyEval(j, evp, trigger), placer())
 		}
 	}
@@ -990,10 +1005,11 @@ func previousByIndex(j *job, g *group) map[int]*alloc {
 	out := map[int]*alloc{}
 	for i := len(j.allocs) - 1; i >= 0; i-- {
 		a := j.allocs[i]
-		if a.grp.name != g.name || a.next != "" || (a.desired == desiredRun && a.client != allocFailed) || a.desired == desiredEvict {
+		due := a.client == allocUnknown && a.replaceDue
+		if a.grp.name != g.name || a.next != "" || (a.desired == desiredRun && a.client != allocFailed && !due) || a.desired == desiredEvict {
 			continue
 		}
-		if !a.migrate && a.client != allocLost && a.client != allocFailed {
+		if !a.migrate && a.client != allocLost && a.client != allocFailed && !due {
 			continue // stopped on purpose (scaled down, updated): nothing to replace
 		}
 		if _, ok := out[a.index]; !ok {
@@ -1234,9 +1250,13 @@ func (c *Cluster) rescheduleEvents(prev *alloc) []reschedEvent {
 // policy allows none; otherwise while fewer than its attempts were made
 // within its interval before the failure and the next delay is shorter
 // than the interval.
-func rescheduleEligible(a *alloc) bool {
+func rescheduleEligible(a *alloc) bool { return rescheduleEligibleAt(a, a.failedAt) }
+
+// rescheduleEligibleAt is rescheduleEligible for an allocation that
+// failed, or turned unknown, at at.
+func rescheduleEligibleAt(a *alloc, at time.Time) bool {
 	pol := a.grp.resched
-	if !rescheduleAllowed(a, a.failedAt) {
+	if !rescheduleAllowed(a, at) {
 		return false
 	}
 	if (pol.Unlimited != nil && *pol.Unlimited) || len(a.resched) == 0 {
@@ -1346,13 +1366,19 @@ func (c *Cluster) newAlloc(j *job, g *group, n *node, ev *eval, index int, prev 
 	}
 	if prev != nil {
 		a.prev, prev.next = prev.id, a.id
-		if prev.client == allocFailed {
+		switch prev.client {
+		case allocFailed:
 			// Nomad's reconciler stops the failed allocation it
 			// reschedules; its description stays empty.
 			a.resched = c.rescheduleEvents(prev)
 			prev.desired = desiredStop
 			c.touchByServer(prev)
-		} else {
+		case allocUnknown:
+			// A replacement of an unknown allocation is a reschedule
+			// too; the original stays desired to run.
+			a.resched = c.rescheduleEvents(prev)
+			c.touch(prev)
+		default:
 			c.touch(prev) // its NextAllocation: ModifyIndex alone, as in Nomad
 		}
 	}

@@ -805,7 +805,7 @@ func (c *Cluster) clientStats(w http.ResponseWriter, r *http.Request) {
 // node has no connection (Nomad answers 404 "No path to node"); a stats
 // fault is a client that does not answer (an RPC error, 500).
 func (c *Cluster) clientReachable(n *node) error {
-	if n.status == api.NodeStatusDown {
+	if n.status == api.NodeStatusDown || n.status == api.NodeStatusDisconnected {
 		return notFound("No path to node")
 	}
 	if c.statsUnreachable(n) {
