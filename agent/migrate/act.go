@@ -979,7 +979,7 @@ func (c *Coordinator) stopAlloc(ctx context.Context, now time.Time, m state.Move
 	if err != nil {
 		return fmt.Errorf("read allocation %s: %w", m.Alloc, err)
 	}
-	if a.DesiredStatus != nomadapi.AllocDesiredStatusRun || a.NextAllocation != "" || a.DesiredTransition.ShouldMigrate() {
+	if alreadyMoving(a.DesiredStatus, a.ClientStatus, a.NextAllocation, a.DesiredTransition.ShouldMigrate()) {
 		return nil // already stopping, migrating or replaced: never stop twice
 	}
 	in := state.Intent{ID: intentID(state.IntentStopAlloc, m.Alloc, request, attempt), Kind: state.IntentStopAlloc,
@@ -992,6 +992,29 @@ func (c *Coordinator) stopAlloc(ctx context.Context, now time.Time, m state.Move
 		return nil
 	}
 	return err
+}
+
+// alreadyMoving reports whether Nomad already stops, migrates or has
+// replaced an allocation, from its desired and client status, its
+// NextAllocation and DesiredTransition.Migrate, so that it is never
+// stopped twice. Not one Nomad replaced while its node was disconnected
+// (client status unknown): when the node comes back, Nomad runs the
+// original again and stops that replacement, unless the original was
+// stopped (marked to migrate), so it is stopped all the same; nor one that
+// came back so (running again, its NextAllocation still naming the
+// replacement Nomad stopped).
+func alreadyMoving(desired, client, next string, migrate bool) bool {
+	if desired != nomadapi.AllocDesiredStatusRun || migrate {
+		return true
+	}
+	if next == "" {
+		return false
+	}
+	switch client {
+	case nomadapi.AllocClientStatusUnknown, nomadapi.AllocClientStatusRunning, nomadapi.AllocClientStatusPending:
+		return false
+	}
+	return true
 }
 
 // addAffinity steers the group's replacements to the target's datacenter

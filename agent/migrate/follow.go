@@ -250,7 +250,11 @@ func (c *Coordinator) followOne(ctx context.Context, now time.Time, r state.Migr
 			}
 			continue
 		}
-		if a.DesiredStatus == nomadapi.AllocDesiredStatusRun && a.NextAllocation == "" {
+		// The list does not show DesiredTransition: an unknown allocation
+		// (its node disconnected) is taken as marked to migrate once it
+		// was stopped, which marks it only.
+		unknownStopped := a.ClientStatus == nomadapi.AllocClientStatusUnknown && !m.Stopped.IsZero()
+		if !alreadyMoving(a.DesiredStatus, a.ClientStatus, a.NextAllocation, false) && !unknownStopped {
 			pending = append(pending, shortID(m.Alloc)+" (not stopped yet)")
 			if m.Stopped.IsZero() {
 				handing++ // waits for a transfer slot: not a stall
@@ -269,6 +273,12 @@ func (c *Coordinator) followOne(ctx context.Context, now time.Time, r state.Migr
 				continue
 			}
 			if jobEnded(m) {
+				continue
+			}
+			if a.ClientStatus == nomadapi.AllocClientStatusUnknown {
+				// Nomad places it after the reschedule delay; not while
+				// the job's deployment runs (then once the node is back).
+				pending = append(pending, shortID(m.Alloc)+" (no replacement yet: its node is disconnected)")
 				continue
 			}
 			pending = append(pending, shortID(m.Alloc)+" (no replacement yet)")
@@ -290,17 +300,26 @@ func (c *Coordinator) followOne(ctx context.Context, now time.Time, r state.Migr
 			pending = append(pending, shortID(m.Alloc)+" (replacement "+repl.ClientStatus+")")
 			continue
 		}
-		if !clientTerminal(a.ClientStatus) && c.view.nodes[a.NodeID] != nil {
+		if !clientTerminal(a.ClientStatus) && a.ClientStatus != nomadapi.AllocClientStatusUnknown && c.view.nodes[a.NodeID] != nil {
 			// Make-before-break: the replacement runs while the old
 			// allocation still hands over its state; the move holds the
 			// source (and its bandwidth) until the old one has stopped.
 			// That is progress, not a stall: no timeout applies to it.
 			// Not on a node purged from Nomad: no client reports the
 			// stop any more, and Nomad keeps the allocation as its
-			// client last reported it, running, for good.
+			// client last reported it, running, for good. Nor on a
+			// disconnected node (the old allocation unknown): it hands
+			// over nothing, and its client stops it when the node comes
+			// back (it was stopped: marked to migrate) or Nomad takes it
+			// as lost at the group's disconnect.lost_after, which may be
+			// hours.
 			pending = append(pending, shortID(m.Alloc)+" (still stopping)")
 			handing++
 			continue
+		}
+		if a.ClientStatus == nomadapi.AllocClientStatusUnknown {
+			c.log.Info("move settles while its old allocation's node is disconnected: Nomad stops the old one when the node comes back",
+				logKeyRequest, r.ID, "alloc", m.Alloc, "replacement", repl.ID)
 		}
 		m.Done, m.Running = true, now
 		if n := c.view.nodes[repl.NodeID]; n != nil {

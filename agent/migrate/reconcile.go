@@ -109,7 +109,7 @@ func (c *Coordinator) happened(ctx context.Context, in state.Intent) (bool, erro
 		if err != nil {
 			return false, err
 		}
-		return a.DesiredStatus != nomadapi.AllocDesiredStatusRun || a.NextAllocation != "" || a.DesiredTransition.ShouldMigrate(), nil
+		return alreadyMoving(a.DesiredStatus, a.ClientStatus, a.NextAllocation, a.DesiredTransition.ShouldMigrate()), nil
 	case state.IntentDrainNode:
 		n, _, err := c.nomad.Nodes().Info(in.Object, c.qo(ctx))
 		if isNotFound(err) {

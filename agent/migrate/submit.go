@@ -86,6 +86,10 @@ func (c *Coordinator) Submit(ctx context.Context, now time.Time, pols []*policie
 		if err != nil {
 			return "", err
 		}
+		if st := c.view.allocs[a.ID]; st != nil && st.ClientStatus == nomadapi.AllocClientStatusUnknown && st.DesiredStatus == nomadapi.AllocDesiredStatusRun {
+			return "", invalid("allocation", "%s is unknown: its node is disconnected; Nomad replaces it once its reschedule delay has passed "+
+				"and takes it as lost at its group's disconnect.lost_after", a.ID)
+		}
 		if !a.Live {
 			return "", invalid("allocation", "%s is not running (Nomad is stopping or has stopped it)", a.ID)
 		}
