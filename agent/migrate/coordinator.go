@@ -142,6 +142,9 @@ type Coordinator struct {
 	// pass of a restarted agent may come before its first pass).
 	pols    []*policies.Policy
 	planned bool
+	// watchMargin is what each request of Watch's blocking query gets
+	// beyond Nomad's wait and jitter (blocking.Margin; tests shorten it).
+	watchMargin time.Duration
 	// last is the last plan, for the API and tests.
 	last shape.Plan
 

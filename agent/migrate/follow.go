@@ -13,6 +13,7 @@ import (
 	"github.com/foreshape/foreshape/agent/shape"
 	"github.com/foreshape/foreshape/agent/state"
 	"github.com/foreshape/foreshape/internal/backoff"
+	"github.com/foreshape/foreshape/internal/blocking"
 	"github.com/foreshape/foreshape/internal/failing"
 	"github.com/foreshape/foreshape/policies"
 )
@@ -47,8 +48,16 @@ func (c *Coordinator) Watch(ctx context.Context, clock func(context.Context) (ti
 	var retry time.Duration // after a failure; zero after a success
 	var fails failing.Streak
 	for ctx.Err() == nil {
-		q := (&nomadapi.QueryOptions{WaitIndex: index, WaitTime: wait, Params: map[string]string{"task_states": "false"}}).WithContext(ctx)
+		// Each request ends a little after Nomad must have answered it,
+		// so that a connection gone silent is logged and asked again
+		// rather than freeze the follower.
+		margin := c.watchMargin
+		if margin == 0 {
+			margin = blocking.Margin
+		}
+		q, end := blocking.Bound(ctx, &nomadapi.QueryOptions{WaitIndex: index, WaitTime: wait, Params: map[string]string{"task_states": "false"}}, margin)
 		_, meta, err := c.nomad.Allocations().List(q)
+		err = end(err)
 		if ctx.Err() != nil {
 			return
 		}

@@ -97,3 +97,39 @@ func TestWatchFailureLoggedOnce(t *testing.T) {
 	cancel()
 	<-done
 }
+
+// TestWatchEndsAHeldQuery: an allocation query of the follower's watch that
+// Nomad takes and never answers (a connection gone silent) ends a little
+// after Nomad's wait, saying so, is logged and asked again, and the watch
+// answers again. Before each request had a bound, the held query hung for
+// the watch's life on a client without a bound of its own.
+func TestWatchEndsAHeldQuery(t *testing.T) {
+	var buf syncbuf.Buffer
+	h := newHarness(t, actScenario, actPolicies, func(c *Config) {
+		c.Logger = hclog.New(&hclog.LoggerOptions{Output: &buf, Level: hclog.Info})
+	})
+	h.c.watchMargin = 200 * time.Millisecond
+	if err := h.sim.SetFaults(sim.Faults{Holds: []sim.Hold{{Path: "/v1/allocations", Count: 1}}}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(h.ctx)
+	defer cancel()
+	done := make(chan struct{})
+	clock := func(context.Context) (time.Time, error) { return h.now(), nil }
+	go func() { h.c.Watch(ctx, clock, 100*time.Millisecond); close(done) }()
+	deadline := time.Now().Add(30 * time.Second)
+	for strings.Count(buf.String(), "follower: allocation watch answers again") != 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the held query never ended and the watch never answered again:\n%s", buf.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if f := h.sim.Faults(); f.Holds[0].Caught != 1 {
+		t.Errorf("%d queries held; want 1", f.Holds[0].Caught)
+	}
+	if !strings.Contains(buf.String(), "error=\"no answer from Nomad in time: none within") {
+		t.Errorf("the failure does not say the query had no answer in time:\n%s", buf.String())
+	}
+	cancel()
+	<-done
+}
