@@ -131,3 +131,29 @@ func TestMoveOffADisconnectedNode(t *testing.T) {
 		})
 	}
 }
+
+// TestAlreadyMoving: what counts as an allocation Nomad already stops,
+// migrates or has replaced (never stopped twice), and what does not: one
+// replaced while its node was disconnected, and one that came back so.
+func TestAlreadyMoving(t *testing.T) {
+	const run, stop = nomadapi.AllocDesiredStatusRun, nomadapi.AllocDesiredStatusStop
+	for _, tc := range []struct {
+		name                  string
+		desired, client, next string
+		migrate, want         bool
+	}{
+		{"running", run, "running", "", false, false},
+		{"stopping", stop, "running", "", false, true},
+		{"marked to migrate", run, "running", "", true, true},
+		{"failed and rescheduled", run, "failed", "r", false, true},
+		{"lost and replaced", stop, "lost", "r", false, true},
+		{"unknown", run, "unknown", "", false, false},
+		{"unknown, replaced by Nomad", run, "unknown", "r", false, false},
+		{"unknown, stopped", run, "unknown", "r", true, true},
+		{"back after a disconnect", run, "running", "r", false, false},
+	} {
+		if got := alreadyMoving(tc.desired, tc.client, tc.next, tc.migrate); got != tc.want {
+			t.Errorf("%s: %v; want %v", tc.name, got, tc.want)
+		}
+	}
+}
