@@ -52,7 +52,7 @@ const (
 // not been unknown for longer than that.
 func (c *Cluster) canDisconnect(n *node) bool {
 	for _, a := range n.allocs {
-		if a.grp.lostAfter <= 0 || a.desired != desiredRun || a.clientTerminal() {
+		if a.grp.lostAfter <= 0 || a.desired != desiredRun || a.clientTerminal() || (a.job.typ != api.JobTypeService && a.job.typ != api.JobTypeBatch) {
 			continue
 		}
 		if a.client != allocUnknown || c.now.Before(a.unknownAt.Add(a.grp.lostAfter)) {
@@ -72,7 +72,7 @@ func (c *Cluster) disconnectAllocs(j *job, n *node, ev *eval) {
 		if a.job != j || a.clientTerminal() {
 			continue
 		}
-		if a.grp.lostAfter > 0 && a.desired == desiredRun {
+		if a.grp.lostAfter > 0 && a.desired == desiredRun && (j.typ == api.JobTypeService || j.typ == api.JobTypeBatch) {
 			a.client, a.clientDesc, a.unknownAt = allocUnknown, descUnknown, c.now
 			unknown = append(unknown, a)
 			continue
