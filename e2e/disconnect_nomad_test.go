@@ -1,0 +1,149 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"testing"
+	"time"
+
+	nomadapi "github.com/hashicorp/nomad/api"
+
+	"github.com/foreshape/foreshape/agent/state"
+	"github.com/foreshape/foreshape/policies"
+)
+
+// TestActMoveOffDisconnectedNodeOnRealNomad is TestMoveOffADisconnectedNode
+// against a real Nomad: a queued move of an allocation whose group sets
+// disconnect.lost_after (an hour) starts after its node stopped
+// heartbeating (disconnected; the allocation unknown). The move stops it
+// (Nomad marks it to migrate), follows the replacement Nomad places after
+// the reschedule delay and ends done once it runs in the target, without
+// waiting the hour for the unknown allocation to stop; when the node comes
+// back, the original stops and the replacement runs on. It needs a second
+// client agent that can be stopped and continued: NOMAD_DOWN_NODE names
+// its node, NOMAD_NODE_DOWN_CMD and NOMAD_NODE_UP_CMD stop and resume it
+// (sim/README.md), and another datacenter's ready raw_exec node to move to.
+func TestActMoveOffDisconnectedNodeOnRealNomad(t *testing.T) {
+	addr, client, nodes := realNomadNodes(t)
+	name, downCmd, upCmd := os.Getenv("NOMAD_DOWN_NODE"), os.Getenv("NOMAD_NODE_DOWN_CMD"), os.Getenv("NOMAD_NODE_UP_CMD")
+	if name == "" || downCmd == "" || upCmd == "" {
+		t.Skip("set NOMAD_DOWN_NODE to a client node's name and NOMAD_NODE_DOWN_CMD and NOMAD_NODE_UP_CMD to commands that stop " +
+			"and resume its client agent (for example pkill -STOP and pkill -CONT of its process) to run this test")
+	}
+	var src, dst *nomadapi.NodeListStub
+	for _, n := range nodes {
+		if n.Name == name && rawExecReady(n) {
+			src = n
+		}
+	}
+	if src == nil {
+		t.Skipf("no ready raw_exec node named %q (NOMAD_DOWN_NODE)", name)
+	}
+	for _, n := range nodes {
+		if n.Datacenter != src.Datacenter && rawExecReady(n) {
+			dst = n
+			break
+		}
+	}
+	if dst == nil {
+		t.Skipf("no ready raw_exec node outside %s to move to", src.Datacenter)
+	}
+	run := func(what, cmd string) {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if out, err := exec.CommandContext(ctx, "sh", "-c", cmd).CombinedOutput(); err != nil {
+			t.Fatalf("%s: %s: %v: %s", what, cmd, err, out)
+		}
+	}
+	down := false
+	t.Cleanup(func() {
+		if down {
+			run("NOMAD_NODE_UP_CMD", upCmd)
+		}
+	})
+
+	job := fmt.Sprintf("fs-e2e-disc-%d-%d", os.Getpid(), time.Now().UnixNano()%1e6)
+	registerSleeper(t, client, job, src.Datacenter, func(j *nomadapi.Job) {
+		j.Datacenters = []string{src.Datacenter, dst.Datacenter}
+		j.AddAffinity(nomadapi.NewAffinity("${node.unique.id}", "=", src.ID, 100))
+		tg := j.TaskGroups[0]
+		tg.Disconnect = &nomadapi.DisconnectStrategy{LostAfter: new(time.Hour)}
+		tg.ReschedulePolicy = &nomadapi.ReschedulePolicy{Delay: new(10 * time.Second), DelayFunction: new("constant"), Unlimited: new(true)}
+	})
+	t.Cleanup(func() { _, _, _ = client.Jobs().Deregister(job, true, nil) })
+	alloc := waitRunning(t, client, job, "")
+	if alloc.NodeID != src.ID {
+		t.Fatalf("%s placed on %s; want %s", job, alloc.NodeName, src.Name)
+	}
+
+	local, err := state.NewLocal(state.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pols, diags := policies.Parse("real.hcl", []byte(fmt.Sprintf(`
+shaping "source" {
+  locality {
+    datacenter = %q
+  }
+}
+shaping "target" {
+  locality {
+    datacenter = %q
+  }
+}
+`, src.Datacenter, dst.Datacenter)))
+	if diags.HasErrors() {
+		t.Fatal(diags.Error())
+	}
+	coord := realCoordinator(t, addr, local)
+	ctx := context.Background()
+	id := submitMove(t, local, alloc, "source", "operator",
+		policies.Locality{Datacenter: src.Datacenter}.String(), policies.Locality{Datacenter: dst.Datacenter}.String())
+
+	run("NOMAD_NODE_DOWN_CMD", downCmd)
+	down = true
+	for deadline := time.Now().Add(90 * time.Second); ; time.Sleep(time.Second) {
+		n, _, err := client.Nodes().Info(src.ID, nil)
+		if err == nil && n.Status == nomadapi.NodeStatusDisconnected {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s not disconnected 90 s after its client stopped", src.Name)
+		}
+	}
+	began := time.Now()
+	for deadline := began.Add(3 * time.Minute); ; time.Sleep(time.Second) {
+		if _, err := coord.RunOnce(ctx, time.Now(), pols, nil); err != nil {
+			t.Fatal(err)
+		}
+		if r, _ := local.FSM.Act().Request(id); r.State.Terminal() {
+			break
+		}
+		if time.Now().After(deadline) {
+			r, _ := local.FSM.Act().Request(id)
+			t.Fatalf("request %s still %s 3 minutes after the node disconnected: %s", id, r.State, r.Reason)
+		}
+	}
+	r, _ := local.FSM.Act().Request(id)
+	t.Logf("request %s %s %s after the disconnect: %s", id, r.State, time.Since(began).Round(time.Second), r.Reason)
+	if r.State != state.RequestDone || r.Moves[0].Replacement == "" || r.Moves[0].TargetNode != dst.ID || r.Moves[0].Error != "" {
+		t.Fatalf("request %s: %q, moves %+v; want done on %s", r.State, r.Reason, r.Moves, dst.Name)
+	}
+
+	run("NOMAD_NODE_UP_CMD", upCmd)
+	down = false
+	for deadline := time.Now().Add(90 * time.Second); ; time.Sleep(time.Second) {
+		old, _, err1 := client.Allocations().Info(alloc.ID, nil)
+		repl, _, err2 := client.Allocations().Info(r.Moves[0].Replacement, nil)
+		if err1 == nil && err2 == nil && old.ClientStatus == nomadapi.AllocClientStatusComplete && old.DesiredStatus == nomadapi.AllocDesiredStatusStop &&
+			repl.ClientStatus == nomadapi.AllocClientStatusRunning && repl.DesiredStatus == nomadapi.AllocDesiredStatusRun {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("90 s after %s came back: the original %v %v, the replacement %v %v; want the original stopped, the replacement running",
+				src.Name, old, err1, repl, err2)
+		}
+	}
+}
