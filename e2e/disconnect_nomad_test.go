@@ -4,13 +4,13 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"testing"
 	"time"
 
 	nomadapi "github.com/hashicorp/nomad/api"
 
 	"github.com/foreshape/foreshape/agent/state"
+	"github.com/foreshape/foreshape/internal/realnomad"
 	"github.com/foreshape/foreshape/policies"
 )
 
@@ -27,11 +27,7 @@ import (
 // (sim/README.md), and another datacenter's ready raw_exec node to move to.
 func TestActMoveOffDisconnectedNodeOnRealNomad(t *testing.T) {
 	addr, client, nodes := realNomadNodes(t)
-	name, downCmd, upCmd := os.Getenv("NOMAD_DOWN_NODE"), os.Getenv("NOMAD_NODE_DOWN_CMD"), os.Getenv("NOMAD_NODE_UP_CMD")
-	if name == "" || downCmd == "" || upCmd == "" {
-		t.Skip("set NOMAD_DOWN_NODE to a client node's name and NOMAD_NODE_DOWN_CMD and NOMAD_NODE_UP_CMD to commands that stop " +
-			"and resume its client agent (for example pkill -STOP and pkill -CONT of its process) to run this test")
-	}
+	name, takeDown, bringUp := realnomad.NodeDownUp(t)
 	var src, dst *nomadapi.NodeListStub
 	for _, n := range nodes {
 		if n.Name == name && rawExecReady(n) {
@@ -50,20 +46,6 @@ func TestActMoveOffDisconnectedNodeOnRealNomad(t *testing.T) {
 	if dst == nil {
 		t.Skipf("no ready raw_exec node outside %s to move to", src.Datacenter)
 	}
-	run := func(what, cmd string) {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if out, err := exec.CommandContext(ctx, "sh", "-c", cmd).CombinedOutput(); err != nil {
-			t.Fatalf("%s: %s: %v: %s", what, cmd, err, out)
-		}
-	}
-	down := false
-	t.Cleanup(func() {
-		if down {
-			run("NOMAD_NODE_UP_CMD", upCmd)
-		}
-	})
-
 	job := fmt.Sprintf("fs-e2e-disc-%d-%d", os.Getpid(), time.Now().UnixNano()%1e6)
 	registerSleeper(t, client, job, src.Datacenter, func(j *nomadapi.Job) {
 		j.Datacenters = []string{src.Datacenter, dst.Datacenter}
@@ -102,8 +84,7 @@ shaping "target" {
 	id := submitMove(t, local, alloc, "source", "operator",
 		policies.Locality{Datacenter: src.Datacenter}.String(), policies.Locality{Datacenter: dst.Datacenter}.String())
 
-	run("NOMAD_NODE_DOWN_CMD", downCmd)
-	down = true
+	takeDown()
 	for deadline := time.Now().Add(90 * time.Second); ; time.Sleep(time.Second) {
 		n, _, err := client.Nodes().Info(src.ID, nil)
 		if err == nil && n.Status == nomadapi.NodeStatusDisconnected {
@@ -132,8 +113,7 @@ shaping "target" {
 		t.Fatalf("request %s: %q, moves %+v; want done on %s", r.State, r.Reason, r.Moves, dst.Name)
 	}
 
-	run("NOMAD_NODE_UP_CMD", upCmd)
-	down = false
+	bringUp()
 	for deadline := time.Now().Add(90 * time.Second); ; time.Sleep(time.Second) {
 		old, _, err1 := client.Allocations().Info(alloc.ID, nil)
 		repl, _, err2 := client.Allocations().Info(r.Moves[0].Replacement, nil)

@@ -1,11 +1,8 @@
 package sim_test
 
 import (
-	"context"
 	"encoding/json"
 	"net/http"
-	"os"
-	"os/exec"
 	"slices"
 	"strconv"
 	"testing"
@@ -13,6 +10,7 @@ import (
 
 	"github.com/hashicorp/nomad/api"
 
+	"github.com/foreshape/foreshape/internal/realnomad"
 	"github.com/foreshape/foreshape/sim"
 )
 
@@ -304,12 +302,7 @@ func (c *cluster) nodeDownUp(t *testing.T) (down, up func()) {
 		}
 		return down, up
 	}
-	name, downCmd, upCmd := os.Getenv("NOMAD_DOWN_NODE"), os.Getenv("NOMAD_NODE_DOWN_CMD"), os.Getenv("NOMAD_NODE_UP_CMD")
-	if name == "" || downCmd == "" || upCmd == "" {
-		t.Skip("a Nomad dev agent's own node cannot be taken down while its client runs: set NOMAD_DOWN_NODE to another " +
-			"client node's name and NOMAD_NODE_DOWN_CMD and NOMAD_NODE_UP_CMD to commands that stop and resume its client " +
-			"(for example pkill -STOP and pkill -CONT of its agent's process) to check it against this Nomad")
-	}
+	name, down, up := realnomad.NodeDownUp(t)
 	nodes, _, err := c.client.Nodes().List(nil)
 	if err != nil {
 		t.Fatal(err)
@@ -321,21 +314,6 @@ func (c *cluster) nodeDownUp(t *testing.T) (down, up func()) {
 		if c.node, _, err = c.client.Nodes().Info(n.ID, nil); err != nil {
 			t.Fatal(err)
 		}
-		run := func(what, cmd string) {
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			if out, err := exec.CommandContext(ctx, "sh", "-c", cmd).CombinedOutput(); err != nil {
-				t.Fatalf("%s: %s: %v: %s", what, cmd, err, out)
-			}
-		}
-		isDown := false
-		t.Cleanup(func() {
-			if isDown {
-				run("NOMAD_NODE_UP_CMD", upCmd)
-			}
-		})
-		down = func() { run("NOMAD_NODE_DOWN_CMD", downCmd); isDown = true }
-		up = func() { run("NOMAD_NODE_UP_CMD", upCmd); isDown = false }
 		return down, up
 	}
 	t.Fatalf("no node named %q (NOMAD_DOWN_NODE) in %s", name, c.name)

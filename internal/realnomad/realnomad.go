@@ -9,8 +9,11 @@
 package realnomad
 
 import (
+	"context"
 	"os"
+	"os/exec"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/nomad/api"
 )
@@ -54,4 +57,36 @@ func Client(t testing.TB, addr, token string) *api.Client {
 		t.Fatal(err)
 	}
 	return c
+}
+
+// NodeDownUp is how a test takes a real Nomad's client node down and back
+// up: NOMAD_DOWN_NODE names the node, and NOMAD_NODE_DOWN_CMD and
+// NOMAD_NODE_UP_CMD are shell commands that stop and resume its client
+// agent (for example pkill -STOP and pkill -CONT of its process). It
+// skips the test, saying what to set, when one is unset. A node left down
+// is brought up when the test ends.
+func NodeDownUp(t testing.TB) (name string, down, up func()) {
+	t.Helper()
+	name, downCmd, upCmd := os.Getenv("NOMAD_DOWN_NODE"), os.Getenv("NOMAD_NODE_DOWN_CMD"), os.Getenv("NOMAD_NODE_UP_CMD")
+	if name == "" || downCmd == "" || upCmd == "" {
+		t.Skip("a Nomad dev agent's own node cannot be taken down while its client runs: set NOMAD_DOWN_NODE to another " +
+			"client node's name and NOMAD_NODE_DOWN_CMD and NOMAD_NODE_UP_CMD to commands that stop and resume its client " +
+			"(for example pkill -STOP and pkill -CONT of its agent's process) to run this test against this Nomad")
+	}
+	run := func(what, cmd string) {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if out, err := exec.CommandContext(ctx, "sh", "-c", cmd).CombinedOutput(); err != nil {
+			t.Fatalf("%s: %s: %v: %s", what, cmd, err, out)
+		}
+	}
+	isDown := false
+	t.Cleanup(func() {
+		if isDown {
+			run("NOMAD_NODE_UP_CMD", upCmd)
+		}
+	})
+	down = func() { run("NOMAD_NODE_DOWN_CMD", downCmd); isDown = true }
+	up = func() { run("NOMAD_NODE_UP_CMD", upCmd); isDown = false }
+	return name, down, up
 }
