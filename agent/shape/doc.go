@@ -56,12 +56,13 @@
 //     score's pressure, a hotspot that scales, reservations' packing) is
 //     on the ready nodes Nomad places new work on (Node.Receiving): an
 //     ineligible or draining node's room can take no replacement and no
-//     placeholder. The planning quantile is read there as the part of
-//     the demand that runs on those nodes (in proportion to what
-//     allocations hold, as spreading reads a node) over their capacity:
-//     an ineligible node's work stays on it, a draining one's is placed
-//     on them unless a whole-node request of the queue drains it (that
-//     request's arrival counts it). A target none of whose ready nodes
+//     placeholder (a node a spread holds out of scheduling while it runs
+//     counts as taking work: see takesWork). The planning quantile is
+//     read there as the part of the demand that runs on those nodes (in
+//     proportion to what allocations hold, as spreading reads a node)
+//     over their capacity: an ineligible node's work stays on it, a
+//     draining one's is placed on them unless a whole-node request of the
+//     queue drains it (that request's arrival counts it). A target none of whose ready nodes
 //     takes new work has no room, and a locality in that state is not
 //     scaled for a hotspot;
 //   - dynamic scaling: when a reservation does not fit, or a hotspot is

@@ -180,6 +180,12 @@ const (
 	// PlaceholderGrace is how long a placeholder may take to run before
 	// the planner treats its reservation as one that does not fit.
 	PlaceholderGrace = 2 * time.Minute
+	// SpreadCordonLag is how long after a spread ends the planner still
+	// reads the nodes it moved work off, which the coordinator held out of
+	// scheduling while it ran, as taking new work: the coordinator gives
+	// them back once it sees the spread end, in the pass it does or the
+	// next, and a pass may plan on a view of the cluster read before.
+	SpreadCordonLag = 5 * time.Minute
 )
 
 // EstimateKey names the learned duration of moves of a size between two

@@ -3,6 +3,7 @@ package shape
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/foreshape/foreshape/agent/state"
 )
@@ -30,6 +31,21 @@ func receivingFixture(t *testing.T, cpu float64, node func(n *Node, f *fixture))
 	return f
 }
 
+// spreadOff adds a spread off dc2-4 in state st, finished ago before now
+// when it is done.
+func spreadOff(st state.RequestState, ago time.Duration) func(*fixture) {
+	return func(f *fixture) {
+		r := state.MigrationRequest{Resource: state.Resource{Kind: state.ResourceAllocation, ID: "filler-dc2-4", Namespace: "default", Job: "filler", Group: "f"},
+			Source: "dc2", Target: "dc2", Policy: "dc2", Strategy: "reschedule", Origin: "planner", State: st, Started: f.now.Add(-ago - time.Minute),
+			Moves: []state.Move{{Alloc: "filler-dc2-4", Namespace: "default", Job: "filler", Group: "f", Node: "id-dc2-4",
+				Size: state.Resources{CPU: 2000, MemoryMB: 2048}}}}
+		if st.Terminal() {
+			r.Finished = f.now.Add(-ago)
+		}
+		f.queued(r)
+	}
+}
+
 func ineligible(n *Node, _ *fixture) { n.Eligible = false }
 func draining(n *Node, _ *fixture)   { n.Eligible, n.Draining = false, true }
 func emptied(n *Node, f *fixture) {
@@ -51,8 +67,10 @@ func emptied(n *Node, f *fixture) {
 // node runs stays there, so it takes none of the others' room (a node
 // foreshape itself holds out of scheduling while a spread or a drain
 // window moves work off it must not make its locality look fuller than
-// it is); a node an operator drains moves its work onto them; one a
-// foreshape request drains counts as that request's arrival, once.
+// it is, and one a spread holds out for minutes is read as taking work
+// until SpreadCordonLag after the spread ends, when the coordinator has
+// given it back); a node an operator drains moves its work onto them; one
+// a foreshape request drains counts as that request's arrival, once.
 func TestRoomIsOnNodesThatTakeNewWork(t *testing.T) {
 	t.Run("a move's target", func(t *testing.T) {
 		tests := []struct {
@@ -124,10 +142,11 @@ func TestRoomIsOnNodesThatTakeNewWork(t *testing.T) {
 	})
 	t.Run("a hotspot", func(t *testing.T) {
 		tests := []struct {
-			name string
-			cpu  float64
-			node func(*Node, *fixture)
-			want string // the scale's reason; "" for none
+			name  string
+			cpu   float64
+			node  func(*Node, *fixture)
+			setup func(*fixture)
+			want  string // the scale's reason; "" for none
 		}{
 			{name: "every node eligible", cpu: 65},
 			// 65% of 16000 MHz on 12000: 87%.
@@ -135,6 +154,12 @@ func TestRoomIsOnNodesThatTakeNewWork(t *testing.T) {
 				want: "hotspot: p90 cpu 87% crosses the 80% line in dc2 at 06:00 and no request relieves it (on the 3 of its 4 ready nodes that take new work"},
 			{name: "an ineligible node keeps its work", cpu: 65, node: ineligible},
 			{name: "an operator's drain moves its work onto the rest", cpu: 65, node: draining, want: "hotspot: p90 cpu 87%"},
+			// The coordinator holds dc2-4 out while a spread moves its
+			// work off it, and gives it back once the spread has ended.
+			{name: "a running spread's cordon", cpu: 65, node: emptied, setup: spreadOff(state.RequestRunning, 0)},
+			{name: "a spread that ended a pass ago", cpu: 65, node: emptied, setup: spreadOff(state.RequestDone, time.Minute)},
+			{name: "out of scheduling long after its spread", cpu: 65, node: emptied, setup: spreadOff(state.RequestDone, time.Hour),
+				want: "hotspot: p90 cpu 87%"},
 			// Taken out of scheduling as a whole: nodes added would not
 			// be what that asked for.
 			{name: "no node takes new work", cpu: 90, node: func(n *Node, f *fixture) {
@@ -148,6 +173,9 @@ func TestRoomIsOnNodesThatTakeNewWork(t *testing.T) {
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
 				f := receivingFixture(t, tt.cpu, tt.node)
+				if tt.setup != nil {
+					tt.setup(f)
+				}
 				plan := Run(f.input())
 				if tt.want == "" {
 					if len(plan.Scale) > 0 {

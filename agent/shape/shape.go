@@ -46,6 +46,10 @@ type planner struct {
 	// drainedByRequest marks the nodes an unfinished whole-node request
 	// moves the work off: its arrival counts that work in its target.
 	drainedByRequest map[string]bool
+	// spreadFrom marks the nodes spreads move work off while they run or
+	// ended less than SpreadCordonLag ago: the coordinator holds such a
+	// node out of scheduling only while its spread runs.
+	spreadFrom map[string]bool
 	// unplaced is, per node index, what the placeholder allocations of the
 	// reservations held that Nomad has not placed yet are packed onto it
 	// (see holdUnplaced).
@@ -106,10 +110,11 @@ type localityInfo struct {
 	// of the forecasts' percentages.
 	capCPU, capMem int64
 	// receiving counts the ready nodes Nomad places new allocations on
-	// (Node.Receiving); recvCPU and recvMem sum their capacity, the room
-	// a move's replacement or a placeholder can take; shareCPU and
-	// shareMem are the part of the locality's demand read as running on
-	// them (see receivingShare).
+	// (Node.Receiving, and those a running spread holds out of scheduling
+	// for a few minutes: see takesWork); recvCPU and recvMem sum their
+	// capacity, the room a move's replacement or a placeholder can take;
+	// shareCPU and shareMem are the part of the locality's demand read as
+	// running on them (see receivingShare).
 	receiving        int
 	recvCPU, recvMem int64
 	shareCPU         float64
@@ -184,11 +189,18 @@ func newPlanner(in Input) *planner {
 	}
 	p.reqByID = make(map[string]*state.MigrationRequest, len(in.State.Requests))
 	p.drainedByRequest = map[string]bool{}
+	p.spreadFrom = map[string]bool{}
 	for i := range in.State.Requests {
 		r := &in.State.Requests[i]
 		p.reqByID[r.ID] = r
 		if r.Resource.Kind == state.ResourceNode && !r.State.Terminal() {
 			p.drainedByRequest[r.Resource.ID] = true
+		}
+		if Within(r) && (r.State == state.RequestRunning ||
+			r.State.Terminal() && !r.Finished.IsZero() && in.Now.Sub(r.Finished) < SpreadCordonLag) {
+			for _, m := range r.Moves {
+				p.spreadFrom[m.Node] = true
+			}
 		}
 	}
 	p.holdUnplaced()
@@ -343,13 +355,16 @@ func (p *planner) locality(path string) (*localityInfo, bool) {
 		li.capCPU += n.CPU
 		li.capMem += n.MemoryMB
 		work = work.Add(p.work[i])
-		if n.Receiving() || n.Draining && !p.drainedByRequest[n.ID] {
+		takes := p.takesWork(n)
+		if takes || n.Draining && !p.drainedByRequest[n.ID] {
 			recvWork = recvWork.Add(p.work[i])
 		}
-		if n.Receiving() {
+		if takes {
 			li.receiving++
 			li.recvCPU += n.CPU
 			li.recvMem += n.MemoryMB
+		}
+		if n.Receiving() {
 			taken := p.used[i].Add(p.unplaced[i])
 			li.free = append(li.free, freeNode{id: n.ID, free: state.Resources{CPU: n.CPU - taken.CPU, MemoryMB: n.MemoryMB - taken.MemoryMB}})
 		}
@@ -361,6 +376,20 @@ func (p *planner) locality(path string) (*localityInfo, bool) {
 	}
 	p.locs[path] = li
 	return li, true
+}
+
+// takesWork reports whether a ready node's room counts in its locality's
+// room for new work (see placeable): Nomad places new allocations on it,
+// or it is out of scheduling only while a spread moves work off it (the
+// coordinator's cordon, given back once the spread ends: within
+// SpreadCordonLag of its end, the node is read as given back). Read out,
+// that node's room would be missing from every check over the forecast's
+// hours for a cordon of minutes, and the locality would look fuller than
+// it will be once the spread has run: measured on the proof's scenarios,
+// moves were held and nodes added for it. Its free room still takes no
+// reservation now (localityInfo.free).
+func (p *planner) takesWork(n *Node) bool {
+	return n.Receiving() || n.Ready && !n.Draining && p.spreadFrom[n.ID]
 }
 
 // receivingShare is the part of a locality's demand read as running on
