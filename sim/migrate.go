@@ -216,9 +216,10 @@ func (c *Cluster) groupCount(j *job, g *group) int {
 }
 
 // runDrains advances every draining node: it marks allocations for
-// migration no faster than each group's migrate.max_parallel allows, forces
-// the rest at the deadline, stops system allocations last and completes the
-// drain when nothing is left.
+// migration no faster than each group's migrate.max_parallel allows, stops
+// system allocations last and completes the drain when nothing is left; at
+// the deadline it forces the rest and completes the drain whatever still
+// runs.
 func (c *Cluster) runDrains() {
 	for _, n := range c.nodes {
 		if n.drain == nil {
@@ -227,7 +228,7 @@ func (c *Cluster) runDrains() {
 		// A negative deadline forces the drain now, with no force deadline
 		// (Nomad leaves it empty: TestFidelityForceDrain).
 		forced := n.drain.Deadline < 0 || (!n.drain.ForceDeadline.IsZero() && !c.now.Before(n.drain.ForceDeadline))
-		var todo []*alloc
+		var todo, again []*alloc
 		remaining := 0
 		for _, a := range n.allocs {
 			if a.desired != desiredRun || a.clientTerminal() || a.job.typ == api.JobTypeSystem {
@@ -235,6 +236,12 @@ func (c *Cluster) runDrains() {
 			}
 			remaining++
 			if a.migrate {
+				if forced {
+					// Marked again at the deadline, with its job's
+					// evaluation (one unknown on a disconnected node
+					// still waits: measured).
+					again = append(again, a)
+				}
 				continue
 			}
 			if a.job.typ == api.JobTypeBatch && !forced {
@@ -246,6 +253,13 @@ func (c *Cluster) runDrains() {
 		budget := map[string]int{} // job/group → migrations it may still start
 		touched := map[*job]bool{}
 		var order []*job
+		for _, a := range again {
+			c.touchByServer(a)
+			if !touched[a.job] {
+				touched[a.job] = true
+				order = append(order, a.job)
+			}
+		}
 		for _, a := range todo {
 			if !forced {
 				key := a.job.id + "/" + a.grp.name
@@ -276,7 +290,7 @@ func (c *Cluster) runDrains() {
 			ev := c.newEval(j, triggerNodeDrain, "")
 			c.reconcile(j, ev)
 		}
-		if remaining > 0 {
+		if remaining > 0 && !forced {
 			continue
 		}
 		// Only system allocations (or nothing) are left: the drainer
@@ -306,7 +320,17 @@ func (c *Cluster) runDrains() {
 				pendingMig = true
 			}
 		}
-		if sysLeft == 0 && !pendingMig {
+		switch {
+		case forced:
+			// At its deadline (a forced drain's at once) Nomad's drainer
+			// marks what is left and completes the drain whatever still
+			// runs (handleDeadlinedNodes), its event saying so: an
+			// allocation left unknown on a disconnected node, which
+			// nothing stops before its client is back, holds it no
+			// longer (TestFidelityDrainDisconnectedNode).
+			c.finishDrain(n, api.DrainStatusComplete)
+			n.events[len(n.events)-1].Details = map[string]string{"deadline_reached": "true"}
+		case sysLeft == 0 && !pendingMig:
 			c.finishDrain(n, api.DrainStatusComplete)
 		}
 	}
