@@ -343,10 +343,25 @@ func (c *Coordinator) followOne(ctx context.Context, now time.Time, r state.Migr
 		changed = true
 	}
 	done := len(pending) == 0
+	drainOn := "" // why Nomad's drain of the node goes on after the request
 	if r.Resource.Kind == state.ResourceNode && r.Strategy == string(policies.StrategyDrain) {
 		if n := c.view.nodes[r.Resource.ID]; n != nil && n.Drain {
-			done = false
-			pending = append(pending, "the drain of "+r.Resource.String())
+			if done && n.Status == nomadapi.NodeStatusDisconnected {
+				// Every move's replacement runs, yet Nomad's drain cannot
+				// complete: it waits for each allocation on the node to
+				// stop on its client, and those of a disconnected node
+				// stay unknown until its client is back (then they stop),
+				// their group's disconnect.lost_after (lost) or the
+				// drain's deadline (TestFidelityDrainDisconnectedNode).
+				// Waiting would hold the request, and its place, until
+				// its settle timeout, then drain the node again.
+				drainOn = fmt.Sprintf("; Nomad's drain of %s goes on while the node is disconnected: it completes when its client is back, "+
+					"at its allocations' disconnect.lost_after or at the drain's deadline", r.Resource)
+				c.log.Info("drain request done while its node is disconnected: Nomad's drain completes later", logKeyRequest, r.ID, "node", r.Resource.ID)
+			} else {
+				done = false
+				pending = append(pending, "the drain of "+r.Resource.String())
+			}
 		}
 	}
 	if done && len(ended) > 0 && r.Resource.Kind != state.ResourceNode && !landed(r.Moves) {
@@ -360,7 +375,7 @@ func (c *Coordinator) followOne(ctx context.Context, now time.Time, r state.Migr
 		c.log.Info("moves end without a replacement: their job ended", logKeyRequest, r.ID, "reason", strings.Join(ended, "; "))
 	}
 	if done {
-		c.finish(ctx, now, r, view, ds)
+		c.finish(ctx, now, r, view, drainOn, ds)
 		return
 	}
 	if changed {
@@ -518,8 +533,9 @@ const notMovedPrefix = "not moved: "
 
 // finish records a settled request: done, its durations against the
 // estimate (which learns from them), what is left of its reservation
-// released, and eligibility restored where the move changed it.
-func (c *Coordinator) finish(ctx context.Context, now time.Time, r state.MigrationRequest, view state.ActView, ds *[]state.Decision) {
+// released, and eligibility restored where the move changed it. note, when
+// not empty, ends the reason.
+func (c *Coordinator) finish(ctx context.Context, now time.Time, r state.MigrationRequest, view state.ActView, note string, ds *[]state.Decision) {
 	took := now.Sub(r.Started)
 	var misplaced, notMoved []string
 	srcDC := dcOf(r.Source)
@@ -539,6 +555,7 @@ func (c *Coordinator) finish(ctx context.Context, now time.Time, r state.Migrati
 	if gone := c.purged(r); gone != "" {
 		reason += "; " + gone
 	}
+	reason += note
 	if len(misplaced) > 0 {
 		c.log.Warn("move done, not all as planned", logKeyRequest, r.ID, "target", r.Target, "reason", reason)
 	}
