@@ -11,7 +11,8 @@ import (
 // deadline: Nomad leaves DrainStrategy.ForceDeadline empty and keeps the
 // deadline as sent, and its drainer stops every allocation at once,
 // whatever the migrate block's max_parallel. The node ends drained and
-// ineligible.
+// ineligible, its drain ended by its deadline ("Node drain complete" with
+// deadline_reached).
 func TestFidelityForceDrain(t *testing.T) {
 	forEachNomad(t, func(t *testing.T, c *cluster) {
 		id := c.drainableJob(t, "forcedrain", 3)
@@ -33,6 +34,10 @@ func TestFidelityForceDrain(t *testing.T) {
 		n = c.waitNode(t, "finished draining", func(n *api.Node) bool { return n.DrainStrategy == nil })
 		if n.SchedulingEligibility != api.NodeSchedulingIneligible || n.LastDrain.Status != api.DrainStatusComplete || n.Drain {
 			t.Errorf("drained node: eligibility %s last %+v", n.SchedulingEligibility, n.LastDrain)
+		}
+		// Its deadline, now, ended it.
+		if e := lastNodeEvent(n); e.Message != "Node drain complete" || e.Details["deadline_reached"] != "true" {
+			t.Errorf("%s: forced drain's last event %q %v; want Node drain complete with deadline_reached", c.name, e.Message, e.Details)
 		}
 	})
 }
