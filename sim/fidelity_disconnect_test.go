@@ -47,6 +47,24 @@ func disconnectJob(c *cluster, id string, lostAfter, delay time.Duration) *api.J
 	return j
 }
 
+// runDeployed registers a disconnectJob of one allocation and returns the
+// allocation's ID once it runs on the check's node and the job's
+// deployment succeeded (an allocation of an active deployment is not
+// replaced while unknown).
+func (c *cluster) runDeployed(t *testing.T, id string, lostAfter, delay time.Duration) string {
+	t.Helper()
+	c.register(t, disconnectJob(c, id, lostAfter, delay))
+	as := c.waitAllocs(t, id, "running on the check's node", func(as []*api.AllocationListStub) bool { return count(as, running) == 1 })
+	if as[0].NodeID != c.node.ID {
+		t.Fatalf("%s: %s placed on %s, not the check's node %s", c.name, id, as[0].NodeName, c.node.Name)
+	}
+	c.waitJob(t, id, "deployed", func(*api.Job) bool {
+		d, _, err := c.client.Jobs().LatestDeployment(id, nil)
+		return err == nil && d != nil && d.Status == api.DeploymentStatusSuccessful
+	})
+	return as[0].ID
+}
+
 // TestFidelityNodeDisconnected: a node whose heartbeat stops while it
 // holds allocations whose group sets disconnect.lost_after goes
 // "disconnected", not down. Measured on a real Nomad 2.0 dev agent with a
@@ -56,8 +74,8 @@ func disconnectJob(c *cluster, id string, lostAfter, delay time.Duration) *api.J
 // "alloc-reschedule" evaluation pending until its reschedule delay, with a
 // "max-disconnect-timeout" one pending until lost_after ("created for
 // delayed disconnect timeout"), both following the node-update evaluation,
-// which names the reschedule as its next; an allocation without the block lost as on a node gone down.
-// At its delay an unknown allocation gets a replacement (with a reschedule
+// which names the reschedule as its next; an allocation without the block
+// lost as on a node gone down. At its delay an unknown allocation gets a replacement (with a reschedule
 // event) and stays unknown and desired to run, naming it as its
 // NextAllocation. A stop of an unknown allocation marks it to migrate
 // (DesiredTransition.Migrate) and places nothing. Once lost_after passes
@@ -80,20 +98,7 @@ func TestFidelityNodeDisconnected(t *testing.T) {
 			if id == stop {
 				delay = 45 * time.Second
 			}
-			c.register(t, disconnectJob(c, id, jobs[id], delay))
-			as := c.waitAllocs(t, id, "running on the check's node", func(as []*api.AllocationListStub) bool { return count(as, running) == 1 })
-			if as[0].NodeID != c.node.ID {
-				t.Fatalf("%s: %s placed on %s, not the check's node %s", c.name, id, as[0].NodeName, c.node.Name)
-			}
-			orig[id] = as[0].ID
-		}
-		// An allocation of an active deployment is not replaced while
-		// unknown: the checks begin once every deployment succeeded.
-		for _, id := range []string{keep, stop, short, plain} {
-			c.waitJob(t, id, "deployed", func(*api.Job) bool {
-				d, _, err := c.client.Jobs().LatestDeployment(id, nil)
-				return err == nil && d != nil && d.Status == api.DeploymentStatusSuccessful
-			})
+			orig[id] = c.runDeployed(t, id, jobs[id], delay)
 		}
 
 		takeDown()
@@ -229,16 +234,7 @@ func TestFidelityNodeDisconnectedThenDown(t *testing.T) {
 	forEachNomadIn(t, disconnectScenario, nil, func(t *testing.T, c *cluster) {
 		takeDown, bringUp := c.nodeDownUp(t)
 		id := c.jobID("discdown")
-		c.register(t, disconnectJob(c, id, 30*time.Second, 5*time.Second))
-		as := c.waitAllocs(t, id, "running on the check's node", func(as []*api.AllocationListStub) bool { return count(as, running) == 1 })
-		if as[0].NodeID != c.node.ID {
-			t.Fatalf("%s: %s placed on %s, not the check's node %s", c.name, id, as[0].NodeName, c.node.Name)
-		}
-		orig := as[0].ID
-		c.waitJob(t, id, "deployed", func(*api.Job) bool {
-			d, _, err := c.client.Jobs().LatestDeployment(id, nil)
-			return err == nil && d != nil && d.Status == api.DeploymentStatusSuccessful
-		})
+		orig := c.runDeployed(t, id, 30*time.Second, 5*time.Second)
 
 		takeDown()
 		c.waitNode(t, "disconnected", func(n *api.Node) bool { return n.Status == api.NodeStatusDisconnected })

@@ -111,16 +111,7 @@ func TestFidelityDrainDisconnectedNode(t *testing.T) {
 		takeDown, bringUp := c.nodeDownUp(t)
 		c.giveBackAtEnd(t)
 		id := c.jobID("draindisc")
-		c.register(t, disconnectJob(c, id, 10*time.Minute, 30*time.Second))
-		as := c.waitAllocs(t, id, "running on the check's node", func(as []*api.AllocationListStub) bool { return count(as, running) == 1 })
-		if as[0].NodeID != c.node.ID {
-			t.Fatalf("%s: %s placed on %s, not the check's node %s", c.name, id, as[0].NodeName, c.node.Name)
-		}
-		orig := as[0].ID
-		c.waitJob(t, id, "deployed", func(*api.Job) bool {
-			d, _, err := c.client.Jobs().LatestDeployment(id, nil)
-			return err == nil && d != nil && d.Status == api.DeploymentStatusSuccessful
-		})
+		orig := c.runDeployed(t, id, 10*time.Minute, 30*time.Second)
 
 		takeDown()
 		c.waitNode(t, "disconnected", func(n *api.Node) bool { return n.Status == api.NodeStatusDisconnected })

@@ -17,33 +17,49 @@ import (
 // allocation once it runs and its deployment has succeeded.
 func (h *harness) registerEdge() *nomadapi.AllocationListStub {
 	h.t.Helper()
+	return h.registerEdgeOf(1, nil)[0]
+}
+
+// registerEdgeOf registers edge with count allocations, its group changed
+// by tweak when given, and returns them once all run on a-1 and the
+// deployment has succeeded.
+func (h *harness) registerEdgeOf(count int, tweak func(*nomadapi.TaskGroup)) []*nomadapi.AllocationListStub {
+	h.t.Helper()
 	j := nomadapi.NewServiceJob("edge", "edge", "global", 50)
 	j.Datacenters = []string{"dc1", "dc2"}
 	j.AddAffinity(nomadapi.NewAffinity("${node.datacenter}", "=", "dc1", 100))
-	tg := nomadapi.NewTaskGroup("edge", 1)
+	tg := nomadapi.NewTaskGroup("edge", count)
 	tg.AddTask(nomadapi.NewTask("edge", "raw_exec").SetConfig("command", "/bin/sleep").SetConfig("args", []string{"infinity"}).
 		Require(&nomadapi.Resources{CPU: new(200), MemoryMB: new(128)}))
 	tg.Disconnect = &nomadapi.DisconnectStrategy{LostAfter: new(time.Hour)}
 	tg.ReschedulePolicy = &nomadapi.ReschedulePolicy{Delay: new(30 * time.Second), DelayFunction: new("constant"), Unlimited: new(true)}
+	if tweak != nil {
+		tweak(tg)
+	}
 	j.AddTaskGroup(tg)
 	j.Update = &nomadapi.UpdateStrategy{MaxParallel: new(1), MinHealthyTime: new(10 * time.Second)}
 	if _, _, err := h.client.Jobs().Register(j, nil); err != nil {
 		h.t.Fatal(err)
 	}
+	node := h.nodeID("a-")
 	for range 20 {
 		h.step(10 * time.Second)
 		d, _, err := h.client.Jobs().LatestDeployment("edge", nil)
 		if err != nil {
 			h.t.Fatal(err)
 		}
-		if as := h.allocs("edge"); len(as) == 1 && as[0].ClientStatus == nomadapi.AllocClientStatusRunning && d != nil && d.Status == nomadapi.DeploymentStatusSuccessful {
-			if as[0].NodeID != h.nodeID("a-") {
-				h.t.Fatalf("edge placed on %s; want a-1", as[0].NodeName)
+		as := h.allocs("edge")
+		on := 0
+		for _, a := range as {
+			if a.ClientStatus == nomadapi.AllocClientStatusRunning && a.NodeID == node {
+				on++
 			}
-			return as[0]
+		}
+		if on == count && len(as) == count && d != nil && d.Status == nomadapi.DeploymentStatusSuccessful {
+			return as
 		}
 	}
-	h.t.Fatal("edge never ran and deployed")
+	h.t.Fatal("edge never ran on a-1 and deployed")
 	return nil
 }
 

@@ -132,39 +132,9 @@ func movedOff(h *harness, as []*nomadapi.AllocationListStub) int {
 // deployment succeeded.
 func (h *harness) registerSlowEdge() []*nomadapi.AllocationListStub {
 	h.t.Helper()
-	j := nomadapi.NewServiceJob("edge", "edge", "global", 50)
-	j.Datacenters = []string{"dc1", "dc2"}
-	j.AddAffinity(nomadapi.NewAffinity("${node.datacenter}", "=", "dc1", 100))
-	tg := nomadapi.NewTaskGroup("edge", 2)
-	tg.AddTask(nomadapi.NewTask("edge", "raw_exec").SetConfig("command", "/bin/sleep").SetConfig("args", []string{"infinity"}).
-		Require(&nomadapi.Resources{CPU: new(200), MemoryMB: new(128)}))
-	tg.Disconnect = &nomadapi.DisconnectStrategy{LostAfter: new(time.Hour)}
-	tg.ReschedulePolicy = &nomadapi.ReschedulePolicy{Delay: new(30 * time.Second), DelayFunction: new("constant"), Unlimited: new(true)}
-	tg.Migrate = &nomadapi.MigrateStrategy{MaxParallel: new(1), MinHealthyTime: new(5 * time.Minute), HealthyDeadline: new(10 * time.Minute)}
-	j.AddTaskGroup(tg)
-	j.Update = &nomadapi.UpdateStrategy{MaxParallel: new(1), MinHealthyTime: new(10 * time.Second)}
-	if _, _, err := h.client.Jobs().Register(j, nil); err != nil {
-		h.t.Fatal(err)
-	}
-	for range 20 {
-		h.step(10 * time.Second)
-		d, _, err := h.client.Jobs().LatestDeployment("edge", nil)
-		if err != nil {
-			h.t.Fatal(err)
-		}
-		as := h.allocs("edge")
-		on := 0
-		for _, a := range as {
-			if a.ClientStatus == nomadapi.AllocClientStatusRunning && a.NodeID == h.nodeID("a-") {
-				on++
-			}
-		}
-		if on == 2 && d != nil && d.Status == nomadapi.DeploymentStatusSuccessful {
-			return as
-		}
-	}
-	h.t.Fatal("edge never ran on a-1 and deployed")
-	return nil
+	return h.registerEdgeOf(2, func(tg *nomadapi.TaskGroup) {
+		tg.Migrate = &nomadapi.MigrateStrategy{MaxParallel: new(1), MinHealthyTime: new(5 * time.Minute), HealthyDeadline: new(10 * time.Minute)}
+	})
 }
 
 // TestDrainWindowOverADisconnectedNode: a drain window of a drain-strategy
