@@ -767,31 +767,27 @@ func (p *planner) room(li *localityInfo, from, to time.Time, size state.Resource
 // percent: of all its ready nodes, as the forecasts' percentages are (the
 // locality's load; see recvPct for its room).
 func (p *planner) pctOf(li *localityInfo, metric string, size state.Resources) float64 {
-	switch metric {
-	case "cpu":
-		if li.capCPU > 0 {
-			return 100 * float64(size.CPU) / float64(li.capCPU)
-		}
-	case "memory":
-		if li.capMem > 0 {
-			return 100 * float64(size.MemoryMB) / float64(li.capMem)
-		}
-	}
-	return 0
+	return sharePct(metric, size, li.capCPU, li.capMem)
 }
 
 // recvPct is size's share of the capacity of the locality's nodes that
 // take new work, in percent: what arriving work and placeholders take of
 // the room they can land in (see placeable); 0 when none does.
 func (p *planner) recvPct(li *localityInfo, metric string, size state.Resources) float64 {
+	return sharePct(metric, size, li.recvCPU, li.recvMem)
+}
+
+// sharePct is size's share, in percent, of a capacity of cpu MHz and mem
+// MiB for a metric; 0 for a capacity of none.
+func sharePct(metric string, size state.Resources, cpu, mem int64) float64 {
 	switch metric {
 	case "cpu":
-		if li.recvCPU > 0 {
-			return 100 * float64(size.CPU) / float64(li.recvCPU)
+		if cpu > 0 {
+			return 100 * float64(size.CPU) / float64(cpu)
 		}
 	case "memory":
-		if li.recvMem > 0 {
-			return 100 * float64(size.MemoryMB) / float64(li.recvMem)
+		if mem > 0 {
+			return 100 * float64(size.MemoryMB) / float64(mem)
 		}
 	}
 	return 0
