@@ -649,6 +649,10 @@ func TestFidelityStopAllocation(t *testing.T) {
 		if full[old].NextAllocation != replacement.ID || replacement.NodeID != c.node.ID || replacement.ClientStatus != api.AllocClientStatusRunning {
 			t.Errorf("replacement %s on %s (%s); old's next %q", replacement.ID[:8], replacement.NodeName, replacement.ClientStatus, full[old].NextAllocation)
 		}
+		// Its client reports it as any stop ends.
+		if o := full[old]; o.ClientDescription != "All tasks have completed" || o.DesiredDescription != "alloc is being migrated" {
+			t.Errorf("the migrated allocation: client %q, desired %q; want All tasks have completed, alloc is being migrated", o.ClientDescription, o.DesiredDescription)
+		}
 	})
 }
 

@@ -131,7 +131,7 @@ func (c *Cluster) maybeFinishOld(m *migration, at time.Time) {
 	if m.mode == MakeBeforeBreak && m.repl != nil && m.repl.client == allocPending {
 		return
 	}
-	a.client, a.clientDesc = allocComplete, "alloc was migrated"
+	a.client, a.clientDesc = allocComplete, "All tasks have completed"
 	a.stopAt = at
 	c.touchByClient(a)
 	if r := m.repl; r != nil && r.waitFor == a {
