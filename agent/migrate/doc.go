@@ -45,7 +45,12 @@
 // an allocation's or group's request of which nothing moved is cancelled),
 // settles a move off a node purged from Nomad (`nomad node purge`) once
 // its replacement runs (Nomad keeps the old allocation as its client last
-// reported it, for good) and says so in the request's reason, retries
+// reported it, for good) and says so in the request's reason, settles a
+// move off a disconnected node once its replacement runs (the old
+// allocation, unknown, is stopped by its client when the node is back;
+// a drain request's node may still be draining) and stops an unknown
+// allocation even where Nomad already replaced it (Nomad undoes that
+// replacement at the reconnect unless the original was stopped), retries
 // (three attempts) or fails with a reason, releases what is left of the
 // reservation, extends a reservation whose move overruns its estimate, and
 // restores eligibility it changed (a drain window's nodes once the window

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	nomadapi "github.com/hashicorp/nomad/api"
+
+	"github.com/foreshape/foreshape/internal/blocking"
 )
 
 // DefaultNomadTimeout bounds each Nomad API call the agent makes that is
@@ -22,10 +24,6 @@ import (
 // of a call fails that call after this long instead of holding the
 // leader's cycle (and its forecasts) until the connection dies.
 const DefaultNomadTimeout = 30 * time.Second
-
-// nomadDefaultWait is how long Nomad holds a blocking query that names no
-// wait.
-const nomadDefaultWait = 5 * time.Minute
 
 // useNomadHTTPClient gives ncfg the agent's HTTP client for Nomad: the
 // transport the nomad/api client would build (HTTP/1, TLS 1.2 at least,
@@ -181,17 +179,18 @@ func (b boundedTransport) limit(req *http.Request) time.Duration {
 	if !q.Has("index") {
 		return b.timeout
 	}
-	wait := nomadDefaultWait
+	var asked time.Duration // none: Nomad's default (blocking.Wait)
 	if w := q.Get("wait"); w != "" {
 		// nomad/api writes the wait as milliseconds ("60000ms"); a bare
 		// number is seconds to Nomad.
 		if !strings.ContainsAny(w, "hmsµn") {
 			w += "s"
 		}
-		if d, err := time.ParseDuration(w); err == nil && d > 0 {
-			wait = d
+		if d, err := time.ParseDuration(w); err == nil {
+			asked = d
 		}
 	}
+	wait := blocking.Wait(asked)
 	return b.timeout + wait + wait/16
 }
 
