@@ -36,9 +36,13 @@ Example:
 	register("queue watch", func(m Meta) cli.Command { return &QueueWatchCommand{Meta: m} })
 }
 
-// oneID checks that a command got exactly one ID after its options.
+// oneID checks that a command got exactly one ID after its options, and
+// that it is not empty (a script's unset variable), which the agent would
+// answer as a path it does not know.
 func (m *Meta) oneID(cmd string, args []string) (string, int, bool) {
 	switch {
+	case len(args) == 1 && strings.TrimSpace(args[0]) == "":
+		return "", m.UsageError(cmd, "the request ID is empty: "+cmd+" takes a request's ID, such as mr-4 (foreshape queue list shows them)"), false
 	case len(args) == 1 && !strings.HasPrefix(args[0], "-"):
 		return args[0], ExitOK, true
 	case len(args) > 1 && strings.HasPrefix(args[1], "-"):
