@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -99,11 +101,17 @@ func (c *ReservationsCommand) Run(args []string) int {
 	w := c.table()
 	fmt.Fprintln(w, "ID\tRequest\tPolicy\tLocality\tCPU\tMemory\tIOPS\tFrom\tUntil\tJob\tState")
 	for _, r := range rs {
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%d\t%.4g\t%s\t%s\t%s\t%s\n", cell(r.ID), dash(r.Request), cell(r.Policy), cell(r.Locality),
-			r.CPU, r.Memory, r.IOPS, r.From.UTC().Format(time.RFC3339), r.Until.UTC().Format(time.RFC3339), dash(r.Job), cell(r.State))
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\t%s\t%s\t%s\n", cell(r.ID), dash(r.Request), cell(r.Policy), cell(r.Locality),
+			r.CPU, r.Memory, iops(r.IOPS), r.From.UTC().Format(time.RFC3339), r.Until.UTC().Format(time.RFC3339), dash(r.Job), cell(r.State))
 	}
 	w.Flush()
 	return ExitOK
+}
+
+// iops writes an IOPS figure in full, to two decimals at most: 12000, not
+// %g's 1.2e+04.
+func iops(v float64) string {
+	return strconv.FormatFloat(math.Round(v*100)/100, 'f', -1, 64)
 }
 
 // dash is a table cell of text from outside the CLI, "-" when empty.
