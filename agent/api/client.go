@@ -382,7 +382,9 @@ func (c *Client) DecisionsWithMeta(ctx context.Context, f DecisionFilter) ([]Dec
 		}
 	}
 	if !f.Since.IsZero() {
-		q.Set("since", f.Since.Format(time.RFC3339))
+		// To the nanosecond: cut to the second, it let in decisions
+		// up to a second before Since.
+		q.Set("since", f.Since.Format(time.RFC3339Nano))
 	}
 	if f.Limit > 0 {
 		q.Set("limit", strconv.Itoa(f.Limit))
