@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/foreshape/foreshape/agent/api"
 )
@@ -19,6 +20,9 @@ type QueueWatchCommand struct {
 	Meta
 	// terminal reports whether w is a terminal; nil means isTerminal.
 	terminal func(w io.Writer) bool
+	// size is the terminal's width and height in characters, 0 when not
+	// known; nil means terminalSize.
+	size func(w io.Writer) (width, height int)
 }
 
 func (c *QueueWatchCommand) Synopsis() string { return "Follow the queue as it changes" }
@@ -29,7 +33,10 @@ Usage: foreshape queue watch [options]
 
   Follows the migration queue until interrupted (Ctrl-C), waiting for each
   change with a blocking query rather than polling. On a terminal the table
-  of 'queue list' is redrawn in place at every change; otherwise (a pipe, a
+  of 'queue list' is redrawn in place at every change, fitted to the
+  screen: each line cut to its width, and a queue longer than the screen
+  shown from its top (running requests, then queued ones by score), with
+  how many requests are left out; otherwise (a pipe, a
   file) one line is printed per request that appears or changes state,
   reason, priority or score, and one when the queue is paused or resumed.
   With -json each change of what the filters show prints the whole
@@ -85,6 +92,10 @@ func (c *QueueWatchCommand) Run(args []string) int {
 		terminal = isTerminal
 	}
 	redraw := !cf.json && terminal(c.Out)
+	size := c.size
+	if size == nil {
+		size = terminalSize
+	}
 	client := cf.client()
 	var seen map[string]api.MigrationRequest
 	var paused, noLeader bool
@@ -127,7 +138,13 @@ func (c *QueueWatchCommand) Run(args []string) int {
 				lastJSON = b
 			}
 		case redraw:
-			fmt.Fprintf(c.Out, "\x1b[H\x1b[2J%s  index %d  (Ctrl-C to stop)\n\n%s", clock(), q.Index, renderQueue(q))
+			frame := fmt.Sprintf("%s  index %d  (Ctrl-C to stop)\n\n%s", clock(), q.Index, renderQueue(q))
+			width, height := size(c.Out)
+			reserve := 0
+			if qm.NoLeader {
+				reserve = wrappedLines(clock()+" "+noLeaderWarning(&cf), width)
+			}
+			fmt.Fprintf(c.Out, "\x1b[H\x1b[2J%s", fitScreen(frame, width, height, reserve))
 		default:
 			c.printChanges(q, seen, paused)
 		}
@@ -211,3 +228,42 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 }
 
 func clock() string { return time.Now().Format("15:04:05") }
+
+// fitScreen fits a redraw's frame to a terminal width characters wide and
+// height lines high (0: not known), keeping reserve lines free below it
+// (the warning that follows it) and the last line for the cursor: each
+// line is cut to the width, ending in "…", so that none wraps, and a
+// frame longer than the screen keeps its top (the queue's state, the
+// header, running requests, then queued ones by score) and says how many
+// requests it left out. Written whole, its top scrolled off the screen.
+func fitScreen(frame string, width, height, reserve int) string {
+	lines := strings.Split(strings.TrimSuffix(frame, "\n"), "\n")
+	if avail := height - 1 - reserve; height > 0 && len(lines) > avail {
+		keep := max(avail-1, 1)
+		if keep < len(lines) {
+			// The frame's first four lines are the clock, a blank line,
+			// the queue's state and the table's header; one line each
+			// request after them.
+			hidden := len(lines) - max(keep, 4)
+			lines = append(lines[:keep:keep], fmt.Sprintf("… and %d more requests: 'foreshape queue list' lists them all", hidden))
+		}
+	}
+	if width > 0 {
+		for i, l := range lines {
+			if r := []rune(l); len(r) > width {
+				lines[i] = string(r[:width-1]) + "…"
+			}
+		}
+	}
+	return strings.Join(lines, "\n") + "\n"
+}
+
+// wrappedLines is how many lines of a terminal width characters wide s
+// takes (1 when the width is not known).
+func wrappedLines(s string, width int) int {
+	n := utf8.RuneCountInString(s)
+	if width <= 0 || n <= width {
+		return 1
+	}
+	return (n + width - 1) / width
+}
