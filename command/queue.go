@@ -303,7 +303,8 @@ Options:
   -target=PATH    The locality to move to (dc2, dc2/web). Required.
   -priority=N     1–100, higher first. Default: the agent's choice (from
                   the job's priority).
-  -reason=TEXT    Why, for the queue and the decision log.
+  -reason=TEXT    Why, for the queue and the decision log; at most 512
+                  bytes.
 ` + clientFlagsHelp + `
 
 Example:

@@ -148,3 +148,18 @@ func TestTerminalSizeOfNoTerminal(t *testing.T) {
 		t.Errorf("fitScreen without a size = %q", got)
 	}
 }
+
+// TestQueueSubmitReasonTooLong: queue submit refuses a -reason over
+// api.MaxReason bytes before sending it, naming -reason (usage error);
+// the agent cut such a reason without a word.
+func TestQueueSubmitReasonTooLong(t *testing.T) {
+	act := apitest.New()
+	addr := actAgent(t, act)
+	code, out, errOut := runCLI(t, "queue", "submit", "-address", addr, "-node", "n1", "-target", "dc2", "-reason", strings.Repeat("x", api.MaxReason+1))
+	if code != ExitUsage || out != "" || !strings.Contains(errOut, "error: -reason: 513 bytes; at most 512") {
+		t.Errorf("exit %d, stdout %q, stderr %q; want %d naming -reason", code, out, errOut, ExitUsage)
+	}
+	if q, _ := act.Queue(context.Background()); len(q.Requests) != 0 {
+		t.Errorf("queued %+v", q.Requests)
+	}
+}

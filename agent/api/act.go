@@ -183,6 +183,11 @@ func JobResource(job, group string) string { return "job/" + job + "/" + group }
 // NodeResource names a whole node in MigrationRequest.Resource.
 func NodeResource(node string) string { return "node/" + node }
 
+// MaxReason bounds a submission's reason, in bytes: the agent keeps 1 KiB
+// of a reason (state.MaxReason), in the queue and in the submit decision,
+// which says what is queued before it.
+const MaxReason = 512
+
 // Submission is the body of POST /v1/queue: exactly one of Allocation,
 // Job with Group, or Node, and a Target.
 type Submission struct {
@@ -200,7 +205,7 @@ type Submission struct {
 
 // Check refuses a submission whose shape is wrong, before the backend sees
 // it: not exactly one resource, a group without a job, no target, a
-// priority outside 0–100.
+// priority outside 0–100, a reason over MaxReason bytes.
 func (s Submission) Check() error {
 	n := 0
 	for _, set := range []bool{s.Allocation != "", s.Job != "" || s.Group != "", s.Node != ""} {
@@ -221,6 +226,8 @@ func (s Submission) Check() error {
 		return &InvalidError{Field: "target", Reason: `required: the locality to move to, such as "dc2" or "dc2/web"`}
 	case s.Priority < 0 || s.Priority > 100:
 		return &InvalidError{Field: "priority", Reason: fmt.Sprintf("%d is outside 1–100 (0 lets the agent choose)", s.Priority)}
+	case len(s.Reason) > MaxReason:
+		return &InvalidError{Field: "reason", Reason: fmt.Sprintf("%d bytes; at most %d (the queue and the decision log keep no more)", len(s.Reason), MaxReason)}
 	}
 	return nil
 }
