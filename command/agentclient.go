@@ -7,6 +7,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -278,6 +279,40 @@ func (m *Meta) apiError(err error) int {
 	}
 	m.UI.Error(msg)
 	return ExitInvalid
+}
+
+// writeError is apiError for a command that asks the agent to change
+// something: when the answer was lost after the request went out
+// (lostAnswer), the agent may have made the change, and maybe is what to
+// say then ("The agent may have queued it …": what it may have done and
+// how to see whether it did). An error alone read as "nothing happened".
+func (m *Meta) writeError(err error, maybe string) int {
+	if !lostAnswer(err) {
+		return m.apiError(err)
+	}
+	m.UI.Error("error: " + printable(err.Error(), "\n") + "\n" + maybe)
+	return ExitInvalid
+}
+
+// lostAnswer reports whether err leaves open whether the agent carried the
+// request out: the request went out and its answer was lost (the client's
+// timeout, a connection closed or reset before the answer), or a follower
+// answered 502 "forwarding to the leader at …" for an answer it lost the
+// same way. Not a connection that was never made (refused, a failed dial
+// or handshake): nothing was sent.
+func lostAnswer(err error) bool {
+	var se *api.StatusError
+	if errors.As(err, &se) {
+		return se.Code == http.StatusBadGateway && strings.HasPrefix(se.Message, "forwarding to the leader at ") &&
+			!strings.Contains(se.Message, ": dial ") && !strings.Contains(se.Message, "connection refused")
+	}
+	var ue *url.Error
+	var op *net.OpError
+	switch {
+	case !errors.As(err, &ue), errors.As(err, &op) && op.Op == "dial", errors.Is(err, syscall.ECONNREFUSED):
+		return false
+	}
+	return ue.Timeout() || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET)
 }
 
 // apiErrorHint says what to do about a refused token (the agent's, or

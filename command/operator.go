@@ -167,7 +167,7 @@ func (c *RaftRemovePeerCommand) Run(args []string) int {
 		return c.UsageError("operator raft remove-peer", "name the server with exactly one of -id and -peer-address")
 	}
 	if err := cf.client().RemovePeer(c.Ctx, *id, *addr); err != nil {
-		return c.apiError(err)
+		return c.writeError(err, "The agent may have removed the server before its answer was lost: 'foreshape operator raft list-peers' shows whether it did.")
 	}
 	what := *id
 	if what == "" {

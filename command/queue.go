@@ -355,7 +355,8 @@ func (c *QueueSubmitCommand) Run(args []string) int {
 	}
 	id, err := cf.client().Submit(c.Ctx, s)
 	if err != nil {
-		return c.apiError(err)
+		return c.writeError(err, "The agent may have queued it before its answer was lost: 'foreshape queue list' shows whether it did "+
+			"(a resource already queued is refused, naming its request).")
 	}
 	if cf.json {
 		return c.printJSON(api.Submitted{ID: id})
@@ -406,7 +407,7 @@ func (c *QueueCancelCommand) Run(args []string) int {
 	}
 	r, err := cf.client().Cancel(c.Ctx, id)
 	if err != nil {
-		return c.apiError(err)
+		return c.writeError(err, fmt.Sprintf("The agent may have cancelled %s before its answer was lost: 'foreshape queue show %s' shows whether it did.", cell(id), cell(id)))
 	}
 	if cf.json {
 		return c.printJSON(r)
@@ -482,7 +483,11 @@ func (c *QueuePauseCommand) Run(args []string) int {
 	}
 	q, err := cf.client().Pause(c.Ctx, c.pause)
 	if err != nil {
-		return c.apiError(err)
+		what := "resumed"
+		if c.pause {
+			what = "paused"
+		}
+		return c.writeError(err, "The agent may have "+what+" the queue before its answer was lost: 'foreshape queue list' shows whether it did.")
 	}
 	if cf.json {
 		return c.printJSON(q)

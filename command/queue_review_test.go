@@ -2,8 +2,11 @@ package command
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -161,5 +164,109 @@ func TestQueueSubmitReasonTooLong(t *testing.T) {
 	}
 	if q, _ := act.Queue(context.Background()); len(q.Requests) != 0 {
 		t.Errorf("queued %+v", q.Requests)
+	}
+}
+
+// answerLost serves act as actAgent does, but for a request that changes
+// something (POST, DELETE) it carries the request out and then closes the
+// connection without an answer: the agent's answer lost after it acted
+// (a leader lost mid-request, a proxy's or the client's timeout).
+func answerLost(t *testing.T, act *apitest.Act) string {
+	t.Helper()
+	s, err := api.NewServer(stubBackend{}, api.Options{Act: act})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet {
+			s.ServeHTTP(w, r)
+			return
+		}
+		s.ServeHTTP(httptest.NewRecorder(), r)
+		conn, _, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		conn.Close()
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+// TestLostAnswerSaysHowToCheck: when the answer to queue submit, cancel,
+// pause or resume, or operator raft remove-peer, is lost after the
+// request went out, the command says
+// the agent may have made the change and how to see whether it did,
+// besides the error (exit 1). It printed "EOF" alone, and an operator who
+// took that for "nothing happened" could queue again or think a request
+// still queued. A 502 "forwarding to the leader at …" (a follower that
+// lost the leader mid-request) is one too, unless the follower could not
+// connect at all; a refused connection to the agent is not.
+func TestLostAnswerSaysHowToCheck(t *testing.T) {
+	act := apitest.New()
+	addr := answerLost(t, act)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"queue", "submit", "-node", "n1", "-target", "dc2"}, "The agent may have queued it before its answer was lost: 'foreshape queue list' shows whether it did (a resource already queued is refused, naming its request)."},
+		{[]string{"queue", "cancel", "mr-1"}, "The agent may have cancelled mr-1 before its answer was lost: 'foreshape queue show mr-1' shows whether it did."},
+		{[]string{"queue", "pause"}, "The agent may have paused the queue before its answer was lost: 'foreshape queue list' shows whether it did."},
+		{[]string{"queue", "resume"}, "The agent may have resumed the queue before its answer was lost: 'foreshape queue list' shows whether it did."},
+	} {
+		code, out, errOut := runCLI(t, insertFlags(tc.args, "-address", addr)...)
+		if code != ExitInvalid || out != "" || !strings.Contains(errOut, "EOF") || !strings.HasSuffix(strings.TrimSpace(errOut), tc.want) {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q; want %d, the error and %q", tc.args, code, out, errOut, ExitInvalid, tc.want)
+		}
+	}
+	code, _, errOut := runCLI(t, "operator", "raft", "remove-peer", "-address", addr, "-id", "fs-2")
+	if want := "The agent may have removed the server before its answer was lost: 'foreshape operator raft list-peers' shows whether it did."; code != ExitInvalid || !strings.HasSuffix(strings.TrimSpace(errOut), want) {
+		t.Errorf("remove-peer: exit %d, stderr %q; want 1 and %q", code, errOut, want)
+	}
+	if code, out, _ := runCLI(t, "queue", "show", "-address", addr, "mr-1"); code != ExitOK || !strings.Contains(out, "cancelled") {
+		t.Errorf("queue show mr-1 after the lost answers: exit %d\n%s", code, out)
+	}
+
+	for _, tc := range []struct {
+		msg    string
+		unsure bool
+	}{
+		{"forwarding to the leader at 10.0.0.11:7575: EOF", true},
+		{"forwarding to the leader at 10.0.0.11:7575: read tcp 10.0.0.12:50000->10.0.0.11:7575: read: connection reset by peer", true},
+		{"forwarding to the leader at 10.0.0.11:7575: dial tcp 10.0.0.11:7575: connect: connection refused", false},
+	} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusBadGateway)
+			_ = json.NewEncoder(w).Encode(api.Error{Error: tc.msg})
+		}))
+		code, _, errOut := runCLI(t, "queue", "submit", "-address", srv.URL, "-node", "n1", "-target", "dc2")
+		if code != ExitInvalid || strings.Contains(errOut, "may have queued it") != tc.unsure {
+			t.Errorf("502 %q: exit %d, stderr %q; want 1, saying the agent may have queued it: %v", tc.msg, code, errOut, tc.unsure)
+		}
+		srv.Close()
+	}
+	if code, _, errOut := runCLI(t, "queue", "submit", "-address", freeAddr(t), "-node", "n1", "-target", "dc2"); code != ExitInvalid || strings.Contains(errOut, "may have") {
+		t.Errorf("no agent: exit %d, stderr %q; want 1 and no word of a change that may have been made", code, errOut)
+	}
+}
+
+// TestLostAnswerOnATimeout: an answer that did not come within the
+// client's timeout is lost as one cut off is (the agent may have acted);
+// a connection that could not be made is not.
+func TestLostAnswerOnATimeout(t *testing.T) {
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-release }))
+	defer srv.Close()
+	defer close(release)
+	c := &api.Client{Address: srv.URL, HTTP: &http.Client{Timeout: 50 * time.Millisecond}}
+	_, err := c.Submit(context.Background(), api.Submission{Node: "n1", Target: "dc2"})
+	if err == nil || !lostAnswer(err) {
+		t.Errorf("a timeout: %v; lostAnswer = false, want true", err)
+	}
+	c = &api.Client{Address: freeAddr(t)}
+	if _, err := c.Submit(context.Background(), api.Submission{Node: "n1", Target: "dc2"}); err == nil || lostAnswer(err) {
+		t.Errorf("no agent: %v; lostAnswer = true, want false", err)
 	}
 }
