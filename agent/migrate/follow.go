@@ -216,6 +216,7 @@ func (c *Coordinator) followOne(ctx context.Context, now time.Time, r state.Migr
 	// The job is read (once a pass) only for moves that wait on Nomad.
 	how := map[string]string{}
 	var ended []string
+	var kept []string // moves Nomad does not replace while their node is disconnected
 	jobEnded := func(m *state.Move) bool {
 		if m.Job == "" {
 			return false
@@ -285,6 +286,19 @@ func (c *Coordinator) followOne(ctx context.Context, now time.Time, r state.Migr
 				continue
 			}
 			if a.ClientStatus == nomadapi.AllocClientStatusUnknown {
+				if why := c.keptWhileDisconnected(a); why != "" {
+					// Nomad places none while the node is disconnected:
+					// waiting would hold the request, its reservation and
+					// its max_parallel place until the settle timeout, and
+					// each retry would wait as long (three of them).
+					if !slices.Contains(kept, why) {
+						kept = append(kept, why)
+					}
+					m.Done, m.Error = true, notMovedPrefix+why
+					r.Moved = r.Moved.Sub(m.Size)
+					changed = true
+					continue
+				}
 				// Nomad places it after the reschedule delay; not while
 				// the job's deployment runs (then once the node is back).
 				pending = append(pending, shortID(m.Alloc)+" (no replacement yet: its node is disconnected)")
@@ -345,7 +359,13 @@ func (c *Coordinator) followOne(ctx context.Context, now time.Time, r state.Migr
 	done := len(pending) == 0
 	drainOn := "" // why Nomad's drain of the node goes on after the request
 	if r.Resource.Kind == state.ResourceNode && r.Strategy == string(policies.StrategyDrain) {
-		if n := c.view.nodes[r.Resource.ID]; n != nil && n.Drain {
+		n := c.view.nodes[r.Resource.ID]
+		if n != nil && !n.Drain && done && !r.Started.Before(now) {
+			// Drained in this pass, after the view was read: the next
+			// pass sees Nomad's drain.
+			done = false
+			pending = append(pending, "the drain of "+r.Resource.String())
+		} else if n != nil && n.Drain {
 			if done && n.Status == nomadapi.NodeStatusDisconnected {
 				// Every move's replacement runs, yet Nomad's drain cannot
 				// complete: it waits for each allocation on the node to
@@ -364,15 +384,25 @@ func (c *Coordinator) followOne(ctx context.Context, now time.Time, r state.Migr
 			}
 		}
 	}
-	if done && len(ended) > 0 && r.Resource.Kind != state.ResourceNode && !landed(r.Moves) {
+	if done && len(ended)+len(kept) > 0 && r.Resource.Kind != state.ResourceNode && !landed(r.Moves) {
 		// Nothing of it moved and nothing is left to: cancelled, as when
 		// the job ended before it started (start). A node's request ends
-		// done instead: the node it empties is empty.
-		c.cancelRunning(ctx, now, r, "nothing left to move: "+strings.Join(ended, "; "), ds)
+		// done instead: the node it empties is empty, or Nomad's drain
+		// of it goes on.
+		why := "nothing left to move: " + strings.Join(ended, "; ")
+		if len(ended) == 0 {
+			why = "cannot move: " + strings.Join(kept, "; ")
+		} else if len(kept) > 0 {
+			why += "; and cannot move: " + strings.Join(kept, "; ")
+		}
+		c.cancelRunning(ctx, now, r, why, ds)
 		return
 	}
 	if len(ended) > 0 {
 		c.log.Info("moves end without a replacement: their job ended", logKeyRequest, r.ID, "reason", strings.Join(ended, "; "))
+	}
+	if len(kept) > 0 {
+		c.log.Info("moves end without a replacement: Nomad places none while their node is disconnected", logKeyRequest, r.ID, "reason", strings.Join(kept, "; "))
 	}
 	if done {
 		c.finish(ctx, now, r, view, drainOn, ds)
@@ -522,13 +552,35 @@ func allocations(n int) string {
 	return "allocations"
 }
 
+// keptWhileDisconnected says why Nomad places no replacement of a, an
+// unknown allocation (its node disconnected) that was stopped: its group
+// sets disconnect.replace = false. Its stop marked it to migrate, which
+// Nomad does once the node is back; at the group's disconnect.lost_after
+// Nomad takes it as lost and replaces it (TestFidelityNodeDisconnectedUnreplaced).
+// "" when Nomad replaces it, or its job is not known.
+func (c *Coordinator) keptWhileDisconnected(a *nomadapi.AllocationListStub) string {
+	cj, ok := c.view.jobs[a.Namespace+"/"+a.JobID]
+	if !ok {
+		return ""
+	}
+	lost, ok := cj.kept[a.TaskGroup]
+	if !ok {
+		return ""
+	}
+	return fmt.Sprintf("node %s is disconnected and group %s of job %s sets disconnect.replace = false: Nomad places no replacement "+
+		"until the node is back (then it moves the allocations marked to migrate) or disconnect.lost_after (%s) has passed",
+		a.NodeName, a.TaskGroup, a.JobID, lost)
+}
+
 // notMovedMove reports whether m ended without a replacement because its
-// job ended while the request ran (followOne's jobEnded).
+// job ended while the request ran (followOne's jobEnded), or because Nomad
+// places none while its node is disconnected (keptWhileDisconnected).
 func notMovedMove(m state.Move) bool {
 	return m.Done && m.Running.IsZero() && strings.HasPrefix(m.Error, notMovedPrefix)
 }
 
-// notMovedPrefix begins the error of a move whose job ended under it.
+// notMovedPrefix begins the error of a move that ended without a
+// replacement (notMovedMove).
 const notMovedPrefix = "not moved: "
 
 // finish records a settled request: done, its durations against the

@@ -3,6 +3,7 @@ package migrate
 import (
 	"context"
 	"fmt"
+	"time"
 
 	nomadapi "github.com/hashicorp/nomad/api"
 
@@ -35,6 +36,10 @@ type viewCache struct {
 type cachedJob struct {
 	modify uint64
 	job    shape.Job
+	// kept names the job's groups that set disconnect.replace = false,
+	// with their disconnect.lost_after: Nomad places no replacement of
+	// their allocations while their node is disconnected.
+	kept map[string]time.Duration
 }
 
 func newViewCache() *viewCache {
@@ -155,7 +160,7 @@ func (c *Coordinator) refreshJobs(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("migrate: read job %s: %w", s.ID, err)
 		}
-		v.jobs[key] = cachedJob{modify: s.JobModifyIndex, job: shapeJob(j)}
+		v.jobs[key] = cachedJob{modify: s.JobModifyIndex, job: shapeJob(j), kept: keptOnDisconnect(j)}
 	}
 	for k := range v.jobs {
 		if !seen[k] {
@@ -167,6 +172,23 @@ func (c *Coordinator) refreshJobs(ctx context.Context) error {
 		v.sj = append(v.sj, cj.job)
 	}
 	return nil
+}
+
+// keptOnDisconnect returns the groups of j that set disconnect.replace =
+// false, with their disconnect.lost_after; nil when none does.
+func keptOnDisconnect(j *nomadapi.Job) map[string]time.Duration {
+	var kept map[string]time.Duration
+	for _, tg := range j.TaskGroups {
+		d := tg.Disconnect
+		if d == nil || d.Replace == nil || *d.Replace {
+			continue
+		}
+		if kept == nil {
+			kept = map[string]time.Duration{}
+		}
+		kept[deref(tg.Name)] = deref(d.LostAfter)
+	}
+	return kept
 }
 
 func shapeNode(n *nomadapi.NodeListStub) shape.Node {

@@ -205,12 +205,7 @@ func (p *planner) check(target string, from, to time.Time, size state.Resources,
 			}
 		}
 		if !out.ok && out.metric == metric {
-			excess := maxNeed - f.Line
-			if metric == "cpu" {
-				out.shortfall.CPU = int64(math.Ceil(excess / 100 * float64(li.recvCPU)))
-			} else {
-				out.shortfall.MemoryMB = int64(math.Ceil(excess / 100 * float64(li.recvMem)))
-			}
+			out.shortfall = li.shortfall(metric, maxNeed-f.Line)
 		}
 		if describe && out.ok && !math.IsInf(maxNeed, -1) {
 			until := to
@@ -791,12 +786,7 @@ func (p *planner) hotspots() {
 		if !ok {
 			continue
 		}
-		var short state.Resources
-		if metric == "cpu" {
-			short.CPU = int64(math.Ceil(excess / 100 * float64(li.recvCPU)))
-		} else {
-			short.MemoryMB = int64(math.Ceil(excess / 100 * float64(li.recvMem)))
-		}
+		short := li.shortfall(metric, excess)
 		f := p.forecast(loc, metric)
 		if g := p.fcDemand[loc+":"+metric]; g != nil {
 			f = g

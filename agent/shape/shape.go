@@ -430,6 +430,16 @@ func (li *localityInfo) placeable(metric string, v float64) float64 {
 	return v * float64(capacity) / float64(recv) * share
 }
 
+// shortfall is the capacity excess points over the line of the
+// locality's room for new work (see placeable, recvPct) amount to, in the
+// metric's units rounded up: what would keep it under the line.
+func (li *localityInfo) shortfall(metric string, excess float64) state.Resources {
+	if metric == "cpu" {
+		return state.Resources{CPU: int64(math.Ceil(excess / 100 * float64(li.recvCPU)))}
+	}
+	return state.Resources{MemoryMB: int64(math.Ceil(excess / 100 * float64(li.recvMem)))}
+}
+
 // placeNote says, when some of the locality's ready nodes take no new
 // work, on what its room for new work is read.
 func (li *localityInfo) placeNote() string {
