@@ -444,7 +444,8 @@ Usage: foreshape queue pause [options]
   Pauses the migration queue: the agent starts no new move until the queue
   is resumed. Moves already running continue and are followed to the end;
   requests can still be submitted and cancelled. Pausing a paused queue
-  does nothing.
+  does nothing. When another change (an operator, the dashboard) resumes
+  the queue before the agent answers, pause says so and exits 1.
 
 Options:
 ` + clientFlagsHelp + `
@@ -459,7 +460,9 @@ Example:
 Usage: foreshape queue resume [options]
 
   Resumes a paused migration queue: the agent starts moves again, in score
-  order, under its per-locality limits.
+  order, under its per-locality limits. When another change (an operator,
+  the dashboard) pauses the queue before the agent answers, resume says so
+  and exits 1.
 
 Options:
 ` + clientFlagsHelp + `
@@ -488,6 +491,20 @@ func (c *QueuePauseCommand) Run(args []string) int {
 			what = "paused"
 		}
 		return c.writeError(err, "The agent may have "+what+" the queue before its answer was lost: 'foreshape queue list' shows whether it did.")
+	}
+	if q.Paused != c.pause {
+		// Another change (an operator, the dashboard) undid this one
+		// between its apply and the agent's answer: the queue is not
+		// as asked.
+		if cf.json {
+			c.printJSON(q)
+		}
+		if c.pause {
+			c.UI.Error("error: the queue was paused, but it runs now: another change (an operator, the dashboard) resumed it before the agent answered")
+		} else {
+			c.UI.Error("error: the queue was resumed, but it is paused now: another change (an operator, the dashboard) paused it before the agent answered")
+		}
+		return ExitInvalid
 	}
 	if cf.json {
 		return c.printJSON(q)

@@ -270,3 +270,44 @@ func TestLostAnswerOnATimeout(t *testing.T) {
 		t.Errorf("no agent: %v; lostAnswer = true, want false", err)
 	}
 }
+
+// racedPause is the fake act backend where another operator resumes the
+// queue right after each pause is applied, before the pausing request
+// reads the queue back (and pauses it right after each resume).
+type racedPause struct{ *apitest.Act }
+
+func (r racedPause) SetPaused(ctx context.Context, paused bool) error {
+	if err := r.Act.SetPaused(ctx, paused); err != nil {
+		return err
+	}
+	return r.Act.SetPaused(ctx, !paused)
+}
+
+// TestPauseUndoneByAnotherOperator: queue pause whose pause another
+// operator undid before the agent answered says so, on stderr, and exits
+// 1: the queue runs. It printed "Queue resumed." and exited 0, as if the
+// pause had resumed the queue; so did queue resume the other way round.
+func TestPauseUndoneByAnotherOperator(t *testing.T) {
+	s, err := api.NewServer(stubBackend{}, api.Options{Act: racedPause{apitest.New()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(s)
+	defer srv.Close()
+	for _, tc := range []struct{ cmd, want string }{
+		{"pause", "error: the queue was paused, but it runs now: another change (an operator, the dashboard) resumed it before the agent answered"},
+		{"resume", "error: the queue was resumed, but it is paused now: another change (an operator, the dashboard) paused it before the agent answered"},
+	} {
+		code, out, errOut := runCLI(t, "queue", tc.cmd, "-address", srv.URL)
+		if code != ExitInvalid || out != "" || !strings.Contains(errOut, tc.want) {
+			t.Errorf("queue %s: exit %d, stdout %q, stderr %q; want %d and %q", tc.cmd, code, out, errOut, ExitInvalid, tc.want)
+		}
+	}
+	// With -json the agent's answer is printed as it is, and the exit
+	// code says the queue is not as asked.
+	code, out, errOut := runCLI(t, "queue", "pause", "-address", srv.URL, "-json")
+	var q api.Queue
+	if code != ExitInvalid || json.Unmarshal([]byte(out), &q) != nil || q.Paused || !strings.Contains(errOut, "resumed it before the agent answered") {
+		t.Errorf("queue pause -json: exit %d, stdout %q, stderr %q; want 1, the queue running, and the error", code, out, errOut)
+	}
+}
