@@ -242,9 +242,12 @@ const (
 	// ReservationPlanned: decided, the placeholder is not registered yet.
 	ReservationPlanned = "planned"
 	// ReservationPlaced: the placeholder job is registered; some of its
-	// allocations may still be pending.
+	// allocations may still be pending. Part of the API, but the agent
+	// does not answer it yet: it does not follow the placeholder's
+	// allocations, and answers held from the registration on.
 	ReservationPlaced = "placed"
-	// ReservationHeld: every placeholder allocation runs.
+	// ReservationHeld: the placeholder job is registered (the agent's
+	// answer; its allocations may still be pending, or not fit).
 	ReservationHeld = "held"
 	// ReservationHandingOver: a move is taking the capacity over.
 	ReservationHandingOver = "handing_over"
