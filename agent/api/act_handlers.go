@@ -287,12 +287,23 @@ func (s *Server) decisions(w http.ResponseWriter, r *http.Request, b ActBackend)
 // {"node":"a","node":"b"} queued node b without a word. A body that is
 // not an object is left to the decoder's own error.
 func exactKeys(body []byte, v any) error {
-	names := map[string]string{} // lower case → exact
+	var names []string // the fields' exact names
 	t := reflect.TypeOf(v)
 	for i := range t.NumField() {
 		if name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ","); name != "" && name != "-" {
-			names[strings.ToLower(name)] = name
+			names = append(names, name)
 		}
+	}
+	// The name key stands for as Go's decoder reads it: by Unicode case
+	// folding, as strings.EqualFold does ("reaſon", with a long s, is
+	// reason to it; strings.ToLower missed it).
+	field := func(key string) (string, bool) {
+		for _, n := range names {
+			if strings.EqualFold(n, key) {
+				return n, true
+			}
+		}
+		return "", false
 	}
 	var top map[string]json.RawMessage
 	if json.Unmarshal(body, &top) != nil {
@@ -309,7 +320,7 @@ func exactKeys(body []byte, v any) error {
 			return nil
 		}
 		key, _ := tok.(string)
-		if exact, ok := names[strings.ToLower(key)]; ok && exact != key {
+		if exact, ok := field(key); ok && exact != key {
 			return fmt.Errorf("field %q: did you mean %q? names are case-sensitive", key, exact)
 		}
 		if seen[key] {

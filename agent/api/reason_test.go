@@ -50,3 +50,27 @@ func TestSubmissionReasonIsBounded(t *testing.T) {
 		t.Errorf("reason kept as %d bytes, want the %d sent", len(r.Reason), len(fits))
 	}
 }
+
+// TestSubmissionKeyFoldedAsGoFoldsIt: a key Go's decoder takes for a
+// field by Unicode case folding, not only ASCII's ("reaſon", with a long
+// s, is reason to it), is refused as one in another case is: it passed
+// the check, so {"reason":"a","reaſon":"b"} queued reason b, the field
+// given twice without a word.
+func TestSubmissionKeyFoldedAsGoFoldsIt(t *testing.T) {
+	addr, c := serveAct(t, apitest.New(), api.Options{})
+	for _, body := range []string{`{"node":"n1","target":"dc2","reaſon":"b"}`, `{"node":"n1","target":"dc2","reason":"a","reaſon":"b"}`} {
+		resp, err := http.Post(addr+"/v1/queue", "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var e api.Error
+		_ = json.NewDecoder(resp.Body).Decode(&e)
+		resp.Body.Close()
+		if want := `field "reaſon": did you mean "reason"?`; resp.StatusCode != http.StatusBadRequest || !strings.Contains(e.Error, want) {
+			t.Errorf("%s: %d %q; want 400 saying %q", body, resp.StatusCode, e.Error, want)
+		}
+	}
+	if q, _ := c.Queue(context.Background(), nil); len(q.Requests) != 0 {
+		t.Errorf("queued %+v", q.Requests)
+	}
+}
