@@ -311,3 +311,17 @@ func TestPauseUndoneByAnotherOperator(t *testing.T) {
 		t.Errorf("queue pause -json: exit %d, stdout %q, stderr %q; want 1, the queue running, and the error", code, out, errOut)
 	}
 }
+
+// TestQueueWatchSaysARequestLeftTheFilters: in lines, a request that
+// leaves what the filters show (-state pending, and it runs) gets a line
+// saying it is no longer listed, as -help says.
+func TestQueueWatchSaysARequestLeftTheFilters(t *testing.T) {
+	act := apitest.New()
+	addr := actAgent(t, act)
+	id, _ := act.Submit(context.Background(), api.Submission{Node: "n1", Target: "dc2"})
+	out, _, stop := runWatch(t, false, "-address", addr, "-state", "pending")
+	waitFor(t, out, id+" pending")
+	act.Update(id, func(r *api.MigrationRequest) { r.State = api.StateRunning })
+	waitFor(t, out, id+" no longer listed")
+	stop()
+}

@@ -38,7 +38,9 @@ Usage: foreshape queue watch [options]
   shown from its top (running requests, then queued ones by score), with
   how many requests are left out; otherwise (a pipe, a
   file) one line is printed per request that appears or changes state,
-  reason, priority or score, and one when the queue is paused or resumed.
+  reason, priority or score, one when a request is no longer listed (it
+  left the filters, or the agent no longer holds it), and one when the
+  queue is paused or resumed.
   With -json each change of what the filters show prints the whole
   (filtered) queue as one line of JSON. When the agent cannot be reached
   it says so and tries again, asking for the queue as it is: an agent
