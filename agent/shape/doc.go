@@ -36,8 +36,9 @@
 //     back); never a group whose last spread off that node landed back on
 //     it. At most max_parallel requests
 //     within the locality a pass, none while one is unfinished; they take
-//     no reservation and start only while no other transfer runs through
-//     the locality;
+//     no reservation (a reservation packed there keeps off the room they
+//     will take) and start only while no other transfer runs through the
+//     locality;
 //   - pre-allocation: for each request not yet running, in score order,
 //     the capacity its target needs over the move's window [start, start +
 //     estimated duration] at the target policy's planning quantile: the
@@ -49,7 +50,9 @@
 //     when the window fits, a reservation of the moved allocations' sizes
 //     (one placeholder chunk per allocation, packed onto the target's free
 //     node capacity, less the chunks of the reservations held that Nomad
-//     has not placed yet) reserve.lead_time ahead of the planned start;
+//     has not placed yet and the room of the unfinished spreads there
+//     whose allocations have not stopped yet, see holdSpreads)
+//     reserve.lead_time ahead of the planned start;
 //   - capacity: a locality's load (its forecast, rebalancing, spreading's
 //     shares, score's relief) is on all its ready nodes, but its room
 //     (the check of a move's window, the room a target is chosen for,

@@ -54,6 +54,10 @@ type planner struct {
 	// reservations held that Nomad has not placed yet are packed onto it
 	// (see holdUnplaced).
 	unplaced []state.Resources
+	// spreadHeld is, per node index, the room the spreads not finished yet
+	// will take for the allocations they have not moved yet (see
+	// holdSpreads).
+	spreadHeld []state.Resources
 	// reqByID indexes the state's requests.
 	reqByID map[string]*state.MigrationRequest
 	// runningOf counts each job ID's running allocations.
@@ -120,8 +124,9 @@ type localityInfo struct {
 	shareCPU         float64
 	shareMem         float64
 	// free is each receiving node's unallocated capacity less the
-	// unplaced chunks of the reservations held (see holdUnplaced), in
-	// node order; reservations planned in this pass take from it.
+	// unplaced chunks of the reservations held (see holdUnplaced) and the
+	// room of the spreads not finished (see holdSpreads), in node order;
+	// reservations and spreads planned in this pass take from it.
 	free []freeNode
 	// meanNode is the mean ready node's capacity: the unit of scaling.
 	meanNode state.Resources
@@ -204,6 +209,7 @@ func newPlanner(in Input) *planner {
 		}
 	}
 	p.holdUnplaced()
+	p.holdSpreads()
 	p.demandOverCapacity()
 	// A reservation holds what its placeholder still holds. A running
 	// move's arrival below replaces it: each stop hands the room of the
@@ -365,8 +371,7 @@ func (p *planner) locality(path string) (*localityInfo, bool) {
 			li.recvMem += n.MemoryMB
 		}
 		if n.Receiving() {
-			taken := p.used[i].Add(p.unplaced[i])
-			li.free = append(li.free, freeNode{id: n.ID, free: state.Resources{CPU: n.CPU - taken.CPU, MemoryMB: n.MemoryMB - taken.MemoryMB}})
+			li.free = append(li.free, freeNode{id: n.ID, free: p.freeOn(i)})
 		}
 	}
 	li.shareCPU = receivingShare(recvWork.CPU, work.CPU, li.recvCPU, li.capCPU)

@@ -41,9 +41,10 @@ type spreadNode struct {
 	// forecast use. capacity is its allocatable capacity of the metric.
 	use      []float64
 	capacity float64
-	// free is its unallocated capacity, less what placeholders hold: those
+	// free is its unallocated capacity, less what placeholders hold (those
 	// Nomad placed, and the chunks of the reservations held that it has
-	// not placed yet (see holdUnplaced).
+	// not placed yet: see holdUnplaced) and the room of unfinished spreads
+	// (see holdSpreads).
 	free state.Resources
 }
 
@@ -198,7 +199,7 @@ func (p *planner) spreadMetric(pol *policies.Policy, li *localityInfo, metric st
 	for x, k := range li.nodes {
 		n := &p.c.Nodes[k]
 		sn := spreadNode{i: k, capacity: amount(state.Resources{CPU: n.CPU, MemoryMB: n.MemoryMB}), use: uses[2*nt*x : 2*nt*(x+1) : 2*nt*(x+1)],
-			free: state.Resources{CPU: n.CPU - p.used[k].CPU - p.unplaced[k].CPU, MemoryMB: n.MemoryMB - p.used[k].MemoryMB - p.unplaced[k].MemoryMB}}
+			free: p.freeOn(k)}
 		for _, ai := range p.c.allocsOfNode[n.ID] {
 			if a := &p.c.Allocs[ai]; a.Live && !Placeholder(a.Job) {
 				allocUse(a, sn.use)
@@ -484,6 +485,99 @@ func (p *planner) spreadMetric(pol *policies.Policy, li *localityInfo, metric st
 			continue
 		}
 		p.submit(pol, r)
+		p.holdSpread(pk.to.i, m.Size)
 	}
 	return true
+}
+
+// claimed is what node i's room holds or is promised to: its live
+// allocations, the unplaced chunks of the reservations held packed onto it
+// (holdUnplaced), and the room of the unfinished spreads held on it
+// (holdSpreads).
+func (p *planner) claimed(i int) state.Resources {
+	return p.used[i].Add(p.unplaced[i]).Add(p.spreadHeld[i])
+}
+
+// freeOn is node i's CPU and memory that nothing claims (see claimed).
+func (p *planner) freeOn(i int) state.Resources {
+	n, c := &p.c.Nodes[i], p.claimed(i)
+	return state.Resources{CPU: n.CPU - c.CPU, MemoryMB: n.MemoryMB - c.MemoryMB}
+}
+
+// holdSpreads holds, for each unfinished spread, the room its moves'
+// replacements will take, on the nodes of its locality they will land
+// on, into spreadHeld: reservations are packed onto what is left. A spread
+// records no destination and may wait in line for passes (behind every
+// transfer through its locality, such as the moves a reservation there is
+// for); without this, a reservation was packed onto the room the spread
+// was planned for, and either the placeholder took it (the spread's
+// replacement landing on a node as hot as the one it left, or nowhere) or
+// the replacement did (the placeholder then waiting for room that does
+// not come). A move holds room until its allocation has stopped (in
+// Nomad's view, not live): its replacement is then in its node's
+// allocations. It is held on the receiving node of the locality, other
+// than the one it leaves and those it excludes, that the job may run on
+// and that has the most room left, as a share of the node's capacity
+// summed over CPU and memory: where Nomad's spread scheduler places a
+// replacement, and, for a spread planned in the same pass, where the
+// planner sends it (see holdSpread). One that fits on no node holds none.
+// Unplaced placeholders are held first: they were registered with Nomad
+// before, and spreads were planned off their room.
+func (p *planner) holdSpreads() {
+	p.spreadHeld = make([]state.Resources, len(p.c.Nodes))
+	for i := range p.in.State.Requests {
+		r := &p.in.State.Requests[i]
+		if r.State.Terminal() || !Within(r) {
+			continue
+		}
+		l, err := policies.ParseLocality(r.Source)
+		if err != nil {
+			continue
+		}
+		for _, m := range r.Moves {
+			if m.Done || m.Size.IsZero() {
+				continue
+			}
+			if a, ok := p.c.Alloc(m.Alloc); !ok || !a.Live {
+				continue
+			}
+			j, jok := p.c.Job(m.Namespace, m.Job)
+			best, bestScore := -1, math.Inf(-1)
+			for k := range p.c.Nodes {
+				n := &p.c.Nodes[k]
+				if !n.Receiving() || n.ID == m.Node || !In(l, n) || slices.Contains(r.Exclude, n.ID) || (jok && !Feasible(j, m.Group, n)) {
+					continue
+				}
+				free := p.freeOn(k)
+				if free.CPU < m.Size.CPU || free.MemoryMB < m.Size.MemoryMB {
+					continue
+				}
+				if s := sharePct("cpu", free, n.CPU, n.MemoryMB) + sharePct("memory", free, n.CPU, n.MemoryMB); s > bestScore {
+					best, bestScore = k, s
+				}
+			}
+			if best >= 0 {
+				p.spreadHeld[best] = p.spreadHeld[best].Add(m.Size)
+			}
+		}
+	}
+}
+
+// holdSpread holds size on node i for a spread planned in this pass onto
+// it: in spreadHeld, and in the free room of the localities derived so
+// far, which reservations are packed onto.
+func (p *planner) holdSpread(i int, size state.Resources) {
+	size = state.Resources{CPU: size.CPU, MemoryMB: size.MemoryMB}
+	p.spreadHeld[i] = p.spreadHeld[i].Add(size)
+	id := p.c.Nodes[i].ID
+	for _, li := range p.locs {
+		if li == nil {
+			continue
+		}
+		for k := range li.free {
+			if li.free[k].id == id {
+				li.free[k].free = li.free[k].free.Sub(size)
+			}
+		}
+	}
 }

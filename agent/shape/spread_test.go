@@ -446,3 +446,95 @@ func TestSpreadReadsAllocationsOwnUse(t *testing.T) {
 		t.Errorf("reason %q", r.Reason)
 	}
 }
+
+// A spread queued in a locality takes the room its move's replacement
+// lands in, though it records no destination: a reservation packed into
+// the same locality, in the pass that plans the spread or in a later one
+// while the spread has not moved its allocation yet, keeps off that room.
+// Packed onto it, the placeholder would take the room the spread was
+// planned for (its replacement then landing on a hot node, or nowhere), or
+// the spread's replacement the room the placeholder is about to take.
+func TestReservationsKeepOffQueuedSpreadsRoom(t *testing.T) {
+	tests := []struct {
+		name string
+		// spread is migrate.spread; state the spreads of a first pass are
+		// queued in before the pass checked ("" for the pass that plans
+		// them).
+		spread bool
+		state  state.RequestState
+		// landed moves the spreads' allocations onto their receivers, as
+		// Nomad does once they have started.
+		landed bool
+		// chunkMiB is each of mr-1's two placeholder chunks' memory.
+		chunkMiB int64
+		wantFit  bool
+	}{
+		// dc1-3 and dc1-4 hold 8192 MiB free each; dc1-1 and dc1-2
+		// 5120: the two 7500 MiB chunks pack onto the empty nodes.
+		{name: "no spread", chunkMiB: 7500, wantFit: true},
+		// The spreads move a web (1000 MHz / 1024 MiB) onto each empty
+		// node: 7168 MiB left on each, too little for a chunk.
+		{name: "spread planned in the same pass", spread: true, chunkMiB: 7500},
+		{name: "spread queued", spread: true, state: state.RequestPending, chunkMiB: 7500},
+		{name: "spread waiting", spread: true, state: state.RequestWaiting, chunkMiB: 7500},
+		{name: "spread running, its allocation not stopped yet", spread: true, state: state.RequestRunning, chunkMiB: 7500},
+		// Their replacements run on the receivers: their room is in the
+		// nodes' allocations, counted once.
+		{name: "spread landed", spread: true, state: state.RequestRunning, landed: true, chunkMiB: 7000, wantFit: true},
+		{name: "spread landed, no room left", spread: true, state: state.RequestRunning, landed: true, chunkMiB: 7500},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			// dc1's p90 CPU at 45% from 07:00 (7200 MHz): 3600 MHz, 90%,
+			// on each of dc1-1 and dc1-2; a web's share is 1200 MHz.
+			f := spreadFixture(t, tt.spread)
+			f.setFrom("dc1", "cpu", time.Hour, 45)
+			if tt.state != "" {
+				for _, s := range spreads(Run(f.input())) {
+					s.State = tt.state
+					if tt.state == state.RequestRunning {
+						s.Started = f.now
+					}
+					f.queued(s)
+				}
+				if len(f.st.Requests) != 2 {
+					t.Fatalf("queued %d spreads; want 2", len(f.st.Requests))
+				}
+			}
+			if tt.landed {
+				for _, r := range f.st.Requests {
+					m := r.Moves[0]
+					_, after, _ := strings.Cut(r.Reason, " onto ")
+					name, _, _ := strings.Cut(after, " ")
+					for i := range f.allocs {
+						if f.allocs[i].ID == m.Alloc {
+							f.allocs[i].Live, f.allocs[i].Running = false, false
+						}
+					}
+					f.allocs = append(f.allocs, Alloc{ID: m.Alloc + "-new", Name: m.Name, Namespace: m.Namespace, Job: m.Job, Group: m.Group,
+						Node: "id-" + name, Size: m.Size, Live: true})
+				}
+			}
+			// mr-n moves two api allocations from dc2 into dc1, which
+			// reserves for them.
+			size := state.Resources{CPU: 500, MemoryMB: tt.chunkMiB}
+			f.queued(state.MigrationRequest{Resource: state.Resource{Kind: state.ResourceNode, ID: "id-dc2-1", Name: "dc2-1"},
+				Source: "dc2", Target: "dc1", Strategy: "reschedule", Origin: "operator",
+				Moves: []state.Move{{Alloc: "api-0", Namespace: "default", Job: "api", Group: "api", Node: "id-dc2-1", Size: size},
+					{Alloc: "api-1", Namespace: "default", Job: "api", Group: "api", Node: "id-dc2-1", Size: size}}})
+			id := f.st.Requests[len(f.st.Requests)-1].ID
+			plan := Run(f.input())
+			if tt.spread && tt.state == "" && len(spreads(plan)) != 2 {
+				t.Fatalf("planned %d spreads; want 2 (decisions %+v)", len(spreads(plan)), plan.Decisions)
+			}
+			rs, _ := rescoreOf(plan, id)
+			fit := len(plan.Reserve) == 1 && plan.Reserve[0].Request == id
+			if fit != tt.wantFit {
+				t.Fatalf("reserved %+v (%s: %q); want a reservation for %s: %v", plan.Reserve, id, rs.Reason, id, tt.wantFit)
+			}
+			if !fit && !strings.Contains(rs.Reason, "reservation does not fit") {
+				t.Errorf("%s: %q; want it waiting for room", id, rs.Reason)
+			}
+		})
+	}
+}
