@@ -27,7 +27,8 @@
 //     node over the line sheds the allocations cheapest to transfer (the
 //     metric at its peak per MiB moved) that bring it under,
 //     each onto the receiving node left lowest, which must stay under the
-//     line and under the locality's mean (or, once no such move is left
+//     line and under the locality's mean (read, as its room is, on the
+//     nodes that take new work) (or, once no such move is left
 //     and the node is still over the line, under its capacity, the move
 //     lowering the higher of the two nodes' peaks by a point of capacity
 //     or more), have the room to allocate it (less what placeholders hold,
@@ -56,7 +57,8 @@
 //   - capacity: a locality's load (its forecast, rebalancing, spreading's
 //     shares, score's relief) is on all its ready nodes, but its room
 //     (the check of a move's window, the room a target is chosen for,
-//     score's pressure, a hotspot that scales, reservations' packing) is
+//     score's pressure, a hotspot that scales, spreading's mean,
+//     reservations' packing) is
 //     on the ready nodes Nomad places new work on (Node.Receiving): an
 //     ineligible or draining node's room can take no replacement and no
 //     placeholder (a node a spread holds out of scheduling while it runs

@@ -251,13 +251,14 @@ func (p *planner) spreadMetric(pol *policies.Policy, li *localityInfo, metric st
 		return best, at
 	}
 	util := func(n *spreadNode) float64 { u, _ := peakOf(n, nil, 0); return u }
-	// mean is every node's use were the locality's work spread evenly: a
-	// node the move would lift over it takes over the imbalance.
-	var capSum float64
-	for i := range nodes {
-		capSum += nodes[i].capacity
-	}
-	mean := 100 * peak / capSum
+	// mean is every node's use were the locality's work spread evenly
+	// over the nodes that can take it: a node the move would lift over it
+	// takes over the imbalance. It is read as the locality's room is
+	// (placeable): a node that takes no new work takes none of it (its own
+	// work stays on it; a draining node's is being placed on the others),
+	// so an empty cordoned node does not pull the mean under what any
+	// spread can reach.
+	mean := li.placeable(metric, 100*peak/capacity)
 	var hot []*spreadNode
 	for i := range nodes {
 		if util(&nodes[i]) > f.Line {

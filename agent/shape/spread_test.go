@@ -538,3 +538,64 @@ func TestReservationsKeepOffQueuedSpreadsRoom(t *testing.T) {
 		})
 	}
 }
+
+// The mean a receiver must stay under is the level of the locality's work
+// spread evenly over the nodes that can take it: a node that takes no new
+// work (ineligible, or draining) takes none of it, so its capacity does
+// not lower the mean (its own work stays on it; a draining node's is
+// being placed on the others). Read over every ready node, an empty
+// cordoned node pulled the mean under what any spread could reach, and
+// the cheapest move was refused for a dearer one.
+func TestSpreadMeanIsOnNodesThatTakeNewWork(t *testing.T) {
+	// dc1-1 runs fat (1600 MHz / 512 MiB) and two smalls (800 MHz / 1024
+	// MiB each), dc1-2 two webs (1000 MHz / 1024 MiB), dc1-3 and dc1-4
+	// nothing. dc1's p90 CPU peaks at 40.625% (6500 MHz) from 07:00,
+	// 1.25 times what allocations hold: dc1-1 reads 100%, dc1-2 62.5%;
+	// fat's share is 2000 MHz (50% of a node, the most per MiB moved), a
+	// small's 1000 (25%).
+	tests := []struct {
+		name string
+		node func(*Node, *fixture)
+		// want is the allocation moved and the reason's move.
+		want, reason string
+	}{
+		// The mean over the four nodes is 40.625%: fat would put dc1-3
+		// at 50%, over it; a small brings dc1-1 under the line.
+		{name: "every node takes new work", want: "small-0", reason: "onto dc1-3 (0% → 25%) brings dc1-1 to 75%"},
+		// Over the three that take new work, 54.2%: fat, the cheapest
+		// move, is made.
+		{name: "an ineligible empty node", node: emptied, want: "fat-0", reason: "onto dc1-3 (0% → 50%) brings dc1-1 to 50%"},
+		{name: "a draining empty node", node: draining, want: "fat-0", reason: "onto dc1-3 (0% → 50%) brings dc1-1 to 50%"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := spreadFixture(t, true)
+			f.allocs = nil
+			add := func(job string, i int, node string, size state.Resources) {
+				f.allocs = append(f.allocs, Alloc{ID: fmt.Sprintf("%s-%d", job, i), Name: fmt.Sprintf("%s.%s[%d]", job, job, i), Namespace: "default",
+					Job: job, Group: job, Node: node, Size: size, Live: true, Running: true})
+			}
+			add("fat", 0, "id-dc1-1", state.Resources{CPU: 1600, MemoryMB: 512})
+			add("small", 0, "id-dc1-1", state.Resources{CPU: 800, MemoryMB: 1024})
+			add("small", 1, "id-dc1-1", state.Resources{CPU: 800, MemoryMB: 1024})
+			add("web", 0, "id-dc1-2", state.Resources{CPU: 1000, MemoryMB: 1024})
+			add("web", 1, "id-dc1-2", state.Resources{CPU: 1000, MemoryMB: 1024})
+			for _, job := range []string{"fat", "small"} {
+				f.jobs = append(f.jobs, Job{ID: job, Namespace: "default", Type: "service", Priority: 50, Datacenters: []string{"dc1"},
+					Groups: map[string]Group{job: {Count: 2}}})
+			}
+			f.setFrom("dc1", "cpu", time.Hour, 40.625)
+			if tt.node != nil {
+				tt.node(&f.nodes[3], f)
+			}
+			plan := Run(f.input())
+			got := spreads(plan)
+			if len(got) != 1 {
+				t.Fatalf("submitted %d spread requests; want one off dc1-1 (decisions %+v)", len(got), plan.Decisions)
+			}
+			if m := got[0].Moves[0]; m.Alloc != tt.want || !strings.Contains(got[0].Reason, tt.reason) {
+				t.Errorf("moved %s: %q; want %s, %q", m.Alloc, got[0].Reason, tt.want, tt.reason)
+			}
+		})
+	}
+}
