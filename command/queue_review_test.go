@@ -325,3 +325,30 @@ func TestQueueWatchSaysARequestLeftTheFilters(t *testing.T) {
 	waitFor(t, out, id+" no longer listed")
 	stop()
 }
+
+// TestQueueWatchSaysTheIndexWentBackAfterTheRedraw: on a terminal, the
+// line saying the queue's index went back comes after the redraw it
+// explains; printed before it, the redraw's clearing of the screen wiped
+// it at once.
+func TestQueueWatchSaysTheIndexWentBackAfterTheRedraw(t *testing.T) {
+	a := newIndexAgent(100, "mr-1")
+	srv := serveIndexAgent(t, "", a)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	both := &syncbuf.Buffer{} // the terminal: standard output and error
+	cmd := &QueueWatchCommand{Meta: Meta{Ctx: ctx, UI: &cli.BasicUi{Writer: both, ErrorWriter: both}, Out: both, Err: both},
+		terminal: func(io.Writer) bool { return true }}
+	done := make(chan int, 1)
+	go func() { done <- cmd.Run([]string{"-address", srv.URL, "-retry", "10ms"}) }()
+	waitFor(t, both, "mr-1  pending")
+	a.awaitWaiting(t)
+	a.change(func() { a.lower = true })
+	a.set(3, "mr-9")
+	waitFor(t, both, "the queue's index went back from 100 to 3")
+	cancel()
+	<-done
+	text := both.String()
+	if last, msg := strings.LastIndex(text, "\x1b[H\x1b[2J"), strings.Index(text, "the queue's index went back"); msg < last {
+		t.Errorf("the index's going back was said before the last redraw, which cleared it:\n%q", text)
+	}
+}

@@ -128,8 +128,9 @@ func (c *QueueWatchCommand) Run(args []string) int {
 		if seen != nil && opts.WaitIndex != 0 && q.Index == opts.WaitIndex && qm.NoLeader == noLeader {
 			continue // the wait ended without a change
 		}
+		var wentBack string
 		if seen != nil && q.Index < shown {
-			fmt.Fprintf(c.Err, "%s the queue's index went back from %d to %d (a restarted agent, or another one at the address): following it from there\n", clock(), shown, q.Index)
+			wentBack = fmt.Sprintf("%s the queue's index went back from %d to %d (a restarted agent, or another one at the address): following it from there", clock(), shown, q.Index)
 		}
 		switch {
 		case cf.json:
@@ -142,13 +143,23 @@ func (c *QueueWatchCommand) Run(args []string) int {
 		case redraw:
 			frame := fmt.Sprintf("%s  index %d  (Ctrl-C to stop)\n\n%s", clock(), q.Index, renderQueue(q))
 			width, height := size(c.Out)
-			reserve := 0
-			if qm.NoLeader {
-				reserve = wrappedLines(clock()+" "+noLeaderWarning(&cf), width)
+			reserve := 0 // the lines said after the frame
+			switch {
+			case qm.NoLeader:
+				reserve += wrappedLines(clock()+" "+noLeaderWarning(&cf), width)
+			case noLeader:
+				reserve++ // "… knows a leader again"
+			}
+			if wentBack != "" {
+				reserve += wrappedLines(wentBack, width)
 			}
 			fmt.Fprintf(c.Out, "\x1b[H\x1b[2J%s", fitScreen(frame, width, height, reserve))
 		default:
 			c.printChanges(q, seen, paused)
+		}
+		if wentBack != "" {
+			// After the output: a redraw clears the screen.
+			fmt.Fprintln(c.Err, wentBack)
 		}
 		switch {
 		case qm.NoLeader && (redraw || !noLeader):
