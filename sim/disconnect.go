@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"slices"
 	"sort"
 	"time"
 
@@ -223,10 +224,13 @@ func (c *Cluster) reconnect(n *node) {
 	c.clientReportsLost(n)
 	var jobs []*job
 	evals := map[*job]*eval{}
+	var back []*alloc
+	var followups []*eval
 	for _, a := range append([]*alloc(nil), n.allocs...) {
 		if a.client != allocUnknown {
 			continue
 		}
+		back = append(back, a)
 		ev := evals[a.job]
 		if ev == nil {
 			ev = c.newEval(a.job, triggerReconnect, "")
@@ -250,6 +254,15 @@ func (c *Cluster) reconnect(n *node) {
 			c.clientReported(a)
 			continue
 		}
+		if !a.migrate && a.followup != nil {
+			// Reported running again: its follow-up is cleared with
+			// the report. Not one marked to migrate, which Nomad's
+			// reconnect moves: its follow-up stays, pending (measured).
+			if !slices.Contains(followups, a.followup) {
+				followups = append(followups, a.followup)
+			}
+			a.followup = nil
+		}
 		a.client, a.clientDesc = allocRunning, "Tasks are running"
 		if a.runningSince.IsZero() {
 			a.runningSince = c.now
@@ -259,6 +272,7 @@ func (c *Cluster) reconnect(n *node) {
 			c.stopAlloc(repl, ev, descReconnect)
 		}
 	}
+	c.cancelFollowupsForReconnect(followups, back)
 	for _, j := range jobs {
 		c.reconcile(j, evals[j])
 	}
@@ -267,4 +281,27 @@ func (c *Cluster) reconnect(n *node) {
 	c.capFreed = true
 	c.createNodeEvals(n, n.modifyIdx)
 	c.log.Info("node status", logKeyNode, n.name, logKeyStatus, n.status)
+}
+
+// cancelFollowupsForReconnect is what Nomad's state store does when the
+// client of a disconnected node reports an unknown allocation running
+// again (those of back, their follow-ups cleared): each follow-up
+// evaluation (a reschedule, or the max-disconnect-timeout where Nomad
+// places no replacement) is cancelled, "allocs reconnected", whatever its
+// status, unless another allocation of its job not reported now and not
+// terminal still names it (TestFidelityNodeDisconnected,
+// TestFidelityNodeDisconnectedUnreplaced).
+func (c *Cluster) cancelFollowupsForReconnect(followups []*eval, back []*alloc) {
+	for _, e := range followups {
+		shared := false
+		if j := c.jobs[e.jobID]; j != nil {
+			shared = slices.ContainsFunc(j.allocs, func(o *alloc) bool { return o.followup == e && !o.terminal() && !slices.Contains(back, o) })
+		}
+		if shared {
+			continue
+		}
+		e.status, e.statusDesc = api.EvalStatusCancelled, "allocs reconnected"
+		e.modifyIdx, e.modified = c.bump(TableEvals), c.now
+		c.followups = slices.DeleteFunc(c.followups, func(f *eval) bool { return f == e })
+	}
 }

@@ -53,7 +53,15 @@ func disconnectJob(c *cluster, id string, lostAfter, delay time.Duration) *api.J
 // replaced while unknown).
 func (c *cluster) runDeployed(t *testing.T, id string, lostAfter, delay time.Duration) string {
 	t.Helper()
-	c.register(t, disconnectJob(c, id, lostAfter, delay))
+	return c.runDeployedJob(t, disconnectJob(c, id, lostAfter, delay))
+}
+
+// runDeployedJob is runDeployed of a job of one allocation made by
+// disconnectJob and changed by the check.
+func (c *cluster) runDeployedJob(t *testing.T, j *api.Job) string {
+	t.Helper()
+	id := *j.ID
+	c.register(t, j)
 	as := c.waitAllocs(t, id, "running on the check's node", func(as []*api.AllocationListStub) bool { return count(as, running) == 1 })
 	if as[0].NodeID != c.node.ID {
 		t.Fatalf("%s: %s placed on %s, not the check's node %s", c.name, id, as[0].NodeName, c.node.Name)
@@ -82,15 +90,16 @@ func (c *cluster) runDeployed(t *testing.T, id string, lostAfter, delay time.Dur
 // the allocation is lost and stopped while the node stays disconnected
 // for the others. When the client comes back the node is ready with no
 // "reregistered" event; the original not stopped runs again, still naming
-// its replacement, which stops ("alloc not needed due to disconnected
-// client reconnect"); the one stopped while unknown stops ("alloc not
+// its replacement (its follow-up cleared, the reschedule evaluation
+// cancelled: "allocs reconnected"), which stops ("alloc not needed due to
+// disconnected client reconnect"); the one stopped while unknown stops ("alloc not
 // needed due to job update") and its replacement stays.
 func TestFidelityNodeDisconnected(t *testing.T) {
 	forEachNomadIn(t, disconnectScenario, nil, func(t *testing.T, c *cluster) {
 		takeDown, bringUp := c.nodeDownUp(t)
 		keep, stop, short, plain := c.jobID("disckeep"), c.jobID("discstop"), c.jobID("discshort"), c.jobID("discplain")
 		jobs := map[string]time.Duration{keep: 10 * time.Minute, stop: 10 * time.Minute, short: 30 * time.Second, plain: 0}
-		orig := map[string]string{}
+		orig, reschedOf := map[string]string{}, map[string]string{}
 		for _, id := range []string{keep, stop, short, plain} {
 			// The stopped one is replaced later, so that the stop
 			// comes before its replacement.
@@ -128,6 +137,7 @@ func TestFidelityNodeDisconnected(t *testing.T) {
 			if resched == nil || timeout == nil {
 				t.Fatalf("%s: %s's evaluations have no alloc-reschedule or no max-disconnect-timeout: %d evaluations", c.name, id, len(evals))
 			}
+			reschedOf[id] = resched.ID
 			if a.FollowupEvalID != resched.ID || resched.StatusDescription != "created for delayed rescheduling" || resched.Status != api.EvalStatusPending {
 				t.Errorf("%s: %s's follow-up %q; its reschedule %s %s (%q); want the reschedule, pending, created for delayed rescheduling",
 					c.name, id, a.FollowupEvalID, resched.ID, resched.Status, resched.StatusDescription)
@@ -202,8 +212,12 @@ func TestFidelityNodeDisconnected(t *testing.T) {
 			}
 		}
 		a = c.waitAlloc(t, orig[keep], "the original running again", func(a *api.Allocation) bool { return a.ClientStatus == api.AllocClientStatusRunning })
-		if a.DesiredStatus != api.AllocDesiredStatusRun || a.NextAllocation != repl[keep] {
-			t.Errorf("%s: the original back: %s, next %q; want run, still naming its replacement %s", c.name, a.DesiredStatus, a.NextAllocation, repl[keep])
+		if a.DesiredStatus != api.AllocDesiredStatusRun || a.NextAllocation != repl[keep] || a.FollowupEvalID != "" {
+			t.Errorf("%s: the original back: %s, next %q, follow-up %q; want run, still naming its replacement %s, no follow-up",
+				c.name, a.DesiredStatus, a.NextAllocation, a.FollowupEvalID, repl[keep])
+		}
+		if e := c.waitEval(t, reschedOf[keep], "cancelled", func(e *api.Evaluation) bool { return e.Status == api.EvalStatusCancelled }); e.StatusDescription != "allocs reconnected" {
+			t.Errorf("%s: the original's reschedule once the node is back: %q; want canceled (allocs reconnected)", c.name, e.StatusDescription)
 		}
 		c.waitAlloc(t, repl[keep], "the replacement stopped", func(a *api.Allocation) bool {
 			return a.DesiredStatus == api.AllocDesiredStatusStop && a.DesiredDescription == "alloc not needed due to disconnected client reconnect" &&
