@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -26,6 +27,23 @@ import (
 // its node, NOMAD_NODE_DOWN_CMD and NOMAD_NODE_UP_CMD stop and resume it
 // (sim/README.md), and another datacenter's ready raw_exec node to move to.
 func TestActMoveOffDisconnectedNodeOnRealNomad(t *testing.T) {
+	moveOffDisconnected(t, false)
+}
+
+// TestActMoveNomadKeepsOnDisconnectOnRealNomad is
+// TestMoveOfAnAllocationNomadKeepsWhileDisconnected against a real Nomad:
+// as TestActMoveOffDisconnectedNodeOnRealNomad with a group that sets
+// disconnect.replace = false, for which Nomad places no replacement while
+// the node is disconnected. The move ends at once, cancelled, saying why;
+// when the node comes back Nomad moves the allocation, which the move's
+// stop marked to migrate.
+func TestActMoveNomadKeepsOnDisconnectOnRealNomad(t *testing.T) {
+	moveOffDisconnected(t, true)
+}
+
+// moveOffDisconnected is the two checks above: keep sets
+// disconnect.replace = false.
+func moveOffDisconnected(t *testing.T, keep bool) {
 	addr, client, nodes := realNomadNodes(t)
 	name, takeDown, bringUp := realnomad.NodeDownUp(t)
 	var src, dst *nomadapi.NodeListStub
@@ -52,6 +70,9 @@ func TestActMoveOffDisconnectedNodeOnRealNomad(t *testing.T) {
 		j.AddAffinity(nomadapi.NewAffinity("${node.unique.id}", "=", src.ID, 100))
 		tg := j.TaskGroups[0]
 		tg.Disconnect = &nomadapi.DisconnectStrategy{LostAfter: new(time.Hour)}
+		if keep {
+			tg.Disconnect.Replace = new(false)
+		}
 		tg.ReschedulePolicy = &nomadapi.ReschedulePolicy{Delay: new(10 * time.Second), DelayFunction: new("constant"), Unlimited: new(true)}
 	})
 	t.Cleanup(func() { _, _, _ = client.Jobs().Deregister(job, true, nil) })
@@ -109,6 +130,25 @@ shaping "target" {
 	}
 	r, _ := local.FSM.Act().Request(id)
 	t.Logf("request %s %s %s after the disconnect: %s", id, r.State, time.Since(began).Round(time.Second), r.Reason)
+	if keep {
+		if r.State != state.RequestCancelled || !strings.Contains(r.Reason, "sets disconnect.replace = false") {
+			t.Fatalf("request %s: %q; want cancelled, saying Nomad places no replacement while the node is disconnected", r.State, r.Reason)
+		}
+		bringUp()
+		for deadline := time.Now().Add(90 * time.Second); ; time.Sleep(time.Second) {
+			old, _, err := client.Allocations().Info(alloc.ID, nil)
+			if err == nil && old.DesiredStatus == nomadapi.AllocDesiredStatusStop && old.NextAllocation != "" {
+				repl, _, err := client.Allocations().Info(old.NextAllocation, nil)
+				if err == nil && repl.ClientStatus == nomadapi.AllocClientStatusRunning {
+					t.Logf("%s back: the original %s (%q), its replacement running on %s", src.Name, old.ClientStatus, old.DesiredDescription, repl.NodeName)
+					return
+				}
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("90 s after %s came back: the original %v %v; want it moved by Nomad (stopped, its replacement running)", src.Name, old, err)
+			}
+		}
+	}
 	if r.State != state.RequestDone || r.Moves[0].Replacement == "" || r.Moves[0].TargetNode != dst.ID || r.Moves[0].Error != "" {
 		t.Fatalf("request %s: %q, moves %+v; want done on %s", r.State, r.Reason, r.Moves, dst.Name)
 	}
