@@ -486,15 +486,7 @@ func (x *actor) Reservations(context.Context) ([]api.Reservation, error) {
 		if t.IsZero() {
 			t = r.Total()
 		}
-		st := api.ReservationPlanned
-		switch {
-		case r.State == state.ReservationReleased:
-			st = api.ReservationReleased
-		case r.State == state.ReservationHeld && running[r.Request]:
-			st = api.ReservationHandingOver
-		case r.State == state.ReservationHeld:
-			st = api.ReservationHeld
-		}
+		st := reservationState(r, running[r.Request])
 		until := r.Until
 		if r.State != state.ReservationReleased && r.Expires.Before(until) || until.IsZero() {
 			until = r.Expires
@@ -503,6 +495,25 @@ func (x *actor) Reservations(context.Context) ([]api.Reservation, error) {
 			CPU: int(t.CPU), Memory: int(t.MemoryMB), IOPS: float64(t.IOPS), From: r.From, Until: until, Job: r.Job, State: st})
 	}
 	return out, nil
+}
+
+// reservationState is the API's state of a reservation: planned until its
+// placeholder job is registered, then placed while some of its
+// allocations are not placed on a node (as the leader last saw them),
+// held once every one is, handing_over while its request's move runs, and
+// released.
+func reservationState(r state.Reservation, moving bool) string {
+	switch {
+	case r.State == state.ReservationReleased:
+		return api.ReservationReleased
+	case r.State == state.ReservationHeld && moving:
+		return api.ReservationHandingOver
+	case r.State == state.ReservationHeld && r.Unplaced > 0:
+		return api.ReservationPlaced
+	case r.State == state.ReservationHeld:
+		return api.ReservationHeld
+	}
+	return api.ReservationPlanned
 }
 
 // Decisions implements api.ActBackend.

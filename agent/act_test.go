@@ -365,3 +365,27 @@ func TestBlockingQueryPastTheLogAnswersAtOnce(t *testing.T) {
 		t.Errorf("the state's own index: index %d after %s, %v; want a block until a change or the wait", got.Index, took, err)
 	}
 }
+
+// TestReservationState: the API's state of a reservation, from the state
+// machine's and whether its placeholder allocations are all placed
+// (Reservation.Unplaced, which the leader records each cycle): placed,
+// not held, while some are not (Nomad found no room for them yet).
+func TestReservationState(t *testing.T) {
+	for _, tc := range []struct {
+		st       state.ReservationState
+		unplaced int
+		moving   bool
+		want     string
+	}{
+		{state.ReservationPlanned, 0, false, api.ReservationPlanned},
+		{state.ReservationHeld, 2, false, api.ReservationPlaced},
+		{state.ReservationHeld, 0, false, api.ReservationHeld},
+		{state.ReservationHeld, 1, true, api.ReservationHandingOver},
+		{state.ReservationHeld, 0, true, api.ReservationHandingOver},
+		{state.ReservationReleased, 1, false, api.ReservationReleased},
+	} {
+		if got := reservationState(state.Reservation{State: tc.st, Unplaced: tc.unplaced}, tc.moving); got != tc.want {
+			t.Errorf("%s, %d unplaced, moving %v: %s; want %s", tc.st, tc.unplaced, tc.moving, got, tc.want)
+		}
+	}
+}

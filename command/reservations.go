@@ -36,13 +36,12 @@ Usage: foreshape reservations [options]
   moves, with low-priority placeholder jobs: for which request and policy,
   in which locality, how much CPU (MHz), memory (MiB) and IOPS, from when
   until when (no placeholder outlives its reservation), the placeholder job
-  and its state: planned (its placeholder job not registered yet), held
-  (registered; the agent does not follow the placeholder's allocations,
-  so Nomad may not have placed them all yet, or found room for them:
-  'nomad job status' on the job says), handing_over (the request's move
-  runs and takes the room over) or released. The state placed is kept for
-  a placeholder with allocations still pending, which the agent does not
-  answer yet.
+  and its state: planned (its placeholder job not registered yet), placed
+  (registered, and some of its allocations not placed on a node yet: Nomad
+  found no room for them so far, or the leader has not looked since),
+  held (every placeholder allocation placed: the room is held),
+  handing_over (the request's move runs and takes the room over) or
+  released.
 
 Options:
 

@@ -16,12 +16,10 @@ import (
 // TestDevAgentReservationStates runs `foreshape agent -dev` (as make dev
 // does, faster) through its rack maintenance, reading `reservations -json`
 // as the agent holds room for the rack's moves: every reservation is
-// planned, held, handing_over or released, as reservations -help and
-// docs/api.md say; held ones name a placeholder job Nomad has registered;
-// none is placed, which the API keeps for a placeholder with allocations
-// still pending but the agent does not answer (it does not follow the
-// placeholder's allocations). -help and the docs said held meant every
-// placeholder allocation runs.
+// planned, placed, held, handing_over or released, as reservations -help
+// and docs/api.md say, and held ones name a placeholder job Nomad has
+// registered and placed whole: nothing of it queued (its job summary),
+// as the agent last saw it.
 func TestDevAgentReservationStates(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the dev agent")
@@ -65,20 +63,36 @@ func TestDevAgentReservationStates(t *testing.T) {
 		for _, r := range rs.Reservations {
 			seen[r.State] = true
 			if r.State == api.ReservationHeld && !heldJobs[r.Job] {
-				// Seen held: Nomad has its placeholder job (200), unless
-				// it was released and purged since (404, rare).
-				resp, err := http.Get(nomad + "/v1/job/" + r.Job)
+				// Seen held: Nomad has its placeholder job (200) with
+				// nothing queued, unless it was released and purged since
+				// (404, rare).
+				resp, err := http.Get(nomad + "/v1/job/" + r.Job + "/summary")
 				if err != nil {
 					t.Fatal(err)
 				}
+				var sum struct {
+					Summary map[string]struct{ Queued int }
+				}
+				err = json.NewDecoder(resp.Body).Decode(&sum)
 				resp.Body.Close()
-				heldJobs[r.Job] = resp.StatusCode == http.StatusOK
+				if resp.StatusCode != http.StatusOK {
+					continue
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				for g, s := range sum.Summary {
+					if s.Queued > 0 {
+						t.Errorf("reservation %s held while Nomad has %d of its placeholder group %s queued", r.ID, s.Queued, g)
+					}
+				}
+				heldJobs[r.Job] = true
 			}
 		}
 	}
 	for s := range seen {
-		if !slices.Contains([]string{api.ReservationPlanned, api.ReservationHeld, api.ReservationHandingOver, api.ReservationReleased}, s) {
-			t.Errorf("a reservation in state %q; -help says planned, held, handing_over or released", s)
+		if !slices.Contains(api.ReservationStates, s) {
+			t.Errorf("a reservation in state %q; -help says planned, placed, held, handing_over or released", s)
 		}
 	}
 	registered := 0

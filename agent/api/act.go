@@ -241,13 +241,12 @@ type Submitted struct {
 const (
 	// ReservationPlanned: decided, the placeholder is not registered yet.
 	ReservationPlanned = "planned"
-	// ReservationPlaced: the placeholder job is registered; some of its
-	// allocations may still be pending. Part of the API, but the agent
-	// does not answer it yet: it does not follow the placeholder's
-	// allocations, and answers held from the registration on.
+	// ReservationPlaced: the placeholder job is registered and some of
+	// its allocations are not placed on a node yet (Nomad found no room
+	// for them so far, or the leader has not seen them placed since).
 	ReservationPlaced = "placed"
-	// ReservationHeld: the placeholder job is registered (the agent's
-	// answer; its allocations may still be pending, or not fit).
+	// ReservationHeld: every allocation of the placeholder job is placed
+	// on a node: the room is held.
 	ReservationHeld = "held"
 	// ReservationHandingOver: a move is taking the capacity over.
 	ReservationHandingOver = "handing_over"

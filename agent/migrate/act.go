@@ -40,6 +40,7 @@ func (c *Coordinator) RunOnce(ctx context.Context, now time.Time, pols []*polici
 	// longer than it ran, and a capped locality started half the moves a
 	// pass it could.
 	ds := c.settleMoves(ctx, c.stamp(ctx, now))
+	c.notePlacement(ctx)
 	view := c.cfg.State.Act()
 	plan := shape.Run(shape.Input{Now: now, Policies: pols, Forecasts: forecasts, Cluster: cluster, State: view,
 		Limits: c.cfg.Limits, ForecastOnly: c.cfg.ForecastOnly})

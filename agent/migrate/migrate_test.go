@@ -36,8 +36,8 @@ func TestNodeMoveWithReservation(t *testing.T) {
 		t.Fatalf("first pass: reserve %+v start %+v", plan.Reserve, plan.Start)
 	}
 	res, ok := h.local.FSM.Act().ReservationFor(id)
-	if !ok || res.State != state.ReservationHeld || res.Total() != r.Moved {
-		t.Fatalf("reservation %+v", res)
+	if !ok || res.State != state.ReservationHeld || res.Total() != r.Moved || res.Unplaced != 2 {
+		t.Fatalf("reservation %+v; want held, its two placeholder allocations not seen placed yet", res)
 	}
 	job, _, err := h.client.Jobs().Info(res.Job, nil)
 	if err != nil {
@@ -65,8 +65,9 @@ func TestNodeMoveWithReservation(t *testing.T) {
 	if n := *held.TaskGroups[0].Count; n != 1 {
 		t.Errorf("placeholder group count %d after the first hand-over; want 1", n)
 	}
-	if left, _ := h.local.FSM.Act().ReservationFor(id); left.Total() != (state.Resources{CPU: 1000, MemoryMB: 1024}) || left.Size != r.Moved {
-		t.Errorf("reservation after the first hand-over holds %v of %v", left.Total(), left.Size)
+	if left, _ := h.local.FSM.Act().ReservationFor(id); left.Total() != (state.Resources{CPU: 1000, MemoryMB: 1024}) || left.Size != r.Moved || left.Unplaced != 0 {
+		t.Errorf("reservation after the first hand-over holds %v of %v, %d placeholder allocations not placed; want every one placed",
+			left.Total(), left.Size, left.Unplaced)
 	}
 	stopped := 0
 	for _, m := range h.request(id).Moves {
@@ -855,4 +856,63 @@ func TestSubmitTargetOutOfScheduling(t *testing.T) {
 	if _, err := h.c.Submit(h.ctx, h.now(), h.pols, Submission{Allocation: alloc, Target: "dc2"}); err != nil {
 		t.Errorf("with the node eligible again: %v", err)
 	}
+}
+
+// TestReservationCountsUnplacedPlaceholders: a reservation's placeholder
+// allocations that Nomad has not placed on a node are counted
+// (Reservation.Unplaced, which the API answers as placed rather than
+// held): all of them at the registration, none once Nomad runs them, all
+// again when both of dc2's nodes go down and Nomad finds no room for
+// their replacements (before, the reservation read held throughout: the
+// agent did not follow its placeholder's allocations), none once the
+// nodes are back and Nomad places them.
+func TestReservationCountsUnplacedPlaceholders(t *testing.T) {
+	h := newHarness(t, actScenario, actPolicies)
+	id, err := h.c.Submit(h.ctx, h.now(), h.pols, Submission{Node: h.nodeID("a-"), Target: "dc2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.run(h.flatForecasts(30))
+	unplaced := func(when string, want int) {
+		t.Helper()
+		res, ok := h.local.FSM.Act().ReservationFor(id)
+		if !ok || res.State != state.ReservationHeld || res.Unplaced != want {
+			t.Fatalf("%s: reservation %s, %d placeholder allocations not placed; want held, %d", when, res.State, res.Unplaced, want)
+		}
+	}
+	unplaced("registered", 2)
+	look := func() {
+		t.Helper()
+		if _, err := h.c.refresh(h.ctx); err != nil {
+			t.Fatal(err)
+		}
+		h.c.notePlacement(h.ctx)
+	}
+	h.step(30 * time.Second)
+	look()
+	unplaced("placed", 0)
+
+	var dc2 []string
+	nodes, _, err := h.client.Nodes().List(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range nodes {
+		if n.Datacenter == "dc2" {
+			dc2 = append(dc2, n.ID)
+		}
+	}
+	if err := h.sim.SetFaults(sim.Faults{NodesDown: dc2}); err != nil {
+		t.Fatal(err)
+	}
+	h.step(2 * time.Minute)
+	look()
+	unplaced("dc2 down", 2)
+
+	if err := h.sim.SetFaults(sim.Faults{}); err != nil {
+		t.Fatal(err)
+	}
+	h.step(2 * time.Minute)
+	look()
+	unplaced("dc2 back", 0)
 }

@@ -111,8 +111,48 @@ func (c *Coordinator) place(ctx context.Context, now time.Time, rs shape.Reserve
 		})
 		return res.ID, err
 	}
-	c.markReservation(ctx, res.ID, func(r *state.Reservation) { r.State, r.Placed = state.ReservationHeld, now.UTC() })
+	c.markReservation(ctx, res.ID, func(r *state.Reservation) {
+		r.State, r.Placed, r.Unplaced = state.ReservationHeld, now.UTC(), placeholderCount(r.Chunks)
+	})
 	return res.ID, nil
+}
+
+// placeholderCount is how many placeholder allocations chunks ask for.
+func placeholderCount(chunks []state.Chunk) int {
+	n := 0
+	for _, ch := range chunks {
+		n += ch.Count
+	}
+	return n
+}
+
+// notePlacement records how many of each held reservation's placeholder
+// allocations Nomad has not placed on a node (Reservation.Unplaced), as
+// the allocation list read this pass shows them: the API answers such a
+// reservation placed, not held, until every one is (Nomad places a
+// placeholder where room is, and blocks it where none is). Written only
+// when it changed.
+func (c *Coordinator) notePlacement(ctx context.Context) {
+	live := map[string]int{}
+	for _, a := range c.view.allocs {
+		if shape.Placeholder(a.JobID) && a.DesiredStatus == nomadapi.AllocDesiredStatusRun &&
+			(a.ClientStatus == nomadapi.AllocClientStatusPending || a.ClientStatus == nomadapi.AllocClientStatusRunning) {
+			live[a.Namespace+"/"+a.JobID]++
+		}
+	}
+	ns := c.cfg.Namespace // where placeholderJob registers them
+	if ns == "" {
+		ns = nomadapi.DefaultNamespace
+	}
+	for _, r := range c.cfg.State.Act().Reservations {
+		if r.State != state.ReservationHeld || r.Job == "" {
+			continue
+		}
+		n := max(0, placeholderCount(r.Chunks)-live[ns+"/"+r.Job])
+		if n != r.Unplaced {
+			c.markReservation(ctx, r.ID, func(x *state.Reservation) { x.Unplaced = n })
+		}
+	}
 }
 
 // markReservation applies a change to a reservation, compare-and-set.

@@ -275,6 +275,10 @@ type Reservation struct {
 	Until   time.Time `json:"until"`
 	Expires time.Time `json:"expires"`
 	Placed  time.Time `json:"placed,omitzero"`
+	// Unplaced is how many of its placeholder allocations Nomad had not
+	// placed on a node when the leader last looked (no room found yet):
+	// all of them from the registration until they are seen placed.
+	Unplaced int `json:"unplaced,omitempty"`
 	// Exclude are nodes of the locality the placeholder must not use.
 	Exclude []string         `json:"exclude,omitempty"`
 	State   ReservationState `json:"state"`
