@@ -96,8 +96,25 @@ func (a *Agent) forwardWrites(next http.Handler) http.Handler {
 			writeAPIError(w, http.StatusServiceUnavailable, "this server does not lead and cannot forward the request: "+err.Error())
 			return
 		}
-		proxyTo(a.peers, addr, a.name, a.fsm.AppliedIndex).ServeHTTP(w, r)
+		a.forwardTo(addr, "").ServeHTTP(w, r)
 	})
+}
+
+// forwardTo returns the proxy that passes a request to the leader's API at
+// addr (proxyTo, relaying the answer once this server's state has caught
+// up). When no answer comes back from the leader, it answers 502
+// "forwarding to the leader at ADDR: why" followed by more (a read's
+// context), and logs it: a connection it could not make (a dial error)
+// sent the leader nothing, but one lost after the request went out
+// (EOF, a reset) may have left the leader acting on it.
+func (a *Agent) forwardTo(addr, more string) *httputil.ReverseProxy {
+	rp := proxyTo(a.peers, addr, a.name, a.fsm.AppliedIndex)
+	rp.ErrorHandler = func(w http.ResponseWriter, r *http.Request, err error) {
+		msg := fmt.Sprintf("forwarding to the leader at %s: %v%s", addr, err, more)
+		a.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "remote_addr", r.RemoteAddr, logKeyError, msg)
+		writeAPIError(w, http.StatusBadGateway, msg)
+	}
+	return rp
 }
 
 // leaderCyclePath reports whether a GET of path is answered from the

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -9,12 +10,18 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
+
 	"github.com/foreshape/foreshape/agent/api"
 	"github.com/foreshape/foreshape/agent/cluster"
+	"github.com/foreshape/foreshape/agent/state"
 	"github.com/foreshape/foreshape/config"
+	"github.com/foreshape/foreshape/internal/syncbuf"
 )
 
 // TestFollowerAnswersAfterItsWritesAndWithoutALeader: an operator who
@@ -298,5 +305,117 @@ func TestCrossOriginWriteRefused(t *testing.T) {
 	}
 	if code := post(map[string]string{"Sec-Fetch-Site": "same-origin"}); code != http.StatusOK || served != 2 {
 		t.Errorf("a same-origin POST (the dashboard): %d, served %d", code, served)
+	}
+}
+
+// forwardingAgent is the part of a follower that forwards requests to
+// the leader: its log (in buf), peer client and state (at index 0).
+func forwardingAgent(t *testing.T, buf *syncbuf.Buffer) *Agent {
+	t.Helper()
+	fsm, err := state.NewFSM(state.Config{Profiles: state.DefaultProfiles()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := hclog.New(&hclog.LoggerOptions{Name: "follower", Level: hclog.Info, Output: io.MultiWriter(buf, testWriter{t})})
+	return &Agent{log: log, peers: newPeerClient(config.Default(), nil), name: "server-2", fsm: fsm}
+}
+
+// TestForwardingFailures: what a follower answers when it passes a request
+// on to the leader and gets no answer back (forward.go's 502s), each
+// logged by the follower; and the leader's own 502 (its Nomad token
+// refused), relayed as it is and logged by the leader only.
+//   - No connection to the leader could be made: 502 "forwarding to the
+//     leader at ADDR: dial tcp …: connection refused"; the leader got
+//     nothing, so nothing changed.
+//   - The leader took the request, acted on it, and the connection was
+//     lost before its answer: 502 "forwarding to the leader at ADDR: EOF";
+//     the change was made.
+//   - A read of a request this server's copy lacks (askLeaderFor) says
+//     so after the error; nothing changes on a read.
+//
+// The follower logged none of them before (only an answer it could not
+// encode and a backend's 5xx were logged).
+func TestForwardingFailures(t *testing.T) {
+	var buf syncbuf.Buffer
+	a := forwardingAgent(t, &buf)
+	call := func(addr, method, path, more string) (int, string) {
+		t.Helper()
+		rec := httptest.NewRecorder()
+		a.forwardTo(addr, more).ServeHTTP(rec, httptest.NewRequest(method, path, nil))
+		var e api.Error
+		_ = json.Unmarshal(rec.Body.Bytes(), &e)
+		return rec.Code, e.Error
+	}
+
+	dead := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	code, msg := call(dead, "POST", "/v1/queue/pause", "")
+	if want := "forwarding to the leader at " + dead + ": dial tcp " + dead; code != http.StatusBadGateway ||
+		!strings.HasPrefix(msg, want) || !strings.Contains(msg, "connection refused") {
+		t.Errorf("no leader listening: %d %q; want 502 %q… connection refused", code, msg, want)
+	}
+	if !strings.Contains(buf.String(), "request failed") || !strings.Contains(buf.String(), msg) {
+		t.Errorf("the 502 was not logged:\n%s", buf.String())
+	}
+
+	var acted atomic.Bool
+	cut := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		acted.Store(true) // the leader's change, made before its answer is lost
+		conn, _, err := http.NewResponseController(w).Hijack()
+		if err == nil {
+			conn.Close()
+		}
+	}))
+	defer cut.Close()
+	leader := strings.TrimPrefix(cut.URL, "http://")
+	code, msg = call(leader, "POST", "/v1/queue/pause", "")
+	if want := "forwarding to the leader at " + leader + ": EOF"; code != http.StatusBadGateway || msg != want || !acted.Load() {
+		t.Errorf("answer lost after the leader acted: %d %q, acted %v; want 502 %q, acted", code, msg, acted.Load(), want)
+	}
+	if !strings.Contains(buf.String(), msg) {
+		t.Errorf("the lost answer was not logged:\n%s", buf.String())
+	}
+
+	code, msg = call(dead, "GET", "/v1/queue/mr-9", ` (this server's copy of the queue has no request "mr-9"; it may be behind the leader's)`)
+	if want := `connection refused (this server's copy of the queue has no request "mr-9"; it may be behind the leader's)`; code != http.StatusBadGateway ||
+		!strings.HasPrefix(msg, "forwarding to the leader at "+dead+": dial tcp") || !strings.HasSuffix(msg, want) {
+		t.Errorf("a read the leader could not be asked: %d %q; want 502 ending %q", code, msg, want)
+	}
+
+	const refused = "GET /v1/nodes: Unexpected response code: 403 (Permission denied; Nomad refused GET /v1/nodes with the agent's token: check nomad.token or NOMAD_TOKEN)"
+	nomadRefused := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeAPIError(w, http.StatusBadGateway, refused)
+	}))
+	defer nomadRefused.Close()
+	before := buf.String()
+	code, msg = call(strings.TrimPrefix(nomadRefused.URL, "http://"), "POST", "/v1/queue", "")
+	if code != http.StatusBadGateway || msg != refused {
+		t.Errorf("the leader's own 502: %d %q; want it as it is, %q", code, msg, refused)
+	}
+	if buf.String() != before {
+		t.Errorf("the follower logged the leader's answer:\n%s", strings.TrimPrefix(buf.String(), before))
+	}
+}
+
+// TestForwardedAnswerWaitsForThisState: a forwarded answer is relayed
+// once this server's state has applied as far as the leader's had when it
+// answered (X-Foreshape-Raft-Index), not before.
+func TestForwardedAnswerWaitsForThisState(t *testing.T) {
+	var buf syncbuf.Buffer
+	a := forwardingAgent(t, &buf)
+	leader := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set(raftIndexHeader, "7")
+		_, _ = io.WriteString(w, `{"id":"mr-9"}`)
+	}))
+	defer leader.Close()
+	const lag = 300 * time.Millisecond
+	start := time.Now()
+	go func() {
+		time.Sleep(lag)
+		a.fsm.Apply(&raft.Log{Index: 7, Type: raft.LogNoop})
+	}()
+	rec := httptest.NewRecorder()
+	a.forwardTo(strings.TrimPrefix(leader.URL, "http://"), "").ServeHTTP(rec, httptest.NewRequest("GET", "/v1/queue/mr-9", nil))
+	if took := time.Since(start); rec.Code != http.StatusOK || took < lag || took >= forwardWait {
+		t.Errorf("%d after %s; want 200 once index 7 was applied, after %s and before %s", rec.Code, took, lag, forwardWait)
 	}
 }
