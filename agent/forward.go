@@ -67,14 +67,26 @@ func (a *Agent) forwardWrites(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		case read:
+			if id, ok := queueRequestID(r.URL.Path); ok && !a.node.IsLeader() {
+				if _, held := a.fsm.Request(id); !held {
+					a.askLeaderFor(w, r, id)
+					return
+				}
+			}
 			// Every server answers these from its own copy of the state;
 			// without a leader that copy may be behind, and the header
 			// says so (the CLI warns), as Nomad's X-Nomad-KnownLeader.
 			// Set as the answer starts: a blocking query's answer says
-			// what the server knew when it answered, not when asked.
+			// what the server knew when it answered, not when asked. A
+			// read another server forwarded (askLeaderFor) also carries
+			// how far this state had applied the log.
+			forwarded := r.Header.Get(forwardedHeader) != ""
 			next.ServeHTTP(&startWriter{ResponseWriter: w, start: func(h http.Header) {
 				addr, _ := a.node.LeaderAddress()
 				h.Set(knownLeaderHeader, strconv.FormatBool(addr != ""))
+				if forwarded {
+					h.Set(raftIndexHeader, strconv.FormatUint(a.fsm.AppliedIndex(), 10))
+				}
 			}}, r)
 			return
 		case a.node.IsLeader():
@@ -98,6 +110,41 @@ func (a *Agent) forwardWrites(next http.Handler) http.Handler {
 		}
 		a.forwardTo(addr, "").ServeHTTP(w, r)
 	})
+}
+
+// queueRequestID returns the ID of a GET /v1/queue/{id} path.
+func queueRequestID(path string) (string, bool) {
+	id, ok := strings.CutPrefix(path, "/v1/queue/")
+	if !ok || id == "" || strings.Contains(id, "/") || id == "pause" || id == "resume" {
+		return "", false
+	}
+	return id, true
+}
+
+// askLeaderFor answers, on a server that does not lead, a read of the
+// request id that its own copy of the state does not hold. That copy may
+// be behind the leader's: a request submitted a moment ago through another
+// server is in the leader's state before it is in this one's, and a 404
+// would say it does not exist. So the leader is asked, and its answer (the
+// request, or its own 404) relayed once this server's state has applied
+// as far as the leader's had, as a forwarded write's answer is. Without a
+// leader to ask, the answer is a 404 that says this copy may be behind.
+func (a *Agent) askLeaderFor(w http.ResponseWriter, r *http.Request, id string) {
+	if by := r.Header.Get(forwardedHeader); by != "" {
+		// Sent here as to the leader, which this server no longer is.
+		w.Header().Set(notLeaderHeader, "true")
+		writeAPIError(w, http.StatusServiceUnavailable, fmt.Sprintf("%s forwarded this request here, but this server does not lead either (leadership is moving); retry", by))
+		return
+	}
+	addr, err := a.leaderHTTP(r.Context())
+	if err != nil {
+		known, _ := a.node.LeaderAddress()
+		w.Header().Set(knownLeaderHeader, strconv.FormatBool(known != ""))
+		writeAPIError(w, http.StatusNotFound, fmt.Sprintf("no migration request %q in this server's copy of the queue, which may be behind the leader's "+
+			"(it has applied the log up to index %d), and it cannot ask the leader: %v", id, a.fsm.AppliedIndex(), err))
+		return
+	}
+	a.forwardTo(addr, fmt.Sprintf(" (this server's copy of the queue has no request %q; it may be behind the leader's)", id)).ServeHTTP(w, r)
 }
 
 // forwardTo returns the proxy that passes a request to the leader's API at

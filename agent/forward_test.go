@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	nomadapi "github.com/hashicorp/nomad/api"
 	"github.com/hashicorp/raft"
 
 	"github.com/foreshape/foreshape/agent/api"
@@ -29,7 +30,8 @@ import (
 // change (the follower relays the leader's answer once its own state has
 // applied it); and a follower that has lost the leader (two of three
 // servers gone: no quorum) says so on the reads it takes from the leader's
-// cycle, instead of answering that nothing is forecast.
+// cycle, instead of answering that nothing is forecast, and on a read of a
+// request its copy does not hold, which it cannot ask the leader for.
 func TestFollowerAnswersAfterItsWritesAndWithoutALeader(t *testing.T) {
 	if testing.Short() {
 		t.Skip("three servers")
@@ -167,6 +169,20 @@ func TestFollowerAnswersAfterItsWritesAndWithoutALeader(t *testing.T) {
 	}
 	if got := knownLeader(); got != "false" {
 		t.Errorf("the follower's queue without a leader: %s %q; want false", knownLeaderHeader, got)
+	}
+	// A request its copy does not hold is a 404 that says the copy may be
+	// behind, for want of a leader to ask.
+	resp, err = http.Get(fapi.Address + "/v1/queue/mr-424242")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if want := `no migration request \"mr-424242\" in this server's copy of the queue, which may be behind the leader's`; resp.StatusCode != http.StatusNotFound ||
+		!strings.Contains(string(body), want) || !strings.Contains(string(body), "it cannot ask the leader: no leader is known") ||
+		resp.Header.Get(knownLeaderHeader) != "false" {
+		t.Errorf("an unknown request without a leader: %d %s %s; want 404 %s…, it cannot ask the leader, and %s false",
+			resp.StatusCode, resp.Header.Get(knownLeaderHeader), body, want, knownLeaderHeader)
 	}
 	switch b := <-blocked; {
 	case b.err != nil:
@@ -417,5 +433,94 @@ func TestForwardedAnswerWaitsForThisState(t *testing.T) {
 	a.forwardTo(strings.TrimPrefix(leader.URL, "http://"), "").ServeHTTP(rec, httptest.NewRequest("GET", "/v1/queue/mr-9", nil))
 	if took := time.Since(start); rec.Code != http.StatusOK || took < lag || took >= forwardWait {
 		t.Errorf("%d after %s; want 200 once index 7 was applied, after %s and before %s", rec.Code, took, lag, forwardWait)
+	}
+}
+
+// TestFollowerBehindAsksTheLeaderForARequest: a follower whose state is
+// behind the leader's, asked for a request the leader just created (`queue
+// show ID` right after `queue submit` through another agent), asks the
+// leader and answers with it, once its own state has caught up or
+// forwardWait has passed; it answered 404 "none had this ID, or … the
+// leader has forgotten it", as if the request did not exist. (The
+// follower here is an older release's, halted at the first samples it
+// cannot read, so that it stays behind.) For an ID the leader does not
+// hold either, it answers the leader's 404; GET /v1/queue/pause stays a
+// 405.
+func TestFollowerBehindAsksTheLeaderForARequest(t *testing.T) {
+	if testing.Short() {
+		t.Skip("three servers")
+	}
+	tc := newTestCluster(t, 20)
+	for i := range 3 {
+		tc.start(i)
+	}
+	l := tc.leader()
+	f := (l + 1) % 3
+	tc.servers[f].stop()
+	behind := tc.startWith(f, Options{older: &state.Older{Types: []state.CommandType{state.TypeAppendSamples}}})
+	ctx := context.Background()
+	eventually(t, 30*time.Second, "the follower's state to stop", func() bool {
+		st, err := behind.api.Status(ctx)
+		return err == nil && st.Halted != ""
+	})
+	if _, ok := behind.a.node.LeaderContext(); ok {
+		t.Fatalf("the follower leads; this test needs it a follower")
+	}
+	lapi := tc.servers[l].api
+	if _, err := lapi.Pause(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	nc, _ := nomadapi.NewClient(&nomadapi.Config{Address: tc.sim.URL})
+	var alloc string
+	eventually(t, 30*time.Second, "a running web allocation", func() bool {
+		as, _, err := nc.Jobs().Allocations("web", false, nil)
+		for _, a := range as {
+			if err == nil && a.ClientStatus == "running" {
+				alloc = a.ID
+				return true
+			}
+		}
+		return false
+	})
+	id, err := lapi.Submit(ctx, api.Submission{Allocation: alloc, Target: "dc2", Reason: "test"})
+	if err != nil {
+		if id, err = lapi.Submit(ctx, api.Submission{Allocation: alloc, Target: "dc1/*/web", Reason: "test"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, held := behind.a.fsm.Request(id); held {
+		t.Fatalf("the follower's state holds %s: it is not behind", id)
+	}
+	get := func(path string) (int, http.Header, []byte) {
+		t.Helper()
+		resp, err := http.Get(behind.api.Address + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, resp.Header, body
+	}
+	start := time.Now()
+	code, h, body := get("/v1/queue/" + id)
+	var mr api.MigrationRequest
+	if err := json.Unmarshal(body, &mr); code != http.StatusOK || err != nil || mr.ID != id || h.Get(knownLeaderHeader) != "true" {
+		t.Errorf("GET /v1/queue/%s of the follower behind: %d %s %s; want 200, the request the leader holds", id, code, h.Get(knownLeaderHeader), body)
+	}
+	if took := time.Since(start); took < forwardWait || took > forwardWait+3*time.Second {
+		t.Errorf("answered after %s; want it held %s, no more, for a state that does not catch up", took, forwardWait)
+	}
+	mr, err = behind.api.Request(ctx, id)
+	if err != nil || mr.ID != id {
+		t.Errorf("queue show %s through the follower (api.Client): %+v, %v", id, mr, err)
+	}
+
+	var se *api.StatusError
+	_, err = behind.api.Request(ctx, "mr-424242")
+	if !errors.As(err, &se) || se.Code != http.StatusNotFound || !strings.Contains(se.Message, "none had this ID") {
+		t.Errorf("an ID the leader does not hold either: %v; want the leader's 404", err)
+	}
+	if code, _, body := get("/v1/queue/pause"); code != http.StatusMethodNotAllowed {
+		t.Errorf("GET /v1/queue/pause: %d %s; want 405", code, body)
 	}
 }
