@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/foreshape/foreshape/agent/api"
 	"github.com/foreshape/foreshape/agent/cluster"
@@ -28,6 +29,7 @@ func (a *Agent) RaftConfiguration(context.Context) (api.RaftConfiguration, error
 		health[h.ID] = h
 	}
 	out := api.RaftConfiguration{Index: st.CommitIndex, AnsweredBy: a.name}
+	now := time.Now()
 	for _, s := range st.Servers {
 		rs := api.RaftServer{ID: s.ID, Address: a.raftAddress(s.Address), Suffrage: suffrage(s.Voter), Leader: s.Leader}
 		if m, ok := meta[s.ID]; ok {
@@ -36,6 +38,8 @@ func (a *Agent) RaftConfiguration(context.Context) (api.RaftConfiguration, error
 		if h, ok := health[s.ID]; ok {
 			healthy, last := h.Healthy, h.LastContact
 			rs.Healthy, rs.LastContact = &healthy, &last
+			age := contactAge(now, last)
+			rs.LastContactAgeS = &age
 			if h.Info != nil {
 				rs.Halted = h.Info.Halted
 			}
@@ -74,6 +78,13 @@ func (a *Agent) RemovePeer(ctx context.Context, id, address string) error {
 		a.log.Warn("forgetting the removed server's details failed; the leader retries", logKeyError, err)
 	}
 	return nil
+}
+
+// contactAge is how long before now last was, in seconds to the
+// millisecond, by this server's clock (never below 0): the age list-peers
+// prints, which a client's own clock would skew.
+func contactAge(now, last time.Time) float64 {
+	return float64(max(now.Sub(last), 0).Round(time.Millisecond).Milliseconds()) / 1000
 }
 
 func suffrage(voter bool) string {

@@ -45,10 +45,13 @@ Usage: foreshape operator raft list-peers [options]
   knows it: its name, Raft ID and address, HTTP API address, whether it is
   the leader, whether it votes, and its version. Asked of the leader, it
   also shows whether each server answered the leader's last health check
-  and when it last did; a server silent for server.promote_after is
-  replaced by a spare non-voter, and one silent for server.remove_after
-  leaves the configuration. A server that has not joined a cluster yet
-  has an empty configuration: list-peers says so instead of a table.
+  and how long ago it last did, as the leader measured it when it
+  answered, whatever this machine's clock says (an agent too old to send
+  that age: aged by this machine's clock); a server silent for
+  server.promote_after is replaced by a spare non-voter, and one silent
+  for server.remove_after leaves the configuration. A server that has not
+  joined a cluster yet has an empty configuration: list-peers says so
+  instead of a table.
 
 Options:
 ` + clientFlagsHelp + `
@@ -103,7 +106,12 @@ func (c *RaftListPeersCommand) Run(args []string) int {
 		if s.Healthy != nil {
 			healthy = fmt.Sprint(*s.Healthy)
 		}
-		if s.LastContact != nil {
+		switch {
+		case s.LastContactAgeS != nil:
+			last = time.Duration(*s.LastContactAgeS * float64(time.Second)).Round(time.Second).String()
+		case s.LastContact != nil:
+			// An agent older than last_contact_age_s: only this
+			// machine's clock can age it.
 			last = now.Sub(*s.LastContact).Round(time.Second).String()
 		}
 		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%v\t%s\t%s\t%s\n", orDash(s.Name), s.ID, s.Address, state, s.Suffrage == "voter", healthy, last, orDash(s.Version))

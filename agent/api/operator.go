@@ -42,6 +42,11 @@ type RaftServer struct {
 	// answered its last health check, and when it last did.
 	Healthy     *bool      `json:"healthy,omitempty"`
 	LastContact *time.Time `json:"last_contact,omitempty"`
+	// LastContactAgeS is how long before the answer LastContact was, in
+	// seconds, measured by the leader that answered: a client whose clock
+	// is not the leader's prints this, not its own clock's difference
+	// from LastContact. Absent from an agent older than the field.
+	LastContactAgeS *float64 `json:"last_contact_age_s,omitempty"`
 	// Halted is the leader's view too: set when the server's state stopped
 	// applying the log at an entry or snapshot section its release does
 	// not know (it is older than the cluster's log), saying where.

@@ -1,0 +1,68 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"testing"
+	"time"
+)
+
+// TestRaftConfigurationAgesLastContact: asked of the leader, the Raft
+// configuration gives each server's last contact as before (last_contact,
+// the leader's timestamp) and its age by the leader's clock
+// (last_contact_age_s), which list-peers prints so that its own clock,
+// however skewed, does not change it. Without the field list-peers aged
+// the timestamp by the CLI machine's clock.
+func TestRaftConfigurationAgesLastContact(t *testing.T) {
+	a, _, c := startDevAgent(t, 60, Options{})
+	ctx := context.Background()
+	var servers []map[string]any
+	eventually(t, 30*time.Second, "the leader's health of itself", func() bool {
+		st, err := c.Status(ctx)
+		if err != nil || !st.IsLeader {
+			return false
+		}
+		resp, err := http.Get("http://" + a.HTTPAddr() + "/v1/operator/raft/configuration")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		var rc struct {
+			Servers []map[string]any `json:"servers"`
+		}
+		if json.Unmarshal(body, &rc) != nil || len(rc.Servers) != 1 || rc.Servers[0]["healthy"] == nil {
+			return false
+		}
+		servers = rc.Servers
+		return true
+	})
+	s := servers[0]
+	age, ok := s["last_contact_age_s"].(float64)
+	last, _ := s["last_contact"].(string)
+	at, err := time.Parse(time.RFC3339Nano, last)
+	if !ok || age < 0 || age > 5 || err != nil || time.Since(at) < 0 || time.Since(at) > time.Minute {
+		t.Errorf("last_contact %q (%v), last_contact_age_s %v (%v); want both, the age 0–5 s (the leader checks every second)", last, err, s["last_contact_age_s"], ok)
+	}
+}
+
+// TestContactAge: the age is in seconds to the millisecond, and never
+// below 0.
+func TestContactAge(t *testing.T) {
+	now := time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		last time.Time
+		want float64
+	}{
+		{now.Add(-3400 * time.Millisecond), 3.4},
+		{now.Add(-1234567 * time.Microsecond), 1.235},
+		{now, 0},
+		{now.Add(time.Second), 0},
+	} {
+		if got := contactAge(now, tc.last); got != tc.want {
+			t.Errorf("contactAge(%s before) = %v; want %v", now.Sub(tc.last), got, tc.want)
+		}
+	}
+}
