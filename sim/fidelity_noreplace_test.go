@@ -135,3 +135,61 @@ func (c *cluster) logAlloc(t *testing.T, what string, a *api.Allocation) {
 	t.Logf("%s: %s %s on %s: %s / %s (%q / %q), next %q, follow-up %q, migrate %v", c.name, what, a.ID[:8], a.NodeName, a.DesiredStatus, a.ClientStatus,
 		a.DesiredDescription, a.ClientDescription, a.NextAllocation, a.FollowupEvalID, a.DesiredTransition.ShouldMigrate())
 }
+
+// TestFidelityNodeDisconnectedMidDeployment: an allocation of its job's
+// active deployment (running, not yet healthy: min_healthy_time 5m) on a
+// node that stops heartbeating turns unknown with no alloc-reschedule
+// evaluation: its follow-up is the pending max-disconnect-timeout, as for
+// a group with replace = false (TestFidelityNodeDisconnectedUnreplaced),
+// and nothing replaces it; when the client comes back it runs on, never
+// replaced.
+func TestFidelityNodeDisconnectedMidDeployment(t *testing.T) {
+	forEachNomadIn(t, disconnectScenario, nil, func(t *testing.T, c *cluster) {
+		takeDown, bringUp := c.nodeDownUp(t)
+		id := c.jobID("discdeploy")
+		j := disconnectJob(c, id, 10*time.Minute, 5*time.Second)
+		j.Update = &api.UpdateStrategy{MaxParallel: new(1), MinHealthyTime: new(5 * time.Minute),
+			HealthyDeadline: new(8 * time.Minute), ProgressDeadline: new(10 * time.Minute)}
+		c.register(t, j)
+		as := c.waitAllocs(t, id, "running on the check's node", func(as []*api.AllocationListStub) bool { return count(as, running) == 1 })
+		orig := as[0].ID
+		if as[0].NodeID != c.node.ID {
+			t.Fatalf("%s: %s placed on %s, not the check's node %s", c.name, id, as[0].NodeName, c.node.Name)
+		}
+		if d, _, err := c.client.Jobs().LatestDeployment(id, nil); err != nil || d == nil || d.Status != api.DeploymentStatusRunning {
+			t.Fatalf("%s: %s's deployment: %v; want running", c.name, id, err)
+		}
+
+		takeDown()
+		c.waitNode(t, "disconnected", func(n *api.Node) bool { return n.Status == api.NodeStatusDisconnected })
+		a := c.waitAlloc(t, orig, "unknown", func(a *api.Allocation) bool { return a.ClientStatus == api.AllocClientStatusUnknown })
+		c.logAlloc(t, "unknown", a)
+		e, _, err := c.client.Evaluations().Info(a.FollowupEvalID, nil)
+		if err != nil {
+			t.Fatalf("%s: the unknown allocation's follow-up %q: %v", c.name, a.FollowupEvalID, err)
+		}
+		if e.TriggeredBy != "max-disconnect-timeout" || e.Status != api.EvalStatusPending {
+			t.Errorf("%s: the unknown allocation's follow-up %s %s; want its pending max-disconnect-timeout (no reschedule during the deployment)",
+				c.name, e.TriggeredBy, e.Status)
+		}
+		evals, _, err := c.client.Jobs().Evaluations(id, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range evals {
+			if e.TriggeredBy == "alloc-reschedule" {
+				t.Errorf("%s: an alloc-reschedule evaluation (%s) during the deployment; want none", c.name, e.Status)
+			}
+		}
+
+		bringUp()
+		c.waitNode(t, "ready", func(n *api.Node) bool { return n.Status == api.NodeStatusReady })
+		a = c.waitAlloc(t, orig, "running again", func(a *api.Allocation) bool { return a.ClientStatus == api.AllocClientStatusRunning })
+		if a.DesiredStatus != api.AllocDesiredStatusRun || a.NextAllocation != "" {
+			t.Errorf("%s: the original back: %s, next %q; want run, never replaced", c.name, a.DesiredStatus, a.NextAllocation)
+		}
+		if as, _, err := c.client.Jobs().Allocations(id, true, nil); err != nil || len(as) != 1 {
+			t.Errorf("%s: %s's allocations once the node is back: %v %v; want the original alone", c.name, id, describe(as), err)
+		}
+	})
+}
