@@ -27,7 +27,7 @@ import (
 // its node, NOMAD_NODE_DOWN_CMD and NOMAD_NODE_UP_CMD stop and resume it
 // (sim/README.md), and another datacenter's ready raw_exec node to move to.
 func TestActMoveOffDisconnectedNodeOnRealNomad(t *testing.T) {
-	moveOffDisconnected(t, false)
+	moveOffDisconnected(t, replaced)
 }
 
 // TestActMoveNomadKeepsOnDisconnectOnRealNomad is
@@ -38,12 +38,29 @@ func TestActMoveOffDisconnectedNodeOnRealNomad(t *testing.T) {
 // when the node comes back Nomad moves the allocation, which the move's
 // stop marked to migrate.
 func TestActMoveNomadKeepsOnDisconnectOnRealNomad(t *testing.T) {
-	moveOffDisconnected(t, true)
+	moveOffDisconnected(t, notReplaced)
 }
 
-// moveOffDisconnected is the two checks above: keep sets
-// disconnect.replace = false.
-func moveOffDisconnected(t *testing.T, keep bool) {
+// TestActMoveMidDeploymentOffDisconnectedNodeOnRealNomad is
+// TestMoveOfAnAllocationOfARunningDeploymentWhileDisconnected against a
+// real Nomad: as TestActMoveOffDisconnectedNodeOnRealNomad with the
+// allocation of its job's deployment still running (not healthy yet) at
+// the disconnect, which Nomad does not reschedule. The move ends at once,
+// cancelled, saying why.
+func TestActMoveMidDeploymentOffDisconnectedNodeOnRealNomad(t *testing.T) {
+	moveOffDisconnected(t, midDeployment)
+}
+
+// How the allocation of moveOffDisconnected's job is replaced while its
+// node is disconnected.
+const (
+	replaced      = iota // Nomad replaces it after the reschedule delay
+	notReplaced          // its group sets disconnect.replace = false
+	midDeployment        // of its job's running deployment: not rescheduled
+)
+
+// moveOffDisconnected is the checks above.
+func moveOffDisconnected(t *testing.T, mode int) {
 	addr, client, nodes := realNomadNodes(t)
 	name, takeDown, bringUp := realnomad.NodeDownUp(t)
 	var src, dst *nomadapi.NodeListStub
@@ -70,8 +87,12 @@ func moveOffDisconnected(t *testing.T, keep bool) {
 		j.AddAffinity(nomadapi.NewAffinity("${node.unique.id}", "=", src.ID, 100))
 		tg := j.TaskGroups[0]
 		tg.Disconnect = &nomadapi.DisconnectStrategy{LostAfter: new(time.Hour)}
-		if keep {
+		switch mode {
+		case notReplaced:
 			tg.Disconnect.Replace = new(false)
+		case midDeployment:
+			tg.Update = &nomadapi.UpdateStrategy{MaxParallel: new(1), MinHealthyTime: new(5 * time.Minute),
+				HealthyDeadline: new(8 * time.Minute), ProgressDeadline: new(10 * time.Minute)}
 		}
 		tg.ReschedulePolicy = &nomadapi.ReschedulePolicy{Delay: new(10 * time.Second), DelayFunction: new("constant"), Unlimited: new(true)}
 	})
@@ -130,7 +151,13 @@ shaping "target" {
 	}
 	r, _ := local.FSM.Act().Request(id)
 	t.Logf("request %s %s %s after the disconnect: %s", id, r.State, time.Since(began).Round(time.Second), r.Reason)
-	if keep {
+	if mode == midDeployment {
+		if r.State != state.RequestCancelled || !strings.Contains(r.Reason, "Nomad scheduled no reschedule of") {
+			t.Fatalf("request %s: %q; want cancelled, saying Nomad scheduled no reschedule of the allocation", r.State, r.Reason)
+		}
+		return
+	}
+	if mode == notReplaced {
 		if r.State != state.RequestCancelled || !strings.Contains(r.Reason, "sets disconnect.replace = false") {
 			t.Fatalf("request %s: %q; want cancelled, saying Nomad places no replacement while the node is disconnected", r.State, r.Reason)
 		}

@@ -116,6 +116,10 @@ type Coordinator struct {
 	cfg   Config
 	log   hclog.Logger
 	nomad *nomadapi.Client
+	// triggers are the TriggeredBy of the follow-up evaluations of
+	// unknown allocations read so far (see keptWhileDisconnected), by
+	// evaluation ID: it never changes.
+	triggers map[string]string
 
 	mu   sync.Mutex
 	view *viewCache
@@ -173,7 +177,7 @@ func New(cfg Config) (*Coordinator, error) {
 	if cfg.Placeholder.Driver == "" {
 		cfg.Placeholder = DefaultPlaceholder()
 	}
-	c := &Coordinator{cfg: cfg, log: cfg.Logger.Named("migrate"), nomad: cfg.Nomad, view: newViewCache(),
+	c := &Coordinator{cfg: cfg, log: cfg.Logger.Named("migrate"), nomad: cfg.Nomad, view: newViewCache(), triggers: map[string]string{},
 		targets: map[string]builtTarget{}, recent: map[string]time.Time{}, refused: map[string]refusal{}, leads: map[string]leadWatch{}, touched: map[string]time.Time{}}
 	return c, nil
 }

@@ -286,7 +286,7 @@ func (c *Coordinator) followOne(ctx context.Context, now time.Time, r state.Migr
 				continue
 			}
 			if a.ClientStatus == nomadapi.AllocClientStatusUnknown {
-				if why := c.keptWhileDisconnected(a); why != "" {
+				if why := c.keptWhileDisconnected(ctx, a); why != "" {
 					// Nomad places none while the node is disconnected:
 					// waiting would hold the request, its reservation and
 					// its max_parallel place until the settle timeout, and
@@ -553,24 +553,58 @@ func allocations(n int) string {
 }
 
 // keptWhileDisconnected says why Nomad places no replacement of a, an
-// unknown allocation (its node disconnected) that was stopped: its group
-// sets disconnect.replace = false. Its stop marked it to migrate, which
-// Nomad does once the node is back; at the group's disconnect.lost_after
-// Nomad takes it as lost and replaces it (TestFidelityNodeDisconnectedUnreplaced).
-// "" when Nomad replaces it, or its job is not known.
-func (c *Coordinator) keptWhileDisconnected(a *nomadapi.AllocationListStub) string {
+// unknown allocation (its node disconnected) that was stopped, while the
+// node stays disconnected: its group sets disconnect.replace = false, or
+// Nomad scheduled no reschedule of it (its follow-up evaluation is the
+// max-disconnect-timeout at lost_after rather than an alloc-reschedule),
+// as for an allocation of the job's deployment running at the disconnect.
+// Its stop marked it to migrate, which Nomad does once the node is back;
+// at the group's disconnect.lost_after Nomad takes it as lost and replaces
+// it (TestFidelityNodeDisconnectedUnreplaced,
+// TestFidelityNodeDisconnectedMidDeployment). "" when Nomad replaces it,
+// or that cannot be read (the move waits; its settle timeout bounds it).
+func (c *Coordinator) keptWhileDisconnected(ctx context.Context, a *nomadapi.AllocationListStub) string {
 	cj, ok := c.view.jobs[a.Namespace+"/"+a.JobID]
 	if !ok {
 		return ""
 	}
-	lost, ok := cj.kept[a.TaskGroup]
-	if !ok {
+	if lost, ok := cj.kept[a.TaskGroup]; ok {
+		return fmt.Sprintf("node %s is disconnected and group %s of job %s sets disconnect.replace = false: Nomad places no replacement "+
+			"until the node is back (then it moves the allocations marked to migrate) or disconnect.lost_after (%s) has passed",
+			a.NodeName, a.TaskGroup, a.JobID, lost)
+	}
+	if a.FollowupEvalID == "" {
 		return ""
 	}
-	return fmt.Sprintf("node %s is disconnected and group %s of job %s sets disconnect.replace = false: Nomad places no replacement "+
-		"until the node is back (then it moves the allocations marked to migrate) or disconnect.lost_after (%s) has passed",
-		a.NodeName, a.TaskGroup, a.JobID, lost)
+	trigger, ok := c.triggers[a.FollowupEvalID]
+	if !ok {
+		q := c.qo(ctx)
+		q.Namespace = a.Namespace
+		e, _, err := c.nomad.Evaluations().Info(a.FollowupEvalID, q)
+		if err != nil {
+			c.log.Debug("could not read the follow-up evaluation of an unknown allocation", "alloc", a.ID, logKeyError, err)
+			return ""
+		}
+		if len(c.triggers) >= maxTriggers {
+			clear(c.triggers)
+		}
+		trigger = e.TriggeredBy
+		c.triggers[a.FollowupEvalID] = trigger
+	}
+	if trigger != triggerMaxDisconnect {
+		return ""
+	}
+	return fmt.Sprintf("node %s is disconnected and Nomad scheduled no reschedule of %s (its follow-up evaluation is the disconnect timeout, "+
+		"as for an allocation of a deployment running at the disconnect): Nomad places no replacement until the node is back "+
+		"(then it moves the allocations marked to migrate) or disconnect.lost_after has passed", a.NodeName, a.Name)
 }
+
+// maxTriggers bounds Coordinator.triggers: past it, they are read again.
+const maxTriggers = 1000
+
+// triggerMaxDisconnect is the TriggeredBy of the evaluation Nomad creates
+// to time a disconnected node's unknown allocations out at lost_after.
+const triggerMaxDisconnect = "max-disconnect-timeout"
 
 // notMovedMove reports whether m ended without a replacement because its
 // job ended while the request ran (followOne's jobEnded), or because Nomad

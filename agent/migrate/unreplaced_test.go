@@ -92,3 +92,58 @@ func TestDrainADisconnectedNodeNomadKeeps(t *testing.T) {
 		t.Errorf("a-1 once the request is done: %v; want ineligible, Nomad's drain on", err)
 	}
 }
+
+// TestMoveOfAnAllocationOfARunningDeploymentWhileDisconnected: edge's
+// allocation on a-1 is of its job's deployment, still running (the
+// allocation not healthy yet: min_healthy_time 10 minutes), when a-1
+// stops heartbeating; Nomad schedules no reschedule of it (its follow-up
+// is the max-disconnect-timeout: TestFidelityNodeDisconnectedMidDeployment)
+// and places no replacement while a-1 is disconnected. The request to
+// move it ends at once, cancelled, saying so (before: it waited for a
+// replacement through three settle timeouts and failed 33 minutes on).
+func TestMoveOfAnAllocationOfARunningDeploymentWhileDisconnected(t *testing.T) {
+	h := newHarness(t, actScenario, actPolicies)
+	j := nomadapi.NewServiceJob("edge", "edge", "global", 50)
+	j.Datacenters = []string{"dc1", "dc2"}
+	j.AddAffinity(nomadapi.NewAffinity("${node.datacenter}", "=", "dc1", 100))
+	tg := nomadapi.NewTaskGroup("edge", 1)
+	tg.AddTask(nomadapi.NewTask("edge", "raw_exec").SetConfig("command", "/bin/sleep").SetConfig("args", []string{"infinity"}).
+		Require(&nomadapi.Resources{CPU: new(200), MemoryMB: new(128)}))
+	tg.Disconnect = &nomadapi.DisconnectStrategy{LostAfter: new(time.Hour)}
+	tg.ReschedulePolicy = &nomadapi.ReschedulePolicy{Delay: new(30 * time.Second), DelayFunction: new("constant"), Unlimited: new(true)}
+	j.AddTaskGroup(tg)
+	j.Update = &nomadapi.UpdateStrategy{MaxParallel: new(1), MinHealthyTime: new(10 * time.Minute),
+		HealthyDeadline: new(15 * time.Minute), ProgressDeadline: new(20 * time.Minute)}
+	if _, _, err := h.client.Jobs().Register(j, nil); err != nil {
+		t.Fatal(err)
+	}
+	node := h.nodeID("a-")
+	var a *nomadapi.AllocationListStub
+	for range 10 {
+		h.step(10 * time.Second)
+		if as := h.allocs("edge"); len(as) == 1 && as[0].ClientStatus == nomadapi.AllocClientStatusRunning && as[0].NodeID == node {
+			a = as[0]
+			break
+		}
+	}
+	if a == nil {
+		t.Fatal("edge never ran on a-1")
+	}
+	if d, _, err := h.client.Jobs().LatestDeployment("edge", nil); err != nil || d == nil || d.Status != nomadapi.DeploymentStatusRunning {
+		t.Fatalf("edge's deployment: %v; want running", err)
+	}
+	id, err := h.c.Submit(h.ctx, h.now(), h.pols, Submission{Allocation: a.ID, Target: "dc2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.setNodeDown(node, true)
+	h.step(10 * time.Second)
+	h.passUntil(h.now().Add(3*time.Minute), nil)
+	r := h.request(id)
+	if r.State != state.RequestCancelled || r.Attempts != 0 || !strings.Contains(r.Reason, "Nomad scheduled no reschedule of edge.edge[0]") {
+		t.Fatalf("request %s 3 minutes on: %q (attempts %d); want cancelled, saying Nomad scheduled no reschedule of it", r.State, r.Reason, r.Attempts)
+	}
+	if n := countStops(h, a.ID); n != 1 {
+		t.Errorf("edge's allocation stopped %d times; want once", n)
+	}
+}
