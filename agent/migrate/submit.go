@@ -87,6 +87,9 @@ func (c *Coordinator) Submit(ctx context.Context, now time.Time, pols []*policie
 			return "", err
 		}
 		if st := c.view.allocs[a.ID]; st != nil && st.ClientStatus == nomadapi.AllocClientStatusUnknown && st.DesiredStatus == nomadapi.AllocDesiredStatusRun {
+			if why := c.keptWhileDisconnected(ctx, st); why != "" {
+				return "", invalid("allocation", "%s is unknown: its node is disconnected; %s", a.ID, why)
+			}
 			return "", invalid("allocation", "%s is unknown: its node is disconnected; Nomad replaces it once its reschedule delay has passed "+
 				"and takes it as lost at its group's disconnect.lost_after", a.ID)
 		}

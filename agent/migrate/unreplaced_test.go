@@ -38,6 +38,11 @@ func TestMoveOfAnAllocationNomadKeepsWhileDisconnected(t *testing.T) {
 	if n, _, err := h.client.Nodes().Info(node, nil); err != nil || n.Status != nomadapi.NodeStatusDisconnected {
 		t.Fatalf("a-1 after its heartbeat stopped: %v; want disconnected", err)
 	}
+	// A new request for it is refused, saying why Nomad does not
+	// replace it (before: that Nomad replaces it after its delay).
+	if _, err := h.c.Submit(h.ctx, h.now(), h.pols, Submission{Allocation: a.ID, Target: "dc2"}); err == nil || !strings.Contains(err.Error(), "sets disconnect.replace = false") {
+		t.Errorf("a request for the unknown allocation: %v; want refused, saying its group sets disconnect.replace = false", err)
+	}
 	h.passUntil(h.now().Add(3*time.Minute), nil)
 	r := h.request(id)
 	if r.State != state.RequestCancelled || r.Attempts != 0 || !strings.Contains(r.Reason, "sets disconnect.replace = false") ||
