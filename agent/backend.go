@@ -41,6 +41,7 @@ func (a *Agent) Status(ctx context.Context) api.Status {
 	if why, since := a.act.NotActing(); why != "" {
 		st.NotActing, st.NotActingSince = why, &since
 	}
+	st.Now = time.Now().UTC()
 	if r := a.latest.Load(); r != nil {
 		c := r.cycle
 		st.LastCycle = &c

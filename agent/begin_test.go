@@ -79,8 +79,9 @@ func TestForecastsWhileTheTermsReconciliationFails(t *testing.T) {
 	}
 	// The leader's status says why it does not act, and since when.
 	if st, err := c.Status(context.Background()); err != nil || !strings.Contains(st.NotActing, "reconciliation fails") ||
-		!strings.Contains(st.NotActing, "503") || st.NotActingSince == nil || st.NotActingSince.After(time.Now()) {
-		t.Errorf("status while not acting: %q since %v (%v); want the reconciliation's failure and when it began", st.NotActing, st.NotActingSince, err)
+		!strings.Contains(st.NotActing, "503") || st.NotActingSince == nil || st.NotActingSince.After(time.Now()) ||
+		st.Now.Before(*st.NotActingSince) || st.Now.After(time.Now()) {
+		t.Errorf("status while not acting: %q since %v, now %v (%v); want the reconciliation's failure, when it began and the agent's clock", st.NotActing, st.NotActingSince, st.Now, err)
 	}
 
 	refuse.Store(false)

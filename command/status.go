@@ -90,9 +90,16 @@ func (c *StatusCommand) Run(args []string) int {
 	fmt.Fprintf(w, "Policies\t%d\n", st.Policies)
 	fmt.Fprintf(w, "Sources\t%s\n", cell(strings.Join(st.Sources, ", ")))
 	fmt.Fprintf(w, "Series\t%d (%d stale)\n", st.Series, len(st.Stale))
+	// Ages are read on the agent's clock (its answer's now), so that a
+	// reader whose clock is off shows them right; an older agent's answer
+	// has none, and the reader's clock stands in.
+	now := st.Now
+	if now.IsZero() {
+		now = time.Now()
+	}
 	if lc := st.LastCycle; lc != nil {
 		fmt.Fprintf(w, "Last cycle\t%s ago, took %s, data time %s\n",
-			time.Since(lc.Started).Round(time.Second), lc.Duration.Round(time.Millisecond), lc.DataTime.Format(time.RFC3339))
+			now.Sub(lc.Started).Round(time.Second), lc.Duration.Round(time.Millisecond), lc.DataTime.Format(time.RFC3339))
 		fmt.Fprintf(w, "\t%d samples, %d forecasts, %d hotspots\n", lc.Collected, lc.Forecasts, lc.Hotspots)
 		if lc.Error != "" {
 			fmt.Fprintf(w, "\terror: %s\n", oneLine(lc.Error))
@@ -107,7 +114,7 @@ func (c *StatusCommand) Run(args []string) int {
 	if st.NotActing != "" {
 		since := ""
 		if st.NotActingSince != nil {
-			since = fmt.Sprintf(" for %s", time.Since(*st.NotActingSince).Round(time.Second))
+			since = fmt.Sprintf(" for %s", now.Sub(*st.NotActingSince).Round(time.Second))
 		}
 		fmt.Fprintf(w, "Acting\tno%s: %s\n", since, oneLine(st.NotActing))
 	}

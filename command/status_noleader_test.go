@@ -134,3 +134,32 @@ func TestStatusSaysTheLeaderDoesNotAct(t *testing.T) {
 		t.Errorf("a leader that acts has an Acting line:\n%s", out)
 	}
 }
+
+// TestStatusAgesAreTheAgents: status reads the last cycle's and the
+// not-acting ages on the agent's clock (its answer's now), so an agent
+// whose clock is two hours ahead of the reader's shows them right (before:
+// "-1h59m…" read on the reader's clock); an answer without now (an older
+// agent) is read on the reader's clock.
+func TestStatusAgesAreTheAgents(t *testing.T) {
+	ahead := time.Now().Add(2 * time.Hour) // the agent's clock
+	since := ahead.Add(-90 * time.Second)
+	st := api.Status{Node: "fs-1", State: "Leader", IsLeader: true, Leader: "10.0.0.11:7576", Now: ahead,
+		LastCycle: &api.Cycle{Started: ahead.Add(-12 * time.Second), DataTime: ahead},
+		NotActing: "Nomad refuses the token", NotActingSince: &since}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = json.NewEncoder(w).Encode(st)
+	}))
+	defer srv.Close()
+	code, out, errOut := runCLI(t, "status", "-address", srv.URL)
+	if code != ExitOK {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	if !strings.Contains(out, "Last cycle  12s ago") || !strings.Contains(out, "Acting      no for 1m30s: Nomad refuses the token") {
+		t.Errorf("ages not read on the agent's clock:\n%s", out)
+	}
+	st.Now = time.Time{}
+	st.LastCycle.Started = time.Now().Add(-7 * time.Second)
+	if _, out, _ = runCLI(t, "status", "-address", srv.URL); !strings.Contains(out, "Last cycle  7s ago") {
+		t.Errorf("an answer without now: the last cycle's age not read on the reader's clock:\n%s", out)
+	}
+}

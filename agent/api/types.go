@@ -100,10 +100,14 @@ type Status struct {
 	// pass, failed: Nomad unreachable, refusing the token) while the cycle
 	// goes on forecasting; NotActingSince is when that began. Both are
 	// empty while it acts, and on a follower.
-	NotActing      string        `json:"not_acting,omitempty"`
-	NotActingSince *time.Time    `json:"not_acting_since,omitempty"`
-	Series         int           `json:"series"`
-	Stale          []StaleSeries `json:"stale"`
+	NotActing      string     `json:"not_acting,omitempty"`
+	NotActingSince *time.Time `json:"not_acting_since,omitempty"`
+	// Now is the agent's clock when it answered: the answer's times
+	// (last_cycle.started, not_acting_since) are its clock's, so their
+	// ages are read against it, not against the reader's clock.
+	Now    time.Time     `json:"now,omitzero"`
+	Series int           `json:"series"`
+	Stale  []StaleSeries `json:"stale"`
 	// Pending lists the policies' series the last cycle did not forecast
 	// (warming up, stale, without data), with why.
 	Pending  []PendingForecast `json:"pending"`
