@@ -177,7 +177,7 @@ func New(cfg Config) (*Coordinator, error) {
 	if cfg.Placeholder.Driver == "" {
 		cfg.Placeholder = DefaultPlaceholder()
 	}
-	c := &Coordinator{cfg: cfg, log: cfg.Logger.Named("migrate"), nomad: cfg.Nomad, view: newViewCache(), triggers: map[string]string{},
+	c := &Coordinator{cfg: cfg, log: cfg.Logger.Named("migrate"), nomad: cfg.Nomad, view: newViewCache(),
 		targets: map[string]builtTarget{}, recent: map[string]time.Time{}, refused: map[string]refusal{}, leads: map[string]leadWatch{}, touched: map[string]time.Time{}}
 	return c, nil
 }

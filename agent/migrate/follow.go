@@ -585,8 +585,8 @@ func (c *Coordinator) keptWhileDisconnected(ctx context.Context, a *nomadapi.All
 			c.log.Debug("could not read the follow-up evaluation of an unknown allocation", "alloc", a.ID, logKeyError, err)
 			return ""
 		}
-		if len(c.triggers) >= maxTriggers {
-			clear(c.triggers)
+		if c.triggers == nil || len(c.triggers) >= maxTriggers {
+			c.triggers = map[string]string{}
 		}
 		trigger = e.TriggeredBy
 		c.triggers[a.FollowupEvalID] = trigger
