@@ -99,8 +99,7 @@ func (a *Agent) forwardWrites(next http.Handler) http.Handler {
 			return
 		}
 		if by := r.Header.Get(forwardedHeader); by != "" {
-			w.Header().Set(notLeaderHeader, "true")
-			writeAPIError(w, http.StatusServiceUnavailable, fmt.Sprintf("%s forwarded this request here, but this server does not lead either (leadership is moving); retry", by))
+			notLeadingEither(w, by)
 			return
 		}
 		addr, err := a.leaderHTTP(r.Context())
@@ -110,6 +109,13 @@ func (a *Agent) forwardWrites(next http.Handler) http.Handler {
 		}
 		a.forwardTo(addr, "").ServeHTTP(w, r)
 	})
+}
+
+// notLeadingEither answers a request another server (by) forwarded here
+// as to the leader, which this server is not: 503, never forwarded again.
+func notLeadingEither(w http.ResponseWriter, by string) {
+	w.Header().Set(notLeaderHeader, "true")
+	writeAPIError(w, http.StatusServiceUnavailable, fmt.Sprintf("%s forwarded this request here, but this server does not lead either (leadership is moving); retry", by))
 }
 
 // queueRequestID returns the ID of a GET /v1/queue/{id} path.
@@ -132,8 +138,7 @@ func queueRequestID(path string) (string, bool) {
 func (a *Agent) askLeaderFor(w http.ResponseWriter, r *http.Request, id string) {
 	if by := r.Header.Get(forwardedHeader); by != "" {
 		// Sent here as to the leader, which this server no longer is.
-		w.Header().Set(notLeaderHeader, "true")
-		writeAPIError(w, http.StatusServiceUnavailable, fmt.Sprintf("%s forwarded this request here, but this server does not lead either (leadership is moving); retry", by))
+		notLeadingEither(w, by)
 		return
 	}
 	addr, err := a.leaderHTTP(r.Context())

@@ -63,6 +63,18 @@ func (h *harness) registerEdgeOf(count int, tweak func(*nomadapi.TaskGroup)) []*
 	return nil
 }
 
+// disconnectNode takes node's client away and checks that, its
+// allocations' group setting disconnect.lost_after, the node is
+// disconnected 10 s on.
+func (h *harness) disconnectNode(node string) {
+	h.t.Helper()
+	h.setNodeDown(node, true)
+	h.step(10 * time.Second)
+	if n, _, err := h.client.Nodes().Info(node, nil); err != nil || n.Status != nomadapi.NodeStatusDisconnected {
+		h.t.Fatalf("node %s after its heartbeat stopped: %v; want disconnected", node, err)
+	}
+}
+
 // setNodeDown takes node's client away (down: true) or brings it back.
 func (h *harness) setNodeDown(node string, down bool) {
 	h.t.Helper()
@@ -103,11 +115,7 @@ func TestMoveOffADisconnectedNode(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			h.setNodeDown(node, true)
-			h.step(10 * time.Second)
-			if n, _, err := h.client.Nodes().Info(node, nil); err != nil || n.Status != nomadapi.NodeStatusDisconnected {
-				t.Fatalf("a-1 after its heartbeat stopped: %v; want disconnected", err)
-			}
+			h.disconnectNode(node)
 			h.step(tc.wait)
 			got, _, err := h.client.Allocations().Info(a.ID, nil)
 			if err != nil {

@@ -33,11 +33,7 @@ func TestMoveOfAnAllocationNomadKeepsWhileDisconnected(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.setNodeDown(node, true)
-	h.step(10 * time.Second)
-	if n, _, err := h.client.Nodes().Info(node, nil); err != nil || n.Status != nomadapi.NodeStatusDisconnected {
-		t.Fatalf("a-1 after its heartbeat stopped: %v; want disconnected", err)
-	}
+	h.disconnectNode(node)
 	// A new request for it is refused, saying why Nomad does not
 	// replace it (before: that Nomad replaces it after its delay).
 	if _, err := h.c.Submit(h.ctx, h.now(), h.pols, Submission{Allocation: a.ID, Target: "dc2"}); err == nil || !strings.Contains(err.Error(), "sets disconnect.replace = false") {
@@ -81,8 +77,7 @@ func TestDrainADisconnectedNodeNomadKeeps(t *testing.T) {
 	h := newHarness(t, actScenario, drainStrategy(actPolicies))
 	node := h.nodeID("a-")
 	h.registerEdgeOf(2, keepOnDisconnect)
-	h.setNodeDown(node, true)
-	h.step(10 * time.Second)
+	h.disconnectNode(node)
 	id, err := h.c.Submit(h.ctx, h.now(), h.pols, Submission{Node: node, Target: "dc2"})
 	if err != nil {
 		t.Fatal(err)
@@ -141,8 +136,7 @@ func TestMoveOfAnAllocationOfARunningDeploymentWhileDisconnected(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.setNodeDown(node, true)
-	h.step(10 * time.Second)
+	h.disconnectNode(node)
 	h.passUntil(h.now().Add(3*time.Minute), nil)
 	r := h.request(id)
 	if r.State != state.RequestCancelled || r.Attempts != 0 || !strings.Contains(r.Reason, "Nomad scheduled no reschedule of edge.edge[0]") {
