@@ -417,8 +417,12 @@ func (p *planner) walk(s scored, slots map[string][]time.Time) {
 				if short.IsZero() {
 					short = r.Moved // fragmented: no node has room for some chunk
 				}
-				noRoom = fmt.Sprintf("reservation does not fit: %s in chunks of the moved allocations does not pack onto %s's free capacity (%s on %d eligible nodes)",
+				noRoom = fmt.Sprintf("reservation does not fit: %s in chunks of the moved allocations does not pack onto %s's free capacity (%s on %d eligible nodes",
 					r.Moved, r.Target, free, nodes)
+				if held := p.spreadHeldOn(li.free, r.Exclude); !held.IsZero() {
+					noRoom += fmt.Sprintf(", after %s held for the spreads not finished there", held)
+				}
+				noRoom += ")"
 				if sc := p.scaleFor(s.tp, r.Target, short, start, noRoom, r.ID); sc != "" {
 					noRoom += "; " + sc
 				}

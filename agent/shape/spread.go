@@ -564,6 +564,19 @@ func (p *planner) holdSpreads() {
 	}
 }
 
+// spreadHeldOn is the room held for the spreads not finished (see
+// holdSpreads) on the nodes of free but those excluded: what a reservation
+// that does not fit there could not take.
+func (p *planner) spreadHeldOn(free []freeNode, exclude []string) state.Resources {
+	var t state.Resources
+	for _, f := range free {
+		if i, ok := p.c.nodeByID[f.id]; ok && !slices.Contains(exclude, f.id) {
+			t = t.Add(p.spreadHeld[i])
+		}
+	}
+	return t
+}
+
 // holdSpread holds size on node i for a spread planned in this pass onto
 // it: in spreadHeld, and in the free room of the localities derived so
 // far, which reservations are packed onto.

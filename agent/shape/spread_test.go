@@ -535,6 +535,10 @@ func TestReservationsKeepOffQueuedSpreadsRoom(t *testing.T) {
 			if !fit && !strings.Contains(rs.Reason, "reservation does not fit") {
 				t.Errorf("%s: %q; want it waiting for room", id, rs.Reason)
 			}
+			// The reason says what the spreads hold, where they do.
+			if held := tt.spread && !tt.landed; !fit && strings.Contains(rs.Reason, "2048 MiB held for the spreads not finished there") != held {
+				t.Errorf("%s: %q; want it to say the spreads hold 2000 MHz / 2048 MiB: %v", id, rs.Reason, held)
+			}
 		})
 	}
 }
