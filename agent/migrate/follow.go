@@ -179,7 +179,13 @@ func (c *Coordinator) replacementOf(id string) *nomadapi.AllocationListStub {
 	a := c.view.allocs[id]
 	var last *nomadapi.AllocationListStub
 	for range 10 {
-		if a == nil || a.NextAllocation == "" {
+		if a == nil {
+			return last
+		}
+		if a.NextAllocation == "" {
+			if last == nil && a.ClientStatus == nomadapi.AllocClientStatusLost {
+				return c.unlinkedReplacement(a)
+			}
 			return last
 		}
 		next := c.view.allocs[a.NextAllocation]
@@ -189,6 +195,28 @@ func (c *Coordinator) replacementOf(id string) *nomadapi.AllocationListStub {
 		last, a = next, next
 	}
 	return last
+}
+
+// unlinkedReplacement is the replacement of a, a lost allocation Nomad
+// replaced without linking the two: where its group sets
+// disconnect.stop_on_client_after, Nomad places the replacement at a
+// follow-up evaluation (alloc-failure) that long (plus the kill timeout)
+// after the loss, with no PreviousAllocation, and a keeps no
+// NextAllocation (measured on a real Nomad 2.0.6-dev). It is the newest
+// allocation of a's job and name (its index in the group) created after
+// a and desired to run; nil when there is none.
+func (c *Coordinator) unlinkedReplacement(a *nomadapi.AllocationListStub) *nomadapi.AllocationListStub {
+	var best *nomadapi.AllocationListStub
+	for _, b := range c.view.allocs {
+		if b.ID == a.ID || b.JobID != a.JobID || b.Namespace != a.Namespace || b.Name != a.Name || b.CreateIndex <= a.CreateIndex ||
+			b.DesiredStatus != nomadapi.AllocDesiredStatusRun {
+			continue
+		}
+		if best == nil || b.CreateIndex > best.CreateIndex {
+			best = b
+		}
+	}
+	return best
 }
 
 // localityPath is a node's locality in the shape of target: its

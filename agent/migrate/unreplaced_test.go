@@ -146,3 +146,43 @@ func TestMoveOfAnAllocationOfARunningDeploymentWhileDisconnected(t *testing.T) {
 		t.Errorf("edge's allocation stopped %d times; want once", n)
 	}
 }
+
+// TestReplacementOfALostAllocationNomadDidNotLink: where a group sets
+// disconnect.stop_on_client_after, a real Nomad 2.0.6-dev replaced a lost
+// allocation 45 s after its node went down (40 s plus the kill timeout,
+// at a pending alloc-failure evaluation) with an allocation of the same
+// name that names no previous allocation, and the lost one no next: a
+// move of it never saw its replacement (it settled on NextAllocation
+// alone) and failed after its retries. The replacement is now the newest
+// allocation of the same job and name created after it and desired to
+// run; a link, where Nomad makes one, still decides.
+func TestReplacementOfALostAllocationNomadDidNotLink(t *testing.T) {
+	stub := func(id, name, client, desired, next string, created uint64) *nomadapi.AllocationListStub {
+		return &nomadapi.AllocationListStub{ID: id, Name: name, JobID: "edge", Namespace: "default", ClientStatus: client,
+			DesiredStatus: desired, NextAllocation: next, CreateIndex: created}
+	}
+	const run, stop = nomadapi.AllocDesiredStatusRun, nomadapi.AllocDesiredStatusStop
+	for _, tc := range []struct {
+		name   string
+		allocs []*nomadapi.AllocationListStub
+		want   string
+	}{
+		{"linked", []*nomadapi.AllocationListStub{stub("o", "edge.edge[0]", "lost", stop, "r", 10), stub("r", "edge.edge[0]", "running", run, "", 20)}, "r"},
+		{"unlinked", []*nomadapi.AllocationListStub{stub("o", "edge.edge[0]", "lost", stop, "", 10), stub("r", "edge.edge[0]", "running", run, "", 20)}, "r"},
+		{"unlinked, not placed yet", []*nomadapi.AllocationListStub{stub("o", "edge.edge[0]", "lost", stop, "", 10), stub("x", "edge.edge[1]", "running", run, "", 20)}, ""},
+		{"an older one of the name", []*nomadapi.AllocationListStub{stub("o", "edge.edge[0]", "lost", stop, "", 10), stub("p", "edge.edge[0]", "complete", stop, "o", 5)}, ""},
+		{"stopped, not lost", []*nomadapi.AllocationListStub{stub("o", "edge.edge[0]", "complete", stop, "", 10), stub("r", "edge.edge[0]", "running", run, "", 20)}, ""},
+	} {
+		c := &Coordinator{view: &viewCache{allocs: map[string]*nomadapi.AllocationListStub{}}}
+		for _, a := range tc.allocs {
+			c.view.allocs[a.ID] = a
+		}
+		got := ""
+		if r := c.replacementOf("o"); r != nil {
+			got = r.ID
+		}
+		if got != tc.want {
+			t.Errorf("%s: replacement %q; want %q", tc.name, got, tc.want)
+		}
+	}
+}
