@@ -90,25 +90,35 @@ func TestRemoteSimClockFollows(t *testing.T) {
 	}
 }
 
+// startDevAgent runs `foreshape agent -dev` at 600 times real speed (as
+// make dev does, faster) until the test ends, and returns its HTTP address
+// and what it writes; the test fails if it exits with an error.
+func startDevAgent(t *testing.T) (httpAddr string, out, errb *syncbuf.Buffer) {
+	t.Helper()
+	httpAddr = freeAddr(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	out, errb = &syncbuf.Buffer{}, &syncbuf.Buffer{}
+	done := make(chan int, 1)
+	go func() {
+		done <- Run(ctx, []string{"agent", "-dev", "-sim-speed", "600", "-http-addr", httpAddr}, out, errb)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if code := <-done; code != ExitOK {
+			t.Errorf("agent -dev exited %d\n%s", code, tailLines(errb.String(), 30))
+		}
+	})
+	return httpAddr, out, errb
+}
+
 // TestDevAgentForecasts runs `foreshape agent -dev` as `make dev` does (at a
 // higher speed) and waits for the dev policies' forecasts.
 func TestDevAgentForecasts(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the dev agent")
 	}
-	httpAddr := freeAddr(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	var out, errb syncbuf.Buffer
-	done := make(chan int, 1)
-	go func() {
-		done <- Run(ctx, []string{"agent", "-dev", "-sim-speed", "600", "-http-addr", httpAddr}, &out, &errb)
-	}()
-	defer func() {
-		cancel()
-		if code := <-done; code != ExitOK {
-			t.Errorf("agent -dev exited %d\n%s", code, errb.String())
-		}
-	}()
+	ctx := t.Context()
+	_, out, errb := startDevAgent(t)
 	addr := regexp.MustCompile(`HTTP API: (http://\S+)`)
 	var client *api.Client
 	for deadline := time.Now().Add(20 * time.Second); client == nil; time.Sleep(50 * time.Millisecond) {

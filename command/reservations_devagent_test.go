@@ -1,7 +1,6 @@
 package command
 
 import (
-	"context"
 	"encoding/json"
 	"net/http"
 	"regexp"
@@ -10,7 +9,6 @@ import (
 	"time"
 
 	"github.com/foreshape/foreshape/agent/api"
-	"github.com/foreshape/foreshape/internal/syncbuf"
 )
 
 // TestDevAgentReservationStates runs `foreshape agent -dev` (as make dev
@@ -24,19 +22,7 @@ func TestDevAgentReservationStates(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the dev agent")
 	}
-	httpAddr := freeAddr(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	var out, errb syncbuf.Buffer
-	done := make(chan int, 1)
-	go func() {
-		done <- Run(ctx, []string{"agent", "-dev", "-sim-speed", "600", "-http-addr", httpAddr}, &out, &errb)
-	}()
-	defer func() {
-		cancel()
-		if code := <-done; code != ExitOK {
-			t.Errorf("agent -dev exited %d\n%s", code, tailLines(errb.String(), 30))
-		}
-	}()
+	httpAddr, out, errb := startDevAgent(t)
 	nomadAddr := regexp.MustCompile(`Nomad: (http://\S+)`)
 	var nomad string
 	for deadline := time.Now().Add(30 * time.Second); nomad == ""; time.Sleep(50 * time.Millisecond) {

@@ -118,10 +118,7 @@ func TestStatusSaysTheLeaderDoesNotAct(t *testing.T) {
 	since := time.Now().Add(-90 * time.Second)
 	st := api.Status{Node: "fs-1", State: "Leader", IsLeader: true, Leader: "10.0.0.11:7576",
 		NotActing: "the start of the term's reconciliation fails (tried again each cycle): Unexpected response code: 503", NotActingSince: &since}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_ = json.NewEncoder(w).Encode(st)
-	}))
-	defer srv.Close()
+	srv := statusServer(t, &st)
 	code, out, errOut := runCLI(t, "status", "-address", srv.URL)
 	if code != ExitOK {
 		t.Fatalf("exit %d: %s", code, errOut)
@@ -146,10 +143,7 @@ func TestStatusAgesAreTheAgents(t *testing.T) {
 	st := api.Status{Node: "fs-1", State: "Leader", IsLeader: true, Leader: "10.0.0.11:7576", Now: ahead,
 		LastCycle: &api.Cycle{Started: ahead.Add(-12 * time.Second), DataTime: ahead},
 		NotActing: "Nomad refuses the token", NotActingSince: &since}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_ = json.NewEncoder(w).Encode(st)
-	}))
-	defer srv.Close()
+	srv := statusServer(t, &st)
 	code, out, errOut := runCLI(t, "status", "-address", srv.URL)
 	if code != ExitOK {
 		t.Fatalf("exit %d: %s", code, errOut)
@@ -162,4 +156,15 @@ func TestStatusAgesAreTheAgents(t *testing.T) {
 	if _, out, _ = runCLI(t, "status", "-address", srv.URL); !strings.Contains(out, "Last cycle  7s ago") {
 		t.Errorf("an answer without now: the last cycle's age not read on the reader's clock:\n%s", out)
 	}
+}
+
+// statusServer answers GET /v1/status with *st as it is at each request,
+// closed when the test ends.
+func statusServer(t *testing.T, st *api.Status) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = json.NewEncoder(w).Encode(st)
+	}))
+	t.Cleanup(srv.Close)
+	return srv
 }

@@ -23,7 +23,9 @@
 // is still wanted (a window's eligibility, a reaping, a hand-over) is
 // announced again under the intent's next redo ID when it comes up again.
 // A reservation its leader left planned is held if its placeholder's
-// registration is done, else released for the planner to place anew.
+// registration is done, else released for the planner to place anew. Each
+// pass counts a held reservation's placeholder allocations Nomad has not
+// placed (Reservation.Unplaced: the API's placed until none is left).
 // Before stopping an allocation the coordinator reads it afresh and never
 // stops one Nomad already stops.
 //
@@ -50,7 +52,12 @@
 // allocation, unknown, is stopped by its client when the node is back;
 // a drain request's node may still be draining) and stops an unknown
 // allocation even where Nomad already replaced it (Nomad undoes that
-// replacement at the reconnect unless the original was stopped), retries
+// replacement at the reconnect unless the original was stopped), ends
+// without a replacement a move Nomad will not replace while the node is
+// disconnected (its group sets disconnect.replace = false, or its
+// follow-up evaluation is the max-disconnect-timeout), takes as the
+// replacement of a lost allocation Nomad did not link to one the newest
+// of its job and name (stop_on_client_after), retries
 // (three attempts) or fails with a reason, releases what is left of the
 // reservation, extends a reservation whose move overruns its estimate, and
 // restores eligibility it changed (a drain window's nodes once the window

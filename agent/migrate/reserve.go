@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -133,6 +134,12 @@ func placeholderCount(chunks []state.Chunk) int {
 // placeholder where room is, and blocks it where none is). Written only
 // when it changed.
 func (c *Coordinator) notePlacement(ctx context.Context) {
+	held := slices.ContainsFunc(c.cfg.State.Act().Reservations, func(r state.Reservation) bool {
+		return r.State == state.ReservationHeld && r.Job != ""
+	})
+	if !held {
+		return // nothing to count: no scan of the allocations
+	}
 	live := map[string]int{}
 	for _, a := range c.view.allocs {
 		if shape.Placeholder(a.JobID) && a.DesiredStatus == nomadapi.AllocDesiredStatusRun &&
