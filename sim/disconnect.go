@@ -68,7 +68,7 @@ func (c *Cluster) canDisconnect(n *node) bool {
 // unknown where their group allows it and are lost otherwise, with the
 // follow-up evaluations that time them out and replace them.
 func (c *Cluster) disconnectAllocs(j *job, n *node, ev *eval) {
-	var unknown []*alloc
+	var unknown, lost []*alloc
 	for _, a := range append([]*alloc(nil), n.allocs...) {
 		if a.job != j || a.clientTerminal() {
 			continue
@@ -79,7 +79,9 @@ func (c *Cluster) disconnectAllocs(j *job, n *node, ev *eval) {
 			continue
 		}
 		c.loseAlloc(a, n)
+		lost = append(lost, a)
 	}
+	c.waitStopAfter(j, ev, lost)
 	if len(unknown) == 0 {
 		return
 	}
@@ -118,8 +120,42 @@ func (c *Cluster) loseAlloc(a *alloc, n *node) {
 		a.desired, a.desiredDesc = desiredStop, descLost
 	}
 	a.client = allocLost
+	if a.grp.stopAfter > 0 {
+		a.stopWaitUntil = c.now.Add(a.grp.stopWait)
+	}
 	c.touchByServer(a)
 	n.lost = append(n.lost, a)
+}
+
+// waitStopAfter is the part of the plan of ev, which found the allocations
+// lost lost, for those of them whose group sets
+// disconnect.stop_on_client_after (Nomad's delayByStopAfter): each gets a
+// pending alloc-failure follow-up at the time it is replaced (batched as
+// Nomad batches follow-ups), and ev places nothing for their groups. The
+// follow-up's reconciliation finds them stopped, not lost, and places
+// their replacements afresh, naming no previous allocation.
+func (c *Cluster) waitStopAfter(j *job, ev *eval, lost []*alloc) {
+	var wait []*alloc
+	for _, a := range lost {
+		if !a.stopWaitUntil.IsZero() && c.now.Before(a.stopWaitUntil) {
+			wait = append(wait, a)
+		}
+	}
+	for i, b := range batchFollowups(wait, func(a *alloc) time.Time { return a.stopWaitUntil }) {
+		desc := ""
+		if i == 0 {
+			desc = "created for delayed rescheduling"
+		}
+		fe := c.pendingFollowup(j, ev, triggerAllocFail, desc, b.at)
+		for _, a := range b.allocs {
+			a.followup = fe
+			c.touchByServer(a)
+			if ev.stopWaits == nil {
+				ev.stopWaits = map[string]bool{}
+			}
+			ev.stopWaits[a.grp.name] = true
+		}
+	}
 }
 
 type followupBatchOf struct {

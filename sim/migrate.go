@@ -539,11 +539,14 @@ func (c *Cluster) nodeGoes(n *node, status string) {
 		if status == api.NodeStatusDisconnected {
 			c.disconnectAllocs(j, n, evals[i])
 		} else {
+			var lost []*alloc
 			for _, a := range append([]*alloc(nil), n.allocs...) {
 				if a.job == j && !a.clientTerminal() {
 					c.loseAlloc(a, n)
+					lost = append(lost, a)
 				}
 			}
+			c.waitStopAfter(j, evals[i], lost)
 		}
 		c.reconcile(j, evals[i])
 	}

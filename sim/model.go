@@ -207,6 +207,11 @@ type group struct {
 	// noReplace is disconnect.replace = false: no replacement while the
 	// allocation is unknown.
 	noReplace bool
+	// stopAfter is disconnect.stop_on_client_after, and stopWait how long
+	// after an allocation of the group is lost Nomad replaces it: that
+	// plus the longest kill timeout of its tasks, 5 s at least (zero: at
+	// once).
+	stopAfter, stopWait time.Duration
 	// idle marks a group that only holds capacity (every task sleeps or
 	// runs a pause image, with no load binding): it demands nothing.
 	idle bool
@@ -273,6 +278,11 @@ type alloc struct {
 	runningSince time.Time
 	failedAt     time.Time // when it failed on its client
 	unknownAt    time.Time // when its node disconnected and it turned unknown
+	// stopWaitUntil is when Nomad replaces the allocation, lost while
+	// its group sets disconnect.stop_on_client_after (zero otherwise):
+	// the evaluation that finds it lost places nothing for the group, and
+	// the replacement names no previous allocation.
+	stopWaitUntil time.Time
 	// replaceDue marks an unknown allocation its reconciler replaces: its
 	// reschedule delay has passed (set at the start of each reconciliation).
 	replaceDue bool
@@ -337,7 +347,11 @@ type eval struct {
 	// conflict marks an evaluation whose plan Nomad's plan applier would
 	// reject (a preemption that does not make room): it fails after its
 	// attempts and leaves a blocked evaluation.
-	conflict  bool
+	conflict bool
+	// stopWaits names the groups of the job this evaluation found an
+	// allocation lost in that waits for disconnect.stop_on_client_after:
+	// Nomad's reconciler places nothing for such a group in it.
+	stopWaits map[string]bool
 	createIdx uint64
 	modifyIdx uint64
 	created   time.Time

@@ -109,6 +109,7 @@ func (c *Cluster) purge(id string) (*nodeUpdateReply, error) {
 		out.EvalIDs = append(out.EvalIDs, ev.id)
 		out.EvalCreateIndex = ev.createIdx
 	}
+	lost := map[*job][]*alloc{}
 	for _, a := range append([]*alloc(nil), n.allocs...) {
 		if a.mig != nil && !a.mig.transferred {
 			c.dropTransfer(a.mig)
@@ -116,14 +117,13 @@ func (c *Cluster) purge(id string) (*nodeUpdateReply, error) {
 		if a.desired != desiredRun || a.clientTerminal() {
 			continue
 		}
-		a.desired, a.desiredDesc = desiredStop, "alloc is lost since its node is down"
 		// Nomad's plan sets the client status, not its description.
-		a.client = allocLost
-		c.touchByServer(a)
-		n.lost = append(n.lost, a)
+		c.loseAlloc(a, n)
+		lost[a.job] = append(lost[a.job], a)
 	}
 	c.capFreed = true
 	for i, j := range jobs {
+		c.waitStopAfter(j, evals[i], lost[j])
 		c.reconcile(j, evals[i])
 	}
 	return out, nil

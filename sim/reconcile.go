@@ -228,11 +228,37 @@ func (c *Cluster) buildGroup(spec *api.Job, tg *api.TaskGroup, sim GroupSimSpec)
 		g.resched = *tg.ReschedulePolicy
 	}
 	if d := tg.Disconnect; d != nil {
-		if d.LostAfter != nil {
-			if *d.LostAfter < 0 {
-				return nil, invalidJob("Task group " + g.name + " validation failed: " + multiError("Disconnect validation failed: lost_after cannot be a negative duration"))
+		// Nomad's DisconnectStrategy.Validate.
+		var errs []string
+		if d.StopOnClientAfter != nil {
+			if *d.StopOnClientAfter < 0 {
+				errs = append(errs, "stop_after cannot be a negative duration")
 			}
+			if *spec.Type != api.JobTypeService && *spec.Type != api.JobTypeBatch {
+				errs = append(errs, "stop_after can only be used with service or batch job types")
+			}
+		}
+		if d.LostAfter != nil && *d.LostAfter < 0 {
+			errs = append(errs, "lost_after cannot be a negative duration")
+		}
+		if d.StopOnClientAfter != nil && d.LostAfter != nil && *d.LostAfter != 0 {
+			errs = append(errs, "Disconnect cannot be configured with both lost_after and stop_after")
+		}
+		if len(errs) > 0 {
+			return nil, invalidJob("Task group " + g.name + " validation failed: " + multiError(errs...))
+		}
+		if d.LostAfter != nil {
 			g.lostAfter = *d.LostAfter
+		}
+		if d.StopOnClientAfter != nil && *d.StopOnClientAfter > 0 {
+			g.stopAfter = *d.StopOnClientAfter
+			kill := killTimeout
+			for _, task := range tg.Tasks {
+				if task.KillTimeout != nil {
+					kill = max(kill, *task.KillTimeout)
+				}
+			}
+			g.stopWait = g.stopAfter + kill
 		}
 		g.noReplace = d.Replace != nil && !*d.Replace
 		g.keepReplacement = d.Reconcile != nil && *d.Reconcile == api.ReconcileOptionKeepReplacement
@@ -872,6 +898,9 @@ func (c *Cluster) reconcileGroup(j *job, g *group, evp **eval, trigger string, s
 		return nil, 0
 	}
 	place, prev, later := c.missingPlacements(j, g, live, want, *evp, failedDeploy)
+	if *evp != nil && (*evp).stopWaits[g.name] {
+		place = nil // a lost allocation waits for stop_on_client_after
+	}
 	failedN := 0
 	for _, idx := range place {
 		ev := c.lazyEval(j, evp, trigger)
@@ -1011,6 +1040,9 @@ func previousByIndex(j *job, g *group) map[int]*alloc {
 		}
 		if !a.migrate && a.client != allocLost && a.client != allocFailed && !due {
 			continue // stopped on purpose (scaled down, updated): nothing to replace
+		}
+		if !a.stopWaitUntil.IsZero() {
+			continue // replaced afresh after stop_on_client_after
 		}
 		if _, ok := out[a.index]; !ok {
 			out[a.index] = a
