@@ -51,12 +51,24 @@ func TestActMoveMidDeploymentOffDisconnectedNodeOnRealNomad(t *testing.T) {
 	moveOffDisconnected(t, midDeployment)
 }
 
+// TestActMoveLostWithStopOnClientAfterOnRealNomad is
+// TestMoveOfAnAllocationLostWithStopOnClientAfter against a real Nomad: as
+// TestActMoveOffDisconnectedNodeOnRealNomad with a group that sets
+// disconnect.stop_on_client_after (30 s) and no lost_after, so that its
+// node goes down and the allocation is lost; Nomad replaces it 35 s on
+// (plus the kill timeout) with an allocation that names no previous one.
+// The move settles on that replacement, done in the target.
+func TestActMoveLostWithStopOnClientAfterOnRealNomad(t *testing.T) {
+	moveOffDisconnected(t, stopAfter)
+}
+
 // How the allocation of moveOffDisconnected's job is replaced while its
 // node is disconnected.
 const (
 	replaced      = iota // Nomad replaces it after the reschedule delay
 	notReplaced          // its group sets disconnect.replace = false
 	midDeployment        // of its job's running deployment: not rescheduled
+	stopAfter            // its group sets stop_on_client_after: the node goes down, replaced later, unlinked
 )
 
 // moveOffDisconnected is the checks above.
@@ -90,6 +102,8 @@ func moveOffDisconnected(t *testing.T, mode int) {
 		switch mode {
 		case notReplaced:
 			tg.Disconnect.Replace = new(false)
+		case stopAfter:
+			tg.Disconnect = &nomadapi.DisconnectStrategy{StopOnClientAfter: new(30 * time.Second)}
 		case midDeployment:
 			tg.Update = &nomadapi.UpdateStrategy{MaxParallel: new(1), MinHealthyTime: new(5 * time.Minute),
 				HealthyDeadline: new(8 * time.Minute), ProgressDeadline: new(10 * time.Minute)}
@@ -127,13 +141,17 @@ shaping "target" {
 		policies.Locality{Datacenter: src.Datacenter}.String(), policies.Locality{Datacenter: dst.Datacenter}.String())
 
 	takeDown()
+	gone := nomadapi.NodeStatusDisconnected
+	if mode == stopAfter {
+		gone = nomadapi.NodeStatusDown
+	}
 	for deadline := time.Now().Add(90 * time.Second); ; time.Sleep(time.Second) {
 		n, _, err := client.Nodes().Info(src.ID, nil)
-		if err == nil && n.Status == nomadapi.NodeStatusDisconnected {
+		if err == nil && n.Status == gone {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%s not disconnected 90 s after its client stopped", src.Name)
+			t.Fatalf("%s not %s 90 s after its client stopped", src.Name, gone)
 		}
 	}
 	began := time.Now()
@@ -178,6 +196,12 @@ shaping "target" {
 	}
 	if r.State != state.RequestDone || r.Moves[0].Replacement == "" || r.Moves[0].TargetNode != dst.ID || r.Moves[0].Error != "" {
 		t.Fatalf("request %s: %q, moves %+v; want done on %s", r.State, r.Reason, r.Moves, dst.Name)
+	}
+	if mode == stopAfter {
+		repl, _, err := client.Allocations().Info(r.Moves[0].Replacement, nil)
+		if err != nil || repl.PreviousAllocation != "" || repl.Name != alloc.Name {
+			t.Fatalf("the move's replacement %v: %v; want an allocation of %s naming no previous one", repl, err, alloc.Name)
+		}
 	}
 
 	bringUp()

@@ -326,7 +326,7 @@ func (c *Coordinator) start(ctx context.Context, now time.Time, id string) ([]st
 	}
 	v := r.Version
 	r.State, r.Started, r.Finished, r.OutWait = state.RequestRunning, now, time.Time{}, time.Time{}
-	r.Reason = fmt.Sprintf("moving %d allocations (%s) to %s by %s", len(moves), r.Moved, r.Target, r.Strategy)
+	r.Reason = fmt.Sprintf("moving %d %s (%s) to %s by %s", len(moves), allocations(len(moves)), r.Moved, r.Target, r.Strategy)
 	if _, err := c.apply(ctx, state.UpdateRequest{Request: r, IfVersion: v}); err != nil {
 		return nil, fmt.Errorf("migrate: mark %s running: %w", id, err)
 	}
