@@ -362,6 +362,7 @@ func TestClusterKillLeaderMidMigration(t *testing.T) {
 	if testing.Short() {
 		t.Skip("multi-process test")
 	}
+	t.Parallel()
 	kills := 3
 	if n, err := strconv.Atoi(os.Getenv("FORESHAPE_E2E_KILLS")); err == nil && n > 0 {
 		kills = n

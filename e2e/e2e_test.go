@@ -12,6 +12,7 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"math"
 	"net/http"
@@ -36,7 +37,24 @@ import (
 
 var binary string
 
+// e2eParallel is how many of the tests marked parallel run at once when
+// go test's -parallel does not say. Each waits on a simulator running in
+// data time (a maintenance's three hours at 120x-300x) and on processes
+// that compute little meanwhile, so go test's default (GOMAXPROCS, two on
+// a 2-core CI machine) left the CPU mostly idle while the package took
+// four minutes.
+const e2eParallel = 6
+
 func TestMain(m *testing.M) {
+	flag.Parse()
+	parallelSet := false
+	flag.Visit(func(f *flag.Flag) { parallelSet = parallelSet || f.Name == "test.parallel" })
+	if !parallelSet {
+		if err := flag.Set("test.parallel", fmt.Sprint(e2eParallel)); err != nil {
+			fmt.Fprintln(os.Stderr, "e2e: -parallel:", err)
+			os.Exit(1)
+		}
+	}
 	dir, err := os.MkdirTemp("", "foreshape-e2e")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -222,8 +240,12 @@ func TestAgentForecastsAgainstSimServe(t *testing.T) {
 	if testing.Short() {
 		t.Skip("multi-process test")
 	}
+	t.Parallel()
 	for _, seed := range accuracySeeds {
-		t.Run(fmt.Sprintf("seed%d", seed), func(t *testing.T) { agentForecasts(t, seed) })
+		t.Run(fmt.Sprintf("seed%d", seed), func(t *testing.T) {
+			t.Parallel()
+			agentForecasts(t, seed)
+		})
 	}
 }
 
