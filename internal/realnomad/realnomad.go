@@ -64,7 +64,9 @@ func Client(t testing.TB, addr, token string) *api.Client {
 // NOMAD_NODE_UP_CMD are shell commands that stop and resume its client
 // agent (for example pkill -STOP and pkill -CONT of its process). It
 // skips the test, saying what to set, when one is unset. A node left down
-// is brought up when the test ends.
+// is brought up when the test ends, and a node the test took down is
+// waited for until NOMAD_ADDR shows it ready again (two minutes at most),
+// so that the next test finds it as this one did.
 func NodeDownUp(t testing.TB) (name string, down, up func()) {
 	t.Helper()
 	name, downCmd, upCmd := os.Getenv("NOMAD_DOWN_NODE"), os.Getenv("NOMAD_NODE_DOWN_CMD"), os.Getenv("NOMAD_NODE_UP_CMD")
@@ -80,13 +82,41 @@ func NodeDownUp(t testing.TB) (name string, down, up func()) {
 			t.Fatalf("%s: %s: %v: %s", what, cmd, err, out)
 		}
 	}
-	isDown := false
+	isDown, used := false, false
 	t.Cleanup(func() {
 		if isDown {
 			run("NOMAD_NODE_UP_CMD", upCmd)
 		}
+		if used {
+			waitReady(t, name)
+		}
 	})
-	down = func() { run("NOMAD_NODE_DOWN_CMD", downCmd); isDown = true }
+	down = func() { run("NOMAD_NODE_DOWN_CMD", downCmd); isDown, used = true, true }
 	up = func() { run("NOMAD_NODE_UP_CMD", upCmd); isDown = false }
 	return name, down, up
+}
+
+// waitReady waits until the Nomad at NOMAD_ADDR shows the node named name
+// ready, two minutes at most (failing the test then).
+func waitReady(t testing.TB, name string) {
+	t.Helper()
+	tok := os.Getenv("NOMAD_MANAGEMENT_TOKEN")
+	if tok == "" {
+		tok = Token()
+	}
+	c := Client(t, os.Getenv("NOMAD_ADDR"), tok)
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		nodes, _, err := c.Nodes().List(nil)
+		for _, n := range nodes {
+			if err == nil && n.Name == name && n.Status == api.NodeStatusReady {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("node %s not ready 2 minutes after the test brought it up (%v)", name, err)
+			return
+		}
+		time.Sleep(time.Second)
+	}
 }
