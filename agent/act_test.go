@@ -77,6 +77,7 @@ func TestActBackendOnAFollower(t *testing.T) {
 	if testing.Short() {
 		t.Skip("three servers")
 	}
+	t.Parallel()
 	tc := newTestCluster(t, 60)
 	for i := range 3 {
 		tc.start(i)
@@ -196,6 +197,7 @@ func TestActAPIRefusals(t *testing.T) {
 // dev policies' rack maintenance, hours of virtual time away, queues
 // nothing meanwhile.)
 func TestQueueMaxRequests(t *testing.T) {
+	t.Parallel()
 	_, d, c := startDevAgentWith(t, 1, Options{}, func(cfg *config.Config) { cfg.Queue.MaxRequests = 1 })
 	ctx := context.Background()
 	eventually(t, 30*time.Second, "the agent leads", func() bool {
@@ -273,6 +275,7 @@ func saysStatusOnce(msg string) bool {
 // and an unknown server a 404, each saying why without repeating its
 // status ("not found: no server ..." before); the configuration is unchanged.
 func TestRemovePeerRefusals(t *testing.T) {
+	t.Parallel()
 	a, _, c := startDevAgent(t, 1, Options{})
 	ctx := context.Background()
 	eventually(t, 30*time.Second, "the agent leads", func() bool {
@@ -340,6 +343,7 @@ func TestQueueOrder(t *testing.T) {
 // follows it; it waited its whole wait, and queue watch showed nothing of
 // the new agent's queue for five minutes. An index it holds still blocks.
 func TestBlockingQueryPastTheLogAnswersAtOnce(t *testing.T) {
+	t.Parallel()
 	a, _, c := startDevAgent(t, 1, Options{})
 	ctx := context.Background()
 	eventually(t, 30*time.Second, "the agent leads", func() bool {

@@ -117,6 +117,7 @@ func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
 }
 
 func TestDevAgentForecastsEveryPolicy(t *testing.T) {
+	t.Parallel()
 	_, _, c := startDevAgent(t, 600, Options{})
 	ctx := context.Background()
 	want := []string{"dc1/*/web:cpu", "dc2:cpu", "dc1/batch:cpu", "dc3:cpu", "dc2:memory"}
@@ -161,6 +162,7 @@ func TestDevAgentForecastsEveryPolicy(t *testing.T) {
 }
 
 func TestUnreachableNodeGoesStaleAndAgentKeepsRunning(t *testing.T) {
+	t.Parallel()
 	_, d, c := startDevAgent(t, 600, Options{})
 	ctx := context.Background()
 	eventually(t, 30*time.Second, "a first cycle", func() bool {
@@ -319,6 +321,7 @@ func TestPolicyQueriesNeedPrometheus(t *testing.T) {
 // ends it: what the term published (forecasts, hotspots, gauges) must not
 // outlive it, or a follower would serve them as current.
 func TestLeadershipEndWithdrawsForecasts(t *testing.T) {
+	t.Parallel()
 	d := startTestSim(t, 600)
 	cfg := config.DevDefault()
 	cfg.Name = "term-test"
@@ -370,6 +373,7 @@ func TestLeadershipEndWithdrawsForecasts(t *testing.T) {
 // steps they are marked stale and dc3's forecast leaves the API and the
 // gauges, until its nodes come back.
 func TestLocalityWithoutNodesIsWithdrawn(t *testing.T) {
+	t.Parallel()
 	a, d, c := startDevAgent(t, 600, Options{})
 	ctx := context.Background()
 	metrics := func() string {
@@ -449,6 +453,7 @@ func TestLocalityWithoutNodesIsWithdrawn(t *testing.T) {
 // TestWarmingUpIsReported: before a locality has twelve points, the status
 // and the forecasts say so, and when the first forecast is due.
 func TestWarmingUpIsReported(t *testing.T) {
+	t.Parallel()
 	_, _, c := startDevAgent(t, 60, Options{})
 	ctx := context.Background()
 	var note string
@@ -480,6 +485,7 @@ func TestWarmingUpIsReported(t *testing.T) {
 // is in (a datacenter spelt wrong) does not wait for samples in silence:
 // its series say why there are none, as do IOPS series without Prometheus.
 func TestUnknownLocalityIsExplained(t *testing.T) {
+	t.Parallel()
 	typo, diags := policies.Parse("typo.hcl", []byte("shaping \"typo\" {\n  locality {\n    datacenter = \"dc9\"\n  }\n}\n"))
 	if diags.HasErrors() {
 		t.Fatal(diags.Error())
@@ -569,6 +575,7 @@ func (b *syncBuffer) errorsOf(msg string) []string {
 // (allocations, then nodes), so each is logged at most twice, never with
 // the same error twice.
 func TestNomadFailuresLoggedOnce(t *testing.T) {
+	t.Parallel()
 	var logs syncBuffer
 	log := hclog.New(&hclog.LoggerOptions{Name: "test", Level: hclog.Info,
 		Output: io.MultiWriter(&logs, testWriter{t})})
@@ -620,6 +627,7 @@ func TestNomadFailuresLoggedOnce(t *testing.T) {
 // address a random ID nobody can dial; status and the Raft configuration
 // say "in-memory (dev)" instead.
 func TestDevRaftAddressShown(t *testing.T) {
+	t.Parallel()
 	_, _, c := startDevAgent(t, 600, Options{})
 	ctx := context.Background()
 	var st api.Status

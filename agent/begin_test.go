@@ -28,6 +28,7 @@ import (
 // Before, the leader loop retried the reconciliation before its first
 // cycle: no forecast, hotspot or cycle at all for as long as it failed.
 func TestForecastsWhileTheTermsReconciliationFails(t *testing.T) {
+	t.Parallel()
 	d := startTestSim(t, 600)
 	target, err := url.Parse(d.URL)
 	if err != nil {

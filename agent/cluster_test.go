@@ -220,6 +220,7 @@ func TestServersAndClientAgents(t *testing.T) {
 	if testing.Short() {
 		t.Skip("three servers and two client agents")
 	}
+	t.Parallel()
 	tc := newTestCluster(t, 600)
 	for i := range 3 {
 		tc.start(i)
@@ -359,6 +360,7 @@ func TestServersAndClientAgents(t *testing.T) {
 // of the moment, at once: before, it answered 503 or 502 until the next
 // report.
 func TestClientAgentFindsTheMovedLeader(t *testing.T) {
+	t.Parallel()
 	tc := newTestCluster(t, 60)
 	for i := range 3 {
 		tc.startWith(i, Options{CycleInterval: time.Hour})

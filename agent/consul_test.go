@@ -168,6 +168,7 @@ func (f *fakeConsul) registrations() []consulapi.AgentServiceRegistration {
 // version and the node in its meta, is checked on /v1/health, and is
 // deregistered on shutdown; every request carries the token.
 func TestConsulRegistration(t *testing.T) {
+	t.Parallel()
 	fake := &fakeConsul{}
 	srv := httptest.NewServer(fake)
 	defer srv.Close()
@@ -224,6 +225,7 @@ func TestConsulRegistration(t *testing.T) {
 // client's ID ends in -client) and the server its leader tag: sharing one
 // ID, each replaced the other's registration, and every 30 s again.
 func TestConsulServerAndClientOnOneNode(t *testing.T) {
+	t.Parallel()
 	fake := &fakeConsul{}
 	srv := httptest.NewServer(fake)
 	defer srv.Close()
@@ -374,6 +376,7 @@ func TestConsulRegistrationComesBack(t *testing.T) {
 // apart, a line every 30 s for as long as it is down), and its first answer
 // after is said once.
 func TestConsulFailuresLoggedOnce(t *testing.T) {
+	t.Parallel()
 	fake := &fakeConsul{down: true}
 	reg, srv, logs := loggedRegistration(t, fake)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -485,6 +488,7 @@ func TestConsulCallsTimeOut(t *testing.T) {
 // deregistration held the hand-over (which follows Run) until it gave up,
 // 5 s later, with no leader work done meanwhile.
 func TestHandOverDoesNotWaitOnConsul(t *testing.T) {
+	t.Parallel()
 	fake := &fakeConsul{}
 	srv := httptest.NewServer(fake)
 	t.Cleanup(srv.Close) // after the servers' stops: cleanups run last first
@@ -648,6 +652,7 @@ func TestConsulAdvertisesReachableAddress(t *testing.T) {
 // /v1/ready, for Nomad's check), which Consul's check calls as registered (HTTPS, no client certificate, the
 // server's certificate not verified).
 func TestHealthCheckUnderVerifyIncoming(t *testing.T) {
+	t.Parallel()
 	fake := &fakeConsul{}
 	srv := httptest.NewServer(fake)
 	defer srv.Close()

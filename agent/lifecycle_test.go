@@ -114,6 +114,7 @@ func stepPolicy(step string) string {
 // policies of its last cycle, so the reloaded policies (logged
 // "reloaded") ran only an hour of data time later.
 func TestReloadShortensTheWaitForTheNextCycle(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	file := filepath.Join(dir, "dc1.hcl")
 	write(t, file, stepPolicy("1h"))
@@ -157,6 +158,7 @@ func (c *failingClock) Speed() float64 { return 1 }
 // line a cycle, and /v1/status's last cycle says why each was skipped;
 // when the clock answers again, that is said once.
 func TestNoDataTimeLoggedOnce(t *testing.T) {
+	t.Parallel()
 	clock := &failingClock{}
 	clock.fail.Store(true)
 	var logs syncBuffer
@@ -185,6 +187,7 @@ func TestNoDataTimeLoggedOnce(t *testing.T) {
 // failure after the first was logged at debug level: the log kept naming
 // the first cause after another had taken its place.
 func TestClientReportFailuresSayWhatChanged(t *testing.T) {
+	t.Parallel()
 	var answer atomic.Value
 	answer.Store("500 No cluster leader")
 	nomad := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -256,6 +259,7 @@ func TestLeaderViewFailureLoggedOnce(t *testing.T) {
 // cycle was published for the 90 s the dev policies' three placeholder
 // registrations took.
 func TestForecastsWhileNomadHoldsTheActsWrites(t *testing.T) {
+	t.Parallel()
 	d := startTestSim(t, 600)
 	target, err := url.Parse(d.URL)
 	if err != nil {

@@ -18,6 +18,7 @@ import (
 // health round and tries again each round, a second apart) says so once,
 // not a line a round, and once when they work again.
 func TestMembershipFailureLoggedOnce(t *testing.T) {
+	t.Parallel()
 	var logs syncBuffer
 	log := hclog.New(&hclog.LoggerOptions{Name: "members", Level: hclog.Info, Output: io.MultiWriter(&logs, testWriter{t})})
 	cfg := serverConfig(t, t.TempDir())

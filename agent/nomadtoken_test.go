@@ -28,6 +28,7 @@ import (
 // was). With the token back, the failures' end is logged once and the
 // request runs.
 func TestRevokedNomadToken(t *testing.T) {
+	t.Parallel()
 	var logs syncBuffer
 	log := hclog.New(&hclog.LoggerOptions{Name: "test", Level: hclog.Info, Output: io.MultiWriter(&logs, testWriter{t})})
 	// Nomad's secrets are UUIDs (one that is not is tried as a workload
@@ -145,6 +146,7 @@ func TestRevokedNomadToken(t *testing.T) {
 // request's allocation, and the request fails after its attempts, its
 // reason naming that call (docs/deployment.md says so).
 func TestNomadTokenPolicyLacksAGrant(t *testing.T) {
+	t.Parallel()
 	const secret, mgmt = "5f0c3a9e-2b7d-4c1e-9a48-7d2e6b1f0c33", "0b6e9d21-8c4f-4a37-b1d5-3e9f7a2c6d80"
 	const check = "with the agent's token: check nomad.token or NOMAD_TOKEN, and that its ACL policy grants what deploy/foreshape-acl.hcl does"
 	all := []string{"read-job", "list-jobs", "submit-job", "scale-job", "alloc-lifecycle"}

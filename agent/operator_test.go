@@ -16,6 +16,7 @@ import (
 // however skewed, does not change it. Without the field list-peers aged
 // the timestamp by the CLI machine's clock.
 func TestRaftConfigurationAgesLastContact(t *testing.T) {
+	t.Parallel()
 	a, _, c := startDevAgent(t, 60, Options{})
 	ctx := context.Background()
 	var servers []map[string]any

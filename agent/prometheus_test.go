@@ -130,6 +130,7 @@ func TestPrometheusIOPSAndReadWriteCharacterisation(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a Prometheus server and runs three hours of data time")
 	}
+	t.Parallel()
 	sc, err := sim.ParseScenario([]byte(ioScenarioSource()), "io.hcl")
 	if err != nil {
 		t.Fatal(err)

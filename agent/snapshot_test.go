@@ -24,6 +24,7 @@ import (
 // restores its state from the snapshot: every series it had is there
 // again, though the log no longer holds the entries that made them.
 func TestRaftSnapshotSettings(t *testing.T) {
+	t.Parallel()
 	d := startTestSim(t, 600)
 	dir := t.TempDir()
 	cfg := config.Default()

@@ -28,6 +28,7 @@ import (
 //
 // The current servers show no halt.
 func TestOlderServerShowsItsHalt(t *testing.T) {
+	t.Parallel()
 	tc := newTestCluster(t, 20)
 	for i := range 3 {
 		tc.start(i)
