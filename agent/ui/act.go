@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -24,6 +25,8 @@ type requestView struct {
 	Estimated  time.Duration
 	Actual     time.Duration // finished − started, or so far while running
 	ActualNote string        // "so far" while running
+	// Cancelable is true while the request has not started: the API
+	// refuses to cancel a running one (409), so the page offers no Cancel.
 	Cancelable bool
 }
 
@@ -49,26 +52,38 @@ func (h *Handler) queue(w http.ResponseWriter, r *http.Request) {
 	} else if q, err := h.opts.Act.Queue(r.Context()); err != nil {
 		v.Error = "The queue cannot be read: " + api.ErrorMessage(err)
 	} else {
-		v = buildQueue(q, h.opts.Now())
+		v = buildQueue(q, h.now(r.Context()))
 	}
 	p.Data = v
 	h.render(w, r, http.StatusOK, "queue", p)
 }
 
+// now is the data clock's time, zero when it cannot be read.
+func (h *Handler) now(ctx context.Context) time.Time {
+	t, err := h.opts.Now(ctx)
+	if err != nil {
+		h.log.Warn("no data time for the running moves' durations", "error", err)
+		return time.Time{}
+	}
+	return t
+}
+
+// buildQueue is the Queue page of q at now, the data clock's time (zero:
+// unknown, and a running move's time so far is not shown).
 func buildQueue(q api.Queue, now time.Time) queueView {
 	v := queueView{Available: true, Paused: q.Paused}
 	n := map[string]int{}
 	for _, mr := range q.Requests {
-		rv := requestView{MigrationRequest: mr, Cancelable: !api.Finished(mr.State),
+		rv := requestView{MigrationRequest: mr, Cancelable: notStarted(mr.State),
 			Estimated: time.Duration(mr.EstimatedDurationS * float64(time.Second))}
-		if mr.Started != nil {
-			end := now
-			if mr.Finished != nil {
-				end = *mr.Finished
-			} else {
-				rv.ActualNote = "so far"
-			}
-			rv.Actual = end.Sub(*mr.Started)
+		switch {
+		case mr.Started == nil:
+		case mr.Finished != nil:
+			rv.Actual = mr.Finished.Sub(*mr.Started)
+		case now.IsZero():
+			rv.ActualNote = "unknown so far (no data time)"
+		default:
+			rv.Actual, rv.ActualNote = max(0, now.Sub(*mr.Started)), "so far"
 		}
 		v.Requests = append(v.Requests, rv)
 		n[mr.State]++
@@ -79,6 +94,12 @@ func buildQueue(q api.Queue, now time.Time) queueView {
 		}
 	}
 	return v
+}
+
+// notStarted reports whether a request in state s has not started, the
+// only requests the queue lets an operator cancel.
+func notStarted(s string) bool {
+	return s == api.StatePending || s == api.StateWaiting || s == api.StateReserving
 }
 
 // notice turns the query a redirect after an action carries into a sentence.
@@ -123,7 +144,7 @@ func (h *Handler) confirmCancel(w http.ResponseWriter, r *http.Request) {
 		h.actError(w, r, err)
 		return
 	}
-	rv := buildQueue(api.Queue{Requests: []api.MigrationRequest{mr}}, h.opts.Now()).Requests[0]
+	rv := buildQueue(api.Queue{Requests: []api.MigrationRequest{mr}}, h.now(r.Context())).Requests[0]
 	h.render(w, r, http.StatusOK, "confirm", page{Title: "Cancel request " + mr.ID, Nav: "queue", Data: rv})
 }
 

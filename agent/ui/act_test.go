@@ -38,7 +38,7 @@ func newActServer(t *testing.T) (*httptest.Server, *apitest.Act) {
 	act.AddDecision(api.Decision{Time: t0, Policy: "dc2-web", Kind: api.DecisionReserve, Locality: "dc2", Request: "mr-1", Reason: "reserve 4000 MHz in dc2"})
 	act.AddDecision(api.Decision{Time: t0, Policy: "dc1-web", Kind: api.DecisionWait, Locality: "dc1", Request: "mr-2", Reason: "dc3 congested"})
 	b := &fakeBackend{forecasts: []api.Forecast{testForecast(nil)}, cycle: t0}
-	h, err := New(b, Options{Act: act, Now: func() time.Time { return started.Add(90 * time.Second) }})
+	h, err := New(b, Options{Act: act, Now: func(context.Context) (time.Time, error) { return started.Add(90 * time.Second), nil }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -193,5 +193,41 @@ func TestSamePlace(t *testing.T) {
 		if got := samePlace(c.a, c.b); got != c.want {
 			t.Errorf("samePlace(%q, %q) = %v", c.a, c.b, got)
 		}
+	}
+}
+
+// TestQueueShowsScoresAndCancelAsTheAPI: a score reads as the API and the
+// CLI give it, to two decimals (3.47, not 3.5, which another request's
+// 3.53 would also read as), and a running request, which the API refuses
+// to cancel (409), is offered no Cancel, on the Queue page or the
+// confirmation page.
+func TestQueueShowsScoresAndCancelAsTheAPI(t *testing.T) {
+	srv, act := newActServer(t)
+	act.Update("mr-2", func(mr *api.MigrationRequest) { mr.Score = 3.47 })
+	c := srv.Client()
+	_, body := get(t, c, srv.URL+"/ui/queue", nil)
+	if !strings.Contains(body, "<td>3.47</td>") {
+		t.Errorf("queue page lacks mr-2's score 3.47 as the API gives it:\n%s", body)
+	}
+	if strings.Contains(body, `id="cancel-mr-1"`) {
+		t.Error("queue page offers to cancel mr-1, which is running")
+	}
+	if !strings.Contains(body, `id="cancel-mr-2"`) {
+		t.Error("queue page does not offer to cancel mr-2, which is pending")
+	}
+	code, page := get(t, c, srv.URL+"/ui/queue/mr-1/cancel", nil)
+	if code != http.StatusOK || strings.Contains(page, `id="confirm-cancel"`) || !strings.Contains(page, "a running move cannot be cancelled") {
+		t.Errorf("confirmation page of a running request: %d, want no Yes button and why\n%.3000s", code, page)
+	}
+}
+
+// TestRunningMoveWithoutADataTime: a running move's time so far is
+// measured against the data clock; without one, the page says it does not
+// know rather than measure it against another clock.
+func TestRunningMoveWithoutADataTime(t *testing.T) {
+	started := t0
+	v := buildQueue(api.Queue{Requests: []api.MigrationRequest{{ID: "mr-1", State: api.StateRunning, Started: &started}}}, time.Time{})
+	if rv := v.Requests[0]; rv.Actual != 0 || rv.ActualNote != "unknown so far (no data time)" {
+		t.Errorf("running move without a data time: %v %q", rv.Actual, rv.ActualNote)
 	}
 }

@@ -41,9 +41,11 @@ type Options struct {
 	// Act is the act half's backend (queue, reservations, decisions); nil
 	// on an agent without it, and the act pages say so.
 	Act api.ActBackend
-	// Now is the wall clock running moves are measured with; nil means
-	// time.Now.
-	Now func() time.Time
+	// Now is the clock running moves are measured with: the agent's data
+	// clock, which wrote their start (the simulator's virtual clock under
+	// -dev); nil means the wall clock. When it fails, a running move's
+	// time so far is not shown.
+	Now func(ctx context.Context) (time.Time, error)
 	// LeaderCycle, when set, says why a server that does not lead cannot
 	// read the leader's last cycle (nil when it can, or leads), for the
 	// Localities page to say why it shows no forecast.
@@ -79,7 +81,7 @@ func New(b Backend, opts Options) (*Handler, error) {
 		opts.Tokens = func() []string { return nil }
 	}
 	if opts.Now == nil {
-		opts.Now = time.Now
+		opts.Now = func(context.Context) (time.Time, error) { return time.Now(), nil }
 	}
 	if opts.Poll <= 0 {
 		opts.Poll = time.Second

@@ -1,0 +1,156 @@
+package agent
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	nomadapi "github.com/hashicorp/nomad/api"
+
+	"github.com/foreshape/foreshape/agent/api"
+	"github.com/foreshape/foreshape/agent/api/apitest"
+	"github.com/foreshape/foreshape/agent/state"
+	"github.com/foreshape/foreshape/agent/ui"
+)
+
+// dataClock is a data clock stopped at t, far from the wall clock, as the
+// simulator's under -dev is.
+type dataClock struct{ t time.Time }
+
+func (c dataClock) Now(context.Context) (time.Time, error) { return c.t, nil }
+func (dataClock) Speed() float64                           { return 180 }
+
+// dashboardBackend is an empty agent for the dashboard's pages.
+type dashboardBackend struct{}
+
+func (dashboardBackend) Status(context.Context) api.Status {
+	return api.Status{Node: "n1", IsLeader: true}
+}
+func (dashboardBackend) Policies(context.Context) []api.Policy    { return nil }
+func (dashboardBackend) Forecasts(context.Context) []api.Forecast { return nil }
+
+// TestDashboardMeasuresRunningMovesWithTheDataClock: a running move's
+// start is written with the data clock, so its time so far is measured
+// with it: under -dev, whose simulated data time is months from the wall
+// clock, the Queue page said a move started 90 s ago had run for months.
+func TestDashboardMeasuresRunningMovesWithTheDataClock(t *testing.T) {
+	dataNow := time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC)
+	a := &Agent{clock: dataClock{dataNow}, log: testLogger(t)}
+	opts := a.dashboardOptions()
+	act := apitest.New()
+	id, err := act.Submit(context.Background(), api.Submission{Allocation: "a1", Target: "dc2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	started := dataNow.Add(-90 * time.Second)
+	act.Update(id, func(mr *api.MigrationRequest) { mr.State, mr.Started = api.StateRunning, &started })
+	opts.Act, opts.Tokens = act, nil // a bare Agent has no configuration: ACLs off
+	h, err := ui.New(dashboardBackend{}, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	defer h.Close()
+	_, body := dashboardGet(t, srv.URL+"/ui/queue")
+	if !strings.Contains(body, "1m30s so far") {
+		t.Errorf("queue page of a move started 90 s of data time ago lacks %q:\n%s", "1m30s so far", body)
+	}
+}
+
+func dashboardGet(t *testing.T, u string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// TestDashboardOnAFollowerBehindAsksTheLeader: the dashboard on a follower
+// whose copy of the state does not hold a request (it is behind the
+// leader's: here it stopped applying the log) shows the request the leader
+// holds on its cancel confirmation, as GET /v1/queue/{id} answers it
+// (TestFollowerBehindAsksTheLeaderForARequest), where it said no such
+// request existed; and "Yes, cancel" cancels it through the leader, where
+// the follower refused it as unknown.
+func TestDashboardOnAFollowerBehindAsksTheLeader(t *testing.T) {
+	if testing.Short() {
+		t.Skip("three servers")
+	}
+	tc := newTestCluster(t, 20)
+	for i := range 3 {
+		tc.start(i)
+	}
+	l := tc.leader()
+	f := (l + 1) % 3
+	tc.servers[f].stop()
+	behind := tc.startWith(f, Options{older: &state.Older{Types: []state.CommandType{state.TypeAppendSamples}}})
+	ctx := context.Background()
+	eventually(t, 30*time.Second, "the follower's state to stop", func() bool {
+		st, err := behind.api.Status(ctx)
+		return err == nil && st.Halted != ""
+	})
+	if _, ok := behind.a.node.LeaderContext(); ok {
+		t.Fatalf("the follower leads; this test needs it a follower")
+	}
+	lapi := tc.servers[l].api
+	if _, err := lapi.Pause(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	nc, _ := nomadapi.NewClient(&nomadapi.Config{Address: tc.sim.URL})
+	var alloc string
+	eventually(t, 30*time.Second, "a running web allocation", func() bool {
+		as, _, err := nc.Jobs().Allocations("web", false, nil)
+		for _, a := range as {
+			if err == nil && a.ClientStatus == "running" {
+				alloc = a.ID
+				return true
+			}
+		}
+		return false
+	})
+	id, err := lapi.Submit(ctx, api.Submission{Allocation: alloc, Target: "dc2", Reason: "test"})
+	if err != nil {
+		if id, err = lapi.Submit(ctx, api.Submission{Allocation: alloc, Target: "dc1/*/web", Reason: "test"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, held := behind.a.fsm.Request(id); held {
+		t.Fatalf("the follower's state holds %s: it is not behind", id)
+	}
+
+	code, page := dashboardGet(t, behind.api.Address+"/ui/queue/"+id+"/cancel")
+	if code != http.StatusOK || !strings.Contains(page, `id="confirm-cancel"`) || !strings.Contains(page, "alloc/"+alloc) {
+		t.Fatalf("the follower's confirmation page for %s: %d, want the request the leader holds\n%.3000s", id, code, page)
+	}
+	csrf := regexp.MustCompile(`name="csrf" value="([0-9a-f]+)"`).FindStringSubmatch(page)
+	if csrf == nil {
+		t.Fatalf("no csrf field on the confirmation page")
+	}
+	resp, err := http.PostForm(behind.api.Address+"/ui/queue/"+id+"/cancel", url.Values{"csrf": {csrf[1]}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(resp.Request.URL.String(), "done=cancelled") {
+		t.Errorf("Yes, cancel on the follower: %d at %s\n%.3000s", resp.StatusCode, resp.Request.URL, body)
+	}
+	if mr, err := lapi.Request(ctx, id); err != nil || mr.State != api.StateCancelled {
+		t.Errorf("%s on the leader after the follower's cancel: %s %v; want cancelled", id, mr.State, err)
+	}
+
+	// One the leader does not hold either is its 404.
+	if code, page := dashboardGet(t, behind.api.Address+"/ui/queue/mr-424242/cancel"); code != http.StatusNotFound || !strings.Contains(page, "none had this ID") {
+		t.Errorf("an ID the leader does not hold either: %d\n%.2000s", code, page)
+	}
+}
