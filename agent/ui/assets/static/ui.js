@@ -10,6 +10,8 @@
     return;
   }
   var busy = false, again = false;
+  // stopped is what the live line says while the stream is refused.
+  var stopped = "";
   function say(text) { if (live) { live.textContent = text; } }
   function fragmentURL() {
     var u = new URL(window.location.href);
@@ -31,13 +33,39 @@
         main.innerHTML = html;
         open.forEach(function (o) { var d = document.getElementById(o[0]); if (d) { d.open = o[1]; } });
         if (focused) { var f = document.getElementById(focused); if (f) { f.focus(); } }
-        say("Live: updated " + new Date().toLocaleTimeString());
+        // In UTC, as every time on the pages is; by this browser's clock.
+        say(stopped || "Live: updated " + new Date().toISOString().slice(11, 19) + "Z");
       })
       .catch(function (e) { say("Live update failed (" + e.message + "); retrying on the next change."); })
       .then(function () { busy = false; if (again) { again = false; refresh(); } });
   }
-  var es = new EventSource("/ui/events");
-  es.addEventListener("hello", function () { say("Live: connected"); });
-  es.addEventListener("update", refresh);
-  es.onerror = function () { say("Live updates interrupted; reconnecting…"); };
+  // The stream says "hello" each time it connects. After the first, it
+  // is a reconnection (the agent restarted, or a proxy dropped the
+  // stream), and what changed meanwhile was never announced: refresh.
+  // A stream the agent refused (403 once the token is no longer valid, a
+  // proxy's 502 while the agent restarts) is closed for good by the
+  // browser: refresh (a 403 then reloads to the sign-in form) and open a
+  // new one a little later.
+  var connected = false;
+  function connect() {
+    var es = new EventSource("/ui/events");
+    es.addEventListener("hello", function () {
+      stopped = "";
+      say("Live: connected");
+      if (connected) { refresh(); }
+      connected = true;
+    });
+    es.addEventListener("update", refresh);
+    es.onerror = function () {
+      if (es.readyState === EventSource.CLOSED) {
+        stopped = "Live updates stopped: the stream was refused; trying again in 5 s…";
+        say(stopped);
+        refresh();
+        window.setTimeout(connect, 5000);
+        return;
+      }
+      say("Live updates interrupted; reconnecting…");
+    };
+  }
+  connect();
 })();

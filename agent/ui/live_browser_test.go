@@ -1,0 +1,162 @@
+package ui_test
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/foreshape/foreshape/agent/api"
+	"github.com/foreshape/foreshape/agent/ui"
+)
+
+// liveBackend is an agent whose last cycle and series count a test sets.
+type liveBackend struct {
+	mu     sync.Mutex
+	series int
+}
+
+func (b *liveBackend) Status(context.Context) api.Status {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return api.Status{Node: "n1", State: "Leader", IsLeader: true, Leader: "n1", Series: b.series,
+		LastCycle: &api.Cycle{Started: time.Date(2026, 1, 5, 9, 0, b.series, 0, time.UTC)}}
+}
+func (b *liveBackend) Policies(context.Context) []api.Policy    { return nil }
+func (b *liveBackend) Forecasts(context.Context) []api.Forecast { return nil }
+func (b *liveBackend) set(n int)                                { b.mu.Lock(); b.series = n; b.mu.Unlock() }
+
+// streams sits in front of the dashboard: it can drop the event streams
+// open (as an agent that restarts does) and answer new ones 502 (as a
+// proxy in front of an agent that is down does), and counts them.
+type streams struct {
+	next   http.Handler
+	mu     sync.Mutex
+	cancel []context.CancelFunc
+	down   bool
+	opened int
+}
+
+func (s *streams) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path != "/ui/events" {
+		s.next.ServeHTTP(w, r)
+		return
+	}
+	s.mu.Lock()
+	if s.down {
+		s.mu.Unlock()
+		http.Error(w, "bad gateway", http.StatusBadGateway)
+		return
+	}
+	ctx, cancel := context.WithCancel(r.Context())
+	s.cancel = append(s.cancel, cancel)
+	s.opened++
+	s.mu.Unlock()
+	s.next.ServeHTTP(w, r.WithContext(ctx))
+}
+
+// drop ends the open streams; with down, new ones are refused until up.
+func (s *streams) drop(down bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.down = down
+	for _, c := range s.cancel {
+		c()
+	}
+	s.cancel = nil
+}
+
+func (s *streams) up() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.down = false
+	return s.opened
+}
+
+func (s *streams) count() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.opened
+}
+
+// TestBrowserLiveUpdatesAfterAReconnection: the page's live updates come
+// back after the event stream was lost. What changed while it was down
+// was never announced, so a page that reconnects shows it (it showed the
+// old content until the next change); a stream refused outright (a 502),
+// which the browser does not retry by itself, is opened again once it is
+// served (the page said "reconnecting…" and never did). The time of the
+// last update is written in UTC, as every time on the pages.
+func TestBrowserLiveUpdatesAfterAReconnection(t *testing.T) {
+	path := chromium(t)
+	b := &liveBackend{series: 1}
+	// The stream announces nothing by itself in this test: only a
+	// reconnection can bring the page up to date.
+	h, err := ui.New(b, ui.Options{Poll: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := &streams{next: h}
+	srv := httptest.NewServer(st)
+	defer srv.Close()
+	defer h.Close()
+
+	ctx := browser(t, path)
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	series := func() string {
+		t.Helper()
+		s, err := chromedp.Run(ctx, chromedp.Evaluate[string](`(document.querySelector('.facts') || {}).textContent || ''`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	live := func() string {
+		t.Helper()
+		s, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById('live').textContent`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	// The page reconnects 2 s after a stream ends (the stream's retry)
+	// and 5 s after one is refused; 30 s is plenty on a loaded machine.
+	waitFor := func(what string, ok func() bool) {
+		t.Helper()
+		for end := time.Now().Add(30 * time.Second); time.Now().Before(end); {
+			if ok() {
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		t.Fatalf("%s: not within the test's time; the page shows %q, its live line %q", what, series(), live())
+	}
+	if err := chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/ui/cluster"), chromedp.WaitVisible(chromedp.CSS(".facts"))); err != nil {
+		t.Fatal(err)
+	}
+	waitFor("the stream connected", func() bool { return live() == "Live: connected" })
+
+	// The agent restarts: its stream ends, and it comes back changed.
+	b.set(2)
+	st.drop(false)
+	waitFor("the page showing what changed while its stream was lost", func() bool { return strings.Contains(series(), "Series2 (0 stale)") })
+	if l := live(); !regexp.MustCompile(`^Live: updated \d\d:\d\d:\d\dZ$`).MatchString(l) {
+		t.Errorf("live line after an update: %q, want the time in UTC", l)
+	}
+
+	// A proxy answers 502 while the agent is down: the browser closes the
+	// stream for good; the page opens a new one once it is served again.
+	st.drop(true)
+	waitFor("the page saying its live updates stopped", func() bool { return strings.Contains(live(), "stopped") })
+	opened := st.up()
+	waitFor("a new stream once the agent serves it", func() bool { return st.count() > opened })
+	b.set(3)
+	st.drop(false)
+	waitFor("the page showing the change after the new stream", func() bool { return strings.Contains(series(), "Series3 (0 stale)") })
+}
