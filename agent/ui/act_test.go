@@ -2,6 +2,7 @@ package ui
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -229,5 +230,35 @@ func TestRunningMoveWithoutADataTime(t *testing.T) {
 	v := buildQueue(api.Queue{Requests: []api.MigrationRequest{{ID: "mr-1", State: api.StateRunning, Started: &started}}}, time.Time{})
 	if rv := v.Requests[0]; rv.Actual != 0 || rv.ActualNote != "unknown so far (no data time)" {
 		t.Errorf("running move without a data time: %v %q", rv.Actual, rv.ActualNote)
+	}
+}
+
+// TestLocalityListsAreCapped: a panel lists the first five reservations
+// and moves of its locality and counts the rest, which the Queue page
+// lists: a drain's dozens of requests pushed the charts off the screen
+// (the dev scenario's ten filled twenty lines above dc1's charts).
+func TestLocalityListsAreCapped(t *testing.T) {
+	var reqs []api.MigrationRequest
+	var res []api.Reservation
+	for i := range 12 {
+		id := fmt.Sprintf("mr-%d", i+1)
+		reqs = append(reqs, api.MigrationRequest{ID: id, Source: "dc1", Target: "dc2", State: api.StateReserving})
+		res = append(res, api.Reservation{ID: fmt.Sprintf("rs-%d", i+1), Request: id, Locality: "dc2", State: api.ReservationHeld})
+	}
+	v := buildLocalities([]api.Forecast{testForecast(nil)}, []api.Policy{{Name: "dc2-web", Locality: "dc2"}}, actState{requests: reqs, reservations: res})
+	h, err := New(&fakeBackend{}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	if err := h.pages["localities"].ExecuteTemplate(&b, "main", page{Data: v}); err != nil {
+		t.Fatal(err)
+	}
+	body := b.String()
+	if n, m := strings.Count(body, "<li class=\"reservation-item\">"), strings.Count(body, "<li>Move mr-"); n != 5 || m != 5 {
+		t.Errorf("panel lists %d reservations and %d moves; want 5 of each", n, m)
+	}
+	if strings.Count(body, "and 7 more") != 2 {
+		t.Errorf("panel does not say 7 more of each:\n%s", body)
 	}
 }

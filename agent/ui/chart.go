@@ -57,13 +57,17 @@ type tick struct {
 }
 
 // rect is a span on the chart; its label starts at TextX, anchored at
-// Anchor ("start" or "end") so that it stays inside the plot.
+// Anchor ("start" or "end") so that it stays inside the plot. Text is the
+// label written on the chart at TextY: empty where it would cover another
+// (the span's tooltip, Label, still says it).
 type rect struct {
 	X, W   float64
 	Label  string
 	Kind   string
 	TextX  float64
 	Anchor string
+	Text   string
+	TextY  float64
 }
 
 // point is a mark on the chart, labelled like rect.
@@ -73,6 +77,8 @@ type point struct {
 	Kind   string
 	TextX  float64
 	Anchor string
+	Text   string
+	TextY  float64
 }
 
 // chart is a rendered chart: coordinates and SVG path data, ready for the
@@ -206,11 +212,92 @@ func buildChart(id string, in chartInput) chart {
 		}
 		c.Hotspot = &p
 	}
+	c.placeLabels()
 	c.XTicks = timeTicks(t0, t1, x)
 	for v := 0.0; v <= yMax+float64(yStep/2); v += yStep {
 		c.YTicks = append(c.YTicks, tick{Pos: y(v), Label: trimFloat(v)})
 	}
 	return c
+}
+
+// Label sizes, as the stylesheet sets them (.span-label, .line-label,
+// .now-label 9px; .hotspot-label 10px bold), and the width of a character
+// as a share of the size, generous for the system fonts.
+const (
+	smallText   = 9.0
+	hotspotText = 10.0
+	charWidth   = 0.62
+	rowStep     = 11.0
+)
+
+// box is the room a label takes on the chart.
+type box struct{ x0, x1, y0, y1 float64 }
+
+func (b box) overlaps(o box) bool {
+	return b.x0 < o.x1 && o.x0 < b.x1 && b.y0 < o.y1 && o.y0 < b.y1
+}
+
+// labelBox is the room text takes written at x, y (its baseline) with
+// the anchor and font size.
+func labelBox(text string, x, y float64, anchor string, size float64) box {
+	w := float64(len([]rune(text))) * size * charWidth
+	x0 := x
+	if anchor == "end" {
+		x0 = x - w
+	}
+	return box{x0: x0, x1: x0 + w, y0: y - 0.8*size, y1: y + 0.25*size} // capitals to descenders
+}
+
+// placeLabels writes each span's and the hotspot's label where it covers
+// no other label: the lines' and "now" first, where the template puts
+// them; the hotspot's above its ring, or below it; then the scheduled
+// events from the plot's top, the reservations below them, each a row
+// lower while it would cover one placed before (six rows at most). A
+// span label with no room is left off the chart (its tooltip stays): ten
+// reservations of one drain, which start a few minutes apart, wrote their
+// labels over each other into a black bar, and a hotspot at the
+// horizon's end wrote its time over the headroom line's label.
+func (c *chart) placeLabels() {
+	var placed []box
+	free := func(b box) bool {
+		for _, o := range placed {
+			if b.overlaps(o) {
+				return false
+			}
+		}
+		return true
+	}
+	if c.Capacity != nil {
+		placed = append(placed, labelBox(c.Capacity.Label, c.Right-2, c.Capacity.Y+11, "end", smallText))
+	}
+	if c.Headroom != nil {
+		placed = append(placed, labelBox(c.Headroom.Label, c.Right-2, c.Headroom.Y-4, "end", smallText))
+	}
+	placed = append(placed, labelBox("now", c.Now+3, c.Bottom-4, "start", smallText))
+	spans := func(rs []rect, y0 float64) {
+		for i := range rs {
+			r := &rs[i]
+			for row := range 6 {
+				y := y0 + float64(row)*rowStep
+				if b := labelBox(r.Label, r.TextX, y, r.Anchor, smallText); y < c.Bottom && free(b) {
+					r.Text, r.TextY = r.Label, y
+					placed = append(placed, b)
+					break
+				}
+			}
+		}
+	}
+	if h := c.Hotspot; h != nil {
+		// Always written: above its ring, or below it where that covers
+		// nothing.
+		h.Text, h.TextY = h.Label, h.Y-8
+		if b := labelBox(h.Label, h.TextX, h.Y+18, h.Anchor, hotspotText); !free(labelBox(h.Label, h.TextX, h.TextY, h.Anchor, hotspotText)) && free(b) {
+			h.TextY = h.Y + 18
+		}
+		placed = append(placed, labelBox(h.Label, h.TextX, h.TextY, h.Anchor, hotspotText))
+	}
+	spans(c.Events, c.Top+10)
+	spans(c.Reservations, c.Top+10+2*rowStep)
 }
 
 func linePath(times []time.Time, vs []float64, x func(time.Time) float64, y func(float64) float64) string {

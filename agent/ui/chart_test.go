@@ -1,6 +1,10 @@
 package ui
 
 import (
+	"fmt"
+	"html"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -185,6 +189,85 @@ func TestNiceCeil(t *testing.T) {
 	for _, c := range []struct{ in, want float64 }{{0, 0}, {1, 1}, {84, 100}, {105, 200}, {28.9, 50}, {0.3, 0.5}, {2600, 5000}} {
 		if got := niceCeil(c.in); got != c.want {
 			t.Errorf("niceCeil(%v) = %v, want %v", c.in, got, c.want)
+		}
+	}
+}
+
+// TestChartLabelsDoNotCover: the labels a chart writes cover none of the
+// others. A drain's ten reservations, a few minutes apart, wrote their
+// labels over each other (a black bar on the dev scenario's dc1 chart),
+// and a hotspot at the horizon's end, where the dev scenario's dc2 surge
+// is first seen, wrote its time over the headroom line's label. The
+// labels are read from the rendered SVG, each taking the room of its
+// characters at the stylesheet's size; and each reservation's pattern
+// covered the labels of those before it.
+func TestChartLabelsDoNotCover(t *testing.T) {
+	f := testForecast(func(f *api.Forecast) {
+		f.Hotspot = &api.Hotspot{At: f.Times[len(f.Times)-1], Line: 75, Quantile: 0.9, Probability: 0.9}
+		f.EventWindows = []api.EventWindow{{Kind: "peak", Schedule: "surge", Start: f.Times[2], End: f.Times[3]}}
+	})
+	var res []span
+	for i := range 10 {
+		start := t0.Add(time.Duration(i*40) * time.Second)
+		res = append(res, span{Start: start, End: t0.Add(8 * time.Minute), Kind: "reservation",
+			Label: fmt.Sprintf("reserved 1000 MHz / 1024 MiB for mr-%d", i+1)})
+	}
+	h, err := New(&fakeBackend{}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var svg strings.Builder
+	mv := metricView{ID: "x", Title: "dc2 cpu", Chart: buildChart("x", chartInput{Forecast: f, Reservations: res})}
+	if err := h.pages["localities"].ExecuteTemplate(&svg, "chart", mv); err != nil {
+		t.Fatal(err)
+	}
+	// Written after every span, so that no span's pattern covers them.
+	if last, first := strings.LastIndex(svg.String(), "<rect class="), strings.Index(svg.String(), `<text class="span-label"`); first < last {
+		t.Errorf("a span label comes before a span's rect (at %d, the last rect at %d): the span covers it", first, last)
+	}
+	type label struct {
+		text           string
+		x0, x1, y0, y1 float64
+	}
+	var labels []label
+	texts := regexp.MustCompile(`<text class="([a-z-]+)" x="([0-9.-]+)" y="([0-9.-]+)"(?: text-anchor="([a-z]+)")?>([^<]*)</text>`)
+	for _, m := range texts.FindAllStringSubmatch(svg.String(), -1) {
+		class, text := m[1], html.UnescapeString(m[5])
+		if class == "ylabel" || text == "" {
+			continue
+		}
+		x, _ := strconv.ParseFloat(m[2], 64)
+		y, _ := strconv.ParseFloat(m[3], 64)
+		size := 9.0
+		if class == "hotspot-label" {
+			size = 10
+		}
+		w := float64(len([]rune(text))) * size * 0.55
+		x0 := x
+		if m[4] == "end" || class == "line-label" {
+			x0 = x - w
+		}
+		labels = append(labels, label{text, x0, x0 + w, y - 0.7*size, y + 0.2*size})
+	}
+	var hotspot, event, reservations int
+	for _, l := range labels {
+		switch {
+		case strings.HasPrefix(l.text, "hotspot "):
+			hotspot++
+		case l.text == "peak surge":
+			event++
+		case strings.HasPrefix(l.text, "reserved "):
+			reservations++
+		}
+	}
+	if hotspot != 1 || event != 1 || reservations < 1 {
+		t.Errorf("labels written: hotspot %d, event %d, reservations %d; want the hotspot's, the event's and at least one reservation's", hotspot, event, reservations)
+	}
+	for i, a := range labels {
+		for _, b := range labels[i+1:] {
+			if a.x0 < b.x1 && b.x0 < a.x1 && a.y0 < b.y1 && b.y0 < a.y1 {
+				t.Errorf("label %q (%.0f–%.0f, %.0f–%.0f) covers %q (%.0f–%.0f, %.0f–%.0f)", b.text, b.x0, b.x1, b.y0, b.y1, a.text, a.x0, a.x1, a.y0, a.y1)
+			}
 		}
 	}
 }

@@ -18,9 +18,13 @@ type localityView struct {
 	Locality string
 	Hotspots []api.Hotspot
 	Metrics  []metricView
-	// Reservations held and requests moving into or out of the locality.
-	Reservations []api.Reservation
-	Requests     []api.MigrationRequest
+	// Reservations held and requests moving into or out of the locality,
+	// the first listShown of each; MoreReservations and MoreRequests
+	// count the rest, which the Queue page lists.
+	Reservations     []api.Reservation
+	Requests         []api.MigrationRequest
+	MoreReservations int
+	MoreRequests     int
 	// Age is how old the leader's forecast was when this server answered
 	// (followers); empty when fresh.
 	Age string
@@ -42,6 +46,10 @@ type metricView struct {
 	// Note says why a metric has no chart this cycle.
 	Note string
 }
+
+// listShown caps the reservations and the moves a panel lists: a drain's
+// dozens of requests pushed the charts off the screen.
+const listShown = 5
 
 // staleAfter is the forecast age from which a panel says how old it is:
 // two cycles of the shortest step the policies accept.
@@ -135,11 +143,19 @@ func buildLocalities(fs []api.Forecast, pols []api.Policy, act actState) localit
 			lv := localityView{ID: anchor(f.Policy, f.Locality), Policy: f.Policy, Locality: f.Locality}
 			for _, r := range act.reservations {
 				if samePlace(r.Locality, f.Locality) && r.State != api.ReservationReleased {
+					if len(lv.Reservations) == listShown {
+						lv.MoreReservations++
+						continue
+					}
 					lv.Reservations = append(lv.Reservations, r)
 				}
 			}
 			for _, mr := range act.requests {
 				if !api.Finished(mr.State) && (samePlace(mr.Source, f.Locality) || samePlace(mr.Target, f.Locality)) {
+					if len(lv.Requests) == listShown {
+						lv.MoreRequests++
+						continue
+					}
 					lv.Requests = append(lv.Requests, mr)
 				}
 			}
