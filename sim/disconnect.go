@@ -30,7 +30,8 @@ import (
 // (or stopped) stops and its replacement stays, and otherwise the original
 // runs again (still naming its replacement) and the replacement stops
 // ("alloc not needed due to disconnected client reconnect"), unless the
-// group's disconnect.reconcile is keep_replacement. An original never
+// group's disconnect.reconcile is keep_replacement (the original stops
+// then, "alloc not needed due to job update"). An original never
 // replaced and marked to migrate is migrated then.
 
 // missedBeat is how often a disconnected node misses its heartbeat again:
@@ -276,14 +277,11 @@ func (c *Cluster) reconnect(n *node) {
 		repl := c.allocByID[a.next]
 		if a.desired != desiredRun || (repl != nil && (a.migrate || a.grp.keepReplacement)) {
 			// Stopped, or replaced for good: its client stops it. One
-			// marked to migrate is stopped as not needed (measured);
-			// keep_replacement's description is the reconnect's.
+			// marked to migrate, or whose group keeps the replacement,
+			// is stopped as not needed for a job update (both measured:
+			// TestFidelityNodeDisconnected, TestFidelityReconnectKeeps).
 			if a.desired == desiredRun {
-				desc := descReconnect
-				if a.migrate {
-					desc = "alloc not needed due to job update"
-				}
-				a.desired, a.desiredDesc, a.evalID = desiredStop, desc, ev.id
+				a.desired, a.desiredDesc, a.evalID = desiredStop, "alloc not needed due to job update", ev.id
 			}
 			a.client, a.clientDesc, a.stopAt = allocComplete, "All tasks have completed", c.now
 			c.touchByServer(a)
