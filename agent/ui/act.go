@@ -53,6 +53,12 @@ func (h *Handler) queue(w http.ResponseWriter, r *http.Request) {
 		v.Error = "The queue cannot be read: " + api.ErrorMessage(err)
 	} else {
 		v = buildQueue(q, h.now(r.Context()))
+		// The page's live updates fetch it again with the query of the
+		// redirect after Pause or Resume: a notice the queue no longer
+		// bears out (another operator resumed it since) is left off.
+		if done := r.URL.Query().Get("done"); done == "paused" && !v.Paused || done == "resumed" && v.Paused {
+			p.Notice = ""
+		}
 	}
 	p.Data = v
 	h.render(w, r, http.StatusOK, "queue", p)

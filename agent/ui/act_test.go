@@ -262,3 +262,31 @@ func TestLocalityListsAreCapped(t *testing.T) {
 		t.Errorf("panel does not say 7 more of each:\n%s", body)
 	}
 }
+
+// TestPauseNoticeFollowsTheQueue: the notice after Pause ("The queue is
+// paused") stays in the page's address, and each live update fetched the
+// page with it: after another operator resumed the queue, the page said
+// both that the queue is paused and that it is running, with a Pause
+// button. A notice the queue no longer bears out is left off.
+func TestPauseNoticeFollowsTheQueue(t *testing.T) {
+	srv, act := newActServer(t)
+	c := srv.Client()
+	_, body := get(t, c, srv.URL+"/ui/queue", nil)
+	_, at, body := post(t, c, srv.URL+"/ui/queue/pause", url.Values{"csrf": {csrfOf(t, body)}})
+	if !strings.Contains(body, `class="notice"`) {
+		t.Fatalf("no notice after Pause at %s", at)
+	}
+	if err := act.SetPaused(context.Background(), false); err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range []string{at, at + "&fragment=1"} {
+		if _, body := get(t, c, u, nil); strings.Contains(body, `class="notice"`) || !strings.Contains(body, `id="pause"`) {
+			t.Errorf("GET %s after the queue was resumed elsewhere: shows the pause notice, or no Pause button:\n%s", u, body)
+		}
+	}
+	_, body = get(t, c, at+"&fragment=1", nil)
+	_, at, _ = post(t, c, srv.URL+"/ui/queue/pause", url.Values{"csrf": {csrfOf(t, body)}})
+	if _, body := get(t, c, at+"&fragment=1", nil); !strings.Contains(body, `class="notice"`) {
+		t.Errorf("GET %s while the queue is paused: no notice", at)
+	}
+}
