@@ -50,11 +50,12 @@ const (
 
 // canDisconnect is Nomad's disconnectState: n, whose heartbeat stopped,
 // goes disconnected rather than down while an allocation on it is desired
-// to run, not finished, and of a group with disconnect.lost_after, and has
+// to run, not finished, and of a group with disconnect.lost_after (of any
+// job type: a system job's too, TestFidelitySystemJobDisconnect), and has
 // not been unknown for longer than that.
 func (c *Cluster) canDisconnect(n *node) bool {
 	for _, a := range n.allocs {
-		if a.grp.lostAfter <= 0 || a.desired != desiredRun || a.clientTerminal() || (a.job.typ != api.JobTypeService && a.job.typ != api.JobTypeBatch) {
+		if a.grp.lostAfter <= 0 || a.desired != desiredRun || a.clientTerminal() {
 			continue
 		}
 		if a.client != allocUnknown || c.now.Before(a.unknownAt.Add(a.grp.lostAfter)) {
@@ -67,15 +68,22 @@ func (c *Cluster) canDisconnect(n *node) bool {
 // disconnectAllocs is the plan of the node-update evaluation ev of job j
 // for n, which just went disconnected: its allocations of j there turn
 // unknown where their group allows it and are lost otherwise, with the
-// follow-up evaluations that time them out and replace them.
+// follow-up evaluations that time them out and replace them. A system
+// job's allocation turns unknown with no follow-up: nothing replaces it,
+// it runs again when the client is back, and it is lost when the node
+// goes down past lost_after (TestFidelitySystemJobDisconnect).
 func (c *Cluster) disconnectAllocs(j *job, n *node, ev *eval) {
 	var unknown, lost []*alloc
 	for _, a := range append([]*alloc(nil), n.allocs...) {
 		if a.job != j || a.clientTerminal() {
 			continue
 		}
-		if a.grp.lostAfter > 0 && a.desired == desiredRun && (j.typ == api.JobTypeService || j.typ == api.JobTypeBatch) {
+		if a.grp.lostAfter > 0 && a.desired == desiredRun {
 			a.client, a.clientDesc, a.unknownAt = allocUnknown, descUnknown, c.now
+			if j.typ == api.JobTypeSystem {
+				c.touchByServer(a)
+				continue
+			}
 			unknown = append(unknown, a)
 			continue
 		}
