@@ -100,6 +100,12 @@ func forEachNomad(t *testing.T, check func(t *testing.T, c *cluster)) {
 // lacks, when not nil, says what a real Nomad's nodes lack for the check
 // ("" when nothing), and the check skips that Nomad saying so.
 func forEachNomadIn(t *testing.T, scenario string, lacks func([]*api.NodeListStub) string, check func(t *testing.T, c *cluster)) {
+	if os.Getenv("NOMAD_ADDR") == "" {
+		// Against its own simulator alone, a check shares nothing with
+		// another: it runs in parallel (a real Nomad's one node is
+		// shared, so the checks against it run one at a time).
+		t.Parallel()
+	}
 	t.Run("sim", func(t *testing.T) {
 		sc, err := sim.ParseScenario([]byte(scenario), "fidelity.hcl")
 		if err != nil {
