@@ -49,6 +49,9 @@ func (c *Cluster) register(spec *api.Job, sims map[string]GroupSimSpec, trigger 
 	spec.Canonicalize()
 	switch *spec.Type {
 	case api.JobTypeService, api.JobTypeBatch, api.JobTypeSystem:
+	case api.JobTypeSysbatch:
+		// Nomad runs it; the simulator has no sysbatch scheduler.
+		return nil, badRequest("1 error occurred:\n\t* job type %q is not supported by the simulator\n\n", *spec.Type)
 	default:
 		return nil, invalidJob(fmt.Sprintf("Invalid job type: %q", *spec.Type))
 	}
