@@ -197,6 +197,38 @@ func (c *Coordinator) replacementOf(id string) *nomadapi.AllocationListStub {
 	return last
 }
 
+// unmarkedUnknown counts the moves whose allocation is unknown (its node
+// disconnected) and not marked to migrate by Nomad's drain: each runs
+// again if its node comes back before the drain marks it, and Nomad
+// stops its replacement. The list does not show DesiredTransition, so
+// each unknown allocation is read in full; one that cannot be read is
+// not counted.
+func (c *Coordinator) unmarkedUnknown(ctx context.Context, moves []state.Move) int {
+	k := 0
+	for _, m := range moves {
+		if a := c.view.allocs[m.Alloc]; a == nil || a.ClientStatus != nomadapi.AllocClientStatusUnknown || a.DesiredStatus != nomadapi.AllocDesiredStatusRun {
+			continue
+		}
+		full, _, err := c.nomad.Allocations().Info(m.Alloc, c.qo(ctx))
+		if err != nil {
+			c.log.Debug("reading an unknown allocation's migrate mark failed", "alloc", m.Alloc, logKeyError, err)
+			continue
+		}
+		if !full.DesiredTransition.ShouldMigrate() {
+			k++
+		}
+	}
+	return k
+}
+
+// pick is one when n is 1, more otherwise.
+func pick(n int, one, more string) string {
+	if n == 1 {
+		return one
+	}
+	return more
+}
+
 // unlinkedReplacement is the replacement of a, a lost allocation Nomad
 // replaced without linking the two: where its group sets
 // disconnect.stop_on_client_after, Nomad places the replacement at a
@@ -405,6 +437,13 @@ func (c *Coordinator) followOne(ctx context.Context, now time.Time, r state.Migr
 				// its settle timeout, then drain the node again.
 				drainOn = fmt.Sprintf("; Nomad's drain of %s goes on while the node is disconnected: it completes when its client is back, "+
 					"at its allocations' disconnect.lost_after or at the drain's deadline", r.Resource)
+				if k := c.unmarkedUnknown(ctx, r.Moves); k > 0 {
+					// Their replacements are Nomad's reschedules, which a
+					// reconnect undoes (TestFidelityNodeDisconnected).
+					drainOn += fmt.Sprintf("; its drain has not marked %d of the %d %s to migrate yet: should the node come back first, "+
+						"Nomad keeps %s there, stops %s replacement%s and its drain then moves %s again",
+						k, len(r.Moves), allocations(len(r.Moves)), pick(k, "it", "them"), pick(k, "its", "their"), pick(k, "", "s"), pick(k, "it", "them"))
+				}
 				c.log.Info("drain request done while its node is disconnected: Nomad's drain completes later", logKeyRequest, r.ID, "node", r.Resource.ID)
 			} else {
 				done = false
