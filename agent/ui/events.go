@@ -16,13 +16,20 @@ const heartbeatEvery = 15
 // finishes a cycle (and, with the act half, when the queue or the decisions
 // change), and the pages reload their content when it does. A follower has
 // no cycle of its own: the leader's shows in when its forecasts were
-// published (a follower reads them at most once a cycle).
+// published (a follower reads them at most once a cycle). Once the last
+// cycle is staleAfter old, it changes every minute too, so that a page
+// whose agent stopped cycling says how old its forecasts are (the panels'
+// age), where it kept looking fresh: nothing else changes then.
 func (h *Handler) version(ctx context.Context) string {
 	v := "none"
-	if lc := h.b.Status(ctx).LastCycle; lc != nil {
+	st := h.b.Status(ctx)
+	if lc := st.LastCycle; lc != nil {
 		v = strconv.FormatInt(lc.Started.UnixNano(), 36)
+		if !st.Now.IsZero() {
+			v += ageMark(st.Now.Sub(lc.Started.Add(lc.Duration)))
+		}
 	} else if fs := h.b.Forecasts(ctx); len(fs) > 0 {
-		v = "p" + strconv.FormatInt(fs[0].Published.UnixNano(), 36)
+		v = "p" + strconv.FormatInt(fs[0].Published.UnixNano(), 36) + ageMark(time.Duration(fs[0].AgeSeconds*float64(time.Second)))
 	}
 	if h.opts.Act != nil {
 		if q, err := h.opts.Act.Queue(ctx); err == nil {
@@ -30,6 +37,15 @@ func (h *Handler) version(ctx context.Context) string {
 		}
 	}
 	return v
+}
+
+// ageMark is the part of the version that changes each minute once a
+// cycle is age old and staleAfter or more; empty before.
+func ageMark(age time.Duration) string {
+	if age < staleAfter {
+		return ""
+	}
+	return ".a" + strconv.FormatInt(int64(age/time.Minute), 36)
 }
 
 // events streams server-sent events: "update" with the new version whenever

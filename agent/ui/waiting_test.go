@@ -129,3 +129,60 @@ func TestEventsOnAFollowerAnnounceTheLeadersCycle(t *testing.T) {
 		t.Fatalf("after the leader's new cycle: event %q, want update", e)
 	}
 }
+
+// clockBackend is a leader whose last cycle and clock (Status.Now) the
+// test sets.
+type clockBackend struct {
+	emptyBackend
+	mu         sync.Mutex
+	cycle, now time.Time
+}
+
+func (b *clockBackend) Status(context.Context) api.Status {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return api.Status{Node: "n1", State: "Leader", IsLeader: true, Now: b.now, LastCycle: &api.Cycle{Started: b.cycle, Duration: time.Second}}
+}
+
+// TestEventsAnnounceAStoppedCycle: a page whose agent stopped cycling
+// updates once its forecasts are two minutes old, and each minute after,
+// so that its panels say how old they are; nothing else announced it, and
+// the page kept looking fresh.
+func TestEventsAnnounceAStoppedCycle(t *testing.T) {
+	b := &clockBackend{cycle: t0, now: t0.Add(time.Minute)}
+	h, err := New(b, Options{Poll: 5 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	defer func() { h.Close(); srv.Close() }()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"/ui/events", nil)
+	resp, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	events := bufio.NewScanner(resp.Body)
+	next := func() string {
+		for events.Scan() {
+			if name, ok := strings.CutPrefix(events.Text(), "event: "); ok {
+				return name
+			}
+		}
+		t.Fatalf("stream ended: %v", events.Err())
+		return ""
+	}
+	if e := next(); e != "hello" {
+		t.Fatalf("first event %q, want hello", e)
+	}
+	for _, m := range []int{3, 4} {
+		b.mu.Lock()
+		b.now = t0.Add(time.Duration(m) * time.Minute)
+		b.mu.Unlock()
+		if e := next(); e != "update" {
+			t.Fatalf("the last cycle %d minutes old: event %q, want update", m, e)
+		}
+	}
+}
