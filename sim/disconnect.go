@@ -136,8 +136,8 @@ func (c *Cluster) loseAlloc(a *alloc, n *node) {
 	n.lost = append(n.lost, a)
 }
 
-// waitStopAfter is the part of the plan of ev, which found the allocations
-// lost lost, for those of them whose group sets
+// waitStopAfter is the part of the plan of ev for the allocations it found
+// lost (lost) whose group sets
 // disconnect.stop_on_client_after (Nomad's delayByStopAfter): each gets a
 // pending alloc-failure follow-up at the time it is replaced (batched as
 // Nomad batches follow-ups), and ev places nothing for their groups. The
