@@ -11,11 +11,8 @@ import (
 	"testing"
 	"time"
 
-	nomadapi "github.com/hashicorp/nomad/api"
-
 	"github.com/foreshape/foreshape/agent/api"
 	"github.com/foreshape/foreshape/agent/api/apitest"
-	"github.com/foreshape/foreshape/agent/state"
 	"github.com/foreshape/foreshape/agent/ui"
 )
 
@@ -86,47 +83,8 @@ func TestDashboardOnAFollowerBehindAsksTheLeader(t *testing.T) {
 	if testing.Short() {
 		t.Skip("three servers")
 	}
-	tc := newTestCluster(t, 20)
-	for i := range 3 {
-		tc.start(i)
-	}
-	l := tc.leader()
-	f := (l + 1) % 3
-	tc.servers[f].stop()
-	behind := tc.startWith(f, Options{older: &state.Older{Types: []state.CommandType{state.TypeAppendSamples}}})
+	behind, lapi, alloc, id := followerBehindARequest(t)
 	ctx := context.Background()
-	eventually(t, 30*time.Second, "the follower's state to stop", func() bool {
-		st, err := behind.api.Status(ctx)
-		return err == nil && st.Halted != ""
-	})
-	if _, ok := behind.a.node.LeaderContext(); ok {
-		t.Fatalf("the follower leads; this test needs it a follower")
-	}
-	lapi := tc.servers[l].api
-	if _, err := lapi.Pause(ctx, true); err != nil {
-		t.Fatal(err)
-	}
-	nc, _ := nomadapi.NewClient(&nomadapi.Config{Address: tc.sim.URL})
-	var alloc string
-	eventually(t, 30*time.Second, "a running web allocation", func() bool {
-		as, _, err := nc.Jobs().Allocations("web", false, nil)
-		for _, a := range as {
-			if err == nil && a.ClientStatus == "running" {
-				alloc = a.ID
-				return true
-			}
-		}
-		return false
-	})
-	id, err := lapi.Submit(ctx, api.Submission{Allocation: alloc, Target: "dc2", Reason: "test"})
-	if err != nil {
-		if id, err = lapi.Submit(ctx, api.Submission{Allocation: alloc, Target: "dc1/*/web", Reason: "test"}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if _, held := behind.a.fsm.Request(id); held {
-		t.Fatalf("the follower's state holds %s: it is not behind", id)
-	}
 
 	code, page := dashboardGet(t, behind.api.Address+"/ui/queue/"+id+"/cancel")
 	if code != http.StatusOK || !strings.Contains(page, `id="confirm-cancel"`) || !strings.Contains(page, "alloc/"+alloc) {

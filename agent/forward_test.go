@@ -450,47 +450,8 @@ func TestFollowerBehindAsksTheLeaderForARequest(t *testing.T) {
 	if testing.Short() {
 		t.Skip("three servers")
 	}
-	tc := newTestCluster(t, 20)
-	for i := range 3 {
-		tc.start(i)
-	}
-	l := tc.leader()
-	f := (l + 1) % 3
-	tc.servers[f].stop()
-	behind := tc.startWith(f, Options{older: &state.Older{Types: []state.CommandType{state.TypeAppendSamples}}})
+	behind, _, _, id := followerBehindARequest(t)
 	ctx := context.Background()
-	eventually(t, 30*time.Second, "the follower's state to stop", func() bool {
-		st, err := behind.api.Status(ctx)
-		return err == nil && st.Halted != ""
-	})
-	if _, ok := behind.a.node.LeaderContext(); ok {
-		t.Fatalf("the follower leads; this test needs it a follower")
-	}
-	lapi := tc.servers[l].api
-	if _, err := lapi.Pause(ctx, true); err != nil {
-		t.Fatal(err)
-	}
-	nc, _ := nomadapi.NewClient(&nomadapi.Config{Address: tc.sim.URL})
-	var alloc string
-	eventually(t, 30*time.Second, "a running web allocation", func() bool {
-		as, _, err := nc.Jobs().Allocations("web", false, nil)
-		for _, a := range as {
-			if err == nil && a.ClientStatus == "running" {
-				alloc = a.ID
-				return true
-			}
-		}
-		return false
-	})
-	id, err := lapi.Submit(ctx, api.Submission{Allocation: alloc, Target: "dc2", Reason: "test"})
-	if err != nil {
-		if id, err = lapi.Submit(ctx, api.Submission{Allocation: alloc, Target: "dc1/*/web", Reason: "test"}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if _, held := behind.a.fsm.Request(id); held {
-		t.Fatalf("the follower's state holds %s: it is not behind", id)
-	}
 	get := func(path string) (int, http.Header, []byte) {
 		t.Helper()
 		resp, err := http.Get(behind.api.Address + path)
@@ -510,7 +471,7 @@ func TestFollowerBehindAsksTheLeaderForARequest(t *testing.T) {
 	if took := time.Since(start); took < forwardWait || took > forwardWait+3*time.Second {
 		t.Errorf("answered after %s; want it held %s, no more, for a state that does not catch up", took, forwardWait)
 	}
-	mr, err = behind.api.Request(ctx, id)
+	mr, err := behind.api.Request(ctx, id)
 	if err != nil || mr.ID != id {
 		t.Errorf("queue show %s through the follower (api.Client): %+v, %v", id, mr, err)
 	}
@@ -523,4 +484,54 @@ func TestFollowerBehindAsksTheLeaderForARequest(t *testing.T) {
 	if code, _, body := get("/v1/queue/pause"); code != http.StatusMethodNotAllowed {
 		t.Errorf("GET /v1/queue/pause: %d %s; want 405", code, body)
 	}
+}
+
+// followerBehindARequest starts three servers, starts one follower again
+// as an older release's, halted at the first samples it cannot read (so
+// that it stays behind), pauses the queue and submits through the leader
+// a move of a running web allocation, which the follower does not hold. It
+// returns the follower, the leader's API, the allocation and the request.
+func followerBehindARequest(t *testing.T) (behind *testServer, lapi *api.Client, alloc, id string) {
+	t.Helper()
+	tc := newTestCluster(t, 20)
+	for i := range 3 {
+		tc.start(i)
+	}
+	l := tc.leader()
+	f := (l + 1) % 3
+	tc.servers[f].stop()
+	behind = tc.startWith(f, Options{older: &state.Older{Types: []state.CommandType{state.TypeAppendSamples}}})
+	ctx := context.Background()
+	eventually(t, 30*time.Second, "the follower's state to stop", func() bool {
+		st, err := behind.api.Status(ctx)
+		return err == nil && st.Halted != ""
+	})
+	if _, ok := behind.a.node.LeaderContext(); ok {
+		t.Fatalf("the follower leads; this test needs it a follower")
+	}
+	lapi = tc.servers[l].api
+	if _, err := lapi.Pause(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	nc, _ := nomadapi.NewClient(&nomadapi.Config{Address: tc.sim.URL})
+	eventually(t, 30*time.Second, "a running web allocation", func() bool {
+		as, _, err := nc.Jobs().Allocations("web", false, nil)
+		for _, a := range as {
+			if err == nil && a.ClientStatus == "running" {
+				alloc = a.ID
+				return true
+			}
+		}
+		return false
+	})
+	id, err := lapi.Submit(ctx, api.Submission{Allocation: alloc, Target: "dc2", Reason: "test"})
+	if err != nil {
+		if id, err = lapi.Submit(ctx, api.Submission{Allocation: alloc, Target: "dc1/*/web", Reason: "test"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, held := behind.a.fsm.Request(id); held {
+		t.Fatalf("the follower's state holds %s: it is not behind", id)
+	}
+	return behind, lapi, alloc, id
 }
