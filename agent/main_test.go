@@ -1,10 +1,10 @@
 package agent
 
 import (
-	"flag"
-	"fmt"
 	"os"
 	"testing"
+
+	"github.com/foreshape/foreshape/internal/testparallel"
 )
 
 // testParallel is how many of the tests marked parallel run at once when
@@ -15,14 +15,6 @@ import (
 const testParallel = 4
 
 func TestMain(m *testing.M) {
-	flag.Parse()
-	set := false
-	flag.Visit(func(f *flag.Flag) { set = set || f.Name == "test.parallel" })
-	if !set {
-		if err := flag.Set("test.parallel", fmt.Sprint(testParallel)); err != nil {
-			fmt.Fprintln(os.Stderr, "agent: -parallel:", err)
-			os.Exit(1)
-		}
-	}
+	testparallel.Default("agent", testParallel)
 	os.Exit(m.Run())
 }

@@ -12,7 +12,6 @@ package e2e
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"math"
 	"net/http"
@@ -26,6 +25,7 @@ import (
 
 	"github.com/foreshape/foreshape/agent/api"
 	"github.com/foreshape/foreshape/internal/syncbuf"
+	"github.com/foreshape/foreshape/internal/testparallel"
 	"github.com/foreshape/foreshape/internal/testport"
 
 	// The binary the tests run is main.go over this package: importing it
@@ -46,15 +46,7 @@ var binary string
 const e2eParallel = 6
 
 func TestMain(m *testing.M) {
-	flag.Parse()
-	parallelSet := false
-	flag.Visit(func(f *flag.Flag) { parallelSet = parallelSet || f.Name == "test.parallel" })
-	if !parallelSet {
-		if err := flag.Set("test.parallel", fmt.Sprint(e2eParallel)); err != nil {
-			fmt.Fprintln(os.Stderr, "e2e: -parallel:", err)
-			os.Exit(1)
-		}
-	}
+	testparallel.Default("e2e", e2eParallel)
 	dir, err := os.MkdirTemp("", "foreshape-e2e")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

@@ -1,10 +1,10 @@
 package sim
 
 import (
-	"flag"
-	"fmt"
 	"os"
 	"testing"
+
+	"github.com/foreshape/foreshape/internal/testparallel"
 )
 
 // testParallel is how many of the tests marked parallel run at once when
@@ -14,14 +14,6 @@ import (
 const testParallel = 8
 
 func TestMain(m *testing.M) {
-	flag.Parse()
-	set := false
-	flag.Visit(func(f *flag.Flag) { set = set || f.Name == "test.parallel" })
-	if !set {
-		if err := flag.Set("test.parallel", fmt.Sprint(testParallel)); err != nil {
-			fmt.Fprintln(os.Stderr, "sim: -parallel:", err)
-			os.Exit(1)
-		}
-	}
+	testparallel.Default("sim", testParallel)
 	os.Exit(m.Run())
 }

@@ -197,30 +197,7 @@ func TestSafeNext(t *testing.T) {
 
 func TestEventsAnnounceANewCycle(t *testing.T) {
 	srv, b := newTestServer(t, nil)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"/ui/events", nil)
-	resp, err := srv.Client().Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if ct := resp.Header.Get("Content-Type"); ct != "text/event-stream" {
-		t.Fatalf("content type %q", ct)
-	}
-	events := bufio.NewScanner(resp.Body)
-	next := func() string {
-		for events.Scan() {
-			if name, ok := strings.CutPrefix(events.Text(), "event: "); ok {
-				return name
-			}
-		}
-		t.Fatalf("stream ended: %v", events.Err())
-		return ""
-	}
-	if e := next(); e != "hello" {
-		t.Fatalf("first event %q, want hello", e)
-	}
+	next := eventStream(t, srv)
 	b.setCycle(t0.Add(time.Minute))
 	if e := next(); e != "update" {
 		t.Fatalf("after a new cycle: event %q, want update", e)
@@ -401,4 +378,37 @@ func TestFocusRingContrast(t *testing.T) {
 			}
 		}
 	}
+}
+
+// eventStream opens srv's /ui/events (for ten seconds at most), checks it
+// is an event stream whose first event is hello, and returns what reads
+// the name of the next event (failing the test when the stream ends).
+func eventStream(t *testing.T, srv *httptest.Server) (next func() string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	t.Cleanup(cancel)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"/ui/events", nil)
+	resp, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { resp.Body.Close() })
+	if ct := resp.Header.Get("Content-Type"); ct != "text/event-stream" {
+		t.Fatalf("content type %q", ct)
+	}
+	events := bufio.NewScanner(resp.Body)
+	next = func() string {
+		t.Helper()
+		for events.Scan() {
+			if name, ok := strings.CutPrefix(events.Text(), "event: "); ok {
+				return name
+			}
+		}
+		t.Fatalf("stream ended: %v", events.Err())
+		return ""
+	}
+	if e := next(); e != "hello" {
+		t.Fatalf("first event %q, want hello", e)
+	}
+	return next
 }

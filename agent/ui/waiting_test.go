@@ -1,10 +1,8 @@
 package ui
 
 import (
-	"bufio"
 	"context"
 	"errors"
-	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
@@ -101,27 +99,7 @@ func TestEventsOnAFollowerAnnounceTheLeadersCycle(t *testing.T) {
 	}
 	srv := httptest.NewServer(h)
 	defer func() { h.Close(); srv.Close() }()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"/ui/events", nil)
-	resp, err := srv.Client().Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	events := bufio.NewScanner(resp.Body)
-	next := func() string {
-		for events.Scan() {
-			if name, ok := strings.CutPrefix(events.Text(), "event: "); ok {
-				return name
-			}
-		}
-		t.Fatalf("stream ended: %v", events.Err())
-		return ""
-	}
-	if e := next(); e != "hello" {
-		t.Fatalf("first event %q, want hello", e)
-	}
+	next := eventStream(t, srv)
 	b.mu.Lock()
 	b.published = t0.Add(time.Minute)
 	b.mu.Unlock()
@@ -156,27 +134,7 @@ func TestEventsAnnounceAStoppedCycle(t *testing.T) {
 	}
 	srv := httptest.NewServer(h)
 	defer func() { h.Close(); srv.Close() }()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"/ui/events", nil)
-	resp, err := srv.Client().Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	events := bufio.NewScanner(resp.Body)
-	next := func() string {
-		for events.Scan() {
-			if name, ok := strings.CutPrefix(events.Text(), "event: "); ok {
-				return name
-			}
-		}
-		t.Fatalf("stream ended: %v", events.Err())
-		return ""
-	}
-	if e := next(); e != "hello" {
-		t.Fatalf("first event %q, want hello", e)
-	}
+	next := eventStream(t, srv)
 	for _, m := range []int{3, 4} {
 		b.mu.Lock()
 		b.now = t0.Add(time.Duration(m) * time.Minute)
