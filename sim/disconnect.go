@@ -128,7 +128,7 @@ func (c *Cluster) loseAlloc(a *alloc, n *node) {
 	if a.desired == desiredRun {
 		a.desired, a.desiredDesc = desiredStop, descLost
 	}
-	a.client = allocLost
+	a.client, a.lostNow = allocLost, true
 	if a.grp.stopAfter > 0 {
 		a.stopWaitUntil = c.now.Add(a.grp.stopWait)
 	}
@@ -231,7 +231,7 @@ func (c *Cluster) markDisconnected(j *job, g *group) {
 		a.replaceDue = false
 		if a.desired == desiredRun && !c.now.Before(a.unknownAt.Add(a.grp.lostAfter)) {
 			a.desired, a.desiredDesc, a.replaceDue = desiredStop, descLost, false
-			a.client = allocLost
+			a.client, a.lostNow = allocLost, true
 			c.touchByServer(a)
 			a.node.lost = append(a.node.lost, a)
 			continue

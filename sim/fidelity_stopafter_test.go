@@ -158,3 +158,87 @@ func TestFidelityLostReplacedWhenRoomReturns(t *testing.T) {
 		t.Logf("%s: evaluations: %s", c.name, describeEvals(evals))
 	})
 }
+
+// TestFidelityLostReplacedWhenRoomFreesElsewhere: an allocation lost on a
+// node that goes down, whose replacement fits nowhere else (the other node
+// is full), is placed when room frees there while the node is still down:
+// the blocked evaluation places it naming no previous allocation, the lost
+// one no next (Nomad's reconciler drops stopped allocations before it
+// links). Measured on a real Nomad 2.0.6-dev.
+func TestFidelityLostReplacedWhenRoomFreesElsewhere(t *testing.T) {
+	forEachNomadIn(t, disconnectScenario, nil, func(t *testing.T, c *cluster) {
+		takeDown, _ := c.nodeDownUp(t)
+		nodes, _, err := c.client.Nodes().List(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var other *api.Node
+		for _, n := range nodes {
+			if n.ID != c.node.ID && n.Status == api.NodeStatusReady && n.Datacenter == "dc1" {
+				if other, _, err = c.client.Nodes().Info(n.ID, nil); err != nil {
+					t.Fatal(err)
+				}
+				break
+			}
+		}
+		if other == nil {
+			t.Skip("no other ready node in dc1")
+		}
+		id := c.jobID("lostelse")
+		orig := c.runDeployed(t, id, 0, 5*time.Second)
+		// Fill the other node but for less than the job's allocation.
+		free := other.NodeResources.Memory.MemoryMB
+		if r := other.ReservedResources; r != nil {
+			free -= int64(r.Memory.MemoryMB)
+		}
+		as, _, err := c.client.Nodes().Allocations(other.ID, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, a := range as {
+			if a.ClientStatus == api.AllocClientStatusRunning && a.AllocatedResources != nil {
+				for _, tr := range a.AllocatedResources.Tasks {
+					free -= tr.Memory.MemoryMB
+				}
+			}
+		}
+		fill := c.jobID("lostfill")
+		fj := sleepJob(fill, 1, 50, int(free)-16, 50)
+		fj.Constrain(api.NewConstraint("${node.unique.id}", "=", other.ID))
+		c.register(t, fj)
+		c.waitAllocs(t, fill, "filling the other node", func(as []*api.AllocationListStub) bool { return count(as, running) == 1 })
+
+		takeDown()
+		c.waitNode(t, "down", func(n *api.Node) bool { return n.Status == api.NodeStatusDown })
+		c.waitAlloc(t, orig, "lost", func(a *api.Allocation) bool { return a.ClientStatus == api.AllocClientStatusLost })
+		c.waitJob(t, id, "blocked", func(*api.Job) bool {
+			evals, _, err := c.client.Jobs().Evaluations(id, nil)
+			for _, e := range evals {
+				if err == nil && e.Status == api.EvalStatusBlocked {
+					return true
+				}
+			}
+			return false
+		})
+		if _, _, err := c.client.Jobs().Deregister(fill, true, nil); err != nil {
+			t.Fatal(err)
+		}
+		as2 := c.waitAllocs(t, id, "placed on the other node", func(as []*api.AllocationListStub) bool { return count(as, running) == 1 })
+		for _, s := range as2 {
+			if s.ID == orig {
+				continue
+			}
+			r, _, err := c.client.Allocations().Info(s.ID, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("%s: replacement %s %s on %s, previous %q", c.name, r.ID[:8], r.ClientStatus, r.NodeName, r.PreviousAllocation)
+			if r.PreviousAllocation != "" {
+				t.Errorf("%s: the allocation placed when room freed names %q; want no previous allocation", c.name, r.PreviousAllocation)
+			}
+		}
+		if a, _, err := c.client.Allocations().Info(orig, nil); err != nil || a.NextAllocation != "" {
+			t.Errorf("%s: the lost allocation's next %q: %v; want none", c.name, a.NextAllocation, err)
+		}
+	})
+}

@@ -278,6 +278,11 @@ type alloc struct {
 	runningSince time.Time
 	failedAt     time.Time // when it failed on its client
 	unknownAt    time.Time // when its node disconnected and it turned unknown
+	// lostNow marks an allocation lost by the evaluation being reconciled:
+	// only that evaluation links a replacement to it (Nomad's reconciler
+	// drops stopped allocations before it links, and the loss stops it);
+	// cleared when the reconciliation ends.
+	lostNow bool
 	// stopWaitUntil is when Nomad replaces the allocation, lost while
 	// its group sets disconnect.stop_on_client_after (zero otherwise):
 	// the evaluation that finds it lost places nothing for the group, and

@@ -775,6 +775,9 @@ func (c *Cluster) reconcileWith(j *job, ev *eval, trigger string) {
 			queued[g.name] = q
 		}
 	}
+	for _, a := range j.allocs {
+		a.lostNow = false
+	}
 	c.updateJobStatus(j)
 	if len(queued) > 0 {
 		ev = c.lazyEval(j, evp, trigger)
@@ -1044,8 +1047,12 @@ func previousByIndex(j *job, g *group) map[int]*alloc {
 		if !a.migrate && a.client != allocLost && a.client != allocFailed && !due {
 			continue // stopped on purpose (scaled down, updated): nothing to replace
 		}
-		if !a.stopWaitUntil.IsZero() {
-			continue // replaced afresh after stop_on_client_after
+		if a.client == allocLost && !a.lostNow {
+			// Lost by an earlier evaluation (one that could not place its
+			// replacement, or that waited for stop_on_client_after):
+			// replaced afresh, as a missing allocation
+			// (TestFidelityLostReplacedWhenRoomFreesElsewhere).
+			continue
 		}
 		if _, ok := out[a.index]; !ok {
 			out[a.index] = a
