@@ -135,22 +135,7 @@ func TestFidelityLostReplacedWhenRoomReturns(t *testing.T) {
 		bringUp()
 		c.waitNode(t, "ready", func(n *api.Node) bool { return n.Status == api.NodeStatusReady })
 		as := c.waitAllocs(t, id, "placed again", func(as []*api.AllocationListStub) bool { return count(as, running) == 1 })
-		for _, s := range as {
-			if s.ID == orig {
-				continue
-			}
-			r, _, err := c.client.Allocations().Info(s.ID, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Logf("%s: replacement %s %s on %s, previous %q", c.name, r.ID[:8], r.ClientStatus, r.NodeName, r.PreviousAllocation)
-			if r.PreviousAllocation != "" {
-				t.Errorf("%s: the allocation placed when the node came back names %q; want no previous allocation", c.name, r.PreviousAllocation)
-			}
-		}
-		if a, _, err := c.client.Allocations().Info(orig, nil); err != nil || a.NextAllocation != "" {
-			t.Errorf("%s: the lost allocation's next %q: %v; want none", c.name, a.NextAllocation, err)
-		}
+		c.checkUnlinked(t, orig, as, "when the node came back")
 		evals, _, err := c.client.Jobs().Evaluations(id, nil)
 		if err != nil {
 			t.Fatal(err)
@@ -224,21 +209,29 @@ func TestFidelityLostReplacedWhenRoomFreesElsewhere(t *testing.T) {
 			t.Fatal(err)
 		}
 		as2 := c.waitAllocs(t, id, "placed on the other node", func(as []*api.AllocationListStub) bool { return count(as, running) == 1 })
-		for _, s := range as2 {
-			if s.ID == orig {
-				continue
-			}
-			r, _, err := c.client.Allocations().Info(s.ID, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Logf("%s: replacement %s %s on %s, previous %q", c.name, r.ID[:8], r.ClientStatus, r.NodeName, r.PreviousAllocation)
-			if r.PreviousAllocation != "" {
-				t.Errorf("%s: the allocation placed when room freed names %q; want no previous allocation", c.name, r.PreviousAllocation)
-			}
-		}
-		if a, _, err := c.client.Allocations().Info(orig, nil); err != nil || a.NextAllocation != "" {
-			t.Errorf("%s: the lost allocation's next %q: %v; want none", c.name, a.NextAllocation, err)
-		}
+		c.checkUnlinked(t, orig, as2, "when room freed")
 	})
+}
+
+// checkUnlinked checks that the allocations of as other than orig, a lost
+// one, name no previous allocation (placed when, as what says), and orig
+// no next.
+func (c *cluster) checkUnlinked(t *testing.T, orig string, as []*api.AllocationListStub, when string) {
+	t.Helper()
+	for _, s := range as {
+		if s.ID == orig {
+			continue
+		}
+		r, _, err := c.client.Allocations().Info(s.ID, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("%s: replacement %s %s on %s, previous %q", c.name, r.ID[:8], r.ClientStatus, r.NodeName, r.PreviousAllocation)
+		if r.PreviousAllocation != "" {
+			t.Errorf("%s: the allocation placed %s names %q; want no previous allocation", c.name, when, r.PreviousAllocation)
+		}
+	}
+	if a, _, err := c.client.Allocations().Info(orig, nil); err != nil || a.NextAllocation != "" {
+		t.Errorf("%s: the lost allocation's next %q: %v; want none", c.name, a.NextAllocation, err)
+	}
 }

@@ -412,3 +412,16 @@ func eventStream(t *testing.T, srv *httptest.Server) (next func() string) {
 	}
 	return next
 }
+
+// backendEvents serves b's dashboard (polling every 5 ms) for the test's
+// life and returns eventStream's reader of its /ui/events.
+func backendEvents(t *testing.T, b Backend) (next func() string) {
+	t.Helper()
+	h, err := New(b, Options{Poll: 5 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	t.Cleanup(func() { h.Close(); srv.Close() })
+	return eventStream(t, srv)
+}

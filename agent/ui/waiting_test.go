@@ -93,13 +93,7 @@ func (b *followerBackend) Forecasts(context.Context) []api.Forecast {
 func TestEventsOnAFollowerAnnounceTheLeadersCycle(t *testing.T) {
 	b := &followerBackend{emptyBackend: emptyBackend{status: api.Status{Node: "n2", State: "Follower", Leader: "10.0.0.1:7576"},
 		policies: []api.Policy{{Name: "dc2-web", Locality: "dc2"}}}, published: t0}
-	h, err := New(b, Options{Poll: 5 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(h)
-	defer func() { h.Close(); srv.Close() }()
-	next := eventStream(t, srv)
+	next := backendEvents(t, b)
 	b.mu.Lock()
 	b.published = t0.Add(time.Minute)
 	b.mu.Unlock()
@@ -128,13 +122,7 @@ func (b *clockBackend) Status(context.Context) api.Status {
 // the page kept looking fresh.
 func TestEventsAnnounceAStoppedCycle(t *testing.T) {
 	b := &clockBackend{cycle: t0, now: t0.Add(time.Minute)}
-	h, err := New(b, Options{Poll: 5 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(h)
-	defer func() { h.Close(); srv.Close() }()
-	next := eventStream(t, srv)
+	next := backendEvents(t, b)
 	for _, m := range []int{3, 4} {
 		b.mu.Lock()
 		b.now = t0.Add(time.Duration(m) * time.Minute)
