@@ -1,11 +1,13 @@
 package agent
 
 import (
+	"bufio"
 	"context"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -110,5 +112,65 @@ func TestDashboardOnAFollowerBehindAsksTheLeader(t *testing.T) {
 	// One the leader does not hold either is its 404.
 	if code, page := dashboardGet(t, behind.api.Address+"/ui/queue/mr-424242/cancel"); code != http.StatusNotFound || !strings.Contains(page, "none had this ID") {
 		t.Errorf("an ID the leader does not hold either: %d\n%.2000s", code, page)
+	}
+}
+
+// TestDashboardStreamEndsWhenAReloadRevokesItsToken: a page's event
+// stream, opened with a token that a reload then takes out of
+// acl.token_file, ends with a "denied" event at its next check (a second
+// at most), and the stream asked for again is refused; it kept sending
+// updates to the page until the page was closed.
+func TestDashboardStreamEndsWhenAReloadRevokesItsToken(t *testing.T) {
+	a, _, dir, _ := reloadAgent(t)
+	srv := httptest.NewServer(a.api)
+	defer srv.Close()
+	defer a.dash.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"/ui/events", nil)
+	req.Header.Set("X-Foreshape-Token", "old-token")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /ui/events with the token: %d", resp.StatusCode)
+	}
+	events := bufio.NewScanner(resp.Body)
+	next := func() string {
+		for events.Scan() {
+			if name, ok := strings.CutPrefix(events.Text(), "event: "); ok {
+				return name
+			}
+		}
+		return "(end)"
+	}
+	if e := next(); e != "hello" {
+		t.Fatalf("first event %q, want hello", e)
+	}
+	write(t, filepath.Join(dir, "tokens"), "new-token\n")
+	if err := a.Reload(nil); err != nil {
+		t.Fatal(err)
+	}
+	reloaded := time.Now()
+	if e := next(); e != "denied" {
+		t.Errorf("after the reload revoked the stream's token: %q, want denied", e)
+	}
+	if e := next(); e != "(end)" || ctx.Err() != nil {
+		t.Errorf("after denied: %q (%v), want the stream to end", e, ctx.Err())
+	}
+	if took := time.Since(reloaded); took > 3*time.Second {
+		t.Errorf("the stream ended %s after the reload; want at its next check, a second later at most", took)
+	}
+	req, _ = http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"/ui/events", nil)
+	req.Header.Set("X-Foreshape-Token", "old-token")
+	again, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again.Body.Close()
+	if again.StatusCode != http.StatusForbidden {
+		t.Errorf("the stream asked for again with the revoked token: %d, want 403", again.StatusCode)
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/foreshape/foreshape/agent/api"
 )
 
 // heartbeatEvery is how many polls pass between keep-alive comments on an
@@ -51,7 +53,11 @@ func ageMark(age time.Duration) string {
 // events streams server-sent events: "update" with the new version whenever
 // it changes, and a comment every few polls to keep proxies from closing an
 // idle stream. The stream ends when the client leaves or the agent shuts
-// down (Close).
+// down (Close), and with a "denied" event at the first poll that finds its
+// token no longer accepted (taken out of acl.token_file and the agent
+// reloaded): the page then asks again and gets the sign-in form. The check
+// is the one every request passes (an atomic load of the token list and a
+// constant-time comparison), made before the version, which costs more.
 func (h *Handler) events(w http.ResponseWriter, r *http.Request) {
 	fl, ok := w.(http.Flusher)
 	if !ok {
@@ -75,6 +81,12 @@ func (h *Handler) events(w http.ResponseWriter, r *http.Request) {
 		case <-h.done:
 			return
 		case <-t.C:
+		}
+		if !h.authorized(r) {
+			h.log.Warn("event stream ended: its token is no longer accepted", "reason", api.TokenDenied(token(r), h.opts.Tokens()), "remote_addr", r.RemoteAddr)
+			fmt.Fprint(w, "event: denied\ndata: token no longer accepted\n\n")
+			fl.Flush()
+			return
 		}
 		if v := h.version(ctx); v != last {
 			last = v

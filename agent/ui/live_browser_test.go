@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -159,4 +160,53 @@ func TestBrowserLiveUpdatesAfterAReconnection(t *testing.T) {
 	b.set(3)
 	st.drop(false)
 	waitFor("the page showing the change after the new stream", func() bool { return strings.Contains(series(), "Series3 (0 stale)") })
+}
+
+// TestBrowserSignInAfterTheTokenIsRevoked: a signed-in page whose token
+// the agent no longer accepts (taken out of acl.token_file, the agent
+// reloaded) shows the sign-in form within a few seconds, without a
+// change to announce; it kept its live updates open and showed the data
+// until the next change (or forever, if none came).
+func TestBrowserSignInAfterTheTokenIsRevoked(t *testing.T) {
+	path := chromium(t)
+	var toks atomic.Pointer[[]string]
+	toks.Store(&[]string{"old-token"})
+	h, err := ui.New(&liveBackend{series: 1}, ui.Options{Tokens: func() []string { return *toks.Load() }, Poll: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	defer h.Close()
+
+	ctx := browser(t, path)
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	if err := chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/ui/cluster"), chromedp.WaitVisible(chromedp.ID("token")),
+		chromedp.SendKeys(chromedp.ID("token"), "old-token"), chromedp.Submit(chromedp.ID("token")),
+		chromedp.WaitVisible(chromedp.CSS(".facts"))); err != nil {
+		t.Fatalf("sign in: %v", err)
+	}
+	live := chromedp.Evaluate[string](`document.getElementById('live').textContent`)
+	for end := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		if s, err := chromedp.Run(ctx, live); err == nil && s == "Live: connected" {
+			break
+		} else if time.Now().After(end) {
+			t.Fatalf("the stream did not connect: live line %q, %v", s, err)
+		}
+	}
+	toks.Store(&[]string{"new-token"})
+	revoked := time.Now()
+	form := chromedp.Evaluate[bool](`!!document.getElementById('token') && !document.querySelector('.facts')`)
+	for {
+		if ok, err := chromedp.Run(ctx, form); err == nil && ok {
+			break
+		}
+		if time.Since(revoked) > 15*time.Second {
+			s, _ := chromedp.Run(ctx, live)
+			t.Fatalf("no sign-in form %s after the token was revoked; live line %q", time.Since(revoked).Round(time.Millisecond), s)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Logf("sign-in form shown %s after the token was revoked", time.Since(revoked).Round(10*time.Millisecond))
 }

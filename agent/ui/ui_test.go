@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -424,4 +425,57 @@ func backendEvents(t *testing.T, b Backend) (next func() string) {
 	srv := httptest.NewServer(h)
 	t.Cleanup(func() { h.Close(); srv.Close() })
 	return eventStream(t, srv)
+}
+
+// TestEventsEndWhenTheTokenIsRevoked: an event stream opened with a token
+// ends, with a "denied" event, at the first check after the token is no
+// longer accepted (taken out of acl.token_file and the agent reloaded),
+// where it kept announcing updates to a page that could no longer read
+// them; the page then asks again and gets the sign-in form.
+func TestEventsEndWhenTheTokenIsRevoked(t *testing.T) {
+	var toks atomic.Pointer[[]string]
+	toks.Store(&[]string{"old", "other"})
+	b := &fakeBackend{cycle: t0}
+	h, err := New(b, Options{Tokens: func() []string { return *toks.Load() }, Poll: 5 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	t.Cleanup(func() { h.Close(); srv.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"/ui/events", nil)
+	req.Header.Set("X-Foreshape-Token", "old")
+	resp, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	lines := bufio.NewScanner(resp.Body)
+	next := func() string {
+		for lines.Scan() {
+			if name, ok := strings.CutPrefix(lines.Text(), "event: "); ok {
+				return name
+			}
+		}
+		return "(end)"
+	}
+	if e := next(); e != "hello" {
+		t.Fatalf("first event %q, want hello", e)
+	}
+	b.setCycle(t0.Add(time.Minute))
+	if e := next(); e != "update" {
+		t.Fatalf("with the token valid: %q, want update", e)
+	}
+	toks.Store(&[]string{"other"})
+	b.setCycle(t0.Add(2 * time.Minute))
+	if e := next(); e != "denied" {
+		t.Errorf("after the token was revoked: %q, want denied", e)
+	}
+	if e := next(); e != "(end)" {
+		t.Errorf("after denied: %q, want the stream to end", e)
+	}
+	if ctx.Err() != nil {
+		t.Errorf("the stream ended only with the test's deadline")
+	}
 }

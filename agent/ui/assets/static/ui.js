@@ -56,16 +56,21 @@
       connected = true;
     });
     es.addEventListener("update", refresh);
+    // The agent no longer accepts the stream's token: as a refusal.
+    es.addEventListener("denied", function () { es.close(); refused(); });
     es.onerror = function () {
       if (es.readyState === EventSource.CLOSED) {
-        stopped = "Live updates stopped: the stream was refused; trying again in 5 s…";
-        say(stopped);
-        refresh();
-        window.setTimeout(connect, 5000);
+        refused();
         return;
       }
       say("Live updates interrupted; reconnecting…");
     };
+  }
+  function refused() {
+    stopped = "Live updates stopped: the stream was refused; trying again in 5 s…";
+    say(stopped);
+    refresh();
+    window.setTimeout(connect, 5000);
   }
   connect();
 })();
