@@ -16,6 +16,11 @@ import (
 // decisionsShown caps the Decisions page.
 const decisionsShown = 200
 
+// queueShown caps the requests the Queue page lists of each state: a full
+// queue (queue.max_requests unfinished, a day of finished ones) made each
+// live update render thousands of rows.
+const queueShown = 50
+
 // notRunning is what the act pages say on an agent without the act half.
 const notRunning = "This agent does not run the act half (migration queue, reservations, decisions)."
 
@@ -37,6 +42,10 @@ type queueView struct {
 	Paused    bool
 	Requests  []requestView
 	Counts    []stateCount
+	// More counts, per state, the requests past the first Shown (of each
+	// state), which the page does not list.
+	More  []stateCount
+	Shown int
 }
 
 type stateCount struct {
@@ -75,11 +84,17 @@ func (h *Handler) now(ctx context.Context) time.Time {
 }
 
 // buildQueue is the Queue page of q at now, the data clock's time (zero:
-// unknown, and a running move's time so far is not shown).
+// unknown, and a running move's time so far is not shown): the first
+// queueShown requests of each state in the queue's order (the highest
+// scores of a queued state, the newest of a finished one), and how many
+// more.
 func buildQueue(q api.Queue, now time.Time) queueView {
-	v := queueView{Available: true, Paused: q.Paused}
+	v := queueView{Available: true, Paused: q.Paused, Shown: queueShown}
 	n := map[string]int{}
 	for _, mr := range q.Requests {
+		if n[mr.State]++; n[mr.State] > queueShown {
+			continue
+		}
 		rv := requestView{MigrationRequest: mr, Cancelable: notStarted(mr.State),
 			Estimated: time.Duration(mr.EstimatedDurationS * float64(time.Second))}
 		switch {
@@ -92,11 +107,13 @@ func buildQueue(q api.Queue, now time.Time) queueView {
 			rv.Actual, rv.ActualNote = max(0, now.Sub(*mr.Started)), "so far"
 		}
 		v.Requests = append(v.Requests, rv)
-		n[mr.State]++
 	}
 	for _, s := range api.States {
 		if n[s] > 0 {
 			v.Counts = append(v.Counts, stateCount{State: s, N: n[s]})
+		}
+		if n[s] > queueShown {
+			v.More = append(v.More, stateCount{State: s, N: n[s] - queueShown})
 		}
 	}
 	return v

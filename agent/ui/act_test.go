@@ -290,3 +290,81 @@ func TestPauseNoticeFollowsTheQueue(t *testing.T) {
 		t.Errorf("GET %s while the queue is paused: no notice", at)
 	}
 }
+
+// TestQueuePageIsCapped: the Queue page lists the first queueShown
+// requests of each state in the queue's order (the highest scores of a
+// queued state, the newest of a finished one) and counts the rest, as the
+// panels' lists do; it listed every request the queue holds (up to
+// queue.max_requests unfinished ones, and a day of finished ones), and
+// each live update rendered them all again.
+func TestQueuePageIsCapped(t *testing.T) {
+	q := api.Queue{}
+	add := func(n int, state string) {
+		for range n {
+			q.Requests = append(q.Requests, api.MigrationRequest{ID: fmt.Sprintf("mr-%d", len(q.Requests)+1), State: state, Source: "dc1", Target: "dc2"})
+		}
+	}
+	add(2, api.StateRunning)
+	add(queueShown+3, api.StatePending)
+	add(4, api.StateWaiting)
+	add(queueShown+70, api.StateDone)
+	v := buildQueue(q, t0)
+	h, err := New(&fakeBackend{}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	if err := h.pages["queue"].ExecuteTemplate(&b, "main", page{Data: v}); err != nil {
+		t.Fatal(err)
+	}
+	body := b.String()
+	for state, want := range map[string]int{api.StateRunning: 2, api.StatePending: queueShown, api.StateWaiting: 4, api.StateDone: queueShown} {
+		if n := strings.Count(body, `data-state="`+state+`"`); n != want {
+			t.Errorf("%d %s requests listed, want %d", n, state, want)
+		}
+	}
+	// The first of each state in the queue's order are the ones listed.
+	if !strings.Contains(body, `data-request="mr-3"`) || strings.Contains(body, fmt.Sprintf(`data-request="mr-%d"`, 2+queueShown+1)) {
+		t.Errorf("the pending requests listed are not the first %d in the queue's order", queueShown)
+	}
+	for _, want := range []string{"and 3 more pending", "70 more done", fmt.Sprintf("%d pending", queueShown+3), fmt.Sprintf("%d done", queueShown+70)} {
+		if !strings.Contains(body, want) {
+			t.Errorf("queue page lacks %q", want)
+		}
+	}
+}
+
+// fixedQueue is an act backend whose queue is q.
+type fixedQueue struct {
+	*apitest.Act
+	q api.Queue
+}
+
+func (f fixedQueue) Queue(context.Context) (api.Queue, error) { return f.q, nil }
+
+// BenchmarkQueuePage renders the Queue page's content, as each live update
+// fetches it, for a full queue: queue.max_requests (1,000) unfinished
+// requests and 2,000 finished ones.
+func BenchmarkQueuePage(b *testing.B) {
+	q := api.Queue{Index: 1}
+	for i := range 3000 {
+		mr := api.MigrationRequest{ID: fmt.Sprintf("mr-%d", i+1), State: api.StatePending, Resource: "alloc/a1", Source: "dc1", Target: "dc2",
+			Reason: "requested by an operator", Score: 0.5, EstimatedDurationS: 90}
+		if i >= 1000 {
+			mr.State = api.StateDone
+		}
+		q.Requests = append(q.Requests, mr)
+	}
+	h, err := New(&fakeBackend{cycle: t0}, Options{Act: fixedQueue{apitest.New(), q}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	req := httptest.NewRequest(http.MethodGet, "/ui/queue?fragment=1", nil)
+	size := 0
+	for b.Loop() {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		size = rec.Body.Len()
+	}
+	b.ReportMetric(float64(size), "bytes/page")
+}
