@@ -14,6 +14,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/foreshape/foreshape/agent/api"
+	"github.com/foreshape/foreshape/agent/api/apitest"
 	"github.com/foreshape/foreshape/agent/ui"
 )
 
@@ -91,8 +92,9 @@ func (s *streams) count() int {
 // was never announced, so a page that reconnects shows it (it showed the
 // old content until the next change); a stream refused outright (a 502),
 // which the browser does not retry by itself, is opened again once it is
-// served (the page said "reconnecting…" and never did). The time of the
-// last update is written in UTC, as every time on the pages.
+// served (the page said "reconnecting…" and never did), and a screen
+// reader is told when live updates stop and when they resume. The time of
+// the last update is written in UTC, as every time on the pages.
 func TestBrowserLiveUpdatesAfterAReconnection(t *testing.T) {
 	path := chromium(t)
 	b := &liveBackend{series: 1}
@@ -155,8 +157,20 @@ func TestBrowserLiveUpdatesAfterAReconnection(t *testing.T) {
 	// stream for good; the page opens a new one once it is served again.
 	st.drop(true)
 	waitFor("the page saying its live updates stopped", func() bool { return strings.Contains(live(), "stopped") })
+	told := func() string {
+		t.Helper()
+		s, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById('announce').textContent`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	if s := told(); s != "Live updates stopped." {
+		t.Errorf("a screen reader is told %q when live updates stop; want %q", s, "Live updates stopped.")
+	}
 	opened := st.up()
 	waitFor("a new stream once the agent serves it", func() bool { return st.count() > opened })
+	waitFor("a screen reader told that live updates resumed", func() bool { return told() == "Live updates resumed." })
 	b.set(3)
 	st.drop(false)
 	waitFor("the page showing the change after the new stream", func() bool { return strings.Contains(series(), "Series3 (0 stale)") })
@@ -209,4 +223,155 @@ func TestBrowserSignInAfterTheTokenIsRevoked(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	t.Logf("sign-in form shown %s after the token was revoked", time.Since(revoked).Round(10*time.Millisecond))
+}
+
+// hotspotBackend is an agent whose cycle a test moves on and whose one
+// forecast (dc2's cpu) a test gives a hotspot.
+type hotspotBackend struct {
+	mu      sync.Mutex
+	cycle   int
+	hotspot bool
+}
+
+func (b *hotspotBackend) Status(context.Context) api.Status {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return api.Status{Node: "n1", State: "Leader", IsLeader: true, Leader: "n1",
+		LastCycle: &api.Cycle{Started: time.Date(2026, 1, 5, 9, b.cycle, 0, 0, time.UTC), Forecasts: 1}}
+}
+func (b *hotspotBackend) Policies(context.Context) []api.Policy {
+	return []api.Policy{{Name: "dc2-web", Locality: "dc2"}}
+}
+func (b *hotspotBackend) Forecasts(context.Context) []api.Forecast {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	f := api.Forecast{Policy: "dc2-web", Locality: "dc2", Metric: "cpu", Series: "dc2:cpu", Step: "1m"}
+	if b.hotspot {
+		f.Hotspot = &api.Hotspot{Policy: "dc2-web", Locality: "dc2", Metric: "cpu", At: time.Date(2026, 1, 5, 10, 15, 0, 0, time.UTC),
+			Line: 75, Quantile: 0.9, Probability: 0.5 + float64(b.cycle)/100, Peak: 90}
+	}
+	return []api.Forecast{f}
+}
+func (b *hotspotBackend) next(hotspot bool) {
+	b.mu.Lock()
+	b.cycle++
+	b.hotspot = hotspot
+	b.mu.Unlock()
+}
+
+// heard records, in the page, what its live regions would have a screen
+// reader say: each change of an element that is one (aria-live, or the
+// roles status, alert and log), and each one inserted with text.
+const heard = `(() => {
+  const live = '[aria-live],[role=status],[role=alert],[role=log]';
+  window.heard = [];
+  new MutationObserver(ms => ms.forEach(m => {
+    const at = m.target.nodeType === 1 ? m.target : m.target.parentElement;
+    const region = at && at.closest(live);
+    if (region && region.textContent.trim()) { window.heard.push(region.textContent.trim()); return; }
+    m.addedNodes.forEach(n => {
+      if (n.nodeType !== 1) { return; }
+      [n, ...n.querySelectorAll(live)].forEach(e => { if (e.matches(live) && e.textContent.trim()) { window.heard.push(e.textContent.trim()); } });
+    });
+  })).observe(document.body, {subtree: true, childList: true, characterData: true});
+  return true;
+})()`
+
+// TestBrowserAnnouncesOnlyChanges: the page's live region tells a screen
+// reader of a change of the queue's state and of a new hotspot, once;
+// not of each live update, as it did ("Live: updated 09:14:03Z" every
+// cycle, so a screen reader spoke at every update).
+func TestBrowserAnnouncesOnlyChanges(t *testing.T) {
+	path := chromium(t)
+	b := &hotspotBackend{}
+	act := apitest.New()
+	h, err := ui.New(b, ui.Options{Act: act, Poll: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	fetched := 0 // the pages' live updates
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.ServeHTTP(w, r)
+		if r.URL.Query().Get("fragment") == "1" {
+			mu.Lock()
+			fetched++
+			mu.Unlock()
+		}
+	}))
+	defer srv.Close()
+	defer h.Close()
+	ctx := browser(t, path)
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+
+	said := func() []string {
+		t.Helper()
+		s, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`window.heard`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	// update makes a change and waits for the page to show it.
+	update := func(what string, change func()) {
+		t.Helper()
+		mu.Lock()
+		was := fetched
+		mu.Unlock()
+		change()
+		for end := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+			mu.Lock()
+			n := fetched
+			mu.Unlock()
+			if n > was {
+				break
+			}
+			if time.Now().After(end) {
+				t.Fatalf("%s: the page fetched no update", what)
+			}
+		}
+		time.Sleep(300 * time.Millisecond) // the swap after the fetch
+	}
+	open := func(page string) {
+		t.Helper()
+		if err := chromedp.Do(ctx, chromedp.Navigate(srv.URL+page), chromedp.WaitVisible(chromedp.CSS("h1"))); err != nil {
+			t.Fatal(err)
+		}
+		for end := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+			s, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById('live').textContent`))
+			if err == nil && s == "Live: connected" {
+				break
+			}
+			if time.Now().After(end) {
+				t.Fatalf("%s: the stream did not connect (%q, %v)", page, s, err)
+			}
+		}
+		if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](heard)); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	open("/ui/queue")
+	for range 3 {
+		update("a new cycle", func() { b.next(false) })
+	}
+	if s := said(); len(s) != 0 {
+		t.Errorf("three updates that changed nothing an operator acts on were announced: %q", s)
+	}
+	update("the queue paused elsewhere", func() {
+		if err := act.SetPaused(context.Background(), true); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if s := said(); len(s) != 1 || !strings.HasPrefix(s[0], "The queue is paused") {
+		t.Errorf("after the queue was paused: announced %q, want that it is paused, once", s)
+	}
+
+	open("/ui/")
+	update("a hotspot", func() { b.next(true) })
+	update("the next cycle, same hotspot", func() { b.next(true) })
+	if s := said(); len(s) != 1 || !strings.HasPrefix(s[0], "Hotspot in dc2 (policy dc2-web): cpu p90 crosses the 75% line at 10:15") {
+		t.Errorf("after a hotspot came, then another cycle: announced %q, want the hotspot, once", s)
+	}
 }

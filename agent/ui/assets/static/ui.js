@@ -9,6 +9,18 @@
   if (!main || !main.hasAttribute("data-live") || !window.EventSource || !window.fetch) {
     return;
   }
+  // The live line is for the eye; screen readers hear only what the
+  // announce region says: a change an operator acts on (an element marked
+  // data-announce that was not on the page before an update, such as the
+  // queue's state or a new hotspot), and live updates stopping and
+  // resuming; not each update.
+  var announce = document.getElementById("announce");
+  function tell(text) { if (announce) { announce.textContent = text; } }
+  function marked() {
+    var keys = {};
+    Array.prototype.forEach.call(main.querySelectorAll("[data-announce]"), function (e) { keys[e.getAttribute("data-announce")] = true; });
+    return keys;
+  }
   var busy = false, again = false;
   // stopped is what the live line says while the stream is refused.
   var stopped = "";
@@ -30,7 +42,10 @@
       .then(function (html) {
         var open = Array.prototype.map.call(main.querySelectorAll("details[id]"), function (d) { return [d.id, d.open]; });
         var focused = document.activeElement && main.contains(document.activeElement) ? document.activeElement.id : "";
+        var before = marked();
         main.innerHTML = html;
+        var news = Array.prototype.filter.call(main.querySelectorAll("[data-announce]"), function (e) { return !before[e.getAttribute("data-announce")]; });
+        if (news.length) { tell(news.map(function (e) { return e.textContent.trim(); }).join(" ")); }
         open.forEach(function (o) { var d = document.getElementById(o[0]); if (d) { d.open = o[1]; } });
         if (focused) { var f = document.getElementById(focused); if (f) { f.focus(); } }
         // In UTC, as every time on the pages is; by this browser's clock.
@@ -50,6 +65,7 @@
   function connect() {
     var es = new EventSource("/ui/events");
     es.addEventListener("hello", function () {
+      if (stopped) { tell("Live updates resumed."); }
       stopped = "";
       say("Live: connected");
       if (connected) { refresh(); }
@@ -67,6 +83,7 @@
     };
   }
   function refused() {
+    if (!stopped) { tell("Live updates stopped."); }
     stopped = "Live updates stopped: the stream was refused; trying again in 5 s…";
     say(stopped);
     refresh();
