@@ -3,6 +3,7 @@ package agent
 import (
 	"bufio"
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -10,12 +11,16 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/hashicorp/raft"
 
 	"github.com/foreshape/foreshape/agent/api"
 	"github.com/foreshape/foreshape/agent/api/apitest"
 	"github.com/foreshape/foreshape/agent/ui"
+	"github.com/foreshape/foreshape/internal/syncbuf"
 )
 
 // dataClock is a data clock stopped at t, far from the wall clock, as the
@@ -80,7 +85,10 @@ func dashboardGet(t *testing.T, u string) (int, string) {
 // holds on its cancel confirmation, as GET /v1/queue/{id} answers it
 // (TestFollowerBehindAsksTheLeaderForARequest), where it said no such
 // request existed; and "Yes, cancel" cancels it through the leader, where
-// the follower refused it as unknown.
+// the follower refused it as unknown, then waits for the follower's copy
+// to apply it (forwardWait at most: this one never does) and shows a page
+// that says the copy does not show it yet, where it said the request was
+// cancelled above a queue that did not show it.
 func TestDashboardOnAFollowerBehindAsksTheLeader(t *testing.T) {
 	if testing.Short() {
 		t.Skip("three servers")
@@ -96,14 +104,25 @@ func TestDashboardOnAFollowerBehindAsksTheLeader(t *testing.T) {
 	if csrf == nil {
 		t.Fatalf("no csrf field on the confirmation page")
 	}
+	start := time.Now()
 	resp, err := http.PostForm(behind.api.Address+"/ui/queue/"+id+"/cancel", url.Values{"csrf": {csrf[1]}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
+	took := time.Since(start)
 	if resp.StatusCode != http.StatusOK || !strings.Contains(resp.Request.URL.String(), "done=cancelled") {
 		t.Errorf("Yes, cancel on the follower: %d at %s\n%.3000s", resp.StatusCode, resp.Request.URL, body)
+	}
+	// The follower waited for its copy to apply the cancel, which it
+	// never does here, for forwardWait, and the page says it does not
+	// show it yet.
+	if want := "The leader cancelled request " + id + ", but this server&#39;s copy of the state does not show it yet"; !strings.Contains(string(body), want) {
+		t.Errorf("the page after Yes, cancel on the follower behind lacks %q:\n%.3000s", want, body)
+	}
+	if took < forwardWait || took > forwardWait+3*time.Second {
+		t.Errorf("Yes, cancel on the follower answered after %s; want it held %s, no more, for a state that does not catch up", took, forwardWait)
 	}
 	if mr, err := lapi.Request(ctx, id); err != nil || mr.State != api.StateCancelled {
 		t.Errorf("%s on the leader after the follower's cancel: %s %v; want cancelled", id, mr.State, err)
@@ -172,5 +191,90 @@ func TestDashboardStreamEndsWhenAReloadRevokesItsToken(t *testing.T) {
 	again.Body.Close()
 	if again.StatusCode != http.StatusForbidden {
 		t.Errorf("the stream asked for again with the revoked token: %d, want 403", again.StatusCode)
+	}
+}
+
+// TestDashboardWaitsForTheLeadersWrite: an action the dashboard makes on
+// the leader is sent as forwarded by this server, and returns once this
+// server's state has applied as far as the leader's had when it answered
+// (X-Foreshape-Raft-Index), as a forwarded API write does
+// (TestForwardedAnswerWaitsForThisState); it returned at once, and the
+// page after it read a copy that did not show it yet. A state that does
+// not catch up within forwardWait gets a ui.NotAppliedError that says how
+// far it is.
+func TestDashboardWaitsForTheLeadersWrite(t *testing.T) {
+	var buf syncbuf.Buffer
+	a := forwardingAgent(t, &buf)
+	var by atomic.Value
+	leader := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		by.Store(r.Header.Get(forwardedHeader))
+		w.Header().Set(raftIndexHeader, map[string]string{"/v1/queue/pause": "7", "/v1/queue/resume": "8"}[r.URL.Path])
+		_, _ = io.WriteString(w, `{"paused":true}`)
+	}))
+	defer leader.Close()
+	d := dashboardAct{&actor{a: a}}
+	lc := &api.Client{Address: leader.URL, HTTP: a.peers.http}
+	pause := func(paused bool) error {
+		return d.leaderWrite(context.Background(), lc, func(c *api.Client) error {
+			_, err := c.Pause(context.Background(), paused)
+			return err
+		})
+	}
+
+	const lag = 300 * time.Millisecond
+	start := time.Now()
+	go func() {
+		time.Sleep(lag)
+		a.fsm.Apply(&raft.Log{Index: 7, Type: raft.LogNoop})
+	}()
+	err := pause(true)
+	if took := time.Since(start); err != nil || took < lag || took >= forwardWait {
+		t.Errorf("pause: %v after %s; want nil once index 7 was applied, after %s and before %s", err, took, lag, forwardWait)
+	}
+	if by.Load() != "server-2" {
+		t.Errorf("the leader was asked with %s %q; want this server's name", forwardedHeader, by.Load())
+	}
+
+	start = time.Now()
+	err = pause(false)
+	var na *ui.NotAppliedError
+	if took := time.Since(start); !errors.As(err, &na) || na.Index != 8 || na.Applied != 7 || took < forwardWait || took > forwardWait+2*time.Second {
+		t.Errorf("resume with this state stuck at index 7: %v after %s; want a NotAppliedError for index 8 after %s", err, took, forwardWait)
+	}
+}
+
+// TestDashboardOnAFollowerShowsItsAction: the page after Pause or Resume
+// on a follower shows the queue as the action left it, and says nothing
+// of a lag: the follower answers once its copy of the state has applied
+// the leader's change (31-104 ms here). It answered at once, and the page
+// after Pause showed the queue still running in every try.
+func TestDashboardOnAFollowerShowsItsAction(t *testing.T) {
+	if testing.Short() {
+		t.Skip("three servers")
+	}
+	tc := newTestCluster(t, 20)
+	for i := range 3 {
+		tc.start(i)
+	}
+	f := tc.servers[(tc.leader()+1)%3]
+	csrf := regexp.MustCompile(`name="csrf" value="([0-9a-f]+)"`)
+	for i, action := range []string{"pause", "resume", "pause", "resume"} {
+		_, page := dashboardGet(t, f.api.Address+"/ui/queue")
+		m := csrf.FindStringSubmatch(page)
+		if m == nil {
+			t.Fatalf("no csrf field on the follower's queue page:\n%.2000s", page)
+		}
+		start := time.Now()
+		resp, err := http.PostForm(f.api.Address+"/ui/queue/"+action, url.Values{"csrf": {m[1]}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		want := map[string]string{"pause": "The queue is <strong>paused</strong>", "resume": "The queue is <strong>running</strong>"}[action]
+		if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), want) || strings.Contains(string(body), "does not show it yet") {
+			t.Errorf("%s on the follower (%d): the page after it (%d) does not say %q alone:\n%.3000s", action, i+1, resp.StatusCode, want, body)
+		}
+		t.Logf("%s on the follower: the page after it in %s", action, time.Since(start).Round(time.Millisecond))
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -23,6 +24,21 @@ const queueShown = 50
 
 // notRunning is what the act pages say on an agent without the act half.
 const notRunning = "This agent does not run the act half (migration queue, reservations, decisions)."
+
+// NotAppliedError is what an act backend's action (pause, resume,
+// cancel) returns when it was made on another server, the leader, and
+// this server's copy of the state had not applied it when the wait for it
+// ended (a few seconds, or the request's end). The action is done: the
+// page after it says that this copy does not show it yet, until it does.
+type NotAppliedError struct {
+	// Index is the leader's Raft index once it made the change; Applied
+	// this server's when the wait ended.
+	Index, Applied uint64
+}
+
+func (e *NotAppliedError) Error() string {
+	return fmt.Sprintf("done on the leader (log index %d), but this server's copy of the state had applied the log up to index %d only when it stopped waiting", e.Index, e.Applied)
+}
 
 // requestView is one row of the Queue page.
 type requestView struct {
@@ -63,9 +79,14 @@ func (h *Handler) queue(w http.ResponseWriter, r *http.Request) {
 	} else {
 		v = buildQueue(q, h.now(r.Context()))
 		// The page's live updates fetch it again with the query of the
-		// redirect after Pause or Resume: a notice the queue no longer
-		// bears out (another operator resumed it since) is left off.
-		if done := r.URL.Query().Get("done"); done == "paused" && !v.Paused || done == "resumed" && v.Paused {
+		// redirect after an action. One made on the leader that this
+		// copy had not applied yet (behind: the leader's index) is said
+		// to be so until it has; then, after Pause or Resume, a notice the
+		// queue no longer bears out (another operator resumed it since)
+		// is left off.
+		if lag := h.behind(r.URL.Query()); lag != "" {
+			p.Notice = lag
+		} else if done := r.URL.Query().Get("done"); done == "paused" && !v.Paused || done == "resumed" && v.Paused {
 			p.Notice = ""
 		}
 	}
@@ -138,22 +159,57 @@ func notice(q url.Values) string {
 	return ""
 }
 
+// behind says, for the query of the redirect after an action that this
+// server's copy of the state had not applied (behind: the leader's index
+// once it made it), that this copy does not show it yet, while it has not
+// applied as far; empty once it has, and for other queries.
+func (h *Handler) behind(q url.Values) string {
+	index, err := strconv.ParseUint(q.Get("behind"), 10, 64)
+	if err != nil || h.opts.Applied == nil {
+		return ""
+	}
+	applied := h.opts.Applied()
+	if applied >= index {
+		return ""
+	}
+	what := map[string]string{"paused": "paused the queue", "resumed": "resumed the queue", "cancelled": "cancelled request " + q.Get("id")}[q.Get("done")]
+	if what == "" {
+		return ""
+	}
+	return fmt.Sprintf("The leader %s, but this server's copy of the state does not show it yet (it has applied the log up to index %d of %d): "+
+		"the page below is that copy, and updates when it does.", what, applied, index)
+}
+
+// acted redirects to the Queue page after an action, with done and more
+// in the query; an action this server's copy had not applied yet
+// (NotAppliedError) adds the leader's index as behind.
+func (h *Handler) acted(w http.ResponseWriter, r *http.Request, err error, q url.Values) {
+	var na *NotAppliedError
+	if errors.As(err, &na) {
+		h.log.Warn("dashboard action made on the leader; this server's copy of the state has not applied it yet", "index", na.Index, "applied", na.Applied)
+		q.Set("behind", strconv.FormatUint(na.Index, 10))
+	} else if err != nil {
+		h.actError(w, r, err)
+		return
+	}
+	http.Redirect(w, r, "/ui/queue?"+q.Encode(), http.StatusSeeOther)
+}
+
 // setPaused handles the Pause and Resume buttons.
 func (h *Handler) setPaused(paused bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if !h.checkCSRF(w, r) || !h.actAvailable(w, r) {
 			return
 		}
-		if err := h.opts.Act.SetPaused(r.Context(), paused); err != nil {
-			h.actError(w, r, err)
-			return
-		}
+		err := h.opts.Act.SetPaused(r.Context(), paused)
 		done := "resumed"
 		if paused {
 			done = "paused"
 		}
-		h.log.Info("queue "+done+" from the dashboard", "remote_addr", r.RemoteAddr)
-		http.Redirect(w, r, "/ui/queue?done="+done, http.StatusSeeOther)
+		if err == nil || errors.As(err, new(*NotAppliedError)) {
+			h.log.Info("queue "+done+" from the dashboard", "remote_addr", r.RemoteAddr)
+		}
+		h.acted(w, r, err, url.Values{"done": {done}})
 	}
 }
 
@@ -177,12 +233,11 @@ func (h *Handler) cancel(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := r.PathValue("id")
-	if err := h.opts.Act.Cancel(r.Context(), id); err != nil {
-		h.actError(w, r, err)
-		return
+	err := h.opts.Act.Cancel(r.Context(), id)
+	if err == nil || errors.As(err, new(*NotAppliedError)) {
+		h.log.Info("request cancelled from the dashboard", "request", id, "remote_addr", r.RemoteAddr)
 	}
-	h.log.Info("request cancelled from the dashboard", "request", id, "remote_addr", r.RemoteAddr)
-	http.Redirect(w, r, "/ui/queue?done=cancelled&id="+url.QueryEscape(id), http.StatusSeeOther)
+	h.acted(w, r, err, url.Values{"done": {"cancelled"}, "id": {id}})
 }
 
 func (h *Handler) actAvailable(w http.ResponseWriter, r *http.Request) bool {

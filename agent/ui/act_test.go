@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -367,4 +368,67 @@ func BenchmarkQueuePage(b *testing.B) {
 		size = rec.Body.Len()
 	}
 	b.ReportMetric(float64(size), "bytes/page")
+}
+
+// leaderAhead is an act backend on a server whose copy of the state is
+// behind the leader's: its actions are made on the leader, at index 9,
+// and this copy (the fake's queue) has not applied them when they return.
+type leaderAhead struct {
+	*apitest.Act
+	applied atomic.Uint64 // this copy's applied index
+}
+
+func (l *leaderAhead) SetPaused(context.Context, bool) error {
+	return &NotAppliedError{Index: 9, Applied: l.applied.Load()}
+}
+
+func (l *leaderAhead) Cancel(context.Context, string) error {
+	return &NotAppliedError{Index: 9, Applied: l.applied.Load()}
+}
+
+// TestPageAfterAnActionThisCopyHasNotApplied: after an action made on the
+// leader that this server's copy of the state had not applied when its
+// wait ended, the Queue page says that this copy does not show it yet
+// (with how far it has applied the log), where the notice said it was
+// done above a queue that did not show it (or, after Pause, left the
+// notice off as if another operator had resumed the queue); once the
+// copy has applied it, the page's live update shows the usual notice.
+func TestPageAfterAnActionThisCopyHasNotApplied(t *testing.T) {
+	b := &leaderAhead{Act: apitest.New()}
+	b.applied.Store(5)
+	if _, err := b.Submit(context.Background(), api.Submission{Allocation: "a1", Target: "dc2"}); err != nil {
+		t.Fatal(err)
+	}
+	h, err := New(&fakeBackend{cycle: t0}, Options{Act: b, Applied: b.applied.Load})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	defer h.Close()
+	c := srv.Client()
+	_, body := get(t, c, srv.URL+"/ui/queue", nil)
+	csrf := csrfOf(t, body)
+	_, paused, body := post(t, c, srv.URL+"/ui/queue/pause", url.Values{"csrf": {csrf}})
+	if want := "The leader paused the queue, but this server&#39;s copy of the state does not show it yet (it has applied the log up to index 5 of 9)"; !strings.Contains(body, want) {
+		t.Errorf("the page after Pause at %s lacks %q:\n%s", paused, want, body)
+	}
+	_, cancelled, body := post(t, c, srv.URL+"/ui/queue/mr-1/cancel", url.Values{"csrf": {csrf}})
+	if want := "The leader cancelled request mr-1, but this server&#39;s copy of the state does not show it yet"; !strings.Contains(body, want) {
+		t.Errorf("the page after Yes, cancel at %s lacks %q:\n%s", cancelled, want, body)
+	}
+
+	// This copy applies both.
+	if err := b.Act.SetPaused(context.Background(), true); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Act.Cancel(context.Background(), "mr-1"); err != nil {
+		t.Fatal(err)
+	}
+	b.applied.Store(9)
+	for u, want := range map[string]string{paused: "The queue is paused", cancelled: "Request mr-1 is cancelled."} {
+		if _, body := get(t, c, u+"&fragment=1", nil); !strings.Contains(body, want) || strings.Contains(body, "does not show it yet") {
+			t.Errorf("GET %s once this copy applied the action: want %q alone:\n%s", u, want, body)
+		}
+	}
 }

@@ -50,6 +50,11 @@ type Options struct {
 	// read the leader's last cycle (nil when it can, or leads), for the
 	// Localities page to say why it shows no forecast.
 	LeaderCycle func(ctx context.Context) error
+	// Applied, when set, is how far this server's copy of the replicated
+	// state has applied the cluster's log (its Raft index): the Queue page
+	// after an action made on the leader that this copy had not applied
+	// when its wait ended (NotAppliedError) says so until it has.
+	Applied func() uint64
 	// Poll is how often the event stream checks for changes; zero means
 	// one second.
 	Poll   time.Duration
