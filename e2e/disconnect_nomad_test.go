@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -194,8 +195,13 @@ shaping "target" {
 			}
 		}
 	}
-	if r.State != state.RequestDone || r.Moves[0].Replacement == "" || r.Moves[0].TargetNode != dst.ID || r.Moves[0].Error != "" {
-		t.Fatalf("request %s: %q, moves %+v; want done on %s", r.State, r.Reason, r.Moves, dst.Name)
+	// Nomad may place the replacement on any node of the target
+	// datacenter, not only the one picked here.
+	inTarget := slices.ContainsFunc(nodes, func(n *nomadapi.NodeListStub) bool {
+		return n.ID == r.Moves[0].TargetNode && n.Datacenter == dst.Datacenter
+	})
+	if r.State != state.RequestDone || r.Moves[0].Replacement == "" || !inTarget || r.Moves[0].Error != "" {
+		t.Fatalf("request %s: %q, moves %+v; want done on a node of %s", r.State, r.Reason, r.Moves, dst.Datacenter)
 	}
 	if mode == stopAfter {
 		repl, _, err := client.Allocations().Info(r.Moves[0].Replacement, nil)
