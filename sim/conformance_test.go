@@ -1144,7 +1144,7 @@ nodes "batch" {
 	if err != nil || evalID == "" {
 		t.Fatalf("job evaluate: %q %v", evalID, err)
 	}
-	if ev, _, err := client.Evaluations().Info(evalID, nil); err != nil || ev.TriggeredBy != "job-eval" {
+	if ev, _, err := client.Evaluations().Info(evalID, nil); err != nil || ev.TriggeredBy != "job-register" {
 		t.Errorf("job eval = %+v %v", ev, err)
 	}
 	if _, _, err := client.Jobs().ForceEvaluate("nope", nil); statusOf(err) != http.StatusNotFound {

@@ -1358,7 +1358,7 @@ func (c *Cluster) evaluateJob(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			return nil, err
 		}
-		ev := c.newEval(j, "job-eval", "")
+		ev := c.newEval(j, triggerRegister, "") // as Nomad's Job.Evaluate: TestFidelitySysbatchRunsOnce
 		c.reconcile(j, ev)
 		return &api.JobRegisterResponse{EvalID: ev.id, EvalCreateIndex: ev.createIdx, JobModifyIndex: j.jobModIdx}, nil
 	})
