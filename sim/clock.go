@@ -235,12 +235,17 @@ func (c *Cluster) lifecycle() {
 			// disconnected one reports when it comes back.
 			continue
 		}
+		if a.node.status == api.NodeStatusDown && a.job.typ == api.JobTypeSysbatch {
+			// Nomad takes no sysbatch allocation on a node down as
+			// lost: its client reports it when it is back (setNodeStatus).
+			continue
+		}
 		switch {
 		case a.client == allocPending && a.desired == desiredRun && a.waitFor == nil &&
 			!a.startAt.IsZero() && !c.now.Before(a.startAt):
 			a.client, a.clientDesc = allocRunning, "Tasks are running"
 			a.runningSince = a.startAt
-			if a.job.typ == api.JobTypeBatch && a.grp.runFor > 0 {
+			if runsOnce(a.job) && a.grp.runFor > 0 {
 				a.finishAt = a.runningSince.Add(a.grp.runFor)
 				c.arm(a, a.finishAt)
 			}
@@ -311,9 +316,16 @@ func (c *Cluster) reconcileDirty() {
 // Nomad's eval_gc_threshold keeps them.
 const gcThreshold = time.Hour
 
+// runsOnce reports whether j's allocations run to completion: a batch or
+// sysbatch job's.
+func runsOnce(j *job) bool {
+	return j.typ == api.JobTypeBatch || j.typ == api.JobTypeSysbatch
+}
+
 // gc forgets allocations and evaluations that finished more than
-// gcThreshold ago, every few virtual minutes. Batch jobs keep their
-// allocations (their completion is counted from them) until purged.
+// gcThreshold ago, every few virtual minutes. Batch and sysbatch jobs keep
+// their allocations (their completion is counted from them, and a
+// sysbatch job runs once on a node) until purged.
 func (c *Cluster) gc() {
 	if c.now.Sub(c.lastGC) < 5*time.Minute {
 		return
@@ -321,7 +333,7 @@ func (c *Cluster) gc() {
 	c.lastGC = c.now
 	cutoff := c.now.Add(-gcThreshold)
 	old := func(a *alloc) bool {
-		return a.clientTerminal() && a.job.typ != api.JobTypeBatch && a.modified.Before(cutoff) &&
+		return a.clientTerminal() && !runsOnce(a.job) && a.modified.Before(cutoff) &&
 			(a.mig == nil || c.settled(a.mig))
 	}
 	removed := false

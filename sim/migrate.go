@@ -217,7 +217,8 @@ func (c *Cluster) groupCount(j *job, g *group) int {
 
 // runDrains advances every draining node: it marks allocations for
 // migration no faster than each group's migrate.max_parallel allows, stops
-// system allocations last and completes the drain when nothing is left; at
+// system allocations last and completes the drain when nothing is left
+// (not when the last of a node's sysbatch allocations ends: drainHeld); at
 // the deadline it forces the rest and completes the drain whatever still
 // runs.
 func (c *Cluster) runDrains() {
@@ -229,12 +230,15 @@ func (c *Cluster) runDrains() {
 		// (Nomad leaves it empty: TestFidelityForceDrain).
 		forced := n.drain.Deadline < 0 || (!n.drain.ForceDeadline.IsZero() && !c.now.Before(n.drain.ForceDeadline))
 		var todo, again []*alloc
-		remaining := 0
+		remaining, sysbatch := 0, 0
 		for _, a := range n.allocs {
 			if a.desired != desiredRun || a.clientTerminal() || a.job.typ == api.JobTypeSystem {
 				continue
 			}
 			remaining++
+			if a.job.typ == api.JobTypeSysbatch {
+				sysbatch++
+			}
 			if a.migrate {
 				if forced {
 					// Marked again at the deadline, with its job's
@@ -244,7 +248,7 @@ func (c *Cluster) runDrains() {
 				}
 				continue
 			}
-			if a.job.typ == api.JobTypeBatch && !forced {
+			if runsOnce(a.job) && !forced {
 				continue
 			}
 			todo = append(todo, a)
@@ -290,7 +294,10 @@ func (c *Cluster) runDrains() {
 			ev := c.newEval(j, triggerNodeDrain, "")
 			c.reconcile(j, ev)
 		}
-		if remaining > 0 && !forced {
+		if remaining > 0 && remaining == sysbatch {
+			n.drainHeld = true
+		}
+		if (remaining > 0 || n.drainHeld) && !forced {
 			continue
 		}
 		// Only system allocations (or nothing) are left: the drainer
@@ -337,7 +344,7 @@ func (c *Cluster) runDrains() {
 }
 
 func (c *Cluster) finishDrain(n *node, status api.DrainStatus) {
-	n.drain = nil
+	n.drain, n.drainHeld = nil, false
 	if n.lastDrain != nil {
 		n.lastDrain.Status = status
 		n.lastDrain.UpdatedAt = c.now.Truncate(time.Second)
@@ -406,6 +413,12 @@ func (c *Cluster) setDrain(nodeID string, spec *api.DrainSpec, markEligible bool
 	msg := nodeEventDrainSet
 	if n.drain != nil {
 		msg = nodeEventDrainUpdated
+	}
+	if n.drain == nil || n.drain.Deadline != ds.Deadline || n.drain.IgnoreSystemJobs != ds.IgnoreSystemJobs || !n.drain.ForceDeadline.Equal(ds.ForceDeadline) {
+		// Nomad's drainer checks a drain whose strategy changed
+		// (DrainStrategy.Equal): the same spec again, with no deadline,
+		// is no change.
+		n.drainHeld = false
 	}
 	n.drain = ds
 	n.eligible = false
@@ -513,6 +526,11 @@ func (c *Cluster) setNodeStatus(n *node, down bool) {
 	// what the servers took as lost and reports it complete.
 	c.createNodeEvals(n, n.modifyIdx)
 	c.clientReportsLost(n)
+	for _, a := range n.allocs {
+		if a.job.typ == api.JobTypeSysbatch && !a.clientTerminal() {
+			c.arm(a, c.now) // what its client held back while down
+		}
+	}
 }
 
 // nodeGoes has n's heartbeat missed: it turns status (down or

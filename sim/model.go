@@ -102,6 +102,11 @@ type node struct {
 	status     string // ready, down, disconnected, initializing
 	eligible   bool
 	drain      *api.DrainStrategy
+	// drainHeld marks a running drain that only sysbatch allocations held
+	// back at its last check: Nomad's drainer checks it again at its
+	// deadline or when its strategy changes, not when they end (it
+	// watches no sysbatch job: TestFidelitySysbatchDrain).
+	drainHeld  bool
 	lastDrain  *api.DrainMetadata
 	events     []*api.NodeEvent // Nomad's node events, oldest first, at most maxNodeEvents
 	statusAt   time.Time

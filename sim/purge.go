@@ -165,7 +165,8 @@ func (c *Cluster) nodeEvalJobs(n *node) []*job {
 
 // jobRunsIn reports whether system job j may run on n by its node pool and
 // datacenters, as Nomad picks the system jobs it evaluates when a node
-// goes.
+// goes (and as its node reconciler keeps a system or sysbatch job's
+// allocations on a node).
 func jobRunsIn(j *job, n *node) bool {
 	if p := jobPool(j); p != "all" && p != n.pool {
 		return false

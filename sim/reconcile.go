@@ -48,10 +48,7 @@ func (c *Cluster) register(spec *api.Job, sims map[string]GroupSimSpec, trigger 
 	}
 	spec.Canonicalize()
 	switch *spec.Type {
-	case api.JobTypeService, api.JobTypeBatch, api.JobTypeSystem:
-	case api.JobTypeSysbatch:
-		// Nomad runs it; the simulator has no sysbatch scheduler.
-		return nil, badRequest("1 error occurred:\n\t* job type %q is not supported by the simulator\n\n", *spec.Type)
+	case api.JobTypeService, api.JobTypeBatch, api.JobTypeSystem, api.JobTypeSysbatch:
 	default:
 		return nil, invalidJob(fmt.Sprintf("Invalid job type: %q", *spec.Type))
 	}
@@ -230,6 +227,11 @@ func (c *Cluster) buildGroup(spec *api.Job, tg *api.TaskGroup, sim GroupSimSpec)
 	if tg.ReschedulePolicy != nil {
 		g.resched = *tg.ReschedulePolicy
 	}
+	if tg.Disconnect != nil && *spec.Type == api.JobTypeSysbatch {
+		// Not measured: how Nomad keeps a sysbatch allocation on a
+		// disconnected node.
+		return nil, badRequest("1 error occurred:\n\t* Task group %s: a disconnect block in a sysbatch job is not supported by the simulator\n\n", g.name)
+	}
 	if d := tg.Disconnect; d != nil {
 		// Nomad's DisconnectStrategy.Validate.
 		var errs []string
@@ -271,7 +273,7 @@ func (c *Cluster) buildGroup(spec *api.Job, tg *api.TaskGroup, sim GroupSimSpec)
 		g.migrate = *tg.Migrate
 	}
 	errs := invalidUpdate(tg.Update)
-	if *spec.Type == api.JobTypeBatch {
+	if *spec.Type == api.JobTypeBatch || *spec.Type == api.JobTypeSysbatch {
 		errs = nil
 	}
 	if *spec.Type == api.JobTypeService {
@@ -756,11 +758,14 @@ func (c *Cluster) reconcileWith(j *job, ev *eval, trigger string) {
 		}
 	}
 	reconcile := c.reconcileGroup
-	if j.typ == api.JobTypeSystem {
+	switch j.typ {
+	case api.JobTypeSystem:
 		reconcile = c.reconcileSystem
+	case api.JobTypeSysbatch:
+		reconcile = c.reconcileSysbatch
 	}
 	spreads := newSpreadState()
-	if j.typ != api.JobTypeSystem && !j.stopped {
+	if j.typ != api.JobTypeSystem && j.typ != api.JobTypeSysbatch && !j.stopped {
 		for _, g := range j.groups {
 			checkInPlaceSpreads(j, g, spreads)
 		}
@@ -1077,31 +1082,13 @@ func (c *Cluster) reconcileSystem(j *job, g *group, evp **eval, trigger string, 
 	}
 	p := c.newPlacer(j, g, nil) // system jobs have no spread blocks
 	sort.Slice(p.cand, func(i, k int) bool { return p.cand[i].idx < p.cand[k].idx })
-	failed := 0
+	var place []*node
 	for _, n := range p.cand {
-		if on[n] != nil {
-			continue
+		if on[n] == nil {
+			place = append(place, n)
 		}
-		ev := c.lazyEval(j, evp, trigger)
-		if p.fits(n) {
-			c.newAlloc(j, g, n, ev, 0, nil, nil)
-			continue
-		}
-		if c.preemptionEnabled(j.typ) && p.short(n) != "" {
-			if set, roomy := p.evictionSet(n); set != nil && roomy {
-				c.newAlloc(j, g, n, ev, 0, nil, set)
-				continue
-			} else if set != nil {
-				ev.conflict = true
-				p.conflicts++
-			}
-		}
-		failed++
 	}
-	if failed > 0 && failed == p.conflicts {
-		return nil, failed
-	}
-	return p.metric, failed
+	return c.placeOnNodes(j, g, p, place, nil, func() *eval { return c.lazyEval(j, evp, trigger) })
 }
 
 // place finds a node for one allocation of g and creates it; nil when none
@@ -1561,6 +1548,10 @@ func (c *Cluster) updateJobStatus(j *job) {
 		if all && len(j.allocs) > 0 {
 			status = jobDead
 		}
+	} else if status == jobPending && j.typ == api.JobTypeSysbatch && c.blockedEval(j) == nil {
+		// Nomad's: dead once every allocation ended and no evaluation
+		// waits.
+		status = jobDead
 	}
 	if j.spec.Status == nil || *j.spec.Status != status {
 		j.spec.Status = new(status)

@@ -157,7 +157,10 @@ func TestUnsupportedPlacementRejected(t *testing.T) {
 		{"spread attribute", func(j *api.Job) {
 			j.AddSpread(api.NewSpread("${attr.platform.aws.placement.availability-zone}", 50, nil))
 		}, `spread attribute "${attr.platform.aws.placement.availability-zone}" is not supported`},
-		{"job type", func(j *api.Job) { j.Type = new(api.JobTypeSysbatch) }, `job type "sysbatch" is not supported`},
+		{"sysbatch disconnect", func(j *api.Job) {
+			j.Type = new(api.JobTypeSysbatch)
+			j.TaskGroups[0].Disconnect = &api.DisconnectStrategy{LostAfter: new(time.Minute)}
+		}, `a disconnect block in a sysbatch job is not supported`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := newTestCluster(t, "")
