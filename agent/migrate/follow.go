@@ -221,6 +221,26 @@ func (c *Coordinator) unmarkedUnknown(ctx context.Context, moves []state.Move) i
 	return k
 }
 
+// sysbatchLeft names the sysbatch allocations still to end on node when
+// nothing else holds Nomad's drain of it back (every other allocation
+// there ended on its client, or is a system job's, which the drain stops
+// last); none otherwise.
+func (c *Coordinator) sysbatchLeft(node string) []string {
+	var left []string
+	for _, a := range c.view.allocs {
+		if a.NodeID != node || a.ClientStatus == nomadapi.AllocClientStatusComplete || a.ClientStatus == nomadapi.AllocClientStatusFailed ||
+			a.ClientStatus == nomadapi.AllocClientStatusLost || a.JobType == nomadapi.JobTypeSystem {
+			continue
+		}
+		if a.JobType != nomadapi.JobTypeSysbatch || a.DesiredStatus != nomadapi.AllocDesiredStatusRun {
+			return nil
+		}
+		left = append(left, a.Name)
+	}
+	slices.Sort(left)
+	return left
+}
+
 // pick is one when n is 1, more otherwise.
 func pick(n int, one, more string) string {
 	if n == 1 {
@@ -445,6 +465,17 @@ func (c *Coordinator) followOne(ctx context.Context, now time.Time, r state.Migr
 						k, len(r.Moves), allocations(len(r.Moves)), pick(k, "it", "them"), pick(k, "its", "their"), pick(k, "", "s"), pick(k, "it", "them"))
 				}
 				c.log.Info("drain request done while its node is disconnected: Nomad's drain completes later", logKeyRequest, r.ID, "node", r.Resource.ID)
+			} else if left := c.sysbatchLeft(r.Resource.ID); done && len(left) > 0 {
+				// Nomad's drain leaves a sysbatch allocation, which no
+				// move takes (everyNode), to end as a batch one, and
+				// cannot complete before it does or the drain's
+				// deadline comes (TestFidelitySysbatchDrain). Waiting
+				// would hold the request, and its place, until its
+				// settle timeout, then drain the node again.
+				k := len(left)
+				drainOn = fmt.Sprintf("; Nomad's drain of %s goes on: it leaves sysbatch %s %s to end, and stops %s at the drain's deadline if %s then",
+					r.Resource, pick(k, "allocation", "allocations"), strings.Join(left, ", "), pick(k, "it", "them"), pick(k, "it runs", "they run"))
+				c.log.Info("drain request done while sysbatch allocations run on its node: Nomad's drain completes later", logKeyRequest, r.ID, "node", r.Resource.ID)
 			} else {
 				done = false
 				pending = append(pending, "the drain of "+r.Resource.String())
