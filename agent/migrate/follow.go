@@ -221,24 +221,41 @@ func (c *Coordinator) unmarkedUnknown(ctx context.Context, moves []state.Move) i
 	return k
 }
 
-// sysbatchLeft names the sysbatch allocations still to end on node when
-// nothing else holds Nomad's drain of it back (every other allocation
-// there ended on its client, or is a system job's, which the drain stops
-// last); none otherwise.
-func (c *Coordinator) sysbatchLeft(node string) []string {
-	var left []string
+// sysbatchLeft names the sysbatch allocations that hold Nomad's drain of
+// node back when nothing else does (every other allocation there ended on
+// its client, or is a system job's, which the drain stops last): those
+// still running, which the drain leaves to end and stops at its deadline,
+// and those that ended on their own since the drain began or last changed
+// (LastDrain), which it never marked: Nomad's drainer watches no sysbatch
+// job, so it does not see them end and completes at its deadline or its
+// next change (TestFidelitySysbatchDrain). None when anything else holds
+// the drain back.
+func (c *Coordinator) sysbatchLeft(node string) (running, ended []string) {
+	var since int64
+	if n := c.view.nodes[node]; n != nil && n.LastDrain != nil {
+		t := n.LastDrain.UpdatedAt
+		if t.IsZero() {
+			t = n.LastDrain.StartedAt
+		}
+		since = t.UnixNano()
+	}
 	for _, a := range c.view.allocs {
-		if a.NodeID != node || a.ClientStatus == nomadapi.AllocClientStatusComplete || a.ClientStatus == nomadapi.AllocClientStatusFailed ||
-			a.ClientStatus == nomadapi.AllocClientStatusLost || a.JobType == nomadapi.JobTypeSystem {
+		if a.NodeID != node || a.JobType == nomadapi.JobTypeSystem {
 			continue
 		}
-		if a.JobType != nomadapi.JobTypeSysbatch || a.DesiredStatus != nomadapi.AllocDesiredStatusRun {
-			return nil
+		sysbatch := a.JobType == nomadapi.JobTypeSysbatch && a.DesiredStatus == nomadapi.AllocDesiredStatusRun
+		switch {
+		case sysbatch && !clientTerminal(a.ClientStatus):
+			running = append(running, a.Name)
+		case sysbatch && a.ClientStatus != nomadapi.AllocClientStatusLost && a.ModifyTime >= since:
+			ended = append(ended, a.Name)
+		case !clientTerminal(a.ClientStatus):
+			return nil, nil
 		}
-		left = append(left, a.Name)
 	}
-	slices.Sort(left)
-	return left
+	slices.Sort(running)
+	slices.Sort(ended)
+	return running, ended
 }
 
 // pick is one when n is 1, more otherwise.
@@ -465,17 +482,24 @@ func (c *Coordinator) followOne(ctx context.Context, now time.Time, r state.Migr
 						k, len(r.Moves), allocations(len(r.Moves)), pick(k, "it", "them"), pick(k, "its", "their"), pick(k, "", "s"), pick(k, "it", "them"))
 				}
 				c.log.Info("drain request done while its node is disconnected: Nomad's drain completes later", logKeyRequest, r.ID, "node", r.Resource.ID)
-			} else if left := c.sysbatchLeft(r.Resource.ID); done && len(left) > 0 {
+			} else if running, ended := c.sysbatchLeft(r.Resource.ID); done && len(running)+len(ended) > 0 {
 				// Nomad's drain leaves a sysbatch allocation, which no
 				// move takes (everyNode), to end as a batch one, and
-				// cannot complete before it does or the drain's
-				// deadline comes (TestFidelitySysbatchDrain). Waiting
-				// would hold the request, and its place, until its
-				// settle timeout, then drain the node again.
-				k := len(left)
-				drainOn = fmt.Sprintf("; Nomad's drain of %s goes on: it leaves sysbatch %s %s to end, and stops %s at the drain's deadline if %s then",
-					r.Resource, pick(k, "allocation", "allocations"), strings.Join(left, ", "), pick(k, "it", "them"), pick(k, "it runs", "they run"))
-				c.log.Info("drain request done while sysbatch allocations run on its node: Nomad's drain completes later", logKeyRequest, r.ID, "node", r.Resource.ID)
+				// cannot complete before its deadline: not while one
+				// runs, nor once it ended on its own, unmarked
+				// (TestFidelitySysbatchDrain). Waiting would hold the
+				// request, and its place, until its settle timeout,
+				// then drain the node again.
+				drainOn = fmt.Sprintf("; Nomad's drain of %s goes on", r.Resource)
+				if k := len(running); k > 0 {
+					drainOn += fmt.Sprintf(": it leaves sysbatch %s %s to end, and stops %s at the drain's deadline if %s then",
+						pick(k, "allocation", "allocations"), strings.Join(running, ", "), pick(k, "it", "them"), pick(k, "it runs", "they run"))
+				}
+				if k := len(ended); k > 0 {
+					drainOn += fmt.Sprintf("%s sysbatch %s %s ended while it drained, which Nomad's drain does not watch: it completes at its deadline",
+						pick(len(running), ":", ";"), pick(k, "allocation", "allocations"), strings.Join(ended, ", "))
+				}
+				c.log.Info("drain request done while sysbatch allocations hold its node's drain back: Nomad's drain completes later", logKeyRequest, r.ID, "node", r.Resource.ID)
 			} else {
 				done = false
 				pending = append(pending, "the drain of "+r.Resource.String())
