@@ -1,6 +1,7 @@
 package migrate
 
 import (
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -77,5 +78,29 @@ func TestDrainRequestLeavesSysbatchToNomad(t *testing.T) {
 		if strings.Contains(call, once.ID) {
 			t.Errorf("foreshape called %s on the sysbatch allocation", call)
 		}
+	}
+}
+
+// TestSubmitRefusesSysbatch: a sysbatch job runs once on every eligible
+// node, so neither one of its allocations nor its group can be moved; a
+// request of its node moves the node's other work and leaves it out.
+func TestSubmitRefusesSysbatch(t *testing.T) {
+	h := newHarness(t, actScenario, drainStrategy(actPolicies))
+	once := h.registerOnce(3 * time.Hour)
+	for _, tt := range []struct {
+		sub        Submission
+		field, msg string
+	}{
+		{Submission{Allocation: once.ID, Target: "dc2"}, "allocation", "belongs to sysbatch job once, which Nomad runs on every eligible node"},
+		{Submission{Job: "once", Group: "task", Target: "dc2"}, "job", "once is a sysbatch job, which Nomad runs on every eligible node"},
+	} {
+		_, err := h.c.Submit(h.ctx, h.now(), h.pols, tt.sub)
+		var ie *InvalidError
+		if !errors.As(err, &ie) || ie.Field != tt.field || !strings.Contains(err.Error(), tt.msg) {
+			t.Errorf("%+v: %v; want an InvalidError on %s saying %q", tt.sub, err, tt.field, tt.msg)
+		}
+	}
+	if n := len(h.local.FSM.Act().Requests); n != 0 {
+		t.Errorf("%d requests queued; want none", n)
 	}
 }
