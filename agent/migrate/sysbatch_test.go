@@ -34,6 +34,35 @@ func (h *harness) registerOnce(runFor time.Duration) *nomadapi.AllocationListStu
 	return as[0]
 }
 
+// drainBesideOnce registers once, whose task runs for runFor, lets idle
+// pass, submits a drain-strategy request of a-1 (web's two allocations
+// and once's) to dc2 and runs passes for 20 minutes. It returns the
+// harness, the request, and a-1 and once's allocation as Nomad then
+// answers.
+func drainBesideOnce(t *testing.T, runFor, idle time.Duration) (*harness, state.MigrationRequest, *nomadapi.Node, *nomadapi.Allocation) {
+	t.Helper()
+	h := newHarness(t, actScenario, drainStrategy(actPolicies))
+	node := h.nodeID("a-")
+	once := h.registerOnce(runFor)
+	if idle > 0 {
+		h.step(idle)
+	}
+	id, err := h.c.Submit(h.ctx, h.now(), h.pols, Submission{Node: node, Target: "dc2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.passUntil(h.now().Add(20*time.Minute), nil)
+	n, _, err := h.client.Nodes().Info(node, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _, err := h.client.Allocations().Info(once.ID, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h, h.request(id), n, a
+}
+
 // TestDrainRequestLeavesSysbatchToNomad: a drain-strategy request of a-1,
 // which runs web's two allocations and a sysbatch job's for three hours.
 // The sysbatch allocation is no move (Nomad places a sysbatch job on
@@ -45,39 +74,60 @@ func (h *harness) registerOnce(runFor time.Duration) *nomadapi.AllocationListStu
 // each attempt setting the drain again with a later deadline, and failed
 // after three ("waiting for the drain of node a-1").
 func TestDrainRequestLeavesSysbatchToNomad(t *testing.T) {
-	h := newHarness(t, actScenario, drainStrategy(actPolicies))
-	node := h.nodeID("a-")
-	once := h.registerOnce(3 * time.Hour)
-	id, err := h.c.Submit(h.ctx, h.now(), h.pols, Submission{Node: node, Target: "dc2"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, m := range h.request(id).Moves {
+	h, r, n, a := drainBesideOnce(t, 3*time.Hour, 0)
+	for _, m := range r.Moves {
 		if m.Job != "web" {
 			t.Errorf("the request moves %s of %s; want web's allocations alone", m.Name, m.Job)
 		}
 	}
-	h.passUntil(h.now().Add(20*time.Minute), nil)
-	r := h.request(id)
 	if r.State != state.RequestDone || r.Attempts != 0 || !strings.Contains(r.Reason,
 		"Nomad's drain of node a-1 goes on: it leaves sysbatch allocation once.task[0] to end, and stops it at the drain's deadline if it runs then") {
 		t.Fatalf("request %s (attempts %d): %q; want done, saying Nomad's drain goes on for the sysbatch allocation", r.State, r.Attempts, r.Reason)
-	}
-	n, _, err := h.client.Nodes().Info(node, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, _, err := h.client.Allocations().Info(once.ID, nil)
-	if err != nil {
-		t.Fatal(err)
 	}
 	if n.DrainStrategy == nil || a.DesiredStatus != nomadapi.AllocDesiredStatusRun || a.ClientStatus != nomadapi.AllocClientStatusRunning {
 		t.Errorf("when the request is done: drain %v, once's allocation %s/%s; want Nomad's drain on, the allocation running", n.DrainStrategy, a.DesiredStatus, a.ClientStatus)
 	}
 	for _, call := range h.mutating() {
-		if strings.Contains(call, once.ID) {
+		if strings.Contains(call, a.ID) {
 			t.Errorf("foreshape called %s on the sysbatch allocation", call)
 		}
+	}
+}
+
+// TestDrainRequestSysbatchEndedWhileItDrains: as above, but the sysbatch
+// allocation ends on its own after Nomad's drain began and before web's
+// replacements run. Nomad's drain never marks it and does not see it end
+// (its drainer watches no sysbatch job): the drain goes on until its
+// deadline (TestFidelitySysbatchDrain). The request ends done, saying so;
+// before, it waited for that drain, was retried at its settle timeout (10
+// minutes), and its second attempt, setting the drain again, ended it
+// ("node a-1 held nothing to move").
+func TestDrainRequestSysbatchEndedWhileItDrains(t *testing.T) {
+	// Ends 2m22s after it starts: after the request's first pass drains
+	// a-1, before the pass that finds web's replacements running.
+	_, r, n, a := drainBesideOnce(t, 142*time.Second, 0)
+	if a.ClientStatus != nomadapi.AllocClientStatusComplete || n.LastDrain == nil || time.Unix(0, a.ModifyTime).Before(n.LastDrain.StartedAt) {
+		t.Fatalf("once's allocation %s, modified %s, the drain %+v: the check needs it to end after the drain began", a.ClientStatus, time.Unix(0, a.ModifyTime).UTC(), n.LastDrain)
+	}
+	if r.State != state.RequestDone || r.Attempts != 0 || !strings.Contains(r.Reason,
+		"Nomad's drain of node a-1 goes on; sysbatch allocation once.task[0] ended while it drained, which Nomad's drain does not watch: it completes at its deadline") {
+		t.Fatalf("request %s (attempts %d): %q; want done at its first attempt, saying Nomad's drain goes on until its deadline", r.State, r.Attempts, r.Reason)
+	}
+	if n.DrainStrategy == nil {
+		t.Errorf("when the request is done: no drain of a-1; want Nomad's drain on until its deadline")
+	}
+}
+
+// TestDrainRequestSysbatchEndedBefore: a sysbatch allocation that ended
+// before the drain began holds nothing back: Nomad's drain completes, and
+// the request says nothing of it.
+func TestDrainRequestSysbatchEndedBefore(t *testing.T) {
+	_, r, n, _ := drainBesideOnce(t, 40*time.Second, time.Minute)
+	if r.State != state.RequestDone || r.Attempts != 0 || strings.Contains(r.Reason, "sysbatch") {
+		t.Fatalf("request %s (attempts %d): %q; want done, saying nothing of the sysbatch allocation", r.State, r.Attempts, r.Reason)
+	}
+	if n.DrainStrategy != nil {
+		t.Errorf("Nomad's drain of a-1 %+v; want it complete", n.DrainStrategy)
 	}
 }
 
