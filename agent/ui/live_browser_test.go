@@ -112,22 +112,18 @@ func TestBrowserLiveUpdatesAfterAReconnection(t *testing.T) {
 	ctx := browser(t, path)
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
-	series := func() string {
+	// text is what the page's script expression js gives.
+	text := func(js string) string {
 		t.Helper()
-		s, err := chromedp.Run(ctx, chromedp.Evaluate[string](`(document.querySelector('.facts') || {}).textContent || ''`))
+		s, err := chromedp.Run(ctx, chromedp.Evaluate[string](js))
 		if err != nil {
 			t.Fatal(err)
 		}
 		return s
 	}
-	live := func() string {
-		t.Helper()
-		s, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById('live').textContent`))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
-	}
+	series := func() string { return text(`(document.querySelector('.facts') || {}).textContent || ''`) }
+	live := func() string { return text(`document.getElementById('live').textContent`) }
+	told := func() string { return text(`document.getElementById('announce').textContent`) }
 	// The page reconnects 2 s after a stream ends (the stream's retry)
 	// and 5 s after one is refused; 30 s is plenty on a loaded machine.
 	waitFor := func(what string, ok func() bool) {
@@ -157,14 +153,6 @@ func TestBrowserLiveUpdatesAfterAReconnection(t *testing.T) {
 	// stream for good; the page opens a new one once it is served again.
 	st.drop(true)
 	waitFor("the page saying its live updates stopped", func() bool { return strings.Contains(live(), "stopped") })
-	told := func() string {
-		t.Helper()
-		s, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById('announce').textContent`))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
-	}
 	if s := told(); s != "Live updates stopped." {
 		t.Errorf("a screen reader is told %q when live updates stop; want %q", s, "Live updates stopped.")
 	}
