@@ -42,11 +42,8 @@ func TestActAgainstRealNomad(t *testing.T) {
 	t.Cleanup(func() { _, _, _ = client.Jobs().Deregister(job, true, nil) })
 	alloc := waitRunning(t, client, job, "")
 
-	local, err := state.NewLocal(state.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	pols, diags := policies.Parse("real.hcl", []byte(fmt.Sprintf(`
+	local := newLocal(t)
+	pols := realPolicies(t, `
 shaping "source" {
   locality {
     datacenter = %q
@@ -65,10 +62,7 @@ shaping "target" {
     max_memory = 1024
   }
 }
-`, node.Datacenter, node.NodePool)))
-	if diags.HasErrors() {
-		t.Fatal(diags.Error())
-	}
+`, node.Datacenter, node.NodePool)
 	coord := realCoordinator(t, addr, local)
 	ctx := context.Background()
 	t.Cleanup(func() { reapAll(t, client, local.FSM.Act().ClusterID) })
@@ -565,11 +559,8 @@ func TestActSpreadOnRealNomad(t *testing.T) {
 	alloc := waitRunning(t, client, job, "")
 	t.Cleanup(func() { _, _ = client.Nodes().ToggleEligibility(alloc.NodeID, true, nil) })
 
-	local, err := state.NewLocal(state.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	pols, diags := policies.Parse("real.hcl", []byte(fmt.Sprintf(`
+	local := newLocal(t)
+	pols := realPolicies(t, `
 shaping "dc" {
   locality {
     datacenter = %q
@@ -579,10 +570,7 @@ shaping "dc" {
     spread       = true
   }
 }
-`, dc)))
-	if diags.HasErrors() {
-		t.Fatal(diags.Error())
-	}
+`, dc)
 	coord := realCoordinator(t, addr, local)
 	ctx := context.Background()
 	t.Cleanup(func() { reapAll(t, client, local.FSM.Act().ClusterID) })
@@ -657,10 +645,7 @@ func TestSubmitRefusesSystemJobOnRealNomad(t *testing.T) {
 	})
 	t.Cleanup(func() { _, _, _ = client.Jobs().Deregister(job, true, nil) })
 	alloc := waitRunning(t, client, job, "")
-	local, err := state.NewLocal(state.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	local := newLocal(t)
 	coord := realCoordinator(t, addr, local)
 	target := policies.Locality{NodePool: node.NodePool}.String()
 	for _, tc := range []struct {
@@ -679,4 +664,47 @@ func TestSubmitRefusesSystemJobOnRealNomad(t *testing.T) {
 	if n := len(local.FSM.Act().Requests); n != 0 {
 		t.Errorf("%d requests queued", n)
 	}
+}
+
+// newLocal is an in-memory state, as a single server's.
+func newLocal(t *testing.T) *state.Local {
+	t.Helper()
+	local, err := state.NewLocal(state.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return local
+}
+
+// realPolicies parses the policies format and args spell, as the agent
+// parses a policy file.
+func realPolicies(t *testing.T, format string, args ...any) []*policies.Policy {
+	t.Helper()
+	pols, diags := policies.Parse("real.hcl", []byte(fmt.Sprintf(format, args...)))
+	if diags.HasErrors() {
+		t.Fatal(diags.Error())
+	}
+	return pols
+}
+
+// betweenDatacenters are a policy "source" of datacenter src, moving with
+// strategy (the default when empty), and a policy "target" of dst.
+func betweenDatacenters(t *testing.T, src, dst, strategy string) []*policies.Policy {
+	t.Helper()
+	migrate := ""
+	if strategy != "" {
+		migrate = fmt.Sprintf("\n  migrate {\n    strategy = %q\n  }", strategy)
+	}
+	return realPolicies(t, `
+shaping "source" {
+  locality {
+    datacenter = %q
+  }%s
+}
+shaping "target" {
+  locality {
+    datacenter = %q
+  }
+}
+`, src, migrate, dst)
 }

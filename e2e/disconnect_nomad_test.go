@@ -117,25 +117,8 @@ func moveOffDisconnected(t *testing.T, mode int) {
 		t.Fatalf("%s placed on %s; want %s", job, alloc.NodeName, src.Name)
 	}
 
-	local, err := state.NewLocal(state.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	pols, diags := policies.Parse("real.hcl", []byte(fmt.Sprintf(`
-shaping "source" {
-  locality {
-    datacenter = %q
-  }
-}
-shaping "target" {
-  locality {
-    datacenter = %q
-  }
-}
-`, src.Datacenter, dst.Datacenter)))
-	if diags.HasErrors() {
-		t.Fatal(diags.Error())
-	}
+	local := newLocal(t)
+	pols := betweenDatacenters(t, src.Datacenter, dst.Datacenter, "")
 	coord := realCoordinator(t, addr, local)
 	ctx := context.Background()
 	id := submitMove(t, local, alloc, "source", "operator",

@@ -32,16 +32,13 @@ func TestActAgainstRealNomadReplacementHealth(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pols, diags := policies.Parse("real.hcl", []byte(fmt.Sprintf(`
+	pols := realPolicies(t, `
 shaping "source" {
   locality {
     datacenter = %q
   }
 }
-`, node.Datacenter)))
-	if diags.HasErrors() {
-		t.Fatal(diags.Error())
-	}
+`, node.Datacenter)
 	for _, tc := range []struct {
 		name      string
 		deploying bool
@@ -77,10 +74,7 @@ shaping "source" {
 				}
 				deployment = d.ID
 			}
-			local, err := state.NewLocal(state.Config{})
-			if err != nil {
-				t.Fatal(err)
-			}
+			local := newLocal(t)
 			coord := realCoordinator(t, addr, local)
 			ctx := context.Background()
 			src := policies.Locality{Datacenter: node.Datacenter}.String()

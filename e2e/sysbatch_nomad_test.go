@@ -12,7 +12,6 @@ import (
 
 	"github.com/foreshape/foreshape/agent/migrate"
 	"github.com/foreshape/foreshape/agent/state"
-	"github.com/foreshape/foreshape/policies"
 )
 
 // TestActDrainWithSysbatchOnRealNomad runs a drain-strategy request of a
@@ -63,28 +62,8 @@ func TestActDrainWithSysbatchOnRealNomad(t *testing.T) {
 		t.Fatalf("placed on %s and %s; want both on %s", alloc.NodeName, sb.NodeName, src.Name)
 	}
 
-	local, err := state.NewLocal(state.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	pols, diags := policies.Parse("real.hcl", []byte(fmt.Sprintf(`
-shaping "source" {
-  locality {
-    datacenter = %q
-  }
-  migrate {
-    strategy = "drain"
-  }
-}
-shaping "target" {
-  locality {
-    datacenter = %q
-  }
-}
-`, src.Datacenter, dst.Datacenter)))
-	if diags.HasErrors() {
-		t.Fatal(diags.Error())
-	}
+	local := newLocal(t)
+	pols := betweenDatacenters(t, src.Datacenter, dst.Datacenter, "drain")
 	coord := realCoordinator(t, addr, local)
 	ctx := context.Background()
 	id, err := coord.Submit(ctx, time.Now(), pols, migrate.Submission{Node: src.ID, Target: dst.Datacenter})
