@@ -3465,17 +3465,34 @@ func checkPurgeRefusals(t *testing.T, addr, write, read string) {
 var purgeAnswerFields = []string{"EvalCreateIndex", "EvalIDs", "Features", "HeartbeatTTL", "Index", "KnownLeader", "LastContact",
 	"LeaderRPCAddr", "NextToken", "NodeModifyIndex", "NumNodes", "SchedulingEligibility", "Servers", "SignedIdentity"}
 
-// checkPurge purges the node a service job of one allocation and a
-// system job run on.
+// checkPurge purges the node a service job of one allocation, a system
+// job and a sysbatch job run on. The sysbatch job is not evaluated: its
+// allocation runs on, desired to run, through the purge and after the
+// node is registered again (measured on a real Nomad 2.0.6-dev).
 func checkPurge(t *testing.T, c *cluster) {
-	id, sys := c.jobID("purge"), c.jobID("purge-system")
+	id, sys, sb := c.jobID("purge"), c.jobID("purge-system"), c.jobID("purge-sysbatch")
 	c.register(t, sleepJob(id, 1, 50, 32, 50))
 	sj := sleepJob(sys, 1, 50, 32, 50)
 	sj.Type, sj.Update = new(api.JobTypeSystem), nil
 	c.register(t, sj)
+	sbj := sleepJob(sb, 1, 50, 32, 50)
+	sbj.Type, sbj.Update = new(api.JobTypeSysbatch), nil
+	c.register(t, sbj)
 	allocs := c.waitAllocs(t, id, "ran", func(as []*api.AllocationListStub) bool { return count(as, running) == 1 })
 	allocID := allocs[0].ID
 	sysAlloc := c.waitAllocs(t, sys, "ran", func(as []*api.AllocationListStub) bool { return count(as, running) == 1 })[0].ID
+	sbAlloc := c.waitAllocs(t, sb, "ran", func(as []*api.AllocationListStub) bool { return count(as, running) == 1 })[0].ID
+	runsOn := func(when string) {
+		t.Helper()
+		a, _, err := c.client.Allocations().Info(sbAlloc, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a.DesiredStatus != api.AllocDesiredStatusRun || a.ClientStatus != api.AllocClientStatusRunning || a.NodeID != c.node.ID {
+			t.Errorf("%s: %s, the sysbatch allocation: %s (%q) / %s on %s; want run / running on %s", c.name, when,
+				a.DesiredStatus, a.DesiredDescription, a.ClientStatus, a.NodeID, c.node.ID)
+		}
+	}
 	desc := map[string]string{} // client descriptions before the purge
 	for _, a := range []string{allocID, sysAlloc} {
 		before, _, err := c.client.Allocations().Info(a, nil)
@@ -3574,7 +3591,9 @@ func checkPurge(t *testing.T, c *cluster) {
 	if err != nil || allocsWithID(onNode, allocID) != 1 {
 		t.Errorf("%s: the purged node's allocations: %d listed, %v; want its allocation listed", c.name, len(onNode), err)
 	}
+	runsOn("after the purge")
 	checkRegisteredAgain(t, c, before, out.NodeModifyIndex, allocID, sys, sysAlloc)
+	runsOn("once the node is registered again")
 	checkPurgedAfterAHeartbeat(t, c, before.ID)
 }
 

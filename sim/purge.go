@@ -59,7 +59,8 @@ func (c *Cluster) purgeNode(w http.ResponseWriter, r *http.Request) {
 // stay in the state store, listed under its ID until collected. Nomad
 // then evaluates, triggered by node-update, every job with an allocation
 // on it that is not finished on both sides (a service job's, a batch
-// job's not finished on its client) and every system job; its scheduler
+// job's not finished on its client) and every system job, never a
+// sysbatch job, whose allocation there is left as it was; its scheduler
 // takes a node that no longer exists as lost: an allocation desired to
 // run is stopped ("alloc is lost since its node is down"), its client
 // status lost (its client description as it was), and replaced elsewhere. One the servers had already stopped
@@ -114,7 +115,10 @@ func (c *Cluster) purge(id string) (*nodeUpdateReply, error) {
 		if a.mig != nil && !a.mig.transferred {
 			c.dropTransfer(a.mig)
 		}
-		if a.desired != desiredRun || a.clientTerminal() {
+		if a.desired != desiredRun || a.clientTerminal() || a.job.typ == api.JobTypeSysbatch {
+			// A sysbatch job is not evaluated (nodeEvalJobs): its
+			// allocation stays as it was, and its client, registered
+			// again, runs it on (TestFidelityNodePurge).
 			continue
 		}
 		// Nomad's plan sets the client status, not its description.
