@@ -436,3 +436,50 @@ func TestFidelitySysbatchNodeDown(t *testing.T) {
 		}
 	})
 }
+
+// TestFidelitySysbatchFailed: a sysbatch allocation whose task fails
+// (restarts off) ends failed, still desired to run, with no follow-up
+// evaluation and nothing placed for it; the job is dead, its summary
+// counting it failed, and an evaluation of the job places nothing again.
+// Measured on a real Nomad 2.0.6-dev (a task running /bin/false; the
+// simulator fails it by FailAlloc).
+func TestFidelitySysbatchFailed(t *testing.T) {
+	forEachNomad(t, func(t *testing.T, c *cluster) {
+		id := c.jobID("sysbatch-failed")
+		j := c.sysbatchOn(id, 3600)
+		j.TaskGroups[0].Tasks[0].Config = map[string]any{"command": "/bin/false"}
+		c.register(t, j)
+		if c.sim != nil {
+			as := c.waitAllocs(t, id, "ran", func(as []*api.AllocationListStub) bool { return count(as, running) == 1 })
+			if err := c.sim.FailAlloc(as[0].ID, "exit 1"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		failed := c.waitAllocs(t, id, "failed", func(as []*api.AllocationListStub) bool {
+			return len(as) == 1 && as[0].ClientStatus == api.AllocClientStatusFailed
+		})[0]
+		a, _, err := c.client.Allocations().Info(failed.ID, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a.DesiredStatus != api.AllocDesiredStatusRun || a.FollowupEvalID != "" || a.NextAllocation != "" {
+			t.Errorf("%s: the failed allocation: %s, follow-up %q, next %q; want run, no follow-up, no replacement",
+				c.name, a.DesiredStatus, a.FollowupEvalID, a.NextAllocation)
+		}
+		c.waitJob(t, id, "dead", func(j *api.Job) bool { return *j.Status == "dead" })
+		s := waitSummary(t, c, id, func(s *api.JobSummary) bool { return s.Summary["g"].Failed == 1 })
+		if g := s.Summary["g"]; g.Running != 0 || g.Queued != 0 || g.Complete != 0 {
+			t.Errorf("%s: summary %+v; want one failed alone", c.name, g)
+		}
+		ev := c.forceEval(t, id)
+		allocs, evals := c.logSysbatch(t, id, "evaluated after it failed")
+		if len(allocs) != 1 || ev.TriggeredBy != "job-register" {
+			t.Errorf("%s: after an evaluation (%s) of the failed job: %s; want the one allocation, none placed again", c.name, ev.TriggeredBy, describe(allocs))
+		}
+		for _, e := range evals {
+			if e.TriggeredBy != "job-register" || e.Status != api.EvalStatusComplete {
+				t.Errorf("%s: evaluation %s %s; want only the registration's and the forced one's, complete", c.name, e.TriggeredBy, e.Status)
+			}
+		}
+	})
+}
