@@ -180,10 +180,11 @@ func (h *Handler) behind(q url.Values) string {
 		"the page below is that copy, and updates when it does.", what, applied, index)
 }
 
-// acted redirects to the Queue page after an action, with done and more
-// in the query; an action this server's copy had not applied yet
+// acted ends an action whose outcome is err: once made, it logs msg
+// with args and the client's address and redirects to the Queue page,
+// with q in the query; an action this server's copy had not applied yet
 // (NotAppliedError) adds the leader's index as behind.
-func (h *Handler) acted(w http.ResponseWriter, r *http.Request, err error, q url.Values) {
+func (h *Handler) acted(w http.ResponseWriter, r *http.Request, err error, q url.Values, msg string, args ...any) {
 	var na *NotAppliedError
 	if errors.As(err, &na) {
 		h.log.Warn("dashboard action made on the leader; this server's copy of the state has not applied it yet", "index", na.Index, "applied", na.Applied)
@@ -192,6 +193,7 @@ func (h *Handler) acted(w http.ResponseWriter, r *http.Request, err error, q url
 		h.actError(w, r, err)
 		return
 	}
+	h.log.Info(msg, append(args, "remote_addr", r.RemoteAddr)...)
 	http.Redirect(w, r, "/ui/queue?"+q.Encode(), http.StatusSeeOther)
 }
 
@@ -206,10 +208,7 @@ func (h *Handler) setPaused(paused bool) http.HandlerFunc {
 		if paused {
 			done = "paused"
 		}
-		if err == nil || errors.As(err, new(*NotAppliedError)) {
-			h.log.Info("queue "+done+" from the dashboard", "remote_addr", r.RemoteAddr)
-		}
-		h.acted(w, r, err, url.Values{"done": {done}})
+		h.acted(w, r, err, url.Values{"done": {done}}, "queue "+done+" from the dashboard")
 	}
 }
 
@@ -234,10 +233,7 @@ func (h *Handler) cancel(w http.ResponseWriter, r *http.Request) {
 	}
 	id := r.PathValue("id")
 	err := h.opts.Act.Cancel(r.Context(), id)
-	if err == nil || errors.As(err, new(*NotAppliedError)) {
-		h.log.Info("request cancelled from the dashboard", "request", id, "remote_addr", r.RemoteAddr)
-	}
-	h.acted(w, r, err, url.Values{"done": {"cancelled"}, "id": {id}})
+	h.acted(w, r, err, url.Values{"done": {"cancelled"}, "id": {id}}, "request cancelled from the dashboard", "request", id)
 }
 
 func (h *Handler) actAvailable(w http.ResponseWriter, r *http.Request) bool {
