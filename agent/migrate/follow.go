@@ -496,8 +496,8 @@ func (c *Coordinator) followOne(ctx context.Context, now time.Time, r state.Migr
 						pick(k, "allocation", "allocations"), strings.Join(running, ", "), pick(k, "it", "them"), pick(k, "it runs", "they run"))
 				}
 				if k := len(ended); k > 0 {
-					drainOn += fmt.Sprintf("%s sysbatch %s %s ended while it drained, which Nomad's drain does not watch: it completes at its deadline",
-						pick(len(running), ":", ";"), pick(k, "allocation", "allocations"), strings.Join(ended, ", "))
+					drainOn += fmt.Sprintf("; sysbatch %s %s ended while it drained, which Nomad's drain does not watch: it completes at its deadline",
+						pick(k, "allocation", "allocations"), strings.Join(ended, ", "))
 				}
 				c.log.Info("drain request done while sysbatch allocations hold its node's drain back: Nomad's drain completes later", logKeyRequest, r.ID, "node", r.Resource.ID)
 			} else {
