@@ -142,8 +142,30 @@ func (t *Target) Scale(ctx context.Context, a target.Action) (target.Result, err
 	var waitUntil time.Time // set at the first deployment refusal
 	for {
 		res.Attempts++
+		// The count is read before each attempt: an action decided on a
+		// count that was not read (the coordinator's read failed) or that
+		// changed since (an operator, or another autoscaler, raised it
+		// while a deployment held this action back) must not move the
+		// group the other way.
+		desired, err := t.desired(ctx)
+		if err != nil {
+			var e *target.Error
+			if !errors.As(err, &e) {
+				e = t.classify(ctx, err, res.Attempts, "read the job's scale status").(*target.Error)
+			}
+			e.Attempts = res.Attempts
+			log.Warn("scale failed", "error", e)
+			return res, e
+		}
+		if (a.Direction == target.Up && desired >= a.Count) || (a.Direction == target.Down && desired <= a.Count) {
+			res.Count = desired
+			res.Notes = append(res.Notes, fmt.Sprintf("attempt %d: group %q already has count %d, which is at or past %d %s: nothing to change",
+				res.Attempts, t.cfg.Group, desired, a.Count, a.Direction))
+			log.Info("nothing to scale: the group's count is already there", "desired", desired)
+			return res, nil
+		}
 		w := (&api.WriteOptions{Namespace: t.cfg.Namespace, Region: t.cfg.Region}).WithContext(ctx)
-		_, _, err := t.client.Jobs().ScaleWithRequest(t.cfg.Job, req, w)
+		_, _, err = t.client.Jobs().ScaleWithRequest(t.cfg.Job, req, w)
 		if err == nil {
 			res.Count = a.Count
 			log.Info("scaled", "attempts", res.Attempts, "waited", res.Waited)
@@ -186,6 +208,21 @@ func (t *Target) Scale(ctx context.Context, a target.Action) (target.Result, err
 		res.Notes = append(res.Notes, fmt.Sprintf("attempt %d: Nomad answered %q; waited %s for deployment %s to end (%s); retrying",
 			res.Attempts, deploymentBlocked, res.Waited.Round(time.Second), short(d.ID), status))
 	}
+}
+
+// desired reads the group's desired count. A group the job lacks is a
+// *target.Error (refused).
+func (t *Target) desired(ctx context.Context) (int, error) {
+	st, _, err := t.client.Jobs().ScaleStatus(t.cfg.Job, t.query(ctx))
+	if err != nil {
+		return 0, err
+	}
+	tg, ok := st.TaskGroups[t.cfg.Group]
+	if !ok {
+		return 0, &target.Error{Plugin: Name, Kind: target.Refused, Attempts: 1,
+			Reason: fmt.Sprintf("job %q has no task group %q", t.cfg.Job, t.cfg.Group)}
+	}
+	return tg.Desired, nil
 }
 
 func (t *Target) blockedTooLong(res target.Result, deployID string) error {

@@ -276,7 +276,7 @@ func TestScaleWaitsForDeployment(t *testing.T) {
 	// Nomad's log: the refused attempt (400) and the accepted one.
 	var codes []int
 	for _, r := range c.Truth().Requests {
-		if strings.HasSuffix(r.Path, "/rolling/scale") {
+		if strings.HasSuffix(r.Path, "/rolling/scale") && r.Method != "GET" {
 			codes = append(codes, r.Status)
 		}
 	}
@@ -288,11 +288,52 @@ func TestScaleWaitsForDeployment(t *testing.T) {
 // refused reports whether the simulator has refused a scale request.
 func refused(c *sim.Cluster) bool {
 	for _, r := range c.Truth().Requests {
-		if strings.HasSuffix(r.Path, "/scale") && r.Status == 400 {
+		if strings.HasSuffix(r.Path, "/scale") && r.Method != "GET" && r.Status == 400 {
 			return true
 		}
 	}
 	return false
+}
+
+// An action never moves the group against its direction: an up action
+// whose count the group already has or passed (the coordinator could not
+// read the count and started from its min, or an operator raised it while
+// the action waited out a deployment) changes nothing and says so, where
+// it set the count it carried and scaled the group down from 10 to 3; a
+// down action likewise. Nomad records no scaling event for it.
+func TestScaleNeverMovesAgainstItsDirection(t *testing.T) {
+	c, client := newSim(t)
+	if _, _, err := client.Jobs().Register(webJob("busy", 10, false), nil); err != nil {
+		t.Fatal(err)
+	}
+	tg, err := New(&Config{Job: "busy", Group: "web"}, target.Env{Nomad: client, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sys := &system{c: c, client: client, job: "busy"}
+	for _, a := range []target.Action{
+		{ID: "up-from-min", Direction: target.Up, Amount: 1, Count: 3, Min: 2, Max: 12},
+		{ID: "up-to-10", Direction: target.Up, Amount: 1, Count: 10, Min: 2, Max: 12},
+		{ID: "down-to-11", Direction: target.Down, Amount: 1, Count: 11, Min: 2, Max: 12},
+	} {
+		res, err := tg.Scale(context.Background(), a)
+		if err != nil {
+			t.Fatalf("%s: %v", a.ID, err)
+		}
+		if got := sys.Count(t); got != 10 {
+			t.Errorf("%s (%s to %d) set the group of count 10 to %d", a.ID, a.Direction, a.Count, got)
+		}
+		if res.Count != 10 || len(res.Notes) != 1 || !strings.Contains(res.Notes[0], "already has count 10") {
+			t.Errorf("%s: result %+v, want count 10 and a note that nothing changed", a.ID, res)
+		}
+	}
+	if got := sys.Received(t); len(got) != 0 {
+		t.Errorf("Nomad recorded %d scaling events, want none: %+v", len(got), got)
+	}
+	// The same target still scales when the count is short of the action.
+	if res, err := tg.Scale(context.Background(), target.Action{ID: "up-to-11", Direction: target.Up, Amount: 1, Count: 11}); err != nil || res.Count != 11 || sys.Count(t) != 11 {
+		t.Errorf("up to 11: %+v, %v; count %d", res, err, sys.Count(t))
+	}
 }
 
 // A deployment that outlasts deployment_wait makes the action a refusal
