@@ -1,0 +1,149 @@
+package deploy
+
+import (
+	"cmp"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/foreshape/foreshape/agent/cluster"
+	"github.com/foreshape/foreshape/config"
+)
+
+// deploymentDoc is docs/deployment.md.
+func deploymentDoc(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "docs", "deployment.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// section is the text of doc's "## title" section, up to the next "## ".
+func section(t *testing.T, doc, title string) string {
+	t.Helper()
+	_, s, ok := strings.Cut(doc, "\n## "+title+"\n")
+	if !ok {
+		t.Fatalf("docs/deployment.md has no section %q", title)
+	}
+	s, _, _ = strings.Cut(s, "\n## ")
+	return s
+}
+
+// TestDeploymentDocsACLTables: the grants docs/deployment.md's tables list
+// are exactly those of deploy/foreshape-acl.hcl and
+// deploy/foreshape-consul-acl.hcl, so that the tables cannot drift from
+// the policies the tests check against the code and Consul.
+func TestDeploymentDocsACLTables(t *testing.T) {
+	doc := deploymentDoc(t)
+	// Nomad: "| namespace `*`: `read-job` | …", "| `node`: `write` | …".
+	var documented []string
+	row := regexp.MustCompile("(?m)^\\| (?:namespace `\\*`|`(node|agent|operator)`): `([a-z-]+)` \\|")
+	for _, m := range row.FindAllStringSubmatch(section(t, doc, "The ACL policy"), -1) {
+		documented = append(documented, cmp.Or(m[1], "namespace")+":"+m[2])
+	}
+	grants, _ := policyGrants(t)
+	var granted []string
+	for g := range grants {
+		granted = append(granted, g)
+	}
+	slices.Sort(documented)
+	slices.Sort(granted)
+	if len(granted) < 5 || !slices.Equal(documented, granted) {
+		t.Errorf("docs/deployment.md's ACL table lists %q; deploy/foreshape-acl.hcl grants %q", documented, granted)
+	}
+
+	// Consul: "| `service "foreshape"`: `write` | …".
+	documented = nil
+	row = regexp.MustCompile("(?m)^\\| `([a-z_]+) (\"[^\"]*\")`: `([a-z]+)` \\|")
+	for _, m := range row.FindAllStringSubmatch(section(t, doc, "The Consul policy"), -1) {
+		documented = append(documented, m[1]+" "+m[2]+" "+m[3])
+	}
+	b, _ := parse(t, "foreshape-consul-acl.hcl")
+	var rules []string
+	for _, blk := range b.Blocks {
+		rules = append(rules, fmt.Sprintf("%s %q %s", blk.Type, strings.Join(blk.Labels, ","), value(t, blk.Body, "policy").AsString()))
+	}
+	slices.Sort(documented)
+	slices.Sort(rules)
+	if len(rules) == 0 || !slices.Equal(documented, rules) {
+		t.Errorf("docs/deployment.md's Consul table lists %q; deploy/foreshape-consul-acl.hcl grants %q", documented, rules)
+	}
+}
+
+// TestJobsAsDocumented: what docs/deployment.md says of the jobs'
+// templates and blocks, beyond TestJobs: both agents read Nomad from
+// their node's agent on port 4646; a server binds the Raft port
+// (static 7576, raft_port's default) on the node's address, serves the
+// API on the http port and keeps its data under the allocation
+// directory; each check speaks HTTPS exactly when the rendered
+// configuration serves TLS; the client agents' templates restart them
+// when their variable changes; the servers' group sets no migrate block;
+// and /v1/ready's wait and the servers' check timeout are given as they
+// are.
+func TestJobsAsDocumented(t *testing.T) {
+	for _, j := range jobs {
+		t.Run(j.name, func(t *testing.T) {
+			b, _ := parse(t, j.file)
+			jb := one(t, b, "job")
+			g := one(t, jb, "group")
+			task := one(t, g, "task")
+			cfg := renderAgentConfig(t, j, task)
+			// renderAgentConfig's node: 10.0.0.21, raft at 10.0.0.21:24311,
+			// http at 10.0.0.21:25007, the allocation directory under a
+			// temporary one.
+			if cfg.Nomad.Address != "http://10.0.0.21:4646" {
+				t.Errorf("nomad.address = %q; want the node's Nomad agent, http://10.0.0.21:4646", cfg.Nomad.Address)
+			}
+			if cfg.HTTP.Address != "10.0.0.21:25007" {
+				t.Errorf("http.address = %q; want the http port, 10.0.0.21:25007", cfg.HTTP.Address)
+			}
+			if j.server {
+				if cfg.BindAddr != "10.0.0.21" || cfg.Server.RaftPort != 24311 {
+					t.Errorf("bind_addr %q, raft_port %d; want the raft port's address and port", cfg.BindAddr, cfg.Server.RaftPort)
+				}
+				if !strings.HasSuffix(filepath.Dir(cfg.DataDir), "alloc") {
+					t.Errorf("data_dir = %q; want it under the allocation directory", cfg.DataDir)
+				}
+				for _, p := range blocks(one(t, g, "network"), "port") {
+					if p.Labels[0] == "raft" && mustInt(t, value(t, p.Body, "static")) != int64(config.DefaultRaftPort) {
+						t.Errorf("the raft port is static %d; docs/deployment.md says %d, raft_port's default", mustInt(t, value(t, p.Body, "static")), config.DefaultRaftPort)
+					}
+				}
+				if len(blocks(g, "migrate")) != 0 {
+					t.Error("the servers' group sets a migrate block; docs/deployment.md says it sets none (Nomad's default moves one at a time)")
+				}
+			} else {
+				for _, tb := range blocks(task, "template") {
+					if _, ok := tb.Body.Attributes["change_mode"]; ok && str(t, tb.Body, "change_mode") != "restart" {
+						t.Errorf("the client agents' template of %s sets change_mode %q; docs/deployment.md says their templates restart them", str(t, tb.Body, "destination"), str(t, tb.Body, "change_mode"))
+					}
+				}
+			}
+			check := one(t, one(t, g, "service"), "check")
+			want := "http"
+			if cfg.TLS.Enabled() {
+				want = "https"
+			}
+			if got := str(t, check, "protocol"); got != want {
+				t.Errorf("the check's protocol is %q, but the agent's configuration serves %s", got, want)
+			}
+		})
+	}
+	text := strings.Join(strings.Fields(deploymentDoc(t)), " ")
+	b, _ := parse(t, "foreshape-servers.nomad.hcl")
+	check := one(t, one(t, one(t, one(t, b, "job"), "group"), "service"), "check")
+	for _, want := range []string{
+		"`/v1/ready` waits at most " + strings.TrimSuffix(cluster.ReadyWait.String(), "s") + " s",
+		"within the check's " + strings.TrimSuffix(str(t, check, "timeout"), "s") + " s timeout",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("docs/deployment.md does not say %q (cluster.ReadyWait %v, the servers' check timeout %s)", want, cluster.ReadyWait, str(t, check, "timeout"))
+		}
+	}
+}
