@@ -21,7 +21,10 @@ import (
 // move takes, Nomad's drain leaves running until its deadline, so the
 // request ends done once the replacement runs, saying so, with Nomad's
 // drain still on and the sysbatch allocation still running
-// (TestDrainRequestLeavesSysbatchToNomad on the simulator).
+// (TestDrainRequestLeavesSysbatchToNomad on the simulator). The sysbatch
+// task ends on its own a minute in, which Nomad's drain does not see:
+// foreshape then updates the drain, its deadline as it was, and Nomad
+// completes it long before that deadline (TestDrainRequestSysbatchEndsAfterIt).
 func TestActDrainWithSysbatchOnRealNomad(t *testing.T) {
 	addr, client, nodes := realNomadNodes(t)
 	var src, dst *nomadapi.NodeListStub
@@ -50,6 +53,7 @@ func TestActDrainWithSysbatchOnRealNomad(t *testing.T) {
 	registerSleeper(t, client, once, src.Datacenter, func(j *nomadapi.Job) {
 		j.Type = new(nomadapi.JobTypeSysbatch)
 		j.TaskGroups[0].Update = nil
+		j.TaskGroups[0].Tasks[0].Config["args"] = []string{"60"}
 		j.Constrain(nomadapi.NewConstraint("${node.unique.id}", "=", src.ID))
 	})
 	t.Cleanup(func() { _, _, _ = client.Jobs().Deregister(once, true, nil) })
@@ -109,4 +113,40 @@ func TestActDrainWithSysbatchOnRealNomad(t *testing.T) {
 	}
 	t.Logf("figures: real Nomad %s: drain request of %s done in %s, the replacement on %s, Nomad's drain on with the sysbatch allocation running",
 		addr, src.Name, r.Moves[0].Running.Sub(r.Started).Round(time.Second), repl.NodeName)
+
+	// The sysbatch task ends; foreshape's passes go on.
+	for deadline := time.Now().Add(3 * time.Minute); ; time.Sleep(time.Second) {
+		if _, err := coord.RunOnce(ctx, time.Now(), pols, nil); err != nil {
+			t.Fatal(err)
+		}
+		if n, _, err = client.Nodes().Info(src.ID, nil); err != nil {
+			t.Fatal(err)
+		}
+		if n.DrainStrategy == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			a, _, _ := client.Allocations().Info(sb.ID, nil)
+			t.Fatalf("Nomad's drain of %s still on %s after the request ended (the sysbatch allocation %s); want foreshape to let it complete",
+				src.Name, time.Since(began).Round(time.Second), a.ClientStatus)
+		}
+	}
+	if a, _, err = client.Allocations().Info(sb.ID, nil); err != nil || a.ClientStatus != nomadapi.AllocClientStatusComplete {
+		t.Fatalf("the sysbatch allocation when the drain completed: %v %v; want it complete", a, err)
+	}
+	e := n.Events[len(n.Events)-1]
+	if e.Message != "Node drain complete" || e.Details["deadline_reached"] == "true" {
+		t.Errorf("the node's last event %q %v; want Node drain complete, its deadline not reached", e.Message, e.Details)
+	}
+	updated := ""
+	for _, d := range local.FSM.Decisions() {
+		if d.Kind == "done" && d.Request == id && strings.Contains(d.Reason, "foreshape updated the drain, its deadline as it was") {
+			updated = d.Reason
+		}
+	}
+	if updated == "" {
+		t.Errorf("no decision of %s saying foreshape updated the drain", id)
+	}
+	t.Logf("figures: Nomad's drain of %s complete %s after the request began, %s after the sysbatch allocation ended: %s",
+		src.Name, time.Since(began).Round(time.Second), time.Since(time.Unix(0, a.ModifyTime)).Round(time.Second), updated)
 }

@@ -97,6 +97,7 @@ func (c *Coordinator) follow(ctx context.Context, now time.Time, _ bool) []state
 		c.restoreWindows(ctx, now, c.cfg.State.Act(), &ds)
 	}
 	c.restoreAbandoned(ctx, now, c.cfg.State.Act(), &ds)
+	c.completeDrains(ctx, now, c.cfg.State.Act(), &ds)
 	c.restoreSpreads(ctx, now, c.cfg.State.Act(), &ds)
 	c.giveBackAgainAll(ctx, now, c.cfg.State.Act(), &ds)
 	c.watchLeads(ctx, now)
@@ -492,11 +493,12 @@ func (c *Coordinator) followOne(ctx context.Context, now time.Time, r state.Migr
 				// then drain the node again.
 				drainOn = fmt.Sprintf("; Nomad's drain of %s goes on", r.Resource)
 				if k := len(running); k > 0 {
-					drainOn += fmt.Sprintf(": it leaves sysbatch %s %s to end, and stops %s at the drain's deadline if %s then",
-						pick(k, "allocation", "allocations"), strings.Join(running, ", "), pick(k, "it", "them"), pick(k, "it runs", "they run"))
+					drainOn += fmt.Sprintf(": it leaves sysbatch %s %s to end, and stops %s at the drain's deadline if %s then "+
+						"(should %s end before, foreshape updates the drain for Nomad to complete it)",
+						pick(k, "allocation", "allocations"), strings.Join(running, ", "), pick(k, "it", "them"), pick(k, "it runs", "they run"), pick(k, "it", "they"))
 				}
 				if k := len(ended); k > 0 {
-					drainOn += fmt.Sprintf("; sysbatch %s %s ended while it drained, which Nomad's drain does not watch: it completes at its deadline",
+					drainOn += fmt.Sprintf("; sysbatch %s %s ended while it drained, which Nomad's drain does not watch: foreshape updates the drain, its deadline as it was, for Nomad to complete it",
 						pick(k, "allocation", "allocations"), strings.Join(ended, ", "))
 				}
 				c.log.Info("drain request done while sysbatch allocations hold its node's drain back: Nomad's drain completes later", logKeyRequest, r.ID, "node", r.Resource.ID)

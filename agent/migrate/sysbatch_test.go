@@ -97,24 +97,110 @@ func TestDrainRequestLeavesSysbatchToNomad(t *testing.T) {
 // TestDrainRequestSysbatchEndedWhileItDrains: as above, but the sysbatch
 // allocation ends on its own after Nomad's drain began and before web's
 // replacements run. Nomad's drain never marks it and does not see it end
-// (its drainer watches no sysbatch job): the drain goes on until its
-// deadline (TestFidelitySysbatchDrain). The request ends done, saying so;
-// before, it waited for that drain, was retried at its settle timeout (10
-// minutes), and its second attempt, setting the drain again, ended it
-// ("node a-1 held nothing to move").
+// (its drainer watches no sysbatch job): the drain would go on until its
+// deadline, an hour on (TestFidelitySysbatchDrain). The request ends done
+// and foreshape updates the drain, its deadline as it was, for Nomad to
+// check it again and complete it. Before, the request waited for that
+// drain, was retried at its settle timeout (10 minutes), and its second
+// attempt, setting the drain again, ended it ("node a-1 held nothing to
+// move"); then it ended done and left the drain on until its deadline.
 func TestDrainRequestSysbatchEndedWhileItDrains(t *testing.T) {
 	// Ends 2m22s after it starts: after the request's first pass drains
 	// a-1, before the pass that finds web's replacements running.
-	_, r, n, a := drainBesideOnce(t, 142*time.Second, 0)
+	h, r, n, a := drainBesideOnce(t, 142*time.Second, 0)
 	if a.ClientStatus != nomadapi.AllocClientStatusComplete || n.LastDrain == nil || time.Unix(0, a.ModifyTime).Before(n.LastDrain.StartedAt) {
 		t.Fatalf("once's allocation %s, modified %s, the drain %+v: the check needs it to end after the drain began", a.ClientStatus, time.Unix(0, a.ModifyTime).UTC(), n.LastDrain)
 	}
 	if r.State != state.RequestDone || r.Attempts != 0 || !strings.Contains(r.Reason,
-		"Nomad's drain of node a-1 goes on; sysbatch allocation once.task[0] ended while it drained, which Nomad's drain does not watch: it completes at its deadline") {
-		t.Fatalf("request %s (attempts %d): %q; want done at its first attempt, saying Nomad's drain goes on until its deadline", r.State, r.Attempts, r.Reason)
+		"Nomad's drain of node a-1 goes on; sysbatch allocation once.task[0] ended while it drained, which Nomad's drain does not watch: "+
+			"foreshape updates the drain, its deadline as it was, for Nomad to complete it") {
+		t.Fatalf("request %s (attempts %d): %q; want done at its first attempt, saying foreshape updates Nomad's drain", r.State, r.Attempts, r.Reason)
+	}
+	h.wantDrainCompletedEarly(n, r, "once.task[0]")
+}
+
+// TestDrainRequestSysbatchEndsAfterIt: the sysbatch allocation runs on
+// when the request ends done (TestDrainRequestLeavesSysbatchToNomad) and
+// ends on its own 40 minutes in, 20 minutes before the drain's deadline.
+// foreshape updates the drain then, and Nomad completes it; before, it
+// stayed on until its deadline.
+func TestDrainRequestSysbatchEndsAfterIt(t *testing.T) {
+	h, r, n, _ := drainBesideOnce(t, 40*time.Minute, 0)
+	if r.State != state.RequestDone || n.DrainStrategy == nil {
+		t.Fatalf("request %s, drain %v; want it done with Nomad's drain on for the sysbatch allocation", r.State, n.DrainStrategy)
+	}
+	if !strings.Contains(r.Reason, "(should it end before, foreshape updates the drain for Nomad to complete it)") {
+		t.Errorf("request's reason %q; want it to say foreshape updates the drain once the allocation ends", r.Reason)
+	}
+	h.passUntil(h.now().Add(25*time.Minute), nil)
+	n, _, err := h.client.Nodes().Info(n.ID, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.wantDrainCompletedEarly(n, h.request(r.ID), "once.task[0]")
+}
+
+// TestDrainOfAnOperatorIsNotUpdated: when an operator has changed the
+// drain since foreshape's request (its metadata no longer names the
+// request), the drain is the operator's: foreshape leaves it as it is
+// when the sysbatch allocation ends.
+func TestDrainOfAnOperatorIsNotUpdated(t *testing.T) {
+	h, r, n, _ := drainBesideOnce(t, 40*time.Minute, 0)
+	if r.State != state.RequestDone || n.DrainStrategy == nil {
+		t.Fatalf("request %s, drain %v; want it done with Nomad's drain on for the sysbatch allocation", r.State, n.DrainStrategy)
+	}
+	if _, err := h.client.Nodes().UpdateDrainOpts(n.ID, &nomadapi.DrainOptions{DrainSpec: &nomadapi.DrainSpec{Deadline: 2 * time.Hour},
+		Meta: map[string]string{"message": "an operator's drain"}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	before := len(h.mutating())
+	h.passUntil(h.now().Add(25*time.Minute), nil)
+	n, _, err := h.client.Nodes().Info(n.ID, nil)
+	if err != nil {
+		t.Fatal(err)
 	}
 	if n.DrainStrategy == nil {
-		t.Errorf("when the request is done: no drain of a-1; want Nomad's drain on until its deadline")
+		t.Errorf("the operator's drain is complete; want it left on until its deadline")
+	}
+	for _, call := range h.mutating()[before:] {
+		if strings.Contains(call, "/drain") {
+			t.Errorf("foreshape called %s on a drain an operator had changed", call)
+		}
+	}
+}
+
+// wantDrainCompletedEarly checks that Nomad's drain of n is complete well
+// before its deadline (an hour after it began), its deadline not reached,
+// after foreshape's one update of it for r, with a done decision naming
+// the sysbatch allocation that ended.
+func (h *harness) wantDrainCompletedEarly(n *nomadapi.Node, r state.MigrationRequest, ended string) {
+	h.t.Helper()
+	if n.DrainStrategy != nil {
+		h.t.Fatalf("Nomad's drain of %s %+v; want it complete", n.Name, n.DrainStrategy)
+	}
+	e := n.Events[len(n.Events)-1]
+	if e.Message != "Node drain complete" || e.Details["deadline_reached"] == "true" || !e.Timestamp.Before(n.LastDrain.StartedAt.Add(55*time.Minute)) {
+		h.t.Errorf("the node's last event %q %v at %s (the drain began %s); want Node drain complete, its deadline not reached",
+			e.Message, e.Details, e.Timestamp.UTC(), n.LastDrain.StartedAt.UTC())
+	}
+	drains := 0
+	for _, call := range h.mutating() {
+		if strings.HasSuffix(call, "/node/"+n.ID+"/drain") {
+			drains++
+		}
+	}
+	if drains != 2 {
+		h.t.Errorf("%d drain calls on %s; want two: foreshape's drain, then its update", drains, n.Name)
+	}
+	found := false
+	for _, d := range h.local.FSM.Decisions() {
+		if d.Kind == "done" && d.Request == r.ID && strings.Contains(d.Reason, "sysbatch allocation "+ended+" ended while it drained") &&
+			strings.Contains(d.Reason, "foreshape updated the drain, its deadline as it was") {
+			found = true
+		}
+	}
+	if !found {
+		h.t.Errorf("no done decision for %s saying foreshape updated the drain; decisions %+v", r.ID, h.local.FSM.Decisions())
 	}
 }
 
