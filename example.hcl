@@ -116,6 +116,7 @@ nomad {
   tls_server_name = "server.global.nomad"
 
   # Never in production: disables verification of Nomad's certificate.
+  # NOMAD_SKIP_VERIFY overrides. Default false.
   skip_verify = false
 
   # A client agent's Nomad node: its whole ID, a UUID (not its name or a

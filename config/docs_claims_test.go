@@ -284,3 +284,57 @@ func TestConfigurationDocsExample(t *testing.T) {
 		t.Errorf("the example's message is\n%q\nCheckListen says\n%q", got, d.Detail)
 	}
 }
+
+// TestExampleNamesTheEnvironmentOverrides: each environment variable the
+// agent reads (config.EnvVarNames) is named in example.hcl's comment on
+// the setting it overrides (or on the settings above it that one comment
+// covers).
+func TestExampleNamesTheEnvironmentOverrides(t *testing.T) {
+	valid := map[string]string{
+		"NOMAD_ADDR": "http://127.0.0.1:4646", "NOMAD_REGION": "global", "NOMAD_NAMESPACE": "default", "NOMAD_TOKEN": "t",
+		"NOMAD_CACERT": "/ca.pem", "NOMAD_CLIENT_CERT": "/cert.pem", "NOMAD_CLIENT_KEY": "/key.pem",
+		"NOMAD_TLS_SERVER_NAME": "server.global.nomad", "NOMAD_SKIP_VERIFY": "true",
+		"CONSUL_HTTP_ADDR": "127.0.0.1:8500", "CONSUL_HTTP_TOKEN": "t",
+	}
+	// comment is each setting's comment, or that of the setting above it
+	// in its block when it has none of its own.
+	comment := map[string]string{}
+	block := func(name string) string { b, _, _ := strings.Cut(name, "."); return b }
+	prev := exampleSetting{}
+	for _, s := range exampleSettings(t) {
+		if s.comment == "" && strings.Contains(s.name, ".") && block(prev.name) == block(s.name) {
+			s.comment = prev.comment
+		}
+		comment[s.name] = s.comment
+		prev = s
+	}
+	for _, name := range config.EnvVarNames() {
+		v, ok := valid[name]
+		if !ok {
+			t.Errorf("the agent reads %s, which this test has no value for", name)
+			continue
+		}
+		c := config.Default()
+		if diags := config.ApplyEnv(c, func(n string) string {
+			if n == name {
+				return v
+			}
+			return ""
+		}); diags.HasErrors() {
+			t.Fatal(diags.Error())
+		}
+		field := ""
+		for _, f := range settingNames() {
+			if c.Source(f) == "environment variable "+name {
+				field = f
+			}
+		}
+		if field == "" {
+			t.Errorf("%s=%s sets no setting", name, v)
+			continue
+		}
+		if !regexp.MustCompile(`\b` + name + `\b`).MatchString(comment[field]) {
+			t.Errorf("example.hcl does not say that %s overrides %s: %q", name, field, comment[field])
+		}
+	}
+}
