@@ -943,8 +943,9 @@ func TestFailedAllocationIsReplaced(t *testing.T) {
 		t.Fatalf("fail: %d", resp.StatusCode)
 	}
 	a, _, _ := client.Allocations().Info(victim.ID, nil)
-	if a.ClientStatus != api.AllocClientStatusFailed || a.ClientDescription != "oom" {
-		t.Errorf("failed alloc = %s %q", a.ClientStatus, a.ClientDescription)
+	if ts := a.TaskStates["web"]; a.ClientStatus != api.AllocClientStatusFailed || a.ClientDescription != "Failed tasks" ||
+		ts == nil || len(ts.Events) != 1 || ts.Events[0].Type != api.TaskTerminated || ts.Events[0].DisplayMessage != "oom" {
+		t.Errorf("failed alloc = %s %q, its task %+v; want failed, Failed tasks, a Terminated event saying oom", a.ClientStatus, a.ClientDescription, ts)
 	}
 	// Nomad's default policy for service jobs reschedules after 30 s.
 	if err := c.Step(20 * time.Second); err != nil {

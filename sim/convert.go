@@ -233,6 +233,7 @@ func (a *alloc) taskStates() map[string]*api.TaskState {
 			ts.FinishedAt = a.stopAt
 			if a.client == allocFailed {
 				ts.FinishedAt = a.failedAt
+				ts.Events = append(ts.Events, &api.TaskEvent{Type: api.TaskTerminated, Time: a.failedAt.UnixNano(), DisplayMessage: a.failReason})
 			}
 			if ts.FinishedAt.IsZero() {
 				ts.FinishedAt = a.modified

@@ -226,7 +226,8 @@ func sortJobs(js []*job) {
 }
 
 // FailAlloc makes an allocation fail on its client, as a crashing task
-// would: it turns failed and its job places a replacement when its
+// would: it turns failed ("Failed tasks", its tasks dead with a
+// Terminated event whose message is reason) and its job places a replacement when its
 // reschedule policy allows (Nomad's default for service jobs: 30 s later,
 // through a follow-up evaluation), once the deployment watcher lets it
 // when it belongs to an active deployment.
@@ -250,7 +251,10 @@ func (c *Cluster) failAlloc(id, reason string) error {
 	if a.mig != nil && !a.mig.transferred {
 		c.dropTransfer(a.mig)
 	}
-	a.client, a.clientDesc = allocFailed, reason
+	// Nomad's client describes a failed allocation so whatever failed
+	// its task; the why is the task's Terminated event (measured:
+	// TestFidelitySysbatchFailed).
+	a.client, a.clientDesc, a.failReason = allocFailed, "Failed tasks", reason
 	a.failedAt = c.now
 	c.touchByClient(a)
 	if rescheduleAllowed(a, c.now) {

@@ -466,6 +466,10 @@ func TestFidelitySysbatchFailed(t *testing.T) {
 			t.Errorf("%s: the failed allocation: %s, follow-up %q, next %q; want run, no follow-up, no replacement",
 				c.name, a.DesiredStatus, a.FollowupEvalID, a.NextAllocation)
 		}
+		ts := a.TaskStates[j.TaskGroups[0].Tasks[0].Name]
+		if a.ClientDescription != "Failed tasks" || ts == nil || ts.State != "dead" || !ts.Failed {
+			t.Errorf("%s: the failed allocation's description %q, its task %+v; want Failed tasks, the task dead and failed", c.name, a.ClientDescription, ts)
+		}
 		c.waitJob(t, id, "dead", func(j *api.Job) bool { return *j.Status == "dead" })
 		s := waitSummary(t, c, id, func(s *api.JobSummary) bool { return s.Summary["g"].Failed == 1 })
 		if g := s.Summary["g"]; g.Running != 0 || g.Queued != 0 || g.Complete != 0 {

@@ -267,6 +267,7 @@ type alloc struct {
 	desiredDesc  string
 	client       string
 	clientDesc   string
+	failReason   string // why FailAlloc failed it: its task's Terminated event
 	migrate      bool
 	holding      bool   // its request counts in node.res*
 	summed       string // the client status its job's summary counts it as
