@@ -134,3 +134,28 @@ func TestReloadLogsANomadFileChangedInPlace(t *testing.T) {
 		}
 	}
 }
+
+// TestReloadTurnsACLsOffAndOn: as agent -help and example.hcl say, a
+// reload applies the whole acl block at once, acl.enabled too: turned off,
+// the API answers without a token; turned on again, it refuses a request
+// without one.
+func TestReloadTurnsACLsOffAndOn(t *testing.T) {
+	a, cfg, _, _ := reloadAgent(t)
+	if got := status(a, ""); got != http.StatusForbidden {
+		t.Fatalf("with ACLs on, a request without a token answers %d", got)
+	}
+	off := cfg.Clone()
+	off.ACL = config.ACL{}
+	if err := a.Reload(off); err != nil {
+		t.Fatal(err)
+	}
+	if got := status(a, ""); got != http.StatusOK {
+		t.Errorf("after a reload with acl.enabled = false, a request without a token answers %d; want 200", got)
+	}
+	if err := a.Reload(cfg.Clone()); err != nil {
+		t.Fatal(err)
+	}
+	if got, with := status(a, ""), status(a, "old-token"); got != http.StatusForbidden || with != http.StatusOK {
+		t.Errorf("after a reload with acl.enabled = true, a request without a token answers %d, with one %d; want 403 and 200", got, with)
+	}
+}
