@@ -84,8 +84,8 @@ func TestDeploymentDocsACLTables(t *testing.T) {
 // directory; each check speaks HTTPS exactly when the rendered
 // configuration serves TLS; the client agents' templates restart them
 // when their variable changes; the servers' group sets no migrate block;
-// and /v1/ready's wait and the servers' check timeout are given as they
-// are.
+// and the figures the text gives (/v1/ready's wait, the servers' check
+// timeout and interval, min_healthy_time, both kill_timeouts) are theirs.
 func TestJobsAsDocumented(t *testing.T) {
 	for _, j := range jobs {
 		t.Run(j.name, func(t *testing.T) {
@@ -135,15 +135,24 @@ func TestJobsAsDocumented(t *testing.T) {
 			}
 		})
 	}
+	// The figures the text gives of the jobs' settings.
 	text := strings.Join(strings.Fields(deploymentDoc(t)), " ")
 	b, _ := parse(t, "foreshape-servers.nomad.hcl")
-	check := one(t, one(t, one(t, one(t, b, "job"), "group"), "service"), "check")
+	servers := one(t, one(t, b, "job"), "group")
+	check := one(t, one(t, servers, "service"), "check")
+	b, _ = parse(t, "foreshape-clients.nomad.hcl")
+	clients := one(t, one(t, b, "job"), "group")
+	secs := func(d string) string { return strings.TrimSuffix(d, "s") + " s" }
 	for _, want := range []string{
-		"`/v1/ready` waits at most " + strings.TrimSuffix(cluster.ReadyWait.String(), "s") + " s",
-		"within the check's " + strings.TrimSuffix(str(t, check, "timeout"), "s") + " s timeout",
+		"`/v1/ready` waits at most " + secs(cluster.ReadyWait.String()),
+		"within the check's " + secs(str(t, check, "timeout")) + " timeout",
+		"the " + secs(str(t, one(t, servers, "update"), "min_healthy_time")) + " `min_healthy_time`",
+		"the check's " + secs(str(t, check, "interval")) + " interval",
+		fmt.Sprintf("servers' task sets `kill_timeout = %q` and the client agents' `%q`",
+			str(t, one(t, servers, "task"), "kill_timeout"), str(t, one(t, clients, "task"), "kill_timeout")),
 	} {
 		if !strings.Contains(text, want) {
-			t.Errorf("docs/deployment.md does not say %q (cluster.ReadyWait %v, the servers' check timeout %s)", want, cluster.ReadyWait, str(t, check, "timeout"))
+			t.Errorf("docs/deployment.md does not say %q, as the jobs and cluster.ReadyWait (%v) have it", want, cluster.ReadyWait)
 		}
 	}
 }
