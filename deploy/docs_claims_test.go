@@ -156,3 +156,58 @@ func TestJobsAsDocumented(t *testing.T) {
 		}
 	}
 }
+
+// TestJobsReadTheDocumentedVariable: each job's templates read the Nomad
+// Variable at nomad/jobs/<the job's name> (the one Nomad lets a job's
+// tasks read without a policy of their own), and exactly the items
+// docs/deployment.md's `nomad var put` commands write into it.
+func TestJobsReadTheDocumentedVariable(t *testing.T) {
+	doc := strings.Join(strings.Fields(deploymentDoc(t)), " ")
+	put := regexp.MustCompile("`nomad var put (?:-force )?nomad/jobs/foreshape-servers ([^`]*)`")
+	puts := put.FindAllStringSubmatch(doc, -1)
+	if len(puts) < 2 {
+		t.Fatalf("docs/deployment.md shows %d `nomad var put` of the servers' variable; want step 3's and the rotation's", len(puts))
+	}
+	var documented []string
+	for i, m := range puts {
+		var items []string
+		for _, w := range strings.Fields(m[1]) {
+			k, _, _ := strings.Cut(w, "=")
+			items = append(items, k)
+		}
+		slices.Sort(items)
+		if i > 0 && !slices.Equal(items, documented) {
+			t.Errorf("docs/deployment.md's `nomad var put` commands write %q and %q", documented, items)
+		}
+		documented = items
+	}
+	if !strings.Contains(doc, "and the same under `nomad/jobs/foreshape-clients`") {
+		t.Error("docs/deployment.md no longer says the client agents' variable holds the same items")
+	}
+	varRE := regexp.MustCompile(`nomadVar \\?"([^"\\]+)\\?"`)
+	itemRE := regexp.MustCompile(`\{\{ \.([a-z_]+) \}\}`)
+	for _, j := range jobs {
+		b, _ := parse(t, j.file)
+		task := one(t, one(t, one(t, b, "job"), "group"), "task")
+		read := map[string]bool{}
+		for _, tb := range blocks(task, "template") {
+			data := string(tb.Body.Attributes["data"].SrcRange.SliceBytes(mustSrc(t, j.file)))
+			for _, m := range varRE.FindAllStringSubmatch(data, -1) {
+				if m[1] != "nomad/jobs/"+j.name {
+					t.Errorf("%s reads the variable %s; a job's tasks may read nomad/jobs/%s", j.file, m[1], j.name)
+				}
+				for _, it := range itemRE.FindAllStringSubmatch(data, -1) {
+					read[it[1]] = true
+				}
+			}
+		}
+		var items []string
+		for it := range read {
+			items = append(items, it)
+		}
+		slices.Sort(items)
+		if !slices.Equal(items, documented) {
+			t.Errorf("%s's templates read %q from its variable; docs/deployment.md puts %q", j.file, items, documented)
+		}
+	}
+}
