@@ -174,11 +174,13 @@ tls {
   verify_incoming = true
 }
 
-# Require a token on every HTTP API request. Default false.
+# Require a token on every HTTP API request except /v1/health and
+# /v1/ready (so health checks need none). Default false.
 acl {
   enabled = true
 
-  # Accepted tokens, one a line. Required when enabled, refused otherwise.
+  # Accepted tokens, one a line (a line starting with # is a comment).
+  # Required when enabled, refused otherwise.
   token_file = "/etc/foreshape/acl-tokens"
 }
 

@@ -205,7 +205,8 @@ func (t TLS) Enabled() bool { return t.CertFile != "" && t.KeyFile != "" }
 
 // ACL configures token checks on the agent's HTTP API.
 type ACL struct {
-	// Enabled requires a token on every API request. Default false.
+	// Enabled requires a token on every API request but /v1/health and
+	// /v1/ready. Default false.
 	Enabled bool `json:"enabled"`
 	// TokenFile holds the accepted tokens, one a line. Required when
 	// Enabled.
