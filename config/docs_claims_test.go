@@ -18,6 +18,7 @@ import (
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 
 	"github.com/foreshape/foreshape/config"
+	promsource "github.com/foreshape/foreshape/plugins/source/prometheus"
 )
 
 // settingNames are the dotted names of every setting of config.Config
@@ -336,5 +337,19 @@ func TestExampleNamesTheEnvironmentOverrides(t *testing.T) {
 		if !regexp.MustCompile(`\b` + name + `\b`).MatchString(comment[field]) {
 			t.Errorf("example.hcl does not say that %s overrides %s: %q", name, field, comment[field])
 		}
+	}
+}
+
+// TestExampleIOPSQueryIsTheDefault: the iops_query example.hcl shows is
+// the query the agent asks without one (node_exporter's disk reads and
+// writes, summed over the locality), as its comment and config show -help
+// say.
+func TestExampleIOPSQueryIsTheDefault(t *testing.T) {
+	c, diags := config.NewLoader().Load(config.Default(), "../example.hcl")
+	if diags.HasErrors() {
+		t.Fatal(diags.Error())
+	}
+	if c.Prometheus.IOPSQuery != promsource.DefaultIOPSQuery {
+		t.Errorf("example.hcl's iops_query is\n%s\nthe agent's default\n%s", c.Prometheus.IOPSQuery, promsource.DefaultIOPSQuery)
 	}
 }
