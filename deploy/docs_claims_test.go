@@ -9,7 +9,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/foreshape/foreshape/agent"
 	"github.com/foreshape/foreshape/agent/cluster"
 	"github.com/foreshape/foreshape/config"
 )
@@ -208,6 +210,24 @@ func TestJobsReadTheDocumentedVariable(t *testing.T) {
 		slices.Sort(items)
 		if !slices.Equal(items, documented) {
 			t.Errorf("%s's templates read %q from its variable; docs/deployment.md puts %q", j.file, items, documented)
+		}
+	}
+}
+
+// TestJobCommentsGiveTheAgentsBounds: the figures the jobs' comments give
+// for the agent's clean stop and /v1/ready's wait are the agent's.
+func TestJobCommentsGiveTheAgentsBounds(t *testing.T) {
+	secs := func(d time.Duration) string { return strings.TrimSuffix(d.String(), "s") + " s" }
+	for file, wants := range map[string][]string{
+		"foreshape-servers.nomad.hcl": {"stops Raft: at most " + secs(agent.StopWait), "waits at most " + secs(cluster.ReadyWait) + " for the leader's answer"},
+		"foreshape-clients.nomad.hcl": {"deregisters from Consul: at most " + secs(agent.ClientStopWait)},
+	} {
+		text := strings.Join(strings.Fields(strings.ReplaceAll(string(mustSrc(t, file)), "#", "")), " ")
+		for _, want := range wants {
+			if !strings.Contains(text, want) {
+				t.Errorf("%s's comments do not say %q (agent.StopWait %v, agent.ClientStopWait %v, cluster.ReadyWait %v)",
+					file, want, agent.StopWait, agent.ClientStopWait, cluster.ReadyWait)
+			}
 		}
 	}
 }
