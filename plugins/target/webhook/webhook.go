@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -45,12 +46,36 @@ func New(settings any, env target.Env) (target.Target, error) {
 	if !ok || cfg == nil || cfg.URL == nil {
 		return nil, fmt.Errorf("settings are %T, want a decoded *webhook.Config", settings)
 	}
-	hc := env.HTTP
-	if hc == nil {
-		hc = &http.Client{}
+	hc := &http.Client{}
+	if env.HTTP != nil {
+		c := *env.HTTP
+		hc = &c
 	}
+	// A redirect is an answer, not followed: Go's client turns a POST
+	// answered 301, 302 or 303 into a GET (whose 200 would count as a
+	// scale that never happened) and sends the policy's headers to the
+	// host the answer names.
+	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	return &Target{cfg: cfg, http: hc, sleep: env.SleepFunc(),
-		log: env.Log().With("plugin", Name, "url", cfg.URL.Redacted())}, nil
+		log: env.Log().With("plugin", Name, "url", shown(cfg.URL))}, nil
+}
+
+// shown is u as logs and errors show it: its password and its query's
+// values (where webhooks often take a token, ?token=…) are xxxxx, and
+// its fragment is left out.
+func shown(u *url.URL) string {
+	c := *u
+	c.Fragment, c.RawFragment = "", ""
+	if c.RawQuery != "" {
+		q := c.Query()
+		for k := range q {
+			for i := range q[k] {
+				q[k][i] = "xxxxx"
+			}
+		}
+		c.RawQuery = q.Encode()
+	}
+	return c.Redacted()
 }
 
 // Status reports that a webhook's count is not known to foreshape; the
@@ -88,7 +113,7 @@ func (t *Target) Scale(ctx context.Context, a target.Action) (target.Result, err
 			kind = target.Timeout
 		}
 		e := &target.Error{Plugin: Name, Kind: kind, Attempts: res.Attempts, Err: err,
-			Reason: fmt.Sprintf("%s %s: %v", t.cfg.Method, t.cfg.URL.Redacted(), err)}
+			Reason: fmt.Sprintf("%s %s: %v", t.cfg.Method, shown(t.cfg.URL), err)}
 		if ctx.Err() != nil {
 			e.Kind, e.Err = target.Timeout, errors.Join(err, ctx.Err())
 			return res, e
@@ -146,12 +171,25 @@ func (t *Target) send(ctx context.Context, id string, body []byte) (time.Duratio
 		if actx.Err() != nil {
 			return 0, target.Timeout, fmt.Errorf("no answer within %s", t.cfg.Timeout)
 		}
+		// The client's error repeats the URL, query and all: the caller
+		// names it, shown.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
 		return 0, target.Failed, err
 	}
 	defer resp.Body.Close()
 	answer, _ := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
 	if resp.StatusCode/100 == 2 {
 		return 0, 0, nil
+	}
+	if resp.StatusCode/100 == 3 {
+		to := "nowhere"
+		if loc, err := resp.Location(); err == nil {
+			to = shown(loc)
+		}
+		return 0, target.Refused, fmt.Errorf("answered %s pointing to %s; redirects are not followed: set url to the receiver's own", resp.Status, to)
 	}
 	err = fmt.Errorf("answered %s: %s", resp.Status, strings.TrimSpace(string(answer)))
 	switch {

@@ -1,0 +1,126 @@
+package webhook
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"path"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/foreshape/foreshape/plugins/target"
+)
+
+// A receiver that answers with a redirect gets no scale: the target does
+// not follow it and the action is refused, naming where it pointed. Go's
+// client followed it: a 302 to a login page turned the POST into a GET
+// whose 200 counted as a scale that never happened, and the policy's
+// headers (an X-Api-Key) went along to the other host.
+func TestRedirectIsNotFollowed(t *testing.T) {
+	var mu sync.Mutex
+	var elsewhere []string
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		elsewhere = append(elsewhere, r.Method+" key="+r.Header.Get("X-Api-Key"))
+		mu.Unlock()
+		fmt.Fprintln(w, "<html>sign in</html>")
+	}))
+	t.Cleanup(other.Close)
+	for _, code := range []int{http.StatusMovedPermanently, http.StatusFound, http.StatusSeeOther, http.StatusTemporaryRedirect, http.StatusPermanentRedirect} {
+		t.Run(fmt.Sprint(code), func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				http.Redirect(w, r, other.URL+"/login", code)
+			}))
+			t.Cleanup(srv.Close)
+			cfg, diags := decode(t, `url = "`+srv.URL+`/scale"`+"\n"+`headers = { "X-Api-Key" = "k3y" }`)
+			if diags.HasErrors() {
+				t.Fatal(diags.Error())
+			}
+			s := &sleeps{}
+			tg, err := New(cfg, target.Env{Sleep: s.sleep})
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = tg.Scale(context.Background(), action("r", 4))
+			if !errors.Is(err, target.ErrRefused) || !strings.Contains(err.Error(), fmt.Sprint(code)) ||
+				!strings.Contains(err.Error(), other.URL+"/login") || !strings.Contains(err.Error(), "not followed") {
+				t.Errorf("err = %v; want a refusal naming the %d and where it pointed", err, code)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if len(elsewhere) > 0 {
+				t.Errorf("the redirect was followed: %v", elsewhere)
+			}
+		})
+	}
+}
+
+// Neither the agent's log nor the error and notes the coordinator records
+// (which the API and the dashboard show) carry a header's value, the URL's
+// password or its query's values, whatever the request's fate.
+func TestSecretsStayOutOfLogsAndErrors(t *testing.T) {
+	secrets := []string{"s3cret-bearer", "k3y-value", "pa55word", "qu3ry-token"}
+	hang := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body) // else the server does not see the client leave
+		switch r.URL.Path {
+		case "/fail":
+			http.Error(w, "busy", http.StatusServiceUnavailable)
+		case "/refuse":
+			http.Error(w, "no", http.StatusForbidden)
+		case "/hang":
+			select {
+			case <-r.Context().Done():
+			case <-hang:
+			}
+		}
+	}))
+	t.Cleanup(srv.Close)
+	t.Cleanup(func() { close(hang) }) // before srv.Close, which waits for the handlers
+	closed := httptest.NewServer(http.NotFoundHandler())
+	closed.Close()
+	for _, base := range []string{srv.URL + "/fail", srv.URL + "/refuse", srv.URL + "/hang", closed.URL + "/down"} {
+		t.Run(path.Base(base), func(t *testing.T) {
+			u := strings.Replace(base, "http://", "http://ops:pa55word@", 1) + "?token=qu3ry-token&pool=batch"
+			cfg, diags := decode(t, `url = "`+u+`"
+timeout = "200ms"
+retries = 1
+headers = {
+  Authorization = "Bearer s3cret-bearer"
+  "X-Api-Key"   = "k3y-value"
+}`)
+			if diags.HasErrors() {
+				t.Fatal(diags.Error())
+			}
+			var logs bytes.Buffer
+			log := hclog.New(&hclog.LoggerOptions{Output: &logs, Level: hclog.Trace})
+			s := &sleeps{}
+			tg, err := New(cfg, target.Env{Sleep: s.sleep, Logger: log})
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := tg.Scale(context.Background(), action("s", 4))
+			if err == nil {
+				t.Fatal("the scale succeeded")
+			}
+			var te *target.Error
+			errors.As(err, &te)
+			out := logs.String() + "\n" + err.Error() + "\n" + te.Reason + "\n" + strings.Join(res.Notes, "\n")
+			for _, s := range secrets {
+				if strings.Contains(out, s) {
+					t.Errorf("%q shows in:\n%s", s, out)
+				}
+			}
+			if !strings.Contains(out, "/"+path.Base(base)+"?pool=xxxxx&token=xxxxx") {
+				t.Errorf("the URL is not shown with its query's names and xxxxx:\n%s", out)
+			}
+		})
+	}
+}
