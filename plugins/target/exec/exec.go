@@ -89,6 +89,13 @@ func (t *Target) Scale(ctx context.Context, a target.Action) (target.Result, err
 	if out == "" {
 		out = strings.TrimSpace(stdout.String())
 	}
+	if err != nil && errors.Is(err, osexec.ErrWaitDelay) && cmd.ProcessState != nil && cmd.ProcessState.Success() {
+		// The command exited 0; a process it left running in the
+		// background holds its output open. Its work is done.
+		res.Notes = append(res.Notes, fmt.Sprintf("%s exited 0, but a background process it started kept its output open: what was written more than %s after the exit was not read",
+			t.cfg.Command[0], waitDelay))
+		err = nil
+	}
 	if err == nil {
 		res.Count = a.Count
 		log.Info("scaled", "output", out)

@@ -1,0 +1,63 @@
+package exec
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/foreshape/foreshape/plugins/target"
+)
+
+// A command that scaled and exited 0 but left a background child holding
+// its output (`start-worker &`) succeeded: its result notes that the
+// output was cut off. It counted as failed ("exec: WaitDelay expired
+// before I/O complete"), so the coordinator tried the same scale again.
+func TestBackgroundChildHoldingTheOutput(t *testing.T) {
+	dir := t.TempDir()
+	pidFile := filepath.Join(dir, "pid")
+	tg, err := New(&Config{Command: []string{"/bin/sh", "-c", `sleep 20 & echo $! > "$1"; echo "scaled to $FORESHAPE_COUNT"; exit 0`, "sh", pidFile},
+		Timeout: 30 * time.Second}, target.Env{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if b, err := os.ReadFile(pidFile); err == nil {
+			if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
+				_ = syscall.Kill(pid, syscall.SIGKILL)
+			}
+		}
+	})
+	res, err := tg.Scale(context.Background(), target.Action{ID: "bg", Direction: target.Up, Amount: 1, Count: 4})
+	if err != nil {
+		t.Fatalf("err = %v, want success", err)
+	}
+	if res.Count != 4 || len(res.Notes) != 1 || !strings.Contains(res.Notes[0], "background") {
+		t.Errorf("result %+v, want count 4 and a note on the output left open", res)
+	}
+}
+
+// A command the agent cannot run (not executable, a directory) fails
+// naming the program, and runs nothing.
+func TestProgramThatCannotRun(t *testing.T) {
+	dir := t.TempDir()
+	plain := filepath.Join(dir, "scale.sh")
+	if err := os.WriteFile(plain, []byte("#!/bin/sh\nexit 0\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, prog := range []string{plain, dir} {
+		tg, err := New(&Config{Command: []string{prog}, Timeout: time.Second}, target.Env{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = tg.Scale(context.Background(), target.Action{ID: "x", Direction: target.Up, Amount: 1, Count: 2})
+		if !errors.Is(err, target.ErrFailed) || !strings.Contains(err.Error(), prog+":") || !strings.Contains(err.Error(), "permission denied") {
+			t.Errorf("%s: err = %v, want a failure naming it and saying permission denied", prog, err)
+		}
+	}
+}
