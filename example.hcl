@@ -140,7 +140,8 @@ consul {
   token = ""
 
   # Default "foreshape". Also the name provider=consul looks servers up
-  # under. tags need enabled = true.
+  # under. tags need enabled = true, and may not name a role (leader,
+  # follower or client): the agent adds its own.
   service_name = "foreshape"
   tags         = ["shaper", "dc1"]
 }

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -157,5 +158,15 @@ func TestReloadTurnsACLsOffAndOn(t *testing.T) {
 	}
 	if got, with := status(a, ""), status(a, "old-token"); got != http.StatusForbidden || with != http.StatusOK {
 		t.Errorf("after a reload with acl.enabled = true, a request without a token answers %d, with one %d; want 403 and 200", got, with)
+	}
+}
+
+// TestRoleTagsAreTheOnesConfigRefuses: the role tags the agent gives its
+// Consul service are the ones consul.tags may not name
+// (config.ConsulRoleTags), so that no configured tag can pass for a role.
+func TestRoleTagsAreTheOnesConfigRefuses(t *testing.T) {
+	roles := []string{roleLeader, roleFollower, roleClient}
+	if !slices.Equal(roles, config.ConsulRoleTags) {
+		t.Errorf("the agent's role tags are %q; config.ConsulRoleTags %q", roles, config.ConsulRoleTags)
 	}
 }

@@ -311,9 +311,20 @@ func checkServiceName(s string) (string, error) {
 	return s, nil
 }
 
+// ConsulRoleTags are the tags an agent gives its Consul service for its
+// role, and keeps current as the role changes (agent/consul.go).
+var ConsulRoleTags = []string{"leader", "follower", "client"}
+
 func checkTag(s string) (string, error) {
 	if strings.TrimSpace(s) == "" {
 		return "", fmt.Errorf("a tag is empty")
+	}
+	for _, r := range ConsulRoleTags {
+		// Compared without regard to case, as DNS names are.
+		if strings.EqualFold(s, r) {
+			return "", fmt.Errorf("%q is a role tag, which the agent adds itself (%s, whichever it is now): "+
+				"set here, every agent would carry it whatever its role, a follower listed as leader. Use another tag", s, strings.Join(ConsulRoleTags, ", "))
+		}
 	}
 	return s, nil
 }
