@@ -1,12 +1,16 @@
 package migrate
 
 import (
+	"strings"
 	"testing"
 	"time"
 
 	nomadapi "github.com/hashicorp/nomad/api"
 
+	"github.com/foreshape/foreshape/agent/shape"
 	"github.com/foreshape/foreshape/agent/state"
+	"github.com/foreshape/foreshape/plugins/target"
+	"github.com/foreshape/foreshape/policies"
 	"github.com/foreshape/foreshape/sim"
 )
 
@@ -41,5 +45,124 @@ func TestScaleUpWithAnUnreadCountKeepsTheGroup(t *testing.T) {
 	}
 	if a := acts[0]; a.Outcome != state.OutcomeDone || a.Count != 6 {
 		t.Errorf("scale action %+v; want done at count 6", a)
+	}
+}
+
+// TestScaleLeaderStopsMidCall: a leader stops while its scale target has
+// the call (here it never answers). The next leader finds the open
+// intent, counts the action as done from then, and issues no second
+// scale inside the block's 10m cooldown; its next action carries the
+// absolute count read from the target, so an action repeated on a count
+// the first never reached sets the same count, not one more.
+func TestScaleLeaderStopsMidCall(t *testing.T) {
+	h := newHarness(t, actScenario, actPolicies, func(c *Config) { c.SyncScale = false })
+	entered, release := make(chan struct{}, 1), make(chan struct{})
+	h.fake.wait = func() {
+		entered <- struct{}{}
+		<-release
+	}
+	t.Cleanup(func() {
+		close(release)
+		h.c.Wait()
+	})
+	h.run(h.hotForecasts())
+	<-entered // the intent is open and the target has the call
+	h.fake.mu.Lock()
+	h.fake.wait = nil
+	h.fake.mu.Unlock()
+
+	h2 := newCoordinatorOn(t, h)
+	if err := h2.Begin(h.ctx, h.now()); err != nil {
+		t.Fatal(err)
+	}
+	acts := h.local.FSM.Act().ScaleActions
+	if len(acts) != 1 || acts[0].Outcome != state.OutcomeDone || !strings.Contains(acts[0].Error, "outcome unknown") {
+		t.Fatalf("scale actions after the new leader began: %+v", acts)
+	}
+	for range 9 {
+		h.step(time.Minute)
+		if _, err := h2.RunOnce(h.ctx, h.now(), h.pols, h.hotForecasts()); err != nil {
+			t.Fatal(err)
+		}
+		h2.Wait()
+	}
+	if n := h.fake.calls(); n != 1 {
+		t.Fatalf("%d scale calls inside the cooldown after the leader stopped; want 1", n)
+	}
+	h.step(2 * time.Minute)
+	if _, err := h2.RunOnce(h.ctx, h.now(), h.pols, h.hotForecasts()); err != nil {
+		t.Fatal(err)
+	}
+	h2.Wait()
+	h.fake.mu.Lock()
+	defer h.fake.mu.Unlock()
+	if len(h.fake.actions) != 2 || h.fake.actions[1].Count != h.fake.actions[0].Count || h.fake.actions[1].ID == h.fake.actions[0].ID {
+		t.Errorf("actions %+v; want a second, after the cooldown, to the same count under a new id", h.fake.actions)
+	}
+}
+
+// TestHungTargetHoldsOnlyItsBlock: a scale target that never answers
+// holds neither the coordinator's pass nor another policy's scale block:
+// the pass returns, the other block scales at once, and later passes do
+// not call the hung target again while its call is open.
+func TestHungTargetHoldsOnlyItsBlock(t *testing.T) {
+	pols := strings.Replace(actPolicies, `  migrate {
+    max_parallel = 1
+    targets      = ["dc2"]
+  }`, `  scale "more" {
+    min = 0
+    max = 10
+    target "nomad-job" {
+      job   = "other"
+      group = "g"
+    }
+  }`, 1)
+	if pols == actPolicies {
+		t.Fatal("the test's policies have no migrate block to replace")
+	}
+	hung, fine := &fakeTarget{count: 2}, &fakeTarget{count: 2}
+	entered, release := make(chan struct{}, 1), make(chan struct{})
+	hung.wait = func() {
+		entered <- struct{}{}
+		<-release
+	}
+	h := newHarness(t, actScenario, pols, func(c *Config) {
+		c.SyncScale = false
+		c.Targets = func(p *policies.Policy, _ *policies.Scale) (target.Target, error) {
+			if p.Name == "dc2" {
+				return hung, nil
+			}
+			return fine, nil
+		}
+	})
+	t.Cleanup(func() {
+		close(release)
+		h.c.Wait()
+	})
+	hot := func() []shape.Forecast { return h.flatForecasts(95) }
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		h.run(hot())
+	}()
+	select {
+	case <-done:
+	case <-time.After(time.Minute):
+		t.Fatal("the pass waits for the hung target")
+	}
+	<-entered
+	deadline := time.Now().Add(time.Minute)
+	for fine.calls() == 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if fine.calls() != 1 {
+		t.Fatalf("policy dc1's block made %d scale calls while dc2's hangs; want 1", fine.calls())
+	}
+	for range 3 {
+		h.step(5 * time.Minute)
+		h.run(hot())
+	}
+	if n := hung.calls(); n != 1 {
+		t.Errorf("%d calls to the hung target; want 1", n)
 	}
 }
