@@ -83,8 +83,10 @@ Usage: foreshape agent [options]
   simulated Nomad cluster driven by real traces, with policies for it, so
   that forecasts, a predicted hotspot, and rack a's maintenance carried
   out with reservations and migrations show within a minute. Those demo
-  policies run while policies.dir holds no policy; a reload that finds
-  policies there runs them instead. It talks to
+  policies run unless a configuration file (-config) sets policies.dir
+  and it holds policies (its default, where a deployed agent's policies
+  are, is not read); a reload that finds policies there runs them
+  instead. It talks to
   no other Nomad, so a configuration file setting nomad.* is refused
   (-dev-sim=false runs it against nomad.address instead).
 

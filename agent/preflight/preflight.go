@@ -269,19 +269,26 @@ func writableDir(dir string) string {
 	}
 }
 
+// defaultPoliciesDir is policies.dir's default, which dev mode does not
+// read (a variable for tests).
+var defaultPoliciesDir = config.DefaultPoliciesDir
+
 // policies loads a server's policies: opts.Policies, or every *.hcl file
-// in policies.dir (whose absence dev mode only warns about).
+// in policies.dir (whose absence dev mode only warns about). Dev mode (and
+// a replay) reads policies.dir only when it was set: its default is where
+// a deployed agent's policies are, which a throwaway agent against the
+// simulated cluster or a recording is not to run.
 func (c *checker) policies(opts Options, files map[string]*hcl.File) []*policies.Policy {
 	if opts.Policies != nil {
 		return opts.Policies
 	}
 	dir := c.cfg.Policies.Dir
+	if c.cfg.DevMode && c.cfg.Source("policies.dir") == "default" && filepath.Clean(dir) == filepath.Clean(defaultPoliciesDir) {
+		// Nobody asked for it: a dev agent runs its demo policies, a
+		// replay its directory's.
+		return nil
+	}
 	if _, err := policies.HCLFiles(dir); err != nil {
-		if c.cfg.DevMode && c.cfg.Source("policies.dir") == "default" && errors.Is(err, fs.ErrNotExist) {
-			// Nobody asked for it: a dev agent runs its demo policies,
-			// a replay its directory's.
-			return nil
-		}
 		sev, detail := hcl.DiagError, fmt.Sprintf("%s: %s.", c.value("policies.dir", dir), reason(err))
 		switch {
 		case c.cfg.DevMode && opts.Sources:

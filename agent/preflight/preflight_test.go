@@ -530,13 +530,35 @@ func TestMissingPoliciesDirInAReplay(t *testing.T) {
 // about it: `make dev` on a fresh machine starts without a warning.
 func TestDevWithoutPoliciesDirIsQuiet(t *testing.T) {
 	cfg := config.DevDefault()
-	if _, err := os.Stat(cfg.Policies.Dir); err == nil {
-		t.Skipf("%s exists on this machine", cfg.Policies.Dir)
-	}
 	for _, sources := range []bool{false, true} {
 		if _, diags := preflight.Check(cfg, preflight.Options{Sources: sources}); len(diags) != 0 {
 			t.Errorf("sources %v: %v", sources, diags)
 		}
+	}
+}
+
+// TestDevDoesNotReadTheDefaultPoliciesDir: policies.dir's default is
+// where a deployed agent's policies are (/etc/foreshape/policies.d); a dev
+// agent or a replay on a machine that has them runs its own (the demo's,
+// the recording's), not those, unless a configuration file sets
+// policies.dir. Before, `make dev` beside a deployed agent loaded its
+// policies against the simulated cluster.
+func TestDevDoesNotReadTheDefaultPoliciesDir(t *testing.T) {
+	f := newFixture(t)
+	defer preflight.SetDefaultPoliciesDir(f.policies)()
+	cfg := config.DevDefault()
+	cfg.Policies.Dir = f.policies // the default, set by nobody
+	for _, sources := range []bool{false, true} {
+		start, diags := preflight.Check(cfg, preflight.Options{Sources: sources})
+		if diags.HasErrors() || start.Policies != nil {
+			t.Errorf("sources %v: %d policies read from the default policies.dir (%v); want none read", sources, len(start.Policies), diags)
+		}
+	}
+	if diags := config.Set(cfg, "policies.dir", f.policies, "a test"); diags.HasErrors() {
+		t.Fatal(diags.Error())
+	}
+	if start, diags := preflight.Check(cfg, preflight.Options{}); diags.HasErrors() || len(start.Policies) != 1 {
+		t.Errorf("policies.dir set: %d policies (%v); want its one", len(start.Policies), diags)
 	}
 }
 
