@@ -1,11 +1,15 @@
 package migrate
 
 import (
+	"bytes"
 	"context"
+	"io"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
 	nomadapi "github.com/hashicorp/nomad/api"
 
 	"github.com/foreshape/foreshape/agent/shape"
@@ -176,13 +180,19 @@ func TestFailedScaleKindsBackOffAlike(t *testing.T) {
 	for _, kind := range []target.Kind{target.Refused, target.Timeout, target.Failed} {
 		t.Run(kind.String(), func(t *testing.T) {
 			ft := &failingTarget{fakeTarget: fakeTarget{count: 2}, kind: kind, fails: 1}
+			var logs lockedBuffer
 			h := newHarness(t, actScenario, actPolicies, func(c *Config) {
 				c.Targets = func(*policies.Policy, *policies.Scale) (target.Target, error) { return ft, nil }
+				c.Logger = hclog.New(&hclog.LoggerOptions{Output: io.MultiWriter(&logs, testWriter{t}), Level: hclog.Debug})
 			})
 			h.run(h.hotForecasts())
 			acts := h.local.FSM.Act().ScaleActions
 			if len(acts) != 1 || acts[0].Outcome != state.OutcomeFailed || !strings.Contains(acts[0].Error, "fake target: "+kind.String()) {
 				t.Fatalf("scale actions %+v", acts)
+			}
+			if want := "scale action: policy=dc2 scale=workers count=3 outcome=failed error=\"migrate: scale_target/dc2/workers/" + acts[0].ID +
+				"#0: fake target: " + kind.String() + ": as told\""; !strings.Contains(logs.String(), want) {
+				t.Errorf("the log does not say %s", want)
 			}
 			if _, ok := h.local.FSM.Act().Cooldowns[state.CooldownKey("dc2", "workers")]; ok {
 				t.Errorf("a %s action started a cooldown", kind)
@@ -206,6 +216,24 @@ func TestFailedScaleKindsBackOffAlike(t *testing.T) {
 			}
 		})
 	}
+}
+
+// lockedBuffer is a bytes.Buffer scale goroutines may write to.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 // failingTarget fails its first fails actions with an error of kind.
