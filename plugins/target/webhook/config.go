@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"reflect"
 	"sort"
+	"strconv"
 	"strings"
 	"text/template"
 	"time"
@@ -100,6 +101,15 @@ func Decode(body hcl.Body, prefix string) (any, hcl.Diagnostics) {
 
 	diags = append(diags, hclfield.Required(h.URL, prefix+".url")...)
 	if u, ok, d := hclfield.URL(h.URL, prefix+".url"); ok {
+		// url.Parse takes both; the request would go to this host, or
+		// fail at each action.
+		if u.Hostname() == "" {
+			diags = append(diags, hclfield.Invalid(h.URL.Range(), prefix+".url", "%q has no host name.", shown(u)))
+		} else if p := u.Port(); p != "" {
+			if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+				diags = append(diags, hclfield.Invalid(h.URL.Range(), prefix+".url", "%q: port %s is outside 1-65535.", shown(u), p))
+			}
+		}
 		cfg.URL = u
 	} else {
 		diags = append(diags, d...)

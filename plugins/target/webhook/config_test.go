@@ -65,6 +65,10 @@ func TestDecodeErrors(t *testing.T) {
 		{"ftp url", `url = "ftp://x.example.com"`, "Invalid target.webhook.url"},
 		{"no host", `url = "https://"`, "Invalid target.webhook.url"},
 		{"bad url", `url = "http://[::1"`, "Invalid target.webhook.url"},
+		// A port but no host name: Go's dialer goes to this host.
+		{"port without host", `url = "http://:8080/scale"`, "has no host name"},
+		{"port past 65535", `url = "https://scaler.example.com:99999/scale"`, "port 99999 is outside 1-65535"},
+		{"port zero", `url = "https://scaler.example.com:0/scale"`, "port 0 is outside 1-65535"},
 		{"get", "url = \"https://x\"\nmethod = \"GET\"", "Invalid target.webhook.method"},
 		{"header name", "url = \"https://x\"\nheaders = { \"bad header\" = \"v\" }", "Invalid target.webhook.headers"},
 		{"header value", "url = \"https://x\"\nheaders = { a = \"v\\nw\" }", "Invalid target.webhook.headers"},
