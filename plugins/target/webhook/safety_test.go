@@ -124,3 +124,29 @@ headers = {
 		})
 	}
 }
+
+// Any 2xx answer is success, whatever its body: the receiver's status
+// code is its answer.
+func TestAnyTwoHundredIsSuccess(t *testing.T) {
+	for _, tc := range []struct {
+		code int
+		body string
+	}{{200, ""}, {200, "\x00\xffnot json"}, {201, `{"ok": false}`}, {204, ""}} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.WriteHeader(tc.code)
+			_, _ = io.WriteString(w, tc.body)
+		}))
+		cfg, diags := decode(t, `url = "`+srv.URL+`/scale"`)
+		if diags.HasErrors() {
+			t.Fatal(diags.Error())
+		}
+		tg, err := New(cfg, target.Env{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res, err := tg.Scale(context.Background(), action("ok", 4)); err != nil || res.Count != 4 {
+			t.Errorf("%d %q: %+v, %v; want success at count 4", tc.code, tc.body, res, err)
+		}
+		srv.Close()
+	}
+}
