@@ -4,6 +4,7 @@ package exec
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -61,4 +62,52 @@ func zombie(pid int) bool {
 	s := string(b)
 	i := strings.LastIndexByte(s, ')')
 	return i >= 0 && i+2 < len(s) && s[i+2] == 'Z'
+}
+
+// TestCancelKillsTheProcessGroup: the caller's context ending (a leader
+// losing its leadership) kills the running command and its children as
+// the timeout does; the action ends timed out, saying it was stopped.
+func TestCancelKillsTheProcessGroup(t *testing.T) {
+	pidFile := filepath.Join(t.TempDir(), "child.pid")
+	tg, err := New(&Config{
+		Command: []string{"/bin/sh", "-c", `sleep 30 & echo $! > "$0.tmp" && mv "$0.tmp" "$0"; wait`, pidFile},
+		Timeout: time.Minute,
+	}, target.Env{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		for {
+			if _, err := os.Stat(pidFile); err == nil {
+				cancel()
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}()
+	start := time.Now()
+	_, err = tg.Scale(ctx, target.Action{ID: "x", Direction: target.Up, Amount: 1, Count: 2})
+	if !errors.Is(err, target.ErrTimeout) || !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "stopped: context canceled") {
+		t.Fatalf("err = %v, want a timeout saying the command was stopped", err)
+	}
+	if d := time.Since(start); d > 20*time.Second {
+		t.Errorf("Scale returned %s after the cancel was asked for", d)
+	}
+	b, err := os.ReadFile(pidFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for syscall.Kill(pid, 0) == nil && !zombie(pid) {
+		if time.Now().After(deadline) {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+			t.Fatalf("the command's child %d outlived the cancel", pid)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"net/http"
 	"net/http/httptest"
 	"path"
@@ -148,5 +149,27 @@ func TestAnyTwoHundredIsSuccess(t *testing.T) {
 			t.Errorf("%d %q: %+v, %v; want success at count 4", tc.code, tc.body, res, err)
 		}
 		srv.Close()
+	}
+}
+
+// TestCertificateFromAnotherCA: the receiver's certificate is checked
+// against the system's roots; one they do not vouch for fails each action
+// (there is no setting for another CA).
+func TestCertificateFromAnotherCA(t *testing.T) {
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // the refused handshake
+	srv.StartTLS()
+	defer srv.Close()
+	cfg, diags := decode(t, `url = "`+srv.URL+`/scale"`+"\nretries = 0")
+	if diags.HasErrors() {
+		t.Fatal(diags.Error())
+	}
+	tg, err := New(cfg, target.Env{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = tg.Scale(context.Background(), action("tls", 4))
+	if !errors.Is(err, target.ErrFailed) || !strings.Contains(err.Error(), "certificate") {
+		t.Errorf("err = %v; want a failure saying the certificate is not trusted", err)
 	}
 }
