@@ -10,6 +10,7 @@ package exec
 
 import (
 	"fmt"
+	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
@@ -75,6 +76,10 @@ func Decode(body hcl.Body, prefix string) (any, hcl.Diagnostics) {
 			diags = append(diags, hclfield.Invalid(h.Command.Range(), field, "%s.", err))
 		} else {
 			cfg.Command = argv
+			if p := argv[0]; !filepath.IsAbs(p) && strings.ContainsRune(p, '/') {
+				diags = append(diags, hclfield.Warning(h.Command.Range(), field,
+					"The program %q is a relative path: the agent runs it from its own working directory, not the policy file's. Give an absolute path, or a bare name the agent finds in its PATH.", p))
+			}
 		}
 	}
 

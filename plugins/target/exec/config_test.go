@@ -60,3 +60,30 @@ func TestDecode(t *testing.T) {
 		})
 	}
 }
+
+// TestRelativeProgramWarns: a program given as a relative path
+// ("./scale.sh") is run from the agent's working directory, not the
+// policy file's: the policy loads with a warning saying so. An absolute
+// path or a bare name (looked up in the agent's PATH) loads without one.
+func TestRelativeProgramWarns(t *testing.T) {
+	for _, tc := range []struct {
+		program string
+		warns   bool
+	}{
+		{"./scale.sh", true},
+		{"bin/scale", true},
+		{"../scale", true},
+		{"/usr/local/bin/scale", false},
+		{"scale", false},
+	} {
+		c, diags := decode(t, `command = ["`+tc.program+`"]`)
+		if diags.HasErrors() || c == nil {
+			t.Fatalf("%s: %v", tc.program, diags)
+		}
+		warned := len(diags) == 1 && diags[0].Severity == hcl.DiagWarning &&
+			strings.Contains(diags[0].Detail, "relative path") && diags[0].Subject != nil
+		if warned != tc.warns || (!tc.warns && len(diags) != 0) {
+			t.Errorf("%s: diagnostics %v; want a warning %v", tc.program, diags, tc.warns)
+		}
+	}
+}
