@@ -61,3 +61,20 @@ func TestProgramThatCannotRun(t *testing.T) {
 		}
 	}
 }
+
+// TestBareNameFromPath: a program named without a slash is looked up in
+// the agent's PATH.
+func TestBareNameFromPath(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "onprem-scale"), []byte("#!/bin/sh\necho \"scaled to $FORESHAPE_COUNT\"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", dir+string(os.PathListSeparator)+os.Getenv("PATH"))
+	tg, err := New(&Config{Command: []string{"onprem-scale"}, Timeout: 30 * time.Second}, target.Env{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, err := tg.Scale(context.Background(), target.Action{ID: "p", Direction: target.Up, Amount: 1, Count: 3}); err != nil || res.Count != 3 {
+		t.Errorf("%+v, %v; want success", res, err)
+	}
+}
