@@ -173,3 +173,33 @@ func TestCertificateFromAnotherCA(t *testing.T) {
 		t.Errorf("err = %v; want a failure saying the certificate is not trusted", err)
 	}
 }
+
+// TestHostHeader: a Host among the headers is the request's Host (a
+// receiver behind an address that serves several names); Go's client
+// dropped it silently.
+func TestHostHeader(t *testing.T) {
+	var mu sync.Mutex
+	var hosts []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		hosts = append(hosts, r.Host)
+		mu.Unlock()
+	}))
+	defer srv.Close()
+	cfg, diags := decode(t, `url = "`+srv.URL+`/scale"`+"\n"+`headers = { host = "scaler.internal" }`)
+	if diags.HasErrors() {
+		t.Fatal(diags.Error())
+	}
+	tg, err := New(cfg, target.Env{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tg.Scale(context.Background(), action("h", 4)); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(hosts) != 1 || hosts[0] != "scaler.internal" {
+		t.Errorf("the receiver saw Host %v; want scaler.internal", hosts)
+	}
+}

@@ -161,6 +161,10 @@ func (t *Target) send(ctx context.Context, id string, body []byte) (time.Duratio
 	for k, v := range t.cfg.Headers {
 		req.Header.Set(k, v)
 	}
+	if h, ok := t.cfg.Headers["Host"]; ok {
+		// Go's client sends req.Host and ignores a Host header.
+		req.Host = h
+	}
 	if req.Header.Get("Content-Type") == "" {
 		req.Header.Set("Content-Type", "application/json")
 	}
