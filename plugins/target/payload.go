@@ -26,3 +26,9 @@ func (a Action) Payload() Payload {
 	return Payload{RequestID: a.ID, Policy: a.Policy, Scale: a.Scale, Locality: a.Locality, Direction: a.Direction,
 		Amount: a.Amount, Count: a.Count, Min: a.Min, Max: a.Max, Reason: a.Reason, Time: a.Time.UTC()}
 }
+
+// LogArgs are the key/value pairs a target's log lines about a carry
+// (hclog's With): the policy and scale block it is for, its id and count.
+func (a Action) LogArgs() []any {
+	return []any{"policy", a.Policy, "scale", a.Scale, "request_id", a.ID, "count", a.Count}
+}

@@ -1,6 +1,7 @@
 package exec
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"os"
@@ -10,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/hashicorp/go-hclog"
 
 	"github.com/foreshape/foreshape/plugins/target"
 )
@@ -43,7 +46,8 @@ func TestBackgroundChildHoldingTheOutput(t *testing.T) {
 }
 
 // A command the agent cannot run (not executable, a directory) fails
-// naming the program, and runs nothing.
+// naming the program, and runs nothing; the log line names the policy and
+// the scale block.
 func TestProgramThatCannotRun(t *testing.T) {
 	dir := t.TempDir()
 	plain := filepath.Join(dir, "scale.sh")
@@ -51,13 +55,18 @@ func TestProgramThatCannotRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, prog := range []string{plain, dir} {
-		tg, err := New(&Config{Command: []string{prog}, Timeout: time.Second}, target.Env{})
+		var logs bytes.Buffer
+		tg, err := New(&Config{Command: []string{prog}, Timeout: time.Second},
+			target.Env{Logger: hclog.New(&hclog.LoggerOptions{Output: &logs})})
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, err = tg.Scale(context.Background(), target.Action{ID: "x", Direction: target.Up, Amount: 1, Count: 2})
+		_, err = tg.Scale(context.Background(), target.Action{ID: "x", Policy: "batch", Scale: "asg", Direction: target.Up, Amount: 1, Count: 2})
 		if !errors.Is(err, target.ErrFailed) || !strings.Contains(err.Error(), prog+":") || !strings.Contains(err.Error(), "permission denied") {
 			t.Errorf("%s: err = %v, want a failure naming it and saying permission denied", prog, err)
+		}
+		if l := logs.String(); !strings.Contains(l, "scale failed:") || !strings.Contains(l, " policy=batch ") || !strings.Contains(l, " scale=asg ") {
+			t.Errorf("the log line does not name the policy and the scale block:\n%s", l)
 		}
 	}
 }

@@ -82,7 +82,7 @@ func (t *Target) Scale(ctx context.Context, a target.Action) (target.Result, err
 	cmd.WaitDelay = waitDelay
 	killGroup(cmd)
 
-	log := t.log.With("request_id", a.ID, "count", a.Count)
+	log := t.log.With(a.LogArgs()...)
 	res := target.Result{Attempts: 1}
 	err = cmd.Run()
 	out := strings.TrimSpace(stderr.String())

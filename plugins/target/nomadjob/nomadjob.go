@@ -129,7 +129,7 @@ func (t *Target) Scale(ctx context.Context, a target.Action) (target.Result, err
 	if err := a.Validate(); err != nil {
 		return target.Result{}, &target.Error{Plugin: Name, Kind: target.Refused, Reason: err.Error(), Err: err}
 	}
-	log := t.log.With("request_id", a.ID, "count", a.Count)
+	log := t.log.With(a.LogArgs()...)
 	count := int64(a.Count)
 	req := &api.ScalingRequest{
 		Count:   &count,

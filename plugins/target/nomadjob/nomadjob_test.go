@@ -1,6 +1,7 @@
 package nomadjob
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -220,14 +221,18 @@ func TestRefusals(t *testing.T) {
 		{Config{Job: "bounded", Group: "db"}, 3, `task group "db"`},
 		{Config{Job: "missing", Group: "web"}, 3, "not found"},
 	} {
-		tg, err := New(&tc.cfg, target.Env{Nomad: client, Logger: testLogger(t)})
+		var logs bytes.Buffer
+		tg, err := New(&tc.cfg, target.Env{Nomad: client, Logger: hclog.New(&hclog.LoggerOptions{Output: &logs})})
 		if err != nil {
 			t.Fatal(err)
 		}
-		a := target.Action{ID: "r", Direction: target.Up, Amount: 1, Count: tc.to}
+		a := target.Action{ID: "r", Policy: "web", Scale: "more", Direction: target.Up, Amount: 1, Count: tc.to}
 		_, err = tg.Scale(ctx, a)
 		if !errors.Is(err, target.ErrRefused) || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%+v to %d: err = %v, want a refusal mentioning %q", tc.cfg, tc.to, err, tc.want)
+		}
+		if l := logs.String(); !strings.Contains(l, "scale failed:") || !strings.Contains(l, " policy=web ") || !strings.Contains(l, " scale=more ") {
+			t.Errorf("%+v: the log line does not name the policy and the scale block:\n%s", tc.cfg, l)
 		}
 		if _, err := tg.Status(ctx); tc.cfg.Job == "missing" && !errors.Is(err, target.ErrRefused) {
 			t.Errorf("status of a missing job: %v, want a refusal", err)

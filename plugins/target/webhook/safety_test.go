@@ -64,8 +64,9 @@ func TestRedirectIsNotFollowed(t *testing.T) {
 }
 
 // Neither the agent's log nor the error and notes the coordinator records
-// (which the API and the dashboard show) carry a header's value, the URL's
-// password or its query's values, whatever the request's fate.
+// carry a header's value, the URL's password or its query's values,
+// whatever the request's fate; the log line names the policy and the scale
+// block.
 func TestSecretsStayOutOfLogsAndErrors(t *testing.T) {
 	secrets := []string{"s3cret-bearer", "k3y-value", "pa55word", "qu3ry-token"}
 	hang := make(chan struct{})
@@ -118,6 +119,9 @@ headers = {
 				if strings.Contains(out, s) {
 					t.Errorf("%q shows in:\n%s", s, out)
 				}
+			}
+			if l := logs.String(); !strings.Contains(l, "scale failed:") || !strings.Contains(l, " policy=batch ") || !strings.Contains(l, " scale=asg ") {
+				t.Errorf("the log line does not name the policy and the scale block:\n%s", logs.String())
 			}
 			if !strings.Contains(out, "/"+path.Base(base)+"?pool=xxxxx&token=xxxxx") {
 				t.Errorf("the URL is not shown with its query's names and xxxxx:\n%s", out)

@@ -94,7 +94,7 @@ func (t *Target) Scale(ctx context.Context, a target.Action) (target.Result, err
 	if err != nil {
 		return target.Result{}, &target.Error{Plugin: Name, Kind: target.Refused, Reason: err.Error(), Err: err}
 	}
-	log := t.log.With("request_id", a.ID, "count", a.Count)
+	log := t.log.With(a.LogArgs()...)
 	var res target.Result
 	// retry is the last back-off: 1s, doubling, at most 30s, unless the
 	// answer's Retry-After says how long.
