@@ -8,6 +8,7 @@
 package webhook
 
 import (
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/textproto"
@@ -149,7 +150,7 @@ func Decode(body hcl.Body, prefix string) (any, hcl.Diagnostics) {
 	}
 
 	if src, ok, d := hclfield.String(h.Body, prefix+".body"); ok {
-		t, err := template.New(prefix + ".body").Option("missingkey=error").Parse(src)
+		t, err := template.New(prefix + ".body").Option("missingkey=error").Funcs(bodyFuncs).Parse(src)
 		if err != nil {
 			diags = append(diags, hclfield.Invalid(h.Body.Range(), prefix+".body", "The body is not a valid Go text/template: %s.", err))
 		} else if err := t.Execute(io.Discard, target.Payload{}); err != nil {
@@ -189,6 +190,16 @@ func Decode(body hcl.Body, prefix string) (any, hcl.Diagnostics) {
 		return nil, diags
 	}
 	return cfg, diags
+}
+
+// bodyFuncs are the functions a body template may call besides Go's: json
+// writes a value as JSON ({{ json .Reason }} is a quoted, escaped string;
+// the reason always holds quotes, so "{{ .Reason }}" is no JSON string).
+var bodyFuncs = template.FuncMap{
+	"json": func(v any) (string, error) {
+		b, err := json.Marshal(v)
+		return string(b), err
+	},
 }
 
 // payloadFields lists what a body template may use.

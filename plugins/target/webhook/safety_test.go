@@ -3,6 +3,7 @@ package webhook
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 
@@ -205,5 +207,32 @@ func TestHostHeader(t *testing.T) {
 	defer mu.Unlock()
 	if len(hosts) != 1 || hosts[0] != "scaler.internal" {
 		t.Errorf("the receiver saw Host %v; want scaler.internal", hosts)
+	}
+}
+
+// TestBodyTemplateJSON: a body template writes a field as JSON with
+// {{ json . }}: the reason, which always holds quotes ("scale \"asg\" up
+// by 2 …"), comes out as a valid JSON string, where "{{ .Reason }}" gave
+// the receiver broken JSON. The json function did not exist: the policy
+// was refused.
+func TestBodyTemplateJSON(t *testing.T) {
+	r := newReceiver(t, 1)
+	tg, _ := newTarget(t, r, `body = "{\"desired\": {{ .Count }}, \"why\": {{ json .Reason }}, \"at\": {{ json .Time }}, \"id\": {{ json .RequestID }}}"`)
+	a := action("j", 5)
+	a.Reason = "scale \"asg\" up by 2 for */batch:\n<reservation> does not fit"
+	if _, err := tg.Scale(context.Background(), a); err != nil {
+		t.Fatal(err)
+	}
+	var got struct {
+		Desired int
+		Why     string
+		At      time.Time
+		ID      string
+	}
+	if err := json.Unmarshal([]byte(r.bodies[0]), &got); err != nil {
+		t.Fatalf("body %s is no JSON: %v", r.bodies[0], err)
+	}
+	if got.Desired != 5 || got.Why != a.Reason || !got.At.Equal(a.Time) || got.ID != "j" {
+		t.Errorf("body %s read back as %+v", r.bodies[0], got)
 	}
 }
