@@ -75,7 +75,7 @@ func (t *Target) query(ctx context.Context) *api.QueryOptions {
 func (t *Target) Status(ctx context.Context) (target.Status, error) {
 	st, _, err := t.client.Jobs().ScaleStatus(t.cfg.Job, t.query(ctx))
 	if err != nil {
-		return target.Status{}, t.classify(ctx, err, 1, "read the job's scale status")
+		return target.Status{}, t.classify(ctx, err, 1, "read the scale status of "+t.job())
 	}
 	tg, ok := st.TaskGroups[t.cfg.Group]
 	if !ok {
@@ -85,7 +85,7 @@ func (t *Target) Status(ctx context.Context) (target.Status, error) {
 	out := target.Status{Count: tg.Desired, CountKnown: true, Ready: true}
 	d, err := t.activeDeployment(ctx, st.JobCreateIndex)
 	if err != nil {
-		return target.Status{}, t.classify(ctx, err, 1, "read the job's latest deployment")
+		return target.Status{}, t.classify(ctx, err, 1, "read the latest deployment of "+t.job())
 	}
 	switch {
 	case st.JobStopped:
@@ -151,7 +151,7 @@ func (t *Target) Scale(ctx context.Context, a target.Action) (target.Result, err
 		if err != nil {
 			var e *target.Error
 			if !errors.As(err, &e) {
-				e = t.classify(ctx, err, res.Attempts, "read the job's scale status").(*target.Error)
+				e = t.classify(ctx, err, res.Attempts, "read the scale status of "+t.job()).(*target.Error)
 			}
 			e.Attempts = res.Attempts
 			log.Warn("scale failed", "error", e)
@@ -172,7 +172,7 @@ func (t *Target) Scale(ctx context.Context, a target.Action) (target.Result, err
 			return res, nil
 		}
 		if code, body := response(err); code != 400 || !strings.Contains(body, deploymentBlocked) {
-			e := t.classify(ctx, err, res.Attempts, fmt.Sprintf("scale job %q group %q to %d", t.cfg.Job, t.cfg.Group, a.Count))
+			e := t.classify(ctx, err, res.Attempts, fmt.Sprintf("scale %s group %q to %d", t.job(), t.cfg.Group, a.Count))
 			log.Warn("scale failed", "error", e)
 			return res, e
 		}
@@ -208,6 +208,19 @@ func (t *Target) Scale(ctx context.Context, a target.Action) (target.Result, err
 		res.Notes = append(res.Notes, fmt.Sprintf("attempt %d: Nomad answered %q; waited %s for deployment %s to end (%s); retrying",
 			res.Attempts, deploymentBlocked, res.Waited.Round(time.Second), short(d.ID), status))
 	}
+}
+
+// job names the job as errors do: job "web", with its namespace and
+// region when the target sets them (else they are the agent's).
+func (t *Target) job() string {
+	s := fmt.Sprintf("job %q", t.cfg.Job)
+	if t.cfg.Namespace != "" {
+		s += fmt.Sprintf(" in namespace %q", t.cfg.Namespace)
+	}
+	if t.cfg.Region != "" {
+		s += fmt.Sprintf(" of region %q", t.cfg.Region)
+	}
+	return s
 }
 
 // desired reads the group's desired count. A group the job lacks is a

@@ -219,7 +219,8 @@ func TestRefusals(t *testing.T) {
 	}{
 		{Config{Job: "bounded", Group: "web"}, 6, "greater than scaling policy maximum"},
 		{Config{Job: "bounded", Group: "db"}, 3, `task group "db"`},
-		{Config{Job: "missing", Group: "web"}, 3, "not found"},
+		{Config{Job: "missing", Group: "web"}, 3, `job "missing": Nomad answered 404: job not found`},
+		{Config{Job: "bounded", Group: "web", Namespace: "prod"}, 3, `job "bounded" in namespace "prod": Nomad answered 404`},
 	} {
 		var logs bytes.Buffer
 		tg, err := New(&tc.cfg, target.Env{Nomad: client, Logger: hclog.New(&hclog.LoggerOptions{Output: &logs})})
@@ -234,7 +235,7 @@ func TestRefusals(t *testing.T) {
 		if l := logs.String(); !strings.Contains(l, "scale failed:") || !strings.Contains(l, " policy=web ") || !strings.Contains(l, " scale=more ") {
 			t.Errorf("%+v: the log line does not name the policy and the scale block:\n%s", tc.cfg, l)
 		}
-		if _, err := tg.Status(ctx); tc.cfg.Job == "missing" && !errors.Is(err, target.ErrRefused) {
+		if _, err := tg.Status(ctx); tc.cfg.Job == "missing" && (!errors.Is(err, target.ErrRefused) || !strings.Contains(err.Error(), tc.want)) {
 			t.Errorf("status of a missing job: %v, want a refusal", err)
 		}
 	}
