@@ -799,3 +799,34 @@ func TestUnencodableCommandFailsItsWrite(t *testing.T) {
 		}
 	}
 }
+
+// TestScaleActionsKeepEachBlocksLastCount: past MaxScaleActions the
+// oldest actions are forgotten, but not a scale block's latest successful
+// one (with a count), which a target that cannot tell its count goes on
+// from; a snapshot restores the same list.
+func TestScaleActionsKeepEachBlocksLastCount(t *testing.T) {
+	l := local(t)
+	mustApply(t, l, RecordScaleAction{Action: ScaleAction{Policy: "web", Scale: "old", At: at(0), Outcome: OutcomeDone, Count: 4}})
+	mustApply(t, l, RecordScaleAction{Action: ScaleAction{Policy: "web", Scale: "blind", At: at(0), Outcome: OutcomeDone, Count: 6}})
+	last := mustApply(t, l, RecordScaleAction{Action: ScaleAction{Policy: "web", Scale: "blind", At: at(time.Minute), Outcome: OutcomeDone, Count: 8}}).ID
+	mustApply(t, l, RecordScaleAction{Action: ScaleAction{Policy: "web", Scale: "blind", At: at(2 * time.Minute), Outcome: OutcomeFailed, Count: 10}})
+	for i := range MaxScaleActions + 50 {
+		mustApply(t, l, RecordScaleAction{Action: ScaleAction{Policy: "db", Scale: "s", At: at(time.Duration(i) * time.Second), Outcome: OutcomeDone, Count: i + 1}})
+	}
+	restored := newFSM(t, smallTiers)
+	if err := restored.Restore(io.NopCloser(bytes.NewReader(snapshotBytes(t, l.FSM)))); err != nil {
+		t.Fatal(err)
+	}
+	for name, f := range map[string]*FSM{"applied": l.FSM, "restored": restored} {
+		acts := f.Act().ScaleActions
+		if len(acts) != MaxScaleActions {
+			t.Fatalf("%s: %d scale actions kept; want %d", name, len(acts), MaxScaleActions)
+		}
+		if acts[0].Scale != "old" || acts[0].Count != 4 || acts[1].ID != last || acts[1].Count != 8 {
+			t.Errorf("%s: the oldest kept %+v, %+v; want old's count 4, then blind's last count 8 (%s)", name, acts[0], acts[1], last)
+		}
+		if acts[len(acts)-1].Count != MaxScaleActions+50 || acts[2].Count != 53 {
+			t.Errorf("%s: db's actions kept run from count %d to %d; want the newest, 53 to %d", name, acts[2].Count, acts[len(acts)-1].Count, MaxScaleActions+50)
+		}
+	}
+}

@@ -482,9 +482,7 @@ func (s *actStore) recordScale(c RecordScaleAction) (string, error) {
 		s.nextScale++
 		a.ID = "sa-" + strconv.FormatUint(s.nextScale, 10)
 		s.scales = append(s.scales, a)
-		if len(s.scales) > MaxScaleActions {
-			s.scales = slices.Delete(s.scales, 0, len(s.scales)-MaxScaleActions)
-		}
+		s.trimScales()
 	} else {
 		i := slices.IndexFunc(s.scales, func(x ScaleAction) bool { return x.ID == a.ID })
 		if i < 0 {
@@ -505,6 +503,36 @@ func (s *actStore) recordScale(c RecordScaleAction) (string, error) {
 		}
 	}
 	return a.ID, nil
+}
+
+// trimScales forgets the oldest scale actions past MaxScaleActions, but
+// for the latest successful one of each scale block, kept whatever its
+// age: a target that cannot tell its count (webhook, exec) is sent the
+// count foreshape last set plus the amount, and without it was sent min
+// plus the amount once 200 other actions had followed (a receiver setting
+// its capacity to the count would have shrunk). The list passes its
+// bound only when more scale blocks than it holds have a count to keep.
+func (s *actStore) trimScales() {
+	over := len(s.scales) - MaxScaleActions
+	if over <= 0 {
+		return
+	}
+	last := map[string]int{} // a block's latest successful action
+	for i, x := range s.scales {
+		if x.Outcome == OutcomeDone && x.Count > 0 {
+			last[CooldownKey(x.Policy, x.Scale)] = i
+		}
+	}
+	kept := s.scales[:0]
+	for i, x := range s.scales {
+		if j, ok := last[CooldownKey(x.Policy, x.Scale)]; over > 0 && (!ok || j != i) {
+			over--
+			continue
+		}
+		kept = append(kept, x)
+	}
+	clear(s.scales[len(kept):])
+	s.scales = kept
 }
 
 func (s *actStore) appendDecisions(ds []Decision) {
