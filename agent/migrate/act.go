@@ -1242,6 +1242,13 @@ func (c *Coordinator) scale(ctx context.Context, now time.Time, sc shape.Scale, 
 			c.cfg.Metrics.scales.WithLabelValues(sc.Policy, sc.Scale, string(rec.Outcome)).Inc()
 		}
 		c.log.Info("scale action", logKeyPolicy, sc.Policy, "scale", sc.Scale, "count", count, "outcome", rec.Outcome, logKeyError, rec.Error)
+		if rec.Outcome == state.OutcomeFailed {
+			// The decision log said the scale was decided; it says it
+			// failed too, where only the agent's log and a metric did.
+			c.record(context.WithoutCancel(ctx), []state.Decision{{Time: rec.Finished, Kind: "scale", Policy: sc.Policy, Locality: sc.Locality, Request: sc.Request,
+				Reason: fmt.Sprintf("scale %q up by %d to %d failed (%s): %s; no cooldown starts, and it is planned again after a back-off while the need lasts",
+					sc.Scale, sc.Amount, count, rec.ID, rec.Error)}})
+		}
 	}
 	if c.cfg.SyncScale {
 		run(ctx)

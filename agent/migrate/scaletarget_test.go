@@ -197,6 +197,14 @@ func TestFailedScaleKindsBackOffAlike(t *testing.T) {
 			if _, ok := h.local.FSM.Act().Cooldowns[state.CooldownKey("dc2", "workers")]; ok {
 				t.Errorf("a %s action started a cooldown", kind)
 			}
+			failed := false
+			for _, d := range h.local.FSM.Decisions() {
+				failed = failed || d.Kind == "scale" && d.Policy == "dc2" && strings.HasPrefix(d.Reason, `scale "workers" up by 1 to 3 failed (`+acts[0].ID+"): ") &&
+					strings.Contains(d.Reason, "fake target: "+kind.String())
+			}
+			if !failed {
+				t.Errorf("no scale decision says the action failed; decisions %+v", h.local.FSM.Decisions())
+			}
 			h.step(time.Minute)
 			h.run(h.hotForecasts())
 			if n := ft.calls(); n != 1 {
