@@ -862,6 +862,42 @@ func TestRedactSource(t *testing.T) {
 	}
 }
 
+// TestRedactSourceOfAWebhook: a policy's webhook target shows neither its
+// headers' values (on one line or several), nor a credential-named
+// attribute, nor its URL's query values in a diagnostic's snippet; the
+// rest of the file is shown as written.
+func TestRedactSourceOfAWebhook(t *testing.T) {
+	src := `target "webhook" {
+  url = "https://scale.example/up?token=q1&team=q2#top"
+  headers = {
+    Authorization = "Bearer h1"
+    "X-Api-Key"   = "h2"
+  }
+  headers = { Cookie = "h3", X-Custom = "h4", Another = "h5" }
+  api_key = "h6"
+  query = "sum(rate(x[5m])) by (a)"
+}
+`
+	got := string(config.RedactSource([]byte(src)))
+	for _, secret := range []string{"q1", "q2", "h1", "h2", "h3", "h4", "h5", "h6"} {
+		if strings.Contains(got, secret) {
+			t.Errorf("%s shown:\n%s", secret, got)
+		}
+	}
+	if len(got) != len(src) || strings.Count(got, "\n") != strings.Count(src, "\n") {
+		t.Fatalf("offsets moved:\n%s", got)
+	}
+	for _, kept := range []string{`url = "https://scale.example/up?token=**&team=**#top"`, "    Authorization =", `  headers = {***`,
+		`query = "sum(rate(x[5m])) by (a)"`, "\n  }\n"} {
+		if !strings.Contains(got, kept) {
+			t.Errorf("want %q in:\n%s", kept, got)
+		}
+	}
+	if !strings.Contains(got, "\"}\n  api_key") && !strings.Contains(got, "*}\n  api_key") {
+		t.Errorf("the one-line headers map lost its closing brace:\n%s", got)
+	}
+}
+
 // An address with credentials is refused, for every service, without
 // the password in the error: the client would send it as basic auth, and
 // addresses are printed.

@@ -54,35 +54,79 @@ func (s Secret) MarshalJSON() ([]byte, error) {
 func (s Secret) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
 
 // secretKey matches an attribute line whose name speaks of a credential
-// (token, secret, password), misspelt ones included: its name and "=".
-var secretKey = regexp.MustCompile(`(?i)^(\s*"?([a-z0-9_.-]*(?:tok|secret|passw)[a-z0-9_.-]*)"?\s*[=:])`)
+// (token, secret, password, auth, API key, cookie), misspelt ones
+// included: its name and "=".
+var secretKey = regexp.MustCompile(`(?i)^(\s*"?([a-z0-9_.-]*(?:tok|secret|passw|auth|api[-_]?key|cookie)[a-z0-9_.-]*)"?\s*[=:])`)
 
 // RedactSource returns src with the value of every line that sets a
-// credential, and every URL's password, replaced by asterisks, for the
-// source snippets of diagnostics: a line the parser cannot read (a token
-// set twice, an unterminated string, a misspelt name) is shown as it is
+// credential, every value of a headers map (a webhook target's, which
+// carry API keys and Authorization), every URL's password and the values
+// of every URL's query (?token=…) replaced by asterisks, for the source
+// snippets of diagnostics: a line the parser cannot read (a token set
+// twice, an unterminated string, a misspelt name) is shown as it is
 // written. Every byte keeps its offset, so the diagnostics' positions
 // still point where they did.
 func RedactSource(src []byte) []byte {
 	out := []byte(string(src))
+	star := func(from, to int) {
+		for i := from; i < to; i++ {
+			if out[i] != '\n' && out[i] != '\r' {
+				out[i] = '*'
+			}
+		}
+	}
 	start := 0
+	inHeaders := false // within a headers = { … } spread over lines
 	for _, line := range strings.SplitAfter(string(src), "\n") {
-		m := secretKey.FindStringSubmatchIndex(line)
-		if m != nil && !strings.HasSuffix(strings.ToLower(line[m[4]:m[5]]), "_file") {
-			value := len(strings.TrimRight(line, "\r\n")) - m[3]
-			if value > 0 {
+		end := start + len(strings.TrimRight(line, "\r\n"))
+		switch m := secretKey.FindStringSubmatchIndex(line); {
+		case inHeaders:
+			// "Name" = "value", or the closing brace.
+			if i := strings.IndexAny(line, "=:"); i >= 0 {
+				star(start+i+1, end)
+			}
+			inHeaders = !strings.Contains(line, "}")
+		case headersKey.MatchString(line):
+			i := strings.Index(line, "{")
+			star(start+i+1, end)
+			inHeaders = !strings.Contains(line[i:], "}")
+			if !inHeaders {
+				// Keep the closing brace where it was.
+				out[start+strings.LastIndex(line, "}")] = '}'
+			}
+		case m != nil && !strings.HasSuffix(strings.ToLower(line[m[4]:m[5]]), "_file"):
+			if value := end - (start + m[3]); value > 0 {
 				copy(out[start+m[3]:], " "+strings.Repeat("*", value-1))
 			}
 		}
 		start += len(line)
 	}
 	for _, m := range urlPassword.FindAllSubmatchIndex(out, -1) {
-		for i := m[2]; i < m[3]; i++ {
-			out[i] = '*'
+		star(m[2], m[3])
+	}
+	for _, m := range urlQuery.FindAllSubmatchIndex(out, -1) {
+		q := out[m[2]:m[3]]
+		for i := 0; i < len(q); {
+			eq := strings.IndexByte(string(q[i:]), '=')
+			if eq < 0 {
+				break
+			}
+			amp := strings.IndexByte(string(q[i+eq:]), '&')
+			if amp < 0 {
+				amp = len(q) - (i + eq)
+			}
+			star(m[2]+i+eq+1, m[2]+i+eq+amp)
+			i += eq + amp + 1
 		}
 	}
 	return out
 }
+
+// headersKey matches a line that opens a headers map ("headers = {").
+var headersKey = regexp.MustCompile(`^\s*"?headers"?\s*=\s*\{`)
+
+// urlQuery matches a URL's query, its group.
+var urlQuery = regexp.MustCompile(`://[^\s"?]*\?([^\s"#]*)`)
 
 // urlPassword matches a URL's credentials ("://user:password@"), the
 // password its group.
