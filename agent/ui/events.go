@@ -33,12 +33,23 @@ func (h *Handler) version(ctx context.Context) string {
 	} else if fs := h.b.Forecasts(ctx); len(fs) > 0 {
 		v = "p" + strconv.FormatInt(fs[0].Published.UnixNano(), 36) + ageMark(time.Duration(fs[0].AgeSeconds*float64(time.Second)))
 	}
-	if h.opts.Act != nil {
+	if qi, ok := h.opts.Act.(queueIndexer); ok {
+		if i, err := qi.QueueIndex(ctx); err == nil {
+			v += "." + strconv.FormatUint(i, 36)
+		}
+	} else if h.opts.Act != nil {
 		if q, err := h.opts.Act.Queue(ctx); err == nil {
 			v += "." + strconv.FormatUint(q.Index, 36)
 		}
 	}
 	return v
+}
+
+// queueIndexer is an act backend that tells the queue's index (its
+// Queue's Index) without building the queue, as the agent's does: every
+// event stream reads it each poll.
+type queueIndexer interface {
+	QueueIndex(ctx context.Context) (uint64, error)
 }
 
 // ageMark is the part of the version that changes each minute once a
