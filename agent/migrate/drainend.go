@@ -22,7 +22,8 @@ import (
 // running there but system jobs' allocations, foreshape updates the drain
 // once, with the deadline it had: Nomad's drainer checks a changed drain,
 // finds the node empty and completes it. Once per request, through an
-// intent, so a new leader does not update it again.
+// intent, so a new leader does not update it again; one that finds the
+// intent open and the drain still on updates it (TestDrainCompletionALeaderLeftOpen).
 func (c *Coordinator) completeDrains(ctx context.Context, now time.Time, view state.ActView, ds *[]state.Decision) {
 	if c.cfg.ForecastOnly {
 		return
@@ -44,13 +45,18 @@ func (c *Coordinator) completeDrains(ctx context.Context, now time.Time, view st
 	}
 }
 
+// completeDrainDetail is the detail of completeDrain's intent: a new
+// leader reads it done once Nomad's drain of the node is complete, and
+// otherwise updates the drain again (happened).
+const completeDrainDetail = "the drain updated, its deadline as it was, for Nomad to complete it"
+
 // completeDrain updates foreshape's drain of r's node for Nomad to see it
 // complete (completeDrains); ended names the sysbatch allocations that
 // ended while it drained.
 func (c *Coordinator) completeDrain(ctx context.Context, now time.Time, r state.MigrationRequest, ended []string, ds *[]state.Decision) {
 	node := r.Resource.ID
 	in := state.Intent{ID: intentID(state.IntentDrainNode, node, r.ID+"/complete", r.Attempts), Kind: state.IntentDrainNode,
-		Request: r.ID, Object: node, Detail: "the drain updated, its deadline as it was, for Nomad to complete it"}
+		Request: r.ID, Object: node, Detail: completeDrainDetail}
 	var left time.Duration // the drain's deadline from now, as it was
 	updated := false
 	err := c.do(ctx, now, in, func(ctx context.Context) error {

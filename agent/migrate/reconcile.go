@@ -122,6 +122,12 @@ func (c *Coordinator) happened(ctx context.Context, in state.Intent) (bool, erro
 		if err != nil {
 			return false, err
 		}
+		if in.Detail == completeDrainDetail {
+			// An update of a drain for Nomad to complete it
+			// (completeDrain): done once the drain is complete; else
+			// the next pass updates it again.
+			return n.DrainStrategy == nil, nil
+		}
 		return n.DrainStrategy != nil || (n.LastDrain != nil && n.LastDrain.Meta["foreshape.request"] == in.Request), nil
 	case state.IntentNodeEligibility:
 		n, _, err := c.nomad.Nodes().Info(in.Object, c.qo(ctx))

@@ -140,6 +140,35 @@ func TestDrainRequestSysbatchEndsAfterIt(t *testing.T) {
 	h.wantDrainCompletedEarly(n, h.request(r.ID), "once.task[0]")
 }
 
+// TestDrainCompletionALeaderLeftOpen: a leader that opened its update of
+// the drain (the sysbatch allocation having ended) and stopped before
+// Nomad took it leaves the intent open; the next leader finds the drain
+// still on, reads the intent not done and updates the drain, which Nomad
+// then completes. Read as done (as an update of a drain it would be by
+// the drain being on), the drain went on until its deadline.
+func TestDrainCompletionALeaderLeftOpen(t *testing.T) {
+	h, r, n, _ := drainBesideOnce(t, 40*time.Minute, 0)
+	if r.State != state.RequestDone || n.DrainStrategy == nil {
+		t.Fatalf("request %s, drain %v; want it done with Nomad's drain on for the sysbatch allocation", r.State, n.DrainStrategy)
+	}
+	h.step(25 * time.Minute) // the allocation ends; no pass
+	id := intentID(state.IntentDrainNode, n.ID, r.ID+"/complete", r.Attempts)
+	crashAfter(t, h, state.Intent{ID: id, Kind: state.IntentDrainNode, Request: r.ID, Object: n.ID, Detail: completeDrainDetail}, nil)
+	h.c = newCoordinatorOn(t, h)
+	if err := h.c.Begin(h.ctx, h.now()); err != nil {
+		t.Fatal(err)
+	}
+	if in, _ := h.local.FSM.Intent(id); in.Outcome != state.OutcomeNotDone {
+		t.Fatalf("the open update after the next leader began: %+v; want it not done, the drain being on", in)
+	}
+	h.passUntil(h.now().Add(2*time.Minute), nil)
+	n, _, err := h.client.Nodes().Info(n.ID, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.wantDrainCompletedEarly(n, h.request(r.ID), "once.task[0]")
+}
+
 // TestDrainOfAnOperatorIsNotUpdated: when an operator has changed the
 // drain since foreshape's request (its metadata no longer names the
 // request), the drain is the operator's: foreshape leaves it as it is
