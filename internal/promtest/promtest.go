@@ -15,12 +15,15 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -172,4 +175,56 @@ func freeAddr(t testing.TB) string {
 	}
 	defer l.Close()
 	return l.Addr().String()
+}
+
+// Proxy stands between a client and a running Prometheus and can make it
+// fail as an operator meets it: slow, down, answering 5xx or 429, or a
+// page that is not Prometheus's JSON. Without a fault it passes every
+// request through.
+type Proxy struct {
+	URL string // http://127.0.0.1:port
+
+	mu       sync.Mutex
+	fault    http.HandlerFunc
+	requests int
+}
+
+// Proxy starts a proxy in front of s, closed when the test ends.
+func (s *Server) Proxy(t testing.TB) *Proxy {
+	t.Helper()
+	target, err := url.Parse(s.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &Proxy{}
+	pass := httputil.NewSingleHostReverseProxy(target)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p.mu.Lock()
+		p.requests++
+		fault := p.fault
+		p.mu.Unlock()
+		if fault != nil {
+			fault(w, r)
+			return
+		}
+		pass.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	p.URL = srv.URL
+	return p
+}
+
+// Fail makes the proxy answer every request with h instead of passing it
+// on; nil passes them on again.
+func (p *Proxy) Fail(h http.HandlerFunc) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.fault = h
+}
+
+// Requests is how many requests the proxy has had.
+func (p *Proxy) Requests() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.requests
 }
