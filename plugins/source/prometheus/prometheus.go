@@ -10,11 +10,14 @@ package prometheus
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
 	"net/http"
+	"net/url"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"text/template"
@@ -22,9 +25,9 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	promapi "github.com/prometheus/client_golang/api"
-	promv1 "github.com/prometheus/client_golang/api/prometheus/v1"
 	"github.com/prometheus/common/model"
 
+	"github.com/foreshape/foreshape/internal/failing"
 	"github.com/foreshape/foreshape/internal/querytmpl"
 	"github.com/foreshape/foreshape/plugins/source"
 )
@@ -80,6 +83,13 @@ type Config struct {
 	Timeout time.Duration
 	// HTTPClient, when set, is used for requests (TLS, proxies).
 	HTTPClient *http.Client
+	// Origins says where each of Queries was set, for the log line of a
+	// query that fails ("prometheus.iops_query"); a metric without one is
+	// the source's default query.
+	Origins map[string]string
+	// Wall returns the wall time failures are logged by and a Retry-After
+	// is counted in; nil means time.Now.
+	Wall func() time.Time
 }
 
 // LocalityQuery is a query one locality's policy names: it reads Metric
@@ -89,20 +99,43 @@ type LocalityQuery struct {
 	Locality source.Locality
 	Metric   string
 	Query    string
+	// Origin says where the query was set, for the log line of a query
+	// that fails: `policy "web" forecast.queries.cpu (web.hcl:12,3-40)`.
+	Origin string
 }
+
+// MaxPoints is the most steps one range query asks for: Prometheus
+// refuses more than 11,000 points per series ("exceeded maximum
+// resolution"), so a longer range (a Prometheus that was down for a day at
+// a 10 s step) is asked in parts.
+const MaxPoints = 10_000
+
+// MaxRetryAfter bounds how long a 429's or 503's Retry-After keeps the
+// source from asking Prometheus again.
+const MaxRetryAfter = 10 * time.Minute
 
 // Source reads series from Prometheus.
 type Source struct {
-	api     promv1.API
-	queries map[string]*template.Template
+	client  promapi.Client
+	addr    string // the address, for messages
+	queries map[string]*query
 	metrics []string
-
-	mu      sync.Mutex
-	local   map[string]map[string]*template.Template // locality → metric → query
 	labels  Labels
 	conc    int
 	timeout time.Duration
+	wall    func() time.Time
 	log     hclog.Logger
+
+	mu      sync.Mutex
+	local   map[string]map[string]*query // locality → metric → query
+	retryAt time.Time                    // not asked before (a Retry-After)
+	logged  map[string]*seriesLog        // series → what was logged of it
+}
+
+// query is a parsed query template and where it was set.
+type query struct {
+	tmpl   *template.Template
+	origin string
 }
 
 var _ source.Source = (*Source)(nil)
@@ -125,12 +158,18 @@ func New(cfg Config, log hclog.Logger) (*Source, error) {
 		queries = DefaultQueries()
 	}
 	s := &Source{
-		api:     promv1.NewAPI(client),
-		queries: map[string]*template.Template{},
+		client:  client,
+		addr:    "Prometheus at " + cfg.Address,
+		queries: map[string]*query{},
 		labels:  cfg.Labels,
 		conc:    cfg.Concurrency,
 		timeout: cfg.Timeout,
+		wall:    cfg.Wall,
 		log:     log.Named("prometheus"),
+		logged:  map[string]*seriesLog{},
+	}
+	if s.wall == nil {
+		s.wall = time.Now
 	}
 	if s.labels == (Labels{}) {
 		s.labels = DefaultLabels
@@ -146,7 +185,11 @@ func New(cfg Config, log hclog.Logger) (*Source, error) {
 		if err != nil {
 			return nil, fmt.Errorf("prometheus: query for %s: %w", metric, err)
 		}
-		s.queries[metric] = tmpl
+		origin := cfg.Origins[metric]
+		if origin == "" {
+			origin = "the Prometheus source's default " + metric + " query"
+		}
+		s.queries[metric] = &query{tmpl: tmpl, origin: origin}
 		s.metrics = append(s.metrics, metric)
 	}
 	sort.Strings(s.metrics)
@@ -159,16 +202,20 @@ func (s *Source) Name() string { return "prometheus" }
 // SetLocalityQueries replaces the per-locality queries (on a policy
 // reload). It fails, changing nothing, when a template does not parse.
 func (s *Source) SetLocalityQueries(qs []LocalityQuery) error {
-	local := map[string]map[string]*template.Template{}
+	local := map[string]map[string]*query{}
 	for _, q := range qs {
 		tmpl, err := querytmpl.Parse(q.Metric, q.Query)
 		if err != nil {
 			return fmt.Errorf("prometheus: query for %s of %s: %w", q.Metric, q.Locality, err)
 		}
 		if local[q.Locality.String()] == nil {
-			local[q.Locality.String()] = map[string]*template.Template{}
+			local[q.Locality.String()] = map[string]*query{}
 		}
-		local[q.Locality.String()][q.Metric] = tmpl
+		origin := q.Origin
+		if origin == "" {
+			origin = fmt.Sprintf("the %s query of %s", q.Metric, q.Locality)
+		}
+		local[q.Locality.String()][q.Metric] = &query{tmpl: tmpl, origin: origin}
 	}
 	s.mu.Lock()
 	s.local = local
@@ -191,7 +238,19 @@ func (s *Source) Matchers(l source.Locality) string {
 }
 
 // Collect implements source.Source: one range query per locality and metric,
-// from Since (exclusive) or Now-Lookback to Now at Step.
+// from Since (exclusive) or Now-Lookback to Now at Step, asked in parts of
+// at most MaxPoints steps.
+//
+// A query Prometheus refuses (PromQL that does not parse or evaluate) makes
+// its series stale and is logged once, with the query and where it was set
+// (its Origin), while the others go on. A failure of Prometheus itself (no
+// answer within the timeout, a connection refused, a 5xx, 429, 404 or 401,
+// an answer that is not its API's JSON) makes every series stale for this
+// collection and is returned, not logged: once a round of queries (one per
+// Concurrency) has failed that way in a row, the rest are not asked, so a
+// Prometheus that does not answer holds a collection for about twice the
+// timeout at most. After a 429 or 503 with Retry-After, Prometheus is not
+// asked again until then (MaxRetryAfter at most).
 func (s *Source) Collect(ctx context.Context, req source.Request) (source.Result, error) {
 	if err := ctx.Err(); err != nil {
 		return source.Result{}, err
@@ -215,50 +274,89 @@ func (s *Source) Collect(ctx context.Context, req source.Request) (source.Result
 	type job struct {
 		loc    source.Locality
 		metric string
-		tmpl   *template.Template
+		series string
+		q      *query
 	}
 	s.mu.Lock()
 	local := s.local
+	retryAt := s.retryAt
 	s.mu.Unlock()
 	var jobs []job
 	for _, l := range req.Localities {
 		own := local[l.String()]
 		for _, m := range s.metrics {
 			if own[m] == nil {
-				jobs = append(jobs, job{l, m, s.queries[m]})
+				jobs = append(jobs, job{l, m, source.SeriesName(l.String(), m), s.queries[m]})
 			}
 		}
 		for _, m := range sortedMetrics(own) {
-			jobs = append(jobs, job{l, m, own[m]})
+			jobs = append(jobs, job{l, m, source.SeriesName(l.String(), m), own[m]})
 		}
 	}
+	forgetSeries(s, jobs, func(j job) string { return j.series })
+	if start.After(end) || len(jobs) == 0 {
+		return source.Result{}, nil // nothing new since the last collection
+	}
+	var res source.Result
+	if now := s.wall(); now.Before(retryAt) {
+		err := fmt.Errorf("prometheus: %s asked to be left alone until %s (Retry-After); not asked", s.addr, retryAt.UTC().Format(time.RFC3339))
+		for _, j := range jobs {
+			res.Stale = append(res.Stale, source.Stale{Series: j.series, Reason: err.Error()})
+		}
+		return res, err
+	}
 	var (
-		mu      sync.Mutex
-		res     source.Result
-		failed  int
-		lastErr error
-		wg      sync.WaitGroup
-		sem     = make(chan struct{}, s.conc)
+		mu       sync.Mutex
+		failed   int   // queries that returned no samples for an error
+		inARow   int   // failures of Prometheus itself since the last answer
+		down     error // the failure that stopped the asking
+		lastErr  error
+		wg       sync.WaitGroup
+		sem      = make(chan struct{}, s.conc)
+		notAsked []job
 	)
 	for _, j := range jobs {
-		series := source.SeriesName(j.loc.String(), j.metric)
-		if start.After(end) {
-			continue // nothing new since the last collection
+		sem <- struct{}{}
+		mu.Lock()
+		stop := down
+		mu.Unlock()
+		if stop != nil || ctx.Err() != nil {
+			<-sem
+			notAsked = append(notAsked, j)
+			continue
 		}
 		wg.Add(1)
-		sem <- struct{}{}
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			samples, err := s.query(ctx, j.tmpl, j.loc, series, start, end, step)
+			samples, err := s.query(ctx, j.q, j.loc, j.series, start, end, step)
 			mu.Lock()
 			defer mu.Unlock()
+			var fe *failure
+			if errors.As(err, &fe) && fe.server {
+				failed++
+				lastErr = err
+				inARow++
+				if inARow >= s.conc || !fe.retryAt.IsZero() {
+					down = err
+				}
+				if !fe.retryAt.IsZero() {
+					s.mu.Lock()
+					s.retryAt = fe.retryAt
+					s.mu.Unlock()
+				}
+				res.Stale = append(res.Stale, source.Stale{Series: j.series, Reason: err.Error()})
+				return
+			}
+			inARow = 0
 			if err != nil {
 				failed++
 				lastErr = err
-				res.Stale = append(res.Stale, source.Stale{Series: series, Reason: err.Error()})
+				res.Stale = append(res.Stale, source.Stale{Series: j.series, Reason: err.Error()})
+				s.said(j.series, j.q, err)
 				return
 			}
+			s.said(j.series, j.q, nil)
 			for _, smp := range samples {
 				if !req.Since.IsZero() && !smp.Time.After(req.Since) {
 					continue
@@ -271,14 +369,21 @@ func (s *Source) Collect(ctx context.Context, req source.Request) (source.Result
 	if err := ctx.Err(); err != nil {
 		return source.Result{}, err
 	}
-	if failed > 0 && failed == len(jobs) {
-		return source.Result{}, fmt.Errorf("prometheus: every query failed: %w", lastErr)
+	for _, j := range notAsked {
+		failed++
+		res.Stale = append(res.Stale, source.Stale{Series: j.series, Reason: fmt.Sprintf("not asked: an earlier query failed: %v", down)})
 	}
 	res.Sort()
+	if failed > 0 && failed == len(jobs) {
+		if down != nil {
+			lastErr = down
+		}
+		return res, fmt.Errorf("prometheus: every query failed: %w", lastErr)
+	}
 	return res, nil
 }
 
-func sortedMetrics(m map[string]*template.Template) []string {
+func sortedMetrics(m map[string]*query) []string {
 	out := make([]string, 0, len(m))
 	for k := range m {
 		out = append(out, k)
@@ -287,40 +392,255 @@ func sortedMetrics(m map[string]*template.Template) []string {
 	return out
 }
 
-func (s *Source) query(ctx context.Context, tmpl *template.Template, loc source.Locality, series string, start, end time.Time, step time.Duration) ([]source.Sample, error) {
-	var q bytes.Buffer
-	if err := tmpl.Execute(&q, querytmpl.Data(s.Matchers(loc), loc.String())); err != nil {
+// failure is a query that failed, and whether Prometheus itself failed
+// (server) rather than refused the query.
+type failure struct {
+	err     error
+	server  bool
+	retryAt time.Time // a 429's or 503's Retry-After; zero without one
+}
+
+func (f *failure) Error() string { return f.err.Error() }
+func (f *failure) Unwrap() error { return f.err }
+
+// query reads one series, its range asked in parts of at most MaxPoints
+// steps. A step where Prometheus answered NaN or ±Inf (for any of the
+// series it returned) gets no sample; when no step has one, the query
+// fails saying so.
+func (s *Source) query(ctx context.Context, q *query, loc source.Locality, series string, start, end time.Time, step time.Duration) ([]source.Sample, error) {
+	var text bytes.Buffer
+	if err := q.tmpl.Execute(&text, querytmpl.Data(s.Matchers(loc), loc.String())); err != nil {
 		return nil, fmt.Errorf("render query: %w", err)
 	}
-	ctx, cancel := context.WithTimeout(ctx, s.timeout)
-	defer cancel()
-	val, warnings, _, err := s.api.QueryRange(ctx, q.String(), promv1.Range{Start: start, End: end, Step: step})
-	if err != nil {
-		return nil, fmt.Errorf("query %q: %w", q.String(), err)
-	}
-	for _, w := range warnings {
-		s.log.Warn("query warning", "series", series, "warning", w)
-	}
-	matrix, ok := val.(model.Matrix)
-	if !ok {
-		return nil, fmt.Errorf("query %q: got %s, want a range vector", q.String(), val.Type())
-	}
-	// Several result series (a template without an aggregation) are summed
-	// per timestamp, so the locality gets one value per step.
 	sums := map[int64]float64{}
-	for _, ss := range matrix {
-		for _, p := range ss.Values {
-			v := float64(p.Value)
-			if math.IsNaN(v) || math.IsInf(v, 0) {
-				continue
-			}
-			sums[int64(p.Timestamp)] += v
+	unknown := map[int64]bool{} // steps with a value that is not finite
+	var warnings []string
+	for from := start; !from.After(end); {
+		to := from.Add(time.Duration(MaxPoints-1) * step)
+		if to.After(end) {
+			to = end
 		}
+		matrix, warns, err := s.queryRange(ctx, text.String(), from, to, step)
+		if err != nil {
+			return nil, err
+		}
+		warnings = append(warnings, warns...)
+		// Several result series (a template without an aggregation) are
+		// summed per timestamp, so the locality gets one value per step.
+		for _, ss := range matrix {
+			for _, p := range ss.Values {
+				ms := int64(p.Timestamp)
+				v := float64(p.Value)
+				if math.IsNaN(v) || math.IsInf(v, 0) {
+					unknown[ms] = true
+					continue
+				}
+				sums[ms] += v
+			}
+		}
+		from = to.Add(step)
 	}
+	s.warned(series, text.String(), warnings)
 	out := make([]source.Sample, 0, len(sums))
 	for ms, v := range sums {
-		out = append(out, source.Sample{Series: series, Time: time.UnixMilli(ms).UTC(), Value: v})
+		if !unknown[ms] {
+			out = append(out, source.Sample{Series: series, Time: time.UnixMilli(ms).UTC(), Value: v})
+		}
+	}
+	if len(out) == 0 && len(unknown) > 0 {
+		return nil, fmt.Errorf("query %q: Prometheus answered a value that is not a finite number (NaN, +Inf or -Inf) at each of its %d steps; a sum over several series holding one is not known either", text.String(), len(unknown))
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Time.Before(out[j].Time) })
 	return out, nil
+}
+
+// apiResponse is Prometheus's HTTP API envelope.
+type apiResponse struct {
+	Status    string          `json:"status"`
+	Data      json.RawMessage `json:"data"`
+	ErrorType string          `json:"errorType"`
+	Error     string          `json:"error"`
+	Warnings  []string        `json:"warnings"`
+}
+
+// queryRange asks Prometheus for one range. Its errors are *failure.
+func (s *Source) queryRange(ctx context.Context, q string, start, end time.Time, step time.Duration) (model.Matrix, []string, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	args := url.Values{
+		"query": {q},
+		"start": {formatTime(start)},
+		"end":   {formatTime(end)},
+		"step":  {strconv.FormatFloat(step.Seconds(), 'f', -1, 64)},
+	}
+	u := s.client.URL("/api/v1/query_range", nil)
+	do := func(method string) (*http.Response, []byte, error) {
+		var req *http.Request
+		var err error
+		if method == http.MethodPost {
+			req, err = http.NewRequest(method, u.String(), strings.NewReader(args.Encode()))
+			if err == nil {
+				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			}
+		} else {
+			g := *u
+			g.RawQuery = args.Encode()
+			req, err = http.NewRequest(method, g.String(), nil)
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+		return s.client.Do(ctx, req)
+	}
+	resp, body, err := do(http.MethodPost)
+	if err == nil && (resp.StatusCode == http.StatusMethodNotAllowed || resp.StatusCode == http.StatusNotImplemented) {
+		// A proxy in front of Prometheus that takes only GET.
+		resp, body, err = do(http.MethodGet)
+	}
+	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() != nil {
+			err = fmt.Errorf("%s did not answer within %v: %w", s.addr, s.timeout, context.DeadlineExceeded)
+		}
+		return nil, nil, &failure{err: fmt.Errorf("query %q: %w", q, err), server: true}
+	}
+	var api apiResponse
+	isAPI := json.Unmarshal(body, &api) == nil && (api.Status == "success" || api.Status == "error")
+	if resp.StatusCode/100 != 2 {
+		f := &failure{server: true}
+		if code := resp.StatusCode; code == http.StatusTooManyRequests || code == http.StatusServiceUnavailable {
+			f.retryAt = s.retryAfter(resp.Header.Get("Retry-After"))
+		}
+		switch {
+		case isAPI && api.Status == "error" && (resp.StatusCode == http.StatusBadRequest || resp.StatusCode == http.StatusUnprocessableEntity):
+			// Prometheus refused this query: the others may go on.
+			f.server = false
+			f.err = fmt.Errorf("query %q: Prometheus refused it (%s): %s", q, api.ErrorType, api.Error)
+		case isAPI && api.Status == "error":
+			f.err = fmt.Errorf("query %q: %s answered %s (%s): %s", q, s.addr, resp.Status, api.ErrorType, api.Error)
+		default:
+			var path string
+			if resp.StatusCode == http.StatusNotFound {
+				path = " for " + u.Path
+			}
+			var after string
+			if v := resp.Header.Get("Retry-After"); v != "" {
+				after = fmt.Sprintf(" (Retry-After %s)", v)
+			}
+			f.err = fmt.Errorf("query %q: %s answered %s%s%s: %s", q, s.addr, resp.Status, path, after, excerpt(body))
+		}
+		return nil, nil, f
+	}
+	if !isAPI || api.Status != "success" {
+		return nil, nil, &failure{server: true, err: fmt.Errorf("query %q: %s answered %s with %s, not Prometheus's API JSON: %s",
+			q, s.addr, resp.Status, resp.Header.Get("Content-Type"), excerpt(body))}
+	}
+	var data struct {
+		Type   model.ValueType `json:"resultType"`
+		Result json.RawMessage `json:"result"`
+	}
+	if err := json.Unmarshal(api.Data, &data); err != nil {
+		return nil, nil, &failure{server: true, err: fmt.Errorf("query %q: %s answered %s, not Prometheus's API JSON: %v", q, s.addr, resp.Status, err)}
+	}
+	if data.Type != model.ValMatrix {
+		return nil, nil, &failure{err: fmt.Errorf("query %q: got %s, want a range vector", q, data.Type)}
+	}
+	var matrix model.Matrix
+	if err := json.Unmarshal(data.Result, &matrix); err != nil {
+		return nil, nil, &failure{server: true, err: fmt.Errorf("query %q: %s answered %s, not Prometheus's API JSON: %v", q, s.addr, resp.Status, err)}
+	}
+	return matrix, api.Warnings, nil
+}
+
+// retryAfter reads a Retry-After header (seconds or an HTTP date) as the
+// wall time to ask again at, MaxRetryAfter from now at most; zero when
+// the header is absent or unreadable.
+func (s *Source) retryAfter(v string) time.Time {
+	if v == "" {
+		return time.Time{}
+	}
+	now := s.wall()
+	var at time.Time
+	if secs, err := strconv.Atoi(strings.TrimSpace(v)); err == nil {
+		at = now.Add(time.Duration(secs) * time.Second)
+	} else if t, err := http.ParseTime(v); err == nil {
+		at = t
+	} else {
+		return time.Time{}
+	}
+	if limit := now.Add(MaxRetryAfter); at.After(limit) {
+		at = limit
+	}
+	return at
+}
+
+// excerpt is the start of an answer's body, on one line, for a message.
+func excerpt(body []byte) string {
+	s := strings.Join(strings.Fields(string(body)), " ")
+	if r := []rune(s); len(r) > 200 {
+		s = string(r[:200]) + "…"
+	}
+	if s == "" {
+		return "(no body)"
+	}
+	return s
+}
+
+func formatTime(t time.Time) string {
+	return strconv.FormatFloat(float64(t.UnixMilli())/1000, 'f', -1, 64)
+}
+
+// seriesLog is what has been logged of one series' query.
+type seriesLog struct {
+	fails    failing.Streak
+	warnings string
+}
+
+// said logs a query's own failure (nil: its success) as failing.Streak
+// does: the first at once with the query and where it was set, the same
+// again every failing.RemindEvery, and the success after it once.
+func (s *Source) said(series string, q *query, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	l := s.logged[series]
+	if l == nil {
+		l = &seriesLog{}
+		s.logged[series] = l
+	}
+	if err != nil {
+		l.fails.Fail(s.log, s.wall(), "query failed; its series gets no samples while it fails", err, "series", series, "origin", q.origin)
+		return
+	}
+	l.fails.OK(s.log, s.wall(), "query answers again", "series", series, "origin", q.origin)
+}
+
+// warned logs the warnings Prometheus attached to a series' query when
+// they differ from those it last attached.
+func (s *Source) warned(series, q string, warnings []string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	l := s.logged[series]
+	if l == nil {
+		l = &seriesLog{}
+		s.logged[series] = l
+	}
+	text := strings.Join(warnings, "; ")
+	if text != l.warnings && text != "" {
+		s.log.Warn("Prometheus warns of a query", "series", series, "query", q, "warning", text)
+	}
+	l.warnings = text
+}
+
+// forgetSeries drops what was logged of series no longer asked.
+func forgetSeries[J any](s *Source, jobs []J, name func(J) string) {
+	keep := map[string]bool{}
+	for _, j := range jobs {
+		keep[name(j)] = true
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for series := range s.logged {
+		if !keep[series] {
+			delete(s.logged, series)
+		}
+	}
 }
