@@ -289,6 +289,7 @@ func (a *Agent) buildSources(cfg *config.Config, client *nomadapi.Client) error 
 		pc.Queries = promsource.DefaultQueries()
 		if cfg.Prometheus.IOPSQuery != "" {
 			pc.Queries[source.IOPS] = cfg.Prometheus.IOPSQuery
+			pc.Origins = map[string]string{source.IOPS: fmt.Sprintf("prometheus.iops_query (%s)", cfg.Source("prometheus.iops_query"))}
 		}
 		ps, err := promsource.New(pc, a.log)
 		if err != nil {
@@ -330,7 +331,8 @@ func policyQueries(pols []*policies.Policy) []promsource.LocalityQuery {
 		for _, metric := range slices.Sorted(maps.Keys(p.Forecast.Queries)) {
 			if key := p.Locality.String() + "\x00" + metric; !seen[key] {
 				seen[key] = true
-				qs = append(qs, promsource.LocalityQuery{Locality: p.Locality, Metric: metric, Query: p.Forecast.Queries[metric]})
+				qs = append(qs, promsource.LocalityQuery{Locality: p.Locality, Metric: metric, Query: p.Forecast.Queries[metric],
+					Origin: fmt.Sprintf("policy %q forecast.queries.%s (%s)", p.Name, metric, p.Forecast.QueriesRange)})
 			}
 		}
 	}

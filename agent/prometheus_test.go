@@ -3,10 +3,14 @@ package agent
 import (
 	"context"
 	"fmt"
+	"io"
 	"math"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hashicorp/go-hclog"
 
 	"github.com/foreshape/foreshape/agent/api"
 	"github.com/foreshape/foreshape/agent/state"
@@ -265,4 +269,96 @@ func lastHour(t *testing.T, a *Agent, dc string) (read, write, total []float64) 
 		return g.Mean
 	}
 	return grid(source.IOPSRead), grid(source.IOPSWrite), grid(source.IOPS)
+}
+
+// A Prometheus that is down when the agent starts, then answers, with a
+// policy one of whose queries Prometheus refuses: the agent's cycles go on
+// with Nomad's series all along; Prometheus's failure is one line, and so
+// is its recovery; the refused query is one line naming the policy, its
+// file and field, and Prometheus's reason, while the policy's other query
+// is read.
+func TestPrometheusDownAtStartAndABadQuery(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a Prometheus server")
+	}
+	t.Parallel()
+	d := startTestSim(t, 600)
+	prom := promtest.Start(t, promtest.Options{
+		ScrapeInterval: 250 * time.Millisecond,
+		AcceptPast:     max(time.Since(sim.DefaultScenario().Start), 0) + 30*24*time.Hour,
+	}, promtest.Target{
+		Job: "nomad", Addr: strings.TrimPrefix(d.URL, "http://"),
+		MetricsPath: "/v1/metrics", Params: map[string]string{"format": "prometheus"},
+	})
+	proxy := prom.Proxy(t)
+	proxy.Fail(func(w http.ResponseWriter, r *http.Request) { panic(http.ErrAbortHandler) }) // the connection drops
+	pols, diags := policies.Parse("web.hcl", []byte(`
+shaping "web" {
+  locality {
+    datacenter = "dc1"
+  }
+  forecast {
+    horizon = "30m"
+    step    = "1m"
+    queries = {
+      demand = "sum(foreshape_sim_node_cpu_demand_mhz{ {{.Matchers}} })"
+      broken = "sum(rate(foreshape_sim_node_cpu_demand_mhz{ {{.Matchers}} }))"
+    }
+  }
+}
+`))
+	if diags.HasErrors() {
+		t.Fatal(diags.Error())
+	}
+	var logs syncBuffer
+	log := hclog.New(&hclog.LoggerOptions{Name: "test", Level: hclog.Info, Output: io.MultiWriter(&logs, testWriter{t})})
+	_, _, c := startDevAgentOn(t, d, Options{Logger: log, Policies: pols, CycleInterval: 100 * time.Millisecond}, func(cfg *config.Config) {
+		cfg.Prometheus.Address = proxy.URL
+	})
+	ctx := context.Background()
+	points := func(series string) int {
+		ss, err := c.Series(ctx)
+		if err != nil {
+			return 0
+		}
+		for _, s := range ss {
+			if s.Series == series {
+				return s.Points
+			}
+		}
+		return 0
+	}
+	failing := map[time.Time]bool{}
+	eventually(t, time.Minute, "Nomad's series while Prometheus is down, over 20 cycles", func() bool {
+		st, err := c.Status(ctx)
+		if err == nil && st.LastCycle != nil && strings.Contains(st.LastCycle.Error, "prometheus") {
+			failing[st.LastCycle.Started] = true
+		}
+		return points("dc1:cpu") >= 5 && len(failing) >= 20
+	})
+	const down = "source failed; its series get no samples while it fails: source=prometheus"
+	if n := logs.count(down); n != 1 {
+		t.Errorf("%d cycles without Prometheus logged %q %d times, want once", len(failing), down, n)
+	}
+
+	proxy.Fail(nil)
+	eventually(t, time.Minute, "the policy's Prometheus query read", func() bool { return points("dc1:demand") >= 3 })
+	if n := logs.count("source answers again: source=prometheus"); n != 1 {
+		t.Errorf("Prometheus's recovery logged %d times, want once", n)
+	}
+	const refused = "query failed; its series gets no samples while it fails"
+	if n := logs.count(refused); n != 1 {
+		t.Fatalf("the refused query logged %d times, want once", n)
+	}
+	var line string
+	for _, l := range strings.Split(logs.String(), "\n") {
+		if strings.Contains(l, refused) {
+			line = l
+		}
+	}
+	for _, want := range []string{`series=dc1:broken`, `origin="policy \"web\" forecast.queries.broken (web.hcl:`, `expected type range vector`} {
+		if !strings.Contains(line, want) {
+			t.Errorf("the refused query's line %q does not say %s", line, want)
+		}
+	}
 }

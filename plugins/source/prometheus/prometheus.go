@@ -306,16 +306,17 @@ func (s *Source) Collect(ctx context.Context, req source.Request) (source.Result
 		return res, err
 	}
 	var (
-		mu       sync.Mutex
-		failed   int   // queries that returned no samples for an error
-		inARow   int   // failures of Prometheus itself since the last answer
-		down     error // the failure that stopped the asking
-		lastErr  error
-		wg       sync.WaitGroup
-		sem      = make(chan struct{}, s.conc)
-		notAsked []job
+		mu        sync.Mutex
+		failed    int   // queries that returned no samples for an error
+		inARow    int   // failures of Prometheus itself since the last answer
+		serverErr error // Prometheus's first failure, which names no query
+		down      error // the failure that stopped the asking
+		queryErrs = make([]error, len(jobs))
+		wg        sync.WaitGroup
+		sem       = make(chan struct{}, s.conc)
+		notAsked  []job
 	)
-	for _, j := range jobs {
+	for i, j := range jobs {
 		sem <- struct{}{}
 		mu.Lock()
 		stop := down
@@ -332,30 +333,33 @@ func (s *Source) Collect(ctx context.Context, req source.Request) (source.Result
 			samples, err := s.query(ctx, j.q, j.loc, j.series, start, end, step)
 			mu.Lock()
 			defer mu.Unlock()
-			var fe *failure
-			if errors.As(err, &fe) && fe.server {
+			if err != nil {
 				failed++
-				lastErr = err
+				res.Stale = append(res.Stale, source.Stale{Series: j.series, Reason: err.Error()})
+			}
+			var fe *failure
+			switch {
+			case errors.As(err, &fe) && fe.server:
 				inARow++
+				if serverErr == nil {
+					serverErr = fe.err
+				}
 				if inARow >= s.conc || !fe.retryAt.IsZero() {
-					down = err
+					down = fe.err
 				}
 				if !fe.retryAt.IsZero() {
 					s.mu.Lock()
 					s.retryAt = fe.retryAt
 					s.mu.Unlock()
 				}
-				res.Stale = append(res.Stale, source.Stale{Series: j.series, Reason: err.Error()})
 				return
-			}
-			inARow = 0
-			if err != nil {
-				failed++
-				lastErr = err
-				res.Stale = append(res.Stale, source.Stale{Series: j.series, Reason: err.Error()})
+			case err != nil:
+				inARow = 0
+				queryErrs[i] = err
 				s.said(j.series, j.q, err)
 				return
 			}
+			inARow = 0
 			s.said(j.series, j.q, nil)
 			for _, smp := range samples {
 				if !req.Since.IsZero() && !smp.Time.After(req.Since) {
@@ -375,10 +379,15 @@ func (s *Source) Collect(ctx context.Context, req source.Request) (source.Result
 	}
 	res.Sort()
 	if failed > 0 && failed == len(jobs) {
-		if down != nil {
-			lastErr = down
+		// The same words every collection Prometheus fails alike, so
+		// that the collector logs it once.
+		err := serverErr
+		for _, qe := range queryErrs {
+			if err == nil && qe != nil {
+				err = qe
+			}
 		}
-		return res, fmt.Errorf("prometheus: every query failed: %w", lastErr)
+		return res, fmt.Errorf("prometheus: every query failed: %w", err)
 	}
 	return res, nil
 }
@@ -393,14 +402,16 @@ func sortedMetrics(m map[string]*query) []string {
 }
 
 // failure is a query that failed, and whether Prometheus itself failed
-// (server) rather than refused the query.
+// (server) rather than refused the query. err does not name the query, so
+// that Prometheus's failure reads the same whichever query met it.
 type failure struct {
+	query   string
 	err     error
 	server  bool
 	retryAt time.Time // a 429's or 503's Retry-After; zero without one
 }
 
-func (f *failure) Error() string { return f.err.Error() }
+func (f *failure) Error() string { return fmt.Sprintf("query %q: %v", f.query, f.err) }
 func (f *failure) Unwrap() error { return f.err }
 
 // query reads one series, its range asked in parts of at most MaxPoints
@@ -501,12 +512,12 @@ func (s *Source) queryRange(ctx context.Context, q string, start, end time.Time,
 		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() != nil {
 			err = fmt.Errorf("%s did not answer within %v: %w", s.addr, s.timeout, context.DeadlineExceeded)
 		}
-		return nil, nil, &failure{err: fmt.Errorf("query %q: %w", q, err), server: true}
+		return nil, nil, &failure{query: q, err: err, server: true}
 	}
 	var api apiResponse
 	isAPI := json.Unmarshal(body, &api) == nil && (api.Status == "success" || api.Status == "error")
 	if resp.StatusCode/100 != 2 {
-		f := &failure{server: true}
+		f := &failure{query: q, server: true}
 		if code := resp.StatusCode; code == http.StatusTooManyRequests || code == http.StatusServiceUnavailable {
 			f.retryAt = s.retryAfter(resp.Header.Get("Retry-After"))
 		}
@@ -514,9 +525,9 @@ func (s *Source) queryRange(ctx context.Context, q string, start, end time.Time,
 		case isAPI && api.Status == "error" && (resp.StatusCode == http.StatusBadRequest || resp.StatusCode == http.StatusUnprocessableEntity):
 			// Prometheus refused this query: the others may go on.
 			f.server = false
-			f.err = fmt.Errorf("query %q: Prometheus refused it (%s): %s", q, api.ErrorType, api.Error)
+			f.err = fmt.Errorf("Prometheus refused it (%s): %s", api.ErrorType, api.Error)
 		case isAPI && api.Status == "error":
-			f.err = fmt.Errorf("query %q: %s answered %s (%s): %s", q, s.addr, resp.Status, api.ErrorType, api.Error)
+			f.err = fmt.Errorf("%s answered %s (%s): %s", s.addr, resp.Status, api.ErrorType, api.Error)
 		default:
 			var path string
 			if resp.StatusCode == http.StatusNotFound {
@@ -526,27 +537,27 @@ func (s *Source) queryRange(ctx context.Context, q string, start, end time.Time,
 			if v := resp.Header.Get("Retry-After"); v != "" {
 				after = fmt.Sprintf(" (Retry-After %s)", v)
 			}
-			f.err = fmt.Errorf("query %q: %s answered %s%s%s: %s", q, s.addr, resp.Status, path, after, excerpt(body))
+			f.err = fmt.Errorf("%s answered %s%s%s: %s", s.addr, resp.Status, path, after, excerpt(body))
 		}
 		return nil, nil, f
 	}
 	if !isAPI || api.Status != "success" {
-		return nil, nil, &failure{server: true, err: fmt.Errorf("query %q: %s answered %s with %s, not Prometheus's API JSON: %s",
-			q, s.addr, resp.Status, resp.Header.Get("Content-Type"), excerpt(body))}
+		return nil, nil, &failure{query: q, server: true, err: fmt.Errorf("%s answered %s with %s, not Prometheus's API JSON: %s",
+			s.addr, resp.Status, resp.Header.Get("Content-Type"), excerpt(body))}
 	}
 	var data struct {
 		Type   model.ValueType `json:"resultType"`
 		Result json.RawMessage `json:"result"`
 	}
 	if err := json.Unmarshal(api.Data, &data); err != nil {
-		return nil, nil, &failure{server: true, err: fmt.Errorf("query %q: %s answered %s, not Prometheus's API JSON: %v", q, s.addr, resp.Status, err)}
+		return nil, nil, &failure{query: q, server: true, err: fmt.Errorf("%s answered %s, not Prometheus's API JSON: %v", s.addr, resp.Status, err)}
 	}
 	if data.Type != model.ValMatrix {
-		return nil, nil, &failure{err: fmt.Errorf("query %q: got %s, want a range vector", q, data.Type)}
+		return nil, nil, &failure{query: q, err: fmt.Errorf("got %s, want a range vector", data.Type)}
 	}
 	var matrix model.Matrix
 	if err := json.Unmarshal(data.Result, &matrix); err != nil {
-		return nil, nil, &failure{server: true, err: fmt.Errorf("query %q: %s answered %s, not Prometheus's API JSON: %v", q, s.addr, resp.Status, err)}
+		return nil, nil, &failure{query: q, server: true, err: fmt.Errorf("%s answered %s, not Prometheus's API JSON: %v", s.addr, resp.Status, err)}
 	}
 	return matrix, api.Warnings, nil
 }
