@@ -4,11 +4,15 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -183,6 +187,21 @@ func TestPrometheusFailures(t *testing.T) {
 		})
 	}
 
+	// An address with a password (the agent's configuration refuses one,
+	// but the source may be given one) keeps it out of its errors.
+	t.Run("PasswordNotInErrors", func(t *testing.T) {
+		proxy := prom.Proxy(t)
+		proxy.Fail(func(w http.ResponseWriter, r *http.Request) { http.Error(w, "no", http.StatusBadGateway) })
+		s, err := New(Config{Address: strings.Replace(proxy.URL, "://", "://alice:pa55word@", 1), Queries: map[string]string{source.IOPS: iopsQuery}}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := s.Collect(context.Background(), source.Request{Now: now, Lookback: 10 * time.Second, Step: time.Second, Localities: []source.Locality{web}})
+		if err == nil || strings.Contains(err.Error(), "pa55word") || strings.Contains(fmt.Sprint(res.Stale), "pa55word") {
+			t.Errorf("error %v, stale %v; want an error without the password", err, res.Stale)
+		}
+	})
+
 	// A 429 or 503 with Retry-After is not asked again before that time
 	// (10 minutes at most); each collection until then fails at once,
 	// saying why.
@@ -337,8 +356,22 @@ func TestPrometheusFailures(t *testing.T) {
 			t.Fatal(err)
 		}
 		_, err = s.Collect(context.Background(), source.Request{Now: now, Lookback: 10 * time.Second, Step: time.Second, Localities: []source.Locality{web}})
-		if err == nil || !strings.Contains(err.Error(), "certificate signed by unknown authority") || !strings.Contains(err.Error(), tlsSrv.URL) {
-			t.Errorf("error = %v, want the unknown authority and the address", err)
+		if err == nil || !strings.Contains(err.Error(), "certificate signed by unknown authority") || !strings.Contains(err.Error(), tlsSrv.URL) ||
+			!strings.Contains(err.Error(), "SSL_CERT_FILE") {
+			t.Errorf("error = %v, want the unknown authority, the address and how to trust the CA", err)
+		}
+		// The agent's environment names the CA in SSL_CERT_FILE: a
+		// process started with it trusts the server (the host's roots are
+		// read once per process, so the check runs in a new one).
+		caFile := filepath.Join(t.TempDir(), "ca.pem")
+		if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: tlsSrv.Certificate().Raw}), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command(os.Args[0], "-test.run=^TestCollectInAChild$", "-test.count=1")
+		cmd.Env = append(os.Environ(), "SSL_CERT_FILE="+caFile, "FORESHAPE_TEST_PROMETHEUS="+tlsSrv.URL,
+			"FORESHAPE_TEST_NOW="+now.Format(time.RFC3339Nano))
+		if out, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(out), "samples from Prometheus") {
+			t.Errorf("with SSL_CERT_FILE naming its CA: %v\n%s", err, out)
 		}
 		// The same server, with a client that trusts its CA, answers.
 		s, err = New(Config{Address: tlsSrv.URL, Queries: map[string]string{source.IOPS: iopsQuery}, HTTPClient: tlsSrv.Client()}, nil)
@@ -414,4 +447,28 @@ t_ratio{datacenter="dc4",node="f"} -Inf
 	if got := logs.lines("warn"); len(got) != 3 {
 		t.Errorf("3 collections of 3 series without a finite number logged %d warnings, want one for each: %q", len(got), got)
 	}
+}
+
+// TestCollectInAChild is TestPrometheusFailures' child process: it
+// collects from FORESHAPE_TEST_PROMETHEUS at FORESHAPE_TEST_NOW with the
+// environment it was started with, and says how many samples it got.
+func TestCollectInAChild(t *testing.T) {
+	addr := os.Getenv("FORESHAPE_TEST_PROMETHEUS")
+	if addr == "" {
+		t.Skip("run by TestPrometheusFailures")
+	}
+	now, err := time.Parse(time.RFC3339Nano, os.Getenv("FORESHAPE_TEST_NOW"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(Config{Address: addr, Queries: map[string]string{source.IOPS: iopsQuery}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := s.Collect(context.Background(), source.Request{Now: now, Lookback: 10 * time.Second, Step: time.Second,
+		Localities: []source.Locality{{Datacenter: "dc2"}}})
+	if err != nil || len(res.Samples) == 0 {
+		t.Fatalf("%d samples, error %v", len(res.Samples), err)
+	}
+	fmt.Printf("%d samples from Prometheus\n", len(res.Samples))
 }

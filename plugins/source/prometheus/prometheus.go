@@ -10,6 +10,7 @@ package prometheus
 import (
 	"bytes"
 	"context"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -159,7 +160,7 @@ func New(cfg Config, log hclog.Logger) (*Source, error) {
 	}
 	s := &Source{
 		client:  client,
-		addr:    "Prometheus at " + cfg.Address,
+		addr:    "Prometheus at " + redact(cfg.Address),
 		queries: map[string]*query{},
 		labels:  cfg.Labels,
 		conc:    cfg.Concurrency,
@@ -509,8 +510,13 @@ func (s *Source) queryRange(ctx context.Context, q string, start, end time.Time,
 		resp, body, err = do(http.MethodGet)
 	}
 	if err != nil {
-		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() != nil {
+		var unknownCA x509.UnknownAuthorityError
+		var otherName x509.HostnameError
+		switch {
+		case errors.Is(err, context.DeadlineExceeded) && ctx.Err() != nil:
 			err = fmt.Errorf("%s did not answer within %v: %w", s.addr, s.timeout, context.DeadlineExceeded)
+		case errors.As(err, &unknownCA), errors.As(err, &otherName):
+			err = fmt.Errorf("%w (foreshape checks Prometheus's certificate against the host's trusted CAs; SSL_CERT_FILE or SSL_CERT_DIR in the agent's environment name others)", err)
 		}
 		return nil, nil, &failure{query: q, err: err, server: true}
 	}
@@ -582,6 +588,14 @@ func (s *Source) retryAfter(v string) time.Time {
 		at = limit
 	}
 	return at
+}
+
+// redact hides an address's password, for messages.
+func redact(addr string) string {
+	if u, err := url.Parse(addr); err == nil {
+		return u.Redacted()
+	}
+	return addr
 }
 
 // excerpt is the start of an answer's body, on one line, for a message.
