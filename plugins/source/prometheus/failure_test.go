@@ -472,3 +472,71 @@ func TestCollectInAChild(t *testing.T) {
 	}
 	fmt.Printf("%d samples from Prometheus\n", len(res.Samples))
 }
+
+// TestSeriesWhoseLabelsChangeOrThatEnd reads a series a real Prometheus
+// scrapes whose labels change (a new version of an exporter) and that then
+// ends (its target stops exposing it): a query without an aggregation
+// returns the old and the new series, summed per step, but Prometheus's
+// stale markers end the old one at the change, so no step counts both (12);
+// and the series ends at its last scrape, not five minutes later (the
+// lookback an instant query would reuse its last value over). The margins
+// of a second allow for a scrape late under load.
+func TestSeriesWhoseLabelsChangeOrThatEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a Prometheus server")
+	}
+	var (
+		mu    sync.Mutex
+		phase = "v1"
+	)
+	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		switch phase {
+		case "v1":
+			fmt.Fprint(w, "t_g{datacenter=\"dc1\",version=\"1\"} 5\n")
+		case "v2":
+			fmt.Fprint(w, "t_g{datacenter=\"dc1\",version=\"2\"} 7\n")
+		}
+	}))
+	t.Cleanup(target.Close)
+	prom := promtest.Start(t, promtest.Options{ScrapeInterval: 200 * time.Millisecond}, promtest.Target{Job: "t", Addr: strings.TrimPrefix(target.URL, "http://")})
+	prom.WaitForSeries(t, "t_g", time.Time{}, 30*time.Second)
+	begin := time.Now()
+	set := func(p string) time.Time {
+		time.Sleep(2 * time.Second)
+		mu.Lock()
+		defer mu.Unlock()
+		phase = p
+		return time.Now()
+	}
+	changed := set("v2")
+	ended := set("gone")
+	time.Sleep(2 * time.Second)
+
+	s, err := New(Config{Address: prom.URL, Queries: map[string]string{"g": `t_g{ {{.Matchers}} }`}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	res, err := s.Collect(context.Background(), source.Request{Now: now, Since: begin, Step: 100 * time.Millisecond,
+		Localities: []source.Locality{{Datacenter: "dc1"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fives, sevens int
+	for _, smp := range res.Samples {
+		switch {
+		case smp.Value == 5 && !smp.Time.After(changed.Add(time.Second)):
+			fives++
+		case smp.Value == 7 && smp.Time.After(changed) && !smp.Time.After(ended.Add(time.Second)):
+			sevens++
+		default:
+			t.Errorf("%v at %v (the change at %v, the end at %v)", smp.Value, smp.Time.Format("15:04:05.000"),
+				changed.Format("15:04:05.000"), ended.Format("15:04:05.000"))
+		}
+	}
+	if fives < 10 || sevens < 10 {
+		t.Errorf("%d steps of the old series and %d of the new, want 10 or more of each", fives, sevens)
+	}
+}
