@@ -669,13 +669,9 @@ func (p *planner) scaleFor(pol *policies.Policy, loc string, short state.Resourc
 			cooling = append(cooling, fmt.Sprintf("scale %q cools down until %s", s.Name, clock(cd.Add(s.Cooldown))))
 			continue
 		}
-		if f, n := p.lastFailed(pol.Name, s.Name); n > 0 {
-			if retry := f.At.Add(FailedScaleBackoff(s.Cooldown, n)); p.now.Before(retry) {
-				times := ""
-				if n > 1 {
-					times = fmt.Sprintf(", its %d%s failure in a row", n, ordinal(n))
-				}
-				cooling = append(cooling, fmt.Sprintf("scale %q failed at %s (%s%s); next try at %s", s.Name, clock(f.At), f.Error, times, clock(retry)))
+		if f, ok := p.lastFailed(pol.Name, s.Name); ok {
+			if retry := f.At.Add(FailedScaleBackoff(s.Cooldown)); p.now.Before(retry) {
+				cooling = append(cooling, fmt.Sprintf("scale %q failed at %s (%s); next try at %s", s.Name, clock(f.At), f.Error, clock(retry)))
 				continue
 			}
 		}
@@ -714,39 +710,10 @@ func (p *planner) scaleFor(pol *policies.Policy, loc string, short state.Resourc
 	return note
 }
 
-// FailedScaleBackoff is how long a scale block waits after the latest of
-// n actions in a row that failed or were refused (starting no cooldown)
-// before the next: a quarter of its cooldown, at least a minute, after the
-// first, doubling with each further failure up to MaxFailedScaleBackoff
-// (or that first wait, when longer). A target that keeps failing (a cloud
-// at its limit, a webhook's receiver gone) is not called every few
-// minutes for ever, each failure a decision.
-func FailedScaleBackoff(cooldown time.Duration, n int) time.Duration {
-	first := max(cooldown/4, time.Minute)
-	d := first
-	for i := 1; i < n && d < MaxFailedScaleBackoff; i++ {
-		d *= 2
-	}
-	return max(min(d, MaxFailedScaleBackoff), first)
-}
-
-// MaxFailedScaleBackoff bounds FailedScaleBackoff's doubling.
-const MaxFailedScaleBackoff = time.Hour
-
-// ordinal is n's English ordinal suffix.
-func ordinal(n int) string {
-	switch {
-	case n%100 >= 11 && n%100 <= 13:
-		return "th"
-	case n%10 == 1:
-		return "st"
-	case n%10 == 2:
-		return "nd"
-	case n%10 == 3:
-		return "rd"
-	}
-	return "th"
-}
+// FailedScaleBackoff is how long a scale block waits after an action that
+// failed or was refused (starting no cooldown) before the next: a quarter
+// of its cooldown, at least a minute.
+func FailedScaleBackoff(cooldown time.Duration) time.Duration { return max(cooldown/4, time.Minute) }
 
 // calling returns the open intent of a scale block's target call: the
 // target has not answered yet (a nomad-job target waits out a deployment
@@ -762,26 +729,17 @@ func (p *planner) calling(policy, scale string) (state.Intent, bool) {
 	return state.Intent{}, false
 }
 
-// lastFailed returns a scale block's latest action and how many of its
-// latest actions in a row failed (0 when the latest did not).
-func (p *planner) lastFailed(policy, scale string) (state.ScaleAction, int) {
-	var last state.ScaleAction
-	n := 0
+// lastFailed returns a scale block's latest action when it failed.
+func (p *planner) lastFailed(policy, scale string) (state.ScaleAction, bool) {
 	acts := p.in.State.ScaleActions
 	for i := len(acts) - 1; i >= 0; i-- {
 		a := acts[i]
 		if a.Policy != policy || a.Scale != scale {
 			continue
 		}
-		if a.Outcome != state.OutcomeFailed {
-			break
-		}
-		if n == 0 {
-			last = a
-		}
-		n++
+		return a, a.Outcome == state.OutcomeFailed
 	}
-	return last, n
+	return state.ScaleAction{}, false
 }
 
 // scaleInFlight reports whether one of the policy's scale blocks acted

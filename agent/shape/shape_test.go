@@ -506,31 +506,6 @@ func TestScaleTimingAndCooldown(t *testing.T) {
 			t.Errorf("no retry after the backoff")
 		}
 	})
-	t.Run("failures in a row back off longer", func(t *testing.T) {
-		f := base(t)
-		f.setFrom("dc2", "cpu", 0, 79)
-		failed := func(id string, ago time.Duration) state.ScaleAction {
-			return state.ScaleAction{ID: id, Policy: "dc2", Scale: "workers", At: at(-ago), Outcome: state.OutcomeFailed, Error: "cloud at its limit"}
-		}
-		f.st.ScaleActions = []state.ScaleAction{{ID: "sa-1", Policy: "dc2", Scale: "workers", At: at(-3 * time.Hour), Outcome: state.OutcomeDone},
-			failed("sa-2", 20*time.Minute), failed("sa-3", 10*time.Minute), failed("sa-4", time.Minute)}
-		plan := Run(f.input())
-		if len(plan.Scale) != 0 {
-			t.Fatalf("scaled a minute after a third failure in a row: %+v", plan.Scale)
-		}
-		rs, _ := rescoreOf(plan, "mr-1")
-		if !strings.Contains(rs.Reason, `scale "workers" failed at 05:59 (cloud at its limit, its 3rd failure in a row); next try at 06:09`) {
-			t.Errorf("reason %q; want the third failure's back-off, four times the first", rs.Reason)
-		}
-		f.now = at(2 * time.Minute)
-		if plan := Run(f.input()); len(plan.Scale) != 0 {
-			t.Errorf("retried after the first failure's back-off")
-		}
-		f.now = at(9 * time.Minute)
-		if plan := Run(f.input()); len(plan.Scale) != 1 {
-			t.Errorf("no retry after the third failure's back-off")
-		}
-	})
 	t.Run("amount in nodes of the locality", func(t *testing.T) {
 		f := base(t)
 		// 95% at 4×4000 MHz: need 79%-line… shortfall (95+6−80)% of 16000 = 3360 MHz → one 4000 MHz node.
@@ -1077,29 +1052,5 @@ func TestLandedWorkCountsWhileItsReservationIsReleased(t *testing.T) {
 	rs, ok := rescoreOf(plan, "mr-1")
 	if want := "+ incoming 9% + held 12% would"; !ok || !strings.Contains(rs.Reason, want) {
 		t.Errorf("mr-1 %+v; want its reason to say %q", rs, want)
-	}
-}
-
-// TestFailedScaleBackoff: a quarter of the cooldown, a minute at least,
-// after one failure; doubling with each further one in a row up to an
-// hour, or the first wait when that is longer.
-func TestFailedScaleBackoff(t *testing.T) {
-	for _, tc := range []struct {
-		cooldown time.Duration
-		n        int
-		want     time.Duration
-	}{
-		{8 * time.Minute, 1, 2 * time.Minute},
-		{8 * time.Minute, 2, 4 * time.Minute},
-		{8 * time.Minute, 3, 8 * time.Minute},
-		{8 * time.Minute, 10, time.Hour},
-		{0, 1, time.Minute},
-		{0, 4, 8 * time.Minute},
-		{15 * time.Minute, 100000, time.Hour},
-		{8 * time.Hour, 5, 2 * time.Hour},
-	} {
-		if got := FailedScaleBackoff(tc.cooldown, tc.n); got != tc.want {
-			t.Errorf("cooldown %s, %d failures: %s; want %s", tc.cooldown, tc.n, got, tc.want)
-		}
 	}
 }
