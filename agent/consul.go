@@ -202,13 +202,38 @@ func (c *consulRegistration) lost(ctx context.Context, role string) (string, err
 		return "the Consul agent no longer holds the service", nil
 	}
 	if err != nil {
-		return "", err
+		return "", c.explain(err)
 	}
 	if want := append(slices.Clone(c.tags), role); !slices.Equal(s.Tags, want) || s.Meta[metaRole] != role {
 		return fmt.Sprintf("the Consul agent holds it with tags %v", s.Tags), nil
 	}
 	return "", nil
 }
+
+// aclPolicyFile is the Consul ACL policy the agents' token needs.
+const aclPolicyFile = "deploy/foreshape-consul-acl.hcl"
+
+// explainConsul adds to Consul's 403 what the agent's token lacks: Consul
+// answers "ACL not found" for a token it does not know (deleted, expired)
+// and "Permission denied: token … lacks permission 'service:write' on
+// \"foreshape\"" for one without the grant (measured on Consul 1.22.0);
+// its own words say neither where the token is set nor which policy it
+// needs. Other errors are returned as they are.
+func explainConsul(err error, service string) error {
+	var se consulapi.StatusError
+	if !errors.As(err, &se) || se.Code != http.StatusForbidden {
+		return err
+	}
+	if strings.Contains(se.Body, "ACL not found") {
+		return fmt.Errorf("%w; Consul knows no such token: consul.token (or CONSUL_HTTP_TOKEN) was deleted, has expired or is another datacenter's. "+
+			"Consul can neither change nor deregister the agent's service with it, and its catalog keeps the service's health as last synced "+
+			"(passing, even after the agent stops). Give the agent a token of the policy in %s", err, aclPolicyFile)
+	}
+	return fmt.Errorf("%w; consul.token needs the policy in %s (service %q)", err, aclPolicyFile, service)
+}
+
+// explain is explainConsul for this registration's service.
+func (c *consulRegistration) explain(err error) error { return explainConsul(err, c.base.Name) }
 
 // register sends the registration with role's tag; why, when not empty,
 // says why it is sent again with a role already registered.
@@ -222,7 +247,7 @@ func (c *consulRegistration) register(ctx context.Context, role, why string) err
 	ctx, cancel := context.WithTimeout(ctx, consulTimeout)
 	defer cancel()
 	if err := c.client.Agent().ServiceRegisterOpts(&reg, consulapi.ServiceRegisterOpts{}.WithContext(ctx)); err != nil {
-		return err
+		return c.explain(err)
 	}
 	c.mu.Lock()
 	first := c.registered == ""
@@ -251,7 +276,7 @@ func (c *consulRegistration) deregister(ctx context.Context) error {
 	if se := (consulapi.StatusError{}); errors.As(err, &se) && se.Code == http.StatusNotFound {
 		return errNotHeld
 	}
-	return err
+	return c.explain(err)
 }
 
 // leave deregisters the service on shutdown and logs how it went: a
@@ -278,7 +303,7 @@ func consulDiscover(client *consulapi.Client, service string) func(ctx context.C
 		defer cancel()
 		entries, meta, err := client.Catalog().Service(service, "", (&consulapi.QueryOptions{}).WithContext(ctx))
 		if err != nil {
-			return nil, fmt.Errorf("consul lookup of %s: %w", service, err)
+			return nil, fmt.Errorf("consul lookup of %s: %w", service, explainConsul(err, service))
 		}
 		// Servers registered through more than one Consul agent run on
 		// more than one host: a loopback raft_address there reaches only

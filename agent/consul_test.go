@@ -50,6 +50,12 @@ type fakeConsul struct {
 	// lists those it held that ended without an answer (the caller gave up).
 	held  map[string]int
 	ended []string
+	// refuse, when set, answers every request 403 with it as the body, as
+	// Consul's ACLs do (measured on Consul 1.22.0: "ACL not found" for a
+	// token Consul does not know, "Permission denied: token with
+	// AccessorID '…' lacks permission 'service:write' on \"foreshape\""
+	// for one without the grant).
+	refuse string
 	// hidden leaves the catalog's entries out of its answers, as Consul's
 	// ACLs do for a token without node:read (200, an empty list and
 	// X-Consul-Results-Filtered-By-ACLs: true; measured on Consul 1.16.4).
@@ -88,6 +94,10 @@ func (f *fakeConsul) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f.tokens = append(f.tokens, r.Header.Get("X-Consul-Token"))
 	if f.down {
 		http.Error(w, "No cluster leader", http.StatusInternalServerError)
+		return
+	}
+	if f.refuse != "" {
+		http.Error(w, f.refuse, http.StatusForbidden)
 		return
 	}
 	if f.services == nil {
