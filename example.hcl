@@ -147,13 +147,18 @@ consul {
 }
 
 # Optional metric source: Prometheus's HTTP API (node_exporter provides the
-# IOPS that Nomad does not report). Default: none.
+# IOPS that Nomad does not report). Default: none. See
+# docs/configuration.md for what the agent does when Prometheus fails.
 prometheus {
+  # No USER:PASSWORD@: foreshape sends no credentials to Prometheus. An
+  # https:// certificate is checked against the host's trusted CAs
+  # (SSL_CERT_FILE or SSL_CERT_DIR in the agent's environment name others).
   address = "http://prometheus.service.consul:9090"
   # How to read a locality's IOPS: a PromQL template where {{.Matchers}}
   # stands for the locality's label matchers. Default: node_exporter's disk
   # reads and writes per second, summed over the locality's nodes. Needs
-  # address.
+  # address. Validation checks the template, not the PromQL: a query
+  # Prometheus refuses is logged at the first collection.
   iops_query = "sum(rate(node_disk_reads_completed_total{ {{.Matchers}} }[5m])) + sum(rate(node_disk_writes_completed_total{ {{.Matchers}} }[5m]))"
 }
 

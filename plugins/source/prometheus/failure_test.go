@@ -324,6 +324,35 @@ func TestPrometheusFailures(t *testing.T) {
 		}
 	})
 
+	// Prometheus's warnings about a query are logged when they change,
+	// not at every collection.
+	t.Run("WarningsLoggedWhenTheyChange", func(t *testing.T) {
+		proxy := prom.Proxy(t)
+		warning := "w1"
+		proxy.Fail(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			fmt.Fprintf(w, `{"status":"success","data":{"resultType":"matrix","result":[]},"warnings":[%q]}`, warning)
+		})
+		log, logs := newLog(t)
+		s, err := New(Config{Address: proxy.URL, Queries: map[string]string{source.IOPS: iopsQuery}}, log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req := source.Request{Now: now, Lookback: 10 * time.Second, Step: time.Second, Localities: []source.Locality{web}}
+		for i := range 6 {
+			if i == 3 {
+				warning = "w2"
+			}
+			if _, err := s.Collect(context.Background(), req); err != nil {
+				t.Fatal(err)
+			}
+		}
+		got := logs.lines("warn")
+		if len(got) != 2 || got[0]["warning"] != "w1" || got[1]["warning"] != "w2" {
+			t.Errorf("6 collections, the warning changed after 3: logged %v, want w1 then w2", got)
+		}
+	})
+
 	// A range longer than Prometheus's 11,000 points per series (a
 	// Prometheus that was down for a day at a 10 s step) is asked for
 	// in parts.

@@ -172,6 +172,26 @@ func TestPrometheusSource(t *testing.T) {
 		}
 	})
 
+	// Without Since or Lookback the source reads the last 10 steps, and
+	// no time later than the request's Now (Prometheus would answer for
+	// later times from its last sample).
+	t.Run("FirstCollectionAndNow", func(t *testing.T) {
+		s := newSource(t)
+		at := now.Add(30*time.Second + 500*time.Millisecond)
+		res, err := s.Collect(context.Background(), source.Request{Now: at, Step: time.Second, Localities: []source.Locality{web}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(res.Samples) == 0 {
+			t.Fatal("no samples")
+		}
+		for _, smp := range res.Samples {
+			if smp.Time.After(at) || smp.Time.Before(at.Add(-10*time.Second)) {
+				t.Errorf("a sample at %v, want them within the 10 steps up to %v", smp.Time, at)
+			}
+		}
+	})
+
 	t.Run("Unreachable", func(t *testing.T) {
 		s, err := New(Config{Address: "http://127.0.0.1:1", Timeout: time.Second}, nil)
 		if err != nil {
