@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
+	"strings"
 	"time"
 
 	nomadapi "github.com/hashicorp/nomad/api"
@@ -1242,12 +1243,14 @@ func (c *Coordinator) scale(ctx context.Context, now time.Time, sc shape.Scale, 
 			c.cfg.Metrics.scales.WithLabelValues(sc.Policy, sc.Scale, string(rec.Outcome)).Inc()
 		}
 		c.log.Info("scale action", logKeyPolicy, sc.Policy, "scale", sc.Scale, "count", count, "outcome", rec.Outcome, logKeyError, rec.Error)
-		if rec.Outcome == state.OutcomeFailed {
+		if rec.Outcome == state.OutcomeFailed && !c.failedAlike(rec) {
 			// The decision log said the scale was decided; it says it
-			// failed too, where only the agent's log and a metric did.
+			// failed too, where only the agent's log and a metric did:
+			// once while it fails alike (a cloud out of capacity for
+			// hours is tried again every back-off), not at each try.
 			c.record(context.WithoutCancel(ctx), []state.Decision{{Time: rec.Finished, Kind: "scale", Policy: sc.Policy, Locality: sc.Locality, Request: sc.Request,
-				Reason: fmt.Sprintf("scale %q up by %d to %d failed (%s): %s; no cooldown starts, and it is planned again after a back-off while the need lasts",
-					sc.Scale, sc.Amount, count, rec.ID, rec.Error)}})
+				Reason: fmt.Sprintf("scale %q up by %d to %d failed (%s): %s; no cooldown starts, and it is planned again after a back-off while the need lasts "+
+					"(while it fails alike, the agent's log alone says so)", sc.Scale, sc.Amount, count, rec.ID, rec.Error)}})
 		}
 	}
 	if c.cfg.SyncScale {
@@ -1260,6 +1263,31 @@ func (c *Coordinator) scale(ctx context.Context, now time.Time, sc shape.Scale, 
 		run(ctx)
 	}()
 	return true
+}
+
+// failedAlike reports whether the scale block's action before rec, which
+// failed, failed too, with the same error from its target.
+func (c *Coordinator) failedAlike(rec state.ScaleAction) bool {
+	var prev *state.ScaleAction
+	acts := c.cfg.State.Act().ScaleActions
+	for i := range acts {
+		if a := &acts[i]; a.Policy == rec.Policy && a.Scale == rec.Scale && a.ID != rec.ID && a.Outcome != "" {
+			prev = a
+		}
+	}
+	return prev != nil && prev.Outcome == state.OutcomeFailed && targetError(prev.Error) == targetError(rec.Error)
+}
+
+// targetError is a failed scale action's error without the intent it was
+// made under ("migrate: scale_target/POLICY/SCALE/ID#N: "), which names
+// the action.
+func targetError(e string) string {
+	if i := strings.Index(e, "#"); i >= 0 {
+		if j := strings.Index(e[i:], ": "); j >= 0 {
+			return e[i+j+2:]
+		}
+	}
+	return e
 }
 
 // mu2 runs f under the lock of what scale goroutines share.
