@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"slices"
@@ -50,6 +51,9 @@ type consulRegistration struct {
 
 	mu         sync.Mutex
 	registered string // the role last registered; "" before the first
+	// taken says the Consul agent held the service ID for another agent
+	// at the last look (errIDTaken): leave does not deregister it.
+	taken bool
 }
 
 // registration is what an agent tells Consul about itself.
@@ -143,9 +147,12 @@ const resyncEvery = 30 * time.Second
 // the Consul agent no longer holds it as registered (looked at every
 // resync, also when every is longer): a Consul agent that lost its state,
 // an operator's deregistration, Consul's removal of a service whose check
-// stayed critical. Consul's errors are retried with backoff and logged as a
-// failing.Streak: the first at once, the same again every
-// failing.RemindEvery, and the first answer after them once.
+// stayed critical. A service ID the Consul agent holds for another agent
+// (one of the same name) is not registered over (lost's errIDTaken) until
+// it is free or the role changes. Consul's errors, and that one, are
+// retried with backoff and logged as a failing.Streak: the first at once,
+// the same again every failing.RemindEvery, and the first answer after
+// them once.
 func (c *consulRegistration) run(ctx context.Context, every, resync time.Duration) {
 	var retry time.Duration // after a failure; zero after a success
 	var fails failing.Streak
@@ -193,7 +200,8 @@ func (c *consulRegistration) run(ctx context.Context, every, resync time.Duratio
 }
 
 // lost says why the Consul agent no longer holds the service as registered
-// with role ("" when it does).
+// with role ("" when it does); its error wraps errIDTaken when the agent
+// holds the service ID for another agent.
 func (c *consulRegistration) lost(ctx context.Context, role string) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, consulTimeout)
 	defer cancel()
@@ -204,10 +212,44 @@ func (c *consulRegistration) lost(ctx context.Context, role string) (string, err
 	if err != nil {
 		return "", c.explain(err)
 	}
+	other := c.other(s)
+	c.mu.Lock()
+	c.taken = other != ""
+	c.mu.Unlock()
+	if other != "" {
+		return "", fmt.Errorf("%w: the Consul agent holds service ID %s for %s, not for this agent (%s:%d%s): "+
+			"two agents named %q register through one Consul agent, and each would replace the other's registration; give them distinct names (name)",
+			errIDTaken, c.base.ID, other, c.base.Address, c.base.Port, raftNote(c.base.Meta), c.base.Meta[metaNode])
+	}
 	if want := append(slices.Clone(c.tags), role); !slices.Equal(s.Tags, want) || s.Meta[metaRole] != role {
 		return fmt.Sprintf("the Consul agent holds it with tags %v", s.Tags), nil
 	}
 	return "", nil
+}
+
+// errIDTaken is lost's error when the Consul agent holds the service ID
+// for another agent: one with the same name (a server and a client agent
+// differ by their IDs' -client) registered it since this one did.
+var errIDTaken = errors.New("service ID taken")
+
+// other describes the agent s was registered by when that is not this one
+// (its address, port or meta differ: another agent registered the ID
+// since), and returns "" when it is this one.
+func (c *consulRegistration) other(s *consulapi.AgentService) string {
+	meta := maps.Clone(s.Meta)
+	delete(meta, metaRole)
+	if s.Address == c.base.Address && s.Port == c.base.Port && maps.Equal(meta, c.base.Meta) {
+		return ""
+	}
+	return fmt.Sprintf("the agent at %s:%d%s, version %q", s.Address, s.Port, raftNote(s.Meta), s.Meta[metaVersion])
+}
+
+// raftNote is ", Raft address A" for a server's meta, "" for a client's.
+func raftNote(meta map[string]string) string {
+	if a := meta[metaRaftAddress]; a != "" {
+		return ", Raft address " + a
+	}
+	return ""
 }
 
 // aclPolicyFile is the Consul ACL policy the agents' token needs.
@@ -251,7 +293,7 @@ func (c *consulRegistration) register(ctx context.Context, role, why string) err
 	}
 	c.mu.Lock()
 	first := c.registered == ""
-	c.registered = role
+	c.registered, c.taken = role, false
 	c.mu.Unlock()
 	switch {
 	case why != "":
@@ -281,8 +323,16 @@ func (c *consulRegistration) deregister(ctx context.Context) error {
 
 // leave deregisters the service on shutdown and logs how it went: a
 // Consul agent that holds none (the registration was refused, or Consul
-// lost it) is no failure.
+// lost it) is no failure, and a service ID it held for another agent at
+// the last look is left to that agent.
 func (c *consulRegistration) leave(ctx context.Context) {
+	c.mu.Lock()
+	taken := c.taken
+	c.mu.Unlock()
+	if taken {
+		c.log.Warn("not deregistering from consul: the Consul agent holds the service ID for another agent of the same name", "id", c.base.ID)
+		return
+	}
 	switch err := c.deregister(ctx); {
 	case errors.Is(err, errNotHeld):
 		c.log.Info("nothing to deregister: the Consul agent holds no such service", "id", c.base.ID)

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -18,8 +19,8 @@ import (
 )
 
 // This file tests the Consul registration by failure mode, as an operator
-// meets them: a token Consul refuses. The real-Consul ones (…Real) run
-// against CONSUL_HTTP_ADDR.
+// meets them: a token Consul refuses, two agents sharing a name. The
+// real-Consul ones (…Real) run against CONSUL_HTTP_ADDR.
 
 // TestConsulRefusalNamesThePolicy: Consul's 403 says what the token lacks
 // in Consul's words only; the agent's error adds where the token is set
@@ -67,6 +68,78 @@ func TestConsulRefusalNamesThePolicy(t *testing.T) {
 				t.Errorf("the failure line does not name the policy:\n%s", logs.String())
 			}
 		})
+	}
+}
+
+// TestConsulNameTakenByAnotherAgent: two agents of the same name (or a
+// server named x-client and a client agent named x) registering through
+// one Consul agent share a service ID, and each registration replaces the
+// other's. The agent that finds the ID held for another (another address,
+// port or meta) says so, naming both, and does not register over it; it
+// registers again once the ID is free, and on shutdown leaves the other's
+// registration alone. Before, it saw nothing while both had one role (the
+// first one's Raft address silently left the catalog) and fought over the
+// ID every 30 s when the roles differed; its stop deregistered the other.
+func TestConsulNameTakenByAnotherAgent(t *testing.T) {
+	fake := &fakeConsul{}
+	srv := httptest.NewServer(fake)
+	defer srv.Close()
+	ccfg := config.Consul{Address: srv.URL, ServiceName: "foreshape"}
+	var logs syncBuffer
+	first, err := newConsulRegistration(consulClient(t, ccfg), ccfg,
+		registration{Name: "s1", HTTPAddr: "10.0.0.1:7575", RaftAddr: "10.0.0.1:7576", Version: "v1",
+			Role: func() string { return roleFollower }}, hclog.New(&hclog.LoggerOptions{Level: hclog.Info, Output: &logs}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := newConsulRegistration(consulClient(t, ccfg), ccfg,
+		registration{Name: "s1", HTTPAddr: "10.0.0.2:7575", RaftAddr: "10.0.0.2:7576", Version: "v2",
+			Role: func() string { return roleFollower }}, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { first.run(ctx, 10*time.Millisecond, 20*time.Millisecond); close(done) }()
+	defer func() { cancel(); <-done }()
+	heldBy := func(addr string) func() bool {
+		return func() bool { s, ok := fake.holds("foreshape-s1"); return ok && s.Address == addr }
+	}
+	eventually(t, 5*time.Second, "the first agent's registration", heldBy("10.0.0.1"))
+	if err := second.register(context.Background(), roleFollower, ""); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, "the first agent to say the ID is another's", func() bool {
+		return logs.count("service ID foreshape-s1 for the agent at 10.0.0.2:7575, Raft address 10.0.0.2:7576") == 1
+	})
+	if !heldBy("10.0.0.2")() {
+		s, _ := fake.holds("foreshape-s1")
+		t.Errorf("the first agent registered over the second's: Consul holds %+v", s)
+	}
+	if !strings.Contains(logs.String(), `two agents named \"s1\"`) || !strings.Contains(logs.String(), "not for this agent (10.0.0.1:7575, Raft address 10.0.0.1:7576)") {
+		t.Errorf("the line names neither the name nor this agent:\n%s", logs.String())
+	}
+	_, err = first.lost(context.Background(), roleFollower)
+	if !errors.Is(err, errIDTaken) {
+		t.Errorf("the look at a service ID another agent holds: %v; want errIDTaken", err)
+	}
+	first.leave(context.Background())
+	if !heldBy("10.0.0.2")() {
+		t.Error("the first agent's shutdown deregistered the second's service")
+	}
+	// The ID freed (the second stopped), the first registers again.
+	if err := second.deregister(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, "the first agent registered again", heldBy("10.0.0.1"))
+	n := 0
+	for _, r := range fake.registrations() {
+		if r.Address == "10.0.0.1" {
+			n++
+		}
+	}
+	if n != 2 {
+		t.Errorf("the first agent registered %d times; want 2 (before the second, after it left)", n)
 	}
 }
 
@@ -220,5 +293,40 @@ func TestConsulTokenRevokedReal(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), w) {
 			t.Errorf("registration with a token without the grant: %v; want it to say %q", err, w)
 		}
+	}
+}
+
+// TestConsulNameTakenReal: two agents named alike registering through one
+// real Consul agent: the one that finds its service ID held for the other
+// says so and leaves it (one instance listed, the other's), and its
+// shutdown does not deregister the other's; alone, its own registration
+// reads back as its own.
+func TestConsulNameTakenReal(t *testing.T) {
+	addr, admin := realConsul(t, "check two agents of one name")
+	service := "foreshape-test-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	token := os.Getenv("CONSUL_HTTP_TOKEN")
+	first, logs := realRegistration(t, addr, token, service, "s1", "127.0.0.1:17575", false)
+	stop := runRegistration(first, 50*time.Millisecond)
+	defer stop()
+	eventually(t, 10*time.Second, "the first registration", func() bool { return len(instances(t, admin, service)) == 1 })
+	if why, err := first.lost(context.Background(), roleLeader); why != "" || err != nil {
+		t.Fatalf("the first agent's own registration reads back as %q, %v", why, err)
+	}
+	second, _ := realRegistration(t, addr, token, service, "s1", "127.0.0.1:17585", false)
+	if err := second.register(context.Background(), roleLeader, ""); err != nil {
+		t.Fatal(err)
+	}
+	defer second.leave(context.Background())
+	eventually(t, 10*time.Second, "the first agent to say its ID is another's", func() bool {
+		return logs.count("for the agent at 127.0.0.1:17585") == 1
+	})
+	entries := instances(t, admin, service)
+	if len(entries) != 1 || entries[0].Service.Port != 17585 {
+		t.Errorf("Consul lists %d instances (%v); want the second agent's alone", len(entries), entries)
+	}
+	stop()
+	first.leave(context.Background())
+	if entries := instances(t, admin, service); len(entries) != 1 {
+		t.Errorf("after the first agent left Consul lists %d instances; want the second's still", len(entries))
 	}
 }
