@@ -226,17 +226,20 @@ func TestPrometheusFailures(t *testing.T) {
 				t.Fatal(err)
 			}
 			req := source.Request{Now: now, Lookback: 10 * time.Second, Step: time.Second, Localities: []source.Locality{web}}
-			if _, err := s.Collect(context.Background(), req); err == nil || !strings.Contains(err.Error(), fmt.Sprint(tc.code)) {
-				t.Fatalf("error = %v, want the %d", err, tc.code)
+			_, first := s.Collect(context.Background(), req)
+			if first == nil || !strings.Contains(first.Error(), fmt.Sprint(tc.code)) || !strings.Contains(first.Error(), "Retry-After") {
+				t.Fatalf("error = %v, want the %d and its Retry-After", first, tc.code)
 			}
 			asked := proxy.Requests()
 			wall.Add(60 * time.Second)
+			// The same error while Prometheus is not asked, so the
+			// collector logs it once.
 			res, err := s.Collect(context.Background(), req)
-			if err == nil || !strings.Contains(err.Error(), "Retry-After") {
-				t.Errorf("error during Retry-After = %v, want one saying so", err)
+			if err == nil || err.Error() != first.Error() {
+				t.Errorf("error during Retry-After = %v, want the first again (%v)", err, first)
 			}
-			if len(res.Stale) != 1 {
-				t.Errorf("stale = %v, want the series", res.Stale)
+			if len(res.Stale) != 1 || !strings.Contains(res.Stale[0].Reason, "not asked before") {
+				t.Errorf("stale = %v, want the series, not asked", res.Stale)
 			}
 			if n := proxy.Requests(); n != asked {
 				t.Errorf("%d queries sent during Retry-After", n-asked)

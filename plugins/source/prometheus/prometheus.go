@@ -127,10 +127,11 @@ type Source struct {
 	wall    func() time.Time
 	log     hclog.Logger
 
-	mu      sync.Mutex
-	local   map[string]map[string]*query // locality → metric → query
-	retryAt time.Time                    // not asked before (a Retry-After)
-	logged  map[string]*seriesLog        // series → what was logged of it
+	mu       sync.Mutex
+	local    map[string]map[string]*query // locality → metric → query
+	retryAt  time.Time                    // not asked before (a Retry-After)
+	retryErr error                        // the answer that asked for it
+	logged   map[string]*seriesLog        // series → what was logged of it
 }
 
 // query is a parsed query template and where it was set.
@@ -280,7 +281,7 @@ func (s *Source) Collect(ctx context.Context, req source.Request) (source.Result
 	}
 	s.mu.Lock()
 	local := s.local
-	retryAt := s.retryAt
+	retryAt, retryErr := s.retryAt, s.retryErr
 	s.mu.Unlock()
 	var jobs []job
 	for _, l := range req.Localities {
@@ -300,11 +301,13 @@ func (s *Source) Collect(ctx context.Context, req source.Request) (source.Result
 	}
 	var res source.Result
 	if now := s.wall(); now.Before(retryAt) {
-		err := fmt.Errorf("prometheus: %s asked to be left alone until %s (Retry-After); not asked", s.addr, retryAt.UTC().Format(time.RFC3339))
+		// The same error as the answer that asked for the wait, so that
+		// the collector logs a Prometheus that keeps asking once.
+		reason := fmt.Sprintf("not asked before %s (Retry-After): %v", retryAt.UTC().Format(time.RFC3339), retryErr)
 		for _, j := range jobs {
-			res.Stale = append(res.Stale, source.Stale{Series: j.series, Reason: err.Error()})
+			res.Stale = append(res.Stale, source.Stale{Series: j.series, Reason: reason})
 		}
-		return res, err
+		return res, fmt.Errorf("prometheus: every query failed: %w", retryErr)
 	}
 	var (
 		mu        sync.Mutex
@@ -350,7 +353,7 @@ func (s *Source) Collect(ctx context.Context, req source.Request) (source.Result
 				}
 				if !fe.retryAt.IsZero() {
 					s.mu.Lock()
-					s.retryAt = fe.retryAt
+					s.retryAt, s.retryErr = fe.retryAt, fe.err
 					s.mu.Unlock()
 				}
 				return
