@@ -4,11 +4,14 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -16,11 +19,13 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/foreshape/foreshape/config"
+	"github.com/foreshape/foreshape/internal/testpki"
 )
 
 // This file tests the Consul registration by failure mode, as an operator
-// meets them: a token Consul refuses, two agents sharing a name. The
-// real-Consul ones (…Real) run against CONSUL_HTTP_ADDR.
+// meets them: a token Consul refuses, two agents sharing a name, Consul
+// going away and coming back while the role changes. The real-Consul ones
+// (…Real) run against CONSUL_HTTP_ADDR.
 
 // TestConsulRefusalNamesThePolicy: Consul's 403 says what the token lacks
 // in Consul's words only; the agent's error adds where the token is set
@@ -141,6 +146,73 @@ func TestConsulNameTakenByAnotherAgent(t *testing.T) {
 	if n != 2 {
 		t.Errorf("the first agent registered %d times; want 2 (before the second, after it left)", n)
 	}
+}
+
+// TestConsulRoleFollowsAfterOutage: a follower whose Consul goes down, is
+// elected meanwhile, and whose Consul comes back (with its state, or
+// without: a dev agent restarted) carries the leader tag once Consul
+// answers, without waiting for the 30 s look.
+func TestConsulRoleFollowsAfterOutage(t *testing.T) {
+	for _, lost := range []bool{false, true} {
+		t.Run(map[bool]string{false: "Consul kept its state", true: "Consul lost its state"}[lost], func(t *testing.T) {
+			fake := &fakeConsul{}
+			srv := httptest.NewServer(fake)
+			defer srv.Close()
+			ccfg := config.Consul{Address: srv.URL, ServiceName: "foreshape"}
+			var role roleBox
+			role.set(roleFollower)
+			reg, err := newConsulRegistration(consulClient(t, ccfg), ccfg,
+				registration{Name: "s1", HTTPAddr: "10.0.0.1:7575", RaftAddr: "10.0.0.1:7576", Version: "v", Role: role.get}, testLogger(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan struct{})
+			go func() { reg.run(ctx, 10*time.Millisecond, time.Hour); close(done) }()
+			defer func() { cancel(); <-done }()
+			tagged := func(r string) func() bool {
+				return func() bool {
+					s, ok := fake.holds("foreshape-s1")
+					return ok && slices.Equal(s.Tags, []string{r}) && s.Meta[metaRole] == r
+				}
+			}
+			eventually(t, 5*time.Second, "the follower registration", tagged(roleFollower))
+			before := fake.requests()
+			fake.set(func(f *fakeConsul) { f.down = true })
+			role.set(roleLeader)
+			eventually(t, 5*time.Second, "a refused try", func() bool { return fake.requests() > before })
+			if r := reg.registeredRole(); r != roleFollower {
+				t.Fatalf("registered %q while Consul refused every call", r)
+			}
+			fake.set(func(f *fakeConsul) {
+				f.down = false
+				if lost {
+					clear(f.services)
+				}
+			})
+			eventually(t, 10*time.Second, "the leader tag once Consul answers", tagged(roleLeader))
+		})
+	}
+}
+
+// roleBox is a role that a test changes while the registration reads it.
+type roleBox struct{ v atomic.Value }
+
+func (r *roleBox) set(s string) { r.v.Store(s) }
+func (r *roleBox) get() string  { return r.v.Load().(string) }
+
+// registeredRole is the role the registration last registered.
+func (c *consulRegistration) registeredRole() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.registered
+}
+
+// requests counts the requests the fake answered.
+func (f *fakeConsul) requests() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.tokens)
 }
 
 // realConsul returns the Consul agent's address at CONSUL_HTTP_ADDR and a
@@ -296,6 +368,52 @@ func TestConsulTokenRevokedReal(t *testing.T) {
 	}
 }
 
+// TestConsulCrashAndRestartReal: an agent killed outright (no
+// deregistration) stays in the Consul catalog, its check turning critical
+// once its API stops answering; started again with the same name (its API
+// on another port) it registers the same service ID anew, replacing the
+// stale entry: one instance, passing, at the new port. A clean stop
+// leaves none.
+func TestConsulCrashAndRestartReal(t *testing.T) {
+	addr, admin := realConsul(t, "check what a killed agent leaves in Consul")
+	service := "foreshape-test-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	token := os.Getenv("CONSUL_HTTP_TOKEN")
+	ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, `{"status":"ok"}`) })
+	api1 := httptest.NewServer(ok)
+	reg1, _ := realRegistration(t, addr, token, service, "s1", api1.Listener.Addr().String(), false)
+	stop1 := runRegistration(reg1, time.Hour)
+	status := func() (n int, port int, checks string) {
+		entries := instances(t, admin, service)
+		if len(entries) == 0 {
+			return 0, 0, ""
+		}
+		e := entries[0]
+		return len(entries), e.Service.Port, e.Checks.AggregatedStatus()
+	}
+	port1 := api1.Listener.Addr().(*net.TCPAddr).Port
+	eventually(t, 15*time.Second, "the first run passing", func() bool { n, p, s := status(); return n == 1 && p == port1 && s == consulapi.HealthPassing })
+	stop1() // killed: no deregistration
+	api1.Close()
+	eventually(t, 15*time.Second, "the killed agent's check critical, still listed", func() bool {
+		n, p, s := status()
+		return n == 1 && p == port1 && s == consulapi.HealthCritical
+	})
+	api2 := httptest.NewServer(ok)
+	defer api2.Close()
+	port2 := api2.Listener.Addr().(*net.TCPAddr).Port
+	reg2, _ := realRegistration(t, addr, token, service, "s1", api2.Listener.Addr().String(), false)
+	stop2 := runRegistration(reg2, time.Hour)
+	eventually(t, 15*time.Second, "one instance, at the new port, passing", func() bool {
+		n, p, s := status()
+		return n == 1 && p == port2 && s == consulapi.HealthPassing
+	})
+	stop2()
+	reg2.leave(context.Background())
+	if n, _, _ := status(); n != 0 {
+		t.Errorf("after a clean stop Consul lists %d instances; want none", n)
+	}
+}
+
 // TestConsulNameTakenReal: two agents named alike registering through one
 // real Consul agent: the one that finds its service ID held for the other
 // says so and leaves it (one instance listed, the other's), and its
@@ -329,4 +447,88 @@ func TestConsulNameTakenReal(t *testing.T) {
 	if entries := instances(t, admin, service); len(entries) != 1 {
 		t.Errorf("after the first agent left Consul lists %d instances; want the second's still", len(entries))
 	}
+}
+
+// TestConsulHealthCheckTLSReal: with tls on (and verify_incoming) the
+// check Consul runs is HTTPS to /v1/health without a client certificate and
+// without verifying the agent's certificate, and passes in a real Consul;
+// the same check verifying it fails there (Consul does not know
+// foreshape's CA), which is why TLSSkipVerify is set.
+func TestConsulHealthCheckTLSReal(t *testing.T) {
+	addr, admin := realConsul(t, "run the HTTPS health check")
+	dir := t.TempDir()
+	ca := testpki.NewCA(t, "foreshape")
+	files := testpki.WriteFiles(t, dir, "agent", ca, ca.Issue(t, "agent"))
+	cfg := serverConfig(t, dir)
+	cfg.TLS = config.TLS{CAFile: files.CA, CertFile: files.Cert, KeyFile: files.Key, VerifyIncoming: true}
+	a, stop := runAgent(t, cfg)
+	defer stop()
+	service := "foreshape-test-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	token := os.Getenv("CONSUL_HTTP_TOKEN")
+	reg, _ := realRegistration(t, addr, token, service, "tls", a.HTTPAddr(), true)
+	verifying, _ := realRegistration(t, addr, token, service, "tls-verifying", a.HTTPAddr(), true)
+	verifying.base.Check.TLSSkipVerify = false
+	for _, r := range []*consulRegistration{reg, verifying} {
+		if err := r.register(context.Background(), roleLeader, ""); err != nil {
+			t.Fatal(err)
+		}
+		defer r.deregister(context.Background())
+	}
+	check := func(id string) *consulapi.AgentCheck {
+		checks, err := admin.Agent().Checks()
+		if err != nil {
+			return nil
+		}
+		return checks["service:"+id]
+	}
+	eventually(t, 15*time.Second, "the check as registered passing and the verifying one critical", func() bool {
+		c, v := check(reg.base.ID), check(verifying.base.ID)
+		// A check is critical before its first run, with no output.
+		return c != nil && v != nil && c.Status == consulapi.HealthPassing && v.Status == consulapi.HealthCritical && v.Output != ""
+	})
+	if c := check(reg.base.ID); !strings.HasPrefix(reg.base.Check.HTTP, "https://") || !strings.HasSuffix(reg.base.Check.HTTP, "/v1/health") {
+		t.Errorf("check %s (%s)", reg.base.Check.HTTP, c.Output)
+	}
+	if v := check(verifying.base.ID); !strings.Contains(v.Output, "certificate") {
+		t.Errorf("the verifying check's output: %q; want a certificate error", v.Output)
+	}
+}
+
+// TestConsulJoinPastDeadServerReal: retry_join = ["provider=consul"]
+// takes every server Consul lists, whatever its check: a server killed
+// outright stays listed (critical) until Consul removes it. Three servers
+// (bootstrap_expect = 3) whose lookup also lists such a dead one form
+// their cluster all the same: the join asks every address at once, each
+// for at most 2 s, and counts those that answer.
+func TestConsulJoinPastDeadServerReal(t *testing.T) {
+	addr, admin := realConsul(t, "join past a dead server listed in Consul")
+	service := "foreshape-test-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	ccfg := config.Consul{Enabled: true, Address: addr, Token: config.Secret(os.Getenv("CONSUL_HTTP_TOKEN")), ServiceName: service}
+	dead, _ := realRegistration(t, addr, ccfg.Token.Reveal(), service, "dead", "127.0.0.1:"+strconv.Itoa(freePort(t)), false)
+	if err := dead.register(context.Background(), roleLeader, ""); err != nil {
+		t.Fatal(err)
+	}
+	defer dead.deregister(context.Background())
+	var agents []*Agent
+	for range 3 {
+		cfg := serverConfig(t, t.TempDir())
+		cfg.Server.BootstrapExpect = 3
+		cfg.Server.RetryJoin = []string{"provider=consul"}
+		cfg.Consul = ccfg
+		a, stop := runAgent(t, cfg)
+		defer stop()
+		agents = append(agents, a)
+	}
+	start := time.Now()
+	eventually(t, 60*time.Second, "the three servers' cluster, the dead one listed in Consul", func() bool {
+		found, _ := consulDiscover(admin, service)(context.Background())
+		leaders := 0
+		for _, a := range agents {
+			if st := a.Status(context.Background()); st.IsLeader && len(st.Peers) == 3 {
+				leaders++
+			}
+		}
+		return len(found) == 4 && leaders == 1
+	})
+	t.Logf("formed in %s", time.Since(start).Round(100*time.Millisecond))
 }

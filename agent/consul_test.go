@@ -175,7 +175,8 @@ func (f *fakeConsul) registrations() []consulapi.AgentServiceRegistration {
 
 // TestConsulRegistration runs a single server with Consul registration
 // against a recording Consul: the service carries the leader tag, the
-// version and the node in its meta, is checked on /v1/health, and is
+// version and the node in its meta, is checked on /v1/health every 10 s
+// (Consul removes it after 10 minutes critical), and is
 // deregistered on shutdown; every request carries the token.
 func TestConsulRegistration(t *testing.T) {
 	t.Parallel()
@@ -214,8 +215,9 @@ func TestConsulRegistration(t *testing.T) {
 	if _, ok := reg.Meta[metaRaftAddress]; ok {
 		t.Errorf("a dev agent (in-process Raft) advertised a raft address: %v", reg.Meta)
 	}
-	if reg.Check == nil || !strings.HasSuffix(reg.Check.HTTP, "/v1/health") || !strings.HasPrefix(reg.Check.HTTP, "http://127.0.0.1:") {
-		t.Errorf("check = %+v", reg.Check)
+	if reg.Check == nil || !strings.HasSuffix(reg.Check.HTTP, "/v1/health") || !strings.HasPrefix(reg.Check.HTTP, "http://127.0.0.1:") ||
+		reg.Check.Interval != "10s" || reg.Check.Timeout != "2s" || reg.Check.DeregisterCriticalServiceAfter != "10m" || reg.Check.TLSSkipVerify {
+		t.Errorf("check = %+v; want /v1/health every 10s, 2s timeout, removed after 10m critical", reg.Check)
 	}
 	fake.mu.Lock()
 	defer fake.mu.Unlock()
