@@ -5,9 +5,10 @@
 #   consul acl token create -description "foreshape agents" -policy-name foreshape
 #
 # Servers and client agents share it. With another consul.service_name,
-# name that service instead. Measured on Consul 1.16.4 with
+# name that service instead. Measured on Consul 1.16.4 and 1.22.0 with
 # default_policy = "deny" (TestConsulACLPolicyReal runs it against the
-# Consul at CONSUL_HTTP_ADDR).
+# Consul at CONSUL_HTTP_ADDR). An agent whose token lacks a grant logs
+# Consul's refusal, which names the grant, and this file.
 
 # write: register the agent's service and its health check, re-register it
 # when the role changes or the Consul agent lost it, deregister it on
