@@ -289,7 +289,7 @@ func (a *Agent) buildSources(cfg *config.Config, client *nomadapi.Client) error 
 		pc.Queries = promsource.DefaultQueries()
 		if cfg.Prometheus.IOPSQuery != "" {
 			pc.Queries[source.IOPS] = cfg.Prometheus.IOPSQuery
-			pc.Origins = map[string]string{source.IOPS: fmt.Sprintf("prometheus.iops_query (%s)", cfg.Source("prometheus.iops_query"))}
+			pc.Origins = map[string]string{source.IOPS: iopsQueryOrigin(cfg)}
 		}
 		ps, err := promsource.New(pc, a.log)
 		if err != nil {
@@ -299,6 +299,15 @@ func (a *Agent) buildSources(cfg *config.Config, client *nomadapi.Client) error 
 		a.sources = append(a.sources, ps)
 	}
 	return a.setPolicyQueries(a.pols)
+}
+
+// iopsQueryOrigin says where prometheus.iops_query was set, for the log
+// line of a query Prometheus refuses.
+func iopsQueryOrigin(cfg *config.Config) string {
+	if src := cfg.Source("prometheus.iops_query"); src != "default" {
+		return fmt.Sprintf("prometheus.iops_query (%s)", src)
+	}
+	return "prometheus.iops_query"
 }
 
 // setPolicyQueries hands the policies' Prometheus queries (forecast.queries)

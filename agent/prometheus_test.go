@@ -6,6 +6,8 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -360,5 +362,24 @@ shaping "web" {
 		if !strings.Contains(line, want) {
 			t.Errorf("the refused query's line %q does not say %s", line, want)
 		}
+	}
+}
+
+// A refused prometheus.iops_query's log line names the setting and, when a
+// file set it, where.
+func TestIOPSQueryOrigin(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "agent.hcl")
+	if err := os.WriteFile(path, []byte("data_dir = \"/var/lib/fs\"\n\nprometheus {\n  address    = \"http://prom:9090\"\n  iops_query = \"sum(rate(x{ {{.Matchers}} }))\"\n}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, diags := config.Load(path)
+	if diags.HasErrors() {
+		t.Fatal(diags.Error())
+	}
+	if got, want := iopsQueryOrigin(cfg), "prometheus.iops_query ("+path+":5,16-47)"; got != want {
+		t.Errorf("origin %q, want %q", got, want)
+	}
+	if got := iopsQueryOrigin(config.DevDefault()); got != "prometheus.iops_query" {
+		t.Errorf("origin without a file %q", got)
 	}
 }
