@@ -278,7 +278,7 @@ func lastHour(t *testing.T, a *Agent, dc string) (read, write, total []float64) 
 // with Nomad's series all along; Prometheus's failure is one line, and so
 // is its recovery; the refused query is one line naming the policy, its
 // file and field, and Prometheus's reason, while the policy's other query
-// is read.
+// is read. Down again mid-run, it is one more line.
 func TestPrometheusDownAtStartAndABadQuery(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a Prometheus server")
@@ -362,6 +362,21 @@ shaping "web" {
 		if !strings.Contains(line, want) {
 			t.Errorf("the refused query's line %q does not say %s", line, want)
 		}
+	}
+
+	// Down again mid-run, answering 503: one more line, and Nomad's
+	// series go on.
+	proxy.Fail(func(w http.ResponseWriter, r *http.Request) { http.Error(w, "down", http.StatusServiceUnavailable) })
+	before, failing := points("dc1:cpu"), map[time.Time]bool{}
+	eventually(t, time.Minute, "Nomad's series while Prometheus answers 503, over 20 cycles", func() bool {
+		st, err := c.Status(ctx)
+		if err == nil && st.LastCycle != nil && strings.Contains(st.LastCycle.Error, "503") {
+			failing[st.LastCycle.Started] = true
+		}
+		return points("dc1:cpu") >= before+5 && len(failing) >= 20
+	})
+	if n := logs.count(down); n != 2 {
+		t.Errorf("Prometheus down twice logged %q %d times, want twice", down, n)
 	}
 }
 
