@@ -327,6 +327,48 @@ func TestPrometheusFailures(t *testing.T) {
 		}
 	})
 
+	// A query that selects no series (a metric spelt wrong) is no error
+	// and leaves its series without samples: it is said once, at info
+	// level, with its origin, and once when it selects some again.
+	t.Run("QueryThatSelectsNothingSaidOnce", func(t *testing.T) {
+		log, logs := newLog(t)
+		s, err := New(Config{Address: prom.URL, Queries: map[string]string{source.IOPS: iopsQuery}}, log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		const origin = `policy "web" forecast.queries.cpu_demand (web.hcl:7,5-60)`
+		set := func(q string) {
+			if err := s.SetLocalityQueries([]LocalityQuery{{Locality: web, Metric: "cpu_demand", Origin: origin, Query: q}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		set(`sum(foreshape_sim_node_cpu_demnd_mhz{ {{.Matchers}} })`)
+		req := source.Request{Now: now, Lookback: 10 * time.Second, Step: time.Second, Localities: []source.Locality{web}}
+		for range 3 {
+			res, err := s.Collect(context.Background(), req)
+			if err != nil || len(res.Stale) != 0 {
+				t.Fatalf("stale %v, error %v; want neither", res.Stale, err)
+			}
+		}
+		got := logs.lines("info")
+		if len(got) != 1 || got[0]["series"] != "dc2:cpu_demand" || got[0]["origin"] != origin ||
+			got[0]["query"] != `sum(foreshape_sim_node_cpu_demnd_mhz{ datacenter="dc2" })` {
+			t.Fatalf("3 collections of a query that selects nothing logged %v, want one line naming it", got)
+		}
+		set(`sum(foreshape_sim_node_cpu_demand_mhz{ {{.Matchers}} })`)
+		for range 2 {
+			if _, err := s.Collect(context.Background(), req); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got := logs.lines("info"); len(got) != 2 || got[1]["series"] != "dc2:cpu_demand" {
+			t.Errorf("the query selecting series again logged %v, want one more line", got)
+		}
+		if got := logs.lines("warn"); len(got) != 0 {
+			t.Errorf("warnings %v", got)
+		}
+	})
+
 	// Prometheus's warnings about a query are logged when they change,
 	// not at every collection.
 	t.Run("WarningsLoggedWhenTheyChange", func(t *testing.T) {

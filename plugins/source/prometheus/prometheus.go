@@ -456,6 +456,7 @@ func (s *Source) query(ctx context.Context, q *query, loc source.Locality, serie
 		from = to.Add(step)
 	}
 	s.warned(series, text.String(), warnings)
+	s.selected(series, q, text.String(), len(sums)+len(unknown) > 0)
 	out := make([]source.Sample, 0, len(sums))
 	for ms, v := range sums {
 		if !unknown[ms] {
@@ -621,6 +622,7 @@ func formatTime(t time.Time) string {
 type seriesLog struct {
 	fails    failing.Streak
 	warnings string
+	empty    bool // the query selected no series
 }
 
 // said logs a query's own failure (nil: its success) as failing.Streak
@@ -639,6 +641,28 @@ func (s *Source) said(series string, q *query, err error) {
 		return
 	}
 	l.fails.OK(s.log, s.wall(), "query answers again", "series", series, "origin", q.origin)
+}
+
+// selected logs, at info level, a query that selects no series (a metric
+// or label spelt wrong, an exporter not deployed, a locality without
+// nodes) once, and once when it selects some again: Prometheus answers
+// such a query without an error, and its series, never sampled, is not
+// marked stale.
+func (s *Source) selected(series string, q *query, text string, some bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	l := s.logged[series]
+	if l == nil {
+		l = &seriesLog{}
+		s.logged[series] = l
+	}
+	switch {
+	case !some && !l.empty:
+		s.log.Info("Prometheus has no series for the query; its series gets no samples until it has", "series", series, "query", text, "origin", q.origin)
+	case some && l.empty:
+		s.log.Info("Prometheus has series for the query again", "series", series, "origin", q.origin)
+	}
+	l.empty = !some
 }
 
 // warned logs the warnings Prometheus attached to a series' query when
