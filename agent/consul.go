@@ -51,9 +51,6 @@ type consulRegistration struct {
 
 	mu         sync.Mutex
 	registered string // the role last registered; "" before the first
-	// taken says the Consul agent held the service ID for another agent
-	// at the last look (errIDTaken): leave does not deregister it.
-	taken bool
 }
 
 // registration is what an agent tells Consul about itself.
@@ -212,11 +209,7 @@ func (c *consulRegistration) lost(ctx context.Context, role string) (string, err
 	if err != nil {
 		return "", c.explain(err)
 	}
-	other := c.other(s)
-	c.mu.Lock()
-	c.taken = other != ""
-	c.mu.Unlock()
-	if other != "" {
+	if other := c.other(s); other != "" {
 		return "", fmt.Errorf("%w: the Consul agent holds service ID %s for %s, not for this agent (%s:%d%s): "+
 			"two agents named %q register through one Consul agent, and each would replace the other's registration; give them distinct names (name)",
 			errIDTaken, c.base.ID, other, c.base.Address, c.base.Port, raftNote(c.base.Meta), c.base.Meta[metaNode])
@@ -293,7 +286,7 @@ func (c *consulRegistration) register(ctx context.Context, role, why string) err
 	}
 	c.mu.Lock()
 	first := c.registered == ""
-	c.registered, c.taken = role, false
+	c.registered = role
 	c.mu.Unlock()
 	switch {
 	case why != "":
@@ -323,14 +316,14 @@ func (c *consulRegistration) deregister(ctx context.Context) error {
 
 // leave deregisters the service on shutdown and logs how it went: a
 // Consul agent that holds none (the registration was refused, or Consul
-// lost it) is no failure, and a service ID it held for another agent at
-// the last look is left to that agent.
+// lost it) is no failure, and a service ID it holds for another agent (of
+// the same name) is left to that agent.
 func (c *consulRegistration) leave(ctx context.Context) {
-	c.mu.Lock()
-	taken := c.taken
-	c.mu.Unlock()
-	if taken {
-		c.log.Warn("not deregistering from consul: the Consul agent holds the service ID for another agent of the same name", "id", c.base.ID)
+	// Another agent may have registered the ID since the last look; when
+	// the look fails the deregistration is tried all the same.
+	_, err := c.lost(ctx, "")
+	if errors.Is(err, errIDTaken) {
+		c.log.Warn("not deregistering from consul: the Consul agent holds the service ID for another agent of the same name", "id", c.base.ID, logKeyError, err)
 		return
 	}
 	switch err := c.deregister(ctx); {

@@ -532,3 +532,43 @@ func TestConsulJoinPastDeadServerReal(t *testing.T) {
 	})
 	t.Logf("formed in %s", time.Since(start).Round(100*time.Millisecond))
 }
+
+// TestConsulLeaveSparesAnotherAgentsService: an agent stopping right
+// after another agent of the same name registered their shared service ID
+// (before its 30 s look saw it) leaves that registration alone: it looks
+// at what the Consul agent holds before deregistering. It deregistered the
+// other's service, which was gone from Consul until that agent's next look.
+func TestConsulLeaveSparesAnotherAgentsService(t *testing.T) {
+	fake := &fakeConsul{}
+	srv := httptest.NewServer(fake)
+	defer srv.Close()
+	ccfg := config.Consul{Address: srv.URL, ServiceName: "foreshape"}
+	var logs syncBuffer
+	reg := func(addr string, log hclog.Logger) *consulRegistration {
+		r, err := newConsulRegistration(consulClient(t, ccfg), ccfg, registration{Name: "s1", HTTPAddr: addr, RaftAddr: "10.0.0.9:7576",
+			Version: "v", Role: func() string { return roleFollower }}, log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	old, replacement := reg("10.0.0.1:7575", hclog.New(&hclog.LoggerOptions{Level: hclog.Info, Output: &logs})), reg("10.0.0.2:7575", testLogger(t))
+	ctx := context.Background()
+	if err := old.register(ctx, roleFollower, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := replacement.register(ctx, roleFollower, ""); err != nil {
+		t.Fatal(err)
+	}
+	old.leave(ctx)
+	if s, ok := fake.holds("foreshape-s1"); !ok || s.Address != "10.0.0.2" {
+		t.Errorf("after the old agent left Consul holds %+v (%v); want the replacement's service", s, ok)
+	}
+	if logs.count("not deregistering from consul") != 1 {
+		t.Errorf("the old agent's leave logged:\n%s", logs.String())
+	}
+	replacement.leave(ctx)
+	if _, ok := fake.holds("foreshape-s1"); ok {
+		t.Error("the replacement's leave did not deregister its service")
+	}
+}
