@@ -278,7 +278,8 @@ func lastHour(t *testing.T, a *Agent, dc string) (read, write, total []float64) 
 // with Nomad's series all along; Prometheus's failure is one line, and so
 // is its recovery; the refused query is one line naming the policy, its
 // file and field, and Prometheus's reason, while the policy's other query
-// is read. Down again mid-run, it is one more line.
+// is read. Down again mid-run, it is one more line, and one for its
+// series marked stale.
 func TestPrometheusDownAtStartAndABadQuery(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a Prometheus server")
@@ -365,7 +366,9 @@ shaping "web" {
 	}
 
 	// Down again mid-run, answering 503: one more line, and Nomad's
-	// series go on.
+	// series go on; the Prometheus series in the store are marked stale
+	// with one line, not one a series.
+	staleBefore := logs.count("series stale")
 	proxy.Fail(func(w http.ResponseWriter, r *http.Request) { http.Error(w, "down", http.StatusServiceUnavailable) })
 	before, failing := points("dc1:cpu"), map[time.Time]bool{}
 	eventually(t, time.Minute, "Nomad's series while Prometheus answers 503, over 20 cycles", func() bool {
@@ -377,6 +380,9 @@ shaping "web" {
 	})
 	if n := logs.count(down); n != 2 {
 		t.Errorf("Prometheus down twice logged %q %d times, want twice", down, n)
+	}
+	if n := logs.count("series stale") - staleBefore; n != 1 {
+		t.Errorf("Prometheus answering 503 marked its series stale in %d lines, want 1", n)
 	}
 }
 

@@ -181,6 +181,14 @@ func TestPrometheusFailures(t *testing.T) {
 			if len(res.Stale) != 12 {
 				t.Errorf("%d series stale, want 12", len(res.Stale))
 			}
+			// One reason for all, naming no query, so that the
+			// collector marks them stale with one line.
+			for _, st := range res.Stale {
+				if st.Reason != res.Stale[0].Reason || strings.Contains(st.Reason, `query "`) {
+					t.Errorf("stale reasons %q and %q, want one that names no query", res.Stale[0].Reason, st.Reason)
+					break
+				}
+			}
 			if n := proxy.Requests(); n > 4 {
 				t.Errorf("%d queries sent to a Prometheus that answers %s, want at most two rounds of 2", n, tc.name)
 			}

@@ -339,11 +339,14 @@ func (s *Source) Collect(ctx context.Context, req source.Request) (source.Result
 			defer mu.Unlock()
 			if err != nil {
 				failed++
-				res.Stale = append(res.Stale, source.Stale{Series: j.series, Reason: err.Error()})
 			}
 			var fe *failure
 			switch {
 			case errors.As(err, &fe) && fe.server:
+				// The reason names no query: every series a failing
+				// Prometheus leaves stale has the same, so the
+				// collector marks them with one line.
+				res.Stale = append(res.Stale, source.Stale{Series: j.series, Reason: fe.err.Error()})
 				inARow++
 				if serverErr == nil {
 					serverErr = fe.err
@@ -358,6 +361,7 @@ func (s *Source) Collect(ctx context.Context, req source.Request) (source.Result
 				}
 				return
 			case err != nil:
+				res.Stale = append(res.Stale, source.Stale{Series: j.series, Reason: err.Error()})
 				inARow = 0
 				queryErrs[i] = err
 				s.said(j.series, j.q, err)
@@ -379,7 +383,7 @@ func (s *Source) Collect(ctx context.Context, req source.Request) (source.Result
 	}
 	for _, j := range notAsked {
 		failed++
-		res.Stale = append(res.Stale, source.Stale{Series: j.series, Reason: fmt.Sprintf("not asked: an earlier query failed: %v", down)})
+		res.Stale = append(res.Stale, source.Stale{Series: j.series, Reason: down.Error()}) // not asked, for the same reason
 	}
 	res.Sort()
 	if failed > 0 && failed == len(jobs) {
