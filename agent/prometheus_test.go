@@ -279,7 +279,7 @@ func lastHour(t *testing.T, a *Agent, dc string) (read, write, total []float64) 
 // is its recovery; the refused query is one line naming the policy, its
 // file and field, and Prometheus's reason, while the policy's other query
 // is read. Down again mid-run, it is one more line, and one for its
-// series marked stale.
+// series marked stale (two when it begins within a cycle).
 func TestPrometheusDownAtStartAndABadQuery(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a Prometheus server")
@@ -381,8 +381,10 @@ shaping "web" {
 	if n := logs.count(down); n != 2 {
 		t.Errorf("Prometheus down twice logged %q %d times, want twice", down, n)
 	}
-	if n := logs.count("series stale") - staleBefore; n != 1 {
-		t.Errorf("Prometheus answering 503 marked its series stale in %d lines, want 1", n)
+	// One line a cycle the outage's start spans (it may begin between
+	// two of a cycle's queries), not one a series (4).
+	if n := logs.count("series stale") - staleBefore; n < 1 || n > 2 {
+		t.Errorf("Prometheus answering 503 marked its series stale in %d lines, want 1 (or 2, when it began within a cycle)", n)
 	}
 }
 
