@@ -39,7 +39,8 @@ const (
 // consulRegistration registers the agent's HTTP API as a Consul service:
 // tagged with its role (leader, follower or client, kept current), with
 // its version and, for a server, its Raft address in the service meta, and
-// an HTTP(S) health check on /v1/health; it deregisters on shutdown.
+// an HTTP(S) health check on /v1/health (and, for a server, one on
+// /v1/ready); it deregisters on shutdown.
 type consulRegistration struct {
 	client  *consulapi.Client
 	address string // Consul's, for the log
@@ -102,6 +103,33 @@ func newConsulRegistration(client *consulapi.Client, cfg config.Consul, r regist
 	if r.RaftAddr != "" {
 		meta[metaRaftAddress] = r.RaftAddr
 	}
+	checks := consulapi.AgentServiceChecks{{
+		CheckID: "service:" + id, // the ID Consul gave it as the service's only check
+		Name:    "foreshape HTTP API",
+		HTTP:    scheme + "://" + r.HTTPAddr + "/v1/health",
+		// /v1/health answers without a client certificate even
+		// under tls.verify_incoming, and carries nothing secret:
+		// Consul need not trust foreshape's CA to check it.
+		TLSSkipVerify:                  r.TLS,
+		Interval:                       "10s",
+		Timeout:                        "2s",
+		DeregisterCriticalServiceAfter: "10m",
+	}}
+	if !r.Client {
+		// A server's readiness: critical while it is no working member
+		// of its cluster (waiting for its peers, no leader known,
+		// catching up), so that the instance is not passing; without
+		// deregister_critical_service_after, so that it stays listed and
+		// provider=consul finds it for its peers to join.
+		checks = append(checks, &consulapi.AgentServiceCheck{
+			CheckID:       "service:" + id + ":ready",
+			Name:          "foreshape server ready",
+			HTTP:          scheme + "://" + r.HTTPAddr + "/v1/ready",
+			TLSSkipVerify: r.TLS,
+			Interval:      "10s",
+			Timeout:       "2s",
+		})
+	}
 	return &consulRegistration{
 		client:  client,
 		address: cfg.Address,
@@ -114,17 +142,7 @@ func newConsulRegistration(client *consulapi.Client, cfg config.Consul, r regist
 			Address: host,
 			Port:    port,
 			Meta:    meta,
-			Check: &consulapi.AgentServiceCheck{
-				Name: "foreshape HTTP API",
-				HTTP: scheme + "://" + r.HTTPAddr + "/v1/health",
-				// /v1/health answers without a client certificate even
-				// under tls.verify_incoming, and carries nothing secret:
-				// Consul need not trust foreshape's CA to check it.
-				TLSSkipVerify:                  r.TLS,
-				Interval:                       "10s",
-				Timeout:                        "2s",
-				DeregisterCriticalServiceAfter: "10m",
-			},
+			Checks:  checks,
 		},
 	}, nil
 }

@@ -259,7 +259,9 @@ func realRegistration(t *testing.T, addr, token, service, name, httpAddr string,
 	if err != nil {
 		t.Fatal(err)
 	}
-	reg.base.Check.Interval = "1s"
+	for _, c := range reg.base.Checks {
+		c.Interval = "1s"
+	}
 	return reg, logs
 }
 
@@ -467,7 +469,7 @@ func TestConsulHealthCheckTLSReal(t *testing.T) {
 	token := os.Getenv("CONSUL_HTTP_TOKEN")
 	reg, _ := realRegistration(t, addr, token, service, "tls", a.HTTPAddr(), true)
 	verifying, _ := realRegistration(t, addr, token, service, "tls-verifying", a.HTTPAddr(), true)
-	verifying.base.Check.TLSSkipVerify = false
+	verifying.base.Checks[0].TLSSkipVerify = false
 	for _, r := range []*consulRegistration{reg, verifying} {
 		if err := r.register(context.Background(), roleLeader, ""); err != nil {
 			t.Fatal(err)
@@ -486,12 +488,16 @@ func TestConsulHealthCheckTLSReal(t *testing.T) {
 		// A check is critical before its first run, with no output.
 		return c != nil && v != nil && c.Status == consulapi.HealthPassing && v.Status == consulapi.HealthCritical && v.Output != ""
 	})
-	if c := check(reg.base.ID); !strings.HasPrefix(reg.base.Check.HTTP, "https://") || !strings.HasSuffix(reg.base.Check.HTTP, "/v1/health") {
-		t.Errorf("check %s (%s)", reg.base.Check.HTTP, c.Output)
+	if c := check(reg.base.ID); !strings.HasPrefix(reg.base.Checks[0].HTTP, "https://") || !strings.HasSuffix(reg.base.Checks[0].HTTP, "/v1/health") {
+		t.Errorf("check %s (%s)", reg.base.Checks[0].HTTP, c.Output)
 	}
 	if v := check(verifying.base.ID); !strings.Contains(v.Output, "certificate") {
 		t.Errorf("the verifying check's output: %q; want a certificate error", v.Output)
 	}
+	eventually(t, 15*time.Second, "the server's readiness check passing over HTTPS", func() bool {
+		c := check(reg.base.ID + ":ready")
+		return c != nil && c.Status == consulapi.HealthPassing
+	})
 }
 
 // TestConsulJoinPastDeadServerReal: retry_join = ["provider=consul"]
@@ -570,5 +576,43 @@ func TestConsulLeaveSparesAnotherAgentsService(t *testing.T) {
 	replacement.leave(ctx)
 	if _, ok := fake.holds("foreshape-s1"); ok {
 		t.Error("the replacement's leave did not deregister its service")
+	}
+}
+
+// TestConsulServerReadyCheckReal: a server's instance passes in Consul only
+// while the server is a working member of its cluster: one waiting for its
+// peers (bootstrap_expect = 3, none up) has its /v1/health check passing
+// and its /v1/ready check critical with the reason, so a query for
+// passing instances leaves it out, while the catalog, which
+// provider=consul reads, still lists it for its peers to find.
+func TestConsulServerReadyCheckReal(t *testing.T) {
+	addr, admin := realConsul(t, "check a server's readiness in Consul")
+	cfg := serverConfig(t, t.TempDir())
+	cfg.Server.BootstrapExpect = 3
+	cfg.Server.RetryJoin = []string{"127.0.0.1:" + strconv.Itoa(freePort(t))}
+	a, stop := runAgent(t, cfg)
+	defer stop()
+	service := "foreshape-test-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	reg, _ := realRegistration(t, addr, os.Getenv("CONSUL_HTTP_TOKEN"), service, "waiting", a.HTTPAddr(), false)
+	if err := reg.register(context.Background(), roleFollower, ""); err != nil {
+		t.Fatal(err)
+	}
+	defer reg.deregister(context.Background())
+	check := func(id string) *consulapi.AgentCheck {
+		checks, err := admin.Agent().Checks()
+		if err != nil {
+			return nil
+		}
+		return checks[id]
+	}
+	eventually(t, 15*time.Second, "/v1/health passing and /v1/ready critical with its reason", func() bool {
+		h, r := check("service:"+reg.base.ID), check("service:"+reg.base.ID+":ready")
+		return h != nil && r != nil && h.Status == consulapi.HealthPassing && r.Status == consulapi.HealthCritical && strings.Contains(r.Output, "not ready")
+	})
+	if passing, _, err := admin.Health().Service(service, "", true, nil); err != nil || len(passing) != 0 {
+		t.Errorf("passing instances of a server waiting for its peers: %d (%v); want none", len(passing), err)
+	}
+	if found, err := consulDiscover(admin, service)(context.Background()); err != nil || len(found) != 1 {
+		t.Errorf("the lookup of a server waiting for its peers: %v, %v; want its Raft address", found, err)
 	}
 }

@@ -176,7 +176,8 @@ func (f *fakeConsul) registrations() []consulapi.AgentServiceRegistration {
 // TestConsulRegistration runs a single server with Consul registration
 // against a recording Consul: the service carries the leader tag, the
 // version and the node in its meta, is checked on /v1/health every 10 s
-// (Consul removes it after 10 minutes critical), and is
+// (Consul removes it after 10 minutes critical) and, a server, on
+// /v1/ready, and is
 // deregistered on shutdown; every request carries the token.
 func TestConsulRegistration(t *testing.T) {
 	t.Parallel()
@@ -215,9 +216,13 @@ func TestConsulRegistration(t *testing.T) {
 	if _, ok := reg.Meta[metaRaftAddress]; ok {
 		t.Errorf("a dev agent (in-process Raft) advertised a raft address: %v", reg.Meta)
 	}
-	if reg.Check == nil || !strings.HasSuffix(reg.Check.HTTP, "/v1/health") || !strings.HasPrefix(reg.Check.HTTP, "http://127.0.0.1:") ||
-		reg.Check.Interval != "10s" || reg.Check.Timeout != "2s" || reg.Check.DeregisterCriticalServiceAfter != "10m" || reg.Check.TLSSkipVerify {
-		t.Errorf("check = %+v; want /v1/health every 10s, 2s timeout, removed after 10m critical", reg.Check)
+	if len(reg.Checks) == 0 || !strings.HasSuffix(reg.Checks[0].HTTP, "/v1/health") || !strings.HasPrefix(reg.Checks[0].HTTP, "http://127.0.0.1:") ||
+		reg.Checks[0].Interval != "10s" || reg.Checks[0].Timeout != "2s" || reg.Checks[0].DeregisterCriticalServiceAfter != "10m" || reg.Checks[0].TLSSkipVerify {
+		t.Errorf("checks = %v; want /v1/health every 10s, 2s timeout, removed after 10m critical", reg.Checks)
+	}
+	if len(reg.Checks) != 2 || reg.Checks[1].HTTP != strings.TrimSuffix(reg.Checks[0].HTTP, "/v1/health")+"/v1/ready" ||
+		reg.Checks[1].Interval != "10s" || reg.Checks[1].Timeout != "2s" || reg.Checks[1].DeregisterCriticalServiceAfter != "" {
+		t.Errorf("checks = %v; want a second one, a server's readiness on /v1/ready, never deregistering", reg.Checks)
 	}
 	fake.mu.Lock()
 	defer fake.mu.Unlock()
@@ -278,8 +283,8 @@ func TestConsulServerAndClientOnOneNode(t *testing.T) {
 	if reg, ok := fake.holds("foreshape-node-1"); !ok || !slices.Contains(reg.Tags, roleLeader) || reg.Meta[metaRole] != roleLeader {
 		t.Errorf("after the client agent registered, the server's service is %+v (held %v); want it still tagged leader", reg, ok)
 	}
-	if reg, _ := fake.holds("foreshape-node-1-client"); !slices.Contains(reg.Tags, roleClient) || reg.Meta[metaNode] != "node-1" {
-		t.Errorf("the client agent's service = %+v; want tagged client, node node-1", reg)
+	if reg, _ := fake.holds("foreshape-node-1-client"); !slices.Contains(reg.Tags, roleClient) || reg.Meta[metaNode] != "node-1" || len(reg.Checks) != 1 {
+		t.Errorf("the client agent's service = %+v; want tagged client, node node-1, its /v1/health checked alone", reg)
 	}
 	cancel()
 	for range 2 {
@@ -645,13 +650,13 @@ func TestConsulAdvertisesReachableAddress(t *testing.T) {
 	if port == "" {
 		_, port, _ = strings.Cut(a.HTTPAddr(), ":")
 	}
-	if reg.Address != "127.0.0.1" || reg.Check.HTTP != "http://127.0.0.1:"+port+"/v1/health" {
-		t.Errorf("registered %s:%d, check %s; want 127.0.0.1:%s", reg.Address, reg.Port, reg.Check.HTTP, port)
+	if reg.Address != "127.0.0.1" || reg.Checks[0].HTTP != "http://127.0.0.1:"+port+"/v1/health" {
+		t.Errorf("registered %s:%d, check %s; want 127.0.0.1:%s", reg.Address, reg.Port, reg.Checks[0].HTTP, port)
 	}
 	if reg.Meta[metaRaftAddress] == "" || strings.HasPrefix(reg.Meta[metaRaftAddress], "0.0.0.0") {
 		t.Errorf("raft address in meta: %q", reg.Meta[metaRaftAddress])
 	}
-	resp, err := http.Get(reg.Check.HTTP)
+	resp, err := http.Get(reg.Checks[0].HTTP)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -679,7 +684,7 @@ func TestHealthCheckUnderVerifyIncoming(t *testing.T) {
 	_, stop := runAgent(t, cfg)
 	defer stop()
 	eventually(t, 15*time.Second, "a registration", func() bool { return len(fake.registrations()) > 0 })
-	check := fake.registrations()[0].Check
+	check := fake.registrations()[0].Checks[0]
 	if !strings.HasPrefix(check.HTTP, "https://") || !check.TLSSkipVerify {
 		t.Fatalf("check %+v; want HTTPS without verification", check)
 	}

@@ -10,7 +10,7 @@
 # Consul at CONSUL_HTTP_ADDR). An agent whose token lacks a grant logs
 # Consul's refusal, which names the grant, and this file.
 
-# write: register the agent's service and its health check, re-register it
+# write: register the agent's service and its health checks, re-register it
 # when the role changes or the Consul agent lost it, deregister it on
 # shutdown. It includes read: retry_join "provider=consul" reads the
 # servers' entries in the catalog.
