@@ -922,7 +922,7 @@ func TestConsulACLPolicyReal(t *testing.T) {
 // CONSUL_HTTP_TOKEN needs deploy/foreshape-consul-acl.hcl's grants on the
 // test's service name, foreshape-test-*, or a management token), as
 // docs/clustering.md's Consul section says: each registers with its Raft
-// address and passes its health check, one carries the leader tag; the
+// address and passes its health checks, one carries the leader tag; the
 // leader stopped deregisters and the new leader takes the tag; the others
 // stopped deregister.
 func TestConsulClusterReal(t *testing.T) {
