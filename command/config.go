@@ -81,7 +81,8 @@ Options:
   -http-addr=ADDR  Override http.address, as the agent's -http-addr does.
   -replay=DIR      Validate as the agent runs with -replay DIR and this
                    configuration: a replay refuses the settings it would not use
-                   (nomad, prometheus, reserve, queue and Raft settings,
+                   (nomad, prometheus, reserve and queue settings, data_dir,
+                   bind_addr, the server's Raft port and voting settings,
                    forecast_only, and policies.dir when DIR holds *.hcl
                    policies), and the policies (DIR's *.hcl, else
                    policies.dir) and the recorded series in DIR must load.
