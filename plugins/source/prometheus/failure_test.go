@@ -122,7 +122,9 @@ func TestPrometheusFailures(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "deadline exceeded") {
 			t.Errorf("error = %v, want the timeout", err)
 		}
-		if took > 3*timeout {
+		// About twice the timeout; 5 times allows for a loaded host, and
+		// asking every query took 10 times.
+		if took > 5*timeout {
 			t.Errorf("the collection took %v against a Prometheus that does not answer, want at most about twice the timeout (%v)", took, timeout)
 		}
 		if len(res.Stale) != len(locs) {
