@@ -225,9 +225,14 @@ func TestAgentRunsExample(t *testing.T) {
 	})
 	eventuallyT(t, 20*time.Second, "the Consul registration", logs, func() bool { _, ok := consul.last(); return ok })
 	reg, _ := consul.last()
+	var probes []string
+	for _, c := range reg.Checks {
+		probes = append(probes, c.HTTP)
+	}
+	want := []string{fmt.Sprintf("https://10.0.0.11:%d/v1/health", httpPort), fmt.Sprintf("https://10.0.0.11:%d/v1/ready", httpPort)}
 	if reg.Address != "10.0.0.11" || reg.Port != httpPort || !slices.Contains(reg.Tags, "follower") || !slices.Contains(reg.Tags, "shaper") ||
-		reg.Meta["raft_address"] != fmt.Sprintf("10.0.0.11:%d", raftPort) || reg.Check.HTTP != fmt.Sprintf("https://10.0.0.11:%d/v1/health", httpPort) {
-		t.Errorf("registration %+v (check %+v); want advertise_addr 10.0.0.11 and the follower tag", reg, reg.Check)
+		reg.Meta["raft_address"] != fmt.Sprintf("10.0.0.11:%d", raftPort) || !slices.Equal(probes, want) {
+		t.Errorf("registration %+v (checks %q); want advertise_addr 10.0.0.11, the follower tag and checks of %q", reg, probes, want)
 	}
 	if code := stop(); code != ExitOK {
 		t.Errorf("the agent exited %d:\n%s", code, tailLines(logs.String(), 30))
