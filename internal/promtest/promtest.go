@@ -185,6 +185,7 @@ type Proxy struct {
 	URL string // http://127.0.0.1:port
 
 	mu       sync.Mutex
+	pass     http.Handler
 	fault    http.HandlerFunc
 	requests int
 }
@@ -196,8 +197,7 @@ func (s *Server) Proxy(t testing.TB) *Proxy {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &Proxy{}
-	pass := httputil.NewSingleHostReverseProxy(target)
+	p := &Proxy{pass: httputil.NewSingleHostReverseProxy(target)}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p.mu.Lock()
 		p.requests++
@@ -207,7 +207,7 @@ func (s *Server) Proxy(t testing.TB) *Proxy {
 			fault(w, r)
 			return
 		}
-		pass.ServeHTTP(w, r)
+		p.pass.ServeHTTP(w, r)
 	}))
 	t.Cleanup(srv.Close)
 	p.URL = srv.URL
@@ -221,6 +221,10 @@ func (p *Proxy) Fail(h http.HandlerFunc) {
 	defer p.mu.Unlock()
 	p.fault = h
 }
+
+// Pass passes a request on to Prometheus, for a fault that fails only
+// some requests.
+func (p *Proxy) Pass(w http.ResponseWriter, r *http.Request) { p.pass.ServeHTTP(w, r) }
 
 // Requests is how many requests the proxy has had.
 func (p *Proxy) Requests() int {

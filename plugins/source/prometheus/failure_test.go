@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -405,6 +406,51 @@ func TestPrometheusFailures(t *testing.T) {
 		got := logs.lines("warn")
 		if len(got) != 2 || got[0]["warning"] != "w1" || got[1]["warning"] != "w2" {
 			t.Errorf("6 collections, the warning changed after 3: logged %v, want w1 then w2", got)
+		}
+	})
+
+	// A series whose query failed while the others answered reads the
+	// steps it missed once it answers again: the collector asks from
+	// the newest sample of any series (Since).
+	t.Run("MissedStepsReadOnceItAnswers", func(t *testing.T) {
+		proxy := prom.Proxy(t)
+		s, err := New(Config{Address: proxy.URL, Queries: map[string]string{source.IOPS: iopsQuery}}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dc1, dc2 := source.Locality{Datacenter: "dc1"}, source.Locality{Datacenter: "dc2"}
+		collect := func(at, since time.Time) map[string]int {
+			res, err := s.Collect(context.Background(), source.Request{Now: at, Since: since, Lookback: 10 * time.Second, Step: time.Second,
+				Localities: []source.Locality{dc1, dc2}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			n := map[string]int{}
+			for _, smp := range res.Samples {
+				n[smp.Series]++
+			}
+			return n
+		}
+		collect(now.Add(10*time.Second), time.Time{})
+		proxy.Fail(func(w http.ResponseWriter, r *http.Request) {
+			body, _ := io.ReadAll(r.Body)
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			if form, _ := url.ParseQuery(string(body)); strings.Contains(form.Get("query"), `"dc1"`) {
+				http.Error(w, "overloaded", http.StatusInternalServerError)
+				return
+			}
+			proxy.Pass(w, r)
+		})
+		if n := collect(now.Add(20*time.Second), now.Add(10*time.Second)); n["dc1:iops"] != 0 || n["dc2:iops"] != 10 {
+			t.Fatalf("dc1 failing: %v samples, want dc2's 10 alone", n)
+		}
+		proxy.Fail(nil)
+		if n := collect(now.Add(30*time.Second), now.Add(20*time.Second)); n["dc1:iops"] != 20 || n["dc2:iops"] != 10 {
+			t.Errorf("dc1 answering again: %v samples, want dc1's 20 (the 10 it missed) and dc2's 10", n)
+		}
+		// Caught up, it is asked from Since again.
+		if n := collect(now.Add(40*time.Second), now.Add(30*time.Second)); n["dc1:iops"] != 10 || n["dc2:iops"] != 10 {
+			t.Errorf("caught up: %v samples, want 10 of each", n)
 		}
 	})
 

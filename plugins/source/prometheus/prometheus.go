@@ -17,6 +17,7 @@ import (
 	"math"
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -278,6 +279,7 @@ func (s *Source) Collect(ctx context.Context, req source.Request) (source.Result
 		metric string
 		series string
 		q      *query
+		start  time.Time
 	}
 	s.mu.Lock()
 	local := s.local
@@ -288,15 +290,37 @@ func (s *Source) Collect(ctx context.Context, req source.Request) (source.Result
 		own := local[l.String()]
 		for _, m := range s.metrics {
 			if own[m] == nil {
-				jobs = append(jobs, job{l, m, source.SeriesName(l.String(), m), s.queries[m]})
+				jobs = append(jobs, job{l, m, source.SeriesName(l.String(), m), s.queries[m], start})
 			}
 		}
 		for _, m := range sortedMetrics(own) {
-			jobs = append(jobs, job{l, m, source.SeriesName(l.String(), m), own[m]})
+			jobs = append(jobs, job{l, m, source.SeriesName(l.String(), m), own[m], start})
 		}
 	}
 	forgetSeries(s, jobs, func(j job) string { return j.series })
-	if start.After(end) || len(jobs) == 0 {
+	if !req.Since.IsZero() {
+		// A series whose query failed (or was not asked) while the others
+		// answered is behind Since: it is asked from its own last sample,
+		// so that the steps it missed are read once it answers again (up
+		// to MaxPoints steps back). A series that answered with nothing
+		// (it ended) is not: it would be asked for a long range for good.
+		s.mu.Lock()
+		for i, j := range jobs {
+			if l := s.logged[j.series]; l != nil && l.missed && !l.last.IsZero() && l.last.Before(req.Since) {
+				from := l.last.Add(step).Truncate(step)
+				if !from.After(l.last) {
+					from = from.Add(step)
+				}
+				if limit := end.Add(-time.Duration(MaxPoints-1) * step); from.Before(limit) {
+					from = limit
+				}
+				jobs[i].start = from
+			}
+		}
+		s.mu.Unlock()
+	}
+	jobs = slices.DeleteFunc(jobs, func(j job) bool { return j.start.After(end) })
+	if len(jobs) == 0 {
 		return source.Result{}, nil // nothing new since the last collection
 	}
 	var res source.Result
@@ -306,6 +330,7 @@ func (s *Source) Collect(ctx context.Context, req source.Request) (source.Result
 		reason := fmt.Sprintf("not asked before %s (Retry-After): %v", retryAt.UTC().Format(time.RFC3339), retryErr)
 		for _, j := range jobs {
 			res.Stale = append(res.Stale, source.Stale{Series: j.series, Reason: reason})
+			s.sampled(j.series, time.Time{}, true)
 		}
 		return res, fmt.Errorf("prometheus: every query failed: %w", retryErr)
 	}
@@ -334,7 +359,7 @@ func (s *Source) Collect(ctx context.Context, req source.Request) (source.Result
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			samples, err := s.query(ctx, j.q, j.loc, j.series, start, end, step)
+			samples, err := s.query(ctx, j.q, j.loc, j.series, j.start, end, step)
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
@@ -347,6 +372,7 @@ func (s *Source) Collect(ctx context.Context, req source.Request) (source.Result
 				// Prometheus leaves stale has the same, so the
 				// collector marks them with one line.
 				res.Stale = append(res.Stale, source.Stale{Series: j.series, Reason: fe.err.Error()})
+				s.sampled(j.series, time.Time{}, true)
 				inARow++
 				if serverErr == nil {
 					serverErr = fe.err
@@ -362,6 +388,7 @@ func (s *Source) Collect(ctx context.Context, req source.Request) (source.Result
 				return
 			case err != nil:
 				res.Stale = append(res.Stale, source.Stale{Series: j.series, Reason: err.Error()})
+				s.sampled(j.series, time.Time{}, true)
 				inARow = 0
 				queryErrs[i] = err
 				s.said(j.series, j.q, err)
@@ -369,12 +396,15 @@ func (s *Source) Collect(ctx context.Context, req source.Request) (source.Result
 			}
 			inARow = 0
 			s.said(j.series, j.q, nil)
+			var newest time.Time
 			for _, smp := range samples {
-				if !req.Since.IsZero() && !smp.Time.After(req.Since) {
+				if smp.Time.Before(j.start) {
 					continue
 				}
 				res.Samples = append(res.Samples, smp)
+				newest = smp.Time
 			}
+			s.sampled(j.series, newest, false)
 		}()
 	}
 	wg.Wait()
@@ -384,6 +414,7 @@ func (s *Source) Collect(ctx context.Context, req source.Request) (source.Result
 	for _, j := range notAsked {
 		failed++
 		res.Stale = append(res.Stale, source.Stale{Series: j.series, Reason: down.Error()}) // not asked, for the same reason
+		s.sampled(j.series, time.Time{}, true)
 	}
 	res.Sort()
 	if failed > 0 && failed == len(jobs) {
@@ -626,7 +657,25 @@ func formatTime(t time.Time) string {
 type seriesLog struct {
 	fails    failing.Streak
 	warnings string
-	empty    bool // the query selected no series
+	empty    bool      // the query selected no series
+	last     time.Time // the newest sample returned
+	missed   bool      // the last collection did not ask it or it failed
+}
+
+// sampled records a series' collection: the newest sample returned (zero:
+// none) and whether it missed its range.
+func (s *Source) sampled(series string, newest time.Time, missed bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	l := s.logged[series]
+	if l == nil {
+		l = &seriesLog{}
+		s.logged[series] = l
+	}
+	if newest.After(l.last) {
+		l.last = newest
+	}
+	l.missed = missed
 }
 
 // said logs a query's own failure (nil: its success) as failing.Streak
