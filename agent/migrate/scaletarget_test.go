@@ -1,11 +1,9 @@
 package migrate
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -14,6 +12,7 @@ import (
 
 	"github.com/foreshape/foreshape/agent/shape"
 	"github.com/foreshape/foreshape/agent/state"
+	"github.com/foreshape/foreshape/internal/syncbuf"
 	"github.com/foreshape/foreshape/plugins/target"
 	"github.com/foreshape/foreshape/policies"
 	"github.com/foreshape/foreshape/sim"
@@ -180,7 +179,7 @@ func TestFailedScaleKindsBackOffAlike(t *testing.T) {
 	for _, kind := range []target.Kind{target.Refused, target.Timeout, target.Failed} {
 		t.Run(kind.String(), func(t *testing.T) {
 			ft := &failingTarget{fakeTarget: fakeTarget{count: 2}, kind: kind, fails: 1}
-			var logs lockedBuffer
+			var logs syncbuf.Buffer
 			h := newHarness(t, actScenario, actPolicies, func(c *Config) {
 				c.Targets = func(*policies.Policy, *policies.Scale) (target.Target, error) { return ft, nil }
 				c.Logger = hclog.New(&hclog.LoggerOptions{Output: io.MultiWriter(&logs, testWriter{t}), Level: hclog.Debug})
@@ -224,24 +223,6 @@ func TestFailedScaleKindsBackOffAlike(t *testing.T) {
 			}
 		})
 	}
-}
-
-// lockedBuffer is a bytes.Buffer scale goroutines may write to.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // failingTarget fails its first fails actions with an error of kind.
