@@ -32,24 +32,7 @@ func TestTimeoutKillsTheProcessGroup(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "killed after the 500ms timeout") {
 		t.Fatalf("err = %v, want the timeout", err)
 	}
-	b, err := os.ReadFile(pidFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	// The killed child is the test process's grandchild, reaped by init
-	// once its parent died; where nothing reaps it, it stays a zombie.
-	deadline := time.Now().Add(5 * time.Second)
-	for syscall.Kill(pid, 0) == nil && !zombie(pid) {
-		if time.Now().After(deadline) {
-			_ = syscall.Kill(pid, syscall.SIGKILL)
-			t.Fatalf("the command's child %d outlived its timeout", pid)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitChildGone(t, pidFile, "its timeout")
 }
 
 // zombie reports whether a process has exited and waits to be reaped
@@ -94,6 +77,16 @@ func TestCancelKillsTheProcessGroup(t *testing.T) {
 	if d := time.Since(start); d > 20*time.Second {
 		t.Errorf("Scale returned %s after the cancel was asked for", d)
 	}
+	waitChildGone(t, pidFile, "the cancel")
+}
+
+// waitChildGone waits up to 5 s for the process whose ID the command wrote
+// to pidFile to end, failing the test (after killing it) when it outlives
+// what (its timeout, the cancel). The killed child is the test process's
+// grandchild, reaped by init once its parent died; where nothing reaps it,
+// it stays a zombie.
+func waitChildGone(t *testing.T, pidFile, what string) {
+	t.Helper()
 	b, err := os.ReadFile(pidFile)
 	if err != nil {
 		t.Fatal(err)
@@ -106,7 +99,7 @@ func TestCancelKillsTheProcessGroup(t *testing.T) {
 	for syscall.Kill(pid, 0) == nil && !zombie(pid) {
 		if time.Now().After(deadline) {
 			_ = syscall.Kill(pid, syscall.SIGKILL)
-			t.Fatalf("the command's child %d outlived the cancel", pid)
+			t.Fatalf("the command's child %d outlived %s", pid, what)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
