@@ -25,7 +25,11 @@ import (
 // only where its absence means what it meant before the field existed
 // (Intent.NodeCreated, Intent.Before, ScaleAction.TookEffect: zero in
 // records written before them); one whose absence would make a leader act
-// otherwise needs a new command type, and so a new protocol.
+// otherwise needs a new command type, and so a new protocol. The same holds
+// for what a command keeps: the scale actions past MaxScaleActions keep
+// each block's last successful one (trimScales), which an older build
+// forgets, as every build did before; its absence means what it meant then
+// (the block's count starts from its min).
 const Protocol = 1
 
 // typeProtocol names the command types introduced after protocol 1 and the
