@@ -4,7 +4,9 @@
 //
 // It only reads from Prometheus; it must never write to it, and it never
 // reuses a value it could not refresh: a failed query makes its series
-// stale for that collection.
+// stale for that collection. What it keeps between collections is per
+// series: what it has logged, and the time of the newest sample it
+// returned, so that a series whose query failed reads the steps it missed.
 package prometheus
 
 import (
@@ -132,7 +134,7 @@ type Source struct {
 	local    map[string]map[string]*query // locality → metric → query
 	retryAt  time.Time                    // not asked before (a Retry-After)
 	retryErr error                        // the answer that asked for it
-	logged   map[string]*seriesLog        // series → what was logged of it
+	logged   map[string]*seriesLog        // series → what was logged of it, its newest sample
 }
 
 // query is a parsed query template and where it was set.
@@ -653,7 +655,8 @@ func formatTime(t time.Time) string {
 	return strconv.FormatFloat(float64(t.UnixMilli())/1000, 'f', -1, 64)
 }
 
-// seriesLog is what has been logged of one series' query.
+// seriesLog is what has been logged of one series' query, and when its
+// newest sample was (a time, never a value).
 type seriesLog struct {
 	fails    failing.Streak
 	warnings string
