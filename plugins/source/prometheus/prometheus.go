@@ -572,7 +572,7 @@ func (s *Source) queryRange(ctx context.Context, q string, start, end time.Time,
 		case isAPI && api.Status == "error" && (resp.StatusCode == http.StatusBadRequest || resp.StatusCode == http.StatusUnprocessableEntity):
 			// Prometheus refused this query: the others may go on.
 			f.server = false
-			f.err = fmt.Errorf("Prometheus refused it (%s): %s", api.ErrorType, api.Error)
+			f.err = fmt.Errorf("refused by Prometheus (%s): %s", api.ErrorType, api.Error)
 		case isAPI && api.Status == "error":
 			f.err = fmt.Errorf("%s answered %s (%s): %s", s.addr, resp.Status, api.ErrorType, api.Error)
 		default:
