@@ -26,14 +26,14 @@ test-v3: ## The forecasting tests (golden forecasts to the bit) built with GOAMD
 		GOAMD64=v3 $(GO) test -count=1 ./agent/forecast/...; \
 	else echo "test-v3: skipped: this CPU lacks x86-64-v3 instructions (AVX2, FMA, BMI1, BMI2, MOVBE, F16C), or /proc/cpuinfo is missing"; fi
 
-lint: ## gofmt, go vet, go mod tidy leaves no diff, policy examples formatted
+lint: ## gofmt, go vet, go mod tidy leaves no diff, policy examples, example.hcl and deploy/ formatted
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
 	@cp go.mod /tmp/foreshape-go.mod.bak; cp go.sum /tmp/foreshape-go.sum.bak; \
 	$(GO) mod tidy; \
 	if ! git diff --quiet -- go.mod go.sum; then echo "go mod tidy changed go.mod/go.sum:"; git --no-pager diff -- go.mod go.sum; \
 	  cp /tmp/foreshape-go.mod.bak go.mod; cp /tmp/foreshape-go.sum.bak go.sum; exit 1; fi
-	$(GO) run . policy fmt -check policies/examples example.hcl
+	$(GO) run . policy fmt -check policies/examples example.hcl deploy
 
 bench: ## Run the benchmarks (no tests)
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
