@@ -141,7 +141,7 @@ consul {
 
   # Default "foreshape". Also the name provider=consul looks servers up
   # under. tags need enabled = true, and may not name a role (leader,
-  # follower or client): the agent adds its own.
+  # follower or client): the agent adds its own; none may be listed twice.
   service_name = "foreshape"
   tags         = ["shaper", "dc1"]
 }

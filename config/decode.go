@@ -236,8 +236,12 @@ func (d *fileDecoder) list(expr hcl.Expression, field string, dst *[]string, che
 	elems, _ := hclfield.ListElements(expr)
 	out := make([]string, 0, len(v))
 	bad := false
+	first := map[string]int{} // where each value was listed first
 	for i, s := range v {
 		n, err := check(s)
+		if j, twice := first[n]; err == nil && twice {
+			err = fmt.Errorf("%q is listed already, as %s[%d]; list it once", s, field, j)
+		}
 		if err != nil {
 			e := expr
 			if i < len(elems) {
@@ -247,6 +251,7 @@ func (d *fileDecoder) list(expr hcl.Expression, field string, dst *[]string, che
 			bad = true
 			continue
 		}
+		first[n] = i
 		out = append(out, n)
 	}
 	if !bad {

@@ -26,3 +26,21 @@ func TestConsulTagsRefuseTheRoleTags(t *testing.T) {
 		t.Errorf("other tags: %s", diags.Error())
 	}
 }
+
+// TestListsRefuseRepeats: a value listed twice in consul.tags or
+// server.retry_join is refused at its second place, naming the first.
+func TestListsRefuseRepeats(t *testing.T) {
+	for _, tc := range []struct{ src, summary string }{
+		{"consul {\n  enabled = true\n  tags    = [\"dc1\",\n    \"dc1\"]\n}\n", "Invalid consul.tags[1]"},
+		{"server {\n  bootstrap_expect = 3\n  retry_join       = [\"10.0.0.2\",\n    \"10.0.0.2\"]\n}\n", "Invalid server.retry_join[1]"},
+	} {
+		_, diags := loadSrc(t, tc.src)
+		if !diags.HasErrors() {
+			t.Errorf("%q accepted", tc.src)
+			continue
+		}
+		if d := diags[0]; d.Summary != tc.summary || d.Subject == nil || d.Subject.Start.Line != 4 || !strings.Contains(d.Detail, "is listed already, as") {
+			t.Errorf("%s; want %s at line 4, naming where it is listed first", diags.Error(), tc.summary)
+		}
+	}
+}
