@@ -455,15 +455,14 @@ func TestPrometheusFailures(t *testing.T) {
 	})
 
 	// A range longer than Prometheus's 11,000 points per series (a
-	// Prometheus that was down for a day at a 10 s step) is asked for
-	// in parts.
+	// lookback of 25,000 steps) is asked for in parts.
 	t.Run("LongRangeIsAskedInParts", func(t *testing.T) {
 		proxy := prom.Proxy(t)
 		s, err := New(Config{Address: proxy.URL, Queries: map[string]string{source.IOPS: iopsQuery}}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		res, err := s.Collect(context.Background(), source.Request{Now: now, Since: now.Add(-25_000 * time.Second), Step: time.Second, Localities: []source.Locality{web}})
+		res, err := s.Collect(context.Background(), source.Request{Now: now, Lookback: 25_000 * time.Second, Step: time.Second, Localities: []source.Locality{web}})
 		if err != nil || len(res.Stale) != 0 {
 			t.Fatalf("stale %v, error %v", res.Stale, err)
 		}
@@ -472,6 +471,28 @@ func TestPrometheusFailures(t *testing.T) {
 		}
 		if n := proxy.Requests(); n != 3 {
 			t.Errorf("%d queries for 25,000 steps, want 3", n)
+		}
+	})
+
+	// After a long outage (25,000 steps since the last sample) the
+	// read-back is the last MaxPoints steps, in one query: its memory
+	// stays bounded however long Prometheus was away.
+	t.Run("ReadBackIsBounded", func(t *testing.T) {
+		proxy := prom.Proxy(t)
+		s, err := New(Config{Address: proxy.URL, Queries: map[string]string{source.IOPS: iopsQuery}}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := s.Collect(context.Background(), source.Request{Now: now, Since: now.Add(-25_000 * time.Second), Step: time.Second, Localities: []source.Locality{web}})
+		if err != nil || len(res.Stale) != 0 || len(res.Samples) == 0 {
+			t.Fatalf("%d samples, stale %v, error %v", len(res.Samples), res.Stale, err)
+		}
+		first, last := res.Samples[0].Time, res.Samples[len(res.Samples)-1].Time
+		if want := now.Add(-(MaxPoints - 1) * time.Second); first.Before(want) || !last.Equal(now) {
+			t.Errorf("samples from %v to %v, want none before %v and the last at %v", first, last, want, now)
+		}
+		if n := proxy.Requests(); n != 1 {
+			t.Errorf("%d queries, want 1", n)
 		}
 	})
 

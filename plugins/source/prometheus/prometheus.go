@@ -268,13 +268,20 @@ func (s *Source) Collect(ctx context.Context, req source.Request) (source.Result
 	if req.Lookback <= 0 {
 		start = req.Now.Add(-10 * step)
 	}
+	end := req.Now.Truncate(step)
 	if !req.Since.IsZero() {
 		start = req.Since.Add(step).Truncate(step)
 		if !start.After(req.Since) {
 			start = start.Add(step)
 		}
+		// After a long outage, the last MaxPoints steps at most (about a
+		// week at a minute's step), as for a series that missed steps
+		// below: the read-back, and the entry the agent replicates it in,
+		// stay bounded however long Prometheus was away.
+		if limit := end.Add(-time.Duration(MaxPoints-1) * step); start.Before(limit) {
+			start = limit
+		}
 	}
-	end := req.Now.Truncate(step)
 
 	type job struct {
 		loc    source.Locality
