@@ -16,6 +16,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"net/http"
 	"net/url"
@@ -94,7 +95,17 @@ type Config struct {
 	// Wall returns the wall time failures are logged by and a Retry-After
 	// is counted in; nil means time.Now.
 	Wall func() time.Time
+	// MaxAnswer bounds an answer's body, in bytes; zero means
+	// DefaultMaxAnswer. A larger answer fails its query.
+	MaxAnswer int64
 }
+
+// DefaultMaxAnswer bounds an answer's body: a query of one locality over
+// MaxPoints steps answers a few hundred KB a series it selects, so a
+// larger answer is a query that selects far more series than it should
+// (one that forgot its locality's matchers), which the source would
+// otherwise read whole into memory.
+const DefaultMaxAnswer = 64 << 20
 
 // LocalityQuery is a query one locality's policy names: it reads Metric
 // for Locality, in addition to (or, for a metric of Config.Queries, instead
@@ -154,7 +165,17 @@ func New(cfg Config, log hclog.Logger) (*Source, error) {
 	if log == nil {
 		log = hclog.NewNullLogger()
 	}
-	client, err := promapi.NewClient(promapi.Config{Address: cfg.Address, Client: cfg.HTTPClient})
+	hc := http.DefaultClient
+	if cfg.HTTPClient != nil {
+		hc = cfg.HTTPClient
+	}
+	limit := cfg.MaxAnswer
+	if limit <= 0 {
+		limit = DefaultMaxAnswer
+	}
+	limited := *hc
+	limited.Transport = &boundedAnswers{next: hc.Transport, max: limit}
+	client, err := promapi.NewClient(promapi.Config{Address: cfg.Address, Client: &limited})
 	if err != nil {
 		return nil, fmt.Errorf("prometheus: %w", err)
 	}
@@ -438,6 +459,50 @@ func (s *Source) Collect(ctx context.Context, req source.Request) (source.Result
 		return res, fmt.Errorf("prometheus: every query failed: %w", err)
 	}
 	return res, nil
+}
+
+// boundedAnswers is a RoundTripper whose answers' bodies fail once they
+// pass max bytes, so that no answer is read whole into memory past it.
+type boundedAnswers struct {
+	next http.RoundTripper // nil: http.DefaultTransport
+	max  int64
+}
+
+func (b *boundedAnswers) RoundTrip(req *http.Request) (*http.Response, error) {
+	next := b.next
+	if next == nil {
+		next = http.DefaultTransport
+	}
+	resp, err := next.RoundTrip(req)
+	if err != nil {
+		return nil, err
+	}
+	resp.Body = &boundedBody{ReadCloser: resp.Body, left: b.max, max: b.max}
+	return resp, nil
+}
+
+// boundedBody fails a read past max bytes.
+type boundedBody struct {
+	io.ReadCloser
+	left, max int64
+}
+
+func (b *boundedBody) Read(p []byte) (int, error) {
+	if b.left <= 0 {
+		// One byte more tells a body of exactly max bytes from a longer one.
+		var one [1]byte
+		n, err := b.ReadCloser.Read(one[:])
+		if n > 0 {
+			return 0, fmt.Errorf("the answer is larger than %d bytes (a query that selects far more series than its locality's?)", b.max)
+		}
+		return 0, err
+	}
+	if int64(len(p)) > b.left {
+		p = p[:b.left]
+	}
+	n, err := b.ReadCloser.Read(p)
+	b.left -= int64(n)
+	return n, err
 }
 
 func sortedMetrics(m map[string]*query) []string {
