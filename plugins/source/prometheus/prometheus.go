@@ -737,16 +737,23 @@ type seriesLog struct {
 	missed   bool      // the last collection did not ask it or it failed
 }
 
-// sampled records a series' collection: the newest sample returned (zero:
-// none) and whether it missed its range.
-func (s *Source) sampled(series string, newest time.Time, missed bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+// logOf returns what was logged of series, made on first use. Callers
+// hold s.mu.
+func (s *Source) logOf(series string) *seriesLog {
 	l := s.logged[series]
 	if l == nil {
 		l = &seriesLog{}
 		s.logged[series] = l
 	}
+	return l
+}
+
+// sampled records a series' collection: the newest sample returned (zero:
+// none) and whether it missed its range.
+func (s *Source) sampled(series string, newest time.Time, missed bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	l := s.logOf(series)
 	if newest.After(l.last) {
 		l.last = newest
 	}
@@ -759,11 +766,7 @@ func (s *Source) sampled(series string, newest time.Time, missed bool) {
 func (s *Source) said(series string, q *query, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	l := s.logged[series]
-	if l == nil {
-		l = &seriesLog{}
-		s.logged[series] = l
-	}
+	l := s.logOf(series)
 	if err != nil {
 		l.fails.Fail(s.log, s.wall(), "query failed; its series gets no samples while it fails", err, "series", series, "origin", q.origin)
 		return
@@ -779,11 +782,7 @@ func (s *Source) said(series string, q *query, err error) {
 func (s *Source) selected(series string, q *query, text string, some bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	l := s.logged[series]
-	if l == nil {
-		l = &seriesLog{}
-		s.logged[series] = l
-	}
+	l := s.logOf(series)
 	switch {
 	case !some && !l.empty:
 		s.log.Info("Prometheus has no series for the query; its series gets no samples until it has", "series", series, "query", text, "origin", q.origin)
@@ -798,11 +797,7 @@ func (s *Source) selected(series string, q *query, text string, some bool) {
 func (s *Source) warned(series, q string, warnings []string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	l := s.logged[series]
-	if l == nil {
-		l = &seriesLog{}
-		s.logged[series] = l
-	}
+	l := s.logOf(series)
 	text := strings.Join(warnings, "; ")
 	if text != l.warnings && text != "" {
 		s.log.Warn("Prometheus warns of a query", "series", series, "query", q, "warning", text)
