@@ -1210,7 +1210,7 @@ func (c *Coordinator) scale(ctx context.Context, now time.Time, sc shape.Scale, 
 		Amount: sc.Amount, Count: count, Min: block.Min, Max: block.Max, Reason: sc.Reason, Time: now}
 	run := func(ctx context.Context) {
 		var res target.Result
-		in := state.Intent{ID: intentID(state.IntentScaleTarget, state.CooldownKey(sc.Policy, sc.Scale), rec.ID, 0), Kind: state.IntentScaleTarget,
+		in := state.Intent{ID: scaleIntentID(rec), Kind: state.IntentScaleTarget,
 			Object: state.CooldownKey(sc.Policy, sc.Scale), Request: sc.Request, Detail: fmt.Sprintf("%s to %d", sc.Plugin, count)}
 		err := c.do(ctx, now, in, func(ctx context.Context) error {
 			var err error
@@ -1275,19 +1275,19 @@ func (c *Coordinator) failedAlike(rec state.ScaleAction) bool {
 			prev = a
 		}
 	}
-	return prev != nil && prev.Outcome == state.OutcomeFailed && targetError(prev.Error) == targetError(rec.Error)
+	return prev != nil && prev.Outcome == state.OutcomeFailed && targetError(*prev) == targetError(rec)
 }
 
-// targetError is a failed scale action's error without the intent it was
-// made under ("migrate: scale_target/POLICY/SCALE/ID#N: "), which names
-// the action.
-func targetError(e string) string {
-	if i := strings.Index(e, "#"); i >= 0 {
-		if j := strings.Index(e[i:], ": "); j >= 0 {
-			return e[i+j+2:]
-		}
-	}
-	return e
+// scaleIntentID names the intent a scale action's target call is made
+// under.
+func scaleIntentID(a state.ScaleAction) string {
+	return intentID(state.IntentScaleTarget, state.CooldownKey(a.Policy, a.Scale), a.ID, 0)
+}
+
+// targetError is a failed scale action's error without the prefix do
+// wraps it in ("migrate: INTENT: "), which names the action.
+func targetError(a state.ScaleAction) string {
+	return strings.TrimPrefix(a.Error, "migrate: "+scaleIntentID(a)+": ")
 }
 
 // mu2 runs f under the lock of what scale goroutines share.
