@@ -94,8 +94,7 @@ func (o Options) orFallback(log hclog.Logger, cfg *config.Config, pols []*polici
 	if len(pols) > 0 || len(o.FallbackPolicies) == 0 {
 		return pols
 	}
-	if cfg.DevMode && cfg.Source("policies.dir") == "default" && cfg.Policies.Dir == config.DefaultPoliciesDir {
-		// Dev mode reads policies.dir only when it is set (preflight).
+	if preflight.PoliciesDirUnread(cfg) {
 		log.Info("running the fallback policies: policies.dir is not set", logKeyPolicies, len(o.FallbackPolicies))
 		return o.FallbackPolicies
 	}

@@ -273,6 +273,12 @@ func writableDir(dir string) string {
 // read (a variable for tests).
 var defaultPoliciesDir = config.DefaultPoliciesDir
 
+// PoliciesDirUnread reports whether cfg's policies.dir goes unread: a dev
+// agent's (or a replay's) left at its default.
+func PoliciesDirUnread(cfg *config.Config) bool {
+	return cfg.DevMode && cfg.Source("policies.dir") == "default" && filepath.Clean(cfg.Policies.Dir) == filepath.Clean(defaultPoliciesDir)
+}
+
 // policies loads a server's policies: opts.Policies, or every *.hcl file
 // in policies.dir (whose absence dev mode only warns about). Dev mode (and
 // a replay) reads policies.dir only when it was set: its default is where
@@ -283,7 +289,7 @@ func (c *checker) policies(opts Options, files map[string]*hcl.File) []*policies
 		return opts.Policies
 	}
 	dir := c.cfg.Policies.Dir
-	if c.cfg.DevMode && c.cfg.Source("policies.dir") == "default" && filepath.Clean(dir) == filepath.Clean(defaultPoliciesDir) {
+	if PoliciesDirUnread(c.cfg) {
 		// Nobody asked for it: a dev agent runs its demo policies, a
 		// replay its directory's.
 		return nil
