@@ -73,14 +73,13 @@ func (t *Target) query(ctx context.Context) *api.QueryOptions {
 // Status reads the group's desired and running counts and whether a
 // deployment of the job is active.
 func (t *Target) Status(ctx context.Context) (target.Status, error) {
-	st, _, err := t.client.Jobs().ScaleStatus(t.cfg.Job, t.query(ctx))
+	st, tg, err := t.groupStatus(ctx)
 	if err != nil {
-		return target.Status{}, t.classify(ctx, err, 1, "read the scale status of "+t.job())
-	}
-	tg, ok := st.TaskGroups[t.cfg.Group]
-	if !ok {
-		return target.Status{}, &target.Error{Plugin: Name, Kind: target.Refused, Attempts: 1,
-			Reason: fmt.Sprintf("job %q has no task group %q", t.cfg.Job, t.cfg.Group)}
+		var e *target.Error
+		if !errors.As(err, &e) {
+			err = t.classify(ctx, err, 1, "read the scale status of "+t.job())
+		}
+		return target.Status{}, err
 	}
 	out := target.Status{Count: tg.Desired, CountKnown: true, Ready: true}
 	d, err := t.activeDeployment(ctx, st.JobCreateIndex)
@@ -226,16 +225,24 @@ func (t *Target) job() string {
 // desired reads the group's desired count. A group the job lacks is a
 // *target.Error (refused).
 func (t *Target) desired(ctx context.Context) (int, error) {
+	_, tg, err := t.groupStatus(ctx)
+	return tg.Desired, err
+}
+
+// groupStatus reads the job's scale status and its group's. A group the
+// job lacks is a *target.Error (refused); Nomad's errors are returned as
+// they are.
+func (t *Target) groupStatus(ctx context.Context) (*api.JobScaleStatusResponse, api.TaskGroupScaleStatus, error) {
 	st, _, err := t.client.Jobs().ScaleStatus(t.cfg.Job, t.query(ctx))
 	if err != nil {
-		return 0, err
+		return nil, api.TaskGroupScaleStatus{}, err
 	}
 	tg, ok := st.TaskGroups[t.cfg.Group]
 	if !ok {
-		return 0, &target.Error{Plugin: Name, Kind: target.Refused, Attempts: 1,
+		return nil, tg, &target.Error{Plugin: Name, Kind: target.Refused, Attempts: 1,
 			Reason: fmt.Sprintf("job %q has no task group %q", t.cfg.Job, t.cfg.Group)}
 	}
-	return tg.Desired, nil
+	return st, tg, nil
 }
 
 func (t *Target) blockedTooLong(res target.Result, deployID string) error {
