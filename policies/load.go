@@ -3,9 +3,11 @@ package policies
 import (
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclparse"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
 
 	"github.com/foreshape/foreshape/internal/hcldir"
 )
@@ -62,10 +64,73 @@ func (l *Loader) Parse(filename string, src []byte) ([]*Policy, hcl.Diagnostics)
 			Subject:  file.Body.MissingItemRange().Ptr(),
 		})
 	}
+	nameUnsupported(file, diags)
 	if diags.HasErrors() {
 		return nil, diags
 	}
 	return out, diags
+}
+
+// nameUnsupported names the setting of each "Unsupported argument" and
+// "Unsupported block type" diagnostic in file by its place, as every other
+// diagnostic names its field: "Unsupported argument headroom.cpus",
+// "Unsupported argument scale.web.target.nomad-job.jobb". HCL's own words
+// name only the attribute, and its snippet only the shaping block, so a
+// typo in one of several blocks that take the same attribute (min in
+// scale, lead_time in reserve or migrate) did not say which.
+func nameUnsupported(file *hcl.File, diags hcl.Diagnostics) {
+	body, ok := file.Body.(*hclsyntax.Body)
+	if !ok {
+		return
+	}
+	for _, d := range diags {
+		if d.Subject == nil || d.Subject.Filename != body.SrcRange.Filename ||
+			(d.Summary != "Unsupported argument" && d.Summary != "Unsupported block type") {
+			continue
+		}
+		start, end := d.Subject.Start.Byte, d.Subject.End.Byte
+		if start < 0 || end > len(file.Bytes) || start >= end {
+			continue
+		}
+		path := append(blockPath(body, start), string(file.Bytes[start:end]))
+		d.Summary += " " + strings.Join(path, ".")
+		if len(path) == 1 && !insideShaping(body, start) {
+			d.Detail += ` A policy file holds shaping "NAME" { ... } blocks and nothing else; the agent's own settings belong in its configuration, not in policies.dir.`
+		}
+	}
+}
+
+// blockPath is where the byte at offset sits in body, as a setting's name
+// begins: the blocks around it, with their labels, inside the shaping
+// block ("scale", "web", "target", "nomad-job").
+func blockPath(body *hclsyntax.Body, offset int) []string {
+	var path []string
+	for top := true; ; top = false {
+		var in *hclsyntax.Block
+		for _, b := range body.Blocks {
+			if b.OpenBraceRange.End.Byte <= offset && offset < b.CloseBraceRange.Start.Byte {
+				in = b
+				break
+			}
+		}
+		if in == nil {
+			return path
+		}
+		if !top || in.Type != "shaping" {
+			path = append(append(path, in.Type), in.Labels...)
+		}
+		body = in.Body
+	}
+}
+
+// insideShaping reports whether offset is inside one of body's blocks.
+func insideShaping(body *hclsyntax.Body, offset int) bool {
+	for _, b := range body.Blocks {
+		if b.OpenBraceRange.End.Byte <= offset && offset < b.CloseBraceRange.Start.Byte {
+			return true
+		}
+	}
+	return false
 }
 
 // LoadFiles reads, parses and validates each file in order. It returns the

@@ -178,7 +178,9 @@ func TestParseErrors(t *testing.T) {
 		{"seasonality twice", func(b *builder) { b.forecast = `seasonality = ["1d", "24h"]` }, "Invalid forecast.seasonality[1]", `"24h"`},
 		{"seasonality number", func(b *builder) { b.forecast = `seasonality = [86400]` }, "Invalid forecast.seasonality[0]", `86400`},
 		{"season of one step", func(b *builder) { b.forecast = `seasonality = ["1m"]` }, "Invalid forecast.seasonality[0]", `"1m"`},
-		{"unknown forecast attribute", func(b *builder) { b.forecast = `models = "auto"` }, "Unsupported argument", `models`},
+		{"unknown forecast attribute", func(b *builder) { b.forecast = `models = "auto"` }, "Unsupported argument forecast.models", `models`},
+		{"unknown priority attribute", func(b *builder) { b.migrate = "priority {\n agee = 1\n }" }, "Unsupported argument migrate.priority.agee", `agee`},
+		{"unknown policy attribute", func(b *builder) { b.extra = `forecast_onyl = true` }, "Unsupported argument forecast_onyl", `forecast_onyl`},
 		{"headroom 100", func(b *builder) { b.headroom = `cpu = 100` }, "Invalid headroom.cpu", `cpu = 100`},
 		{"headroom negative", func(b *builder) { b.headroom = `memory = -1` }, "Invalid headroom.memory", `memory = -1`},
 		{"headroom bool", func(b *builder) { b.headroom = `cpu = true` }, "Invalid headroom.cpu", `cpu = true`},
@@ -254,7 +256,7 @@ func TestParseErrors(t *testing.T) {
 		}, `Unknown scale.x.target plugin "lambda"`, `target "lambda"`},
 		{"plugin setting", func(b *builder) {
 			b.scale = strings.Replace(b.scale, `job   = "web"`, `job   = "web"`+"\n      count = 3", 1)
-		}, "Unsupported argument", `count = 3`},
+		}, "Unsupported argument scale.frontend.target.nomad-job.count", `count = 3`},
 		{"duplicate scale", func(b *builder) { b.scale += strings.Replace(b.scale, "min = 1", "min = 2", 1) }, `Duplicate scale "frontend"`, `scale "frontend"`},
 		{"bad cron", func(b *builder) { b.schedule = strings.Replace(b.schedule, "0 2 * * 0", "0 2 * * 8", 1) }, "Invalid schedule.patch.cron", `"0 2 * * 8"`},
 		{"cron never fires", func(b *builder) { b.schedule = strings.Replace(b.schedule, "0 2 * * 0", "0 0 30 2 *", 1) }, "Invalid schedule.patch.cron", `"0 0 30 2 *"`},
@@ -282,7 +284,8 @@ func TestParseErrors(t *testing.T) {
 			b.schedule = strings.Replace(b.schedule, `action   = "drain"`, "action   = \"drain\"\n    localities = [\"dc1\", \"node/web\"]", 1)
 		}, "Invalid schedule.patch.localities[1]", `"node/web"`},
 		{"target in the group scope", func(b *builder) { b.migrate = `targets = ["group/batch"]` }, "Invalid migrate.targets[0]", `targets = ["group/batch"]`},
-		{"unknown block", func(b *builder) { b.extra = "limits {\n}" }, "Unsupported block type", `limits {`},
+		{"unknown block", func(b *builder) { b.extra = "limits {\n}" }, "Unsupported block type limits", `limits {`},
+		{"unknown block in migrate", func(b *builder) { b.migrate = "priorty {\n age = 1\n }" }, "Unsupported block type migrate.priorty", `priorty {`},
 		{"two forecast blocks", func(b *builder) { b.extra = "forecast {\n}" }, "Duplicate forecast block", `forecast {`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -799,6 +802,25 @@ func TestTwoLocalityBlocksAreNotAMissingOne(t *testing.T) {
 		got = append(got, fmt.Sprintf("%s at line %d", d.Summary, d.Subject.Start.Line))
 	}
 	want := []string{"Duplicate locality block at line 5", "Missing locality block at line 9"}
+	if !slices.Equal(got, want) {
+		t.Errorf("diagnostics %q, want %q", got, want)
+	}
+}
+
+// TestAgentSettingsInAPolicyFile: an agent configuration read as a policy
+// file (policies.dir pointed at the configuration's directory) is refused
+// naming each setting, and saying that a policy file holds shaping blocks
+// only.
+func TestAgentSettingsInAPolicyFile(t *testing.T) {
+	_, diags := policies.Parse("agent.hcl", []byte("log_level = \"info\"\nserver {\n  enabled = true\n}\n"))
+	var got []string
+	for _, d := range diags {
+		got = append(got, fmt.Sprintf("%s at line %d", d.Summary, d.Subject.Start.Line))
+		if !strings.Contains(d.Detail, `holds shaping "NAME" { ... } blocks and nothing else`) {
+			t.Errorf("%s: detail %q does not say what a policy file holds", d.Summary, d.Detail)
+		}
+	}
+	want := []string{"Unsupported argument log_level at line 1", "Unsupported block type server at line 2"}
 	if !slices.Equal(got, want) {
 		t.Errorf("diagnostics %q, want %q", got, want)
 	}

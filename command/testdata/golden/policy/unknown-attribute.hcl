@@ -1,4 +1,4 @@
-# want: Unsupported argument
+# want: Unsupported argument forecast.modle
 # want: modle
 shaping "web" {
   locality {
