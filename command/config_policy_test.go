@@ -620,3 +620,29 @@ func TestConfigShowDevRefusesNomadSettings(t *testing.T) {
 		}
 	}
 }
+
+// TestUnreadablePolicyFileIsThePolicies: a policy file the agent cannot
+// read (here a link whose target is gone, as a half-synced directory
+// leaves) is refused at its file, so a reload refused for it logs that
+// the policies are invalid, not the configuration.
+func TestUnreadablePolicyFileIsThePolicies(t *testing.T) {
+	dir := t.TempDir()
+	pdir := filepath.Join(dir, "policies")
+	copyFile(t, "../policies/examples/web-daily-peak.hcl", filepath.Join(pdir, "web.hcl"), "")
+	if err := os.Symlink("gone.hcl", filepath.Join(pdir, "batch.hcl")); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(dir, "agent.hcl")
+	copyFile(t, "", cfg, "data_dir = \""+dir+"\"\npolicies {\n  dir = \""+pdir+"\"\n}\n")
+	s := loadAgent(cfg, false, "", false, "", func(string) string { return "" }, nil)
+	if !s.diags.HasErrors() {
+		t.Fatal("an unreadable policy file is not an error")
+	}
+	if got := invalidWhat(s); got != "policies are" {
+		t.Errorf("a reload refused for an unreadable policy file says the %s invalid; want the policies (%v)", got, s.diags)
+	}
+	code, _, stderr := run(t, "policy", "validate", pdir)
+	if want := filepath.Join(pdir, "batch.hcl") + ":1,1-1: error: Cannot read policy file"; code != ExitInvalid || !strings.Contains(stderr, want) {
+		t.Errorf("policy validate: exit %d\n%s\nwant %q", code, stderr, want)
+	}
+}

@@ -148,10 +148,14 @@ func (l *Loader) LoadFiles(paths ...string) ([]*Policy, hcl.Diagnostics) {
 		}
 		src, err := os.ReadFile(path)
 		if err != nil {
+			// The file is the subject, as for an error inside it: a
+			// reload refused for it says the policies are invalid, not
+			// the configuration.
 			diags = append(diags, &hcl.Diagnostic{
 				Severity: hcl.DiagError,
 				Summary:  "Cannot read policy file",
 				Detail:   fmt.Sprintf("%s: %s.", path, unwrapPathError(err)),
+				Subject:  &hcl.Range{Filename: path, Start: hcl.InitialPos, End: hcl.InitialPos},
 			})
 			continue
 		}
