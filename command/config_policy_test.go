@@ -646,3 +646,28 @@ func TestUnreadablePolicyFileIsThePolicies(t *testing.T) {
 		t.Errorf("policy validate: exit %d\n%s\nwant %q", code, stderr, want)
 	}
 }
+
+// TestPolicyValidateSaysWhatTheAgentSkips: a file named to policy
+// validate whose name the agent skips in policies.dir (web.hcl.disabled,
+// .web.hcl) is checked, with a warning that the agent does not read it
+// there; in a directory both skip it.
+func TestPolicyValidateSaysWhatTheAgentSkips(t *testing.T) {
+	dir := t.TempDir()
+	for _, name := range []string{"web.hcl.disabled", ".web.hcl"} {
+		path := filepath.Join(dir, name)
+		copyFile(t, "../policies/examples/web-daily-peak.hcl", path, "")
+		code, stdout, stderr := run(t, "policy", "validate", path)
+		if want := path + ":1,1-1: warning: Not read from policies.dir"; code != ExitOK || stdout != "1 policy valid: web-daily-peak\n" || !strings.Contains(stderr, want) {
+			t.Errorf("policy validate %s: exit %d\n%s%s\nwant it valid, and %q", name, code, stdout, stderr, want)
+		}
+	}
+	code, stdout, stderr := run(t, "policy", "validate", dir)
+	if code != ExitOK || stdout != "no policies found\n" || !strings.Contains(stderr, "holds no *.hcl file") {
+		t.Errorf("policy validate DIR: exit %d\n%s%s\nwant no policies, and a warning that it holds no *.hcl file", code, stdout, stderr)
+	}
+	web := filepath.Join(dir, "web.hcl")
+	copyFile(t, "../policies/examples/web-daily-peak.hcl", web, "")
+	if code, _, stderr := run(t, "policy", "validate", web); code != ExitOK || strings.Contains(stderr, "Not read from policies.dir") {
+		t.Errorf("policy validate web.hcl: exit %d\n%s", code, stderr)
+	}
+}

@@ -3,6 +3,7 @@ package policies
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
@@ -200,7 +201,9 @@ func (l *Loader) LoadDir(dir string) ([]*Policy, hcl.Diagnostics) {
 	return l.LoadFiles(paths...)
 }
 
-// LoadPaths loads each path, a file or a directory of *.hcl files.
+// LoadPaths loads each path, a file or a directory of *.hcl files. A
+// file whose name the agent skips in policies.dir (not *.hcl, or hidden)
+// is loaded with a warning that says so.
 func (l *Loader) LoadPaths(paths ...string) ([]*Policy, hcl.Diagnostics) {
 	var (
 		out   []*Policy
@@ -215,6 +218,15 @@ func (l *Loader) LoadPaths(paths ...string) ([]*Policy, hcl.Diagnostics) {
 			ps, d = l.LoadDir(p)
 		} else {
 			ps, d = l.LoadFiles(p)
+			if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && !hcldir.Named(filepath.Base(p)) {
+				d = append(d, &hcl.Diagnostic{
+					Severity: hcl.DiagWarning,
+					Summary:  "Not read from policies.dir",
+					Detail: fmt.Sprintf("The agent reads only the files of policies.dir whose names end in .hcl and do not start with '.', so it skips %s there; it is checked here as named.",
+						filepath.Base(p)),
+					Subject: &hcl.Range{Filename: p, Start: hcl.InitialPos, End: hcl.InitialPos},
+				})
+			}
 		}
 		out = append(out, ps...)
 		diags = append(diags, d...)

@@ -24,7 +24,7 @@ func List(dir string) ([]string, error) {
 	var out []string
 	for _, e := range entries {
 		name := e.Name()
-		if strings.HasPrefix(name, ".") || !strings.HasSuffix(name, ".hcl") {
+		if !Named(name) {
 			continue
 		}
 		path := filepath.Join(dir, name)
@@ -35,4 +35,10 @@ func List(dir string) ([]string, error) {
 	}
 	sort.Strings(out)
 	return out, nil
+}
+
+// Named reports whether a file of this name is one List may return: it
+// ends in ".hcl" and is not hidden.
+func Named(name string) bool {
+	return !strings.HasPrefix(name, ".") && strings.HasSuffix(name, ".hcl")
 }
