@@ -526,3 +526,25 @@ func TestReloadRotatesTheCertificate(t *testing.T) {
 		t.Errorf("after the refused reload the API presents %s; want agent-2 still", got)
 	}
 }
+
+// TestReloadKeepsPoliciesOverABrokenFile: a reload that finds a policy
+// file of policies.dir broken (half written, a typo) keeps every running
+// policy, the other files' too, and says where the error is.
+func TestReloadKeepsPoliciesOverABrokenFile(t *testing.T) {
+	a, cfg, _, _ := reloadAgent(t)
+	ctx := context.Background()
+	bad := filepath.Join(cfg.Policies.Dir, "web.hcl")
+	for _, src := range []string{
+		"shaping \"web\" {\n  locality {\n    datacenter = \"dc7\"\n", // half written
+		"shaping \"web\" {\n  locality {\n    datacenter = \"dc7\"\n  }\n  headroom {\n    cpus = 20\n  }\n}\n",
+	} {
+		write(t, bad, src)
+		err := a.Reload(cfg.Clone())
+		if err == nil || !strings.Contains(err.Error(), "keeping the previous") || !strings.Contains(err.Error(), bad+":") {
+			t.Errorf("Reload over a broken %s: %v; want it refused at the file", bad, err)
+		}
+		if n := len(a.Policies(ctx)); n != 4 {
+			t.Errorf("%d policies after the refused reload, want the previous 4", n)
+		}
+	}
+}
