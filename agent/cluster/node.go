@@ -115,6 +115,8 @@ type Node struct {
 	// unreachable folds raft's failures to reach a peer that did not say
 	// it was leaving.
 	unreachable *unreachablePeers
+	// disk follows the writes to the data directory (disk.go).
+	disk *diskHealth
 	idState
 }
 
@@ -154,6 +156,7 @@ func New(cfg Config, fsm raft.FSM, logger hclog.Logger) (*Node, error) {
 		unreachable: newUnreachablePeers(time.Now),
 	}
 	n.closing, n.stop = context.WithCancel(context.Background())
+	n.disk = newDiskHealth(logger, time.Now, n.closing)
 	n.rpc = &rpcServer{node: n, handlers: map[string]handler{}}
 	n.Handle(OpInfo, n.handleInfo)
 	n.HandleOnLeader(OpJoin, n.handleJoin)
@@ -233,8 +236,9 @@ func (n *Node) open(fsm raft.FSM) error {
 			return fmt.Errorf("cluster: data dir: %w", err)
 		}
 		if logs == nil || stable == nil {
+			dbPath := filepath.Join(cfg.DataDir, "raft.db")
 			bolt, err := raftboltdb.New(raftboltdb.Options{
-				Path: filepath.Join(cfg.DataDir, "raft.db"),
+				Path: dbPath,
 				// Fail instead of waiting forever when another process
 				// holds the database.
 				BoltOptions: &bbolt.Options{Timeout: cfg.LockTimeout},
@@ -258,10 +262,12 @@ func (n *Node) open(fsm raft.FSM) error {
 				n.removeHalfWrittenSnapshots(filepath.Join(cfg.DataDir, "snapshots"))
 			}
 			if stable == nil {
-				stable = bolt
+				stable = watchedStable{bolt, n.disk, dbPath}
 			}
 			if logs == nil {
-				cached, err := raft.NewLogCache(512, bolt)
+				// Under the cache, which keeps only the text of the
+				// store's errors.
+				cached, err := raft.NewLogCache(512, watchedLogs{bolt, n.disk, dbPath})
 				if err != nil {
 					return fmt.Errorf("cluster: log cache: %w", err)
 				}
@@ -269,14 +275,24 @@ func (n *Node) open(fsm raft.FSM) error {
 			}
 		}
 		if snaps == nil {
-			fss, err := raft.NewFileSnapshotStoreWithLogger(cfg.DataDir, cfg.SnapshotRetain, n.logger.Named("snapshot"))
+			fss, err := raft.NewFileSnapshotStoreWithLogger(cfg.DataDir, cfg.SnapshotRetain, n.raftLogger("snapshot"))
 			if err != nil {
 				return fmt.Errorf("cluster: snapshot store: %w", err)
 			}
-			snaps = fss
+			snaps = watchedSnapshots{fss, n.disk, filepath.Join(cfg.DataDir, "snapshots")}
 		}
 	}
 
+	// Stores given in cfg are followed too, under what they are.
+	if cfg.LogStore != nil {
+		logs = watchedLogs{logs, n.disk, "the Raft log store"}
+	}
+	if cfg.StableStore != nil {
+		stable = watchedStable{stable, n.disk, "the Raft stable store"}
+	}
+	if cfg.SnapshotStore != nil {
+		snaps = watchedSnapshots{snaps, n.disk, "the Raft snapshot store"}
+	}
 	n.logs, n.stable, n.snaps = logs, stable, snaps
 	trans := cfg.Transport
 	var accept *mux
@@ -307,7 +323,7 @@ func (n *Node) open(fsm raft.FSM) error {
 			// (BenchmarkReplicatedQueueOps).
 			tcp := raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
 				Stream: raftLayer{m}, MaxPool: cfg.MaxPool, Timeout: cfg.TransportTimeout,
-				Logger: stoppingLogger{n.logger.Named("transport"), n.closing, n.leaving, n.unreachable}, MaxRPCsInFlight: 1,
+				Logger: n.raftLogger("transport"), MaxRPCsInFlight: 1,
 			})
 			trans = tcp
 			n.closers = append(n.closers, tcp)
@@ -317,7 +333,7 @@ func (n *Node) open(fsm raft.FSM) error {
 	n.trans = trans
 
 	rc := cfg.raftConfig()
-	rc.Logger = stoppingLogger{n.logger.Named("raft"), n.closing, n.leaving, n.unreachable}
+	rc.Logger = n.raftLogger("raft")
 	rc.NotifyCh = n.notifyCh
 	r, err := raft.NewRaft(rc, n.wrapFSM(fsm), logs, stable, snaps, trans)
 	if herr := n.halted(); err != nil && herr != nil && strings.Contains(err.Error(), "failed to load any existing snapshots") {
@@ -419,12 +435,12 @@ func (n *Node) watchLeadership() {
 		case lead := <-n.notifyCh:
 			end()
 			if !lead {
-				n.logger.Info("lost leadership")
+				n.leadershipLog().Info("lost leadership")
 				continue
 			}
 			cur = &term{number: n.raft.CurrentTerm()}
 			cur.ctx, cur.cancel = context.WithCancel(context.WithValue(context.Background(), termKey{}, cur))
-			n.logger.Info("gained leadership; waiting for the state to catch up", logKeyTerm, n.raft.CurrentTerm())
+			n.leadershipLog().Info("gained leadership; waiting for the state to catch up", logKeyTerm, n.raft.CurrentTerm())
 			n.wg.Add(1)
 			go n.catchUp(cur)
 		}
@@ -475,7 +491,7 @@ func (n *Node) catchUp(t *term) {
 		if errors.Is(err, ErrNotLeader) || errors.Is(err, ErrLeadershipLost) || errors.Is(err, ErrClosed) {
 			return
 		}
-		n.logger.Warn(step+" failed; retrying before leading", logKeyError, err)
+		n.leadershipLog().Warn(step+" failed; retrying before leading", logKeyError, err)
 		select {
 		case <-t.ctx.Done():
 		case <-time.After(n.cfg.HeartbeatTimeout):
@@ -623,7 +639,7 @@ func (n *Node) Apply(ctx context.Context, cmd []byte) (any, error) {
 		return nil, fmt.Errorf("cluster: apply: %w (the command may still be committed)", ErrClosed)
 	case err := <-errc:
 		if err != nil {
-			return nil, n.mapError("apply", err)
+			return nil, n.applyError(err)
 		}
 	}
 	resp := f.Response()
@@ -631,6 +647,27 @@ func (n *Node) Apply(ctx context.Context, cmd []byte) (any, error) {
 		return nil, fmt.Errorf("cluster: apply: %w", err)
 	}
 	return resp, nil
+}
+
+// applyError is Apply's error for raft's err. When this server's writes
+// to its data directory fail, raft's error is its own log append's (a
+// leader steps down at once): the command was not committed, which the
+// error says with what fails, and it wraps ErrDataDir.
+func (n *Node) applyError(err error) error {
+	if derr := n.disk.err(); derr != nil && !errors.Is(err, raft.ErrNotLeader) && !errors.Is(err, raft.ErrRaftShutdown) {
+		return fmt.Errorf("cluster: apply: the command was not committed: %w", derr)
+	}
+	return n.mapError("apply", err)
+}
+
+// DataDirError says why this server cannot write to its data directory
+// (a *DataDirError: the disk is full, read-only or failing), or is nil
+// while it can.
+func (n *Node) DataDirError() error {
+	if err := n.disk.err(); err != nil {
+		return err
+	}
+	return nil
 }
 
 func (n *Node) mapError(op string, err error) error {
@@ -746,6 +783,9 @@ type Status struct {
 	// build is older than the cluster's log; protocol.go); empty while it
 	// applies.
 	Halted string `json:"halted,omitempty"`
+	// DataDirError says why this server cannot write to its data directory
+	// (disk.go); empty while it can.
+	DataDirError string `json:"data_dir_error,omitempty"`
 }
 
 // Status returns the node's state, leader, configuration and indexes.
@@ -765,6 +805,9 @@ func (n *Node) Status() (Status, error) {
 	}
 	if err := n.halted(); err != nil {
 		st.Halted = err.Error()
+	}
+	if err := n.DataDirError(); err != nil {
+		st.DataDirError = err.Error()
 	}
 	if st.State != raft.Leader.String() {
 		st.LastContact = n.raft.LastContact()

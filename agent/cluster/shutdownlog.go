@@ -48,9 +48,23 @@ type stoppingLogger struct {
 	stopping    context.Context
 	leaving     *leavingPeers
 	unreachable *unreachablePeers
+	// disk, when its writes fail, makes diskQuiet's lines DEBUG.
+	disk *diskHealth
 }
 
 var _ hclog.Logger = stoppingLogger{}
+
+// raftLogger is the logger raft's part name (raft, transport, snapshot)
+// logs to.
+func (n *Node) raftLogger(name string) hclog.Logger {
+	return stoppingLogger{n.logger.Named(name), n.closing, n.leaving, n.unreachable, n.disk}
+}
+
+// leadershipLog is the logger of this node's leadership lines, quiet as
+// raft's while the data directory cannot be written.
+func (n *Node) leadershipLog() hclog.Logger {
+	return stoppingLogger{Logger: n.logger, stopping: n.closing, disk: n.disk}
+}
 
 func (l stoppingLogger) Error(msg string, args ...any) {
 	l.Log(hclog.Error, msg, args...)
@@ -60,13 +74,18 @@ func (l stoppingLogger) Warn(msg string, args ...any) {
 	l.Log(hclog.Warn, msg, args...)
 }
 
+func (l stoppingLogger) Info(msg string, args ...any) {
+	l.Log(hclog.Info, msg, args...)
+}
+
 func (l stoppingLogger) Log(level hclog.Level, msg string, args ...any) {
 	// A peer that said it was leaving is quiet, unless its address now
 	// answers with a refusal: another server has taken it.
 	refused := refusal(args)
 	if level == hclog.Error && l.stopping.Err() != nil && ownShutdown(msg, args) ||
 		(level == hclog.Error || level == hclog.Warn) && refused == "" && l.leaving.left(msg, args) ||
-		level == hclog.Error && snapshotNeeded(msg, args) {
+		level == hclog.Error && snapshotNeeded(msg, args) ||
+		level > hclog.Debug && diskQuiet[msg] && l.disk.failingNow() {
 		level = hclog.Debug
 	}
 	if level == hclog.Error && l.unreachable != nil {
@@ -90,15 +109,15 @@ func (l stoppingLogger) Log(level hclog.Level, msg string, args ...any) {
 }
 
 func (l stoppingLogger) With(args ...any) hclog.Logger {
-	return stoppingLogger{l.Logger.With(args...), l.stopping, l.leaving, l.unreachable}
+	return stoppingLogger{l.Logger.With(args...), l.stopping, l.leaving, l.unreachable, l.disk}
 }
 
 func (l stoppingLogger) Named(name string) hclog.Logger {
-	return stoppingLogger{l.Logger.Named(name), l.stopping, l.leaving, l.unreachable}
+	return stoppingLogger{l.Logger.Named(name), l.stopping, l.leaving, l.unreachable, l.disk}
 }
 
 func (l stoppingLogger) ResetNamed(name string) hclog.Logger {
-	return stoppingLogger{l.Logger.ResetNamed(name), l.stopping, l.leaving, l.unreachable}
+	return stoppingLogger{l.Logger.ResetNamed(name), l.stopping, l.leaving, l.unreachable, l.disk}
 }
 
 // ownShutdown reports whether raft's ERROR line msg is one a server's

@@ -1,0 +1,314 @@
+package cluster
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
+)
+
+// The data directory's disk. Every write Raft makes to this server's
+// stores (log appends and compactions to raft.db, the term and vote in
+// its stable store, snapshots into snapshots/) goes through the stores'
+// wrappers below, which tell diskHealth how it went. When writes start to
+// fail (a full disk, a read-only one, I/O errors) the server logs it once,
+// at ERROR, naming the file and the cause, and once more at INFO when a
+// write as large succeeds again; Ready and Status say it meanwhile, and
+// Apply's error names it. What Raft does about it is Raft's (v1.7.3): a
+// leader whose log append fails answers that command with the error and
+// steps down; a follower whose append fails rejects the entries, and the
+// leader sends them again, backing off up to about 10 s; a failed snapshot
+// is tried again at the next check. So that the outage is one line and
+// not one per retry, Raft's lines about those failures, and the elections
+// a single server then stands every heartbeat timeout only to step down
+// again, are logged at DEBUG while it lasts (stoppingLogger).
+//
+// One write Raft does not survive: a server that cannot record a new term
+// in its stable store panics (raft's setCurrentTerm). BoltDB rewrites
+// pages of raft.db it has freed, so on a full disk that write mostly
+// succeeds; on a read-only disk or one that returns I/O errors it does
+// not, and the server stops at its next election.
+
+// ErrDataDir is wrapped by Apply's error when the command was refused
+// because this server could not write it to its Raft log.
+var ErrDataDir = errors.New("cluster: this server cannot write to its data_dir")
+
+// diskKind is a kind of write, from the smallest: a success ends the
+// failures of its kind and of the smaller kinds.
+type diskKind int
+
+const (
+	diskStable   diskKind = iota // the term, the vote, the cluster ID
+	diskLog                      // log appends and compactions
+	diskSnapshot                 // a whole snapshot
+)
+
+// diskHealth follows this server's writes to its data directory.
+type diskHealth struct {
+	log hclog.Logger
+	now func() time.Time
+	// closing is done once the node closes: stores closed under raft's
+	// feet fail, which says nothing about the disk.
+	closing interface{ Err() error }
+
+	mu sync.Mutex
+	// failing holds, per kind, the last failure; empty while writes work.
+	failing map[diskKind]diskFailure
+	// since is when the outage began; failed counts its failed writes.
+	since  time.Time
+	failed int
+}
+
+type diskFailure struct {
+	path string
+	err  error
+}
+
+func newDiskHealth(log hclog.Logger, now func() time.Time, closing interface{ Err() error }) *diskHealth {
+	return &diskHealth{log: log, now: now, closing: closing, failing: map[diskKind]diskFailure{}}
+}
+
+// diskCause says in words what err, a failed write, means for the disk.
+func diskCause(err error) string {
+	switch {
+	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):
+		return "the disk is full"
+	case errors.Is(err, syscall.EROFS):
+		return "the disk is read-only"
+	case errors.Is(err, syscall.EIO):
+		return "the disk returns I/O errors"
+	}
+	return "writes fail"
+}
+
+// fail records that a write of kind to path failed with err; the first
+// failure of an outage is logged at ERROR.
+func (h *diskHealth) fail(kind diskKind, path string, err error) {
+	if err == nil || h.closing.Err() != nil {
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	first := len(h.failing) == 0
+	h.failing[kind] = diskFailure{path: path, err: err}
+	h.failed++
+	if !first {
+		return
+	}
+	h.since = h.now()
+	h.log.Error("cannot write to data_dir: "+diskCause(err), "path", path, logKeyError, err,
+		"then", "this server takes no new entries and cannot lead while its writes fail; every entry it acknowledged is kept; "+
+			"it logs once more when it can write again (Raft's lines about the failures are DEBUG meanwhile)")
+}
+
+// ok records that a write of kind succeeded: the failures of kind and of
+// smaller kinds are over, and with them, once none is left, the outage.
+func (h *diskHealth) ok(kind diskKind) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.failing) == 0 {
+		return
+	}
+	for k := range h.failing {
+		if k <= kind {
+			delete(h.failing, k)
+		}
+	}
+	if len(h.failing) > 0 {
+		return
+	}
+	h.log.Info("can write to data_dir again", "after", h.now().Sub(h.since).Round(time.Millisecond), "failed_writes", h.failed)
+	h.failed = 0
+}
+
+// err is the outage's error while one lasts (naming the largest kind of
+// write failing), else nil.
+func (h *diskHealth) err() error {
+	if h == nil {
+		return nil
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, k := range []diskKind{diskSnapshot, diskLog, diskStable} {
+		f, ok := h.failing[k]
+		if !ok {
+			continue
+		}
+		what := map[diskKind]string{diskStable: "cannot record its term", diskLog: "takes no new entries", diskSnapshot: "cannot write snapshots (its log grows until one succeeds)"}[k]
+		return &DataDirError{Path: f.path, Since: h.since, Err: f.err, what: what}
+	}
+	return nil
+}
+
+// failingNow reports whether an outage lasts.
+func (h *diskHealth) failingNow() bool {
+	if h == nil {
+		return false
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.failing) > 0
+}
+
+// DataDirError says that this server's writes to its data directory fail.
+// errors.Is(err, ErrDataDir) holds.
+type DataDirError struct {
+	// Path is the file or directory the last failed write was to.
+	Path string
+	// Since is when the writes began to fail.
+	Since time.Time
+	Err   error
+	what  string
+}
+
+func (e *DataDirError) Error() string {
+	return fmt.Sprintf("this server cannot write %s in its data_dir since %s: %s (%v); it %s until it can",
+		e.Path, e.Since.UTC().Format(time.RFC3339), diskCause(e.Err), e.Err, e.what)
+}
+
+// Is makes errors.Is(err, ErrDataDir) true.
+func (e *DataDirError) Is(target error) bool { return target == ErrDataDir }
+
+func (e *DataDirError) Unwrap() error { return e.Err }
+
+// watchedLogs is a LogStore whose writes diskHealth follows.
+type watchedLogs struct {
+	raft.LogStore
+	h    *diskHealth
+	path string
+}
+
+func (w watchedLogs) StoreLog(l *raft.Log) error {
+	return w.StoreLogs([]*raft.Log{l})
+}
+
+func (w watchedLogs) StoreLogs(logs []*raft.Log) error {
+	err := w.LogStore.StoreLogs(logs)
+	w.done(err)
+	return err
+}
+
+func (w watchedLogs) DeleteRange(min, max uint64) error {
+	err := w.LogStore.DeleteRange(min, max)
+	w.done(err)
+	return err
+}
+
+func (w watchedLogs) done(err error) {
+	if err != nil {
+		w.h.fail(diskLog, w.path, err)
+		return
+	}
+	w.h.ok(diskLog)
+}
+
+// watchedStable is a StableStore whose writes diskHealth follows.
+type watchedStable struct {
+	raft.StableStore
+	h    *diskHealth
+	path string
+}
+
+func (w watchedStable) Set(key, val []byte) error {
+	err := w.StableStore.Set(key, val)
+	w.done(err)
+	return err
+}
+
+func (w watchedStable) SetUint64(key []byte, val uint64) error {
+	err := w.StableStore.SetUint64(key, val)
+	w.done(err)
+	return err
+}
+
+func (w watchedStable) done(err error) {
+	if err != nil {
+		w.h.fail(diskStable, w.path, err)
+		return
+	}
+	w.h.ok(diskStable)
+}
+
+// watchedSnapshots is a SnapshotStore whose writes diskHealth follows.
+type watchedSnapshots struct {
+	raft.SnapshotStore
+	h    *diskHealth
+	path string
+}
+
+func (w watchedSnapshots) Create(version raft.SnapshotVersion, index, term uint64, configuration raft.Configuration,
+	configurationIndex uint64, trans raft.Transport) (raft.SnapshotSink, error) {
+	sink, err := w.SnapshotStore.Create(version, index, term, configuration, configurationIndex, trans)
+	if err != nil {
+		w.h.fail(diskSnapshot, w.path, err)
+		return nil, err
+	}
+	return &watchedSink{SnapshotSink: sink, w: w}, nil
+}
+
+// watchedSink is a snapshot being written.
+type watchedSink struct {
+	raft.SnapshotSink
+	w watchedSnapshots
+	// failed is set once a write failed: the sink is then cancelled.
+	failed bool
+}
+
+var _ io.Writer = (*watchedSink)(nil)
+
+func (s *watchedSink) Write(p []byte) (int, error) {
+	n, err := s.SnapshotSink.Write(p)
+	if err != nil && !s.failed {
+		s.failed = true
+		s.w.h.fail(diskSnapshot, s.w.path, err)
+	}
+	return n, err
+}
+
+func (s *watchedSink) Close() error {
+	err := s.SnapshotSink.Close()
+	switch {
+	case err != nil:
+		s.w.h.fail(diskSnapshot, s.w.path, err)
+	case !s.failed:
+		s.w.h.ok(diskSnapshot)
+	}
+	return err
+}
+
+// diskQuiet lists the lines Raft (and this package) logs over and over
+// while this server cannot write: each failed write, and the elections a
+// lone server stands and leaves again. They are DEBUG during an outage,
+// which diskHealth logged once.
+var diskQuiet = map[string]bool{
+	// raft: the failed writes
+	"failed to commit logs":    true,
+	"failed to append to logs": true,
+	"failed to take snapshot":  true,
+	"failed to persist vote":   true,
+	"failed to compact logs":   true,
+	"starting snapshot up to":  true,
+	// raft's file snapshot store
+	"creating new snapshot":            true,
+	"failed to make snapshot directly": true,
+	"failed to write metadata":         true,
+	"failed to create state file":      true,
+	"failed to finalize snapshot":      true,
+	"failed to close snapshot":         true,
+	// raft: an election won and lost again at the first write
+	"heartbeat timeout reached, starting election": true,
+	"entering candidate state":                     true,
+	"pre-vote successful, starting election":       true,
+	"election won":                                 true,
+	"entering leader state":                        true,
+	"entering follower state":                      true,
+	// this package's side of the same
+	"gained leadership; waiting for the state to catch up": true,
+	"lost leadership":                         true,
+	"barrier failed; retrying before leading": true,
+}

@@ -1,0 +1,302 @@
+package cluster_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/foreshape/foreshape/agent/cluster"
+	"github.com/foreshape/foreshape/agent/cluster/clustertest"
+	"github.com/hashicorp/raft"
+)
+
+// faultyLogs is an in-memory log store whose writes fail, while fail is
+// set, as raft-boltdb's do on a disk that is full, read-only or failing:
+// with the errno in a *fs.PathError naming raft.db.
+type faultyLogs struct {
+	*raft.InmemStore
+	fail atomic.Value // syscall.Errno; 0 while writes work
+}
+
+func newFaultyLogs() *faultyLogs {
+	s := &faultyLogs{InmemStore: raft.NewInmemStore()}
+	s.fail.Store(syscall.Errno(0))
+	return s
+}
+
+func (s *faultyLogs) set(errno syscall.Errno) { s.fail.Store(errno) }
+
+func (s *faultyLogs) err() error {
+	if e := s.fail.Load().(syscall.Errno); e != 0 {
+		return &fs.PathError{Op: "write", Path: "/data/raft.db", Err: e}
+	}
+	return nil
+}
+
+func (s *faultyLogs) StoreLog(l *raft.Log) error { return s.StoreLogs([]*raft.Log{l}) }
+
+func (s *faultyLogs) StoreLogs(logs []*raft.Log) error {
+	if err := s.err(); err != nil {
+		return err
+	}
+	return s.InmemStore.StoreLogs(logs)
+}
+
+func (s *faultyLogs) DeleteRange(min, max uint64) error {
+	if err := s.err(); err != nil {
+		return err
+	}
+	return s.InmemStore.DeleteRange(min, max)
+}
+
+// diskServer is one server of diskServers.
+type diskServer struct {
+	node *cluster.Node
+	fsm  *listFSM
+	logs *faultyLogs
+	log  *logBuffer
+}
+
+// diskServers starts n in-memory servers of one cluster, each with a log
+// store that can be made to fail and its own log buffer, and waits for a
+// leader.
+func diskServers(t *testing.T, n int) []*diskServer {
+	t.Helper()
+	var trans []*raft.InmemTransport
+	for i := range n {
+		_, tr := raft.NewInmemTransport(raft.ServerAddress(fmt.Sprintf("disk%d", i)))
+		trans = append(trans, tr)
+	}
+	for i := range trans {
+		for j := range trans {
+			if i != j {
+				trans[i].Connect(trans[j].LocalAddr(), trans[j])
+			}
+		}
+	}
+	var servers []cluster.Server
+	for i, tr := range trans {
+		servers = append(servers, cluster.Server{ID: fmt.Sprintf("disk%d", i), Address: string(tr.LocalAddr()), Voter: true})
+	}
+	var out []*diskServer
+	for i := range n {
+		s := &diskServer{fsm: &listFSM{}, logs: newFaultyLogs(), log: &logBuffer{}}
+		cfg := clustertest.Config(fmt.Sprintf("disk%d", i))
+		cfg.Transport, cfg.LogStore, cfg.Voters = trans[i], s.logs, n
+		cfg.Probe = func(ctx context.Context, id, address string) (cluster.ServerInfo, error) {
+			for _, o := range out {
+				if st, err := o.node.Status(); err == nil && st.Address == address {
+					return o.node.Info(), nil
+				}
+			}
+			return cluster.ServerInfo{}, fmt.Errorf("no server at %s", address)
+		}
+		node, err := cluster.New(cfg, s.fsm, teeLogger(t, cfg.NodeID, s.log))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { node.Close() })
+		s.node = node
+		out = append(out, s)
+	}
+	if err := out[0].node.Bootstrap(servers...); err != nil {
+		t.Fatal(err)
+	}
+	leaderOf(t, nodesOf(out)...)
+	return out
+}
+
+func nodesOf(servers []*diskServer) []*cluster.Node {
+	var nodes []*cluster.Node
+	for _, s := range servers {
+		nodes = append(nodes, s.node)
+	}
+	return nodes
+}
+
+// loudLines returns the lines at INFO, WARN or ERROR of log after its
+// first from bytes.
+func loudLines(log string, from int) []string {
+	var out []string
+	for _, line := range strings.Split(log[from:], "\n") {
+		if strings.Contains(line, "[INFO]") || strings.Contains(line, "[WARN]") || strings.Contains(line, "[ERROR]") {
+			out = append(out, line)
+		}
+	}
+	return out
+}
+
+// TestFullDiskLogsOncePerOutage: a single server whose log appends fail
+// (ENOSPC, as on a full disk) refuses the write it could not store, and
+// keeps standing for election and stepping down again at its first
+// append, every heartbeat timeout; its log says so in one ERROR line that
+// names the file, and once more at INFO when appends work again, after
+// which it leads by itself, with every write it acknowledged and none it
+// refused. Before, each election logged about nine lines (raft's
+// "failed to commit logs" among them) — at the default timeouts about six
+// lines a second, measured with a real agent on a full tmpfs.
+func TestFullDiskLogsOncePerOutage(t *testing.T) {
+	s := diskServers(t, 1)[0]
+	for _, v := range []string{"a", "b"} {
+		if _, err := s.node.Apply(context.Background(), []byte(v)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before, err := s.node.Status()
+	if err != nil {
+		t.Fatal(err)
+	}
+	mark := len(s.log.String())
+	s.logs.set(syscall.ENOSPC)
+	if _, err := s.node.Apply(context.Background(), []byte("refused")); !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("apply on a full disk: %v; want an error that wraps ENOSPC", err)
+	}
+	// It stands for election and steps down again, every 50 ms here.
+	clustertest.Eventually(t, "ten elections on the full disk", func() bool {
+		st, err := s.node.Status()
+		return err == nil && st.Term >= before.Term+10
+	})
+	loud := loudLines(s.log.String(), mark)
+	if len(loud) != 1 || !strings.Contains(loud[0], "[ERROR]") || !strings.Contains(loud[0], "cannot write to data_dir: the disk is full") ||
+		!strings.Contains(loud[0], "path=\"the Raft log store\"") || !strings.Contains(loud[0], "no space left on device") {
+		t.Fatalf("the outage logged %d lines at INFO or above; want one ERROR naming the store and the cause:\n%s", len(loud), strings.Join(loud, "\n"))
+	}
+
+	mark = len(s.log.String())
+	s.logs.set(0)
+	leaderOf(t, s.node)
+	if _, err := s.node.Apply(context.Background(), []byte("c")); err != nil {
+		t.Fatal(err)
+	}
+	waitValues(t, s.fsm, []string{"a", "b", "c"})
+	if got := s.fsm.Values(); !slices.Equal(got, []string{"a", "b", "c"}) {
+		t.Fatalf("values %q; want the acknowledged a, b, c and not the refused one", got)
+	}
+	if again := strings.Count(s.log.String()[mark:], "can write to data_dir again"); again != 1 {
+		t.Fatalf("logged %d times that it can write again; want once:\n%s", again, s.log.String()[mark:])
+	}
+}
+
+// TestLeaderWithFullDiskStepsDown: in a cluster of three, a leader whose
+// log appends fail refuses the write, steps down (raft does so when its
+// own append fails), and another server leads and takes writes while the
+// first stays a follower that rejects every entry; the first logs the
+// outage once (ERROR) and nothing more at WARN or ERROR, and once it can
+// write again it takes the entries it missed: every server ends with
+// every acknowledged write and none refused.
+func TestLeaderWithFullDiskStepsDown(t *testing.T) {
+	servers := diskServers(t, 3)
+	nodes := nodesOf(servers)
+	applyToLeader(t, nodes, []byte("a"))
+	var full *diskServer
+	for _, s := range servers {
+		if s.node.IsLeader() {
+			full = s
+		}
+	}
+	mark := len(full.log.String())
+	full.logs.set(syscall.ENOSPC)
+	if _, err := full.node.Apply(context.Background(), []byte("refused")); err == nil || !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("apply on the leader with a full disk: %v; want an error that wraps ENOSPC", err)
+	}
+	var rest []*cluster.Node
+	for _, s := range servers {
+		if s != full {
+			rest = append(rest, s.node)
+		}
+	}
+	want := []string{"a"}
+	for i := range 10 {
+		v := fmt.Sprintf("v%d", i)
+		applyToLeader(t, rest, []byte(v))
+		want = append(want, v)
+	}
+	if full.node.IsLeader() {
+		t.Fatal("the server with the full disk leads")
+	}
+	// Its log stays as it was, it rejects what the leader sends.
+	time.Sleep(500 * time.Millisecond)
+	if got := full.fsm.Values(); !slices.Equal(got, []string{"a"}) {
+		t.Fatalf("the server with the full disk applied %q", got)
+	}
+	var noisy []string
+	for _, l := range loudLines(full.log.String(), mark) {
+		if strings.Contains(l, "[WARN]") || strings.Contains(l, "[ERROR]") {
+			noisy = append(noisy, l)
+		}
+	}
+	if len(noisy) != 1 || !strings.Contains(noisy[0], "cannot write to data_dir: the disk is full") {
+		t.Fatalf("the server with the full disk logged %d lines at WARN or ERROR; want the outage's one:\n%s", len(noisy), strings.Join(noisy, "\n"))
+	}
+
+	full.logs.set(0)
+	applyToLeader(t, rest, []byte("after"))
+	want = append(want, "after")
+	for i, s := range servers {
+		waitValues(t, s.fsm, want)
+		if got := s.fsm.Values(); !slices.Equal(got, want) {
+			t.Fatalf("server %d holds %q; want %q", i, got, want)
+		}
+	}
+	if !strings.Contains(full.log.String()[mark:], "can write to data_dir again") {
+		t.Fatal("the server did not log that it can write again")
+	}
+}
+
+// TestFailingDiskSaysSo: while a server's log appends fail, the write it
+// could not store is refused with an error that wraps ErrDataDir and
+// says what fails (full, read-only, I/O errors) and that the command was
+// not committed; Ready answers not ready, and Status, why; both clear by
+// themselves once it can write again. Before, the refused write's error
+// was raft-boltdb's alone (through raft's log cache, `unable to store logs
+// within log store, err: "write …/raft.db: no space left on device"`,
+// answered 500 by the API), and Ready and Status said only that no leader
+// was known.
+func TestFailingDiskSaysSo(t *testing.T) {
+	for _, tc := range []struct {
+		errno syscall.Errno
+		cause string
+	}{
+		{syscall.ENOSPC, "the disk is full"},
+		{syscall.EROFS, "the disk is read-only"},
+		{syscall.EIO, "the disk returns I/O errors"},
+	} {
+		t.Run(tc.errno.Error(), func(t *testing.T) {
+			s := diskServers(t, 1)[0]
+			s.logs.set(tc.errno)
+			_, err := s.node.Apply(context.Background(), []byte("refused"))
+			var derr *cluster.DataDirError
+			if !errors.Is(err, cluster.ErrDataDir) || !errors.As(err, &derr) || !errors.Is(err, tc.errno) ||
+				!strings.Contains(err.Error(), "the command was not committed") || !strings.Contains(err.Error(), tc.cause) ||
+				!strings.Contains(err.Error(), "the Raft log store") {
+				t.Fatalf("apply: %v; want an ErrDataDir saying %q, naming the store, and that the command was not committed", err, tc.cause)
+			}
+			if err := s.node.Ready(context.Background()); err == nil || !strings.Contains(err.Error(), "cannot write the Raft log store in its data_dir") || !strings.Contains(err.Error(), tc.cause) {
+				t.Fatalf("ready: %v; want not ready because it cannot write", err)
+			}
+			st, err := s.node.Status()
+			if err != nil || !strings.Contains(st.DataDirError, tc.cause) || !strings.Contains(st.DataDirError, "takes no new entries") {
+				t.Fatalf("status: %v, data dir %q; want what fails", err, st.DataDirError)
+			}
+			if got := s.fsm.Values(); len(got) != 0 {
+				t.Fatalf("applied %q", got)
+			}
+
+			s.logs.set(0)
+			clustertest.Eventually(t, "ready once it can write again", func() bool { return s.node.Ready(context.Background()) == nil })
+			if st, err := s.node.Status(); err != nil || st.DataDirError != "" {
+				t.Fatalf("status once it can write: %v, data dir %q; want none", err, st.DataDirError)
+			}
+			if _, err := s.node.Apply(context.Background(), []byte("a")); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
