@@ -19,7 +19,7 @@ func (a *Agent) Status(ctx context.Context) api.Status {
 	if ns, err := a.node.Status(); err == nil {
 		st.Node, st.State, st.Leader = ns.ID, ns.State, a.raftAddress(ns.LeaderAddress)
 		st.IsLeader = ns.State == "Leader"
-		st.Term, st.ClusterID, st.Halted = ns.Term, ns.ClusterID, ns.Halted
+		st.Term, st.ClusterID, st.Halted, st.DataDirError = ns.Term, ns.ClusterID, ns.Halted, ns.DataDirError
 		for _, s := range ns.Servers {
 			suffrage := "voter"
 			if !s.Voter {

@@ -104,7 +104,13 @@ func (a *Agent) forwardWrites(next http.Handler) http.Handler {
 		}
 		addr, err := a.leaderHTTP(r.Context())
 		if err != nil {
-			writeAPIError(w, http.StatusServiceUnavailable, "this server does not lead and cannot forward the request: "+err.Error())
+			msg := "this server does not lead and cannot forward the request: " + err.Error()
+			if derr := a.node.DataDirError(); derr != nil {
+				// A lone server with a full disk stands for election
+				// and steps down again: the disk is the cause.
+				msg += "; " + derr.Error()
+			}
+			writeAPIError(w, http.StatusServiceUnavailable, msg)
 			return
 		}
 		a.forwardTo(addr, "").ServeHTTP(w, r)

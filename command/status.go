@@ -82,6 +82,9 @@ func (c *StatusCommand) Run(args []string) int {
 	if st.Halted != "" {
 		fmt.Fprintf(w, "Halted\t%s\n", oneLine(st.Halted))
 	}
+	if st.DataDirError != "" {
+		fmt.Fprintf(w, "Data dir\t%s\n", oneLine(st.DataDirError))
+	}
 	if st.Leader == "" && st.NoLeader != "" {
 		fmt.Fprintf(w, "Leader\tnone: %s\n", oneLine(st.NoLeader))
 	} else {

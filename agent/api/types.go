@@ -90,6 +90,10 @@ type Status struct {
 	// know (a newer server wrote it): the server is older than the
 	// cluster's log and must be upgraded; it does not lead meanwhile.
 	Halted string `json:"halted,omitempty"`
+	// DataDirError, when set, says that this server cannot write to its
+	// data_dir (the disk is full, read-only or failing) and since when: it
+	// takes no new entries and cannot lead until it can.
+	DataDirError string `json:"data_dir_error,omitempty"`
 	// Term is the Raft term this server is in.
 	Term      uint64        `json:"term"`
 	Peers     []Peer        `json:"peers"`
