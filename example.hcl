@@ -9,8 +9,9 @@
 # SIGHUP reloads the files: log_level, the acl block (its token file read
 # again), the policies, and the tls block's certificate, key and CA files
 # replaced in place (for new connections) take effect at once; every other
-# setting changed, and a nomad.* certificate or CA file replaced in place,
-# is logged by name and takes effect at the next start.
+# setting changed, and a nomad.* or prometheus.* certificate or CA file
+# replaced in place, is logged by name and takes effect at the next start.
+# (prometheus.token_file and password_file are read at every query.)
 #
 #   foreshape config validate example.hcl
 #   foreshape config show example.hcl
@@ -147,13 +148,43 @@ consul {
 }
 
 # Optional metric source: Prometheus's HTTP API (node_exporter provides the
-# IOPS that Nomad does not report). Default: none. See
-# docs/configuration.md for what the agent does when Prometheus fails.
+# IOPS that Nomad does not report), or an API that speaks it (Thanos,
+# Mimir, Cortex). Default: none. See docs/configuration.md for how the
+# agent reaches it and what it does when Prometheus fails.
 prometheus {
-  # No USER:PASSWORD@: foreshape sends no credentials to Prometheus. An
-  # https:// certificate is checked against the host's trusted CAs
-  # (SSL_CERT_FILE or SSL_CERT_DIR in the agent's environment name others).
-  address = "http://prometheus.service.consul:9090"
+  # http:// or https://, without USER:PASSWORD@ (set username and
+  # password_file instead).
+  address = "https://prometheus.service.consul:9090"
+
+  # TLS to Prometheus, its files read at the agent's start: the CAs its
+  # certificate is checked against (default: the host's trusted CAs;
+  # SSL_CERT_FILE or SSL_CERT_DIR in the agent's environment name others), a
+  # client certificate and its key for a Prometheus that requires one
+  # (cert_file and key_file come together), and the name its certificate
+  # is checked for (default: the address's host). Used only with an
+  # https:// address: with http:// they are refused.
+  ca_file = "/etc/foreshape/tls/prometheus-ca.pem"
+  # cert_file       = "/etc/foreshape/tls/prometheus-client.pem"
+  # key_file        = "/etc/foreshape/tls/prometheus-client-key.pem"
+  # tls_server_name = "prometheus.service.consul"
+
+  # Never in production: disables verification of Prometheus's
+  # certificate. Default false.
+  skip_verify = false
+
+  # Credentials sent with every query, each read from its file again for
+  # every request, so that a rotated token or password is used without a
+  # restart or reload: a bearer token (token_file), or basic auth
+  # (username with password_file), not both. Default: none.
+  # token_file    = "/etc/foreshape/prometheus-token"
+  # username      = "foreshape"
+  # password_file = "/etc/foreshape/prometheus-password"
+
+  # Headers sent with every query, such as a Mimir or Cortex tenant. Not
+  # Authorization (set the files above), Host, nor those the HTTP client
+  # sets (Content-Type, …). Their values are never printed. Default: none.
+  # headers = { "X-Scope-OrgID" = "tenant-1" }
+
   # How to read a locality's IOPS: a PromQL template where {{.Matchers}}
   # stands for the locality's label matchers. Default: node_exporter's disk
   # reads and writes per second, summed over the locality's nodes. Needs

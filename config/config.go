@@ -179,6 +179,38 @@ type Prometheus struct {
 	// (datacenter="dc1",node_pool="web"). Empty means node_exporter's
 	// disk read and write counters summed over the locality.
 	IOPSQuery string `json:"iops_query"`
+	// CAFile, CertFile and KeyFile configure TLS to an https:// Address:
+	// the CAs its certificate is checked against (default: the host's),
+	// and a client certificate and its key, which come together.
+	// TLSServerName is the name its certificate is checked for (default:
+	// Address's host). All are read at the agent's start.
+	CAFile        string `json:"ca_file"`
+	CertFile      string `json:"cert_file"`
+	KeyFile       string `json:"key_file"`
+	TLSServerName string `json:"tls_server_name"`
+	// SkipVerify disables TLS verification; never use it in production.
+	SkipVerify bool `json:"skip_verify"`
+	// TokenFile holds a bearer token sent with every query; it is read
+	// again for each request, so a token rotated in the file is used
+	// without a restart.
+	TokenFile string `json:"token_file"`
+	// Username and PasswordFile are HTTP basic auth sent with every
+	// query, the password read again for each request. They come
+	// together, and not with TokenFile.
+	Username     string `json:"username"`
+	PasswordFile string `json:"password_file"`
+	// Headers are sent with every query (X-Scope-OrgID for a tenant of
+	// Mimir, Cortex or Thanos), keys in canonical form. Their values are
+	// printed as secrets are: redacted.
+	Headers map[string]Secret `json:"headers"`
+}
+
+// UsesTLS reports whether the agent speaks TLS to Prometheus: Address is
+// an https:// URL. Over http:// the TLS settings would not be used
+// (Validate refuses them).
+func (p Prometheus) UsesTLS() bool {
+	u, err := url.Parse(p.Address)
+	return err == nil && u.Scheme == "https"
 }
 
 // HTTP configures the agent's HTTP API.
@@ -352,6 +384,7 @@ func (c *Config) Clone() *Config {
 	out := *c
 	out.Server.RetryJoin = slices.Clone(c.Server.RetryJoin)
 	out.Consul.Tags = slices.Clone(c.Consul.Tags)
+	out.Prometheus.Headers = maps.Clone(c.Prometheus.Headers)
 	out.Reserve.Config = cloneAny(c.Reserve.Config).(map[string]any)
 	out.origins = maps.Clone(c.origins)
 	return &out

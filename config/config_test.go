@@ -66,7 +66,7 @@ func TestLoadExample(t *testing.T) {
 			CAFile: "/etc/foreshape/tls/nomad-ca.pem", CertFile: "/etc/foreshape/tls/nomad-client.pem",
 			KeyFile: "/etc/foreshape/tls/nomad-client-key.pem", TLSServerName: "server.global.nomad"},
 		Consul: config.Consul{Enabled: true, Address: "127.0.0.1:8500", ServiceName: "foreshape", Tags: []string{"shaper", "dc1"}},
-		Prometheus: config.Prometheus{Address: "http://prometheus.service.consul:9090",
+		Prometheus: config.Prometheus{Address: "https://prometheus.service.consul:9090", CAFile: "/etc/foreshape/tls/prometheus-ca.pem",
 			IOPSQuery: "sum(rate(node_disk_reads_completed_total{ {{.Matchers}} }[5m])) + sum(rate(node_disk_writes_completed_total{ {{.Matchers}} }[5m]))"},
 		HTTP:      config.HTTP{Address: "0.0.0.0:7575"},
 		TLS:       config.TLS{CAFile: "/etc/foreshape/tls/ca.pem", CertFile: "/etc/foreshape/tls/agent.pem", KeyFile: "/etc/foreshape/tls/agent-key.pem", VerifyIncoming: true},

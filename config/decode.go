@@ -3,11 +3,16 @@ package config
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
+	"net/textproto"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/gohcl"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/zclconf/go-cty/cty"
 	ctyjson "github.com/zclconf/go-cty/cty/json"
 
 	"github.com/foreshape/foreshape/internal/querytmpl"
@@ -89,8 +94,17 @@ type consulHCL struct {
 }
 
 type prometheusHCL struct {
-	Address   hcl.Expression `hcl:"address,optional"`
-	IOPSQuery hcl.Expression `hcl:"iops_query,optional"`
+	Address       hcl.Expression `hcl:"address,optional"`
+	IOPSQuery     hcl.Expression `hcl:"iops_query,optional"`
+	CAFile        hcl.Expression `hcl:"ca_file,optional"`
+	CertFile      hcl.Expression `hcl:"cert_file,optional"`
+	KeyFile       hcl.Expression `hcl:"key_file,optional"`
+	TLSServerName hcl.Expression `hcl:"tls_server_name,optional"`
+	SkipVerify    hcl.Expression `hcl:"skip_verify,optional"`
+	TokenFile     hcl.Expression `hcl:"token_file,optional"`
+	Username      hcl.Expression `hcl:"username,optional"`
+	PasswordFile  hcl.Expression `hcl:"password_file,optional"`
+	Headers       hcl.Expression `hcl:"headers,optional"`
 }
 
 type httpHCL struct {
@@ -285,6 +299,52 @@ func (d *fileDecoder) object(expr hcl.Expression, field string, dst *map[string]
 	d.set(expr, field)
 }
 
+// headers decodes a map of HTTP headers sent with every request. A
+// diagnostic about one header points at its key, and never quotes a
+// value: header values may be credentials (RedactSource hides them in
+// the snippet too).
+func (d *fileDecoder) headers(expr hcl.Expression, field string, dst *map[string]Secret) {
+	m, ok, diags := hclfield.StringMap(expr, field)
+	d.diags = append(d.diags, diags...)
+	if !ok {
+		return
+	}
+	// Where each key is written, for its diagnostic.
+	at := map[string]hcl.Range{}
+	if obj, isObj := expr.(*hclsyntax.ObjectConsExpr); isObj {
+		for _, item := range obj.Items {
+			if k, kd := item.KeyExpr.Value(nil); !kd.HasErrors() && k.Type() == cty.String && k.IsKnown() && !k.IsNull() {
+				at[k.AsString()] = item.KeyExpr.Range()
+			}
+		}
+	}
+	out := make(map[string]Secret, len(m))
+	first := map[string]string{} // canonical name: the key that set it
+	bad := false
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		rng, found := at[k]
+		if !found {
+			rng = expr.Range()
+		}
+		canon := textproto.CanonicalMIMEHeaderKey(k)
+		err := checkHeader(k, m[k])
+		if other, twice := first[canon]; err == nil && twice {
+			err = fmt.Errorf("%q and %q are the same header (names are not case-sensitive); set it once", other, k)
+		}
+		if err != nil {
+			d.diags = append(d.diags, hclfield.Invalid(rng, field, "%s.", capitalise(err.Error())))
+			bad = true
+			continue
+		}
+		first[canon] = k
+		out[canon] = Secret(m[k])
+	}
+	if !bad {
+		*dst = out
+		d.set(expr, field)
+	}
+}
+
 // checkDriver accepts a Nomad task driver name.
 func checkDriver(s string) (string, error) {
 	if s == "" || strings.ContainsAny(s, " \t/") {
@@ -354,8 +414,17 @@ func decodeFile(file *hcl.File, cfg *Config) hcl.Diagnostics {
 		d.list(c.Tags, "consul.tags", &cfg.Consul.Tags, checkTag)
 	}
 	if p := f.Prometheus; p != nil {
-		d.str(p.Address, "prometheus.address", &cfg.Prometheus.Address, checkHTTPURL)
+		d.str(p.Address, "prometheus.address", &cfg.Prometheus.Address, checkPrometheusAddress)
 		d.str(p.IOPSQuery, "prometheus.iops_query", &cfg.Prometheus.IOPSQuery, checkQueryTemplate)
+		d.str(p.CAFile, "prometheus.ca_file", &cfg.Prometheus.CAFile, checkPath)
+		d.str(p.CertFile, "prometheus.cert_file", &cfg.Prometheus.CertFile, checkPath)
+		d.str(p.KeyFile, "prometheus.key_file", &cfg.Prometheus.KeyFile, checkPath)
+		d.str(p.TLSServerName, "prometheus.tls_server_name", &cfg.Prometheus.TLSServerName, checkServerName)
+		d.boolean(p.SkipVerify, "prometheus.skip_verify", &cfg.Prometheus.SkipVerify)
+		d.str(p.TokenFile, "prometheus.token_file", &cfg.Prometheus.TokenFile, checkPath)
+		d.str(p.Username, "prometheus.username", &cfg.Prometheus.Username, checkUsername)
+		d.str(p.PasswordFile, "prometheus.password_file", &cfg.Prometheus.PasswordFile, checkPath)
+		d.headers(p.Headers, "prometheus.headers", &cfg.Prometheus.Headers)
 	}
 	if h := f.HTTP; h != nil {
 		d.str(h.Address, "http.address", &cfg.HTTP.Address, checkListen)

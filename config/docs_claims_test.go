@@ -353,3 +353,62 @@ func TestExampleIOPSQueryIsTheDefault(t *testing.T) {
 		t.Errorf("example.hcl's iops_query is\n%s\nthe agent's default\n%s", c.Prometheus.IOPSQuery, promsource.DefaultIOPSQuery)
 	}
 }
+
+// TestExamplePrometheusBlock: the settings example.hcl's prometheus block
+// shows as comments load as written once uncommented (with the bearer
+// token, or with basic auth: not both, as its comment says), and its TLS
+// settings are refused with an http:// address, as its comment says.
+func TestExamplePrometheusBlock(t *testing.T) {
+	src, err := os.ReadFile("../example.hcl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(src)
+	uncomment := func(names ...string) string {
+		out := text
+		for _, n := range names {
+			re := regexp.MustCompile(`(?m)^(\s*)# (` + n + `\s*=)`)
+			if !re.MatchString(out) {
+				t.Fatalf("example.hcl shows no commented %s", n)
+			}
+			out = re.ReplaceAllString(out, "$1$2")
+		}
+		return out
+	}
+	load := func(src string) (*config.Config, hcl.Diagnostics) {
+		path := filepath.Join(t.TempDir(), "agent.hcl")
+		if err := os.WriteFile(path, []byte(src), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return config.Load(path)
+	}
+	tlsShown := []string{"cert_file", "key_file", "tls_server_name"}
+	for _, creds := range [][]string{{"token_file"}, {"username", "password_file"}} {
+		c, diags := load(uncomment(append(append(slices.Clone(tlsShown), "headers"), creds...)...))
+		if diags.HasErrors() {
+			t.Errorf("example.hcl with its prometheus comments %v uncommented: %s", creds, diags.Error())
+			continue
+		}
+		if p := c.Prometheus; p.CertFile == "" || p.KeyFile == "" || p.TLSServerName == "" || p.Headers["X-Scope-Orgid"].Reveal() != "tenant-1" {
+			t.Errorf("the uncommented settings did not load: %+v", p)
+		}
+	}
+	_, diags := load(uncomment("token_file", "username", "password_file"))
+	if !diags.HasErrors() || !strings.Contains(diags.Error(), "Invalid prometheus.token_file") {
+		t.Errorf("example.hcl with a bearer token and basic auth: %v; want them refused together", diags)
+	}
+	overHTTP := strings.Replace(uncomment(tlsShown...), `address = "https://prometheus.service.consul:9090"`, `address = "http://prometheus.service.consul:9090"`, 1)
+	if overHTTP == uncomment(tlsShown...) {
+		t.Fatal("example.hcl's prometheus.address changed: this test no longer finds it")
+	}
+	_, diags = load(overHTTP)
+	var summaries []string
+	for _, d := range diags {
+		summaries = append(summaries, d.Summary)
+	}
+	for _, f := range append([]string{"ca_file"}, tlsShown...) {
+		if !slices.Contains(summaries, "Invalid prometheus."+f) {
+			t.Errorf("example.hcl's prometheus.%s with an http:// address is not refused: %v", f, diags)
+		}
+	}
+}

@@ -3,8 +3,10 @@ package config
 import (
 	"fmt"
 	"net"
+	"net/textproto"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -246,6 +248,65 @@ func checkHTTPURL(raw string) (string, error) {
 		}
 	}
 	return raw, nil
+}
+
+// checkPrometheusAddress accepts an http or https URL, as checkHTTPURL,
+// whose credentials, if it holds any, belong in prometheus.username and
+// prometheus.password_file.
+func checkPrometheusAddress(raw string) (string, error) {
+	if u, err := url.Parse(raw); err == nil && u.User != nil {
+		return "", fmt.Errorf("%q holds credentials (USER:PASSWORD@), and addresses are printed (the start banner, config show, logs): "+
+			"set prometheus.username and prometheus.password_file for basic auth, or prometheus.token_file for a bearer token", RedactURL(raw))
+	}
+	return checkHTTPURL(raw)
+}
+
+// checkUsername accepts a user name for HTTP basic auth: RFC 7617 leaves
+// no room for a colon in it, and a control character would break the
+// header.
+func checkUsername(s string) (string, error) {
+	switch {
+	case s == "":
+		return "", fmt.Errorf("the user name is empty")
+	case strings.Contains(s, ":"):
+		return "", fmt.Errorf("%q holds a colon, which basic auth cannot carry in a user name", s)
+	case strings.IndexFunc(s, func(r rune) bool { return r < 32 || r == 127 }) >= 0:
+		return "", fmt.Errorf("%q holds a control character", s)
+	}
+	return s, nil
+}
+
+// ownHeaders are the headers the agent's HTTP client sets on a request to
+// Prometheus itself, and why; prometheus.headers refuses them.
+var ownHeaders = map[string]string{
+	"Authorization":       "it is sent from prometheus.token_file (a bearer token) or prometheus.username and prometheus.password_file (basic auth), which keep the credential out of this file and are read again for every request: set those instead",
+	"Proxy-Authorization": "Go's HTTP client sends it to a proxy (HTTPS_PROXY's USER:PASSWORD@), not to Prometheus",
+	"Host":                "it is prometheus.address's host (prometheus.tls_server_name is the name its certificate is checked for)",
+}
+
+// clientHeaders are set by Go's HTTP client for each request (the query's
+// form encoding, its length, compression, the connection).
+var clientHeaders = []string{"Content-Type", "Content-Length", "Content-Encoding", "Transfer-Encoding", "Accept-Encoding",
+	"Connection", "Keep-Alive", "Proxy-Connection", "Te", "Trailer", "Upgrade", "Expect"}
+
+// checkHeader accepts a header to send with every request to Prometheus:
+// an HTTP field name (RFC 9110) that the agent does not set itself, and
+// a value without a line break. Its errors never quote the value.
+func checkHeader(name, value string) error {
+	if name == "" || strings.IndexFunc(name, func(r rune) bool { return r > 126 || r <= 32 || strings.ContainsRune(`"(),/:;<=>?@[\]{}`, r) }) >= 0 {
+		return fmt.Errorf("%q is not an HTTP header name", name)
+	}
+	canon := textproto.CanonicalMIMEHeaderKey(name)
+	if why := ownHeaders[canon]; why != "" {
+		return fmt.Errorf("%q is a header foreshape sets itself: %s", name, why)
+	}
+	if slices.Contains(clientHeaders, canon) {
+		return fmt.Errorf("%q is a header foreshape sets itself: its HTTP client sets it for each request (the query's encoding, its length and compression, the connection)", name)
+	}
+	if strings.ContainsAny(value, "\r\n\x00") {
+		return fmt.Errorf("the value of header %q holds a line break or a NUL byte", name)
+	}
+	return nil
 }
 
 // checkNomadAddress accepts an http(s) URL or a unix:// socket path, as

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -32,9 +34,10 @@ func (c *Config) JSON() ([]byte, error) {
 // HCL returns the effective configuration in the agent's own HCL syntax,
 // for `foreshape config show`: every setting spelled out, those that no
 // file set as comments with their default value or the environment
-// variable they came from, and the tokens as comments saying whether they
-// are set, so that the output loads back as the same configuration less
-// its tokens and what the environment set (a
+// variable they came from, and the tokens (and prometheus.headers, by
+// name) as comments saying whether they are set, so that the output loads
+// back as the same configuration less its tokens, headers and what the
+// environment set (a
 // default written out would count as set: some are refused when set
 // beside a setting that disables them). dev_mode is a comment too: it is
 // a flag, not a setting.
@@ -142,8 +145,27 @@ func (c *Config) HCL() []byte {
 	list(b, "consul", "tags", c.Consul.Tags)
 
 	b = block("prometheus")
-	str(b, "prometheus", "address", c.Prometheus.Address)
-	str(b, "prometheus", "iops_query", c.Prometheus.IOPSQuery)
+	pr := c.Prometheus
+	str(b, "prometheus", "address", pr.Address)
+	str(b, "prometheus", "ca_file", pr.CAFile)
+	str(b, "prometheus", "cert_file", pr.CertFile)
+	str(b, "prometheus", "key_file", pr.KeyFile)
+	str(b, "prometheus", "tls_server_name", pr.TLSServerName)
+	boolean(b, "prometheus", "skip_verify", pr.SkipVerify)
+	str(b, "prometheus", "token_file", pr.TokenFile)
+	str(b, "prometheus", "username", pr.Username)
+	str(b, "prometheus", "password_file", pr.PasswordFile)
+	if len(pr.Headers) > 0 {
+		// The names, not the values: a header may carry an API key.
+		var shown []string
+		for _, k := range slices.Sorted(maps.Keys(pr.Headers)) {
+			shown = append(shown, fmt.Sprintf("%q = %s", k, Redacted))
+		}
+		comment(b, "headers = { "+strings.Join(shown, ", ")+" } (set; values not shown)")
+	} else {
+		put(b, "prometheus", "headers", cty.EmptyObjectVal)
+	}
+	str(b, "prometheus", "iops_query", pr.IOPSQuery)
 
 	b = block("http")
 	str(b, "http", "address", c.HTTP.Address)

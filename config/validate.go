@@ -80,6 +80,36 @@ func (c *Config) Validate() hcl.Diagnostics {
 			invalid(dep.field, "%s is set but %s.", dep.field, dep.why)
 		}
 	}
+	// The rest of the prometheus block is how to reach the Prometheus
+	// that prometheus.address names.
+	if s.Enabled && c.Prometheus.Address == "" {
+		for _, f := range prometheusAccess {
+			if c.isSet(f) {
+				invalid(f, "%s is set but prometheus.address is not set, so the agent reads no Prometheus. Set prometheus.address, or remove it.", f)
+			}
+		}
+	}
+	if p := c.Prometheus; p.Address != "" {
+		if p.CertFile != "" && p.KeyFile == "" {
+			missing("prometheus.cert_file", "prometheus.key_file", "prometheus.cert_file is set but prometheus.key_file is not: a client certificate needs its key.")
+		}
+		if p.KeyFile != "" && p.CertFile == "" {
+			missing("prometheus.key_file", "prometheus.cert_file", "prometheus.key_file is set but prometheus.cert_file is not: a client key needs its certificate.")
+		}
+		if p.Username != "" && p.PasswordFile == "" {
+			missing("prometheus.username", "prometheus.password_file", "prometheus.username is set but prometheus.password_file is not: basic auth sends the user's password, read from that file.")
+		}
+		if p.PasswordFile != "" && p.Username == "" {
+			missing("prometheus.password_file", "prometheus.username", "prometheus.password_file is set but prometheus.username is not: basic auth sends the password with its user's name.")
+		}
+		if p.TokenFile != "" && (p.Username != "" || p.PasswordFile != "") {
+			invalidAt("prometheus.token_file,prometheus.username,prometheus.password_file", "prometheus.token_file",
+				"prometheus.token_file and basic auth (prometheus.username, prometheus.password_file) are both set: each is sent as the Authorization header, which a request has one of. Keep the one Prometheus (or the proxy in front of it) checks.")
+		}
+		if p.SkipVerify && p.UsesTLS() && (c.NoNomad == nil || !c.NoNomad.Replay) {
+			warn("prometheus.skip_verify", "skip_verify disables verification of Prometheus's TLS certificate; anyone on the path can impersonate Prometheus, feed the agent's forecasts and read its credentials.")
+		}
+	}
 	if s.Enabled && c.isSet("nomad.node_id") {
 		invalid("nomad.node_id", "nomad.node_id is set but this agent is a server: only a client agent (server.enabled = false) reports on one Nomad node; the leader reads every node. Remove it, or set server.enabled = false.")
 	}
@@ -367,12 +397,23 @@ func (c *Config) unused() []Unused {
 			add("a replay (-replay) reads recorded series and acts on nothing, so it does nothing", "", c.NoNomad.Fix,
 				// iops_query without an address is refused above.
 				setting{"prometheus.address", true}, setting{"prometheus.iops_query", c.Prometheus.Address != ""},
+				setting{"prometheus.ca_file", c.Prometheus.Address != ""}, setting{"prometheus.cert_file", c.Prometheus.Address != ""},
+				setting{"prometheus.key_file", c.Prometheus.Address != ""}, setting{"prometheus.tls_server_name", c.Prometheus.Address != ""},
+				setting{"prometheus.skip_verify", c.Prometheus.Address != ""}, setting{"prometheus.token_file", c.Prometheus.Address != ""},
+				setting{"prometheus.username", c.Prometheus.Address != ""}, setting{"prometheus.password_file", c.Prometheus.Address != ""},
+				setting{"prometheus.headers", c.Prometheus.Address != ""},
 				setting{"forecast_only", c.ForecastOnly}, setting{"reserve.driver", true}, setting{"reserve.config", true},
 				setting{"queue.max_requests", true}, setting{"queue.max_parallel", true}, setting{"queue.keep_finished", true})
 		}
 	case !n.UsesTLS():
 		add(fmt.Sprintf("nomad.address %q is not an https:// URL, so the agent talks to Nomad without TLS", n.Address),
 			"nomad.address", "Set nomad.address to Nomad's https:// URL", tlsSettings...)
+	}
+	if p := c.Prometheus; p.Address != "" && !p.UsesTLS() && (c.NoNomad == nil || !c.NoNomad.Replay) {
+		add(fmt.Sprintf("prometheus.address %q is not an https:// URL, so the agent talks to Prometheus without TLS", p.Address),
+			"prometheus.address", "Set prometheus.address to Prometheus's https:// URL",
+			setting{"prometheus.ca_file", p.CAFile != ""}, setting{"prometheus.cert_file", p.CertFile != ""}, setting{"prometheus.key_file", p.KeyFile != ""},
+			setting{"prometheus.tls_server_name", p.TLSServerName != ""}, setting{"prometheus.skip_verify", p.SkipVerify})
 	}
 	if !c.ConsulUsed() {
 		add("consul.enabled is false and no server.retry_join entry is provider=consul, so the agent never calls Consul",
@@ -403,11 +444,20 @@ var notInDev = []string{
 	"data_dir", "bind_addr", "server.raft_port", "server.voter", "server.voters", "server.promote_after", "server.remove_after",
 }
 
+// prometheusAccess are the settings of how to reach the Prometheus that
+// prometheus.address names: each needs it.
+var prometheusAccess = []string{
+	"prometheus.ca_file", "prometheus.cert_file", "prometheus.key_file", "prometheus.tls_server_name", "prometheus.skip_verify",
+	"prometheus.token_file", "prometheus.username", "prometheus.password_file", "prometheus.headers",
+}
+
 // serverOnly are the settings a client agent refuses.
 var serverOnly = []string{
 	"data_dir", "bind_addr", "server.voter", "server.voters", "server.promote_after", "server.remove_after",
 	"server.raft_snapshot_threshold", "server.raft_snapshot_interval", "server.raft_trailing_logs",
-	"prometheus.address", "prometheus.iops_query", "policies.dir", "telemetry.prometheus_metrics",
+	"prometheus.address", "prometheus.iops_query", "prometheus.ca_file", "prometheus.cert_file", "prometheus.key_file",
+	"prometheus.tls_server_name", "prometheus.skip_verify", "prometheus.token_file", "prometheus.username",
+	"prometheus.password_file", "prometheus.headers", "policies.dir", "telemetry.prometheus_metrics",
 	// The act half runs on the leader: a client agent plans and moves nothing.
 	"forecast_only", "reserve.driver", "reserve.config", "queue.max_requests", "queue.max_parallel",
 	"queue.keep_finished",
