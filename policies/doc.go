@@ -2,6 +2,11 @@
 // `shaping "NAME" { ... }` blocks, their parser, their validation, and the
 // typed policies the forecast loop and the planner consume.
 //
+// docs/policies.md is the operator's reference: every block and setting
+// with its type, default and allowed values, how several policies and
+// files combine, and what the agent and `foreshape policy validate` say
+// when a policy is refused.
+//
 // A policy file holds one or more shaping blocks:
 //
 //	shaping "NAME" {
