@@ -4,6 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -239,14 +242,70 @@ type watchedSnapshots struct {
 	raft.SnapshotStore
 	h    *diskHealth
 	path string
+	// tmp, for raft's file store in path, removes what a failed Create
+	// leaves there; nil for another store.
+	tmp *snapshotTmp
+}
+
+// snapshotTmp removes the snapshot directories a failed Create of raft's
+// file store leaves. Raft (v1.7.3) creates NAME.tmp, then writes its
+// meta.json and opens its state file, and returns the error of either
+// without removing the directory: on a full disk each snapshot tried (one
+// every raft_snapshot_interval) left one, which stayed until the server
+// restarted, and raft logged "found temporary snapshot" at WARN for each
+// of them at every later snapshot. A sink raft closes or cancels removes
+// its own directory.
+type snapshotTmp struct {
+	log hclog.Logger
+	// mu is held across Create, so that no directory is created while
+	// the left ones are removed; open are the IDs of the sinks being
+	// written (a follower installs the leader's snapshot while its own
+	// is written).
+	mu   sync.Mutex
+	open map[string]bool
+}
+
+func newSnapshotTmp(log hclog.Logger) *snapshotTmp {
+	return &snapshotTmp{log: log, open: map[string]bool{}}
+}
+
+// removeLeft removes every NAME.tmp directory in dir but those of the
+// sinks being written. Called with mu held.
+func (s *snapshotTmp) removeLeft(dir string) {
+	es, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range es {
+		name, ok := strings.CutSuffix(e.Name(), ".tmp")
+		if !e.IsDir() || !ok || s.open[name] {
+			continue
+		}
+		path := filepath.Join(dir, e.Name())
+		if err := os.RemoveAll(path); err != nil {
+			s.log.Debug("could not remove the directory of a snapshot that failed", "path", path, logKeyError, err)
+			continue
+		}
+		s.log.Debug("removed the directory of a snapshot that failed", "path", path)
+	}
 }
 
 func (w watchedSnapshots) Create(version raft.SnapshotVersion, index, term uint64, configuration raft.Configuration,
 	configurationIndex uint64, trans raft.Transport) (raft.SnapshotSink, error) {
+	if w.tmp != nil {
+		w.tmp.mu.Lock()
+		defer w.tmp.mu.Unlock()
+	}
 	sink, err := w.SnapshotStore.Create(version, index, term, configuration, configurationIndex, trans)
 	if err != nil {
 		w.h.fail(diskSnapshot, w.path, err)
+		if w.tmp != nil {
+			w.tmp.removeLeft(w.path)
+		}
 		return nil, err
+	}
+	if w.tmp != nil {
+		w.tmp.open[sink.ID()] = true
 	}
 	return &watchedSink{SnapshotSink: sink, w: w}, nil
 }
@@ -257,6 +316,32 @@ type watchedSink struct {
 	w watchedSnapshots
 	// failed is set once a write failed: the sink is then cancelled.
 	failed bool
+}
+
+// done forgets the sink as being written, and removes its directory when
+// closing or cancelling it failed (err): raft's file store leaves NAME.tmp
+// when its last flush or its meta.json fails, with what it wrote of the
+// state (on a full disk, as much as fitted), until the server restarts.
+func (s *watchedSink) done(err error) {
+	t := s.w.tmp
+	if t == nil {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	delete(t.open, s.ID())
+	if err != nil {
+		path := filepath.Join(s.w.path, s.ID()+".tmp")
+		if rerr := os.RemoveAll(path); rerr != nil {
+			t.log.Debug("could not remove the directory of a snapshot that failed", "path", path, logKeyError, rerr)
+		}
+	}
+}
+
+func (s *watchedSink) Cancel() error {
+	err := s.SnapshotSink.Cancel()
+	s.done(err)
+	return err
 }
 
 var _ io.Writer = (*watchedSink)(nil)
@@ -272,6 +357,7 @@ func (s *watchedSink) Write(p []byte) (int, error) {
 
 func (s *watchedSink) Close() error {
 	err := s.SnapshotSink.Close()
+	s.done(err)
 	switch {
 	case err != nil:
 		s.w.h.fail(diskSnapshot, s.w.path, err)

@@ -279,7 +279,7 @@ func (n *Node) open(fsm raft.FSM) error {
 			if err != nil {
 				return fmt.Errorf("cluster: snapshot store: %w", err)
 			}
-			snaps = watchedSnapshots{fss, n.disk, filepath.Join(cfg.DataDir, "snapshots")}
+			snaps = watchedSnapshots{fss, n.disk, filepath.Join(cfg.DataDir, "snapshots"), newSnapshotTmp(n.logger.Named("snapshot"))}
 		}
 	}
 
@@ -291,7 +291,7 @@ func (n *Node) open(fsm raft.FSM) error {
 		stable = watchedStable{stable, n.disk, "the Raft stable store"}
 	}
 	if cfg.SnapshotStore != nil {
-		snaps = watchedSnapshots{snaps, n.disk, "the Raft snapshot store"}
+		snaps = watchedSnapshots{snaps, n.disk, "the Raft snapshot store", nil}
 	}
 	n.logs, n.stable, n.snaps = logs, stable, snaps
 	trans := cfg.Transport
