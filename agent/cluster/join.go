@@ -498,12 +498,41 @@ func LoadOrCreateNodeID(dataDir string) (string, error) {
 	r[8] = r[8]&0x3f | 0x80 // variant 10
 	h := hex.EncodeToString(r[:])
 	id = h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, []byte(id+"\n"), 0o600); err != nil {
-		return "", fmt.Errorf("cluster: node id: %w", err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
+	if err := writeSynced(path, []byte(id+"\n")); err != nil {
 		return "", fmt.Errorf("cluster: node id: %w", err)
 	}
 	return id, nil
+}
+
+// writeSynced writes data to path whole or not at all, and on disk before
+// it returns: into path.tmp, synced, renamed over path, and the directory
+// synced. Without the syncs a file system that stops writing soon after
+// (ext4 turned read-only by an error, a power cut) kept the rename but not
+// the data: an empty node-id, with which the server refused to start.
+func writeSynced(path string, data []byte) error {
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		_ = os.Remove(tmp)
+		return err
+	}
+	d, err := os.Open(filepath.Dir(path))
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
 }
