@@ -229,7 +229,7 @@ func New(cfg *config.Config, opts Options) (*Agent, error) {
 
 	if opts.Sources != nil {
 		a.sources = opts.Sources
-	} else if err := a.buildSources(cfg, start.Nomad); err != nil {
+	} else if err := a.buildSources(cfg, start.Nomad, start.Prometheus); err != nil {
 		a.node.Close()
 		return nil, err
 	}
@@ -274,8 +274,9 @@ func New(cfg *config.Config, opts Options) (*Agent, error) {
 func (a *Agent) HTTPAddr() string { return a.listener.Addr().String() }
 
 // buildSources builds the Nomad source over the agent's one Nomad client
-// and, with prometheus.address, the Prometheus source.
-func (a *Agent) buildSources(cfg *config.Config, client *nomadapi.Client) error {
+// and, with prometheus.address, the Prometheus source, which reaches it
+// as the start checks built (prom: its TLS, credentials and headers).
+func (a *Agent) buildSources(cfg *config.Config, client *nomadapi.Client, prom *promsource.Config) error {
 	a.nomadClient = client
 	ns, err := nomadsource.New(nomadsource.Config{Client: client, NodeSeries: true, AllocStats: a.allocStats, Reports: a.reports}, a.log)
 	if err != nil {
@@ -283,8 +284,8 @@ func (a *Agent) buildSources(cfg *config.Config, client *nomadapi.Client) error 
 	}
 	a.nomad = ns
 	a.sources = []source.Source{ns}
-	if cfg.Prometheus.Address != "" {
-		pc := promsource.Config{Address: cfg.Prometheus.Address}
+	if prom != nil {
+		pc := *prom
 		pc.Queries = promsource.DefaultQueries()
 		if cfg.Prometheus.IOPSQuery != "" {
 			pc.Queries[source.IOPS] = cfg.Prometheus.IOPSQuery

@@ -548,3 +548,83 @@ func TestReloadKeepsPoliciesOverABrokenFile(t *testing.T) {
 		}
 	}
 }
+
+// TestReloadLeavesPrometheusAccessToARestart: the prometheus block's
+// settings are read at the agent's start: a reload that changes them
+// (a header, the token file's path) logs each by name, never its value,
+// and so does one that finds prometheus.ca_file replaced in place. The
+// token file itself is read at every query, so a token written over it
+// is no change a reload logs; a token file that is gone is refused, as
+// at a start.
+func TestReloadLeavesPrometheusAccessToARestart(t *testing.T) {
+	dir := t.TempDir()
+	polDir := filepath.Join(dir, "policies")
+	if err := os.Mkdir(polDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	src, err := os.ReadFile(devPoliciesFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	write(t, filepath.Join(polDir, "dev.hcl"), string(src))
+	ca := testpki.NewCA(t, "prometheus")
+	files := testpki.WriteFiles(t, dir, "prometheus", ca, ca.Issue(t, "prometheus"))
+	token, other := filepath.Join(dir, "token"), filepath.Join(dir, "other-token")
+	write(t, token, "first-token-value\n")
+	write(t, other, "other-token-value\n")
+	cfg := config.DevDefault()
+	cfg.Name = "reload-test"
+	cfg.HTTP.Address = "127.0.0.1:0"
+	cfg.Nomad.Address = "http://127.0.0.1:1"
+	cfg.Policies.Dir = polDir
+	cfg.Prometheus = config.Prometheus{Address: "https://127.0.0.1:1", CAFile: files.CA, TokenFile: token,
+		Headers: map[string]config.Secret{"X-Scope-Orgid": "tenant-one"}}
+	logs := &syncbuf.Buffer{}
+	a, err := New(cfg, Options{Logger: hclog.New(&hclog.LoggerOptions{Name: "test", Level: hclog.Info, Output: logs})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close() })
+
+	write(t, token, "rotated-token-value\n")
+	if err := a.Reload(nil); err != nil {
+		t.Fatal(err)
+	}
+	if out := logs.String(); strings.Contains(out, "prometheus.") {
+		t.Errorf("a token written over prometheus.token_file is logged as a change:\n%s", out)
+	}
+
+	next := cfg.Clone()
+	next.Prometheus.TokenFile = other
+	next.Prometheus.Headers["X-Scope-Orgid"] = "tenant-two"
+	if err := a.Reload(next); err != nil {
+		t.Fatal(err)
+	}
+	out := logs.String()
+	for _, f := range []string{"prometheus.token_file", "prometheus.headers"} {
+		if !strings.Contains(out, "takes effect after a restart: field="+f) {
+			t.Errorf("the log does not say %s needs a restart:\n%s", f, out)
+		}
+	}
+	for _, secret := range []string{"tenant-one", "tenant-two", "token-value"} {
+		if strings.Contains(out, secret) {
+			t.Errorf("the log shows the secret %q:\n%s", secret, out)
+		}
+	}
+
+	// The CA replaced in place: read again at the next start only.
+	write(t, files.CA, string(testpki.NewCA(t, "prometheus-2").CertPEM))
+	if err := a.Reload(nil); err != nil {
+		t.Fatal(err)
+	}
+	if out := logs.String(); !strings.Contains(out, "it is read again after a restart, and the agent uses what it read at its start until then: field=prometheus.ca_file") {
+		t.Errorf("the log does not say prometheus.ca_file changed in place:\n%s", out)
+	}
+
+	if err := os.Remove(token); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Reload(nil); err == nil || !strings.Contains(err.Error(), "Cannot read prometheus.token_file") {
+		t.Errorf("a reload with prometheus.token_file gone: %v; want it refused", err)
+	}
+}

@@ -3,8 +3,9 @@
 // first): the policies in policies.dir and what they need of the agent (a
 // Prometheus source for their queries, room in the series store, a runtime
 // for their scale targets), the files the configuration names (the ACL
-// token file, the TLS certificate, key and CA, Nomad's TLS files, the node
-// ID in data_dir), and the Nomad and Consul API clients built from it.
+// token file, the TLS certificate, key and CA, Nomad's and Prometheus's TLS
+// files, Prometheus's token or password file, the node ID in data_dir), and
+// the Nomad, Consul and Prometheus clients' settings built from it.
 //
 // The agent starts (and reloads) from what Check returns, so it runs with
 // exactly what was checked; `foreshape config validate` runs the same
@@ -42,6 +43,7 @@ import (
 
 	"github.com/foreshape/foreshape/agent/cluster"
 	"github.com/foreshape/foreshape/config"
+	promsource "github.com/foreshape/foreshape/plugins/source/prometheus"
 
 	// The built-in scale targets: their settings in policies, and their
 	// runtimes.
@@ -92,6 +94,10 @@ type Start struct {
 	// Consul is the Consul API client, for registration and
 	// provider=consul joins; nil when neither is configured.
 	Consul *consulapi.Client
+	// Prometheus is how a server's Prometheus source reaches
+	// prometheus.address (its TLS, credentials and headers; the agent adds
+	// the queries); nil without one, and in a replay.
+	Prometheus *promsource.Config
 	// Read are the SHA-256 digests of the files read for the settings that
 	// name them and take effect at a start (tls.*, nomad.*), by setting:
 	// a reload tells a file changed in place, which only a restart reads
@@ -154,6 +160,9 @@ func Check(cfg *config.Config, opts Options) (*Start, hcl.Diagnostics) {
 		s.Nomad = c.nomad(cmp.Or(opts.NomadTimeout, DefaultNomadTimeout))
 	}
 	s.Consul = c.consul()
+	if server {
+		s.Prometheus = c.prometheus(opts)
+	}
 	if server && s.Policies != nil {
 		c.diags = append(c.diags, checkPolicies(cfg, s.Policies, opts, s.Nomad)...)
 	}
@@ -353,33 +362,124 @@ func (c *checker) tls() *cluster.TLS {
 	if !t.Enabled() {
 		return nil
 	}
-	certPEM, okCert := c.readFile("tls.cert_file", t.CertFile)
-	keyPEM, okKey := c.readFile("tls.key_file", t.KeyFile)
-	var caPEM []byte
-	okCA := true
-	if t.CAFile != "" {
-		caPEM, okCA = c.readFile("tls.ca_file", t.CAFile)
-	}
-	if !okCert || !okKey || !okCA {
+	files, ok := c.tlsFiles("tls", t.CAFile, t.CertFile, t.KeyFile)
+	if !ok {
 		return nil
 	}
-	cert, err := tls.X509KeyPair(certPEM, keyPEM)
+	out := &cluster.TLS{}
+	if out.Certificate, ok = files.certificate(c); !ok {
+		return nil
+	}
+	if out.CAs, ok = files.cas(c); !ok {
+		return nil
+	}
+	c.certDates(out.Certificate, out.CAs)
+	return out
+}
+
+// tlsFiles are the PEM files a block's ca_file, cert_file and key_file
+// name (those set), as read.
+type tlsFiles struct {
+	block                     string // "tls", "prometheus"
+	caFile, certFile, keyFile string
+	ca, cert, key             []byte
+}
+
+// tlsFiles reads the files of block's ca_file, cert_file and key_file
+// that are set; ok is false when one cannot be read (each is said).
+func (c *checker) tlsFiles(block, caFile, certFile, keyFile string) (tlsFiles, bool) {
+	f := tlsFiles{block: block, caFile: caFile, certFile: certFile, keyFile: keyFile}
+	ok := true
+	for _, r := range []struct {
+		name, path string
+		dst        *[]byte
+	}{{"cert_file", certFile, &f.cert}, {"key_file", keyFile, &f.key}, {"ca_file", caFile, &f.ca}} {
+		if r.path != "" {
+			b, read := c.readFile(block+"."+r.name, r.path)
+			*r.dst, ok = b, ok && read
+		}
+	}
+	return f, ok
+}
+
+// certificate pairs the certificate and its key, or says why they are
+// not a pair.
+func (f tlsFiles) certificate(c *checker) (tls.Certificate, bool) {
+	cert, err := tls.X509KeyPair(f.cert, f.key)
 	if err != nil {
-		c.add(hcl.DiagError, "Invalid tls.cert_file",
-			fmt.Sprintf("%s and %s are not a PEM certificate and its key: %v.", t.CertFile, t.KeyFile, err),
-			"tls.cert_file", "tls.key_file")
+		c.add(hcl.DiagError, "Invalid "+f.block+".cert_file",
+			fmt.Sprintf("%s and %s are not a PEM certificate and its key: %v.", f.certFile, f.keyFile, err),
+			f.block+".cert_file", f.block+".key_file")
+		return tls.Certificate{}, false
+	}
+	return cert, true
+}
+
+// cas is the CA bundle of ca_file (nil when it is not set), or says why
+// it holds none.
+func (f tlsFiles) cas(c *checker) (*x509.CertPool, bool) {
+	if f.caFile == "" {
+		return nil, true
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(f.ca) {
+		c.add(hcl.DiagError, "Invalid "+f.block+".ca_file", fmt.Sprintf("%s holds no PEM certificate.", f.caFile), f.block+".ca_file")
+		return nil, false
+	}
+	return pool, true
+}
+
+// prometheus is how the Prometheus source reaches prometheus.address:
+// the TLS its files make (read here, once: a file replaced in place is
+// read again at the next start), and the bearer token or basic auth
+// password files, each checked here as the source reads it for every
+// request (promsource.ReadCredential), and the headers. Nil without
+// prometheus.address, or in a replay (opts.Sources), which reads none.
+func (c *checker) prometheus(opts Options) *promsource.Config {
+	p := c.cfg.Prometheus
+	if p.Address == "" || opts.Sources {
 		return nil
 	}
-	out := &cluster.TLS{Certificate: cert}
-	if t.CAFile != "" {
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(caPEM) {
-			c.add(hcl.DiagError, "Invalid tls.ca_file", fmt.Sprintf("%s holds no PEM certificate.", t.CAFile), "tls.ca_file")
+	out := &promsource.Config{Address: p.Address, TokenFile: p.TokenFile, Username: p.Username, PasswordFile: p.PasswordFile}
+	ok := true
+	for _, f := range []struct{ field, path string }{{"prometheus.token_file", p.TokenFile}, {"prometheus.password_file", p.PasswordFile}} {
+		if f.path == "" {
+			continue
+		}
+		if _, err := promsource.ReadCredential(f.path); err != nil {
+			summary := "Cannot read " + f.field
+			if ce := (*promsource.CredentialError)(nil); errors.As(err, &ce) {
+				summary = "Invalid " + f.field
+			}
+			c.add(hcl.DiagError, summary, fmt.Sprintf("%s: %s.", f.path, reason(err)), f.field)
+			ok = false
+		}
+	}
+	if len(p.Headers) > 0 {
+		out.Headers = make(map[string]string, len(p.Headers))
+		for k, v := range p.Headers {
+			out.Headers[k] = v.Reveal()
+		}
+	}
+	if p.UsesTLS() {
+		files, read := c.tlsFiles("prometheus", p.CAFile, p.CertFile, p.KeyFile)
+		if !read {
 			return nil
 		}
-		out.CAs = pool
+		out.TLS = &tls.Config{MinVersion: tls.VersionTLS12, ServerName: p.TLSServerName, InsecureSkipVerify: p.SkipVerify}
+		if p.CertFile != "" {
+			cert, paired := files.certificate(c)
+			ok = ok && paired
+			out.TLS.Certificates = []tls.Certificate{cert}
+		}
+		var cas bool
+		out.TLS.RootCAs, cas = files.cas(c)
+		ok = ok && cas
+		out.CAFile = p.CAFile
 	}
-	c.certDates(cert, out.CAs)
+	if !ok {
+		return nil
+	}
 	return out
 }
 

@@ -208,6 +208,45 @@ func TestCheck(t *testing.T) {
 			apply: func(t *testing.T, f fixture, c *config.Config, o *preflight.Options) {
 				c.Nomad.CAFile, o.Sources = filepath.Join(f.dir, "none"), true
 			}},
+		{name: "Prometheus over TLS with a CA and a client certificate",
+			apply: func(t *testing.T, f fixture, c *config.Config, o *preflight.Options) {
+				c.Prometheus = config.Prometheus{Address: "https://127.0.0.1:9090", CAFile: f.tls.CA, CertFile: f.tls.Cert, KeyFile: f.tls.Key}
+			}},
+		{name: "prometheus.ca_file missing", want: "Cannot read prometheus.ca_file",
+			apply: func(t *testing.T, f fixture, c *config.Config, o *preflight.Options) {
+				c.Prometheus = config.Prometheus{Address: "https://127.0.0.1:9090", CAFile: filepath.Join(f.dir, "none")}
+			}},
+		{name: "prometheus.ca_file without a certificate", want: "Invalid prometheus.ca_file",
+			apply: func(t *testing.T, f fixture, c *config.Config, o *preflight.Options) {
+				c.Prometheus = config.Prometheus{Address: "https://127.0.0.1:9090", CAFile: f.tokens}
+			}},
+		{name: "prometheus.key_file of another certificate", want: "Invalid prometheus.cert_file",
+			apply: func(t *testing.T, f fixture, c *config.Config, o *preflight.Options) {
+				other := testpki.NewCA(t, "other")
+				key := testpki.WriteFiles(t, f.dir, "other", other, other.Issue(t, "x")).Key
+				c.Prometheus = config.Prometheus{Address: "https://127.0.0.1:9090", CertFile: f.tls.Cert, KeyFile: key}
+			}},
+		{name: "prometheus.token_file missing", want: "Cannot read prometheus.token_file",
+			apply: func(t *testing.T, f fixture, c *config.Config, o *preflight.Options) {
+				c.Prometheus = config.Prometheus{Address: "http://127.0.0.1:9090", TokenFile: filepath.Join(f.dir, "none")}
+			}},
+		{name: "prometheus.token_file empty", want: "Invalid prometheus.token_file",
+			apply: func(t *testing.T, f fixture, c *config.Config, o *preflight.Options) {
+				c.Prometheus = config.Prometheus{Address: "http://127.0.0.1:9090", TokenFile: write(t, filepath.Join(f.dir, "token"), "\n")}
+			}},
+		{name: "prometheus.token_file of two lines", want: "the file holds more than one line",
+			apply: func(t *testing.T, f fixture, c *config.Config, o *preflight.Options) {
+				c.Prometheus = config.Prometheus{Address: "http://127.0.0.1:9090", TokenFile: write(t, filepath.Join(f.dir, "token"), "a\nb\n")}
+			}},
+		{name: "prometheus.password_file missing", want: "Cannot read prometheus.password_file",
+			apply: func(t *testing.T, f fixture, c *config.Config, o *preflight.Options) {
+				c.Prometheus = config.Prometheus{Address: "http://127.0.0.1:9090", Username: "u", PasswordFile: filepath.Join(f.dir, "none")}
+			}},
+		{name: "Prometheus's files unread in a replay",
+			apply: func(t *testing.T, f fixture, c *config.Config, o *preflight.Options) {
+				c.Prometheus = config.Prometheus{Address: "https://127.0.0.1:9090", CAFile: filepath.Join(f.dir, "none"), TokenFile: filepath.Join(f.dir, "none")}
+				o.Sources = true
+			}},
 		{name: "data_dir is a file", want: "Cannot use data_dir",
 			apply: func(t *testing.T, f fixture, c *config.Config, o *preflight.Options) { c.DataDir = f.tokens }},
 		// The agent creates data_dir and its missing parents: one of

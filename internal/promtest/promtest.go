@@ -40,7 +40,9 @@ type Target struct {
 
 // Server is a running Prometheus.
 type Server struct {
-	URL string // http://127.0.0.1:port
+	URL string // http://127.0.0.1:port, or https:// with Options.Web's TLS
+
+	web *Web
 }
 
 // Options configure the server.
@@ -55,6 +57,46 @@ type Options struct {
 	// simulator stamps its samples with its virtual time — are refused as
 	// too old without it.
 	AcceptPast time.Duration
+	// Web, when set, is what Prometheus's --web.config.file asks of its
+	// clients: TLS, a client certificate, basic auth.
+	Web *Web
+}
+
+// Web is Prometheus's web configuration (--web.config.file).
+type Web struct {
+	// CertFile and KeyFile are the server's certificate and key: with
+	// them, Prometheus speaks only https.
+	CertFile, KeyFile string
+	// ClientCAFile, when set, makes Prometheus require a client
+	// certificate signed by it (RequireAndVerifyClientCert).
+	ClientCAFile string
+	// Users are basic auth's users, each with its password's bcrypt hash;
+	// with any, Prometheus refuses a request without one of them.
+	Users map[string]string
+	// Client is how Start's readiness check and WaitForSeries reach the
+	// server (trusting its CA, presenting a certificate); nil:
+	// http.DefaultClient. Username and Password, when set, are their
+	// basic auth.
+	Client             *http.Client
+	Username, Password string
+}
+
+// get asks the server for path as Web says.
+func (s *Server) get(path string) (*http.Response, error) {
+	req, err := http.NewRequest(http.MethodGet, s.URL+path, nil)
+	if err != nil {
+		return nil, err
+	}
+	client := http.DefaultClient
+	if w := s.web; w != nil {
+		if w.Client != nil {
+			client = w.Client
+		}
+		if w.Username != "" {
+			req.SetBasicAuth(w.Username, w.Password)
+		}
+	}
+	return client.Do(req)
 }
 
 // Start starts Prometheus scraping targets as opts say.
@@ -97,13 +139,36 @@ func Start(t testing.TB, opts Options, targets ...Target) *Server {
 		t.Fatal(err)
 	}
 	addr := freeAddr(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, bin,
-		"--config.file="+cfgPath,
-		"--storage.tsdb.path="+filepath.Join(dir, "data"),
-		"--web.listen-address="+addr,
+	args := []string{
+		"--config.file=" + cfgPath,
+		"--storage.tsdb.path=" + filepath.Join(dir, "data"),
+		"--web.listen-address=" + addr,
 		"--log.level=warn",
-	)
+	}
+	scheme := "http"
+	if w := opts.Web; w != nil {
+		var web bytes.Buffer
+		if w.CertFile != "" {
+			scheme = "https"
+			fmt.Fprintf(&web, "tls_server_config:\n  cert_file: %q\n  key_file: %q\n", w.CertFile, w.KeyFile)
+			if w.ClientCAFile != "" {
+				fmt.Fprintf(&web, "  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: %q\n", w.ClientCAFile)
+			}
+		}
+		if len(w.Users) > 0 {
+			web.WriteString("basic_auth_users:\n")
+			for u, hash := range w.Users {
+				fmt.Fprintf(&web, "  %q: %q\n", u, hash)
+			}
+		}
+		webPath := filepath.Join(dir, "web.yml")
+		if err := os.WriteFile(webPath, web.Bytes(), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		args = append(args, "--web.config.file="+webPath)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cmd := exec.CommandContext(ctx, bin, args...)
 	var logs bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	cmd.WaitDelay = 5 * time.Second
@@ -126,10 +191,10 @@ func Start(t testing.TB, opts Options, targets ...Target) *Server {
 			t.Logf("prometheus output:\n%s", logs.String())
 		}
 	})
-	s := &Server{URL: "http://" + addr}
+	s := &Server{URL: scheme + "://" + addr, web: opts.Web}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		resp, err := http.Get(s.URL + "/-/ready")
+		resp, err := s.get("/-/ready")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
@@ -153,7 +218,7 @@ func (s *Server) WaitForSeries(t testing.TB, query string, at time.Time, timeout
 	}
 	deadline := time.Now().Add(timeout)
 	for time.Now().Before(deadline) {
-		resp, err := http.Get(s.URL + "/api/v1/query?" + q.Encode())
+		resp, err := s.get("/api/v1/query?" + q.Encode())
 		if err == nil {
 			var b bytes.Buffer
 			_, _ = b.ReadFrom(resp.Body)

@@ -12,19 +12,23 @@ package prometheus
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"math"
+	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"text/template"
 	"time"
 
@@ -86,8 +90,26 @@ type Config struct {
 	Concurrency int
 	// Timeout bounds each query; zero means 10s.
 	Timeout time.Duration
-	// HTTPClient, when set, is used for requests (TLS, proxies).
+	// HTTPClient, when set, is used for requests (TLS, proxies); TLS is
+	// then refused.
 	HTTPClient *http.Client
+	// TLS, when set, is how an https:// Address is dialled: the CAs its
+	// certificate is checked against (RootCAs nil: the host's), a client
+	// certificate, the name checked (ServerName empty: Address's host).
+	TLS *tls.Config
+	// CAFile names the file TLS's CAs came from, for the message of a
+	// certificate they do not vouch for; empty: the host's CAs.
+	CAFile string
+	// TokenFile holds a bearer token for every request to Address's host,
+	// read again for each request (ReadCredential), so that a token
+	// rotated in the file is used at once.
+	TokenFile string
+	// Username and PasswordFile are basic auth for every request to
+	// Address's host, the password read again for each request. Not with
+	// TokenFile.
+	Username, PasswordFile string
+	// Headers are sent with every request to Address's host.
+	Headers map[string]string
 	// Origins says where each of Queries was set, for the log line of a
 	// query that fails ("prometheus.iops_query"); a metric without one is
 	// the source's default query.
@@ -132,6 +154,10 @@ const MaxRetryAfter = 10 * time.Minute
 // Source reads series from Prometheus.
 type Source struct {
 	client  promapi.Client
+	creds   *credentials
+	caFile  string // Config.CAFile
+	hasCert bool   // a client certificate is presented
+	https   bool   // the address is https://
 	addr    string // the address, for messages
 	queries map[string]*query
 	metrics []string
@@ -165,16 +191,40 @@ func New(cfg Config, log hclog.Logger) (*Source, error) {
 	if log == nil {
 		log = hclog.NewNullLogger()
 	}
+	if cfg.TokenFile != "" && (cfg.Username != "" || cfg.PasswordFile != "") {
+		return nil, errors.New("prometheus: a bearer token and basic auth are both set; a request carries one Authorization header")
+	}
+	if (cfg.Username == "") != (cfg.PasswordFile == "") {
+		return nil, errors.New("prometheus: basic auth needs both a user name and a password file")
+	}
 	hc := http.DefaultClient
-	if cfg.HTTPClient != nil {
+	switch {
+	case cfg.HTTPClient != nil && cfg.TLS != nil:
+		return nil, errors.New("prometheus: TLS is set beside HTTPClient, whose transport it would not reach")
+	case cfg.HTTPClient != nil:
 		hc = cfg.HTTPClient
+	case cfg.TLS != nil:
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.TLSClientConfig = cfg.TLS.Clone()
+		// HTTP/1.1: Go's HTTP/2 client says only that a connection
+		// "could not be established", not why (a client certificate
+		// Prometheus refused); one query at a time per connection is
+		// what the source asks anyway.
+		t.ForceAttemptHTTP2 = false
+		hc = &http.Client{Transport: t}
 	}
 	limit := cfg.MaxAnswer
 	if limit <= 0 {
 		limit = DefaultMaxAnswer
 	}
+	base, err := url.Parse(cfg.Address)
+	if err != nil {
+		return nil, fmt.Errorf("prometheus: %w", err)
+	}
+	creds := &credentials{next: hc.Transport, host: base.Host, tokenFile: cfg.TokenFile,
+		username: cfg.Username, passwordFile: cfg.PasswordFile, headers: cfg.Headers}
 	limited := *hc
-	limited.Transport = &boundedAnswers{next: hc.Transport, max: limit}
+	limited.Transport = &boundedAnswers{next: creds, max: limit}
 	client, err := promapi.NewClient(promapi.Config{Address: cfg.Address, Client: &limited})
 	if err != nil {
 		return nil, fmt.Errorf("prometheus: %w", err)
@@ -185,6 +235,10 @@ func New(cfg Config, log hclog.Logger) (*Source, error) {
 	}
 	s := &Source{
 		client:  client,
+		creds:   creds,
+		caFile:  cfg.CAFile,
+		hasCert: cfg.TLS != nil && (len(cfg.TLS.Certificates) > 0 || cfg.TLS.GetClientCertificate != nil),
+		https:   base.Scheme == "https",
 		addr:    "Prometheus at " + redact(cfg.Address),
 		queries: map[string]*query{},
 		labels:  cfg.Labels,
@@ -461,6 +515,96 @@ func (s *Source) Collect(ctx context.Context, req source.Request) (source.Result
 	return res, nil
 }
 
+// ReadCredential reads a token or password from the file at path, as
+// the source does for every request: the file's text less the white
+// space around it (the newline at its end). It fails for a file it
+// cannot read, one that is empty, and one whose credential spans lines
+// (it would not fit in a header).
+func ReadCredential(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	v := strings.TrimSpace(string(b))
+	switch {
+	case v == "":
+		return "", &os.PathError{Op: "read", Path: path, Err: &CredentialError{"the file is empty"}}
+	case strings.ContainsAny(v, "\r\n\x00"):
+		return "", &os.PathError{Op: "read", Path: path, Err: &CredentialError{"the file holds more than one line, where it must hold the credential alone"}}
+	}
+	return v, nil
+}
+
+// CredentialError is ReadCredential's error for a file it could read
+// that holds no credential: why.
+type CredentialError struct{ Why string }
+
+func (e *CredentialError) Error() string { return e.Why }
+
+// credentials is a RoundTripper that adds the configured headers and the
+// bearer token or basic auth, their files read for each request, to every
+// request to Prometheus's host, and to no other (a redirect elsewhere
+// carries none of them).
+type credentials struct {
+	next         http.RoundTripper // nil: http.DefaultTransport
+	host         string            // Prometheus's host:port, as in its address
+	tokenFile    string
+	username     string
+	passwordFile string
+	headers      map[string]string
+}
+
+func (c *credentials) RoundTrip(req *http.Request) (*http.Response, error) {
+	next := c.next
+	if next == nil {
+		next = http.DefaultTransport
+	}
+	if req.URL.Host != c.host || (c.tokenFile == "" && c.username == "" && len(c.headers) == 0) {
+		return next.RoundTrip(req)
+	}
+	out := req.Clone(req.Context())
+	for k, v := range c.headers {
+		out.Header.Set(k, v)
+	}
+	switch {
+	case c.tokenFile != "":
+		tok, err := ReadCredential(c.tokenFile)
+		if err != nil {
+			closeBody(req)
+			return nil, fmt.Errorf("cannot read the bearer token (prometheus.token_file): %w", err)
+		}
+		out.Header.Set("Authorization", "Bearer "+tok)
+	case c.username != "":
+		pw, err := ReadCredential(c.passwordFile)
+		if err != nil {
+			closeBody(req)
+			return nil, fmt.Errorf("cannot read the basic auth password (prometheus.password_file): %w", err)
+		}
+		out.SetBasicAuth(c.username, pw)
+	}
+	return next.RoundTrip(out)
+}
+
+// carried says which credentials the source's requests carry, for the
+// message of a 401 or 403.
+func (c *credentials) carried() string {
+	switch {
+	case c.tokenFile != "":
+		return "the request carried the bearer token of prometheus.token_file " + c.tokenFile
+	case c.username != "":
+		return fmt.Sprintf("the request carried basic auth as %q, with the password of prometheus.password_file %s", c.username, c.passwordFile)
+	}
+	return "the request carried no credentials: set prometheus.token_file, or prometheus.username and prometheus.password_file"
+}
+
+// closeBody closes a request's body, as a RoundTripper must when it
+// fails.
+func closeBody(req *http.Request) {
+	if req.Body != nil {
+		_ = req.Body.Close()
+	}
+}
+
 // boundedAnswers is a RoundTripper whose answers' bodies fail once they
 // pass max bytes, so that no answer is read whole into memory past it.
 type boundedAnswers struct {
@@ -625,11 +769,30 @@ func (s *Source) queryRange(ctx context.Context, q string, start, end time.Time,
 	if err != nil {
 		var unknownCA x509.UnknownAuthorityError
 		var otherName x509.HostnameError
+		var remote *net.OpError
 		switch {
 		case errors.Is(err, context.DeadlineExceeded) && ctx.Err() != nil:
 			err = fmt.Errorf("%s did not answer within %v: %w", s.addr, s.timeout, context.DeadlineExceeded)
+		case (errors.As(err, &unknownCA) || errors.As(err, &otherName)) && s.caFile != "":
+			err = fmt.Errorf("%w (foreshape checks Prometheus's certificate against prometheus.ca_file %s)", err, s.caFile)
 		case errors.As(err, &unknownCA), errors.As(err, &otherName):
-			err = fmt.Errorf("%w (foreshape checks Prometheus's certificate against the host's trusted CAs; SSL_CERT_FILE or SSL_CERT_DIR in the agent's environment name others)", err)
+			err = fmt.Errorf("%w (foreshape checks Prometheus's certificate against the host's trusted CAs: set prometheus.ca_file to its CA; SSL_CERT_FILE or SSL_CERT_DIR in the agent's environment name others)", err)
+		case s.https && (errors.As(err, &remote) && remote.Op == "remote error" && strings.Contains(remote.Err.Error(), "certificate") ||
+			errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)):
+			// A Prometheus that requires a client certificate checks it
+			// after TLS 1.3's handshake: its alert comes when the request
+			// is sent, or the connection is closed (reset, a broken pipe)
+			// before the alert is read. Go's client sends no certificate that no CA the
+			// server names signed.
+			who := "Prometheus "
+			if remote == nil {
+				who = "Prometheus closed the connection, as it does when it "
+			}
+			if !s.hasCert {
+				err = fmt.Errorf("%w (%srequires a client certificate: set prometheus.cert_file and prometheus.key_file)", err, who)
+			} else {
+				err = fmt.Errorf("%w (%srefuses the client certificate: prometheus.cert_file must be signed by a CA it trusts, or it is not sent)", err, who)
+			}
 		}
 		return nil, nil, &failure{query: q, err: err, server: true}
 	}
@@ -656,7 +819,11 @@ func (s *Source) queryRange(ctx context.Context, q string, start, end time.Time,
 			if v := resp.Header.Get("Retry-After"); v != "" {
 				after = fmt.Sprintf(" (Retry-After %s)", v)
 			}
-			f.err = fmt.Errorf("%s answered %s%s%s: %s", s.addr, resp.Status, path, after, excerpt(body))
+			var carried string
+			if code := resp.StatusCode; code == http.StatusUnauthorized || code == http.StatusForbidden {
+				carried = " (" + s.creds.carried() + ")"
+			}
+			f.err = fmt.Errorf("%s answered %s%s%s: %s%s", s.addr, resp.Status, path, after, excerpt(body), carried)
 		}
 		return nil, nil, f
 	}

@@ -1,0 +1,73 @@
+package prometheus
+
+import (
+	"context"
+	"crypto/tls"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/foreshape/foreshape/plugins/source"
+)
+
+// TestCredentialsStayWithPrometheus: the bearer token and the headers go
+// to Prometheus's host only: a redirect to another host (a gateway sending
+// the client elsewhere) carries neither.
+func TestCredentialsStayWithPrometheus(t *testing.T) {
+	var mu sync.Mutex
+	seen := map[string]string{} // server: the Authorization and X-Scope-OrgID it saw
+	record := func(name string, w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		seen[name] = r.Header.Get("Authorization") + "|" + r.Header.Get("X-Scope-OrgID")
+		mu.Unlock()
+	}
+	elsewhere := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		record("elsewhere", w, r)
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"status":"success","data":{"resultType":"matrix","result":[]}}`))
+	}))
+	t.Cleanup(elsewhere.Close)
+	prom := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		record("prometheus", w, r)
+		http.Redirect(w, r, elsewhere.URL+r.URL.Path, http.StatusTemporaryRedirect)
+	}))
+	t.Cleanup(prom.Close)
+	token := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(token, []byte("s3cret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(Config{Address: prom.URL, Queries: map[string]string{source.IOPS: "x"}, TokenFile: token,
+		Headers: map[string]string{"X-Scope-OrgID": "tenant-1"}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Collect(context.Background(), source.Request{Now: time.Now(), Lookback: 10 * time.Second, Step: time.Second,
+		Localities: []source.Locality{{Datacenter: "dc1"}}}); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if seen["prometheus"] != "Bearer s3cret|tenant-1" || seen["elsewhere"] != "|" {
+		t.Errorf("Prometheus saw %q, the host it redirected to %q; want the token and header at Prometheus only", seen["prometheus"], seen["elsewhere"])
+	}
+}
+
+// TestNewRefusesWhatCannotWork: a bearer token beside basic auth, basic
+// auth without its password file, and TLS beside an HTTP client.
+func TestNewRefusesWhatCannotWork(t *testing.T) {
+	for name, cfg := range map[string]Config{
+		"token and basic auth": {TokenFile: "/t", Username: "u", PasswordFile: "/p"},
+		"user alone":           {Username: "u"},
+		"TLS and a client":     {TLS: &tls.Config{}, HTTPClient: http.DefaultClient},
+	} {
+		cfg.Address = "https://127.0.0.1:9090"
+		if _, err := New(cfg, nil); err == nil || !strings.HasPrefix(err.Error(), "prometheus: ") {
+			t.Errorf("%s: %v; want a refusal", name, err)
+		}
+	}
+}
