@@ -858,6 +858,13 @@ func translateSchedule(s *scheduleHCL, own Locality) (*Schedule, hcl.Diagnostics
 	} else {
 		diags = append(diags, d...)
 	}
+	if out.Expr != nil && out.Duration > 0 {
+		if gap, ok := shortestGap(out.Expr); ok && gap < out.Duration {
+			diags = append(diags, hclfield.Warning(s.Duration.Range(), prefix+".duration",
+				"Each window lasts %s, but cron %q starts one as little as %s after another, so windows overlap: a window starts before the last one ends, and the two run as one. Shorten the duration, or let the cron fire less often.",
+				hclfield.FormatDuration(out.Duration), out.Cron, hclfield.FormatDuration(gap)))
+		}
+	}
 	if v, ok, d := hclfield.Enum(s.Action, prefix+".action", Actions); ok {
 		out.Action = Action(v)
 	} else {
@@ -938,6 +945,28 @@ func parseCron(src string) (expr *cronexpr.Expression, err error) {
 	}
 	return expr, nil
 }
+
+// shortestGap is the shortest time between two starts of expr among its
+// first gapProbes after cronProbe; false when it starts once at most.
+func shortestGap(expr *cronexpr.Expression) (time.Duration, bool) {
+	var gap time.Duration
+	prev := expr.Next(cronProbe)
+	for range gapProbes {
+		next := expr.Next(prev)
+		if next.IsZero() {
+			break
+		}
+		if g := next.Sub(prev); gap == 0 || g < gap {
+			gap = g
+		}
+		prev = next
+	}
+	return gap, gap > 0
+}
+
+// gapProbes is how many starts shortestGap reads: a year of weekdays, a
+// decade of months.
+const gapProbes = 400
 
 // cronProbe is a fixed instant used only to check that a cron expression
 // can fire at all; it is not a clock reading.

@@ -825,3 +825,37 @@ func TestAgentSettingsInAPolicyFile(t *testing.T) {
 		t.Errorf("diagnostics %q, want %q", got, want)
 	}
 }
+
+// TestOverlappingWindowsWarn: a schedule whose windows last longer than
+// the time between two of its starts (duration "25h" on weekdays, "2h"
+// every hour) is warned of at its duration, as its windows overlap; one
+// whose windows end as the next starts is not.
+func TestOverlappingWindowsWarn(t *testing.T) {
+	for _, tc := range []struct {
+		cron, duration string
+		warn           string
+	}{
+		{"0 2 * * 1-5", "25h", `Each window lasts 1d1h, but cron "0 2 * * 1-5" starts one as little as 1d after another`},
+		{"0 * * * *", "2h", `Each window lasts 2h, but cron "0 * * * *" starts one as little as 1h after another`},
+		{"0 2 * * 1-5", "1d", ""},
+		{"0 0 14 3 * 2027", "30d", ""}, // once
+	} {
+		ps, diags, src := parse(t, func(b *builder) {
+			b.schedule = strings.NewReplacer("0 2 * * 0", tc.cron, `"3h"`, fmt.Sprintf("%q", tc.duration)).Replace(b.schedule)
+		})
+		if diags.HasErrors() || len(ps) != 1 {
+			t.Errorf("%s for %s: %v", tc.cron, tc.duration, diags)
+			continue
+		}
+		if tc.warn == "" {
+			if len(diags) != 0 {
+				t.Errorf("%s for %s: %v; want no warning", tc.cron, tc.duration, diags)
+			}
+			continue
+		}
+		if len(diags) != 1 || diags[0].Severity != hcl.DiagWarning || diags[0].Summary != "Questionable schedule.patch.duration" ||
+			!strings.HasPrefix(diags[0].Detail, tc.warn) || diags[0].Subject.Start.Line != lineOf(t, src, "duration =") {
+			t.Errorf("%s for %s: %v; want a warning at the duration, %q", tc.cron, tc.duration, diags, tc.warn)
+		}
+	}
+}
