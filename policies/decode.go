@@ -861,7 +861,7 @@ func translateSchedule(s *scheduleHCL, own Locality) (*Schedule, hcl.Diagnostics
 	if out.Expr != nil && out.Duration > 0 {
 		if gap, ok := shortestGap(out.Expr); ok && gap < out.Duration {
 			diags = append(diags, hclfield.Warning(s.Duration.Range(), prefix+".duration",
-				"Each window lasts %s, but cron %q starts one as little as %s after another, so windows overlap: a window starts before the last one ends, and the two run as one. Shorten the duration, or let the cron fire less often.",
+				"Each window lasts %s, but cron %q starts one as little as %s after another, so windows overlap: a window starts before the last one ends. Shorten the duration, or let the cron fire less often.",
 				hclfield.FormatDuration(out.Duration), out.Cron, hclfield.FormatDuration(gap)))
 		}
 	}
