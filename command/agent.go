@@ -73,7 +73,9 @@ Usage: foreshape agent [options]
   the Raft port use it; a certificate and key that do not match are
   refused and the last good ones kept); every other setting changed is
   logged by name at each reload and takes effect at the next start, as is
-  a nomad.* certificate or CA file replaced in place. A policy that needs what the agent sets
+  a nomad.* or prometheus.* certificate or CA file replaced in place
+  (prometheus.token_file and password_file are read again at every
+  query, without a reload). A policy that needs what the agent sets
   up only at its start is refused until a restart: forecast.queries
   without the prometheus.address it started with, migrate.spread_by_use
   when no policy it started with spread by use. SIGINT or SIGTERM

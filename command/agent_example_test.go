@@ -139,6 +139,9 @@ func newExample(t *testing.T) *example {
 	if err := os.Rename(filepath.Join(tlsDir, "nomad-client-ca.pem"), filepath.Join(tlsDir, "nomad-ca.pem")); err != nil {
 		t.Fatal(err)
 	}
+	if err := os.WriteFile(filepath.Join(tlsDir, "prometheus-ca.pem"), testpki.NewCA(t, "prometheus").CertPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	if err := os.WriteFile(filepath.Join(etc, "acl-tokens"), []byte("# operators\ns3cret-token\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -172,10 +172,12 @@ Usage: foreshape config show [options] PATH
   ('# raft_port = 7576 (default)') or the environment variable -env took
   it from ('# address = "https://nomad:4646" (from environment variable
   NOMAD_ADDR)'), and a token is a comment that says whether it is set
-  ('# token = <redacted> (set; not shown)' or '# token is not set'), so the
-  output loads back as the same configuration less its tokens and what the
-  environment set (-env sets it again). In JSON every setting is a
-  value, a token that is set "<redacted>" and one that is not "".
+  ('# token = <redacted> (set; not shown)' or '# token is not set'), as
+  are prometheus.headers, by name ('# headers = { "X-Scope-Orgid" =
+  <redacted> } (set; values not shown)'), so the output loads back as the
+  same configuration less its tokens, headers and what the environment
+  set (-env sets it again). In JSON every setting is a value, a token or
+  header value that is set "<redacted>" and a token that is not "".
 
   A setting whose default is worked out elsewhere is "" when not set:
   name (the host name), advertise_addr (bind_addr and http.address's
