@@ -130,6 +130,13 @@ type scheduleHCL struct {
 	DeclRange  hcl.Range      `hcl:",def_range"`
 }
 
+// allPool is Nomad's built-in node pool "all", which every job may name
+// and no node is in: a client's configuration cannot join it.
+const allPool = "all"
+
+// allPoolDetail says why a locality of node pool "all" is refused.
+const allPoolDetail = `node pool "all" is Nomad's built-in pool that a job may name to run on every node, and no node is in it (a client cannot join it), so it matches no node. Leave node_pool out, or use "*", for every pool.`
+
 // nameRE is what policy, scale and schedule names may look like: they
 // appear in logs, metrics labels and the CLI.
 var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$`)
@@ -237,6 +244,10 @@ func translateLocality(s *shapingHCL, p *Policy) hcl.Diagnostics {
 		}
 		if strings.ContainsAny(v, "/ \t\n") {
 			diags = append(diags, hclfield.Invalid(f.expr.Range(), f.name, "%q must not contain '/' or whitespace.", v))
+			continue
+		}
+		if f.dst == &p.Locality.NodePool && v == allPool {
+			diags = append(diags, hclfield.Invalid(f.expr.Range(), f.name, "%s", allPoolDetail))
 			continue
 		}
 		if v != "*" {
@@ -694,6 +705,8 @@ func translateMigrate(m *migrateHCL, out *Migrate, own Locality) hcl.Diagnostics
 			switch {
 			case err != nil:
 				diags = append(diags, hclfield.Invalid(rng, field, "%s.", err))
+			case l.NodePool == allPool:
+				diags = append(diags, hclfield.Invalid(rng, field, "%q: %s", item, allPoolDetail))
 			case l == own:
 				diags = append(diags, hclfield.Invalid(rng, field, "%q is the policy's own locality; a move must leave it.", item))
 			case seen[l]:
@@ -894,6 +907,10 @@ func translateSchedule(s *scheduleHCL, own Locality) (*Schedule, hcl.Diagnostics
 			l, err := ParseLocality(item)
 			if err != nil {
 				diags = append(diags, hclfield.Invalid(rng, fmt.Sprintf("%s.localities[%d]", prefix, i), "%s.", err))
+				continue
+			}
+			if l.NodePool == allPool {
+				diags = append(diags, hclfield.Invalid(rng, fmt.Sprintf("%s.localities[%d]", prefix, i), "%q: %s", item, allPoolDetail))
 				continue
 			}
 			if out.Action == ActionPeak && own != (Locality{}) && l != own {

@@ -276,6 +276,13 @@ func TestParseErrors(t *testing.T) {
 		{"locality slash", func(b *builder) { b.locality = `node_pool = "a/b"` }, "Invalid locality.node_pool", `"a/b"`},
 		{"locality empty", func(b *builder) { b.locality = `node_class = ""` }, "Invalid locality.node_class", `node_class = ""`},
 		{"missing locality", func(b *builder) { b.locality = "-" }, "Missing locality block", `shaping "web"`},
+		// Nomad's built-in pool "all" holds no node: a locality of it
+		// would match nothing.
+		{"node pool all", func(b *builder) { b.locality = "datacenter = \"dc1\"\n node_pool = \"all\"" }, "Invalid locality.node_pool", `"all"`},
+		{"target in node pool all", func(b *builder) { b.migrate = `targets = ["dc2", "dc2/all"]` }, "Invalid migrate.targets[1]", `"dc2/all"`},
+		{"drain of node pool all", func(b *builder) {
+			b.schedule = strings.Replace(b.schedule, `action   = "drain"`, "action   = \"drain\"\n    localities = [\"*/all/web\"]", 1)
+		}, "Invalid schedule.patch.localities[0]", `"*/all/web"`},
 		// A datacenter named as the store's node or group scope, narrowed
 		// by pool or class, would make node/… or group/… series.
 		{"locality in the node scope", func(b *builder) { b.locality = "datacenter = \"node\"\n node_pool = \"web\"" }, "Invalid locality.datacenter", `"node"`},
