@@ -72,6 +72,12 @@ func TestPrometheusAccessRefusals(t *testing.T) {
   headers = { "X-Scope-OrgID" = "tenant-1", host = "other" }`, detail: []string{`"host" is a header foreshape sets itself`, "prometheus.address's host"}},
 		{name: "Content-Type header", want: "Invalid prometheus.headers", line: 3, src: `address = "http://prom.internal:9090"
   headers = { "content-type" = "application/json" }`, detail: []string{`"content-type" is a header foreshape sets itself: its HTTP client sets it`}},
+		{name: "Content-Length header", want: "Invalid prometheus.headers", line: 3, src: `address = "http://prom.internal:9090"
+  headers = { "Content-Length" = "12" }`, detail: []string{`"Content-Length" is a header foreshape sets itself: its HTTP client sets it`}},
+		{name: "Accept-Encoding header", want: "Invalid prometheus.headers", line: 3, src: `address = "http://prom.internal:9090"
+  headers = { "Accept-Encoding" = "br" }`, detail: []string{`"Accept-Encoding" is a header foreshape sets itself: its HTTP client sets it`}},
+		{name: "Proxy-Authorization header", want: "Invalid prometheus.headers", line: 3, src: `address = "http://prom.internal:9090"
+  headers = { "Proxy-Authorization" = "Basic abc" }`, detail: []string{`"Proxy-Authorization" is a header foreshape sets itself`}},
 		{name: "a header twice", want: "Invalid prometheus.headers", line: 3, src: `address = "http://prom.internal:9090"
   headers = { "X-Scope-OrgID" = "a", "x-scope-orgid" = "b" }`, detail: []string{"are the same header"}},
 		{name: "not a header name", want: "Invalid prometheus.headers", line: 3, src: `address = "http://prom.internal:9090"
@@ -119,12 +125,28 @@ func TestPrometheusAccessRefusals(t *testing.T) {
 			_ = c
 		})
 	}
-	// A client agent reads no Prometheus: it refuses every one of them.
-	c, diags := loadSrc(t, "server {\n  enabled = false\n  retry_join = [\"10.0.0.1\"]\n}\nprometheus {\n  token_file = \"/etc/token\"\n}\n")
-	if !diags.HasErrors() || !strings.Contains(diags.Error(), "prometheus.token_file is set but server.enabled is false") {
-		t.Errorf("a client agent's prometheus.token_file: %v", diags)
+	// Each needs prometheus.address; a client agent reads no Prometheus,
+	// and refuses every one of them.
+	for name, value := range map[string]string{
+		"ca_file": `"/etc/ca.pem"`, "cert_file": `"/etc/c.pem"`, "key_file": `"/etc/k.pem"`, "tls_server_name": `"prom.internal"`,
+		"skip_verify": "true", "token_file": `"/etc/token"`, "username": `"foreshape"`, "password_file": `"/etc/password"`,
+		"headers": `{ "X-Scope-OrgID" = "tenant-1" }`,
+	} {
+		field := "prometheus." + name
+		for _, tc := range []struct{ src, want string }{
+			{"", field + " is set but prometheus.address is not set"},
+			{"server {\n  enabled = false\n  retry_join = [\"10.0.0.1\"]\n}\n", field + " is set but server.enabled is false"},
+		} {
+			_, diags := loadSrc(t, tc.src+"prometheus {\n  "+name+" = "+value+"\n}\n")
+			found := false
+			for _, d := range diags {
+				found = found || d.Summary == "Invalid "+field && strings.Contains(d.Detail, tc.want) && d.Subject != nil
+			}
+			if !found {
+				t.Errorf("%s: %v; want a refusal saying %q at its line", field, diags, tc.want)
+			}
+		}
 	}
-	_ = c
 }
 
 // TestPrometheusSkipVerifyWarned: skip_verify over https is taken with a

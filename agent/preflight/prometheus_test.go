@@ -174,7 +174,7 @@ func TestPrometheusTLS(t *testing.T) {
 			t.Fatal(err)
 		}
 		_, err = collectIOPS(t, start)
-		wantFailure(t, err, "certificate is valid for", "other.internal")
+		wantFailure(t, err, "certificate is valid for", "other.internal", "for prometheus.tls_server_name, or else the address's host")
 	})
 	t.Run("SkipVerify", func(t *testing.T) {
 		start, err := promStart(t, f, addr+"  skip_verify = true\n"+clientCert)

@@ -773,9 +773,11 @@ func (s *Source) queryRange(ctx context.Context, q string, start, end time.Time,
 		switch {
 		case errors.Is(err, context.DeadlineExceeded) && ctx.Err() != nil:
 			err = fmt.Errorf("%s did not answer within %v: %w", s.addr, s.timeout, context.DeadlineExceeded)
-		case (errors.As(err, &unknownCA) || errors.As(err, &otherName)) && s.caFile != "":
+		case errors.As(err, &otherName):
+			err = fmt.Errorf("%w (foreshape checks Prometheus's certificate for prometheus.tls_server_name, or else the address's host)", err)
+		case errors.As(err, &unknownCA) && s.caFile != "":
 			err = fmt.Errorf("%w (foreshape checks Prometheus's certificate against prometheus.ca_file %s)", err, s.caFile)
-		case errors.As(err, &unknownCA), errors.As(err, &otherName):
+		case errors.As(err, &unknownCA):
 			err = fmt.Errorf("%w (foreshape checks Prometheus's certificate against the host's trusted CAs: set prometheus.ca_file to its CA; SSL_CERT_FILE or SSL_CERT_DIR in the agent's environment name others)", err)
 		case s.https && (errors.As(err, &remote) && remote.Op == "remote error" && strings.Contains(remote.Err.Error(), "certificate") ||
 			errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)):
