@@ -130,12 +130,41 @@ type scheduleHCL struct {
 	DeclRange  hcl.Range      `hcl:",def_range"`
 }
 
-// allPool is Nomad's built-in node pool "all", which every job may name
-// and no node is in: a client's configuration cannot join it.
-const allPool = "all"
+// nomadNameProblem says why a locality's datacenter or node pool (field
+// "datacenter" or "node_pool", v not "*") can be no Nomad node's, so that
+// the policy would match no node: "" when it can. Nomad refuses a client
+// whose datacenter holds '*' (a job's datacenters may be globs, a node's
+// are not), and a node pool name outside [A-Za-z0-9_-]{1,128} or "all"
+// (its built-in pool that a job names to run on every node, which no
+// client may join).
+func nomadNameProblem(field, v string) string {
+	switch {
+	case field == "datacenter" && strings.Contains(v, "*"):
+		return fmt.Sprintf(`datacenter %q is not a glob: a locality names one datacenter, or "*" for any, and no Nomad datacenter's name holds '*' (a job's datacenters may be globs, a node's are not), so it matches no node`, v)
+	case field == "node_pool" && v == "all":
+		return `node pool "all" is Nomad's built-in pool that a job names to run on every node, and no node is in it (a client cannot join it), so it matches no node; leave node_pool out, or use "*", for every pool`
+	case field == "node_pool" && !nodePoolRE.MatchString(v):
+		return fmt.Sprintf(`node pool %q is no Nomad node pool's name (letters, digits, '-' and '_', at most 128), so it matches no node`, v)
+	}
+	return ""
+}
 
-// allPoolDetail says why a locality of node pool "all" is refused.
-const allPoolDetail = `node pool "all" is Nomad's built-in pool that a job may name to run on every node, and no node is in it (a client cannot join it), so it matches no node. Leave node_pool out, or use "*", for every pool.`
+// nodePoolRE is what Nomad's node pool names look like.
+var nodePoolRE = regexp.MustCompile(`^[a-zA-Z0-9_-]{1,128}$`)
+
+// localityNameProblem is nomadNameProblem for l's datacenter and node
+// pool.
+func localityNameProblem(l Locality) string {
+	if l.Datacenter != "" {
+		if p := nomadNameProblem("datacenter", l.Datacenter); p != "" {
+			return p
+		}
+	}
+	if l.NodePool != "" {
+		return nomadNameProblem("node_pool", l.NodePool)
+	}
+	return ""
+}
 
 // nameRE is what policy, scale and schedule names may look like: they
 // appear in logs, metrics labels and the CLI.
@@ -246,8 +275,8 @@ func translateLocality(s *shapingHCL, p *Policy) hcl.Diagnostics {
 			diags = append(diags, hclfield.Invalid(f.expr.Range(), f.name, "%q must not contain '/' or whitespace.", v))
 			continue
 		}
-		if f.dst == &p.Locality.NodePool && v == allPool {
-			diags = append(diags, hclfield.Invalid(f.expr.Range(), f.name, "%s", allPoolDetail))
+		if problem := nomadNameProblem(strings.TrimPrefix(f.name, "locality."), v); v != "*" && problem != "" {
+			diags = append(diags, hclfield.Invalid(f.expr.Range(), f.name, "%s.", upperFirst(problem)))
 			continue
 		}
 		if v != "*" {
@@ -705,8 +734,8 @@ func translateMigrate(m *migrateHCL, out *Migrate, own Locality) hcl.Diagnostics
 			switch {
 			case err != nil:
 				diags = append(diags, hclfield.Invalid(rng, field, "%s.", err))
-			case l.NodePool == allPool:
-				diags = append(diags, hclfield.Invalid(rng, field, "%q: %s", item, allPoolDetail))
+			case localityNameProblem(l) != "":
+				diags = append(diags, hclfield.Invalid(rng, field, "%q: %s.", item, localityNameProblem(l)))
 			case l == own:
 				diags = append(diags, hclfield.Invalid(rng, field, "%q is the policy's own locality; a move must leave it.", item))
 			case seen[l]:
@@ -909,8 +938,8 @@ func translateSchedule(s *scheduleHCL, own Locality) (*Schedule, hcl.Diagnostics
 				diags = append(diags, hclfield.Invalid(rng, fmt.Sprintf("%s.localities[%d]", prefix, i), "%s.", err))
 				continue
 			}
-			if l.NodePool == allPool {
-				diags = append(diags, hclfield.Invalid(rng, fmt.Sprintf("%s.localities[%d]", prefix, i), "%q: %s", item, allPoolDetail))
+			if problem := localityNameProblem(l); problem != "" {
+				diags = append(diags, hclfield.Invalid(rng, fmt.Sprintf("%s.localities[%d]", prefix, i), "%q: %s.", item, problem))
 				continue
 			}
 			if out.Action == ActionPeak && own != (Locality{}) && l != own {
@@ -988,6 +1017,14 @@ const gapProbes = 400
 // cronProbe is a fixed instant used only to check that a cron expression
 // can fire at all; it is not a clock reading.
 var cronProbe = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// upperFirst is s with its first letter in capitals, to start a sentence.
+func upperFirst(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
+}
 
 func fmtNum(v float64) string { return fmt.Sprintf("%g", v) }
 

@@ -283,6 +283,14 @@ func TestParseErrors(t *testing.T) {
 		{"drain of node pool all", func(b *builder) {
 			b.schedule = strings.Replace(b.schedule, `action   = "drain"`, "action   = \"drain\"\n    localities = [\"*/all/web\"]", 1)
 		}, "Invalid schedule.patch.localities[0]", `"*/all/web"`},
+		// Nomad refuses a node whose datacenter holds '*' or whose node
+		// pool is not [A-Za-z0-9_-]{1,128}: such a locality matches none.
+		{"datacenter glob", func(b *builder) { b.locality = `datacenter = "us-east-*"` }, "Invalid locality.datacenter", `"us-east-*"`},
+		{"node pool no Nomad name", func(b *builder) { b.locality = "datacenter = \"dc1\"\n node_pool = \"web.tier\"" }, "Invalid locality.node_pool", `"web.tier"`},
+		{"target datacenter glob", func(b *builder) { b.migrate = `targets = ["dc2-*"]` }, "Invalid migrate.targets[0]", `"dc2-*"`},
+		{"drain of a datacenter glob", func(b *builder) {
+			b.schedule = strings.Replace(b.schedule, `action   = "drain"`, "action   = \"drain\"\n    localities = [\"dc1\", \"dc*/web\"]", 1)
+		}, "Invalid schedule.patch.localities[1]", `"dc*/web"`},
 		// A datacenter named as the store's node or group scope, narrowed
 		// by pool or class, would make node/… or group/… series.
 		{"locality in the node scope", func(b *builder) { b.locality = "datacenter = \"node\"\n node_pool = \"web\"" }, "Invalid locality.datacenter", `"node"`},
