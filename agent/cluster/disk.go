@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -20,9 +21,11 @@ import (
 // its stable store, snapshots into snapshots/) goes through the stores'
 // wrappers below, which tell diskHealth how it went. When writes start to
 // fail (a full disk, a read-only one, I/O errors) the server logs it once,
-// at ERROR, naming the file and the cause, and once more at INFO when a
-// write as large succeeds again; Ready and Status say it meanwhile, and
-// Apply's error names it. What Raft does about it is Raft's (v1.7.3): a
+// at ERROR, naming the file and the cause (once more should another kind
+// of write start failing: snapshots often fail first, BoltDB reusing the
+// pages it freed for appends a while longer), and once at INFO when a
+// write as large succeeds again. Status says it meanwhile; Ready, while
+// log or stable writes fail; Apply's error, while appends fail. What Raft does about it is Raft's (v1.7.3): a
 // leader whose log append fails answers that command with the error and
 // steps down; a follower whose append fails rejects the entries, and the
 // leader sends them again, backing off up to about 10 s; a failed snapshot
@@ -62,9 +65,11 @@ type diskHealth struct {
 	mu sync.Mutex
 	// failing holds, per kind, the last failure; empty while writes work.
 	failing map[diskKind]diskFailure
-	// since is when the outage began; failed counts its failed writes.
+	// since is when the outage began; failed counts its failed writes;
+	// told, the kinds it logged.
 	since  time.Time
 	failed int
+	told   map[diskKind]bool
 }
 
 type diskFailure struct {
@@ -73,7 +78,24 @@ type diskFailure struct {
 }
 
 func newDiskHealth(log hclog.Logger, now func() time.Time, closing interface{ Err() error }) *diskHealth {
-	return &diskHealth{log: log, now: now, closing: closing, failing: map[diskKind]diskFailure{}}
+	return &diskHealth{log: log, now: now, closing: closing, failing: map[diskKind]diskFailure{}, told: map[diskKind]bool{}}
+}
+
+// diskWhat says what a server does while writes of kind fail.
+var diskWhat = map[diskKind]string{
+	diskLog:      "takes no new entries and cannot lead",
+	diskStable:   "cannot record a new term or vote (raft stops the server at its next election if this lasts)",
+	diskSnapshot: "writes no snapshot, so raft.db keeps every entry and grows while there is room",
+}
+
+// diskOrder is the order in which failures are told: the one that stops
+// the server most first.
+var diskOrder = []diskKind{diskLog, diskStable, diskSnapshot}
+
+// diskError reports whether err is a disk's failure: full, read-only,
+// I/O errors.
+func diskError(err error) bool {
+	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) || errors.Is(err, syscall.EROFS) || errors.Is(err, syscall.EIO)
 }
 
 // diskCause says in words what err, a failed write, means for the disk.
@@ -100,13 +122,19 @@ func (h *diskHealth) fail(kind diskKind, path string, err error) {
 	first := len(h.failing) == 0
 	h.failing[kind] = diskFailure{path: path, err: err}
 	h.failed++
+	if !first && !h.told[kind] {
+		h.told[kind] = true
+		h.log.Error("cannot write to data_dir: "+diskCause(err), "path", path, logKeyError, err,
+			"then", "this server now also "+diskWhat[kind])
+	}
 	if !first {
 		return
 	}
+	h.told = map[diskKind]bool{kind: true}
 	h.since = h.now()
 	h.log.Error("cannot write to data_dir: "+diskCause(err), "path", path, logKeyError, err,
-		"then", "this server takes no new entries and cannot lead while its writes fail; every entry it acknowledged is kept; "+
-			"it logs once more when it can write again (Raft's lines about the failures are DEBUG meanwhile)")
+		"then", "while this lasts this server "+diskWhat[kind]+"; every entry it acknowledged is kept; "+
+			"it logs once more when it can write again, and once if another kind of write fails (Raft's lines about the failures are DEBUG meanwhile)")
 }
 
 // ok records that a write of kind succeeded: the failures of kind and of
@@ -129,21 +157,22 @@ func (h *diskHealth) ok(kind diskKind) {
 	h.failed = 0
 }
 
-// err is the outage's error while one lasts (naming the largest kind of
-// write failing), else nil.
-func (h *diskHealth) err() error {
+// err is the outage's error while one lasts (naming the failure that
+// stops the server most, diskOrder), else nil; with kinds, only while a
+// write of one of them fails.
+func (h *diskHealth) err(kinds ...diskKind) error {
 	if h == nil {
 		return nil
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	for _, k := range []diskKind{diskSnapshot, diskLog, diskStable} {
-		f, ok := h.failing[k]
-		if !ok {
+	for _, k := range diskOrder {
+		if len(kinds) > 0 && !slices.Contains(kinds, k) {
 			continue
 		}
-		what := map[diskKind]string{diskStable: "cannot record its term", diskLog: "takes no new entries", diskSnapshot: "cannot write snapshots (its log grows until one succeeds)"}[k]
-		return &DataDirError{Path: f.path, Since: h.since, Err: f.err, what: what}
+		if f, ok := h.failing[k]; ok {
+			return &DataDirError{Path: f.path, Since: h.since, Err: f.err, what: diskWhat[k]}
+		}
 	}
 	return nil
 }

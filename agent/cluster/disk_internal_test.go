@@ -6,10 +6,12 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/foreshape/foreshape/internal/syncbuf"
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 )
@@ -142,5 +144,30 @@ func TestFailedSnapshotsLeaveNothing(t *testing.T) {
 	}
 	if list, err := fss.List(); err != nil || len(list) != 1 || list[0].ID != open.ID() {
 		t.Fatalf("snapshots: %v, %v; want the one written", list, err)
+	}
+}
+
+// TestRaftsDiskFailureLinesAreQuiet: raft's file snapshot store logs a
+// failed write at ERROR before it returns the error through the store's
+// wrapper, which logs the outage itself: a disk's failure (full,
+// read-only, I/O errors) in such a line is DEBUG even before the outage
+// is known; another failure keeps its level. On a full tmpfs the
+// snapshot store's "failed to write metadata" came just before the
+// outage's own line.
+func TestRaftsDiskFailureLinesAreQuiet(t *testing.T) {
+	var out syncbuf.Buffer
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	base := hclog.New(&hclog.LoggerOptions{Output: &out, Level: hclog.Info})
+	l := stoppingLogger{Logger: base, stopping: ctx, disk: newDiskHealth(base, time.Now, ctx)}
+	for _, errno := range []syscall.Errno{syscall.ENOSPC, syscall.EROFS, syscall.EIO} {
+		l.Error("failed to write metadata", "error", &fs.PathError{Op: "write", Path: "meta.json", Err: errno})
+	}
+	if out.String() != "" {
+		t.Fatalf("the disk's failures were logged:\n%s", out.String())
+	}
+	l.Error("failed to write metadata", "error", &fs.PathError{Op: "write", Path: "meta.json", Err: syscall.EINVAL})
+	if !strings.Contains(out.String(), "[ERROR] failed to write metadata") {
+		t.Fatalf("another failure was not logged at ERROR:\n%s", out.String())
 	}
 }

@@ -56,12 +56,27 @@ func (s *faultyLogs) DeleteRange(min, max uint64) error {
 	return s.InmemStore.DeleteRange(min, max)
 }
 
+// faultySnaps is an in-memory snapshot store whose Create fails with
+// fail, when set.
+type faultySnaps struct {
+	*raft.InmemSnapshotStore
+	fail atomic.Value // syscall.Errno
+}
+
+func (s *faultySnaps) Create(version raft.SnapshotVersion, index, term uint64, c raft.Configuration, ci uint64, tr raft.Transport) (raft.SnapshotSink, error) {
+	if e, _ := s.fail.Load().(syscall.Errno); e != 0 {
+		return nil, &fs.PathError{Op: "write", Path: "/data/snapshots/meta.json", Err: e}
+	}
+	return s.InmemSnapshotStore.Create(version, index, term, c, ci, tr)
+}
+
 // diskServer is one server of diskServers.
 type diskServer struct {
-	node *cluster.Node
-	fsm  *listFSM
-	logs *faultyLogs
-	log  *logBuffer
+	node  *cluster.Node
+	fsm   *listFSM
+	logs  *faultyLogs
+	snaps *faultySnaps
+	log   *logBuffer
 }
 
 // diskServers starts n in-memory servers of one cluster, each with a log
@@ -87,9 +102,9 @@ func diskServers(t *testing.T, n int) []*diskServer {
 	}
 	var out []*diskServer
 	for i := range n {
-		s := &diskServer{fsm: &listFSM{}, logs: newFaultyLogs(), log: &logBuffer{}}
+		s := &diskServer{fsm: &listFSM{}, logs: newFaultyLogs(), snaps: &faultySnaps{InmemSnapshotStore: raft.NewInmemSnapshotStore()}, log: &logBuffer{}}
 		cfg := clustertest.Config(fmt.Sprintf("disk%d", i))
-		cfg.Transport, cfg.LogStore, cfg.Voters = trans[i], s.logs, n
+		cfg.Transport, cfg.LogStore, cfg.SnapshotStore, cfg.Voters = trans[i], s.logs, s.snaps, n
 		cfg.Probe = func(ctx context.Context, id, address string) (cluster.ServerInfo, error) {
 			for _, o := range out {
 				if st, err := o.node.Status(); err == nil && st.Address == address {
@@ -299,4 +314,78 @@ func TestFailingDiskSaysSo(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestSnapshotsFailingAlone: on a disk with room for log appends but not
+// for a snapshot (BoltDB reuses the pages of raft.db it freed; measured on
+// a full tmpfs, appends went on for 2 s after a snapshot failed), the
+// server logs it once and keeps leading and taking writes, ready, with
+// Status saying that it writes no snapshot; when its appends fail too it
+// says so in one more line, and Apply's error and Ready name the log; it
+// logs that it can write again only once a snapshot succeeds.
+func TestSnapshotsFailingAlone(t *testing.T) {
+	s := diskServers(t, 1)[0]
+	if _, err := s.node.Apply(context.Background(), []byte("a")); err != nil {
+		t.Fatal(err)
+	}
+	mark := len(s.log.String())
+	s.snaps.fail.Store(syscall.ENOSPC)
+	if err := s.node.Snapshot(); err == nil {
+		t.Fatal("a snapshot on a full disk succeeded")
+	}
+	if _, err := s.node.Apply(context.Background(), []byte("b")); err != nil {
+		t.Fatalf("a write while only snapshots fail: %v", err)
+	}
+	if err := s.node.Ready(context.Background()); err != nil {
+		t.Fatalf("not ready while only snapshots fail: %v", err)
+	}
+	if st, _ := s.node.Status(); !strings.Contains(st.DataDirError, "writes no snapshot") || !strings.Contains(st.DataDirError, "the Raft snapshot store") {
+		t.Fatalf("status while snapshots fail: %q", st.DataDirError)
+	}
+	if err := s.node.Snapshot(); err == nil {
+		t.Fatal("a second snapshot on a full disk succeeded")
+	}
+	// Raft says it starts the first snapshot before it fails.
+	loud := loudLines(s.log.String(), mark)
+	if len(loud) > 0 && strings.Contains(loud[0], "starting snapshot up to") {
+		loud = loud[1:]
+	}
+	if len(loud) != 1 || !strings.Contains(loud[0], "cannot write to data_dir: the disk is full") || !strings.Contains(loud[0], "writes no snapshot") {
+		t.Fatalf("snapshots failing logged %d lines at INFO or above; want one:\n%s", len(loud), strings.Join(loud, "\n"))
+	}
+
+	mark = len(s.log.String())
+	s.logs.set(syscall.ENOSPC)
+	_, err := s.node.Apply(context.Background(), []byte("refused"))
+	if !errors.Is(err, cluster.ErrDataDir) || !strings.Contains(err.Error(), "the Raft log store") || !strings.Contains(err.Error(), "takes no new entries") {
+		t.Fatalf("apply once appends fail too: %v; want it to name the log store", err)
+	}
+	if err := s.node.Ready(context.Background()); err == nil || !strings.Contains(err.Error(), "takes no new entries") {
+		t.Fatalf("ready once appends fail too: %v", err)
+	}
+	loud = loudLines(s.log.String(), mark)
+	if len(loud) != 1 || !strings.Contains(loud[0], "now also takes no new entries") {
+		t.Fatalf("appends failing too logged %d lines at INFO or above; want one:\n%s", len(loud), strings.Join(loud, "\n"))
+	}
+
+	mark = len(s.log.String())
+	s.logs.set(0)
+	leaderOf(t, s.node)
+	if _, err := s.node.Apply(context.Background(), []byte("c")); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(s.log.String()[mark:], "can write to data_dir again") {
+		t.Fatal("logged that it can write again while snapshots still fail")
+	}
+	s.snaps.fail.Store(syscall.Errno(0))
+	if err := s.node.Snapshot(); err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(s.log.String()[mark:], "can write to data_dir again"); n != 1 {
+		t.Fatalf("logged %d times that it can write again once a snapshot succeeded; want once", n)
+	}
+	if st, _ := s.node.Status(); st.DataDirError != "" {
+		t.Fatalf("status once it can write: %q", st.DataDirError)
+	}
+	waitValues(t, s.fsm, []string{"a", "b", "c"})
 }

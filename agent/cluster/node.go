@@ -654,7 +654,7 @@ func (n *Node) Apply(ctx context.Context, cmd []byte) (any, error) {
 // leader steps down at once): the command was not committed, which the
 // error says with what fails, and it wraps ErrDataDir.
 func (n *Node) applyError(err error) error {
-	if derr := n.disk.err(); derr != nil && !errors.Is(err, raft.ErrNotLeader) && !errors.Is(err, raft.ErrRaftShutdown) {
+	if derr := n.disk.err(diskLog); derr != nil && !errors.Is(err, raft.ErrNotLeader) && !errors.Is(err, raft.ErrRaftShutdown) {
 		return fmt.Errorf("cluster: apply: the command was not committed: %w", derr)
 	}
 	return n.mapError("apply", err)

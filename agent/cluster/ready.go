@@ -25,8 +25,8 @@ const ReadyWait = 1 * time.Second
 // for a readiness check (a rolling restart moves on to the next server
 // only once the last one is ready): it knows a leader, is in the
 // configuration at its own address, and its state machine has applied
-// every entry the leader's had when asked, and it can write to its data
-// directory (disk.go). The leader is ready once it has applied every
+// every entry the leader's had when asked, and it can write its log and
+// stable store (disk.go). The leader is ready once it has applied every
 // entry of earlier terms. Otherwise the error (wrapping ErrNotReady) says
 // why. Liveness is another matter: a server that is not ready is still
 // alive and may be waiting for the others.
@@ -37,7 +37,8 @@ func (n *Node) Ready(ctx context.Context) error {
 	if err := n.halted(); err != nil {
 		return notReady("%v", err)
 	}
-	if err := n.DataDirError(); err != nil {
+	if err := n.disk.err(diskLog, diskStable); err != nil {
+		// Snapshots alone failing, it still takes entries.
 		return notReady("%v", err)
 	}
 	if n.raft.State() == raft.Leader {

@@ -85,7 +85,7 @@ func (l stoppingLogger) Log(level hclog.Level, msg string, args ...any) {
 	if level == hclog.Error && l.stopping.Err() != nil && ownShutdown(msg, args) ||
 		(level == hclog.Error || level == hclog.Warn) && refused == "" && l.leaving.left(msg, args) ||
 		level == hclog.Error && snapshotNeeded(msg, args) ||
-		level > hclog.Debug && diskQuiet[msg] && l.disk.failingNow() {
+		level > hclog.Debug && diskQuiet[msg] && (l.disk.failingNow() || diskFailed(args)) {
 		level = hclog.Debug
 	}
 	if level == hclog.Error && l.unreachable != nil {
@@ -118,6 +118,18 @@ func (l stoppingLogger) Named(name string) hclog.Logger {
 
 func (l stoppingLogger) ResetNamed(name string) hclog.Logger {
 	return stoppingLogger{l.Logger.ResetNamed(name), l.stopping, l.leaving, l.unreachable, l.disk}
+}
+
+// diskFailed reports whether a line's error is a disk's failure, which
+// diskHealth logs itself: raft's snapshot store logs its failures before
+// it returns them through the store's wrapper.
+func diskFailed(args []any) bool {
+	for i := 0; i+1 < len(args); i += 2 {
+		if err, ok := args[i+1].(error); ok && args[i] == "error" {
+			return diskError(err)
+		}
+	}
+	return false
 }
 
 // ownShutdown reports whether raft's ERROR line msg is one a server's
