@@ -578,7 +578,7 @@ func TestReloadLeavesPrometheusAccessToARestart(t *testing.T) {
 	cfg.Nomad.Address = "http://127.0.0.1:1"
 	cfg.Policies.Dir = polDir
 	cfg.Prometheus = config.Prometheus{Address: "https://127.0.0.1:1", CAFile: files.CA, TokenFile: token,
-		Headers: map[string]config.Secret{"X-Scope-Orgid": "tenant-one"}}
+		Headers: map[string]config.Secret{"X-Scope-OrgID": "tenant-one"}}
 	logs := &syncbuf.Buffer{}
 	a, err := New(cfg, Options{Logger: hclog.New(&hclog.LoggerOptions{Name: "test", Level: hclog.Info, Output: logs})})
 	if err != nil {
@@ -596,7 +596,7 @@ func TestReloadLeavesPrometheusAccessToARestart(t *testing.T) {
 
 	next := cfg.Clone()
 	next.Prometheus.TokenFile = other
-	next.Prometheus.Headers["X-Scope-Orgid"] = "tenant-two"
+	next.Prometheus.Headers["X-Scope-OrgID"] = "tenant-two"
 	if err := a.Reload(next); err != nil {
 		t.Fatal(err)
 	}

@@ -173,7 +173,7 @@ Usage: foreshape config show [options] PATH
   it from ('# address = "https://nomad:4646" (from environment variable
   NOMAD_ADDR)'), and a token is a comment that says whether it is set
   ('# token = <redacted> (set; not shown)' or '# token is not set'), as
-  are prometheus.headers, by name ('# headers = { "X-Scope-Orgid" =
+  are prometheus.headers, by name ('# headers = { "X-Scope-OrgID" =
   <redacted> } (set; values not shown)'), so the output loads back as the
   same configuration less its tokens, headers and what the environment
   set (-env sets it again). In JSON every setting is a value, a token or

@@ -200,8 +200,8 @@ type Prometheus struct {
 	Username     string `json:"username"`
 	PasswordFile string `json:"password_file"`
 	// Headers are sent with every query (X-Scope-OrgID for a tenant of
-	// Mimir, Cortex or Thanos), keys in canonical form. Their values are
-	// printed as secrets are: redacted.
+	// Mimir, Cortex or Thanos), keys as written (no two the same but for
+	// case). Their values are printed as secrets are: redacted.
 	Headers map[string]Secret `json:"headers"`
 }
 

@@ -804,6 +804,9 @@ func TestSettingsNoClientUses(t *testing.T) {
 		{name: "a replay acts on nothing and reads no Prometheus", noNomad: true, replay: true,
 			src:     "prometheus {\n  address = \"http://prom:9090\"\n}\nforecast_only = true\nqueue {\n  max_parallel = 2\n  keep_finished = \"2h\"\n}\nreserve {\n  driver = \"raw_exec\"\n  config = { command = \"/bin/sleep\" }\n}",
 			refused: []string{"prometheus.address@2", "forecast_only@4", "reserve.driver@10", "reserve.config@11", "queue.max_parallel@6", "queue.keep_finished@7"}},
+		{name: "a replay reads no Prometheus, so it takes none of its access settings", noNomad: true, replay: true,
+			src:     "prometheus {\n  address = \"https://prom:9090\"\n  ca_file = \"/ca.pem\"\n  token_file = \"/token\"\n  headers = { \"X-Scope-OrgID\" = \"t\" }\n}",
+			refused: []string{"prometheus.address@2", "prometheus.ca_file@3", "prometheus.token_file@4", "prometheus.headers@5"}},
 		{name: "without Nomad a dev agent still acts", noNomad: true, src: "forecast_only = true\nqueue {\n  max_parallel = 2\n}"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

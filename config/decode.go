@@ -337,7 +337,7 @@ func (d *fileDecoder) headers(expr hcl.Expression, field string, dst *map[string
 			continue
 		}
 		first[canon] = k
-		out[canon] = Secret(m[k])
+		out[k] = Secret(m[k])
 	}
 	if !bad {
 		*dst = out

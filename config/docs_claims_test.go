@@ -389,7 +389,7 @@ func TestExamplePrometheusBlock(t *testing.T) {
 			t.Errorf("example.hcl with its prometheus comments %v uncommented: %s", creds, diags.Error())
 			continue
 		}
-		if p := c.Prometheus; p.CertFile == "" || p.KeyFile == "" || p.TLSServerName == "" || p.Headers["X-Scope-Orgid"].Reveal() != "tenant-1" {
+		if p := c.Prometheus; p.CertFile == "" || p.KeyFile == "" || p.TLSServerName == "" || p.Headers["X-Scope-OrgID"].Reveal() != "tenant-1" {
 			t.Errorf("the uncommented settings did not load: %+v", p)
 		}
 	}

@@ -179,8 +179,8 @@ func TestPrometheusHeadersNotShown(t *testing.T) {
 	if diags.HasErrors() {
 		t.Fatal(diags.Error())
 	}
-	if c.Prometheus.Headers["X-Scope-Orgid"].Reveal() != tenant || c.Prometheus.Headers["X-Api-Key"].Reveal() != apiKey {
-		t.Fatalf("headers %v: not loaded under their canonical names", c.Prometheus.Headers)
+	if c.Prometheus.Headers["X-Scope-OrgID"].Reveal() != tenant || c.Prometheus.Headers["X-Api-Key"].Reveal() != apiKey {
+		t.Fatalf("headers %v: not loaded under their names", c.Prometheus.Headers)
 	}
 	js, err := c.JSON()
 	if err != nil {
@@ -197,7 +197,7 @@ func TestPrometheusHeadersNotShown(t *testing.T) {
 			t.Errorf("%s shows a header's value:\n%s", name, out)
 		}
 	}
-	for _, want := range []string{`# headers = { "X-Api-Key" = <redacted>, "X-Scope-Orgid" = <redacted> } (set; values not shown)`,
+	for _, want := range []string{`# headers = { "X-Api-Key" = <redacted>, "X-Scope-OrgID" = <redacted> } (set; values not shown)`,
 		`username      = "foreshape"`, `password_file = "/etc/foreshape/prometheus-password"`} {
 		if !strings.Contains(shown, want) {
 			t.Errorf("config show lacks %q:\n%s", want, shown)
