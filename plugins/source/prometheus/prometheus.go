@@ -770,6 +770,7 @@ func (s *Source) queryRange(ctx context.Context, q string, start, end time.Time,
 		var unknownCA x509.UnknownAuthorityError
 		var otherName x509.HostnameError
 		var remote *net.OpError
+		alert := errors.As(err, &remote) && remote.Op == "remote error" && strings.Contains(remote.Err.Error(), "certificate")
 		switch {
 		case errors.Is(err, context.DeadlineExceeded) && ctx.Err() != nil:
 			err = fmt.Errorf("%s did not answer within %v: %w", s.addr, s.timeout, context.DeadlineExceeded)
@@ -779,15 +780,14 @@ func (s *Source) queryRange(ctx context.Context, q string, start, end time.Time,
 			err = fmt.Errorf("%w (foreshape checks Prometheus's certificate against prometheus.ca_file %s)", err, s.caFile)
 		case errors.As(err, &unknownCA):
 			err = fmt.Errorf("%w (foreshape checks Prometheus's certificate against the host's trusted CAs: set prometheus.ca_file to its CA; SSL_CERT_FILE or SSL_CERT_DIR in the agent's environment name others)", err)
-		case s.https && (errors.As(err, &remote) && remote.Op == "remote error" && strings.Contains(remote.Err.Error(), "certificate") ||
-			errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)):
+		case s.https && (alert || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)):
 			// A Prometheus that requires a client certificate checks it
 			// after TLS 1.3's handshake: its alert comes when the request
 			// is sent, or the connection is closed (reset, a broken pipe)
-			// before the alert is read. Go's client sends no certificate that no CA the
-			// server names signed.
+			// before the alert is read. Go's client sends no certificate
+			// that none of the CAs the server names signed.
 			who := "Prometheus "
-			if remote == nil {
+			if !alert {
 				who = "Prometheus closed the connection, as it does when it "
 			}
 			if !s.hasCert {
