@@ -99,9 +99,11 @@ type Start struct {
 	// the queries); nil without one, and in a replay.
 	Prometheus *promsource.Config
 	// Read are the SHA-256 digests of the files read for the settings that
-	// name them and take effect at a start (tls.*, nomad.*), by setting:
-	// a reload tells a file changed in place, which only a restart reads
-	// again. acl.token_file, read at every reload, is not among them.
+	// name them and take effect at a start (tls.*, nomad.*, prometheus's
+	// ca_file, cert_file and key_file), by setting: a reload tells a file
+	// changed in place, which only a restart reads again. acl.token_file,
+	// read at every reload, and prometheus.token_file and password_file,
+	// read at every request, are not among them.
 	Read map[string][sha256.Size]byte
 }
 
