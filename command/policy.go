@@ -36,13 +36,17 @@ Usage: foreshape policy validate [options] PATH...
   Parses and validates shaping policies, and refuses exactly what the agent
   refuses in them at start. Each PATH is a policy file or a directory whose
   *.hcl files are read in alphabetical order (not hidden ones, which
-  editors leave, nor subdirectories); a file named twice is read once. Every block and attribute is
+  editors leave, nor subdirectories); a file named twice is read once, and
+  a file given by name that the agent would skip in policies.dir (not
+  *.hcl, or hidden) is checked, with a warning saying so. Every block and
+  attribute is
   checked, including each scale target plugin's own settings, policy names
   must be unique across all PATHs, every scale target must have a runtime
   in this foreshape, and the policies' localities must need no more series
   than the agent's series store holds (100,000; each locality has Nomad's
   four metrics, plus its queries' metrics). Each problem is reported with
-  its file, line and column and the name of the setting.
+  its file, line and column and the name of the setting. docs/policies.md
+  describes every setting.
 
   What the agent also refuses depends on its configuration, and is checked
   only with -config: a policy's forecast.queries need prometheus.address;
