@@ -1,6 +1,7 @@
 package command
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -8,7 +9,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/foreshape/foreshape/agent/api"
 	"github.com/foreshape/foreshape/config"
 )
 
@@ -44,6 +47,7 @@ var failureModes = []struct {
 	{"an unreadable file", map[string]string{"web.hcl": policyWith(""), "batch.hcl->": "gone.hcl"},
 		[]string{"batch.hcl:1: error: Cannot read policy file"}},
 	{"an empty file", map[string]string{"web.hcl": policyWith(""), "empty.hcl": ""}, nil},
+	{"no policy at all", map[string]string{"README.md": "Policies go here.\n"}, nil},
 	{"files not named *.hcl", map[string]string{"web.hcl": policyWith(""), "README.md": "# not HCL {", "batch.hcl.disabled": "shaping {"}, nil},
 	{"a directory of links (a Kubernetes ConfigMap)", map[string]string{
 		"..2026_01_05_12_00_00.1/web.hcl": policyWith(""),
@@ -98,8 +102,8 @@ func errorLines(out, dir string) []string {
 // TestPolicyValidateAndAgentAgreeOnFailureModes: for each way a
 // policies.dir goes wrong (failureModes), `policy validate DIR` and the
 // agent started with that policies.dir refuse it alike, with the same
-// errors at the same file and line naming the setting; or both accept it
-// (`config validate` runs the agent's start checks).
+// errors at the same file and line naming the setting; or both accept it,
+// and the agent serves its API.
 func TestPolicyValidateAndAgentAgreeOnFailureModes(t *testing.T) {
 	for _, name := range config.EnvVarNames() {
 		t.Setenv(name, "")
@@ -110,8 +114,9 @@ func TestPolicyValidateAndAgentAgreeOnFailureModes(t *testing.T) {
 			pdir := filepath.Join(dir, "policies")
 			writeFailureMode(t, pdir, tc.files)
 			cfg := filepath.Join(dir, "agent.hcl")
-			copyFile(t, "", cfg, fmt.Sprintf("data_dir = %q\nhttp {\n  address = %q\n}\nnomad {\n  address = \"http://127.0.0.1:1\"\n}\npolicies {\n  dir = %q\n}\n",
-				filepath.Join(dir, "data"), freeAddr(t), pdir))
+			ports := freeTCPPorts(t, 2)
+			copyFile(t, "", cfg, fmt.Sprintf("data_dir = %q\nhttp {\n  address = \"127.0.0.1:%d\"\n}\nserver {\n  raft_port = %d\n}\nnomad {\n  address = \"http://127.0.0.1:1\"\n}\npolicies {\n  dir = %q\n}\n",
+				filepath.Join(dir, "data"), ports[0], ports[1], pdir))
 			code, stdout, stderr := run(t, "policy", "validate", pdir)
 			got := errorLines(stderr, pdir)
 			if tc.want == nil {
@@ -119,7 +124,16 @@ func TestPolicyValidateAndAgentAgreeOnFailureModes(t *testing.T) {
 					t.Fatalf("policy validate refuses it: exit %d\n%s%s", code, stdout, stderr)
 				}
 				if code, _, stderr := run(t, "config", "validate", cfg); code != ExitOK {
-					t.Errorf("the agent's checks refuse it: exit %d\n%s", code, stderr)
+					t.Fatalf("the agent's checks refuse it: exit %d\n%s", code, stderr)
+				}
+				logs, stop := startAgentCommand(t, "-config", cfg)
+				addr := fmt.Sprintf("http://127.0.0.1:%d", ports[0])
+				eventuallyT(t, 30*time.Second, "the agent's API", logs, func() bool {
+					_, err := (&api.Client{Address: addr}).Status(context.Background())
+					return err == nil
+				})
+				if c := stop(); c != ExitOK {
+					t.Errorf("the agent exited %d\n%s", c, tailLines(logs.String(), 20))
 				}
 				return
 			}
