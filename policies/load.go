@@ -78,7 +78,9 @@ func (l *Loader) Parse(filename string, src []byte) ([]*Policy, hcl.Diagnostics)
 // "Unsupported argument scale.web.target.nomad-job.jobb". HCL's own words
 // name only the attribute, and its snippet only the shaping block, so a
 // typo in one of several blocks that take the same attribute (min in
-// scale, lead_time in reserve or migrate) did not say which.
+// scale, lead_time in reserve or migrate) did not say which. Outside any
+// shaping block, what is not a typo of one also says what a policy file
+// holds.
 func nameUnsupported(file *hcl.File, diags hcl.Diagnostics) {
 	body, ok := file.Body.(*hclsyntax.Body)
 	if !ok {
@@ -95,7 +97,7 @@ func nameUnsupported(file *hcl.File, diags hcl.Diagnostics) {
 		}
 		path := append(blockPath(body, start), string(file.Bytes[start:end]))
 		d.Summary += " " + strings.Join(path, ".")
-		if len(path) == 1 && !insideShaping(body, start) {
+		if len(path) == 1 && !insideShaping(body, start) && !strings.Contains(d.Detail, "Did you mean") {
 			d.Detail += ` A policy file holds shaping "NAME" { ... } blocks and nothing else; the agent's own settings belong in its configuration, not in policies.dir.`
 		}
 	}

@@ -825,7 +825,7 @@ func TestTwoLocalityBlocksAreNotAMissingOne(t *testing.T) {
 // TestAgentSettingsInAPolicyFile: an agent configuration read as a policy
 // file (policies.dir pointed at the configuration's directory) is refused
 // naming each setting, and saying that a policy file holds shaping blocks
-// only.
+// only; a typo of shaping is told as a typo.
 func TestAgentSettingsInAPolicyFile(t *testing.T) {
 	_, diags := policies.Parse("agent.hcl", []byte("log_level = \"info\"\nserver {\n  enabled = true\n}\n"))
 	var got []string
@@ -838,6 +838,12 @@ func TestAgentSettingsInAPolicyFile(t *testing.T) {
 	want := []string{"Unsupported argument log_level at line 1", "Unsupported block type server at line 2"}
 	if !slices.Equal(got, want) {
 		t.Errorf("diagnostics %q, want %q", got, want)
+	}
+	// A typo of shaping is told as one, without the rest.
+	_, diags = policies.Parse("typo.hcl", []byte("shapping \"web\" {\n}\n"))
+	if len(diags) != 1 || diags[0].Summary != "Unsupported block type shapping" || !strings.Contains(diags[0].Detail, `Did you mean "shaping"?`) ||
+		strings.Contains(diags[0].Detail, "policies.dir") {
+		t.Errorf("a typo of shaping: %v", diags)
 	}
 }
 
