@@ -183,7 +183,8 @@ func (l *Loader) readBefore(fi os.FileInfo) bool {
 }
 
 // LoadDir loads every *.hcl file directly in dir, in alphabetical order.
-// Subdirectories, hidden names and other files are ignored (HCLFiles).
+// Subdirectories, hidden names and other files are ignored (HCLFiles),
+// with a warning for a subdirectory that holds *.hcl files.
 func (l *Loader) LoadDir(dir string) ([]*Policy, hcl.Diagnostics) {
 	paths, err := HCLFiles(dir)
 	if err != nil {
@@ -193,14 +194,46 @@ func (l *Loader) LoadDir(dir string) ([]*Policy, hcl.Diagnostics) {
 			Detail:   fmt.Sprintf("%s: %s.", dir, unwrapPathError(err)),
 		}}
 	}
+	skipped := skippedSubdirs(dir)
 	if len(paths) == 0 {
-		return nil, hcl.Diagnostics{{
+		return nil, append(skipped, &hcl.Diagnostic{
 			Severity: hcl.DiagWarning,
 			Summary:  "No policy files",
 			Detail:   fmt.Sprintf("%s holds no *.hcl file, so no locality is shaped.", dir),
-		}}
+		})
 	}
-	return l.LoadFiles(paths...)
+	pols, diags := l.LoadFiles(paths...)
+	return pols, append(skipped, diags...)
+}
+
+// skippedSubdirs warns of each subdirectory of dir that holds *.hcl files
+// (policies sorted into folders by team), which LoadDir does not read.
+// Hidden ones are left out: a Kubernetes ConfigMap volume keeps its files
+// in "..2026_01_05_12_00_00.1" and links to them from dir.
+func skippedSubdirs(dir string) hcl.Diagnostics {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil
+	}
+	var diags hcl.Diagnostics
+	for _, e := range entries {
+		sub := filepath.Join(dir, e.Name())
+		if strings.HasPrefix(e.Name(), ".") {
+			continue
+		}
+		if fi, err := os.Stat(sub); err != nil || !fi.IsDir() {
+			continue
+		}
+		if files, err := HCLFiles(sub); err == nil && len(files) > 0 {
+			diags = append(diags, &hcl.Diagnostic{
+				Severity: hcl.DiagWarning,
+				Summary:  "Policies in a subdirectory",
+				Detail: fmt.Sprintf("%s holds *.hcl files (%s), which are not read: only the files directly in %s are. Move them into it, or remove them.",
+					sub, filepath.Base(files[0]), dir),
+			})
+		}
+	}
+	return diags
 }
 
 // LoadPaths loads each path, a file or a directory of *.hcl files. A

@@ -880,3 +880,31 @@ func TestOverlappingWindowsWarn(t *testing.T) {
 		}
 	}
 }
+
+// TestLoadDirWarnsOfSubdirectories: policies sorted into a subdirectory
+// of the directory read are not read, with a warning naming it; a hidden
+// subdirectory (a Kubernetes ConfigMap's, whose files the directory
+// links to) and one without *.hcl files are passed in silence.
+func TestLoadDirWarnsOfSubdirectories(t *testing.T) {
+	p := func(name string) string {
+		return fmt.Sprintf("shaping %q {\n  locality {\n    node_pool = %q\n  }\n}\n", name, name)
+	}
+	dir := writeFiles(t, map[string]string{"web.hcl": p("web")})
+	for name, src := range map[string]string{"teams/batch.hcl": p("batch"), "..2026_01_05/web.hcl": p("web"), "notes/README.md": "x"} {
+		path := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(src), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ps, diags := policies.LoadDir(dir)
+	if diags.HasErrors() || len(ps) != 1 || ps[0].Name != "web" {
+		t.Fatalf("policies %v, diagnostics %v; want web alone", ps, diags)
+	}
+	want := filepath.Join(dir, "teams") + " holds *.hcl files (batch.hcl), which are not read: only the files directly in " + dir + " are."
+	if len(diags) != 1 || diags[0].Severity != hcl.DiagWarning || !strings.HasPrefix(diags[0].Detail, want) {
+		t.Errorf("diagnostics %v; want one warning, %q", diags, want)
+	}
+}
