@@ -127,6 +127,9 @@ type Stats struct {
 	Dropped  int       // series dropped: nothing left inside their retention
 	Newest   time.Time // newest sample time committed
 	Failures []string  // sources that returned an error
+	// Failed names the sources (Source.Name) that returned an error,
+	// outright or in part, in the order they were asked.
+	Failed []string
 	// Rejected lists series whose samples were dropped because their name
 	// is malformed, as "source: series: why".
 	Rejected []string
@@ -185,6 +188,7 @@ func (c *Collector) RunOnce(ctx context.Context, now time.Time, localities []sou
 		case err != nil && len(res.Samples) == 0:
 			fails.Fail(c.log, c.cfg.Wall(), "source failed; its series get no samples while it fails", err, "source", src.Name())
 			st.Failures = append(st.Failures, fmt.Sprintf("%s: %v", src.Name(), err))
+			st.Failed = append(st.Failed, src.Name())
 			stale = append(stale, res.Stale...) // what it knows it could not refresh
 			failed++
 			continue
@@ -192,6 +196,7 @@ func (c *Collector) RunOnce(ctx context.Context, now time.Time, localities []sou
 			// What it collected stands; the rest is in its stale entries.
 			fails.Fail(c.log, c.cfg.Wall(), "source failed in part; the series it could not refresh are stale", err, "source", src.Name())
 			st.Failures = append(st.Failures, fmt.Sprintf("%s: %v", src.Name(), err))
+			st.Failed = append(st.Failed, src.Name())
 		default:
 			fails.OK(c.log, c.cfg.Wall(), "source answers again", "source", src.Name())
 		}

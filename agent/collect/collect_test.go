@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -139,7 +140,8 @@ func TestRunOnceCommitsAndMarksStale(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.Samples != 2 || st.Stale != 0 || len(st.Failures) != 1 || !st.Newest.Equal(t0) {
+	if st.Samples != 2 || st.Stale != 0 || len(st.Failures) != 1 || !st.Newest.Equal(t0) ||
+		!slices.Equal(st.Failed, []string{"prometheus"}) {
 		t.Errorf("stats = %+v", st)
 	}
 	// n3 stops answering: the source reports it stale.
@@ -543,7 +545,7 @@ func TestSourceFailingInPartKeepsItsSamples(t *testing.T) {
 		if err != nil {
 			t.Fatalf("cycle %d failed: %v", i, err)
 		}
-		if st.Samples != 1 || len(st.Failures) != 1 || !strings.Contains(st.Problems(), refused) {
+		if st.Samples != 1 || len(st.Failures) != 1 || !strings.Contains(st.Problems(), refused) || !slices.Equal(st.Failed, []string{"nomad"}) {
 			t.Errorf("cycle %d: %+v, problems %q; want its sample committed and the failure named", i, st, st.Problems())
 		}
 		if in := rec.info("dc1:cpu"); !in.LastSample.Equal(at) || in.Stale {
