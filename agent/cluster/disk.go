@@ -24,7 +24,8 @@ import (
 // at ERROR, naming the file and the cause (once more should another kind
 // of write start failing: snapshots often fail first, BoltDB reusing the
 // pages it freed for appends a while longer), and once at INFO when a
-// write as large succeeds again. Status says it meanwhile; Ready, while
+// write as large as the smallest that failed succeeds again (a nearly full
+// disk takes a new term's first entry but not a batch of samples). Status says it meanwhile; Ready, while
 // log or stable writes fail; Apply's error, while appends fail. What Raft does about it is Raft's (v1.7.3): a
 // leader whose log append fails answers that command with the error and
 // steps down; a follower whose append fails rejects the entries, and the
@@ -75,6 +76,10 @@ type diskHealth struct {
 type diskFailure struct {
 	path string
 	err  error
+	// size is how many bytes the failed write carried: a smaller one
+	// that succeeds does not end the failure (a disk with room for a
+	// barrier's entry may have none for a batch of samples).
+	size int
 }
 
 func newDiskHealth(log hclog.Logger, now func() time.Time, closing interface{ Err() error }) *diskHealth {
@@ -111,16 +116,22 @@ func diskCause(err error) string {
 	return "writes fail"
 }
 
-// fail records that a write of kind to path failed with err; the first
-// failure of an outage is logged at ERROR.
-func (h *diskHealth) fail(kind diskKind, path string, err error) {
+// fail records that a write of kind and size to path failed with err;
+// the first failure of an outage is logged at ERROR.
+func (h *diskHealth) fail(kind diskKind, path string, err error, size int) {
 	if err == nil || h.closing.Err() != nil {
 		return
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	first := len(h.failing) == 0
-	h.failing[kind] = diskFailure{path: path, err: err}
+	// The smallest write that failed, not counting those that carry no
+	// data (a new term's first entry, a barrier): once one as large
+	// succeeds, those work again.
+	if f, ok := h.failing[kind]; ok && f.size > 0 && (size == 0 || f.size < size) {
+		size = f.size
+	}
+	h.failing[kind] = diskFailure{path: path, err: err, size: size}
 	h.failed++
 	if !first && !h.told[kind] {
 		h.told[kind] = true
@@ -137,16 +148,17 @@ func (h *diskHealth) fail(kind diskKind, path string, err error) {
 			"it logs once more when it can write again, and once if another kind of write fails (Raft's lines about the failures are DEBUG meanwhile)")
 }
 
-// ok records that a write of kind succeeded: the failures of kind and of
-// smaller kinds are over, and with them, once none is left, the outage.
-func (h *diskHealth) ok(kind diskKind) {
+// ok records that a write of kind and size succeeded: the failures of
+// smaller kinds are over, and that of kind when none as small failed; with
+// them, once none is left, the outage.
+func (h *diskHealth) ok(kind diskKind, size int) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if len(h.failing) == 0 {
 		return
 	}
-	for k := range h.failing {
-		if k <= kind {
+	for k, f := range h.failing {
+		if k < kind || k == kind && size >= f.size {
 			delete(h.failing, k)
 		}
 	}
@@ -221,22 +233,27 @@ func (w watchedLogs) StoreLog(l *raft.Log) error {
 
 func (w watchedLogs) StoreLogs(logs []*raft.Log) error {
 	err := w.LogStore.StoreLogs(logs)
-	w.done(err)
+	size := 0
+	for _, l := range logs {
+		size += len(l.Data) + len(l.Extensions)
+	}
+	w.done(err, size)
 	return err
 }
 
+// DeleteRange counts as a write of no size: it frees room.
 func (w watchedLogs) DeleteRange(min, max uint64) error {
 	err := w.LogStore.DeleteRange(min, max)
-	w.done(err)
+	w.done(err, 0)
 	return err
 }
 
-func (w watchedLogs) done(err error) {
+func (w watchedLogs) done(err error, size int) {
 	if err != nil {
-		w.h.fail(diskLog, w.path, err)
+		w.h.fail(diskLog, w.path, err, size)
 		return
 	}
-	w.h.ok(diskLog)
+	w.h.ok(diskLog, size)
 }
 
 // watchedStable is a StableStore whose writes diskHealth follows.
@@ -260,10 +277,10 @@ func (w watchedStable) SetUint64(key []byte, val uint64) error {
 
 func (w watchedStable) done(err error) {
 	if err != nil {
-		w.h.fail(diskStable, w.path, err)
+		w.h.fail(diskStable, w.path, err, 0)
 		return
 	}
-	w.h.ok(diskStable)
+	w.h.ok(diskStable, 0)
 }
 
 // watchedSnapshots is a SnapshotStore whose writes diskHealth follows.
@@ -327,7 +344,7 @@ func (w watchedSnapshots) Create(version raft.SnapshotVersion, index, term uint6
 	}
 	sink, err := w.SnapshotStore.Create(version, index, term, configuration, configurationIndex, trans)
 	if err != nil {
-		w.h.fail(diskSnapshot, w.path, err)
+		w.h.fail(diskSnapshot, w.path, err, 0)
 		if w.tmp != nil {
 			w.tmp.removeLeft(w.path)
 		}
@@ -379,7 +396,7 @@ func (s *watchedSink) Write(p []byte) (int, error) {
 	n, err := s.SnapshotSink.Write(p)
 	if err != nil && !s.failed {
 		s.failed = true
-		s.w.h.fail(diskSnapshot, s.w.path, err)
+		s.w.h.fail(diskSnapshot, s.w.path, err, 0)
 	}
 	return n, err
 }
@@ -389,41 +406,79 @@ func (s *watchedSink) Close() error {
 	s.done(err)
 	switch {
 	case err != nil:
-		s.w.h.fail(diskSnapshot, s.w.path, err)
+		s.w.h.fail(diskSnapshot, s.w.path, err, 0)
 	case !s.failed:
-		s.w.h.ok(diskSnapshot)
+		s.w.h.ok(diskSnapshot, 0)
 	}
 	return err
 }
 
 // diskQuiet lists the lines Raft (and this package) logs over and over
-// while this server cannot write: each failed write, and the elections a
-// lone server stands and leaves again. They are DEBUG during an outage,
-// which diskHealth logged once.
-var diskQuiet = map[string]bool{
+// while this server cannot write, which diskHealth logged once: each failed
+// write (quiet during any outage), and the elections a lone server stands,
+// wins, and loses again at its first append or its first large one, with
+// the leadership this package publishes in between (quiet during an
+// outage in which appends failed: a server whose snapshots alone fail
+// still leads, and says so).
+var diskQuiet = map[string]diskQuietness{
 	// raft: the failed writes
-	"failed to commit logs":    true,
-	"failed to append to logs": true,
-	"failed to take snapshot":  true,
-	"failed to persist vote":   true,
-	"failed to compact logs":   true,
-	"starting snapshot up to":  true,
+	"failed to commit logs":    quietAlways,
+	"failed to append to logs": quietAlways,
+	"failed to take snapshot":  quietAlways,
+	"failed to persist vote":   quietAlways,
+	"failed to compact logs":   quietAlways,
+	"starting snapshot up to":  quietAlways,
 	// raft's file snapshot store
-	"creating new snapshot":            true,
-	"failed to make snapshot directly": true,
-	"failed to write metadata":         true,
-	"failed to create state file":      true,
-	"failed to finalize snapshot":      true,
-	"failed to close snapshot":         true,
+	"creating new snapshot":            quietAlways,
+	"failed to make snapshot directly": quietAlways,
+	"failed to write metadata":         quietAlways,
+	"failed to create state file":      quietAlways,
+	"failed to finalize snapshot":      quietAlways,
+	"failed to close snapshot":         quietAlways,
 	// raft: an election won and lost again at the first write
-	"heartbeat timeout reached, starting election": true,
-	"entering candidate state":                     true,
-	"pre-vote successful, starting election":       true,
-	"election won":                                 true,
-	"entering leader state":                        true,
-	"entering follower state":                      true,
+	"heartbeat timeout reached, starting election": quietAppends,
+	"entering candidate state":                     quietAppends,
+	"pre-vote successful, starting election":       quietAppends,
+	"election won":                                 quietAppends,
+	"entering leader state":                        quietAppends,
+	"entering follower state":                      quietAppends,
 	// this package's side of the same
-	"gained leadership; waiting for the state to catch up": true,
-	"lost leadership":                         true,
-	"barrier failed; retrying before leading": true,
+	"gained leadership; waiting for the state to catch up": quietAppends,
+	"lost leadership":                         quietAppends,
+	"barrier failed; retrying before leading": quietAppends,
+	"leading": quietAppends,
+}
+
+// diskQuietness says when a diskQuiet line is DEBUG.
+type diskQuietness int
+
+const (
+	// quietAlways: during any outage, and whenever its error is a
+	// disk's failure (diskFailed).
+	quietAlways diskQuietness = iota + 1
+	// quietAppends: during an outage in which appends failed.
+	quietAppends
+)
+
+// quiet reports whether the line msg with args is DEBUG now.
+func (h *diskHealth) quiet(msg string, args []any) bool {
+	switch diskQuiet[msg] {
+	case quietAlways:
+		return h.failingNow() || diskFailed(args)
+	case quietAppends:
+		return h.appendsFailed()
+	}
+	return false
+}
+
+// appendsFailed reports whether an outage lasts in which appends failed
+// (they may work again for a while: small ones fit where large ones do
+// not).
+func (h *diskHealth) appendsFailed() bool {
+	if h == nil {
+		return false
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.failing) > 0 && h.told[diskLog]
 }

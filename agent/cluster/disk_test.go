@@ -23,6 +23,10 @@ import (
 type faultyLogs struct {
 	*raft.InmemStore
 	fail atomic.Value // syscall.Errno; 0 while writes work
+	// room, when set, is how many bytes of data a batch that fits may
+	// carry while fail is set: larger ones fail (a disk with a few free
+	// pages left).
+	room atomic.Int64
 }
 
 func newFaultyLogs() *faultyLogs {
@@ -43,7 +47,11 @@ func (s *faultyLogs) err() error {
 func (s *faultyLogs) StoreLog(l *raft.Log) error { return s.StoreLogs([]*raft.Log{l}) }
 
 func (s *faultyLogs) StoreLogs(logs []*raft.Log) error {
-	if err := s.err(); err != nil {
+	size := 0
+	for _, l := range logs {
+		size += len(l.Data)
+	}
+	if err := s.err(); err != nil && (s.room.Load() == 0 || int64(size) > s.room.Load()) {
 		return err
 	}
 	return s.InmemStore.StoreLogs(logs)
@@ -187,12 +195,13 @@ func TestFullDiskLogsOncePerOutage(t *testing.T) {
 	mark = len(s.log.String())
 	s.logs.set(0)
 	leaderOf(t, s.node)
-	if _, err := s.node.Apply(context.Background(), []byte("c")); err != nil {
+	if _, err := s.node.Apply(context.Background(), []byte("written after")); err != nil {
 		t.Fatal(err)
 	}
-	waitValues(t, s.fsm, []string{"a", "b", "c"})
-	if got := s.fsm.Values(); !slices.Equal(got, []string{"a", "b", "c"}) {
-		t.Fatalf("values %q; want the acknowledged a, b, c and not the refused one", got)
+	want := []string{"a", "b", "written after"}
+	waitValues(t, s.fsm, want)
+	if got := s.fsm.Values(); !slices.Equal(got, want) {
+		t.Fatalf("values %q; want the acknowledged %q and not the refused one", got, want)
 	}
 	if again := strings.Count(s.log.String()[mark:], "can write to data_dir again"); again != 1 {
 		t.Fatalf("logged %d times that it can write again; want once:\n%s", again, s.log.String()[mark:])
@@ -304,13 +313,18 @@ func TestFailingDiskSaysSo(t *testing.T) {
 				t.Fatalf("applied %q", got)
 			}
 
+			// It says it can write again once a write as large as the
+			// refused one succeeds.
 			s.logs.set(0)
-			clustertest.Eventually(t, "ready once it can write again", func() bool { return s.node.Ready(context.Background()) == nil })
+			leaderOf(t, s.node)
+			if _, err := s.node.Apply(context.Background(), []byte("accepted")); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.node.Ready(context.Background()); err != nil {
+				t.Fatalf("not ready once it can write: %v", err)
+			}
 			if st, err := s.node.Status(); err != nil || st.DataDirError != "" {
 				t.Fatalf("status once it can write: %v, data dir %q; want none", err, st.DataDirError)
-			}
-			if _, err := s.node.Apply(context.Background(), []byte("a")); err != nil {
-				t.Fatal(err)
 			}
 		})
 	}
@@ -388,4 +402,58 @@ func TestSnapshotsFailingAlone(t *testing.T) {
 		t.Fatalf("status once it can write: %q", st.DataDirError)
 	}
 	waitValues(t, s.fsm, []string{"a", "b", "c"})
+}
+
+// TestPartlyFullDiskLogsOnce: on a disk with room for small appends only
+// (a new term's first entry, a barrier) but not for the leader's larger
+// writes, a lone server leads, fails its first large write, steps down,
+// and is elected again, every heartbeat timeout; that is one ERROR line
+// for the whole outage, and no line each time it leads, nor one saying it
+// can write again each time a small append succeeds: that comes once, when
+// a write as large as the smallest that failed succeeds. Measured with a
+// real agent restarted on a full tmpfs: its collect cycle's sample batch
+// failed, each term logged four lines (leading, collection failed,
+// leadership ended) every 1.5 s.
+func TestPartlyFullDiskLogsOnce(t *testing.T) {
+	s := diskServers(t, 1)[0]
+	large := []byte(strings.Repeat("s", 400))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var failed atomic.Int64
+	go func() {
+		// The leader's work: a large write each term.
+		_ = s.node.RunLeaderLoop(ctx, func(lctx context.Context) {
+			if _, err := s.node.Apply(lctx, large); err != nil {
+				failed.Add(1)
+			}
+			<-lctx.Done()
+		})
+	}()
+	waitValues(t, s.fsm, []string{string(large)})
+	mark := len(s.log.String())
+	s.logs.room.Store(100)
+	s.logs.set(syscall.ENOSPC)
+	before, _ := s.node.Status()
+	if _, err := s.node.Apply(context.Background(), large); err == nil {
+		t.Fatal("a large write on a nearly full disk succeeded")
+	}
+	clustertest.Eventually(t, "ten terms led and lost on the nearly full disk", func() bool {
+		return failed.Load() >= 10
+	})
+	if st, _ := s.node.Status(); st.Term < before.Term+10 {
+		t.Fatalf("term %d, from %d", st.Term, before.Term)
+	}
+	loud := loudLines(s.log.String(), mark)
+	if len(loud) != 1 || !strings.Contains(loud[0], "cannot write to data_dir: the disk is full") {
+		t.Fatalf("the outage logged %d lines at INFO or above; want one:\n%s", len(loud), strings.Join(loud, "\n"))
+	}
+
+	mark = len(s.log.String())
+	s.logs.set(0)
+	clustertest.Eventually(t, "the server to say it can write again", func() bool {
+		return strings.Contains(s.log.String()[mark:], "can write to data_dir again")
+	})
+	if st, _ := s.node.Status(); st.DataDirError != "" {
+		t.Fatalf("status once it can write: %q", st.DataDirError)
+	}
 }

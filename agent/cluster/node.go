@@ -485,7 +485,7 @@ func (n *Node) catchUp(t *term) {
 				n.changed = make(chan struct{})
 			}
 			n.mu.Unlock()
-			n.logger.Info("leading", logKeyTerm, n.raft.CurrentTerm())
+			n.leadershipLog().Info("leading", logKeyTerm, n.raft.CurrentTerm())
 			return
 		}
 		if errors.Is(err, ErrNotLeader) || errors.Is(err, ErrLeadershipLost) || errors.Is(err, ErrClosed) {

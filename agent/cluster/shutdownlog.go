@@ -48,7 +48,8 @@ type stoppingLogger struct {
 	stopping    context.Context
 	leaving     *leavingPeers
 	unreachable *unreachablePeers
-	// disk, when its writes fail, makes diskQuiet's lines DEBUG.
+	// disk, when its writes fail, makes diskQuiet's lines DEBUG (nil:
+	// none).
 	disk *diskHealth
 }
 
@@ -85,7 +86,7 @@ func (l stoppingLogger) Log(level hclog.Level, msg string, args ...any) {
 	if level == hclog.Error && l.stopping.Err() != nil && ownShutdown(msg, args) ||
 		(level == hclog.Error || level == hclog.Warn) && refused == "" && l.leaving.left(msg, args) ||
 		level == hclog.Error && snapshotNeeded(msg, args) ||
-		level > hclog.Debug && diskQuiet[msg] && (l.disk.failingNow() || diskFailed(args)) {
+		level > hclog.Debug && l.disk.quiet(msg, args) {
 		level = hclog.Debug
 	}
 	if level == hclog.Error && l.unreachable != nil {
