@@ -24,16 +24,19 @@ import (
 // at ERROR, naming the file and the cause (once more should another kind
 // of write start failing: snapshots often fail first, BoltDB reusing the
 // pages it freed for appends a while longer), and once at INFO when a
-// write as large as the smallest that failed succeeds again (a nearly full
-// disk takes a new term's first entry but not a batch of samples). Status says it meanwhile; Ready, while
-// log or stable writes fail; Apply's error, while appends fail. What Raft does about it is Raft's (v1.7.3): a
-// leader whose log append fails answers that command with the error and
-// steps down; a follower whose append fails rejects the entries, and the
-// leader sends them again, backing off up to about 10 s; a failed snapshot
-// is tried again at the next check. So that the outage is one line and
-// not one per retry, Raft's lines about those failures, and the elections
-// a single server then stands every heartbeat timeout only to step down
-// again, are logged at DEBUG while it lasts (stoppingLogger).
+// write as large as the smallest that failed succeeds again (a nearly
+// full disk takes a new term's first entry but not a batch of samples).
+// Status says it meanwhile; Ready, while log or stable writes fail;
+// Apply's error, while appends fail.
+//
+// What Raft does about it is Raft's (v1.7.3): a leader whose log append
+// fails answers that command with the error and steps down; a follower
+// whose append fails rejects the entries, and the leader sends them
+// again, backing off up to about 10 s; a failed snapshot is tried again
+// at the next check. So that the outage is one line and not one per
+// retry, Raft's lines about those failures, and the elections a single
+// server then stands every heartbeat timeout only to step down again, are
+// logged at DEBUG while it lasts (diskQuiet, stoppingLogger).
 //
 // One write Raft does not survive: a server that cannot record a new term
 // in its stable store panics (raft's setCurrentTerm). BoltDB rewrites
@@ -46,7 +49,8 @@ import (
 var ErrDataDir = errors.New("cluster: this server cannot write to its data_dir")
 
 // diskKind is a kind of write, from the smallest: a success ends the
-// failures of its kind and of the smaller kinds.
+// failures of the smaller kinds, and of its own when it is as large as
+// the smallest that failed (ok).
 type diskKind int
 
 const (
@@ -89,7 +93,7 @@ func newDiskHealth(log hclog.Logger, now func() time.Time, closing interface{ Er
 // diskWhat says what a server does while writes of kind fail.
 var diskWhat = map[diskKind]string{
 	diskLog:      "takes no new entries and cannot lead",
-	diskStable:   "cannot record a new term or vote (raft stops the server at its next election if this lasts)",
+	diskStable:   "cannot record a new term or vote (raft stops the server when it cannot record a new term)",
 	diskSnapshot: "writes no snapshot, so raft.db keeps every entry and grows while there is room",
 }
 
