@@ -205,6 +205,19 @@ type Prometheus struct {
 	Headers map[string]Secret `json:"headers"`
 }
 
+// credentialSetting names the setting whose credential every query sends
+// (prometheus.token_file, or prometheus.password_file for basic auth), or
+// is empty when queries carry none.
+func (p Prometheus) credentialSetting() string {
+	switch {
+	case p.TokenFile != "":
+		return "prometheus.token_file"
+	case p.PasswordFile != "":
+		return "prometheus.password_file"
+	}
+	return ""
+}
+
 // UsesTLS reports whether the agent speaks TLS to Prometheus: Address is
 // an https:// URL. Over http:// the TLS settings would not be used
 // (Validate refuses them).

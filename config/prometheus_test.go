@@ -207,3 +207,33 @@ func TestPrometheusHeadersNotShown(t *testing.T) {
 		t.Errorf("JSON does not show that the header is set:\n%s", js)
 	}
 }
+
+// TestPrometheusCredentialsInClearTextWarned: a token or password sent
+// over http:// to another host is warned of, naming the setting; to a
+// loopback address, or over https://, it is not.
+func TestPrometheusCredentialsInClearTextWarned(t *testing.T) {
+	for _, tc := range []struct {
+		address, creds, want string
+	}{
+		{"http://prom.internal:9090", `token_file = "/etc/foreshape/prom-token"`, "prometheus.token_file"},
+		{"http://10.0.0.5:9090", "username = \"foreshape\"\n  password_file = \"/etc/foreshape/prom-password\"", "prometheus.password_file"},
+		{"http://127.0.0.1:9090", `token_file = "/etc/foreshape/prom-token"`, ""},
+		{"http://localhost:9090", `token_file = "/etc/foreshape/prom-token"`, ""},
+		{"https://prom.internal:9090", `token_file = "/etc/foreshape/prom-token"`, ""},
+		{"http://prom.internal:9090", "", ""},
+	} {
+		_, diags := loadSrc(t, fmt.Sprintf("prometheus {\n  address = %q\n  %s\n}\n", tc.address, tc.creds))
+		if diags.HasErrors() {
+			t.Fatalf("%s %s: %v", tc.address, tc.creds, diags)
+		}
+		if tc.want == "" {
+			if len(diags) != 0 {
+				t.Errorf("%s %s: %v; want no warning", tc.address, tc.creds, diags)
+			}
+			continue
+		}
+		if len(diags) != 1 || diags[0].Summary != "Questionable "+tc.want || !strings.Contains(diags[0].Detail, "clear text") || diags[0].Subject == nil {
+			t.Errorf("%s %s: %v; want one warning about %s in clear text, at its line", tc.address, tc.creds, diags, tc.want)
+		}
+	}
+}

@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"net"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -105,6 +106,11 @@ func (c *Config) Validate() hcl.Diagnostics {
 		if p.TokenFile != "" && (p.Username != "" || p.PasswordFile != "") {
 			invalidAt("prometheus.token_file,prometheus.username,prometheus.password_file", "prometheus.token_file",
 				"prometheus.token_file and basic auth (prometheus.username, prometheus.password_file) are both set: each is sent as the Authorization header, which a request has one of. Keep the one Prometheus (or the proxy in front of it) checks.")
+		}
+		if cred := p.credentialSetting(); cred != "" && !p.UsesTLS() {
+			if u, err := url.Parse(p.Address); err == nil && !IsLoopback(u.Hostname()) {
+				warn(cred, "%s's credential will cross the network in clear text to %s: use an https:// address.", cred, u.Host)
+			}
 		}
 		if p.SkipVerify && p.UsesTLS() && (c.NoNomad == nil || !c.NoNomad.Replay) {
 			warn("prometheus.skip_verify", "skip_verify disables verification of Prometheus's TLS certificate; anyone on the path can impersonate Prometheus, feed the agent's forecasts and read its credentials.")
