@@ -194,10 +194,9 @@ func TestFullDiskLogsOncePerOutage(t *testing.T) {
 
 	mark = len(s.log.String())
 	s.logs.set(0)
-	leaderOf(t, s.node)
-	if _, err := s.node.Apply(context.Background(), []byte("written after")); err != nil {
-		t.Fatal(err)
-	}
+	// Retried while the node steps down from the term it lost at the
+	// refused write, as a client does.
+	applyToLeader(t, []*cluster.Node{s.node}, []byte("written after"))
 	want := []string{"a", "b", "written after"}
 	waitValues(t, s.fsm, want)
 	if got := s.fsm.Values(); !slices.Equal(got, want) {
@@ -316,10 +315,9 @@ func TestFailingDiskSaysSo(t *testing.T) {
 			// It says it can write again once a write as large as the
 			// refused one succeeds.
 			s.logs.set(0)
-			leaderOf(t, s.node)
-			if _, err := s.node.Apply(context.Background(), []byte("accepted")); err != nil {
-				t.Fatal(err)
-			}
+			// Retried while the node steps down from the term it lost at the
+			// refused write, as a client does.
+			applyToLeader(t, []*cluster.Node{s.node}, []byte("accepted"))
 			if err := s.node.Ready(context.Background()); err != nil {
 				t.Fatalf("not ready once it can write: %v", err)
 			}
@@ -384,10 +382,9 @@ func TestSnapshotsFailingAlone(t *testing.T) {
 
 	mark = len(s.log.String())
 	s.logs.set(0)
-	leaderOf(t, s.node)
-	if _, err := s.node.Apply(context.Background(), []byte("c")); err != nil {
-		t.Fatal(err)
-	}
+	// Retried while the node steps down from the term it lost at the
+	// refused write, as a client does.
+	applyToLeader(t, []*cluster.Node{s.node}, []byte("c"))
 	if strings.Contains(s.log.String()[mark:], "can write to data_dir again") {
 		t.Fatal("logged that it can write again while snapshots still fail")
 	}
