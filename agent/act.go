@@ -33,6 +33,8 @@ import (
 type actor struct {
 	a     *Agent
 	coord *migrate.Coordinator // nil when the agent has no Nomad (replay)
+	// metrics are the act metrics, which the coordinator counts in.
+	metrics *migrate.Metrics
 	// notActing is why the term's act half carries out no plan, and
 	// since when; nil while it acts, and between terms.
 	notActing atomic.Pointer[notActing]
@@ -72,6 +74,8 @@ func (a *Agent) newActor(cfg *config.Config, client *nomadapi.Client, node strin
 	if err != nil {
 		return nil, fmt.Errorf("agent: act metrics: %w", err)
 	}
+	x.metrics = metrics
+	metrics.KnowPolicies(a.pols)
 	if client == nil {
 		return x, nil
 	}
@@ -191,6 +195,7 @@ func (x *actor) begin(ctx context.Context, now time.Time, t *actTerm) bool {
 // cycle plans and acts on a cycle's forecasts, once the term's
 // reconciliation is done (begin).
 func (x *actor) cycle(ctx context.Context, in actInput, t *actTerm) {
+	x.metrics.KnowPolicies(in.pols) // a reload may have brought new scale blocks
 	if x.coord == nil || !x.begin(ctx, in.now, t) {
 		return
 	}

@@ -4,6 +4,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/foreshape/foreshape/agent/state"
+	"github.com/foreshape/foreshape/policies"
 )
 
 // Metrics are the act half's Prometheus metrics. The queue and reservation
@@ -38,12 +39,47 @@ func NewMetrics(reg prometheus.Registerer, st Reader) (*Metrics, error) {
 			Name: "foreshape_mutating_calls_total", Help: "Changes made to Nomad and scale targets, by intent kind and outcome.",
 		}, []string{"kind", "outcome"}),
 	}
+	// The counters' label values that are known in advance exist from
+	// the start, at 0, so that the first failure is an increase
+	// Prometheus sees, not a series appearing at 1.
+	for _, o := range outcomes {
+		m.finished.WithLabelValues(o)
+		for _, k := range intentKinds {
+			m.calls.WithLabelValues(string(k), o)
+		}
+	}
 	for _, c := range []prometheus.Collector{m.started, m.finished, m.duration, m.scales, m.calls, &stateCollector{st: st}} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
 	}
 	return m, nil
+}
+
+// outcomes are the outcome label's values: state.OutcomeDone and
+// state.OutcomeFailed.
+var outcomes = []string{string(state.OutcomeDone), string(state.OutcomeFailed)}
+
+// intentKinds are the kinds of intent a mutating call is made for (the
+// kind label of foreshape_mutating_calls_total).
+var intentKinds = []state.IntentKind{
+	state.IntentStopAlloc, state.IntentDrainNode, state.IntentNodeEligibility, state.IntentUpdateJob,
+	state.IntentRegisterHold, state.IntentScaleHold, state.IntentDeregisterHold, state.IntentScaleTarget,
+}
+
+// KnowPolicies makes the scale action counters of every scale block of
+// pols exist, at 0, before the block's first action.
+func (m *Metrics) KnowPolicies(pols []*policies.Policy) {
+	if m == nil {
+		return
+	}
+	for _, p := range pols {
+		for _, sc := range p.Scales {
+			for _, o := range outcomes {
+				m.scales.WithLabelValues(p.Name, sc.Name, o)
+			}
+		}
+	}
 }
 
 var (
