@@ -238,7 +238,11 @@ func New(cfg *config.Config, opts Options) (*Agent, error) {
 		return nil, err
 	}
 	a.tel = newTelemetry(a.registry)
-	a.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	a.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		&serverCollector{node: a.node, series: a.fsm.Infos, now: time.Now, notActing: func() string {
+			why, _ := a.act.NotActing()
+			return why
+		}})
 
 	dash, err := a.newDashboard()
 	if err != nil {
@@ -536,6 +540,7 @@ func (a *Agent) cycle(ctx context.Context, t *term) {
 		c.Error = err.Error()
 		a.log.Error("cycle skipped", logKeyError, err)
 		a.publish(c, predict.Result{})
+		a.tel.skippedCycle()
 		return
 	}
 	now, err := a.clock.Now(ctx)
@@ -546,6 +551,7 @@ func (a *Agent) cycle(ctx context.Context, t *term) {
 		c.Error = err.Error()
 		t.clockFails.Fail(a.log, time.Now(), "cycle skipped: no data time; tried again each cycle", err)
 		a.publish(c, predict.Result{})
+		a.tel.skippedCycle()
 		return
 	}
 	t.clockFails.OK(a.log, time.Now(), "data time again; cycles resume")
@@ -572,7 +578,7 @@ func (a *Agent) cycle(ctx context.Context, t *term) {
 	c.Forecasts, c.Hotspots = len(res.Forecasts), len(res.Hotspots)
 	c.Duration = time.Since(started)
 	a.publish(c, res)
-	a.tel.observe(c, st, res)
+	a.tel.observe(c, cycleOutcome(st, err), st, res, a.sourceNames(), started.Add(c.Duration))
 	a.log.Debug("cycle done", "data_time", now, logKeyDuration, c.Duration, "samples", st.Samples, "result", res.Describe())
 	a.logHotspots(t, res.Hotspots)
 }
@@ -647,6 +653,15 @@ func (a *Agent) logHotspots(t *term, hs []predict.Hotspot) {
 		}
 	}
 	t.hotspots = next
+}
+
+// sourceNames are the names of the agent's metric sources.
+func (a *Agent) sourceNames() []string {
+	names := make([]string, len(a.sources))
+	for i, s := range a.sources {
+		names[i] = s.Name()
+	}
+	return names
 }
 
 func (a *Agent) publish(c api.Cycle, res predict.Result) {

@@ -19,6 +19,8 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	nomadapi "github.com/hashicorp/nomad/api"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/foreshape/foreshape/agent/api"
 	"github.com/foreshape/foreshape/agent/cluster"
@@ -69,6 +71,13 @@ type Client struct {
 	// refresh serialises the reports made to find a leader that moved.
 	refresh sync.Mutex
 
+	// metrics is the client agent's own /v1/metrics (nil with
+	// telemetry.prometheus_metrics = false) over registry; tel is what
+	// it counts.
+	metrics  http.Handler
+	registry *prometheus.Registry
+	tel      clientTelemetry
+
 	closeOnce sync.Once
 }
 
@@ -98,6 +107,11 @@ func NewClient(cfg *config.Config, opts Options) (*Client, error) {
 		return nil, err
 	}
 	c.peers = newPeerClient(cfg, start.ClusterTLS())
+	c.registry = prometheus.NewRegistry()
+	c.tel = newClientTelemetry(c.registry)
+	if cfg.Telemetry.PrometheusMetrics {
+		c.metrics = promhttp.HandlerFor(c.registry, promhttp.HandlerOpts{})
+	}
 
 	l, err := net.Listen("tcp", cfg.HTTP.Address)
 	if err != nil {
@@ -172,10 +186,12 @@ func (c *Client) reportLoop(ctx context.Context) {
 	// log kept naming it after another cause had taken its place.
 	var fails failing.Streak
 	for ctx.Err() == nil {
-		if err := c.reportOnce(ctx); err != nil {
-			if ctx.Err() != nil {
-				return
-			}
+		err := c.reportOnce(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		c.tel.reported(err, time.Now())
+		if err != nil {
 			retry = backoff.Next(retry)
 			wait = retry
 			fails.Fail(c.log, time.Now(), "report failed; retrying", err, "backoff", retry)
@@ -321,6 +337,20 @@ func (c *Client) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			writeAPIError(w, http.StatusForbidden, "permission denied: "+why)
 			return
 		}
+	}
+	if r.URL.Path == "/v1/metrics" {
+		// Its own metrics: the leader's, forwarded, would be counted once
+		// more for every client agent scraped.
+		switch {
+		case r.Method != http.MethodGet && r.Method != http.MethodHead:
+			w.Header().Set("Allow", "GET, HEAD")
+			writeAPIError(w, http.StatusMethodNotAllowed, r.Method+" /v1/metrics: /v1/metrics answers GET only")
+		case c.metrics == nil:
+			writeAPIError(w, http.StatusNotFound, "no such endpoint: GET /v1/metrics (telemetry.prometheus_metrics = false)")
+		default:
+			c.metrics.ServeHTTP(w, r)
+		}
+		return
 	}
 	c.mu.Lock()
 	leader := c.reply.LeaderHTTP

@@ -1,0 +1,577 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	nomadapi "github.com/hashicorp/nomad/api"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
+	"github.com/foreshape/foreshape/agent/cluster"
+	"github.com/foreshape/foreshape/agent/state"
+	"github.com/foreshape/foreshape/config"
+	"github.com/foreshape/foreshape/sim"
+)
+
+// metricSet is a scrape (or a registry's gathering) by metric name.
+type metricSet map[string]*dto.MetricFamily
+
+func parseMetrics(t *testing.T, r io.Reader) metricSet {
+	t.Helper()
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := parser.TextToMetricFamilies(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fams
+}
+
+// scrapeURL GETs an agent's /v1/metrics at addr (host:port).
+func scrapeURL(t *testing.T, addr string) metricSet {
+	t.Helper()
+	resp, err := http.Get("http://" + addr + "/v1/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(resp.Body)
+		t.Fatalf("GET %s/v1/metrics: %d %s", addr, resp.StatusCode, b)
+	}
+	return parseMetrics(t, resp.Body)
+}
+
+// scrapeHandler GETs /v1/metrics from h.
+func scrapeHandler(t *testing.T, h http.Handler) metricSet {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/v1/metrics", nil))
+	if rec.Code != http.StatusOK {
+		t.Fatalf("GET /v1/metrics: %d %s", rec.Code, rec.Body)
+	}
+	return parseMetrics(t, rec.Body)
+}
+
+func gatherSet(t *testing.T, g prometheus.Gatherer) metricSet {
+	t.Helper()
+	fams, err := g.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := metricSet{}
+	for _, f := range fams {
+		m[f.GetName()] = f
+	}
+	return m
+}
+
+// value is the metric name's value with the labels given as name, value
+// pairs; ok is false when there is none.
+func (m metricSet) value(name string, labels ...string) (float64, bool) {
+	f := m[name]
+	if f == nil {
+		return 0, false
+	}
+	for _, mt := range f.GetMetric() {
+		have := map[string]string{}
+		for _, lp := range mt.GetLabel() {
+			have[lp.GetName()] = lp.GetValue()
+		}
+		match := true
+		for i := 0; i+1 < len(labels); i += 2 {
+			if have[labels[i]] != labels[i+1] {
+				match = false
+			}
+		}
+		if !match {
+			continue
+		}
+		switch {
+		case mt.Gauge != nil:
+			return mt.GetGauge().GetValue(), true
+		case mt.Counter != nil:
+			return mt.GetCounter().GetValue(), true
+		case mt.Untyped != nil:
+			return mt.GetUntyped().GetValue(), true
+		}
+	}
+	return 0, false
+}
+
+// get is value, -1 when absent.
+func (m metricSet) get(name string, labels ...string) float64 {
+	if v, ok := m.value(name, labels...); ok {
+		return v
+	}
+	return -1
+}
+
+// documentedMetric is a row of docs/telemetry.md's metric tables.
+type documentedMetric struct {
+	typ    string
+	labels []string
+	client bool // "client agents" in its served-by column
+}
+
+func readTelemetryDoc(t *testing.T) (string, map[string]documentedMetric) {
+	t.Helper()
+	b, err := os.ReadFile("../docs/telemetry.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	row := regexp.MustCompile("(?m)^\\| `(foreshape_[a-z_]+)` \\| ([a-z]+) \\| ([^|]*) \\| ([^|]*) \\|")
+	paren := regexp.MustCompile(`\([^)]*\)`)
+	quoted := regexp.MustCompile("`([a-z_]+)`")
+	out := map[string]documentedMetric{}
+	for _, m := range row.FindAllStringSubmatch(string(b), -1) {
+		if _, dup := out[m[1]]; dup {
+			t.Errorf("docs/telemetry.md describes %s twice", m[1])
+		}
+		d := documentedMetric{typ: m[2], client: strings.Contains(m[4], "client agents")}
+		for _, l := range quoted.FindAllStringSubmatch(paren.ReplaceAllString(m[3], ""), -1) {
+			d.labels = append(d.labels, l[1])
+		}
+		slices.Sort(d.labels)
+		out[m[1]] = d
+	}
+	return string(b), out
+}
+
+// registeredMetrics are the metrics reg registers, with their label
+// names, from their descriptions: those of vectors with no child yet and
+// of collectors that export nothing now included.
+func registeredMetrics(t *testing.T, reg *prometheus.Registry) map[string][]string {
+	t.Helper()
+	ch := make(chan *prometheus.Desc)
+	go func() {
+		reg.Describe(ch)
+		close(ch)
+	}()
+	desc := regexp.MustCompile(`fqName: "([^"]+)".*variableLabels: \{([^}]*)\}`)
+	out := map[string][]string{}
+	for d := range ch {
+		m := desc.FindStringSubmatch(d.String())
+		if m == nil {
+			t.Fatalf("cannot read %s", d)
+		}
+		var labels []string
+		if m[2] != "" {
+			labels = strings.Split(m[2], ",")
+		}
+		slices.Sort(labels)
+		out[m[1]] = labels
+	}
+	return out
+}
+
+// TestTelemetryDocumented: docs/telemetry.md's tables describe every
+// foreshape_* metric a server and a client agent register, with its type
+// (for those the registry holds a value of) and its labels, and which kind
+// of agent serves it; every metric the page names exists; the rest of what
+// the agents register is the Go runtime's and the process's, which the page
+// names by their prefixes.
+func TestTelemetryDocumented(t *testing.T) {
+	cfg := config.DevDefault()
+	cfg.Name = "telemetry-doc"
+	cfg.HTTP.Address = "127.0.0.1:0"
+	cfg.Nomad.Address = "http://127.0.0.1:1"
+	a, err := New(cfg, Options{Logger: testLogger(t), Policies: devPolicies(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	ccfg, _ := lonelyClientConfig(t, "telemetry-doc-client")
+	c, err := NewClient(ccfg, Options{Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+
+	text, doc := readTelemetryDoc(t)
+	if len(doc) < 30 {
+		t.Fatalf("docs/telemetry.md's tables describe %d metrics: the scan is broken", len(doc))
+	}
+	server, client := registeredMetrics(t, a.registry), registeredMetrics(t, c.registry)
+	types := map[string]string{}
+	for _, reg := range []*prometheus.Registry{a.registry, c.registry} {
+		for name, f := range gatherSet(t, reg) {
+			types[name] = strings.ToLower(f.GetType().String())
+		}
+	}
+	typed := 0
+	for kind, reg := range map[string]map[string][]string{"server": server, "client agent": client} {
+		for name, labels := range reg {
+			if !strings.HasPrefix(name, "foreshape_") {
+				if !strings.HasPrefix(name, "go_") && !strings.HasPrefix(name, "process_") {
+					t.Errorf("a %s registers %s, neither foreshape's nor the Go runtime's or the process's", kind, name)
+				}
+				continue
+			}
+			d, ok := doc[name]
+			if !ok {
+				t.Errorf("a %s registers %s, which docs/telemetry.md's tables do not describe", kind, name)
+				continue
+			}
+			if !slices.Equal(d.labels, labels) {
+				t.Errorf("%s: docs/telemetry.md gives the labels %v; a %s registers it with %v", name, d.labels, kind, labels)
+			}
+			if d.client != (kind == "client agent") {
+				t.Errorf("%s is registered by a %s; docs/telemetry.md says it is served by a client agent: %v", name, kind, d.client)
+			}
+			if typ, ok := types[name]; ok {
+				typed++
+				if typ != d.typ {
+					t.Errorf("%s is a %s; docs/telemetry.md says %s", name, typ, d.typ)
+				}
+			}
+		}
+	}
+	if typed < 25 {
+		t.Errorf("checked the type of %d metrics only", typed)
+	}
+	for name := range doc {
+		if _, ok := server[name]; !ok {
+			if _, ok := client[name]; !ok {
+				t.Errorf("docs/telemetry.md describes %s, which no agent registers", name)
+			}
+		}
+	}
+	// Every metric name the page mentions anywhere exists.
+	for _, m := range regexp.MustCompile("`((?:foreshape|go|process)_[a-z_]+)`").FindAllStringSubmatch(text, -1) {
+		name := m[1]
+		base := strings.TrimSuffix(strings.TrimSuffix(strings.TrimSuffix(name, "_bucket"), "_sum"), "_count")
+		if _, ok := server[name]; ok {
+			continue
+		}
+		if _, ok := server[base]; ok && types[base] == "histogram" {
+			continue
+		}
+		if _, ok := client[name]; ok {
+			continue
+		}
+		t.Errorf("docs/telemetry.md names %s, which no agent registers", name)
+	}
+	for _, prefix := range []string{"`go_*`", "`process_*`"} {
+		if !strings.Contains(text, prefix) {
+			t.Errorf("docs/telemetry.md does not name the %s metrics", prefix)
+		}
+	}
+}
+
+// fakeServer is a server state for serverCollector.
+type fakeServer struct {
+	st      cluster.Status
+	err     error
+	dataDir error
+}
+
+func (f fakeServer) Status() (cluster.Status, error) { return f.st, f.err }
+func (f fakeServer) DataDirError() error             { return f.dataDir }
+
+// TestServerCollector: the server gauges read, at each scrape, what the
+// Raft node, the disk, the act half and the series store say.
+func TestServerCollector(t *testing.T) {
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	three := []cluster.Server{{ID: "a", Voter: true, Leader: true}, {ID: "b", Voter: true}, {ID: "c", Voter: true}, {ID: "d"}}
+	infos := []state.Info{{Stale: true}, {}, {}}
+	for _, tc := range []struct {
+		name      string
+		node      fakeServer
+		notActing string
+		want      map[string]float64 // -1: absent
+	}{
+		{"leader", fakeServer{st: cluster.Status{State: "Leader", LeaderID: "a", Term: 4, LastIndex: 90, CommitIndex: 88, AppliedIndex: 87, Servers: three}},
+			"", map[string]float64{"foreshape_leader": 1, "foreshape_raft_leader_known": 1, "foreshape_raft_term": 4, "foreshape_raft_last_index": 90,
+				"foreshape_raft_commit_index": 88, "foreshape_raft_applied_index": 87, "foreshape_raft_last_contact_seconds": 0,
+				"voter": 3, "nonvoter": 1, "foreshape_state_halted": 0, "foreshape_data_dir_failing": 0, "foreshape_act_failing": 0,
+				"foreshape_series": 3, "foreshape_series_stale": 1}},
+		{"follower", fakeServer{st: cluster.Status{State: "Follower", LeaderID: "a", LastContact: now.Add(-1500 * time.Millisecond), Servers: three}},
+			"", map[string]float64{"foreshape_leader": 0, "foreshape_raft_leader_known": 1, "foreshape_raft_last_contact_seconds": 1.5}},
+		{"follower that never heard from a leader", fakeServer{st: cluster.Status{State: "Candidate"}},
+			"", map[string]float64{"foreshape_leader": 0, "foreshape_raft_leader_known": 0, "foreshape_raft_last_contact_seconds": -1, "voter": 0}},
+		{"raft shutting down", fakeServer{st: cluster.Status{State: "Shutdown"}, err: errors.New("raft is shutdown")},
+			"", map[string]float64{"foreshape_leader": 0, "voter": -1, "nonvoter": -1}},
+		{"halted", fakeServer{st: cluster.Status{State: "Follower", Halted: "older build"}},
+			"", map[string]float64{"foreshape_state_halted": 1}},
+		{"data_dir failing", fakeServer{st: cluster.Status{State: "Leader"}, dataDir: errors.New("no space left on device")},
+			"", map[string]float64{"foreshape_data_dir_failing": 1}},
+		{"act half failing", fakeServer{st: cluster.Status{State: "Leader"}},
+			"the plan and act pass fails", map[string]float64{"foreshape_act_failing": 1}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			reg := prometheus.NewRegistry()
+			reg.MustRegister(&serverCollector{node: tc.node, series: func() []state.Info { return infos },
+				now: func() time.Time { return now }, notActing: func() string { return tc.notActing }})
+			m := gatherSet(t, reg)
+			for name, want := range tc.want {
+				var got float64
+				switch name {
+				case "voter", "nonvoter":
+					got = m.get("foreshape_raft_servers", "suffrage", name)
+				default:
+					got = m.get(name)
+				}
+				if got != want {
+					t.Errorf("%s = %v, want %v", name, got, want)
+				}
+			}
+		})
+	}
+}
+
+// TestServerMetricsMove: a dev agent's new gauges and counters move as
+// docs/telemetry.md says: a leader with one voter whose cycles are ok and
+// whose Nomad source is up; with every Nomad request failing, the source
+// is down, error cycles count up, the last success stands still, series
+// go stale and the act half fails; once Nomad answers, all come back; when
+// its leadership ends, the sources' state is withdrawn.
+func TestServerMetricsMove(t *testing.T) {
+	t.Parallel()
+	d := startTestSim(t, 600)
+	cfg := config.DevDefault()
+	cfg.Name = "metrics-move"
+	cfg.HTTP.Address = "127.0.0.1:0"
+	cfg.Nomad.Address = d.URL
+	a, err := New(cfg, Options{Logger: testLogger(t), Clock: d, Policies: devPolicies(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	eventually(t, 10*time.Second, "leadership", func() bool { _, ok := a.node.LeaderContext(); return ok })
+	termCtx, endTerm := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		a.leaderLoop(termCtx)
+	}()
+	stopTerm := sync.OnceFunc(func() {
+		endTerm()
+		<-done
+	})
+	defer stopTerm()
+	scrape := func() metricSet { return scrapeHandler(t, a.api) }
+
+	var m metricSet
+	eventually(t, 30*time.Second, "two ok cycles with Nomad up", func() bool {
+		m = scrape()
+		return m.get("foreshape_cycles_total", "outcome", "ok") >= 2 && m.get("foreshape_source_up", "source", "nomad") == 1
+	})
+	for name, want := range map[string]float64{"foreshape_leader": 1, "foreshape_raft_leader_known": 1, "foreshape_data_dir_failing": 0,
+		"foreshape_state_halted": 0, "foreshape_act_failing": 0, "foreshape_raft_last_contact_seconds": 0} {
+		if got := m.get(name); got != want {
+			t.Errorf("%s = %v, want %v", name, got, want)
+		}
+	}
+	if v, nv := m.get("foreshape_raft_servers", "suffrage", "voter"), m.get("foreshape_raft_servers", "suffrage", "nonvoter"); v != 1 || nv != 0 {
+		t.Errorf("foreshape_raft_servers: %v voters, %v non-voters; want the dev agent alone", v, nv)
+	}
+	if ci, ai := m.get("foreshape_raft_commit_index"), m.get("foreshape_raft_applied_index"); ai < 1 || ci < ai || m.get("foreshape_raft_last_index") < ci {
+		t.Errorf("raft indexes: last %v, commit %v, applied %v", m.get("foreshape_raft_last_index"), ci, ai)
+	}
+	if m.get("foreshape_series") < 1 {
+		t.Errorf("foreshape_series = %v after two cycles", m.get("foreshape_series"))
+	}
+	if got, ok := m.value("foreshape_cycles_total", "outcome", "error"); !ok || got != 0 {
+		t.Errorf("foreshape_cycles_total{outcome=\"error\"} = %v (present %v); want 0, present from the start", got, ok)
+	}
+	last := m.get("foreshape_cycle_last_success_timestamp_seconds")
+	if age := time.Since(time.Unix(0, int64(last*1e9))); age < 0 || age > 10*time.Second {
+		t.Errorf("foreshape_cycle_last_success_timestamp_seconds is %v old", age)
+	}
+
+	// Nomad answers every request with a 500.
+	if err := d.Cluster.SetFaults(sim.Faults{ErrorRate: 1}); err != nil {
+		t.Fatal(err)
+	}
+	errors0 := m.get("foreshape_cycles_total", "outcome", "error")
+	eventually(t, 30*time.Second, "the Nomad source down, error cycles and stale series", func() bool {
+		m = scrape()
+		return m.get("foreshape_source_up", "source", "nomad") == 0 && m.get("foreshape_cycles_total", "outcome", "error") >= errors0+2 &&
+			m.get("foreshape_series_stale") > 0
+	})
+	failedSince := m.get("foreshape_cycle_last_success_timestamp_seconds")
+	eventually(t, 30*time.Second, "the act half failing", func() bool {
+		m = scrape()
+		return m.get("foreshape_act_failing") == 1
+	})
+	if got := m.get("foreshape_cycle_last_success_timestamp_seconds"); got != failedSince {
+		t.Errorf("the last success moved from %v to %v while every cycle failed", failedSince, got)
+	}
+
+	// Nomad answers again.
+	if err := d.Cluster.SetFaults(sim.Faults{}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, "the Nomad source up, a new success, the act half acting", func() bool {
+		m = scrape()
+		return m.get("foreshape_source_up", "source", "nomad") == 1 && m.get("foreshape_cycle_last_success_timestamp_seconds") > failedSince &&
+			m.get("foreshape_act_failing") == 0
+	})
+
+	// The leadership term ends: the sources' state is withdrawn, the last
+	// success stays.
+	stopTerm()
+	m = scrape()
+	if _, ok := m.value("foreshape_source_up"); ok {
+		t.Error("foreshape_source_up still served after leadership ended")
+	}
+	if m.get("foreshape_cycle_last_success_timestamp_seconds") <= failedSince {
+		t.Error("the last success was reset when leadership ended")
+	}
+}
+
+// TestClusterMetrics: of three servers exactly one serves
+// foreshape_leader 1, each counts three voters, the followers heard from
+// the leader within a second; a client agent serves its own reports, not
+// the leader's metrics; when the leader stops, one of the other two leads
+// in a later term.
+func TestClusterMetrics(t *testing.T) {
+	if testing.Short() {
+		t.Skip("three servers and a client agent")
+	}
+	t.Parallel()
+	tc := newTestCluster(t, 600)
+	for i := range 3 {
+		tc.start(i)
+	}
+	l := tc.leader()
+	leaders := func(skip int) (sum float64, terms []float64, contact []float64, voters []float64) {
+		for i, s := range tc.servers {
+			if i == skip {
+				continue
+			}
+			m := scrapeURL(t, s.a.HTTPAddr())
+			sum += m.get("foreshape_leader")
+			terms = append(terms, m.get("foreshape_raft_term"))
+			voters = append(voters, m.get("foreshape_raft_servers", "suffrage", "voter"))
+			if m.get("foreshape_leader") == 0 {
+				contact = append(contact, m.get("foreshape_raft_last_contact_seconds"))
+			}
+		}
+		return sum, terms, contact, voters
+	}
+	var (
+		sum                    float64
+		terms, contact, voters []float64
+	)
+	eventually(t, 30*time.Second, "one leader, three voters, the followers in contact", func() bool {
+		sum, terms, contact, voters = leaders(-1)
+		return sum == 1 && len(contact) == 2 && slices.Max(contact) >= 0 && slices.Max(contact) < 1 &&
+			slices.Min(voters) == 3 && slices.Max(voters) == 3
+	})
+	t.Logf("followers' last contact: %v s", contact)
+	term := slices.Max(terms)
+
+	nomad, err := nomadapi.NewClient(&nomadapi.Config{Address: tc.sim.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nodes, _, err := nomad.Nodes().List(nil)
+	if err != nil || len(nodes) == 0 {
+		t.Fatalf("nodes: %d, %v", len(nodes), err)
+	}
+	c := tc.startClient("client-a", nodes[0].ID)
+	var cm metricSet
+	eventually(t, 30*time.Second, "the client agent's reports taken", func() bool {
+		cm = scrapeURL(t, c.HTTPAddr())
+		return cm.get("foreshape_client_reports_total", "outcome", "ok") >= 1
+	})
+	if at := cm.get("foreshape_client_last_report_timestamp_seconds"); time.Since(time.Unix(0, int64(at*1e9))) > time.Minute {
+		t.Errorf("foreshape_client_last_report_timestamp_seconds = %v, not the last report's time", at)
+	}
+	for name := range cm {
+		if strings.HasPrefix(name, "foreshape_") && !strings.HasPrefix(name, "foreshape_client_") {
+			t.Errorf("the client agent serves %s, a server's metric", name)
+		}
+	}
+
+	tc.servers[l].stop()
+	next := tc.leader(l)
+	eventually(t, 30*time.Second, "one leader of the other two, in a later term", func() bool {
+		sum, terms, _, _ = leaders(l)
+		return sum == 1 && slices.Min(terms) > term
+	})
+	if m := scrapeURL(t, tc.servers[next].a.HTTPAddr()); m.get("foreshape_leader") != 1 {
+		t.Errorf("server %d leads but serves foreshape_leader %v", next, m.get("foreshape_leader"))
+	}
+}
+
+// TestClientAgentMetrics: a client agent answers /v1/metrics itself, with
+// its token check, its own reports (failed, with no server to take them)
+// and the Go and process metrics; with telemetry.prometheus_metrics =
+// false it answers 404.
+func TestClientAgentMetrics(t *testing.T) {
+	for _, on := range []bool{true, false} {
+		t.Run(fmt.Sprint(on), func(t *testing.T) {
+			cfg, _ := lonelyClientConfig(t, "metrics-client")
+			cfg.Telemetry.PrometheusMetrics = on
+			c, err := NewClient(cfg, Options{Logger: testLogger(t)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			go func() { done <- c.Run(ctx) }()
+			defer func() {
+				cancel()
+				<-done
+				c.Close()
+			}()
+			get := func(token string) *http.Response {
+				req, _ := http.NewRequest("GET", "http://"+c.HTTPAddr()+"/v1/metrics", nil)
+				if token != "" {
+					req.Header.Set("Authorization", "Bearer "+token)
+				}
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return resp
+			}
+			resp := get("")
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusForbidden {
+				t.Errorf("without a token: %d, want 403", resp.StatusCode)
+			}
+			if !on {
+				resp := get("t0ken")
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusNotFound {
+					t.Errorf("with prometheus_metrics = false: %d, want 404", resp.StatusCode)
+				}
+				return
+			}
+			var m metricSet
+			eventually(t, 30*time.Second, "a failed report counted", func() bool {
+				resp := get("t0ken")
+				defer resp.Body.Close()
+				if resp.StatusCode != http.StatusOK {
+					t.Fatalf("GET /v1/metrics: %d", resp.StatusCode)
+				}
+				m = parseMetrics(t, resp.Body)
+				return m.get("foreshape_client_reports_total", "outcome", "failed") >= 1
+			})
+			if m.get("foreshape_client_reports_total", "outcome", "ok") != 0 || m.get("foreshape_client_last_report_timestamp_seconds") != 0 {
+				t.Errorf("a client agent no server answered: ok reports %v, last report %v; want 0 and 0",
+					m.get("foreshape_client_reports_total", "outcome", "ok"), m.get("foreshape_client_last_report_timestamp_seconds"))
+			}
+			if m.get("go_goroutines") <= 0 || m.get("process_start_time_seconds") <= 0 {
+				t.Error("the client agent serves no Go or process metrics")
+			}
+		})
+	}
+}

@@ -1,0 +1,131 @@
+package deploy
+
+import (
+	"os"
+	"os/exec"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+)
+
+const (
+	alertRules = "foreshape-alerts.rules.yml"
+	alertTests = "foreshape-alerts.test.yml"
+	// telemetryDoc describes every metric and alert; the agent's
+	// TestTelemetryDocumented holds its metrics to the agents' registries.
+	telemetryDoc = "../docs/telemetry.md"
+)
+
+// alertNames are the alerts foreshape-alerts.rules.yml defines, in order.
+func alertNames(t *testing.T, rules string) []string {
+	t.Helper()
+	var names []string
+	for _, m := range regexp.MustCompile(`(?m)^\s*- alert: (\S+)\s*$`).FindAllStringSubmatch(rules, -1) {
+		names = append(names, m[1])
+	}
+	if len(names) < 10 {
+		t.Fatalf("found %d alerts in %s: the scan is broken", len(names), alertRules)
+	}
+	return names
+}
+
+// alertCases counts, per alert, the cases of foreshape-alerts.test.yml
+// that expect it to fire and those that expect it quiet (exp_alerts: []).
+func alertCases(t *testing.T, tests string) (firing, quiet map[string]int) {
+	t.Helper()
+	firing, quiet = map[string]int{}, map[string]int{}
+	lines := strings.Split(tests, "\n")
+	for i, line := range lines {
+		name, ok := strings.CutPrefix(strings.TrimSpace(line), "alertname: ")
+		if !ok || i+1 >= len(lines) {
+			continue
+		}
+		switch next := strings.TrimSpace(lines[i+1]); next {
+		case "exp_alerts: []":
+			quiet[name]++
+		case "exp_alerts:":
+			firing[name]++
+		default:
+			t.Errorf("%s:%d: alertname %s is followed by %q, want exp_alerts", alertTests, i+1, name, next)
+		}
+	}
+	return firing, quiet
+}
+
+// TestAlertRules: Prometheus accepts deploy/foreshape-alerts.rules.yml
+// (promtool check rules) and its unit tests pass (promtool test rules),
+// each alert with a case that fires it and one that must not; every
+// metric the rules read is one docs/telemetry.md describes, and the page
+// describes every alert. Without promtool (Debian's prometheus package,
+// which .ci/run installs) the promtool half is skipped, unless
+// FORESHAPE_REQUIRE_PROMETHEUS is set, as in CI.
+func TestAlertRules(t *testing.T) {
+	rulesSrc, err := os.ReadFile(alertRules)
+	if err != nil {
+		t.Fatal(err)
+	}
+	testsSrc, err := os.ReadFile(alertTests)
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := os.ReadFile(telemetryDoc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := alertNames(t, string(rulesSrc))
+	firing, quiet := alertCases(t, string(testsSrc))
+	for _, n := range names {
+		if firing[n] == 0 || quiet[n] == 0 {
+			t.Errorf("%s has %d cases that fire %s and %d that hold it quiet; want one of each at least", alertTests, firing[n], n, quiet[n])
+		}
+		if !strings.Contains(string(doc), "`"+n+"`") {
+			t.Errorf("docs/telemetry.md does not describe the alert %s", n)
+		}
+	}
+	for n := range firing {
+		if !slices.Contains(names, n) {
+			t.Errorf("%s tests %s, which %s does not define", alertTests, n, alertRules)
+		}
+	}
+
+	// The metrics the expressions read are the page's.
+	documented := map[string]bool{}
+	for _, m := range regexp.MustCompile("(?m)^\\| `(foreshape_[a-z_]+)`").FindAllStringSubmatch(string(doc), -1) {
+		documented[m[1]] = true
+	}
+	if len(documented) < 20 {
+		t.Fatalf("docs/telemetry.md's tables name %d metrics: the scan is broken", len(documented))
+	}
+	read := 0
+	for _, line := range strings.Split(string(rulesSrc), "\n") {
+		if strings.HasPrefix(strings.TrimSpace(line), "#") || strings.Contains(line, "summary:") {
+			continue
+		}
+		for _, m := range regexp.MustCompile(`\bforeshape_[a-z_]+\b`).FindAllString(line, -1) {
+			read++
+			if !documented[m] {
+				t.Errorf("%s reads %s, which docs/telemetry.md does not describe", alertRules, m)
+			}
+		}
+	}
+	if read < 15 {
+		t.Fatalf("found %d metric names in %s: the scan is broken", read, alertRules)
+	}
+
+	promtool, err := exec.LookPath("promtool")
+	if err != nil {
+		if os.Getenv("FORESHAPE_REQUIRE_PROMETHEUS") != "" {
+			t.Fatalf("promtool not found and FORESHAPE_REQUIRE_PROMETHEUS is set: %v", err)
+		}
+		t.Skip("promtool is not installed (Debian's prometheus package holds it: apt-get install prometheus); the rules were not given to Prometheus")
+	}
+	for _, args := range [][]string{{"check", "rules", alertRules}, {"test", "rules", alertTests}} {
+		out, err := exec.Command(promtool, args...).CombinedOutput()
+		if err != nil {
+			t.Errorf("promtool %s: %v\n%s", strings.Join(args, " "), err, out)
+			continue
+		}
+		t.Logf("promtool %s:\n%s", strings.Join(args, " "), out)
+	}
+}
