@@ -117,6 +117,8 @@ type Node struct {
 	unreachable *unreachablePeers
 	// disk follows the writes to the data directory (disk.go).
 	disk *diskHealth
+	// rejected folds a follower's repeated rejections (rejections.go).
+	rejected *rejectedPeers
 	idState
 }
 
@@ -154,6 +156,7 @@ func New(cfg Config, fsm raft.FSM, logger hclog.Logger) (*Node, error) {
 		client:      &RPCClient{TLS: cfg.TLS},
 		leaving:     newLeavingPeers(time.Now),
 		unreachable: newUnreachablePeers(time.Now),
+		rejected:    newRejectedPeers(time.Now),
 	}
 	n.closing, n.stop = context.WithCancel(context.Background())
 	n.disk = newDiskHealth(logger, time.Now, n.closing)
@@ -669,6 +672,13 @@ func (n *Node) DataDirError() error {
 	}
 	return nil
 }
+
+// AppendsFailing reports whether an outage of the data directory lasts in
+// which this server's log appends failed (DataDirError says more). A lone
+// server then leads and steps down again every heartbeat timeout, at its
+// first append or its first large one: the owner's lines logged once a
+// term may be DEBUG meanwhile, as this package's are.
+func (n *Node) AppendsFailing() bool { return n.disk.appendsFailed() }
 
 func (n *Node) mapError(op string, err error) error {
 	switch {

@@ -51,6 +51,8 @@ type stoppingLogger struct {
 	// disk, when its writes fail, makes diskQuiet's lines DEBUG (nil:
 	// none).
 	disk *diskHealth
+	// rejected folds a follower's repeated rejections (rejections.go).
+	rejected *rejectedPeers
 }
 
 var _ hclog.Logger = stoppingLogger{}
@@ -58,7 +60,7 @@ var _ hclog.Logger = stoppingLogger{}
 // raftLogger is the logger raft's part name (raft, transport, snapshot)
 // logs to.
 func (n *Node) raftLogger(name string) hclog.Logger {
-	return stoppingLogger{n.logger.Named(name), n.closing, n.leaving, n.unreachable, n.disk}
+	return stoppingLogger{n.logger.Named(name), n.closing, n.leaving, n.unreachable, n.disk, n.rejected}
 }
 
 // leadershipLog is the logger of this node's leadership lines, quiet as
@@ -89,6 +91,16 @@ func (l stoppingLogger) Log(level hclog.Level, msg string, args ...any) {
 		level > hclog.Debug && l.disk.quiet(msg, args) {
 		level = hclog.Debug
 	}
+	if level == hclog.Warn && msg == rejectedMsg && l.rejected != nil {
+		switch loud, sum := l.rejected.fold(args); {
+		case sum != nil:
+			l.Logger.Log(hclog.Debug, msg, args...)
+			l.Logger.Warn("a server keeps rejecting the entries sent to it", sum...)
+			return
+		case !loud:
+			level = hclog.Debug
+		}
+	}
 	if level == hclog.Error && l.unreachable != nil {
 		if addr, id, ok := unreachedPeer(msg, args); ok {
 			switch first, name, sum := l.unreachable.fold(addr, id, refused); {
@@ -110,15 +122,15 @@ func (l stoppingLogger) Log(level hclog.Level, msg string, args ...any) {
 }
 
 func (l stoppingLogger) With(args ...any) hclog.Logger {
-	return stoppingLogger{l.Logger.With(args...), l.stopping, l.leaving, l.unreachable, l.disk}
+	return stoppingLogger{l.Logger.With(args...), l.stopping, l.leaving, l.unreachable, l.disk, l.rejected}
 }
 
 func (l stoppingLogger) Named(name string) hclog.Logger {
-	return stoppingLogger{l.Logger.Named(name), l.stopping, l.leaving, l.unreachable, l.disk}
+	return stoppingLogger{l.Logger.Named(name), l.stopping, l.leaving, l.unreachable, l.disk, l.rejected}
 }
 
 func (l stoppingLogger) ResetNamed(name string) hclog.Logger {
-	return stoppingLogger{l.Logger.ResetNamed(name), l.stopping, l.leaving, l.unreachable, l.disk}
+	return stoppingLogger{l.Logger.ResetNamed(name), l.stopping, l.leaving, l.unreachable, l.disk, l.rejected}
 }
 
 // diskFailed reports whether a line's error is a disk's failure, which
