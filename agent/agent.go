@@ -433,7 +433,7 @@ func (a *Agent) Run(ctx context.Context) error {
 			if ctx.Err() != nil {
 				a.log.Info("leadership ended: the agent is shutting down")
 			} else {
-				a.log.Info("leadership ended: cycle stopped; forecasts and hotspots withdrawn until this agent leads again")
+				a.termLog().Info("leadership ended: cycle stopped; forecasts and hotspots withdrawn until this agent leads again")
 			}
 		})
 	}
@@ -464,7 +464,7 @@ type term struct {
 // withdraws what it published: a follower serves no forecasts, hotspots or
 // gauges, which would otherwise age without anyone noticing.
 func (a *Agent) leaderLoop(ctx context.Context) {
-	a.log.Info("leading: starting the collect and forecast cycle")
+	a.termLog().Info("leading: starting the collect and forecast cycle")
 	t := &term{predictor: predict.New(a.log)}
 	a.act.start(ctx, &t.act)
 	defer func() {
@@ -563,7 +563,7 @@ func (a *Agent) cycle(ctx context.Context, t *term) {
 			return
 		}
 		c.Error = err.Error()
-		t.collectFails.Fail(a.log, time.Now(), "collection failed; forecasting from what the store has", err)
+		t.collectFails.Fail(a.termLog(), time.Now(), "collection failed; forecasting from what the store has", err)
 	} else {
 		t.collectFails.OK(a.log, time.Now(), "collection works again")
 		if p := st.Problems(); p != "" {
@@ -718,6 +718,11 @@ func (ap applier) Apply(ctx context.Context, cmd state.Command) (state.Result, e
 		return state.Result{}, err
 	}
 	resp, err := ap.node.Apply(ctx, data)
+	if errors.Is(err, cluster.ErrDataDir) {
+		// Not committed; worth trying again once the disk has room, or
+		// on another leader: 503.
+		return state.Result{}, fmt.Errorf("%w: %w", err, api.ErrUnavailable)
+	}
 	if err != nil {
 		return state.Result{}, err
 	}

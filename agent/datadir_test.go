@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"io/fs"
 	"net/http"
 	"net/http/httptest"
@@ -11,7 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/foreshape/foreshape/agent/api"
 	"github.com/foreshape/foreshape/agent/cluster"
+	"github.com/foreshape/foreshape/agent/state"
 	"github.com/foreshape/foreshape/internal/syncbuf"
 	"github.com/hashicorp/raft"
 )
@@ -72,5 +75,44 @@ func TestWriteRefusedForAFullDiskSaysSo(t *testing.T) {
 	}
 	if st, err := node.Status(); err != nil || !strings.Contains(st.DataDirError, "the disk is full") {
 		t.Fatalf("node status: %v %q", err, st.DataDirError)
+	}
+}
+
+// TestFullDiskRefusalsAnd503: a write the leader could not store because
+// its disk is full comes back from the agent's applier as unavailable (the
+// API's 503: not committed, worth trying again once the disk has room),
+// where it was an unclassified error (500); and the lines its leader loop
+// logs once a term are DEBUG while appends fail (a lone server leads and
+// loses its term every heartbeat timeout then), else INFO.
+func TestFullDiskRefusalsAnd503(t *testing.T) {
+	var buf syncbuf.Buffer
+	a := forwardingAgent(t, &buf)
+	logs := &fullLogs{InmemStore: raft.NewInmemStore()}
+	node, err := cluster.New(cluster.Config{
+		NodeID: "full", InMemory: true, Bootstrap: true, LogStore: logs,
+		HeartbeatTimeout: 100 * time.Millisecond, ElectionTimeout: 100 * time.Millisecond, LeaderLeaseTimeout: 100 * time.Millisecond,
+	}, a.fsm, a.log.Named("cluster"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer node.Close()
+	a.node = node
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(10 * time.Millisecond) {
+		if _, ok := node.LeaderContext(); ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no leader")
+		}
+	}
+	a.termLog().Info("a term line while the disk has room")
+	logs.full.Store(true)
+	_, err = applier{node}.Apply(context.Background(), state.SetQueuePaused{Paused: true, At: time.Now().UTC(), By: "test"})
+	if !errors.Is(err, api.ErrUnavailable) || !errors.Is(err, cluster.ErrDataDir) || !strings.Contains(err.Error(), "the disk is full") {
+		t.Fatalf("apply on a full disk: %v; want unavailable (503) saying the disk is full", err)
+	}
+	a.termLog().Info("a term line while appends fail")
+	if got := buf.String(); !strings.Contains(got, "a term line while the disk has room") || strings.Contains(got, "a term line while appends fail") {
+		t.Fatalf("log:\n%s\nwant the term line at INFO only while the disk has room", got)
 	}
 }
