@@ -197,6 +197,16 @@ func New(cfg Config, fsm raft.FSM, logger hclog.Logger) (*Node, error) {
 	return n, nil
 }
 
+// openError is New's error when path (raft.db, snapshots/) cannot be
+// opened: for a disk that is full, read-only or failing it says so and
+// that the server cannot start until it can write there.
+func openError(path string, err error) error {
+	if diskError(err) {
+		return fmt.Errorf("cluster: cannot open %s: %s (%w); this server starts once its data_dir can be written", path, diskCause(err), err)
+	}
+	return fmt.Errorf("cluster: open %s: %w", path, err)
+}
+
 // removeHalfWrittenSnapshots removes the snapshot directories in dir that
 // a process killed while writing them left behind (raft's file store
 // writes a snapshot into NAME.tmp and renames it once complete). Only
@@ -255,7 +265,7 @@ func (n *Node) open(fsm raft.FSM) error {
 					filepath.Join(cfg.DataDir, "raft.db"), err, cfg.DataDir)
 			}
 			if err != nil {
-				return fmt.Errorf("cluster: open %s: %w", filepath.Join(cfg.DataDir, "raft.db"), err)
+				return openError(dbPath, err)
 			}
 			n.closers = append(n.closers, bolt)
 			// This process holds raft.db's lock, so no snapshot is being
@@ -280,7 +290,7 @@ func (n *Node) open(fsm raft.FSM) error {
 		if snaps == nil {
 			fss, err := raft.NewFileSnapshotStoreWithLogger(cfg.DataDir, cfg.SnapshotRetain, n.raftLogger("snapshot"))
 			if err != nil {
-				return fmt.Errorf("cluster: snapshot store: %w", err)
+				return openError(filepath.Join(cfg.DataDir, "snapshots"), err)
 			}
 			snaps = watchedSnapshots{fss, n.disk, filepath.Join(cfg.DataDir, "snapshots"), newSnapshotTmp(n.logger.Named("snapshot"))}
 		}

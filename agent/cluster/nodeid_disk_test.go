@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/foreshape/foreshape/agent/cluster"
+	"github.com/foreshape/foreshape/agent/cluster/clustertest"
 )
 
 // ext4Disk mounts a new 16 MiB ext4 file system (errors=remount-ro) on a
@@ -93,5 +94,35 @@ func TestNodeIDSurvivesADiskError(t *testing.T) {
 	got, err := cluster.ReadNodeID(data)
 	if err != nil || got != id {
 		t.Fatalf("node id after the disk error: %q, %v; want %q", got, err, id)
+	}
+}
+
+// TestReadOnlyDataDirRefusedClearly: a server whose data_dir's disk has
+// turned read-only (ext4 after an error) refuses to start saying so and
+// naming raft.db. Before, it said "open …/raft.db: open …/raft.db:
+// read-only file system", measured with a real agent.
+func TestReadOnlyDataDirRefusedClearly(t *testing.T) {
+	mnt, dev := ext4Disk(t)
+	data := filepath.Join(mnt, "data")
+	id, err := cluster.LoadOrCreateNodeID(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := cluster.Config{NodeID: id, DataDir: data, BindAddr: "127.0.0.1:0", Bootstrap: true}
+	n, err := cluster.New(cfg, &listFSM{}, clustertest.Logger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Close(); err != nil {
+		t.Fatal(err)
+	}
+	trigger := filepath.Join("/sys/fs/ext4", filepath.Base(dev), "trigger_fs_error")
+	if err := os.WriteFile(trigger, []byte("foreshape test"), 0o200); err != nil {
+		t.Fatal(err)
+	}
+	_, err = cluster.New(cfg, &listFSM{}, clustertest.Logger(t))
+	if err == nil || !strings.Contains(err.Error(), "cannot open "+filepath.Join(data, "raft.db")+": the disk is read-only") ||
+		!strings.Contains(err.Error(), "starts once its data_dir can be written") {
+		t.Fatalf("start on a read-only data_dir: %v; want it refused, saying the disk is read-only", err)
 	}
 }
