@@ -24,6 +24,7 @@ import (
 	"github.com/foreshape/foreshape/agent/cluster"
 	"github.com/foreshape/foreshape/agent/state"
 	"github.com/foreshape/foreshape/config"
+	"github.com/foreshape/foreshape/internal/promtest"
 	"github.com/foreshape/foreshape/sim"
 )
 
@@ -574,4 +575,97 @@ func TestClientAgentMetrics(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestAlertRulesOnPrometheus: a real Prometheus scrapes dev agents and
+// evaluates deploy/foreshape-alerts.rules.yml over what they serve. Every
+// rule evaluates without error; over a healthy agent (job "foreshape") the
+// cluster and cycle alerts stay inactive; two agents that each lead a
+// cluster of their own, scraped under one job ("split"), make
+// ForeshapeMultipleLeaders pending for that job alone; with every Nomad
+// request failing, ForeshapeNomadSourceFailing is pending for the healthy
+// agent's source, and inactive again once Nomad answers. (Pending, not
+// firing: their for clauses are minutes long; promtool's unit tests in
+// deploy/ fire them.)
+func TestAlertRulesOnPrometheus(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a Prometheus server and three agents")
+	}
+	t.Parallel()
+	a, d, _ := startDevAgent(t, 600, Options{})
+	b, _, _ := startDevAgentOn(t, d, Options{}, func(cfg *config.Config) { cfg.Name = "split-b" })
+	c, _, _ := startDevAgentOn(t, d, Options{}, func(cfg *config.Config) { cfg.Name = "split-c" })
+	prom := promtest.Start(t, promtest.Options{ScrapeInterval: 250 * time.Millisecond, RuleFiles: []string{"../deploy/foreshape-alerts.rules.yml"}},
+		promtest.Target{Job: "foreshape", Addr: a.HTTPAddr(), MetricsPath: "/v1/metrics"},
+		promtest.Target{Job: "split", Addr: b.HTTPAddr(), More: []string{c.HTTPAddr()}, MetricsPath: "/v1/metrics"})
+
+	// active returns the pending or firing alerts by name, each as its
+	// job (and source, for the source alerts).
+	active := func(rules []promtest.Rule) map[string][]string {
+		out := map[string][]string{}
+		for _, r := range rules {
+			for _, al := range r.Alerts {
+				who := al.Labels["job"]
+				if s := al.Labels["source"]; s != "" {
+					who += "/" + s
+				}
+				out[r.Name] = append(out[r.Name], who+":"+al.State)
+			}
+		}
+		return out
+	}
+	quiet := []string{"ForeshapeNoLeader", "ForeshapeServerLostLeader", "ForeshapeServerBehind", "ForeshapeStateHalted",
+		"ForeshapeDataDirFailing", "ForeshapeCyclesFailing", "ForeshapeNoSuccessfulCycle", "ForeshapeNomadSourceFailing",
+		"ForeshapeMetricsAbsent"}
+	// The rules' first evaluations may come before the first scrapes
+	// (ForeshapeMetricsAbsent pending): what holds once the agents are
+	// scraped is what counts.
+	prom.WaitForSeries(t, `foreshape_leader{job="foreshape"}`, time.Time{}, 30*time.Second)
+	var (
+		rules []promtest.Rule
+		got   map[string][]string
+	)
+	healthy := func() bool {
+		rules = prom.Rules(t)
+		got = active(rules)
+		for _, r := range rules {
+			if r.Health != "ok" {
+				return false
+			}
+		}
+		for _, n := range quiet {
+			if len(got[n]) > 0 {
+				return false
+			}
+		}
+		return len(rules) >= 18 && slices.Equal(got["ForeshapeMultipleLeaders"], []string{"split:pending"})
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for !healthy() {
+		if time.Now().After(deadline) {
+			for _, r := range rules {
+				if r.Health != "ok" {
+					t.Errorf("%s: health %s: %s", r.Name, r.Health, r.LastError)
+				}
+			}
+			t.Fatalf("after 60 s over healthy agents: active alerts %v; want ForeshapeMultipleLeaders pending for split alone, and none of %v", got, quiet)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	t.Logf("active alerts over healthy agents: %v", got)
+
+	if err := d.Cluster.SetFaults(sim.Faults{ErrorRate: 1}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 60*time.Second, "ForeshapeNomadSourceFailing pending for every job", func() bool {
+		got = active(prom.Rules(t))
+		nomad := got["ForeshapeNomadSourceFailing"]
+		return slices.Contains(nomad, "foreshape/nomad:pending") && slices.Contains(nomad, "split/nomad:pending")
+	})
+	if err := d.Cluster.SetFaults(sim.Faults{}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 60*time.Second, "ForeshapeNomadSourceFailing inactive again", func() bool {
+		return len(active(prom.Rules(t))["ForeshapeNomadSourceFailing"]) == 0
+	})
 }

@@ -3,8 +3,10 @@ package deploy
 import (
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -55,7 +57,9 @@ func alertCases(t *testing.T, tests string) (firing, quiet map[string]int) {
 
 // TestAlertRules: Prometheus accepts deploy/foreshape-alerts.rules.yml
 // (promtool check rules) and its unit tests pass (promtool test rules),
-// each alert with a case that fires it and one that must not; every
+// each alert with a case that fires it and one that must not; the scrape
+// configuration docs/telemetry.md shows is valid with the rules file in
+// its rule_files (promtool check config); every
 // metric the rules read is one docs/telemetry.md describes, and the page
 // describes every alert. Without promtool (Debian's prometheus package,
 // which .ci/run installs) the promtool half is skipped, unless
@@ -120,7 +124,28 @@ func TestAlertRules(t *testing.T) {
 		}
 		t.Skip("promtool is not installed (Debian's prometheus package holds it: apt-get install prometheus); the rules were not given to Prometheus")
 	}
-	for _, args := range [][]string{{"check", "rules", alertRules}, {"test", "rules", alertTests}} {
+	// docs/telemetry.md's scrape configuration, its files made in a
+	// temporary directory, with the rules file.
+	blocks := regexp.MustCompile("(?s)```yaml\n(.*?)```").FindAllStringSubmatch(string(doc), -1)
+	if len(blocks) != 1 {
+		t.Fatalf("docs/telemetry.md shows %d YAML blocks, want its scrape configuration", len(blocks))
+	}
+	dir := t.TempDir()
+	scrape := strings.ReplaceAll(blocks[0][1], "/etc/prometheus/", dir+"/")
+	for _, m := range regexp.MustCompile(regexp.QuoteMeta(dir)+`/(\S+)`).FindAllStringSubmatch(scrape, -1) {
+		if err := os.WriteFile(filepath.Join(dir, m[1]), nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rulesAbs, err := filepath.Abs(alertRules)
+	if err != nil {
+		t.Fatal(err)
+	}
+	promConfig := filepath.Join(dir, "prometheus.yml")
+	if err := os.WriteFile(promConfig, []byte(scrape+"rule_files:\n  - "+strconv.Quote(rulesAbs)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"check", "rules", alertRules}, {"test", "rules", alertTests}, {"check", "config", promConfig}} {
 		out, err := exec.Command(promtool, args...).CombinedOutput()
 		if err != nil {
 			t.Errorf("promtool %s: %v\n%s", strings.Join(args, " "), err, out)

@@ -12,6 +12,7 @@ package promtest
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -32,8 +33,10 @@ import (
 
 // Target is one scrape target.
 type Target struct {
-	Job         string // job name
-	Addr        string // host:port
+	Job  string // job name
+	Addr string // host:port
+	// More are further host:port targets of the same job.
+	More        []string
 	MetricsPath string // default /metrics
 	Params      map[string]string
 }
@@ -60,6 +63,9 @@ type Options struct {
 	// Web, when set, is what Prometheus's --web.config.file asks of its
 	// clients: TLS, a client certificate, basic auth.
 	Web *Web
+	// RuleFiles are rule files Prometheus loads (its rule_files),
+	// evaluated every ScrapeInterval.
+	RuleFiles []string
 }
 
 // Web is Prometheus's web configuration (--web.config.file).
@@ -119,6 +125,16 @@ func Start(t testing.TB, opts Options, targets ...Target) *Server {
 	if opts.AcceptPast > 0 {
 		fmt.Fprintf(&cfg, "storage:\n  tsdb:\n    out_of_order_time_window: %s\n", model.Duration(opts.AcceptPast))
 	}
+	if len(opts.RuleFiles) > 0 {
+		cfg.WriteString("rule_files:\n")
+		for _, f := range opts.RuleFiles {
+			abs, err := filepath.Abs(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fmt.Fprintf(&cfg, "  - %q\n", abs)
+		}
+	}
 	cfg.WriteString("scrape_configs:\n")
 	for _, tg := range targets {
 		path := tg.MetricsPath
@@ -132,7 +148,11 @@ func Start(t testing.TB, opts Options, targets ...Target) *Server {
 				fmt.Fprintf(&cfg, "      %s: [%q]\n", k, v)
 			}
 		}
-		fmt.Fprintf(&cfg, "    static_configs:\n      - targets: [%q]\n", tg.Addr)
+		addrs := make([]string, 0, 1+len(tg.More))
+		for _, a := range append([]string{tg.Addr}, tg.More...) {
+			addrs = append(addrs, strconv.Quote(a))
+		}
+		fmt.Fprintf(&cfg, "    static_configs:\n      - targets: [%s]\n", strings.Join(addrs, ", "))
 	}
 	cfgPath := filepath.Join(dir, "prometheus.yml")
 	if err := os.WriteFile(cfgPath, cfg.Bytes(), 0o600); err != nil {
@@ -230,6 +250,44 @@ func (s *Server) WaitForSeries(t testing.TB, query string, at time.Time, timeout
 		time.Sleep(200 * time.Millisecond)
 	}
 	t.Fatalf("promtest: no result for %q within %v", query, timeout)
+}
+
+// Rule is a rule Prometheus evaluates, as /api/v1/rules reports it.
+type Rule struct {
+	Name      string `json:"name"`
+	Type      string `json:"type"` // "alerting" or "recording"
+	State     string `json:"state"`
+	Health    string `json:"health"` // "ok", "err" or "unknown" before its first evaluation
+	LastError string `json:"lastError"`
+	Alerts    []struct {
+		Labels map[string]string `json:"labels"`
+		State  string            `json:"state"` // "pending" or "firing"
+	} `json:"alerts"`
+}
+
+// Rules returns every rule of the loaded rule files.
+func (s *Server) Rules(t testing.TB) []Rule {
+	t.Helper()
+	resp, err := s.get("/api/v1/rules")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body struct {
+		Data struct {
+			Groups []struct {
+				Rules []Rule `json:"rules"`
+			} `json:"groups"`
+		} `json:"data"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+		t.Fatalf("promtest: /api/v1/rules: %v", err)
+	}
+	var out []Rule
+	for _, g := range body.Data.Groups {
+		out = append(out, g.Rules...)
+	}
+	return out
 }
 
 func freeAddr(t testing.TB) string {
