@@ -230,6 +230,8 @@ policies {
 
 telemetry {
   # Serve the agent's metrics in Prometheus format. Default true.
+  # They are on /v1/metrics, a client agent's its own; docs/telemetry.md
+  # lists them, and deploy/foreshape-alerts.rules.yml alerts on them.
   prometheus_metrics = true
 }
 
