@@ -887,6 +887,11 @@ func translateSchedule(s *scheduleHCL, own Locality) (*Schedule, hcl.Diagnostics
 			diags = append(diags, hclfield.Invalid(s.Cron.Range(), prefix+".cron", "%q is not a cron expression: %s.", src, err))
 		} else {
 			out.Cron, out.Expr = src, expr
+			if dom, dow, both := bothDays(src); both {
+				diags = append(diags, hclfield.Warning(s.Cron.Range(), prefix+".cron",
+					"Cron %q restricts both the day of the month (%s) and the day of the week (%s): as in any cron, a window starts on each day that matches either, not only on the days that match both (\"0 0 13 * 5\" starts one on every 13th and on every Friday). To mean one of them, leave the other \"*\".",
+					src, dom, dow))
+			}
 		}
 	} else {
 		diags = append(diags, d...)
@@ -981,6 +986,10 @@ func parseCron(src string) (expr *cronexpr.Expression, err error) {
 			expr, err = nil, fmt.Errorf("unparseable (%v)", r)
 		}
 	}()
+	if len(strings.Fields(src)) == 7 {
+		// cronexpr reads seven fields as seconds, the five, and a year.
+		return nil, fmt.Errorf("its seven fields start with seconds, which a schedule on a one-minute grid cannot keep: give five fields (minute, hour, day of month, month, day of week) and, for a window in one year only, a sixth for the year")
+	}
 	expr, err = cronexpr.Parse(src)
 	if err != nil {
 		return nil, err
@@ -990,6 +999,17 @@ func parseCron(src string) (expr *cronexpr.Expression, err error) {
 		return nil, fmt.Errorf("it never fires")
 	}
 	return expr, nil
+}
+
+// bothDays reports whether a five- or six-field cron line restricts both
+// its day of the month and its day of the week, and the two fields.
+func bothDays(src string) (dom, dow string, both bool) {
+	f := strings.Fields(src)
+	if len(f) < 5 || len(f) > 6 {
+		return "", "", false
+	}
+	every := func(s string) bool { return s == "*" || s == "?" }
+	return f[2], f[4], !every(f[2]) && !every(f[4])
 }
 
 // shortestGap is the shortest time between two starts of expr among its

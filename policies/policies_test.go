@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+	"github.com/hashicorp/cronexpr"
 	"github.com/hashicorp/hcl/v2"
 
 	"github.com/foreshape/foreshape/plugins/target/exec"
@@ -906,5 +907,54 @@ func TestLoadDirWarnsOfSubdirectories(t *testing.T) {
 	want := filepath.Join(dir, "teams") + " holds *.hcl files (batch.hcl), which are not read: only the files directly in " + dir + " are."
 	if len(diags) != 1 || diags[0].Severity != hcl.DiagWarning || !strings.HasPrefix(diags[0].Detail, want) {
 		t.Errorf("diagnostics %v; want one warning, %q", diags, want)
+	}
+}
+
+// TestCronDaysAndSeconds: a cron that restricts both the day of the
+// month and the day of the week is warned of at the cron, since it starts
+// a window on days matching either (hashicorp/cronexpr, as any cron, reads
+// "0 0 13 * 5" as every 13th and every Friday); a seven-field cron, whose
+// first field is seconds, is refused.
+func TestCronDaysAndSeconds(t *testing.T) {
+	// What the warning says, shown by the parser itself.
+	e, err := cronexpr.Parse("0 0 13 * 5")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := e.NextN(time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC), 3)
+	want := []time.Time{time.Date(2026, 12, 4, 0, 0, 0, 0, time.UTC), time.Date(2026, 12, 11, 0, 0, 0, 0, time.UTC), time.Date(2026, 12, 13, 0, 0, 0, 0, time.UTC)}
+	if !slices.Equal(got, want) {
+		t.Errorf(`"0 0 13 * 5" starts at %v, want Fridays and the 13th: %v`, got, want)
+	}
+	for _, tc := range []struct {
+		cron       string
+		warn, fail string
+	}{
+		{"0 0 13 * 5", `Cron "0 0 13 * 5" restricts both the day of the month (13) and the day of the week (5)`, ""},
+		{"0 0 1-7 * MON 2027", `restricts both the day of the month (1-7) and the day of the week (MON)`, ""},
+		{"0 0 13 * *", "", ""},
+		{"0 0 * * 5", "", ""},
+		{"0 0 ? * 5", "", ""},
+		{"0 0 0 13 * 5 2027", "", "its seven fields start with seconds"},
+	} {
+		ps, diags, src := parse(t, func(b *builder) {
+			b.schedule = strings.Replace(b.schedule, "0 2 * * 0", tc.cron, 1)
+		})
+		switch {
+		case tc.fail != "":
+			if !diags.HasErrors() || len(ps) != 0 || diags[0].Summary != "Invalid schedule.patch.cron" || !strings.Contains(diags[0].Detail, tc.fail) ||
+				diags[0].Subject.Start.Line != lineOf(t, src, "cron") {
+				t.Errorf("%s: %v; want it refused at the cron, saying %q", tc.cron, diags, tc.fail)
+			}
+		case tc.warn != "":
+			if diags.HasErrors() || len(ps) != 1 || len(diags) != 1 || diags[0].Severity != hcl.DiagWarning || diags[0].Summary != "Questionable schedule.patch.cron" ||
+				!strings.Contains(diags[0].Detail, tc.warn) || diags[0].Subject.Start.Line != lineOf(t, src, "cron") {
+				t.Errorf("%s: %v; want one warning at the cron, %q", tc.cron, diags, tc.warn)
+			}
+		default:
+			if len(diags) != 0 || len(ps) != 1 {
+				t.Errorf("%s: %v; want it taken without a word", tc.cron, diags)
+			}
+		}
 	}
 }
