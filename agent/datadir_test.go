@@ -43,26 +43,8 @@ func (s *fullLogs) StoreLogs(logs []*raft.Log) error {
 // the 503 said only that no leader was known.
 func TestWriteRefusedForAFullDiskSaysSo(t *testing.T) {
 	var buf syncbuf.Buffer
-	a := forwardingAgent(t, &buf)
-	logs := &fullLogs{InmemStore: raft.NewInmemStore()}
-	node, err := cluster.New(cluster.Config{
-		NodeID: "full", InMemory: true, Bootstrap: true, LogStore: logs,
-		// An election every 1 to 2 s: the request below comes between.
-		HeartbeatTimeout: time.Second, ElectionTimeout: time.Second, LeaderLeaseTimeout: time.Second,
-	}, a.fsm, a.log.Named("cluster"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer node.Close()
-	a.node = node
-	for deadline := time.Now().Add(time.Minute); ; time.Sleep(10 * time.Millisecond) {
-		if _, ok := node.LeaderContext(); ok {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("no leader")
-		}
-	}
+	// An election every 1 to 2 s: the request below comes between.
+	a, node, logs := leaderOnFullableDisk(t, &buf, time.Second)
 	logs.full.Store(true)
 	if _, err := node.Apply(context.Background(), []byte("x")); err == nil {
 		t.Fatal("apply on a full disk succeeded")
@@ -86,33 +68,41 @@ func TestWriteRefusedForAFullDiskSaysSo(t *testing.T) {
 // loses its term every heartbeat timeout then), else INFO.
 func TestFullDiskRefusalsAnd503(t *testing.T) {
 	var buf syncbuf.Buffer
-	a := forwardingAgent(t, &buf)
-	logs := &fullLogs{InmemStore: raft.NewInmemStore()}
-	node, err := cluster.New(cluster.Config{
-		NodeID: "full", InMemory: true, Bootstrap: true, LogStore: logs,
-		HeartbeatTimeout: 100 * time.Millisecond, ElectionTimeout: 100 * time.Millisecond, LeaderLeaseTimeout: 100 * time.Millisecond,
-	}, a.fsm, a.log.Named("cluster"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer node.Close()
-	a.node = node
-	for deadline := time.Now().Add(time.Minute); ; time.Sleep(10 * time.Millisecond) {
-		if _, ok := node.LeaderContext(); ok {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("no leader")
-		}
-	}
+	a, node, logs := leaderOnFullableDisk(t, &buf, 100*time.Millisecond)
 	a.termLog().Info("a term line while the disk has room")
 	logs.full.Store(true)
-	_, err = applier{node}.Apply(context.Background(), state.SetQueuePaused{Paused: true, At: time.Now().UTC(), By: "test"})
+	_, err := applier{node}.Apply(context.Background(), state.SetQueuePaused{Paused: true, At: time.Now().UTC(), By: "test"})
 	if !errors.Is(err, api.ErrUnavailable) || !errors.Is(err, cluster.ErrDataDir) || !strings.Contains(err.Error(), "the disk is full") {
 		t.Fatalf("apply on a full disk: %v; want unavailable (503) saying the disk is full", err)
 	}
 	a.termLog().Info("a term line while appends fail")
 	if got := buf.String(); !strings.Contains(got, "a term line while the disk has room") || strings.Contains(got, "a term line while appends fail") {
 		t.Fatalf("log:\n%s\nwant the term line at INFO only while the disk has room", got)
+	}
+}
+
+// leaderOnFullableDisk is a forwarding agent whose in-memory Raft node
+// leads alone over a log store the test fills (logs.full), with raft's
+// heartbeat, election and lease timeouts all timeout.
+func leaderOnFullableDisk(t *testing.T, buf *syncbuf.Buffer, timeout time.Duration) (*Agent, *cluster.Node, *fullLogs) {
+	t.Helper()
+	a := forwardingAgent(t, buf)
+	logs := &fullLogs{InmemStore: raft.NewInmemStore()}
+	node, err := cluster.New(cluster.Config{
+		NodeID: "full", InMemory: true, Bootstrap: true, LogStore: logs,
+		HeartbeatTimeout: timeout, ElectionTimeout: timeout, LeaderLeaseTimeout: timeout,
+	}, a.fsm, a.log.Named("cluster"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { node.Close() })
+	a.node = node
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(10 * time.Millisecond) {
+		if _, ok := node.LeaderContext(); ok {
+			return a, node, logs
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no leader")
+		}
 	}
 }
