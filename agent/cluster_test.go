@@ -430,11 +430,10 @@ func lonelyClientConfig(t *testing.T, name string) (*config.Config, string) {
 	return cfg, tokens
 }
 
-// TestClientAgentAPI: before a client agent has reached a server its API
-// answers /v1/health and /v1/ready and says it cannot forward anything else; with acl
-// enabled it refuses a request without a token before forwarding it.
-func TestClientAgentAPI(t *testing.T) {
-	cfg, _ := lonelyClientConfig(t, "lonely")
+// runClient starts a client agent of cfg, running until the test ends,
+// and returns it with the context it runs under.
+func runClient(t *testing.T, cfg *config.Config) (*Client, context.Context) {
+	t.Helper()
 	c, err := NewClient(cfg, Options{Logger: testLogger(t)})
 	if err != nil {
 		t.Fatal(err)
@@ -442,11 +441,20 @@ func TestClientAgentAPI(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- c.Run(ctx) }()
-	defer func() {
+	t.Cleanup(func() {
 		cancel()
 		<-done
 		c.Close()
-	}()
+	})
+	return c, ctx
+}
+
+// TestClientAgentAPI: before a client agent has reached a server its API
+// answers /v1/health and /v1/ready and says it cannot forward anything else; with acl
+// enabled it refuses a request without a token before forwarding it.
+func TestClientAgentAPI(t *testing.T) {
+	cfg, _ := lonelyClientConfig(t, "lonely")
+	c, ctx := runClient(t, cfg)
 	client := &api.Client{Address: "http://" + c.HTTPAddr()}
 	if h, err := client.Health(ctx); err != nil || h.Node != "lonely" {
 		t.Errorf("health: %+v, %v", h, err)

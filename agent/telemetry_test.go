@@ -520,18 +520,7 @@ func TestClientAgentMetrics(t *testing.T) {
 		t.Run(fmt.Sprint(on), func(t *testing.T) {
 			cfg, _ := lonelyClientConfig(t, "metrics-client")
 			cfg.Telemetry.PrometheusMetrics = on
-			c, err := NewClient(cfg, Options{Logger: testLogger(t)})
-			if err != nil {
-				t.Fatal(err)
-			}
-			ctx, cancel := context.WithCancel(context.Background())
-			done := make(chan error, 1)
-			go func() { done <- c.Run(ctx) }()
-			defer func() {
-				cancel()
-				<-done
-				c.Close()
-			}()
+			c, _ := runClient(t, cfg)
 			get := func(token string) *http.Response {
 				req, _ := http.NewRequest("GET", "http://"+c.HTTPAddr()+"/v1/metrics", nil)
 				if token != "" {
