@@ -26,8 +26,9 @@ import (
 // pages it freed for appends a while longer), and once at INFO when a
 // write as large as the smallest that failed succeeds again (a nearly
 // full disk takes a new term's first entry but not a batch of samples).
-// Status says it meanwhile; Ready, while log or stable writes fail;
-// Apply's error, while appends fail.
+// Status and the server's answers to the leader's health checks
+// (ServerInfo.DataDirError) say it meanwhile; Ready, while log or stable
+// writes fail; Apply's error, while appends fail.
 //
 // What Raft does about it is Raft's (v1.7.3): a leader whose log append
 // fails answers that command with the error and steps down; a follower

@@ -83,11 +83,13 @@
 //
 // Every write raft makes to the stores (log, stable, snapshots) passes
 // through wrappers that tell the node when writes fail and when they work
-// again (disk.go): the node logs an outage once, says it in Ready, Status
-// and DataDirError, refuses the command it could not store with an error
-// wrapping ErrDataDir, and keeps raft's lines about each failed write and
-// each election it then loses at DEBUG until the outage ends. What to do
-// about the failure (step down, reject entries, retry) is raft's.
+// again (disk.go): the node logs an outage once, says it in Ready, Status,
+// DataDirError and its answers to the leader's health checks (so that
+// the leader's Health shows the server not Sound), refuses the command it
+// could not store with an error wrapping ErrDataDir, and keeps raft's
+// lines about each failed write and each election it then loses at DEBUG
+// until the outage ends. What to do about the failure (step down, reject
+// entries, retry) is raft's.
 //
 // # Goroutines
 //

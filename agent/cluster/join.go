@@ -56,6 +56,11 @@ type ServerInfo struct {
 	// (an entry or snapshot section its build does not know: it is older
 	// than the cluster's log); empty while it applies.
 	Halted string `json:"halted,omitempty"`
+	// DataDirError says why the server cannot write to its data directory
+	// (a full, read-only or failing disk; disk.go), as its Status does;
+	// empty while it can, and in the answer of a release from before the
+	// field, which reads as no failure.
+	DataDirError string `json:"data_dir_error,omitempty"`
 }
 
 // Info returns what this server says of itself to its peers.
@@ -71,6 +76,9 @@ func (n *Node) Info() ServerInfo {
 	}
 	if err := n.halted(); err != nil {
 		info.Halted = err.Error()
+	}
+	if err := n.DataDirError(); err != nil {
+		info.DataDirError = err.Error()
 	}
 	if f := n.raft.GetConfiguration(); has && f.Error() == nil {
 		for _, s := range f.Configuration().Servers {

@@ -24,6 +24,17 @@ type ServerHealth struct {
 	LastContact time.Time `json:"last_contact"`
 }
 
+// Sound reports whether the server answered the leader's last check and
+// said in that answer that it can write to its data directory: the health
+// operators are shown (list-peers, the leader's /v1/status). A server
+// whose disk fails still answers, so Healthy alone called it healthy; the
+// reconcile loop goes by Healthy, whether the server answers. A release
+// from before ServerInfo.DataDirError says nothing of its disk: answered,
+// it is sound.
+func (h ServerHealth) Sound() bool {
+	return h.Healthy && (h.Info == nil || h.Info.DataDirError == "")
+}
+
 // maxPromoteLag is how many entries a non-voter may lag behind the
 // leader's commit index and still be promoted.
 const maxPromoteLag = 256
