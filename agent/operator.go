@@ -36,17 +36,24 @@ func (a *Agent) RaftConfiguration(context.Context) (api.RaftConfiguration, error
 			rs.Name, rs.HTTPAddress, rs.Version = m.Name, m.HTTPAddress, m.Version
 		}
 		if h, ok := health[s.ID]; ok {
-			healthy, last := h.Healthy, h.LastContact
-			rs.Healthy, rs.LastContact = &healthy, &last
-			age := contactAge(now, last)
-			rs.LastContactAgeS = &age
-			if h.Info != nil {
-				rs.Halted = h.Info.Halted
-			}
+			withHealth(&rs, h, now)
 		}
 		out.Servers = append(out.Servers, rs)
 	}
 	return out, nil
+}
+
+// withHealth adds to rs the leader's view of the server, h: healthy only
+// while it answers and can write to its data_dir (ServerHealth.Sound), and
+// from its last answer, why its state halted and why its data_dir fails.
+func withHealth(rs *api.RaftServer, h cluster.ServerHealth, now time.Time) {
+	healthy, last := h.Sound(), h.LastContact
+	rs.Healthy, rs.LastContact = &healthy, &last
+	age := contactAge(now, last)
+	rs.LastContactAgeS = &age
+	if h.Info != nil {
+		rs.Halted, rs.DataDirError = h.Info.Halted, h.Info.DataDirError
+	}
 }
 
 // RemovePeer implements api.OperatorBackend. Followers never see it: the

@@ -7,6 +7,9 @@ import (
 	"net/http"
 	"testing"
 	"time"
+
+	"github.com/foreshape/foreshape/agent/api"
+	"github.com/foreshape/foreshape/agent/cluster"
 )
 
 // TestRaftConfigurationAgesLastContact: asked of the leader, the Raft
@@ -66,4 +69,50 @@ func TestContactAge(t *testing.T) {
 			t.Errorf("contactAge(%s before) = %v; want %v", now.Sub(tc.last), got, tc.want)
 		}
 	}
+}
+
+// TestRaftServerHealth: the leader's view of a server in the Raft
+// configuration (and the healthy of /v1/status's peers) is healthy only
+// while the server answers and can write to its data_dir; a server whose
+// disk fails still answers, and is shown not healthy with its reason
+// (data_dir_error), which a server of a release from before the field
+// never sends. Before, such a server was shown healthy.
+func TestRaftServerHealth(t *testing.T) {
+	now := time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)
+	const full = "this server cannot write /data/raft.db in its data_dir since 2026-12-06T11:59:00Z: the disk is full (no space left on device); it takes no new entries and cannot lead until it can"
+	for _, tc := range []struct {
+		name        string
+		h           cluster.ServerHealth
+		healthy     bool
+		dataDir     string
+		haltedShown string
+	}{
+		{"answers and writes", cluster.ServerHealth{Healthy: true, Info: &cluster.ServerInfo{}}, true, "", ""},
+		{"an older release's answer", cluster.ServerHealth{Healthy: true, Info: &cluster.ServerInfo{StateProtocol: 0}}, true, "", ""},
+		{"its data_dir fails", cluster.ServerHealth{Healthy: true, Info: &cluster.ServerInfo{DataDirError: full}}, false, full, ""},
+		{"silent, last said its data_dir fails", cluster.ServerHealth{Healthy: false, Info: &cluster.ServerInfo{DataDirError: full}}, false, full, ""},
+		{"silent, never answered", cluster.ServerHealth{Healthy: false}, false, "", ""},
+		{"halted", cluster.ServerHealth{Healthy: true, Info: &cluster.ServerInfo{Halted: "older"}}, true, "", "older"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.h.LastContact = now.Add(-2 * time.Second)
+			var rs api.RaftServer
+			withHealth(&rs, tc.h, now)
+			if rs.Healthy == nil || *rs.Healthy != tc.healthy || rs.DataDirError != tc.dataDir || rs.Halted != tc.haltedShown ||
+				rs.LastContactAgeS == nil || *rs.LastContactAgeS != 2 {
+				t.Errorf("got healthy %v, data_dir_error %q, halted %q, age %v; want %v, %q, %q, 2",
+					ptrVal(rs.Healthy), rs.DataDirError, rs.Halted, ptrVal(rs.LastContactAgeS), tc.healthy, tc.dataDir, tc.haltedShown)
+			}
+			if tc.h.Sound() != tc.healthy {
+				t.Errorf("Sound() = %v; want %v, as /v1/status's peers show it", tc.h.Sound(), tc.healthy)
+			}
+		})
+	}
+}
+
+func ptrVal[T any](p *T) any {
+	if p == nil {
+		return nil
+	}
+	return *p
 }

@@ -47,9 +47,12 @@ Usage: foreshape operator raft list-peers [options]
   also shows whether each server answered the leader's last health check
   and how long ago it last did, as the leader measured it when it
   answered, whatever this machine's clock says (an agent too old to send
-  that age: aged by this machine's clock); a server silent for
-  server.promote_after is replaced by a spare non-voter, and one silent
-  for server.remove_after leaves the configuration. A server that has not
+  that age: aged by this machine's clock). A server that answers but
+  cannot write to its data_dir (a full, read-only or failing disk) is
+  not healthy, and a line under the table says which file and why. A
+  server silent for server.promote_after is replaced by a spare
+  non-voter, and one silent for server.remove_after leaves the
+  configuration. A server that has not
   joined a cluster yet has an empty configuration: list-peers says so
   instead of a table.
 
@@ -120,6 +123,13 @@ func (c *RaftListPeersCommand) Run(args []string) int {
 	for _, s := range rc.Servers {
 		if s.Halted != "" {
 			fmt.Fprintf(c.Out, "\n%s stopped applying the log: %s\n", orDash(s.Name), s.Halted)
+		}
+		if s.DataDirError != "" {
+			who := s.Name
+			if who == "" {
+				who = s.ID
+			}
+			fmt.Fprintf(c.Out, "\n%s cannot write to its data_dir, so it is not healthy: %s\n", cell(who), cell(s.DataDirError))
 		}
 	}
 	if !leader {

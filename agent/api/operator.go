@@ -39,7 +39,9 @@ type RaftServer struct {
 	Leader      bool   `json:"leader"`
 	Version     string `json:"version,omitempty"`
 	// Healthy and LastContact are the leader's view: whether the server
-	// answered its last health check, and when it last did.
+	// answered its last health check and said in it that it can write to
+	// its data_dir (false with DataDirError set), and when it last
+	// answered.
 	Healthy     *bool      `json:"healthy,omitempty"`
 	LastContact *time.Time `json:"last_contact,omitempty"`
 	// LastContactAgeS is how long before the answer LastContact was, in
@@ -51,6 +53,12 @@ type RaftServer struct {
 	// applying the log at an entry or snapshot section its release does
 	// not know (it is older than the cluster's log), saying where.
 	Halted string `json:"halted,omitempty"`
+	// DataDirError is the leader's view too, from the server's last
+	// answer: set while the server cannot write to its data_dir (a full,
+	// read-only or failing disk), saying which file, why and what it stops
+	// doing; Healthy is then false. A server of a release from before the
+	// field never sets it.
+	DataDirError string `json:"data_dir_error,omitempty"`
 }
 
 func (s *Server) routeOperator() {

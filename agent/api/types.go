@@ -22,8 +22,9 @@ type Peer struct {
 	Name        string `json:"name,omitempty"`
 	HTTPAddress string `json:"http_address,omitempty"`
 	Version     string `json:"version,omitempty"`
-	// Healthy is whether the server answered the leader's last check; set
-	// only in the leader's answer.
+	// Healthy is whether the server answered the leader's last check and
+	// said in it that it can write to its data_dir (list-peers says why
+	// not); set only in the leader's answer.
 	Healthy *bool `json:"healthy,omitempty"`
 }
 
