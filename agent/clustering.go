@@ -220,8 +220,7 @@ func (a *Agent) clusterStatus(peers []api.Peer, now time.Time) ([]api.Peer, []ap
 			peers[i].Name, peers[i].HTTPAddress, peers[i].Version = m.Name, m.HTTPAddress, m.Version
 		}
 		if h, ok := health[peers[i].ID]; ok {
-			healthy := h.Sound()
-			peers[i].Healthy = &healthy
+			peerHealth(&peers[i], h)
 		}
 	}
 	var clients []api.ClientAgent

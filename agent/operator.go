@@ -56,6 +56,17 @@ func withHealth(rs *api.RaftServer, h cluster.ServerHealth, now time.Time) {
 	}
 }
 
+// peerHealth adds to p, a server of the leader's /v1/status, the leader's
+// view of it as withHealth does: healthy only while it answers and can
+// write to its data_dir, and why it cannot.
+func peerHealth(p *api.Peer, h cluster.ServerHealth) {
+	healthy := h.Sound()
+	p.Healthy = &healthy
+	if h.Info != nil {
+		p.DataDirError = h.Info.DataDirError
+	}
+}
+
 // RemovePeer implements api.OperatorBackend. Followers never see it: the
 // API passes writes to the leader.
 func (a *Agent) RemovePeer(ctx context.Context, id, address string) error {

@@ -103,8 +103,10 @@ func TestRaftServerHealth(t *testing.T) {
 				t.Errorf("got healthy %v, data_dir_error %q, halted %q, age %v; want %v, %q, %q, 2",
 					ptrVal(rs.Healthy), rs.DataDirError, rs.Halted, ptrVal(rs.LastContactAgeS), tc.healthy, tc.dataDir, tc.haltedShown)
 			}
-			if tc.h.Sound() != tc.healthy {
-				t.Errorf("Sound() = %v; want %v, as /v1/status's peers show it", tc.h.Sound(), tc.healthy)
+			var p api.Peer
+			peerHealth(&p, tc.h)
+			if p.Healthy == nil || *p.Healthy != tc.healthy || p.DataDirError != tc.dataDir {
+				t.Errorf("/v1/status's peer: healthy %v, data_dir_error %q; want %v, %q", ptrVal(p.Healthy), p.DataDirError, tc.healthy, tc.dataDir)
 			}
 		})
 	}

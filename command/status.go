@@ -134,6 +134,11 @@ func (c *StatusCommand) Run(args []string) int {
 			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%v\t%s\t%s\n", cell(orDash(p.Name)), cell(p.ID), cell(p.Address), cell(orDash(p.HTTPAddress)), p.Suffrage, p.Leader, healthy, cell(orDash(p.Version)))
 		}
 		w.Flush()
+		for _, p := range st.Peers {
+			if p.DataDirError != "" {
+				fmt.Fprintf(c.Out, "\n%s cannot write to its data_dir, so it is not healthy: %s\n", cell(named(p.Name, p.ID)), oneLine(p.DataDirError))
+			}
+		}
 	}
 	if len(st.Clients) > 0 {
 		fmt.Fprintln(c.Out, "\nClient agents")

@@ -26,6 +26,9 @@ type Peer struct {
 	// said in it that it can write to its data_dir (list-peers says why
 	// not); set only in the leader's answer.
 	Healthy *bool `json:"healthy,omitempty"`
+	// DataDirError is why the server cannot write to its data_dir, from
+	// its last answer to the leader; set only in the leader's answer.
+	DataDirError string `json:"data_dir_error,omitempty"`
 }
 
 // ClientAgent is a client agent reporting its Nomad node's stats to the
