@@ -447,6 +447,9 @@ var diskQuiet = map[string]diskQuietness{
 	"election won":                                 quietAppends,
 	"entering leader state":                        quietAppends,
 	"entering follower state":                      quietAppends,
+	// raft: a follower whose appends failed lacks the entries the leader
+	// goes on sending after them, and says so at each
+	"failed to get previous log": quietAppends,
 	// this package's side of the same
 	"gained leadership; waiting for the state to catch up": quietAppends,
 	"lost leadership":                         quietAppends,
