@@ -584,7 +584,11 @@ func TestAlertRulesOnPrometheus(t *testing.T) {
 	a, d, _ := startDevAgent(t, 600, Options{})
 	b, _, _ := startDevAgentOn(t, d, Options{}, func(cfg *config.Config) { cfg.Name = "split-b" })
 	c, _, _ := startDevAgentOn(t, d, Options{}, func(cfg *config.Config) { cfg.Name = "split-c" })
-	prom := promtest.Start(t, promtest.Options{ScrapeInterval: 250 * time.Millisecond, RuleFiles: []string{"../deploy/foreshape-alerts.rules.yml"}},
+	// A second's scrape (and so its timeout): a dev agent at 600× under a
+	// loaded CI machine can take longer than a quarter second to answer
+	// /v1/metrics, and a failed scrape makes foreshape_leader absent
+	// (ForeshapeMetricsAbsent pending) until the next one succeeds.
+	prom := promtest.Start(t, promtest.Options{ScrapeInterval: time.Second, RuleFiles: []string{"../deploy/foreshape-alerts.rules.yml"}},
 		promtest.Target{Job: "foreshape", Addr: a.HTTPAddr(), MetricsPath: "/v1/metrics"},
 		promtest.Target{Job: "split", Addr: b.HTTPAddr(), More: []string{c.HTTPAddr()}, MetricsPath: "/v1/metrics"})
 
