@@ -85,12 +85,33 @@ type diskServer struct {
 	logs  *faultyLogs
 	snaps *faultySnaps
 	log   *logBuffer
+	// gone, once set, makes the server's answers to health checks fail,
+	// as a crashed server's do (crash).
+	gone atomic.Bool
+}
+
+// crash stops s's Raft as a killed process stops, and its answers to the
+// leader's health checks.
+func (s *diskServer) crash(t *testing.T) {
+	t.Helper()
+	s.gone.Store(true)
+	if err := cluster.Crash(s.node); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // diskServers starts n in-memory servers of one cluster, each with a log
 // store that can be made to fail and its own log buffer, and waits for a
 // leader.
 func diskServers(t *testing.T, n int) []*diskServer {
+	t.Helper()
+	return diskCluster(t, n, n, nil)
+}
+
+// diskCluster is diskServers whose first voters servers are voters and
+// the rest spares (non-voters that ask to vote), with server.voters
+// voters; tweak, when not nil, adjusts each server's configuration.
+func diskCluster(t *testing.T, n, voters int, tweak func(i int, c *cluster.Config)) []*diskServer {
 	t.Helper()
 	var trans []*raft.InmemTransport
 	for i := range n {
@@ -106,20 +127,23 @@ func diskServers(t *testing.T, n int) []*diskServer {
 	}
 	var servers []cluster.Server
 	for i, tr := range trans {
-		servers = append(servers, cluster.Server{ID: fmt.Sprintf("disk%d", i), Address: string(tr.LocalAddr()), Voter: true})
+		servers = append(servers, cluster.Server{ID: fmt.Sprintf("disk%d", i), Address: string(tr.LocalAddr()), Voter: i < voters})
 	}
 	var out []*diskServer
 	for i := range n {
 		s := &diskServer{fsm: &listFSM{}, logs: newFaultyLogs(), snaps: &faultySnaps{InmemSnapshotStore: raft.NewInmemSnapshotStore()}, log: &logBuffer{}}
 		cfg := clustertest.Config(fmt.Sprintf("disk%d", i))
-		cfg.Transport, cfg.LogStore, cfg.SnapshotStore, cfg.Voters = trans[i], s.logs, s.snaps, n
+		cfg.Transport, cfg.LogStore, cfg.SnapshotStore, cfg.Voters = trans[i], s.logs, s.snaps, voters
 		cfg.Probe = func(ctx context.Context, id, address string) (cluster.ServerInfo, error) {
 			for _, o := range out {
-				if st, err := o.node.Status(); err == nil && st.Address == address {
+				if st, err := o.node.Status(); err == nil && st.Address == address && !o.gone.Load() {
 					return o.node.Info(), nil
 				}
 			}
 			return cluster.ServerInfo{}, fmt.Errorf("no server at %s", address)
+		}
+		if tweak != nil {
+			tweak(i, &cfg)
 		}
 		node, err := cluster.New(cfg, s.fsm, teeLogger(t, cfg.NodeID, s.log))
 		if err != nil {

@@ -26,9 +26,9 @@ type ServerHealth struct {
 
 // Sound reports whether the server answered the leader's last check and
 // said in that answer that it can write to its data directory: the health
-// operators are shown (list-peers, the leader's /v1/status). A server
-// whose disk fails still answers, so Healthy alone called it healthy; the
-// reconcile loop goes by Healthy, whether the server answers. A release
+// operators are shown (list-peers, the leader's /v1/status), and what a
+// spare needs to be promoted. A server whose disk fails still answers
+// (Healthy): it is never removed for it, as a silent one is. A release
 // from before ServerInfo.DataDirError says nothing of its disk: answered,
 // it is sound.
 func (h ServerHealth) Sound() bool {
@@ -197,9 +197,11 @@ func (n *Node) probe1(ctx context.Context, s raft.Server) (ServerInfo, error) {
 
 // change makes at most one change to the configuration, in this order of
 // urgency: remove a server gone longer than RemoveAfter; demote a voter
-// beyond the count, or one that asks not to vote; promote a healthy,
-// caught-up non-voter while voters are missing or one has been gone longer
-// than PromoteAfter. The leader never changes its own membership.
+// beyond the count, or one that asks not to vote; promote a sound
+// (ServerHealth.Sound), caught-up non-voter while voters are missing or
+// one has been gone longer than PromoteAfter: a voter that cannot store
+// entries would count in the quorum without acknowledging any. The leader
+// never changes its own membership.
 func (r *reconciler) change(lctx context.Context, list []ServerHealth, now time.Time) {
 	n := r.n
 	cfg := n.cfg
@@ -212,7 +214,7 @@ func (r *reconciler) change(lctx context.Context, list []ServerHealth, now time.
 			if !h.Leader && gone(h, cfg.PromoteAfter) {
 				goneVoters = append(goneVoters, h)
 			}
-		case h.Healthy && h.Info != nil && h.Info.Voter && h.Info.AppliedIndex+maxPromoteLag >= n.raft.CommitIndex():
+		case h.Sound() && h.Info != nil && h.Info.Voter && h.Info.AppliedIndex+maxPromoteLag >= n.raft.CommitIndex():
 			spares = append(spares, h)
 		}
 	}

@@ -1,0 +1,158 @@
+package cluster_test
+
+import (
+	"fmt"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/foreshape/foreshape/agent/cluster"
+	"github.com/foreshape/foreshape/agent/cluster/clustertest"
+)
+
+// quickReconcile makes the leader check every 50 ms and replace a voter
+// after 300 ms.
+func quickReconcile(_ int, c *cluster.Config) {
+	c.ReconcileInterval, c.PromoteAfter = 50*time.Millisecond, 300*time.Millisecond
+}
+
+// leaderView returns what whichever of nodes leads now holds of every
+// server, by ID; nil while none leads.
+func leaderView(nodes []*cluster.Node) map[string]cluster.ServerHealth {
+	for _, n := range nodes {
+		if !n.IsLeader() {
+			continue
+		}
+		if all := n.Health(); len(all) > 0 {
+			v := map[string]cluster.ServerHealth{}
+			for _, h := range all {
+				v[h.ID] = h
+			}
+			return v
+		}
+	}
+	return nil
+}
+
+// waitView waits until the leader's view satisfies cond.
+func waitView(t *testing.T, nodes []*cluster.Node, what string, cond func(v map[string]cluster.ServerHealth) bool) {
+	t.Helper()
+	clustertest.Eventually(t, what, func() bool {
+		v := leaderView(nodes)
+		return v != nil && cond(v)
+	})
+}
+
+// neverView fails the test if, for d, the leader's view ever satisfies
+// cond.
+func neverView(t *testing.T, nodes []*cluster.Node, d time.Duration, what string, cond func(v map[string]cluster.ServerHealth) bool) {
+	t.Helper()
+	for deadline := time.Now().Add(d); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if v := leaderView(nodes); v != nil && cond(v) {
+			t.Fatalf("%s: %s", what, viewString(v))
+		}
+	}
+}
+
+func viewString(v map[string]cluster.ServerHealth) string {
+	var b strings.Builder
+	for i := range len(v) {
+		id := fmt.Sprintf("disk%d", i)
+		h, ok := v[id]
+		if !ok {
+			fmt.Fprintf(&b, " %s: not in the configuration;", id)
+			continue
+		}
+		fmt.Fprintf(&b, " %s: voter %v healthy %v sound %v;", id, h.Voter, h.Healthy, h.Sound())
+	}
+	return b.String()
+}
+
+// unsound reports whether the leader's view has id answering and saying
+// its data_dir fails.
+func unsound(v map[string]cluster.ServerHealth, id string) bool {
+	h, ok := v[id]
+	return ok && h.Healthy && !h.Sound()
+}
+
+// followerVoter returns a voter of servers that does not lead, other than
+// those excluded.
+func followerVoter(t *testing.T, servers []*diskServer, voters int, exclude ...*diskServer) *diskServer {
+	t.Helper()
+	leaderOf(t, nodesOf(servers)...)
+	for _, s := range servers[:voters] {
+		if !s.node.IsLeader() && !s.gone.Load() && !containsServer(exclude, s) {
+			return s
+		}
+	}
+	t.Fatal("no voter that does not lead")
+	return nil
+}
+
+func containsServer(list []*diskServer, s *diskServer) bool {
+	for _, o := range list {
+		if o == s {
+			return true
+		}
+	}
+	return false
+}
+
+// TestSpareWithFailingDataDirNotPromoted: in a cluster of three voters
+// and two spares, a voter gone longer than promote_after is replaced only
+// by a spare that can write to its data_dir (ServerHealth.Sound). While
+// both spares' log appends fail (ENOSPC), neither is promoted: the leader
+// waits; once one can write again it is promoted and the other, still
+// failing, is not; once that one can write too, it is promoted in turn
+// when another voter goes. Before, the first spare in the configuration
+// was promoted, failing or not: a voter that cannot store entries counts
+// in the quorum without acknowledging any.
+func TestSpareWithFailingDataDirNotPromoted(t *testing.T) {
+	servers := diskCluster(t, 5, 3, quickReconcile)
+	nodes := nodesOf(servers)
+	applyToLeader(t, nodes, []byte("a"))
+	first, second := servers[3], servers[4]
+	first.logs.set(syscall.ENOSPC)
+	second.logs.set(syscall.ENOSPC)
+	applyToLeader(t, nodes, []byte("b"))
+	waitView(t, nodes, "the leader's view of both spares failing", func(v map[string]cluster.ServerHealth) bool {
+		return unsound(v, "disk3") && unsound(v, "disk4")
+	})
+
+	gone := followerVoter(t, servers, 3)
+	gone.crash(t)
+	st, _ := gone.node.Status()
+	waitView(t, nodes, "the leader to see a voter silent", func(v map[string]cluster.ServerHealth) bool {
+		return !v[st.ID].Healthy
+	})
+	neverView(t, nodes, 2*time.Second, "a spare whose data_dir fails was promoted", func(v map[string]cluster.ServerHealth) bool {
+		return v["disk3"].Voter || v["disk4"].Voter
+	})
+
+	second.logs.set(0)
+	waitView(t, nodes, "the spare that can write again to be promoted", func(v map[string]cluster.ServerHealth) bool {
+		if v["disk3"].Voter {
+			t.Fatalf("the spare whose data_dir fails was promoted: %s", viewString(v))
+		}
+		return v["disk4"].Voter
+	})
+	waitView(t, nodes, "the silent voter to be demoted", func(v map[string]cluster.ServerHealth) bool {
+		return !v[st.ID].Voter
+	})
+	neverView(t, nodes, time.Second, "the spare whose data_dir fails was promoted", func(v map[string]cluster.ServerHealth) bool {
+		return v["disk3"].Voter
+	})
+
+	first.logs.set(0)
+	waitView(t, nodes, "the first spare to write again", func(v map[string]cluster.ServerHealth) bool {
+		return v["disk3"].Sound()
+	})
+	other := followerVoter(t, servers, 3)
+	other.crash(t)
+	waitView(t, nodes, "the spare that can write again to replace the second voter gone", func(v map[string]cluster.ServerHealth) bool {
+		return v["disk3"].Voter
+	})
+	applyToLeader(t, nodes, []byte("c"))
+	waitValues(t, first.fsm, []string{"a", "b", "c"})
+}
