@@ -156,3 +156,49 @@ func TestSpareWithFailingDataDirNotPromoted(t *testing.T) {
 	applyToLeader(t, nodes, []byte("c"))
 	waitValues(t, first.fsm, []string{"a", "b", "c"})
 }
+
+// TestVoterWithFailingDataDirKeptThenSwapped: a voter whose log appends
+// fail still answers the leader, so it is not removed after
+// remove_after, nor demoted while no spare can write; once a spare that
+// can write has caught up and the voter has failed for promote_after,
+// the spare is promoted and the failing voter demoted (it stays in the
+// configuration, a spare, and writes again once its disk does). Before,
+// the failing voter kept its vote with a sound spare beside it: the
+// quorum counted a voter that acknowledged nothing.
+func TestVoterWithFailingDataDirKeptThenSwapped(t *testing.T) {
+	servers := diskCluster(t, 4, 3, func(i int, c *cluster.Config) {
+		quickReconcile(i, c)
+		c.RemoveAfter = 500 * time.Millisecond
+	})
+	nodes := nodesOf(servers)
+	applyToLeader(t, nodes, []byte("a"))
+	failing, spare := followerVoter(t, servers, 3), servers[3]
+	st, _ := failing.node.Status()
+	id := st.ID
+	failing.logs.set(syscall.ENOSPC)
+	spare.logs.set(syscall.ENOSPC)
+	applyToLeader(t, nodes, []byte("b"))
+	waitView(t, nodes, "the leader's view of the voter and the spare failing", func(v map[string]cluster.ServerHealth) bool {
+		return unsound(v, id) && unsound(v, "disk3")
+	})
+	neverView(t, nodes, 2*time.Second, "the voter whose data_dir fails was removed or demoted, or the failing spare promoted", func(v map[string]cluster.ServerHealth) bool {
+		h, ok := v[id]
+		return !ok || !h.Voter || v["disk3"].Voter
+	})
+
+	spare.logs.set(0)
+	waitView(t, nodes, "the spare that can write to take the failing voter's place", func(v map[string]cluster.ServerHealth) bool {
+		h, ok := v[id]
+		if !ok {
+			t.Fatalf("the voter whose data_dir fails was removed: %s", viewString(v))
+		}
+		return v["disk3"].Voter && !h.Voter
+	})
+	applyToLeader(t, nodes, []byte("c"))
+	failing.logs.set(0)
+	waitView(t, nodes, "the demoted server to write again, a spare", func(v map[string]cluster.ServerHealth) bool {
+		h, ok := v[id]
+		return ok && h.Sound() && !h.Voter
+	})
+	waitValues(t, failing.fsm, []string{"a", "b", "c"})
+}

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -27,10 +28,11 @@ type ServerHealth struct {
 // Sound reports whether the server answered the leader's last check and
 // said in that answer that it can write to its data directory: the health
 // operators are shown (list-peers, the leader's /v1/status), and what a
-// spare needs to be promoted. A server whose disk fails still answers
-// (Healthy): it is never removed for it, as a silent one is. A release
-// from before ServerInfo.DataDirError says nothing of its disk: answered,
-// it is sound.
+// server needs to be promoted, or to stay a voter while a sound spare
+// could take its place. A server whose disk
+// fails still answers (Healthy): it is never removed for it, as a silent
+// one is. A release from before ServerInfo.DataDirError says nothing of
+// its disk: answered, it is sound.
 func (h ServerHealth) Sound() bool {
 	return h.Healthy && (h.Info == nil || h.Info.DataDirError == "")
 }
@@ -48,6 +50,9 @@ type reconciler struct {
 
 	mu     sync.Mutex
 	health map[string]*ServerHealth // by ID
+	// unsound holds, by ID, since when each server that answers has said
+	// in every answer that its data_dir fails.
+	unsound map[string]time.Time
 }
 
 // Health returns every server of the configuration with what the leader
@@ -77,7 +82,7 @@ func (n *Node) Health() []ServerHealth {
 // reconcileLoop runs on the leader for one term: it checks every server's
 // health each ReconcileInterval and keeps the configuration in shape.
 func (n *Node) reconcileLoop(lctx context.Context) {
-	r := &reconciler{n: n, began: time.Now(), health: map[string]*ServerHealth{}}
+	r := &reconciler{n: n, began: time.Now(), health: map[string]*ServerHealth{}, unsound: map[string]time.Time{}}
 	n.mu.Lock()
 	n.recon = r
 	n.mu.Unlock()
@@ -154,12 +159,23 @@ func (r *reconciler) round(lctx context.Context) {
 		if h.Healthy {
 			h.Info, h.LastContact = answers[i], now
 		}
+		// A silent server says nothing of its disk: its outage, if any,
+		// goes on counting.
+		switch {
+		case h.Sound():
+			delete(r.unsound, id)
+		case h.Healthy && r.unsound[id].IsZero():
+			r.unsound[id] = now
+		}
 		list[i] = *h
 	}
+	unsound := maps.Clone(r.unsound)
 	known := map[string]knownPeer{}
 	for id, h := range r.health {
 		if !seen[id] {
 			delete(r.health, id)
+			delete(r.unsound, id)
+			delete(unsound, id)
 			continue
 		}
 		k := knownPeer{id: id}
@@ -178,7 +194,7 @@ func (r *reconciler) round(lctx context.Context) {
 	if n.cfg.OnServers != nil {
 		n.cfg.OnServers(lctx, list)
 	}
-	r.change(lctx, list, now)
+	r.change(lctx, list, unsound, now)
 }
 
 // probe1 asks one server for its info, through the configured probe.
@@ -197,27 +213,43 @@ func (n *Node) probe1(ctx context.Context, s raft.Server) (ServerInfo, error) {
 
 // change makes at most one change to the configuration, in this order of
 // urgency: remove a server gone longer than RemoveAfter; demote a voter
-// beyond the count, or one that asks not to vote; promote a sound
-// (ServerHealth.Sound), caught-up non-voter while voters are missing or
-// one has been gone longer than PromoteAfter: a voter that cannot store
-// entries would count in the quorum without acknowledging any. The leader
-// never changes its own membership.
-func (r *reconciler) change(lctx context.Context, list []ServerHealth, now time.Time) {
+// beyond the count (one gone first, then one whose data_dir fails), or one
+// that asks not to vote; promote a sound (ServerHealth.Sound), caught-up
+// non-voter while voters are missing, or one has been gone longer than
+// PromoteAfter, or one has said for PromoteAfter that its data_dir fails
+// (unsound: since when, by ID). A server whose data_dir fails still
+// answers, so it is never removed for it. The leader never changes its
+// own membership.
+func (r *reconciler) change(lctx context.Context, list []ServerHealth, unsound map[string]time.Time, now time.Time) {
 	n := r.n
 	cfg := n.cfg
 	gone := func(h ServerHealth, d time.Duration) bool { return !h.Healthy && d >= 0 && now.Sub(h.LastContact) >= d }
+	failing := func(h ServerHealth, d time.Duration) bool {
+		since, ok := unsound[h.ID]
+		return h.Healthy && !h.Sound() && ok && d >= 0 && now.Sub(since) >= d
+	}
 	var voters, spares, goneVoters []ServerHealth
 	for _, h := range list {
 		switch {
 		case h.Voter:
 			voters = append(voters, h)
-			if !h.Leader && gone(h, cfg.PromoteAfter) {
+			if !h.Leader && (gone(h, cfg.PromoteAfter) || failing(h, cfg.PromoteAfter)) {
 				goneVoters = append(goneVoters, h)
 			}
 		case h.Sound() && h.Info != nil && h.Info.Voter && h.Info.AppliedIndex+maxPromoteLag >= n.raft.CommitIndex():
 			spares = append(spares, h)
 		}
 	}
+	// A voter gone replaces first, before one whose data_dir fails.
+	slices.SortStableFunc(goneVoters, func(a, b ServerHealth) int {
+		switch {
+		case !a.Healthy && b.Healthy:
+			return -1
+		case a.Healthy && !b.Healthy:
+			return 1
+		}
+		return 0
+	})
 	ctx, cancel := context.WithTimeout(lctx, 10*time.Second)
 	defer cancel()
 	log := n.logger.Named("reconcile")
@@ -234,7 +266,7 @@ func (r *reconciler) change(lctx context.Context, list []ServerHealth, now time.
 	}
 
 	// Demote: a voter that asks not to vote, or a surplus voter (the one
-	// gone longest, else the last by ID).
+	// gone longest, else one whose data_dir fails, else the last by ID).
 	var demote *ServerHealth
 	for i, h := range voters {
 		if !h.Leader && h.Healthy && h.Info != nil && !h.Info.Voter {
@@ -254,6 +286,12 @@ func (r *reconciler) change(lctx context.Context, list []ServerHealth, now time.
 			if !a.Healthy && !a.LastContact.Equal(b.LastContact) {
 				return a.LastContact.Compare(b.LastContact)
 			}
+			if as, bs := a.Sound(), b.Sound(); as != bs {
+				if !as {
+					return -1
+				}
+				return 1
+			}
 			return strings.Compare(b.ID, a.ID)
 		})
 		if len(cands) > 0 {
@@ -261,7 +299,8 @@ func (r *reconciler) change(lctx context.Context, list []ServerHealth, now time.
 		}
 	}
 	if demote != nil {
-		log.Info("demoting a voter to non-voter", logKeyNodeID, demote.ID, "healthy", demote.Healthy, "voters", len(voters), "target", cfg.Voters)
+		log.Info("demoting a voter to non-voter", logKeyNodeID, demote.ID, "healthy", demote.Healthy, "sound", demote.Sound(),
+			"voters", len(voters), "target", cfg.Voters)
 		if err := n.await(ctx, "demote", n.raft.DemoteVoter(raft.ServerID(demote.ID), 0, timeout(ctx))); err != nil {
 			log.Warn("demotion failed", logKeyNodeID, demote.ID, logKeyError, err)
 		}
@@ -273,8 +312,10 @@ func (r *reconciler) change(lctx context.Context, list []ServerHealth, now time.
 	if len(spares) > 0 && (len(voters) < cfg.Voters || len(goneVoters) > 0) {
 		p := spares[0]
 		why := "voters missing"
-		if len(voters) >= cfg.Voters {
-			why = "replacing " + goneVoters[0].ID + ", silent since " + goneVoters[0].LastContact.Format(time.RFC3339)
+		if g := goneVoters; len(voters) >= cfg.Voters && !g[0].Healthy {
+			why = "replacing " + g[0].ID + ", silent since " + g[0].LastContact.Format(time.RFC3339)
+		} else if len(voters) >= cfg.Voters {
+			why = "replacing " + g[0].ID + ", whose data_dir fails since " + unsound[g[0].ID].Format(time.RFC3339)
 		}
 		log.Info("promoting a non-voter", logKeyNodeID, p.ID, "reason", why, "voters", len(voters), "target", cfg.Voters)
 		if err := n.AddVoter(ctx, p.ID, p.Address); err != nil {
