@@ -926,8 +926,12 @@ func (n *Node) closeResources() error {
 // handOver passes leadership to another voter before this node stops:
 // raft tells a voter that answers now and holds every entry to stand for
 // election at once, so the cluster does not wait for the followers'
-// heartbeat timeout. Voters that answered the leader's last health check
-// are asked first; at most two are tried, each bounded by raft to
+// heartbeat timeout. Voters sound at the leader's last health check
+// (ServerHealth.Sound: they answered and can write to their data_dir) are
+// asked first, then those that answered it: a voter whose data_dir fails
+// may lose its first append and step down, or fail to record its new
+// term, costing the election the hand-over saves (one whose appends fail
+// lacks the entries it rejected, so it is passed over anyway); at most two are tried, each bounded by raft to
 // ElectionTimeout, and the whole by handOverBound (at most 3 s), so a
 // hand-over that cannot happen (no other voter, no quorum, the chosen one
 // gone) delays the stop by little and blocks nothing: the others then
@@ -942,9 +946,15 @@ func (n *Node) handOver(health []ServerHealth) {
 	if f.Error() != nil {
 		return
 	}
-	healthy := map[string]bool{}
+	// Sound voters first, then those that answer, then the silent.
+	rank := map[string]int{}
 	for _, h := range health {
-		healthy[h.ID] = h.Healthy
+		switch {
+		case h.Sound():
+			rank[h.ID] = 2
+		case h.Healthy:
+			rank[h.ID] = 1
+		}
 	}
 	var targets []raft.Server
 	for _, s := range f.Configuration().Servers {
@@ -957,11 +967,8 @@ func (n *Node) handOver(health []ServerHealth) {
 		return
 	}
 	slices.SortStableFunc(targets, func(a, b raft.Server) int {
-		switch ha, hb := healthy[string(a.ID)], healthy[string(b.ID)]; {
-		case ha && !hb:
-			return -1
-		case hb && !ha:
-			return 1
+		if ra, rb := rank[string(a.ID)], rank[string(b.ID)]; ra != rb {
+			return rb - ra
 		}
 		return strings.Compare(string(a.ID), string(b.ID))
 	})

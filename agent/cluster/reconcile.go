@@ -28,8 +28,8 @@ type ServerHealth struct {
 // Sound reports whether the server answered the leader's last check and
 // said in that answer that it can write to its data directory: the health
 // operators are shown (list-peers, the leader's /v1/status), and what a
-// server needs to be promoted, or to stay a voter while a sound spare
-// could take its place. A server whose disk
+// server needs to be promoted, to stay a voter while a sound spare could
+// take its place, and to be handed leadership first. A server whose disk
 // fails still answers (Healthy): it is never removed for it, as a silent
 // one is. A release from before ServerInfo.DataDirError says nothing of
 // its disk: answered, it is sound.
