@@ -27,7 +27,8 @@
 // two methods, for the packages that act.
 //
 // A leader that is closed hands leadership over first (Close): raft
-// brings another voter, a healthy one first, up to the leader's last entry
+// brings another voter (those that can write to their data_dir first,
+// ServerHealth.Sound, then those that answer) up to the leader's last entry
 // and tells it to stand for election at once, so the cluster leads again
 // within milliseconds instead of after the followers' heartbeat timeout. A
 // hand-over that cannot happen (no other voter, no quorum) is given up
@@ -56,11 +57,13 @@
 // when it is not (back from a long absence, or at a new address).
 //
 // The leader keeps Config.Voters voters: every ReconcileInterval it asks
-// each server for its info, promotes a healthy, caught-up non-voter while
-// voters are missing or one has been silent longer than PromoteAfter,
-// demotes the surplus (the silent one first) and servers that ask not to
-// vote (Nonvoter), and removes a server silent longer than RemoveAfter —
-// one change per round, never its own. Node IDs are random UUIDs persisted
+// each server for its info, promotes a caught-up non-voter that can write
+// to its data_dir (ServerHealth.Sound) while voters are missing or one has
+// been silent, or said its data_dir fails, longer than PromoteAfter,
+// demotes the surplus (the silent one first, then one whose data_dir
+// fails) and servers that ask not to vote (Nonvoter), and removes a server
+// silent longer than RemoveAfter (one whose data_dir fails answers, and is
+// not removed) — one change per round, never its own. Node IDs are random UUIDs persisted
 // in the data dir (LoadOrCreateNodeID). A cluster ID, decided by a Raft
 // log entry (a new cluster's first leader commits it before it publishes its term)
 // and kept in every server's stable store, names the cluster whose state a
