@@ -317,22 +317,32 @@ func TestPolicyQueriesNeedPrometheus(t *testing.T) {
 	}
 }
 
-// TestLeadershipEndWithdrawsForecasts runs one leadership term by hand and
-// ends it: what the term published (forecasts, hotspots, gauges) must not
-// outlive it, or a follower would serve them as current.
-func TestLeadershipEndWithdrawsForecasts(t *testing.T) {
-	t.Parallel()
-	d := startTestSim(t, 600)
+// leaderByHand is a dev agent of that name on the simulator d, with the
+// dev policies, whose Raft leads but whose leader loop does not run: the
+// test runs its terms by hand (a.leaderLoop). It is closed when the test
+// ends.
+func leaderByHand(t *testing.T, d *testSim, name string) *Agent {
+	t.Helper()
 	cfg := config.DevDefault()
-	cfg.Name = "term-test"
+	cfg.Name = name
 	cfg.HTTP.Address = "127.0.0.1:0"
 	cfg.Nomad.Address = d.URL
 	a, err := New(cfg, Options{Logger: testLogger(t), Clock: d, Policies: devPolicies(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer a.Close()
+	t.Cleanup(func() { a.Close() })
 	eventually(t, 10*time.Second, "leadership", func() bool { _, ok := a.node.LeaderContext(); return ok })
+	return a
+}
+
+// TestLeadershipEndWithdrawsForecasts runs one leadership term by hand and
+// ends it: what the term published (forecasts, hotspots, gauges) must not
+// outlive it, or a follower would serve them as current.
+func TestLeadershipEndWithdrawsForecasts(t *testing.T) {
+	t.Parallel()
+	d := startTestSim(t, 600)
+	a := leaderByHand(t, d, "term-test")
 	ctx := context.Background()
 	metrics := func() string {
 		rec := httptest.NewRecorder()

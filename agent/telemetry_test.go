@@ -343,16 +343,7 @@ func TestServerCollector(t *testing.T) {
 func TestServerMetricsMove(t *testing.T) {
 	t.Parallel()
 	d := startTestSim(t, 600)
-	cfg := config.DevDefault()
-	cfg.Name = "metrics-move"
-	cfg.HTTP.Address = "127.0.0.1:0"
-	cfg.Nomad.Address = d.URL
-	a, err := New(cfg, Options{Logger: testLogger(t), Clock: d, Policies: devPolicies(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
-	eventually(t, 10*time.Second, "leadership", func() bool { _, ok := a.node.LeaderContext(); return ok })
+	a := leaderByHand(t, d, "metrics-move")
 	termCtx, endTerm := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
