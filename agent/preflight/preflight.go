@@ -473,6 +473,9 @@ func (c *checker) prometheus(opts Options) *promsource.Config {
 			cert, paired := files.certificate(c)
 			ok = ok && paired
 			out.TLS.Certificates = []tls.Certificate{cert}
+			if paired {
+				c.certValid(cert, "prometheus", p.CertFile, "a Prometheus that requires a client certificate refuses every query")
+			}
 		}
 		var cas bool
 		out.TLS.RootCAs, cas = files.cas(c)
@@ -492,24 +495,10 @@ func (c *checker) prometheus(opts Options) *promsource.Config {
 // restart.
 func (c *checker) certDates(cert tls.Certificate, cas *x509.CertPool) {
 	t := c.cfg.TLS
+	if !c.certValid(cert, "tls", t.CertFile, "every client and peer that verifies it refuses the agent's connections") {
+		return
+	}
 	leaf := cert.Leaf
-	if leaf == nil || c.now.IsZero() {
-		return
-	}
-	when := func(x time.Time) string { return x.UTC().Format(time.RFC3339) }
-	switch {
-	case c.now.After(leaf.NotAfter):
-		c.add(hcl.DiagWarning, "Expired tls.cert_file",
-			fmt.Sprintf("%s expired at %s: every client and peer that verifies it refuses the agent's connections. Renew it.", t.CertFile, when(leaf.NotAfter)),
-			"tls.cert_file")
-		return
-	case c.now.Before(leaf.NotBefore):
-		c.add(hcl.DiagWarning, "tls.cert_file not valid yet",
-			fmt.Sprintf("%s is valid from %s (the clock here reads %s): until then every client and peer that verifies it refuses the agent's connections.",
-				t.CertFile, when(leaf.NotBefore), when(c.now)),
-			"tls.cert_file")
-		return
-	}
 	if cas == nil {
 		return
 	}
@@ -524,6 +513,29 @@ func (c *checker) certDates(cert tls.Certificate, cas *x509.CertPool) {
 			fmt.Sprintf("%s does not verify against %s (%v): peers that check the agent against the same CA bundle refuse it.", t.CertFile, t.CAFile, err),
 			"tls.cert_file")
 	}
+}
+
+// certValid warns of block's cert_file (file, holding cert) outside its
+// validity at c.now, saying who refuses it then; false when it warned. Not
+// checked without c.now.
+func (c *checker) certValid(cert tls.Certificate, block, file, refuses string) bool {
+	leaf := cert.Leaf
+	if leaf == nil || c.now.IsZero() {
+		return false
+	}
+	field := block + ".cert_file"
+	when := func(x time.Time) string { return x.UTC().Format(time.RFC3339) }
+	switch {
+	case c.now.After(leaf.NotAfter):
+		c.add(hcl.DiagWarning, "Expired "+field,
+			fmt.Sprintf("%s expired at %s: %s. Renew it.", file, when(leaf.NotAfter), refuses), field)
+		return false
+	case c.now.Before(leaf.NotBefore):
+		c.add(hcl.DiagWarning, field+" not valid yet",
+			fmt.Sprintf("%s is valid from %s (the clock here reads %s): until then %s.", file, when(leaf.NotBefore), when(c.now), refuses), field)
+		return false
+	}
+	return true
 }
 
 // nomad builds the agent's Nomad API client from the nomad block (its TLS

@@ -1049,3 +1049,47 @@ func TestCertificateWarnings(t *testing.T) {
 		})
 	}
 }
+
+// TestPrometheusCertificateDates: prometheus.cert_file out of its dates at
+// Options.Now is warned of, naming the setting and the file, as
+// tls.cert_file is (a Prometheus that requires a client certificate
+// refuses it); in its dates, or without a wall clock, it is not.
+func TestPrometheusCertificateDates(t *testing.T) {
+	f := newFixture(t)
+	now := time.Now()
+	ca := testpki.NewCA(t, "prometheus")
+	files := testpki.WriteFiles(t, f.dir, "prometheus-client", ca, ca.Issue(t, "foreshape"))
+	for _, tc := range []struct {
+		name string
+		now  time.Time
+		want string
+	}{
+		{"valid", now, ""},
+		{"expired", now.Add(48 * time.Hour), "Expired prometheus.cert_file"},
+		{"not yet valid", now.Add(-2 * time.Hour), "prometheus.cert_file not valid yet"},
+		{"dates unchecked without a wall clock", time.Time{}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := f.config()
+			c.Prometheus.Address = "https://prometheus.internal:9090"
+			c.Prometheus.CertFile, c.Prometheus.KeyFile = files.Cert, files.Key
+			_, diags := preflight.Check(c, preflight.Options{Now: tc.now})
+			if diags.HasErrors() {
+				t.Fatal(diags)
+			}
+			var got []string
+			for _, d := range diags {
+				if strings.Contains(d.Summary, "prometheus.cert_file") {
+					got = append(got, d.Summary+": "+d.Detail)
+				}
+			}
+			switch {
+			case tc.want == "" && len(got) > 0:
+				t.Errorf("warnings %q; want none", got)
+			case tc.want != "" && (len(got) != 1 || !strings.HasPrefix(got[0], tc.want) || !strings.Contains(got[0], files.Cert) ||
+				!strings.Contains(got[0], "Prometheus that requires a client certificate")):
+				t.Errorf("warnings %q; want one %q naming %s", got, tc.want, files.Cert)
+			}
+		})
+	}
+}
