@@ -19,11 +19,10 @@ import (
 	"github.com/foreshape/foreshape/policies"
 )
 
-// reloadAgent builds (without running) an agent with ACLs on, its policies
-// in a directory the test may change, and a log the test can read.
-func reloadAgent(t *testing.T) (*Agent, *config.Config, string, *syncbuf.Buffer) {
+// devPoliciesDir makes dir/policies holding the dev policies as dev.hcl,
+// and returns its path.
+func devPoliciesDir(t *testing.T, dir string) string {
 	t.Helper()
-	dir := t.TempDir()
 	polDir := filepath.Join(dir, "policies")
 	if err := os.Mkdir(polDir, 0o755); err != nil {
 		t.Fatal(err)
@@ -33,6 +32,15 @@ func reloadAgent(t *testing.T) (*Agent, *config.Config, string, *syncbuf.Buffer)
 		t.Fatal(err)
 	}
 	write(t, filepath.Join(polDir, "dev.hcl"), string(src))
+	return polDir
+}
+
+// reloadAgent builds (without running) an agent with ACLs on, its policies
+// in a directory the test may change, and a log the test can read.
+func reloadAgent(t *testing.T) (*Agent, *config.Config, string, *syncbuf.Buffer) {
+	t.Helper()
+	dir := t.TempDir()
+	polDir := devPoliciesDir(t, dir)
 	tokens := filepath.Join(dir, "tokens")
 	write(t, tokens, "old-token\n")
 	cfg := config.DevDefault()
@@ -558,15 +566,7 @@ func TestReloadKeepsPoliciesOverABrokenFile(t *testing.T) {
 // at a start.
 func TestReloadLeavesPrometheusAccessToARestart(t *testing.T) {
 	dir := t.TempDir()
-	polDir := filepath.Join(dir, "policies")
-	if err := os.Mkdir(polDir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	src, err := os.ReadFile(devPoliciesFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	write(t, filepath.Join(polDir, "dev.hcl"), string(src))
+	polDir := devPoliciesDir(t, dir)
 	ca := testpki.NewCA(t, "prometheus")
 	files := testpki.WriteFiles(t, dir, "prometheus", ca, ca.Issue(t, "prometheus"))
 	token, other := filepath.Join(dir, "token"), filepath.Join(dir, "other-token")
