@@ -1030,22 +1030,7 @@ func TestCertificateWarnings(t *testing.T) {
 			if tc.apply != nil {
 				tc.apply(c)
 			}
-			_, diags := preflight.Check(c, preflight.Options{Now: tc.now})
-			if diags.HasErrors() {
-				t.Fatal(diags)
-			}
-			var got []string
-			for _, d := range diags {
-				if strings.Contains(d.Summary, "tls.cert_file") {
-					got = append(got, d.Summary+": "+d.Detail)
-				}
-			}
-			switch {
-			case tc.want == "" && len(got) > 0:
-				t.Errorf("warnings %q; want none", got)
-			case tc.want != "" && (len(got) != 1 || !strings.HasPrefix(got[0], tc.want) || !strings.Contains(got[0], f.tls.Cert)):
-				t.Errorf("warnings %q; want one %q naming %s", got, tc.want, f.tls.Cert)
-			}
+			wantCertWarning(t, c, tc.now, "tls.cert_file", tc.want, f.tls.Cert)
 		})
 	}
 }
@@ -1073,23 +1058,36 @@ func TestPrometheusCertificateDates(t *testing.T) {
 			c := f.config()
 			c.Prometheus.Address = "https://prometheus.internal:9090"
 			c.Prometheus.CertFile, c.Prometheus.KeyFile = files.Cert, files.Key
-			_, diags := preflight.Check(c, preflight.Options{Now: tc.now})
-			if diags.HasErrors() {
-				t.Fatal(diags)
-			}
-			var got []string
-			for _, d := range diags {
-				if strings.Contains(d.Summary, "prometheus.cert_file") {
-					got = append(got, d.Summary+": "+d.Detail)
-				}
-			}
-			switch {
-			case tc.want == "" && len(got) > 0:
-				t.Errorf("warnings %q; want none", got)
-			case tc.want != "" && (len(got) != 1 || !strings.HasPrefix(got[0], tc.want) || !strings.Contains(got[0], files.Cert) ||
-				!strings.Contains(got[0], "Prometheus that requires a client certificate")):
-				t.Errorf("warnings %q; want one %q naming %s", got, tc.want, files.Cert)
+			if got := wantCertWarning(t, c, tc.now, "prometheus.cert_file", tc.want, files.Cert); tc.want != "" &&
+				!strings.Contains(got, "Prometheus that requires a client certificate") {
+				t.Errorf("warning %q; want it to say who refuses the certificate", got)
 			}
 		})
 	}
+}
+
+// wantCertWarning runs the start checks on c at now and checks the
+// warnings about field: none when want is empty, else one starting with
+// want and naming file, which it returns.
+func wantCertWarning(t *testing.T, c *config.Config, now time.Time, field, want, file string) string {
+	t.Helper()
+	_, diags := preflight.Check(c, preflight.Options{Now: now})
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	var got []string
+	for _, d := range diags {
+		if strings.Contains(d.Summary, field) {
+			got = append(got, d.Summary+": "+d.Detail)
+		}
+	}
+	switch {
+	case want == "" && len(got) > 0:
+		t.Errorf("warnings %q; want none", got)
+	case want != "" && (len(got) != 1 || !strings.HasPrefix(got[0], want) || !strings.Contains(got[0], file)):
+		t.Errorf("warnings %q; want one %q naming %s", got, want, file)
+	case want != "":
+		return got[0]
+	}
+	return ""
 }
