@@ -986,6 +986,10 @@ func parseCron(src string) (expr *cronexpr.Expression, err error) {
 			expr, err = nil, fmt.Errorf("unparseable (%v)", r)
 		}
 	}()
+	if f := strings.Fields(src); len(f) > 0 && strings.HasPrefix(f[0], "@") && !slices.Contains(cronMacros, f[0]) {
+		// cronexpr says only "missing field(s)" of these.
+		return nil, fmt.Errorf("%s is not one of the shorthands a schedule takes (%s); for a fixed interval give five fields, \"0 */6 * * *\" for every six hours", f[0], strings.Join(cronMacros, ", "))
+	}
 	if len(strings.Fields(src)) == 7 {
 		// cronexpr reads seven fields as seconds, the five, and a year.
 		return nil, fmt.Errorf("its seven fields start with seconds, which a schedule on a one-minute grid cannot keep: give five fields (minute, hour, day of month, month, day of week) and, for a window in one year only, a sixth for the year")
@@ -1000,6 +1004,11 @@ func parseCron(src string) (expr *cronexpr.Expression, err error) {
 	}
 	return expr, nil
 }
+
+// cronMacros are the shorthands hashicorp/cronexpr reads, each for a
+// five-field line ("@daily" is "0 0 * * *"); "@every", "@reboot" and
+// "@midnight", which other crons take, it does not.
+var cronMacros = []string{"@yearly", "@annually", "@monthly", "@weekly", "@daily", "@hourly"}
 
 // bothDays reports whether a five- or six-field cron line restricts both
 // its day of the month and its day of the week, and the two fields.

@@ -910,12 +910,14 @@ func TestLoadDirWarnsOfSubdirectories(t *testing.T) {
 	}
 }
 
-// TestCronDaysAndSeconds: a cron that restricts both the day of the
-// month and the day of the week is warned of at the cron, since it starts
-// a window on days matching either (hashicorp/cronexpr, as any cron, reads
-// "0 0 13 * 5" as every 13th and every Friday); a seven-field cron, whose
-// first field is seconds, is refused.
-func TestCronDaysAndSeconds(t *testing.T) {
+// TestCronForms: a cron that restricts both the day of the month and the
+// day of the week is warned of at the cron, since it starts a window on
+// days matching either (hashicorp/cronexpr, as any cron, reads "0 0 13 * 5"
+// as every 13th and every Friday); a seven-field cron, whose first field
+// is seconds, is refused; cronexpr's shorthands ("@daily") are taken, and
+// other crons' ("@every 6h", "@reboot", "@midnight"), of which cronexpr
+// says only "missing field(s)", are refused naming the ones it takes.
+func TestCronForms(t *testing.T) {
 	// What the warning says, shown by the parser itself.
 	e, err := cronexpr.Parse("0 0 13 * 5")
 	if err != nil {
@@ -925,6 +927,13 @@ func TestCronDaysAndSeconds(t *testing.T) {
 	want := []time.Time{time.Date(2026, 12, 4, 0, 0, 0, 0, time.UTC), time.Date(2026, 12, 11, 0, 0, 0, 0, time.UTC), time.Date(2026, 12, 13, 0, 0, 0, 0, time.UTC)}
 	if !slices.Equal(got, want) {
 		t.Errorf(`"0 0 13 * 5" starts at %v, want Fridays and the 13th: %v`, got, want)
+	}
+	// The shorthands stand for their five fields, as the docs say.
+	for short, long := range map[string]string{"@hourly": "0 * * * *", "@daily": "0 0 * * *", "@weekly": "0 0 * * 0", "@monthly": "0 0 1 * *", "@yearly": "0 0 1 1 *", "@annually": "0 0 1 1 *"} {
+		from := time.Date(2026, 12, 1, 0, 30, 0, 0, time.UTC)
+		if a, b := cronexpr.MustParse(short).NextN(from, 3), cronexpr.MustParse(long).NextN(from, 3); !slices.Equal(a, b) {
+			t.Errorf("%s starts at %v, %q at %v", short, a, long, b)
+		}
 	}
 	for _, tc := range []struct {
 		cron       string
@@ -936,6 +945,11 @@ func TestCronDaysAndSeconds(t *testing.T) {
 		{"0 0 * * 5", "", ""},
 		{"0 0 ? * 5", "", ""},
 		{"0 0 0 13 * 5 2027", "", "its seven fields start with seconds"},
+		{"@daily", "", ""},
+		{"@weekly", "", ""},
+		{"@every 6h", "", `@every is not one of the shorthands a schedule takes (@yearly, @annually, @monthly, @weekly, @daily, @hourly)`},
+		{"@midnight", "", `@midnight is not one of the shorthands`},
+		{"@reboot", "", `@reboot is not one of the shorthands`},
 	} {
 		ps, diags, src := parse(t, func(b *builder) {
 			b.schedule = strings.Replace(b.schedule, "0 2 * * 0", tc.cron, 1)
