@@ -348,6 +348,11 @@ func (n *Node) open(fsm raft.FSM) error {
 	rc := cfg.raftConfig()
 	rc.Logger = n.raftLogger("raft")
 	rc.NotifyCh = n.notifyCh
+	// An operator's data_dir/peers.json rewrites the configuration first
+	// (recover.go).
+	if err := n.recoverFromPeersFile(fsm, rc, time.Now()); err != nil {
+		return err
+	}
 	r, err := raft.NewRaft(rc, n.wrapFSM(fsm), logs, stable, snaps, trans)
 	if herr := n.halted(); err != nil && herr != nil && strings.Contains(err.Error(), "failed to load any existing snapshots") {
 		// Intact snapshots that a newer release wrote (protocol.go).
