@@ -107,6 +107,11 @@ nomad {
   # keeping the token in a file. Never printed by foreshape.
   token = ""
 
+  # Or a file holding the token, read again for every request: a Nomad
+  # task's workload identity (identity { file = true } writes
+  # ${NOMAD_SECRETS_DIR}/nomad_token). Not with token or NOMAD_TOKEN.
+  # token_file = "/secrets/nomad_token"
+
   # TLS to Nomad; NOMAD_CACERT, NOMAD_CLIENT_CERT, NOMAD_CLIENT_KEY and
   # NOMAD_TLS_SERVER_NAME override. cert_file and key_file come together.
   # Used only with an https:// address: with http:// a file setting them

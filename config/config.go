@@ -124,6 +124,11 @@ type Nomad struct {
 	Region    string `json:"region"`
 	Namespace string `json:"namespace"`
 	Token     Secret `json:"token"`
+	// TokenFile holds the token instead of Token (not with it), read again
+	// for every request: a Nomad workload identity's token file
+	// (${NOMAD_SECRETS_DIR}/nomad_token), which Nomad may write anew while
+	// the agent runs.
+	TokenFile string `json:"token_file"`
 	// CAFile, CertFile and KeyFile configure TLS to Nomad; CertFile and
 	// KeyFile come together.
 	CAFile        string `json:"ca_file"`

@@ -77,6 +77,7 @@ type nomadHCL struct {
 	Region        hcl.Expression `hcl:"region,optional"`
 	Namespace     hcl.Expression `hcl:"namespace,optional"`
 	Token         hcl.Expression `hcl:"token,optional"`
+	TokenFile     hcl.Expression `hcl:"token_file,optional"`
 	CAFile        hcl.Expression `hcl:"ca_file,optional"`
 	CertFile      hcl.Expression `hcl:"cert_file,optional"`
 	KeyFile       hcl.Expression `hcl:"key_file,optional"`
@@ -399,6 +400,7 @@ func decodeFile(file *hcl.File, cfg *Config) hcl.Diagnostics {
 		d.str(n.Region, "nomad.region", &cfg.Nomad.Region, checkIdent)
 		d.str(n.Namespace, "nomad.namespace", &cfg.Nomad.Namespace, checkIdent)
 		d.secret(n.Token, "nomad.token", &cfg.Nomad.Token)
+		d.str(n.TokenFile, "nomad.token_file", &cfg.Nomad.TokenFile, checkPath)
 		d.str(n.CAFile, "nomad.ca_file", &cfg.Nomad.CAFile, checkPath)
 		d.str(n.CertFile, "nomad.cert_file", &cfg.Nomad.CertFile, checkPath)
 		d.str(n.KeyFile, "nomad.key_file", &cfg.Nomad.KeyFile, checkPath)

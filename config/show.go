@@ -128,6 +128,7 @@ func (c *Config) HCL() []byte {
 	str(b, "nomad", "region", c.Nomad.Region)
 	str(b, "nomad", "namespace", c.Nomad.Namespace)
 	secret(b, "token", c.Nomad.Token)
+	str(b, "nomad", "token_file", c.Nomad.TokenFile)
 	str(b, "nomad", "ca_file", c.Nomad.CAFile)
 	str(b, "nomad", "cert_file", c.Nomad.CertFile)
 	str(b, "nomad", "key_file", c.Nomad.KeyFile)

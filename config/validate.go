@@ -226,6 +226,11 @@ func (c *Config) Validate() hcl.Diagnostics {
 	if n.KeyFile != "" && n.CertFile == "" {
 		missing("nomad.key_file", "nomad.cert_file", "nomad.key_file is set but nomad.cert_file is not: a client key needs its certificate.")
 	}
+	// Both would be sent as the one X-Nomad-Token header.
+	if n.TokenFile != "" && n.Token != "" {
+		invalidAt("nomad.token_file,nomad.token", "nomad.token_file",
+			"nomad.token_file and nomad.token are both set: a request to Nomad carries one token. Keep nomad.token_file (a workload identity's token file, read for every request) and unset nomad.token (and NOMAD_TOKEN), or remove nomad.token_file.")
+	}
 	// The agent registers its placeholder jobs and scales jobs in
 	// nomad.namespace; Nomad's wildcard only reads every namespace (an
 	// operator's NOMAD_NAMESPACE for the nomad CLI, say), and Nomad
@@ -398,7 +403,7 @@ func (c *Config) unused() []Unused {
 	switch {
 	case c.NoNomad != nil:
 		add(c.NoNomad.Why+", so no nomad setting is used", "", c.NoNomad.Fix, append([]setting{{"nomad.address", true},
-			{"nomad.region", n.Region != ""}, {"nomad.namespace", n.Namespace != ""}, {"nomad.token", n.Token != ""}}, tlsSettings...)...)
+			{"nomad.region", n.Region != ""}, {"nomad.namespace", n.Namespace != ""}, {"nomad.token", n.Token != ""}, {"nomad.token_file", n.TokenFile != ""}}, tlsSettings...)...)
 		if c.NoNomad.Replay {
 			add("a replay (-replay) reads recorded series and acts on nothing, so it does nothing", "", c.NoNomad.Fix,
 				// iops_query without an address is refused above.

@@ -17,6 +17,7 @@ import (
 	nomadapi "github.com/hashicorp/nomad/api"
 
 	"github.com/foreshape/foreshape/internal/blocking"
+	promsource "github.com/foreshape/foreshape/plugins/source/prometheus"
 )
 
 // DefaultNomadTimeout bounds each Nomad API call the agent makes that is
@@ -29,8 +30,9 @@ const DefaultNomadTimeout = 30 * time.Second
 // transport the nomad/api client would build (HTTP/1, TLS 1.2 at least,
 // the TLS config's CA, client certificate and server name; a unix://
 // address dials that socket), each request bounded by timeout plus, for a
-// blocking query, the wait it asks Nomad for.
-func useNomadHTTPClient(ncfg *nomadapi.Config, timeout time.Duration) error {
+// blocking query, the wait it asks Nomad for. With tokenFile (nomad.token_file)
+// every request carries the token that file holds when it is sent.
+func useNomadHTTPClient(ncfg *nomadapi.Config, timeout time.Duration, tokenFile string) error {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.TLSHandshakeTimeout = 10 * time.Second
 	t.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
@@ -52,7 +54,7 @@ func useNomadHTTPClient(ncfg *nomadapi.Config, timeout time.Duration) error {
 	if err := nomadapi.ConfigureTLS(hc, ncfg.TLSConfig); err != nil {
 		return err
 	}
-	hc.Transport = boundedTransport{base: t, timeout: timeout}
+	hc.Transport = boundedTransport{base: t, timeout: timeout, tokenFile: tokenFile}
 	ncfg.HttpClient = hc
 	return nil
 }
@@ -63,9 +65,25 @@ func useNomadHTTPClient(ncfg *nomadapi.Config, timeout time.Duration) error {
 type boundedTransport struct {
 	base    http.RoundTripper
 	timeout time.Duration
+	// tokenFile, when set, is read for every request, as
+	// prometheus.token_file is (promsource.ReadCredential): Nomad writes a
+	// workload identity's token file anew, and the next request carries
+	// the new token without a restart.
+	tokenFile string
 }
 
 func (b boundedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if b.tokenFile != "" {
+		tok, err := promsource.ReadCredential(b.tokenFile)
+		if err != nil {
+			if req.Body != nil {
+				_ = req.Body.Close()
+			}
+			return nil, fmt.Errorf("cannot read the Nomad token (nomad.token_file): %w", err)
+		}
+		req = req.Clone(req.Context())
+		req.Header.Set("X-Nomad-Token", tok)
+	}
 	limit := b.limit(req)
 	ctx, cancel := context.WithTimeout(req.Context(), limit)
 	resp, err := b.base.RoundTrip(req.WithContext(ctx))
@@ -81,7 +99,7 @@ func (b boundedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	resp.Body = &cancelOnClose{ReadCloser: resp.Body, cancel: cancel}
 	if resp.StatusCode == http.StatusForbidden || resp.StatusCode == http.StatusInternalServerError {
-		explainRefusal(req, resp)
+		explainRefusal(req, resp, b.tokenFile)
 	}
 	return resp, nil
 }
@@ -112,10 +130,11 @@ const maxRefusalBody = 4 << 10
 // that every error the agent logs or shows for it says so, whichever of
 // its calls it was: "Permission denied; Nomad refused GET /v1/nodes with
 // the agent's token: check …" ("… which the agent made without a token"
-// when it has none). Nomad's reason comes first, once. Other 403 answers
-// (job registration disabled by the scheduler configuration) and other
-// 500s are left as they are.
-func explainRefusal(req *http.Request, resp *http.Response) {
+// when it has none; "… with the token of nomad.token_file PATH: check
+// nomad.token_file, …" when that file gave it). Nomad's reason comes
+// first, once. Other 403 answers (job registration disabled by the
+// scheduler configuration) and other 500s are left as they are.
+func explainRefusal(req *http.Request, resp *http.Response, tokenFile string) {
 	b, err := io.ReadAll(io.LimitReader(resp.Body, maxRefusalBody))
 	rest := resp.Body
 	plain := b
@@ -142,9 +161,16 @@ func explainRefusal(req *http.Request, resp *http.Response) {
 	}
 	text := fmt.Sprintf("%s%s%s %s with the agent's token: check nomad.token or NOMAD_TOKEN, "+
 		"and that its ACL policy grants what deploy/foreshape-acl.hcl does", reason, refusedCall, req.Method, req.URL.Path)
-	if req.Header.Get("X-Nomad-Token") == "" && req.Header.Get("Authorization") == "" {
+	switch {
+	case tokenFile != "":
+		// A workload identity's token carries the policies attached to
+		// its job, not a token's own.
+		text = fmt.Sprintf("%s%s%s %s with the agent's token, read from nomad.token_file %s: check nomad.token_file, "+
+			"and that the ACL policy of that token (for a workload identity, the policy attached to the agent's job) "+
+			"grants what deploy/foreshape-acl.hcl does", reason, refusedCall, req.Method, req.URL.Path, tokenFile)
+	case req.Header.Get("X-Nomad-Token") == "" && req.Header.Get("Authorization") == "":
 		text = fmt.Sprintf("%s%s%s %s, which the agent made without a token: set nomad.token or NOMAD_TOKEN "+
-			"to a token whose ACL policy grants what deploy/foreshape-acl.hcl does", reason, refusedCall, req.Method, req.URL.Path)
+			"(or nomad.token_file) to a token whose ACL policy grants what deploy/foreshape-acl.hcl does", reason, refusedCall, req.Method, req.URL.Path)
 	}
 	resp.Body = readCloser{strings.NewReader(text), rest}
 	resp.ContentLength = int64(len(text))

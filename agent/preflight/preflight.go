@@ -551,17 +551,37 @@ func (c *checker) nomad(timeout time.Duration) *nomadapi.Client {
 	}
 	ok := true
 	var fields []string
+	read := map[string][]byte{}
 	for _, f := range []struct{ field, path string }{
 		{"nomad.ca_file", n.CAFile}, {"nomad.cert_file", n.CertFile}, {"nomad.key_file", n.KeyFile},
 	} {
 		if f.path != "" {
-			_, read := c.readFile(f.field, f.path)
-			ok = ok && read
+			b, fine := c.readFile(f.field, f.path)
+			ok = ok && fine
+			read[f.field] = b
 			fields = append(fields, f.field)
+		}
+	}
+	// nomad.token_file is read for every request (boundedTransport), as
+	// prometheus.token_file is: checked here as that read does it.
+	if n.TokenFile != "" {
+		if _, err := promsource.ReadCredential(n.TokenFile); err != nil {
+			summary := "Cannot read nomad.token_file"
+			if ce := (*promsource.CredentialError)(nil); errors.As(err, &ce) {
+				summary = "Invalid nomad.token_file"
+			}
+			c.add(hcl.DiagError, summary, fmt.Sprintf("%s: %s.", n.TokenFile, reason(err)), "nomad.token_file")
+			ok = false
 		}
 	}
 	if !ok {
 		return nil
+	}
+	if n.CertFile != "" && n.KeyFile != "" {
+		// A pair that is none is refused below, by the client's TLS set-up.
+		if cert, err := tls.X509KeyPair(read["nomad.cert_file"], read["nomad.key_file"]); err == nil {
+			c.certValid(cert, "nomad", n.CertFile, "a Nomad that requires a client certificate (verify_https_client) refuses every call")
+		}
 	}
 	ncfg := nomadapi.DefaultConfig()
 	// DefaultConfig also reads NOMAD_HTTP_AUTH and NOMAD_CAPATH, which are
@@ -577,7 +597,7 @@ func (c *checker) nomad(timeout time.Duration) *nomadapi.Client {
 		TLSServerName: n.TLSServerName, Insecure: n.SkipVerify,
 	}
 	var client *nomadapi.Client
-	err := useNomadHTTPClient(ncfg, timeout)
+	err := useNomadHTTPClient(ncfg, timeout, n.TokenFile)
 	if err == nil {
 		client, err = nomadapi.NewClient(ncfg)
 	}

@@ -648,7 +648,7 @@ func TestNomadRefusalNamesTheCall(t *testing.T) {
 		}, "Permission denied; Nomad refused PUT /v1/allocation/a1/stop with the agent's token: " + check},
 		{"node stats, no token", func() error { _, err := none.Nodes().Stats("n1", nil); return err },
 			"Permission denied; Nomad refused GET /v1/client/stats, which the agent made without a token: set nomad.token or NOMAD_TOKEN " +
-				"to a token whose ACL policy grants what deploy/foreshape-acl.hcl does"},
+				"(or nomad.token_file) to a token whose ACL policy grants what deploy/foreshape-acl.hcl does"},
 	} {
 		err := tc.call()
 		if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Count(err.Error(), "Permission denied") != 1 {

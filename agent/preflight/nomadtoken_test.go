@@ -1,0 +1,163 @@
+package preflight_test
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/foreshape/foreshape/agent/preflight"
+	"github.com/foreshape/foreshape/config"
+	"github.com/foreshape/foreshape/internal/testpki"
+	"github.com/foreshape/foreshape/sim"
+)
+
+// TestNomadTokenFileIsReadForEveryRequest: with nomad.token_file every
+// call to Nomad carries the token the file holds when the call is made
+// (less the newline at its end), so a workload identity's token that
+// Nomad writes anew is used without a restart; a file that can no longer
+// be read fails the call, naming the setting, and sends nothing.
+func TestNomadTokenFileIsReadForEveryRequest(t *testing.T) {
+	var mu sync.Mutex
+	var seen []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		seen = append(seen, r.Header.Get("X-Nomad-Token"))
+		mu.Unlock()
+		w.Header().Set("X-Nomad-Index", "1")
+		_, _ = w.Write([]byte("[]"))
+	}))
+	defer srv.Close()
+	file := write(t, filepath.Join(t.TempDir(), "nomad_token"), "first.jwt.token\n")
+	cfg := clientOf(config.Default())
+	cfg.Nomad.Address, cfg.Nomad.TokenFile = srv.URL, file
+	start, diags := preflight.Check(cfg, preflight.Options{})
+	if diags.HasErrors() {
+		t.Fatal(diags.Error())
+	}
+	if _, _, err := start.Nomad.Nodes().List(nil); err != nil {
+		t.Fatal(err)
+	}
+	write(t, file, "second.jwt.token")
+	if _, _, err := start.Nomad.Nodes().List(nil); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	if want := []string{"first.jwt.token", "second.jwt.token"}; strings.Join(seen, ",") != strings.Join(want, ",") {
+		t.Errorf("Nomad saw the tokens %q; want %q", seen, want)
+	}
+	mu.Unlock()
+
+	if err := os.Remove(file); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err := start.Nomad.Nodes().List(nil)
+	if err == nil || !strings.Contains(err.Error(), "cannot read the Nomad token (nomad.token_file): open "+file) {
+		t.Errorf("the call with the file gone: %v; want it to name nomad.token_file and the file", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(seen) != 2 {
+		t.Errorf("Nomad saw %d calls; want the call without a token not sent", len(seen))
+	}
+}
+
+// TestNomadTokenFileRefusedAtStart: a nomad.token_file the agent cannot
+// read, or that holds no token (empty, or more than one line), is refused
+// at the start naming the setting and the file, as prometheus.token_file
+// is (the same read).
+func TestNomadTokenFileRefusedAtStart(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		name, content, summary, detail string
+	}{
+		{"missing", "", "Cannot read nomad.token_file", "no such file or directory"},
+		{"empty", "\n", "Invalid nomad.token_file", "the file is empty"},
+		{"two lines", "a\nb\n", "Invalid nomad.token_file", "more than one line"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			file := filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "-"))
+			if tc.content != "" {
+				write(t, file, tc.content)
+			}
+			cfg := clientOf(config.Default())
+			cfg.Nomad.TokenFile = file
+			_, diags := preflight.Check(cfg, preflight.Options{})
+			if len(diags) != 1 || diags[0].Summary != tc.summary || !strings.Contains(diags[0].Detail, file) ||
+				!strings.Contains(diags[0].Detail, tc.detail) {
+				t.Errorf("%s; want one %q naming %s and saying %q", diags.Error(), tc.summary, file, tc.detail)
+			}
+		})
+	}
+}
+
+// TestNomadRefusalNamesTheTokenFile: a call Nomad refuses when the token
+// came from nomad.token_file names that setting and its file, and the
+// policy attached to the agent's job, not nomad.token.
+func TestNomadRefusalNamesTheTokenFile(t *testing.T) {
+	sc := sim.DefaultScenario()
+	sc.Tokens = []string{"s3cret"}
+	c, err := sim.New(sc, sim.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(c.Handler())
+	defer srv.Close()
+	file := write(t, filepath.Join(t.TempDir(), "nomad_token"), "wrong\n")
+	cfg := clientOf(config.Default())
+	cfg.Nomad.Address, cfg.Nomad.TokenFile = srv.URL, file
+	start, diags := preflight.Check(cfg, preflight.Options{})
+	if diags.HasErrors() {
+		t.Fatal(diags.Error())
+	}
+	_, _, err = start.Nomad.Nodes().List(nil)
+	want := "Permission denied; Nomad refused GET /v1/nodes with the agent's token, read from nomad.token_file " + file +
+		": check nomad.token_file, and that the ACL policy of that token (for a workload identity, the policy attached " +
+		"to the agent's job) grants what deploy/foreshape-acl.hcl does"
+	if err == nil || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "nomad.token or") {
+		t.Errorf("%v\nwant it to say %q", err, want)
+	}
+	if !preflight.NomadRefused(err) {
+		t.Errorf("NomadRefused(%v) false; want true", err)
+	}
+	write(t, file, "s3cret\n")
+	if _, _, err := start.Nomad.Nodes().List(nil); err != nil {
+		t.Errorf("with the file mended: %v", err)
+	}
+}
+
+// TestNomadCertificateDates: nomad.cert_file out of its dates at
+// Options.Now is warned of, naming the setting and the file, as
+// tls.cert_file and prometheus.cert_file are (a Nomad that requires a
+// client certificate refuses it); in its dates, or without a wall clock,
+// it is not.
+func TestNomadCertificateDates(t *testing.T) {
+	f := newFixture(t)
+	now := time.Now()
+	ca := testpki.NewCA(t, "nomad-client")
+	files := testpki.WriteFiles(t, f.dir, "nomad-client", ca, ca.Issue(t, "foreshape"))
+	for _, tc := range []struct {
+		name string
+		now  time.Time
+		want string
+	}{
+		{"valid", now, ""},
+		{"expired", now.Add(48 * time.Hour), "Expired nomad.cert_file"},
+		{"not yet valid", now.Add(-2 * time.Hour), "nomad.cert_file not valid yet"},
+		{"dates unchecked without a wall clock", time.Time{}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := f.config()
+			c.Nomad.Address = "https://nomad.internal:4646"
+			c.Nomad.CertFile, c.Nomad.KeyFile = files.Cert, files.Key
+			if got := wantCertWarning(t, c, tc.now, "nomad.cert_file", tc.want, files.Cert); tc.want != "" &&
+				!strings.Contains(got, "Nomad that requires a client certificate") {
+				t.Errorf("warning %q; want it to say who refuses the certificate", got)
+			}
+		})
+	}
+}
