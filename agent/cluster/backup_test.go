@@ -1,0 +1,294 @@
+package cluster_test
+
+import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/foreshape/foreshape/agent/cluster"
+	"github.com/foreshape/foreshape/agent/cluster/clustertest"
+	"github.com/foreshape/foreshape/agent/state"
+)
+
+// backupInfo is what the agent adds to its backups.
+var backupInfo = cluster.BackupInfo{Release: "0.0.0-test", StateFormat: state.SnapshotFormat, StateProtocol: state.Protocol}
+
+// stateCluster starts n in-memory servers with state FSMs.
+func stateCluster(t *testing.T, n int) (*clustertest.Cluster, []*state.FSM) {
+	t.Helper()
+	fsms := make([]*state.FSM, n)
+	c := clustertest.New(t, n, func(i int) raft.FSM {
+		fsms[i], _ = state.NewFSM(state.Config{})
+		return fsms[i]
+	}, nil)
+	return c, fsms
+}
+
+// fill applies sample batches and migration requests (named by tag) to
+// the cluster through its leader.
+func fill(t *testing.T, c *clustertest.Cluster, tag string, batches int) {
+	t.Helper()
+	t0 := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	for i := range batches {
+		b := state.AppendSamples{Step: time.Minute}
+		for k := range 20 {
+			b.Samples = append(b.Samples, state.Sample{Key: state.Key{Locality: fmt.Sprintf("%s/n%02d", tag, k), Metric: "cpu"},
+				Time: t0.Add(time.Duration(i) * time.Minute), Value: float64((i + k) % 100)})
+		}
+		c.Apply(state.Encode(b))
+		c.Apply(state.Encode(state.SubmitRequest{Request: state.MigrationRequest{
+			Resource: state.Resource{Kind: state.ResourceAllocation, ID: fmt.Sprintf("%s-alloc-%d", tag, i)},
+			Source:   "dc1", Target: "dc2", Origin: "operator", Priority: 50, Created: t0,
+		}}))
+	}
+}
+
+func stateBytes(t *testing.T, f *state.FSM) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	if err := f.WriteSnapshot(&b); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+// saveBackup saves a backup on node i and returns the archive and the
+// state it holds, read back with ReadBackup.
+func saveBackup(t *testing.T, n *cluster.Node) ([]byte, []byte, cluster.BackupMeta) {
+	t.Helper()
+	var archive, st bytes.Buffer
+	saved, err := n.SaveBackup(context.Background(), &archive, backupInfo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	meta, err := cluster.ReadBackup(bytes.NewReader(archive.Bytes()), &st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if meta.Index != saved.Index || meta.Term != saved.Term || meta.Size != int64(st.Len()) || meta.Kind != cluster.BackupKind {
+		t.Fatalf("read back %+v; saved %+v (%d bytes of state)", meta, saved, st.Len())
+	}
+	return archive.Bytes(), st.Bytes(), meta
+}
+
+// TestBackupRestoresEveryServer: a backup saved on a three-server cluster
+// holds the state as the leader's state machine writes it, with the Raft
+// index and term, the release, the state's format and the three servers;
+// after more writes, restoring it through the leader gives every server
+// the saved state byte for byte, and later writes go on at indexes past
+// both the backup's and the log's.
+func TestBackupRestoresEveryServer(t *testing.T) {
+	c, fsms := stateCluster(t, 3)
+	fill(t, c, "before", 5)
+	l := c.Leader()
+	_, saved, meta := saveBackup(t, c.Nodes[l])
+	if want := stateBytes(t, fsms[l]); !bytes.Equal(saved, want) {
+		t.Fatalf("the backup's state (%d bytes) is not the leader's (%d bytes)", len(saved), len(want))
+	}
+	if meta.Index == 0 || meta.Term == 0 || meta.Release != backupInfo.Release || meta.StateFormat != state.SnapshotFormat ||
+		len(meta.Servers) != 3 || meta.TakenBy != fmt.Sprintf("node%d", l) || meta.ClusterID != c.Nodes[l].ClusterID() || meta.Time.IsZero() {
+		t.Errorf("meta %+v", meta)
+	}
+	fill(t, c, "after", 3)
+	before := c.Nodes[l].LastIndex()
+	if bytes.Equal(stateBytes(t, fsms[l]), saved) {
+		t.Fatal("the writes after the backup changed nothing")
+	}
+
+	if err := c.Nodes[l].RestoreBackup(context.Background(), meta, bytes.NewReader(saved)); err != nil {
+		t.Fatal(err)
+	}
+	for i, f := range fsms {
+		c.Eventually(fmt.Sprintf("node%d holds the saved state", i), func() bool { return bytes.Equal(stateBytes(t, f), saved) })
+	}
+	if got := fsms[l].Len(); got != 20 {
+		t.Errorf("%d series after the restore; the backup holds 20", got)
+	}
+	res := c.Apply(state.Encode(state.SubmitRequest{Request: state.MigrationRequest{
+		Resource: state.Resource{Kind: state.ResourceAllocation, ID: "alloc-after-restore"},
+		Source:   "dc1", Target: "dc2", Origin: "operator", Priority: 50,
+	}}))
+	r, ok := res.(state.Result)
+	if !ok || r.Index <= before || r.Index <= meta.Index {
+		t.Errorf("a write after the restore: %#v; want an index past %d (the log's before the restore) and %d (the backup's)", res, before, meta.Index)
+	}
+	c.WaitApplied(r.Index)
+	for i := 1; i < 3; i++ {
+		if !bytes.Equal(stateBytes(t, fsms[i]), stateBytes(t, fsms[0])) {
+			t.Errorf("node%d's state differs from node0's after a write that followed the restore", i)
+		}
+	}
+}
+
+// TestBackupIntoAFreshCluster is the disaster case: every server of a
+// cluster is lost, and its backup is restored into a new single server,
+// which ends with the backup's state byte for byte, keeps its own cluster
+// ID and configuration, starts its leader work again in a new term (the
+// one before it ends), and writes on past the backup's index.
+func TestBackupIntoAFreshCluster(t *testing.T) {
+	old, _ := stateCluster(t, 3)
+	fill(t, old, "old", 6)
+	_, saved, meta := saveBackup(t, old.Nodes[old.Leader()])
+	old.Close()
+
+	fresh, fsms := stateCluster(t, 1)
+	fresh.Leader()
+	id := fresh.Nodes[0].ClusterID()
+	terms := make(chan context.Context, 4)
+	loopCtx, stop := context.WithCancel(context.Background())
+	defer stop()
+	go fresh.Nodes[0].RunLeaderLoop(loopCtx, func(lctx context.Context) {
+		terms <- lctx
+		<-lctx.Done()
+	})
+	first := <-terms
+	if err := fresh.Nodes[0].RestoreBackup(context.Background(), meta, bytes.NewReader(saved)); err != nil {
+		t.Fatal(err)
+	}
+	// Leader work starts again from the restored state: the term it ran
+	// under ends, and a new one starts.
+	select {
+	case second := <-terms:
+		if first.Err() == nil || second.Err() != nil {
+			t.Errorf("after the restore: the first term's context %v, the second's %v; want the first ended and the second live", first.Err(), second.Err())
+		}
+	case <-time.After(clustertest.Timeout):
+		t.Fatal("no new leadership term after the restore")
+	}
+	if got := stateBytes(t, fsms[0]); !bytes.Equal(got, saved) {
+		t.Fatalf("the new server's state (%d bytes) is not the backup's (%d bytes)", len(got), len(saved))
+	}
+	if got := fresh.Nodes[0].ClusterID(); got != id || id == "" {
+		t.Errorf("cluster id %q after the restore; want the new cluster's %q", got, id)
+	}
+	st, _ := fresh.Nodes[0].Status()
+	if len(st.Servers) != 1 || st.Servers[0].ID != "node0" {
+		t.Errorf("configuration after the restore: %+v; want the new server alone", st.Servers)
+	}
+	fresh.Leader() // the term starts again after the restore
+	res := fresh.Apply(state.Encode(state.MarkStale{Keys: []state.Key{{Locality: "old/n00", Metric: "cpu"}}, Since: time.Now(), Reason: "test"}))
+	if r, ok := res.(state.Result); !ok || r.Index <= meta.Index || r.Applied != 1 {
+		t.Errorf("a write after the restore: %#v; want it applied at an index past the backup's %d", res, meta.Index)
+	}
+}
+
+// TestBackupOnAFollower: a follower neither saves nor restores a backup;
+// it answers which server leads.
+func TestBackupOnAFollower(t *testing.T) {
+	c, _ := stateCluster(t, 3)
+	fill(t, c, "x", 1)
+	l := c.Leader()
+	f := (l + 1) % 3
+	var nl *cluster.NotLeaderError
+	if _, err := c.Nodes[f].SaveBackup(context.Background(), &bytes.Buffer{}, backupInfo); !errors.As(err, &nl) || nl.LeaderID != fmt.Sprintf("node%d", l) {
+		t.Errorf("save on a follower: %v", err)
+	}
+	if err := c.Nodes[f].RestoreBackup(context.Background(), cluster.BackupMeta{}, strings.NewReader("")); !errors.As(err, &nl) {
+		t.Errorf("restore on a follower: %v", err)
+	}
+}
+
+// TestReadBackupRefuses: ReadBackup refuses, saying why, a backup cut
+// short anywhere, one with any byte changed (unless the change leaves the
+// content as it was: a bit deflate does not read), and files that are not backups, or of a later
+// archive version.
+func TestReadBackupRefuses(t *testing.T) {
+	c, _ := stateCluster(t, 1)
+	fill(t, c, "r", 3)
+	archive, saved, meta := saveBackup(t, c.Nodes[0])
+	var got bytes.Buffer
+	read := func(b []byte) error {
+		got.Reset()
+		_, err := cluster.ReadBackup(bytes.NewReader(b), &got)
+		return err
+	}
+	for cut := 0; cut < len(archive); cut += max(1, len(archive)/97) {
+		err := read(archive[:cut])
+		want := cluster.ErrBackupTruncated
+		if cut == 0 {
+			want = cluster.ErrNotBackup // empty
+		}
+		if !errors.Is(err, want) {
+			t.Errorf("cut at %d of %d bytes: %v; want %v", cut, len(archive), err, want)
+		}
+	}
+	for i := 0; i < 2*len(archive); i++ {
+		at := i / 2
+		b := bytes.Clone(archive)
+		b[at] ^= []byte{0x20, 0x01}[i%2]
+		err := read(b)
+		if err == nil {
+			// A bit deflate ignores (one of a code table's unused
+			// codes) changes none of the content, which every check
+			// then passes: the backup is whole.
+			if !bytes.Equal(got.Bytes(), saved) {
+				t.Errorf("byte %d of %d changed: accepted with another state", at, len(archive))
+			}
+			continue
+		}
+		// The gzip header's first bytes are its magic: changed, the file
+		// is not gzip at all.
+		if !errors.Is(err, cluster.ErrBackupCorrupt) && !errors.Is(err, cluster.ErrBackupTruncated) && !(at < 4 && errors.Is(err, cluster.ErrNotBackup)) {
+			t.Errorf("byte %d of %d changed: %v", at, len(archive), err)
+		}
+	}
+	if err := read(append(bytes.Clone(archive), 0)); !errors.Is(err, cluster.ErrBackupCorrupt) {
+		t.Errorf("a byte after the archive: %v", err)
+	}
+
+	gz := func(b []byte) []byte {
+		var out bytes.Buffer
+		zw := gzip.NewWriter(&out)
+		zw.Write(b)
+		zw.Close()
+		return out.Bytes()
+	}
+	tarOf := func(files ...string) []byte {
+		var out bytes.Buffer
+		tw := tar.NewWriter(&out)
+		for i := 0; i < len(files); i += 2 {
+			tw.WriteHeader(&tar.Header{Name: files[i], Mode: 0o600, Size: int64(len(files[i+1]))})
+			tw.Write([]byte(files[i+1]))
+		}
+		tw.Close()
+		return out.Bytes()
+	}
+	var st bytes.Buffer
+	c.FSMs[0].(*state.FSM).WriteSnapshot(&st)
+	newer := meta
+	newer.Version = cluster.BackupVersion + 1
+	var newerArchive bytes.Buffer
+	if err := cluster.WriteBackup(&newerArchive, meta, bytes.NewReader(st.Bytes()[:meta.Size])); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		file []byte
+		want error
+		says string
+	}{
+		{"the state alone", st.Bytes(), cluster.ErrNotBackup, "not gzip-compressed"},
+		{"a text file", []byte("hello\n"), cluster.ErrNotBackup, "not gzip-compressed"},
+		{"gzip of text", gz([]byte("hello, this is not a tar archive at all\n")), cluster.ErrNotBackup, "meta.json"},
+		{"an uncompressed tar", tarOf("meta.json", `{"kind":"foreshape-snapshot","version":1}`), cluster.ErrNotBackup, "not gzip-compressed"},
+		{"another tar.gz", gz(tarOf("README", "hi")), cluster.ErrNotBackup, `holds "README" where meta.json should be`},
+		{"another kind", gz(tarOf("meta.json", `{"kind":"consul-snapshot","version":1}`)), cluster.ErrNotBackup, `kind "foreshape-snapshot"`},
+		{"a later version", gz(tarOf("meta.json", `{"kind":"foreshape-snapshot","version":2}`)), cluster.ErrBackupVersion, "archive version 2, this release reads version 1"},
+	} {
+		err := read(tc.file)
+		if !errors.Is(err, tc.want) || !strings.Contains(err.Error(), tc.says) {
+			t.Errorf("%s: %v; want %v saying %q", tc.name, err, tc.want, tc.says)
+		}
+	}
+	if err := read(newerArchive.Bytes()); err != nil {
+		t.Errorf("WriteBackup sets the version it writes: %v", err)
+	}
+}
