@@ -1,0 +1,170 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/foreshape/foreshape/agent/api"
+)
+
+// stop stops server i with SIGINT and waits for it to exit.
+func (r *clusterRun) stop(i int) {
+	r.t.Helper()
+	r.mu.Lock()
+	cmd := r.procs[i]
+	r.alive[i] = false
+	r.mu.Unlock()
+	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+		r.t.Fatal(err)
+	}
+	_ = cmd.Wait()
+}
+
+// queueStates is a queue's requests as "ID state", in order.
+func queueStates(q api.Queue) []string {
+	var out []string
+	for _, mr := range q.Requests {
+		out = append(out, mr.ID+" "+string(mr.State))
+	}
+	return out
+}
+
+// waitUntil polls cond every 100ms for up to d.
+func waitUntil(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(d); !cond(); time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no %s within %s", what, d)
+		}
+	}
+}
+
+// TestRecoverFromALostQuorumWithAgents runs three server processes
+// against the simulator, pauses the queue and submits requests, then kills
+// two servers with SIGKILL: the survivor, stopped, given a peers.json
+// naming itself and started again, leads with the queue as the cluster
+// acknowledged it, logs the recovery at WARN and renames the file. A lost
+// server started again with its data_dir is refused as a server of
+// another cluster; with its data_dir moved aside it joins and receives the
+// state.
+func TestRecoverFromALostQuorumWithAgents(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	r := startClusterRun(t, 20, "testdata/cluster", 0, "")
+	leader, _ := r.leader(-1, time.Time{})
+	if _, err := r.client(leader).Pause(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if err := r.submitMove(leader); err != nil {
+			t.Fatal(err)
+		}
+	}
+	q, err := r.queue(leader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := queueStates(q)
+	survivor := (leader + 1) % 3
+	waitUntil(t, 30*time.Second, "survivor holding the queue", func() bool {
+		sq, err := r.queue(survivor)
+		return err == nil && sq.Paused && slices.Equal(requestIDs(queueStates(sq)), requestIDs(want))
+	})
+	st, err := r.client(survivor).Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, addr := st.Node, ""
+	for _, p := range st.Peers {
+		if p.ID == id {
+			addr = p.Address
+		}
+	}
+	if b, err := os.ReadFile(filepath.Join(r.data[survivor], "node-id")); err != nil || strings.TrimSpace(string(b)) != id || addr == "" {
+		t.Fatalf("survivor's node-id %q, %v; status names it %s at %q", b, err, id, addr)
+	}
+
+	var lost []int
+	for i := range 3 {
+		if i != survivor {
+			r.kill(i)
+			lost = append(lost, i)
+		}
+	}
+	waitUntil(t, 30*time.Second, "survivor saying no leader is elected", func() bool {
+		st, err := r.client(survivor).Status(ctx)
+		return err == nil && st.Leader == "" && strings.Contains(st.NoLeader, "no leader elected")
+	})
+	r.stop(survivor)
+	file := filepath.Join(r.data[survivor], "peers.json")
+	if err := os.WriteFile(file, []byte(fmt.Sprintf("[\n  {\"id\": %q, \"address\": %q, \"non_voter\": false}\n]\n", id, addr)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	started := time.Now()
+	r.startServer(survivor)
+	if l, at := r.leader(-1, started); l != survivor {
+		t.Fatalf("server-%d leads; want the survivor, server-%d", l, survivor)
+	} else {
+		t.Logf("the survivor led %s after its start", at.Sub(started).Round(time.Millisecond))
+	}
+	// By ID: the leader's planner may have moved a request from pending
+	// to waiting before the kill.
+	sq, err := r.queue(survivor)
+	if err != nil || !sq.Paused || !slices.Equal(requestIDs(queueStates(sq)), requestIDs(want)) {
+		t.Errorf("survivor's queue %v (paused %v), %v; want %v, paused", queueStates(sq), sq.Paused, err, want)
+	}
+	// A write: the queue resumed (its moves may then start, so the
+	// requests are compared by ID from here on).
+	if _, err := r.client(survivor).Pause(ctx, false); err != nil {
+		t.Errorf("resume after the recovery: %v", err)
+	}
+	log := r.logs[survivor].String()
+	if !strings.Contains(log, "[WARN]  foreshape.cluster: recovered the Raft configuration from a peers file") || !strings.Contains(log, "file="+file) {
+		t.Errorf("survivor's log has no recovery line naming %s:\n%s", file, tail(log, 30))
+	}
+	if _, err := os.Stat(file); !os.IsNotExist(err) {
+		t.Errorf("peers.json after the recovery: %v; want it renamed", err)
+	}
+	if m, _ := filepath.Glob(file + ".applied-*"); len(m) != 1 {
+		t.Errorf("renamed peers files %v; want one", m)
+	}
+
+	// A lost server back with its data_dir is refused.
+	back := lost[0]
+	r.startServer(back)
+	waitUntil(t, 30*time.Second, "the returning server refused", func() bool {
+		st, err := r.client(back).Status(ctx)
+		return err == nil && strings.Contains(st.NoLeader, "belongs to another cluster") && strings.Contains(st.NoLeader, "move its data_dir aside")
+	})
+	if st, err := r.client(survivor).Status(ctx); err != nil || !st.IsLeader || len(st.Peers) != 1 {
+		t.Errorf("survivor beside the returning server: leader %v, peers %+v, %v; want it leading alone", st.IsLeader, st.Peers, err)
+	}
+
+	// Moved aside, its data_dir is new: it joins and receives the state.
+	r.stop(back)
+	if err := os.Rename(r.data[back], r.data[back]+".old"); err != nil {
+		t.Fatal(err)
+	}
+	r.startServer(back)
+	waitUntil(t, 60*time.Second, "the server joined anew with the queue", func() bool {
+		bq, err := r.queue(back)
+		return err == nil && !bq.Paused && len(bq.Requests) >= len(want) && slices.Equal(requestIDs(queueStates(bq)[:len(want)]), requestIDs(want))
+	})
+}
+
+// requestIDs is queueStates' IDs without their states.
+func requestIDs(reqs []string) []string {
+	var out []string
+	for _, r := range reqs {
+		id, _, _ := strings.Cut(r, " ")
+		out = append(out, id)
+	}
+	return out
+}
