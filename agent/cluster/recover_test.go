@@ -601,3 +601,33 @@ func TestPeersFileRefusedWithoutRaftState(t *testing.T) {
 		t.Errorf("the file after the refusal: %v; want it left", err)
 	}
 }
+
+// TestPeersFileAppliedAgainChangesNothing: a server stopped after it
+// recovered and before it renamed the file (here: the file put back)
+// applies it again at its next start, which leaves its state, its
+// configuration and its cluster ID as the first recovery made them.
+func TestPeersFileAppliedAgainChangesNothing(t *testing.T) {
+	root := t.TempDir()
+	reg, servers, a := lostQuorum(t, root)
+	s1 := servers[1]
+	s1.stop(t)
+	s1.peersFile(t, []*recServer{s1})
+	s1.mustStart(t, reg, nil)
+	waitLeading(t, s1.node)
+	a.write(t, s1.node)
+	first := mustStatus(t, s1.node)
+	s1.stop(t)
+
+	s1.peersFile(t, []*recServer{s1})
+	s1.logs = &logBuffer{}
+	s1.mustStart(t, reg, nil)
+	waitLeading(t, s1.node)
+	a.waitHolds(t, "s1 after the second recovery", s1.fsm)
+	st := mustStatus(t, s1.node)
+	if len(st.Servers) != 1 || st.Servers[0].ID != s1.id || st.ClusterID != first.ClusterID {
+		t.Errorf("after the second recovery: configuration %+v, cluster %s; want s1 alone, cluster %s", st.Servers, st.ClusterID, first.ClusterID)
+	}
+	if n := len(recoveryLines(s1.logs)); n != 1 {
+		t.Errorf("%d recovery lines at the second start; want one", n)
+	}
+}
