@@ -1,0 +1,302 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	nomadapi "github.com/hashicorp/nomad/api"
+
+	"github.com/foreshape/foreshape/agent/api"
+	"github.com/foreshape/foreshape/agent/state"
+	"github.com/foreshape/foreshape/policies"
+)
+
+// identityJob is a foreshape server agent as a raw_exec job that takes its
+// Nomad token from its task's workload identity, as docs/deployment.md's
+// "Workload identity" variant of the jobs does: the default identity
+// written to ${NOMAD_SECRETS_DIR}/nomad_token (identity { file = true }),
+// read by nomad.token_file, at the Nomad address given (%[2]s: the Task
+// API's socket or NOMAD_ADDR). No token is given by hand.
+const identityJob = `
+job %[1]q {
+  datacenters = [%[3]q]
+
+  constraint {
+    attribute = "${node.unique.id}"
+    value     = %[4]q
+  }
+
+  group "server" {
+    task "agent" {
+      driver = "raw_exec"
+
+      config {
+        command = %[5]q
+        args    = ["agent", "-config", "local/agent.hcl"]
+      }
+
+      identity {
+        file = true
+      }
+
+      template {
+        destination = "local/agent.hcl"
+        data        = <<-EOT
+          name      = "wi-e2e"
+          data_dir  = "{{ env "NOMAD_ALLOC_DIR" }}/data"
+          bind_addr = "127.0.0.1"
+
+          server {
+            enabled          = true
+            bootstrap_expect = 1
+            raft_port        = %[6]d
+          }
+
+          nomad {
+            address    = "%[2]s"
+            token_file = "{{ env "NOMAD_SECRETS_DIR" }}/nomad_token"
+          }
+
+          http {
+            address = "127.0.0.1:%[7]d"
+          }
+
+          policies {
+            dir = %[8]q
+          }
+
+          reserve {
+            driver = "raw_exec"
+            config = {
+              command = "/bin/sleep"
+              args    = ["infinity"]
+            }
+          }
+        EOT
+      }
+
+      resources {
+        cpu    = 200
+        memory = 256
+      }
+    }
+  }
+}
+`
+
+// TestAgentWithWorkloadIdentityOnRealNomad runs a foreshape server agent
+// as a raw_exec job on the real Nomad at NOMAD_ADDR (ACLs on) with no
+// token of its own: its task's workload identity (nomad.token_file on
+// ${NOMAD_SECRETS_DIR}/nomad_token) and deploy/foreshape-acl.hcl applied
+// as a policy attached to the job (nomad acl policy apply -namespace
+// default -job JOB). It runs once through the Task API's socket
+// (unix://${NOMAD_SECRETS_DIR}/api.sock) and once over NOMAD_ADDR, and
+// checks each time that the agent collects its node's and locality's
+// series with no refused call, and that the act half moves an allocation
+// with a placeholder: it registers the placeholder job, stops the
+// allocation, follows its replacement and deregisters the placeholder,
+// and its log shows no refused call.
+// The test's set-up uses NOMAD_MANAGEMENT_TOKEN (or a management
+// NOMAD_TOKEN).
+func TestAgentWithWorkloadIdentityOnRealNomad(t *testing.T) {
+	addr, setup, nodes := realNomadNodes(t)
+	if self, _, err := setup.ACLTokens().Self(nil); err != nil || self.AccessorID == "acls-disabled" {
+		t.Skipf("the Nomad at %s has its ACLs off (%v): this test shows the job-attached ACL policy granting the workload identity what the agent needs", addr, err)
+	}
+	// The move goes from one datacenter to another: two raw_exec nodes
+	// in two datacenters (a dev agent with a second client in dc2).
+	var node, other *nomadapi.NodeListStub
+	for _, n := range nodes {
+		switch {
+		case !rawExecReady(n):
+		case node == nil:
+			node = n
+		case other == nil && n.Datacenter != node.Datacenter:
+			other = n
+		}
+	}
+	if other == nil {
+		t.Skipf("the Nomad at %s has no two ready, eligible raw_exec nodes in two datacenters: the act half's move needs them "+
+			"(join a second client in another datacenter to the dev agent)", addr)
+	}
+	rules, err := os.ReadFile("../deploy/foreshape-acl.hcl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ name, address string }{
+		{"task API socket", `unix://{{ env "NOMAD_SECRETS_DIR" }}/api.sock`},
+		{"NOMAD_ADDR", addr},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			suffix := fmt.Sprintf("%d-%d", os.Getpid(), time.Now().UnixNano()%1e6)
+			jobID := "fs-e2e-wi-" + suffix
+			// The policy first: the agent's first calls are made with it.
+			policy := &nomadapi.ACLPolicy{Name: jobID, Description: "foreshape e2e workload identity", Rules: string(rules),
+				JobACL: &nomadapi.JobACL{Namespace: "default", JobID: jobID}}
+			if _, err := setup.ACLPolicies().Upsert(policy, nil); err != nil {
+				t.Fatalf("nomad acl policy apply -namespace default -job %s: %v", jobID, err)
+			}
+			t.Cleanup(func() { _, _ = setup.ACLPolicies().Delete(jobID, nil) })
+
+			sleeper := "fs-e2e-wi-sleep-" + suffix
+			registerSleeper(t, setup, sleeper, node.Datacenter, func(j *nomadapi.Job) {
+				j.Datacenters = []string{node.Datacenter, other.Datacenter}
+			})
+			t.Cleanup(func() { _, _, _ = setup.Jobs().Deregister(sleeper, true, nil) })
+			alloc := waitRunning(t, setup, sleeper, "")
+
+			dir := t.TempDir()
+			polDir := filepath.Join(dir, "policies")
+			if err := os.MkdirAll(polDir, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			// Wherever Nomad placed the sleeper, the move takes it to the
+			// other datacenter.
+			from, to := node.Datacenter, other.Datacenter
+			if alloc.NodeID == other.ID {
+				from, to = to, from
+			}
+			if err := os.WriteFile(filepath.Join(polDir, "p.hcl"), []byte(fmt.Sprintf(`shaping "source" {
+  locality {
+    datacenter = %q
+  }
+}
+shaping "target" {
+  locality {
+    datacenter = %q
+  }
+  reserve {
+    enabled    = true
+    priority   = 10
+    lead_time  = "15m"
+    ttl        = "1h"
+    max_cpu    = 1000
+    max_memory = 1024
+  }
+}
+`, from, to)), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			httpPort, raftPort := freePort(t), freePort(t)
+			src := fmt.Sprintf(identityJob, jobID, tc.address, node.Datacenter, node.ID, binary, raftPort, httpPort, polDir)
+			job, err := setup.Jobs().ParseHCL(src, true)
+			if err != nil {
+				t.Fatalf("parse the job: %v\n%s", err, src)
+			}
+			if _, _, err := setup.Jobs().Register(job, nil); err != nil {
+				t.Fatalf("register %s: %v", jobID, err)
+			}
+			started := time.Now()
+			var agentAlloc *nomadapi.AllocationListStub
+			t.Cleanup(func() {
+				if t.Failed() && agentAlloc != nil {
+					t.Logf("the agent's log:\n%s", tail(allocLog(setup, agentAlloc.ID), 60))
+				}
+				_, _, _ = setup.Jobs().Deregister(jobID, true, nil)
+				reapAll(t, setup, "")
+			})
+			agentAlloc = waitRunning(t, setup, jobID, "")
+			agentURL := fmt.Sprintf("http://127.0.0.1:%d", httpPort)
+			waitHTTP(t, agentURL+"/v1/health", 60*time.Second)
+			c := &api.Client{Address: agentURL}
+			ctx := context.Background()
+
+			until := func(d time.Duration, what string, cond func() bool) {
+				t.Helper()
+				for deadline := time.Now().Add(d); !cond(); time.Sleep(time.Second) {
+					if time.Now().After(deadline) {
+						t.Fatalf("%s: not within %s", what, d)
+					}
+				}
+			}
+			nodeCPU, dcCPU := "node/"+node.ID+":cpu", node.Datacenter+":cpu"
+			until(90*time.Second, "the node's and the locality's series collected", func() bool {
+				all, err := c.Series(ctx)
+				if err != nil {
+					return false
+				}
+				got := map[string]bool{}
+				for _, s := range all {
+					got[s.Series] = s.Points > 0 && !s.Stale
+				}
+				return got[nodeCPU] && got[dcCPU]
+			})
+			collected := time.Since(started)
+			var st api.Status
+			until(30*time.Second, "a cycle's result", func() bool {
+				st, err = c.Status(ctx)
+				return err == nil && st.LastCycle != nil
+			})
+			if st.LastCycle.Error != "" || st.NotActing != "" {
+				t.Errorf("the last cycle's error %q, not acting %q; want none", st.LastCycle.Error, st.NotActing)
+			}
+
+			// The act half: a move with a placeholder.
+			target := policies.Locality{Datacenter: to}.String()
+			id, err := c.Submit(ctx, api.Submission{Allocation: alloc.ID, Target: target, Reason: "workload identity e2e"})
+			if err != nil {
+				t.Fatalf("queue submit: %v", err)
+			}
+			var placeholder string
+			var r api.MigrationRequest
+			until(3*time.Minute, "the move done", func() bool {
+				if jobs, err := placeholders(setup); err == nil {
+					for _, j := range jobs {
+						if strings.HasPrefix(j.ID, state.PlaceholderPrefix) && placeholder == "" {
+							placeholder = j.ID
+						}
+					}
+				}
+				r, err = c.Request(ctx, id)
+				return err == nil && state.RequestState(r.State).Terminal()
+			})
+			if state.RequestState(r.State) != state.RequestDone {
+				t.Fatalf("request %s %s: %s", id, r.State, r.Reason)
+			}
+			if placeholder == "" {
+				t.Error("no placeholder job seen while the move ran")
+			}
+			next := waitRunning(t, setup, sleeper, alloc.ID)
+			// Where Nomad places the replacement is Nomad's choice (a
+			// stopped allocation leaves its node no penalty, so it may land
+			// back): logged, not checked.
+			until(time.Minute, "the placeholder deregistered", func() bool {
+				j, _, err := setup.Jobs().Info(placeholder, nil)
+				return err != nil || (j.Stop != nil && *j.Stop) || (j.Status != nil && *j.Status == "dead")
+			})
+			log := allocLog(setup, agentAlloc.ID)
+			if strings.Contains(log, "Nomad refused") || strings.Contains(log, "Permission denied") {
+				t.Errorf("the agent's log shows a refused call:\n%s", tail(log, 40))
+			}
+			t.Logf("figures: Nomad %s via %s: series collected %.1f s after the job's registration; move %s from %s to %s done "+
+				"(placeholder %s registered and deregistered, %s on %s replaced by %s on %s) with the workload identity alone",
+				addr, tc.name, collected.Seconds(), id, from, to, placeholder, alloc.ID[:8], alloc.NodeName, next.ID[:8], next.NodeName)
+		})
+	}
+}
+
+// allocLog is the agent task's stderr and stdout, as Nomad keeps them.
+func allocLog(c *nomadapi.Client, allocID string) string {
+	a, _, err := c.Allocations().Info(allocID, nil)
+	if err != nil {
+		return err.Error()
+	}
+	var out strings.Builder
+	for _, f := range []string{"alloc/logs/agent.stderr.0", "alloc/logs/agent.stdout.0"} {
+		rc, err := c.AllocFS().Cat(a, f, nil)
+		if err != nil {
+			fmt.Fprintf(&out, "%s: %v\n", f, err)
+			continue
+		}
+		b, _ := io.ReadAll(rc)
+		rc.Close()
+		out.Write(b)
+	}
+	return out.String()
+}
