@@ -64,6 +64,7 @@ type RaftServer struct {
 func (s *Server) routeOperator() {
 	s.route("GET /v1/operator/raft/configuration", s.operator(s.raftConfiguration))
 	s.route("DELETE /v1/operator/raft/peer", s.operator(s.removePeer), "id", "address")
+	s.routeSnapshot()
 }
 
 func (s *Server) operator(next func(http.ResponseWriter, *http.Request, OperatorBackend)) http.HandlerFunc {

@@ -1,0 +1,259 @@
+package agent
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+
+	"github.com/foreshape/foreshape/agent/api"
+	"github.com/foreshape/foreshape/agent/cluster"
+	"github.com/foreshape/foreshape/agent/state"
+)
+
+var _ api.SnapshotBackend = (*Agent)(nil)
+
+// restoreMu serialises restores: one backup replaces the state at a time.
+var restoreMu sync.Mutex
+
+// AtLeader implements api.SnapshotBackend: a server that does not lead
+// passes the request to the leader, as it passes writes (forwardWrites),
+// and relays its answer; one that was itself sent the request as the
+// leader answers 503 (leadership moved).
+func (a *Agent) AtLeader(w http.ResponseWriter, r *http.Request) bool {
+	if a.node.IsLeader() {
+		return false
+	}
+	if by := r.Header.Get(forwardedHeader); by != "" {
+		notLeadingEither(w, by)
+		return true
+	}
+	addr, err := a.leaderHTTP(r.Context())
+	if err != nil {
+		writeAPIError(w, http.StatusServiceUnavailable, "this server does not lead and cannot pass the snapshot request to the leader: "+err.Error())
+		return true
+	}
+	a.forwardTo(addr, "").ServeHTTP(w, r)
+	return true
+}
+
+// SaveSnapshot implements api.SnapshotBackend: a backup taken by raft on
+// this server, the leader (cluster.Node.SaveBackup).
+func (a *Agent) SaveSnapshot(ctx context.Context, w io.Writer) error {
+	meta, err := a.node.SaveBackup(ctx, w, a.backupInfo())
+	if errors.Is(err, cluster.ErrNotLeader) {
+		return fmt.Errorf("%v: %w", err, api.ErrUnavailable)
+	}
+	if err != nil {
+		return err
+	}
+	a.log.Info("snapshot saved for a backup", "index", meta.Index, "term", meta.Term, "state_bytes", meta.Size)
+	return nil
+}
+
+func (a *Agent) backupInfo() cluster.BackupInfo {
+	return cluster.BackupInfo{Release: a.opts.Version, StateFormat: state.SnapshotFormat, StateProtocol: state.Protocol}
+}
+
+// RestoreSnapshot implements api.SnapshotBackend. The backup is read
+// whole into a file beside the Raft data (the system's temporary
+// directory in dev mode) and checked before anything changes: the
+// archive (cluster.ReadBackup), the state's format, and a restore of the
+// state into a scratch state machine configured as this server's, which
+// refuses a corrupted state, one of other tiers or profiles, and one a
+// newer release wrote. Only a backup that passes is handed to raft,
+// which would stop the process if the state machine refused it
+// (cluster.Node.RestoreBackup). A refused backup is an error wrapping
+// api.ErrInvalid, and the cluster's state is as it was.
+func (a *Agent) RestoreSnapshot(ctx context.Context, body io.Reader) (out api.SnapshotRestore, err error) {
+	defer func() {
+		if errors.Is(err, api.ErrInvalid) {
+			a.log.Warn("snapshot restore refused; the state is as it was", logKeyError, err)
+		}
+	}()
+	if !a.node.IsLeader() {
+		return out, fmt.Errorf("this server no longer leads; nothing was restored: %w", api.ErrUnavailable)
+	}
+	restoreMu.Lock()
+	defer restoreMu.Unlock()
+	f, err := os.CreateTemp(a.restoreDir(), "restore-*.state")
+	if err != nil {
+		return out, fmt.Errorf("a file to hold the uploaded state: %w", err)
+	}
+	defer func() {
+		f.Close()
+		os.Remove(f.Name())
+	}()
+	h := sha256.New()
+	meta, err := cluster.ReadBackup(body, io.MultiWriter(f, h))
+	if err != nil {
+		if errors.Is(err, cluster.ErrNotBackup) || errors.Is(err, cluster.ErrBackupTruncated) ||
+			errors.Is(err, cluster.ErrBackupCorrupt) || errors.Is(err, cluster.ErrBackupVersion) {
+			return out, fmt.Errorf("the snapshot is refused, nothing was restored: %v: %w", err, api.ErrInvalid)
+		}
+		if ctx.Err() != nil {
+			return out, fmt.Errorf("the upload ended before the whole snapshot arrived, nothing was restored: %w", ctx.Err())
+		}
+		return out, fmt.Errorf("reading the snapshot, nothing was restored: %w", err)
+	}
+	if meta.StateFormat > state.SnapshotFormat {
+		return out, fmt.Errorf("the snapshot is refused, nothing was restored: its state is of format %d (foreshape %s wrote it), this release reads up to format %d: restore it with that release or a later one: %w",
+			meta.StateFormat, meta.Release, state.SnapshotFormat, api.ErrInvalid)
+	}
+	rewind := func() error {
+		_, err := f.Seek(0, io.SeekStart)
+		return err
+	}
+	if err := rewind(); err != nil {
+		return out, err
+	}
+	summary, err := state.Summarize(f)
+	if err != nil {
+		return out, fmt.Errorf("the snapshot is refused, nothing was restored: its state cannot be read: %v: %w", err, api.ErrInvalid)
+	}
+	if err := rewind(); err != nil {
+		return out, err
+	}
+	if err := a.checkRestores(f); err != nil {
+		return out, fmt.Errorf("the snapshot is refused, nothing was restored: %w: %w", err, api.ErrInvalid)
+	}
+	replaced, err := a.currentState()
+	if err != nil {
+		return out, err
+	}
+	if err := rewind(); err != nil {
+		return out, err
+	}
+	if err := a.node.RestoreBackup(ctx, meta, f); err != nil {
+		if errors.Is(err, cluster.ErrNotLeader) {
+			return out, fmt.Errorf("%v; nothing was restored: %w", err, api.ErrUnavailable)
+		}
+		return out, fmt.Errorf("restoring through raft: %w", err)
+	}
+	st, _ := a.node.Status()
+	a.log.Warn("replicated state replaced by a snapshot an operator restored", "backup_index", meta.Index, "backup_time", meta.Time,
+		"backup_taken_by", meta.TakenBy, "index", st.LastIndex, "series", summary.Series, "migration_requests", summary.Requests)
+	out.Restored = SnapshotInfo(meta, summary)
+	out.Restored.SHA256 = hex.EncodeToString(h.Sum(nil))
+	out.Replaced = replaced
+	out.Index = st.LastIndex
+	out.AnsweredBy = a.name
+	return out, nil
+}
+
+// checkRestores restores the state read from r into a scratch state
+// machine configured as this server's, and says why it cannot.
+func (a *Agent) checkRestores(r io.Reader) error {
+	scratch, err := state.NewFSM(a.fsm.Config())
+	if err != nil {
+		return err
+	}
+	err = scratch.Restore(io.NopCloser(r))
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, state.ErrLayoutMismatch):
+		return fmt.Errorf("its series were kept with other tiers or profiles than this cluster's state configuration, and every server must keep the same: %w", err)
+	case errors.Is(err, state.ErrUnknownSection):
+		return fmt.Errorf("a newer release wrote its state, which this one cannot read whole; restore it with that release: %w", err)
+	}
+	return fmt.Errorf("its state cannot be restored: %w", err)
+}
+
+// currentState summarises the state as it is now.
+func (a *Agent) currentState() (api.SnapshotState, error) {
+	pr, pw := io.Pipe()
+	go func() { pw.CloseWithError(a.fsm.WriteSnapshot(pw)) }()
+	s, err := state.Summarize(pr)
+	pr.CloseWithError(io.EOF)
+	if err != nil {
+		return api.SnapshotState{}, fmt.Errorf("summarising the current state: %w", err)
+	}
+	return snapshotState(s), nil
+}
+
+// restoreDir is where an uploaded backup's state waits to be restored.
+func (a *Agent) restoreDir() string {
+	a.cfgMu.RLock()
+	defer a.cfgMu.RUnlock()
+	if a.cfg != nil && a.cfg.DataDir != "" && !a.inMemory {
+		return a.cfg.DataDir
+	}
+	return ""
+}
+
+// SnapshotInfo describes a backup for the API: its metadata and the
+// summary of its state.
+func SnapshotInfo(m cluster.BackupMeta, s state.Summary) api.SnapshotInfo {
+	out := api.SnapshotInfo{
+		Version: m.Version, Index: m.Index, Term: m.Term, Time: m.Time, ClusterID: m.ClusterID, TakenBy: m.TakenBy,
+		Release: m.Release, StateFormat: m.StateFormat, StateProtocol: m.StateProtocol, Size: m.Size, State: snapshotState(s),
+	}
+	for _, sv := range m.Servers {
+		out.Servers = append(out.Servers, api.SnapshotServer{ID: sv.ID, Address: sv.Address, Voter: sv.Voter})
+	}
+	return out
+}
+
+func snapshotState(s state.Summary) api.SnapshotState {
+	return api.SnapshotState{
+		AppliedIndex: s.Applied, Series: s.Series, Requests: s.Requests, Reservations: s.Reservations, Intents: s.Intents,
+		ScaleActions: s.ScaleActions, Decisions: s.Decisions, Servers: s.Servers, Clients: s.Clients, Layout: layout(s),
+	}
+}
+
+// layout writes a state's tiers and profiles as "1m0s×1440 5m0s×4032 …;
+// node/: 1m0s×360".
+func layout(s state.Summary) string {
+	tiers := func(ts []state.Tier) string {
+		var parts []string
+		for _, t := range ts {
+			parts = append(parts, fmt.Sprintf("%s×%d", t.Step, t.Points))
+		}
+		return strings.Join(parts, " ")
+	}
+	out := tiers(s.Tiers)
+	for _, p := range s.Profiles {
+		out += fmt.Sprintf("; %s: %s", p.Prefix, tiers(p.Tiers))
+	}
+	return out
+}
+
+// InspectSnapshot reads a whole backup from r, checking it as a restore
+// does short of a server's configuration, and describes it.
+func InspectSnapshot(r io.Reader) (api.SnapshotInfo, error) {
+	pr, pw := io.Pipe()
+	h := sha256.New()
+	type summarized struct {
+		s   state.Summary
+		err error
+	}
+	done := make(chan summarized, 1)
+	go func() {
+		s, err := state.Summarize(pr)
+		// Drain what follows, so that ReadBackup reaches the checksums.
+		_, _ = io.Copy(io.Discard, pr)
+		done <- summarized{s, err}
+	}()
+	meta, err := cluster.ReadBackup(r, io.MultiWriter(pw, h))
+	pw.Close()
+	sum := <-done
+	if err != nil {
+		return api.SnapshotInfo{}, err
+	}
+	if sum.err != nil {
+		if errors.Is(sum.err, state.ErrUnknownSection) {
+			return api.SnapshotInfo{}, fmt.Errorf("a newer release (foreshape %s, state format %d) wrote its state: %w", meta.Release, meta.StateFormat, sum.err)
+		}
+		return api.SnapshotInfo{}, fmt.Errorf("its state cannot be read: %w", sum.err)
+	}
+	info := SnapshotInfo(meta, sum.s)
+	info.SHA256 = hex.EncodeToString(h.Sum(nil))
+	return info, nil
+}
