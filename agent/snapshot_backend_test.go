@@ -46,7 +46,8 @@ func hasMarker(a *Agent, alloc string) bool {
 // saved through a follower is taken on the leader (with the three
 // servers in it); a request submitted after it is gone from every server
 // once the backup is restored through another follower, whose answer
-// says what it replaced; and a client agent passes a save on to the
+// says what it replaced (and the leader keeps nothing of the upload in
+// its data_dir); and a client agent passes a save on to the
 // leader, while it refuses an upload above what it forwards (4 MiB),
 // restoring nothing.
 func TestSnapshotSaveAndRestoreThroughServers(t *testing.T) {
@@ -82,6 +83,9 @@ func TestSnapshotSaveAndRestoreThroughServers(t *testing.T) {
 	}
 	if res.Replaced.Requests != 2 || res.Restored.State.Requests != 1 || res.Restored.Index != info.Index || res.Index <= info.Index || res.Restored.SHA256 != info.SHA256 {
 		t.Errorf("the restore's answer: %+v; want 2 requests replaced by the backup's 1, at an index past %d", res, info.Index)
+	}
+	if left, _ := filepath.Glob(filepath.Join(tc.servers[l].cfg.DataDir, "restore-*")); len(left) > 0 {
+		t.Errorf("the leader kept the uploaded state in its data_dir: %v", left)
 	}
 	for i, s := range tc.servers {
 		eventually(t, 30*time.Second, "the restored state on every server", func() bool {
