@@ -200,10 +200,18 @@ func (a *acked) waitHolds(t *testing.T, who string, fsm *state.FSM) {
 // s2: s1 is left alone with every acknowledged write and no quorum.
 func lostQuorum(t *testing.T, root string) (reg *registry, servers []*recServer, a *acked) {
 	t.Helper()
+	return lostMajority(t, root, 3, 1)
+}
+
+// lostMajority is lostQuorum with n servers, of which survivors (followers,
+// never s0) are left with every acknowledged write, and the others crashed.
+func lostMajority(t *testing.T, root string, n int, survivors ...int) (reg *registry, servers []*recServer, a *acked) {
+	t.Helper()
 	reg, a = &registry{}, &acked{}
-	for i := range 3 {
+	for i := range n {
 		s := newRecServer(t, root, fmt.Sprintf("s%d", i))
 		s.mustStart(t, reg, func(c *cluster.Config) {
+			c.Voters = n
 			if i == 0 {
 				c.Bootstrap, c.Discover = true, nil
 				return
@@ -215,29 +223,44 @@ func lostQuorum(t *testing.T, root string) (reg *registry, servers []*recServer,
 		}
 		servers = append(servers, s)
 	}
-	clustertest.Eventually(t, "three voters", func() bool {
+	var nodes []*cluster.Node
+	for _, s := range servers {
+		nodes = append(nodes, s.node)
+	}
+	clustertest.Eventually(t, fmt.Sprintf("%d voters", n), func() bool {
 		v := suffrage(t, servers[0].node)
-		return len(v) == 3 && v[servers[1].id] == "voter" && v[servers[2].id] == "voter"
+		for _, s := range servers {
+			if v[s.id] != "voter" {
+				return false
+			}
+		}
+		return true
 	})
-	nodes := []*cluster.Node{servers[0].node, servers[1].node, servers[2].node}
 	for range 3 {
 		a.write(t, nodes...)
 	}
 	if err := leaderOf(t, nodes...).Snapshot(); err != nil {
 		t.Fatal(err)
 	}
-	if err := servers[1].node.Snapshot(); err != nil {
-		t.Fatal(err)
+	for _, i := range survivors {
+		if err := servers[i].node.Snapshot(); err != nil {
+			t.Fatal(err)
+		}
 	}
 	for range 3 {
 		a.write(t, nodes...)
 	}
-	a.waitHolds(t, "s1 before the loss", servers[1].fsm)
-	if _, ok := servers[1].node.LeaderContext(); ok {
-		t.Fatal("s1 leads; the test wants the survivor a follower")
+	for _, i := range survivors {
+		a.waitHolds(t, servers[i].name+" before the loss", servers[i].fsm)
+		if _, ok := servers[i].node.LeaderContext(); ok {
+			t.Fatalf("%s leads; the test wants each survivor a follower", servers[i].name)
+		}
 	}
-	servers[0].crash(t)
-	servers[2].crash(t)
+	for i, s := range servers {
+		if !slices.Contains(survivors, i) {
+			s.crash(t)
+		}
+	}
 	return reg, servers, a
 }
 
@@ -629,5 +652,39 @@ func TestPeersFileAppliedAgainChangesNothing(t *testing.T) {
 	}
 	if n := len(recoveryLines(s1.logs)); n != 1 {
 		t.Errorf("%d recovery lines at the second start; want one", n)
+	}
+}
+
+// TestRecoverTwoSurvivorsWithTheSameFile: of five servers three are lost;
+// the two left, each given a peers file naming both (in another order on
+// each), elect a leader between them, take one cluster ID, hold every
+// acknowledged write and take new ones.
+func TestRecoverTwoSurvivorsWithTheSameFile(t *testing.T) {
+	root := t.TempDir()
+	reg, servers, a := lostMajority(t, root, 5, 1, 2)
+	s1, s2 := servers[1], servers[2]
+	oldID := s1.node.ClusterID()
+	s1.stop(t)
+	s2.stop(t)
+	s1.peersFile(t, []*recServer{s1, s2})
+	s2.peersFile(t, []*recServer{s2, s1})
+	s1.mustStart(t, reg, nil)
+	s2.mustStart(t, reg, nil)
+	l := leaderOf(t, s1.node, s2.node)
+	a.write(t, s1.node, s2.node)
+	a.waitHolds(t, "s1 recovered", s1.fsm)
+	a.waitHolds(t, "s2 recovered", s2.fsm)
+	v := suffrage(t, l)
+	if len(v) != 2 || v[s1.id] != "voter" || v[s2.id] != "voter" {
+		t.Errorf("configuration %v; want s1 and s2, voters", v)
+	}
+	id1, id2 := s1.node.ClusterID(), s2.node.ClusterID()
+	if id1 != id2 || id1 == oldID {
+		t.Errorf("cluster ids %s (s1) and %s (s2), %s before; want one, new", id1, id2, oldID)
+	}
+	for _, s := range []*recServer{s1, s2} {
+		if n := len(recoveryLines(s.logs)); n != 1 {
+			t.Errorf("%d recovery lines on %s; want one", n, s.name)
+		}
 	}
 }
