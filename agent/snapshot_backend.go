@@ -97,8 +97,8 @@ func (a *Agent) RestoreSnapshot(ctx context.Context, body io.Reader) (out api.Sn
 			errors.Is(err, cluster.ErrBackupCorrupt) || errors.Is(err, cluster.ErrBackupVersion) {
 			return out, fmt.Errorf("the snapshot is refused, nothing was restored: %v: %w", err, api.ErrInvalid)
 		}
-		if ctx.Err() != nil {
-			return out, fmt.Errorf("the upload ended before the whole snapshot arrived, nothing was restored: %w", ctx.Err())
+		if errors.Is(err, cluster.ErrBackupUnread) || ctx.Err() != nil {
+			return out, fmt.Errorf("the upload failed before the whole snapshot arrived, nothing was restored: %v: %w", err, api.ErrInvalid)
 		}
 		return out, fmt.Errorf("reading the snapshot, nothing was restored: %w", err)
 	}

@@ -235,3 +235,42 @@ func backupOf(t *testing.T, write func(w io.Writer) error, stateFormat int) []by
 	}
 	return out.Bytes()
 }
+
+// TestSnapshotUploadOutlastsTheReadBound: the leader reads a restore's
+// upload for up to an hour (api's snapshotReadTimeout), not within the
+// bound on reading every other request (httpReadTimeout, 30 s; here
+// 300 ms): a backup that arrives slowly is restored.
+func TestSnapshotUploadOutlastsTheReadBound(t *testing.T) {
+	bound := httpReadTimeout
+	httpReadTimeout = 300 * time.Millisecond
+	a, _, c := startDevAgent(t, 60, Options{Version: "test"})
+	httpReadTimeout = bound
+	eventually(t, 30*time.Second, "the dev agent leads", func() bool {
+		_, ok := a.node.LeaderContext()
+		return ok
+	})
+	var archive bytes.Buffer
+	if _, err := c.SaveSnapshot(context.Background(), &archive); err != nil {
+		t.Fatal(err)
+	}
+	pr, pw := io.Pipe()
+	go func() {
+		b := archive.Bytes()
+		for len(b) > 0 {
+			n := min(len(b), len(archive.Bytes())/8+1)
+			if _, err := pw.Write(b[:n]); err != nil {
+				return
+			}
+			b = b[n:]
+			time.Sleep(100 * time.Millisecond) // 900 ms in all
+		}
+		pw.Close()
+	}()
+	start := time.Now()
+	if _, err := c.RestoreSnapshot(context.Background(), pr); err != nil {
+		t.Fatalf("a restore uploaded over %s: %v", time.Since(start).Round(time.Millisecond), err)
+	}
+	if d := time.Since(start); d < 300*time.Millisecond {
+		t.Errorf("the upload took %s, within the bound it was to outlast", d)
+	}
+}

@@ -325,7 +325,7 @@ Example:
   Index              10482
   Term               3
   ...
-  Migration requests 12
+  Migration requests  12
 `)
 }
 

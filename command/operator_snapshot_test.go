@@ -58,7 +58,7 @@ func onlyFiles(t *testing.T, dir string, names ...string) {
 
 // TestSnapshotCommandsAgainstTheDevAgent runs `foreshape agent -dev` and
 // saves its state with `operator snapshot save` (which prints what it
-// saved and leaves only FILE), describes the file with inspect (a table,
+// saved, or with -json describes it, and leaves only FILE), describes the file with inspect (a table,
 // and -json) without the agent, restores it with restore (which prints
 // what it replaced and restored), and refuses to restore, or inspect, a
 // copy of it that is truncated, has a byte changed, or a file that is
@@ -91,6 +91,15 @@ func TestSnapshotCommandsAgainstTheDevAgent(t *testing.T) {
 		t.Errorf("%s has mode %v; want 0600 (the state names jobs and nodes)", file, fi.Mode().Perm())
 	}
 	onlyFiles(t, dir, "backup.snap")
+
+	code, out, errOut = runCLI(t, "operator", "snapshot", "save", "-address", addr, "-json", filepath.Join(dir, "second.snap"))
+	var saved api.SnapshotInfo
+	if code != ExitOK || json.Unmarshal([]byte(out), &saved) != nil || saved.Index == 0 || saved.SHA256 == "" {
+		t.Fatalf("save -json: exit %d: %s\n%s", code, errOut, out)
+	}
+	if err := os.Remove(filepath.Join(dir, "second.snap")); err != nil {
+		t.Fatal(err)
+	}
 
 	code, out, errOut = runCLI(t, "operator", "snapshot", "inspect", file)
 	if code != ExitOK {

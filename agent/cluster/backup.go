@@ -65,6 +65,10 @@ var (
 	// ErrBackupVersion is wrapped for a backup of an archive version this
 	// release cannot read.
 	ErrBackupVersion = errors.New("written by a newer release")
+	// ErrBackupUnread is wrapped when reading the backup itself failed
+	// (a file's read error, an upload cut off or too slow): nothing is
+	// known of the backup's bytes.
+	ErrBackupUnread = errors.New("could not be read whole")
 )
 
 // BackupMeta is a backup's meta.json.
@@ -164,8 +168,17 @@ type countingReader struct {
 func (c *countingReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	c.n += int64(n)
+	if err != nil && err != io.EOF {
+		err = &sourceError{err}
+	}
 	return n, err
 }
+
+// sourceError marks an error of the reader a backup is read from.
+type sourceError struct{ err error }
+
+func (e *sourceError) Error() string { return e.err.Error() }
+func (e *sourceError) Unwrap() error { return e.err }
 
 // ReadBackup reads a whole backup from r, copies its state to state, and
 // returns its metadata once every check has passed (see BackupMeta's
@@ -180,7 +193,10 @@ func ReadBackup(r io.Reader, state io.Writer) (BackupMeta, error) {
 	var meta BackupMeta
 	cr := &countingReader{r: r}
 	br := bufio.NewReader(cr)
+	var se *sourceError
 	switch head, err := br.Peek(2); {
+	case errors.As(err, &se):
+		return meta, streamError(err, cr.n)
 	case len(head) == 0 && err != nil:
 		return meta, fmt.Errorf("%w: the file is empty", ErrNotBackup)
 	case !bytes.HasPrefix([]byte{0x1f, 0x8b}, head) || (len(head) == 1 && err == nil):
@@ -194,6 +210,9 @@ func ReadBackup(r io.Reader, state io.Writer) (BackupMeta, error) {
 	known := false // meta.json says this is a backup
 	// fail judges an error met reading the archive by the gzip stream.
 	fail := func(err error) error {
+		if errors.As(err, new(*sourceError)) {
+			return streamError(err, cr.n)
+		}
 		if _, zerr := io.Copy(io.Discard, zr); zerr != nil {
 			return streamError(zerr, cr.n)
 		}
@@ -277,8 +296,11 @@ func ReadBackup(r io.Reader, state io.Writer) (BackupMeta, error) {
 	if _, err := io.Copy(io.Discard, zr); err != nil {
 		return meta, streamError(err, cr.n)
 	}
-	if _, err := br.ReadByte(); !errors.Is(err, io.EOF) {
+	switch _, err := br.ReadByte(); {
+	case err == nil:
 		return meta, fmt.Errorf("%w: bytes follow the end of the archive", ErrBackupCorrupt)
+	case !errors.Is(err, io.EOF):
+		return meta, streamError(err, cr.n)
 	}
 	return meta, nil
 }
@@ -304,7 +326,10 @@ func (s stateWriter) Write(p []byte) (int, error) {
 // it ended early, or its bytes were changed.
 func streamError(err error, read int64) error {
 	var corrupt flate.CorruptInputError
+	var se *sourceError
 	switch {
+	case errors.As(err, &se):
+		return fmt.Errorf("%w: reading it failed after %d bytes: %w", ErrBackupUnread, read, se.err)
 	case errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF):
 		return fmt.Errorf("%w: it ends after %d bytes, in the middle of the archive", ErrBackupTruncated, read)
 	case errors.Is(err, gzip.ErrChecksum), errors.As(err, &corrupt), errors.Is(err, gzip.ErrHeader), errors.Is(err, tar.ErrHeader):

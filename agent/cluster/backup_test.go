@@ -7,8 +7,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -199,7 +201,8 @@ func TestBackupOnAFollower(t *testing.T) {
 // TestReadBackupRefuses: ReadBackup refuses, saying why, a backup cut
 // short anywhere, one with any byte changed (unless the change leaves the
 // content as it was: a bit deflate does not read), and files that are not backups, or of a later
-// archive version.
+// archive version; and a read of the file that fails is said to be one
+// (ErrBackupUnread), not a damaged backup.
 func TestReadBackupRefuses(t *testing.T) {
 	c, _ := stateCluster(t, 1)
 	fill(t, c, "r", 3)
@@ -238,6 +241,12 @@ func TestReadBackupRefuses(t *testing.T) {
 		// is not gzip at all.
 		if !errors.Is(err, cluster.ErrBackupCorrupt) && !errors.Is(err, cluster.ErrBackupTruncated) && !(at < 4 && errors.Is(err, cluster.ErrNotBackup)) {
 			t.Errorf("byte %d of %d changed: %v", at, len(archive), err)
+		}
+	}
+	for _, n := range []int{0, 1, 300, len(archive) / 2, len(archive)} {
+		_, err := cluster.ReadBackup(io.MultiReader(bytes.NewReader(archive[:n]), iotest.ErrReader(errors.New("disk gone"))), &bytes.Buffer{})
+		if !errors.Is(err, cluster.ErrBackupUnread) || errors.Is(err, cluster.ErrBackupCorrupt) || !strings.Contains(err.Error(), "disk gone") {
+			t.Errorf("a read failing after %d bytes: %v; want ErrBackupUnread with the reader's error, not corrupted", n, err)
 		}
 	}
 	if err := read(append(bytes.Clone(archive), 0)); !errors.Is(err, cluster.ErrBackupCorrupt) {
