@@ -22,7 +22,8 @@ import (
 // "Workload identity" variant of the jobs does: the default identity
 // written to ${NOMAD_SECRETS_DIR}/nomad_token (identity { file = true }),
 // read by nomad.token_file, at the Nomad address given (%[2]s: the Task
-// API's socket or NOMAD_ADDR). No token is given by hand.
+// API's socket or NOMAD_ADDR); or a named identity (%[9]s, its file
+// %[10]s). No token is given by hand.
 const identityJob = `
 job %[1]q {
   datacenters = [%[3]q]
@@ -41,9 +42,7 @@ job %[1]q {
         args    = ["agent", "-config", "local/agent.hcl"]
       }
 
-      identity {
-        file = true
-      }
+%[9]s
 
       template {
         destination = "local/agent.hcl"
@@ -60,7 +59,7 @@ job %[1]q {
 
           nomad {
             address    = "%[2]s"
-            token_file = "{{ env "NOMAD_SECRETS_DIR" }}/nomad_token"
+            token_file = "{{ env "NOMAD_SECRETS_DIR" }}/%[10]s"
           }
 
           http {
@@ -95,8 +94,10 @@ job %[1]q {
 // token of its own: its task's workload identity (nomad.token_file on
 // ${NOMAD_SECRETS_DIR}/nomad_token) and deploy/foreshape-acl.hcl applied
 // as a policy attached to the job (nomad acl policy apply -namespace
-// default -job JOB). It runs once through the Task API's socket
-// (unix://${NOMAD_SECRETS_DIR}/api.sock) and once over NOMAD_ADDR, and
+// default -job JOB). It runs through the Task API's socket
+// (unix://${NOMAD_SECRETS_DIR}/api.sock), over NOMAD_ADDR, and with a
+// named identity whose token expires after 20 s and is renewed while the
+// agent runs (read again for every request), and
 // checks each time that the agent collects its node's and locality's
 // series with no refused call, and that the act half moves an allocation
 // with a placeholder: it registers the placeholder job, stops the
@@ -129,9 +130,15 @@ func TestAgentWithWorkloadIdentityOnRealNomad(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, tc := range []struct{ name, address string }{
-		{"task API socket", `unix://{{ env "NOMAD_SECRETS_DIR" }}/api.sock`},
-		{"NOMAD_ADDR", addr},
+	const defaultIdentity = "      identity {\n        file = true\n      }\n"
+	// A named identity's token expires (its ttl) and Nomad writes a new
+	// one to its file before then (measured on Nomad 2.0.6: every 15-16 s
+	// for a 30 s ttl); the default identity's has no expiry.
+	const namedIdentity = "      identity {\n        name = \"foreshape\"\n        aud  = [\"foreshape\"]\n        ttl  = \"20s\"\n        file = true\n      }\n"
+	for _, tc := range []struct{ name, address, identity, file string }{
+		{"task API socket", `unix://{{ env "NOMAD_SECRETS_DIR" }}/api.sock`, defaultIdentity, "nomad_token"},
+		{"NOMAD_ADDR", addr, defaultIdentity, "nomad_token"},
+		{"named identity with a 20s ttl", `unix://{{ env "NOMAD_SECRETS_DIR" }}/api.sock`, namedIdentity, "nomad_foreshape.jwt"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			suffix := fmt.Sprintf("%d-%d", os.Getpid(), time.Now().UnixNano()%1e6)
@@ -184,7 +191,7 @@ shaping "target" {
 				t.Fatal(err)
 			}
 			httpPort, raftPort := freePort(t), freePort(t)
-			src := fmt.Sprintf(identityJob, jobID, tc.address, node.Datacenter, node.ID, binary, raftPort, httpPort, polDir)
+			src := fmt.Sprintf(identityJob, jobID, tc.address, node.Datacenter, node.ID, binary, raftPort, httpPort, polDir, tc.identity, tc.file)
 			job, err := setup.Jobs().ParseHCL(src, true)
 			if err != nil {
 				t.Fatalf("parse the job: %v\n%s", err, src)
@@ -270,6 +277,18 @@ shaping "target" {
 				j, _, err := setup.Jobs().Info(placeholder, nil)
 				return err != nil || (j.Stop != nil && *j.Stop) || (j.Status != nil && *j.Status == "dead")
 			})
+			// After the move (minutes: a named identity's token has been
+			// renewed several times and the first has expired), the cycles
+			// still succeed.
+			// A cycle that starts 90 s after the agent's: past a 20 s
+			// token's expiry and the minute's leeway Nomad gives it.
+			until(3*time.Minute, "a cycle 90 s after the start", func() bool {
+				st, err = c.Status(ctx)
+				return err == nil && st.LastCycle != nil && st.LastCycle.Started.After(started.Add(90*time.Second))
+			})
+			if st.LastCycle.Error != "" || st.NotActing != "" {
+				t.Errorf("the cycle at %s: error %q, not acting %q; want none", st.LastCycle.Started.Format(time.TimeOnly), st.LastCycle.Error, st.NotActing)
+			}
 			log := allocLog(setup, agentAlloc.ID)
 			if strings.Contains(log, "Nomad refused") || strings.Contains(log, "Permission denied") {
 				t.Errorf("the agent's log shows a refused call:\n%s", tail(log, 40))

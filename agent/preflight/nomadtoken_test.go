@@ -1,6 +1,7 @@
 package preflight_test
 
 import (
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -159,5 +160,38 @@ func TestNomadCertificateDates(t *testing.T) {
 				t.Errorf("warning %q; want it to say who refuses the certificate", got)
 			}
 		})
+	}
+}
+
+// TestNomadOverTheTaskAPISocket: nomad.address unix://PATH, as a Nomad
+// task's Task API socket (${NOMAD_SECRETS_DIR}/api.sock), carries every
+// call over that socket, with the token of nomad.token_file.
+func TestNomadOverTheTaskAPISocket(t *testing.T) {
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "api.sock")
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tokens := make(chan string, 1)
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		tokens <- r.Header.Get("X-Nomad-Token")
+		w.Header().Set("X-Nomad-Index", "1")
+		_, _ = w.Write([]byte(`[{"ID": "n1", "Name": "over-the-socket"}]`))
+	})}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { srv.Close() })
+	cfg := clientOf(config.Default())
+	cfg.Nomad.Address, cfg.Nomad.TokenFile = "unix://"+sock, write(t, filepath.Join(dir, "nomad_token"), "identity.jwt\n")
+	start, diags := preflight.Check(cfg, preflight.Options{})
+	if diags.HasErrors() {
+		t.Fatal(diags.Error())
+	}
+	nodes, _, err := start.Nomad.Nodes().List(nil)
+	if err != nil || len(nodes) != 1 || nodes[0].Name != "over-the-socket" {
+		t.Fatalf("nodes over %s: %v, %v", sock, nodes, err)
+	}
+	if tok := <-tokens; tok != "identity.jwt" {
+		t.Errorf("the call carried the token %q; want the file's", tok)
 	}
 }
