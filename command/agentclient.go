@@ -334,8 +334,8 @@ func apiErrorHint(err error) string {
 	case errors.As(err, &se) && se.Code == http.StatusForbidden:
 		return "The agent has ACLs on: set -token, or FORESHAPE_TOKEN, to one of the tokens in the agent's acl.token_file."
 	case errors.As(err, &se) && se.Code == http.StatusBadGateway && strings.Contains(se.Message, "Nomad refused"):
-		return "Nomad refused the agent's own Nomad token (its nomad.token or NOMAD_TOKEN), not this command's: give that token " +
-			"a policy granting what deploy/foreshape-acl.hcl does. The request changed nothing."
+		return "Nomad refused the agent's own Nomad token (its nomad.token, NOMAD_TOKEN or nomad.token_file), not this command's: " +
+			"give that token (for a workload identity, the agent's job) a policy granting what deploy/foreshape-acl.hcl does. The request changed nothing."
 	case errors.Is(err, syscall.ECONNREFUSED) && errors.As(err, &ue):
 		host := ue.URL
 		if u, perr := url.Parse(ue.URL); perr == nil {

@@ -536,7 +536,7 @@ func TestQueueSubmitNomadRefused(t *testing.T) {
 	for _, want := range []string{
 		"error: agent answered 502 Bad Gateway: migrate: nodes index: Unexpected response code: 403 (Permission denied; " +
 			"Nomad refused GET /v1/nodes with the agent's token: check nomad.token or NOMAD_TOKEN",
-		"Nomad refused the agent's own Nomad token (its nomad.token or NOMAD_TOKEN), not this command's",
+		"Nomad refused the agent's own Nomad token (its nomad.token, NOMAD_TOKEN or nomad.token_file), not this command's",
 		"The request changed nothing.",
 	} {
 		if !strings.Contains(errOut, want) {

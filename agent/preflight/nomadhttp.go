@@ -98,7 +98,8 @@ func (b boundedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, err
 	}
 	resp.Body = &cancelOnClose{ReadCloser: resp.Body, cancel: cancel}
-	if resp.StatusCode == http.StatusForbidden || resp.StatusCode == http.StatusInternalServerError {
+	switch resp.StatusCode {
+	case http.StatusUnauthorized, http.StatusForbidden, http.StatusInternalServerError:
 		explainRefusal(req, resp, b.tokenFile)
 	}
 	return resp, nil
@@ -107,8 +108,16 @@ func (b boundedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 // aclRefusals are the answers Nomad gives a call its ACLs refuse, with
 // 403: a token it does not know or whose policies lack the call's grant
 // ("Permission denied"; no token is the anonymous token, refused the same
-// way) or one that has expired.
-var aclRefusals = []string{"Permission denied", "ACL token not found", "ACL token expired"}
+// way) or one that has expired. The Task API's socket
+// (unix://${NOMAD_SECRETS_DIR}/api.sock) answers a token it does not know
+// with 403 "Forbidden" before the call's own check (measured on Nomad
+// 2.0.6-dev).
+var aclRefusals = []string{"Permission denied", "ACL token not found", "ACL token expired", "Forbidden"}
+
+// taskAPIRefusals are the Task API socket's answers, with 401, to a call
+// without a token: it serves no anonymous calls, ACLs on or off (measured
+// on Nomad 2.0.6-dev: "Unauthorized").
+var taskAPIRefusals = []string{"Unauthorized"}
 
 // tokenFailures are the answers, with 500, that Nomad gives a secret that
 // is no UUID on the calls that try it as a workload identity (measured on
@@ -117,8 +126,13 @@ var aclRefusals = []string{"Permission denied", "ACL token not found", "ACL toke
 // REASON is "failed to parse signed token: …", or for a secret of three
 // dot-separated parts that parses, "missing key ID header" or "operation
 // cancelled: no such key "KID" in keyring").
+//
+// The Task API's socket answers such a secret, and a workload identity
+// whose allocation is gone, with 500 "Server error authenticating request"
+// (measured on Nomad 2.0.6-dev).
 var tokenFailures = []string{"ACL token not found", "rpc error: failed to parse signed token",
-	"rpc error: missing key ID header", "rpc error: operation cancelled: no such key "}
+	"rpc error: missing key ID header", "rpc error: operation cancelled: no such key ",
+	"Server error authenticating request"}
 
 // maxRefusalBody bounds how much of a 403 or 500 answer is read to
 // explain it.
@@ -148,7 +162,10 @@ func explainRefusal(req *http.Request, resp *http.Response, tokenFile string) {
 	}
 	reason := strings.TrimSpace(string(plain))
 	known := aclRefusals
-	if resp.StatusCode != http.StatusForbidden {
+	switch resp.StatusCode {
+	case http.StatusUnauthorized:
+		known = taskAPIRefusals
+	case http.StatusInternalServerError:
 		known = tokenFailures
 	}
 	acl := false
@@ -183,12 +200,19 @@ const refusedCall = "; Nomad refused "
 
 // NomadRefused reports whether err is, or wraps, Nomad's ACL refusal of a
 // call the agent made, as the agent's Nomad transport explains it (a 403,
-// or a 500 for a secret that is no token, naming the refused call): the
+// a 500 for a secret that is no token, or the Task API's 401 for none,
+// naming the refused call): the
 // agent's token, not the request that led to the call, is at fault.
 func NomadRefused(err error) bool {
 	var ue nomadapi.UnexpectedResponseError
-	return errors.As(err, &ue) && (ue.StatusCode() == http.StatusForbidden || ue.StatusCode() == http.StatusInternalServerError) &&
-		strings.Contains(ue.Body(), refusedCall)
+	if !errors.As(err, &ue) {
+		return false
+	}
+	switch ue.StatusCode() {
+	case http.StatusUnauthorized, http.StatusForbidden, http.StatusInternalServerError:
+		return strings.Contains(ue.Body(), refusedCall)
+	}
+	return false
 }
 
 // readCloser reads from r and closes c.

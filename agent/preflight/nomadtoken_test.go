@@ -195,3 +195,64 @@ func TestNomadOverTheTaskAPISocket(t *testing.T) {
 		t.Errorf("the call carried the token %q; want the file's", tok)
 	}
 }
+
+// TestTaskAPIRefusalsNameTheCall: the Task API's socket answers a call
+// without a token 401 "Unauthorized", a token Nomad does not know 403
+// "Forbidden", and a secret that is no token (or a workload identity whose
+// allocation is gone) 500 "Server error authenticating request" (measured
+// on Nomad 2.0.6-dev, before the call's own check, which answers 403
+// "Permission denied" as Nomad's HTTP API does). Each is explained as
+// Nomad's HTTP API's refusals are, naming the call and what to check.
+func TestTaskAPIRefusalsNameTheCall(t *testing.T) {
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "api.sock")
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// As the Task API's middleware answers (nomad command/agent/http.go).
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		switch r.Header.Get("X-Nomad-Token") {
+		case "":
+			w.WriteHeader(http.StatusUnauthorized)
+			_, _ = w.Write([]byte("Unauthorized"))
+		case "0b6e9d21-8c4f-4a37-b1d5-3e9f7a2c6d80":
+			w.WriteHeader(http.StatusForbidden)
+			_, _ = w.Write([]byte("Forbidden"))
+		default:
+			w.WriteHeader(http.StatusInternalServerError)
+			_, _ = w.Write([]byte("Server error authenticating request\n"))
+		}
+	})}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { srv.Close() })
+	file := write(t, filepath.Join(dir, "nomad_token"), "x")
+	for _, tc := range []struct {
+		name, token, tokenFile, want string
+	}{
+		{"no token", "", "", "401 (Unauthorized; Nomad refused GET /v1/nodes, which the agent made without a token: set nomad.token or NOMAD_TOKEN (or nomad.token_file)"},
+		{"unknown token", "0b6e9d21-8c4f-4a37-b1d5-3e9f7a2c6d80", "", "403 (Forbidden; Nomad refused GET /v1/nodes with the agent's token: check nomad.token or NOMAD_TOKEN"},
+		{"stale identity", "", "eyJh.eyJu.c2ln", "500 (Server error authenticating request; Nomad refused GET /v1/nodes with the agent's token, read from nomad.token_file " + file + ": check nomad.token_file"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := clientOf(config.Default())
+			cfg.Nomad.Address, cfg.Nomad.Token = "unix://"+sock, config.Secret(tc.token)
+			if tc.tokenFile != "" {
+				write(t, file, tc.tokenFile)
+				cfg.Nomad.TokenFile = file
+			}
+			start, diags := preflight.Check(cfg, preflight.Options{})
+			if diags.HasErrors() {
+				t.Fatal(diags.Error())
+			}
+			_, _, err := start.Nomad.Nodes().List(nil)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("%v\nwant it to say %q", err, tc.want)
+			}
+			if !preflight.NomadRefused(err) {
+				t.Errorf("NomadRefused(%v) false; want true", err)
+			}
+		})
+	}
+}
