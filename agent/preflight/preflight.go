@@ -102,8 +102,8 @@ type Start struct {
 	// name them and take effect at a start (tls.*, nomad.*, prometheus's
 	// ca_file, cert_file and key_file), by setting: a reload tells a file
 	// changed in place, which only a restart reads again. acl.token_file,
-	// read at every reload, and prometheus.token_file and password_file,
-	// read at every request, are not among them.
+	// read at every reload, and prometheus.token_file and password_file
+	// and nomad.token_file, read at every request, are not among them.
 	Read map[string][sha256.Size]byte
 }
 
