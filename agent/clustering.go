@@ -135,6 +135,10 @@ func (a *Agent) startNode(cfg *config.Config, start *preflight.Start) (*cluster.
 	if err != nil {
 		return nil, fmt.Errorf("agent: raft: %w", err)
 	}
+	if !cfg.DevMode {
+		// cluster.New holds raft.db's lock: no restore runs here now.
+		removeRestoreLeftovers(cfg.DataDir, a.log)
+	}
 	node.HandleOnLeader(opReport, a.handleReport)
 	return node, nil
 }

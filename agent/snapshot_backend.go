@@ -9,12 +9,14 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 
 	"github.com/foreshape/foreshape/agent/api"
 	"github.com/foreshape/foreshape/agent/cluster"
 	"github.com/foreshape/foreshape/agent/state"
+	"github.com/hashicorp/go-hclog"
 )
 
 var _ api.SnapshotBackend = (*Agent)(nil)
@@ -82,7 +84,7 @@ func (a *Agent) RestoreSnapshot(ctx context.Context, body io.Reader) (out api.Sn
 	}
 	restoreMu.Lock()
 	defer restoreMu.Unlock()
-	f, err := os.CreateTemp(a.restoreDir(), "restore-*.state")
+	f, err := os.CreateTemp(a.restoreDir(), restoreLeftovers)
 	if err != nil {
 		return out, fmt.Errorf("a file to hold the uploaded state: %w", err)
 	}
@@ -176,6 +178,23 @@ func (a *Agent) currentState() (api.SnapshotState, error) {
 		return api.SnapshotState{}, fmt.Errorf("summarising the current state: %w", err)
 	}
 	return snapshotState(s), nil
+}
+
+// restoreLeftovers matches the files RestoreSnapshot keeps an upload in.
+const restoreLeftovers = "restore-*.state"
+
+// removeRestoreLeftovers removes from dir the uploads of restores that a
+// stopped process left (RestoreSnapshot removes its own as it returns),
+// each as large as the state, saying so.
+func removeRestoreLeftovers(dir string, log hclog.Logger) {
+	left, _ := filepath.Glob(filepath.Join(dir, restoreLeftovers))
+	for _, f := range left {
+		if err := os.Remove(f); err != nil {
+			log.Warn("cannot remove the upload of a snapshot restore an earlier stop left", "file", f, logKeyError, err)
+			continue
+		}
+		log.Info("removed the upload of a snapshot restore an earlier stop left", "file", f)
+	}
 }
 
 // restoreDir is where an uploaded backup's state waits to be restored.

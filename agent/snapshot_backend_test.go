@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"io/fs"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
 	nomadapi "github.com/hashicorp/nomad/api"
 
 	"github.com/foreshape/foreshape/agent/api"
@@ -272,5 +274,44 @@ func TestSnapshotUploadOutlastsTheReadBound(t *testing.T) {
 	}
 	if d := time.Since(start); d < 300*time.Millisecond {
 		t.Errorf("the upload took %s, within the bound it was to outlast", d)
+	}
+}
+
+// TestRestoreLeftoversRemovedAtStart: the upload of a restore that a
+// stopped process left in data_dir (RestoreSnapshot removes its own as it
+// returns; a kill does not), as large as the state, is removed when the
+// server starts again, and the log says so; other files stay.
+func TestRestoreLeftoversRemovedAtStart(t *testing.T) {
+	t.Parallel()
+	d := startTestSim(t, 600)
+	dir := t.TempDir()
+	left := filepath.Join(dir, "restore-1234.state")
+	other := filepath.Join(dir, "restore-notes.txt")
+	for _, f := range []string{left, other} {
+		if err := os.WriteFile(f, []byte("state"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg := config.Default()
+	cfg.Name = "server-restart"
+	cfg.DataDir = dir
+	cfg.Server.RaftPort = freePort(t)
+	cfg.HTTP.Address = "127.0.0.1:0"
+	cfg.Nomad.Address = d.URL
+	var logs syncBuffer
+	a, err := New(cfg, Options{Logger: hclog.New(&hclog.LoggerOptions{Level: hclog.Info, Output: io.MultiWriter(&logs, testWriter{t})}),
+		Policies: devPolicies(t), Clock: d, Version: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close() })
+	if _, err := os.Stat(left); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("%s after the start: %v; want it removed", left, err)
+	}
+	if _, err := os.Stat(other); err != nil {
+		t.Errorf("%s: %v; want it kept", other, err)
+	}
+	if logs.count("removed the upload of a snapshot restore an earlier stop left: file="+left) != 1 {
+		t.Errorf("log:\n%s\nwant one line naming %s", logs.String(), left)
 	}
 }
