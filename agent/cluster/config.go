@@ -142,6 +142,10 @@ type Config struct {
 	// olderTransport: a test's server of a release before the Raft hello
 	// (OlderTransport in export_test.go).
 	olderTransport bool
+	// olderRecovered: a test's server of a release before a refusal
+	// carried the Recovery of the refused server's cluster (recovered.go):
+	// it neither sends one nor takes one.
+	olderRecovered bool
 }
 
 func (c Config) withDefaults() Config {

@@ -14,6 +14,11 @@ func Crash(n *Node) error {
 // unanswered.
 func OlderTransport(c *Config) { c.olderTransport = true }
 
+// OlderRecovered makes c's server act as a server of a release before a
+// refusal carried the Recovery of the refused server's cluster: it
+// neither sends one nor takes one.
+func OlderRecovered(c *Config) { c.olderRecovered = true }
+
 // TransferLeadership hands n's leadership to the server id at address, or
 // to the most up-to-date other voter when id is "".
 func TransferLeadership(n *Node, id, address string) error {

@@ -140,6 +140,9 @@ func (e *ClusterMismatchError) Is(target error) bool { return target == ErrOther
 type infoRequest struct {
 	LeaderID  string `json:"leader_id"`
 	ClusterID string `json:"cluster_id"`
+	// Recoveries are the cluster's (recovered.go), for servers that
+	// joined after one.
+	Recoveries []Recovery `json:"recoveries,omitempty"`
 }
 
 // learnClusterID takes the cluster ID the leader sent with a health check,
@@ -157,6 +160,11 @@ func (n *Node) learnClusterID(body json.RawMessage) {
 		return
 	}
 	err := n.setClusterID(req.ClusterID, "from the leader "+req.LeaderID)
+	if err == nil && len(req.Recoveries) > 0 {
+		if err := n.addRecoveries(req.Recoveries, "from the leader "+req.LeaderID); err != nil {
+			n.logger.Warn("cannot keep the cluster's recoveries", logKeyError, err)
+		}
+	}
 	var mm *ClusterMismatchError
 	if errors.As(err, &mm) {
 		if _, seen := n.mismatchLogged.LoadOrStore(req.ClusterID, true); !seen {
@@ -197,7 +205,16 @@ func (n *Node) raftHello(address string) raftHello {
 // than this one, or another cluster than this server's (when both have an
 // ID): its leader would replace this server's log with its own.
 func (n *Node) admitRaft(h raftHello) error {
-	return helloMismatch(h, n.cfg.NodeID, n.ClusterID())
+	if e := n.superseded.Load(); e != nil {
+		return n.supersededHello(h, e)
+	}
+	err := helloMismatch(h, n.cfg.NodeID, n.ClusterID())
+	if err != nil && !n.cfg.olderRecovered && (h.To == "" || h.To == n.cfg.NodeID) {
+		if r, ok := n.recoveredFrom(h.ClusterID); ok && r.New == n.ClusterID() {
+			return recoveredHello(h, n.cfg.NodeID, r)
+		}
+	}
+	return err
 }
 
 // checkOlder asks the server at address, which closed a Raft hello

@@ -61,6 +61,13 @@ type ServerInfo struct {
 	// empty while it can, and in the answer of a release from before the
 	// field, which reads as no failure.
 	DataDirError string `json:"data_dir_error,omitempty"`
+	// Recoveries are the recoveries from a lost quorum the server's cluster
+	// went through (recovered.go): a server of an old cluster among them
+	// learns from it that its cluster was recovered as this one.
+	Recoveries []Recovery `json:"recoveries,omitempty"`
+	// Superseded says that the server's own cluster was recovered as
+	// another (recovered.go); empty otherwise.
+	Superseded string `json:"superseded,omitempty"`
 }
 
 // Info returns what this server says of itself to its peers.
@@ -79,6 +86,12 @@ func (n *Node) Info() ServerInfo {
 	}
 	if err := n.DataDirError(); err != nil {
 		info.DataDirError = err.Error()
+	}
+	if !n.cfg.olderRecovered {
+		info.Recoveries = n.Recoveries()
+	}
+	if err := n.Superseded(); err != nil {
+		info.Superseded = err.Error()
 	}
 	if f := n.raft.GetConfiguration(); has && f.Error() == nil {
 		for _, s := range f.Configuration().Servers {
@@ -316,11 +329,26 @@ var errWaiting = errors.New("cluster: waiting for servers")
 // servers without state have found each other and this node is among the
 // first BootstrapExpect of them by ID.
 func (n *Node) tryJoin(ctx context.Context) error {
+	if err := n.Superseded(); err != nil {
+		return err
+	}
 	addrs, derr := n.joinAddresses(ctx)
 	infos, silent := n.probe(ctx, addrs)
 	self := n.Info()
 	var joinErrs []error
 	for _, info := range infos {
+		if self.ClusterID != "" && info.ClusterID != "" && info.ClusterID != self.ClusterID {
+			// A server of a cluster this one was recovered as says so
+			// (recovered.go).
+			for _, r := range info.Recoveries {
+				if r.Old == self.ClusterID && r.New == info.ClusterID {
+					n.heardRecovered(r, info.RaftAddress)
+				}
+			}
+			if err := n.Superseded(); err != nil {
+				return err
+			}
+		}
 		if info.LeaderAddress == "" {
 			continue
 		}
@@ -336,6 +364,9 @@ func (n *Node) tryJoin(ctx context.Context) error {
 			if err := n.setClusterID(leader.ClusterID, "joined through "+info.RaftAddress); err != nil {
 				joinErrs = append(joinErrs, err)
 				continue
+			}
+			if err := n.addRecoveries(leader.Recoveries, "joined through "+info.RaftAddress); err != nil {
+				n.logger.Warn("cannot keep the cluster's recoveries", logKeyError, err)
 			}
 		}
 		if err == nil {

@@ -120,6 +120,7 @@ type Node struct {
 	// rejected folds a follower's repeated rejections (rejections.go).
 	rejected *rejectedPeers
 	idState
+	recState
 }
 
 // term is one stretch of leadership; ctx is cancelled when it ends.
@@ -322,6 +323,7 @@ func (n *Node) open(fsm raft.FSM) error {
 			m.rpc = n.rpc.serve
 			m.peer = n
 			m.older = cfg.olderTransport
+			m.olderRecovered = cfg.olderRecovered
 			n.mux = m
 			// MaxRPCsInFlight 1: each replication stream sends an append
 			// and waits for its answer, without raft's pipeline. The
@@ -348,6 +350,9 @@ func (n *Node) open(fsm raft.FSM) error {
 	rc := cfg.raftConfig()
 	rc.Logger = n.raftLogger("raft")
 	rc.NotifyCh = n.notifyCh
+	// A server whose cluster was recovered as another stays out of it
+	// (recovered.go), before raft could dial or answer anyone.
+	n.loadSuperseded()
 	// An operator's data_dir/peers.json rewrites the configuration first
 	// (recover.go).
 	if err := n.recoverFromPeersFile(fsm, rc, time.Now()); err != nil {
@@ -471,7 +476,7 @@ func (n *Node) watchLeadership() {
 func (n *Node) catchUp(t *term) {
 	defer n.wg.Done()
 	refused := 0
-	for t.ctx.Err() == nil {
+	for t.ctx.Err() == nil && n.Superseded() == nil {
 		step := "barrier"
 		// BarrierTimeout bounds only the barrier's enqueueing: raft answers
 		// it once the FSM has applied it, or never when raft stops first
@@ -486,6 +491,11 @@ func (n *Node) catchUp(t *term) {
 			refused++
 			continue
 		}
+		if n.Superseded() != nil {
+			// Its cluster was recovered as another (recovered.go): it
+			// reaches no one, and raft steps down once its lease passes.
+			return
+		}
 		if err == nil {
 			step = "committing the cluster id"
 			ctx, cancel := context.WithTimeout(t.ctx, n.cfg.BarrierTimeout)
@@ -497,7 +507,7 @@ func (n *Node) catchUp(t *term) {
 		}
 		if err == nil {
 			n.mu.Lock()
-			if t.ctx.Err() == nil {
+			if t.ctx.Err() == nil && n.Superseded() == nil {
 				n.leader = t
 				close(n.changed)
 				n.changed = make(chan struct{})
@@ -811,6 +821,9 @@ type Status struct {
 	// DataDirError says why this server cannot write to its data directory
 	// (disk.go); empty while it can.
 	DataDirError string `json:"data_dir_error,omitempty"`
+	// Superseded says that this server's cluster was recovered from a lost
+	// quorum as another, and what to do (recovered.go); empty otherwise.
+	Superseded string `json:"superseded,omitempty"`
 }
 
 // Status returns the node's state, leader, configuration and indexes.
@@ -833,6 +846,9 @@ func (n *Node) Status() (Status, error) {
 	}
 	if err := n.DataDirError(); err != nil {
 		st.DataDirError = err.Error()
+	}
+	if err := n.Superseded(); err != nil {
+		st.Superseded = err.Error()
 	}
 	if st.State != raft.Leader.String() {
 		st.LastContact = n.raft.LastContact()

@@ -37,6 +37,9 @@ func (n *Node) Ready(ctx context.Context) error {
 	if err := n.halted(); err != nil {
 		return notReady("%v", err)
 	}
+	if err := n.Superseded(); err != nil {
+		return notReady("%v", err)
+	}
 	if err := n.disk.err(diskLog, diskStable); err != nil {
 		// Snapshots alone failing, it still takes entries.
 		return notReady("%v", err)

@@ -204,7 +204,7 @@ func (n *Node) probe1(ctx context.Context, s raft.Server) (ServerInfo, error) {
 	}
 	var req any
 	if id := n.ClusterID(); id != "" && n.IsLeader() {
-		req = infoRequest{LeaderID: n.cfg.NodeID, ClusterID: id}
+		req = infoRequest{LeaderID: n.cfg.NodeID, ClusterID: id, Recoveries: n.Recoveries()}
 	}
 	var info ServerInfo
 	err := n.client.Call(ctx, string(s.Address), OpInfo, req, &info)

@@ -398,6 +398,18 @@ func (n *Node) recoverFromPeersFile(fsm raft.FSM, rc *raft.Config, now time.Time
 		return fmt.Errorf("cluster: recover from %s: %w (the file is left where it is; the log says more)", path, err)
 	}
 	id := recoveredClusterID(conf)
+	// What the cluster was recovered from, kept before the new ID so that
+	// a stop between the two applies the file again with the old ID
+	// known (recovered.go).
+	if oldID != "" && oldID != id {
+		var servers []string
+		for _, s := range conf.Servers {
+			servers = append(servers, fmt.Sprintf("%s at %s", s.ID, s.Address))
+		}
+		if err := n.addRecoveries([]Recovery{{Old: oldID, New: id, At: now.UTC(), Servers: servers}}, "recovered from "+path); err != nil {
+			return fmt.Errorf("cluster: recover from %s: %w (the file is left where it is: starting again applies it again)", path, err)
+		}
+	}
 	if err := n.stable.Set(stableKeyClusterID, []byte(id)); err != nil {
 		return fmt.Errorf("cluster: recover from %s: keep the recovered cluster's id: %w (the file is left where it is: starting again applies it again)", path, err)
 	}

@@ -408,7 +408,9 @@ func TestRecoverWithAReplacement(t *testing.T) {
 // their old configuration. Alone, one is refused (its Raft state is the
 // old cluster's; it is told to move its data_dir aside). Together they
 // form a quorum of the old configuration and elect a leader of their own
-// (which is why they must not come back with their data_dir), but even
+// (which is why they must not come back with their data_dir; servers of
+// this release stop once told, TestReturningOldServersStopLeading, so they
+// run here as servers of a release before that answer), but even
 // once their terms pass the recovered leader's, that leader is not
 // disturbed: its Raft port refuses the old cluster, so it keeps leading in
 // its term, with its configuration and state. Moved aside, a lost
@@ -426,7 +428,12 @@ func TestReturningOldServersDoNotSplitTheRecoveredCluster(t *testing.T) {
 	newID := s1.node.ClusterID()
 	term := mustStatus(t, s1.node).Term
 
-	s0.mustStart(t, reg, nil)
+	// The returning servers run a release from before a recovered server
+	// told them their cluster was recovered (recovered.go): with it, they
+	// stop taking part once they reach s1
+	// (TestReturningOldServersStopLeading); here they go on, and the
+	// recovered cluster must still hold.
+	s0.mustStart(t, reg, cluster.OlderRecovered)
 	var jerr error
 	clustertest.Eventually(t, "s0's join refused", func() bool {
 		jerr = s0.node.JoinError()
@@ -440,7 +447,7 @@ func TestReturningOldServersDoNotSplitTheRecoveredCluster(t *testing.T) {
 
 	// Together, s0 and s2 elect a leader of the old configuration, and
 	// push their term past s1's.
-	s2.mustStart(t, reg, nil)
+	s2.mustStart(t, reg, cluster.OlderRecovered)
 	old := leaderOf(t, s0.node, s2.node)
 	for mustStatus(t, old).Term <= term+1 {
 		if err := cluster.TransferLeadership(old, "", ""); err != nil {

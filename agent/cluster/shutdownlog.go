@@ -39,6 +39,11 @@ import (
 // At any time, the leader's "failed to get log … log not found" before it
 // sends a follower a snapshot is DEBUG (snapshotNeeded).
 //
+// A server whose cluster was recovered as another (recovered.go) reaches
+// no peer and stands for election again and again: while it is
+// superseded, raft's WARN and ERROR lines are DEBUG; the node's one ERROR
+// line has said what happened and what to do.
+//
 // The failures to reach a peer that did not say it was leaving (a killed
 // server, a host down) are folded (unreachablePeers): the first stays
 // ERROR, the next are DEBUG, and one ERROR line a minute sums them up
@@ -53,6 +58,8 @@ type stoppingLogger struct {
 	disk *diskHealth
 	// rejected folds a follower's repeated rejections (rejections.go).
 	rejected *rejectedPeers
+	// rec, once superseded, makes raft's lines DEBUG (nil: never).
+	rec *recState
 }
 
 var _ hclog.Logger = stoppingLogger{}
@@ -60,7 +67,7 @@ var _ hclog.Logger = stoppingLogger{}
 // raftLogger is the logger raft's part name (raft, transport, snapshot)
 // logs to.
 func (n *Node) raftLogger(name string) hclog.Logger {
-	return stoppingLogger{n.logger.Named(name), n.closing, n.leaving, n.unreachable, n.disk, n.rejected}
+	return stoppingLogger{n.logger.Named(name), n.closing, n.leaving, n.unreachable, n.disk, n.rejected, &n.recState}
 }
 
 // leadershipLog is the logger of this node's leadership lines, quiet as
@@ -88,7 +95,8 @@ func (l stoppingLogger) Log(level hclog.Level, msg string, args ...any) {
 	if level == hclog.Error && l.stopping.Err() != nil && ownShutdown(msg, args) ||
 		(level == hclog.Error || level == hclog.Warn) && refused == "" && l.leaving.left(msg, args) ||
 		level == hclog.Error && snapshotNeeded(msg, args) ||
-		level > hclog.Debug && l.disk.quiet(msg, args) {
+		level > hclog.Debug && l.disk.quiet(msg, args) ||
+		level > hclog.Info && l.rec != nil && l.rec.superseded.Load() != nil {
 		level = hclog.Debug
 	}
 	if level == hclog.Warn && msg == rejectedMsg && l.rejected != nil {
@@ -122,15 +130,21 @@ func (l stoppingLogger) Log(level hclog.Level, msg string, args ...any) {
 }
 
 func (l stoppingLogger) With(args ...any) hclog.Logger {
-	return stoppingLogger{l.Logger.With(args...), l.stopping, l.leaving, l.unreachable, l.disk, l.rejected}
+	c := l
+	c.Logger = l.Logger.With(args...)
+	return c
 }
 
 func (l stoppingLogger) Named(name string) hclog.Logger {
-	return stoppingLogger{l.Logger.Named(name), l.stopping, l.leaving, l.unreachable, l.disk, l.rejected}
+	c := l
+	c.Logger = l.Logger.Named(name)
+	return c
 }
 
 func (l stoppingLogger) ResetNamed(name string) hclog.Logger {
-	return stoppingLogger{l.Logger.ResetNamed(name), l.stopping, l.leaving, l.unreachable, l.disk, l.rejected}
+	c := l
+	c.Logger = l.Logger.ResetNamed(name)
+	return c
 }
 
 // diskFailed reports whether a line's error is a disk's failure, which

@@ -22,7 +22,7 @@ func TestLeavingPeerLines(t *testing.T) {
 	now := time.Date(2026, 12, 2, 17, 0, 0, 0, time.UTC)
 	p := newLeavingPeers(func() time.Time { return now })
 	var out strings.Builder
-	l := stoppingLogger{hclog.New(&hclog.LoggerOptions{Output: &out, Level: hclog.Info}), context.Background(), p, nil, nil, nil}
+	l := stoppingLogger{hclog.New(&hclog.LoggerOptions{Output: &out, Level: hclog.Info}), context.Background(), p, nil, nil, nil, nil}
 	peer := raft.Server{ID: "b", Address: "10.0.0.2:7576"}
 	lines := func() {
 		out.Reset()
@@ -69,7 +69,7 @@ func TestLeavingPeerLines(t *testing.T) {
 // the replication's line is DEBUG).
 func TestLogNotFoundOutsideReplication(t *testing.T) {
 	var out strings.Builder
-	l := stoppingLogger{hclog.New(&hclog.LoggerOptions{Output: &out, Level: hclog.Info}), context.Background(), nil, nil, nil, nil}
+	l := stoppingLogger{hclog.New(&hclog.LoggerOptions{Output: &out, Level: hclog.Info}), context.Background(), nil, nil, nil, nil, nil}
 	l.Error("failed to get log", "index", uint64(305), "error", raft.ErrLogNotFound)
 	if !strings.Contains(out.String(), `[ERROR] failed to get log: index=305 error="log not found"`) {
 		t.Errorf("logged %q; want the ERROR line", out.String())
@@ -86,7 +86,7 @@ func TestUnreachablePeerLinesFolded(t *testing.T) {
 	u := newUnreachablePeers(func() time.Time { return now })
 	var out strings.Builder
 	base := hclog.New(&hclog.LoggerOptions{Output: &out, Level: hclog.Info})
-	l := stoppingLogger{base, context.Background(), newLeavingPeers(func() time.Time { return now }), u, nil, nil}
+	l := stoppingLogger{base, context.Background(), newLeavingPeers(func() time.Time { return now }), u, nil, nil, nil}
 	b := raft.Server{ID: "b", Address: "10.0.0.2:7576"}
 	c := raft.Server{ID: "c", Address: "10.0.0.3:7576"}
 	fail := func(p raft.Server) {
@@ -204,7 +204,7 @@ func TestRefusalLoggedWhenItsReasonChanges(t *testing.T) {
 	u := newUnreachablePeers(func() time.Time { return now })
 	var out strings.Builder
 	l := stoppingLogger{hclog.New(&hclog.LoggerOptions{Output: &out, Level: hclog.Info}), context.Background(),
-		newLeavingPeers(func() time.Time { return now }), u, nil, nil}
+		newLeavingPeers(func() time.Time { return now }), u, nil, nil, nil}
 	b := raft.Server{ID: "b", Address: "10.0.0.2:7576"}
 	fail := func(err error) {
 		now = now.Add(time.Second)

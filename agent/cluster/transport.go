@@ -79,6 +79,12 @@ type raftPeer interface {
 	// checkOlder refuses the server at address, which closed a hello
 	// unanswered, as admitRaft would refuse h there.
 	checkOlder(address string, h raftHello, timeout time.Duration) error
+	// heardRecovered takes the Recovery a server at address refused a
+	// hello with (recovered.go).
+	heardRecovered(r Recovery, address string)
+	// Superseded is non-nil once this server's cluster was recovered as
+	// another: it then dials no Raft connection and accepts none.
+	Superseded() error
 }
 
 // RaftRefusedError is a server's refusal of a Raft connection whose hello
@@ -203,6 +209,9 @@ type mux struct {
 	// older is a test's stand-in for a server of a release before the
 	// hello: it dials without one and closes a hello unanswered.
 	older bool
+	// olderRecovered is a test's stand-in for a server of a release
+	// before the Recovery behind a refusal: it neither sends nor reads one.
+	olderRecovered bool
 
 	// olderPeers are the addresses that closed a hello unanswered and
 	// passed checkOlder, with when.
@@ -356,6 +365,11 @@ func (m *mux) route(c net.Conn) {
 	_ = c.SetDeadline(time.Time{})
 	switch kind[0] {
 	case connRaft:
+		if m.peer != nil && m.peer.Superseded() != nil {
+			// A superseded server takes part in nothing (recovered.go).
+			c.Close()
+			return
+		}
 		rc, ok := m.trackRaft(c)
 		if !ok {
 			return
@@ -401,6 +415,15 @@ func (m *mux) admit(c net.Conn) bool {
 			m.log.Log(level, "refused a Raft connection: it is meant for another cluster or server",
 				"remote_addr", c.RemoteAddr().String(), "from", h.From, "its_cluster_id", h.ClusterID, "meant_for", h.To, logKeyError, err)
 			reply := append([]byte{helloRefused}, frame([]byte(err.Error()))...)
+			// A cluster this server's was recovered from is told which
+			// (recovered.go), in a second frame that releases before it
+			// do not read.
+			var rr *recoveredRefusal
+			if errors.As(err, &rr) && !m.olderRecovered {
+				if b, jerr := json.Marshal(rr.rec); jerr == nil {
+					reply = append(reply, frame(b)...)
+				}
+			}
 			_, _ = c.Write(reply)
 			return false
 		}
@@ -494,6 +517,16 @@ func (m *mux) close() error {
 	return err
 }
 
+// closeRaftConns closes every accepted Raft connection, so that its
+// dialer must dial again and pass admit.
+func (m *mux) closeRaftConns() {
+	m.raftMu.Lock()
+	defer m.raftMu.Unlock()
+	for c := range m.raftConns {
+		c.Conn.Close()
+	}
+}
+
 // wait waits for the connection handlers after close.
 func (m *mux) wait() { m.wg.Wait() }
 
@@ -544,6 +577,9 @@ func (m *mux) dialRaft(address string, timeout time.Duration) (net.Conn, error) 
 	if m.peer == nil || m.older {
 		return dial(address, connRaft, m.tls, timeout)
 	}
+	if err := m.peer.Superseded(); err != nil {
+		return nil, fmt.Errorf("cluster: no Raft connection to %s: %w", address, err)
+	}
 	hello := m.peer.raftHello(address)
 	if m.olderPeer(address) {
 		return m.dialOlder(address, hello, timeout, false)
@@ -567,6 +603,16 @@ func (m *mux) dialRaft(address string, timeout time.Duration) (net.Conn, error) 
 			reason, err := readFrame(c)
 			if err != nil {
 				reason = []byte("(its reason could not be read: " + err.Error() + ")")
+			} else if !m.olderRecovered {
+				// The Recovery of this server's cluster, from a server
+				// of the cluster it was recovered as; a release before
+				// it closes after the reason.
+				if b, err := readFrame(c); err == nil {
+					var r Recovery
+					if json.Unmarshal(b, &r) == nil {
+						m.peer.heardRecovered(r, address)
+					}
+				}
 			}
 			return &RaftRefusedError{Address: address, Reason: string(reason)}
 		}

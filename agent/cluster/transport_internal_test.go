@@ -115,6 +115,9 @@ func (p *helloPeer) admitRaft(h raftHello) error {
 	p.seen <- h
 	return p.admit(h)
 }
+func (p *helloPeer) heardRecovered(Recovery, string) {}
+func (p *helloPeer) Superseded() error               { return nil }
+
 func (p *helloPeer) checkOlder(address string, _ raftHello, _ time.Duration) error {
 	if p.older == nil {
 		return nil

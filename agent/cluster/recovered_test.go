@@ -1,0 +1,240 @@
+package cluster_test
+
+import (
+	"context"
+	"os"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/foreshape/foreshape/agent/cluster"
+	"github.com/foreshape/foreshape/agent/cluster/clustertest"
+)
+
+// leaderWork is a leader loop on a node, as the agent's cycle and act
+// half are: active says whether one runs now, terms how many began.
+type leaderWork struct{ active, terms atomic.Int32 }
+
+func watchLeaderWork(n *cluster.Node) *leaderWork {
+	w := &leaderWork{}
+	go n.RunLeaderLoop(context.Background(), func(ctx context.Context) {
+		w.terms.Add(1)
+		w.active.Add(1)
+		<-ctx.Done()
+		w.active.Add(-1)
+	})
+	return w
+}
+
+// supersededMsg begins the ERROR line of a server told its cluster was
+// recovered as another.
+const supersededMsg = "this server's cluster was recovered from a lost quorum as another"
+
+// quiet is how long a test watches servers that must not lead: several
+// election timeouts of recServer's.
+const quiet = 3 * time.Second
+
+// returningPair loses two servers of three, recovers the survivor s1 alone
+// (started with tweakRecovered), stops it, and starts s0 and s2 again with
+// their data_dirs (with tweakOld): they elect a leader of the old cluster,
+// whose leader loop runs; s1 is then started again, at its address. It
+// returns the servers, the old cluster's ID, the recovered one's, the old
+// leader, the leader loops of s0 and s2, and when s1 was started again.
+func returningPair(t *testing.T, tweakRecovered, tweakOld func(*cluster.Config)) (s0, s1, s2 *recServer, reg *registry, oldID, newID string, old *recServer, work map[*recServer]*leaderWork, back time.Time) {
+	t.Helper()
+	root := t.TempDir()
+	reg, servers, a := lostQuorum(t, root)
+	s0, s1, s2 = servers[0], servers[1], servers[2]
+	oldID = s1.node.ClusterID()
+	s1.stop(t)
+	s1.peersFile(t, []*recServer{s1})
+	s1.mustStart(t, reg, tweakRecovered)
+	waitLeading(t, s1.node)
+	a.waitHolds(t, "s1 recovered", s1.fsm)
+	newID = s1.node.ClusterID()
+	s1.stop(t)
+
+	s0.mustStart(t, reg, tweakOld)
+	s2.mustStart(t, reg, tweakOld)
+	work = map[*recServer]*leaderWork{s0: watchLeaderWork(s0.node), s2: watchLeaderWork(s2.node)}
+	ln := leaderOf(t, s0.node, s2.node)
+	old = s0
+	if ln == s2.node {
+		old = s2
+	}
+	clustertest.Eventually(t, "the old leader's leader loop", func() bool { return work[old].active.Load() == 1 })
+	if st := mustStatus(t, old.node); st.ClusterID != oldID || st.Superseded != "" {
+		t.Fatalf("old leader: cluster %s, superseded %q; want the old cluster's, not superseded", st.ClusterID, st.Superseded)
+	}
+
+	back = time.Now()
+	s1.mustStart(t, reg, tweakRecovered)
+	waitLeading(t, s1.node)
+	return s0, s1, s2, reg, oldID, newID, old, work, back
+}
+
+// TestReturningOldServersStopLeading: two lost servers back together with
+// their data_dirs elect a leader of the old cluster, whose leader loop
+// runs. Once that leader reaches the recovered server, which refuses it
+// saying the old cluster was recovered as its own, it stops: its leader
+// loop ends, it steps down and does not lead again; the other old server
+// learns it too. Both say so in Status, Ready and OpInfo, each logs it
+// once at ERROR, a restart keeps them out, and the recovered server leads
+// on undisturbed. Moved aside, a data_dir's server joins the recovered
+// cluster.
+func TestReturningOldServersStopLeading(t *testing.T) {
+	s0, s1, s2, reg, oldID, newID, old, work, back := returningPair(t, nil, nil)
+	lctx := waitLeading(t, s1.node)
+	term := mustStatus(t, s1.node).Term
+
+	clustertest.Eventually(t, old.name+"'s leader loop ended", func() bool { return work[old].active.Load() == 0 })
+	t.Logf("the old leader %s's leader loop ended by %s after s1 started again", old.name, time.Since(back).Round(time.Millisecond))
+	for _, s := range []*recServer{s0, s2} {
+		clustertest.Eventually(t, s.name+" superseded, not leading", func() bool {
+			st := mustStatus(t, s.node)
+			return st.Superseded != "" && st.State != "Leader" && work[s].active.Load() == 0
+		})
+		t.Logf("%s superseded and not leading by %s after s1 started again", s.name, time.Since(back).Round(time.Millisecond))
+	}
+	began := map[*recServer]int32{s0: work[s0].terms.Load(), s2: work[s2].terms.Load()}
+	marks := map[*recServer]int{s0: len(s0.logs.String()), s2: len(s2.logs.String())}
+	time.Sleep(quiet)
+	for _, s := range []*recServer{s0, s2} {
+		st := mustStatus(t, s.node)
+		if st.State == "Leader" || work[s].terms.Load() != began[s] {
+			t.Errorf("%s: %s, %d leader terms began since it was superseded; want none", s.name, st.State, work[s].terms.Load()-began[s])
+		}
+		for _, want := range []string{oldID, newID, s1.id, "move its data_dir aside"} {
+			if !strings.Contains(st.Superseded, want) {
+				t.Errorf("%s: status says %q; want it to name %q", s.name, st.Superseded, want)
+			}
+		}
+		if err := s.node.Ready(context.Background()); err == nil || !strings.Contains(err.Error(), "recovered as another") {
+			t.Errorf("%s: ready: %v; want it not ready, superseded", s.name, err)
+		}
+		if got := s.node.Info().Superseded; got == "" {
+			t.Errorf("%s: its info does not say it is superseded", s.name)
+		}
+		if c := strings.Count(s.logs.String(), supersededMsg); c != 1 {
+			t.Errorf("%s: logged %q %d times; want once", s.name, supersededMsg, c)
+		}
+		// Standing for election again and again, reaching no one, raft
+		// says nothing above DEBUG.
+		for _, l := range strings.Split(s.logs.String()[marks[s]:], "\n") {
+			if strings.Contains(l, s.name+".raft") && (strings.Contains(l, "[WARN]") || strings.Contains(l, "[ERROR]")) {
+				t.Errorf("%s, superseded, logged: %s", s.name, l)
+			}
+		}
+	}
+	if !strings.Contains(old.logs.String(), "[ERROR]") {
+		t.Errorf("%s: the supersession is not logged at ERROR", old.name)
+	}
+	if lctx.Err() != nil {
+		t.Errorf("s1's leadership ended")
+	}
+	if st := mustStatus(t, s1.node); st.Term != term || st.State != "Leader" || st.ClusterID != newID || st.Superseded != "" {
+		t.Errorf("s1: %s in term %d (was %d), cluster %s, superseded %q; want it leading as before in cluster %s", st.State, st.Term, term, st.ClusterID, st.Superseded, newID)
+	}
+
+	// Restarted with their data_dirs, they stay out.
+	s0.stop(t)
+	s2.stop(t)
+	for _, s := range []*recServer{s0, s2} {
+		mark := len(s.logs.String())
+		s.mustStart(t, reg, nil)
+		work[s] = watchLeaderWork(s.node)
+		if st := mustStatus(t, s.node); !strings.Contains(st.Superseded, newID) {
+			t.Errorf("%s restarted: superseded %q; want it still superseded by %s", s.name, st.Superseded, newID)
+		}
+		if !strings.Contains(s.logs.String()[mark:], "[ERROR]") {
+			t.Errorf("%s restarted: no ERROR line says it is superseded", s.name)
+		}
+	}
+	time.Sleep(quiet)
+	for _, s := range []*recServer{s0, s2} {
+		if st := mustStatus(t, s.node); st.State == "Leader" || work[s].terms.Load() != 0 {
+			t.Errorf("%s restarted: %s, %d leader terms; want none", s.name, st.State, work[s].terms.Load())
+		}
+	}
+
+	// Its data_dir moved aside, s0 is a new server and joins s1.
+	s0.stop(t)
+	if err := os.Rename(s0.dir, s0.dir+".old"); err != nil {
+		t.Fatal(err)
+	}
+	fresh := newRecServer(t, t.TempDir(), "s0")
+	fresh.addr = s0.addr
+	fresh.mustStart(t, reg, nil)
+	clustertest.Eventually(t, "s0 anew a voter", func() bool { return suffrage(t, s1.node)[fresh.id] == "voter" })
+	if st := mustStatus(t, fresh.node); st.ClusterID != newID || st.Superseded != "" {
+		t.Errorf("s0 anew: cluster %s, superseded %q; want cluster %s, not superseded", st.ClusterID, st.Superseded, newID)
+	}
+	// It took the recovered cluster's recoveries, as a server that joins
+	// after a recovery does: it can tell the old cluster's servers too.
+	clustertest.Eventually(t, "s0 anew holding the recovery", func() bool {
+		rs := fresh.node.Recoveries()
+		return len(rs) == 1 && rs[0].Old == oldID && rs[0].New == newID
+	})
+}
+
+// TestAnotherClustersRefusalFencesNothing: a server of a new, unrelated
+// cluster at an address a cluster's configuration names refuses that
+// cluster's leader's Raft connections as another cluster's, without a
+// recovery of its cluster: the leader goes on leading.
+func TestAnotherClustersRefusalFencesNothing(t *testing.T) {
+	root := t.TempDir()
+	reg, servers, _ := lostQuorum(t, root)
+	s0, s1, s2 := servers[0], servers[1], servers[2]
+	s1.stop(t)
+	s0.mustStart(t, reg, nil)
+	s2.mustStart(t, reg, nil)
+	ln := leaderOf(t, s0.node, s2.node)
+	w := watchLeaderWork(ln)
+	clustertest.Eventually(t, "the old cluster's leader loop", func() bool { return w.active.Load() == 1 })
+
+	// A new cluster's server takes s1's address.
+	other := newRecServer(t, t.TempDir(), "other")
+	other.addr = s1.addr
+	other.mustStart(t, reg, func(c *cluster.Config) { c.Bootstrap, c.Discover = true, nil })
+	waitLeading(t, other.node)
+	clustertest.Eventually(t, "the new cluster's server refusing the leader", func() bool {
+		return strings.Contains(other.logs.String(), "refused a Raft connection")
+	})
+	time.Sleep(quiet)
+	if w.active.Load() != 1 || w.terms.Load() != 1 {
+		t.Errorf("the old cluster's leader loop: %d running, %d terms; want its one term running on", w.active.Load(), w.terms.Load())
+	}
+	for _, s := range []*recServer{s0, s2} {
+		if st := mustStatus(t, s.node); st.Superseded != "" {
+			t.Errorf("%s superseded by an unrelated cluster: %s", s.name, st.Superseded)
+		}
+	}
+}
+
+// TestSupersededNeedsBothReleases: where the recovered server, or the
+// returning ones, run a release from before the recovery's answer, the
+// returning servers are refused as before and their leader leads on.
+func TestSupersededNeedsBothReleases(t *testing.T) {
+	for _, tc := range []struct {
+		name                string
+		recovered, returned func(*cluster.Config)
+	}{
+		{"recovered server older", cluster.OlderRecovered, nil},
+		{"returning servers older", nil, cluster.OlderRecovered},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, s1, _, _, oldID, _, old, work, _ := returningPair(t, tc.recovered, tc.returned)
+			mark := len(s1.logs.String())
+			clustertest.Eventually(t, "s1 refusing the old cluster's leader", func() bool {
+				later := s1.logs.String()[mark:]
+				return strings.Contains(later, "refused a Raft connection") && strings.Contains(later, oldID)
+			})
+			time.Sleep(quiet)
+			st := mustStatus(t, old.node)
+			if st.Superseded != "" || work[old].active.Load() != 1 {
+				t.Errorf("old leader %s: superseded %q, leader loop running %d; want it leading on, as before", old.name, st.Superseded, work[old].active.Load())
+			}
+		})
+	}
+}
