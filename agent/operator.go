@@ -38,6 +38,9 @@ func (a *Agent) RaftConfiguration(context.Context) (api.RaftConfiguration, error
 		if h, ok := health[s.ID]; ok {
 			withHealth(&rs, h, now)
 		}
+		if s.ID == st.ID && st.Superseded != "" {
+			rs.Superseded = st.Superseded
+		}
 		out.Servers = append(out.Servers, rs)
 	}
 	return out, nil
@@ -53,6 +56,7 @@ func withHealth(rs *api.RaftServer, h cluster.ServerHealth, now time.Time) {
 	rs.LastContactAgeS = &age
 	if h.Info != nil {
 		rs.Halted, rs.DataDirError = h.Info.Halted, h.Info.DataDirError
+		rs.Superseded = h.Info.Superseded
 	}
 }
 

@@ -190,6 +190,8 @@ var (
 		"1 while this server's state machine has stopped applying the log (its build is older than the cluster's log), else 0.", nil, nil)
 	dataDirDesc = prometheus.NewDesc("foreshape_data_dir_failing",
 		"1 while this server's writes to its data_dir fail (a full, read-only or failing disk), else 0.", nil, nil)
+	supersededDesc = prometheus.NewDesc("foreshape_cluster_superseded",
+		"1 once this server's cluster was recovered from a lost quorum as another and it no longer leads or votes (its data_dir is to be moved aside), else 0.", nil, nil)
 	actFailingDesc = prometheus.NewDesc("foreshape_act_failing",
 		"1 while the leader's act half carries out no plan because its start-of-term reconciliation or its plan and act pass fails, else 0.", nil, nil)
 	seriesDesc = prometheus.NewDesc("foreshape_series",
@@ -200,7 +202,7 @@ var (
 
 func (c *serverCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{leaderDesc, leaderKnownDesc, termDesc, lastIndexDesc, commitIndexDesc, appliedIndexDesc,
-		lastContactDesc, serversDesc, haltedDesc, dataDirDesc, actFailingDesc, seriesDesc, seriesStaleDesc} {
+		lastContactDesc, serversDesc, haltedDesc, dataDirDesc, supersededDesc, actFailingDesc, seriesDesc, seriesStaleDesc} {
 		ch <- d
 	}
 }
@@ -246,6 +248,7 @@ func (c *serverCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	flag(haltedDesc, st.Halted != "")
 	flag(dataDirDesc, c.node.DataDirError() != nil)
+	flag(supersededDesc, st.Superseded != "")
 	flag(actFailingDesc, c.notActing() != "")
 	infos := c.series()
 	stale := 0

@@ -124,6 +124,9 @@ func (c *RaftListPeersCommand) Run(args []string) int {
 		if s.Halted != "" {
 			fmt.Fprintf(c.Out, "\n%s stopped applying the log: %s\n", orDash(s.Name), s.Halted)
 		}
+		if s.Superseded != "" {
+			fmt.Fprintf(c.Out, "\n%s no longer leads or votes: %s\n", orDash(s.Name), cell(s.Superseded))
+		}
 		if s.DataDirError != "" {
 			who := s.Name
 			if who == "" {

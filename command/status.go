@@ -85,6 +85,9 @@ func (c *StatusCommand) Run(args []string) int {
 	if st.DataDirError != "" {
 		fmt.Fprintf(w, "Data dir\t%s\n", oneLine(st.DataDirError))
 	}
+	if st.Superseded != "" {
+		fmt.Fprintf(w, "Superseded\t%s\n", oneLine(st.Superseded))
+	}
 	if st.Leader == "" && st.NoLeader != "" {
 		fmt.Fprintf(w, "Leader\tnone: %s\n", oneLine(st.NoLeader))
 	} else {

@@ -59,6 +59,10 @@ type RaftServer struct {
 	// doing; Healthy is then false. A server of a release from before the
 	// field never sets it.
 	DataDirError string `json:"data_dir_error,omitempty"`
+	// Superseded is set when the server's cluster was recovered from a
+	// lost quorum as another (it no longer leads or votes): from the
+	// leader's view, or the answering server's of itself.
+	Superseded string `json:"superseded,omitempty"`
 }
 
 func (s *Server) routeOperator() {

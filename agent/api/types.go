@@ -98,6 +98,10 @@ type Status struct {
 	// data_dir (the disk is full, read-only or failing) and since when: it
 	// takes no new entries and cannot lead until it can.
 	DataDirError string `json:"data_dir_error,omitempty"`
+	// Superseded, when set, says that this server's cluster was recovered
+	// from a lost quorum as another, when and by which servers: it no
+	// longer leads or votes, and its data_dir is to be moved aside.
+	Superseded string `json:"superseded,omitempty"`
 	// Term is the Raft term this server is in.
 	Term      uint64        `json:"term"`
 	Peers     []Peer        `json:"peers"`
