@@ -82,6 +82,17 @@
 // leads: catchUp hands leadership over instead of publishing the term
 // (protocol.go).
 //
+// # Outage recovery
+//
+// A server given data_dir/peers.json rewrites its configuration before raft
+// starts and takes a new cluster ID (recover.go). The recovered cluster
+// keeps what it was recovered from, and tells a server of the old cluster
+// that reaches it (a Raft hello's refusal, OpInfo); that server, told so
+// about its own cluster ID and only then, is superseded for good: it ends
+// its leadership term, opens and accepts no Raft connection, so it never
+// leads or votes again, and says it in Ready, Status and OpInfo
+// (recovered.go).
+//
 // # The data directory's disk
 //
 // Every write raft makes to the stores (log, stable, snapshots) passes

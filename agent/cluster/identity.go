@@ -210,7 +210,9 @@ func (n *Node) admitRaft(h raftHello) error {
 	}
 	err := helloMismatch(h, n.cfg.NodeID, n.ClusterID())
 	if err != nil && !n.cfg.olderRecovered && (h.To == "" || h.To == n.cfg.NodeID) {
-		if r, ok := n.recoveredFrom(h.ClusterID); ok && r.New == n.ClusterID() {
+		// Its recoveries are this cluster's lineage: r.New is this
+		// cluster, or one it was recovered from in turn.
+		if r, ok := n.recoveredFrom(h.ClusterID); ok {
 			return recoveredHello(h, n.cfg.NodeID, r)
 		}
 	}

@@ -341,7 +341,7 @@ func (n *Node) tryJoin(ctx context.Context) error {
 			// A server of a cluster this one was recovered as says so
 			// (recovered.go).
 			for _, r := range info.Recoveries {
-				if r.Old == self.ClusterID && r.New == info.ClusterID {
+				if r.Old == self.ClusterID {
 					n.heardRecovered(r, info.RaftAddress)
 				}
 			}

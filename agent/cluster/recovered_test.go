@@ -2,6 +2,7 @@ package cluster_test
 
 import (
 	"context"
+	"errors"
 	"os"
 	"strings"
 	"sync/atomic"
@@ -236,5 +237,37 @@ func TestSupersededNeedsBothReleases(t *testing.T) {
 				t.Errorf("old leader %s: superseded %q, leader loop running %d; want it leading on, as before", old.name, st.Superseded, work[old].active.Load())
 			}
 		})
+	}
+}
+
+// TestALoneReturningServerIsToldItsClusterWasRecovered: one lost server
+// back alone with its data_dir is told, when it asks the recovered server
+// to join, or for its vote, that its cluster was recovered: its join error
+// and status say so and what to do, and it leads nothing.
+func TestALoneReturningServerIsToldItsClusterWasRecovered(t *testing.T) {
+	root := t.TempDir()
+	reg, servers, _ := lostQuorum(t, root)
+	s0, s1 := servers[0], servers[1]
+	oldID := s1.node.ClusterID()
+	s1.stop(t)
+	s1.peersFile(t, []*recServer{s1})
+	s1.mustStart(t, reg, nil)
+	waitLeading(t, s1.node)
+	newID := s1.node.ClusterID()
+
+	s0.mustStart(t, reg, nil)
+	w := watchLeaderWork(s0.node)
+	var jerr error
+	clustertest.Eventually(t, "s0 told its cluster was recovered", func() bool {
+		jerr = s0.node.JoinError()
+		return errors.Is(jerr, cluster.ErrSuperseded)
+	})
+	for _, want := range []string{oldID, newID, s1.id, "move its data_dir aside"} {
+		if !strings.Contains(jerr.Error(), want) || !strings.Contains(mustStatus(t, s0.node).Superseded, want) {
+			t.Errorf("s0's join error %q and status; want both to say %q", jerr, want)
+		}
+	}
+	if st := mustStatus(t, s0.node); st.State == "Leader" || w.terms.Load() != 0 {
+		t.Errorf("s0: %s, %d leader terms; want none", st.State, w.terms.Load())
 	}
 }
