@@ -125,7 +125,11 @@ func (c *RaftListPeersCommand) Run(args []string) int {
 			fmt.Fprintf(c.Out, "\n%s stopped applying the log: %s\n", orDash(s.Name), s.Halted)
 		}
 		if s.Superseded != "" {
-			fmt.Fprintf(c.Out, "\n%s no longer leads or votes: %s\n", orDash(s.Name), cell(s.Superseded))
+			who := s.Name
+			if who == "" {
+				who = s.ID
+			}
+			fmt.Fprintf(c.Out, "\n%s no longer leads or votes: %s\n", cell(who), cell(s.Superseded))
 		}
 		if s.DataDirError != "" {
 			who := s.Name
