@@ -3,6 +3,8 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -50,10 +52,12 @@ func waitUntil(t *testing.T, d time.Duration, what string, cond func() bool) {
 // against the simulator, pauses the queue and submits requests, then kills
 // two servers with SIGKILL: the survivor, stopped, given a peers.json
 // naming itself and started again, leads with the queue as the cluster
-// acknowledged it, logs the recovery at WARN and renames the file. A lost
-// server started again with its data_dir is refused as a server of
-// another cluster; with its data_dir moved aside it joins and receives the
-// state.
+// acknowledged it, logs the recovery at WARN and renames the file. The two
+// lost servers started again with their data_dirs while the survivor is
+// stopped elect a leader of the old cluster, which stops leading once the
+// survivor runs again and tells it its cluster was recovered; the other
+// learns it too. With its data_dir moved aside a lost server joins and
+// receives the state.
 func TestRecoverFromALostQuorumWithAgents(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -136,15 +140,64 @@ func TestRecoverFromALostQuorumWithAgents(t *testing.T) {
 		t.Errorf("renamed peers files %v; want one", m)
 	}
 
-	// A lost server back with its data_dir is refused.
-	back := lost[0]
-	r.startServer(back)
-	waitUntil(t, 30*time.Second, "the returning server refused", func() bool {
-		st, err := r.client(back).Status(ctx)
-		return err == nil && strings.Contains(st.NoLeader, "belongs to another cluster") && strings.Contains(st.NoLeader, "move its data_dir aside")
-	})
+	// The two lost servers back with their data_dirs while the survivor is
+	// stopped elect a leader of the old cluster. Once the survivor runs
+	// again, that leader reaches it, is told its cluster was recovered,
+	// and stops leading; so does the other.
+	r.stop(survivor)
+	since := time.Now()
+	for _, i := range lost {
+		r.startServer(i)
+	}
+	oldLeader, _ := r.leader(survivor, since)
+	restarted := time.Now()
+	r.startServer(survivor)
+	for _, i := range append([]int{oldLeader}, slices.DeleteFunc(slices.Clone(lost), func(i int) bool { return i == oldLeader })...) {
+		waitUntil(t, 60*time.Second, fmt.Sprintf("server-%d superseded", i), func() bool {
+			st, err := r.client(i).Status(ctx)
+			return err == nil && !st.IsLeader && strings.Contains(st.Superseded, "move its data_dir aside")
+		})
+		t.Logf("server-%d (the old cluster's leader: %v) superseded and not leading %s after the survivor started again",
+			i, i == oldLeader, time.Since(restarted).Round(time.Millisecond))
+	}
+	if l, _ := r.leader(-1, time.Now()); l != survivor {
+		t.Errorf("server-%d leads; want the survivor, server-%d", l, survivor)
+	}
 	if st, err := r.client(survivor).Status(ctx); err != nil || !st.IsLeader || len(st.Peers) != 1 {
-		t.Errorf("survivor beside the returning server: leader %v, peers %+v, %v; want it leading alone", st.IsLeader, st.Peers, err)
+		t.Errorf("survivor beside the returning servers: leader %v, peers %+v, %v; want it leading alone", st.IsLeader, st.Peers, err)
+	}
+	const superseded = "[ERROR] foreshape.cluster: this server's cluster was recovered from a lost quorum as another"
+	if log := r.logs[oldLeader].String(); strings.Count(log, superseded) != 1 {
+		t.Errorf("server-%d's log has not one ERROR line saying it was superseded:\n%s", oldLeader, tail(log, 30))
+	} else {
+		t.Logf("server-%d logged: %s", oldLeader, log[strings.Index(log, superseded):][:strings.Index(log[strings.Index(log, superseded):], "\n")])
+	}
+	if rc, err := r.client(oldLeader).RaftConfiguration(ctx); err != nil || !slices.ContainsFunc(rc.Servers, func(s api.RaftServer) bool {
+		return strings.Contains(s.Superseded, "move its data_dir aside")
+	}) {
+		t.Errorf("server-%d's raft configuration %+v, %v; want it to say it is superseded", oldLeader, rc, err)
+	}
+	for i, want := range map[int]string{oldLeader: "foreshape_cluster_superseded 1", survivor: "foreshape_cluster_superseded 0"} {
+		resp, err := http.Get(r.urls[i] + "/v1/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if !strings.Contains(string(body), want+"\n") {
+			t.Errorf("server-%d's /v1/metrics lacks %s", i, want)
+		}
+	}
+	if h, err := r.client(oldLeader).Ready(ctx); err == nil {
+		t.Errorf("server-%d ready: %+v; want it not ready", oldLeader, h)
+	} else {
+		t.Logf("server-%d ready: %v", oldLeader, err)
+	}
+	back := lost[0]
+	for _, i := range lost {
+		if i != back {
+			r.stop(i)
+		}
 	}
 
 	// Moved aside, its data_dir is new: it joins and receives the state.
