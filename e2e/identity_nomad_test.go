@@ -97,12 +97,14 @@ job %[1]q {
 // default -job JOB). It runs through the Task API's socket
 // (unix://${NOMAD_SECRETS_DIR}/api.sock), over NOMAD_ADDR, and with a
 // named identity whose token expires after 20 s and is renewed while the
-// agent runs (read again for every request), and
-// checks each time that the agent collects its node's and locality's
-// series with no refused call, and that the act half moves an allocation
-// with a placeholder: it registers the placeholder job, stops the
-// allocation, follows its replacement and deregisters the placeholder,
-// and its log shows no refused call.
+// agent runs (read again for every request). It checks each time that the
+// agent collects its node's and locality's
+// series with no refused call, and that the act half moves a whole node's
+// work to the other datacenter: it registers a placeholder job there,
+// takes the node out of scheduling (node write), stops the allocation,
+// follows its replacement onto the other node and deregisters the
+// placeholder (the node stays out of scheduling, as after any whole
+// node's move; the test gives it back); its log shows no refused call.
 // The test's set-up uses NOMAD_MANAGEMENT_TOKEN (or a management
 // NOMAD_TOKEN).
 func TestAgentWithWorkloadIdentityOnRealNomad(t *testing.T) {
@@ -163,12 +165,15 @@ func TestAgentWithWorkloadIdentityOnRealNomad(t *testing.T) {
 			if err := os.MkdirAll(polDir, 0o755); err != nil {
 				t.Fatal(err)
 			}
-			// Wherever Nomad placed the sleeper, the move takes it to the
-			// other datacenter.
-			from, to := node.Datacenter, other.Datacenter
+			// Wherever Nomad placed the sleeper (src), the move takes its
+			// whole node out to the other datacenter (dst), where the agent
+			// runs.
+			src, dst := node, other
 			if alloc.NodeID == other.ID {
-				from, to = to, from
+				src, dst = other, node
 			}
+			from, to := src.Datacenter, dst.Datacenter
+			t.Cleanup(func() { _, _ = setup.Nodes().ToggleEligibility(src.ID, true, nil) })
 			if err := os.WriteFile(filepath.Join(polDir, "p.hcl"), []byte(fmt.Sprintf(`shaping "source" {
   locality {
     datacenter = %q
@@ -191,10 +196,10 @@ shaping "target" {
 				t.Fatal(err)
 			}
 			httpPort, raftPort := freePort(t), freePort(t)
-			src := fmt.Sprintf(identityJob, jobID, tc.address, node.Datacenter, node.ID, binary, raftPort, httpPort, polDir, tc.identity, tc.file)
-			job, err := setup.Jobs().ParseHCL(src, true)
+			spec := fmt.Sprintf(identityJob, jobID, tc.address, dst.Datacenter, dst.ID, binary, raftPort, httpPort, polDir, tc.identity, tc.file)
+			job, err := setup.Jobs().ParseHCL(spec, true)
 			if err != nil {
-				t.Fatalf("parse the job: %v\n%s", err, src)
+				t.Fatalf("parse the job: %v\n%s", err, spec)
 			}
 			if _, _, err := setup.Jobs().Register(job, nil); err != nil {
 				t.Fatalf("register %s: %v", jobID, err)
@@ -222,7 +227,7 @@ shaping "target" {
 					}
 				}
 			}
-			nodeCPU, dcCPU := "node/"+node.ID+":cpu", node.Datacenter+":cpu"
+			nodeCPU, dcCPU := "node/"+src.ID+":cpu", src.Datacenter+":cpu"
 			until(90*time.Second, "the node's and the locality's series collected", func() bool {
 				all, err := c.Series(ctx)
 				if err != nil {
@@ -244,15 +249,20 @@ shaping "target" {
 				t.Errorf("the last cycle's error %q, not acting %q; want none", st.LastCycle.Error, st.NotActing)
 			}
 
-			// The act half: a move with a placeholder.
+			// The act half: a whole node's move with a placeholder, the
+			// node out of scheduling meanwhile.
 			target := policies.Locality{Datacenter: to}.String()
-			id, err := c.Submit(ctx, api.Submission{Allocation: alloc.ID, Target: target, Reason: "workload identity e2e"})
+			id, err := c.Submit(ctx, api.Submission{Node: src.ID, Target: target, Reason: "workload identity e2e"})
 			if err != nil {
 				t.Fatalf("queue submit: %v", err)
 			}
 			var placeholder string
 			var r api.MigrationRequest
+			cordoned := false
 			until(3*time.Minute, "the move done", func() bool {
+				if n, _, err := setup.Nodes().Info(src.ID, nil); err == nil && n.SchedulingEligibility == nomadapi.NodeSchedulingIneligible {
+					cordoned = true
+				}
 				if jobs, err := placeholders(setup); err == nil {
 					for _, j := range jobs {
 						if strings.HasPrefix(j.ID, state.PlaceholderPrefix) && placeholder == "" {
@@ -269,10 +279,18 @@ shaping "target" {
 			if placeholder == "" {
 				t.Error("no placeholder job seen while the move ran")
 			}
+			if !cordoned {
+				t.Errorf("%s was never seen out of scheduling (node write) while its work moved", src.Name)
+			}
 			next := waitRunning(t, setup, sleeper, alloc.ID)
-			// Where Nomad places the replacement is Nomad's choice (a
-			// stopped allocation leaves its node no penalty, so it may land
-			// back): logged, not checked.
+			if next.NodeID != dst.ID {
+				t.Errorf("the replacement %s runs on %s; want %s, the only node in scheduling", next.ID[:8], next.NodeName, dst.Name)
+			}
+			// A whole node an operator asked to empty stays out of
+			// scheduling (agent/migrate): the test's clean-up gives it back.
+			if n, _, err := setup.Nodes().Info(src.ID, nil); err != nil || n.SchedulingEligibility != nomadapi.NodeSchedulingIneligible {
+				t.Errorf("%s after the move: %v; want it left out of scheduling", src.Name, err)
+			}
 			until(time.Minute, "the placeholder deregistered", func() bool {
 				j, _, err := setup.Jobs().Info(placeholder, nil)
 				return err != nil || (j.Stop != nil && *j.Stop) || (j.Status != nil && *j.Status == "dead")
@@ -293,9 +311,10 @@ shaping "target" {
 			if strings.Contains(log, "Nomad refused") || strings.Contains(log, "Permission denied") {
 				t.Errorf("the agent's log shows a refused call:\n%s", tail(log, 40))
 			}
-			t.Logf("figures: Nomad %s via %s: series collected %.1f s after the job's registration; move %s from %s to %s done "+
-				"(placeholder %s registered and deregistered, %s on %s replaced by %s on %s) with the workload identity alone",
-				addr, tc.name, collected.Seconds(), id, from, to, placeholder, alloc.ID[:8], alloc.NodeName, next.ID[:8], next.NodeName)
+			t.Logf("figures: Nomad %s via %s: series collected %.1f s after the job's registration; node %s moved from %s to %s "+
+				"(placeholder %s registered and deregistered, the node taken out of scheduling, %s on %s replaced by %s on %s) "+
+				"with the workload identity alone",
+				addr, tc.name, collected.Seconds(), src.Name, from, to, placeholder, alloc.ID[:8], alloc.NodeName, next.ID[:8], next.NodeName)
 		})
 	}
 }
