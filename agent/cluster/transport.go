@@ -39,7 +39,11 @@ const (
 //
 // The dialer writes connRaftHello, then the hello as JSON behind a two-byte
 // big-endian length; the acceptor answers helloAccepted, or helloRefused
-// and the reason behind a two-byte length, and closes. A server of a
+// and the reason behind a two-byte length, and closes. A refusal of a
+// cluster the acceptor's was recovered from carries, behind the reason, a
+// second frame: that Recovery as JSON (recovered.go). A dialer of a
+// release before it reads the reason and closes; an acceptor of one closes
+// after the reason, which a dialer reads as no Recovery. A server of a
 // release before the hello closes the connection at the unknown kind
 // without a word. The dialer then asks the server there who it is (its
 // cluster RPC OpInfo, which earlier releases answer) and applies the
@@ -580,6 +584,41 @@ func (m *mux) dialRaft(address string, timeout time.Duration) (net.Conn, error) 
 	if err := m.peer.Superseded(); err != nil {
 		return nil, fmt.Errorf("cluster: no Raft connection to %s: %w", address, err)
 	}
+	c, err := m.dialRaftHello(address, timeout)
+	if err != nil {
+		return nil, err
+	}
+	return &fencedConn{Conn: c, peer: m.peer}, nil
+}
+
+// fencedConn is a Raft connection this server dialed: once the server is
+// superseded (recovered.go) it fails every read and write, so that raft
+// drops it, a connection in use when the server was superseded included,
+// which raft would otherwise put back in its pool and use on.
+type fencedConn struct {
+	net.Conn
+	peer raftPeer
+}
+
+func (c *fencedConn) Read(b []byte) (int, error) {
+	if err := c.peer.Superseded(); err != nil {
+		c.Conn.Close()
+		return 0, err
+	}
+	return c.Conn.Read(b)
+}
+
+func (c *fencedConn) Write(b []byte) (int, error) {
+	if err := c.peer.Superseded(); err != nil {
+		c.Conn.Close()
+		return 0, err
+	}
+	return c.Conn.Write(b)
+}
+
+// dialRaftHello is dialRaft's dial: with the hello, or without it to a
+// server of a release before it.
+func (m *mux) dialRaftHello(address string, timeout time.Duration) (net.Conn, error) {
 	hello := m.peer.raftHello(address)
 	if m.olderPeer(address) {
 		return m.dialOlder(address, hello, timeout, false)
