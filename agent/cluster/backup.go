@@ -394,17 +394,30 @@ func (n *Node) SaveBackup(ctx context.Context, w io.Writer, info BackupInfo) (Ba
 // its state machine from it, and sends it to every follower; the
 // configuration stays this cluster's. The caller must have checked that
 // the state machine restores it: raft stops the process (a panic) when it
-// cannot. Once restored, the leadership term starts again, so that leader
-// work begins from the restored state as after an election.
+// cannot. The leadership term ends before the restore, so that no write
+// of its leader work lands on the restored state, and a new one starts
+// once the restore is done or failed, so that leader work begins from the
+// restored state as after an election.
 func (n *Node) RestoreBackup(ctx context.Context, meta BackupMeta, state io.Reader) error {
 	if n.raft.State() != raft.Leader {
 		return n.notLeader()
 	}
+	// The term's leader work ends first: its writes fail from here on
+	// (Apply checks the term's context), so none of them lands on the
+	// restored state, which a new term reconciles from the start.
+	ended := make(chan struct{})
+	select {
+	case n.endTerm <- ended:
+		<-ended
+	case <-n.done:
+		return ErrClosed
+	}
+	n.leadershipLog().Info("restoring a backup: leader work stopped until the state is restored")
+	defer n.restartTerm()
 	sm := &raft.SnapshotMeta{Version: raft.SnapshotVersionMax, Index: meta.Index, Term: meta.Term, Size: meta.Size}
 	if err := n.raft.Restore(sm, state, timeout(ctx)); err != nil {
 		return n.mapError("restore", err)
 	}
-	n.restartTerm()
 	return nil
 }
 
@@ -418,7 +431,7 @@ func (n *Node) restartTerm() {
 	}
 	select {
 	case n.notifyCh <- true:
-		n.leadershipLog().Info("state restored from a backup: leader work starts again from it in a new term")
+		n.leadershipLog().Info("leader work starts again in a new term after a restore")
 	default:
 		// Full: notifications are waiting, and each starts a term anew.
 	}

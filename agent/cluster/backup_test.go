@@ -134,7 +134,9 @@ func TestBackupRestoresEveryServer(t *testing.T) {
 // cluster is lost, and its backup is restored into a new single server,
 // which ends with the backup's state byte for byte, keeps its own cluster
 // ID and configuration, starts its leader work again in a new term (the
-// one before it ends), and writes on past the backup's index.
+// one before it ends), and writes on past the backup's index. The first
+// term's leader work writes without pause until its term ends: none of
+// its writes lands on the restored state (it ends before the restore).
 func TestBackupIntoAFreshCluster(t *testing.T) {
 	old, _ := stateCluster(t, 3)
 	fill(t, old, "old", 6)
@@ -147,11 +149,21 @@ func TestBackupIntoAFreshCluster(t *testing.T) {
 	terms := make(chan context.Context, 4)
 	loopCtx, stop := context.WithCancel(context.Background())
 	defer stop()
+	n := 0
 	go fresh.Nodes[0].RunLeaderLoop(loopCtx, func(lctx context.Context) {
 		terms <- lctx
-		<-lctx.Done()
+		if n++; n > 1 {
+			<-lctx.Done()
+			return
+		}
+		for i := 0; lctx.Err() == nil; i++ {
+			b := state.AppendSamples{Step: time.Minute, Samples: []state.Sample{{Key: state.Key{Locality: fmt.Sprintf("late/n%d", i), Metric: "cpu"},
+				Time: time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC), Value: 1}}}
+			fresh.Nodes[0].Apply(lctx, state.Encode(b))
+		}
 	})
 	first := <-terms
+	fresh.Eventually("the first term writes", func() bool { return fsms[0].Len() > 10 })
 	if err := fresh.Nodes[0].RestoreBackup(context.Background(), meta, bytes.NewReader(saved)); err != nil {
 		t.Fatal(err)
 	}

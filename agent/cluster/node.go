@@ -83,7 +83,10 @@ type Node struct {
 	closers []io.Closer
 
 	notifyCh chan bool
-	done     chan struct{}
+	// endTerm ends the current leadership term without a lost leadership
+	// (a restore, backup.go); the channel sent is closed once it ended.
+	endTerm chan chan struct{}
+	done    chan struct{}
 	// closing is cancelled by Close, for work that takes a context.
 	closing context.Context
 	stop    context.CancelFunc
@@ -152,6 +155,7 @@ func New(cfg Config, fsm raft.FSM, logger hclog.Logger) (*Node, error) {
 		logger:      logger,
 		fsm:         fsm,
 		notifyCh:    make(chan bool, 16),
+		endTerm:     make(chan chan struct{}),
 		done:        make(chan struct{}),
 		changed:     make(chan struct{}),
 		client:      &RPCClient{TLS: cfg.TLS},
@@ -455,6 +459,9 @@ func (n *Node) watchLeadership() {
 		select {
 		case <-n.done:
 			return
+		case ended := <-n.endTerm:
+			end()
+			close(ended)
 		case lead := <-n.notifyCh:
 			end()
 			if !lead {
