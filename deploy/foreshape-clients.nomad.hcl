@@ -10,9 +10,9 @@
 #   nomad var put nomad/jobs/foreshape-clients nomad_token=... consul_token=... ca=... cert=... key=...
 # and needs the ACL policy in foreshape-acl.hcl (a client agent reads its
 # node, its node's allocations and their stats, and the local agent).
-# On Nomad 1.7+ the task's workload identity can take the token's place,
-# under that policy attached to the job: docs/deployment.md "Workload
-# identity instead of a token".
+# The task's workload identity can take the token's place, under that
+# policy attached to the job (Nomad 1.5+; measured on 2.0.6):
+# docs/deployment.md "Workload identity instead of a token".
 job "foreshape-clients" {
   type      = "system"
   priority  = 80

@@ -12,12 +12,12 @@
 #
 # Their token comes from Nomad Variables
 #   nomad var put nomad/jobs/foreshape-servers nomad_token=... consul_token=...
-# and needs the ACL policy in foreshape-acl.hcl (on Nomad 1.7+ the task's
-# workload identity can take the token's place, under that policy
-# attached to the job: docs/deployment.md "Workload identity instead of a
-# token"). TLS material comes from nomad/jobs/foreshape-servers too (ca,
-# cert, key); drop the tls block and its template if your network is
-# trusted.
+# and needs the ACL policy in foreshape-acl.hcl. The task's workload
+# identity can take the token's place, under that policy attached to the
+# job (Nomad 1.5+; measured on 2.0.6): docs/deployment.md "Workload
+# identity instead of a token". TLS material comes from
+# nomad/jobs/foreshape-servers too (ca, cert, key); drop the tls block and
+# its template if your network is trusted.
 job "foreshape-servers" {
   type     = "service"
   priority = 80

@@ -89,6 +89,16 @@ job %[1]q {
 }
 `
 
+// The identity blocks and the Task API's address the job is run with.
+const (
+	defaultIdentity = "      identity {\n        file = true\n      }\n"
+	// A named identity's token expires (its ttl) and Nomad writes a new
+	// one to its file before then (measured on Nomad 2.0.6: every 15-16 s
+	// for a 30 s ttl); the default identity's has no expiry.
+	namedIdentity = "      identity {\n        name = \"foreshape\"\n        aud  = [\"foreshape\"]\n        ttl  = \"20s\"\n        file = true\n      }\n"
+	taskAPI       = `unix://{{ env "NOMAD_SECRETS_DIR" }}/api.sock`
+)
+
 // TestAgentWithWorkloadIdentityOnRealNomad runs a foreshape server agent
 // as a raw_exec job on the real Nomad at NOMAD_ADDR (ACLs on) with no
 // token of its own: its task's workload identity (nomad.token_file on
@@ -106,8 +116,21 @@ job %[1]q {
 // placeholder (the node stays out of scheduling, as after any whole
 // node's move; the test gives it back); its log shows no refused call.
 // The test's set-up uses NOMAD_MANAGEMENT_TOKEN (or a management
-// NOMAD_TOKEN).
+// NOMAD_TOKEN). Before it looks for a Nomad it checks that
+// docs/deployment.md still shows the identity block and the nomad
+// settings it runs.
 func TestAgentWithWorkloadIdentityOnRealNomad(t *testing.T) {
+	// The job runs what docs/deployment.md tells operators to write.
+	doc, err := os.ReadFile("../docs/deployment.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"   ```hcl\n   " + strings.ReplaceAll(strings.TrimSuffix(defaultIdentity, "\n"), "\n", "\n   ") + "\n   ```",
+		`address    = "` + taskAPI + `"`, `token_file = "{{ env "NOMAD_SECRETS_DIR" }}/nomad_token"`} {
+		if !strings.Contains(string(doc), want) {
+			t.Errorf("docs/deployment.md's workload identity variant no longer shows %q, which this test runs", want)
+		}
+	}
 	addr, setup, nodes := realNomadNodes(t)
 	if self, _, err := setup.ACLTokens().Self(nil); err != nil || self.AccessorID == "acls-disabled" {
 		t.Skipf("the Nomad at %s has its ACLs off (%v): this test shows the job-attached ACL policy granting the workload identity what the agent needs", addr, err)
@@ -132,15 +155,10 @@ func TestAgentWithWorkloadIdentityOnRealNomad(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	const defaultIdentity = "      identity {\n        file = true\n      }\n"
-	// A named identity's token expires (its ttl) and Nomad writes a new
-	// one to its file before then (measured on Nomad 2.0.6: every 15-16 s
-	// for a 30 s ttl); the default identity's has no expiry.
-	const namedIdentity = "      identity {\n        name = \"foreshape\"\n        aud  = [\"foreshape\"]\n        ttl  = \"20s\"\n        file = true\n      }\n"
 	for _, tc := range []struct{ name, address, identity, file string }{
-		{"task API socket", `unix://{{ env "NOMAD_SECRETS_DIR" }}/api.sock`, defaultIdentity, "nomad_token"},
+		{"task API socket", taskAPI, defaultIdentity, "nomad_token"},
 		{"NOMAD_ADDR", addr, defaultIdentity, "nomad_token"},
-		{"named identity with a 20s ttl", `unix://{{ env "NOMAD_SECRETS_DIR" }}/api.sock`, namedIdentity, "nomad_foreshape.jwt"},
+		{"named identity with a 20s ttl", taskAPI, namedIdentity, "nomad_foreshape.jwt"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			suffix := fmt.Sprintf("%d-%d", os.Getpid(), time.Now().UnixNano()%1e6)
