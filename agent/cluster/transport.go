@@ -369,13 +369,16 @@ func (m *mux) route(c net.Conn) {
 	_ = c.SetDeadline(time.Time{})
 	switch kind[0] {
 	case connRaft:
-		if m.peer != nil && m.peer.Superseded() != nil {
-			// A superseded server takes part in nothing (recovered.go).
-			c.Close()
-			return
-		}
 		rc, ok := m.trackRaft(c)
 		if !ok {
+			return
+		}
+		if m.peer != nil && m.peer.Superseded() != nil {
+			// A superseded server takes part in nothing (recovered.go);
+			// checked once tracked, so that a connection admitted while
+			// the server was being superseded is closed here or by
+			// closeRaftConns.
+			rc.Close()
 			return
 		}
 		select {
