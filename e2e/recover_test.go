@@ -206,10 +206,24 @@ func TestRecoverFromALostQuorumWithAgents(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.startServer(back)
-	waitUntil(t, 60*time.Second, "the server joined anew with the queue", func() bool {
-		bq, err := r.queue(back)
-		return err == nil && !bq.Paused && len(bq.Requests) >= len(want) && slices.Equal(requestIDs(queueStates(bq)[:len(want)]), requestIDs(want))
-	})
+	var bq, svq api.Queue
+	var berr, serr error
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		bq, berr = r.queue(back)
+		svq, serr = r.queue(survivor)
+		// By ID in any order: the survivor's moves may have run meanwhile
+		// (done requests then come first).
+		got, all := requestIDs(queueStates(bq)), requestIDs(want)
+		slices.Sort(got)
+		slices.Sort(all)
+		if berr == nil && serr == nil && !bq.Paused && slices.Equal(got, all) && slices.Equal(queueStates(bq), queueStates(svq)) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the server joined anew has the queue %v (paused %v, %v); the survivor's %v (paused %v, %v); want the survivor's, resumed",
+				queueStates(bq), bq.Paused, berr, queueStates(svq), svq.Paused, serr)
+		}
+	}
 }
 
 // requestIDs is queueStates' IDs without their states.
