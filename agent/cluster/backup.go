@@ -412,6 +412,16 @@ func (n *Node) RestoreBackup(ctx context.Context, meta BackupMeta, state io.Read
 	case <-n.done:
 		return ErrClosed
 	}
+	// The term's writes that passed Apply's checks before it ended reach
+	// raft before this lock is held, so the barrier comes after them, and
+	// the restore after the barrier.
+	n.applying.Lock()
+	barrier := n.raft.Barrier(timeout(ctx))
+	n.applying.Unlock()
+	if err := n.await(ctx, "barrier", barrier); err != nil {
+		n.restartTerm()
+		return err
+	}
 	n.leadershipLog().Info("restoring a backup: leader work stopped until the state is restored")
 	defer n.restartTerm()
 	sm := &raft.SnapshotMeta{Version: raft.SnapshotVersionMax, Index: meta.Index, Term: meta.Term, Size: meta.Size}

@@ -86,7 +86,11 @@ type Node struct {
 	// endTerm ends the current leadership term without a lost leadership
 	// (a restore, backup.go); the channel sent is closed once it ended.
 	endTerm chan chan struct{}
-	done    chan struct{}
+	// applying is held for reading by Apply from its checks until raft
+	// has its command, and for writing by a restore once the term ended,
+	// so that no write of the ended term reaches raft after it.
+	applying sync.RWMutex
+	done     chan struct{}
 	// closing is cancelled by Close, for work that takes a context.
 	closing context.Context
 	stop    context.CancelFunc
@@ -647,22 +651,34 @@ func (n *Node) Apply(ctx context.Context, cmd []byte) (any, error) {
 		return nil, ErrClosed
 	default:
 	}
+	n.applying.RLock()
 	if err := ctx.Err(); err != nil {
+		n.applying.RUnlock()
 		return nil, fmt.Errorf("cluster: apply: %w", err)
 	}
+	// A leader loop's context ends a moment after its term's
+	// (RunLeaderLoop): the term's own says whether it still runs.
+	if t, ok := ctx.Value(termKey{}).(*term); ok && t.ctx.Err() != nil {
+		n.applying.RUnlock()
+		return nil, fmt.Errorf("cluster: apply: the term %d has ended: %w", t.number, context.Canceled)
+	}
 	if n.raft.State() != raft.Leader {
+		n.applying.RUnlock()
 		return nil, n.notLeader()
 	}
 	if err := n.checkProtocol(cmd); err != nil {
+		n.applying.RUnlock()
 		return nil, err
 	}
 	var timeout time.Duration
 	if dl, ok := ctx.Deadline(); ok {
 		if timeout = time.Until(dl); timeout <= 0 {
+			n.applying.RUnlock()
 			return nil, fmt.Errorf("cluster: apply: %w", context.DeadlineExceeded)
 		}
 	}
 	f := n.raft.Apply(cmd, timeout)
+	n.applying.RUnlock()
 	errc := make(chan error, 1)
 	go func() { errc <- f.Error() }()
 	select {
