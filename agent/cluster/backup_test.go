@@ -85,11 +85,12 @@ func saveBackup(t *testing.T, n *cluster.Node) ([]byte, []byte, cluster.BackupMe
 // holds the state as the leader's state machine writes it, with the Raft
 // index and term, the release, the state's format and the three servers;
 // after more writes, restoring it through the leader gives every server
-// the saved state byte for byte, and later writes go on at indexes past
-// both the backup's and the log's.
+// the saved state byte for byte (the queue paused, as when it was saved),
+// and later writes go on at indexes past both the backup's and the log's.
 func TestBackupRestoresEveryServer(t *testing.T) {
 	c, fsms := stateCluster(t, 3)
 	fill(t, c, "before", 5)
+	c.Apply(state.Encode(state.SetQueuePaused{Paused: true, By: "operator"}))
 	l := c.Leader()
 	_, saved, meta := saveBackup(t, c.Nodes[l])
 	if want := stateBytes(t, fsms[l]); !bytes.Equal(saved, want) {
@@ -100,6 +101,7 @@ func TestBackupRestoresEveryServer(t *testing.T) {
 		t.Errorf("meta %+v", meta)
 	}
 	fill(t, c, "after", 3)
+	c.Apply(state.Encode(state.SetQueuePaused{Paused: false, By: "operator"}))
 	before := c.Nodes[l].LastIndex()
 	if bytes.Equal(stateBytes(t, fsms[l]), saved) {
 		t.Fatal("the writes after the backup changed nothing")
@@ -113,6 +115,12 @@ func TestBackupRestoresEveryServer(t *testing.T) {
 	}
 	if got := fsms[l].Len(); got != 20 {
 		t.Errorf("%d series after the restore; the backup holds 20", got)
+	}
+	// The queue is paused or running as the backup had it.
+	for i, f := range fsms {
+		if !f.QueuePaused() {
+			t.Errorf("node%d: the queue runs after restoring a backup saved with it paused", i)
+		}
 	}
 	res := c.Apply(state.Encode(state.SubmitRequest{Request: state.MigrationRequest{
 		Resource: state.Resource{Kind: state.ResourceAllocation, ID: "alloc-after-restore"},
