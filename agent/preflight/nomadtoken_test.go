@@ -9,11 +9,9 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/foreshape/foreshape/agent/preflight"
 	"github.com/foreshape/foreshape/config"
-	"github.com/foreshape/foreshape/internal/testpki"
 	"github.com/foreshape/foreshape/sim"
 )
 
@@ -137,50 +135,22 @@ func TestNomadRefusalNamesTheTokenFile(t *testing.T) {
 // client certificate refuses it); in its dates, or without a wall clock,
 // it is not.
 func TestNomadCertificateDates(t *testing.T) {
-	f := newFixture(t)
-	now := time.Now()
-	ca := testpki.NewCA(t, "nomad-client")
-	files := testpki.WriteFiles(t, f.dir, "nomad-client", ca, ca.Issue(t, "foreshape"))
-	for _, tc := range []struct {
-		name string
-		now  time.Time
-		want string
-	}{
-		{"valid", now, ""},
-		{"expired", now.Add(48 * time.Hour), "Expired nomad.cert_file"},
-		{"not yet valid", now.Add(-2 * time.Hour), "nomad.cert_file not valid yet"},
-		{"dates unchecked without a wall clock", time.Time{}, ""},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			c := f.config()
-			c.Nomad.Address = "https://nomad.internal:4646"
-			c.Nomad.CertFile, c.Nomad.KeyFile = files.Cert, files.Key
-			if got := wantCertWarning(t, c, tc.now, "nomad.cert_file", tc.want, files.Cert); tc.want != "" &&
-				!strings.Contains(got, "Nomad that requires a client certificate") {
-				t.Errorf("warning %q; want it to say who refuses the certificate", got)
-			}
-		})
-	}
+	clientCertDates(t, "nomad", "Nomad that requires a client certificate", func(c *config.Config, cert, key string) {
+		c.Nomad.Address = "https://nomad.internal:4646"
+		c.Nomad.CertFile, c.Nomad.KeyFile = cert, key
+	})
 }
 
 // TestNomadOverTheTaskAPISocket: nomad.address unix://PATH, as a Nomad
 // task's Task API socket (${NOMAD_SECRETS_DIR}/api.sock), carries every
 // call over that socket, with the token of nomad.token_file.
 func TestNomadOverTheTaskAPISocket(t *testing.T) {
-	dir := t.TempDir()
-	sock := filepath.Join(dir, "api.sock")
-	ln, err := net.Listen("unix", sock)
-	if err != nil {
-		t.Fatal(err)
-	}
 	tokens := make(chan string, 1)
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	dir, sock := serveSocket(t, func(w http.ResponseWriter, r *http.Request) {
 		tokens <- r.Header.Get("X-Nomad-Token")
 		w.Header().Set("X-Nomad-Index", "1")
 		_, _ = w.Write([]byte(`[{"ID": "n1", "Name": "over-the-socket"}]`))
-	})}
-	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(func() { srv.Close() })
+	})
 	cfg := clientOf(config.Default())
 	cfg.Nomad.Address, cfg.Nomad.TokenFile = "unix://"+sock, write(t, filepath.Join(dir, "nomad_token"), "identity.jwt\n")
 	start, diags := preflight.Check(cfg, preflight.Options{})
@@ -204,14 +174,8 @@ func TestNomadOverTheTaskAPISocket(t *testing.T) {
 // "Permission denied" as Nomad's HTTP API does). Each is explained as
 // Nomad's HTTP API's refusals are, naming the call and what to check.
 func TestTaskAPIRefusalsNameTheCall(t *testing.T) {
-	dir := t.TempDir()
-	sock := filepath.Join(dir, "api.sock")
-	ln, err := net.Listen("unix", sock)
-	if err != nil {
-		t.Fatal(err)
-	}
 	// As the Task API's middleware answers (nomad command/agent/http.go).
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	dir, sock := serveSocket(t, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
 		switch r.Header.Get("X-Nomad-Token") {
 		case "":
@@ -224,9 +188,7 @@ func TestTaskAPIRefusalsNameTheCall(t *testing.T) {
 			w.WriteHeader(http.StatusInternalServerError)
 			_, _ = w.Write([]byte("Server error authenticating request\n"))
 		}
-	})}
-	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(func() { srv.Close() })
+	})
 	file := write(t, filepath.Join(dir, "nomad_token"), "x")
 	for _, tc := range []struct {
 		name, token, tokenFile, want string
@@ -255,4 +217,20 @@ func TestTaskAPIRefusalsNameTheCall(t *testing.T) {
 			}
 		})
 	}
+}
+
+// serveSocket serves h on api.sock in a new directory, as a Nomad task's
+// Task API socket, and returns the directory and the socket's path.
+func serveSocket(t *testing.T, h http.HandlerFunc) (dir, sock string) {
+	t.Helper()
+	dir = t.TempDir()
+	sock = filepath.Join(dir, "api.sock")
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: h}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { srv.Close() })
+	return dir, sock
 }

@@ -1040,26 +1040,36 @@ func TestCertificateWarnings(t *testing.T) {
 // tls.cert_file is (a Prometheus that requires a client certificate
 // refuses it); in its dates, or without a wall clock, it is not.
 func TestPrometheusCertificateDates(t *testing.T) {
+	clientCertDates(t, "prometheus", "Prometheus that requires a client certificate", func(c *config.Config, cert, key string) {
+		c.Prometheus.Address = "https://prometheus.internal:9090"
+		c.Prometheus.CertFile, c.Prometheus.KeyFile = cert, key
+	})
+}
+
+// clientCertDates checks that block.cert_file, which set gives the
+// configuration, is warned of out of its dates, saying who refuses it,
+// and not in them or without a wall clock.
+func clientCertDates(t *testing.T, block, refuser string, set func(c *config.Config, cert, key string)) {
+	t.Helper()
 	f := newFixture(t)
 	now := time.Now()
-	ca := testpki.NewCA(t, "prometheus")
-	files := testpki.WriteFiles(t, f.dir, "prometheus-client", ca, ca.Issue(t, "foreshape"))
+	ca := testpki.NewCA(t, block)
+	files := testpki.WriteFiles(t, f.dir, block+"-client", ca, ca.Issue(t, "foreshape"))
+	field := block + ".cert_file"
 	for _, tc := range []struct {
 		name string
 		now  time.Time
 		want string
 	}{
 		{"valid", now, ""},
-		{"expired", now.Add(48 * time.Hour), "Expired prometheus.cert_file"},
-		{"not yet valid", now.Add(-2 * time.Hour), "prometheus.cert_file not valid yet"},
+		{"expired", now.Add(48 * time.Hour), "Expired " + field},
+		{"not yet valid", now.Add(-2 * time.Hour), field + " not valid yet"},
 		{"dates unchecked without a wall clock", time.Time{}, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := f.config()
-			c.Prometheus.Address = "https://prometheus.internal:9090"
-			c.Prometheus.CertFile, c.Prometheus.KeyFile = files.Cert, files.Key
-			if got := wantCertWarning(t, c, tc.now, "prometheus.cert_file", tc.want, files.Cert); tc.want != "" &&
-				!strings.Contains(got, "Prometheus that requires a client certificate") {
+			set(c, files.Cert, files.Key)
+			if got := wantCertWarning(t, c, tc.now, field, tc.want, files.Cert); tc.want != "" && !strings.Contains(got, refuser) {
 				t.Errorf("warning %q; want it to say who refuses the certificate", got)
 			}
 		})
