@@ -47,18 +47,8 @@ func (s *recServer) start(t *testing.T, reg *registry, tweak func(*cluster.Confi
 	if addr == "" {
 		addr = "127.0.0.1:0"
 	}
-	cfg := cluster.Config{
-		NodeID: s.id, Name: s.name, BindAddr: addr, DataDir: s.dir, Voters: 3,
-		HeartbeatTimeout:   500 * time.Millisecond,
-		ElectionTimeout:    500 * time.Millisecond,
-		LeaderLeaseTimeout: 500 * time.Millisecond,
-		CommitTimeout:      5 * time.Millisecond,
-		RetryInterval:      50 * time.Millisecond,
-		ReconcileInterval:  50 * time.Millisecond,
-		PromoteAfter:       2 * time.Second,
-		RemoveAfter:        -1,
-		Discover:           reg.discover,
-	}
+	cfg := fastTCP(s.id, s.name, addr, s.dir, reg)
+	cfg.Voters, cfg.PromoteAfter = 3, 2*time.Second
 	if tweak != nil {
 		tweak(&cfg)
 	}

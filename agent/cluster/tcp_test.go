@@ -53,6 +53,22 @@ func tcpServer(t *testing.T, dir string, reg *registry, tweak func(*cluster.Conf
 	return tcpServerLog(t, dir, reg, tweak, clustertest.Logger(t).Named(filepath.Base(dir)))
 }
 
+// fastTCP is the configuration of a server over TCP on loopback with
+// timings a test can wait out: half-second elections and leases, retries
+// and reconciliations every 50 ms, nothing removed; joining through reg.
+func fastTCP(id, name, bind, dir string, reg *registry) cluster.Config {
+	return cluster.Config{
+		NodeID: id, Name: name, BindAddr: bind, DataDir: dir, Discover: reg.discover,
+		HeartbeatTimeout:   500 * time.Millisecond,
+		ElectionTimeout:    500 * time.Millisecond,
+		LeaderLeaseTimeout: 500 * time.Millisecond,
+		CommitTimeout:      5 * time.Millisecond,
+		RetryInterval:      50 * time.Millisecond,
+		ReconcileInterval:  50 * time.Millisecond,
+		RemoveAfter:        -1,
+	}
+}
+
 // tcpServerLog is tcpServer logging to logger.
 func tcpServerLog(t *testing.T, dir string, reg *registry, tweak func(*cluster.Config), logger hclog.Logger) (*cluster.Node, *listFSM) {
 	t.Helper()
@@ -60,19 +76,8 @@ func tcpServerLog(t *testing.T, dir string, reg *registry, tweak func(*cluster.C
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := cluster.Config{
-		NodeID: id, Name: filepath.Base(dir), BindAddr: "127.0.0.1:0", DataDir: dir,
-		BootstrapExpect:    3,
-		HeartbeatTimeout:   500 * time.Millisecond,
-		ElectionTimeout:    500 * time.Millisecond,
-		LeaderLeaseTimeout: 500 * time.Millisecond,
-		CommitTimeout:      5 * time.Millisecond,
-		RetryInterval:      50 * time.Millisecond,
-		ReconcileInterval:  50 * time.Millisecond,
-		PromoteAfter:       2 * time.Second,
-		RemoveAfter:        -1,
-		Discover:           reg.discover,
-	}
+	cfg := fastTCP(id, filepath.Base(dir), "127.0.0.1:0", dir, reg)
+	cfg.BootstrapExpect, cfg.PromoteAfter = 3, 2*time.Second
 	if tweak != nil {
 		tweak(&cfg)
 	}

@@ -364,13 +364,9 @@ func TestRollingUpgrade(t *testing.T) {
 		if bind == "" {
 			bind = "127.0.0.1:0"
 		}
-		n, err := cluster.New(cluster.Config{
-			NodeID: id, Name: fmt.Sprintf("s%d", i), BindAddr: bind, DataDir: dir, BootstrapExpect: 3, Discover: reg.discover,
-			StateProtocol: protocol, CommandProtocol: protocolOf(protocol),
-			HeartbeatTimeout: 500 * time.Millisecond, ElectionTimeout: 500 * time.Millisecond,
-			LeaderLeaseTimeout: 500 * time.Millisecond, CommitTimeout: 5 * time.Millisecond,
-			RetryInterval: 50 * time.Millisecond, ReconcileInterval: 50 * time.Millisecond, RemoveAfter: -1,
-		}, fsm, clustertest.Logger(t).Named(fmt.Sprintf("s%d", i)))
+		cfg := fastTCP(id, fmt.Sprintf("s%d", i), bind, dir, reg)
+		cfg.BootstrapExpect, cfg.StateProtocol, cfg.CommandProtocol = 3, protocol, protocolOf(protocol)
+		n, err := cluster.New(cfg, fsm, clustertest.Logger(t).Named(fmt.Sprintf("s%d", i)))
 		if err != nil {
 			t.Fatal(err)
 		}
