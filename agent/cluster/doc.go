@@ -93,6 +93,15 @@
 // leads or votes again, and says it in Ready, Status and OpInfo
 // (recovered.go).
 //
+// # Backups
+//
+// SaveBackup writes the leader's raft snapshot into an archive with its
+// metadata and checksums; ReadBackup refuses a truncated, corrupted,
+// foreign or newer one; RestoreBackup hands a checked backup to raft's
+// Restore, ending the leadership term before it and starting a new one
+// after, so that no write of the old term lands on the restored state
+// (backup.go).
+//
 // # The data directory's disk
 //
 // Every write raft makes to the stores (log, stable, snapshots) passes
