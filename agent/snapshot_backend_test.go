@@ -65,6 +65,11 @@ func TestSnapshotSaveAndRestoreThroughServers(t *testing.T) {
 	leader := tc.servers[l].a
 	ctx := context.Background()
 	submitMarker(t, leader, "alloc-before")
+	// The leader writes the servers' records after it gains leadership;
+	// the backup is taken once they are in the state.
+	eventually(t, 30*time.Second, "the servers' records in the leader's state", func() bool {
+		return len(leader.fsm.Servers()) > 0
+	})
 
 	var archive bytes.Buffer
 	if _, err := tc.servers[f1].api.SaveSnapshot(ctx, &archive); err != nil {
