@@ -96,9 +96,12 @@ Options:
                    contextual anomaly detector, CAD OSE, over the series'
                    learnt range), shape+context (shape and context),
                    artime+shape (the larger of ARTime's and shape's
-                   onsets), or all to compare them; several,
-                   comma-separated, are scored side by side. Default:
-                   artime.
+                   onsets), artime+likelihood, residual+likelihood and
+                   rcf+likelihood (the anomaly likelihood of ARTime's,
+                   the residual detector's or the forest's raw scores:
+                   how unusual their recent level is for the series), or
+                   all to compare them; several, comma-separated, are
+                   scored side by side. Default: artime.
   -history=RULE    What each detector knows when it starts: file (it is
                    started on the file as the agent starts it on a series'
                    stored history: ARTime learns 15% of that history, at
@@ -115,6 +118,17 @@ Options:
                    probation it takes the series' range to be: widened by
                    H times its width on each side (0: not widened, the
                    agent's rule before). Default: 0.25, the agent's.
+  -likelihood-window=N
+                   How many raw scores the likelihood's short average
+                   takes. Default: 10.
+  -likelihood-every
+                   Make every point's likelihood an onset, rather than
+                   only one above every score of the previous day.
+  -likelihood-alarm=S
+                   The onset (the likelihood on a log scale: 0.5 is
+                   1 - 1e-5) at or above which the likelihood raises an
+                   alarm, for the "agent's alarm rule" scores of the
+                   +likelihood detectors. Default: 0.5.
   -profiles=FILE   NAB profiles.json. Default: config/profiles.json beside
                    the labels directory, else NAB's published profiles.
   -published=DIR   NAB's results directory: results/<detector>/... as NAB
@@ -262,6 +276,9 @@ func (c *ForecastAnomaliesCommand) Run(args []string) int {
 	history := fs.String("history", "file", "")
 	artimeAlarm := fs.Float64("artime-alarm", anomaly.DefaultARTimeAlarm, "")
 	headroom := fs.Float64("artime-headroom", anomaly.DefaultARTimeHeadroom, "")
+	likWindow := fs.Int("likelihood-window", anomaly.DefaultLikelihoodWindow, "")
+	likEvery := fs.Bool("likelihood-every", false, "")
+	likAlarm := fs.Float64("likelihood-alarm", anomaly.DefaultLikelihoodAlarm, "")
 	if code, ok := c.Parse(fs, args, c.Help); !ok {
 		return code
 	}
@@ -301,6 +318,10 @@ func (c *ForecastAnomaliesCommand) Run(args []string) int {
 		return c.UsageError("forecast anomalies", "-artime-alarm must be positive")
 	case !(*headroom >= 0) || math.IsInf(*headroom, 0):
 		return c.UsageError("forecast anomalies", "-artime-headroom must be 0 or more")
+	case *likWindow < 1:
+		return c.UsageError("forecast anomalies", "-likelihood-window must be at least 1")
+	case !(*likAlarm > 0) || math.IsInf(*likAlarm, 0):
+		return c.UsageError("forecast anomalies", "-likelihood-alarm must be positive")
 	}
 
 	data, err := readTraceDirs(c.Meta, []string{*dir}, *step)
@@ -312,7 +333,8 @@ func (c *ForecastAnomaliesCommand) Run(args []string) int {
 		c.UI.Error("error: no series found under " + *dir)
 		return ExitInvalid
 	}
-	opts := anomaly.Options{Threshold: *threshold, ARTimeAlarm: *artimeAlarm, ARTime: anomaly.ARTimeOptions{Headroom: *headroom}}
+	opts := anomaly.Options{Threshold: *threshold, ARTimeAlarm: *artimeAlarm, ARTime: anomaly.ARTimeOptions{Headroom: *headroom},
+		Likelihood: anomaly.LikelihoodOptions{Window: *likWindow, EveryPoint: *likEvery, Alarm: *likAlarm}}
 	if *headroom == 0 {
 		opts.ARTime.Headroom = -1 // not widened
 	}

@@ -78,6 +78,9 @@ type Options struct {
 	Context ContextOptions
 	// ARTime tunes the adaptive-resonance detector (NewARTimeStream).
 	ARTime ARTimeOptions
+	// Likelihood tunes the anomaly likelihood over a detector's raw
+	// scores (NewLikelihoodStream).
+	Likelihood LikelihoodOptions
 	// History is how many samples of the series' stored history the
 	// detector is started on (it still sees them one at a time, in
 	// order): ARTime learns them as its probation (see

@@ -57,7 +57,8 @@ const DefaultDetector = DetectorARTime
 
 // Detectors lists the detector names NewOnline accepts, sorted.
 func Detectors() []string {
-	out := []string{DetectorStream, DetectorResidual, DetectorRCF, DetectorEnsemble, DetectorContext, DetectorShapeContext, DetectorARTime, DetectorARTimeShape}
+	out := []string{DetectorStream, DetectorResidual, DetectorRCF, DetectorEnsemble, DetectorContext, DetectorShapeContext, DetectorARTime, DetectorARTimeShape,
+		DetectorARTimeLikelihood, DetectorResidualLikelihood, DetectorRCFLikelihood}
 	sort.Strings(out)
 	return out
 }
@@ -96,6 +97,8 @@ func NewOnline(name string, opts Options) (Online, error) {
 		return NewARTimeStream(opts), nil
 	case DetectorARTimeShape:
 		return newARTimeShape(opts), nil
+	case DetectorARTimeLikelihood, DetectorResidualLikelihood, DetectorRCFLikelihood:
+		return NewLikelihoodStream(strings.TrimSuffix(name, "+likelihood"), opts)
 	}
 	return nil, CheckDetector(name)
 }
