@@ -4,6 +4,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/foreshape/foreshape/internal/cputime"
 )
 
 // rawScores is n raw scores around level with noise sd, in [0, 1].
@@ -205,4 +207,30 @@ func TestLikelihoodStreamEveryPoint(t *testing.T) {
 	if nOnce == 0 || nOnce >= nEvery {
 		t.Errorf("onsets above 0.1: %d once, %d every point", nOnce, nEvery)
 	}
+}
+
+// BenchmarkLikelihood runs the likelihood alone over 100,000 raw scores
+// per iteration.
+func BenchmarkLikelihood(b *testing.B) {
+	raw := rawScores(6, 100000, 0.2, 0.1)
+	b.ReportAllocs()
+	b.ResetTimer()
+	cpu := cputime.Process()
+	for range b.N {
+		l := NewLikelihood(LikelihoodOptions{})
+		for _, r := range raw {
+			l.Observe(r)
+		}
+	}
+	b.ReportMetric(float64(b.N)*float64(len(raw))/(cputime.Process()-cpu).Seconds(), "points/cpu-s")
+}
+
+// BenchmarkARTimeLikelihoodAcrossSeries is BenchmarkARTimeAcrossSeries
+// with the likelihood over ARTime's raw scores (window 3, the candidate
+// chosen on the tuning part).
+func BenchmarkARTimeLikelihoodAcrossSeries(b *testing.B) {
+	benchmarkAcrossSeries(b, 200, func() Online {
+		d, _ := NewLikelihoodStream(DetectorARTime, Options{History: 4032, Likelihood: LikelihoodOptions{Window: 3}})
+		return d
+	})
 }
