@@ -440,13 +440,17 @@ var diskQuiet = map[string]diskQuietness{
 	"failed to create state file":      quietAlways,
 	"failed to finalize snapshot":      quietAlways,
 	"failed to close snapshot":         quietAlways,
-	// raft: an election won and lost again at the first write
-	"heartbeat timeout reached, starting election": quietAppends,
-	"entering candidate state":                     quietAppends,
-	"pre-vote successful, starting election":       quietAppends,
-	"election won":                                 quietAppends,
-	"entering leader state":                        quietAppends,
-	"entering follower state":                      quietAppends,
+	// raft: an election won and lost again at the first write (or, in a
+	// cluster, a follower whose appends fail standing again and again
+	// while its peers have a leader)
+	"heartbeat timeout reached, starting election":           quietAppends,
+	"entering candidate state":                               quietAppends,
+	"pre-vote successful, starting election":                 quietAppends,
+	"pre-vote campaign failed, waiting for election timeout": quietAppends,
+	"Election timeout reached, restarting election":          quietAppends,
+	"election won":            quietAppends,
+	"entering leader state":   quietAppends,
+	"entering follower state": quietAppends,
 	// raft: a follower whose appends failed lacks the entries the leader
 	// goes on sending after them, and says so at each
 	"failed to get previous log": quietAppends,

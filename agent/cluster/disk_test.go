@@ -275,6 +275,12 @@ func TestLeaderWithFullDiskStepsDown(t *testing.T) {
 	}
 	var noisy []string
 	for _, l := range loudLines(full.log.String(), mark) {
+		// Another server's election (a follower that missed heartbeats
+		// on a loaded machine) is refused at WARN by raft on every
+		// server: not this server's outage.
+		if strings.Contains(l, "rejecting pre-vote request") || strings.Contains(l, "rejecting vote request") {
+			continue
+		}
 		if strings.Contains(l, "[WARN]") || strings.Contains(l, "[ERROR]") {
 			noisy = append(noisy, l)
 		}
