@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/foreshape/foreshape/agent/api"
 	"github.com/foreshape/foreshape/agent/cluster"
@@ -73,7 +74,15 @@ func (a *Agent) backupInfo() cluster.BackupInfo {
 // which would stop the process if the state machine refused it
 // (cluster.Node.RestoreBackup). A refused backup is an error wrapping
 // api.ErrInvalid, and the cluster's state is as it was.
-func (a *Agent) RestoreSnapshot(ctx context.Context, body io.Reader) (out api.SnapshotRestore, err error) {
+//
+// Unless o.KeepQueue, the restored migration queue is paused through
+// Raft once raft has restored the state and before the new term starts
+// (RestoreBackup's restored), so that the new term's coordinator starts
+// no move of a restored request, which may have been done or cancelled
+// since the backup: an operator reviews them and resumes the queue. A
+// pause that fails leaves the queue as the backup had it; the answer's
+// Queue says so, read from the state, and the log says why.
+func (a *Agent) RestoreSnapshot(ctx context.Context, body io.Reader, o api.RestoreOptions) (out api.SnapshotRestore, err error) {
 	defer func() {
 		if errors.Is(err, api.ErrInvalid) {
 			a.log.Warn("snapshot restore refused; the state is as it was", logKeyError, err)
@@ -132,21 +141,102 @@ func (a *Agent) RestoreSnapshot(ctx context.Context, body io.Reader) (out api.Sn
 	if err := rewind(); err != nil {
 		return out, err
 	}
-	if err := a.node.RestoreBackup(ctx, meta, f); err != nil {
+	by := restorePausedBy(meta)
+	var restored func()
+	var pauseErr error
+	if !o.KeepQueue {
+		at, err := a.clock.Now(ctx)
+		if err != nil {
+			at = time.Now() // the pause matters, not its data time
+		}
+		restored = func() {
+			// Not the request's context alone: a client gone once the
+			// upload arrived must not leave the restored queue running.
+			pauseErr = pauseRestored(context.WithoutCancel(ctx), a, state.SetQueuePaused{Paused: true, At: at.UTC(), By: by})
+		}
+	}
+	if err := a.node.RestoreBackup(ctx, meta, f, restored); err != nil {
 		if errors.Is(err, cluster.ErrNotLeader) {
 			return out, fmt.Errorf("%v; nothing was restored: %w", err, api.ErrUnavailable)
 		}
 		return out, fmt.Errorf("restoring through raft: %w", err)
 	}
 	st, _ := a.node.Status()
+	out.Queue = restoredQueue(a.fsm.Act(), o, by, pauseErr)
 	a.log.Warn("replicated state replaced by a snapshot an operator restored", "backup_index", meta.Index, "backup_time", meta.Time,
-		"backup_taken_by", meta.TakenBy, "index", st.LastIndex, "series", summary.Series, "migration_requests", summary.Requests)
+		"backup_taken_by", meta.TakenBy, "index", st.LastIndex, "series", summary.Series, "migration_requests", summary.Requests,
+		"queue_paused", out.Queue.Paused, "queue_kept", out.Queue.Kept)
+	switch {
+	case pauseErr != nil:
+		a.log.Error("snapshot restored, but the restore could not pause the migration queue: it is as the backup had it, and a running queue starts the restored requests' moves",
+			logKeyError, pauseErr, "queue_paused", out.Queue.Paused)
+	case !o.KeepQueue:
+		a.log.Info("migration queue paused by the snapshot restore: none of the restored requests starts a move until an operator resumes it",
+			"paused_by", by)
+	}
 	out.Restored = SnapshotInfo(meta, summary)
 	out.Restored.SHA256 = hex.EncodeToString(h.Sum(nil))
 	out.Replaced = replaced
 	out.Index = st.LastIndex
 	out.AnsweredBy = a.name
 	return out, nil
+}
+
+// pauseRestored writes a restore's pause of the queue through Raft; a
+// test makes it fail.
+var pauseRestored = func(ctx context.Context, a *Agent, pause state.SetQueuePaused) error {
+	_, err := applier{a.node}.Apply(ctx, pause)
+	return err
+}
+
+// restorePausedBy is who paused the queue, as a restore of the backup
+// meta records it in the state.
+func restorePausedBy(meta cluster.BackupMeta) string {
+	return fmt.Sprintf("snapshot restore (the backup of index %d taken %s)", meta.Index, meta.Time.UTC().Format(time.RFC3339))
+}
+
+// restoredQueue describes the queue v holds once a restore with o is
+// done: by is the restore's paused_by, pauseErr its pause's error. It
+// says what the state holds, whatever the restore meant to leave: a
+// pause whose answer was lost (a timeout) may have been applied all the
+// same.
+func restoredQueue(v state.ActView, o api.RestoreOptions, by string, pauseErr error) api.RestoredQueue {
+	q := api.RestoredQueue{Paused: v.Paused}
+	if v.Paused {
+		q.PausedBy = v.PausedBy
+	}
+	pausedHere := !o.KeepQueue && v.Paused && v.PausedBy == by
+	if pauseErr != nil && !pausedHere {
+		q.PauseError = pauseErr.Error()
+	}
+	q.Kept = !pausedHere && (o.KeepQueue || pauseErr != nil)
+	const running = "; its restored requests start their moves as the queue runs them ('foreshape queue pause' pauses it)"
+	switch {
+	case pausedHere:
+		q.Reason = "paused by the " + by + ": review the restored requests ('foreshape queue list'), which may have been done or cancelled since, then resume the queue ('foreshape queue resume')"
+	case pauseErr != nil && v.Paused:
+		q.Reason = fmt.Sprintf("paused, as the backup had it%s: the restore could not pause it: %v", pausedBy(v), pauseErr)
+	case pauseErr != nil:
+		q.Reason = fmt.Sprintf("running, as the backup had it: the restore could not pause it: %v%s", pauseErr, running)
+	case o.KeepQueue && v.Paused:
+		q.Reason = fmt.Sprintf("paused, as the backup had it%s: kept as the restore asked", pausedBy(v))
+	case o.KeepQueue:
+		q.Reason = "running, as the backup had it: kept as the restore asked" + running
+	case v.Paused:
+		q.Reason = "paused by the restore, then again since" + pausedBy(v)
+	default:
+		q.Reason = "running: resumed since the restore paused it"
+	}
+	return q
+}
+
+// pausedBy is " (by WHO)" for a queue paused by WHO, or "" when the
+// state does not say.
+func pausedBy(v state.ActView) string {
+	if v.PausedBy == "" {
+		return ""
+	}
+	return " (by " + v.PausedBy + ")"
 }
 
 // checkRestores restores the state read from r into a scratch state

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"net/http"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	nomadapi "github.com/hashicorp/nomad/api"
+	"github.com/hashicorp/raft"
 
 	"github.com/foreshape/foreshape/agent/api"
 	"github.com/foreshape/foreshape/agent/cluster"
@@ -49,7 +51,8 @@ func hasMarker(a *Agent, alloc string) bool {
 // servers in it); a request submitted after it is gone from every server
 // once the backup is restored through another follower, whose answer
 // says what it replaced (and the leader keeps nothing of the upload in
-// its data_dir); and a client agent passes a save on to the
+// its data_dir), and every server's queue is paused by the restore,
+// naming the backup, as the answer says; and a client agent passes a save on to the
 // leader, while it refuses an upload above what it forwards (4 MiB),
 // restoring nothing.
 func TestSnapshotSaveAndRestoreThroughServers(t *testing.T) {
@@ -84,7 +87,7 @@ func TestSnapshotSaveAndRestoreThroughServers(t *testing.T) {
 	}
 
 	submitMarker(t, leader, "alloc-after")
-	res, err := tc.servers[f2].api.RestoreSnapshot(ctx, bytes.NewReader(archive.Bytes()))
+	res, err := tc.servers[f2].api.RestoreSnapshot(ctx, bytes.NewReader(archive.Bytes()), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,9 +97,14 @@ func TestSnapshotSaveAndRestoreThroughServers(t *testing.T) {
 	if left, _ := filepath.Glob(filepath.Join(tc.servers[l].cfg.DataDir, "restore-*")); len(left) > 0 {
 		t.Errorf("the leader kept the uploaded state in its data_dir: %v", left)
 	}
+	by := fmt.Sprintf("snapshot restore (the backup of index %d taken %s)", info.Index, info.Time.UTC().Format(time.RFC3339))
+	if q := res.Queue; !q.Paused || q.PausedBy != by || q.Kept {
+		t.Errorf("the restore's answer: queue %+v; want it paused by %q", q, by)
+	}
 	for i, s := range tc.servers {
-		eventually(t, 30*time.Second, "the restored state on every server", func() bool {
-			return hasMarker(s.a, "alloc-before") && !hasMarker(s.a, "alloc-after")
+		eventually(t, 30*time.Second, "the restored state, its queue paused by the restore, on every server", func() bool {
+			v := s.a.fsm.Act()
+			return hasMarker(s.a, "alloc-before") && !hasMarker(s.a, "alloc-after") && v.Paused && v.PausedBy == by
 		})
 		if h := s.a.fsm.Halted(); h != nil {
 			t.Errorf("server %d halted: %v", i, h)
@@ -130,7 +138,7 @@ func TestSnapshotSaveAndRestoreThroughServers(t *testing.T) {
 		t.Errorf("the backup through a client agent: %+v, %v; want the 2 requests the state holds", info, err)
 	}
 	big := append(bytes.Clone(archive.Bytes()), make([]byte, 5<<20)...)
-	_, err = cc.RestoreSnapshot(ctx, bytes.NewReader(big))
+	_, err = cc.RestoreSnapshot(ctx, bytes.NewReader(big), nil)
 	var se *api.StatusError
 	if !errors.As(err, &se) || se.Code != http.StatusRequestEntityTooLarge {
 		t.Errorf("a 5 MiB restore through a client agent: %v; want 413", err)
@@ -198,7 +206,7 @@ func TestSnapshotRestoreRefuses(t *testing.T) {
 	} {
 		cl := *c
 		cl.Token = tc.token
-		_, err := cl.RestoreSnapshot(ctx, bytes.NewReader(tc.body))
+		_, err := cl.RestoreSnapshot(ctx, bytes.NewReader(tc.body), nil)
 		var se *api.StatusError
 		if !errors.As(err, &se) || se.Code != tc.code || !strings.Contains(se.Message, tc.says) {
 			t.Errorf("%s: %v; want %d saying %q", tc.name, err, tc.code, tc.says)
@@ -217,7 +225,7 @@ func TestSnapshotRestoreRefuses(t *testing.T) {
 		t.Errorf("a save with a bad token: %v; want 403", err)
 	}
 	// The good backup restores.
-	if _, err := c.RestoreSnapshot(ctx, bytes.NewReader(good)); err != nil {
+	if _, err := c.RestoreSnapshot(ctx, bytes.NewReader(good), nil); err != nil {
 		t.Fatal(err)
 	}
 	if !hasMarker(a, "alloc-kept") {
@@ -274,7 +282,7 @@ func TestSnapshotUploadOutlastsTheReadBound(t *testing.T) {
 		pw.Close()
 	}()
 	start := time.Now()
-	if _, err := c.RestoreSnapshot(context.Background(), pr); err != nil {
+	if _, err := c.RestoreSnapshot(context.Background(), pr, nil); err != nil {
 		t.Fatalf("a restore uploaded over %s: %v", time.Since(start).Round(time.Millisecond), err)
 	}
 	if d := time.Since(start); d < 300*time.Millisecond {
@@ -318,5 +326,217 @@ func TestRestoreLeftoversRemovedAtStart(t *testing.T) {
 	}
 	if logs.count("removed the upload of a snapshot restore an earlier stop left: file="+left) != 1 {
 		t.Errorf("log:\n%s\nwant one line naming %s", logs.String(), left)
+	}
+}
+
+// runningQueueBackup is archive, a backup of a paused queue that holds
+// the request id, as the leader would have saved it two entries later:
+// the queue resumed and the request's reason set to mark, which no pass
+// of the planner writes. It returns the new backup and its metadata.
+func runningQueueBackup(t *testing.T, a *Agent, archive []byte, id, mark string) ([]byte, cluster.BackupMeta) {
+	t.Helper()
+	var st bytes.Buffer
+	meta, err := cluster.ReadBackup(bytes.NewReader(archive), &st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := state.NewFSM(a.fsm.Config())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Restore(io.NopCloser(&st)); err != nil {
+		t.Fatal(err)
+	}
+	at := meta.Time
+	for _, cmd := range []state.Command{
+		state.SetQueuePaused{Paused: false, At: at, By: "operator"},
+		state.RescoreRequests{At: at, Items: []state.Rescore{{ID: id, Reason: mark}}},
+	} {
+		meta.Index++
+		if res, ok := f.Apply(&raft.Log{Index: meta.Index, Term: meta.Term, Type: raft.LogCommand, Data: state.Encode(cmd)}).(error); ok {
+			t.Fatalf("%T: %v", cmd, res)
+		}
+	}
+	if r, ok := f.Request(id); !ok || r.Reason != mark || !r.State.Queued() || f.QueuePaused() {
+		t.Fatalf("the backup's request %+v (held %v), queue paused %v; want it queued with reason %q in a running queue", r, ok, f.QueuePaused(), mark)
+	}
+	st.Reset()
+	if err := f.WriteSnapshot(&st); err != nil {
+		t.Fatal(err)
+	}
+	meta.Size = int64(st.Len())
+	var out bytes.Buffer
+	if err := cluster.WriteBackup(&out, meta, &st); err != nil {
+		t.Fatal(err)
+	}
+	return out.Bytes(), meta
+}
+
+// TestSnapshotRestorePausesTheQueue: a backup of a running queue that
+// holds a queued request to move a running allocation is restored with
+// the queue paused by the restore, the reason naming the backup's index
+// and time, which the answer says: the new term's act pass holds the
+// request (its reason changes from the backup's) and starts no move of
+// it: it stays queued, no intent stops its allocation, which Nomad runs
+// on. Restored with keep_queue, the same backup's queue runs, as the
+// answer says, and the request's move starts.
+func TestSnapshotRestorePausesTheQueue(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the dev agent until a move starts")
+	}
+	a, d, c := startDevAgent(t, 60, Options{Version: "test"})
+	ctx := context.Background()
+	eventually(t, 30*time.Second, "a first cycle", func() bool {
+		st, err := c.Status(ctx)
+		return err == nil && st.LastCycle != nil && st.LastCycle.Collected > 0
+	})
+	if _, err := c.Pause(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	nc, err := nomadapi.NewClient(&nomadapi.Config{Address: d.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var alloc string
+	eventually(t, 30*time.Second, "a running web allocation", func() bool {
+		as, _, err := nc.Jobs().Allocations("web", false, nil)
+		for _, a := range as {
+			if err == nil && a.ClientStatus == "running" {
+				alloc = a.ID
+				return true
+			}
+		}
+		return false
+	})
+	id, err := submitAway(ctx, c, alloc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var archive bytes.Buffer
+	if _, err := c.SaveSnapshot(ctx, &archive); err != nil {
+		t.Fatal(err)
+	}
+	const mark = "next in line when the backup was taken"
+	backup, meta := runningQueueBackup(t, a, archive.Bytes(), id, mark)
+	by := fmt.Sprintf("snapshot restore (the backup of index %d taken %s)", meta.Index, meta.Time.UTC().Format(time.RFC3339))
+
+	res, err := c.RestoreSnapshot(ctx, bytes.NewReader(backup), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if q := res.Queue; !q.Paused || q.Kept || q.PausedBy != by || !strings.HasPrefix(q.Reason, "paused by the "+by+": review the restored requests") || q.PauseError != "" {
+		t.Errorf("the restore's answer: queue %+v; want paused by %q", q, by)
+	}
+	eventually(t, 60*time.Second, "an act pass of the new term on the restored request", func() bool {
+		r, ok := a.fsm.Request(id)
+		return ok && r.Reason != mark
+	})
+	r, _ := a.fsm.Request(id)
+	if !r.State.Queued() || !r.Started.IsZero() {
+		t.Errorf("the restored request after the new term's act pass: %s, started %v (%s); want it queued, not started", r.State, r.Started, r.Reason)
+	}
+	v := a.fsm.Act()
+	if !v.Paused || v.PausedBy != by {
+		t.Errorf("the queue after the restore: paused %v by %q; want paused by %q", v.Paused, v.PausedBy, by)
+	}
+	for _, in := range v.OpenIntents {
+		if in.Request == id && (in.Kind == state.IntentStopAlloc || in.Kind == state.IntentDrainNode || in.Kind == state.IntentUpdateJob) {
+			t.Errorf("an intent of the restored request's move: %+v", in)
+		}
+	}
+	if al, _, err := nc.Allocations().Info(alloc, nil); err != nil || al.DesiredStatus != "run" {
+		t.Errorf("the restored request's allocation: %+v, %v; want it running on", al, err)
+	}
+
+	res, err = c.RestoreSnapshot(ctx, bytes.NewReader(backup), &api.RestoreOptions{KeepQueue: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if q := res.Queue; q.Paused || !q.Kept || !strings.HasPrefix(q.Reason, "running, as the backup had it: kept as the restore asked") || q.PauseError != "" {
+		t.Errorf("the answer to a restore with keep_queue: queue %+v; want it running, as the backup had it", q)
+	}
+	eventually(t, 60*time.Second, "the restored request's move starts in the running queue", func() bool {
+		r, ok := a.fsm.Request(id)
+		return ok && (r.State == state.RequestRunning || !r.Started.IsZero())
+	})
+}
+
+// TestSnapshotRestoreSaysWhenThePauseFails: when the restore's pause of
+// the queue fails, the state is restored all the same; the answer says
+// the queue runs as the backup had it, with the pause's error, and the
+// log says why; nothing claims it paused.
+func TestSnapshotRestoreSaysWhenThePauseFails(t *testing.T) {
+	var logs syncBuffer
+	a, _, c := startDevAgent(t, 60, Options{Version: "test", Logger: hclog.New(&hclog.LoggerOptions{Level: hclog.Info, Output: io.MultiWriter(&logs, testWriter{t})})})
+	ctx := context.Background()
+	eventually(t, 30*time.Second, "the dev agent leads", func() bool {
+		_, ok := a.node.LeaderContext()
+		return ok
+	})
+	if a.fsm.QueuePaused() {
+		t.Fatal("the dev agent's queue is paused")
+	}
+	submitMarker(t, a, "alloc-saved")
+	var archive bytes.Buffer
+	if _, err := c.SaveSnapshot(ctx, &archive); err != nil {
+		t.Fatal(err)
+	}
+	submitMarker(t, a, "alloc-after")
+	pause := pauseRestored
+	t.Cleanup(func() { pauseRestored = pause })
+	pauseRestored = func(context.Context, *Agent, state.SetQueuePaused) error { return errors.New("disk on fire") }
+
+	res, err := c.RestoreSnapshot(ctx, bytes.NewReader(archive.Bytes()), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !hasMarker(a, "alloc-saved") || hasMarker(a, "alloc-after") {
+		t.Error("the state is not the backup's")
+	}
+	if q := res.Queue; q.Paused || !q.Kept || q.PauseError != "disk on fire" ||
+		!strings.HasPrefix(q.Reason, "running, as the backup had it: the restore could not pause it: disk on fire") {
+		t.Errorf("the answer: queue %+v; want it running, as the backup had it, with the pause's error", q)
+	}
+	if a.fsm.QueuePaused() {
+		t.Error("the queue is paused")
+	}
+	if logs.count("snapshot restored, but the restore could not pause the migration queue") != 1 || logs.count("error=\"disk on fire\"") != 1 {
+		t.Errorf("log:\n%s\nwant one error saying the queue could not be paused, and why", logs.String())
+	}
+}
+
+// TestRestoredQueueSaysWhatTheStateHolds: the restore's answer describes
+// the queue as the state holds it once the restore is done: paused by
+// the restore; as the backup had it, kept as asked or because the pause
+// failed (with its error); paused by the restore after all when a pause
+// whose answer was lost was applied (no error then); changed since by
+// another hand.
+func TestRestoredQueueSaysWhatTheStateHolds(t *testing.T) {
+	const by = "snapshot restore (the backup of index 7 taken 2026-12-06T13:00:00Z)"
+	lost := errors.New("cluster: apply: context deadline exceeded (the command may still be committed)")
+	paused := func(who string) state.ActView { return state.ActView{Paused: true, PausedBy: who} }
+	for _, tc := range []struct {
+		name     string
+		v        state.ActView
+		keep     bool
+		err      error
+		paused   bool
+		kept     bool
+		pauseErr string
+		reason   string
+	}{
+		{"paused by the restore", paused(by), false, nil, true, false, "", "paused by the " + by + ": review the restored requests"},
+		{"kept running", state.ActView{}, true, nil, false, true, "", "running, as the backup had it: kept as the restore asked"},
+		{"kept paused", paused("operator"), true, nil, true, true, "", "paused, as the backup had it (by operator): kept as the restore asked"},
+		{"the pause failed, running", state.ActView{}, false, lost, false, true, lost.Error(), "running, as the backup had it: the restore could not pause it: " + lost.Error()},
+		{"the pause failed, paused in the backup", paused("operator"), false, lost, true, true, lost.Error(), "paused, as the backup had it (by operator): the restore could not pause it"},
+		{"the pause's answer lost, applied", paused(by), false, lost, true, false, "", "paused by the " + by},
+		{"resumed since", state.ActView{}, false, nil, false, false, "", "running: resumed since the restore paused it"},
+		{"paused again since", paused("operator"), false, nil, true, false, "", "paused by the restore, then again since (by operator)"},
+	} {
+		q := restoredQueue(tc.v, api.RestoreOptions{KeepQueue: tc.keep}, by, tc.err)
+		if q.Paused != tc.paused || q.Kept != tc.kept || q.PauseError != tc.pauseErr || !strings.HasPrefix(q.Reason, tc.reason) {
+			t.Errorf("%s: %+v; want paused %v, kept %v, pause error %q, reason %q…", tc.name, q, tc.paused, tc.kept, tc.pauseErr, tc.reason)
+		}
 	}
 }

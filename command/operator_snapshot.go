@@ -216,6 +216,18 @@ Usage: foreshape operator snapshot restore [options] FILE
   lost. The leader's work (collecting, forecasting, acting) starts again
   from the restored state, as after an election.
 
+  The restored migration queue comes back paused, whatever the snapshot
+  had: its requests may have been done or cancelled since it was saved,
+  and a running queue would start their moves against today's cluster.
+  The pause is written through Raft before the leader's work starts
+  again, so no restored request starts a move first; the queue records
+  it as paused by the snapshot restore, naming the snapshot's index and
+  time. Review the restored requests with 'foreshape queue list', then
+  resume the queue with 'foreshape queue resume'. -keep-queue keeps the
+  queue paused or running as the snapshot had it. When the pause fails,
+  the state is restored all the same: restore says so and why, the queue
+  is as the snapshot had it, and restore exits 1.
+
   FILE is checked whole here first, and again by the leader, which also
   restores it into a scratch state first: a file that is truncated,
   corrupted (a checksum differs), not a foreshape snapshot, of a state
@@ -224,15 +236,20 @@ Usage: foreshape operator snapshot restore [options] FILE
   and nothing changes. A client agent passes the request on only for
   files up to 4 MiB: point -address at a server.
 
-  It prints what it replaced and what it restored.
+  It prints whether the queue is paused and why, what it replaced and
+  what it restored.
 
 Options:
+
+  -keep-queue    Keep the migration queue paused or running as the
+                 snapshot had it, instead of pausing it.
 ` + clientFlagsHelp + `
 
 Example:
 
   $ foreshape operator snapshot restore backup.snap
   Restored backup.snap: the state at index 10482 (taken 2026-12-06T13:00:00Z by 9e3f1c0a-…) now stands at index 10517.
+  Queue: paused by the snapshot restore (the backup of index 10482 taken 2026-12-06T13:00:00Z): review …
   ...
 `)
 }
@@ -241,6 +258,7 @@ func (c *SnapshotRestoreCommand) Run(args []string) int {
 	var cf clientFlags
 	fs := c.FlagSet("operator snapshot restore", c.Help)
 	cf.register(fs)
+	keepQueue := fs.Bool("keep-queue", false, "")
 	if code, ok := c.Parse(fs, args, c.Help); !ok {
 		return code
 	}
@@ -258,7 +276,7 @@ func (c *SnapshotRestoreCommand) Run(args []string) int {
 		return ExitInvalid
 	}
 	defer f.Close()
-	res, err := cf.client().RestoreSnapshot(c.Ctx, f)
+	res, err := cf.client().RestoreSnapshot(c.Ctx, f, &api.RestoreOptions{KeepQueue: *keepQueue})
 	if err != nil {
 		if se, ok := err.(*api.StatusError); ok && se.Code == http.StatusRequestEntityTooLarge {
 			c.UI.Error(fmt.Sprintf("error: %s: %v\nThe agent at %s is a client agent, which passes on requests of up to 4 MiB: point -address at a server. Nothing was restored.",
@@ -267,12 +285,27 @@ func (c *SnapshotRestoreCommand) Run(args []string) int {
 		}
 		return c.writeError(fmt.Errorf("%s: %w", path, err), "The agent may have restored it before its answer was lost: 'foreshape operator snapshot save' of the state now, and inspect, show which state the cluster holds.")
 	}
+	// pauseFailed: the state is restored, but not paused as asked.
+	pauseFailed := func() int {
+		c.UI.Error(fmt.Sprintf("error: %s is restored, but the restore could not pause the migration queue, which is as the snapshot had it: %s",
+			cell(path), printable(res.Queue.PauseError, "")))
+		return ExitInvalid
+	}
 	if cf.json {
-		return c.printJSON(res)
+		code := c.printJSON(res)
+		if res.Queue.PauseError != "" {
+			return pauseFailed()
+		}
+		return code
 	}
 	r := res.Restored
-	fmt.Fprintf(c.Out, "Restored %s: the state at index %d (taken %s by %s) now stands at index %d.\n\n",
+	fmt.Fprintf(c.Out, "Restored %s: the state at index %d (taken %s by %s) now stands at index %d.\n",
 		cell(path), r.Index, r.Time.UTC().Format(time.RFC3339), cell(r.TakenBy), res.Index)
+	if res.Queue.Reason != "" {
+		fmt.Fprintf(c.Out, "Queue: %s.\n\n", printable(res.Queue.Reason, ""))
+	} else {
+		fmt.Fprint(c.Out, "Queue: the agent's answer does not say: 'foreshape queue list' shows whether it is paused.\n\n")
+	}
 	fmt.Fprintln(c.Out, "Replaced:")
 	var buf bytes.Buffer
 	sub := c.Meta
@@ -283,6 +316,9 @@ func (c *SnapshotRestoreCommand) Run(args []string) int {
 	sub.printState(r.State)
 	fmt.Fprintln(c.Out, "\nRestored:")
 	fmt.Fprint(c.Out, indent(buf.String()))
+	if res.Queue.PauseError != "" {
+		return pauseFailed()
+	}
 	return ExitOK
 }
 

@@ -3,6 +3,7 @@ package command
 import (
 	"bytes"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -60,7 +61,9 @@ func onlyFiles(t *testing.T, dir string, names ...string) {
 // saves its state with `operator snapshot save` (which prints what it
 // saved, or with -json describes it, and leaves only FILE), describes the file with inspect (a table,
 // and -json) without the agent, restores it with restore (which prints
-// what it replaced and restored), and refuses to restore, or inspect, a
+// that the queue is paused by the restore, naming the snapshot's index
+// and time, and what it replaced and restored; with -keep-queue, that
+// the queue is as the snapshot had it), and refuses to restore, or inspect, a
 // copy of it that is truncated, has a byte changed, or a file that is
 // not a snapshot, naming the file and why, and restoring nothing.
 func TestSnapshotCommandsAgainstTheDevAgent(t *testing.T) {
@@ -120,10 +123,20 @@ func TestSnapshotCommandsAgainstTheDevAgent(t *testing.T) {
 	if code != ExitOK {
 		t.Fatalf("restore: exit %d: %s", code, errOut)
 	}
-	for _, want := range []string{"Restored " + file + ": the state at index " + itoa(int64(info.Index)), "now stands at index", "Replaced:\n  Applied index", "Restored:\n  Applied index", "  Series  "} {
+	paused := "\nQueue: paused by the snapshot restore (the backup of index " + itoa(int64(info.Index)) + " taken " + info.Time.UTC().Format(time.RFC3339) +
+		"): review the restored requests ('foreshape queue list'), which may have been done or cancelled since, then resume the queue ('foreshape queue resume').\n\nReplaced:"
+	for _, want := range []string{"Restored " + file + ": the state at index " + itoa(int64(info.Index)), "now stands at index", paused, "Replaced:\n  Applied index", "Restored:\n  Applied index", "  Series  "} {
 		if !strings.Contains(out, want) {
 			t.Errorf("restore's output lacks %q:\n%s", want, out)
 		}
+	}
+	code, out, errOut = runCLI(t, "queue", "list", "-address", addr)
+	if code != ExitOK || !strings.HasPrefix(out, "Queue: paused") {
+		t.Errorf("queue list after the restore: exit %d: %s%s; want the queue paused", code, out, errOut)
+	}
+	code, out, errOut = runCLI(t, "operator", "snapshot", "restore", "-address", addr, "-keep-queue", file)
+	if code != ExitOK || !strings.Contains(out, ", as the backup had it: kept as the restore asked") {
+		t.Errorf("restore -keep-queue: exit %d: %s%s; want the queue as the snapshot had it", code, out, errOut)
 	}
 
 	good, _ := os.ReadFile(file)
@@ -236,5 +249,32 @@ func TestSnapshotCommandsTakeOneFile(t *testing.T) {
 				t.Errorf("%s %v: exit %d: %s", sub, args, code, errOut)
 			}
 		}
+	}
+}
+
+// TestSnapshotRestoreSaysThePauseFailed: when the agent answers that the
+// restore could not pause the queue, restore prints the queue as the
+// agent describes it (running, as the snapshot had it) and exits 1,
+// saying the snapshot is restored but the queue not paused, and why;
+// with -json too, after the answer.
+func TestSnapshotRestoreSaysThePauseFailed(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		_ = json.NewEncoder(w).Encode(api.SnapshotRestore{Restored: api.SnapshotInfo{Version: 1, Index: 7}, Index: 9,
+			Queue: api.RestoredQueue{Kept: true, PauseError: "leadership lost", Reason: "running, as the backup had it: the restore could not pause it: leadership lost"}})
+	}))
+	defer srv.Close()
+	file := filepath.Join(t.TempDir(), "backup.snap")
+	writeTestBackup(t, file)
+	const says = "is restored, but the restore could not pause the migration queue, which is as the snapshot had it: leadership lost"
+	code, out, errOut := runCLI(t, "operator", "snapshot", "restore", "-address", srv.URL, file)
+	if code != ExitInvalid || !strings.Contains(out, "\nQueue: running, as the backup had it: the restore could not pause it: leadership lost.\n") ||
+		!strings.Contains(errOut, "error: "+file+" "+says) {
+		t.Errorf("exit %d:\n%s\n%s", code, out, errOut)
+	}
+	code, out, errOut = runCLI(t, "operator", "snapshot", "restore", "-address", srv.URL, "-json", file)
+	var res api.SnapshotRestore
+	if code != ExitInvalid || json.Unmarshal([]byte(out), &res) != nil || res.Queue.PauseError != "leadership lost" || !strings.Contains(errOut, says) {
+		t.Errorf("-json: exit %d:\n%s\n%s", code, out, errOut)
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -25,9 +27,27 @@ type SnapshotBackend interface {
 	// RestoreSnapshot replaces the replicated state with the backup read
 	// from body; on the leader only. A backup it refuses (truncated,
 	// corrupted, not a backup, of a format or layout this cluster cannot
-	// take) is an error wrapping ErrInvalid, and nothing changed.
-	RestoreSnapshot(ctx context.Context, body io.Reader) (SnapshotRestore, error)
+	// take) is an error wrapping ErrInvalid, and nothing changed. The
+	// restored migration queue is paused by the restore unless
+	// o.KeepQueue; a pause that fails is said in the answer's Queue, not
+	// as an error: the state is restored.
+	RestoreSnapshot(ctx context.Context, body io.Reader, o RestoreOptions) (SnapshotRestore, error)
 }
+
+// RestoreOptions are a restore's options: PUT /v1/operator/snapshot's
+// query parameters.
+type RestoreOptions struct {
+	// KeepQueue (?keep_queue=true) keeps the migration queue paused or
+	// running as the backup had it. By default the restore pauses it, so
+	// that none of the restored requests (which may have been done or
+	// cancelled since the backup) starts a move before an operator has
+	// looked at them.
+	KeepQueue bool
+}
+
+// keepQueueParam is PUT /v1/operator/snapshot's query parameter for
+// RestoreOptions.KeepQueue.
+const keepQueueParam = "keep_queue"
 
 // SnapshotContentType is the type of a backup: a gzip-compressed tar
 // archive.
@@ -95,11 +115,34 @@ type SnapshotRestore struct {
 	// cluster, past its log and the backup's index.
 	Index      uint64 `json:"index"`
 	AnsweredBy string `json:"answered_by"`
+	// Queue is the migration queue as the restore left it.
+	Queue RestoredQueue `json:"queue"`
+}
+
+// RestoredQueue is the migration queue as a restore left it, read from
+// the leader's state once the restore (and its pause) was done.
+type RestoredQueue struct {
+	// Paused says whether the queue is paused: a paused queue starts no
+	// move until 'foreshape queue resume'.
+	Paused bool `json:"paused"`
+	// PausedBy is who or what paused it, as the state records it: the
+	// restore, naming the backup, or, when the backup's own state was
+	// kept, whoever paused it before the backup was taken.
+	PausedBy string `json:"paused_by,omitempty"`
+	// Kept is true when the queue is paused or running as the backup had
+	// it: keep_queue asked so, or the restore's pause failed.
+	Kept bool `json:"kept"`
+	// Reason says in words why the queue is paused or running.
+	Reason string `json:"reason"`
+	// PauseError, when set, is why the restore's pause failed: the state
+	// is restored, and the queue is as the backup had it (Paused says
+	// which), unless the pause, its answer lost, is committed later.
+	PauseError string `json:"pause_error,omitempty"`
 }
 
 func (s *Server) routeSnapshot() {
 	s.route("GET /v1/operator/snapshot", s.operator(s.saveSnapshot))
-	s.route("PUT /v1/operator/snapshot", s.operator(s.restoreSnapshot))
+	s.route("PUT /v1/operator/snapshot", s.operator(s.restoreSnapshot), keepQueueParam)
 }
 
 // snapshotBackend is b's SnapshotBackend, or nil (answered 503).
@@ -150,12 +193,21 @@ func (sw *startedWriter) Write(p []byte) (int, error) {
 // restoreSnapshot answers PUT /v1/operator/snapshot: the body is a
 // backup, which replaces the cluster's state.
 func (s *Server) restoreSnapshot(w http.ResponseWriter, r *http.Request, b OperatorBackend) {
+	var o RestoreOptions
+	if v := r.URL.Query().Get(keepQueueParam); v != "" {
+		keep, err := strconv.ParseBool(v)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("%s: %q is not true or false; nothing was restored", keepQueueParam, v))
+			return
+		}
+		o.KeepQueue = keep
+	}
 	sb := snapshotBackend(w, b)
 	if sb == nil || sb.AtLeader(w, r) {
 		return
 	}
 	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(snapshotReadTimeout))
-	res, err := sb.RestoreSnapshot(r.Context(), r.Body)
+	res, err := sb.RestoreSnapshot(r.Context(), r.Body, o)
 	if err != nil {
 		s.backendError(w, r, err)
 		return
@@ -176,7 +228,7 @@ func (c *Client) snapshotHTTP() *http.Client {
 }
 
 // snapshotRequest sends one request of a backup.
-func (c *Client) snapshotRequest(ctx context.Context, method string, body io.Reader) (*http.Response, error) {
+func (c *Client) snapshotRequest(ctx context.Context, method string, q url.Values, body io.Reader) (*http.Response, error) {
 	base := c.Address
 	if base == "" {
 		base = DefaultAddress
@@ -184,7 +236,11 @@ func (c *Client) snapshotRequest(ctx context.Context, method string, body io.Rea
 	if !strings.Contains(base, "://") {
 		base = "http://" + base
 	}
-	req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(base, "/")+"/v1/operator/snapshot", body)
+	u := strings.TrimRight(base, "/") + "/v1/operator/snapshot"
+	if len(q) > 0 {
+		u += "?" + q.Encode()
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, body)
 	if err != nil {
 		return nil, fmt.Errorf("api: %w", err)
 	}
@@ -215,7 +271,7 @@ func (c *Client) snapshotRequest(ctx context.Context, method string, body io.Rea
 // (the agent cuts the connection when the backup fails midway), but
 // only reading the backup back (ReadBackup) proves it whole.
 func (c *Client) SaveSnapshot(ctx context.Context, w io.Writer) (int64, error) {
-	resp, err := c.snapshotRequest(ctx, http.MethodGet, nil)
+	resp, err := c.snapshotRequest(ctx, http.MethodGet, nil, nil)
 	if err != nil {
 		return 0, err
 	}
@@ -228,10 +284,15 @@ func (c *Client) SaveSnapshot(ctx context.Context, w io.Writer) (int64, error) {
 }
 
 // RestoreSnapshot calls PUT /v1/operator/snapshot with the backup read
-// from body.
-func (c *Client) RestoreSnapshot(ctx context.Context, body io.Reader) (SnapshotRestore, error) {
+// from body. o may be nil: the restored queue is then paused by the
+// restore (RestoreOptions).
+func (c *Client) RestoreSnapshot(ctx context.Context, body io.Reader, o *RestoreOptions) (SnapshotRestore, error) {
 	var out SnapshotRestore
-	resp, err := c.snapshotRequest(ctx, http.MethodPut, body)
+	var q url.Values
+	if o != nil && o.KeepQueue {
+		q = url.Values{keepQueueParam: {"true"}}
+	}
+	resp, err := c.snapshotRequest(ctx, http.MethodPut, q, body)
 	if err != nil {
 		return out, err
 	}

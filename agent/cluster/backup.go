@@ -398,7 +398,15 @@ func (n *Node) SaveBackup(ctx context.Context, w io.Writer, info BackupInfo) (Ba
 // of its leader work lands on the restored state, and a new one starts
 // once the restore is done or failed, so that leader work begins from the
 // restored state as after an election.
-func (n *Node) RestoreBackup(ctx context.Context, meta BackupMeta, state io.Reader) error {
+//
+// restored, when not nil, runs once raft has restored the state and
+// before the new term starts: what it writes through Apply is applied
+// on every server before any leader work of the new term begins, which
+// sees the restored state with that write and never the restored state
+// alone (the owner pauses the migration queue there). It must apply with
+// a context of no term (a term's is refused: its term has ended), and
+// it does not run when the restore failed.
+func (n *Node) RestoreBackup(ctx context.Context, meta BackupMeta, state io.Reader, restored func()) error {
 	if n.raft.State() != raft.Leader {
 		return n.notLeader()
 	}
@@ -427,6 +435,11 @@ func (n *Node) RestoreBackup(ctx context.Context, meta BackupMeta, state io.Read
 	sm := &raft.SnapshotMeta{Version: raft.SnapshotVersionMax, Index: meta.Index, Term: meta.Term, Size: meta.Size}
 	if err := n.raft.Restore(sm, state, timeout(ctx)); err != nil {
 		return n.mapError("restore", err)
+	}
+	if restored != nil {
+		// Before the deferred restartTerm: the new term's barrier
+		// (catchUp) then comes after restored's writes.
+		restored()
 	}
 	return nil
 }

@@ -84,9 +84,11 @@ func saveBackup(t *testing.T, n *cluster.Node) ([]byte, []byte, cluster.BackupMe
 // TestBackupRestoresEveryServer: a backup saved on a three-server cluster
 // holds the state as the leader's state machine writes it, with the Raft
 // index and term, the release, the state's format and the three servers;
-// after more writes, restoring it through the leader gives every server
-// the saved state byte for byte (the queue paused, as when it was saved),
-// and later writes go on at indexes past both the backup's and the log's.
+// after more writes, restoring it through the leader with nothing to
+// write after it (as a restore with keep_queue) gives every server the
+// saved state byte for byte (the queue paused, as when it was saved, over
+// a running one), and later writes go on at indexes past both the
+// backup's and the log's.
 func TestBackupRestoresEveryServer(t *testing.T) {
 	c, fsms := stateCluster(t, 3)
 	fill(t, c, "before", 5)
@@ -107,7 +109,7 @@ func TestBackupRestoresEveryServer(t *testing.T) {
 		t.Fatal("the writes after the backup changed nothing")
 	}
 
-	if err := c.Nodes[l].RestoreBackup(context.Background(), meta, bytes.NewReader(saved)); err != nil {
+	if err := c.Nodes[l].RestoreBackup(context.Background(), meta, bytes.NewReader(saved), nil); err != nil {
 		t.Fatal(err)
 	}
 	for i, f := range fsms {
@@ -116,7 +118,8 @@ func TestBackupRestoresEveryServer(t *testing.T) {
 	if got := fsms[l].Len(); got != 20 {
 		t.Errorf("%d series after the restore; the backup holds 20", got)
 	}
-	// The queue is paused or running as the backup had it.
+	// Nothing written after the restore: the queue is paused as the
+	// backup had it.
 	for i, f := range fsms {
 		if !f.QueuePaused() {
 			t.Errorf("node%d: the queue runs after restoring a backup saved with it paused", i)
@@ -134,6 +137,82 @@ func TestBackupRestoresEveryServer(t *testing.T) {
 	for i := 1; i < 3; i++ {
 		if !bytes.Equal(stateBytes(t, fsms[i]), stateBytes(t, fsms[0])) {
 			t.Errorf("node%d's state differs from node0's after a write that followed the restore", i)
+		}
+	}
+}
+
+// TestBackupRestoreWritesBeforeTheNewTerm: what RestoreBackup's restored
+// writes (the agent pauses the migration queue there) is applied to the
+// restored state before any leader work of the new term begins: no term
+// is published while it runs, its Apply (with a context of no term) is
+// not refused, the new term's leader work sees the queue paused by it
+// from its start, and every server holds the restored state with the
+// pause. The backup itself had the queue running, with requests queued.
+func TestBackupRestoreWritesBeforeTheNewTerm(t *testing.T) {
+	c, fsms := stateCluster(t, 3)
+	fill(t, c, "before", 3)
+	l := c.Leader()
+	_, saved, meta := saveBackup(t, c.Nodes[l])
+	fill(t, c, "after", 2)
+	if fsms[l].QueuePaused() {
+		t.Fatal("the queue is paused before the restore")
+	}
+	node := c.Nodes[l]
+	type seen struct {
+		paused bool
+		by     string
+	}
+	terms := make(chan seen, 8)
+	loopCtx, stop := context.WithCancel(context.Background())
+	defer stop()
+	go node.RunLeaderLoop(loopCtx, func(lctx context.Context) {
+		v := fsms[l].Act()
+		terms <- seen{v.Paused, v.PausedBy}
+		<-lctx.Done()
+	})
+	if first := <-terms; first.paused {
+		t.Fatalf("the term before the restore saw the queue paused (%q)", first.by)
+	}
+	const by = "snapshot restore (test)"
+	var pauseErr error
+	var leading bool
+	err := node.RestoreBackup(context.Background(), meta, bytes.NewReader(saved), func() {
+		_, leading = node.LeaderContext()
+		_, pauseErr = node.Apply(context.Background(), state.Encode(state.SetQueuePaused{Paused: true, By: by}))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if leading {
+		t.Error("a leadership term was published while the restore's write ran")
+	}
+	if pauseErr != nil {
+		t.Fatalf("the write after the restore: %v", pauseErr)
+	}
+	select {
+	case second := <-terms:
+		if !second.paused || second.by != by {
+			t.Errorf("the new term's leader work began with the queue paused %v by %q; want paused by %q", second.paused, second.by, by)
+		}
+	case <-time.After(clustertest.Timeout):
+		t.Fatal("no new leadership term after the restore")
+	}
+	idx := node.LastIndex()
+	c.WaitApplied(idx)
+	for i, f := range fsms {
+		v := f.Act()
+		if !v.Paused || v.PausedBy != by {
+			t.Errorf("node%d: the queue paused %v by %q after the restore; want paused by %q", i, v.Paused, v.PausedBy, by)
+		}
+		var requests int
+		for _, r := range v.Requests {
+			if !strings.HasPrefix(r.Resource.ID, "before-") {
+				t.Errorf("node%d holds %s, written after the backup", i, r.Resource.ID)
+			}
+			requests++
+		}
+		if requests != 3 {
+			t.Errorf("node%d holds %d requests; the backup holds 3", i, requests)
 		}
 	}
 }
@@ -172,7 +251,7 @@ func TestBackupIntoAFreshCluster(t *testing.T) {
 	})
 	first := <-terms
 	fresh.Eventually("the first term writes", func() bool { return fsms[0].Len() > 10 })
-	if err := fresh.Nodes[0].RestoreBackup(context.Background(), meta, bytes.NewReader(saved)); err != nil {
+	if err := fresh.Nodes[0].RestoreBackup(context.Background(), meta, bytes.NewReader(saved), nil); err != nil {
 		t.Fatal(err)
 	}
 	// Leader work starts again from the restored state: the term it ran
@@ -213,7 +292,7 @@ func TestBackupOnAFollower(t *testing.T) {
 	if _, err := c.Nodes[f].SaveBackup(context.Background(), &bytes.Buffer{}, backupInfo); !errors.As(err, &nl) || nl.LeaderID != fmt.Sprintf("node%d", l) {
 		t.Errorf("save on a follower: %v", err)
 	}
-	if err := c.Nodes[f].RestoreBackup(context.Background(), cluster.BackupMeta{}, strings.NewReader("")); !errors.As(err, &nl) {
+	if err := c.Nodes[f].RestoreBackup(context.Background(), cluster.BackupMeta{}, strings.NewReader(""), nil); !errors.As(err, &nl) {
 		t.Errorf("restore on a follower: %v", err)
 	}
 }
