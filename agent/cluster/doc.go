@@ -90,8 +90,8 @@
 // that reaches it (a Raft hello's refusal, OpInfo); that server, told so
 // about its own cluster ID and only then, is superseded for good: it ends
 // its leadership term, opens and accepts no Raft connection, so it never
-// leads or votes again, and says it in Ready, Status and OpInfo
-// (recovered.go).
+// leads or votes again, stops its raft, so it stands for no election, and
+// says it in Ready, Status (State Superseded) and OpInfo (recovered.go).
 //
 // # Backups
 //

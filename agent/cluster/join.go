@@ -342,7 +342,7 @@ func (n *Node) tryJoin(ctx context.Context) error {
 			// (recovered.go).
 			for _, r := range info.Recoveries {
 				if r.Old == self.ClusterID {
-					n.heardRecovered(r, info.RaftAddress)
+					n.heardRecovered(r.toldBy(info.ClusterID), info.RaftAddress)
 				}
 			}
 			if err := n.Superseded(); err != nil {

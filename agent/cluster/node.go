@@ -360,7 +360,7 @@ func (n *Node) open(fsm raft.FSM) error {
 	rc.NotifyCh = n.notifyCh
 	// A server whose cluster was recovered as another stays out of it
 	// (recovered.go), before raft could dial or answer anyone.
-	n.loadSuperseded()
+	n.loadSuperseded(rc)
 	// An operator's data_dir/peers.json rewrites the configuration first
 	// (recover.go).
 	if err := n.recoverFromPeersFile(fsm, rc, time.Now()); err != nil {
@@ -822,7 +822,8 @@ func (n *Node) Snapshot() error {
 type Status struct {
 	ID      string `json:"id"`
 	Address string `json:"address"`
-	// State is "Leader", "Follower", "Candidate" or "Shutdown".
+	// State is "Leader", "Follower", "Candidate" or "Shutdown", or
+	// StateSuperseded once the server's cluster was recovered as another.
 	State         string   `json:"state"`
 	LeaderID      string   `json:"leader_id"`
 	LeaderAddress string   `json:"leader_address"`
@@ -871,7 +872,7 @@ func (n *Node) Status() (Status, error) {
 		st.DataDirError = err.Error()
 	}
 	if err := n.Superseded(); err != nil {
-		st.Superseded = err.Error()
+		st.State, st.Superseded = StateSuperseded, err.Error()
 	}
 	if st.State != raft.Leader.String() {
 		st.LastContact = n.raft.LastContact()
@@ -916,7 +917,7 @@ func (n *Node) Close() error {
 			// the TCP transport no longer pipelines); should a stream
 			// still hang, stop waiting after shutdownWait and close the
 			// rest.
-			sf := n.raft.Shutdown()
+			sf := n.shutdownRaft(n.raft)
 			errc := make(chan error, 1)
 			go func() { errc <- sf.Error() }()
 			select {

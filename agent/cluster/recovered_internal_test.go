@@ -91,3 +91,73 @@ func TestOnlyItsOwnClusterSupersedesAServer(t *testing.T) {
 		t.Errorf("another cluster's hello: %v; want it refused without a recovery", err)
 	}
 }
+
+// TestRecoveredTwiceSendsAnOldServerToTheClusterNow: a cluster recovered
+// twice (A as B, then B as C) tells a returning server of A the recovery
+// of A, and that B is C now: the refusal, and the server's supersession
+// once told, say to move its data_dir aside and join cluster C, which its
+// peers run, not B, which no server runs any more. The server passes that
+// on to its old peers; a server of B is sent to C as before; the
+// recoveries a server keeps are kept without it.
+func TestRecoveredTwiceSendsAnOldServerToTheClusterNow(t *testing.T) {
+	n := memNode(t, &gateFSM{}, &syncbuf.Buffer{}, nil)
+	at := time.Date(2026, 12, 6, 13, 0, 0, 0, time.UTC)
+	ab := Recovery{Old: "A", New: "B", At: at, Servers: []string{"n1 at 10.0.0.1:7576"}}
+	bc := Recovery{Old: "B", New: "C", At: at.Add(time.Hour), Servers: []string{"n1 at 10.0.0.1:7576"}}
+	if err := n.addRecoveries([]Recovery{bc, ab.toldBy("C")}, "test"); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.setClusterID("C", "test"); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range n.Recoveries() {
+		if r.Current != "" {
+			t.Errorf("kept %+v; want it kept without the cluster it is now", r)
+		}
+	}
+	refusal := func(from, cluster string) *recoveredRefusal {
+		t.Helper()
+		var rr *recoveredRefusal
+		if err := n.admitRaft(raftHello{ClusterID: cluster, From: from, To: "n1"}); !errors.As(err, &rr) {
+			t.Fatalf("a hello of %s: %v; want a refusal with a recovery", cluster, err)
+		}
+		return rr
+	}
+	for _, tc := range []struct {
+		from, cluster, current string
+	}{{"a1", "A", "C"}, {"b1", "B", ""}} {
+		rr := refusal(tc.from, tc.cluster)
+		if rr.rec.Old != tc.cluster || rr.rec.Current != tc.current || rr.rec.joins() != "C" {
+			t.Errorf("a hello of %s: refused with %+v; want its recovery, current %q", tc.cluster, rr.rec, tc.current)
+		}
+		msg := rr.Error()
+		if !strings.Contains(msg, "stop server "+tc.from+", move its data_dir aside and start it again: it joins cluster C as a new server") ||
+			!strings.Contains(msg, "server n1 of cluster C") || strings.Contains(msg, "joins cluster B") {
+			t.Errorf("a hello of %s: refused with %q; want it sent to cluster C, n1's", tc.cluster, msg)
+		}
+	}
+
+	// A server of A told so: its status and its refusals of its old peers
+	// send them to C too.
+	old := memNode(t, &gateFSM{}, &syncbuf.Buffer{}, func(c *Config) { c.NodeID = "a1" })
+	if err := old.setClusterID("A", "test"); err != nil {
+		t.Fatal(err)
+	}
+	old.heardRecovered(refusal("a1", "A").rec, "10.0.0.1:7576")
+	err := old.Superseded()
+	if err == nil || !strings.Contains(err.Error(), "it is cluster C now") || !strings.Contains(err.Error(), "it joins cluster C as a new server") {
+		t.Errorf("a1 superseded: %v; want it sent to cluster C", err)
+	}
+	var rr *recoveredRefusal
+	if err := old.admitRaft(raftHello{ClusterID: "A", From: "a2", To: "a1"}); !errors.As(err, &rr) || rr.rec.joins() != "C" {
+		t.Errorf("a1 refusing its old peer a2: %v; want the recovery, joining C", err)
+	}
+
+	// Told through OpInfo (a join), the answering server's cluster stands
+	// in for the refusal's.
+	for _, tc := range []struct{ by, current string }{{"C", "C"}, {"B", ""}, {"", ""}, {"A", ""}} {
+		if got := ab.toldBy(tc.by); got.Current != tc.current {
+			t.Errorf("A's recovery told by a server of %q: current %q; want %q", tc.by, got.Current, tc.current)
+		}
+	}
+}

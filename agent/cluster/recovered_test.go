@@ -271,3 +271,86 @@ func TestALoneReturningServerIsToldItsClusterWasRecovered(t *testing.T) {
 		t.Errorf("s0: %s, %d leader terms; want none", st.State, w.terms.Load())
 	}
 }
+
+// warnLines returns the WARN and ERROR lines of logs.
+func warnLines(logs string) []string {
+	var out []string
+	for _, l := range strings.Split(logs, "\n") {
+		if strings.Contains(l, "[WARN]") || strings.Contains(l, "[ERROR]") {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// TestASupersededServerStandsForNoElection: once superseded, a returning
+// old server takes no further part in Raft: over several election timeouts
+// its term stays where it was, its state is Superseded (not Candidate, not
+// Leader), and it logs nothing more at WARN or ERROR. Started again from
+// its data_dir, it is superseded from the start: its state is Superseded,
+// its term never rises, and its one ERROR line says so.
+func TestASupersededServerStandsForNoElection(t *testing.T) {
+	s0, s1, s2, reg, _, _, _, _, _ := returningPair(t, nil, nil)
+	for _, s := range []*recServer{s0, s2} {
+		clustertest.Eventually(t, s.name+" superseded", func() bool { return mustStatus(t, s.node).Superseded != "" })
+	}
+	terms := map[*recServer]uint64{s0: mustStatus(t, s0.node).Term, s2: mustStatus(t, s2.node).Term}
+	marks := map[*recServer]int{s0: len(s0.logs.String()), s2: len(s2.logs.String())}
+	time.Sleep(quiet)
+	for _, s := range []*recServer{s0, s2} {
+		st := mustStatus(t, s.node)
+		if st.Term != terms[s] || st.State != cluster.StateSuperseded || st.Superseded == "" {
+			t.Errorf("%s: %s in term %d (was %d) %s after it was superseded; want Superseded in term %d", s.name, st.State, st.Term, terms[s], quiet, terms[s])
+		}
+		for _, l := range warnLines(s.logs.String()[marks[s]:]) {
+			t.Errorf("%s, superseded, logged: %s", s.name, l)
+		}
+		if c := strings.Count(s.logs.String()[marks[s]:], "entering candidate state"); c != 0 {
+			t.Errorf("%s, superseded, stood for election %d times", s.name, c)
+		}
+		if c := strings.Count(s.logs.String(), supersededMsg); c != 1 {
+			t.Errorf("%s: logged %q %d times; want once", s.name, supersededMsg, c)
+		}
+	}
+	if st := mustStatus(t, s1.node); st.State != "Leader" {
+		t.Errorf("s1: %s; want it leading on", st.State)
+	}
+	// Its Raft port still answers, with what it is.
+	var info cluster.ServerInfo
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := (&cluster.RPCClient{}).Call(ctx, s0.addr, cluster.OpInfo, nil, &info); err != nil || info.Superseded == "" {
+		t.Errorf("s0's info: %v, superseded %q; want it answered, superseded", err, info.Superseded)
+	}
+
+	// Stopped, it stops at once; started again from its data_dir, it
+	// stands for no election.
+	for _, s := range []*recServer{s0, s2} {
+		start := time.Now()
+		if err := s.node.Close(); err != nil {
+			t.Errorf("%s: close: %v", s.name, err)
+		}
+		t.Logf("%s, superseded, stopped in %s", s.name, time.Since(start).Round(time.Millisecond))
+	}
+	mark := len(s0.logs.String())
+	s0.mustStart(t, reg, nil)
+	st := mustStatus(t, s0.node)
+	term := st.Term
+	if st.State != cluster.StateSuperseded || st.Superseded == "" {
+		t.Errorf("s0 restarted: %s, superseded %q; want Superseded", st.State, st.Superseded)
+	}
+	time.Sleep(quiet)
+	if st := mustStatus(t, s0.node); st.Term != term || st.State != cluster.StateSuperseded {
+		t.Errorf("s0 restarted: %s in term %d (started in %d) after %s; want Superseded in term %d", st.State, st.Term, term, quiet, term)
+	}
+	if c := strings.Count(s0.logs.String()[mark:], "entering candidate state"); c != 0 {
+		t.Errorf("s0 restarted, superseded, stood for election %d times", c)
+	}
+	loud := warnLines(s0.logs.String()[mark:])
+	if len(loud) != 1 || !strings.Contains(loud[0], "[ERROR]") || !strings.Contains(loud[0], "move its data_dir aside") {
+		t.Errorf("s0 restarted logged at WARN and ERROR:\n%s\nwant one ERROR line that says it is superseded and what to do", strings.Join(loud, "\n"))
+	}
+	if err := s0.node.Close(); err != nil {
+		t.Errorf("s0: close: %v", err)
+	}
+}
