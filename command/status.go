@@ -88,9 +88,14 @@ func (c *StatusCommand) Run(args []string) int {
 	if st.Superseded != "" {
 		fmt.Fprintf(w, "Superseded\t%s\n", oneLine(st.Superseded))
 	}
-	if st.Leader == "" && st.NoLeader != "" {
+	switch {
+	case st.Leader == "" && st.Superseded != "":
+		// Not a leader yet to be elected: this server takes part in no
+		// election (the Superseded line says why and what to do).
+		fmt.Fprintf(w, "Leader\tnone: this server takes part in no election (Superseded, above)\n")
+	case st.Leader == "" && st.NoLeader != "":
 		fmt.Fprintf(w, "Leader\tnone: %s\n", oneLine(st.NoLeader))
-	} else {
+	default:
 		fmt.Fprintf(w, "Leader\t%s\n", cell(leader))
 	}
 	fmt.Fprintf(w, "Policies\t%d\n", st.Policies)
