@@ -278,6 +278,13 @@ func (x *actor) Queue(context.Context) (api.Queue, error) {
 	rs := v.Requests
 	sortQueue(rs)
 	q := api.Queue{Paused: v.Paused, Index: v.Modified, Requests: make([]api.MigrationRequest, 0, len(rs))}
+	if v.Paused {
+		q.PausedBy = v.PausedBy
+		if !v.PausedAt.IsZero() {
+			at := v.PausedAt
+			q.PausedAt = &at
+		}
+	}
 	for _, r := range rs {
 		q.Requests = append(q.Requests, apiRequest(r))
 	}

@@ -73,7 +73,8 @@ func TestShapeForecastsCarryTheDemand(t *testing.T) {
 
 // TestActBackendOnAFollower: the act backend's writes made in-process on a
 // follower (as the dashboard makes them) reach the leader, and its typed
-// errors come back as such.
+// errors come back as such; the paused queue says, on every server, that
+// an operator paused it, and when.
 func TestActBackendOnAFollower(t *testing.T) {
 	if testing.Short() {
 		t.Skip("three servers")
@@ -101,6 +102,12 @@ func TestActBackendOnAFollower(t *testing.T) {
 		}
 		return true
 	})
+	// The queue says who paused it and when, on every server.
+	for i, s := range tc.servers {
+		if q, err := s.a.act.Queue(ctx); err != nil || !q.Paused || q.PausedBy != "operator" || q.PausedAt == nil {
+			t.Errorf("server %d's queue: %+v, %v; want paused by operator, with when", i, q, err)
+		}
+	}
 	if err := follower.act.Cancel(ctx, "mr-404"); !errors.Is(err, api.ErrNotFound) {
 		t.Errorf("cancel of an unknown request on a follower: %v; want ErrNotFound", err)
 	}

@@ -131,7 +131,7 @@ func TestSnapshotCommandsAgainstTheDevAgent(t *testing.T) {
 		}
 	}
 	code, out, errOut = runCLI(t, "queue", "list", "-address", addr)
-	if code != ExitOK || !strings.HasPrefix(out, "Queue: paused") {
+	if code != ExitOK || !strings.HasPrefix(out, "Queue: paused by snapshot restore (the backup of index "+itoa(int64(info.Index))+" taken "+info.Time.UTC().Format(time.RFC3339)+") at ") {
 		t.Errorf("queue list after the restore: exit %d: %s%s; want the queue paused", code, out, errOut)
 	}
 	code, out, errOut = runCLI(t, "operator", "snapshot", "restore", "-address", addr, "-keep-queue", file)

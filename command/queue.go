@@ -163,7 +163,14 @@ func contains(list []string, s string) bool {
 func renderQueue(q api.Queue) string {
 	var b strings.Builder
 	if q.Paused {
-		b.WriteString("Queue: paused (running moves continue; no new move starts)\n")
+		b.WriteString("Queue: paused")
+		if q.PausedBy != "" {
+			b.WriteString(" by " + q.PausedBy)
+		}
+		if q.PausedAt != nil {
+			b.WriteString(" at " + q.PausedAt.UTC().Format(time.RFC3339))
+		}
+		b.WriteString(" (running moves continue; no new move starts)\n")
 	} else {
 		b.WriteString("Queue: running\n")
 	}

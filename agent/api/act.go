@@ -143,7 +143,12 @@ func Finished(s string) bool {
 
 // Queue is the answer of GET /v1/queue.
 type Queue struct {
-	Paused   bool               `json:"paused"`
+	Paused bool `json:"paused"`
+	// PausedBy and PausedAt say, while the queue is paused, who or what
+	// paused it ("operator": foreshape queue pause or the dashboard; a
+	// snapshot restore naming its backup) and when.
+	PausedBy string             `json:"paused_by,omitempty"`
+	PausedAt *time.Time         `json:"paused_at,omitempty"`
 	Requests []MigrationRequest `json:"requests"`
 	// Index is the act state's index this view was read at; it is sent as
 	// the X-Foreshape-Index header, not in the body.
