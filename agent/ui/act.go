@@ -56,8 +56,12 @@ type queueView struct {
 	Available bool
 	Error     string
 	Paused    bool
-	Requests  []requestView
-	Counts    []stateCount
+	// PausedBy and PausedAt say who or what paused the queue, and when
+	// (RFC 3339), as GET /v1/queue does; "" when unknown.
+	PausedBy string
+	PausedAt string
+	Requests []requestView
+	Counts   []stateCount
 	// More counts, per state, the requests past the first Shown (of each
 	// state), which the page does not list.
 	More  []stateCount
@@ -110,7 +114,10 @@ func (h *Handler) now(ctx context.Context) time.Time {
 // scores of a queued state, the newest of a finished one), and how many
 // more.
 func buildQueue(q api.Queue, now time.Time) queueView {
-	v := queueView{Available: true, Paused: q.Paused, Shown: queueShown}
+	v := queueView{Available: true, Paused: q.Paused, PausedBy: q.PausedBy, Shown: queueShown}
+	if q.PausedAt != nil {
+		v.PausedAt = q.PausedAt.UTC().Format(time.RFC3339)
+	}
 	n := map[string]int{}
 	for _, mr := range q.Requests {
 		if n[mr.State]++; n[mr.State] > queueShown {

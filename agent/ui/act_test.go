@@ -95,7 +95,8 @@ func TestQueuePage(t *testing.T) {
 		t.Fatal("a forged pause paused the queue")
 	}
 	code, at, body := post(t, c, srv.URL+"/ui/queue/pause", url.Values{"csrf": {csrfOf(t, body)}})
-	if code != http.StatusOK || !strings.HasSuffix(at, "/ui/queue?done=paused") || !strings.Contains(body, `id="resume"`) {
+	if code != http.StatusOK || !strings.HasSuffix(at, "/ui/queue?done=paused") || !strings.Contains(body, `id="resume"`) ||
+		!strings.Contains(body, `by <span class="paused-by">operator</span> at <time datetime="`) {
 		t.Errorf("pause: %d at %s", code, at)
 	}
 	if q, _ := act.Queue(context.Background()); !q.Paused {

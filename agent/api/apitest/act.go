@@ -36,6 +36,7 @@ type Act struct {
 	index        uint64
 	changed      chan struct{} // closed at every change
 	paused       bool
+	pausedAt     time.Time
 	requests     []api.MigrationRequest
 	reservations []api.Reservation
 	decisions    []api.Decision // oldest first
@@ -71,7 +72,14 @@ func (a *Act) Queue(ctx context.Context) (api.Queue, error) {
 	defer a.mu.Unlock()
 	reqs := append([]api.MigrationRequest(nil), a.requests...)
 	sort.SliceStable(reqs, func(i, j int) bool { return reqs[i].Score > reqs[j].Score })
-	return api.Queue{Paused: a.paused, Requests: reqs, Index: a.index}, nil
+	q := api.Queue{Paused: a.paused, Requests: reqs, Index: a.index}
+	if a.paused {
+		// As the agent: SetPaused is an operator's (the API, the CLI,
+		// the dashboard).
+		at := a.pausedAt
+		q.PausedBy, q.PausedAt = "operator", &at
+	}
+	return q, nil
 }
 
 // Request implements api.ActBackend.
@@ -186,6 +194,9 @@ func (a *Act) SetPaused(ctx context.Context, paused bool) error {
 	defer a.mu.Unlock()
 	if a.paused != paused {
 		a.paused = paused
+		if paused {
+			a.pausedAt = time.Now().UTC().Truncate(time.Second)
+		}
 		a.bump()
 	}
 	return nil
