@@ -6,6 +6,7 @@ import (
 	"go/token"
 	"go/types"
 	"maps"
+	"regexp"
 	"slices"
 	"sort"
 	"strconv"
@@ -303,4 +304,64 @@ func rawKey(method string, call *ast.CallExpr) string {
 		return method
 	}
 	return method + " " + path
+}
+
+// TestACLPolicyCommandsAsDocumented: the commands foreshape-acl.hcl's
+// comment gives are docs/deployment.md's. Each job has its own, which
+// attaches the policy to it in its namespace under the job's name and is
+// step 2's and the job file's own comment's; the rest (a policy of its own
+// and a token of it) are the static token variant's.
+func TestACLPolicyCommandsAsDocumented(t *testing.T) {
+	_, src := parse(t, "foreshape-acl.hcl")
+	var commands []string
+	for _, line := range strings.Split(string(src), "\n") {
+		if c, ok := strings.CutPrefix(strings.TrimSpace(strings.TrimPrefix(line, "#")), "nomad acl "); ok {
+			commands = append(commands, "nomad acl "+c)
+		}
+	}
+	doc := deploymentDoc(t)
+	flat := func(s string) string { return strings.Join(strings.Fields(s), " ") }
+	steps, static := flat(section(t, doc, "Steps")), flat(section(t, doc, staticSection))
+	attach := regexp.MustCompile(`^nomad acl policy apply -namespace (\S+) -job (\S+) -description "[^"]+" (\S+) deploy/foreshape-acl\.hcl$`)
+	attached := map[string]bool{}
+	var others int
+	for _, c := range commands {
+		m := attach.FindStringSubmatch(c)
+		if m == nil {
+			others++
+			if !strings.Contains(static, "`"+c+"`") {
+				t.Errorf("foreshape-acl.hcl gives `%s`, which docs/deployment.md's %q does not", c, staticSection)
+			}
+			continue
+		}
+		i := slices.IndexFunc(jobs, func(j job) bool { return j.name == m[2] })
+		if i < 0 {
+			t.Errorf("`%s` attaches the policy to %s, which is none of deploy/'s jobs", c, m[2])
+			continue
+		}
+		j := jobs[i]
+		attached[j.name] = true
+		b, _ := parse(t, j.file)
+		ns := "default"
+		if jb := one(t, b, "job"); jb.Attributes["namespace"] != nil {
+			ns = str(t, jb, "namespace")
+		}
+		if m[1] != ns || m[3] != j.name {
+			t.Errorf("`%s`: want the policy named %s in the job's namespace, %s", c, j.name, ns)
+		}
+		if !strings.Contains(steps, "`"+c+"`") {
+			t.Errorf("foreshape-acl.hcl gives `%s`, which docs/deployment.md's step 2 does not", c)
+		}
+		if !strings.Contains(string(mustSrc(t, j.file)), "#   "+c+"\n") {
+			t.Errorf("%s's comment does not give `%s`", j.file, c)
+		}
+	}
+	for _, j := range jobs {
+		if !attached[j.name] {
+			t.Errorf("foreshape-acl.hcl's comment attaches the policy to no job %s", j.name)
+		}
+	}
+	if others != 2 {
+		t.Errorf("foreshape-acl.hcl's comment gives %d commands besides the jobs'; want the static token's policy and token", others)
+	}
 }

@@ -1,6 +1,7 @@
 // Package deploy holds what operators need to run foreshape on Nomad: the
-// servers' job, the client agents' system job, and the ACL policy their
-// token needs. Its tests parse every file with hcl/v2, check the jobs'
+// servers' job, the client agents' system job, and the ACL policies they
+// need (the Nomad one attached to both jobs, which their workload
+// identities carry). Its tests parse every file with hcl/v2, check the jobs'
 // shape, render their configuration templates and validate the result as
 // the agent would, and check the ACL policy against every Nomad API call
 // the agent's code makes. They must never contact a cluster.

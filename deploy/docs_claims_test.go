@@ -3,6 +3,7 @@ package deploy
 import (
 	"cmp"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -10,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hashicorp/hcl/v2/hclsyntax"
 
 	"github.com/foreshape/foreshape/agent"
 	"github.com/foreshape/foreshape/agent/cluster"
@@ -79,8 +82,10 @@ func TestDeploymentDocsACLTables(t *testing.T) {
 }
 
 // TestJobsAsDocumented: what docs/deployment.md says of the jobs'
-// templates and blocks, beyond TestJobs: both agents read Nomad from
-// their node's agent on port 4646; a server binds the Raft port
+// templates and blocks, beyond TestJobs: both agents read Nomad through
+// the Task API's socket in their task's secrets directory, with the token
+// file there (TestJobsUseTheirWorkloadIdentity checks the rest of it); a
+// server binds the Raft port
 // (static 7576, raft_port's default) on the node's address, serves the
 // API on the http port and keeps its data under the allocation
 // directory; each check speaks HTTPS exactly when the rendered
@@ -99,8 +104,9 @@ func TestJobsAsDocumented(t *testing.T) {
 			// renderAgentConfig's node: 10.0.0.21, raft at 10.0.0.21:24311,
 			// http at 10.0.0.21:25007, the allocation directory under a
 			// temporary one.
-			if cfg.Nomad.Address != "http://10.0.0.21:4646" {
-				t.Errorf("nomad.address = %q; want the node's Nomad agent, http://10.0.0.21:4646", cfg.Nomad.Address)
+			if dir := filepath.Dir(cfg.Nomad.TokenFile); filepath.Base(dir) != "secrets" || cfg.Nomad.Address != "unix://"+dir+"/api.sock" {
+				t.Errorf("nomad.address = %q, nomad.token_file = %q; want the Task API's socket and the workload identity's file in the task's secrets directory",
+					cfg.Nomad.Address, cfg.Nomad.TokenFile)
 			}
 			if cfg.HTTP.Address != "10.0.0.21:25007" {
 				t.Errorf("http.address = %q; want the http port, 10.0.0.21:25007", cfg.HTTP.Address)
@@ -162,8 +168,28 @@ func TestJobsAsDocumented(t *testing.T) {
 // TestJobsReadTheDocumentedVariable: each job's templates read the Nomad
 // Variable at nomad/jobs/<the job's name> (the one Nomad lets a job's
 // tasks read without a policy of their own), and exactly the items
-// docs/deployment.md's `nomad var put` commands write into it.
+// docs/deployment.md's `nomad var put` commands write into it: no
+// nomad_token, as the agents call Nomad with their workload identity.
 func TestJobsReadTheDocumentedVariable(t *testing.T) {
+	documented := documentedVariableItems(t)
+	if slices.Contains(documented, "nomad_token") {
+		t.Errorf("docs/deployment.md's `nomad var put` commands write a nomad_token; the jobs use their workload identity")
+	}
+	for _, j := range jobs {
+		b, src := parse(t, j.file)
+		task := one(t, one(t, one(t, b, "job"), "group"), "task")
+		if items := variableItems(t, j, task, src); !slices.Equal(items, documented) {
+			t.Errorf("%s's templates read %q from its variable; docs/deployment.md puts %q", j.file, items, documented)
+		}
+	}
+}
+
+// documentedVariableItems are the items, sorted, that docs/deployment.md's
+// `nomad var put` commands of the servers' variable write (step 3's and
+// the rotation's, which must agree); the doc says the client agents'
+// variable holds the same.
+func documentedVariableItems(t *testing.T) []string {
+	t.Helper()
 	doc := strings.Join(strings.Fields(deploymentDoc(t)), " ")
 	put := regexp.MustCompile("`nomad var put (?:-force )?nomad/jobs/foreshape-servers ([^`]*)`")
 	puts := put.FindAllStringSubmatch(doc, -1)
@@ -186,32 +212,29 @@ func TestJobsReadTheDocumentedVariable(t *testing.T) {
 	if !strings.Contains(doc, "and the same under `nomad/jobs/foreshape-clients`") {
 		t.Error("docs/deployment.md no longer says the client agents' variable holds the same items")
 	}
+	return documented
+}
+
+// variableItems are the items, sorted, that the task's templates read
+// from their Nomad Variable, src being the job file's text; a template
+// that reads another variable than nomad/jobs/<the job's name> fails the
+// test.
+func variableItems(t *testing.T, j job, task *hclsyntax.Body, src []byte) []string {
+	t.Helper()
 	varRE := regexp.MustCompile(`nomadVar \\?"([^"\\]+)\\?"`)
 	itemRE := regexp.MustCompile(`\{\{ \.([a-z_]+) \}\}`)
-	for _, j := range jobs {
-		b, _ := parse(t, j.file)
-		task := one(t, one(t, one(t, b, "job"), "group"), "task")
-		read := map[string]bool{}
-		for _, tb := range blocks(task, "template") {
-			data := string(tb.Body.Attributes["data"].SrcRange.SliceBytes(mustSrc(t, j.file)))
-			for _, m := range varRE.FindAllStringSubmatch(data, -1) {
-				if m[1] != "nomad/jobs/"+j.name {
-					t.Errorf("%s reads the variable %s; a job's tasks may read nomad/jobs/%s", j.file, m[1], j.name)
-				}
-				for _, it := range itemRE.FindAllStringSubmatch(data, -1) {
-					read[it[1]] = true
-				}
+	read := map[string]bool{}
+	for _, data := range templatesData(t, task, src) {
+		for _, m := range varRE.FindAllStringSubmatch(data, -1) {
+			if m[1] != "nomad/jobs/"+j.name {
+				t.Errorf("%s reads the variable %s; a job's tasks may read nomad/jobs/%s", j.file, m[1], j.name)
+			}
+			for _, it := range itemRE.FindAllStringSubmatch(data, -1) {
+				read[it[1]] = true
 			}
 		}
-		var items []string
-		for it := range read {
-			items = append(items, it)
-		}
-		slices.Sort(items)
-		if !slices.Equal(items, documented) {
-			t.Errorf("%s's templates read %q from its variable; docs/deployment.md puts %q", j.file, items, documented)
-		}
 	}
+	return slices.Sorted(maps.Keys(read))
 }
 
 // TestJobCommentsGiveTheAgentsBounds: the figures the jobs' comments give

@@ -1,4 +1,10 @@
-# The Nomad ACL policy the foreshape agents' token needs, and nothing more:
+# The Nomad ACL policy the foreshape agents need, and nothing more. Attach
+# it to each job before it runs; the agents' workload identities carry it:
+#
+#   nomad acl policy apply -namespace default -job foreshape-servers -description "foreshape servers" foreshape-servers deploy/foreshape-acl.hcl
+#   nomad acl policy apply -namespace default -job foreshape-clients -description "foreshape clients" foreshape-clients deploy/foreshape-acl.hcl
+#
+# With a static token instead (docs/deployment.md):
 #
 #   nomad acl policy apply -description "foreshape agents" foreshape deploy/foreshape-acl.hcl
 #   nomad acl token create -name foreshape -policy foreshape

@@ -6,13 +6,16 @@
 # registers itself in Consul with the tag client, and deregisters when it
 # stops.
 #
-# Run foreshape-servers.nomad.hcl first. The token comes from Nomad Variables
-#   nomad var put nomad/jobs/foreshape-clients nomad_token=... consul_token=... ca=... cert=... key=...
-# and needs the ACL policy in foreshape-acl.hcl (a client agent reads its
-# node, its node's allocations and their stats, and the local agent).
-# The task's workload identity can take the token's place, under that
-# policy attached to the job (Nomad 1.5+; measured on 2.0.6):
-# docs/deployment.md "Workload identity instead of a token".
+# Run foreshape-servers.nomad.hcl first. The agents call Nomad with their
+# task's workload identity, which carries the ACL policy in
+# foreshape-acl.hcl attached to this job before it runs (a client agent
+# reads its node, its node's allocations and their stats, and the local
+# agent):
+#   nomad acl policy apply -namespace default -job foreshape-clients -description "foreshape clients" foreshape-clients deploy/foreshape-acl.hcl
+# (docs/deployment.md; "A static token instead of workload identity" there
+# for a Nomad token of your own instead). Their Consul token and TLS
+# material come from Nomad Variables
+#   nomad var put nomad/jobs/foreshape-clients consul_token=... ca=... cert=... key=...
 job "foreshape-clients" {
   type      = "system"
   priority  = 80
@@ -61,6 +64,13 @@ job "foreshape-clients" {
         destination = "local/foreshape"
       }
 
+      # The agent calls Nomad with the task's workload identity: Nomad
+      # writes its token to secrets/nomad_token (nomad.token_file below),
+      # and it carries the ACL policy attached to this job.
+      identity {
+        file = true
+      }
+
       template {
         destination = "local/agent.hcl"
         data        = <<-EOT
@@ -71,10 +81,14 @@ job "foreshape-clients" {
             retry_join = ["provider=consul"]
           }
 
-          # The Nomad agent on this node, and the node this agent reports on.
+          # Nomad's Task API, the socket Nomad serves in the task's
+          # secrets directory, with the token of the task's workload
+          # identity (the task's identity block), and the node this agent
+          # reports on.
           nomad {
-            address = "http://{{ env "attr.unique.network.ip-address" }}:4646"
-            node_id = "{{ env "node.unique.id" }}"
+            address    = "unix://{{ env "NOMAD_SECRETS_DIR" }}/api.sock"
+            token_file = "{{ env "NOMAD_SECRETS_DIR" }}/nomad_token"
+            node_id    = "{{ env "node.unique.id" }}"
           }
 
           consul {
@@ -99,7 +113,6 @@ job "foreshape-clients" {
         env         = true
         data        = <<-EOT
           {{ with nomadVar "nomad/jobs/foreshape-clients" }}
-          NOMAD_TOKEN={{ .nomad_token }}
           CONSUL_HTTP_TOKEN={{ .consul_token }}
           {{ end }}
         EOT

@@ -10,14 +10,14 @@
 # Nomad's service discovery for its health check only, so Consul holds one
 # registration per agent.
 #
-# Their token comes from Nomad Variables
-#   nomad var put nomad/jobs/foreshape-servers nomad_token=... consul_token=...
-# and needs the ACL policy in foreshape-acl.hcl. The task's workload
-# identity can take the token's place, under that policy attached to the
-# job (Nomad 1.5+; measured on 2.0.6): docs/deployment.md "Workload
-# identity instead of a token". TLS material comes from
-# nomad/jobs/foreshape-servers too (ca, cert, key); drop the tls block and
-# its template if your network is trusted.
+# The agents call Nomad with their task's workload identity, which carries
+# the ACL policy in foreshape-acl.hcl attached to this job before it runs:
+#   nomad acl policy apply -namespace default -job foreshape-servers -description "foreshape servers" foreshape-servers deploy/foreshape-acl.hcl
+# (docs/deployment.md; "A static token instead of workload identity" there
+# for a Nomad token of your own instead). Their Consul token and TLS
+# material come from Nomad Variables
+#   nomad var put nomad/jobs/foreshape-servers consul_token=... ca=... cert=... key=...
+# Drop the tls block and its templates if your network is trusted.
 job "foreshape-servers" {
   type     = "service"
   priority = 80
@@ -121,6 +121,13 @@ job "foreshape-servers" {
         destination = "local/foreshape"
       }
 
+      # The agent calls Nomad with the task's workload identity: Nomad
+      # writes its token to secrets/nomad_token (nomad.token_file below),
+      # and it carries the ACL policy attached to this job.
+      identity {
+        file = true
+      }
+
       template {
         destination = "local/agent.hcl"
         data        = <<-EOT
@@ -135,10 +142,12 @@ job "foreshape-servers" {
             raft_port        = {{ env "NOMAD_PORT_raft" }}
           }
 
-          # The Nomad agent on this node (https:// and ca_file with
-          # Nomad's TLS).
+          # Nomad's Task API, the socket Nomad serves in the task's
+          # secrets directory, with the token of the task's workload
+          # identity (the task's identity block).
           nomad {
-            address = "http://{{ env "attr.unique.network.ip-address" }}:4646"
+            address    = "unix://{{ env "NOMAD_SECRETS_DIR" }}/api.sock"
+            token_file = "{{ env "NOMAD_SECRETS_DIR" }}/nomad_token"
           }
 
           consul {
@@ -181,7 +190,6 @@ job "foreshape-servers" {
         env         = true
         data        = <<-EOT
           {{ with nomadVar "nomad/jobs/foreshape-servers" }}
-          NOMAD_TOKEN={{ .nomad_token }}
           CONSUL_HTTP_TOKEN={{ .consul_token }}
           {{ end }}
         EOT

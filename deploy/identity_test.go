@@ -4,19 +4,22 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/hashicorp/hcl/v2/hclsyntax"
 )
 
 // docBlock is the fenced code block that follows the marker
-// "<!-- workload-identity: NAME -->" in docs/deployment.md, its lines
-// less the indentation of the fence (a list item's).
-func docBlock(t *testing.T, doc, name string) string {
+// "<!-- MARKER -->" in docs/deployment.md ("workload-identity: nomad"), its
+// lines less the indentation of the fence (a list item's).
+func docBlock(t *testing.T, doc, marker string) string {
 	t.Helper()
-	re := regexp.MustCompile("<!-- workload-identity: " + regexp.QuoteMeta(name) + " -->\n( *)```hcl\n((?s:.*?))\n *```")
+	re := regexp.MustCompile("<!-- " + regexp.QuoteMeta(marker) + " -->\n( *)```hcl\n((?s:.*?))\n *```")
 	m := re.FindStringSubmatch(doc)
 	if m == nil {
-		t.Fatalf("docs/deployment.md has no hcl block after <!-- workload-identity: %s -->", name)
+		t.Fatalf("docs/deployment.md has no hcl block after <!-- %s -->", marker)
 	}
 	var lines []string
 	for _, l := range strings.Split(m[2], "\n") {
@@ -25,50 +28,47 @@ func docBlock(t *testing.T, doc, name string) string {
 	return strings.Join(lines, "\n") + "\n"
 }
 
-// TestWorkloadIdentityVariant makes the three changes docs/deployment.md's
-// "Workload identity instead of a token" gives to each job: the task's
-// identity block (written before its first template), the nomad block's
-// Task API address and token_file in place of its address line, and the
-// environment template without NOMAD_TOKEN. Each must apply exactly once;
-// the changed job parses, asks for its token as a file and not in its
-// environment, reads nothing of nomad_token, and its configuration
-// template renders one that the agent loads, with nomad.token_file on the
-// identity's file and nomad.address on the Task API's socket.
-func TestWorkloadIdentityVariant(t *testing.T) {
+// The section of docs/deployment.md that shows how the jobs use their
+// workload identity, and the one that turns them to a static token.
+const (
+	identitySection = "The agents' workload identity"
+	staticSection   = "A static token instead of workload identity"
+)
+
+// templatesData are the data of the task's templates, as the job file
+// spells them (escapes and all).
+func templatesData(t *testing.T, task *hclsyntax.Body, src []byte) []string {
+	t.Helper()
+	var out []string
+	for _, tb := range blocks(task, "template") {
+		out = append(out, string(tb.Body.Attributes["data"].SrcRange.SliceBytes(src)))
+	}
+	return out
+}
+
+// TestJobsUseTheirWorkloadIdentity: both jobs call Nomad as
+// docs/deployment.md's "The agents' workload identity" shows: its identity
+// block and its nomad block's lines are each in both job files once; the
+// task's identity is the default one, written to a file and not to the
+// environment; no template sets NOMAD_TOKEN or reads a nomad_token item;
+// and the configuration template renders one that the agent loads, with
+// nomad.token_file on the identity's file and nomad.address on the Task
+// API's socket, both in NOMAD_SECRETS_DIR, and no token.
+func TestJobsUseTheirWorkloadIdentity(t *testing.T) {
 	doc := deploymentDoc(t)
-	if !strings.Contains(section(t, doc, "Workload identity instead of a token"), "TestWorkloadIdentityVariant") {
-		t.Error("docs/deployment.md's workload identity section does not name this test")
+	if !strings.Contains(section(t, doc, identitySection), "TestJobsUseTheirWorkloadIdentity") {
+		t.Errorf("docs/deployment.md's %q does not name this test", identitySection)
 	}
-	identity, nomad := docBlock(t, doc, "identity"), docBlock(t, doc, "nomad")
-	const address = "            address = \"http://{{ env \"attr.unique.network.ip-address\" }}:4646\"\n"
-	const tokenLine = "          NOMAD_TOKEN={{ .nomad_token }}\n"
-	const firstTemplate = "      template {\n"
-	// Pasted as shown, the lines sit where the job's own do.
-	for _, c := range []struct{ block, indent string }{{identity, "      identity {"}, {nomad, "            address "}} {
-		if !strings.HasPrefix(c.block, c.indent) {
-			t.Errorf("the documented block %q is not indented as the job's lines it joins (%q)", c.block, c.indent)
-		}
-	}
+	identity, nomad := docBlock(t, doc, "workload-identity: identity"), docBlock(t, doc, "workload-identity: nomad")
 	for _, j := range jobs {
 		t.Run(j.name, func(t *testing.T) {
-			text := string(mustSrc(t, j.file))
-			for _, s := range []string{address, tokenLine} {
-				if n := strings.Count(text, s); n != 1 {
-					t.Fatalf("%s holds %q %d times; the documented change needs it once", j.file, strings.TrimSpace(s), n)
+			src := mustSrc(t, j.file)
+			for _, s := range []string{identity, nomad} {
+				if n := strings.Count(string(src), s); n != 1 {
+					t.Errorf("%s holds docs/deployment.md's\n%s%d times; want once", j.file, s, n)
 				}
 			}
-			i := strings.Index(text, firstTemplate)
-			if i < 0 {
-				t.Fatalf("%s has no template block", j.file)
-			}
-			text = text[:i] + identity + "\n" + text[i:]
-			text = strings.Replace(text, address, nomad, 1)
-			text = strings.Replace(text, tokenLine, "", 1)
-			path := filepath.Join(t.TempDir(), j.file)
-			if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
-				t.Fatal(err)
-			}
-			b, _ := parse(t, path)
+			b, _ := parse(t, j.file)
 			task := one(t, one(t, one(t, b, "job"), "group"), "task")
 			id := one(t, task, "identity")
 			if _, named := id.Attributes["name"]; named || !value(t, id, "file").True() {
@@ -77,8 +77,10 @@ func TestWorkloadIdentityVariant(t *testing.T) {
 			if _, ok := id.Attributes["env"]; ok && value(t, id, "env").True() {
 				t.Error("the identity block puts the token in the environment (NOMAD_TOKEN), which the agent refuses with nomad.token_file")
 			}
-			if strings.Contains(text, "NOMAD_TOKEN") || strings.Contains(text, ".nomad_token") {
-				t.Errorf("the changed %s still reads or sets the Nomad token", j.file)
+			for _, data := range templatesData(t, task, src) {
+				if strings.Contains(data, "NOMAD_TOKEN") || strings.Contains(data, ".nomad_token") {
+					t.Errorf("a template of %s sets or reads a Nomad token:\n%s", j.file, data)
+				}
 			}
 			cfg := renderAgentConfig(t, j, task)
 			secrets := ""
@@ -87,6 +89,88 @@ func TestWorkloadIdentityVariant(t *testing.T) {
 			}
 			if secrets == "" || !strings.HasSuffix(secrets, "secrets") || cfg.Nomad.Address != "unix://"+secrets+"/api.sock" || cfg.Nomad.Token != "" {
 				t.Errorf("nomad.address %q, nomad.token_file %q; want the Task API's socket and the identity's file in NOMAD_SECRETS_DIR, and no token",
+					cfg.Nomad.Address, cfg.Nomad.TokenFile)
+			}
+		})
+	}
+}
+
+// TestStaticTokenVariant makes the three changes docs/deployment.md's
+// "A static token instead of workload identity" gives to each job: the
+// task's identity block goes, with the comment above it; the nomad
+// block's Task API address and token_file give way to the documented
+// address line; the environment template gains the documented
+// NOMAD_TOKEN line before its CONSUL_HTTP_TOKEN one. Each must apply
+// exactly once. The changed job parses, has no identity block, sets
+// NOMAD_TOKEN in its environment from the nomad_token item the section
+// adds to step 3's variable, and its configuration template renders one
+// that the agent loads, with nomad.address on the node's Nomad agent and
+// neither token_file nor token.
+func TestStaticTokenVariant(t *testing.T) {
+	doc := deploymentDoc(t)
+	static := section(t, doc, staticSection)
+	if !strings.Contains(static, "TestStaticTokenVariant") {
+		t.Errorf("docs/deployment.md's %q does not name this test", staticSection)
+	}
+	if !strings.Contains(static, "`nomad_token=…`") {
+		t.Errorf("docs/deployment.md's %q does not add a `nomad_token=…` item to step 3's variable", staticSection)
+	}
+	identity, nomad := docBlock(t, doc, "workload-identity: identity"), docBlock(t, doc, "workload-identity: nomad")
+	address, tokenLine := docBlock(t, doc, "static-token: nomad"), docBlock(t, doc, "static-token: env")
+	const consulLine = "          CONSUL_HTTP_TOKEN={{ .consul_token }}\n"
+	// Pasted as shown, the lines sit where the job's own do.
+	for _, c := range []struct{ block, indent string }{{address, "            address "}, {tokenLine, "          NOMAD_TOKEN="}} {
+		if !strings.HasPrefix(c.block, c.indent) || strings.Count(c.block, "\n") != 1 {
+			t.Errorf("the documented line %q is not one line indented as the job's lines it joins (%q)", c.block, c.indent)
+		}
+	}
+	// The identity block, the comment lines right above it and the blank
+	// line after it.
+	identityRE := regexp.MustCompile("(?m)(?:^      #.*\n)*" + regexp.QuoteMeta(identity) + "\n")
+	for _, j := range jobs {
+		t.Run(j.name, func(t *testing.T) {
+			text := string(mustSrc(t, j.file))
+			if n := len(identityRE.FindAllStringIndex(text, -1)); n != 1 {
+				t.Fatalf("%s holds the documented identity block %d times; the documented change needs it once", j.file, n)
+			}
+			for _, s := range []string{nomad, consulLine} {
+				if n := strings.Count(text, s); n != 1 {
+					t.Fatalf("%s holds %q %d times; the documented change needs it once", j.file, strings.TrimSpace(s), n)
+				}
+			}
+			text = identityRE.ReplaceAllLiteralString(text, "")
+			text = strings.Replace(text, nomad, address, 1)
+			text = strings.Replace(text, consulLine, tokenLine+consulLine, 1)
+			path := filepath.Join(t.TempDir(), j.file)
+			if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			b, _ := parse(t, path)
+			task := one(t, one(t, one(t, b, "job"), "group"), "task")
+			if len(blocks(task, "identity")) != 0 {
+				t.Error("the changed task still has an identity block")
+			}
+			var sets int
+			for _, tb := range blocks(task, "template") {
+				data := str(t, tb.Body, "data")
+				if strings.Contains(data, "NOMAD_TOKEN={{ .nomad_token }}") {
+					sets++
+					if _, ok := tb.Body.Attributes["env"]; !ok || !value(t, tb.Body, "env").True() {
+						t.Errorf("the template of %s sets NOMAD_TOKEN but is not the task's environment (env = true)", str(t, tb.Body, "destination"))
+					}
+				}
+			}
+			if sets != 1 {
+				t.Errorf("%d templates set NOMAD_TOKEN from the variable's nomad_token; want the environment's", sets)
+			}
+			want := append(documentedVariableItems(t), "nomad_token")
+			slices.Sort(want)
+			if got := variableItems(t, j, task, []byte(text)); !slices.Equal(got, want) {
+				t.Errorf("the changed %s reads %q from its variable; want step 3's items and nomad_token, %q", j.file, got, want)
+			}
+			cfg := renderAgentConfig(t, j, task)
+			if cfg.Nomad.Address != "http://10.0.0.21:4646" || cfg.Nomad.TokenFile != "" || cfg.Nomad.Token != "" {
+				t.Errorf("nomad.address %q, nomad.token_file %q; want the node's Nomad agent, http://10.0.0.21:4646, and the token from the environment alone",
 					cfg.Nomad.Address, cfg.Nomad.TokenFile)
 			}
 			if !j.server && cfg.Nomad.NodeID == "" {

@@ -10,7 +10,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -24,39 +23,41 @@ import (
 	nomadapi "github.com/hashicorp/nomad/api"
 
 	"github.com/foreshape/foreshape/agent/api"
+	"github.com/foreshape/foreshape/config"
 	"github.com/foreshape/foreshape/internal/realnomad"
 	"github.com/foreshape/foreshape/internal/testpki"
 )
 
 // TestDeployJobsOnRealNomad runs deploy/'s two jobs as docs/deployment.md's
 // steps say, on the real Nomad at NOMAD_ADDR with the Consul at
-// CONSUL_HTTP_ADDR: the node marked for a server (step 1); under ACLs the
-// Nomad and Consul policies of deploy/ and a token of each (step 2); the
-// tokens and a test CA's certificates in Nomad Variables (step 3); the
-// binary and a policy served over HTTP from this host (step 4); both jobs
-// run (step 5). Each job is changed only where one dev node needs it, and
-// each change must apply exactly once, so a change to the jobs that this
-// test does not follow fails it: count and bootstrap_expect 1, raw_exec
-// where the node has no exec driver, Nomad's port, Consul's address in
-// the task's environment, the artifacts' sources.
+// CONSUL_HTTP_ADDR: the node marked for a server (step 1); under ACLs
+// deploy/'s Nomad policy attached to each job, and its Consul policy and a
+// token of it (step 2); the Consul token and a test CA's certificates in
+// Nomad Variables, no Nomad token (step 3); the binary and a policy served
+// over HTTP from this host (step 4); both jobs run (step 5). Each job is
+// changed only where one dev node needs it, and each change must apply
+// exactly once, so a change to the jobs that this test does not follow
+// fails it: count and bootstrap_expect 1, raw_exec where the node has no
+// exec driver, Consul's address in the task's environment, the artifacts'
+// sources.
 //
-// It checks that the server bootstraps and passes its /v1/ready check,
-// that both agents are registered in Consul, passing, under their own
-// service IDs, that the client agent reports its node to the server (status
-// through the client agent's HTTPS API, with the test CA's certificates),
-// that a job update brings the server back with its Raft ID and cluster ID
-// from the sticky disk, and that purging both jobs leaves none of their
-// registrations in Consul's catalog.
+// It checks that the agents call Nomad with their workload identity alone
+// (checkWorkloadIdentity: no nomad_token in the variables, nomad.token_file
+// over the Task API's socket in every allocation's rendered
+// configuration), that the server bootstraps, passes its /v1/ready check
+// and completes a cycle without error, that both agents are registered in Consul, passing, under their
+// own service IDs, that the client agent reports its node to the server
+// (status through the client agent's HTTPS API, with the test CA's
+// certificates), that a job update brings the server back with its Raft ID
+// and cluster ID from the sticky disk, and that purging both jobs leaves
+// none of their registrations in Consul's catalog. It logs the figures
+// docs/deployment.md quotes.
 func TestDeployJobsOnRealNomad(t *testing.T) {
 	addr := realNomad(t)
 	consulAddr := os.Getenv("CONSUL_HTTP_ADDR")
 	if consulAddr == "" {
 		t.Skip("CONSUL_HTTP_ADDR is not set: the deploy jobs' agents find each other in Consul; set it (and CONSUL_HTTP_TOKEN, " +
 			"a token that may write ACLs, when Consul's ACLs are on) to run deploy/'s jobs on the Nomad at NOMAD_ADDR")
-	}
-	nomadURL, err := url.Parse(addr)
-	if err != nil {
-		t.Fatal(err)
 	}
 	setup := realnomad.Client(t, addr, realnomad.SetupToken(t, addr))
 	for _, id := range []string{"foreshape-servers", "foreshape-clients"} {
@@ -80,8 +81,10 @@ func TestDeployJobsOnRealNomad(t *testing.T) {
 	metaApply(t, setup, node.ID, "true")
 	t.Cleanup(func() { metaApply(t, setup, node.ID, "") })
 
-	// Step 2, under ACLs.
-	nomadToken := deployNomadToken(t, setup, suffix)
+	// Step 2, under ACLs: the policy attached to each job before it runs.
+	for _, job := range []string{"foreshape-servers", "foreshape-clients"} {
+		deployNomadPolicy(t, setup, job, suffix)
+	}
 	consul, err := consulapi.NewClient(&consulapi.Config{Address: consulAddr, Token: os.Getenv("CONSUL_HTTP_TOKEN")})
 	if err != nil {
 		t.Fatal(err)
@@ -92,7 +95,7 @@ func TestDeployJobsOnRealNomad(t *testing.T) {
 	ca := testpki.NewCA(t, "foreshape-e2e")
 	leaf := ca.Issue(t, "agent")
 	for _, job := range []string{"foreshape-servers", "foreshape-clients"} {
-		putJobSecrets(t, setup, job, nomadToken, consulToken, ca, leaf)
+		putJobSecrets(t, setup, job, consulToken, ca, leaf)
 	}
 	pki := testpki.WriteFiles(t, t.TempDir(), "agent", ca, leaf)
 
@@ -122,15 +125,16 @@ func TestDeployJobsOnRealNomad(t *testing.T) {
 	edits := []jobEdit{
 		{`driver = "exec"`, fmt.Sprintf("driver = %q", driver)},
 		{`"https://example.invalid/foreshape/foreshape_linux_amd64"`, strconv.Quote(artifacts.URL + "/foreshape_linux_amd64")},
-		{`:4646"`, ":" + nomadURL.Port() + `"`},
 		{"      config {\n        command", fmt.Sprintf("      env {\n        CONSUL_HTTP_ADDR = %q\n      }\n\n      config {\n        command", consulAddr)},
 	}
+	start := time.Now()
 	servers := runJob(t, setup, "../deploy/foreshape-servers.nomad.hcl", append(slices.Clone(edits),
 		jobEdit{"count = 3", "count = 1"},
 		jobEdit{"bootstrap_expect = 3", "bootstrap_expect = 1"},
 		jobEdit{`"git::https://example.invalid/ops/foreshape-policies.git"`, strconv.Quote(artifacts.URL + "/policies.tar.gz")},
 	))
 	awaitDeployment(t, setup, servers, 0)
+	deployed := time.Since(start)
 	runJob(t, setup, "../deploy/foreshape-clients.nomad.hcl", edits)
 
 	serverID, clientID := "foreshape-"+node.Name, "foreshape-"+node.Name+"-client"
@@ -167,22 +171,33 @@ func TestDeployJobsOnRealNomad(t *testing.T) {
 		return st
 	}
 	var before api.Status
-	eventually(t, 60*time.Second, "status through the client agent: one server leading, the client agent reporting its node", func() bool {
+	eventually(t, 60*time.Second, "status through the client agent: one server leading, a cycle without error, the client agent reporting its node", func() bool {
 		before = status()
 		return before.IsLeader && before.ClusterID != "" && len(before.Peers) == 1 &&
+			before.LastCycle != nil && before.LastCycle.Error == "" &&
 			slices.ContainsFunc(before.Clients, func(c api.ClientAgent) bool { return c.NodeID == node.ID && c.Reporting })
 	})
 
+	// Nomad answered the leader's cycle and the client agent's reads,
+	// under ACLs, with no token but the workload identity's.
+	checkWorkloadIdentity(t, setup, "foreshape-servers")
+	checkWorkloadIdentity(t, setup, "foreshape-clients")
+
 	// An update replaces the server; its state follows on the sticky disk.
 	servers.Meta = map[string]string{"e2e": "update"}
+	start = time.Now()
 	if _, _, err := setup.Jobs().Register(servers, nil); err != nil {
 		t.Fatalf("job update: %v", err)
 	}
 	awaitDeployment(t, setup, servers, 1)
+	updated := time.Since(start)
 	eventually(t, 60*time.Second, "the updated server leading again with the same Raft ID and cluster ID", func() bool {
 		after := status()
 		return after.IsLeader && after.ClusterID == before.ClusterID && len(after.Peers) == 1 && after.Peers[0].ID == before.Peers[0].ID
 	})
+	checkWorkloadIdentity(t, setup, "foreshape-servers")
+	t.Logf("figures: the servers' deployment successful %.1f s after their registration, the update's %.1f s after its registration",
+		deployed.Seconds(), updated.Seconds())
 
 	for _, id := range []string{"foreshape-clients", "foreshape-servers"} {
 		stopJob(t, setup, id)
@@ -219,42 +234,44 @@ func deployNode(t *testing.T, c *nomadapi.Client) *nomadapi.Node {
 	return nil
 }
 
-// metaApply sets the node's foreshape_server meta, or removes it when
-// value is empty.
-// deployNomadToken is step 2 on Nomad's side: under ACLs, a policy of
-// deploy/foreshape-acl.hcl and a client token of it, both deleted when the
-// test ends; without ACLs, no token ("").
-func deployNomadToken(t *testing.T, c *nomadapi.Client, suffix string) string {
+// deployNomadPolicy is step 2 on Nomad's side for one job: under ACLs,
+// deploy/foreshape-acl.hcl as a policy attached to the job in the default
+// namespace (nomad acl policy apply -namespace default -job JOB), which the
+// job's workload identities carry, deleted when the test ends; without
+// ACLs, nothing. Call it before the job runs: its cleanup then comes after
+// the job's stop.
+func deployNomadPolicy(t *testing.T, c *nomadapi.Client, job, suffix string) {
 	t.Helper()
 	if self, _, err := c.ACLTokens().Self(nil); err != nil || self.AccessorID == "acls-disabled" {
-		return ""
+		return
 	}
 	rules, err := os.ReadFile("../deploy/foreshape-acl.hcl")
 	if err != nil {
 		t.Fatal(err)
 	}
-	name := "foreshape-e2e-" + suffix
-	if _, err := c.ACLPolicies().Upsert(&nomadapi.ACLPolicy{Name: name, Rules: string(rules)}, nil); err != nil {
-		t.Fatalf("nomad acl policy apply: %v", err)
+	name := "foreshape-e2e-" + suffix + "-" + job
+	policy := &nomadapi.ACLPolicy{Name: name, Description: "foreshape e2e " + job, Rules: string(rules),
+		JobACL: &nomadapi.JobACL{Namespace: "default", JobID: job}}
+	if _, err := c.ACLPolicies().Upsert(policy, nil); err != nil {
+		t.Fatalf("nomad acl policy apply -namespace default -job %s: %v", job, err)
 	}
-	t.Cleanup(func() { _, _ = c.ACLPolicies().Delete(name, nil) })
-	tok, _, err := c.ACLTokens().Create(&nomadapi.ACLToken{Name: name, Type: "client", Policies: []string{name}}, nil)
-	if err != nil {
-		t.Fatalf("nomad acl token create: %v", err)
-	}
-	t.Cleanup(func() { _, _ = c.ACLTokens().Delete(tok.AccessorID, nil) })
-	return tok.SecretID
+	t.Cleanup(func() {
+		if _, err := c.ACLPolicies().Delete(name, nil); err != nil {
+			t.Errorf("nomad acl policy delete %s: %v", name, err)
+		}
+	})
 }
 
-// putJobSecrets is step 3 for one job: the tokens and the agent's
+// putJobSecrets is step 3 for one job: the Consul token and the agent's
 // certificates in the Nomad Variable nomad/jobs/JOB, deleted when the
-// test ends.
-func putJobSecrets(t *testing.T, c *nomadapi.Client, job, nomadToken, consulToken string, ca *testpki.CA, leaf testpki.Leaf) {
+// test ends. It holds no Nomad token: the agents use their workload
+// identity.
+func putJobSecrets(t *testing.T, c *nomadapi.Client, job, consulToken string, ca *testpki.CA, leaf testpki.Leaf) {
 	t.Helper()
 	path := "nomad/jobs/" + job
 	v := &nomadapi.Variable{Path: path, Items: nomadapi.VariableItems{
-		"nomad_token": nomadToken, "consul_token": consulToken,
-		"ca": string(ca.CertPEM), "cert": string(leaf.CertPEM), "key": string(leaf.KeyPEM),
+		"consul_token": consulToken,
+		"ca":           string(ca.CertPEM), "cert": string(leaf.CertPEM), "key": string(leaf.KeyPEM),
 	}}
 	if _, _, err := c.Variables().Create(v, nil); err != nil {
 		t.Fatalf("nomad var put %s: %v", path, err)
@@ -262,6 +279,70 @@ func putJobSecrets(t *testing.T, c *nomadapi.Client, job, nomadToken, consulToke
 	t.Cleanup(func() { _, _ = c.Variables().Delete(path, nil) })
 }
 
+// checkWorkloadIdentity fails the test unless the job's agents can only
+// be calling Nomad with their workload identity: its variable holds no
+// nomad_token, and the local/agent.hcl of each of its running allocations,
+// read back through Nomad and decoded as the agent does, sets no
+// nomad.token and reads nomad.token_file in the task's secrets directory,
+// over the Task API's socket there. (The agent refuses NOMAD_TOKEN with
+// nomad.token_file, so a running agent has no token in its environment
+// either.)
+func checkWorkloadIdentity(t *testing.T, c *nomadapi.Client, job string) {
+	t.Helper()
+	path := "nomad/jobs/" + job
+	v, _, err := c.Variables().Read(path, nil)
+	if err != nil {
+		t.Fatalf("nomad var get %s: %v", path, err)
+	}
+	if _, ok := v.Items["nomad_token"]; ok {
+		t.Errorf("%s holds a nomad_token item; the agents are to use their workload identity", path)
+	}
+	stubs, _, err := c.Jobs().Allocations(job, false, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checked := 0
+	for _, s := range stubs {
+		if s.ClientStatus != "running" {
+			continue
+		}
+		alloc, _, err := c.Allocations().Info(s.ID, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := c.AllocFS().Cat(alloc, "agent/local/agent.hcl", nil)
+		if err != nil {
+			t.Fatalf("%s's local/agent.hcl: %v", s.ID, err)
+		}
+		src, err := io.ReadAll(r)
+		r.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		file := filepath.Join(t.TempDir(), "agent.hcl")
+		if err := os.WriteFile(file, src, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		cfg, diags := config.NewLoader().Load(config.Default(), file)
+		if diags.HasErrors() {
+			t.Fatalf("%s's local/agent.hcl: %s\n%s", s.ID, diags.Error(), src)
+		}
+		dir := filepath.Dir(cfg.Nomad.TokenFile)
+		if cfg.Nomad.Token != "" || filepath.Base(cfg.Nomad.TokenFile) != "nomad_token" || filepath.Base(dir) != "secrets" ||
+			cfg.Nomad.Address != "unix://"+dir+"/api.sock" {
+			t.Errorf("%s of %s: nomad.address %q, nomad.token_file %q, a nomad.token %v; want the workload identity's file and the Task API's socket in the task's secrets directory, no token",
+				s.ID[:8], job, cfg.Nomad.Address, cfg.Nomad.TokenFile, cfg.Nomad.Token != "")
+		}
+		checked++
+		t.Logf("%s of %s on %s: nomad.token_file %s over %s, no token in its variable", s.ID[:8], job, s.NodeName, cfg.Nomad.TokenFile, cfg.Nomad.Address)
+	}
+	if checked == 0 {
+		t.Errorf("no running allocation of %s", job)
+	}
+}
+
+// metaApply sets the node's foreshape_server meta, or removes it when
+// value is empty.
 func metaApply(t *testing.T, c *nomadapi.Client, nodeID, value string) {
 	t.Helper()
 	var v *string

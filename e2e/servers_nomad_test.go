@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"os"
 	"slices"
 	"strconv"
@@ -28,10 +27,12 @@ import (
 // TestServersRollingUpdateOnRealNomad runs deploy/'s servers job as it is
 // (count 3, bootstrap_expect 3) on three nodes of the real Nomad at
 // NOMAD_ADDR, each with a Consul agent the servers find each other through,
-// changed only in the driver (raw_exec where a node has no exec driver),
-// Nomad's port and the artifacts' sources: this test serves them at
-// FORESHAPE_E2E_ARTIFACT_HOST, an address of this host the nodes reach. It
-// asks every server's /v1/health, /v1/ready and /v1/status every 100 ms
+// changed only in the driver (raw_exec where a node has no exec driver)
+// and the artifacts' sources: this test serves them at
+// FORESHAPE_E2E_ARTIFACT_HOST, an address of this host the nodes reach.
+// Under ACLs the policy is attached to the job, and the servers call Nomad
+// with their workload identity alone (checkWorkloadIdentity). It asks
+// every server's /v1/health, /v1/ready and /v1/status every 100 ms
 // while a job update replaces them one at a time, and checks that no
 // sample saw two servers down, that no leader was missing for over 2 s,
 // and that each came back with its Raft ID and the cluster ID; then that
@@ -44,10 +45,6 @@ func TestServersRollingUpdateOnRealNomad(t *testing.T) {
 	if host == "" {
 		t.Skip("FORESHAPE_E2E_ARTIFACT_HOST is not set: name an address of this host that the Nomad nodes reach; " +
 			"the servers job fetches the binary and a policy from it")
-	}
-	nomadURL, err := url.Parse(addr)
-	if err != nil {
-		t.Fatal(err)
 	}
 	setup := realnomad.Client(t, addr, realnomad.SetupToken(t, addr))
 	if _, _, err := setup.Jobs().Info("foreshape-servers", nil); err == nil {
@@ -65,7 +62,7 @@ func TestServersRollingUpdateOnRealNomad(t *testing.T) {
 		metaApply(t, setup, n.ID, "true")
 		t.Cleanup(func() { metaApply(t, setup, n.ID, "") })
 	}
-	nomadToken := deployNomadToken(t, setup, suffix)
+	deployNomadPolicy(t, setup, "foreshape-servers", suffix)
 	// The servers register in their node's Consul agent; under Consul's
 	// ACLs, with a token of deploy/'s Consul policy made through the
 	// Consul at CONSUL_HTTP_ADDR.
@@ -79,7 +76,7 @@ func TestServersRollingUpdateOnRealNomad(t *testing.T) {
 	}
 	ca := testpki.NewCA(t, "foreshape-e2e")
 	leaf := ca.Issue(t, "agent")
-	putJobSecrets(t, setup, "foreshape-servers", nomadToken, consulToken, ca, leaf)
+	putJobSecrets(t, setup, "foreshape-servers", consulToken, ca, leaf)
 
 	ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
 	if err != nil {
@@ -110,12 +107,12 @@ func TestServersRollingUpdateOnRealNomad(t *testing.T) {
 	servers := runJob(t, setup, "../deploy/foreshape-servers.nomad.hcl", []jobEdit{
 		{`driver = "exec"`, fmt.Sprintf("driver = %q", driver)},
 		{`"https://example.invalid/foreshape/foreshape_linux_amd64"`, strconv.Quote(artifacts.URL + "/foreshape_linux_amd64")},
-		{`:4646"`, ":" + nomadURL.Port() + `"`},
 		{`"git::https://example.invalid/ops/foreshape-policies.git"`, strconv.Quote(artifacts.URL + "/policies.tar.gz")},
 	})
 	start := time.Now()
 	awaitDeployment(t, setup, servers, 0)
 	t.Logf("three servers deployed %.1f s after the job's registration", time.Since(start).Seconds())
+	checkWorkloadIdentity(t, setup, "foreshape-servers")
 
 	s := newServerSampler(t, setup, ca, leaf)
 	defer s.stop()
