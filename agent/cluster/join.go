@@ -274,6 +274,11 @@ func (n *Node) joinLoop() {
 					return
 				}
 				n.joinErr.Store(&err)
+				if n.Superseded() != nil {
+					// Superseded for good (recovered.go), said once at
+					// ERROR: it asks no server again.
+					return
+				}
 				failures++
 				// Say it at once, again when the reason changes (a server
 				// found, a lookup that starts failing), and every minute

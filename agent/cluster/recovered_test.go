@@ -308,6 +308,9 @@ func TestASupersededServerStandsForNoElection(t *testing.T) {
 		if c := strings.Count(s.logs.String()[marks[s]:], "entering candidate state"); c != 0 {
 			t.Errorf("%s, superseded, stood for election %d times", s.name, c)
 		}
+		if c := strings.Count(s.logs.String()[marks[s]:], "asking the other servers again"); c != 0 {
+			t.Errorf("%s, superseded, said %d times it asks the other servers for a leader", s.name, c)
+		}
 		if c := strings.Count(s.logs.String(), supersededMsg); c != 1 {
 			t.Errorf("%s: logged %q %d times; want once", s.name, supersededMsg, c)
 		}
@@ -345,6 +348,10 @@ func TestASupersededServerStandsForNoElection(t *testing.T) {
 	}
 	if c := strings.Count(s0.logs.String()[mark:], "entering candidate state"); c != 0 {
 		t.Errorf("s0 restarted, superseded, stood for election %d times", c)
+	}
+	// Nor does it ask the other servers for a leader: its join loop ends.
+	if c := strings.Count(s0.logs.String()[mark:], "asking the other servers again"); c != 0 {
+		t.Errorf("s0 restarted, superseded, said %d times it asks the other servers for a leader", c)
 	}
 	loud := warnLines(s0.logs.String()[mark:])
 	if len(loud) != 1 || !strings.Contains(loud[0], "[ERROR]") || !strings.Contains(loud[0], "move its data_dir aside") {
