@@ -18,8 +18,8 @@ import (
 )
 
 // identityJob is a foreshape server agent as a raw_exec job that takes its
-// Nomad token from its task's workload identity, as docs/deployment.md's
-// "Workload identity" variant of the jobs does: the default identity
+// Nomad token from its task's workload identity, as the shipped jobs do
+// (docs/deployment.md, "The agents' workload identity"): the default identity
 // written to ${NOMAD_SECRETS_DIR}/nomad_token (identity { file = true }),
 // read by nomad.token_file, at the Nomad address given (%[2]s: the Task
 // API's socket or NOMAD_ADDR); or a named identity (%[9]s, its file
@@ -128,7 +128,7 @@ func TestAgentWithWorkloadIdentityOnRealNomad(t *testing.T) {
 	for _, want := range []string{"   ```hcl\n   " + strings.ReplaceAll(strings.TrimSuffix(defaultIdentity, "\n"), "\n", "\n   ") + "\n   ```",
 		`address    = "` + taskAPI + `"`, `token_file = "{{ env "NOMAD_SECRETS_DIR" }}/nomad_token"`} {
 		if !strings.Contains(string(doc), want) {
-			t.Errorf("docs/deployment.md's workload identity variant no longer shows %q, which this test runs", want)
+			t.Errorf("docs/deployment.md's workload identity section no longer shows %q, which this test runs", want)
 		}
 	}
 	addr, setup, nodes := realNomadNodes(t)
