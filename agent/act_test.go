@@ -146,17 +146,7 @@ func TestActAPIRefusals(t *testing.T) {
 		return 0
 	}
 	nc, _ := nomadapi.NewClient(&nomadapi.Config{Address: d.URL})
-	var alloc string
-	eventually(t, 30*time.Second, "a running web allocation", func() bool {
-		as, _, err := nc.Jobs().Allocations("web", false, nil)
-		for _, a := range as {
-			if err == nil && a.ClientStatus == "running" {
-				alloc = a.ID
-				return true
-			}
-		}
-		return false
-	})
+	alloc := runningAlloc(t, nc, "web")
 	for _, tc := range []struct {
 		name string
 		sub  api.Submission

@@ -116,6 +116,24 @@ func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
 	}
 }
 
+// runningAlloc waits for an allocation of job that Nomad (nc) reports
+// running, and returns its ID.
+func runningAlloc(t *testing.T, nc *nomadapi.Client, job string) string {
+	t.Helper()
+	var alloc string
+	eventually(t, 30*time.Second, "a running "+job+" allocation", func() bool {
+		as, _, err := nc.Jobs().Allocations(job, false, nil)
+		for _, a := range as {
+			if err == nil && a.ClientStatus == "running" {
+				alloc = a.ID
+				return true
+			}
+		}
+		return false
+	})
+	return alloc
+}
+
 func TestDevAgentForecastsEveryPolicy(t *testing.T) {
 	t.Parallel()
 	_, _, c := startDevAgent(t, 600, Options{})

@@ -514,16 +514,7 @@ func followerBehindARequest(t *testing.T) (behind *testServer, lapi *api.Client,
 		t.Fatal(err)
 	}
 	nc, _ := nomadapi.NewClient(&nomadapi.Config{Address: tc.sim.URL})
-	eventually(t, 30*time.Second, "a running web allocation", func() bool {
-		as, _, err := nc.Jobs().Allocations("web", false, nil)
-		for _, a := range as {
-			if err == nil && a.ClientStatus == "running" {
-				alloc = a.ID
-				return true
-			}
-		}
-		return false
-	})
+	alloc = runningAlloc(t, nc, "web")
 	id, err := lapi.Submit(ctx, api.Submission{Allocation: alloc, Target: "dc2", Reason: "test"})
 	if err != nil {
 		if id, err = lapi.Submit(ctx, api.Submission{Allocation: alloc, Target: "dc1/*/web", Reason: "test"}); err != nil {

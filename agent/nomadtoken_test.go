@@ -173,16 +173,7 @@ func TestNomadTokenPolicyLacksAGrant(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				var alloc string
-				eventually(t, 30*time.Second, "a running web allocation", func() bool {
-					as, _, err := nc.Jobs().Allocations("web", false, nil)
-					for _, a := range as {
-						if err == nil && a.ClientStatus == "running" {
-							alloc = a.ID
-						}
-					}
-					return alloc != ""
-				})
+				alloc := runningAlloc(t, nc, "web")
 				eventually(t, 30*time.Second, "a first cycle", func() bool {
 					st, err := c.Status(ctx)
 					return err == nil && st.LastCycle != nil && st.LastCycle.Collected > 0

@@ -397,17 +397,7 @@ func TestSnapshotRestorePausesTheQueue(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var alloc string
-	eventually(t, 30*time.Second, "a running web allocation", func() bool {
-		as, _, err := nc.Jobs().Allocations("web", false, nil)
-		for _, a := range as {
-			if err == nil && a.ClientStatus == "running" {
-				alloc = a.ID
-				return true
-			}
-		}
-		return false
-	})
+	alloc := runningAlloc(t, nc, "web")
 	id, err := submitAway(ctx, c, alloc)
 	if err != nil {
 		t.Fatal(err)
