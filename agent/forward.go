@@ -393,7 +393,15 @@ func (a *Agent) refreshLeaderView(ctx context.Context, fetch func(context.Contex
 	c.mu.Lock()
 	prev := c.view
 	c.mu.Unlock()
-	if err != nil {
+	var superseded error
+	if a.node != nil {
+		superseded = a.node.Superseded()
+	}
+	if err != nil && superseded != nil {
+		// Superseded for good, said once at ERROR (cluster): it knows no
+		// leader to read from, and never will; readers get why.
+		v = keptView(prev, fmt.Errorf("%w: %w", err, superseded), now)
+	} else if err != nil {
 		c.fails.Fail(a.log, now, fmt.Sprintf("cannot read the leader's last cycle; its forecasts, hotspots and anomalies answer from the last good read while it is under %s old and a leader is known, else 503", staleViewMax), err)
 		v = keptView(prev, err, now)
 	} else {

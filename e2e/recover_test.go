@@ -160,17 +160,18 @@ func TestRecoverFromALostQuorumWithAgents(t *testing.T) {
 		t.Logf("server-%d (the old cluster's leader: %v) superseded and not leading %s after the survivor started again",
 			i, i == oldLeader, time.Since(restarted).Round(time.Millisecond))
 	}
+	superseded := len(r.logs[oldLeader].String())
 	if l, _ := r.leader(-1, time.Now()); l != survivor {
 		t.Errorf("server-%d leads; want the survivor, server-%d", l, survivor)
 	}
 	if st, err := r.client(survivor).Status(ctx); err != nil || !st.IsLeader || len(st.Peers) != 1 {
 		t.Errorf("survivor beside the returning servers: leader %v, peers %+v, %v; want it leading alone", st.IsLeader, st.Peers, err)
 	}
-	const superseded = "[ERROR] foreshape.cluster: this server's cluster was recovered from a lost quorum as another"
-	if log := r.logs[oldLeader].String(); strings.Count(log, superseded) != 1 {
+	const supersededLine = "[ERROR] foreshape.cluster: this server's cluster was recovered from a lost quorum as another"
+	if log := r.logs[oldLeader].String(); strings.Count(log, supersededLine) != 1 {
 		t.Errorf("server-%d's log has not one ERROR line saying it was superseded:\n%s", oldLeader, tail(log, 30))
 	} else {
-		t.Logf("server-%d logged: %s", oldLeader, log[strings.Index(log, superseded):][:strings.Index(log[strings.Index(log, superseded):], "\n")])
+		t.Logf("server-%d logged: %s", oldLeader, log[strings.Index(log, supersededLine):][:strings.Index(log[strings.Index(log, supersededLine):], "\n")])
 	}
 	if rc, err := r.client(oldLeader).RaftConfiguration(ctx); err != nil || !slices.ContainsFunc(rc.Servers, func(s api.RaftServer) bool {
 		return strings.Contains(s.Superseded, "move its data_dir aside")
@@ -192,6 +193,20 @@ func TestRecoverFromALostQuorumWithAgents(t *testing.T) {
 		t.Errorf("server-%d ready: %+v; want it not ready", oldLeader, h)
 	} else {
 		t.Logf("server-%d ready: %v", oldLeader, err)
+	}
+	// Its forecasts answer 503 saying why; reads made once it is
+	// superseded (status's above, these) log nothing.
+	if resp, err := http.Get(r.urls[oldLeader] + "/v1/forecasts"); err != nil {
+		t.Fatal(err)
+	} else {
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), "move its data_dir aside") {
+			t.Errorf("server-%d's /v1/forecasts: %d %s; want 503 saying it is superseded", oldLeader, resp.StatusCode, body)
+		}
+	}
+	if log := r.logs[oldLeader].String()[superseded:]; strings.Contains(log, "cannot read the leader's last cycle") {
+		t.Errorf("server-%d, superseded, logged that it cannot read the leader's cycle:\n%s", oldLeader, tail(log, 30))
 	}
 	back := lost[0]
 	for _, i := range lost {
