@@ -29,7 +29,8 @@ type ServerInfo struct {
 	Version     string `json:"version"`
 	// Voter is what the server asks for: false for server.voter = false.
 	Voter bool `json:"voter"`
-	// State is the Raft state: Leader, Follower, Candidate, Shutdown.
+	// State is the Raft state: Leader, Follower, Candidate, Shutdown; or
+	// StateSuperseded once the server's cluster was recovered as another.
 	State         string `json:"state"`
 	LeaderID      string `json:"leader_id"`
 	LeaderAddress string `json:"leader_address"`
@@ -91,7 +92,7 @@ func (n *Node) Info() ServerInfo {
 		info.Recoveries = n.Recoveries()
 	}
 	if err := n.Superseded(); err != nil {
-		info.Superseded = err.Error()
+		info.State, info.Superseded = StateSuperseded, err.Error()
 	}
 	if f := n.raft.GetConfiguration(); has && f.Error() == nil {
 		for _, s := range f.Configuration().Servers {

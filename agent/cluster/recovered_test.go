@@ -322,8 +322,8 @@ func TestASupersededServerStandsForNoElection(t *testing.T) {
 	var info cluster.ServerInfo
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := (&cluster.RPCClient{}).Call(ctx, s0.addr, cluster.OpInfo, nil, &info); err != nil || info.Superseded == "" {
-		t.Errorf("s0's info: %v, superseded %q; want it answered, superseded", err, info.Superseded)
+	if err := (&cluster.RPCClient{}).Call(ctx, s0.addr, cluster.OpInfo, nil, &info); err != nil || info.Superseded == "" || info.State != cluster.StateSuperseded {
+		t.Errorf("s0's info: %v, state %s, superseded %q; want it answered, Superseded", err, info.State, info.Superseded)
 	}
 
 	// Stopped, it stops at once; started again from its data_dir, it
