@@ -113,6 +113,10 @@ func (a *Agent) forwardWrites(next http.Handler) http.Handler {
 			writeAPIError(w, http.StatusServiceUnavailable, msg)
 			return
 		}
+		if api.IsSnapshotUpload(r) {
+			// Passed on as it arrives, for as long as the leader reads it.
+			_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(api.SnapshotReadTimeout))
+		}
 		a.forwardTo(addr, "").ServeHTTP(w, r)
 	})
 }

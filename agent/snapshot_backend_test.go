@@ -252,7 +252,7 @@ func backupOf(t *testing.T, write func(w io.Writer) error, stateFormat int) []by
 }
 
 // TestSnapshotUploadOutlastsTheReadBound: the leader reads a restore's
-// upload for up to an hour (api's snapshotReadTimeout), not within the
+// upload for up to an hour (api.SnapshotReadTimeout), not within the
 // bound on reading every other request (httpReadTimeout, 30 s; here
 // 300 ms): a backup that arrives slowly is restored.
 func TestSnapshotUploadOutlastsTheReadBound(t *testing.T) {
@@ -287,6 +287,50 @@ func TestSnapshotUploadOutlastsTheReadBound(t *testing.T) {
 	}
 	if d := time.Since(start); d < 300*time.Millisecond {
 		t.Errorf("the upload took %s, within the bound it was to outlast", d)
+	}
+}
+
+// TestSnapshotUploadThroughAFollowerOutlastsTheReadBound: a follower
+// passes on to the leader a restore whose upload takes longer than the
+// bound it reads any other request's body within.
+func TestSnapshotUploadThroughAFollowerOutlastsTheReadBound(t *testing.T) {
+	if testing.Short() {
+		t.Skip("three servers")
+	}
+	bound := httpReadTimeout
+	httpReadTimeout = 300 * time.Millisecond
+	tc := newTestCluster(t, 60)
+	for i := range 3 {
+		tc.start(i)
+	}
+	httpReadTimeout = bound
+	l := tc.leader()
+	leader, follower := tc.servers[l], tc.servers[(l+1)%3]
+	ctx := context.Background()
+	var archive bytes.Buffer
+	if _, err := leader.api.SaveSnapshot(ctx, &archive); err != nil {
+		t.Fatal(err)
+	}
+	pr, pw := io.Pipe()
+	go func() {
+		b := archive.Bytes()
+		for len(b) > 0 {
+			n := min(len(b), len(archive.Bytes())/8+1)
+			if _, err := pw.Write(b[:n]); err != nil {
+				return
+			}
+			b = b[n:]
+			time.Sleep(100 * time.Millisecond) // 900 ms in all
+		}
+		pw.Close()
+	}()
+	start := time.Now()
+	res, err := follower.api.RestoreSnapshot(ctx, pr, nil)
+	if err != nil {
+		t.Fatalf("a restore uploaded through a follower over %s: %v", time.Since(start).Round(time.Millisecond), err)
+	}
+	if d := time.Since(start); d < 300*time.Millisecond || res.AnsweredBy == follower.a.name {
+		t.Errorf("the upload took %s, answered by %s; want it past the bound, answered by the leader", d, res.AnsweredBy)
 	}
 }
 

@@ -53,10 +53,16 @@ const keepQueueParam = "keep_queue"
 // archive.
 const SnapshotContentType = "application/gzip"
 
-// snapshotReadTimeout bounds reading a backup uploaded to PUT
-// /v1/operator/snapshot, in place of the server's httpReadTimeout for
-// other requests: a large state takes longer than 30 s on a slow link.
-const snapshotReadTimeout = time.Hour
+// SnapshotReadTimeout bounds reading a backup uploaded to PUT
+// /v1/operator/snapshot, on the leader and on a server that passes it on,
+// in place of the server's bound for other requests' bodies: a large
+// state takes longer than 30 s on a slow link.
+const SnapshotReadTimeout = time.Hour
+
+// IsSnapshotUpload reports whether r uploads a backup to restore.
+func IsSnapshotUpload(r *http.Request) bool {
+	return r.Method == http.MethodPut && r.URL.Path == "/v1/operator/snapshot"
+}
 
 // SnapshotState is what a state holds: the index it had applied and how
 // many of each thing.
@@ -203,10 +209,15 @@ func (s *Server) restoreSnapshot(w http.ResponseWriter, r *http.Request, b Opera
 		o.KeepQueue = keep
 	}
 	sb := snapshotBackend(w, b)
-	if sb == nil || sb.AtLeader(w, r) {
+	if sb == nil {
 		return
 	}
-	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(snapshotReadTimeout))
+	// The upload may take longer than any other request's body, on the
+	// leader and on a server that passes it on alike.
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(SnapshotReadTimeout))
+	if sb.AtLeader(w, r) {
+		return
+	}
 	res, err := sb.RestoreSnapshot(r.Context(), r.Body, o)
 	if err != nil {
 		s.backendError(w, r, err)
