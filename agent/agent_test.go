@@ -116,6 +116,16 @@ func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
 	}
 }
 
+// firstCycle waits for the agent behind c to report a cycle that
+// collected something.
+func firstCycle(t *testing.T, c *api.Client) {
+	t.Helper()
+	eventually(t, 30*time.Second, "a first cycle", func() bool {
+		st, err := c.Status(context.Background())
+		return err == nil && st.LastCycle != nil && st.LastCycle.Collected > 0
+	})
+}
+
 // runningAlloc waits for an allocation of job that Nomad (nc) reports
 // running, and returns its ID.
 func runningAlloc(t *testing.T, nc *nomadapi.Client, job string) string {
@@ -183,10 +193,7 @@ func TestUnreachableNodeGoesStaleAndAgentKeepsRunning(t *testing.T) {
 	t.Parallel()
 	_, d, c := startDevAgent(t, 600, Options{})
 	ctx := context.Background()
-	eventually(t, 30*time.Second, "a first cycle", func() bool {
-		st, err := c.Status(ctx)
-		return err == nil && st.LastCycle != nil && st.LastCycle.Collected > 0
-	})
+	firstCycle(t, c)
 	if err := d.Cluster.SetFaults(sim.Faults{StatsUnreachable: []string{"dc3-edge-1"}}); err != nil {
 		t.Fatal(err)
 	}
@@ -609,10 +616,7 @@ func TestNomadFailuresLoggedOnce(t *testing.T) {
 		Output: io.MultiWriter(&logs, testWriter{t})})
 	_, d, c := startDevAgent(t, 600, Options{Logger: log, CycleInterval: 20 * time.Millisecond})
 	ctx := context.Background()
-	eventually(t, 30*time.Second, "a first cycle", func() bool {
-		st, err := c.Status(ctx)
-		return err == nil && st.LastCycle != nil && st.LastCycle.Collected > 0
-	})
+	firstCycle(t, c)
 	if err := d.Cluster.SetFaults(sim.Faults{ErrorRate: 1}); err != nil {
 		t.Fatal(err)
 	}

@@ -40,10 +40,7 @@ func TestRevokedNomadToken(t *testing.T) {
 	_, _, c := startDevAgentOn(t, d, Options{Logger: log, CycleInterval: 20 * time.Millisecond},
 		func(cfg *config.Config) { cfg.Nomad.Token = secret })
 	ctx := context.Background()
-	eventually(t, 30*time.Second, "a first cycle", func() bool {
-		st, err := c.Status(ctx)
-		return err == nil && st.LastCycle != nil && st.LastCycle.Collected > 0
-	})
+	firstCycle(t, c)
 	if _, err := c.Pause(ctx, true); err != nil {
 		t.Fatal(err)
 	}
@@ -174,10 +171,7 @@ func TestNomadTokenPolicyLacksAGrant(t *testing.T) {
 					t.Fatal(err)
 				}
 				alloc := runningAlloc(t, nc, "web")
-				eventually(t, 30*time.Second, "a first cycle", func() bool {
-					st, err := c.Status(ctx)
-					return err == nil && st.LastCycle != nil && st.LastCycle.Collected > 0
-				})
+				firstCycle(t, c)
 				id, err := submitAway(ctx, c, alloc)
 				if err != nil {
 					t.Fatal(err)

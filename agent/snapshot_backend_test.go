@@ -268,19 +268,7 @@ func TestSnapshotUploadOutlastsTheReadBound(t *testing.T) {
 	if _, err := c.SaveSnapshot(context.Background(), &archive); err != nil {
 		t.Fatal(err)
 	}
-	pr, pw := io.Pipe()
-	go func() {
-		b := archive.Bytes()
-		for len(b) > 0 {
-			n := min(len(b), len(archive.Bytes())/8+1)
-			if _, err := pw.Write(b[:n]); err != nil {
-				return
-			}
-			b = b[n:]
-			time.Sleep(100 * time.Millisecond) // 900 ms in all
-		}
-		pw.Close()
-	}()
+	pr := slowUpload(archive.Bytes())
 	start := time.Now()
 	if _, err := c.RestoreSnapshot(context.Background(), pr, nil); err != nil {
 		t.Fatalf("a restore uploaded over %s: %v", time.Since(start).Round(time.Millisecond), err)
@@ -288,6 +276,24 @@ func TestSnapshotUploadOutlastsTheReadBound(t *testing.T) {
 	if d := time.Since(start); d < 300*time.Millisecond {
 		t.Errorf("the upload took %s, within the bound it was to outlast", d)
 	}
+}
+
+// slowUpload is b sent in nine parts 100 ms apart (900 ms in all).
+func slowUpload(b []byte) io.Reader {
+	pr, pw := io.Pipe()
+	go func() {
+		part := len(b)/8 + 1
+		for len(b) > 0 {
+			n := min(len(b), part)
+			if _, err := pw.Write(b[:n]); err != nil {
+				return
+			}
+			b = b[n:]
+			time.Sleep(100 * time.Millisecond)
+		}
+		pw.Close()
+	}()
+	return pr
 }
 
 // TestSnapshotUploadThroughAFollowerOutlastsTheReadBound: a follower
@@ -311,19 +317,7 @@ func TestSnapshotUploadThroughAFollowerOutlastsTheReadBound(t *testing.T) {
 	if _, err := leader.api.SaveSnapshot(ctx, &archive); err != nil {
 		t.Fatal(err)
 	}
-	pr, pw := io.Pipe()
-	go func() {
-		b := archive.Bytes()
-		for len(b) > 0 {
-			n := min(len(b), len(archive.Bytes())/8+1)
-			if _, err := pw.Write(b[:n]); err != nil {
-				return
-			}
-			b = b[n:]
-			time.Sleep(100 * time.Millisecond) // 900 ms in all
-		}
-		pw.Close()
-	}()
+	pr := slowUpload(archive.Bytes())
 	start := time.Now()
 	res, err := follower.api.RestoreSnapshot(ctx, pr, nil)
 	if err != nil {
@@ -430,10 +424,7 @@ func TestSnapshotRestorePausesTheQueue(t *testing.T) {
 	}
 	a, d, c := startDevAgent(t, 60, Options{Version: "test"})
 	ctx := context.Background()
-	eventually(t, 30*time.Second, "a first cycle", func() bool {
-		st, err := c.Status(ctx)
-		return err == nil && st.LastCycle != nil && st.LastCycle.Collected > 0
-	})
+	firstCycle(t, c)
 	if _, err := c.Pause(ctx, true); err != nil {
 		t.Fatal(err)
 	}
