@@ -90,8 +90,9 @@
 // that reaches it (a Raft hello's refusal, OpInfo); that server, told so
 // about its own cluster ID and only then, is superseded for good: it ends
 // its leadership term, opens and accepts no Raft connection, so it never
-// leads or votes again, stops its raft, so it stands for no election, and
-// says it in Ready, Status (State Superseded) and OpInfo (recovered.go).
+// leads or votes again, stops its raft, so it stands for no election, ends
+// its join loop, and says it in Ready, Status and OpInfo (State
+// Superseded) (recovered.go).
 //
 // # Backups
 //
@@ -99,8 +100,9 @@
 // metadata and checksums; ReadBackup refuses a truncated, corrupted,
 // foreign or newer one; RestoreBackup hands a checked backup to raft's
 // Restore, ending the leadership term before it and starting a new one
-// after, so that no write of the old term lands on the restored state
-// (backup.go).
+// after, so that no write of the old term lands on the restored state;
+// the caller's restored callback writes in between, before any leader
+// work of the new term (backup.go).
 //
 // # The data directory's disk
 //
