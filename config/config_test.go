@@ -300,6 +300,23 @@ func TestLoadErrors(t *testing.T) {
 	}
 }
 
+// A wrong address names every form the setting takes: nomad.address and
+// consul.address also take a unix:// socket (Nomad's Task API), and
+// consul.address a bare HOST:PORT.
+func TestAddressErrorsNameEveryFormTheSettingTakes(t *testing.T) {
+	for _, tc := range []struct{ src, want string }{
+		{"nomad {\n  address = \"htp://nomad:4646\"\n}", `"htp://nomad:4646" must start with http://, https:// or unix://`},
+		{"nomad {\n  address = \"nomad:4646\"\n}", `"nomad:4646" has no scheme; write it as http://HOST:PORT, https://HOST:PORT or unix://PATH`},
+		{"consul {\n  address = \"tcp://consul:8500\"\n}", `"tcp://consul:8500" must be HOST:PORT or start with http://, https:// or unix://`},
+		{"prometheus {\n  address = \"htp://prom:9090\"\n}", `"htp://prom:9090" must start with http:// or https://`},
+	} {
+		_, diags := loadSrc(t, tc.src)
+		if !strings.Contains(diags.Error(), tc.want) {
+			t.Errorf("%q: got %s, want a message holding %s", tc.src, diags.Error(), tc.want)
+		}
+	}
+}
+
 func TestWarnings(t *testing.T) {
 	for _, tc := range []struct{ name, src, summary string }{
 		{"skip verify", "nomad {\n  address = \"https://nomad:4646\"\n  skip_verify = true\n}", "Questionable nomad.skip_verify"},

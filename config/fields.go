@@ -315,7 +315,20 @@ func checkNomadAddress(s string) (string, error) {
 	if strings.HasPrefix(s, "unix://") {
 		return checkUnixSocket(s)
 	}
+	if !strings.Contains(s, "://") {
+		return "", fmt.Errorf("%q has no scheme; write it as http://HOST:PORT, https://HOST:PORT or unix://PATH (a socket, such as Nomad's Task API)", RedactURL(s))
+	}
+	if badScheme(s) {
+		return "", fmt.Errorf("%q must start with http://, https:// or unix://", RedactURL(s))
+	}
 	return checkHTTPURL(s)
+}
+
+// badScheme reports whether s parses as a URL whose scheme is neither
+// http nor https: the callers that also take unix:// say so themselves.
+func badScheme(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && u.Scheme != "http" && u.Scheme != "https"
 }
 
 // checkUnixSocket accepts unix://PATH with a path.
@@ -333,6 +346,9 @@ func checkConsulAddress(s string) (string, error) {
 		return checkUnixSocket(s)
 	}
 	if strings.Contains(s, "://") {
+		if badScheme(s) {
+			return "", fmt.Errorf("%q must be HOST:PORT or start with http://, https:// or unix://", RedactURL(s))
+		}
 		return checkHTTPURL(s)
 	}
 	return checkHostPort(s)
