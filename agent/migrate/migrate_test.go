@@ -263,7 +263,7 @@ func TestSubmitRefusals(t *testing.T) {
 		{name: "unknown allocation", sub: Submission{Allocation: "nope", Target: "dc2"}, field: "allocation", msg: `no allocation "nope"`},
 		{name: "unknown node", sub: Submission{Node: "nope", Target: "dc2"}, field: "node"},
 		{name: "unknown job", sub: Submission{Job: "nope", Group: "g", Target: "dc2"}, field: "job"},
-		{name: "unknown group", sub: Submission{Job: "web", Group: "nope", Target: "dc2"}, field: "group"},
+		{name: "unknown group", sub: Submission{Job: "web", Group: "nope", Target: "dc2"}, field: "group", msg: `job web has no task group "nope"; its task groups: frontend`},
 		{name: "unknown target", sub: Submission{Allocation: webAllocs[0].ID, Target: "dc9"}, field: "target", msg: "unknown locality"},
 		{name: "malformed target", sub: Submission{Allocation: webAllocs[0].ID, Target: "a/b/c/d"}, field: "target"},
 		{name: "target equals source", sub: Submission{Allocation: webAllocs[0].ID, Target: "dc1"}, field: "target", msg: "the target equals the source"},

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -127,7 +129,7 @@ func (c *Coordinator) Submit(ctx context.Context, now time.Time, pols []*policie
 			return "", invalid("job", "no job %q", s.Job)
 		}
 		if _, ok := j.Groups[s.Group]; !ok {
-			return "", invalid("group", "job %s has no task group %q", s.Job, s.Group)
+			return "", invalid("group", "job %s has no task group %q; its task groups: %s", s.Job, s.Group, strings.Join(slices.Sorted(maps.Keys(j.Groups)), ", "))
 		}
 		if shape.Placeholder(j.ID) {
 			return "", invalid("job", "%s is a placeholder job foreshape holds room with, not work to move", j.ID)
