@@ -75,13 +75,19 @@ func (a *Agent) backupInfo() cluster.BackupInfo {
 // (cluster.Node.RestoreBackup). A refused backup is an error wrapping
 // api.ErrInvalid, and the cluster's state is as it was.
 //
-// Unless o.KeepQueue, the restored migration queue is paused through
-// Raft once raft has restored the state and before the new term starts
-// (RestoreBackup's restored), so that the new term's coordinator starts
-// no move of a restored request, which may have been done or cancelled
-// since the backup: an operator reviews them and resumes the queue. A
-// pause that fails leaves the queue as the backup had it; the answer's
-// Queue says so, read from the state, and the log says why.
+// Unless o.KeepQueue, the state handed to raft is the backup's with the
+// migration queue paused by the restore (state.RewriteQueuePause, into a
+// second file beside the first; the scratch state machine checks that
+// one), so that every server restores the queue already paused, in the
+// same step as the rest of the state: no write after the restore is
+// needed, and no leadership change after it can leave the queue running.
+// The new term's coordinator then starts no move of a restored request,
+// which may have been done or cancelled since the backup: an operator
+// reviews them and resumes the queue. The restore's pause replaces one
+// the backup held (paused_by names the restore, which the answer and the
+// log say), as a pause by an operator replaces an earlier one. The
+// answer describes the upload: its size and SHA-256 are of the file the
+// operator sent, not of the state rewritten from it.
 func (a *Agent) RestoreSnapshot(ctx context.Context, body io.Reader, o api.RestoreOptions) (out api.SnapshotRestore, err error) {
 	defer func() {
 		if errors.Is(err, api.ErrInvalid) {
@@ -93,14 +99,11 @@ func (a *Agent) RestoreSnapshot(ctx context.Context, body io.Reader, o api.Resto
 	}
 	restoreMu.Lock()
 	defer restoreMu.Unlock()
-	f, err := os.CreateTemp(a.restoreDir(), restoreLeftovers)
+	f, err := a.restoreFile()
 	if err != nil {
-		return out, fmt.Errorf("a file to hold the uploaded state: %w", err)
+		return out, err
 	}
-	defer func() {
-		f.Close()
-		os.Remove(f.Name())
-	}()
+	defer removeRestoreFile(f)
 	h := sha256.New()
 	meta, err := cluster.ReadBackup(body, io.MultiWriter(f, h))
 	if err != nil {
@@ -117,59 +120,67 @@ func (a *Agent) RestoreSnapshot(ctx context.Context, body io.Reader, o api.Resto
 		return out, fmt.Errorf("the snapshot is refused, nothing was restored: its state is of format %d (foreshape %s wrote it), this release reads up to format %d: restore it with that release or a later one: %w",
 			meta.StateFormat, meta.Release, state.SnapshotFormat, api.ErrInvalid)
 	}
-	rewind := func() error {
-		_, err := f.Seek(0, io.SeekStart)
-		return err
-	}
-	if err := rewind(); err != nil {
+	if err := rewind(f); err != nil {
 		return out, err
 	}
 	summary, err := state.Summarize(f)
 	if err != nil {
 		return out, fmt.Errorf("the snapshot is refused, nothing was restored: its state cannot be read: %v: %w", err, api.ErrInvalid)
 	}
-	if err := rewind(); err != nil {
+	by := restorePausedBy(meta)
+	// restored is the state handed to raft: the upload's, or, unless the
+	// queue is kept, the upload's with the queue paused by the restore.
+	restored, size := f, meta.Size
+	var held state.SetQueuePaused // the backup's own pause, which the restore's replaces
+	if !o.KeepQueue {
+		at, err := a.clock.Now(ctx)
+		if err != nil {
+			at = time.Now() // the pause matters, not its data time
+		}
+		if restored, err = a.restoreFile(); err != nil {
+			return out, err
+		}
+		defer removeRestoreFile(restored)
+		if err := rewind(f); err != nil {
+			return out, err
+		}
+		if held, err = state.RewriteQueuePause(restored, f, state.SetQueuePaused{Paused: true, At: at.UTC(), By: by}); err != nil {
+			return out, fmt.Errorf("the snapshot is refused, nothing was restored: its state cannot be read to pause its migration queue: %v: %w", err, api.ErrInvalid)
+		}
+		if size, err = restored.Seek(0, io.SeekCurrent); err != nil {
+			return out, err
+		}
+	}
+	if err := rewind(restored); err != nil {
 		return out, err
 	}
-	if err := a.checkRestores(f); err != nil {
+	if err := a.checkRestores(restored); err != nil {
 		return out, fmt.Errorf("the snapshot is refused, nothing was restored: %w: %w", err, api.ErrInvalid)
 	}
 	replaced, err := a.currentState()
 	if err != nil {
 		return out, err
 	}
-	if err := rewind(); err != nil {
+	if err := rewind(restored); err != nil {
 		return out, err
 	}
-	by := restorePausedBy(meta)
-	var restored func()
-	var pauseErr error
-	if !o.KeepQueue {
-		at, err := a.clock.Now(ctx)
-		if err != nil {
-			at = time.Now() // the pause matters, not its data time
-		}
-		restored = func() {
-			// Not the request's context alone: a client gone once the
-			// upload arrived must not leave the restored queue running.
-			pauseErr = pauseRestored(context.WithoutCancel(ctx), a, state.SetQueuePaused{Paused: true, At: at.UTC(), By: by})
-		}
-	}
-	if err := a.node.RestoreBackup(ctx, meta, f, restored); err != nil {
+	handed := meta
+	handed.Size = size
+	if err := a.node.RestoreBackup(ctx, handed, restored); err != nil {
 		if errors.Is(err, cluster.ErrNotLeader) {
 			return out, fmt.Errorf("%v; nothing was restored: %w", err, api.ErrUnavailable)
 		}
 		return out, fmt.Errorf("restoring through raft: %w", err)
 	}
 	st, _ := a.node.Status()
-	out.Queue = restoredQueue(a.fsm.Act(), o, by, pauseErr)
+	out.Queue = restoredQueue(a.fsm.Act(), o, by, held)
 	a.log.Warn("replicated state replaced by a snapshot an operator restored", "backup_index", meta.Index, "backup_time", meta.Time,
 		"backup_taken_by", meta.TakenBy, "index", st.LastIndex, "series", summary.Series, "migration_requests", summary.Requests,
 		"queue_paused", out.Queue.Paused, "queue_kept", out.Queue.Kept)
 	switch {
-	case pauseErr != nil:
-		a.log.Error("snapshot restored, but the restore could not pause the migration queue: it is as the backup had it, and a running queue starts the restored requests' moves",
-			logKeyError, pauseErr, "queue_paused", out.Queue.Paused)
+	case !o.KeepQueue && held.Paused:
+		a.log.Info("migration queue paused by the snapshot restore, over the backup's own pause: none of the restored requests starts a move until an operator resumes it",
+			"paused_by", by, "backup_paused_by", held.By)
 	case !o.KeepQueue:
 		a.log.Info("migration queue paused by the snapshot restore: none of the restored requests starts a move until an operator resumes it",
 			"paused_by", by)
@@ -182,10 +193,23 @@ func (a *Agent) RestoreSnapshot(ctx context.Context, body io.Reader, o api.Resto
 	return out, nil
 }
 
-// pauseRestored writes a restore's pause of the queue through Raft; a
-// test makes it fail.
-var pauseRestored = func(ctx context.Context, a *Agent, pause state.SetQueuePaused) error {
-	_, err := applier{a.node}.Apply(ctx, pause)
+// restoreFile creates a file to hold a restore's state, removed by
+// removeRestoreFile (or, left by a stopped process, at the next start).
+func (a *Agent) restoreFile() (*os.File, error) {
+	f, err := os.CreateTemp(a.restoreDir(), restoreLeftovers)
+	if err != nil {
+		return nil, fmt.Errorf("a file to hold the uploaded state: %w", err)
+	}
+	return f, nil
+}
+
+func removeRestoreFile(f *os.File) {
+	f.Close()
+	os.Remove(f.Name())
+}
+
+func rewind(f *os.File) error {
+	_, err := f.Seek(0, io.SeekStart)
 	return err
 }
 
@@ -196,38 +220,40 @@ func restorePausedBy(meta cluster.BackupMeta) string {
 }
 
 // restoredQueue describes the queue v holds once a restore with o is
-// done: by is the restore's paused_by, pauseErr its pause's error. It
-// says what the state holds, whatever the restore meant to leave: a
-// pause whose answer was lost (a timeout) may have been applied all the
-// same.
-func restoredQueue(v state.ActView, o api.RestoreOptions, by string, pauseErr error) api.RestoredQueue {
-	q := api.RestoredQueue{Paused: v.Paused}
+// done: by is the restore's paused_by, held the pause the backup's state
+// held, which the restore's replaced unless o.KeepQueue. It says what the
+// state holds: the restored state, or what was written since (an operator
+// who resumed or paused the queue as soon as the new term began).
+func restoredQueue(v state.ActView, o api.RestoreOptions, by string, held state.SetQueuePaused) api.RestoredQueue {
+	q := api.RestoredQueue{Paused: v.Paused, Kept: o.KeepQueue}
 	if v.Paused {
 		q.PausedBy = v.PausedBy
 	}
-	pausedHere := !o.KeepQueue && v.Paused && v.PausedBy == by
-	if pauseErr != nil && !pausedHere {
-		q.PauseError = pauseErr.Error()
-	}
-	q.Kept = !pausedHere && (o.KeepQueue || pauseErr != nil)
 	const running = "; its restored requests start their moves as the queue runs them ('foreshape queue pause' pauses it)"
 	switch {
-	case pausedHere:
-		q.Reason = "paused by the " + by + ": review the restored requests ('foreshape queue list'), which may have been done or cancelled since, then resume the queue ('foreshape queue resume')"
-	case pauseErr != nil && v.Paused:
-		q.Reason = fmt.Sprintf("paused, as the backup had it%s: the restore could not pause it: %v", pausedBy(v), pauseErr)
-	case pauseErr != nil:
-		q.Reason = fmt.Sprintf("running, as the backup had it: the restore could not pause it: %v%s", pauseErr, running)
 	case o.KeepQueue && v.Paused:
 		q.Reason = fmt.Sprintf("paused, as the backup had it%s: kept as the restore asked", pausedBy(v))
 	case o.KeepQueue:
 		q.Reason = "running, as the backup had it: kept as the restore asked" + running
+	case v.Paused && v.PausedBy == by:
+		q.Reason = "paused by the " + by + ": review the restored requests ('foreshape queue list'), which may have been done or cancelled since, then resume the queue ('foreshape queue resume')"
+		if held.Paused {
+			q.Reason += fmt.Sprintf("; the backup had it paused already%s", heldBy(held))
+		}
 	case v.Paused:
 		q.Reason = "paused by the restore, then again since" + pausedBy(v)
 	default:
 		q.Reason = "running: resumed since the restore paused it"
 	}
 	return q
+}
+
+// heldBy is " (by WHO)" for a backup's queue paused by WHO, or "".
+func heldBy(p state.SetQueuePaused) string {
+	if p.By == "" {
+		return ""
+	}
+	return " (by " + p.By + ")"
 }
 
 // pausedBy is " (by WHO)" for a queue paused by WHO, or "" when the

@@ -3,6 +3,7 @@ package agent
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -46,13 +47,53 @@ func hasMarker(a *Agent, alloc string) bool {
 	return false
 }
 
+// hasRequest reports whether v holds the request for alloc.
+func hasRequest(v state.ActView, alloc string) bool {
+	for _, r := range v.Requests {
+		if r.Resource.ID == alloc {
+			return true
+		}
+	}
+	return false
+}
+
+// restoredSnapshot returns the state of the snapshot that raft stored in
+// dataDir for a restore of the backup of index backup, whose state was
+// applied up to applied: a snapshot past the backup's index holding a
+// state of the backup's applied index. It returns nil while there is
+// none.
+func restoredSnapshot(t *testing.T, dataDir string, backup, applied uint64) []byte {
+	t.Helper()
+	dirs, _ := filepath.Glob(filepath.Join(dataDir, "snapshots", "*"))
+	for _, dir := range dirs {
+		if strings.HasSuffix(dir, ".tmp") {
+			continue // being written
+		}
+		mb, err := os.ReadFile(filepath.Join(dir, "meta.json"))
+		var m struct{ Index uint64 }
+		if err != nil || json.Unmarshal(mb, &m) != nil || m.Index <= backup {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(dir, "state.bin"))
+		if err != nil {
+			continue
+		}
+		if s, err := state.Summarize(bytes.NewReader(b)); err == nil && s.Applied == applied {
+			return b
+		}
+	}
+	return nil
+}
+
 // TestSnapshotSaveAndRestoreThroughServers runs three servers: a backup
 // saved through a follower is taken on the leader (with the three
 // servers in it); a request submitted after it is gone from every server
 // once the backup is restored through another follower, whose answer
 // says what it replaced (and the leader keeps nothing of the upload in
 // its data_dir), and every server's queue is paused by the restore,
-// naming the backup, as the answer says; and a client agent passes a save on to the
+// naming the backup, as the answer says, in the very snapshot its raft
+// stored for the restore (read by a fresh state machine); and a client
+// agent passes a save on to the
 // leader, while it refuses an upload above what it forwards (4 MiB),
 // restoring nothing.
 func TestSnapshotSaveAndRestoreThroughServers(t *testing.T) {
@@ -108,6 +149,29 @@ func TestSnapshotSaveAndRestoreThroughServers(t *testing.T) {
 		})
 		if h := s.a.fsm.Halted(); h != nil {
 			t.Errorf("server %d halted: %v", i, h)
+		}
+	}
+	// The pause is part of the state restored, not a write after it:
+	// the snapshot each server's raft stored for the restore (the
+	// leader's own, the one each follower installed), read by a fresh
+	// state machine with no log after it, holds the queue paused by the
+	// restore. A leadership change after raft's restore leaves no server
+	// with the backup's running queue.
+	for i, s := range tc.servers {
+		var stored []byte
+		eventually(t, 30*time.Second, "the snapshot of the restore in every server's data_dir", func() bool {
+			stored = restoredSnapshot(t, s.cfg.DataDir, info.Index, res.Restored.State.AppliedIndex)
+			return stored != nil
+		})
+		fresh, err := state.NewFSM(s.a.fsm.Config())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := fresh.Restore(io.NopCloser(bytes.NewReader(stored))); err != nil {
+			t.Fatalf("server %d: the snapshot of the restore: %v", i, err)
+		}
+		if v := fresh.Act(); !v.Paused || v.PausedBy != by || !hasRequest(v, "alloc-before") {
+			t.Errorf("server %d: the snapshot of the restore holds the queue paused %v by %q; want the backup's state paused by %q", i, v.Paused, v.PausedBy, by)
 		}
 	}
 	// The leader leads again from the restored state, and writes go on.
@@ -417,7 +481,10 @@ func runningQueueBackup(t *testing.T, a *Agent, archive []byte, id, mark string)
 // request (its reason changes from the backup's) and starts no move of
 // it: it stays queued, no intent stops its allocation, which Nomad runs
 // on. Restored with keep_queue, the same backup's queue runs, as the
-// answer says, and the request's move starts.
+// answer says, and the request's move starts. A backup saved with the
+// queue paused by an operator is restored paused by the restore, the
+// answer saying the backup had it paused already (by operator); with
+// keep_queue, paused by operator as the backup had it.
 func TestSnapshotRestorePausesTheQueue(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the dev agent until a move starts")
@@ -484,84 +551,65 @@ func TestSnapshotRestorePausesTheQueue(t *testing.T) {
 		r, ok := a.fsm.Request(id)
 		return ok && (r.State == state.RequestRunning || !r.Started.IsZero())
 	})
-}
 
-// TestSnapshotRestoreSaysWhenThePauseFails: when the restore's pause of
-// the queue fails, the state is restored all the same; the answer says
-// the queue runs as the backup had it, with the pause's error, and the
-// log says why; nothing claims it paused.
-func TestSnapshotRestoreSaysWhenThePauseFails(t *testing.T) {
-	var logs syncBuffer
-	a, _, c := startDevAgent(t, 60, Options{Version: "test", Logger: hclog.New(&hclog.LoggerOptions{Level: hclog.Info, Output: io.MultiWriter(&logs, testWriter{t})})})
-	ctx := context.Background()
-	eventually(t, 30*time.Second, "the dev agent leads", func() bool {
-		_, ok := a.node.LeaderContext()
-		return ok
-	})
-	if a.fsm.QueuePaused() {
-		t.Fatal("the dev agent's queue is paused")
-	}
-	submitMarker(t, a, "alloc-saved")
-	var archive bytes.Buffer
-	if _, err := c.SaveSnapshot(ctx, &archive); err != nil {
-		t.Fatal(err)
-	}
-	submitMarker(t, a, "alloc-after")
-	pause := pauseRestored
-	t.Cleanup(func() { pauseRestored = pause })
-	pauseRestored = func(context.Context, *Agent, state.SetQueuePaused) error { return errors.New("disk on fire") }
-
-	res, err := c.RestoreSnapshot(ctx, bytes.NewReader(archive.Bytes()), nil)
+	// The backup saved with the queue paused by an operator: the
+	// restore's pause replaces the operator's, saying so; kept, the
+	// operator's stays.
+	info, err := InspectSnapshot(bytes.NewReader(archive.Bytes()))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !hasMarker(a, "alloc-saved") || hasMarker(a, "alloc-after") {
-		t.Error("the state is not the backup's")
+	by = fmt.Sprintf("snapshot restore (the backup of index %d taken %s)", info.Index, info.Time.UTC().Format(time.RFC3339))
+	res, err = c.RestoreSnapshot(ctx, bytes.NewReader(archive.Bytes()), nil)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if q := res.Queue; q.Paused || !q.Kept || q.PauseError != "disk on fire" ||
-		!strings.HasPrefix(q.Reason, "running, as the backup had it: the restore could not pause it: disk on fire") {
-		t.Errorf("the answer: queue %+v; want it running, as the backup had it, with the pause's error", q)
+	if q := res.Queue; !q.Paused || q.Kept || q.PausedBy != by || !strings.HasSuffix(q.Reason, "; the backup had it paused already (by operator)") {
+		t.Errorf("the answer to a restore of a backup whose queue an operator paused: queue %+v; want paused by %q, saying the backup had it paused by operator", q, by)
 	}
-	if a.fsm.QueuePaused() {
-		t.Error("the queue is paused")
+	if v := a.fsm.Act(); !v.Paused || v.PausedBy != by {
+		t.Errorf("the queue after restoring a backup whose queue an operator paused: paused %v by %q; want paused by %q", v.Paused, v.PausedBy, by)
 	}
-	if logs.count("snapshot restored, but the restore could not pause the migration queue") != 1 || logs.count("error=\"disk on fire\"") != 1 {
-		t.Errorf("log:\n%s\nwant one error saying the queue could not be paused, and why", logs.String())
+	res, err = c.RestoreSnapshot(ctx, bytes.NewReader(archive.Bytes()), &api.RestoreOptions{KeepQueue: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if q := res.Queue; !q.Paused || !q.Kept || q.PausedBy != "operator" || !strings.HasPrefix(q.Reason, "paused, as the backup had it (by operator): kept as the restore asked") {
+		t.Errorf("the answer to a restore with keep_queue of a backup whose queue an operator paused: queue %+v; want it paused by operator, as the backup had it", q)
 	}
 }
 
 // TestRestoredQueueSaysWhatTheStateHolds: the restore's answer describes
 // the queue as the state holds it once the restore is done: paused by
-// the restore; as the backup had it, kept as asked or because the pause
-// failed (with its error); paused by the restore after all when a pause
-// whose answer was lost was applied (no error then); changed since by
-// another hand.
+// the restore (saying so when the backup had it paused already, and by
+// whom); as the backup had it, kept as asked; changed since by another
+// hand.
 func TestRestoredQueueSaysWhatTheStateHolds(t *testing.T) {
 	const by = "snapshot restore (the backup of index 7 taken 2026-12-06T13:00:00Z)"
-	lost := errors.New("cluster: apply: context deadline exceeded (the command may still be committed)")
 	paused := func(who string) state.ActView { return state.ActView{Paused: true, PausedBy: who} }
+	byOperator := state.SetQueuePaused{Paused: true, By: "operator"}
 	for _, tc := range []struct {
-		name     string
-		v        state.ActView
-		keep     bool
-		err      error
-		paused   bool
-		kept     bool
-		pauseErr string
-		reason   string
+		name   string
+		v      state.ActView
+		keep   bool
+		held   state.SetQueuePaused
+		paused bool
+		kept   bool
+		reason string
 	}{
-		{"paused by the restore", paused(by), false, nil, true, false, "", "paused by the " + by + ": review the restored requests"},
-		{"kept running", state.ActView{}, true, nil, false, true, "", "running, as the backup had it: kept as the restore asked"},
-		{"kept paused", paused("operator"), true, nil, true, true, "", "paused, as the backup had it (by operator): kept as the restore asked"},
-		{"the pause failed, running", state.ActView{}, false, lost, false, true, lost.Error(), "running, as the backup had it: the restore could not pause it: " + lost.Error()},
-		{"the pause failed, paused in the backup", paused("operator"), false, lost, true, true, lost.Error(), "paused, as the backup had it (by operator): the restore could not pause it"},
-		{"the pause's answer lost, applied", paused(by), false, lost, true, false, "", "paused by the " + by},
-		{"resumed since", state.ActView{}, false, nil, false, false, "", "running: resumed since the restore paused it"},
-		{"paused again since", paused("operator"), false, nil, true, false, "", "paused by the restore, then again since (by operator)"},
+		{"paused by the restore", paused(by), false, state.SetQueuePaused{}, true, false, "paused by the " + by + ": review the restored requests"},
+		{"paused by the restore over the backup's pause", paused(by), false, byOperator, true, false, "paused by the " + by + ": review the restored requests ('foreshape queue list'), which may have been done or cancelled since, then resume the queue ('foreshape queue resume'); the backup had it paused already (by operator)"},
+		{"kept running", state.ActView{}, true, state.SetQueuePaused{}, false, true, "running, as the backup had it: kept as the restore asked"},
+		{"kept paused", paused("operator"), true, byOperator, true, true, "paused, as the backup had it (by operator): kept as the restore asked"},
+		{"resumed since", state.ActView{}, false, state.SetQueuePaused{}, false, false, "running: resumed since the restore paused it"},
+		{"paused again since", paused("operator"), false, state.SetQueuePaused{}, true, false, "paused by the restore, then again since (by operator)"},
 	} {
-		q := restoredQueue(tc.v, api.RestoreOptions{KeepQueue: tc.keep}, by, tc.err)
-		if q.Paused != tc.paused || q.Kept != tc.kept || q.PauseError != tc.pauseErr || !strings.HasPrefix(q.Reason, tc.reason) {
-			t.Errorf("%s: %+v; want paused %v, kept %v, pause error %q, reason %q…", tc.name, q, tc.paused, tc.kept, tc.pauseErr, tc.reason)
+		q := restoredQueue(tc.v, api.RestoreOptions{KeepQueue: tc.keep}, by, tc.held)
+		if q.Paused != tc.paused || q.Kept != tc.kept || q.PauseError != "" || !strings.HasPrefix(q.Reason, tc.reason) {
+			t.Errorf("%s: %+v; want paused %v, kept %v, reason %q…", tc.name, q, tc.paused, tc.kept, tc.reason)
+		}
+		if !tc.held.Paused && strings.Contains(q.Reason, "paused already") {
+			t.Errorf("%s: %q says the backup had the queue paused", tc.name, q.Reason)
 		}
 	}
 }

@@ -126,7 +126,7 @@ type SnapshotRestore struct {
 }
 
 // RestoredQueue is the migration queue as a restore left it, read from
-// the leader's state once the restore (and its pause) was done.
+// the leader's state once the restore was done.
 type RestoredQueue struct {
 	// Paused says whether the queue is paused: a paused queue starts no
 	// move until 'foreshape queue resume'.
@@ -136,13 +136,16 @@ type RestoredQueue struct {
 	// kept, whoever paused it before the backup was taken.
 	PausedBy string `json:"paused_by,omitempty"`
 	// Kept is true when the queue is paused or running as the backup had
-	// it: keep_queue asked so, or the restore's pause failed.
+	// it: keep_queue asked so (or, from an agent of an earlier release,
+	// the restore's pause failed).
 	Kept bool `json:"kept"`
 	// Reason says in words why the queue is paused or running.
 	Reason string `json:"reason"`
-	// PauseError, when set, is why the restore's pause failed: the state
-	// is restored, and the queue is as the backup had it (Paused says
-	// which), unless the pause, its answer lost, is committed later.
+	// PauseError is set only by agents of earlier releases, which paused
+	// the queue with a write after the restore: it is why that write
+	// failed, the queue left as the backup had it (Paused says which).
+	// This release pauses the queue in the state it restores, and never
+	// sets it.
 	PauseError string `json:"pause_error,omitempty"`
 }
 

@@ -389,24 +389,21 @@ func (n *Node) SaveBackup(ctx context.Context, w io.Writer, info BackupInfo) (Ba
 }
 
 // RestoreBackup replaces the cluster's state with a backup's state, which
-// holds exactly meta.Size bytes; leader only. Raft stores it as a snapshot
-// of this server at an index past both its log and the backup's, restores
+// holds exactly meta.Size bytes (a caller that rewrote the backup's state,
+// as the agent does to pause the restored migration queue, passes the
+// rewritten state's size); leader only. Raft stores it as a snapshot of
+// this server at an index past both its log and the backup's, restores
 // its state machine from it, and sends it to every follower; the
 // configuration stays this cluster's. The caller must have checked that
 // the state machine restores it: raft stops the process (a panic) when it
 // cannot. The leadership term ends before the restore, so that no write
 // of its leader work lands on the restored state, and a new one starts
 // once the restore is done or failed, so that leader work begins from the
-// restored state as after an election.
-//
-// restored, when not nil, runs once raft has restored the state and
-// before the new term starts: what it writes through Apply is applied
-// on every server before any leader work of the new term begins, which
-// sees the restored state with that write and never the restored state
-// alone (the owner pauses the migration queue there). It must apply with
-// a context of no term (a term's is refused: its term has ended), and
-// it does not run when the restore failed.
-func (n *Node) RestoreBackup(ctx context.Context, meta BackupMeta, state io.Reader, restored func()) error {
+// restored state as after an election. No write of the caller comes
+// between the restore and the new term: what the restored state must hold
+// from its start travels in the state handed here, which every server
+// restores whole.
+func (n *Node) RestoreBackup(ctx context.Context, meta BackupMeta, state io.Reader) error {
 	if n.raft.State() != raft.Leader {
 		return n.notLeader()
 	}
@@ -435,11 +432,6 @@ func (n *Node) RestoreBackup(ctx context.Context, meta BackupMeta, state io.Read
 	sm := &raft.SnapshotMeta{Version: raft.SnapshotVersionMax, Index: meta.Index, Term: meta.Term, Size: meta.Size}
 	if err := n.raft.Restore(sm, state, timeout(ctx)); err != nil {
 		return n.mapError("restore", err)
-	}
-	if restored != nil {
-		// Before the deferred restartTerm: the new term's barrier
-		// (catchUp) then comes after restored's writes.
-		restored()
 	}
 	return nil
 }

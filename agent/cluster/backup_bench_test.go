@@ -69,7 +69,7 @@ func BenchmarkBackup(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if err := node.RestoreBackup(ctx, meta, bytes.NewReader(st.Bytes()), nil); err != nil {
+		if err := node.RestoreBackup(ctx, meta, bytes.NewReader(st.Bytes())); err != nil {
 			b.Fatal(err)
 		}
 		restore += time.Since(start)

@@ -109,7 +109,7 @@ func TestBackupRestoresEveryServer(t *testing.T) {
 		t.Fatal("the writes after the backup changed nothing")
 	}
 
-	if err := c.Nodes[l].RestoreBackup(context.Background(), meta, bytes.NewReader(saved), nil); err != nil {
+	if err := c.Nodes[l].RestoreBackup(context.Background(), meta, bytes.NewReader(saved)); err != nil {
 		t.Fatal(err)
 	}
 	for i, f := range fsms {
@@ -141,14 +141,15 @@ func TestBackupRestoresEveryServer(t *testing.T) {
 	}
 }
 
-// TestBackupRestoreWritesBeforeTheNewTerm: what RestoreBackup's restored
-// writes (the agent pauses the migration queue there) is applied to the
-// restored state before any leader work of the new term begins: no term
-// is published while it runs, its Apply (with a context of no term) is
-// not refused, the new term's leader work sees the queue paused by it
-// from its start, and every server holds the restored state with the
-// pause. The backup itself had the queue running, with requests queued.
-func TestBackupRestoreWritesBeforeTheNewTerm(t *testing.T) {
+// TestBackupRestoredPausedWithoutAWrite: a backup whose queue ran, its
+// state rewritten with the queue paused (state.RewriteQueuePause, as the
+// agent's restore does) and handed to RestoreBackup with the rewritten
+// state's size, is restored paused on every server with no write after
+// it: the new term's leader work sees the queue paused from its start,
+// and once the leader stops right after the restore, both other servers
+// hold the backup's requests with the queue paused, the act state as the
+// backup left it (no entry of the act state applied since).
+func TestBackupRestoredPausedWithoutAWrite(t *testing.T) {
 	c, fsms := stateCluster(t, 3)
 	fill(t, c, "before", 3)
 	l := c.Leader()
@@ -156,6 +157,15 @@ func TestBackupRestoreWritesBeforeTheNewTerm(t *testing.T) {
 	fill(t, c, "after", 2)
 	if fsms[l].QueuePaused() {
 		t.Fatal("the queue is paused before the restore")
+	}
+	scratch, _ := state.NewFSM(state.Config{})
+	if err := scratch.Restore(io.NopCloser(bytes.NewReader(saved))); err != nil {
+		t.Fatal(err)
+	}
+	const by = "snapshot restore (test)"
+	var rewritten bytes.Buffer
+	if _, err := state.RewriteQueuePause(&rewritten, bytes.NewReader(saved), state.SetQueuePaused{Paused: true, At: meta.Time, By: by}); err != nil {
+		t.Fatal(err)
 	}
 	node := c.Nodes[l]
 	type seen struct {
@@ -173,21 +183,10 @@ func TestBackupRestoreWritesBeforeTheNewTerm(t *testing.T) {
 	if first := <-terms; first.paused {
 		t.Fatalf("the term before the restore saw the queue paused (%q)", first.by)
 	}
-	const by = "snapshot restore (test)"
-	var pauseErr error
-	var leading bool
-	err := node.RestoreBackup(context.Background(), meta, bytes.NewReader(saved), func() {
-		_, leading = node.LeaderContext()
-		_, pauseErr = node.Apply(context.Background(), state.Encode(state.SetQueuePaused{Paused: true, By: by}))
-	})
-	if err != nil {
+	restoreMeta := meta
+	restoreMeta.Size = int64(rewritten.Len())
+	if err := node.RestoreBackup(context.Background(), restoreMeta, bytes.NewReader(rewritten.Bytes())); err != nil {
 		t.Fatal(err)
-	}
-	if leading {
-		t.Error("a leadership term was published while the restore's write ran")
-	}
-	if pauseErr != nil {
-		t.Fatalf("the write after the restore: %v", pauseErr)
 	}
 	select {
 	case second := <-terms:
@@ -197,12 +196,18 @@ func TestBackupRestoreWritesBeforeTheNewTerm(t *testing.T) {
 	case <-time.After(clustertest.Timeout):
 		t.Fatal("no new leadership term after the restore")
 	}
-	idx := node.LastIndex()
-	c.WaitApplied(idx)
+	c.Stop(l)
 	for i, f := range fsms {
+		if i == l {
+			continue
+		}
+		c.Eventually(fmt.Sprintf("node%d holds the restored state", i), func() bool { return f.Len() == 20 })
 		v := f.Act()
 		if !v.Paused || v.PausedBy != by {
 			t.Errorf("node%d: the queue paused %v by %q after the restore; want paused by %q", i, v.Paused, v.PausedBy, by)
+		}
+		if v.Modified != scratch.ActModified() {
+			t.Errorf("node%d: the act state last changed at index %d; the backup's at %d, and nothing was to be written since", i, v.Modified, scratch.ActModified())
 		}
 		var requests int
 		for _, r := range v.Requests {
@@ -251,7 +256,7 @@ func TestBackupIntoAFreshCluster(t *testing.T) {
 	})
 	first := <-terms
 	fresh.Eventually("the first term writes", func() bool { return fsms[0].Len() > 10 })
-	if err := fresh.Nodes[0].RestoreBackup(context.Background(), meta, bytes.NewReader(saved), nil); err != nil {
+	if err := fresh.Nodes[0].RestoreBackup(context.Background(), meta, bytes.NewReader(saved)); err != nil {
 		t.Fatal(err)
 	}
 	// Leader work starts again from the restored state: the term it ran
@@ -292,7 +297,7 @@ func TestBackupOnAFollower(t *testing.T) {
 	if _, err := c.Nodes[f].SaveBackup(context.Background(), &bytes.Buffer{}, backupInfo); !errors.As(err, &nl) || nl.LeaderID != fmt.Sprintf("node%d", l) {
 		t.Errorf("save on a follower: %v", err)
 	}
-	if err := c.Nodes[f].RestoreBackup(context.Background(), cluster.BackupMeta{}, strings.NewReader(""), nil); !errors.As(err, &nl) {
+	if err := c.Nodes[f].RestoreBackup(context.Background(), cluster.BackupMeta{}, strings.NewReader("")); !errors.As(err, &nl) {
 		t.Errorf("restore on a follower: %v", err)
 	}
 }

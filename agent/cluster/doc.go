@@ -101,8 +101,8 @@
 // foreign or newer one; RestoreBackup hands a checked backup to raft's
 // Restore, ending the leadership term before it and starting a new one
 // after, so that no write of the old term lands on the restored state;
-// the caller's restored callback writes in between, before any leader
-// work of the new term (backup.go).
+// what the restored state must hold from the new term's start (the agent
+// pauses the migration queue) travels in the state restored (backup.go).
 //
 // # The data directory's disk
 //
