@@ -219,14 +219,15 @@ Usage: foreshape operator snapshot restore [options] FILE
   The restored migration queue comes back paused, whatever the snapshot
   had: its requests may have been done or cancelled since it was saved,
   and a running queue would start their moves against today's cluster.
-  The pause is written through Raft before the leader's work starts
-  again, so no restored request starts a move first; the queue records
-  it as paused by the snapshot restore, naming the snapshot's index and
-  time. Review the restored requests with 'foreshape queue list', then
-  resume the queue with 'foreshape queue resume'. -keep-queue keeps the
-  queue paused or running as the snapshot had it. When the pause fails,
-  the state is restored all the same: restore says so and why, the queue
-  is as the snapshot had it, and restore exits 1.
+  The pause is part of the state restored: the leader writes it into the
+  snapshot's state before raft restores it, so every server restores the
+  queue paused and no restored request starts a move, whichever server
+  leads after. The queue records it as paused by the snapshot restore,
+  naming the snapshot's index and time, over a pause the snapshot held,
+  which restore then names. Review the restored requests with
+  'foreshape queue list', then resume the queue with
+  'foreshape queue resume'. -keep-queue keeps the queue paused or
+  running as the snapshot had it.
 
   FILE is checked whole here first, and again by the leader, which also
   restores it into a scratch state first: a file that is truncated,

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -248,4 +249,44 @@ func actRecords(t *testing.T, snap []byte) []string {
 		t.Fatal(err)
 	}
 	return out
+}
+
+// BenchmarkRewriteQueuePause rewrites, in memory, the state of
+// BenchmarkBackup (agent/cluster): 2,000 series with a day of 1-minute
+// samples each, and an act state. It reports the state's size.
+func BenchmarkRewriteQueuePause(b *testing.B) {
+	f, err := NewFSM(Config{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	keys := make([]Key, 2000)
+	for i := range keys {
+		keys[i] = Key{Locality: fmt.Sprintf("dc1/node-%03d", i/4), Metric: []string{"cpu", "memory", "iops", "net"}[i%4]}
+	}
+	smp := make([]Sample, len(keys))
+	var index uint64
+	apply := func(c Command) {
+		index++
+		if err, ok := f.Apply(&raft.Log{Index: index, Type: raft.LogCommand, Data: Encode(c)}).(error); ok {
+			b.Fatal(err)
+		}
+	}
+	for m := range 1440 {
+		for j, k := range keys {
+			smp[j] = Sample{Key: k, Time: t0.Add(time.Duration(m) * time.Minute), Value: float64((j*7+m)%1000) / 10}
+		}
+		apply(AppendSamples{Step: time.Minute, Samples: smp})
+	}
+	apply(InitCluster{ID: "c-1"})
+	snap := snapshotBytes(b, f)
+	pause := SetQueuePaused{Paused: true, At: t0, By: "snapshot restore (bench)"}
+	var out bytes.Buffer
+	b.ResetTimer()
+	for range b.N {
+		out.Reset()
+		if _, err := RewriteQueuePause(&out, bytes.NewReader(snap), pause); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(len(snap)), "state_bytes")
 }
