@@ -89,8 +89,9 @@ func restoredSnapshot(t *testing.T, dataDir string, backup, applied uint64) []by
 // saved through a follower is taken on the leader (with the three
 // servers in it); a request submitted after it is gone from every server
 // once the backup is restored through another follower, whose answer
-// says what it replaced (and the leader keeps nothing of the upload in
-// its data_dir), and every server's queue is paused by the restore,
+// says what it replaced and describes the upload (its size and SHA-256
+// as inspect gives them), the leader keeping nothing of the upload in
+// its data_dir, and every server's queue is paused by the restore,
 // naming the backup, as the answer says, in the very snapshot its raft
 // stored for the restore (read by a fresh state machine); and a client
 // agent passes a save on to the
@@ -132,7 +133,7 @@ func TestSnapshotSaveAndRestoreThroughServers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Replaced.Requests != 2 || res.Restored.State.Requests != 1 || res.Restored.Index != info.Index || res.Index <= info.Index || res.Restored.SHA256 != info.SHA256 {
+	if res.Replaced.Requests != 2 || res.Restored.State.Requests != 1 || res.Restored.Index != info.Index || res.Index <= info.Index || res.Restored.SHA256 != info.SHA256 || res.Restored.Size != info.Size {
 		t.Errorf("the restore's answer: %+v; want 2 requests replaced by the backup's 1, at an index past %d", res, info.Index)
 	}
 	if left, _ := filepath.Glob(filepath.Join(tc.servers[l].cfg.DataDir, "restore-*")); len(left) > 0 {
