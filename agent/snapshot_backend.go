@@ -144,8 +144,12 @@ func (a *Agent) RestoreSnapshot(ctx context.Context, body io.Reader, o api.Resto
 		if err := rewind(f); err != nil {
 			return out, err
 		}
-		if held, err = state.RewriteQueuePause(restored, f, state.SetQueuePaused{Paused: true, At: at.UTC(), By: by}); err != nil {
+		held, err = state.RewriteQueuePause(restored, f, state.SetQueuePaused{Paused: true, At: at.UTC(), By: by})
+		switch {
+		case errors.Is(err, state.ErrCorruptSnapshot) || errors.Is(err, state.ErrUnknownSection):
 			return out, fmt.Errorf("the snapshot is refused, nothing was restored: its state cannot be read to pause its migration queue: %v: %w", err, api.ErrInvalid)
+		case err != nil:
+			return out, fmt.Errorf("writing the state with the migration queue paused to %s, nothing was restored: %w", restored.Name(), err)
 		}
 		if size, err = restored.Seek(0, io.SeekCurrent); err != nil {
 			return out, err

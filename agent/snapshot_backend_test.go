@@ -3,9 +3,11 @@ package agent
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"io/fs"
 	"net/http"
@@ -215,7 +217,9 @@ func TestSnapshotSaveAndRestoreThroughServers(t *testing.T) {
 
 // TestSnapshotRestoreRefuses: a dev agent refuses, with 400 and why, a
 // backup that is truncated, has a byte changed, is not a backup, whose
-// state has other tiers than the agent's or a later state format; with
+// state has other tiers than the agent's or a later state format, or
+// whose act record is cut short (refused by the rewrite of the queue's
+// pause, and, restored with keep_queue, by the scratch state machine); with
 // ACLs on, a request without one of its tokens (403). Each leaves the
 // state as it was, the server leading and not halted.
 func TestSnapshotRestoreRefuses(t *testing.T) {
@@ -251,6 +255,27 @@ func TestSnapshotRestoreRefuses(t *testing.T) {
 	laterFormat := func() []byte {
 		return backupOf(t, a.fsm.WriteSnapshot, state.SnapshotFormat+1)
 	}
+	// badAct is the state with its act record's JSON cut short, its
+	// snapshot checksum made good: intact to Summarize, which does not
+	// read the act record, and refused by the restore's rewrite of the
+	// queue's pause and by the scratch state machine.
+	badAct := func() []byte {
+		return backupOf(t, func(w io.Writer) error {
+			var st bytes.Buffer
+			if err := a.fsm.WriteSnapshot(&st); err != nil {
+				return err
+			}
+			b := st.Bytes()
+			i := bytes.Index(b, []byte(`"next_scale":`))
+			if i < 0 {
+				return errors.New("no act record in the state")
+			}
+			b[i+len(`"next_scale":`)] = '"'
+			body := b[:len(b)-4]
+			_, err := w.Write(binary.BigEndian.AppendUint32(body, crc32.Checksum(body, crc32.MakeTable(crc32.Castagnoli))))
+			return err
+		}, 0)
+	}
 	flipped := bytes.Clone(good)
 	// A byte of the gzip trailer's CRC-32: always refused (TestReadBackupRefuses
 	// changes bytes everywhere, of a backup whose bytes it knows).
@@ -266,6 +291,7 @@ func TestSnapshotRestoreRefuses(t *testing.T) {
 		{"not a backup", "secret", []byte("fshstate this is no backup"), 400, "not a foreshape snapshot: it is not gzip-compressed"},
 		{"other tiers", "secret", otherTiers(), 400, "other tiers or profiles than this cluster's"},
 		{"a later state format", "secret", laterFormat(), 400, "this release reads up to format 1"},
+		{"an act record cut short", "secret", badAct(), 400, "its state cannot be read to pause its migration queue"},
 		{"no token", "", good, 403, api.DeniedNoToken},
 		{"a bad token", "guess", good, 403, api.DeniedUnknownToken},
 	} {
@@ -283,6 +309,15 @@ func TestSnapshotRestoreRefuses(t *testing.T) {
 		if !hasMarker(a, "alloc-kept") || a.fsm.Halted() != nil || !a.node.IsLeader() {
 			t.Fatalf("%s: after the refusal the state lost its request, or the server halted (%v) or does not lead", tc.name, a.fsm.Halted())
 		}
+	}
+	// Kept, the queue's pause is not rewritten: the scratch state machine
+	// refuses it.
+	_, err := c.RestoreSnapshot(ctx, bytes.NewReader(badAct()), &api.RestoreOptions{KeepQueue: true})
+	if se := (*api.StatusError)(nil); !errors.As(err, &se) || se.Code != 400 || !strings.Contains(se.Message, "its state cannot be restored") || !strings.Contains(se.Message, "nothing was restored") {
+		t.Errorf("an act record cut short, restored with keep_queue: %v; want 400 saying its state cannot be restored", err)
+	}
+	if !hasMarker(a, "alloc-kept") || a.fsm.Halted() != nil || !a.node.IsLeader() {
+		t.Fatalf("after the refusal with keep_queue the state lost its request, or the server halted (%v) or does not lead", a.fsm.Halted())
 	}
 	cl := *c
 	cl.Token = "guess"
