@@ -97,7 +97,10 @@
 // The layout — tiers and profiles — is recorded and must match the node's
 // configuration (ErrLayoutMismatch otherwise); a configuration without
 // profiles writes it exactly as snapshots did before profiles existed, so
-// those restore unchanged.
+// those restore unchanged. RewriteQueuePause copies a snapshot with the
+// migration queue's pause set and nothing else changed, which a restore
+// hands raft so that every server restores the queue paused
+// (snapshotpause.go).
 //
 // # Act state
 //
