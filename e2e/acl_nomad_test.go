@@ -21,7 +21,10 @@ import (
 // error (status) and the agent's log name the call Nomad refused and what
 // to check, with Nomad's reason once (Nomad's answer is gzipped, which the
 // simulator did not do before), and a submission is refused the same way
-// (502) and queues nothing. It skips on a Nomad without ACLs.
+// (502) and queues nothing. The agent calls a Nomad with TLS with
+// NOMAD_CACERT, NOMAD_CLIENT_CERT and NOMAD_CLIENT_KEY (realnomad.NomadTLS),
+// so the refusal is Nomad's ACLs', not its TLS's. It skips on a Nomad
+// without ACLs.
 func TestAgentRefusedTokenOnRealNomad(t *testing.T) {
 	addr := realNomad(t)
 	self, _, err := realnomad.Client(t, addr, realnomad.SetupToken(t, addr)).ACLTokens().Self(nil)
@@ -50,7 +53,8 @@ func TestAgentRefusedTokenOnRealNomad(t *testing.T) {
 	}
 	httpPort, raftPort := freePort(t), freePort(t)
 	cfg := serverConfig("e2e-refused", dir, polDir, addr, httpPort, raftPort, "")
-	cfg = strings.Replace(cfg, fmt.Sprintf("  address = %q\n", addr), fmt.Sprintf("  address = %q\n  token   = %q\n", addr, unknown), 1)
+	cfg = strings.Replace(cfg, fmt.Sprintf("  address = %q\n", addr),
+		fmt.Sprintf("  address = %q\n  token   = %q\n", addr, unknown)+realnomad.NomadTLS(addr, "  "), 1)
 	cfgPath := filepath.Join(dir, "agent.hcl")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)

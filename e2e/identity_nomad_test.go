@@ -14,6 +14,7 @@ import (
 
 	"github.com/foreshape/foreshape/agent/api"
 	"github.com/foreshape/foreshape/agent/state"
+	"github.com/foreshape/foreshape/internal/realnomad"
 	"github.com/foreshape/foreshape/policies"
 )
 
@@ -23,7 +24,9 @@ import (
 // written to ${NOMAD_SECRETS_DIR}/nomad_token (identity { file = true }),
 // read by nomad.token_file, at the Nomad address given (%[2]s: the Task
 // API's socket or NOMAD_ADDR); or a named identity (%[9]s, its file
-// %[10]s). No token is given by hand.
+// %[10]s). No token is given by hand. %[11]s is the nomad block's TLS
+// settings for a Nomad with TLS at NOMAD_ADDR (realnomad.NomadTLS); the
+// Task API's socket takes none.
 const identityJob = `
 job %[1]q {
   datacenters = [%[3]q]
@@ -60,7 +63,7 @@ job %[1]q {
           nomad {
             address    = "%[2]s"
             token_file = "{{ env "NOMAD_SECRETS_DIR" }}/%[10]s"
-          }
+%[11]s          }
 
           http {
             address = "127.0.0.1:%[7]d"
@@ -107,10 +110,13 @@ const (
 // default -job JOB). It runs through the Task API's socket
 // (unix://${NOMAD_SECRETS_DIR}/api.sock), over NOMAD_ADDR, and with a
 // named identity whose token expires after 20 s and is renewed while the
-// agent runs (read again for every request). It checks each time that the
-// agent collects its node's and locality's
-// series with no refused call, and that the act half moves a whole node's
-// work to the other datacenter: it registers a placeholder job there,
+// agent runs (read again for every request). Over an https:// NOMAD_ADDR
+// (a Nomad with TLS) the agent's nomad.ca_file, cert_file and key_file
+// are NOMAD_CACERT, NOMAD_CLIENT_CERT and NOMAD_CLIENT_KEY; through the
+// Task API's socket it has none. It checks each time that the agent
+// collects its node's and locality's series with no refused call, and
+// that the act half moves a whole node's work to the other datacenter:
+// it registers a placeholder job there,
 // takes the node out of scheduling (node write), stops the allocation,
 // follows its replacement onto the other node and deregisters the
 // placeholder (the node stays out of scheduling, as after any whole
@@ -214,7 +220,8 @@ shaping "target" {
 				t.Fatal(err)
 			}
 			httpPort, raftPort := freePort(t), freePort(t)
-			spec := fmt.Sprintf(identityJob, jobID, tc.address, dst.Datacenter, dst.ID, binary, raftPort, httpPort, polDir, tc.identity, tc.file)
+			spec := fmt.Sprintf(identityJob, jobID, tc.address, dst.Datacenter, dst.ID, binary, raftPort, httpPort, polDir, tc.identity, tc.file,
+				realnomad.NomadTLS(tc.address, "            "))
 			job, err := setup.Jobs().ParseHCL(spec, true)
 			if err != nil {
 				t.Fatalf("parse the job: %v\n%s", err, spec)

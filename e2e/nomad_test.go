@@ -19,6 +19,7 @@ import (
 	nomadapi "github.com/hashicorp/nomad/api"
 
 	"github.com/foreshape/foreshape/agent/api"
+	"github.com/foreshape/foreshape/internal/realnomad"
 )
 
 // realNomad returns the address of the real Nomad the operator pointed the
@@ -28,14 +29,16 @@ func realNomad(t *testing.T) string {
 	addr := os.Getenv("NOMAD_ADDR")
 	if addr == "" {
 		t.Skip("NOMAD_ADDR is not set: this test runs the agent against a real Nomad (a dev agent will do: " +
-			"nomad agent -dev, or ../shared/tools/nomad-dev); the simulator tests cover the same paths without one")
+			"nomad agent -dev, or ../shared/tools/nomad-dev; with mutual TLS, e2e/testdata/tlsnomad.sh, and NOMAD_CACERT, " +
+			"NOMAD_CLIENT_CERT and NOMAD_CLIENT_KEY as Nomad's CLI reads them); the simulator tests cover the same paths without one")
 	}
 	return addr
 }
 
 // statsGate is a reverse proxy in front of a real Nomad that can make every
 // node's stats unreachable, as a network fault would, while the rest of the
-// API keeps answering.
+// API keeps answering. It serves plain HTTP and calls a Nomad with TLS as
+// the test does (realnomad.TLS: NOMAD_CACERT and the client certificate).
 type statsGate struct {
 	srv     *httptest.Server
 	blocked atomic.Bool
@@ -49,6 +52,13 @@ func newStatsGate(t *testing.T, target string) *statsGate {
 	}
 	g := &statsGate{}
 	proxy := httputil.NewSingleHostReverseProxy(u)
+	if tc := realnomad.TLS(); tc != nil && u.Scheme == "https" {
+		hc := &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
+		if err := nomadapi.ConfigureTLS(hc, tc); err != nil {
+			t.Fatalf("the TLS files of NOMAD_CACERT, NOMAD_CLIENT_CERT, NOMAD_CLIENT_KEY: %v", err)
+		}
+		proxy.Transport = hc.Transport
+	}
 	g.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if g.blocked.Load() && strings.HasPrefix(r.URL.Path, "/v1/client/stats") {
 			http.Error(w, "unreachable (blocked by the test)", http.StatusBadGateway)
@@ -64,17 +74,15 @@ func newStatsGate(t *testing.T, target string) *statsGate {
 }
 
 // TestAgentAgainstRealNomad runs the agent against the Nomad at NOMAD_ADDR
-// through the real nomad/api client: it collects the node's stats and the
+// through the real nomad/api client (through statsGate, which calls a
+// Nomad with TLS with the test's certificates): it collects the node's stats and the
 // locality's aggregates, lists them with their points, says it is warming
 // up, and marks them stale (withdrawing the forecast) when the node's stats
 // stop answering. With FORESHAPE_E2E_LONG set it also waits (about 13
 // minutes of one-minute steps) for the first forecast.
 func TestAgentAgainstRealNomad(t *testing.T) {
 	addr := realNomad(t)
-	client, err := nomadapi.NewClient(&nomadapi.Config{Address: addr, SecretID: os.Getenv("NOMAD_TOKEN")})
-	if err != nil {
-		t.Fatal(err)
-	}
+	client := realnomad.Client(t, addr, realnomad.Token())
 	nodes, _, err := client.Nodes().List(nil)
 	if err != nil {
 		t.Fatalf("list the nodes of %s: %v", addr, err)

@@ -5,13 +5,20 @@
 // (registering its workloads, cleaning up, reading what Nomad did), made
 // with NOMAD_MANAGEMENT_TOKEN, which may grant more than that policy.
 //
+// A Nomad with TLS is reached as Nomad's CLI reaches it: NOMAD_ADDR is
+// an https:// URL and NOMAD_CACERT, NOMAD_CLIENT_CERT, NOMAD_CLIENT_KEY
+// and NOMAD_TLS_SERVER_NAME say how (TLS for the tests' own clients,
+// NomadTLS for the agents they start).
+//
 // It is for tests only: it must never be imported by non-test code.
 package realnomad
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
+	"strings"
 	"testing"
 	"time"
 
@@ -20,6 +27,51 @@ import (
 
 // Token is NOMAD_TOKEN, the token of foreshape's own calls.
 func Token() string { return os.Getenv("NOMAD_TOKEN") }
+
+// tlsVars are the variables of Nomad's CLI (and nomad/api's DefaultConfig)
+// that say how to reach a Nomad with TLS, with the agent's settings of
+// the same meaning.
+var tlsVars = []struct{ name, setting string }{
+	{"NOMAD_CACERT", "ca_file"},
+	{"NOMAD_CLIENT_CERT", "cert_file"},
+	{"NOMAD_CLIENT_KEY", "key_file"},
+	{"NOMAD_TLS_SERVER_NAME", "tls_server_name"},
+}
+
+// TLS is the TLS configuration of a test's own client of the Nomad at
+// NOMAD_ADDR, from NOMAD_CACERT, NOMAD_CLIENT_CERT, NOMAD_CLIENT_KEY and
+// NOMAD_TLS_SERVER_NAME; nil when none is set.
+func TLS() *api.TLSConfig {
+	v := map[string]string{}
+	for _, e := range tlsVars {
+		v[e.name] = os.Getenv(e.name)
+	}
+	if v["NOMAD_CACERT"] == "" && v["NOMAD_CLIENT_CERT"] == "" && v["NOMAD_CLIENT_KEY"] == "" && v["NOMAD_TLS_SERVER_NAME"] == "" {
+		return nil
+	}
+	return &api.TLSConfig{CACert: v["NOMAD_CACERT"], ClientCert: v["NOMAD_CLIENT_CERT"], ClientKey: v["NOMAD_CLIENT_KEY"],
+		TLSServerName: v["NOMAD_TLS_SERVER_NAME"]}
+}
+
+// NomadTLS is what an agent's nomad block needs, beside its address, to
+// call the Nomad at addr as the test does: for an https:// addr, the
+// nomad.ca_file, cert_file, key_file and tls_server_name lines of the
+// NOMAD_CACERT, NOMAD_CLIENT_CERT, NOMAD_CLIENT_KEY and
+// NOMAD_TLS_SERVER_NAME that are set, each indented by indent and ending
+// in a newline; "" for any other address (the agent refuses TLS settings
+// over http:// or a unix:// socket).
+func NomadTLS(addr, indent string) string {
+	if !strings.HasPrefix(addr, "https://") {
+		return ""
+	}
+	var b strings.Builder
+	for _, e := range tlsVars {
+		if v := os.Getenv(e.name); v != "" {
+			fmt.Fprintf(&b, "%s%s = %q\n", indent, e.setting, v)
+		}
+	}
+	return b.String()
+}
 
 // SetupToken is the token of a test's set-up against the Nomad at addr:
 // NOMAD_MANAGEMENT_TOKEN when it is set; otherwise NOMAD_TOKEN when that
@@ -30,11 +82,7 @@ func SetupToken(t testing.TB, addr string) string {
 	if tok := os.Getenv("NOMAD_MANAGEMENT_TOKEN"); tok != "" {
 		return tok
 	}
-	c, err := api.NewClient(&api.Config{Address: addr, SecretID: Token()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	self, _, err := c.ACLTokens().Self(nil)
+	self, _, err := Client(t, addr, Token()).ACLTokens().Self(nil)
 	switch {
 	case err != nil:
 		t.Skipf("NOMAD_MANAGEMENT_TOKEN is not set and the Nomad at %s does not say what NOMAD_TOKEN is (%v): "+
@@ -49,10 +97,11 @@ func SetupToken(t testing.TB, addr string) string {
 	return ""
 }
 
-// Client is an API client of the Nomad at addr with token.
+// Client is an API client of the Nomad at addr with token, and TLS's
+// settings.
 func Client(t testing.TB, addr, token string) *api.Client {
 	t.Helper()
-	c, err := api.NewClient(&api.Config{Address: addr, SecretID: token})
+	c, err := api.NewClient(&api.Config{Address: addr, SecretID: token, TLSConfig: TLS()})
 	if err != nil {
 		t.Fatal(err)
 	}

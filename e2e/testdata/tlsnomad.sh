@@ -1,0 +1,291 @@
+#!/usr/bin/env bash
+# tlsnomad.sh starts, on one Linux host, a Nomad with mutual TLS and ACLs
+# for the tests that run against a real Nomad (NOMAD_ADDR, with
+# NOMAD_CACERT, NOMAD_CLIENT_CERT and NOMAD_CLIENT_KEY): the deploy tests
+# (TestDeployJobsOnRealNomad, TestAgentWithWorkloadIdentityOnRealNomad)
+# and the agent's reads (TestAgentAgainstRealNomad,
+# TestAgentRefusedTokenOnRealNomad) in e2e/, as docs/deployment.md quotes.
+#
+# What it starts (under its own ports, names and directory, so it stays
+# apart from any Nomad already on the host, which it never touches):
+#
+#   tlsvm: a Nomad server and client in one agent (not -dev), datacenter
+#     dc1, on 127.0.0.1 ports 5646 (HTTP), 5647 (RPC), 5648 (Serf);
+#     bootstrap_expect 1; raw_exec on
+#   tlsc2: a second client node, datacenter dc2, HTTP on 127.0.0.1:5666,
+#     joined to tlsvm's RPC port; raw_exec on
+#
+# Both have ACLs on and
+#   tls { http = true, rpc = true, verify_server_hostname = true,
+#         verify_https_client = true }
+# with certificates made here by `nomad tls ca create` and `nomad tls cert
+# create -server` (tlsvm), `-client` (tlsc2) and `-cli` (the tests' and
+# the CLI's client certificate). The ACLs are bootstrapped over HTTPS
+# with the cli certificate; the management token is kept in
+# $TLSN_DIR/token.
+#
+# Two clients on one host: each has its own data_dir, alloc_dir, HTTP port
+# and cgroup_parent (/nomad-tls and /nomad-tls-c2), so neither touches the
+# other's (or another Nomad's, /nomad by default) cgroups or allocations.
+# Their consul blocks advertise nothing and join nothing: the Consul on
+# 127.0.0.1:8500 sees no registration of theirs (the deploy test's agents
+# register there themselves).
+#
+# Needs the binary at $NOMAD_BIN (Nomad 2.0.6-dev was used). Everything is
+# written under $TLSN_DIR (default /tmp/nomad-tls).
+#
+# Usage:
+#   e2e/testdata/tlsnomad.sh up      # start it; waits for 2 ready nodes
+#   e2e/testdata/tlsnomad.sh status  # nomad node status
+#   eval "$(e2e/testdata/tlsnomad.sh env)"
+#   go test -count=1 -timeout 40m -run 'TestAgentAgainstRealNomad|TestAgentRefusedTokenOnRealNomad' -v ./e2e/
+#   e2e/testdata/tlsnomad.sh down    # stop its jobs and agents, remove $TLSN_DIR/data
+#
+# The env the tests need (what "env" prints):
+#   NOMAD_ADDR=https://127.0.0.1:5646
+#   NOMAD_CACERT, NOMAD_CLIENT_CERT, NOMAD_CLIENT_KEY: the CA and the cli
+#     certificate and key
+#   NOMAD_TOKEN=NOMAD_MANAGEMENT_TOKEN=the management token
+# (CONSUL_HTTP_ADDR and CONSUL_HTTP_TOKEN for the deploy test are the
+# Consul's, set apart.)
+set -euo pipefail
+
+NOMAD_BIN=${NOMAD_BIN:-/tmp/nomad-dev/bin/nomad}
+TLSN_DIR=${TLSN_DIR:-/tmp/nomad-tls}
+CERTS=$TLSN_DIR/tls
+ADDR=https://127.0.0.1:5646
+
+log() { echo "tlsnomad: $*" >&2; }
+
+certs() {
+	mkdir -p "$CERTS"
+	if [ -e "$CERTS/nomad-agent-ca.pem" ]; then
+		return
+	fi
+	(
+		cd "$CERTS"
+		"$NOMAD_BIN" tls ca create
+		"$NOMAD_BIN" tls cert create -server
+		"$NOMAD_BIN" tls cert create -client
+		"$NOMAD_BIN" tls cert create -cli
+	) >&2
+}
+
+# tls_block CERT: the agent's tls block with global-CERT-nomad.pem.
+tls_block() {
+	cat <<EOF
+tls {
+  http                   = true
+  rpc                    = true
+  ca_file                = "$CERTS/nomad-agent-ca.pem"
+  cert_file              = "$CERTS/global-$1-nomad.pem"
+  key_file               = "$CERTS/global-$1-nomad-key.pem"
+  verify_server_hostname = true
+  verify_https_client    = true
+}
+EOF
+}
+
+common() {
+	cat <<EOF
+bind_addr            = "127.0.0.1"
+disable_update_check = true
+advertise {
+  http = "127.0.0.1"
+  rpc  = "127.0.0.1"
+  serf = "127.0.0.1"
+}
+acl {
+  enabled = true
+}
+consul {
+  auto_advertise   = false
+  server_auto_join = false
+  client_auto_join = false
+}
+plugin "raw_exec" {
+  config {
+    enabled = true
+  }
+}
+EOF
+}
+
+configs() {
+	mkdir -p "$TLSN_DIR/data/vm" "$TLSN_DIR/data/c2"
+	{
+		cat <<EOF
+name       = "tlsvm"
+datacenter = "dc1"
+data_dir   = "$TLSN_DIR/data/vm"
+ports {
+  http = 5646
+  rpc  = 5647
+  serf = 5648
+}
+server {
+  enabled          = true
+  bootstrap_expect = 1
+}
+client {
+  enabled           = true
+  network_interface = "lo"
+  alloc_dir         = "$TLSN_DIR/data/vm/alloc"
+  cgroup_parent     = "/nomad-tls"
+  options {
+    "fingerprint.denylist" = "env_aws,env_gce,env_azure,env_digitalocean"
+  }
+}
+EOF
+		common
+		tls_block server
+	} >"$TLSN_DIR/agent.hcl"
+	{
+		cat <<EOF
+name       = "tlsc2"
+datacenter = "dc2"
+data_dir   = "$TLSN_DIR/data/c2"
+ports {
+  http = 5666
+  rpc  = 5667
+  serf = 5668
+}
+server {
+  enabled = false
+}
+client {
+  enabled           = true
+  servers           = ["127.0.0.1:5647"]
+  network_interface = "lo"
+  alloc_dir         = "$TLSN_DIR/data/c2/alloc"
+  cgroup_parent     = "/nomad-tls-c2"
+  options {
+    "fingerprint.denylist" = "env_aws,env_gce,env_azure,env_digitalocean"
+  }
+}
+EOF
+		common
+		tls_block client
+	} >"$TLSN_DIR/c2.hcl"
+}
+
+nomadc() {
+	NOMAD_ADDR=$ADDR NOMAD_CACERT=$CERTS/nomad-agent-ca.pem \
+		NOMAD_CLIENT_CERT=$CERTS/global-cli-nomad.pem NOMAD_CLIENT_KEY=$CERTS/global-cli-nomad-key.pem \
+		NOMAD_TOKEN=$(cat "$TLSN_DIR/token" 2>/dev/null || true) "$NOMAD_BIN" "$@"
+}
+
+await() {
+	local what=$1 tries=$2
+	shift 2
+	for _ in $(seq "$tries"); do
+		if "$@" >/dev/null 2>&1; then
+			return 0
+		fi
+		sleep 1
+	done
+	log "gave up waiting for $what (logs in $TLSN_DIR/*.log)"
+	return 1
+}
+
+ready_nodes() {
+	[ "$(nomadc node status -t '{{range .}}{{if eq .Status "ready"}}x{{end}}{{end}}')" = xx ]
+}
+
+# start NAME CONFIG: starts an agent in the background, its output in
+# $TLSN_DIR/NAME.log and its pid in $TLSN_DIR/NAME.pid.
+start() {
+	setsid "$NOMAD_BIN" agent -config "$2" >"$TLSN_DIR/$1.log" 2>&1 </dev/null &
+	echo $! >"$TLSN_DIR/$1.pid"
+}
+
+up() {
+	for name in vm c2; do
+		if [ -e "$TLSN_DIR/$name.pid" ] && kill -0 "$(cat "$TLSN_DIR/$name.pid")" 2>/dev/null; then
+			log "$name runs already (pid $(cat "$TLSN_DIR/$name.pid")): run '$0 down' first"
+			exit 1
+		fi
+	done
+	certs
+	configs
+	start vm "$TLSN_DIR/agent.hcl"
+	if [ ! -e "$TLSN_DIR/token" ]; then
+		cat /proc/sys/kernel/random/uuid >"$TLSN_DIR/token"
+	fi
+	# Over HTTPS with the cli certificate; a second bootstrap (data kept
+	# from an earlier up) is refused, and the token from the first holds.
+	await "the Nomad server's ACL bootstrap" 60 nomadc acl bootstrap "$TLSN_DIR/token" ||
+		await "the management token" 5 nomadc acl token self
+	start c2 "$TLSN_DIR/c2.hcl"
+	await "two ready Nomad nodes" 120 ready_nodes
+	status
+	log "up; for the tests: eval \"\$($0 env)\""
+}
+
+status() {
+	nomadc node status -t '{{range .}}{{.Name}} {{.Datacenter}} {{.Address}} {{.Status}} {{.SchedulingEligibility}}{{"\n"}}{{end}}'
+}
+
+# cgroup_procs PARENT: the processes in the cgroup tree PARENT of the
+# freezer controller, where Nomad's raw_exec tasks and executors run.
+cgroup_procs() {
+	local d=/sys/fs/cgroup/freezer$1
+	[ -d "$d" ] || d=/sys/fs/cgroup$1
+	[ -d "$d" ] || return 0
+	find "$d" -name cgroup.procs -exec cat {} + 2>/dev/null || true
+}
+
+down() {
+	# The jobs first, so that Nomad stops their tasks itself.
+	if [ -e "$TLSN_DIR/vm.pid" ] && kill -0 "$(cat "$TLSN_DIR/vm.pid")" 2>/dev/null; then
+		for job in $(nomadc job status -t '{{range .}}{{.ID}} {{end}}' 2>/dev/null || true); do
+			nomadc job stop -purge -detach "$job" >/dev/null 2>&1 || true
+		done
+		sleep 5
+	fi
+	for name in c2 vm; do
+		[ -e "$TLSN_DIR/$name.pid" ] || continue
+		kill -INT "$(cat "$TLSN_DIR/$name.pid")" 2>/dev/null || true
+	done
+	for _ in $(seq 30); do
+		alive=0
+		for name in c2 vm; do
+			[ -e "$TLSN_DIR/$name.pid" ] && kill -0 "$(cat "$TLSN_DIR/$name.pid")" 2>/dev/null && alive=1
+		done
+		[ $alive = 0 ] && break
+		sleep 1
+	done
+	# What the clients left running (executors, tasks) is in their cgroups.
+	for parent in /nomad-tls /nomad-tls-c2; do
+		for pid in $(cgroup_procs $parent); do
+			kill -KILL "$pid" 2>/dev/null || true
+		done
+	done
+	rm -f "$TLSN_DIR"/*.pid
+	# The clients' alloc dirs hold mounts of the tasks' secrets.
+	grep " $TLSN_DIR/data/" /proc/mounts | awk '{print $2}' | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
+	rm -rf "$TLSN_DIR/data" "$TLSN_DIR/token"
+	log "down (certificates kept in $CERTS)"
+}
+
+env_() {
+	cat <<EOF
+export NOMAD_ADDR=$ADDR
+export NOMAD_CACERT=$CERTS/nomad-agent-ca.pem
+export NOMAD_CLIENT_CERT=$CERTS/global-cli-nomad.pem
+export NOMAD_CLIENT_KEY=$CERTS/global-cli-nomad-key.pem
+export NOMAD_TOKEN=$(cat "$TLSN_DIR/token")
+export NOMAD_MANAGEMENT_TOKEN=$(cat "$TLSN_DIR/token")
+EOF
+}
+
+case "${1:-}" in
+up) up ;;
+down) down ;;
+status) status ;;
+env) env_ ;;
+*)
+	echo "usage: $0 up|status|env|down" >&2
+	exit 2
+	;;
+esac
