@@ -26,8 +26,10 @@ import (
 // server's log with its own (seen when one test's server took the port
 // another test's had just freed).
 func TestTakenAddressRefusesTheOldCluster(t *testing.T) {
+	t.Parallel()
 	for _, closer := range []bool{false, true} {
 		t.Run(map[bool]string{false: "at once", true: "after a closer"}[closer], func(t *testing.T) {
+			t.Parallel()
 			takenAddress(t, closer)
 		})
 	}
@@ -132,6 +134,7 @@ func takenAddress(t *testing.T, closer bool) {
 // unanswered) replicate to each other both ways, over TLS: the new ones
 // dial it without the hello and say so.
 func TestHelloRollingUpgrade(t *testing.T) {
+	t.Parallel()
 	ca := testpki.NewCA(t, "foreshape")
 	reg := &registry{}
 	root := t.TempDir()
@@ -184,6 +187,7 @@ func TestHelloRollingUpgrade(t *testing.T) {
 // Raft connections meant for the server it replaces, joins as itself, and
 // the leader then replicates to it: the join removes the old server.
 func TestReplacedServerAtTheSameAddressJoins(t *testing.T) {
+	t.Parallel()
 	reg := &registry{}
 	root := t.TempDir()
 	var nodes []*cluster.Node

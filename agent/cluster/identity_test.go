@@ -42,6 +42,7 @@ func alone(t *testing.T, dir, addr string, logs *logBuffer) *cluster.Node {
 // says which two clusters its state and the servers belong to and what to
 // do, and the leader refuses such a join even when asked directly.
 func TestOtherClustersServerRefused(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	a := alone(t, t.TempDir(), "127.0.0.1:0", &logBuffer{})
 	aID := waitClusterID(t, a)
@@ -101,6 +102,7 @@ func TestOtherClustersServerRefused(t *testing.T) {
 // share one ID; a server whose data dir has no ID (kept by a release
 // before IDs) rejoins, from a new address, and takes the cluster's.
 func TestClusterIDSpreadsAndUpgrades(t *testing.T) {
+	t.Parallel()
 	root := t.TempDir()
 	logs := []*logBuffer{{}, {}, {}}
 	nodes, _, _ := threeWithLeader(t, root, nil, logs, 2)
@@ -218,6 +220,7 @@ func legacyBootstrap(t *testing.T, dir string, self cluster.Server, servers []cl
 // from before IDs (no ID of its own), by what its Raft configuration
 // names: none of this cluster's servers.
 func TestOtherClustersServerRefusedFromTheStart(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name string
 		// legacyA: the cluster joined is from before IDs; legacyB: the
@@ -231,6 +234,7 @@ func TestOtherClustersServerRefusedFromTheStart(t *testing.T) {
 		{name: "both from before ids", legacyA: true, legacyB: true, want: []string{"none of which", "move its data_dir aside"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			nodes, leader := ghostCluster(t, t.TempDir(), tc.legacyA)
 			if !tc.legacyA {
 				waitClusterID(t, leader)

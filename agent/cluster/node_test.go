@@ -259,6 +259,7 @@ func TestDamagedSnapshots(t *testing.T) {
 }
 
 func TestReplicationAndLeaderLoss(t *testing.T) {
+	t.Parallel()
 	fsms := make([]*listFSM, 3)
 	c := clustertest.New(t, 3, func(i int) raft.FSM { fsms[i] = &listFSM{}; return fsms[i] }, nil)
 	var want []string
@@ -349,6 +350,7 @@ func TestApplyRespectsContext(t *testing.T) {
 // drops it when it stops first, so Close waited for catchUp for good (seen
 // in CI, where the package's watchdog stopped the tests after 10 minutes).
 func TestCloseWhileTheBarrierWaits(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	cfg := cluster.Config{
 		NodeID: "server-1", BindAddr: "127.0.0.1:0", DataDir: dir, Bootstrap: true,

@@ -284,6 +284,7 @@ func appliedFiles(t *testing.T, dir string) []string {
 // server then joins through the usual join, is promoted, and receives the
 // whole state.
 func TestRecoverLostQuorumAlone(t *testing.T) {
+	t.Parallel()
 	root := t.TempDir()
 	reg, servers, a := lostQuorum(t, root)
 	s1 := servers[1]
@@ -356,6 +357,7 @@ func TestRecoverLostQuorumAlone(t *testing.T) {
 // leader, the replacement receives every acknowledged write, and both
 // take writes.
 func TestRecoverWithAReplacement(t *testing.T) {
+	t.Parallel()
 	root := t.TempDir()
 	reg, servers, a := lostQuorum(t, root)
 	s1 := servers[1]
@@ -406,6 +408,7 @@ func TestRecoverWithAReplacement(t *testing.T) {
 // its term, with its configuration and state. Moved aside, a lost
 // server's data_dir is new and the server joins the recovered cluster.
 func TestReturningOldServersDoNotSplitTheRecoveredCluster(t *testing.T) {
+	t.Parallel()
 	root := t.TempDir()
 	reg, servers, a := lostQuorum(t, root)
 	s0, s1, s2 := servers[0], servers[1], servers[2]
@@ -489,6 +492,7 @@ func TestReturningOldServersDoNotSplitTheRecoveredCluster(t *testing.T) {
 // what is wrong, and changes nothing: the file stays, and the server,
 // started without it, has its state and configuration as before.
 func TestPeersFileRefused(t *testing.T) {
+	t.Parallel()
 	root := t.TempDir()
 	reg := &registry{}
 	s := newRecServer(t, root, "s")
@@ -627,6 +631,7 @@ func TestPeersFileRefusedWithoutRaftState(t *testing.T) {
 // applies it again at its next start, which leaves its state, its
 // configuration and its cluster ID as the first recovery made them.
 func TestPeersFileAppliedAgainChangesNothing(t *testing.T) {
+	t.Parallel()
 	root := t.TempDir()
 	reg, servers, a := lostQuorum(t, root)
 	s1 := servers[1]
@@ -657,6 +662,7 @@ func TestPeersFileAppliedAgainChangesNothing(t *testing.T) {
 // each), elect a leader between them, take one cluster ID, hold every
 // acknowledged write and take new ones.
 func TestRecoverTwoSurvivorsWithTheSameFile(t *testing.T) {
+	t.Parallel()
 	root := t.TempDir()
 	reg, servers, a := lostMajority(t, root, 5, 1, 2)
 	s1, s2 := servers[1], servers[2]

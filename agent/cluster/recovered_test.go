@@ -85,6 +85,7 @@ func returningPair(t *testing.T, tweakRecovered, tweakOld func(*cluster.Config))
 // on undisturbed. Moved aside, a data_dir's server joins the recovered
 // cluster.
 func TestReturningOldServersStopLeading(t *testing.T) {
+	t.Parallel()
 	s0, s1, s2, reg, oldID, newID, old, work, back := returningPair(t, nil, nil)
 	lctx := waitLeading(t, s1.node)
 	term := mustStatus(t, s1.node).Term
@@ -184,6 +185,7 @@ func TestReturningOldServersStopLeading(t *testing.T) {
 // cluster's leader's Raft connections as another cluster's, without a
 // recovery of its cluster: the leader goes on leading.
 func TestAnotherClustersRefusalFencesNothing(t *testing.T) {
+	t.Parallel()
 	root := t.TempDir()
 	reg, servers, _ := lostQuorum(t, root)
 	s0, s1, s2 := servers[0], servers[1], servers[2]
@@ -217,6 +219,7 @@ func TestAnotherClustersRefusalFencesNothing(t *testing.T) {
 // returning ones, run a release from before the recovery's answer, the
 // returning servers are refused as before and their leader leads on.
 func TestSupersededNeedsBothReleases(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name                string
 		recovered, returned func(*cluster.Config)
@@ -225,6 +228,7 @@ func TestSupersededNeedsBothReleases(t *testing.T) {
 		{"returning servers older", nil, cluster.OlderRecovered},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			_, s1, _, _, oldID, _, old, work, _ := returningPair(t, tc.recovered, tc.returned)
 			mark := len(s1.logs.String())
 			clustertest.Eventually(t, "s1 refusing the old cluster's leader", func() bool {
@@ -245,6 +249,7 @@ func TestSupersededNeedsBothReleases(t *testing.T) {
 // to join, or for its vote, that its cluster was recovered: its join error
 // and status say so and what to do, and it leads nothing.
 func TestALoneReturningServerIsToldItsClusterWasRecovered(t *testing.T) {
+	t.Parallel()
 	root := t.TempDir()
 	reg, servers, _ := lostQuorum(t, root)
 	s0, s1 := servers[0], servers[1]
@@ -290,6 +295,7 @@ func warnLines(logs string) []string {
 // its data_dir, it is superseded from the start: its state is Superseded,
 // its term never rises, and its one ERROR line says so.
 func TestASupersededServerStandsForNoElection(t *testing.T) {
+	t.Parallel()
 	s0, s1, s2, reg, _, _, _, _, _ := returningPair(t, nil, nil)
 	for _, s := range []*recServer{s0, s2} {
 		clustertest.Eventually(t, s.name+" superseded", func() bool { return mustStatus(t, s.node).Superseded != "" })

@@ -100,9 +100,14 @@ func (s *restartable) start(name, bind string) *cluster.Node {
 // transport garbage still gets its ERROR line. Over plain TCP and mutual
 // TLS.
 func TestCleanShutdownLogsNoError(t *testing.T) {
-	t.Run("tcp", func(t *testing.T) { cleanShutdownLogsNoError(t, nil) })
+	t.Parallel()
+	t.Run("tcp", func(t *testing.T) {
+		t.Parallel()
+		cleanShutdownLogsNoError(t, nil)
+	})
 	ca := testpki.NewCA(t, "foreshape")
 	t.Run("tls", func(t *testing.T) {
+		t.Parallel()
 		cleanShutdownLogsNoError(t, func(name string) *cluster.TLS {
 			return &cluster.TLS{Certificate: ca.Issue(t, name).TLSCertificate(t), CAs: ca.Pool()}
 		})
@@ -191,6 +196,7 @@ func cleanShutdownLogsNoError(t *testing.T, tlsFor func(name string) *cluster.TL
 // stop` stops them, log no ERROR: before, the last ones logged failing to
 // reach the first (5-8 lines, "failed to appendEntries to … EOF").
 func TestAllStopLogsNoError(t *testing.T) {
+	t.Parallel()
 	nodes, logs, _ := threeLoggedServers(t, nil, 5)
 	time.Sleep(200 * time.Millisecond)
 	from := make([]int, len(logs))
@@ -223,6 +229,7 @@ func TestAllStopLogsNoError(t *testing.T) {
 // follower); the failures after the first are DEBUG; when the follower is
 // back, the leader says so at INFO with the failures it folded.
 func TestKilledFollowerLoggedOnce(t *testing.T) {
+	t.Parallel()
 	s := threeRestartable(t)
 	nodes := s.nodes
 	leaderOf(t, nodes...)

@@ -210,6 +210,7 @@ func nodeID(t *testing.T, n *cluster.Node) string {
 // its place and the dead one demoted; the dead one comes back at a new
 // address, rejoins, and catches up from a snapshot plus the log after it.
 func TestTCPBootstrapJoinPromoteRejoin(t *testing.T) {
+	t.Parallel()
 	reg := &registry{}
 	root := t.TempDir()
 	var nodes []*cluster.Node
@@ -348,6 +349,7 @@ func TestJoinSaysTheLookupFailed(t *testing.T) {
 // server's join error says so, instead of adding a member that never
 // hears from the cluster.
 func TestJoinFromAnUnreachableAddressRefused(t *testing.T) {
+	t.Parallel()
 	leader, _ := tcpServer(t, t.TempDir(), &registry{}, func(c *cluster.Config) {
 		c.Discover, c.BootstrapExpect, c.Bootstrap = nil, 0, true
 	})
@@ -405,6 +407,7 @@ func closedAddrs(t *testing.T, n int) []string {
 // TestDeadServerRemoved: a server silent longer than RemoveAfter leaves
 // the configuration; the leader never removes itself.
 func TestDeadServerRemoved(t *testing.T) {
+	t.Parallel()
 	c := clustertest.New(t, 3, func(int) raft.FSM { return &listFSM{} }, func(i int, cfg *cluster.Config) {
 		cfg.ReconcileInterval, cfg.PromoteAfter, cfg.RemoveAfter = 20*time.Millisecond, 100*time.Millisecond, 300*time.Millisecond
 	})
@@ -431,6 +434,7 @@ func TestDeadServerRemoved(t *testing.T) {
 // a second after joining, logged as silent since the term began, and
 // joined again every few seconds).
 func TestLateJoinerGetsItsRemoveAfter(t *testing.T) {
+	t.Parallel()
 	const removeAfter = 2 * time.Second
 	c := clustertest.New(t, 1, func(int) raft.FSM { return &listFSM{} }, func(i int, cfg *cluster.Config) {
 		cfg.ReconcileInterval, cfg.RemoveAfter = 20*time.Millisecond, removeAfter
@@ -458,6 +462,7 @@ func TestLateJoinerGetsItsRemoveAfter(t *testing.T) {
 // TestNonvoterNeverPromoted: a server that asks not to vote stays a
 // non-voter even when a voter is missing; one that may vote is promoted.
 func TestNonvoterNeverPromoted(t *testing.T) {
+	t.Parallel()
 	c := clustertest.New(t, 3, func(int) raft.FSM { return &listFSM{} }, func(i int, cfg *cluster.Config) {
 		cfg.ReconcileInterval, cfg.PromoteAfter = 20*time.Millisecond, 100*time.Millisecond
 	})
@@ -538,6 +543,7 @@ func promotionIndex(t *testing.T, logs raft.LogStore, id string) uint64 {
 // cluster over TLS; a server with a certificate from another CA, and a
 // plain-text client, are refused.
 func TestTCPMutualTLS(t *testing.T) {
+	t.Parallel()
 	ca, other := testpki.NewCA(t, "foreshape"), testpki.NewCA(t, "intruder")
 	tlsFor := func(ca *testpki.CA, name string) *cluster.TLS {
 		return &cluster.TLS{Certificate: ca.Issue(t, name).TLSCertificate(t), CAs: ca.Pool()}
@@ -649,6 +655,7 @@ func TestLoadOrCreateNodeID(t *testing.T) {
 // TestAdvertiseRequired: a server bound to every interface must be told
 // which address its peers dial.
 func TestAdvertiseRequired(t *testing.T) {
+	t.Parallel()
 	cfg := cluster.Config{NodeID: "a", BindAddr: "0.0.0.0:0", InMemory: true, Bootstrap: true}
 	if n, err := cluster.New(cfg, &listFSM{}, nil); err == nil {
 		n.Close()

@@ -92,6 +92,7 @@ func threeWithLeader(t *testing.T, root string, lead func(*cluster.Config), logs
 // wait can only come from the hand-over; it has every entry the old leader
 // committed, and takes new ones.
 func TestCleanShutdownHandsLeadershipOver(t *testing.T) {
+	t.Parallel()
 	logs := []*logBuffer{{}, {}, {}}
 	nodes, fsms, want := threeWithLeader(t, t.TempDir(), nil, logs, 5)
 	if err := nodes[0].Close(); err != nil {
@@ -121,6 +122,7 @@ func TestCleanShutdownHandsLeadershipOver(t *testing.T) {
 // TestCleanShutdownWithNoOneToTakeOver: a leader whose other voters are
 // gone (no quorum) cannot hand leadership over; it says so and still stops.
 func TestCleanShutdownWithNoOneToTakeOver(t *testing.T) {
+	t.Parallel()
 	logs := []*logBuffer{{}, {}, {}}
 	// The leader keeps its lease for 3 s after losing its followers: long
 	// enough to be asked to stop while it still leads.
@@ -154,6 +156,7 @@ func TestCleanShutdownWithNoOneToTakeOver(t *testing.T) {
 // ("catching up") while the leader commits on, and is ready once it
 // applies them.
 func TestReady(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	alone, _ := tcpServer(t, t.TempDir(), &registry{}, func(c *cluster.Config) {
 		c.Discover, c.RetryJoin = nil, []string{closedAddr(t)}

@@ -172,6 +172,7 @@ func neverLeads(t *testing.T, c *clustertest.Cluster, o int, terms *atomic.Int64
 // held, and in 5 of 8 runs it won the next election and published its
 // term on that state (notes/chaos.md).
 func TestOlderServerStopsAtAnUnknownCommand(t *testing.T) {
+	t.Parallel()
 	older, _ := state.NewOlderFSM(state.Config{}, state.Older{Types: []state.CommandType{state.TypeSubmitRequest}})
 	c, fsms, o := mixedCluster(t, older, nil)
 	terms := leaderTerms(t, c.Nodes[o])
@@ -205,6 +206,7 @@ func TestOlderServerStopsAtAnUnknownCommand(t *testing.T) {
 // Raft's leader retries the install with its backoff (up to about 41 s
 // apart) while the server stays in the configuration.
 func TestOlderServerRefusesANewerSnapshot(t *testing.T) {
+	t.Parallel()
 	older, _ := state.NewOlderFSM(state.Config{}, state.Older{Sections: []string{"queue"}})
 	compact := func(_ bool, cfg *cluster.Config) { cfg.TrailingLogs = 2; cfg.SnapshotThreshold = 1 << 20 }
 	c, _, o := mixedCluster(t, older, compact)
@@ -238,6 +240,7 @@ func TestOlderServerRefusesANewerSnapshot(t *testing.T) {
 // go on. Once that server is replaced by one that speaks 2, the leader's
 // next health check lets it through.
 func TestNewProtocolWaitsForEveryServer(t *testing.T) {
+	t.Parallel()
 	pause := state.Encode(state.SetQueuePaused{Paused: true, By: "operator", At: time.Date(2026, 12, 2, 0, 1, 0, 0, time.UTC)})
 	protocolOf := func(cmd []byte) (int, error) {
 		p, err := state.CommandProtocol(cmd)
@@ -334,6 +337,7 @@ func TestNewProtocolWaitsForEveryServer(t *testing.T) {
 // protocol 1; after it, the command applies everywhere and every server
 // holds the same state. No server halts.
 func TestRollingUpgrade(t *testing.T) {
+	t.Parallel()
 	reg := &registry{}
 	root := t.TempDir()
 	// The old release has no SetQueuePaused command: its leader cannot
