@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -105,7 +106,12 @@ func TestJobsUseTheirWorkloadIdentity(t *testing.T) {
 // NOMAD_TOKEN in its environment from the nomad_token item the section
 // adds to step 3's variable, and its configuration template renders one
 // that the agent loads, with nomad.address on the node's Nomad agent and
-// neither token_file nor token.
+// neither token_file nor token. With Nomad's TLS, the section's nomad
+// lines take the address line's place (https://, nomad.ca_file,
+// cert_file and key_file in the task's secrets directory), and a copy of
+// the secrets/ca.pem template renders each of those files from the
+// variable's nomad_ca, nomad_cert and nomad_key: the rendered
+// configuration names exactly the files the templates render.
 func TestStaticTokenVariant(t *testing.T) {
 	doc := deploymentDoc(t)
 	static := section(t, doc, staticSection)
@@ -117,6 +123,16 @@ func TestStaticTokenVariant(t *testing.T) {
 	}
 	identity, nomad := docBlock(t, doc, "workload-identity: identity"), docBlock(t, doc, "workload-identity: nomad")
 	address, tokenLine := docBlock(t, doc, "static-token: nomad"), docBlock(t, doc, "static-token: env")
+	nomadTLS := docBlock(t, doc, "static-token: nomad-tls")
+	// The files the TLS lines name, and the items the section renders
+	// them from.
+	tlsFiles := []struct{ file, item string }{{"nomad-ca.pem", "nomad_ca"}, {"nomad-cert.pem", "nomad_cert"}, {"nomad-key.pem", "nomad_key"}}
+	for _, f := range tlsFiles {
+		one := strings.Join(strings.Fields(static), " ")
+		if !strings.Contains(one, "`secrets/"+f.file+"`") || !strings.Contains(one, "`."+f.item+"`") || !strings.Contains(one, f.item+"=@") {
+			t.Errorf("docs/deployment.md's %q does not render secrets/%s from the variable's %s", staticSection, f.file, f.item)
+		}
+	}
 	const consulLine = "          CONSUL_HTTP_TOKEN={{ .consul_token }}\n"
 	// Pasted as shown, the lines sit where the job's own do.
 	for _, c := range []struct{ block, indent string }{{address, "            address "}, {tokenLine, "          NOMAD_TOKEN="}} {
@@ -124,58 +140,107 @@ func TestStaticTokenVariant(t *testing.T) {
 			t.Errorf("the documented line %q is not one line indented as the job's lines it joins (%q)", c.block, c.indent)
 		}
 	}
+	for _, l := range strings.SplitAfter(strings.TrimSuffix(nomadTLS, "\n"), "\n") {
+		if !strings.HasPrefix(l, "            ") || strings.HasPrefix(l, "             ") {
+			t.Errorf("the documented TLS line %q is not indented as the job's nomad block's lines", l)
+		}
+	}
 	// The identity block, the comment lines right above it and the blank
 	// line after it.
 	identityRE := regexp.MustCompile("(?m)(?:^      #.*\n)*" + regexp.QuoteMeta(identity) + "\n")
 	for _, j := range jobs {
-		t.Run(j.name, func(t *testing.T) {
-			text := string(mustSrc(t, j.file))
-			if n := len(identityRE.FindAllStringIndex(text, -1)); n != 1 {
-				t.Fatalf("%s holds the documented identity block %d times; the documented change needs it once", j.file, n)
+		for _, withTLS := range []bool{false, true} {
+			name := j.name
+			if withTLS {
+				name += " with Nomad's TLS"
 			}
-			for _, s := range []string{nomad, consulLine} {
-				if n := strings.Count(text, s); n != 1 {
-					t.Fatalf("%s holds %q %d times; the documented change needs it once", j.file, strings.TrimSpace(s), n)
+			t.Run(name, func(t *testing.T) {
+				text := string(mustSrc(t, j.file))
+				if n := len(identityRE.FindAllStringIndex(text, -1)); n != 1 {
+					t.Fatalf("%s holds the documented identity block %d times; the documented change needs it once", j.file, n)
 				}
-			}
-			text = identityRE.ReplaceAllLiteralString(text, "")
-			text = strings.Replace(text, nomad, address, 1)
-			text = strings.Replace(text, consulLine, tokenLine+consulLine, 1)
-			path := filepath.Join(t.TempDir(), j.file)
-			if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
-				t.Fatal(err)
-			}
-			b, _ := parse(t, path)
-			task := one(t, one(t, one(t, b, "job"), "group"), "task")
-			if len(blocks(task, "identity")) != 0 {
-				t.Error("the changed task still has an identity block")
-			}
-			var sets int
-			for _, tb := range blocks(task, "template") {
-				data := str(t, tb.Body, "data")
-				if strings.Contains(data, "NOMAD_TOKEN={{ .nomad_token }}") {
-					sets++
-					if _, ok := tb.Body.Attributes["env"]; !ok || !value(t, tb.Body, "env").True() {
-						t.Errorf("the template of %s sets NOMAD_TOKEN but is not the task's environment (env = true)", str(t, tb.Body, "destination"))
+				for _, s := range []string{nomad, consulLine} {
+					if n := strings.Count(text, s); n != 1 {
+						t.Fatalf("%s holds %q %d times; the documented change needs it once", j.file, strings.TrimSpace(s), n)
 					}
 				}
-			}
-			if sets != 1 {
-				t.Errorf("%d templates set NOMAD_TOKEN from the variable's nomad_token; want the environment's", sets)
-			}
-			want := append(documentedVariableItems(t), "nomad_token")
-			slices.Sort(want)
-			if got := variableItems(t, j, task, []byte(text)); !slices.Equal(got, want) {
-				t.Errorf("the changed %s reads %q from its variable; want step 3's items and nomad_token, %q", j.file, got, want)
-			}
-			cfg := renderAgentConfig(t, j, task)
-			if cfg.Nomad.Address != "http://10.0.0.21:4646" || cfg.Nomad.TokenFile != "" || cfg.Nomad.Token != "" {
-				t.Errorf("nomad.address %q, nomad.token_file %q; want the node's Nomad agent, http://10.0.0.21:4646, and the token from the environment alone",
-					cfg.Nomad.Address, cfg.Nomad.TokenFile)
-			}
-			if !j.server && cfg.Nomad.NodeID == "" {
-				t.Error("the client agent lost its nomad.node_id")
-			}
-		})
+				text = identityRE.ReplaceAllLiteralString(text, "")
+				if withTLS {
+					text = strings.Replace(text, nomad, nomadTLS, 1)
+					// A copy of the secrets/ca.pem template for each file,
+					// after it.
+					caRE := regexp.MustCompile(`(?m)^      template \{\n(?:        .*\n)*?        destination = "secrets/ca\.pem"\n(?:        .*\n)*?      \}\n`)
+					if n := len(caRE.FindAllStringIndex(text, -1)); n != 1 {
+						t.Fatalf("%s holds the secrets/ca.pem template %d times; the documented change copies it, once", j.file, n)
+					}
+					ca := caRE.FindString(text)
+					var copies strings.Builder
+					for _, f := range tlsFiles {
+						c := strings.Replace(ca, `"secrets/ca.pem"`, strconv.Quote("secrets/"+f.file), 1)
+						copies.WriteString("\n" + strings.Replace(c, "{{ .ca }}", "{{ ."+f.item+" }}", 1))
+					}
+					text = strings.Replace(text, ca, ca+copies.String(), 1)
+				} else {
+					text = strings.Replace(text, nomad, address, 1)
+				}
+				text = strings.Replace(text, consulLine, tokenLine+consulLine, 1)
+				path := filepath.Join(t.TempDir(), j.file)
+				if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+					t.Fatal(err)
+				}
+				b, _ := parse(t, path)
+				task := one(t, one(t, one(t, b, "job"), "group"), "task")
+				if len(blocks(task, "identity")) != 0 {
+					t.Error("the changed task still has an identity block")
+				}
+				var sets int
+				rendered := map[string]bool{}
+				for _, tb := range blocks(task, "template") {
+					data := str(t, tb.Body, "data")
+					rendered[str(t, tb.Body, "destination")] = true
+					if strings.Contains(data, "NOMAD_TOKEN={{ .nomad_token }}") {
+						sets++
+						if _, ok := tb.Body.Attributes["env"]; !ok || !value(t, tb.Body, "env").True() {
+							t.Errorf("the template of %s sets NOMAD_TOKEN but is not the task's environment (env = true)", str(t, tb.Body, "destination"))
+						}
+					}
+				}
+				if sets != 1 {
+					t.Errorf("%d templates set NOMAD_TOKEN from the variable's nomad_token; want the environment's", sets)
+				}
+				want := append(documentedVariableItems(t), "nomad_token")
+				if withTLS {
+					for _, f := range tlsFiles {
+						want = append(want, f.item)
+					}
+				}
+				slices.Sort(want)
+				if got := variableItems(t, j, task, []byte(text)); !slices.Equal(got, want) {
+					t.Errorf("the changed %s reads %q from its variable; want step 3's items and nomad_token, %q", j.file, got, want)
+				}
+				cfg := renderAgentConfig(t, j, task)
+				wantAddr := "http://10.0.0.21:4646"
+				if withTLS {
+					wantAddr = "https://10.0.0.21:4646"
+				}
+				if cfg.Nomad.Address != wantAddr || cfg.Nomad.TokenFile != "" || cfg.Nomad.Token != "" {
+					t.Errorf("nomad.address %q, nomad.token_file %q; want the node's Nomad agent, %s, and the token from the environment alone",
+						cfg.Nomad.Address, cfg.Nomad.TokenFile, wantAddr)
+				}
+				if withTLS {
+					for i, got := range []string{cfg.Nomad.CAFile, cfg.Nomad.CertFile, cfg.Nomad.KeyFile} {
+						f := tlsFiles[i].file
+						if filepath.Base(got) != f || filepath.Base(filepath.Dir(got)) != "secrets" || !rendered["secrets/"+f] {
+							t.Errorf("nomad's TLS file %q; want secrets/%s, which a template renders", got, f)
+						}
+					}
+				} else if cfg.Nomad.CAFile != "" || cfg.Nomad.CertFile != "" || cfg.Nomad.KeyFile != "" {
+					t.Errorf("nomad's TLS files %q, %q, %q over http://; want none", cfg.Nomad.CAFile, cfg.Nomad.CertFile, cfg.Nomad.KeyFile)
+				}
+				if !j.server && cfg.Nomad.NodeID == "" {
+					t.Error("the client agent lost its nomad.node_id")
+				}
+			})
+		}
 	}
 }

@@ -7,12 +7,15 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -51,8 +54,29 @@ import (
 // certificates), that a job update brings the server back with its Raft ID
 // and cluster ID from the sticky disk, and that purging both jobs leaves
 // none of their registrations in Consul's catalog. It logs the figures
-// docs/deployment.md quotes.
-func TestDeployJobsOnRealNomad(t *testing.T) {
+// docs/deployment.md quotes. On a Nomad with TLS (an https:// NOMAD_ADDR)
+// the test's own calls use NOMAD_CACERT, NOMAD_CLIENT_CERT and
+// NOMAD_CLIENT_KEY, and the agents none: the Task API's socket takes no
+// certificate.
+func TestDeployJobsOnRealNomad(t *testing.T) { deployJobs(t, false) }
+
+// TestDeployStaticTokenJobsOnRealNomad runs deploy/'s two jobs changed as
+// docs/deployment.md's "A static token instead of workload identity" says
+// (its documented blocks, each change applying exactly once), as
+// TestDeployJobsOnRealNomad runs them otherwise: step 2 makes deploy/'s
+// Nomad policy and a token of it (under ACLs) and attaches nothing to the
+// jobs, step 3's variables hold that token, and the agents call the
+// node's Nomad agent at NOMAD_ADDR's port. On a Nomad with TLS (an
+// https:// NOMAD_ADDR) the jobs take the section's TLS lines and render
+// Nomad's CA and client certificate from the variables' nomad_ca,
+// nomad_cert and nomad_key, which hold NOMAD_CACERT, NOMAD_CLIENT_CERT
+// and NOMAD_CLIENT_KEY's files. It checks what TestDeployJobsOnRealNomad
+// does, with checkStaticToken in place of checkWorkloadIdentity.
+func TestDeployStaticTokenJobsOnRealNomad(t *testing.T) { deployJobs(t, true) }
+
+// deployJobs is TestDeployJobsOnRealNomad, and with static its static
+// token variant.
+func deployJobs(t *testing.T, static bool) {
 	addr := realNomad(t)
 	consulAddr := os.Getenv("CONSUL_HTTP_ADDR")
 	if consulAddr == "" {
@@ -81,9 +105,15 @@ func TestDeployJobsOnRealNomad(t *testing.T) {
 	metaApply(t, setup, node.ID, "true")
 	t.Cleanup(func() { metaApply(t, setup, node.ID, "") })
 
-	// Step 2, under ACLs: the policy attached to each job before it runs.
-	for _, job := range []string{"foreshape-servers", "foreshape-clients"} {
-		deployNomadPolicy(t, setup, job, suffix)
+	// Step 2, under ACLs: the policy attached to each job before it runs;
+	// for the static token, the policy and a token of it.
+	var nomadToken string
+	if static {
+		nomadToken = staticNomadToken(t, setup, suffix)
+	} else {
+		for _, job := range []string{"foreshape-servers", "foreshape-clients"} {
+			deployNomadPolicy(t, setup, job, suffix)
+		}
 	}
 	consul, err := consulapi.NewClient(&consulapi.Config{Address: consulAddr, Token: os.Getenv("CONSUL_HTTP_TOKEN")})
 	if err != nil {
@@ -94,8 +124,12 @@ func TestDeployJobsOnRealNomad(t *testing.T) {
 	// Step 3.
 	ca := testpki.NewCA(t, "foreshape-e2e")
 	leaf := ca.Issue(t, "agent")
+	var extra nomadapi.VariableItems // none without the static token
+	if static {
+		extra = staticItems(t, addr, nomadToken)
+	}
 	for _, job := range []string{"foreshape-servers", "foreshape-clients"} {
-		putJobSecrets(t, setup, job, consulToken, ca, leaf)
+		putJobSecrets(t, setup, job, consulToken, ca, leaf, extra)
 	}
 	pki := testpki.WriteFiles(t, t.TempDir(), "agent", ca, leaf)
 
@@ -127,15 +161,21 @@ func TestDeployJobsOnRealNomad(t *testing.T) {
 		{`"https://example.invalid/foreshape/foreshape_linux_amd64"`, strconv.Quote(artifacts.URL + "/foreshape_linux_amd64")},
 		{"      config {\n        command", fmt.Sprintf("      env {\n        CONSUL_HTTP_ADDR = %q\n      }\n\n      config {\n        command", consulAddr)},
 	}
-	start := time.Now()
-	servers := runJob(t, setup, "../deploy/foreshape-servers.nomad.hcl", append(slices.Clone(edits),
+	serverEdits := append(slices.Clone(edits),
 		jobEdit{"count = 3", "count = 1"},
 		jobEdit{"bootstrap_expect = 3", "bootstrap_expect = 1"},
 		jobEdit{`"git::https://example.invalid/ops/foreshape-policies.git"`, strconv.Quote(artifacts.URL + "/policies.tar.gz")},
-	))
+	)
+	clientEdits := edits
+	if static {
+		serverEdits = append(serverEdits, staticEdits(t, "../deploy/foreshape-servers.nomad.hcl", addr)...)
+		clientEdits = append(slices.Clone(edits), staticEdits(t, "../deploy/foreshape-clients.nomad.hcl", addr)...)
+	}
+	start := time.Now()
+	servers := runJob(t, setup, "../deploy/foreshape-servers.nomad.hcl", serverEdits)
 	awaitDeployment(t, setup, servers, 0)
 	deployed := time.Since(start)
-	runJob(t, setup, "../deploy/foreshape-clients.nomad.hcl", edits)
+	runJob(t, setup, "../deploy/foreshape-clients.nomad.hcl", clientEdits)
 
 	serverID, clientID := "foreshape-"+node.Name, "foreshape-"+node.Name+"-client"
 	var clientAddr string
@@ -179,9 +219,14 @@ func TestDeployJobsOnRealNomad(t *testing.T) {
 	})
 
 	// Nomad answered the leader's cycle and the client agent's reads,
-	// under ACLs, with no token but the workload identity's.
-	checkWorkloadIdentity(t, setup, "foreshape-servers")
-	checkWorkloadIdentity(t, setup, "foreshape-clients")
+	// under ACLs, with no token but the workload identity's (the static
+	// token variant's: that token, over TLS with the rendered files).
+	check := checkWorkloadIdentity
+	if static {
+		check = func(t *testing.T, c *nomadapi.Client, job string) { checkStaticToken(t, c, job, addr) }
+	}
+	check(t, setup, "foreshape-servers")
+	check(t, setup, "foreshape-clients")
 
 	// An update replaces the server; its state follows on the sticky disk.
 	servers.Meta = map[string]string{"e2e": "update"}
@@ -195,7 +240,7 @@ func TestDeployJobsOnRealNomad(t *testing.T) {
 		after := status()
 		return after.IsLeader && after.ClusterID == before.ClusterID && len(after.Peers) == 1 && after.Peers[0].ID == before.Peers[0].ID
 	})
-	checkWorkloadIdentity(t, setup, "foreshape-servers")
+	check(t, setup, "foreshape-servers")
 	t.Logf("figures: the servers' deployment successful %.1f s after their registration, the update's %.1f s after its registration",
 		deployed.Seconds(), updated.Seconds())
 
@@ -264,15 +309,18 @@ func deployNomadPolicy(t *testing.T, c *nomadapi.Client, job, suffix string) {
 
 // putJobSecrets is step 3 for one job: the Consul token and the agent's
 // certificates in the Nomad Variable nomad/jobs/JOB, deleted when the
-// test ends. It holds no Nomad token: the agents use their workload
-// identity.
-func putJobSecrets(t *testing.T, c *nomadapi.Client, job, consulToken string, ca *testpki.CA, leaf testpki.Leaf) {
+// test ends, with extra's items (the static token variant's). Without
+// them it holds no Nomad token: the agents use their workload identity.
+func putJobSecrets(t *testing.T, c *nomadapi.Client, job, consulToken string, ca *testpki.CA, leaf testpki.Leaf, extra ...nomadapi.VariableItems) {
 	t.Helper()
 	path := "nomad/jobs/" + job
 	v := &nomadapi.Variable{Path: path, Items: nomadapi.VariableItems{
 		"consul_token": consulToken,
 		"ca":           string(ca.CertPEM), "cert": string(leaf.CertPEM), "key": string(leaf.KeyPEM),
 	}}
+	for _, e := range extra {
+		maps.Copy(v.Items, e)
+	}
 	if _, _, err := c.Variables().Create(v, nil); err != nil {
 		t.Fatalf("nomad var put %s: %v", path, err)
 	}
@@ -514,5 +562,196 @@ func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out after %s waiting for %s", d, what)
 		}
+	}
+}
+
+// staticNomadToken is the static token variant's step 2 on Nomad's side:
+// under ACLs, deploy/foreshape-acl.hcl as a policy of its own (nomad acl
+// policy apply) and a client token of it (nomad acl token create
+// -policy), both deleted when the test ends, and the token's secret;
+// without ACLs, "".
+func staticNomadToken(t *testing.T, c *nomadapi.Client, suffix string) string {
+	t.Helper()
+	if self, _, err := c.ACLTokens().Self(nil); err != nil || self.AccessorID == "acls-disabled" {
+		return ""
+	}
+	rules, err := os.ReadFile("../deploy/foreshape-acl.hcl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := "foreshape-e2e-" + suffix
+	if _, err := c.ACLPolicies().Upsert(&nomadapi.ACLPolicy{Name: name, Description: "foreshape e2e agents", Rules: string(rules)}, nil); err != nil {
+		t.Fatalf("nomad acl policy apply %s: %v", name, err)
+	}
+	t.Cleanup(func() { _, _ = c.ACLPolicies().Delete(name, nil) })
+	tok, _, err := c.ACLTokens().Create(&nomadapi.ACLToken{Name: name, Type: "client", Policies: []string{name}}, nil)
+	if err != nil {
+		t.Fatalf("nomad acl token create -policy %s: %v", name, err)
+	}
+	t.Cleanup(func() { _, _ = c.ACLTokens().Delete(tok.AccessorID, nil) })
+	return tok.SecretID
+}
+
+// staticItems are the items the static token variant adds to step 3's
+// variables: nomad_token, and on a Nomad with TLS (an https:// addr)
+// nomad_ca, nomad_cert and nomad_key, the files of NOMAD_CACERT,
+// NOMAD_CLIENT_CERT and NOMAD_CLIENT_KEY.
+func staticItems(t *testing.T, addr, token string) nomadapi.VariableItems {
+	t.Helper()
+	items := nomadapi.VariableItems{"nomad_token": token}
+	if !strings.HasPrefix(addr, "https://") {
+		return items
+	}
+	for item, env := range map[string]string{"nomad_ca": "NOMAD_CACERT", "nomad_cert": "NOMAD_CLIENT_CERT", "nomad_key": "NOMAD_CLIENT_KEY"} {
+		path := os.Getenv(env)
+		if path == "" {
+			t.Skipf("NOMAD_ADDR=%s is https:// and %s is not set: the static token variant renders Nomad's CA and a client certificate from it", addr, env)
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatalf("%s: %v", env, err)
+		}
+		items[item] = string(b)
+	}
+	return items
+}
+
+// deploymentDocBlock is the fenced hcl block that follows "<!-- marker -->"
+// in docs/deployment.md, less the indentation of its fence (as
+// deploy/identity_test.go's docBlock reads it).
+func deploymentDocBlock(t *testing.T, marker string) string {
+	t.Helper()
+	doc, err := os.ReadFile("../docs/deployment.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile("<!-- " + regexp.QuoteMeta(marker) + " -->\n( *)```hcl\n((?s:.*?))\n *```").FindStringSubmatch(string(doc))
+	if m == nil {
+		t.Fatalf("docs/deployment.md has no hcl block after <!-- %s -->", marker)
+	}
+	var lines []string
+	for _, l := range strings.Split(m[2], "\n") {
+		lines = append(lines, strings.TrimPrefix(l, m[1]))
+	}
+	return strings.Join(lines, "\n") + "\n"
+}
+
+// staticEdits are the changes docs/deployment.md's "A static token instead
+// of workload identity" makes to the job file at path, as jobEdits (each
+// to apply once): the identity block and the comment above it go; the
+// Task API's lines give way to the node's Nomad agent at addr's port
+// (with addr https://, the section's TLS lines, and a copy of the
+// secrets/ca.pem template for each file they name); the environment
+// template gains NOMAD_TOKEN.
+func staticEdits(t *testing.T, path, addr string) []jobEdit {
+	t.Helper()
+	src, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(src)
+	u, err := url.Parse(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	identity := deploymentDocBlock(t, "workload-identity: identity")
+	identityRE := regexp.MustCompile("(?m)(?:^      #.*\n)*" + regexp.QuoteMeta(identity) + "\n")
+	edits := []jobEdit{{identityRE.FindString(text), ""}}
+	nomad := deploymentDocBlock(t, "workload-identity: nomad")
+	const consulLine = "          CONSUL_HTTP_TOKEN={{ .consul_token }}\n"
+	edits = append(edits, jobEdit{consulLine, deploymentDocBlock(t, "static-token: env") + consulLine})
+	if u.Scheme != "https" {
+		lines := strings.Replace(deploymentDocBlock(t, "static-token: nomad"), ":4646\"", ":"+u.Port()+"\"", 1)
+		return append(edits, jobEdit{nomad, lines})
+	}
+	lines := strings.Replace(deploymentDocBlock(t, "static-token: nomad-tls"), ":4646\"", ":"+u.Port()+"\"", 1)
+	edits = append(edits, jobEdit{nomad, lines})
+	caRE := regexp.MustCompile(`(?m)^      template \{\n(?:        .*\n)*?        destination = "secrets/ca\.pem"\n(?:        .*\n)*?      \}\n`)
+	ca := caRE.FindString(text)
+	copies := ca
+	for _, f := range []struct{ file, item string }{{"nomad-ca.pem", "nomad_ca"}, {"nomad-cert.pem", "nomad_cert"}, {"nomad-key.pem", "nomad_key"}} {
+		c := strings.Replace(ca, `"secrets/ca.pem"`, strconv.Quote("secrets/"+f.file), 1)
+		copies += "\n" + strings.Replace(c, "{{ .ca }}", "{{ ."+f.item+" }}", 1)
+	}
+	return append(edits, jobEdit{ca, copies})
+}
+
+// checkStaticToken fails the test unless the job's agents call the node's
+// Nomad agent with the static token: its variable holds nomad_token, and
+// the local/agent.hcl of each of its running allocations, read back
+// through Nomad and decoded as the agent does, sets no nomad.token_file
+// and has addr's scheme and port as nomad.address; with https://,
+// nomad.ca_file, cert_file and key_file in the task's secrets directory.
+func checkStaticToken(t *testing.T, c *nomadapi.Client, job, addr string) {
+	t.Helper()
+	path := "nomad/jobs/" + job
+	v, _, err := c.Variables().Read(path, nil)
+	if err != nil {
+		t.Fatalf("nomad var get %s: %v", path, err)
+	}
+	if _, ok := v.Items["nomad_token"]; !ok {
+		t.Errorf("%s holds no nomad_token item; the static token variant adds it", path)
+	}
+	u, err := url.Parse(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stubs, _, err := c.Jobs().Allocations(job, false, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checked := 0
+	for _, s := range stubs {
+		if s.ClientStatus != "running" {
+			continue
+		}
+		alloc, _, err := c.Allocations().Info(s.ID, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cat := func(file string) []byte {
+			r, err := c.AllocFS().Cat(alloc, "agent/"+file, nil)
+			if err != nil {
+				t.Fatalf("%s's %s: %v", s.ID, file, err)
+			}
+			defer r.Close()
+			b, err := io.ReadAll(r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return b
+		}
+		src := cat("local/agent.hcl")
+		file := filepath.Join(t.TempDir(), "agent.hcl")
+		if err := os.WriteFile(file, src, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		cfg, diags := config.NewLoader().Load(config.Default(), file)
+		if diags.HasErrors() {
+			t.Fatalf("%s's local/agent.hcl: %s\n%s", s.ID, diags.Error(), src)
+		}
+		got, err := url.Parse(cfg.Nomad.Address)
+		if err != nil || got.Scheme != u.Scheme || got.Port() != u.Port() || cfg.Nomad.TokenFile != "" || cfg.Nomad.Token != "" {
+			t.Errorf("%s of %s: nomad.address %q, nomad.token_file %q, a nomad.token %v; want the node's Nomad agent at %s's scheme and port, the token from the environment alone",
+				s.ID[:8], job, cfg.Nomad.Address, cfg.Nomad.TokenFile, cfg.Nomad.Token != "", addr)
+		}
+		if u.Scheme == "https" {
+			// Nomad serves no file of the secrets directory back
+			// (Reading secret file prohibited): that the agents' calls
+			// succeed (the server's cycle, the client agent's report)
+			// shows the files hold what they should.
+			for _, f := range []struct{ setting, path string }{
+				{"ca_file", cfg.Nomad.CAFile}, {"cert_file", cfg.Nomad.CertFile}, {"key_file", cfg.Nomad.KeyFile},
+			} {
+				if filepath.Base(filepath.Dir(f.path)) != "secrets" {
+					t.Errorf("%s of %s: nomad.%s %q; want a file in the task's secrets directory", s.ID[:8], job, f.setting, f.path)
+				}
+			}
+		}
+		checked++
+		t.Logf("%s of %s on %s: nomad.address %s (ca_file %s), the static token from its variable", s.ID[:8], job, s.NodeName, cfg.Nomad.Address, cfg.Nomad.CAFile)
+	}
+	if checked == 0 {
+		t.Errorf("no running allocation of %s", job)
 	}
 }
