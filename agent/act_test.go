@@ -132,6 +132,7 @@ func eventuallyResumed(tc *testCluster) bool {
 // their refusal calls for and change nothing; a conflict names the request
 // that holds the resource.
 func TestActAPIRefusals(t *testing.T) {
+	t.Parallel()
 	_, d, c := startDevAgent(t, 60, Options{})
 	ctx := context.Background()
 	eventually(t, 30*time.Second, "the agent leads", func() bool {

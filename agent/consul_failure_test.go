@@ -86,6 +86,7 @@ func TestConsulRefusalNamesThePolicy(t *testing.T) {
 // first one's Raft address silently left the catalog) and fought over the
 // ID every 30 s when the roles differed; its stop deregistered the other.
 func TestConsulNameTakenByAnotherAgent(t *testing.T) {
+	t.Parallel()
 	fake := &fakeConsul{}
 	srv := httptest.NewServer(fake)
 	defer srv.Close()
@@ -153,6 +154,7 @@ func TestConsulNameTakenByAnotherAgent(t *testing.T) {
 // without: a dev agent restarted) carries the leader tag once Consul
 // answers, without waiting for the 30 s look.
 func TestConsulRoleFollowsAfterOutage(t *testing.T) {
+	t.Parallel()
 	for _, lost := range []bool{false, true} {
 		t.Run(map[bool]string{false: "Consul kept its state", true: "Consul lost its state"}[lost], func(t *testing.T) {
 			fake := &fakeConsul{}

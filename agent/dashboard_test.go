@@ -93,6 +93,7 @@ func TestDashboardOnAFollowerBehindAsksTheLeader(t *testing.T) {
 	if testing.Short() {
 		t.Skip("three servers")
 	}
+	t.Parallel()
 	behind, lapi, alloc, id := followerBehindARequest(t)
 	ctx := context.Background()
 
@@ -140,6 +141,7 @@ func TestDashboardOnAFollowerBehindAsksTheLeader(t *testing.T) {
 // at most), and the stream asked for again is refused; it kept sending
 // updates to the page until the page was closed.
 func TestDashboardStreamEndsWhenAReloadRevokesItsToken(t *testing.T) {
+	t.Parallel()
 	a, _, dir, _ := reloadAgent(t)
 	srv := httptest.NewServer(a.api)
 	defer srv.Close()
@@ -203,6 +205,7 @@ func TestDashboardStreamEndsWhenAReloadRevokesItsToken(t *testing.T) {
 // not catch up within forwardWait gets a ui.NotAppliedError that says how
 // far it is.
 func TestDashboardWaitsForTheLeadersWrite(t *testing.T) {
+	t.Parallel()
 	var buf syncbuf.Buffer
 	a := forwardingAgent(t, &buf)
 	var by atomic.Value
@@ -252,6 +255,7 @@ func TestDashboardOnAFollowerShowsItsAction(t *testing.T) {
 	if testing.Short() {
 		t.Skip("three servers")
 	}
+	t.Parallel()
 	tc := newTestCluster(t, 20)
 	for i := range 3 {
 		tc.start(i)

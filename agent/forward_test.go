@@ -36,6 +36,7 @@ func TestFollowerAnswersAfterItsWritesAndWithoutALeader(t *testing.T) {
 	if testing.Short() {
 		t.Skip("three servers")
 	}
+	t.Parallel()
 	tc := newTestCluster(t, 600)
 	for i := range 3 {
 		tc.start(i)
@@ -450,6 +451,7 @@ func TestFollowerBehindAsksTheLeaderForARequest(t *testing.T) {
 	if testing.Short() {
 		t.Skip("three servers")
 	}
+	t.Parallel()
 	behind, _, _, id := followerBehindARequest(t)
 	ctx := context.Background()
 	get := func(path string) (int, http.Header, []byte) {

@@ -51,6 +51,7 @@ func TestLeaderViewOutlivesItsCaller(t *testing.T) {
 	if testing.Short() {
 		t.Skip("three servers")
 	}
+	t.Parallel()
 	tc := newTestCluster(t, 60)
 	for i := range 3 {
 		tc.start(i)
@@ -90,6 +91,7 @@ func TestFollowerReadersDoNotWaitOnASlowLeader(t *testing.T) {
 	if testing.Short() {
 		t.Skip("three servers")
 	}
+	t.Parallel()
 	tc := newTestCluster(t, 60)
 	for i := range 3 {
 		tc.start(i)

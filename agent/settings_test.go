@@ -71,6 +71,7 @@ func (p *queryRecorder) asked() []string {
 // Prometheus for a locality's IOPS, its {{.Matchers}} the locality's
 // label matchers, in place of node_exporter's default.
 func TestIOPSQuerySetting(t *testing.T) {
+	t.Parallel()
 	prom := &queryRecorder{}
 	srv := httptest.NewServer(prom)
 	defer srv.Close()
