@@ -5,12 +5,14 @@ import (
 	"compress/gzip"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -54,9 +56,63 @@ func useNomadHTTPClient(ncfg *nomadapi.Config, timeout time.Duration, tokenFile 
 	if err := nomadapi.ConfigureTLS(hc, ncfg.TLSConfig); err != nil {
 		return err
 	}
-	hc.Transport = boundedTransport{base: t, timeout: timeout, tokenFile: tokenFile}
+	bt := boundedTransport{base: t, timeout: timeout, tokenFile: tokenFile}
+	if tc := ncfg.TLSConfig; tc != nil {
+		bt.tls = nomadTLSFiles{ca: tc.CACert, cert: tc.ClientCert}
+	}
+	hc.Transport = bt
 	ncfg.HttpClient = hc
 	return nil
+}
+
+// nomadTLSFiles are the nomad block's TLS files, named when a call fails in
+// its TLS handshake (explainTLS).
+type nomadTLSFiles struct {
+	ca, cert string // nomad.ca_file, nomad.cert_file
+}
+
+// clientCertAlerts are the TLS alerts a server sends about the client's
+// certificate, as Go's client words them.
+var clientCertAlerts = []string{"tls: certificate required", "tls: bad certificate", "tls: unknown certificate authority",
+	"tls: expired certificate", "tls: revoked certificate", "tls: unsupported certificate", "tls: unknown certificate"}
+
+// explainTLS adds to a call's failure in the TLS handshake with Nomad
+// (at host) which nomad setting to check: Go's words name none. A Nomad
+// that verifies its clients (tls.verify_https_client) answers a call
+// without a certificate its CA signed with an alert ("remote error: tls:
+// certificate required" from Nomad 2.0.6-dev, measured; a client sends
+// no certificate of a CA the server does not list, so one of another CA
+// gets the same); the agent itself refuses a Nomad certificate of a CA
+// it does not trust, or without the name it checks. Any other error is
+// returned as it is.
+func explainTLS(err error, host string, f nomadTLSFiles) error {
+	var op *net.OpError
+	var unknownCA x509.UnknownAuthorityError
+	var wrongName x509.HostnameError
+	var hint string
+	switch {
+	case errors.As(err, &op) && op.Op == "remote error" && slices.Contains(clientCertAlerts, op.Err.Error()):
+		hint = fmt.Sprintf("Nomad at %s asks for a client certificate (its tls.verify_https_client) and the agent gives none: "+
+			"set nomad.cert_file and nomad.key_file (NOMAD_CLIENT_CERT, NOMAD_CLIENT_KEY) to a certificate that Nomad's CA signed", host)
+		if f.cert != "" {
+			hint = fmt.Sprintf("Nomad at %s refused the agent's client certificate, nomad.cert_file %s: "+
+				"check that Nomad's CA (its tls.ca_file) signed it, and its dates", host, f.cert)
+		}
+	case errors.As(err, &unknownCA):
+		hint = fmt.Sprintf("the agent does not trust the certificate of Nomad at %s: set nomad.ca_file (NOMAD_CACERT) to Nomad's CA", host)
+		if f.ca != "" {
+			hint = fmt.Sprintf("the agent does not trust the certificate of Nomad at %s: check that nomad.ca_file %s is the CA that signed it", host, f.ca)
+		}
+	case errors.As(err, &wrongName):
+		// The name checked: nomad.tls_server_name, or else the host.
+		hint = fmt.Sprintf("the agent checks the certificate of Nomad at %s for %s (nomad.tls_server_name, or else nomad.address's host): "+
+			"set nomad.tls_server_name to a name it has (nomad tls cert create names a client's certificate client.<region>.nomad, "+
+			"a server's server.<region>.nomad)", host, wrongName.Host)
+	}
+	if hint == "" {
+		return err
+	}
+	return fmt.Errorf("%w; %s", err, hint)
 }
 
 // boundedTransport gives every request a deadline: timeout, plus the wait
@@ -70,6 +126,9 @@ type boundedTransport struct {
 	// workload identity's token file anew, and the next request carries
 	// the new token without a restart.
 	tokenFile string
+	// tls names the TLS files in what explainTLS adds to a failed
+	// handshake.
+	tls nomadTLSFiles
 }
 
 func (b boundedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -93,6 +152,9 @@ func (b boundedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		if ctx.Err() == context.DeadlineExceeded && req.Context().Err() == nil {
 			//lint:ignore ST1005 Nomad is a name.
 			err = fmt.Errorf("Nomad at %s did not answer within %s: %w", req.URL.Host, limit, err)
+		}
+		if req.URL.Scheme == "https" {
+			err = explainTLS(err, req.URL.Host, b.tls)
 		}
 		cancel()
 		return nil, err
