@@ -251,6 +251,7 @@ func TestAgentRunsExample(t *testing.T) {
 // advertise address starts, leads, and names the advertised address as
 // its Raft address.
 func TestAgentBindsEveryInterface(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	polDir := filepath.Join(dir, "policies")
 	if err := os.MkdirAll(polDir, 0o700); err != nil {

@@ -117,6 +117,7 @@ func TestDevAgentForecasts(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the dev agent")
 	}
+	t.Parallel()
 	ctx := t.Context()
 	_, out, errb := startDevAgent(t)
 	addr := regexp.MustCompile(`HTTP API: (http://\S+)`)
@@ -155,6 +156,7 @@ func TestAgentSaysWhyItStops(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the dev agent")
 	}
+	t.Parallel()
 	httpAddr := freeAddr(t)
 	ctx, cancel := context.WithCancelCause(context.Background())
 	defer cancel(nil)

@@ -316,6 +316,7 @@ func writeNABSplitFixture(t *testing.T) (nabDir, published string) {
 // scored the same way, and -reproduce scores the published detector on
 // NAB's whole corpus (here both files) at NAB's threshold.
 func TestForecastAnomaliesSplitAndPublished(t *testing.T) {
+	t.Parallel()
 	nabDir, published := writeNABSplitFixture(t)
 	labels := filepath.Join(nabDir, "labels", "combined_windows.json")
 	code, out, errOut := runForecastCLI(t, "forecast", "anomalies", "-data", nabDir, "-labels", labels, "-part", "held-out",

@@ -16,6 +16,7 @@ func TestLogJSONSetting(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the dev agent")
 	}
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "agent.hcl")
 	if err := os.WriteFile(path, []byte("log_json = true\n"), 0o600); err != nil {
 		t.Fatal(err)

@@ -26,6 +26,7 @@ func TestAgentReplaysRecordedSeries(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs an agent")
 	}
+	t.Parallel()
 	dir := recording(t)
 	httpAddr := freeAddr(t)
 	ctx, cancel := context.WithCancel(context.Background())

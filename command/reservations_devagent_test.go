@@ -22,6 +22,7 @@ func TestDevAgentReservationStates(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the dev agent")
 	}
+	t.Parallel()
 	httpAddr, out, errb := startDevAgent(t)
 	nomadAddr := regexp.MustCompile(`Nomad: (http://\S+)`)
 	var nomad string

@@ -55,6 +55,7 @@ event "maint" {
 `
 
 func TestSimRun(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	file := filepath.Join(dir, "tiny.hcl")
 	if err := os.WriteFile(file, []byte(smallRunScenario), 0o644); err != nil {
