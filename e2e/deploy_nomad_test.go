@@ -654,6 +654,7 @@ func staticEdits(t *testing.T, path, addr string) []jobEdit {
 	if err != nil {
 		t.Fatal(err)
 	}
+	port := urlPort(u)
 	identity := deploymentDocBlock(t, "workload-identity: identity")
 	identityRE := regexp.MustCompile("(?m)(?:^      #.*\n)*" + regexp.QuoteMeta(identity) + "\n")
 	edits := []jobEdit{{identityRE.FindString(text), ""}}
@@ -661,10 +662,10 @@ func staticEdits(t *testing.T, path, addr string) []jobEdit {
 	const consulLine = "          CONSUL_HTTP_TOKEN={{ .consul_token }}\n"
 	edits = append(edits, jobEdit{consulLine, deploymentDocBlock(t, "static-token: env") + consulLine})
 	if u.Scheme != "https" {
-		lines := strings.Replace(deploymentDocBlock(t, "static-token: nomad"), ":4646\"", ":"+u.Port()+"\"", 1)
+		lines := strings.Replace(deploymentDocBlock(t, "static-token: nomad"), ":4646\"", ":"+port+"\"", 1)
 		return append(edits, jobEdit{nomad, lines})
 	}
-	lines := strings.Replace(deploymentDocBlock(t, "static-token: nomad-tls"), ":4646\"", ":"+u.Port()+"\"", 1)
+	lines := strings.Replace(deploymentDocBlock(t, "static-token: nomad-tls"), ":4646\"", ":"+port+"\"", 1)
 	edits = append(edits, jobEdit{nomad, lines})
 	caRE := regexp.MustCompile(`(?m)^      template \{\n(?:        .*\n)*?        destination = "secrets/ca\.pem"\n(?:        .*\n)*?      \}\n`)
 	ca := caRE.FindString(text)
@@ -731,7 +732,7 @@ func checkStaticToken(t *testing.T, c *nomadapi.Client, job, addr string) {
 			t.Fatalf("%s's local/agent.hcl: %s\n%s", s.ID, diags.Error(), src)
 		}
 		got, err := url.Parse(cfg.Nomad.Address)
-		if err != nil || got.Scheme != u.Scheme || got.Port() != u.Port() || cfg.Nomad.TokenFile != "" || cfg.Nomad.Token != "" {
+		if err != nil || got.Scheme != u.Scheme || urlPort(got) != urlPort(u) || cfg.Nomad.TokenFile != "" || cfg.Nomad.Token != "" {
 			t.Errorf("%s of %s: nomad.address %q, nomad.token_file %q, a nomad.token %v; want the node's Nomad agent at %s's scheme and port, the token from the environment alone",
 				s.ID[:8], job, cfg.Nomad.Address, cfg.Nomad.TokenFile, cfg.Nomad.Token != "", addr)
 		}
@@ -754,4 +755,16 @@ func checkStaticToken(t *testing.T, c *nomadapi.Client, job, addr string) {
 	if checked == 0 {
 		t.Errorf("no running allocation of %s", job)
 	}
+}
+
+// urlPort is u's port, or its scheme's when it gives none (as an HTTP
+// client reads it).
+func urlPort(u *url.URL) string {
+	if p := u.Port(); p != "" {
+		return p
+	}
+	if u.Scheme == "https" {
+		return "443"
+	}
+	return "80"
 }
