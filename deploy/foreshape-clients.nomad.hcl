@@ -84,7 +84,8 @@ job "foreshape-clients" {
           # Nomad's Task API, the socket Nomad serves in the task's
           # secrets directory, with the token of the task's workload
           # identity (the task's identity block), and the node this agent
-          # reports on.
+          # reports on. The socket asks for no certificate, under Nomad's
+          # TLS too (docs/deployment.md).
           nomad {
             address    = "unix://{{ env "NOMAD_SECRETS_DIR" }}/api.sock"
             token_file = "{{ env "NOMAD_SECRETS_DIR" }}/nomad_token"

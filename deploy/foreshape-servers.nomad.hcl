@@ -144,7 +144,8 @@ job "foreshape-servers" {
 
           # Nomad's Task API, the socket Nomad serves in the task's
           # secrets directory, with the token of the task's workload
-          # identity (the task's identity block).
+          # identity (the task's identity block). The socket asks for no
+          # certificate, under Nomad's TLS too (docs/deployment.md).
           nomad {
             address    = "unix://{{ env "NOMAD_SECRETS_DIR" }}/api.sock"
             token_file = "{{ env "NOMAD_SECRETS_DIR" }}/nomad_token"
