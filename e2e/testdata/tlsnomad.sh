@@ -24,9 +24,14 @@
 # with the cli certificate; the management token is kept in
 # $TLSN_DIR/token.
 #
-# Two clients on one host: each has its own data_dir, alloc_dir, HTTP port
-# and cgroup_parent (/nomad-tls and /nomad-tls-c2), so neither touches the
-# other's (or another Nomad's, /nomad by default) cgroups or allocations.
+# Two clients on one host (four with another Nomad's two beside them, as
+# when this was measured): each has its own data_dir, alloc_dir and ports.
+# On cgroups v1 Nomad 2.0.6-dev puts every client's tasks under /nomad
+# whatever cgroup_parent says (its cgroupslib.NomadCgroupParent), each in
+# a cgroup named ALLOC.TASK, so the clients share /nomad and its cpuset
+# partitions without a name colliding: the tests passed so. On cgroups
+# v2 each client here gets a slice of its own (nomad-tls.slice,
+# nomad-tls-c2.slice; not tried).
 # Their consul blocks advertise nothing and join nothing: the Consul on
 # 127.0.0.1:8500 sees no registration of theirs (the deploy test's agents
 # register there themselves).
@@ -111,6 +116,14 @@ plugin "raw_exec" {
 EOF
 }
 
+# cgroup_parent NAME: the client's cgroup_parent line on cgroups v2,
+# NAME.slice; none on v1, where Nomad uses /nomad whatever it says.
+cgroup_parent() {
+	if [ -e /sys/fs/cgroup/cgroup.controllers ]; then
+		echo "  cgroup_parent     = \"$1.slice\""
+	fi
+}
+
 configs() {
 	mkdir -p "$TLSN_DIR/data/vm" "$TLSN_DIR/data/c2"
 	{
@@ -131,7 +144,7 @@ client {
   enabled           = true
   network_interface = "lo"
   alloc_dir         = "$TLSN_DIR/data/vm/alloc"
-  cgroup_parent     = "/nomad-tls"
+$(cgroup_parent nomad-tls)
   options {
     "fingerprint.denylist" = "env_aws,env_gce,env_azure,env_digitalocean"
   }
@@ -158,7 +171,7 @@ client {
   servers           = ["127.0.0.1:5647"]
   network_interface = "lo"
   alloc_dir         = "$TLSN_DIR/data/c2/alloc"
-  cgroup_parent     = "/nomad-tls-c2"
+$(cgroup_parent nomad-tls-c2)
   options {
     "fingerprint.denylist" = "env_aws,env_gce,env_azure,env_digitalocean"
   }
@@ -226,13 +239,28 @@ status() {
 	nomadc node status -t '{{range .}}{{.Name}} {{.Datacenter}} {{.Address}} {{.Status}} {{.SchedulingEligibility}}{{"\n"}}{{end}}'
 }
 
-# cgroup_procs PARENT: the processes in the cgroup tree PARENT of the
-# freezer controller, where Nomad's raw_exec tasks and executors run.
-cgroup_procs() {
-	local d=/sys/fs/cgroup/freezer$1
-	[ -d "$d" ] || d=/sys/fs/cgroup$1
-	[ -d "$d" ] || return 0
-	find "$d" -name cgroup.procs -exec cat {} + 2>/dev/null || true
+# task_procs: the processes in the cgroups of this Nomad's allocations,
+# named ALLOC.TASK (ALLOC.TASK.scope on cgroups v2), whichever parent
+# they are under.
+task_procs() {
+	local id
+	for id in $(ls "$TLSN_DIR"/data/*/alloc 2>/dev/null | grep -E '^[0-9a-f-]{36}$' || true); do
+		find /sys/fs/cgroup -maxdepth 4 -type d -name "$id.*" -exec cat {}/cgroup.procs \; 2>/dev/null || true
+	done | sort -u
+}
+
+# held_procs: the processes that name a path under $TLSN_DIR/data in
+# their arguments or hold a file there open: Nomad's executors and log
+# monitors of this Nomad's tasks.
+held_procs() {
+	local p
+	for p in /proc/[0-9]*; do
+		[ "${p#/proc/}" = $$ ] && continue
+		if tr '\0' ' ' 2>/dev/null <"$p/cmdline" | grep -q "$TLSN_DIR/data/" ||
+			ls -l "$p/fd" 2>/dev/null | grep -q " $TLSN_DIR/data/"; then
+			echo "${p#/proc/}"
+		fi
+	done
 }
 
 down() {
@@ -255,11 +283,11 @@ down() {
 		[ $alive = 0 ] && break
 		sleep 1
 	done
-	# What the clients left running (executors, tasks) is in their cgroups.
-	for parent in /nomad-tls /nomad-tls-c2; do
-		for pid in $(cgroup_procs $parent); do
-			kill -KILL "$pid" 2>/dev/null || true
-		done
+	# A task the clients left running (a job not stopped above) is in its
+	# allocation's cgroups; the executors and log monitors they leave hold
+	# files under $TLSN_DIR/data.
+	for pid in $(task_procs) $(held_procs); do
+		kill -KILL "$pid" 2>/dev/null || true
 	done
 	rm -f "$TLSN_DIR"/*.pid
 	# The clients' alloc dirs hold mounts of the tasks' secrets.
