@@ -2,16 +2,19 @@
 # tlsnomad.sh starts, on one Linux host, a Nomad with mutual TLS and ACLs
 # for the tests that run against a real Nomad (NOMAD_ADDR, with
 # NOMAD_CACERT, NOMAD_CLIENT_CERT and NOMAD_CLIENT_KEY): the deploy tests
-# (TestDeployJobsOnRealNomad, TestAgentWithWorkloadIdentityOnRealNomad)
-# and the agent's reads (TestAgentAgainstRealNomad,
-# TestAgentRefusedTokenOnRealNomad) in e2e/, as docs/deployment.md quotes.
+# (TestDeployJobsOnRealNomad, TestDeployStaticTokenJobsOnRealNomad,
+# TestAgentWithWorkloadIdentityOnRealNomad) and the agent's reads
+# (TestAgentAgainstRealNomad, TestAgentRefusedTokenOnRealNomad) in e2e/,
+# and the others docs/deployment.md's "Under Nomad's mutual TLS" lists.
 #
 # What it starts (under its own ports, names and directory, so it stays
 # apart from any Nomad already on the host, which it never touches):
 #
-#   tlsvm: a Nomad server and client in one agent (not -dev), datacenter
-#     dc1, on 127.0.0.1 ports 5646 (HTTP), 5647 (RPC), 5648 (Serf);
-#     bootstrap_expect 1; raw_exec on
+#   tlsvm: a Nomad server and client in one agent, datacenter dc1, on
+#     127.0.0.1 ports 5646 (HTTP), 5647 (RPC), 5648 (Serf);
+#     bootstrap_expect 1; raw_exec on. Not -dev, although -dev takes the
+#     same tls block (tried once): a server as in production, its data
+#     and ACL bootstrap kept until down.
 #   tlsc2: a second client node, datacenter dc2, HTTP on 127.0.0.1:5666,
 #     joined to tlsvm's RPC port; raw_exec on
 #
