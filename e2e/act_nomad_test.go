@@ -496,6 +496,7 @@ func startActOn(t *testing.T, nomadAddr, policyFile string) *actRun {
 	if tok := realnomad.Token(); tok != "" {
 		cmd.Env = append(cmd.Env, "NOMAD_TOKEN="+tok)
 	}
+	cmd.Env = append(cmd.Env, realnomad.TLSEnv(nomadAddr)...)
 	cmd.Stdout, cmd.Stderr = r.agentLog, r.agentLog
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -73,6 +73,23 @@ func NomadTLS(addr, indent string) string {
 	return b.String()
 }
 
+// TLSEnv is the environment an agent process needs to reach the Nomad at
+// addr with TLS: NOMAD_CACERT, NOMAD_CLIENT_CERT, NOMAD_CLIENT_KEY and
+// NOMAD_TLS_SERVER_NAME as the test has them, which the agent reads as
+// its nomad settings. None over http:// or a socket.
+func TLSEnv(addr string) []string {
+	if !strings.HasPrefix(addr, "https://") {
+		return nil
+	}
+	var env []string
+	for _, e := range tlsVars {
+		if v := os.Getenv(e.name); v != "" {
+			env = append(env, e.name+"="+v)
+		}
+	}
+	return env
+}
+
 // SetupToken is the token of a test's set-up against the Nomad at addr:
 // NOMAD_MANAGEMENT_TOKEN when it is set; otherwise NOMAD_TOKEN when that
 // Nomad has no ACLs or NOMAD_TOKEN is a management token. A test on a Nomad
