@@ -14,7 +14,6 @@ import (
 // nothing else passes it over), though that one comes first by ID.
 // Before, the first voter by ID that answered took over.
 func TestHandOverPrefersASoundVoter(t *testing.T) {
-	t.Parallel()
 	servers := diskCluster(t, 3, 3, quickReconcile)
 	nodes := nodesOf(servers)
 	applyToLeader(t, nodes, []byte("a"))

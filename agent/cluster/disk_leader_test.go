@@ -37,7 +37,6 @@ func healthOf(nodes []*cluster.Node, id string) (cluster.ServerHealth, []cluster
 // Before, only the follower itself said so: the leader's list-peers showed
 // it healthy.
 func TestLeaderSeesAFollowersFailingDataDir(t *testing.T) {
-	t.Parallel()
 	servers := diskServers(t, 3)
 	nodes := nodesOf(servers)
 	applyToLeader(t, nodes, []byte("a"))

@@ -109,7 +109,6 @@ func containsServer(list []*diskServer, s *diskServer) bool {
 // was promoted, failing or not: a voter that cannot store entries counts
 // in the quorum without acknowledging any.
 func TestSpareWithFailingDataDirNotPromoted(t *testing.T) {
-	t.Parallel()
 	servers := diskCluster(t, 5, 3, quickReconcile)
 	nodes := nodesOf(servers)
 	applyToLeader(t, nodes, []byte("a"))
@@ -167,7 +166,6 @@ func TestSpareWithFailingDataDirNotPromoted(t *testing.T) {
 // the failing voter kept its vote with a sound spare beside it: the
 // quorum counted a voter that acknowledged nothing.
 func TestVoterWithFailingDataDirKeptThenSwapped(t *testing.T) {
-	t.Parallel()
 	servers := diskCluster(t, 4, 3, func(i int, c *cluster.Config) {
 		quickReconcile(i, c)
 		c.RemoveAfter = 500 * time.Millisecond

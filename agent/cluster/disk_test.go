@@ -190,7 +190,6 @@ func loudLines(log string, from int) []string {
 // "failed to commit logs" among them) — at the default timeouts about six
 // lines a second, measured with a real agent on a full tmpfs.
 func TestFullDiskLogsOncePerOutage(t *testing.T) {
-	t.Parallel()
 	s := diskServers(t, 1)[0]
 	for _, v := range []string{"a", "b"} {
 		if _, err := s.node.Apply(context.Background(), []byte(v)); err != nil {
@@ -240,7 +239,6 @@ func TestFullDiskLogsOncePerOutage(t *testing.T) {
 // write again it takes the entries it missed: every server ends with
 // every acknowledged write and none refused.
 func TestLeaderWithFullDiskStepsDown(t *testing.T) {
-	t.Parallel()
 	servers := diskServers(t, 3)
 	nodes := nodesOf(servers)
 	applyToLeader(t, nodes, []byte("a"))
@@ -315,7 +313,6 @@ func TestLeaderWithFullDiskStepsDown(t *testing.T) {
 // answered 500 by the API), and Ready and Status said only that no leader
 // was known.
 func TestFailingDiskSaysSo(t *testing.T) {
-	t.Parallel()
 	for _, tc := range []struct {
 		errno syscall.Errno
 		cause string
@@ -445,7 +442,6 @@ func TestSnapshotsFailingAlone(t *testing.T) {
 // failed, each term logged four lines (leading, collection failed,
 // leadership ended) every 1.5 s.
 func TestPartlyFullDiskLogsOnce(t *testing.T) {
-	t.Parallel()
 	s := diskServers(t, 1)[0]
 	large := []byte(strings.Repeat("s", 400))
 	ctx, cancel := context.WithCancel(context.Background())

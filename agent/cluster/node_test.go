@@ -259,7 +259,6 @@ func TestDamagedSnapshots(t *testing.T) {
 }
 
 func TestReplicationAndLeaderLoss(t *testing.T) {
-	t.Parallel()
 	fsms := make([]*listFSM, 3)
 	c := clustertest.New(t, 3, func(i int) raft.FSM { fsms[i] = &listFSM{}; return fsms[i] }, nil)
 	var want []string

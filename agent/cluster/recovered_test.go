@@ -294,8 +294,12 @@ func warnLines(logs string) []string {
 // Leader), and it logs nothing more at WARN or ERROR. Started again from
 // its data_dir, it is superseded from the start: its state is Superseded,
 // its term never rises, and its one ERROR line says so.
+//
+// It is not run in parallel with the other tests: a hello the old peer
+// sent just before it too was superseded may be read after the quiet
+// window began, and the refusal is logged at WARN; with eight tests at
+// once beside go test -race ./agent/, that happened once in three runs.
 func TestASupersededServerStandsForNoElection(t *testing.T) {
-	t.Parallel()
 	s0, s1, s2, reg, _, _, _, _, _ := returningPair(t, nil, nil)
 	for _, s := range []*recServer{s0, s2} {
 		clustertest.Eventually(t, s.name+" superseded", func() bool { return mustStatus(t, s.node).Superseded != "" })

@@ -407,7 +407,6 @@ func closedAddrs(t *testing.T, n int) []string {
 // TestDeadServerRemoved: a server silent longer than RemoveAfter leaves
 // the configuration; the leader never removes itself.
 func TestDeadServerRemoved(t *testing.T) {
-	t.Parallel()
 	c := clustertest.New(t, 3, func(int) raft.FSM { return &listFSM{} }, func(i int, cfg *cluster.Config) {
 		cfg.ReconcileInterval, cfg.PromoteAfter, cfg.RemoveAfter = 20*time.Millisecond, 100*time.Millisecond, 300*time.Millisecond
 	})
@@ -434,7 +433,6 @@ func TestDeadServerRemoved(t *testing.T) {
 // a second after joining, logged as silent since the term began, and
 // joined again every few seconds).
 func TestLateJoinerGetsItsRemoveAfter(t *testing.T) {
-	t.Parallel()
 	const removeAfter = 2 * time.Second
 	c := clustertest.New(t, 1, func(int) raft.FSM { return &listFSM{} }, func(i int, cfg *cluster.Config) {
 		cfg.ReconcileInterval, cfg.RemoveAfter = 20*time.Millisecond, removeAfter
@@ -462,7 +460,6 @@ func TestLateJoinerGetsItsRemoveAfter(t *testing.T) {
 // TestNonvoterNeverPromoted: a server that asks not to vote stays a
 // non-voter even when a voter is missing; one that may vote is promoted.
 func TestNonvoterNeverPromoted(t *testing.T) {
-	t.Parallel()
 	c := clustertest.New(t, 3, func(int) raft.FSM { return &listFSM{} }, func(i int, cfg *cluster.Config) {
 		cfg.ReconcileInterval, cfg.PromoteAfter = 20*time.Millisecond, 100*time.Millisecond
 	})
