@@ -414,9 +414,11 @@ func (m *mux) admit(c net.Conn) bool {
 	if m.peer != nil {
 		if err := m.peer.admitRaft(h); err != nil {
 			// At WARN once an hour per reason (refusalLog): the dialer
-			// retries, backing off to about ten seconds.
+			// retries, backing off to about ten seconds. A superseded
+			// server refuses every hello, and has said once at ERROR what
+			// it is and what to do: its refusals stay at DEBUG.
 			level := hclog.Debug
-			if m.refusals.first(err.Error(), time.Now()) {
+			if m.peer.Superseded() == nil && m.refusals.first(err.Error(), time.Now()) {
 				level = hclog.Warn
 			}
 			m.log.Log(level, "refused a Raft connection: it is meant for another cluster or server",

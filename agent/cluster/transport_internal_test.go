@@ -108,6 +108,8 @@ type helloPeer struct {
 	admit func(raftHello) error
 	seen  chan raftHello
 	older func(address string) error
+	// superseded is what Superseded says.
+	superseded error
 }
 
 func (p *helloPeer) raftHello(string) raftHello { return p.hello }
@@ -116,7 +118,7 @@ func (p *helloPeer) admitRaft(h raftHello) error {
 	return p.admit(h)
 }
 func (p *helloPeer) heardRecovered(Recovery, string) {}
-func (p *helloPeer) Superseded() error               { return nil }
+func (p *helloPeer) Superseded() error               { return p.superseded }
 
 func (p *helloPeer) checkOlder(address string, _ raftHello, _ time.Duration) error {
 	if p.older == nil {
@@ -244,5 +246,37 @@ func TestRefusalLogBounded(t *testing.T) {
 		if len(k) > refusalKeyLen {
 			t.Errorf("a key of %d bytes", len(k))
 		}
+	}
+}
+
+// A superseded server refuses every hello, and has said at ERROR once what
+// it is: its refusals of its old peers' hellos stay at DEBUG, where a
+// server of a running cluster logs the first of a reason at WARN.
+func TestASupersededServerRefusesHellosAtDebug(t *testing.T) {
+	var logs syncbuf.Buffer
+	m, err := listen("127.0.0.1:0", "", nil, hclog.New(&hclog.LoggerOptions{Output: &logs, Level: hclog.Debug}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	acceptor := &helloPeer{admit: func(raftHello) error { return errors.New("this server's cluster was recovered as another") },
+		seen: make(chan raftHello, 10), superseded: errors.New("superseded")}
+	m.peer = acceptor
+	m.serve()
+	t.Cleanup(func() { m.close(); m.raftWait(); m.wait() })
+	d, err := listen("127.0.0.1:0", "", nil, hclog.NewNullLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.peer = &helloPeer{hello: raftHello{ClusterID: "old", From: "s1", To: "s0"}}
+	d.serve()
+	t.Cleanup(func() { d.close(); d.raftWait(); d.wait() })
+
+	var refused *RaftRefusedError
+	if _, err := d.dialRaft(m.ln.Addr().String(), 5*time.Second); !errors.As(err, &refused) {
+		t.Fatalf("a hello to a superseded server: %v; want it refused", err)
+	}
+	<-acceptor.seen
+	if !strings.Contains(logs.String(), "[DEBUG] refused a Raft connection") || strings.Contains(logs.String(), "[WARN]") {
+		t.Errorf("the superseded server logged:\n%s\nwant its refusal at DEBUG and nothing at WARN", logs.String())
 	}
 }
