@@ -279,7 +279,7 @@ type restored struct {
 
 // restore reads a snapshot into a new store configured like cfg.
 func restore(r io.Reader, cfg Config, o *older) (restored, error) {
-	fr := &frameReader{r: bufio.NewReaderSize(r, 64<<10), crc: crc32.New(crc32.MakeTable(crc32.Castagnoli))}
+	fr := snapshotReader(r)
 	var out restored
 	st, err := NewStore(cfg)
 	if err != nil {
@@ -347,16 +347,8 @@ func restore(r io.Reader, cfg Config, o *older) (restored, error) {
 			return out, err
 		}
 	}
-	want := fr.crc.Sum32()
-	var trailer [4]byte
-	if _, err := io.ReadFull(fr.r, trailer[:]); err != nil {
-		return out, fmt.Errorf("%w: trailer: %w", ErrCorruptSnapshot, err)
-	}
-	if got := binary.BigEndian.Uint32(trailer[:]); got != want {
-		return out, fmt.Errorf("%w: checksum %08x, computed %08x", ErrCorruptSnapshot, got, want)
-	}
-	if _, err := fr.r.ReadByte(); err != io.EOF {
-		return out, fmt.Errorf("%w: data after the trailer", ErrCorruptSnapshot)
+	if err := fr.readTrailer(); err != nil {
+		return out, err
 	}
 	if out.unknown != "" {
 		// Intact, with a section this build does not know and may not
@@ -455,6 +447,58 @@ func decodeSeries(d *decoder, st *Store) *series {
 		}
 	}
 	return sr
+}
+
+// snapshotReader reads a snapshot's frames, hashing every byte.
+func snapshotReader(r io.Reader) *frameReader {
+	return &frameReader{r: bufio.NewReaderSize(r, 64<<10), crc: crc32.New(crc32.MakeTable(crc32.Castagnoli))}
+}
+
+// readPreamble reads the magic and the format version, and returns the
+// version's bytes as they were written.
+func (fr *frameReader) readPreamble() ([]byte, error) {
+	magic := make([]byte, len(snapshotMagic))
+	if err := fr.full(magic); err != nil || string(magic) != snapshotMagic {
+		return nil, fmt.Errorf("%w: bad magic", ErrCorruptSnapshot)
+	}
+	v, err := binary.ReadUvarint(fr)
+	if err == nil && v > snapshotVersion {
+		return nil, fmt.Errorf("%w: format version %d, this build reads %d", ErrUnknownSection, v, snapshotVersion)
+	}
+	if err != nil || v != snapshotVersion {
+		return nil, fmt.Errorf("%w: version %d, want %d (%v)", ErrCorruptSnapshot, v, snapshotVersion, err)
+	}
+	return binary.AppendUvarint(nil, v), nil
+}
+
+// readTrailer checks the CRC-32C trailer and that nothing follows it.
+func (fr *frameReader) readTrailer() error {
+	want := fr.crc.Sum32()
+	var trailer [4]byte
+	if _, err := io.ReadFull(fr.r, trailer[:]); err != nil {
+		return fmt.Errorf("%w: trailer: %w", ErrCorruptSnapshot, err)
+	}
+	if got := binary.BigEndian.Uint32(trailer[:]); got != want {
+		return fmt.Errorf("%w: checksum %08x, computed %08x", ErrCorruptSnapshot, got, want)
+	}
+	if _, err := fr.r.ReadByte(); err != io.EOF {
+		return fmt.Errorf("%w: data after the trailer", ErrCorruptSnapshot)
+	}
+	return nil
+}
+
+// sectionHeader reads a section's header frame.
+func (fr *frameReader) sectionHeader() (name string, raw []byte, records uint64, err error) {
+	d, err := fr.frame()
+	if err != nil {
+		return "", nil, 0, err
+	}
+	raw = append([]byte(nil), d.buf...)
+	name, _, records = d.str(), d.u8(), d.uvarint()
+	if err := d.done(); err != nil {
+		return "", nil, 0, fmt.Errorf("%w: section header: %w", ErrCorruptSnapshot, err)
+	}
+	return name, raw, records, nil
 }
 
 // frameReader reads frames, hashing every byte it reads.

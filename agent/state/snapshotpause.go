@@ -51,58 +51,6 @@ func RewriteQueuePause(w io.Writer, r io.ReadSeeker, pause SetQueuePaused) (SetQ
 	return was, nil
 }
 
-// snapshotReader reads a snapshot's frames, hashing every byte.
-func snapshotReader(r io.Reader) *frameReader {
-	return &frameReader{r: bufio.NewReaderSize(r, 64<<10), crc: crc32.New(crc32.MakeTable(crc32.Castagnoli))}
-}
-
-// readPreamble reads the magic and the format version, and returns the
-// version's bytes as they were written.
-func (fr *frameReader) readPreamble() ([]byte, error) {
-	magic := make([]byte, len(snapshotMagic))
-	if err := fr.full(magic); err != nil || string(magic) != snapshotMagic {
-		return nil, fmt.Errorf("%w: bad magic", ErrCorruptSnapshot)
-	}
-	v, err := binary.ReadUvarint(fr)
-	if err == nil && v > snapshotVersion {
-		return nil, fmt.Errorf("%w: format version %d, this build reads %d", ErrUnknownSection, v, snapshotVersion)
-	}
-	if err != nil || v != snapshotVersion {
-		return nil, fmt.Errorf("%w: version %d, want %d (%v)", ErrCorruptSnapshot, v, snapshotVersion, err)
-	}
-	return binary.AppendUvarint(nil, v), nil
-}
-
-// readTrailer checks the CRC-32C trailer and that nothing follows it.
-func (fr *frameReader) readTrailer() error {
-	want := fr.crc.Sum32()
-	var trailer [4]byte
-	if _, err := io.ReadFull(fr.r, trailer[:]); err != nil {
-		return fmt.Errorf("%w: trailer: %w", ErrCorruptSnapshot, err)
-	}
-	if got := binary.BigEndian.Uint32(trailer[:]); got != want {
-		return fmt.Errorf("%w: checksum %08x, computed %08x", ErrCorruptSnapshot, got, want)
-	}
-	if _, err := fr.r.ReadByte(); err != io.EOF {
-		return fmt.Errorf("%w: data after the trailer", ErrCorruptSnapshot)
-	}
-	return nil
-}
-
-// sectionHeader reads a section's header frame.
-func (fr *frameReader) sectionHeader() (name string, raw []byte, records uint64, err error) {
-	d, err := fr.frame()
-	if err != nil {
-		return "", nil, 0, err
-	}
-	raw = append([]byte(nil), d.buf...)
-	name, _, records = d.str(), d.u8(), d.uvarint()
-	if err := d.done(); err != nil {
-		return "", nil, 0, fmt.Errorf("%w: section header: %w", ErrCorruptSnapshot, err)
-	}
-	return name, raw, records, nil
-}
-
 // scanSections reads a whole snapshot, checking its framing, its "act"
 // records and its trailer, and reports whether it has an "act" section.
 func scanSections(r io.Reader) (hasAct bool, err error) {

@@ -1,11 +1,8 @@
 package state
 
 import (
-	"bufio"
-	"encoding/binary"
 	"encoding/json"
 	"fmt"
-	"hash/crc32"
 	"io"
 )
 
@@ -50,20 +47,12 @@ type Summary struct {
 // summarized, and Restore refuses it). A snapshot of a later format
 // version fails with ErrUnknownSection.
 func Summarize(r io.Reader) (Summary, error) {
-	fr := &frameReader{r: bufio.NewReaderSize(r, 64<<10), crc: crc32.New(crc32.MakeTable(crc32.Castagnoli))}
+	fr := snapshotReader(r)
 	var s Summary
-	magic := make([]byte, len(snapshotMagic))
-	if err := fr.full(magic); err != nil || string(magic) != snapshotMagic {
-		return s, fmt.Errorf("%w: bad magic", ErrCorruptSnapshot)
+	if _, err := fr.readPreamble(); err != nil {
+		return s, err
 	}
-	v, err := binary.ReadUvarint(fr)
-	if err == nil && v > snapshotVersion {
-		return s, fmt.Errorf("%w: format version %d, this build reads %d", ErrUnknownSection, v, snapshotVersion)
-	}
-	if err != nil || v != snapshotVersion {
-		return s, fmt.Errorf("%w: version %d, want %d (%v)", ErrCorruptSnapshot, v, snapshotVersion, err)
-	}
-	s.Format = int(v)
+	s.Format = snapshotVersion
 	d, err := fr.frame()
 	if err != nil {
 		return s, err
@@ -74,13 +63,9 @@ func Summarize(r io.Reader) (Summary, error) {
 		return s, fmt.Errorf("%w: header: %w", ErrCorruptSnapshot, err)
 	}
 	for range sections {
-		d, err := fr.frame()
+		name, _, records, err := fr.sectionHeader()
 		if err != nil {
 			return s, err
-		}
-		name, _, records := d.str(), d.u8(), d.uvarint()
-		if err := d.done(); err != nil {
-			return s, fmt.Errorf("%w: section header: %w", ErrCorruptSnapshot, err)
 		}
 		for i := range records {
 			d, err := fr.frame()
@@ -123,16 +108,8 @@ func Summarize(r io.Reader) (Summary, error) {
 			s.Unknown = append(s.Unknown, name)
 		}
 	}
-	want := fr.crc.Sum32()
-	var trailer [4]byte
-	if _, err := io.ReadFull(fr.r, trailer[:]); err != nil {
-		return s, fmt.Errorf("%w: trailer: %w", ErrCorruptSnapshot, err)
-	}
-	if got := binary.BigEndian.Uint32(trailer[:]); got != want {
-		return s, fmt.Errorf("%w: checksum %08x, computed %08x", ErrCorruptSnapshot, got, want)
-	}
-	if _, err := fr.r.ReadByte(); err != io.EOF {
-		return s, fmt.Errorf("%w: data after the trailer", ErrCorruptSnapshot)
+	if err := fr.readTrailer(); err != nil {
+		return s, err
 	}
 	return s, nil
 }
