@@ -345,46 +345,18 @@ func checkWorkloadIdentity(t *testing.T, c *nomadapi.Client, job string) {
 	if _, ok := v.Items["nomad_token"]; ok {
 		t.Errorf("%s holds a nomad_token item; the agents are to use their workload identity", path)
 	}
-	stubs, _, err := c.Jobs().Allocations(job, false, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	checked := 0
-	for _, s := range stubs {
-		if s.ClientStatus != "running" {
-			continue
-		}
-		alloc, _, err := c.Allocations().Info(s.ID, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		r, err := c.AllocFS().Cat(alloc, "agent/local/agent.hcl", nil)
-		if err != nil {
-			t.Fatalf("%s's local/agent.hcl: %v", s.ID, err)
-		}
-		src, err := io.ReadAll(r)
-		r.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		file := filepath.Join(t.TempDir(), "agent.hcl")
-		if err := os.WriteFile(file, src, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		cfg, diags := config.NewLoader().Load(config.Default(), file)
-		if diags.HasErrors() {
-			t.Fatalf("%s's local/agent.hcl: %s\n%s", s.ID, diags.Error(), src)
-		}
+	running := runningAgentConfigs(t, c, job)
+	for _, a := range running {
+		s, cfg := a.stub, a.cfg
 		dir := filepath.Dir(cfg.Nomad.TokenFile)
 		if cfg.Nomad.Token != "" || filepath.Base(cfg.Nomad.TokenFile) != "nomad_token" || filepath.Base(dir) != "secrets" ||
 			cfg.Nomad.Address != "unix://"+dir+"/api.sock" {
 			t.Errorf("%s of %s: nomad.address %q, nomad.token_file %q, a nomad.token %v; want the workload identity's file and the Task API's socket in the task's secrets directory, no token",
 				s.ID[:8], job, cfg.Nomad.Address, cfg.Nomad.TokenFile, cfg.Nomad.Token != "")
 		}
-		checked++
 		t.Logf("%s of %s on %s: nomad.token_file %s over %s, no token in its variable", s.ID[:8], job, s.NodeName, cfg.Nomad.TokenFile, cfg.Nomad.Address)
 	}
-	if checked == 0 {
+	if len(running) == 0 {
 		t.Errorf("no running allocation of %s", job)
 	}
 }
@@ -677,6 +649,52 @@ func staticEdits(t *testing.T, path, addr string) []jobEdit {
 	return append(edits, jobEdit{ca, copies})
 }
 
+// allocConfig is a running allocation of a job and the configuration its
+// agent runs with.
+type allocConfig struct {
+	stub *nomadapi.AllocationListStub
+	cfg  *config.Config
+}
+
+// runningAgentConfigs reads back, through Nomad, the local/agent.hcl of
+// each of job's running allocations, and decodes it as the agent does.
+func runningAgentConfigs(t *testing.T, c *nomadapi.Client, job string) []allocConfig {
+	t.Helper()
+	stubs, _, err := c.Jobs().Allocations(job, false, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []allocConfig
+	for _, s := range stubs {
+		if s.ClientStatus != "running" {
+			continue
+		}
+		alloc, _, err := c.Allocations().Info(s.ID, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := c.AllocFS().Cat(alloc, "agent/local/agent.hcl", nil)
+		if err != nil {
+			t.Fatalf("%s's local/agent.hcl: %v", s.ID, err)
+		}
+		src, err := io.ReadAll(r)
+		r.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		file := filepath.Join(t.TempDir(), "agent.hcl")
+		if err := os.WriteFile(file, src, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		cfg, diags := config.NewLoader().Load(config.Default(), file)
+		if diags.HasErrors() {
+			t.Fatalf("%s's local/agent.hcl: %s\n%s", s.ID, diags.Error(), src)
+		}
+		out = append(out, allocConfig{s, cfg})
+	}
+	return out
+}
+
 // checkStaticToken fails the test unless the job's agents call the node's
 // Nomad agent with the static token: its variable holds nomad_token, and
 // the local/agent.hcl of each of its running allocations, read back
@@ -697,40 +715,9 @@ func checkStaticToken(t *testing.T, c *nomadapi.Client, job, addr string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stubs, _, err := c.Jobs().Allocations(job, false, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	checked := 0
-	for _, s := range stubs {
-		if s.ClientStatus != "running" {
-			continue
-		}
-		alloc, _, err := c.Allocations().Info(s.ID, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cat := func(file string) []byte {
-			r, err := c.AllocFS().Cat(alloc, "agent/"+file, nil)
-			if err != nil {
-				t.Fatalf("%s's %s: %v", s.ID, file, err)
-			}
-			defer r.Close()
-			b, err := io.ReadAll(r)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return b
-		}
-		src := cat("local/agent.hcl")
-		file := filepath.Join(t.TempDir(), "agent.hcl")
-		if err := os.WriteFile(file, src, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		cfg, diags := config.NewLoader().Load(config.Default(), file)
-		if diags.HasErrors() {
-			t.Fatalf("%s's local/agent.hcl: %s\n%s", s.ID, diags.Error(), src)
-		}
+	running := runningAgentConfigs(t, c, job)
+	for _, a := range running {
+		s, cfg := a.stub, a.cfg
 		got, err := url.Parse(cfg.Nomad.Address)
 		if err != nil || got.Scheme != u.Scheme || urlPort(got) != urlPort(u) || cfg.Nomad.TokenFile != "" || cfg.Nomad.Token != "" {
 			t.Errorf("%s of %s: nomad.address %q, nomad.token_file %q, a nomad.token %v; want the node's Nomad agent at %s's scheme and port, the token from the environment alone",
@@ -749,10 +736,9 @@ func checkStaticToken(t *testing.T, c *nomadapi.Client, job, addr string) {
 				}
 			}
 		}
-		checked++
 		t.Logf("%s of %s on %s: nomad.address %s (ca_file %s), the static token from its variable", s.ID[:8], job, s.NodeName, cfg.Nomad.Address, cfg.Nomad.CAFile)
 	}
-	if checked == 0 {
+	if len(running) == 0 {
 		t.Errorf("no running allocation of %s", job)
 	}
 }
