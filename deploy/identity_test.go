@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/hashicorp/hcl/v2/hclsyntax"
+
+	"github.com/foreshape/foreshape/internal/docblock"
 )
 
 // docBlock is the fenced code block that follows the marker
@@ -17,16 +19,11 @@ import (
 // lines less the indentation of the fence (a list item's).
 func docBlock(t *testing.T, doc, marker string) string {
 	t.Helper()
-	re := regexp.MustCompile("<!-- " + regexp.QuoteMeta(marker) + " -->\n( *)```hcl\n((?s:.*?))\n *```")
-	m := re.FindStringSubmatch(doc)
-	if m == nil {
-		t.Fatalf("docs/deployment.md has no hcl block after <!-- %s -->", marker)
+	b, err := docblock.HCL(doc, marker)
+	if err != nil {
+		t.Fatalf("docs/deployment.md: %v", err)
 	}
-	var lines []string
-	for _, l := range strings.Split(m[2], "\n") {
-		lines = append(lines, strings.TrimPrefix(l, m[1]))
-	}
-	return strings.Join(lines, "\n") + "\n"
+	return b
 }
 
 // The section of docs/deployment.md that shows how the jobs use their

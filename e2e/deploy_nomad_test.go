@@ -27,6 +27,7 @@ import (
 
 	"github.com/foreshape/foreshape/agent/api"
 	"github.com/foreshape/foreshape/config"
+	"github.com/foreshape/foreshape/internal/docblock"
 	"github.com/foreshape/foreshape/internal/realnomad"
 	"github.com/foreshape/foreshape/internal/testpki"
 )
@@ -589,23 +590,18 @@ func staticItems(t *testing.T, addr, token string) nomadapi.VariableItems {
 }
 
 // deploymentDocBlock is the fenced hcl block that follows "<!-- marker -->"
-// in docs/deployment.md, less the indentation of its fence (as
-// deploy/identity_test.go's docBlock reads it).
+// in docs/deployment.md, less the indentation of its fence (docblock.HCL).
 func deploymentDocBlock(t *testing.T, marker string) string {
 	t.Helper()
 	doc, err := os.ReadFile("../docs/deployment.md")
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := regexp.MustCompile("<!-- " + regexp.QuoteMeta(marker) + " -->\n( *)```hcl\n((?s:.*?))\n *```").FindStringSubmatch(string(doc))
-	if m == nil {
-		t.Fatalf("docs/deployment.md has no hcl block after <!-- %s -->", marker)
+	b, err := docblock.HCL(string(doc), marker)
+	if err != nil {
+		t.Fatalf("docs/deployment.md: %v", err)
 	}
-	var lines []string
-	for _, l := range strings.Split(m[2], "\n") {
-		lines = append(lines, strings.TrimPrefix(l, m[1]))
-	}
-	return strings.Join(lines, "\n") + "\n"
+	return b
 }
 
 // staticEdits are the changes docs/deployment.md's "A static token instead

@@ -8,7 +8,7 @@
 // A Nomad with TLS is reached as Nomad's CLI reaches it: NOMAD_ADDR is
 // an https:// URL and NOMAD_CACERT, NOMAD_CLIENT_CERT, NOMAD_CLIENT_KEY
 // and NOMAD_TLS_SERVER_NAME say how (TLS for the tests' own clients,
-// NomadTLS for the agents they start).
+// NomadTLS or TLSEnv for the agents they start).
 //
 // It is for tests only: it must never be imported by non-test code.
 package realnomad
