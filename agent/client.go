@@ -367,8 +367,24 @@ func (c *Client) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // maxForwardedBody bounds the request body a client agent holds to send
-// again: no request of the API comes near it.
+// again: no request of the API but a snapshot upload comes near it, and
+// that one is passed on as it arrives (uploadBody).
 const maxForwardedBody = 4 << 20
+
+// uploadBody is a snapshot upload's body, passed on to the leader as it
+// arrives rather than held: a backup has no size limit. It counts what
+// the forward has read of it, so that the forward is retried at another
+// leader only while none of it has gone.
+type uploadBody struct {
+	r    io.Reader
+	read int64
+}
+
+func (b *uploadBody) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	b.read += int64(n)
+	return n, err
+}
 
 // errNotLeader is a forwarded request's answer from a server that no
 // longer leads (notLeaderHeader).
@@ -382,10 +398,20 @@ var errNotLeader = errors.New("the server answered that it does not lead")
 // the moment, and sends the request there, once. Neither failure reached
 // a handler, so nothing runs twice.
 func (c *Client) forward(w http.ResponseWriter, r *http.Request, leader string) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxForwardedBody))
-	if err != nil {
-		writeAPIError(w, http.StatusRequestEntityTooLarge, "reading the request body: "+err.Error())
-		return
+	var body []byte
+	var upload *uploadBody
+	if api.IsSnapshotUpload(r) {
+		// Passed on as it arrives, for as long as the leader reads it, as
+		// a follower does.
+		_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(api.SnapshotReadTimeout))
+		upload = &uploadBody{r: r.Body}
+	} else {
+		var err error
+		body, err = io.ReadAll(http.MaxBytesReader(w, r.Body, maxForwardedBody))
+		if err != nil {
+			writeAPIError(w, http.StatusRequestEntityTooLarge, "reading the request body: "+err.Error())
+			return
+		}
 	}
 	for retried := false; ; retried = true {
 		var failed error
@@ -409,11 +435,20 @@ func (c *Client) forward(w http.ResponseWriter, r *http.Request, leader string) 
 		}
 		out := r.Clone(r.Context())
 		out.Body, out.ContentLength = http.NoBody, 0
-		if len(body) > 0 {
+		switch {
+		case upload != nil:
+			out.Body, out.ContentLength = io.NopCloser(upload), r.ContentLength
+		case len(body) > 0:
 			out.Body, out.ContentLength = io.NopCloser(bytes.NewReader(body)), int64(len(body))
 		}
 		rp.ServeHTTP(w, out)
 		if failed == nil {
+			return
+		}
+		if upload != nil && upload.read > 0 {
+			// Part of the upload went to a server that then did not take
+			// it, and what went is not held here to send again.
+			writeAPIError(w, http.StatusServiceUnavailable, fmt.Sprintf("forwarding the snapshot upload to the leader at %s: %v, after %d bytes of it had gone; nothing was restored: retry", leader, failed, upload.read))
 			return
 		}
 		now, err := c.refreshLeader(r.Context(), leader)

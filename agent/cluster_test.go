@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -399,13 +400,27 @@ func TestClientAgentFindsTheMovedLeader(t *testing.T) {
 	}
 
 	// The leader stops.
+	var backup bytes.Buffer
+	if _, err := viaClient.SaveSnapshot(ctx, &backup); err != nil {
+		t.Fatal(err)
+	}
+	stopped := tc.servers[l].a.HTTPAddr()
 	c.mu.Lock()
-	c.reply.LeaderHTTP = tc.servers[l].a.HTTPAddr()
+	c.reply.LeaderHTTP = stopped
 	c.mu.Unlock()
 	tc.servers[l].stop()
 	next := tc.leader(l)
 	if st, err := viaClient.Status(ctx); err != nil || !st.IsLeader || st.Node != tc.servers[next].a.node.Info().ID {
 		t.Errorf("status through the client agent after the leader stopped: %+v, %v; want the new leader's answer", st, err)
+	}
+	// A snapshot upload, which the client agent passes on as it arrives
+	// rather than hold, finds the new leader too: nothing of it went to
+	// the stopped one.
+	c.mu.Lock()
+	c.reply.LeaderHTTP = stopped
+	c.mu.Unlock()
+	if res, err := viaClient.RestoreSnapshot(ctx, bytes.NewReader(backup.Bytes()), nil); err != nil || res.AnsweredBy != tc.servers[next].a.name {
+		t.Errorf("a restore through the client agent after the leader stopped: %+v, %v; want the new leader's answer", res, err)
 	}
 }
 

@@ -10,7 +10,7 @@ import (
 	"hash/crc32"
 	"io"
 	"io/fs"
-	"net/http"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -97,8 +97,8 @@ func restoredSnapshot(t *testing.T, dataDir string, backup, applied uint64) []by
 // naming the backup, as the answer says, in the very snapshot its raft
 // stored for the restore (read by a fresh state machine); and a client
 // agent passes a save on to the
-// leader, while it refuses an upload above what it forwards (4 MiB),
-// restoring nothing.
+// leader, and a restore of a backup larger than any other request (over
+// 6 MiB), which it passes on as it arrives.
 func TestSnapshotSaveAndRestoreThroughServers(t *testing.T) {
 	if testing.Short() {
 		t.Skip("three servers")
@@ -181,8 +181,7 @@ func TestSnapshotSaveAndRestoreThroughServers(t *testing.T) {
 	l = tc.leader()
 	submitMarker(t, tc.servers[l].a, "alloc-later")
 
-	// A client agent passes a save to the leader, and refuses to hold an
-	// upload above 4 MiB.
+	// A client agent passes a save to the leader.
 	nomad, err := nomadapi.NewClient(&nomadapi.Config{Address: tc.sim.URL})
 	if err != nil {
 		t.Fatal(err)
@@ -204,14 +203,55 @@ func TestSnapshotSaveAndRestoreThroughServers(t *testing.T) {
 	if info, err := InspectSnapshot(&viaClient); err != nil || info.State.Requests != 2 {
 		t.Errorf("the backup through a client agent: %+v, %v; want the 2 requests the state holds", info, err)
 	}
-	big := append(bytes.Clone(archive.Bytes()), make([]byte, 5<<20)...)
-	_, err = cc.RestoreSnapshot(ctx, bytes.NewReader(big), nil)
-	var se *api.StatusError
-	if !errors.As(err, &se) || se.Code != http.StatusRequestEntityTooLarge {
-		t.Errorf("a 5 MiB restore through a client agent: %v; want 413", err)
+	// A backup larger than any other request (a day of 1-minute samples
+	// of 600 series) is restored through the client agent, which passes
+	// the upload on as it arrives rather than hold it.
+	fillState(t, tc.servers[tc.leader()].a, time.Now(), 600)
+	var big bytes.Buffer
+	if _, err := cc.SaveSnapshot(ctx, &big); err != nil {
+		t.Fatalf("save through a client agent: %v", err)
 	}
-	if !hasMarker(tc.servers[tc.leader()].a, "alloc-later") {
-		t.Error("the refused restore through the client agent changed the state")
+	bigInfo, err := InspectSnapshot(bytes.NewReader(big.Bytes()))
+	if err != nil || big.Len() <= 6<<20 || bigInfo.State.Series < 600 {
+		t.Fatalf("the large backup: %d bytes, %+v, %v; want over 6 MiB, with the 600 series", big.Len(), bigInfo, err)
+	}
+	submitMarker(t, tc.servers[tc.leader()].a, "alloc-after-big")
+	res, err = cc.RestoreSnapshot(ctx, bytes.NewReader(big.Bytes()), nil)
+	if err != nil {
+		t.Fatalf("restoring a %d-byte backup through a client agent: %v", big.Len(), err)
+	}
+	if res.Restored.SHA256 != bigInfo.SHA256 || res.Restored.Size != bigInfo.Size || !res.Queue.Paused {
+		t.Errorf("the restore through a client agent answered %+v; want the %d-byte backup restored, the queue paused", res, big.Len())
+	}
+	for _, s := range tc.servers {
+		eventually(t, 30*time.Second, "the large backup restored on every server", func() bool {
+			return hasMarker(s.a, "alloc-later") && !hasMarker(s.a, "alloc-after-big") && s.a.fsm.Act().Paused
+		})
+	}
+}
+
+// fillState writes a day of 1-minute samples, up to now, of n series into
+// a's state (a leads): a state of several MiB.
+func fillState(t *testing.T, a *Agent, now time.Time, n int) {
+	t.Helper()
+	keys := make([]state.Key, n)
+	for i := range keys {
+		keys[i] = state.Key{Locality: fmt.Sprintf("bulk/node-%03d", i), Metric: "cpu"}
+	}
+	start := now.Truncate(time.Minute).Add(-24 * time.Hour)
+	rnd := rand.New(rand.NewPCG(1, 2)) // values that do not compress away
+	const per = 60                     // minutes per command
+	for m := 0; m < 24*60; m += per {
+		smp := make([]state.Sample, 0, per*n)
+		for k := range per {
+			at := start.Add(time.Duration(m+k) * time.Minute)
+			for _, key := range keys {
+				smp = append(smp, state.Sample{Key: key, Time: at, Value: rnd.Float64() * 100})
+			}
+		}
+		if _, err := (applier{a.node}).Apply(context.Background(), state.AppendSamples{Step: time.Minute, Samples: smp}); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 
@@ -396,9 +436,9 @@ func slowUpload(b []byte) io.Reader {
 	return pr
 }
 
-// TestSnapshotUploadThroughAFollowerOutlastsTheReadBound: a follower
-// passes on to the leader a restore whose upload takes longer than the
-// bound it reads any other request's body within.
+// TestSnapshotUploadThroughAFollowerOutlastsTheReadBound: a follower,
+// and a client agent, pass on to the leader a restore whose upload takes
+// longer than the bound they read any other request's body within.
 func TestSnapshotUploadThroughAFollowerOutlastsTheReadBound(t *testing.T) {
 	if testing.Short() {
 		t.Skip("three servers")
@@ -409,6 +449,15 @@ func TestSnapshotUploadThroughAFollowerOutlastsTheReadBound(t *testing.T) {
 	for i := range 3 {
 		tc.start(i)
 	}
+	nomad, err := nomadapi.NewClient(&nomadapi.Config{Address: tc.sim.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nodes, _, err := nomad.Nodes().List(nil)
+	if err != nil || len(nodes) == 0 {
+		t.Fatalf("nodes: %d, %v", len(nodes), err)
+	}
+	client := tc.startClient("client-1", nodes[0].ID)
 	httpReadTimeout = bound
 	l := tc.leader()
 	leader, follower := tc.servers[l], tc.servers[(l+1)%3]
@@ -424,6 +473,20 @@ func TestSnapshotUploadThroughAFollowerOutlastsTheReadBound(t *testing.T) {
 		t.Fatalf("a restore uploaded through a follower over %s: %v", time.Since(start).Round(time.Millisecond), err)
 	}
 	if d := time.Since(start); d < 300*time.Millisecond || res.AnsweredBy == follower.a.name {
+		t.Errorf("the upload took %s, answered by %s; want it past the bound, answered by the leader", d, res.AnsweredBy)
+	}
+
+	viaClient := &api.Client{Address: "http://" + client.HTTPAddr()}
+	eventually(t, 30*time.Second, "the client agent reaches a server", func() bool {
+		_, err := viaClient.Status(ctx)
+		return err == nil
+	})
+	start = time.Now()
+	res, err = viaClient.RestoreSnapshot(ctx, slowUpload(archive.Bytes()), nil)
+	if err != nil {
+		t.Fatalf("a restore uploaded through a client agent over %s: %v", time.Since(start).Round(time.Millisecond), err)
+	}
+	if d := time.Since(start); d < 300*time.Millisecond || res.AnsweredBy != tc.servers[tc.leader()].a.name {
 		t.Errorf("the upload took %s, answered by %s; want it past the bound, answered by the leader", d, res.AnsweredBy)
 	}
 }

@@ -234,8 +234,8 @@ Usage: foreshape operator snapshot restore [options] FILE
   corrupted (a checksum differs), not a foreshape snapshot, of a state
   format this release cannot read, or whose series tiers or profiles
   differ from the cluster's state configuration is refused, saying why,
-  and nothing changes. A client agent passes the request on only for
-  files up to 4 MiB: point -address at a server.
+  and nothing changes. A follower or a client agent at -address passes
+  FILE on to the leader as it reads it.
 
   It prints whether the queue is paused and why, what it replaced and
   what it restored.
@@ -280,7 +280,7 @@ func (c *SnapshotRestoreCommand) Run(args []string) int {
 	res, err := cf.client().RestoreSnapshot(c.Ctx, f, &api.RestoreOptions{KeepQueue: *keepQueue})
 	if err != nil {
 		if se, ok := err.(*api.StatusError); ok && se.Code == http.StatusRequestEntityTooLarge {
-			c.UI.Error(fmt.Sprintf("error: %s: %v\nThe agent at %s is a client agent, which passes on requests of up to 4 MiB: point -address at a server. Nothing was restored.",
+			c.UI.Error(fmt.Sprintf("error: %s: %v\nThe agent at %s is a client agent of an earlier release, which passes on requests of up to 4 MiB: point -address at a server, or upgrade it. Nothing was restored.",
 				path, err, withDefaultPort(cf.address)))
 			return ExitInvalid
 		}

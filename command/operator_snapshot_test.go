@@ -223,8 +223,9 @@ func TestSnapshotSaveLeavesFileOnFailure(t *testing.T) {
 	}
 }
 
-// TestSnapshotRestoreThroughAClientAgent: a client agent refuses an
-// upload above 4 MiB (413); restore says to point -address at a server.
+// TestSnapshotRestoreThroughAClientAgent: a client agent of an earlier
+// release refuses an upload above 4 MiB (413); restore says to point
+// -address at a server.
 func TestSnapshotRestoreThroughAClientAgent(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusRequestEntityTooLarge)
@@ -234,7 +235,7 @@ func TestSnapshotRestoreThroughAClientAgent(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "backup.snap")
 	writeTestBackup(t, file)
 	code, _, errOut := runCLI(t, "operator", "snapshot", "restore", "-address", srv.URL, file)
-	if code != ExitInvalid || !strings.Contains(errOut, "client agent, which passes on requests of up to 4 MiB: point -address at a server. Nothing was restored.") {
+	if code != ExitInvalid || !strings.Contains(errOut, "client agent of an earlier release, which passes on requests of up to 4 MiB: point -address at a server, or upgrade it. Nothing was restored.") {
 		t.Errorf("exit %d: %s", code, errOut)
 	}
 }
