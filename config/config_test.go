@@ -322,6 +322,8 @@ func TestWarnings(t *testing.T) {
 		{"skip verify", "nomad {\n  address = \"https://nomad:4646\"\n  skip_verify = true\n}", "Questionable nomad.skip_verify"},
 		{"acl in clear", "http {\n  address = \"0.0.0.0:7575\"\n}\nacl {\n  enabled = true\n  token_file = \"t\"\n}", "Questionable acl.enabled"},
 		{"non-voter bootstrap", "server {\n  enabled = true\n  bootstrap_expect = 3\n  retry_join = [\"127.0.0.1:17577\", \"127.0.0.1:17578\"]\n  voter = false\n}", "Questionable server.voter"},
+		// Prometheus's parser refuses the query (querytmpl.PromQLProblem).
+		{"iops query not PromQL", "prometheus {\n  address = \"http://127.0.0.1:9090\"\n  iops_query = \"sum(rate(ops{ {{.Matchers}} }[5m])\"\n}", "Questionable prometheus.iops_query"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, diags := loadSrc(t, tc.src)

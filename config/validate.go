@@ -10,6 +10,7 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 
+	"github.com/foreshape/foreshape/internal/querytmpl"
 	"github.com/foreshape/foreshape/policies/hclfield"
 )
 
@@ -110,6 +111,14 @@ func (c *Config) Validate() hcl.Diagnostics {
 		if cred := p.credentialSetting(); cred != "" && !p.UsesTLS() {
 			if u, err := url.Parse(p.Address); err == nil && !IsLoopback(u.Hostname()) {
 				warn(cred, "%s's credential will cross the network in clear text to %s: use an https:// address.", cred, u.Host)
+			}
+		}
+		if p.IOPSQuery != "" && (c.NoNomad == nil || !c.NoNomad.Replay) {
+			// A template that does not parse is refused where it is read.
+			if tmpl, err := querytmpl.Parse("iops", p.IOPSQuery); err == nil {
+				if why := querytmpl.PromQLProblem(tmpl); why != "" {
+					warn("prometheus.iops_query", "%s. Prometheus refuses the query at every collection, so no IOPS are read; a server of another dialect, such as VictoriaMetrics (MetricsQL), may take it.", why)
+				}
 			}
 		}
 		if p.SkipVerify && p.UsesTLS() && (c.NoNomad == nil || !c.NoNomad.Replay) {

@@ -350,10 +350,14 @@ func translateForecast(f *forecastHCL, out *Forecast) hcl.Diagnostics {
 				diags = append(diags, hclfield.Invalid(rng, field,
 					"%q is collected from Nomad; name the query's metric something else.", name))
 			default:
-				if _, err := querytmpl.Parse(name, q[name]); err != nil {
+				tmpl, err := querytmpl.Parse(name, q[name])
+				if err != nil {
 					diags = append(diags, hclfield.Invalid(rng, field,
 						"Not a PromQL template (Go template syntax over {{.Matchers}}): %v.", err))
 					continue
+				}
+				if why := querytmpl.PromQLProblem(tmpl); why != "" {
+					diags = append(diags, hclfield.Warning(rng, field, "%s. %s.", why, promQLRefused))
 				}
 				if out.Queries == nil {
 					out.Queries = map[string]string{}
@@ -376,6 +380,10 @@ func translateForecast(f *forecastHCL, out *Forecast) hcl.Diagnostics {
 	diags = append(diags, translateSeasonality(f, out, !bad)...)
 	return diags
 }
+
+// promQLRefused is what follows a query that Prometheus's parser refuses
+// (querytmpl.PromQLProblem): a warning, as another dialect may take it.
+const promQLRefused = "Prometheus refuses the query at every collection, so the metric is never forecast; a server of another dialect, such as VictoriaMetrics (MetricsQL), may take it"
 
 // metricRE is what a query's metric name may look like; it becomes part of
 // series names ("dc1/web:queue_depth") and Prometheus labels.

@@ -1,7 +1,8 @@
 // Package querytmpl parses the PromQL query templates of the agent's
 // configuration (prometheus.iops_query) and of the policies
 // (forecast.queries) the way the Prometheus source renders them, so that
-// what the validators accept the agent can run.
+// what the validators accept the agent can run, and checks the query a
+// template renders with Prometheus's own PromQL parser (PromQLProblem).
 package querytmpl
 
 import (
@@ -9,6 +10,8 @@ import (
 	"fmt"
 	"strings"
 	"text/template"
+
+	"github.com/prometheus/prometheus/promql/parser"
 )
 
 // Data is what a query is rendered with for one locality: Matchers, the
@@ -30,8 +33,39 @@ func Parse(name, s string) (*template.Template, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := t.Execute(&bytes.Buffer{}, Data(`datacenter="dc1"`, "dc1")); err != nil {
+	if err := t.Execute(&bytes.Buffer{}, sample); err != nil {
 		return nil, fmt.Errorf("%v (a query may use {{.Matchers}} and {{.Locality}})", err)
 	}
 	return t, nil
+}
+
+// sample is the locality a template is rendered for to check it.
+var sample = Data(`datacenter="dc1"`, "dc1")
+
+// promql parses as the Prometheus server does, its experimental functions
+// included (a server may enable them).
+var promql = parser.NewParser(parser.Options{EnableExperimentalFunctions: true})
+
+// PromQLProblem renders t (which Parse returned) for a sample locality
+// and says what Prometheus's PromQL parser finds wrong with the query:
+// a syntax error, a function it does not know or given the wrong type,
+// or an expression of a type a range query refuses (a range vector, such
+// as x[5m], or a string); "" when it finds nothing. The validators warn
+// of it rather than refuse it: a server of another dialect (VictoriaMetrics'
+// MetricsQL, a superset of PromQL) may take the query.
+func PromQLProblem(t *template.Template) string {
+	var b strings.Builder
+	if err := t.Execute(&b, sample); err != nil {
+		return err.Error()
+	}
+	q := b.String()
+	e, err := promql.ParseExpr(q)
+	if err != nil {
+		return fmt.Sprintf("%v, in %s", err, q)
+	}
+	switch e.Type() {
+	case parser.ValueTypeVector, parser.ValueTypeScalar:
+		return ""
+	}
+	return fmt.Sprintf("%s is a %s, where a range query takes an instant vector or a scalar (such as sum(rate(...[5m])))", q, parser.DocumentedType(e.Type()))
 }
