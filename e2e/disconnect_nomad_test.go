@@ -125,6 +125,7 @@ func moveOffDisconnected(t *testing.T, mode int) {
 		policies.Locality{Datacenter: src.Datacenter}.String(), policies.Locality{Datacenter: dst.Datacenter}.String())
 
 	takeDown()
+	stopped := time.Now()
 	gone := nomadapi.NodeStatusDisconnected
 	if mode == stopAfter {
 		gone = nomadapi.NodeStatusDown
@@ -138,6 +139,7 @@ func moveOffDisconnected(t *testing.T, mode int) {
 			t.Fatalf("%s not %s 90 s after its client stopped", src.Name, gone)
 		}
 	}
+	t.Logf("%s %s %s after its client stopped", src.Name, gone, time.Since(stopped).Round(time.Second))
 	began := time.Now()
 	for deadline := began.Add(3 * time.Minute); ; time.Sleep(time.Second) {
 		if _, err := coord.RunOnce(ctx, time.Now(), pols, nil); err != nil {
@@ -164,12 +166,14 @@ func moveOffDisconnected(t *testing.T, mode int) {
 			t.Fatalf("request %s: %q; want cancelled, saying Nomad places no replacement while the node is disconnected", r.State, r.Reason)
 		}
 		bringUp()
+		back := time.Now()
 		for deadline := time.Now().Add(90 * time.Second); ; time.Sleep(time.Second) {
 			old, _, err := client.Allocations().Info(alloc.ID, nil)
 			if err == nil && old.DesiredStatus == nomadapi.AllocDesiredStatusStop && old.NextAllocation != "" {
 				repl, _, err := client.Allocations().Info(old.NextAllocation, nil)
 				if err == nil && repl.ClientStatus == nomadapi.AllocClientStatusRunning {
-					t.Logf("%s back: the original %s (%q), its replacement running on %s", src.Name, old.ClientStatus, old.DesiredDescription, repl.NodeName)
+					t.Logf("%s back: %s on, the original %s (%q), its replacement running on %s", src.Name, time.Since(back).Round(time.Second),
+						old.ClientStatus, old.DesiredDescription, repl.NodeName)
 					return
 				}
 			}
@@ -194,11 +198,13 @@ func moveOffDisconnected(t *testing.T, mode int) {
 	}
 
 	bringUp()
+	back := time.Now()
 	for deadline := time.Now().Add(90 * time.Second); ; time.Sleep(time.Second) {
 		old, _, err1 := client.Allocations().Info(alloc.ID, nil)
 		repl, _, err2 := client.Allocations().Info(r.Moves[0].Replacement, nil)
 		if err1 == nil && err2 == nil && old.ClientStatus == nomadapi.AllocClientStatusComplete && old.DesiredStatus == nomadapi.AllocDesiredStatusStop &&
 			repl.ClientStatus == nomadapi.AllocClientStatusRunning && repl.DesiredStatus == nomadapi.AllocDesiredStatusRun {
+			t.Logf("%s back: %s on, the original stopped by its client, the replacement running on %s", src.Name, time.Since(back).Round(time.Second), repl.NodeName)
 			break
 		}
 		if time.Now().After(deadline) {
