@@ -3,9 +3,11 @@
 # for the tests that run against a real Nomad (NOMAD_ADDR, with
 # NOMAD_CACERT, NOMAD_CLIENT_CERT and NOMAD_CLIENT_KEY): the deploy tests
 # (TestDeployJobsOnRealNomad, TestDeployStaticTokenJobsOnRealNomad,
-# TestAgentWithWorkloadIdentityOnRealNomad) and the agent's reads
-# (TestAgentAgainstRealNomad, TestAgentRefusedTokenOnRealNomad) in e2e/,
-# and the others docs/deployment.md's "Under Nomad's mutual TLS" lists.
+# TestAgentWithWorkloadIdentityOnRealNomad), the agent's reads
+# (TestAgentAgainstRealNomad, TestAgentRefusedTokenOnRealNomad) and the
+# moves off a disconnected node (e2e/disconnect_nomad_test.go, which take
+# tlsc2 down and up) in e2e/, and the others docs/deployment.md's "Under
+# Nomad's mutual TLS" lists.
 #
 # What it starts (under its own ports, names and directory, so it stays
 # apart from any Nomad already on the host, which it never touches):
@@ -54,6 +56,11 @@
 #   NOMAD_CACERT, NOMAD_CLIENT_CERT, NOMAD_CLIENT_KEY: the CA and the cli
 #     certificate and key
 #   NOMAD_TOKEN=NOMAD_MANAGEMENT_TOKEN=the management token
+#   NOMAD_DOWN_NODE=tlsc2, NOMAD_NODE_DOWN_CMD and NOMAD_NODE_UP_CMD: kill
+#     -STOP and kill -CONT of tlsc2's agent by its pid in $TLSN_DIR/c2.pid
+#     (its tasks run on), for the tests that take a node down
+#     (internal/realnomad's NodeDownUp); down continues it if a test left
+#     it stopped
 # (CONSUL_HTTP_ADDR and CONSUL_HTTP_TOKEN for the deploy test are the
 # Consul's, set apart.)
 set -euo pipefail
@@ -276,6 +283,11 @@ down() {
 	fi
 	for name in c2 vm; do
 		[ -e "$TLSN_DIR/$name.pid" ] || continue
+		# A stopped agent (NOMAD_NODE_DOWN_CMD, its test killed before it
+		# ran NOMAD_NODE_UP_CMD) handles no signal until continued: a
+		# stopped tlsc2 was killed after the 30 s below, where continued
+		# it stopped and down took 14 s.
+		kill -CONT "$(cat "$TLSN_DIR/$name.pid")" 2>/dev/null || true
 		kill -INT "$(cat "$TLSN_DIR/$name.pid")" 2>/dev/null || true
 	done
 	for _ in $(seq 30); do
@@ -307,6 +319,9 @@ export NOMAD_CLIENT_CERT=$CERTS/global-cli-nomad.pem
 export NOMAD_CLIENT_KEY=$CERTS/global-cli-nomad-key.pem
 export NOMAD_TOKEN=$(cat "$TLSN_DIR/token")
 export NOMAD_MANAGEMENT_TOKEN=$(cat "$TLSN_DIR/token")
+export NOMAD_DOWN_NODE=tlsc2
+export NOMAD_NODE_DOWN_CMD='kill -STOP "\$(cat $TLSN_DIR/c2.pid)"'
+export NOMAD_NODE_UP_CMD='kill -CONT "\$(cat $TLSN_DIR/c2.pid)"'
 EOF
 }
 
