@@ -464,6 +464,48 @@ func (x *actor) Cancel(ctx context.Context, id string) error {
 	return apiError(err)
 }
 
+// SetPriority implements api.ActBackend: it sets the request's own
+// priority, written with the version it was read at, and records the
+// change as a decision. A request another change (the planner's) moved
+// on since it was read is read again, a few times.
+func (x *actor) SetPriority(ctx context.Context, id string, priority int) error {
+	for try := 0; ; try++ {
+		r, ok := x.a.fsm.Act().Request(id)
+		if !ok {
+			return unknownRequest(id)
+		}
+		if !r.State.Queued() {
+			return fmt.Errorf("request %s is %s; only the priority of a request that has not started can be set: %w", id, r.State, api.ErrConflict)
+		}
+		if lc, err := x.leader(ctx); err != nil || lc != nil {
+			if err != nil {
+				return err
+			}
+			_, err := lc.SetPriority(ctx, id, priority)
+			return fromLeader(err)
+		}
+		if r.Priority == priority {
+			return nil
+		}
+		now, err := x.a.clock.Now(ctx)
+		if err != nil {
+			return fmt.Errorf("no data time: %w", api.ErrUnavailable)
+		}
+		was := r.Priority
+		r.Priority = priority
+		_, err = applier{x.a.node}.Apply(ctx, state.UpdateRequest{Request: r, IfVersion: r.Version})
+		if errors.Is(err, state.ErrStaleVersion) && try < 3 {
+			continue
+		}
+		if err == nil {
+			why := fmt.Sprintf("priority set to %d by an operator (was %d)", priority, was)
+			_, _ = applier{x.a.node}.Apply(ctx, state.AppendDecisions{Decisions: []state.Decision{{Time: now.UTC(), Kind: api.DecisionPriority,
+				Policy: r.Policy, Locality: r.Source, Request: id, Reason: why}}})
+		}
+		return apiError(err)
+	}
+}
+
 // SetPaused implements api.ActBackend.
 func (x *actor) SetPaused(ctx context.Context, paused bool) error {
 	if x.coord == nil {

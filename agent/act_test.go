@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"regexp"
 	"slices"
@@ -110,6 +111,37 @@ func TestActBackendOnAFollower(t *testing.T) {
 	}
 	if err := follower.act.Cancel(ctx, "mr-404"); !errors.Is(err, api.ErrNotFound) {
 		t.Errorf("cancel of an unknown request on a follower: %v; want ErrNotFound", err)
+	}
+	// A priority set through a follower's API, and in-process on it (the
+	// dashboard's way), is written by the leader and reaches every server.
+	submitMarker(t, tc.servers[l].a, "alloc-prio")
+	var id string
+	for _, r := range tc.servers[l].a.fsm.Act().Requests {
+		if r.Resource.ID == "alloc-prio" {
+			id = r.ID
+		}
+	}
+	viaFollower := tc.servers[(l+1)%3].api
+	if mr, err := viaFollower.SetPriority(ctx, id, 77); err != nil || mr.Priority != 77 {
+		t.Errorf("priority through a follower's API: %+v, %v; want 77", mr, err)
+	}
+	eventually(t, 10*time.Second, "the follower's copy holds the change", func() bool {
+		r, ok := follower.fsm.Act().Request(id)
+		return ok && r.Priority == 77
+	})
+	if err := follower.act.SetPriority(ctx, id, 33); err != nil {
+		t.Errorf("priority on a follower: %v", err)
+	}
+	eventually(t, 10*time.Second, "the priority on every server", func() bool {
+		for _, s := range tc.servers {
+			if r, ok := s.a.fsm.Act().Request(id); !ok || r.Priority != 33 {
+				return false
+			}
+		}
+		return true
+	})
+	if err := follower.act.SetPriority(ctx, "mr-404", 10); !errors.Is(err, api.ErrNotFound) {
+		t.Errorf("priority of an unknown request on a follower: %v; want ErrNotFound", err)
 	}
 	if _, err := follower.act.Submit(ctx, api.Submission{Node: "no-such-node", Target: "dc2"}); !errors.Is(err, api.ErrInvalid) {
 		t.Errorf("a bad submission on a follower: %v; want ErrInvalid from the leader", err)
@@ -256,6 +288,91 @@ func TestQueueMaxRequests(t *testing.T) {
 	}
 	if _, err := c.Cancel(ctx, first); !errors.As(err, &se) || se.Code != http.StatusConflict {
 		t.Errorf("cancelling a cancelled request: %v; want 409", err)
+	}
+}
+
+// TestQueueSetPriorityOnTheAgent: on the dev agent, a queued request's
+// priority set by an operator is written to the replicated state, scored
+// at the next act pass (raised above its job's, it goes first in a paused
+// queue) and recorded as a decision of kind priority; the request of a
+// cancelled move, and an unknown one, are refused (409, 404) without a
+// decision.
+func TestQueueSetPriorityOnTheAgent(t *testing.T) {
+	t.Parallel()
+	a, d, c := startDevAgent(t, 60, Options{})
+	ctx := context.Background()
+	eventually(t, 30*time.Second, "the agent leads", func() bool {
+		st, err := c.Status(ctx)
+		return err == nil && st.IsLeader
+	})
+	if _, err := c.Pause(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	nc, _ := nomadapi.NewClient(&nomadapi.Config{Address: d.URL})
+	var allocs []string
+	eventually(t, 30*time.Second, "two running web allocations", func() bool {
+		as, _, err := nc.Jobs().Allocations("web", false, nil)
+		allocs = allocs[:0]
+		for _, a := range as {
+			if err == nil && a.ClientStatus == "running" {
+				allocs = append(allocs, a.ID)
+			}
+		}
+		return len(allocs) >= 2
+	})
+	first, err := submitAway(ctx, c, allocs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := submitAway(ctx, c, allocs[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Both scored once, at their job's priority.
+	var was int
+	eventually(t, 60*time.Second, "both requests scored", func() bool {
+		mr, err1 := c.Request(ctx, first)
+		mr2, err2 := c.Request(ctx, second)
+		was = mr.Priority
+		return err1 == nil && err2 == nil && mr.Score != 0 && mr2.Score != 0
+	})
+	if was >= 100 {
+		t.Fatalf("the web job's priority is %d: no room to raise it", was)
+	}
+	lowest := first
+	if q, _ := c.Queue(ctx, nil); len(q.Requests) == 2 && q.Requests[0].ID == first {
+		lowest = second
+	}
+	mr, err := c.SetPriority(ctx, lowest, 100)
+	if err != nil || mr.Priority != 100 {
+		t.Fatalf("setting %s's priority: %+v, %v", lowest, mr, err)
+	}
+	if r, ok := a.fsm.Act().Request(lowest); !ok || r.Priority != 100 {
+		t.Errorf("the state holds %s at priority %d, want 100", lowest, r.Priority)
+	}
+	eventually(t, 60*time.Second, "the raised request first in the queue", func() bool {
+		q, err := c.Queue(ctx, nil)
+		return err == nil && len(q.Requests) == 2 && q.Requests[0].ID == lowest
+	})
+	ds, err := c.Decisions(ctx, api.DecisionFilter{Kind: api.DecisionPriority})
+	want := fmt.Sprintf("priority set to 100 by an operator (was %d)", was)
+	if err != nil || len(ds) != 1 || ds[0].Request != lowest || ds[0].Reason != want {
+		t.Errorf("priority decisions: %+v, %v; want one for %s saying %q", ds, err, lowest, want)
+	}
+
+	if _, err := c.Cancel(ctx, first); err != nil {
+		t.Fatal(err)
+	}
+	var se *api.StatusError
+	if _, err := c.SetPriority(ctx, first, 10); !errors.As(err, &se) || se.Code != http.StatusConflict ||
+		!strings.Contains(se.Message, "is cancelled; only the priority of a request that has not started can be set") || !saysStatusOnce(se.Message) {
+		t.Errorf("the priority of a cancelled request: %v; want 409 saying why", err)
+	}
+	if _, err := c.SetPriority(ctx, "mr-999", 10); !errors.As(err, &se) || se.Code != http.StatusNotFound {
+		t.Errorf("the priority of an unknown request: %v; want 404", err)
+	}
+	if ds, _ := c.Decisions(ctx, api.DecisionFilter{Kind: api.DecisionPriority}); len(ds) != 1 {
+		t.Errorf("%d priority decisions after the refusals, want the 1", len(ds))
 	}
 }
 

@@ -90,6 +90,19 @@ func (d dashboardAct) Cancel(ctx context.Context, id string) error {
 	})
 }
 
+// SetPriority implements api.ActBackend: on a server that does not lead,
+// the leader sets it.
+func (d dashboardAct) SetPriority(ctx context.Context, id string, priority int) error {
+	lc, err := d.leader(ctx)
+	if err != nil || lc == nil {
+		return d.actor.SetPriority(ctx, id, priority)
+	}
+	return d.leaderWrite(ctx, lc, func(c *api.Client) error {
+		_, err := c.SetPriority(ctx, id, priority)
+		return err
+	})
+}
+
 // SetPaused implements api.ActBackend: on a server that does not lead,
 // the leader pauses or resumes the queue.
 func (d dashboardAct) SetPaused(ctx context.Context, paused bool) error {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -31,6 +32,7 @@ Example:
 	register("queue show", func(m Meta) cli.Command { return &QueueShowCommand{Meta: m} })
 	register("queue submit", func(m Meta) cli.Command { return &QueueSubmitCommand{Meta: m} })
 	register("queue cancel", func(m Meta) cli.Command { return &QueueCancelCommand{Meta: m} })
+	register("queue priority", func(m Meta) cli.Command { return &QueuePriorityCommand{Meta: m} })
 	register("queue pause", func(m Meta) cli.Command { return &QueuePauseCommand{Meta: m, pause: true} })
 	register("queue resume", func(m Meta) cli.Command { return &QueuePauseCommand{Meta: m} })
 	register("queue watch", func(m Meta) cli.Command { return &QueueWatchCommand{Meta: m} })
@@ -420,6 +422,67 @@ func (c *QueueCancelCommand) Run(args []string) int {
 		return c.printJSON(r)
 	}
 	fmt.Fprintf(c.Out, "Cancelled %s\n", r.ID)
+	return ExitOK
+}
+
+// QueuePriorityCommand sets a queued request's priority.
+type QueuePriorityCommand struct{ Meta }
+
+func (c *QueuePriorityCommand) Synopsis() string { return "Set a queued migration request's priority" }
+
+func (c *QueuePriorityCommand) Help() string {
+	return strings.TrimSpace(`
+Usage: foreshape queue priority [options] ID PRIORITY
+
+  Sets the priority (1 to 100) of a migration request that has not
+  started (pending, waiting or reserving), to move it up or down the
+  queue. The leader scores it again at its next act pass: the score's
+  critical term counts the higher of the request's priority and the
+  priorities of the jobs it moves (policies.md, migrate.priority), so a
+  priority below its jobs' does not lower it. A request that runs or has
+  finished cannot be changed: the agent answers 409. The change is
+  recorded as a decision of kind priority.
+
+Options:
+` + clientFlagsHelp + `
+
+Example:
+
+  $ foreshape queue priority mr-4 90
+  Priority of mr-4 set to 90; the leader scores it again at its next pass.
+`)
+}
+
+func (c *QueuePriorityCommand) Run(args []string) int {
+	var cf clientFlags
+	fs := c.FlagSet("queue priority", c.Help)
+	cf.register(fs)
+	if code, ok := c.Parse(fs, args, c.Help); !ok {
+		return code
+	}
+	rest := fs.Args()
+	if len(rest) != 2 {
+		if len(rest) > 2 && strings.HasPrefix(rest[2], "-") {
+			return c.UsageError("queue priority", fmt.Sprintf("options come before the request ID: foreshape queue priority %s %s %s", strings.Join(rest[2:], " "), rest[0], rest[1]))
+		}
+		return c.UsageError("queue priority", "queue priority takes a request ID and a priority (1 to 100), after the options, such as: foreshape queue priority mr-4 90")
+	}
+	id, code, ok := c.oneID("queue priority", rest[:1])
+	if !ok {
+		return code
+	}
+	prio, err := strconv.Atoi(rest[1])
+	if err != nil || prio < 1 || prio > 100 {
+		return c.UsageError("queue priority", fmt.Sprintf("the priority %q is not a whole number from 1 to 100", rest[1]))
+	}
+	r, err := cf.client().SetPriority(c.Ctx, id, prio)
+	if err != nil {
+		return c.writeError(err, fmt.Sprintf("The agent may have set it before its answer was lost: 'foreshape queue show %s' shows its priority.", cell(id)))
+	}
+	if cf.json {
+		return c.printJSON(r)
+	}
+	fmt.Fprintf(c.Out, "Priority of %s set to %d; the leader scores it again at its next pass.\n", r.ID, r.Priority)
 	return ExitOK
 }
 

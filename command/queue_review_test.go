@@ -212,6 +212,7 @@ func TestLostAnswerSaysHowToCheck(t *testing.T) {
 	}{
 		{[]string{"queue", "submit", "-node", "n1", "-target", "dc2"}, "The agent may have queued it before its answer was lost: 'foreshape queue list' shows whether it did (a resource already queued is refused, naming its request)."},
 		{[]string{"queue", "cancel", "mr-1"}, "The agent may have cancelled mr-1 before its answer was lost: 'foreshape queue show mr-1' shows whether it did."},
+		{[]string{"queue", "priority", "mr-1", "50"}, "The agent may have set it before its answer was lost: 'foreshape queue show mr-1' shows its priority."},
 		{[]string{"queue", "pause"}, "The agent may have paused the queue before its answer was lost: 'foreshape queue list' shows whether it did."},
 		{[]string{"queue", "resume"}, "The agent may have resumed the queue before its answer was lost: 'foreshape queue list' shows whether it did."},
 	} {

@@ -79,6 +79,13 @@ func TestQueueCommands(t *testing.T) {
 		t.Errorf("show -json: exit %d, %s", code, out)
 	}
 
+	if code, out, _ := runCLI(t, "queue", "priority", "-address", addr, "mr-2", "90"); code != ExitOK || out != "Priority of mr-2 set to 90; the leader scores it again at its next pass.\n" {
+		t.Errorf("priority: exit %d, %q", code, out)
+	}
+	code, out, _ = runCLI(t, "queue", "priority", "-address", addr, "-json", "mr-2", "85")
+	if code != ExitOK || json.Unmarshal([]byte(out), &mr) != nil || mr.Priority != 85 {
+		t.Errorf("priority -json: exit %d, %s", code, out)
+	}
 	if code, out, _ := runCLI(t, "queue", "cancel", "-address", addr, "mr-2"); code != ExitOK || out != "Cancelled mr-2\n" {
 		t.Errorf("cancel: exit %d, %q", code, out)
 	}
@@ -121,11 +128,17 @@ func TestQueueCommandErrors(t *testing.T) {
 		{"show flags after", []string{"queue", "show", "-address", "@", "mr-1", "-json"}, ExitUsage, "options come before the request ID"},
 		{"show unknown", []string{"queue", "show", "-address", "@", "mr-9"}, ExitInvalid, "404"},
 		{"cancel unknown", []string{"queue", "cancel", "-address", "@", "mr-9"}, ExitInvalid, "404"},
+		{"priority unknown", []string{"queue", "priority", "-address", "@", "mr-9", "50"}, ExitInvalid, "404"},
+		{"priority missing", []string{"queue", "priority", "-address", "@", "mr-1"}, ExitUsage, "takes a request ID and a priority (1 to 100)"},
+		{"priority out of range", []string{"queue", "priority", "-address", "@", "mr-1", "101"}, ExitUsage, `the priority "101" is not a whole number from 1 to 100`},
+		{"priority not a number", []string{"queue", "priority", "-address", "@", "mr-1", "high"}, ExitUsage, `the priority "high" is not a whole number`},
+		{"priority flags after", []string{"queue", "priority", "-address", "@", "mr-1", "50", "-json"}, ExitUsage, "options come before the request ID"},
+		{"priority empty id", []string{"queue", "priority", "-address", "@", "", "50"}, ExitUsage, "the request ID is empty"},
 		{"list bad state", []string{"queue", "list", "-address", "@", "-state", "lost"}, ExitUsage, `-state: "lost"`},
 		{"pause argument", []string{"queue", "pause", "-address", "@", "now"}, ExitUsage, "takes no arguments"},
 		{"decisions since", []string{"decisions", "-address", "@", "-since", "yesterday"}, ExitUsage, "-since"},
 		{"decisions limit", []string{"decisions", "-address", "@", "-limit", "-1"}, ExitUsage, "-limit"},
-		{"decisions bad kind", []string{"decisions", "-address", "@", "-kind", "reserved"}, ExitUsage, `-kind: "reserved" is not one of submit, reserve, extend, release, reap, scale, wait, start, done, cancel, hold, restore, reconcile, retry, fail`},
+		{"decisions bad kind", []string{"decisions", "-address", "@", "-kind", "reserved"}, ExitUsage, `-kind: "reserved" is not one of submit, reserve, extend, release, reap, scale, wait, start, done, cancel, priority, hold, restore, reconcile, retry, fail`},
 		{"reservations bad state", []string{"reservations", "-address", "@", "-state", "hold"}, ExitUsage, `-state: "hold" is not one of planned, placed, held, handing_over, released`},
 		{"reservations argument", []string{"reservations", "-address", "@", "dc2"}, ExitUsage, "takes no arguments"},
 	} {
@@ -157,6 +170,7 @@ func TestQueueCommandsNeedToken(t *testing.T) {
 	addr := actAgent(t, apitest.New(), "s3cret")
 	for _, args := range [][]string{
 		{"queue", "submit", "-node", "n1", "-target", "dc2"},
+		{"queue", "priority", "mr-1", "50"},
 		{"queue", "cancel", "mr-1"},
 		{"queue", "pause"},
 		{"queue", "resume"},

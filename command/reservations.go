@@ -158,11 +158,13 @@ Options:
                    holds dc1/*/web); one that holds no locality the agent
                    knows says so on stderr, naming them.
   -kind=KIND       Only decisions of this kind (submit, reserve, extend,
-                   release, reap, scale, wait, start, done, cancel; hold
-                   when a queued node is taken out of scheduling, restore
-                   when it is given back, reconcile when a new leader
-                   settles what the last one left open, retry when a
-                   move is queued again, fail when it failed for good).
+                   release, reap, scale, wait, start, done, cancel;
+                   priority when an operator sets a queued request's
+                   priority, hold when a queued node is taken out of
+                   scheduling, restore when it is given back, reconcile
+                   when a new leader settles what the last one left open,
+                   retry when a move is queued again, fail when it failed
+                   for good).
   -request=ID      Only decisions about this migration request.
   -since=WHEN      Only decisions at or after WHEN: an RFC 3339 time
                    (2026-01-05T09:00:00Z) or a duration (30m) back from

@@ -38,6 +38,11 @@ type ActBackend interface {
 	// reserving): ErrNotFound for an unknown id, ErrConflict for one that
 	// runs (a stop already happened) or has finished.
 	Cancel(ctx context.Context, id string) error
+	// SetPriority sets the priority (1–100) of a request that has not
+	// started, as Cancel finds it: ErrNotFound, or ErrConflict for one
+	// that runs or has finished. The leader scores it again at its next
+	// act pass.
+	SetPriority(ctx context.Context, id string, priority int) error
 	// SetPaused pauses (true) or resumes (false) the queue: a paused queue
 	// starts no new move; moves already running continue. Pausing a paused
 	// queue is not an error.
@@ -237,6 +242,20 @@ func (s Submission) Check() error {
 	return nil
 }
 
+// PriorityChange is the body of PATCH /v1/queue/{id}: the request's new
+// priority, 1–100.
+type PriorityChange struct {
+	Priority int `json:"priority"`
+}
+
+// Check refuses a priority outside 1–100.
+func (p PriorityChange) Check() error {
+	if p.Priority < 1 || p.Priority > 100 {
+		return &InvalidError{Field: "priority", Reason: fmt.Sprintf("%d is outside 1–100", p.Priority)}
+	}
+	return nil
+}
+
 // Submitted is the answer of POST /v1/queue.
 type Submitted struct {
 	ID string `json:"id"`
@@ -301,6 +320,7 @@ const (
 	DecisionStart     = "start"     // a move started
 	DecisionDone      = "done"      // a move finished (or failed)
 	DecisionCancel    = "cancel"    // a request cancelled
+	DecisionPriority  = "priority"  // a queued request's priority set by an operator
 	DecisionHold      = "hold"      // a queued node taken out of scheduling
 	DecisionRestore   = "restore"   // a node given back to scheduling
 	DecisionReconcile = "reconcile" // a new leader settled what the last one left open
@@ -312,7 +332,7 @@ const (
 // them; GET /v1/decisions refuses a ?kind= outside them (a typo would
 // otherwise answer "no decisions").
 var DecisionKinds = []string{DecisionSubmit, DecisionReserve, DecisionExtend, DecisionRelease, DecisionReap, DecisionScale,
-	DecisionWait, DecisionStart, DecisionDone, DecisionCancel, DecisionHold, DecisionRestore, DecisionReconcile,
+	DecisionWait, DecisionStart, DecisionDone, DecisionCancel, DecisionPriority, DecisionHold, DecisionRestore, DecisionReconcile,
 	DecisionRetry, DecisionFail}
 
 // Decisions is the answer of GET /v1/decisions.

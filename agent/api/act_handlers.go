@@ -33,9 +33,11 @@ func (s *Server) routeAct() {
 	s.route("POST /v1/queue/resume", s.act(s.queuePause(false)))
 	s.route("GET /v1/queue/{id}", s.act(s.queueShow))
 	s.route("DELETE /v1/queue/{id}", s.act(s.queueCancel))
+	s.route("PATCH /v1/queue/{id}", s.act(s.queueSetPriority))
 	for _, path := range []string{"/v1/queue/pause", "/v1/queue/resume"} {
 		s.notAllowed(http.MethodGet, path)
 		s.notAllowed(http.MethodDelete, path)
+		s.notAllowed(http.MethodPatch, path)
 	}
 	s.route("GET /v1/reservations", s.act(s.reservations), "policy", "locality", "state", "request")
 	s.route("GET /v1/decisions", s.act(s.decisions), "policy", "locality", "kind", "request", "since", "limit")
@@ -196,6 +198,50 @@ func (s *Server) queueCancel(w http.ResponseWriter, r *http.Request, b ActBacken
 		return
 	}
 	s.log.Info("migration request cancelled", "request_id", id, "remote_addr", caller(r))
+	mr, err := b.Request(r.Context(), id)
+	if err != nil {
+		s.backendError(w, r, err)
+		return
+	}
+	s.writeJSON(w, r, mr)
+}
+
+// maxPriorityChange bounds the body of PATCH /v1/queue/{id}.
+const maxPriorityChange = 4 << 10
+
+func (s *Server) queueSetPriority(w http.ResponseWriter, r *http.Request, b ActBackend) {
+	var pc PriorityChange
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxPriorityChange))
+	if tooLarge := (*http.MaxBytesError)(nil); errors.As(err, &tooLarge) {
+		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body: larger than %d KiB; a priority change is {\"priority\": N}", maxPriorityChange>>10))
+		return
+	}
+	if err == nil {
+		err = exactKeys(body, pc)
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err == nil {
+		err = dec.Decode(&pc)
+	}
+	if err != nil {
+		writeError(w, http.StatusBadRequest, `body: not a priority change ({"priority": N}): `+err.Error())
+		return
+	}
+	if dec.More() {
+		writeError(w, http.StatusBadRequest, "body: more than one JSON value")
+		return
+	}
+	if err := pc.Check(); err != nil {
+		s.backendError(w, r, err)
+		return
+	}
+	id := r.PathValue("id")
+	if err := b.SetPriority(r.Context(), id, pc.Priority); err != nil {
+		s.backendError(w, r, err)
+		return
+	}
+	s.log.Info("migration request priority set", "request_id", id, "priority", pc.Priority, "remote_addr", caller(r))
 	mr, err := b.Request(r.Context(), id)
 	if err != nil {
 		s.backendError(w, r, err)

@@ -196,6 +196,63 @@ func TestQueueSubmitShowCancel(t *testing.T) {
 	}
 }
 
+// TestQueueSetPriority: PATCH /v1/queue/{id} with {"priority": N} sets a
+// queued request's priority and answers the request; it refuses a
+// priority outside 1–100, a body that is not exactly that object, an
+// unknown request (404) and one that runs (409); /v1/queue/pause is not a
+// request to patch.
+func TestQueueSetPriority(t *testing.T) {
+	act := apitest.New()
+	addr, c := serveAct(t, act, api.Options{})
+	ctx := context.Background()
+	id, err := c.Submit(ctx, api.Submission{Node: "n1", Target: "dc2", Priority: 40})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mr, err := c.SetPriority(ctx, id, 90)
+	if err != nil || mr.ID != id || mr.Priority != 90 {
+		t.Fatalf("set priority: %+v, %v; want %s at 90", mr, err, id)
+	}
+	if got, _ := c.Request(ctx, id); got.Priority != 90 {
+		t.Errorf("the request's priority after the change: %d, want 90", got.Priority)
+	}
+	patch := func(path, body string) (int, string) {
+		req, _ := http.NewRequest(http.MethodPatch, addr+path, strings.NewReader(body))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	for _, tc := range []struct {
+		path, body string
+		code       int
+		says       string
+	}{
+		{"/v1/queue/" + id, `{"priority": 0}`, http.StatusBadRequest, "priority: 0 is outside 1–100"},
+		{"/v1/queue/" + id, `{"priority": 101}`, http.StatusBadRequest, "priority: 101 is outside 1–100"},
+		{"/v1/queue/" + id, `{"priority": "high"}`, http.StatusBadRequest, "not a priority change"},
+		{"/v1/queue/" + id, `{"priority": 50, "reason": "x"}`, http.StatusBadRequest, "not a priority change"},
+		{"/v1/queue/" + id, `{"Priority": 50, "priority": 60}`, http.StatusBadRequest, "not a priority change"},
+		{"/v1/queue/" + id, `{"priority": 50} {"priority": 60}`, http.StatusBadRequest, "more than one JSON value"},
+		{"/v1/queue/mr-404", `{"priority": 50}`, http.StatusNotFound, "mr-404"},
+		{"/v1/queue/pause", `{"priority": 50}`, http.StatusMethodNotAllowed, "answers POST only"},
+	} {
+		if code, body := patch(tc.path, tc.body); code != tc.code || !strings.Contains(body, tc.says) {
+			t.Errorf("PATCH %s %s: %d %s; want %d saying %q", tc.path, tc.body, code, body, tc.code, tc.says)
+		}
+	}
+	if got, _ := c.Request(ctx, id); got.Priority != 90 {
+		t.Errorf("a refused change changed the priority to %d", got.Priority)
+	}
+	act.Update(id, func(r *api.MigrationRequest) { r.State = api.StateRunning })
+	if _, err := c.SetPriority(ctx, id, 10); statusCode(err) != http.StatusConflict {
+		t.Errorf("the priority of a running move: %v, want 409", err)
+	}
+}
+
 func TestQueueSubmitRefusals(t *testing.T) {
 	act := apitest.New()
 	act.Max = 2
@@ -459,7 +516,7 @@ func TestReservationsAndDecisionsFilters(t *testing.T) {
 	// So is a kind no decision has (a typo would read as "No decisions.").
 	for _, bad := range []string{"?kind=reserved", "?kind=Scale"} {
 		code, _, body := getJSON(t, addr+"/v1/decisions"+bad)
-		if code != http.StatusBadRequest || !strings.Contains(string(body), "submit, reserve, extend, release, reap, scale, wait, start, done, cancel, hold, restore, reconcile, retry, fail") {
+		if code != http.StatusBadRequest || !strings.Contains(string(body), "submit, reserve, extend, release, reap, scale, wait, start, done, cancel, priority, hold, restore, reconcile, retry, fail") {
 			t.Errorf("%s: %d %s, want 400 naming the kinds", bad, code, body)
 		}
 	}

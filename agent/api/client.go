@@ -321,6 +321,14 @@ func (c *Client) Cancel(ctx context.Context, id string) (MigrationRequest, error
 	return mr, err
 }
 
+// SetPriority calls PATCH /v1/queue/ID and returns the request with its
+// new priority.
+func (c *Client) SetPriority(ctx context.Context, id string, priority int) (MigrationRequest, error) {
+	var mr MigrationRequest
+	_, err := c.do(ctx, http.MethodPatch, "/v1/queue/"+url.PathEscape(id), nil, PriorityChange{Priority: priority}, &mr)
+	return mr, err
+}
+
 // Pause calls POST /v1/queue/pause (paused true) or /v1/queue/resume and
 // returns the queue afterwards.
 func (c *Client) Pause(ctx context.Context, paused bool) (Queue, error) {

@@ -29,6 +29,7 @@ func (f allFailing) Request(context.Context, string) (api.MigrationRequest, erro
 func (f allFailing) Submit(context.Context, api.Submission) (string, error)  { return "", f.err }
 func (f allFailing) Cancel(context.Context, string) error                    { return f.err }
 func (f allFailing) SetPaused(context.Context, bool) error                   { return f.err }
+func (f allFailing) SetPriority(context.Context, string, int) error          { return f.err }
 func (f allFailing) Reservations(context.Context) ([]api.Reservation, error) { return nil, f.err }
 func (f allFailing) Decisions(context.Context, api.DecisionFilter) ([]api.Decision, error) {
 	return nil, f.err

@@ -188,6 +188,23 @@ func (a *Act) Cancel(ctx context.Context, id string) error {
 	return nil
 }
 
+// SetPriority implements api.ActBackend.
+func (a *Act) SetPriority(ctx context.Context, id string, priority int) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	i := a.find(id)
+	if i < 0 {
+		return fmt.Errorf("no migration request %q: %w", id, api.ErrNotFound)
+	}
+	mr := &a.requests[i]
+	if api.Finished(mr.State) || mr.State == api.StateRunning {
+		return fmt.Errorf("migration request %s is %s; only the priority of a request that has not started can be set: %w", id, mr.State, api.ErrConflict)
+	}
+	mr.Priority = priority
+	a.bump()
+	return nil
+}
+
 // SetPaused implements api.ActBackend.
 func (a *Act) SetPaused(ctx context.Context, paused bool) error {
 	a.mu.Lock()
