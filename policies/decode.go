@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 	"time"
+	_ "time/tzdata" // schedule.time_zone on hosts without a zone database
 
 	"github.com/hashicorp/cronexpr"
 	"github.com/hashicorp/hcl/v2"
@@ -127,6 +128,7 @@ type scheduleHCL struct {
 	Localities hcl.Expression `hcl:"localities,optional"`
 	Nodes      hcl.Expression `hcl:"nodes,optional"`
 	Factor     hcl.Expression `hcl:"factor,optional"`
+	TimeZone   hcl.Expression `hcl:"time_zone,optional"`
 	DeclRange  hcl.Range      `hcl:",def_range"`
 }
 
@@ -889,6 +891,18 @@ func translateSchedule(s *scheduleHCL, own Locality) (*Schedule, hcl.Diagnostics
 	diags = append(diags, hclfield.Required(s.Cron, prefix+".cron")...)
 	diags = append(diags, hclfield.Required(s.Duration, prefix+".duration")...)
 	diags = append(diags, hclfield.Required(s.Action, prefix+".action")...)
+	if hclfield.IsSet(s.TimeZone) {
+		if name, ok, d := hclfield.NonEmptyString(s.TimeZone, prefix+".time_zone"); ok {
+			loc, err := loadZone(name)
+			if err != nil {
+				diags = append(diags, hclfield.Invalid(s.TimeZone.Range(), prefix+".time_zone", "%s", err))
+			} else if loc != time.UTC {
+				out.Location = loc // nil stands for UTC, the default
+			}
+		} else {
+			diags = append(diags, d...)
+		}
+	}
 	if src, ok, d := hclfield.NonEmptyString(s.Cron, prefix+".cron"); ok {
 		expr, err := parseCron(src)
 		if err != nil {
@@ -914,7 +928,7 @@ func translateSchedule(s *scheduleHCL, own Locality) (*Schedule, hcl.Diagnostics
 		diags = append(diags, d...)
 	}
 	if out.Expr != nil && out.Duration > 0 {
-		if gap, ok := shortestGap(out.Expr); ok && gap < out.Duration {
+		if gap, ok := shortestGap(out.Expr, out.Location); ok && gap < out.Duration {
 			diags = append(diags, hclfield.Warning(s.Duration.Range(), prefix+".duration",
 				"Each window lasts %s, but cron %q starts one as little as %s after another, so windows overlap: a window starts before the last one ends. Shorten the duration, or let the cron fire less often.",
 				hclfield.FormatDuration(out.Duration), out.Cron, hclfield.FormatDuration(gap)))
@@ -1029,11 +1043,16 @@ func bothDays(src string) (dom, dow string, both bool) {
 	return f[2], f[4], !every(f[2]) && !every(f[4])
 }
 
-// shortestGap is the shortest time between two starts of expr among its
-// first gapProbes after cronProbe; false when it starts once at most.
-func shortestGap(expr *cronexpr.Expression) (time.Duration, bool) {
+// shortestGap is the shortest time between two starts of expr, read in
+// loc (UTC when nil), among its first gapProbes after cronProbe; false
+// when it starts once at most. In a zone with daylight saving time, a
+// start in the hour clocks repeat happens twice, an hour apart.
+func shortestGap(expr *cronexpr.Expression, loc *time.Location) (time.Duration, bool) {
+	if loc == nil {
+		loc = time.UTC
+	}
 	var gap time.Duration
-	prev := expr.Next(cronProbe)
+	prev := expr.Next(cronProbe.In(loc))
 	for range gapProbes {
 		next := expr.Next(prev)
 		if next.IsZero() {
@@ -1045,6 +1064,21 @@ func shortestGap(expr *cronexpr.Expression) (time.Duration, bool) {
 		prev = next
 	}
 	return gap, gap > 0
+}
+
+// loadZone is the IANA time zone name names, from the database the
+// binary embeds (time/tzdata) when the host has none. "Local" is refused:
+// the servers that lead in turn may not share their local time, and the
+// windows must be the same whichever leads.
+func loadZone(name string) (*time.Location, error) {
+	if name == "Local" {
+		return nil, fmt.Errorf("\"Local\" is the time zone of whichever server leads, which servers may not share; name the zone, such as \"Europe/Berlin\" or \"America/New_York\" (\"UTC\" is the default)")
+	}
+	loc, err := time.LoadLocation(name)
+	if err != nil {
+		return nil, fmt.Errorf("%q is not a time zone of the IANA database, such as \"Europe/Berlin\" or \"America/New_York\" (\"UTC\" is the default)", name)
+	}
+	return loc, nil
 }
 
 // gapProbes is how many starts shortestGap reads: a year of weekdays, a

@@ -339,9 +339,11 @@ var Actions = []string{string(ActionDrain), string(ActionPeak)}
 // Schedule is a known future event the forecaster takes as given.
 type Schedule struct {
 	Name string
-	// Cron is the source expression; Expr is it parsed. Times are UTC.
-	Cron string
-	Expr *cronexpr.Expression
+	// Cron is the source expression; Expr is it parsed. It is read in
+	// Location: UTC when nil (no time_zone).
+	Cron     string
+	Expr     *cronexpr.Expression
+	Location *time.Location
 	// Duration is how long each occurrence lasts.
 	Duration time.Duration
 	Action   Action
@@ -377,8 +379,11 @@ const MaxWindows = 10000
 var cronMu sync.Mutex
 
 // Windows returns the occurrences of s that overlap [from, to), in order,
-// including one already running at from, at most MaxWindows. It reads no
-// clock, and is safe for concurrent use.
+// including one already running at from, at most MaxWindows, their times
+// in UTC. The cron is read in s's time zone, as Nomad reads a periodic
+// job's in its time_zone (hashicorp/cronexpr): a start in the hour clocks
+// skip in spring does not happen that day, one in the hour they repeat in
+// autumn happens twice. It reads no clock, and is safe for concurrent use.
 func (s *Schedule) Windows(from, to time.Time) []Window {
 	if s.Expr == nil || s.Duration <= 0 || !from.Before(to) {
 		return nil
@@ -389,15 +394,34 @@ func (s *Schedule) Windows(from, to time.Time) []Window {
 	// An occurrence that started up to Duration before from still runs.
 	// cronexpr.Next is strictly after its argument, so step back one
 	// nanosecond more.
-	t := s.Expr.Next(from.Add(-s.Duration - time.Nanosecond).UTC())
+	t := s.Expr.Next(from.Add(-s.Duration - time.Nanosecond).In(s.location()))
 	for !t.IsZero() && t.Before(to) && len(out) < MaxWindows {
-		w := Window{Start: t, End: t.Add(s.Duration)}
+		w := Window{Start: t.UTC(), End: t.Add(s.Duration).UTC()}
 		if w.End.After(from) {
 			out = append(out, w)
 		}
 		t = s.Expr.Next(t)
 	}
 	return out
+}
+
+// Next is the first start of s strictly after t, in UTC; zero when the
+// cron starts no window after t. Safe for concurrent use.
+func (s *Schedule) Next(t time.Time) time.Time {
+	if s.Expr == nil {
+		return time.Time{}
+	}
+	cronMu.Lock()
+	defer cronMu.Unlock()
+	return s.Expr.Next(t.In(s.location())).UTC()
+}
+
+// location is the time zone s's cron is read in.
+func (s *Schedule) location() *time.Location {
+	if s.Location == nil {
+		return time.UTC
+	}
+	return s.Location
 }
 
 // Models are the forecast model names a policy may choose. The forecast

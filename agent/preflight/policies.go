@@ -154,7 +154,7 @@ func pastSchedules(pols []*policies.Policy, now time.Time) hcl.Diagnostics {
 	var diags hcl.Diagnostics
 	for _, p := range pols {
 		for _, s := range p.Schedules {
-			if s.Expr == nil || !s.Expr.Next(now.Add(-s.Duration)).IsZero() {
+			if s.Expr == nil || !s.Next(now.Add(-s.Duration)).IsZero() {
 				continue
 			}
 			diags = append(diags, diagAt(hcl.DiagWarning, s.DeclRange, "Schedule over",
