@@ -363,3 +363,47 @@ func TestBrowserAnnouncesOnlyChanges(t *testing.T) {
 		t.Errorf("after a hotspot came, then another cycle: announced %q, want the hotspot, once", s)
 	}
 }
+
+// TestBrowserQueueFitsANarrowScreen: on a 390 px screen the Queue page
+// scrolls its table, not the page. The table's hidden labels ("Cancel
+// mr-2"'s) are positioned absolutely and, with the table's box not their
+// containing block, escaped its scrolling and made the page wider than
+// the screen.
+func TestBrowserQueueFitsANarrowScreen(t *testing.T) {
+	path := chromium(t)
+	act := apitest.New()
+	for _, s := range []api.Submission{{Allocation: "a1", Target: "dc2"}, {Allocation: "a2", Target: "dc3"}} {
+		if _, err := act.Submit(context.Background(), s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	act.Update("mr-1", func(mr *api.MigrationRequest) { mr.State = api.StateRunning })
+	h, err := ui.New(&hotspotBackend{}, ui.Options{Act: act, Poll: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	defer h.Close()
+	ctx := browser(t, path)
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	if err := chromedp.Do(ctx,
+		chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2), chromedp.EmulatePortrait),
+		chromedp.Navigate(srv.URL+"/ui/queue"),
+		chromedp.WaitVisible(chromedp.ID("cancel-mr-2")),
+	); err != nil {
+		t.Fatal(err)
+	}
+	widths, err := chromedp.Run(ctx, chromedp.Evaluate[[]int](
+		`[document.documentElement.scrollWidth, window.innerWidth, document.querySelector('.table-wrap').scrollWidth]`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if widths[0] > widths[1]+1 {
+		t.Errorf("the Queue page is %d px wide on a %d px screen: it scrolls sideways", widths[0], widths[1])
+	}
+	if widths[2] <= widths[1] {
+		t.Errorf("the queue's table is %d px wide at %d px; the test wants one that has to scroll", widths[2], widths[1])
+	}
+}
