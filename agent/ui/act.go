@@ -26,10 +26,11 @@ const queueShown = 50
 const notRunning = "This agent does not run the act half (migration queue, reservations, decisions)."
 
 // NotAppliedError is what an act backend's action (pause, resume,
-// cancel) returns when it was made on another server, the leader, and
-// this server's copy of the state had not applied it when the wait for it
-// ended (a few seconds, or the request's end). The action is done: the
-// page after it says that this copy does not show it yet, until it does.
+// cancel, priority) returns when it was made on another server, the
+// leader, and this server's copy of the state had not applied it when the
+// wait for it ended (a few seconds, or the request's end). The action is
+// done: the page after it says that this copy does not show it yet, until
+// it does.
 type NotAppliedError struct {
 	// Index is the leader's Raft index once it made the change; Applied
 	// this server's when the wait ended.
@@ -47,7 +48,8 @@ type requestView struct {
 	Actual     time.Duration // finished − started, or so far while running
 	ActualNote string        // "so far" while running
 	// Cancelable is true while the request has not started: the API
-	// refuses to cancel a running one (409), so the page offers no Cancel.
+	// refuses to cancel a running one or set its priority (409), so the
+	// page offers neither Cancel nor the priority form.
 	Cancelable bool
 }
 
@@ -162,6 +164,10 @@ func notice(q url.Values) string {
 		return "The queue is running again."
 	case "cancelled":
 		return fmt.Sprintf("Request %s is cancelled.", q.Get("id"))
+	case "priority":
+		if p, ok := priorityOf(q.Get("priority")); ok {
+			return fmt.Sprintf("Priority of %s set to %d; the leader scores it again at its next pass.", q.Get("id"), p)
+		}
 	}
 	return ""
 }
@@ -179,7 +185,8 @@ func (h *Handler) behind(q url.Values) string {
 	if applied >= index {
 		return ""
 	}
-	what := map[string]string{"paused": "paused the queue", "resumed": "resumed the queue", "cancelled": "cancelled request " + q.Get("id")}[q.Get("done")]
+	what := map[string]string{"paused": "paused the queue", "resumed": "resumed the queue", "cancelled": "cancelled request " + q.Get("id"),
+		"priority": fmt.Sprintf("set the priority of request %s to %s", q.Get("id"), q.Get("priority"))}[q.Get("done")]
 	if what == "" {
 		return ""
 	}
@@ -241,6 +248,32 @@ func (h *Handler) cancel(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	err := h.opts.Act.Cancel(r.Context(), id)
 	h.acted(w, r, err, url.Values{"done": {"cancelled"}, "id": {id}}, "request cancelled from the dashboard", "request", id)
+}
+
+// setPriority sets a request's priority from the Queue page's form: a
+// whole number from 1 to 100, as the API takes it. Any other value is
+// refused (400) before the backend is asked, and nothing changes.
+func (h *Handler) setPriority(w http.ResponseWriter, r *http.Request) {
+	if !h.checkCSRF(w, r) || !h.actAvailable(w, r) {
+		return
+	}
+	id, value := r.PathValue("id"), r.PostFormValue("priority")
+	p, ok := priorityOf(value)
+	if !ok {
+		h.actError(w, r, &api.InvalidError{Field: "priority",
+			Reason: fmt.Sprintf("%q is not a whole number from 1 to 100; nothing changed", value)})
+		return
+	}
+	err := h.opts.Act.SetPriority(r.Context(), id, p)
+	h.acted(w, r, err, url.Values{"done": {"priority"}, "id": {id}, "priority": {strconv.Itoa(p)}},
+		"request priority set from the dashboard", "request", id, "priority", p)
+}
+
+// priorityOf reads a priority as the API takes it: a whole number from 1
+// to 100.
+func priorityOf(s string) (int, bool) {
+	p, err := strconv.Atoi(s)
+	return p, err == nil && p >= 1 && p <= 100
 }
 
 func (h *Handler) actAvailable(w http.ResponseWriter, r *http.Request) bool {

@@ -13,8 +13,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
+
 	"github.com/foreshape/foreshape/agent/api"
 	"github.com/foreshape/foreshape/agent/api/apitest"
+	"github.com/foreshape/foreshape/internal/syncbuf"
 )
 
 // newActServer serves the dashboard over a fake act backend holding two
@@ -185,6 +188,18 @@ func TestActPagesWithoutTheActHalf(t *testing.T) {
 	code, _, _ := post(t, srv.Client(), srv.URL+"/ui/queue/pause", url.Values{})
 	if code != http.StatusForbidden {
 		t.Errorf("pause without csrf: %d, want 403", code)
+	}
+	h, err := New(&fakeBackend{}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	req := httptest.NewRequest(http.MethodPost, "/ui/queue/mr-1/priority", nil)
+	req.PostForm = url.Values{"csrf": {h.csrf(req)}, "priority": {"90"}}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	if rec.Code != http.StatusServiceUnavailable || !strings.Contains(rec.Body.String(), notRunning) {
+		t.Errorf("set a priority without the act half: %d, want 503 saying the act half is not running", rec.Code)
 	}
 }
 
@@ -387,6 +402,10 @@ func (l *leaderAhead) Cancel(context.Context, string) error {
 	return &NotAppliedError{Index: 9, Applied: l.applied.Load()}
 }
 
+func (l *leaderAhead) SetPriority(context.Context, string, int) error {
+	return &NotAppliedError{Index: 9, Applied: l.applied.Load()}
+}
+
 // TestPageAfterAnActionThisCopyHasNotApplied: after an action made on the
 // leader that this server's copy of the state had not applied when its
 // wait ended, the Queue page says that this copy does not show it yet
@@ -414,22 +433,209 @@ func TestPageAfterAnActionThisCopyHasNotApplied(t *testing.T) {
 	if want := "The leader paused the queue, but this server&#39;s copy of the state does not show it yet (it has applied the log up to index 5 of 9)"; !strings.Contains(body, want) {
 		t.Errorf("the page after Pause at %s lacks %q:\n%s", paused, want, body)
 	}
+	_, prioritised, body := post(t, c, srv.URL+"/ui/queue/mr-1/priority", url.Values{"csrf": {csrf}, "priority": {"90"}})
+	if want := "The leader set the priority of request mr-1 to 90, but this server&#39;s copy of the state does not show it yet (it has applied the log up to index 5 of 9)"; !strings.Contains(body, want) {
+		t.Errorf("the page after Set at %s lacks %q:\n%s", prioritised, want, body)
+	}
 	_, cancelled, body := post(t, c, srv.URL+"/ui/queue/mr-1/cancel", url.Values{"csrf": {csrf}})
 	if want := "The leader cancelled request mr-1, but this server&#39;s copy of the state does not show it yet"; !strings.Contains(body, want) {
 		t.Errorf("the page after Yes, cancel at %s lacks %q:\n%s", cancelled, want, body)
 	}
 
-	// This copy applies both.
+	// This copy applies all three.
 	if err := b.Act.SetPaused(context.Background(), true); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Act.SetPriority(context.Background(), "mr-1", 90); err != nil {
 		t.Fatal(err)
 	}
 	if err := b.Act.Cancel(context.Background(), "mr-1"); err != nil {
 		t.Fatal(err)
 	}
 	b.applied.Store(9)
-	for u, want := range map[string]string{paused: "The queue is paused", cancelled: "Request mr-1 is cancelled."} {
+	for u, want := range map[string]string{paused: "The queue is paused", prioritised: "Priority of mr-1 set to 90; the leader scores it again at its next pass.",
+		cancelled: "Request mr-1 is cancelled."} {
 		if _, body := get(t, c, u+"&fragment=1", nil); !strings.Contains(body, want) || strings.Contains(body, "does not show it yet") {
 			t.Errorf("GET %s once this copy applied the action: want %q alone:\n%s", u, want, body)
 		}
+	}
+}
+
+// TestPriorityFormOnlyBeforeStart: the Queue page offers the priority
+// form (a number from 1 to 100, prefilled with the request's priority,
+// and Set) on a request that has not started, as it offers Cancel; a
+// running or finished request, whose priority the API refuses to set
+// (409), shows its priority alone.
+func TestPriorityFormOnlyBeforeStart(t *testing.T) {
+	srv, act := newActServer(t)
+	if _, err := act.Submit(context.Background(), api.Submission{Job: "web", Group: "frontend", Target: "dc2"}); err != nil {
+		t.Fatal(err)
+	}
+	act.Update("mr-3", func(mr *api.MigrationRequest) { mr.State, mr.Priority = api.StateDone, 70 })
+	act.Update("mr-2", func(mr *api.MigrationRequest) { mr.State = api.StateWaiting })
+	_, body := get(t, srv.Client(), srv.URL+"/ui/queue", nil)
+	for _, want := range []string{
+		`<form class="priority" method="post" action="/ui/queue/mr-2/priority">`,
+		`<input id="priority-mr-2" name="priority" type="number" min="1" max="100" value="50" required>`,
+		`<label class="visually-hidden" for="priority-mr-2">`, `id="set-priority-mr-2"`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("queue page lacks %q for mr-2, which is waiting", want)
+		}
+	}
+	if strings.Count(body, `class="priority"`) != 1 {
+		t.Errorf("the priority form is offered %d times, want once (mr-2 alone):\n%s", strings.Count(body, `class="priority"`), body)
+	}
+	for _, id := range []string{"mr-1", "mr-3"} {
+		row := regexp.MustCompile(`(?s)<tr id="req-` + id + `".*?</tr>`).FindString(body)
+		if row == "" || strings.Contains(row, "priority-"+id) || strings.Contains(row, "<form") {
+			t.Errorf("row of %s (running or finished) offers a form, or is missing:\n%s", id, row)
+		}
+	}
+	if !strings.Contains(body, "<td>70</td>") {
+		t.Error("the finished mr-3's priority 70 is not shown as a plain cell")
+	}
+}
+
+// TestSetPriorityFromTheQueue: the priority form sets the request's
+// priority through the act backend, logs it as Cancel logs (with the
+// request and the caller), and the page after it says what was done.
+func TestSetPriorityFromTheQueue(t *testing.T) {
+	var logs syncbuf.Buffer
+	act := apitest.New()
+	if _, err := act.Submit(context.Background(), api.Submission{Allocation: "a1", Target: "dc2"}); err != nil {
+		t.Fatal(err)
+	}
+	h, err := New(&fakeBackend{cycle: t0}, Options{Act: act, Logger: hclog.New(&hclog.LoggerOptions{Output: &logs, Level: hclog.Info})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	defer h.Close()
+	c := srv.Client()
+	_, body := get(t, c, srv.URL+"/ui/queue", nil)
+	code, at, body := post(t, c, srv.URL+"/ui/queue/mr-1/priority", url.Values{"csrf": {csrfOf(t, body)}, "priority": {"90"}})
+	if code != http.StatusOK || !strings.HasSuffix(at, "/ui/queue?done=priority&id=mr-1&priority=90") {
+		t.Fatalf("set the priority: %d at %s, want the Queue page", code, at)
+	}
+	if mr, _ := act.Request(context.Background(), "mr-1"); mr.Priority != 90 {
+		t.Errorf("mr-1's priority is %d after Set 90", mr.Priority)
+	}
+	if want := `<p class="notice">Priority of mr-1 set to 90; the leader scores it again at its next pass.</p>`; !strings.Contains(body, want) {
+		t.Errorf("the page after Set lacks %q:\n%s", want, body)
+	}
+	if !strings.Contains(body, `id="priority-mr-1" name="priority" type="number" min="1" max="100" value="90"`) {
+		t.Error("the page after Set does not show mr-1's new priority in its form")
+	}
+	if l := logs.String(); !strings.Contains(l, "[INFO]  ui: request priority set from the dashboard: request=mr-1 priority=90 remote_addr=127.0.0.1:") {
+		t.Errorf("log lacks the priority set, with the request and the caller:\n%s", l)
+	}
+}
+
+// TestSetPriorityRefusesWhatTheAPIRefuses: a value that is not a whole
+// number from 1 to 100 is refused (400) with that said and changes
+// nothing; an unknown request (404) and one that runs or has finished
+// (409) show the backend's error, as Cancel shows it.
+func TestSetPriorityRefusesWhatTheAPIRefuses(t *testing.T) {
+	srv, act := newActServer(t)
+	c := srv.Client()
+	_, body := get(t, c, srv.URL+"/ui/queue", nil)
+	csrf := csrfOf(t, body)
+	for _, v := range []string{"0", "101", "high", "", "9.5", "-3", " 90"} {
+		code, _, page := post(t, c, srv.URL+"/ui/queue/mr-2/priority", url.Values{"csrf": {csrf}, "priority": {v}})
+		if want := "is not a whole number from 1 to 100; nothing changed"; code != http.StatusBadRequest || !strings.Contains(page, want) {
+			t.Errorf("priority %q: %d, want 400 saying %q\n%.2000s", v, code, want, page)
+		}
+		if mr, _ := act.Request(context.Background(), "mr-2"); mr.Priority != 50 {
+			t.Fatalf("priority %q changed mr-2's priority to %d", v, mr.Priority)
+		}
+	}
+	if code, _, page := post(t, c, srv.URL+"/ui/queue/mr-2/priority", url.Values{"csrf": {csrf}}); code != http.StatusBadRequest ||
+		!strings.Contains(page, "priority: &#34;&#34; is not a whole number from 1 to 100") {
+		t.Errorf("a form without a priority: %d, want 400 saying so\n%.2000s", code, page)
+	}
+
+	if err := act.Cancel(context.Background(), "mr-2"); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		id, why string
+		code    int
+	}{
+		{"mr-99", "no migration request &#34;mr-99&#34;", http.StatusNotFound},
+		{"mr-1", "migration request mr-1 is running; only the priority of a request that has not started can be set", http.StatusConflict},
+		{"mr-2", "migration request mr-2 is cancelled; only the priority of a request that has not started can be set", http.StatusConflict},
+	} {
+		code, _, page := post(t, c, srv.URL+"/ui/queue/"+tc.id+"/priority", url.Values{"csrf": {csrf}, "priority": {"90"}})
+		if code != tc.code || !strings.Contains(page, tc.why) || strings.Contains(page, ": conflict") || strings.Contains(page, ": not found") {
+			t.Errorf("set the priority of %s: %d, want %d saying %q once\n%.2000s", tc.id, code, tc.code, tc.why, page)
+		}
+	}
+	for _, id := range []string{"mr-1", "mr-2"} {
+		if mr, _ := act.Request(context.Background(), id); mr.Priority != 50 {
+			t.Errorf("a refused Set changed %s's priority to %d", id, mr.Priority)
+		}
+	}
+}
+
+// TestSetPriorityNeedsTheDashboardsAuth: the priority form is refused as
+// the other forms are: without a valid token (403, whatever the form
+// holds), and with a token but without the CSRF field derived from it
+// (403); with both it sets the priority.
+func TestSetPriorityNeedsTheDashboardsAuth(t *testing.T) {
+	act := apitest.New()
+	if _, err := act.Submit(context.Background(), api.Submission{Allocation: "a1", Target: "dc2"}); err != nil {
+		t.Fatal(err)
+	}
+	h, err := New(&fakeBackend{cycle: t0}, Options{Act: act, Tokens: func() []string { return []string{"s3cret"} }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	defer h.Close()
+	c := srv.Client()
+	_, body := get(t, c, srv.URL+"/ui/queue", map[string]string{"X-Foreshape-Token": "s3cret"})
+	csrf := csrfOf(t, body)
+	send := func(hdr map[string]string, form url.Values) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodPost, srv.URL+"/ui/queue/mr-1/priority", strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		for k, v := range hdr {
+			req.Header.Set(k, v)
+		}
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	for _, tc := range []struct {
+		what string
+		hdr  map[string]string
+		form url.Values
+		why  string
+	}{
+		{"no token", nil, url.Values{"csrf": {csrf}, "priority": {"90"}}, "permission denied"},
+		{"a wrong token", map[string]string{"X-Foreshape-Token": "wrong"}, url.Values{"csrf": {csrf}, "priority": {"90"}}, "permission denied"},
+		{"a wrong cookie", map[string]string{"Cookie": cookieName + "=wrong"}, url.Values{"csrf": {csrf}, "priority": {"90"}}, "permission denied"},
+		{"no csrf field", map[string]string{"X-Foreshape-Token": "s3cret"}, url.Values{"priority": {"90"}}, "the form is stale or came from another site"},
+		{"a forged csrf field", map[string]string{"Authorization": "Bearer s3cret"}, url.Values{"csrf": {"forged"}, "priority": {"90"}}, "the form is stale or came from another site"},
+	} {
+		if code, page := send(tc.hdr, tc.form); code != http.StatusForbidden || !strings.Contains(page, tc.why) {
+			t.Errorf("%s: %d, want 403 saying %q\n%.500s", tc.what, code, tc.why, page)
+		}
+		if mr, _ := act.Request(context.Background(), "mr-1"); mr.Priority != 50 {
+			t.Fatalf("%s: mr-1's priority changed to %d", tc.what, mr.Priority)
+		}
+	}
+	if code, _ := send(map[string]string{"Cookie": cookieName + "=s3cret"}, url.Values{"csrf": {csrf}, "priority": {"90"}}); code != http.StatusOK {
+		t.Errorf("signed in with the form's csrf field: %d, want the Queue page", code)
+	}
+	if mr, _ := act.Request(context.Background(), "mr-1"); mr.Priority != 90 {
+		t.Errorf("signed in: mr-1's priority is %d, want 90", mr.Priority)
 	}
 }

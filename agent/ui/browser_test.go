@@ -15,6 +15,7 @@ import (
 	"flag"
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -303,8 +304,8 @@ const firstPaint = `new Promise(resolve => {
 })`
 
 // TestBrowserDashboard follows `agent -dev` in Chromium: bands for every dev
-// locality, the dc2 hotspot before the surge, the queue's pause, resume and
-// cancel, a narrow screen and the keyboard.
+// locality, the dc2 hotspot before the surge, the queue's pause, resume,
+// priority and cancel, a narrow screen and the keyboard.
 func TestBrowserDashboard(t *testing.T) {
 	path := chromium(t)
 	a := startDevAgent(t)
@@ -500,8 +501,8 @@ func maintenanceWindow(t *testing.T, a *devAgent, within time.Duration) (time.Ti
 }
 
 // queueFlow pauses the queue from the dashboard, submits a request through
-// the API, cancels it from the dashboard and sees it cancelled through the
-// API, then resumes the queue.
+// the API, sets its priority and then cancels it from the dashboard, and
+// sees each through the API, then resumes the queue.
 func queueFlow(t *testing.T, ctx context.Context, a *devAgent) {
 	if _, err := a.Client.Queue(ctx, nil); err != nil {
 		var se *api.StatusError
@@ -522,6 +523,22 @@ func queueFlow(t *testing.T, ctx context.Context, a *devAgent) {
 	}
 
 	id := submitOne(t, ctx, a)
+	if err := doLive(ctx,
+		chromedp.Navigate(a.URL+"/ui/queue"),
+		chromedp.SetValue(chromedp.ID("priority-"+id), "90"),
+		chromedp.Click(chromedp.ID("set-priority-"+id)),
+		chromedp.WaitVisible(chromedp.CSS(`.notice`)),
+	); err != nil {
+		t.Fatalf("set the priority of %s from the dashboard: %v", id, err)
+	}
+	if mr, err := a.Client.Request(ctx, id); err != nil || mr.Priority != 90 {
+		t.Errorf("after Set 90 the API says %s's priority is %d (%v)", id, mr.Priority, err)
+	}
+	if notice, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector('.notice').textContent`)); err != nil ||
+		notice != "Priority of "+id+" set to 90; the leader scores it again at its next pass." {
+		t.Errorf("the page after Set says %q (%v)", notice, err)
+	}
+
 	if err := doLive(ctx,
 		chromedp.Navigate(a.URL+"/ui/queue"),
 		chromedp.Click(chromedp.ID("cancel-"+id)),
@@ -622,13 +639,15 @@ func TestBrowserTokenRequired(t *testing.T) {
 			t.Errorf("GET %s without a token: %d, want 403", p, resp.StatusCode)
 		}
 	}
-	resp, err := http.PostForm(a.URL+"/ui/queue/pause", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusForbidden {
-		t.Errorf("POST /ui/queue/pause without a token: %d, want 403", resp.StatusCode)
+	for _, p := range []string{"/ui/queue/pause", "/ui/queue/mr-1/priority"} {
+		resp, err := http.PostForm(a.URL+p, url.Values{"priority": {"90"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusForbidden {
+			t.Errorf("POST %s without a token: %d, want 403", p, resp.StatusCode)
+		}
 	}
 
 	ctx := browser(t, path)

@@ -364,11 +364,91 @@ func TestBrowserAnnouncesOnlyChanges(t *testing.T) {
 	}
 }
 
+// TestBrowserKeepsATypedPriority: a priority an operator is typing stays
+// through a live update, which put the page's value back (and the focus
+// on its field), so that Set would have sent the old priority; the
+// browser does not send a 0 (outside the field's bounds, 1–100), and Set
+// sends the typed value.
+func TestBrowserKeepsATypedPriority(t *testing.T) {
+	path := chromium(t)
+	b := &hotspotBackend{}
+	act := apitest.New()
+	if _, err := act.Submit(context.Background(), api.Submission{Allocation: "a1", Target: "dc2"}); err != nil {
+		t.Fatal(err)
+	}
+	h, err := ui.New(b, ui.Options{Act: act, Poll: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fetched, sent atomic.Int64 // the page's live updates; the priority forms it sent
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/priority") {
+			sent.Add(1)
+		}
+		h.ServeHTTP(w, r)
+		if r.URL.Query().Get("fragment") == "1" {
+			fetched.Add(1)
+		}
+	}))
+	defer srv.Close()
+	defer h.Close()
+	ctx := browser(t, path)
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	eval := func(js string) string {
+		t.Helper()
+		s, err := chromedp.Run(ctx, chromedp.Evaluate[string](js))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	if err := chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/ui/queue"), chromedp.WaitVisible(chromedp.ID("priority-mr-1"))); err != nil {
+		t.Fatal(err)
+	}
+	for end := time.Now().Add(30 * time.Second); eval(`document.getElementById('live').textContent`) != "Live: connected"; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(end) {
+			t.Fatal("the stream did not connect")
+		}
+	}
+	if err := chromedp.Do(ctx, chromedp.Focus(chromedp.ID("priority-mr-1")), chromedp.Clear(chromedp.ID("priority-mr-1")),
+		chromedp.SendKeys(chromedp.ID("priority-mr-1"), "90")); err != nil {
+		t.Fatal(err)
+	}
+	was := fetched.Load()
+	b.next(false)
+	for end := time.Now().Add(30 * time.Second); fetched.Load() == was; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(end) {
+			t.Fatal("the page fetched no update")
+		}
+	}
+	time.Sleep(300 * time.Millisecond) // the swap after the fetch
+	if v, f := eval(`document.getElementById('priority-mr-1').value`), eval(`document.activeElement.id`); v != "90" || f != "priority-mr-1" {
+		t.Errorf("after a live update the field holds %q with the focus on %q; want the typed 90, focused", v, f)
+	}
+
+	// The browser does not send a 0 (the field is invalid); Set then
+	// sends the 90, the one form the agent gets.
+	if err := chromedp.Do(ctx, chromedp.SetValue(chromedp.ID("priority-mr-1"), "0"), chromedp.Click(chromedp.ID("set-priority-mr-1"))); err != nil {
+		t.Fatal(err)
+	}
+	if v := eval(`String(document.getElementById('priority-mr-1').closest('form').checkValidity())`); v != "false" {
+		t.Errorf("a form with a priority of 0 is valid to the browser (%s)", v)
+	}
+	if err := chromedp.Do(ctx, chromedp.SetValue(chromedp.ID("priority-mr-1"), "90"), chromedp.Click(chromedp.ID("set-priority-mr-1")),
+		chromedp.WaitVisible(chromedp.CSS(".notice"))); err != nil {
+		t.Fatal(err)
+	}
+	if mr, _ := act.Request(context.Background(), "mr-1"); mr.Priority != 90 || sent.Load() != 1 {
+		t.Errorf("after 0 and then Set 90: mr-1's priority is %d, the agent got %d forms; want 90 from one", mr.Priority, sent.Load())
+	}
+}
+
 // TestBrowserQueueFitsANarrowScreen: on a 390 px screen the Queue page
-// scrolls its table, not the page. The table's hidden labels ("Cancel
-// mr-2"'s) are positioned absolutely and, with the table's box not their
-// containing block, escaped its scrolling and made the page wider than
-// the screen.
+// scrolls its table, not the page. The table's hidden labels (the
+// priority field's, "Cancel mr-2"'s) are positioned absolutely and, with
+// the table's box not their containing block, escaped its scrolling and
+// made the page wider than the screen.
 func TestBrowserQueueFitsANarrowScreen(t *testing.T) {
 	path := chromium(t)
 	act := apitest.New()
@@ -391,7 +471,7 @@ func TestBrowserQueueFitsANarrowScreen(t *testing.T) {
 	if err := chromedp.Do(ctx,
 		chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2), chromedp.EmulatePortrait),
 		chromedp.Navigate(srv.URL+"/ui/queue"),
-		chromedp.WaitVisible(chromedp.ID("cancel-mr-2")),
+		chromedp.WaitVisible(chromedp.ID("priority-mr-2")),
 	); err != nil {
 		t.Fatal(err)
 	}

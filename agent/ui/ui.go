@@ -118,6 +118,7 @@ func New(b Backend, opts Options) (*Handler, error) {
 	h.mux.HandleFunc("POST /ui/queue/resume", h.auth(h.setPaused(false)))
 	h.mux.HandleFunc("GET /ui/queue/{id}/cancel", h.auth(h.confirmCancel))
 	h.mux.HandleFunc("POST /ui/queue/{id}/cancel", h.auth(h.cancel))
+	h.mux.HandleFunc("POST /ui/queue/{id}/priority", h.auth(h.setPriority))
 	h.mux.HandleFunc("GET /ui/decisions", h.auth(h.decisions))
 	h.mux.HandleFunc("GET /ui/events", h.auth(h.events))
 	h.mux.HandleFunc("/ui/", h.auth(func(w http.ResponseWriter, r *http.Request) {

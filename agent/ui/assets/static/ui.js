@@ -1,7 +1,7 @@
 // foreshape dashboard: live updates. The pages are complete without this
 // script; with it, the page's main content is fetched again whenever the
-// agent announces a change over server-sent events, keeping open details
-// and the focused element.
+// agent announces a change over server-sent events, keeping open details,
+// the focused element and what an operator has typed and not sent.
 (function () {
   "use strict";
   var main = document.getElementById("main");
@@ -42,11 +42,16 @@
       .then(function (html) {
         var open = Array.prototype.map.call(main.querySelectorAll("details[id]"), function (d) { return [d.id, d.open]; });
         var focused = document.activeElement && main.contains(document.activeElement) ? document.activeElement.id : "";
+        // A field being edited (a request's priority) would get the
+        // page's value back: keep what the operator typed.
+        var typed = Array.prototype.filter.call(main.querySelectorAll("input[id]"), function (e) { return e.value !== e.defaultValue; })
+          .map(function (e) { return [e.id, e.value]; });
         var before = marked();
         main.innerHTML = html;
         var news = Array.prototype.filter.call(main.querySelectorAll("[data-announce]"), function (e) { return !before[e.getAttribute("data-announce")]; });
         if (news.length) { tell(news.map(function (e) { return e.textContent.trim(); }).join(" ")); }
         open.forEach(function (o) { var d = document.getElementById(o[0]); if (d) { d.open = o[1]; } });
+        typed.forEach(function (v) { var e = document.getElementById(v[0]); if (e) { e.value = v[1]; } });
         if (focused) { var f = document.getElementById(focused); if (f) { f.focus(); } }
         // In UTC, as every time on the pages is; by this browser's clock.
         say(stopped || "Live: updated " + new Date().toISOString().slice(11, 19) + "Z");
