@@ -84,7 +84,9 @@ func dashboardGet(t *testing.T, u string) (int, string) {
 // leader's: here it stopped applying the log) shows the request the leader
 // holds on its cancel confirmation, as GET /v1/queue/{id} answers it
 // (TestFollowerBehindAsksTheLeaderForARequest), where it said no such
-// request existed; and "Yes, cancel" cancels it through the leader, where
+// request existed; a priority set on its Queue page is set by the leader,
+// the page saying the copy does not show it yet; and "Yes, cancel"
+// cancels it through the leader, where
 // the follower refused it as unknown, then waits for the follower's copy
 // to apply it (forwardWait at most: this one never does) and shows a page
 // that says the copy does not show it yet, where it said the request was
@@ -105,12 +107,26 @@ func TestDashboardOnAFollowerBehindAsksTheLeader(t *testing.T) {
 	if csrf == nil {
 		t.Fatalf("no csrf field on the confirmation page")
 	}
-	start := time.Now()
-	resp, err := http.PostForm(behind.api.Address+"/ui/queue/"+id+"/cancel", url.Values{"csrf": {csrf[1]}})
+	// Set on the follower's Queue page, a priority is set by the leader,
+	// and the page says this server's copy does not show it yet.
+	resp, err := http.PostForm(behind.api.Address+"/ui/queue/"+id+"/priority", url.Values{"csrf": {csrf[1]}, "priority": {"90"}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if want := "The leader set the priority of request " + id + " to 90, but this server&#39;s copy of the state does not show it yet"; resp.StatusCode != http.StatusOK || !strings.Contains(string(body), want) {
+		t.Errorf("Set priority on the follower behind: %d at %s, lacking %q\n%.3000s", resp.StatusCode, resp.Request.URL, want, body)
+	}
+	if mr, err := lapi.Request(ctx, id); err != nil || mr.Priority != 90 {
+		t.Errorf("%s on the leader after the follower's Set: priority %d, %v; want 90", id, mr.Priority, err)
+	}
+	start := time.Now()
+	resp, err = http.PostForm(behind.api.Address+"/ui/queue/"+id+"/cancel", url.Values{"csrf": {csrf[1]}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ = io.ReadAll(resp.Body)
 	resp.Body.Close()
 	took := time.Since(start)
 	if resp.StatusCode != http.StatusOK || !strings.Contains(resp.Request.URL.String(), "done=cancelled") {
