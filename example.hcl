@@ -6,7 +6,7 @@
 # below is optional unless it says otherwise; the values shown are examples
 # for a three-server cluster, and the comments give the defaults.
 #
-# SIGHUP reloads the files: log_level, the acl block (its token file read
+# SIGHUP reloads the files: log_level, the acl block (its token files read
 # again), the policies, and the tls block's certificate, key and CA files
 # replaced in place (for new connections) take effect at once; every other
 # setting changed, and a nomad.* or prometheus.* certificate or CA file
@@ -224,6 +224,11 @@ acl {
   # Accepted tokens, one a line (a line starting with # is a comment).
   # Required when enabled, refused otherwise.
   token_file = "/etc/foreshape/acl-tokens"
+
+  # Tokens that may only read (GET and HEAD, not a backup), in the same
+  # form: for dashboards and monitoring that must not change the queue.
+  # A token in both files is refused. Optional.
+  # read_token_file = "/etc/foreshape/acl-read-tokens"
 }
 
 # Shaping policies: every *.hcl file in this directory (not hidden ones,

@@ -146,6 +146,8 @@ type Agent struct {
 	dash     *ui.Handler
 	registry *prometheus.Registry
 	tokens   atomic.Pointer[[]string]
+	// readTokens are acl.read_token_file's, which may only read.
+	readTokens atomic.Pointer[[]string]
 
 	latest atomic.Pointer[cycleResult]
 	tel    telemetry
@@ -201,6 +203,7 @@ func New(cfg *config.Config, opts Options) (*Agent, error) {
 	}
 	a.pols = opts.orFallback(log, cfg, start.Policies)
 	a.tokens.Store(&start.Tokens)
+	a.readTokens.Store(&start.ReadTokens)
 	a.read, a.tls = start.Read, start.TLS
 
 	newFSM := state.NewFSM
@@ -249,7 +252,7 @@ func New(cfg *config.Config, opts Options) (*Agent, error) {
 		a.node.Close()
 		return nil, err
 	}
-	srv, err := api.NewServer(a, api.Options{Registry: a.registry, Logger: log, TokensFunc: a.currentTokens,
+	srv, err := api.NewServer(a, api.Options{Registry: a.registry, Logger: log, TokensFunc: a.currentTokens, ReadTokensFunc: a.currentReadTokens,
 		NoMetrics: !cfg.Telemetry.PrometheusMetrics, UI: dash, Operator: a, Act: a.act, Ready: a.node.Ready})
 	if err != nil {
 		a.node.Close()
@@ -669,6 +672,13 @@ func (a *Agent) publish(c api.Cycle, res predict.Result) {
 }
 
 func (a *Agent) currentTokens() []string { return *a.tokens.Load() }
+
+func (a *Agent) currentReadTokens() []string {
+	if p := a.readTokens.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
 
 // Close stops Raft (a leader hands over first) and releases the listener,
 // then waits for the Consul deregistration Run started, at most 5 s after

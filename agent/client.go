@@ -58,6 +58,7 @@ type Client struct {
 	discover func(context.Context) ([]string, error)
 
 	tokens  atomic.Pointer[[]string] // acl.token_file's, when acl is enabled
+	readTok atomic.Pointer[[]string] // acl.read_token_file's, which may only read
 	httpAdv string
 	// The HTTP API and the Consul registration (serve.go).
 	frontDoor
@@ -102,6 +103,7 @@ func NewClient(cfg *config.Config, opts Options) (*Client, error) {
 	c.name, c.read, c.tls = start.Name, start.Read, start.TLS
 	c.nomad = start.Nomad
 	c.tokens.Store(&start.Tokens)
+	c.readTok.Store(&start.ReadTokens)
 	var err error
 	if c.static, c.discover, err = joinTargets(cfg, start.Consul); err != nil {
 		return nil, err
@@ -170,6 +172,7 @@ func (c *Client) Reload(cfg *config.Config) error {
 		return err
 	}
 	c.tokens.Store(&start.Tokens)
+	c.readTok.Store(&start.ReadTokens)
 	applyLogSettings(c.log, c.cfg, run, cfg)
 	rotateTLS(c.log, c.tls, c.read, start)
 	logChangedFiles(c.log, c.read, start.Read)
@@ -332,8 +335,8 @@ func (c *Client) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if tok == "" {
 			tok = api.BearerToken(r.Header)
 		}
-		if why := api.TokenDenied(tok, toks); why != "" {
-			c.log.Warn("request denied", "reason", why, "path", r.URL.Path, "remote_addr", r.RemoteAddr)
+		if why := api.Denied(r, tok, toks, *c.readTok.Load()); why != "" {
+			c.log.Warn("request denied", "reason", why, "method", r.Method, "path", r.URL.Path, "remote_addr", r.RemoteAddr)
 			writeAPIError(w, http.StatusForbidden, "permission denied: "+why)
 			return
 		}

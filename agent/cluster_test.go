@@ -468,7 +468,11 @@ func runClient(t *testing.T, cfg *config.Config) (*Client, context.Context) {
 // answers /v1/health and /v1/ready and says it cannot forward anything else; with acl
 // enabled it refuses a request without a token before forwarding it.
 func TestClientAgentAPI(t *testing.T) {
-	cfg, _ := lonelyClientConfig(t, "lonely")
+	cfg, tokens := lonelyClientConfig(t, "lonely")
+	cfg.ACL.ReadTokenFile = filepath.Join(filepath.Dir(tokens), "read-tokens")
+	if err := os.WriteFile(cfg.ACL.ReadTokenFile, []byte("r3ad\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	c, ctx := runClient(t, cfg)
 	client := &api.Client{Address: "http://" + c.HTTPAddr()}
 	if h, err := client.Health(ctx); err != nil || h.Node != "lonely" {
@@ -484,6 +488,14 @@ func TestClientAgentAPI(t *testing.T) {
 	client.Token = "t1ken"
 	if _, err := client.Status(ctx); !errors.As(err, &se) || se.Code != http.StatusForbidden || !strings.Contains(se.Message, api.DeniedUnknownToken) {
 		t.Errorf("status with another token: %v; want 403 saying it is not one of the agent's", err)
+	}
+	// A read-only token passes a read on, and is refused a change here.
+	client.Token = "r3ad"
+	if _, err := client.Status(ctx); !errors.As(err, &se) || se.Code != http.StatusServiceUnavailable || !strings.Contains(se.Message, "not reached a server") {
+		t.Errorf("status with a read-only token before any server answered: %v; want 503", err)
+	}
+	if _, err := client.Pause(ctx, true); !errors.As(err, &se) || se.Code != http.StatusForbidden || !strings.Contains(se.Message, api.DeniedReadOnly) {
+		t.Errorf("pause with a read-only token: %v; want 403 saying it may only read", err)
 	}
 	client.Token = "t0ken"
 	if _, err := client.Status(ctx); !errors.As(err, &se) || se.Code != http.StatusServiceUnavailable || !strings.Contains(se.Message, "not reached a server") {

@@ -28,7 +28,7 @@ func (a *Agent) dashboardOptions() ui.Options {
 	if a.act != nil && a.act.coord != nil {
 		act = dashboardAct{a.act}
 	}
-	opts := ui.Options{Tokens: a.currentTokens, Act: act, LeaderCycle: a.leaderCycleError, Logger: a.log, Now: a.clock.Now}
+	opts := ui.Options{Tokens: a.currentTokens, ReadTokens: a.currentReadTokens, Act: act, LeaderCycle: a.leaderCycleError, Logger: a.log, Now: a.clock.Now}
 	if a.fsm != nil {
 		opts.Applied = a.fsm.AppliedIndex
 	}

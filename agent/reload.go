@@ -69,6 +69,7 @@ func (a *Agent) Reload(cfg *config.Config) error {
 		return fmt.Errorf("%s: %w", keepRunning, err)
 	}
 	a.tokens.Store(&toks)
+	a.readTokens.Store(&start.ReadTokens)
 	applyLogSettings(a.log, old, run, cfg)
 	rotateTLS(a.log, a.tls, a.read, start)
 	logChangedFiles(a.log, a.read, start.Read)

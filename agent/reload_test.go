@@ -628,3 +628,39 @@ func TestReloadLeavesPrometheusAccessToARestart(t *testing.T) {
 		t.Errorf("a reload with prometheus.token_file gone: %v; want it refused", err)
 	}
 }
+
+// TestReloadReadsTheReadOnlyTokens: a reload reads acl.read_token_file
+// again, as it does acl.token_file: a read-only token added reads at
+// once and is refused a change; one removed is refused.
+func TestReloadReadsTheReadOnlyTokens(t *testing.T) {
+	a, cfg, dir, _ := reloadAgent(t)
+	pause := func(token string) int {
+		req := httptest.NewRequest("POST", "/v1/queue/pause", nil)
+		req.Header.Set("X-Foreshape-Token", token)
+		rec := httptest.NewRecorder()
+		a.api.ServeHTTP(rec, req)
+		return rec.Code
+	}
+	if got := status(a, "r3ad"); got != 403 {
+		t.Fatalf("a token in no file answers %d, want 403", got)
+	}
+	next := cfg.Clone()
+	next.ACL.ReadTokenFile = filepath.Join(dir, "read-tokens")
+	write(t, next.ACL.ReadTokenFile, "r3ad\n")
+	if err := a.Reload(next); err != nil {
+		t.Fatal(err)
+	}
+	if got := status(a, "r3ad"); got != 200 {
+		t.Errorf("the read-only token reads %d after the reload, want 200", got)
+	}
+	if got := pause("r3ad"); got != 403 {
+		t.Errorf("the read-only token's pause answers %d, want 403", got)
+	}
+	write(t, next.ACL.ReadTokenFile, "other\n")
+	if err := a.Reload(next); err != nil {
+		t.Fatal(err)
+	}
+	if got := status(a, "r3ad"); got != 403 {
+		t.Errorf("a read-only token removed from the file reads %d after the reload, want 403", got)
+	}
+}

@@ -261,6 +261,10 @@ type ACL struct {
 	// TokenFile holds the accepted tokens, one a line. Required when
 	// Enabled.
 	TokenFile string `json:"token_file"`
+	// ReadTokenFile holds tokens that may only read (GET and HEAD, but
+	// not a backup), one a line: for dashboards and monitoring that must
+	// not pause the queue. Optional; a token in both files is refused.
+	ReadTokenFile string `json:"read_token_file"`
 }
 
 // Policies says where shaping policies are read from.

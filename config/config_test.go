@@ -233,6 +233,7 @@ func TestLoadErrors(t *testing.T) {
 		{"client with voters", "server {\n  enabled = false\n  retry_join = [\"10.0.0.1\"]\n  voters = 3\n}", "Invalid server.voters", 4},
 		// Settings that act only with another one are refused without it.
 		{"token file without acl", "acl {\n  token_file = \"/etc/foreshape/acl-tokens\"\n}", "Invalid acl.token_file", 2},
+		{"read token file without acl", "acl {\n  read_token_file = \"/etc/foreshape/acl-read-tokens\"\n}", "Invalid acl.read_token_file", 2},
 		{"iops query without prometheus", "prometheus {\n  iops_query = \"sum(x{ {{.Matchers}} })\"\n}", "Invalid prometheus.iops_query", 2},
 		{"consul tags without registration", "consul {\n  tags = [\"dc1\"]\n}", "Invalid consul.tags", 2},
 		{"consul service name unused", "consul {\n  service_name = \"fs\"\n}", "Invalid consul.service_name", 2},

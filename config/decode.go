@@ -120,8 +120,9 @@ type tlsHCL struct {
 }
 
 type aclHCL struct {
-	Enabled   hcl.Expression `hcl:"enabled,optional"`
-	TokenFile hcl.Expression `hcl:"token_file,optional"`
+	Enabled       hcl.Expression `hcl:"enabled,optional"`
+	TokenFile     hcl.Expression `hcl:"token_file,optional"`
+	ReadTokenFile hcl.Expression `hcl:"read_token_file,optional"`
 }
 
 type policiesHCL struct {
@@ -440,6 +441,7 @@ func decodeFile(file *hcl.File, cfg *Config) hcl.Diagnostics {
 	if a := f.ACL; a != nil {
 		d.boolean(a.Enabled, "acl.enabled", &cfg.ACL.Enabled)
 		d.str(a.TokenFile, "acl.token_file", &cfg.ACL.TokenFile, checkPath)
+		d.str(a.ReadTokenFile, "acl.read_token_file", &cfg.ACL.ReadTokenFile, checkPath)
 	}
 	if p := f.Policies; p != nil {
 		d.str(p.Dir, "policies.dir", &cfg.Policies.Dir, checkPath)

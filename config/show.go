@@ -180,6 +180,7 @@ func (c *Config) HCL() []byte {
 	b = block("acl")
 	boolean(b, "acl", "enabled", c.ACL.Enabled)
 	str(b, "acl", "token_file", c.ACL.TokenFile)
+	str(b, "acl", "read_token_file", c.ACL.ReadTokenFile)
 
 	b = block("policies")
 	str(b, "policies", "dir", c.Policies.Dir)

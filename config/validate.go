@@ -74,6 +74,7 @@ func (c *Config) Validate() hcl.Diagnostics {
 		why   string
 	}{
 		{"acl.token_file", !c.ACL.Enabled, "acl.enabled is false, so no token is checked. Set acl.enabled = true, or remove it"},
+		{"acl.read_token_file", !c.ACL.Enabled, "acl.enabled is false, so no token is checked. Set acl.enabled = true, or remove it"},
 		{"prometheus.iops_query", s.Enabled && c.Prometheus.Address == "", "prometheus.address is not set, so no IOPS are read from Prometheus. Set prometheus.address, or remove it"},
 		{"consul.tags", !c.Consul.Enabled, "consul.enabled is false, so the agent registers no service to tag. Set consul.enabled = true, or remove them"},
 		{"consul.service_name", !c.Consul.Enabled && !namedLookup, "consul.enabled is false and no server.retry_join entry looks servers up in Consul under it (provider=consul without service=). Set consul.enabled = true, or remove it"},

@@ -370,6 +370,75 @@ func TestActTokens(t *testing.T) {
 	resp.Body.Close()
 }
 
+// TestReadOnlyTokens: a token of acl.read_token_file (Options.ReadTokens)
+// reads every endpoint but the backup, and every change it asks is
+// refused (403) saying it may only read, nothing changed; a token of
+// acl.token_file does both; without write tokens (ACLs off) the read
+// tokens change nothing.
+func TestReadOnlyTokens(t *testing.T) {
+	act := apitest.New()
+	addr, c := serveAct(t, act, api.Options{Tokens: []string{"wr1te"}, ReadTokens: []string{"r3ad"}})
+	ctx := context.Background()
+	c.Token = "wr1te"
+	id, err := c.Submit(ctx, api.Submission{Node: "n1", Target: "dc2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	do := func(method, path, body, token string) (int, string) {
+		req, _ := http.NewRequest(method, addr+path, strings.NewReader(body))
+		req.Header.Set("X-Foreshape-Token", token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	for _, tc := range []struct{ method, path, body string }{
+		{http.MethodGet, "/v1/queue", ""},
+		{http.MethodGet, "/v1/queue/" + id, ""},
+		{http.MethodGet, "/v1/reservations", ""},
+		{http.MethodGet, "/v1/decisions", ""},
+		{http.MethodGet, "/v1/status", ""},
+		{http.MethodHead, "/v1/queue", ""},
+	} {
+		if code, body := do(tc.method, tc.path, tc.body, "r3ad"); code != http.StatusOK {
+			t.Errorf("%s %s with a read-only token: %d %s; want 200", tc.method, tc.path, code, body)
+		}
+	}
+	for _, tc := range []struct{ method, path, body string }{
+		{http.MethodPost, "/v1/queue", `{"node": "n2", "target": "dc2"}`},
+		{http.MethodPost, "/v1/queue/pause", ""},
+		{http.MethodPatch, "/v1/queue/" + id, `{"priority": 90}`},
+		{http.MethodDelete, "/v1/queue/" + id, ""},
+		{http.MethodGet, "/v1/operator/snapshot", ""},
+	} {
+		code, body := do(tc.method, tc.path, tc.body, "r3ad")
+		if code != http.StatusForbidden || !strings.Contains(body, "the token sent may only read (it is one of acl.read_token_file's)") {
+			t.Errorf("%s %s with a read-only token: %d %s; want 403 saying it may only read", tc.method, tc.path, code, body)
+		}
+	}
+	if q, err := c.Queue(ctx, nil); err != nil || len(q.Requests) != 1 || q.Paused || q.Requests[0].State != api.StatePending || q.Requests[0].Priority == 90 {
+		t.Errorf("the queue after the read-only token's changes: %+v, %v; want it as it was", q, err)
+	}
+	if code, body := do(http.MethodPost, "/v1/queue/pause", "", "wr1te"); code != http.StatusOK {
+		t.Errorf("pause with a write token: %d %s", code, body)
+	}
+	if code, body := do(http.MethodGet, "/v1/queue", "", "wrong"); code != http.StatusForbidden || !strings.Contains(body, api.DeniedUnknownToken) {
+		t.Errorf("an unknown token: %d %s", code, body)
+	}
+
+	// ACLs off: read tokens alone require nothing.
+	open, _ := serveAct(t, apitest.New(), api.Options{ReadTokens: []string{"r3ad"}})
+	req, _ := http.NewRequest(http.MethodPost, open+"/v1/queue/pause", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Errorf("pause without ACLs: %v, %v", resp.StatusCode, err)
+	}
+	resp.Body.Close()
+}
+
 func TestQueueBlockingQuery(t *testing.T) {
 	act := apitest.New()
 	addr, c := serveAct(t, act, api.Options{})

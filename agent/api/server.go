@@ -55,6 +55,10 @@ type Options struct {
 	// tokens (so they can change on reload) and takes precedence over
 	// Tokens. An empty answer means no token is required.
 	TokensFunc func() []string
+	// ReadTokens, and ReadTokensFunc likewise, are tokens that may only
+	// read (ReadOnly); they count only while Tokens are required.
+	ReadTokens     []string
+	ReadTokensFunc func() []string
 	// Registry holds the agent's own telemetry; the server adds the forecast
 	// gauges to it. Nil means a new registry.
 	Registry *prometheus.Registry
@@ -234,7 +238,35 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 const (
 	DeniedNoToken      = "no token: this agent has ACLs on; send one of its acl.token_file tokens in X-Foreshape-Token (or Authorization: Bearer)"
 	DeniedUnknownToken = "the token sent is not one of this agent's acl.token_file tokens"
+	DeniedReadOnly     = "the token sent may only read (it is one of acl.read_token_file's), and this request changes something or takes a backup: send one of acl.token_file's"
 )
+
+// ReadOnly reports whether r is one a token of acl.read_token_file may
+// make: a GET or HEAD, but not a backup (GET /v1/operator/snapshot holds
+// the whole replicated state).
+func ReadOnly(r *http.Request) bool {
+	return (r.Method == http.MethodGet || r.Method == http.MethodHead) && r.URL.Path != "/v1/operator/snapshot"
+}
+
+// Denied is why r, which sends tok, is refused by an agent whose
+// acl.token_file holds write and acl.read_token_file read (DeniedNoToken,
+// DeniedUnknownToken, DeniedReadOnly); "" when it passes, as every request
+// does with ACLs off (no write tokens). Tokens compare in constant time.
+func Denied(r *http.Request, tok string, write, read []string) string {
+	switch {
+	case len(write) == 0:
+		return ""
+	case tok == "":
+		return DeniedNoToken
+	case ValidToken(tok, write):
+		return ""
+	case !ValidToken(tok, read):
+		return DeniedUnknownToken
+	case !ReadOnly(r):
+		return DeniedReadOnly
+	}
+	return ""
+}
 
 // DeniedNoClientCert is why a request without a verified client
 // certificate is refused (403) by an agent with tls.verify_incoming.
@@ -282,17 +314,20 @@ func BearerToken(h http.Header) string {
 // (unknownParam), and those that give one more than once (repeatedParam).
 func (s *Server) auth(next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		tokens := s.opts.Tokens
+		tokens, read := s.opts.Tokens, s.opts.ReadTokens
 		if s.opts.TokensFunc != nil {
 			tokens = s.opts.TokensFunc()
+		}
+		if s.opts.ReadTokensFunc != nil {
+			read = s.opts.ReadTokensFunc()
 		}
 		if len(tokens) > 0 {
 			tok := r.Header.Get("X-Foreshape-Token")
 			if tok == "" {
 				tok = BearerToken(r.Header)
 			}
-			if why := TokenDenied(tok, tokens); why != "" {
-				s.log.Warn("request denied", "reason", why, "path", r.URL.Path, "remote_addr", caller(r))
+			if why := Denied(r, tok, tokens, read); why != "" {
+				s.log.Warn("request denied", "reason", why, "method", r.Method, "path", r.URL.Path, "remote_addr", caller(r))
 				writeError(w, http.StatusForbidden, "permission denied: "+why)
 				return
 			}
@@ -307,18 +342,6 @@ func (s *Server) auth(next http.HandlerFunc) http.HandlerFunc {
 		}
 		next(w, r)
 	}
-}
-
-// TokenDenied is why tok does not pass (DeniedNoToken or
-// DeniedUnknownToken), "" when it is one of tokens.
-func TokenDenied(tok string, tokens []string) string {
-	switch {
-	case tok == "":
-		return DeniedNoToken
-	case !ValidToken(tok, tokens):
-		return DeniedUnknownToken
-	}
-	return ""
 }
 
 // ValidToken reports whether tok is one of tokens, in constant time; an

@@ -31,6 +31,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -86,6 +87,8 @@ type Start struct {
 	Files map[string]*hcl.File
 	// Tokens are the API tokens of acl.token_file; empty without ACLs.
 	Tokens []string
+	// ReadTokens are acl.read_token_file's, which may only read.
+	ReadTokens []string
 	// TLS is the agent's certificate and, with tls.ca_file, the CAs its
 	// peers' and clients' certificates are checked against; nil without TLS.
 	TLS *cluster.TLS
@@ -157,6 +160,7 @@ func Check(cfg *config.Config, opts Options) (*Start, hcl.Diagnostics) {
 		s.Policies = c.policies(opts, s.Files)
 	}
 	s.Tokens = c.tokens()
+	s.ReadTokens = c.readTokens(s.Tokens)
 	s.TLS = c.tls()
 	if !server || !opts.Sources {
 		s.Nomad = c.nomad(cmp.Or(opts.NomadTimeout, DefaultNomadTimeout))
@@ -340,9 +344,49 @@ func (c *checker) tokens() []string {
 	if !a.Enabled {
 		return []string{}
 	}
-	b, ok := c.readFile("acl.token_file", a.TokenFile)
+	toks, ok := c.tokenFile("acl.token_file", a.TokenFile)
+	if ok && len(toks) == 0 {
+		c.add(hcl.DiagError, "Invalid acl.token_file",
+			fmt.Sprintf("%s holds no token (one a line; '#' starts a comment), so the HTTP API would refuse every request.", a.TokenFile),
+			"acl.token_file")
+	}
+	return toks
+}
+
+// readTokens reads the tokens acl.read_token_file holds, which may only
+// read; a token also among write (acl.token_file's) is refused, as which
+// of the two it is would be unclear.
+func (c *checker) readTokens(write []string) []string {
+	a := c.cfg.ACL
+	if !a.Enabled || a.ReadTokenFile == "" {
+		return []string{}
+	}
+	toks, ok := c.tokenFile("acl.read_token_file", a.ReadTokenFile)
 	if !ok {
 		return nil
+	}
+	if len(toks) == 0 {
+		c.add(hcl.DiagError, "Invalid acl.read_token_file",
+			fmt.Sprintf("%s holds no token (one a line; '#' starts a comment): list the read-only tokens, or remove acl.read_token_file.", a.ReadTokenFile),
+			"acl.read_token_file")
+	}
+	for i, t := range toks {
+		if slices.Contains(write, t) {
+			c.add(hcl.DiagError, "Invalid acl.read_token_file",
+				fmt.Sprintf("token %d of the %d in %s is also in acl.token_file (%s): a token either may write or may only read; remove it from one of them.", i+1, len(toks), a.ReadTokenFile, a.TokenFile),
+				"acl.read_token_file")
+			return nil
+		}
+	}
+	return toks
+}
+
+// tokenFile reads the tokens of a token file, one a line; '#' starts a
+// comment line. False when the file cannot be read (said already).
+func (c *checker) tokenFile(field, path string) ([]string, bool) {
+	b, ok := c.readFile(field, path)
+	if !ok {
+		return nil, false
 	}
 	var toks []string
 	for _, line := range strings.Split(string(b), "\n") {
@@ -350,12 +394,7 @@ func (c *checker) tokens() []string {
 			toks = append(toks, t)
 		}
 	}
-	if len(toks) == 0 {
-		c.add(hcl.DiagError, "Invalid acl.token_file",
-			fmt.Sprintf("%s holds no token (one a line; '#' starts a comment), so the HTTP API would refuse every request.", a.TokenFile),
-			"acl.token_file")
-	}
-	return toks
+	return toks, true
 }
 
 // tls loads the agent's certificate, its key and the CA bundle.

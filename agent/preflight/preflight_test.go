@@ -183,6 +183,23 @@ func TestCheck(t *testing.T) {
 			apply: func(t *testing.T, f fixture, c *config.Config, o *preflight.Options) {
 				write(t, f.tokens, "# tokens come later\n\n")
 			}},
+		{name: "acl.read_token_file missing", want: "Cannot read acl.read_token_file",
+			apply: func(t *testing.T, f fixture, c *config.Config, o *preflight.Options) {
+				c.ACL.ReadTokenFile = filepath.Join(f.dir, "none")
+			}},
+		{name: "acl.read_token_file without a token", want: "holds no token (one a line; '#' starts a comment): list the read-only tokens, or remove acl.read_token_file",
+			apply: func(t *testing.T, f fixture, c *config.Config, o *preflight.Options) {
+				c.ACL.ReadTokenFile = write(t, filepath.Join(f.dir, "read-tokens"), "# none yet\n")
+			}},
+		{name: "acl.read_token_file sharing a token with acl.token_file", want: "token 2 of the 2 in",
+			apply: func(t *testing.T, f fixture, c *config.Config, o *preflight.Options) {
+				// s3cret is the fixture's acl.token_file token.
+				c.ACL.ReadTokenFile = write(t, filepath.Join(f.dir, "read-tokens"), "r3ad\n# a comment\ns3cret\n")
+			}},
+		{name: "acl.read_token_file of its own tokens",
+			apply: func(t *testing.T, f fixture, c *config.Config, o *preflight.Options) {
+				c.ACL.ReadTokenFile = write(t, filepath.Join(f.dir, "read-tokens"), "r3ad\n")
+			}},
 		{name: "tls.cert_file missing", want: "Cannot read tls.cert_file",
 			apply: func(t *testing.T, f fixture, c *config.Config, o *preflight.Options) {
 				c.TLS.CertFile = filepath.Join(f.dir, "none")

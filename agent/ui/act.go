@@ -68,6 +68,9 @@ type queueView struct {
 	// state), which the page does not list.
 	More  []stateCount
 	Shown int
+	// ReadOnly is true for a token of acl.read_token_file: the page offers
+	// no form, and says why.
+	ReadOnly bool
 }
 
 type stateCount struct {
@@ -84,6 +87,12 @@ func (h *Handler) queue(w http.ResponseWriter, r *http.Request) {
 		v.Error = "The queue cannot be read: " + api.ErrorMessage(err)
 	} else {
 		v = buildQueue(q, h.now(r.Context()))
+		if h.readOnly(r) {
+			v.ReadOnly = true
+			for i := range v.Requests {
+				v.Requests[i].Cancelable = false
+			}
+		}
 		// The page's live updates fetch it again with the query of the
 		// redirect after an action. One made on the leader that this
 		// copy had not applied yet (behind: the leader's index) is said
@@ -228,6 +237,10 @@ func (h *Handler) setPaused(paused bool) http.HandlerFunc {
 
 // confirmCancel asks before cancelling a request.
 func (h *Handler) confirmCancel(w http.ResponseWriter, r *http.Request) {
+	if h.readOnly(r) {
+		http.Error(w, "permission denied: "+api.DeniedReadOnly, http.StatusForbidden)
+		return
+	}
 	if !h.actAvailable(w, r) {
 		return
 	}

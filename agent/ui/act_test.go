@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
 	"regexp"
@@ -637,5 +638,75 @@ func TestSetPriorityNeedsTheDashboardsAuth(t *testing.T) {
 	}
 	if mr, _ := act.Request(context.Background(), "mr-1"); mr.Priority != 90 {
 		t.Errorf("signed in: mr-1's priority is %d, want 90", mr.Priority)
+	}
+}
+
+// TestReadOnlyTokenSeesNoForms: a token of acl.read_token_file signs in
+// and reads the Queue page, which offers it no form and says why; its
+// Pause, priority and Cancel are refused (403) saying it may only read,
+// the queue unchanged; a token of acl.token_file sees the forms.
+func TestReadOnlyTokenSeesNoForms(t *testing.T) {
+	act := apitest.New()
+	if _, err := act.Submit(context.Background(), api.Submission{Allocation: "a1", Target: "dc2"}); err != nil {
+		t.Fatal(err)
+	}
+	b := &fakeBackend{forecasts: []api.Forecast{testForecast(nil)}, cycle: t0}
+	h, err := New(b, Options{Act: act, Tokens: func() []string { return []string{"wr1te"} }, ReadTokens: func() []string { return []string{"r3ad"} },
+		Now: func(context.Context) (time.Time, error) { return t0, nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	t.Cleanup(func() { h.Close(); srv.Close() })
+
+	jar, _ := cookiejar.New(nil)
+	bc := &http.Client{Jar: jar}
+	resp, err := bc.PostForm(srv.URL+"/ui/login", url.Values{"token": {"r3ad"}, "next": {"/ui/queue"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.Request.URL.Path != "/ui/queue" {
+		t.Fatalf("sign-in with a read-only token: %d at %s", resp.StatusCode, resp.Request.URL)
+	}
+	for _, absent := range []string{`id="pause"`, `action="/ui/queue/mr-1/priority"`, `id="cancel-mr-1"`} {
+		if strings.Contains(string(page), absent) {
+			t.Errorf("the Queue page for a read-only token offers %s", absent)
+		}
+	}
+	if !strings.Contains(string(page), "Signed in with a token that may only read (acl.read_token_file)") || !strings.Contains(string(page), "mr-1") {
+		t.Errorf("the Queue page for a read-only token lacks the request or why it offers no form:\n%.3000s", page)
+	}
+	csrf := regexp.MustCompile(`name="csrf" value="([0-9a-f]+)"`).FindStringSubmatch(string(page))
+	if csrf == nil {
+		t.Fatal("no csrf field (sign-out's) on the page")
+	}
+	for _, post := range []struct {
+		path string
+		form url.Values
+	}{
+		{"/ui/queue/pause", url.Values{"csrf": {csrf[1]}}},
+		{"/ui/queue/mr-1/priority", url.Values{"csrf": {csrf[1]}, "priority": {"90"}}},
+		{"/ui/queue/mr-1/cancel", url.Values{"csrf": {csrf[1]}}},
+	} {
+		resp, err := bc.PostForm(srv.URL+post.path, post.form)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusForbidden || !strings.Contains(string(body), "may only read") {
+			t.Errorf("POST %s with a read-only token: %d %s; want 403 saying it may only read", post.path, resp.StatusCode, body)
+		}
+	}
+	if code, body := get(t, bc, srv.URL+"/ui/queue/mr-1/cancel", nil); code != http.StatusForbidden || !strings.Contains(body, "may only read") {
+		t.Errorf("the cancel confirmation for a read-only token: %d %s", code, body)
+	}
+	if q, _ := act.Queue(context.Background()); q.Paused || q.Requests[0].State != api.StatePending || q.Requests[0].Priority == 90 {
+		t.Errorf("the queue after a read-only token's forms: %+v", q)
+	}
+	if code, page := get(t, bc, srv.URL+"/ui/queue", map[string]string{"X-Foreshape-Token": "wr1te"}); code != http.StatusOK || !strings.Contains(page, `id="pause"`) || !strings.Contains(page, `id="cancel-mr-1"`) {
+		t.Errorf("the Queue page for a write token: %d, lacking its forms", code)
 	}
 }

@@ -6,8 +6,6 @@ import (
 	"net/http"
 	"strconv"
 	"time"
-
-	"github.com/foreshape/foreshape/agent/api"
 )
 
 // heartbeatEvery is how many polls pass between keep-alive comments on an
@@ -93,8 +91,8 @@ func (h *Handler) events(w http.ResponseWriter, r *http.Request) {
 			return
 		case <-t.C:
 		}
-		if !h.authorized(r) {
-			h.log.Warn("event stream ended: its token is no longer accepted", "reason", api.TokenDenied(token(r), h.opts.Tokens()), "remote_addr", r.RemoteAddr)
+		if why := h.denied(r); why != "" {
+			h.log.Warn("event stream ended: its token is no longer accepted", "reason", why, "remote_addr", r.RemoteAddr)
 			fmt.Fprint(w, "event: denied\ndata: token no longer accepted\n\n")
 			fl.Flush()
 			return

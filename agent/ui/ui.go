@@ -38,6 +38,10 @@ type Options struct {
 	// Tokens returns the accepted API tokens; an empty answer (or a nil
 	// func) means ACLs are off and no token is needed.
 	Tokens func() []string
+	// ReadTokens returns the tokens that may only read: they sign in and
+	// see every page, and their forms (pause, resume, cancel, priority)
+	// are refused. Nil: none.
+	ReadTokens func() []string
 	// Act is the act half's backend (queue, reservations, decisions); nil
 	// on an agent without it, and the act pages say so.
 	Act api.ActBackend
@@ -160,18 +164,32 @@ func token(r *http.Request) string {
 // aclOn reports whether tokens are required.
 func (h *Handler) aclOn() bool { return len(h.opts.Tokens()) > 0 }
 
-// authorized applies the API's token rule to r.
-func (h *Handler) authorized(r *http.Request) bool {
-	toks := h.opts.Tokens()
-	return len(toks) == 0 || api.ValidToken(token(r), toks)
+// readTokens are the tokens that may only read.
+func (h *Handler) readTokens() []string {
+	if h.opts.ReadTokens == nil {
+		return nil
+	}
+	return h.opts.ReadTokens()
 }
 
-// auth refuses a request without a valid token with 403 and the login form.
+// denied applies the API's token rule to r: why it is refused, "" when
+// it passes.
+func (h *Handler) denied(r *http.Request) string {
+	return api.Denied(r, token(r), h.opts.Tokens(), h.readTokens())
+}
+
+// readOnly reports whether r's token may only read, so that pages leave
+// out the forms it may not send.
+func (h *Handler) readOnly(r *http.Request) bool {
+	return h.aclOn() && !api.ValidToken(token(r), h.opts.Tokens()) && api.ValidToken(token(r), h.readTokens())
+}
+
+// auth refuses a request without a valid token with 403 and the login
+// form, and a form a read-only token sends with 403 and why.
 func (h *Handler) auth(next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if !h.authorized(r) {
-			why := api.TokenDenied(token(r), h.opts.Tokens())
-			h.log.Warn("request denied", "reason", why, "path", r.URL.Path, "remote_addr", r.RemoteAddr)
+		if why := h.denied(r); why != "" {
+			h.log.Warn("request denied", "reason", why, "method", r.Method, "path", r.URL.Path, "remote_addr", r.RemoteAddr)
 			if r.URL.Path == "/ui/events" || r.Method != http.MethodGet {
 				http.Error(w, "permission denied: "+why, http.StatusForbidden)
 				return
@@ -208,7 +226,7 @@ func (h *Handler) loginForm(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 	tok := strings.TrimSpace(r.PostFormValue("token"))
 	next := safeNext(r.PostFormValue("next"))
-	if h.aclOn() && !api.ValidToken(tok, h.opts.Tokens()) {
+	if h.aclOn() && !api.ValidToken(tok, h.opts.Tokens()) && !api.ValidToken(tok, h.readTokens()) {
 		h.log.Warn("dashboard sign-in refused: invalid token", "remote_addr", r.RemoteAddr)
 		h.render(w, r, http.StatusForbidden, "login", page{Title: "Sign in", Next: next, Error: "That token is not valid."})
 		return
