@@ -234,25 +234,7 @@ func TestQueueMaxRequests(t *testing.T) {
 	t.Parallel()
 	_, d, c := startDevAgentWith(t, 1, Options{}, func(cfg *config.Config) { cfg.Queue.MaxRequests = 1 })
 	ctx := context.Background()
-	eventually(t, 30*time.Second, "the agent leads", func() bool {
-		st, err := c.Status(ctx)
-		return err == nil && st.IsLeader
-	})
-	if _, err := c.Pause(ctx, true); err != nil {
-		t.Fatal(err)
-	}
-	nc, _ := nomadapi.NewClient(&nomadapi.Config{Address: d.URL})
-	var allocs []string
-	eventually(t, 30*time.Second, "two running web allocations", func() bool {
-		as, _, err := nc.Jobs().Allocations("web", false, nil)
-		allocs = allocs[:0]
-		for _, a := range as {
-			if err == nil && a.ClientStatus == "running" {
-				allocs = append(allocs, a.ID)
-			}
-		}
-		return len(allocs) >= 2
-	})
+	allocs := pausedWithTwoWebAllocs(t, c, d.URL)
 	first, err := submitAway(ctx, c, allocs[0])
 	if err != nil {
 		t.Fatal(err)
@@ -301,25 +283,7 @@ func TestQueueSetPriorityOnTheAgent(t *testing.T) {
 	t.Parallel()
 	a, d, c := startDevAgent(t, 60, Options{})
 	ctx := context.Background()
-	eventually(t, 30*time.Second, "the agent leads", func() bool {
-		st, err := c.Status(ctx)
-		return err == nil && st.IsLeader
-	})
-	if _, err := c.Pause(ctx, true); err != nil {
-		t.Fatal(err)
-	}
-	nc, _ := nomadapi.NewClient(&nomadapi.Config{Address: d.URL})
-	var allocs []string
-	eventually(t, 30*time.Second, "two running web allocations", func() bool {
-		as, _, err := nc.Jobs().Allocations("web", false, nil)
-		allocs = allocs[:0]
-		for _, a := range as {
-			if err == nil && a.ClientStatus == "running" {
-				allocs = append(allocs, a.ID)
-			}
-		}
-		return len(allocs) >= 2
-	})
+	allocs := pausedWithTwoWebAllocs(t, c, d.URL)
 	first, err := submitAway(ctx, c, allocs[0])
 	if err != nil {
 		t.Fatal(err)
@@ -374,6 +338,34 @@ func TestQueueSetPriorityOnTheAgent(t *testing.T) {
 	if ds, _ := c.Decisions(ctx, api.DecisionFilter{Kind: api.DecisionPriority}); len(ds) != 1 {
 		t.Errorf("%d priority decisions after the refusals, want the 1", len(ds))
 	}
+}
+
+// pausedWithTwoWebAllocs waits for the dev agent c to lead, pauses its
+// queue and returns the web job's running allocations in the simulator
+// at simURL, once there are two.
+func pausedWithTwoWebAllocs(t *testing.T, c *api.Client, simURL string) []string {
+	t.Helper()
+	ctx := context.Background()
+	eventually(t, 30*time.Second, "the agent leads", func() bool {
+		st, err := c.Status(ctx)
+		return err == nil && st.IsLeader
+	})
+	if _, err := c.Pause(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	nc, _ := nomadapi.NewClient(&nomadapi.Config{Address: simURL})
+	var allocs []string
+	eventually(t, 30*time.Second, "two running web allocations", func() bool {
+		as, _, err := nc.Jobs().Allocations("web", false, nil)
+		allocs = allocs[:0]
+		for _, a := range as {
+			if err == nil && a.ClientStatus == "running" {
+				allocs = append(allocs, a.ID)
+			}
+		}
+		return len(allocs) >= 2
+	})
+	return allocs
 }
 
 // saysStatusOnce reports whether an error body leaves the status to the

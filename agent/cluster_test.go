@@ -181,6 +181,22 @@ func (tc *testCluster) startClient(name, nodeID string) *Client {
 	return c
 }
 
+// startClientOnANode starts a client agent named name reporting on the
+// simulator's first node.
+func (tc *testCluster) startClientOnANode(name string) *Client {
+	t := tc.t
+	t.Helper()
+	nomad, err := nomadapi.NewClient(&nomadapi.Config{Address: tc.sim.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nodes, _, err := nomad.Nodes().List(nil)
+	if err != nil || len(nodes) == 0 {
+		t.Fatalf("nodes: %d, %v", len(nodes), err)
+	}
+	return tc.startClient(name, nodes[0].ID)
+}
+
 // leader waits for a leading server among the running ones.
 func (tc *testCluster) leader(skip ...int) int {
 	tc.t.Helper()
@@ -367,15 +383,7 @@ func TestClientAgentFindsTheMovedLeader(t *testing.T) {
 		tc.startWith(i, Options{CycleInterval: time.Hour})
 	}
 	l := tc.leader()
-	nomad, err := nomadapi.NewClient(&nomadapi.Config{Address: tc.sim.URL})
-	if err != nil {
-		t.Fatal(err)
-	}
-	nodes, _, err := nomad.Nodes().List(nil)
-	if err != nil || len(nodes) == 0 {
-		t.Fatalf("nodes: %d, %v", len(nodes), err)
-	}
-	c := tc.startClient("client-a", nodes[0].ID)
+	c := tc.startClientOnANode("client-a")
 	ctx := context.Background()
 	viaClient := &api.Client{Address: "http://" + c.HTTPAddr()}
 	leads := func(want int) func() bool {

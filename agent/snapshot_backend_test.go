@@ -182,15 +182,7 @@ func TestSnapshotSaveAndRestoreThroughServers(t *testing.T) {
 	submitMarker(t, tc.servers[l].a, "alloc-later")
 
 	// A client agent passes a save to the leader.
-	nomad, err := nomadapi.NewClient(&nomadapi.Config{Address: tc.sim.URL})
-	if err != nil {
-		t.Fatal(err)
-	}
-	nodes, _, err := nomad.Nodes().List(nil)
-	if err != nil || len(nodes) == 0 {
-		t.Fatalf("nodes: %d, %v", len(nodes), err)
-	}
-	ca := tc.startClient("client-1", nodes[0].ID)
+	ca := tc.startClientOnANode("client-1")
 	cc := &api.Client{Address: "http://" + ca.HTTPAddr()}
 	eventually(t, 30*time.Second, "the client agent reaches a server", func() bool {
 		_, err := cc.Status(ctx)
@@ -449,15 +441,7 @@ func TestSnapshotUploadThroughAFollowerOutlastsTheReadBound(t *testing.T) {
 	for i := range 3 {
 		tc.start(i)
 	}
-	nomad, err := nomadapi.NewClient(&nomadapi.Config{Address: tc.sim.URL})
-	if err != nil {
-		t.Fatal(err)
-	}
-	nodes, _, err := nomad.Nodes().List(nil)
-	if err != nil || len(nodes) == 0 {
-		t.Fatalf("nodes: %d, %v", len(nodes), err)
-	}
-	client := tc.startClient("client-1", nodes[0].ID)
+	client := tc.startClientOnANode("client-1")
 	httpReadTimeout = bound
 	l := tc.leader()
 	leader, follower := tc.servers[l], tc.servers[(l+1)%3]

@@ -15,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	nomadapi "github.com/hashicorp/nomad/api"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
@@ -468,15 +467,7 @@ func TestClusterMetrics(t *testing.T) {
 	t.Logf("followers' last contact: %v s", contact)
 	term := slices.Max(terms)
 
-	nomad, err := nomadapi.NewClient(&nomadapi.Config{Address: tc.sim.URL})
-	if err != nil {
-		t.Fatal(err)
-	}
-	nodes, _, err := nomad.Nodes().List(nil)
-	if err != nil || len(nodes) == 0 {
-		t.Fatalf("nodes: %d, %v", len(nodes), err)
-	}
-	c := tc.startClient("client-a", nodes[0].ID)
+	c := tc.startClientOnANode("client-a")
 	var cm metricSet
 	eventually(t, 30*time.Second, "the client agent's reports taken", func() bool {
 		cm = scrapeURL(t, c.HTTPAddr())
