@@ -147,25 +147,7 @@ func contains(list []string, s string) bool {
 
 func (s *Server) queueSubmit(w http.ResponseWriter, r *http.Request, b ActBackend) {
 	var sub Submission
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxSubmission))
-	if tooLarge := (*http.MaxBytesError)(nil); errors.As(err, &tooLarge) {
-		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body: larger than %d KiB; a migration request is a few hundred bytes", maxSubmission>>10))
-		return
-	}
-	if err == nil {
-		err = exactKeys(body, sub)
-	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err == nil {
-		err = dec.Decode(&sub)
-	}
-	if err != nil {
-		writeError(w, http.StatusBadRequest, "body: not a migration request: "+err.Error())
-		return
-	}
-	if dec.More() {
-		writeError(w, http.StatusBadRequest, "body: more than one JSON value")
+	if !decodeBody(w, r, maxSubmission, &sub, "a migration request", "a migration request is a few hundred bytes") {
 		return
 	}
 	if err := sub.Check(); err != nil {
@@ -206,30 +188,41 @@ func (s *Server) queueCancel(w http.ResponseWriter, r *http.Request, b ActBacken
 	s.writeJSON(w, r, mr)
 }
 
+// decodeBody reads r's body, at most limit bytes, into v: one JSON object
+// of exactly v's fields, each in its own case and once (exactKeys). It
+// answers 413 (saying hint) or 400 (naming what the body should be) and
+// returns false when it cannot.
+func decodeBody[T any](w http.ResponseWriter, r *http.Request, limit int64, v *T, what, hint string) bool {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if tooLarge := (*http.MaxBytesError)(nil); errors.As(err, &tooLarge) {
+		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body: larger than %d KiB; %s", limit>>10, hint))
+		return false
+	}
+	if err == nil {
+		err = exactKeys(body, *v)
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err == nil {
+		err = dec.Decode(v)
+	}
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "body: not "+what+": "+err.Error())
+		return false
+	}
+	if dec.More() {
+		writeError(w, http.StatusBadRequest, "body: more than one JSON value")
+		return false
+	}
+	return true
+}
+
 // maxPriorityChange bounds the body of PATCH /v1/queue/{id}.
 const maxPriorityChange = 4 << 10
 
 func (s *Server) queueSetPriority(w http.ResponseWriter, r *http.Request, b ActBackend) {
 	var pc PriorityChange
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxPriorityChange))
-	if tooLarge := (*http.MaxBytesError)(nil); errors.As(err, &tooLarge) {
-		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body: larger than %d KiB; a priority change is {\"priority\": N}", maxPriorityChange>>10))
-		return
-	}
-	if err == nil {
-		err = exactKeys(body, pc)
-	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err == nil {
-		err = dec.Decode(&pc)
-	}
-	if err != nil {
-		writeError(w, http.StatusBadRequest, `body: not a priority change ({"priority": N}): `+err.Error())
-		return
-	}
-	if dec.More() {
-		writeError(w, http.StatusBadRequest, "body: more than one JSON value")
+	if !decodeBody(w, r, maxPriorityChange, &pc, `a priority change ({"priority": N})`, `a priority change is {"priority": N}`) {
 		return
 	}
 	if err := pc.Check(); err != nil {
