@@ -15,6 +15,7 @@ package sim_test
 // use one no other test relies on meanwhile.
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -790,6 +791,28 @@ func TestFidelityDrain(t *testing.T) {
 			t.Errorf("drained node: eligibility %s last %+v", n.SchedulingEligibility, n.LastDrain)
 		}
 		waitSummary(t, c, id, func(s *api.JobSummary) bool { return s.Summary["g"].Queued == 3 && s.Summary["g"].Running == 0 })
+		// Each node-drain evaluation that could not place names its first
+		// failed placement's metric, no node of dc1 ready, and the rest as
+		// coalesced: none for the one migration before the deadline, two
+		// for the three queued at it.
+		evs, _, err := c.client.Jobs().Evaluations(id, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		slices.SortFunc(evs, func(a, b *api.Evaluation) int { return cmp.Compare(a.CreateIndex, b.CreateIndex) })
+		var coalesced []int
+		for _, e := range evs {
+			if m := e.FailedTGAllocs["g"]; e.TriggeredBy == "node-drain" && m != nil {
+				coalesced = append(coalesced, m.CoalescedFailures)
+				if m.NodesInPool != 0 || m.NodesEvaluated != 0 || len(m.NodesAvailable) != 0 {
+					t.Errorf("node-drain evaluation %s's failed metric: in pool %d, evaluated %d, available %v; want none",
+						e.ID[:8], m.NodesInPool, m.NodesEvaluated, m.NodesAvailable)
+				}
+			}
+		}
+		if !slices.Equal(coalesced, []int{0, 2}) {
+			t.Errorf("node-drain evaluations' coalesced failures %v, want [0 2]: %s", coalesced, describeEvals(evs))
+		}
 		// Eligible again: the queued replacements are placed.
 		if _, err := c.client.Nodes().ToggleEligibility(c.node.ID, true, nil); err != nil {
 			t.Fatal(err)

@@ -1033,6 +1033,9 @@ func (c *Cluster) failedMetric(p *placer) *api.AllocationMetric {
 	if p == nil {
 		return &api.AllocationMetric{}
 	}
+	if p.failed != nil {
+		return p.failed
+	}
 	return p.metric
 }
 
@@ -1108,6 +1111,7 @@ func (c *Cluster) place(j *job, g *group, ev *eval, p *placer, index int, prev *
 		}
 		return c.newAlloc(j, g, n, ev, index, prev, set)
 	}
+	p.fail(index)
 	return nil
 }
 

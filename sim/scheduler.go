@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"maps"
 	"math"
 	"path"
 	"regexp"
@@ -46,6 +47,13 @@ type placer struct {
 	off    int
 	limit  int
 	metric *api.AllocationMetric
+	// failed is the metric of the first placement that found no node,
+	// with how many failed after it (CoalescedFailures): Nomad's
+	// failedTGAllocs for the group. Nil before one fails. failedIdx holds
+	// the allocation indexes that failed, so that a migration's
+	// replacement tried again with the missing placements counts once.
+	failed    *api.AllocationMetric
+	failedIdx map[int]bool
 	// penalty is the nodes Nomad scores a replacement away from (see
 	// penaltyNodes), nil for a new allocation.
 	penalty map[*node]bool
@@ -116,10 +124,8 @@ func (p *placer) staticFeasible(n *node) bool {
 	if n.status != api.NodeStatusReady || !n.eligible || n.drain != nil {
 		return false
 	}
-	p.metric.NodesInPool++
 	pool := jobPool(p.j)
 	if pool != "all" && n.pool != pool {
-		p.metric.NodesInPool--
 		return false
 	}
 	dcOK := false
@@ -132,6 +138,9 @@ func (p *placer) staticFeasible(n *node) bool {
 	if !dcOK {
 		return false
 	}
+	// Nomad's NodesInPool counts the ready nodes of the job's pool and
+	// datacenters alike (readyNodesInDCsAndPool), as NodesAvailable does.
+	p.metric.NodesInPool++
 	p.metric.NodesAvailable[n.dc]++
 	for _, con := range p.g.constraints {
 		if con.Operand == api.ConstraintDistinctHosts {
@@ -305,6 +314,30 @@ func (p *placer) shortWith(n *node, cpu, mem, iops int64) string {
 		return "iops"
 	}
 	return ""
+}
+
+// fail records that the placement of allocation index found no node: the
+// first one's metric is kept as Nomad keeps it, every node of the pool and
+// datacenters evaluated (its scheduler runs each through the checks before
+// it gives up), and each later one counts as coalesced into it.
+func (p *placer) fail(index int) {
+	if p.failedIdx[index] {
+		return
+	}
+	if p.failed != nil {
+		p.failed.CoalescedFailures++
+		p.failedIdx[index] = true
+		return
+	}
+	p.failedIdx = map[int]bool{index: true}
+	m := *p.metric
+	m.NodesEvaluated = m.NodesInPool
+	m.NodesAvailable = maps.Clone(m.NodesAvailable)
+	m.ClassFiltered = maps.Clone(m.ClassFiltered)
+	m.ConstraintFiltered = maps.Clone(m.ConstraintFiltered)
+	m.ClassExhausted = maps.Clone(m.ClassExhausted)
+	m.DimensionExhausted = maps.Clone(m.DimensionExhausted)
+	p.failed = &m
 }
 
 func (p *placer) exhausted(n *node, dim string) {
