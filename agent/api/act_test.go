@@ -62,6 +62,23 @@ func keys(t *testing.T, raw json.RawMessage) []string {
 	return out
 }
 
+// send makes a request of method to url with body and, when not empty,
+// token, and returns the answer's status and body.
+func send(t *testing.T, method, url, body, token string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(method, url, strings.NewReader(body))
+	if token != "" {
+		req.Header.Set("X-Foreshape-Token", token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
 func getJSON(t *testing.T, url string) (int, http.Header, []byte) {
 	t.Helper()
 	resp, err := http.Get(url)
@@ -216,16 +233,6 @@ func TestQueueSetPriority(t *testing.T) {
 	if got, _ := c.Request(ctx, id); got.Priority != 90 {
 		t.Errorf("the request's priority after the change: %d, want 90", got.Priority)
 	}
-	patch := func(path, body string) (int, string) {
-		req, _ := http.NewRequest(http.MethodPatch, addr+path, strings.NewReader(body))
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
-	}
 	for _, tc := range []struct {
 		path, body string
 		code       int
@@ -240,7 +247,7 @@ func TestQueueSetPriority(t *testing.T) {
 		{"/v1/queue/mr-404", `{"priority": 50}`, http.StatusNotFound, "mr-404"},
 		{"/v1/queue/pause", `{"priority": 50}`, http.StatusMethodNotAllowed, "answers POST only"},
 	} {
-		if code, body := patch(tc.path, tc.body); code != tc.code || !strings.Contains(body, tc.says) {
+		if code, body := send(t, http.MethodPatch, addr+tc.path, tc.body, ""); code != tc.code || !strings.Contains(body, tc.says) {
 			t.Errorf("PATCH %s %s: %d %s; want %d saying %q", tc.path, tc.body, code, body, tc.code, tc.says)
 		}
 	}
@@ -384,17 +391,7 @@ func TestReadOnlyTokens(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	do := func(method, path, body, token string) (int, string) {
-		req, _ := http.NewRequest(method, addr+path, strings.NewReader(body))
-		req.Header.Set("X-Foreshape-Token", token)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
-	}
+	do := func(method, path, body, token string) (int, string) { return send(t, method, addr+path, body, token) }
 	for _, tc := range []struct{ method, path, body string }{
 		{http.MethodGet, "/v1/queue", ""},
 		{http.MethodGet, "/v1/queue/" + id, ""},

@@ -175,30 +175,37 @@ func (a *Act) Submit(ctx context.Context, s api.Submission) (string, error) {
 func (a *Act) Cancel(ctx context.Context, id string) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	i := a.find(id)
-	if i < 0 {
-		return fmt.Errorf("no migration request %q: %w", id, api.ErrNotFound)
-	}
-	mr := &a.requests[i]
-	if api.Finished(mr.State) || mr.State == api.StateRunning {
-		return fmt.Errorf("migration request %s is %s; only a request that has not started can be cancelled: %w", id, mr.State, api.ErrConflict)
+	mr, err := a.notStarted(id, "only a request that has not started can be cancelled")
+	if err != nil {
+		return err
 	}
 	mr.State, mr.Reason = api.StateCancelled, "cancelled by an operator"
 	a.bump()
 	return nil
 }
 
+// notStarted is request id, held under a.mu, when it has not started:
+// ErrNotFound for an unknown one, ErrConflict saying why (only …) for one
+// that runs or has finished.
+func (a *Act) notStarted(id, only string) (*api.MigrationRequest, error) {
+	i := a.find(id)
+	if i < 0 {
+		return nil, fmt.Errorf("no migration request %q: %w", id, api.ErrNotFound)
+	}
+	mr := &a.requests[i]
+	if api.Finished(mr.State) || mr.State == api.StateRunning {
+		return nil, fmt.Errorf("migration request %s is %s; %s: %w", id, mr.State, only, api.ErrConflict)
+	}
+	return mr, nil
+}
+
 // SetPriority implements api.ActBackend.
 func (a *Act) SetPriority(ctx context.Context, id string, priority int) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	i := a.find(id)
-	if i < 0 {
-		return fmt.Errorf("no migration request %q: %w", id, api.ErrNotFound)
-	}
-	mr := &a.requests[i]
-	if api.Finished(mr.State) || mr.State == api.StateRunning {
-		return fmt.Errorf("migration request %s is %s; only the priority of a request that has not started can be set: %w", id, mr.State, api.ErrConflict)
+	mr, err := a.notStarted(id, "only the priority of a request that has not started can be set")
+	if err != nil {
+		return err
 	}
 	mr.Priority = priority
 	a.bump()
