@@ -96,12 +96,12 @@ func (h *Handler) queue(w http.ResponseWriter, r *http.Request) {
 		// The page's live updates fetch it again with the query of the
 		// redirect after an action. One made on the leader that this
 		// copy had not applied yet (behind: the leader's index) is said
-		// to be so until it has; then, after Pause or Resume, a notice the
-		// queue no longer bears out (another operator resumed it since)
-		// is left off.
+		// to be so until it has; then a notice the queue no longer bears
+		// out (another operator resumed it since, or set the request
+		// another priority) is left off.
 		if lag := h.behind(r.URL.Query()); lag != "" {
 			p.Notice = lag
-		} else if done := r.URL.Query().Get("done"); done == "paused" && !v.Paused || done == "resumed" && v.Paused {
+		} else if !bornOut(q, r.URL.Query()) {
 			p.Notice = ""
 		}
 	}
@@ -179,6 +179,28 @@ func notice(q url.Values) string {
 		}
 	}
 	return ""
+}
+
+// bornOut reports whether q still bears out the notice of query, the
+// redirect after an action: the queue paused after Pause, running after
+// Resume, the request at the priority set after Set. (A cancelled request
+// stays cancelled.)
+func bornOut(q api.Queue, query url.Values) bool {
+	switch query.Get("done") {
+	case "paused":
+		return q.Paused
+	case "resumed":
+		return !q.Paused
+	case "priority":
+		p, _ := priorityOf(query.Get("priority"))
+		for _, mr := range q.Requests {
+			if mr.ID == query.Get("id") {
+				return mr.Priority == p
+			}
+		}
+		return false
+	}
+	return true
 }
 
 // behind says, for the query of the redirect after an action that this

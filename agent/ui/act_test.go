@@ -309,6 +309,35 @@ func TestPauseNoticeFollowsTheQueue(t *testing.T) {
 	}
 }
 
+// TestPriorityNoticeFollowsTheQueue: the notice after Set ("Priority of
+// mr-2 set to 90") stays in the page's address as Pause's does, and each
+// live update fetched the page with it: after another operator set
+// another priority, the page said 90 beside a form showing 40. A notice
+// the request no longer bears out is left off.
+func TestPriorityNoticeFollowsTheQueue(t *testing.T) {
+	srv, act := newActServer(t)
+	c := srv.Client()
+	_, body := get(t, c, srv.URL+"/ui/queue", nil)
+	_, at, body := post(t, c, srv.URL+"/ui/queue/mr-2/priority", url.Values{"csrf": {csrfOf(t, body)}, "priority": {"90"}})
+	if !strings.Contains(body, `class="notice"`) {
+		t.Fatalf("no notice after Set at %s", at)
+	}
+	if err := act.SetPriority(context.Background(), "mr-2", 40); err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range []string{at, at + "&fragment=1"} {
+		if _, body := get(t, c, u, nil); strings.Contains(body, `class="notice"`) || !strings.Contains(body, `id="priority-mr-2" name="priority" type="number" min="1" max="100" value="40"`) {
+			t.Errorf("GET %s after another operator set 40: shows the notice of 90, or not the form at 40:\n%s", u, body)
+		}
+	}
+	if err := act.SetPriority(context.Background(), "mr-2", 90); err != nil {
+		t.Fatal(err)
+	}
+	if _, body := get(t, c, at+"&fragment=1", nil); !strings.Contains(body, `class="notice"`) {
+		t.Errorf("GET %s while mr-2's priority is 90: no notice", at)
+	}
+}
+
 // TestQueuePageIsCapped: the Queue page lists the first queueShown
 // requests of each state in the queue's order (the highest scores of a
 // queued state, the newest of a finished one) and counts the rest, as the
