@@ -26,18 +26,22 @@ type migration struct {
 	reason      string
 }
 
-// migrateAlloc stops a for migration and places its replacement (nil when
-// none fits; the caller queues it).
-func (c *Cluster) migrateAlloc(a *alloc, ev *eval, p *placer) *alloc {
+// stopForMigration stops a for migration; startMigration follows once its
+// replacement was placed or not.
+func (c *Cluster) stopForMigration(a *alloc, ev *eval) {
 	a.desired, a.desiredDesc = desiredStop, "alloc is being migrated"
 	a.evalID = ev.id
 	c.touchByServer(a)
-	r := c.place(a.job, a.grp, ev, p, a.index, a)
+}
+
+// startMigration starts moving a, stopped for migration, to r, its
+// replacement (nil when none fit: the caller queues it), in evaluation ev.
+func (c *Cluster) startMigration(a, r *alloc, ev *eval) {
 	if a.client == allocPending && a.runningSince.IsZero() {
 		// Nothing started, nothing to move.
 		a.client, a.clientDesc = allocComplete, "alloc was migrated before it started"
 		c.touchByClient(a)
-		return r
+		return
 	}
 	m := &migration{
 		old: a, repl: r, src: c.localities[a.node.dc], sizeMB: float64(a.grp.mem),
@@ -54,7 +58,6 @@ func (c *Cluster) migrateAlloc(a *alloc, ev *eval, p *placer) *alloc {
 	c.migs = append(c.migs, m)
 	c.log.Debug("migration started", logKeyAlloc, a.id, logKeyJob, a.job.id, logKeyNode, a.node.name,
 		logKeyLocality, m.src.name, logKeySizeMB, m.sizeMB, logKeyKind, m.mode)
-	return r
 }
 
 // progressMigrations advances every transfer from `from` to `to`. A

@@ -836,14 +836,21 @@ func (c *Cluster) reconcileGroup(j *job, g *group, evp **eval, trigger string, s
 		}
 		return p
 	}
-	// Migrations requested by drains and stop requests. A replacement that
-	// does not fit is retried below with the other missing placements.
+	// Migrations requested by drains and stop requests: Nomad's plan stops
+	// every allocation to migrate before it places anything, so each
+	// replacement finds the room all of them left. One that does not fit
+	// counts once with the missing placements below.
+	var migrating []*alloc
 	for _, a := range live {
 		// An unknown allocation marked to migrate waits for its
 		// reschedule time, or for its node to come back.
 		if a.migrate && a.client != allocUnknown {
-			c.migrateAlloc(a, c.lazyEval(j, evp, trigger), placer())
+			c.stopForMigration(a, c.lazyEval(j, evp, trigger))
+			migrating = append(migrating, a)
 		}
+	}
+	for _, a := range migrating {
+		c.startMigration(a, c.place(j, g, *evp, placer(), a.index, a), *evp)
 	}
 	live, _ = groupAllocs(j, g)
 	// Destructive updates, max_parallel at a time when a deployment runs.
@@ -883,14 +890,16 @@ func (c *Cluster) reconcileGroup(j *job, g *group, evp **eval, trigger string, s
 	if failedDeploy {
 		allowed = 0
 	}
+	failedN := 0
 	for i, a := range outdated {
 		if i >= allowed {
 			break
 		}
 		ev := c.lazyEval(j, evp, trigger)
-		c.stopAlloc(a, ev, "alloc is being updated due to job update")
-		if na := c.place(j, g, ev, placer(), a.index, a); na != nil {
+		if na := c.replace(j, g, ev, placer(), a); na != nil {
 			na.resched = nil // an update, not a reschedule
+		} else {
+			failedN++ // queued; the old allocation runs on
 		}
 	}
 	want := max(0, g.count-done)
@@ -912,7 +921,6 @@ func (c *Cluster) reconcileGroup(j *job, g *group, evp **eval, trigger string, s
 	if *evp != nil && (*evp).stopWaits[g.name] {
 		place = nil // a lost allocation waits for stop_on_client_after
 	}
-	failedN := 0
 	for _, idx := range place {
 		ev := c.lazyEval(j, evp, trigger)
 		if c.place(j, g, ev, placer(), idx, prev[idx]) == nil {
@@ -1097,9 +1105,50 @@ func (c *Cluster) reconcileSystem(j *job, g *group, evp **eval, trigger string, 
 // place finds a node for one allocation of g and creates it; nil when none
 // fits even with preemption.
 func (c *Cluster) place(j *job, g *group, ev *eval, p *placer, index int, prev *alloc) *alloc {
+	n, set := c.choose(ev, p, index, prev)
+	if n == nil {
+		return nil
+	}
+	return c.newAlloc(j, g, n, ev, index, prev, set)
+}
+
+// replace is a destructive update of a: Nomad's plan stops a before it
+// places the new allocation, so a's own capacity counts as free for it;
+// when no node fits even so, the stop is taken back and a runs on,
+// untouched. It returns the new allocation, nil when none was placed.
+func (c *Cluster) replace(j *job, g *group, ev *eval, p *placer, a *alloc) *alloc {
+	n := a.node
+	cpu, mem, iops := a.reqCPU, a.grp.mem, a.grp.iops
+	if !a.holding {
+		cpu, mem, iops = 0, 0, 0
+	}
+	// Stopped for the choice alone (nothing recorded): its capacity,
+	// distinct_hosts and the preemptor all see it gone.
+	a.desired = desiredStop
+	n.resCPU, n.resMem, n.resIOPS = n.resCPU-cpu, n.resMem-mem, n.resIOPS-iops
+	to, set := c.choose(ev, p, a.index, a)
+	a.desired = desiredRun
+	n.resCPU, n.resMem, n.resIOPS = n.resCPU+cpu, n.resMem+mem, n.resIOPS+iops
+	if to == nil {
+		return nil
+	}
+	c.stopAlloc(a, ev, "alloc is being updated due to job update")
+	return c.newAlloc(j, g, to, ev, a.index, a, set)
+}
+
+// choose finds the node for one placement of p's group, with the
+// allocations to preempt there; nil when none fits even with preemption.
+// Nomad's scheduler tries no placement of a group after one found no node
+// in the same evaluation: each later one counts as coalesced into it.
+func (c *Cluster) choose(ev *eval, p *placer, index int, prev *alloc) (*node, []*alloc) {
+	if p.failed != nil {
+		p.fail(index)
+		return nil, nil
+	}
+	p.startPlacement()
 	p.penalty = penaltyNodes(prev)
 	if n := p.next(); n != nil {
-		return c.newAlloc(j, g, n, ev, index, prev, nil)
+		return n, nil
 	}
 	if n, set, roomy := p.preempt(); n != nil {
 		if !roomy {
@@ -1107,12 +1156,12 @@ func (c *Cluster) place(j *job, g *group, ev *eval, p *placer, index int, prev *
 			// retries, the same way, and fails.
 			ev.conflict = true
 			p.conflicts++
-			return nil
+			return nil, nil
 		}
-		return c.newAlloc(j, g, n, ev, index, prev, set)
+		return n, set
 	}
 	p.fail(index)
-	return nil
+	return nil, nil
 }
 
 // penaltyNodes is Nomad's set of nodes a replacement of prev is scored

@@ -47,6 +47,9 @@ type placer struct {
 	off    int
 	limit  int
 	metric *api.AllocationMetric
+	// static is metric as the static checks left it: each placement
+	// starts from it, as Nomad's scheduler fills a fresh metric for each.
+	static *api.AllocationMetric
 	// failed is the metric of the first placement that found no node,
 	// with how many failed after it (CoalescedFailures): Nomad's
 	// failedTGAllocs for the group. Nil before one fails. failedIdx holds
@@ -86,6 +89,7 @@ func (c *Cluster) newPlacer(j *job, g *group, st *spreadState) *placer {
 		base += k
 	}
 	p.metric.NodesEvaluated = len(p.cand)
+	p.static = cloneMetric(p.metric)
 	c.rng.Shuffle(len(p.cand), func(i, k int) { p.cand[i], p.cand[k] = p.cand[k], p.cand[i] })
 	p.limit = 2
 	if j.typ != api.JobTypeBatch && base > 0 {
@@ -330,14 +334,23 @@ func (p *placer) fail(index int) {
 		return
 	}
 	p.failedIdx = map[int]bool{index: true}
-	m := *p.metric
-	m.NodesEvaluated = m.NodesInPool
-	m.NodesAvailable = maps.Clone(m.NodesAvailable)
-	m.ClassFiltered = maps.Clone(m.ClassFiltered)
-	m.ConstraintFiltered = maps.Clone(m.ConstraintFiltered)
-	m.ClassExhausted = maps.Clone(m.ClassExhausted)
-	m.DimensionExhausted = maps.Clone(m.DimensionExhausted)
-	p.failed = &m
+	p.failed = cloneMetric(p.metric)
+	p.failed.NodesEvaluated = p.failed.NodesInPool
+}
+
+// startPlacement begins the metric of one placement afresh from the
+// static checks', as Nomad's scheduler does for each: the nodes an earlier
+// placement of the evaluation found full are not counted again.
+func (p *placer) startPlacement() { p.metric = cloneMetric(p.static) }
+
+func cloneMetric(m *api.AllocationMetric) *api.AllocationMetric {
+	c := *m
+	c.NodesAvailable = maps.Clone(m.NodesAvailable)
+	c.ClassFiltered = maps.Clone(m.ClassFiltered)
+	c.ConstraintFiltered = maps.Clone(m.ConstraintFiltered)
+	c.ClassExhausted = maps.Clone(m.ClassExhausted)
+	c.DimensionExhausted = maps.Clone(m.DimensionExhausted)
+	return &c
 }
 
 func (p *placer) exhausted(n *node, dim string) {
