@@ -334,13 +334,7 @@ func (c *Cluster) evalAPI(e *eval) *api.Evaluation {
 	if len(e.failed) > 0 {
 		out.FailedTGAllocs = map[string]*api.AllocationMetric{}
 		for g, m := range e.failed {
-			cp := *m
-			cp.NodesAvailable = maps.Clone(m.NodesAvailable)
-			cp.ClassFiltered = maps.Clone(m.ClassFiltered)
-			cp.ConstraintFiltered = maps.Clone(m.ConstraintFiltered)
-			cp.ClassExhausted = maps.Clone(m.ClassExhausted)
-			cp.DimensionExhausted = maps.Clone(m.DimensionExhausted)
-			out.FailedTGAllocs[g] = &cp
+			out.FailedTGAllocs[g] = cloneMetric(m)
 		}
 	}
 	return out
