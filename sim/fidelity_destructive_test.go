@@ -98,3 +98,56 @@ func TestFidelityFailedMetricIsItsPlacements(t *testing.T) {
 		}
 	})
 }
+
+// TestFidelitySystemJobFitsNowhere: a system job too large for every node
+// of its datacenters. Nomad's system scheduler keeps the metric of the
+// first node it could not place on (that node alone evaluated and full)
+// and counts each later one as coalesced into it; every placement is
+// queued, and the blocked evaluation it creates names that node and is
+// named nowhere in the evaluation (its BlockedEval stays empty). Measured
+// on a real Nomad 2.0.6-dev.
+func TestFidelitySystemJobFitsNowhere(t *testing.T) {
+	forEachNomadIn(t, twoDCScenario, lacksDC2, func(t *testing.T, c *cluster) {
+		id := c.jobID("sys-nowhere")
+		j := systemJob(id)
+		j.Datacenters = []string{"dc1", "dc2"}
+		j.TaskGroups[0].Tasks[0].Resources.MemoryMB = new(1 << 24)
+		ev := c.waitEval(t, c.register(t, j).EvalID, "completed", func(e *api.Evaluation) bool { return e.Status != api.EvalStatusPending })
+		fm := ev.FailedTGAllocs["g"]
+		if ev.Status != api.EvalStatusComplete || ev.BlockedEval != "" || fm == nil || ev.QueuedAllocations["g"] != 2 {
+			t.Fatalf("%s: the evaluation: %s, blocked %q, failed %v, queued %v; want complete, none blocked, g failed, 2 queued",
+				c.name, ev.Status, ev.BlockedEval, ev.FailedTGAllocs, ev.QueuedAllocations)
+		}
+		want := map[string]int{"memory": 1}
+		if fm.NodesInPool != 2 || fm.NodesEvaluated != 1 || fm.NodesExhausted != 1 || fm.CoalescedFailures != 1 ||
+			!maps.Equal(fm.DimensionExhausted, want) || !maps.Equal(fm.NodesAvailable, map[string]int{"dc1": 1, "dc2": 1}) {
+			t.Errorf("%s: failed metric: in pool %d, evaluated %d, exhausted %d %v, coalesced %d, available %v; want 2, 1, 1 %v, 1, dc1 and dc2 1 each",
+				c.name, fm.NodesInPool, fm.NodesEvaluated, fm.NodesExhausted, fm.DimensionExhausted, fm.CoalescedFailures, fm.NodesAvailable, want)
+		}
+		if as, _, err := c.client.Jobs().Allocations(id, true, nil); err != nil || len(as) != 0 {
+			t.Errorf("%s: allocations of a system job that fits nowhere: %s, %v; want none", c.name, describe(as), err)
+		}
+		evals, _, err := c.client.Jobs().Evaluations(id, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var blocked []*api.Evaluation
+		for _, e := range evals {
+			if e.Status == api.EvalStatusBlocked {
+				blocked = append(blocked, e)
+			}
+		}
+		if len(blocked) != 1 || blocked[0].PreviousEval != ev.ID || blocked[0].TriggeredBy != "queued-allocs" ||
+			blocked[0].StatusDescription != "created to place remaining allocations" || blocked[0].FailedTGAllocs["g"] == nil {
+			t.Fatalf("%s: blocked evaluations: %s; want one after %s, queued-allocs, created to place remaining allocations, g failed",
+				c.name, describeEvals(blocked), ev.ID[:8])
+		}
+		nodes, _, err := c.client.Nodes().List(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b := blocked[0]; readyIn(nodes, "dc1").ID != b.NodeID && readyIn(nodes, "dc2").ID != b.NodeID {
+			t.Errorf("%s: the blocked evaluation names node %q; want dc1's or dc2's", c.name, b.NodeID)
+		}
+	})
+}

@@ -349,6 +349,11 @@ type eval struct {
 	status      string
 	statusDesc  string
 	blockedEval string
+	// blockedNode is, for a system or sysbatch job's evaluation, the
+	// first node it could not place on: Nomad's system scheduler creates
+	// the blocked evaluation for that node, and names it nowhere in this
+	// one (BlockedEval stays empty).
+	blockedNode string
 	prevEval    string
 	nextEval    string
 	// waitUntil is when a follow-up evaluation (pending until then) runs.

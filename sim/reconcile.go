@@ -1650,14 +1650,16 @@ func (c *Cluster) block(j *job, ev *eval) {
 	}
 	b := &eval{
 		id: newID(c.rng), priority: j.priority, typ: j.typ, triggeredBy: trigger,
-		jobID: j.id, jobModIdx: j.jobModIdx, status: api.EvalStatusBlocked,
+		jobID: j.id, jobModIdx: j.jobModIdx, nodeID: ev.blockedNode, status: api.EvalStatusBlocked,
 		statusDesc: desc, prevEval: ev.id,
 		failed: ev.failed, queued: ev.queued, created: c.now, modified: c.now,
 	}
 	idx := c.bump(TableEvals)
 	b.createIdx, b.modifyIdx = idx, idx
-	ev.blockedEval = b.id
-	ev.modifyIdx = idx
+	if ev.blockedNode == "" {
+		ev.blockedEval = b.id
+		ev.modifyIdx = idx
+	}
 	c.log.Debug("placements blocked", logKeyJob, j.id, logKeyEval, b.id, logKeyQueued, b.queued)
 	c.evals = append(c.evals, b)
 	c.evalByID[b.id] = b

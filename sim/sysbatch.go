@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"maps"
 	"sort"
 
 	"github.com/hashicorp/nomad/api"
@@ -95,11 +96,16 @@ func (c *Cluster) reconcileSysbatch(j *job, g *group, evp **eval, trigger string
 // system and sysbatch schedulers do, each replacing prev[n] if set, with
 // preemption where the job's type allows it. It returns the failed
 // placements' metric and count (no metric when they all failed in the
-// plan applier).
+// plan applier). The metric is, as Nomad's, that of the first node it
+// could not place on (that node alone evaluated), each later failure
+// coalesced into it; the evaluation names that node for its blocked one.
 func (c *Cluster) placeOnNodes(j *job, g *group, p *placer, nodes []*node, prev map[*node]*alloc, ev func() *eval) (*api.AllocationMetric, int) {
 	failed := 0
 	for _, n := range nodes {
 		e := ev()
+		p.metric = &api.AllocationMetric{NodesAvailable: maps.Clone(p.static.NodesAvailable), NodesInPool: p.static.NodesInPool,
+			NodePool: p.static.NodePool, NodesEvaluated: 1, DimensionExhausted: map[string]int{}, ClassExhausted: map[string]int{},
+			ConstraintFiltered: map[string]int{}, ClassFiltered: map[string]int{}}
 		if p.fits(n) {
 			c.newAlloc(j, g, n, e, 0, prev[n], nil).resched = nil // an update, not a reschedule
 			continue
@@ -109,14 +115,23 @@ func (c *Cluster) placeOnNodes(j *job, g *group, p *placer, nodes []*node, prev 
 				c.newAlloc(j, g, n, e, 0, prev[n], set).resched = nil
 				continue
 			} else if set != nil {
+				// Placed as the scheduler saw it; the plan applier refuses.
 				e.conflict = true
 				p.conflicts++
+				failed++
+				continue
 			}
 		}
 		failed++
+		if p.failed != nil {
+			p.failed.CoalescedFailures++
+		} else {
+			p.failed = p.metric
+			e.blockedNode = n.id
+		}
 	}
 	if failed > 0 && failed == p.conflicts {
 		return nil, failed
 	}
-	return p.metric, failed
+	return c.failedMetric(p), failed
 }
