@@ -54,10 +54,7 @@ func anywherePlaceholder(id string, exclude []string, counts ...int) *api.Job {
 // datacenters too, evaluated none and coalesced nothing.
 func TestFidelityPlaceholderAnywhere(t *testing.T) {
 	forEachNomadIn(t, twoDCScenario, lacksDC2, func(t *testing.T, c *cluster) {
-		nodes, _, err := c.client.Nodes().List(nil)
-		if err != nil {
-			t.Fatal(err)
-		}
+		nodes := c.listNodes(t)
 		dc2 := readyIn(nodes, "dc2")
 
 		hold := c.jobID("anywhere")

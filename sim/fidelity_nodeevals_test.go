@@ -107,10 +107,7 @@ func TestFidelityNodeEvaluate(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			nodes, _, err := c.client.Nodes().List(nil)
-			if err != nil {
-				t.Fatal(err)
-			}
+			nodes := c.listNodes(t)
 			resp, raw := putNode(t, c, "evaluate")
 			if resp.StatusCode != http.StatusOK {
 				t.Fatalf("%s: %s: %d %s", c.name, what, resp.StatusCode, raw)
@@ -303,14 +300,11 @@ func (c *cluster) nodeDownUp(t *testing.T) (down, up func()) {
 		return down, up
 	}
 	name, down, up := realnomad.NodeDownUp(t)
-	nodes, _, err := c.client.Nodes().List(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, n := range nodes {
+	for _, n := range c.listNodes(t) {
 		if n.Name != name {
 			continue
 		}
+		var err error
 		if c.node, _, err = c.client.Nodes().Info(n.ID, nil); err != nil {
 			t.Fatal(err)
 		}

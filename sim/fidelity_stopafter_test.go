@@ -153,13 +153,10 @@ func TestFidelityLostReplacedWhenRoomReturns(t *testing.T) {
 func TestFidelityLostReplacedWhenRoomFreesElsewhere(t *testing.T) {
 	forEachNomadIn(t, disconnectScenario, nil, func(t *testing.T, c *cluster) {
 		takeDown, _ := c.nodeDownUp(t)
-		nodes, _, err := c.client.Nodes().List(nil)
-		if err != nil {
-			t.Fatal(err)
-		}
 		var other *api.Node
-		for _, n := range nodes {
+		for _, n := range c.listNodes(t) {
 			if n.ID != c.node.ID && n.Status == api.NodeStatusReady && n.Datacenter == "dc1" {
+				var err error
 				if other, _, err = c.client.Nodes().Info(n.ID, nil); err != nil {
 					t.Fatal(err)
 				}

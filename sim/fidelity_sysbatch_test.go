@@ -74,10 +74,7 @@ func (c *cluster) forceEval(t *testing.T, id string) *api.Evaluation {
 // readyNodesIn are the IDs of the ready, eligible nodes in dcs.
 func (c *cluster) readyNodesIn(t *testing.T, dcs ...string) []string {
 	t.Helper()
-	nodes, _, err := c.client.Nodes().List(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	nodes := c.listNodes(t)
 	var out []string
 	for _, n := range nodes {
 		if n.Status == api.NodeStatusReady && n.SchedulingEligibility == api.NodeSchedulingEligible && slices.Contains(dcs, n.Datacenter) {
@@ -169,10 +166,7 @@ func TestFidelitySysbatchRunsOnce(t *testing.T) {
 // eligible again.
 func TestFidelitySysbatchNewNode(t *testing.T) {
 	forEachNomadIn(t, twoDCScenario, lacksDC2, func(t *testing.T, c *cluster) {
-		nodes, _, err := c.client.Nodes().List(nil)
-		if err != nil {
-			t.Fatal(err)
-		}
+		nodes := c.listNodes(t)
 		late := readyIn(nodes, "dc2")
 		if _, err := c.client.Nodes().ToggleEligibility(late.ID, false, nil); err != nil {
 			t.Fatal(err)

@@ -1127,10 +1127,7 @@ func TestFidelityAllocStatsUnpublished(t *testing.T) {
 	scenario := strings.Replace(twoDCScenario, `nodes "vm-dc2" {`, `nodes "vm-dc2" {
   publish_allocation_metrics = false`, 1)
 	forEachNomadIn(t, scenario, lacksDC2, func(t *testing.T, c *cluster) {
-		nodes, _, err := c.client.Nodes().List(nil)
-		if err != nil {
-			t.Fatal(err)
-		}
+		nodes := c.listNodes(t)
 		dc2 := readyIn(nodes, "dc2")
 		if c.sim == nil {
 			node, _, err := c.client.Nodes().Info(dc2.ID, nil)
@@ -1236,6 +1233,16 @@ nodes "vm-dc2" {
 }
 `
 
+// listNodes lists the cluster's nodes, failing the test when it cannot.
+func (c *cluster) listNodes(t *testing.T) []*api.NodeListStub {
+	t.Helper()
+	nodes, _, err := c.client.Nodes().List(nil)
+	if err != nil {
+		t.Fatalf("%s: list nodes: %v", c.name, err)
+	}
+	return nodes
+}
+
 // lacksDC2 says when no ready, eligible node is in dc2.
 func lacksDC2(nodes []*api.NodeListStub) string {
 	if readyIn(nodes, "dc2") == nil {
@@ -1263,10 +1270,7 @@ func readyIn(nodes []*api.NodeListStub, dc string) *api.NodeListStub {
 // room is used.)
 func TestFidelityAffinityAcrossDatacenters(t *testing.T) {
 	forEachNomadIn(t, twoDCScenario, lacksDC2, func(t *testing.T, c *cluster) {
-		nodes, _, err := c.client.Nodes().List(nil)
-		if err != nil {
-			t.Fatal(err)
-		}
+		nodes := c.listNodes(t)
 		dc2 := readyIn(nodes, "dc2")
 		// Fill dc2's node to about 85% of what is free on it.
 		cpu, mem := freeOn(t, c, dc2.ID)
@@ -1485,10 +1489,7 @@ func TestFidelityPreemption(t *testing.T) {
 func TestFidelityPreemptionChoosesNode(t *testing.T) {
 	forEachNomadIn(t, twoDCScenario, lacksDC2, func(t *testing.T, c *cluster) {
 		enableServicePreemption(t, c)
-		nodes, _, err := c.client.Nodes().List(nil)
-		if err != nil {
-			t.Fatal(err)
-		}
+		nodes := c.listNodes(t)
 		fill := func(dc string, lowCount, lowCPU, lowMem int) string {
 			n := readyIn(nodes, dc)
 			low := c.jobID("low-" + dc)
@@ -1539,10 +1540,7 @@ func TestFidelityPreemptionChoosesNode(t *testing.T) {
 // a replacement lands decides whether room foreshape held is used.)
 func TestFidelitySpread(t *testing.T) {
 	forEachNomadIn(t, twoDCScenario, lacksDC2, func(t *testing.T, c *cluster) {
-		nodes, _, err := c.client.Nodes().List(nil)
-		if err != nil {
-			t.Fatal(err)
-		}
+		nodes := c.listNodes(t)
 		dcOf := func(nodeID string) string {
 			for _, n := range nodes {
 				if n.ID == nodeID {
@@ -1683,10 +1681,7 @@ func TestFidelityPreemptionBesideItsOwnAllocation(t *testing.T) {
 // prefers it to dc1's, and returns dc1's and dc2's nodes.
 func fillDC2(t *testing.T, c *cluster, pct int) (dc1, dc2 *api.NodeListStub) {
 	t.Helper()
-	nodes, _, err := c.client.Nodes().List(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	nodes := c.listNodes(t)
 	dc1, dc2 = readyIn(nodes, "dc1"), readyIn(nodes, "dc2")
 	cpu, mem := freeOn(t, c, dc2.ID)
 	fill := c.jobID("fill-dc2")
@@ -1871,10 +1866,7 @@ func TestFidelitySpreadWeightsAcrossGroups(t *testing.T) {
 // dc2 under "*" would send the third back to dc1.
 func TestFidelitySpreadJobAndGroupBlocks(t *testing.T) {
 	forEachNomadIn(t, twoDCScenario, lacksDC2, func(t *testing.T, c *cluster) {
-		nodes, _, err := c.client.Nodes().List(nil)
-		if err != nil {
-			t.Fatal(err)
-		}
+		nodes := c.listNodes(t)
 		dc1, dc2 := readyIn(nodes, "dc1"), readyIn(nodes, "dc2")
 		cpu, mem := freeOn(t, c, dc1.ID)
 		fill := c.jobID("fill-dc1")

@@ -142,10 +142,7 @@ func TestFidelitySystemJobFitsNowhere(t *testing.T) {
 			t.Fatalf("%s: blocked evaluations: %s; want one after %s, queued-allocs, created to place remaining allocations, g failed",
 				c.name, describeEvals(blocked), ev.ID[:8])
 		}
-		nodes, _, err := c.client.Nodes().List(nil)
-		if err != nil {
-			t.Fatal(err)
-		}
+		nodes := c.listNodes(t)
 		if b := blocked[0]; readyIn(nodes, "dc1").ID != b.NodeID && readyIn(nodes, "dc2").ID != b.NodeID {
 			t.Errorf("%s: the blocked evaluation names node %q; want dc1's or dc2's", c.name, b.NodeID)
 		}
