@@ -203,7 +203,7 @@ func (s *Server) notAllowed(method, path string) {
 // r's own: none when the path is not an endpoint.
 func (s *Server) allowed(r *http.Request) []string {
 	var out []string
-	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete} {
+	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete, http.MethodPatch} {
 		if m == r.Method {
 			continue
 		}

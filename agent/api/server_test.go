@@ -201,7 +201,10 @@ func TestUnknownEndpoint(t *testing.T) {
 		{http.MethodDelete, "/v1/queue/pause", "POST"},
 		{http.MethodPut, "/v1/queue/resume", "POST"},
 		{http.MethodGet, "/v1/queue/mr-1", ""}, // GET /v1/queue/{id}
-		{http.MethodPut, "/v1/queue/mr-1", "GET, DELETE"},
+		// PATCH sets a request's priority: a 405 there names it too.
+		{http.MethodPut, "/v1/queue/mr-1", "GET, DELETE, PATCH"},
+		{http.MethodPost, "/v1/queue/mr-1", "GET, DELETE, PATCH"},
+		{http.MethodPatch, "/v1/queue", "GET, POST"},
 	} {
 		req, _ := http.NewRequest(tc.method, srv.URL+tc.path, nil)
 		resp, err := http.DefaultClient.Do(req)
