@@ -112,6 +112,10 @@ func (s *Server) queueList(w http.ResponseWriter, r *http.Request, b ActBackend)
 	s.writeJSON(w, r, queue)
 }
 
+// parseWait is a blocking query's ?wait=: DefaultWait when it is absent
+// or 0, as Nomad takes wait=0 (a query that waited nothing would answer
+// at once, and a client that loops on it would ask without pause), and
+// MaxWait at most.
 func parseWait(v string) (time.Duration, error) {
 	if v == "" {
 		return DefaultWait, nil
@@ -119,6 +123,9 @@ func parseWait(v string) (time.Duration, error) {
 	d, err := time.ParseDuration(v)
 	if err != nil || d < 0 {
 		return 0, fmt.Errorf("wait: %q is not a duration such as 30s", v)
+	}
+	if d == 0 {
+		return DefaultWait, nil
 	}
 	return min(d, MaxWait), nil
 }

@@ -479,6 +479,50 @@ func TestQueueBlockingQuery(t *testing.T) {
 	}
 }
 
+// deadlineAct answers a blocking query at once, sending on got how long
+// the server gave it to wait.
+type deadlineAct struct {
+	*apitest.Act
+	got chan time.Duration
+}
+
+func (d deadlineAct) WaitIndex(ctx context.Context, index uint64) (uint64, error) {
+	dl, ok := ctx.Deadline()
+	if !ok {
+		d.got <- -1
+	} else {
+		d.got <- time.Until(dl)
+	}
+	return index, nil
+}
+
+// TestBlockingQueryWait: a blocking query waits ?wait=, 5m when it is
+// absent or 0 (as Nomad's blocking queries take wait=0), 10m at most.
+func TestBlockingQueryWait(t *testing.T) {
+	act := deadlineAct{Act: apitest.New(), got: make(chan time.Duration, 1)}
+	addr, _ := serveAct(t, act, api.Options{})
+	for _, tc := range []struct {
+		query string
+		want  time.Duration
+	}{
+		{"?index=1", api.DefaultWait},
+		{"?index=1&wait=30s", 30 * time.Second},
+		{"?index=1&wait=0", api.DefaultWait},
+		{"?index=1&wait=0s", api.DefaultWait},
+		{"?index=1&wait=1h", api.MaxWait},
+	} {
+		if code, _, body := getJSON(t, addr+"/v1/queue"+tc.query); code != http.StatusOK {
+			t.Fatalf("%s: %d %s", tc.query, code, body)
+		}
+		if got := <-act.got; got > tc.want || got < tc.want-5*time.Second {
+			t.Errorf("%s waits %v, want %v", tc.query, got, tc.want)
+		}
+	}
+	if api.DefaultWait != 5*time.Minute || api.MaxWait != 10*time.Minute {
+		t.Errorf("DefaultWait %v, MaxWait %v; docs/api.md says 5m and 10m", api.DefaultWait, api.MaxWait)
+	}
+}
+
 // TestBlockingQueryEndsOnStop: EndBlockingQueries answers a blocking query
 // that waits, and one that comes after, at once with the queue as it is
 // (a stopping agent's http.Server.Shutdown waits for every request).
