@@ -99,6 +99,9 @@ func TestForecastHistoryParameter(t *testing.T) {
 		{"/v1/forecasts", false},
 		{"/v1/forecasts?history=false", false},
 		{"/v1/forecasts?history=true", true},
+		// strconv.ParseBool's other forms, as docs/api.md says.
+		{"/v1/forecast/dc1/web?history=0", false},
+		{"/v1/forecasts?history=1", true},
 	} {
 		resp, err := http.Get(base + tc.path)
 		if err != nil {

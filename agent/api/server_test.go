@@ -201,6 +201,7 @@ func TestUnknownEndpoint(t *testing.T) {
 		{http.MethodDelete, "/v1/queue/pause", "POST"},
 		{http.MethodPut, "/v1/queue/resume", "POST"},
 		{http.MethodGet, "/v1/queue/mr-1", ""}, // GET /v1/queue/{id}
+		{http.MethodHead, "/v1/status", ""},    // a GET endpoint answers HEAD
 		// PATCH sets a request's priority: a 405 there names it too.
 		{http.MethodPut, "/v1/queue/mr-1", "GET, DELETE, PATCH"},
 		{http.MethodPost, "/v1/queue/mr-1", "GET, DELETE, PATCH"},

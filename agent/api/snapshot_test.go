@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -82,5 +83,62 @@ func TestRestoreKeepQueue(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 400 || !strings.Contains(string(b), `keep_queue: \"yes\" is not true or false; nothing was restored`) || len(rec.got) != 0 {
 		t.Errorf("?keep_queue=yes: %d %s, asked %+v; want 400 and no restore", resp.StatusCode, b, rec.got)
+	}
+}
+
+// fullRestore is a snapshot backend whose restore answers with every
+// field of the answer set.
+type fullRestore struct{ restoreRecorder }
+
+func (*fullRestore) RestoreSnapshot(_ context.Context, body io.Reader, _ api.RestoreOptions) (api.SnapshotRestore, error) {
+	_, _ = io.Copy(io.Discard, body)
+	state := api.SnapshotState{AppliedIndex: 9, Series: 1, Layout: "1m0s×1440"}
+	return api.SnapshotRestore{
+		Restored: api.SnapshotInfo{Version: 1, Index: 9, Term: 2, ClusterID: "c1", TakenBy: "s1", Release: "0.1.0",
+			StateFormat: 1, StateProtocol: 1, Servers: []api.SnapshotServer{{ID: "s1", Address: "10.0.0.1:7576", Voter: true}},
+			Size: 10, SHA256: "ab", State: state},
+		Replaced:   state,
+		Index:      12,
+		AnsweredBy: "s1",
+		Queue:      api.RestoredQueue{Paused: true, PausedBy: "snapshot restore", Reason: "paused", PauseError: "from an earlier release"},
+	}, nil
+}
+
+// TestSnapshotRestoreAnswerFields: the answer of PUT /v1/operator/snapshot
+// has the fields docs/api.md lists, by those names.
+func TestSnapshotRestoreAnswerFields(t *testing.T) {
+	s, err := api.NewServer(nopBackend{}, api.Options{Operator: &fullRestore{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(s)
+	defer srv.Close()
+	code, body := send(t, http.MethodPut, srv.URL+"/v1/operator/snapshot", "backup", "")
+	if code != http.StatusOK {
+		t.Fatalf("restore: %d %s", code, body)
+	}
+	var answer map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(body), &answer); err != nil {
+		t.Fatal(err)
+	}
+	var restored map[string]json.RawMessage
+	if err := json.Unmarshal(answer["restored"], &restored); err != nil {
+		t.Fatal(err)
+	}
+	stateFields := "applied_index client_agents decisions intents layout migration_requests reservations scale_actions series servers"
+	for _, c := range []struct {
+		what string
+		raw  json.RawMessage
+		want string
+	}{
+		{"the answer", json.RawMessage(body), "answered_by index queue replaced restored"},
+		{"restored", answer["restored"], "cluster_id foreshape_version index servers state state_format state_protocol state_sha256 state_size taken_by term time version"},
+		{"restored.state", restored["state"], stateFields},
+		{"replaced", answer["replaced"], stateFields},
+		{"queue", answer["queue"], "kept pause_error paused paused_by reason"},
+	} {
+		if got := strings.Join(keys(t, c.raw), " "); got != c.want {
+			t.Errorf("%s has the fields %s, want %s", c.what, got, c.want)
+		}
 	}
 }
