@@ -227,6 +227,26 @@ func TestUnknownEndpoint(t *testing.T) {
 	}
 }
 
+// TestUncleanPathRedirects: a path with an empty, "." or ".." part is
+// redirected (307, the method kept) to its clean form, as Go's ServeMux
+// does, but for a forecast's LOCALITY (TestMalformedLocalityInAPath).
+func TestUncleanPathRedirects(t *testing.T) {
+	srv, _ := newTestServer(t, Options{})
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	for path, want := range map[string]string{"/v1//status": "/v1/status", "/v1/./status": "/v1/status", "/v1/queue//mr-1": "/v1/queue/mr-1", "/v1/queue/../status": "/v1/status"} {
+		req, _ := http.NewRequest(http.MethodGet, srv.URL+path, nil)
+		req.URL.Opaque = "//" + req.URL.Host + path // sent as written
+		resp, err := noRedirect.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusTemporaryRedirect || resp.Header.Get("Location") != want {
+			t.Errorf("GET %s: %d to %q, want 307 to %s", path, resp.StatusCode, resp.Header.Get("Location"), want)
+		}
+	}
+}
+
 func TestUIMount(t *testing.T) {
 	ui := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "dashboard "+r.URL.Path) })
 	srv, _ := newTestServer(t, Options{UI: ui, Tokens: []string{"t"}})
