@@ -244,6 +244,7 @@ func TestQueueSetPriority(t *testing.T) {
 		{"/v1/queue/" + id, `{"priority": 50, "reason": "x"}`, http.StatusBadRequest, "not a priority change"},
 		{"/v1/queue/" + id, `{"Priority": 50, "priority": 60}`, http.StatusBadRequest, "not a priority change"},
 		{"/v1/queue/" + id, `{"priority": 50} {"priority": 60}`, http.StatusBadRequest, "more than one JSON value"},
+		{"/v1/queue/" + id, `{"priority": 50}` + strings.Repeat(" ", 4<<10), http.StatusRequestEntityTooLarge, "larger than 4 KiB"},
 		{"/v1/queue/mr-404", `{"priority": 50}`, http.StatusNotFound, "mr-404"},
 		{"/v1/queue/pause", `{"priority": 50}`, http.StatusMethodNotAllowed, "answers POST only"},
 	} {
