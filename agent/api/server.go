@@ -200,7 +200,8 @@ func (s *Server) notAllowed(method, path string) {
 }
 
 // allowed returns the methods the API answers at r's path, other than
-// r's own: none when the path is not an endpoint.
+// r's own: none when the path is not an endpoint. HEAD comes with GET,
+// which answers it (as a client agent's /v1/metrics says).
 func (s *Server) allowed(r *http.Request) []string {
 	var out []string
 	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete, http.MethodPatch} {
@@ -211,6 +212,9 @@ func (s *Server) allowed(r *http.Request) []string {
 		probe.Method = m
 		if _, pattern := s.mux.Handler(probe); pattern != "/" && pattern != "" && !s.unroutedPatterns[pattern] {
 			out = append(out, m)
+			if m == http.MethodGet {
+				out = append(out, http.MethodHead)
+			}
 		}
 	}
 	return out

@@ -194,18 +194,20 @@ func TestUnknownEndpoint(t *testing.T) {
 	// A path the API has, asked with a method it does not answer there,
 	// is a 405 that says which methods it answers.
 	for _, tc := range []struct{ method, path, allow string }{
-		{http.MethodPost, "/v1/status", "GET"},
-		{http.MethodDelete, "/v1/queue", "GET, POST"},
+		{http.MethodPost, "/v1/status", "GET, HEAD"},
+		{http.MethodDelete, "/v1/queue", "GET, HEAD, POST"},
 		// Not the request "resume" or "pause" (request IDs are mr-N).
 		{http.MethodGet, "/v1/queue/resume", "POST"},
 		{http.MethodDelete, "/v1/queue/pause", "POST"},
 		{http.MethodPut, "/v1/queue/resume", "POST"},
 		{http.MethodGet, "/v1/queue/mr-1", ""}, // GET /v1/queue/{id}
 		{http.MethodHead, "/v1/status", ""},    // a GET endpoint answers HEAD
+		{http.MethodPost, "/v1/health", "GET, HEAD"},
+		{http.MethodPost, "/v1/operator/snapshot", "GET, HEAD, PUT"},
 		// PATCH sets a request's priority: a 405 there names it too.
-		{http.MethodPut, "/v1/queue/mr-1", "GET, DELETE, PATCH"},
-		{http.MethodPost, "/v1/queue/mr-1", "GET, DELETE, PATCH"},
-		{http.MethodPatch, "/v1/queue", "GET, POST"},
+		{http.MethodPut, "/v1/queue/mr-1", "GET, HEAD, DELETE, PATCH"},
+		{http.MethodPost, "/v1/queue/mr-1", "GET, HEAD, DELETE, PATCH"},
+		{http.MethodPatch, "/v1/queue", "GET, HEAD, POST"},
 	} {
 		req, _ := http.NewRequest(tc.method, srv.URL+tc.path, nil)
 		resp, err := http.DefaultClient.Do(req)
