@@ -787,6 +787,13 @@ func TestLocalityFilters(t *testing.T) {
 			t.Errorf("?locality=%s: %q, want %q", filter, got, want)
 		}
 	}
+	// "*" alone would keep everything: a filter names something.
+	for _, path := range []string{"/v1/queue", "/v1/reservations", "/v1/decisions"} {
+		code, _, body := getJSON(t, addr+path+"?locality=*")
+		if code != http.StatusBadRequest || !strings.Contains(string(body), `{"error":"locality \"*\" matches everything`) {
+			t.Errorf("%s?locality=*: %d %s, want 400 naming the field", path, code, body)
+		}
+	}
 }
 
 func TestInLocality(t *testing.T) {
