@@ -102,6 +102,8 @@ func TestForecastHistoryParameter(t *testing.T) {
 		// strconv.ParseBool's other forms, as docs/api.md says.
 		{"/v1/forecast/dc1/web?history=0", false},
 		{"/v1/forecasts?history=1", true},
+		{"/v1/forecasts?history=TRUE", true},
+		{"/v1/forecast/dc1/web?history=F", false},
 	} {
 		resp, err := http.Get(base + tc.path)
 		if err != nil {
