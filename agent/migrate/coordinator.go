@@ -289,10 +289,23 @@ func (c *Coordinator) do(ctx context.Context, now time.Time, in state.Intent, ca
 		return fmt.Errorf("migrate: %s: %w", in.ID, err)
 	}
 	callErr := call(ctx)
+	out := state.CloseIntent{ID: in.ID, Outcome: state.OutcomeDone, At: now}
+	if callErr != nil && unanswered(callErr) && readBack(in) && ctx.Err() == nil {
+		// Nomad may have made the change and lost its answer (a 500 when
+		// its leader changed as it committed, a timeout): read back, as a
+		// new leader's reconciliation would. Recorded failed, a made
+		// change was left dangling (a node taken out, never given back)
+		// or made again (a placeholder released, reaped and registered
+		// anew; a stop costing the move an attempt).
+		if ok, err := c.happened(ctx, in); err == nil && ok {
+			c.log.Warn("Nomad answered a call with an error, yet its effect is there: recorded as done", logKeyIntent, in.ID, logKeyError, callErr)
+			out.Error = fmt.Sprintf("%s: %v", answerLostNote, callErr)
+			callErr = nil
+		}
+	}
 	if c.cfg.Metrics != nil {
 		c.cfg.Metrics.calls.WithLabelValues(string(in.Kind), outcomeLabel(callErr)).Inc()
 	}
-	out := state.CloseIntent{ID: in.ID, Outcome: state.OutcomeDone, At: now}
 	if callErr != nil {
 		out.Outcome, out.Error = state.OutcomeFailed, callErr.Error()
 	}
@@ -303,6 +316,38 @@ func (c *Coordinator) do(ctx context.Context, now time.Time, in state.Intent, ca
 		return fmt.Errorf("migrate: %s: %w", in.ID, callErr)
 	}
 	return nil
+}
+
+// answerLostNote begins the error of an intent closed done although
+// Nomad answered its call with an error: the effect was read back.
+const answerLostNote = "Nomad answered with an error, yet the effect is there"
+
+// unanswered reports whether a call's error leaves open whether Nomad
+// made the change: no answer (a timeout, a dropped connection) or a 5xx.
+// A 4xx is Nomad's refusal: nothing was made.
+func unanswered(err error) bool {
+	if errors.Is(err, context.Canceled) {
+		return false
+	}
+	var ue nomadapi.UnexpectedResponseError
+	if errors.As(err, &ue) {
+		return ue.StatusCode() >= 500
+	}
+	return true
+}
+
+// readBack reports whether an intent's effect can be read back from Nomad
+// (happened) when its call failed: not a scale target's (happened counts
+// it done unread), nor the give-back that keeps an operator's cordon or
+// drain (keptOut: happened counts one of them done unread).
+func readBack(in state.Intent) bool {
+	switch {
+	case in.Kind == state.IntentScaleTarget:
+		return false
+	case in.Kind == state.IntentNodeEligibility && keptOut(in.Detail):
+		return false
+	}
+	return true
 }
 
 func outcomeLabel(err error) string {

@@ -146,7 +146,7 @@ func (c *Coordinator) happened(ctx context.Context, in state.Intent) (bool, erro
 			return true, nil
 		}
 		want := nomadapi.NodeSchedulingIneligible
-		if in.Detail == "eligible" {
+		if givesBack(in.Detail) {
 			want = nomadapi.NodeSchedulingEligible
 		}
 		return n.SchedulingEligibility == want, nil
@@ -205,6 +205,14 @@ func (c *Coordinator) happened(ctx context.Context, in state.Intent) (bool, erro
 	return true, nil
 }
 
+// givesBack reports whether an eligibility intent's detail is a give-back
+// (the node made eligible): setEligibleFor's, or giveBackAgainAll's after
+// a purge undid one; every other detail takes the node out (or keeps it
+// out: keptOut).
+func givesBack(detail string) bool {
+	return detail == "eligible" || strings.HasPrefix(detail, eligibleAgain)
+}
+
 // parseScaleDetail reads "GROUP to N".
 func parseScaleDetail(d string) (string, int, bool) {
 	group, n, ok := strings.Cut(d, " to ")
@@ -254,7 +262,7 @@ func (c *Coordinator) settle(ctx context.Context, now time.Time, in state.Intent
 			})
 		}
 	case state.IntentNodeEligibility:
-		if !happened || in.Detail == "eligible" || keptOut(in.Detail) {
+		if !happened || givesBack(in.Detail) || keptOut(in.Detail) {
 			return
 		}
 		// Whose the node's ineligibility is cannot be told: this

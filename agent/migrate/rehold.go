@@ -36,6 +36,10 @@ func againID(base string, created uint64) string {
 	return base + "@" + strconv.FormatUint(created, 10)
 }
 
+// eligibleAgain begins the detail of the intent that gives back a node a
+// purge left out of scheduling after its give-back (giveBackAgainAll).
+const eligibleAgain = "eligible again"
+
 // windowOr is how a hold decision names what holds a node: a drain
 // window by its key, any other request by its ID.
 func windowOr(r state.MigrationRequest) string {
@@ -285,7 +289,7 @@ func (c *Coordinator) giveBackAgainAll(ctx context.Context, now time.Time, view 
 				continue
 			}
 			back := state.Intent{ID: again, Kind: state.IntentNodeEligibility, Request: in.Request, Object: node,
-				Detail: fmt.Sprintf("eligible again: registered again (create index %d) after a purge undid its give-back", created), NodeCreated: created}
+				Detail: fmt.Sprintf(eligibleAgain+": registered again (create index %d) after a purge undid its give-back", created), NodeCreated: created}
 			err := c.do(ctx, now, back, func(ctx context.Context) error {
 				_, err := c.nomad.Nodes().ToggleEligibility(node, true, c.wq(ctx))
 				return err

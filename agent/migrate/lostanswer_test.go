@@ -1,0 +1,211 @@
+package migrate
+
+import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	nomadapi "github.com/hashicorp/nomad/api"
+
+	"github.com/foreshape/foreshape/agent/state"
+)
+
+// lostAnswers routes the coordinator's Nomad calls through a proxy that
+// lets the first n requests match catches take effect in Nomad and then
+// answers them 500, as a Nomad server does whose write was applied and
+// whose answer was lost (its leader changed while it committed, a timeout
+// between the servers). caught counts them.
+func lostAnswers(t *testing.T, n int, match func(*http.Request) bool, caught *atomic.Int32) func(*Config) {
+	return func(c *Config) {
+		u, err := url.Parse(c.Nomad.Address())
+		if err != nil {
+			t.Fatal(err)
+		}
+		rp := httputil.NewSingleHostReverseProxy(u)
+		var left atomic.Int32
+		left.Store(int32(n))
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if match(r) && left.Add(-1) >= 0 {
+				rp.ServeHTTP(httptest.NewRecorder(), r) // it takes effect…
+				caught.Add(1)
+				http.Error(w, "rpc error: leadership lost while committing log", http.StatusInternalServerError) // …its answer is lost
+				return
+			}
+			rp.ServeHTTP(w, r)
+		}))
+		t.Cleanup(srv.Close)
+		client, err := nomadapi.NewClient(&nomadapi.Config{Address: srv.URL})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Nomad = client
+	}
+}
+
+// TestTakeOutWhoseAnswerWasLostIsGivenBack: Nomad takes a queued
+// whole-node request's node out of scheduling and answers the call with a
+// 500. foreshape reads the node back, finds it out and records the take-out
+// as its own, so the node is given back when the operator cancels the
+// request (before, the intent was recorded failed, the next pass found the
+// node out and took it for an operator's cordon, and the cancel left the
+// node out of scheduling for good, without a word).
+func TestTakeOutWhoseAnswerWasLostIsGivenBack(t *testing.T) {
+	var caught atomic.Int32
+	h := newHarness(t, actScenario, actPolicies, lostAnswers(t, 1, func(r *http.Request) bool {
+		return r.Method == http.MethodPut && strings.HasSuffix(r.URL.Path, "/eligibility")
+	}, &caught))
+	node := h.nodeID("a-")
+	mustApply(t, h, state.SetQueuePaused{Paused: true, At: h.now(), By: "test"})
+	id, err := h.c.Submit(h.ctx, h.now(), h.pols, Submission{Node: node, Target: "dc2", Reason: "maintenance"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		h.run(h.flatForecasts(30))
+		h.step(time.Minute)
+	}
+	if caught.Load() != 1 || h.eligibility(node) != nomadapi.NodeSchedulingIneligible {
+		t.Fatalf("%d take-outs answered 500, a-1 %s: the test needs the node taken out with its answer lost", caught.Load(), h.eligibility(node))
+	}
+	mustApply(t, h, state.CancelRequest{ID: id, At: h.now(), Reason: "test: the operator gives it up"})
+	for range 3 {
+		h.step(15 * time.Second)
+		if err := h.c.Follow(h.ctx, h.now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := h.eligibility(node); got != nomadapi.NodeSchedulingEligible {
+		t.Errorf("a-1 %s after %s was cancelled: foreshape took it out (Nomad answered 500, the take-out was made) and did not give it back", got, id)
+	}
+}
+
+// TestStopWhoseAnswerWasLostUsesNoAttempt: Nomad stops a moved allocation
+// and answers the stop with a 500. foreshape reads the allocation back,
+// finds it stopping and follows the move as started: no attempt is used
+// up, no retry recorded, the allocation stopped once (before, the attempt
+// failed and the request was queued again).
+func TestStopWhoseAnswerWasLostUsesNoAttempt(t *testing.T) {
+	var caught atomic.Int32
+	h := newHarness(t, actScenario, actPolicies, lostAnswers(t, 1, func(r *http.Request) bool {
+		return strings.HasSuffix(r.URL.Path, "/stop") && strings.HasPrefix(r.URL.Path, "/v1/allocation/")
+	}, &caught))
+	a := h.allocs("web")[0]
+	id, err := h.c.Submit(h.ctx, h.now(), h.pols, Submission{Allocation: a.ID, Target: "dc2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := h.moveToDone(id)
+	if caught.Load() != 1 {
+		t.Fatalf("%d stops answered 500: the test needs one", caught.Load())
+	}
+	if r.State != state.RequestDone || r.Attempts != 0 {
+		t.Errorf("%s after %d attempts (%s); want done using none", r.State, r.Attempts, r.Reason)
+	}
+	if n := countStops(h, a.ID); n != 1 {
+		t.Errorf("%s stopped %d times", a.ID, n)
+	}
+	for _, d := range h.local.FSM.Decisions() {
+		if d.Request == id && (d.Kind == "retry" || d.Kind == "fail") {
+			t.Errorf("decision %s: %s", d.Kind, d.Reason)
+		}
+	}
+}
+
+// TestPlaceholderWhoseAnswerWasLostIsHeld: Nomad registers a placeholder
+// and answers the registration with a 500. foreshape reads the job back
+// and holds the reservation: one registration, no release, no reaping
+// (before, the reservation was released, the placeholder reaped and a new
+// one registered after a backoff).
+func TestPlaceholderWhoseAnswerWasLostIsHeld(t *testing.T) {
+	var caught atomic.Int32
+	h := newHarness(t, actScenario, actPolicies, lostAnswers(t, 1, func(r *http.Request) bool {
+		return r.Method == http.MethodPut && r.URL.Path == "/v1/jobs"
+	}, &caught))
+	a := h.allocs("web")[0]
+	mustApply(t, h, state.SetQueuePaused{Paused: true, At: h.now(), By: "test"})
+	id, err := h.c.Submit(h.ctx, h.now(), h.pols, Submission{Allocation: a.ID, Target: "dc2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 4 {
+		h.run(h.flatForecasts(30))
+		h.step(time.Minute)
+		if err := h.c.Follow(h.ctx, h.now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if caught.Load() != 1 {
+		t.Fatalf("%d registrations answered 500: the test needs one", caught.Load())
+	}
+	registered := 0
+	for _, c := range h.mutating() {
+		if c == "PUT /v1/jobs" || c == "POST /v1/jobs" {
+			registered++
+		}
+	}
+	var got []string
+	for _, res := range h.local.FSM.Act().Reservations {
+		got = append(got, res.ID+" "+string(res.State)+" ("+res.Reason+")")
+	}
+	res, ok := h.local.FSM.ReservationFor(id)
+	if !ok || res.State != state.ReservationHeld || len(h.local.FSM.Act().Reservations) != 1 || registered != 1 {
+		t.Errorf("%d placeholders registered, reservations %q; want the one registered held", registered, got)
+	}
+	for _, d := range h.local.FSM.Decisions() {
+		if d.Kind == "reap" || strings.Contains(d.Reason, "placeholder not placed") {
+			t.Errorf("decision %s: %s", d.Kind, d.Reason)
+		}
+	}
+}
+
+// TestReconcileGiveBackAgain: a leader announced giving back a node that
+// a purge left out of scheduling after foreshape's give-back (an
+// "eligible again" intent) and stopped. The next leader reads the node:
+// eligible, the give-back is done; still ineligible, it is not, so it is
+// announced again when it comes up (before, both were read as a take-out:
+// a node left out read done, never given back, with a hold decision
+// saying a take-out's answer was never seen).
+func TestReconcileGiveBackAgain(t *testing.T) {
+	for _, made := range []bool{true, false} {
+		t.Run(map[bool]string{true: "call made", false: "call not made"}[made], func(t *testing.T) {
+			h := newHarness(t, actScenario, actPolicies)
+			node := h.nodeID("a-")
+			if _, err := h.client.Nodes().ToggleEligibility(node, false, nil); err != nil {
+				t.Fatal(err)
+			}
+			n, _, err := h.client.Nodes().Info(node, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			in := state.Intent{ID: againID(intentID(state.IntentNodeEligibility, node, "mr-1", -1), n.CreateIndex), Kind: state.IntentNodeEligibility,
+				Request: "mr-1", Object: node, NodeCreated: n.CreateIndex,
+				Detail: fmt.Sprintf("eligible again: registered again (create index %d) after a purge undid its give-back", n.CreateIndex)}
+			crashAfter(t, h, in, func() {
+				if made {
+					if _, err := h.client.Nodes().ToggleEligibility(node, true, nil); err != nil {
+						t.Fatal(err)
+					}
+				}
+			})
+			if err := newCoordinatorOn(t, h).Begin(h.ctx, h.now()); err != nil {
+				t.Fatal(err)
+			}
+			got, _ := h.local.FSM.Intent(in.ID)
+			want := map[bool]state.IntentOutcome{true: state.OutcomeDone, false: state.OutcomeNotDone}[made]
+			if got.Outcome != want {
+				t.Errorf("give-back %s with a-1 %s: reconciled %s; want %s", in.ID, h.eligibility(node), got.Outcome, want)
+			}
+			for _, d := range h.local.FSM.Decisions() {
+				if d.Kind == "hold" {
+					t.Errorf("decision %s: %s", d.Kind, d.Reason)
+				}
+			}
+		})
+	}
+}
