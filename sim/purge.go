@@ -125,7 +125,6 @@ func (c *Cluster) purge(id string) (*nodeUpdateReply, error) {
 		c.loseAlloc(a, n)
 		lost[a.job] = append(lost[a.job], a)
 	}
-	c.capFreed = true
 	for i, j := range jobs {
 		c.waitStopAfter(j, evals[i], lost[j])
 		c.reconcile(j, evals[i])

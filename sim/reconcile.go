@@ -141,7 +141,6 @@ func (c *Cluster) register(spec *api.Job, sims map[string]GroupSimSpec, trigger 
 	ev := c.newEval(j, trigger, "")
 	c.log.Debug("job registered", logKeyJob, j.id, logKeyVersion, j.version, logKeyEval, ev.id)
 	c.reconcile(j, ev)
-	c.capFreed = true
 	return ev, nil
 }
 
@@ -1527,7 +1526,6 @@ func (c *Cluster) touch(a *alloc) {
 		n.resMem -= a.grp.mem
 		n.resIOPS -= a.grp.iops
 		a.holding = false
-		c.capFreed = true
 	}
 	if a.clientTerminal() {
 		// A make-before-break migration waiting for this replacement
@@ -1550,6 +1548,11 @@ func (c *Cluster) touch(a *alloc) {
 	if a.client != a.summed {
 		a.summed = a.client
 		c.tables[TableJobSummaries] = a.modifyIdx
+		if a.client == allocComplete || a.client == allocFailed {
+			// Nomad's blocked evaluations wait for this: a client that
+			// finished an allocation (its stop counted free already).
+			c.capFreed = true
+		}
 	}
 }
 
@@ -1785,7 +1788,6 @@ func (c *Cluster) scale(jobID string, req *api.ScalingRequest, other bool) (*eva
 		evt.EvalID = new(ev.id)
 		c.log.Debug("job scaled", logKeyJob, j.id, logKeyGroup, g.name, logKeyCount, g.count, logKeyEval, ev.id)
 		c.reconcile(j, ev)
-		c.capFreed = true
 	}
 	evt.CreateIndex = c.bump(TableJobs)
 	j.addScaleEvent(g.name, evt)

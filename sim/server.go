@@ -1239,8 +1239,6 @@ func (c *Cluster) setSchedConfig(w http.ResponseWriter, r *http.Request) {
 		}
 		c.schedCfg = cfg
 		c.schedIdx[1] = c.bump(TableScheduler)
-		c.capFreed = true
-		c.retryBlocked()
 		return &api.SchedulerSetConfigurationResponse{Updated: true}, nil
 	})
 }
