@@ -347,7 +347,7 @@ func (c *Client) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		switch {
 		case r.Method != http.MethodGet && r.Method != http.MethodHead:
 			w.Header().Set("Allow", "GET, HEAD")
-			writeAPIError(w, http.StatusMethodNotAllowed, r.Method+" /v1/metrics: /v1/metrics answers GET only")
+			writeAPIError(w, http.StatusMethodNotAllowed, r.Method+" /v1/metrics: /v1/metrics answers GET, HEAD only")
 		case c.metrics == nil:
 			writeAPIError(w, http.StatusNotFound, "no such endpoint: GET /v1/metrics (telemetry.prometheus_metrics = false)")
 		default:

@@ -506,8 +506,8 @@ func TestClientAgentMetrics(t *testing.T) {
 			cfg, _ := lonelyClientConfig(t, "metrics-client")
 			cfg.Telemetry.PrometheusMetrics = on
 			c, _ := runClient(t, cfg)
-			get := func(token string) *http.Response {
-				req, _ := http.NewRequest("GET", "http://"+c.HTTPAddr()+"/v1/metrics", nil)
+			send := func(method, token string) *http.Response {
+				req, _ := http.NewRequest(method, "http://"+c.HTTPAddr()+"/v1/metrics", nil)
 				if token != "" {
 					req.Header.Set("Authorization", "Bearer "+token)
 				}
@@ -517,10 +517,19 @@ func TestClientAgentMetrics(t *testing.T) {
 				}
 				return resp
 			}
+			get := func(token string) *http.Response { return send("GET", token) }
 			resp := get("")
 			resp.Body.Close()
 			if resp.StatusCode != http.StatusForbidden {
 				t.Errorf("without a token: %d, want 403", resp.StatusCode)
+			}
+			// Any other method is a 405 naming the two it answers.
+			resp = send("POST", "t0ken")
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusMethodNotAllowed || resp.Header.Get("Allow") != "GET, HEAD" ||
+				!strings.Contains(string(body), "answers GET, HEAD only") {
+				t.Errorf("POST: %d, Allow %q, %s; want 405, GET, HEAD, saying it answers GET, HEAD only", resp.StatusCode, resp.Header.Get("Allow"), body)
 			}
 			if !on {
 				resp := get("t0ken")
