@@ -1180,7 +1180,9 @@ func (c *Coordinator) scale(ctx context.Context, now time.Time, sc shape.Scale, 
 		return true
 	}
 	var count int
+	before := -1 // the target's count before the action; -1: unknown
 	if st, err := t.Status(ctx); err == nil && st.CountKnown {
+		before = st.Count
 		if st.Count >= block.Max {
 			c.note(ds, now, "max/"+sc.Policy+"/"+sc.Scale, state.Decision{Kind: "scale", Policy: sc.Policy, Locality: sc.Locality, Request: sc.Request,
 				Reason: fmt.Sprintf("scale %q is at its max %d: no more capacity from it; %s", sc.Scale, block.Max, sc.Reason)})
@@ -1215,6 +1217,21 @@ func (c *Coordinator) scale(ctx context.Context, now time.Time, sc shape.Scale, 
 		err := c.do(ctx, now, in, func(ctx context.Context) error {
 			var err error
 			res, err = t.Scale(ctx, act)
+			if err != nil && !errors.Is(err, target.ErrRefused) && before >= 0 && before != count && ctx.Err() == nil {
+				// No answer in time, or a failure the target's own
+				// call may have outlived (Nomad made the change and
+				// lost its answer): read the target back. Showing the
+				// count asked for, where it showed another before, the
+				// action took effect; recorded failed, no cooldown ran
+				// and the next action scaled on top of it.
+				if st, serr := t.Status(ctx); serr == nil && st.CountKnown && st.Count == count {
+					c.log.Warn("a scale target answered with an error, yet shows the count asked for: recorded as done",
+						logKeyPolicy, sc.Policy, "scale", sc.Scale, "count", count, logKeyError, err)
+					res.Count = count
+					res.Notes = append(res.Notes, fmt.Sprintf("the target answered %q, yet shows count %d, the count asked for: the action took effect", err, count))
+					return nil
+				}
+			}
 			return err
 		})
 		// The target answers when the scale took effect, which may be

@@ -1,6 +1,7 @@
 package migrate
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -14,6 +15,8 @@ import (
 	nomadapi "github.com/hashicorp/nomad/api"
 
 	"github.com/foreshape/foreshape/agent/state"
+	"github.com/foreshape/foreshape/plugins/target"
+	"github.com/foreshape/foreshape/policies"
 )
 
 // lostAnswers routes the coordinator's Nomad calls through a proxy that
@@ -207,5 +210,55 @@ func TestReconcileGiveBackAgain(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// lostTarget sets the count of its first lose actions and answers them
+// timed out, as a nomad-job target whose scale call Nomad made and whose
+// answer was lost (target.Timeout: "read Status before trying again").
+type lostTarget struct {
+	fakeTarget
+	lose int
+}
+
+func (l *lostTarget) Scale(ctx context.Context, a target.Action) (target.Result, error) {
+	l.mu.Lock()
+	if l.lose > 0 {
+		l.lose--
+		l.actions = append(l.actions, a)
+		l.count = a.Count
+		l.mu.Unlock()
+		return target.Result{Attempts: 1}, &target.Error{Plugin: "fake", Kind: target.Timeout, Attempts: 1,
+			Reason: "scale: no answer in 30s"}
+	}
+	l.mu.Unlock()
+	return l.fakeTarget.Scale(ctx, a)
+}
+
+// TestScaleWhoseAnswerWasLostIsDone: a scale target sets the count asked
+// for and answers timed out (Nomad scaled the job and its answer was
+// lost). The target, read back, shows that count where it showed
+// another before: the action is recorded done and its cooldown runs, so a
+// hotspot that lasts is not scaled again by the same amount after the
+// back-off (before, it was recorded failed, and the next action scaled
+// on top of the count the lost one had set).
+func TestScaleWhoseAnswerWasLostIsDone(t *testing.T) {
+	lt := &lostTarget{fakeTarget: fakeTarget{count: 2}, lose: 1}
+	h := newHarness(t, actScenario, actPolicies, func(c *Config) {
+		c.Targets = func(*policies.Policy, *policies.Scale) (target.Target, error) { return lt, nil }
+	})
+	for range 4 {
+		h.run(h.hotForecasts())
+		h.step(time.Minute)
+	}
+	if n := lt.calls(); n != 1 {
+		t.Errorf("%d scale calls in four minutes of a lasting hotspot (cooldown 10m); want the one whose answer was lost", n)
+	}
+	acts := h.local.FSM.Act().ScaleActions
+	if len(acts) == 0 || acts[0].Outcome != state.OutcomeDone || acts[0].TookEffect.IsZero() {
+		t.Fatalf("scale actions %+v; want the first done, its cooldown running", acts)
+	}
+	if lt.count != acts[0].Count {
+		t.Errorf("target count %d; want %d, the lost action's", lt.count, acts[0].Count)
 	}
 }
