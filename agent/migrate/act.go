@@ -319,6 +319,21 @@ func (c *Coordinator) start(ctx context.Context, now time.Time, id string) ([]st
 			// than time out waiting for a replacement that never comes.
 			return cancel("nothing to move: " + ended)
 		}
+		live, gone, err := c.collected(ctx, moves)
+		if err != nil {
+			return nil, err
+		}
+		if len(gone) > 0 {
+			why := fmt.Sprintf("%s %s gone from Nomad since the request was queued (Nomad collects an allocation once it has ended: something else stopped or replaced it)",
+				pick(len(gone), "allocation", "allocations"), strings.Join(gone, ", "))
+			if len(live) == 0 {
+				// Each start failed reading it, and the request failed
+				// after three attempts on a 404.
+				return cancel("nothing to move: " + why)
+			}
+			c.log.Info("moves left out of a request as it starts: their allocations are gone from Nomad", logKeyRequest, id, "reason", why)
+			moves = live
+		}
 	}
 	r.Moves = moves
 	r.Moved = state.Resources{}
@@ -953,6 +968,35 @@ func (c *Coordinator) endedJobs(ctx context.Context, moves []state.Move) (string
 		}
 	}
 	return "", nil
+}
+
+// collected splits moves into those whose allocation Nomad still holds
+// and the names of those it no longer does: collected, once ended (a
+// running allocation is never collected). An allocation the view does
+// not list is read to tell.
+func (c *Coordinator) collected(ctx context.Context, moves []state.Move) (live []state.Move, gone []string, err error) {
+	for _, m := range moves {
+		if c.view.allocs[m.Alloc] == nil {
+			q := c.qo(ctx)
+			if m.Namespace != "" {
+				q.Namespace = m.Namespace
+			}
+			_, _, err := c.nomad.Allocations().Info(m.Alloc, q)
+			switch {
+			case isNotFound(err):
+				name := shortID(m.Alloc)
+				if m.Name != "" {
+					name = fmt.Sprintf("%s (%s)", m.Name, shortID(m.Alloc))
+				}
+				gone = append(gone, name)
+				continue
+			case err != nil:
+				return nil, nil, fmt.Errorf("migrate: read allocation %s: %w", m.Alloc, err)
+			}
+		}
+		live = append(live, m)
+	}
+	return live, gone, nil
 }
 
 // jobEnded reads m's job from Nomad and says how it ended: "stopped",
