@@ -131,6 +131,7 @@ type Cluster struct {
 	surges     []activeSurge
 	dirty      map[*job]string // jobs to reconcile at the end of the tick, with the trigger
 	failEval   map[*job]bool   // dirty jobs Nomad evaluates whatever changes (an allocation failed that may be rescheduled)
+	placeTries int             // placements tried, for an evaluation's QueuedAllocations
 	capFreed   bool            // since blocked evals were last retried, a client finished an allocation or a node became ready or eligible (what Nomad unblocks them on)
 	lastMinute time.Time
 	groupSize  map[string]int // nodes created per node group, for naming added ones

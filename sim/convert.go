@@ -327,7 +327,7 @@ func (c *Cluster) evalAPI(e *eval) *api.Evaluation {
 		JobID: e.jobID, JobModifyIndex: e.jobModIdx, NodeID: e.nodeID, NodeModifyIndex: e.nodeModIdx,
 		DeploymentID: e.deployID, Status: e.status, StatusDescription: e.statusDesc,
 		PreviousEval: e.prevEval, NextEval: e.nextEval, BlockedEval: e.blockedEval, WaitUntil: e.waitUntil,
-		QueuedAllocations: maps.Clone(e.queued),
+		QueuedAllocations: e.queuedShown(),
 		CreateIndex:       e.createIdx, ModifyIndex: e.modifyIdx,
 		CreateTime: e.created.UnixNano(), ModifyTime: e.modified.UnixNano(),
 	}

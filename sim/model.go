@@ -3,6 +3,7 @@ package sim
 import (
 	"encoding/binary"
 	"encoding/hex"
+	"maps"
 	"math/rand/v2"
 	"time"
 
@@ -433,3 +434,12 @@ const (
 	jobRunning = "running"
 	jobDead    = "dead"
 )
+
+// queuedShown is the evaluation's QueuedAllocations: none while it is
+// blocked (Nomad blocks it again without them) or not yet run.
+func (e *eval) queuedShown() map[string]int {
+	if e.status == api.EvalStatusBlocked {
+		return nil
+	}
+	return maps.Clone(e.queued)
+}

@@ -769,8 +769,18 @@ func (c *Cluster) reconcileWith(j *job, ev *eval, trigger string) {
 			checkInPlaceSpreads(j, g, spreads)
 		}
 	}
+	// shown is the evaluation's QueuedAllocations as Nomad's scheduler
+	// sets them: each group it tried to place in, with what it could not
+	// place; every group at 0 when it placed nothing (none for a purged
+	// job).
+	shown := map[string]int{}
 	for _, g := range j.groups {
-		if m, q := reconcile(j, g, evp, trigger, spreads); q > 0 {
+		tries := c.placeTries
+		m, q := reconcile(j, g, evp, trigger, spreads)
+		if c.placeTries > tries || q > 0 {
+			shown[g.name] = q
+		}
+		if q > 0 {
 			// A group whose placements failed only in Nomad's plan
 			// applier has no failed metric.
 			if m != nil {
@@ -779,16 +789,26 @@ func (c *Cluster) reconcileWith(j *job, ev *eval, trigger string) {
 			queued[g.name] = q
 		}
 	}
+	if len(shown) == 0 && !j.purged {
+		for _, g := range j.groups {
+			shown[g.name] = 0
+		}
+	}
 	for _, a := range j.allocs {
 		a.lostNow = false
 	}
 	c.updateJobStatus(j)
 	if len(queued) > 0 {
 		ev = c.lazyEval(j, evp, trigger)
-		ev.failed, ev.queued = failed, queued
+		ev.failed, ev.queued = failed, shown
 		c.block(j, ev)
-	} else if c.blockedEval(j) != nil {
+		return
+	}
+	if c.blockedEval(j) != nil {
 		c.unblock(j, c.lazyEval(j, evp, trigger))
+	}
+	if ev = *evp; ev != nil {
+		ev.queued = shown
 	}
 }
 
@@ -1104,6 +1124,7 @@ func (c *Cluster) reconcileSystem(j *job, g *group, evp **eval, trigger string, 
 // place finds a node for one allocation of g and creates it; nil when none
 // fits even with preemption.
 func (c *Cluster) place(j *job, g *group, ev *eval, p *placer, index int, prev *alloc) *alloc {
+	c.placeTries++
 	n, set := c.choose(ev, p, index, prev)
 	if n == nil {
 		return nil
@@ -1116,6 +1137,7 @@ func (c *Cluster) place(j *job, g *group, ev *eval, p *placer, index int, prev *
 // when no node fits even so, the stop is taken back and a runs on,
 // untouched. It returns the new allocation, nil when none was placed.
 func (c *Cluster) replace(j *job, g *group, ev *eval, p *placer, a *alloc) *alloc {
+	c.placeTries++
 	n := a.node
 	cpu, mem, iops := a.reqCPU, a.grp.mem, a.grp.iops
 	if !a.holding {
@@ -1830,6 +1852,7 @@ func (c *Cluster) deregister(jobID string, purge bool) (*eval, error) {
 	c.unblock(j, ev)
 	if purge {
 		j.purged = true
+		ev.queued = nil // Nomad's scheduler finds no job whose groups to name
 		delete(c.jobs, jobID)
 		c.bump(TableJobs)
 	}

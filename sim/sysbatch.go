@@ -102,6 +102,7 @@ func (c *Cluster) reconcileSysbatch(j *job, g *group, evp **eval, trigger string
 func (c *Cluster) placeOnNodes(j *job, g *group, p *placer, nodes []*node, prev map[*node]*alloc, ev func() *eval) (*api.AllocationMetric, int) {
 	failed := 0
 	for _, n := range nodes {
+		c.placeTries++
 		e := ev()
 		p.metric = &api.AllocationMetric{NodesAvailable: maps.Clone(p.static.NodesAvailable), NodesInPool: p.static.NodesInPool,
 			NodePool: p.static.NodePool, NodesEvaluated: 1, DimensionExhausted: map[string]int{}, ClassExhausted: map[string]int{},
