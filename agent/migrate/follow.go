@@ -1155,6 +1155,22 @@ func (c *Coordinator) windowEnd(r state.MigrationRequest) (time.Time, bool) {
 	return r.Deadline, true
 }
 
+// scheduleGone reports whether the policies of the last pass no longer
+// hold the schedule that queued r, a window's request: its policy, or the
+// schedule in it, was taken out on a reload.
+func (c *Coordinator) scheduleGone(r state.MigrationRequest) bool {
+	parts := strings.SplitN(r.OriginKey, "/", 5)
+	if len(parts) < 4 {
+		return false
+	}
+	for _, p := range c.pols {
+		if p.Name == parts[1] && slices.ContainsFunc(p.Schedules, func(s policies.Schedule) bool { return s.Name == parts[2] }) {
+			return false
+		}
+	}
+	return true
+}
+
 // learn folds a measured duration into an estimate (exponentially weighted,
 // 0.3 on the newest).
 func (c *Coordinator) learn(ctx context.Context, key string, d time.Duration) {

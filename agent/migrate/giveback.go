@@ -100,6 +100,14 @@ func (c *Coordinator) owedBack(view state.ActView, now time.Time, r state.Migrat
 		// cordoned nothing and relies on it staying out).
 		end, ok := c.windowEnd(r)
 		ended := ok && !now.Before(end)
+		if !ended && ok && c.scheduleGone(r) && !windowMoving(view, r) {
+			// A reload took its schedule out of the policies: its
+			// window no longer comes, and once none of its moves runs,
+			// nothing is left to hold the node for (its queued requests
+			// are cancelled). Held until its start, the node stood
+			// out of scheduling for nothing up to migrate.lead_time.
+			ended = true
+		}
 		// Drained and not cordoned by foreshape: what the node was
 		// before the drain decides. An operator's cordon (or drain) from
 		// before stays; foreshape ends only its own drain, at once: the
@@ -150,6 +158,14 @@ func (c *Coordinator) owedBack(view state.ActView, now time.Time, r state.Migrat
 		return debt{owes: owesEligible, due: ok && !n.Drain && !c.held(view, now, node, r)}
 	}
 	return debt{}
+}
+
+// windowMoving reports whether a request of r's drain window runs.
+func windowMoving(view state.ActView, r state.MigrationRequest) bool {
+	key := windowKey(r)
+	return slices.ContainsFunc(view.Requests, func(x state.MigrationRequest) bool {
+		return x.Origin == "schedule" && x.State == state.RequestRunning && windowKey(x) == key
+	})
 }
 
 // backNodes are the nodes request r may owe back (owedBack): a window's

@@ -48,14 +48,31 @@ func (p *planner) queue() {
 }
 
 // expired cancels a schedule request whose window is over before its move
-// started.
+// started, or whose schedule a reload took out of the policies (its
+// policy, or the schedule in it, is gone): the window it was to empty its
+// nodes for no longer comes, and moved, its work would stay moved and its
+// nodes out of scheduling until the window's start.
 func (p *planner) expired(r *state.MigrationRequest) bool {
 	if r.Origin != "schedule" || r.Deadline.IsZero() {
 		return false
 	}
+	gone := func(why string) bool {
+		pol := p.policyOf(r)
+		p.plan.Cancel = append(p.plan.Cancel, Cancel{Request: r.ID, Reason: why, DryRun: p.dry(pol)})
+		d := state.Decision{Kind: KindCancel, Locality: r.Source, Request: r.ID, Reason: "cancel: " + why, DryRun: p.dry(pol)}
+		if pol != nil {
+			d.Policy = pol.Name
+		}
+		p.decide(d)
+		return true
+	}
 	pol := p.pols[r.Policy]
 	if pol == nil {
-		return false
+		return gone(fmt.Sprintf("policy %q, whose drain schedule queued it, is no longer loaded", r.Policy))
+	}
+	name, known := scheduleOf(r)
+	if known && !slices.ContainsFunc(pol.Schedules, func(s policies.Schedule) bool { return s.Name == name }) {
+		return gone(fmt.Sprintf("schedule %q is no longer in policy %q", name, pol.Name))
 	}
 	for _, s := range pol.Schedules {
 		if !strings.HasPrefix(r.OriginKey, fmt.Sprintf("schedule/%s/%s/", pol.Name, s.Name)) {
@@ -74,6 +91,17 @@ func (p *planner) expired(r *state.MigrationRequest) bool {
 		}
 	}
 	return false
+}
+
+// scheduleOf is the name of the schedule that queued a window's request,
+// read from its origin key (schedule/POLICY/SCHEDULE/…); false when the
+// key does not say.
+func scheduleOf(r *state.MigrationRequest) (string, bool) {
+	parts := strings.SplitN(r.OriginKey, "/", 4)
+	if len(parts) < 4 || parts[0] != "schedule" || parts[2] == "" {
+		return "", false
+	}
+	return parts[2], true
 }
 
 // slots are, per source locality, when each of its max_parallel places

@@ -645,6 +645,34 @@ func TestScheduleRequestCancelledAfterItsWindow(t *testing.T) {
 	}
 }
 
+// A window request queued before a reload took its schedule, or its
+// policy, out of the policies is cancelled saying so: its window no
+// longer comes. It was planned as any request, moved its work and held
+// its node out until the window's start.
+func TestScheduleRequestCancelledWhenItsScheduleIsGone(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		tweak func(f *fixture)
+		why   string
+	}{
+		{"schedule", func(f *fixture) { f.pols[0].Schedules = nil }, `schedule "rack-a" is no longer in policy "dc1"`},
+		{"policy", func(f *fixture) { f.pols = f.pols[1:] }, `policy "dc1", whose drain schedule queued it, is no longer loaded`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := baseFixture(t, "drain")
+			f.now = at(time.Hour + 50*time.Minute)
+			f.queued(state.MigrationRequest{Resource: state.Resource{Kind: state.ResourceNode, ID: "id-dc1-a-1"}, Source: "dc1", Target: "dc2",
+				Policy: "dc1", Origin: "schedule", Deadline: at(2 * time.Hour),
+				OriginKey: "schedule/dc1/rack-a/" + itoa(at(2*time.Hour).Unix()) + "/node/id-dc1-a-1"})
+			tc.tweak(f)
+			plan := Run(f.input())
+			if len(plan.Cancel) != 1 || plan.Cancel[0].Reason != tc.why || plan.Cancel[0].DryRun || len(plan.Start) != 0 || len(plan.Reserve) != 0 {
+				t.Errorf("cancel %+v start %+v reserve %+v; want it cancelled: %s", plan.Cancel, plan.Start, plan.Reserve, tc.why)
+			}
+		})
+	}
+}
+
 // A window request whose first attempt ran (its node drained, its
 // allocations stopped) and failed, queued again for its retry when the
 // window ends, is cancelled saying so: not that its move never started.

@@ -1,0 +1,71 @@
+package migrate
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	nomadapi "github.com/hashicorp/nomad/api"
+
+	"github.com/foreshape/foreshape/agent/state"
+	"github.com/foreshape/foreshape/policies"
+)
+
+// TestWindowRequestsOfARemovedSchedule: a drain schedule's window has
+// queued its requests (the queue is paused: none started) and a reload
+// takes the schedule out of the policy (the maintenance is called off).
+// Once the queue runs again its requests are cancelled, saying why:
+// nothing is stopped and the node is in scheduling (a drain strategy's
+// node, held out while its request waited, is given back at once). Before,
+// they ran: the work was moved off the node for a window that no longer
+// comes, and the node held out of scheduling until the window's start.
+func TestWindowRequestsOfARemovedSchedule(t *testing.T) {
+	for _, tc := range []struct {
+		name, window, pols, why string
+	}{
+		{"schedule removed", windowPolicies(""), actPolicies, `schedule "maintenance" is no longer in policy "dc1"`},
+		{"policy removed", windowPolicies(""), actPolicies[strings.Index(actPolicies, `shaping "dc2"`):], `policy "dc1", whose drain schedule queued it, is no longer loaded`},
+		{"schedule of a drain removed", drainStrategy(windowPolicies("")), drainStrategy(actPolicies), `schedule "maintenance" is no longer in policy "dc1"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, actScenario, tc.window)
+			mustApply(t, h, state.SetQueuePaused{Paused: true, At: h.now(), By: "test"})
+			h.windowRequest(func(state.MigrationRequest) bool { return true })
+			h.run(h.flatForecasts(30)) // a drain's queued node is held out
+			if held := h.eligibility(h.nodeID("a-")) == nomadapi.NodeSchedulingIneligible; held != strings.Contains(tc.name, "drain") {
+				t.Fatalf("a-1 held out of scheduling before the reload: %v; the test needs a drain's node held, no other", held)
+			}
+			ps, diags := policies.Parse("act.hcl", []byte(tc.pols))
+			if diags.HasErrors() {
+				t.Fatal(diags.Error())
+			}
+			h.pols = ps
+			mustApply(t, h, state.SetQueuePaused{Paused: false, At: h.now(), By: "test"})
+			h.passUntil(h.now().Add(3*time.Minute), nil)
+			n := 0
+			for _, r := range h.local.FSM.Act().Requests {
+				if r.Origin != "schedule" {
+					continue
+				}
+				n++
+				if r.State != state.RequestCancelled || !strings.Contains(r.Reason, tc.why) {
+					t.Errorf("%s %s: %s; want cancelled: %s", r.ID, r.State, r.Reason, tc.why)
+				}
+				if res, ok := h.local.FSM.ReservationFor(r.ID); ok {
+					t.Errorf("reservation %s of %s still %s", res.ID, r.ID, res.State)
+				}
+			}
+			if n == 0 {
+				t.Fatal("no window request")
+			}
+			for _, c := range h.mutating() {
+				if strings.HasSuffix(c, "/stop") {
+					t.Errorf("%s for a window whose schedule is gone", c)
+				}
+			}
+			if got := h.eligibility(h.nodeID("a-")); got != nomadapi.NodeSchedulingEligible {
+				t.Errorf("a-1 %s; want it left in scheduling", got)
+			}
+		})
+	}
+}
