@@ -11,9 +11,12 @@
 // an intent with an ID it chooses (kind, object, request and attempt) to
 // the replicated state, confirms with the Raft quorum that it still leads
 // in the term it started in (Leader.VerifyLeader), makes the call, and
-// writes the outcome. The state machine opens an intent ID once only, so a
-// retried Apply, or a second leader racing a deposed one, cannot perform a
-// call twice. At the start of each term Begin reconciles the intents a
+// writes the outcome. A call Nomad answers with a 5xx, or not at all,
+// may have been made: its effect is read back, as Begin reads it, and
+// the intent closed done when it is there (a scale target, whose effect
+// Nomad cannot show, is read back through its status). The state
+// machine opens an intent ID once only, so a retried Apply, or a second
+// leader racing a deposed one, cannot perform a call twice. At the start of each term Begin reconciles the intents a
 // previous leader left open against Nomad (did that stop happen? does that
 // placeholder exist?) before anything new is done: a found effect is
 // closed as done and its move followed, a missing one as not done and its
@@ -63,7 +66,8 @@
 // restores eligibility it changed (a drain window's nodes once the window
 // ends, a spread's node once the spread ends; a purged node has none to
 // give back). A node's request whose node was purged before it started is
-// cancelled when it would start. Each plan-and-act pass
+// cancelled when it would start, and so is an allocation's request whose
+// allocations Nomad has collected since it was queued. Each plan-and-act pass
 // (RunOnce) first settles the moves that ended since the last one, so a
 // place under max_parallel that a move left is free for the pass's plan.
 //

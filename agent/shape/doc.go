@@ -12,7 +12,9 @@
 //     per node of the drained localities (strategy drain) or per allocation
 //     on them (reschedule, affinity), targeted at the policy's
 //     migrate.targets (or any other policy's locality) that the job's
-//     constraints allow and that has the most room;
+//     constraints allow and that has the most room; a window's request
+//     not started is cancelled once its window has ended, or once its
+//     schedule (or policy) is no longer in the policies;
 //   - rebalancing (migrate.rebalance): when a locality's planning quantile
 //     crosses its headroom line and no request already relieves it, the
 //     fewest allocations whose moves bring it back under the line, to a
