@@ -262,3 +262,26 @@ func TestScaleWhoseAnswerWasLostIsDone(t *testing.T) {
 		t.Errorf("target count %d; want %d, the lost action's", lt.count, acts[0].Count)
 	}
 }
+
+// TestReconcileAffinityOfAPurgedJob: a leader announced adding an
+// affinity to a job and stopped; an operator purged the job since. The
+// next leader reads no job: the update is not there, and the term begins
+// (before, the read's 404 failed the reconciliation, and the act half
+// never acted again: Begin was tried each cycle and failed the same way).
+func TestReconcileAffinityOfAPurgedJob(t *testing.T) {
+	h := newHarness(t, actScenario, affinityStrategy(actPolicies))
+	in := state.Intent{ID: intentID(state.IntentUpdateJob, "web", "mr-1", 0), Kind: state.IntentUpdateJob, Request: "mr-1",
+		Object: "web", Detail: "affinity to dc2"}
+	crashAfter(t, h, in, func() {
+		if _, _, err := h.client.Jobs().Deregister("web", true, nil); err != nil {
+			t.Fatal(err)
+		}
+	})
+	h.step(10 * time.Second)
+	if err := newCoordinatorOn(t, h).Begin(h.ctx, h.now()); err != nil {
+		t.Fatalf("the term does not begin: %v", err)
+	}
+	if got, _ := h.local.FSM.Intent(in.ID); got.Outcome != state.OutcomeNotDone {
+		t.Errorf("affinity update of a purged job reconciled %s; want not done", got.Outcome)
+	}
+}

@@ -188,6 +188,12 @@ func (c *Coordinator) happened(ctx context.Context, in state.Intent) (bool, erro
 		return true, nil
 	case state.IntentUpdateJob:
 		j, _, err := c.nomad.Jobs().Info(in.Object, c.qo(ctx))
+		if isNotFound(err) {
+			// The job was purged since: no update of it is there, and
+			// its request ends as one whose job ended. An error, and
+			// no term could begin: the act half never acted again.
+			return false, nil
+		}
 		if err != nil {
 			return false, err
 		}
