@@ -17,6 +17,7 @@ import (
 	"github.com/foreshape/foreshape/agent/state"
 	"github.com/foreshape/foreshape/plugins/target"
 	"github.com/foreshape/foreshape/policies"
+	"github.com/foreshape/foreshape/sim"
 )
 
 // lostAnswers routes the coordinator's Nomad calls through a proxy that
@@ -283,5 +284,46 @@ func TestReconcileAffinityOfAPurgedJob(t *testing.T) {
 	}
 	if got, _ := h.local.FSM.Intent(in.ID); got.Outcome != state.OutcomeNotDone {
 		t.Errorf("affinity update of a purged job reconciled %s; want not done", got.Outcome)
+	}
+}
+
+// TestUnreapablePlaceholderIsNotReportedReaped: a reservation is released
+// (its request cancelled) while Nomad refuses every deregistration of its
+// placeholder. The decision log says the placeholder was reaped only if it
+// was, and, once the deregistration's tries are used up, that it cannot be
+// (once every ten minutes, as other lasting conditions); before, the
+// reaper then recorded a "reap" decision at every pass (the ring of
+// decisions filled with reaps that never happened).
+func TestUnreapablePlaceholderIsNotReportedReaped(t *testing.T) {
+	h := newHarness(t, actScenario, actPolicies)
+	id, err := h.c.Submit(h.ctx, h.now(), h.pols, Submission{Allocation: h.allocs("web")[0].ID, Target: "dc2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustApply(t, h, state.SetQueuePaused{Paused: true, At: h.now(), By: "test"})
+	h.run(h.flatForecasts(30)) // reserves
+	res, ok := h.local.FSM.ReservationFor(id)
+	if !ok || res.State != state.ReservationHeld {
+		t.Fatalf("reservation %+v (found %v); the test needs one held", res, ok)
+	}
+	if err := h.sim.SetFaults(sim.Faults{ErrorRate: 1, PathPrefix: "/v1/job/" + res.Job}); err != nil {
+		t.Fatal(err)
+	}
+	mustApply(t, h, state.CancelRequest{ID: id, At: h.now(), Reason: "test: the operator gives it up"})
+	h.passUntil(h.now().Add(30*time.Minute), nil)
+	if j, _, err := h.client.Jobs().List(&nomadapi.QueryOptions{Prefix: res.Job}); err != nil || len(j) != 1 || j[0].Stop {
+		t.Fatalf("placeholder %s: %+v (%v); the test needs it still registered", res.Job, j, err)
+	}
+	cannot := 0
+	for _, d := range h.local.FSM.Decisions() {
+		switch {
+		case d.Kind == "reap" && strings.HasPrefix(d.Reason, "cannot reap "+res.Job+": Nomad refused its deregistration"):
+			cannot++
+		case d.Kind == "reap":
+			t.Errorf("decision %s at %s: %s; the placeholder was never deregistered", d.Kind, d.Time.Format("15:04:05"), d.Reason)
+		}
+	}
+	if cannot == 0 || cannot > 3 {
+		t.Errorf("%d decisions saying %s cannot be reaped in 30 minutes; want one every ten minutes once its tries are used up", cannot, res.Job)
 	}
 }

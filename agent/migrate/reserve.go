@@ -336,7 +336,19 @@ func (c *Coordinator) reap(ctx context.Context, now time.Time, view state.ActVie
 			}
 			return err
 		})
-		if err != nil && !errors.Is(err, errAnnounced) {
+		if errors.Is(err, errAnnounced) {
+			// Announced before: made (its decision recorded then, or by
+			// the reconciliation), under way, or failed maxRedos times.
+			// Recorded as a reap at every pass, the last filled the
+			// decision log with reaps that never happened.
+			if last, ok := c.latestIntent(in.ID); ok && last.Outcome == state.OutcomeFailed {
+				c.note(ds, now, "unreaped/"+s.ID, state.Decision{Kind: "reap", Locality: res.Locality, Reservation: res.ID, Request: res.Request, Policy: res.Policy,
+					Reason: fmt.Sprintf("cannot reap %s: Nomad refused its deregistration %d times, the last: %s; it holds its room until it is stopped in Nomad (nomad job stop -purge %s)",
+						s.ID, maxRedos, last.Error, s.ID)})
+			}
+			continue
+		}
+		if err != nil {
 			c.log.Warn("reaper: deregister failed", "job", s.ID, logKeyError, err)
 			continue
 		}
