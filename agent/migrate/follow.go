@@ -928,6 +928,15 @@ func (c *Coordinator) setEligibleFor(ctx context.Context, now time.Time, node, r
 	})
 	switch {
 	case errors.Is(err, errAnnounced):
+		// Given back (or under way), or refused maxRedos times: then
+		// the node stays out of scheduling, and that is said rather
+		// than left without a word.
+		if last, ok := c.latestIntent(in.ID); ok && last.Outcome == state.OutcomeFailed {
+			name := c.decisionName(node)
+			c.note(ds, now, "notback/"+in.ID, state.Decision{Kind: "hold", Request: request,
+				Reason: fmt.Sprintf("cannot give back node %s: Nomad refused making it eligible %d times, the last: %s; it stays out of scheduling until it is made eligible in Nomad (nomad node eligibility -enable %s)",
+					name, maxRedos, last.Error, node)})
+		}
 	case err != nil:
 		c.log.Warn("could not restore a node's eligibility", "node", node, logKeyError, err)
 	case gone:

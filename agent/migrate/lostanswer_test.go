@@ -327,3 +327,40 @@ func TestUnreapablePlaceholderIsNotReportedReaped(t *testing.T) {
 		t.Errorf("%d decisions saying %s cannot be reaped in 30 minutes; want one every ten minutes once its tries are used up", cannot, res.Job)
 	}
 }
+
+// TestGiveBackNomadKeepsRefusingIsSaid: a cancelled whole-node request
+// owes its node back while Nomad refuses every eligibility change of it.
+// Once the give-back's tries are used up the node stays out of scheduling,
+// and the decision log says so (once every ten minutes), with Nomad's
+// answer and what to do; before, nothing said it: the node stood out of
+// scheduling for good without a word.
+func TestGiveBackNomadKeepsRefusingIsSaid(t *testing.T) {
+	h := newHarness(t, actScenario, actPolicies)
+	node := h.nodeID("a-")
+	mustApply(t, h, state.SetQueuePaused{Paused: true, At: h.now(), By: "test"})
+	id, err := h.c.Submit(h.ctx, h.now(), h.pols, Submission{Node: node, Target: "dc2", Reason: "maintenance"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.run(h.flatForecasts(30))
+	if h.eligibility(node) != nomadapi.NodeSchedulingIneligible {
+		t.Fatal("a-1 not held out of scheduling while its request waits: the test needs it held")
+	}
+	if err := h.sim.SetFaults(sim.Faults{ErrorRate: 1, PathPrefix: "/v1/node/" + node + "/eligibility"}); err != nil {
+		t.Fatal(err)
+	}
+	mustApply(t, h, state.CancelRequest{ID: id, At: h.now(), Reason: "test: the operator gives it up"})
+	h.passUntil(h.now().Add(30*time.Minute), nil)
+	if h.eligibility(node) != nomadapi.NodeSchedulingIneligible {
+		t.Fatal("a-1 given back through the fault")
+	}
+	said := 0
+	for _, d := range h.local.FSM.Decisions() {
+		if d.Kind == "hold" && strings.HasPrefix(d.Reason, "cannot give back node a-1: Nomad refused") {
+			said++
+		}
+	}
+	if said == 0 || said > 3 {
+		t.Errorf("%d decisions saying a-1 cannot be given back in 30 minutes; want one every ten minutes once its tries are used up", said)
+	}
+}
