@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"maps"
 	"path"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -857,8 +858,8 @@ func (c *Cluster) reconcileGroup(j *job, g *group, evp **eval, trigger string, s
 	}
 	// Migrations requested by drains and stop requests: Nomad's plan stops
 	// every allocation to migrate before it places anything, so each
-	// replacement finds the room all of them left. One that does not fit
-	// counts once with the missing placements below.
+	// replacement finds the room all of them left. Each counts as one of
+	// the group's allocations, and its replacement is placed last (moveLast).
 	var migrating []*alloc
 	for _, a := range live {
 		// An unknown allocation marked to migrate waits for its
@@ -868,8 +869,19 @@ func (c *Cluster) reconcileGroup(j *job, g *group, evp **eval, trigger string, s
 			migrating = append(migrating, a)
 		}
 	}
-	for _, a := range migrating {
-		c.startMigration(a, c.place(j, g, *evp, placer(), a.index, a), *evp)
+	failedN := 0
+	// moveLast places the migrations' replacements: Nomad's reconciler
+	// lists them after the destructive updates and the missing
+	// placements, which take the room first (TestFidelityMigrationPlacedAfterMissing).
+	// One that does not fit is queued.
+	moveLast := func(moving []*alloc) {
+		for _, a := range moving {
+			r := c.place(j, g, *evp, placer(), a.index, a)
+			if r == nil {
+				failedN++
+			}
+			c.startMigration(a, r, *evp)
+		}
 	}
 	live, _ = groupAllocs(j, g)
 	// Destructive updates, max_parallel at a time when a deployment runs.
@@ -903,13 +915,12 @@ func (c *Cluster) reconcileGroup(j *job, g *group, evp **eval, trigger string, s
 	allowed := len(outdated)
 	if g.update != nil && len(outdated) > 0 {
 		// The placements this evaluation makes take their slots first.
-		place, _, _ := c.missingPlacements(j, g, live, max(0, g.count-done), *evp, failedDeploy)
+		place, _, _ := c.missingPlacements(j, g, withMoving(live, migrating), max(0, g.count-done), *evp, failedDeploy)
 		allowed = max(0, c.rollingBudget(j, g, *evp)-len(place))
 	}
 	if failedDeploy {
 		allowed = 0
 	}
-	failedN := 0
 	for i, a := range outdated {
 		if i >= allowed {
 			break
@@ -923,20 +934,44 @@ func (c *Cluster) reconcileGroup(j *job, g *group, evp **eval, trigger string, s
 	}
 	want := max(0, g.count-done)
 	live, _ = groupAllocs(j, g)
-	if len(live) > want {
-		// Stop the highest indexes first, the newest first among equals.
-		sort.SliceStable(live, func(i, k int) bool {
-			if live[i].index != live[k].index {
-				return live[i].index > live[k].index
+	if all := withMoving(live, migrating); len(all) > want {
+		// Stop allocations migrating first, as Nomad's reconciler does
+		// (one so stopped is not moved: it is taken out of the
+		// migrations and stopped as not needed), then the highest
+		// indexes, the newest first among equals.
+		moving := map[*alloc]bool{}
+		for _, a := range migrating {
+			moving[a] = true
+		}
+		sort.SliceStable(all, func(i, k int) bool {
+			if moving[all[i]] != moving[all[k]] {
+				return moving[all[i]]
 			}
-			return live[i].createIdx > live[k].createIdx
+			if all[i].index != all[k].index {
+				return all[i].index > all[k].index
+			}
+			return all[i].createIdx > all[k].createIdx
 		})
-		for _, a := range live[:len(live)-want] {
+		for _, a := range all[:len(all)-want] {
+			if moving[a] {
+				delete(moving, a)
+				a.desired = desiredRun // stopped again, as not needed
+			}
 			c.stopAlloc(a, c.lazyEval(j, evp, trigger), "alloc not needed due to job update")
 		}
-		return nil, 0
+		var kept []*alloc
+		for _, a := range migrating {
+			if moving[a] {
+				kept = append(kept, a)
+			}
+		}
+		moveLast(kept)
+		if failedN == 0 {
+			return nil, 0
+		}
+		return c.failedMetric(p), failedN
 	}
-	place, prev, later := c.missingPlacements(j, g, live, want, *evp, failedDeploy)
+	place, prev, later := c.missingPlacements(j, g, withMoving(live, migrating), want, *evp, failedDeploy)
 	if *evp != nil && (*evp).stopWaits[g.name] {
 		place = nil // a lost allocation waits for stop_on_client_after
 	}
@@ -946,11 +981,21 @@ func (c *Cluster) reconcileGroup(j *job, g *group, evp **eval, trigger string, s
 			failedN++
 		}
 	}
+	moveLast(migrating)
 	c.followUp(j, later, evp, trigger)
 	if p != nil && failedN > 0 && failedN == p.conflicts {
 		return nil, failedN
 	}
 	return c.failedMetric(p), failedN
+}
+
+// withMoving is live with the allocations migrating, each of which counts
+// as one of the group's until its replacement is placed.
+func withMoving(live, migrating []*alloc) []*alloc {
+	if len(migrating) == 0 {
+		return live
+	}
+	return append(slices.Clip(live), migrating...)
 }
 
 // missingPlacements is what Nomad's reconciler places for g besides
