@@ -271,11 +271,14 @@ func (c *Cluster) addNode(g NodeGroupSpec, name string) *node {
 	n := &node{
 		idx: len(c.nodes), id: newID(c.rng), name: name,
 		dc: g.Datacenter, pool: g.NodePool, class: g.NodeClass, meta: map[string]string{},
-		cpu: g.CPU, mem: g.MemoryMB, iops: g.IOPS, cores: cores, noAllocMet: g.AllocMetricsOff,
+		cpu: g.CPU, mem: g.MemoryMB, iops: g.IOPS, cores: cores, noAllocMet: g.AllocMetricsOff, drivers: g.Drivers,
 		status: api.NodeStatusReady, eligible: true, statusAt: c.now, surge: 1,
 	}
 	for k, v := range g.Meta {
 		n.meta[k] = v
+	}
+	if len(n.drivers) == 0 {
+		n.drivers = DefaultDrivers
 	}
 	idx := c.bump(TableNodes)
 	n.createIdx, n.modifyIdx = idx, idx

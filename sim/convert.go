@@ -50,13 +50,16 @@ func (n *node) eligibility() string {
 	return api.NodeSchedulingIneligible
 }
 
-// drivers are the task drivers every simulated node reports healthy: those
-// of the scenario's workloads (exec) and of foreshape's placeholders
-// (raw_exec for tests, docker in production). The scheduler does not check
-// them.
-func drivers(at time.Time) map[string]*api.DriverInfo {
+// DefaultDrivers are the task drivers a simulated node reports healthy
+// unless its nodes block says otherwise: those of the scenario's workloads
+// (exec) and of foreshape's placeholders (raw_exec for tests, docker in
+// production).
+var DefaultDrivers = []string{"docker", "exec", "raw_exec"}
+
+// drivers are the task drivers n reports, all healthy since at.
+func drivers(n *node, at time.Time) map[string]*api.DriverInfo {
 	out := map[string]*api.DriverInfo{}
-	for _, d := range []string{"docker", "exec", "raw_exec"} {
+	for _, d := range n.drivers {
 		out[d] = &api.DriverInfo{Detected: true, Healthy: true, HealthDescription: "Healthy", UpdateTime: at,
 			Attributes: map[string]string{"driver." + d: "true"}}
 	}
@@ -70,7 +73,7 @@ func (c *Cluster) nodeStub(n *node, withResources, withOS bool) *api.NodeListStu
 		Address: "127.0.0.1", ID: n.id, Datacenter: n.dc, Name: n.name,
 		NodeClass: n.class, NodePool: n.pool, Version: nomadVersion,
 		Drain: n.drain != nil, SchedulingEligibility: n.eligibility(),
-		Status: n.status, Drivers: drivers(c.sc.Start),
+		Status: n.status, Drivers: drivers(n, c.sc.Start),
 		LastDrain: copyDrainMeta(n.lastDrain), CreateIndex: n.createIdx, ModifyIndex: n.modifyIdx,
 	}
 	if withResources {
@@ -99,7 +102,7 @@ func (c *Cluster) nodeAPI(n *node) *api.Node {
 		Resources: &api.Resources{CPU: new(int(n.cpu)), MemoryMB: new(int(n.mem)), DiskMB: new(100 << 10), IOPS: new(int(n.iops))},
 		Meta:      maps.Clone(n.meta), NodeClass: n.class, NodePool: n.pool,
 		Drain: n.drain != nil, SchedulingEligibility: n.eligibility(),
-		Status: n.status, StatusUpdatedAt: n.statusAt.Unix(), Drivers: drivers(c.sc.Start),
+		Status: n.status, StatusUpdatedAt: n.statusAt.Unix(), Drivers: drivers(n, c.sc.Start),
 		LastDrain: copyDrainMeta(n.lastDrain), CreateIndex: n.createIdx, ModifyIndex: n.modifyIdx,
 	}
 	for _, e := range n.events {

@@ -96,7 +96,8 @@ type node struct {
 	dc, pool   string
 	class      string
 	meta       map[string]string
-	cpu, mem   int64 // capacity: MHz, MB
+	drivers    []string // the task drivers it reports healthy
+	cpu, mem   int64    // capacity: MHz, MB
 	iops       int64
 	cores      int
 	noAllocMet bool   // its client does not publish allocation metrics (NodeGroupSpec.AllocMetricsOff)
@@ -191,6 +192,7 @@ type group struct {
 	iops        int64
 	tasks       []string
 	drivers     []string // each task's driver, in tasks' order
+	jobCons     int      // how many of constraints, first, are the job's
 	constraints []*api.Constraint
 	affinities  []*api.Affinity
 	spreads     []spreadBlock // the job's, then the group's
@@ -360,7 +362,11 @@ type eval struct {
 	// waitUntil is when a follow-up evaluation (pending until then) runs.
 	waitUntil time.Time
 	failed    map[string]*api.AllocationMetric
-	queued    map[string]int
+	// filtered is, for a system or sysbatch group no node could take for
+	// its constraints or drivers, the filtered nodes' metric, which the
+	// evaluation names failed (allFiltered).
+	filtered map[string]*api.AllocationMetric
+	queued   map[string]int
 	// conflict marks an evaluation whose plan Nomad's plan applier would
 	// reject (a preemption that does not make room): it fails after its
 	// attempts and leaves a blocked evaluation.

@@ -196,6 +196,7 @@ func (c *Cluster) buildGroup(spec *api.Job, tg *api.TaskGroup, sim GroupSimSpec)
 		g.constraints = append(g.constraints, t.Constraints...)
 		g.affinities = append(g.affinities, t.Affinities...)
 	}
+	g.jobCons = len(spec.Constraints)
 	g.constraints = append(append(append([]*api.Constraint(nil), spec.Constraints...), tg.Constraints...), g.constraints...)
 	g.affinities = append(append(append([]*api.Affinity(nil), spec.Affinities...), tg.Affinities...), g.affinities...)
 	for _, con := range g.constraints {
@@ -795,6 +796,14 @@ func (c *Cluster) reconcileWith(j *job, ev *eval, trigger string) {
 			shown[g.name] = 0
 		}
 	}
+	if ev := *evp; ev != nil {
+		for g, m := range ev.filtered {
+			if failed[g] == nil {
+				failed[g] = m
+			}
+		}
+		ev.filtered = nil
+	}
 	for _, a := range j.allocs {
 		a.lostNow = false
 	}
@@ -810,6 +819,9 @@ func (c *Cluster) reconcileWith(j *job, ev *eval, trigger string) {
 	}
 	if ev = *evp; ev != nil {
 		ev.queued = shown
+		if len(failed) > 0 {
+			ev.failed = failed
+		}
 	}
 }
 
@@ -1163,6 +1175,7 @@ func (c *Cluster) reconcileSystem(j *job, g *group, evp **eval, trigger string, 
 			place = append(place, n)
 		}
 	}
+	c.allFiltered(g, p, place, len(on) > 0, func() *eval { return c.lazyEval(j, evp, trigger) })
 	return c.placeOnNodes(j, g, p, place, nil, func() *eval { return c.lazyEval(j, evp, trigger) })
 }
 

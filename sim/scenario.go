@@ -99,6 +99,10 @@ type NodeGroupSpec struct {
 	IOPS       int64
 	Cores      int
 	Meta       map[string]string
+	// Drivers are the task drivers the nodes report healthy; a task of
+	// another driver does not run on them (Nomad filters such a node:
+	// "missing drivers"). DefaultDrivers when empty.
+	Drivers []string
 	// AllocMetricsOff makes the nodes' clients run as a Nomad client does
 	// without telemetry's publish_allocation_metrics (its default outside
 	// -dev): they never measure their allocations, whose stats answer
@@ -278,6 +282,9 @@ func (sc *Scenario) Validate() error {
 		if g.Count < 0 || g.CPU <= 0 || g.MemoryMB <= 0 {
 			return fmt.Errorf("nodes %q: count must be ≥ 0 and cpu, memory positive", g.Name)
 		}
+		if g.Drivers != nil && len(g.Drivers) == 0 || slices.Contains(g.Drivers, "") {
+			return fmt.Errorf("nodes %q: drivers must name each driver the nodes have, at least one (unset: %s)", g.Name, strings.Join(DefaultDrivers, ", "))
+		}
 		if names[g.Name] {
 			return fmt.Errorf("nodes %q: declared twice", g.Name)
 		}
@@ -449,6 +456,7 @@ type rawNodes struct {
 	IOPS       *int64            `hcl:"iops,optional"`
 	Cores      *int              `hcl:"cores,optional"`
 	Meta       map[string]string `hcl:"meta,optional"`
+	Drivers    []string          `hcl:"drivers,optional"`
 	// AllocMetrics is the clients' telemetry publish_allocation_metrics
 	// (NodeGroupSpec.AllocMetricsOff); true when unset, as on a Nomad dev
 	// agent.
@@ -732,7 +740,7 @@ func (r rawScenario) translate() (*Scenario, hcl.Diagnostics) {
 		g := NodeGroupSpec{
 			Name: n.Name, Datacenter: n.Datacenter, Count: n.Count,
 			NodePool: str(n.NodePool, "default"), NodeClass: str(n.NodeClass, ""),
-			CPU: n.CPU, MemoryMB: n.Memory, Meta: n.Meta,
+			CPU: n.CPU, MemoryMB: n.Memory, Meta: n.Meta, Drivers: n.Drivers,
 		}
 		if n.IOPS != nil {
 			g.IOPS = *n.IOPS

@@ -142,6 +142,22 @@ nodes "c" {
   cpu        = 1000
   memory     = 1000
 }`, "datacenter \"dc9\" is not declared"},
+		{"no drivers", smallScenario + `
+nodes "c" {
+  datacenter = "dc1"
+  count      = 1
+  cpu        = 1000
+  memory     = 1000
+  drivers    = []
+}`, `nodes "c": drivers must name each driver the nodes have, at least one (unset: docker, exec, raw_exec)`},
+		{"an empty driver", smallScenario + `
+nodes "c" {
+  datacenter = "dc1"
+  count      = 1
+  cpu        = 1000
+  memory     = 1000
+  drivers    = ["exec", ""]
+}`, `nodes "c": drivers must name each driver`},
 		{"undeclared trace", smallScenario + `
 job "j" {
   group "g" {

@@ -5,6 +5,7 @@ import (
 	"math"
 	"path"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -146,20 +147,43 @@ func (p *placer) staticFeasible(n *node) bool {
 	// datacenters alike (readyNodesInDCsAndPool), as NodesAvailable does.
 	p.metric.NodesInPool++
 	p.metric.NodesAvailable[n.dc]++
-	for _, con := range p.g.constraints {
+	// Nomad's stack checks the job's constraints, then the group's task
+	// drivers, then the group's and its tasks' constraints.
+	for i, con := range p.g.constraints {
+		if i == p.g.jobCons && !p.driversOn(n) {
+			return false
+		}
 		if con.Operand == api.ConstraintDistinctHosts {
 			continue
 		}
 		if !constraintHolds(n, con) {
-			p.metric.NodesFiltered++
-			p.metric.ConstraintFiltered[con.LTarget+" "+con.Operand+" "+con.RTarget]++
-			if n.class != "" {
-				p.metric.ClassFiltered[n.class]++
-			}
+			p.filtered(n, con.LTarget+" "+con.Operand+" "+con.RTarget)
+			return false
+		}
+	}
+	return len(p.g.constraints) > p.g.jobCons || p.driversOn(n)
+}
+
+// driversOn reports whether n has every task driver of the group, and
+// counts it filtered ("missing drivers", as Nomad's driver checker) when
+// not.
+func (p *placer) driversOn(n *node) bool {
+	for _, d := range p.g.drivers {
+		if !slices.Contains(n.drivers, d) {
+			p.filtered(n, "missing drivers")
 			return false
 		}
 	}
 	return true
+}
+
+// filtered counts n filtered out for reason.
+func (p *placer) filtered(n *node, reason string) {
+	p.metric.NodesFiltered++
+	p.metric.ConstraintFiltered[reason]++
+	if n.class != "" {
+		p.metric.ClassFiltered[n.class]++
+	}
 }
 
 // resolve returns the value of a constraint target on n, and whether it is set.

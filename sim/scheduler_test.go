@@ -3,8 +3,10 @@ package sim
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -1242,5 +1244,46 @@ func TestRescheduleEligible(t *testing.T) {
 				t.Errorf("next delay %v, want %v", got, tc.delay)
 			}
 		})
+	}
+}
+
+// A nodes block's drivers are what its nodes report and run: an exec task
+// goes only to the nodes that have exec.
+func TestNodeDrivers(t *testing.T) {
+	c := newTestCluster(t, `
+nodes "x" {
+  datacenter = "dc1"
+  count      = 2
+  cpu        = 4000
+  memory     = 8192
+  drivers    = ["raw_exec"]
+}`)
+	client := newTestAPI(t, c, "")
+	nodes, _, err := client.Nodes().List(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, stub := range nodes {
+		n, _, err := client.Nodes().Info(stub.ID, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, exec := n.Drivers["exec"]
+		if strings.HasPrefix(n.Name, "x-") != !exec || n.Drivers["raw_exec"] == nil || !n.Drivers["raw_exec"].Healthy {
+			t.Errorf("node %s reports drivers %v; want raw_exec, and exec only outside x", n.Name, slices.Sorted(maps.Keys(n.Drivers)))
+		}
+	}
+	// One allocation a node, on every node if it could.
+	j := noUpdate(serviceJob("spread-out", len(nodes), 100, 100, 50))
+	j.Constrain(api.NewConstraint("", api.ConstraintDistinctHosts, "true"))
+	mustRegister(t, c, j)
+	placed := nodesOf(c, "spread-out")
+	if len(placed) != len(nodes)-2 {
+		t.Errorf("placed on %v; want every node but the two of x", placed)
+	}
+	for _, name := range placed {
+		if strings.HasPrefix(name, "x-") {
+			t.Errorf("an exec allocation placed on %s, which has raw_exec alone", name)
+		}
 	}
 }

@@ -89,7 +89,31 @@ func (c *Cluster) reconcileSysbatch(j *job, g *group, evp **eval, trigger string
 		}
 		place = append(place, n)
 	}
+	c.allFiltered(g, p, place, len(latest) > 0, ev)
 	return c.placeOnNodes(j, g, p, place, prev, ev)
+}
+
+// allFiltered records, as Nomad's system scheduler does, the failure of
+// a system or sysbatch group that no node could take for its constraints
+// or drivers: with nothing to place, no allocation of the group and nodes
+// filtered, the evaluation names the group failed with the filtered
+// nodes' metric merged (evaluated and filtered, by what), queues nothing
+// and leaves no blocked evaluation (TestFidelityMissingDriver). Filtered
+// nodes beside others are left out of the job's status, as Nomad leaves
+// them.
+func (c *Cluster) allFiltered(g *group, p *placer, place []*node, existing bool, ev func() *eval) {
+	if len(place) > 0 || existing || p.static.NodesFiltered == 0 {
+		return
+	}
+	e := ev()
+	if e.filtered == nil {
+		e.filtered = map[string]*api.AllocationMetric{}
+	}
+	e.filtered[g.name] = &api.AllocationMetric{
+		NodesEvaluated: p.static.NodesFiltered, NodesFiltered: p.static.NodesFiltered,
+		ConstraintFiltered: maps.Clone(p.static.ConstraintFiltered), ClassFiltered: maps.Clone(p.static.ClassFiltered),
+		NodesAvailable: map[string]int{}, ClassExhausted: map[string]int{}, DimensionExhausted: map[string]int{},
+	}
 }
 
 // placeOnNodes places one allocation of g on each of nodes, as Nomad's
