@@ -43,8 +43,12 @@ func (c *Coordinator) RunOnce(ctx context.Context, now time.Time, pols []*polici
 	ds := c.settleMoves(ctx, c.stamp(ctx, now))
 	c.notePlacement(ctx)
 	view := c.cfg.State.Act()
+	// Why Nomad has not placed a placeholder past its grace: where no
+	// node could take it, whatever its size, the planner does not scale
+	// for it.
+	unplaceable := c.readUnplaceable(ctx, now, view, &ds)
 	plan := shape.Run(shape.Input{Now: now, Policies: pols, Forecasts: forecasts, Cluster: cluster, State: view,
-		Limits: c.cfg.Limits, ForecastOnly: c.cfg.ForecastOnly})
+		Limits: c.cfg.Limits, ForecastOnly: c.cfg.ForecastOnly, Unplaceable: unplaceable})
 	c.last = plan
 	// What the pass does happens now, not at the data time the plan was
 	// made for: a follower pass may have settled moves at a later clock
@@ -56,7 +60,7 @@ func (c *Coordinator) RunOnce(ctx context.Context, now time.Time, pols []*polici
 		// the same pass: their reservations need not wait a cycle.
 		view = c.cfg.State.Act()
 		again := shape.Run(shape.Input{Now: now, Policies: pols, Forecasts: forecasts, Cluster: cluster, State: view,
-			Limits: c.cfg.Limits, ForecastOnly: c.cfg.ForecastOnly})
+			Limits: c.cfg.Limits, ForecastOnly: c.cfg.ForecastOnly, Unplaceable: unplaceable})
 		again.Submit, again.Decisions = nil, withoutSubmits(again.Decisions)
 		ds = append(ds, c.carryOut(ctx, c.stamp(ctx, now), again, view, pols)...)
 		plan = mergePlans(plan, again)

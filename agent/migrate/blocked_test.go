@@ -1,15 +1,18 @@
 package migrate
 
 import (
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
 	nomadapi "github.com/hashicorp/nomad/api"
 
 	"github.com/foreshape/foreshape/agent/shape"
@@ -78,5 +81,118 @@ func TestBlockedPlaceholderScales(t *testing.T) {
 	}
 	if h.fake.calls() == 0 {
 		t.Errorf("no scale action for a reservation Nomad cannot place; decisions %+v", h.local.FSM.Decisions())
+	}
+}
+
+// lockedBuffer collects an hclog output across goroutines.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestUnplaceablePlaceholderDoesNotScale: the agent's reserve.driver is
+// podman, which no node runs. Nomad accepts the placeholder and filters
+// out every node of dc2 ("missing drivers"), none short of room: scaling
+// dc2 would add nodes that lack podman too. Past shape.PlaceholderGrace
+// the coordinator reads why from the placeholder's evaluations and issues
+// no scale action; the request does not move without its room and waits,
+// its reason naming the locality, Nomad's filter reasons with counts and
+// what to check; one decision says so every ten minutes, and the agent's
+// log says it once at ERROR. Once the operator sets reserve.driver to a
+// driver the nodes run, the placeholder registered with podman is released
+// and placed anew, and the request moves. TestBlockedPlaceholderScales is
+// the other case: dc2 full, it scales.
+func TestUnplaceablePlaceholderDoesNotScale(t *testing.T) {
+	var logs lockedBuffer
+	h := newHarness(t, actScenario, actPolicies, func(c *Config) {
+		c.Placeholder = Placeholder{Driver: "podman", Config: map[string]any{"image": "registry.k8s.io/pause:3.10"}}
+		c.Logger = hclog.New(&hclog.LoggerOptions{Output: io.MultiWriter(testWriter{t}, &logs), Level: hclog.Debug})
+	})
+	a := h.allocs("web")[0]
+	id, err := h.c.Submit(h.ctx, h.now(), h.pols, Submission{Allocation: a.ID, Target: "dc2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.passUntil(h.now().Add(shape.PlaceholderGrace+3*time.Minute), nil)
+	res, ok := h.local.FSM.ReservationFor(id)
+	if !ok || res.State != state.ReservationHeld || res.Unplaced == 0 {
+		t.Fatalf("reservation %+v (found %v); the test needs a held placeholder Nomad cannot place", res, ok)
+	}
+	check := func(wantDecisions int) {
+		t.Helper()
+		r := h.request(id)
+		if r.State == state.RequestRunning || r.State.Terminal() || countStops(h, a.ID) != 0 {
+			t.Errorf("%s %s (%s): moved without its room", id, r.State, r.Reason)
+		}
+		for _, want := range []string{"placeholder cannot be placed", "no node of dc2 can run placeholder " + res.Job,
+			"filtered out all 2 nodes", "missing drivers: 2", `task driver "podman"`, "reserve.driver", "reserve.config",
+			"not scaled for", "does not move without its room", "waits"} {
+			if !strings.Contains(r.Reason, want) {
+				t.Errorf("%s's reason %q lacks %q", id, r.Reason, want)
+			}
+		}
+		if strings.Contains(r.Reason, "reservation does not fit") || strings.Contains(r.Reason, "scaling") {
+			t.Errorf("%s's reason %q: want no scale for a placeholder no node can take", id, r.Reason)
+		}
+		if n := h.fake.calls(); n != 0 {
+			t.Errorf("%d scale actions for a placeholder no node can take; actions %+v", n, h.local.FSM.Act().ScaleActions)
+		}
+		var got []state.Decision
+		for _, d := range h.local.FSM.Decisions() {
+			if d.Kind == shape.KindScale {
+				t.Errorf("scale decision %+v", d)
+			}
+			if d.Kind == shape.KindReserve && d.Reservation == res.ID && strings.Contains(d.Reason, "placeholder cannot be placed") {
+				got = append(got, d)
+			}
+		}
+		if len(got) != wantDecisions {
+			t.Errorf("%d decisions that the placeholder cannot be placed; want %d (once per ten minutes): %+v", len(got), wantDecisions, got)
+		}
+		for _, d := range got {
+			if d.Locality != "dc2" || d.Request != id || !strings.Contains(d.Reason, "missing drivers: 2") || !strings.Contains(d.Reason, "does not scale") {
+				t.Errorf("decision %+v", d)
+			}
+		}
+		if n := strings.Count(logs.String(), "[ERROR] migrate: no node can take a placeholder"); n != 1 {
+			t.Errorf("the agent's log says %d times at ERROR that no node can take the placeholder; want once", n)
+		}
+	}
+	check(1)
+	// Ten minutes later: one decision more, no scale, no second error.
+	h.passUntil(h.now().Add(10*time.Minute), nil)
+	check(2)
+
+	// The operator sets reserve.driver to one the nodes run: the
+	// placeholder still registered with podman is released and placed
+	// anew, and the request moves, without a scale action.
+	h.c.cfg.Placeholder = Placeholder{Driver: "raw_exec", Config: map[string]any{"command": "/bin/sleep", "args": []string{"infinity"}}}
+	h.passUntil(h.now().Add(10*time.Minute), nil)
+	var old state.Reservation
+	for _, r := range h.local.FSM.Act().Reservations {
+		if r.ID == res.ID {
+			old = r
+		}
+	}
+	if old.State != state.ReservationReleased || !strings.Contains(old.Reason, `task driver "podman"`) {
+		t.Errorf("podman placeholder's reservation %+v; want it released saying its driver is no longer reserve.driver", old)
+	}
+	if r := h.request(id); r.State != state.RequestDone {
+		t.Errorf("%s %s (%s) after reserve.driver was set to raw_exec; want it done", id, r.State, r.Reason)
+	}
+	if n := h.fake.calls(); n != 0 {
+		t.Errorf("%d scale actions; want none", n)
 	}
 }

@@ -133,6 +133,10 @@ type Coordinator struct {
 	// next is placed only after a backoff (placeBackoff), and the
 	// request's reason says why it waits.
 	refused map[string]refusal
+	// unfitLogged are the localities and filter reasons of placeholders no
+	// node can take that the agent's log has said so of (see
+	// readUnplaceable): once while it lasts.
+	unfitLogged map[string]bool
 	// leads are scale actions whose capacity is not ready yet: action ID →
 	// policy/scale and start.
 	leads map[string]leadWatch
@@ -178,7 +182,7 @@ func New(cfg Config) (*Coordinator, error) {
 		cfg.Placeholder = DefaultPlaceholder()
 	}
 	c := &Coordinator{cfg: cfg, log: cfg.Logger.Named("migrate"), nomad: cfg.Nomad, view: newViewCache(),
-		targets: map[string]builtTarget{}, recent: map[string]time.Time{}, refused: map[string]refusal{}, leads: map[string]leadWatch{}, touched: map[string]time.Time{}}
+		targets: map[string]builtTarget{}, recent: map[string]time.Time{}, refused: map[string]refusal{}, unfitLogged: map[string]bool{}, leads: map[string]leadWatch{}, touched: map[string]time.Time{}}
 	return c, nil
 }
 

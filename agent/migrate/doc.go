@@ -80,7 +80,15 @@
 // and config of the agent's reserve block, no deployments (update
 // max_parallel 0), and meta naming the owner cluster, the reservation, the
 // request and the expiry. The leader reaps placeholders whose reservation
-// is gone, released or expired, and only its own cluster's.
+// is gone, released or expired, and only its own cluster's. A placeholder
+// Nomad has not all placed shape.PlaceholderGrace after accepting it has
+// its evaluations read: when they show that no node could take it
+// whatever its size (every node evaluated filtered out, by a task driver
+// the nodes lack or a constraint, none short of room), the planner is
+// told (shape.Input.Unplaceable) and does not scale for it, a decision
+// says why every ten minutes and the agent's log once at ERROR; one whose
+// nodes lack its task driver while reserve.driver now names another is
+// released, to be placed anew with it.
 //
 // # Dry run
 //

@@ -72,7 +72,11 @@
 //     queue drains it (that request's arrival counts it). A target none of whose ready nodes
 //     takes new work has no room, and a locality in that state is not
 //     scaled for a hotspot;
-//   - dynamic scaling: when a reservation does not fit, or a hotspot is
+//   - dynamic scaling: when a reservation does not fit (its placeholder
+//     not all placed PlaceholderGrace after Nomad accepted it counts so,
+//     unless Input.Unplaceable says no node could take it whatever its
+//     size: nodes added would be filtered out alike, so none is scaled
+//     for, and its request waits saying why), or a hotspot is
 //     forecast and no request relieves it (read on the forecast's absolute
 //     demand over the capacity now when it carries one: a percentage of
 //     an older capacity would scale again after every scale-out), a scale

@@ -95,6 +95,8 @@ type fixture struct {
 	now          time.Time
 	limits       Limits
 	forecastOnly bool
+	// unplaceable is Input.Unplaceable.
+	unplaceable map[string]string
 }
 
 // baseFixture: dc1 has racks a and b (two nodes each), dc2 four nodes;
@@ -154,7 +156,7 @@ func (f *fixture) setFrom(loc, metric string, d time.Duration, v float64) {
 
 func (f *fixture) input() Input {
 	return Input{Now: f.now, Policies: f.pols, Forecasts: f.fcs, Cluster: NewCluster(f.nodes, f.allocs, f.jobs),
-		State: f.st, Limits: f.limits, ForecastOnly: f.forecastOnly}
+		State: f.st, Limits: f.limits, ForecastOnly: f.forecastOnly, Unplaceable: f.unplaceable}
 }
 
 // queued adds a request to the state as the state machine would hold it.

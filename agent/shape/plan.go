@@ -60,6 +60,16 @@ type Input struct {
 	// ForecastOnly makes every decision a dry run (the agent's
 	// forecast_only).
 	ForecastOnly bool
+	// Unplaceable says, by reservation ID, why no node of its locality
+	// can take a held reservation's placeholder whatever its size, as
+	// the coordinator read it from Nomad's evaluations of the
+	// placeholder once PlaceholderLate (every node Nomad evaluated was
+	// filtered out, by a task driver the nodes lack or a constraint, and
+	// none was short of room; or it found no node at all). The planner
+	// scales for none of them (nodes added would be filtered out alike),
+	// its request's reason says why, and its chunks hold no room (see
+	// holdUnplaced).
+	Unplaceable map[string]string
 }
 
 // Limits are agent-wide caps on what runs at once.
@@ -229,4 +239,13 @@ func RequestEstimate(est map[string]state.Estimate, r *state.MigrationRequest) t
 		d += MoveEstimate(est, from, to, m.Size)
 	}
 	return d
+}
+
+// PlaceholderLate reports whether a reservation's placeholder has had
+// PlaceholderGrace to run since Nomad accepted it: from then on, while
+// Nomad has not placed all its allocations, the planner treats the
+// reservation as one that does not fit (and scales for it, unless
+// Input.Unplaceable says no node could take it).
+func PlaceholderLate(res state.Reservation, now time.Time) bool {
+	return res.State == state.ReservationHeld && now.Sub(res.Placed) >= PlaceholderGrace
 }

@@ -496,9 +496,21 @@ func (p *planner) walk(s scored, slots map[string][]time.Time) {
 			want += c.Count
 		}
 		if res.State != state.ReservationHeld || run < want {
-			late := res.State == state.ReservationHeld && p.now.Sub(res.Placed) >= PlaceholderGrace
+			late := PlaceholderLate(res, p.now)
 			why := fmt.Sprintf("placeholder placing: %s holds %d of %d placeholder allocations in %s", res.ID, run, want, res.Locality)
-			if late {
+			unfit, unplaceable := p.in.Unplaceable[res.ID]
+			switch {
+			case late && unplaceable:
+				// No node could take it, whatever its size: nodes a scale
+				// action adds would be filtered out alike, so none is
+				// issued for it. The request waits as for a reservation
+				// that does not fit (never moved without its room before
+				// its deadline presses).
+				forRoom = true
+				why = fmt.Sprintf("placeholder cannot be placed: %s placed %s ago and %d of %d placeholder allocations run in %s: %s; "+
+					"not scaled for: nodes added to %s would be filtered out alike; %s",
+					res.ID, p.now.Sub(res.Placed).Round(time.Second), run, want, res.Locality, unfit, res.Locality, unplaceableWait(r))
+			case late:
 				forRoom = true
 				why = fmt.Sprintf("reservation does not fit: %s placed %s ago and %d of %d placeholder allocations run in %s",
 					res.ID, p.now.Sub(res.Placed).Round(time.Second), run, want, res.Locality)
@@ -595,6 +607,16 @@ func (p *planner) walk(s scored, slots map[string][]time.Time) {
 	p.plan.Start = append(p.plan.Start, Start{Request: r.ID, Reason: why, DryRun: dry})
 	p.decide(state.Decision{Policy: polName, Kind: KindStart, Locality: r.Source, Request: r.ID, Reason: why, DryRun: dry})
 	p.rescore(s, "", "", dry)
+}
+
+// unplaceableWait says what a request whose placeholder no node can take
+// does meanwhile.
+func unplaceableWait(r *state.MigrationRequest) string {
+	if r.Deadline.IsZero() {
+		return "the request does not move without its room: it waits until Nomad places the placeholder (once a node can take it) or it is cancelled"
+	}
+	return fmt.Sprintf("the request does not move without its room: it waits until Nomad places the placeholder (once a node can take it), "+
+		"or until its deadline %s presses, when it moves without it", clock(r.Deadline))
 }
 
 // firstFit finds the first forecast step at or after from where a move of

@@ -1059,11 +1059,18 @@ func (p *planner) releaseWhy(res state.Reservation) string {
 // chunk that fits on no node holds none: it waits in Nomad for room, and
 // its request, once PlaceholderGrace passes, for a reservation that fits
 // (see walk), so it never keeps another reservation from room it could
-// not take itself.
+// not take itself. For the same reason a reservation no node can take
+// (Input.Unplaceable: its task driver missing on every node, a
+// constraint none meets) holds none: packed onto room Nomad never gives
+// it, it left the next request into its locality a reservation that does
+// not fit, and a scale action for it.
 func (p *planner) holdUnplaced() {
 	p.unplaced = make([]state.Resources, len(p.c.Nodes))
 	var kept []state.Reservation
 	for _, res := range p.in.State.Reservations {
+		if _, unplaceable := p.in.Unplaceable[res.ID]; unplaceable {
+			continue // no node can take it: it holds no room
+		}
 		if res.State != state.ReservationReleased && res.Job != "" && p.releaseWhy(res) == "" {
 			kept = append(kept, res)
 		}

@@ -137,6 +137,23 @@ func TestPreAllocation(t *testing.T) {
 				State: state.ReservationHeld, Placed: at(-30 * time.Second), Expires: at(time.Hour),
 				Chunks: []state.Chunk{{Size: state.Resources{CPU: 1000, MemoryMB: 1024}, Count: 1}, {Size: state.Resources{CPU: 500, MemoryMB: 2048}, Count: 1}}}}
 		}, wantState: state.RequestReserving, reason: []string{"placeholder placing", "0 of 2"}},
+		{name: "placeholder unplaced past the grace: wait and scale", apply: func(f *fixture) {
+			f.st.Requests[0].State = state.RequestReserving
+			f.st.Reservations = []state.Reservation{latePlaceholder()}
+		}, wantState: state.RequestReserving, wantScale: true, reason: []string{"reservation does not fit", "0 of 2 placeholder allocations run in dc2", "scaling \"workers\" up by"}},
+		{name: "placeholder no node can take: wait, no scale", apply: func(f *fixture) {
+			f.st.Requests[0].State = state.RequestReserving
+			f.st.Reservations = []state.Reservation{latePlaceholder()}
+			f.unplaceable = map[string]string{"rs-1": "no node of dc2 can run placeholder foreshape-reserve-rs-1 (missing drivers: 4)"}
+		}, wantState: state.RequestReserving, reason: []string{"placeholder cannot be placed: rs-1 placed 3m0s ago and 0 of 2 placeholder allocations run in dc2",
+			"(missing drivers: 4)", "not scaled for: nodes added to dc2 would be filtered out alike",
+			"does not move without its room: it waits until Nomad places the placeholder (once a node can take it) or it is cancelled"}},
+		{name: "placeholder no node can take, deadline pressing: move without it", apply: func(f *fixture) {
+			f.st.Requests[0].State = state.RequestReserving
+			f.st.Requests[0].Deadline = at(time.Minute)
+			f.st.Reservations = []state.Reservation{latePlaceholder()}
+			f.unplaceable = map[string]string{"rs-1": "no node of dc2 can run placeholder foreshape-reserve-rs-1 (missing drivers: 4)"}
+		}, wantStart: true, reason: []string{"window near: moving without waiting for the placeholder: placeholder cannot be placed", "or until its deadline 06:01 presses, when it moves without it"}},
 		{name: "reserve.priority too close to the job's", apply: func(f *fixture) {
 			f.pols[1].Reserve.Priority = 45
 		}, wantStart: true},
@@ -203,6 +220,57 @@ func TestPreAllocation(t *testing.T) {
 				if !strings.Contains(reason, want) {
 					t.Errorf("reason %q lacks %q", reason, want)
 				}
+			}
+		})
+	}
+}
+
+// latePlaceholder is mr-1's reservation rs-1 in dc2, held three minutes
+// (past PlaceholderGrace) with none of its placeholder allocations placed.
+func latePlaceholder() state.Reservation {
+	return state.Reservation{ID: "rs-1", Request: "mr-1", Policy: "dc2", Locality: "dc2", Job: "foreshape-reserve-rs-1",
+		State: state.ReservationHeld, Placed: at(-3 * time.Minute), Expires: at(time.Hour), Unplaced: 2,
+		Size:   state.Resources{CPU: 1500, MemoryMB: 3072},
+		Chunks: []state.Chunk{{Size: state.Resources{CPU: 1000, MemoryMB: 1024}, Count: 1}, {Size: state.Resources{CPU: 500, MemoryMB: 2048}, Count: 1}}}
+}
+
+// TestUnplaceableReservationHoldsNoRoom: dc2's nodes have room for one
+// request's chunks each. mr-1's placeholder, unplaced past
+// PlaceholderGrace, holds room for its chunks until Nomad places them, so
+// mr-2's reservation does not pack and dc2 is scaled for it; when no node
+// can take mr-1's placeholder (Input.Unplaceable), it holds none: mr-2
+// reserves, and nothing scales.
+func TestUnplaceableReservationHoldsNoRoom(t *testing.T) {
+	for _, unplaceable := range []bool{false, true} {
+		t.Run(fmt.Sprintf("unplaceable=%v", unplaceable), func(t *testing.T) {
+			f := baseFixture(t, "reschedule")
+			// Each dc2 node keeps room for one 1000 MHz / 1024 MiB chunk.
+			for i := range f.nodes {
+				if f.nodes[i].Datacenter == "dc2" && f.nodes[i].Name != "dc2-1" {
+					f.allocs = append(f.allocs, Alloc{ID: "filler-" + f.nodes[i].Name, Job: "filler", Group: "f", Namespace: "default",
+						Node: f.nodes[i].ID, Size: state.Resources{CPU: 4000, MemoryMB: 8192}, Live: true, Running: true})
+				}
+			}
+			f.allocs = append(f.allocs, Alloc{ID: "filler-dc2-1", Job: "filler", Group: "f", Namespace: "default",
+				Node: "id-dc2-1", Size: state.Resources{CPU: 2800, MemoryMB: 6000}, Live: true, Running: true})
+			f.jobs = append(f.jobs, Job{ID: "filler", Namespace: "default", Type: "service", Priority: 50, Datacenters: []string{"dc2"}})
+			r1 := f.allocRequest("web-0")
+			r1.State = state.RequestReserving
+			f.queued(r1)
+			f.queued(f.allocRequest("web-1"))
+			f.st.Reservations = []state.Reservation{{ID: "rs-1", Request: "mr-1", Policy: "dc2", Locality: "dc2", Job: "foreshape-reserve-rs-1",
+				State: state.ReservationHeld, Placed: at(-3 * time.Minute), Expires: at(time.Hour), Unplaced: 1,
+				Size: state.Resources{CPU: 1000, MemoryMB: 1024}, Chunks: []state.Chunk{{Size: state.Resources{CPU: 1000, MemoryMB: 1024}, Count: 1}}}}
+			if unplaceable {
+				f.unplaceable = map[string]string{"rs-1": "no node of dc2 can run placeholder foreshape-reserve-rs-1 (missing drivers: 4)"}
+			}
+			plan := Run(f.input())
+			reserved := slices.ContainsFunc(plan.Reserve, func(rs Reserve) bool { return rs.Request == "mr-2" })
+			if reserved != unplaceable {
+				t.Errorf("mr-2 reserved: %v; want %v (reserve %+v, decisions %+v)", reserved, unplaceable, plan.Reserve, plan.Decisions)
+			}
+			if scaled := len(plan.Scale) > 0; scaled == unplaceable {
+				t.Errorf("scale %+v; want one: %v (decisions %+v)", plan.Scale, !unplaceable, plan.Decisions)
 			}
 		})
 	}

@@ -1,0 +1,214 @@
+package migrate
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	nomadapi "github.com/hashicorp/nomad/api"
+
+	"github.com/foreshape/foreshape/agent/shape"
+	"github.com/foreshape/foreshape/agent/state"
+)
+
+// placementFailure is what Nomad's scheduler found for the groups of a
+// placeholder job it could not place, as one evaluation's FailedTGAllocs
+// records it.
+type placementFailure struct {
+	eval string
+	// evaluated, filtered and exhausted are the most nodes of any failed
+	// group Nomad evaluated, filtered out (a constraint, a task driver
+	// the node lacks) and found short of room; available the most ready
+	// nodes of the job's datacenters and node pool.
+	evaluated, filtered, exhausted, available int
+	// reasons are the filter reasons (ConstraintFiltered: "missing
+	// drivers", a constraint) with the most nodes of any group for each.
+	reasons map[string]int
+	// hopeless is true when no node could take any failed group whatever
+	// its size: for each, every node Nomad evaluated was filtered out and
+	// none was short of room, or there was no node to evaluate.
+	hopeless bool
+}
+
+// lastFailure reads a placeholder job's evaluations: the newest (highest
+// CreateIndex) that records allocations it could not place, the
+// evaluation that failed or the blocked evaluation it created, which
+// carries the same. False when none does.
+func lastFailure(evals []*nomadapi.Evaluation) (placementFailure, bool) {
+	var last *nomadapi.Evaluation
+	for _, e := range evals {
+		if e != nil && len(e.FailedTGAllocs) > 0 && (last == nil || e.CreateIndex > last.CreateIndex) {
+			last = e
+		}
+	}
+	if last == nil {
+		return placementFailure{}, false
+	}
+	f := placementFailure{eval: last.ID, reasons: map[string]int{}, hopeless: true}
+	for _, m := range last.FailedTGAllocs {
+		if m == nil {
+			continue
+		}
+		available := 0
+		for _, n := range m.NodesAvailable {
+			available += n
+		}
+		f.evaluated, f.filtered = max(f.evaluated, m.NodesEvaluated), max(f.filtered, m.NodesFiltered)
+		f.exhausted, f.available = max(f.exhausted, m.NodesExhausted), max(f.available, available)
+		for k, n := range m.ConstraintFiltered {
+			f.reasons[k] = max(f.reasons[k], n)
+		}
+		f.hopeless = f.hopeless && groupHopeless(m, available)
+	}
+	return f, true
+}
+
+// groupHopeless reports whether one failed group's metric shows that no
+// node could take it whatever its size: Nomad evaluated nodes and filtered
+// out every one, none short of room (no quota either), or had no node to
+// evaluate. Not when the nodes were filtered out only by the placeholder's
+// own exclusions (${node.unique.id} != …): a node added would pass them.
+func groupHopeless(m *nomadapi.AllocationMetric, available int) bool {
+	switch {
+	case m.NodesExhausted > 0 || len(m.QuotaExhausted) > 0:
+		return false
+	case m.NodesEvaluated == 0:
+		return available == 0
+	case m.NodesFiltered < m.NodesEvaluated:
+		return false
+	}
+	for k := range m.ConstraintFiltered {
+		if !strings.HasPrefix(k, "${node.unique.id} !=") {
+			return true
+		}
+	}
+	return false
+}
+
+// reasonList is Nomad's filter reasons with their node counts, the most
+// nodes first: "missing drivers: 2".
+func (f placementFailure) reasonList() string {
+	keys := slices.SortedFunc(maps.Keys(f.reasons), func(a, b string) int {
+		return cmp.Or(cmp.Compare(f.reasons[b], f.reasons[a]), strings.Compare(a, b))
+	})
+	parts := make([]string, 0, len(keys))
+	for _, k := range keys {
+		parts = append(parts, fmt.Sprintf("%s: %d", k, f.reasons[k]))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// unplaceableWhy says why no node of locality can take placeholder job,
+// whatever its size, from a hopeless failure, and what to check.
+func unplaceableWhy(f placementFailure, locality, job string, ph Placeholder) string {
+	if f.evaluated == 0 {
+		return fmt.Sprintf("no node of %s can run placeholder %s: Nomad found no ready node in its datacenter and node pool (evaluation %s); "+
+			"check that the locality's datacenter and node pool, which the placeholder is constrained to, have ready nodes", locality, job, f.eval)
+	}
+	why := fmt.Sprintf("no node of %s can run placeholder %s, whatever its size: Nomad filtered out all %d %s it evaluated (%s; evaluation %s), none short of room",
+		locality, job, f.evaluated, pick(f.evaluated, "node", "nodes"), f.reasonList(), f.eval)
+	var check []string
+	if f.reasons["missing drivers"] > 0 {
+		check = append(check, fmt.Sprintf("the nodes lack the placeholder's task driver %q: set reserve.driver and reserve.config to a driver they run "+
+			"and its config (such as raw_exec with command \"/bin/sleep\" and args [\"infinity\"]), or enable %q on them (a placeholder whose driver is no longer reserve.driver is placed anew)", ph.Driver, ph.Driver))
+	}
+	if len(f.reasons) > 1 || f.reasons["missing drivers"] == 0 {
+		check = append(check, fmt.Sprintf("check the placeholder's constraints (the datacenter, node pool and class of %s, the nodes it keeps off) "+
+			"and its task driver %q (reserve.driver, reserve.config) against those nodes", locality, ph.Driver))
+	}
+	return why + "; " + strings.Join(check, "; ")
+}
+
+// readUnplaceable reads, for each held reservation whose placeholder
+// allocations Nomad has not all placed once shape.PlaceholderLate, why
+// from the placeholder job's evaluations, and returns those no node can
+// take whatever their size (by reservation ID, why: shape's
+// Input.Unplaceable). Each is a decision, once per locality and filter
+// reasons every ten minutes, and an error in the agent's log once while
+// it lasts. A reservation whose evaluations cannot be read, or show a
+// node short of room, is left out: it counts as one that does not fit,
+// which a scale action may bring room for.
+func (c *Coordinator) readUnplaceable(ctx context.Context, now time.Time, view state.ActView, ds *[]state.Decision) map[string]string {
+	var out map[string]string
+	late := map[string]bool{} // localities with such a reservation
+	for _, res := range view.Reservations {
+		if res.Job == "" || res.Unplaced == 0 || !shape.PlaceholderLate(res, now) {
+			continue
+		}
+		late[res.Locality] = true
+		evals, _, err := c.nomad.Jobs().Evaluations(res.Job, c.qo(ctx))
+		if ctx.Err() != nil {
+			return out // the term or the agent is ending: nothing to say
+		}
+		if err != nil {
+			c.log.Warn("cannot read why Nomad does not place a placeholder: it counts as a reservation that does not fit",
+				"job", res.Job, logKeyReservation, res.ID, "locality", res.Locality, logKeyError, err)
+			continue
+		}
+		f, ok := lastFailure(evals)
+		if !ok || !f.hopeless {
+			continue
+		}
+		why := unplaceableWhy(f, res.Locality, res.Job, c.cfg.Placeholder)
+		if out == nil {
+			out = map[string]string{}
+		}
+		out[res.ID] = why // this pass's plan reads the view from before any release below
+		if f.reasons["missing drivers"] > 0 {
+			if drv, err := c.placeholderDriver(ctx, res.Job); err != nil {
+				c.log.Warn("cannot read a placeholder's task driver", "job", res.Job, logKeyReservation, res.ID, logKeyError, err)
+			} else if drv != c.cfg.Placeholder.Driver {
+				// reserve.driver changed since it was registered (the
+				// operator's fix): placed anew with the driver set now
+				// rather than left blocked until reserve.ttl.
+				rel := fmt.Sprintf("its placeholder's task driver %q, which the nodes of %s lack, is no longer reserve.driver (%q): released to be placed anew",
+					drv, res.Locality, c.cfg.Placeholder.Driver)
+				if err := c.release(ctx, now, res, rel); err != nil {
+					c.log.Warn("release failed", logKeyReservation, res.ID, logKeyError, err)
+				} else {
+					*ds = append(*ds, state.Decision{Time: now, Kind: shape.KindRelease, Policy: res.Policy, Locality: res.Locality,
+						Request: res.Request, Reservation: res.ID, Reason: "release " + res.ID + ": " + rel})
+				}
+				continue
+			}
+		}
+		key := "unplaceable/" + res.Locality + "|" + f.reasonList()
+		c.note(ds, now, key, state.Decision{Kind: shape.KindReserve, Policy: res.Policy, Locality: res.Locality, Request: res.Request,
+			Reservation: res.ID, Reason: "placeholder cannot be placed: " + why + "; foreshape does not scale for it, and its request waits for its room"})
+		if !c.unfitLogged[key] {
+			c.unfitLogged[key] = true
+			c.log.Error("no node can take a placeholder: scaling cannot help, and its request waits",
+				"locality", res.Locality, logKeyReservation, res.ID, logKeyRequest, res.Request, "job", res.Job,
+				"driver", c.cfg.Placeholder.Driver, "filtered", f.reasonList(), "reason", why)
+		}
+	}
+	// A locality none of whose placeholders is late any more is logged
+	// again should it happen again.
+	for key := range c.unfitLogged {
+		if loc, _, _ := strings.Cut(strings.TrimPrefix(key, "unplaceable/"), "|"); !late[loc] {
+			delete(c.unfitLogged, key)
+		}
+	}
+	return out
+}
+
+// placeholderDriver reads the task driver a placeholder job was
+// registered with.
+func (c *Coordinator) placeholderDriver(ctx context.Context, job string) (string, error) {
+	j, _, err := c.nomad.Jobs().Info(job, c.qo(ctx))
+	if err != nil {
+		return "", err
+	}
+	for _, tg := range j.TaskGroups {
+		for _, t := range tg.Tasks {
+			if t != nil && t.Driver != "" {
+				return t.Driver, nil
+			}
+		}
+	}
+	return "", fmt.Errorf("placeholder %s has no task", job)
+}
