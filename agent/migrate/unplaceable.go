@@ -114,7 +114,7 @@ func unplaceableWhy(f placementFailure, locality, job string, ph Placeholder) st
 	var check []string
 	if f.reasons["missing drivers"] > 0 {
 		check = append(check, fmt.Sprintf("the nodes lack the placeholder's task driver %q: set reserve.driver and reserve.config to a driver they run "+
-			"and its config (such as raw_exec with command \"/bin/sleep\" and args [\"infinity\"]), or enable %q on them (a placeholder whose driver is no longer reserve.driver is placed anew)", ph.Driver, ph.Driver))
+			"and its config (such as raw_exec with command \"/bin/sleep\" and args [\"infinity\"]) and restart the servers (a reload does not apply them), or enable %q on them (a placeholder whose driver is no longer reserve.driver is placed anew)", ph.Driver, ph.Driver))
 	}
 	if len(f.reasons) > 1 || f.reasons["missing drivers"] == 0 {
 		check = append(check, fmt.Sprintf("check the placeholder's constraints (the datacenter, node pool and class of %s, the nodes it keeps off) "+

@@ -75,7 +75,7 @@ func TestUnplaceableWhy(t *testing.T) {
 	}{
 		{name: "missing driver", f: placementFailure{eval: "e1", evaluated: 2, filtered: 2, reasons: map[string]int{"missing drivers": 2}},
 			want: []string{"no node of dc2 can run placeholder foreshape-reserve-rs-1", "filtered out all 2 nodes it evaluated (missing drivers: 2; evaluation e1)",
-				`task driver "docker"`, "set reserve.driver and reserve.config"},
+				`task driver "docker"`, "set reserve.driver and reserve.config", "restart the servers (a reload does not apply them)"},
 			not: []string{"constraints"}},
 		{name: "constraint", f: placementFailure{eval: "e1", evaluated: 1, filtered: 1, reasons: map[string]int{"${node.class} = web": 1}},
 			want: []string{"filtered out all 1 node it evaluated (${node.class} = web: 1; evaluation e1)", "check the placeholder's constraints",
