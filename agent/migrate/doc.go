@@ -84,7 +84,8 @@
 // Nomad has not all placed shape.PlaceholderGrace after accepting it has
 // its evaluations read: when they show that no node could take it
 // whatever its size (every node evaluated filtered out, by a task driver
-// the nodes lack or a constraint, none short of room), the planner is
+// the nodes lack and not by its own constraints, which a node added
+// passes, none short of room), the planner is
 // told (shape.Input.Unplaceable) and does not scale for it, a decision
 // says why every ten minutes and the agent's log once at ERROR; one whose
 // nodes lack its task driver while reserve.driver now names another is

@@ -22,15 +22,15 @@ type placementFailure struct {
 	eval string
 	// evaluated, filtered and exhausted are the most nodes of any failed
 	// group Nomad evaluated, filtered out (a constraint, a task driver
-	// the node lacks) and found short of room; available the most ready
-	// nodes of the job's datacenters and node pool.
-	evaluated, filtered, exhausted, available int
+	// the node lacks) and found short of room.
+	evaluated, filtered, exhausted int
 	// reasons are the filter reasons (ConstraintFiltered: "missing
 	// drivers", a constraint) with the most nodes of any group for each.
 	reasons map[string]int
 	// hopeless is true when no node could take any failed group whatever
-	// its size: for each, every node Nomad evaluated was filtered out and
-	// none was short of room, or there was no node to evaluate.
+	// its size, nor would a node the locality's scale target adds: for
+	// each, every node Nomad evaluated was filtered out, none short of
+	// room and none by the placeholder's own constraints (groupHopeless).
 	hopeless bool
 }
 
@@ -53,40 +53,42 @@ func lastFailure(evals []*nomadapi.Evaluation) (placementFailure, bool) {
 		if m == nil {
 			continue
 		}
-		available := 0
-		for _, n := range m.NodesAvailable {
-			available += n
-		}
 		f.evaluated, f.filtered = max(f.evaluated, m.NodesEvaluated), max(f.filtered, m.NodesFiltered)
-		f.exhausted, f.available = max(f.exhausted, m.NodesExhausted), max(f.available, available)
+		f.exhausted = max(f.exhausted, m.NodesExhausted)
 		for k, n := range m.ConstraintFiltered {
 			f.reasons[k] = max(f.reasons[k], n)
 		}
-		f.hopeless = f.hopeless && groupHopeless(m, available)
+		f.hopeless = f.hopeless && groupHopeless(m)
 	}
 	return f, true
 }
 
 // groupHopeless reports whether one failed group's metric shows that no
-// node could take it whatever its size: Nomad evaluated nodes and filtered
-// out every one, none short of room (no quota either), or had no node to
-// evaluate. Not when the nodes were filtered out only by the placeholder's
-// own exclusions (${node.unique.id} != …): a node added would pass them.
-func groupHopeless(m *nomadapi.AllocationMetric, available int) bool {
-	switch {
-	case m.NodesExhausted > 0 || len(m.QuotaExhausted) > 0:
-		return false
-	case m.NodesEvaluated == 0:
-		return available == 0
-	case m.NodesFiltered < m.NodesEvaluated:
+// node could take it whatever its size, nor would a node added to the
+// locality: Nomad evaluated nodes and filtered out every one, none short
+// of room (no quota either), and none by the placeholder's own
+// constraints, which a node the locality's scale target adds passes (its
+// node class, the nodes it keeps off: ${node.unique.id} != …); a task
+// driver the nodes lack is what is left. Not when Nomad found no node to
+// evaluate: a locality scaled to zero nodes is what a scale action brings
+// back.
+func groupHopeless(m *nomadapi.AllocationMetric) bool {
+	if m.NodesExhausted > 0 || len(m.QuotaExhausted) > 0 || m.NodesEvaluated == 0 || m.NodesFiltered < m.NodesEvaluated {
 		return false
 	}
-	for k := range m.ConstraintFiltered {
-		if !strings.HasPrefix(k, "${node.unique.id} !=") {
-			return true
+	for k, n := range m.ConstraintFiltered {
+		if n > 0 && ownConstraint(k) {
+			return false
 		}
 	}
-	return false
+	return len(m.ConstraintFiltered) > 0
+}
+
+// ownConstraint reports whether a filter reason is one of the
+// placeholder's own constraints (placeholderJob: the locality's node
+// class, the nodes a reservation keeps off).
+func ownConstraint(reason string) bool {
+	return strings.HasPrefix(reason, "${node.unique.id} !=") || strings.HasPrefix(reason, "${node.class} =")
 }
 
 // reasonList is Nomad's filter reasons with their node counts, the most
@@ -105,10 +107,6 @@ func (f placementFailure) reasonList() string {
 // unplaceableWhy says why no node of locality can take placeholder job,
 // whatever its size, from a hopeless failure, and what to check.
 func unplaceableWhy(f placementFailure, locality, job string, ph Placeholder) string {
-	if f.evaluated == 0 {
-		return fmt.Sprintf("no node of %s can run placeholder %s: Nomad found no ready node in its datacenter and node pool (evaluation %s); "+
-			"check that the locality's datacenter and node pool, which the placeholder is constrained to, have ready nodes", locality, job, f.eval)
-	}
 	why := fmt.Sprintf("no node of %s can run placeholder %s, whatever its size: Nomad filtered out all %d %s it evaluated (%s; evaluation %s), none short of room",
 		locality, job, f.evaluated, pick(f.evaluated, "node", "nodes"), f.reasonList(), f.eval)
 	var check []string
@@ -117,8 +115,8 @@ func unplaceableWhy(f placementFailure, locality, job string, ph Placeholder) st
 			"and its config (such as raw_exec with command \"/bin/sleep\" and args [\"infinity\"]) and restart the servers (a reload does not apply them), or enable %q on them (a placeholder whose driver is no longer reserve.driver is placed anew)", ph.Driver, ph.Driver))
 	}
 	if len(f.reasons) > 1 || f.reasons["missing drivers"] == 0 {
-		check = append(check, fmt.Sprintf("check the placeholder's constraints (the datacenter, node pool and class of %s, the nodes it keeps off) "+
-			"and its task driver %q (reserve.driver, reserve.config) against those nodes", locality, ph.Driver))
+		check = append(check, fmt.Sprintf("check what the nodes of %s lack for the placeholder's task (driver %q, reserve.driver and reserve.config)",
+			locality, ph.Driver))
 	}
 	return why + "; " + strings.Join(check, "; ")
 }

@@ -37,14 +37,20 @@ func TestLastFailure(t *testing.T) {
 		{name: "one filtered, one full", evals: []*nomadapi.Evaluation{eval("e1", 10, map[string]*nomadapi.AllocationMetric{"g": {
 			NodesEvaluated: 2, NodesFiltered: 1, NodesExhausted: 1, ConstraintFiltered: map[string]int{"missing drivers": 1}}})},
 			found: true, reasons: "missing drivers: 1"},
-		{name: "a constraint filters every node", evals: []*nomadapi.Evaluation{eval("e1", 10, map[string]*nomadapi.AllocationMetric{"g": {
+		{name: "its class filters every node: nodes of that class added pass", evals: []*nomadapi.Evaluation{eval("e1", 10, map[string]*nomadapi.AllocationMetric{"g": {
 			NodesEvaluated: 3, NodesFiltered: 3, ConstraintFiltered: map[string]int{"${node.class} = web": 2, "${node.unique.id} != n1": 1}}})},
-			found: true, hopeless: true, reasons: "${node.class} = web: 2, ${node.unique.id} != n1: 1"},
+			found: true, reasons: "${node.class} = web: 2, ${node.unique.id} != n1: 1"},
+		{name: "a driver some lack, its class the others: nodes of that class added may run it", evals: []*nomadapi.Evaluation{eval("e1", 10, map[string]*nomadapi.AllocationMetric{"g": {
+			NodesEvaluated: 3, NodesFiltered: 3, ConstraintFiltered: map[string]int{"missing drivers": 2, "${node.class} = web": 1}}})},
+			found: true, reasons: "missing drivers: 2, ${node.class} = web: 1"},
+		{name: "another checker's reason on every node", evals: []*nomadapi.Evaluation{eval("e1", 10, map[string]*nomadapi.AllocationMetric{"g": {
+			NodesEvaluated: 2, NodesFiltered: 2, ConstraintFiltered: map[string]int{"missing devices": 2}}})},
+			found: true, hopeless: true, reasons: "missing devices: 2"},
 		{name: "only its own exclusions: a new node passes them", evals: []*nomadapi.Evaluation{eval("e1", 10, map[string]*nomadapi.AllocationMetric{"g": {
 			NodesEvaluated: 2, NodesFiltered: 2, ConstraintFiltered: map[string]int{"${node.unique.id} != n1": 1, "${node.unique.id} != n2": 1}}})},
 			found: true, reasons: "${node.unique.id} != n1: 1, ${node.unique.id} != n2: 1"},
-		{name: "no node at all", evals: []*nomadapi.Evaluation{eval("e1", 10, map[string]*nomadapi.AllocationMetric{"g": {NodesAvailable: map[string]int{"dc2": 0}}})},
-			found: true, hopeless: true},
+		{name: "no node at all: a locality scaled to zero, which a scale brings back", evals: []*nomadapi.Evaluation{eval("e1", 10, map[string]*nomadapi.AllocationMetric{"g": {NodesAvailable: map[string]int{"dc2": 0}}})},
+			found: true},
 		{name: "the newest failure counts, in any order", evals: []*nomadapi.Evaluation{
 			eval("e1", 10, map[string]*nomadapi.AllocationMetric{"g": full()}),
 			eval("e3", 30, nil),
@@ -77,11 +83,10 @@ func TestUnplaceableWhy(t *testing.T) {
 			want: []string{"no node of dc2 can run placeholder foreshape-reserve-rs-1", "filtered out all 2 nodes it evaluated (missing drivers: 2; evaluation e1)",
 				`task driver "docker"`, "set reserve.driver and reserve.config", "restart the servers (a reload does not apply them)"},
 			not: []string{"constraints"}},
-		{name: "constraint", f: placementFailure{eval: "e1", evaluated: 1, filtered: 1, reasons: map[string]int{"${node.class} = web": 1}},
-			want: []string{"filtered out all 1 node it evaluated (${node.class} = web: 1; evaluation e1)", "check the placeholder's constraints",
-				`task driver "docker" (reserve.driver, reserve.config)`}},
-		{name: "no node", f: placementFailure{eval: "e1"},
-			want: []string{"no node of dc2 can run placeholder foreshape-reserve-rs-1: Nomad found no ready node in its datacenter and node pool (evaluation e1)"}},
+		{name: "another reason", f: placementFailure{eval: "e1", evaluated: 1, filtered: 1, reasons: map[string]int{"missing devices": 1}},
+			want: []string{"filtered out all 1 node it evaluated (missing devices: 1; evaluation e1)",
+				`check what the nodes of dc2 lack for the placeholder's task (driver "docker", reserve.driver and reserve.config)`},
+			not: []string{"restart"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

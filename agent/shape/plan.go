@@ -64,8 +64,9 @@ type Input struct {
 	// can take a held reservation's placeholder whatever its size, as
 	// the coordinator read it from Nomad's evaluations of the
 	// placeholder once PlaceholderLate (every node Nomad evaluated was
-	// filtered out, by a task driver the nodes lack or a constraint, and
-	// none was short of room; or it found no node at all). The planner
+	// filtered out, by a task driver the nodes lack and not by the
+	// placeholder's own constraints, which a node added passes, and none
+	// was short of room). The planner
 	// scales for none of them (nodes added would be filtered out alike),
 	// its request's reason says why, and its chunks hold no room (see
 	// holdUnplaced).
