@@ -255,6 +255,9 @@ forecast_only = false
 # their one task. Policies say where, when and how much; only this block
 # says what runs. Default: docker with the pause image. For raw_exec:
 # driver = "raw_exec", config = { command = "/bin/sleep", args = ["infinity"] }.
+# The nodes work moves to must run this driver: where Nomad filters out
+# every node for it, foreshape does not scale for the reservation and the
+# request's reason says what to set (a restart applies a change here).
 reserve {
   driver = "docker"
   config = {
