@@ -663,7 +663,9 @@ func translateReserve(r *reserveHCL, out *Reserve) hcl.Diagnostics {
 		}
 		*f.dst = v
 	}
-	if durOK && out.TTL < out.LeadTime {
+	// Without reservations no placeholder expires, and ttl cannot be set:
+	// lead_time alone (it also times scale actions) may be any length.
+	if durOK && out.Enabled && out.TTL < out.LeadTime {
 		rng := r.DeclRange
 		if hclfield.IsSet(r.TTL) {
 			rng = r.TTL.Range()

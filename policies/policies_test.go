@@ -191,7 +191,9 @@ func TestParseErrors(t *testing.T) {
 		{"reserve enabled string", func(b *builder) { b.reserve = `enabled = "yes"` }, "Invalid reserve.enabled", `"yes"`},
 		{"reserve bad lead time", func(b *builder) { b.reserve = `lead_time = "soon"` }, "Invalid reserve.lead_time", `"soon"`},
 		{"ttl below lead time", func(b *builder) { b.reserve = `ttl = "5m"` }, "Invalid reserve.ttl", `ttl = "5m"`},
-		{"ttl below lead time default ttl", func(b *builder) { b.reserve = `lead_time = "2h"` }, "Invalid reserve.ttl", `reserve {`},
+		{"ttl below lead time default ttl", func(b *builder) {
+			b.reserve = "enabled = true\n max_cpu = 1000\n max_memory = 2048\n lead_time = \"2h\""
+		}, "Invalid reserve.ttl", `reserve {`},
 		{"max_cpu zero", func(b *builder) { b.reserve = `max_cpu = 0` }, "Invalid reserve.max_cpu", `max_cpu = 0`},
 		{"max_memory fraction", func(b *builder) { b.reserve = `max_memory = 1.5` }, "Invalid reserve.max_memory", `1.5`},
 		{"enabled without caps", func(b *builder) { b.reserve = `enabled = true` }, "Missing reserve.max_cpu", `reserve {`},
@@ -443,6 +445,14 @@ func TestParseValid(t *testing.T) {
 		}, func(t *testing.T, p *policies.Policy) {
 			if p.Migrate.LeadTime != 40*time.Minute {
 				t.Errorf("migrate.lead_time %v; want reserve.lead_time 40m", p.Migrate.LeadTime)
+			}
+		}},
+		{"lead_time past the default ttl without reservations", func(b *builder) {
+			// ttl is refused without reservations, so it cannot bound lead_time.
+			b.reserve = "lead_time = \"2h\""
+		}, func(t *testing.T, p *policies.Policy) {
+			if p.Reserve.Enabled || p.Reserve.LeadTime != 2*time.Hour || p.Migrate.LeadTime != 2*time.Hour {
+				t.Errorf("reserve %+v, migrate.lead_time %v; want reservations off and both lead times 2h", p.Reserve, p.Migrate.LeadTime)
 			}
 		}},
 		{"wildcards", func(b *builder) { b.locality = "datacenter = \"*\"\n node_pool = \"batch\"" }, func(t *testing.T, p *policies.Policy) {
