@@ -457,3 +457,41 @@ func TestScaleWaitsForDeploymentOnNomad(t *testing.T) {
 		t.Errorf("scaling events read back as %+v; want one: %+v", got, want)
 	}
 }
+
+// TestStatusIsNotReadyUntilItsAllocationsRun: the target's status is the
+// group's desired count as Nomad reports it, and it is not ready while
+// fewer allocations run than desired (docs/targets.md), nor once the job
+// is stopped.
+func TestStatusIsNotReadyUntilItsAllocationsRun(t *testing.T) {
+	c, client := newSim(t)
+	// Two allocations fit; 300 of 100 MHz do not fit on three nodes of
+	// 8000 MHz.
+	for _, j := range []*api.Job{webJob("fits", 2, false), webJob("crowded", 300, false)} {
+		if _, _, err := client.Jobs().Register(j, nil); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Step(time.Minute); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx := context.Background()
+	status := func(job string) (target.Status, error) {
+		tg, err := New(&Config{Job: job, Group: "web"}, target.Env{Nomad: client, Logger: testLogger(t)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tg.Status(ctx)
+	}
+	if st, err := status("fits"); err != nil || !st.CountKnown || st.Count != 2 || !st.Ready {
+		t.Errorf("status of a group whose allocations all run = %+v, %v; want count 2, ready", st, err)
+	}
+	if st, err := status("crowded"); err != nil || !st.CountKnown || st.Count != 300 || st.Ready || !strings.Contains(st.Reason, "of 300 allocations run") {
+		t.Errorf("status of a group short of room = %+v, %v; want count 300, not ready, saying how many run", st, err)
+	}
+	if _, _, err := client.Jobs().Deregister("fits", false, nil); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := status("fits"); err != nil || st.Ready || !strings.Contains(st.Reason, "is stopped") {
+		t.Errorf("status of a stopped job = %+v, %v; want not ready, saying it is stopped", st, err)
+	}
+}
