@@ -103,6 +103,9 @@ func Decode(body hcl.Body, prefix string) (any, hcl.Diagnostics) {
 		for _, k := range keys {
 			if !envNameRE.MatchString(k) {
 				diags = append(diags, hclfield.Invalid(h.Env.Range(), prefix+".env", "%q is not a valid environment variable name.", k))
+			} else if strings.HasPrefix(k, "FORESHAPE_") {
+				diags = append(diags, hclfield.Invalid(h.Env.Range(), prefix+".env",
+					"%q cannot be set here: foreshape sets the FORESHAPE_* variables to each action's fields, over any value given.", k))
 			}
 		}
 		if !diags.HasErrors() {

@@ -38,6 +38,7 @@ func TestDecode(t *testing.T) {
 		{"number element", `command = ["/bin/scale", 3]`, nil, "Element 1 must be a string"},
 		{"timeout", "command = [\"x\"]\ntimeout = \"2h\"", nil, "Invalid target.exec.timeout"},
 		{"env name", "command = [\"x\"]\nenv = { \"1BAD\" = \"v\" }", nil, "not a valid environment variable name"},
+		{"env of an action's field", "command = [\"x\"]\nenv = { FORESHAPE_COUNT = \"3\" }", nil, "foreshape sets the FORESHAPE_* variables"},
 		{"unknown", "command = [\"x\"]\nshell = true", nil, "Unsupported argument"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -143,7 +143,17 @@ func Decode(body hcl.Body, prefix string) (any, hcl.Diagnostics) {
 				diags = append(diags, hclfield.Invalid(h.Headers.Range(), prefix+".headers", "The value of header %q must not contain a line break.", k))
 				continue
 			}
-			cfg.Headers[textproto.CanonicalMIMEHeaderKey(k)] = hs[k]
+			ck := textproto.CanonicalMIMEHeaderKey(k)
+			if why, set := headersNotSet[ck]; set {
+				diags = append(diags, hclfield.Invalid(h.Headers.Range(), prefix+".headers", "Header %q cannot be set here: %s.", k, why))
+				continue
+			}
+			if _, twice := cfg.Headers[ck]; twice {
+				diags = append(diags, hclfield.Invalid(h.Headers.Range(), prefix+".headers",
+					"Header %q is set twice: header names are the same in any case, so only one value would be sent.", ck))
+				continue
+			}
+			cfg.Headers[ck] = hs[k]
 		}
 	} else {
 		diags = append(diags, d...)
@@ -203,6 +213,17 @@ var bodyFuncs = template.FuncMap{
 }
 
 // payloadFields lists what a body template may use.
+// headersNotSet are the headers whose value in headers would not be
+// sent, and why: foreshape sets two on every request, and Go's HTTP
+// client writes the framing ones from the body, dropping a value given.
+var headersNotSet = map[string]string{
+	HeaderIdempotencyKey: "foreshape sends the action's id in it, the same on every retry, so that the receiver can tell a retry from a new action",
+	"User-Agent":         `foreshape sends "foreshape" in it`,
+	"Content-Length":     "the HTTP client writes it from the body",
+	"Transfer-Encoding":  "the HTTP client writes it from the body",
+	"Trailer":            "the HTTP client writes it from the body",
+}
+
 const payloadFields = ".RequestID, .Policy, .Scale, .Locality, .Direction, .Amount, .Count, .Min, .Max, .Reason, .Time"
 
 // validHeaderName reports whether s is an HTTP token (RFC 9110 field-name).

@@ -73,6 +73,12 @@ func TestDecodeErrors(t *testing.T) {
 		{"header name", "url = \"https://x\"\nheaders = { \"bad header\" = \"v\" }", "Invalid target.webhook.headers"},
 		{"header value", "url = \"https://x\"\nheaders = { a = \"v\\nw\" }", "Invalid target.webhook.headers"},
 		{"headers list", "url = \"https://x\"\nheaders = [\"a\"]", "Invalid target.webhook.headers"},
+		// Values that would not be sent: foreshape's own headers, the
+		// framing Go's client writes, and a name given twice in two cases.
+		{"idempotency key", "url = \"https://x\"\nheaders = { \"idempotency-key\" = \"k\" }", "the same on every retry"},
+		{"user agent", "url = \"https://x\"\nheaders = { \"User-Agent\" = \"mine\" }", `foreshape sends "foreshape" in it`},
+		{"content length", "url = \"https://x\"\nheaders = { \"Content-Length\" = \"3\" }", "the HTTP client writes it from the body"},
+		{"header twice", "url = \"https://x\"\nheaders = { authorization = \"a\", Authorization = \"b\" }", `Header "Authorization" is set twice`},
 		{"template", "url = \"https://x\"\nbody = \"{{ .Count \"", "Invalid target.webhook.body"},
 		{"timeout zero", "url = \"https://x\"\ntimeout = \"0s\"", "Invalid target.webhook.timeout"},
 		{"timeout long", "url = \"https://x\"\ntimeout = \"1h\"", "Invalid target.webhook.timeout"},
