@@ -379,8 +379,36 @@ func translateForecast(f *forecastHCL, out *Forecast) hcl.Diagnostics {
 	if !bad {
 		diags = append(diags, checkGrid(f, out)...)
 	}
-	diags = append(diags, translateSeasonality(f, out, !bad)...)
+	sd := translateSeasonality(f, out, !bad)
+	diags = append(diags, sd...)
+	if !sd.HasErrors() {
+		diags = append(diags, checkModelSeasons(f, out)...)
+	}
 	return diags
+}
+
+// checkModelSeasons refuses a list of seasons the chosen model does not
+// read: naive uses none, and seasonal-naive always repeats the value one
+// day earlier (agent/forecast), so the list would do nothing.
+func checkModelSeasons(f *forecastHCL, out *Forecast) hcl.Diagnostics {
+	if out.AutoSeasonality || len(out.Seasonality) == 0 {
+		return nil
+	}
+	const others = `"auto", "ets", "arima", "theta" or "mstl"`
+	switch {
+	case out.Model == "naive":
+		return hcl.Diagnostics{hclfield.Invalid(f.Seasonality.Range(), "forecast.seasonality",
+			"Model \"naive\" forecasts the last value and reads no season, so the seasons listed would do nothing. Remove seasonality, or choose a model that reads them: %s.", others)}
+	case out.Model == "seasonal-naive" && !(len(out.Seasonality) == 1 && out.Seasonality[0] == 24*time.Hour):
+		var list []string
+		for _, d := range out.Seasonality {
+			list = append(list, hclfield.FormatDuration(d))
+		}
+		return hcl.Diagnostics{hclfield.Invalid(f.Seasonality.Range(), "forecast.seasonality",
+			"Model \"seasonal-naive\" repeats the value one day earlier whatever seasonality lists, so [%s] would do nothing. List [\"1d\"] or remove seasonality, or choose a model that reads the seasons listed: %s.",
+			strings.Join(list, ", "), others)}
+	}
+	return nil
 }
 
 // promQLRefused is what follows a query that Prometheus's parser refuses

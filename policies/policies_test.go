@@ -199,6 +199,12 @@ func TestParseErrors(t *testing.T) {
 		{"enabled without caps", func(b *builder) { b.reserve = `enabled = true` }, "Missing reserve.max_cpu", `reserve {`},
 		{"max_parallel zero", func(b *builder) { b.migrate = `max_parallel = 0` }, "Invalid migrate.max_parallel", `max_parallel = 0`},
 		{"bad strategy", func(b *builder) { b.migrate = `strategy = "move"` }, "Invalid migrate.strategy", `"move"`},
+		// Seasons the model does not read would do nothing.
+		{"naive with seasons", func(b *builder) { b.forecast = "model = \"naive\"\n seasonality = [\"1d\"]" },
+			"Invalid forecast.seasonality", `["1d"]`},
+		{"seasonal-naive with a weekly season", func(b *builder) {
+			b.forecast = "model = \"seasonal-naive\"\n step = \"5m\"\n history = \"14d\"\n seasonality = [\"7d\"]"
+		}, "Invalid forecast.seasonality", `["7d"]`},
 		{"weights all zero", func(b *builder) {
 			b.migrate = `
     priority {
@@ -445,6 +451,13 @@ func TestParseValid(t *testing.T) {
 		}, func(t *testing.T, p *policies.Policy) {
 			if p.Migrate.LeadTime != 40*time.Minute {
 				t.Errorf("migrate.lead_time %v; want reserve.lead_time 40m", p.Migrate.LeadTime)
+			}
+		}},
+		{"seasonal-naive with its own season", func(b *builder) {
+			b.forecast = "model = \"seasonal-naive\"\n step = \"5m\"\n history = \"14d\"\n seasonality = [\"1d\"]"
+		}, func(t *testing.T, p *policies.Policy) {
+			if p.Forecast.Model != "seasonal-naive" || len(p.Forecast.Seasonality) != 1 || p.Forecast.Seasonality[0] != 24*time.Hour {
+				t.Errorf("forecast %+v", p.Forecast)
 			}
 		}},
 		{"lead_time past the default ttl without reservations", func(b *builder) {

@@ -14,7 +14,6 @@ shaping "storage-maintenance" {
   }
 
   forecast {
-    model       = "seasonal-naive"
     horizon     = "6h"
     step        = "5m"
     history     = "14d"
