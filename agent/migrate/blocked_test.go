@@ -3,9 +3,7 @@ package migrate
 import (
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"net/http/httputil"
-	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -31,12 +29,7 @@ func TestBlockedPlaceholderScales(t *testing.T) {
 	var h *harness
 	h = newHarness(t, actScenario, actPolicies, func(c *Config) {
 		direct := c.Nomad
-		u, err := url.Parse(c.Nomad.Address())
-		if err != nil {
-			t.Fatal(err)
-		}
-		rp := httputil.NewSingleHostReverseProxy(u)
-		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		interpose(t, c, func(rp *httputil.ReverseProxy, w http.ResponseWriter, r *http.Request) {
 			if r.Method == http.MethodPut && r.URL.Path == "/v1/jobs" && filled.CompareAndSwap(false, true) {
 				// Another job fills dc2 just before the placeholder comes.
 				j := nomadapi.NewServiceJob("filler", "filler", "global", 70)
@@ -50,13 +43,7 @@ func TestBlockedPlaceholderScales(t *testing.T) {
 				}
 			}
 			rp.ServeHTTP(w, r)
-		}))
-		t.Cleanup(srv.Close)
-		client, err := nomadapi.NewClient(&nomadapi.Config{Address: srv.URL})
-		if err != nil {
-			t.Fatal(err)
-		}
-		c.Nomad = client
+		})
 	})
 	a := h.allocs("web")[0]
 	id, err := h.c.Submit(h.ctx, h.now(), h.pols, Submission{Allocation: a.ID, Target: "dc2"})

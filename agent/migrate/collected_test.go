@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
-	"net/url"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -24,12 +23,7 @@ import (
 // when read.
 func collecting(t *testing.T, gone *atomic.Value) func(*Config) {
 	return func(c *Config) {
-		u, err := url.Parse(c.Nomad.Address())
-		if err != nil {
-			t.Fatal(err)
-		}
-		rp := httputil.NewSingleHostReverseProxy(u)
-		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		interpose(t, c, func(rp *httputil.ReverseProxy, w http.ResponseWriter, r *http.Request) {
 			id, _ := gone.Load().(string)
 			switch {
 			case id != "" && r.Method == http.MethodGet && r.URL.Path == "/v1/allocation/"+id:
@@ -59,13 +53,7 @@ func collecting(t *testing.T, gone *atomic.Value) func(*Config) {
 			default:
 				rp.ServeHTTP(w, r)
 			}
-		}))
-		t.Cleanup(srv.Close)
-		client, err := nomadapi.NewClient(&nomadapi.Config{Address: srv.URL})
-		if err != nil {
-			t.Fatal(err)
-		}
-		c.Nomad = client
+		})
 	}
 }
 

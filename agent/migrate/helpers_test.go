@@ -2,7 +2,10 @@ package migrate
 
 import (
 	"context"
+	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -378,4 +381,25 @@ func (h *harness) wantAffinity(job, dc string) {
 		}
 	}
 	h.t.Errorf("job %s's group has no affinity to %s: %+v", job, dc, j.TaskGroups[0].Affinities)
+}
+
+// interpose routes the coordinator's Nomad calls through handle, which
+// passes a call on to the simulator with rp (or answers it itself), and
+// returns the client that goes to the simulator directly.
+func interpose(t *testing.T, c *Config, handle func(rp *httputil.ReverseProxy, w http.ResponseWriter, r *http.Request)) *nomadapi.Client {
+	t.Helper()
+	direct := c.Nomad
+	u, err := url.Parse(c.Nomad.Address())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rp := httputil.NewSingleHostReverseProxy(u)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { handle(rp, w, r) }))
+	t.Cleanup(srv.Close)
+	client, err := nomadapi.NewClient(&nomadapi.Config{Address: srv.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Nomad = client
+	return direct
 }

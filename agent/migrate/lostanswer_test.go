@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
-	"net/url"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -27,14 +26,9 @@ import (
 // between the servers). caught counts them.
 func lostAnswers(t *testing.T, n int, match func(*http.Request) bool, caught *atomic.Int32) func(*Config) {
 	return func(c *Config) {
-		u, err := url.Parse(c.Nomad.Address())
-		if err != nil {
-			t.Fatal(err)
-		}
-		rp := httputil.NewSingleHostReverseProxy(u)
 		var left atomic.Int32
 		left.Store(int32(n))
-		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		interpose(t, c, func(rp *httputil.ReverseProxy, w http.ResponseWriter, r *http.Request) {
 			if match(r) && left.Add(-1) >= 0 {
 				rp.ServeHTTP(httptest.NewRecorder(), r) // it takes effect…
 				caught.Add(1)
@@ -42,13 +36,7 @@ func lostAnswers(t *testing.T, n int, match func(*http.Request) bool, caught *at
 				return
 			}
 			rp.ServeHTTP(w, r)
-		}))
-		t.Cleanup(srv.Close)
-		client, err := nomadapi.NewClient(&nomadapi.Config{Address: srv.URL})
-		if err != nil {
-			t.Fatal(err)
-		}
-		c.Nomad = client
+		})
 	}
 }
 

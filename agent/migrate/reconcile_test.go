@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
-	"net/url"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -692,25 +691,14 @@ func TestSettleTimeoutRunsFromTheStop(t *testing.T) {
 func TestWaitForNodesOutTimesOut(t *testing.T) {
 	var refused atomic.Int32
 	h := newHarness(t, actScenario, actPolicies, func(c *Config) {
-		u, err := url.Parse(c.Nomad.Address())
-		if err != nil {
-			t.Fatal(err)
-		}
-		rp := httputil.NewSingleHostReverseProxy(u)
-		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		interpose(t, c, func(rp *httputil.ReverseProxy, w http.ResponseWriter, r *http.Request) {
 			if r.Method == http.MethodGet && strings.HasPrefix(r.URL.Path, "/v1/node/") && strings.Count(r.URL.Path, "/") == 3 {
 				refused.Add(1)
 				http.Error(w, "node read refused by the test", http.StatusInternalServerError)
 				return
 			}
 			rp.ServeHTTP(w, r)
-		}))
-		t.Cleanup(srv.Close)
-		client, err := nomadapi.NewClient(&nomadapi.Config{Address: srv.URL})
-		if err != nil {
-			t.Fatal(err)
-		}
-		c.Nomad = client
+		})
 	})
 	node := h.nodeID("a-")
 	id, err := h.c.Submit(h.ctx, h.now(), h.pols, Submission{Node: node, Target: "dc2", Reason: "maintenance"})
@@ -1278,12 +1266,7 @@ func TestHoldReadsTheNodeAfresh(t *testing.T) {
 	var node atomic.Value
 	h := newHarness(t, actScenario, actPolicies, func(c *Config) {
 		direct := c.Nomad
-		u, err := url.Parse(c.Nomad.Address())
-		if err != nil {
-			t.Fatal(err)
-		}
-		rp := httputil.NewSingleHostReverseProxy(u)
-		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		interpose(t, c, func(rp *httputil.ReverseProxy, w http.ResponseWriter, r *http.Request) {
 			if !(r.Method == http.MethodGet && r.URL.Path == "/v1/nodes" && r.URL.Query().Get("resources") == "true" && armed.CompareAndSwap(true, false)) {
 				rp.ServeHTTP(w, r)
 				return
@@ -1300,13 +1283,7 @@ func TestHoldReadsTheNodeAfresh(t *testing.T) {
 			maps.Copy(w.Header(), rec.Header())
 			w.WriteHeader(rec.Code)
 			w.Write(rec.Body.Bytes())
-		}))
-		t.Cleanup(srv.Close)
-		client, err := nomadapi.NewClient(&nomadapi.Config{Address: srv.URL})
-		if err != nil {
-			t.Fatal(err)
-		}
-		c.Nomad = client
+		})
 	})
 	node.Store(h.nodeID("a-"))
 	mustApply(t, h, state.SetQueuePaused{Paused: true, At: h.now(), By: "test"})
