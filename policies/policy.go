@@ -416,6 +416,12 @@ func (s *Schedule) Next(t time.Time) time.Time {
 	return s.Expr.Next(t.In(s.location())).UTC()
 }
 
+// Fires reports whether s starts a window at t: its cron fires then, read
+// in its time zone. Safe for concurrent use.
+func (s *Schedule) Fires(t time.Time) bool {
+	return !t.IsZero() && s.Next(t.Add(-time.Nanosecond)).Equal(t)
+}
+
 // location is the time zone s's cron is read in.
 func (s *Schedule) location() *time.Location {
 	if s.Location == nil {

@@ -13,7 +13,9 @@ import (
 
 // TestWindowRequestsOfARemovedSchedule: a drain schedule's window has
 // queued its requests (the queue is paused: none started) and a reload
-// takes the schedule out of the policy (the maintenance is called off).
+// takes the schedule out of the policy (the maintenance is called off),
+// or changes its cron so that the window's start is no longer one it
+// fires at (the maintenance moved).
 // Once the queue runs again its requests are cancelled, saying why:
 // nothing is stopped and the node is in scheduling (a drain strategy's
 // node, held out while its request waited, is given back at once). Before,
@@ -26,6 +28,10 @@ func TestWindowRequestsOfARemovedSchedule(t *testing.T) {
 		{"schedule removed", windowPolicies(""), actPolicies, `schedule "maintenance" is no longer in policy "dc1"`},
 		{"policy removed", windowPolicies(""), actPolicies[strings.Index(actPolicies, `shaping "dc2"`):], `policy "dc1", whose drain schedule queued it, is no longer loaded`},
 		{"schedule of a drain removed", drainStrategy(windowPolicies("")), drainStrategy(actPolicies), `schedule "maintenance" is no longer in policy "dc1"`},
+		// The maintenance moved to the evening: the morning's window no
+		// longer comes.
+		{"cron moved", windowPolicies(""), strings.Replace(windowPolicies(""), `cron     = "30 6 * * *"`, `cron     = "30 18 * * *"`, 1), `schedule "maintenance" of policy "dc1" no longer opens a window at`},
+		{"cron of a drain moved", drainStrategy(windowPolicies("")), drainStrategy(strings.Replace(windowPolicies(""), `cron     = "30 6 * * *"`, `cron     = "30 18 * * *"`, 1)), `schedule "maintenance" of policy "dc1" no longer opens a window at`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHarness(t, actScenario, tc.window)

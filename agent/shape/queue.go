@@ -5,6 +5,7 @@ import (
 	"math"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -78,6 +79,12 @@ func (p *planner) expired(r *state.MigrationRequest) bool {
 		if !strings.HasPrefix(r.OriginKey, fmt.Sprintf("schedule/%s/%s/", pol.Name, s.Name)) {
 			continue
 		}
+		if start, ok := windowStart(r); ok && !s.Fires(start) {
+			// A reload changed the schedule's cron (the maintenance
+			// moved): its window no longer comes at that start.
+			return gone(fmt.Sprintf("schedule %q of policy %q no longer opens a window at %s (its cron is now %q)",
+				s.Name, pol.Name, start.UTC().Format(time.RFC3339), s.Cron))
+		}
 		if end := r.Deadline.Add(s.Duration); !p.now.Before(end) {
 			why := fmt.Sprintf("the window of %q ended at %s before the move could start", s.Name, clock(end))
 			if r.Attempts > 0 {
@@ -102,6 +109,21 @@ func scheduleOf(r *state.MigrationRequest) (string, bool) {
 		return "", false
 	}
 	return parts[2], true
+}
+
+// windowStart is the start of the window that queued a schedule's request,
+// read from its origin key (schedule/POLICY/SCHEDULE/UNIX/…); false when
+// the key does not say.
+func windowStart(r *state.MigrationRequest) (time.Time, bool) {
+	parts := strings.SplitN(r.OriginKey, "/", 5)
+	if len(parts) < 5 || parts[0] != "schedule" {
+		return time.Time{}, false
+	}
+	sec, err := strconv.ParseInt(parts[3], 10, 64)
+	if err != nil {
+		return time.Time{}, false
+	}
+	return time.Unix(sec, 0).UTC(), true
 }
 
 // slots are, per source locality, when each of its max_parallel places

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/cronexpr"
+
 	"github.com/foreshape/foreshape/agent/state"
 )
 
@@ -714,8 +716,9 @@ func TestScheduleRequestCancelledAfterItsWindow(t *testing.T) {
 }
 
 // A window request queued before a reload took its schedule, or its
-// policy, out of the policies is cancelled saying so: its window no
-// longer comes. It was planned as any request, moved its work and held
+// policy, out of the policies, or changed its cron so that the window's
+// start is no longer one it fires at, is cancelled saying so: its window
+// no longer comes. It was planned as any request, moved its work and held
 // its node out until the window's start.
 func TestScheduleRequestCancelledWhenItsScheduleIsGone(t *testing.T) {
 	for _, tc := range []struct {
@@ -725,6 +728,9 @@ func TestScheduleRequestCancelledWhenItsScheduleIsGone(t *testing.T) {
 	}{
 		{"schedule", func(f *fixture) { f.pols[0].Schedules = nil }, `schedule "rack-a" is no longer in policy "dc1"`},
 		{"policy", func(f *fixture) { f.pols = f.pols[1:] }, `policy "dc1", whose drain schedule queued it, is no longer loaded`},
+		{"cron", func(f *fixture) { recron(f, "0 9 * * *") },
+			`schedule "rack-a" of policy "dc1" no longer opens a window at 2026-01-05T08:00:00Z (its cron is now "0 9 * * *")`},
+		{"cron that still fires then", func(f *fixture) { recron(f, "0 8,20 * * *") }, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := baseFixture(t, "drain")
@@ -734,11 +740,24 @@ func TestScheduleRequestCancelledWhenItsScheduleIsGone(t *testing.T) {
 				OriginKey: "schedule/dc1/rack-a/" + itoa(at(2*time.Hour).Unix()) + "/node/id-dc1-a-1"})
 			tc.tweak(f)
 			plan := Run(f.input())
+			if tc.why == "" {
+				if len(plan.Cancel) != 0 {
+					t.Errorf("cancel %+v; want its window kept", plan.Cancel)
+				}
+				return
+			}
 			if len(plan.Cancel) != 1 || plan.Cancel[0].Reason != tc.why || plan.Cancel[0].DryRun || len(plan.Start) != 0 || len(plan.Reserve) != 0 {
 				t.Errorf("cancel %+v start %+v reserve %+v; want it cancelled: %s", plan.Cancel, plan.Start, plan.Reserve, tc.why)
 			}
 		})
 	}
+}
+
+// recron gives the fixture's drain schedule another cron, as a reload
+// that moved the maintenance does.
+func recron(f *fixture, cron string) {
+	s := &f.pols[0].Schedules[0]
+	s.Cron, s.Expr = cron, cronexpr.MustParse(cron)
 }
 
 // A window request whose first attempt ran (its node drained, its
