@@ -333,8 +333,8 @@ func TestPolicyValidateMissingFile(t *testing.T) {
 func TestPolicyValidateAgainstConfig(t *testing.T) {
 	generateInputs(t)
 	code, _, stderr := run(t, "policy", "validate", generatedDir)
-	if code != ExitInvalid || !strings.Contains(stderr, "error: Too many series") {
-		t.Errorf("25,001 localities: exit %d\n%s", code, stderr)
+	if code != ExitInvalid || !strings.Contains(stderr, "many.hcl:2,1-15: error: Too many series") || !strings.Contains(stderr, `They pass it at policy "many".`) {
+		t.Errorf("25,001 localities: exit %d\n%s; want the error at the policy that passes the bound", code, stderr)
 	}
 	if want := fmt.Sprintf("(%s;", humanize(collect.DefaultMaxSeries)); !strings.Contains((&PolicyValidateCommand{}).Help(), want) {
 		t.Errorf("-help does not give the series store's bound as %q", want)

@@ -223,22 +223,28 @@ func sameGroupScaled(cfg *config.Config, pols []*policies.Policy) hcl.Diagnostic
 // than the leader stores (opts.MaxSeries; zero means
 // collect.DefaultMaxSeries): each locality has Nomad's four metrics, with a
 // Prometheus source the metrics of its default queries (IOPS, reads and
-// writes), and the metrics of the policies' own queries.
+// writes), and the metrics of the policies' own queries. The error is at
+// the policy whose locality takes them past the bound, in the policies'
+// order.
 func seriesBudget(cfg *config.Config, pols []*policies.Policy, prometheus bool, opts Options) *hcl.Diagnostic {
 	max := opts.MaxSeries
 	if max <= 0 {
 		max = collect.DefaultMaxSeries
 	}
 	metrics := map[string]map[string]bool{} // locality → metrics
+	n := 0                                  // series: the metrics of every locality
 	add := func(l policies.Locality, ms ...string) {
 		if metrics[l.String()] == nil {
 			metrics[l.String()] = map[string]bool{}
 		}
 		for _, m := range ms {
-			metrics[l.String()][m] = true
+			if !metrics[l.String()][m] {
+				metrics[l.String()][m] = true
+				n++
+			}
 		}
 	}
-	for _, l := range policies.Localities(pols) {
+	base := func(l policies.Locality) {
 		add(l, source.CPUPercent, source.MemoryPercent, source.CPUMHz, source.MemoryMB)
 		if prometheus {
 			for m := range promsource.DefaultQueries() {
@@ -246,14 +252,24 @@ func seriesBudget(cfg *config.Config, pols []*policies.Policy, prometheus bool, 
 			}
 		}
 	}
+	// In the policies' order, so that the error can name the policy at
+	// which they pass the bound.
+	var over *policies.Policy
 	for _, p := range pols {
+		base(p.Locality)
+		for _, s := range p.Schedules {
+			if s.Action == policies.ActionDrain {
+				for _, l := range s.Localities {
+					base(l)
+				}
+			}
+		}
 		for m := range p.Forecast.Queries {
 			add(p.Locality, m)
 		}
-	}
-	n := 0
-	for _, ms := range metrics {
-		n += len(ms)
+		if n > max && over == nil {
+			over = p
+		}
 	}
 	if n <= max {
 		return nil
@@ -261,8 +277,9 @@ func seriesBudget(cfg *config.Config, pols []*policies.Policy, prometheus bool, 
 	d := &hcl.Diagnostic{
 		Severity: hcl.DiagError,
 		Summary:  "Too many series",
-		Detail: fmt.Sprintf("The policies' %d localities need %d series, more than the %d the series store holds; shape fewer localities.",
-			len(metrics), n, max),
+		Detail: fmt.Sprintf("The policies' %d localities need %d series, more than the %d the series store holds; shape fewer localities. They pass it at policy %q.",
+			len(metrics), n, max, over.Name),
+		Subject: over.DeclRange.Ptr(),
 	}
 	if cfg != nil && opts.Policies == nil {
 		d.Detail += fmt.Sprintf(" (The policies are policies.dir's, %s.)", cfg.Policies.Dir)
