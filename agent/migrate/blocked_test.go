@@ -26,8 +26,7 @@ import (
 // reason says so.
 func TestBlockedPlaceholderScales(t *testing.T) {
 	var filled atomic.Bool
-	var h *harness
-	h = newHarness(t, actScenario, actPolicies, func(c *Config) {
+	h := newHarness(t, actScenario, actPolicies, func(c *Config) {
 		direct := c.Nomad
 		interpose(t, c, func(rp *httputil.ReverseProxy, w http.ResponseWriter, r *http.Request) {
 			if r.Method == http.MethodPut && r.URL.Path == "/v1/jobs" && filled.CompareAndSwap(false, true) {
