@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/foreshape/foreshape/agent/state"
+	"github.com/foreshape/foreshape/policies"
 )
 
 const spreadPolicy = `
@@ -72,6 +73,31 @@ func spreads(p Plan) []state.MigrationRequest {
 		}
 	}
 	return out
+}
+
+// A spread moves single allocations by rescheduling them, whatever the
+// policy's migrate.strategy, which is how its other moves are made: a
+// drain would empty the hot node, an affinity steer the whole group.
+func TestSpreadReschedulesWhateverTheStrategy(t *testing.T) {
+	for _, strategy := range []string{"drain", "affinity"} {
+		t.Run(strategy, func(t *testing.T) {
+			f := spreadFixture(t, true)
+			f.pols = parsePolicies(t, strings.Replace(fmt.Sprintf(spreadPolicy, true), "    spread       = true",
+				"    spread       = true\n    strategy     = \""+strategy+"\"", 1))
+			if f.pols[0].Migrate.Strategy != policies.Strategy(strategy) {
+				t.Fatalf("strategy %q; the test needs %q", f.pols[0].Migrate.Strategy, strategy)
+			}
+			got := spreads(Run(f.input()))
+			if len(got) != 2 {
+				t.Fatalf("submitted %d spread requests; want one off each hot node", len(got))
+			}
+			for _, r := range got {
+				if r.Strategy != string(policies.StrategyReschedule) || r.Resource.Kind != state.ResourceAllocation || len(r.Moves) != 1 {
+					t.Errorf("request %+v; want one allocation rescheduled", r)
+				}
+			}
+		})
+	}
 }
 
 // Nodes forecast over the line while their locality has room shed the
