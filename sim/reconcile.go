@@ -810,6 +810,18 @@ func (c *Cluster) reconcileWith(j *job, ev *eval, trigger string) {
 	c.updateJobStatus(j)
 	if len(queued) > 0 {
 		ev = c.lazyEval(j, evp, trigger)
+		if ev.status == api.EvalStatusBlocked {
+			// Run again and still short: Nomad's scheduler blocks it
+			// again as it was, writing nothing (Eval.Reblock): its
+			// ModifyIndex and failed metric stay those it was created
+			// with (TestFidelityReblockedEvalKeepsItsMetric). What it
+			// still queues is the job summary's.
+			if !maps.Equal(ev.queued, shown) {
+				ev.queued = shown
+				c.summaryChanged()
+			}
+			return
+		}
 		ev.failed, ev.queued = failed, shown
 		c.block(j, ev)
 		return
@@ -1695,9 +1707,9 @@ func (c *Cluster) updateJobStatus(j *job) {
 	}
 }
 
-// block records (or refreshes) the job's blocked evaluation for placements
-// that did not fit. Nomad keeps one blocked evaluation per job: the blocked
-// evaluation run again and still short is blocked again (the same one);
+// block records the job's blocked evaluation for placements that did not
+// fit, ev's (not itself a blocked evaluation run again: reconcileWith
+// leaves that one as it was). Nomad keeps one blocked evaluation per job:
 // any other evaluation of the job leaves a new blocked evaluation, and
 // Nomad's blocked-evaluation tracker cancels the older one as a duplicate
 // ("existing blocked evaluation exists for job \"ID\"", its failed
@@ -1715,15 +1727,6 @@ func (c *Cluster) block(j *job, ev *eval) {
 	for i, b := range c.blocked {
 		if b.jobID != j.id {
 			continue
-		}
-		if b == ev {
-			same := maps.Equal(b.queued, ev.queued)
-			b.failed, b.queued = ev.failed, ev.queued
-			b.modifyIdx, b.modified = c.bump(TableEvals), c.now
-			if !same {
-				c.summaryChanged()
-			}
-			return
 		}
 		b.status, b.statusDesc = api.EvalStatusCancelled, fmt.Sprintf("existing blocked evaluation exists for job %q", j.id)
 		b.queued = nil
