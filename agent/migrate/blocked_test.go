@@ -1,9 +1,13 @@
 package migrate
 
 import (
+	"encoding/json"
 	"io"
+	"maps"
 	"net/http"
+	"net/http/httptest"
 	"net/http/httputil"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -180,5 +184,69 @@ func TestUnplaceablePlaceholderDoesNotScale(t *testing.T) {
 	}
 	if n := h.fake.calls(); n != 0 {
 		t.Errorf("%d scale actions; want none", n)
+	}
+}
+
+// TestUnplaceableWithTheDriverNowScales: a placeholder's blocked
+// evaluation says its nodes lack its driver, as it was created (Nomad
+// re-blocks it unwritten), but a node of the locality now reports the
+// driver healthy (its client installed it): the metric no longer holds,
+// and the reservation counts as one that does not fit, which a scale
+// action may bring room for.
+func TestUnplaceableWithTheDriverNowScales(t *testing.T) {
+	var installed atomic.Bool
+	var direct *nomadapi.Client
+	h := newHarness(t, actScenario, actPolicies, func(c *Config) {
+		c.Placeholder = Placeholder{Driver: "podman", Config: map[string]any{"image": "registry.k8s.io/pause:3.10"}}
+		direct = interpose(t, c, func(rp *httputil.ReverseProxy, w http.ResponseWriter, r *http.Request) {
+			if !installed.Load() || r.Method != http.MethodGet || r.URL.Path != "/v1/nodes" {
+				rp.ServeHTTP(w, r)
+				return
+			}
+			// The node list as Nomad gives it once a dc2 client
+			// fingerprinted podman.
+			r.Header.Del("Accept-Encoding")
+			rec := httptest.NewRecorder()
+			rp.ServeHTTP(rec, r)
+			var nodes []*nomadapi.NodeListStub
+			if err := json.Unmarshal(rec.Body.Bytes(), &nodes); err != nil {
+				t.Errorf("node list: %v", err)
+			}
+			for _, n := range nodes {
+				if n.Datacenter == "dc2" && n.Drivers != nil {
+					n.Drivers["podman"] = &nomadapi.DriverInfo{Detected: true, Healthy: true}
+					break
+				}
+			}
+			b, err := json.Marshal(nodes)
+			if err != nil {
+				t.Error(err)
+			}
+			maps.Copy(w.Header(), rec.Header())
+			w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+			w.WriteHeader(rec.Code)
+			w.Write(b)
+		})
+	})
+	a := h.allocs("web")[0]
+	id, err := h.c.Submit(h.ctx, h.now(), h.pols, Submission{Allocation: a.ID, Target: "dc2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.passUntil(h.now().Add(shape.PlaceholderGrace+3*time.Minute), nil)
+	if r := h.request(id); !strings.Contains(r.Reason, "missing drivers") || h.fake.calls() != 0 {
+		t.Fatalf("%s's reason %q, %d scale actions; the test needs a placeholder taken for one no node can take", id, r.Reason, h.fake.calls())
+	}
+	// The client's new fingerprint is a node update: the node table's
+	// index moves (here by taking b-2 out of scheduling and back).
+	installed.Store(true)
+	for _, elig := range []bool{false, true} {
+		if _, err := direct.Nodes().ToggleEligibility(h.nodeID("b-2"), elig, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.passUntil(h.now().Add(2*time.Minute), nil)
+	if r := h.request(id); strings.Contains(r.Reason, "missing drivers") || h.fake.calls() == 0 {
+		t.Errorf("%s's reason %q, %d scale actions; want it counted as not fitting, and scaled for", id, r.Reason, h.fake.calls())
 	}
 }

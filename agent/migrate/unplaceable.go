@@ -13,6 +13,7 @@ import (
 
 	"github.com/foreshape/foreshape/agent/shape"
 	"github.com/foreshape/foreshape/agent/state"
+	"github.com/foreshape/foreshape/policies"
 )
 
 // placementFailure is what Nomad's scheduler found for the groups of a
@@ -172,6 +173,13 @@ func (c *Coordinator) readUnplaceable(ctx context.Context, now time.Time, view s
 						Request: res.Request, Reservation: res.ID, Reason: "release " + res.ID + ": " + rel})
 				}
 				continue
+			} else if c.driverRuns(res.Locality, drv) {
+				// The failed metric is the blocked evaluation's as it
+				// was created (Nomad re-blocks it unwritten), and a node
+				// of the locality runs the driver now: nodes added may
+				// too, so it counts as a reservation that does not fit.
+				delete(out, res.ID)
+				continue
 			}
 		}
 		key := "unplaceable/" + res.Locality + "|" + f.reasonList()
@@ -192,6 +200,24 @@ func (c *Coordinator) readUnplaceable(ctx context.Context, now time.Time, view s
 		}
 	}
 	return out
+}
+
+// driverRuns reports whether a ready node of locality reports driver
+// detected and healthy, as the pass's node list has them.
+func (c *Coordinator) driverRuns(locality, driver string) bool {
+	l, err := policies.ParseLocality(locality)
+	if err != nil {
+		return false
+	}
+	for _, n := range c.view.nodes {
+		if n.Status != nomadapi.NodeStatusReady || !l.Matches(n.Datacenter, n.NodePool, n.NodeClass) {
+			continue
+		}
+		if d := n.Drivers[driver]; d != nil && d.Detected && d.Healthy {
+			return true
+		}
+	}
+	return false
 }
 
 // placeholderDriver reads the task driver a placeholder job was
