@@ -3,11 +3,9 @@ package migrate
 import (
 	"encoding/json"
 	"io"
-	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -218,14 +216,7 @@ func TestUnplaceableWithTheDriverNowScales(t *testing.T) {
 					break
 				}
 			}
-			b, err := json.Marshal(nodes)
-			if err != nil {
-				t.Error(err)
-			}
-			maps.Copy(w.Header(), rec.Header())
-			w.Header().Set("Content-Length", strconv.Itoa(len(b)))
-			w.WriteHeader(rec.Code)
-			w.Write(b)
+			answerJSON(t, w, rec, nodes)
 		})
 	})
 	a := h.allocs("web")[0]

@@ -2,11 +2,9 @@ package migrate
 
 import (
 	"encoding/json"
-	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -42,14 +40,7 @@ func collecting(t *testing.T, gone *atomic.Value) func(*Config) {
 						kept = append(kept, a)
 					}
 				}
-				b, err := json.Marshal(kept)
-				if err != nil {
-					t.Error(err)
-				}
-				maps.Copy(w.Header(), rec.Header())
-				w.Header().Set("Content-Length", strconv.Itoa(len(b)))
-				w.WriteHeader(rec.Code)
-				w.Write(b)
+				answerJSON(t, w, rec, kept)
 			default:
 				rp.ServeHTTP(w, r)
 			}

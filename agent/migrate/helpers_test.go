@@ -2,10 +2,13 @@ package migrate
 
 import (
 	"context"
+	"encoding/json"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -402,4 +405,18 @@ func interpose(t *testing.T, c *Config, handle func(rp *httputil.ReverseProxy, w
 	}
 	c.Nomad = client
 	return direct
+}
+
+// answerJSON answers a proxied call with v in place of the answer rec
+// recorded, keeping its headers and status.
+func answerJSON(t *testing.T, w http.ResponseWriter, rec *httptest.ResponseRecorder, v any) {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Error(err)
+	}
+	maps.Copy(w.Header(), rec.Header())
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+	w.WriteHeader(rec.Code)
+	w.Write(b)
 }
