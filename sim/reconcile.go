@@ -747,7 +747,7 @@ func (c *Cluster) reconcileAs(j *job, trigger string) {
 func (c *Cluster) reconcileWith(j *job, ev *eval, trigger string) {
 	evp := &ev
 	failed := map[string]*api.AllocationMetric{}
-	queued := map[string]int{}
+	short := 0 // placements that did not fit
 	// Groups removed from the job: stop their allocations.
 	keep := map[string]bool{}
 	for _, g := range j.groups {
@@ -788,7 +788,7 @@ func (c *Cluster) reconcileWith(j *job, ev *eval, trigger string) {
 			if m != nil {
 				failed[g.name] = m
 			}
-			queued[g.name] = q
+			short += q
 		}
 	}
 	if len(shown) == 0 && !j.purged {
@@ -808,7 +808,7 @@ func (c *Cluster) reconcileWith(j *job, ev *eval, trigger string) {
 		a.lostNow = false
 	}
 	c.updateJobStatus(j)
-	if len(queued) > 0 {
+	if short > 0 {
 		ev = c.lazyEval(j, evp, trigger)
 		if ev.status == api.EvalStatusBlocked {
 			// Run again and still short: Nomad's scheduler blocks it

@@ -7,7 +7,6 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/foreshape/foreshape/agent/shape"
 	"github.com/foreshape/foreshape/agent/state"
+	"github.com/foreshape/foreshape/internal/syncbuf"
 )
 
 // TestBlockedPlaceholderScales: Nomad accepts a reservation's placeholder
@@ -72,24 +72,6 @@ func TestBlockedPlaceholderScales(t *testing.T) {
 	}
 }
 
-// lockedBuffer collects an hclog output across goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // TestUnplaceablePlaceholderDoesNotScale: the agent's reserve.driver is
 // podman, which no node runs. Nomad accepts the placeholder and filters
 // out every node of dc2 ("missing drivers"), none short of room: scaling
@@ -103,7 +85,7 @@ func (l *lockedBuffer) String() string {
 // and placed anew, and the request moves. TestBlockedPlaceholderScales is
 // the other case: dc2 full, it scales.
 func TestUnplaceablePlaceholderDoesNotScale(t *testing.T) {
-	var logs lockedBuffer
+	var logs syncbuf.Buffer
 	h := newHarness(t, actScenario, actPolicies, func(c *Config) {
 		c.Placeholder = Placeholder{Driver: "podman", Config: map[string]any{"image": "registry.k8s.io/pause:3.10"}}
 		c.Logger = hclog.New(&hclog.LoggerOptions{Output: io.MultiWriter(testWriter{t}, &logs), Level: hclog.Debug})

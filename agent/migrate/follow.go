@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -1163,32 +1162,6 @@ func (c *Coordinator) windowEnd(r state.MigrationRequest) (time.Time, bool) {
 	}
 	// The policy or schedule is gone: restore now.
 	return r.Deadline, true
-}
-
-// scheduleGone reports whether the policies of the last pass no longer
-// open the window that queued r, a window's request: its policy, or the
-// schedule in it, was taken out on a reload, or the schedule's cron
-// changed and no longer fires at the window's start.
-func (c *Coordinator) scheduleGone(r state.MigrationRequest) bool {
-	parts := strings.SplitN(r.OriginKey, "/", 5)
-	if len(parts) < 4 {
-		return false
-	}
-	start := time.Time{}
-	if sec, err := strconv.ParseInt(parts[3], 10, 64); err == nil {
-		start = time.Unix(sec, 0).UTC()
-	}
-	for _, p := range c.pols {
-		if p.Name != parts[1] {
-			continue
-		}
-		for i := range p.Schedules {
-			if s := &p.Schedules[i]; s.Name == parts[2] {
-				return !start.IsZero() && !s.Fires(start)
-			}
-		}
-	}
-	return true
 }
 
 // learn folds a measured duration into an estimate (exponentially weighted,

@@ -100,12 +100,13 @@ func (c *Coordinator) owedBack(view state.ActView, now time.Time, r state.Migrat
 		// cordoned nothing and relies on it staying out).
 		end, ok := c.windowEnd(r)
 		ended := ok && !now.Before(end)
-		if !ended && ok && c.scheduleGone(r) && !windowMoving(view, r) {
-			// A reload took its schedule out of the policies: its
-			// window no longer comes, and once none of its moves runs,
-			// nothing is left to hold the node for (its queued requests
-			// are cancelled). Held until its start, the node stood
-			// out of scheduling for nothing up to migrate.lead_time.
+		if !ended && ok && shape.WindowGone(&r, c.pols) != "" && !windowMoving(view, r) {
+			// A reload took its schedule out of the policies, or moved
+			// it (shape.WindowGone): its window no longer comes, and once
+			// none of its moves runs, nothing is left to hold the node
+			// for (its queued requests are cancelled). Held until its
+			// start, the node stood out of scheduling for nothing up to
+			// migrate.lead_time.
 			ended = true
 		}
 		// Drained and not cordoned by foreshape: what the node was

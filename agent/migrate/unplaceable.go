@@ -21,10 +21,8 @@ import (
 // records it.
 type placementFailure struct {
 	eval string
-	// evaluated, filtered and exhausted are the most nodes of any failed
-	// group Nomad evaluated, filtered out (a constraint, a task driver
-	// the node lacks) and found short of room.
-	evaluated, filtered, exhausted int
+	// evaluated is the most nodes of any failed group Nomad evaluated.
+	evaluated int
 	// reasons are the filter reasons (ConstraintFiltered: "missing
 	// drivers", a constraint) with the most nodes of any group for each.
 	reasons map[string]int
@@ -54,8 +52,7 @@ func lastFailure(evals []*nomadapi.Evaluation) (placementFailure, bool) {
 		if m == nil {
 			continue
 		}
-		f.evaluated, f.filtered = max(f.evaluated, m.NodesEvaluated), max(f.filtered, m.NodesFiltered)
-		f.exhausted = max(f.exhausted, m.NodesExhausted)
+		f.evaluated = max(f.evaluated, m.NodesEvaluated)
 		for k, n := range m.ConstraintFiltered {
 			f.reasons[k] = max(f.reasons[k], n)
 		}

@@ -79,11 +79,11 @@ func TestUnplaceableWhy(t *testing.T) {
 		f         placementFailure
 		want, not []string
 	}{
-		{name: "missing driver", f: placementFailure{eval: "e1", evaluated: 2, filtered: 2, reasons: map[string]int{"missing drivers": 2}},
+		{name: "missing driver", f: placementFailure{eval: "e1", evaluated: 2, reasons: map[string]int{"missing drivers": 2}},
 			want: []string{"no node of dc2 can run placeholder foreshape-reserve-rs-1", "filtered out all 2 nodes it evaluated (missing drivers: 2; evaluation e1)",
 				`task driver "docker"`, "set reserve.driver and reserve.config", "restart the servers (a reload does not apply them)"},
 			not: []string{"constraints"}},
-		{name: "another reason", f: placementFailure{eval: "e1", evaluated: 1, filtered: 1, reasons: map[string]int{"missing devices": 1}},
+		{name: "another reason", f: placementFailure{eval: "e1", evaluated: 1, reasons: map[string]int{"missing devices": 1}},
 			want: []string{"filtered out all 1 node it evaluated (missing devices: 1; evaluation e1)",
 				`check what the nodes of dc2 lack for the placeholder's task (driver "docker", reserve.driver and reserve.config)`},
 			not: []string{"restart"}},

@@ -67,23 +67,13 @@ func (p *planner) expired(r *state.MigrationRequest) bool {
 		p.decide(d)
 		return true
 	}
+	if why := WindowGone(r, p.in.Policies); why != "" {
+		return gone(why)
+	}
 	pol := p.pols[r.Policy]
-	if pol == nil {
-		return gone(fmt.Sprintf("policy %q, whose drain schedule queued it, is no longer loaded", r.Policy))
-	}
-	name, known := scheduleOf(r)
-	if known && !slices.ContainsFunc(pol.Schedules, func(s policies.Schedule) bool { return s.Name == name }) {
-		return gone(fmt.Sprintf("schedule %q is no longer in policy %q", name, pol.Name))
-	}
 	for _, s := range pol.Schedules {
 		if !strings.HasPrefix(r.OriginKey, fmt.Sprintf("schedule/%s/%s/", pol.Name, s.Name)) {
 			continue
-		}
-		if start, ok := windowStart(r); ok && !s.Fires(start) {
-			// A reload changed the schedule's cron (the maintenance
-			// moved): its window no longer comes at that start.
-			return gone(fmt.Sprintf("schedule %q of policy %q no longer opens a window at %s (its cron is now %q)",
-				s.Name, pol.Name, start.UTC().Format(time.RFC3339), s.Cron))
 		}
 		if end := r.Deadline.Add(s.Duration); !p.now.Before(end) {
 			why := fmt.Sprintf("the window of %q ended at %s before the move could start", s.Name, clock(end))
@@ -100,30 +90,49 @@ func (p *planner) expired(r *state.MigrationRequest) bool {
 	return false
 }
 
-// scheduleOf is the name of the schedule that queued a window's request,
-// read from its origin key (schedule/POLICY/SCHEDULE/…); false when the
-// key does not say.
-func scheduleOf(r *state.MigrationRequest) (string, bool) {
-	parts := strings.SplitN(r.OriginKey, "/", 4)
-	if len(parts) < 4 || parts[0] != "schedule" || parts[2] == "" {
-		return "", false
+// WindowGone says why the drain window that queued r, a schedule's
+// request, no longer comes under pols, "" while it does: a reload took its
+// policy out, or the schedule out of the policy (the maintenance called
+// off), or changed the schedule's cron so that it no longer fires at the
+// window's start (the maintenance moved). The planner cancels such a
+// request; the coordinator gives its nodes back early.
+func WindowGone(r *state.MigrationRequest, pols []*policies.Policy) string {
+	if r.Origin != "schedule" {
+		return ""
 	}
-	return parts[2], true
+	i := slices.IndexFunc(pols, func(p *policies.Policy) bool { return p != nil && p.Name == r.Policy })
+	if i < 0 {
+		return fmt.Sprintf("policy %q, whose drain schedule queued it, is no longer loaded", r.Policy)
+	}
+	pol := pols[i]
+	name, start, ok := windowOrigin(r.OriginKey)
+	if !ok {
+		return ""
+	}
+	j := slices.IndexFunc(pol.Schedules, func(s policies.Schedule) bool { return s.Name == name })
+	if j < 0 {
+		return fmt.Sprintf("schedule %q is no longer in policy %q", name, pol.Name)
+	}
+	if s := &pol.Schedules[j]; !s.Fires(start) {
+		return fmt.Sprintf("schedule %q of policy %q no longer opens a window at %s (its cron is now %q)",
+			s.Name, pol.Name, start.Format(time.RFC3339), s.Cron)
+	}
+	return ""
 }
 
-// windowStart is the start of the window that queued a schedule's request,
-// read from its origin key (schedule/POLICY/SCHEDULE/UNIX/…); false when
-// the key does not say.
-func windowStart(r *state.MigrationRequest) (time.Time, bool) {
-	parts := strings.SplitN(r.OriginKey, "/", 5)
-	if len(parts) < 5 || parts[0] != "schedule" {
-		return time.Time{}, false
+// windowOrigin reads a drain window's origin key,
+// schedule/POLICY/SCHEDULE/START/RESOURCE (drainWindow makes it): the
+// schedule's name and the window's start; false for another key.
+func windowOrigin(key string) (schedule string, start time.Time, ok bool) {
+	parts := strings.SplitN(key, "/", 5)
+	if len(parts) < 5 || parts[0] != "schedule" || parts[2] == "" {
+		return "", time.Time{}, false
 	}
 	sec, err := strconv.ParseInt(parts[3], 10, 64)
 	if err != nil {
-		return time.Time{}, false
+		return "", time.Time{}, false
 	}
-	return time.Unix(sec, 0).UTC(), true
+	return parts[2], time.Unix(sec, 0).UTC(), true
 }
 
 // slots are, per source locality, when each of its max_parallel places
