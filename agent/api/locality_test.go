@@ -38,7 +38,7 @@ func TestMalformedLocalityInAPath(t *testing.T) {
 		{"*/*", 400, `locality "*/*" matches everything; name at least a datacenter, node pool or node class` + takes},
 		{"dc1/we%20b", 400, `locality "dc1/we b" contains whitespace` + takes},
 		{"%20dc1", 400, `locality " dc1" must be DATACENTER[/NODE_POOL[/NODE_CLASS]] without spaces` + takes},
-		{"dc1/web?metric=cpu&history=maybe", 400, `history: "maybe" is not true or false`},
+		{"dc1/web?metric=cpu&history=maybe", 400, `history: "maybe" is not a boolean (true, false, 1, 0, t, f, TRUE, FALSE, True or False)`},
 		// The mux would redirect these to the cleaned path: dc1/web's.
 		{"dc2/../dc1/web", 400, `locality "dc2/../dc1/web" has a . or .. part, which a path cannot carry as a name` + takes},
 		{"./dc1/web", 400, `locality "./dc1/web" has a . or .. part, which a path cannot carry as a name` + takes},

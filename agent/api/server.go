@@ -403,8 +403,8 @@ func (s *Server) series(w http.ResponseWriter, r *http.Request) {
 	s.writeJSON(w, r, nonNil(all))
 }
 
-// history is the ?history= of r: true or false, else def; ok is false
-// (and the 400 written) for another value.
+// history is the ?history= of r, else def; ok is false (and the 400
+// written) for a value that is not a boolean.
 func history(w http.ResponseWriter, r *http.Request, def bool) (withHistory, ok bool) {
 	v := r.URL.Query().Get("history")
 	if v == "" {
@@ -412,11 +412,15 @@ func history(w http.ResponseWriter, r *http.Request, def bool) (withHistory, ok 
 	}
 	b, err := strconv.ParseBool(v)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, fmt.Sprintf("history: %q is not true or false", v))
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("history: %q %s", v, notBool))
 		return false, false
 	}
 	return b, true
 }
+
+// notBool says what a boolean query parameter takes: what
+// strconv.ParseBool reads.
+const notBool = "is not a boolean (true, false, 1, 0, t, f, TRUE, FALSE, True or False)"
 
 // withoutHistory returns fs without their History (copied, not changed).
 func withoutHistory(fs []Forecast) []Forecast {

@@ -206,7 +206,7 @@ func (s *Server) restoreSnapshot(w http.ResponseWriter, r *http.Request, b Opera
 	if v := r.URL.Query().Get(keepQueueParam); v != "" {
 		keep, err := strconv.ParseBool(v)
 		if err != nil {
-			writeError(w, http.StatusBadRequest, fmt.Sprintf("%s: %q is not true or false; nothing was restored", keepQueueParam, v))
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("%s: %q %s; nothing was restored", keepQueueParam, v, notBool))
 			return
 		}
 		o.KeepQueue = keep

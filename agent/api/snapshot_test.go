@@ -81,7 +81,7 @@ func TestRestoreKeepQueue(t *testing.T) {
 	}
 	b, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if resp.StatusCode != 400 || !strings.Contains(string(b), `keep_queue: \"yes\" is not true or false; nothing was restored`) || len(rec.got) != 0 {
+	if resp.StatusCode != 400 || !strings.Contains(string(b), `keep_queue: \"yes\" is not a boolean (true, false, 1, 0, t, f, TRUE, FALSE, True or False); nothing was restored`) || len(rec.got) != 0 {
 		t.Errorf("?keep_queue=yes: %d %s, asked %+v; want 400 and no restore", resp.StatusCode, b, rec.got)
 	}
 }
