@@ -41,6 +41,9 @@ func (c *Coordinator) RunOnce(ctx context.Context, now time.Time, pols []*polici
 	// longer than it ran, and a capped locality started half the moves a
 	// pass it could.
 	ds := c.settleMoves(ctx, c.stamp(ctx, now))
+	// A reservation one of place's state updates left planned is held or
+	// released now, not at the next term's start or its reserve.ttl.
+	c.settlePlanned(ctx, now, false, &ds)
 	c.notePlacement(ctx)
 	view := c.cfg.State.Act()
 	// Why Nomad has not placed a placeholder past its grace: where no

@@ -26,7 +26,9 @@
 // is still wanted (a window's eligibility, a reaping, a hand-over) is
 // announced again under the intent's next redo ID when it comes up again.
 // A reservation its leader left planned is held if its placeholder's
-// registration is done, else released for the planner to place anew. Each
+// registration is done, else released for the planner to place anew; so
+// is, at the next pass, one a failed state update left planned under a
+// leader that leads on (its registration closed, or never announced). Each
 // pass counts a held reservation's placeholder allocations Nomad has not
 // placed (Reservation.Unplaced: the API's placed until none is left).
 // Before stopping an allocation the coordinator reads it afresh and never

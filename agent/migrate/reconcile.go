@@ -46,41 +46,64 @@ func (c *Coordinator) Begin(ctx context.Context, now time.Time) error {
 			Reason: fmt.Sprintf("intent %s left open by leader %s: %s in Nomad", in.ID, in.Leader, map[bool]string{true: "its effect is there", false: "no sign of its effect"}[happened])})
 		c.settle(ctx, now, in, happened, &ds)
 	}
-	c.settlePlanned(ctx, now, &ds)
+	c.settlePlanned(ctx, now, true, &ds)
 	c.record(ctx, ds)
 	return nil
 }
 
-// settlePlanned puts right the reservations a previous leader left
-// planned. Planned lasts only within place, which announces the
-// placeholder's registration right after recording it, so no reservation
-// is planned when a term begins unless its leader stopped in between.
-// One whose registration is done (the leader stopped before marking it)
-// is held. One with no registration announced (the leader stopped before
-// its intent) has nothing in Nomad, nor, as far as can be told, one whose
-// registration ended without its effect (should a placeholder exist, the
-// reaper removes it once its reservation is released): it is released,
-// and the planner places a new one in the term's first pass if the
-// request still needs it, through its own intent. It is not registered
-// here: the placeholder's priority is the policy's, which a new leader
-// may not have read yet, and the plan may have changed since. Left
-// planned, it was neither registered nor released until reserve.ttl, and
-// the request behind it waited, reserving, as long.
-func (c *Coordinator) settlePlanned(ctx context.Context, now time.Time, ds *[]state.Decision) {
+// settlePlanned puts right the reservations left planned. Planned lasts
+// only within place, which announces the placeholder's registration right
+// after recording it and marks the reservation held (or released) right
+// after the call, so no reservation is planned when a term begins unless
+// its leader stopped in between, nor at the start of a pass unless one of
+// place's state updates failed: the pass that placed it has ended (RunOnce,
+// Follow and Begin serialise on c.mu, and only place, inside RunOnce,
+// records a reservation planned), so none is half placed.
+// One whose registration is done (its leader stopped, or its update
+// failed, before marking it) is held, from the registration on. One with
+// no registration announced (its leader stopped, or recording the intent
+// failed, before it) has nothing in Nomad, nor, as far as can be told, one
+// whose registration ended without its effect (should a placeholder
+// exist, the reaper removes it once its reservation is released): it is
+// released, and the planner places a new one if the request still needs
+// it, through its own intent. One whose registration is still open is
+// left: its call's outcome is not recorded (Begin reads it from Nomad at
+// the next term). It is not registered here: the placeholder's priority
+// is the policy's, which a new leader may not have read yet, and the plan
+// may have changed since. Left planned, it was neither registered nor
+// released until reserve.ttl, and the request behind it waited,
+// reserving, as long. term says whether a term begins (Begin) or a pass
+// of the leader runs (RunOnce), for the reason.
+func (c *Coordinator) settlePlanned(ctx context.Context, now time.Time, term bool, ds *[]state.Decision) {
 	for _, res := range c.cfg.State.Act().Reservations {
 		if res.State != state.ReservationPlanned {
 			continue
 		}
 		in, ok := c.latestIntent(intentID(state.IntentRegisterHold, res.Job, res.Request, 0))
+		if ok && in.Open() {
+			continue
+		}
 		if ok && in.Outcome == state.OutcomeDone {
 			c.markReservation(ctx, res.ID, func(r *state.Reservation) {
 				if r.State == state.ReservationPlanned {
 					r.State, r.Placed = state.ReservationHeld, in.Opened
 				}
 			})
+			if !term {
+				c.log.Info("reservation left planned after its placeholder was registered (marking it held failed): held", logKeyReservation, res.ID,
+					logKeyRequest, res.Request, "job", res.Job)
+			}
 			continue
 		}
-		why := fmt.Sprintf("release %s in %s: its placeholder was never registered (the leader that planned it stopped before it did); the planner places a new one if %s still needs it", res.ID, res.Locality, res.Request)
+		var why string
+		switch {
+		case term:
+			why = fmt.Sprintf("release %s in %s: its placeholder was never registered (the leader that planned it stopped before it did); the planner places a new one if %s still needs it", res.ID, res.Locality, res.Request)
+		case ok:
+			why = fmt.Sprintf("release %s in %s: its placeholder was not registered (%s: %s) and marking it released failed; the planner places a new one if %s still needs it", res.ID, res.Locality, in.Outcome, in.Error, res.Request)
+		default:
+			why = fmt.Sprintf("release %s in %s: its placeholder was never registered (announcing its registration failed); the planner places a new one if %s still needs it", res.ID, res.Locality, res.Request)
+		}
 		c.markReservation(ctx, res.ID, func(r *state.Reservation) {
 			if r.State == state.ReservationPlanned {
 				r.State, r.Reason, r.Until = state.ReservationReleased, why, now
