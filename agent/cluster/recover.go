@@ -167,7 +167,10 @@ func parsePeers(data []byte) (peersList, error) {
 	var whole any
 	if err := json.Unmarshal(data, &whole); err != nil && len(bytes.TrimSpace(data)) > 0 {
 		var se *json.SyntaxError
-		if errors.As(err, &se) && se.Offset >= int64(len(data)) {
+		// Cut short, not followed by more text, which the decoder's
+		// offset also puts at the end when it is the file's last
+		// character ("invalid character ']' after top-level value").
+		if errors.As(err, &se) && se.Offset >= int64(len(data)) && !badChar.MatchString(se.Error()) {
 			return out, faultAt(len(data), "not valid JSON: the file ends before the list does")
 		}
 		return out, syntaxFault(data, dec, err)
