@@ -468,9 +468,14 @@ func checkGrid(f *forecastHCL, out *Forecast) hcl.Diagnostics {
 	if out.Horizon%out.Step != 0 {
 		diags = append(diags, hclfield.Invalid(at(f.Horizon), "forecast.horizon",
 			"The horizon %s is not a whole number of steps of %s.", hclfield.FormatDuration(out.Horizon), hclfield.FormatDuration(out.Step)))
-	} else if n := out.Horizon / out.Step; n > MaxForecastSteps {
-		diags = append(diags, hclfield.Invalid(at(f.Horizon), "forecast.horizon",
-			"The horizon spans %d steps of %s; at most %d are allowed. Lengthen the step or shorten the horizon.", n, hclfield.FormatDuration(out.Step), MaxForecastSteps))
+	} else if out.Horizon > reach {
+		// Models forecast no further than their history, which the
+		// store bounds: said here, at the horizon, rather than as a
+		// history too short that no history at this step can mend.
+		return append(diags, hclfield.Invalid(at(f.Horizon), "forecast.horizon",
+			"At a step of %s the series store keeps %s of history, and models forecast no further than their history, so a horizon of %s cannot be forecast. Shorten the horizon to at most %s, or lengthen the step (%s).",
+			hclfield.FormatDuration(out.Step), hclfield.FormatDuration(reach), hclfield.FormatDuration(out.Horizon),
+			hclfield.FormatDuration(reach), storeReaches()))
 	}
 	if out.History < out.Horizon {
 		diags = append(diags, hclfield.Invalid(at(f.History), "forecast.history",
@@ -478,9 +483,6 @@ func checkGrid(f *forecastHCL, out *Forecast) hcl.Diagnostics {
 	} else if out.History%out.Step != 0 {
 		diags = append(diags, hclfield.Invalid(at(f.History), "forecast.history",
 			"The history %s is not a whole number of steps of %s.", hclfield.FormatDuration(out.History), hclfield.FormatDuration(out.Step)))
-	} else if n := out.History / out.Step; n > MaxHistorySteps {
-		diags = append(diags, hclfield.Invalid(at(f.History), "forecast.history",
-			"The history spans %d steps of %s; at most %d are kept per series. Lengthen the step or shorten the history.", n, hclfield.FormatDuration(out.Step), MaxHistorySteps))
 	} else if out.History > reach {
 		diags = append(diags, hclfield.Invalid(at(f.History), "forecast.history",
 			"At a step of %s the series store keeps %s of history, so a history of %s is never read. Shorten the history to at most %s, or lengthen the step (%s).",

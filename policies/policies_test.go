@@ -131,12 +131,17 @@ func TestParseErrors(t *testing.T) {
     horizon = "1h"
     step    = "7m"`
 		}, "Invalid forecast.horizon", `"1h"`},
-		{"too many steps", func(b *builder) {
+		{"horizon beyond the store at 1m", func(b *builder) {
 			b.forecast = `
     horizon = "10d"
     history = "30d"
     step    = "1m"`
 		}, "Invalid forecast.horizon", `"10d"`},
+		{"horizon beyond the store at 5m", func(b *builder) {
+			b.forecast = `
+    horizon = "15d"
+    step    = "5m"`
+		}, "Invalid forecast.horizon", `"15d"`},
 		{"history shorter than horizon", func(b *builder) {
 			b.forecast = `
     horizon = "2h"
@@ -158,11 +163,12 @@ func TestParseErrors(t *testing.T) {
     step    = "5m"
     history = "28d"`
 		}, "Invalid forecast.history", `"28d"`},
-		{"default history too short for the horizon at 1m", func(b *builder) {
+		// No history at 1m reaches 2d: the horizon is what to change.
+		{"horizon at 1m beyond any history", func(b *builder) {
 			b.forecast = `
     step    = "1m"
     horizon = "2d"`
-		}, "Invalid forecast.history", `forecast {`},
+		}, "Invalid forecast.horizon", `"2d"`},
 		{"history off grid", func(b *builder) {
 			b.forecast = `
     step    = "5m"

@@ -451,10 +451,6 @@ const (
 	DefaultWeightHotspot  = 2.0
 	DefaultWeightCritical = 3.0
 	DefaultWeightAge      = 1.0
-	// MaxForecastSteps bounds Horizon/Step so one forecast stays cheap.
-	MaxForecastSteps = 10080
-	// MaxHistorySteps bounds History/Step, the samples kept per series.
-	MaxHistorySteps = 100000
 )
 
 // defaultHistory is DefaultHistory, or what the series store keeps at
