@@ -254,13 +254,17 @@ const giveBackAgainWithin = 10 * time.Minute
 // they last heard from the hold. A later CreateIndex than foreshape's
 // take-out recorded too, no drain, and nobody's hand on their
 // eligibility since the registration (their events, untouchedSince).
-// Within giveBackAgainWithin of the give-back, once per registration,
+// Within giveBackAgainWithin of the give-back, once per registration
+// (tried once a pass, however many of a window's requests list the node),
 // with a restore decision; a node something of foreshape's holds again
-// by then is left to that hold.
+// by then is left to that hold. A give-back Nomad refused maxRedos times,
+// or refused until giveBackAgainWithin was over, is tried no more:
+// givenUpAgain says so while the node stays out.
 func (c *Coordinator) giveBackAgainAll(ctx context.Context, now time.Time, view state.ActView, ds *[]state.Decision) {
 	if c.cfg.ForecastOnly {
 		return
 	}
+	seen := map[string]bool{}
 	for _, r := range view.Requests {
 		key := r.ID
 		if r.Origin == "schedule" {
@@ -269,9 +273,10 @@ func (c *Coordinator) giveBackAgainAll(ctx context.Context, now time.Time, view 
 		for _, node := range backNodes(r) {
 			gid := intentID(state.IntentNodeEligibility, node, key, -1)
 			in, ok := c.latestIntent(gid)
-			if !ok || in.Outcome != state.OutcomeDone || now.Sub(in.Closed) > giveBackAgainWithin {
+			if !ok || in.Outcome != state.OutcomeDone {
 				continue
 			}
+			late := now.Sub(in.Closed) > giveBackAgainWithin
 			n, listed := c.view.nodes[node]
 			if !listed || n.Drain || n.SchedulingEligibility != nomadapi.NodeSchedulingIneligible {
 				continue
@@ -279,12 +284,23 @@ func (c *Coordinator) giveBackAgainAll(ctx context.Context, now time.Time, view 
 			if in.Before != state.NodeWasPurged && (in.NodeCreated == 0 || n.CreateIndex <= in.NodeCreated) {
 				continue // not purged since the give-back: out of scheduling by someone's hand
 			}
-			_, took := c.takenWith(r, node)
 			again := againID(gid, n.CreateIndex)
+			if seen[again] {
+				continue
+			}
+			seen[again] = true
+			_, took := c.takenWith(r, node)
 			if took == 0 || n.CreateIndex <= took || c.announced(again) || c.touchedAgain(now, again) || c.heldByAny(view, now, node) {
 				continue
 			}
 			created := n.CreateIndex
+			if last, refused := c.latestIntent(again); refused && last.Outcome == state.OutcomeFailed && (late || last.ID == redoID(again, maxRedos)) {
+				c.givenUpAgain(ctx, now, r, n, again, last, late, ds)
+				continue
+			}
+			if late {
+				continue
+			}
 			if !c.untouchedSince(ctx, now, node, n.Name, r.ID, created, nomadapi.NodeSchedulingIneligible, again) {
 				continue
 			}
@@ -307,6 +323,54 @@ func (c *Coordinator) giveBackAgainAll(ctx context.Context, now time.Time, view 
 			}
 		}
 	}
+}
+
+// givenUpAgain says, once per ten minutes while it lasts, that the give-back
+// of node n, registered again after a purge, is tried no more: Nomad
+// refused it maxRedos times (last is the last announcement, again's
+// maxRedos-th redo), or until giveBackAgainWithin was over (late). Said in
+// a hold decision and at WARN, naming the node, the request, Nomad's last
+// refusal and the command that gives the node back, as a give-back Nomad
+// keeps refusing is (setEligibleFor). The node is read afresh first: one
+// someone's hand changed since it registered (untouchedSince) is theirs,
+// and nothing is said.
+func (c *Coordinator) givenUpAgain(ctx context.Context, now time.Time, r state.MigrationRequest, n *nomadapi.NodeListStub, again string, last state.Intent, late bool, ds *[]state.Decision) {
+	key := "notbackagain/" + again
+	if t, ok := c.recent[key]; ok && now.Sub(t) < 10*time.Minute && now.Sub(t) >= 0 {
+		return // said within ten minutes: no read
+	}
+	if !c.untouchedSince(ctx, now, n.ID, n.Name, r.ID, n.CreateIndex, nomadapi.NodeSchedulingIneligible, again) {
+		return
+	}
+	refusals := redoNumber(again, last.ID)
+	limit := fmt.Sprintf("%d refusals are its limit", maxRedos)
+	if late {
+		limit = fmt.Sprintf("it gives back a registration only within %s of its give-back", giveBackAgainWithin)
+	}
+	name := c.decisionName(n.ID)
+	cmd := "nomad node eligibility -enable " + n.ID
+	times := "once"
+	if refusals > 1 {
+		times = fmt.Sprintf("%d times", refusals)
+	}
+	before := len(*ds)
+	c.note(ds, now, key, state.Decision{Kind: "hold", Policy: r.Policy, Locality: r.Source, Request: r.ID,
+		Reason: fmt.Sprintf("cannot give back node %s, registered again out of scheduling after a purge (create index %d): Nomad refused making it eligible %s, the last: %s; foreshape tries no more (%s); it stays out of scheduling until it is made eligible in Nomad (%s)",
+			name, n.CreateIndex, times, last.Error, limit, cmd)})
+	if len(*ds) > before {
+		c.log.Warn("gave up giving back a node registered again after a purge: it stays out of scheduling", "node", name, logKeyRequest, r.ID,
+			"refusals", refusals, logKeyError, last.Error, "run", cmd)
+	}
+}
+
+// redoNumber is which announcement of the effect base names id is: 1 for
+// base itself, n for its n-th (redoID).
+func redoNumber(base, id string) int {
+	n, err := strconv.Atoi(strings.TrimPrefix(id, base+"~"))
+	if id == base || err != nil {
+		return 1
+	}
+	return n
 }
 
 // purgedWhen says when a node given back (in) was purged: while
