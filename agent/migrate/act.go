@@ -46,6 +46,9 @@ func (c *Coordinator) RunOnce(ctx context.Context, now time.Time, pols []*polici
 	c.settlePlanned(ctx, now, false, &ds)
 	c.notePlacement(ctx)
 	view := c.cfg.State.Act()
+	// A placeholder placed whose task does not run holds its room: the
+	// planner counts it held (shapeAlloc); the operator is told.
+	c.notRunning(ctx, now, view, &ds)
 	// Why Nomad has not placed a placeholder past its grace: where no
 	// node could take it, whatever its size, the planner does not scale
 	// for it.

@@ -137,6 +137,10 @@ type Coordinator struct {
 	// node can take that the agent's log has said so of (see
 	// readUnplaceable): once while it lasts.
 	unfitLogged map[string]bool
+	// notRunningLogged are the reservations whose placeholder is placed
+	// but whose task does not run that the agent's log has said so of
+	// (see notRunning): once while it lasts.
+	notRunningLogged map[string]bool
 	// leads are scale actions whose capacity is not ready yet: action ID →
 	// policy/scale and start.
 	leads map[string]leadWatch
@@ -182,7 +186,7 @@ func New(cfg Config) (*Coordinator, error) {
 		cfg.Placeholder = DefaultPlaceholder()
 	}
 	c := &Coordinator{cfg: cfg, log: cfg.Logger.Named("migrate"), nomad: cfg.Nomad, view: newViewCache(),
-		targets: map[string]builtTarget{}, recent: map[string]time.Time{}, refused: map[string]refusal{}, unfitLogged: map[string]bool{}, leads: map[string]leadWatch{}, touched: map[string]time.Time{}}
+		targets: map[string]builtTarget{}, recent: map[string]time.Time{}, refused: map[string]refusal{}, unfitLogged: map[string]bool{}, notRunningLogged: map[string]bool{}, leads: map[string]leadWatch{}, touched: map[string]time.Time{}}
 	return c, nil
 }
 

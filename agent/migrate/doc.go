@@ -91,7 +91,14 @@
 // told (shape.Input.Unplaceable) and does not scale for it, a decision
 // says why every ten minutes and the agent's log once at ERROR; one whose
 // nodes lack its task driver while reserve.driver now names another is
-// released, to be placed anew with it.
+// released, to be placed anew with it. A placeholder allocation Nomad
+// placed on a node holds its room there until it is terminal, whether its
+// task runs or not (pending: an image it cannot pull, a start that keeps
+// failing and restarting), so the planner counts it held and foreshape
+// does not scale for it; one whose task has not started
+// shape.PlaceholderGrace after its placement is said in a decision every
+// ten minutes (its node and its task's last events) and the agent's log
+// once at WARN.
 //
 // # Dry run
 //

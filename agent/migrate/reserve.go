@@ -142,8 +142,7 @@ func (c *Coordinator) notePlacement(ctx context.Context) {
 	}
 	live := map[string]int{}
 	for _, a := range c.view.allocs {
-		if shape.Placeholder(a.JobID) && a.DesiredStatus == nomadapi.AllocDesiredStatusRun &&
-			(a.ClientStatus == nomadapi.AllocClientStatusPending || a.ClientStatus == nomadapi.AllocClientStatusRunning) {
+		if shape.Placeholder(a.JobID) && placedHold(a) {
 			live[a.Namespace+"/"+a.JobID]++
 		}
 	}

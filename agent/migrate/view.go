@@ -221,11 +221,31 @@ func allocSize(r *nomadapi.AllocatedResources) state.Resources {
 	return s
 }
 
+// shapeAlloc is an allocation as the planner sees it. A placeholder's
+// allocation counts as running once it is placed (placedHold): it holds
+// the room it reserves whether its task runs or not, and the planner
+// counts a reservation's running placeholder allocations as the room it
+// holds (see notRunning for one whose task does not start).
 func shapeAlloc(a *nomadapi.AllocationListStub) shape.Alloc {
 	live := a.DesiredStatus == nomadapi.AllocDesiredStatusRun &&
 		(a.ClientStatus == nomadapi.AllocClientStatusPending || a.ClientStatus == nomadapi.AllocClientStatusRunning)
+	running := live && a.ClientStatus == nomadapi.AllocClientStatusRunning
+	if shape.Placeholder(a.JobID) {
+		running = placedHold(a)
+	}
 	return shape.Alloc{ID: a.ID, Name: a.Name, Namespace: a.Namespace, Job: a.JobID, Group: a.TaskGroup, Node: a.NodeID,
-		Size: allocSize(a.AllocatedResources), Live: live, Running: live && a.ClientStatus == nomadapi.AllocClientStatusRunning}
+		Size: allocSize(a.AllocatedResources), Live: live, Running: running}
+}
+
+// placedHold reports whether Nomad placed an allocation on a node and
+// holds its room there: desired to run, on a node, and not terminal on
+// its client (pending, its task not started yet or restarting after a
+// failure, or running). Nomad's scheduler counts every such allocation
+// against its node's capacity (AllocsFit takes all not terminal), whether
+// its task runs or not. A failed, complete or lost one holds nothing.
+func placedHold(a *nomadapi.AllocationListStub) bool {
+	return a.NodeID != "" && a.DesiredStatus == nomadapi.AllocDesiredStatusRun &&
+		(a.ClientStatus == nomadapi.AllocClientStatusPending || a.ClientStatus == nomadapi.AllocClientStatusRunning)
 }
 
 func deref[T any](p *T) T {

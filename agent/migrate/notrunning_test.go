@@ -1,0 +1,148 @@
+package migrate
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	nomadapi "github.com/hashicorp/nomad/api"
+
+	"github.com/foreshape/foreshape/agent/shape"
+	"github.com/foreshape/foreshape/agent/state"
+	"github.com/foreshape/foreshape/internal/syncbuf"
+)
+
+// pullFailing is how Nomad shows a placeholder allocation placed on its
+// node whose task never starts, as an image that cannot be pulled leaves
+// it: pending on the node, its task pending and restarting (the driver's
+// error is recoverable), and the restart policy's delay mode restarting it
+// for good. The simulator runs every task it places.
+var pullFailing = map[string]any{
+	"ClientStatus":      nomadapi.AllocClientStatusPending,
+	"ClientDescription": "No tasks have started",
+}
+
+// pullFailingTask is its task's state as Nomad's allocation read gives it.
+func pullFailingTask() *nomadapi.TaskState {
+	return &nomadapi.TaskState{State: "pending", Restarts: 2, Events: []*nomadapi.TaskEvent{
+		{Type: nomadapi.TaskReceived, DisplayMessage: "Task received by client"},
+		{Type: nomadapi.TaskSetup, DisplayMessage: "Building Task Directory"},
+		{Type: nomadapi.TaskDriverFailure, DisplayMessage: "Failed to pull `registry.example/pause:3.10`: not found"},
+		{Type: nomadapi.TaskRestarting, DisplayMessage: "Task restarting in 15.4s"},
+	}}
+}
+
+// notStarting rewrites the answers of Nomad's allocation reads (the list,
+// a job's, one allocation) so that every placeholder allocation running
+// shows as pullFailing.
+func notStarting(t *testing.T, rp *httputil.ReverseProxy, w http.ResponseWriter, r *http.Request) {
+	one := strings.HasPrefix(r.URL.Path, "/v1/allocation/") && strings.Count(r.URL.Path, "/") == 3
+	list := r.URL.Path == "/v1/allocations" || strings.HasPrefix(r.URL.Path, "/v1/job/"+state.PlaceholderPrefix) && strings.HasSuffix(r.URL.Path, "/allocations")
+	if r.Method != http.MethodGet || !one && !list {
+		rp.ServeHTTP(w, r)
+		return
+	}
+	r.Header.Del("Accept-Encoding")
+	rec := httptest.NewRecorder()
+	rp.ServeHTTP(rec, r)
+	if rec.Code != http.StatusOK {
+		answerJSON(t, w, rec, json.RawMessage(rec.Body.Bytes()))
+		return
+	}
+	rewrite := func(a map[string]any) {
+		if job, _ := a["JobID"].(string); shape.Placeholder(job) && a["ClientStatus"] == nomadapi.AllocClientStatusRunning {
+			for k, v := range pullFailing {
+				a[k] = v
+			}
+			if one {
+				a["TaskStates"] = map[string]*nomadapi.TaskState{"hold": pullFailingTask()}
+			}
+		}
+	}
+	if one {
+		var a map[string]any
+		if err := json.Unmarshal(rec.Body.Bytes(), &a); err != nil {
+			t.Errorf("allocation: %v", err)
+		}
+		rewrite(a)
+		answerJSON(t, w, rec, a)
+		return
+	}
+	var as []map[string]any
+	if err := json.Unmarshal(rec.Body.Bytes(), &as); err != nil {
+		t.Errorf("allocations: %v", err)
+	}
+	for _, a := range as {
+		rewrite(a)
+	}
+	answerJSON(t, w, rec, as)
+}
+
+// TestPlacedPlaceholderNotRunningDoesNotScale: Nomad placed a
+// reservation's placeholder on a node of dc2, but its task never starts
+// (its image cannot be pulled): the allocation stays pending on the node,
+// and Nomad holds its room there all the same. The queue is paused, so the
+// placeholder waits past shape.PlaceholderGrace. foreshape does not scale
+// for room the reservation holds (before: it counted as a reservation that
+// does not fit, and the target was scaled); a decision says, once per ten
+// minutes, that the placeholder is placed but its task is not running,
+// naming the node and the task's last event, and the agent's log says so
+// at WARN once. Once the queue is resumed the move hands the room over and
+// is done, still without a scale action.
+func TestPlacedPlaceholderNotRunningDoesNotScale(t *testing.T) {
+	var logs syncbuf.Buffer
+	h := newHarness(t, actScenario, actPolicies, func(c *Config) {
+		c.Logger = hclog.New(&hclog.LoggerOptions{Output: io.MultiWriter(testWriter{t}, &logs), Level: hclog.Debug})
+		interpose(t, c, func(rp *httputil.ReverseProxy, w http.ResponseWriter, r *http.Request) { notStarting(t, rp, w, r) })
+	})
+	mustApply(t, h, state.SetQueuePaused{Paused: true, At: h.now(), By: "test"})
+	a := h.allocs("web")[0]
+	id, err := h.c.Submit(h.ctx, h.now(), h.pols, Submission{Allocation: a.ID, Target: "dc2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.passUntil(h.now().Add(shape.PlaceholderGrace+13*time.Minute), nil)
+	res, ok := h.local.FSM.ReservationFor(id)
+	if !ok || res.State != state.ReservationHeld || len(h.allocs(res.Job)) == 0 {
+		t.Fatalf("reservation %+v (found %v); the test needs a placeholder Nomad placed", res, ok)
+	}
+	if res.Unplaced != 0 {
+		t.Errorf("reservation %s counts %d placeholder allocations unplaced; want none: Nomad placed them", res.ID, res.Unplaced)
+	}
+	if n := h.fake.calls(); n != 0 {
+		t.Errorf("%d scale actions for a reservation whose placeholder Nomad placed; actions %+v", n, h.local.FSM.Act().ScaleActions)
+	}
+	if r := h.request(id); strings.Contains(r.Reason, "does not fit") {
+		t.Errorf("%s's reason %q; want no reservation that does not fit", id, r.Reason)
+	}
+	said := h.decisionsSaying(id, "is placed but its task is not running")
+	if len(said) != 2 {
+		t.Errorf("decisions that the placeholder's task is not running: %q; want two, one per ten minutes", said)
+	}
+	for _, d := range said {
+		for _, want := range []string{"reserve: ", res.Job, "on node b-", "pending", "Driver Failure: Failed to pull", "Restarting: Task restarting in 15.4s",
+			"reserve.driver", "does not scale"} {
+			if !strings.Contains(d, want) {
+				t.Errorf("decision %q lacks %q", d, want)
+			}
+		}
+	}
+	if n := strings.Count(logs.String(), "[WARN]  migrate: a placeholder is placed but its task is not running"); n != 1 {
+		t.Errorf("the agent's log says %d times at WARN that the placeholder's task is not running; want once", n)
+	}
+
+	mustApply(t, h, state.SetQueuePaused{Paused: false, At: h.now(), By: "test"})
+	h.passUntil(h.now().Add(5*time.Minute), nil)
+	if r := h.request(id); r.State != state.RequestDone {
+		t.Errorf("%s %s (%s) after the queue was resumed; want done", id, r.State, r.Reason)
+	}
+	if n := h.fake.calls(); n != 0 {
+		t.Errorf("%d scale actions; want none", n)
+	}
+}
