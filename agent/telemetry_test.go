@@ -20,7 +20,10 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"github.com/foreshape/foreshape/agent/api"
 	"github.com/foreshape/foreshape/agent/cluster"
+	"github.com/foreshape/foreshape/agent/collect"
+	"github.com/foreshape/foreshape/agent/predict"
 	"github.com/foreshape/foreshape/agent/state"
 	"github.com/foreshape/foreshape/config"
 	"github.com/foreshape/foreshape/internal/promtest"
@@ -298,7 +301,7 @@ func TestServerCollector(t *testing.T) {
 			"", map[string]float64{"foreshape_leader": 1, "foreshape_raft_leader_known": 1, "foreshape_raft_term": 4, "foreshape_raft_last_index": 90,
 				"foreshape_raft_commit_index": 88, "foreshape_raft_applied_index": 87, "foreshape_raft_last_contact_seconds": 0,
 				"voter": 3, "nonvoter": 1, "foreshape_state_halted": 0, "foreshape_data_dir_failing": 0, "foreshape_act_failing": 0,
-				"foreshape_series": 3, "foreshape_series_stale": 1}},
+				"foreshape_cluster_superseded": 0, "foreshape_series": 3, "foreshape_series_stale": 1}},
 		{"follower", fakeServer{st: cluster.Status{State: "Follower", LeaderID: "a", LastContact: now.Add(-1500 * time.Millisecond), Servers: three}},
 			"", map[string]float64{"foreshape_leader": 0, "foreshape_raft_leader_known": 1, "foreshape_raft_last_contact_seconds": 1.5}},
 		{"follower that never heard from a leader", fakeServer{st: cluster.Status{State: "Candidate"}},
@@ -307,6 +310,8 @@ func TestServerCollector(t *testing.T) {
 			"", map[string]float64{"foreshape_leader": 0, "voter": -1, "nonvoter": -1}},
 		{"halted", fakeServer{st: cluster.Status{State: "Follower", Halted: "older build"}},
 			"", map[string]float64{"foreshape_state_halted": 1}},
+		{"superseded", fakeServer{st: cluster.Status{State: "Follower", Superseded: "this server's cluster was recovered as another"}},
+			"", map[string]float64{"foreshape_cluster_superseded": 1, "foreshape_leader": 0}},
 		{"data_dir failing", fakeServer{st: cluster.Status{State: "Leader"}, dataDir: errors.New("no space left on device")},
 			"", map[string]float64{"foreshape_data_dir_failing": 1}},
 		{"act half failing", fakeServer{st: cluster.Status{State: "Leader"}},
@@ -655,4 +660,35 @@ func TestAlertRulesOnPrometheus(t *testing.T) {
 	eventually(t, 60*time.Second, "ForeshapeNomadSourceFailing inactive again", func() bool {
 		return len(active(prom.Rules(t))["ForeshapeNomadSourceFailing"]) == 0
 	})
+}
+
+// TestCycleTelemetry: a cycle whose collection failed counts as an error
+// and its wall time is observed; one skipped before collecting (no data
+// time) counts as an error alone; only an ok or partial cycle moves the
+// last success; a failed source's foreshape_source_up is 0 (docs/telemetry.md).
+func TestCycleTelemetry(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	tel := newTelemetry(reg)
+	end := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	tel.observe(api.Cycle{Duration: 30 * time.Millisecond}, cycleError, collect.Stats{Failed: []string{"nomad"}}, predict.Result{},
+		[]string{"nomad"}, end)
+	tel.skippedCycle()
+	m := gatherSet(t, reg)
+	if got := m["foreshape_cycle_duration_seconds"].GetMetric()[0].GetHistogram().GetSampleCount(); got != 1 {
+		t.Errorf("foreshape_cycle_duration_seconds counts %d cycles; want the one that collected, though it failed", got)
+	}
+	if got := m.get("foreshape_cycles_total", "outcome", "error"); got != 2 {
+		t.Errorf("foreshape_cycles_total{outcome=\"error\"} = %v, want 2", got)
+	}
+	if got := m.get("foreshape_cycle_last_success_timestamp_seconds"); got != 0 {
+		t.Errorf("the last success is %v after error cycles alone", got)
+	}
+	if got := m.get("foreshape_source_up", "source", "nomad"); got != 0 {
+		t.Errorf("foreshape_source_up{source=\"nomad\"} = %v after its collection failed", got)
+	}
+	tel.observe(api.Cycle{Duration: time.Second}, cyclePartial, collect.Stats{}, predict.Result{}, []string{"nomad"}, end)
+	m = gatherSet(t, reg)
+	if got := m.get("foreshape_cycle_last_success_timestamp_seconds"); got != float64(end.Unix()) {
+		t.Errorf("the last success is %v after a partial cycle ending at %v", got, end.Unix())
+	}
 }

@@ -1,6 +1,7 @@
 package deploy
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -9,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 const (
@@ -61,7 +63,7 @@ func alertCases(t *testing.T, tests string) (firing, quiet map[string]int) {
 // configuration docs/telemetry.md shows is valid with the rules file in
 // its rule_files (promtool check config); every
 // metric the rules read is one docs/telemetry.md describes, and the page
-// describes every alert. Without promtool (Debian's prometheus package,
+// describes every alert, with its rule's severity and for clause. Without promtool (Debian's prometheus package,
 // which .ci/run installs) the promtool half is skipped, unless
 // FORESHAPE_REQUIRE_PROMETHEUS is set, as in CI.
 func TestAlertRules(t *testing.T) {
@@ -90,6 +92,44 @@ func TestAlertRules(t *testing.T) {
 	for n := range firing {
 		if !slices.Contains(names, n) {
 			t.Errorf("%s tests %s, which %s does not define", alertTests, n, alertRules)
+		}
+	}
+
+	// The page's table gives each alert the rule's severity and, for a
+	// rule with a for clause, its duration.
+	rows := map[string][]string{}
+	for _, m := range regexp.MustCompile("(?m)^\\| `(Foreshape[A-Za-z]+)` \\| ([a-z]+) \\| (.*) \\|$").FindAllStringSubmatch(string(doc), -1) {
+		rows[m[1]] = m[2:]
+	}
+	rules := regexp.MustCompile(`(?m)^\s*- alert: `).Split(string(rulesSrc), -1)[1:]
+	if len(rules) != len(names) {
+		t.Fatalf("split %s into %d rules, found %d alerts: the scan is broken", alertRules, len(rules), len(names))
+	}
+	for i, n := range names {
+		row, ok := rows[n]
+		if !ok {
+			t.Errorf("docs/telemetry.md's alert table has no row for %s", n)
+			continue
+		}
+		severity := ""
+		if m := regexp.MustCompile(`(?m)^\s*severity: (\S+)`).FindStringSubmatch(rules[i]); m != nil {
+			severity = m[1]
+		}
+		if severity != row[0] {
+			t.Errorf("docs/telemetry.md gives %s the severity %s; %s gives it %q", n, row[0], alertRules, severity)
+		}
+		if m := regexp.MustCompile(`(?m)^\s*for: (\S+)`).FindStringSubmatch(rules[i]); m != nil {
+			d, err := time.ParseDuration(m[1])
+			if err != nil {
+				t.Fatalf("%s: for: %s: %v", n, m[1], err)
+			}
+			want := fmt.Sprintf("for %d minutes", int(d.Minutes()))
+			if d == time.Minute {
+				want = "for 1 minute"
+			}
+			if !strings.Contains(row[1], want) {
+				t.Errorf("docs/telemetry.md says %s fires when %q; its rule's for clause is %s (%q)", n, row[1], m[1], want)
+			}
 		}
 	}
 
