@@ -1,0 +1,187 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	nomadapi "github.com/hashicorp/nomad/api"
+
+	"github.com/foreshape/foreshape/agent/migrate"
+	"github.com/foreshape/foreshape/agent/shape"
+	"github.com/foreshape/foreshape/agent/state"
+	"github.com/foreshape/foreshape/internal/realnomad"
+)
+
+// TestActPlaceholderNotRunningOnRealNomad: a real Nomad (NOMAD_ADDR with
+// two datacenters, raw_exec on each, and Nomad's mock_driver on the
+// target's nodes) places a move's placeholder whose task never starts:
+// mock_driver's start_block_for keeps the task starting for an hour, as an
+// image pull that hangs does, so the allocation stays pending on its node,
+// its room held. The queue is paused, so the placeholder waits past its
+// grace. foreshape does not scale the target's scale block (a real job it
+// would scale) for room the reservation holds, and a decision says the
+// placeholder is placed but its task is not running, naming the node and
+// the task's last events. Once the queue is resumed the move hands the
+// room over and goes ahead, still without a scale action. The passes' now
+// runs a minute ahead a second.
+func TestActPlaceholderNotRunningOnRealNomad(t *testing.T) {
+	addr, client, nodes := realNomadNodes(t)
+	source := rawExecNode(t, nodes)
+	var target *nomadapi.NodeListStub
+	for _, n := range nodes {
+		if d := n.Drivers["mock_driver"]; rawExecReady(n) && n.Datacenter != source.Datacenter && d != nil && d.Healthy {
+			target = n
+		}
+	}
+	if target == nil {
+		t.Skip("NOMAD_ADDR has no second datacenter with a ready node running raw_exec and mock_driver (join a client agent in another datacenter; Nomad's dev agents enable mock_driver)")
+	}
+	suffix := fmt.Sprintf("%d-%d", os.Getpid(), time.Now().UnixNano()%1e6)
+	job, workers := "fs-e2e-notrunning-"+suffix, "fs-e2e-workers-"+suffix
+	registerSleeper(t, client, job, source.Datacenter)
+	registerSleeper(t, client, workers, target.Datacenter)
+	t.Cleanup(func() {
+		_, _, _ = client.Jobs().Deregister(job, true, nil)
+		_, _, _ = client.Jobs().Deregister(workers, true, nil)
+	})
+	alloc := waitRunning(t, client, job, "")
+
+	local := newLocal(t)
+	pols := realPolicies(t, `
+shaping "source" {
+  locality {
+    datacenter = %q
+  }
+}
+shaping "target" {
+  locality {
+    datacenter = %q
+  }
+  reserve {
+    enabled    = true
+    priority   = 10
+    lead_time  = "15m"
+    ttl        = "1h"
+    max_cpu    = 1000
+    max_memory = 1024
+  }
+  scale "workers" {
+    min      = 1
+    max      = 5
+    cooldown = "10m"
+    target "nomad-job" {
+      job   = %q
+      group = "sleep"
+    }
+  }
+}
+`, source.Datacenter, target.Datacenter, workers)
+	coord, err := migrate.New(migrate.Config{Nomad: realnomad.Client(t, addr, realnomad.Token()), Apply: local, State: local.FSM, Node: "e2e", SyncScale: true,
+		Placeholder: migrate.Placeholder{Driver: "mock_driver", Config: map[string]any{"start_block_for": "1h", "run_for": "2h"}},
+		Logger:      hclog.New(&hclog.LoggerOptions{Output: testWriter{t}, Level: hclog.Debug})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	t.Cleanup(func() { reapAll(t, client, local.FSM.Act().ClusterID) })
+	if _, err := local.Apply(ctx, state.SetQueuePaused{Paused: true, At: time.Now().UTC(), By: "e2e"}); err != nil {
+		t.Fatal(err)
+	}
+	id := submitMove(t, local, alloc, "source", "operator", source.Datacenter, target.Datacenter)
+	start := time.Now()
+	i := 0
+	pass := func() {
+		t.Helper()
+		now := start.Add(time.Duration(i) * time.Minute)
+		i++
+		if _, err := coord.RunOnce(ctx, now, pols, nil); err != nil {
+			t.Fatal(err)
+		}
+		if err := coord.Follow(ctx, now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for ; time.Duration(i)*time.Minute <= shape.PlaceholderGrace+3*time.Minute; time.Sleep(time.Second) {
+		pass()
+	}
+	res, ok := local.FSM.ReservationFor(id)
+	if !ok || res.State != state.ReservationHeld {
+		t.Fatalf("reservation %+v (found %v); the test needs a placeholder Nomad placed", res, ok)
+	}
+	pallocs, _, err := client.Jobs().Allocations(res.Job, false, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pallocs) != 1 || pallocs[0].ClientStatus != "pending" || pallocs[0].NodeID != target.ID || pallocs[0].DesiredStatus != "run" {
+		for _, a := range pallocs {
+			t.Logf("placeholder allocation %s on %s: desired %s, client %s (%s)", a.ID, a.NodeID, a.DesiredStatus, a.ClientStatus, a.ClientDescription)
+		}
+		t.Fatalf("placeholder %s: %d allocations; the test needs one pending on %s", res.Job, len(pallocs), target.Name)
+	}
+	if res.Unplaced != 0 {
+		t.Errorf("reservation %s counts %d placeholder allocations unplaced; want none: Nomad placed it", res.ID, res.Unplaced)
+	}
+	r, _ := local.FSM.Act().Request(id)
+	if strings.Contains(r.Reason, "does not fit") {
+		t.Errorf("%s's reason %q; want no reservation that does not fit", id, r.Reason)
+	}
+	if acts := local.FSM.Act().ScaleActions; len(acts) != 0 {
+		t.Errorf("scale actions %+v; want none for a placeholder Nomad placed", acts)
+	}
+	var said []string
+	for _, d := range local.FSM.Decisions() {
+		if d.Reservation == res.ID && strings.Contains(d.Reason, "is placed but its task is not running") {
+			said = append(said, d.Reason)
+		}
+	}
+	if len(said) != 1 {
+		t.Errorf("decisions that the placeholder's task is not running: %q; want one", said)
+	}
+	for _, d := range said {
+		for _, want := range []string{res.Job, "on node " + target.Name, "No tasks have started", "Task Setup", "does not scale"} {
+			if !strings.Contains(d, want) {
+				t.Errorf("decision %q lacks %q", d, want)
+			}
+		}
+	}
+
+	// Resumed: the room is handed over and the move goes ahead.
+	if _, err := local.Apply(ctx, state.SetQueuePaused{Paused: false, At: time.Now().UTC(), By: "e2e"}); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(time.Second) {
+		pass()
+		if r, _ = local.FSM.Act().Request(id); r.State.Terminal() || time.Now().After(deadline) {
+			break
+		}
+	}
+	if r.State != state.RequestDone {
+		t.Errorf("%s %s (%s) a minute after the queue was resumed; want done", id, r.State, r.Reason)
+	}
+	handed := false
+	for _, in := range local.FSM.Intents() {
+		if in.Kind == state.IntentScaleHold && in.Reservation == res.ID && in.Outcome == state.OutcomeDone {
+			handed = true
+		}
+	}
+	if !handed {
+		t.Errorf("no hand-over of %s's room", res.ID)
+	}
+	if acts := local.FSM.Act().ScaleActions; len(acts) != 0 {
+		t.Errorf("scale actions %+v; want none", acts)
+	}
+	wj, _, err := client.Jobs().Info(workers, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := *wj.TaskGroups[0].Count; n != 1 {
+		t.Errorf("%s scaled to %d; want it left at 1", workers, n)
+	}
+	t.Logf("figures: real Nomad %s: placeholder %s pending on %s past its grace, not scaled for; the decision: %s; the request: %s (%s)",
+		addr, res.Job, target.Name, strings.Join(said, " | "), r.State, r.Reason)
+}
