@@ -206,8 +206,8 @@ const maxRefusalBody = 4 << 10
 // that every error the agent logs or shows for it says so, whichever of
 // its calls it was: "Permission denied; Nomad refused GET /v1/nodes with
 // the agent's token: check …" ("… which the agent made without a token"
-// when it has none; "… with the token of nomad.token_file PATH: check
-// nomad.token_file, …" when that file gave it). Nomad's reason comes
+// when it has none; "… with the agent's token, read from nomad.token_file
+// PATH: check nomad.token_file, …" when that file gave it). Nomad's reason comes
 // first, once. Other 403 answers (job registration disabled by the
 // scheduler configuration) and other 500s are left as they are.
 func explainRefusal(req *http.Request, resp *http.Response, tokenFile string) {
