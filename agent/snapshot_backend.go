@@ -114,6 +114,9 @@ func (a *Agent) RestoreSnapshot(ctx context.Context, body io.Reader, o api.Resto
 		if errors.Is(err, cluster.ErrBackupUnread) || ctx.Err() != nil {
 			return out, fmt.Errorf("the upload failed before the whole snapshot arrived, nothing was restored: %v: %w", err, api.ErrInvalid)
 		}
+		if derr := uploadDiskError(err); derr != nil {
+			return out, derr
+		}
 		return out, fmt.Errorf("reading the snapshot, nothing was restored: %w", err)
 	}
 	if meta.StateFormat > state.SnapshotFormat {
@@ -148,6 +151,8 @@ func (a *Agent) RestoreSnapshot(ctx context.Context, body io.Reader, o api.Resto
 		switch {
 		case errors.Is(err, state.ErrCorruptSnapshot) || errors.Is(err, state.ErrUnknownSection):
 			return out, fmt.Errorf("the snapshot is refused, nothing was restored: its state cannot be read to pause its migration queue: %v: %w", err, api.ErrInvalid)
+		case uploadDiskError(err) != nil:
+			return out, uploadDiskError(err)
 		case err != nil:
 			return out, fmt.Errorf("writing the state with the migration queue paused to %s, nothing was restored: %w", restored.Name(), err)
 		}
@@ -173,6 +178,12 @@ func (a *Agent) RestoreSnapshot(ctx context.Context, body io.Reader, o api.Resto
 	if err := a.node.RestoreBackup(ctx, handed, restored); err != nil {
 		if errors.Is(err, cluster.ErrNotLeader) {
 			return out, fmt.Errorf("%v; nothing was restored: %w", err, api.ErrUnavailable)
+		}
+		if errors.Is(err, cluster.ErrDataDir) {
+			// Raft could not write the restored state to the data_dir:
+			// nothing was restored, worth trying again once the disk has
+			// room (503, as a write the leader could not store).
+			return out, fmt.Errorf("%w: %w", err, api.ErrUnavailable)
 		}
 		return out, fmt.Errorf("restoring through raft: %w", err)
 	}
@@ -200,11 +211,30 @@ func (a *Agent) RestoreSnapshot(ctx context.Context, body io.Reader, o api.Resto
 // restoreFile creates a file to hold a restore's state, removed by
 // removeRestoreFile (or, left by a stopped process, at the next start).
 func (a *Agent) restoreFile() (*os.File, error) {
-	f, err := os.CreateTemp(a.restoreDir(), restoreLeftovers)
+	f, err := createRestoreFile(a.restoreDir(), restoreLeftovers)
 	if err != nil {
+		if derr := uploadDiskError(err); derr != nil {
+			return nil, derr
+		}
 		return nil, fmt.Errorf("a file to hold the uploaded state: %w", err)
 	}
 	return f, nil
+}
+
+// createRestoreFile is os.CreateTemp; tests replace it.
+var createRestoreFile = os.CreateTemp
+
+// uploadDiskError is the error of a restore whose upload (or the state
+// rewritten from it) could not be written to the data_dir because its
+// disk fails (full, read-only, I/O errors): nothing was restored, worth
+// trying again once the disk has room, 503 as a write the leader could
+// not store; nil for any other error.
+func uploadDiskError(err error) error {
+	cause, ok := cluster.DiskCause(err)
+	if !ok {
+		return nil
+	}
+	return fmt.Errorf("this server cannot write the snapshot's state into its data_dir to check it: %s (%v); nothing was restored: %w", cause, err, api.ErrUnavailable)
 }
 
 func removeRestoreFile(f *os.File) {

@@ -431,9 +431,28 @@ func (n *Node) RestoreBackup(ctx context.Context, meta BackupMeta, state io.Read
 	defer n.restartTerm()
 	sm := &raft.SnapshotMeta{Version: raft.SnapshotVersionMax, Index: meta.Index, Term: meta.Term, Size: meta.Size}
 	if err := n.raft.Restore(sm, state, timeout(ctx)); err != nil {
+		// Raft writes the restored state into a snapshot before its state
+		// machine reads it: one it could not write to the data_dir (a
+		// full disk) restored nothing, and says what fails, as a command
+		// the leader could not store does (applyError).
+		if derr := n.disk.err(diskSnapshot); derr != nil && snapshotWriteFailed(err) {
+			return fmt.Errorf("cluster: restore: nothing was restored: %w", derr)
+		}
 		return n.mapError("restore", err)
 	}
 	return nil
+}
+
+// snapshotWriteFailed reports whether err, raft's Restore's, says that
+// writing the snapshot failed (hashicorp/raft's restoreUserSnapshot), when
+// nothing was restored yet.
+func snapshotWriteFailed(err error) bool {
+	for _, p := range []string{"failed to create snapshot", "failed to write snapshot", "failed to close snapshot"} {
+		if strings.HasPrefix(err.Error(), p) {
+			return true
+		}
+	}
+	return false
 }
 
 // restartTerm ends the current leadership term and starts a new one, as

@@ -108,6 +108,17 @@ func diskError(err error) bool {
 	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) || errors.Is(err, syscall.EROFS) || errors.Is(err, syscall.EIO)
 }
 
+// DiskCause says in words what err, a failed write to the data_dir's
+// disk, means for it ("the disk is full", "is read-only", "returns I/O
+// errors"), and false for an error that is no disk's failure: for the
+// agent's own files in the data_dir (a snapshot restore's upload).
+func DiskCause(err error) (string, bool) {
+	if !diskError(err) {
+		return "", false
+	}
+	return diskCause(err), true
+}
+
 // diskCause says in words what err, a failed write, means for the disk.
 func diskCause(err error) string {
 	switch {
