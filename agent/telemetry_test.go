@@ -186,7 +186,8 @@ func registeredMetrics(t *testing.T, reg *prometheus.Registry) map[string][]stri
 // (for those the registry holds a value of) and its labels, and which kind
 // of agent serves it; every metric the page names exists; the rest of what
 // the agents register is the Go runtime's and the process's, which the page
-// names by their prefixes.
+// names by their prefixes; the histograms' buckets, the series store's
+// bound and queue.keep_finished's default are as the page gives them.
 func TestTelemetryDocumented(t *testing.T) {
 	cfg := config.DevDefault()
 	cfg.Name = "telemetry-doc"
@@ -271,6 +272,36 @@ func TestTelemetryDocumented(t *testing.T) {
 	for _, prefix := range []string{"`go_*`", "`process_*`"} {
 		if !strings.Contains(text, prefix) {
 			t.Errorf("docs/telemetry.md does not name the %s metrics", prefix)
+		}
+	}
+
+	// The figures the tables give: the histograms' buckets, the series
+	// store's bound and how long finished requests stay.
+	all := gatherSet(t, a.registry)
+	for _, name := range []string{"foreshape_cycle_duration_seconds", "foreshape_move_duration_seconds"} {
+		f := all[name]
+		if f == nil || len(f.GetMetric()) != 1 {
+			t.Errorf("%s: no histogram gathered", name)
+			continue
+		}
+		b := f.GetMetric()[0].GetHistogram().GetBucket()
+		low, high := b[0].GetUpperBound(), b[len(b)-1].GetUpperBound()
+		var got string
+		switch {
+		case low < 1:
+			got = fmt.Sprintf("(buckets %.0f ms to %.0f s)", low*1000, high)
+		default:
+			got = fmt.Sprintf("(buckets %.0f s to %.1f h)", low, high/3600)
+		}
+		if !strings.Contains(text, got) {
+			t.Errorf("docs/telemetry.md does not give %s's buckets as they are: %s", name, got)
+		}
+	}
+	n := collect.DefaultMaxSeries
+	for _, want := range []string{fmt.Sprintf("(%d,%03d series, which no setting changes)", n/1000, n%1000),
+		fmt.Sprintf("`queue.keep_finished` (%.0f h by default)", config.DefaultKeepFinished.Hours())} {
+		if !strings.Contains(strings.Join(strings.Fields(text), " "), want) {
+			t.Errorf("docs/telemetry.md does not say %s", want)
 		}
 	}
 }
