@@ -185,3 +185,161 @@ shaping "target" {
 	t.Logf("figures: real Nomad %s: placeholder %s pending on %s past its grace, not scaled for; the decision: %s; the request: %s (%s)",
 		addr, res.Job, target.Name, strings.Join(said, " | "), r.State, r.Reason)
 }
+
+// TestActPlaceholderTaskFailsOnRealNomad: a real Nomad (NOMAD_ADDR with
+// two datacenters, raw_exec on each) places a move's placeholder whose
+// raw_exec command does not exist: the driver's error is one Nomad does
+// not restart after, so the allocation fails on its node, holds no room,
+// and Nomad reschedules it (30 s later, doubling) to fail alike. Past the
+// placeholder's grace foreshape does not scale the target's scale block
+// (a real job it would scale): nodes added would fail it alike. The
+// request waits, its reason saying the placeholder's task fails and with
+// what events, and a decision says so. Restarted with a reserve.config
+// whose command exists (a new coordinator on the same state), the
+// placeholder is released and placed anew, and the move is done, without
+// a scale action. The passes' now runs a minute ahead a second.
+func TestActPlaceholderTaskFailsOnRealNomad(t *testing.T) {
+	addr, client, nodes := realNomadNodes(t)
+	source := rawExecNode(t, nodes)
+	var target *nomadapi.NodeListStub
+	for _, n := range nodes {
+		if rawExecReady(n) && n.Datacenter != source.Datacenter {
+			target = n
+		}
+	}
+	if target == nil {
+		t.Skip("NOMAD_ADDR has no second datacenter with a ready raw_exec node (join a client agent in another datacenter)")
+	}
+	missing := fmt.Sprintf("/nonexistent/foreshape-hold-%d", os.Getpid())
+	suffix := fmt.Sprintf("%d-%d", os.Getpid(), time.Now().UnixNano()%1e6)
+	job, workers := "fs-e2e-taskfails-"+suffix, "fs-e2e-workers-"+suffix
+	registerSleeper(t, client, job, source.Datacenter)
+	registerSleeper(t, client, workers, target.Datacenter)
+	t.Cleanup(func() {
+		_, _, _ = client.Jobs().Deregister(job, true, nil)
+		_, _, _ = client.Jobs().Deregister(workers, true, nil)
+	})
+	alloc := waitRunning(t, client, job, "")
+
+	local := newLocal(t)
+	pols := realPolicies(t, `
+shaping "source" {
+  locality {
+    datacenter = %q
+  }
+}
+shaping "target" {
+  locality {
+    datacenter = %q
+  }
+  reserve {
+    enabled    = true
+    priority   = 10
+    lead_time  = "15m"
+    ttl        = "1h"
+    max_cpu    = 1000
+    max_memory = 1024
+  }
+  scale "workers" {
+    min      = 1
+    max      = 5
+    cooldown = "10m"
+    target "nomad-job" {
+      job   = %q
+      group = "sleep"
+    }
+  }
+}
+`, source.Datacenter, target.Datacenter, workers)
+	coordWith := func(ph migrate.Placeholder) *migrate.Coordinator {
+		coord, err := migrate.New(migrate.Config{Nomad: realnomad.Client(t, addr, realnomad.Token()), Apply: local, State: local.FSM, Node: "e2e", SyncScale: true,
+			Placeholder: ph, Logger: hclog.New(&hclog.LoggerOptions{Output: testWriter{t}, Level: hclog.Debug})})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return coord
+	}
+	coord := coordWith(migrate.Placeholder{Driver: "raw_exec", Config: map[string]any{"command": missing}})
+	ctx := context.Background()
+	t.Cleanup(func() { reapAll(t, client, local.FSM.Act().ClusterID) })
+	id := submitMove(t, local, alloc, "source", "operator", source.Datacenter, target.Datacenter)
+	start := time.Now()
+	i := 0
+	pass := func() {
+		t.Helper()
+		now := start.Add(time.Duration(i) * time.Minute)
+		i++
+		if _, err := coord.RunOnce(ctx, now, pols, nil); err != nil {
+			t.Fatal(err)
+		}
+		if err := coord.Follow(ctx, now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for ; time.Duration(i)*time.Minute <= shape.PlaceholderGrace+3*time.Minute; time.Sleep(time.Second) {
+		pass()
+	}
+	res, ok := local.FSM.ReservationFor(id)
+	if !ok || res.State != state.ReservationHeld || res.Unplaced == 0 {
+		t.Fatalf("reservation %+v (found %v); the test needs a held placeholder whose allocation failed", res, ok)
+	}
+	pallocs, _, err := client.Jobs().Allocations(res.Job, true, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range pallocs {
+		t.Logf("placeholder allocation %s on %s: desired %s, client %s (%s)", a.ID, a.NodeID, a.DesiredStatus, a.ClientStatus, a.ClientDescription)
+	}
+	r, _ := local.FSM.Act().Request(id)
+	if r.State == state.RequestRunning || r.State.Terminal() {
+		t.Errorf("%s %s (%s): moved without its room", id, r.State, r.Reason)
+	}
+	for _, want := range []string{"placeholder cannot be placed", res.Job + "'s task fails on the nodes Nomad places it on", "on node " + target.Name,
+		"could not be found", "Error was unrecoverable", "reserve.config", "not scaled for"} {
+		if !strings.Contains(r.Reason, want) {
+			t.Errorf("%s's reason %q lacks %q", id, r.Reason, want)
+		}
+	}
+	if acts := local.FSM.Act().ScaleActions; len(acts) != 0 {
+		t.Errorf("scale actions %+v; want none for a placeholder whose task fails", acts)
+	}
+	said := 0
+	for _, d := range local.FSM.Decisions() {
+		if d.Reservation == res.ID && strings.HasPrefix(d.Reason, "placeholder cannot run: ") {
+			said++
+		}
+	}
+	if said != 1 {
+		t.Errorf("%d decisions that the placeholder cannot run; want one", said)
+	}
+	reason := r.Reason
+
+	// Restarted with a command that exists: placed anew, and moved.
+	coord = coordWith(migrate.Placeholder{Driver: "raw_exec", Config: map[string]any{"command": "/bin/sleep", "args": []string{"infinity"}}})
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(time.Second) {
+		pass()
+		if r, _ = local.FSM.Act().Request(id); r.State.Terminal() || time.Now().After(deadline) {
+			break
+		}
+	}
+	if r.State != state.RequestDone {
+		t.Errorf("%s %s (%s) a minute after the restart with a command that exists; want done", id, r.State, r.Reason)
+	}
+	for _, x := range local.FSM.Act().Reservations {
+		if x.ID == res.ID && (x.State != state.ReservationReleased || !strings.Contains(x.Reason, "reserve.driver and reserve.config")) {
+			t.Errorf("reservation %s %s (%s); want released, saying reserve.config changed", x.ID, x.State, x.Reason)
+		}
+	}
+	if acts := local.FSM.Act().ScaleActions; len(acts) != 0 {
+		t.Errorf("scale actions %+v; want none", acts)
+	}
+	wj, _, err := client.Jobs().Info(workers, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := *wj.TaskGroups[0].Count; n != 1 {
+		t.Errorf("%s scaled to %d; want it left at 1", workers, n)
+	}
+	t.Logf("figures: real Nomad %s: placeholder %s failing on %s past its grace, not scaled for; the request waited: %s; after the restart: %s (%s)",
+		addr, res.Job, target.Name, reason, r.State, r.Reason)
+}

@@ -98,7 +98,12 @@
 // does not scale for it; one whose task has not started
 // shape.PlaceholderGrace after its placement is said in a decision every
 // ten minutes (its node and its task's last events) and the agent's log
-// once at WARN.
+// once at WARN. One whose every allocation not holding room failed on
+// its node for good (a driver error Nomad does not restart after, such as
+// raw_exec's command missing) holds no room, and nodes added would fail
+// it alike: it is taken as one no node can take (not scaled for, said
+// with the task's last events), and released to be placed anew once
+// reserve.driver or reserve.config differ from its task.
 //
 // # Dry run
 //

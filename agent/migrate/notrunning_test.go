@@ -3,6 +3,7 @@ package migrate
 import (
 	"encoding/json"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -23,25 +24,47 @@ import (
 // it: pending on the node, its task pending and restarting (the driver's
 // error is recoverable), and the restart policy's delay mode restarting it
 // for good. The simulator runs every task it places.
-var pullFailing = map[string]any{
+var pullFailing = placeholderAs{status: map[string]any{
 	"ClientStatus":      nomadapi.AllocClientStatusPending,
 	"ClientDescription": "No tasks have started",
-}
-
-// pullFailingTask is its task's state as Nomad's allocation read gives it.
-func pullFailingTask() *nomadapi.TaskState {
+}, task: func() *nomadapi.TaskState {
 	return &nomadapi.TaskState{State: "pending", Restarts: 2, Events: []*nomadapi.TaskEvent{
 		{Type: nomadapi.TaskReceived, DisplayMessage: "Task received by client"},
 		{Type: nomadapi.TaskSetup, DisplayMessage: "Building Task Directory"},
 		{Type: nomadapi.TaskDriverFailure, DisplayMessage: "Failed to pull `registry.example/pause:3.10`: not found"},
 		{Type: nomadapi.TaskRestarting, DisplayMessage: "Task restarting in 15.4s"},
 	}}
+}}
+
+// commandMissing is how a real Nomad 2.0.6 showed an allocation placed on
+// its node whose raw_exec command does not exist: the driver's error is
+// not one it restarts after, so the task is dead, failed, and the
+// allocation failed (desired still to run: Nomad reschedules it, 30 s
+// later, doubling, and it fails alike).
+var commandMissing = placeholderAs{status: map[string]any{
+	"ClientStatus":      nomadapi.AllocClientStatusFailed,
+	"ClientDescription": "Failed tasks",
+}, task: func() *nomadapi.TaskState {
+	return &nomadapi.TaskState{State: "dead", Failed: true, Events: []*nomadapi.TaskEvent{
+		{Type: nomadapi.TaskReceived, DisplayMessage: "Task received by client"},
+		{Type: nomadapi.TaskSetup, DisplayMessage: "Building Task Directory"},
+		{Type: nomadapi.TaskDriverFailure, DisplayMessage: `failed to launch command with executor: rpc error: code = Unknown desc = binary "/nonexistent/hold" could not be found`},
+		{Type: nomadapi.TaskNotRestarting, DisplayMessage: "Error was unrecoverable"},
+	}}
+}}
+
+// placeholderAs is how Nomad's allocation reads show a placeholder's
+// allocations: the fields of the list's and the read's allocation, and
+// the task's state in the read.
+type placeholderAs struct {
+	status map[string]any
+	task   func() *nomadapi.TaskState
 }
 
-// notStarting rewrites the answers of Nomad's allocation reads (the list,
-// a job's, one allocation) so that every placeholder allocation running
-// shows as pullFailing.
-func notStarting(t *testing.T, rp *httputil.ReverseProxy, w http.ResponseWriter, r *http.Request) {
+// rewrite rewrites the answers of Nomad's allocation reads (the list, a
+// job's, one allocation) so that every allocation running of a
+// placeholder job that job says shows as p says.
+func (p placeholderAs) rewrite(t *testing.T, job func(string) bool, rp *httputil.ReverseProxy, w http.ResponseWriter, r *http.Request) {
 	one := strings.HasPrefix(r.URL.Path, "/v1/allocation/") && strings.Count(r.URL.Path, "/") == 3
 	list := r.URL.Path == "/v1/allocations" || strings.HasPrefix(r.URL.Path, "/v1/job/"+state.PlaceholderPrefix) && strings.HasSuffix(r.URL.Path, "/allocations")
 	if r.Method != http.MethodGet || !one && !list {
@@ -56,12 +79,10 @@ func notStarting(t *testing.T, rp *httputil.ReverseProxy, w http.ResponseWriter,
 		return
 	}
 	rewrite := func(a map[string]any) {
-		if job, _ := a["JobID"].(string); shape.Placeholder(job) && a["ClientStatus"] == nomadapi.AllocClientStatusRunning {
-			for k, v := range pullFailing {
-				a[k] = v
-			}
+		if id, _ := a["JobID"].(string); shape.Placeholder(id) && job(id) && a["ClientStatus"] == nomadapi.AllocClientStatusRunning {
+			maps.Copy(a, p.status)
 			if one {
-				a["TaskStates"] = map[string]*nomadapi.TaskState{"hold": pullFailingTask()}
+				a["TaskStates"] = map[string]*nomadapi.TaskState{"hold": p.task()}
 			}
 		}
 	}
@@ -99,7 +120,9 @@ func TestPlacedPlaceholderNotRunningDoesNotScale(t *testing.T) {
 	var logs syncbuf.Buffer
 	h := newHarness(t, actScenario, actPolicies, func(c *Config) {
 		c.Logger = hclog.New(&hclog.LoggerOptions{Output: io.MultiWriter(testWriter{t}, &logs), Level: hclog.Debug})
-		interpose(t, c, func(rp *httputil.ReverseProxy, w http.ResponseWriter, r *http.Request) { notStarting(t, rp, w, r) })
+		interpose(t, c, func(rp *httputil.ReverseProxy, w http.ResponseWriter, r *http.Request) {
+			pullFailing.rewrite(t, func(string) bool { return true }, rp, w, r)
+		})
 	})
 	mustApply(t, h, state.SetQueuePaused{Paused: true, At: h.now(), By: "test"})
 	a := h.allocs("web")[0]
@@ -141,6 +164,76 @@ func TestPlacedPlaceholderNotRunningDoesNotScale(t *testing.T) {
 	h.passUntil(h.now().Add(5*time.Minute), nil)
 	if r := h.request(id); r.State != state.RequestDone {
 		t.Errorf("%s %s (%s) after the queue was resumed; want done", id, r.State, r.Reason)
+	}
+	if n := h.fake.calls(); n != 0 {
+		t.Errorf("%d scale actions; want none", n)
+	}
+}
+
+// TestPlaceholderWhoseTaskFailsDoesNotScale: Nomad placed a reservation's
+// placeholder on a node of dc2, but its task fails there for good (its
+// raw_exec command is missing: not restarted), so the allocation is
+// failed, holds no room, and Nomad reschedules it to fail alike. Nodes a
+// scale action adds would fail it alike: foreshape does not scale for it
+// (before: it counted as a reservation that does not fit, and the target
+// was scaled), the request waits for its room, its reason saying the
+// placeholder cannot run and why, a decision says so every ten minutes
+// with the task's last events, and the agent's log once at ERROR. Once
+// the operator fixes reserve.config (a restart), the placeholder
+// registered with the old command is released and placed anew, and the
+// move is done, still without a scale action.
+func TestPlaceholderWhoseTaskFailsDoesNotScale(t *testing.T) {
+	var logs syncbuf.Buffer
+	h := newHarness(t, actScenario, actPolicies, func(c *Config) {
+		c.Placeholder = Placeholder{Driver: "raw_exec", Config: map[string]any{"command": "/nonexistent/hold"}}
+		c.Logger = hclog.New(&hclog.LoggerOptions{Output: io.MultiWriter(testWriter{t}, &logs), Level: hclog.Debug})
+		interpose(t, c, func(rp *httputil.ReverseProxy, w http.ResponseWriter, r *http.Request) {
+			commandMissing.rewrite(t, func(job string) bool { return job == state.PlaceholderPrefix+"rs-1" }, rp, w, r)
+		})
+	})
+	a := h.allocs("web")[0]
+	id, err := h.c.Submit(h.ctx, h.now(), h.pols, Submission{Allocation: a.ID, Target: "dc2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.passUntil(h.now().Add(shape.PlaceholderGrace+13*time.Minute), nil)
+	res, ok := h.local.FSM.ReservationFor(id)
+	if !ok || res.State != state.ReservationHeld || res.Unplaced == 0 {
+		t.Fatalf("reservation %+v (found %v); the test needs a held placeholder whose allocation failed", res, ok)
+	}
+	if n := h.fake.calls(); n != 0 {
+		t.Errorf("%d scale actions for a placeholder whose task fails; actions %+v", n, h.local.FSM.Act().ScaleActions)
+	}
+	r := h.request(id)
+	if r.State == state.RequestRunning || r.State.Terminal() || countStops(h, a.ID) != 0 {
+		t.Errorf("%s %s (%s): moved without its room", id, r.State, r.Reason)
+	}
+	for _, want := range []string{"placeholder cannot be placed", res.Job + "'s task fails on the nodes Nomad places it on", "on node b-",
+		`binary "/nonexistent/hold" could not be found`, "Not Restarting: Error was unrecoverable", "reserve.config", "not scaled for"} {
+		if !strings.Contains(r.Reason, want) {
+			t.Errorf("%s's reason %q lacks %q", id, r.Reason, want)
+		}
+	}
+	if strings.Contains(r.Reason, "does not fit") {
+		t.Errorf("%s's reason %q; want no reservation that does not fit", id, r.Reason)
+	}
+	said := h.decisionsSaying(id, "placeholder cannot run: ")
+	if len(said) != 2 {
+		t.Errorf("decisions that the placeholder cannot run: %q; want two, one per ten minutes", said)
+	}
+	if n := strings.Count(logs.String(), "[ERROR] migrate: a placeholder's task fails on the nodes Nomad places it on"); n != 1 {
+		t.Errorf("the agent's log says %d times at ERROR that the placeholder's task fails; want once", n)
+	}
+
+	h.c.cfg.Placeholder = Placeholder{Driver: "raw_exec", Config: map[string]any{"command": "/bin/sleep", "args": []string{"infinity"}}}
+	h.passUntil(h.now().Add(10*time.Minute), nil)
+	for _, x := range h.local.FSM.Act().Reservations {
+		if x.ID == res.ID && (x.State != state.ReservationReleased || !strings.Contains(x.Reason, "reserve.driver and reserve.config")) {
+			t.Errorf("reservation %s %s (%s); want released, saying reserve.config changed", x.ID, x.State, x.Reason)
+		}
+	}
+	if r := h.request(id); r.State != state.RequestDone {
+		t.Errorf("%s %s (%s) after reserve.config was fixed; want done", id, r.State, r.Reason)
 	}
 	if n := h.fake.calls(); n != 0 {
 		t.Errorf("%d scale actions; want none", n)

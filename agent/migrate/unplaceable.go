@@ -3,8 +3,10 @@ package migrate
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"fmt"
 	"maps"
+	"reflect"
 	"slices"
 	"strings"
 	"time"
@@ -147,6 +149,12 @@ func (c *Coordinator) readUnplaceable(ctx context.Context, now time.Time, view s
 		}
 		f, ok := lastFailure(evals)
 		if !ok || !f.hopeless {
+			if why, fails := c.taskFails(ctx, now, res, ds); fails {
+				if out == nil {
+					out = map[string]string{}
+				}
+				out[res.ID] = why
+			}
 			continue
 		}
 		why := unplaceableWhy(f, res.Locality, res.Job, c.cfg.Placeholder)
@@ -192,8 +200,19 @@ func (c *Coordinator) readUnplaceable(ctx context.Context, now time.Time, view s
 	// A locality none of whose placeholders is late any more is logged
 	// again should it happen again.
 	for key := range c.unfitLogged {
+		if id, ok := strings.CutPrefix(key, "taskfails/"); ok {
+			if _, still := out[id]; !still {
+				delete(c.unfitLogged, key) // its task runs now, or it is gone
+			}
+			continue
+		}
 		if loc, _, _ := strings.Cut(strings.TrimPrefix(key, "unplaceable/"), "|"); !late[loc] {
 			delete(c.unfitLogged, key)
+		}
+	}
+	for id := range c.failedEvents {
+		if _, still := out[id]; !still {
+			delete(c.failedEvents, id)
 		}
 	}
 	return out
@@ -220,16 +239,115 @@ func (c *Coordinator) driverRuns(locality, driver string) bool {
 // placeholderDriver reads the task driver a placeholder job was
 // registered with.
 func (c *Coordinator) placeholderDriver(ctx context.Context, job string) (string, error) {
+	drv, _, err := c.placeholderTask(ctx, job)
+	return drv, err
+}
+
+// placeholderTask reads the task driver and config a placeholder job was
+// registered with.
+func (c *Coordinator) placeholderTask(ctx context.Context, job string) (string, map[string]any, error) {
 	j, _, err := c.nomad.Jobs().Info(job, c.qo(ctx))
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
 	for _, tg := range j.TaskGroups {
 		for _, t := range tg.Tasks {
 			if t != nil && t.Driver != "" {
-				return t.Driver, nil
+				return t.Driver, t.Config, nil
 			}
 		}
 	}
-	return "", fmt.Errorf("placeholder %s has no task", job)
+	return "", nil, fmt.Errorf("placeholder %s has no task", job)
+}
+
+// sameConfig reports whether two task configs say the same once written
+// as Nomad's API does (JSON): a config read back from Nomad holds []any
+// where reserve.config held []string.
+func sameConfig(a, b map[string]any) bool {
+	ja, errA := json.Marshal(a)
+	jb, errB := json.Marshal(b)
+	if errA != nil || errB != nil {
+		return false
+	}
+	var na, nb any
+	if json.Unmarshal(ja, &na) != nil || json.Unmarshal(jb, &nb) != nil {
+		return false
+	}
+	return reflect.DeepEqual(na, nb)
+}
+
+// taskFails reports whether every placeholder allocation of a late held
+// reservation that does not hold its room is one Nomad placed on a node
+// and whose task failed there for good (desired to run, its client
+// reports it failed: a driver error Nomad does not restart after, such as
+// raw_exec's command missing), and why. Such a placeholder holds no room,
+// Nomad reschedules it to fail alike, and nodes a scale action adds would
+// fail it alike: like one no node can take, it is not scaled for (the
+// planner reads it from Input.Unplaceable), a decision says so every ten
+// minutes with the task's last events, and the agent's log once at
+// ERROR. One registered with another task than reserve.driver and
+// reserve.config say now (the operator's fix, applied at the servers'
+// restart) is released, to be placed anew with it (not scaled for in the
+// pass that releases it either).
+func (c *Coordinator) taskFails(ctx context.Context, now time.Time, res state.Reservation, ds *[]state.Decision) (string, bool) {
+	ns := c.cfg.Namespace // where placeholderJob registers them
+	if ns == "" {
+		ns = nomadapi.DefaultNamespace
+	}
+	var last *nomadapi.AllocationListStub
+	failed := 0
+	for _, a := range c.view.allocs {
+		if a.JobID != res.Job || a.Namespace != ns || a.NodeID == "" || a.DesiredStatus != nomadapi.AllocDesiredStatusRun ||
+			a.ClientStatus != nomadapi.AllocClientStatusFailed {
+			continue
+		}
+		failed++
+		if last == nil || a.CreateIndex > last.CreateIndex {
+			last = a
+		}
+	}
+	if failed == 0 || failed < res.Unplaced {
+		return "", false // some not placed at all: that may be room, which a scale brings
+	}
+	drv, cfg, err := c.placeholderTask(ctx, res.Job)
+	if err != nil {
+		c.log.Warn("cannot read a placeholder's task", "job", res.Job, logKeyReservation, res.ID, logKeyError, err)
+	} else if drv != c.cfg.Placeholder.Driver || !sameConfig(cfg, c.cfg.Placeholder.Config) {
+		rel := fmt.Sprintf("its placeholder's task (driver %q) fails on the nodes of %s, and reserve.driver and reserve.config (driver %q) changed since it was registered: released to be placed anew",
+			drv, res.Locality, c.cfg.Placeholder.Driver)
+		if err := c.release(ctx, now, res, rel); err != nil {
+			c.log.Warn("release failed", logKeyReservation, res.ID, logKeyError, err)
+		} else {
+			*ds = append(*ds, state.Decision{Time: now, Kind: shape.KindRelease, Policy: res.Policy, Locality: res.Locality,
+				Request: res.Request, Reservation: res.ID, Reason: "release " + res.ID + ": " + rel})
+		}
+		// This pass's plan reads the view from before the release: it
+		// is not scaled for there either.
+		return rel, true
+	}
+	key := "taskfails/" + res.ID
+	events := c.failedEvents[res.ID]
+	if t, ok := c.recent[key]; events == "" || !ok || now.Sub(t) >= 10*time.Minute || now.Sub(t) < 0 {
+		// Read when the decision is due, not every pass.
+		events = "none read"
+		if full, _, err := c.nomad.Allocations().Info(last.ID, c.qo(ctx)); err != nil {
+			c.log.Debug("cannot read a placeholder allocation's task events", "alloc", last.ID, logKeyError, err)
+		} else if ev := lastTaskEvents(full, 2); ev != "" {
+			events = ev
+		}
+		c.failedEvents[res.ID] = events
+	}
+	why := fmt.Sprintf("placeholder %s's task fails on the nodes Nomad places it on: allocation %s on node %s failed (%s; the task's last events: %s), and Nomad reschedules it to fail alike; "+
+		"it holds no room, and nodes added to %s would fail it alike; set reserve.driver and reserve.config to a task the nodes run "+
+		"(such as raw_exec with command \"/bin/sleep\" and args [\"infinity\"]) and restart the servers (a reload does not apply them): the placeholder is placed anew with it; nomad alloc status %s",
+		res.Job, shortID(last.ID), c.decisionName(last.NodeID), last.ClientDescription, events, res.Locality, last.ID)
+	c.note(ds, now, key, state.Decision{Kind: shape.KindReserve, Policy: res.Policy, Locality: res.Locality, Request: res.Request,
+		Reservation: res.ID, Reason: "placeholder cannot run: " + why + "; foreshape does not scale for it, and its request waits for its room"})
+	if !c.unfitLogged[key] {
+		c.unfitLogged[key] = true
+		c.log.Error("a placeholder's task fails on the nodes Nomad places it on: scaling cannot help, and its request waits",
+			"locality", res.Locality, logKeyReservation, res.ID, logKeyRequest, res.Request, "job", res.Job, "alloc", last.ID,
+			"node", c.decisionName(last.NodeID), "driver", c.cfg.Placeholder.Driver, "events", events)
+	}
+	return why, true
 }
