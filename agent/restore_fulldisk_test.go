@@ -136,3 +136,33 @@ func TestSnapshotRestoreUploadOnAFullDiskIs503(t *testing.T) {
 		t.Errorf("left after the refused restores: %q", left)
 	}
 }
+
+// TestSnapshotSaveOnAFullDiskIs503: a backup raft cannot write into the
+// data_dir (a full disk) is answered unavailable (503), naming the disk;
+// it was a 500 with raft's "failed to create snapshot" alone (measured on
+// a full 44 KiB tmpfs).
+func TestSnapshotSaveOnAFullDiskIs503(t *testing.T) {
+	var buf syncbuf.Buffer
+	a := forwardingAgent(t, &buf)
+	snaps := &fullSnaps{InmemSnapshotStore: raft.NewInmemSnapshotStore()}
+	node, err := cluster.New(cluster.Config{NodeID: "full", InMemory: true, Bootstrap: true, SnapshotStore: snaps}, a.fsm, a.log.Named("cluster"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { node.Close() })
+	a.node = node
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(10 * time.Millisecond) {
+		if _, ok := node.LeaderContext(); ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no leader")
+		}
+	}
+	snaps.full.Store(true)
+	var archive bytes.Buffer
+	err = a.SaveSnapshot(context.Background(), &archive)
+	if !errors.Is(err, api.ErrUnavailable) || !errors.Is(err, cluster.ErrDataDir) || !strings.Contains(err.Error(), "the disk is full") {
+		t.Fatalf("a backup on a full disk: %v; want unavailable (503) naming the disk", err)
+	}
+}

@@ -53,6 +53,11 @@ func (a *Agent) SaveSnapshot(ctx context.Context, w io.Writer) error {
 	if errors.Is(err, cluster.ErrNotLeader) {
 		return fmt.Errorf("%v: %w", err, api.ErrUnavailable)
 	}
+	if errors.Is(err, cluster.ErrDataDir) {
+		// Raft cannot write the snapshot into the data_dir: worth trying
+		// again once the disk has room, 503.
+		return fmt.Errorf("%w: %w", err, api.ErrUnavailable)
+	}
 	if err != nil {
 		return err
 	}

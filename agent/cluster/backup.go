@@ -363,6 +363,11 @@ func (n *Node) SaveBackup(ctx context.Context, w io.Writer, info BackupInfo) (Ba
 	}
 	f := n.raft.Snapshot()
 	if err := n.await(ctx, "snapshot", f); err != nil {
+		// One raft could not write to the data_dir (a full disk) says
+		// what fails, as a restore there does.
+		if derr := n.disk.err(diskSnapshot); derr != nil && snapshotWriteFailed(err) {
+			return BackupMeta{}, fmt.Errorf("cluster: snapshot: %w", derr)
+		}
 		return BackupMeta{}, err
 	}
 	sm, rc, err := f.Open()
@@ -443,12 +448,12 @@ func (n *Node) RestoreBackup(ctx context.Context, meta BackupMeta, state io.Read
 	return nil
 }
 
-// snapshotWriteFailed reports whether err, raft's Restore's, says that
-// writing the snapshot failed (hashicorp/raft's restoreUserSnapshot), when
-// nothing was restored yet.
+// snapshotWriteFailed reports whether err, raft's Restore's or
+// Snapshot's, says that writing the snapshot failed (hashicorp/raft's
+// restoreUserSnapshot, when nothing was restored yet, and takeSnapshot).
 func snapshotWriteFailed(err error) bool {
-	for _, p := range []string{"failed to create snapshot", "failed to write snapshot", "failed to close snapshot"} {
-		if strings.HasPrefix(err.Error(), p) {
+	for _, p := range []string{"failed to create snapshot", "failed to write snapshot", "failed to persist snapshot", "failed to close snapshot"} {
+		if strings.Contains(err.Error(), p) {
 			return true
 		}
 	}

@@ -44,3 +44,23 @@ func TestRestoreOnAFullDiskSaysSo(t *testing.T) {
 	}
 	applyToLeader(t, []*cluster.Node{s.node}, []byte("c"))
 }
+
+// TestSaveOnAFullDiskSaysSo: a backup whose snapshot raft cannot write to
+// the data_dir (a full disk) fails with an error wrapping ErrDataDir that
+// names the disk, as a restore there does; it failed with raft's "failed
+// to create snapshot" alone, which the agent answered 500.
+func TestSaveOnAFullDiskSaysSo(t *testing.T) {
+	s := diskServers(t, 1)[0]
+	if _, err := s.node.Apply(context.Background(), []byte("a")); err != nil {
+		t.Fatal(err)
+	}
+	s.snaps.fail.Store(syscall.ENOSPC)
+	var archive bytes.Buffer
+	_, err := s.node.SaveBackup(context.Background(), &archive, backupInfo)
+	if !errors.Is(err, cluster.ErrDataDir) || !strings.Contains(err.Error(), "the disk is full") {
+		t.Fatalf("a backup on a full disk: %v; want it to wrap ErrDataDir and name the disk", err)
+	}
+	if archive.Len() > 0 {
+		t.Errorf("the refused backup wrote %d bytes", archive.Len())
+	}
+}
