@@ -427,9 +427,10 @@ func (n *Node) tryJoin(ctx context.Context) error {
 		return fmt.Errorf("%w: %d of bootstrap_expect = %d voting servers found (%s)%s%s", errWaiting, len(cands), want, strings.Join(found, ", "), unanswered, lookup)
 	}
 	slices.SortFunc(cands, func(a, b ServerInfo) int { return strings.Compare(a.ID, b.ID) })
+	all := len(cands)
 	cands = cands[:want]
 	if !slices.ContainsFunc(cands, func(s ServerInfo) bool { return s.ID == self.ID }) {
-		return fmt.Errorf("%w: %d servers found; the first %d by id bootstrap, and this one joins them", errWaiting, len(cands), want)
+		return fmt.Errorf("%w: %d servers found; the first %d by id bootstrap, and this one joins them", errWaiting, all, want)
 	}
 	servers := make([]Server, len(cands))
 	for i, c := range cands {
