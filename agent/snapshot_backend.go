@@ -239,7 +239,7 @@ func uploadDiskError(err error) error {
 	if !ok {
 		return nil
 	}
-	return fmt.Errorf("this server cannot write the snapshot's state into its data_dir to check it: %s (%v); nothing was restored: %w", cause, err, api.ErrUnavailable)
+	return fmt.Errorf("this server cannot write the snapshot's state where it checks it before restoring it (its data_dir; in dev mode the system's temporary directory): %s (%v); nothing was restored: %w", cause, err, api.ErrUnavailable)
 }
 
 func removeRestoreFile(f *os.File) {
