@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -323,14 +324,19 @@ func (c *Client) node(ctx context.Context) (id, name string, err error) {
 // ServeHTTP answers /v1/health and /v1/ready (a client agent keeps no
 // state to catch up with: it is ready while it serves) and forwards every
 // other request to the leader's HTTP API, after checking its token when
-// acl is enabled (the leader checks it again).
+// acl is enabled (the leader checks it again), but for the dashboard's,
+// which the leader's dashboard checks.
 func (c *Client) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if (r.URL.Path == "/v1/health" || r.URL.Path == "/v1/ready") && r.Method == http.MethodGet {
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(api.Health{Status: "ok", Node: c.name})
 		return
 	}
-	if toks := *c.tokens.Load(); len(toks) > 0 {
+	// The dashboard's pages are passed on unchecked: the leader's
+	// dashboard checks them itself (its sign-in form, the cookie it sets,
+	// its forms' CSRF field), where a browser sends no token header.
+	dashboard := r.URL.Path == "/" || r.URL.Path == "/ui" || strings.HasPrefix(r.URL.Path, "/ui/")
+	if toks := *c.tokens.Load(); len(toks) > 0 && !dashboard {
 		tok := r.Header.Get("X-Foreshape-Token")
 		if tok == "" {
 			tok = api.BearerToken(r.Header)
