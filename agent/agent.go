@@ -415,7 +415,8 @@ func serverTLS(t *cluster.TLS, verifyIncoming bool) *tls.Config {
 	if verifyIncoming {
 		// The handshake verifies a certificate when one is given;
 		// requireClientCert refuses requests without one, except
-		// /v1/health, so that Consul's health check needs none.
+		// /v1/health and /v1/ready, so that Consul's and Nomad's health
+		// checks need none.
 		auth = tls.VerifyClientCertIfGiven
 	}
 	return t.ListenerConfig(auth)
