@@ -85,8 +85,8 @@ func (m *Metrics) KnowPolicies(pols []*policies.Policy) {
 var (
 	queueDesc = prometheus.NewDesc("foreshape_queue_requests", "Migration requests in the replicated queue, by state.", []string{"state"}, nil)
 	heldDesc  = prometheus.NewDesc("foreshape_reservations_held", "Reservations whose placeholder is registered.", nil, nil)
-	heldCPU   = prometheus.NewDesc("foreshape_reserved_cpu_mhz", "CPU held by placeholders, MHz, by locality.", []string{"locality"}, nil)
-	heldMem   = prometheus.NewDesc("foreshape_reserved_memory_mib", "Memory held by placeholders, MiB, by locality.", []string{"locality"}, nil)
+	heldCPU   = prometheus.NewDesc("foreshape_reserved_cpu_mhz", "CPU of the reservations whose placeholder is registered (placed, held or handing_over), MHz, by locality.", []string{"locality"}, nil)
+	heldMem   = prometheus.NewDesc("foreshape_reserved_memory_mib", "Memory of the reservations whose placeholder is registered (placed, held or handing_over), MiB, by locality.", []string{"locality"}, nil)
 	pausedD   = prometheus.NewDesc("foreshape_queue_paused", "1 while the migration queue is paused.", nil, nil)
 )
 

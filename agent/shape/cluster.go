@@ -42,7 +42,9 @@ type Alloc struct {
 	// Live is desired status "run" with client status pending or running:
 	// it holds capacity.
 	Live bool
-	// Running is client status "running".
+	// Running is client status "running"; for a placeholder's allocation
+	// (migrate's shapeAlloc), placed on a node and not terminal, which
+	// holds its room whether its task runs or not.
 	Running bool
 }
 

@@ -75,7 +75,7 @@
 //   - dynamic scaling: when a reservation does not fit (its placeholder
 //     not all placed PlaceholderGrace after Nomad accepted it counts so,
 //     unless Input.Unplaceable says no node could take it whatever its
-//     size: nodes added would be filtered out alike, so none is scaled
+//     size: nodes added would not take it either, so none is scaled
 //     for, and its request waits saying why), or a hotspot is
 //     forecast and no request relieves it (read on the forecast's absolute
 //     demand over the capacity now when it carries one: a percentage of

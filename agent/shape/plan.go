@@ -66,8 +66,9 @@ type Input struct {
 	// placeholder once PlaceholderLate (every node Nomad evaluated was
 	// filtered out, by a task driver the nodes lack and not by the
 	// placeholder's own constraints, which a node added passes, and none
-	// was short of room). The planner
-	// scales for none of them (nodes added would be filtered out alike),
+	// was short of room; or every one not holding its room failed on its
+	// node for good, which a node added would fail alike). The planner
+	// scales for none of them (nodes added would not take them either),
 	// its request's reason says why, and its chunks hold no room (see
 	// holdUnplaced).
 	Unplaceable map[string]string

@@ -533,13 +533,13 @@ func (p *planner) walk(s scored, slots map[string][]time.Time) {
 			switch {
 			case late && unplaceable:
 				// No node could take it, whatever its size: nodes a scale
-				// action adds would be filtered out alike, so none is
+				// action adds would not take it either, so none is
 				// issued for it. The request waits as for a reservation
 				// that does not fit (never moved without its room before
 				// its deadline presses).
 				forRoom = true
 				why = fmt.Sprintf("placeholder cannot be placed: %s placed %s ago and %d of %d placeholder allocations run in %s: %s; "+
-					"not scaled for: nodes added to %s would be filtered out alike; %s",
+					"not scaled for: nodes added to %s would not take it either; %s",
 					res.ID, p.now.Sub(res.Placed).Round(time.Second), run, want, res.Locality, unfit, res.Locality, unplaceableWait(r))
 			case late:
 				forRoom = true

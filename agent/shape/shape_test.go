@@ -148,7 +148,7 @@ func TestPreAllocation(t *testing.T) {
 			f.st.Reservations = []state.Reservation{latePlaceholder()}
 			f.unplaceable = map[string]string{"rs-1": "no node of dc2 can run placeholder foreshape-reserve-rs-1 (missing drivers: 4)"}
 		}, wantState: state.RequestReserving, reason: []string{"placeholder cannot be placed: rs-1 placed 3m0s ago and 0 of 2 placeholder allocations run in dc2",
-			"(missing drivers: 4)", "not scaled for: nodes added to dc2 would be filtered out alike",
+			"(missing drivers: 4)", "not scaled for: nodes added to dc2 would not take it either",
 			"does not move without its room: it waits until Nomad places the placeholder (once a node can take it) or it is cancelled"}},
 		{name: "placeholder no node can take, deadline pressing: move without it", apply: func(f *fixture) {
 			f.st.Requests[0].State = state.RequestReserving
