@@ -266,7 +266,8 @@ func (n *Node) joinLoop() {
 	defer n.wg.Done()
 	failures := 0
 	said := "" // the reason last logged
-	for {
+	var beside besideLog
+	for looks := 0; ; looks++ {
 		if n.inCluster() {
 			n.joinErr.Store(nil)
 		} else {
@@ -298,6 +299,12 @@ func (n *Node) joinLoop() {
 				failures, said = 0, ""
 			}
 		}
+		// A server that knows a leader (its own, maybe) looks at the
+		// servers it would join about once a minute, at once the first
+		// time, for another cluster running beside its own.
+		if addr, _ := n.raft.LeaderWithID(); addr != "" && (looks%besideEvery == 0 || beside.looked.IsZero()) {
+			beside.look(n, n.besideOther(n.closing))
+		}
 		select {
 		case <-n.done:
 			return
@@ -305,6 +312,70 @@ func (n *Node) joinLoop() {
 		}
 	}
 }
+
+// besideEvery is how many RetryIntervals apart a member looks for another
+// cluster at its join addresses: a minute at the default 5 s.
+const besideEvery = 12
+
+// besideOther returns a *ClusterMismatchError when a server this member
+// would join (server.retry_join, Discover) belongs to another cluster that
+// knows a leader: this server's cluster runs beside it, though its
+// configuration means it to be one (a single server's data_dir started
+// again to join another cluster leads its own, as its state lets it). Not
+// another cluster: one this cluster was recovered from (its lost servers
+// back with their data_dir), or one recovered from this cluster (its
+// servers, which tell this one so when it asks to join: recovered.go);
+// nor a server without a cluster ID (a release before IDs, a new server).
+func (n *Node) besideOther(ctx context.Context) error {
+	self := n.ClusterID()
+	if self == "" || len(n.cfg.RetryJoin) == 0 && n.cfg.Discover == nil {
+		return nil
+	}
+	old := map[string]bool{}
+	for _, r := range n.Recoveries() {
+		old[r.Old] = true
+	}
+	addrs, _ := n.joinAddresses(ctx)
+	infos, _ := n.probe(ctx, addrs)
+	for _, info := range infos {
+		if info.ClusterID == "" || info.ClusterID == self || info.LeaderAddress == "" || old[info.ClusterID] ||
+			slices.ContainsFunc(info.Recoveries, func(r Recovery) bool { return r.Old == self }) {
+			continue
+		}
+		return &ClusterMismatchError{Local: self, Remote: info.ClusterID, Address: info.RaftAddress}
+	}
+	return nil
+}
+
+// besideLog says at ERROR that this server's cluster runs beside another
+// once when it is found, again when what it found changes and every
+// failing.RemindEvery while it lasts, and at INFO once it is over.
+type besideLog struct {
+	looked time.Time
+	said   string
+	saidAt time.Time
+}
+
+func (b *besideLog) look(n *Node, err error) {
+	now := time.Now()
+	b.looked = now
+	if err == nil {
+		if b.said != "" {
+			n.logger.Info("this server's cluster no longer runs beside another at its join addresses")
+		}
+		b.said = ""
+		return
+	}
+	if err.Error() == b.said && now.Sub(b.saidAt) < besideRemind {
+		return
+	}
+	b.said, b.saidAt = err.Error(), now
+	n.logger.Error("this server's cluster runs beside another: the servers it is configured to join (server.retry_join) belong to another cluster, "+
+		"which runs its own leader, beside this one, against the same Nomad", logKeyError, err)
+}
+
+// besideRemind is how often besideLog says again what lasts.
+const besideRemind = 10 * time.Minute
 
 // localAddr matches the local end of a connection in an error ("read tcp
 // 10.0.0.1:53122->10.0.0.2:7576: …"): a new ephemeral port each attempt.
