@@ -371,7 +371,7 @@ func (b *besideLog) look(n *Node, err error) {
 	}
 	b.said, b.saidAt = err.Error(), now
 	n.logger.Error("this server's cluster runs beside another: the servers it is configured to join (server.retry_join) belong to another cluster, "+
-		"which runs its own leader, beside this one, against the same Nomad", logKeyError, err)
+		"which runs its own leader beside this one", logKeyError, err)
 }
 
 // besideRemind is how often besideLog says again what lasts.
