@@ -20,7 +20,7 @@ func (a *Agent) Status(ctx context.Context) api.Status {
 		st.Node, st.State, st.Leader = ns.ID, ns.State, a.raftAddress(ns.LeaderAddress)
 		st.IsLeader = ns.State == "Leader"
 		st.Term, st.ClusterID, st.Halted, st.DataDirError = ns.Term, ns.ClusterID, ns.Halted, ns.DataDirError
-		st.Superseded = ns.Superseded
+		st.Superseded, st.BesideOther = ns.Superseded, ns.BesideOther
 		for _, s := range ns.Servers {
 			suffrage := "voter"
 			if !s.Voter {

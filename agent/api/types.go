@@ -102,6 +102,10 @@ type Status struct {
 	// from a lost quorum as another, when and by which servers: it no
 	// longer leads or votes, and its data_dir is to be moved aside.
 	Superseded string `json:"superseded,omitempty"`
+	// BesideOther, when set, says that a server this one is configured to
+	// join (server.retry_join) belongs to another cluster, which runs its
+	// own leader beside this one's, and what to do.
+	BesideOther string `json:"beside_other,omitempty"`
 	// Term is the Raft term this server is in.
 	Term      uint64        `json:"term"`
 	Peers     []Peer        `json:"peers"`

@@ -73,4 +73,14 @@ func leaderBeside(t *testing.T, bID, bAddr string, moved bool) {
 	if _, ok := a2.LeaderContext(); !ok {
 		t.Error("it stopped leading: the check only says so")
 	}
+	// Its status says so too, as its log does.
+	st, err := a2.Status()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range []string{aID, bID, bAddr} {
+		if !strings.Contains(st.BesideOther, w) {
+			t.Errorf("status beside_other %q does not say %q", st.BesideOther, w)
+		}
+	}
 }

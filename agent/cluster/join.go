@@ -359,6 +359,7 @@ type besideLog struct {
 func (b *besideLog) look(n *Node, err error) {
 	now := time.Now()
 	b.looked = now
+	n.beside.Store(&err)
 	if err == nil {
 		if b.said != "" {
 			n.logger.Info("this server's cluster no longer runs beside another at its join addresses")

@@ -112,6 +112,10 @@ type Node struct {
 	httpAddr string
 	// recon is the reconcile loop's view of the servers while leading.
 	recon *reconciler
+	// beside is the last look's finding of another cluster running its
+	// own leader at this server's join addresses (besideOther; nil when
+	// none was found).
+	beside atomic.Pointer[error]
 	// clusterID caches ClusterID once known.
 	clusterID atomic.Pointer[string]
 	// live is raft once NewRaft returned, for the transport's goroutines,
@@ -848,6 +852,11 @@ type Status struct {
 	// Superseded says that this server's cluster was recovered from a lost
 	// quorum as another, and what to do (recovered.go); empty otherwise.
 	Superseded string `json:"superseded,omitempty"`
+	// Beside says that a server this one is configured to join belongs to
+	// another cluster, which runs its own leader beside this one's, and
+	// what to do (join.go's besideOther, looked at about once a minute);
+	// empty otherwise.
+	BesideOther string `json:"beside_other,omitempty"`
 }
 
 // Status returns the node's state, leader, configuration and indexes.
@@ -873,6 +882,9 @@ func (n *Node) Status() (Status, error) {
 	}
 	if err := n.Superseded(); err != nil {
 		st.State, st.Superseded = StateSuperseded, err.Error()
+	}
+	if err := n.beside.Load(); err != nil && *err != nil {
+		st.BesideOther = (*err).Error()
 	}
 	if st.State != raft.Leader.String() {
 		st.LastContact = n.raft.LastContact()
