@@ -243,9 +243,14 @@ func (c *Cluster) lifecycle() {
 		switch {
 		case a.client == allocPending && a.desired == desiredRun && a.waitFor == nil &&
 			!a.startAt.IsZero() && !c.now.Before(a.startAt):
+			if a.mock != nil && !c.mockStarts(a) {
+				break
+			}
 			a.client, a.clientDesc = allocRunning, "Tasks are running"
 			a.runningSince = a.startAt
-			if runsOnce(a.job) && a.grp.runFor > 0 {
+			if a.mock != nil {
+				a.runningSince = c.now
+			} else if runsOnce(a.job) && a.grp.runFor > 0 {
 				a.finishAt = a.runningSince.Add(a.grp.runFor)
 				c.arm(a, a.finishAt)
 			}
@@ -258,6 +263,8 @@ func (c *Cluster) lifecycle() {
 				}
 				c.maybeFinishOld(p.mig, at)
 			}
+		case a.client == allocRunning && a.desired == desiredRun && !a.finishAt.IsZero() && !c.now.Before(a.finishAt) && a.mock != nil:
+			c.mockExits(a)
 		case a.client == allocRunning && a.desired == desiredRun && !a.finishAt.IsZero() && !c.now.Before(a.finishAt):
 			a.client, a.clientDesc = allocComplete, "All tasks have completed"
 			c.touchByClient(a)

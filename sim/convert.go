@@ -230,6 +230,10 @@ func (a *alloc) taskStates() map[string]*api.TaskState {
 		state = "dead"
 	}
 	out := map[string]*api.TaskState{}
+	if a.mock != nil {
+		out[a.grp.tasks[0]] = a.mockTaskState()
+		return out
+	}
 	for _, t := range a.grp.tasks {
 		ts := &api.TaskState{State: state, Failed: a.client == allocFailed, StartedAt: a.runningSince, Events: []*api.TaskEvent{}}
 		if a.clientTerminal() {

@@ -229,6 +229,10 @@ type group struct {
 	// checks pass at once (a group with a load binding is a modelled
 	// workload, whatever its tasks run).
 	checks bool
+	// mock is the group's one task when it runs on Nomad's mock_driver
+	// (mock.go): when it starts, fails, exits and restarts (nil: its
+	// tasks run from the scenario's startup on until stopped).
+	mock *mockTask
 }
 
 // checksHold reports whether health_check (an update or migrate block's:
@@ -322,6 +326,9 @@ type alloc struct {
 	served      float64 // CPU it got this tick, MHz (less than cpu when throttled)
 	thrPeriods  float64 // cumulative throttled CFS periods
 	thrNS       float64 // cumulative throttled time, ns
+	// mock is the client's run of a mock_driver group's task (nil for
+	// any other group).
+	mock *mockRun
 }
 
 func (a *alloc) clientTerminal() bool {

@@ -179,6 +179,13 @@ func (c *Cluster) buildGroup(spec *api.Job, tg *api.TaskGroup, sim GroupSimSpec)
 	for _, t := range tg.Tasks {
 		g.tasks = append(g.tasks, t.Name)
 		g.drivers = append(g.drivers, t.Driver)
+		if t.Driver == mockDriver {
+			m, err := parseMockTask(*spec.Type, tg, t)
+			if err != nil {
+				return nil, badRequest("1 error occurred:\n\t* Task group %s: %v\n\n", g.name, err)
+			}
+			g.mock = m
+		}
 		if t.Resources != nil {
 			if t.Resources.CPU != nil {
 				g.cpu += int64(*t.Resources.CPU)
@@ -516,6 +523,8 @@ func idleTasks(tasks []*api.Task) bool {
 			if !strings.Contains(path.Base(img), "pause") {
 				return false
 			}
+		case mockDriver:
+			// Nomad's mock driver runs nothing: it only holds capacity.
 		default:
 			return false
 		}
@@ -1525,6 +1534,12 @@ func (c *Cluster) newAlloc(j *job, g *group, n *node, ev *eval, index int, prev 
 		created: c.now, startAt: c.now.Add(c.sc.Startup), holding: true, reqCPU: g.cpuOn(n),
 	}
 	a.name = allocName(j.id, g.name, index)
+	if g.mock != nil {
+		// Its client reports it so from the start (a real one within
+		// a second of the placement).
+		a.mock = &mockRun{state: "pending", since: c.now}
+		a.clientDesc = "No tasks have started"
+	}
 	if g.load.jitter > 0 {
 		a.phase = time.Duration(c.rng.Int64N(int64(g.load.jitter)))
 	}
