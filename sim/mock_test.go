@@ -1,0 +1,158 @@
+package sim
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/nomad/api"
+)
+
+// mockGroup is a group of one mock_driver task with config, canonical as
+// Nomad's API client sends it.
+func mockGroup(jobType string, config map[string]any) (*api.Job, *api.TaskGroup, *api.Task) {
+	j := api.NewServiceJob("j", "j", "global", 50)
+	j.Type = new(jobType)
+	tg := api.NewTaskGroup("g", 1)
+	task := api.NewTask("t", mockDriver).Require(&api.Resources{CPU: new(50), MemoryMB: new(32)})
+	task.Config = config
+	tg.AddTask(task)
+	j.AddTaskGroup(tg)
+	j.Canonicalize()
+	return j, tg, task
+}
+
+// TestParseMockTask: how a mock_driver task's config is read. Nomad's
+// servers take any config, and its client decodes it with the driver's
+// schema at the task's start: what does not decode fails the task with the
+// decoder's message (measured on a Nomad 2.0.6-dev agent:
+// TestFidelityMockConfigRefusedByClient), values convert as go-cty
+// converts them, and what the simulator does not model is refused.
+func TestParseMockTask(t *testing.T) {
+	validation := func(msgs ...string) string {
+		return multiError(append([]string{"failed to parse config: "}, msgs...)...)
+	}
+	for _, tc := range []struct {
+		name    string
+		typ     string
+		config  map[string]any
+		want    mockTask // its restart policy and onSuccess are not compared
+		refused string
+	}{
+		{name: "empty: runs for 0, exits 0 at once", config: nil, want: mockTask{}},
+		{name: "modelled keys", config: map[string]any{"start_block_for": "1h", "run_for": "2h", "start_error": "e", "start_error_recoverable": true, "exit_code": 3.0},
+			want: mockTask{blockFor: time.Hour, runFor: 2 * time.Hour, startErr: "e", recoverable: true, exitCode: 3}},
+		{name: "null is unset", config: map[string]any{"start_error": nil}, want: mockTask{}},
+		{name: "number as a duration's text", config: map[string]any{"start_block_for": 5.0},
+			want: mockTask{driverErr: `start_block_for 5 not a valid duration: time: missing unit in duration "5"`}},
+		{name: "bad run_for", config: map[string]any{"run_for": "xyz"},
+			want: mockTask{driverErr: `run_for xyz not a valid duration: time: invalid duration "xyz"`}},
+		{name: "negative durations", config: map[string]any{"start_block_for": "-1s", "run_for": "-1s"}, want: mockTask{}},
+		{name: "bool and number as text", config: map[string]any{"start_error": true, "run_for": 1.5},
+			want: mockTask{startErr: "true", driverErr: `run_for 1.5 not a valid duration: time: missing unit in duration "1.5"`}},
+		{name: "bool from 1", config: map[string]any{"start_error_recoverable": "1"}, want: mockTask{recoverable: true}},
+		{name: "bool from false", config: map[string]any{"start_error_recoverable": "false"}, want: mockTask{}},
+		{name: "number from text", config: map[string]any{"exit_code": "7"}, want: mockTask{exitCode: 7}},
+		{name: "unknown keys", config: map[string]any{"zz": 1.0, "aa": "x"}, want: mockTask{invalid: validation(
+			`Invalid label: No argument or block type is named "aa".`, `Invalid label: No argument or block type is named "zz".`)}},
+		{name: "bool from a word", config: map[string]any{"start_error_recoverable": "yes"}, want: mockTask{invalid: validation(
+			`Incorrect attribute value type: Inappropriate value for attribute "start_error_recoverable": a bool is required.`)}},
+		{name: "bool from a number", config: map[string]any{"start_error_recoverable": 1.0}, want: mockTask{invalid: validation(
+			`Incorrect attribute value type: Inappropriate value for attribute "start_error_recoverable": bool required, but have number.`)}},
+		{name: "number from a word", config: map[string]any{"exit_code": "abc"}, want: mockTask{invalid: validation(
+			`Incorrect attribute value type: Inappropriate value for attribute "exit_code": a number is required.`)}},
+		{name: "string from a list", config: map[string]any{"start_error": []any{"a"}}, want: mockTask{invalid: validation(
+			`Incorrect attribute value type: Inappropriate value for attribute "start_error": string required, but have tuple.`)}},
+		{name: "string from an object", config: map[string]any{"run_for": map[string]any{"a": 1.0}}, want: mockTask{invalid: validation(
+			`Incorrect attribute value type: Inappropriate value for attribute "run_for": string required, but have object.`)}},
+		{name: "a key not modelled", config: map[string]any{"kill_after": "1s"}, refused: `mock_driver config "kill_after" is not supported by the simulator`},
+		{name: "a block not modelled", config: map[string]any{"exec_command": map[string]any{"run_for": "1s"}}, refused: `"exec_command" is not supported`},
+		{name: "exit code not whole", config: map[string]any{"exit_code": 1.5}, refused: `"exit_code" that is not a whole number is not supported`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			typ := tc.typ
+			if typ == "" {
+				typ = api.JobTypeService
+			}
+			_, tg, task := mockGroup(typ, tc.config)
+			m, err := parseMockTask(typ, tg, task)
+			if tc.refused != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.refused) {
+					t.Fatalf("err = %v; want a refusal saying %q", err, tc.refused)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := *m
+			got.attempts, got.interval, got.delay, got.delayMode, got.onSuccess = 0, 0, 0, false, false
+			if got != tc.want {
+				t.Errorf("parsed %+v; want %+v", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestParseMockTaskRestartPolicy: the task's restart policy is the
+// group's, Nomad's defaults for the job type filled in, and a successful
+// exit restarts a service task, not a batch one.
+func TestParseMockTaskRestartPolicy(t *testing.T) {
+	_, tg, task := mockGroup(api.JobTypeService, nil)
+	m, err := parseMockTask(api.JobTypeService, tg, task)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.attempts != 2 || m.interval != 30*time.Minute || m.delay != 15*time.Second || m.delayMode || !m.onSuccess {
+		t.Errorf("service: %+v; want Nomad's service defaults (2 in 30m, 15s, fail), restarting on success", m)
+	}
+	j, tg, task := mockGroup(api.JobTypeBatch, nil)
+	tg.RestartPolicy = &api.RestartPolicy{Mode: new(api.RestartPolicyModeDelay), Attempts: new(5)}
+	task.RestartPolicy = nil
+	j.Canonicalize()
+	m, err = parseMockTask(api.JobTypeBatch, tg, task)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.attempts != 5 || m.interval != 24*time.Hour || m.delay != 15*time.Second || !m.delayMode || m.onSuccess {
+		t.Errorf("batch: %+v; want 5 in Nomad's batch 24h, 15s, delay mode, done on success", m)
+	}
+}
+
+// TestMockTaskRefusedAtRegistration: what the simulator does not model of
+// a mock_driver task is a 400 saying so, never ignored; what Nomad's
+// client refuses is registered, as Nomad registers it.
+func TestMockTaskRefusedAtRegistration(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		edit func(*api.Job)
+		want string
+	}{
+		{"key not modelled", func(j *api.Job) { j.TaskGroups[0].Tasks[0].Config = map[string]any{"stdout_string": "hi"} },
+			`Task group g: mock_driver config "stdout_string" is not supported by the simulator`},
+		{"two tasks", func(j *api.Job) {
+			j.TaskGroups[0].AddTask(api.NewTask("u", "raw_exec").SetConfig("command", "/bin/sleep").Require(&api.Resources{CPU: new(50), MemoryMB: new(32)}))
+		}, "a mock_driver task in a group of more than one task is not supported by the simulator"},
+		{"lifecycle", func(j *api.Job) {
+			j.TaskGroups[0].Tasks[0].Lifecycle = &api.TaskLifecycle{Hook: api.TaskLifecycleHookPrestart}
+		}, "a mock_driver task with a lifecycle block is not supported by the simulator"},
+		{"unknown key", func(j *api.Job) { j.TaskGroups[0].Tasks[0].Config = map[string]any{"bogus": "x"} }, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newTestCluster(t, "")
+			j, _, _ := mockGroup(api.JobTypeService, nil)
+			tc.edit(j)
+			var err error
+			do(c, func() { _, err = c.register(j, nil, triggerRegister) })
+			if tc.want == "" {
+				if err != nil {
+					t.Errorf("err = %v; want it registered, as Nomad registers it", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "1 error occurred") {
+				t.Errorf("err = %v; want %q", err, tc.want)
+			}
+		})
+	}
+}
