@@ -117,14 +117,14 @@ Options:
   -dev-sim=false    With -dev, use nomad.address (or NOMAD_ADDR) instead of
                     the embedded simulated cluster.
   -sim-speed=X      With -dev's embedded simulated cluster, virtual seconds
-                    per wall second. Default: 180.
+                    per wall second (at most 100000). Default: 180.
   -sim-clock        Take the data time from a foreshape simulator at
                     nomad.address ('foreshape sim serve') instead of the
                     wall clock (not with -replay, nor with -dev on its
                     embedded cluster, which give the data time already).
   -replay=DIR       Run on the recorded series in DIR instead of Nomad.
-  -replay-speed=X   With -replay, recorded seconds played per wall second.
-                    Default: 60.
+  -replay-speed=X   With -replay, recorded seconds played per wall second
+                    (at most 100000). Default: 60.
   -http-addr=ADDR   HTTP API address, HOST:PORT; overrides http.address.
 
 Example:
@@ -159,11 +159,11 @@ func (c *AgentCommand) Run(args []string) int {
 	if *dev && replaying {
 		return c.UsageError("agent", "-dev and -replay both run without a cluster; choose one")
 	}
-	if *speed <= 0 {
-		return c.UsageError("agent", "-sim-speed must be positive")
+	if !(*speed > 0 && *speed <= maxClockSpeed) {
+		return c.UsageError("agent", fmt.Sprintf("-sim-speed must be positive and at most %d (virtual seconds per wall second), got %g", maxClockSpeed, *speed))
 	}
-	if *replaySpeed <= 0 {
-		return c.UsageError("agent", "-replay-speed must be positive")
+	if !(*replaySpeed > 0 && *replaySpeed <= maxClockSpeed) {
+		return c.UsageError("agent", fmt.Sprintf("-replay-speed must be positive and at most %d (recorded seconds per wall second), got %g", maxClockSpeed, *replaySpeed))
 	}
 	// Flags that only act with another one would do nothing without it.
 	set := map[string]bool{}

@@ -39,6 +39,14 @@ func devPolicies() ([]*policies.Policy, error) {
 	return pols, nil
 }
 
+// maxClockSpeed bounds -sim-speed, -replay-speed and sim serve's -speed.
+// The simulated and replayed clocks add the wall time elapsed times the
+// speed to their start as a time.Duration, which holds 292 years: past
+// 100,000x a wall day of running overflows it, and at 1e300x (or NaN, or
+// +Inf, which a float flag takes too) the first tick did, so the dev
+// agent's data time never left the scenario's start.
+const maxClockSpeed = 100_000
+
 // defaultDevSpeed runs the default scenario's surge (three virtual hours
 // in) one wall minute after start.
 const defaultDevSpeed = 180

@@ -10,7 +10,8 @@ import (
 )
 
 // TestHelpGivesTheDefaults: the figures agent -help and config validate
-// -help give are the code's: -sim-speed's and -replay-speed's defaults,
+// -help give are the code's: -sim-speed's and -replay-speed's defaults and
+// bound (sim serve's -speed's too),
 // and the bound of a listen address's lookup (config.ListenLookupTimeout);
 // and the README's make dev runs the simulator at -sim-speed's default.
 func TestHelpGivesTheDefaults(t *testing.T) {
@@ -23,8 +24,9 @@ func TestHelpGivesTheDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, c := range []struct{ where, text, want string }{
-		{"agent -help", text("agent"), fmt.Sprintf("per wall second. Default: %g.", float64(defaultDevSpeed))},
-		{"agent -help", text("agent"), fmt.Sprintf("recorded seconds played per wall second. Default: %g.", float64(defaultReplaySpeed))},
+		{"agent -help", text("agent"), fmt.Sprintf("virtual seconds per wall second (at most %d). Default: %g.", maxClockSpeed, float64(defaultDevSpeed))},
+		{"agent -help", text("agent"), fmt.Sprintf("recorded seconds played per wall second (at most %d). Default: %g.", maxClockSpeed, float64(defaultReplaySpeed))},
+		{"sim serve -help", text("sim", "serve"), fmt.Sprintf("Virtual seconds per wall second, at most %d; 0 steps manually.", maxClockSpeed)},
 		{"config validate -help", text("config", "validate"), "within " + config.ListenLookupTimeout.String() + ")."},
 		{"README.md", strings.Join(strings.Fields(string(readme)), " "), fmt.Sprintf("scenario at %g× (three datacenters", float64(defaultDevSpeed))},
 	} {

@@ -48,7 +48,8 @@ Options:
                          crossings, bursty, large).
                          Default: the bundled default scenario
                          (3 datacenters, 24 nodes).
-  -speed=60              Virtual seconds per wall second; 0 steps manually.
+  -speed=60              Virtual seconds per wall second, at most 100000;
+                         0 steps manually.
   -seed=N                Override the scenario's seed.
   -data=DIR              Directory searched first for trace files named by
                          the scenario (such as ../shared/data), before the
@@ -76,8 +77,8 @@ func (c *SimServeCommand) Run(args []string) int {
 	if fs.NArg() > 0 {
 		return c.UsageError("sim serve", "sim serve takes no arguments")
 	}
-	if *speed < 0 {
-		return c.UsageError("sim serve", "-speed must not be negative")
+	if !(*speed >= 0 && *speed <= maxClockSpeed) {
+		return c.UsageError("sim serve", fmt.Sprintf("-speed must not be negative, and at most %d (virtual seconds per wall second; 0 steps manually), got %g", maxClockSpeed, *speed))
 	}
 	lvl := hclog.LevelFromString(*level)
 	if lvl == hclog.NoLevel {
