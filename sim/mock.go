@@ -331,7 +331,10 @@ func (c *Cluster) mockRestart(a *alloc, startErr, unrecoverable, success bool) {
 		c.mockNotRestarting(a, mockReasonNoRestarts)
 		return
 	}
-	if c.now.After(r.since.Add(m.interval)) {
+	if !c.now.Before(r.since.Add(m.interval)) {
+		// Nomad's tracker starts a new interval once now is after
+		// its end; a restart delayed to the end comes a little after
+		// it on a real client, at it here.
 		r.count, r.since = 0, c.now
 	}
 	r.count++

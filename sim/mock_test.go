@@ -156,3 +156,57 @@ func TestMockTaskRefusedAtRegistration(t *testing.T) {
 		})
 	}
 }
+
+// TestMockDelayModeRestartsForGood: a task whose start keeps failing
+// under a delay-mode restart policy (as foreshape's placeholders have) is
+// restarted for good: past its attempts it waits for the interval's end,
+// then starts a new interval, its allocation pending all along, never
+// failed. (A restart due at the interval's end looped at that instant
+// before.)
+func TestMockDelayModeRestartsForGood(t *testing.T) {
+	c := newTestCluster(t, "")
+	do(c, func() {
+		for _, n := range c.nodes {
+			n.drivers = append(n.drivers, mockDriver)
+		}
+	})
+	j, tg, _ := mockGroup(api.JobTypeService, map[string]any{"start_error": "not yet", "start_error_recoverable": true})
+	j.Datacenters = []string{"*"}
+	j.Update = &api.UpdateStrategy{MaxParallel: new(0)}
+	tg.RestartPolicy = &api.RestartPolicy{Attempts: new(2), Interval: new(time.Minute), Delay: new(5 * time.Second), Mode: new(api.RestartPolicyModeDelay)}
+	tg.Tasks[0].RestartPolicy = nil
+	j.Canonicalize()
+	var err error
+	do(c, func() { _, err = c.register(j, nil, triggerRegister) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Step(10 * time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	do(c, func() {
+		js := c.jobs["j"]
+		if len(js.allocs) != 1 {
+			t.Fatalf("%d allocations; want the one", len(js.allocs))
+		}
+		a := js.allocs[0]
+		ts := a.mockTaskState()
+		// Two restarts in each minute (5 s apart and some), the third
+		// at the minute's end: about 3 a minute.
+		if a.client != allocPending || ts.State != "pending" || ts.Failed || ts.Restarts < 25 || ts.Restarts > 31 {
+			t.Errorf("after 10 minutes: %s, task %s failed %v, %d restarts; want pending, restarting about 3 times a minute", a.client, ts.State, ts.Failed, ts.Restarts)
+		}
+		if n := len(ts.Events); n != maxTaskEvents {
+			t.Errorf("%d task events; want Nomad's last %d", n, maxTaskEvents)
+		}
+		var delayed int
+		for _, e := range ts.Events {
+			if e.Type == api.TaskRestarting && e.RestartReason == mockReasonDelay {
+				delayed++
+			}
+		}
+		if delayed == 0 {
+			t.Errorf("task events %v; want restarts delayed to the interval's end among them", ts.Events)
+		}
+	})
+}
