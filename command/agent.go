@@ -67,8 +67,8 @@ Usage: foreshape agent [options]
   SIGHUP reloads the configuration and the policies, keeping the old ones
   when the new ones are invalid or policies.dir holds no policy any more
   (restart the agent to run without policies): log_level, the acl block
-  (enabled and the token file, read again) and the policies take effect at
-  once, and so do the tls block's certificate, key and CA files replaced
+  (enabled, token_file and read_token_file, both read again) and the
+  policies take effect at once, and so do the tls block's certificate, key and CA files replaced
   in place (a renewed certificate: new connections to the HTTP API and
   the Raft port use it; a certificate and key that do not match are
   refused and the last good ones kept); every other setting changed is
