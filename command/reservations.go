@@ -160,8 +160,10 @@ Options:
   -kind=KIND       Only decisions of this kind (submit, reserve, extend,
                    release, reap, scale, wait, start, done, cancel;
                    priority when an operator sets a queued request's
-                   priority, hold when a queued node is taken out of
-                   scheduling, restore when it is given back, reconcile
+                   priority, hold when a node is taken or kept out of
+                   scheduling (a queued whole-node request's, a spread's,
+                   an operator's cordon left as it is) or cannot be given
+                   back, restore when one is given back, reconcile
                    when a new leader settles what the last one left open,
                    retry when a move is queued again, fail when it failed
                    for good).
