@@ -38,8 +38,9 @@ Usage: foreshape forecast show [options] LOCALITY
   Charts the forecast of one locality (its path form, such as dc1/web,
   or a policy name) for one metric, one chart for each policy forecasting
   it. It prints the model that produced the forecast and why, and the
-  locality's workload (diurnal, bursty or flat; CPU- or memory-bound; disks
-  read- or write-heavy when Prometheus reports reads and writes); then the
+  locality's workload (diurnal, bursty or flat; CPU- or memory-bound, or
+  balanced; disks read- or write-heavy, or balanced, when Prometheus
+  reports reads and writes, else "not collected"); then the
   chart: the recent history, the median forecast, the planning quantile
   and the headroom line, with a legend; then, when one is predicted, the
   hotspot: when the planning quantile first crosses the line, how likely a
