@@ -38,8 +38,10 @@ Usage: foreshape config validate [options] PATH
   policies in policies.dir (which must exist) and what they need of the
   agent (forecast.queries need prometheus.address; the policies' localities
   must need no more series than the series store holds; every scale target
-  needs a runtime); the files the configuration names (acl.token_file,
-  which must hold a token; the tls and nomad certificates, keys and CAs);
+  needs a runtime); the files the configuration names (acl.token_file and
+  acl.read_token_file, which must hold a token; nomad.token_file;
+  prometheus.token_file and password_file; the tls, nomad and prometheus
+  certificates, keys and CAs);
   the node ID in data_dir, when there is one; and, once all that passes,
   the addresses the agent listens on, http.address and a server's
   bind_addr, which must be this host's (an IP address of one of its
