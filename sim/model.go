@@ -220,8 +220,9 @@ type group struct {
 	// plus the longest kill timeout of its tasks, 5 s at least (zero: at
 	// once).
 	stopAfter, stopWait time.Duration
-	// idle marks a group that only holds capacity (every task sleeps or
-	// runs a pause image, with no load binding): it demands nothing.
+	// idle marks a group that only holds capacity (every task sleeps,
+	// runs a pause image or runs on mock_driver, with no load binding):
+	// it demands nothing.
 	idle bool
 	// checks marks a group whose services (the group's or its tasks')
 	// have checks. Those of an idle group never pass: nothing listens on

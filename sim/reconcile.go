@@ -506,7 +506,7 @@ func nameChecks(tg *api.TaskGroup) bool {
 }
 
 // idleTasks reports whether every task only holds capacity: a command that
-// sleeps (exec, raw_exec) or a pause container image.
+// sleeps (exec, raw_exec), a pause container image or Nomad's mock driver.
 func idleTasks(tasks []*api.Task) bool {
 	if len(tasks) == 0 {
 		return false
