@@ -3,7 +3,7 @@
 # three hours in). foreshape itself carries out the maintenance of dc1's
 # rack a two hours in: it queues the rack's allocations twenty minutes
 # ahead, reserves room for them on the rest of dc1's web nodes, and moves
-# them in priority order before the window opens.
+# them in score order, one at a time, before the window opens.
 
 shaping "dc1-web" {
   locality {
