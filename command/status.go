@@ -23,7 +23,9 @@ func (c *StatusCommand) Help() string {
 	return strings.TrimSpace(`
 Usage: foreshape status [options]
 
-  Shows the agent's Raft state, the cluster's ID (see docs/clustering.md),
+  Shows the agent's Raft state, the cluster's ID (see docs/clustering.md;
+  "Other cluster" when a server it would join, server.retry_join,
+  belongs to another cluster running its own leader beside this one's),
   the leader, every server of the Raft configuration with its suffrage
   (voter or non-voter; the leader's answer also says whether each answered
   its last health check), the client agents reporting their nodes' stats,
@@ -87,6 +89,9 @@ func (c *StatusCommand) Run(args []string) int {
 	}
 	if st.Superseded != "" {
 		fmt.Fprintf(w, "Superseded\t%s\n", oneLine(st.Superseded))
+	}
+	if st.BesideOther != "" {
+		fmt.Fprintf(w, "Other cluster\t%s\n", oneLine(st.BesideOther))
 	}
 	switch {
 	case st.Leader == "" && st.Superseded != "":
