@@ -318,10 +318,10 @@ const (
 	DecisionScale     = "scale"     // a scale action
 	DecisionWait      = "wait"      // a request held back, with why
 	DecisionStart     = "start"     // a move started
-	DecisionDone      = "done"      // a move finished (or failed)
+	DecisionDone      = "done"      // a move finished
 	DecisionCancel    = "cancel"    // a request cancelled
 	DecisionPriority  = "priority"  // a queued request's priority set by an operator
-	DecisionHold      = "hold"      // a queued node taken out of scheduling
+	DecisionHold      = "hold"      // a node kept out of scheduling, or one that cannot be given back
 	DecisionRestore   = "restore"   // a node given back to scheduling
 	DecisionReconcile = "reconcile" // a new leader settled what the last one left open
 	DecisionRetry     = "retry"     // a failed or unfinished move queued again
