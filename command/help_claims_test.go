@@ -27,6 +27,7 @@ func TestHelpGivesTheDefaults(t *testing.T) {
 		{"agent -help", text("agent"), fmt.Sprintf("virtual seconds per wall second (at most %d). Default: %g.", maxClockSpeed, float64(defaultDevSpeed))},
 		{"agent -help", text("agent"), fmt.Sprintf("recorded seconds played per wall second (at most %d). Default: %g.", maxClockSpeed, float64(defaultReplaySpeed))},
 		{"sim serve -help", text("sim", "serve"), fmt.Sprintf("Virtual seconds per wall second, at most %d; 0 steps manually.", maxClockSpeed)},
+		{"sim serve -help", text("sim", "serve"), "-truth-window=" + strings.TrimSuffix(defaultTruthWindow.String(), "0m0s") + " How much virtual time"},
 		{"config validate -help", text("config", "validate"), "within " + config.ListenLookupTimeout.String() + ")."},
 		{"README.md", strings.Join(strings.Fields(string(readme)), " "), fmt.Sprintf("scenario at %g× (three datacenters", float64(defaultDevSpeed))},
 	} {

@@ -23,6 +23,11 @@ func init() {
 	register("sim serve", func(m Meta) cli.Command { return &SimServeCommand{Meta: m} })
 }
 
+// defaultTruthWindow is how much virtual time of per-minute ground truth
+// sim serve keeps by default: a week, far more than a test reads, and
+// about 80 MB of the default scenario's records.
+const defaultTruthWindow = 7 * 24 * time.Hour
+
 // SimServeCommand serves a simulated Nomad cluster over HTTP.
 type SimServeCommand struct{ Meta }
 
@@ -54,6 +59,12 @@ Options:
   -data=DIR              Directory searched first for trace files named by
                          the scenario (such as ../shared/data), before the
                          bundled samples.
+  -truth-window=168h     How much virtual time of per-minute ground truth
+                         (GET /v1/sim/truth's node and job minutes) to
+                         keep; older minutes are dropped as new ones come,
+                         so that a long run's memory stays bounded (the
+                         default scenario records about 11 MB a virtual
+                         day). 0 keeps every minute.
   -log-level=info        Log level (trace, debug, info, warn, error).
 
 Example:
@@ -71,11 +82,15 @@ func (c *SimServeCommand) Run(args []string) int {
 	seed := fs.Uint64("seed", 0, "")
 	data := fs.String("data", "", "")
 	level := fs.String("log-level", "info", "")
+	window := fs.Duration("truth-window", defaultTruthWindow, "")
 	if code, ok := c.Parse(fs, args, c.Help); !ok {
 		return code
 	}
 	if fs.NArg() > 0 {
 		return c.UsageError("sim serve", "sim serve takes no arguments")
+	}
+	if *window < 0 {
+		return c.UsageError("sim serve", fmt.Sprintf("-truth-window must not be negative (0 keeps every minute), got %s", *window))
 	}
 	if !(*speed >= 0 && *speed <= maxClockSpeed) {
 		return c.UsageError("sim serve", fmt.Sprintf("-speed must not be negative, and at most %d (virtual seconds per wall second; 0 steps manually), got %g", maxClockSpeed, *speed))
@@ -90,7 +105,7 @@ func (c *SimServeCommand) Run(args []string) int {
 		return ExitInvalid
 	}
 	log := hclog.New(&hclog.LoggerOptions{Name: "foreshape", Level: lvl, Output: c.Err})
-	opts := sim.Options{Seed: *seed, Logger: log.Named("sim")}
+	opts := sim.Options{Seed: *seed, Logger: log.Named("sim"), TruthWindow: *window}
 	if *data != "" {
 		st, err := os.Stat(*data)
 		if err != nil || !st.IsDir() {

@@ -76,6 +76,40 @@ func TestSimServe(t *testing.T) {
 	}
 }
 
+// TestSimServeTruthWindow: sim serve keeps the per-minute ground truth of
+// -truth-window of virtual time, as its help says.
+func TestSimServeTruthWindow(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var out, errb syncbuf.Buffer
+	done := make(chan int, 1)
+	go func() {
+		done <- Run(ctx, []string{"sim", "serve", "-addr", "127.0.0.1:0", "-speed", "0", "-log-level", "error", "-truth-window", "2h"}, &out, &errb)
+	}()
+	base := simBanner(t, &out, &errb, done)
+	resp, err := http.Post(base+"/v1/sim/step?d=5h", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	resp, err = http.Get(base + "/v1/sim/truth")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tr struct{ NodeMinutes []struct{ Minute time.Time } }
+	err = json.NewDecoder(resp.Body).Decode(&tr)
+	resp.Body.Close()
+	if err != nil || len(tr.NodeMinutes) == 0 {
+		t.Fatalf("GET /v1/sim/truth: %v, %d node minutes", err, len(tr.NodeMinutes))
+	}
+	first, last := tr.NodeMinutes[0].Minute, tr.NodeMinutes[len(tr.NodeMinutes)-1].Minute
+	if span := last.Sub(first); span > 2*time.Hour || span < 2*time.Hour-2*time.Minute {
+		t.Errorf("node minutes from %v to %v (%s) after 5 virtual hours; want the last 2h", first, last, span)
+	}
+	cancel()
+	<-done
+}
+
 func TestSimServeErrors(t *testing.T) {
 	bad := filepath.Join(t.TempDir(), "bad.hcl")
 	if err := os.WriteFile(bad, []byte("name = \"x\"\ntick = \"fast\"\n"), 0o600); err != nil {
@@ -89,6 +123,7 @@ func TestSimServeErrors(t *testing.T) {
 	}{
 		{"unknown flag", []string{"sim", "serve", "-bogus"}, ExitUsage, "bogus"},
 		{"negative speed", []string{"sim", "serve", "-speed", "-1"}, ExitUsage, "speed"},
+		{"negative truth window", []string{"sim", "serve", "-truth-window", "-1h"}, ExitUsage, "-truth-window must not be negative"},
 		{"bad log level", []string{"sim", "serve", "-log-level", "loud"}, ExitUsage, "log-level"},
 		{"argument", []string{"sim", "serve", "extra"}, ExitUsage, "no arguments"},
 		{"missing scenario", []string{"sim", "serve", "-scenario", filepath.Join(t.TempDir(), "none.hcl")}, ExitInvalid, "none.hcl"},

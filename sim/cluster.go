@@ -88,6 +88,12 @@ type Options struct {
 	// SkipNodeMinutes turns off per node and minute ground truth (for very
 	// long or very large runs that only need the other records).
 	SkipNodeMinutes bool
+	// TruthWindow, when positive, keeps only the minute records of the
+	// ground truth (NodeMinutes, JobMinutes) of the last TruthWindow of
+	// virtual time, dropping older ones as new ones come: an open-ended
+	// run's memory then stays bounded (the default scenario records
+	// about 11 MB a virtual day). Zero keeps them all.
+	TruthWindow time.Duration
 }
 
 // Cluster is a simulated Nomad cluster. It is safe for concurrent use: every

@@ -175,7 +175,11 @@ func (c *Cluster) flushMinutes(force bool) {
 			// A run of known length records a minute per node and minute:
 			// reserve that once (up to 2M records) rather than copy the
 			// records each time the slice grows.
-			mins := int(min(c.sc.Duration, 31*24*time.Hour)/time.Minute) + 1
+			span := min(c.sc.Duration, 31*24*time.Hour)
+			if w := c.opts.TruthWindow; w > 0 {
+				span = min(span, w)
+			}
+			mins := int(span/time.Minute) + 1
 			c.truth.NodeMinutes = make([]NodeMinute, 0, min(mins*len(c.nodes), 1<<21))
 		}
 		for _, n := range c.nodes {
@@ -200,7 +204,25 @@ func (c *Cluster) flushMinutes(force bool) {
 		}
 	}
 	c.flushJobMinutes()
+	if w := c.opts.TruthWindow; w > 0 {
+		cut := cur.Add(-w)
+		c.truth.NodeMinutes = dropBefore(c.truth.NodeMinutes, cut, func(r *NodeMinute) time.Time { return r.Minute })
+		c.truth.JobMinutes = dropBefore(c.truth.JobMinutes, cut, func(r *JobMinute) time.Time { return r.Minute })
+	}
 	c.lastMinute = cur
+}
+
+// dropBefore drops the records of s (in time order) whose time, at, is
+// before cut. It reslices, zeroing what it drops: once the backing array
+// is full, append copies only the records kept into a new one, and the
+// old one is freed.
+func dropBefore[T any](s []T, cut time.Time, at func(*T) time.Time) []T {
+	i := 0
+	for i < len(s) && at(&s[i]).Before(cut) {
+		i++
+	}
+	clear(s[:i])
+	return s[i:]
 }
 
 // flushJobMinutes records what every job holds and waits for as the

@@ -356,3 +356,41 @@ event "surge" {
 		t.Errorf("demand a day before the start %v, at the start %v: want equal and positive", past, now)
 	}
 }
+
+// TestTruthWindowBoundsMinuteRecords: with Options.TruthWindow an
+// open-ended run keeps only the last window's minute records, the rest of
+// the truth as it is; without it, every minute.
+func TestTruthWindowBoundsMinuteRecords(t *testing.T) {
+	t.Parallel()
+	run := func(window time.Duration) (*Cluster, Truth) {
+		c, err := New(DefaultScenario(), Options{TruthWindow: window})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Step(3 * 24 * time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		return c, c.Truth()
+	}
+	all, whole := run(0)
+	c, kept := run(6 * time.Hour)
+	nodes := len(c.nodes)
+	cut := c.now.Truncate(time.Minute).Add(-6 * time.Hour)
+	if len(kept.NodeMinutes) == 0 || kept.NodeMinutes[0].Minute.Before(cut) || len(kept.NodeMinutes) > (6*60+1)*nodes {
+		t.Errorf("node minutes kept: %d from %v; want at most %d, none before %v", len(kept.NodeMinutes), kept.NodeMinutes[0].Minute, (6*60+1)*nodes, cut)
+	}
+	if len(kept.JobMinutes) == 0 || kept.JobMinutes[0].Minute.Before(cut) {
+		t.Errorf("job minutes kept: %d from %v; want none before %v", len(kept.JobMinutes), kept.JobMinutes[0].Minute, cut)
+	}
+	if len(whole.NodeMinutes) < 3*24*60*len(all.nodes)-len(all.nodes) {
+		t.Errorf("without a window: %d node minutes; want every minute of 3 days", len(whole.NodeMinutes))
+	}
+	// What is kept is what the whole run recorded over the window.
+	tail := whole.NodeMinutes[len(whole.NodeMinutes)-len(kept.NodeMinutes):]
+	if !slices.Equal(tail, kept.NodeMinutes) {
+		t.Error("the node minutes kept differ from the same minutes of the run that kept all")
+	}
+	if len(kept.Migrations) != len(whole.Migrations) || len(kept.Events) != len(whole.Events) {
+		t.Errorf("migrations %d, events %d with the window; %d, %d without: want the same", len(kept.Migrations), len(kept.Events), len(whole.Migrations), len(whole.Events))
+	}
+}
