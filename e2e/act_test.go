@@ -659,6 +659,11 @@ func TestActDevWithin90s(t *testing.T) {
 	if submitted == 0 || done < submitted {
 		t.Errorf("%d requests queued for rack a's maintenance, %d done; decisions %+v", submitted, done, d.Decisions)
 	}
+	// The README: queued at 07:40 data time, the drain's lead time before
+	// its 08:00 window (a cycle later under load).
+	if lead := window.Add(-20 * time.Minute); queuedAt.Before(lead) || !queuedAt.Before(lead.Add(2*time.Minute)) {
+		t.Errorf("rack a's requests queued at %s data time; want 07:40 (or the minute after), as the README says", queuedAt.Format("15:04:05"))
+	}
 	if len(scaled) == 0 || scaled[0].Policy != "dc2-web" || !scaled[0].Time.Before(surge) || !strings.Contains(scaled[0].Reason, `scale "api" up`) || !strings.Contains(scaled[0].Reason, "hotspot") {
 		t.Errorf("scale decisions %+v; want dc2-web's api scaled up for the hotspot before the surge at 09:00", scaled)
 	}
