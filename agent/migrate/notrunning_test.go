@@ -255,11 +255,51 @@ func TestPlaceholderWhoseTaskFailsDoesNotScale(t *testing.T) {
 // and the move is handed it: its replacement needs the room, not the
 // placeholder's task. No scale action at any time.
 func TestPlaceholderWhoseTaskFailsOnMockDriverDoesNotScale(t *testing.T) {
+	placeholderTaskFailsOnMockDriver(t, nil)
+}
+
+// TestEarlierPlaceholderOfTheSameIDIsNotRead: Nomad keeps a purged job's
+// evaluations, under its ID, until its garbage collection. A placeholder
+// of an ID used before (here a job of that ID no node could run, "missing
+// drivers", purged) is read by its own evaluations only: its task fails,
+// and it is not scaled for, as in
+// TestPlaceholderWhoseTaskFailsOnMockDriverDoesNotScale. The earlier
+// job's hopeless evaluation was read as the new placeholder's, whose
+// driver the nodes now run, and it was scaled for (found against a real
+// Nomad whose last test had left the ID's evaluations).
+func TestEarlierPlaceholderOfTheSameIDIsNotRead(t *testing.T) {
+	placeholderTaskFailsOnMockDriver(t, func(h *harness) {
+		id := state.PlaceholderPrefix + "rs-1"
+		job := &nomadapi.Job{ID: &id, Name: &id, Type: new("service"), Datacenters: []string{"dc2"}, TaskGroups: []*nomadapi.TaskGroup{{
+			Name: new("hold"), Count: new(1), Tasks: []*nomadapi.Task{{Name: "hold", Driver: "podman", Config: map[string]any{"image": "pause"},
+				Resources: &nomadapi.Resources{CPU: new(100), MemoryMB: new(64)}}}}}}
+		reg, _, err := h.client.Jobs().Register(job, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.step(time.Minute)
+		ev, _, err := h.client.Evaluations().Info(reg.EvalID, nil)
+		if err != nil || len(ev.FailedTGAllocs) == 0 || ev.FailedTGAllocs["hold"].ConstraintFiltered["missing drivers"] == 0 {
+			t.Fatalf("the earlier job's evaluation: %+v, %v; the test needs one that failed for a missing driver", ev, err)
+		}
+		if _, _, err := h.client.Jobs().Deregister(id, true, nil); err != nil {
+			t.Fatal(err)
+		}
+		h.step(time.Minute)
+	})
+}
+
+// placeholderTaskFailsOnMockDriver is the body of the tests above; before,
+// when set, runs before the move is submitted.
+func placeholderTaskFailsOnMockDriver(t *testing.T, before func(*harness)) {
 	var logs syncbuf.Buffer
 	h := newHarness(t, mockScenario, actPolicies, func(c *Config) {
 		c.Placeholder = commandMissingMock
 		c.Logger = hclog.New(&hclog.LoggerOptions{Output: io.MultiWriter(testWriter{t}, &logs), Level: hclog.Debug})
 	})
+	if before != nil {
+		before(h)
+	}
 	a := h.allocs("web")[0]
 	id, err := h.c.Submit(h.ctx, h.now(), h.pols, Submission{Allocation: a.ID, Target: "dc2"})
 	if err != nil {

@@ -147,7 +147,7 @@ func (c *Coordinator) readUnplaceable(ctx context.Context, now time.Time, view s
 				"job", res.Job, logKeyReservation, res.ID, "locality", res.Locality, logKeyError, err)
 			continue
 		}
-		f, ok := lastFailure(evals)
+		f, ok := lastFailure(c.sinceRegistered(ctx, res.Job, evals))
 		if !ok || !f.hopeless {
 			if why, fails := c.taskFails(ctx, now, res, ds); fails {
 				if out == nil {
@@ -234,6 +234,23 @@ func (c *Coordinator) driverRuns(locality, driver string) bool {
 		}
 	}
 	return false
+}
+
+// sinceRegistered keeps the evaluations of job made since its
+// registration: Nomad keeps a purged job's evaluations until its garbage
+// collection (an hour by default) and lists them under the job's ID, so a
+// placeholder registered under the ID of one purged before (a reservation
+// ID used again: a state restored from an older backup, a new cluster
+// against the same Nomad) would be read by an earlier placeholder's
+// failures. The job's registration and its first evaluation share a Raft
+// index. When the job cannot be read, all are kept.
+func (c *Coordinator) sinceRegistered(ctx context.Context, job string, evals []*nomadapi.Evaluation) []*nomadapi.Evaluation {
+	j, _, err := c.nomad.Jobs().Info(job, c.qo(ctx))
+	if err != nil || j.CreateIndex == nil {
+		c.log.Debug("cannot read a placeholder job's registration: its evaluations are all read", "job", job, logKeyError, err)
+		return evals
+	}
+	return slices.DeleteFunc(slices.Clone(evals), func(e *nomadapi.Evaluation) bool { return e != nil && e.CreateIndex < *j.CreateIndex })
 }
 
 // placeholderDriver reads the task driver a placeholder job was
