@@ -8,13 +8,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hashicorp/go-hclog"
 	nomadapi "github.com/hashicorp/nomad/api"
 
 	"github.com/foreshape/foreshape/agent/migrate"
 	"github.com/foreshape/foreshape/agent/shape"
 	"github.com/foreshape/foreshape/agent/state"
-	"github.com/foreshape/foreshape/internal/realnomad"
 )
 
 // TestActPlaceholderNotRunningOnRealNomad: a real Nomad (NOMAD_ADDR with
@@ -41,72 +39,16 @@ func TestActPlaceholderNotRunningOnRealNomad(t *testing.T) {
 	if target == nil {
 		t.Skip("NOMAD_ADDR has no second datacenter with a ready node running raw_exec and mock_driver (join a client agent in another datacenter; Nomad's dev agents enable mock_driver)")
 	}
-	suffix := fmt.Sprintf("%d-%d", os.Getpid(), time.Now().UnixNano()%1e6)
-	job, workers := "fs-e2e-notrunning-"+suffix, "fs-e2e-workers-"+suffix
-	registerSleeper(t, client, job, source.Datacenter)
-	registerSleeper(t, client, workers, target.Datacenter)
-	t.Cleanup(func() {
-		_, _, _ = client.Jobs().Deregister(job, true, nil)
-		_, _, _ = client.Jobs().Deregister(workers, true, nil)
-	})
-	alloc := waitRunning(t, client, job, "")
-
-	local := newLocal(t)
-	pols := realPolicies(t, `
-shaping "source" {
-  locality {
-    datacenter = %q
-  }
-}
-shaping "target" {
-  locality {
-    datacenter = %q
-  }
-  reserve {
-    enabled    = true
-    priority   = 10
-    lead_time  = "15m"
-    ttl        = "1h"
-    max_cpu    = 1000
-    max_memory = 1024
-  }
-  scale "workers" {
-    min      = 1
-    max      = 5
-    cooldown = "10m"
-    target "nomad-job" {
-      job   = %q
-      group = "sleep"
-    }
-  }
-}
-`, source.Datacenter, target.Datacenter, workers)
-	coord, err := migrate.New(migrate.Config{Nomad: realnomad.Client(t, addr, realnomad.Token()), Apply: local, State: local.FSM, Node: "e2e", SyncScale: true,
-		Placeholder: migrate.Placeholder{Driver: "mock_driver", Config: map[string]any{"start_block_for": "1h", "run_for": "2h"}},
-		Logger:      hclog.New(&hclog.LoggerOptions{Output: testWriter{t}, Level: hclog.Debug})})
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := newPlaceholderMove(t, addr, client, "notrunning", source.Datacenter, target.Datacenter, target.Datacenter)
+	local, workers := m.local, m.workers
+	coord := m.coordinator(migrate.Placeholder{Driver: "mock_driver", Config: map[string]any{"start_block_for": "1h", "run_for": "2h"}})
 	ctx := context.Background()
-	t.Cleanup(func() { reapAll(t, client, local.FSM.Act().ClusterID) })
 	if _, err := local.Apply(ctx, state.SetQueuePaused{Paused: true, At: time.Now().UTC(), By: "e2e"}); err != nil {
 		t.Fatal(err)
 	}
-	id := submitMove(t, local, alloc, "source", "operator", source.Datacenter, target.Datacenter)
-	start := time.Now()
-	i := 0
-	pass := func() {
-		t.Helper()
-		now := start.Add(time.Duration(i) * time.Minute)
-		i++
-		if _, err := coord.RunOnce(ctx, now, pols, nil); err != nil {
-			t.Fatal(err)
-		}
-		if err := coord.Follow(ctx, now); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for ; time.Duration(i)*time.Minute <= shape.PlaceholderGrace+3*time.Minute; time.Sleep(time.Second) {
+	id := m.submit()
+	pass := func() { t.Helper(); m.pass(coord, true) }
+	for ; m.now().Sub(m.start) <= shape.PlaceholderGrace+3*time.Minute; time.Sleep(time.Second) {
 		pass()
 	}
 	res, ok := local.FSM.ReservationFor(id)
@@ -211,72 +153,13 @@ func TestActPlaceholderTaskFailsOnRealNomad(t *testing.T) {
 		t.Skip("NOMAD_ADDR has no second datacenter with a ready raw_exec node (join a client agent in another datacenter)")
 	}
 	missing := fmt.Sprintf("/nonexistent/foreshape-hold-%d", os.Getpid())
-	suffix := fmt.Sprintf("%d-%d", os.Getpid(), time.Now().UnixNano()%1e6)
-	job, workers := "fs-e2e-taskfails-"+suffix, "fs-e2e-workers-"+suffix
-	registerSleeper(t, client, job, source.Datacenter)
-	registerSleeper(t, client, workers, target.Datacenter)
-	t.Cleanup(func() {
-		_, _, _ = client.Jobs().Deregister(job, true, nil)
-		_, _, _ = client.Jobs().Deregister(workers, true, nil)
-	})
-	alloc := waitRunning(t, client, job, "")
-
-	local := newLocal(t)
-	pols := realPolicies(t, `
-shaping "source" {
-  locality {
-    datacenter = %q
-  }
-}
-shaping "target" {
-  locality {
-    datacenter = %q
-  }
-  reserve {
-    enabled    = true
-    priority   = 10
-    lead_time  = "15m"
-    ttl        = "1h"
-    max_cpu    = 1000
-    max_memory = 1024
-  }
-  scale "workers" {
-    min      = 1
-    max      = 5
-    cooldown = "10m"
-    target "nomad-job" {
-      job   = %q
-      group = "sleep"
-    }
-  }
-}
-`, source.Datacenter, target.Datacenter, workers)
-	coordWith := func(ph migrate.Placeholder) *migrate.Coordinator {
-		coord, err := migrate.New(migrate.Config{Nomad: realnomad.Client(t, addr, realnomad.Token()), Apply: local, State: local.FSM, Node: "e2e", SyncScale: true,
-			Placeholder: ph, Logger: hclog.New(&hclog.LoggerOptions{Output: testWriter{t}, Level: hclog.Debug})})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return coord
-	}
+	m := newPlaceholderMove(t, addr, client, "taskfails", source.Datacenter, target.Datacenter, target.Datacenter)
+	local, workers := m.local, m.workers
+	coordWith := m.coordinator
 	coord := coordWith(migrate.Placeholder{Driver: "raw_exec", Config: map[string]any{"command": missing}})
-	ctx := context.Background()
-	t.Cleanup(func() { reapAll(t, client, local.FSM.Act().ClusterID) })
-	id := submitMove(t, local, alloc, "source", "operator", source.Datacenter, target.Datacenter)
-	start := time.Now()
-	i := 0
-	pass := func() {
-		t.Helper()
-		now := start.Add(time.Duration(i) * time.Minute)
-		i++
-		if _, err := coord.RunOnce(ctx, now, pols, nil); err != nil {
-			t.Fatal(err)
-		}
-		if err := coord.Follow(ctx, now); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for ; time.Duration(i)*time.Minute <= shape.PlaceholderGrace+3*time.Minute; time.Sleep(time.Second) {
+	id := m.submit()
+	pass := func() { t.Helper(); m.pass(coord, true) }
+	for ; m.now().Sub(m.start) <= shape.PlaceholderGrace+3*time.Minute; time.Sleep(time.Second) {
 		pass()
 	}
 	res, ok := local.FSM.ReservationFor(id)

@@ -1,20 +1,15 @@
 package e2e
 
 import (
-	"context"
-	"fmt"
-	"os"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/hashicorp/go-hclog"
 	nomadapi "github.com/hashicorp/nomad/api"
 
 	"github.com/foreshape/foreshape/agent/migrate"
 	"github.com/foreshape/foreshape/agent/shape"
 	"github.com/foreshape/foreshape/agent/state"
-	"github.com/foreshape/foreshape/internal/realnomad"
 )
 
 // TestActUnplaceablePlaceholderOnRealNomad: a real Nomad (NOMAD_ADDR with
@@ -43,62 +38,14 @@ func TestActUnplaceablePlaceholderOnRealNomad(t *testing.T) {
 			t.Skipf("node %s runs %s: this test needs a task driver no node runs", n.Name, driver)
 		}
 	}
-	suffix := fmt.Sprintf("%d-%d", os.Getpid(), time.Now().UnixNano()%1e6)
-	job, workers := "fs-e2e-unplaceable-"+suffix, "fs-e2e-workers-"+suffix
-	registerSleeper(t, client, job, source.Datacenter)
-	registerSleeper(t, client, workers, source.Datacenter)
-	t.Cleanup(func() {
-		_, _, _ = client.Jobs().Deregister(job, true, nil)
-		_, _, _ = client.Jobs().Deregister(workers, true, nil)
-	})
-	alloc := waitRunning(t, client, job, "")
-
-	local := newLocal(t)
-	pols := realPolicies(t, `
-shaping "source" {
-  locality {
-    datacenter = %q
-  }
-}
-shaping "target" {
-  locality {
-    datacenter = %q
-  }
-  reserve {
-    enabled    = true
-    priority   = 10
-    lead_time  = "15m"
-    ttl        = "1h"
-    max_cpu    = 1000
-    max_memory = 1024
-  }
-  scale "workers" {
-    min      = 1
-    max      = 5
-    cooldown = "10m"
-    target "nomad-job" {
-      job   = %q
-      group = "sleep"
-    }
-  }
-}
-`, source.Datacenter, target, workers)
-	coord, err := migrate.New(migrate.Config{Nomad: realnomad.Client(t, addr, realnomad.Token()), Apply: local, State: local.FSM, Node: "e2e", SyncScale: true,
-		Placeholder: migrate.Placeholder{Driver: driver, Config: map[string]any{"image": "registry.k8s.io/pause:3.10"}},
-		Logger:      hclog.New(&hclog.LoggerOptions{Output: testWriter{t}, Level: hclog.Debug})})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	t.Cleanup(func() { reapAll(t, client, local.FSM.Act().ClusterID) })
-	id := submitMove(t, local, alloc, "source", "operator", source.Datacenter, target)
-	start := time.Now()
-	for i := 0; ; i++ {
-		now := start.Add(time.Duration(i) * time.Minute)
-		if _, err := coord.RunOnce(ctx, now, pols, nil); err != nil {
-			t.Fatal(err)
-		}
-		if now.Sub(start) > shape.PlaceholderGrace+3*time.Minute {
+	m := newPlaceholderMove(t, addr, client, "unplaceable", source.Datacenter, target, source.Datacenter)
+	local, workers := m.local, m.workers
+	coord := m.coordinator(migrate.Placeholder{Driver: driver, Config: map[string]any{"image": "registry.k8s.io/pause:3.10"}})
+	id := m.submit()
+	for {
+		at := m.now()
+		m.pass(coord, false)
+		if at.Sub(m.start) > shape.PlaceholderGrace+3*time.Minute {
 			break
 		}
 		time.Sleep(time.Second)
