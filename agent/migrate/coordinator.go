@@ -381,12 +381,42 @@ func intentID(kind state.IntentKind, object, request string, attempt int) string
 // note records a coordinator decision once per key and ten minutes of
 // data time.
 func (c *Coordinator) note(ds *[]state.Decision, now time.Time, key string, d state.Decision) {
-	if t, ok := c.recent[key]; ok && now.Sub(t) < 10*time.Minute && now.Sub(t) >= 0 {
+	if c.noted(now, key) {
 		return
 	}
 	c.recent[key] = now
 	d.Time = now
 	*ds = append(*ds, d)
+}
+
+// noted reports whether a decision under key was noted within the last
+// ten minutes (note), so that what would only build it can be skipped.
+func (c *Coordinator) noted(now time.Time, key string) bool {
+	t, ok := c.recent[key]
+	return ok && now.Sub(t) < 10*time.Minute && now.Sub(t) >= 0
+}
+
+// placeholderNamespace is the namespace placeholders are registered in
+// (placeholderJob): Config.Namespace, else Nomad's default.
+func (c *Coordinator) placeholderNamespace() string {
+	if c.cfg.Namespace != "" {
+		return c.cfg.Namespace
+	}
+	return nomadapi.DefaultNamespace
+}
+
+// taskEvents reads an allocation's tasks' last two events
+// (lastTaskEvents), or says none were read.
+func (c *Coordinator) taskEvents(ctx context.Context, alloc string) string {
+	full, _, err := c.nomad.Allocations().Info(alloc, c.qo(ctx))
+	if err != nil {
+		c.log.Debug("cannot read a placeholder allocation's task events", "alloc", alloc, logKeyError, err)
+		return "none read"
+	}
+	if ev := lastTaskEvents(full, 2); ev != "" {
+		return ev
+	}
+	return "none read"
 }
 
 // record appends decisions to the replicated log.

@@ -28,10 +28,7 @@ import (
 // failed for good (its client reports it failed: an unrecoverable driver
 // error) holds no room and is not one of these.
 func (c *Coordinator) notRunning(ctx context.Context, now time.Time, view state.ActView, ds *[]state.Decision) {
-	ns := c.cfg.Namespace // where placeholderJob registers them
-	if ns == "" {
-		ns = nomadapi.DefaultNamespace
-	}
+	ns := c.placeholderNamespace()
 	still := map[string]bool{}
 	for _, res := range view.Reservations {
 		if res.State != state.ReservationHeld || res.Job == "" || !shape.PlaceholderLate(res, now) {
@@ -53,17 +50,12 @@ func (c *Coordinator) notRunning(ctx context.Context, now time.Time, view state.
 		}
 		still[res.ID] = true
 		key := "notrunning/" + res.ID
-		if t, ok := c.recent[key]; ok && now.Sub(t) < 10*time.Minute && now.Sub(t) >= 0 {
+		if c.noted(now, key) {
 			continue // said within ten minutes: no read
 		}
 		slices.SortFunc(stuck, func(a, b *nomadapi.AllocationListStub) int { return strings.Compare(a.ID, b.ID) })
 		a := stuck[0]
-		events := "none read"
-		if full, _, err := c.nomad.Allocations().Info(a.ID, c.qo(ctx)); err != nil {
-			c.log.Debug("cannot read a placeholder allocation's task events", "alloc", a.ID, logKeyError, err)
-		} else if ev := lastTaskEvents(full, 2); ev != "" {
-			events = ev
-		}
+		events := c.taskEvents(ctx, a.ID)
 		since := ""
 		if a.CreateTime != 0 {
 			since = fmt.Sprintf(" %s after Nomad placed it", now.Sub(time.Unix(0, a.CreateTime)).Round(time.Second))

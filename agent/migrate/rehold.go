@@ -336,7 +336,7 @@ func (c *Coordinator) giveBackAgainAll(ctx context.Context, now time.Time, view 
 // and nothing is said.
 func (c *Coordinator) givenUpAgain(ctx context.Context, now time.Time, r state.MigrationRequest, n *nomadapi.NodeListStub, again string, last state.Intent, late bool, ds *[]state.Decision) {
 	key := "notbackagain/" + again
-	if t, ok := c.recent[key]; ok && now.Sub(t) < 10*time.Minute && now.Sub(t) >= 0 {
+	if c.noted(now, key) {
 		return // said within ten minutes: no read
 	}
 	if !c.untouchedSince(ctx, now, n.ID, n.Name, r.ID, n.CreateIndex, nomadapi.NodeSchedulingIneligible, again) {

@@ -146,10 +146,7 @@ func (c *Coordinator) notePlacement(ctx context.Context) {
 			live[a.Namespace+"/"+a.JobID]++
 		}
 	}
-	ns := c.cfg.Namespace // where placeholderJob registers them
-	if ns == "" {
-		ns = nomadapi.DefaultNamespace
-	}
+	ns := c.placeholderNamespace()
 	for _, r := range c.cfg.State.Act().Reservations {
 		if r.State != state.ReservationHeld || r.Job == "" {
 			continue

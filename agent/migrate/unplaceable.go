@@ -147,9 +147,14 @@ func (c *Coordinator) readUnplaceable(ctx context.Context, now time.Time, view s
 				"job", res.Job, logKeyReservation, res.ID, "locality", res.Locality, logKeyError, err)
 			continue
 		}
-		f, ok := lastFailure(c.sinceRegistered(ctx, res.Job, evals))
+		// The job's registration and task, read once for what follows.
+		job, _, jerr := c.nomad.Jobs().Info(res.Job, c.qo(ctx))
+		if jerr != nil {
+			c.log.Debug("cannot read a placeholder job: its evaluations are all read", "job", res.Job, logKeyError, jerr)
+		}
+		f, ok := lastFailure(sinceRegistered(job, evals))
 		if !ok || !f.hopeless {
-			if why, fails := c.taskFails(ctx, now, res, ds); fails {
+			if why, fails := c.taskFails(ctx, now, res, job, jerr, ds); fails {
 				if out == nil {
 					out = map[string]string{}
 				}
@@ -163,7 +168,7 @@ func (c *Coordinator) readUnplaceable(ctx context.Context, now time.Time, view s
 		}
 		out[res.ID] = why // this pass's plan reads the view from before any release below
 		if f.reasons["missing drivers"] > 0 {
-			if drv, err := c.placeholderDriver(ctx, res.Job); err != nil {
+			if drv, _, err := placeholderTask(res.Job, job, jerr); err != nil {
 				c.log.Warn("cannot read a placeholder's task driver", "job", res.Job, logKeyReservation, res.ID, logKeyError, err)
 			} else if drv != c.cfg.Placeholder.Driver {
 				// reserve.driver changed since it was registered (the
@@ -243,27 +248,17 @@ func (c *Coordinator) driverRuns(locality, driver string) bool {
 // ID used again: a state restored from an older backup, a new cluster
 // against the same Nomad) would be read by an earlier placeholder's
 // failures. The job's registration and its first evaluation share a Raft
-// index. When the job cannot be read, all are kept.
-func (c *Coordinator) sinceRegistered(ctx context.Context, job string, evals []*nomadapi.Evaluation) []*nomadapi.Evaluation {
-	j, _, err := c.nomad.Jobs().Info(job, c.qo(ctx))
-	if err != nil || j.CreateIndex == nil {
-		c.log.Debug("cannot read a placeholder job's registration: its evaluations are all read", "job", job, logKeyError, err)
+// index. When the job could not be read (nil), all are kept.
+func sinceRegistered(job *nomadapi.Job, evals []*nomadapi.Evaluation) []*nomadapi.Evaluation {
+	if job == nil || job.CreateIndex == nil {
 		return evals
 	}
-	return slices.DeleteFunc(slices.Clone(evals), func(e *nomadapi.Evaluation) bool { return e != nil && e.CreateIndex < *j.CreateIndex })
+	return slices.DeleteFunc(slices.Clone(evals), func(e *nomadapi.Evaluation) bool { return e != nil && e.CreateIndex < *job.CreateIndex })
 }
 
-// placeholderDriver reads the task driver a placeholder job was
-// registered with.
-func (c *Coordinator) placeholderDriver(ctx context.Context, job string) (string, error) {
-	drv, _, err := c.placeholderTask(ctx, job)
-	return drv, err
-}
-
-// placeholderTask reads the task driver and config a placeholder job was
-// registered with.
-func (c *Coordinator) placeholderTask(ctx context.Context, job string) (string, map[string]any, error) {
-	j, _, err := c.nomad.Jobs().Info(job, c.qo(ctx))
+// placeholderTask is the task driver and config placeholder id was
+// registered with, from its job j as read (err, the read's error).
+func placeholderTask(id string, j *nomadapi.Job, err error) (string, map[string]any, error) {
 	if err != nil {
 		return "", nil, err
 	}
@@ -274,7 +269,7 @@ func (c *Coordinator) placeholderTask(ctx context.Context, job string) (string, 
 			}
 		}
 	}
-	return "", nil, fmt.Errorf("placeholder %s has no task", job)
+	return "", nil, fmt.Errorf("placeholder %s has no task", id)
 }
 
 // sameConfig reports whether two task configs say the same once written
@@ -306,11 +301,9 @@ func sameConfig(a, b map[string]any) bool {
 // reserve.config say now (the operator's fix, applied at the servers'
 // restart) is released, to be placed anew with it (not scaled for in the
 // pass that releases it either).
-func (c *Coordinator) taskFails(ctx context.Context, now time.Time, res state.Reservation, ds *[]state.Decision) (string, bool) {
-	ns := c.cfg.Namespace // where placeholderJob registers them
-	if ns == "" {
-		ns = nomadapi.DefaultNamespace
-	}
+// job and jerr are the placeholder's job as readUnplaceable read it.
+func (c *Coordinator) taskFails(ctx context.Context, now time.Time, res state.Reservation, job *nomadapi.Job, jerr error, ds *[]state.Decision) (string, bool) {
+	ns := c.placeholderNamespace()
 	var last *nomadapi.AllocationListStub
 	failed := 0
 	for _, a := range c.view.allocs {
@@ -326,7 +319,7 @@ func (c *Coordinator) taskFails(ctx context.Context, now time.Time, res state.Re
 	if failed == 0 || failed < res.Unplaced {
 		return "", false // some not placed at all: that may be room, which a scale brings
 	}
-	drv, cfg, err := c.placeholderTask(ctx, res.Job)
+	drv, cfg, err := placeholderTask(res.Job, job, jerr)
 	if err != nil {
 		c.log.Warn("cannot read a placeholder's task", "job", res.Job, logKeyReservation, res.ID, logKeyError, err)
 	} else if drv != c.cfg.Placeholder.Driver || !sameConfig(cfg, c.cfg.Placeholder.Config) {
@@ -344,14 +337,9 @@ func (c *Coordinator) taskFails(ctx context.Context, now time.Time, res state.Re
 	}
 	key := "taskfails/" + res.ID
 	events := c.failedEvents[res.ID]
-	if t, ok := c.recent[key]; events == "" || !ok || now.Sub(t) >= 10*time.Minute || now.Sub(t) < 0 {
+	if events == "" || !c.noted(now, key) {
 		// Read when the decision is due, not every pass.
-		events = "none read"
-		if full, _, err := c.nomad.Allocations().Info(last.ID, c.qo(ctx)); err != nil {
-			c.log.Debug("cannot read a placeholder allocation's task events", "alloc", last.ID, logKeyError, err)
-		} else if ev := lastTaskEvents(full, 2); ev != "" {
-			events = ev
-		}
+		events = c.taskEvents(ctx, last.ID)
 		c.failedEvents[res.ID] = events
 	}
 	why := fmt.Sprintf("placeholder %s's task fails on the nodes Nomad places it on: allocation %s on node %s failed (%s; the task's last events: %s), and Nomad reschedules it to fail alike; "+
