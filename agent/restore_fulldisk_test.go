@@ -36,12 +36,11 @@ func (s *fullSnaps) Create(version raft.SnapshotVersion, index, term uint64, c r
 	return s.InmemSnapshotStore.Create(version, index, term, c, ci, tr)
 }
 
-// TestSnapshotRestoreOnAFullDiskIs503: a restore that raft cannot write
-// into the data_dir (a full disk) is answered as a write the leader could
-// not store is: unavailable (the API's 503), naming the disk and saying
-// nothing was restored; the state is as it was. It was a 500 with raft's
-// "failed to write snapshot" alone (measured on a 72 KiB tmpfs).
-func TestSnapshotRestoreOnAFullDiskIs503(t *testing.T) {
+// fullDiskLeader is an agent leading a one-server in-memory cluster whose
+// Raft snapshots go to a store that fails as a full disk once its full is
+// set.
+func fullDiskLeader(t *testing.T) (*Agent, *cluster.Node, *fullSnaps) {
+	t.Helper()
 	var buf syncbuf.Buffer
 	a := forwardingAgent(t, &buf)
 	snaps := &fullSnaps{InmemSnapshotStore: raft.NewInmemSnapshotStore()}
@@ -59,6 +58,16 @@ func TestSnapshotRestoreOnAFullDiskIs503(t *testing.T) {
 			t.Fatal("no leader")
 		}
 	}
+	return a, node, snaps
+}
+
+// TestSnapshotRestoreOnAFullDiskIs503: a restore that raft cannot write
+// into the data_dir (a full disk) is answered as a write the leader could
+// not store is: unavailable (the API's 503), naming the disk and saying
+// nothing was restored; the state is as it was. It was a 500 with raft's
+// "failed to write snapshot" alone (measured on a 72 KiB tmpfs).
+func TestSnapshotRestoreOnAFullDiskIs503(t *testing.T) {
+	a, node, snaps := fullDiskLeader(t)
 	ctx := context.Background()
 	pause := func(by string) {
 		t.Helper()
@@ -73,7 +82,7 @@ func TestSnapshotRestoreOnAFullDiskIs503(t *testing.T) {
 	}
 	pause("after the backup")
 	snaps.full.Store(true)
-	_, err = a.RestoreSnapshot(ctx, bytes.NewReader(archive.Bytes()), api.RestoreOptions{KeepQueue: true})
+	_, err := a.RestoreSnapshot(ctx, bytes.NewReader(archive.Bytes()), api.RestoreOptions{KeepQueue: true})
 	if !errors.Is(err, api.ErrUnavailable) || !errors.Is(err, cluster.ErrDataDir) ||
 		!strings.Contains(err.Error(), "the disk is full") || !strings.Contains(err.Error(), "nothing was restored") {
 		t.Fatalf("a restore on a full disk: %v; want unavailable (503) naming the disk, nothing restored", err)
@@ -94,22 +103,7 @@ func TestSnapshotRestoreUploadOnAFullDiskIs503(t *testing.T) {
 	if _, err := os.Stat("/dev/full"); err != nil {
 		t.Skip("no /dev/full")
 	}
-	var buf syncbuf.Buffer
-	a := forwardingAgent(t, &buf)
-	node, err := cluster.New(cluster.Config{NodeID: "full", InMemory: true, Bootstrap: true}, a.fsm, a.log.Named("cluster"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { node.Close() })
-	a.node = node
-	for deadline := time.Now().Add(time.Minute); ; time.Sleep(10 * time.Millisecond) {
-		if _, ok := node.LeaderContext(); ok {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("no leader")
-		}
-	}
+	a, _, _ := fullDiskLeader(t)
 	ctx := context.Background()
 	var archive bytes.Buffer
 	if err := a.SaveSnapshot(ctx, &archive); err != nil {
@@ -127,7 +121,7 @@ func TestSnapshotRestoreUploadOnAFullDiskIs503(t *testing.T) {
 	}
 	t.Cleanup(func() { createRestoreFile = os.CreateTemp })
 	for _, keep := range []bool{true, false} {
-		_, err = a.RestoreSnapshot(ctx, bytes.NewReader(archive.Bytes()), api.RestoreOptions{KeepQueue: keep})
+		_, err := a.RestoreSnapshot(ctx, bytes.NewReader(archive.Bytes()), api.RestoreOptions{KeepQueue: keep})
 		if !errors.Is(err, api.ErrUnavailable) || !strings.Contains(err.Error(), "the disk is full") || !strings.Contains(err.Error(), "nothing was restored") {
 			t.Fatalf("a restore (keep_queue %v) whose upload cannot be written: %v; want unavailable (503) naming the disk, nothing restored", keep, err)
 		}
@@ -142,26 +136,10 @@ func TestSnapshotRestoreUploadOnAFullDiskIs503(t *testing.T) {
 // it was a 500 with raft's "failed to create snapshot" alone (measured on
 // a full 44 KiB tmpfs).
 func TestSnapshotSaveOnAFullDiskIs503(t *testing.T) {
-	var buf syncbuf.Buffer
-	a := forwardingAgent(t, &buf)
-	snaps := &fullSnaps{InmemSnapshotStore: raft.NewInmemSnapshotStore()}
-	node, err := cluster.New(cluster.Config{NodeID: "full", InMemory: true, Bootstrap: true, SnapshotStore: snaps}, a.fsm, a.log.Named("cluster"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { node.Close() })
-	a.node = node
-	for deadline := time.Now().Add(time.Minute); ; time.Sleep(10 * time.Millisecond) {
-		if _, ok := node.LeaderContext(); ok {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("no leader")
-		}
-	}
+	a, _, snaps := fullDiskLeader(t)
 	snaps.full.Store(true)
 	var archive bytes.Buffer
-	err = a.SaveSnapshot(context.Background(), &archive)
+	err := a.SaveSnapshot(context.Background(), &archive)
 	if !errors.Is(err, api.ErrUnavailable) || !errors.Is(err, cluster.ErrDataDir) || !strings.Contains(err.Error(), "the disk is full") {
 		t.Fatalf("a backup on a full disk: %v; want unavailable (503) naming the disk", err)
 	}
