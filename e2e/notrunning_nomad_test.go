@@ -40,7 +40,7 @@ func TestActPlaceholderNotRunningOnRealNomad(t *testing.T) {
 		t.Skip("NOMAD_ADDR has no second datacenter with a ready node running raw_exec and mock_driver (join a client agent in another datacenter; Nomad's dev agents enable mock_driver)")
 	}
 	m := newPlaceholderMove(t, addr, client, "notrunning", source.Datacenter, target.Datacenter, target.Datacenter)
-	local, workers := m.local, m.workers
+	local := m.local
 	coord := m.coordinator(migrate.Placeholder{Driver: "mock_driver", Config: map[string]any{"start_block_for": "1h", "run_for": "2h"}})
 	ctx := context.Background()
 	if _, err := local.Apply(ctx, state.SetQueuePaused{Paused: true, At: time.Now().UTC(), By: "e2e"}); err != nil {
@@ -114,16 +114,7 @@ func TestActPlaceholderNotRunningOnRealNomad(t *testing.T) {
 	if !handed {
 		t.Errorf("no hand-over of %s's room", res.ID)
 	}
-	if acts := local.FSM.Act().ScaleActions; len(acts) != 0 {
-		t.Errorf("scale actions %+v; want none", acts)
-	}
-	wj, _, err := client.Jobs().Info(workers, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n := *wj.TaskGroups[0].Count; n != 1 {
-		t.Errorf("%s scaled to %d; want it left at 1", workers, n)
-	}
+	m.notScaled("")
 	t.Logf("figures: real Nomad %s: placeholder %s pending on %s past its grace, not scaled for; the decision: %s; the request: %s (%s)",
 		addr, res.Job, target.Name, strings.Join(said, " | "), r.State, r.Reason)
 }
@@ -154,7 +145,7 @@ func TestActPlaceholderTaskFailsOnRealNomad(t *testing.T) {
 	}
 	missing := fmt.Sprintf("/nonexistent/foreshape-hold-%d", os.Getpid())
 	m := newPlaceholderMove(t, addr, client, "taskfails", source.Datacenter, target.Datacenter, target.Datacenter)
-	local, workers := m.local, m.workers
+	local := m.local
 	coordWith := m.coordinator
 	coord := coordWith(migrate.Placeholder{Driver: "raw_exec", Config: map[string]any{"command": missing}})
 	id := m.submit()
@@ -213,16 +204,7 @@ func TestActPlaceholderTaskFailsOnRealNomad(t *testing.T) {
 			t.Errorf("reservation %s %s (%s); want released, saying reserve.config changed", x.ID, x.State, x.Reason)
 		}
 	}
-	if acts := local.FSM.Act().ScaleActions; len(acts) != 0 {
-		t.Errorf("scale actions %+v; want none", acts)
-	}
-	wj, _, err := client.Jobs().Info(workers, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n := *wj.TaskGroups[0].Count; n != 1 {
-		t.Errorf("%s scaled to %d; want it left at 1", workers, n)
-	}
+	m.notScaled("")
 	t.Logf("figures: real Nomad %s: placeholder %s failing on %s past its grace, not scaled for; the request waited: %s; after the restart: %s (%s)",
 		addr, res.Job, target.Name, reason, r.State, r.Reason)
 }

@@ -122,3 +122,19 @@ func (m *placeholderMove) pass(coord *migrate.Coordinator, follow bool) {
 		m.t.Fatal(err)
 	}
 }
+
+// notScaled checks that no scale action was recorded (why says for what)
+// and that the workers are still at their one allocation in Nomad.
+func (m *placeholderMove) notScaled(why string) {
+	m.t.Helper()
+	if acts := m.local.FSM.Act().ScaleActions; len(acts) != 0 {
+		m.t.Errorf("scale actions %+v; want none%s", acts, why)
+	}
+	wj, _, err := m.client.Jobs().Info(m.workers, nil)
+	if err != nil {
+		m.t.Fatal(err)
+	}
+	if n := *wj.TaskGroups[0].Count; n != 1 {
+		m.t.Errorf("%s scaled to %d; want it left at 1", m.workers, n)
+	}
+}

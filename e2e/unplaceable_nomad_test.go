@@ -39,7 +39,7 @@ func TestActUnplaceablePlaceholderOnRealNomad(t *testing.T) {
 		}
 	}
 	m := newPlaceholderMove(t, addr, client, "unplaceable", source.Datacenter, target, source.Datacenter)
-	local, workers := m.local, m.workers
+	local := m.local
 	coord := m.coordinator(migrate.Placeholder{Driver: driver, Config: map[string]any{"image": "registry.k8s.io/pause:3.10"}})
 	id := m.submit()
 	for {
@@ -68,16 +68,7 @@ func TestActUnplaceablePlaceholderOnRealNomad(t *testing.T) {
 			t.Errorf("%s's reason %q lacks %q", id, r.Reason, want)
 		}
 	}
-	if acts := local.FSM.Act().ScaleActions; len(acts) != 0 {
-		t.Errorf("scale actions %+v; want none for a placeholder no node can take", acts)
-	}
-	wj, _, err := client.Jobs().Info(workers, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n := *wj.TaskGroups[0].Count; n != 1 {
-		t.Errorf("%s scaled to %d; want it left at 1", workers, n)
-	}
+	m.notScaled(" for a placeholder no node can take")
 	var fm *nomadapi.AllocationMetric
 	evals, _, err := client.Jobs().Evaluations(res.Job, nil)
 	if err != nil {
