@@ -283,3 +283,50 @@ func TestFidelityMockConfigRefusedByClient(t *testing.T) {
 		}
 	})
 }
+
+// TestFidelityMockStartErrorOfItsNode: a start_error's ${node.*} and
+// ${meta.*} are its node's, as the client interpolates a task's config: a
+// start fails with the node's own text, and where they make it empty (the
+// node has no class) the task starts; a meta key the node does not have
+// fails the task's validation. The failed allocation's follow-up
+// evaluation is its reschedule, which places the replacement on the same
+// node when no other can take it, its reschedule tracker naming that node.
+// The simulator ran the tasks.
+func TestFidelityMockStartErrorOfItsNode(t *testing.T) {
+	forEachMockNomad(t, func(t *testing.T, c *cluster) {
+		id := c.jobID("mock-node")
+		c.register(t, mockJob(id, map[string]any{"start_error": "no start on ${node.unique.name} in ${node.datacenter}", "run_for": "1h"}))
+		a := c.firstAlloc(t, id, "failed", func(a *api.Allocation) bool { return a.ClientStatus == api.AllocClientStatusFailed })
+		if want := "Driver Failure: no start on " + c.node.Name + " in dc1"; !sameEvents(taskEvents(a), "Received: Task received by client",
+			"Task Setup: Building Task Directory", want, "Not Restarting: Error was unrecoverable") {
+			t.Errorf("%s: events %q; want %q, not restarted", c.name, taskEvents(a), want)
+		}
+		a = c.waitAlloc(t, a.ID, "given a follow-up evaluation", func(a *api.Allocation) bool { return a.FollowupEvalID != "" })
+		stubs, _, err := c.client.Jobs().Allocations(id, true, nil)
+		if err != nil || len(stubs) != 1 || stubs[0].FollowupEvalID != a.FollowupEvalID {
+			t.Errorf("%s: the job's allocations %s (%v); want the failed one, listed with its follow-up evaluation %s", c.name, describe(stubs), err, a.FollowupEvalID)
+		}
+		a = c.waitAlloc(t, a.ID, "rescheduled", func(a *api.Allocation) bool { return a.NextAllocation != "" })
+		next := c.waitAlloc(t, a.NextAllocation, "failed alike", func(n *api.Allocation) bool { return n.ClientStatus == api.AllocClientStatusFailed })
+		if rt := next.RescheduleTracker; next.NodeID != a.NodeID || rt == nil || len(rt.Events) != 1 || rt.Events[0].PrevNodeID != a.NodeID {
+			t.Errorf("%s: the replacement on node %s, tracker %+v; want it on the failed one's node %s, its tracker naming that node", c.name, next.NodeID, rt, a.NodeID)
+		}
+		_, _, _ = c.client.Jobs().Deregister(id, true, nil)
+
+		id = c.jobID("mock-node")
+		c.register(t, mockJob(id, map[string]any{"start_error": "${node.class}", "run_for": "1h"}))
+		if a := c.firstAlloc(t, id, "running", func(a *api.Allocation) bool { return a.ClientStatus != api.AllocClientStatusPending }); a.ClientStatus != api.AllocClientStatusRunning {
+			t.Errorf("%s: a start_error empty on a node of no class: %s, events %q; want it running", c.name, a.ClientStatus, taskEvents(a))
+		}
+		_, _, _ = c.client.Jobs().Deregister(id, true, nil)
+
+		id = c.jobID("mock-node")
+		c.register(t, mockJob(id, map[string]any{"start_error": "${meta.foreshape_no_such_key}", "run_for": "1h"}))
+		a = c.firstAlloc(t, id, "failed", func(a *api.Allocation) bool { return a.ClientStatus == api.AllocClientStatusFailed })
+		if want := "Failed Validation: 2 errors occurred:\n\t* failed to parse config: \n\t* Unsupported attribute: This object does not have an attribute named \"foreshape_no_such_key\".\n\n"; !sameEvents(taskEvents(a),
+			"Received: Task received by client", "Task Setup: Building Task Directory", want, "Not Restarting: Error was unrecoverable") {
+			t.Errorf("%s: a meta key the node lacks: events %q; want %q, not restarted", c.name, taskEvents(a), want)
+		}
+		_, _, _ = c.client.Jobs().Deregister(id, true, nil)
+	})
+}

@@ -23,7 +23,13 @@ import (
 //   - start_error: each start fails with that error (a Driver Failure
 //     event), not restarted ("Error was unrecoverable": the task fails, and
 //     so does the allocation) unless start_error_recoverable, when the
-//     restart policy restarts it;
+//     restart policy restarts it. Its ${node.*}, ${attr.*} and ${meta.*}
+//     references are the node's, as the client interpolates a task's
+//     config, so a start fails on some nodes only (an empty error is
+//     none); one its node does not have fails the task's validation
+//     ("Unsupported attribute"). References in the other keys, and to
+//     what the simulator does not model (NOMAD_* variables), are refused
+//     at registration;
 //   - run_for (0 when unset, as in the driver: the task exits at once) and
 //     exit_code: a started task exits after run_for with that code
 //     (Terminated), restarted as the policy says (a batch or sysbatch task
@@ -121,6 +127,16 @@ func parseMockTask(jobType string, tg *api.TaskGroup, t *api.Task) (*mockTask, e
 			return nil, fmt.Errorf("mock_driver config %q is not supported by the simulator", k)
 		}
 		cv, msg := ctyConvert(v, spec.typ)
+		if str, ok := cv.(string); ok && msg == "" && strings.Contains(str, "${") {
+			if k != "start_error" {
+				return nil, fmt.Errorf("mock_driver config %q with an interpolation is not supported by the simulator (only start_error's are)", k)
+			}
+			for _, ref := range mockRefs(str) {
+				if !knownTarget("${" + ref + "}") {
+					return nil, fmt.Errorf("mock_driver config \"start_error\" interpolation ${%s} is not supported by the simulator (${node.*}, ${attr.*} and ${meta.*} it models are)", ref)
+				}
+			}
+		}
 		if msg != "" {
 			errs = append(errs, fmt.Sprintf("Incorrect attribute value type: Inappropriate value for attribute %q: %s.", k, msg))
 			continue
@@ -291,8 +307,15 @@ func (c *Cluster) mockStarts(a *alloc) bool {
 		}
 	}
 	r.blocked = false
-	if m.startErr != "" {
-		c.mockDriverFailure(a, m.startErr)
+	startErr, invalid := mockInterpolate(m.startErr, a.node)
+	if invalid != "" {
+		r.event(&api.TaskEvent{Type: api.TaskFailedValidation, Time: now, DisplayMessage: invalid, ValidationError: invalid,
+			Details: map[string]string{"validation_error": invalid}})
+		c.mockNotRestarting(a, mockReasonUnrecoverable)
+		return false
+	}
+	if startErr != "" {
+		c.mockDriverFailure(a, startErr)
 		c.mockRestart(a, true, !m.recoverable, false)
 		return false
 	}
@@ -419,4 +442,55 @@ func (a *alloc) mockTaskState() *api.TaskState {
 		}
 	}
 	return ts
+}
+
+// mockRefs are the references (between "${" and "}") in a config string.
+func mockRefs(s string) []string {
+	var refs []string
+	for {
+		_, rest, ok := strings.Cut(s, "${")
+		if !ok {
+			return refs
+		}
+		ref, after, ok := strings.Cut(rest, "}")
+		if !ok {
+			return refs
+		}
+		refs = append(refs, ref)
+		s = after
+	}
+}
+
+// mockInterpolate is a config string as the client of node n interpolates
+// it, or its Failed Validation error when n lacks a reference (a meta key
+// it does not have, say: measured on Nomad 2.0.6-dev, where an empty class
+// is an empty string).
+func mockInterpolate(s string, n *node) (string, string) {
+	if !strings.Contains(s, "${") {
+		return s, ""
+	}
+	var b strings.Builder
+	var errs []string
+	for {
+		before, rest, ok := strings.Cut(s, "${")
+		b.WriteString(before)
+		if !ok {
+			break
+		}
+		ref, after, ok := strings.Cut(rest, "}")
+		if !ok {
+			b.WriteString("${" + rest)
+			break
+		}
+		v, set := resolve(n, "${"+ref+"}")
+		if key, meta := strings.CutPrefix(ref, "meta."); meta && !set {
+			errs = append(errs, fmt.Sprintf("Unsupported attribute: This object does not have an attribute named %q.", key))
+		}
+		b.WriteString(v)
+		s = after
+	}
+	if len(errs) > 0 {
+		return "", multiError(append([]string{"failed to parse config: "}, errs...)...)
+	}
+	return b.String(), ""
 }

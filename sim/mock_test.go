@@ -68,6 +68,12 @@ func TestParseMockTask(t *testing.T) {
 		{name: "a key not modelled", config: map[string]any{"kill_after": "1s"}, refused: `mock_driver config "kill_after" is not supported by the simulator`},
 		{name: "a block not modelled", config: map[string]any{"exec_command": map[string]any{"run_for": "1s"}}, refused: `"exec_command" is not supported`},
 		{name: "exit code not whole", config: map[string]any{"exit_code": 1.5}, refused: `"exit_code" that is not a whole number is not supported`},
+		{name: "start_error of its node", config: map[string]any{"start_error": "${node.unique.name}: ${meta.disk}"},
+			want: mockTask{startErr: "${node.unique.name}: ${meta.disk}"}},
+		{name: "an interpolation not modelled", config: map[string]any{"start_error": "${NOMAD_ALLOC_INDEX}"},
+			refused: `mock_driver config "start_error" interpolation ${NOMAD_ALLOC_INDEX} is not supported by the simulator`},
+		{name: "an interpolation in another key", config: map[string]any{"run_for": "${meta.run_for}"},
+			refused: `mock_driver config "run_for" with an interpolation is not supported by the simulator`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			typ := tc.typ

@@ -50,11 +50,11 @@ func (c *Coordinator) RunOnce(ctx context.Context, now time.Time, pols []*polici
 	// planner counts it held (shapeAlloc); the operator is told.
 	c.notRunning(ctx, now, view, &ds)
 	// Why Nomad has not placed a placeholder past its grace: where no
-	// node could take it, whatever its size, the planner does not scale
-	// for it.
-	unplaceable := c.readUnplaceable(ctx, now, view, &ds)
+	// node could take it, whatever its size, or Nomad places anew one
+	// that failed on one node only, the planner does not scale for it.
+	unplaceable, rescheduling := c.readUnplaceable(ctx, now, view, &ds)
 	plan := shape.Run(shape.Input{Now: now, Policies: pols, Forecasts: forecasts, Cluster: cluster, State: view,
-		Limits: c.cfg.Limits, ForecastOnly: c.cfg.ForecastOnly, Unplaceable: unplaceable})
+		Limits: c.cfg.Limits, ForecastOnly: c.cfg.ForecastOnly, Unplaceable: unplaceable, Rescheduling: rescheduling})
 	c.last = plan
 	// What the pass does happens now, not at the data time the plan was
 	// made for: a follower pass may have settled moves at a later clock
@@ -66,7 +66,7 @@ func (c *Coordinator) RunOnce(ctx context.Context, now time.Time, pols []*polici
 		// the same pass: their reservations need not wait a cycle.
 		view = c.cfg.State.Act()
 		again := shape.Run(shape.Input{Now: now, Policies: pols, Forecasts: forecasts, Cluster: cluster, State: view,
-			Limits: c.cfg.Limits, ForecastOnly: c.cfg.ForecastOnly, Unplaceable: unplaceable})
+			Limits: c.cfg.Limits, ForecastOnly: c.cfg.ForecastOnly, Unplaceable: unplaceable, Rescheduling: rescheduling})
 		again.Submit, again.Decisions = nil, withoutSubmits(again.Decisions)
 		ds = append(ds, c.carryOut(ctx, c.stamp(ctx, now), again, view, pols)...)
 		plan = mergePlans(plan, again)

@@ -130,9 +130,10 @@ func unplaceableWhy(f placementFailure, locality, job string, ph Placeholder) st
 // it lasts. A reservation whose evaluations cannot be read, or show a
 // node short of room, is left out: it counts as one that does not fit,
 // which a scale action may bring room for.
-func (c *Coordinator) readUnplaceable(ctx context.Context, now time.Time, view state.ActView, ds *[]state.Decision) map[string]string {
-	var out map[string]string
-	late := map[string]bool{} // localities with such a reservation
+func (c *Coordinator) readUnplaceable(ctx context.Context, now time.Time, view state.ActView, ds *[]state.Decision) (out, rescheduling map[string]string) {
+	late := map[string]bool{}    // localities with such a reservation
+	oneNode := map[string]bool{} // reservations whose task failed on one node only (failedOnOneNode)
+	rescheduling = map[string]string{}
 	for _, res := range view.Reservations {
 		if res.Job == "" || res.Unplaced == 0 || !shape.PlaceholderLate(res, now) {
 			continue
@@ -140,7 +141,7 @@ func (c *Coordinator) readUnplaceable(ctx context.Context, now time.Time, view s
 		late[res.Locality] = true
 		evals, _, err := c.nomad.Jobs().Evaluations(res.Job, c.qo(ctx))
 		if ctx.Err() != nil {
-			return out // the term or the agent is ending: nothing to say
+			return out, rescheduling // the term or the agent is ending: nothing to say
 		}
 		if err != nil {
 			c.log.Warn("cannot read why Nomad does not place a placeholder: it counts as a reservation that does not fit",
@@ -154,7 +155,7 @@ func (c *Coordinator) readUnplaceable(ctx context.Context, now time.Time, view s
 		}
 		f, ok := lastFailure(sinceRegistered(job, evals))
 		if !ok || !f.hopeless {
-			if why, fails := c.taskFails(ctx, now, res, job, jerr, ds); fails {
+			if why, fails := c.taskFails(ctx, now, view, res, job, jerr, oneNode, rescheduling, ds); fails {
 				if out == nil {
 					out = map[string]string{}
 				}
@@ -211,34 +212,28 @@ func (c *Coordinator) readUnplaceable(ctx context.Context, now time.Time, view s
 			}
 			continue
 		}
+		if id, ok := strings.CutPrefix(key, "onenode/"); ok {
+			if !oneNode[id] {
+				delete(c.unfitLogged, key)
+			}
+			continue
+		}
 		if loc, _, _ := strings.Cut(strings.TrimPrefix(key, "unplaceable/"), "|"); !late[loc] {
 			delete(c.unfitLogged, key)
 		}
 	}
 	for id := range c.failedEvents {
-		if _, still := out[id]; !still {
+		if _, still := out[id]; !still && !oneNode[id] {
 			delete(c.failedEvents, id)
 		}
 	}
-	return out
+	return out, rescheduling
 }
 
 // driverRuns reports whether a ready node of locality reports driver
 // detected and healthy, as the pass's node list has them.
 func (c *Coordinator) driverRuns(locality, driver string) bool {
-	l, err := policies.ParseLocality(locality)
-	if err != nil {
-		return false
-	}
-	for _, n := range c.view.nodes {
-		if n.Status != nomadapi.NodeStatusReady || !l.Matches(n.Datacenter, n.NodePool, n.NodeClass) {
-			continue
-		}
-		if d := n.Drivers[driver]; d != nil && d.Detected && d.Healthy {
-			return true
-		}
-	}
-	return false
+	return c.driverRunsBeside(locality, driver, "")
 }
 
 // sinceRegistered keeps the evaluations of job made since its
@@ -301,8 +296,16 @@ func sameConfig(a, b map[string]any) bool {
 // reserve.config say now (the operator's fix, applied at the servers'
 // restart) is released, to be placed anew with it (not scaled for in the
 // pass that releases it either).
+// A placeholder of one allocation that failed on one node only, while
+// another ready node of its locality runs the driver, is not taken as
+// failing for good while Nomad places it anew or it may be that node's
+// own failure (oneNodeFails; oneNode[res.ID] set): once Nomad placed it
+// there again, the others having no room for it, it counts as a
+// reservation that does not fit, which a scale action brings room for;
+// while Nomad's reschedule is due, rescheduling[res.ID] says so.
 // job and jerr are the placeholder's job as readUnplaceable read it.
-func (c *Coordinator) taskFails(ctx context.Context, now time.Time, res state.Reservation, job *nomadapi.Job, jerr error, ds *[]state.Decision) (string, bool) {
+func (c *Coordinator) taskFails(ctx context.Context, now time.Time, view state.ActView, res state.Reservation, job *nomadapi.Job, jerr error,
+	oneNode map[string]bool, rescheduling map[string]string, ds *[]state.Decision) (string, bool) {
 	ns := c.placeholderNamespace()
 	var last *nomadapi.AllocationListStub
 	failed := 0
@@ -335,13 +338,12 @@ func (c *Coordinator) taskFails(ctx context.Context, now time.Time, res state.Re
 		// is not scaled for there either.
 		return rel, true
 	}
-	key := "taskfails/" + res.ID
-	events := c.failedEvents[res.ID]
-	if events == "" || !c.noted(now, key) {
-		// Read when the decision is due, not every pass.
-		events = c.taskEvents(ctx, last.ID)
-		c.failedEvents[res.ID] = events
+	if times, one := c.failedOnOneNode(res, last); failed == 1 && one && c.oneNodeFails(ctx, now, view, res, last, times, rescheduling, ds) {
+		oneNode[res.ID] = true
+		return "", false
 	}
+	key := "taskfails/" + res.ID
+	events := c.dueEvents(ctx, now, key, res.ID, last.ID)
 	why := fmt.Sprintf("placeholder %s's task fails on the nodes Nomad places it on: allocation %s on node %s failed (%s; the task's last events: %s), and Nomad reschedules it to fail alike; "+
 		"it holds no room, and nodes added to %s would fail it alike; set reserve.driver and reserve.config to a task the nodes run "+
 		"(such as raw_exec with command \"/bin/sleep\" and args [\"infinity\"]) and restart the servers (a reload does not apply them): the placeholder is placed anew with it; nomad alloc status %s",
@@ -355,4 +357,110 @@ func (c *Coordinator) taskFails(ctx context.Context, now time.Time, res state.Re
 			"node", c.decisionName(last.NodeID), "driver", c.cfg.Placeholder.Driver, "events", events)
 	}
 	return why, true
+}
+
+// dueEvents is the last task events of a reservation's failed
+// placeholder allocation alloc, read when the decision under key is due
+// (note), not every pass.
+func (c *Coordinator) dueEvents(ctx context.Context, now time.Time, key, res, alloc string) string {
+	events := c.failedEvents[res]
+	if events == "" || !c.noted(now, key) {
+		events = c.taskEvents(ctx, alloc)
+		c.failedEvents[res] = events
+	}
+	return events
+}
+
+// failedOnOneNode reports whether a placeholder's failed allocation last
+// and the ones it replaced (its reschedule tracker) failed on its node
+// only, while another ready node of the reservation's locality runs the
+// placeholder's driver, and how many times.
+func (c *Coordinator) failedOnOneNode(res state.Reservation, last *nomadapi.AllocationListStub) (int, bool) {
+	times := 1
+	if rt := last.RescheduleTracker; rt != nil {
+		for _, ev := range rt.Events {
+			if ev == nil || ev.PrevNodeID != last.NodeID {
+				return 0, false // it failed on another node too
+			}
+			times++
+		}
+	}
+	return times, c.driverRunsBeside(res.Locality, c.cfg.Placeholder.Driver, last.NodeID)
+}
+
+// oneNodeFails decides for a late placeholder of one allocation that
+// failed on one node only (failedOnOneNode), times times. Nomad
+// reschedules a failed allocation away from the nodes it failed on when
+// another has room: placed there again (times ≥ 2), the others had none,
+// and the failure may be that node's own (its disk, its runtime), which
+// nodes a scale action adds would not share: unless a scale action of its
+// policy came since Nomad last placed it, it counts as a reservation that
+// does not fit (left out of rescheduling), a decision says so every ten
+// minutes and the agent's log once at WARN. Otherwise, while Nomad's
+// reschedule of it is due (its follow-up evaluation), Nomad places it
+// anew, on another node should one have room: rescheduling says so, and
+// it is not scaled for meanwhile. Should the task fail on another node
+// too, it has failed on two, and taskFails takes it as failing on every
+// node: for a task that fails everywhere, a scale action that brings a
+// node is issued once. False when none of this holds (no reschedule due):
+// taskFails decides as for any failed placeholder.
+func (c *Coordinator) oneNodeFails(ctx context.Context, now time.Time, view state.ActView, res state.Reservation, last *nomadapi.AllocationListStub,
+	times int, rescheduling map[string]string, ds *[]state.Decision) bool {
+	placed := time.Unix(0, last.CreateTime)
+	var since *state.ScaleAction
+	for i, sa := range view.ScaleActions {
+		if sa.Policy == res.Policy && sa.Error == "" && !sa.At.Before(placed) {
+			since = &view.ScaleActions[i]
+		}
+	}
+	unfit := times >= 2 && since == nil
+	if !unfit && last.FollowupEvalID == "" {
+		return false
+	}
+	node := c.decisionName(last.NodeID)
+	key := "onenode/" + res.ID
+	events := c.failedEvents[res.ID]
+	if events == "" || unfit {
+		events = c.dueEvents(ctx, now, key, res.ID, last.ID)
+	}
+	failed := fmt.Sprintf("placeholder %s's task failed on node %s only, %d %s (allocation %s, %s; the task's last events: %s)",
+		res.Job, node, times, pick(times, "time", "times"), shortID(last.ID), last.ClientDescription, events)
+	if unfit {
+		c.note(ds, now, key, state.Decision{Kind: shape.KindReserve, Policy: res.Policy, Locality: res.Locality, Request: res.Request,
+			Reservation: res.ID, Reason: failed + fmt.Sprintf(": Nomad placed it there again, the other nodes of %s having no room for it; "+
+				"it may be that node's own failure, so it counts as a reservation that does not fit, and a node a scale action brings tells: "+
+				"should the task fail there too, foreshape takes it as failing on every node; nomad alloc status %s", res.Locality, last.ID)})
+		if !c.unfitLogged[key] {
+			c.unfitLogged[key] = true
+			c.log.Warn("a placeholder's task fails on one node only, the locality's other nodes having no room for it: it counts as a reservation that does not fit",
+				"locality", res.Locality, logKeyReservation, res.ID, logKeyRequest, res.Request, "job", res.Job, "alloc", last.ID,
+				"node", node, "failures", times, "events", events)
+		}
+		return true
+	}
+	why := failed + fmt.Sprintf("; Nomad places it anew, on another node of %s should one have room", res.Locality)
+	if since != nil {
+		why += fmt.Sprintf(" (scale %q was asked for at %s)", since.Scale, since.At.UTC().Format(time.TimeOnly))
+	}
+	rescheduling[res.ID] = why + "; nomad alloc status " + last.ID
+	return true
+}
+
+// driverRunsBeside reports whether a ready node of locality other than
+// node ("": any) reports driver detected and healthy, as the pass's node
+// list has them.
+func (c *Coordinator) driverRunsBeside(locality, driver, node string) bool {
+	l, err := policies.ParseLocality(locality)
+	if err != nil {
+		return false
+	}
+	for _, n := range c.view.nodes {
+		if n.ID == node || n.Status != nomadapi.NodeStatusReady || !l.Matches(n.Datacenter, n.NodePool, n.NodeClass) {
+			continue
+		}
+		if d := n.Drivers[driver]; d != nil && d.Detected && d.Healthy {
+			return true
+		}
+	}
+	return false
 }

@@ -76,7 +76,8 @@
 //     not all placed PlaceholderGrace after Nomad accepted it counts so,
 //     unless Input.Unplaceable says no node could take it whatever its
 //     size: nodes added would not take it either, so none is scaled
-//     for, and its request waits saying why), or a hotspot is
+//     for, and its request waits saying why; nor while
+//     Input.Rescheduling says Nomad places it anew), or a hotspot is
 //     forecast and no request relieves it (read on the forecast's absolute
 //     demand over the capacity now when it carries one: a percentage of
 //     an older capacity would scale again after every scale-out), a scale

@@ -72,6 +72,13 @@ type Input struct {
 	// its request's reason says why, and its chunks hold no room (see
 	// holdUnplaced).
 	Unplaceable map[string]string
+	// Rescheduling says, by reservation ID, how Nomad places anew a held
+	// reservation's placeholder whose one allocation failed on one node
+	// only, as the coordinator read it once PlaceholderLate: Nomad's
+	// reschedule tries another node should one have room, or a scale
+	// action asked for since brings one. The planner does not scale for
+	// it meanwhile, and its request waits, its reason saying why.
+	Rescheduling map[string]string
 }
 
 // Limits are agent-wide caps on what runs at once.

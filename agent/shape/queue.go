@@ -530,6 +530,7 @@ func (p *planner) walk(s scored, slots map[string][]time.Time) {
 			late := PlaceholderLate(res, p.now)
 			why := fmt.Sprintf("placeholder placing: %s holds %d of %d placeholder allocations in %s", res.ID, run, want, res.Locality)
 			unfit, unplaceable := p.in.Unplaceable[res.ID]
+			anew, rescheduling := p.in.Rescheduling[res.ID]
 			switch {
 			case late && unplaceable:
 				// No node could take it, whatever its size: nodes a scale
@@ -541,6 +542,12 @@ func (p *planner) walk(s scored, slots map[string][]time.Time) {
 				why = fmt.Sprintf("placeholder cannot be placed: %s placed %s ago and %d of %d placeholder allocations run in %s: %s; "+
 					"not scaled for: nodes added to %s would not take it either; %s",
 					res.ID, p.now.Sub(res.Placed).Round(time.Second), run, want, res.Locality, unfit, res.Locality, unplaceableWait(r))
+			case late && rescheduling:
+				// Nomad places it anew: not scaled for meanwhile; the
+				// request waits as for a reservation that does not fit.
+				forRoom = true
+				why = fmt.Sprintf("placeholder placing anew: %s placed %s ago and %d of %d placeholder allocations run in %s: %s; %s",
+					res.ID, p.now.Sub(res.Placed).Round(time.Second), run, want, res.Locality, anew, unplaceableWait(r))
 			case late:
 				forRoom = true
 				why = fmt.Sprintf("reservation does not fit: %s placed %s ago and %d of %d placeholder allocations run in %s",
