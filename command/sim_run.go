@@ -63,7 +63,8 @@ Options:
   -data=DIR             Directory searched first for the scenario's trace
                         files (such as ../shared/data).
   -controllers=LIST     Comma-separated controllers to run. Default: all.
-  -seed=N               Override the scenario's seed.
+  -seed=N               Override the scenario's seed (0, the default,
+                        keeps the scenario's own).
   -format=text          Output format: text or json.
   -report=DIR           Also write report.md, report.html and the plots
                         (PNG and SVG) to DIR.

@@ -80,6 +80,10 @@ func TestSimRun(t *testing.T) {
 	if again != out {
 		t.Errorf("second run differs:\n%s\n%s", out, again)
 	}
+	// -seed 0 keeps the scenario's own seed (docs/proof.md's "seed 0").
+	if _, zero, _ := runCLI(t, "sim", "run", "-scenario", file, "-controllers", "none,throttle", "-seed", "0", "-format", "json"); zero != out {
+		t.Errorf("-seed 0 differs from the scenario's own seed:\n%s\n%s", out, zero)
+	}
 	// Spreading by use, foreshape reads allocation stats: the same bytes
 	// twice still.
 	byUse := func() string {

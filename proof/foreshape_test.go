@@ -45,6 +45,32 @@ func TestShaperPolicies(t *testing.T) {
 	if !p.Migrate.Spread || p.Migrate.SpreadByUse {
 		t.Errorf("migrate = %+v; want spread, not by use", p.Migrate)
 	}
+	// docs/proof.md: 7 days of history, the headroom line at 80% for
+	// memory too, reservations at the policy defaults (priority 10, lead
+	// time 15 minutes).
+	if p.Forecast.History != 7*24*time.Hour || p.Headroom.Memory != 20 ||
+		p.Reserve.Priority != 10 || p.Reserve.LeadTime != 15*time.Minute {
+		t.Errorf("policy new: history %v, memory headroom %v, reserve %+v", p.Forecast.History, p.Headroom.Memory, p.Reserve)
+	}
+	// Reservations are capped at the datacenter's declared capacity (the
+	// policy requires a cap).
+	var cpu, mem int64
+	for _, g := range sc.NodeGroups {
+		if g.Datacenter == "new" {
+			cpu += int64(g.Count) * g.CPU
+			mem += int64(g.Count) * g.MemoryMB
+		}
+	}
+	if int64(p.Reserve.MaxCPU) != cpu || int64(p.Reserve.MaxMemory) != mem || cpu == 0 {
+		t.Errorf("reserve caps %d MHz / %d MB; want new's declared %d / %d", p.Reserve.MaxCPU, p.Reserve.MaxMemory, cpu, mem)
+	}
+	// The forecast step is observe_every where that is longer than 5
+	// minutes (large's is 5 minutes; 10 here).
+	slow := DefaultParams()
+	slow.Observe = 10 * time.Minute
+	if pols, err := shaperPolicies(sc, slow); err != nil || pols[1].Forecast.Step != 10*time.Minute {
+		t.Errorf("observe_every 10m: %v, step %v", err, pols[1].Forecast.Step)
+	}
 	byUse := DefaultParams()
 	byUse.SpreadByUse = true
 	if pols, err = shaperPolicies(sc, byUse); err != nil || !pols[1].Migrate.SpreadByUse {
@@ -177,6 +203,21 @@ func TestForeshapeDoesTheWorkAndCleansUp(t *testing.T) {
 		if len(r.Notes.Forecasts) != 2 {
 			t.Errorf("%s noted %d forecast tracks, want one per datacenter", r.Controller, len(r.Notes.Forecasts))
 		}
+		for _, tr := range r.Notes.Forecasts {
+			// docs/proof.md: the report's band is as forecast 30 minutes
+			// ahead; oracle's is the truth, every quantile alike.
+			if tr.Lead != 30*time.Minute {
+				t.Errorf("%s: %s's band forecast %v ahead, want 30m", r.Controller, tr.Datacenter, tr.Lead)
+			}
+			if r.Controller == "oracle" {
+				for i := range tr.Times {
+					if tr.P10[i] != tr.P90[i] {
+						t.Errorf("oracle's band at %s is %v–%v, want a line", tr.Times[i], tr.P10[i], tr.P90[i])
+						break
+					}
+				}
+			}
+		}
 		var held float64
 		for _, l := range r.Localities {
 			held += l.Reserved[len(l.Reserved)-1]
@@ -202,5 +243,46 @@ func TestForeshapeIsDeterministic(t *testing.T) {
 	}
 	if !strings.Contains(string(a), `"foreshape":{`) || !strings.Contains(string(a), `"oracle":{`) {
 		t.Errorf("json = %s", a)
+	}
+}
+
+// docs/proof.md: the baselines read utilisation every control cycle (or
+// observe_every); foreshape and oracle collect and forecast at their
+// forecast step, every 5 minutes, and plan every cycle on what they last
+// read.
+func TestForeshapeObservesAtItsForecastStep(t *testing.T) {
+	sc := scenario(t, "")
+	cl, err := sim.New(sc, sim.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc, err := nomadClient(cl.Handler())
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := &Env{Scenario: sc, Nomad: nc, Params: DefaultParams().withDefaults(), Log: testLogger(t), Foresight: cl.Project,
+		History: func(times []time.Time) ([]sim.NodeProjection, error) { return cl.Project(times), nil }}
+	if env.Params.Observe != time.Minute {
+		t.Fatalf("observe = %v, want the 1-minute cycle", env.Params.Observe)
+	}
+	s, err := newShaper(env, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var observed []time.Duration
+	for m := range 11 {
+		now := sc.Start.Add(time.Duration(m) * time.Minute)
+		if err := s.Step(context.Background(), now, nil); err != nil {
+			t.Fatal(err)
+		}
+		if s.observed.Equal(now) {
+			observed = append(observed, now.Sub(sc.Start))
+		}
+		if err := cl.Step(time.Minute); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(observed) != 3 || observed[0] != 0 || observed[1] != 5*time.Minute || observed[2] != 10*time.Minute {
+		t.Errorf("collected at %v; want every 5 minutes", observed)
 	}
 }

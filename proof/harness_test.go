@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
@@ -433,5 +434,125 @@ func TestUndoneWorkIsFlagged(t *testing.T) {
 	cs := Checks(res)
 	if len(cs) != 1 || cs[0].Holds || !cs[0].Warning || !strings.Contains(cs[0].Detail, "2 of 2 requests unfinished") {
 		t.Errorf("checks = %+v", cs)
+	}
+}
+
+// A controller whose moves land outside the request's target datacenter
+// is flagged: svc prefers dc1, and a drain of a-1 alone into dc2 that
+// leaves a-2 in scheduling sends two of none's three replacements to a-2.
+func TestWorkMovedOutsideItsTargetIsFlagged(t *testing.T) {
+	sc := scenario(t, `
+event "maint" {
+  kind       = "drain"
+  at         = "10m"
+  node       = "a-1"
+  deadline   = "1h"
+  target     = "dc2"
+}
+`)
+	res := runOnly(t, sc, Params{}, "none")
+	r := res.Runs[0]
+	if len(r.Unfinished) != 0 || r.Outside != 2 {
+		t.Fatalf("none left %q, %d transfers outside dc2; want 2 (moves %+v)", r.Unfinished, r.Outside, r.Moves)
+	}
+	cs := Checks(res)
+	if len(cs) != 1 || cs[0].Holds || !cs[0].Warning || cs[0].Name != "none did the requested work" ||
+		cs[0].Detail != "2 transfers landed outside their target" {
+		t.Errorf("checks = %+v", cs)
+	}
+}
+
+// A wave without a count is one request that resolves, when it arrives,
+// to every running allocation of the group on the nodes it selects.
+func TestWaveWithoutCountMovesEveryAllocation(t *testing.T) {
+	sc := scenario(t, `
+migration "rest" {
+  at   = "5m"
+  job  = "svc"
+  from = "dc1"
+  to   = "dc2"
+}
+`)
+	res := runOnly(t, sc, Params{}, "none")
+	if n := len(res.Workload.Requests); n != 1 {
+		t.Fatalf("%d requests planned, want 1", n)
+	}
+	r := res.Runs[0]
+	if len(r.Moves) != 6 || len(r.Starts) != 6 {
+		t.Fatalf("%d moves, %d started requests; want svc's 6 allocations (starts %v)", len(r.Moves), len(r.Starts), r.Starts)
+	}
+	for i := 1; i <= 6; i++ {
+		if _, ok := r.Starts[fmt.Sprintf("rest/%d", i)]; !ok {
+			t.Errorf("no start for rest/%d: %v", i, r.Starts)
+		}
+	}
+	for _, m := range r.Moves {
+		if m.TargetLocality != "dc2" {
+			t.Errorf("move %+v left dc1 for %s", m, m.TargetLocality)
+		}
+	}
+}
+
+// A wave's allocation a controller never moved is flagged too.
+func TestUndoneWaveIsFlagged(t *testing.T) {
+	sc := scenario(t, `
+migration "wave" {
+  at    = "5m"
+  every = "10m"
+  job   = "svc"
+  from  = "dc1"
+  to    = "dc2"
+  count = 2
+}
+`)
+	res := runOnly(t, sc, Params{}, "idle-test")
+	got := res.Runs[0].Unfinished
+	if len(got) != 2 || !strings.HasPrefix(got[0], "wave/1: allocation ") || !strings.Contains(got[0], " still runs on a-") {
+		t.Errorf("idle left %q", got)
+	}
+	cs := Checks(res)
+	if len(cs) != 1 || cs[0].Holds || !cs[0].Warning || !strings.Contains(cs[0].Detail, "2 of 2 requests unfinished") {
+		t.Errorf("checks = %+v", cs)
+	}
+}
+
+// Moves out of a hot locality wait too, until their deadline.
+func TestThrottleHoldsMovesOutOfAHotLocality(t *testing.T) {
+	// dc1 runs hot (svc's 3000 MHz and hot's 14400 of 16000 MHz): a wave
+	// moving svc from dc1 to dc2 waits until each request's deadline.
+	sc := scenario(t, `
+job "hot" {
+  datacenters = ["dc1"]
+  group "hot" {
+    count  = 2
+    cpu    = 4000
+    memory = 1024
+    load {
+      cpu {
+        scale = 1.8
+      }
+    }
+  }
+}
+
+migration "wave" {
+  at       = "5m"
+  every    = "10m"
+  job      = "svc"
+  from     = "dc1"
+  to       = "dc2"
+  count    = 2
+  deadline = "30m"
+}
+`)
+	res := runOnly(t, sc, Params{}, "throttle")
+	moves := res.Runs[0].Moves
+	if len(moves) != 2 {
+		t.Fatalf("moves = %+v, want the wave's 2", moves)
+	}
+	for i, m := range moves {
+		if due := sc.Start.Add(time.Duration(35+10*i) * time.Minute); !m.Start.Equal(due) || m.TargetLocality != "dc2" {
+			t.Errorf("move %d = %+v; want into dc2 at its deadline %s, out of a hot dc1", i, m, due)
+		}
 	}
 }

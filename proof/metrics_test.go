@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/foreshape/foreshape/agent/state"
 	"github.com/foreshape/foreshape/plugins/target"
 	"github.com/foreshape/foreshape/sim"
 )
@@ -145,8 +146,11 @@ func TestCloud(t *testing.T) {
 	if code, body := post(target.Payload{Locality: "dc2", Direction: target.Up, Amount: 2}); code != 200 || !strings.Contains(body, `"added":1`) {
 		t.Errorf("add 2 more with 1 left: %d %s", code, body)
 	}
-	if code, _ := post(target.Payload{Locality: "dc2", Direction: target.Up, Amount: 1}); code != http.StatusConflict {
-		t.Errorf("add past the limit: %d", code)
+	// docs/proof.md quotes this answer, and the report reads it from
+	// foreshape's decisions (report.refusedAt).
+	if code, body := post(target.Payload{Locality: "dc2", Direction: target.Up, Amount: 1}); code != http.StatusConflict ||
+		!strings.Contains(body, `datacenter "dc2" has no capacity left to add`) {
+		t.Errorf("add past the limit: %d %s", code, body)
 	}
 	if code, body := post(target.Payload{Locality: "dc1", Direction: target.Down, Amount: 1}); code != http.StatusConflict || !strings.Contains(body, "not supported") {
 		t.Errorf("scale down: %d %s", code, body)
@@ -198,5 +202,13 @@ func TestNodeRecords(t *testing.T) {
 		if got[i] != want[i] {
 			t.Errorf("record %d = %+v, want %+v", i, got[i], want[i])
 		}
+	}
+}
+
+// The placeholders reserved_idle_pct counts are the jobs foreshape
+// registers.
+func TestPlaceholderPrefixIsTheAgents(t *testing.T) {
+	if PlaceholderPrefix != state.PlaceholderPrefix {
+		t.Errorf("proof counts %q jobs as placeholders; the agent registers %q", PlaceholderPrefix, state.PlaceholderPrefix)
 	}
 }

@@ -13,9 +13,10 @@ type Params struct {
 	// Interval is the control cycle: every controller acts once per
 	// Interval of virtual time. Default 1m.
 	Interval time.Duration
-	// Observe is how often controllers read utilisation (and foreshape
-	// collects and forecasts): the scenario's observe_every, else
-	// Interval. A multiple of Interval.
+	// Observe is how often the baselines read utilisation: the
+	// scenario's observe_every, else Interval. A multiple of Interval.
+	// foreshape and oracle collect and forecast at their policies'
+	// forecast step, the longer of 5 minutes and Observe.
 	Observe time.Duration
 	// Headroom is the percent of CPU and memory kept free: the line at
 	// 100-Headroom is the throttle's and the autoscaler's threshold, the
