@@ -24,8 +24,9 @@ func (anomalyBackend) Anomalies(context.Context) []Anomaly {
 	})}
 }
 
-// TestAnomaliesCarryP: /v1/anomalies gives each anomaly's series, score,
-// p-value and alarm score, and the client reads them back.
+// TestAnomaliesCarryP: /v1/anomalies gives each anomaly's series, kind,
+// start, end, score, p-value and alarm score, and the client reads them
+// back.
 func TestAnomaliesCarryP(t *testing.T) {
 	s, err := NewServer(anomalyBackend{&fakeBackend{}}, Options{})
 	if err != nil {
@@ -43,7 +44,8 @@ func TestAnomaliesCarryP(t *testing.T) {
 	if err := json.Unmarshal(body, &raw); err != nil || len(raw) != 1 {
 		t.Fatalf("body %s: %v", body, err)
 	}
-	if raw[0]["p"] != 2e-9 || raw[0]["score"] != 0.9 || raw[0]["alarm"] != 0.8 || raw[0]["series"] != "dc1/web:cpu" || raw[0]["kind"] != "spike" {
+	if raw[0]["p"] != 2e-9 || raw[0]["score"] != 0.9 || raw[0]["alarm"] != 0.8 || raw[0]["series"] != "dc1/web:cpu" || raw[0]["kind"] != "spike" ||
+		raw[0]["start"] != "2026-01-01T10:00:00Z" || raw[0]["end"] != "2026-01-01T10:05:00Z" {
 		t.Errorf("anomaly %s", strings.TrimSpace(string(body)))
 	}
 	got, err := (&Client{Address: srv.URL}).Anomalies(context.Background())

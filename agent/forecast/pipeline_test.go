@@ -361,3 +361,68 @@ func TestPipelineDetectorStartsOnItsHistory(t *testing.T) {
 		}
 	}
 }
+
+// TestPipelineLongRunIsANewLevel: an anomalous run longer than MaxSpike
+// points is the series' new level in the pipeline (kept in the model,
+// refitted, reported as a level shift), though the detector's own event
+// over it, which `foreshape forecast anomalies` prints, is a spike: no
+// level shift was confirmed there.
+func TestPipelineLongRunIsANewLevel(t *testing.T) {
+	y := noisyLevel(21, 3000, 20, 1)
+	for i := 2500; i < 2512; i++ {
+		y[i] = 20 + 30*float64((i%2)*2-1) // twelve points far either side
+	}
+	d, err := anomaly.NewOnline(anomaly.DefaultDetector, anomaly.Options{History: 2000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range y {
+		d.Observe(v)
+	}
+	var own *anomaly.Event
+	for _, e := range d.Events(true) {
+		if e.Start == 2500 {
+			own = &e
+		}
+	}
+	if own == nil || own.End-own.Start <= MaxSpike || own.Kind != anomaly.KindSpike {
+		t.Fatalf("the detector's events %+v, want a spike from 2500 longer than %d points", d.Events(true), MaxSpike)
+	}
+
+	p := newPipeline(t, PipelineOptions{Model: "naive"})
+	rec := &recorder{}
+	p.f = rec
+	if _, err := p.Advance(y[:2000], 2000); err != nil {
+		t.Fatal(err)
+	}
+	var refits []string
+	for o := 2010; o <= 3000; o += 10 {
+		why, err := p.Advance(y[:o], 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if why != "" {
+			refits = append(refits, why)
+		}
+	}
+	var run *Event
+	for _, e := range p.Events() {
+		if e.Start == 2500 {
+			run = &e
+		}
+	}
+	if run == nil || run.Kind != anomaly.KindLevelShift || run.End != own.End {
+		t.Errorf("the pipeline's events %+v, want a level shift over 2500..%d", p.Events(), own.End)
+	}
+	if len(refits) == 0 || !strings.Contains(refits[0], "level shift") {
+		t.Errorf("refits %q, want one for the new level", refits)
+	}
+	if rec.fits < 2 {
+		t.Fatal("no refit after the run")
+	}
+	for i := 2500; i < 2512 && i < len(rec.fitted); i++ {
+		if math.IsNaN(rec.fitted[i]) {
+			t.Errorf("point %d of the run left out of the refit", i)
+		}
+	}
+}

@@ -354,3 +354,25 @@ func TestARTimeHeadroomAtTheFloatRange(t *testing.T) {
 		t.Errorf("range %v..%v", a.nlo, a.nhi)
 	}
 }
+
+func TestARTimeHeadroomOfAFlatProbation(t *testing.T) {
+	// A flat probation gets no headroom: its range stays the one value it
+	// showed, and the first sample beyond it widens it to that sample
+	// only, as without headroom; the two detectors score alike.
+	y := dailyTwoWeeks()
+	for i := range 750 {
+		y[i] = 50
+	}
+	a, b := NewARTime(ARTimeOptions{}), NewARTime(ARTimeOptions{Headroom: -1})
+	for i, v := range y {
+		if sa, sb := a.Score(v), b.Score(v); sa != sb {
+			t.Fatalf("sample %d: %v with the default headroom, %v without", i, sa, sb)
+		}
+		if i == 749 && (a.nlo != 50 || a.nhi != 50) {
+			t.Fatalf("a flat probation's range %v..%v, want 50..50", a.nlo, a.nhi)
+		}
+	}
+	if a.lo != slices.Min(y) || a.hi != slices.Max(y) {
+		t.Errorf("range %v..%v, want the samples' %v..%v", a.lo, a.hi, slices.Min(y), slices.Max(y))
+	}
+}

@@ -234,3 +234,49 @@ func BenchmarkARTimeLikelihoodAcrossSeries(b *testing.B) {
 		return d
 	})
 }
+
+func TestLikelihoodStreamKeepsTheDetectorsVerdicts(t *testing.T) {
+	// Over each detector, P, Score, Z and the level shifts are the
+	// detector's underneath (ARTime's with its own alarms off), and a
+	// point is kept out of the models when the detector keeps it out or
+	// the likelihood alarms.
+	y := dailyTwoWeeks()
+	y[2000] = 200
+	for i := 3000; i < 3036; i++ {
+		y[i] += 60 * math.Sin(float64(i))
+	}
+	opts := Options{History: len(y), Likelihood: LikelihoodOptions{Alarm: 0.4}}
+	for _, base := range []string{DetectorARTime, DetectorResidual, DetectorRCF} {
+		inOpts := opts
+		if base == DetectorARTime {
+			inOpts.ARTimeAlarm = math.Inf(1)
+		}
+		inner, err := NewOnline(base, inOpts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		outer, err := NewOnline(base+"+likelihood", opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		alarms, kept := 0, 0
+		for i, v := range y {
+			pi, po := inner.Observe(v), outer.Observe(v)
+			if po.P != pi.P || po.Score != pi.Score || po.Z != pi.Z || po.LevelShift != pi.LevelShift {
+				t.Fatalf("%s: point %d: %+v over %+v", base, i, po, pi)
+			}
+			if po.Anomalous != (pi.Anomalous || po.Alarm) {
+				t.Fatalf("%s: point %d: anomalous %v, the detector's %v, alarm %v", base, i, po.Anomalous, pi.Anomalous, po.Alarm)
+			}
+			if po.Alarm {
+				alarms++
+			}
+			if pi.Anomalous {
+				kept++
+			}
+		}
+		if alarms == 0 || kept == 0 {
+			t.Errorf("%s: %d alarms, %d points kept out by the detector: the check saw neither", base, alarms, kept)
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"sort"
 	"testing"
 
 	"github.com/foreshape/foreshape/agent/forecast/anomaly"
@@ -11,15 +12,30 @@ import (
 )
 
 // TestARTimeFollowsPublishedARTime checks foreshape's ARTime against NAB's
-// published ARTime outputs on the tuning files: given what NAB's harness
-// gives ARTime (the file's minimum and maximum, and a probationary period of
-// 15% of the file, at most 750 rows), every row's score must be the
-// published one. FORESHAPE_NAB_PUBLISHED names a NAB checkout's root
-// (results/); skipped without it.
+// published ARTime outputs on every labelled file of NAB's corpus (the
+// checkout's labels/combined_windows.json; the tuning files when it has
+// none): given what NAB's harness gives ARTime (the file's minimum and
+// maximum, and a probationary period of 15% of the file, at most 750
+// rows), every row's score must be the published one.
+// FORESHAPE_NAB_PUBLISHED names a NAB checkout's root (results/); skipped
+// without it.
 func TestARTimeFollowsPublishedARTime(t *testing.T) {
 	root := publishedRoot(t)
+	keys := nab.Tuning
+	if f, err := os.Open(filepath.Join(root, "labels", "combined_windows.json")); err == nil {
+		windows, err := nab.ReadWindows(f)
+		f.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys = nil
+		for k := range windows {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+	}
 	var rows, events int
-	for _, key := range nab.Tuning {
+	for _, key := range keys {
 		pub, values, lo, hi := publishedRun(t, root, "ARTime", key)
 		probation := min(int(math.Floor(0.15*float64(len(values)))), 750)
 		a := anomaly.NewARTime(anomaly.ARTimeOptions{Range: &[2]float64{lo, hi}, Probation: probation})
@@ -34,7 +50,7 @@ func TestARTimeFollowsPublishedARTime(t *testing.T) {
 		}
 		rows += len(values)
 	}
-	t.Logf("%d rows, %d events, all equal to NAB's published ARTime", rows, events)
+	t.Logf("%d files, %d rows, %d events, all equal to NAB's published ARTime", len(keys), rows, events)
 	if events == 0 {
 		t.Error("no events")
 	}

@@ -168,6 +168,13 @@ func TestDetectorOnSharedNAB(t *testing.T) {
 			t.Fatal(err)
 		}
 		series, alarms, windows := onsets(t, os.DirFS(dir), "held-out", det)
+		held := 0
+		for _, w := range windows {
+			held += len(w)
+		}
+		if len(series) != len(nab.HeldOut) || held != 12 {
+			t.Fatalf("%d held-out files with %d labelled windows, want %d with 12", len(series), held, len(nab.HeldOut))
+		}
 		for i, rule := range []struct {
 			name   string
 			series []nab.Series

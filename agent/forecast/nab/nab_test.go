@@ -461,9 +461,14 @@ func TestSplitPart(t *testing.T) {
 	if len(w) != len(Tuning) {
 		t.Fatalf("%d bundled files, %d tuning files", len(w), len(Tuning))
 	}
+	windows := 0
 	for k := range w {
 		if Part(k) != "tuning" {
 			t.Errorf("bundled file %s is not in the tuning part", k)
 		}
+		windows += len(w[k])
+	}
+	if windows != 12 {
+		t.Errorf("the tuning part holds %d labelled windows, want 12 (as the held-out part)", windows)
 	}
 }
