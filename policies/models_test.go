@@ -24,3 +24,15 @@ func TestEveryModelIsTheEngines(t *testing.T) {
 		}
 	}
 }
+
+// TestGlobalNetworksAreNotPolicyModels: the learned networks are auto's
+// candidates and `forecast eval` models, not a policy's forecast.model
+// (docs/forecasting.md, "The learned global network").
+func TestGlobalNetworksAreNotPolicyModels(t *testing.T) {
+	for _, name := range []string{"global", "global-lstm"} {
+		src := "shaping \"web\" {\n  locality {\n    datacenter = \"dc1\"\n  }\n  forecast {\n    model = \"" + name + "\"\n  }\n}\n"
+		if _, diags := policies.Parse("web.hcl", []byte(src)); !diags.HasErrors() {
+			t.Errorf("model %q accepted", name)
+		}
+	}
+}

@@ -148,18 +148,26 @@ func TestAutoWidensForItsChoice(t *testing.T) {
 	cases := []struct {
 		name string
 		H    int
+		days float64
 		// selected: the backtest spans five horizons, its residuals both
 		// chose the model and calibrate the bands
 		selected bool
+		widen    float64
 	}{
-		{"hour ahead on six days", 12, true},
-		{"day ahead on six days", 288, false}, // Student-t tails instead
+		{"hour ahead on six days", 12, 6, true, 1},
+		{"day ahead on six days", 288, 6, false, 1}, // Student-t tails instead
+		// Under two days the bands are widened ×1.25 (coldWiden) instead,
+		// though the backtest spans 18 horizons.
+		{"hour ahead on a day and a half", 12, 1.5, false, coldWiden},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			m := mustNew(t, "auto", Options{Step: 5 * time.Minute, Horizon: tc.H}).(*autoModel)
-			if err := m.Fit(y); err != nil {
+			if err := m.Fit(y[:int(tc.days*288)]); err != nil {
 				t.Fatal(err)
+			}
+			if m.widen != tc.widen || m.cal.selected != tc.selected {
+				t.Fatalf("widened ×%v, selected %v; want ×%v, %v (%s)", m.widen, m.cal.selected, tc.widen, tc.selected, m.reason)
 			}
 			m.cal.pooled = nil // TestPooledBands checks the pooled correction
 			p, err := m.Forecast(tc.H)

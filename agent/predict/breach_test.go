@@ -124,6 +124,45 @@ func TestForecastNotRaisedWithoutABreach(t *testing.T) {
 	}
 }
 
+// Observations inside a scheduled window of the policy do not end a
+// running correction either: the forecast stays raised through the window,
+// and the correction ends on three observations in a row inside the band
+// after it. The window is a drain of another locality whose demand is
+// unknown, which leaves the forecast as the model made it.
+func TestCorrectionRunsThroughAScheduledWindow(t *testing.T) {
+	day := daily(40, 10)
+	n := 3 * 288
+	pol := policy(t, `schedule "rack" {
+    cron       = "15 0 * * *"
+    duration   = "30m"
+    action     = "drain"
+    localities = ["dc1/rack-a"]
+  }`, func(p *policies.Policy) { p.Forecast.Model = "seasonal-naive" })
+	// Three observations 25 above the day before, then back on it: six
+	// inside the window (00:15 to 00:45), then after it.
+	today := func(i int) float64 {
+		if i < BreachSteps {
+			return day(n+i) + 25
+		}
+		return day(n + i)
+	}
+	for c, fc := range breachRun(t, pol, day, today, 13) {
+		got := raisedBy(fc, day, n+c)
+		var want float64
+		switch {
+		case c >= BreachSteps && c <= 9:
+			want = 25 // the window's observations are not checked
+		case c == 10:
+			want = 2 * 25.0 / 3
+		case c == 11:
+			want = 25.0 / 3
+		}
+		if math.Abs(got-want) > 0.1 {
+			t.Errorf("cycle %d: forecast %.2f above the model's, want %.2f (reason %q)", c, got, want, fc.Reason)
+		}
+	}
+}
+
 // The demand behind a percent forecast (what a scale-out is sized on) is
 // checked against its own observations and raised the same way.
 func TestDemandRaisedWhileObservationsBreachItsBand(t *testing.T) {

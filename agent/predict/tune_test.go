@@ -38,6 +38,11 @@ func TestGlobalNetworkFineTuned(t *testing.T) {
 	if tuned == nil {
 		t.Fatal("no fine-tuned network after TuneEvery of data time")
 	}
+	// The N-BEATS network, the one auto uses, is tuned; the LSTM stays
+	// as shipped.
+	if tuned.Config.Arch != "nbeats" || tuned.Config.Step() != 5*time.Minute {
+		t.Errorf("tuned %s (%s at %v), want the 5-minute N-BEATS network", tuned.Config.Name, tuned.Config.Arch, tuned.Config.Step())
+	}
 	if !strings.Contains(tuned.Provenance.Note, "fine-tuned") || shipped.Provenance.Note != before {
 		t.Errorf("tuned %q; shipped %q (was %q)", tuned.Provenance.Note, shipped.Provenance.Note, before)
 	}
