@@ -594,3 +594,68 @@ func TestDemandForecastBehindAPercentMetric(t *testing.T) {
 		}
 	}
 }
+
+// TestPeakWithoutFactorLiftsToTheWholeHistorysHighest: a peak with no
+// factor and no past occurrence in the history lifts its window to the
+// highest value the history holds, here 90% six and a half hours before
+// the origin, and lifts the demand forecast behind it alike, to its own
+// highest (9,000 MHz), which the planner reads for a hotspot's scale-out.
+// Before, the lift read the forecast's shown history (its last 48 points,
+// four hours at this step), so the percent was lifted to 40% only, and
+// the demand, which shows none, was not lifted at all.
+func TestPeakWithoutFactorLiftsToTheWholeHistorysHighest(t *testing.T) {
+	s := newStore(t)
+	mhz := state.Key{Locality: "dc1/web", Metric: "cpu_mhz"}
+	n := 288 // one day of 5-minute points, 40% of 10,000 MHz
+	high := n - 1 - 78
+	fill(t, s, cpu, t0, n, func(i int) float64 {
+		if i == high {
+			return 90
+		}
+		return 40
+	})
+	fill(t, s, mhz, t0, n, func(i int) float64 {
+		if i == high {
+			return 9000
+		}
+		return 4000
+	})
+	now := t0.Add(time.Duration(n-1) * 5 * time.Minute) // 23:55
+	// A weekly peak whose first window starts after the history: no
+	// past occurrence to learn a factor from.
+	pol := policy(t, `schedule "launch" {
+    cron     = "30 0 * * 2"
+    duration = "1h"
+    action   = "peak"
+  }`, func(p *policies.Policy) {
+		p.Forecast.Model = "naive"
+		p.Scales = []policies.Scale{{Name: "nodes", Min: 1, Max: 10, Cooldown: policies.DefaultCooldown}}
+	})
+	var fc *Forecast
+	res := New(nil).RunOnce(now, s, []*policies.Policy{pol})
+	for i := range res.Forecasts {
+		if res.Forecasts[i].Metric == "cpu" {
+			fc = &res.Forecasts[i]
+		}
+	}
+	if fc == nil || fc.Demand == nil {
+		t.Fatalf("no cpu forecast with its demand: %+v", res)
+	}
+	if len(fc.Events) != 1 || !strings.Contains(fc.Events[0].Detail, "lifted to the highest value seen") {
+		t.Fatalf("events %+v; want the peak, lifted to the highest value seen", fc.Events)
+	}
+	w := fc.Events[0]
+	for i, at := range fc.Times {
+		inside := !at.Before(w.Start) && at.Before(w.End)
+		want, wantMHz := 40.0, 4000.0
+		if inside {
+			want, wantMHz = 90, 9000
+		}
+		if got := fc.Mean[i]; math.Abs(got-want) > 0.5 {
+			t.Errorf("%s: cpu %.1f%%, want %.0f%%", at.Format("15:04"), got, want)
+		}
+		if got := fc.Demand.Mean[i]; math.Abs(got-wantMHz) > 50 {
+			t.Errorf("%s: demand %.0f MHz, want %.0f", at.Format("15:04"), got, wantMHz)
+		}
+	}
+}

@@ -53,6 +53,7 @@ func applySchedules(fc *Forecast, pol *policies.Policy, h history, raw []float64
 				continue
 			}
 			factor, how := peakFactor(s, h.y, h.start, h.step)
+			highest := h.highest()
 			rng := physicalRange(fc.Metric)
 			for _, w := range windows {
 				o := peakOccurrence(w, factor, how, h, raw, fc.Times)
@@ -60,7 +61,7 @@ func applySchedules(fc *Forecast, pol *policies.Policy, h history, raw []float64
 					continue // over, and the forecast no longer carries it
 				}
 				inWindow(fc, w, func(i int) {
-					lift(fc, i, o.inside)
+					lift(fc, i, o.inside, highest)
 					if o.observed {
 						clampInto(fc, i, rng)
 					}
@@ -122,6 +123,20 @@ type history struct {
 }
 
 func (h history) origin() time.Time { return h.start.Add(time.Duration(len(h.y)-1) * h.step) }
+
+// highest is the history's highest point: the whole history the model was
+// given (the policy's forecast.history), not the points a forecast shows
+// (Forecast.History, the last few hours), and the demand forecast's own
+// for it. -Inf when it holds none.
+func (h history) highest() float64 {
+	top := math.Inf(-1)
+	for _, v := range h.y {
+		if !math.IsNaN(v) {
+			top = math.Max(top, v)
+		}
+	}
+	return top
+}
 
 // mean is the mean of the points in [from, to) and how many there are.
 func (h history) mean(from, to time.Time) (float64, int) {
@@ -462,18 +477,15 @@ func peakFactor(s policies.Schedule, y []float64, start time.Time, step time.Dur
 	return 0, "no past occurrence in the history; lifted to the highest value seen"
 }
 
-// lift raises step i of every band (and the mean) by factor, or to the
-// history's highest value when factor is 0.
-func lift(fc *Forecast, i int, factor float64) {
+// lift raises step i of every band (and the mean) by factor, or, when
+// factor is 0, by what lifts the mean to highest, the history's highest
+// value (history.highest; none when it is -Inf).
+func lift(fc *Forecast, i int, factor, highest float64) {
 	if factor != 0 {
 		scale(fc, i, factor)
 		return
 	}
-	peak := math.Inf(-1)
-	for _, p := range fc.History {
-		peak = math.Max(peak, p.Value)
-	}
-	if !math.IsInf(peak, -1) {
-		shift(fc, i, math.Max(0, peak-fc.Mean[i]))
+	if !math.IsInf(highest, -1) {
+		shift(fc, i, math.Max(0, highest-fc.Mean[i]))
 	}
 }
