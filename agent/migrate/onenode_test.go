@@ -40,6 +40,13 @@ var failsOnItsNode = Placeholder{Driver: "mock_driver", Config: map[string]any{"
 // action brings a node of "good".
 func oneNodeHarness(t *testing.T, goodErr string) (h *harness, request, moved string, logs *syncbuf.Buffer) {
 	t.Helper()
+	return oneNodeHarnessOf(t, goodErr, nil)
+}
+
+// oneNodeHarnessOf is oneNodeHarness of the submission sub makes of the
+// first web allocation (nil: its move alone).
+func oneNodeHarnessOf(t *testing.T, goodErr string, sub func(alloc string) Submission) (h *harness, request, moved string, logs *syncbuf.Buffer) {
+	t.Helper()
 	logs = &syncbuf.Buffer{}
 	h = newHarness(t, oneNodeScenario(goodErr), actPolicies, func(c *Config) {
 		c.Placeholder = failsOnItsNode
@@ -51,7 +58,10 @@ func oneNodeHarness(t *testing.T, goodErr string) (h *harness, request, moved st
 		}
 	}
 	a := h.allocs("web")[0]
-	id, err := h.c.Submit(h.ctx, h.now(), h.pols, Submission{Allocation: a.ID, Target: "dc2"})
+	if sub == nil {
+		sub = func(alloc string) Submission { return Submission{Allocation: alloc, Target: "dc2"} }
+	}
+	id, err := h.c.Submit(h.ctx, h.now(), h.pols, sub(a.ID))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,5 +149,48 @@ func TestPlaceholderFailingEverywhereScalesOnce(t *testing.T) {
 	r := h.request(id)
 	if r.State == state.RequestRunning || r.State.Terminal() || countStops(h, moved) != 0 || !strings.Contains(r.Reason, "placeholder cannot be placed") {
 		t.Errorf("%s %s (%s); want waiting for its room, the placeholder taken as one that cannot run", id, r.State, r.Reason)
+	}
+}
+
+// TestPlaceholderOfTwoFailingOnItsOneNodeScales is
+// TestPlaceholderFailingOnItsOneNodeScales for the move of web's whole
+// group: its placeholder's two allocations both fit on "bad" only, and
+// both fail there, each placed there again. That counts as a reservation
+// that does not fit (before: as a task failing on every node, not scaled
+// for); the scale brings a node the task runs on, where Nomad's
+// reschedules place them.
+func TestPlaceholderOfTwoFailingOnItsOneNodeScales(t *testing.T) {
+	h, id, _, _ := oneNodeHarnessOf(t, "", func(string) Submission { return Submission{Job: "web", Group: "frontend", Target: "dc2"} })
+	placed := map[string]bool{} // placeholder allocations seen on the node the scale brought, not failed
+	h.passUntil(h.now().Add(shape.PlaceholderGrace+20*time.Minute), func() {
+		for _, a := range h.allocs(state.PlaceholderPrefix + "rs-1") {
+			if strings.HasPrefix(a.NodeName, "good-") && a.ClientStatus != nomadapi.AllocClientStatusFailed {
+				placed[a.ID] = true
+			}
+		}
+	})
+	var res state.Reservation
+	for _, r := range h.local.FSM.Act().Reservations {
+		if r.Request == id {
+			res = r
+		}
+	}
+	if res.Size.CPU != 2000 || len(res.Chunks) != 1 {
+		t.Fatalf("reservation %+v; the test needs one placeholder group of two allocations", res)
+	}
+	if n := h.fake.calls(); n != 1 {
+		t.Errorf("%d scale actions; want one, for the room the other nodes lack; actions %+v", n, h.local.FSM.Act().ScaleActions)
+	}
+	if said := h.decisionsSaying(id, "'s task failed on node bad-1 only"); len(said) == 0 {
+		t.Errorf("no decision that the placeholder failed on one node only; decisions %q", h.decisionsSaying(id, ""))
+	}
+	if got := h.decisionsSaying(id, "placeholder cannot run: "); len(got) != 0 {
+		t.Errorf("decisions %q; want none saying the placeholder cannot run", got)
+	}
+	if len(placed) != 2 {
+		t.Errorf("%d placeholder allocations on the node the scale brought; want both", len(placed))
+	}
+	if r := h.request(id); r.State != state.RequestDone {
+		t.Errorf("%s %s (%s); want done, on the room of the node the scale brought", id, r.State, r.Reason)
 	}
 }

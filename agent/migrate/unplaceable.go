@@ -296,7 +296,7 @@ func sameConfig(a, b map[string]any) bool {
 // reserve.config say now (the operator's fix, applied at the servers'
 // restart) is released, to be placed anew with it (not scaled for in the
 // pass that releases it either).
-// A placeholder of one allocation that failed on one node only, while
+// A placeholder whose allocations failed on one node only, while
 // another ready node of its locality runs the driver, is not taken as
 // failing for good while Nomad places it anew or it may be that node's
 // own failure (oneNodeFails; oneNode[res.ID] set): once Nomad placed it
@@ -308,18 +308,18 @@ func (c *Coordinator) taskFails(ctx context.Context, now time.Time, view state.A
 	oneNode map[string]bool, rescheduling map[string]string, ds *[]state.Decision) (string, bool) {
 	ns := c.placeholderNamespace()
 	var last *nomadapi.AllocationListStub
-	failed := 0
+	var failed []*nomadapi.AllocationListStub
 	for _, a := range c.view.allocs {
 		if a.JobID != res.Job || a.Namespace != ns || a.NodeID == "" || a.DesiredStatus != nomadapi.AllocDesiredStatusRun ||
 			a.ClientStatus != nomadapi.AllocClientStatusFailed {
 			continue
 		}
-		failed++
+		failed = append(failed, a)
 		if last == nil || a.CreateIndex > last.CreateIndex {
 			last = a
 		}
 	}
-	if failed == 0 || failed < res.Unplaced {
+	if len(failed) == 0 || len(failed) < res.Unplaced {
 		return "", false // some not placed at all: that may be room, which a scale brings
 	}
 	drv, cfg, err := placeholderTask(res.Job, job, jerr)
@@ -338,7 +338,7 @@ func (c *Coordinator) taskFails(ctx context.Context, now time.Time, view state.A
 		// is not scaled for there either.
 		return rel, true
 	}
-	if times, one := c.failedOnOneNode(res, last); failed == 1 && one && c.oneNodeFails(ctx, now, view, res, last, times, rescheduling, ds) {
+	if times, pending, one := c.failedOnOneNode(res, failed, last.NodeID); one && c.oneNodeFails(ctx, now, view, res, last, times, pending, rescheduling, ds) {
 		oneNode[res.ID] = true
 		return "", false
 	}
@@ -371,25 +371,33 @@ func (c *Coordinator) dueEvents(ctx context.Context, now time.Time, key, res, al
 	return events
 }
 
-// failedOnOneNode reports whether a placeholder's failed allocation last
-// and the ones it replaced (its reschedule tracker) failed on its node
+// failedOnOneNode reports whether a placeholder's failed allocations,
+// and the ones they replaced (their reschedule trackers), failed on node
 // only, while another ready node of the reservation's locality runs the
-// placeholder's driver, and how many times.
-func (c *Coordinator) failedOnOneNode(res state.Reservation, last *nomadapi.AllocationListStub) (int, bool) {
-	times := 1
-	if rt := last.RescheduleTracker; rt != nil {
-		for _, ev := range rt.Events {
-			if ev == nil || ev.PrevNodeID != last.NodeID {
-				return 0, false // it failed on another node too
-			}
-			times++
+// placeholder's driver; how many times at most one of them did, and
+// whether Nomad's reschedule of one is due (its follow-up evaluation).
+func (c *Coordinator) failedOnOneNode(res state.Reservation, failed []*nomadapi.AllocationListStub, node string) (times int, pending, ok bool) {
+	for _, a := range failed {
+		n := 1
+		if a.NodeID != node {
+			return 0, false, false
 		}
+		if rt := a.RescheduleTracker; rt != nil {
+			for _, ev := range rt.Events {
+				if ev == nil || ev.PrevNodeID != node {
+					return 0, false, false // it failed on another node too
+				}
+				n++
+			}
+		}
+		times = max(times, n)
+		pending = pending || a.FollowupEvalID != ""
 	}
-	return times, c.driverRunsBeside(res.Locality, c.cfg.Placeholder.Driver, last.NodeID)
+	return times, pending, c.driverRunsBeside(res.Locality, c.cfg.Placeholder.Driver, node)
 }
 
-// oneNodeFails decides for a late placeholder of one allocation that
-// failed on one node only (failedOnOneNode), times times. Nomad
+// oneNodeFails decides for a late placeholder whose allocations failed
+// on one node only (failedOnOneNode), one of them times times. Nomad
 // reschedules a failed allocation away from the nodes it failed on when
 // another has room: placed there again (times ≥ 2), the others had none,
 // and the failure may be that node's own (its disk, its runtime), which
@@ -397,7 +405,7 @@ func (c *Coordinator) failedOnOneNode(res state.Reservation, last *nomadapi.Allo
 // policy came since Nomad last placed it, it counts as a reservation that
 // does not fit (left out of rescheduling), a decision says so every ten
 // minutes and the agent's log once at WARN. Otherwise, while Nomad's
-// reschedule of it is due (its follow-up evaluation), Nomad places it
+// reschedule of one is due (pending: its follow-up evaluation), Nomad places it
 // anew, on another node should one have room: rescheduling says so, and
 // it is not scaled for meanwhile. Should the task fail on another node
 // too, it has failed on two, and taskFails takes it as failing on every
@@ -405,7 +413,7 @@ func (c *Coordinator) failedOnOneNode(res state.Reservation, last *nomadapi.Allo
 // node is issued once. False when none of this holds (no reschedule due):
 // taskFails decides as for any failed placeholder.
 func (c *Coordinator) oneNodeFails(ctx context.Context, now time.Time, view state.ActView, res state.Reservation, last *nomadapi.AllocationListStub,
-	times int, rescheduling map[string]string, ds *[]state.Decision) bool {
+	times int, pending bool, rescheduling map[string]string, ds *[]state.Decision) bool {
 	placed := time.Unix(0, last.CreateTime)
 	var since *state.ScaleAction
 	for i, sa := range view.ScaleActions {
@@ -414,7 +422,7 @@ func (c *Coordinator) oneNodeFails(ctx context.Context, now time.Time, view stat
 		}
 	}
 	unfit := times >= 2 && since == nil
-	if !unfit && last.FollowupEvalID == "" {
+	if !unfit && !pending {
 		return false
 	}
 	node := c.decisionName(last.NodeID)
