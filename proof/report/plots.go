@@ -217,7 +217,8 @@ func hasAny(xs []float64) bool {
 }
 
 // forecastBand is the controller's p10–p90 forecast of the datacenter's
-// CPU demand (GHz), as forecast its lead time ahead, or nil.
+// CPU demand (GHz), as forecast 30 minutes ahead (proof's forecastLead),
+// or nil.
 func forecastBand(res *proof.Result, r proof.Run, dc string) *plotter.Polygon {
 	for _, tr := range r.Notes.Forecasts {
 		if tr.Datacenter != dc {

@@ -451,7 +451,8 @@ func markdown(res *proof.Result, s sections, figs []figure) string {
 const legend = `In the datacenter figures: capacity counts ready nodes only; the dashed
 line is the headroom line; "demand + reserved" adds the CPU placeholders
 hold; the shaded band is the controller's p10–p90 forecast of the demand,
-made its lead time ahead; triangles mark moves into (▲) and out of (▼) the
+made 30 minutes ahead (oracle's, the truth, is a line); triangles mark
+moves into (▲) and out of (▼) the
 datacenter when their transfer started; red squares along the top mark
 minutes with a node over capacity.
 `
