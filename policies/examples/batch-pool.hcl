@@ -17,9 +17,9 @@ shaping "batch-pool" {
     history     = "7d"
     seasonality = "auto"
     quantile    = 0.5
-    # Further metrics to forecast, read from Prometheus (the agent needs a
-    # prometheus block): name → PromQL template, where {{.Matchers}} stands
-    # for this locality's label matchers.
+    # Further metrics to forecast, read from Prometheus (the agent needs
+    # prometheus.address): name → PromQL template, where {{.Matchers}}
+    # stands for this locality's label matchers.
     queries = {
       queue_depth = "sum(batch_queue_depth{ {{.Matchers}} })"
     }

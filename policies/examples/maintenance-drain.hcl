@@ -1,7 +1,7 @@
 # A maintenance drain.
 #
-# Storage nodes in dc2 are patched every Sunday at 02:00 UTC for three
-# hours. The schedule tells the forecaster that their capacity disappears
+# Storage nodes in dc2 are patched every Sunday at 04:00 Berlin time
+# (02:00 UTC in summer, 03:00 UTC in winter) for three hours. The schedule tells the forecaster that their capacity disappears
 # for the window, so foreshape reserves room for the displaced work
 # beforehand and drains the nodes one at a time instead of discovering the
 # gap when it opens.
@@ -50,9 +50,9 @@ shaping "storage-maintenance" {
 
   # Sunday 04:00 patch window, Berlin time the year round, for the
   # storage class in dc2: the forecaster treats these nodes as gone for
-  # three hours. (Without time_zone the cron is read in UTC; a window
-  # between 02:00 and 03:00 local time would be skipped or doubled on the
-  # days clocks change.)
+  # three hours. (Without time_zone the cron is read in UTC. A window
+  # starting between 02:00 and 03:00 Berlin time would be skipped or
+  # doubled on the days the clocks change, so this one starts at 04:00.)
   schedule "sunday-patch" {
     cron       = "0 4 * * 0"
     time_zone  = "Europe/Berlin"

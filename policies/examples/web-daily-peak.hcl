@@ -23,7 +23,7 @@ shaping "web-daily-peak" {
     # Horizon, history and every season are whole multiples of step. The
     # series store keeps 1-minute points for a day, 5-minute points for 14
     # days and hourly points for 90 days: two weeks of history (a weekly
-    # season seen twice) need a step of 5m or more.
+    # season seen twice) need a step that is a multiple of 5m.
     horizon = "1h"
     step    = "5m"
     history = "14d"
