@@ -273,7 +273,7 @@ func translateLocality(s *shapingHCL, p *Policy) hcl.Diagnostics {
 		if !ok {
 			continue
 		}
-		if strings.ContainsAny(v, "/ \t\n") {
+		if strings.Contains(v, "/") || hasSpace(v) {
 			diags = append(diags, hclfield.Invalid(f.expr.Range(), f.name, "%q must not contain '/' or whitespace.", v))
 			continue
 		}
@@ -347,7 +347,7 @@ func translateForecast(f *forecastHCL, out *Forecast) hcl.Diagnostics {
 			switch {
 			case !metricRE.MatchString(name):
 				diags = append(diags, hclfield.Invalid(rng, field,
-					"%q is not a metric name: use letters, digits and '_', starting with a letter.", name))
+					"%q is not a metric name: use lower-case letters, digits and '_', starting with a letter, at most 63.", name))
 			case builtinMetric[name]:
 				diags = append(diags, hclfield.Invalid(rng, field,
 					"%q is collected from Nomad; name the query's metric something else.", name))
@@ -477,7 +477,13 @@ func checkGrid(f *forecastHCL, out *Forecast) hcl.Diagnostics {
 			hclfield.FormatDuration(out.Step), hclfield.FormatDuration(reach), hclfield.FormatDuration(out.Horizon),
 			hclfield.FormatDuration(reach), storeReaches()))
 	}
-	if out.History < out.Horizon {
+	if out.History < out.Horizon && !hclfield.IsSet(f.History) {
+		// The operator wrote no history: say it is the default, and what
+		// to set.
+		diags = append(diags, hclfield.Invalid(at(f.History), "forecast.history",
+			"The history left out is %s at a step of %s, shorter than the horizon %s; models cannot forecast further than they have seen. Set forecast.history to at least the horizon (at most %s at this step).",
+			hclfield.FormatDuration(out.History), hclfield.FormatDuration(out.Step), hclfield.FormatDuration(out.Horizon), hclfield.FormatDuration(reach)))
+	} else if out.History < out.Horizon {
 		diags = append(diags, hclfield.Invalid(at(f.History), "forecast.history",
 			"The history %s is shorter than the horizon %s; models cannot forecast further than they have seen.", hclfield.FormatDuration(out.History), hclfield.FormatDuration(out.Horizon)))
 	} else if out.History%out.Step != 0 {
@@ -927,7 +933,7 @@ func translateSchedule(s *scheduleHCL, own Locality) (*Schedule, hcl.Diagnostics
 		if name, ok, d := hclfield.NonEmptyString(s.TimeZone, prefix+".time_zone"); ok {
 			loc, err := loadZone(name)
 			if err != nil {
-				diags = append(diags, hclfield.Invalid(s.TimeZone.Range(), prefix+".time_zone", "%s", err))
+				diags = append(diags, hclfield.Invalid(s.TimeZone.Range(), prefix+".time_zone", "%s.", err))
 			} else if loc != time.UTC {
 				out.Location = loc // nil stands for UTC, the default
 			}
@@ -1040,13 +1046,28 @@ func parseCron(src string) (expr *cronexpr.Expression, err error) {
 			expr, err = nil, fmt.Errorf("unparseable (%v)", r)
 		}
 	}()
-	if f := strings.Fields(src); len(f) > 0 && strings.HasPrefix(f[0], "@") && !slices.Contains(cronMacros, f[0]) {
+	f := strings.Fields(src)
+	if len(f) > 0 && strings.HasPrefix(f[0], "@") && !slices.Contains(cronMacros, f[0]) {
 		// cronexpr says only "missing field(s)" of these.
 		return nil, fmt.Errorf("%s is not one of the shorthands a schedule takes (%s); for a fixed interval give five fields, \"0 */6 * * *\" for every six hours", f[0], strings.Join(cronMacros, ", "))
 	}
-	if len(strings.Fields(src)) == 7 {
+	if len(f) > 0 && strings.HasPrefix(f[0], "@") && len(f) > 1 {
+		// cronexpr replaces the shorthand by seven fields and reads no
+		// field past the seventh: "@weekly 2027" would be every year's.
+		return nil, fmt.Errorf("%s stands for five fields and takes nothing after it; for a window in one year only, give the five fields and a sixth for the year (%q)", f[0], cronMacroFields[f[0]]+" 2027")
+	}
+	if len(f) > 1 && strings.Contains(src, "@") {
+		// cronexpr would replace a shorthand inside the line by its fields.
+		return nil, fmt.Errorf("a shorthand (%s) stands alone, not among other fields", strings.Join(cronMacros, ", "))
+	}
+	switch {
+	case len(f) == 7:
 		// cronexpr reads seven fields as seconds, the five, and a year.
 		return nil, fmt.Errorf("its seven fields start with seconds, which a schedule on a one-minute grid cannot keep: give five fields (minute, hour, day of month, month, day of week) and, for a window in one year only, a sixth for the year")
+	case len(f) > 7:
+		// cronexpr would read the first seven, seconds first, and drop
+		// the rest.
+		return nil, fmt.Errorf("it has %d fields: give five (minute, hour, day of month, month, day of week) and, for a window in one year only, a sixth for the year", len(f))
 	}
 	expr, err = cronexpr.Parse(src)
 	if err != nil {
@@ -1063,6 +1084,12 @@ func parseCron(src string) (expr *cronexpr.Expression, err error) {
 // five-field line ("@daily" is "0 0 * * *"); "@every", "@reboot" and
 // "@midnight", which other crons take, it does not.
 var cronMacros = []string{"@yearly", "@annually", "@monthly", "@weekly", "@daily", "@hourly"}
+
+// cronMacroFields are the five fields each shorthand stands for.
+var cronMacroFields = map[string]string{
+	"@yearly": "0 0 1 1 *", "@annually": "0 0 1 1 *", "@monthly": "0 0 1 * *",
+	"@weekly": "0 0 * * 0", "@daily": "0 0 * * *", "@hourly": "0 * * * *",
+}
 
 // bothDays reports whether a five- or six-field cron line restricts both
 // its day of the month and its day of the week, and the two fields.

@@ -18,13 +18,13 @@
 //	  migrate  { max_parallel, strategy, lead_time, rebalance, spread, spread_by_use, targets,
 //	             priority { relieve_hotspot, critical, age } }
 //	  scale "NAME" { min, max, cooldown, target "PLUGIN" { ... } }   # repeatable
-//	  schedule "NAME" { cron, duration, action, localities, nodes, factor }  # repeatable
+//	  schedule "NAME" { cron, time_zone, duration, action, localities, nodes, factor }  # repeatable
 //	}
 //
 // Omitted blocks and attributes take safe defaults (see the Default
 // constants and each type's fields): model "auto", horizon 1h on a 1m step
 // over a day of history (what the series store keeps at 1m; 14d at a step
-// that is a multiple of 5m), seasonality "auto", planning quantile 0.9, 20%
+// that is a multiple of 5m; cut to whole steps), seasonality "auto", planning quantile 0.9, 20%
 // headroom on every resource, reservations off, two migrations at a time
 // per locality with the "reschedule" strategy, drain schedules' migration
 // requests created reserve.lead_time before their window, no rebalancing
@@ -32,7 +32,7 @@
 // (forecast_only false). Durations are strings with
 // the units of time.ParseDuration plus "d" and "w" ("90s", "1h30m", "7d").
 // Cron expressions are parsed by github.com/hashicorp/cronexpr and read in
-// UTC. One that can never fire is refused, and one whose windows overlap
+// UTC, or in the schedule's time_zone. One that can never fire is refused, and one whose windows overlap
 // (a duration longer than the time between two starts) is warned of; one
 // whose times are all past (a one-off window with a year, once over) is
 // only warned of, by the start checks (agent/preflight), which have a

@@ -42,6 +42,9 @@ func (l *Loader) Files() map[string]*hcl.File { return l.parser.Files() }
 func (l *Loader) Parse(filename string, src []byte) ([]*Policy, hcl.Diagnostics) {
 	file, diags := l.parser.ParseHCL(src, filename)
 	if diags.HasErrors() {
+		if file != nil {
+			nameByPlace(file, diags)
+		}
 		return nil, diags
 	}
 	blocks, d := decodeFile(file)
@@ -65,30 +68,31 @@ func (l *Loader) Parse(filename string, src []byte) ([]*Policy, hcl.Diagnostics)
 			Subject:  file.Body.MissingItemRange().Ptr(),
 		})
 	}
-	nameUnsupported(file, diags)
+	nameByPlace(file, diags)
 	if diags.HasErrors() {
 		return nil, diags
 	}
 	return out, diags
 }
 
-// nameUnsupported names the setting of each "Unsupported argument" and
-// "Unsupported block type" diagnostic in file by its place, as every other
-// diagnostic names its field: "Unsupported argument headroom.cpus",
-// "Unsupported argument scale.web.target.nomad-job.jobb". HCL's own words
+// nameByPlace names the setting of each "Unsupported argument",
+// "Unsupported block type" and "Attribute redefined" diagnostic in file by
+// its place, as every other diagnostic names its field: "Unsupported
+// argument headroom.cpus", "Unsupported argument
+// scale.web.target.nomad-job.jobb", "Attribute redefined reserve.max_cpu". HCL's own words
 // name only the attribute, and its snippet only the shaping block, so a
 // typo in one of several blocks that take the same attribute (min in
 // scale, lead_time in reserve or migrate) did not say which. Outside any
 // shaping block, what is not a typo of one also says what a policy file
 // holds.
-func nameUnsupported(file *hcl.File, diags hcl.Diagnostics) {
+func nameByPlace(file *hcl.File, diags hcl.Diagnostics) {
 	body, ok := file.Body.(*hclsyntax.Body)
 	if !ok {
 		return
 	}
 	for _, d := range diags {
 		if d.Subject == nil || d.Subject.Filename != body.SrcRange.Filename ||
-			(d.Summary != "Unsupported argument" && d.Summary != "Unsupported block type") {
+			(d.Summary != "Unsupported argument" && d.Summary != "Unsupported block type" && d.Summary != "Attribute redefined") {
 			continue
 		}
 		start, end := d.Subject.Start.Byte, d.Subject.End.Byte

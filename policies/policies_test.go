@@ -195,6 +195,7 @@ func TestParseErrors(t *testing.T) {
 		{"reserve priority 0", func(b *builder) { b.reserve = `priority = 0` }, "Invalid reserve.priority", `priority = 0`},
 		{"reserve priority 101", func(b *builder) { b.reserve = `priority = 101` }, "Invalid reserve.priority", `priority = 101`},
 		{"reserve enabled string", func(b *builder) { b.reserve = `enabled = "yes"` }, "Invalid reserve.enabled", `"yes"`},
+		{"reserve enabled quoted true", func(b *builder) { b.reserve = `enabled = "true"` }, "Invalid reserve.enabled", `"true"`},
 		{"reserve bad lead time", func(b *builder) { b.reserve = `lead_time = "soon"` }, "Invalid reserve.lead_time", `"soon"`},
 		{"ttl below lead time", func(b *builder) { b.reserve = `ttl = "5m"` }, "Invalid reserve.ttl", `ttl = "5m"`},
 		{"ttl below lead time default ttl", func(b *builder) {
@@ -287,9 +288,17 @@ func TestParseErrors(t *testing.T) {
 		}, "Invalid schedule.patch.localities", `localities = "dc1"`},
 		{"duplicate schedule", func(b *builder) { b.schedule += strings.Replace(b.schedule, `"3h"`, `"4h"`, 1) }, `Duplicate schedule "patch"`, `schedule "patch"`},
 		{"bad policy name", func(b *builder) { b.name = "web tier" }, "Invalid policy name", `shaping "web tier"`},
+		{"policy name of 64", func(b *builder) { b.name = strings.Repeat("w", 64) }, "Invalid policy name", `shaping "w`},
+		{"policy name starting with a dot", func(b *builder) { b.name = ".web" }, "Invalid policy name", `shaping ".web"`},
+		{"bad scale name", func(b *builder) { b.scale = strings.Replace(b.scale, `scale "frontend"`, `scale "front end"`, 1) }, "Invalid scale name", `scale "front end"`},
+		{"bad schedule name", func(b *builder) { b.schedule = strings.Replace(b.schedule, `schedule "patch"`, `schedule "-patch"`, 1) }, "Invalid schedule name", `schedule "-patch"`},
 		{"locality wildcard only", func(b *builder) { b.locality = `datacenter = "*"` }, "Invalid locality", `locality {`},
 		{"locality slash", func(b *builder) { b.locality = `node_pool = "a/b"` }, "Invalid locality.node_pool", `"a/b"`},
 		{"locality empty", func(b *builder) { b.locality = `node_class = ""` }, "Invalid locality.node_class", `node_class = ""`},
+		// Whitespace of any kind, not only spaces, tabs and newlines.
+		{"locality carriage return", func(b *builder) { b.locality = `datacenter = "dc1\rb"` }, "Invalid locality.datacenter", `"dc1\rb"`},
+		{"locality no-break space", func(b *builder) { b.locality = "node_class = \"web\u00a0a\"" }, "Invalid locality.node_class", "\"web\u00a0a\""},
+		{"target with a no-break space", func(b *builder) { b.migrate = "targets = [\"dc2/*/web\u00a0a\"]" }, "Invalid migrate.targets[0]", "\"dc2/*/web\u00a0a\""},
 		{"missing locality", func(b *builder) { b.locality = "-" }, "Missing locality block", `shaping "web"`},
 		// Nomad's built-in pool "all" holds no node: a locality of it
 		// would match nothing.
@@ -315,6 +324,11 @@ func TestParseErrors(t *testing.T) {
 		}, "Invalid schedule.patch.localities[1]", `"node/web"`},
 		{"target in the group scope", func(b *builder) { b.migrate = `targets = ["group/batch"]` }, "Invalid migrate.targets[0]", `targets = ["group/batch"]`},
 		{"unknown block", func(b *builder) { b.extra = "limits {\n}" }, "Unsupported block type limits", `limits {`},
+		// HCL's own words name only the attribute: which block's?
+		{"attribute set twice", func(b *builder) { b.reserve += "\n    max_cpu = 2000" }, "Attribute redefined reserve.max_cpu", `max_cpu = 2000`},
+		{"attribute set twice in a target", func(b *builder) {
+			b.scale = strings.Replace(b.scale, `job   = "web"`, `job   = "web"`+"\n      job = \"api\"", 1)
+		}, "Attribute redefined scale.frontend.target.nomad-job.job", `job = "api"`},
 		{"unknown block in migrate", func(b *builder) { b.migrate = "priorty {\n age = 1\n }" }, "Unsupported block type migrate.priorty", `priorty {`},
 		{"two forecast blocks", func(b *builder) { b.extra = "forecast {\n}" }, "Duplicate forecast block", `forecast {`},
 	} {
@@ -418,6 +432,19 @@ func TestParseValid(t *testing.T) {
 				t.Errorf("history = %v, want 14d", p.Forecast.History)
 			}
 		}},
+		// A step that does not divide what the store keeps (1d at 7m,
+		// 14d at 25m) takes the most whole steps that fit in it: the
+		// history left out is never the error.
+		{"default history at 7m", func(b *builder) { b.forecast = "step = \"7m\"\n horizon = \"7h\"" }, func(t *testing.T, p *policies.Policy) {
+			if want := 205 * 7 * time.Minute; p.Forecast.History != want {
+				t.Errorf("history = %v, want %v (205 steps of 7m, the most in 1d)", p.Forecast.History, want)
+			}
+		}},
+		{"default history at 25m", func(b *builder) { b.forecast = "step = \"25m\"\n horizon = \"50m\"" }, func(t *testing.T, p *policies.Policy) {
+			if want := 806 * 25 * time.Minute; p.Forecast.History != want {
+				t.Errorf("history = %v, want %v (806 steps of 25m, the most in 14d)", p.Forecast.History, want)
+			}
+		}},
 		{"history the store keeps at 1h", func(b *builder) { b.forecast = "step = \"1h\"\n horizon = \"1d\"\n history = \"90d\"" }, func(t *testing.T, p *policies.Policy) {
 			if p.Forecast.History != 90*24*time.Hour {
 				t.Errorf("history = %v, want 90d", p.Forecast.History)
@@ -472,6 +499,16 @@ func TestParseValid(t *testing.T) {
 		}, func(t *testing.T, p *policies.Policy) {
 			if p.Reserve.Enabled || p.Reserve.LeadTime != 2*time.Hour || p.Migrate.LeadTime != 2*time.Hour {
 				t.Errorf("reserve %+v, migrate.lead_time %v; want reservations off and both lead times 2h", p.Reserve, p.Migrate.LeadTime)
+			}
+		}},
+		// Names start with a letter or digit and hold letters, digits,
+		// '-', '_' and '.', at most 63.
+		{"names at their longest", func(b *builder) {
+			b.name = "9" + strings.Repeat("w.-_", 15) + "ab"
+			b.scale = strings.Replace(b.scale, `scale "frontend"`, `scale "0.a-b_c"`, 1)
+		}, func(t *testing.T, p *policies.Policy) {
+			if len(p.Name) != 63 || p.Scales[0].Name != "0.a-b_c" {
+				t.Errorf("name %q (%d), scale %q", p.Name, len(p.Name), p.Scales[0].Name)
 			}
 		}},
 		{"wildcards", func(b *builder) { b.locality = "datacenter = \"*\"\n node_pool = \"batch\"" }, func(t *testing.T, p *policies.Policy) {
@@ -543,6 +580,32 @@ func TestParseValid(t *testing.T) {
 			}
 			tc.check(t, ps[0])
 		})
+	}
+}
+
+// TestDefaultHistoryShorterThanHorizonSaysSo: a horizon longer than the
+// default history (14d at a step of 1h, which reads 90d) is refused at
+// the forecast block, saying that the history left out is the default and
+// how long it may be set; a history set too short is told as set.
+func TestDefaultHistoryShorterThanHorizonSaysSo(t *testing.T) {
+	for _, tc := range []struct {
+		forecast, want string
+	}{
+		{"step = \"1h\"\n horizon = \"30d\"", "The history left out is 14d at a step of 1h, shorter than the horizon 30d; models cannot forecast further than they have seen. Set forecast.history to at least the horizon (at most 90d at this step)."},
+		{"step = \"1h\"\n horizon = \"30d\"\n history = \"20d\"", "The history 20d is shorter than the horizon 30d; models cannot forecast further than they have seen."},
+	} {
+		ps, diags, src := parse(t, func(b *builder) { b.forecast = tc.forecast })
+		if !diags.HasErrors() || len(ps) != 0 || len(diags) != 1 || diags[0].Summary != "Invalid forecast.history" || diags[0].Detail != tc.want {
+			t.Errorf("%s: %v; want Invalid forecast.history, %q", tc.forecast, diags, tc.want)
+			continue
+		}
+		at := `"20d"`
+		if !strings.Contains(tc.forecast, "history") {
+			at = "forecast {"
+		}
+		if l := diags[0].Subject.Start.Line; l != lineOf(t, src, at) {
+			t.Errorf("%s: at line %d, want the line of %s", tc.forecast, l, at)
+		}
 	}
 }
 
@@ -692,6 +755,8 @@ func TestParseLocality(t *testing.T) {
 		{in: "a/b/c/d", wantErr: true},
 		{in: " dc1", wantErr: true},
 		{in: "dc 1", wantErr: true},
+		{in: "dc\u00a01", wantErr: true},
+		{in: "dc1/web\rx", wantErr: true},
 		// The store's per-node and per-group series scopes.
 		{in: "node/web", wantErr: true},
 		{in: "group/*/gpu", wantErr: true},
@@ -979,6 +1044,11 @@ func TestCronForms(t *testing.T) {
 		{"@every 6h", "", `@every is not one of the shorthands a schedule takes (@yearly, @annually, @monthly, @weekly, @daily, @hourly)`},
 		{"@midnight", "", `@midnight is not one of the shorthands`},
 		{"@reboot", "", `@reboot is not one of the shorthands`},
+		// cronexpr reads no field past the seventh, and a shorthand as its
+		// seven: what follows would be dropped without a word.
+		{"0 0 2 * * 0 2027 extra", "", "it has 8 fields: give five"},
+		{"@weekly 2027", "", `@weekly stands for five fields and takes nothing after it; for a window in one year only, give the five fields and a sixth for the year ("0 0 * * 0 2027")`},
+		{"0 0 * * @daily", "", "a shorthand (@yearly, @annually, @monthly, @weekly, @daily, @hourly) stands alone"},
 	} {
 		ps, diags, src := parse(t, func(b *builder) {
 			b.schedule = strings.Replace(b.schedule, "0 2 * * 0", tc.cron, 1)

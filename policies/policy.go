@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
 
 	"github.com/hashicorp/cronexpr"
 	"github.com/hashicorp/hcl/v2"
@@ -111,7 +112,7 @@ func ParseLocality(s string) (Locality, error) {
 		if p == "" {
 			return Locality{}, fmt.Errorf("locality %q has an empty part; use \"*\" for any", s)
 		}
-		if strings.ContainsAny(p, " \t\n") {
+		if hasSpace(p) {
 			return Locality{}, fmt.Errorf("locality %q contains whitespace", s)
 		}
 	}
@@ -130,6 +131,11 @@ func ParseLocality(s string) (Locality, error) {
 	}
 	return l, nil
 }
+
+// hasSpace reports whether s holds whitespace of any kind: a carriage
+// return or a no-break space pasted into a name is as much no Nomad
+// node's as a space.
+func hasSpace(s string) bool { return strings.IndexFunc(s, unicode.IsSpace) >= 0 }
 
 // checkScope refuses a locality whose path begins with the scope of the
 // series store's per-node or per-allocation-group series ("node/<node ID>",
@@ -175,8 +181,9 @@ type Forecast struct {
 	Step time.Duration
 	// History is how much past demand models are fitted on. Default 14d,
 	// two weeks so a weekly season is seen twice, or less when the series
-	// store keeps less at Step (StoreReach: 1d at a step of 1m); a longer
-	// history than the store keeps is refused.
+	// store keeps less at Step (StoreReach: 1d at a step of 1m), cut to a
+	// whole number of steps; a longer history than the store keeps is
+	// refused.
 	History time.Duration
 	// Seasonality lists the seasonal periods to model, longest last.
 	// Empty with AutoSeasonality set means the engine detects them.
@@ -454,12 +461,18 @@ const (
 )
 
 // defaultHistory is DefaultHistory, or what the series store keeps at
-// step when that is less.
+// step when that is less, cut to a whole number of steps: a step that
+// divides neither (7m in the 1d kept at 1m, 25m in 14d) must not make the
+// history the policy left out an error.
 func defaultHistory(step time.Duration) time.Duration {
+	h := DefaultHistory
 	if reach, ok := StoreReach(step); ok {
-		return min(DefaultHistory, reach)
+		h = min(h, reach)
 	}
-	return DefaultHistory
+	if step > 0 {
+		h -= h % step
+	}
+	return h
 }
 
 // defaultPolicy returns a policy with every default filled in.

@@ -89,7 +89,7 @@ func TestScheduleTimeZone(t *testing.T) {
 // their line, naming the setting.
 func TestScheduleTimeZoneRefused(t *testing.T) {
 	for zone, want := range map[string]string{
-		"Europe/Berln": `"Europe/Berln" is not a time zone of the IANA database, such as "Europe/Berlin" or "America/New_York" ("UTC" is the default)`,
+		"Europe/Berln": `"Europe/Berln" is not a time zone of the IANA database, such as "Europe/Berlin" or "America/New_York" ("UTC" is the default).`,
 		"Local":        `"Local" is the time zone of whichever server leads, which servers may not share`,
 		"":             "must not be empty",
 	} {

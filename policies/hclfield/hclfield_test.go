@@ -39,6 +39,7 @@ func TestParseDuration(t *testing.T) {
 		{in: "1", wantErr: "missing unit"},
 		{in: "1y", wantErr: `unknown unit "y"`},
 		{in: "-1h", wantErr: `"-1h" is negative`},
+		{in: "+1h", wantErr: "expected a number"},
 		{in: "h", wantErr: "expected a number"},
 		{in: "1 h", wantErr: `unknown unit " h"`},
 		{in: "1..2h", wantErr: "bad number"},
