@@ -64,6 +64,11 @@ func TestUnknownParameterRefused(t *testing.T) {
 		{"/v1/health?x=1", 200, ""},
 		{"/v1/ready?x=1", 200, ""},
 		{"/v1/metrics?x=1", 200, ""},
+		// Given twice too: a scrape's params (Prometheus's params:
+		// {module: [a, b]}) were a 400 "given 2 times" on /v1/metrics.
+		{"/v1/metrics?module=a&module=b", 200, ""},
+		{"/v1/health?x=1&x=2", 200, ""},
+		{"/v1/ready?x=1&x=2", 200, ""},
 		{"/v1/forecasts?history=false", 200, ""},
 		{"/v1/forecasts?history=1", 200, ""},
 		{"/v1/forecast/dc1/web?history=f", 200, ""},

@@ -289,8 +289,13 @@ func caller(r *http.Request) string {
 
 // repeatedParam is the first query parameter (by name) r gives more than
 // once, "" for none: every filter takes one value but the queue's state,
-// and a repeated one was read as its first value alone.
-func repeatedParam(r *http.Request) string {
+// and a repeated one was read as its first value alone. As unknownParam,
+// it leaves an endpoint not routed by route (/v1/metrics) to its callers:
+// a scrape's params may repeat one.
+func (s *Server) repeatedParam(r *http.Request) string {
+	if _, ok := s.params[r.Pattern]; !ok {
+		return ""
+	}
 	q := r.URL.Query()
 	for _, name := range slices.Sorted(maps.Keys(q)) {
 		if len(q[name]) > 1 && !(r.Pattern == "GET /v1/queue" && name == "state") {
@@ -340,7 +345,7 @@ func (s *Server) auth(next http.HandlerFunc) http.HandlerFunc {
 			writeError(w, http.StatusBadRequest, msg)
 			return
 		}
-		if name := repeatedParam(r); name != "" {
+		if name := s.repeatedParam(r); name != "" {
 			writeError(w, http.StatusBadRequest, fmt.Sprintf("%s: given %d times; it takes one value", name, len(r.URL.Query()[name])))
 			return
 		}
