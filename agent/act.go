@@ -606,16 +606,20 @@ func (x *actor) Decisions(_ context.Context, f api.DecisionFilter) ([]api.Decisi
 // an agent since restarted from nothing, or another agent at the same
 // address): it is answered at once, so the client sees the index go back
 // and follows it, rather than waits its whole wait for a change it would
-// not be shown.
+// not be shown. An index that goes back while it waits is a state
+// replaced (a snapshot restore takes the queue's index back to the
+// backup's): that is a change too, answered at once, or the client saw
+// the restored queue only once its wait had passed.
 func (x *actor) WaitIndex(ctx context.Context, index uint64) (uint64, error) {
+	start := x.a.fsm.ActModified()
 	if index > x.a.node.LastIndex() {
-		return x.a.fsm.ActModified(), nil
+		return start, nil
 	}
 	t := time.NewTicker(100 * time.Millisecond)
 	defer t.Stop()
 	for {
 		cur := x.a.fsm.ActModified()
-		if cur > index {
+		if cur > index || cur < start {
 			return cur, nil
 		}
 		select {
