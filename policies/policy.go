@@ -227,8 +227,9 @@ type Reserve struct {
 	// should sit at least 10 below the workloads' so Nomad can preempt
 	// across the gap. Default 10.
 	Priority int
-	// LeadTime is how long before a forecast need a reservation is placed.
-	// Default 15m.
+	// LeadTime is how long before a move's planned start its reservation
+	// is placed, and, reservations or not, how much earlier than the
+	// target's own lead a scale action comes. Default 15m.
 	LeadTime time.Duration
 	// TTL bounds a reservation's life when nothing claims it; at least
 	// LeadTime. Default 1h.
@@ -239,8 +240,9 @@ type Reserve struct {
 	MaxMemory int
 }
 
-// Scale is a dynamic scaling hook, triggered early when a forecast
-// reservation cannot fit.
+// Scale is a dynamic scaling hook, triggered early when the locality
+// lacks capacity: a forecast hotspot no move relieves, a move into it
+// that its room cannot take, or a reservation that does not fit.
 type Scale struct {
 	Name string
 	// Min and Max bound the target's count; 0 ≤ Min ≤ Max, Max ≥ 1.
