@@ -158,6 +158,13 @@ func TestParseErrors(t *testing.T) {
     step    = "1m"
     history = "14d"`
 		}, "Invalid forecast.history", `"14d"`},
+		// 7m is no multiple of 5m: it reads the 1m points, a day of them.
+		{"history beyond the store at 7m", func(b *builder) {
+			b.forecast = `
+    step    = "7m"
+    horizon = "7h"
+    history = "7d"`
+		}, "Invalid forecast.history", `"7d"`},
 		{"history beyond the store at 5m", func(b *builder) {
 			b.forecast = `
     step    = "5m"
