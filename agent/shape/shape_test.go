@@ -937,6 +937,29 @@ func TestDrainOfSomeNodesStaysInTheLocality(t *testing.T) {
 	}
 }
 
+// TestDrainOfSomeNodesWithTargetsLeavesTheLocality drains rack a of dc1
+// with migrate.targets = ["dc2"]: the list is where its moves may go, so
+// the rest of dc1 is no candidate, and cache, which may not leave dc1,
+// gets no request.
+func TestDrainOfSomeNodesWithTargetsLeavesTheLocality(t *testing.T) {
+	f := baseFixture(t, "reschedule")
+	f.now = at(95 * time.Minute)
+	plan := Run(f.input())
+	if len(plan.Submit) != 2 {
+		t.Fatalf("submitted %+v", plan.Submit)
+	}
+	for _, s := range plan.Submit {
+		if s.Request.Target != "dc2" {
+			t.Errorf("request %s to %s; want dc2, the policy's one target", s.Request.Resource, s.Request.Target)
+		}
+	}
+	if !slices.ContainsFunc(plan.Decisions, func(d state.Decision) bool {
+		return d.Kind == KindWait && strings.Contains(d.Reason, "no request for allocation cache")
+	}) {
+		t.Errorf("no word of cache, which may not leave dc1: %+v", plan.Decisions)
+	}
+}
+
 // TestQueueOfADeadlineTurnsUrgentTogether: the requests of one drain window
 // wait for a congested target only while the queue, max_parallel at a
 // time, can still finish before the window; then they move in score order.
