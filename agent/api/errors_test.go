@@ -112,3 +112,50 @@ func TestAnswerNotFromAnAgent(t *testing.T) {
 		})
 	}
 }
+
+// removingOperator records the server a removal names.
+type removingOperator struct {
+	failingOperator
+	id, address string
+}
+
+func (o *removingOperator) RemovePeer(_ context.Context, id, address string) error {
+	o.id, o.address = id, address
+	return nil
+}
+
+// TestRemovePeerAnswers: DELETE /v1/operator/raft/peer names the server
+// with exactly one of ?id= and ?address= (400 otherwise, the backend not
+// asked) and answers a removal done with a 204 without a body, as
+// docs/api.md says.
+func TestRemovePeerAnswers(t *testing.T) {
+	for _, tc := range []struct {
+		query       string
+		code        int
+		id, address string
+	}{
+		{"?id=s2", http.StatusNoContent, "s2", ""},
+		{"?address=10.0.0.12:7576", http.StatusNoContent, "", "10.0.0.12:7576"},
+		{"", http.StatusBadRequest, "", ""},
+		{"?id=s2&address=10.0.0.12:7576", http.StatusBadRequest, "", ""},
+	} {
+		op := &removingOperator{}
+		s, err := api.NewServer(nopBackend{}, api.Options{Operator: op})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := httptest.NewRequest(http.MethodDelete, "/v1/operator/raft/peer"+tc.query, nil)
+		w := httptest.NewRecorder()
+		s.ServeHTTP(w, r)
+		body := w.Body.String()
+		if w.Code != tc.code || op.id != tc.id || op.address != tc.address {
+			t.Errorf("%q: %d %q, removed id %q address %q; want %d, id %q address %q", tc.query, w.Code, body, op.id, op.address, tc.code, tc.id, tc.address)
+		}
+		if tc.code == http.StatusNoContent && body != "" {
+			t.Errorf("%q: a 204 with the body %q", tc.query, body)
+		}
+		if tc.code == http.StatusBadRequest && !strings.Contains(body, "exactly one of ?id= and ?address=") {
+			t.Errorf("%q: %s; want the error to say what names the server", tc.query, body)
+		}
+	}
+}

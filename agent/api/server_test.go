@@ -181,6 +181,22 @@ func TestMetricsExportForecasts(t *testing.T) {
 	}
 }
 
+// With telemetry.prometheus_metrics = false (Options.NoMetrics) a
+// server serves no /v1/metrics: a 404, as docs/api.md says.
+func TestMetricsOff(t *testing.T) {
+	srv, _ := newTestServer(t, Options{NoMetrics: true})
+	resp, err := http.Get(srv.URL + "/v1/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var e Error
+	_ = json.NewDecoder(resp.Body).Decode(&e)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound || e.Error != "no such endpoint: GET /v1/metrics" {
+		t.Errorf("GET /v1/metrics with metrics off: %d %q; want 404, no such endpoint", resp.StatusCode, e.Error)
+	}
+}
+
 func TestUnknownEndpoint(t *testing.T) {
 	srv, _ := newTestServer(t, Options{})
 	resp, err := http.Get(srv.URL + "/v1/nope")
