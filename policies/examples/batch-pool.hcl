@@ -3,7 +3,8 @@
 # Batch work arrives in bursts that follow no clean season, is tolerant of
 # delay, and is best scaled by an external autoscaling group. This policy
 # lets the engine detect seasons, plans at the median, and asks the cloud
-# through a webhook (or, as a fallback, a local command) to add nodes.
+# through a webhook to add nodes, or a local command while the webhook's
+# block cools down, waits for its answer or backs off after a failure.
 
 shaping "batch-pool" {
   locality {
@@ -54,7 +55,9 @@ shaping "batch-pool" {
     }
   }
 
-  # A local script for the on-premises part of the pool.
+  # A local script for the on-premises part of the pool. The planner
+  # scales through the first block, in file order, that is not cooling
+  # down, waiting for its target's answer or backing off after a failure.
   scale "onprem" {
     min = 0
     max = 8
