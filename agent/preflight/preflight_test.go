@@ -413,6 +413,18 @@ func TestPolicies(t *testing.T) {
 	if d := preflight.Policies(cfg, pols, preflight.Options{MaxSeries: 14}); !strings.Contains(d.Error(), "need 15 series, more than the 14") {
 		t.Errorf("with Prometheus, the series bound counts its metrics: %v", d)
 	}
+	// A policy's iops query replaces the IOPS query of its locality: no
+	// series more than Nomad's four and Prometheus' three.
+	iops, diags := policies.Parse("i.hcl", []byte("shaping \"i\" {\n  locality {\n    datacenter = \"dc1\"\n  }\n  forecast {\n    queries = {\n      iops = \"sum(x{ {{.Matchers}} })\"\n    }\n  }\n}\n"))
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	if d := preflight.Policies(cfg, iops, preflight.Options{MaxSeries: 7}); d.HasErrors() {
+		t.Errorf("an iops query within 7 series: %v", d)
+	}
+	if d := preflight.Policies(cfg, iops, preflight.Options{MaxSeries: 6}); !strings.Contains(d.Error(), "need 7 series, more than the 6") {
+		t.Errorf("an iops query over 6 series: %v", d)
+	}
 	batch, diags := policies.Parse("b.hcl", []byte(settingsOnlyPolicy))
 	if diags.HasErrors() {
 		t.Fatal(diags)
