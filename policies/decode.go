@@ -1074,7 +1074,7 @@ func parseCron(src string) (expr *cronexpr.Expression, err error) {
 		return nil, err
 	}
 	// An expression with no future occurrence would silently never fire.
-	if expr.Next(cronProbe).IsZero() {
+	if expr.Next(cronEpoch).IsZero() {
 		return nil, fmt.Errorf("it never fires")
 	}
 	return expr, nil
@@ -1112,6 +1112,9 @@ func shortestGap(expr *cronexpr.Expression, loc *time.Location) (time.Duration, 
 	}
 	var gap time.Duration
 	prev := expr.Next(cronProbe.In(loc))
+	if prev.IsZero() {
+		return 0, false // its starts are all before cronProbe
+	}
 	for range gapProbes {
 		next := expr.Next(prev)
 		if next.IsZero() {
@@ -1144,8 +1147,15 @@ func loadZone(name string) (*time.Location, error) {
 // decade of months.
 const gapProbes = 400
 
-// cronProbe is a fixed instant used only to check that a cron expression
-// can fire at all; it is not a clock reading.
+// cronEpoch is the first instant hashicorp/cronexpr reads (its years run
+// from 1970): a cron with no start after it never fires, while one whose
+// starts are all past ("0 0 1 1 * 1999") is only warned of, by the start
+// checks, as one of last year is.
+var cronEpoch = time.Date(1970, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// cronProbe is the fixed instant shortestGap reads a cron's starts from
+// (a year of daylight saving time where zones keep it now); it is not a
+// clock reading.
 var cronProbe = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
 
 // upperFirst is s with its first letter in capitals, to start a sentence.
