@@ -57,6 +57,11 @@ func TestValidateAndAgentAgreeOnDirectories(t *testing.T) {
 		{name: "the environment", files: map[string]string{
 			"10-ok.hcl": "log_level = \"warn\"\n",
 		}, env: map[string]string{"NOMAD_ADDR": "nomad:4646"}, want: "Invalid nomad.address from environment variable NOMAD_ADDR"},
+		// A rule between the environment and a file (docs/configuration.md:
+		// without -env, config validate passes it and the agent stops).
+		{name: "the environment beside a file", files: map[string]string{
+			"10-nomad.hcl": "nomad {\n  token_file = \"/etc/hostname\"\n}\n",
+		}, env: map[string]string{"NOMAD_TOKEN": "0e1f2a3b-0000-4000-8000-000000000000"}, want: "10-nomad.hcl:2,16-"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
