@@ -515,7 +515,7 @@ func TestBlockingQueryAnswersARestore(t *testing.T) {
 		q, err := c.Queue(ctx, &api.QueueOptions{WaitIndex: held.Index, WaitTime: 30 * time.Second})
 		done <- answer{q, time.Since(began), err}
 	}()
-	time.Sleep(500 * time.Millisecond) // the query is waiting
+	time.Sleep(2 * time.Second) // the query is waiting (under load, it may take a while to be sent)
 	if _, err := c.RestoreSnapshot(ctx, bytes.NewReader(archive.Bytes()), nil); err != nil {
 		t.Fatal(err)
 	}
