@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"reflect"
 	"slices"
 	"strings"
@@ -53,8 +54,9 @@ func (c *Coordinator) RunOnce(ctx context.Context, now time.Time, pols []*polici
 	// node could take it, whatever its size, or Nomad places anew one
 	// that failed on one node only, the planner does not scale for it.
 	unplaceable, rescheduling := c.readUnplaceable(ctx, now, view, &ds)
+	atMax := c.readAtMax(ctx, pols)
 	plan := shape.Run(shape.Input{Now: now, Policies: pols, Forecasts: forecasts, Cluster: cluster, State: view,
-		Limits: c.cfg.Limits, ForecastOnly: c.cfg.ForecastOnly, Unplaceable: unplaceable, Rescheduling: rescheduling})
+		Limits: c.cfg.Limits, ForecastOnly: c.cfg.ForecastOnly, Unplaceable: unplaceable, Rescheduling: rescheduling, AtMax: atMax})
 	c.last = plan
 	// What the pass does happens now, not at the data time the plan was
 	// made for: a follower pass may have settled moves at a later clock
@@ -66,7 +68,7 @@ func (c *Coordinator) RunOnce(ctx context.Context, now time.Time, pols []*polici
 		// the same pass: their reservations need not wait a cycle.
 		view = c.cfg.State.Act()
 		again := shape.Run(shape.Input{Now: now, Policies: pols, Forecasts: forecasts, Cluster: cluster, State: view,
-			Limits: c.cfg.Limits, ForecastOnly: c.cfg.ForecastOnly, Unplaceable: unplaceable, Rescheduling: rescheduling})
+			Limits: c.cfg.Limits, ForecastOnly: c.cfg.ForecastOnly, Unplaceable: unplaceable, Rescheduling: rescheduling, AtMax: atMax})
 		again.Submit, again.Decisions = nil, withoutSubmits(again.Decisions)
 		ds = append(ds, c.carryOut(ctx, c.stamp(ctx, now), again, view, pols)...)
 		plan = mergePlans(plan, again)
@@ -1210,6 +1212,37 @@ func (c *Coordinator) retry(ctx context.Context, now time.Time, id, why string, 
 	*ds = append(*ds, state.Decision{Time: now, Kind: kind, Policy: final.Policy, Locality: final.Source, Request: id, Reason: final.Reason})
 }
 
+// readAtMax reads again the targets of the scale blocks last found at
+// their max (atMax) and returns those still there, for the planner to pass
+// over (shape.Input.AtMax): a block whose target has come below its max
+// (an operator scaled it in, a scale-down), or whose count cannot be read,
+// or which the policies no longer have, is tried again. One read per such
+// block a pass.
+func (c *Coordinator) readAtMax(ctx context.Context, pols []*policies.Policy) map[string]int {
+	if len(c.atMax) == 0 {
+		return nil
+	}
+	out := map[string]int{}
+	for _, p := range pols {
+		for i := range p.Scales {
+			block := &p.Scales[i]
+			key := state.CooldownKey(p.Name, block.Name)
+			if _, ok := c.atMax[key]; !ok {
+				continue
+			}
+			t, err := c.target(p, block)
+			if err != nil {
+				continue
+			}
+			if st, err := t.Status(ctx); err == nil && st.CountKnown && st.Count >= block.Max {
+				out[key] = st.Count
+			}
+		}
+	}
+	c.atMax = out
+	return maps.Clone(out)
+}
+
 // scale issues a scale action: its record, then its intent and the call,
 // in the background unless SyncScale.
 func (c *Coordinator) scale(ctx context.Context, now time.Time, sc shape.Scale, pols []*policies.Policy, ds *[]state.Decision) bool {
@@ -1238,10 +1271,12 @@ func (c *Coordinator) scale(ctx context.Context, now time.Time, sc shape.Scale, 
 	if st, err := t.Status(ctx); err == nil && st.CountKnown {
 		before = st.Count
 		if st.Count >= block.Max {
+			c.atMax[state.CooldownKey(sc.Policy, sc.Scale)] = st.Count
 			c.note(ds, now, "max/"+sc.Policy+"/"+sc.Scale, state.Decision{Kind: "scale", Policy: sc.Policy, Locality: sc.Locality, Request: sc.Request,
 				Reason: fmt.Sprintf("scale %q is at its max %d: no more capacity from it; %s", sc.Scale, block.Max, sc.Reason)})
 			return false
 		}
+		delete(c.atMax, state.CooldownKey(sc.Policy, sc.Scale))
 		count = st.Count + sc.Amount
 	} else {
 		// Targets that cannot tell their count start from the last count

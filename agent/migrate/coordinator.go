@@ -145,6 +145,12 @@ type Coordinator struct {
 	// placeholder whose task fails on its nodes (taskFails), read again
 	// when its decision is due.
 	failedEvents map[string]string
+	// atMax are the scale blocks (state.CooldownKey) whose target last
+	// reported a count at or over the block's max, with that count: the
+	// planner passes them over for the policy's next block (see
+	// shape.Input.AtMax), until a read of the target finds it below
+	// (readAtMax).
+	atMax map[string]int
 	// leads are scale actions whose capacity is not ready yet: action ID →
 	// policy/scale and start.
 	leads map[string]leadWatch
@@ -190,7 +196,7 @@ func New(cfg Config) (*Coordinator, error) {
 		cfg.Placeholder = DefaultPlaceholder()
 	}
 	c := &Coordinator{cfg: cfg, log: cfg.Logger.Named("migrate"), nomad: cfg.Nomad, view: newViewCache(),
-		targets: map[string]builtTarget{}, recent: map[string]time.Time{}, refused: map[string]refusal{}, unfitLogged: map[string]bool{}, notRunningLogged: map[string]bool{}, failedEvents: map[string]string{}, leads: map[string]leadWatch{}, touched: map[string]time.Time{}}
+		targets: map[string]builtTarget{}, recent: map[string]time.Time{}, refused: map[string]refusal{}, unfitLogged: map[string]bool{}, notRunningLogged: map[string]bool{}, failedEvents: map[string]string{}, atMax: map[string]int{}, leads: map[string]leadWatch{}, touched: map[string]time.Time{}}
 	return c, nil
 }
 

@@ -79,6 +79,11 @@ type Input struct {
 	// action asked for since brings one. The planner does not scale for
 	// it meanwhile, and its request waits, its reason saying why.
 	Rescheduling map[string]string
+	// AtMax are the scale blocks (state.CooldownKey) whose target reports
+	// a count at or over the block's max, with that count, as the
+	// coordinator last read them: the planner passes them over for the
+	// policy's next block, as it does a block cooling down.
+	AtMax map[string]int
 }
 
 // Limits are agent-wide caps on what runs at once.

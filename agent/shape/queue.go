@@ -749,6 +749,10 @@ func (p *planner) scaleFor(pol *policies.Policy, loc string, short state.Resourc
 		} else {
 			lead = DefaultScaleLead
 		}
+		if n, ok := p.in.AtMax[state.CooldownKey(pol.Name, s.Name)]; ok {
+			cooling = append(cooling, fmt.Sprintf("scale %q is at its max %d (its target's count %d)", s.Name, s.Max, n))
+			continue
+		}
 		if in, ok := p.calling(pol.Name, s.Name); ok {
 			cooling = append(cooling, fmt.Sprintf("scale %q is in flight since %s: its target has not answered", s.Name, clock(in.Opened)))
 			continue

@@ -57,7 +57,8 @@ shaping "batch-pool" {
 
   # A local script for the on-premises part of the pool. The planner
   # scales through the first block, in file order, that is not cooling
-  # down, waiting for its target's answer or backing off after a failure.
+  # down, waiting for its target's answer, backing off after a failure or,
+  # for a target that reports its count, at its max.
   scale "onprem" {
     min = 0
     max = 8
