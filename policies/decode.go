@@ -347,7 +347,7 @@ func translateForecast(f *forecastHCL, out *Forecast) hcl.Diagnostics {
 			switch {
 			case !metricRE.MatchString(name):
 				diags = append(diags, hclfield.Invalid(rng, field,
-					"%q is not a metric name: use lower-case letters, digits and '_', starting with a letter, at most 63.", name))
+					"%q is not a metric name: use lower-case letters, digits and '_', starting with a letter, at most 63 characters.", name))
 			case builtinMetric[name]:
 				diags = append(diags, hclfield.Invalid(rng, field,
 					"%q is collected from Nomad; name the query's metric something else.", name))

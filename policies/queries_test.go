@@ -17,7 +17,7 @@ func TestForecastQueries(t *testing.T) {
 		{`      iops = "sum(x{ {{.Matchers}} })"` + "\n", map[string]string{"iops": "sum(x{ {{.Matchers}} })"}, ""},
 		{`      memory = "x"` + "\n", nil, "f.hcl:7,7-19: Invalid forecast.queries.memory"},
 		{`      "Queue" = "x"` + "\n", nil, "forecast.queries.Queue"},
-		{`      "Queue" = "x"` + "\n", nil, "use lower-case letters, digits and '_', starting with a letter, at most 63"},
+		{`      "Queue" = "x"` + "\n", nil, "use lower-case letters, digits and '_', starting with a letter, at most 63 characters"},
 		{`      ` + strings.Repeat("q", 63) + ` = "x{ {{.Matchers}} }"` + "\n", map[string]string{strings.Repeat("q", 63): "x{ {{.Matchers}} }"}, ""},
 		{`      ` + strings.Repeat("q", 64) + ` = "x{ {{.Matchers}} }"` + "\n", nil, "forecast.queries." + strings.Repeat("q", 64)},
 		{`      broken = "{{.Matchers"` + "\n", nil, "forecast.queries.broken"},
