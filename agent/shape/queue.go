@@ -762,8 +762,15 @@ func (p *planner) scaleFor(pol *policies.Policy, loc string, short state.Resourc
 			continue
 		}
 		if f, ok := p.lastFailed(pol.Name, s.Name); ok {
-			if retry := f.At.Add(FailedScaleBackoff(s.Cooldown)); p.now.Before(retry) {
-				cooling = append(cooling, fmt.Sprintf("scale %q failed at %s (%s); next try at %s", s.Name, clock(f.At), f.Error, clock(retry)))
+			// The back-off runs from the failure, not the decision: a
+			// target may work for long before it fails (a webhook's
+			// retries, a deployment waited out, an exec timeout).
+			failed := f.At
+			if f.Finished.After(failed) {
+				failed = f.Finished
+			}
+			if retry := failed.Add(FailedScaleBackoff(s.Cooldown)); p.now.Before(retry) {
+				cooling = append(cooling, fmt.Sprintf("scale %q failed at %s (%s); next try at %s", s.Name, clock(failed), f.Error, clock(retry)))
 				continue
 			}
 		}
@@ -803,8 +810,8 @@ func (p *planner) scaleFor(pol *policies.Policy, loc string, short state.Resourc
 }
 
 // FailedScaleBackoff is how long a scale block waits after an action that
-// failed or was refused (starting no cooldown) before the next: a quarter
-// of its cooldown, at least a minute.
+// failed or was refused (starting no cooldown) before the next, from when
+// the target answered: a quarter of its cooldown, at least a minute.
 func FailedScaleBackoff(cooldown time.Duration) time.Duration { return max(cooldown/4, time.Minute) }
 
 // calling returns the open intent of a scale block's target call: the

@@ -576,6 +576,27 @@ func TestScaleTimingAndCooldown(t *testing.T) {
 			t.Errorf("no retry after the backoff")
 		}
 	})
+	t.Run("the back-off runs from the failure, not the decision", func(t *testing.T) {
+		// Decided 10m ago, failed a minute ago (a webhook's retries, a
+		// deployment waited out): the back-off had passed by the time
+		// the target answered, and the block acted again at once.
+		f := base(t)
+		f.setFrom("dc2", "cpu", 0, 79)
+		f.st.ScaleActions = []state.ScaleAction{{ID: "sa-1", Policy: "dc2", Scale: "workers", At: at(-10 * time.Minute),
+			Finished: at(-time.Minute), Outcome: state.OutcomeFailed, Error: "no answer"}}
+		plan := Run(f.input())
+		if len(plan.Scale) != 0 {
+			t.Fatalf("scaled a minute after a failure: %+v", plan.Scale)
+		}
+		rs, _ := rescoreOf(plan, "mr-1")
+		if !strings.Contains(rs.Reason, `scale "workers" failed at 05:59 (no answer); next try at 06:01`) {
+			t.Errorf("reason %q", rs.Reason)
+		}
+		f.now = at(2 * time.Minute)
+		if plan := Run(f.input()); len(plan.Scale) != 1 {
+			t.Errorf("no retry after the backoff")
+		}
+	})
 	t.Run("amount in nodes of the locality", func(t *testing.T) {
 		f := base(t)
 		// 95% at 4×4000 MHz: need 79%-line… shortfall (95+6−80)% of 16000 = 3360 MHz → one 4000 MHz node.
