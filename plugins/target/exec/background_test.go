@@ -87,3 +87,29 @@ func TestBareNameFromPath(t *testing.T) {
 		t.Errorf("%+v, %v; want success", res, err)
 	}
 }
+
+// TestNotStartedIsLogged: an action whose caller's context ended before
+// the command started ends timed out, runs nothing, and the target's log
+// says so with the policy and the scale block, as for every other
+// failure; it said nothing.
+func TestNotStartedIsLogged(t *testing.T) {
+	ran := filepath.Join(t.TempDir(), "ran")
+	var logs bytes.Buffer
+	tg, err := New(&Config{Command: []string{"/bin/sh", "-c", `touch "$0"`, ran}, Timeout: 30 * time.Second},
+		target.Env{Logger: hclog.New(&hclog.LoggerOptions{Output: &logs})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err = tg.Scale(ctx, target.Action{ID: "x", Policy: "batch", Scale: "asg", Direction: target.Up, Amount: 1, Count: 2})
+	if !errors.Is(err, target.ErrTimeout) || !strings.Contains(err.Error(), "not started") {
+		t.Errorf("err = %v, want a timeout saying the command did not start", err)
+	}
+	if _, err := os.Stat(ran); err == nil {
+		t.Error("the command ran")
+	}
+	if l := logs.String(); !strings.Contains(l, "scale failed:") || !strings.Contains(l, " policy=batch ") || !strings.Contains(l, " scale=asg ") {
+		t.Errorf("no scale failed line naming the policy and the scale block:\n%s", l)
+	}
+}

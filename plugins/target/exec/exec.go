@@ -65,8 +65,11 @@ func (t *Target) Scale(ctx context.Context, a target.Action) (target.Result, err
 	if err := a.Validate(); err != nil {
 		return target.Result{}, &target.Error{Plugin: Name, Kind: target.Refused, Reason: err.Error(), Err: err}
 	}
+	log := t.log.With(a.LogArgs()...)
 	if err := ctx.Err(); err != nil {
-		return target.Result{}, &target.Error{Plugin: Name, Kind: target.Timeout, Reason: "not started: " + err.Error(), Err: err}
+		e := &target.Error{Plugin: Name, Kind: target.Timeout, Reason: "not started: " + err.Error(), Err: err}
+		log.Warn("scale failed", "error", e)
+		return target.Result{}, e
 	}
 	payload, err := json.Marshal(a.Payload())
 	if err != nil {
@@ -82,7 +85,6 @@ func (t *Target) Scale(ctx context.Context, a target.Action) (target.Result, err
 	cmd.WaitDelay = waitDelay
 	killGroup(cmd)
 
-	log := t.log.With(a.LogArgs()...)
 	res := target.Result{Attempts: 1}
 	err = cmd.Run()
 	out := strings.TrimSpace(stderr.String())

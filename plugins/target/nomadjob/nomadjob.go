@@ -124,11 +124,17 @@ func active(status string) bool {
 // deployment of the job is active, Scale waits for the deployment to end
 // (blocking queries, at most DeploymentWait in all) and tries again; the
 // result's notes say what it waited for.
-func (t *Target) Scale(ctx context.Context, a target.Action) (target.Result, error) {
+func (t *Target) Scale(ctx context.Context, a target.Action) (_ target.Result, err error) {
 	if err := a.Validate(); err != nil {
 		return target.Result{}, &target.Error{Plugin: Name, Kind: target.Refused, Reason: err.Error(), Err: err}
 	}
 	log := t.log.With(a.LogArgs()...)
+	// Every failure is logged, the deployment's wait's too.
+	defer func() {
+		if err != nil {
+			log.Warn("scale failed", "error", err)
+		}
+	}()
 	count := int64(a.Count)
 	req := &api.ScalingRequest{
 		Count:   &count,
@@ -153,7 +159,6 @@ func (t *Target) Scale(ctx context.Context, a target.Action) (target.Result, err
 				e = t.classify(ctx, err, res.Attempts, "read the scale status of "+t.job()).(*target.Error)
 			}
 			e.Attempts = res.Attempts
-			log.Warn("scale failed", "error", e)
 			return res, e
 		}
 		if (a.Direction == target.Up && desired >= a.Count) || (a.Direction == target.Down && desired <= a.Count) {
@@ -171,9 +176,7 @@ func (t *Target) Scale(ctx context.Context, a target.Action) (target.Result, err
 			return res, nil
 		}
 		if code, body := response(err); code != 400 || !strings.Contains(body, deploymentBlocked) {
-			e := t.classify(ctx, err, res.Attempts, fmt.Sprintf("scale %s group %q to %d", t.job(), t.cfg.Group, a.Count))
-			log.Warn("scale failed", "error", e)
-			return res, e
+			return res, t.classify(ctx, err, res.Attempts, fmt.Sprintf("scale %s group %q to %d", t.job(), t.cfg.Group, a.Count))
 		}
 		start := time.Now()
 		if waitUntil.IsZero() {

@@ -350,13 +350,20 @@ func TestScaleGivesUpAfterDeploymentWait(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The simulated clock is not running: the deployment never ends.
-	tg, err := New(&Config{Job: "stuck", Group: "web", DeploymentWait: 300 * time.Millisecond}, target.Env{Nomad: client, Logger: testLogger(t)})
+	var logs bytes.Buffer
+	tg, err := New(&Config{Job: "stuck", Group: "web", DeploymentWait: 300 * time.Millisecond},
+		target.Env{Nomad: client, Logger: hclog.New(&hclog.LoggerOptions{Output: &logs})})
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = tg.Scale(context.Background(), target.Action{ID: "x", Direction: target.Up, Amount: 1, Count: 3})
+	_, err = tg.Scale(context.Background(), target.Action{ID: "x", Policy: "web", Scale: "more", Direction: target.Up, Amount: 1, Count: 3})
 	if !errors.Is(err, target.ErrRefused) || !strings.Contains(err.Error(), "still active after deployment_wait") {
 		t.Errorf("err = %v, want a refusal naming deployment_wait", err)
+	}
+	// The target's own line says so, as for every other failure; it said
+	// nothing of a refusal after a deployment's wait.
+	if l := logs.String(); !strings.Contains(l, "scale failed:") || !strings.Contains(l, "deployment_wait") || !strings.Contains(l, " policy=web ") {
+		t.Errorf("no scale failed line naming the policy and deployment_wait:\n%s", l)
 	}
 }
 

@@ -236,3 +236,37 @@ func TestBodyTemplateJSON(t *testing.T) {
 		t.Errorf("body %s read back as %+v", r.bodies[0], got)
 	}
 }
+
+// TestCallerGivingUpIsLogged: an action whose caller's context ends while
+// the receiver has not answered (a leader losing its leadership) ends
+// timed out, and the target's log says so with the policy and the scale
+// block, as for every other failure; it said nothing.
+func TestCallerGivingUpIsLogged(t *testing.T) {
+	hang := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+		case <-hang:
+		}
+	}))
+	t.Cleanup(srv.Close)
+	t.Cleanup(func() { close(hang) })
+	cfg, diags := decode(t, `url = "`+srv.URL+`/scale"`+"\ntimeout = \"30s\"")
+	if diags.HasErrors() {
+		t.Fatal(diags.Error())
+	}
+	var logs bytes.Buffer
+	tg, err := New(cfg, target.Env{Logger: hclog.New(&hclog.LoggerOptions{Output: &logs})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	_, err = tg.Scale(ctx, action("gone", 4))
+	if !errors.Is(err, target.ErrTimeout) {
+		t.Errorf("err = %v, want a timeout", err)
+	}
+	if l := logs.String(); !strings.Contains(l, "scale failed:") || !strings.Contains(l, " policy=batch ") || !strings.Contains(l, " scale=asg ") {
+		t.Errorf("no scale failed line naming the policy and the scale block:\n%s", l)
+	}
+}

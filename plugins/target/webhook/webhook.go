@@ -86,15 +86,21 @@ func (t *Target) Status(ctx context.Context) (target.Status, error) {
 
 // Scale sends the action, retrying timeouts, connection errors, 408, 429
 // and 5xx answers up to Retries times.
-func (t *Target) Scale(ctx context.Context, a target.Action) (target.Result, error) {
+func (t *Target) Scale(ctx context.Context, a target.Action) (_ target.Result, err error) {
 	if err := a.Validate(); err != nil {
 		return target.Result{}, &target.Error{Plugin: Name, Kind: target.Refused, Reason: err.Error(), Err: err}
 	}
+	log := t.log.With(a.LogArgs()...)
+	// Every failure is logged, one whose caller gave up too.
+	defer func() {
+		if err != nil {
+			log.Warn("scale failed", "error", err)
+		}
+	}()
 	body, err := t.body(a)
 	if err != nil {
 		return target.Result{}, &target.Error{Plugin: Name, Kind: target.Refused, Reason: err.Error(), Err: err}
 	}
-	log := t.log.With(a.LogArgs()...)
 	var res target.Result
 	// retry is the last back-off: 1s, doubling, at most 30s, unless the
 	// answer's Retry-After says how long.
@@ -119,7 +125,6 @@ func (t *Target) Scale(ctx context.Context, a target.Action) (target.Result, err
 			return res, e
 		}
 		if kind == target.Refused || res.Attempts > t.cfg.Retries {
-			log.Warn("scale failed", "error", e)
 			return res, e
 		}
 		if wait <= 0 {
