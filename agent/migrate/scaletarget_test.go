@@ -2,6 +2,7 @@ package migrate
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -261,13 +262,17 @@ func TestScaleCountOfABlindTarget(t *testing.T) {
 		others int
 		want   int
 		skip   string
+		// none: the block has no successful action, only the failed
+		// one: the count starts from min (0 here).
+		none bool
 	}{
-		{"from the last count set", 10, 9, ""},
+		{"from the last count set", 10, 9, "", false},
+		{"from min when none succeeded", 10, 1, "", true},
 		// The state keeps 200 scale actions of all blocks together, and
 		// each block's latest successful one beyond them; without it, the
 		// coordinator started from min (count 1 after 8).
-		{"after 200 other actions", 200, 9, ""},
-		{"after 1,000 other actions", 1000, 9, ""},
+		{"after 200 other actions", 200, 9, "", false},
+		{"after 1,000 other actions", 1000, 9, "", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.skip != "" {
@@ -278,8 +283,10 @@ func TestScaleCountOfABlindTarget(t *testing.T) {
 				c.Targets = func(*policies.Policy, *policies.Scale) (target.Target, error) { return bt, nil }
 			})
 			at := h.now().Add(long)
-			mustApply(t, h, state.RecordScaleAction{Action: state.ScaleAction{Policy: "dc2", Scale: "workers", Plugin: "webhook", Locality: "dc2",
-				Direction: "up", Amount: 2, Count: 8, At: at, Outcome: state.OutcomeDone, Finished: at, TookEffect: at}})
+			if !tc.none {
+				mustApply(t, h, state.RecordScaleAction{Action: state.ScaleAction{Policy: "dc2", Scale: "workers", Plugin: "webhook", Locality: "dc2",
+					Direction: "up", Amount: 2, Count: 8, At: at, Outcome: state.OutcomeDone, Finished: at, TookEffect: at}})
+			}
 			mustApply(t, h, state.RecordScaleAction{Action: state.ScaleAction{Policy: "dc2", Scale: "workers", Plugin: "webhook", Locality: "dc2",
 				Direction: "up", Amount: 2, Count: 10, At: at, Outcome: state.OutcomeFailed, Finished: at}})
 			for range tc.others {
@@ -292,6 +299,47 @@ func TestScaleCountOfABlindTarget(t *testing.T) {
 			defer bt.mu.Unlock()
 			if len(bt.actions) != 1 || bt.actions[0].Count != tc.want || bt.actions[0].Amount != 1 {
 				t.Errorf("actions %+v; want one, up by 1 to %d", bt.actions, tc.want)
+			}
+		})
+	}
+}
+
+// TestScaleCountWithinMinAndMax: the count an action carries is the
+// target's count plus the amount, cut to the block's min and max; the
+// amount is the planner's step, so the count may move by more (up to
+// min) or less (down to max) than it.
+func TestScaleCountWithinMinAndMax(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		min, count int
+		hot        float64 // dc2's forecast cpu: 95% asks for one node, 200% for three
+		want       int
+		amount     int
+	}{
+		{"raised to min", 3, 0, 95, 3, 1},
+		{"the count plus the amount", 0, 4, 95, 5, 1},
+		{"cut to max", 0, 9, 200, 11, 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pols := strings.Replace(actPolicies, "    min      = 0\n    max      = 10\n", fmt.Sprintf("    min      = %d\n    max      = 11\n", tc.min), 1)
+			if pols == actPolicies {
+				t.Fatal("the test's policies have no scale block to change")
+			}
+			h := newHarness(t, actScenario, pols)
+			h.fake.count = tc.count
+			fc := h.hotForecasts()
+			for i := range fc {
+				if fc[i].Locality == "dc2" && fc[i].Metric == "cpu" {
+					for k := range fc[i].Planning {
+						fc[i].Planning[k] = tc.hot
+					}
+				}
+			}
+			h.run(fc)
+			h.fake.mu.Lock()
+			defer h.fake.mu.Unlock()
+			if len(h.fake.actions) != 1 || h.fake.actions[0].Count != tc.want || h.fake.actions[0].Amount != tc.amount {
+				t.Errorf("actions %+v; want one, up by %d, to %d", h.fake.actions, tc.amount, tc.want)
 			}
 		})
 	}
