@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"reflect"
@@ -500,5 +501,47 @@ func TestStatusIsNotReadyUntilItsAllocationsRun(t *testing.T) {
 	}
 	if st, err := status("fits"); err != nil || st.Ready || !strings.Contains(st.Reason, "is stopped") {
 		t.Errorf("status of a stopped job = %+v, %v; want not ready, saying it is stopped", st, err)
+	}
+}
+
+// TestNomadAnswersClassified: a scale request Nomad answers 400 (other
+// than for an active deployment), 403, 404 or 409 is a refusal; any other
+// error status (401, 429, 5xx) a failure (docs/targets.md's table). The
+// target does not repeat the request itself.
+func TestNomadAnswersClassified(t *testing.T) {
+	for _, tc := range []struct {
+		code int
+		kind target.Kind
+	}{
+		{400, target.Refused}, {403, target.Refused}, {404, target.Refused}, {409, target.Refused},
+		{401, target.Failed}, {429, target.Failed}, {500, target.Failed}, {503, target.Failed},
+	} {
+		t.Run(fmt.Sprint(tc.code), func(t *testing.T) {
+			var writes atomic.Int32
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.Method == http.MethodGet {
+					fmt.Fprint(w, `{"JobID": "web", "TaskGroups": {"web": {"Desired": 2, "Running": 2}}}`)
+					return
+				}
+				writes.Add(1)
+				http.Error(w, "as told", tc.code)
+			}))
+			defer srv.Close()
+			client, err := api.NewClient(&api.Config{Address: srv.URL})
+			if err != nil {
+				t.Fatal(err)
+			}
+			tg, err := New(&Config{Job: "web", Group: "web"}, target.Env{Nomad: client, Logger: testLogger(t)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = tg.Scale(context.Background(), target.Action{ID: "c", Direction: target.Up, Amount: 1, Count: 3})
+			if target.KindOf(err) != tc.kind || !strings.Contains(err.Error(), fmt.Sprintf("Nomad answered %d: as told", tc.code)) {
+				t.Errorf("err = %v (%s); want %s, quoting Nomad's answer", err, target.KindOf(err), tc.kind)
+			}
+			if n := writes.Load(); n != 1 {
+				t.Errorf("%d scale requests; want 1", n)
+			}
+		})
 	}
 }

@@ -275,3 +275,24 @@ func TestRetryAfter(t *testing.T) {
 		}
 	}
 }
+
+// TestConnectionErrorIsRetried: a receiver that cannot be reached is
+// tried again after the back-off, as a 5xx is, and the action fails after
+// the retries.
+func TestConnectionErrorIsRetried(t *testing.T) {
+	closed := httptest.NewServer(http.NotFoundHandler())
+	closed.Close()
+	cfg, diags := decode(t, `url = "`+closed.URL+`/scale"`+"\nretries = 2")
+	if diags.HasErrors() {
+		t.Fatal(diags.Error())
+	}
+	s := &sleeps{}
+	tg, err := New(cfg, target.Env{Sleep: s.sleep})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := tg.Scale(context.Background(), action("c", 3))
+	if !errors.Is(err, target.ErrFailed) || res.Attempts != 3 || fmtDurations(s.d) != "[1s 2s]" {
+		t.Errorf("err %v, %d attempts, slept %s; want a failure after 3 attempts, 1s and 2s apart", err, res.Attempts, fmtDurations(s.d))
+	}
+}
