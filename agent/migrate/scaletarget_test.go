@@ -1,6 +1,7 @@
 package migrate
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -265,14 +266,20 @@ func TestScaleCountOfABlindTarget(t *testing.T) {
 		// none: the block has no successful action, only the failed
 		// one: the count starts from min (0 here).
 		none bool
+		// last is the count of the block's last successful action
+		// (8 when 0).
+		last int
 	}{
-		{"from the last count set", 10, 9, "", false},
-		{"from min when none succeeded", 10, 1, "", true},
+		{"from the last count set", 10, 9, "", false, 0},
+		{"from min when none succeeded", 10, 1, "", true, 0},
+		// foreshape cannot tell whether the receiver scaled in since:
+		// a block whose last count is its max (10) is sent its max again.
+		{"at its max, its max again", 10, 10, "", false, 10},
 		// The state keeps 200 scale actions of all blocks together, and
 		// each block's latest successful one beyond them; without it, the
 		// coordinator started from min (count 1 after 8).
-		{"after 200 other actions", 200, 9, "", false},
-		{"after 1,000 other actions", 1000, 9, "", false},
+		{"after 200 other actions", 200, 9, "", false, 0},
+		{"after 1,000 other actions", 1000, 9, "", false, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.skip != "" {
@@ -285,7 +292,7 @@ func TestScaleCountOfABlindTarget(t *testing.T) {
 			at := h.now().Add(long)
 			if !tc.none {
 				mustApply(t, h, state.RecordScaleAction{Action: state.ScaleAction{Policy: "dc2", Scale: "workers", Plugin: "webhook", Locality: "dc2",
-					Direction: "up", Amount: 2, Count: 8, At: at, Outcome: state.OutcomeDone, Finished: at, TookEffect: at}})
+					Direction: "up", Amount: 2, Count: cmp.Or(tc.last, 8), At: at, Outcome: state.OutcomeDone, Finished: at, TookEffect: at}})
 			}
 			mustApply(t, h, state.RecordScaleAction{Action: state.ScaleAction{Policy: "dc2", Scale: "workers", Plugin: "webhook", Locality: "dc2",
 				Direction: "up", Amount: 2, Count: 10, At: at, Outcome: state.OutcomeFailed, Finished: at}})
