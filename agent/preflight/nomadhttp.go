@@ -133,7 +133,7 @@ type boundedTransport struct {
 
 func (b boundedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if b.tokenFile != "" {
-		tok, err := promsource.ReadCredential(b.tokenFile)
+		tok, err := promsource.ReadToken(b.tokenFile)
 		if err != nil {
 			if req.Body != nil {
 				_ = req.Body.Close()

@@ -66,7 +66,8 @@ func TestNomadTokenFileIsReadForEveryRequest(t *testing.T) {
 }
 
 // TestNomadTokenFileRefusedAtStart: a nomad.token_file the agent cannot
-// read, or that holds no token (empty, or more than one line), is refused
+// read, or that holds no token (empty, more than one line, a control
+// character no request header carries), is refused
 // at the start naming the setting and the file, as prometheus.token_file
 // is (the same read).
 func TestNomadTokenFileRefusedAtStart(t *testing.T) {
@@ -77,6 +78,7 @@ func TestNomadTokenFileRefusedAtStart(t *testing.T) {
 		{"missing", "", "Cannot read nomad.token_file", "no such file or directory"},
 		{"empty", "\n", "Invalid nomad.token_file", "the file is empty"},
 		{"two lines", "a\nb\n", "Invalid nomad.token_file", "more than one line"},
+		{"a control character", "ab\x01cd\n", "Invalid nomad.token_file", "control character (U+0001 at byte 2)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			file := filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "-"))

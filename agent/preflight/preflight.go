@@ -487,7 +487,11 @@ func (c *checker) prometheus(opts Options) *promsource.Config {
 		if f.path == "" {
 			continue
 		}
-		if _, err := promsource.ReadCredential(f.path); err != nil {
+		read := promsource.ReadCredential
+		if f.field == "prometheus.token_file" {
+			read = promsource.ReadToken
+		}
+		if _, err := read(f.path); err != nil {
 			summary := "Cannot read " + f.field
 			if ce := (*promsource.CredentialError)(nil); errors.As(err, &ce) {
 				summary = "Invalid " + f.field
@@ -604,7 +608,7 @@ func (c *checker) nomad(timeout time.Duration) *nomadapi.Client {
 	// nomad.token_file is read for every request (boundedTransport), as
 	// prometheus.token_file is: checked here as that read does it.
 	if n.TokenFile != "" {
-		if _, err := promsource.ReadCredential(n.TokenFile); err != nil {
+		if _, err := promsource.ReadToken(n.TokenFile); err != nil {
 			summary := "Cannot read nomad.token_file"
 			if ce := (*promsource.CredentialError)(nil); errors.As(err, &ce) {
 				summary = "Invalid nomad.token_file"

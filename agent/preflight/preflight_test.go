@@ -255,6 +255,10 @@ func TestCheck(t *testing.T) {
 			apply: func(t *testing.T, f fixture, c *config.Config, o *preflight.Options) {
 				c.Prometheus = config.Prometheus{Address: "http://127.0.0.1:9090", TokenFile: write(t, filepath.Join(f.dir, "token"), "a\nb\n")}
 			}},
+		{name: "prometheus.token_file with a control character", want: "the token holds a control character",
+			apply: func(t *testing.T, f fixture, c *config.Config, o *preflight.Options) {
+				c.Prometheus = config.Prometheus{Address: "http://127.0.0.1:9090", TokenFile: write(t, filepath.Join(f.dir, "token"), "a\x01b\n")}
+			}},
 		{name: "prometheus.password_file missing", want: "Cannot read prometheus.password_file",
 			apply: func(t *testing.T, f fixture, c *config.Config, o *preflight.Options) {
 				c.Prometheus = config.Prometheus{Address: "http://127.0.0.1:9090", Username: "u", PasswordFile: filepath.Join(f.dir, "none")}

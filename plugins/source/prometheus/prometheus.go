@@ -31,6 +31,7 @@ import (
 	"syscall"
 	"text/template"
 	"time"
+	"unicode"
 
 	"github.com/hashicorp/go-hclog"
 	promapi "github.com/prometheus/client_golang/api"
@@ -535,6 +536,23 @@ func ReadCredential(path string) (string, error) {
 	return v, nil
 }
 
+// ReadToken reads a token from the file at path as ReadCredential does,
+// and also refuses a control character in it (a byte such as 0x01 pasted
+// or left in the file): a token is sent as it is in a header, which cannot
+// carry one, so every request would fail. A password is not (basic auth
+// encodes it), so ReadCredential takes one.
+func ReadToken(path string) (string, error) {
+	v, err := ReadCredential(path)
+	if err != nil {
+		return "", err
+	}
+	if i := strings.IndexFunc(v, unicode.IsControl); i >= 0 {
+		return "", &os.PathError{Op: "read", Path: path, Err: &CredentialError{
+			fmt.Sprintf("the token holds a control character (%U at byte %d), which no request header carries", []rune(v[i:])[0], i)}}
+	}
+	return v, nil
+}
+
 // CredentialError is ReadCredential's error for a file it could read
 // that holds no credential: why.
 type CredentialError struct{ Why string }
@@ -568,7 +586,7 @@ func (c *credentials) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	switch {
 	case c.tokenFile != "":
-		tok, err := ReadCredential(c.tokenFile)
+		tok, err := ReadToken(c.tokenFile)
 		if err != nil {
 			closeBody(req)
 			return nil, fmt.Errorf("cannot read the bearer token (prometheus.token_file): %w", err)
