@@ -415,8 +415,13 @@ func TestScaleWaitsForDeploymentOnNomad(t *testing.T) {
 		t.Skip("NOMAD_ADDR is not set: the deployment refusal was checked against the simulator only")
 	}
 	// The job is registered and watched with the set-up's token; the
-	// target scales it with foreshape's (NOMAD_TOKEN).
+	// target scales it with a token of foreshape's ACL policy.
 	client := realnomad.Client(t, addr, realnomad.SetupToken(t, addr))
+	// docs/targets.md names the Nomad's version.
+	if self, err := client.Agent().Self(); err == nil && self.Member.Tags != nil {
+		t.Logf("Nomad %s", self.Member.Tags["build"])
+	}
+	token := aclPolicyToken(t, client)
 	id := fmt.Sprintf("foreshape-target-test-%d", os.Getpid())
 	j := webJob(id, 1, true)
 	j.Update.MinHealthyTime = new(5 * time.Second)
@@ -441,7 +446,7 @@ func TestScaleWaitsForDeploymentOnNomad(t *testing.T) {
 		index = meta.LastIndex
 	}
 	tg, err := New(&Config{Job: id, Group: "web", DeploymentWait: 2 * time.Minute},
-		target.Env{Nomad: realnomad.Client(t, addr, realnomad.Token()), Logger: testLogger(t)})
+		target.Env{Nomad: realnomad.Client(t, addr, token), Logger: testLogger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -464,6 +469,34 @@ func TestScaleWaitsForDeploymentOnNomad(t *testing.T) {
 	if got := (&system{client: client, job: id}).Received(t); len(got) != 1 || !reflect.DeepEqual(got[0], want) {
 		t.Errorf("scaling events read back as %+v; want one: %+v", got, want)
 	}
+}
+
+// aclPolicyToken returns a token of deploy/foreshape-acl.hcl's policy,
+// made for the test with the set-up's client and deleted after it, so
+// that the target scales with what foreshape's agents are granted and no
+// more; NOMAD_TOKEN where the Nomad's ACLs are off.
+func aclPolicyToken(t *testing.T, setup *api.Client) string {
+	t.Helper()
+	rules, err := os.ReadFile("../../../deploy/foreshape-acl.hcl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := fmt.Sprintf("foreshape-target-test-%d", os.Getpid())
+	if _, err := setup.ACLPolicies().Upsert(&api.ACLPolicy{Name: name, Rules: string(rules)}, nil); err != nil {
+		if strings.Contains(err.Error(), "ACL support disabled") {
+			t.Logf("the Nomad's ACLs are off: scaling with NOMAD_TOKEN")
+			return realnomad.Token()
+		}
+		t.Fatalf("create the ACL policy of deploy/foreshape-acl.hcl: %v", err)
+	}
+	t.Cleanup(func() { _, _ = setup.ACLPolicies().Delete(name, nil) })
+	tok, _, err := setup.ACLTokens().Create(&api.ACLToken{Name: name, Type: "client", Policies: []string{name}}, nil)
+	if err != nil {
+		t.Fatalf("create a token of deploy/foreshape-acl.hcl's policy: %v", err)
+	}
+	t.Cleanup(func() { _, _ = setup.ACLTokens().Delete(tok.AccessorID, nil) })
+	t.Logf("scaling with a client token of deploy/foreshape-acl.hcl's policy only")
+	return tok.SecretID
 }
 
 // TestStatusIsNotReadyUntilItsAllocationsRun: the target's status is the
