@@ -260,11 +260,12 @@ func TestThrottleCapsMovesPerLocality(t *testing.T) {
 	}
 }
 
-func TestThrottleHoldsMovesIntoAHotLocality(t *testing.T) {
-	// dc2 runs hot (90% CPU): moves into it wait until their deadline.
-	sc := scenario(t, drainDC1+`
+// hotJob is a job "hot" of two 4000 MHz allocations in dc, each using 1.8
+// times what it reserves: 14,400 MHz, a hot datacenter.
+func hotJob(dc string) string {
+	return `
 job "hot" {
-  datacenters = ["dc2"]
+  datacenters = ["` + dc + `"]
   group "hot" {
     count  = 2
     cpu    = 4000
@@ -276,7 +277,12 @@ job "hot" {
     }
   }
 }
-`)
+`
+}
+
+func TestThrottleHoldsMovesIntoAHotLocality(t *testing.T) {
+	// dc2 runs hot (90% CPU): moves into it wait until their deadline.
+	sc := scenario(t, drainDC1+hotJob("dc2"))
 	res := runOnly(t, sc, Params{}, "throttle")
 	deadline := sc.Start.Add(70 * time.Minute)
 	for _, m := range res.Runs[0].Moves {
@@ -295,21 +301,7 @@ func TestReactiveScalesOutOnCurrentUtilisation(t *testing.T) {
 	// running work, so utilisation stays over the line; after the
 	// cooldown it would add more, but the cloud's limit (MaxScaleOut 0.5
 	// of 2 nodes) is reached.
-	sc := scenario(t, `
-job "hot" {
-  datacenters = ["dc2"]
-  group "hot" {
-    count  = 2
-    cpu    = 4000
-    memory = 1024
-    load {
-      cpu {
-        scale = 1.8
-      }
-    }
-  }
-}
-`)
+	sc := scenario(t, hotJob("dc2"))
 	sc.NodeBoot = 2 * time.Minute
 	res := runOnly(t, sc, Params{Cooldown: 10 * time.Minute, MaxScaleOut: 0.5}, "throttle", "reactive")
 	if res.Runs[0].Metrics.ScaleActions != 0 {
@@ -520,21 +512,7 @@ migration "wave" {
 func TestThrottleHoldsMovesOutOfAHotLocality(t *testing.T) {
 	// dc1 runs hot (svc's 3000 MHz and hot's 14400 of 16000 MHz): a wave
 	// moving svc from dc1 to dc2 waits until each request's deadline.
-	sc := scenario(t, `
-job "hot" {
-  datacenters = ["dc1"]
-  group "hot" {
-    count  = 2
-    cpu    = 4000
-    memory = 1024
-    load {
-      cpu {
-        scale = 1.8
-      }
-    }
-  }
-}
-
+	sc := scenario(t, hotJob("dc1")+`
 migration "wave" {
   at       = "5m"
   every    = "10m"
