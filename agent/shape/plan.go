@@ -73,7 +73,7 @@ type Input struct {
 	// holdUnplaced).
 	Unplaceable map[string]string
 	// Rescheduling says, by reservation ID, how Nomad places anew a held
-	// reservation's placeholder whose one allocation failed on one node
+	// reservation's placeholder whose allocations failed on one node
 	// only, as the coordinator read it once PlaceholderLate: Nomad's
 	// reschedule tries another node should one have room, or a scale
 	// action asked for since brings one. The planner does not scale for
