@@ -892,6 +892,7 @@ func TestRedactSource(t *testing.T) {
 func TestRedactSourceOfAWebhook(t *testing.T) {
 	src := `target "webhook" {
   url = "https://scale.example/up?token=q1&team=q2#top"
+  url = "https://ops:pw1@scale.example/up"
   headers = {
     Authorization = "Bearer h1"
     "X-Api-Key"   = "h2"
@@ -902,7 +903,7 @@ func TestRedactSourceOfAWebhook(t *testing.T) {
 }
 `
 	got := string(config.RedactSource([]byte(src)))
-	for _, secret := range []string{"q1", "q2", "h1", "h2", "h3", "h4", "h5", "h6"} {
+	for _, secret := range []string{"q1", "q2", "pw1", "h1", "h2", "h3", "h4", "h5", "h6"} {
 		if strings.Contains(got, secret) {
 			t.Errorf("%s shown:\n%s", secret, got)
 		}
