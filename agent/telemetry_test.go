@@ -23,6 +23,7 @@ import (
 	"github.com/foreshape/foreshape/agent/api"
 	"github.com/foreshape/foreshape/agent/cluster"
 	"github.com/foreshape/foreshape/agent/collect"
+	"github.com/foreshape/foreshape/agent/forecast"
 	"github.com/foreshape/foreshape/agent/predict"
 	"github.com/foreshape/foreshape/agent/state"
 	"github.com/foreshape/foreshape/config"
@@ -722,4 +723,62 @@ func TestCycleTelemetry(t *testing.T) {
 	if got := m.get("foreshape_cycle_last_success_timestamp_seconds"); got != float64(end.Unix()) {
 		t.Errorf("the last success is %v after a partial cycle ending at %v", got, end.Unix())
 	}
+}
+
+// TestForecastGaugesPerSeries: with the default quantiles, each series the
+// leader's last cycle forecast carries 37 series of the two forecast
+// gauges (docs/telemetry.md): foreshape_forecast at each of the four
+// default horizons and nine quantiles (the eight default ones, the
+// policy's planning quantile among them, and mean), and one
+// foreshape_hotspot_probability.
+func TestForecastGaugesPerSeries(t *testing.T) {
+	t.Parallel()
+	d := startTestSim(t, 600)
+	a := leaderByHand(t, d, "gauges-test")
+	ctx, endTerm := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		a.leaderLoop(ctx)
+	}()
+	defer func() {
+		endTerm()
+		<-done
+	}()
+	type series struct{ policy, locality, metric string }
+	count := func(f *dto.MetricFamily) map[series]int {
+		out := map[series]int{}
+		for _, mt := range f.GetMetric() {
+			l := map[string]string{}
+			for _, lp := range mt.GetLabel() {
+				l[lp.GetName()] = lp.GetValue()
+			}
+			out[series{l["policy"], l["locality"], l["metric"]}]++
+		}
+		return out
+	}
+	var forecasts, hotspots map[series]int
+	eventually(t, 30*time.Second, "forecasts and their gauges from one cycle", func() bool {
+		m := scrapeHandler(t, a.api)
+		if m["foreshape_forecast"] == nil || m["foreshape_hotspot_probability"] == nil {
+			return false
+		}
+		forecasts, hotspots = count(m["foreshape_forecast"]), count(m["foreshape_hotspot_probability"])
+		// The gauge is set just after the cycle publishes its forecasts.
+		return float64(len(hotspots)) == m.get("foreshape_forecasts")
+	})
+	for _, f := range a.Forecasts(context.Background()) {
+		if f.Ready() && !slices.Equal(f.Quantiles, forecast.DefaultQuantiles) {
+			t.Fatalf("%s %s: quantiles %v, not the default ones: the count below is not the page's case", f.Policy, f.Series, f.Quantiles)
+		}
+	}
+	if len(forecasts) != len(hotspots) {
+		t.Errorf("foreshape_forecast covers %d series, foreshape_hotspot_probability %d", len(forecasts), len(hotspots))
+	}
+	for s, n := range forecasts {
+		if n != 36 || hotspots[s] != 1 {
+			t.Errorf("%v: %d foreshape_forecast and %d foreshape_hotspot_probability series; want 36 and 1", s, n, hotspots[s])
+		}
+	}
+	t.Logf("%d forecast series on the scrape", len(forecasts))
 }

@@ -3,6 +3,7 @@ package api
 import (
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -36,5 +37,38 @@ func TestMetricsHorizonLabels(t *testing.T) {
 		if !strings.Contains(string(body), `foreshape_forecast{horizon="`+h+`",`) {
 			t.Errorf("no foreshape_forecast gauge with horizon=%q:\n%s", h, body)
 		}
+	}
+}
+
+// TestMetricsHorizonsOnSteps: a default horizon is exported only where the
+// forecast has a step exactly that far ahead, within its horizon
+// (docs/telemetry.md): a forecast of three 10m steps serves 30m alone, not
+// 5m or 15m (no step there) nor 1h (beyond it).
+func TestMetricsHorizonsOnSteps(t *testing.T) {
+	f := testForecast()
+	f.Step = "10m"
+	f.Times, f.Mean, f.Bands = f.Times[:3], f.Mean[:3], [][]float64{f.Bands[0][:3], f.Bands[1][:3], f.Bands[2][:3]}
+	for i := range f.Times {
+		f.Times[i] = f.Origin.Add(time.Duration(i+1) * 10 * time.Minute)
+	}
+	s, err := NewServer(&fakeBackend{forecasts: []Forecast{f}}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(s)
+	defer srv.Close()
+	resp, err := http.Get(srv.URL + "/v1/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for h, want := range map[string]bool{"5m": false, "15m": false, "30m": true, "1h": false} {
+		if got := strings.Contains(string(body), `foreshape_forecast{horizon="`+h+`",`); got != want {
+			t.Errorf("horizon %s served: %v, want %v", h, got, want)
+		}
+	}
+	if n := strings.Count(string(body), "\nforeshape_forecast{"); n != 4 {
+		t.Errorf("%d foreshape_forecast series, want 4 (30m by three quantiles and mean)", n)
 	}
 }
