@@ -2,7 +2,11 @@ package ui
 
 import (
 	"fmt"
+	"io"
 	"io/fs"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"os"
 	"regexp"
 	"slices"
@@ -12,6 +16,7 @@ import (
 	"time"
 
 	"github.com/foreshape/foreshape/agent/api"
+	"github.com/foreshape/foreshape/agent/api/apitest"
 )
 
 // TestDocumentedAssetFigures: the figures docs/ui.md gives of the
@@ -108,5 +113,114 @@ func TestChartsShowReservationsUntilReleased(t *testing.T) {
 	slices.Sort(kinds)
 	if !slices.Equal(kinds, []string{"move-in", "move-out"}) {
 		t.Errorf("marks %v; want one move in and one move out", kinds)
+	}
+}
+
+// TestDecisionsPageListsTheNewest200: the Decisions page lists the
+// decisions that match its filter newest first, the newest 200 of them,
+// and says that older ones are left off (docs/ui.md: "filtered by policy
+// and locality (the newest 200 that match)").
+func TestDecisionsPageListsTheNewest200(t *testing.T) {
+	act := apitest.New()
+	for i := range 250 {
+		at := t0.Add(time.Duration(i) * time.Minute)
+		act.AddDecision(api.Decision{Time: at, Policy: "dc2-web", Kind: api.DecisionReserve, Locality: "dc2", Reason: fmt.Sprintf("dc2 decision %d", i)})
+		act.AddDecision(api.Decision{Time: at, Policy: "dc1-web", Kind: api.DecisionWait, Locality: "dc1", Reason: fmt.Sprintf("dc1 decision %d", i)})
+	}
+	h, err := New(&fakeBackend{cycle: t0}, Options{Act: act})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	t.Cleanup(func() { h.Close(); srv.Close() })
+	code, page := get(t, srv.Client(), srv.URL+"/ui/decisions?policy=dc2-web", nil)
+	if code != http.StatusOK {
+		t.Fatalf("GET /ui/decisions?policy=dc2-web: %d", code)
+	}
+	rows := regexp.MustCompile(`<td>(dc[12]) decision ([0-9]+)</td>`).FindAllStringSubmatch(page, -1)
+	if len(rows) != 200 {
+		t.Fatalf("%d decisions listed; want the newest 200 of dc2-web's 250", len(rows))
+	}
+	for i, r := range rows {
+		if want := strconv.Itoa(249 - i); r[1] != "dc2" || r[2] != want {
+			t.Fatalf("row %d is %s decision %s; want dc2 decision %s (dc2-web's, newest first)", i, r[1], r[2], want)
+		}
+	}
+	if !strings.Contains(page, "Only the newest 200 are shown; filter to see older ones.") {
+		t.Error("the page does not say that older decisions are left off")
+	}
+	if _, page := get(t, srv.Client(), srv.URL+"/ui/decisions?policy=dc2-web&locality=dc2", nil); strings.Count(page, "dc2 decision ") != 200 {
+		t.Errorf("filtered by policy and locality: %d decisions listed; want 200", strings.Count(page, "dc2 decision "))
+	}
+}
+
+// TestSignOutEndsTheSignIn: the sign-in cookie is a session cookie (the
+// browser drops it when it closes) and "Sign out", a form with the CSRF
+// field, clears it and returns to the sign-in form; without the field it
+// is refused and the cookie stays (docs/ui.md: kept "until "Sign out" or
+// the browser closes").
+func TestSignOutEndsTheSignIn(t *testing.T) {
+	h, err := New(&fakeBackend{cycle: t0}, Options{Tokens: func() []string { return []string{"s3cret"} }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	t.Cleanup(func() { h.Close(); srv.Close() })
+	c := srv.Client()
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	resp, err := c.PostForm(srv.URL+"/ui/login", url.Values{"token": {"s3cret"}, "next": {"/ui/"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if cs := resp.Cookies(); len(cs) != 1 || cs[0].MaxAge != 0 || !cs[0].Expires.IsZero() {
+		t.Fatalf("sign-in cookies %v; want one session cookie (no Max-Age, no Expires)", cs)
+	}
+	signedIn := resp.Cookies()[0]
+	signOut := func(form url.Values) *http.Response {
+		req, _ := http.NewRequest(http.MethodPost, srv.URL+"/ui/logout", strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.AddCookie(signedIn)
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp
+	}
+	if resp := signOut(url.Values{"csrf": {"forged"}}); resp.StatusCode != http.StatusForbidden || len(resp.Cookies()) != 0 {
+		t.Errorf("sign out with a forged CSRF field: %d, cookies %v; want 403 and the cookie left", resp.StatusCode, resp.Cookies())
+	}
+	req, _ := http.NewRequest(http.MethodGet, srv.URL+"/ui/", nil)
+	req.AddCookie(signedIn)
+	r2, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(r2.Body)
+	r2.Body.Close()
+	m := regexp.MustCompile(`action="/ui/logout"><input type="hidden" name="csrf" value="([0-9a-f]+)"`).FindSubmatch(page)
+	if r2.StatusCode != http.StatusOK || m == nil {
+		t.Fatalf("signed-in page: %d, sign-out form with a CSRF field: %v", r2.StatusCode, m != nil)
+	}
+	resp = signOut(url.Values{"csrf": {string(m[1])}})
+	cs := resp.Cookies()
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/ui/login" ||
+		len(cs) != 1 || cs[0].Name != cookieName || cs[0].Value != "" || cs[0].MaxAge >= 0 || cs[0].Path != "/ui/" {
+		t.Errorf("sign out: %d to %q, cookies %v; want 303 to /ui/login clearing %s on /ui/", resp.StatusCode, resp.Header.Get("Location"), cs, cookieName)
+	}
+}
+
+// TestEventsCheckOnceASecond: an event stream checks for a change once a
+// second unless Options.Poll says otherwise, as the agent leaves it
+// (docs/ui.md: "The agent checks once a second").
+func TestEventsCheckOnceASecond(t *testing.T) {
+	h, err := New(&fakeBackend{cycle: t0}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(h.Close)
+	if h.opts.Poll != time.Second {
+		t.Errorf("the event stream checks every %s; want 1s", h.opts.Poll)
 	}
 }
