@@ -697,7 +697,8 @@ func TestAlertRulesOnPrometheus(t *testing.T) {
 // TestCycleTelemetry: a cycle whose collection failed counts as an error
 // and its wall time is observed; one skipped before collecting (no data
 // time) counts as an error alone; only an ok or partial cycle moves the
-// last success; a failed source's foreshape_source_up is 0 (docs/telemetry.md).
+// last success; a failed source's foreshape_source_up is 0; a series whose
+// forecast failed counts in foreshape_series_skipped (docs/telemetry.md).
 func TestCycleTelemetry(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	tel := newTelemetry(reg)
@@ -722,6 +723,12 @@ func TestCycleTelemetry(t *testing.T) {
 	m = gatherSet(t, reg)
 	if got := m.get("foreshape_cycle_last_success_timestamp_seconds"); got != float64(end.Unix()) {
 		t.Errorf("the last success is %v after a partial cycle ending at %v", got, end.Unix())
+	}
+	// A series whose forecast failed is skipped as one warming up is.
+	tel.observe(api.Cycle{Duration: time.Second}, cycleOK, collect.Stats{}, predict.Result{Pending: []predict.Pending{
+		{State: predict.Failed}, {State: predict.WarmingUp}, {State: predict.Stale}, {State: predict.NoData}}}, []string{"nomad"}, end)
+	if got := gatherSet(t, reg).get("foreshape_series_skipped"); got != 4 {
+		t.Errorf("foreshape_series_skipped = %v for a failed, a warming up, a stale and a no-data series; want 4", got)
 	}
 }
 
