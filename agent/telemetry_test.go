@@ -737,7 +737,8 @@ func TestCycleTelemetry(t *testing.T) {
 // gauges (docs/telemetry.md): foreshape_forecast at each of the four
 // default horizons and nine quantiles (the eight default ones, the
 // policy's planning quantile among them, and mean), and one
-// foreshape_hotspot_probability.
+// foreshape_hotspot_probability; their metric label is cpu, memory or iops
+// where no policy has forecast.queries, though a dev policy scales.
 func TestForecastGaugesPerSeries(t *testing.T) {
 	t.Parallel()
 	d := startTestSim(t, 600)
@@ -783,6 +784,12 @@ func TestForecastGaugesPerSeries(t *testing.T) {
 		t.Errorf("foreshape_forecast covers %d series, foreshape_hotspot_probability %d", len(forecasts), len(hotspots))
 	}
 	for s, n := range forecasts {
+		// The dev policies have no forecast.queries: the metric label is
+		// one of the three forecast for every locality, never the absolute
+		// cpu_mhz or memory_mb behind a scale block's demand.
+		if !slices.Contains([]string{"cpu", "memory", "iops"}, s.metric) {
+			t.Errorf("%v: metric %q", s, s.metric)
+		}
 		if n != 36 || hotspots[s] != 1 {
 			t.Errorf("%v: %d foreshape_forecast and %d foreshape_hotspot_probability series; want 36 and 1", s, n, hotspots[s])
 		}
