@@ -224,3 +224,45 @@ func TestEventsCheckOnceASecond(t *testing.T) {
 		t.Errorf("the event stream checks every %s; want 1s", h.opts.Poll)
 	}
 }
+
+// TestSpanLabelsTakeSixRowsAtMost: span labels that would cover each
+// other go a row lower, six rows at most; the spans left without a label
+// keep it as their tooltip (docs/ui.md: "six rows at most, and is
+// otherwise left to the span's tooltip").
+func TestSpanLabelsTakeSixRowsAtMost(t *testing.T) {
+	var res []span
+	for i := range 10 {
+		res = append(res, span{Start: t0.Add(time.Duration(i*40) * time.Second), End: t0.Add(8 * time.Minute), Kind: "reservation",
+			Label: fmt.Sprintf("reserved 1000 MHz / 1024 MiB for mr-%d", i+1)})
+	}
+	c := buildChart("x", chartInput{Forecast: testForecast(nil), Reservations: res})
+	rows := map[float64]bool{}
+	written := 0
+	for _, r := range c.Reservations {
+		if r.Text != "" {
+			written++
+			rows[r.TextY] = true
+		}
+	}
+	if len(rows) != 6 || written == 10 {
+		t.Errorf("%d of 10 overlapping reservations labelled, on %d rows; want six rows used, and labels left off", written, len(rows))
+	}
+	for y := range rows {
+		if row := (y - (c.Top + 10 + 2*rowStep)) / rowStep; row < 0 || row > 5 {
+			t.Errorf("a reservation's label on row %v of its six (y %v)", row, y)
+		}
+	}
+	h, err := New(&fakeBackend{}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var svg strings.Builder
+	if err := h.pages["localities"].ExecuteTemplate(&svg, "chart", metricView{ID: "x", Title: "dc2 cpu", Chart: c}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 10 {
+		if tip := fmt.Sprintf("<title>reserved 1000 MHz / 1024 MiB for mr-%d</title>", i+1); !strings.Contains(svg.String(), tip) {
+			t.Errorf("the chart lacks the tooltip %s", tip)
+		}
+	}
+}
