@@ -81,7 +81,7 @@ func newTelemetry(reg prometheus.Registerer) telemetry {
 			Name: "foreshape_hotspots", Help: "Hotspots predicted by the last cycle.",
 		}),
 		skipped: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "foreshape_series_skipped", Help: "Policy series not forecast by the last cycle (no data, warming up, stale).",
+			Name: "foreshape_series_skipped", Help: "Policy series not forecast by the last cycle (no data, warming up, stale, or its read, fit or forecast failed).",
 		}),
 		anomalies: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "foreshape_anomalies", Help: "Recent anomaly events across forecast series.",
