@@ -271,3 +271,39 @@ func TestChartLabelsDoNotCover(t *testing.T) {
 		}
 	}
 }
+
+// TestMovesDrawnAsTheLegendSays: a move into the locality is a filled
+// triangle pointing up, one out of it a hollow one pointing down, as the
+// legend draws them. The chart's class was "move move-move-out", which no
+// style matched, and every move pointed up: a move out looked like a move
+// in.
+func TestMovesDrawnAsTheLegendSays(t *testing.T) {
+	f := testForecast(nil)
+	h, err := New(&fakeBackend{}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := buildChart("x", chartInput{Forecast: f, Moves: []mark{
+		{At: f.Times[1], Label: "move in: a", Kind: "move-in"}, {At: f.Times[2], Label: "move out: b", Kind: "move-out"}}})
+	var svg strings.Builder
+	if err := h.pages["localities"].ExecuteTemplate(&svg, "chart", metricView{ID: "x", Title: "dc2 cpu", Chart: c}); err != nil {
+		t.Fatal(err)
+	}
+	moves := regexp.MustCompile(`<path class="move ([a-z-]+)" d="M[0-9.]+ [0-9.]+ l-6 (-?10) h12 z"><title>([^<]*)</title>`).FindAllStringSubmatch(svg.String(), -1)
+	if len(moves) != 2 {
+		t.Fatalf("moves drawn %q in:\n%s", moves, svg.String())
+	}
+	for _, m := range moves {
+		want := map[string]string{"move-in": "10", "move-out": "-10"}[m[1]]
+		if want == "" || m[2] != want {
+			t.Errorf("%s drawn with class %q pointing %s; want move-in pointing up (10), move-out down (-10)", m[3], m[1], m[2])
+		}
+	}
+	css, err := assets.ReadFile("assets/static/ui.css")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(css), ".move-out {") {
+		t.Errorf("ui.css has no .move-out style for the class the chart writes")
+	}
+}

@@ -18,9 +18,10 @@ type localityView struct {
 	Locality string
 	Hotspots []api.Hotspot
 	Metrics  []metricView
-	// Reservations held and requests moving into or out of the locality,
-	// the first listShown of each; MoreReservations and MoreRequests
-	// count the rest, which the Queue page lists.
+	// Reservations not yet released (planned or held) and requests moving
+	// into or out of the locality, the first listShown of each;
+	// MoreReservations and MoreRequests count the rest, which the Queue
+	// page lists.
 	Reservations     []api.Reservation
 	Requests         []api.MigrationRequest
 	MoreReservations int
