@@ -327,7 +327,7 @@ func (c *Client) node(ctx context.Context) (id, name string, err error) {
 // acl is enabled (the leader checks it again), but for the dashboard's,
 // which the leader's dashboard checks.
 func (c *Client) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if (r.URL.Path == "/v1/health" || r.URL.Path == "/v1/ready") && r.Method == http.MethodGet {
+	if (r.URL.Path == "/v1/health" || r.URL.Path == "/v1/ready") && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(api.Health{Status: "ok", Node: c.name})
 		return
