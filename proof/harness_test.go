@@ -322,8 +322,9 @@ func TestReactiveScalesOutOnCurrentUtilisation(t *testing.T) {
 	}
 }
 
-func TestWaveRetiresItsNodesAndPicksByName(t *testing.T) {
-	sc := scenario(t, `
+// waveOfTwo moves two of svc's allocations from dc1 to dc2, one every ten
+// minutes from the fifth.
+const waveOfTwo = `
 migration "wave" {
   at    = "5m"
   every = "10m"
@@ -332,7 +333,10 @@ migration "wave" {
   to    = "dc2"
   count = 2
 }
-`)
+`
+
+func TestWaveRetiresItsNodesAndPicksByName(t *testing.T) {
+	sc := scenario(t, waveOfTwo)
 	res := runOnly(t, sc, Params{}, "none")
 	r := res.Runs[0]
 	if len(r.Moves) != 2 {
@@ -487,16 +491,7 @@ migration "rest" {
 
 // A wave's allocation a controller never moved is flagged too.
 func TestUndoneWaveIsFlagged(t *testing.T) {
-	sc := scenario(t, `
-migration "wave" {
-  at    = "5m"
-  every = "10m"
-  job   = "svc"
-  from  = "dc1"
-  to    = "dc2"
-  count = 2
-}
-`)
+	sc := scenario(t, waveOfTwo)
 	res := runOnly(t, sc, Params{}, "idle-test")
 	got := res.Runs[0].Unfinished
 	if len(got) != 2 || !strings.HasPrefix(got[0], "wave/1: allocation ") || !strings.Contains(got[0], " still runs on a-") {
