@@ -81,8 +81,9 @@
 //     forecast and no request relieves it (read on the forecast's absolute
 //     demand over the capacity now when it carries one: a percentage of
 //     an older capacity would scale again after every scale-out), a scale
-//     action through the
-//     policy's first scale block not in cooldown, issued once the need is
+//     action through the policy's first scale block not in cooldown, in
+//     flight, backing off after a failure (from the target's answer) or at
+//     its max (Input.AtMax), issued once the need is
 //     within the target's observed lead time plus reserve.lead_time,
 //     within min and max. The need of a move whose target crosses the line
 //     after it is the move's start, however far off the crossing: Nomad
