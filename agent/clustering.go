@@ -207,18 +207,38 @@ func (a *Agent) reconcileMembers(lctx context.Context, servers []cluster.ServerH
 	a.memberFails.OK(a.log, time.Now(), "membership updates work again")
 }
 
+// serverMeta returns what this server knows of the servers' names, HTTP
+// addresses and versions, by ID, and on the leader their health. The
+// replicated membership comes first; a server it does not list yet (the
+// leader replicates it after a health round, and a server that has not
+// applied the log yet has none) is named by the leader's last check of it
+// or, for this server itself, by its own configuration, so a new server's
+// status never shows itself or, on the leader, a member it has heard from
+// without a name.
+func (a *Agent) serverMeta() (map[string]state.ServerMeta, map[string]cluster.ServerHealth) {
+	meta := map[string]state.ServerMeta{}
+	health := map[string]cluster.ServerHealth{}
+	for _, h := range a.node.Health() {
+		health[h.ID] = h
+		if h.Info != nil {
+			meta[h.ID] = state.ServerMeta{ID: h.ID, Name: h.Info.Name, RaftAddress: h.Address, HTTPAddress: h.Info.HTTPAddress, Version: h.Info.Version}
+		}
+	}
+	self := a.node.Info()
+	if _, ok := meta[self.ID]; !ok {
+		meta[self.ID] = state.ServerMeta{ID: self.ID, Name: self.Name, RaftAddress: self.RaftAddress, HTTPAddress: self.HTTPAddress, Version: self.Version}
+	}
+	for _, s := range a.fsm.Servers() {
+		meta[s.ID] = s
+	}
+	return meta, health
+}
+
 // clusterStatus adds the cluster's members to a status answer: every
 // peer's name, HTTP address and version as the leader last heard them (and
 // its health, on the leader), and the client agents.
 func (a *Agent) clusterStatus(peers []api.Peer, now time.Time) ([]api.Peer, []api.ClientAgent) {
-	meta := map[string]state.ServerMeta{}
-	for _, s := range a.fsm.Servers() {
-		meta[s.ID] = s
-	}
-	health := map[string]cluster.ServerHealth{}
-	for _, h := range a.node.Health() {
-		health[h.ID] = h
-	}
+	meta, health := a.serverMeta()
 	for i := range peers {
 		if m, ok := meta[peers[i].ID]; ok {
 			peers[i].Name, peers[i].HTTPAddress, peers[i].Version = m.Name, m.HTTPAddress, m.Version

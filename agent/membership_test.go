@@ -50,3 +50,36 @@ func TestMembershipFailureLoggedOnce(t *testing.T) {
 		t.Errorf("%d membership failures logged; want 1", got)
 	}
 }
+
+// TestServerNamedBeforeItsDescriptionIsReplicated: a server whose own
+// description is not in the replicated membership yet (here every
+// membership update fails; a new server that has not applied the log is
+// the same) still shows its name, HTTP address and version in its status
+// and in the Raft configuration it answers: it knows them itself. Before,
+// both showed a nameless peer.
+func TestServerNamedBeforeItsDescriptionIsReplicated(t *testing.T) {
+	t.Parallel()
+	cfg := serverConfig(t, t.TempDir())
+	a, err := New(cfg, Options{Logger: hclog.NewNullLogger(), Policies: devPolicies(t), Version: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tries atomic.Int32
+	a.applyMember = func(context.Context, state.Command) (state.Result, error) {
+		tries.Add(1)
+		return state.Result{}, errors.New("raft: apply timed out")
+	}
+	runInBackground(t, a.Run, a.Close)
+	eventually(t, 30*time.Second, "two failed membership rounds", func() bool { return tries.Load() >= 2 })
+	if n := len(a.fsm.Servers()); n != 0 {
+		t.Fatalf("%d servers replicated; the test needs none", n)
+	}
+	st := a.Status(context.Background())
+	if len(st.Peers) != 1 || st.Peers[0].Name != cfg.Name || st.Peers[0].HTTPAddress == "" || st.Peers[0].Version != "test" {
+		t.Errorf("status peers %+v; want this server named %q with its HTTP address and version", st.Peers, cfg.Name)
+	}
+	rc, err := a.RaftConfiguration(context.Background())
+	if err != nil || len(rc.Servers) != 1 || rc.Servers[0].Name != cfg.Name || rc.Servers[0].HTTPAddress == "" {
+		t.Errorf("raft configuration %+v, %v; want this server named %q with its HTTP address", rc.Servers, err, cfg.Name)
+	}
+}

@@ -20,14 +20,7 @@ func (a *Agent) RaftConfiguration(context.Context) (api.RaftConfiguration, error
 	if err != nil {
 		return api.RaftConfiguration{}, fmt.Errorf("%v: %w", err, api.ErrUnavailable)
 	}
-	meta := map[string]state.ServerMeta{}
-	for _, s := range a.fsm.Servers() {
-		meta[s.ID] = s
-	}
-	health := map[string]cluster.ServerHealth{}
-	for _, h := range a.node.Health() {
-		health[h.ID] = h
-	}
+	meta, health := a.serverMeta()
 	out := api.RaftConfiguration{Index: st.CommitIndex, AnsweredBy: a.name}
 	now := time.Now()
 	for _, s := range st.Servers {

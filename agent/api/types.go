@@ -18,7 +18,9 @@ type Peer struct {
 	Suffrage string `json:"suffrage"` // "voter" or "nonvoter"
 	Leader   bool   `json:"leader"`
 	// Name, HTTPAddress and Version are what the leader last heard from
-	// the server.
+	// the server, as the replicated membership holds them; before that
+	// replicates, the leader's last check of it or, for the answering
+	// server itself, its own.
 	Name        string `json:"name,omitempty"`
 	HTTPAddress string `json:"http_address,omitempty"`
 	Version     string `json:"version,omitempty"`
