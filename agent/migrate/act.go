@@ -54,9 +54,9 @@ func (c *Coordinator) RunOnce(ctx context.Context, now time.Time, pols []*polici
 	// node could take it, whatever its size, or Nomad places anew one
 	// that failed on one node only, the planner does not scale for it.
 	unplaceable, rescheduling := c.readUnplaceable(ctx, now, view, &ds)
-	atMax := c.readAtMax(ctx, pols)
+	atMax, maxAsked := c.readAtMax(ctx, now, view, pols)
 	plan := shape.Run(shape.Input{Now: now, Policies: pols, Forecasts: forecasts, Cluster: cluster, State: view,
-		Limits: c.cfg.Limits, ForecastOnly: c.cfg.ForecastOnly, Unplaceable: unplaceable, Rescheduling: rescheduling, AtMax: atMax})
+		Limits: c.cfg.Limits, ForecastOnly: c.cfg.ForecastOnly, Unplaceable: unplaceable, Rescheduling: rescheduling, AtMax: atMax, MaxAsked: maxAsked})
 	c.last = plan
 	// What the pass does happens now, not at the data time the plan was
 	// made for: a follower pass may have settled moves at a later clock
@@ -68,7 +68,7 @@ func (c *Coordinator) RunOnce(ctx context.Context, now time.Time, pols []*polici
 		// the same pass: their reservations need not wait a cycle.
 		view = c.cfg.State.Act()
 		again := shape.Run(shape.Input{Now: now, Policies: pols, Forecasts: forecasts, Cluster: cluster, State: view,
-			Limits: c.cfg.Limits, ForecastOnly: c.cfg.ForecastOnly, Unplaceable: unplaceable, Rescheduling: rescheduling, AtMax: atMax})
+			Limits: c.cfg.Limits, ForecastOnly: c.cfg.ForecastOnly, Unplaceable: unplaceable, Rescheduling: rescheduling, AtMax: atMax, MaxAsked: maxAsked})
 		again.Submit, again.Decisions = nil, withoutSubmits(again.Decisions)
 		ds = append(ds, c.carryOut(ctx, c.stamp(ctx, now), again, view, pols)...)
 		plan = mergePlans(plan, again)
@@ -1216,31 +1216,42 @@ func (c *Coordinator) retry(ctx context.Context, now time.Time, id, why string, 
 // their max (atMax) and returns those still there, for the planner to pass
 // over (shape.Input.AtMax): a block whose target has come below its max
 // (an operator scaled it in, a scale-down), or whose count cannot be read,
-// or which the policies no longer have, is tried again. One read per such
-// block a pass.
-func (c *Coordinator) readAtMax(ctx context.Context, pols []*policies.Policy) map[string]int {
-	if len(c.atMax) == 0 {
-		return nil
-	}
-	out := map[string]int{}
+// or which the policies no longer have, is tried again. It returns too
+// the blocks whose latest action asked their max, within its hold
+// (shape.AskedMax), and whose target cannot tell its count (webhook,
+// exec: their status answers without I/O), with that action
+// (shape.Input.MaxAsked): foreshape's own record is all it knows of
+// them, and it is in the replicated state, so a new leader passes them
+// over as the last did. A target that tells its count is passed over
+// only once a read showed it at its max (the one before an action, then
+// these), whatever its last action asked. One read per such block a pass.
+func (c *Coordinator) readAtMax(ctx context.Context, now time.Time, view state.ActView, pols []*policies.Policy) (map[string]int, map[string]state.ScaleAction) {
+	out, maxAsked := map[string]int{}, map[string]state.ScaleAction{}
 	for _, p := range pols {
 		for i := range p.Scales {
 			block := &p.Scales[i]
 			key := state.CooldownKey(p.Name, block.Name)
-			if _, ok := c.atMax[key]; !ok {
+			_, was := c.atMax[key]
+			a, _, asked := shape.AskedMax(view.ScaleActions, p.Name, block, now)
+			if !was && !asked {
 				continue
 			}
 			t, err := c.target(p, block)
 			if err != nil {
 				continue
 			}
-			if st, err := t.Status(ctx); err == nil && st.CountKnown && st.Count >= block.Max {
+			st, err := t.Status(ctx)
+			switch {
+			case err != nil:
+			case st.CountKnown && was && st.Count >= block.Max:
 				out[key] = st.Count
+			case !st.CountKnown && asked:
+				maxAsked[key] = a
 			}
 		}
 	}
 	c.atMax = out
-	return maps.Clone(out)
+	return maps.Clone(out), maxAsked
 }
 
 // scale issues a scale action: its record, then its intent and the call,

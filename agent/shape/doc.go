@@ -83,9 +83,13 @@
 //     an older capacity would scale again after every scale-out), a scale
 //     action through the policy's first scale block not in cooldown, in
 //     flight, backing off after a failure (from the target's answer) or at
-//     its max (Input.AtMax), issued once the need is
-//     within the target's observed lead time plus reserve.lead_time,
-//     within min and max. The need of a move whose target crosses the line
+//     its max (Input.AtMax, the count its target last showed; for a target
+//     that cannot tell its count, Input.MaxAsked: its latest action
+//     succeeded asking its max, less than MaxAskedHold ago), issued once
+//     the need is within the target's observed lead time plus
+//     reserve.lead_time, within min and max; the reason of an action
+//     through a later block names the blocks passed over as asked for
+//     their max. The need of a move whose target crosses the line
 //     after it is the move's start, however far off the crossing: Nomad
 //     never moves placed work onto nodes added later, so the move waits
 //     for the capacity (no longer than the target's lead time and

@@ -84,6 +84,13 @@ type Input struct {
 	// coordinator last read them: the planner passes them over for the
 	// policy's next block, as it does a block cooling down.
 	AtMax map[string]int
+	// MaxAsked are the scale blocks (state.CooldownKey) whose target
+	// cannot tell its count (webhook, exec) and whose latest action
+	// asked the block's max and succeeded, its hold not ended (AskedMax),
+	// with that action, as the coordinator found them: the planner passes
+	// them over for the policy's next block, as it does AtMax, and that
+	// block's scale reason says so.
+	MaxAsked map[string]state.ScaleAction
 }
 
 // Limits are agent-wide caps on what runs at once.

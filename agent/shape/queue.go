@@ -741,7 +741,10 @@ func (p *planner) scaleFor(pol *policies.Policy, loc string, short state.Resourc
 	}
 	lead := DefaultScaleLead
 	var sc *policies.Scale
-	var cooling []string
+	// cooling says why each block before the one chosen was passed
+	// over; passed, those passed over as asked for their max, which the
+	// chosen block's reason names (no other decision says it).
+	var cooling, passed []string
 	for i := range pol.Scales {
 		s := &pol.Scales[i]
 		if e, ok := p.in.State.Estimates[ScaleLeadKey(pol.Name, s.Name)]; ok && e.Samples > 0 {
@@ -751,6 +754,13 @@ func (p *planner) scaleFor(pol *policies.Policy, loc string, short state.Resourc
 		}
 		if n, ok := p.in.AtMax[state.CooldownKey(pol.Name, s.Name)]; ok {
 			cooling = append(cooling, fmt.Sprintf("scale %q is at its max %d (its target's count %d)", s.Name, s.Max, n))
+			continue
+		}
+		if a, ok := p.in.MaxAsked[state.CooldownKey(pol.Name, s.Name)]; ok {
+			from, _ := a.CooldownFrom()
+			note := fmt.Sprintf("scale %q was asked for its max (count %d, %s) at %s and cannot tell its count: taken to be at it until %s",
+				s.Name, a.Count, a.ID, clock(from), clock(from.Add(MaxAskedHold(s.Cooldown))))
+			cooling, passed = append(cooling, note), append(passed, note)
 			continue
 		}
 		if in, ok := p.calling(pol.Name, s.Name); ok {
@@ -801,6 +811,9 @@ func (p *planner) scaleFor(pol *policies.Policy, loc string, short state.Resourc
 	}
 	dry := p.dry(pol)
 	reason := fmt.Sprintf("scale %q up by %d for %s (needed by %s, target lead %s): %s", sc.Name, amount, loc, clock(neededBy), lead, why)
+	if len(passed) > 0 {
+		reason += "; passed over: " + strings.Join(passed, "; ")
+	}
 	p.plan.Scale = append(p.plan.Scale, Scale{Policy: pol.Name, Scale: sc.Name, Plugin: sc.Target.Plugin, Locality: loc, Direction: "up",
 		Amount: amount, Min: sc.Min, Max: sc.Max, NeededBy: neededBy, Request: request, Reason: reason, DryRun: dry})
 	p.decide(state.Decision{Policy: pol.Name, Kind: KindScale, Locality: loc, Request: request, Reason: reason, DryRun: dry})
@@ -813,6 +826,41 @@ func (p *planner) scaleFor(pol *policies.Policy, loc string, short state.Resourc
 // failed or was refused (starting no cooldown) before the next, from when
 // the target answered: a quarter of its cooldown, at least a minute.
 func FailedScaleBackoff(cooldown time.Duration) time.Duration { return max(cooldown/4, time.Minute) }
+
+// MaxAskedHold is how long a scale block whose target cannot tell its
+// count (webhook, exec) is taken to be at its max once an action asking
+// its max took effect: four cooldowns, at least an hour, as the back-off
+// after a failure is a quarter of one, at least a minute. foreshape never
+// lowers such a count and cannot read it back, so it cannot see the
+// receiver, the cluster's autoscaler or an operator scale in: past the
+// hold the block is chosen again, and its next action asks its max again
+// (a receiver already there changes nothing).
+func MaxAskedHold(cooldown time.Duration) time.Duration { return max(4*cooldown, time.Hour) }
+
+// AskedMax returns a scale block's latest action, when its hold ends, and
+// whether that action succeeded asking the block's max or more (a max
+// lowered since) and its hold (MaxAskedHold, from when it took effect,
+// as its cooldown runs) has not ended at now. A later action of the block
+// (one asking less, one that failed) ends it at once, as does a max
+// raised above the count asked. The actions are the replicated state's,
+// which keeps each block's latest successful one whatever its age, so a
+// new leader finds the same. For a target that tells its count the
+// coordinator reads the count instead (Input.AtMax).
+func AskedMax(acts []state.ScaleAction, policy string, s *policies.Scale, now time.Time) (state.ScaleAction, time.Time, bool) {
+	for i := len(acts) - 1; i >= 0; i-- {
+		a := acts[i]
+		if a.Policy != policy || a.Scale != s.Name {
+			continue
+		}
+		if a.Outcome != state.OutcomeDone || a.Count < s.Max {
+			return a, time.Time{}, false
+		}
+		from, _ := a.CooldownFrom()
+		until := from.Add(MaxAskedHold(s.Cooldown))
+		return a, until, now.Before(until)
+	}
+	return state.ScaleAction{}, time.Time{}, false
+}
 
 // calling returns the open intent of a scale block's target call: the
 // target has not answered yet (a nomad-job target waits out a deployment
