@@ -103,7 +103,7 @@ func (a *Agent) startNode(cfg *config.Config, start *preflight.Start) (*cluster.
 	if !cfg.DevMode {
 		var err error
 		if id, err = cluster.LoadOrCreateNodeID(cfg.DataDir); err != nil {
-			return nil, fmt.Errorf("agent: %w", err)
+			return nil, dataDirError(cfg, err)
 		}
 	}
 	static, discover, err := joinTargets(cfg, start.Consul)

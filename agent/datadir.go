@@ -1,6 +1,26 @@
 package agent
 
-import "github.com/hashicorp/go-hclog"
+import (
+	"fmt"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/foreshape/foreshape/config"
+)
+
+// dataDirError is err, of the agent's own use of data_dir at start
+// (creating it, reading or writing its node-id), naming the setting, its
+// value and where it was set, as preflight.Check's refusals do.
+// preflight.Check refuses what it can tell without writing (not a
+// directory, not this user's to write to, /proc); what it cannot (a disk
+// that filled or failed since) shows here.
+func dataDirError(cfg *config.Config, err error) error {
+	from := cfg.Source("data_dir")
+	if from == "default" {
+		from = "the default"
+	}
+	return fmt.Errorf("agent: cannot use data_dir %s (set by %s): %w", cfg.DataDir, from, err)
+}
 
 // termLog is the logger of the lines the leader loop logs once a term (it
 // starts leading, it stops, its collection fails). While an outage of the

@@ -6,6 +6,9 @@ import (
 	"io/fs"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -14,10 +17,39 @@ import (
 
 	"github.com/foreshape/foreshape/agent/api"
 	"github.com/foreshape/foreshape/agent/cluster"
+	"github.com/foreshape/foreshape/agent/preflight"
 	"github.com/foreshape/foreshape/agent/state"
+	"github.com/foreshape/foreshape/config"
 	"github.com/foreshape/foreshape/internal/syncbuf"
+	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 )
+
+// TestDataDirErrorNamesTheSetting: when the server cannot create its
+// data_dir or node-id at start (what preflight.Check could not foresee
+// without writing), its error names data_dir, its value and the file and
+// line that set it. Before, it said "agent: cluster: data dir: mkdir
+// /proc/foreshape: no such file or directory", naming neither.
+func TestDataDirErrorNamesTheSetting(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("needs /proc, where no directory can be made")
+	}
+	path := filepath.Join(t.TempDir(), "agent.hcl")
+	if err := os.WriteFile(path, []byte("log_level = \"warn\"\ndata_dir = \"/proc/foreshape\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, diags := config.NewLoader().Load(config.Default(), path)
+	if diags.HasErrors() {
+		t.Fatal(diags.Error())
+	}
+	// Past preflight.Check, which refuses this data_dir before the start.
+	a := &Agent{log: hclog.NewNullLogger()}
+	_, err := a.startNode(cfg, &preflight.Start{Name: "s1"})
+	want := "cannot use data_dir /proc/foreshape (set by " + path + ":2,12-29): "
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("start with data_dir under /proc: %v; want an error saying %q", err, want)
+	}
+}
 
 // fullLogs is an in-memory log store whose appends fail with ENOSPC, as
 // raft-boltdb's on a full disk, once full is set.

@@ -42,7 +42,10 @@ Usage: foreshape config validate [options] PATH
   acl.read_token_file, which must hold a token; nomad.token_file;
   prometheus.token_file and password_file; the tls, nomad and prometheus
   certificates, keys and CAs);
-  the node ID in data_dir, when there is one; and, once all that passes,
+  a server's data_dir, which this user must be able to create or write
+  to, on a disk rather than one of the kernel's file systems such as
+  /proc, and the node ID in it, when there is one (nothing is written
+  there); and, once all that passes,
   the addresses the agent listens on, http.address and a server's
   bind_addr, which must be this host's (an IP address of one of its
   interfaces, 0.0.0.0, localhost, or a host name that resolves to one

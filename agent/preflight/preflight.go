@@ -4,8 +4,10 @@
 // Prometheus source for their queries, room in the series store, a runtime
 // for their scale targets), the files the configuration names (the ACL
 // token file, the TLS certificate, key and CA, Nomad's and Prometheus's TLS
-// files, Prometheus's token or password file, the node ID in data_dir), and
-// the Nomad, Consul and Prometheus clients' settings built from it.
+// files, Prometheus's token or password file, the node ID in data_dir), a
+// server's data_dir (a directory it may create or write to, not on one of
+// the kernel's file systems), and the Nomad, Consul and Prometheus
+// clients' settings built from it.
 //
 // The agent starts (and reloads) from what Check returns, so it runs with
 // exactly what was checked; `foreshape config validate` runs the same
@@ -261,7 +263,10 @@ func (c *checker) dataDir() {
 
 // writableDir says why this process could not keep its state in dir
 // ("" when it could): dir, or the nearest of its parents that exists
-// (the agent creates the rest), is not a directory it may write to.
+// (the agent creates the rest), is not a directory it may write to, or is
+// on one of the kernel's file systems (/proc, /sys), which keep no files.
+// It asks without writing: a disk that is full or fails shows only when
+// the agent writes.
 func writableDir(dir string) string {
 	for p := filepath.Clean(dir); ; p = filepath.Dir(p) {
 		fi, err := os.Stat(p)
@@ -273,11 +278,17 @@ func writableDir(dir string) string {
 		case !fi.IsDir():
 			return fmt.Sprintf("%s is not a directory.", p)
 		}
+		what := "data_dir"
+		if p != filepath.Clean(dir) {
+			what = "its parent " + p + " (where the agent would create it)"
+		}
+		// Before the permission check, which root passes there: the
+		// agent failed at start creating the directory or its node-id,
+		// with an error that named neither the setting nor its file.
+		if fsys := kernelFSOf(p); fsys != "" {
+			return fmt.Sprintf("%s: %s is on the kernel's %s file system, where no file can be kept (the agent writes its node-id, raft.db and snapshots there); choose a directory on a disk.", dir, what, fsys)
+		}
 		if err := unix.Access(p, unix.W_OK|unix.X_OK); err != nil {
-			what := "data_dir"
-			if p != filepath.Clean(dir) {
-				what = "its parent " + p + " (where the agent would create it)"
-			}
 			return fmt.Sprintf("%s: this user may not write to %s (%v); run as the user the agent runs as, or choose another data_dir.", dir, what, err)
 		}
 		return ""

@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -275,6 +276,15 @@ func TestCheck(t *testing.T) {
 		{name: "data_dir under a file", want: "is not a directory",
 			apply: func(t *testing.T, f fixture, c *config.Config, o *preflight.Options) {
 				c.DataDir = filepath.Join(f.tokens, "a", "data")
+			}},
+		// Root's permission check passes in /proc, where the agent
+		// could create neither data_dir nor its node-id.
+		{name: "data_dir under /proc", want: "/proc (where the agent would create it) is on the kernel's proc file system",
+			apply: func(t *testing.T, f fixture, c *config.Config, o *preflight.Options) {
+				if runtime.GOOS != "linux" {
+					t.Skip("the kernel's file systems are told apart on Linux only")
+				}
+				c.DataDir = "/proc/foreshape/data"
 			}},
 		{name: "data_dir not there yet, its parent writable",
 			apply: func(t *testing.T, f fixture, c *config.Config, o *preflight.Options) {

@@ -1,0 +1,6 @@
+//go:build !linux
+
+package preflight
+
+// kernelFSOf is Linux's check: elsewhere it tells nothing.
+func kernelFSOf(string) string { return "" }

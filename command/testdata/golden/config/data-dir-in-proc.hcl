@@ -1,0 +1,6 @@
+# want: data_dir
+# want: the kernel's proc file system
+data_dir = "/proc/foreshape"
+policies {
+  dir = "testdata/golden/config/files/policies.d"
+}
