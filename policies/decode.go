@@ -771,7 +771,7 @@ func translateMigrate(m *migrateHCL, out *Migrate, own Locality) hcl.Diagnostics
 	}
 	if list, ok, d := hclfield.StringList(m.Targets, "migrate.targets"); ok {
 		elems, _ := hclfield.ListElements(m.Targets)
-		seen := map[Locality]bool{}
+		seen := map[Locality]string{}
 		for i, item := range list {
 			rng := m.Targets.Range()
 			if i < len(elems) {
@@ -786,10 +786,10 @@ func translateMigrate(m *migrateHCL, out *Migrate, own Locality) hcl.Diagnostics
 				diags = append(diags, hclfield.Invalid(rng, field, "%q: %s.", item, localityNameProblem(l)))
 			case l == own:
 				diags = append(diags, hclfield.Invalid(rng, field, "%q is the policy's own locality; a move must leave it.", item))
-			case seen[l]:
-				diags = append(diags, hclfield.Invalid(rng, field, "%q is listed twice.", item))
+			case seen[l] != "":
+				diags = append(diags, hclfield.Invalid(rng, field, "%s.", listedTwice(item, seen[l])))
 			default:
-				seen[l] = true
+				seen[l] = item
 				out.Targets = append(out.Targets, l)
 			}
 		}
@@ -993,6 +993,11 @@ func translateSchedule(s *scheduleHCL, own Locality) (*Schedule, hcl.Diagnostics
 	}
 	if list, ok, d := hclfield.StringList(s.Localities, prefix+".localities"); ok {
 		elems, _ := hclfield.ListElements(s.Localities)
+		// A locality listed twice was taken once per listing: a drain's
+		// window was planned twice, and the work it moves out of another
+		// locality added twice to this policy's forecast. Refused, as in
+		// migrate.targets.
+		seen := map[Locality]string{}
 		for i, item := range list {
 			rng := s.Localities.Range()
 			if i < len(elems) {
@@ -1012,6 +1017,11 @@ func translateSchedule(s *scheduleHCL, own Locality) (*Schedule, hcl.Diagnostics
 					"A peak lifts this policy's forecast of its own locality, %s; %s is another, so the peak would do nothing there. Declare it in the policy of %s, or leave localities out.", own, l, l))
 				continue
 			}
+			if first, dup := seen[l]; dup {
+				diags = append(diags, hclfield.Invalid(rng, fmt.Sprintf("%s.localities[%d]", prefix, i), "%s.", listedTwice(item, first)))
+				continue
+			}
+			seen[l] = item
 			out.Localities = append(out.Localities, l)
 		}
 		if len(list) == 0 {
@@ -1036,6 +1046,16 @@ func translateSchedule(s *scheduleHCL, own Locality) (*Schedule, hcl.Diagnostics
 		diags = append(diags, d...)
 	}
 	return out, diags
+}
+
+// listedTwice says that locality item of a list names the same locality
+// as first, listed before it: "\"dc2\" is listed twice", or, written
+// another way, "\"dc2/*\" is \"dc2\", listed already".
+func listedTwice(item, first string) string {
+	if item == first {
+		return fmt.Sprintf("%q is listed twice", item)
+	}
+	return fmt.Sprintf("%q is %q, listed already", item, first)
 }
 
 // parseCron parses a cron line, turning a panic inside the parser on

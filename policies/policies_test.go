@@ -237,6 +237,7 @@ func TestParseErrors(t *testing.T) {
 		{"target is not a locality", func(b *builder) { b.migrate = `targets = ["dc2", "a/b/c/d"]` }, "Invalid migrate.targets[1]", `"a/b/c/d"`},
 		{"target is the policy's own locality", func(b *builder) { b.migrate = `targets = ["dc1"]` }, "Invalid migrate.targets[0]", `targets = ["dc1"]`},
 		{"target twice", func(b *builder) { b.migrate = `targets = ["dc2", "dc2"]` }, "Invalid migrate.targets[1]", `"dc2"]`},
+		{"target written twice", func(b *builder) { b.migrate = "targets = [\"dc2\",\n \"dc2/*\"]" }, "Invalid migrate.targets[1]", `"dc2/*"]`},
 		{"no targets", func(b *builder) { b.migrate = `targets = []` }, "Invalid migrate.targets", `targets = []`},
 		{"forecast_only not a bool", func(b *builder) { b.extra = `forecast_only = 3` }, "Invalid forecast_only", `forecast_only = 3`},
 		{"nodes glob malformed", func(b *builder) {
@@ -290,6 +291,12 @@ func TestParseErrors(t *testing.T) {
 		{"schedule bad locality", func(b *builder) {
 			b.schedule = strings.Replace(b.schedule, `action   = "drain"`, "action   = \"drain\"\n    localities = [\"dc1\", \"dc1//web\"]", 1)
 		}, "Invalid schedule.patch.localities[1]", `"dc1//web"`},
+		{"schedule locality twice", func(b *builder) {
+			b.schedule = strings.Replace(b.schedule, `action   = "drain"`, "action   = \"drain\"\n    localities = [\"dc2\",\n \"dc3\", \"dc2\"]", 1)
+		}, "Invalid schedule.patch.localities[2]", `"dc3", "dc2"]`},
+		{"peak of its own locality written twice", func(b *builder) {
+			b.schedule = strings.Replace(b.schedule, `action   = "drain"`, "action   = \"peak\"\n    localities = [\"dc1\",\n \"dc1/*\"]", 1)
+		}, "Invalid schedule.patch.localities[1]", `"dc1/*"]`},
 		{"schedule localities not a list", func(b *builder) {
 			b.schedule = strings.Replace(b.schedule, `action   = "drain"`, "action   = \"drain\"\n    localities = \"dc1\"", 1)
 		}, "Invalid schedule.patch.localities", `localities = "dc1"`},
