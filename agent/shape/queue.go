@@ -193,8 +193,8 @@ type fit struct {
 // later looks past the move's window to the end of the forecast: the moved
 // work stays in the target, so a crossing there needs more capacity before
 // it comes (a scale action), though it does not hold the move.
-func (p *planner) later(target string, after time.Time, size state.Resources, self string) fit {
-	return p.check(target, after, time.Time{}, size, self, true)
+func (p *planner) later(target string, after time.Time, size state.Resources, self string, leaving ...string) fit {
+	return p.check(target, after, time.Time{}, size, self, true, leaving...)
 }
 
 func (f fit) reason(target string) string {
@@ -212,11 +212,17 @@ func (f fit) reason(target string) string {
 // check tests whether size fits in the target over [from, to] (to the end
 // of the forecast when to is zero) on top of its planning quantile and the
 // other committed arrivals, on the target's nodes that take new work (see
-// placeable). describe builds the reason of a fit.
-func (p *planner) check(target string, from, to time.Time, size state.Resources, self string, describe bool) fit {
+// placeable). describe builds the reason of a fit. leaving, for a move
+// within the target (a drain of some of its nodes), are the drained nodes:
+// the room is read on the rest of it (see rest), and the moved work, in
+// its demand already, adds nothing.
+func (p *planner) check(target string, from, to time.Time, size state.Resources, self string, describe bool, leaving ...string) fit {
 	li, ok := p.locality(target)
 	if !ok || len(li.nodes) == 0 {
 		return fit{note: "target " + target + " has no ready node", metric: "capacity", at: from}
+	}
+	if len(leaving) > 0 {
+		li, size = p.rest(li, leaving), state.Resources{}
 	}
 	if li.receiving == 0 {
 		return fit{note: fmt.Sprintf("target %s has no node that takes new work: its %d ready nodes are ineligible or draining", target, len(li.nodes)),
@@ -378,6 +384,12 @@ func (p *planner) walk(s scored, slots map[string][]time.Time) {
 	// Its deadline presses: it moves now, within the caps, whatever the
 	// forecast says of its target.
 	urgent := !r.Deadline.IsZero() && (!p.now.Add(2*s.est).Before(r.Deadline) || p.urgent[r.ID])
+	// A drain of some of its nodes that stays in its locality is read on
+	// the rest of it, its work already there.
+	var leaving []string
+	if r.Target == r.Source {
+		leaving = r.Exclude
+	}
 	var f, congested fit
 	if Within(r) {
 		// A spread moves work between the locality's nodes: nothing
@@ -385,21 +397,21 @@ func (p *planner) walk(s scored, slots map[string][]time.Time) {
 		f = fit{ok: true, note: "within " + r.Target + ": onto its nodes with room"}
 		congested = f
 	} else {
-		f = p.check(r.Target, start, start.Add(s.est), r.Moved, r.ID, true)
+		f = p.check(r.Target, start, start.Add(s.est), r.Moved, r.ID, true, leaving...)
 		// Whether it may start now: a move started now lands in the
 		// target now, whatever its place in line (start is later when
 		// the moves ahead of it booked its source's places, though they
 		// wait).
 		congested = f
 		if start.After(p.now) {
-			congested = p.check(r.Target, p.now, p.now.Add(s.est), r.Moved, r.ID, true)
+			congested = p.check(r.Target, p.now, p.now.Add(s.est), r.Moved, r.ID, true, leaving...)
 		}
 		// A request whose deadline presses is not planned for later, when
 		// its target has room: that start would come after its deadline.
 		if !f.ok && !urgent {
-			if later, ok := p.firstFit(r.Target, start, s.est, r.Moved, r.ID); ok {
+			if later, ok := p.firstFit(r.Target, start, s.est, r.Moved, r.ID, leaving...); ok {
 				start = later
-				f = p.check(r.Target, start, start.Add(s.est), r.Moved, r.ID, true)
+				f = p.check(r.Target, start, start.Add(s.est), r.Moved, r.ID, true, leaving...)
 			}
 		}
 	}
@@ -408,7 +420,8 @@ func (p *planner) walk(s scored, slots map[string][]time.Time) {
 	deadlineNote := p.lateNotes(&s)
 	res, hasRes := p.in.State.ReservationFor(r.ID)
 	commit := func(from time.Time) {
-		if !Within(r) {
+		// Work moved within its locality arrives nowhere new.
+		if r.Target != r.Source {
 			p.arrive(r.Target, r.ID, from, r.Moved)
 		}
 	}
@@ -432,7 +445,7 @@ func (p *planner) walk(s scored, slots map[string][]time.Time) {
 	if !f.ok {
 		why := "target congested: " + f.reason(r.Target)
 		scaleNote = p.scaleFor(s.tp, r.Target, f.shortfall, f.at, why, r.ID)
-	} else if lf := p.later(r.Target, end, r.Moved, r.ID); !Within(r) && !lf.ok {
+	} else if lf := p.later(r.Target, end, r.Moved, r.ID, leaving...); !Within(r) && !lf.ok {
 		// Nomad never moves placed work onto nodes added later: the
 		// capacity must be there when the move lands, so it is needed by
 		// the start, however far off the crossing is, and the move waits
@@ -659,7 +672,7 @@ func unplaceableWait(r *state.MigrationRequest) string {
 
 // firstFit finds the first forecast step at or after from where a move of
 // est fits in the target, within the horizon.
-func (p *planner) firstFit(target string, from time.Time, est time.Duration, size state.Resources, self string) (time.Time, bool) {
+func (p *planner) firstFit(target string, from time.Time, est time.Duration, size state.Resources, self string, leaving ...string) (time.Time, bool) {
 	var grid []time.Time
 	for _, metric := range []string{"cpu", "memory"} {
 		if f := p.forecast(target, metric); f != nil && len(f.Times) > len(grid) {
@@ -673,7 +686,7 @@ func (p *planner) firstFit(target string, from time.Time, est time.Duration, siz
 		if t.Add(est).After(grid[len(grid)-1]) {
 			break
 		}
-		if p.check(target, t, t.Add(est), size, self, false).ok {
+		if p.check(target, t, t.Add(est), size, self, false, leaving...).ok {
 			return t, true
 		}
 	}

@@ -123,6 +123,9 @@ type localityInfo struct {
 	recvCPU, recvMem int64
 	shareCPU         float64
 	shareMem         float64
+	// leaving counts the nodes of a drain of some of its nodes read out of
+	// its room for new work ahead of the drain (see rest).
+	leaving int
 	// free is each receiving node's unallocated capacity less the
 	// unplaced chunks of the reservations held (see holdUnplaced) and the
 	// room of the spreads not finished (see holdSpreads), in node order;
@@ -215,12 +218,23 @@ func newPlanner(in Input) *planner {
 	// move's arrival below replaces it: each stop hands the room of the
 	// allocation it moves over to its replacement, which is then in the
 	// target, so the move counts at its whole size.
+	within := map[string]bool{}
+	for _, r := range in.State.Requests {
+		if r.Target == r.Source {
+			within[r.ID] = true
+		}
+	}
 	for _, res := range in.State.Reservations {
 		if res.State == state.ReservationReleased {
 			continue
 		}
 		p.held[res.Policy] = p.held[res.Policy].Add(res.Total())
-		p.arrive(res.Locality, res.Request, p.now, res.Total())
+		// A move within its locality (a drain of some of its nodes) brings
+		// it nothing: its reservation holds room on the nodes that stay
+		// (localityInfo.free), not room its demand does not show.
+		if !within[res.Request] {
+			p.arrive(res.Locality, res.Request, p.now, res.Total())
+		}
 	}
 	for _, r := range in.State.Requests {
 		if r.OriginKey != "" {
@@ -251,7 +265,7 @@ func newPlanner(in Input) *planner {
 				p.runningIDs[r.Target] = append(p.runningIDs[r.Target], r.ID)
 			}
 			p.total++
-			if !Within(&r) {
+			if r.Target != r.Source {
 				p.arrive(r.Target, r.ID, p.now, r.Moved)
 			}
 		}
@@ -451,7 +465,37 @@ func (li *localityInfo) placeNote() string {
 	if li.receiving == len(li.nodes) {
 		return ""
 	}
+	if li.leaving > 0 {
+		return fmt.Sprintf("on the %d of its %d ready nodes that take new work once the %d drained leave (the others ineligible or draining)",
+			li.receiving, len(li.nodes), li.leaving)
+	}
 	return fmt.Sprintf("on the %d of its %d ready nodes that take new work (the others ineligible or draining)", li.receiving, len(li.nodes))
+}
+
+// rest is the locality as its work will find it once the nodes of a drain
+// of some of them (leaving) are gone: their room for new work out of it
+// and their work on the others. Its demand stays (the forecasts'
+// percentages are of all its ready nodes), so placeable reads it on the
+// fewer nodes left, and a move within it brings nothing it did not hold
+// already. li itself when none of leaving takes new work now.
+func (p *planner) rest(li *localityInfo, leaving []string) *localityInfo {
+	if len(leaving) == 0 {
+		return li
+	}
+	r := *li
+	for _, i := range li.nodes {
+		n := &p.c.Nodes[i]
+		if slices.Contains(leaving, n.ID) && p.takesWork(n) {
+			r.leaving++
+			r.receiving--
+			r.recvCPU -= n.CPU
+			r.recvMem -= n.MemoryMB
+		}
+	}
+	if r.leaving == 0 {
+		return li
+	}
+	return &r
 }
 
 func (p *planner) forecast(loc, metric string) *Forecast { return p.fc[loc+":"+metric] }
@@ -706,7 +750,20 @@ func (p *planner) chooseTarget(pol *policies.Policy, src string, moves []state.M
 			tried = append(tried, cand+" is forbidden by the jobs' constraints")
 			continue
 		}
-		room := p.room(li, from, to, total)
+		var room float64
+		if cand == src && len(exclude) > 0 {
+			// The rest of a locality some of whose nodes drain: their work
+			// is in its demand already, on fewer nodes once they leave. It
+			// comes first: chosen while every move may run there and it
+			// stays under its line.
+			room = p.room(p.rest(li, exclude), from, to, state.Resources{})
+			if feasible == len(moves) && room >= 0 {
+				best, bestFeasible, bestRoom = cand, feasible, room
+				break
+			}
+		} else {
+			room = p.room(li, from, to, total)
+		}
 		if feasible > bestFeasible || (feasible == bestFeasible && room > bestRoom) {
 			best, bestFeasible, bestRoom = cand, feasible, room
 		}

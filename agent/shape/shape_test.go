@@ -958,6 +958,53 @@ func TestDrainOfSomeNodesStaysInTheLocality(t *testing.T) {
 	}
 }
 
+// TestDrainOfSomeNodesReadsTheRestOfTheLocality: a drain of rack a (half
+// of dc1) with no migrate.targets reads dc1's room on rack b, which will
+// carry all of dc1's work: dc1's forecast 41% of its four nodes is 82% of
+// the two left, over the 80% line, so the web allocations go to dc2
+// (forecast 47%) though dc1 looked the roomier read on all four nodes;
+// cache, which may not leave dc1, still stays. At 35% (70% of rack b)
+// the rest of dc1 comes first, though dc2 at 20% has more room, and its
+// moves are checked on rack b with nothing incoming.
+func TestDrainOfSomeNodesReadsTheRestOfTheLocality(t *testing.T) {
+	f := baseFixture(t, "reschedule")
+	f.pols[0].Migrate.Targets = nil
+	f.now = at(95 * time.Minute)
+	f.setFrom("dc1", "cpu", 0, 41)
+	f.setFrom("dc2", "cpu", 0, 47)
+	plan := Run(f.input())
+	targets := map[string]string{}
+	for _, s := range plan.Submit {
+		targets[s.Request.Moves[0].Alloc] = s.Request.Target
+	}
+	if len(plan.Submit) != 3 || targets["web-0"] != "dc2" || targets["web-1"] != "dc2" || targets["cache-0"] != "dc1" {
+		t.Fatalf("targets %v; want the web allocations in dc2 and cache in dc1", targets)
+	}
+
+	f.setFrom("dc1", "cpu", 0, 35)
+	f.setFrom("dc2", "cpu", 0, 20)
+	plan = Run(f.input())
+	if len(plan.Submit) != 3 {
+		t.Fatalf("submitted %+v", plan.Submit)
+	}
+	for _, s := range plan.Submit {
+		if r := s.Request; r.Target != "dc1" || !strings.Contains(r.Reason, "the rest of dc1") {
+			t.Errorf("request %s to %s (%s); want the rest of dc1", r.Resource, r.Target, r.Reason)
+		}
+	}
+	f.queued(plan.Submit[0].Request)
+	f.pols[0].Reserve = f.pols[1].Reserve
+	plan = Run(f.input())
+	var reasons []string
+	for _, d := range plan.Decisions {
+		reasons = append(reasons, d.Reason)
+	}
+	all := strings.Join(reasons, "\n")
+	if !strings.Contains(all, "p90 cpu 70% + incoming 0% + held 0% stays under the 80% line") || !strings.Contains(all, "once the 2 drained leave") {
+		t.Errorf("the queued move is not checked on rack b with nothing incoming:\n%s", all)
+	}
+}
+
 // TestDrainOfSomeNodesWithTargetsLeavesTheLocality drains rack a of dc1
 // with migrate.targets = ["dc2"]: the list is where its moves may go, so
 // the rest of dc1 is no candidate, and cache, which may not leave dc1,
