@@ -57,8 +57,10 @@ shaping "batch-pool" {
 
   # A local script for the on-premises part of the pool. The planner
   # scales through the first block, in file order, that is not cooling
-  # down, waiting for its target's answer, backing off after a failure or,
-  # for a target that reports its count, at its max.
+  # down, waiting for its target's answer, backing off after a failure or
+  # at its max: for a target that reports its count, as last read; for
+  # this exec block, which cannot, once its last action succeeded asking
+  # for its max (for four cooldowns, at least an hour: docs/targets.md).
   scale "onprem" {
     min = 0
     max = 8
