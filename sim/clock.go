@@ -270,9 +270,16 @@ func (c *Cluster) lifecycle() {
 			c.touchByClient(a)
 			c.markDirty(a.job, triggerQueued)
 		case a.desired != desiredRun && a.mig == nil && !a.stopAt.IsZero() && !c.now.Before(a.stopAt):
+			if a.mock != nil && !c.mockKill(a) {
+				break // its start blocks: killed when it ends
+			}
 			a.client, a.clientDesc = allocComplete, "All tasks have completed"
 			c.touchByClient(a)
 			c.markDirty(a.job, triggerAllocStop)
+		case a.desired != desiredRun && a.mig != nil && a.mock != nil && a.mock.killing:
+			// A migrated mock_driver task whose start blocked: its
+			// block has ended (mockKill).
+			c.maybeFinishOld(a.mig, c.now)
 		}
 	}
 }

@@ -37,7 +37,7 @@ func (c *Cluster) stopForMigration(a *alloc, ev *eval) {
 // startMigration starts moving a, stopped for migration, to r, its
 // replacement (nil when none fit: the caller queues it), in evaluation ev.
 func (c *Cluster) startMigration(a, r *alloc, ev *eval) {
-	if a.client == allocPending && a.runningSince.IsZero() {
+	if a.client == allocPending && a.runningSince.IsZero() && a.mock == nil {
 		// Nothing started, nothing to move.
 		a.client, a.clientDesc = allocComplete, "alloc was migrated before it started"
 		c.touchByClient(a)
@@ -133,6 +133,9 @@ func (c *Cluster) maybeFinishOld(m *migration, at time.Time) {
 	}
 	if m.mode == MakeBeforeBreak && m.repl != nil && m.repl.client == allocPending {
 		return
+	}
+	if a.mock != nil && !c.mockKill(a) {
+		return // its start blocks: killed when it ends (lifecycle)
 	}
 	a.client, a.clientDesc = allocComplete, "All tasks have completed"
 	a.stopAt = at

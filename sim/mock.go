@@ -33,7 +33,8 @@ import (
 //   - run_for (0 when unset, as in the driver: the task exits at once) and
 //     exit_code: a started task exits after run_for with that code
 //     (Terminated), restarted as the policy says (a batch or sysbatch task
-//     that exits 0 is done).
+//     that exits 0 is done);
+//   - a stop kills the task at once (mockKill).
 //
 // Nomad's servers take any config: the client decodes it with the driver's
 // schema when it starts the task. A key the driver does not have, or a value
@@ -43,7 +44,8 @@ import (
 // with Nomad's messages (measured on a Nomad 2.0.6-dev agent). The driver's
 // keys the simulator does not model (kill_after, exec_command, stdout_*,
 // exit_signal, …) are refused at registration, as is a mock_driver task
-// in a group of more than one task or with a lifecycle block.
+// in a group of more than one task, with a lifecycle block or with a
+// shutdown_delay (whose wait before the kill is not modelled).
 
 // mockKeys are the keys of the mock driver's task config schema
 // (drivers/mock/driver.go taskConfigSpec) and their types; modelled says
@@ -82,7 +84,17 @@ type mockTask struct {
 	interval, delay time.Duration
 	delayMode       bool
 	onSuccess       bool
+	// killTimeout is the task's kill_timeout as its client names it in
+	// the Killing event: at most the client's max_kill_timeout.
+	killTimeout time.Duration
 }
+
+// Nomad's default kill_timeout (the API's canonical task) and a client's
+// default max_kill_timeout, which caps it.
+const (
+	defaultKillTimeout = 5 * time.Second
+	maxKillTimeout     = 30 * time.Second
+)
 
 // parseMockTask reads a mock_driver task's config as the driver's schema
 // and the client's decoding take it. Its error is a refusal: what the
@@ -94,7 +106,14 @@ func parseMockTask(jobType string, tg *api.TaskGroup, t *api.Task) (*mockTask, e
 	if t.Lifecycle != nil {
 		return nil, fmt.Errorf("a mock_driver task with a lifecycle block is not supported by the simulator")
 	}
-	m := &mockTask{onSuccess: jobType != api.JobTypeBatch && jobType != api.JobTypeSysbatch}
+	if t.ShutdownDelay > 0 {
+		return nil, fmt.Errorf("a mock_driver task with a shutdown_delay is not supported by the simulator")
+	}
+	m := &mockTask{onSuccess: jobType != api.JobTypeBatch && jobType != api.JobTypeSysbatch, killTimeout: defaultKillTimeout}
+	if t.KillTimeout != nil {
+		m.killTimeout = max(*t.KillTimeout, 0)
+	}
+	m.killTimeout = min(m.killTimeout, maxKillTimeout)
 	rp := t.RestartPolicy
 	if rp == nil {
 		rp = tg.RestartPolicy
@@ -271,6 +290,9 @@ type mockRun struct {
 	// The restart tracker: failures counted in the interval from since.
 	count int
 	since time.Time
+	// killing marks a task its client was told to stop (its Killing
+	// event added).
+	killing bool
 }
 
 func (r *mockRun) event(e *api.TaskEvent) {
@@ -410,6 +432,68 @@ func (c *Cluster) mockTerminated(a *alloc) {
 	a.client, a.clientDesc = allocComplete, "All tasks have completed"
 	c.touchByClient(a)
 	c.markDirty(a.job, triggerQueued)
+}
+
+// mockKill has the client kill a mock_driver allocation's task, its
+// allocation stopped (its job stopped, the allocation stopped or
+// migrated, its node drained), and reports whether the task is dead, so
+// that the allocation is complete. The driver has no kill_after here
+// (mockKeys): the task exits as soon as it is told, with its exit_code,
+// as a killed task, not restarted and not failed, as Nomad's task runner
+// does (measured on Nomad 2.0.6-dev, TestFidelityMockKilled):
+//
+//   - a running task: Killing (the kill timeout it would wait),
+//     Terminated, Killed;
+//   - a task waiting to restart: Killing alone;
+//   - a start blocking (start_block_for) is not cut short: Killing now,
+//     and once the block ends the task starts and is killed at once
+//     (Started, Terminated, Killed). Until then it is not dead, and the
+//     allocation stays pending; the block's timer calls mockKill again.
+//
+// The client has the task from its placement on (its Received and Task
+// Setup events say so; a real client's first start follows within a
+// second): one not started yet is in its first start, which blocks if
+// the config says so, its block ending when it would have.
+func (c *Cluster) mockKill(a *alloc) bool {
+	m, r := a.grp.mock, a.mock
+	if r.state == "dead" {
+		return true
+	}
+	now := c.now.UnixNano()
+	if r.state == "pending" && !r.blocked && len(r.events) == 0 && m.invalid == "" && m.driverErr == "" && m.blockFor > 0 && !a.startAt.IsZero() {
+		r.blocked, r.at = true, a.startAt.Add(m.blockFor)
+		c.arm(a, r.at)
+	}
+	told := !r.killing
+	if told {
+		r.killing = true
+		msg := "Sent interrupt"
+		if m.killTimeout != 0 {
+			msg = fmt.Sprintf("Sent interrupt. Waiting %v before force killing", m.killTimeout)
+		}
+		r.event(&api.TaskEvent{Type: api.TaskKilling, Time: now, DisplayMessage: msg, KillTimeout: m.killTimeout,
+			Details: map[string]string{"kill_timeout": m.killTimeout.String()}})
+	}
+	if r.blocked && c.now.Before(r.at) {
+		if told {
+			c.touchByClient(a) // its client reports the Killing
+		}
+		return false
+	}
+	if r.blocked {
+		r.event(&api.TaskEvent{Type: api.TaskStarted, Time: now, DisplayMessage: "Task started by client"})
+		r.state, r.blocked = "running", false
+		a.runningSince = c.now
+	}
+	if r.state == "running" {
+		code := m.exitCode
+		r.event(&api.TaskEvent{Type: api.TaskTerminated, Time: now, DisplayMessage: fmt.Sprintf("Exit Code: %d", code), ExitCode: code,
+			Details: map[string]string{"exit_code": strconv.Itoa(code), "signal": "0", "oom_killed": "false"}})
+		r.event(&api.TaskEvent{Type: api.TaskKilled, Time: now, DisplayMessage: "Task successfully killed", Details: map[string]string{}})
+	}
+	r.state, r.finished = "dead", c.now
+	a.finishAt = time.Time{}
+	return true
 }
 
 // mockTaskState is a mock_driver allocation's task as its client reports

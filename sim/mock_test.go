@@ -36,7 +36,7 @@ func TestParseMockTask(t *testing.T) {
 		name    string
 		typ     string
 		config  map[string]any
-		want    mockTask // its restart policy and onSuccess are not compared
+		want    mockTask // its restart policy, onSuccess and killTimeout are not compared
 		refused string
 	}{
 		{name: "empty: runs for 0, exits 0 at once", config: nil, want: mockTask{}},
@@ -92,7 +92,7 @@ func TestParseMockTask(t *testing.T) {
 				t.Fatal(err)
 			}
 			got := *m
-			got.attempts, got.interval, got.delay, got.delayMode, got.onSuccess = 0, 0, 0, false, false
+			got.attempts, got.interval, got.delay, got.delayMode, got.onSuccess, got.killTimeout = 0, 0, 0, false, false, 0
 			if got != tc.want {
 				t.Errorf("parsed %+v; want %+v", got, tc.want)
 			}
@@ -125,6 +125,27 @@ func TestParseMockTaskRestartPolicy(t *testing.T) {
 	}
 }
 
+// TestParseMockTaskKillTimeout: the kill timeout a task's Killing event
+// names is its kill_timeout (Nomad's 5 s when unset), at most the
+// client's max_kill_timeout, 30 s (measured on Nomad 2.0.6-dev:
+// TestFidelityMockKilled).
+func TestParseMockTaskKillTimeout(t *testing.T) {
+	for _, tc := range []struct {
+		set  *time.Duration
+		want time.Duration
+	}{{nil, 5 * time.Second}, {new(3 * time.Second), 3 * time.Second}, {new(2 * time.Minute), 30 * time.Second}, {new(time.Duration(0)), 0}} {
+		_, tg, task := mockGroup(api.JobTypeService, nil)
+		task.KillTimeout = tc.set
+		m, err := parseMockTask(api.JobTypeService, tg, task)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.killTimeout != tc.want {
+			t.Errorf("kill_timeout %v: %v; want %v", tc.set, m.killTimeout, tc.want)
+		}
+	}
+}
+
 // TestMockTaskRefusedAtRegistration: what the simulator does not model of
 // a mock_driver task is a 400 saying so, never ignored; what Nomad's
 // client refuses is registered, as Nomad registers it.
@@ -142,6 +163,8 @@ func TestMockTaskRefusedAtRegistration(t *testing.T) {
 		{"lifecycle", func(j *api.Job) {
 			j.TaskGroups[0].Tasks[0].Lifecycle = &api.TaskLifecycle{Hook: api.TaskLifecycleHookPrestart}
 		}, "a mock_driver task with a lifecycle block is not supported by the simulator"},
+		{"shutdown_delay", func(j *api.Job) { j.TaskGroups[0].Tasks[0].ShutdownDelay = time.Second },
+			"a mock_driver task with a shutdown_delay is not supported by the simulator"},
 		{"unknown key", func(j *api.Job) { j.TaskGroups[0].Tasks[0].Config = map[string]any{"bogus": "x"} }, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1673,7 +1673,7 @@ func (c *Cluster) stopAlloc(a *alloc, ev *eval, desc string) {
 	if ev != nil {
 		a.evalID = ev.id
 	}
-	if a.client == allocPending && a.runningSince.IsZero() {
+	if a.client == allocPending && a.runningSince.IsZero() && a.mock == nil {
 		// The server's stop and the client's answer in one change.
 		a.client, a.clientDesc = allocComplete, "alloc was stopped before it started"
 		c.touchByServer(a)
@@ -1681,6 +1681,10 @@ func (c *Cluster) stopAlloc(a *alloc, ev *eval, desc string) {
 		return
 	}
 	a.stopAt = c.now.Add(killTimeout)
+	if a.mock != nil {
+		// The mock driver's task exits when it is told (mockKill).
+		a.stopAt = c.now
+	}
 	c.arm(a, a.stopAt)
 	c.touchByServer(a)
 }
