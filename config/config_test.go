@@ -206,6 +206,10 @@ func TestLoadErrors(t *testing.T) {
 		{"forecast_only", "forecast_only = \"yes\"", "Invalid forecast_only", 1},
 		{"reserve driver", "reserve {\n  driver = \"raw exec\"\n}", "Invalid reserve.driver", 2},
 		{"reserve config not an object", "reserve {\n  config = \"pause\"\n}", "Invalid reserve.config", 2},
+		// HCL keeps the later of two values of one key, without a word.
+		{"reserve config key twice", "reserve {\n  config = { image = \"a:1\",\n image = \"b:2\" }\n}", "Invalid reserve.config", 3},
+		{"reserve config nested key twice", "reserve {\n  config = { image = \"a:1\", labels = { a = \"1\",\n \"a\" = \"2\" } }\n}", "Invalid reserve.config.labels", 3},
+		{"header written twice", "prometheus {\n  address = \"http://p:9090\"\n  headers = { \"X-Scope-OrgID\" = \"a\",\n \"X-Scope-OrgID\" = \"b\" }\n}", "Invalid prometheus.headers", 4},
 		{"queue max_requests", "queue {\n  max_requests = 0\n}", "Invalid queue.max_requests", 2},
 		{"queue max_parallel", "queue {\n  max_parallel = -1\n}", "Invalid queue.max_parallel", 2},
 		{"queue keep_finished under", "queue {\n  keep_finished = \"30m\"\n}", "Invalid queue.keep_finished", 2},

@@ -22,6 +22,8 @@ func TestForecastQueries(t *testing.T) {
 		{`      ` + strings.Repeat("q", 64) + ` = "x{ {{.Matchers}} }"` + "\n", nil, "forecast.queries." + strings.Repeat("q", 64)},
 		{`      broken = "{{.Matchers"` + "\n", nil, "forecast.queries.broken"},
 		{`      empty = " "` + "\n", nil, "the query is empty"},
+		// HCL keeps the later of two values of one key, without a word.
+		{`      conns = "sum(a{ {{.Matchers}} })"` + "\n" + `      conns = "sum(b{ {{.Matchers}} })"` + "\n", nil, `f.hcl:8,7-12: Invalid forecast.queries; The key "conns" is written twice`},
 		{`      typo = "sum(x{ {{.Matcher}} })"` + "\n", nil, `executing "typo" at <.Matcher>: map has no entry for key "Matcher" (a query may use {{.Matchers}} and {{.Locality}})`},
 	}
 	for _, c := range cases {

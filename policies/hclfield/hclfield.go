@@ -23,7 +23,9 @@ import (
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
+	"github.com/zclconf/go-cty/cty/convert"
 )
 
 // Invalid returns an error diagnostic for field, pointing at rng, worded as
@@ -73,6 +75,9 @@ func value(expr hcl.Expression, field string) (cty.Value, bool, hcl.Diagnostics)
 	if expr == nil {
 		return cty.NilVal, false, nil
 	}
+	if diags := repeatedKeys(expr, field); diags.HasErrors() {
+		return cty.NilVal, false, diags
+	}
 	v, diags := expr.Value(nil)
 	if diags.HasErrors() {
 		for _, d := range diags {
@@ -89,6 +94,51 @@ func value(expr hcl.Expression, field string) (cty.Value, bool, hcl.Diagnostics)
 		return cty.NilVal, false, append(diags, Invalid(expr.Range(), field, "The value must be known when the file is read."))
 	}
 	return v, true, diags
+}
+
+// repeatedKeys refuses a key written twice in an object of expr, at any
+// depth ({ a = "x", a = "y" }): HCL keeps the later value and drops the
+// earlier without a word, so one of the two settings took no effect.
+func repeatedKeys(expr hcl.Expression, field string) hcl.Diagnostics {
+	var diags hcl.Diagnostics
+	switch e := expr.(type) {
+	case *hclsyntax.ObjectConsExpr:
+		seen := map[string]bool{}
+		for _, item := range e.Items {
+			inner := field
+			if key, ok := staticKey(item.KeyExpr); ok {
+				if seen[key] {
+					diags = append(diags, Invalid(item.KeyExpr.Range(), field,
+						"The key %q is written twice in this object: only the later value would be used, and the earlier dropped without a word. Write it once.", key))
+				}
+				seen[key] = true
+				inner = field + "." + key
+			}
+			diags = append(diags, repeatedKeys(item.ValueExpr, inner)...)
+		}
+	case *hclsyntax.TupleConsExpr:
+		for i, x := range e.Exprs {
+			switch x.(type) {
+			case *hclsyntax.ObjectConsExpr, *hclsyntax.TupleConsExpr:
+				diags = append(diags, repeatedKeys(x, fmt.Sprintf("%s[%d]", field, i))...)
+			}
+		}
+	}
+	return diags
+}
+
+// staticKey is an object key as HCL reads it (a name, a string or a
+// number, which it makes a string), when it evaluates without variables.
+func staticKey(expr hcl.Expression) (string, bool) {
+	k, diags := expr.Value(nil)
+	if diags.HasErrors() || !k.IsWhollyKnown() || k.IsNull() {
+		return "", false
+	}
+	s, err := convert.Convert(k, cty.String)
+	if err != nil {
+		return "", false
+	}
+	return s.AsString(), true
 }
 
 // typeName names a cty type for an operator: "string", "number", "list".

@@ -120,6 +120,22 @@ func TestDecoders(t *testing.T) {
 			return nil, ok, d
 		}, nil, false, "http or https"},
 		{"variable", `var.x`, wrap(String), "", false, "Variables not allowed"},
+		// HCL keeps the later of two values of one key, without a word.
+		{"map key twice", `{ a = "x", b = "y", a = "z" }`, func(e hcl.Expression) (any, bool, hcl.Diagnostics) {
+			v, ok, d := StringMap(e, "f")
+			return v, ok, d
+		}, map[string]string(nil), false, `The key "a" is written twice`},
+		{"map key twice, quoted once", `{ a = "x", "a" = "z" }`, func(e hcl.Expression) (any, bool, hcl.Diagnostics) {
+			v, ok, d := StringMap(e, "f")
+			return v, ok, d
+		}, map[string]string(nil), false, `The key "a" is written twice`},
+		{"key twice in a nested object", `[{ a = { b = 1, b = 2 } }]`, func(e hcl.Expression) (any, bool, hcl.Diagnostics) {
+			_, ok, d := Value(e, "f")
+			if d.HasErrors() && d[0].Summary != "Invalid f[0].a" {
+				t.Errorf("summary %q, want Invalid f[0].a", d[0].Summary)
+			}
+			return nil, ok, d
+		}, nil, false, `The key "b" is written twice`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := expr(t, tc.src)
