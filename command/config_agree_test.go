@@ -2,10 +2,13 @@ package command
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -97,6 +100,83 @@ func TestValidateAndAgentAgreeOnDirectories(t *testing.T) {
 				t.Errorf("config validate: exit %d\n%s%s\nwant %d and %q", code, stdout, stderr, ExitInvalid, tc.want)
 			}
 			acode, aerr := runAgent(t, "-config", cfgDir)
+			if acode != code || aerr != stderr {
+				t.Errorf("the agent: exit %d\n%s\nconfig validate: exit %d\n%s", acode, aerr, code, stderr)
+			}
+		})
+	}
+}
+
+// TestValidateAndAgentAgreeOnDataDir: `config validate` accepts the
+// data_dir the agent starts with, and writes nothing there (a data_dir not
+// there yet is still not there after it), and refuses what the agent
+// refuses before it starts, with the same diagnostics naming the file,
+// line and setting. A data_dir under /proc passed config validate when run
+// as root, and the agent then failed creating it, naming neither.
+func TestValidateAndAgentAgreeOnDataDir(t *testing.T) {
+	for _, name := range config.EnvVarNames() {
+		t.Setenv(name, "")
+	}
+	polSrc, err := os.ReadFile("../policies/examples/web-daily-peak.hcl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name  string
+		data  func(dir string) string // the data_dir, made ready under dir
+		want  string                  // "" when both accept; else what the diagnostics say
+		linux bool                    // the case needs Linux's /proc
+	}{
+		{name: "not there yet, nor its parents", data: func(dir string) string { return filepath.Join(dir, "var", "lib", "foreshape") }},
+		{name: "under /proc", data: func(string) string { return "/proc/foreshape" }, linux: true,
+			want: "agent.hcl:1,12-29: error: Cannot use data_dir"},
+		{name: "under a file", data: func(dir string) string {
+			copyFile(t, "", filepath.Join(dir, "file"), "x")
+			return filepath.Join(dir, "file", "data")
+		}, want: "file is not a directory"},
+		{name: "a damaged node-id", data: func(dir string) string {
+			copyFile(t, "", filepath.Join(dir, "data", "node-id"), "not-an-id\n")
+			return filepath.Join(dir, "data")
+		}, want: `holds "not-an-id", not a node id`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.linux && runtime.GOOS != "linux" {
+				t.Skip("needs Linux's /proc")
+			}
+			dir := t.TempDir()
+			path, polDir := filepath.Join(dir, "agent.hcl"), filepath.Join(dir, "policies")
+			copyFile(t, "", filepath.Join(polDir, "web.hcl"), string(polSrc))
+			data := tc.data(dir)
+			ports := freeTCPPorts(t, 2)
+			copyFile(t, "", path, fmt.Sprintf("data_dir = %q\nhttp {\n  address = \"127.0.0.1:%d\"\n}\n"+
+				"server {\n  raft_port = %d\n}\nnomad {\n  address = \"http://127.0.0.1:1\"\n}\npolicies {\n  dir = %q\n}\n",
+				data, ports[0], ports[1], polDir))
+			code, stdout, stderr := run(t, "config", "validate", path)
+			if tc.want == "" {
+				if code != ExitOK {
+					t.Fatalf("config validate refuses it: exit %d\n%s", code, stderr)
+				}
+				if _, err := os.Stat(data); !errors.Is(err, fs.ErrNotExist) {
+					t.Fatalf("config validate left %s behind (%v)", data, err)
+				}
+				logs, stop := startAgentCommand(t, "-config", path)
+				addr := fmt.Sprintf("http://127.0.0.1:%d", ports[0])
+				eventuallyT(t, 30*time.Second, "the agent's API", logs, func() bool {
+					_, err := (&api.Client{Address: addr}).Status(context.Background())
+					return err == nil
+				})
+				if c := stop(); c != ExitOK {
+					t.Errorf("the agent exited %d\n%s", c, tailLines(logs.String(), 20))
+				}
+				if _, err := os.Stat(filepath.Join(data, "node-id")); err != nil {
+					t.Errorf("the agent made no node-id in its data_dir: %v", err)
+				}
+				return
+			}
+			if code != ExitInvalid || !strings.Contains(stderr, tc.want) || stdout != "" {
+				t.Errorf("config validate: exit %d\n%s%s\nwant %d and %q", code, stdout, stderr, ExitInvalid, tc.want)
+			}
+			acode, aerr := runAgent(t, "-config", path)
 			if acode != code || aerr != stderr {
 				t.Errorf("the agent: exit %d\n%s\nconfig validate: exit %d\n%s", acode, aerr, code, stderr)
 			}
