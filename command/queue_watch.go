@@ -45,7 +45,8 @@ Usage: foreshape queue watch [options]
   (filtered) queue as one line of JSON. When the agent cannot be reached
   it says so and tries again, asking for the queue as it is: an agent
   that comes back with a lower index (restarted, or another agent at the
-  address) is followed from there, and stderr says the index went back.
+  address) is followed from there, as is a queue a snapshot restore took
+  back to its backup's index, and stderr says the index went back.
 
 Options:
 
@@ -101,8 +102,8 @@ func (c *QueueWatchCommand) Run(args []string) int {
 	client := cf.client()
 	var seen map[string]api.MigrationRequest
 	var paused, noLeader bool
-	var lastJSON []byte
-	var shown uint64 // the index of the last answer shown
+	var lastJSON []byte // the last answer shown, as -json prints it
+	var shown uint64    // the index of the last answer shown
 	for {
 		q, qm, err := client.QueueWithMeta(c.Ctx, &opts)
 		if c.Ctx.Err() != nil {
@@ -125,20 +126,24 @@ func (c *QueueWatchCommand) Run(args []string) int {
 			}
 			continue
 		}
-		if seen != nil && opts.WaitIndex != 0 && q.Index == opts.WaitIndex && qm.NoLeader == noLeader {
-			continue // the wait ended without a change
+		b, _ := json.Marshal(q)
+		if seen != nil && opts.WaitIndex != 0 && q.Index == opts.WaitIndex && qm.NoLeader == noLeader && bytes.Equal(b, lastJSON) {
+			// The wait ended without a change. The same index with
+			// another queue is a change: a snapshot restore of a
+			// backup taken with no change since leaves the index where
+			// it was, and pauses the queue.
+			continue
 		}
 		var wentBack string
 		if seen != nil && q.Index < shown {
-			wentBack = fmt.Sprintf("%s the queue's index went back from %d to %d (a restarted agent, or another one at the address): following it from there", clock(), shown, q.Index)
+			wentBack = fmt.Sprintf("%s the queue's index went back from %d to %d (a snapshot restore, a restarted agent, or another one at the address): following it from there", clock(), shown, q.Index)
 		}
 		switch {
 		case cf.json:
 			// One line per change of what the filters show: a change
 			// elsewhere in the queue moves the index alone.
-			if b, _ := json.Marshal(q); !bytes.Equal(b, lastJSON) {
+			if !bytes.Equal(b, lastJSON) {
 				fmt.Fprintf(c.Out, "%s\n", b)
-				lastJSON = b
 			}
 		case redraw:
 			frame := fmt.Sprintf("%s  index %d  (Ctrl-C to stop)\n\n%s", clock(), q.Index, renderQueue(q))
@@ -168,7 +173,7 @@ func (c *QueueWatchCommand) Run(args []string) int {
 		case !qm.NoLeader && noLeader:
 			fmt.Fprintf(c.Err, "%s the agent at %s knows a leader again\n", clock(), withDefaultPort(cf.address))
 		}
-		paused, shown, noLeader = q.Paused, q.Index, qm.NoLeader
+		paused, shown, noLeader, lastJSON = q.Paused, q.Index, qm.NoLeader, b
 		if seen == nil {
 			seen = map[string]api.MigrationRequest{}
 		}

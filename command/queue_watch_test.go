@@ -30,6 +30,11 @@ type indexAgent struct {
 	// lower answers a blocking query for an index past this agent's at
 	// once, with its own (as another agent behind one address might).
 	lower bool
+	// paused is the queue's pause.
+	paused bool
+	// restores counts the snapshot restores (restore): each answers the
+	// queries waiting, as an agent's does.
+	restores int
 }
 
 func newIndexAgent(index uint64, ids ...string) *indexAgent {
@@ -62,11 +67,14 @@ func (a *indexAgent) set(index uint64, ids ...string) {
 func (a *indexAgent) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	asked, err := strconv.ParseUint(r.URL.Query().Get("index"), 10, 64)
 	blocking := err == nil
+	a.mu.Lock()
+	restores := a.restores
+	a.mu.Unlock()
 	for {
 		a.mu.Lock()
-		if !blocking || asked < a.index || a.lower || a.stopping {
+		if !blocking || asked < a.index || a.lower || a.stopping || a.restores != restores {
 			w.Header().Set(api.IndexHeader, strconv.FormatUint(a.index, 10))
-			q := api.Queue{Requests: a.requests, Index: a.index}
+			q := api.Queue{Requests: a.requests, Index: a.index, Paused: a.paused}
 			a.mu.Unlock()
 			_ = json.NewEncoder(w).Encode(q)
 			return
@@ -83,6 +91,15 @@ func (a *indexAgent) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		case <-changed:
 		}
 	}
+}
+
+// restore replaces a's state as a snapshot restore does, with the queue
+// paused and the index set to index, and answers the queries waiting.
+func (a *indexAgent) restore(index uint64) {
+	a.change(func() {
+		a.index, a.paused = index, true
+		a.restores++
+	})
 }
 
 // serveIndexAgent serves a at addr ("" for any port) until the test ends,
@@ -165,4 +182,37 @@ func TestQueueWatchFollowsAnIndexThatWentBack(t *testing.T) {
 			t.Errorf("exit %d", code)
 		}
 	})
+}
+
+// TestQueueWatchShowsARestoreAtTheSameIndex: a snapshot restore of a
+// backup taken with no change since leaves the queue's index where it
+// was and pauses the queue; the agent answers the watch's query at that
+// index, and the watch shows the pause (and keeps following). It took an
+// answer at the index it held for a wait without a change, and showed the
+// pause only at the queue's next change.
+func TestQueueWatchShowsARestoreAtTheSameIndex(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"lines", nil, "queue paused"},
+		{"json", []string{"-json"}, `"paused":true`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a := newIndexAgent(7, "mr-1")
+			srv := serveIndexAgent(t, "", a)
+			out, errb, stop := runWatch(t, false, append([]string{"-address", srv.URL, "-retry", "10ms"}, tc.args...)...)
+			waitFor(t, out, "mr-1")
+			a.awaitWaiting(t)
+			a.restore(7)
+			waitFor(t, out, tc.want)
+			a.awaitWaiting(t) // it waits past 7 again
+			a.set(8, "mr-1", "mr-2")
+			waitFor(t, out, "mr-2")
+			if code := stop(); code != ExitOK {
+				t.Errorf("exit %d: %s", code, errb.String())
+			}
+		})
+	}
 }
