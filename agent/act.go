@@ -600,32 +600,96 @@ func (x *actor) Decisions(_ context.Context, f api.DecisionFilter) ([]api.Decisi
 	return out, nil
 }
 
-// WaitIndex implements api.ActBackend: it polls the act state's index
-// until it passes index or ctx ends. An index past the last entry of this
-// server's Raft log is none of this state's (a client that held it from
-// an agent since restarted from nothing, or another agent at the same
-// address): it is answered at once, so the client sees the index go back
-// and follows it, rather than waits its whole wait for a change it would
-// not be shown. An index that goes back while it waits is a state
-// replaced (a snapshot restore takes the queue's index back to the
-// backup's): that is a change too, answered at once, or the client saw
-// the restored queue only once its wait had passed.
+// WaitIndex implements api.ActBackend: it looks at the act state's index
+// every 100 ms until blockingLook.answer says the query is answered, or
+// ctx ends.
 func (x *actor) WaitIndex(ctx context.Context, index uint64) (uint64, error) {
-	start := x.a.fsm.ActModified()
-	if index > x.a.node.LastIndex() {
-		return start, nil
-	}
+	restores := x.a.node.Restores()
+	b := blockingLook{asked: index, start: x.a.fsm.ActModified()}
+	behind := time.NewTimer(forwardWait)
+	defer behind.Stop()
 	t := time.NewTicker(100 * time.Millisecond)
 	defer t.Stop()
 	for {
-		cur := x.a.fsm.ActModified()
-		if cur > index || cur < start {
-			return cur, nil
+		b.act = x.a.fsm.ActModified()
+		if b.act < b.asked {
+			// How far the state holds the log is read before the act
+			// index it is compared with, so that an entry applied in
+			// between is not taken for a state that never held it.
+			b.held = max(x.a.fsm.AppliedIndex(), x.a.node.SnapshotIndex())
+			b.last, b.leader = x.a.node.LastIndex(), x.a.node.IsLeader()
+			b.act = x.a.fsm.ActModified()
+		}
+		b.replaced = x.a.node.Restores() != restores
+		if b.answer() {
+			return b.act, nil
 		}
 		select {
 		case <-ctx.Done():
-			return cur, nil
+			return b.act, nil
+		case <-behind.C:
+			b.behindTooLong = true
 		case <-t.C:
 		}
 	}
+}
+
+// blockingLook is what a blocking query on /v1/queue (WaitIndex) looks at
+// each time it looks.
+type blockingLook struct {
+	asked uint64 // the index the client holds
+	start uint64 // the act state's index when the query came
+	act   uint64 // the act state's index now
+	// held is how far this server's state holds the Raft log: the last
+	// entry it applied, or the last snapshot (taken, installed or
+	// restored) when that is past it, which after a restore it is
+	// (cluster.Node.SnapshotIndex). Read only when act < asked, as are
+	// last and leader.
+	held uint64
+	// last is the last entry of this server's Raft log.
+	last   uint64
+	leader bool
+	// replaced: a snapshot replaced the state since the query came.
+	replaced bool
+	// behindTooLong: forwardWait has passed since the query came.
+	behindTooLong bool
+}
+
+// answer says whether the query is answered now, with the state as it is.
+//
+// It is, at once, when the state changed past the index asked, or was
+// replaced while the query waited (a snapshot restore takes the index
+// back to the backup's, or leaves it where it was with the queue paused:
+// a change either way).
+//
+// An index past the state's is one the client read from a server ahead
+// of this one, or from another state. When this state holds the log as
+// far as that index or past it, the entry that changed the act state
+// there is none of its history (a snapshot restore replaced the state
+// since the client read it): answered at once, with an index lower than
+// the one asked, which the client follows. On the leader, an index past
+// its Raft log is none of the cluster's (its log holds every committed
+// entry: an agent since restarted from nothing, another agent at the
+// address): answered at once too. Otherwise the server is behind (a
+// follower the entry has not reached yet, a state still applying its
+// log) and waits to catch up, forwardWait at most, as a follower holds a
+// forwarded answer, after which it answers from its older state; once
+// caught up it waits for a change past the index, as for any other.
+//
+// Before, a query sent after a restore, and one waiting across a restore
+// that left the index where it was, waited their whole wait (five
+// minutes by default); a follower answered an index past its log at
+// once, from an older state than the one the client had shown.
+func (b blockingLook) answer() bool {
+	switch {
+	case b.act > b.asked || b.act < b.start || b.replaced:
+		return true
+	case b.act == b.asked:
+		return false
+	case b.held >= b.asked:
+		return true
+	case b.leader && b.asked > b.last:
+		return true
+	}
+	return b.behindTooLong
 }

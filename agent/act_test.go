@@ -449,7 +449,7 @@ func TestQueueOrder(t *testing.T) {
 	}
 }
 
-// A blocking query for an index past this server's Raft log (one a client
+// A blocking query for an index past the leader's Raft log (one a client
 // held from an agent since restarted from nothing) is answered at once
 // with the state's index, lower than the one asked for, so the client
 // follows it; it waited its whole wait, and queue watch showed nothing of

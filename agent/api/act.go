@@ -56,7 +56,11 @@ type ActBackend interface {
 	// WaitIndex blocks until the act state's index (Queue.Index) is greater
 	// than index, or ctx ends, and returns the index it saw last. It is how
 	// GET /v1/queue?index=N answers a blocking query; on ctx's end it
-	// returns the current index and no error.
+	// returns the current index and no error. An index greater than the
+	// state's that the state will not reach (one of a state a snapshot
+	// restore replaced, or of another agent) returns at once, with the
+	// state's lower index; a server behind it (a follower the entry has
+	// not reached yet) may wait to catch up.
 	WaitIndex(ctx context.Context, index uint64) (uint64, error)
 }
 

@@ -458,6 +458,12 @@ func TestQueueBlockingQuery(t *testing.T) {
 	if q, err := c.Queue(ctx, &api.QueueOptions{WaitIndex: q0.Index - 1}); err != nil || q.Index != q0.Index {
 		t.Errorf("old index = %d, %v", q.Index, err)
 	}
+	// So does one past the agent's, which it never gave, with its own
+	// index, which the client follows (it waited the whole wait).
+	began := time.Now()
+	if q, err := c.Queue(ctx, &api.QueueOptions{WaitIndex: q0.Index + 100, WaitTime: time.Minute}); err != nil || q.Index != q0.Index || time.Since(began) > 10*time.Second {
+		t.Errorf("an index past the agent's = %d after %s, %v; want %d at once", q.Index, time.Since(began), err, q0.Index)
+	}
 	// A change wakes the waiter, whenever it happens; the answer shows it.
 	done := make(chan api.Queue, 1)
 	go func() {

@@ -407,10 +407,13 @@ func (f *idFSM) Apply(l *raft.Log) any {
 	return r
 }
 
-// Restore restores the state machine and logs a halt it meets
-// (protocol.go).
+// Restore restores the state machine, counts it (Restores) and logs a
+// halt it meets (protocol.go).
 func (f *idFSM) Restore(rc io.ReadCloser) error {
 	err := f.FSM.Restore(rc)
+	if err == nil {
+		f.n.restores.Add(1)
+	}
 	f.n.noteHalt()
 	return err
 }

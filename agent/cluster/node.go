@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -118,6 +119,8 @@ type Node struct {
 	beside atomic.Pointer[error]
 	// clusterID caches ClusterID once known.
 	clusterID atomic.Pointer[string]
+	// restores counts the snapshots the state machine restored (Restores).
+	restores atomic.Uint64
 	// live is raft once NewRaft returned, for the transport's goroutines,
 	// which raft starts before (raftHello).
 	live atomic.Pointer[raft.Raft]
@@ -639,6 +642,23 @@ func (n *Node) IsLeader() bool { return n.raft.State() == raft.Leader }
 // not necessarily applied): no index of this cluster's state it has seen
 // is past it.
 func (n *Node) LastIndex() uint64 { return n.raft.LastIndex() }
+
+// SnapshotIndex is the index of the last snapshot Raft took, installed
+// from the leader or restored from a backup: the state machine's state
+// holds the log at least up to it. Neither the state's own applied index
+// says as much after a restore (it is the backup's last entry, behind the
+// index the restore took the log to) nor raft's AppliedIndex at any time
+// (it counts entries handed to the state machine, not yet applied).
+func (n *Node) SnapshotIndex() uint64 {
+	i, _ := strconv.ParseUint(n.raft.Stats()["last_snapshot_index"], 10, 64)
+	return i
+}
+
+// Restores is how many snapshots the state machine has restored since
+// the node started: read at the start, installed from the leader, or a
+// backup an operator restored. Each replaced the whole state, which may
+// come back with an index a reader held before.
+func (n *Node) Restores() uint64 { return n.restores.Load() }
 
 func (n *Node) notLeader() error {
 	addr, id := n.raft.LeaderWithID()

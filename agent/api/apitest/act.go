@@ -249,13 +249,15 @@ func (a *Act) Decisions(ctx context.Context, f api.DecisionFilter) ([]api.Decisi
 	return out, nil
 }
 
-// WaitIndex implements api.ActBackend.
+// WaitIndex implements api.ActBackend. An index past a's is none it gave
+// (as an index past the leader's log is none of the cluster's): it is
+// answered at once, with a's.
 func (a *Act) WaitIndex(ctx context.Context, index uint64) (uint64, error) {
 	for {
 		a.mu.Lock()
 		cur, ch := a.index, a.changed
 		a.mu.Unlock()
-		if cur > index {
+		if cur != index {
 			return cur, nil
 		}
 		select {

@@ -1,0 +1,184 @@
+package agent
+
+import (
+	"bytes"
+	"context"
+	"testing"
+	"time"
+
+	"github.com/foreshape/foreshape/agent/api"
+)
+
+// blockingAnswer is what a blocking query on /v1/queue got, and how long
+// it took.
+type blockingAnswer struct {
+	q    api.Queue
+	took time.Duration
+	err  error
+}
+
+func askBlocking(ctx context.Context, c *api.Client, index uint64, wait time.Duration) blockingAnswer {
+	began := time.Now()
+	q, err := c.Queue(ctx, &api.QueueOptions{WaitIndex: index, WaitTime: wait})
+	return blockingAnswer{q, time.Since(began), err}
+}
+
+// A blocking query sent after a snapshot restore with an index the client
+// read before it (past the restored state's, which the restore took back
+// to the backup's) is answered at once, with the restored queue and its
+// lower index, which the client follows. It waited its whole wait (five
+// minutes by default; measured 10.0 s of a 10 s wait), and queue watch
+// showed nothing of the restore, or of any change after it, until then.
+func TestBlockingQueryAfterARestoreAnswersAtOnce(t *testing.T) {
+	t.Parallel()
+	_, _, c := startDevAgent(t, 1, Options{})
+	ctx := context.Background()
+	firstCycle(t, c)
+	if _, err := c.Pause(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	var archive bytes.Buffer
+	if _, err := c.SaveSnapshot(ctx, &archive); err != nil {
+		t.Fatal(err)
+	}
+	held, err := c.Pause(ctx, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.RestoreSnapshot(ctx, bytes.NewReader(archive.Bytes()), nil); err != nil {
+		t.Fatal(err)
+	}
+	got := askBlocking(ctx, c, held.Index, 30*time.Second)
+	if got.err != nil || got.took > 10*time.Second || !got.q.Paused || got.q.Index >= held.Index {
+		t.Errorf("a blocking query at index %d after a restore: paused %v, index %d after %s, %v; want the restored queue (paused, a lower index) at once",
+			held.Index, got.q.Paused, got.q.Index, got.took.Round(time.Millisecond), got.err)
+	}
+	// The index answered blocks, as any other.
+	again := askBlocking(ctx, c, got.q.Index, time.Second)
+	if again.err != nil || (again.q.Index == got.q.Index && again.took < time.Second) {
+		t.Errorf("the restored state's own index: index %d after %s, %v; want a block until a change or the wait",
+			again.q.Index, again.took.Round(time.Millisecond), again.err)
+	}
+}
+
+// A restore of a backup taken with no change of the queue since leaves
+// the queue's index where it was, the queue paused by the restore: a
+// blocking query waiting across it is answered at once all the same. It
+// waited its whole wait and was then answered at the index it held, which
+// queue watch takes for a wait without a change: it never showed the
+// pause.
+func TestBlockingQueryAnswersARestoreAtTheSameIndex(t *testing.T) {
+	t.Parallel()
+	_, _, c := startDevAgent(t, 1, Options{})
+	ctx := context.Background()
+	firstCycle(t, c)
+	before, err := c.Pause(ctx, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var archive bytes.Buffer
+	if _, err := c.SaveSnapshot(ctx, &archive); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan blockingAnswer, 1)
+	go func() { done <- askBlocking(ctx, c, before.Index, 30*time.Second) }()
+	time.Sleep(500 * time.Millisecond) // the query is waiting
+	if _, err := c.RestoreSnapshot(ctx, bytes.NewReader(archive.Bytes()), nil); err != nil {
+		t.Fatal(err)
+	}
+	got := <-done
+	if got.err != nil || got.took > 10*time.Second || !got.q.Paused {
+		t.Errorf("a blocking query at index %d across a restore: paused %v, index %d after %s, %v; want the restored queue (paused) at once",
+			before.Index, got.q.Paused, got.q.Index, got.took.Round(time.Millisecond), got.err)
+	}
+	if got.q.Index != before.Index {
+		t.Logf("the queue changed since the backup (index %d, then %d): the case of the same index was not met", before.Index, got.q.Index)
+	}
+}
+
+// A follower behind the index a client read from the leader waits to
+// catch up rather than answer from its older state: a server restarted
+// while the leader went on, asked at once for a change past the leader's
+// index, answers with the leader's queue or a later one (measured: it
+// caught up within 0.25 s, then waited for the next change). It answered
+// at once from the state it had when it started, before it had applied
+// anything (index 0, an empty queue), which queue watch showed, saying the
+// index went back. An index its state never reaches is answered after
+// forwardWait (5 s), with its own.
+func TestBlockingQueryOnAFollowerBehind(t *testing.T) {
+	if testing.Short() {
+		t.Skip("three servers")
+	}
+	t.Parallel()
+	tc := newTestCluster(t, 600)
+	for i := range 3 {
+		tc.start(i)
+	}
+	l := tc.leader()
+	f := (l + 1) % 3
+	ctx := context.Background()
+	eventually(t, 30*time.Second, "the follower ready", func() bool {
+		_, err := tc.servers[f].api.Ready(ctx)
+		return err == nil
+	})
+	tc.servers[f].stop()
+	var held api.Queue
+	for i := range 20 {
+		var err error
+		if held, err = tc.servers[l].api.Pause(ctx, i%2 == 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := tc.start(f)
+	var got blockingAnswer
+	eventually(t, 30*time.Second, "the restarted follower's API", func() bool {
+		got = askBlocking(ctx, s.api, held.Index, 10*time.Second)
+		return got.err == nil
+	})
+	// Caught up, it waits for a change past the index, as any server.
+	if got.q.Index < held.Index {
+		t.Errorf("a follower behind asked past index %d: index %d (paused %v) after %s; want the leader's queue or a later one once it caught up",
+			held.Index, got.q.Index, got.q.Paused, got.took.Round(time.Millisecond))
+	}
+	t.Logf("the restarted follower answered index %d (held %d) after %s", got.q.Index, held.Index, got.took.Round(time.Millisecond))
+	// An index its state never reaches (one of another cluster): it waits
+	// forwardWait to catch up, no more, and answers with its own.
+	past := s.a.node.LastIndex() + 1_000_000
+	got = askBlocking(ctx, s.api, past, 30*time.Second)
+	if got.err != nil || got.q.Index >= past || got.took < forwardWait || got.took > forwardWait+3*time.Second {
+		t.Errorf("a follower asked past its log (index %d): index %d after %s, %v; want its own after %s",
+			past, got.q.Index, got.took.Round(time.Millisecond), got.err, forwardWait)
+	}
+}
+
+// TestBlockingLookAnswer: when a blocking query is answered, by what it
+// sees of the state (docs/api.md).
+func TestBlockingLookAnswer(t *testing.T) {
+	base := blockingLook{asked: 50, start: 50, act: 50, held: 60, last: 70}
+	for _, tc := range []struct {
+		name  string
+		apply func(*blockingLook)
+		want  bool
+	}{
+		{"the index the client holds", func(*blockingLook) {}, false},
+		{"a change past it", func(b *blockingLook) { b.act = 55 }, true},
+		{"the state replaced while it waited, the index back", func(b *blockingLook) { b.act = 40 }, true},
+		{"the state replaced while it waited, at the same index", func(b *blockingLook) { b.replaced = true }, true},
+		{"the state held the same index the whole wait", func(b *blockingLook) { b.behindTooLong = true }, false},
+		{"an index of a replaced state, held past", func(b *blockingLook) { b.asked, b.start, b.act, b.held = 58, 30, 30, 60 }, true},
+		{"an index of a replaced state, held exactly", func(b *blockingLook) { b.asked, b.start, b.act, b.held = 60, 30, 30, 60 }, true},
+		{"a follower whose log has not reached it", func(b *blockingLook) { b.asked, b.start, b.act, b.held, b.last = 80, 45, 45, 60, 70 }, false},
+		{"a follower that has not applied it", func(b *blockingLook) { b.asked, b.start, b.act, b.held, b.last = 65, 45, 45, 60, 70 }, false},
+		{"a follower behind too long", func(b *blockingLook) {
+			b.asked, b.start, b.act, b.held, b.last, b.behindTooLong = 80, 45, 45, 60, 70, true
+		}, true},
+		{"past the leader's log", func(b *blockingLook) { b.asked, b.start, b.act, b.held, b.last, b.leader = 80, 45, 45, 60, 70, true }, true},
+		{"a leader that has not applied it", func(b *blockingLook) { b.asked, b.start, b.act, b.held, b.last, b.leader = 65, 45, 45, 60, 70, true }, false},
+	} {
+		b := base
+		tc.apply(&b)
+		if got := b.answer(); got != tc.want {
+			t.Errorf("%s (%+v): answer %v, want %v", tc.name, b, got, tc.want)
+		}
+	}
+}
