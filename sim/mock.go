@@ -496,6 +496,35 @@ func (c *Cluster) mockKill(a *alloc) bool {
 	return true
 }
 
+// mockKillNow is mockKill for a client heard again (its node back from
+// disconnected or down, or registered again), which kills what the
+// servers stopped meanwhile and reports it complete: a start blocking
+// then is taken as ended without starting (Killing alone), where a real
+// client would wait for its block.
+func (c *Cluster) mockKillNow(a *alloc) {
+	if !c.mockKill(a) {
+		a.mock.blocked = false
+		c.mockKill(a)
+	}
+}
+
+// mockReconnected is a mock_driver allocation its client, heard again,
+// reports running (it was unknown): the client adds Reconnected to its
+// task, and the task's exit, whose timer passed unseen while the node
+// was disconnected (lifecycle), is due again, now if its time has
+// passed (a real client's runs on, or, stopped, fires the timer as
+// soon as it continues).
+func (c *Cluster) mockReconnected(a *alloc) {
+	a.mock.event(&api.TaskEvent{Type: api.TaskClientReconnected, Time: c.now.UnixNano(), DisplayMessage: "Client reconnected", Details: map[string]string{}})
+	if !a.finishAt.IsZero() {
+		at := a.finishAt
+		if at.Before(c.now) {
+			at = c.now
+		}
+		c.arm(a, at)
+	}
+}
+
 // mockTaskState is a mock_driver allocation's task as its client reports
 // it.
 func (a *alloc) mockTaskState() *api.TaskState {
@@ -515,7 +544,10 @@ func (a *alloc) mockTaskState() *api.TaskState {
 	if over := len(ts.Events) - maxTaskEvents; over > 0 {
 		ts.Events = ts.Events[over:]
 	}
-	if a.clientTerminal() {
+	if a.clientTerminal() && a.client != allocLost {
+		// A lost one's task is as its client last reported it: the
+		// servers change its allocation's status alone
+		// (TestFidelityMockDisconnected).
 		ts.State = "dead"
 		ts.FinishedAt = r.finished
 		if ts.FinishedAt.IsZero() {

@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -236,6 +237,60 @@ func TestMockDelayModeRestartsForGood(t *testing.T) {
 		}
 		if delayed == 0 {
 			t.Errorf("task events %v; want restarts delayed to the interval's end among them", ts.Events)
+		}
+	})
+}
+
+// TestMockExitsAfterReconnect: a mock_driver task whose run_for ends
+// while its node is disconnected exits once its client is back (its
+// timer, passed unseen meanwhile, is due again), and is restarted as its
+// policy says: the simulator left it running for good.
+func TestMockExitsAfterReconnect(t *testing.T) {
+	c := newTestCluster(t, "")
+	do(c, func() {
+		for _, n := range c.nodes {
+			n.drivers = append(n.drivers, mockDriver)
+		}
+	})
+	j, tg, _ := mockGroup(api.JobTypeService, map[string]any{"run_for": "2m"})
+	j.Datacenters = []string{"*"}
+	j.Update = &api.UpdateStrategy{MaxParallel: new(0)}
+	tg.Disconnect = &api.DisconnectStrategy{LostAfter: new(time.Hour)}
+	var err error
+	do(c, func() { _, err = c.register(j, nil, triggerRegister) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Step(time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	var a *alloc
+	do(c, func() { a = c.jobs["j"].allocs[0] })
+	if err := c.SetFaults(Faults{NodesDown: []string{a.node.id}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Step(5 * time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	do(c, func() {
+		if a.client != allocUnknown {
+			t.Fatalf("while its node is disconnected: %s; want unknown", a.client)
+		}
+	})
+	if err := c.SetFaults(Faults{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Step(time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	do(c, func() {
+		var types []string
+		for _, e := range a.mockTaskState().Events {
+			types = append(types, e.Type)
+		}
+		want := []string{api.TaskReceived, api.TaskSetup, api.TaskStarted, api.TaskClientReconnected, api.TaskTerminated, api.TaskRestarting}
+		if len(types) < len(want) || !slices.Equal(types[:len(want)], want) {
+			t.Errorf("task events %v; want %v first: exited once back, and restarted", types, want)
 		}
 	})
 }

@@ -245,6 +245,9 @@ func (c *Cluster) reregisterNodes() {
 func (c *Cluster) clientReportsLost(n *node) {
 	for _, a := range n.lost {
 		if a.client == allocLost && c.allocByID[a.id] == a {
+			if a.mock != nil {
+				c.mockKillNow(a)
+			}
 			a.client, a.clientDesc, a.stopAt = allocComplete, "All tasks have completed", c.now
 			c.touchByClient(a)
 		}
@@ -253,6 +256,9 @@ func (c *Cluster) clientReportsLost(n *node) {
 	for _, a := range append([]*alloc(nil), n.allocs...) {
 		if a.desired == desiredRun || a.clientTerminal() {
 			continue
+		}
+		if a.mock != nil {
+			c.mockKillNow(a)
 		}
 		a.client, a.clientDesc, a.stopAt = allocComplete, "All tasks have completed", c.now
 		c.touchByClient(a)
