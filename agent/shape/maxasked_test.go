@@ -93,3 +93,24 @@ func TestScaleBlockAskedItsMaxPassedOver(t *testing.T) {
 		t.Errorf("reason %q; want it to say %q", plan.Scale[0].Reason, want)
 	}
 }
+
+// TestScaleBlockAskedItsMaxAskedAgainWhenNoOtherActs: a block in
+// Input.MaxAsked with no later block that can act (here the policy's only
+// one) is asked again once its cooldown is over: its target cannot tell
+// whether it came down from its max since, and passing it over would
+// leave the locality without the capacity it needs.
+func TestScaleBlockAskedItsMaxAskedAgainWhenNoOtherActs(t *testing.T) {
+	f := baseFixture(t, "reschedule")
+	f.queued(f.allocRequest("web-0"))
+	f.setFrom("dc2", "cpu", 0, 79)
+	in := f.input()
+	in.MaxAsked = map[string]state.ScaleAction{state.CooldownKey("dc2", "workers"): {ID: "sa-7", Policy: "dc2", Scale: "workers",
+		Count: 10, At: at(-30 * time.Minute), TookEffect: at(-29 * time.Minute), Outcome: state.OutcomeDone}}
+	plan := Run(in)
+	if len(plan.Scale) != 1 || plan.Scale[0].Scale != "workers" {
+		t.Fatalf("scaled %+v; want one action through \"workers\", the only block", plan.Scale)
+	}
+	if r := plan.Scale[0].Reason; !strings.Contains(r, "asked again though asked for its max before: no later block can act") || strings.Contains(r, "passed over") {
+		t.Errorf("reason %q; want it to say the block is asked again, and nothing passed over", r)
+	}
+}

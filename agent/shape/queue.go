@@ -752,19 +752,17 @@ func (p *planner) scaleFor(pol *policies.Policy, loc string, short state.Resourc
 	if note, done := p.scaled[pol.Name]; done {
 		return note
 	}
-	lead := DefaultScaleLead
 	var sc *policies.Scale
 	// cooling says why each block before the one chosen was passed
 	// over; passed, those passed over as asked for their max, which the
-	// chosen block's reason names (no other decision says it).
+	// chosen block's reason names (no other decision says it). asked is
+	// the first of those: with no later block that can act, it is asked
+	// again, since its receiver may have come down from its max unseen
+	// (a receiver at it changes nothing).
 	var cooling, passed []string
+	var asked *policies.Scale
 	for i := range pol.Scales {
 		s := &pol.Scales[i]
-		if e, ok := p.in.State.Estimates[ScaleLeadKey(pol.Name, s.Name)]; ok && e.Samples > 0 {
-			lead = e.Mean
-		} else {
-			lead = DefaultScaleLead
-		}
 		if n, ok := p.in.AtMax[state.CooldownKey(pol.Name, s.Name)]; ok {
 			cooling = append(cooling, fmt.Sprintf("scale %q is at its max %d (its target's count %d)", s.Name, s.Max, n))
 			continue
@@ -774,6 +772,9 @@ func (p *planner) scaleFor(pol *policies.Policy, loc string, short state.Resourc
 			note := fmt.Sprintf("scale %q was asked for its max (count %d, %s) at %s and cannot tell its count: taken to be at it until %s",
 				s.Name, a.Count, a.ID, clock(from), clock(from.Add(MaxAskedHold(s.Cooldown))))
 			cooling, passed = append(cooling, note), append(passed, note)
+			if asked == nil {
+				asked = s
+			}
 			continue
 		}
 		if in, ok := p.calling(pol.Name, s.Name); ok {
@@ -800,10 +801,20 @@ func (p *planner) scaleFor(pol *policies.Policy, loc string, short state.Resourc
 		sc = s
 		break
 	}
+	again := ""
+	if sc == nil && asked != nil {
+		sc, passed = asked, nil
+		again = fmt.Sprintf("; asked again though asked for its max before: no later block can act, and its target cannot tell whether it came down since (%s)",
+			strings.Join(cooling, "; "))
+	}
 	if sc == nil {
 		note := strings.Join(cooling, "; ")
 		p.scaled[pol.Name] = note
 		return note
+	}
+	lead := DefaultScaleLead
+	if e, ok := p.in.State.Estimates[ScaleLeadKey(pol.Name, sc.Name)]; ok && e.Samples > 0 {
+		lead = e.Mean
 	}
 	if due := neededBy.Add(-lead - pol.Reserve.LeadTime); p.now.Before(due) {
 		note := fmt.Sprintf("scale %q due at %s (lead %s + reserve.lead_time %s before %s)", sc.Name, clock(due), lead, pol.Reserve.LeadTime, clock(neededBy))
@@ -827,6 +838,7 @@ func (p *planner) scaleFor(pol *policies.Policy, loc string, short state.Resourc
 	if len(passed) > 0 {
 		reason += "; passed over: " + strings.Join(passed, "; ")
 	}
+	reason += again
 	p.plan.Scale = append(p.plan.Scale, Scale{Policy: pol.Name, Scale: sc.Name, Plugin: sc.Target.Plugin, Locality: loc, Direction: "up",
 		Amount: amount, Min: sc.Min, Max: sc.Max, NeededBy: neededBy, Request: request, Reason: reason, DryRun: dry})
 	p.decide(state.Decision{Policy: pol.Name, Kind: KindScale, Locality: loc, Request: request, Reason: reason, DryRun: dry})

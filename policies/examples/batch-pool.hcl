@@ -60,7 +60,8 @@ shaping "batch-pool" {
   # down, waiting for its target's answer, backing off after a failure or
   # at its max: for a target that reports its count, as last read; for
   # this exec block, which cannot, once its last action succeeded asking
-  # for its max (for four cooldowns, at least an hour: docs/targets.md).
+  # for its max (for four cooldowns, at least an hour, while a later
+  # block can act: docs/targets.md).
   scale "onprem" {
     min = 0
     max = 8
