@@ -26,6 +26,9 @@ const (
 	roleLeader   = "leader"
 	roleFollower = "follower"
 	roleClient   = "client"
+	// roleServer is a server's tag in the NAME-metrics service, which
+	// carries the agent's kind rather than its role.
+	roleServer = "server"
 )
 
 // Consul service meta keys.
@@ -40,7 +43,9 @@ const (
 // tagged with its role (leader, follower or client, kept current), with
 // its version and, for a server, its Raft address in the service meta, and
 // an HTTP(S) health check on /v1/health (and, for a server, one on
-// /v1/ready); it deregisters on shutdown.
+// /v1/ready); it deregisters on shutdown. Beside it, through metrics, it
+// registers the same API as the service NAME-metrics, checked on
+// /v1/health alone, for Prometheus to find the agents through.
 type consulRegistration struct {
 	client  *consulapi.Client
 	address string // Consul's, for the log
@@ -49,6 +54,9 @@ type consulRegistration struct {
 	base consulapi.AgentServiceRegistration
 	tags []string
 	role func() string
+	// metrics is the agent's NAME-metrics registration, run and left with
+	// this one; nil in that registration itself.
+	metrics *consulRegistration
 
 	mu         sync.Mutex
 	registered string // the role last registered; "" before the first
@@ -96,25 +104,33 @@ func newConsulRegistration(client *consulapi.Client, cfg config.Consul, r regist
 		scheme = "https"
 	}
 	id := cfg.ServiceName + "-" + r.Name
+	metricsName := cfg.ServiceName + metricsSuffix
+	metricsID := metricsName + "-" + r.Name
+	kind := roleServer
 	if r.Client {
 		id += "-" + roleClient
+		metricsID += "-" + roleClient
+		kind = roleClient
 	}
 	meta := map[string]string{metaNode: r.Name, metaVersion: r.Version}
 	if r.RaftAddr != "" {
 		meta[metaRaftAddress] = r.RaftAddr
 	}
-	checks := consulapi.AgentServiceChecks{{
-		CheckID: "service:" + id, // the ID Consul gave it as the service's only check
-		Name:    "foreshape HTTP API",
-		HTTP:    scheme + "://" + r.HTTPAddr + "/v1/health",
-		// /v1/health answers without a client certificate even
-		// under tls.verify_incoming, and carries nothing secret:
-		// Consul need not trust foreshape's CA to check it.
-		TLSSkipVerify:                  r.TLS,
-		Interval:                       "10s",
-		Timeout:                        "2s",
-		DeregisterCriticalServiceAfter: "10m",
-	}}
+	alive := func(id string) *consulapi.AgentServiceCheck {
+		return &consulapi.AgentServiceCheck{
+			CheckID: "service:" + id, // the ID Consul gave it as the service's only check
+			Name:    "foreshape HTTP API",
+			HTTP:    scheme + "://" + r.HTTPAddr + "/v1/health",
+			// /v1/health answers without a client certificate even
+			// under tls.verify_incoming, and carries nothing secret:
+			// Consul need not trust foreshape's CA to check it.
+			TLSSkipVerify:                  r.TLS,
+			Interval:                       "10s",
+			Timeout:                        "2s",
+			DeregisterCriticalServiceAfter: "10m",
+		}
+	}
+	checks := consulapi.AgentServiceChecks{alive(id)}
 	if !r.Client {
 		// A server's readiness: critical while it is no working member
 		// of its cluster (waiting for its peers, no leader known,
@@ -144,8 +160,33 @@ func newConsulRegistration(client *consulapi.Client, cfg config.Consul, r regist
 			Meta:    meta,
 			Checks:  checks,
 		},
+		// The service to scrape: Consul's DNS leaves out an instance
+		// with a critical check, so a server that is not ready (no
+		// leader, halted, its data_dir failing) would leave Prometheus's
+		// targets with the main service, and its alerts with it. This
+		// one is checked on /v1/health alone, listed while the process
+		// serves, and tagged with the agent's kind, which never changes.
+		metrics: &consulRegistration{
+			client:  client,
+			address: cfg.Address,
+			log:     log.Named("consul"),
+			tags:    slices.Clone(cfg.Tags),
+			role:    func() string { return kind },
+			base: consulapi.AgentServiceRegistration{
+				ID:      metricsID,
+				Name:    metricsName,
+				Address: host,
+				Port:    port,
+				Meta:    maps.Clone(meta),
+				Checks:  consulapi.AgentServiceChecks{alive(metricsID)},
+			},
+		},
 	}, nil
 }
+
+// metricsSuffix makes the name of the service Prometheus finds the agents
+// through from consul.service_name: foreshape-metrics by default.
+const metricsSuffix = "-metrics"
 
 // consulTimeout bounds every call to Consul: a Consul agent that takes
 // connections but does not answer (stopped, overloaded) fails the call, so
@@ -167,8 +208,17 @@ const resyncEvery = 30 * time.Second
 // it is free or the role changes. Consul's errors, and that one, are
 // retried with backoff and logged as a failing.Streak: the first at once,
 // the same again every failing.RemindEvery, and the first answer after
-// them once.
+// them once. The NAME-metrics registration runs its own loop beside it,
+// and run returns once both have.
 func (c *consulRegistration) run(ctx context.Context, every, resync time.Duration) {
+	if c.metrics != nil {
+		// Its own loop: a refusal of the second service (a token of
+		// an older policy, without NAME-metrics) backs off alone and
+		// does not hold up the role tag.
+		done := make(chan struct{})
+		go func() { defer close(done); c.metrics.run(ctx, every, resync) }()
+		defer func() { <-done }()
+	}
 	var retry time.Duration // after a failure; zero after a success
 	var fails failing.Streak
 	var checked time.Time // the last look at what the Consul agent holds
@@ -201,10 +251,10 @@ func (c *consulRegistration) run(ctx context.Context, every, resync time.Duratio
 			}
 			retry = backoff.Next(retry)
 			wait = retry
-			fails.Fail(c.log, time.Now(), "consul registration failed; retrying", err, "address", c.address, "backoff", retry)
+			fails.Fail(c.log, time.Now(), "consul registration failed; retrying", err, "service", c.base.Name, "address", c.address, "backoff", retry)
 		case called:
 			retry = 0
-			fails.OK(c.log, time.Now(), "consul answers again", "address", c.address)
+			fails.OK(c.log, time.Now(), "consul answers again", "service", c.base.Name, "address", c.address)
 		}
 		select {
 		case <-ctx.Done():
@@ -335,8 +385,16 @@ func (c *consulRegistration) deregister(ctx context.Context) error {
 // leave deregisters the service on shutdown and logs how it went: a
 // Consul agent that holds none (the registration was refused, or Consul
 // lost it) is no failure, and a service ID it holds for another agent (of
-// the same name) is left to that agent.
+// the same name) is left to that agent. The NAME-metrics service leaves
+// alike, at the same time.
 func (c *consulRegistration) leave(ctx context.Context) {
+	if c.metrics != nil {
+		// Side by side, so that a Consul that does not answer holds the
+		// stop no longer than with one service.
+		var wg sync.WaitGroup
+		wg.Go(func() { c.metrics.leave(ctx) })
+		defer wg.Wait()
+	}
 	// Another agent may have registered the ID since the last look; when
 	// the look fails the deregistration is tried all the same.
 	_, err := c.lost(ctx, "")
@@ -348,7 +406,7 @@ func (c *consulRegistration) leave(ctx context.Context) {
 	case errors.Is(err, errNotHeld):
 		c.log.Info("nothing to deregister: the Consul agent holds no such service", "id", c.base.ID)
 	case err != nil:
-		c.log.Warn("consul deregistration failed; the service's check will fail and Consul removes it after 10m", logKeyError, err, "address", c.address)
+		c.log.Warn("consul deregistration failed; the service's check will fail and Consul removes it after 10m", "id", c.base.ID, logKeyError, err, "address", c.address)
 	default:
 		c.log.Info("deregistered from consul", "id", c.base.ID)
 	}

@@ -66,13 +66,60 @@ func TestConsulRefusalNamesThePolicy(t *testing.T) {
 			runCtx, cancel := context.WithCancel(ctx)
 			done := make(chan struct{})
 			go func() { reg.run(runCtx, 10*time.Millisecond, time.Hour); close(done) }()
-			eventually(t, 5*time.Second, "the failure line", func() bool { return logs.count("consul registration failed") == 1 })
+			eventually(t, 5*time.Second, "the failure lines", func() bool { return logs.count("consul registration failed") == 2 })
 			cancel()
 			<-done
 			if !strings.Contains(logs.String(), "deploy/foreshape-consul-acl.hcl") {
 				t.Errorf("the failure line does not name the policy:\n%s", logs.String())
 			}
 		})
+	}
+}
+
+// TestConsulMetricsRefusedAlone: a token of the policy before the
+// foreshape-metrics service (write on foreshape alone) has that service
+// refused: the agent logs Consul's refusal with the policy it needs,
+// naming the service, and retries it on its own backoff, while its main
+// service is registered and follows the role within a second as before.
+func TestConsulMetricsRefusedAlone(t *testing.T) {
+	t.Parallel()
+	fake := &fakeConsul{refuseName: "foreshape-metrics"}
+	srv := httptest.NewServer(fake)
+	defer srv.Close()
+	var logs syncBuffer
+	var role roleBox
+	role.set(roleFollower)
+	ccfg := config.Consul{Address: srv.URL, ServiceName: "foreshape"}
+	reg, err := newConsulRegistration(consulClient(t, ccfg), ccfg,
+		registration{Name: "s1", HTTPAddr: "10.0.0.1:7575", RaftAddr: "10.0.0.1:7576", Version: "v", Role: role.get},
+		hclog.New(&hclog.LoggerOptions{Level: hclog.Info, Output: io.MultiWriter(&logs, hclogWriter{t})}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := runRegistration(reg, time.Hour)
+	defer stop()
+	tagged := func(want string) func() bool {
+		return func() bool { s, ok := fake.holds("foreshape-s1"); return ok && slices.Contains(s.Tags, want) }
+	}
+	eventually(t, 5*time.Second, "the follower registration", tagged(roleFollower))
+	eventually(t, 5*time.Second, "the refusal of foreshape-metrics logged", func() bool {
+		return logs.count(`consul registration failed; retrying: service=foreshape-metrics `) == 1
+	})
+	// The metrics service backs off (1 s, then 2 s …); the role tag does not wait on it.
+	time.Sleep(1500 * time.Millisecond)
+	role.set(roleLeader)
+	start := time.Now()
+	eventually(t, 5*time.Second, "the leader registration", tagged(roleLeader))
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("the leader tag took %s with the metrics service refused; want well under a second", d)
+	}
+	for _, w := range []string{`lacks permission 'service:write' on \"foreshape-metrics\"`, "consul.token needs the policy in deploy/foreshape-consul-acl.hcl", `(service \"foreshape-metrics\")`} {
+		if !strings.Contains(logs.String(), w) {
+			t.Errorf("the refusal's line does not say %q:\n%s", w, logs.String())
+		}
+	}
+	if n := logs.count("consul registration failed; retrying: service=foreshape "); n != 0 {
+		t.Errorf("%d failure lines for the main service; want none:\n%s", n, logs.String())
 	}
 }
 
@@ -139,7 +186,7 @@ func TestConsulNameTakenByAnotherAgent(t *testing.T) {
 	}
 	eventually(t, 5*time.Second, "the first agent registered again", heldBy("10.0.0.1"))
 	n := 0
-	for _, r := range fake.registrations() {
+	for _, r := range fake.registrations("foreshape") {
 		if r.Address == "10.0.0.1" {
 			n++
 		}
@@ -261,7 +308,7 @@ func realRegistration(t *testing.T, addr, token, service, name, httpAddr string,
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, c := range reg.base.Checks {
+	for _, c := range slices.Concat(reg.base.Checks, reg.metrics.base.Checks) {
 		c.Interval = "1s"
 	}
 	return reg, logs
@@ -314,7 +361,10 @@ func TestConsulTokenRevokedReal(t *testing.T) {
 	reg, logs := realRegistration(t, addr, secret, "foreshape", name, api.Listener.Addr().String(), false)
 	stop := runRegistration(reg, 50*time.Millisecond)
 	defer stop()
-	defer func() { _ = admin.Agent().ServiceDeregister(reg.base.ID) }()
+	defer func() {
+		_ = admin.Agent().ServiceDeregister(reg.base.ID)
+		_ = admin.Agent().ServiceDeregister(reg.metrics.base.ID)
+	}()
 	inCatalog := func() string {
 		for _, e := range instances(t, admin, "foreshape") {
 			if e.Service.ID == reg.base.ID {
@@ -327,7 +377,9 @@ func TestConsulTokenRevokedReal(t *testing.T) {
 	if _, err := admin.ACL().TokenDelete(accessor, nil); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, "the refusal in the log", func() bool { return logs.count("consul registration failed") == 1 })
+	eventually(t, 10*time.Second, "the refusal in the log", func() bool {
+		return logs.count("consul registration failed; retrying: service=foreshape ") == 1
+	})
 	for _, w := range []string{"403 (ACL not found)", "Consul knows no such token", "deploy/foreshape-consul-acl.hcl"} {
 		if !strings.Contains(logs.String(), w) {
 			t.Errorf("the log does not say %q:\n%s", w, logs.String())
@@ -616,5 +668,97 @@ func TestConsulServerReadyCheckReal(t *testing.T) {
 	}
 	if found, err := consulDiscover(admin, service)(context.Background()); err != nil || len(found) != 1 {
 		t.Errorf("the lookup of a server waiting for its peers: %v, %v; want its Raft address", found, err)
+	}
+}
+
+// TestConsulNotReadyServerScrapedReal: a server that is not ready (waiting
+// for its peers: no leader known) is left out of Consul's DNS under the
+// service name, its /v1/ready check critical, and so out of the targets of
+// a Prometheus that finds the agents there; under NAME-metrics, checked on
+// /v1/health alone, Consul's DNS lists it, at its API's port, and the
+// target serves foreshape_raft_leader_known 0 and foreshape_leader 0, what
+// ForeshapeNoLeader and ForeshapeServerLostLeader read. Consul's DNS answers
+// with its agent's default token: under ACLs that token needs service:read
+// and node:read, or the test skips.
+func TestConsulNotReadyServerScrapedReal(t *testing.T) {
+	addr, admin := realConsul(t, "look a server that is not ready up in Consul's DNS")
+	self, err := admin.Agent().Self()
+	if err != nil {
+		t.Skipf("cannot read the Consul agent's configuration for its DNS address (CONSUL_HTTP_TOKEN needs agent:read): %v", err)
+	}
+	var dnsAddr string
+	if dc, ok := self["DebugConfig"]; ok {
+		addrs, _ := dc["DNSAddrs"].([]any)
+		for _, a := range addrs {
+			if s, _ := a.(string); strings.HasPrefix(s, "udp://") {
+				dnsAddr = strings.TrimPrefix(s, "udp://")
+			}
+		}
+	}
+	if dnsAddr == "" {
+		t.Skipf("the Consul agent at %s serves no DNS (DebugConfig.DNSAddrs)", addr)
+	}
+	resolver := &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, network, dnsAddr)
+	}}
+	srv := func(name string) ([]*net.SRV, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_, records, err := resolver.LookupSRV(ctx, "", "", name)
+		return records, err
+	}
+	if _, err := srv("consul.service.consul"); err != nil {
+		t.Skipf("Consul's DNS at %s does not list its own servers (%v): under ACLs give its agent a default token with service:read and node:read (consul acl set-agent-token default …)", dnsAddr, err)
+	}
+
+	cfg := serverConfig(t, t.TempDir())
+	cfg.Server.BootstrapExpect = 3
+	cfg.Server.RetryJoin = []string{"127.0.0.1:" + strconv.Itoa(freePort(t))}
+	a, stop := runAgent(t, cfg)
+	defer stop()
+	service := "foreshape-test-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	reg, _ := realRegistration(t, addr, os.Getenv("CONSUL_HTTP_TOKEN"), service, "waiting", a.HTTPAddr(), false)
+	stopReg := runRegistration(reg, time.Hour)
+	defer func() { stopReg(); reg.leave(context.Background()) }()
+	check := func(id string) *consulapi.AgentCheck {
+		checks, err := admin.Agent().Checks()
+		if err != nil || checks[id] == nil {
+			return &consulapi.AgentCheck{}
+		}
+		return checks[id]
+	}
+	eventually(t, 15*time.Second, "the readiness check critical (not ready) and the health check passing", func() bool {
+		r, h := check("service:"+reg.base.ID+":ready"), check("service:"+reg.base.ID)
+		return r.Status == consulapi.HealthCritical && strings.Contains(r.Output, "not ready") && h.Status == consulapi.HealthPassing
+	})
+	if records, err := srv(service + ".service.consul"); err == nil || len(records) != 0 {
+		t.Errorf("Consul's DNS lists the server that is not ready under %s: %v (%v); want it left out", service, records, err)
+	}
+	_, port, _ := net.SplitHostPort(a.HTTPAddr())
+	var records []*net.SRV
+	deadline := time.Now().Add(15 * time.Second) // the metrics service's check passes at its first run, within 1 s
+	for {
+		records, err = srv(service + "-metrics.service.consul")
+		if err == nil && len(records) == 1 && strconv.Itoa(int(records[0].Port)) == port {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Consul's DNS under %s-metrics: %v, %v; want the server that is not ready, at its API's port %s", service, records, err, port)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if m := check("service:" + service + "-metrics-waiting"); m.Status != consulapi.HealthPassing {
+		t.Errorf("the metrics service's check is %q; want passing", m.Status)
+	}
+	resp, err := http.Get("http://127.0.0.1:" + port + "/v1/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	for _, w := range []string{"\nforeshape_raft_leader_known 0\n", "\nforeshape_leader 0\n"} {
+		if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), w) {
+			t.Errorf("the target Prometheus finds answers %d without %q", resp.StatusCode, strings.TrimSpace(w))
+		}
 	}
 }

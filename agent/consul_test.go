@@ -56,6 +56,11 @@ type fakeConsul struct {
 	// AccessorID '…' lacks permission 'service:write' on \"foreshape\""
 	// for one without the grant).
 	refuse string
+	// refuseName, when set, answers the registration of a service of that
+	// name 403, as Consul 1.22.0 does for a token without service:write on
+	// it ("Permission denied: token with AccessorID '…' lacks permission
+	// 'service:write' on \"foreshape-metrics\"", measured).
+	refuseName string
 	// hidden leaves the catalog's entries out of its answers, as Consul's
 	// ACLs do for a token without node:read (200, an empty list and
 	// X-Consul-Results-Filtered-By-ACLs: true; measured on Consul 1.16.4).
@@ -109,6 +114,10 @@ func (f *fakeConsul) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
 		if err := json.Unmarshal(b, &reg); err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		if reg.Name == f.refuseName {
+			http.Error(w, fmt.Sprintf("Permission denied: token with AccessorID 'e8d482e3-823d-b93e-3ff9-0c9e7da7ec4d' lacks permission 'service:write' on %q", reg.Name), http.StatusForbidden)
 			return
 		}
 		f.registered = append(f.registered, reg)
@@ -167,10 +176,18 @@ func (f *fakeConsul) holds(id string) (consulapi.AgentServiceRegistration, bool)
 	return reg, ok
 }
 
-func (f *fakeConsul) registrations() []consulapi.AgentServiceRegistration {
+// registrations returns the registrations of the service named service
+// the fake took, in order.
+func (f *fakeConsul) registrations(service string) []consulapi.AgentServiceRegistration {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return slices.Clone(f.registered)
+	var out []consulapi.AgentServiceRegistration
+	for _, r := range f.registered {
+		if r.Name == service {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 // TestConsulRegistration runs a single server with Consul registration
@@ -178,7 +195,10 @@ func (f *fakeConsul) registrations() []consulapi.AgentServiceRegistration {
 // version and the node in its meta, is checked on /v1/health every 10 s
 // (Consul removes it after 10 minutes critical) and, a server, on
 // /v1/ready, and is
-// deregistered on shutdown; every request carries the token.
+// deregistered on shutdown; every request carries the token. Beside it the
+// service foreshape-metrics, at the same address, tagged server, is
+// checked on /v1/health alone (so a server that is not ready stays in
+// Consul's DNS for Prometheus) and deregistered on shutdown too.
 func TestConsulRegistration(t *testing.T) {
 	t.Parallel()
 	fake := &fakeConsul{}
@@ -197,7 +217,7 @@ func TestConsulRegistration(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- a.Run(ctx) }()
 	eventually(t, 10*time.Second, "the registration as leader", func() bool {
-		regs := fake.registrations()
+		regs := fake.registrations("foreshape")
 		return len(regs) > 0 && slices.Contains(regs[len(regs)-1].Tags, roleLeader)
 	})
 	cancel()
@@ -205,7 +225,7 @@ func TestConsulRegistration(t *testing.T) {
 		t.Fatal(err)
 	}
 	a.Close()
-	regs := fake.registrations()
+	regs := fake.registrations("foreshape")
 	reg := regs[len(regs)-1]
 	if reg.ID != "foreshape-agent-7" || reg.Name != "foreshape" || reg.Port == 0 || !slices.Equal(reg.Tags, []string{"dev", roleLeader}) {
 		t.Errorf("registration = %+v", reg)
@@ -224,10 +244,23 @@ func TestConsulRegistration(t *testing.T) {
 		reg.Checks[1].Interval != "10s" || reg.Checks[1].Timeout != "2s" || reg.Checks[1].DeregisterCriticalServiceAfter != "" {
 		t.Errorf("checks = %v; want a second one, a server's readiness on /v1/ready, never deregistering", reg.Checks)
 	}
+	metrics := fake.registrations("foreshape-metrics")
+	if len(metrics) != 1 {
+		t.Fatalf("%d registrations of foreshape-metrics; want one, kept through the role's changes", len(metrics))
+	}
+	m := metrics[0]
+	if m.ID != "foreshape-metrics-agent-7" || m.Address != reg.Address || m.Port != reg.Port || !slices.Equal(m.Tags, []string{"dev", roleServer}) ||
+		m.Meta[metaNode] != "agent-7" || m.Meta[metaVersion] != "1.2.3" {
+		t.Errorf("metrics registration = %+v; want the API's address, tagged server", m)
+	}
+	if len(m.Checks) != 1 || m.Checks[0].HTTP != reg.Checks[0].HTTP || m.Checks[0].CheckID != "service:foreshape-metrics-agent-7" ||
+		m.Checks[0].DeregisterCriticalServiceAfter != "10m" {
+		t.Errorf("metrics checks = %v; want /v1/health alone, as the main service's first", m.Checks)
+	}
 	fake.mu.Lock()
 	defer fake.mu.Unlock()
-	if len(fake.deregistered) != 1 || fake.deregistered[0] != "foreshape-agent-7" {
-		t.Errorf("deregistered = %v, want the service on shutdown", fake.deregistered)
+	if got := slices.Sorted(slices.Values(fake.deregistered)); !slices.Equal(got, []string{"foreshape-agent-7", "foreshape-metrics-agent-7"}) {
+		t.Errorf("deregistered = %v, want both services on shutdown", got)
 	}
 	for _, tok := range fake.tokens {
 		if tok != "c0nsul" {
@@ -286,6 +319,11 @@ func TestConsulServerAndClientOnOneNode(t *testing.T) {
 	if reg, _ := fake.holds("foreshape-node-1-client"); !slices.Contains(reg.Tags, roleClient) || reg.Meta[metaNode] != "node-1" || len(reg.Checks) != 1 {
 		t.Errorf("the client agent's service = %+v; want tagged client, node node-1, its /v1/health checked alone", reg)
 	}
+	eventually(t, 10*time.Second, "both agents' metrics services", func() bool {
+		s, ok := fake.holds("foreshape-metrics-node-1")
+		c, cok := fake.holds("foreshape-metrics-node-1-client")
+		return ok && cok && slices.Equal(s.Tags, []string{roleServer}) && slices.Equal(c.Tags, []string{roleClient}) && s.Port != c.Port
+	})
 	cancel()
 	for range 2 {
 		if err := <-done; err != nil {
@@ -319,15 +357,15 @@ func TestConsulRegistrationFollowsRole(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { reg.run(ctx, 10*time.Millisecond, time.Hour); close(done) }()
-	eventually(t, 5*time.Second, "the follower registration", func() bool { return len(fake.registrations()) == 1 })
+	eventually(t, 5*time.Second, "the follower registration", func() bool { return len(fake.registrations("foreshape")) == 1 })
 	time.Sleep(100 * time.Millisecond) // ten checks without a change
 	mu.Lock()
 	role = roleLeader
 	mu.Unlock()
-	eventually(t, 5*time.Second, "the leader registration", func() bool { return len(fake.registrations()) == 2 })
+	eventually(t, 5*time.Second, "the leader registration", func() bool { return len(fake.registrations("foreshape")) == 2 })
 	cancel()
 	<-done
-	regs := fake.registrations()
+	regs := fake.registrations("foreshape")
 	if len(regs) != 2 {
 		t.Fatalf("%d registrations; want one per role", len(regs))
 	}
@@ -380,11 +418,17 @@ func TestConsulRegistrationComesBack(t *testing.T) {
 		f.services["foreshape-s1"] = s
 	})
 	eventually(t, 5*time.Second, "the registration after its tags were changed", held)
-	if n := logs.count("consul registration made again"); n != 2 {
+	if _, ok := fake.holds("foreshape-metrics-s1"); !ok {
+		t.Error("the Consul agent lost the metrics service and did not get it again")
+	}
+	if n := logs.count("consul registration made again: id=foreshape-s1 "); n != 2 {
 		t.Errorf("%d lines say the registration was made again, want 2:\n%s", n, logs.String())
 	}
-	if n := len(fake.registrations()); n != 3 {
-		t.Errorf("%d registrations, want 3 (the first and two made again): no registration while Consul holds it", n)
+	if n := logs.count("consul registration made again: id=foreshape-metrics-s1 "); n != 1 {
+		t.Errorf("%d lines say the metrics registration was made again, want 1 (the Consul agent lost it once):\n%s", n, logs.String())
+	}
+	if n, m := len(fake.registrations("foreshape")), len(fake.registrations("foreshape-metrics")); n != 3 || m != 2 {
+		t.Errorf("%d registrations and %d of foreshape-metrics, want 3 and 2 (the first and those made again): no registration while Consul holds it", n, m)
 	}
 }
 
@@ -408,9 +452,12 @@ func TestConsulFailuresLoggedOnce(t *testing.T) {
 	eventually(t, 10*time.Second, "two tries", func() bool { return tries() >= 2 }) // 1 s apart, the next 2 s later
 	fake.set(func(f *fakeConsul) { f.down = false })
 	eventually(t, 10*time.Second, "the registration", func() bool { _, ok := fake.holds("foreshape-s1"); return ok })
-	eventually(t, 5*time.Second, "the recovery line", func() bool { return logs.count("consul answers again") == 1 })
-	if n := logs.count("consul registration failed"); n != 1 {
-		t.Errorf("%d failure lines over %d failed tries, want 1:\n%s", n, tries()-1, logs.String())
+	// One line for each service: each backs off on its own.
+	eventually(t, 5*time.Second, "the recovery lines", func() bool { return logs.count("consul answers again") == 2 })
+	for _, service := range []string{"foreshape", "foreshape-metrics"} {
+		if n := logs.count("consul registration failed; retrying: service=" + service + " "); n != 1 {
+			t.Errorf("%d failure lines of %s over %d failed tries, want 1:\n%s", n, service, tries()-1, logs.String())
+		}
 	}
 	if !strings.Contains(logs.String(), "address="+srv.URL) || !strings.Contains(logs.String(), "No cluster leader") {
 		t.Errorf("the failure line names neither Consul's address nor its error:\n%s", logs.String())
@@ -443,8 +490,8 @@ func TestConsulLeaveSaysWhatHappened(t *testing.T) {
 	reg, srv, logs := loggedRegistration(t, fake)
 	ctx := context.Background()
 	reg.leave(ctx)
-	if logs.count("nothing to deregister: the Consul agent holds no such service") != 1 || logs.count("WARN") != 0 {
-		t.Errorf("leaving without a registration logged:\n%s", logs.String())
+	if logs.count("nothing to deregister: the Consul agent holds no such service") != 2 || logs.count("WARN") != 0 {
+		t.Errorf("leaving without a registration (of neither service) logged:\n%s", logs.String())
 	}
 	if err := reg.register(ctx, roleLeader, ""); err != nil {
 		t.Fatal(err)
@@ -455,8 +502,8 @@ func TestConsulLeaveSaysWhatHappened(t *testing.T) {
 	}
 	fake.set(func(f *fakeConsul) { f.down = true })
 	reg.leave(ctx)
-	if logs.count("consul deregistration failed") != 1 || !strings.Contains(logs.String(), "address="+srv.URL) {
-		t.Errorf("leaving while Consul fails logged:\n%s", logs.String())
+	if logs.count("consul deregistration failed") != 2 || !strings.Contains(logs.String(), "address="+srv.URL) {
+		t.Errorf("leaving while Consul fails logged (a line for each service):\n%s", logs.String())
 	}
 }
 
@@ -644,8 +691,8 @@ func TestConsulAdvertisesReachableAddress(t *testing.T) {
 	cfg.Consul = config.Consul{Enabled: true, Address: srv.URL, ServiceName: "foreshape"}
 	a, stop := runAgent(t, cfg)
 	defer stop()
-	eventually(t, 15*time.Second, "a registration", func() bool { return len(fake.registrations()) > 0 })
-	reg := fake.registrations()[0]
+	eventually(t, 15*time.Second, "a registration", func() bool { return len(fake.registrations("foreshape")) > 0 })
+	reg := fake.registrations("foreshape")[0]
 	_, port, _ := strings.Cut(a.HTTPAddr(), "]:")
 	if port == "" {
 		_, port, _ = strings.Cut(a.HTTPAddr(), ":")
@@ -683,8 +730,8 @@ func TestHealthCheckUnderVerifyIncoming(t *testing.T) {
 	cfg.Consul = config.Consul{Enabled: true, Address: srv.URL, ServiceName: "foreshape"}
 	_, stop := runAgent(t, cfg)
 	defer stop()
-	eventually(t, 15*time.Second, "a registration", func() bool { return len(fake.registrations()) > 0 })
-	check := fake.registrations()[0].Checks[0]
+	eventually(t, 15*time.Second, "a registration", func() bool { return len(fake.registrations("foreshape")) > 0 })
+	check := fake.registrations("foreshape")[0].Checks[0]
 	if !strings.HasPrefix(check.HTTP, "https://") || !check.TLSSkipVerify {
 		t.Fatalf("check %+v; want HTTPS without verification", check)
 	}
@@ -837,10 +884,11 @@ func TestConsulRegistrationReal(t *testing.T) {
 // TestConsulACLPolicyReal checks deploy/foreshape-consul-acl.hcl against
 // the Consul at CONSUL_HTTP_ADDR, whose ACLs must be on (default_policy =
 // "deny") and CONSUL_HTTP_TOKEN able to write ACLs: a token with the policy
-// registers, keeps, finds and deregisters an agent's service; a token
-// with service:write alone registers but finds no server (Consul leaves
-// the entries out for want of node:read, and the lookup says so); no token
-// is refused, Consul's reason in the error.
+// registers, keeps, finds and deregisters an agent's service and its
+// foreshape-metrics twin; a token with service:write on foreshape alone
+// registers the first but finds no server (Consul leaves the entries out
+// for want of node:read, and the lookup says so) and is refused the
+// second; no token is refused, Consul's reason in the error.
 func TestConsulACLPolicyReal(t *testing.T) {
 	addr := os.Getenv("CONSUL_HTTP_ADDR")
 	if addr == "" {
@@ -887,6 +935,13 @@ func TestConsulACLPolicyReal(t *testing.T) {
 	if why, err := full.lost(ctx, roleFollower); err != nil || why != "" {
 		t.Errorf("reading the registration back with the policy's token: %q, %v", why, err)
 	}
+	if err := full.metrics.register(ctx, roleServer, ""); err != nil {
+		t.Fatalf("registration of foreshape-metrics with the policy's token: %v", err)
+	}
+	defer full.metrics.deregister(context.Background())
+	if why, err := full.metrics.lost(ctx, roleServer); err != nil || why != "" {
+		t.Errorf("reading the metrics registration back with the policy's token: %q, %v", why, err)
+	}
 	eventually(t, 10*time.Second, "the policy's token to find the server", func() bool {
 		found, err := consulDiscover(full.client, "foreshape")(ctx)
 		return err == nil && slices.Contains(found, raft)
@@ -897,6 +952,11 @@ func TestConsulACLPolicyReal(t *testing.T) {
 		t.Fatalf("registration with service:write alone: %v", err)
 	}
 	defer part.deregister(context.Background())
+	// A token of the policy before foreshape-metrics: the second service
+	// is refused, Consul naming it.
+	if err := part.metrics.register(ctx, roleServer, ""); err == nil || !strings.Contains(err.Error(), `lacks permission 'service:write' on "foreshape-metrics"`) {
+		t.Errorf("registration of foreshape-metrics with write on foreshape alone: %v; want Consul's 403 naming foreshape-metrics", err)
+	}
 	found, err := consulDiscover(part.client, "foreshape")(ctx)
 	if len(found) != 0 || err == nil || !strings.Contains(err.Error(), "node:read") {
 		t.Errorf("lookup with service:write alone = %v, %v; want no server and an error naming node:read", found, err)
@@ -911,6 +971,9 @@ func TestConsulACLPolicyReal(t *testing.T) {
 
 	if err := full.deregister(ctx); err != nil {
 		t.Errorf("deregistration with the policy's token: %v", err)
+	}
+	if err := full.metrics.deregister(ctx); err != nil {
+		t.Errorf("deregistration of foreshape-metrics with the policy's token: %v", err)
 	}
 	if why, err := full.lost(ctx, roleFollower); err != nil || why == "" {
 		t.Errorf("after deregistration the Consul agent still holds the service (%q, %v)", why, err)

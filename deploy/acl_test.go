@@ -266,7 +266,8 @@ func TestACLPolicyCoversEveryCall(t *testing.T) {
 }
 
 // TestConsulPolicy: the Consul policy grants write on the agents' service
-// (default consul.service_name) and read on every node, and nothing else;
+// (default consul.service_name) and on its NAME-metrics twin, and read on
+// every node, and nothing else;
 // TestConsulACLPolicyReal (agent/) checks against a real Consul that it is
 // enough and that less is not.
 func TestConsulPolicy(t *testing.T) {
@@ -280,6 +281,7 @@ func TestConsulPolicy(t *testing.T) {
 	}
 	want := []string{
 		fmt.Sprintf("service %q write", config.Default().Consul.ServiceName),
+		fmt.Sprintf("service %q write", config.Default().Consul.ServiceName+"-metrics"),
 		`node_prefix "" read`,
 	}
 	if !slices.Equal(got, want) {

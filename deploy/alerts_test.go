@@ -16,6 +16,9 @@ import (
 const (
 	alertRules = "foreshape-alerts.rules.yml"
 	alertTests = "foreshape-alerts.test.yml"
+	// prometheusExample is a whole Prometheus configuration: the
+	// telemetry page's scrape configuration and the rules.
+	prometheusExample = "foreshape-prometheus.yml"
 	// telemetryDoc describes every metric and alert; the agent's
 	// TestTelemetryDocumented holds its metrics to the agents' registries.
 	telemetryDoc = "../docs/telemetry.md"
@@ -61,7 +64,8 @@ func alertCases(t *testing.T, tests string) (firing, quiet map[string]int) {
 // (promtool check rules) and its unit tests pass (promtool test rules),
 // each alert with a case that fires it and one that must not; the scrape
 // configuration docs/telemetry.md shows is valid with the rules file in
-// its rule_files (promtool check config); every
+// its rule_files (promtool check config), and so is
+// deploy/foreshape-prometheus.yml, which ends with it; every
 // metric the rules read is one docs/telemetry.md describes, and the page
 // describes every alert, with its rule's severity and for clause. Without promtool (Debian's prometheus package,
 // which .ci/run installs) the promtool half is skipped, unless
@@ -185,7 +189,23 @@ func TestAlertRules(t *testing.T) {
 	if err := os.WriteFile(promConfig, []byte(scrape+"rule_files:\n  - "+strconv.Quote(rulesAbs)+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	for _, args := range [][]string{{"check", "rules", alertRules}, {"test", "rules", alertTests}, {"check", "config", promConfig}} {
+	// foreshape-prometheus.yml: the page's scrape configuration, whole,
+	// with the rules file at the path it names.
+	example, err := os.ReadFile(prometheusExample)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasSuffix(string(example), blocks[0][1]) {
+		t.Errorf("%s does not end with docs/telemetry.md's scrape configuration:\n%s", prometheusExample, blocks[0][1])
+	}
+	if err := os.WriteFile(filepath.Join(dir, "foreshape-alerts.rules.yml"), rulesSrc, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	exampleConfig := filepath.Join(dir, "example.yml")
+	if err := os.WriteFile(exampleConfig, []byte(strings.ReplaceAll(string(example), "/etc/prometheus/", dir+"/")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"check", "rules", alertRules}, {"test", "rules", alertTests}, {"check", "config", promConfig}, {"check", "config", exampleConfig}} {
 		out, err := exec.Command(promtool, args...).CombinedOutput()
 		if err != nil {
 			t.Errorf("promtool %s: %v\n%s", strings.Join(args, " "), err, out)

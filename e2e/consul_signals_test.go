@@ -22,7 +22,8 @@ import (
 // lists none); SIGKILL leaves it listed with its last role tag and its
 // check critical; the agent started again with the same name (its API on
 // another port) registers the same service ID anew, which replaces the
-// stale entry: one instance, at the new port, passing.
+// stale entry: one instance, at the new port, passing. Its second service,
+// NAME-metrics, comes and goes with it: SIGTERM deregisters it too.
 func TestConsulSignalsReal(t *testing.T) {
 	addr := os.Getenv("CONSUL_HTTP_ADDR")
 	if addr == "" {
@@ -40,7 +41,10 @@ func TestConsulSignalsReal(t *testing.T) {
 		addr, token, service), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = consul.Agent().ServiceDeregister(service + "-sig") })
+	t.Cleanup(func() {
+		_ = consul.Agent().ServiceDeregister(service + "-sig")
+		_ = consul.Agent().ServiceDeregister(service + "-metrics-sig")
+	})
 	// run starts the agent with its API on port; the process is killed
 	// when the test ends if it still runs.
 	run := func(port int) (*exec.Cmd, *syncbuf.Buffer) {
@@ -71,7 +75,7 @@ func TestConsulSignalsReal(t *testing.T) {
 		tags   string
 		status string
 	}
-	listed := func() []instance {
+	listedAs := func(service string) []instance {
 		entries, _, err := consul.Health().Service(service, "", false, nil)
 		if err != nil {
 			t.Logf("consul: %v", err)
@@ -83,6 +87,7 @@ func TestConsulSignalsReal(t *testing.T) {
 		}
 		return out
 	}
+	listed := func() []instance { return listedAs(service) }
 	is := func(want ...instance) func() bool {
 		return func() bool {
 			got := listed()
@@ -104,12 +109,15 @@ func TestConsulSignalsReal(t *testing.T) {
 	p1 := freePort(t)
 	cmd, out := run(p1)
 	eventually(t, 30*time.Second, "the agent passing, tagged leader", is(instance{p1, "leader", consulapi.HealthPassing}))
+	eventually(t, 30*time.Second, "its metrics service passing, tagged server", func() bool {
+		return fmt.Sprint(listedAs(service+"-metrics")) == fmt.Sprint([]instance{{p1, "server", consulapi.HealthPassing}})
+	})
 	_ = cmd.Process.Signal(syscall.SIGTERM)
 	if err := wait(cmd); err != nil {
 		t.Errorf("SIGTERM: the agent exited with %v", err)
 	}
-	if got := listed(); len(got) != 0 || !strings.Contains(out.String(), "deregistered from consul") {
-		t.Errorf("after SIGTERM Consul lists %v; want none", got)
+	if got, metrics := listed(), listedAs(service+"-metrics"); len(got) != 0 || len(metrics) != 0 || !strings.Contains(out.String(), "deregistered from consul") {
+		t.Errorf("after SIGTERM Consul lists %v and %v under -metrics; want none", got, metrics)
 	}
 
 	cmd, _ = run(p1)
