@@ -133,7 +133,11 @@ nomad {
 consul {
   # Register the agent's HTTP API as a Consul service, tagged with its role
   # (leader, follower or client) and with its version and Raft address in
-  # the service's meta; deregistered on a clean shutdown. Default false.
+  # the service's meta, checked on /v1/ready; and beside it as
+  # SERVICE_NAME-metrics, tagged server or client and checked on
+  # /v1/health, which Prometheus finds every running agent through, ready
+  # or not (docs/telemetry.md). Both deregistered on a clean shutdown.
+  # Default false.
   enabled = true
 
   # HOST:PORT, an http(s):// URL or unix://PATH (the Consul agent's socket).
@@ -147,7 +151,8 @@ consul {
 
   # Default "foreshape". Also the name provider=consul looks servers up
   # under. tags need enabled = true, and may not name a role (leader,
-  # follower or client): the agent adds its own; none may be listed twice.
+  # follower, client or server): the agent adds its own; none may be
+  # listed twice.
   service_name = "foreshape"
   tags         = ["shaper", "dc1"]
 }

@@ -166,7 +166,7 @@ func TestReloadTurnsACLsOffAndOn(t *testing.T) {
 // Consul service are the ones consul.tags may not name
 // (config.ConsulRoleTags), so that no configured tag can pass for a role.
 func TestRoleTagsAreTheOnesConfigRefuses(t *testing.T) {
-	roles := []string{roleLeader, roleFollower, roleClient}
+	roles := []string{roleLeader, roleFollower, roleClient, roleServer}
 	if !slices.Equal(roles, config.ConsulRoleTags) {
 		t.Errorf("the agent's role tags are %q; config.ConsulRoleTags %q", roles, config.ConsulRoleTags)
 	}

@@ -57,13 +57,16 @@ func (f *recordingConsul) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (f *recordingConsul) last() (consulapi.AgentServiceRegistration, bool) {
+// last returns the latest registration of the service name.
+func (f *recordingConsul) last(name string) (consulapi.AgentServiceRegistration, bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if len(f.registered) == 0 {
-		return consulapi.AgentServiceRegistration{}, false
+	for i := len(f.registered) - 1; i >= 0; i-- {
+		if f.registered[i].Name == name {
+			return f.registered[i], true
+		}
 	}
-	return f.registered[len(f.registered)-1], true
+	return consulapi.AgentServiceRegistration{}, false
 }
 
 // freeTCPPorts returns n distinct free ports, held for this test until it
@@ -187,7 +190,9 @@ func newExample(t *testing.T) *example {
 // TestAgentRunsExample starts the agent from example.hcl (newExample):
 // `config validate` accepts it, and the agent starts as one of the three
 // servers the example describes, binds every interface and advertises
-// advertise_addr to its peers and Consul, serves its API under mutual TLS
+// advertise_addr to its peers and Consul (its service, checked on
+// /v1/health and /v1/ready, and the -metrics one on /v1/health alone),
+// serves its API under mutual TLS
 // with /v1/health open to Consul's check, and waits for the other two
 // servers.
 func TestAgentRunsExample(t *testing.T) {
@@ -226,24 +231,33 @@ func TestAgentRunsExample(t *testing.T) {
 	eventuallyT(t, 20*time.Second, "the agent to say it waits for the other servers", logs, func() bool {
 		return strings.Contains(logs.String(), "1 of bootstrap_expect = 3 voting servers found")
 	})
-	eventuallyT(t, 20*time.Second, "the Consul registration", logs, func() bool { _, ok := consul.last(); return ok })
-	reg, _ := consul.last()
-	var probes []string
-	for _, c := range reg.Checks {
-		probes = append(probes, c.HTTP)
-	}
-	want := []string{fmt.Sprintf("https://10.0.0.11:%d/v1/health", httpPort), fmt.Sprintf("https://10.0.0.11:%d/v1/ready", httpPort)}
-	if reg.Address != "10.0.0.11" || reg.Port != httpPort || !slices.Contains(reg.Tags, "follower") || !slices.Contains(reg.Tags, "shaper") ||
-		reg.Meta["raft_address"] != fmt.Sprintf("10.0.0.11:%d", raftPort) || !slices.Equal(probes, want) {
-		t.Errorf("registration %+v (checks %q); want advertise_addr 10.0.0.11, the follower tag and checks of %q", reg, probes, want)
+	eventuallyT(t, 20*time.Second, "the Consul registrations", logs, func() bool {
+		_, ok := consul.last("foreshape")
+		_, metrics := consul.last("foreshape-metrics")
+		return ok && metrics
+	})
+	health, ready := fmt.Sprintf("https://10.0.0.11:%d/v1/health", httpPort), fmt.Sprintf("https://10.0.0.11:%d/v1/ready", httpPort)
+	for _, w := range []struct {
+		name, tag string
+		checks    []string
+	}{{"foreshape", "follower", []string{health, ready}}, {"foreshape-metrics", "server", []string{health}}} {
+		reg, _ := consul.last(w.name)
+		var probes []string
+		for _, c := range reg.Checks {
+			probes = append(probes, c.HTTP)
+		}
+		if reg.Address != "10.0.0.11" || reg.Port != httpPort || !slices.Contains(reg.Tags, w.tag) || !slices.Contains(reg.Tags, "shaper") ||
+			reg.Meta["raft_address"] != fmt.Sprintf("10.0.0.11:%d", raftPort) || !slices.Equal(probes, w.checks) {
+			t.Errorf("registration of %s %+v (checks %q); want advertise_addr 10.0.0.11, the %s tag and checks of %q", w.name, reg, probes, w.tag, w.checks)
+		}
 	}
 	if code := stop(); code != ExitOK {
 		t.Errorf("the agent exited %d:\n%s", code, tailLines(logs.String(), 30))
 	}
 	consul.mu.Lock()
 	defer consul.mu.Unlock()
-	if len(consul.deregistered) != 1 {
-		t.Errorf("deregistered %v; want the service on shutdown", consul.deregistered)
+	if !slices.Equal(slices.Sorted(slices.Values(consul.deregistered)), []string{"foreshape-foreshape-1", "foreshape-metrics-foreshape-1"}) {
+		t.Errorf("deregistered %v; want both services on shutdown", consul.deregistered)
 	}
 }
 
@@ -350,7 +364,7 @@ policies {
 	logs, stop := startAgentCommand(t, "-config", path)
 	raftAddr := fmt.Sprintf("127.0.0.1:%d", raftPort)
 	eventuallyT(t, 20*time.Second, "a registration as leader with the loopback Raft address", logs, func() bool {
-		reg, ok := consul.last()
+		reg, ok := consul.last("foreshape")
 		return ok && slices.Contains(reg.Tags, "leader") && reg.Meta["raft_address"] == raftAddr
 	})
 	if code := stop(); code != ExitOK {

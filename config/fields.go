@@ -388,9 +388,10 @@ func checkServiceName(s string) (string, error) {
 	return s, nil
 }
 
-// ConsulRoleTags are the tags an agent gives its Consul service for its
-// role, and keeps current as the role changes (agent/consul.go).
-var ConsulRoleTags = []string{"leader", "follower", "client"}
+// ConsulRoleTags are the tags an agent gives its Consul services for its
+// role, and keeps current as the role changes, and server, its kind in the
+// NAME-metrics service beside client (agent/consul.go).
+var ConsulRoleTags = []string{"leader", "follower", "client", "server"}
 
 func checkTag(s string) (string, error) {
 	if strings.TrimSpace(s) == "" {
@@ -400,7 +401,7 @@ func checkTag(s string) (string, error) {
 		// Compared without regard to case, as DNS names are.
 		if strings.EqualFold(s, r) {
 			return "", fmt.Errorf("%q is a role tag, which the agent adds itself (%s, whichever it is now): "+
-				"set here, every agent would carry it whatever its role, a follower listed as leader. Use another tag", s, strings.Join(ConsulRoleTags, ", "))
+				"set here, every agent would carry it whatever its role, a follower listed as leader, a client as a server. Use another tag", s, strings.Join(ConsulRoleTags, ", "))
 		}
 	}
 	return s, nil

@@ -6,12 +6,13 @@ import (
 )
 
 // TestConsulTagsRefuseTheRoleTags: the agent tags its Consul service
-// with its role (leader, follower or client) and keeps that tag current;
+// with its role (leader, follower or client) and keeps that tag current,
+// and its NAME-metrics service with its kind (server or client);
 // consul.tags naming a role would put it on every agent whatever its role
 // (a follower listed as leader), so it is refused at the element that
 // names it.
 func TestConsulTagsRefuseTheRoleTags(t *testing.T) {
-	for _, tag := range []string{"leader", "follower", "client", "Leader"} {
+	for _, tag := range []string{"leader", "follower", "client", "server", "Leader"} {
 		_, diags := loadSrc(t, "consul {\n  enabled = true\n  tags    = [\"dc1\",\n    \""+tag+"\"]\n}\n")
 		if !diags.HasErrors() {
 			t.Errorf("consul.tags with %q accepted", tag)
