@@ -1,7 +1,6 @@
 package agent
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -479,50 +478,6 @@ func TestBlockingQueryPastTheLogAnswersAtOnce(t *testing.T) {
 	got, err = c.Queue(ctx, &api.QueueOptions{WaitIndex: q.Index, WaitTime: 2 * time.Second})
 	if took := time.Since(began); err != nil || (got.Index == q.Index && took < 2*time.Second) {
 		t.Errorf("the state's own index: index %d after %s, %v; want a block until a change or the wait", got.Index, took, err)
-	}
-}
-
-// A snapshot restore takes the queue's index back to the backup's: a
-// blocking query waiting across it is answered at once with the restored
-// queue (paused by the restore) and its lower index, which the client
-// follows. It waited for a change past the index it held, its whole wait
-// (five minutes by default), and queue watch showed nothing of the
-// restore until then.
-func TestBlockingQueryAnswersARestore(t *testing.T) {
-	t.Parallel()
-	_, _, c := startDevAgent(t, 1, Options{})
-	ctx := context.Background()
-	firstCycle(t, c)
-	if _, err := c.Pause(ctx, true); err != nil {
-		t.Fatal(err)
-	}
-	var archive bytes.Buffer
-	if _, err := c.SaveSnapshot(ctx, &archive); err != nil {
-		t.Fatal(err)
-	}
-	held, err := c.Pause(ctx, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	type answer struct {
-		q    api.Queue
-		took time.Duration
-		err  error
-	}
-	done := make(chan answer, 1)
-	go func() {
-		began := time.Now()
-		q, err := c.Queue(ctx, &api.QueueOptions{WaitIndex: held.Index, WaitTime: 30 * time.Second})
-		done <- answer{q, time.Since(began), err}
-	}()
-	time.Sleep(2 * time.Second) // the query is waiting (under load, it may take a while to be sent)
-	if _, err := c.RestoreSnapshot(ctx, bytes.NewReader(archive.Bytes()), nil); err != nil {
-		t.Fatal(err)
-	}
-	got := <-done
-	if got.err != nil || got.took > 10*time.Second || !got.q.Paused || got.q.Index >= held.Index {
-		t.Errorf("a blocking query at index %d across a restore: paused %v, index %d after %s, %v; want the restored queue (paused, a lower index) at once",
-			held.Index, got.q.Paused, got.q.Index, got.took.Round(time.Millisecond), got.err)
 	}
 }
 

@@ -23,14 +23,11 @@ func askBlocking(ctx context.Context, c *api.Client, index uint64, wait time.Dur
 	return blockingAnswer{q, time.Since(began), err}
 }
 
-// A blocking query sent after a snapshot restore with an index the client
-// read before it (past the restored state's, which the restore took back
-// to the backup's) is answered at once, with the restored queue and its
-// lower index, which the client follows. It waited its whole wait (five
-// minutes by default; measured 10.0 s of a 10 s wait), and queue watch
-// showed nothing of the restore, or of any change after it, until then.
-func TestBlockingQueryAfterARestoreAnswersAtOnce(t *testing.T) {
-	t.Parallel()
+// backupThenChange starts a dev agent, pauses its queue, backs it up and
+// resumes it: a restore of the backup takes the queue's index back from
+// held's, the queue paused.
+func backupThenChange(t *testing.T) (*api.Client, []byte, api.Queue) {
+	t.Helper()
 	_, _, c := startDevAgent(t, 1, Options{})
 	ctx := context.Background()
 	firstCycle(t, c)
@@ -45,7 +42,43 @@ func TestBlockingQueryAfterARestoreAnswersAtOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.RestoreSnapshot(ctx, bytes.NewReader(archive.Bytes()), nil); err != nil {
+	return c, archive.Bytes(), held
+}
+
+// A snapshot restore takes the queue's index back to the backup's: a
+// blocking query waiting across it is answered at once with the restored
+// queue (paused by the restore) and its lower index, which the client
+// follows. It waited for a change past the index it held, its whole wait
+// (five minutes by default), and queue watch showed nothing of the
+// restore until then.
+func TestBlockingQueryAnswersARestore(t *testing.T) {
+	t.Parallel()
+	c, archive, held := backupThenChange(t)
+	ctx := context.Background()
+	done := make(chan blockingAnswer, 1)
+	go func() { done <- askBlocking(ctx, c, held.Index, 30*time.Second) }()
+	time.Sleep(2 * time.Second) // the query is waiting (under load, it may take a while to be sent)
+	if _, err := c.RestoreSnapshot(ctx, bytes.NewReader(archive), nil); err != nil {
+		t.Fatal(err)
+	}
+	got := <-done
+	if got.err != nil || got.took > 10*time.Second || !got.q.Paused || got.q.Index >= held.Index {
+		t.Errorf("a blocking query at index %d across a restore: paused %v, index %d after %s, %v; want the restored queue (paused, a lower index) at once",
+			held.Index, got.q.Paused, got.q.Index, got.took.Round(time.Millisecond), got.err)
+	}
+}
+
+// A blocking query sent after a snapshot restore with an index the client
+// read before it (past the restored state's, which the restore took back
+// to the backup's) is answered at once, with the restored queue and its
+// lower index, which the client follows. It waited its whole wait (five
+// minutes by default; measured 10.0 s of a 10 s wait), and queue watch
+// showed nothing of the restore, or of any change after it, until then.
+func TestBlockingQueryAfterARestoreAnswersAtOnce(t *testing.T) {
+	t.Parallel()
+	c, archive, held := backupThenChange(t)
+	ctx := context.Background()
+	if _, err := c.RestoreSnapshot(ctx, bytes.NewReader(archive), nil); err != nil {
 		t.Fatal(err)
 	}
 	got := askBlocking(ctx, c, held.Index, 30*time.Second)
