@@ -44,8 +44,11 @@ Usage: foreshape config validate [options] PATH
   certificates, keys and CAs);
   a server's data_dir, which this user must be able to create or write
   to, on a disk rather than one of the kernel's file systems such as
-  /proc, and the node ID in it, when there is one (nothing is written
-  there); and, once all that passes,
+  /proc, the node ID in it, when there is one, and the peers.json an
+  operator wrote there to recover a lost quorum, when there is one, which
+  must pass the checks the agent makes of it before it applies it
+  (nothing is written there, and the file is neither applied nor
+  renamed); and, once all that passes,
   the addresses the agent listens on, http.address and a server's
   bind_addr, which must be this host's (an IP address of one of its
   interfaces, 0.0.0.0, localhost, or a host name that resolves to one
@@ -56,8 +59,10 @@ Usage: foreshape config validate [options] PATH
   run it as the user the agent runs as, on its host. It binds no port,
   opens no Raft store and contacts nothing but the resolver (for a host
   name in http.address), so it can run beside a running agent (before a
-  reload); a port in use, a data_dir another agent holds or a Nomad that
-  does not answer show only when the agent starts.
+  reload); a port in use, a data_dir another agent holds, a peers.json
+  in the data_dir of a server that started but never formed or joined a
+  cluster (a node ID, no Raft state) or a Nomad that does not answer show
+  only when the agent starts.
 
   Exits 0 when the configuration is valid (warnings may be printed), 1 when
   it is not, and 2 on a usage error.

@@ -2,6 +2,7 @@ package command
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -11,6 +12,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -112,7 +114,14 @@ func TestValidateAndAgentAgreeOnDirectories(t *testing.T) {
 // there yet is still not there after it), and refuses what the agent
 // refuses before it starts, with the same diagnostics naming the file,
 // line and setting. A data_dir under /proc passed config validate when run
-// as root, and the agent then failed creating it, naming neither.
+// as root, and the agent then failed creating it, naming neither. So did
+// an operator's peers.json that the agent refuses (docs/recovery.md): not
+// valid JSON, a server without an id or an address, an id or an address
+// twice, no voter, not naming this server or naming it at another
+// address, and one in a data_dir without a node-id; config validate
+// leaves it where it is, and the agent refuses it now before it writes
+// anything. One the agent applies passes, and is still there for the
+// agent, which applies it and renames it.
 func TestValidateAndAgentAgreeOnDataDir(t *testing.T) {
 	for _, name := range config.EnvVarNames() {
 		t.Setenv(name, "")
@@ -121,9 +130,12 @@ func TestValidateAndAgentAgreeOnDataDir(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	const id = "2f1b6c3e-7d4a-4e8b-9c0d-1a2b3c4d5e6f"
 	for _, tc := range []struct {
 		name  string
 		data  func(dir string) string // the data_dir, made ready under dir
+		state string                  // "node-id": data_dir holds the node ID id; "raft": the agent ran there once
+		peers string                  // data_dir/peers.json, its SELF and ADDR this server's ID and Raft address
 		want  string                  // "" when both accept; else what the diagnostics say
 		linux bool                    // the case needs Linux's /proc
 	}{
@@ -138,6 +150,23 @@ func TestValidateAndAgentAgreeOnDataDir(t *testing.T) {
 			copyFile(t, "", filepath.Join(dir, "data", "node-id"), "not-an-id\n")
 			return filepath.Join(dir, "data")
 		}, want: `holds "not-an-id", not a node id`},
+		{name: "a peers file the agent applies", state: "raft", peers: `[{"id": "SELF", "address": "ADDR"}]`},
+		{name: "a peers file not valid JSON", state: "node-id", peers: "[\n  {\"id\": \"SELF\", \"address\": \"ADDR\",}\n]",
+			want: "peers.json:2,"},
+		{name: "a peers server without an id", state: "node-id", peers: `[{"address": "ADDR"}]`, want: `peers.json:1,2: server 1 has no "id"`},
+		{name: "a peers server without an address", state: "node-id", peers: `[{"id": "SELF"}]`, want: `peers.json:1,2: server 1 (SELF) has no "address"`},
+		{name: "a peers id twice", state: "node-id", peers: `[{"id": "SELF", "address": "ADDR"}, {"id": "SELF", "address": "127.0.0.1:1"}]`,
+			want: "server 2 has the id SELF of server 1"},
+		{name: "a peers address twice", state: "node-id", peers: `[{"id": "SELF", "address": "ADDR"}, {"id": "0b6b3a52-6c4f-4f11-9f4c-3f1d2a9e7b10", "address": "ADDR"}]`,
+			want: "server 2 has the address ADDR of server 1"},
+		{name: "a peers file without a voter", state: "node-id", peers: `[{"id": "SELF", "address": "ADDR", "non_voter": true}]`,
+			want: "peers.json:1,1: every server is a non_voter"},
+		{name: "a peers file for another server", state: "node-id", peers: `[{"id": "0b6b3a52-6c4f-4f11-9f4c-3f1d2a9e7b10", "address": "ADDR"}]`,
+			want: "the file does not name this server (its id SELF"},
+		{name: "a peers file naming this server elsewhere", state: "node-id", peers: `[{"id": "SELF", "address": "127.0.0.1:1"}]`,
+			want: "the file names this server (SELF) at 127.0.0.1:1, but it serves Raft at ADDR"},
+		{name: "a peers file on a new server", peers: `[{"id": "SELF", "address": "ADDR"}]`,
+			want: "peers.json: this server has no Raft state to recover (no node-id in its data_dir"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.linux && runtime.GOOS != "linux" {
@@ -146,21 +175,53 @@ func TestValidateAndAgentAgreeOnDataDir(t *testing.T) {
 			dir := t.TempDir()
 			path, polDir := filepath.Join(dir, "agent.hcl"), filepath.Join(dir, "policies")
 			copyFile(t, "", filepath.Join(polDir, "web.hcl"), string(polSrc))
-			data := tc.data(dir)
+			data := filepath.Join(dir, "data")
+			if tc.data != nil {
+				data = tc.data(dir)
+			}
 			ports := freeTCPPorts(t, 2)
 			copyFile(t, "", path, fmt.Sprintf("data_dir = %q\nhttp {\n  address = \"127.0.0.1:%d\"\n}\n"+
 				"server {\n  raft_port = %d\n}\nnomad {\n  address = \"http://127.0.0.1:1\"\n}\npolicies {\n  dir = %q\n}\n",
 				data, ports[0], ports[1], polDir))
+			addr := fmt.Sprintf("http://127.0.0.1:%d", ports[0])
+			self := id
+			switch tc.state {
+			case "node-id":
+				copyFile(t, "", filepath.Join(data, "node-id"), id+"\n")
+			case "raft":
+				// A server that led a cluster of its own, then stopped.
+				logs, stop := startAgentCommand(t, "-config", path)
+				eventuallyT(t, 30*time.Second, "the agent leading", logs, func() bool {
+					st, err := (&api.Client{Address: addr}).Status(context.Background())
+					return err == nil && st.IsLeader
+				})
+				if c := stop(); c != ExitOK {
+					t.Fatalf("the agent exited %d\n%s", c, tailLines(logs.String(), 20))
+				}
+				b, err := os.ReadFile(filepath.Join(data, "node-id"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				self = strings.TrimSpace(string(b))
+			}
+			r := strings.NewReplacer("SELF", self, "ADDR", fmt.Sprintf("127.0.0.1:%d", ports[1]))
+			peers := filepath.Join(data, "peers.json")
+			if tc.peers != "" {
+				copyFile(t, "", peers, r.Replace(tc.peers))
+			}
+			before := dirTree(t, data)
 			code, stdout, stderr := run(t, "config", "validate", path)
+			if got := dirTree(t, data); got != before {
+				t.Errorf("config validate changed data_dir:\n%s\nit was\n%s", got, before)
+			}
 			if tc.want == "" {
 				if code != ExitOK {
 					t.Fatalf("config validate refuses it: exit %d\n%s", code, stderr)
 				}
-				if _, err := os.Stat(data); !errors.Is(err, fs.ErrNotExist) {
+				if _, err := os.Stat(data); tc.state == "" && !errors.Is(err, fs.ErrNotExist) {
 					t.Fatalf("config validate left %s behind (%v)", data, err)
 				}
 				logs, stop := startAgentCommand(t, "-config", path)
-				addr := fmt.Sprintf("http://127.0.0.1:%d", ports[0])
 				eventuallyT(t, 30*time.Second, "the agent's API", logs, func() bool {
 					_, err := (&api.Client{Address: addr}).Status(context.Background())
 					return err == nil
@@ -171,17 +232,52 @@ func TestValidateAndAgentAgreeOnDataDir(t *testing.T) {
 				if _, err := os.Stat(filepath.Join(data, "node-id")); err != nil {
 					t.Errorf("the agent made no node-id in its data_dir: %v", err)
 				}
+				if tc.peers != "" {
+					applied, _ := filepath.Glob(peers + ".applied-*")
+					if _, err := os.Stat(peers); !errors.Is(err, fs.ErrNotExist) || len(applied) != 1 {
+						t.Errorf("after the agent: peers.json %v, renamed %q; want it applied and renamed", err, applied)
+					}
+				}
 				return
 			}
-			if code != ExitInvalid || !strings.Contains(stderr, tc.want) || stdout != "" {
-				t.Errorf("config validate: exit %d\n%s%s\nwant %d and %q", code, stdout, stderr, ExitInvalid, tc.want)
+			if want := r.Replace(tc.want); code != ExitInvalid || !strings.Contains(stderr, want) || stdout != "" {
+				t.Errorf("config validate: exit %d\n%s%s\nwant %d and %q", code, stdout, stderr, ExitInvalid, want)
 			}
 			acode, aerr := runAgent(t, "-config", path)
 			if acode != code || aerr != stderr {
 				t.Errorf("the agent: exit %d\n%s\nconfig validate: exit %d\n%s", acode, aerr, code, stderr)
 			}
+			// Refused before it starts: nothing made, the file left.
+			if got := dirTree(t, data); got != before {
+				t.Errorf("the agent changed data_dir:\n%s\nit was\n%s", got, before)
+			}
 		})
 	}
+}
+
+// dirTree lists dir's files, each with its size and digest ("" when dir
+// is not there), to tell that nothing in it changed.
+func dirTree(t *testing.T, dir string) string {
+	t.Helper()
+	var b strings.Builder
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		b.WriteString(path + "\n")
+		if d.Type().IsRegular() {
+			data, err := os.ReadFile(path)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(&b, "  %d bytes, sha256 %x\n", len(data), sha256.Sum256(data))
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, syscall.ENOTDIR) {
+		t.Fatal(err)
+	}
+	return b.String()
 }
 
 // TestValidateReadsConsulsOwnEnvironment: Consul's API client reads

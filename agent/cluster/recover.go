@@ -32,7 +32,11 @@ import (
 // deleted), takes the recovered cluster's ID (recoveredClusterID), logs at
 // WARN what it did, and renames the file so that a restart does not apply
 // it again. A file it refuses stops the start and changes nothing: it is
-// an operator's explicit act, as a damaged raft.db is.
+// an operator's explicit act, as a damaged raft.db is. The checks are
+// ReadPeersFile's, which reads only: the agent's preflight runs it before
+// it makes a node ID or opens the Raft store, and so does `foreshape
+// config validate`, so a file refused at the start is refused there
+// first, with the same message.
 //
 // The recovered cluster has a new cluster ID, made from the file's
 // configuration, so that every server given the same file takes the same
@@ -58,12 +62,17 @@ type PeersFileError struct {
 	Reason       string
 }
 
-func (e *PeersFileError) Error() string {
+func (e *PeersFileError) Error() string { return "cluster: " + e.Message() }
+
+// Message is the error without the package's prefix, for a message of
+// its own: preflight's diagnostic of the same file, which `foreshape
+// config validate` and the agent print.
+func (e *PeersFileError) Message() string {
 	at := e.Path
 	if e.Line > 0 {
 		at = fmt.Sprintf("%s:%d,%d", e.Path, e.Line, e.Column)
 	}
-	return fmt.Sprintf("cluster: %s: %s; nothing was changed: correct the file (or move it out of data_dir to start without recovering) and start this server again", at, e.Reason)
+	return fmt.Sprintf("%s: %s; nothing was changed: correct the file (or move it out of data_dir to start without recovering) and start this server again", at, e.Reason)
 }
 
 // peer is one server the peers file names, with where it is in the file.
@@ -258,7 +267,9 @@ func checkAddress(a string) string {
 }
 
 // checkPeers checks a parsed peers file for the server self at address
-// selfAddr and returns the configuration it names.
+// selfAddr and returns the configuration it names. self "" is a server
+// with no node ID yet, which the file cannot name (ReadPeersFile refuses
+// it after these checks); selfAddr "" is not checked.
 func checkPeers(list peersList, self, selfAddr string) (raft.Configuration, error) {
 	var conf raft.Configuration
 	if len(list.peers) == 0 {
@@ -304,12 +315,12 @@ func checkPeers(list peersList, self, selfAddr string) (raft.Configuration, erro
 		conf.Servers = append(conf.Servers, raft.Server{Suffrage: suf, ID: raft.ServerID(p.ID), Address: raft.ServerAddress(p.Address)})
 	}
 	switch {
-	case me == nil:
+	case me == nil && self != "":
 		return conf, faultAt(list.at, "the file does not name this server (its id %s, in its data_dir/node-id): "+
 			"a server recovers only into a configuration that has it; is this file meant for another server?", self)
 	case voters == 0:
 		return conf, faultAt(list.at, "every server is a non_voter: the recovered configuration needs at least one voter")
-	case selfAddr != "" && me.Address != selfAddr:
+	case me != nil && selfAddr != "" && me.Address != selfAddr:
 		return conf, faultAt(me.field["address"], "the file names this server (%s) at %s, but it serves Raft at %s: "+
 			"give the address the other servers dial it at (its advertise_addr and raft_port)", self, me.Address, selfAddr)
 	}
@@ -330,6 +341,43 @@ func readPeers(path string, data []byte, self, selfAddr string) (raft.Configurat
 		return conf, &PeersFileError{Path: path, Line: line, Column: col, Reason: pe.reason}
 	}
 	return conf, err
+}
+
+// noStateFix is what to do with a peers file in the data_dir of a server
+// that has no Raft state.
+const noStateFix = "a peers file goes into the data_dir of each server left with the cluster's state; " +
+	"a new server joins through server.retry_join, or is named in the survivors' files"
+
+// ReadPeersFile reads and checks dataDir's peers file, when there is one,
+// as the server self, serving Raft at selfAddr, checks it before raft
+// starts, and returns the configuration it names; found is false when
+// there is no file. It only reads: New applies the file after it, and
+// `foreshape config validate` runs it (through preflight) on a data_dir
+// that a server may be about to start with, so that a file New would
+// refuse is refused there, with the same *PeersFileError.
+//
+// self "" is a server with no node ID in dataDir yet: it never started
+// with this data_dir, so it has no Raft state to recover, and a file in
+// it is refused once its own checks pass (New would make the node ID, and
+// then refuse the file for not naming it). selfAddr "" is not checked.
+// What only the Raft store can tell (a server with a node ID but no Raft
+// state) New finds when it opens it.
+func ReadPeersFile(dataDir, self, selfAddr string) (conf raft.Configuration, found bool, err error) {
+	path := filepath.Join(dataDir, PeersFile)
+	data, err := os.ReadFile(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return conf, false, nil
+	case err != nil:
+		return conf, true, &PeersFileError{Path: path, Reason: fmt.Sprintf("cannot read it: %v", err)}
+	}
+	if conf, err = readPeers(path, data, self, selfAddr); err != nil {
+		return conf, true, err
+	}
+	if self == "" {
+		return conf, true, &PeersFileError{Path: path, Reason: "this server has no Raft state to recover (no node-id in its data_dir: it has never started with it): " + noStateFix}
+	}
+	return conf, true, nil
 }
 
 // recoveredClusterID is the cluster ID of a configuration recovered from a
@@ -372,25 +420,17 @@ func (n *Node) recoverFromPeersFile(fsm raft.FSM, rc *raft.Config, now time.Time
 	if n.cfg.InMemory || n.cfg.DataDir == "" {
 		return nil
 	}
-	path := filepath.Join(n.cfg.DataDir, PeersFile)
-	data, err := os.ReadFile(path)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		return nil
-	case err != nil:
-		return &PeersFileError{Path: path, Reason: fmt.Sprintf("cannot read it: %v", err)}
-	}
-	conf, err := readPeers(path, data, n.cfg.NodeID, string(n.trans.LocalAddr()))
-	if err != nil {
+	conf, found, err := ReadPeersFile(n.cfg.DataDir, n.cfg.NodeID, string(n.trans.LocalAddr()))
+	if err != nil || !found {
 		return err
 	}
+	path := filepath.Join(n.cfg.DataDir, PeersFile)
 	has, err := raft.HasExistingState(n.logs, n.stable, n.snaps)
 	if err != nil {
 		return fmt.Errorf("cluster: recover from %s: %w", path, err)
 	}
 	if !has {
-		return &PeersFileError{Path: path, Reason: "this server has no Raft state to recover (no log, no snapshot in its data_dir): " +
-			"a peers file goes into the data_dir of each server left with the cluster's state; a new server joins through server.retry_join, or is named in the survivors' files"}
+		return &PeersFileError{Path: path, Reason: "this server has no Raft state to recover (no log, no snapshot in its data_dir): " + noStateFix}
 	}
 	last, term := n.lastEntry()
 	oldID := n.ClusterID()

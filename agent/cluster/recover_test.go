@@ -491,6 +491,7 @@ func TestReturningOldServersDoNotSplitTheRecoveredCluster(t *testing.T) {
 // stops the start with an error naming the file, the line and column and
 // what is wrong, and changes nothing: the file stays, and the server,
 // started without it, has its state and configuration as before.
+// ReadPeersFile, which only reads, refuses each with the same error.
 func TestPeersFileRefused(t *testing.T) {
 	t.Parallel()
 	root := t.TempDir()
@@ -557,6 +558,9 @@ func TestPeersFileRefused(t *testing.T) {
 		{"no id", `[
   {"address": "ADDR"}
 ]`, 2, "{", `server 1 has no "id"`},
+		{"no address", `[
+  {"id": "SELF"}
+]`, 2, "{", `server 1 (SELF) has no "address"`},
 		{"the file ends early", `[
   {"id": "SELF", "address": "ADDR"}`, 2, "EOF", "the file ends before the list does"},
 		{"text after the list", `[{"id": "SELF", "address": "ADDR"}] []`, 1, "[]", "not valid JSON: invalid character '[' after top-level value"},
@@ -584,6 +588,10 @@ func TestPeersFileRefused(t *testing.T) {
 			where := fmt.Sprintf("%s:%d,%d: ", path, c.line, col)
 			if !strings.Contains(err.Error(), where) || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "nothing was changed") {
 				t.Errorf("error %q; want it to say %q, %q and that nothing was changed", err, where, want)
+			}
+			// ReadPeersFile, which `config validate` runs, says the same.
+			if _, found, rerr := cluster.ReadPeersFile(s.dir, s.id, s.addr); !found || rerr == nil || rerr.Error() != pe.Error() {
+				t.Errorf("ReadPeersFile: found %v, %v; want the error %q", found, rerr, pe)
 			}
 			if b, rerr := os.ReadFile(path); rerr != nil || string(b) != file {
 				t.Errorf("the file after the refusal: %q, %v; want it as written", b, rerr)

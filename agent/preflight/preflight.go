@@ -6,8 +6,9 @@
 // token file, the TLS certificate, key and CA, Nomad's and Prometheus's TLS
 // files, Prometheus's token or password file, the node ID in data_dir), a
 // server's data_dir (a directory it may create or write to, not on one of
-// the kernel's file systems), and the Nomad, Consul and Prometheus
-// clients' settings built from it.
+// the kernel's file systems, and the peers file an operator wrote there to
+// recover a lost quorum, when the server would refuse it at its start),
+// and the Nomad, Consul and Prometheus clients' settings built from it.
 //
 // The agent starts (and reloads) from what Check returns, so it runs with
 // exactly what was checked; `foreshape config validate` runs the same
@@ -31,6 +32,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -242,7 +244,8 @@ func (c *checker) name() string {
 
 // dataDir checks data_dir and the node ID a server keeps there (when
 // there is one yet): the agent refuses a data_dir it could not create or
-// write to, one it cannot read, and a node-id file that holds no node ID.
+// write to, one it cannot read, a node-id file that holds no node ID, and
+// a peers.json it would refuse to recover from.
 func (c *checker) dataDir() {
 	if c.cfg.DevMode {
 		return // state lives in memory
@@ -251,14 +254,42 @@ func (c *checker) dataDir() {
 		c.add(hcl.DiagError, "Cannot use data_dir", detail, "data_dir")
 		return
 	}
-	if _, err := cluster.ReadNodeID(c.cfg.DataDir); err != nil {
+	id, err := cluster.ReadNodeID(c.cfg.DataDir)
+	if err != nil {
 		var pe *os.PathError
 		detail := err.Error() + "."
 		if errors.As(err, &pe) {
 			detail = fmt.Sprintf("%s: %s.", pe.Path, pe.Err)
 		}
 		c.add(hcl.DiagError, "Cannot use data_dir", detail, "data_dir")
+		return
 	}
+	// An operator's peers.json, which the server applies when it starts
+	// (agent/cluster/recover.go), checked as the server checks it: here,
+	// config validate refuses what the server would, and the agent
+	// refuses it before it makes its node ID or opens its Raft store. It
+	// is only read: the server applies and renames it when it starts.
+	if _, _, err := cluster.ReadPeersFile(c.cfg.DataDir, id, raftAddr(c.cfg)); err != nil {
+		detail := err.Error()
+		var pe *cluster.PeersFileError
+		if errors.As(err, &pe) {
+			detail = pe.Message()
+		}
+		c.add(hcl.DiagError, "Invalid peers file in data_dir", detail+".", "data_dir")
+	}
+}
+
+// raftAddr is the address a server serves Raft at, as its transport
+// gives it (cluster.Node's LocalAddr, which a peers file must name it
+// at): advertise_addr, else bind_addr, with server.raft_port. Both are IP
+// addresses (config refuses a host name) and config.Validate refuses an
+// unspecified bind_addr without advertise_addr, so nothing is resolved.
+func raftAddr(cfg *config.Config) string {
+	ip := net.ParseIP(cmp.Or(cfg.AdvertiseAddr, cfg.BindAddr))
+	if ip == nil {
+		return "" // not checked
+	}
+	return net.JoinHostPort(ip.String(), strconv.Itoa(cfg.Server.RaftPort))
 }
 
 // writableDir says why this process could not keep its state in dir
