@@ -10,9 +10,11 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/foreshape/foreshape/agent/cluster"
 	"github.com/foreshape/foreshape/config"
 	"github.com/foreshape/foreshape/internal/syncbuf"
 	"github.com/foreshape/foreshape/internal/testpki"
@@ -662,5 +664,32 @@ func TestReloadReadsTheReadOnlyTokens(t *testing.T) {
 	}
 	if got := status(a, "r3ad"); got != 403 {
 		t.Errorf("a read-only token removed from the file reads %d after the reload, want 403", got)
+	}
+}
+
+// TestReloadRefusesAPeersFileTheNextStartWould: a peers.json left in a
+// running server's data_dir that its next start would refuse (here not
+// JSON) refuses a reload too, naming the file, as every other check of
+// the next start does; once the file is gone the same reload applies.
+func TestReloadRefusesAPeersFileTheNextStartWould(t *testing.T) {
+	t.Parallel()
+	cfg := serverConfig(t, t.TempDir())
+	cfg.Policies.Dir = devPoliciesDir(t, t.TempDir())
+	a, stop := runAgent(t, cfg)
+	defer stop()
+	eventually(t, 30*time.Second, "a leader", func() bool { _, ok := a.node.LeaderContext(); return ok })
+	peers := filepath.Join(cfg.DataDir, cluster.PeersFile)
+	write(t, peers, "[{\"id\": \"a\" \"address\": \"127.0.0.1:1\"}]\n")
+	next := cfg.Clone()
+	next.LogLevel = "error"
+	err := a.Reload(next)
+	if err == nil || !strings.Contains(err.Error(), "peers.json") || !strings.Contains(err.Error(), "keeping the previous") {
+		t.Fatalf("Reload error = %v; want one naming peers.json that keeps the previous configuration", err)
+	}
+	if err := os.Remove(peers); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Reload(next); err != nil {
+		t.Fatalf("Reload without the file: %v", err)
 	}
 }
