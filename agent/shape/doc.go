@@ -90,7 +90,8 @@
 //     reserve.lead_time, within min and max; the reason of an action
 //     through a later block names the blocks passed over as asked for
 //     their max. With no later block that can act, the first block
-//     passed over as asked for its max is asked again. The need of a
+//     passed over as asked for its max is asked again (once its own
+//     cooldown is over and no call of it is open). The need of a
 //     move whose target crosses the line after it is the move's start, however far off the crossing: Nomad
 //     never moves placed work onto nodes added later, so the move waits
 //     for the capacity (no longer than the target's lead time and

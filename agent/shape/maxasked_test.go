@@ -114,3 +114,45 @@ func TestScaleBlockAskedItsMaxAskedAgainWhenNoOtherActs(t *testing.T) {
 		t.Errorf("reason %q; want it to say the block is asked again, and nothing passed over", r)
 	}
 }
+
+// TestScaleBlockAskedItsMaxAskedAgainOnlyWhenItCanAct: a block in
+// Input.MaxAsked with no later block that can act is asked again only
+// as it would be were it not asked for its max: not while its cooldown
+// runs from that action, nor while a newer action's call is open (the
+// pass's second plan, after new requests, reads the MaxAsked the pass
+// began with). Before, falling back to it skipped those checks, and it
+// was sent its max again at every pass while the need lasted.
+func TestScaleBlockAskedItsMaxAskedAgainOnlyWhenItCanAct(t *testing.T) {
+	asked := state.ScaleAction{ID: "sa-7", Policy: "dc2", Scale: "workers",
+		Count: 10, At: at(-2 * time.Minute), TookEffect: at(-time.Minute), Outcome: state.OutcomeDone}
+	for _, tc := range []struct {
+		name  string
+		apply func(f *fixture)
+		want  string
+	}{
+		{"in its cooldown", func(f *fixture) {
+			f.st.ScaleActions = []state.ScaleAction{asked}
+			f.st.Cooldowns = map[string]time.Time{state.CooldownKey("dc2", "workers"): at(-time.Minute)}
+		}, `scale "workers" cools down until 06:09`},
+		{"its next call open", func(f *fixture) {
+			f.st.ScaleActions = []state.ScaleAction{asked, {ID: "sa-8", Policy: "dc2", Scale: "workers", Count: 10, At: at(0)}}
+			f.st.OpenIntents = []state.Intent{{ID: "scale_target/dc2/workers/sa-8#0", Kind: state.IntentScaleTarget, Object: "dc2/workers", Opened: at(0)}}
+		}, `scale "workers" is in flight since 06:00`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := baseFixture(t, "reschedule")
+			f.queued(f.allocRequest("web-0"))
+			f.setFrom("dc2", "cpu", 0, 79)
+			tc.apply(f)
+			in := f.input()
+			in.MaxAsked = map[string]state.ScaleAction{state.CooldownKey("dc2", "workers"): asked}
+			plan := Run(in)
+			if len(plan.Scale) != 0 {
+				t.Fatalf("scaled %+v; want none", plan.Scale)
+			}
+			if rs, _ := rescoreOf(plan, "mr-1"); !strings.Contains(rs.Reason, tc.want) {
+				t.Errorf("reason %q; want it to say %q", rs.Reason, tc.want)
+			}
+		})
+	}
+}

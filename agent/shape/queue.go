@@ -767,16 +767,6 @@ func (p *planner) scaleFor(pol *policies.Policy, loc string, short state.Resourc
 			cooling = append(cooling, fmt.Sprintf("scale %q is at its max %d (its target's count %d)", s.Name, s.Max, n))
 			continue
 		}
-		if a, ok := p.in.MaxAsked[state.CooldownKey(pol.Name, s.Name)]; ok {
-			from, _ := a.CooldownFrom()
-			note := fmt.Sprintf("scale %q was asked for its max (count %d, %s) at %s and cannot tell its count: taken to be at it until %s",
-				s.Name, a.Count, a.ID, clock(from), clock(from.Add(MaxAskedHold(s.Cooldown))))
-			cooling, passed = append(cooling, note), append(passed, note)
-			if asked == nil {
-				asked = s
-			}
-			continue
-		}
 		if in, ok := p.calling(pol.Name, s.Name); ok {
 			cooling = append(cooling, fmt.Sprintf("scale %q is in flight since %s: its target has not answered", s.Name, clock(in.Opened)))
 			continue
@@ -797,6 +787,19 @@ func (p *planner) scaleFor(pol *policies.Policy, loc string, short state.Resourc
 				cooling = append(cooling, fmt.Sprintf("scale %q failed at %s (%s); next try at %s", s.Name, clock(failed), f.Error, clock(retry)))
 				continue
 			}
+		}
+		// Checked after the rest: a block asked for its max is asked
+		// again when no later block can act, so only once it could act
+		// were it not (its cooldown over, no call of it open).
+		if a, ok := p.in.MaxAsked[state.CooldownKey(pol.Name, s.Name)]; ok {
+			from, _ := a.CooldownFrom()
+			note := fmt.Sprintf("scale %q was asked for its max (count %d, %s) at %s and cannot tell its count: taken to be at it until %s",
+				s.Name, a.Count, a.ID, clock(from), clock(from.Add(MaxAskedHold(s.Cooldown))))
+			cooling, passed = append(cooling, note), append(passed, note)
+			if asked == nil {
+				asked = s
+			}
+			continue
 		}
 		sc = s
 		break
