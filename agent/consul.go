@@ -104,7 +104,7 @@ func newConsulRegistration(client *consulapi.Client, cfg config.Consul, r regist
 		scheme = "https"
 	}
 	id := cfg.ServiceName + "-" + r.Name
-	metricsName := cfg.ServiceName + metricsSuffix
+	metricsName := cfg.ServiceName + config.ConsulMetricsSuffix
 	metricsID := metricsName + "-" + r.Name
 	kind := roleServer
 	if r.Client {
@@ -183,10 +183,6 @@ func newConsulRegistration(client *consulapi.Client, cfg config.Consul, r regist
 		},
 	}, nil
 }
-
-// metricsSuffix makes the name of the service Prometheus finds the agents
-// through from consul.service_name: foreshape-metrics by default.
-const metricsSuffix = "-metrics"
 
 // consulTimeout bounds every call to Consul: a Consul agent that takes
 // connections but does not answer (stopped, overloaded) fails the call, so

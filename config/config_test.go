@@ -394,6 +394,16 @@ func TestValidateRules(t *testing.T) {
 			c.BindAddr = "10.0.0.1"
 		}, ""},
 		{"consul without service name", func(c *config.Config) { c.Consul.Enabled, c.Consul.ServiceName = true, "" }, "Missing consul.service_name"},
+		// NAME-metrics is a DNS label too, at most 63.
+		{"consul service name too long for its -metrics twin", func(c *config.Config) {
+			c.Consul.Enabled, c.Consul.ServiceName = true, strings.Repeat("f", 56)
+		}, "Invalid consul.service_name"},
+		{"consul service name as long as its -metrics twin allows", func(c *config.Config) {
+			c.Consul.Enabled, c.Consul.ServiceName = true, strings.Repeat("f", 55)
+		}, ""},
+		{"a long consul service name only looked up", func(c *config.Config) {
+			c.Server.BootstrapExpect, c.Server.RetryJoin, c.Consul.ServiceName = 3, []string{"provider=consul"}, strings.Repeat("f", 63)
+		}, ""},
 		{"tls complete", func(c *config.Config) {
 			c.TLS = config.TLS{CAFile: "ca", CertFile: "c", KeyFile: "k", VerifyIncoming: true}
 		}, ""},

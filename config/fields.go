@@ -388,6 +388,11 @@ func checkServiceName(s string) (string, error) {
 	return s, nil
 }
 
+// ConsulMetricsSuffix makes the name of the Consul service Prometheus
+// finds the agents through from consul.service_name: foreshape-metrics by
+// default (agent/consul.go).
+const ConsulMetricsSuffix = "-metrics"
+
 // ConsulRoleTags are the tags an agent gives its Consul services for its
 // role, and keeps current as the role changes, and server, its kind in the
 // NAME-metrics service beside client (agent/consul.go).

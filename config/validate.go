@@ -335,6 +335,14 @@ func (c *Config) Validate() hcl.Diagnostics {
 	if c.Consul.Enabled && c.Consul.ServiceName == "" {
 		missing("consul.enabled", "consul.service_name", "Registering in Consul needs consul.service_name.")
 	}
+	// The name Prometheus finds the agents under, NAME-metrics, is a DNS
+	// label too: longer than 63, Consul registers it, and its DNS
+	// (NAME-metrics.service.consul) never answers for it.
+	if n := c.Consul.ServiceName + ConsulMetricsSuffix; c.Consul.Enabled && c.Consul.ServiceName != "" && len(n) > 63 {
+		invalidAt("consul.service_name,consul.enabled", "consul.service_name",
+			"With consul.enabled, every agent also registers the service %s, which Prometheus finds the agents through by DNS, and a DNS name is at most 63 characters: it has %d. Use a service_name of at most %d.",
+			n, len(n), 63-len(ConsulMetricsSuffix))
+	}
 	return diags
 }
 
