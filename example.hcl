@@ -133,7 +133,8 @@ nomad {
 consul {
   # Register the agent's HTTP API as a Consul service, tagged with its role
   # (leader, follower or client) and with its version and Raft address in
-  # the service's meta, checked on /v1/ready; and beside it as
+  # the service's meta, checked on /v1/health and, for a server, on
+  # /v1/ready; and beside it as
   # SERVICE_NAME-metrics, tagged server or client and checked on
   # /v1/health, which Prometheus finds every running agent through, ready
   # or not (docs/telemetry.md). Both deregistered on a clean shutdown.
