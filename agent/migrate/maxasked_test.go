@@ -145,8 +145,7 @@ func TestScaleBlockAskedItsMaxLetsTheNextAct(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			recv := tc.receiver(t)
 			more := &fakeTarget{count: 2}
-			var h *harness
-			h = newHarness(t, actScenario, blindPolicies(t, recv.target, 2), func(c *Config) {
+			h := newHarness(t, actScenario, blindPolicies(t, recv.target, 2), func(c *Config) {
 				c.Targets = func(_ *policies.Policy, s *policies.Scale) (target.Target, error) {
 					if s.Name == "more" {
 						return more, nil
