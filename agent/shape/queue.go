@@ -214,15 +214,15 @@ func (f fit) reason(target string) string {
 // other committed arrivals, on the target's nodes that take new work (see
 // placeable). describe builds the reason of a fit. leaving, for a move
 // within the target (a drain of some of its nodes), are the drained nodes:
-// the room is read on the rest of it (see rest), and the moved work, in
-// its demand already, adds nothing.
+// the room is read on the rest of it (see rest), and size is only what
+// its demand there does not show yet (arriving).
 func (p *planner) check(target string, from, to time.Time, size state.Resources, self string, describe bool, leaving ...string) fit {
 	li, ok := p.locality(target)
 	if !ok || len(li.nodes) == 0 {
 		return fit{note: "target " + target + " has no ready node", metric: "capacity", at: from}
 	}
 	if len(leaving) > 0 {
-		li, size = p.rest(li, leaving), state.Resources{}
+		li = p.rest(li, leaving)
 	}
 	if li.receiving == 0 {
 		return fit{note: fmt.Sprintf("target %s has no node that takes new work: its %d ready nodes are ineligible or draining", target, len(li.nodes)),
@@ -390,6 +390,7 @@ func (p *planner) walk(s scored, slots map[string][]time.Time) {
 	if r.Target == r.Source {
 		leaving = r.Exclude
 	}
+	moved := p.arriving(r)
 	var f, congested fit
 	if Within(r) {
 		// A spread moves work between the locality's nodes: nothing
@@ -397,21 +398,21 @@ func (p *planner) walk(s scored, slots map[string][]time.Time) {
 		f = fit{ok: true, note: "within " + r.Target + ": onto its nodes with room"}
 		congested = f
 	} else {
-		f = p.check(r.Target, start, start.Add(s.est), r.Moved, r.ID, true, leaving...)
+		f = p.check(r.Target, start, start.Add(s.est), moved, r.ID, true, leaving...)
 		// Whether it may start now: a move started now lands in the
 		// target now, whatever its place in line (start is later when
 		// the moves ahead of it booked its source's places, though they
 		// wait).
 		congested = f
 		if start.After(p.now) {
-			congested = p.check(r.Target, p.now, p.now.Add(s.est), r.Moved, r.ID, true, leaving...)
+			congested = p.check(r.Target, p.now, p.now.Add(s.est), moved, r.ID, true, leaving...)
 		}
 		// A request whose deadline presses is not planned for later, when
 		// its target has room: that start would come after its deadline.
 		if !f.ok && !urgent {
-			if later, ok := p.firstFit(r.Target, start, s.est, r.Moved, r.ID, leaving...); ok {
+			if later, ok := p.firstFit(r.Target, start, s.est, moved, r.ID, leaving...); ok {
 				start = later
-				f = p.check(r.Target, start, start.Add(s.est), r.Moved, r.ID, true, leaving...)
+				f = p.check(r.Target, start, start.Add(s.est), moved, r.ID, true, leaving...)
 			}
 		}
 	}
@@ -420,9 +421,10 @@ func (p *planner) walk(s scored, slots map[string][]time.Time) {
 	deadlineNote := p.lateNotes(&s)
 	res, hasRes := p.in.State.ReservationFor(r.ID)
 	commit := func(from time.Time) {
-		// Work moved within its locality arrives nowhere new.
-		if r.Target != r.Source {
-			p.arrive(r.Target, r.ID, from, r.Moved)
+		// Work moved within its locality arrives only as far as its
+		// demand on the nodes that stay does not show it (arriving).
+		if !Within(r) {
+			p.arrive(r.Target, r.ID, from, moved)
 		}
 	}
 	// forRoom is set when the request lacks room in its target now: its
@@ -445,7 +447,7 @@ func (p *planner) walk(s scored, slots map[string][]time.Time) {
 	if !f.ok {
 		why := "target congested: " + f.reason(r.Target)
 		scaleNote = p.scaleFor(s.tp, r.Target, f.shortfall, f.at, why, r.ID)
-	} else if lf := p.later(r.Target, end, r.Moved, r.ID, leaving...); !Within(r) && !lf.ok {
+	} else if lf := p.later(r.Target, end, moved, r.ID, leaving...); !Within(r) && !lf.ok {
 		// Nomad never moves placed work onto nodes added later: the
 		// capacity must be there when the move lands, so it is needed by
 		// the start, however far off the crossing is, and the move waits

@@ -218,10 +218,10 @@ func newPlanner(in Input) *planner {
 	// move's arrival below replaces it: each stop hands the room of the
 	// allocation it moves over to its replacement, which is then in the
 	// target, so the move counts at its whole size.
-	within := map[string]bool{}
-	for _, r := range in.State.Requests {
-		if r.Target == r.Source {
-			within[r.ID] = true
+	within := map[string]*state.MigrationRequest{}
+	for i := range in.State.Requests {
+		if r := &in.State.Requests[i]; r.Target == r.Source {
+			within[r.ID] = r
 		}
 	}
 	for _, res := range in.State.Reservations {
@@ -230,9 +230,12 @@ func newPlanner(in Input) *planner {
 		}
 		p.held[res.Policy] = p.held[res.Policy].Add(res.Total())
 		// A move within its locality (a drain of some of its nodes) brings
-		// it nothing: its reservation holds room on the nodes that stay
-		// (localityInfo.free), not room its demand does not show.
-		if !within[res.Request] {
+		// it only what its demand on the nodes that stay does not show
+		// (arriving): its reservation holds room on those nodes
+		// (localityInfo.free).
+		if r, ok := within[res.Request]; ok {
+			p.arrive(res.Locality, res.Request, p.now, p.arriving(r))
+		} else {
 			p.arrive(res.Locality, res.Request, p.now, res.Total())
 		}
 	}
@@ -265,8 +268,8 @@ func newPlanner(in Input) *planner {
 				p.runningIDs[r.Target] = append(p.runningIDs[r.Target], r.ID)
 			}
 			p.total++
-			if r.Target != r.Source {
-				p.arrive(r.Target, r.ID, p.now, r.Moved)
+			if !Within(&r) {
+				p.arrive(r.Target, r.ID, p.now, p.arriving(&r))
 			}
 		}
 	}
@@ -376,7 +379,7 @@ func (p *planner) locality(path string) (*localityInfo, bool) {
 		li.capMem += n.MemoryMB
 		work = work.Add(p.work[i])
 		takes := p.takesWork(n)
-		if takes || n.Draining && !p.drainedByRequest[n.ID] {
+		if p.inShare(n) {
 			recvWork = recvWork.Add(p.work[i])
 		}
 		if takes {
@@ -470,6 +473,42 @@ func (li *localityInfo) placeNote() string {
 			li.receiving, len(li.nodes), li.leaving)
 	}
 	return fmt.Sprintf("on the %d of its %d ready nodes that take new work (the others ineligible or draining)", li.receiving, len(li.nodes))
+}
+
+// inShare reports whether a ready node's work counts in its locality's
+// demand on the nodes that take new work (receivingShare): it does, or it
+// drains and Nomad places its work on them.
+func (p *planner) inShare(n *Node) bool {
+	return p.takesWork(n) || n.Draining && !p.drainedByRequest[n.ID]
+}
+
+// arriving is what a request brings its target: its moved work; for a
+// move within its locality (a drain of some of its nodes), the part of it
+// on nodes whose work its demand on the others does not show (inShare:
+// the window's nodes once the coordinator has made them ineligible, or
+// drains them), which lands there all the same; the rest is in that
+// demand already, and counted again it read the locality fuller than it
+// would be. Nothing for a spread.
+func (p *planner) arriving(r *state.MigrationRequest) state.Resources {
+	switch {
+	case r.Target != r.Source:
+		return r.Moved
+	case Within(r):
+		return state.Resources{}
+	}
+	return p.outOfShare(r.Moves)
+}
+
+// outOfShare is the work of moves whose nodes' work is out of their
+// locality's share (inShare).
+func (p *planner) outOfShare(moves []state.Move) state.Resources {
+	var out state.Resources
+	for _, m := range moves {
+		if n, ok := p.c.Node(m.Node); ok && !p.inShare(n) {
+			out = out.Add(m.Size)
+		}
+	}
+	return out
 }
 
 // rest is the locality as its work will find it once the nodes of a drain
@@ -756,7 +795,7 @@ func (p *planner) chooseTarget(pol *policies.Policy, src string, moves []state.M
 			// is in its demand already, on fewer nodes once they leave. It
 			// comes first: chosen while every move may run there and it
 			// stays under its line.
-			room = p.room(p.rest(li, exclude), from, to, state.Resources{})
+			room = p.room(p.rest(li, exclude), from, to, p.outOfShare(moves))
 			if feasible == len(moves) && room >= 0 {
 				best, bestFeasible, bestRoom = cand, feasible, room
 				break

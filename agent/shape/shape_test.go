@@ -1005,6 +1005,49 @@ func TestDrainOfSomeNodesReadsTheRestOfTheLocality(t *testing.T) {
 	}
 }
 
+// TestDrainOfSomeNodesCountsTheWorkOfNodesMadeIneligible: once the
+// coordinator has made rack a's nodes ineligible for the window (at its
+// first move), dc1's demand on rack b no longer holds rack a's work
+// (receivingShare: an ineligible node's work stays on it), so the moves
+// still to come bring it to rack b: each move's check counts it as
+// incoming, and those ahead of it as held. Before, a move within its
+// locality brought nothing however its nodes were read, and the moves
+// of the window were checked on rack b's own work alone, 31% where they
+// had read 70% a pass before.
+func TestDrainOfSomeNodesCountsTheWorkOfNodesMadeIneligible(t *testing.T) {
+	f := baseFixture(t, "reschedule")
+	f.pols[0].Migrate.Targets = nil
+	f.pols[0].Reserve = f.pols[1].Reserve
+	f.now = at(95 * time.Minute)
+	f.setFrom("dc1", "cpu", 0, 35)
+	f.setFrom("dc2", "cpu", 0, 20)
+	for _, s := range Run(f.input()).Submit {
+		if s.Request.Target != "dc1" {
+			t.Fatalf("request %s to %s; want the rest of dc1", s.Request.Resource, s.Request.Target)
+		}
+		f.queued(s.Request)
+	}
+	if len(f.st.Requests) != 3 {
+		t.Fatalf("queued %+v; want three requests", f.st.Requests)
+	}
+	for i := range f.nodes[:2] {
+		if !strings.HasPrefix(f.nodes[i].Name, "dc1-a-") {
+			t.Fatalf("node %s; the test needs rack a first", f.nodes[i].Name)
+		}
+		f.nodes[i].Eligible = false
+	}
+	var reasons []string
+	for _, d := range Run(f.input()).Decisions {
+		reasons = append(reasons, d.Reason)
+	}
+	all := strings.Join(reasons, "\n")
+	// cache-0 (500 MHz) and web-0 (1000 MHz) on rack a's first node, web-1
+	// (1000 MHz) on its second: 2500 MHz, 31% of rack b's 8000.
+	if !strings.Contains(all, "p90 cpu 31% + incoming 6% + held 25% stays under the 80% line") {
+		t.Errorf("the last move is not checked with the window's work arriving on rack b:\n%s", all)
+	}
+}
+
 // TestDrainOfSomeNodesWithTargetsLeavesTheLocality drains rack a of dc1
 // with migrate.targets = ["dc2"]: the list is where its moves may go, so
 // the rest of dc1 is no candidate, and cache, which may not leave dc1,
