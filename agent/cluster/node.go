@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -119,6 +120,9 @@ type Node struct {
 	beside atomic.Pointer[error]
 	// clusterID caches ClusterID once known.
 	clusterID atomic.Pointer[string]
+	// created names what opening the Raft store made in the data_dir at
+	// this start (noteCreated), for a refusal after it to say.
+	created []string
 	// restores counts the snapshots the state machine restored (Restores).
 	restores atomic.Uint64
 	// live is raft once NewRaft returned, for the transport's goroutines,
@@ -261,11 +265,20 @@ func (n *Node) open(fsm raft.FSM) error {
 			snaps = raft.NewInmemSnapshotStore()
 		}
 	case logs == nil || stable == nil || snaps == nil:
+		if logs == nil && stable == nil && snaps == nil && cfg.DataDir != "" {
+			// A peers file in a data_dir with no Raft state is refused
+			// before the store below creates raft.db and snapshots/
+			// (recover.go).
+			if err := refuseWithoutState(cfg.DataDir, cfg.NodeID); err != nil {
+				return err
+			}
+		}
 		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 			return fmt.Errorf("cluster: data dir: %w", err)
 		}
 		if logs == nil || stable == nil {
 			dbPath := filepath.Join(cfg.DataDir, "raft.db")
+			n.noteCreated(dbPath, "raft.db")
 			bolt, err := raftboltdb.New(raftboltdb.Options{
 				Path: dbPath,
 				// Fail instead of waiting forever when another process
@@ -304,6 +317,7 @@ func (n *Node) open(fsm raft.FSM) error {
 			}
 		}
 		if snaps == nil {
+			n.noteCreated(filepath.Join(cfg.DataDir, "snapshots"), "snapshots/")
 			fss, err := raft.NewFileSnapshotStoreWithLogger(cfg.DataDir, cfg.SnapshotRetain, n.raftLogger("snapshot"))
 			if err != nil {
 				return openError(filepath.Join(cfg.DataDir, "snapshots"), err)
@@ -659,6 +673,14 @@ func (n *Node) SnapshotIndex() uint64 {
 // backup an operator restored. Each replaced the whole state, which may
 // come back with an index a reader held before.
 func (n *Node) Restores() uint64 { return n.restores.Load() }
+
+// noteCreated notes name as made at this start when path is not there
+// yet: the Raft store about to be opened creates it.
+func (n *Node) noteCreated(path, name string) {
+	if _, err := os.Lstat(path); errors.Is(err, fs.ErrNotExist) {
+		n.created = append(n.created, name)
+	}
+}
 
 func (n *Node) notLeader() error {
 	addr, id := n.raft.LeaderWithID()

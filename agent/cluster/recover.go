@@ -31,8 +31,10 @@ import (
 // committed, carrying the file's configuration; the log it replaces is
 // deleted), takes the recovered cluster's ID (recoveredClusterID), logs at
 // WARN what it did, and renames the file so that a restart does not apply
-// it again. A file it refuses stops the start and changes nothing: it is
-// an operator's explicit act, as a damaged raft.db is. The checks are
+// it again. A file it refuses stops the start and changes nothing (one
+// in a data_dir with no Raft state is refused before the Raft store is
+// opened, which would create raft.db and snapshots/: refuseWithoutState):
+// it is an operator's explicit act, as a damaged raft.db is. The checks are
 // ReadPeersFile's, which reads only: the agent's preflight runs it before
 // it makes a node ID or opens the Raft store, and so does `foreshape
 // config validate`, so a file refused at the start is refused there
@@ -53,13 +55,17 @@ import (
 const PeersFile = "peers.json"
 
 // PeersFileError is New's error for a peers file it refuses: where in the
-// file, and why. Nothing was changed.
+// file, and why. Nothing was changed, but for what Created names.
 type PeersFileError struct {
 	// Path is the file; Line and Column (1-based) where the fault is, or
 	// zero when it is the file as a whole.
 	Path         string
 	Line, Column int
 	Reason       string
+	// Created names what this start made in the data_dir before it
+	// refused the file (raft.db, snapshots/: empty), which only opening
+	// the Raft store could tell was needed; none when it refused first.
+	Created []string
 }
 
 func (e *PeersFileError) Error() string { return "cluster: " + e.Message() }
@@ -72,7 +78,11 @@ func (e *PeersFileError) Message() string {
 	if e.Line > 0 {
 		at = fmt.Sprintf("%s:%d,%d", e.Path, e.Line, e.Column)
 	}
-	return fmt.Sprintf("%s: %s; nothing was changed: correct the file (or move it out of data_dir to start without recovering) and start this server again", at, e.Reason)
+	changed := "nothing was changed"
+	if len(e.Created) > 0 {
+		changed = fmt.Sprintf("nothing was changed but for %s, which this start created empty in the data_dir", strings.Join(e.Created, " and "))
+	}
+	return fmt.Sprintf("%s: %s; %s: correct the file (or move it out of data_dir to start without recovering) and start this server again", at, e.Reason, changed)
 }
 
 // peer is one server the peers file names, with where it is in the file.
@@ -360,8 +370,10 @@ const noStateFix = "a peers file goes into the data_dir of each server left with
 // with this data_dir, so it has no Raft state to recover, and a file in
 // it is refused once its own checks pass (New would make the node ID, and
 // then refuse the file for not naming it). selfAddr "" is not checked.
-// What only the Raft store can tell (a server with a node ID but no Raft
-// state) New finds when it opens it.
+// What only the data_dir's Raft state can tell (a server with a node ID
+// but no Raft state) New finds before it opens the Raft store when the
+// data_dir holds neither raft.db nor a snapshot (refuseWithoutState),
+// else once it opened it.
 func ReadPeersFile(dataDir, self, selfAddr string) (conf raft.Configuration, found bool, err error) {
 	path := filepath.Join(dataDir, PeersFile)
 	data, err := os.ReadFile(path)
@@ -378,6 +390,51 @@ func ReadPeersFile(dataDir, self, selfAddr string) (conf raft.Configuration, fou
 		return conf, true, &PeersFileError{Path: path, Reason: "this server has no Raft state to recover (no node-id in its data_dir: it has never started with it): " + noStateFix}
 	}
 	return conf, true, nil
+}
+
+// noStateReason is why a peers file is refused in the data_dir of a server
+// with a node ID and no Raft state.
+const noStateReason = "this server has no Raft state to recover (no log, no snapshot in its data_dir): " + noStateFix
+
+// refuseWithoutState refuses dataDir's peers file before New opens the
+// Raft store there, when the data_dir plainly holds no Raft state: no
+// raft.db and no snapshot. Opening the store creates both raft.db and
+// snapshots/, and the refusal (which recoverFromPeersFile would make
+// once the store tells) says nothing was changed: this one is made
+// before anything is. The file is checked first as ReadPeersFile checks
+// it, but for this server's address, which the transport knows only once
+// it listens (recoverFromPeersFile checks it when there is state). A
+// data_dir that may hold state (raft.db there, or a snapshot directory)
+// is left to the store to tell.
+func refuseWithoutState(dataDir, self string) error {
+	_, found, err := ReadPeersFile(dataDir, self, "")
+	if err != nil || !found {
+		return err
+	}
+	if mayHoldRaftState(dataDir) {
+		return nil
+	}
+	return &PeersFileError{Path: filepath.Join(dataDir, PeersFile), Reason: noStateReason}
+}
+
+// mayHoldRaftState says whether dataDir may hold Raft state: raft.db is
+// there, or snapshots/ holds anything but what a killed process left
+// half-written (NAME.tmp, which raft's store skips), or either cannot be
+// told.
+func mayHoldRaftState(dataDir string) bool {
+	if _, err := os.Lstat(filepath.Join(dataDir, "raft.db")); !errors.Is(err, fs.ErrNotExist) {
+		return true
+	}
+	entries, err := os.ReadDir(filepath.Join(dataDir, "snapshots"))
+	if err != nil {
+		return !errors.Is(err, fs.ErrNotExist)
+	}
+	for _, e := range entries {
+		if !strings.HasSuffix(e.Name(), ".tmp") {
+			return true
+		}
+	}
+	return false
 }
 
 // recoveredClusterID is the cluster ID of a configuration recovered from a
@@ -430,7 +487,7 @@ func (n *Node) recoverFromPeersFile(fsm raft.FSM, rc *raft.Config, now time.Time
 		return fmt.Errorf("cluster: recover from %s: %w", path, err)
 	}
 	if !has {
-		return &PeersFileError{Path: path, Reason: "this server has no Raft state to recover (no log, no snapshot in its data_dir): " + noStateFix}
+		return &PeersFileError{Path: path, Reason: noStateReason, Created: n.created}
 	}
 	last, term := n.lastEntry()
 	oldID := n.ClusterID()

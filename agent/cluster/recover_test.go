@@ -3,6 +3,7 @@ package cluster_test
 import (
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -631,6 +632,56 @@ func TestPeersFileRefusedWithoutRaftState(t *testing.T) {
 	}
 	if _, err := os.Stat(path); err != nil {
 		t.Errorf("the file after the refusal: %v; want it left", err)
+	}
+}
+
+// TestPeersFileRefusedBeforeTheRaftStoreIsMade: a server with a node ID
+// and nothing else in its data_dir (no raft.db, no snapshot) refuses a
+// peers file before it opens the Raft store, so that the refusal's
+// "nothing was changed" is true: the data_dir holds the node ID and the
+// file alone after it. It made an empty raft.db and snapshots/ first.
+// Once a start made them (here: one without the file), the refusal comes
+// after the store is opened and names nothing created, as that start
+// created nothing.
+func TestPeersFileRefusedBeforeTheRaftStoreIsMade(t *testing.T) {
+	s := newRecServer(t, t.TempDir(), "new")
+	// The file names the server at the address it serves Raft at, so
+	// that nothing but the missing state refuses it.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.addr = l.Addr().String()
+	l.Close()
+	s.peersFile(t, []*recServer{s})
+	reg := &registry{}
+	err = s.start(t, reg, nil)
+	var pe *cluster.PeersFileError
+	if !errors.As(err, &pe) || !strings.Contains(err.Error(), "this server has no Raft state to recover") || !strings.Contains(err.Error(), "; nothing was changed:") {
+		t.Fatalf("error %v; want the file refused: no Raft state, nothing changed", err)
+	}
+	var left []string
+	entries, _ := os.ReadDir(s.dir)
+	for _, e := range entries {
+		left = append(left, e.Name())
+	}
+	if want := []string{"node-id", cluster.PeersFile}; !slices.Equal(left, want) {
+		t.Errorf("the data_dir after the refusal holds %q; want %q", left, want)
+	}
+
+	path := filepath.Join(s.dir, cluster.PeersFile)
+	moved := path + ".aside"
+	if err := os.Rename(path, moved); err != nil {
+		t.Fatal(err)
+	}
+	s.mustStart(t, reg, nil)
+	s.stop(t)
+	if err := os.Rename(moved, path); err != nil {
+		t.Fatal(err)
+	}
+	err = s.start(t, reg, nil)
+	if !errors.As(err, &pe) || !strings.Contains(err.Error(), "; nothing was changed:") {
+		t.Fatalf("error %v; want the file refused, nothing changed", err)
 	}
 }
 
