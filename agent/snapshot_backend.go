@@ -93,6 +93,15 @@ func (a *Agent) backupInfo() cluster.BackupInfo {
 // log say), as a pause by an operator replaces an earlier one. The
 // answer describes the upload: its size and SHA-256 are of the file the
 // operator sent, not of the state rewritten from it.
+//
+// Whatever o, the act state's index in the state handed to raft is the
+// Raft index of the restore itself (state.RewriteActModified, into another
+// file, once the leader's work has stopped: RestoreBackupAt), so
+// that the queue's index never goes back at a restore and an index a
+// client read before it is behind the restored queue's: a blocking query
+// at it is answered at once. A backup taken with no change of the queue
+// since left the index exactly where a client held it, and such a query
+// waited its whole wait without showing the restore's pause.
 func (a *Agent) RestoreSnapshot(ctx context.Context, body io.Reader, o api.RestoreOptions) (out api.SnapshotRestore, err error) {
 	defer func() {
 		if errors.Is(err, api.ErrInvalid) {
@@ -175,12 +184,48 @@ func (a *Agent) RestoreSnapshot(ctx context.Context, body io.Reader, o api.Resto
 	if err != nil {
 		return out, err
 	}
-	if err := rewind(restored); err != nil {
-		return out, err
-	}
+	var finals []*os.File
+	defer func() {
+		for _, f := range finals {
+			removeRestoreFile(f)
+		}
+	}()
 	handed := meta
 	handed.Size = size
-	if err := a.node.RestoreBackup(ctx, handed, restored); err != nil {
+	// The state handed to raft carries the restore's own Raft index as the
+	// act state's, which every server restores with it: past the index of
+	// every queue the replaced state showed, so that a client holding one
+	// sees a change, as after any other (state.RewriteActModified).
+	var atErr error // the state's rewrite failed: said as is
+	at := func(index uint64) (io.Reader, int64, error) {
+		final, err := a.restoreFile()
+		if err != nil {
+			atErr = err
+			return nil, 0, err
+		}
+		finals = append(finals, final)
+		if atErr = rewind(restored); atErr != nil {
+			return nil, 0, atErr
+		}
+		if err := state.RewriteActModified(final, restored, index); err != nil {
+			if atErr = uploadDiskError(err); atErr == nil {
+				atErr = fmt.Errorf("writing the state with the restore's index to %s, nothing was restored: %w", final.Name(), err)
+			}
+			return nil, 0, atErr
+		}
+		var n int64
+		if n, atErr = final.Seek(0, io.SeekCurrent); atErr != nil {
+			return nil, 0, atErr
+		}
+		if atErr = rewind(final); atErr != nil {
+			return nil, 0, atErr
+		}
+		return final, n, nil
+	}
+	if err := a.node.RestoreBackupAt(ctx, handed, at); err != nil {
+		if atErr != nil {
+			return out, atErr
+		}
 		if errors.Is(err, cluster.ErrNotLeader) {
 			return out, fmt.Errorf("%v; nothing was restored: %w", err, api.ErrUnavailable)
 		}

@@ -396,19 +396,35 @@ func (n *Node) SaveBackup(ctx context.Context, w io.Writer, info BackupInfo) (Ba
 // RestoreBackup replaces the cluster's state with a backup's state, which
 // holds exactly meta.Size bytes (a caller that rewrote the backup's state,
 // as the agent does to pause the restored migration queue, passes the
-// rewritten state's size); leader only. Raft stores it as a snapshot of
-// this server at an index past both its log and the backup's, restores
-// its state machine from it, and sends it to every follower; the
-// configuration stays this cluster's. The caller must have checked that
-// the state machine restores it: raft stops the process (a panic) when it
-// cannot. The leadership term ends before the restore, so that no write
-// of its leader work lands on the restored state, and a new one starts
-// once the restore is done or failed, so that leader work begins from the
+// rewritten state's size); leader only. It is RestoreBackupAt with the
+// state as it is, whatever the restore's index.
+func (n *Node) RestoreBackup(ctx context.Context, meta BackupMeta, state io.Reader) error {
+	return n.RestoreBackupAt(ctx, meta, func(uint64) (io.Reader, int64, error) { return state, meta.Size, nil })
+}
+
+// RestoreBackupAt replaces the cluster's state with a backup's state;
+// leader only. Raft stores it as a snapshot of this server at an index
+// past both its log and the backup's, restores its state machine from
+// it, and sends it to every follower; the configuration stays this
+// cluster's. The caller must have checked that the state machine
+// restores it: raft stops the process (a panic) when it cannot. The
+// leadership term ends before the restore, so that no write of its
+// leader work lands on the restored state, and a new one starts once the
+// restore is done or failed, so that leader work begins from the
 // restored state as after an election. No write of the caller comes
 // between the restore and the new term: what the restored state must hold
 // from its start travels in the state handed here, which every server
 // restores whole.
-func (n *Node) RestoreBackup(ctx context.Context, meta BackupMeta, state io.Reader) error {
+//
+// state is called once, after the term ended and the state machine
+// applied every entry before it, with the index raft gives the restore
+// (one past the last of its log and of the backup's, as hashicorp/raft's
+// Restore takes it), and returns the state to hand raft and its size. The
+// index is read where nothing the term wrote can come after it, so it is
+// past every index the replaced state showed; should an entry reach the
+// log between the call and the restore all the same, raft's index is
+// past it and the one passed is still none after the restore's.
+func (n *Node) RestoreBackupAt(ctx context.Context, meta BackupMeta, state func(index uint64) (io.Reader, int64, error)) error {
 	if n.raft.State() != raft.Leader {
 		return n.notLeader()
 	}
@@ -434,8 +450,12 @@ func (n *Node) RestoreBackup(ctx context.Context, meta BackupMeta, state io.Read
 	}
 	n.leadershipLog().Info("restoring a backup: leader work stopped until the state is restored")
 	defer n.restartTerm()
-	sm := &raft.SnapshotMeta{Version: raft.SnapshotVersionMax, Index: meta.Index, Term: meta.Term, Size: meta.Size}
-	if err := n.raft.Restore(sm, state, timeout(ctx)); err != nil {
+	rd, size, err := state(max(n.raft.LastIndex(), meta.Index) + 1)
+	if err != nil {
+		return err
+	}
+	sm := &raft.SnapshotMeta{Version: raft.SnapshotVersionMax, Index: meta.Index, Term: meta.Term, Size: size}
+	if err := n.raft.Restore(sm, rd, timeout(ctx)); err != nil {
 		// Raft writes the restored state into a snapshot before its state
 		// machine reads it: one it could not write to the data_dir (a
 		// full disk) restored nothing, and says what fails, as a command

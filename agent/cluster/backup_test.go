@@ -405,3 +405,52 @@ func TestReadBackupRefuses(t *testing.T) {
 		t.Errorf("WriteBackup sets the version it writes: %v", err)
 	}
 }
+
+// TestBackupRestoredAtTheRestoresIndex: RestoreBackupAt asks for the
+// state with the Raft index the restore takes (past the log's and the
+// backup's), and a state rewritten with it as the act state's index
+// (state.RewriteActModified, as the agent's restore does) gives every
+// server that index: the leader, a follower cut off during the restore
+// that installs the leader's snapshot once back, and a state machine
+// started from the leader's state. It is past every act index the
+// replaced state showed, so a client holding one sees a change.
+func TestBackupRestoredAtTheRestoresIndex(t *testing.T) {
+	c, fsms := stateCluster(t, 3)
+	fill(t, c, "before", 3)
+	l := c.Leader()
+	_, saved, meta := saveBackup(t, c.Nodes[l])
+	fill(t, c, "after", 2)
+	held := fsms[l].ActModified()
+	f := (l + 1) % 3
+	c.Partition(f)
+	var asked uint64
+	err := c.Nodes[l].RestoreBackupAt(context.Background(), meta, func(index uint64) (io.Reader, int64, error) {
+		asked = index
+		var rewritten bytes.Buffer
+		if err := state.RewriteActModified(&rewritten, bytes.NewReader(saved), index); err != nil {
+			return nil, 0, err
+		}
+		return bytes.NewReader(rewritten.Bytes()), int64(rewritten.Len()), nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if si := c.Nodes[l].SnapshotIndex(); asked != si || asked <= held || asked <= meta.Index {
+		t.Errorf("asked for the state at index %d; the restore's Raft index is %d, the act state's before %d, the backup's %d: want the restore's, past both",
+			asked, si, held, meta.Index)
+	}
+	c.Heal(f)
+	for i, fsm := range fsms {
+		c.Eventually(fmt.Sprintf("node%d holds the restored state", i), func() bool { return fsm.Len() == 20 })
+		if got := fsm.ActModified(); got != asked {
+			t.Errorf("node%d: the act state's index is %d after the restore; want the restore's, %d", i, got, asked)
+		}
+	}
+	restarted, _ := state.NewFSM(state.Config{})
+	if err := restarted.Restore(io.NopCloser(bytes.NewReader(stateBytes(t, fsms[l])))); err != nil {
+		t.Fatal(err)
+	}
+	if got := restarted.ActModified(); got != asked {
+		t.Errorf("a state machine started from the leader's state: act index %d; want %d", got, asked)
+	}
+}

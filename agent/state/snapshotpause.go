@@ -37,18 +37,52 @@ import (
 // ErrCorruptSnapshot (or ErrUnknownSection for a later format version).
 // It reads no clock: the pause's time is the caller's.
 func RewriteQueuePause(w io.Writer, r io.ReadSeeker, pause SetQueuePaused) (SetQueuePaused, error) {
-	hasAct, err := scanSections(r)
-	if err != nil {
-		return SetQueuePaused{}, fmt.Errorf("state: rewrite the queue's pause: %w", err)
-	}
-	if _, err := r.Seek(0, io.SeekStart); err != nil {
-		return SetQueuePaused{}, fmt.Errorf("state: rewrite the queue's pause: %w", err)
-	}
-	was, err := rewritePause(w, r, pause, hasAct)
+	was, err := rewriteAct(w, r, actEdit{pause: &pause})
 	if err != nil {
 		return SetQueuePaused{}, fmt.Errorf("state: rewrite the queue's pause: %w", err)
 	}
 	return was, nil
+}
+
+// RewriteActModified copies the snapshot r holds to w with the act
+// state's modified index set to index, when that is past the snapshot's
+// own (it is never taken back), as RewriteQueuePause copies it: every
+// other key and frame kept, a snapshot without an "act" section given
+// one that holds the index alone, r checked whole before anything is
+// written, the trailer computed anew.
+//
+// A snapshot restore sets it to the Raft index the restore takes
+// (cluster.Node.RestoreBackupAt), past every index of the state it
+// replaces: an index a client read before the restore is then behind the
+// restored state's, as after any other change, and never equal to it,
+// which told a blocking query nothing had changed. The index travels in
+// the state raft hands every server, so each, a follower installing it
+// later or a server restarting from it, holds the same one.
+func RewriteActModified(w io.Writer, r io.ReadSeeker, index uint64) error {
+	if _, err := rewriteAct(w, r, actEdit{modified: index}); err != nil {
+		return fmt.Errorf("state: rewrite the act state's index: %w", err)
+	}
+	return nil
+}
+
+// actEdit is what rewriteAct changes of the "act" section's record: the
+// pause, unless nil, and the modified index, when past the record's.
+type actEdit struct {
+	pause    *SetQueuePaused
+	modified uint64
+}
+
+// rewriteAct checks r whole (scanSections), then copies it to w with its
+// "act" record edited (rewriteRecords); it returns the pause r held.
+func rewriteAct(w io.Writer, r io.ReadSeeker, edit actEdit) (SetQueuePaused, error) {
+	hasAct, err := scanSections(r)
+	if err != nil {
+		return SetQueuePaused{}, err
+	}
+	if _, err := r.Seek(0, io.SeekStart); err != nil {
+		return SetQueuePaused{}, err
+	}
+	return rewriteRecords(w, r, edit, hasAct)
 }
 
 // scanSections reads a whole snapshot, checking its framing, its "act"
@@ -85,7 +119,7 @@ func scanSections(r io.Reader) (hasAct bool, err error) {
 			if err := d.done(); err != nil {
 				return false, fmt.Errorf("%w: act record %d: %w", ErrCorruptSnapshot, i, err)
 			}
-			if _, _, err := pauseActRecord([]byte(rec), SetQueuePaused{}); err != nil {
+			if _, _, err := editActRecord([]byte(rec), actEdit{}); err != nil {
 				return false, fmt.Errorf("%w: act record %d: %w", ErrCorruptSnapshot, i, err)
 			}
 		}
@@ -93,9 +127,10 @@ func scanSections(r io.Reader) (hasAct bool, err error) {
 	return hasAct, fr.readTrailer()
 }
 
-// rewritePause copies the snapshot from r to w with the pause set; hasAct
-// says whether r has an "act" section (scanSections).
-func rewritePause(w io.Writer, r io.Reader, pause SetQueuePaused, hasAct bool) (was SetQueuePaused, err error) {
+// rewriteRecords copies the snapshot from r to w with its "act" record
+// edited as edit says; hasAct says whether r has an "act" section
+// (scanSections).
+func rewriteRecords(w io.Writer, r io.Reader, edit actEdit, hasAct bool) (was SetQueuePaused, err error) {
 	fr := snapshotReader(r)
 	crc := crc32.New(crc32.MakeTable(crc32.Castagnoli))
 	bw := bufio.NewWriterSize(io.MultiWriter(w, crc), 64<<10)
@@ -125,9 +160,9 @@ func rewritePause(w io.Writer, r io.Reader, pause SetQueuePaused, hasAct bool) (
 			e.uvarint(sections + 1)
 		})
 	}
-	// insert writes an "act" section that holds the pause alone.
+	// insert writes an "act" section that holds the edit alone.
 	insert := func() error {
-		rec, _, err := pauseActRecord(nil, pause)
+		rec, _, err := editActRecord(nil, edit)
 		if err != nil {
 			return err
 		}
@@ -159,7 +194,7 @@ func rewritePause(w io.Writer, r io.Reader, pause SetQueuePaused, hasAct bool) (
 			if err := d.done(); err != nil {
 				return was, fmt.Errorf("%w: act record %d: %w", ErrCorruptSnapshot, i, err)
 			}
-			out, held, err := pauseActRecord([]byte(rec), pause)
+			out, held, err := editActRecord([]byte(rec), edit)
 			if err != nil {
 				return was, fmt.Errorf("%w: act record %d: %w", ErrCorruptSnapshot, i, err)
 			}
@@ -191,16 +226,17 @@ func rewritePause(w io.Writer, r io.Reader, pause SetQueuePaused, hasAct bool) (
 	return was, err
 }
 
-// pauseActRecord returns the "act" section's record rec (nil for none)
-// with the pause's keys set as applying pause sets the act state's (and
-// as actMeta writes them, empty ones left out), every other key kept, and
-// the pause rec held. A record that the act state would not restore is
+// editActRecord returns the "act" section's record rec (nil for none)
+// edited as edit says, and the pause rec held. A pause sets its keys as
+// applying it sets the act state's (and as actMeta writes them, empty
+// ones left out); a modified index past the record's replaces it; every
+// other key is kept. A record that the act state would not restore is
 // refused.
-func pauseActRecord(rec []byte, pause SetQueuePaused) ([]byte, SetQueuePaused, error) {
+func editActRecord(rec []byte, edit actEdit) ([]byte, SetQueuePaused, error) {
 	var was SetQueuePaused
+	var m actMeta
 	keys := map[string]json.RawMessage{}
 	if rec != nil {
-		var m actMeta
 		if err := json.Unmarshal(rec, &m); err != nil {
 			return nil, was, err
 		}
@@ -212,7 +248,7 @@ func pauseActRecord(rec []byte, pause SetQueuePaused) ([]byte, SetQueuePaused, e
 			keys = map[string]json.RawMessage{}
 		}
 	} else {
-		// As actMeta writes a state that holds nothing but the pause.
+		// As actMeta writes a state that holds nothing but the edit.
 		keys["next_request"], keys["next_reservation"], keys["next_scale"] = json.RawMessage("0"), json.RawMessage("0"), json.RawMessage("0")
 	}
 	set := func(key string, v any, empty bool) error {
@@ -224,15 +260,22 @@ func pauseActRecord(rec []byte, pause SetQueuePaused) ([]byte, SetQueuePaused, e
 		keys[key] = b
 		return err
 	}
-	by := bound(pause.By)
-	if err := set("paused", pause.Paused, !pause.Paused); err != nil {
-		return nil, was, err
+	if edit.modified > m.Modified {
+		if err := set("modified", edit.modified, false); err != nil {
+			return nil, was, err
+		}
 	}
-	if err := set("paused_at", pause.At, pause.At.IsZero()); err != nil {
-		return nil, was, err
-	}
-	if err := set("paused_by", by, by == ""); err != nil {
-		return nil, was, err
+	if pause := edit.pause; pause != nil {
+		by := bound(pause.By)
+		if err := set("paused", pause.Paused, !pause.Paused); err != nil {
+			return nil, was, err
+		}
+		if err := set("paused_at", pause.At, pause.At.IsZero()); err != nil {
+			return nil, was, err
+		}
+		if err := set("paused_by", by, by == ""); err != nil {
+			return nil, was, err
+		}
 	}
 	out, err := json.Marshal(keys)
 	return out, was, err

@@ -290,3 +290,65 @@ func BenchmarkRewriteQueuePause(b *testing.B) {
 	}
 	b.ReportMetric(float64(len(snap)), "state_bytes")
 }
+
+// TestRewriteActModified: a snapshot rewritten with an index past its act
+// state's restores, in a fresh state machine, to the act state at that
+// index and everything else as it was (the pause kept, the applied index
+// the snapshot's); an index at or behind the snapshot's leaves the
+// snapshot's (it is never taken back); a snapshot without act data gets
+// an act section holding the index alone.
+func TestRewriteActModified(t *testing.T) {
+	restored := func(t *testing.T, snap []byte, cfg Config) *FSM {
+		t.Helper()
+		g, _ := NewFSM(cfg)
+		if err := g.Restore(io.NopCloser(bytes.NewReader(snap))); err != nil {
+			t.Fatal(err)
+		}
+		return g
+	}
+	f := fullState(t)
+	var orig bytes.Buffer
+	if err := f.WriteSnapshot(&orig); err != nil {
+		t.Fatal(err)
+	}
+	was := f.ActModified()
+	for _, tc := range []struct {
+		name  string
+		index uint64
+		want  uint64
+	}{
+		{"past the state's", was + 40, was + 40},
+		{"the state's", was, was},
+		{"behind the state's", was - 1, was},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var out bytes.Buffer
+			if err := RewriteActModified(&out, bytes.NewReader(orig.Bytes()), tc.index); err != nil {
+				t.Fatal(err)
+			}
+			g := restored(t, out.Bytes(), f.Config())
+			if g.ActModified() != tc.want || g.AppliedIndex() != f.AppliedIndex() || !samePause(heldPause(g), heldPause(f)) {
+				t.Errorf("act index %d, applied %d, pause %+v; want %d, %d, %+v", g.ActModified(), g.AppliedIndex(), heldPause(g), tc.want, f.AppliedIndex(), heldPause(f))
+			}
+			v, w := g.Act(), f.Act()
+			v.Modified, w.Modified = 0, 0
+			if diff := cmp.Diff(w, v); diff != "" {
+				t.Errorf("the act state besides its index (-before +after):\n%s", diff)
+			}
+		})
+	}
+	t.Run("no act data", func(t *testing.T) {
+		f := newFSM(t, smallTiers, withProfiles(mixedProfiles()))
+		applyAt(t, f, AppendSamples{Step: time.Minute, Samples: []Sample{{cpu, at(0), 1}, {nodeCPU, at(0), 2}}})
+		var orig, out bytes.Buffer
+		if err := f.WriteSnapshot(&orig); err != nil {
+			t.Fatal(err)
+		}
+		if err := RewriteActModified(&out, bytes.NewReader(orig.Bytes()), 12); err != nil {
+			t.Fatal(err)
+		}
+		if g := restored(t, out.Bytes(), f.Config()); g.ActModified() != 12 || g.QueuePaused() || g.Len() != f.Len() {
+			t.Errorf("act index %d, paused %v, %d series; want 12, running, %d", g.ActModified(), g.QueuePaused(), g.Len(), f.Len())
+		}
+	})
+}
