@@ -658,16 +658,17 @@ type blockingLook struct {
 // answer says whether the query is answered now, with the state as it is.
 //
 // It is, at once, when the state changed past the index asked, or was
-// replaced while the query waited (a snapshot restore takes the index
-// back to the backup's, or leaves it where it was with the queue paused:
-// a change either way).
+// replaced while the query waited (a restore sets the index to its own
+// Raft index, past any the client held, f7a4721; a state restored by an
+// earlier release took it back to the backup's, or left it where it was
+// with the queue paused: a change either way).
 //
 // An index past the state's is one the client read from a server ahead
 // of this one, or from another state. When this state holds the log as
 // far as that index or past it, the entry that changed the act state
-// there is none of its history (a snapshot restore replaced the state
-// since the client read it): answered at once, with an index lower than
-// the one asked, which the client follows. On the leader, an index past
+// there is none of its history (a snapshot an earlier release restored
+// replaced the state since the client read it): answered at once, with
+// an index lower than the one asked, which the client follows. On the leader, an index past
 // its Raft log is none of the cluster's (its log holds every committed
 // entry: an agent since restarted from nothing, another agent at the
 // address): answered at once too. Otherwise the server is behind (a

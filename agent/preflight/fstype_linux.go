@@ -32,6 +32,8 @@ func kernelFSOf(dir string) string {
 	if unix.Statfs(dir, &st) != nil {
 		return ""
 	}
-	// Type is int64 on amd64 and arm64, narrower on some platforms.
-	return kernelFS[int64(st.Type)]
+	// Type is int64 on amd64 and arm64, a signed 32 bits on 386 and arm,
+	// where the magic numbers over 2^31 (selinuxfs, efivarfs, bpf) read
+	// negative: read as the unsigned 32 bits they are.
+	return kernelFS[int64(uint32(st.Type))]
 }

@@ -779,6 +779,12 @@ func (p *planner) chooseTarget(pol *policies.Policy, src string, moves []state.M
 			tried = append(tried, fmt.Sprintf("%s has no node that takes new work (its %d ready nodes are ineligible or draining)", cand, len(li.nodes)))
 			continue
 		}
+		if cand == src && len(exclude) > 0 {
+			if r := p.rest(li, exclude); r.receiving == 0 {
+				tried = append(tried, fmt.Sprintf("the rest of %s has no node that takes new work once the %d drained leave (its other ready nodes are ineligible or draining)", cand, r.leaving))
+				continue
+			}
+		}
 		feasible := 0
 		for _, m := range moves {
 			if p.feasibleIn(m, li, exclude...) {

@@ -1048,6 +1048,28 @@ func TestDrainOfSomeNodesCountsTheWorkOfNodesMadeIneligible(t *testing.T) {
 	}
 }
 
+// TestDrainOfSomeNodesIntoARestThatTakesNoWork: with rack b of dc1 out of
+// scheduling, a drain of rack a has no rest of dc1 to stay in, and the
+// request of cache, which may not leave dc1, is not made, saying so
+// (it said dc1 was forbidden by the jobs' constraints).
+func TestDrainOfSomeNodesIntoARestThatTakesNoWork(t *testing.T) {
+	f := baseFixture(t, "reschedule")
+	f.pols[0].Migrate.Targets = nil
+	f.now = at(95 * time.Minute)
+	for i := range f.nodes {
+		if strings.HasPrefix(f.nodes[i].Name, "dc1-b-") {
+			f.nodes[i].Eligible = false
+		}
+	}
+	plan := Run(f.input())
+	if !slices.ContainsFunc(plan.Decisions, func(d state.Decision) bool {
+		return strings.Contains(d.Reason, "no request for allocation cache") &&
+			strings.Contains(d.Reason, "the rest of dc1 has no node that takes new work once the 2 drained leave")
+	}) {
+		t.Errorf("no word of cache's rest of dc1 taking no work: %+v", plan.Decisions)
+	}
+}
+
 // TestDrainOfSomeNodesWithTargetsLeavesTheLocality drains rack a of dc1
 // with migrate.targets = ["dc2"]: the list is where its moves may go, so
 // the rest of dc1 is no candidate, and cache, which may not leave dc1,
