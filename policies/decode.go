@@ -1021,6 +1021,14 @@ func translateSchedule(s *scheduleHCL, own Locality) (*Schedule, hcl.Diagnostics
 				diags = append(diags, hclfield.Invalid(rng, fmt.Sprintf("%s.localities[%d]", prefix, i), "%s.", listedTwice(item, first)))
 				continue
 			}
+			// One within another listed is taken twice as well: its nodes
+			// drained by both, its work moved here added twice.
+			if other, ok := within(l, out.Localities); ok {
+				diags = append(diags, hclfield.Invalid(rng, fmt.Sprintf("%s.localities[%d]", prefix, i),
+					"%q and %q, listed already, are one within the other: the nodes of %s would be taken twice. List %s alone.",
+					item, seen[other], narrower(l, other), wider(l, other)))
+				continue
+			}
 			seen[l] = item
 			out.Localities = append(out.Localities, l)
 		}
@@ -1046,6 +1054,39 @@ func translateSchedule(s *scheduleHCL, own Locality) (*Schedule, hcl.Diagnostics
 		diags = append(diags, d...)
 	}
 	return out, diags
+}
+
+// within returns a locality of list that l is within or that is within l.
+func within(l Locality, list []Locality) (Locality, bool) {
+	for _, o := range list {
+		if contains(o, l) || contains(l, o) {
+			return o, true
+		}
+	}
+	return Locality{}, false
+}
+
+// contains reports whether every node of inner belongs to outer: each part
+// of outer is a wildcard or inner's.
+func contains(outer, inner Locality) bool {
+	part := func(o, i string) bool { return o == "" || o == "*" || o == i }
+	return part(outer.Datacenter, inner.Datacenter) && part(outer.NodePool, inner.NodePool) && part(outer.NodeClass, inner.NodeClass)
+}
+
+// narrower and wider name the inner and the outer of two localities one
+// of which is within the other.
+func narrower(a, b Locality) string {
+	if contains(a, b) {
+		return b.String()
+	}
+	return a.String()
+}
+
+func wider(a, b Locality) string {
+	if contains(a, b) {
+		return a.String()
+	}
+	return b.String()
 }
 
 // listedTwice says that locality item of a list names the same locality

@@ -294,6 +294,12 @@ func TestParseErrors(t *testing.T) {
 		{"schedule locality twice", func(b *builder) {
 			b.schedule = strings.Replace(b.schedule, `action   = "drain"`, "action   = \"drain\"\n    localities = [\"dc2\",\n \"dc3\", \"dc2\"]", 1)
 		}, "Invalid schedule.patch.localities[2]", `"dc3", "dc2"]`},
+		{"schedule locality within another", func(b *builder) {
+			b.schedule = strings.Replace(b.schedule, `action   = "drain"`, "action   = \"drain\"\n    localities = [\"dc2/web\",\n \"dc3\", \"dc2\"]", 1)
+		}, "Invalid schedule.patch.localities[2]", `"dc3", "dc2"]`},
+		{"schedule locality within another, wildcards", func(b *builder) {
+			b.schedule = strings.Replace(b.schedule, `action   = "drain"`, "action   = \"drain\"\n    localities = [\"*/*/batch\",\n \"dc3/default/batch\"]", 1)
+		}, "Invalid schedule.patch.localities[1]", `"dc3/default/batch"]`},
 		{"peak of its own locality written twice", func(b *builder) {
 			b.schedule = strings.Replace(b.schedule, `action   = "drain"`, "action   = \"peak\"\n    localities = [\"dc1\",\n \"dc1/*\"]", 1)
 		}, "Invalid schedule.patch.localities[1]", `"dc1/*"]`},
