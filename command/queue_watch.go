@@ -45,8 +45,11 @@ Usage: foreshape queue watch [options]
   (filtered) queue as one line of JSON. When the agent cannot be reached
   it says so and tries again, asking for the queue as it is: an agent
   that comes back with a lower index (restarted, or another agent at the
-  address) is followed from there, as is a queue a snapshot restore took
-  back to its backup's index, and stderr says the index went back.
+  address) is followed from there, as is a queue a snapshot restore by an
+  earlier release took back to its backup's index, and stderr says the
+  index went back. A pause is shown with who or what paused the queue,
+  and a pause under another name while paused (a snapshot restore
+  pauses the queue it restores) as paused again.
 
 Options:
 
@@ -102,6 +105,7 @@ func (c *QueueWatchCommand) Run(args []string) int {
 	client := cf.client()
 	var seen map[string]api.MigrationRequest
 	var paused, noLeader bool
+	var pausedBy string // who or what paused the queue, as last shown
 	var lastJSON []byte // the last answer shown, as -json prints it
 	var shown uint64    // the index of the last answer shown
 	for {
@@ -160,7 +164,7 @@ func (c *QueueWatchCommand) Run(args []string) int {
 			}
 			fmt.Fprintf(c.Out, "\x1b[H\x1b[2J%s", fitScreen(frame, width, height, reserve))
 		default:
-			c.printChanges(q, seen, paused)
+			c.printChanges(q, seen, paused, pausedBy)
 		}
 		if wentBack != "" {
 			// After the output: a redraw clears the screen.
@@ -173,7 +177,7 @@ func (c *QueueWatchCommand) Run(args []string) int {
 		case !qm.NoLeader && noLeader:
 			fmt.Fprintf(c.Err, "%s the agent at %s knows a leader again\n", clock(), withDefaultPort(cf.address))
 		}
-		paused, shown, noLeader, lastJSON = q.Paused, q.Index, qm.NoLeader, b
+		paused, pausedBy, shown, noLeader, lastJSON = q.Paused, q.PausedBy, q.Index, qm.NoLeader, b
 		if seen == nil {
 			seen = map[string]api.MigrationRequest{}
 		}
@@ -192,16 +196,24 @@ func (c *QueueWatchCommand) Run(args []string) int {
 }
 
 // printChanges prints one line per change since the last answer (seen is
-// nil on the first).
-func (c *QueueWatchCommand) printChanges(q api.Queue, seen map[string]api.MigrationRequest, paused bool) {
+// nil on the first); paused and pausedBy are the last answer's.
+func (c *QueueWatchCommand) printChanges(q api.Queue, seen map[string]api.MigrationRequest, paused bool, pausedBy string) {
 	now := clock()
+	by := ""
+	if q.PausedBy != "" {
+		by = " by " + cell(q.PausedBy)
+	}
 	switch {
 	case seen == nil && q.Paused:
-		fmt.Fprintf(c.Out, "%s queue paused\n", now)
+		fmt.Fprintf(c.Out, "%s queue paused%s\n", now, by)
 	case seen == nil:
 		fmt.Fprintf(c.Out, "%s queue running\n", now)
 	case q.Paused && !paused:
-		fmt.Fprintf(c.Out, "%s queue paused\n", now)
+		fmt.Fprintf(c.Out, "%s queue paused%s\n", now, by)
+	case q.Paused && q.PausedBy != pausedBy:
+		// Paused again while paused: a snapshot restore pauses the
+		// queue it restores under its own name.
+		fmt.Fprintf(c.Out, "%s queue paused again%s\n", now, by)
 	case !q.Paused && paused:
 		fmt.Fprintf(c.Out, "%s queue resumed\n", now)
 	}

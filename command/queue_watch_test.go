@@ -30,8 +30,9 @@ type indexAgent struct {
 	// lower answers a blocking query for an index past this agent's at
 	// once, with its own (as another agent behind one address might).
 	lower bool
-	// paused is the queue's pause.
-	paused bool
+	// paused is the queue's pause, and pausedBy who or what paused it.
+	paused   bool
+	pausedBy string
 	// restores counts the snapshot restores (restore): each answers the
 	// queries waiting, as an agent's does.
 	restores int
@@ -74,7 +75,7 @@ func (a *indexAgent) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		a.mu.Lock()
 		if !blocking || asked < a.index || a.lower || a.stopping || a.restores != restores {
 			w.Header().Set(api.IndexHeader, strconv.FormatUint(a.index, 10))
-			q := api.Queue{Requests: a.requests, Index: a.index, Paused: a.paused}
+			q := api.Queue{Requests: a.requests, Index: a.index, Paused: a.paused, PausedBy: a.pausedBy}
 			a.mu.Unlock()
 			_ = json.NewEncoder(w).Encode(q)
 			return
@@ -97,9 +98,14 @@ func (a *indexAgent) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // paused and the index set to index, and answers the queries waiting.
 func (a *indexAgent) restore(index uint64) {
 	a.change(func() {
-		a.index, a.paused = index, true
+		a.index, a.paused, a.pausedBy = index, true, "snapshot restore"
 		a.restores++
 	})
+}
+
+// pause pauses a's queue at index, by who.
+func (a *indexAgent) pause(index uint64, by string) {
+	a.change(func() { a.index, a.paused, a.pausedBy = index, true, by })
 }
 
 // serveIndexAgent serves a at addr ("" for any port) until the test ends,
@@ -214,5 +220,24 @@ func TestQueueWatchShowsARestoreAtTheSameIndex(t *testing.T) {
 				t.Errorf("exit %d: %s", code, errb.String())
 			}
 		})
+	}
+}
+
+// TestQueueWatchShowsARestoreOfAPausedQueue: a pause is shown with who
+// paused the queue, and a snapshot restore of a queue an operator had
+// paused, which pauses it again under the restore's name, is shown too.
+// Lines were printed only when the queue went from running to paused or
+// back, so that restore showed nothing of itself.
+func TestQueueWatchShowsARestoreOfAPausedQueue(t *testing.T) {
+	a := newIndexAgent(7, "mr-1")
+	a.pause(7, "operator (token abc)")
+	srv := serveIndexAgent(t, "", a)
+	out, errb, stop := runWatch(t, false, "-address", srv.URL, "-retry", "10ms")
+	waitFor(t, out, "queue paused by operator (token abc)")
+	a.awaitWaiting(t)
+	a.restore(9)
+	waitFor(t, out, "queue paused again by snapshot restore")
+	if code := stop(); code != ExitOK {
+		t.Errorf("exit %d: %s", code, errb.String())
 	}
 }
