@@ -65,8 +65,12 @@ func TestFidelityBlockedEvalWaitsForFreedCapacity(t *testing.T) {
 		if _, _, err := c.client.Jobs().Deregister(holderID, false, nil); err != nil {
 			t.Fatal(err)
 		}
+		// Nomad's scheduler stops the allocation milliseconds after
+		// the answer: wait for it.
+		h := c.waitAlloc(t, held.ID, "desired to stop", func(a *api.Allocation) bool {
+			return a.DesiredStatus == api.AllocDesiredStatusStop || a.ClientTerminalStatus()
+		})
 		during := c.waitEval(t, reg.BlockedEval, "read", anyEval)
-		h := c.waitAlloc(t, held.ID, "read", func(*api.Allocation) bool { return true })
 		switch {
 		case h.ClientTerminalStatus():
 			t.Logf("%s: the holder's client stopped it before it was looked at (%s); nothing checked while it stopped", c.name, h.ClientStatus)
