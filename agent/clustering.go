@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"net/http"
 	"strconv"
@@ -132,7 +133,14 @@ func (a *Agent) startNode(cfg *config.Config, start *preflight.Start) (*cluster.
 		a.inMemory = true
 	}
 	node, err := cluster.New(cc, a.fsm, a.log.Named("cluster"))
-	if err != nil {
+	var pe *fs.PathError
+	switch {
+	case err != nil && !cfg.DevMode && errors.As(err, &pe) && inDir(cfg.DataDir, pe.Path):
+		// raft.db or snapshots/ cannot be opened: a data_dir that
+		// changed since preflight.Check (a disk that filled, a file
+		// put in place of one of them).
+		return nil, dataDirError(cfg, fmt.Errorf("raft: %w", err))
+	case err != nil:
 		return nil, fmt.Errorf("agent: raft: %w", err)
 	}
 	if !cfg.DevMode {

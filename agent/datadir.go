@@ -2,6 +2,8 @@ package agent
 
 import (
 	"fmt"
+	"path/filepath"
+	"strings"
 
 	"github.com/hashicorp/go-hclog"
 
@@ -20,6 +22,12 @@ func dataDirError(cfg *config.Config, err error) error {
 		from = "the default"
 	}
 	return fmt.Errorf("agent: cannot use data_dir %s (set by %s): %w", cfg.DataDir, from, err)
+}
+
+// inDir reports whether path is dir or within it.
+func inDir(dir, path string) bool {
+	rel, err := filepath.Rel(dir, path)
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator))
 }
 
 // termLog is the logger of the lines the leader loop logs once a term (it

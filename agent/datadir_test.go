@@ -149,3 +149,35 @@ func leaderOnFullableDisk(t *testing.T, buf *syncbuf.Buffer, timeout time.Durati
 		}
 	}
 }
+
+// TestDataDirStoreErrorNamesTheSetting: a data_dir whose raft.db cannot be
+// opened (here a directory in its place, which preflight.Check does not
+// look for) fails the start naming data_dir, its file and line, and the
+// file once: it said "agent: raft: cluster: open …/raft.db: open
+// …/raft.db: is a directory", naming neither.
+func TestDataDirStoreErrorNamesTheSetting(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	if err := os.MkdirAll(filepath.Join(data, "raft.db"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "agent.hcl")
+	if err := os.WriteFile(path, []byte("data_dir = \""+data+"\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, diags := config.NewLoader().Load(config.Default(), path)
+	if diags.HasErrors() {
+		t.Fatal(diags.Error())
+	}
+	cfg.Server.RaftPort = freePort(t)
+	fsm, err := state.NewFSM(state.Config{Profiles: state.DefaultProfiles()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := &Agent{log: hclog.NewNullLogger(), fsm: fsm, opts: Options{Version: "test"}}
+	_, err = a.startNode(cfg, &preflight.Start{Name: "s1"})
+	want := "cannot use data_dir " + data + " (set by " + path + ":1,"
+	if err == nil || !strings.Contains(err.Error(), want) || strings.Count(err.Error(), "raft.db") != 1 {
+		t.Fatalf("start with raft.db a directory: %v; want an error saying %q and naming raft.db once", err, want)
+	}
+}

@@ -224,6 +224,10 @@ func openError(path string, err error) error {
 	if diskError(err) {
 		return fmt.Errorf("cluster: cannot open %s: %s (%w); this server starts once its data_dir can be written", path, diskCause(err), err)
 	}
+	var pe *fs.PathError
+	if errors.As(err, &pe) && pe.Path == path {
+		return fmt.Errorf("cluster: %w", err) // it names path already
+	}
 	return fmt.Errorf("cluster: open %s: %w", path, err)
 }
 
