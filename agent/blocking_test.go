@@ -54,17 +54,25 @@ func backupThenChange(t *testing.T) (*api.Client, []byte, api.Queue) {
 func TestBlockingQueryAnswersARestore(t *testing.T) {
 	t.Parallel()
 	c, archive, held := backupThenChange(t)
+	askAcrossARestore(t, c, held.Index, archive)
+}
+
+// askAcrossARestore sends a blocking query at index, restores archive
+// while it waits, and checks the query is answered at once with the
+// restored queue: paused, past the index held.
+func askAcrossARestore(t *testing.T, c *api.Client, index uint64, archive []byte) {
+	t.Helper()
 	ctx := context.Background()
 	done := make(chan blockingAnswer, 1)
-	go func() { done <- askBlocking(ctx, c, held.Index, 30*time.Second) }()
+	go func() { done <- askBlocking(ctx, c, index, 30*time.Second) }()
 	time.Sleep(2 * time.Second) // the query is waiting (under load, it may take a while to be sent)
 	if _, err := c.RestoreSnapshot(ctx, bytes.NewReader(archive), nil); err != nil {
 		t.Fatal(err)
 	}
 	got := <-done
-	if got.err != nil || got.took > 10*time.Second || !got.q.Paused || got.q.Index <= held.Index {
+	if got.err != nil || got.took > 10*time.Second || !got.q.Paused || got.q.Index <= index {
 		t.Errorf("a blocking query at index %d across a restore: paused %v, index %d after %s, %v; want the restored queue (paused, past the index held) at once",
-			held.Index, got.q.Paused, got.q.Index, got.took.Round(time.Millisecond), got.err)
+			index, got.q.Paused, got.q.Index, got.took.Round(time.Millisecond), got.err)
 	}
 }
 
@@ -113,17 +121,7 @@ func TestBlockingQueryAnswersARestoreAtTheSameIndex(t *testing.T) {
 	if _, err := c.SaveSnapshot(ctx, &archive); err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan blockingAnswer, 1)
-	go func() { done <- askBlocking(ctx, c, before.Index, 30*time.Second) }()
-	time.Sleep(500 * time.Millisecond) // the query is waiting
-	if _, err := c.RestoreSnapshot(ctx, bytes.NewReader(archive.Bytes()), nil); err != nil {
-		t.Fatal(err)
-	}
-	got := <-done
-	if got.err != nil || got.took > 10*time.Second || !got.q.Paused || got.q.Index <= before.Index {
-		t.Errorf("a blocking query at index %d across a restore: paused %v, index %d after %s, %v; want the restored queue (paused, past the index held) at once",
-			before.Index, got.q.Paused, got.q.Index, got.took.Round(time.Millisecond), got.err)
-	}
+	askAcrossARestore(t, c, before.Index, archive.Bytes())
 }
 
 // A follower behind the index a client read from the leader waits to

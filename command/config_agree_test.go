@@ -2,7 +2,6 @@ package command
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -12,12 +11,12 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/foreshape/foreshape/agent/api"
 	"github.com/foreshape/foreshape/config"
+	"github.com/foreshape/foreshape/internal/dirtree"
 )
 
 // TestValidateAndAgentAgreeOnDirectories: on a configuration directory of
@@ -209,9 +208,9 @@ func TestValidateAndAgentAgreeOnDataDir(t *testing.T) {
 			if tc.peers != "" {
 				copyFile(t, "", peers, r.Replace(tc.peers))
 			}
-			before := dirTree(t, data)
+			before := dirtree.Of(t, data)
 			code, stdout, stderr := run(t, "config", "validate", path)
-			if got := dirTree(t, data); got != before {
+			if got := dirtree.Of(t, data); got != before {
 				t.Errorf("config validate changed data_dir:\n%s\nit was\n%s", got, before)
 			}
 			if tc.want == "" {
@@ -248,36 +247,11 @@ func TestValidateAndAgentAgreeOnDataDir(t *testing.T) {
 				t.Errorf("the agent: exit %d\n%s\nconfig validate: exit %d\n%s", acode, aerr, code, stderr)
 			}
 			// Refused before it starts: nothing made, the file left.
-			if got := dirTree(t, data); got != before {
+			if got := dirtree.Of(t, data); got != before {
 				t.Errorf("the agent changed data_dir:\n%s\nit was\n%s", got, before)
 			}
 		})
 	}
-}
-
-// dirTree lists dir's files, each with its size and digest ("" when dir
-// is not there), to tell that nothing in it changed.
-func dirTree(t *testing.T, dir string) string {
-	t.Helper()
-	var b strings.Builder
-	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		b.WriteString(path + "\n")
-		if d.Type().IsRegular() {
-			data, err := os.ReadFile(path)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(&b, "  %d bytes, sha256 %x\n", len(data), sha256.Sum256(data))
-		}
-		return nil
-	})
-	if err != nil && !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, syscall.ENOTDIR) {
-		t.Fatal(err)
-	}
-	return b.String()
 }
 
 // TestValidateReadsConsulsOwnEnvironment: Consul's API client reads

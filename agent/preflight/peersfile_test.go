@@ -2,10 +2,7 @@ package preflight_test
 
 import (
 	"cmp"
-	"crypto/sha256"
 	"errors"
-	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,32 +13,8 @@ import (
 	"github.com/foreshape/foreshape/agent/cluster"
 	"github.com/foreshape/foreshape/agent/preflight"
 	"github.com/foreshape/foreshape/config"
+	"github.com/foreshape/foreshape/internal/dirtree"
 )
-
-// tree lists dir's files, each with its size and digest ("" when dir is
-// not there), to tell that nothing in it changed.
-func tree(t *testing.T, dir string) string {
-	t.Helper()
-	var b strings.Builder
-	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		b.WriteString(path + "\n")
-		if d.Type().IsRegular() {
-			data, err := os.ReadFile(path)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(&b, "  %d bytes, sha256 %x\n", len(data), sha256.Sum256(data))
-		}
-		return nil
-	})
-	if err != nil && !os.IsNotExist(err) {
-		t.Fatal(err)
-	}
-	return b.String()
-}
 
 // TestCheckPeersFile: a server's data_dir/peers.json that the server would
 // refuse at its start is refused by Check (what `config validate` and the
@@ -117,9 +90,9 @@ func TestCheckPeersFile(t *testing.T) {
 			default:
 				write(t, path, r.Replace(tc.file))
 			}
-			before := tree(t, cfg.DataDir)
+			before := dirtree.Of(t, cfg.DataDir)
 			_, diags := preflight.Check(cfg, preflight.Options{})
-			if got := tree(t, cfg.DataDir); got != before {
+			if got := dirtree.Of(t, cfg.DataDir); got != before {
 				t.Errorf("data_dir after Check:\n%s\nbefore:\n%s", got, before)
 			}
 			err := preflight.Err(diags)
