@@ -998,6 +998,7 @@ func translateSchedule(s *scheduleHCL, own Locality) (*Schedule, hcl.Diagnostics
 		// locality added twice to this policy's forecast. Refused, as in
 		// migrate.targets.
 		seen := map[Locality]string{}
+		var nested nesting
 		for i, item := range list {
 			rng := s.Localities.Range()
 			if i < len(elems) {
@@ -1023,13 +1024,14 @@ func translateSchedule(s *scheduleHCL, own Locality) (*Schedule, hcl.Diagnostics
 			}
 			// One within another listed is taken twice as well: its nodes
 			// drained by both, its work moved here added twice.
-			if other, ok := within(l, out.Localities); ok {
+			if other, ok := nested.find(l); ok {
 				diags = append(diags, hclfield.Invalid(rng, fmt.Sprintf("%s.localities[%d]", prefix, i),
 					"%q and %q, listed already, are one within the other: the nodes of %s would be taken twice. List %s alone.",
 					item, seen[other], narrower(l, other), wider(l, other)))
 				continue
 			}
 			seen[l] = item
+			nested.add(l)
 			out.Localities = append(out.Localities, l)
 		}
 		if len(list) == 0 {
@@ -1056,14 +1058,72 @@ func translateSchedule(s *scheduleHCL, own Locality) (*Schedule, hcl.Diagnostics
 	return out, diags
 }
 
-// within returns a locality of list that l is within or that is within l.
-func within(l Locality, list []Locality) (Locality, bool) {
-	for _, o := range list {
-		if contains(o, l) || contains(l, o) {
+// nesting finds, among the localities added, one that a locality is
+// within or that is within it, in constant time a locality: a list may
+// hold thousands.
+type nesting struct {
+	// listed are the localities added, by their wildcards' canonical
+	// form; wider maps each of the eight ways to widen one (any of its
+	// parts made a wildcard) to the first added that widens so.
+	listed, wider map[Locality]Locality
+}
+
+func (n *nesting) add(l Locality) {
+	if n.listed == nil {
+		n.listed, n.wider = map[Locality]Locality{}, map[Locality]Locality{}
+	}
+	c := canonical(l)
+	if _, ok := n.listed[c]; !ok {
+		n.listed[c] = l
+	}
+	for _, w := range widened(c) {
+		if _, ok := n.wider[w]; !ok {
+			n.wider[w] = l
+		}
+	}
+}
+
+// find returns an added locality that l is within (one of l's widenings
+// was added) or that is within l (l widens one added).
+func (n *nesting) find(l Locality) (Locality, bool) {
+	c := canonical(l)
+	for _, w := range widened(c) {
+		if o, ok := n.listed[w]; ok {
 			return o, true
 		}
 	}
-	return Locality{}, false
+	o, ok := n.wider[c]
+	return o, ok
+}
+
+// canonical writes every wildcard part of l as "".
+func canonical(l Locality) Locality {
+	for _, p := range []*string{&l.Datacenter, &l.NodePool, &l.NodeClass} {
+		if *p == "*" {
+			*p = ""
+		}
+	}
+	return l
+}
+
+// widened lists the eight localities a canonical l widens to, itself
+// among them: each subset of its parts made a wildcard.
+func widened(l Locality) []Locality {
+	out := make([]Locality, 0, 8)
+	for mask := range 8 {
+		w := l
+		if mask&1 != 0 {
+			w.Datacenter = ""
+		}
+		if mask&2 != 0 {
+			w.NodePool = ""
+		}
+		if mask&4 != 0 {
+			w.NodeClass = ""
+		}
+		out = append(out, w)
+	}
+	return out
 }
 
 // contains reports whether every node of inner belongs to outer: each part
