@@ -27,22 +27,39 @@ func askBlocking(ctx context.Context, c *api.Client, index uint64, wait time.Dur
 // resumes it: a restore of the backup takes the queue back to before
 // held, paused, at the restore's index, past held's.
 func backupThenChange(t *testing.T) (*api.Client, []byte, api.Queue) {
+	return backedUp(t, true)
+}
+
+// backupUnchanged starts a dev agent and backs it up with its queue
+// running, as it stays: a restore of the backup leaves nothing of the
+// queue but its pause changed.
+func backupUnchanged(t *testing.T) (*api.Client, []byte, api.Queue) {
+	return backedUp(t, false)
+}
+
+// backedUp starts a dev agent and backs it up, its queue paused for the
+// backup and resumed after it when thenChange, else running throughout;
+// held is the queue after.
+func backedUp(t *testing.T, thenChange bool) (c *api.Client, archive []byte, held api.Queue) {
 	t.Helper()
-	_, _, c := startDevAgent(t, 1, Options{})
+	_, _, c = startDevAgent(t, 1, Options{})
 	ctx := context.Background()
 	firstCycle(t, c)
-	if _, err := c.Pause(ctx, true); err != nil {
-		t.Fatal(err)
-	}
-	var archive bytes.Buffer
-	if _, err := c.SaveSnapshot(ctx, &archive); err != nil {
-		t.Fatal(err)
-	}
-	held, err := c.Pause(ctx, false)
+	before, err := c.Pause(ctx, thenChange)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return c, archive.Bytes(), held
+	var b bytes.Buffer
+	if _, err := c.SaveSnapshot(ctx, &b); err != nil {
+		t.Fatal(err)
+	}
+	held = before
+	if thenChange {
+		if held, err = c.Pause(ctx, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return c, b.Bytes(), held
 }
 
 // A snapshot restore takes the queue back to the backup's: a blocking
@@ -110,18 +127,8 @@ func TestBlockingQueryAfterARestoreAnswersAtOnce(t *testing.T) {
 // a wait without a change: it never showed the pause.
 func TestBlockingQueryAnswersARestoreAtTheSameIndex(t *testing.T) {
 	t.Parallel()
-	_, _, c := startDevAgent(t, 1, Options{})
-	ctx := context.Background()
-	firstCycle(t, c)
-	before, err := c.Pause(ctx, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var archive bytes.Buffer
-	if _, err := c.SaveSnapshot(ctx, &archive); err != nil {
-		t.Fatal(err)
-	}
-	askAcrossARestore(t, c, before.Index, archive.Bytes())
+	c, archive, before := backupUnchanged(t)
+	askAcrossARestore(t, c, before.Index, archive)
 }
 
 // A follower behind the index a client read from the leader waits to
@@ -220,18 +227,9 @@ func TestBlockingLookAnswer(t *testing.T) {
 // default) and queue watch did not show the pause.
 func TestBlockingQuerySentAfterARestoreAtTheBackupsIndex(t *testing.T) {
 	t.Parallel()
-	_, _, c := startDevAgent(t, 1, Options{})
+	c, archive, before := backupUnchanged(t)
 	ctx := context.Background()
-	firstCycle(t, c)
-	before, err := c.Pause(ctx, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var archive bytes.Buffer
-	if _, err := c.SaveSnapshot(ctx, &archive); err != nil {
-		t.Fatal(err)
-	}
-	restored, err := c.RestoreSnapshot(ctx, bytes.NewReader(archive.Bytes()), nil)
+	restored, err := c.RestoreSnapshot(ctx, bytes.NewReader(archive), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

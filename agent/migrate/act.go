@@ -1224,7 +1224,8 @@ func (c *Coordinator) retry(ctx context.Context, now time.Time, id, why string, 
 // them, and it is in the replicated state, so a new leader passes them
 // over as the last did. A target that tells its count is passed over
 // only once a read showed it at its max (the one before an action, then
-// these), whatever its last action asked. One read per such block a pass.
+// these), whatever its last action asked, and is not read for it once a
+// status told its count (tellsCount). One read per such block a pass.
 func (c *Coordinator) readAtMax(ctx context.Context, now time.Time, view state.ActView, pols []*policies.Policy) (map[string]int, map[string]state.ScaleAction) {
 	out, maxAsked := map[string]int{}, map[string]state.ScaleAction{}
 	for _, p := range pols {
@@ -1233,7 +1234,7 @@ func (c *Coordinator) readAtMax(ctx context.Context, now time.Time, view state.A
 			key := state.CooldownKey(p.Name, block.Name)
 			_, was := c.atMax[key]
 			a, _, asked := shape.AskedMax(view.ScaleActions, p.Name, block, now)
-			if !was && !asked {
+			if !was && (!asked || c.tellsCount[key] == block.Target.Plugin) {
 				continue
 			}
 			t, err := c.target(p, block)
@@ -1241,6 +1242,9 @@ func (c *Coordinator) readAtMax(ctx context.Context, now time.Time, view state.A
 				continue
 			}
 			st, err := t.Status(ctx)
+			if err == nil {
+				c.toldCount(key, block, st)
+			}
 			switch {
 			case err != nil:
 			case st.CountKnown && was && st.Count >= block.Max:
@@ -1252,6 +1256,15 @@ func (c *Coordinator) readAtMax(ctx context.Context, now time.Time, view state.A
 	}
 	c.atMax = out
 	return maps.Clone(out), maxAsked
+}
+
+// toldCount records whether the status of block's target told its count.
+func (c *Coordinator) toldCount(key string, block *policies.Scale, st target.Status) {
+	if st.CountKnown {
+		c.tellsCount[key] = block.Target.Plugin
+	} else {
+		delete(c.tellsCount, key)
+	}
 }
 
 // scale issues a scale action: its record, then its intent and the call,
@@ -1279,7 +1292,11 @@ func (c *Coordinator) scale(ctx context.Context, now time.Time, sc shape.Scale, 
 	}
 	var count int
 	before := -1 // the target's count before the action; -1: unknown
-	if st, err := t.Status(ctx); err == nil && st.CountKnown {
+	st, err := t.Status(ctx)
+	if err == nil {
+		c.toldCount(state.CooldownKey(sc.Policy, sc.Scale), block, st)
+	}
+	if err == nil && st.CountKnown {
 		before = st.Count
 		if st.Count >= block.Max {
 			c.atMax[state.CooldownKey(sc.Policy, sc.Scale)] = st.Count

@@ -151,6 +151,12 @@ type Coordinator struct {
 	// shape.Input.AtMax), until a read of the target finds it below
 	// (readAtMax).
 	atMax map[string]int
+	// tellsCount are the scale blocks whose target's last status told its
+	// count (nomad-job), with that target's plugin: readAtMax need not
+	// read one for its last action asking its max, which only a target
+	// that cannot tell is passed over for, while the block keeps that
+	// plugin.
+	tellsCount map[string]string
 	// leads are scale actions whose capacity is not ready yet: action ID →
 	// policy/scale and start.
 	leads map[string]leadWatch
@@ -196,7 +202,7 @@ func New(cfg Config) (*Coordinator, error) {
 		cfg.Placeholder = DefaultPlaceholder()
 	}
 	c := &Coordinator{cfg: cfg, log: cfg.Logger.Named("migrate"), nomad: cfg.Nomad, view: newViewCache(),
-		targets: map[string]builtTarget{}, recent: map[string]time.Time{}, refused: map[string]refusal{}, unfitLogged: map[string]bool{}, notRunningLogged: map[string]bool{}, failedEvents: map[string]string{}, atMax: map[string]int{}, leads: map[string]leadWatch{}, touched: map[string]time.Time{}}
+		targets: map[string]builtTarget{}, recent: map[string]time.Time{}, refused: map[string]refusal{}, unfitLogged: map[string]bool{}, notRunningLogged: map[string]bool{}, failedEvents: map[string]string{}, atMax: map[string]int{}, tellsCount: map[string]string{}, leads: map[string]leadWatch{}, touched: map[string]time.Time{}}
 	return c, nil
 }
 

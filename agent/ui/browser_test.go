@@ -60,16 +60,19 @@ func chromium(t *testing.T) string {
 }
 
 // browser starts a headless Chromium with this machine's flags and a fresh
-// profile, and returns a tab's context. A Chromium that exits before it
+// profile, and returns a tab's context, ended after timeout or with the
+// test. A Chromium that exits before it
 // listens ("chrome failed to start", seen once at load 7 on 2 cores while
 // the same test passed alone) is started again, up to three times in all:
 // that is the browser's start, not the dashboard's behaviour.
-func browser(t *testing.T, path string) context.Context {
+func browser(t *testing.T, path string, timeout time.Duration) context.Context {
 	t.Helper()
 	var err error
 	for try := 1; try <= 3; try++ {
 		var ctx context.Context
 		if ctx, err = startBrowser(t, path); err == nil {
+			ctx, cancel := context.WithTimeout(ctx, timeout)
+			t.Cleanup(cancel)
 			return ctx
 		}
 		t.Logf("start chromium %s (try %d of 3): %v", path, try, err)
@@ -309,9 +312,7 @@ const firstPaint = `new Promise(resolve => {
 func TestBrowserDashboard(t *testing.T) {
 	path := chromium(t)
 	a := startDevAgent(t)
-	ctx := browser(t, path)
-	ctx, cancel := context.WithTimeout(ctx, 8*time.Minute)
-	defer cancel()
+	ctx := browser(t, path, 8*time.Minute)
 
 	if err := chromedp.Do(ctx, chromedp.Navigate(a.URL+"/ui/")); err != nil {
 		t.Fatal(err)
@@ -650,9 +651,7 @@ func TestBrowserTokenRequired(t *testing.T) {
 		}
 	}
 
-	ctx := browser(t, path)
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-	defer cancel()
+	ctx := browser(t, path, 2*time.Minute)
 	if err := chromedp.Do(ctx, chromedp.Navigate(a.URL+"/ui/cluster"), chromedp.WaitVisible(chromedp.ID("token"))); err != nil {
 		t.Fatal(err)
 	}

@@ -42,9 +42,7 @@ func TestBrowserPanelsPerRow(t *testing.T) {
 	srv := httptest.NewServer(h)
 	defer srv.Close()
 	defer h.Close()
-	ctx := browser(t, path)
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-	defer cancel()
+	ctx := browser(t, path, 2*time.Minute)
 	for _, tc := range []struct {
 		width, height int
 		perRow        int

@@ -109,9 +109,7 @@ func TestBrowserLiveUpdatesAfterAReconnection(t *testing.T) {
 	defer srv.Close()
 	defer h.Close()
 
-	ctx := browser(t, path)
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-	defer cancel()
+	ctx := browser(t, path, 2*time.Minute)
 	// text is what the page's script expression js gives.
 	text := func(js string) string {
 		t.Helper()
@@ -181,9 +179,7 @@ func TestBrowserSignInAfterTheTokenIsRevoked(t *testing.T) {
 	defer srv.Close()
 	defer h.Close()
 
-	ctx := browser(t, path)
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-	defer cancel()
+	ctx := browser(t, path, 2*time.Minute)
 	if err := chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/ui/cluster"), chromedp.WaitVisible(chromedp.ID("token")),
 		chromedp.SendKeys(chromedp.ID("token"), "old-token"), chromedp.Submit(chromedp.ID("token")),
 		chromedp.WaitVisible(chromedp.CSS(".facts"))); err != nil {
@@ -289,9 +285,7 @@ func TestBrowserAnnouncesOnlyChanges(t *testing.T) {
 	}))
 	defer srv.Close()
 	defer h.Close()
-	ctx := browser(t, path)
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-	defer cancel()
+	ctx := browser(t, path, 2*time.Minute)
 
 	said := func() []string {
 		t.Helper()
@@ -392,9 +386,7 @@ func TestBrowserKeepsATypedPriority(t *testing.T) {
 	}))
 	defer srv.Close()
 	defer h.Close()
-	ctx := browser(t, path)
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-	defer cancel()
+	ctx := browser(t, path, 2*time.Minute)
 	eval := func(js string) string {
 		t.Helper()
 		s, err := chromedp.Run(ctx, chromedp.Evaluate[string](js))
@@ -465,9 +457,7 @@ func TestBrowserQueueFitsANarrowScreen(t *testing.T) {
 	srv := httptest.NewServer(h)
 	defer srv.Close()
 	defer h.Close()
-	ctx := browser(t, path)
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-	defer cancel()
+	ctx := browser(t, path, 2*time.Minute)
 	if err := chromedp.Do(ctx,
 		chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2), chromedp.EmulatePortrait),
 		chromedp.Navigate(srv.URL+"/ui/queue"),
