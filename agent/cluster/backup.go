@@ -419,15 +419,25 @@ func (n *Node) RestoreBackup(ctx context.Context, meta BackupMeta, state io.Read
 // state is called once, after the term ended and the state machine
 // applied every entry before it, with the index raft gives the restore
 // (one past the last of its log and of the backup's, as hashicorp/raft's
-// Restore takes it), and returns the state to hand raft and its size. The
-// index is read where nothing the term wrote can come after it, so it is
-// past every index the replaced state showed; should an entry reach the
-// log between the call and the restore all the same, raft's index is
-// past it and the one passed is still none after the restore's.
+// Restore takes it), and returns the state to hand raft and its size. No
+// write comes between: from before the barrier until raft's restore is
+// done or failed, Apply waits (restoring), so the index is past every
+// index the replaced state showed and no command is applied to the
+// replaced state after it, to be dropped by the restore once answered.
+// A write sent meanwhile applies to the restored state, at an index past
+// the restore's, or fails, not applied, when its context ends first. Only
+// an entry no state index counts can still reach the log there (a
+// configuration change, the cluster's ID): raft's index is then past it,
+// and the one passed is still none a client read.
+//
+// state must not write through this node (Apply waits for the restore,
+// which waits for state); restores run one at a time.
 func (n *Node) RestoreBackupAt(ctx context.Context, meta BackupMeta, state func(index uint64) (io.Reader, int64, error)) error {
 	if n.raft.State() != raft.Leader {
 		return n.notLeader()
 	}
+	n.restore.Lock()
+	defer n.restore.Unlock()
 	// The term's leader work ends first: its writes fail from here on
 	// (Apply checks the term's context), so none of them lands on the
 	// restored state, which a new term reconciles from the start.
@@ -438,12 +448,21 @@ func (n *Node) RestoreBackupAt(ctx context.Context, meta BackupMeta, state func(
 	case <-n.done:
 		return ErrClosed
 	}
-	// The term's writes that passed Apply's checks before it ended reach
-	// raft before this lock is held, so the barrier comes after them, and
-	// the restore after the barrier.
+	// The writes that passed Apply's checks before the restore reach raft
+	// before this lock is held, so the barrier comes after them; every
+	// later one waits until the restore ends (restoring), so that none
+	// lands between the reading of the restore's index and the restore.
+	restored := make(chan struct{})
 	n.applying.Lock()
+	n.restoring = restored
 	barrier := n.raft.Barrier(timeout(ctx))
 	n.applying.Unlock()
+	defer func() {
+		n.applying.Lock()
+		n.restoring = nil
+		n.applying.Unlock()
+		close(restored)
+	}()
 	if err := n.await(ctx, "barrier", barrier); err != nil {
 		n.restartTerm()
 		return err

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -452,5 +453,126 @@ func TestBackupRestoredAtTheRestoresIndex(t *testing.T) {
 	}
 	if got := restarted.ActModified(); got != asked {
 		t.Errorf("a state machine started from the leader's state: act index %d; want %d", got, asked)
+	}
+}
+
+// submitDuring is a migration request sent while a backup is restored.
+func submitDuring() []byte {
+	return state.Encode(state.SubmitRequest{Request: state.MigrationRequest{
+		Resource: state.Resource{Kind: state.ResourceAllocation, ID: "during-alloc"},
+		Source:   "dc1", Target: "dc2", Origin: "operator", Priority: 50, Created: time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC),
+	}})
+}
+
+// holdsDuring reports whether fsm holds submitDuring's request.
+func holdsDuring(fsm *state.FSM) bool {
+	return slices.ContainsFunc(fsm.Act().Requests, func(r state.MigrationRequest) bool { return r.Resource.ID == "during-alloc" })
+}
+
+// restoreWith restores saved through node l as the agent does, with the
+// restore's index as the act state's, calling during with that index once
+// the restore has read it and before raft's restore; it returns the index.
+func restoreWith(t *testing.T, n *cluster.Node, meta cluster.BackupMeta, saved []byte, during func(index uint64)) uint64 {
+	t.Helper()
+	var asked uint64
+	err := n.RestoreBackupAt(context.Background(), meta, func(index uint64) (io.Reader, int64, error) {
+		asked = index
+		during(index)
+		var rewritten bytes.Buffer
+		if err := state.RewriteActModified(&rewritten, bytes.NewReader(saved), index); err != nil {
+			return nil, 0, err
+		}
+		return bytes.NewReader(rewritten.Bytes()), int64(rewritten.Len()), nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return asked
+}
+
+// TestWriteDuringARestoreLandsAfterIt: a write sent to the leader once a
+// restore has read its index, before raft restores, waits for the
+// restore and applies to the restored state at an index past the
+// restore's, on every server. It landed at the very index the restore
+// had read: answered at that index, then dropped by the restore, whose
+// state showed the same index, so a client holding it saw no change.
+func TestWriteDuringARestoreLandsAfterIt(t *testing.T) {
+	c, fsms := stateCluster(t, 3)
+	fill(t, c, "before", 2)
+	l := c.Leader()
+	_, saved, meta := saveBackup(t, c.Nodes[l])
+	fill(t, c, "after", 1)
+	waiting := make(chan struct{}, 1)
+	cluster.OnApplyWaiting(c.Nodes[l], func() {
+		select {
+		case waiting <- struct{}{}:
+		default:
+		}
+	})
+	type answer struct {
+		res any
+		err error
+	}
+	answered := make(chan answer, 1)
+	asked := restoreWith(t, c.Nodes[l], meta, saved, func(uint64) {
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			res, err := c.Nodes[l].Apply(ctx, submitDuring())
+			answered <- answer{res, err}
+		}()
+		select {
+		case <-waiting: // it waits for the restore
+		case a := <-answered: // it was applied before the restore
+			answered <- a
+		}
+	})
+	a := <-answered
+	if a.err != nil {
+		t.Fatalf("the write sent during the restore: %v", a.err)
+	}
+	at := a.res.(state.Result).Index
+	if at <= asked {
+		t.Errorf("the write sent during the restore was answered at index %d; the restore's is %d: want it past", at, asked)
+	}
+	c.WaitApplied(at)
+	for i, fsm := range fsms {
+		if !holdsDuring(fsm) {
+			t.Errorf("node%d: the restored state lacks the write sent during the restore, answered at index %d", i, at)
+		}
+		if got := fsm.ActModified(); got != at {
+			t.Errorf("node%d: the act state's index is %d; want the write's, %d (the restore's %d)", i, got, at, asked)
+		}
+	}
+}
+
+// TestWriteWaitingForARestoreFailsNotApplied: a write whose context ends
+// while the restore it waits for goes on fails, saying that a restore was
+// under way and that the command was not applied, and wrapping its
+// context's error; no server holds it afterwards.
+func TestWriteWaitingForARestoreFailsNotApplied(t *testing.T) {
+	c, fsms := stateCluster(t, 3)
+	fill(t, c, "before", 1)
+	l := c.Leader()
+	_, saved, meta := saveBackup(t, c.Nodes[l])
+	var err error
+	asked := restoreWith(t, c.Nodes[l], meta, saved, func(uint64) {
+		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		defer cancel()
+		_, err = c.Nodes[l].Apply(ctx, submitDuring())
+	})
+	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "restored") || !strings.Contains(err.Error(), "not applied") {
+		t.Errorf("a write whose wait ended during the restore: %v; want context.DeadlineExceeded, saying a restore was under way and the command not applied", err)
+	}
+	c.WaitApplied(asked)
+	for i, fsm := range fsms {
+		if holdsDuring(fsm) {
+			t.Errorf("node%d holds the write that failed during the restore", i)
+		}
+	}
+	// The next write goes through, on the restored state.
+	res := c.Apply(submitDuring()).(state.Result)
+	if res.Index <= asked {
+		t.Errorf("a write after the restore was applied at index %d; want past the restore's, %d", res.Index, asked)
 	}
 }

@@ -101,8 +101,11 @@
 // foreign or newer one; RestoreBackup hands a checked backup to raft's
 // Restore, ending the leadership term before it and starting a new one
 // after, so that no write of the old term lands on the restored state;
-// what the restored state must hold from the new term's start (the agent
-// pauses the migration queue) travels in the state restored (backup.go).
+// Apply waits meanwhile, from before the barrier that ends the replaced
+// state's log until raft's restore is done, so that no other write lands
+// on the replaced state to be dropped with it; what the restored state
+// must hold from the new term's start (the agent pauses the migration
+// queue) travels in the state restored (backup.go).
 //
 // # The data directory's disk
 //

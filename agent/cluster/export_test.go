@@ -27,3 +27,7 @@ func TransferLeadership(n *Node, id, address string) error {
 	}
 	return n.raft.LeadershipTransferToServer(raft.ServerID(id), raft.ServerAddress(address)).Error()
 }
+
+// OnApplyWaiting has n call fn as an Apply starts waiting for the
+// restore of a backup under way; set before any Apply it should see.
+func OnApplyWaiting(n *Node, fn func()) { n.applyWaits = fn }

@@ -89,10 +89,23 @@ type Node struct {
 	// (a restore, backup.go); the channel sent is closed once it ended.
 	endTerm chan chan struct{}
 	// applying is held for reading by Apply from its checks until raft
-	// has its command, and for writing by a restore once the term ended,
-	// so that no write of the ended term reaches raft after it.
+	// has its command, and for writing by a restore while it sets or
+	// clears restoring, so that every write that passed Apply's checks
+	// before the restore reaches raft before its barrier.
 	applying sync.RWMutex
-	done     chan struct{}
+	// restoring is non-nil while a backup is being restored (guarded by
+	// applying), from before the barrier that ends the replaced state's
+	// log until raft's restore is done or failed, and closed then: Apply
+	// waits for it, so that no write reaches the log between the reading
+	// of the restore's index and the restore, where raft would apply it
+	// to the replaced state and the restore drop it after its answer.
+	restoring chan struct{}
+	// restore serialises restores of backups (RestoreBackupAt).
+	restore sync.Mutex
+	// applyWaits is called, when set (tests), as an Apply starts waiting
+	// for a restore.
+	applyWaits func()
+	done       chan struct{}
 	// closing is cancelled by Close, for work that takes a context.
 	closing context.Context
 	stop    context.CancelFunc
@@ -695,6 +708,12 @@ func (n *Node) notLeader() error {
 // node. An error value returned by the FSM comes back as the error. Apply
 // fails with a *NotLeaderError on followers. ctx bounds the wait; when it
 // expires the command may still be committed later.
+//
+// While a backup is being restored (RestoreBackupAt), Apply waits for
+// the restore to end before it hands raft the command, which then
+// applies to the restored state at an index past the restore's; when ctx
+// ends first, the command was not applied and the error says so and
+// wraps ctx's error.
 func (n *Node) Apply(ctx context.Context, cmd []byte) (any, error) {
 	select {
 	case <-n.done:
@@ -702,6 +721,14 @@ func (n *Node) Apply(ctx context.Context, cmd []byte) (any, error) {
 	default:
 	}
 	n.applying.RLock()
+	for n.restoring != nil {
+		restored := n.restoring
+		n.applying.RUnlock()
+		if err := n.awaitRestore(ctx, restored); err != nil {
+			return nil, err
+		}
+		n.applying.RLock()
+	}
 	if err := ctx.Err(); err != nil {
 		n.applying.RUnlock()
 		return nil, fmt.Errorf("cluster: apply: %w", err)
@@ -748,6 +775,23 @@ func (n *Node) Apply(ctx context.Context, cmd []byte) (any, error) {
 		return nil, fmt.Errorf("cluster: apply: %w", err)
 	}
 	return resp, nil
+}
+
+// awaitRestore waits until restored is closed (a restore of a backup
+// ended: RestoreBackupAt), ctx is done or the node closes, for Apply,
+// which has not handed raft its command.
+func (n *Node) awaitRestore(ctx context.Context, restored <-chan struct{}) error {
+	if n.applyWaits != nil {
+		n.applyWaits()
+	}
+	select {
+	case <-restored:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("cluster: apply: a backup was being restored and the restore did not end within the command's wait; the command was not applied: %w", ctx.Err())
+	case <-n.done:
+		return ErrClosed
+	}
 }
 
 // applyError is Apply's error for raft's err. When this server's writes
