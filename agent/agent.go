@@ -574,7 +574,7 @@ func (a *Agent) cycle(ctx context.Context, t *term) {
 			c.Error = p
 		}
 	}
-	res := t.predictor.RunOnce(now, a.fsm, pols)
+	res := t.predictor.RunOnce(now, a.fsm, pols, a.nodes()...)
 	a.explainNoData(t, pols, res.Pending)
 	// The act half runs beside the cycle (actor.start), on the newest
 	// forecasts it has not acted on.
@@ -585,6 +585,25 @@ func (a *Agent) cycle(ctx context.Context, t *term) {
 	a.tel.observe(c, cycleOutcome(st, err), st, res, a.sourceNames(), started.Add(c.Duration))
 	a.log.Debug("cycle done", "data_time", now, logKeyDuration, c.Duration, "samples", st.Samples, "result", res.Describe())
 	a.logHotspots(t, res.Hotspots)
+}
+
+// nodes are the cluster's nodes as the Nomad source last listed them, the
+// base it measures its localities' CPU and memory over; none without a
+// Nomad source or before its first list.
+func (a *Agent) nodes() []predict.Node {
+	if a.nomad == nil {
+		return nil
+	}
+	list, known := a.nomad.Capacities()
+	if !known {
+		return nil
+	}
+	out := make([]predict.Node, 0, len(list))
+	for _, n := range list {
+		out = append(out, predict.Node{Name: n.Name, Datacenter: n.Datacenter, NodePool: n.NodePool, NodeClass: n.NodeClass,
+			Ready: n.Ready, CPUMHz: n.CPUMHz, MemoryMB: n.MemoryMB})
+	}
+	return out
 }
 
 // explainNoData says why a policy's series has no sample yet where the

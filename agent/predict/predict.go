@@ -138,8 +138,12 @@ type Result struct {
 	Workloads map[policies.Locality]*Workload
 }
 
-// RunOnce forecasts every policy's metrics at now.
-func (p *Predictor) RunOnce(now time.Time, store Store, pols []*policies.Policy) Result {
+// RunOnce forecasts every policy's metrics at now. nodes are the cluster's
+// nodes as the collector last listed them, which a drain of some of a
+// locality's nodes reads their share of its capacity from; none when the
+// node list is not known (no Nomad source, or not listed yet), and then
+// such a drain leaves the locality's forecast as it is.
+func (p *Predictor) RunOnce(now time.Time, store Store, pols []*policies.Policy, nodes ...Node) Result {
 	res := Result{Workloads: map[policies.Locality]*Workload{}}
 	live := map[modelKey]bool{}
 	locs := map[policies.Locality]bool{}
@@ -157,7 +161,7 @@ func (p *Predictor) RunOnce(now time.Time, store Store, pols []*policies.Policy)
 			if abs := absoluteOf(metric); abs != "" && len(pol.Scales) > 0 {
 				live[modelKey{pol.Name, state.Key{Locality: key.Locality, Metric: abs}.String()}] = true
 			}
-			fc, pending := p.forecastOne(now, store, pol, key)
+			fc, pending := p.forecastOne(now, store, pol, key, nodes)
 			if pending != nil {
 				pending.Policy, pending.Locality, pending.Metric = pol.Name, pol.Locality, metric
 				res.Pending = append(res.Pending, *pending)
@@ -201,7 +205,7 @@ func stale(info state.Info, now time.Time, step time.Duration) string {
 	return ""
 }
 
-func (p *Predictor) forecastOne(now time.Time, store Store, pol *policies.Policy, key state.Key) (Forecast, *Pending) {
+func (p *Predictor) forecastOne(now time.Time, store Store, pol *policies.Policy, key state.Key, nodes []Node) (Forecast, *Pending) {
 	info, ok := store.Info(key)
 	if !ok || info.LastSample.IsZero() {
 		return Forecast{}, &Pending{State: NoData, Reason: "no samples yet"}
@@ -273,7 +277,7 @@ func (p *Predictor) forecastOne(now time.Time, store Store, pol *policies.Policy
 		}
 	}
 	raw := append([]float64(nil), fc.Mean...)
-	fc.Events = applySchedules(&fc, pol, history{y: y, start: start, step: step}, raw, movedFrom(store, pol.Locality, now, step))
+	fc.Events = applySchedules(&fc, pol, history{y: y, start: start, step: step}, raw, movedFrom(store, pol.Locality, now, step), nodes)
 	if line, ok := headroomLine(pol, key.Metric); ok {
 		fc.Line, fc.HasLine = line, true
 		fc.Hotspot = findHotspot(&fc, step, now)
@@ -339,7 +343,7 @@ func (p *Predictor) demand(now time.Time, store Store, pol *policies.Policy, key
 	dfc := Forecast{Policy: pol.Name, Locality: pol.Locality, Metric: abs, Origin: fc.Origin, Step: step,
 		Times: fc.Times, Mean: pred.Mean, Quantiles: pred.Quantiles, Bands: pred.Bands}
 	raw := append([]float64(nil), dfc.Mean...)
-	applySchedules(&dfc, pol, history{y: y, start: start, step: step}, raw, movedAbsolute(store, now, step))
+	applySchedules(&dfc, pol, history{y: y, start: start, step: step}, raw, movedAbsolute(store, now, step), nil)
 	return &Demand{Metric: abs, Mean: dfc.Mean, Bands: dfc.Bands}
 }
 

@@ -451,7 +451,10 @@ func TestForecastsCarryTheLocalitysWorkload(t *testing.T) {
 }
 
 // TestDrainOfSomeNodesKeepsDemand: a drain of some of the policy's own
-// nodes moves their work to the rest of the locality; its demand stays.
+// nodes moves their work to the rest of the locality; without the node
+// list, what they take of its capacity is not known, and its forecast
+// stays as it is, saying so (TestDrainOfSomeNodesForecastsTheRest reads
+// it with the node list).
 func TestDrainOfSomeNodesKeepsDemand(t *testing.T) {
 	pol := policy(t, `schedule "rack-a" {
     cron     = "30 0 * * *"
@@ -465,13 +468,14 @@ func TestDrainOfSomeNodesKeepsDemand(t *testing.T) {
 		fc.Mean = append(fc.Mean, 40)
 	}
 	fc.Quantiles, fc.Bands = []float64{0.9}, [][]float64{append([]float64(nil), fc.Mean...)}
-	events := applySchedules(&fc, pol, history{y: []float64{40}, start: t0, step: time.Minute}, fc.Mean, movedDemand{})
+	events := applySchedules(&fc, pol, history{y: []float64{40}, start: t0, step: time.Minute}, fc.Mean, movedDemand{}, nil)
 	for i, v := range fc.Mean {
 		if v != 40 {
 			t.Fatalf("mean[%d] = %v; the demand of a partly drained locality must stay", i, v)
 		}
 	}
-	if len(events) != 1 || events[0].Kind != EventDrain || !strings.Contains(events[0].Detail, "dc1-rack-a-*") {
+	if len(events) != 1 || events[0].Kind != EventDrain || !strings.Contains(events[0].Detail, "dc1-rack-a-*") ||
+		!strings.Contains(events[0].Detail, "the node list is not known") || events[0].OfRest {
 		t.Errorf("events %+v", events)
 	}
 }

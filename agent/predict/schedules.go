@@ -3,10 +3,12 @@ package predict
 import (
 	"fmt"
 	"math"
+	"path"
 	"time"
 
 	"github.com/foreshape/foreshape/agent/forecast"
 	"github.com/foreshape/foreshape/agent/state"
+	"github.com/foreshape/foreshape/plugins/source"
 	"github.com/foreshape/foreshape/policies"
 )
 
@@ -28,12 +30,14 @@ import (
 // A "drain" of the policy's own locality empties it: inside the window its
 // demand is forecast as zero, since the allocations leave with the drained
 // capacity — unless the drain names some of its nodes (nodes = "glob"):
-// their work then moves to the rest of the locality and its demand stays.
-// A drain of another locality sends that locality's demand here: inside the
-// window it is added, as a percent of this locality's capacity, less what
-// the forecast already carries of it once the moves have begun: see
-// drainOccurrence.
-func applySchedules(fc *Forecast, pol *policies.Policy, h history, raw []float64, moved movedDemand) []Event {
+// their work then moves to the rest of the locality, whose CPU and memory
+// are forecast in percent of what it keeps (see drainOfSome). A drain of
+// another locality sends that locality's demand here: inside the window it
+// is added, as a percent of this locality's capacity, less what the
+// forecast already carries of it once the moves have begun: see
+// drainOccurrence. nodes are the cluster's nodes as the collector last
+// listed them (none: not known).
+func applySchedules(fc *Forecast, pol *policies.Policy, h history, raw []float64, moved movedDemand, nodes []Node) []Event {
 	if len(fc.Times) == 0 || len(raw) == 0 {
 		return nil
 	}
@@ -77,17 +81,9 @@ func applySchedules(fc *Forecast, pol *policies.Policy, h history, raw []float64
 			}
 		case policies.ActionDrain:
 			windows := s.Windows(hStart, hEnd)
-			if len(windows) == 0 {
-				continue
-			}
 			for _, l := range s.Localities {
 				if l == pol.Locality && s.Nodes != "" {
-					// Some of the locality's nodes go down: their work moves
-					// to the rest of it, so its demand stays.
-					for _, w := range windows {
-						events = append(events, Event{Kind: EventDrain, Schedule: s.Name, Start: w.Start, End: w.End, Known: true,
-							Detail: fmt.Sprintf("nodes %s go down; their work moves to the rest of the locality, whose demand stays", s.Nodes)})
-					}
+					events = append(events, drainOfSome(fc, s, l, h, raw, nodes)...)
 					continue
 				}
 				if l == pol.Locality {
@@ -112,6 +108,121 @@ func applySchedules(fc *Forecast, pol *policies.Policy, h history, raw []float64
 		}
 	}
 	return events
+}
+
+// drainOfSome applies the windows of a drain of some of the nodes of the
+// forecast's locality l (s.Nodes) that reach its forecast, and describes
+// them. Their work moves to the rest of the locality, so its demand
+// stays; its capacity does not. The collector measures a locality's CPU
+// and memory over its ready nodes, whatever their eligibility: the window's
+// nodes stay in that base while they are up, drained or not, and leave it
+// once they go down. Inside the window the forecast of those metrics is
+// the demand over the capacity of the rest of the locality: ×all ÷ rest
+// (all: its ready nodes and the window's whatever their status; rest: its
+// ready nodes the glob does not match), as a peak of that factor is
+// applied (peakOccurrence): in full on a window ahead, less what the
+// model already carries of a window under way, and, once the history
+// holds levelPoints points of the window, as the history measures it,
+// over the nodes ready then (no rise while the drained nodes stay up).
+// After the window it falls back to the level before it: the nodes come
+// back. Other metrics (IOPS, the policy's own queries, the absolute demand)
+// and a drain whose nodes are unknown (no node list, no node of l matching
+// the glob) keep the demand as it is; a glob that matches every node of
+// l empties it, as a drain of the whole locality does.
+func drainOfSome(fc *Forecast, s policies.Schedule, l policies.Locality, h history, raw []float64, nodes []Node) []Event {
+	if len(fc.Times) == 0 {
+		return nil
+	}
+	hStart, hEnd := fc.Times[0], fc.Times[len(fc.Times)-1].Add(h.step)
+	keep := func(why string) []Event {
+		var events []Event
+		for _, w := range s.Windows(hStart, hEnd) {
+			events = append(events, Event{Kind: EventDrain, Schedule: s.Name, Start: w.Start, End: w.End, Known: true, Nodes: s.Nodes,
+				Detail: fmt.Sprintf("nodes %s go down; their work moves to the rest of the locality, whose demand stays%s", s.Nodes, why)})
+		}
+		return events
+	}
+	resource := map[string]string{source.CPUPercent: "CPU", source.MemoryPercent: "memory"}[fc.Metric]
+	if resource == "" {
+		return keep("")
+	}
+	c := drainedCapacity(nodes, l, s.Nodes, fc.Metric)
+	switch {
+	case nodes == nil:
+		return keep(" (the node list is not known: its share of the capacity is not read)")
+	case c.matched == 0:
+		return keep(fmt.Sprintf(" (none of its %d nodes matches: the capacity stays)", c.nodes))
+	case c.rest <= 0:
+		var events []Event
+		for _, w := range s.Windows(hStart, hEnd) {
+			inWindow(fc, w, func(i int) { scale(fc, i, 0) })
+			events = append(events, Event{Kind: EventDrain, Schedule: s.Name, Start: w.Start, End: w.End, Known: true, Nodes: s.Nodes,
+				Detail: fmt.Sprintf("nodes %s are all %d of the locality's: it is emptied; its demand leaves with its capacity", s.Nodes, c.nodes)})
+		}
+		return events
+	}
+	factor := c.all / c.rest
+	lead := fmt.Sprintf("nodes %s (%d of %d, %.0f%% of its %s) go down; ", s.Nodes, c.matched, c.nodes, 100*(1-c.rest/c.all), resource)
+	how := fmt.Sprintf("the rest's demand rises ×%.2f", factor)
+	var events []Event
+	// A window that ended in the last levelPoints steps may still set the
+	// level the model forecasts from (see the peak's).
+	for _, w := range s.Windows(h.origin().Add(-levelPoints*h.step), hEnd) {
+		o := peakOccurrence(w, factor, how, h, raw, fc.Times)
+		if !w.End.After(hStart) && o.after == 1 {
+			continue
+		}
+		inWindow(fc, w, func(i int) {
+			scale(fc, i, o.inside)
+			if o.observed {
+				clampInto(fc, i, forecast.Percent)
+			}
+		})
+		if o.after != 1 {
+			for i, at := range fc.Times {
+				if !at.Before(w.End) {
+					scale(fc, i, o.after)
+				}
+			}
+		}
+		events = append(events, Event{Kind: EventDrain, Schedule: s.Name, Start: w.Start, End: w.End, Factor: o.factor, Known: true,
+			Nodes: s.Nodes, OfRest: !o.observed, Detail: lead + o.detail})
+	}
+	return events
+}
+
+// drained is the capacity of a locality a drain of some of its nodes
+// reads: all is that of its ready nodes and the drain's whatever their
+// status, rest that of its ready nodes the drain leaves; nodes and
+// matched count them.
+type drained struct {
+	all, rest      float64
+	nodes, matched int
+}
+
+// drainedCapacity reads the capacity of the metric's resource (CPU or
+// memory) of locality l that a drain of its nodes matching glob takes.
+func drainedCapacity(nodes []Node, l policies.Locality, glob, metric string) drained {
+	var d drained
+	for _, n := range nodes {
+		if !l.Matches(n.Datacenter, n.NodePool, n.NodeClass) {
+			continue
+		}
+		c := n.CPUMHz
+		if metric == source.MemoryPercent {
+			c = n.MemoryMB
+		}
+		if ok, _ := path.Match(glob, n.Name); ok {
+			d.nodes++
+			d.matched++
+			d.all += c
+		} else if n.Ready {
+			d.nodes++
+			d.all += c
+			d.rest += c
+		}
+	}
+	return d
 }
 
 // history is the series a forecast starts from: y[i] is the point at

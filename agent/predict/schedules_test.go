@@ -1,6 +1,7 @@
 package predict
 
 import (
+	"fmt"
 	"math"
 	"strings"
 	"testing"
@@ -321,7 +322,7 @@ func TestPeakWindowUnderWay(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			fc, h := synthetic(tc.origin, tc.raw, tc.hist)
 			raw := append([]float64(nil), fc.Mean...)
-			events := applySchedules(fc, pol, h, raw, movedDemand{})
+			events := applySchedules(fc, pol, h, raw, movedDemand{}, nil)
 			if len(events) != 1 || !strings.Contains(events[0].Detail, tc.describe) {
 				t.Fatalf("events %v, want one saying %q", events, tc.describe)
 			}
@@ -348,7 +349,7 @@ func TestPeakWindowWithoutTheLevelBefore(t *testing.T) {
 	fc, h := synthetic(at(0, 9, 40), func(time.Time) float64 { return 80 }, func(time.Time) float64 { return 80 })
 	nine := steps(at(0, 9, 0)) - 1
 	h.y, h.start = h.y[nine:], at(0, 9, 0)
-	events := applySchedules(fc, pol, h, append([]float64(nil), fc.Mean...), movedDemand{})
+	events := applySchedules(fc, pol, h, append([]float64(nil), fc.Mean...), movedDemand{}, nil)
 	for i := range fc.Times {
 		if fc.Mean[i] != 80 {
 			t.Fatalf("step %d: %.1f, want the level the history shows (80)", i, fc.Mean[i])
@@ -381,7 +382,7 @@ func TestDrainInBeforeTheModelFollows(t *testing.T) {
 			return 15, true
 		},
 	}
-	events := applySchedules(fc, pol, h, append([]float64(nil), fc.Mean...), moved)
+	events := applySchedules(fc, pol, h, append([]float64(nil), fc.Mean...), moved, nil)
 	if want := [2]time.Time{at(0, 8, 10), at(0, 8, 45)}; asked != want {
 		t.Errorf("drained use read over %v, want the %d steps before the moves began %v", asked, levelPoints, want)
 	}
@@ -435,7 +436,7 @@ func TestPeakEndsInsideTheHorizon(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			fc, h := synthetic(tc.origin, tc.raw, hist)
-			applySchedules(fc, pol, h, append([]float64(nil), fc.Mean...), movedDemand{})
+			applySchedules(fc, pol, h, append([]float64(nil), fc.Mean...), movedDemand{}, nil)
 			for i, at := range fc.Times {
 				want := 45.0
 				if at.Before(eleven) {
@@ -443,6 +444,148 @@ func TestPeakEndsInsideTheHorizon(t *testing.T) {
 				}
 				if math.Abs(fc.Mean[i]-want) > 1e-9 {
 					t.Fatalf("%s: %.1f, want %.1f", at.Format("15:04"), fc.Mean[i], want)
+				}
+			}
+		})
+	}
+}
+
+// TestDrainOfSomeNodesForecastsTheRest: a drain of rack a, 3 of dc1/web's
+// 10 nodes (30% of its CPU, 46% of its memory: its nodes have twice the
+// memory), moves rack a's work to rack b. The collector measures dc1/web
+// over its ready nodes, drained or not, so the forecast of a window ahead
+// is the demand over rack b's capacity: 60% CPU is 85.7% of rack b, over
+// the 80% line (a hotspot the forecast without it did not have), and 30%
+// memory 55.7%. Once the history shows the window, the forecast follows
+// what it measures: 85.7% when rack a went down, 60% when it stayed up
+// (drained, in the base still), and it is not lifted again; after the
+// window, the level before it.
+func TestDrainOfSomeNodesForecastsTheRest(t *testing.T) {
+	const rackA = `schedule "rack-a" {
+    cron     = "0 9 * * *"
+    duration = "1h"
+    action   = "drain"
+    nodes    = "dc1-rack-a-*"
+  }`
+	web := state.Key{Locality: "dc1/web", Metric: "cpu"}
+	webMem := state.Key{Locality: "dc1/web", Metric: "memory"}
+	nine, ten := at(0, 9, 0), at(0, 10, 0)
+	nodes := func(rackAReady bool) []Node {
+		var out []Node
+		for i := 1; i <= 3; i++ {
+			out = append(out, Node{Name: fmt.Sprintf("dc1-rack-a-%d", i), Datacenter: "dc1", NodePool: "web", Ready: rackAReady, CPUMHz: 4000, MemoryMB: 16384})
+		}
+		for i := 1; i <= 7; i++ {
+			out = append(out, Node{Name: fmt.Sprintf("dc1-rack-b-%d", i), Datacenter: "dc1", NodePool: "web", Ready: true, CPUMHz: 4000, MemoryMB: 8192})
+		}
+		// Neither is dc1/web's: another pool's node the glob matches, and
+		// a node of dc1/web that is down.
+		return append(out, Node{Name: "dc1-rack-a-9", Datacenter: "dc1", NodePool: "batch", Ready: true, CPUMHz: 4000, MemoryMB: 8192},
+			Node{Name: "dc1-old-1", Datacenter: "dc1", NodePool: "web", CPUMHz: 4000, MemoryMB: 8192})
+	}
+	const rest = 60 / 0.7 // 85.7
+	cases := []struct {
+		name      string
+		now       time.Time
+		cpu       func(i int) float64
+		nodes     []Node
+		want      func(at time.Time) float64
+		wantMem   float64 // inside the window; 30 outside
+		detail    string
+		ofRest    bool
+		hotspotAt time.Time
+	}{
+		{
+			name: "ahead", now: at(0, 8, 15), cpu: func(int) float64 { return 60 }, nodes: nodes(true),
+			want: func(t time.Time) float64 {
+				if t.Hour() == 9 {
+					return rest
+				}
+				return 60
+			},
+			wantMem: 30 * 106496 / 57344,
+			detail:  "nodes dc1-rack-a-* (3 of 10, 30% of its CPU) go down; the rest's demand rises ×1.43",
+			ofRest:  true, hotspotAt: nine,
+		},
+		{
+			// Rack a went down at 09:00; the model keeps the new level out
+			// as a spike for a few points yet, and only the rest is applied.
+			name: "under way, rack a down, not yet shown", now: at(0, 9, 15), cpu: levels(60, rest, nine, ten), nodes: nodes(false),
+			want: func(t time.Time) float64 {
+				if t.Before(ten) {
+					return rest
+				}
+				return 60
+			},
+			detail: "nodes dc1-rack-a-* (3 of 10, 30% of its CPU) go down; the rest's demand rises ×1.43", ofRest: true, hotspotAt: at(0, 9, 20),
+		},
+		{
+			name: "under way, rack a down, shown", now: at(0, 9, 40), cpu: levels(60, rest, nine, ten), nodes: nodes(false),
+			want: func(t time.Time) float64 {
+				if t.Before(ten) {
+					return rest
+				}
+				return 60
+			},
+			detail: "as the history shows since 09:00", hotspotAt: at(0, 9, 45),
+		},
+		{
+			// Rack a stays up, drained: it is in the base still, and the
+			// history shows no rise; the planner reads it on rack b.
+			name: "under way, rack a up, shown", now: at(0, 9, 40), cpu: func(int) float64 { return 60 }, nodes: nodes(true),
+			want:   func(time.Time) float64 { return 60 },
+			detail: "×1.00, as the history shows since 09:00",
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newStore(t)
+			fill(t, s, web, t0, steps(tc.now), tc.cpu)
+			fill(t, s, webMem, t0, steps(tc.now), func(int) float64 { return 30 })
+			res := New(nil).RunOnce(tc.now, s, []*policies.Policy{policy(t, rackA, nil)}, tc.nodes...)
+			fcs := map[state.Key]*Forecast{}
+			for i := range res.Forecasts {
+				fcs[res.Forecasts[i].Key()] = &res.Forecasts[i]
+			}
+			fc := fcs[web]
+			if fc == nil {
+				t.Fatalf("no forecast of %s: %+v", web, res.Pending)
+			}
+			if len(fc.Events) != 1 || fc.Events[0].Nodes != "dc1-rack-a-*" || fc.Events[0].OfRest != tc.ofRest || !strings.Contains(fc.Events[0].Detail, tc.detail) {
+				t.Fatalf("events %+v; want one of nodes dc1-rack-a-* saying %q, OfRest %v", fc.Events, tc.detail, tc.ofRest)
+			}
+			p50 := fc.Band(0.5)
+			for i, at := range fc.Times {
+				if want := tc.want(at); math.Abs(p50[i]-want) > 0.03*want {
+					t.Errorf("%s: p50 %.1f, want %.1f (events %v)", at.Format("15:04"), p50[i], want, fc.Events)
+				}
+			}
+			var hot *Hotspot
+			for i := range res.Hotspots {
+				if res.Hotspots[i].Metric == "cpu" {
+					hot = &res.Hotspots[i]
+				}
+			}
+			switch {
+			case tc.hotspotAt.IsZero() && hot != nil:
+				t.Errorf("hotspot %+v; want none", *hot)
+			case !tc.hotspotAt.IsZero() && (hot == nil || !hot.At.Equal(tc.hotspotAt)):
+				t.Errorf("hotspot %+v; want one at %s", hot, tc.hotspotAt.Format("15:04"))
+			}
+			if tc.wantMem == 0 {
+				return
+			}
+			mem := fcs[webMem]
+			if mem == nil || len(mem.Events) != 1 || !strings.Contains(mem.Events[0].Detail, "(3 of 10, 46% of its memory)") {
+				t.Fatalf("memory forecast %+v", mem)
+			}
+			for i, at := range mem.Times {
+				want := 30.0
+				if at.Hour() == 9 {
+					want = tc.wantMem
+				}
+				if v := mem.Band(0.5)[i]; math.Abs(v-want) > 0.03*want {
+					t.Errorf("memory %s: p50 %.1f, want %.1f", at.Format("15:04"), v, want)
 				}
 			}
 		})

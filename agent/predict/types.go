@@ -123,8 +123,9 @@ const (
 	// EventPeak multiplied the window by a factor (or lifted it to the
 	// highest value seen).
 	EventPeak EventKind = "peak"
-	// EventDrain emptied the locality (its own drain) or added the demand
-	// of a drained locality (From).
+	// EventDrain emptied the locality (its own drain), read its demand
+	// on the rest of it (a drain of some of its nodes, Nodes) or added
+	// the demand of a drained locality (From).
 	EventDrain EventKind = "drain"
 )
 
@@ -147,8 +148,34 @@ type Event struct {
 	Factor float64
 	Added  float64
 	Known  bool
+	// Nodes is the glob of a drain of some of the locality's nodes
+	// (schedule nodes); "" for other events. OfRest is true when, inside
+	// the window, the forecast is in percent of the capacity of the
+	// locality's other nodes (the rest of it once Nodes leave), not of
+	// all its ready nodes as its history measures it now: a window the
+	// history has not shown yet (Factor is then the rest's rise). Once
+	// the history holds levelPoints points of the window, the forecast
+	// follows what it measures, over the nodes that were ready then, and
+	// OfRest is false.
+	Nodes  string
+	OfRest bool
 	// Detail says what was applied and why, for operators.
 	Detail string
+}
+
+// Node is a node of the cluster as the collector measures its
+// localities: a locality's CPU and memory are percents of the allocatable
+// capacity of its ready nodes, whatever their scheduling eligibility (a
+// node drained or made ineligible stays in that base while it is up). A
+// drain of some of a locality's nodes reads their share of it here.
+type Node struct {
+	Name                            string
+	Datacenter, NodePool, NodeClass string
+	// Ready is Nomad's status "ready".
+	Ready bool
+	// CPUMHz and MemoryMB are its allocatable capacity (its resources
+	// less what it reserves).
+	CPUMHz, MemoryMB float64
 }
 
 // String describes the event as operators read it:

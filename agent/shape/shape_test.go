@@ -1048,6 +1048,83 @@ func TestDrainOfSomeNodesCountsTheWorkOfNodesMadeIneligible(t *testing.T) {
 	}
 }
 
+// TestDrainOfSomeNodesReadsAForecastOfTheRest: the forecast loop reads the
+// window of a drain of some of a locality's nodes on the rest of it
+// (predict.Event.OfRest, Forecast.Rest): rack a is half of dc1, so dc1's
+// 35% CPU and 30% memory are 70% and 60% of rack b inside 08:00–09:00.
+// The planner reads those steps back on all of dc1's ready nodes and
+// plans exactly as it does on the forecast read on all of them, at each
+// stage of the drain: its requests made, queued, and rack a out of
+// scheduling. Read as they came, the drained nodes' share counted twice
+// (140% of rack b, -60% below the line) and the web allocations went to
+// dc2.
+func TestDrainOfSomeNodesReadsAForecastOfTheRest(t *testing.T) {
+	f := baseFixture(t, "reschedule")
+	f.pols[0].Migrate.Targets = nil
+	f.pols[0].Reserve = f.pols[1].Reserve
+	f.now = at(95 * time.Minute)
+	f.setFrom("dc1", "cpu", 0, 35)
+	f.setFrom("dc2", "cpu", 0, 20)
+	window := RestWindow{Nodes: "dc1-a-*", Start: at(2 * time.Hour), End: at(3 * time.Hour)}
+	ofRest := func(in Input) Input {
+		fcs := slices.Clone(in.Forecasts)
+		for i := range fcs {
+			if fcs[i].Locality != "dc1" {
+				continue
+			}
+			fcs[i].Planning = slices.Clone(fcs[i].Planning)
+			for k, tt := range fcs[i].Times {
+				if !tt.Before(window.Start) && tt.Before(window.End) {
+					fcs[i].Planning[k] *= 2 // all four nodes over rack b's two
+				}
+			}
+			fcs[i].Rest = []RestWindow{window}
+		}
+		in.Forecasts = fcs
+		return in
+	}
+	same := func(stage string) Plan {
+		t.Helper()
+		want := Run(f.input())
+		got := Run(ofRest(f.input()))
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: the plan on the forecast read on rack b differs from the one on all of dc1:\n got %s\nwant %s", stage, summary(got), summary(want))
+		}
+		return want
+	}
+	plan := same("requests made")
+	if len(plan.Submit) != 3 {
+		t.Fatalf("submitted %+v", plan.Submit)
+	}
+	for _, s := range plan.Submit {
+		if s.Request.Target != "dc1" {
+			t.Fatalf("request %s to %s; want the rest of dc1", s.Request.Resource, s.Request.Target)
+		}
+		f.queued(s.Request)
+	}
+	same("queued")
+	for i := range f.nodes[:2] {
+		f.nodes[i].Eligible = false
+	}
+	same("rack a out of scheduling")
+}
+
+// summary lists a plan's submissions, scale actions and decisions, for a
+// test's failure.
+func summary(p Plan) string {
+	var out []string
+	for _, s := range p.Submit {
+		out = append(out, fmt.Sprintf("submit %s to %s", s.Request.Resource, s.Request.Target))
+	}
+	for _, s := range p.Scale {
+		out = append(out, fmt.Sprintf("scale %+v", s))
+	}
+	for _, d := range p.Decisions {
+		out = append(out, string(d.Kind)+": "+d.Reason)
+	}
+	return strings.Join(out, "\n")
+}
+
 // TestDrainOfSomeNodesIntoARestThatTakesNoWork: with rack b of dc1 out of
 // scheduling, a drain of rack a has no rest of dc1 to stay in, and the
 // request of cache, which may not leave dc1, is not made, saying so

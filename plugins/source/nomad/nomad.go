@@ -508,13 +508,54 @@ func (s *Source) nodeUsage(ctx context.Context, n *nomadapi.NodeListStub, now ti
 		}
 		u.cpuMHz, u.memMB = hostUsage(st)
 	}
-	u.cpuCap = float64(n.NodeResources.Cpu.CpuShares)
-	u.memCapMB = float64(n.NodeResources.Memory.MemoryMB)
-	if r := n.ReservedResources; r != nil {
-		u.cpuCap -= float64(r.Cpu.CpuShares)
-		u.memCapMB -= float64(r.Memory.MemoryMB)
-	}
+	u.cpuCap, u.memCapMB = allocatable(n)
 	return u
+}
+
+// allocatable is a node's capacity a locality's percentages are of: its
+// resources less what it reserves.
+func allocatable(n *nomadapi.NodeListStub) (cpuMHz, memMB float64) {
+	cpuMHz = float64(n.NodeResources.Cpu.CpuShares)
+	memMB = float64(n.NodeResources.Memory.MemoryMB)
+	if r := n.ReservedResources; r != nil {
+		cpuMHz -= float64(r.Cpu.CpuShares)
+		memMB -= float64(r.Memory.MemoryMB)
+	}
+	return cpuMHz, memMB
+}
+
+// Capacity is one node of the node list with what Collect reads its
+// localities' percentages over.
+type Capacity struct {
+	Name                            string
+	Datacenter, NodePool, NodeClass string
+	// Ready is status "ready": Collect measures a locality over its ready
+	// nodes, whatever their scheduling eligibility or drain (an
+	// ineligible or drained node's capacity stays in the percentages'
+	// base until it goes down).
+	Ready bool
+	// CPUMHz and MemoryMB are its allocatable capacity (allocatable).
+	CPUMHz, MemoryMB float64
+}
+
+// Capacities lists the nodes of the last node list that report their
+// resources, in ID order; known is false before a node list was read.
+func (s *Source) Capacities() (nodes []Capacity, known bool) {
+	s.mu.Lock()
+	list := s.nodes
+	s.mu.Unlock()
+	if list == nil {
+		return nil, false
+	}
+	for _, n := range list {
+		if n.NodeResources == nil {
+			continue
+		}
+		c := Capacity{Name: n.Name, Datacenter: n.Datacenter, NodePool: n.NodePool, NodeClass: n.NodeClass, Ready: n.Status == "ready"}
+		c.CPUMHz, c.MemoryMB = allocatable(n)
+		nodes = append(nodes, c)
+	}
+	return nodes, true
 }
 
 // allocSamples reads every running allocation's stats and sums them per

@@ -864,3 +864,108 @@ func TestCollectionDeadline(t *testing.T) {
 		t.Errorf("%d nodes timed out and %d were cut off; want at most 4 timed out, the other nodes cut off", timedOut, cut)
 	}
 }
+
+// TestCapacitiesAreTheBaseOfALocalitysPercent: a locality's CPU percent
+// is its ready nodes' use over their allocatable capacity, whatever their
+// eligibility: a node drained (ineligible) stays in the base while it is
+// up, and a node down leaves it. Capacities lists both with the capacity
+// and readiness Collect reads them by, which is what a forecast of a
+// drain of some of a locality's nodes reads their share from.
+func TestCapacitiesAreTheBaseOfALocalitysPercent(t *testing.T) {
+	c, err := sim.New(sim.DefaultScenario(), sim.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Step(5 * time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	var drained, down string // the first two nodes of dc1/*/web
+	h := c.Handler()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/v1/nodes" {
+			h.ServeHTTP(w, r)
+			return
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, r)
+		var nodes []*nomadapi.NodeListStub
+		if err := json.Unmarshal(rec.Body.Bytes(), &nodes); err != nil {
+			t.Error(err)
+		}
+		for _, n := range nodes {
+			if n.Datacenter != "dc1" || n.NodeClass != "web" {
+				continue
+			}
+			switch {
+			case drained == "" || drained == n.ID:
+				drained = n.ID
+				n.SchedulingEligibility, n.Drain = nomadapi.NodeSchedulingIneligible, true
+			case down == "" || down == n.ID:
+				down = n.ID
+				n.Status = nomadapi.NodeStatusDown
+			}
+		}
+		for k, v := range rec.Header() {
+			w.Header()[k] = v
+		}
+		w.Header().Del("Content-Length")
+		_ = json.NewEncoder(w).Encode(nodes)
+	}))
+	t.Cleanup(srv.Close)
+	client, err := nomadapi.NewClient(&nomadapi.Config{Address: srv.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(Config{Client: client, NodeSeries: true}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, known := s.Capacities(); known {
+		t.Error("capacities known before a node list was read")
+	}
+	res, err := s.Collect(context.Background(), source.Request{Now: c.Now(), Step: time.Minute, Localities: []source.Locality{dc1Web}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, smp := range res.Samples {
+		got[smp.Series] = smp.Value
+	}
+	caps, known := s.Capacities()
+	if !known || drained == "" || down == "" {
+		t.Fatalf("capacities %+v (known %v); drained %q, down %q", caps, known, drained, down)
+	}
+	names := s.NodeNames()
+	var mhz, capMHz float64
+	seen := 0
+	for _, n := range caps {
+		if n.Datacenter != "dc1" || n.NodeClass != "web" {
+			continue
+		}
+		seen++
+		if want := n.Name != names[down]; n.Ready != want {
+			t.Errorf("%s: ready %v, want %v", n.Name, n.Ready, want)
+		}
+		if !n.Ready {
+			continue
+		}
+		for id, name := range names {
+			if name == n.Name {
+				mhz += got["node/"+id+":cpu_mhz"]
+			}
+		}
+		capMHz += n.CPUMHz
+	}
+	if seen != 8 {
+		t.Errorf("%d nodes of dc1/*/web listed; want its 8", seen)
+	}
+	if _, ok := got["node/"+down+":cpu_mhz"]; ok {
+		t.Error("the node down was measured")
+	}
+	if _, ok := got["node/"+drained+":cpu_mhz"]; !ok {
+		t.Error("the drained node was not measured")
+	}
+	if v, want := got["dc1/*/web:cpu"], 100*mhz/capMHz; capMHz == 0 || math.Abs(v-want) > 1e-9 {
+		t.Errorf("dc1/*/web:cpu = %v%%, want its 7 ready nodes' %v MHz (the drained one's included) over their %v MHz = %v%%", v, mhz, capMHz, want)
+	}
+}
