@@ -419,11 +419,14 @@ func (x *actor) Submit(ctx context.Context, s api.Submission) (string, error) {
 func apiError(err error) error {
 	var ie *migrate.InvalidError
 	var ce *state.ConflictError
+	var pa *state.PausedAgainError
 	switch {
 	case err == nil:
 		return nil
 	case errors.As(err, &ie):
 		return &api.InvalidError{Field: ie.Field, Reason: ie.Reason}
+	case errors.As(err, &pa):
+		return fmt.Errorf("%s: %w", pa, api.ErrConflict)
 	case errors.As(err, &ce):
 		return &api.ConflictError{Existing: ce.Existing, Resource: ce.Resource, State: string(ce.State), Alloc: ce.Alloc, Holds: ce.Holds}
 	case errors.Is(err, state.ErrQueueFull):
@@ -519,7 +522,8 @@ func (x *actor) SetPaused(ctx context.Context, paused bool) error {
 	if x.coord == nil {
 		return fmt.Errorf("this agent talks to no Nomad (replay): it has no queue to pause or resume: %w", api.ErrUnavailable)
 	}
-	if x.a.fsm.Act().Paused == paused {
+	v := x.a.fsm.Act()
+	if v.Paused == paused {
 		return nil
 	}
 	if lc, err := x.leader(ctx); err != nil || lc != nil {
@@ -533,7 +537,14 @@ func (x *actor) SetPaused(ctx context.Context, paused bool) error {
 	if err != nil {
 		return fmt.Errorf("no data time: %w", api.ErrUnavailable)
 	}
-	_, err = applier{x.a.node}.Apply(ctx, state.SetQueuePaused{Paused: paused, At: now.UTC(), By: "operator"})
+	cmd := state.SetQueuePaused{Paused: paused, At: now.UTC(), By: "operator"}
+	if !paused {
+		// The resume lifts the pause it was sent for, no other: one a
+		// restore of a backup sets while it waits (the restored queue,
+		// paused for review) stays.
+		cmd.IfPausedAt, cmd.IfPausedBy = v.PausedAt, v.PausedBy
+	}
+	_, err = applier{x.a.node}.Apply(ctx, cmd)
 	return apiError(err)
 }
 

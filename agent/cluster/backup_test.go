@@ -576,3 +576,59 @@ func TestWriteWaitingForARestoreFailsNotApplied(t *testing.T) {
 		t.Errorf("a write after the restore was applied at index %d; want past the restore's, %d", res.Index, asked)
 	}
 }
+
+// TestResumeWaitingForARestoreLeavesTheRestoredQueuePaused: a resume of
+// the queue sent while a backup is restored, for the pause it read
+// before, waits for the restore and is then refused: the restored queue,
+// paused by the restore for review, stays paused on every server.
+func TestResumeWaitingForARestoreLeavesTheRestoredQueuePaused(t *testing.T) {
+	c, fsms := stateCluster(t, 3)
+	fill(t, c, "before", 1)
+	paused := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	c.Apply(state.Encode(state.SetQueuePaused{Paused: true, At: paused, By: "operator"}))
+	l := c.Leader()
+	_, saved, meta := saveBackup(t, c.Nodes[l])
+	waiting := make(chan struct{}, 1)
+	cluster.OnApplyWaiting(c.Nodes[l], func() {
+		select {
+		case waiting <- struct{}{}:
+		default:
+		}
+	})
+	restoredAt := paused.Add(time.Hour)
+	answered := make(chan error, 1)
+	err := c.Nodes[l].RestoreBackupAt(context.Background(), meta, func(index uint64) (io.Reader, int64, error) {
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			_, err := c.Nodes[l].Apply(ctx, state.Encode(state.SetQueuePaused{At: restoredAt, By: "operator", IfPausedAt: paused, IfPausedBy: "operator"}))
+			answered <- err
+		}()
+		select {
+		case <-waiting:
+		case err := <-answered:
+			answered <- err
+		}
+		var pausedAgain, rewritten bytes.Buffer
+		if _, err := state.RewriteQueuePause(&pausedAgain, bytes.NewReader(saved), state.SetQueuePaused{Paused: true, At: restoredAt, By: "snapshot restore"}); err != nil {
+			return nil, 0, err
+		}
+		if err := state.RewriteActModified(&rewritten, bytes.NewReader(pausedAgain.Bytes()), index); err != nil {
+			return nil, 0, err
+		}
+		return bytes.NewReader(rewritten.Bytes()), int64(rewritten.Len()), nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pa *state.PausedAgainError
+	if err := <-answered; !errors.As(err, &pa) || pa.By != "snapshot restore" {
+		t.Fatalf("a resume sent during the restore for the pause before it: %v; want it refused, the queue paused again by the restore", err)
+	}
+	c.WaitApplied(c.Nodes[l].LastIndex())
+	for i, fsm := range fsms {
+		if v := fsm.Act(); !v.Paused || v.PausedBy != "snapshot restore" {
+			t.Errorf("node%d: the restored queue is paused %v by %q; want paused by the restore", i, v.Paused, v.PausedBy)
+		}
+	}
+}

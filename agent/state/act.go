@@ -1,6 +1,7 @@
 package state
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"slices"
@@ -528,6 +529,35 @@ func (e *TransitionError) Error() string {
 
 // Is makes errors.Is(err, ErrBadTransition) hold.
 func (e *TransitionError) Is(target error) bool { return target == ErrBadTransition }
+
+// resumes checks a resume that names the pause it lifts against the
+// queue's pause: one paused again since (by a restore, which pauses the
+// restored queue for review, or by another operator) is not lifted.
+func (s *actStore) resumes(c SetQueuePaused) error {
+	if c.Paused || !s.paused || c.IfPausedAt.IsZero() && c.IfPausedBy == "" {
+		return nil
+	}
+	if s.pausedAt.Equal(c.IfPausedAt) && s.pausedBy == c.IfPausedBy {
+		return nil
+	}
+	return &PausedAgainError{By: s.pausedBy, At: s.pausedAt, WasBy: c.IfPausedBy, WasAt: c.IfPausedAt}
+}
+
+// PausedAgainError refuses a resume of the queue sent for a pause that
+// has been replaced since: the queue was paused again, By at At, after
+// the resume was sent for the pause by WasBy at WasAt.
+type PausedAgainError struct {
+	By, WasBy string
+	At, WasAt time.Time
+}
+
+func (e *PausedAgainError) Error() string {
+	return fmt.Sprintf("the queue was paused again by %s at %s after this resume was sent for its pause by %s at %s: it stays paused; review the queue and resume it again",
+		cmp.Or(e.By, "an unnamed writer"), e.At.UTC().Format(time.RFC3339), cmp.Or(e.WasBy, "an unnamed writer"), e.WasAt.UTC().Format(time.RFC3339))
+}
+
+// Is makes errors.Is(err, ErrBadTransition) hold.
+func (e *PausedAgainError) Is(target error) bool { return target == ErrBadTransition }
 
 // bound cuts s to MaxReason bytes on a rune boundary.
 func bound(s string) string {

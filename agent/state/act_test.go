@@ -830,3 +830,30 @@ func TestScaleActionsKeepEachBlocksLastCount(t *testing.T) {
 		}
 	}
 }
+
+// TestResumeLiftsOnlyThePauseItWasSentFor: a resume naming the pause it
+// lifts is refused once the queue has been paused again (a restore of a
+// backup pauses the restored queue for review), and the queue stays
+// paused; one naming the current pause, or none, lifts it.
+func TestResumeLiftsOnlyThePauseItWasSentFor(t *testing.T) {
+	l := local(t)
+	mustApply(t, l, SetQueuePaused{Paused: true, At: at(0), By: "operator"})
+	mustApply(t, l, SetQueuePaused{Paused: true, At: at(time.Minute), By: "snapshot restore"})
+	_, err := l.Apply(context.Background(), SetQueuePaused{At: at(2 * time.Minute), By: "operator", IfPausedAt: at(0), IfPausedBy: "operator"})
+	var pa *PausedAgainError
+	if !errors.Is(err, ErrBadTransition) || !errors.As(err, &pa) || pa.By != "snapshot restore" || !pa.At.Equal(at(time.Minute)) {
+		t.Fatalf("a resume sent for the operator's pause, after a restore paused the queue again: %v; want a PausedAgainError naming the restore's pause", err)
+	}
+	if v := l.FSM.Act(); !v.Paused || v.PausedBy != "snapshot restore" {
+		t.Errorf("after the refused resume: paused %v by %q; want still paused by the restore", v.Paused, v.PausedBy)
+	}
+	mustApply(t, l, SetQueuePaused{At: at(3 * time.Minute), By: "operator", IfPausedAt: at(time.Minute), IfPausedBy: "snapshot restore"})
+	if l.FSM.Act().Paused {
+		t.Error("a resume naming the current pause left the queue paused")
+	}
+	mustApply(t, l, SetQueuePaused{Paused: true, At: at(4 * time.Minute), By: "operator"})
+	mustApply(t, l, SetQueuePaused{At: at(5 * time.Minute), By: "operator"})
+	if l.FSM.Act().Paused {
+		t.Error("a resume naming no pause left the queue paused")
+	}
+}

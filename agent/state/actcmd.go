@@ -98,10 +98,19 @@ type RescoreRequests struct {
 
 // SetQueuePaused pauses or resumes the queue: a paused queue starts no new
 // move (running ones finish).
+//
+// A resume may name the pause it lifts (IfPausedAt and IfPausedBy, as its
+// sender read them): when the queue has been paused again since, it is
+// refused (ErrBadTransition) and the queue stays paused. A restore of a
+// backup pauses the restored queue so that an operator reviews it first;
+// a resume sent just before the restore and applied after it must not
+// lift that pause unseen. A resume naming none lifts any pause.
 type SetQueuePaused struct {
-	Paused bool      `json:"paused"`
-	At     time.Time `json:"at"`
-	By     string    `json:"by,omitempty"`
+	Paused     bool      `json:"paused"`
+	At         time.Time `json:"at"`
+	By         string    `json:"by,omitempty"`
+	IfPausedAt time.Time `json:"if_paused_at,omitzero"`
+	IfPausedBy string    `json:"if_paused_by,omitempty"`
 }
 
 // PruneRequests forgets finished requests: the ones IDs lists or, when it
@@ -280,7 +289,9 @@ func (s *actStore) apply(cmd Command, index uint64) (res Result, err error, ok b
 		res.Applied, res.Rejected = s.rescore(c, index)
 		return res, nil, true
 	case SetQueuePaused:
-		s.paused, s.pausedAt, s.pausedBy = c.Paused, c.At, bound(c.By)
+		if err = s.resumes(c); err == nil {
+			s.paused, s.pausedAt, s.pausedBy = c.Paused, c.At, bound(c.By)
+		}
 	case PruneRequests:
 		res.Applied = s.prune(c)
 		return res, nil, true
