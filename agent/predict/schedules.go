@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"path"
+	"strings"
 	"time"
 
 	"github.com/foreshape/foreshape/agent/forecast"
@@ -35,8 +36,11 @@ import (
 // another locality sends that locality's demand here: inside the window it
 // is added, as a percent of this locality's capacity, less what the
 // forecast already carries of it once the moves have begun: see
-// drainOccurrence. nodes are the cluster's nodes as the collector last
-// listed them (none: not known).
+// drainOccurrence; one that names some of its nodes adds nothing here:
+// their work goes to migrate.targets or to the rest of it first (see
+// movesElsewhere). nodes are
+// the cluster's nodes as the collector last listed them (none: not
+// known).
 func applySchedules(fc *Forecast, pol *policies.Policy, h history, raw []float64, moved movedDemand, nodes []Node) []Event {
 	if len(fc.Times) == 0 || len(raw) == 0 {
 		return nil
@@ -94,6 +98,13 @@ func applySchedules(fc *Forecast, pol *policies.Policy, h history, raw []float64
 					}
 					continue
 				}
+				if s.Nodes != "" {
+					for _, w := range windows {
+						events = append(events, Event{Kind: EventDrain, Schedule: s.Name, From: l, Start: w.Start, End: w.End, Known: true,
+							Nodes: s.Nodes, Detail: movesElsewhere(pol, s, l)})
+					}
+					continue
+				}
 				for _, w := range windows {
 					e := Event{Kind: EventDrain, Schedule: s.Name, From: l, Start: w.Start, End: w.End}
 					add, ok, detail := drainOccurrence(w, pol.Migrate.LeadTime, l, fc.Metric, h, raw[0], moved)
@@ -108,6 +119,29 @@ func applySchedules(fc *Forecast, pol *policies.Policy, h history, raw []float64
 		}
 	}
 	return events
+}
+
+// movesElsewhere says why a drain of some of the nodes of another
+// locality l adds nothing to this policy's forecast: the planner sends
+// their work to migrate.targets, none of which is this policy's locality,
+// or, with none listed, to the rest of l first, while every move may run
+// there and it stays under its line. It comes here only when the rest of
+// l cannot take it, which depends on the planner's checks at the time
+// (the jobs' constraints, l's forecast read on its rest, the moves
+// queued); then the planner counts each move it sends here as it queues
+// it, and the history shows it once landed. Added as a worst case, it
+// would forecast a hotspot here, and scale for it, for a drain whose
+// work stays in l.
+func movesElsewhere(pol *policies.Policy, s policies.Schedule, l policies.Locality) string {
+	if len(pol.Migrate.Targets) > 0 {
+		var names []string
+		for _, t := range pol.Migrate.Targets {
+			names = append(names, t.String())
+		}
+		return fmt.Sprintf("nodes %s of it go down; their work moves to %s (migrate.targets); nothing is added here", s.Nodes, strings.Join(names, ", "))
+	}
+	return fmt.Sprintf("nodes %s of it go down; their work moves to the rest of %s first, while it takes it; nothing is added here, "+
+		"where it comes only when the rest cannot take it (the planner then counts each move it sends here)", s.Nodes, l)
 }
 
 // drainOfSome applies the windows of a drain of some of the nodes of the

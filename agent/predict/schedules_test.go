@@ -591,3 +591,56 @@ func TestDrainOfSomeNodesForecastsTheRest(t *testing.T) {
 		})
 	}
 }
+
+// TestDrainOfSomeNodesOfAnotherLocalityAddsNothingHere: dc1/web's policy
+// declares a drain of dc2's rack a. The planner sends its work to the rest
+// of dc2 first, or to migrate.targets, none of which is dc1/web: it is
+// not added to dc1/web's forecast (it added dc2's whole demand, 15
+// points, though 3 of its nodes drained), and the event says where it
+// goes.
+func TestDrainOfSomeNodesOfAnotherLocalityAddsNothingHere(t *testing.T) {
+	const rackA = `schedule "dc2-rack-a" {
+    cron       = "0 9 * * *"
+    duration   = "1h"
+    action     = "drain"
+    localities = ["dc2"]
+    nodes      = "dc2-rack-a-*"
+  }`
+	web := state.Key{Locality: "dc1/web", Metric: "cpu"}
+	for _, tc := range []struct {
+		name    string
+		targets []policies.Locality
+		detail  string
+	}{
+		{name: "the rest of dc2 first", detail: "their work moves to the rest of dc2 first, while it takes it; nothing is added here"},
+		{name: "migrate.targets", targets: []policies.Locality{{Datacenter: "dc3"}},
+			detail: "their work moves to dc3 (migrate.targets); nothing is added here"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newStore(t)
+			now := at(0, 8, 15)
+			fill(t, s, web, t0, steps(now), func(int) float64 { return 40 })
+			fill(t, s, state.Key{Locality: "dc1/web", Metric: "cpu_mhz"}, t0, steps(now), func(int) float64 { return 4000 })
+			fill(t, s, state.Key{Locality: "dc2", Metric: "cpu_mhz"}, t0, steps(now), func(int) float64 { return 1500 })
+			pol := policy(t, rackA, func(p *policies.Policy) { p.Migrate.Targets = tc.targets })
+			res := New(nil).RunOnce(now, s, []*policies.Policy{pol})
+			var fc *Forecast
+			for i := range res.Forecasts {
+				if res.Forecasts[i].Key() == web {
+					fc = &res.Forecasts[i]
+				}
+			}
+			if fc == nil {
+				t.Fatalf("no forecast of %s: %+v", web, res.Pending)
+			}
+			if len(fc.Events) != 1 || fc.Events[0].Added != 0 || !strings.Contains(fc.Events[0].Detail, tc.detail) {
+				t.Fatalf("events %+v; want one adding nothing, saying %q", fc.Events, tc.detail)
+			}
+			for i, v := range fc.Band(0.5) {
+				if math.Abs(v-40) > 2 {
+					t.Errorf("%s: p50 %.1f, want 40", fc.Times[i].Format("15:04"), v)
+				}
+			}
+		})
+	}
+}

@@ -133,8 +133,9 @@ const (
 type Event struct {
 	Kind     EventKind
 	Schedule string
-	// From is the drained locality whose demand moves here; zero for a
-	// peak or a drain of the forecast's own locality.
+	// From is the drained locality whose demand moves here (a drain of
+	// some of its nodes, Nodes, adds nothing: their work goes elsewhere
+	// first); zero for a peak or a drain of the forecast's own locality.
 	From       policies.Locality
 	Start, End time.Time
 	// Factor is a peak's lift over the demand without it: declared,
