@@ -2,6 +2,7 @@ package policies
 
 import (
 	"fmt"
+	"math/bits"
 	"path"
 	"regexp"
 	"slices"
@@ -1022,12 +1023,23 @@ func translateSchedule(s *scheduleHCL, own Locality) (*Schedule, hcl.Diagnostics
 				diags = append(diags, hclfield.Invalid(rng, fmt.Sprintf("%s.localities[%d]", prefix, i), "%s.", listedTwice(item, first)))
 				continue
 			}
-			// One within another listed is taken twice as well: its nodes
-			// drained by both, its work moved here added twice.
-			if other, ok := nested.find(l); ok {
-				diags = append(diags, hclfield.Invalid(rng, fmt.Sprintf("%s.localities[%d]", prefix, i),
-					"%q and %q, listed already, are one within the other: the nodes of %s would be taken twice. List %s alone.",
-					item, seen[other], narrower(l, other), wider(l, other)))
+			// Two that share nodes take them twice as well: their nodes
+			// in the drain of both, their work moved here added twice. So one
+			// within another ("dc2/web" and "dc2"), and two that overlap
+			// without either holding the other ("dc1/web" and "*/*/batch",
+			// both taking dc1/web/batch): refused whether or not such a
+			// node is up today, as one may join before the window opens.
+			if other, within, ok := nested.find(l); ok {
+				field := fmt.Sprintf("%s.localities[%d]", prefix, i)
+				if within {
+					diags = append(diags, hclfield.Invalid(rng, field,
+						"%q and %q, listed already, are one within the other: the nodes of %s would be taken twice. List %s alone.",
+						item, seen[other], narrower(l, other), wider(l, other)))
+				} else {
+					diags = append(diags, hclfield.Invalid(rng, field,
+						"%q and %q, listed already, overlap: the nodes of %s are in both and would be taken twice. %s",
+						item, seen[other], meet(l, other), apart(item, l, seen[other], other)))
+				}
 				continue
 			}
 			seen[l] = item
@@ -1058,42 +1070,79 @@ func translateSchedule(s *scheduleHCL, own Locality) (*Schedule, hcl.Diagnostics
 	return out, diags
 }
 
-// nesting finds, among the localities added, one that a locality is
-// within or that is within it, in constant time a locality: a list may
-// hold thousands.
+// nesting finds, among the localities added, one that shares nodes with
+// a locality, in constant time a locality: a list may hold thousands.
+//
+// Two localities share nodes (overlap) when no part that both name holds
+// two values. So an added o whose named parts are F overlaps l when o,
+// kept to the parts of F that l names too (the others made wildcards),
+// is l kept to them. Each o is indexed by F and each way to keep some
+// of F (one to eight entries), and l looks up, for each F among those
+// added (at most seven), itself kept to the parts of F it names.
 type nesting struct {
-	// listed are the localities added, by their wildcards' canonical
-	// form; wider maps each of the eight ways to widen one (any of its
-	// parts made a wildcard) to the first added that widens so.
-	listed, wider map[Locality]Locality
+	// named has bit F set when a locality naming the parts F was added.
+	named uint8
+	// kept maps each added locality, by the parts it names and kept to
+	// some of them, to the first in added that reads so.
+	kept  map[keptParts]int
+	added []Locality
+}
+
+// keptParts is a canonical locality naming the parts named (bit 0 the
+// datacenter, 1 the node pool, 2 the node class), with some of them made
+// wildcards.
+type keptParts struct {
+	named uint8
+	l     Locality
 }
 
 func (n *nesting) add(l Locality) {
-	if n.listed == nil {
-		n.listed, n.wider = map[Locality]Locality{}, map[Locality]Locality{}
+	if n.kept == nil {
+		n.kept = map[keptParts]int{}
 	}
 	c := canonical(l)
-	if _, ok := n.listed[c]; !ok {
-		n.listed[c] = l
-	}
-	for _, w := range widened(c) {
-		if _, ok := n.wider[w]; !ok {
-			n.wider[w] = l
+	f := fixed(c)
+	n.named |= 1 << f
+	for some := range uint8(8) {
+		if some&^f != 0 {
+			continue // not a subset of the parts c names
+		}
+		k := keptParts{f, keep(c, some)}
+		if _, ok := n.kept[k]; !ok {
+			n.kept[k] = len(n.added)
 		}
 	}
+	n.added = append(n.added, l)
 }
 
-// find returns an added locality that l is within (one of l's widenings
-// was added) or that is within l (l widens one added).
-func (n *nesting) find(l Locality) (Locality, bool) {
+// find returns the first added locality that shares nodes with l, one
+// within the other ("dc2/web" and "dc2") before any other, and whether
+// it is; else, ok, the first that holds some of l's nodes and l some of
+// its ("dc1/web" and "*/*/batch", which share dc1/web/batch).
+func (n *nesting) find(l Locality) (o Locality, within, ok bool) {
 	c := canonical(l)
-	for _, w := range widened(c) {
-		if o, ok := n.listed[w]; ok {
-			return o, true
+	fl := fixed(c)
+	first := -1
+	for f := range uint8(8) {
+		if n.named&(1<<f) == 0 {
+			continue
+		}
+		both := f & fl
+		at, hit := n.kept[keptParts{f, keep(c, both)}]
+		if !hit {
+			continue
+		}
+		// It reads as l on the parts both name: l is within it when it
+		// names no other part, it within l when l names no other.
+		nested := both == f || both == fl
+		if first < 0 || nested && !within || nested == within && at < first {
+			first, within = at, nested
 		}
 	}
-	o, ok := n.wider[c]
-	return o, ok
+	if first < 0 {
+		return Locality{}, false, false
+	}
+	return n.added[first], within, true
 }
 
 // canonical writes every wildcard part of l as "".
@@ -1106,24 +1155,29 @@ func canonical(l Locality) Locality {
 	return l
 }
 
-// widened lists the eight localities a canonical l widens to, itself
-// among them: each subset of its parts made a wildcard.
-func widened(l Locality) []Locality {
-	out := make([]Locality, 0, 8)
-	for mask := range 8 {
-		w := l
-		if mask&1 != 0 {
-			w.Datacenter = ""
+// fixed is the mask of the parts a canonical l names.
+func fixed(l Locality) uint8 {
+	var mask uint8
+	for i, p := range []string{l.Datacenter, l.NodePool, l.NodeClass} {
+		if p != "" {
+			mask |= 1 << i
 		}
-		if mask&2 != 0 {
-			w.NodePool = ""
-		}
-		if mask&4 != 0 {
-			w.NodeClass = ""
-		}
-		out = append(out, w)
 	}
-	return out
+	return mask
+}
+
+// keep returns a canonical l with the parts outside mask made wildcards.
+func keep(l Locality, mask uint8) Locality {
+	if mask&1 == 0 {
+		l.Datacenter = ""
+	}
+	if mask&2 == 0 {
+		l.NodePool = ""
+	}
+	if mask&4 == 0 {
+		l.NodeClass = ""
+	}
+	return l
 }
 
 // contains reports whether every node of inner belongs to outer: each part
@@ -1147,6 +1201,60 @@ func wider(a, b Locality) string {
 		return a.String()
 	}
 	return b.String()
+}
+
+// meet is the locality whose nodes both a and b hold, for two that
+// overlap: each part the one of them that names it.
+func meet(a, b Locality) Locality {
+	a, b = canonical(a), canonical(b)
+	pick := func(x, y string) string {
+		if x != "" {
+			return x
+		}
+		return y
+	}
+	return Locality{pick(a.Datacenter, b.Datacenter), pick(a.NodePool, b.NodePool), pick(a.NodeClass, b.NodeClass)}
+}
+
+// apart says what to list in place of a (written aItem) and b (bItem),
+// two localities that overlap without either holding the other: keep
+// one, and replace the other by itself with the one part it leaves open
+// and the kept one names written out, once for each value of that part
+// but the shared one ("dc1/web/NODE_CLASS" for each node class but
+// batch, beside "*/*/batch"). One of the two always leaves a single such
+// part open: each names a part the other leaves open, of three. A
+// datacenter or node pool is written out before a node class, which a
+// node may lack and so be in no "…/NODE_CLASS"; else a before b.
+func apart(aItem string, a Locality, bItem string, b Locality) string {
+	m := fixed(meet(a, b))
+	type choice struct {
+		keep, split string
+		l           Locality
+		open        uint8
+	}
+	var best *choice
+	for _, c := range []choice{{bItem, aItem, a, m &^ fixed(canonical(a))}, {aItem, bItem, b, m &^ fixed(canonical(b))}} {
+		if bits.OnesCount8(c.open) != 1 || (best != nil && (best.open != 4 || c.open == 4)) {
+			continue
+		}
+		best = &c
+	}
+	if best == nil {
+		// Not reached for two that overlap without nesting.
+		return fmt.Sprintf("List localities that share no node in place of %q and %q.", aItem, bItem)
+	}
+	narrowed, shared := canonical(best.l), meet(a, b)
+	var what, value string
+	switch best.open {
+	case 1:
+		narrowed.Datacenter, what, value = "DATACENTER", "datacenter", shared.Datacenter
+	case 2:
+		narrowed.NodePool, what, value = "NODE_POOL", "node pool", shared.NodePool
+	default:
+		narrowed.NodeClass, what, value = "NODE_CLASS", "node class", shared.NodeClass
+	}
+	return fmt.Sprintf("List localities that share no node instead: keep %q and replace %q by %q for each %s but %s.",
+		best.keep, best.split, narrowed.String(), what, value)
 }
 
 // listedTwice says that locality item of a list names the same locality

@@ -113,6 +113,60 @@ func lineOf(t *testing.T, src, needle string) int {
 	return strings.Count(src[:i], "\n") + 1
 }
 
+// TestScheduleLocalitiesThatOverlap: a schedule's localities that share
+// nodes without either holding the other are refused at the later one,
+// naming both, the locality they share and what to list instead; one
+// within another keeps its own message; localities that share no node
+// are kept.
+func TestScheduleLocalitiesThatOverlap(t *testing.T) {
+	for _, tc := range []struct {
+		list  string
+		field string // "" when the list is valid
+		want  string // the error's detail
+	}{
+		{`"dc2/web", "dc3/*/gpu", "*/*/batch"`, "schedule.patch.localities[2]",
+			`"*/*/batch" and "dc2/web", listed already, overlap: the nodes of dc2/web/batch are in both and would be taken twice. List localities that share no node instead: keep "*/*/batch" and replace "dc2/web" by "dc2/web/NODE_CLASS" for each node class but batch.`},
+		// Of two it overlaps, the first listed is named.
+		{`"dc3", "dc2/web", "*/*/batch"`, "schedule.patch.localities[2]",
+			`"*/*/batch" and "dc3", listed already, overlap`},
+		{`"dc2/web", "dc3", "*/*/batch"`, "schedule.patch.localities[2]",
+			`"*/*/batch" and "dc2/web", listed already, overlap`},
+		// One within another is named before an overlap listed earlier.
+		{`"*/*/batch", "dc3/web/gpu", "dc3/web"`, "schedule.patch.localities[2]",
+			`"dc3/web" and "dc3/web/gpu", listed already, are one within the other`},
+		// A node pool is named rather than a class, which a node may lack.
+		{`"dc2/web", "dc2/*/batch"`, "schedule.patch.localities[1]",
+			`"dc2/*/batch" and "dc2/web", listed already, overlap: the nodes of dc2/web/batch are in both and would be taken twice. List localities that share no node instead: keep "dc2/web" and replace "dc2/*/batch" by "dc2/NODE_POOL/batch" for each node pool but web.`},
+		{`"dc2", "*/web/batch"`, "schedule.patch.localities[1]",
+			`"*/web/batch" and "dc2", listed already, overlap: the nodes of dc2/web/batch are in both and would be taken twice. List localities that share no node instead: keep "dc2" and replace "*/web/batch" by "DATACENTER/web/batch" for each datacenter but dc2.`},
+		{`"*/web", "*/*/batch"`, "schedule.patch.localities[1]",
+			`"*/*/batch" and "*/web", listed already, overlap: the nodes of */web/batch are in both and would be taken twice. List localities that share no node instead: keep "*/web" and replace "*/*/batch" by "*/NODE_POOL/batch" for each node pool but web.`},
+		{`"*/web", "dc3"`, "schedule.patch.localities[1]",
+			`"dc3" and "*/web", listed already, overlap: the nodes of dc3/web are in both and would be taken twice. List localities that share no node instead: keep "*/web" and replace "dc3" by "dc3/NODE_POOL" for each node pool but web.`},
+		{`"*/*/batch", "dc3/default/batch"`, "schedule.patch.localities[1]",
+			`"dc3/default/batch" and "*/*/batch", listed already, are one within the other: the nodes of dc3/default/batch would be taken twice. List */*/batch alone.`},
+		// One refused is not listed: dc3/db/batch, which shares nodes
+		// with it alone, is kept.
+		{`"dc2/web", "*/*/batch", "dc3/db/batch"`, "schedule.patch.localities[1]", `the nodes of dc2/web/batch are in both`},
+		{`"dc2/web", "dc2/db", "dc3/*/batch", "*/api/gpu", "dc4/web/batch"`, "", ""},
+	} {
+		t.Run(tc.list, func(t *testing.T) {
+			ps, diags, src := parse(t, func(b *builder) {
+				b.schedule = strings.Replace(b.schedule, `action   = "drain"`, "action   = \"drain\"\n    localities = ["+tc.list+"]", 1)
+			})
+			if tc.field == "" {
+				if diags.HasErrors() || len(ps) != 1 || len(ps[0].Schedules[0].Localities) != strings.Count(tc.list, ",")+1 {
+					t.Fatalf("diagnostics %v; want every locality kept\nsource:\n%s", diags, src)
+				}
+				return
+			}
+			if len(diags) != 1 || !strings.Contains(diags[0].Summary, tc.field) || !strings.Contains(diags[0].Detail, tc.want) {
+				t.Fatalf("diagnostics %v; want one on %s saying %s", diags, tc.field, tc.want)
+			}
+		})
+	}
+}
+
 func TestParseErrors(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
@@ -300,6 +354,12 @@ func TestParseErrors(t *testing.T) {
 		{"schedule locality within another, wildcards", func(b *builder) {
 			b.schedule = strings.Replace(b.schedule, `action   = "drain"`, "action   = \"drain\"\n    localities = [\"*/*/batch\",\n \"dc3/default/batch\"]", 1)
 		}, "Invalid schedule.patch.localities[1]", `"dc3/default/batch"]`},
+		{"schedule localities overlapping", func(b *builder) {
+			b.schedule = strings.Replace(b.schedule, `action   = "drain"`, "action   = \"drain\"\n    localities = [\"dc2/web\",\n \"*/*/batch\"]", 1)
+		}, "Invalid schedule.patch.localities[1]", `"*/*/batch"]`},
+		{"schedule localities overlapping, one of three", func(b *builder) {
+			b.schedule = strings.Replace(b.schedule, `action   = "drain"`, "action   = \"drain\"\n    localities = [\"dc2/*/web\", \"dc3\",\n \"*/batch\"]", 1)
+		}, "Invalid schedule.patch.localities[2]", `"*/batch"]`},
 		{"peak of its own locality written twice", func(b *builder) {
 			b.schedule = strings.Replace(b.schedule, `action   = "drain"`, "action   = \"peak\"\n    localities = [\"dc1\",\n \"dc1/*\"]", 1)
 		}, "Invalid schedule.patch.localities[1]", `"dc1/*"]`},
