@@ -773,6 +773,13 @@ func translateMigrate(m *migrateHCL, out *Migrate, own Locality) hcl.Diagnostics
 	if list, ok, d := hclfield.StringList(m.Targets, "migrate.targets"); ok {
 		elems, _ := hclfield.ListElements(m.Targets)
 		seen := map[Locality]string{}
+		// A target that shares nodes with the policy's own locality
+		// ("dc1" for own "dc1/*/web") lets a move out land back on the
+		// nodes it leaves, relieving nothing.
+		var ownNodes nesting
+		if own != (Locality{}) {
+			ownNodes.add(own)
+		}
 		for i, item := range list {
 			rng := m.Targets.Range()
 			if i < len(elems) {
@@ -789,6 +796,10 @@ func translateMigrate(m *migrateHCL, out *Migrate, own Locality) hcl.Diagnostics
 				diags = append(diags, hclfield.Invalid(rng, field, "%q is the policy's own locality; a move must leave it.", item))
 			case seen[l] != "":
 				diags = append(diags, hclfield.Invalid(rng, field, "%s.", listedTwice(item, seen[l])))
+			case sharesNodes(&ownNodes, l):
+				diags = append(diags, hclfield.Invalid(rng, field,
+					"%q shares the nodes of %s with the policy's own locality, %s: a move out of it could land back on the nodes it leaves. List localities that share no node with %s.",
+					item, meet(l, own), own, own))
 			default:
 				seen[l] = item
 				out.Targets = append(out.Targets, l)
@@ -1143,6 +1154,12 @@ func (n *nesting) find(l Locality) (o Locality, within, ok bool) {
 		return Locality{}, false, false
 	}
 	return n.added[first], within, true
+}
+
+// sharesNodes reports whether l shares nodes with a locality added to n.
+func sharesNodes(n *nesting, l Locality) bool {
+	_, _, ok := n.find(l)
+	return ok
 }
 
 // canonical writes every wildcard part of l as "".

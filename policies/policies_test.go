@@ -290,6 +290,8 @@ func TestParseErrors(t *testing.T) {
 		{"spread_by_use without spreading", func(b *builder) { b.migrate = `spread_by_use = true` }, "Invalid migrate.spread_by_use", `spread_by_use = true`},
 		{"target is not a locality", func(b *builder) { b.migrate = `targets = ["dc2", "a/b/c/d"]` }, "Invalid migrate.targets[1]", `"a/b/c/d"`},
 		{"target is the policy's own locality", func(b *builder) { b.migrate = `targets = ["dc1"]` }, "Invalid migrate.targets[0]", `targets = ["dc1"]`},
+		{"target within the policy's own locality", func(b *builder) { b.migrate = `targets = ["dc2", "dc1/*/web"]` }, "Invalid migrate.targets[1]", `"dc1/*/web"]`},
+		{"target sharing nodes with the policy's own locality", func(b *builder) { b.migrate = `targets = ["*/*/batch"]` }, "Invalid migrate.targets[0]", `"*/*/batch"]`},
 		{"target twice", func(b *builder) { b.migrate = `targets = ["dc2", "dc2"]` }, "Invalid migrate.targets[1]", `"dc2"]`},
 		{"target written twice", func(b *builder) { b.migrate = "targets = [\"dc2\",\n \"dc2/*\"]" }, "Invalid migrate.targets[1]", `"dc2/*"]`},
 		{"no targets", func(b *builder) { b.migrate = `targets = []` }, "Invalid migrate.targets", `targets = []`},
@@ -1152,5 +1154,18 @@ func TestCronForms(t *testing.T) {
 				t.Errorf("%s: %v; want it taken without a word", tc.cron, diags)
 			}
 		}
+	}
+}
+
+// TestTargetSharingNodesWithTheOwnLocalityNamesThem: a migrate target
+// that shares nodes with the policy's own locality is refused naming the
+// nodes they share: a move there could land back where it left.
+func TestTargetSharingNodesWithTheOwnLocalityNamesThem(t *testing.T) {
+	b := validBuilder()
+	b.migrate = `targets = ["dc2", "*/*/batch"]`
+	_, err := policies.Parse("p.hcl", []byte(b.build()))
+	want := `"*/*/batch" shares the nodes of dc1/*/batch with the policy's own locality, dc1: a move out of it could land back on the nodes it leaves`
+	if !err.HasErrors() || !strings.Contains(err.Error(), want) {
+		t.Fatalf("targets sharing nodes with dc1: %v; want %q", err, want)
 	}
 }
