@@ -266,7 +266,7 @@ func (c *Cluster) lifecycle() {
 		case a.client == allocRunning && a.desired == desiredRun && !a.finishAt.IsZero() && !c.now.Before(a.finishAt) && a.mock != nil:
 			c.mockExits(a)
 		case a.client == allocRunning && a.desired == desiredRun && !a.finishAt.IsZero() && !c.now.Before(a.finishAt):
-			a.client, a.clientDesc = allocComplete, "All tasks have completed"
+			a.client, a.clientDesc, a.stopAt = allocComplete, "All tasks have completed", c.now
 			c.touchByClient(a)
 			c.markDirty(a.job, triggerQueued)
 		case a.desired != desiredRun && a.mig == nil && !a.stopAt.IsZero() && !c.now.Before(a.stopAt):

@@ -943,9 +943,13 @@ func TestFailedAllocationIsReplaced(t *testing.T) {
 		t.Fatalf("fail: %d", resp.StatusCode)
 	}
 	a, _, _ := client.Allocations().Info(victim.ID, nil)
+	// Its task exits with the reason as its exit message, and is not
+	// restarted again after the two restarts of Nomad's default policy.
 	if ts := a.TaskStates["web"]; a.ClientStatus != api.AllocClientStatusFailed || a.ClientDescription != "Failed tasks" ||
-		ts == nil || len(ts.Events) != 1 || ts.Events[0].Type != api.TaskTerminated || ts.Events[0].DisplayMessage != "oom" {
-		t.Errorf("failed alloc = %s %q, its task %+v; want failed, Failed tasks, a Terminated event saying oom", a.ClientStatus, a.ClientDescription, ts)
+		ts == nil || len(ts.Events) < 2 || ts.Restarts != 2 ||
+		ts.Events[len(ts.Events)-2].DisplayMessage != `Exit Code: 1, Exit Message: "oom"` || ts.Events[len(ts.Events)-2].Details["exit_message"] != "oom" ||
+		ts.Events[len(ts.Events)-1].Type != api.TaskNotRestarting || !ts.Events[len(ts.Events)-1].FailsTask {
+		t.Errorf("failed alloc = %s %q, its task %+v; want failed, Failed tasks, a Terminated event saying oom, then Not Restarting", a.ClientStatus, a.ClientDescription, ts)
 	}
 	// Nomad's default policy for service jobs reschedules after 30 s.
 	if err := c.Step(20 * time.Second); err != nil {

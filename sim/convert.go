@@ -222,31 +222,13 @@ func (a *alloc) allocated() *api.AllocatedResources {
 }
 
 func (a *alloc) taskStates() map[string]*api.TaskState {
-	state := "pending"
-	switch a.client {
-	case allocRunning:
-		state = "running"
-	case allocComplete, allocFailed, allocLost:
-		state = "dead"
-	}
 	out := map[string]*api.TaskState{}
 	if a.mock != nil {
 		out[a.grp.tasks[0]] = a.mockTaskState()
 		return out
 	}
-	for _, t := range a.grp.tasks {
-		ts := &api.TaskState{State: state, Failed: a.client == allocFailed, StartedAt: a.runningSince, Events: []*api.TaskEvent{}}
-		if a.clientTerminal() {
-			ts.FinishedAt = a.stopAt
-			if a.client == allocFailed {
-				ts.FinishedAt = a.failedAt
-				ts.Events = append(ts.Events, &api.TaskEvent{Type: api.TaskTerminated, Time: a.failedAt.UnixNano(), DisplayMessage: a.failReason})
-			}
-			if ts.FinishedAt.IsZero() {
-				ts.FinishedAt = a.modified
-			}
-		}
-		out[t] = ts
+	for i, t := range a.grp.tasks {
+		out[t] = a.taskState(i)
 	}
 	return out
 }

@@ -110,10 +110,10 @@ func (c *Cluster) runDeployments() {
 					}
 				case a.clientTerminal() || (u.HealthyDeadline != nil && !a.startAt.IsZero() && !c.now.Before(a.startAt.Add(*u.HealthyDeadline))):
 					a.healthy, a.healthAt = new(false), c.now
-					if a.mock != nil && a.client == allocFailed {
+					if a.client == allocFailed {
 						// Nomad's client says so among the task's events.
 						const msg = "Unhealthy because of failed task"
-						a.mock.event(&api.TaskEvent{Type: "Alloc Unhealthy", Time: c.now.UnixNano(), DisplayMessage: msg, Message: msg,
+						a.note(&api.TaskEvent{Type: "Alloc Unhealthy", Time: c.now.UnixNano(), DisplayMessage: msg, Message: msg,
 							Details: map[string]string{"message": msg}})
 					}
 					st.UnhealthyAllocs++

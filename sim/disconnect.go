@@ -300,6 +300,7 @@ func (c *Cluster) reconnect(n *node) {
 			if a.mock != nil {
 				c.mockKillNow(a)
 			}
+			a.killAt = c.now
 			a.client, a.clientDesc, a.stopAt = allocComplete, "All tasks have completed", c.now
 			c.touchByServer(a)
 			c.clientReported(a)
@@ -320,6 +321,8 @@ func (c *Cluster) reconnect(n *node) {
 		}
 		if a.mock != nil {
 			c.mockReconnected(a)
+		} else {
+			a.note(&api.TaskEvent{Type: api.TaskClientReconnected, Time: c.now.UnixNano(), DisplayMessage: "Client reconnected", Details: map[string]string{}})
 		}
 		c.touchByClient(a)
 		if repl != nil && !repl.terminal() {

@@ -226,8 +226,10 @@ func sortJobs(js []*job) {
 }
 
 // FailAlloc makes an allocation fail on its client, as a crashing task
-// would: it turns failed ("Failed tasks", its tasks dead with a
-// Terminated event whose message is reason) and its job places a replacement when its
+// would: it turns failed ("Failed tasks"), its first task exits ("exit
+// N" as reason: with code N; any other: code 1, reason its exit message)
+// and is not restarted again, after the restarts its policy allows
+// (tasks.go), and its job places a replacement when its
 // reschedule policy allows (Nomad's default for service jobs: 30 s later,
 // through a follow-up evaluation), once the deployment watcher lets it
 // when it belongs to an active deployment.

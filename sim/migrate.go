@@ -31,6 +31,9 @@ type migration struct {
 func (c *Cluster) stopForMigration(a *alloc, ev *eval) {
 	a.desired, a.desiredDesc = desiredStop, "alloc is being migrated"
 	a.evalID = ev.id
+	if !a.clientTerminal() {
+		a.killAt = c.now // its tasks are killed when the migration ends
+	}
 	c.touchByServer(a)
 }
 

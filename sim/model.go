@@ -185,14 +185,23 @@ type job struct {
 // group is one task group of a job, with what the scheduler and the load
 // model need.
 type group struct {
-	name        string
-	count       int
-	cpu, mem    int64 // MHz, MB
-	cores       int64 // reserved cores, worth the node's MHz per core each
-	iops        int64
-	tasks       []string
-	drivers     []string // each task's driver, in tasks' order
-	jobCons     int      // how many of constraints, first, are the job's
+	name     string
+	count    int
+	cpu, mem int64 // MHz, MB
+	cores    int64 // reserved cores, worth the node's MHz per core each
+	iops     int64
+	tasks    []string
+	drivers  []string // each task's driver, in tasks' order
+	// kills are each task's kill_timeout as its client takes it (at
+	// most max_kill_timeout), in tasks' order, and kill the longest: a
+	// stop kills the allocation's tasks that long after its client hears
+	// of it (tasks.go).
+	kills []time.Duration
+	kill  time.Duration
+	// restart is the first task's restart policy (the group's unless it
+	// sets its own), canonical: a failure's restarts (tasks.go).
+	restart     api.RestartPolicy
+	jobCons     int // how many of constraints, first, are the job's
 	constraints []*api.Constraint
 	affinities  []*api.Affinity
 	spreads     []spreadBlock // the job's, then the group's
@@ -330,6 +339,14 @@ type alloc struct {
 	// mock is the client's run of a mock_driver group's task (nil for
 	// any other group).
 	mock *mockRun
+	// killAt is when its client was told to kill its tasks (a stop, a
+	// migration, an eviction, or a stop it heard of once back): their
+	// Killing event (tasks.go). Zero: never told.
+	killAt time.Time
+	// notes are the events its client adds to its tasks beside their run
+	// (Reconnected, Alloc Unhealthy), shown among them by time; not a
+	// mock_driver allocation's, which keeps its own (mockRun).
+	notes []*api.TaskEvent
 }
 
 func (a *alloc) clientTerminal() bool {

@@ -248,6 +248,7 @@ func (c *Cluster) clientReportsLost(n *node) {
 			if a.mock != nil {
 				c.mockKillNow(a)
 			}
+			a.killAt = c.now
 			a.client, a.clientDesc, a.stopAt = allocComplete, "All tasks have completed", c.now
 			c.touchByClient(a)
 		}
@@ -260,6 +261,7 @@ func (c *Cluster) clientReportsLost(n *node) {
 		if a.mock != nil {
 			c.mockKillNow(a)
 		}
+		a.killAt = c.now
 		a.client, a.clientDesc, a.stopAt = allocComplete, "All tasks have completed", c.now
 		c.touchByClient(a)
 		c.markDirty(a.job, triggerAllocStop)

@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -32,8 +33,9 @@ const (
 	triggerReschedule   = "alloc-reschedule"
 )
 
-// killTimeout is how long a plain (non-migration) stop takes on the client.
-const killTimeout = 5 * time.Second
+// killTimeout is Nomad's default kill_timeout, which a group's
+// stop_on_client_after wait counts at least.
+const killTimeout = defaultKillTimeout
 
 // register validates and stores a job (new or a new version), then runs an
 // evaluation for it. sims holds the sim-only group settings, if any.
@@ -179,6 +181,17 @@ func (c *Cluster) buildGroup(spec *api.Job, tg *api.TaskGroup, sim GroupSimSpec)
 	for _, t := range tg.Tasks {
 		g.tasks = append(g.tasks, t.Name)
 		g.drivers = append(g.drivers, t.Driver)
+		kill := defaultKillTimeout
+		if t.KillTimeout != nil {
+			kill = max(*t.KillTimeout, 0)
+		}
+		kill = min(kill, maxKillTimeout)
+		g.kills, g.kill = append(g.kills, kill), max(g.kill, kill)
+		if len(g.kills) == 1 {
+			if rp := cmp.Or(t.RestartPolicy, tg.RestartPolicy); rp != nil {
+				g.restart = *rp
+			}
+		}
 		if t.Driver == mockDriver {
 			m, err := parseMockTask(*spec.Type, tg, t)
 			if err != nil {
@@ -1546,7 +1559,7 @@ func (c *Cluster) newAlloc(j *job, g *group, n *node, ev *eval, index int, prev 
 	for _, v := range preempt {
 		v.desired, v.desiredDesc = desiredEvict, "Preempted by alloc ID "+a.id
 		v.preemptedBy = a.id
-		v.stopAt = c.now
+		v.killAt, v.stopAt = c.now, c.now
 		c.arm(v, v.stopAt)
 		a.preempted = append(a.preempted, v.id)
 		c.touchByServer(v)
@@ -1673,6 +1686,12 @@ func (c *Cluster) stopAlloc(a *alloc, ev *eval, desc string) {
 	if ev != nil {
 		a.evalID = ev.id
 	}
+	if a.clientTerminal() {
+		// Its client has nothing left to stop (a batch allocation
+		// complete, say): its tasks' end stays as it was.
+		c.touchByServer(a)
+		return
+	}
 	if a.client == allocPending && a.runningSince.IsZero() && a.mock == nil {
 		// The server's stop and the client's answer in one change.
 		a.client, a.clientDesc = allocComplete, "alloc was stopped before it started"
@@ -1680,9 +1699,10 @@ func (c *Cluster) stopAlloc(a *alloc, ev *eval, desc string) {
 		c.clientReported(a)
 		return
 	}
-	a.stopAt = c.now.Add(killTimeout)
+	// Its tasks run out their kill_timeout (tasks.go); the mock
+	// driver's exits when it is told (mockKill).
+	a.killAt, a.stopAt = c.now, c.now.Add(a.grp.kill)
 	if a.mock != nil {
-		// The mock driver's task exits when it is told (mockKill).
 		a.stopAt = c.now
 	}
 	c.arm(a, a.stopAt)
