@@ -1687,8 +1687,9 @@ func (c *Cluster) stopAlloc(a *alloc, ev *eval, desc string) {
 		a.evalID = ev.id
 	}
 	if a.clientTerminal() {
-		// Its client has nothing left to stop (a batch allocation
-		// complete, say): its tasks' end stays as it was.
+		// Its client has nothing left to stop: its tasks' end and
+		// events stay as they were. No caller stops one now (the
+		// reconciler leaves terminal allocations alone, as Nomad's).
 		c.touchByServer(a)
 		return
 	}
