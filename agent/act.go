@@ -215,8 +215,7 @@ func (x *actor) cycle(ctx context.Context, in actInput, t *actTerm) {
 
 // ShapeForecasts turns the forecast loop's domain output into the
 // planner's input: the planning-quantile band of every CPU and memory
-// forecast, with the windows in which it is read on the rest of its
-// locality (a drain of some of its nodes, predict.Event.OfRest).
+// forecast.
 func ShapeForecasts(res predict.Result, pols []*policies.Policy) []shape.Forecast {
 	var out []shape.Forecast
 	for _, f := range res.Forecasts {
@@ -227,15 +226,8 @@ func ShapeForecasts(res predict.Result, pols []*policies.Policy) []shape.Forecas
 		if band == nil {
 			band = f.Mean
 		}
-		var rest []shape.RestWindow
-		for _, e := range f.Events {
-			if e.OfRest {
-				rest = append(rest, shape.RestWindow{Nodes: e.Nodes, Start: e.Start, End: e.End})
-			}
-		}
 		out = append(out, shape.Forecast{Policy: f.Policy, Locality: f.Locality.String(), Metric: f.Metric, Times: f.Times,
-			Planning: band, Demand: f.DemandBand(f.PlanningQuantile), Quantile: f.PlanningQuantile, Line: f.Line, HasLine: f.HasLine,
-			Rest: rest})
+			Planning: band, Demand: f.DemandBand(f.PlanningQuantile), Quantile: f.PlanningQuantile, Line: f.Line, HasLine: f.HasLine})
 	}
 	return out
 }

@@ -16,7 +16,6 @@ import (
 
 	"github.com/foreshape/foreshape/agent/api"
 	"github.com/foreshape/foreshape/agent/predict"
-	"github.com/foreshape/foreshape/agent/shape"
 	"github.com/foreshape/foreshape/agent/state"
 	"github.com/foreshape/foreshape/config"
 	"github.com/foreshape/foreshape/policies"
@@ -70,27 +69,6 @@ func TestShapeForecastsCarryTheDemand(t *testing.T) {
 	fc.Demand = nil
 	if got := ShapeForecasts(predict.Result{Forecasts: []predict.Forecast{fc}}, nil); got[0].Demand != nil {
 		t.Errorf("demand %v from a forecast without one", got[0].Demand)
-	}
-}
-
-// TestShapeForecastsCarryADrainReadOnTheRest: the windows in which a
-// forecast is read on the rest of its locality (a drain of some of its
-// nodes the history has not shown yet) reach the planner, which reads
-// them back on all its ready nodes; a window the forecast follows the
-// history in does not.
-func TestShapeForecastsCarryADrainReadOnTheRest(t *testing.T) {
-	t0 := time.Date(2026, 1, 5, 6, 0, 0, 0, time.UTC)
-	fc := predict.Forecast{Policy: "web", Locality: policies.Locality{Datacenter: "dc1"}, Metric: "cpu",
-		Times: []time.Time{t0, t0.Add(time.Minute)}, Mean: []float64{50, 55}, Quantiles: []float64{0.9},
-		Bands: [][]float64{{60, 66}}, PlanningQuantile: 0.9, Line: 80, HasLine: true,
-		Events: []predict.Event{
-			{Kind: predict.EventDrain, Schedule: "rack-a", Nodes: "dc1-a-*", Start: t0, End: t0.Add(time.Hour), OfRest: true},
-			{Kind: predict.EventDrain, Schedule: "rack-b", Nodes: "dc1-b-*", Start: t0, End: t0.Add(time.Hour)},
-		}}
-	out := ShapeForecasts(predict.Result{Forecasts: []predict.Forecast{fc}}, nil)
-	want := []shape.RestWindow{{Nodes: "dc1-a-*", Start: t0, End: t0.Add(time.Hour)}}
-	if len(out) != 1 || !slices.Equal(out[0].Rest, want) {
-		t.Errorf("%+v; want the rest read in %+v", out, want)
 	}
 }
 

@@ -667,8 +667,12 @@ func (a *Agent) logHotspots(t *term, hs []predict.Hotspot) {
 		if _, seen := t.hotspots[key]; !seen {
 			level = hclog.Info
 		}
-		a.log.Log(level, "hotspot predicted", "policy", h.Policy, "locality", h.Locality, "metric", h.Metric,
-			"at", h.At, "probability", fmt.Sprintf("%.2f", h.Probability), "line", h.Line, "peak", fmt.Sprintf("%.1f", h.Peak))
+		args := []any{"policy", h.Policy, "locality", h.Locality, "metric", h.Metric,
+			"at", h.At, "probability", fmt.Sprintf("%.2f", h.Probability), "line", h.Line, "peak", fmt.Sprintf("%.1f", h.Peak)}
+		if h.Detail != "" {
+			args = append(args, "detail", h.Detail) // read on the nodes that stay while some are drained
+		}
+		a.log.Log(level, "hotspot predicted", args...)
 	}
 	for key, h := range t.hotspots {
 		if _, still := next[key]; !still {

@@ -192,6 +192,9 @@ func renderForecast(f api.Forecast, width, height int) string {
 	if h := f.Hotspot; h != nil {
 		fmt.Fprintf(&b, "HOTSPOT: p%g crosses %.4g at %s (probability %.2f, peak %.4g)\n",
 			h.Quantile*100, h.Line, h.At.Format(time.RFC3339), h.Probability, h.Peak)
+		if h.Detail != "" {
+			fmt.Fprintf(&b, "  %s\n", oneLine(h.Detail))
+		}
 	}
 	return b.String()
 }

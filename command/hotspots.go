@@ -33,6 +33,12 @@ Usage: foreshape hotspots [options]
   it says so, and lists the CPU and memory series that have no forecast
   yet, and so no hotspot either, with why (warming up, stale).
 
+  Inside the window of a drain of some of a locality's nodes (a schedule
+  with nodes), a hotspot is read on the nodes that stay: the locality's
+  percent is measured over all its ready nodes, the drained ones too while
+  they are up, so it is multiplied by what the rest's share of the capacity
+  is. Such a hotspot says so on a line under the table.
+
 Options:
 ` + clientFlagsHelp + `
 
@@ -72,6 +78,11 @@ func (c *HotspotsCommand) Run(args []string) int {
 			h.At.Format(time.RFC3339), h.Probability, h.Line, h.Peak)
 	}
 	w.Flush()
+	for _, h := range hs {
+		if h.Detail != "" {
+			fmt.Fprintf(c.Out, "  %s %s %s: %s\n", cell(h.Policy), cell(h.Locality), cell(h.Metric), oneLine(h.Detail))
+		}
+	}
 	return ExitOK
 }
 

@@ -82,3 +82,41 @@ func TestHotspotsSaysWhatWasNotForecast(t *testing.T) {
 		})
 	}
 }
+
+// hotBackend predicts the test's hotspots.
+type hotBackend struct {
+	stubBackend
+	hotspots []api.Hotspot
+}
+
+func (b hotBackend) Hotspots(context.Context) []api.Hotspot { return b.hotspots }
+
+// TestHotspotsSaysWhenOnTheRest: a hotspot read on the nodes that stay
+// while a drain of some of a locality's nodes runs says so under the
+// table; one read on the locality as measured adds nothing.
+func TestHotspotsSaysWhenOnTheRest(t *testing.T) {
+	at := time.Date(2026, 1, 5, 8, 0, 0, 0, time.UTC)
+	b := hotBackend{hotspots: []api.Hotspot{
+		{Policy: "dc1-web", Locality: "dc1/*/web", Metric: "cpu", At: at, Probability: 1, Quantile: 0.9, Line: 75, Peak: 96,
+			Detail: "on the nodes of dc1/*/web that stay while dc1-rack-a-* are drained: p90 48.0% ×2.00 = 96.0% over the 75% line"},
+		{Policy: "dc2-web", Locality: "dc2", Metric: "cpu", At: at.Add(time.Hour), Probability: 0.93, Quantile: 0.9, Line: 75, Peak: 91.2},
+	}}
+	s, err := api.NewServer(b, api.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(s)
+	defer srv.Close()
+	want := `Policy   Locality   Metric  At                    Probability  Line  Peak
+dc1-web  dc1/*/web  cpu     2026-01-05T08:00:00Z  1.00         75    96
+dc2-web  dc2        cpu     2026-01-05T09:00:00Z  0.93         75    91.2
+  dc1-web dc1/*/web cpu: on the nodes of dc1/*/web that stay while dc1-rack-a-* are drained: p90 48.0% ×2.00 = 96.0% over the 75% line
+`
+	if code, out, errOut := runCLI(t, "hotspots", "-address", srv.URL); code != ExitOK || out != want {
+		t.Errorf("exit %d, printed\n%s(stderr %q); want\n%s", code, out, errOut, want)
+	}
+	if code, out, _ := runCLI(t, "hotspots", "-address", srv.URL, "-json"); code != ExitOK ||
+		!strings.Contains(out, `"detail": "on the nodes of dc1/*/web that stay`) || strings.Count(out, `"detail"`) != 1 {
+		t.Errorf("-json: exit %d, %s; want the detail of the first alone", code, out)
+	}
+}

@@ -64,7 +64,7 @@ func WarmingUpNote(points, needed int, first time.Time) string {
 func FromHotspot(h predict.Hotspot) Hotspot {
 	return Hotspot{
 		Policy: h.Policy, Locality: h.Locality.String(), Metric: h.Metric, At: h.At,
-		Probability: h.Probability, Quantile: h.Quantile, Line: h.Line, Peak: h.Peak, Detected: h.Detected,
+		Probability: h.Probability, Quantile: h.Quantile, Line: h.Line, Peak: h.Peak, Detected: h.Detected, Detail: h.Detail,
 	}
 }
 

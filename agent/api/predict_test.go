@@ -27,11 +27,12 @@ func TestFromForecast(t *testing.T) {
 		PlanningQuantile: 0.9, Line: 80, HasLine: true, Workload: w,
 		Events: []predict.Event{{Kind: predict.EventDrain, Schedule: "rack-a", From: policies.Locality{Datacenter: "dc1", NodePool: "rack-a"},
 			Start: origin.Add(time.Hour), End: origin.Add(2 * time.Hour), Added: 15, Known: true, Detail: "its demand (+15.0) moves here"}},
-		Hotspot: &predict.Hotspot{Policy: "web", Locality: web, Metric: "cpu", At: origin.Add(time.Hour), Probability: 0.7},
+		Hotspot: &predict.Hotspot{Policy: "web", Locality: web, Metric: "cpu", At: origin.Add(time.Hour), Probability: 0.7,
+			Detail: "on the nodes of dc1/web that stay while dc1-rack-a-* are drained"},
 	}
 	got := FromForecast(f)
 	if got.Status != ForecastReady || got.Series != "dc1/web:cpu" || got.Step != "5m0s" || got.Line == nil || *got.Line != 80 ||
-		got.Hotspot == nil || got.Hotspot.Locality != "dc1/web" || got.Workload == nil || got.Workload.Kind != "diurnal" {
+		got.Hotspot == nil || got.Hotspot.Locality != "dc1/web" || got.Hotspot.Detail != f.Hotspot.Detail || got.Workload == nil || got.Workload.Kind != "diurnal" {
 		t.Errorf("FromForecast = %+v", got)
 	}
 	wantEvent := `drain "rack-a" of dc1/rack-a 2026-01-05T09:00:00Z–2026-01-05T10:00:00Z: its demand (+15.0) moves here`

@@ -291,8 +291,13 @@ type Hotspot struct {
 	Probability float64   `json:"probability"` // probability that demand crosses the line within the horizon
 	Quantile    float64   `json:"quantile"`
 	Line        float64   `json:"line"`
-	Peak        float64   `json:"peak"` // highest planning-quantile value over the horizon
+	Peak        float64   `json:"peak"` // highest planning-quantile value over the horizon, as the hotspot reads it
 	Detected    time.Time `json:"detected"`
+	// Detail says what a hotspot read on the nodes of the locality that
+	// stay while a drain of some of them runs read: "on the nodes of
+	// dc1/*/web that stay while dc1-rack-a-* are drained: p90 48.0% ×2.00
+	// = 96.0% over the 75% line"; absent for others.
+	Detail string `json:"detail,omitempty"`
 }
 
 // Anomaly is a detected anomalous stretch of one series.

@@ -24,6 +24,7 @@ import (
 	"math"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -139,10 +140,11 @@ type Result struct {
 }
 
 // RunOnce forecasts every policy's metrics at now. nodes are the cluster's
-// nodes as the collector last listed them, which a drain of some of a
-// locality's nodes reads their share of its capacity from; none when the
-// node list is not known (no Nomad source, or not listed yet), and then
-// such a drain leaves the locality's forecast as it is.
+// nodes as the collector last listed them, which the hotspots of a
+// locality some of whose nodes a drain takes read the share of its
+// capacity that stays from (findHotspot); none when the node list is not
+// known (no Nomad source, or not listed yet), and then they read the
+// locality as measured.
 func (p *Predictor) RunOnce(now time.Time, store Store, pols []*policies.Policy, nodes ...Node) Result {
 	res := Result{Workloads: map[policies.Locality]*Workload{}}
 	live := map[modelKey]bool{}
@@ -280,7 +282,7 @@ func (p *Predictor) forecastOne(now time.Time, store Store, pol *policies.Policy
 	fc.Events = applySchedules(&fc, pol, history{y: y, start: start, step: step}, raw, movedFrom(store, pol.Locality, now, step), nodes)
 	if line, ok := headroomLine(pol, key.Metric); ok {
 		fc.Line, fc.HasLine = line, true
-		fc.Hotspot = findHotspot(&fc, step, now)
+		fc.Hotspot = findHotspot(&fc, step, now, nodes)
 	}
 	fc.Demand = p.demand(now, store, pol, key, from, end, &fc)
 	return fc, nil
@@ -440,27 +442,125 @@ func headroomLine(pol *policies.Policy, metric string) (float64, bool) {
 
 // findHotspot reports when the planning quantile first reaches the line
 // and how likely a crossing is within the horizon (forecast.FindHotspot on
-// the forecast after scheduled events were applied).
-func findHotspot(fc *Forecast, step time.Duration, now time.Time) *Hotspot {
+// the forecast after scheduled events were applied). Inside the window of
+// a drain of some of the locality's nodes, a step is judged on the nodes
+// that stay: its quantiles ×all ÷ rest of the locality's ready capacity as
+// nodes lists it now (onRest). The percent is measured over all its ready
+// nodes, drained or not, and the work of those drained runs on the rest,
+// so while they are up it understates the rest's load by that factor;
+// once they are down they are out of the base and the factor is 1. The
+// forecast itself is not changed: it is of the measured series.
+func findHotspot(fc *Forecast, step time.Duration, now time.Time, nodes []Node) *Hotspot {
 	if !fc.HasLine || len(fc.Times) == 0 {
 		return nil
 	}
+	rest := onRest(fc, nodes)
 	p := forecast.Prediction{Mean: fc.Mean, Quantiles: fc.Quantiles, Bands: fc.Bands}
+	if rest != nil {
+		on := func(v []float64) []float64 {
+			out := slices.Clone(v)
+			for i, r := range rest {
+				if i < len(out) {
+					out[i] *= r.factor
+				}
+			}
+			return out
+		}
+		p.Mean, p.Bands = on(fc.Mean), make([][]float64, len(fc.Bands))
+		for q, b := range fc.Bands {
+			p.Bands[q] = on(b)
+		}
+	}
 	h, err := forecast.FindHotspot(p, fc.Origin, step, fc.Line, fc.PlanningQuantile)
 	if err != nil || !h.Crosses {
 		return nil
 	}
-	peak := math.Inf(-1)
+	peak, peakAt := math.Inf(-1), -1
 	if band := fc.Band(fc.PlanningQuantile); band != nil {
-		for _, v := range band {
-			peak = math.Max(peak, v)
+		for i, v := range band {
+			if rest != nil {
+				v *= rest[i].factor
+			}
+			if v > peak {
+				peak, peakAt = v, i
+			}
 		}
 	}
-	return &Hotspot{
+	hs := &Hotspot{
 		Policy: fc.Policy, Locality: fc.Locality, Metric: fc.Metric,
 		At: h.At, Probability: h.Probability, Quantile: fc.PlanningQuantile,
 		Line: fc.Line, Peak: peak, Detected: now,
 	}
+	if rest == nil {
+		return hs
+	}
+	band := fc.Band(fc.PlanningQuantile)
+	on := func(i int) string {
+		return fmt.Sprintf("on the nodes of %s that stay while %s are drained: p%g %.1f%% ×%.2f = %.1f%%",
+			fc.Locality, rest[i].nodes, 100*fc.PlanningQuantile, band[i], rest[i].factor, band[i]*rest[i].factor)
+	}
+	switch at := h.Step - 1; {
+	case band == nil:
+	case at >= 0 && at < len(rest) && rest[at].factor > 1:
+		hs.Detail = on(at) + fmt.Sprintf(" over the %.4g%% line", fc.Line)
+	case peakAt >= 0 && rest[peakAt].factor > 1:
+		hs.Detail = "peaks " + on(peakAt)
+	}
+	return hs
+}
+
+// restStep is how a hotspot reads one step of a forecast: its quantiles
+// ×factor, the load of the nodes that stay while the drains of nodes (the
+// globs, joined) run.
+type restStep struct {
+	factor float64
+	nodes  string
+}
+
+// onRest is, for each step of fc, how its hotspot reads it: inside the
+// windows of drains of some of the locality's nodes (its events with Nodes
+// and no From), on the nodes no such drain's glob matches, ×all ÷ rest of
+// its ready capacity as nodes lists it now (restOf); ×1 elsewhere. nil
+// when no step is read so (no such drain, no node list, or its drained
+// nodes down).
+func onRest(fc *Forecast, nodes []Node) []restStep {
+	var drains []Event
+	for _, e := range fc.Events {
+		if e.Kind == EventDrain && e.Nodes != "" && e.From == (policies.Locality{}) {
+			drains = append(drains, e)
+		}
+	}
+	if len(drains) == 0 || nodes == nil {
+		return nil
+	}
+	out := make([]restStep, len(fc.Times))
+	factors := map[string]float64{}
+	read := false
+	for i, at := range fc.Times {
+		out[i].factor = 1
+		var globs []string
+		for _, e := range drains {
+			if !at.Before(e.Start) && at.Before(e.End) && !slices.Contains(globs, e.Nodes) {
+				globs = append(globs, e.Nodes)
+			}
+		}
+		if len(globs) == 0 {
+			continue
+		}
+		key := strings.Join(globs, ", ")
+		f, ok := factors[key]
+		if !ok {
+			f = restOf(nodes, fc.Locality, globs, fc.Metric).factor()
+			factors[key] = f
+		}
+		if f > 1 {
+			out[i], read = restStep{factor: f, nodes: key}, true
+		}
+	}
+	if !read {
+		return nil
+	}
+	return out
 }
 
 // Describe summarises the result for logs.

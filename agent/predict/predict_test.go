@@ -451,10 +451,10 @@ func TestForecastsCarryTheLocalitysWorkload(t *testing.T) {
 }
 
 // TestDrainOfSomeNodesKeepsDemand: a drain of some of the policy's own
-// nodes moves their work to the rest of the locality; without the node
-// list, what they take of its capacity is not known, and its forecast
-// stays as it is, saying so (TestDrainOfSomeNodesForecastsTheRest reads
-// it with the node list).
+// nodes moves their work to the rest of the locality; its forecast stays
+// as it is, and without the node list, what they take of its capacity is
+// not known, which the event says (TestDrainOfSomeNodesReadsHotspotsOnTheRest
+// reads it with the node list).
 func TestDrainOfSomeNodesKeepsDemand(t *testing.T) {
 	pol := policy(t, `schedule "rack-a" {
     cron     = "30 0 * * *"
@@ -475,7 +475,7 @@ func TestDrainOfSomeNodesKeepsDemand(t *testing.T) {
 		}
 	}
 	if len(events) != 1 || events[0].Kind != EventDrain || !strings.Contains(events[0].Detail, "dc1-rack-a-*") ||
-		!strings.Contains(events[0].Detail, "the node list is not known") || events[0].OfRest {
+		!strings.Contains(events[0].Detail, "the node list is not known") || events[0].Factor != 1 {
 		t.Errorf("events %+v", events)
 	}
 }

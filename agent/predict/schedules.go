@@ -31,8 +31,9 @@ import (
 // A "drain" of the policy's own locality empties it: inside the window its
 // demand is forecast as zero, since the allocations leave with the drained
 // capacity — unless the drain names some of its nodes (nodes = "glob"):
-// their work then moves to the rest of the locality, whose CPU and memory
-// are forecast in percent of what it keeps (see drainOfSome). A drain of
+// their work then moves to the rest of the locality, its forecast stays as
+// the model made it, and its hotspots read it on the nodes that stay (see
+// drainOfSome). A drain of
 // another locality sends that locality's demand here: inside the window it
 // is added, as a percent of this locality's capacity, less what the
 // forecast already carries of it once the moves have begun: see
@@ -87,7 +88,7 @@ func applySchedules(fc *Forecast, pol *policies.Policy, h history, raw []float64
 			windows := s.Windows(hStart, hEnd)
 			for _, l := range s.Localities {
 				if l == pol.Locality && s.Nodes != "" {
-					events = append(events, drainOfSome(fc, s, l, h, raw, nodes)...)
+					events = append(events, drainOfSome(fc, s, l, h, nodes)...)
 					continue
 				}
 				if l == pol.Locality {
@@ -144,100 +145,93 @@ func movesElsewhere(pol *policies.Policy, s policies.Schedule, l policies.Locali
 		"where it comes only when the rest cannot take it (the planner then counts each move it sends here)", s.Nodes, l)
 }
 
-// drainOfSome applies the windows of a drain of some of the nodes of the
-// forecast's locality l (s.Nodes) that reach its forecast, and describes
-// them. Their work moves to the rest of the locality, so its demand
-// stays; its capacity does not. The collector measures a locality's CPU
-// and memory over its ready nodes, whatever their eligibility: the window's
-// nodes stay in that base while they are up, drained or not, and leave it
-// once they go down. Inside the window the forecast of those metrics is
-// the demand over the capacity of the rest of the locality: ×all ÷ rest
-// (all: its ready nodes and the window's whatever their status; rest: its
-// ready nodes the glob does not match), as a peak of that factor is
-// applied (peakOccurrence): in full on a window ahead, less what the
-// model already carries of a window under way, and, once the history
-// holds levelPoints points of the window, as the history measures it,
-// over the nodes ready then (no rise while the drained nodes stay up).
-// After the window it falls back to the level before it: the nodes come
-// back. Other metrics (IOPS, the policy's own queries, the absolute demand)
-// and a drain whose nodes are unknown (no node list, no node of l matching
-// the glob) keep the demand as it is; a glob that matches every node of
-// l empties it, as a drain of the whole locality does.
-func drainOfSome(fc *Forecast, s policies.Schedule, l policies.Locality, h history, raw []float64, nodes []Node) []Event {
+// drainOfSome describes the windows of a drain of some of the nodes of the
+// forecast's locality l (s.Nodes) that reach its forecast, and leaves the
+// forecast as the model made it. Their work moves to the rest of the
+// locality, so its demand stays, and so does what the collector measures
+// while they are up: it measures a locality's CPU and memory over its
+// ready nodes, whatever their eligibility, so a drained node that stays up
+// keeps its capacity in the base and the percent does not rise (one that
+// goes down leaves the base, and the history shows the rise once it has).
+// The forecast is of that measured series. What it does not show is the
+// load of the nodes that stay: the locality's percent ×all ÷ rest over its
+// ready nodes now (restOf), which the event gives (Factor) and its
+// hotspots read (findHotspot); 1 once the drained nodes are down, when the
+// percent is already measured over the rest. A glob that matches every
+// ready node of l empties it, as a drain of the whole locality does; a
+// drain whose nodes are unknown (no node list, no node of l matching the
+// glob) says so.
+func drainOfSome(fc *Forecast, s policies.Schedule, l policies.Locality, h history, nodes []Node) []Event {
 	if len(fc.Times) == 0 {
 		return nil
 	}
 	hStart, hEnd := fc.Times[0], fc.Times[len(fc.Times)-1].Add(h.step)
-	keep := func(why string) []Event {
-		var events []Event
-		for _, w := range s.Windows(hStart, hEnd) {
-			events = append(events, Event{Kind: EventDrain, Schedule: s.Name, Start: w.Start, End: w.End, Known: true, Nodes: s.Nodes,
-				Detail: fmt.Sprintf("nodes %s go down; their work moves to the rest of the locality, whose demand stays%s", s.Nodes, why)})
-		}
-		return events
-	}
 	resource := map[string]string{source.CPUPercent: "CPU", source.MemoryPercent: "memory"}[fc.Metric]
-	if resource == "" {
-		return keep("")
-	}
-	c := drainedCapacity(nodes, l, s.Nodes, fc.Metric)
+	c := restOf(nodes, l, []string{s.Nodes}, fc.Metric)
+	factor := 1.0
+	var detail string
 	switch {
+	case resource == "":
+		detail = fmt.Sprintf("nodes %s are drained; their work moves to the rest of the locality, whose demand stays", s.Nodes)
 	case nodes == nil:
-		return keep(" (the node list is not known: its share of the capacity is not read)")
+		detail = fmt.Sprintf("nodes %s are drained; their work moves to the rest of the locality, whose demand stays "+
+			"(the node list is not known: the rest's share of its capacity is not read)", s.Nodes)
 	case c.matched == 0:
-		return keep(fmt.Sprintf(" (none of its %d nodes matches: the capacity stays)", c.nodes))
-	case c.rest <= 0:
+		detail = fmt.Sprintf("nodes %s are drained; their work moves to the rest of the locality, whose demand stays "+
+			"(none of its %d nodes matches)", s.Nodes, c.nodes)
+	case c.readyMatched > 0 && c.rest <= 0:
 		var events []Event
 		for _, w := range s.Windows(hStart, hEnd) {
 			inWindow(fc, w, func(i int) { scale(fc, i, 0) })
 			events = append(events, Event{Kind: EventDrain, Schedule: s.Name, Start: w.Start, End: w.End, Known: true, Nodes: s.Nodes,
-				Detail: fmt.Sprintf("nodes %s are all %d of the locality's: it is emptied; its demand leaves with its capacity", s.Nodes, c.nodes)})
+				Detail: fmt.Sprintf("nodes %s are all %d of the locality's ready nodes: it is emptied; its demand leaves with its capacity", s.Nodes, c.ready)})
 		}
 		return events
+	case c.readyMatched == 0:
+		detail = fmt.Sprintf("nodes %s (%d) are drained and down, out of the capacity the locality is measured over: "+
+			"its %s percent is the rest's load (×1.00), which its hotspots read", s.Nodes, c.matched, resource)
+	default:
+		factor = c.factor()
+		detail = fmt.Sprintf("nodes %s (%d of %d, %.0f%% of its %s) are drained; the rest's load is ×%.2f the locality's, which its hotspots read",
+			s.Nodes, c.readyMatched, c.ready, 100*(1-c.rest/c.all), resource, factor)
+		if down := c.matched - c.readyMatched; down > 0 {
+			detail += fmt.Sprintf(" (%d more of them down, out of the capacity it is measured over)", down)
+		}
 	}
-	factor := c.all / c.rest
-	lead := fmt.Sprintf("nodes %s (%d of %d, %.0f%% of its %s) go down; ", s.Nodes, c.matched, c.nodes, 100*(1-c.rest/c.all), resource)
-	how := fmt.Sprintf("the rest's demand rises ×%.2f", factor)
 	var events []Event
-	// A window that ended in the last levelPoints steps may still set the
-	// level the model forecasts from (see the peak's).
-	for _, w := range s.Windows(h.origin().Add(-levelPoints*h.step), hEnd) {
-		o := peakOccurrence(w, factor, how, h, raw, fc.Times)
-		if !w.End.After(hStart) && o.after == 1 {
-			continue
-		}
-		inWindow(fc, w, func(i int) {
-			scale(fc, i, o.inside)
-			if o.observed {
-				clampInto(fc, i, forecast.Percent)
-			}
-		})
-		if o.after != 1 {
-			for i, at := range fc.Times {
-				if !at.Before(w.End) {
-					scale(fc, i, o.after)
-				}
-			}
-		}
-		events = append(events, Event{Kind: EventDrain, Schedule: s.Name, Start: w.Start, End: w.End, Factor: o.factor, Known: true,
-			Nodes: s.Nodes, OfRest: !o.observed, Detail: lead + o.detail})
+	for _, w := range s.Windows(hStart, hEnd) {
+		events = append(events, Event{Kind: EventDrain, Schedule: s.Name, Start: w.Start, End: w.End, Factor: factor, Known: true,
+			Nodes: s.Nodes, Detail: detail})
 	}
 	return events
 }
 
-// drained is the capacity of a locality a drain of some of its nodes
-// reads: all is that of its ready nodes and the drain's whatever their
-// status, rest that of its ready nodes the drain leaves; nodes and
-// matched count them.
-type drained struct {
-	all, rest      float64
-	nodes, matched int
+// restShare is the capacity of a locality's CPU or memory that a drain of
+// some of its nodes leaves: all is that of its ready nodes, the base the
+// collector measures its percent over, rest that of its ready nodes no
+// glob matches; ready and readyMatched count its ready nodes and those a
+// glob matches, nodes and matched its nodes whatever their status.
+type restShare struct {
+	all, rest           float64
+	ready, readyMatched int
+	nodes, matched      int
 }
 
-// drainedCapacity reads the capacity of the metric's resource (CPU or
-// memory) of locality l that a drain of its nodes matching glob takes.
-func drainedCapacity(nodes []Node, l policies.Locality, glob, metric string) drained {
-	var d drained
+// factor is what the locality's percent is multiplied by for the load of
+// the nodes that stay (all ÷ rest): 1 when the drained nodes are not in
+// the base (down, or none matches) or none stays.
+func (r restShare) factor() float64 {
+	if r.rest <= 0 || r.all <= r.rest {
+		return 1
+	}
+	return r.all / r.rest
+}
+
+// restOf reads the capacity of the metric's resource (CPU or memory) of
+// locality l that a drain of its nodes matching any of globs leaves, from
+// the cluster's nodes as the collector last listed them.
+func restOf(nodes []Node, l policies.Locality, globs []string, metric string) restShare {
+	var r restShare
 	for _, n := range nodes {
 		if !l.Matches(n.Datacenter, n.NodePool, n.NodeClass) {
 			continue
@@ -246,17 +240,29 @@ func drainedCapacity(nodes []Node, l policies.Locality, glob, metric string) dra
 		if metric == source.MemoryPercent {
 			c = n.MemoryMB
 		}
-		if ok, _ := path.Match(glob, n.Name); ok {
-			d.nodes++
-			d.matched++
-			d.all += c
-		} else if n.Ready {
-			d.nodes++
-			d.all += c
-			d.rest += c
+		matched := false
+		for _, g := range globs {
+			if ok, _ := path.Match(g, n.Name); ok {
+				matched = true
+				break
+			}
+		}
+		r.nodes++
+		if matched {
+			r.matched++
+		}
+		if !n.Ready {
+			continue
+		}
+		r.ready++
+		r.all += c
+		if matched {
+			r.readyMatched++
+		} else {
+			r.rest += c
 		}
 	}
-	return d
+	return r
 }
 
 // history is the series a forecast starts from: y[i] is the point at

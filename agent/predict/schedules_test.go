@@ -3,6 +3,8 @@ package predict
 import (
 	"fmt"
 	"math"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -450,17 +452,20 @@ func TestPeakEndsInsideTheHorizon(t *testing.T) {
 	}
 }
 
-// TestDrainOfSomeNodesForecastsTheRest: a drain of rack a, 3 of dc1/web's
-// 10 nodes (30% of its CPU, 46% of its memory: its nodes have twice the
-// memory), moves rack a's work to rack b. The collector measures dc1/web
-// over its ready nodes, drained or not, so the forecast of a window ahead
-// is the demand over rack b's capacity: 60% CPU is 85.7% of rack b, over
-// the 80% line (a hotspot the forecast without it did not have), and 30%
-// memory 55.7%. Once the history shows the window, the forecast follows
-// what it measures: 85.7% when rack a went down, 60% when it stayed up
-// (drained, in the base still), and it is not lifted again; after the
-// window, the level before it.
-func TestDrainOfSomeNodesForecastsTheRest(t *testing.T) {
+// TestDrainOfSomeNodesReadsHotspotsOnTheRest: a drain of rack a, 3 of
+// dc1/web's 10 nodes (30% of its CPU, 46% of its memory: its nodes have
+// twice the memory), moves rack a's work to rack b. The collector
+// measures dc1/web over its ready nodes, drained or not, so while rack a
+// is up its percent does not rise: the forecast is left exactly as the
+// model made it (the bands of the same policy without the drain). Its
+// hotspot reads the window on rack b, ×all ÷ rest from the node list:
+// 60% CPU is 85.7% of rack b, over the 80% line, a hotspot on the rest
+// that says so; 40% is 57.1%, under it, and 30% memory 55.7%. With one
+// of rack a down it is out of the base: 2 of 9 nodes, ×1.29. With rack a
+// down the percent is measured over rack b already (85.7% once it went
+// down): the factor is 1, and the hotspot reads the band as it is, not
+// ×1.43 again.
+func TestDrainOfSomeNodesReadsHotspotsOnTheRest(t *testing.T) {
 	const rackA = `schedule "rack-a" {
     cron     = "0 9 * * *"
     duration = "1h"
@@ -470,10 +475,10 @@ func TestDrainOfSomeNodesForecastsTheRest(t *testing.T) {
 	web := state.Key{Locality: "dc1/web", Metric: "cpu"}
 	webMem := state.Key{Locality: "dc1/web", Metric: "memory"}
 	nine, ten := at(0, 9, 0), at(0, 10, 0)
-	nodes := func(rackAReady bool) []Node {
+	nodes := func(rackADown int) []Node {
 		var out []Node
 		for i := 1; i <= 3; i++ {
-			out = append(out, Node{Name: fmt.Sprintf("dc1-rack-a-%d", i), Datacenter: "dc1", NodePool: "web", Ready: rackAReady, CPUMHz: 4000, MemoryMB: 16384})
+			out = append(out, Node{Name: fmt.Sprintf("dc1-rack-a-%d", i), Datacenter: "dc1", NodePool: "web", Ready: i > rackADown, CPUMHz: 4000, MemoryMB: 16384})
 		}
 		for i := 1; i <= 7; i++ {
 			out = append(out, Node{Name: fmt.Sprintf("dc1-rack-b-%d", i), Datacenter: "dc1", NodePool: "web", Ready: true, CPUMHz: 4000, MemoryMB: 8192})
@@ -489,52 +494,36 @@ func TestDrainOfSomeNodesForecastsTheRest(t *testing.T) {
 		now       time.Time
 		cpu       func(i int) float64
 		nodes     []Node
-		want      func(at time.Time) float64
-		wantMem   float64 // inside the window; 30 outside
+		factor    float64
 		detail    string
-		ofRest    bool
-		hotspotAt time.Time
+		hotspotAt time.Time // zero: none
+		onRest    bool      // the hotspot is read on rack b
 	}{
 		{
-			name: "ahead", now: at(0, 8, 15), cpu: func(int) float64 { return 60 }, nodes: nodes(true),
-			want: func(t time.Time) float64 {
-				if t.Hour() == 9 {
-					return rest
-				}
-				return 60
-			},
-			wantMem: 30 * 106496 / 57344,
-			detail:  "nodes dc1-rack-a-* (3 of 10, 30% of its CPU) go down; the rest's demand rises ×1.43",
-			ofRest:  true, hotspotAt: nine,
+			name: "ahead, rack a up", now: at(0, 8, 15), cpu: func(int) float64 { return 60 }, nodes: nodes(0), factor: 10.0 / 7,
+			detail:    "nodes dc1-rack-a-* (3 of 10, 30% of its CPU) are drained; the rest's load is ×1.43 the locality's, which its hotspots read",
+			hotspotAt: nine, onRest: true,
 		},
 		{
-			// Rack a went down at 09:00; the model keeps the new level out
-			// as a spike for a few points yet, and only the rest is applied.
-			name: "under way, rack a down, not yet shown", now: at(0, 9, 15), cpu: levels(60, rest, nine, ten), nodes: nodes(false),
-			want: func(t time.Time) float64 {
-				if t.Before(ten) {
-					return rest
-				}
-				return 60
-			},
-			detail: "nodes dc1-rack-a-* (3 of 10, 30% of its CPU) go down; the rest's demand rises ×1.43", ofRest: true, hotspotAt: at(0, 9, 20),
+			name: "ahead, the rest under the line", now: at(0, 8, 15), cpu: func(int) float64 { return 40 }, nodes: nodes(0), factor: 10.0 / 7,
+			detail: "nodes dc1-rack-a-* (3 of 10, 30% of its CPU) are drained; the rest's load is ×1.43 the locality's, which its hotspots read",
 		},
 		{
-			name: "under way, rack a down, shown", now: at(0, 9, 40), cpu: levels(60, rest, nine, ten), nodes: nodes(false),
-			want: func(t time.Time) float64 {
-				if t.Before(ten) {
-					return rest
-				}
-				return 60
-			},
-			detail: "as the history shows since 09:00", hotspotAt: at(0, 9, 45),
+			name: "ahead, one of rack a down", now: at(0, 8, 15), cpu: func(int) float64 { return 50 }, nodes: nodes(1), factor: 9.0 / 7,
+			detail: "nodes dc1-rack-a-* (2 of 9, 22% of its CPU) are drained; the rest's load is ×1.29 the locality's, which its hotspots read " +
+				"(1 more of them down, out of the capacity it is measured over)",
 		},
 		{
-			// Rack a stays up, drained: it is in the base still, and the
-			// history shows no rise; the planner reads it on rack b.
-			name: "under way, rack a up, shown", now: at(0, 9, 40), cpu: func(int) float64 { return 60 }, nodes: nodes(true),
-			want:   func(time.Time) float64 { return 60 },
-			detail: "×1.00, as the history shows since 09:00",
+			// Rack a stays up, drained: in the base still, and the
+			// history shows no rise.
+			name: "under way, rack a up", now: at(0, 9, 40), cpu: func(int) float64 { return 60 }, nodes: nodes(0), factor: 10.0 / 7,
+			detail:    "the rest's load is ×1.43 the locality's",
+			hotspotAt: at(0, 9, 45), onRest: true,
+		},
+		{
+			name: "under way, rack a down", now: at(0, 9, 40), cpu: levels(60, rest, nine, ten), nodes: nodes(3), factor: 1,
+			detail:    "nodes dc1-rack-a-* (3) are drained and down, out of the capacity the locality is measured over: its CPU percent is the rest's load (×1.00)",
+			hotspotAt: at(0, 9, 45),
 		},
 	}
 	for _, tc := range cases {
@@ -543,50 +532,71 @@ func TestDrainOfSomeNodesForecastsTheRest(t *testing.T) {
 			fill(t, s, web, t0, steps(tc.now), tc.cpu)
 			fill(t, s, webMem, t0, steps(tc.now), func(int) float64 { return 30 })
 			res := New(nil).RunOnce(tc.now, s, []*policies.Policy{policy(t, rackA, nil)}, tc.nodes...)
-			fcs := map[state.Key]*Forecast{}
+			without := New(nil).RunOnce(tc.now, s, []*policies.Policy{policy(t, "", nil)}, tc.nodes...)
+			fcs, plain := map[state.Key]*Forecast{}, map[state.Key]*Forecast{}
 			for i := range res.Forecasts {
 				fcs[res.Forecasts[i].Key()] = &res.Forecasts[i]
 			}
-			fc := fcs[web]
-			if fc == nil {
-				t.Fatalf("no forecast of %s: %+v", web, res.Pending)
+			for i := range without.Forecasts {
+				plain[without.Forecasts[i].Key()] = &without.Forecasts[i]
 			}
-			if len(fc.Events) != 1 || fc.Events[0].Nodes != "dc1-rack-a-*" || fc.Events[0].OfRest != tc.ofRest || !strings.Contains(fc.Events[0].Detail, tc.detail) {
-				t.Fatalf("events %+v; want one of nodes dc1-rack-a-* saying %q, OfRest %v", fc.Events, tc.detail, tc.ofRest)
-			}
-			p50 := fc.Band(0.5)
-			for i, at := range fc.Times {
-				if want := tc.want(at); math.Abs(p50[i]-want) > 0.03*want {
-					t.Errorf("%s: p50 %.1f, want %.1f (events %v)", at.Format("15:04"), p50[i], want, fc.Events)
+			for _, key := range []state.Key{web, webMem} {
+				fc, p := fcs[key], plain[key]
+				if fc == nil || p == nil {
+					t.Fatalf("no forecast of %s: %+v %+v", key, res.Pending, without.Pending)
+				}
+				if !reflect.DeepEqual(fc.Bands, p.Bands) || !reflect.DeepEqual(fc.Mean, p.Mean) {
+					t.Errorf("%s: bands %v\nwant those of the policy without the drain %v", key, fc.Bands, p.Bands)
 				}
 			}
+			fc := fcs[web]
+			if len(fc.Events) != 1 || fc.Events[0].Nodes != "dc1-rack-a-*" || math.Abs(fc.Events[0].Factor-tc.factor) > 1e-9 ||
+				!strings.Contains(fc.Events[0].Detail, tc.detail) {
+				t.Fatalf("events %+v; want one of nodes dc1-rack-a-* saying %q, factor %.4f", fc.Events, tc.detail, tc.factor)
+			}
+			band := fc.Band(0.9)
 			var hot *Hotspot
 			for i := range res.Hotspots {
-				if res.Hotspots[i].Metric == "cpu" {
-					hot = &res.Hotspots[i]
+				switch h := &res.Hotspots[i]; h.Metric {
+				case "cpu":
+					hot = h
+				case "memory":
+					t.Errorf("memory hotspot %+v; 30%% is %.1f%% of rack b, under the line", *h, 30*tc.factor)
 				}
 			}
 			switch {
-			case tc.hotspotAt.IsZero() && hot != nil:
-				t.Errorf("hotspot %+v; want none", *hot)
-			case !tc.hotspotAt.IsZero() && (hot == nil || !hot.At.Equal(tc.hotspotAt)):
-				t.Errorf("hotspot %+v; want one at %s", hot, tc.hotspotAt.Format("15:04"))
+			case tc.hotspotAt.IsZero():
+				if hot != nil {
+					t.Errorf("hotspot %+v; want none", *hot)
+				}
+				return
+			case hot == nil || !hot.At.Equal(tc.hotspotAt):
+				t.Fatalf("hotspot %+v; want one at %s", hot, tc.hotspotAt.Format("15:04"))
 			}
-			if tc.wantMem == 0 {
+			if *fc.Hotspot != *hot {
+				t.Errorf("the forecast's hotspot %+v is not the result's %+v", *fc.Hotspot, *hot)
+			}
+			if !tc.onRest {
+				if hot.Detail != "" || hot.Peak != slices.Max(band) {
+					t.Errorf("hotspot %+v; want the band as it is (peak %.1f), no word of the rest", *hot, slices.Max(band))
+				}
 				return
 			}
-			mem := fcs[webMem]
-			if mem == nil || len(mem.Events) != 1 || !strings.Contains(mem.Events[0].Detail, "(3 of 10, 46% of its memory)") {
-				t.Fatalf("memory forecast %+v", mem)
+			i := slices.Index(fc.Times, hot.At)
+			want := fmt.Sprintf("on the nodes of dc1/web that stay while dc1-rack-a-* are drained: p90 %.1f%% ×1.43 = %.1f%% over the 80%% line",
+				band[i], band[i]*tc.factor)
+			t.Log(hot.Detail)
+			if hot.Detail != want || band[i] >= 80 || band[i]*tc.factor < 80 {
+				t.Errorf("hotspot detail %q; want %q (the band %.1f under the line, the rest over it)", hot.Detail, want, band[i])
 			}
-			for i, at := range mem.Times {
-				want := 30.0
-				if at.Hour() == 9 {
-					want = tc.wantMem
+			peak := math.Inf(-1)
+			for i, at := range fc.Times {
+				if !at.Before(nine) && at.Before(ten) {
+					peak = math.Max(peak, band[i]*tc.factor)
 				}
-				if v := mem.Band(0.5)[i]; math.Abs(v-want) > 0.03*want {
-					t.Errorf("memory %s: p50 %.1f, want %.1f", at.Format("15:04"), v, want)
-				}
+			}
+			if math.Abs(hot.Peak-peak) > 1e-9 {
+				t.Errorf("hotspot peak %.2f; want the rest's %.2f", hot.Peak, peak)
 			}
 		})
 	}

@@ -123,9 +123,10 @@ const (
 	// EventPeak multiplied the window by a factor (or lifted it to the
 	// highest value seen).
 	EventPeak EventKind = "peak"
-	// EventDrain emptied the locality (its own drain), read its demand
-	// on the rest of it (a drain of some of its nodes, Nodes) or added
-	// the demand of a drained locality (From).
+	// EventDrain emptied the locality (its own drain), said what a
+	// drain of some of its nodes leaves the rest of it (Nodes; its
+	// hotspots read it so) or added the demand of a drained locality
+	// (From).
 	EventDrain EventKind = "drain"
 )
 
@@ -141,25 +142,22 @@ type Event struct {
 	// Factor is a peak's lift over the demand without it: declared,
 	// learned from past occurrences or, once the window has shown its
 	// level, the one the history shows (0: lifted to the highest value
-	// seen). Added is what a drain of another locality added, in the
-	// forecast's unit. Neither counts what the model's forecast already
-	// carried of a window under way (Detail says how much that was);
-	// Known is false when the drained demand was unknown and nothing was
-	// added.
+	// seen). For a drain of some of the locality's nodes (Nodes) it is
+	// the load of the nodes that stay over the locality's percent, as the
+	// node list shows them now (all ÷ rest of its ready nodes' capacity;
+	// 1 once the drained nodes are down, out of the base): its hotspots
+	// read the window's steps so (findHotspot); the forecast is left as
+	// the model made it.
+	// Added is what a drain of another locality added, in the forecast's
+	// unit. Neither counts what the model's forecast already carried of
+	// a window under way (Detail says how much that was); Known is false
+	// when the drained demand was unknown and nothing was added.
 	Factor float64
 	Added  float64
 	Known  bool
-	// Nodes is the glob of a drain of some of the locality's nodes
-	// (schedule nodes); "" for other events. OfRest is true when, inside
-	// the window, the forecast is in percent of the capacity of the
-	// locality's other nodes (the rest of it once Nodes leave), not of
-	// all its ready nodes as its history measures it now: a window the
-	// history has not shown yet (Factor is then the rest's rise). Once
-	// the history holds levelPoints points of the window, the forecast
-	// follows what it measures, over the nodes that were ready then, and
-	// OfRest is false.
-	Nodes  string
-	OfRest bool
+	// Nodes is the glob of a drain of some of a locality's nodes
+	// (schedule nodes); "" for other events.
+	Nodes string
 	// Detail says what was applied and why, for operators.
 	Detail string
 }
@@ -202,10 +200,17 @@ type Hotspot struct {
 	Probability float64
 	Quantile    float64
 	Line        float64
-	// Peak is the planning quantile's highest value over the horizon.
+	// Peak is the planning quantile's highest value over the horizon,
+	// as the hotspot reads it (inside a drain of some of the locality's
+	// nodes, on the nodes that stay: Detail).
 	Peak float64
 	// Detected is the data time of the cycle that found it.
 	Detected time.Time
+	// Detail says, for a hotspot read on the nodes of the locality that
+	// stay while a drain of some of them runs, what was read: "on the
+	// nodes of dc1/*/web that stay while dc1-rack-a-* are drained: p90
+	// 48.0% ×2.00 = 96.0% over the 75% line"; empty otherwise.
+	Detail string
 }
 
 // AnomalyKind is the shape of an anomalous stretch.

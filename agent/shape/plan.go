@@ -35,28 +35,12 @@ type Forecast struct {
 	// the headroom); HasLine is false for metrics without a capacity.
 	Line    float64
 	HasLine bool
-	// Rest are the windows of drains of some of the locality's nodes
-	// inside which Planning is in percent of the capacity of its ready
-	// nodes the window's glob does not match (the rest of it once they
-	// leave), not of all its ready nodes: the forecast loop reads a
-	// window its history has not shown yet so (predict.Event.OfRest).
-	// The planner reads those steps back on all its ready nodes, the
-	// base of every other step (see onAll).
-	Rest []RestWindow
 	// Group, when set ("namespace/job/group"), makes this the forecast of
 	// one allocation of that task group rather than of a locality:
 	// Planning is its use in absolute units (MHz for cpu, MiB for memory)
 	// and Locality, Line and Demand are unused. Spreading reads a node's
 	// demand as the sum of its allocations' own forecasts (see spread).
 	Group string
-}
-
-// RestWindow is a window of a drain of the nodes whose names match Nodes
-// (a path.Match glob) of a forecast's locality: Start inclusive, End
-// exclusive, read on a point's time (Forecast.Times).
-type RestWindow struct {
-	Nodes      string
-	Start, End time.Time
 }
 
 // GroupKey is the Group of a task group's forecast.

@@ -211,9 +211,6 @@ func newPlanner(in Input) *planner {
 			}
 		}
 	}
-	for key, f := range p.fc {
-		p.fc[key] = p.onAll(f)
-	}
 	p.holdUnplaced()
 	p.holdSpreads()
 	p.demandOverCapacity()
@@ -277,53 +274,6 @@ func newPlanner(in Input) *planner {
 		}
 	}
 	return p
-}
-
-// onAll reads the steps of f inside its Rest windows, in percent of the
-// capacity of its locality's ready nodes the window's glob does not match,
-// in percent of all its ready nodes, as every other step is and as every
-// check reads a forecast (placeable, and rest for a drain of some of its
-// nodes, read it on the nodes that stay): ×rest ÷ all. Read as it came,
-// a move into the rest of a locality would count the drained nodes' share
-// twice. Nothing changes while none of the window's nodes is ready (gone
-// down: its ready nodes are the rest). f itself when it has no Rest
-// window; else a copy, since the input's forecasts are shared.
-func (p *planner) onAll(f *Forecast) *Forecast {
-	if len(f.Rest) == 0 {
-		return f
-	}
-	l, err := policies.ParseLocality(f.Locality)
-	if err != nil {
-		return f
-	}
-	g := *f
-	g.Planning = slices.Clone(f.Planning)
-	for _, w := range f.Rest {
-		var all, rest int64
-		for i := range p.c.Nodes {
-			n := &p.c.Nodes[i]
-			if !n.Ready || !In(l, n) {
-				continue
-			}
-			c := n.CPU
-			if f.Metric == "memory" {
-				c = n.MemoryMB
-			}
-			all += c
-			if ok, _ := path.Match(w.Nodes, n.Name); !ok {
-				rest += c
-			}
-		}
-		if all <= 0 || rest == all {
-			continue
-		}
-		for i, at := range g.Times {
-			if i < len(g.Planning) && !at.Before(w.Start) && at.Before(w.End) {
-				g.Planning[i] *= float64(rest) / float64(all)
-			}
-		}
-	}
-	return &g
 }
 
 // demandOverCapacity reads forecasts that carry their absolute demand as
@@ -564,8 +514,7 @@ func (p *planner) outOfShare(moves []state.Move) state.Resources {
 // rest is the locality as its work will find it once the nodes of a drain
 // of some of them (leaving) are gone: their room for new work out of it
 // and their work on the others. Its demand stays (the forecasts'
-// percentages are of all its ready nodes; the steps a forecast gives on
-// the rest of it are read back so, onAll), so placeable reads it on the
+// percentages are of all its ready nodes), so placeable reads it on the
 // fewer nodes left, and a move within it brings nothing it did not hold
 // already. li itself when none of leaving takes new work now.
 func (p *planner) rest(li *localityInfo, leaving []string) *localityInfo {

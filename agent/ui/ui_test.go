@@ -66,7 +66,8 @@ func newTestServer(t *testing.T, tokens []string) (*httptest.Server, *fakeBacken
 	b := &fakeBackend{forecasts: []api.Forecast{testForecast(func(f *api.Forecast) {
 		f.AgeSeconds = 180
 		f.Workload = &api.Workload{Kind: "diurnal", SeasonalStrength: 0.82, Bound: "cpu-bound", IO: "read-heavy", Points: 1440, From: t0}
-		f.Hotspot = &api.Hotspot{Policy: "dc2-web", Locality: "dc2", Metric: "cpu", At: t0.Add(6 * time.Minute), Line: 75, Quantile: 0.9, Probability: 0.8}
+		f.Hotspot = &api.Hotspot{Policy: "dc2-web", Locality: "dc2", Metric: "cpu", At: t0.Add(6 * time.Minute), Line: 75, Quantile: 0.9, Probability: 0.8,
+			Detail: "on the nodes of dc2 that stay while dc2-a-* are drained: p90 40.0% ×2.00 = 80.0% over the 75% line"}
 	})}, cycle: t0}
 	h, err := New(b, Options{Tokens: func() []string { return tokens }, Poll: 5 * time.Millisecond})
 	if err != nil {
@@ -100,7 +101,8 @@ func TestPagesRender(t *testing.T) {
 		want []string
 	}{
 		{"/ui/", []string{`data-locality="dc2"`, `<polygon class="band"`, `class="hotspot"`, "auto(ets)", `class="headroom"`, "Skip to content",
-			"Forecast from the leader's cycle 3m0s ago.", "diurnal (seasonal strength 0.82), cpu-bound, disks read-heavy"}},
+			"Forecast from the leader's cycle 3m0s ago.", "diurnal (seasonal strength 0.82), cpu-bound, disks read-heavy",
+			"It is on the nodes of dc2 that stay while dc2-a-* are drained: p90 40.0% ×2.00 = 80.0% over the 75% line."}},
 		{"/ui/cluster", []string{"127.0.0.1:7576", `data-suffrage="voter"`, `data-suffrage="nonvoter"`, "server-b", "not answering",
 			"web-01", "client-web-01", "the leader polls this node itself", `data-status="warming_up"`, "warming up: 3 of 12 points"}},
 		{"/ui/static/ui.css", []string{".band"}},
