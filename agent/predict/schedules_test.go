@@ -462,9 +462,9 @@ func TestPeakEndsInsideTheHorizon(t *testing.T) {
 // 60% CPU is 85.7% of rack b, over the 80% line, a hotspot on the rest
 // that says so; 40% is 57.1%, under it, and 30% memory 55.7%. With one
 // of rack a down it is out of the base: 2 of 9 nodes, ×1.29. With rack a
-// down the percent is measured over rack b already (85.7% once it went
-// down): the factor is 1, and the hotspot reads the band as it is, not
-// ×1.43 again.
+// down the percent is measured over rack b already (70% before the
+// window, 85.7% once it went down in it): the factor is 1, and the
+// hotspot reads the band as it is, not ×1.43 again.
 func TestDrainOfSomeNodesReadsHotspotsOnTheRest(t *testing.T) {
 	const rackA = `schedule "rack-a" {
     cron     = "0 9 * * *"
@@ -512,6 +512,12 @@ func TestDrainOfSomeNodesReadsHotspotsOnTheRest(t *testing.T) {
 			name: "ahead, one of rack a down", now: at(0, 8, 15), cpu: func(int) float64 { return 50 }, nodes: nodes(1), factor: 9.0 / 7,
 			detail: "nodes dc1-rack-a-* (2 of 9, 22% of its CPU) are drained; the rest's load is ×1.29 the locality's, which its hotspots read " +
 				"(1 more of them down, out of the capacity it is measured over)",
+		},
+		{
+			// Rack a went down before the window: the 70% measured is
+			// rack b's load already, not 100% (×1.43) of it.
+			name: "ahead, rack a down already", now: at(0, 8, 15), cpu: func(int) float64 { return 70 }, nodes: nodes(3), factor: 1,
+			detail: "nodes dc1-rack-a-* (3) are drained and down, out of the capacity the locality is measured over: its CPU percent is the rest's load (×1.00)",
 		},
 		{
 			// Rack a stays up, drained: in the base still, and the
