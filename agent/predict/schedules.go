@@ -37,9 +37,10 @@ import (
 // another locality sends that locality's demand here: inside the window it
 // is added, as a percent of this locality's capacity, less what the
 // forecast already carries of it once the moves have begun: see
-// drainOccurrence; one that names some of its nodes adds nothing here:
-// their work goes to migrate.targets or to the rest of it first (see
-// movesElsewhere). nodes are
+// drainOccurrence; with migrate.targets set, or for one that names some
+// of its nodes, nothing is added here: the work goes to the targets
+// (none shares a node with this locality) or to the rest of the drained
+// locality first (see movesElsewhere). nodes are
 // the cluster's nodes as the collector last listed them (none: not
 // known).
 func applySchedules(fc *Forecast, pol *policies.Policy, h history, raw []float64, moved movedDemand, nodes []Node) []Event {
@@ -106,6 +107,15 @@ func applySchedules(fc *Forecast, pol *policies.Policy, h history, raw []float64
 					}
 					continue
 				}
+				if len(pol.Migrate.Targets) > 0 {
+					// Its moves go to migrate.targets, none of which
+					// shares a node with this locality: none comes here.
+					for _, w := range windows {
+						events = append(events, Event{Kind: EventDrain, Schedule: s.Name, From: l, Start: w.Start, End: w.End, Known: true,
+							Detail: fmt.Sprintf("its work moves to %s (migrate.targets); nothing is added here", targetNames(pol))})
+					}
+					continue
+				}
 				for _, w := range windows {
 					e := Event{Kind: EventDrain, Schedule: s.Name, From: l, Start: w.Start, End: w.End}
 					add, ok, detail := drainOccurrence(w, pol.Migrate.LeadTime, l, fc.Metric, h, raw[0], moved)
@@ -122,6 +132,15 @@ func applySchedules(fc *Forecast, pol *policies.Policy, h history, raw []float64
 	return events
 }
 
+// targetNames lists pol's migrate.targets.
+func targetNames(pol *policies.Policy) string {
+	names := make([]string, 0, len(pol.Migrate.Targets))
+	for _, t := range pol.Migrate.Targets {
+		names = append(names, t.String())
+	}
+	return strings.Join(names, ", ")
+}
+
 // movesElsewhere says why a drain of some of the nodes of another
 // locality l adds nothing to this policy's forecast: the planner sends
 // their work to migrate.targets, none of which is this policy's locality,
@@ -135,11 +154,7 @@ func applySchedules(fc *Forecast, pol *policies.Policy, h history, raw []float64
 // work stays in l.
 func movesElsewhere(pol *policies.Policy, s policies.Schedule, l policies.Locality) string {
 	if len(pol.Migrate.Targets) > 0 {
-		var names []string
-		for _, t := range pol.Migrate.Targets {
-			names = append(names, t.String())
-		}
-		return fmt.Sprintf("nodes %s of it go down; their work moves to %s (migrate.targets); nothing is added here", s.Nodes, strings.Join(names, ", "))
+		return fmt.Sprintf("nodes %s of it go down; their work moves to %s (migrate.targets); nothing is added here", s.Nodes, targetNames(pol))
 	}
 	return fmt.Sprintf("nodes %s of it go down; their work moves to the rest of %s first, while it takes it; nothing is added here, "+
 		"where it comes only when the rest cannot take it (the planner then counts each move it sends here)", s.Nodes, l)

@@ -660,3 +660,58 @@ func TestDrainOfSomeNodesOfAnotherLocalityAddsNothingHere(t *testing.T) {
 		})
 	}
 }
+
+// TestDrainOfAnotherLocalityWithTargetsAddsNothingHere: a policy with
+// migrate.targets that drains another locality sends its work to the
+// targets, none of which shares a node with its own: nothing of the
+// drained locality's demand is added to its forecast, and the event says
+// where the work goes. Without targets it is added (the planner may send
+// the work here).
+func TestDrainOfAnotherLocalityWithTargetsAddsNothingHere(t *testing.T) {
+	const dc2 = `schedule "dc2-down" {
+    cron       = "0 9 * * *"
+    duration   = "1h"
+    action     = "drain"
+    localities = ["dc2"]
+  }`
+	web := state.Key{Locality: "dc1/web", Metric: "cpu"}
+	for _, tc := range []struct {
+		name    string
+		targets []policies.Locality
+		added   bool
+		detail  string
+	}{
+		{name: "no targets", added: true, detail: "moves here"},
+		{name: "migrate.targets", targets: []policies.Locality{{Datacenter: "dc3"}}, detail: "its work moves to dc3 (migrate.targets); nothing is added here"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newStore(t)
+			now := at(0, 8, 15)
+			fill(t, s, web, t0, steps(now), func(int) float64 { return 40 })
+			fill(t, s, state.Key{Locality: "dc1/web", Metric: "cpu_mhz"}, t0, steps(now), func(int) float64 { return 4000 })
+			fill(t, s, state.Key{Locality: "dc2", Metric: "cpu_mhz"}, t0, steps(now), func(int) float64 { return 1500 })
+			pol := policy(t, dc2, func(p *policies.Policy) { p.Migrate.Targets = tc.targets })
+			res := New(nil).RunOnce(now, s, []*policies.Policy{pol})
+			var fc *Forecast
+			for i := range res.Forecasts {
+				if res.Forecasts[i].Key() == web {
+					fc = &res.Forecasts[i]
+				}
+			}
+			if fc == nil {
+				t.Fatalf("no forecast of %s: %+v", web, res.Pending)
+			}
+			if len(fc.Events) != 1 || (fc.Events[0].Added > 0) != tc.added || !strings.Contains(fc.Events[0].Detail, tc.detail) {
+				t.Fatalf("events %+v; want one adding something %v, saying %q", fc.Events, tc.added, tc.detail)
+			}
+			if tc.added {
+				return
+			}
+			for i, v := range fc.Band(0.5) {
+				if math.Abs(v-40) > 2 {
+					t.Errorf("%s: p50 %.1f, want 40", fc.Times[i].Format("15:04"), v)
+				}
+			}
+		})
+	}
+}
