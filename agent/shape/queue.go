@@ -3,6 +3,7 @@ package shape
 import (
 	"fmt"
 	"math"
+	"path"
 	"slices"
 	"sort"
 	"strconv"
@@ -27,6 +28,7 @@ type scored struct {
 // deciding for each: wait (with why), reserve, scale, or start.
 func (p *planner) queue() {
 	var qs []scored
+	due := p.windowsDue()
 	for i := range p.in.State.Requests {
 		r := &p.in.State.Requests[i]
 		if !r.State.Queued() {
@@ -35,6 +37,7 @@ func (p *planner) queue() {
 		if p.expired(r) {
 			continue
 		}
+		r = due.tighten(r)
 		s := scored{r: r, pol: p.policyOf(r), tp: p.polByLoc[r.Target]}
 		s.est = RequestEstimate(p.in.State.Estimates, r)
 		s.score, s.parts = p.score(r, s.pol, s.tp)
@@ -88,6 +91,77 @@ func (p *planner) expired(r *state.MigrationRequest) bool {
 		}
 	}
 	return false
+}
+
+// nodesDue is, per node ID, the earliest start of a drain window in its
+// lead time (schedules queues its moves) that takes the node down.
+type nodesDue map[string]time.Time
+
+// windowsDue lists the nodes of every drain window schedules reads in
+// this pass, whichever policy declares it, at its window's start.
+func (p *planner) windowsDue() nodesDue {
+	due := nodesDue{}
+	for _, pol := range p.in.Policies {
+		for si := range pol.Schedules {
+			s := &pol.Schedules[si]
+			if s.Action != policies.ActionDrain {
+				continue
+			}
+			lead := pol.Migrate.LeadTime
+			for _, w := range s.Windows(p.now, p.now.Add(lead+time.Nanosecond)) {
+				if p.now.Before(w.Start.Add(-lead)) || !p.now.Before(w.End) {
+					continue
+				}
+				for _, l := range s.Localities {
+					for i := range p.c.Nodes {
+						n := &p.c.Nodes[i]
+						if !n.Ready || !In(l, n) {
+							continue
+						}
+						if s.Nodes != "" {
+							if ok, _ := path.Match(s.Nodes, n.Name); !ok {
+								continue
+							}
+						}
+						if at, ok := due[n.ID]; !ok || w.Start.Before(at) {
+							due[n.ID] = w.Start
+						}
+					}
+				}
+			}
+		}
+	}
+	return due
+}
+
+// tighten returns r due by the earliest drain window that takes down a
+// node it moves work off, when that is before r's own deadline (or r has
+// none): a copy of r with that deadline, else r. A window queues no
+// request for an allocation another request moves already (taken), so
+// that request is what empties the window's nodes, and must be done by
+// its start: two drains of shared nodes in windows that overlap, the one
+// whose lead time opened first queued their allocations for its own
+// window's start, which may come after the other's (and a rebalance or
+// an operator's request has no deadline at all).
+func (due nodesDue) tighten(r *state.MigrationRequest) *state.MigrationRequest {
+	first := r.Deadline
+	check := func(node string) {
+		if at, ok := due[node]; ok && (first.IsZero() || at.Before(first)) {
+			first = at
+		}
+	}
+	if r.Resource.Kind == state.ResourceNode {
+		check(r.Resource.ID)
+	}
+	for _, m := range r.Moves {
+		check(m.Node)
+	}
+	if first.Equal(r.Deadline) {
+		return r
+	}
+	c := *r
+	c.Deadline = first
+	return &c
 }
 
 // WindowGone says why the drain window that queued r, a schedule's
