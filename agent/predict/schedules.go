@@ -49,6 +49,11 @@ func applySchedules(fc *Forecast, pol *policies.Policy, h history, raw []float64
 	}
 	var events []Event
 	hStart, hEnd := fc.Times[0], fc.Times[len(fc.Times)-1].Add(h.step)
+	// added is, per step, the drains of other localities whose work was
+	// added there: a locality that shares nodes with one of them adds
+	// only what its demand exceeds theirs, so that each node's work is
+	// added once (takeOnce).
+	added := map[int][]drainAdded{}
 	for _, s := range pol.Schedules {
 		switch s.Action {
 		case policies.ActionPeak:
@@ -121,8 +126,10 @@ func applySchedules(fc *Forecast, pol *policies.Policy, h history, raw []float64
 					add, ok, detail := drainOccurrence(w, pol.Migrate.LeadTime, l, fc.Metric, h, raw[0], moved)
 					e.Detail = detail
 					if ok {
-						inWindow(fc, w, func(i int) { shift(fc, i, add) })
-						e.Added, e.Known = add, true
+						e.Added, e.Known = takeOnce(fc, w, s.Name, l, add, added), true
+						if note := overlapNote(fc, w, l, added); note != "" {
+							e.Detail += "; " + note
+						}
 					}
 					events = append(events, e)
 				}
@@ -139,6 +146,70 @@ func targetNames(pol *policies.Policy) string {
 		names = append(names, t.String())
 	}
 	return strings.Join(names, ", ")
+}
+
+// drainAdded is what a drain of another locality added at a step.
+type drainAdded struct {
+	schedule string
+	from     policies.Locality
+	v        float64
+	less     []drainAdded // what it was less of, sharing nodes with it
+}
+
+// takeOnce adds the demand add of the drained locality l to fc inside w,
+// less, at each step, what drains added there already of localities that
+// share nodes with l (two drain schedules of the policy whose windows
+// overlap, which the loader refuses when it finds them within a year of
+// windows): each node's work is added once. "dc2" after "dc2/*/batch"
+// adds its demand less the batch nodes'; "dc2/*/batch" after "dc2" adds
+// nothing. Two that overlap without either holding the other add what
+// the second exceeds the first, as the demand of the nodes they share is
+// not known apart. It returns the most added at a step.
+func takeOnce(fc *Forecast, w policies.Window, schedule string, l policies.Locality, add float64, added map[int][]drainAdded) float64 {
+	most := 0.0
+	inWindow(fc, w, func(i int) {
+		d := drainAdded{schedule: schedule, from: l, v: add}
+		for _, o := range added[i] {
+			if o.from.SharesNodes(l) {
+				d.v -= o.v
+				d.less = append(d.less, o)
+			}
+		}
+		d.v = math.Max(0, d.v)
+		shift(fc, i, d.v)
+		added[i] = append(added[i], d)
+		most = math.Max(most, d.v)
+	})
+	return most
+}
+
+// overlapNote says what takeOnce added of l's demand inside w where a
+// drain of a locality that shares nodes with it had added its own, at
+// the first such step (from when, if not the window's first step in the
+// forecast); "" when there is none.
+func overlapNote(fc *Forecast, w policies.Window, l policies.Locality, added map[int][]drainAdded) string {
+	note, first := "", true
+	inWindow(fc, w, func(i int) {
+		defer func() { first = false }()
+		if note != "" || len(added[i]) == 0 {
+			return
+		}
+		d := added[i][len(added[i])-1]
+		if d.from != l || len(d.less) == 0 {
+			return
+		}
+		var before float64
+		for _, o := range d.less {
+			before += o.v
+		}
+		o := d.less[0]
+		note = fmt.Sprintf("%s shares nodes with %s, which schedule %q drains at once: +%.1f is added, what its demand exceeds the +%.1f added for them",
+			l, o.from, o.schedule, d.v, before)
+		if !first {
+			note += " from " + fc.Times[i].Format("15:04")
+		}
+	})
+	return note
 }
 
 // movesElsewhere says why a drain of some of the nodes of another
