@@ -222,6 +222,7 @@ func translate(s *shapingHCL) (*Policy, hcl.Diagnostics) {
 		}
 	}
 	seen = map[string]hcl.Range{}
+	var decoded []*scheduleHCL // each of p.Schedules's block
 	for _, sh := range s.Schedules {
 		if prev, dup := seen[sh.Name]; dup {
 			diags = append(diags, duplicate("schedule", sh.Name, sh.NameRange, prev))
@@ -232,9 +233,66 @@ func translate(s *shapingHCL) (*Policy, hcl.Diagnostics) {
 		diags = append(diags, d...)
 		if sched != nil {
 			p.Schedules = append(p.Schedules, *sched)
+			decoded = append(decoded, sh)
 		}
 	}
+	if !diags.HasErrors() {
+		diags = append(diags, drainsAtOnce(p, decoded)...)
+	}
 	return p, diags
+}
+
+// drainsAtOnce refuses two drain schedules of p that take some nodes in
+// windows that overlap (DrainsOverlap), at the later one: the planner
+// moves each of those nodes' allocations once, for the window whose lead
+// time reaches it first (to its targets, off its nodes), due by the
+// earlier window's start, and the forecast adds their work once (see
+// predict's takeOnce), so one of the two drains them for the other,
+// which says something the agent does not do. decoded holds each
+// schedule's block, for the place of its locality.
+func drainsAtOnce(p *Policy, decoded []*scheduleHCL) hcl.Diagnostics {
+	var diags hcl.Diagnostics
+	for j := range p.Schedules {
+		b := &p.Schedules[j]
+		for i := range p.Schedules[:j] {
+			a := &p.Schedules[i]
+			o, ok := DrainsOverlap(a, b)
+			if !ok {
+				continue
+			}
+			sh := decoded[j]
+			field, rng := "schedule."+b.Name+".cron", sh.Cron.Range()
+			if hclfield.IsSet(sh.Localities) {
+				field, rng = "schedule."+b.Name+".localities", sh.Localities.Range()
+				if elems, ok := hclfield.ListElements(sh.Localities); ok {
+					if k := slices.Index(b.Localities, o.B); k >= 0 && k < len(elems) {
+						field, rng = fmt.Sprintf("schedule.%s.localities[%d]", b.Name, k), elems[k].Range()
+					}
+				}
+			}
+			as, bs := listedAs(o.A, a, p.Locality), listedAs(o.B, b, p.Locality)
+			where := fmt.Sprintf("%s in %q, %s in %q", bs, b.Name, as, a.Name)
+			if o.A == o.B {
+				where = "both list " + bs
+			}
+			wa, wb := o.Windows()
+			diags = append(diags, hclfield.Invalid(rng, field,
+				"Schedules %q and %q (%s) both drain the nodes of %s (%s) in windows that overlap: %q's of %s and %q's of %s, the first pair that does from 2000-01-01, where this check reads the crons from. "+
+					"The planner would move each of those nodes' allocations once, for the window whose lead time reaches it first, due by the earlier start, and the forecast take their work once: one of the two would drain them for the other. "+
+					"Drain them in one schedule, move a window so that the two do not overlap, or list localities or nodes the two do not share.",
+				b.Name, a.Name, a.DeclRange, o.SharedNodes(a, b), where, a.Name, wa, b.Name, wb))
+		}
+	}
+	return diags
+}
+
+// listedAs names locality l as schedule s lists it: quoted, or, when s
+// lists none, as the policy's own.
+func listedAs(l Locality, s *Schedule, own Locality) string {
+	if len(s.Localities) == 1 && l == own {
+		return fmt.Sprintf("%q, the policy's own", l.String())
+	}
+	return fmt.Sprintf("%q", l.String())
 }
 
 func duplicate(kind, name string, rng, prev hcl.Range) *hcl.Diagnostic {

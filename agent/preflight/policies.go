@@ -74,6 +74,7 @@ func checkPolicies(cfg *config.Config, pols []*policies.Policy, opts Options, no
 		diags = append(diags, d)
 	}
 	diags = append(diags, nested(pols)...)
+	diags = append(diags, drainsAtOnce(pols)...)
 	diags = append(diags, sharedQueries(pols)...)
 	diags = append(diags, sameGroupScaled(cfg, pols)...)
 	if !opts.Now.IsZero() {
@@ -108,6 +109,46 @@ func nested(pols []*policies.Policy) hcl.Diagnostics {
 			diags = append(diags, diagAt(hcl.DiagWarning, p.DeclRange, "Nested localities",
 				"Policy %q shapes %s, which holds every node of policy %q's %s (%s): those nodes count in both localities' forecasts and capacity, so their demand is planned for twice. Shape localities that share no node.",
 				outer.Name, outer.Locality, inner.Name, inner.Locality, q.DeclRange))
+		}
+	}
+	return diags
+}
+
+// drainsAtOnce warns of drain schedules of two policies that take some
+// nodes in windows that overlap (policies.DrainsOverlap; the loader
+// refuses two such in one policy). The planner moves each of those
+// nodes' allocations once, for the drain whose lead time reaches it
+// first, due by the earlier window's start; a drain of another locality
+// without nodes or migrate.targets adds that work to the forecast of
+// each policy that declares one, each planning as if it alone received
+// it. A warning, as for nested localities: nothing is done twice, and
+// two teams' maintenance windows that meet must not stop either's
+// policies from loading.
+func drainsAtOnce(pols []*policies.Policy) hcl.Diagnostics {
+	var diags hcl.Diagnostics
+	for i, p := range pols {
+		for si := range p.Schedules {
+			b := &p.Schedules[si]
+			if b.Action != policies.ActionDrain {
+				continue
+			}
+		earlier:
+			for _, q := range pols[:i] {
+				for sj := range q.Schedules {
+					a := &q.Schedules[sj]
+					o, ok := policies.DrainsOverlap(a, b)
+					if !ok {
+						continue
+					}
+					wa, wb := o.Windows()
+					diags = append(diags, diagAt(hcl.DiagWarning, b.DeclRange, "Drains of shared nodes at once",
+						"Policy %q, schedule %q and policy %q, schedule %q (%s) both drain the nodes of %s (%q in %q, %q in %q) in windows that overlap: %q's of %s and %q's of %s, the first pair that does from 2000-01-01, where this check reads the crons from. "+
+							"The planner moves each of those nodes' allocations once, for the drain whose lead time reaches it first, due by the earlier window's start; a drain of another locality without nodes or migrate.targets adds their work to the forecast of the policy that declares it, so each of the two would plan as if it alone received it. "+
+							"Drain them in one policy's schedule, or move a window so that the two do not overlap.",
+						p.Name, b.Name, q.Name, a.Name, a.DeclRange, o.SharedNodes(a, b), o.B.String(), p.Name, o.A.String(), q.Name, a.Name, wa, b.Name, wb))
+					break earlier // one warning a schedule: the first policy it clashes with
+				}
+			}
 		}
 	}
 	return diags
