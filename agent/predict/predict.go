@@ -504,7 +504,9 @@ func findHotspot(fc *Forecast, step time.Duration, now time.Time, nodes []Node) 
 	case at >= 0 && at < len(rest) && rest[at].factor > 1:
 		hs.Detail = on(at) + fmt.Sprintf(" over the %.4g%% line", fc.Line)
 	case peakAt >= 0 && rest[peakAt].factor > 1:
-		hs.Detail = "peaks " + on(peakAt)
+		// Crossed before the window, peaking inside it: the same words
+		// as a crossing's, which the dashboard writes after "It is".
+		hs.Detail = on(peakAt) + " at its peak"
 	}
 	return hs
 }
