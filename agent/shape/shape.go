@@ -734,9 +734,14 @@ func (p *planner) submit(pol *policies.Policy, r state.MigrationRequest) {
 }
 
 // candidates are the localities moves out of src may go to under pol: its
-// migrate.targets, else every policy's locality but src. With own, src
-// itself comes first: a drain of some of its nodes leaves the rest to take
-// their work, whichever policy declares the drain.
+// migrate.targets, else every policy's locality but src and one that
+// holds src or that src holds ("dc1" for a src of "dc1/*/web", and
+// "dc1/*/web" for one of "dc1"): a move there may land back on the nodes
+// it leaves, or never leave src, relieving nothing (the loader refuses a
+// target that shares nodes with the policy's own locality for the same
+// reason). With own, src itself comes first: a drain of some of its nodes
+// leaves the rest to take their work, whichever policy declares the
+// drain.
 func (p *planner) candidates(pol *policies.Policy, src string, own bool) []string {
 	var out []string
 	if len(pol.Migrate.Targets) > 0 {
@@ -749,14 +754,25 @@ func (p *planner) candidates(pol *policies.Policy, src string, own bool) []strin
 	if own {
 		out = append(out, src)
 	}
+	from, fromErr := policies.ParseLocality(src)
 	for _, other := range p.in.Policies {
 		loc := other.Locality.String()
+		if fromErr == nil && (holds(other.Locality, from) || holds(from, other.Locality)) {
+			continue
+		}
 		if !seen[loc] {
 			seen[loc] = true
 			out = append(out, loc)
 		}
 	}
 	return out
+}
+
+// holds reports whether every node of b is one of a's: each part of a is
+// any, or b's.
+func holds(a, b policies.Locality) bool {
+	part := func(x, y string) bool { return x == "" || x == "*" || x == y }
+	return part(a.Datacenter, b.Datacenter) && part(a.NodePool, b.NodePool) && part(a.NodeClass, b.NodeClass)
 }
 
 // chooseTarget picks, among the localities pol allows, the one whose nodes
