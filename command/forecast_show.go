@@ -44,7 +44,9 @@ Usage: foreshape forecast show [options] LOCALITY
   chart: the recent history, the median forecast, the planning quantile
   and the headroom line, with a legend; then, when one is predicted, the
   hotspot: when the planning quantile first crosses the line, how likely a
-  crossing is, and the peak. A series without a forecast yet says why:
+  crossing is, and the peak. One read on the nodes that stay while a drain
+  of some of the locality's nodes runs says so on the line under it, as
+  foreshape hotspots does. A series without a forecast yet says why:
   "warming up: 5 of 12 points, first forecast at T", stale, without data,
   or failed.
 

@@ -96,3 +96,28 @@ func TestForecastShowAndHotspotsEscapeTheAgentsText(t *testing.T) {
 		}
 	}
 }
+
+// TestForecastShowSaysWhenTheHotspotIsOnTheRest: a hotspot read on the
+// nodes that stay while a drain of some of the locality's nodes runs
+// prints its detail on the line under the HOTSPOT line, as -help says and
+// as foreshape hotspots prints it under its table; one read on the
+// locality as measured prints none.
+func TestForecastShowSaysWhenTheHotspotIsOnTheRest(t *testing.T) {
+	if help := strings.Join(strings.Fields((&ForecastShowCommand{}).Help()), " "); !strings.Contains(help,
+		"One read on the nodes that stay while a drain of some of the locality's nodes runs says so on the line under it") {
+		t.Errorf("-help does not say how a hotspot read on the rest shows:\n%s", help)
+	}
+	at := time.Date(2026, 1, 5, 8, 0, 0, 0, time.UTC)
+	const detail = "on the nodes of dc1/*/web that stay while dc1-rack-a-* are drained: p90 48.0% ×2.00 = 96.0% over the 75% line"
+	f := api.Forecast{Policy: "dc1-web", Locality: "dc1/*/web", Metric: "cpu", Status: api.ForecastReady, Origin: at.Add(-5 * time.Minute), Step: "5m0s",
+		Times: []time.Time{at, at.Add(5 * time.Minute)}, Mean: []float64{40, 44}, Quantiles: []float64{0.9}, Bands: [][]float64{{46, 48}}, PlanningQuantile: 0.9,
+		Hotspot: &api.Hotspot{Policy: "dc1-web", Locality: "dc1/*/web", Metric: "cpu", At: at, Probability: 1, Quantile: 0.9, Line: 75, Peak: 96, Detail: detail}}
+	want := "HOTSPOT: p90 crosses 75 at 2026-01-05T08:00:00Z (probability 1.00, peak 96)\n  " + detail + "\n"
+	if out := renderForecast(f, 40, 4); !strings.HasSuffix(out, want) {
+		t.Errorf("printed\n%s\nwant it to end with\n%s", out, want)
+	}
+	f.Hotspot.Detail = ""
+	if out := renderForecast(f, 40, 4); !strings.HasSuffix(out, "peak 96)\n") {
+		t.Errorf("a hotspot read as measured printed\n%s\nwant nothing under its HOTSPOT line", out)
+	}
+}
