@@ -315,6 +315,47 @@ func TestPolicyValidateWarningsPass(t *testing.T) {
 	}
 }
 
+// TestPolicyValidateWarnsOfDrainsAtOnce: two drain schedules of one
+// policy that take the nodes of dc2/*/batch in windows that overlap pass
+// policy validate, warned of at the later one's locality, naming both.
+func TestPolicyValidateWarnsOfDrainsAtOnce(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "drains-at-once.hcl")
+	src := `shaping "web" {
+  locality {
+    datacenter = "dc1"
+  }
+
+  schedule "maintenance" {
+    cron       = "0 8 * * *"
+    duration   = "2h"
+    action     = "drain"
+    localities = ["dc2"]
+  }
+
+  schedule "batch" {
+    cron       = "0 9 * * *"
+    duration   = "1h"
+    action     = "drain"
+    localities = ["dc2/*/batch"]
+  }
+}
+`
+	if err := os.WriteFile(path, []byte(src), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr := run(t, "policy", "validate", path)
+	if code != ExitOK || stdout != "1 policy valid: web\n" {
+		t.Errorf("exit %d, stdout %q", code, stdout)
+	}
+	for _, want := range []string{path + ":17,19-32: warning: Drains of shared nodes at once",
+		`schedule.batch.localities[0]: schedules "batch" and "maintenance" (` + path + `:6,3-25) both drain the nodes of dc2/*/batch`,
+		`"maintenance"'s of Sat 2000-01-01 08:00–10:00 UTC and "batch"'s of 09:00–10:00 UTC`} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("the warning does not say %q:\n%s", want, stderr)
+		}
+	}
+}
+
 func TestPolicyValidateMissingFile(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "nope.hcl")
 	code, _, stderr := run(t, "policy", "validate", path)

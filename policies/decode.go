@@ -242,14 +242,16 @@ func translate(s *shapingHCL) (*Policy, hcl.Diagnostics) {
 	return p, diags
 }
 
-// drainsAtOnce refuses two drain schedules of p that take some nodes in
+// drainsAtOnce warns of two drain schedules of p that take some nodes in
 // windows that overlap (DrainsOverlap), at the later one: the planner
 // moves each of those nodes' allocations once, for the window whose lead
 // time reaches it first (to its targets, off its nodes), due by the
 // earlier window's start, and the forecast adds their work once (see
-// predict's takeOnce), so one of the two drains them for the other,
-// which says something the agent does not do. decoded holds each
-// schedule's block, for the place of its locality.
+// predict's takeOnce), so one of the two drains them for the other. A
+// warning, not a refusal, as for two policies (preflight): nothing is
+// done twice, and a weekly maintenance that meets a daily one is what an
+// operator may well mean. decoded holds each schedule's block, for the
+// place of its locality.
 func drainsAtOnce(p *Policy, decoded []*scheduleHCL) hcl.Diagnostics {
 	var diags hcl.Diagnostics
 	for j := range p.Schedules {
@@ -276,11 +278,11 @@ func drainsAtOnce(p *Policy, decoded []*scheduleHCL) hcl.Diagnostics {
 				where = "both list " + bs
 			}
 			wa, wb := o.Windows()
-			diags = append(diags, hclfield.Invalid(rng, field,
-				"Schedules %q and %q (%s) both drain the nodes of %s (%s) in windows that overlap: %q's of %s and %q's of %s, the first pair that does from 2000-01-01, where this check reads the crons from. "+
-					"The planner would move each of those nodes' allocations once, for the window whose lead time reaches it first, due by the earlier start, and the forecast take their work once: one of the two would drain them for the other. "+
-					"Drain them in one schedule, move a window so that the two do not overlap, or list localities or nodes the two do not share.",
-				b.Name, a.Name, a.DeclRange, o.SharedNodes(a, b), where, a.Name, wa, b.Name, wb))
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagWarning, Summary: "Drains of shared nodes at once", Subject: rng.Ptr(),
+				Detail: fmt.Sprintf("%s: schedules %q and %q (%s) both drain the nodes of %s (%s) in windows that overlap: %q's of %s and %q's of %s, the first pair that does from 2000-01-01, where this check reads the crons from. "+
+					"The planner moves each of those nodes' allocations once, for the window whose lead time reaches it first, due by the earlier start, and the forecast takes their work once: one of the two drains them for the other. "+
+					"If that is not meant, drain them in one schedule, move a window so that the two do not overlap, or list localities or nodes the two do not share.",
+					field, b.Name, a.Name, a.DeclRange, o.SharedNodes(a, b), where, a.Name, wa, b.Name, wb)})
 		}
 	}
 	return diags

@@ -14,7 +14,7 @@ import (
 // that take some nodes in windows that overlap are warned of at the later
 // one, naming both policies and schedules, the nodes and the first
 // windows that overlap; drains of nodes apart, or at other hours, are
-// not. The loader refuses two such in one policy.
+// not. The loader warns of two such in one policy.
 func TestDrainsOfSharedNodesAtOnceWarned(t *testing.T) {
 	pol := func(name, dc, cron, localities string) string {
 		return `shaping "` + name + `" {

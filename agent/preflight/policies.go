@@ -116,7 +116,7 @@ func nested(pols []*policies.Policy) hcl.Diagnostics {
 
 // drainsAtOnce warns of drain schedules of two policies that take some
 // nodes in windows that overlap (policies.DrainsOverlap; the loader
-// refuses two such in one policy). The planner moves each of those
+// warns of two such in one policy). The planner moves each of those
 // nodes' allocations once, for the drain whose lead time reaches it
 // first, due by the earlier window's start; a drain of another locality
 // without nodes or migrate.targets adds that work to the forecast of
