@@ -28,9 +28,10 @@ import (
 // the series' new level), so multiplying its forecast again would count the
 // event twice: see peakOccurrence.
 //
-// A "drain" of the policy's own locality empties it: inside the window its
-// demand is forecast as zero, since the allocations leave with the drained
-// capacity — unless the drain names some of its nodes (nodes = "glob"):
+// A "drain" of the policy's own locality, or of one that holds every node
+// of it ("dc1" for dc1/*/web), empties it: inside the window its demand is
+// forecast as zero, since the allocations leave with the drained capacity
+// — unless the drain names some of its nodes (nodes = "glob"):
 // their work then moves to the rest of the locality, its forecast stays as
 // the model made it, and its hotspots read it on the nodes that stay (see
 // drainOfSome). A drain of
@@ -93,15 +94,24 @@ func applySchedules(fc *Forecast, pol *policies.Policy, h history, raw []float64
 		case policies.ActionDrain:
 			windows := s.Windows(hStart, hEnd)
 			for _, l := range s.Localities {
-				if l == pol.Locality && s.Nodes != "" {
-					events = append(events, drainOfSome(fc, s, l, h, nodes)...)
+				// A drained locality that holds this one ("dc1" in the
+				// policy of dc1/*/web) takes its nodes too: this
+				// locality's own drain, not work that moves here (its
+				// demand is part of l's).
+				own := l == pol.Locality || holds(l, pol.Locality)
+				if own && s.Nodes != "" {
+					events = append(events, drainOfSome(fc, s, pol.Locality, h, nodes)...)
 					continue
 				}
-				if l == pol.Locality {
+				if own {
+					detail := "the locality is emptied; its demand leaves with its capacity"
+					if l != pol.Locality {
+						detail = fmt.Sprintf("%s holds every node of the locality, which is emptied; its demand leaves with its capacity", l)
+					}
 					for _, w := range windows {
 						inWindow(fc, w, func(i int) { scale(fc, i, 0) })
 						events = append(events, Event{Kind: EventDrain, Schedule: s.Name, Start: w.Start, End: w.End, Known: true,
-							Detail: "the locality is emptied; its demand leaves with its capacity"})
+							Detail: detail})
 					}
 					continue
 				}
@@ -137,6 +147,13 @@ func applySchedules(fc *Forecast, pol *policies.Policy, h history, raw []float64
 		}
 	}
 	return events
+}
+
+// holds reports whether every node of b is one of a's: each part of a is
+// any, or b's.
+func holds(a, b policies.Locality) bool {
+	part := func(x, y string) bool { return x == "" || x == "*" || x == y }
+	return part(a.Datacenter, b.Datacenter) && part(a.NodePool, b.NodePool) && part(a.NodeClass, b.NodeClass)
 }
 
 // targetNames lists pol's migrate.targets.
