@@ -208,6 +208,11 @@ func summary(f api.Forecast) string {
 	}
 	if hs := f.Hotspot; hs != nil {
 		fmt.Fprintf(&b, "Hotspot: crosses the line at %s with probability %.0f%%.", hs.At.UTC().Format("15:04"), hs.Probability*100)
+		if hs.Detail != "" {
+			// Read on the nodes that stay, over the band above: say so,
+			// as the call-out does.
+			fmt.Fprintf(&b, " It is %s.", hs.Detail)
+		}
 	}
 	return strings.TrimSpace(b.String())
 }
