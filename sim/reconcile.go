@@ -1688,8 +1688,10 @@ func (c *Cluster) stopAlloc(a *alloc, ev *eval, desc string) {
 	}
 	if a.clientTerminal() {
 		// Its client has nothing left to stop: its tasks' end and
-		// events stay as they were. No caller stops one now (the
-		// reconciler leaves terminal allocations alone, as Nomad's).
+		// events stay as they were. A sysbatch version whose task
+		// changed stops the node's complete allocation so, as Nomad's
+		// does (reconcileSysbatch; TestFidelitySysbatchUpdates,
+		// TestCompleteSysbatchAllocationStoppedKeepsItsEnd).
 		c.touchByServer(a)
 		return
 	}
