@@ -170,6 +170,14 @@ type Coordinator struct {
 	// pass of a restarted agent may come before its first pass).
 	pols    []*policies.Policy
 	planned bool
+	// open are the drain windows of pols under way at a pass's now
+	// (openWindows), read once a pass.
+	open struct {
+		read    bool
+		at      time.Time
+		pols    []*policies.Policy
+		windows []openWindow
+	}
 	// watchMargin is what each request of Watch's blocking query gets
 	// beyond Nomad's wait and jitter (blocking.Margin; tests shorten it).
 	watchMargin time.Duration

@@ -948,7 +948,9 @@ func (c *Coordinator) setEligibleFor(ctx context.Context, now time.Time, node, r
 }
 
 // restoreWindows gives back the nodes a drain window took out of
-// scheduling once the window ended (owedBack).
+// scheduling once the window ended and no other window of the policies
+// takes them down (owedBack); a hold decision says which window a node
+// waits for.
 func (c *Coordinator) restoreWindows(ctx context.Context, now time.Time, view state.ActView, ds *[]state.Decision) {
 	// Every request of a window lists all the window's nodes: an
 	// allocation's request looks at each node of its window once a pass,
@@ -967,6 +969,9 @@ func (c *Coordinator) restoreWindows(ctx context.Context, now time.Time, view st
 			}
 			d := c.owedBack(view, now, r, node)
 			if !d.due {
+				if d.window != nil {
+					c.sayWindowHold(ds, now, r, key, node, *d.window)
+				}
 				continue
 			}
 			seen[key+" "+node] = true
@@ -1110,6 +1115,9 @@ func (c *Coordinator) restoreAbandoned(ctx context.Context, now time.Time, view 
 		node := r.Resource.ID
 		switch d := c.owedBack(view, now, r, node); {
 		case !d.due:
+			if d.window != nil {
+				c.sayWindowHold(ds, now, r, r.ID, node, *d.window)
+			}
 		case d.owes == owesDrainEnd:
 			c.keepOperators(ctx, now, node, r.ID, r.ID+" was given up", r, d.before, ds)
 		case d.owes == owesEligible:
@@ -1128,8 +1136,11 @@ func (c *Coordinator) restoreSpreads(ctx context.Context, now time.Time, view st
 			continue
 		}
 		for _, node := range backNodes(r) {
-			if d := c.owedBack(view, now, r, node); d.due && d.owes == owesEligible {
+			switch d := c.owedBack(view, now, r, node); {
+			case d.due && d.owes == owesEligible:
 				c.setEligible(ctx, now, node, r.ID, ds)
+			case d.window != nil:
+				c.sayWindowHold(ds, now, r, r.ID, node, *d.window)
 			}
 		}
 	}

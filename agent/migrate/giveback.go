@@ -1,11 +1,18 @@
 package migrate
 
 import (
+	"fmt"
+	"path"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
+
+	nomadapi "github.com/hashicorp/nomad/api"
 
 	"github.com/foreshape/foreshape/agent/shape"
 	"github.com/foreshape/foreshape/agent/state"
+	"github.com/foreshape/foreshape/policies"
 )
 
 // owes is what foreshape still owes a node a request took out of
@@ -36,6 +43,10 @@ type debt struct {
 	// its window has not ended, another spread still moves work off it,
 	// it drains, or the view does not show it.
 	due bool
+	// window, when the give-back would be due but for a drain window of
+	// the policies under way that takes the node down (held), is that
+	// window: the node waits for its end.
+	window *openWindow
 }
 
 // owedBack is the one rule for giving back a node: what request r still
@@ -59,8 +70,10 @@ type debt struct {
 // A node two of them hold (a spread's cordon and a drain window, say)
 // goes back only once nothing foreshape runs holds it (held): a
 // give-back waits while a spread moves work off the node, a drain window
-// that lists it has begun and not ended, or a whole-node request of it is
-// queued or running. Ending foreshape's drain of a node that stays out
+// that lists it has begun and not ended, a drain window of the policies
+// that takes it down runs (whether or not it queued a request: another
+// policy's drain may have moved its work), or a whole-node request of it
+// is queued or running. Ending foreshape's drain of a node that stays out
 // (owesDrainEnd) gives nothing back and waits for none of them: a given-up
 // request's drain does not run on under a spread's cordon. A node a
 // whole-node request moved away (done) after a spread, a window or a
@@ -117,7 +130,12 @@ func (c *Coordinator) owedBack(view state.ActView, now time.Time, r state.Migrat
 		if before := c.drainedFrom(node, r); !took && (before == state.NodeWasIneligible || before == state.NodeWasDraining) {
 			return debt{owes: owesDrainEnd, before: before, due: ended}
 		}
-		return debt{owes: owesEligible, due: ended && !c.held(view, now, node, r)}
+		held, w := c.held(view, now, node, r)
+		d := debt{owes: owesEligible, due: ended && !held}
+		if ended {
+			d.window = w
+		}
+		return d
 	case r.Resource.Kind == state.ResourceNode:
 		if node != r.Resource.ID || (r.State != state.RequestCancelled && r.State != state.RequestFailed) ||
 			c.announced(intentID(state.IntentNodeEligibility, node, r.ID, -1)) {
@@ -129,10 +147,11 @@ func (c *Coordinator) owedBack(view state.ActView, now time.Time, r state.Migrat
 		if c.movedAway(view, node, c.firstDone(append(attemptIntents(node, r), perAttempt(state.IntentDrainNode, node, r)...)...)) {
 			return debt{}
 		}
-		free := !c.held(view, now, node, r)
+		held, w := c.held(view, now, node, r)
+		free := !held
 		switch before := c.drainedFrom(node, r); {
 		case taken:
-			return debt{owes: owesEligible, due: free}
+			return debt{owes: owesEligible, due: free, window: w}
 		case unconfirmed || !c.drained(node, r):
 		case before == state.NodeWasIneligible || before == state.NodeWasDraining:
 			// Drained, not cordoned, by foreshape: its drain ends, at once
@@ -141,7 +160,7 @@ func (c *Coordinator) owedBack(view state.ActView, now time.Time, r state.Migrat
 			// stays.
 			return debt{owes: owesDrainEnd, before: before, due: true}
 		case before == state.NodeWasEligible:
-			return debt{owes: owesEligible, due: free}
+			return debt{owes: owesEligible, due: free, window: w}
 		}
 		return debt{}
 	case shape.Within(&r):
@@ -156,7 +175,12 @@ func (c *Coordinator) owedBack(view state.ActView, now time.Time, r state.Migrat
 		// spread, a drain window, a whole-node move: each found it out of
 		// scheduling and took nothing out of its own), until it ends.
 		n, ok := c.view.nodes[node]
-		return debt{owes: owesEligible, due: ok && !n.Drain && !c.held(view, now, node, r)}
+		held, w := c.held(view, now, node, r)
+		d := debt{owes: owesEligible, due: ok && !n.Drain && !held}
+		if ok && !n.Drain {
+			d.window = w
+		}
+		return d
 	}
 	return debt{}
 }
@@ -192,10 +216,28 @@ func backNodes(r state.MigrationRequest) []string {
 // held reports whether anything else foreshape runs holds node out of
 // scheduling: a spread moving work off it, a drain
 // window that has begun (a request of it started: running or finished, not
-// cancelled) and not yet ended and lists it, or a whole-node request of it
-// (not a window's) queued or running. r's own holds, and its window's, do
-// not count.
-func (c *Coordinator) held(view state.ActView, now time.Time, node string, r state.MigrationRequest) bool {
+// cancelled) and not yet ended and lists it, a whole-node request of it
+// (not a window's) queued or running, or a drain window of the policies
+// that takes it down running now (windowHold), which it names (w) when
+// nothing else holds the node. r's own holds, and its window's, do not
+// count.
+func (c *Coordinator) held(view state.ActView, now time.Time, node string, r state.MigrationRequest) (held bool, w *openWindow) {
+	if c.heldByRequest(view, now, node, r) {
+		return true, nil
+	}
+	except := ""
+	if r.Origin == "schedule" {
+		except = windowKey(r)
+	}
+	if w, ok := c.windowHold(now, node, except); ok {
+		return true, &w
+	}
+	return false, nil
+}
+
+// heldByRequest is held's part read from the queue: a spread, a begun
+// drain window's requests, a whole-node request.
+func (c *Coordinator) heldByRequest(view state.ActView, now time.Time, node string, r state.MigrationRequest) bool {
 	for _, x := range view.Requests {
 		if x.ID == r.ID {
 			continue
@@ -283,4 +325,135 @@ func (c *Coordinator) spreadCordoned(view state.ActView, node string) string {
 		}
 	}
 	return ""
+}
+
+// openWindow is a drain window of the policies under way: it takes down
+// the nodes of its localities whose names match its glob, as the planner
+// reads them (shape's drainWindow), until its end. A node down now counts
+// too: it may come back before the end.
+type openWindow struct {
+	// key is windowKey's form of it, window/POLICY/SCHEDULE/START.
+	key string
+	// policy and schedule name it.
+	policy, schedule string
+	end              time.Time
+	localities       []policies.Locality
+	nodes            string
+}
+
+// takes reports whether w takes down node n (in one of its localities,
+// its name matching its glob).
+func (w openWindow) takes(n *nomadapi.NodeListStub) bool {
+	if w.nodes != "" {
+		if ok, _ := path.Match(w.nodes, n.Name); !ok {
+			return false
+		}
+	}
+	return slices.ContainsFunc(w.localities, func(l policies.Locality) bool { return l.Matches(n.Datacenter, n.NodePool, n.NodeClass) })
+}
+
+// openWindows are the drain windows of the current policies (c.pols)
+// that have begun and not ended at now, whether or not they queued a
+// request: two policies may drain shared nodes at once, and the planner
+// moves each allocation once (shape's taken), so a window may find its
+// nodes emptied by another's requests and queue none, its nodes out of
+// scheduling by that other window's hold. A forecast_only policy's are
+// left out: its requests are planned dry and take nothing out. Read once
+// a pass (c.pols and now), as held asks for each node owed back.
+func (c *Coordinator) openWindows(now time.Time) []openWindow {
+	if c.open.read && c.open.at.Equal(now) && slices.Equal(c.open.pols, c.pols) {
+		return c.open.windows
+	}
+	var out []openWindow
+	for _, p := range c.pols {
+		if p == nil || p.ForecastOnly {
+			continue
+		}
+		for si := range p.Schedules {
+			s := &p.Schedules[si]
+			if s.Action != policies.ActionDrain {
+				continue
+			}
+			for _, w := range s.Windows(now, now.Add(time.Nanosecond)) {
+				out = append(out, openWindow{key: "window/" + p.Name + "/" + s.Name + "/" + strconv.FormatInt(w.Start.Unix(), 10),
+					policy: p.Name, schedule: s.Name, end: w.End, localities: s.Localities, nodes: s.Nodes})
+			}
+		}
+	}
+	c.open.read, c.open.at, c.open.pols, c.open.windows = true, now, c.pols, out
+	return out
+}
+
+// windowHold finds a drain window of the policies running at now that
+// takes node down, other than the one keyed except (a window's own end
+// does not wait for itself): the one that ends last when several do.
+// A node the view does not list (purged) is held by none.
+func (c *Coordinator) windowHold(now time.Time, node, except string) (openWindow, bool) {
+	n, listed := c.view.nodes[node]
+	if !listed {
+		return openWindow{}, false
+	}
+	var last openWindow
+	found := false
+	for _, w := range c.openWindows(now) {
+		if w.key != except && w.takes(n) && (!found || w.end.After(last.end)) {
+			last, found = w, true
+		}
+	}
+	return last, found
+}
+
+// sayWindowHold says, once per node, owner (a window's key or a
+// request's ID) and holding window, that a node owner would give back
+// now stays out of scheduling because a drain window of the policies
+// takes it down until its end.
+func (c *Coordinator) sayWindowHold(ds *[]state.Decision, now time.Time, r state.MigrationRequest, owner, node string, w openWindow) {
+	key := "windowhold/" + owner + "/" + node + "/" + w.key
+	if _, said := c.recent[key]; said {
+		return
+	}
+	c.recent[key] = now
+	took := "request " + r.ID + ", which took it out, has ended"
+	if shape.Within(&r) {
+		took = "spread " + r.ID + ", which took it out, has ended"
+	} else if r.Origin == "schedule" {
+		took = "the window that took it out (" + windowName(r) + ") is over"
+	}
+	*ds = append(*ds, state.Decision{Time: now, Kind: "hold", Policy: r.Policy, Locality: r.Source, Request: r.ID,
+		Reason: fmt.Sprintf("node %s stays out of scheduling: drain window %s/%s holds it until %s; %s, and foreshape gives the node back once %s ends, unless something else of foreshape's holds it then",
+			c.decisionName(node), w.policy, w.schedule, clockOn(now, w.end), took, w.schedule)})
+}
+
+// clockOn says t as 15:04 UTC, with its date when that is not now's.
+func clockOn(now, t time.Time) string {
+	now, t = now.UTC(), t.UTC()
+	if y, m, d := t.Date(); y != now.Year() || m != now.Month() || d != now.Day() {
+		return t.Format("2006-01-02 15:04 UTC")
+	}
+	return t.Format("15:04 UTC")
+}
+
+// windowName names a schedule request's window for people:
+// "POLICY/SCHEDULE from 15:04 UTC".
+func windowName(r state.MigrationRequest) string {
+	name, start, ok := windowStart(r)
+	if !ok {
+		return windowKey(r)
+	}
+	return r.Policy + "/" + name + " from " + start.Format("15:04 UTC")
+}
+
+// windowStart reads a schedule request's origin key,
+// schedule/POLICY/SCHEDULE/START/RESOURCE: its schedule and its window's
+// start.
+func windowStart(r state.MigrationRequest) (string, time.Time, bool) {
+	parts := strings.SplitN(r.OriginKey, "/", 5)
+	if len(parts) < 5 || parts[0] != "schedule" {
+		return "", time.Time{}, false
+	}
+	sec, err := strconv.ParseInt(parts[3], 10, 64)
+	if err != nil {
+		return "", time.Time{}, false
+	}
+	return parts[2], time.Unix(sec, 0).UTC(), true
 }
