@@ -1070,7 +1070,10 @@ func translateSchedule(s *scheduleHCL, own Locality) (*Schedule, hcl.Diagnostics
 		// locality added twice to this policy's forecast. Refused, as in
 		// migrate.targets.
 		seen := map[Locality]string{}
-		var nested nesting
+		var nested, ownNodes nesting
+		if own != (Locality{}) {
+			ownNodes.add(own)
+		}
 		for i, item := range list {
 			rng := s.Localities.Range()
 			if i < len(elems) {
@@ -1112,6 +1115,21 @@ func translateSchedule(s *scheduleHCL, own Locality) (*Schedule, hcl.Diagnostics
 						item, seen[other], meet(l, other), apart(item, l, seen[other], other)))
 				}
 				continue
+			}
+			// A drained locality that shares some nodes with the policy's
+			// own without holding all of them ("dc1/*/web" or "*/*/batch"
+			// for a policy of dc1) is neither this locality's drain (it
+			// is emptied when one holds it) nor only another's whose work
+			// moves here: its whole demand, partly measured here already,
+			// is added to this forecast, and the hotspots here are not
+			// read on the nodes that stay. Warned of: a cluster-wide drain
+			// of a node class has no policy whose locality shares no node
+			// with it when every policy is a datacenter's.
+			if out.Action == ActionDrain && own != (Locality{}) && l != own && !contains(l, own) && sharesNodes(&ownNodes, l) {
+				diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagWarning, Summary: "Drain of some of the policy's own nodes", Subject: rng.Ptr(),
+					Detail: fmt.Sprintf("%s.localities[%d]: %q shares the nodes of %s with the policy's own locality, %s, without holding all of them: the forecast of %s adds %s's whole demand inside its windows, some of it measured here already, and does not read its hotspots on the nodes that stay. "+
+						"For an exact forecast, list only localities that hold %s or share none of its nodes, and drain the nodes of %s in a schedule of their own that names them (nodes = \"GLOB\").",
+						prefix, i, item, meet(l, own), own, own, item, own, meet(l, own))})
 			}
 			seen[l] = item
 			nested.add(l)

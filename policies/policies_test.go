@@ -160,6 +160,9 @@ func TestScheduleLocalitiesThatOverlap(t *testing.T) {
 				}
 				return
 			}
+			// The builder's policy is dc1's: a drain of "*/*/batch" from it
+			// is warned of as well (TestDrainSharingSomeOwnNodesWarned).
+			diags = slices.DeleteFunc(diags, func(d *hcl.Diagnostic) bool { return d.Summary == "Drain of some of the policy's own nodes" })
 			if len(diags) != 1 || !strings.Contains(diags[0].Summary, tc.field) || !strings.Contains(diags[0].Detail, tc.want) {
 				t.Fatalf("diagnostics %v; want one on %s saying %s", diags, tc.field, tc.want)
 			}
@@ -1167,5 +1170,38 @@ func TestTargetSharingNodesWithTheOwnLocalityNamesThem(t *testing.T) {
 	want := `"*/*/batch" shares the nodes of dc1/*/batch with the policy's own locality, dc1: a move out of it could land back on the nodes it leaves`
 	if !err.HasErrors() || !strings.Contains(err.Error(), want) {
 		t.Fatalf("targets sharing nodes with dc1: %v; want %q", err, want)
+	}
+}
+
+// TestDrainSharingSomeOwnNodesWarned: a drain, declared by the policy of
+// dc1, of a locality that shares some of dc1's nodes without holding
+// them all loads, warned of, naming the nodes shared; one of a locality
+// holding dc1, or sharing none of its nodes, is not.
+func TestDrainSharingSomeOwnNodesWarned(t *testing.T) {
+	for _, tc := range []struct {
+		list, want string
+	}{
+		{`"*/*/batch"`, `schedule.patch.localities[0]: "*/*/batch" shares the nodes of dc1/*/batch with the policy's own locality, dc1, without holding all of them`},
+		{`"dc2", "dc1/*/web"`, `schedule.patch.localities[1]: "dc1/*/web" shares the nodes of dc1/*/web`},
+		{`"*/web"`, `schedule.patch.localities[0]: "*/web" shares the nodes of dc1/web`},
+		{`"dc2", "dc3/*/batch"`, ""},
+	} {
+		t.Run(tc.list, func(t *testing.T) {
+			ps, diags, src := parse(t, func(b *builder) {
+				b.schedule = strings.Replace(b.schedule, `action   = "drain"`, "action   = \"drain\"\n    localities = ["+tc.list+"]", 1)
+			})
+			if diags.HasErrors() || len(ps) != 1 {
+				t.Fatalf("diagnostics %v; want the policy loaded\nsource:\n%s", diags, src)
+			}
+			if tc.want == "" {
+				if len(diags) != 0 {
+					t.Fatalf("diagnostics %v; want none", diags)
+				}
+				return
+			}
+			if len(diags) != 1 || diags[0].Severity != hcl.DiagWarning || diags[0].Summary != "Drain of some of the policy's own nodes" || !strings.Contains(diags[0].Detail, tc.want) {
+				t.Fatalf("diagnostics %v; want one warning saying %s", diags, tc.want)
+			}
+		})
 	}
 }
