@@ -317,6 +317,9 @@ func (c *Coordinator) start(ctx context.Context, now time.Time, id string) ([]st
 		// would fail on the missing node.
 		return cancel(fmt.Sprintf("nothing to move: %s was purged from Nomad since the request was queued", r.Resource))
 	}
+	if shape.WindowHold(&r) {
+		return c.startHold(ctx, now, r)
+	}
 	moves, err := c.currentMoves(ctx, &r)
 	if err != nil {
 		return nil, err
@@ -469,7 +472,7 @@ func outNodes(r state.MigrationRequest, moves []state.Move) []outNode {
 	switch {
 	case r.Resource.Kind == state.ResourceNode && r.Strategy == string(policies.StrategyDrain):
 		return nil
-	case r.Resource.Kind == state.ResourceNode:
+	case r.Resource.Kind == state.ResourceNode && !shape.WindowHold(&r):
 		return []outNode{{r.Resource.ID, state.Intent{ID: intentID(state.IntentNodeEligibility, r.Resource.ID, r.ID, r.Attempts),
 			Kind: state.IntentNodeEligibility, Request: r.ID, Object: r.Resource.ID, Detail: "ineligible"}}}
 	case r.Origin == "schedule":
@@ -555,6 +558,44 @@ func (c *Coordinator) keepOut(ctx context.Context, now time.Time, r state.Migrat
 			return &notOutError{o.node, "Nomad does not show it ineligible after the call"}
 		}
 	}
+	return nil
+}
+
+// startHold starts a drain window's hold request (shape.WindowHold): it
+// moves nothing, and its start takes the window's nodes out of scheduling
+// (outNodes, from Exclude), as a window's first move does, each through
+// the window's intent; a node already out (an operator's cordon) is left
+// as it is and never given back. It is done once Nomad shows each out
+// (settleHold); the window's end gives them back (restoreWindows).
+func (c *Coordinator) startHold(ctx context.Context, now time.Time, r state.MigrationRequest) ([]state.Decision, error) {
+	v := r.Version
+	r.Moves, r.Moved = nil, state.Resources{}
+	r.State, r.Started, r.Finished, r.OutWait = state.RequestRunning, now, time.Time{}, time.Time{}
+	if _, err := c.apply(ctx, state.UpdateRequest{Request: r, IfVersion: v}); err != nil {
+		return nil, fmt.Errorf("migrate: mark %s running: %w", r.ID, err)
+	}
+	if c.cfg.Metrics != nil {
+		c.cfg.Metrics.started.Inc()
+	}
+	var ds []state.Decision
+	return ds, c.settleHold(ctx, now, r, c.cfg.State.Act(), &ds)
+}
+
+// settleHold takes a running hold request's nodes out of scheduling (again
+// after a leader change: each take-out is an intent) and finishes it once
+// Nomad shows them all out; until then it waits as a move waits for its
+// nodes (waitOut), and fails after its settle timeout.
+func (c *Coordinator) settleHold(ctx context.Context, now time.Time, r state.MigrationRequest, view state.ActView, ds *[]state.Decision) error {
+	err := c.keepOut(ctx, now, r, nil, ds)
+	switch {
+	case errors.Is(err, errNotOut):
+		c.waitOut(ctx, now, r, err, ds)
+		return nil
+	case err != nil:
+		c.retry(ctx, now, r.ID, err.Error(), ds)
+		return err
+	}
+	c.finish(ctx, now, r, view, "", ds)
 	return nil
 }
 
@@ -782,7 +823,7 @@ func (c *Coordinator) holdNodes(ctx context.Context, now time.Time, pols []*poli
 		}
 	}
 	for _, r := range c.cfg.State.Act().Requests {
-		if r.Resource.Kind != state.ResourceNode || !r.State.Queued() || dry[r.Policy] || dryLoc[r.Target] ||
+		if r.Resource.Kind != state.ResourceNode || shape.WindowHold(&r) || !r.State.Queued() || dry[r.Policy] || dryLoc[r.Target] ||
 			r.Policy == "" && dryLoc[r.Source] {
 			continue
 		}

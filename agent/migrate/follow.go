@@ -303,6 +303,12 @@ func localityPath(n *nomadapi.NodeListStub, target policies.Locality) string {
 }
 
 func (c *Coordinator) followOne(ctx context.Context, now time.Time, r state.MigrationRequest, view state.ActView, ds *[]state.Decision) {
+	if shape.WindowHold(&r) {
+		if err := c.settleHold(ctx, now, r, view, ds); err != nil {
+			c.log.Warn("a drain window's nodes not taken out of scheduling", logKeyRequest, r.ID, logKeyError, err)
+		}
+		return
+	}
 	tgt, _ := policies.ParseLocality(r.Target)
 	changed := false
 	var pending []string
@@ -642,6 +648,11 @@ func shortID(id string) string {
 // request); they are counted apart, not as moved.
 func doneReason(r state.MigrationRequest, took time.Duration, misplaced, notMoved []string) string {
 	took = took.Round(time.Second)
+	if shape.WindowHold(&r) {
+		n := len(windowNodes(r))
+		return fmt.Sprintf("held the window's %d %s out of scheduling until its end (one out already stays as it was); nothing to move; done in %s",
+			n, pick(n, "node", "nodes"), took)
+	}
 	if len(r.Moves) == 0 {
 		return fmt.Sprintf("%s held nothing to move; done in %s", r.Resource, took)
 	}

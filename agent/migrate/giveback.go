@@ -229,6 +229,9 @@ func (c *Coordinator) held(view state.ActView, now time.Time, node string, r sta
 	if r.Origin == "schedule" {
 		except = windowKey(r)
 	}
+	if w, ok := c.holdRequestHold(view, now, node, except); ok {
+		return true, &w
+	}
 	if w, ok := c.windowHold(now, node, except); ok {
 		return true, &w
 	}
@@ -243,6 +246,8 @@ func (c *Coordinator) heldByRequest(view state.ActView, now time.Time, node stri
 			continue
 		}
 		switch {
+		case shape.WindowHold(&x):
+			// Read by holdRequestHold, which names its window.
 		case x.Origin == "schedule":
 			if x.Deadline.IsZero() || x.State == state.RequestCancelled || x.State.Queued() ||
 				(r.Origin == "schedule" && windowKey(x) == windowKey(r)) || !slices.Contains(windowNodes(x), node) {
@@ -399,6 +404,29 @@ func (c *Coordinator) windowHold(now time.Time, node, except string) (openWindow
 		if w.key != except && w.takes(n) && (!found || w.end.After(last.end)) {
 			last, found = w, true
 		}
+	}
+	return last, found
+}
+
+// holdRequestHold finds a drain window other than the one keyed except
+// whose hold request (shape.WindowHold) has started, was not cancelled,
+// lists node, and whose window has not ended at now: it holds the node
+// from its lead time, before windowHold reads the window as under way.
+// The one that ends last when several do.
+func (c *Coordinator) holdRequestHold(view state.ActView, now time.Time, node, except string) (openWindow, bool) {
+	var last openWindow
+	found := false
+	for _, x := range view.Requests {
+		if !shape.WindowHold(&x) || x.Deadline.IsZero() || x.State == state.RequestCancelled || x.State.Queued() ||
+			windowKey(x) == except || !slices.Contains(windowNodes(x), node) {
+			continue
+		}
+		end, ok := c.windowEnd(x)
+		name, _, named := windowStart(x)
+		if !ok || !named || !now.Before(end) || found && !end.After(last.end) {
+			continue
+		}
+		last, found = openWindow{key: windowKey(x), policy: x.Policy, schedule: name, end: end}, true
 	}
 	return last, found
 }

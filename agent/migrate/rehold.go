@@ -193,7 +193,7 @@ const (
 // window's (begun, not cancelled, not ended), a running spread's nodes.
 func (c *Coordinator) heldNodes(now time.Time, r state.MigrationRequest) []string {
 	switch {
-	case r.Resource.Kind == state.ResourceNode && r.State.Queued():
+	case r.Resource.Kind == state.ResourceNode && r.State.Queued() && !shape.WindowHold(&r):
 		return []string{r.Resource.ID}
 	case r.Origin == "schedule":
 		if r.Deadline.IsZero() || r.State == state.RequestCancelled || r.State.Queued() {

@@ -2,6 +2,7 @@ package shape
 
 import (
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -96,8 +97,21 @@ func TestDrainOfSharedNodesQueuedByAnotherIsDueByItsWindow(t *testing.T) {
 	f.pols[1].Reserve = f.pols[0].Reserve // none: a move does not wait for room held
 	f.now = at(90 * time.Minute)          // 07:30: rack b's lead began at 07:00
 	plan = Run(f.input())
+	var holds []string
+	for _, s := range plan.Submit {
+		if r := s.Request; WindowHold(&r) {
+			holds = append(holds, r.OriginKey+" "+strings.Join(r.Exclude, ","))
+		}
+	}
+	plan.Submit = slices.DeleteFunc(plan.Submit, func(s Submission) bool { return WindowHold(&s.Request) })
 	if got := queuedBy(plan); len(got) != 0 {
 		t.Errorf("queued %v; want nothing: every allocation of rack b is queued already", got)
+	}
+	// Rack b's window has no request of its own: it queues one that moves
+	// nothing, whose start takes its nodes out of scheduling from its
+	// lead time, whenever ops's moves of their work start.
+	if want := "schedule/dc1/rack-b/" + strconv.FormatInt(at(120*time.Minute).Unix(), 10) + "/hold/dc1 "; len(holds) != 1 || !strings.HasPrefix(holds[0], want) {
+		t.Errorf("hold requests %q; want one, %s…", holds, want)
 	}
 	var started []string
 	for _, s := range plan.Start {

@@ -150,7 +150,7 @@ func (due nodesDue) tighten(r *state.MigrationRequest) *state.MigrationRequest {
 			first = at
 		}
 	}
-	if r.Resource.Kind == state.ResourceNode {
+	if r.Resource.Kind == state.ResourceNode && !WindowHold(r) {
 		check(r.Resource.ID)
 	}
 	for _, m := range r.Moves {
@@ -450,6 +450,21 @@ func (p *planner) walk(s scored, slots map[string][]time.Time) {
 	r := s.r
 	dry := p.dry(s.pol, s.tp)
 	polName := r.Policy
+	if WindowHold(r) {
+		// It moves nothing: no reservation, no place in max_parallel, no
+		// forecast to wait for. It starts at once, its window's nodes
+		// out of scheduling from its lead time, unless the queue is
+		// paused (nothing starts then).
+		if p.in.State.Paused {
+			p.rescore(s, state.RequestWaiting, "queue paused: resume it to start moves", dry)
+			return
+		}
+		why := fmt.Sprintf("start %s: %s", r.ID, r.Reason)
+		p.plan.Start = append(p.plan.Start, Start{Request: r.ID, Reason: why, DryRun: dry})
+		p.decide(state.Decision{Policy: polName, Kind: KindStart, Locality: r.Source, Request: r.ID, Reason: why, DryRun: dry})
+		p.rescore(s, "", "", dry)
+		return
+	}
 	n := maxParallel(s.pol)
 	start := peekSlot(slots, r.Source, n, p.now)
 	if r.NotBefore.After(start) {

@@ -201,7 +201,7 @@ func newPlanner(in Input) *planner {
 	for i := range in.State.Requests {
 		r := &in.State.Requests[i]
 		p.reqByID[r.ID] = r
-		if r.Resource.Kind == state.ResourceNode && !r.State.Terminal() {
+		if r.Resource.Kind == state.ResourceNode && !r.State.Terminal() && !WindowHold(r) {
 			p.drainedByRequest[r.Resource.ID] = true
 		}
 		if Within(r) && (r.State == state.RequestRunning ||
@@ -260,7 +260,9 @@ func newPlanner(in Input) *planner {
 		for _, m := range r.Moves {
 			p.queuedAlloc[m.Alloc] = r.ID
 		}
-		if r.State == state.RequestRunning {
+		// A window's hold request moves nothing: it takes no place of
+		// max_parallel while it waits for its nodes to leave scheduling.
+		if r.State == state.RequestRunning && !WindowHold(&r) {
 			p.running[r.Source]++
 			p.runningIDs[r.Source] = append(p.runningIDs[r.Source], r.ID)
 			if r.Target != r.Source {
@@ -637,6 +639,7 @@ func (p *planner) drainWindow(pol *policies.Policy, s *policies.Schedule, w poli
 		windowNodes = append(windowNodes, n.ID)
 	}
 	var reqs []state.MigrationRequest
+	unmade := false // a request the window needs could not be made (no target)
 	for _, n := range nodes {
 		moves := p.movable(n)
 		switch pol.Migrate.Strategy {
@@ -663,6 +666,7 @@ func (p *planner) drainWindow(pol *policies.Policy, s *policies.Schedule, w poli
 		// takes them all out of scheduling at the window's first move.
 		r.Exclude = windowNodes
 		if target == "" {
+			unmade = true
 			p.decide(state.Decision{Policy: pol.Name, Kind: KindWait, Locality: src,
 				Reason: fmt.Sprintf("%s: no request for %s: %s", why, r.Resource, note), DryRun: p.dry(pol)})
 			continue
@@ -680,6 +684,91 @@ func (p *planner) drainWindow(pol *policies.Policy, s *policies.Schedule, w poli
 		r.Reason = fmt.Sprintf("%s; to %s", why, note)
 		p.submit(pol, r)
 	}
+	if !unmade {
+		p.holdWindow(pol, s, w, l, nodes)
+	}
+}
+
+// holdKey is the part of a window's origin key that marks its hold
+// request (WindowHold): schedule/POLICY/SCHEDULE/START/hold/LOCALITY.
+const holdKey = "hold/"
+
+// WindowHold reports whether r is a drain window's hold request: one that
+// moves nothing and only takes the window's nodes (Exclude) out of
+// scheduling when it starts, queued for a window with nothing to move
+// (holdWindow). Its resource is one of those nodes, so that it is a
+// resource the state knows; it is not a whole-node request.
+func WindowHold(r *state.MigrationRequest) bool {
+	if r.Origin != "schedule" || len(r.Moves) > 0 {
+		return false
+	}
+	parts := strings.SplitN(r.OriginKey, "/", 5)
+	return len(parts) == 5 && strings.HasPrefix(parts[4], holdKey)
+}
+
+// holdWindow queues, for a drain window of locality l in its lead time
+// that has no request of its own there (its nodes are empty, or their
+// work was moved or is queued by another window: the planner moves each
+// allocation once), a request that moves nothing: its start takes the
+// window's nodes out of scheduling, as a window's first move does (the
+// coordinator's outNodes, from Exclude), and it is done at once; the
+// window's end gives them back (restoreWindows). Without it, Nomad could
+// place new work on nodes about to go down, from the lead time through
+// the window. A drain-strategy policy's windows queue a request per node,
+// empty or not, whose node is held from its queueing: they need none.
+func (p *planner) holdWindow(pol *policies.Policy, s *policies.Schedule, w policies.Window, l policies.Locality, nodes []*Node) {
+	if pol.Migrate.Strategy == policies.StrategyDrain {
+		return
+	}
+	src := l.String()
+	prefix := fmt.Sprintf("schedule/%s/%s/%d/", pol.Name, s.Name, w.Start.Unix())
+	key := prefix + holdKey + src
+	if p.origins[key] {
+		return
+	}
+	// Any request of its own counts, cancelled too: an operator's cancel
+	// of the window's moves is not undone by a hold in their place.
+	own := func(r *state.MigrationRequest) bool {
+		return r.Source == src && strings.HasPrefix(r.OriginKey, prefix)
+	}
+	for i := range p.in.State.Requests {
+		if own(&p.in.State.Requests[i]) {
+			return
+		}
+	}
+	for i := range p.plan.Submit {
+		if own(&p.plan.Submit[i].Request) {
+			return
+		}
+	}
+	var windowNodes []string
+	var at *Node
+	for _, n := range nodes {
+		windowNodes = append(windowNodes, n.ID)
+		if at == nil && p.queuedRes[(state.Resource{Kind: state.ResourceNode, ID: n.ID}).Key()] == "" {
+			at = n
+		}
+	}
+	if at == nil {
+		// Each node is a whole-node request's, queued or running, which
+		// holds it out of scheduling already.
+		return
+	}
+	which := fmt.Sprintf("the %d nodes of %s", len(nodes), src)
+	switch {
+	case len(nodes) == 1 && s.Nodes != "":
+		which = fmt.Sprintf("the node of %s matching %s", src, s.Nodes)
+	case len(nodes) == 1:
+		which = "the node of " + src
+	case s.Nodes != "":
+		which += " matching " + s.Nodes
+	}
+	r := state.MigrationRequest{Resource: state.Resource{Kind: state.ResourceNode, ID: at.ID, Name: at.Name},
+		Source: src, Target: src, Policy: pol.Name, Strategy: string(pol.Migrate.Strategy), Exclude: windowNodes,
+		Origin: "schedule", OriginKey: key, Created: p.now, Deadline: w.Start, State: state.RequestPending,
+		Reason: fmt.Sprintf("hold %s out of scheduling for window %s %s–%s: nothing to move",
+			which, s.Name, clock(w.Start), clock(w.End))}
+	p.submit(pol, r)
 }
 
 func describeNodes(l policies.Locality, glob string) string {
@@ -725,12 +814,17 @@ func (p *planner) submit(pol *policies.Policy, r state.MigrationRequest) {
 		p.queuedAlloc[m.Alloc] = "new"
 	}
 	p.origins[r.OriginKey] = true
-	if !Within(&r) {
+	// A window's hold request moves nothing out of its locality.
+	if !Within(&r) && !WindowHold(&r) {
 		p.submitted[r.Source]++
 	}
 	dry := p.dry(pol)
+	what := r.Resource.String()
+	if WindowHold(&r) {
+		what = "a request that moves nothing"
+	}
 	p.plan.Submit = append(p.plan.Submit, Submission{Request: r, DryRun: dry})
-	p.decide(state.Decision{Policy: pol.Name, Kind: KindSubmit, Locality: r.Source, Reason: fmt.Sprintf("queue %s: %s", r.Resource, r.Reason), DryRun: dry})
+	p.decide(state.Decision{Policy: pol.Name, Kind: KindSubmit, Locality: r.Source, Reason: fmt.Sprintf("queue %s: %s", what, r.Reason), DryRun: dry})
 }
 
 // candidates are the localities moves out of src may go to under pol: its
@@ -1063,7 +1157,7 @@ func (p *planner) relieved(loc string) bool {
 	}
 	for i := range p.in.State.Requests {
 		r := &p.in.State.Requests[i]
-		if !r.State.Terminal() && r.Source == loc && !Within(r) {
+		if !r.State.Terminal() && r.Source == loc && !Within(r) && !WindowHold(r) {
 			return true
 		}
 	}
