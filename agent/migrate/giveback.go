@@ -410,8 +410,9 @@ func (c *Coordinator) windowHold(now time.Time, node, except string) (openWindow
 
 // holdRequestHold finds a drain window other than the one keyed except
 // whose hold request (shape.WindowHold) has started, was not cancelled,
-// lists node, and whose window has not ended at now: it holds the node
-// from its lead time, before windowHold reads the window as under way.
+// lists node, and whose window has not ended at now nor been taken away
+// by a reload (windowGone): it holds the node from its lead time, before
+// windowHold reads the window as under way.
 // The one that ends last when several do.
 func (c *Coordinator) holdRequestHold(view state.ActView, now time.Time, node, except string) (openWindow, bool) {
 	var last openWindow
@@ -423,12 +424,22 @@ func (c *Coordinator) holdRequestHold(view state.ActView, now time.Time, node, e
 		}
 		end, ok := c.windowEnd(x)
 		name, _, named := windowStart(x)
-		if !ok || !named || !now.Before(end) || found && !end.After(last.end) {
+		if !ok || !named || !now.Before(end) || found && !end.After(last.end) || c.windowGone(view, x) {
 			continue
 		}
 		last, found = openWindow{key: windowKey(x), policy: x.Policy, schedule: name, end: end}, true
 	}
 	return last, found
+}
+
+// windowGone reports whether a reload took x's drain window away (its
+// policy or schedule gone, its cron no longer opening it: shape.WindowGone)
+// and none of the window's moves runs: it holds no node then, another's
+// as little as its own (owedBack), or a give-back waits for a window that
+// never comes (its start when the schedule is gone, its old end when the
+// cron moved).
+func (c *Coordinator) windowGone(view state.ActView, x state.MigrationRequest) bool {
+	return shape.WindowGone(&x, c.pols) != "" && !windowMoving(view, x)
 }
 
 // sayWindowHold says, once per node, owner (a window's key or a

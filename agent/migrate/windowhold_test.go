@@ -10,6 +10,7 @@ import (
 
 	"github.com/foreshape/foreshape/agent/shape"
 	"github.com/foreshape/foreshape/agent/state"
+	"github.com/foreshape/foreshape/policies"
 )
 
 // sharedWindowPolicies are windowPolicies (dc1's maintenance, a drain of
@@ -412,5 +413,57 @@ func TestNewLeaderFinishesAWindowsHold(t *testing.T) {
 	}
 	if x, _ := h.local.FSM.Request(r.ID); x.State != state.RequestDone {
 		t.Errorf("%s %s (%s); want done", x.ID, x.State, x.Reason)
+	}
+}
+
+// TestWindowHoldOfAMovedScheduleHoldsNothing: late-maint's request that
+// moves nothing is done at 07:25, a-1 out already (maintenance's); at
+// 07:28 a reload moves late-maint to the evening, or takes it out: its
+// 07:45 window no longer comes. Maintenance's give-back at 07:30 waited
+// for that window anyway, to 08:45 (cron moved: the window's end read
+// from the schedule still loaded) or 07:45 (removed: its start), with a
+// hold decision naming a window that never came; a-1 stood out of
+// scheduling for nothing. Now a window a reload took away holds no
+// other's node once none of its moves runs, as it holds none of its own
+// (owedBack): a-1 is given back at 07:30.
+func TestWindowHoldOfAMovedScheduleHoldsNothing(t *testing.T) {
+	backToBack := strings.Replace(windowPolicies(""), `  schedule "maintenance" {`, `  schedule "late-maint" {
+    cron       = "45 7 * * *"
+    duration   = "1h"
+    action     = "drain"
+    localities = ["dc1"]
+  }
+  schedule "maintenance" {`, 1)
+	for _, tc := range []struct{ name, pols string }{
+		{"cron moved", strings.Replace(backToBack, `cron       = "45 7 * * *"`, `cron       = "45 19 * * *"`, 1)},
+		{"schedule removed", windowPolicies("")},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, actScenario, backToBack)
+			node := h.nodeID("a-")
+			h.passUntil(time.Date(2026, 1, 5, 7, 27, 0, 0, time.UTC), nil)
+			if holds := h.holdRequests(); len(holds) != 1 || holds[0].State != state.RequestDone {
+				t.Fatalf("hold requests %+v; the test needs late-maint's, done", holds)
+			}
+			ps, diags := policies.Parse("act.hcl", []byte(tc.pols))
+			if diags.HasErrors() {
+				t.Fatal(diags.Error())
+			}
+			h.pols = ps
+			var backAt []string
+			h.passUntil(time.Date(2026, 1, 5, 8, 48, 0, 0, time.UTC), func() {
+				if len(backAt) == 0 && h.eligibility(node) == nomadapi.NodeSchedulingEligible {
+					backAt = append(backAt, h.now().Format("15:04"))
+				}
+			})
+			if len(backAt) == 0 || backAt[0] != "07:30" {
+				t.Errorf("a-1 back in scheduling at %q; want 07:30, maintenance's end: late-maint no longer comes", backAt)
+			}
+			for _, d := range h.local.FSM.Decisions() {
+				if d.Kind == "hold" && strings.Contains(d.Reason, "late-maint") {
+					t.Errorf("hold decision naming late-maint, whose window no longer comes: %s %s", d.Time.Format("15:04"), d.Reason)
+				}
+			}
+		})
 	}
 }
