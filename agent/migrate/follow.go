@@ -979,6 +979,12 @@ func (c *Coordinator) restoreWindows(ctx context.Context, now time.Time, view st
 				continue
 			}
 			d := c.owedBack(view, now, r, node)
+			if r.Resource.Kind != state.ResourceNode && !r.Deadline.IsZero() && !r.State.Queued() {
+				// Due or not, what it owes is the window's: its other
+				// allocation requests need not ask again while the window
+				// runs (each asks held, which reads every request).
+				seen[key+" "+node] = true
+			}
 			if !d.due {
 				if d.window != nil {
 					c.sayWindowHold(ds, now, r, key, node, *d.window)
