@@ -467,3 +467,49 @@ func TestWindowHoldOfAMovedScheduleHoldsNothing(t *testing.T) {
 		})
 	}
 }
+
+// TestForecastOnlyWindowHoldLeavesItsNodesToOtherDrains: policy dc2 is
+// forecast_only, and its b-maint window (07:00–08:00) has nothing to
+// move; policy dc1 drains dc2 from 09:00 with migrate.strategy "drain",
+// a request per node. b-maint's request that moves nothing was queued
+// dry at 06:45, of b-2, and stayed pending for good (a dry request's
+// cancel at its window's end is dry too): dc1's window found b-2 queued
+// already and queued a request for b-1 only, so b-2 was never drained.
+// Now a dry window queues no such request, only says what it would do,
+// and dc1's window queues both nodes.
+func TestForecastOnlyWindowHoldLeavesItsNodesToOtherDrains(t *testing.T) {
+	pols := strings.Replace(emptyWindowPolicies(), "shaping \"dc2\" {\n", "shaping \"dc2\" {\n  forecast_only = true\n", 1)
+	pols = drainStrategy(strings.Replace(pols, `    targets      = ["dc2"]
+  }`, `    targets      = ["dc2"]
+  }
+  schedule "dc2-drain" {
+    cron       = "0 9 * * *"
+    duration   = "1h"
+    action     = "drain"
+    localities = ["dc2"]
+  }`, 1))
+	h := newHarness(t, actScenario, pols)
+	h.passUntil(time.Date(2026, 1, 5, 8, 45, 0, 0, time.UTC), nil)
+	var drained []string
+	for _, x := range h.local.FSM.Act().Requests {
+		switch {
+		case shape.WindowHold(&x):
+			t.Errorf("forecast_only b-maint queued %s (%s, %s of %s); want none", x.ID, x.OriginKey, x.State, x.Resource)
+		case strings.HasPrefix(x.OriginKey, "schedule/dc1/dc2-drain/"):
+			drained = append(drained, x.Resource.Name)
+		}
+	}
+	slices.Sort(drained)
+	if want := []string{"b-1", "b-2"}; !slices.Equal(drained, want) {
+		t.Errorf("dc1's dc2-drain queued requests for %q; want %q", drained, want)
+	}
+	var said []string
+	for _, d := range h.local.FSM.Decisions() {
+		if d.DryRun && d.Policy == "dc2" && strings.HasPrefix(d.Reason, "would queue a request that moves nothing: hold the 2 nodes of dc2 out of scheduling for window b-maint 07:00–08:00") {
+			said = append(said, d.Time.Format("15:04"))
+		}
+	}
+	if len(said) == 0 || said[0] != "06:45" {
+		t.Errorf("dry decisions saying b-maint would hold its nodes at %q; want from 06:45", said)
+	}
+}

@@ -763,6 +763,17 @@ func (p *planner) holdWindow(pol *policies.Policy, s *policies.Schedule, w polic
 	case s.Nodes != "":
 		which += " matching " + s.Nodes
 	}
+	if p.dry(pol) {
+		// Planned dry, it is said, not queued: it would take nothing out,
+		// and queued it would claim its node for good (a dry request's
+		// cancel at its window's end is dry too), so that another
+		// policy's drain of the node, or an operator's request of it,
+		// found it queued already.
+		p.decide(state.Decision{Policy: pol.Name, Kind: KindWait, Locality: src, DryRun: true,
+			Reason: fmt.Sprintf("would queue a request that moves nothing: hold %s out of scheduling for window %s %s–%s: nothing to move",
+				which, s.Name, clock(w.Start), clock(w.End))})
+		return
+	}
 	r := state.MigrationRequest{Resource: state.Resource{Kind: state.ResourceNode, ID: at.ID, Name: at.Name},
 		Source: src, Target: src, Policy: pol.Name, Strategy: string(pol.Migrate.Strategy), Exclude: windowNodes,
 		Origin: "schedule", OriginKey: key, Created: p.now, Deadline: w.Start, State: state.RequestPending,
