@@ -204,6 +204,18 @@ func (c *Coordinator) carryOut(ctx context.Context, now time.Time, plan shape.Pl
 	}
 	for _, x := range plan.Cancel {
 		if x.DryRun {
+			// A dry request (queued under forecast_only, never started)
+			// ends as any request queued through its window does: its
+			// cancel changes nothing in Nomad. Left pending, it held its
+			// allocations from the next window's requests and filled the
+			// queue day after day. One that holds a reservation (queued
+			// before its policy became forecast_only) is left alone: its
+			// cancel would release its placeholder in Nomad.
+			if _, held := view.ReservationFor(x.Request); !held {
+				if _, err := c.apply(ctx, state.CancelRequest{ID: x.Request, At: now, Reason: x.Reason}); err != nil {
+					c.log.Debug("could not end a dry request", logKeyRequest, x.Request, logKeyError, err)
+				}
+			}
 			continue
 		}
 		if _, err := c.apply(ctx, state.CancelRequest{ID: x.Request, At: now, Reason: x.Reason}); err != nil {

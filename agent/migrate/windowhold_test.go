@@ -513,3 +513,38 @@ func TestForecastOnlyWindowHoldLeavesItsNodesToOtherDrains(t *testing.T) {
 		t.Errorf("dry decisions saying b-maint would hold its nodes at %q; want from 06:45", said)
 	}
 }
+
+// TestForecastOnlyWindowsRequestsEndWithTheirWindow: under forecast_only
+// a drain window's requests are queued dry (never started) and, once the
+// window is over, cancelled as any request queued through its window is:
+// the next day's window queues its own for the same allocations. The dry
+// cancel was skipped, so the first day's requests stayed pending for good:
+// the next day's window found every allocation taken and queued none, and
+// the queue filled up with them over the days (queue.max_requests).
+func TestForecastOnlyWindowsRequestsEndWithTheirWindow(t *testing.T) {
+	h := newHarness(t, actScenario, windowPolicies(""), func(c *Config) { c.ForecastOnly = true })
+	first := h.windowRequest(func(x state.MigrationRequest) bool {
+		return strings.HasPrefix(x.OriginKey, "schedule/dc1/maintenance/")
+	})
+	h.passUntil(h.windowEnd(first).Add(3*time.Minute), nil)
+	day1 := map[string]bool{}
+	for _, x := range h.local.FSM.Act().Requests {
+		if x.Origin == "schedule" {
+			day1[x.ID] = true
+			if !x.State.Terminal() {
+				t.Errorf("day 1's dry request %s (%s) is %s after its window; want it ended", x.ID, x.Resource, x.State)
+			}
+		}
+	}
+	h.step(first.Deadline.Add(24*time.Hour - 21*time.Minute).Sub(h.now()))
+	h.passUntil(first.Deadline.Add(24*time.Hour-5*time.Minute), nil)
+	var day2 int
+	for _, x := range h.local.FSM.Act().Requests {
+		if x.Origin == "schedule" && !day1[x.ID] && x.State.Queued() {
+			day2++
+		}
+	}
+	if day2 != len(day1) {
+		t.Errorf("day 2's window queued %d dry requests; want %d, as day 1's", day2, len(day1))
+	}
+}
