@@ -101,36 +101,22 @@ type nodesDue map[string]time.Time
 // this pass, whichever policy declares it, at its window's start.
 func (p *planner) windowsDue() nodesDue {
 	due := nodesDue{}
-	for _, pol := range p.in.Policies {
-		for si := range pol.Schedules {
-			s := &pol.Schedules[si]
-			if s.Action != policies.ActionDrain {
+	p.eachDrainWindow(func(_ *policies.Policy, s *policies.Schedule, w policies.Window, l policies.Locality) {
+		for i := range p.c.Nodes {
+			n := &p.c.Nodes[i]
+			if !n.Ready || !In(l, n) {
 				continue
 			}
-			lead := pol.Migrate.LeadTime
-			for _, w := range s.Windows(p.now, p.now.Add(lead+time.Nanosecond)) {
-				if p.now.Before(w.Start.Add(-lead)) || !p.now.Before(w.End) {
+			if s.Nodes != "" {
+				if ok, _ := path.Match(s.Nodes, n.Name); !ok {
 					continue
 				}
-				for _, l := range s.Localities {
-					for i := range p.c.Nodes {
-						n := &p.c.Nodes[i]
-						if !n.Ready || !In(l, n) {
-							continue
-						}
-						if s.Nodes != "" {
-							if ok, _ := path.Match(s.Nodes, n.Name); !ok {
-								continue
-							}
-						}
-						if at, ok := due[n.ID]; !ok || w.Start.Before(at) {
-							due[n.ID] = w.Start
-						}
-					}
-				}
+			}
+			if at, ok := due[n.ID]; !ok || w.Start.Before(at) {
+				due[n.ID] = w.Start
 			}
 		}
-	}
+	})
 	return due
 }
 

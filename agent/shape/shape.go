@@ -577,6 +577,13 @@ func maxParallel(pol *policies.Policy) int {
 // schedules creates the requests of drain windows that start within their
 // policy's migrate.lead_time.
 func (p *planner) schedules() {
+	p.eachDrainWindow(p.drainWindow)
+}
+
+// eachDrainWindow calls f with each locality of each drain window of the
+// policies that is in its lead time (migrate.lead_time before its start)
+// or under way at now.
+func (p *planner) eachDrainWindow(f func(pol *policies.Policy, s *policies.Schedule, w policies.Window, l policies.Locality)) {
 	for _, pol := range p.in.Policies {
 		for si := range pol.Schedules {
 			s := &pol.Schedules[si]
@@ -589,7 +596,7 @@ func (p *planner) schedules() {
 					continue
 				}
 				for _, l := range s.Localities {
-					p.drainWindow(pol, s, w, l)
+					f(pol, s, w, l)
 				}
 			}
 		}
