@@ -56,15 +56,7 @@ func TestDrainOfALocalityHoldingThisOneIsItsOwn(t *testing.T) {
 			fill(t, s, state.Key{Locality: "dc1", Metric: "cpu_mhz"}, t0, steps(now), func(int) float64 { return 6000 })
 			pol := policy(t, sched, func(p *policies.Policy) { p.Migrate.Targets = tc.targets })
 			res := New(nil).RunOnce(now, s, []*policies.Policy{pol}, nodes...)
-			var fc *Forecast
-			for i := range res.Forecasts {
-				if res.Forecasts[i].Key() == web {
-					fc = &res.Forecasts[i]
-				}
-			}
-			if fc == nil {
-				t.Fatalf("no forecast of %s: %+v", web, res.Pending)
-			}
+			fc := forecastOf(t, res, web)
 			if len(fc.Events) != 1 || fc.Events[0].Added != 0 || fc.Events[0].From != (policies.Locality{}) {
 				t.Fatalf("events %+v; want one of this locality's own drain, adding nothing", fc.Events)
 			}

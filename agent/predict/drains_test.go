@@ -62,15 +62,7 @@ func TestDrainsOfSharedNodesAtOnceAddTheirWorkOnce(t *testing.T) {
 				p.Schedules = append(p.Schedules, second)
 			})
 			res := New(nil).RunOnce(now, s, []*policies.Policy{pol})
-			var fc *Forecast
-			for i := range res.Forecasts {
-				if res.Forecasts[i].Key() == web {
-					fc = &res.Forecasts[i]
-				}
-			}
-			if fc == nil {
-				t.Fatalf("no forecast of %s: %+v", web, res.Pending)
-			}
+			fc := forecastOf(t, res, web)
 			for i, v := range fc.Band(0.5) {
 				at := fc.Times[i]
 				want := 40.0

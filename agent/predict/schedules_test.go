@@ -218,15 +218,7 @@ func TestScheduledEventsAppliedOnce(t *testing.T) {
 			}
 			pol := policy(t, tc.schedule, nil)
 			res := New(nil).RunOnce(tc.now, s, []*policies.Policy{pol})
-			var fc *Forecast
-			for i := range res.Forecasts {
-				if res.Forecasts[i].Key() == web {
-					fc = &res.Forecasts[i]
-				}
-			}
-			if fc == nil {
-				t.Fatalf("no forecast of %s: %+v", web, res.Pending)
-			}
+			fc := forecastOf(t, res, web)
 			if len(fc.Events) == 0 {
 				t.Fatal("no event applied")
 			}
@@ -640,15 +632,7 @@ func TestDrainOfSomeNodesOfAnotherLocalityAddsNothingHere(t *testing.T) {
 			fill(t, s, state.Key{Locality: "dc2", Metric: "cpu_mhz"}, t0, steps(now), func(int) float64 { return 1500 })
 			pol := policy(t, rackA, func(p *policies.Policy) { p.Migrate.Targets = tc.targets })
 			res := New(nil).RunOnce(now, s, []*policies.Policy{pol})
-			var fc *Forecast
-			for i := range res.Forecasts {
-				if res.Forecasts[i].Key() == web {
-					fc = &res.Forecasts[i]
-				}
-			}
-			if fc == nil {
-				t.Fatalf("no forecast of %s: %+v", web, res.Pending)
-			}
+			fc := forecastOf(t, res, web)
 			if len(fc.Events) != 1 || fc.Events[0].Added != 0 || !strings.Contains(fc.Events[0].Detail, tc.detail) {
 				t.Fatalf("events %+v; want one adding nothing, saying %q", fc.Events, tc.detail)
 			}
@@ -692,15 +676,7 @@ func TestDrainOfAnotherLocalityWithTargetsAddsNothingHere(t *testing.T) {
 			fill(t, s, state.Key{Locality: "dc2", Metric: "cpu_mhz"}, t0, steps(now), func(int) float64 { return 1500 })
 			pol := policy(t, dc2, func(p *policies.Policy) { p.Migrate.Targets = tc.targets })
 			res := New(nil).RunOnce(now, s, []*policies.Policy{pol})
-			var fc *Forecast
-			for i := range res.Forecasts {
-				if res.Forecasts[i].Key() == web {
-					fc = &res.Forecasts[i]
-				}
-			}
-			if fc == nil {
-				t.Fatalf("no forecast of %s: %+v", web, res.Pending)
-			}
+			fc := forecastOf(t, res, web)
 			if len(fc.Events) != 1 || (fc.Events[0].Added > 0) != tc.added || !strings.Contains(fc.Events[0].Detail, tc.detail) {
 				t.Fatalf("events %+v; want one adding something %v, saying %q", fc.Events, tc.added, tc.detail)
 			}
@@ -714,4 +690,16 @@ func TestDrainOfAnotherLocalityWithTargetsAddsNothingHere(t *testing.T) {
 			}
 		})
 	}
+}
+
+// forecastOf is res's forecast of key; the test fails without one.
+func forecastOf(t *testing.T, res Result, key state.Key) *Forecast {
+	t.Helper()
+	for i := range res.Forecasts {
+		if res.Forecasts[i].Key() == key {
+			return &res.Forecasts[i]
+		}
+	}
+	t.Fatalf("no forecast of %s: %+v", key, res.Pending)
+	return nil
 }
