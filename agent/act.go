@@ -617,7 +617,7 @@ func (x *actor) Decisions(_ context.Context, f api.DecisionFilter) ([]api.Decisi
 func (x *actor) WaitIndex(ctx context.Context, index uint64) (uint64, error) {
 	restores := x.a.node.Restores()
 	b := blockingLook{asked: index, start: x.a.fsm.ActModified()}
-	behind := time.NewTimer(forwardWait)
+	behind := time.NewTimer(x.a.catchUpWait())
 	defer behind.Stop()
 	t := time.NewTicker(100 * time.Millisecond)
 	defer t.Stop()

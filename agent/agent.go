@@ -86,6 +86,11 @@ type Options struct {
 	// older release (state.NewOlderFSM): it reads o's command types and
 	// snapshot sections as unknown.
 	older *state.Older
+	// forwardWait, set by tests only, replaces the constant forwardWait:
+	// how long this server holds an answer for its state to catch up with
+	// the leader's (Agent.catchUpWait). A test of a follower that never
+	// catches up waits for it whole.
+	forwardWait time.Duration
 }
 
 // orFallback returns pols, or the fallback policies when pols is empty and

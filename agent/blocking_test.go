@@ -152,9 +152,16 @@ func TestBlockingQueryOnAFollowerBehind(t *testing.T) {
 	l := tc.leader()
 	f := (l + 1) % 3
 	ctx := context.Background()
-	eventually(t, 30*time.Second, "the follower ready", func() bool {
-		_, err := tc.servers[f].api.Ready(ctx)
-		return err == nil
+	// Both followers ready: the leader of two servers needs the other's
+	// answers in its lease (500 ms), which one still taking the log in
+	// missed under load, and the leader stepped down.
+	eventually(t, 30*time.Second, "the followers ready", func() bool {
+		for i := range 3 {
+			if _, err := tc.servers[i].api.Ready(ctx); err != nil {
+				return false
+			}
+		}
+		return true
 	})
 	tc.servers[f].stop()
 	var held api.Queue
@@ -167,7 +174,9 @@ func TestBlockingQueryOnAFollowerBehind(t *testing.T) {
 	s := tc.start(f)
 	var got blockingAnswer
 	eventually(t, 30*time.Second, "the restarted follower's API", func() bool {
-		got = askBlocking(ctx, s.api, held.Index, 10*time.Second)
+		// A wait past forwardWait, within which the follower catches
+		// up; then no change comes, and the wait ends.
+		got = askBlocking(ctx, s.api, held.Index, forwardWait+time.Second)
 		return got.err == nil
 	})
 	// Caught up, it waits for a change past the index, as any server.

@@ -424,7 +424,7 @@ func (c *Client) forward(w http.ResponseWriter, r *http.Request, leader string) 
 	}
 	for retried := false; ; retried = true {
 		var failed error
-		rp := proxyTo(c.peers, leader, c.name, nil)
+		rp := proxyTo(c.peers, leader, c.name, nil, 0)
 		if !retried {
 			rp.ModifyResponse = func(resp *http.Response) error {
 				if resp.StatusCode == http.StatusServiceUnavailable && resp.Header.Get(notLeaderHeader) != "" {

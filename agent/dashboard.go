@@ -155,7 +155,7 @@ func (d dashboardAct) leaderWrite(ctx context.Context, lc *api.Client, write fun
 	if i == 0 {
 		return nil
 	}
-	waitApplied(ctx, d.a.fsm.AppliedIndex, i)
+	waitApplied(ctx, d.a.fsm.AppliedIndex, i, d.a.catchUpWait())
 	if applied := d.a.fsm.AppliedIndex(); applied < i {
 		return &ui.NotAppliedError{Index: i, Applied: applied}
 	}

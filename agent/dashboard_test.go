@@ -88,8 +88,8 @@ func dashboardGet(t *testing.T, u string) (int, string) {
 // the page saying the copy does not show it yet; and "Yes, cancel"
 // cancels it through the leader, where
 // the follower refused it as unknown, then waits for the follower's copy
-// to apply it (forwardWait at most: this one never does) and shows a page
-// that says the copy does not show it yet, where it said the request was
+// to apply it (forwardWait at most, here behindWait: this one never
+// does) and shows a page that says the copy does not show it yet, where it said the request was
 // cancelled above a queue that did not show it.
 func TestDashboardOnAFollowerBehindAsksTheLeader(t *testing.T) {
 	if testing.Short() {
@@ -133,13 +133,13 @@ func TestDashboardOnAFollowerBehindAsksTheLeader(t *testing.T) {
 		t.Errorf("Yes, cancel on the follower: %d at %s\n%.3000s", resp.StatusCode, resp.Request.URL, body)
 	}
 	// The follower waited for its copy to apply the cancel, which it
-	// never does here, for forwardWait, and the page says it does not
-	// show it yet.
+	// never does here, for forwardWait (behindWait), and the page says it
+	// does not show it yet.
 	if want := "The leader cancelled request " + id + ", but this server&#39;s copy of the state does not show it yet"; !strings.Contains(string(body), want) {
 		t.Errorf("the page after Yes, cancel on the follower behind lacks %q:\n%.3000s", want, body)
 	}
-	if took < forwardWait || took > forwardWait+3*time.Second {
-		t.Errorf("Yes, cancel on the follower answered after %s; want it held %s, no more, for a state that does not catch up", took, forwardWait)
+	if took < behindWait || took > behindWait+3*time.Second {
+		t.Errorf("Yes, cancel on the follower answered after %s; want it held %s, no more, for a state that does not catch up", took, behindWait)
 	}
 	if mr, err := lapi.Request(ctx, id); err != nil || mr.State != api.StateCancelled {
 		t.Errorf("%s on the leader after the follower's cancel: %s %v; want cancelled", id, mr.State, err)
@@ -218,12 +218,14 @@ func TestDashboardStreamEndsWhenAReloadRevokesItsToken(t *testing.T) {
 // (X-Foreshape-Raft-Index), as a forwarded API write does
 // (TestForwardedAnswerWaitsForThisState); it returned at once, and the
 // page after it read a copy that did not show it yet. A state that does
-// not catch up within forwardWait gets a ui.NotAppliedError that says how
-// far it is.
+// not catch up within forwardWait (here 2 s) gets a ui.NotAppliedError
+// that says how far it is.
 func TestDashboardWaitsForTheLeadersWrite(t *testing.T) {
 	t.Parallel()
 	var buf syncbuf.Buffer
 	a := forwardingAgent(t, &buf)
+	a.opts.forwardWait = 2 * time.Second
+	wait := a.catchUpWait()
 	var by atomic.Value
 	leader := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		by.Store(r.Header.Get(forwardedHeader))
@@ -247,8 +249,8 @@ func TestDashboardWaitsForTheLeadersWrite(t *testing.T) {
 		a.fsm.Apply(&raft.Log{Index: 7, Type: raft.LogNoop})
 	}()
 	err := pause(true)
-	if took := time.Since(start); err != nil || took < lag || took >= forwardWait {
-		t.Errorf("pause: %v after %s; want nil once index 7 was applied, after %s and before %s", err, took, lag, forwardWait)
+	if took := time.Since(start); err != nil || took < lag || took >= wait {
+		t.Errorf("pause: %v after %s; want nil once index 7 was applied, after %s and before %s", err, took, lag, wait)
 	}
 	if by.Load() != "server-2" {
 		t.Errorf("the leader was asked with %s %q; want this server's name", forwardedHeader, by.Load())
@@ -257,8 +259,8 @@ func TestDashboardWaitsForTheLeadersWrite(t *testing.T) {
 	start = time.Now()
 	err = pause(false)
 	var na *ui.NotAppliedError
-	if took := time.Since(start); !errors.As(err, &na) || na.Index != 8 || na.Applied != 7 || took < forwardWait || took > forwardWait+2*time.Second {
-		t.Errorf("resume with this state stuck at index 7: %v after %s; want a NotAppliedError for index 8 after %s", err, took, forwardWait)
+	if took := time.Since(start); !errors.As(err, &na) || na.Index != 8 || na.Applied != 7 || took < wait || took > wait+2*time.Second {
+		t.Errorf("resume with this state stuck at index 7: %v after %s; want a NotAppliedError for index 8 after %s", err, took, wait)
 	}
 }
 

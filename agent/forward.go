@@ -45,6 +45,15 @@ const raftIndexHeader = "X-Foreshape-Raft-Index"
 // anyway (a follower that far behind answers reads from an older state).
 const forwardWait = 5 * time.Second
 
+// catchUpWait is forwardWait, or the shorter wait a test set
+// (Options.forwardWait).
+func (a *Agent) catchUpWait() time.Duration {
+	if a.opts.forwardWait > 0 {
+		return a.opts.forwardWait
+	}
+	return forwardWait
+}
+
 // forwardWrites passes API requests that change the cluster (every method
 // but GET and HEAD under /v1/) to the leader when this server does not
 // lead, and relays the answer once this server's state has caught up with
@@ -170,7 +179,7 @@ func (a *Agent) askLeaderFor(w http.ResponseWriter, r *http.Request, id string) 
 // sent the leader nothing, but one lost after the request went out
 // (EOF, a reset) may have left the leader acting on it.
 func (a *Agent) forwardTo(addr, more string) *httputil.ReverseProxy {
-	rp := proxyTo(a.peers, addr, a.name, a.fsm.AppliedIndex)
+	rp := proxyTo(a.peers, addr, a.name, a.fsm.AppliedIndex, a.catchUpWait())
 	rp.ErrorHandler = func(w http.ResponseWriter, r *http.Request, err error) {
 		msg := fmt.Sprintf("forwarding to the leader at %s: %v%s", addr, err, more)
 		a.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "remote_addr", r.RemoteAddr, logKeyError, msg)
@@ -216,8 +225,8 @@ func (w *startWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 // what it forwards as forwarded by name. With applied (a server's state's
 // applied index), it holds the answer until the state has applied as far
 // as the leader's had when it answered (raftIndexHeader), for at most
-// forwardWait.
-func proxyTo(peers *peerClient, addr, name string, applied func() uint64) *httputil.ReverseProxy {
+// wait (forwardWait).
+func proxyTo(peers *peerClient, addr, name string, applied func() uint64, wait time.Duration) *httputil.ReverseProxy {
 	target, _ := url.Parse(peers.url(addr))
 	rp := &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
@@ -238,20 +247,20 @@ func proxyTo(peers *peerClient, addr, name string, applied func() uint64) *httpu
 			if err != nil {
 				return nil // an older leader, or an answer before any state
 			}
-			waitApplied(resp.Request.Context(), applied, idx)
+			waitApplied(resp.Request.Context(), applied, idx, wait)
 			return nil
 		}
 	}
 	return rp
 }
 
-// waitApplied waits until applied() reaches index, ctx ends or forwardWait
-// has passed.
-func waitApplied(ctx context.Context, applied func() uint64, index uint64) {
+// waitApplied waits until applied() reaches index, ctx ends or wait
+// (forwardWait) has passed.
+func waitApplied(ctx context.Context, applied func() uint64, index uint64, wait time.Duration) {
 	if applied() >= index {
 		return
 	}
-	ctx, cancel := context.WithTimeout(ctx, forwardWait)
+	ctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()

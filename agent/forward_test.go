@@ -86,7 +86,10 @@ func TestFollowerAnswersAfterItsWritesAndWithoutALeader(t *testing.T) {
 		return err == nil && len(fs) > 0
 	})
 	// A blocking query asked while there is a leader and answered after
-	// there is none says so: the header is set as the answer starts.
+	// there is none says so: the header is set as the answer starts. Its
+	// wait outlasts the leader's loss (known lost within 2 s of the stops
+	// here).
+	const wait = 10 * time.Second
 	type answer struct {
 		known     string
 		at        time.Time
@@ -102,13 +105,13 @@ func TestFollowerAnswersAfterItsWritesAndWithoutALeader(t *testing.T) {
 		}
 		resp.Body.Close()
 		asked := time.Now()
-		resp, err = http.Get(fmt.Sprintf("%s/v1/queue?index=%s&wait=20s", fapi.Address, resp.Header.Get("X-Foreshape-Index")))
+		resp, err = http.Get(fmt.Sprintf("%s/v1/queue?index=%s&wait=%s", fapi.Address, resp.Header.Get("X-Foreshape-Index"), wait))
 		if err != nil {
 			blocked <- answer{err: err}
 			return
 		}
 		resp.Body.Close()
-		blocked <- answer{known: resp.Header.Get(knownLeaderHeader), at: time.Now(), waitedOut: time.Since(asked) >= 19*time.Second}
+		blocked <- answer{known: resp.Header.Get(knownLeaderHeader), at: time.Now(), waitedOut: time.Since(asked) >= wait-time.Second}
 	}()
 	other := 3 - l - f
 	tc.servers[l].stop()
@@ -262,7 +265,7 @@ func TestForwardSaysWhoAsked(t *testing.T) {
 	peers := newPeerClient(config.Default(), nil)
 	req := httptest.NewRequest("POST", "/v1/queue/pause", nil)
 	req.RemoteAddr = "192.0.2.7:51000"
-	proxyTo(peers, strings.TrimPrefix(leader.URL, "http://"), "server-2", nil).ServeHTTP(httptest.NewRecorder(), req)
+	proxyTo(peers, strings.TrimPrefix(leader.URL, "http://"), "server-2", nil, 0).ServeHTTP(httptest.NewRecorder(), req)
 	h := <-got
 	if h.Get("X-Forwarded-For") != "192.0.2.7" || h.Get(forwardedHeader) != "server-2" {
 		t.Errorf("forwarded headers %v; want X-Forwarded-For 192.0.2.7 and %s server-2", h, forwardedHeader)
@@ -448,10 +451,10 @@ func TestForwardedAnswerWaitsForThisState(t *testing.T) {
 // behind the leader's, asked for a request the leader just created (`queue
 // show ID` right after `queue submit` through another agent), asks the
 // leader and answers with it, once its own state has caught up or
-// forwardWait has passed; it answered 404 "none had this ID, or … the
-// leader has forgotten it", as if the request did not exist. (The
-// follower here is an older release's, halted at the first samples it
-// cannot read, so that it stays behind.) For an ID the leader does not
+// forwardWait (here behindWait) has passed; it answered 404 "none had
+// this ID, or … the leader has forgotten it", as if the request did not
+// exist. (The follower here is an older release's, halted at the first
+// samples it cannot read, so that it stays behind.) For an ID the leader does not
 // hold either, it answers the leader's 404; GET /v1/queue/pause stays a
 // 405.
 func TestFollowerBehindAsksTheLeaderForARequest(t *testing.T) {
@@ -477,8 +480,8 @@ func TestFollowerBehindAsksTheLeaderForARequest(t *testing.T) {
 	if err := json.Unmarshal(body, &mr); code != http.StatusOK || err != nil || mr.ID != id || h.Get(knownLeaderHeader) != "true" {
 		t.Errorf("GET /v1/queue/%s of the follower behind: %d %s %s; want 200, the request the leader holds", id, code, h.Get(knownLeaderHeader), body)
 	}
-	if took := time.Since(start); took < forwardWait || took > forwardWait+3*time.Second {
-		t.Errorf("answered after %s; want it held %s, no more, for a state that does not catch up", took, forwardWait)
+	if took := time.Since(start); took < behindWait || took > behindWait+3*time.Second {
+		t.Errorf("answered after %s; want it held %s, no more, for a state that does not catch up", took, behindWait)
 	}
 	mr, err := behind.api.Request(ctx, id)
 	if err != nil || mr.ID != id {
@@ -495,11 +498,17 @@ func TestFollowerBehindAsksTheLeaderForARequest(t *testing.T) {
 	}
 }
 
+// behindWait is how long the follower of followerBehindARequest holds an
+// answer for its state to catch up (forwardWait, 5 s, in a release): it
+// never does, so each answer it relays takes the whole wait.
+const behindWait = time.Second
+
 // followerBehindARequest starts three servers, starts one follower again
 // as an older release's, halted at the first samples it cannot read (so
-// that it stays behind), pauses the queue and submits through the leader
-// a move of a running web allocation, which the follower does not hold. It
-// returns the follower, the leader's API, the allocation and the request.
+// that it stays behind) and waiting behindWait to catch up, pauses the
+// queue and submits through the leader a move of a running web
+// allocation, which the follower does not hold. It returns the follower,
+// the leader's API, the allocation and the request.
 func followerBehindARequest(t *testing.T) (behind *testServer, lapi *api.Client, alloc, id string) {
 	t.Helper()
 	tc := newTestCluster(t, 20)
@@ -509,7 +518,7 @@ func followerBehindARequest(t *testing.T) (behind *testServer, lapi *api.Client,
 	l := tc.leader()
 	f := (l + 1) % 3
 	tc.servers[f].stop()
-	behind = tc.startWith(f, Options{older: &state.Older{Types: []state.CommandType{state.TypeAppendSamples}}})
+	behind = tc.startWith(f, Options{older: &state.Older{Types: []state.CommandType{state.TypeAppendSamples}}, forwardWait: behindWait})
 	ctx := context.Background()
 	eventually(t, 30*time.Second, "the follower's state to stop", func() bool {
 		st, err := behind.api.Status(ctx)
