@@ -286,6 +286,7 @@ func (c *Coordinator) carryOut(ctx context.Context, now time.Time, plan shape.Pl
 		}
 	}
 	c.holdNodes(ctx, now, pols, &ds)
+	c.holdWindows(ctx, now, pols, &ds)
 	c.holdAgainAll(ctx, now, c.cfg.State.Act(), &ds)
 	paused := c.cfg.State.QueuePaused()
 	for _, st := range plan.Start {
@@ -388,9 +389,9 @@ func (c *Coordinator) start(ctx context.Context, now time.Time, id string) ([]st
 		return ds, nil
 	}
 	// A whole node's allocations must not land back on it, nor a drain
-	// window's on the window's nodes: they go out of scheduling first (the
-	// window's first move takes them all out, once). stopMoves checks it
-	// again before each stop.
+	// window's on the window's nodes: they go out of scheduling first (as
+	// the window's requests are queued, holdWindows, or at the window's
+	// first move, once). stopMoves checks it again before each stop.
 	if err := c.keepOut(ctx, now, r, moves, &ds); err != nil && !errors.Is(err, errNotOut) {
 		return fail(err)
 	}
@@ -824,19 +825,9 @@ func (c *Coordinator) holdNodes(ctx context.Context, now time.Time, pols []*poli
 	if c.cfg.ForecastOnly {
 		return
 	}
-	// The planner plans a request dry when its own policy or its target's
-	// is forecast_only (the first policy shaping a locality governs it):
-	// such a request never starts, so its node is not taken out either.
-	dry, dryLoc := map[string]bool{}, map[string]bool{}
-	for _, p := range pols {
-		dry[p.Name] = p.ForecastOnly
-		if _, ok := dryLoc[p.Locality.String()]; !ok {
-			dryLoc[p.Locality.String()] = p.ForecastOnly
-		}
-	}
+	dry := plannedDry(pols)
 	for _, r := range c.cfg.State.Act().Requests {
-		if r.Resource.Kind != state.ResourceNode || shape.WindowHold(&r) || !r.State.Queued() || dry[r.Policy] || dryLoc[r.Target] ||
-			r.Policy == "" && dryLoc[r.Source] {
+		if r.Resource.Kind != state.ResourceNode || shape.WindowHold(&r) || !r.State.Queued() || dry(r) {
 			continue
 		}
 		if n, ok := c.view.nodes[r.Resource.ID]; ok && n.SchedulingEligibility == nomadapi.NodeSchedulingIneligible {
@@ -863,6 +854,93 @@ func (c *Coordinator) holdNodes(ctx context.Context, now time.Time, pols []*poli
 		default:
 			*ds = append(*ds, state.Decision{Time: now, Kind: "hold", Policy: r.Policy, Locality: r.Source, Request: r.ID,
 				Reason: fmt.Sprintf("%s out of scheduling while %s waits to move its work to %s", r.Resource, r.ID, r.Target)})
+		}
+	}
+}
+
+// plannedDry reports, under pols, whether the planner plans a request
+// dry: its own policy or its target's is forecast_only (the first policy
+// shaping a locality governs it; a request without a policy, an
+// operator's, goes by its source's). Such a request never starts, so it
+// takes nothing out of scheduling either.
+func plannedDry(pols []*policies.Policy) func(r state.MigrationRequest) bool {
+	dry, dryLoc := map[string]bool{}, map[string]bool{}
+	for _, p := range pols {
+		if p == nil {
+			continue
+		}
+		dry[p.Name] = p.ForecastOnly
+		if _, ok := dryLoc[p.Locality.String()]; !ok {
+			dryLoc[p.Locality.String()] = p.ForecastOnly
+		}
+	}
+	return func(r state.MigrationRequest) bool {
+		return dry[r.Policy] || dryLoc[r.Target] || r.Policy == "" && dryLoc[r.Source]
+	}
+}
+
+// holdWindows takes the nodes of each drain window with a move queued out
+// of scheduling at once, through the window's intents (outNodes), as the
+// window's first move does at its start: from the window's lead time,
+// when its requests are queued, whether or not their moves can start yet
+// (max_parallel full, a reservation to wait for), Nomad places no new work
+// on nodes about to go down. A paused queue starts nothing, and takes
+// nothing out either, as a window's hold request (shape.WindowHold: a
+// window without a move queued) waits then. A node out of scheduling
+// already, in the view or read afresh from Nomad just before, is left as
+// it is (an operator's cordon is not foreshape's, and is never given
+// back); one the window took out once is not taken again (eligible since,
+// an operator's choice stands: keepOut says so when a move starts). The
+// window's end gives back what it took (restoreWindows); a queued request
+// of a forecast_only policy's window, planned dry, takes nothing out.
+func (c *Coordinator) holdWindows(ctx context.Context, now time.Time, pols []*policies.Policy, ds *[]state.Decision) {
+	if c.cfg.ForecastOnly || c.cfg.State.QueuePaused() {
+		return
+	}
+	dry := plannedDry(pols)
+	// Every request of a window's locality lists all its nodes
+	// (Exclude): one of them a pass does for all.
+	seen := map[string]bool{}
+	for _, r := range c.cfg.State.Act().Requests {
+		// A drain strategy's request of a node holds its node (holdNodes);
+		// a hold request takes the window's out as it starts.
+		if r.Origin != "schedule" || r.Deadline.IsZero() || !r.State.Queued() || r.Resource.Kind == state.ResourceNode ||
+			seen[windowKey(r)+" "+r.Source] || dry(r) {
+			continue
+		}
+		seen[windowKey(r)+" "+r.Source] = true
+		if end, ok := c.windowEnd(r); !ok || !now.Before(end) {
+			continue // its cancel comes with the planner's next pass
+		}
+		for _, o := range outNodes(r, r.Moves) {
+			if c.announced(o.in.ID) {
+				continue
+			}
+			if n, ok := c.view.nodes[o.node]; !ok || n.Drain || n.SchedulingEligibility != nomadapi.NodeSchedulingEligible {
+				continue
+			}
+			out, created, err := c.ineligible(ctx, o.node)
+			if err != nil || out {
+				if err != nil {
+					c.log.Warn("could not read a drain window's node to take it out of scheduling", logKeyRequest, r.ID, logKeyError, err)
+				}
+				continue
+			}
+			in := o.in
+			in.NodeCreated = created
+			err = c.do(ctx, now, in, func(ctx context.Context) error {
+				_, err := c.nomad.Nodes().ToggleEligibility(o.node, false, c.wq(ctx))
+				return err
+			})
+			switch {
+			case errors.Is(err, errAnnounced):
+			case err != nil:
+				c.log.Warn("could not take a drain window's node out of scheduling", logKeyRequest, r.ID, logKeyError, err)
+			default:
+				*ds = append(*ds, state.Decision{Time: now, Kind: "hold", Policy: r.Policy, Locality: r.Source, Request: r.ID,
+					Reason: fmt.Sprintf("node %s out of scheduling for drain window %s as its requests are queued (%s), whether or not their moves can start yet; the window's end gives it back",
+						c.decisionName(o.node), windowName(r), r.ID)})
+			}
 		}
 	}
 }

@@ -650,7 +650,7 @@ func doneReason(r state.MigrationRequest, took time.Duration, misplaced, notMove
 	took = took.Round(time.Second)
 	if shape.WindowHold(&r) {
 		n := len(windowNodes(r))
-		return fmt.Sprintf("held the window's %d %s out of scheduling until its end (one out already stays as it was); nothing to move; done in %s",
+		return fmt.Sprintf("held the window's %d %s out of scheduling until its end (one out already stays as it was); moved nothing; done in %s",
 			n, pick(n, "node", "nodes"), took)
 	}
 	if len(r.Moves) == 0 {

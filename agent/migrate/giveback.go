@@ -246,10 +246,10 @@ func (c *Coordinator) heldByRequest(view state.ActView, now time.Time, node stri
 			continue
 		}
 		switch {
-		case shape.WindowHold(&x):
+		case shape.WindowHold(&x), x.Origin == "schedule" && x.State.Queued():
 			// Read by holdRequestHold, which names its window.
 		case x.Origin == "schedule":
-			if x.Deadline.IsZero() || x.State == state.RequestCancelled || x.State.Queued() ||
+			if x.Deadline.IsZero() || x.State == state.RequestCancelled ||
 				(r.Origin == "schedule" && windowKey(x) == windowKey(r)) || !slices.Contains(windowNodes(x), node) {
 				continue
 			}
@@ -409,19 +409,33 @@ func (c *Coordinator) windowHold(now time.Time, node, except string) (openWindow
 }
 
 // holdRequestHold finds a drain window other than the one keyed except
-// whose hold request (shape.WindowHold) has started, was not cancelled,
-// lists node, and whose window has not ended at now nor been taken away
-// by a reload (windowGone): it holds the node from its lead time, before
-// windowHold reads the window as under way.
+// that holds node from its lead time, before windowHold reads the window
+// as under way: a request of it is queued (holdWindows takes the window's
+// nodes out from its queueing; not one planned dry, which takes nothing
+// out), or its hold request (shape.WindowHold) has started and was not
+// cancelled; the request lists node, and the window has not ended at now
+// nor been taken away by a reload (windowGone).
 // The one that ends last when several do.
 func (c *Coordinator) holdRequestHold(view state.ActView, now time.Time, node, except string) (openWindow, bool) {
 	var last openWindow
 	found := false
+	var dry func(state.MigrationRequest) bool
+	seen := map[string]bool{}
 	for _, x := range view.Requests {
-		if !shape.WindowHold(&x) || x.Deadline.IsZero() || x.State == state.RequestCancelled || x.State.Queued() ||
-			windowKey(x) == except || !slices.Contains(windowNodes(x), node) {
+		if x.Origin != "schedule" || x.Deadline.IsZero() || x.State == state.RequestCancelled ||
+			!x.State.Queued() && !shape.WindowHold(&x) || windowKey(x) == except || seen[windowKey(x)] ||
+			!slices.Contains(windowNodes(x), node) {
 			continue
 		}
+		if x.State.Queued() {
+			if dry == nil {
+				dry = plannedDry(c.pols)
+			}
+			if dry(x) {
+				continue
+			}
+		}
+		seen[windowKey(x)] = true
 		end, ok := c.windowEnd(x)
 		name, _, named := windowStart(x)
 		if !ok || !named || !now.Before(end) || found && !end.After(last.end) || c.windowGone(view, x) {

@@ -190,13 +190,14 @@ const (
 
 // heldNodes are the nodes r holds out of scheduling now: a whole-node
 // request's node while it is queued (holdNodes) or running, a drain
-// window's (begun, not cancelled, not ended), a running spread's nodes.
+// window's (queued, holdWindows, unless planned dry; begun and not
+// cancelled; not ended), a running spread's nodes.
 func (c *Coordinator) heldNodes(now time.Time, r state.MigrationRequest) []string {
 	switch {
 	case r.Resource.Kind == state.ResourceNode && r.State.Queued() && !shape.WindowHold(&r):
 		return []string{r.Resource.ID}
 	case r.Origin == "schedule":
-		if r.Deadline.IsZero() || r.State == state.RequestCancelled || r.State.Queued() {
+		if r.Deadline.IsZero() || r.State == state.RequestCancelled || r.State.Queued() && plannedDry(c.pols)(r) {
 			return nil
 		}
 		if end, ok := c.windowEnd(r); !ok || !now.Before(end) {

@@ -646,7 +646,10 @@ func (p *planner) drainWindow(pol *policies.Policy, s *policies.Schedule, w poli
 		windowNodes = append(windowNodes, n.ID)
 	}
 	var reqs []state.MigrationRequest
-	unmade := false // a request the window needs could not be made (no target)
+	// The requests the window needs that could not be made (no target),
+	// and why the first could not.
+	var unmade []state.Resource
+	var unmadeWhy string
 	for _, n := range nodes {
 		moves := p.movable(n)
 		switch pol.Migrate.Strategy {
@@ -670,10 +673,14 @@ func (p *planner) drainWindow(pol *policies.Policy, s *policies.Schedule, w poli
 		}
 		target, note := p.chooseTarget(pol, src, r.Moves, p.now, w.Start, exclude)
 		// The window's nodes: its moves keep off them, and the coordinator
-		// takes them all out of scheduling at the window's first move.
+		// takes them all out of scheduling as the window's first request
+		// is queued (holdWindows), else at its first move's start.
 		r.Exclude = windowNodes
 		if target == "" {
-			unmade = true
+			if len(unmade) == 0 {
+				unmadeWhy = note
+			}
+			unmade = append(unmade, r.Resource)
 			p.decide(state.Decision{Policy: pol.Name, Kind: KindWait, Locality: src,
 				Reason: fmt.Sprintf("%s: no request for %s: %s", why, r.Resource, note), DryRun: p.dry(pol)})
 			continue
@@ -691,9 +698,7 @@ func (p *planner) drainWindow(pol *policies.Policy, s *policies.Schedule, w poli
 		r.Reason = fmt.Sprintf("%s; to %s", why, note)
 		p.submit(pol, r)
 	}
-	if !unmade {
-		p.holdWindow(pol, s, w, l, nodes)
-	}
+	p.holdWindow(pol, s, w, l, nodes, unmade, unmadeWhy)
 }
 
 // holdKey is the part of a window's origin key that marks its hold
@@ -702,7 +707,7 @@ const holdKey = "hold/"
 
 // WindowHold reports whether r is a drain window's hold request: one that
 // moves nothing and only takes the window's nodes (Exclude) out of
-// scheduling when it starts, queued for a window with nothing to move
+// scheduling, queued for a window that has no request of its own to do it
 // (holdWindow). Its resource is one of those nodes, so that it is a
 // resource the state knows; it is not a whole-node request.
 func WindowHold(r *state.MigrationRequest) bool {
@@ -714,17 +719,23 @@ func WindowHold(r *state.MigrationRequest) bool {
 }
 
 // holdWindow queues, for a drain window of locality l in its lead time
-// that has no request of its own there (its nodes are empty, or their
-// work was moved or is queued by another window: the planner moves each
-// allocation once), a request that moves nothing: its start takes the
-// window's nodes out of scheduling, as a window's first move does (the
-// coordinator's outNodes, from Exclude), and it is done at once; the
-// window's end gives them back (restoreWindows). Without it, Nomad could
-// place new work on nodes about to go down, from the lead time through
-// the window. A drain-strategy policy's windows queue a request per node,
-// empty or not, whose node is held from its queueing: they need none.
-func (p *planner) holdWindow(pol *policies.Policy, s *policies.Schedule, w policies.Window, l policies.Locality, nodes []*Node) {
-	if pol.Migrate.Strategy == policies.StrategyDrain {
+// that has no request of its own there to take its nodes out of
+// scheduling, a request that moves nothing and does only that. A window's
+// queued request takes every node of the window out (the coordinator's
+// holdWindows, from Exclude) from its queueing, whether or not its moves
+// can start yet; a window without one, its nodes empty or their work
+// moved or queued by another window (the planner moves each allocation
+// once), or its requests not made (unmade: no target for their work, why
+// says why), took nothing out, and Nomad could place new work on nodes
+// about to go down, from the lead time through the window. The hold
+// request starts at once and is done once Nomad shows the nodes out; the
+// window's end gives them back (restoreWindows). A drain-strategy
+// policy's windows queue a request per node, empty or not, which holds
+// its own node from its queueing: they need one only for the nodes whose
+// request could not be made.
+func (p *planner) holdWindow(pol *policies.Policy, s *policies.Schedule, w policies.Window, l policies.Locality, nodes []*Node, unmade []state.Resource, why string) {
+	drain := pol.Migrate.Strategy == policies.StrategyDrain
+	if drain && len(unmade) == 0 {
 		return
 	}
 	src := l.String()
@@ -734,17 +745,18 @@ func (p *planner) holdWindow(pol *policies.Policy, s *policies.Schedule, w polic
 		return
 	}
 	// Any request of its own counts, cancelled too: an operator's cancel
-	// of the window's moves is not undone by a hold in their place.
+	// of the window's moves is not undone by a hold in their place. Under
+	// the drain strategy each holds its own node only.
 	own := func(r *state.MigrationRequest) bool {
 		return r.Source == src && strings.HasPrefix(r.OriginKey, prefix)
 	}
 	for i := range p.in.State.Requests {
-		if own(&p.in.State.Requests[i]) {
+		if !drain && own(&p.in.State.Requests[i]) {
 			return
 		}
 	}
 	for i := range p.plan.Submit {
-		if own(&p.plan.Submit[i].Request) {
+		if !drain && own(&p.plan.Submit[i].Request) {
 			return
 		}
 	}
@@ -770,6 +782,16 @@ func (p *planner) holdWindow(pol *policies.Policy, s *policies.Schedule, w polic
 	case s.Nodes != "":
 		which += " matching " + s.Nodes
 	}
+	cause := "nothing to move"
+	switch {
+	case len(unmade) == 1:
+		cause = fmt.Sprintf("no request could be made for %s (%s)", unmade[0], why)
+	case len(unmade) > 1 && drain:
+		cause = fmt.Sprintf("no request could be made for %d nodes (%s)", len(unmade), why)
+	case len(unmade) > 1:
+		cause = fmt.Sprintf("no request could be made for %d allocations (%s)", len(unmade), why)
+	}
+	reason := fmt.Sprintf("hold %s out of scheduling for window %s %s–%s: %s", which, s.Name, clock(w.Start), clock(w.End), cause)
 	if p.dry(pol) {
 		// Planned dry, it is said, not queued: it would take nothing out,
 		// and queued it would claim its node for good (a dry request's
@@ -777,15 +799,18 @@ func (p *planner) holdWindow(pol *policies.Policy, s *policies.Schedule, w polic
 		// policy's drain of the node, or an operator's request of it,
 		// found it queued already.
 		p.decide(state.Decision{Policy: pol.Name, Kind: KindWait, Locality: src, DryRun: true,
-			Reason: fmt.Sprintf("would queue a request that moves nothing: hold %s out of scheduling for window %s %s–%s: nothing to move",
-				which, s.Name, clock(w.Start), clock(w.End))})
+			Reason: "would queue a request that moves nothing: " + reason})
 		return
 	}
+	// Not a drain strategy's, which would make it a request to drain its
+	// node: it moves nothing, and its strategy says nothing.
+	strategy := pol.Migrate.Strategy
+	if drain {
+		strategy = policies.StrategyReschedule
+	}
 	r := state.MigrationRequest{Resource: state.Resource{Kind: state.ResourceNode, ID: at.ID, Name: at.Name},
-		Source: src, Target: src, Policy: pol.Name, Strategy: string(pol.Migrate.Strategy), Exclude: windowNodes,
-		Origin: "schedule", OriginKey: key, Created: p.now, Deadline: w.Start, State: state.RequestPending,
-		Reason: fmt.Sprintf("hold %s out of scheduling for window %s %s–%s: nothing to move",
-			which, s.Name, clock(w.Start), clock(w.End))}
+		Source: src, Target: src, Policy: pol.Name, Strategy: string(strategy), Exclude: windowNodes,
+		Origin: "schedule", OriginKey: key, Created: p.now, Deadline: w.Start, State: state.RequestPending, Reason: reason}
 	p.submit(pol, r)
 }
 

@@ -83,8 +83,14 @@ func TestDrainWithoutAllowedTarget(t *testing.T) {
 	f.now = at(95 * time.Minute)
 	f.jobs[0].Datacenters = []string{"dc1"} // web may no longer run in dc2
 	plan := Run(f.input())
-	if len(plan.Submit) != 0 {
-		t.Fatalf("queued %d requests no target may take", len(plan.Submit))
+	// Only the window's request that moves nothing, which takes its nodes
+	// out of scheduling from its lead time all the same.
+	if len(plan.Submit) != 1 || !WindowHold(&plan.Submit[0].Request) {
+		t.Fatalf("queued %+v; want only the window's hold request: no target may take its work", plan.Submit)
+	}
+	want := "hold the 2 nodes of dc1 matching dc1-a-* out of scheduling for window rack-a 08:00–09:00: no request could be made for 3 allocations (dc2 is forbidden by the jobs' constraints)"
+	if got := plan.Submit[0].Request.Reason; got != want {
+		t.Errorf("hold request's reason %q; want %q", got, want)
 	}
 	waits := decisionsOf(plan, KindWait)
 	if len(waits) == 0 || !strings.Contains(waits[0].Reason, "dc2 is forbidden by the jobs' constraints") {
