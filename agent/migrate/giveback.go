@@ -431,7 +431,7 @@ func (c *Coordinator) holdRequestHold(view state.ActView, now time.Time, node, e
 			if dry == nil {
 				dry = plannedDry(c.pols)
 			}
-			if dry(x) {
+			if c.cfg.ForecastOnly || dry(x) {
 				continue
 			}
 		}
