@@ -10,6 +10,7 @@ import (
 
 	"github.com/foreshape/foreshape/agent/shape"
 	"github.com/foreshape/foreshape/agent/state"
+	"github.com/foreshape/foreshape/policies"
 )
 
 // cappedWindowPolicies are windowPolicies (dc1's maintenance, a drain of
@@ -245,5 +246,40 @@ func TestNewLeaderTakesOutAWaitingWindowsNodes(t *testing.T) {
 	}
 	if len(restores) != 1 || !strings.HasPrefix(restores[0], "07:30 ") {
 		t.Errorf("restores %q; want a-1 given back once, at 07:30", restores)
+	}
+}
+
+// TestWaitingWindowOfARemovedScheduleGivesItsNodesBack: the maintenance
+// window's requests wait (reservation caps) and a-1 is out of scheduling
+// from 06:10, as they were queued; at 06:15 a reload takes the schedule
+// out of the policy. Its requests are cancelled and a-1 goes back to
+// scheduling at once, not at the window's old start or end: the window
+// no longer comes.
+func TestWaitingWindowOfARemovedScheduleGivesItsNodesBack(t *testing.T) {
+	h := newHarness(t, actScenario, cappedWindowPolicies())
+	node := h.nodeID("a-")
+	h.passUntil(time.Date(2026, 1, 5, 6, 14, 0, 0, time.UTC), nil)
+	if got := h.eligibility(node); got != nomadapi.NodeSchedulingIneligible {
+		t.Fatalf("a-1 %s at %s while the window's requests wait; the test needs it out", got, h.now().Format("15:04"))
+	}
+	ps, diags := policies.Parse("act.hcl", []byte(strings.Replace(actPolicies, "max_cpu    = 8000", "max_cpu    = 500", 1)))
+	if diags.HasErrors() {
+		t.Fatal(diags.Error())
+	}
+	h.pols = ps
+	reload := h.now().Format("15:04")
+	var out []string // the passes that found a-1 out of scheduling
+	h.passUntil(time.Date(2026, 1, 5, 7, 33, 0, 0, time.UTC), func() {
+		if h.eligibility(node) != nomadapi.NodeSchedulingEligible && len(out) < 5 {
+			out = append(out, h.now().Format("15:04"))
+		}
+	})
+	if len(out) > 0 {
+		t.Errorf("a-1 out of scheduling at %q after the reload at %s; want it given back at its first pass", out, reload)
+	}
+	for _, x := range h.local.FSM.Act().Requests {
+		if x.Origin == "schedule" && x.State != state.RequestCancelled {
+			t.Errorf("%s %s: %s; want cancelled", x.ID, x.State, x.Reason)
+		}
 	}
 }
