@@ -912,6 +912,7 @@ func (c *Coordinator) holdWindows(ctx context.Context, now time.Time, pols []*po
 		if end, ok := c.windowEnd(r); !ok || !now.Before(end) {
 			continue // its cancel comes with the planner's next pass
 		}
+		var took []string
 		for _, o := range outNodes(r, r.Moves) {
 			if c.announced(o.in.ID) {
 				continue
@@ -937,13 +938,27 @@ func (c *Coordinator) holdWindows(ctx context.Context, now time.Time, pols []*po
 			case err != nil:
 				c.log.Warn("could not take a drain window's node out of scheduling", logKeyRequest, r.ID, logKeyError, err)
 			default:
-				*ds = append(*ds, state.Decision{Time: now, Kind: "hold", Policy: r.Policy, Locality: r.Source, Request: r.ID,
-					Reason: fmt.Sprintf("node %s out of scheduling for drain window %s as its requests are queued (%s), whether or not their moves can start yet; the window's end gives it back",
-						c.decisionName(o.node), windowName(r), r.ID)})
+				took = append(took, c.decisionName(o.node))
 			}
 		}
+		if len(took) == 0 {
+			continue
+		}
+		// One decision for the window's nodes taken out in this pass, not
+		// one per node: a rack's would crowd the decision log.
+		names := strings.Join(took, ", ")
+		if len(took) > maxNamed {
+			names = fmt.Sprintf("%s and %d more", strings.Join(took[:maxNamed], ", "), len(took)-maxNamed)
+		}
+		*ds = append(*ds, state.Decision{Time: now, Kind: "hold", Policy: r.Policy, Locality: r.Source, Request: r.ID,
+			Reason: fmt.Sprintf("%s %s out of scheduling for drain window %s as its requests are queued (%s), whether or not their moves can start yet; the window's end gives %s back",
+				pick(len(took), "node", "nodes"), names, windowName(r), r.ID, pick(len(took), "it", "them"))})
 	}
 }
+
+// maxNamed is how many nodes a hold decision of holdWindows names; it
+// counts the rest.
+const maxNamed = 5
 
 // cordon takes the nodes a spread moves work off out of scheduling while
 // it runs (restoreSpreads gives them back). Nomad places a stopped

@@ -283,3 +283,27 @@ func TestWaitingWindowOfARemovedScheduleGivesItsNodesBack(t *testing.T) {
 		}
 	}
 }
+
+// TestWindowWhoseMovesWaitSaysItsNodesOnce: dc1 has two nodes; the
+// maintenance window's requests, queued at 06:10, wait, and both nodes go
+// out of scheduling then, said in one hold decision naming both, not one
+// per node (a rack's would crowd the decision log).
+func TestWindowWhoseMovesWaitSaysItsNodesOnce(t *testing.T) {
+	scenario := strings.Replace(actScenario, "  datacenter = \"dc1\"\n  count      = 1\n", "  datacenter = \"dc1\"\n  count      = 2\n", 1)
+	h := newHarness(t, scenario, cappedWindowPolicies())
+	a1, a2 := h.nodeID("a-1"), h.nodeID("a-2")
+	spans := h.outSpans(time.Date(2026, 1, 5, 6, 20, 0, 0, time.UTC), a1, a2)
+	if want := []string{"06:10–"}; !slices.Equal(spans[a1], want) || !slices.Equal(spans[a2], want) {
+		t.Errorf("a-1 out of scheduling %q, a-2 %q; want %q", spans[a1], spans[a2], want)
+	}
+	var holds []string
+	for _, d := range h.local.FSM.Decisions() {
+		if d.Kind == "hold" {
+			holds = append(holds, d.Time.Format("15:04")+" "+d.Reason)
+		}
+	}
+	if len(holds) != 1 || !strings.HasPrefix(holds[0], "06:10 nodes a-1, a-2 out of scheduling for drain window dc1/maintenance from 06:30 UTC as its requests are queued") &&
+		!strings.HasPrefix(holds[0], "06:10 nodes a-2, a-1 out of scheduling for drain window dc1/maintenance from 06:30 UTC as its requests are queued") {
+		t.Errorf("hold decisions %q; want one at 06:10 naming a-1 and a-2", holds)
+	}
+}
