@@ -141,12 +141,12 @@ func TestPrometheusIOPSAndReadWriteCharacterisation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// 300 data seconds a second; a scrape every 125 ms is 37.5 s of data
+	// 150 data seconds a second; a scrape every 250 ms is 37.5 s of data
 	// time apart, so the 5-minute rate windows hold several scrapes.
-	const speed = 300
+	const speed = 150
 	d := startScenario(t, sc, speed)
 	prom := promtest.Start(t, promtest.Options{
-		ScrapeInterval: 125 * time.Millisecond,
+		ScrapeInterval: 250 * time.Millisecond,
 		// The sim stamps its samples with its virtual time, months before
 		// the wall clock.
 		AcceptPast: max(time.Since(sc.Start), 0) + 30*24*time.Hour,
