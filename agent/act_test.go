@@ -227,12 +227,13 @@ func TestActAPIRefusals(t *testing.T) {
 
 // TestQueueMaxRequests: queue.max_requests bounds the unfinished requests
 // the agent takes: with one queued, the next submission is refused with
-// 429 naming the bound, and the queue keeps only the first. (Speed 1: the
-// dev policies' rack maintenance, hours of virtual time away, queues
-// nothing meanwhile.)
+// 429 naming the bound, and the queue keeps only the first. (Speed 60:
+// the dev policies' rack maintenance queues its requests 100 minutes of
+// virtual time in, 100 s away, and nothing meanwhile; at speed 1 the web
+// allocations took 8 s to run.)
 func TestQueueMaxRequests(t *testing.T) {
 	t.Parallel()
-	_, d, c := startDevAgentWith(t, 1, Options{}, func(cfg *config.Config) { cfg.Queue.MaxRequests = 1 })
+	_, d, c := startDevAgentWith(t, 60, Options{}, func(cfg *config.Config) { cfg.Queue.MaxRequests = 1 })
 	ctx := context.Background()
 	allocs := pausedWithTwoWebAllocs(t, c, d.URL)
 	first, err := submitAway(ctx, c, allocs[0])
