@@ -198,7 +198,7 @@ func TestSnapshotSaveAndRestoreThroughServers(t *testing.T) {
 	// A backup larger than any other request (a day of 1-minute samples
 	// of 600 series) is restored through the client agent, which passes
 	// the upload on as it arrives rather than hold it.
-	fillState(t, tc.servers[tc.leader()].a, time.Now(), 600)
+	fillState(t, tc, time.Now(), 600)
 	var big bytes.Buffer
 	if _, err := cc.SaveSnapshot(ctx, &big); err != nil {
 		t.Fatalf("save through a client agent: %v", err)
@@ -223,8 +223,14 @@ func TestSnapshotSaveAndRestoreThroughServers(t *testing.T) {
 }
 
 // fillState writes a day of 1-minute samples, up to now, of n series into
-// a's state (a leads): a state of several MiB.
-func fillState(t *testing.T, a *Agent, now time.Time, n int) {
+// tc's state through its leader: a state of several MiB. Each of its
+// commands is sent again to the next leader when the leadership changed
+// under it: under load (the three servers apply 36,000 samples a command
+// with the race detector on), the leader missed its followers' answers
+// for its lease (500 ms) and stepped down mid-fill. One committed before
+// the change is then applied twice: the same samples again, in the same
+// series, which is all the test asks of the state (600 series, its size).
+func fillState(t *testing.T, tc *testCluster, now time.Time, n int) {
 	t.Helper()
 	keys := make([]state.Key, n)
 	for i := range keys {
@@ -241,8 +247,16 @@ func fillState(t *testing.T, a *Agent, now time.Time, n int) {
 				smp = append(smp, state.Sample{Key: key, Time: at, Value: rnd.Float64() * 100})
 			}
 		}
-		if _, err := (applier{a.node}).Apply(context.Background(), state.AppendSamples{Step: time.Minute, Samples: smp}); err != nil {
-			t.Fatal(err)
+		cmd := state.AppendSamples{Step: time.Minute, Samples: smp}
+		for try := 1; ; try++ {
+			_, err := (applier{tc.servers[tc.leader()].a.node}).Apply(context.Background(), cmd)
+			if err == nil {
+				break
+			}
+			if try == 5 || !errors.Is(err, cluster.ErrNotLeader) && !errors.Is(err, cluster.ErrLeadershipLost) {
+				t.Fatalf("samples of minutes %d to %d, try %d: %v", m, m+per, try, err)
+			}
+			t.Logf("samples of minutes %d to %d, try %d: %v; sent again to the leader", m, m+per, try, err)
 		}
 	}
 }
