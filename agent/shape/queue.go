@@ -440,7 +440,12 @@ func (p *planner) walk(s scored, slots map[string][]time.Time) {
 		// It moves nothing: no reservation, no place in max_parallel, no
 		// forecast to wait for. It starts at once, its window's nodes
 		// out of scheduling from its lead time, unless the queue is
-		// paused (nothing starts then).
+		// paused (nothing starts then). Its target is its own locality
+		// only as a formality: nothing moves there, so only its own
+		// policy's forecast_only makes it dry, as for the window's
+		// moves out of that locality, which it stands in for
+		// (holdWindow queues it by that alone).
+		dry = p.dry(s.pol)
 		if p.in.State.Paused {
 			p.rescore(s, state.RequestWaiting, "queue paused: resume it to start moves", dry)
 			return
