@@ -862,7 +862,9 @@ func (c *Coordinator) holdNodes(ctx context.Context, now time.Time, pols []*poli
 // dry: its own policy or its target's is forecast_only (the first policy
 // shaping a locality governs it; a request without a policy, an
 // operator's, goes by its source's). Such a request never starts, so it
-// takes nothing out of scheduling either.
+// takes nothing out of scheduling either. A drain window's hold request
+// (shape.WindowHold) moves nothing into its target, its own locality:
+// only its own policy's forecast_only makes it dry, as in the planner.
 func plannedDry(pols []*policies.Policy) func(r state.MigrationRequest) bool {
 	dry, dryLoc := map[string]bool{}, map[string]bool{}
 	for _, p := range pols {
@@ -875,6 +877,9 @@ func plannedDry(pols []*policies.Policy) func(r state.MigrationRequest) bool {
 		}
 	}
 	return func(r state.MigrationRequest) bool {
+		if shape.WindowHold(&r) {
+			return dry[r.Policy]
+		}
 		return dry[r.Policy] || dryLoc[r.Target] || r.Policy == "" && dryLoc[r.Source]
 	}
 }
