@@ -88,6 +88,8 @@ type diskServer struct {
 	// gone, once set, makes the server's answers to health checks fail,
 	// as a crashed server's do (crash).
 	gone atomic.Bool
+	// cut disconnects the other servers' transports from this one's.
+	cut func()
 }
 
 // crash stops s's Raft as a killed process stops, and its answers to the
@@ -98,6 +100,7 @@ func (s *diskServer) crash(t *testing.T) {
 	if err := cluster.Crash(s.node); err != nil {
 		t.Fatal(err)
 	}
+	s.cut()
 }
 
 // diskServers starts n in-memory servers of one cluster, each with a log
@@ -145,11 +148,26 @@ func diskCluster(t *testing.T, n, voters int, tweak func(i int, c *cluster.Confi
 		if tweak != nil {
 			tweak(i, &cfg)
 		}
+		// Once it stops, the others' calls to it fail at once, as a
+		// closed port refuses a connection, instead of each waiting out
+		// the in-memory transport's 500 ms timeout: a node closing with a
+		// call to a stopped one pending (raft waits for its replication
+		// streams) took a second or more.
+		s.cut = func() {
+			for j, tr := range trans {
+				if j != i {
+					tr.Disconnect(trans[i].LocalAddr())
+				}
+			}
+		}
 		node, err := cluster.New(cfg, s.fsm, teeLogger(t, cfg.NodeID, s.log))
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() { node.Close() })
+		t.Cleanup(func() {
+			node.Close()
+			s.cut()
+		})
 		s.node = node
 		out = append(out, s)
 	}

@@ -111,7 +111,7 @@ func (c *Cluster) AddNode(fsm raft.FSM, tweak func(c *cluster.Config)) int {
 	_, tr := raft.NewInmemTransport(raft.ServerAddress(fmt.Sprintf("node%d", i)))
 	c.mu.Lock()
 	for j, other := range c.trans {
-		if !c.partitioned[j] {
+		if !c.partitioned[j] && !c.stopped[j] {
 			tr.Connect(other.LocalAddr(), other)
 			other.Connect(tr.LocalAddr(), tr)
 		}
@@ -180,6 +180,17 @@ func (c *Cluster) Stop(i int) {
 		c.t.Errorf("clustertest: close node %d: %v", i, err)
 	}
 	c.trans[i].Close()
+	// The others' calls to it then fail at once, as a closed port refuses
+	// a connection, instead of each waiting out the in-memory transport's
+	// 500 ms timeout: a node closing with a call to it pending (raft
+	// waits for its replication streams) took a second or more.
+	c.mu.Lock()
+	for j, tr := range c.trans {
+		if j != i {
+			tr.Disconnect(c.trans[i].LocalAddr())
+		}
+	}
+	c.mu.Unlock()
 }
 
 // Partition cuts node i off from every other node, both ways.
@@ -195,13 +206,13 @@ func (c *Cluster) Partition(i int) {
 	}
 }
 
-// Heal reconnects node i to every node not itself partitioned.
+// Heal reconnects node i to every node neither partitioned nor stopped.
 func (c *Cluster) Heal(i int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	delete(c.partitioned, i)
 	for j, tr := range c.trans {
-		if j != i && !c.partitioned[j] {
+		if j != i && !c.partitioned[j] && !c.stopped[j] {
 			c.trans[i].Connect(tr.LocalAddr(), tr)
 			tr.Connect(c.trans[i].LocalAddr(), c.trans[i])
 		}
