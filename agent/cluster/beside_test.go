@@ -25,9 +25,11 @@ func TestLeaderBesideAnotherCluster(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Back at its address, as a server with a static port comes back, and
-	// at another, which its own configuration no longer names.
+	// at another, which its own configuration no longer names; both at
+	// once, each with a server of its own (b only refuses them).
 	for _, moved := range []bool{false, true} {
 		t.Run(map[bool]string{false: "same address", true: "moved"}[moved], func(t *testing.T) {
+			t.Parallel()
 			leaderBeside(t, bID, bst.Address, moved)
 		})
 	}

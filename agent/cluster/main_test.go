@@ -22,7 +22,11 @@ import (
 // why), and those on in-memory transports with 50 ms timeouts
 // (clustertest's, the disk tests'): the load of other tests at once can
 // make those elect again where they count elections or log lines
-// (TestLeaderWithFullDiskStepsDown failed so once).
+// (TestLeaderWithFullDiskStepsDown failed so once). A lone in-memory
+// server has no one to elect with, so TestLateJoinerGetsItsRemoveAfter is
+// marked parallel; TestReadBackupRefuses, as long, is not: it computes
+// for its two seconds (17 s beside the parallel tests at a load of 14),
+// and two of those lost leadership mid-test while it ran.
 const clusterParallel = 8
 
 // The watchdog: when the package's tests run for half of go test's

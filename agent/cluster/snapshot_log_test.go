@@ -24,10 +24,15 @@ import (
 func TestSnapshotSendLogsNoError(t *testing.T) {
 	s := threeRestartable(t)
 	nodes, l := s.nodes, leaderOf(t, s.nodes...)
-	write := func(from int) {
+	entries := func(prefix string) [][]byte {
+		var cmds [][]byte
 		for i := range 300 {
-			l = applyToLeader(t, nodes, []byte(fmt.Sprintf("v%d", from+i)))
+			cmds = append(cmds, []byte(fmt.Sprintf("%s%d", prefix, i)))
 		}
+		return cmds
+	}
+	write := func() {
+		l = applyAll(t, nodes, entries("v"))
 		if err := l.Snapshot(); err != nil {
 			t.Fatal(err)
 		}
@@ -45,7 +50,7 @@ func TestSnapshotSendLogsNoError(t *testing.T) {
 	}
 
 	// A new server joins after the leader compacted the log's start away.
-	write(0)
+	write()
 	nodes = append(nodes, s.start("s3", ""))
 	clustertest.Eventually(t, "the new server to install the leader's snapshot", installed(3))
 	noErrors("a new server joining")
@@ -67,9 +72,7 @@ func TestSnapshotSendLogsNoError(t *testing.T) {
 	}
 	rest := append(append([]*cluster.Node{}, nodes[:f]...), nodes[f+1:]...)
 	l = leaderOf(t, rest...)
-	for i := range 300 {
-		l = applyToLeader(t, rest, []byte(fmt.Sprintf("w%d", i)))
-	}
+	l = applyAll(t, rest, entries("w"))
 	if err := l.Snapshot(); err != nil {
 		t.Fatal(err)
 	}

@@ -151,6 +151,81 @@ func applyToLeader(t *testing.T, nodes []*cluster.Node, cmd []byte) *cluster.Nod
 	}
 }
 
+// applyAll applies every one of cmds through whichever of nodes leads,
+// eight at a time, sending each again to the leader of the moment as
+// applyToLeader does, and also one whose leader lost its leadership
+// before it knew the outcome: that one may then be applied twice, so
+// applyAll is for tests that count entries, not what they hold. Raft
+// stores and sends the commands in batches, where one after another each
+// waited for its own disk sync on every server: 300 take about a second
+// on a loaded machine, where TestSnapshotSendLogsNoError, writing 600 one
+// by one, took 9 s. The order they commit in is not theirs. It returns
+// the node that applied the last to finish.
+func applyAll(t *testing.T, nodes []*cluster.Node, cmds [][]byte) *cluster.Node {
+	t.Helper()
+	var (
+		next   atomic.Int64
+		wg     sync.WaitGroup
+		mu     sync.Mutex
+		last   *cluster.Node
+		failed error
+	)
+	leading := func() *cluster.Node {
+		for _, n := range nodes {
+			if _, ok := n.LeaderContext(); ok {
+				return n
+			}
+		}
+		return nil
+	}
+	deadline := time.Now().Add(clustertest.Timeout)
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := int(next.Add(1)) - 1; i < len(cmds); i = int(next.Add(1)) - 1 {
+				for {
+					mu.Lock()
+					stop := failed != nil
+					mu.Unlock()
+					if stop {
+						return
+					}
+					var err error
+					if l := leading(); l == nil {
+						err = cluster.ErrNotLeader
+						time.Sleep(10 * time.Millisecond)
+					} else {
+						ctx, cancel := context.WithTimeout(context.Background(), clustertest.Timeout)
+						_, err = l.Apply(ctx, cmds[i])
+						cancel()
+						if err == nil {
+							mu.Lock()
+							last = l
+							mu.Unlock()
+							break
+						}
+					}
+					again := errors.Is(err, cluster.ErrNotLeader) || errors.Is(err, cluster.ErrLeadershipLost)
+					if !again || time.Now().After(deadline) {
+						mu.Lock()
+						if failed == nil {
+							failed = fmt.Errorf("apply %q: %w", cmds[i], err)
+						}
+						mu.Unlock()
+						return
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if failed != nil {
+		t.Fatal(failed)
+	}
+	return last
+}
+
 // addNonvoter adds a server as a nonvoter through whichever node leads
 // (among those not excluded). Under load a delayed heartbeat can move
 // leadership between two steps of a test: a change refused as "not the
@@ -433,6 +508,10 @@ func TestDeadServerRemoved(t *testing.T) {
 // a second after joining, logged as silent since the term began, and
 // joined again every few seconds).
 func TestLateJoinerGetsItsRemoveAfter(t *testing.T) {
+	// In parallel, though in memory with 50 ms timeouts: its one server
+	// elects itself, and a busy machine only makes the removal it
+	// times later, never sooner.
+	t.Parallel()
 	const removeAfter = 2 * time.Second
 	c := clustertest.New(t, 1, func(int) raft.FSM { return &listFSM{} }, func(i int, cfg *cluster.Config) {
 		cfg.ReconcileInterval, cfg.RemoveAfter = 20*time.Millisecond, removeAfter
