@@ -17,6 +17,9 @@ func TestAnswerSizeIsBounded(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a Prometheus server")
 	}
+	// Mostly waits on its own Prometheus (own port, own targets): run
+	// beside the others.
+	t.Parallel()
 	prom, _, now := startProm(t)
 	web := source.Locality{Datacenter: "dc2"}
 	req := source.Request{Now: now, Lookback: 10 * time.Second, Step: time.Second, Localities: []source.Locality{web}}

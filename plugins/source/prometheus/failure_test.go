@@ -95,6 +95,9 @@ func TestPrometheusFailures(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a Prometheus server")
 	}
+	// Mostly waits on its own Prometheus (own port, own targets): run
+	// beside the others.
+	t.Parallel()
 	prom, _, now := startProm(t)
 	web := source.Locality{Datacenter: "dc2"}
 
@@ -105,6 +108,10 @@ func TestPrometheusFailures(t *testing.T) {
 	t.Run("SlowAnswersBoundTheCollection", func(t *testing.T) {
 		proxy := prom.Proxy(t)
 		proxy.Fail(func(w http.ResponseWriter, r *http.Request) {
+			// Read the query (a POST) first: only then does the server
+			// watch the connection and end r's context when the source
+			// gives up, rather than hold the proxy's close 5 s.
+			_, _ = io.Copy(io.Discard, r.Body)
 			select {
 			case <-r.Context().Done():
 			case <-time.After(5 * time.Second):
@@ -543,6 +550,9 @@ func TestNonFiniteAndSeveralSeries(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a Prometheus server")
 	}
+	// Mostly waits on its own Prometheus (own port, own targets): run
+	// beside the others.
+	t.Parallel()
 	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprint(w, `# TYPE t_ratio gauge
 t_ratio{datacenter="dc1",node="a"} 1
@@ -636,6 +646,9 @@ func TestSeriesWhoseLabelsChangeOrThatEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a Prometheus server")
 	}
+	// Mostly waits on its own Prometheus (own port, own targets): run
+	// beside the others.
+	t.Parallel()
 	var (
 		mu    sync.Mutex
 		phase = "v1"

@@ -81,6 +81,9 @@ func TestPrometheusSource(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a Prometheus server")
 	}
+	// Mostly waits on its own Prometheus (own port, own targets): run
+	// beside the others.
+	t.Parallel()
 	prom, simSrv, now := startProm(t)
 	web := source.Locality{Datacenter: "dc2"}
 	batch := source.Locality{Datacenter: "dc2", NodeClass: "web"} // the same nodes, another name
