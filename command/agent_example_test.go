@@ -376,7 +376,10 @@ policies {
 // start with exactly what the validate commands say. A configuration case
 // runs as `agent -config CASE` and `config validate CASE`; a policy case
 // as the agent with the policy alone in its policies.dir (over the case's
-// -config, when it names one) and as `policy validate [-config CFG] DIR`.
+// -config, when it names one) and as `policy validate [-config CFG] DIR`;
+// the generated many.hcl as `policy validate` of its directory, which is
+// the configuration case series-budget's policies.dir, and as that case's
+// agent.
 func TestAgentAndValidateAgree(t *testing.T) {
 	generateInputs(t)
 	for _, name := range config.EnvVarNames() {
@@ -396,12 +399,41 @@ func TestAgentAndValidateAgree(t *testing.T) {
 	// message also names (and shows) the policies.dir they came from.
 	many := filepath.Join(generatedDir, "many.hcl")
 	pols = append(pols, many)
+	// The agent runs once for the cases that give it the same arguments
+	// (many.hcl's and the configuration case series-budget's), as
+	// validate runs once for the tests that ask the same of it
+	// (runValidate): on those policies each run takes seconds under -race.
+	type agentRun struct {
+		once    sync.Once
+		code    int
+		errOut  string
+		started bool
+	}
+	var agentMu sync.Mutex
+	agentRuns := map[string]*agentRun{}
+	agentOnce := func(t *testing.T, args ...string) (int, string) {
+		t.Helper()
+		key := strings.Join(args, "\x00")
+		agentMu.Lock()
+		r := agentRuns[key]
+		if r == nil {
+			r = &agentRun{}
+			agentRuns[key] = r
+		}
+		agentMu.Unlock()
+		r.once.Do(func() { r.code, r.errOut, r.started = agentRefusal(args...) })
+		code, errOut, started := r.code, r.errOut, r.started
+		if started {
+			t.Fatalf("the agent started and ran until stopped:\n%s", tailLines(errOut, 20))
+		}
+		return code, errOut
+	}
 	// agree runs both; with within, every line validate prints must be in
 	// the agent's output, else the two outputs must be the same.
 	agree := func(t *testing.T, validate, agent []string, within bool) {
 		t.Helper()
-		vcode, _, verr := run(t, validate...)
-		acode, aerr := runAgent(t, agent...)
+		vcode, _, verr := runValidate(t, validate...)
+		acode, aerr := agentOnce(t, agent...)
 		if vcode != ExitInvalid || acode != ExitInvalid {
 			t.Fatalf("%q exited %d, the agent %d; want both %d\n%s", validate, vcode, acode, ExitInvalid, verr)
 		}
@@ -417,17 +449,30 @@ func TestAgentAndValidateAgree(t *testing.T) {
 			t.Errorf("the agent says\n%s\n%q says\n%s", aerr, validate, verr)
 		}
 	}
+	// The cases run at once: each agent refuses to start, binding nothing,
+	// and the environment the parent cleared stays so until all end.
 	for _, path := range configs {
 		t.Run(path, func(t *testing.T) {
+			t.Parallel()
 			fl := flags(t, path) // the agent's flags, such as -http-addr
 			agree(t, append(append([]string{"config", "validate"}, fl...), path), append(fl, "-config", path), false)
 		})
 	}
 	for _, path := range pols {
 		t.Run(path, func(t *testing.T) {
+			t.Parallel()
 			dir := t.TempDir()
 			pdir, cdir := filepath.Join(dir, "policies"), filepath.Join(dir, "config")
 			validate := append([]string{"policy", "validate"}, flags(t, path)...)
+			if path == many {
+				// generatedDir holds many.hcl alone of policies (*.hcl),
+				// and series-budget.hcl makes it the agent's policies.dir:
+				// validate reads it there (as
+				// TestPolicyValidateSeriesBudget's does), and the agent
+				// is the configuration case's.
+				agree(t, append(validate, generatedDir), []string{"-config", "testdata/golden/config/series-budget.hcl"}, true)
+				return
+			}
 			copyFile(t, path, filepath.Join(pdir, filepath.Base(path)), "")
 			if i := slices.Index(validate, "-config"); i >= 0 {
 				copyFile(t, validate[i+1], filepath.Join(cdir, "00-case.hcl"), "")
@@ -435,7 +480,7 @@ func TestAgentAndValidateAgree(t *testing.T) {
 			ports := freeTCPPorts(t, 2)
 			copyFile(t, "", filepath.Join(cdir, "99-test.hcl"), fmt.Sprintf("data_dir = %q\nhttp {\n  address = \"127.0.0.1:%d\"\n}\n"+
 				"server {\n  raft_port = %d\n}\npolicies {\n  dir = %q\n}\n", filepath.Join(dir, "data"), ports[0], ports[1], pdir))
-			agree(t, append(validate, pdir), []string{"-config", cdir}, path == many)
+			agree(t, append(validate, pdir), []string{"-config", cdir}, false)
 		})
 	}
 }
@@ -444,14 +489,22 @@ func TestAgentAndValidateAgree(t *testing.T) {
 // starts instead of refusing to (it is stopped after 30 seconds).
 func runAgent(t *testing.T, args ...string) (int, string) {
 	t.Helper()
+	code, errOut, started := agentRefusal(args...)
+	if started {
+		t.Fatalf("the agent started and ran until stopped:\n%s", tailLines(errOut, 20))
+	}
+	return code, errOut
+}
+
+// agentRefusal runs `foreshape agent args...` and returns its exit code,
+// what it wrote to stderr, and whether it started instead of refusing to
+// (it is stopped after 30 seconds).
+func agentRefusal(args ...string) (int, string, bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var out, errb bytes.Buffer
 	code := Run(ctx, append([]string{"agent"}, args...), &out, &errb)
-	if ctx.Err() != nil {
-		t.Fatalf("the agent started and ran until stopped:\n%s", tailLines(errb.String(), 20))
-	}
-	return code, errb.String()
+	return code, errb.String(), ctx.Err() != nil
 }
 
 // copyFile writes the file from (or, with from empty, src) to the path to,

@@ -368,19 +368,35 @@ func TestPolicyValidateMissingFile(t *testing.T) {
 	}
 }
 
-// TestPolicyValidateAgainstConfig: policy validate refuses what the agent
-// refuses under any configuration on its own, and with -config what that
-// configuration decides.
-func TestPolicyValidateAgainstConfig(t *testing.T) {
+// TestPolicyValidateSeriesBudget: policy validate refuses policies that
+// need more series than the agent's series store holds, on its own and
+// with -config, at the policy that passes the bound. Apart from
+// TestPolicyValidateAgainstConfig, which sets the environment, it runs
+// beside other tests: the policies take seconds under -race to load.
+func TestPolicyValidateSeriesBudget(t *testing.T) {
+	t.Parallel()
 	generateInputs(t)
-	code, _, stderr := run(t, "policy", "validate", generatedDir)
+	code, _, stderr := runValidate(t, "policy", "validate", generatedDir)
 	if code != ExitInvalid || !strings.Contains(stderr, "many.hcl:2,1-15: error: Too many series") || !strings.Contains(stderr, `They pass it at policy "many".`) {
 		t.Errorf("25,001 localities: exit %d\n%s; want the error at the policy that passes the bound", code, stderr)
 	}
 	if want := fmt.Sprintf("(%s;", humanize(collect.DefaultMaxSeries)); !strings.Contains((&PolicyValidateCommand{}).Help(), want) {
 		t.Errorf("-help does not give the series store's bound as %q", want)
 	}
+	withProm := filepath.Join(t.TempDir(), "agent.hcl")
+	copyFile(t, "", withProm, "prometheus {\n  address = \"http://127.0.0.1:9090\"\n}\n")
+	// The files given are the policies: the message names no policies.dir.
+	if code, _, stderr := run(t, "policy", "validate", "-config", withProm, generatedDir); code != ExitInvalid ||
+		!strings.Contains(stderr, "error: Too many series") || strings.Contains(stderr, "policies.dir") {
+		t.Errorf("25,001 localities with -config: exit %d\n%s", code, stderr)
+	}
+}
 
+// TestPolicyValidateAgainstConfig: policy validate refuses what the agent
+// refuses under any configuration on its own, and with -config what that
+// configuration decides (TestPolicyValidateSeriesBudget, the series the
+// policies need).
+func TestPolicyValidateAgainstConfig(t *testing.T) {
 	dir := t.TempDir()
 	queue := filepath.Join(dir, "queue.hcl")
 	copyFile(t, "testdata/golden/policy/queries-without-prometheus.hcl", queue, "")
@@ -391,11 +407,6 @@ func TestPolicyValidateAgainstConfig(t *testing.T) {
 	copyFile(t, "", withProm, "prometheus {\n  address = \"http://127.0.0.1:9090\"\n}\n")
 	if code, stdout, stderr := run(t, "policy", "validate", "-config", withProm, queue); code != ExitOK || stdout != "1 policy valid: queue\n" {
 		t.Errorf("queries with a configuration that has Prometheus: exit %d\n%s%s", code, stdout, stderr)
-	}
-	// The files given are the policies: the message names no policies.dir.
-	if code, _, stderr := run(t, "policy", "validate", "-config", withProm, generatedDir); code != ExitInvalid ||
-		!strings.Contains(stderr, "error: Too many series") || strings.Contains(stderr, "policies.dir") {
-		t.Errorf("25,001 localities with -config: exit %d\n%s", code, stderr)
 	}
 	bad := filepath.Join(dir, "bad.hcl")
 	copyFile(t, "", bad, "log_level = \"loud\"\n")

@@ -8,7 +8,9 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/foreshape/foreshape/internal/testpki"
@@ -22,6 +24,47 @@ func run(t *testing.T, args ...string) (int, string, string) {
 	var out, errb bytes.Buffer
 	code := Run(context.Background(), args, &out, &errb)
 	return code, out.String(), errb.String()
+}
+
+// validateRuns holds the validate commands runValidate ran, by their
+// arguments.
+var validateRuns = struct {
+	sync.Mutex
+	m map[string]*validateRun
+}{m: map[string]*validateRun{}}
+
+type validateRun struct {
+	once      sync.Once
+	code      int
+	out, errs string
+}
+
+// runValidate runs a validate command once per test binary and returns
+// the same result to every test that asks for the same arguments. The
+// policies that need too many series (generateInputs) take seconds under
+// -race to load, and TestGolden, TestAgentAndValidateAgree and
+// TestPolicyValidateSeriesBudget each assert something of the same runs.
+// It is for commands whose output depends only on their arguments and on
+// files no test changes: validate reads the environment only with -env.
+func runValidate(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	if slices.Contains(args, "-env") {
+		t.Fatalf("runValidate %q: with -env the output depends on the environment", args)
+	}
+	key := strings.Join(args, "\x00")
+	validateRuns.Lock()
+	r := validateRuns.m[key]
+	if r == nil {
+		r = &validateRun{}
+		validateRuns.m[key] = r
+	}
+	validateRuns.Unlock()
+	r.once.Do(func() {
+		var out, errb bytes.Buffer
+		r.code = Run(context.Background(), args, &out, &errb)
+		r.out, r.errs = out.String(), errb.String()
+	})
+	return r.code, r.out, r.errs
 }
 
 // wants reads the "# want: TEXT" lines at the top of a golden input: text
@@ -64,12 +107,18 @@ func flags(t *testing.T, path string) []string {
 // generateInputs writes them.
 const generatedDir = "testdata/golden/config/files/generated"
 
+var generateMu sync.Mutex
+
 // generateInputs writes the generated golden inputs: a policy whose drain
 // schedule names 25,000 localities, which with its own need 100,004
 // series, four more than the series store holds; and a certificate and
 // its key (agent.pem, agent-key.pem), made once.
 func generateInputs(t *testing.T) {
 	t.Helper()
+	// Tests that call it may run at once: one writes, the others find the
+	// files written.
+	generateMu.Lock()
+	defer generateMu.Unlock()
 	if err := os.MkdirAll(generatedDir, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -104,6 +153,7 @@ func generateInputs(t *testing.T) {
 // under its directory's files/) and names the field, and that it matches
 // the .golden file. `go test ./command -run Golden -update` rewrites them.
 func TestGolden(t *testing.T) {
+	t.Parallel()
 	generateInputs(t)
 	for _, tc := range []struct {
 		dir  string
@@ -122,8 +172,9 @@ func TestGolden(t *testing.T) {
 		}
 		for _, path := range inputs {
 			t.Run(path, func(t *testing.T) {
+				t.Parallel()
 				args := append(append(append([]string(nil), tc.args...), flags(t, path)...), path)
-				code, stdout, stderr := run(t, args...)
+				code, stdout, stderr := runValidate(t, args...)
 				if code != ExitInvalid {
 					t.Fatalf("exit code %d, want %d\nstdout:\n%s\nstderr:\n%s", code, ExitInvalid, stdout, stderr)
 				}
