@@ -29,6 +29,7 @@ func TestHelpDefaultsAreTheFlags(t *testing.T) {
 	if testing.Short() {
 		t.Skip("type-checks the package")
 	}
+	t.Parallel()
 	cfg := &packages.Config{Mode: packages.NeedName | packages.NeedSyntax | packages.NeedTypes | packages.NeedTypesInfo, Tests: false}
 	pkgs, err := packages.Load(cfg, ".")
 	if err != nil || len(pkgs) != 1 || len(pkgs[0].Errors) > 0 {

@@ -70,6 +70,7 @@ func TestSnapshotCommandsAgainstTheDevAgent(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the dev agent")
 	}
+	t.Parallel()
 	addr := devAgentAPI(t)
 	dir := t.TempDir()
 	file := filepath.Join(dir, "backup.snap")
