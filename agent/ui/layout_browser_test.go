@@ -35,6 +35,7 @@ func (panelsBackend) Forecasts(context.Context) []api.Forecast {
 // 1280×800 and one column on a 390 px screen (docs/ui.md).
 func TestBrowserPanelsPerRow(t *testing.T) {
 	path := chromium(t)
+	t.Parallel()
 	h, err := ui.New(panelsBackend{}, ui.Options{Poll: time.Hour})
 	if err != nil {
 		t.Fatal(err)

@@ -97,6 +97,7 @@ func (s *streams) count() int {
 // the last update is written in UTC, as every time on the pages.
 func TestBrowserLiveUpdatesAfterAReconnection(t *testing.T) {
 	path := chromium(t)
+	t.Parallel()
 	b := &liveBackend{series: 1}
 	// The stream announces nothing by itself in this test: only a
 	// reconnection can bring the page up to date.
@@ -169,6 +170,7 @@ func TestBrowserLiveUpdatesAfterAReconnection(t *testing.T) {
 // until the next change (or forever, if none came).
 func TestBrowserSignInAfterTheTokenIsRevoked(t *testing.T) {
 	path := chromium(t)
+	t.Parallel()
 	var toks atomic.Pointer[[]string]
 	toks.Store(&[]string{"old-token"})
 	h, err := ui.New(&liveBackend{series: 1}, ui.Options{Tokens: func() []string { return *toks.Load() }, Poll: 50 * time.Millisecond})
@@ -267,6 +269,7 @@ const heard = `(() => {
 // cycle, so a screen reader spoke at every update).
 func TestBrowserAnnouncesOnlyChanges(t *testing.T) {
 	path := chromium(t)
+	t.Parallel()
 	b := &hotspotBackend{}
 	act := apitest.New()
 	h, err := ui.New(b, ui.Options{Act: act, Poll: 50 * time.Millisecond})
@@ -365,6 +368,7 @@ func TestBrowserAnnouncesOnlyChanges(t *testing.T) {
 // sends the typed value.
 func TestBrowserKeepsATypedPriority(t *testing.T) {
 	path := chromium(t)
+	t.Parallel()
 	b := &hotspotBackend{}
 	act := apitest.New()
 	if _, err := act.Submit(context.Background(), api.Submission{Allocation: "a1", Target: "dc2"}); err != nil {
@@ -443,6 +447,7 @@ func TestBrowserKeepsATypedPriority(t *testing.T) {
 // made the page wider than the screen.
 func TestBrowserQueueFitsANarrowScreen(t *testing.T) {
 	path := chromium(t)
+	t.Parallel()
 	act := apitest.New()
 	for _, s := range []api.Submission{{Allocation: "a1", Target: "dc2"}, {Allocation: "a2", Target: "dc3"}} {
 		if _, err := act.Submit(context.Background(), s); err != nil {
