@@ -84,9 +84,11 @@ func TestContextualMissingTeachesNothing(t *testing.T) {
 }
 
 func TestContextualMemoryBounded(t *testing.T) {
+	t.Parallel()
 	// Noise makes new contexts at nearly every step; the memory stays
 	// under MaxContexts, forgetting and starting afresh when it is full.
-	y := noisy(31, 20000, 50, 10)
+	// It fills every 60 or so points here: 2,000 fill it some 30 times.
+	y := noisy(31, 2000, 50, 10)
 	c := NewContextual(ContextOptions{MaxContexts: 500})
 	for _, v := range y {
 		c.Score(v)
@@ -94,12 +96,13 @@ func TestContextualMemoryBounded(t *testing.T) {
 			t.Fatalf("%d contexts held, bound 500", held)
 		}
 	}
-	if _, resets := c.Contexts(); resets == 0 {
-		t.Error("the memory never filled on 20,000 points of noise")
+	if _, resets := c.Contexts(); resets < 2 {
+		t.Errorf("the memory filled %d times on 2,000 points of noise; want it to fill again after starting afresh", resets)
 	}
 }
 
 func TestContextStreamVerdicts(t *testing.T) {
+	t.Parallel()
 	// The detector as the agent runs it: Onset is the reported score, P
 	// the raw score's rarity on this series, and a big spike in a learnt
 	// pattern is an alarm and kept out of fitting.

@@ -128,6 +128,7 @@ func TestLogLikelihood(t *testing.T) {
 }
 
 func TestLikelihoodStreamVerdicts(t *testing.T) {
+	t.Parallel()
 	// Each wrapped detector: no onset within the probation; a burst of
 	// noise raises the likelihood above anything before it (a single spike
 	// moves a short average of 10 raw scores little), and with an alarm
@@ -141,43 +142,66 @@ func TestLikelihoodStreamVerdicts(t *testing.T) {
 	const alarm = 0.4
 	opts := Options{History: len(y), Likelihood: LikelihoodOptions{Alarm: alarm}}
 	for _, name := range []string{DetectorARTimeLikelihood, DetectorResidualLikelihood, DetectorRCFLikelihood} {
-		run := func() []Point {
-			d, err := NewOnline(name, opts)
-			if err != nil {
-				t.Fatal(err)
+		// Each detector alone, beside the others (rcf's takes most of
+		// the time), its two runs side by side.
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			run := func() ([]Point, int, error) {
+				d, err := NewOnline(name, opts)
+				if err != nil {
+					return nil, 0, err
+				}
+				out := make([]Point, len(y))
+				for i, v := range y {
+					out[i] = d.Observe(v)
+				}
+				return out, len(d.Events(true)), nil
 			}
-			out := make([]Point, len(y))
-			for i, v := range y {
-				out[i] = d.Observe(v)
+			var (
+				again        []Point
+				againEvents  int
+				againErr     error
+				secondRunEnd = make(chan struct{})
+			)
+			go func() {
+				defer close(secondRunEnd)
+				again, againEvents, againErr = run()
+			}()
+			pts, events, err := run()
+			<-secondRunEnd
+			for _, err := range []error{err, againErr} {
+				if err != nil {
+					t.Fatal(err)
+				}
 			}
-			if len(d.Events(true)) == 0 {
-				t.Errorf("%s: no events", name)
+			for _, n := range []int{events, againEvents} {
+				if n == 0 {
+					t.Errorf("%s: no events", name)
+				}
 			}
-			return out
-		}
-		pts := run()
-		probation := ARTimeOptions{}.StartingOn(len(y)).withDefaults().Probation
-		inBurst := false
-		for i, p := range pts {
-			if p.Onset < 0 || p.Onset > 1 || i < probation && p.Onset != 0 {
-				t.Fatalf("%s: point %d: %+v", name, i, p)
+			probation := ARTimeOptions{}.StartingOn(len(y)).withDefaults().Probation
+			inBurst := false
+			for i, p := range pts {
+				if p.Onset < 0 || p.Onset > 1 || i < probation && p.Onset != 0 {
+					t.Fatalf("%s: point %d: %+v", name, i, p)
+				}
+				if p.Alarm != (p.Onset >= alarm) || p.Alarm && !p.Anomalous {
+					t.Fatalf("%s: point %d: %+v", name, i, p)
+				}
+				if p.Alarm && i < 3000 {
+					t.Errorf("%s: an alarm before the burst: point %d: %+v", name, i, p)
+				}
+				inBurst = inBurst || p.Alarm && i >= 3000 && i < 3000+len(burst)
 			}
-			if p.Alarm != (p.Onset >= alarm) || p.Alarm && !p.Anomalous {
-				t.Fatalf("%s: point %d: %+v", name, i, p)
+			if !inBurst {
+				t.Errorf("%s: no alarm in the burst", name)
 			}
-			if p.Alarm && i < 3000 {
-				t.Errorf("%s: an alarm before the burst: point %d: %+v", name, i, p)
+			for i, p := range again {
+				if p != pts[i] {
+					t.Fatalf("%s: point %d differs on a second run: %+v and %+v", name, i, p, pts[i])
+				}
 			}
-			inBurst = inBurst || p.Alarm && i >= 3000 && i < 3000+len(burst)
-		}
-		if !inBurst {
-			t.Errorf("%s: no alarm in the burst", name)
-		}
-		for i, p := range run() {
-			if p != pts[i] {
-				t.Fatalf("%s: point %d differs on a second run: %+v and %+v", name, i, p, pts[i])
-			}
-		}
+		})
 	}
 	if _, err := NewLikelihoodStream("shape", Options{}); err == nil {
 		t.Error("the likelihood over shape: no error")
@@ -236,6 +260,7 @@ func BenchmarkARTimeLikelihoodAcrossSeries(b *testing.B) {
 }
 
 func TestLikelihoodStreamKeepsTheDetectorsVerdicts(t *testing.T) {
+	t.Parallel()
 	// Over each detector, P, Score, Z and the level shifts are the
 	// detector's underneath (ARTime's with its own alarms off), and a
 	// point is kept out of the models when the detector keeps it out or
@@ -247,36 +272,55 @@ func TestLikelihoodStreamKeepsTheDetectorsVerdicts(t *testing.T) {
 	}
 	opts := Options{History: len(y), Likelihood: LikelihoodOptions{Alarm: 0.4}}
 	for _, base := range []string{DetectorARTime, DetectorResidual, DetectorRCF} {
-		inOpts := opts
-		if base == DetectorARTime {
-			inOpts.ARTimeAlarm = math.Inf(1)
-		}
-		inner, err := NewOnline(base, inOpts)
-		if err != nil {
-			t.Fatal(err)
-		}
-		outer, err := NewOnline(base+"+likelihood", opts)
-		if err != nil {
-			t.Fatal(err)
-		}
-		alarms, kept := 0, 0
-		for i, v := range y {
-			pi, po := inner.Observe(v), outer.Observe(v)
-			if po.P != pi.P || po.Score != pi.Score || po.Z != pi.Z || po.LevelShift != pi.LevelShift {
-				t.Fatalf("%s: point %d: %+v over %+v", base, i, po, pi)
+		// Each detector alone, beside the others (rcf takes most of the
+		// time); the detector and the likelihood over it run side by
+		// side and their points are compared after.
+		t.Run(base, func(t *testing.T) {
+			t.Parallel()
+			inOpts := opts
+			if base == DetectorARTime {
+				inOpts.ARTimeAlarm = math.Inf(1)
 			}
-			if po.Anomalous != (pi.Anomalous || po.Alarm) {
-				t.Fatalf("%s: point %d: anomalous %v, the detector's %v, alarm %v", base, i, po.Anomalous, pi.Anomalous, po.Alarm)
+			inner, err := NewOnline(base, inOpts)
+			if err != nil {
+				t.Fatal(err)
 			}
-			if po.Alarm {
-				alarms++
+			outer, err := NewOnline(base+"+likelihood", opts)
+			if err != nil {
+				t.Fatal(err)
 			}
-			if pi.Anomalous {
-				kept++
+			ins := make([]Point, len(y))
+			innerEnd := make(chan struct{})
+			go func() {
+				defer close(innerEnd)
+				for i, v := range y {
+					ins[i] = inner.Observe(v)
+				}
+			}()
+			outs := make([]Point, len(y))
+			for i, v := range y {
+				outs[i] = outer.Observe(v)
 			}
-		}
-		if alarms == 0 || kept == 0 {
-			t.Errorf("%s: %d alarms, %d points kept out by the detector: the check saw neither", base, alarms, kept)
-		}
+			<-innerEnd
+			alarms, kept := 0, 0
+			for i := range y {
+				pi, po := ins[i], outs[i]
+				if po.P != pi.P || po.Score != pi.Score || po.Z != pi.Z || po.LevelShift != pi.LevelShift {
+					t.Fatalf("%s: point %d: %+v over %+v", base, i, po, pi)
+				}
+				if po.Anomalous != (pi.Anomalous || po.Alarm) {
+					t.Fatalf("%s: point %d: anomalous %v, the detector's %v, alarm %v", base, i, po.Anomalous, pi.Anomalous, po.Alarm)
+				}
+				if po.Alarm {
+					alarms++
+				}
+				if pi.Anomalous {
+					kept++
+				}
+			}
+			if alarms == 0 || kept == 0 {
+				t.Errorf("%s: %d alarms, %d points kept out by the detector: the check saw neither", base, alarms, kept)
+			}
+		})
 	}
 }
