@@ -68,6 +68,11 @@ func TestFindNode(t *testing.T) {
 // watch (tries at 0, 1 and 3 s, backing off), the failure is logged once,
 // not once a try, and the first answer after it once.
 func TestWatchFailureLoggedOnce(t *testing.T) {
+	// Waits 7 s on the wall clock (the backoff) and works little: it
+	// runs beside TestWatchEndsAHeldQuery, which waits too. The other
+	// tests keep the processor busy: two of them at once would only
+	// share it.
+	t.Parallel()
 	var buf syncbuf.Buffer
 	h := newHarness(t, actScenario, actPolicies, func(c *Config) {
 		c.Logger = hclog.New(&hclog.LoggerOptions{Output: &buf, Level: hclog.Info})
@@ -104,6 +109,9 @@ func TestWatchFailureLoggedOnce(t *testing.T) {
 // answers again. Before each request had a bound, the held query hung for
 // the watch's life on a client without a bound of its own.
 func TestWatchEndsAHeldQuery(t *testing.T) {
+	// Waits on the wall clock (a held query's bound): beside
+	// TestWatchFailureLoggedOnce.
+	t.Parallel()
 	var buf syncbuf.Buffer
 	h := newHarness(t, actScenario, actPolicies, func(c *Config) {
 		c.Logger = hclog.New(&hclog.LoggerOptions{Output: &buf, Level: hclog.Info})
