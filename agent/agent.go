@@ -719,6 +719,13 @@ func (a *Agent) Close() error {
 		a.leaderCache.close()
 		err = a.node.Close()
 		a.leaving.Wait()
+		// A call its cycle gave up on in its dial leaves the connection
+		// in the client's pool unused, and the Nomad end waits for its
+		// first request: an embedded one (agent -dev) stopping next
+		// waited 2 s for it.
+		if a.nomadClient != nil {
+			a.nomadClient.Close()
+		}
 	})
 	return err
 }
