@@ -884,6 +884,15 @@ func plannedDry(pols []*policies.Policy) func(r state.MigrationRequest) bool {
 	}
 }
 
+// plannedDryNow is plannedDry of the current policies (c.pols), kept
+// while they stay the same.
+func (c *Coordinator) plannedDryNow() func(state.MigrationRequest) bool {
+	if c.dry == nil || !slices.Equal(c.dryPols, c.pols) {
+		c.dry, c.dryPols = plannedDry(c.pols), c.pols
+	}
+	return c.dry
+}
+
 // holdWindows takes the nodes of each drain window with a move queued out
 // of scheduling at once, through the window's intents (outNodes), as the
 // window's first move does at its start: from the window's lead time,

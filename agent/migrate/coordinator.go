@@ -178,6 +178,10 @@ type Coordinator struct {
 		pols    []*policies.Policy
 		windows []openWindow
 	}
+	// dry is plannedDry of dryPols, built again only when pols change:
+	// heldNodes and holdRequestHold ask it for request after request.
+	dry     func(state.MigrationRequest) bool
+	dryPols []*policies.Policy
 	// watchMargin is what each request of Watch's blocking query gets
 	// beyond Nomad's wait and jitter (blocking.Margin; tests shorten it).
 	watchMargin time.Duration

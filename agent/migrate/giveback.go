@@ -419,7 +419,6 @@ func (c *Coordinator) windowHold(now time.Time, node, except string) (openWindow
 func (c *Coordinator) holdRequestHold(view state.ActView, now time.Time, node, except string) (openWindow, bool) {
 	var last openWindow
 	found := false
-	var dry func(state.MigrationRequest) bool
 	seen := map[string]bool{}
 	for _, x := range view.Requests {
 		if x.Origin != "schedule" || x.Deadline.IsZero() || x.State == state.RequestCancelled ||
@@ -427,13 +426,8 @@ func (c *Coordinator) holdRequestHold(view state.ActView, now time.Time, node, e
 			!slices.Contains(windowNodes(x), node) {
 			continue
 		}
-		if x.State.Queued() {
-			if dry == nil {
-				dry = plannedDry(c.pols)
-			}
-			if c.cfg.ForecastOnly || dry(x) {
-				continue
-			}
+		if x.State.Queued() && (c.cfg.ForecastOnly || c.plannedDryNow()(x)) {
+			continue
 		}
 		seen[windowKey(x)] = true
 		end, ok := c.windowEnd(x)

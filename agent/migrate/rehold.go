@@ -197,7 +197,7 @@ func (c *Coordinator) heldNodes(now time.Time, r state.MigrationRequest) []strin
 	case r.Resource.Kind == state.ResourceNode && r.State.Queued() && !shape.WindowHold(&r):
 		return []string{r.Resource.ID}
 	case r.Origin == "schedule":
-		if r.Deadline.IsZero() || r.State == state.RequestCancelled || r.State.Queued() && (c.cfg.ForecastOnly || plannedDry(c.pols)(r)) {
+		if r.Deadline.IsZero() || r.State == state.RequestCancelled || r.State.Queued() && (c.cfg.ForecastOnly || c.plannedDryNow()(r)) {
 			return nil
 		}
 		if end, ok := c.windowEnd(r); !ok || !now.Before(end) {
