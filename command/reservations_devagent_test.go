@@ -9,19 +9,21 @@ import (
 	"time"
 
 	"github.com/foreshape/foreshape/agent/api"
-	"github.com/foreshape/foreshape/internal/syncbuf"
 )
 
-// checkDevAgentReservationStates follows the dev agent startDevAgent
-// started (at httpAddr, writing out and errb) through its rack
-// maintenance, reading `reservations -json` as the agent holds room for
-// the rack's moves: every reservation is planned, placed, held,
-// handing_over or released, as reservations -help and docs/api.md say,
-// and held ones name a placeholder job Nomad has registered and placed
-// whole: nothing of it queued (its job summary), as the agent last saw
-// it. TestDevAgentForecasts runs it.
-func checkDevAgentReservationStates(t *testing.T, httpAddr string, out, errb *syncbuf.Buffer) {
-	t.Helper()
+// TestDevAgentReservationStates runs `foreshape agent -dev` (as make dev
+// does, faster) through its rack maintenance, reading `reservations -json`
+// as the agent holds room for the rack's moves: every reservation is
+// planned, placed, held, handing_over or released, as reservations -help
+// and docs/api.md say, and held ones name a placeholder job Nomad has
+// registered and placed whole: nothing of it queued (its job summary),
+// as the agent last saw it.
+func TestDevAgentReservationStates(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the dev agent")
+	}
+	t.Parallel()
+	httpAddr, out, errb := startDevAgent(t)
 	nomadAddr := regexp.MustCompile(`Nomad: (http://\S+)`)
 	var nomad string
 	for deadline := time.Now().Add(30 * time.Second); nomad == ""; time.Sleep(50 * time.Millisecond) {
