@@ -28,7 +28,8 @@
 // headroom on every resource, reservations off, two migrations at a time
 // per locality with the "reschedule" strategy, drain schedules' migration
 // requests created reserve.lead_time before their window, no rebalancing
-// or spreading, moves to any other policy's locality, and acting
+// or spreading, moves to any other policy's locality that shares no node
+// with the locality the work leaves, and acting
 // (forecast_only false). Durations are strings with
 // the units of time.ParseDuration plus "d" and "w" ("90s", "1h30m", "7d").
 // Cron expressions are parsed by github.com/hashicorp/cronexpr and read in

@@ -313,6 +313,8 @@ type Migrate struct {
 	SpreadByUse bool
 	// Targets are the localities work may move to from this one (drain
 	// schedules, rebalancing). Empty means every other policy's locality
+	// that shares no node with the locality the work leaves (the loader
+	// refuses a listed one that shares nodes with this policy's) and
 	// whose nodes the job's constraints allow.
 	Targets []Locality
 }

@@ -11,8 +11,9 @@
 //   - drain schedules: migrate.lead_time before a drain window, one request
 //     per node of the drained localities (strategy drain) or per allocation
 //     on them (reschedule, affinity), targeted at the policy's
-//     migrate.targets (or any other policy's locality) that the job's
-//     constraints allow and that has the most room; a window's request
+//     migrate.targets (or any other policy's locality that shares no
+//     node with the drained one) that the job's constraints allow and
+//     that has the most room; a window's request
 //     not started is cancelled once its window has ended, or once its
 //     schedule (or policy) is no longer in the policies;
 //   - rebalancing (migrate.rebalance): when a locality's planning quantile

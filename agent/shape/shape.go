@@ -871,14 +871,17 @@ func (p *planner) submit(pol *policies.Policy, r state.MigrationRequest) {
 }
 
 // candidates are the localities moves out of src may go to under pol: its
-// migrate.targets, else every policy's locality but src and one that
-// holds src or that src holds ("dc1" for a src of "dc1/*/web", and
-// "dc1/*/web" for one of "dc1"): a move there may land back on the nodes
-// it leaves, or never leave src, relieving nothing (the loader refuses a
-// target that shares nodes with the policy's own locality for the same
-// reason). With own, src itself comes first: a drain of some of its nodes
-// leaves the rest to take their work, whichever policy declares the
-// drain.
+// migrate.targets, else every policy's locality but one that may share a
+// node with src: src itself, one that holds src or that src holds ("dc1"
+// for a src of "dc1/*/web", and "dc1/*/web" for one of "dc1"), and one
+// that overlaps src without either holding the other ("*/*/batch" for
+// "dc1", which share dc1's batch nodes). A move there may land back on
+// the nodes it leaves, or never leave src, relieving nothing; the loader
+// refuses an explicit target that shares nodes with the policy's own
+// locality for the same reason, whether or not such a node is up, and a
+// default one is skipped alike. With own, src itself comes first: a
+// drain of some of its nodes leaves the rest to take their work,
+// whichever policy declares the drain.
 func (p *planner) candidates(pol *policies.Policy, src string, own bool) []string {
 	var out []string
 	if len(pol.Migrate.Targets) > 0 {
@@ -894,7 +897,7 @@ func (p *planner) candidates(pol *policies.Policy, src string, own bool) []strin
 	from, fromErr := policies.ParseLocality(src)
 	for _, other := range p.in.Policies {
 		loc := other.Locality.String()
-		if fromErr == nil && (holds(other.Locality, from) || holds(from, other.Locality)) {
+		if fromErr == nil && other.Locality.SharesNodes(from) {
 			continue
 		}
 		if !seen[loc] {
@@ -903,13 +906,6 @@ func (p *planner) candidates(pol *policies.Policy, src string, own bool) []strin
 		}
 	}
 	return out
-}
-
-// holds reports whether every node of b is one of a's: each part of a is
-// any, or b's.
-func holds(a, b policies.Locality) bool {
-	part := func(x, y string) bool { return x == "" || x == "*" || x == y }
-	return part(a.Datacenter, b.Datacenter) && part(a.NodePool, b.NodePool) && part(a.NodeClass, b.NodeClass)
 }
 
 // chooseTarget picks, among the localities pol allows, the one whose nodes

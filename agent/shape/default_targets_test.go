@@ -1,0 +1,68 @@
+package shape
+
+import (
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// batchPolicy shapes the batch nodes of every datacenter: it may share
+// nodes with a policy of a datacenter without holding it or lying within
+// it.
+const batchPolicy = `
+shaping "batch" {
+  locality {
+    node_class = "batch"
+  }
+}
+`
+
+// TestDefaultTargetsSkipALocalityThatMayShareTheSourcesNodes: without
+// migrate.targets, a drain of all of dc1 does not send its work to
+// */*/batch, though batch is the locality with the most room (10% CPU
+// against dc2's 40%): one of its nodes, dc1-batch-1, is in dc1, and an
+// explicit target that may share nodes so is refused when the policy
+// loads (policies: TestTargetSharingNodesWithTheOwnLocalityNamesThem).
+// Before, the web allocations were queued into */*/batch and cache-0,
+// which may run only in dc1, was queued there too, feasible only on
+// dc1-batch-1, a node of the window it leaves. Now the web allocations
+// go to dc2 and cache-0 waits for lack of a target.
+func TestDefaultTargetsSkipALocalityThatMayShareTheSourcesNodes(t *testing.T) {
+	f := baseFixture(t, "reschedule")
+	f.pols = append(f.pols, parsePolicies(t, batchPolicy)...)
+	f.pols[0].Migrate.Targets = nil
+	f.pols[0].Schedules[0].Nodes = "" // all of dc1
+	for _, dc := range []string{"dc1", "dc3"} {
+		f.nodes = append(f.nodes, Node{ID: "id-" + dc + "-batch-1", Name: dc + "-batch-1", Datacenter: dc, NodePool: "default", NodeClass: "batch",
+			CPU: 16000, MemoryMB: 32768, Ready: true, Eligible: true})
+	}
+	f.jobs[0].Datacenters = append(f.jobs[0].Datacenters, "dc3")
+	for _, metric := range []string{"cpu", "memory"} {
+		fc := flat("*/*/batch", metric, 10, 80)
+		fc.Policy = "batch"
+		f.fcs = append(f.fcs, fc)
+	}
+	f.now = at(100 * time.Minute) // 07:40: in dc1's 30m lead time
+	plan := Run(f.input())
+	var queued []string
+	for _, s := range plan.Submit {
+		if r := s.Request; !WindowHold(&r) {
+			queued = append(queued, r.Resource.ID+">"+r.Target)
+		}
+	}
+	slices.Sort(queued)
+	want := []string{"web-0>dc2", "web-1>dc2", "web-2>dc2", "web-3>dc2"}
+	if !slices.Equal(queued, want) {
+		t.Errorf("queued %v; want %v", queued, want)
+	}
+	var cache []string
+	for _, d := range decisionsOf(plan, KindWait) {
+		if strings.Contains(d.Reason, "no request for allocation cache.cache[0]") {
+			cache = append(cache, d.Reason)
+		}
+	}
+	if len(cache) != 1 || strings.Contains(cache[0], "batch") {
+		t.Errorf("cache-0's wait decisions %q; want one, naming no */*/batch", cache)
+	}
+}
