@@ -24,7 +24,7 @@ func (c *Cluster) Step(d time.Duration) error {
 	if d < 0 {
 		return fmt.Errorf("sim: step: negative duration %v", d)
 	}
-	c.advance(c.now.Add(d), true)
+	c.advance(c.now.Add(d))
 	return nil
 }
 
@@ -35,7 +35,7 @@ func (c *Cluster) RunUntil(t time.Time) error {
 	if c.running {
 		return ErrClockRunning
 	}
-	c.advance(t, true)
+	c.advance(t)
 	return nil
 }
 
@@ -83,9 +83,19 @@ func (c *Cluster) Run(ctx context.Context, speed float64) error {
 		case <-t.C:
 		}
 		target := base.Add(time.Duration(float64(wall().Sub(w0)) * speed))
-		c.mu.Lock()
-		c.advance(target, false)
-		c.unlock()
+		// One tick per hold of the lock: a clock that has fallen behind
+		// (a busy machine, a high speed) catches up tick by tick, and the
+		// API's callers and blocking queries are answered between ticks
+		// rather than waiting for the whole catch-up; a cancel stops it at
+		// the next tick.
+		for ctx.Err() == nil {
+			c.mu.Lock()
+			moved := c.tickToward(target)
+			c.unlock()
+			if !moved {
+				break
+			}
+		}
 	}
 }
 
@@ -96,18 +106,26 @@ func (c *Cluster) Running() bool {
 	return c.running
 }
 
-// advance runs ticks until to; partial allows a final short tick.
-func (c *Cluster) advance(to time.Time, partial bool) {
+// advance runs ticks until to, the last one shortened to end there.
+func (c *Cluster) advance(to time.Time) {
 	for c.now.Before(to) {
 		next := c.now.Add(c.sc.Tick)
 		if next.After(to) {
-			if !partial {
-				return
-			}
 			next = to
 		}
 		c.tick(next)
 	}
+}
+
+// tickToward runs the next whole tick if it ends at or before to, and
+// reports whether it did.
+func (c *Cluster) tickToward(to time.Time) bool {
+	next := c.now.Add(c.sc.Tick)
+	if next.After(to) {
+		return false
+	}
+	c.tick(next)
+	return true
 }
 
 // tick moves the model from c.now to t, in a fixed order: transfers, events,

@@ -212,3 +212,42 @@ func TestDurationJSON(t *testing.T) {
 		t.Errorf("faults JSON = %s", b)
 	}
 }
+
+// TestRunCatchesUpTickByTick: a clock that has fallen far behind its wall
+// time (a busy machine, a high speed) holds the cluster's lock for one tick
+// at a time, so a caller is answered while it catches up, and a cancel stops
+// the catch-up at the next tick rather than after the whole of it.
+func TestRunCatchesUpTickByTick(t *testing.T) {
+	wall := &fakeWall{t: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
+	c, err := New(mustScenario(t, smallScenario), Options{Logger: testLogger(t), Wall: wall.now, SkipNodeMinutes: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := c.Now()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx, 1) }()
+	for !c.Running() {
+		time.Sleep(time.Millisecond)
+	}
+	// A year behind at 1×: three million ten-second ticks to catch up.
+	behind := 365 * 24 * time.Hour
+	wall.add(behind)
+	var seen time.Time
+	for seen = c.Now(); !seen.After(start); seen = c.Now() {
+		time.Sleep(time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run returned %v", err)
+	}
+	if !seen.Before(start.Add(behind)) {
+		t.Errorf("a caller was first answered at %v, after the whole catch-up to %v", seen, start.Add(behind))
+	}
+	if end := c.Now(); !end.Before(start.Add(behind)) {
+		t.Errorf("the cancel stopped the catch-up at %v, its end; want a tick or so after %v", end, seen)
+	}
+	if d := c.Now().Sub(start); d%(10*time.Second) != 0 {
+		t.Errorf("clock moved %v, not whole 10 s ticks", d)
+	}
+}

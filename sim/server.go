@@ -1422,7 +1422,7 @@ func (c *Cluster) simStep(w http.ResponseWriter, r *http.Request) {
 		if c.running {
 			return nil, ErrClockRunning
 		}
-		c.advance(c.now.Add(d), true)
+		c.advance(c.now.Add(d))
 		return ClockState{Now: c.now, Start: c.sc.Start, Elapsed: Duration(c.now.Sub(c.sc.Start)),
 			Tick: Duration(c.sc.Tick), Scenario: c.sc.Name}, nil
 	})
