@@ -821,8 +821,10 @@ func (c *Coordinator) maxParallel(loc string) int {
 // that start earlier do not land on a node that waits its turn. A node
 // out of scheduling already, in the view or read afresh from Nomad just
 // before, is left as it is (an operator's cordon is not foreshape's).
+// A paused queue takes nothing out (paused, as holdWindows): the
+// requests' nodes go out at the first pass after the resume.
 func (c *Coordinator) holdNodes(ctx context.Context, now time.Time, pols []*policies.Policy, ds *[]state.Decision) {
-	if c.cfg.ForecastOnly {
+	if c.cfg.ForecastOnly || c.paused() {
 		return
 	}
 	dry := plannedDry(pols)
@@ -898,9 +900,10 @@ func (c *Coordinator) plannedDryNow() func(state.MigrationRequest) bool {
 // window's first move does at its start: from the window's lead time,
 // when its requests are queued, whether or not their moves can start yet
 // (max_parallel full, a reservation to wait for), Nomad places no new work
-// on nodes about to go down. A paused queue starts nothing, and takes
-// nothing out either, as a window's hold request (shape.WindowHold: a
-// window without a move queued) waits then. A node out of scheduling
+// on nodes about to go down. A paused queue takes nothing out (paused),
+// as a window's hold request (shape.WindowHold: a window without a move
+// queued) waits then: the window's nodes go out at the first pass after
+// the resume. A node out of scheduling
 // already, in the view or read afresh from Nomad just before, is left as
 // it is (an operator's cordon is not foreshape's, and is never given
 // back); one the window took out once is not taken again (eligible since,
@@ -908,7 +911,7 @@ func (c *Coordinator) plannedDryNow() func(state.MigrationRequest) bool {
 // window's end gives back what it took (restoreWindows); a queued request
 // of a forecast_only policy's window, planned dry, takes nothing out.
 func (c *Coordinator) holdWindows(ctx context.Context, now time.Time, pols []*policies.Policy, ds *[]state.Decision) {
-	if c.cfg.ForecastOnly || c.cfg.State.QueuePaused() {
+	if c.cfg.ForecastOnly || c.paused() {
 		return
 	}
 	dry := plannedDry(pols)
@@ -969,6 +972,18 @@ func (c *Coordinator) holdWindows(ctx context.Context, now time.Time, pols []*po
 				pick(len(took), "node", "nodes"), names, windowName(r), r.ID, pick(len(took), "it", "them"))})
 	}
 }
+
+// paused reports whether the queue is paused. A paused queue makes no
+// new change that takes a node out of scheduling for a request that has
+// not started: holdNodes and holdWindows take nothing out, and a window's
+// hold request, a start, waits. What a request took out before the
+// pause stays out. Give-backs, which return nodes to how they were, go
+// on; only something that has started holds them back (held): a running
+// move, a drain window begun, a started hold request. A queued request,
+// which takes nothing out while the queue is paused, holds back no
+// give-back then; it takes its nodes out at the first pass after the
+// resume (docs/api.md, pause).
+func (c *Coordinator) paused() bool { return c.cfg.State.QueuePaused() }
 
 // maxNamed is how many nodes a hold decision of holdWindows names; it
 // counts the rest.

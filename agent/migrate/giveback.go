@@ -73,7 +73,8 @@ type debt struct {
 // that lists it has begun and not ended, a drain window of the policies
 // that takes it down runs (whether or not it queued a request: another
 // policy's drain may have moved its work), or a whole-node request of it
-// is queued or running. Ending foreshape's drain of a node that stays out
+// is queued (not while the queue is paused, which takes nothing out:
+// paused) or running. Ending foreshape's drain of a node that stays out
 // (owesDrainEnd) gives nothing back and waits for none of them: a given-up
 // request's drain does not run on under a spread's cordon. A node a
 // whole-node request moved away (done) after a spread, a window or a
@@ -217,7 +218,8 @@ func backNodes(r state.MigrationRequest) []string {
 // scheduling: a spread moving work off it, a drain
 // window that has begun (a request of it started: running or finished, not
 // cancelled) and not yet ended and lists it, a whole-node request of it
-// (not a window's) queued or running, or a drain window of the policies
+// (not a window's) queued (not while the queue is paused: paused) or
+// running, or a drain window of the policies
 // that takes it down running now (windowHold), which it names (w) when
 // nothing else holds the node. r's own holds, and its window's, do not
 // count.
@@ -257,7 +259,9 @@ func (c *Coordinator) heldByRequest(view state.ActView, now time.Time, node stri
 				return true
 			}
 		case x.Resource.Kind == state.ResourceNode:
-			if x.Resource.ID == node && !x.State.Terminal() {
+			// A queued one holds nothing while the queue is paused
+			// (paused): it takes its node out after the resume.
+			if x.Resource.ID == node && !x.State.Terminal() && !(x.State.Queued() && c.paused()) {
 				return true
 			}
 		case shape.Within(&x):
@@ -411,8 +415,8 @@ func (c *Coordinator) windowHold(now time.Time, node, except string) (openWindow
 // holdRequestHold finds a drain window other than the one keyed except
 // that holds node from its lead time, before windowHold reads the window
 // as under way: a request of it is queued (holdWindows takes the window's
-// nodes out from its queueing; not one planned dry, which takes nothing
-// out), or its hold request (shape.WindowHold) has started and was not
+// nodes out from its queueing; not one planned dry, nor while the queue
+// is paused, which takes nothing out: paused), or its hold request (shape.WindowHold) has started and was not
 // cancelled; the request lists node, and the window has not ended at now
 // nor been taken away by a reload (windowGone).
 // The one that ends last when several do.
@@ -426,7 +430,7 @@ func (c *Coordinator) holdRequestHold(view state.ActView, now time.Time, node, e
 			!slices.Contains(windowNodes(x), node) {
 			continue
 		}
-		if x.State.Queued() && (c.cfg.ForecastOnly || c.plannedDryNow()(x)) {
+		if x.State.Queued() && (c.cfg.ForecastOnly || c.paused() || c.plannedDryNow()(x)) {
 			continue
 		}
 		seen[windowKey(x)] = true

@@ -170,6 +170,7 @@ func TestExpiredWindowGivesBackItsHeldNode(t *testing.T) {
 	node := h.nodeID("a-")
 	mustApply(t, h, state.SetQueuePaused{Paused: true, At: h.now(), By: "test"})
 	r := h.windowRequest(func(state.MigrationRequest) bool { return true })
+	h.holdThenPause()
 	end := h.windowEnd(r)
 	h.passUntil(r.Deadline, nil)
 	if got := h.eligibility(node); got != nomadapi.NodeSchedulingIneligible {
@@ -264,6 +265,7 @@ func TestGivenUpNodeWaitsForASpread(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.run(h.flatForecasts(30))
+	h.holdThenPause()
 	if got := h.eligibility(node); got != nomadapi.NodeSchedulingIneligible {
 		t.Fatalf("a-1 %s while %s waits queued: not held", got, id)
 	}
@@ -436,6 +438,7 @@ func TestGivenUpNodeWaitsForAWindow(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.run(h.flatForecasts(30))
+	h.holdThenPause()
 	if got := h.eligibility(node); got != nomadapi.NodeSchedulingIneligible {
 		t.Fatalf("a-1 %s while %s waits queued: not held", got, id)
 	}
@@ -458,12 +461,15 @@ func TestGivenUpNodeWaitsForAWindow(t *testing.T) {
 // TestGivenUpNodeWaitsForAnotherRequest: a queued whole-node request held
 // a-1 out of scheduling and is cancelled; before the next pass an operator
 // asks again to move a-1 (a-1 is out already: the new request takes
-// nothing out). The first request's give-back waits while the second is
-// queued (it fails when held's clause for a queued or running whole-node
-// request is removed: a-1 went back to scheduling under the waiting
-// request), and comes once the second is cancelled too, once.
+// nothing out), and the second request waits in the queue, which runs
+// (dc1's max_parallel is full). The first request's give-back waits while
+// the second is queued (it fails when held's clause for a queued or
+// running whole-node request is removed: a-1 went back to scheduling
+// under the waiting request), and comes once the second is cancelled too,
+// once. (In a paused queue a queued request holds back no give-back:
+// TestPausedQueueHoldsBackNoGiveBack.)
 func TestGivenUpNodeWaitsForAnotherRequest(t *testing.T) {
-	h := newHarness(t, actScenario, actPolicies)
+	h := newHarness(t, actScenario+cacheJob, actPolicies)
 	node := h.nodeID("a-")
 	mustApply(t, h, state.SetQueuePaused{Paused: true, At: h.now(), By: "test"})
 	first, err := h.c.Submit(h.ctx, h.now(), h.pols, Submission{Node: node, Target: "dc2", Reason: "maintenance"})
@@ -471,19 +477,28 @@ func TestGivenUpNodeWaitsForAnotherRequest(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.run(h.flatForecasts(30))
+	h.holdThenPause()
 	if got := h.eligibility(node); got != nomadapi.NodeSchedulingIneligible {
 		t.Fatalf("a-1 %s while %s waits queued: not held", got, first)
 	}
+	// dc1's one place under max_parallel taken: the second request waits.
+	h.runningCacheMove(func(a *nomadapi.AllocationListStub) (state.MigrationRequest, string) {
+		return state.MigrationRequest{Source: "dc1", Target: "dc2", Policy: "dc1", Strategy: "reschedule", Created: h.now()}, a.NodeID
+	})
 	mustApply(t, h, state.CancelRequest{ID: first, At: h.now(), Reason: "test: the operator gives it up"})
 	second, err := h.c.Submit(h.ctx, h.now(), h.pols, Submission{Node: node, Target: "dc2", Reason: "maintenance, again"})
 	if err != nil {
 		t.Fatal(err)
 	}
+	mustApply(t, h, state.SetQueuePaused{Paused: false, At: h.now(), By: "test"})
 	for range 5 {
 		h.quarterPass()
 		if got := h.eligibility(node); got != nomadapi.NodeSchedulingIneligible {
 			t.Fatalf("a-1 %s while %s waits queued for it: %s's give-back did not wait; decisions %+v", got, second, first, h.local.FSM.Decisions())
 		}
+	}
+	if r := h.request(second); !r.State.Queued() {
+		t.Fatalf("%s %s (%s); the test needs it queued", second, r.State, r.Reason)
 	}
 	mustApply(t, h, state.CancelRequest{ID: second, At: h.now(), Reason: "test: the operator gives it up again"})
 	for range 3 {
@@ -522,6 +537,7 @@ func (h *harness) heldThenDrained(node string, window bool) (first, second strin
 		h.t.Fatal(err)
 	}
 	h.run(h.flatForecasts(30))
+	h.holdThenPause()
 	if got := h.eligibility(node); got != nomadapi.NodeSchedulingIneligible {
 		h.t.Fatalf("a-1 %s while %s waits queued: not held", got, first)
 	}

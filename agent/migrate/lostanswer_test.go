@@ -60,6 +60,7 @@ func TestTakeOutWhoseAnswerWasLostIsGivenBack(t *testing.T) {
 	}
 	for range 2 {
 		h.run(h.flatForecasts(30))
+		h.holdThenPause()
 		h.step(time.Minute)
 	}
 	if caught.Load() != 1 || h.eligibility(node) != nomadapi.NodeSchedulingIneligible {
@@ -331,6 +332,7 @@ func TestGiveBackNomadKeepsRefusingIsSaid(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.run(h.flatForecasts(30))
+	h.holdThenPause()
 	if h.eligibility(node) != nomadapi.NodeSchedulingIneligible {
 		t.Fatal("a-1 not held out of scheduling while its request waits: the test needs it held")
 	}

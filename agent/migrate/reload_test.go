@@ -37,7 +37,8 @@ func TestWindowRequestsOfARemovedSchedule(t *testing.T) {
 			h := newHarness(t, actScenario, tc.window)
 			mustApply(t, h, state.SetQueuePaused{Paused: true, At: h.now(), By: "test"})
 			h.windowRequest(func(state.MigrationRequest) bool { return true })
-			h.run(h.flatForecasts(30)) // a drain's queued node is held out
+			h.run(h.flatForecasts(30))
+			h.holdThenPause() // a drain's queued node is held out, before the pause
 			if held := h.eligibility(h.nodeID("a-")) == nomadapi.NodeSchedulingIneligible; held != strings.Contains(tc.name, "drain") {
 				t.Fatalf("a-1 held out of scheduling before the reload: %v; the test needs a drain's node held, no other", held)
 			}
