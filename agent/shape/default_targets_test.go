@@ -66,3 +66,43 @@ func TestDefaultTargetsSkipALocalityThatMayShareTheSourcesNodes(t *testing.T) {
 		t.Errorf("cache-0's wait decisions %q; want one, naming no */*/batch", cache)
 	}
 }
+
+// TestTargetsSkipALocalityThatMayShareTheDrainedNodes: a policy's listed
+// target that may share a node with the locality a drain window empties
+// is skipped for that window's moves, as a default one is: ops (dc3)
+// drains all of dc1 and lists dc1/*/batch, which the loader accepts (it
+// shares no node with dc3) but which lies within dc1. Before, the
+// planner queued dc1's work into it, onto dc1-batch-1, a node of the
+// window the work leaves (the move keeps off it, and nowhere else in
+// dc1/*/batch is left). Now the web allocations go to dc2, and cache-0,
+// which may run only in dc1, waits, its decision saying why dc1/*/batch
+// was not taken.
+func TestTargetsSkipALocalityThatMayShareTheDrainedNodes(t *testing.T) {
+	f := baseFixture(t, "reschedule")
+	f.pols = append(f.pols, parsePolicies(t, strings.Replace(opsPolicy, `targets   = ["dc2"]`, `targets   = ["dc1/*/batch", "dc2"]`, 1))...)
+	f.nodes = append(f.nodes, Node{ID: "id-dc1-batch-1", Name: "dc1-batch-1", Datacenter: "dc1", NodePool: "default", NodeClass: "batch",
+		CPU: 16000, MemoryMB: 32768, Ready: true, Eligible: true})
+	f.pols[0].Schedules = nil     // dc1's own rack-a drain: ops's alone here
+	f.now = at(100 * time.Minute) // 07:40: in ops's 2h lead time
+	plan := Run(f.input())
+	var queued []string
+	for _, s := range plan.Submit {
+		if r := s.Request; !WindowHold(&r) {
+			queued = append(queued, r.Resource.ID+">"+r.Target)
+		}
+	}
+	slices.Sort(queued)
+	want := []string{"web-0>dc2", "web-1>dc2", "web-2>dc2", "web-3>dc2"}
+	if !slices.Equal(queued, want) {
+		t.Errorf("queued %v; want %v", queued, want)
+	}
+	var cache []string
+	for _, d := range decisionsOf(plan, KindWait) {
+		if strings.Contains(d.Reason, "no request for allocation cache.cache[0]") {
+			cache = append(cache, d.Reason)
+		}
+	}
+	if len(cache) != 1 || !strings.Contains(cache[0], "dc1/*/batch may share nodes with dc1, which the work leaves") {
+		t.Errorf("cache-0's wait decisions %q; want one saying dc1/*/batch may share nodes with dc1", cache)
+	}
+}

@@ -918,7 +918,19 @@ func (p *planner) chooseTarget(pol *policies.Policy, src string, moves []state.M
 	for _, m := range moves {
 		total = total.Add(m.Size)
 	}
+	srcLoc, srcErr := policies.ParseLocality(src)
 	for _, cand := range p.candidates(pol, src, len(exclude) > 0) {
+		// A listed target that may share a node with src (dc1/*/batch
+		// for a drain of all of dc1 that another policy declares, which
+		// the loader does not refuse, as it shares no node with that
+		// policy's own locality) could take the work back onto the
+		// nodes it leaves: skipped for this move, as a default one is
+		// (candidates). The rest of src, for a drain of some of its
+		// nodes, is not a target of that kind.
+		if to, err := policies.ParseLocality(cand); srcErr == nil && err == nil && !(cand == src && len(exclude) > 0) && to.SharesNodes(srcLoc) {
+			tried = append(tried, fmt.Sprintf("%s may share nodes with %s, which the work leaves", cand, src))
+			continue
+		}
 		li, ok := p.locality(cand)
 		if !ok || len(li.nodes) == 0 {
 			tried = append(tried, cand+" has no ready node")
