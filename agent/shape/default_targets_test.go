@@ -2,6 +2,7 @@ package shape
 
 import (
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -104,5 +105,72 @@ func TestTargetsSkipALocalityThatMayShareTheDrainedNodes(t *testing.T) {
 	}
 	if len(cache) != 1 || !strings.Contains(cache[0], "dc1/*/batch may share nodes with dc1, which the work leaves") {
 		t.Errorf("cache-0's wait decisions %q; want one saying dc1/*/batch may share nodes with dc1", cache)
+	}
+}
+
+// opsOfDC3 is opsPolicy without migrate.targets: its drain of all of dc1
+// may send dc1's work to any other policy's locality, dc3 its own
+// included, and its forecast of dc3 adds dc1's demand inside the window.
+const opsOfDC3 = `
+shaping "ops" {
+  locality {
+    datacenter = "dc3"
+  }
+  migrate {
+    strategy  = "reschedule"
+    lead_time = "2h"
+  }
+  schedule "dc1-all" {
+    cron       = "30 8 * * *"
+    duration   = "1h"
+    action     = "drain"
+    localities = ["dc1"]
+  }
+}
+`
+
+// TestDrainIntoTheDeclaringLocalityCountsItsWorkOnce: ops, of dc3, drains
+// all of dc1 from 08:30 without migrate.targets; its forecast of dc3 is
+// 30% and, from the window's start, carries dc1's 4,500 MHz (+28 points
+// of dc3's 16,000), as predict adds a drain of another locality there.
+// dc2 is at 40%. dc3 has the more room where the moves land, before the
+// window: 80 - 30 - 6.25 = 43.75 points after a 1,000 MHz move, against
+// dc2's 33.75. Before, dc3 was read up to the window's start, its point
+// at 08:30 holding dc1's work twice (58 + 6.25: 15.75 points of room), and
+// every move went to dc2, though ops's forecast of dc3 took them in.
+func TestDrainIntoTheDeclaringLocalityCountsItsWorkOnce(t *testing.T) {
+	f := baseFixture(t, "reschedule")
+	f.pols = append(f.pols, parsePolicies(t, opsOfDC3)...)
+	f.pols[0].Schedules = nil // dc1's own rack-a drain: ops's alone here
+	for i := 1; i <= 4; i++ {
+		name := "dc3-" + strconv.Itoa(i)
+		f.nodes = append(f.nodes, Node{ID: "id-" + name, Name: name, Datacenter: "dc3", NodePool: "default", NodeClass: "web",
+			CPU: 4000, MemoryMB: 8192, Ready: true, Eligible: true})
+	}
+	f.jobs[0].Datacenters = append(f.jobs[0].Datacenters, "dc3")
+	for _, metric := range []string{"cpu", "memory"} {
+		fc := flat("dc3", metric, 30, 80)
+		fc.Policy = "ops"
+		for i, tt := range fc.Times {
+			if !tt.Before(at(150*time.Minute)) && tt.Before(at(210*time.Minute)) {
+				fc.Planning[i] += 28
+			}
+		}
+		f.fcs = append(f.fcs, fc)
+	}
+	f.now = at(40 * time.Minute) // 06:40: in ops's 2h lead time
+	plan := Run(f.input())
+	var queued []string
+	for _, s := range plan.Submit {
+		if r := s.Request; !WindowHold(&r) {
+			queued = append(queued, r.Resource.ID+">"+r.Target)
+			if !strings.Contains(r.Reason, "to dc3: the allowed target with the most room, 44% below its line") {
+				t.Errorf("%s: reason %q; want dc3 chosen with 44%% of room", r.Resource.ID, r.Reason)
+			}
+		}
+	}
+	slices.Sort(queued)
+	if want := []string{"web-0>dc3", "web-1>dc3", "web-2>dc3", "web-3>dc3"}; !slices.Equal(queued, want) {
+		t.Errorf("queued %v; want %v", queued, want)
 	}
 }

@@ -967,6 +967,15 @@ func (p *planner) chooseTarget(pol *policies.Policy, src string, moves []state.M
 				best, bestFeasible, bestRoom = cand, feasible, room
 				break
 			}
+		} else if cand == pol.Locality.String() && len(exclude) == 0 && from.Before(to) {
+			// The policy's own locality, for its drain of all of another
+			// (its own, or one that holds it, is no candidate): from the
+			// window's start its forecast carries the drained
+			// locality's demand already (predict's drain of another
+			// locality), so it is read before the start only, where
+			// the moves land, not with their work counted twice there.
+			// A window under way is read as before.
+			room = p.room(li, from, to.Add(-time.Nanosecond), total)
 		} else {
 			room = p.room(li, from, to, total)
 		}
