@@ -31,6 +31,18 @@ const DefaultKeepFinished = 24 * time.Hour
 //   - for a drain window's requests, all of the window's are forgettable
 //     (they read each other's intents).
 //
+// A drain window a reload took away (shape.WindowGone: its policy or
+// schedule gone, its cron no longer opening it) is forgotten sooner: once
+// every request of it ended without a move (cancelled before it started,
+// or a hold request, which moves nothing), no node is owed back and no
+// intent is open, whatever queue.keep_finished, so that a reload that
+// puts the schedule back queues the window as a new one. Kept, its
+// requests' origin keys blocked the window's new requests (the state
+// takes one request per origin key; the planner queues none it holds)
+// and its intents (the window's take-out, given back) the take-out of
+// its nodes: the re-added window queued nothing and its nodes stayed in
+// scheduling. The decision log keeps their cancels and give-backs.
+//
 // Callers hold c.mu.
 func (c *Coordinator) forget(ctx context.Context, now time.Time, view state.ActView) {
 	keep := c.cfg.KeepFinished
@@ -47,20 +59,24 @@ func (c *Coordinator) forget(ctx context.Context, now time.Time, view state.ActV
 		}
 	}
 	ok := map[string]bool{}
-	windowOK := map[string]bool{}
+	windowOK, windowGone := map[string]bool{}, map[string]bool{}
 	for _, r := range view.Requests {
-		done := r.State.Terminal() && !r.Finished.IsZero() && !now.Before(r.Finished.Add(keep)) && !busy[r.ID] &&
-			shape.Spent(&r, now, c.pols) && !c.givesBack(view, now, r)
+		free := r.State.Terminal() && !r.Finished.IsZero() && !busy[r.ID] && !c.givesBack(view, now, r)
+		done := free && !now.Before(r.Finished.Add(keep)) && shape.Spent(&r, now, c.pols)
 		ok[r.ID] = done
 		if r.Origin == "schedule" {
 			key := windowKey(r)
 			prev, seen := windowOK[key]
 			windowOK[key] = done && (prev || !seen)
+			unmoved := r.State == state.RequestCancelled && r.Started.IsZero() || shape.WindowHold(&r)
+			gone := free && unmoved && shape.WindowGone(&r, c.pols) != ""
+			prev, seen = windowGone[key]
+			windowGone[key] = gone && (prev || !seen)
 		}
 	}
 	var ids []string
 	for _, r := range view.Requests {
-		if ok[r.ID] && (r.Origin != "schedule" || windowOK[windowKey(r)]) {
+		if ok[r.ID] && (r.Origin != "schedule" || windowOK[windowKey(r)]) || r.Origin == "schedule" && windowGone[windowKey(r)] {
 			ids = append(ids, r.ID)
 		}
 	}

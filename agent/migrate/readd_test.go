@@ -1,0 +1,88 @@
+package migrate
+
+import (
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	nomadapi "github.com/hashicorp/nomad/api"
+
+	"github.com/foreshape/foreshape/agent/shape"
+	"github.com/foreshape/foreshape/agent/state"
+	"github.com/foreshape/foreshape/policies"
+)
+
+// TestReaddedScheduleQueuesItsWindowAgain: the maintenance window's
+// requests wait (reservation caps) and a-1 is out of scheduling from
+// 06:10; at 06:15 a reload takes the schedule out of the policy (its
+// requests are cancelled, a-1 given back at once), and at 06:18 another
+// puts it back. The cancelled requests were kept and their origin keys
+// blocked the window's requests (the state refuses a second request of
+// an origin key, the planner queues none it holds): the re-added window
+// queued nothing, a-1 stayed eligible through it and its work stayed
+// where it was. Now the cancelled requests of a window a reload took away
+// are forgotten once they owe nothing, and the re-added window is queued,
+// its node taken out and its work moved as for a new schedule.
+func TestReaddedScheduleQueuesItsWindowAgain(t *testing.T) {
+	for _, tc := range []struct{ name, pols string }{
+		{"reschedule", cappedWindowPolicies()},
+		{"drain", drainStrategy(cappedWindowPolicies())},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, actScenario, tc.pols)
+			node := h.nodeID("a-")
+			h.passUntil(time.Date(2026, 1, 5, 6, 14, 0, 0, time.UTC), nil)
+			if got := h.eligibility(node); got != nomadapi.NodeSchedulingIneligible {
+				t.Fatalf("a-1 %s at %s while the window's requests wait; the test needs it out", got, h.now().Format("15:04"))
+			}
+			with := h.pols
+			without := strings.Replace(actPolicies, "max_cpu    = 8000", "max_cpu    = 500", 1)
+			if tc.name == "drain" {
+				without = drainStrategy(without)
+			}
+			ps, diags := policies.Parse("act.hcl", []byte(without))
+			if diags.HasErrors() {
+				t.Fatal(diags.Error())
+			}
+			h.pols = ps
+			h.passUntil(time.Date(2026, 1, 5, 6, 17, 0, 0, time.UTC), nil)
+			if got := h.eligibility(node); got != nomadapi.NodeSchedulingEligible {
+				t.Fatalf("a-1 %s after the schedule was removed; the test needs it given back", got)
+			}
+			cancelled := 0
+			for _, d := range h.local.FSM.Decisions() {
+				if d.Kind == shape.KindCancel && strings.Contains(d.Reason, `schedule "maintenance" is no longer in policy "dc1"`) {
+					cancelled++
+				}
+			}
+			if cancelled == 0 {
+				t.Fatalf("no cancel decision for the removed schedule's requests; decisions %+v", h.local.FSM.Decisions())
+			}
+			h.pols = with
+			readded := h.now().Format("15:04")
+			spans := h.outSpans(time.Date(2026, 1, 5, 7, 33, 0, 0, time.UTC), node)[node]
+			if want := []string{readded + "–07:30"}; !slices.Equal(spans, want) {
+				t.Errorf("a-1 out of scheduling %q after the re-add at %s; want %q", spans, readded, want)
+			}
+			var live []string
+			for _, x := range h.local.FSM.Act().Requests {
+				if x.Origin == "schedule" && x.State != state.RequestCancelled && !x.Started.IsZero() {
+					live = append(live, x.ID+" "+string(x.State))
+				}
+			}
+			if len(live) == 0 {
+				t.Errorf("no request of the re-added window started; requests %+v", h.local.FSM.Act().Requests)
+			}
+			on := 0
+			for _, a := range h.allocs("web") {
+				if a.NodeID == node && a.ClientStatus == nomadapi.AllocClientStatusRunning {
+					on++
+				}
+			}
+			if on != 0 {
+				t.Errorf("%d web allocations still run on a-1 after the re-added window; want them moved", on)
+			}
+		})
+	}
+}
