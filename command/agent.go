@@ -365,20 +365,23 @@ func (c *AgentCommand) banner(a runningAgent, cfg *config.Config, d *devSim, rp 
 		fmt.Fprintf(c.Out, "      (tls.verify_incoming is on: set FORESHAPE_CLIENT_CERT and FORESHAPE_CLIENT_KEY, or add -client-cert and -client-key, to a certificate and its key signed by the agent's CA)\n")
 		curlTLS += `--cert "$FORESHAPE_CLIENT_CERT" --key "$FORESHAPE_CLIENT_KEY" `
 	}
-	fmt.Fprintf(c.Out, "      foreshape status -address %s\n", addr)
+	// The commands are quoted for a shell, as they are to be pasted into
+	// one: a locality such as dc1/*/web is a glob there, which zsh
+	// refuses when nothing matches it and bash expands when a path does.
+	fmt.Fprintf(c.Out, "      foreshape status -address %s\n", shellQuote(addr))
 	loc := "dc2" // the dev scenario's surging datacenter
 	if srv, ok := a.(*agent.Agent); ok && d == nil {
 		if pols := srv.Policies(c.Ctx); len(pols) > 0 {
 			loc = pols[0].Locality
 		}
 	}
-	fmt.Fprintf(c.Out, "      foreshape forecast show -address %s -metric cpu %s\n", addr, loc)
-	fmt.Fprintf(c.Out, "      foreshape hotspots -address %s\n", addr)
+	fmt.Fprintf(c.Out, "      foreshape forecast show -address %s -metric cpu %s\n", shellQuote(addr), shellQuote(loc))
+	fmt.Fprintf(c.Out, "      foreshape hotspots -address %s\n", shellQuote(addr))
 	curlToken := ""
 	if cfg.ACL.Enabled {
 		curlToken = `-H "X-Foreshape-Token: $FORESHAPE_TOKEN" `
 	}
-	fmt.Fprintf(c.Out, "      curl -s %s%s%s/v1/forecasts | head\n\n", curlTLS, curlToken, addr)
+	fmt.Fprintf(c.Out, "      curl -s %s%s%s | head\n\n", curlTLS, curlToken, shellQuote(addr+"/v1/forecasts"))
 }
 
 // agentSetup is everything the agent starts from.

@@ -111,10 +111,11 @@ complete -f -c foreshape -a "(__foreshape_complete)"
 `, shellQuote(c.bin))
 }
 
-var plainWord = regexp.MustCompile(`^[A-Za-z0-9/._+-]+$`)
+var plainWord = regexp.MustCompile(`^[A-Za-z0-9/._+:-]+$`)
 
 // shellQuote quotes s for bash, zsh and fish when it holds anything but
-// a plain path.
+// a plain path or URL (http://127.0.0.1:7575 stays bare; dc1/*/web, a
+// glob to each of them, does not).
 func shellQuote(s string) string {
 	if plainWord.MatchString(s) {
 		return s
