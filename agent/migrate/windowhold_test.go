@@ -471,7 +471,8 @@ func TestWindowHoldOfAMovedScheduleHoldsNothing(t *testing.T) {
 // TestForecastOnlyWindowHoldLeavesItsNodesToOtherDrains: policy dc2 is
 // forecast_only, and its b-maint window (07:00–08:00) has nothing to
 // move; policy dc1 drains dc2 from 09:00 with migrate.strategy "drain",
-// a request per node. b-maint's request that moves nothing was queued
+// a request per node, to its default target (no migrate.targets: dc2, a
+// locality the work leaves, may not take it). b-maint's request that moves nothing was queued
 // dry at 06:45, of b-2, and stayed pending for good (a dry request's
 // cancel at its window's end is dry too): dc1's window found b-2 queued
 // already and queued a request for b-1 only, so b-2 was never drained.
@@ -480,8 +481,7 @@ func TestWindowHoldOfAMovedScheduleHoldsNothing(t *testing.T) {
 func TestForecastOnlyWindowHoldLeavesItsNodesToOtherDrains(t *testing.T) {
 	pols := strings.Replace(emptyWindowPolicies(), "shaping \"dc2\" {\n", "shaping \"dc2\" {\n  forecast_only = true\n", 1)
 	pols = drainStrategy(strings.Replace(pols, `    targets      = ["dc2"]
-  }`, `    targets      = ["dc2"]
-  }
+  }`, `  }
   schedule "dc2-drain" {
     cron       = "0 9 * * *"
     duration   = "1h"
