@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
@@ -436,15 +437,21 @@ func writeWorstSeries(w io.Writer, rep eval.Report) {
 // readTraceDirs reads every directory and reports the files it ignored on
 // stderr.
 func readTraceDirs(m Meta, dirs []string, step time.Duration) (tracefile.Data, error) {
-	var all tracefile.Data
+	// Every directory is checked before any is read, and an error names
+	// the flag that gave it, as sim run's and sim serve's do.
 	for _, dir := range dirs {
 		fi, err := os.Stat(dir)
-		if err != nil {
-			return tracefile.Data{}, fmt.Errorf("read traces: %w", err)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			return tracefile.Data{}, fmt.Errorf("-data %s: no such directory", dir)
+		case err != nil:
+			return tracefile.Data{}, fmt.Errorf("-data %s: %w", dir, err)
+		case !fi.IsDir():
+			return tracefile.Data{}, fmt.Errorf("-data %s is not a directory", dir)
 		}
-		if !fi.IsDir() {
-			return tracefile.Data{}, fmt.Errorf("read traces: %s is not a directory", dir)
-		}
+	}
+	var all tracefile.Data
+	for _, dir := range dirs {
 		abs, err := filepath.Abs(dir)
 		if err != nil {
 			return tracefile.Data{}, fmt.Errorf("read traces: %w", err)
