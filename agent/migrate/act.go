@@ -126,6 +126,27 @@ func (c *Coordinator) ensureCluster(ctx context.Context) error {
 	return nil
 }
 
+// errCalledOff refuses the planner's new request of a drain window an
+// operator called off (operatorCancelled).
+var errCalledOff = errors.New("an operator cancelled every request of its drain window before any started; none is queued again until the window's end")
+
+// calledOff reports whether r, a new request of the planner's, belongs to
+// a drain window an operator called off (operatorCancelled): work Nomad
+// placed on its nodes since they were given back, or a request in place of
+// a cancelled one, is not queued again in that window.
+func (c *Coordinator) calledOff(view state.ActView, r state.MigrationRequest) bool {
+	if r.Origin != "schedule" {
+		return false
+	}
+	key := windowKey(r)
+	for _, x := range view.Requests {
+		if x.Origin == "schedule" && windowKey(x) == key {
+			return c.operatorCancelled(view, x)
+		}
+	}
+	return false
+}
+
 // carryOut does what a plan says, in its order, and returns the decisions
 // to record.
 func (c *Coordinator) carryOut(ctx context.Context, now time.Time, plan shape.Plan, view state.ActView, pols []*policies.Policy) []state.Decision {
@@ -139,6 +160,10 @@ func (c *Coordinator) carryOut(ctx context.Context, now time.Time, plan shape.Pl
 	for i, s := range plan.Submit {
 		r := s.Request
 		r.Created = r.Created.UTC()
+		if c.calledOff(view, r) {
+			refused[i] = fmt.Errorf("%w (%s)", errCalledOff, windowName(r))
+			continue
+		}
 		res, err := c.apply(ctx, state.SubmitRequest{Request: r, Limit: c.cfg.MaxQueue})
 		if err != nil {
 			c.log.Debug("planner request not queued", "resource", r.Resource.String(), logKeyError, err)
@@ -178,7 +203,7 @@ func (c *Coordinator) carryOut(ctx context.Context, now time.Time, plan shape.Pl
 				d.Kind, d.Reason = shape.KindWait, why+"; it would "+d.Reason
 				before := len(ds)
 				c.note(&ds, now, key, d)
-				if len(ds) > before {
+				if len(ds) > before && !errors.Is(err, errCalledOff) {
 					c.log.Warn("the planner's request was not queued", logKeyPolicy, d.Policy, "locality", d.Locality, "reason", d.Reason)
 				}
 				continue

@@ -123,6 +123,13 @@ func (c *Coordinator) owedBack(view state.ActView, now time.Time, r state.Migrat
 			// migrate.lead_time.
 			ended = true
 		}
+		if !ended && ok && c.operatorCancelled(view, r) {
+			// An operator cancelled the window's requests before any
+			// started: the window moves nothing more (carryOut queues
+			// none of it again until its end), and nothing is left to
+			// hold its nodes for.
+			ended = true
+		}
 		// Drained and not cordoned by foreshape: what the node was
 		// before the drain decides. An operator's cordon (or drain) from
 		// before stays; foreshape ends only its own drain, at once: the
@@ -184,6 +191,38 @@ func (c *Coordinator) owedBack(view state.ActView, now time.Time, r state.Migrat
 		return d
 	}
 	return debt{}
+}
+
+// operatorCancel is the reason of an operator's cancel of a request (the
+// agent's act backend writes it: `foreshape queue cancel`, the API, the
+// dashboard).
+const operatorCancel = "cancelled by an operator"
+
+// operatorCancelled reports whether an operator called off r's drain
+// window before it moved anything: every request of the window was
+// cancelled before it started, at least one by an operator (the rest,
+// say, found nothing to move as they were to start), and the window has
+// not ended. Its nodes are given back at once (owedBack), not at its end,
+// and the planner's new requests of it are not queued again until its
+// end (carryOut): the operator said no to this window. A hold request
+// (shape.WindowHold) that started holds the nodes: the window is not
+// called off then.
+func (c *Coordinator) operatorCancelled(view state.ActView, r state.MigrationRequest) bool {
+	if r.Origin != "schedule" || r.Deadline.IsZero() || r.State != state.RequestCancelled || !r.Started.IsZero() {
+		return false
+	}
+	key := windowKey(r)
+	byOperator := false
+	for _, x := range view.Requests {
+		if x.Origin != "schedule" || windowKey(x) != key {
+			continue
+		}
+		if x.State != state.RequestCancelled || !x.Started.IsZero() {
+			return false
+		}
+		byOperator = byOperator || x.Reason == operatorCancel
+	}
+	return byOperator
 }
 
 // windowMoving reports whether a request of r's drain window runs.

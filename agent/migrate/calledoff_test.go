@@ -1,0 +1,134 @@
+package migrate
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	nomadapi "github.com/hashicorp/nomad/api"
+
+	"github.com/foreshape/foreshape/agent/shape"
+	"github.com/foreshape/foreshape/agent/state"
+)
+
+// TestWindowCalledOffByAnOperatorGivesItsNodesBack: dc1 has a-1 and a-2;
+// an operator cordoned a-2 before the maintenance window. The window's
+// requests wait (reservation caps) and a-1 is out of scheduling from
+// 06:10; at 06:14 an operator cancels every one of them (`queue cancel`).
+// a-1 stayed out of scheduling until the window's end at 07:30 for a
+// window that moved nothing. Now a-1 goes back at the next pass, with a
+// decision saying the window was called off; a-2, the operator's cordon,
+// stays out; a job placed on a-1 after it is back is not queued to move
+// in that window (the operator said no; a wait decision says so), and
+// neither is anything else of it: a-1 stays in scheduling through the
+// window and dc1's work where it is.
+func TestWindowCalledOffByAnOperatorGivesItsNodesBack(t *testing.T) {
+	scenario := strings.Replace(actScenario, "  datacenter = \"dc1\"\n  count      = 1\n", "  datacenter = \"dc1\"\n  count      = 2\n", 1)
+	for _, tc := range []struct{ name, pols string }{
+		{"reschedule", cappedWindowPolicies()},
+		{"drain", drainStrategy(cappedWindowPolicies())},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, scenario, tc.pols)
+			a1, a2 := h.nodeID("a-1"), h.nodeID("a-2")
+			if _, err := h.client.Nodes().ToggleEligibility(a2, false, nil); err != nil {
+				t.Fatal(err)
+			}
+			h.passUntil(time.Date(2026, 1, 5, 6, 14, 0, 0, time.UTC), nil)
+			if got := h.eligibility(a1); got != nomadapi.NodeSchedulingIneligible {
+				t.Fatalf("a-1 %s at 06:14 while the window's requests wait; the test needs it out", got)
+			}
+			var cancelled []string
+			for _, x := range h.local.FSM.Act().Requests {
+				if x.Origin != "schedule" {
+					continue
+				}
+				if !x.State.Queued() {
+					t.Fatalf("%s %s at 06:14; the test needs every request of the window waiting", x.ID, x.State)
+				}
+				mustApply(t, h, state.CancelRequest{ID: x.ID, At: h.now(), Reason: operatorCancel})
+				cancelled = append(cancelled, x.ID)
+			}
+			if len(cancelled) == 0 {
+				t.Fatal("no window request queued by 06:14")
+			}
+			h.quarterPass()
+			if got := h.eligibility(a1); got != nomadapi.NodeSchedulingEligible {
+				t.Errorf("a-1 %s after an operator cancelled every request of its window; want it given back; decisions %+v", got, h.local.FSM.Decisions())
+			}
+			said := 0
+			for _, d := range h.local.FSM.Decisions() {
+				if d.Kind == "restore" && strings.HasPrefix(d.Reason, "drain window dc1/maintenance from 06:30 UTC called off: an operator cancelled every request of it before any started") {
+					said++
+				}
+			}
+			if said != 1 {
+				t.Errorf("%d decisions saying the window was called off; want one; decisions %+v", said, h.local.FSM.Decisions())
+			}
+			late := h.registerOn("late", a1)
+			var out []string
+			h.passUntil(time.Date(2026, 1, 5, 7, 33, 0, 0, time.UTC), func() {
+				if h.eligibility(a1) != nomadapi.NodeSchedulingEligible && len(out) < 3 {
+					out = append(out, h.now().Format("15:04"))
+				}
+			})
+			if len(out) > 0 {
+				t.Errorf("a-1 out of scheduling at %q after its window was called off", out)
+			}
+			if got := h.eligibility(a2); got != nomadapi.NodeSchedulingIneligible {
+				t.Errorf("a-2 %s; want it ineligible, as the operator left it", got)
+			}
+			for _, x := range h.local.FSM.Act().Requests {
+				if x.Origin == "schedule" && x.State != state.RequestCancelled {
+					t.Errorf("%s (%s, %s) queued in the window an operator called off: %s", x.ID, x.Resource, x.State, x.Reason)
+				}
+			}
+			refused := false
+			for _, d := range h.local.FSM.Decisions() {
+				refused = refused || d.Kind == shape.KindWait && strings.Contains(d.Reason, "not queued: "+errCalledOff.Error())
+			}
+			// Under the drain strategy the window's request of a-1 was
+			// cancelled: late's allocation is a-1's work, and the planner
+			// queues no request of a-1 again (its origin key is held).
+			if !refused && tc.name == "reschedule" {
+				t.Errorf("no wait decision saying the window's new request is not queued; decisions %+v", h.local.FSM.Decisions())
+			}
+			on := 0
+			for _, a := range append(h.allocs("web"), h.allocs("late")...) {
+				if (a.NodeID == a1 || a.NodeID == a2) && a.ClientStatus == nomadapi.AllocClientStatusRunning {
+					on++
+				}
+			}
+			if on != 3 {
+				t.Errorf("%d allocations run on dc1 after the window; want web's 2 and late's %s, left where they were", on, late.ID)
+			}
+		})
+	}
+}
+
+// registerOn registers a service job of one allocation that dc1 and dc2
+// may run, with an affinity to dc1, and returns its allocation once it
+// runs on node.
+func (h *harness) registerOn(name, node string) *nomadapi.AllocationListStub {
+	h.t.Helper()
+	j := nomadapi.NewServiceJob(name, name, "global", 50)
+	j.Datacenters = []string{"dc1", "dc2"}
+	j.AddAffinity(nomadapi.NewAffinity("${node.datacenter}", "=", "dc1", 100))
+	tg := nomadapi.NewTaskGroup(name, 1)
+	tg.AddTask(nomadapi.NewTask(name, "raw_exec").SetConfig("command", "/bin/sleep").SetConfig("args", []string{"infinity"}).
+		Require(&nomadapi.Resources{CPU: new(200), MemoryMB: new(128)}))
+	j.AddTaskGroup(tg)
+	if _, _, err := h.client.Jobs().Register(j, nil); err != nil {
+		h.t.Fatal(err)
+	}
+	for range 20 {
+		h.step(10 * time.Second)
+		for _, a := range h.allocs(name) {
+			if a.ClientStatus == nomadapi.AllocClientStatusRunning && a.NodeID == node {
+				return a
+			}
+		}
+	}
+	h.t.Fatalf("%s never ran on %s: %+v", name, node, h.allocs(name))
+	return nil
+}
