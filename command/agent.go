@@ -8,6 +8,7 @@ import (
 	"maps"
 	"net"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strings"
@@ -323,6 +324,31 @@ type runningAgent interface {
 	Close() error
 }
 
+// invokedAs is how the banner's commands name foreshape: "foreshape"
+// when that name on the PATH (lookPath) runs the binary at arg0, the path
+// the agent was started by, else that path (bin/foreshape, as make dev
+// starts it in a checkout, where "foreshape" is no command). A program
+// not named foreshape (a test binary) is "foreshape".
+func invokedAs(arg0 string, lookPath func(string) (string, error)) string {
+	if filepath.Base(arg0) != "foreshape" || !strings.ContainsRune(arg0, filepath.Separator) {
+		return "foreshape"
+	}
+	if onPath, err := lookPath("foreshape"); err == nil && sameFile(onPath, arg0) {
+		return "foreshape"
+	}
+	return shellQuote(arg0)
+}
+
+// sameFile says whether the paths a and b name one file.
+func sameFile(a, b string) bool {
+	fa, err := os.Stat(a)
+	if err != nil {
+		return false
+	}
+	fb, err := os.Stat(b)
+	return err == nil && os.SameFile(fa, fb)
+}
+
 // banner tells the operator where the agent is and what to try next.
 func (c *AgentCommand) banner(a runningAgent, cfg *config.Config, d *devSim, rp *replayRun, replayDir string) {
 	scheme := "http"
@@ -368,15 +394,16 @@ func (c *AgentCommand) banner(a runningAgent, cfg *config.Config, d *devSim, rp 
 	// The commands are quoted for a shell, as they are to be pasted into
 	// one: a locality such as dc1/*/web is a glob there, which zsh
 	// refuses when nothing matches it and bash expands when a path does.
-	fmt.Fprintf(c.Out, "      foreshape status -address %s\n", shellQuote(addr))
+	bin := invokedAs(os.Args[0], exec.LookPath)
+	fmt.Fprintf(c.Out, "      %s status -address %s\n", bin, shellQuote(addr))
 	loc := "dc2" // the dev scenario's surging datacenter
 	if srv, ok := a.(*agent.Agent); ok && d == nil {
 		if pols := srv.Policies(c.Ctx); len(pols) > 0 {
 			loc = pols[0].Locality
 		}
 	}
-	fmt.Fprintf(c.Out, "      foreshape forecast show -address %s -metric cpu %s\n", shellQuote(addr), shellQuote(loc))
-	fmt.Fprintf(c.Out, "      foreshape hotspots -address %s\n", shellQuote(addr))
+	fmt.Fprintf(c.Out, "      %s forecast show -address %s -metric cpu %s\n", bin, shellQuote(addr), shellQuote(loc))
+	fmt.Fprintf(c.Out, "      %s hotspots -address %s\n", bin, shellQuote(addr))
 	curlToken := ""
 	if cfg.ACL.Enabled {
 		curlToken = `-H "X-Foreshape-Token: $FORESHAPE_TOKEN" `

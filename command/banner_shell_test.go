@@ -98,3 +98,47 @@ func TestBannerCommandsPasteIntoAShell(t *testing.T) {
 		}
 	}
 }
+
+// TestInvokedAs: the banner's commands name foreshape as the operator can
+// run it: by the path the agent was started by (make dev's bin/foreshape,
+// where "foreshape" is no command in a fresh checkout), or "foreshape"
+// when that name on the PATH runs the same binary.
+func TestInvokedAs(t *testing.T) {
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "bin", "foreshape")
+	other := filepath.Join(dir, "usr", "foreshape")
+	spaced := filepath.Join(dir, "my bin", "foreshape")
+	for _, p := range []string{bin, other, spaced} {
+		if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte("#!/bin/sh\n"), 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	link := filepath.Join(dir, "link")
+	if err := os.Symlink(bin, link); err != nil {
+		t.Fatal(err)
+	}
+	notFound := func(string) (string, error) { return "", exec.ErrNotFound }
+	found := func(p string) func(string) (string, error) {
+		return func(string) (string, error) { return p, nil }
+	}
+	for _, tc := range []struct {
+		arg0     string
+		lookPath func(string) (string, error)
+		want     string
+	}{
+		{bin, notFound, bin},
+		{bin, found(other), bin},
+		{bin, found(bin), "foreshape"},
+		{bin, found(link), "foreshape"},
+		{spaced, notFound, "'" + spaced + "'"},
+		{"foreshape", notFound, "foreshape"},
+		{filepath.Join(dir, "command.test"), notFound, "foreshape"},
+	} {
+		if got := invokedAs(tc.arg0, tc.lookPath); got != tc.want {
+			t.Errorf("invokedAs(%q): %q, want %q", tc.arg0, got, tc.want)
+		}
+	}
+}

@@ -14,7 +14,10 @@ import (
 // TestReadmeDevBanner: what `make dev` prints (`foreshape agent -dev` at
 // its default speed) is the README's block, line for line, but for the
 // HTTP address (the README's is the default, 127.0.0.1:7575; the test's
-// a free port) and the embedded Nomad's port, which is any free one.
+// a free port), the embedded Nomad's port, which is any free one, and
+// the name of the binary in its commands: make dev starts bin/foreshape,
+// which they name (invokedAs, TestInvokedAs), where this test's agent
+// runs in the test binary and names "foreshape".
 func TestReadmeDevBanner(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the dev agent")
@@ -28,7 +31,10 @@ func TestReadmeDevBanner(t *testing.T) {
 	if m == nil {
 		t.Fatal("README.md shows no dev agent banner")
 	}
-	want := string(m[1])
+	want := strings.ReplaceAll(string(m[1]), "\n      bin/foreshape ", "\n      foreshape ")
+	if want == string(m[1]) {
+		t.Error("README.md's banner does not name bin/foreshape, as make dev's does")
+	}
 
 	addr := freeAddr(t)
 	ctx, cancel := context.WithCancel(context.Background())
