@@ -312,6 +312,7 @@ func (c *Coordinator) carryOut(ctx context.Context, now time.Time, plan shape.Pl
 	}
 	c.holdNodes(ctx, now, pols, &ds)
 	c.holdWindows(ctx, now, pols, &ds)
+	c.holdJoined(ctx, now, &ds)
 	c.holdAgainAll(ctx, now, c.cfg.State.Act(), &ds)
 	paused := c.cfg.State.QueuePaused()
 	for _, st := range plan.Start {

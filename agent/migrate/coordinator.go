@@ -182,6 +182,10 @@ type Coordinator struct {
 	// heldNodes and holdRequestHold ask it for request after request.
 	dry     func(state.MigrationRequest) bool
 	dryPols []*policies.Policy
+	// joined are joinedNodes by window key at joinedAt (a pass's now), read
+	// once a window and pass: each request of a window asks for the same.
+	joined   map[string][]string
+	joinedAt time.Time
 	// watchMargin is what each request of Watch's blocking query gets
 	// beyond Nomad's wait and jitter (blocking.Margin; tests shorten it).
 	watchMargin time.Duration

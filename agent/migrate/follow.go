@@ -974,7 +974,7 @@ func (c *Coordinator) restoreWindows(ctx context.Context, now time.Time, view st
 			continue
 		}
 		key := windowKey(r)
-		for _, node := range windowNodes(r) {
+		for _, node := range append(windowNodes(r), c.joinedNodes(now, r)...) {
 			if r.Resource.Kind != state.ResourceNode && seen[key+" "+node] {
 				continue
 			}

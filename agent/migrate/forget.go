@@ -97,7 +97,7 @@ func (c *Coordinator) forget(ctx context.Context, now time.Time, view state.ActV
 // view: a node back in scheduling (someone made it eligible) or gone from
 // the cluster is owed nothing more.
 func (c *Coordinator) givesBack(view state.ActView, now time.Time, r state.MigrationRequest) bool {
-	for _, node := range backNodes(r) {
+	for _, node := range append(backNodes(r), c.joinedNodes(now, r)...) {
 		if c.owedBack(view, now, r, node).owes != owesNothing && c.outOfScheduling(node) {
 			return true
 		}

@@ -1,0 +1,175 @@
+package migrate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	nomadapi "github.com/hashicorp/nomad/api"
+
+	"github.com/foreshape/foreshape/agent/state"
+	"github.com/foreshape/foreshape/policies"
+)
+
+// A drain window's requests each list the window's nodes as the planner
+// saw them when it made them (Exclude), and everything that takes the
+// window's nodes out of scheduling and gives them back reads those lists.
+// A node that joins one of the window's localities later (a new client, a
+// node moved into its pool or class) is on none of them: it stayed in
+// scheduling through the window, and Nomad could place work on a node the
+// window takes down, which the planner then moved off it. holdJoined takes
+// such a node out under the window's intent, as holdWindows does the
+// listed ones, and joinedNodes adds it to what the window gives back.
+
+// holdJoined takes out of scheduling each node the view lists that a
+// drain window under way takes down (its schedule's localities and nodes
+// glob) and that none of the window's requests lists: a node that joined
+// after the window's requests were made. A window is under way from its
+// first request that is not cancelled (queued from its lead time, run or
+// done) until its end; one whose requests an operator all cancelled
+// (operatorCancelled), one a reload took away (windowGone), one planned
+// dry, and a paused queue (paused) take nothing out. A node out of
+// scheduling already (an operator's cordon) or draining is left as it is,
+// and one the window took out once is not taken again (eligible since: an
+// operator's choice). One hold decision a window and pass names the nodes.
+func (c *Coordinator) holdJoined(ctx context.Context, now time.Time, ds *[]state.Decision) {
+	if c.cfg.ForecastOnly || c.paused() {
+		return
+	}
+	view := c.cfg.State.Act()
+	dry := c.plannedDryNow()
+	type window struct {
+		r      state.MigrationRequest
+		listed map[string]bool
+	}
+	wins := map[string]*window{}
+	var keys []string
+	for _, r := range view.Requests {
+		if r.Origin != "schedule" || r.Deadline.IsZero() {
+			continue
+		}
+		key := windowKey(r)
+		w := wins[key]
+		if w == nil {
+			w = &window{listed: map[string]bool{}}
+			wins[key] = w
+			keys = append(keys, key)
+		}
+		for _, n := range windowNodes(r) {
+			w.listed[n] = true
+		}
+		if w.r.ID == "" && r.State != state.RequestCancelled && !dry(r) {
+			w.r = r
+		}
+	}
+	for _, key := range keys {
+		w := wins[key]
+		r := w.r
+		if r.ID == "" || c.windowGone(view, r) {
+			continue
+		}
+		if end, ok := c.windowEnd(r); !ok || !now.Before(end) {
+			continue
+		}
+		s := c.scheduleOf(r)
+		if s == nil {
+			continue
+		}
+		takes := openWindow{localities: s.Localities, nodes: s.Nodes}
+		var joined []string
+		for id, n := range c.view.nodes {
+			if !w.listed[id] && !n.Drain && n.SchedulingEligibility == nomadapi.NodeSchedulingEligible && takes.takes(n) {
+				joined = append(joined, id)
+			}
+		}
+		slices.Sort(joined)
+		var took []string
+		for _, node := range joined {
+			in := state.Intent{ID: intentID(state.IntentNodeEligibility, node, key, 0), Kind: state.IntentNodeEligibility,
+				Request: r.ID, Object: node, Detail: "ineligible for " + key + " (joined its locality after its requests were made)"}
+			if c.announced(in.ID) {
+				continue
+			}
+			out, created, err := c.ineligible(ctx, node)
+			if err != nil || out {
+				if err != nil {
+					c.log.Warn("could not read a node that joined a drain window's locality", logKeyRequest, r.ID, "node", node, logKeyError, err)
+				}
+				continue
+			}
+			in.NodeCreated = created
+			err = c.do(ctx, now, in, func(ctx context.Context) error {
+				_, err := c.nomad.Nodes().ToggleEligibility(node, false, c.wq(ctx))
+				return err
+			})
+			switch {
+			case errors.Is(err, errAnnounced):
+			case err != nil:
+				c.log.Warn("could not take a node that joined a drain window's locality out of scheduling", logKeyRequest, r.ID, "node", node, logKeyError, err)
+			default:
+				took = append(took, c.decisionName(node))
+				c.joined = nil
+			}
+		}
+		if len(took) == 0 {
+			continue
+		}
+		names := strings.Join(took, ", ")
+		if len(took) > maxNamed {
+			names = fmt.Sprintf("%s and %d more", strings.Join(took[:maxNamed], ", "), len(took)-maxNamed)
+		}
+		*ds = append(*ds, state.Decision{Time: now, Kind: "hold", Policy: r.Policy, Locality: r.Source, Request: r.ID,
+			Reason: fmt.Sprintf("%s %s out of scheduling for drain window %s: %s the window's localities after its requests were made; the window's end gives %s back",
+				pick(len(took), "node", "nodes"), names, windowName(r), pick(len(took), "it joined", "they joined"), pick(len(took), "it", "them"))})
+	}
+}
+
+// scheduleOf is the schedule of the current policies that queued the
+// drain window request r; nil when a reload took it away.
+func (c *Coordinator) scheduleOf(r state.MigrationRequest) *policies.Schedule {
+	name, _, ok := windowStart(r)
+	if !ok {
+		return nil
+	}
+	for _, p := range c.pols {
+		if p == nil || p.Name != r.Policy {
+			continue
+		}
+		for i := range p.Schedules {
+			if p.Schedules[i].Name == name && p.Schedules[i].Action == policies.ActionDrain {
+				return &p.Schedules[i]
+			}
+		}
+	}
+	return nil
+}
+
+// joinedNodes are the nodes the view lists that r's drain window took out
+// of scheduling (holdJoined: its intent announced) though r does not list
+// them: what the window gives back besides windowNodes(r).
+// A node another request of the window lists may be among them: what the
+// window owes it is the same whichever of its requests asks (owedBack).
+func (c *Coordinator) joinedNodes(now time.Time, r state.MigrationRequest) []string {
+	if r.Origin != "schedule" {
+		return nil
+	}
+	if c.joined == nil || !c.joinedAt.Equal(now) {
+		c.joined, c.joinedAt = map[string][]string{}, now
+	}
+	key := windowKey(r)
+	if nodes, ok := c.joined[key]; ok {
+		return nodes
+	}
+	var out []string
+	for id := range c.view.nodes {
+		if _, ok := c.cfg.State.Intent(intentID(state.IntentNodeEligibility, id, key, 0)); ok && !slices.Contains(windowNodes(r), id) {
+			out = append(out, id)
+		}
+	}
+	slices.Sort(out)
+	c.joined[key] = out
+	return out
+}
