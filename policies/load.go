@@ -187,6 +187,11 @@ func (l *Loader) readBefore(fi os.FileInfo) bool {
 }
 
 // LoadDir loads every *.hcl file directly in dir, in alphabetical order.
+// NoPolicyFiles is the summary of LoadDir's warning of a directory that
+// holds no *.hcl file, whose detail a caller may say more precisely (what
+// an agent then runs).
+const NoPolicyFiles = "No policy files"
+
 // Subdirectories, hidden names and other files are ignored (HCLFiles),
 // with a warning for a subdirectory that holds *.hcl files.
 func (l *Loader) LoadDir(dir string) ([]*Policy, hcl.Diagnostics) {
@@ -202,7 +207,7 @@ func (l *Loader) LoadDir(dir string) ([]*Policy, hcl.Diagnostics) {
 	if len(paths) == 0 {
 		return nil, append(skipped, &hcl.Diagnostic{
 			Severity: hcl.DiagWarning,
-			Summary:  "No policy files",
+			Summary:  NoPolicyFiles,
 			Detail:   fmt.Sprintf("%s holds no *.hcl file, so no locality is shaped.", dir),
 		})
 	}

@@ -366,6 +366,19 @@ func (c *checker) policies(opts Options, files map[string]*hcl.File) []*policies
 	}
 	loader := policies.NewLoader()
 	pols, diags := loader.LoadDir(dir)
+	for _, d := range diags {
+		if d.Summary != policies.NoPolicyFiles {
+			continue
+		}
+		// What runs then: a dev agent's demo policies, or, for an agent
+		// already running policies, those (Reload refuses to drop them all).
+		switch {
+		case c.cfg.DevMode && !opts.Sources:
+			d.Detail = fmt.Sprintf("%s holds no *.hcl file: 'foreshape agent -dev' runs its built-in demo policies until a reload finds some there.", dir)
+		case !c.cfg.DevMode:
+			d.Detail = fmt.Sprintf("%s holds no *.hcl file: an agent started so shapes no locality, and a running agent's reload keeps the policies it runs.", dir)
+		}
+	}
 	for name, f := range loader.Files() {
 		files[name] = f
 	}

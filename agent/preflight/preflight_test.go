@@ -1144,3 +1144,35 @@ func wantCertWarning(t *testing.T, c *config.Config, now time.Time, field, want,
 	}
 	return ""
 }
+
+// TestEmptyPoliciesDirSaysWhatRuns: a policies.dir that holds no *.hcl
+// file is warned of with what the agent then runs. A dev agent runs its
+// demo policies (agent.Options.FallbackPolicies), so "no locality is
+// shaped", said before, was false there; a deployed agent started so
+// shapes nothing, and one running policies keeps them at a reload
+// (agent.Reload refuses to drop them all).
+func TestEmptyPoliciesDirSaysWhatRuns(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		name string
+		cfg  *config.Config
+		want string
+	}{
+		{"dev", config.DevDefault(), "'foreshape agent -dev' runs its built-in demo policies until a reload finds some there"},
+		{"deployed", newFixture(t).config(), "an agent started so shapes no locality, and a running agent's reload keeps the policies it runs"},
+	} {
+		if diags := config.Set(tc.cfg, "policies.dir", dir, "a test"); diags.HasErrors() {
+			t.Fatal(diags.Error())
+		}
+		_, diags := preflight.Check(tc.cfg, preflight.Options{})
+		var got []string
+		for _, d := range diags {
+			if d.Summary == policies.NoPolicyFiles {
+				got = append(got, d.Detail)
+			}
+		}
+		if len(got) != 1 || !strings.Contains(got[0], tc.want) || !strings.HasPrefix(got[0], dir) {
+			t.Errorf("%s: warnings %q; want one naming %s: %q", tc.name, got, dir, tc.want)
+		}
+	}
+}
