@@ -133,11 +133,12 @@ shaping "ops" {
 // all of dc1 from 08:30 without migrate.targets; its forecast of dc3 is
 // 30% and, from the window's start, carries dc1's 4,500 MHz (+28 points
 // of dc3's 16,000), as predict adds a drain of another locality there.
-// dc2 is at 40%. dc3 has the more room where the moves land, before the
-// window: 80 - 30 - 6.25 = 43.75 points after a 1,000 MHz move, against
-// dc2's 33.75. Before, dc3 was read up to the window's start, its point
-// at 08:30 holding dc1's work twice (58 + 6.25: 15.75 points of room), and
-// every move went to dc2, though ops's forecast of dc3 took them in.
+// dc2 is at 40%. dc3, ops's own locality, is tried first and takes every
+// move: before the window 30 + 4 × 6.25 = 55 points, inside it the
+// forecast less dc1's work plus the moves queued there. Before db9522f,
+// dc3 was read up to the window's start, its point at 08:30 holding
+// dc1's work twice (58 + 6.25: 15.75 points of room), and every move
+// went to dc2, though ops's forecast of dc3 took them in.
 func TestDrainIntoTheDeclaringLocalityCountsItsWorkOnce(t *testing.T) {
 	f := baseFixture(t, "reschedule")
 	f.pols = append(f.pols, parsePolicies(t, opsOfDC3)...)
@@ -164,8 +165,8 @@ func TestDrainIntoTheDeclaringLocalityCountsItsWorkOnce(t *testing.T) {
 	for _, s := range plan.Submit {
 		if r := s.Request; !WindowHold(&r) {
 			queued = append(queued, r.Resource.ID+">"+r.Target)
-			if !strings.Contains(r.Reason, "to dc3: the allowed target with the most room, 44% below its line") {
-				t.Errorf("%s: reason %q; want dc3 chosen with 44%% of room", r.Resource.ID, r.Reason)
+			if !strings.Contains(r.Reason, "to dc3, the policy's own locality, first: it stays under its line through the window's end at 09:30") {
+				t.Errorf("%s: reason %q; want dc3 chosen first, as the policy's own locality", r.Resource.ID, r.Reason)
 			}
 		}
 	}

@@ -13,7 +13,11 @@
 //     on them (reschedule, affinity), targeted at the policy's
 //     migrate.targets (or any other policy's locality that shares no
 //     node with the drained one) that the job's constraints allow and
-//     that has the most room; a window's request
+//     that has the most room (with no migrate.targets, the rest of a
+//     locality first for a drain of some of its nodes, and the policy's
+//     own locality first for a drain of all of another, whose work its
+//     forecast carries inside the window: each while every move may run
+//     there and it stays under its line); a window's request
 //     not started is cancelled once its window has ended, or once its
 //     schedule (or policy) is no longer in the policies;
 //   - rebalancing (migrate.rebalance): when a locality's planning quantile

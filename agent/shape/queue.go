@@ -320,7 +320,9 @@ func (p *planner) check(target string, from, to time.Time, size state.Resources,
 				k++
 			}
 			c := p.recvPct(li, metric, sum)
-			planning := li.placeable(metric, f.Planning[i])
+			// Drained work the forecast carries here inside its window
+			// is counted as its moves arrive (carried).
+			planning := li.placeable(metric, f.Planning[i]) - p.carriedAt(li, metric, t)
 			need := planning + c + add
 			if need > maxNeed {
 				maxNeed, at, plan, comm = need, t, planning, c

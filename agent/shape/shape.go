@@ -98,6 +98,21 @@ type planner struct {
 	// held in this pass for room there: requests after it into the same
 	// target do not start unless their deadline presses (head of line).
 	roomWait map[string]string
+	// carried is, per locality path, the drains of all of another
+	// locality whose work its policy's forecast carries inside their
+	// windows (see carry).
+	carried map[string][]carriedDrain
+}
+
+// carriedDrain is a drain window of all of another locality whose
+// declaring policy (policy, without migrate.targets) forecasts its own
+// locality with the drained locality's demand added inside the window
+// (predict's drain of another locality): work is what its moves still
+// have to move, the ready nodes' movable allocations.
+type carriedDrain struct {
+	policy     string
+	start, end time.Time
+	work       state.Resources
 }
 
 type arrival struct {
@@ -214,6 +229,7 @@ func newPlanner(in Input) *planner {
 	p.holdUnplaced()
 	p.holdSpreads()
 	p.demandOverCapacity()
+	p.carry()
 	// A reservation holds what its placeholder still holds. A running
 	// move's arrival below replaces it: each stop hands the room of the
 	// allocation it moves over to its replacement, which is then in the
@@ -304,6 +320,66 @@ func (p *planner) demandOverCapacity() {
 		}
 		p.fcDemand[key] = &g
 	}
+}
+
+// carry lists, per locality, the drain windows in their lead time or
+// under way whose work its forecast carries inside them (carriedDrain):
+// each of all of another locality that shares no node with the declaring
+// policy's own, by a policy without migrate.targets, as predict adds
+// them. Not all of that work need come here: the planner sends it to the
+// policy's own locality first while it stays under its line, and the
+// rest elsewhere (chooseTarget). So inside such a window the locality's
+// room and its crossings are read on its forecast less that work, and
+// the moves that come here are counted as every move into a locality is
+// (arrivals; the window's moves queued here, as its targets are chosen:
+// homeDrain): each move is counted once, here or at its target, and work
+// that goes elsewhere is not read here as if it came. The work is what
+// is still on the drained nodes, so a move that has landed leaves it, and
+// the forecast's level, which has seen it land, carries it.
+func (p *planner) carry() {
+	p.carried = map[string][]carriedDrain{}
+	p.eachDrainWindow(func(pol *policies.Policy, s *policies.Schedule, w policies.Window, l policies.Locality) {
+		if s.Nodes != "" || len(pol.Migrate.Targets) > 0 || l.SharesNodes(pol.Locality) {
+			return
+		}
+		var work state.Resources
+		for i := range p.c.Nodes {
+			if n := &p.c.Nodes[i]; n.Ready && In(l, n) {
+				for _, m := range p.movable(n) {
+					work = work.Add(m.Size)
+				}
+			}
+		}
+		loc := pol.Locality.String()
+		p.carried[loc] = append(p.carried[loc], carriedDrain{policy: pol.Name, start: w.Start, end: w.End, work: work})
+	})
+}
+
+// carriedAt is the work of the drains of other localities whose windows
+// hold t and whose policy made li's forecast of metric (carried), in
+// percent of the capacity of its nodes that take new work.
+func (p *planner) carriedAt(li *localityInfo, metric string, t time.Time) float64 {
+	return p.recvPct(li, metric, p.carriedWork(li.path, metric, t))
+}
+
+// carriedWork is the work of the drains of other localities whose windows
+// hold t and whose policy made loc's forecast of metric (carried).
+func (p *planner) carriedWork(loc, metric string, t time.Time) state.Resources {
+	var sum state.Resources
+	cs := p.carried[loc]
+	if len(cs) == 0 {
+		return sum
+	}
+	f := p.forecast(loc, metric)
+	if f == nil {
+		return sum
+	}
+	for _, c := range cs {
+		if c.policy == f.Policy && !t.Before(c.start) && t.Before(c.end) {
+			sum = sum.Add(c.work)
+		}
+	}
+	return sum
 }
 
 // landing reports whether a finished move's work is too recent for the
@@ -645,6 +721,7 @@ func (p *planner) drainWindow(pol *policies.Policy, s *policies.Schedule, w poli
 	for _, n := range nodes {
 		windowNodes = append(windowNodes, n.ID)
 	}
+	home := p.newHomeDrain(pol, s, w, l, fmt.Sprintf("schedule/%s/%s/%d/", pol.Name, s.Name, w.Start.Unix()))
 	var reqs []state.MigrationRequest
 	// The requests the window needs that could not be made (no target),
 	// and why the first could not.
@@ -671,7 +748,7 @@ func (p *planner) drainWindow(pol *policies.Policy, s *policies.Schedule, w poli
 		if s.Nodes != "" {
 			exclude = windowNodes
 		}
-		target, note := p.chooseTarget(pol, src, r.Moves, p.now, w.Start, exclude)
+		target, note := p.chooseTarget(pol, src, r.Moves, p.now, w.Start, exclude, home)
 		// The window's nodes: its moves keep off them, and the coordinator
 		// takes them all out of scheduling as the window's first request
 		// is queued (holdWindows), else at its first move's start.
@@ -697,6 +774,9 @@ func (p *planner) drainWindow(pol *policies.Policy, s *policies.Schedule, w poli
 		r.Estimated = RequestEstimate(p.in.State.Estimates, &r)
 		r.Reason = fmt.Sprintf("%s; to %s", why, note)
 		p.submit(pol, r)
+		if home != nil && target == pol.Locality.String() {
+			home.sent = home.sent.Add(r.Moved)
+		}
 	}
 	p.holdWindow(pol, s, w, l, nodes, unmade, unmadeWhy)
 }
@@ -911,15 +991,27 @@ func (p *planner) candidates(pol *policies.Policy, src string, own bool) []strin
 // chooseTarget picks, among the localities pol allows, the one whose nodes
 // the most moves' jobs may run on and, among those, the one with the most
 // room at its planning quantile over [from, to]. note says why.
-func (p *planner) chooseTarget(pol *policies.Policy, src string, moves []state.Move, from, to time.Time, exclude []string) (string, string) {
+//
+// home is set for the moves of a drain window of all of another locality
+// when pol lists no migrate.targets: pol's own locality, whose forecast
+// carries the drained work inside the window, comes first (see
+// homeDrain).
+func (p *planner) chooseTarget(pol *policies.Policy, src string, moves []state.Move, from, to time.Time, exclude []string, home *homeDrain) (string, string) {
 	best, bestFeasible, bestRoom := "", -1, math.Inf(-1)
+	homeRoom := math.NaN()
 	var tried []string
 	var total state.Resources
 	for _, m := range moves {
 		total = total.Add(m.Size)
 	}
+	cands := p.candidates(pol, src, len(exclude) > 0)
+	if home != nil {
+		if i := slices.Index(cands, pol.Locality.String()); i > 0 {
+			cands = slices.Insert(slices.Delete(cands, i, i+1), 0, pol.Locality.String())
+		}
+	}
 	srcLoc, srcErr := policies.ParseLocality(src)
-	for _, cand := range p.candidates(pol, src, len(exclude) > 0) {
+	for _, cand := range cands {
 		// A listed target that may share a node with src (dc1/*/batch
 		// for a drain of all of dc1 that another policy declares, which
 		// the loader does not refuse, as it shares no node with that
@@ -967,15 +1059,23 @@ func (p *planner) chooseTarget(pol *policies.Policy, src string, moves []state.M
 				best, bestFeasible, bestRoom = cand, feasible, room
 				break
 			}
-		} else if cand == pol.Locality.String() && len(exclude) == 0 && from.Before(to) {
+		} else if home != nil && cand == pol.Locality.String() {
 			// The policy's own locality, for its drain of all of another
-			// (its own, or one that holds it, is no candidate): from the
-			// window's start its forecast carries the drained
-			// locality's demand already (predict's drain of another
-			// locality), so it is read before the start only, where
-			// the moves land, not with their work counted twice there.
-			// A window under way is read as before.
-			room = p.room(li, from, to.Add(-time.Nanosecond), total)
+			// without migrate.targets: its forecast carries the drained
+			// locality's work inside the window (predict), so it comes
+			// first, as the rest of a locality does for a drain of some
+			// of its nodes: chosen while every move may run there and
+			// it stays under its line from now through the window's end
+			// with this move and the window's moves queued there before
+			// it, their work counted as it arrives, not as the forecast
+			// carries it (carried). Otherwise it competes for the most
+			// room on that reading, and the operator reads why.
+			room = p.room(li, from, home.w.End.Add(-time.Nanosecond), total.Add(home.sent))
+			if feasible == len(moves) && room >= 0 {
+				best, bestFeasible, bestRoom = cand, feasible, room
+				break
+			}
+			homeRoom = room
 		} else {
 			room = p.room(li, from, to, total)
 		}
@@ -996,7 +1096,58 @@ func (p *planner) chooseTarget(pol *policies.Policy, src string, moves []state.M
 	if math.IsInf(bestRoom, 1) {
 		return best, where + ": no forecast for it; chosen for its free capacity"
 	}
-	return best, fmt.Sprintf("%s: the allowed target with the most room, %s below its line at the planning quantile after the move", where, pct(bestRoom))
+	if home != nil && best == pol.Locality.String() && !math.IsNaN(homeRoom) && bestRoom == homeRoom {
+		// Its own locality had no room, and no other more.
+		return best, fmt.Sprintf("%s, the policy's own locality, tried first: the allowed target with the most room, %s below its line at the planning quantile through the window's end at %s",
+			where, pct(bestRoom), clock(home.w.End))
+	}
+	if home != nil && best == pol.Locality.String() {
+		return best, fmt.Sprintf("%s, the policy's own locality, first: it stays under its line through the window's end at %s with the window's moves queued there, %s below at the planning quantile after the move",
+			where, clock(home.w.End), pct(bestRoom))
+	}
+	note := fmt.Sprintf("%s: the allowed target with the most room, %s below its line at the planning quantile after the move", where, pct(bestRoom))
+	switch {
+	case math.IsNaN(homeRoom):
+	case homeRoom < 0:
+		note += fmt.Sprintf(" (%s, the policy's own locality, tried first, would be %s over its line by the window's end at %s with the window's moves queued there)",
+			pol.Locality, pct(-homeRoom), clock(home.w.End))
+	default:
+		note += fmt.Sprintf(" (%s, the policy's own locality, tried first, may run only some of the moves)", pol.Locality)
+	}
+	return best, note
+}
+
+// homeDrain is what chooseTarget reads of a drain window of all of another
+// locality declared by a policy without migrate.targets: the window, and
+// the work of its moves queued into the policy's own locality that is not
+// counted there yet as arriving (made in this pass, or queued earlier
+// and neither running nor holding a reservation).
+type homeDrain struct {
+	w    policies.Window
+	sent state.Resources
+}
+
+// newHomeDrain is the homeDrain of pol's drain window w of all of the
+// locality src, or nil when the policy's own locality is not read first
+// for its moves: the drain names nodes, the policy lists migrate.targets
+// (its forecast then carries nothing of it), or its own locality may
+// share nodes with src (no candidate). prefix is the window's origin keys'.
+func (p *planner) newHomeDrain(pol *policies.Policy, s *policies.Schedule, w policies.Window, l policies.Locality, prefix string) *homeDrain {
+	if s.Nodes != "" || len(pol.Migrate.Targets) > 0 || l.SharesNodes(pol.Locality) {
+		return nil
+	}
+	h := &homeDrain{w: w}
+	own := pol.Locality.String()
+	for i := range p.in.State.Requests {
+		r := &p.in.State.Requests[i]
+		if r.State.Terminal() || r.Target != own || r.Source != l.String() || !strings.HasPrefix(r.OriginKey, prefix) {
+			continue
+		}
+		if _, counted := p.arrivals[own][r.ID]; !counted {
+			h.sent = h.sent.Add(r.Moved)
+		}
+	}
+	return h
 }
 
 // freeNode is a receiving node's free capacity.
@@ -1022,9 +1173,11 @@ func (p *planner) feasibleIn(m state.Move, li *localityInfo, exclude ...string) 
 }
 
 // room is the least margin, in percent points, between the locality's
-// line and its planning quantile plus committed arrivals plus size over
-// [from, to], across CPU and memory, on the nodes that take new work (see
-// placeable); +Inf without forecasts, -Inf when no node takes new work.
+// line and its planning quantile (less the drained work it carries that
+// is counted as it arrives: carriedAt) plus committed arrivals plus size
+// over [from, to], across CPU and memory, on the nodes that take new work
+// (see placeable); +Inf without forecasts, -Inf when no node takes new
+// work.
 func (p *planner) room(li *localityInfo, from, to time.Time, size state.Resources) float64 {
 	if li.receiving == 0 {
 		return math.Inf(-1)
@@ -1043,7 +1196,7 @@ func (p *planner) room(li *localityInfo, from, to time.Time, size state.Resource
 			if t.After(to) {
 				break
 			}
-			need := li.placeable(metric, f.Planning[i]) + p.committed(li, metric, t, "") + add
+			need := li.placeable(metric, f.Planning[i]) - p.carriedAt(li, metric, t) + p.committed(li, metric, t, "") + add
 			room = min(room, f.Line-need)
 		}
 	}
@@ -1173,7 +1326,7 @@ func (p *planner) rebalance() {
 			continue
 		}
 		horizon := f.Times[len(f.Times)-1]
-		target, note := p.chooseTarget(pol, src, picked, p.now, horizon, nil)
+		target, note := p.chooseTarget(pol, src, picked, p.now, horizon, nil, nil)
 		var total state.Resources
 		for _, m := range picked {
 			total = total.Add(m.Size)
@@ -1233,15 +1386,19 @@ func (p *planner) relieved(loc string) bool {
 // A locality with ready nodes none of which takes new work has no such
 // crossing: its nodes were taken out of scheduling (an operator's cordon,
 // a drain window), and nodes added there are not what that asked for.
+// Either reads the forecast less the drained work it carries inside a
+// drain window of another locality in its lead time or under way
+// (carried): that work comes as its moves are queued, here or elsewhere,
+// and the queue checks, and scales for, the moves into this locality as
+// it does any move, so read here too it scaled for work that went to
+// another locality, or for work counted twice.
 func (p *planner) crossing(loc string, demand bool) (metric string, at time.Time, excess float64) {
 	var li *localityInfo
-	if demand {
-		if l, ok := p.locality(loc); ok && len(l.nodes) > 0 {
-			if l.receiving == 0 {
-				return "", time.Time{}, 0
-			}
-			li = l
+	if l, ok := p.locality(loc); ok && len(l.nodes) > 0 {
+		if demand && l.receiving == 0 {
+			return "", time.Time{}, 0
 		}
+		li = l
 	}
 	for _, m := range []string{"cpu", "memory"} {
 		f := p.forecast(loc, m)
@@ -1254,8 +1411,11 @@ func (p *planner) crossing(loc string, demand bool) (metric string, at time.Time
 		var first time.Time
 		peak := math.Inf(-1)
 		for i, v := range f.Planning {
-			if li != nil {
-				v = li.placeable(m, v)
+			switch {
+			case li != nil && demand:
+				v = li.placeable(m, v) - p.carriedAt(li, m, f.Times[i])
+			case li != nil:
+				v -= p.pctOf(li, m, p.carriedWork(loc, m, f.Times[i]))
 			}
 			if v > f.Line && first.IsZero() {
 				first = f.Times[i]
