@@ -38,7 +38,8 @@ import (
 // another locality sends that locality's demand here: inside the window it
 // is added, as a percent of this locality's capacity, less what the
 // forecast already carries of it once the moves have begun: see
-// drainOccurrence; with migrate.targets set, or for one that names some
+// drainOccurrence; the planner sends the moves here first while they fit
+// (homeFirst); with migrate.targets set, or for one that names some
 // of its nodes, nothing is added here: the work goes to the targets
 // (none shares a node with this locality) or to the rest of the drained
 // locality first (see movesElsewhere). nodes are
@@ -140,6 +141,9 @@ func applySchedules(fc *Forecast, pol *policies.Policy, h history, raw []float64
 						if note := overlapNote(fc, w, l, added); note != "" {
 							e.Detail += "; " + note
 						}
+						if !l.SharesNodes(pol.Locality) {
+							e.Detail += "; " + homeFirst
+						}
 					}
 					events = append(events, e)
 				}
@@ -148,6 +152,16 @@ func applySchedules(fc *Forecast, pol *policies.Policy, h history, raw []float64
 	}
 	return events
 }
+
+// homeFirst says where the planner sends the moves of a drain of all of
+// another locality that shares no node with the policy's own, declared
+// without migrate.targets (shape's chooseTarget): here first, while every
+// move may run here and this locality stays under its line with them,
+// reading this forecast inside the window less the work still to move;
+// the rest to the other allowed localities. All of the drained demand is
+// added here all the same: which moves fit is the planner's to find as
+// it queues them.
+const homeFirst = "the planner sends its moves here first, while this locality stays under its line with them, and the rest to the other allowed localities"
 
 // holds reports whether every node of b is one of a's: each part of a is
 // any, or b's.

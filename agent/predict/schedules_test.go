@@ -649,8 +649,8 @@ func TestDrainOfSomeNodesOfAnotherLocalityAddsNothingHere(t *testing.T) {
 // migrate.targets that drains another locality sends its work to the
 // targets, none of which shares a node with its own: nothing of the
 // drained locality's demand is added to its forecast, and the event says
-// where the work goes. Without targets it is added (the planner may send
-// the work here).
+// where the work goes. Without targets it is added, and the event says
+// the planner sends the moves here first while they fit.
 func TestDrainOfAnotherLocalityWithTargetsAddsNothingHere(t *testing.T) {
 	const dc2 = `schedule "dc2-down" {
     cron       = "0 9 * * *"
@@ -665,7 +665,7 @@ func TestDrainOfAnotherLocalityWithTargetsAddsNothingHere(t *testing.T) {
 		added   bool
 		detail  string
 	}{
-		{name: "no targets", added: true, detail: "moves here"},
+		{name: "no targets", added: true, detail: "moves here; the planner sends its moves here first, while this locality stays under its line with them, and the rest to the other allowed localities"},
 		{name: "migrate.targets", targets: []policies.Locality{{Datacenter: "dc3"}}, detail: "its work moves to dc3 (migrate.targets); nothing is added here"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
