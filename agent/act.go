@@ -459,10 +459,10 @@ func (x *actor) Cancel(ctx context.Context, id string) error {
 	if err != nil {
 		return fmt.Errorf("no data time: %w", api.ErrUnavailable)
 	}
-	_, err = applier{x.a.node}.Apply(ctx, state.CancelRequest{ID: id, At: now.UTC(), Reason: "cancelled by an operator"})
+	_, err = applier{x.a.node}.Apply(ctx, state.CancelRequest{ID: id, At: now.UTC(), Reason: migrate.OperatorCancel})
 	if err == nil {
 		_, _ = applier{x.a.node}.Apply(ctx, state.AppendDecisions{Decisions: []state.Decision{{Time: now.UTC(), Kind: "cancel",
-			Policy: r.Policy, Locality: r.Source, Request: id, Reason: "cancelled by an operator"}}})
+			Policy: r.Policy, Locality: r.Source, Request: id, Reason: migrate.OperatorCancel}}})
 	}
 	return apiError(err)
 }

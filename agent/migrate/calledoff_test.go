@@ -46,7 +46,7 @@ func TestWindowCalledOffByAnOperatorGivesItsNodesBack(t *testing.T) {
 				if !x.State.Queued() {
 					t.Fatalf("%s %s at 06:14; the test needs every request of the window waiting", x.ID, x.State)
 				}
-				mustApply(t, h, state.CancelRequest{ID: x.ID, At: h.now(), Reason: operatorCancel})
+				mustApply(t, h, state.CancelRequest{ID: x.ID, At: h.now(), Reason: OperatorCancel})
 				cancelled = append(cancelled, x.ID)
 			}
 			if len(cancelled) == 0 {

@@ -193,10 +193,10 @@ func (c *Coordinator) owedBack(view state.ActView, now time.Time, r state.Migrat
 	return debt{}
 }
 
-// operatorCancel is the reason of an operator's cancel of a request (the
+// OperatorCancel is the reason of an operator's cancel of a request (the
 // agent's act backend writes it: `foreshape queue cancel`, the API, the
 // dashboard).
-const operatorCancel = "cancelled by an operator"
+const OperatorCancel = "cancelled by an operator"
 
 // operatorCancelled reports whether an operator called off r's drain
 // window before it moved anything: every request of the window was
@@ -220,7 +220,7 @@ func (c *Coordinator) operatorCancelled(view state.ActView, r state.MigrationReq
 		if x.State != state.RequestCancelled || !x.Started.IsZero() {
 			return false
 		}
-		byOperator = byOperator || x.Reason == operatorCancel
+		byOperator = byOperator || x.Reason == OperatorCancel
 	}
 	return byOperator
 }
