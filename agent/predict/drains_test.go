@@ -12,9 +12,9 @@ import (
 )
 
 // TestDrainsOfSharedNodesAtOnceAddTheirWorkOnce: two drain schedules of
-// one policy that take some nodes at once (which the loader refuses when
-// it finds their windows overlap, reading a year of them: these are
-// built past it) add each node's work to the forecast once. dc1/web
+// one policy that take some nodes at once (which the loader warns of when
+// it finds their windows overlap, reading a year of them) add each
+// node's work to the forecast once. dc1/web
 // holds 10,000 MHz at 40%; dc2's 1,500 MHz add 15 points, its batch
 // nodes' 600 MHz 6. Inside 09:00–09:15 the p50 is 55 whichever comes
 // first: a locality that shares nodes with one added already adds what
