@@ -191,9 +191,15 @@ const (
 // heldNodes are the nodes r holds out of scheduling now: a whole-node
 // request's node while it is queued (holdNodes) or running, a drain
 // window's (queued, holdWindows, unless planned dry; begun and not
-// cancelled; not ended), a running spread's nodes.
+// cancelled; not ended), a running spread's nodes. A queued request holds
+// nothing while the queue is paused, which takes nothing out (holdNodes,
+// holdWindows): a purged node it held is not taken out again
+// (holdAgainAll) and its give-back is not held back (giveBackAgainAll)
+// until the resume, as held reads it for every other give-back.
 func (c *Coordinator) heldNodes(now time.Time, r state.MigrationRequest) []string {
 	switch {
+	case r.State.Queued() && (r.Resource.Kind == state.ResourceNode || r.Origin == "schedule") && c.paused():
+		return nil
 	case r.Resource.Kind == state.ResourceNode && r.State.Queued() && !shape.WindowHold(&r):
 		return []string{r.Resource.ID}
 	case r.Origin == "schedule":
