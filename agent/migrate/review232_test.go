@@ -54,7 +54,11 @@ shaping "ops" {
 	if !shape.WindowHold(&hold) {
 		t.Fatal("the test needs a window's hold request")
 	}
-	c := &Coordinator{pols: pols}
+	fsm, err := state.NewFSM(state.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &Coordinator{pols: pols, cfg: Config{State: fsm}}
 	if got := c.heldNodes(start.Add(-time.Hour), hold); !slices.Equal(got, []string{"id-a-1", "id-a-2"}) {
 		t.Errorf("heldNodes %q; want the window's nodes: its hold starts, ops not being forecast_only", got)
 	}
