@@ -135,10 +135,12 @@ var errCalledOff = errors.New("an operator cancelled every request of its drain 
 // placed on its nodes since they were given back, or a request in place of
 // a cancelled one, is not queued again in that window.
 func (c *Coordinator) calledOff(view state.ActView, r state.MigrationRequest) bool {
-	if r.Origin != "schedule" {
-		return false
-	}
-	key := windowKey(r)
+	return r.Origin == "schedule" && c.windowCalledOff(view, windowKey(r))
+}
+
+// windowCalledOff reports whether an operator called off the drain window
+// keyed key (windowKey; operatorCancelled).
+func (c *Coordinator) windowCalledOff(view state.ActView, key string) bool {
 	for _, x := range view.Requests {
 		if x.Origin == "schedule" && windowKey(x) == key {
 			return c.operatorCancelled(view, x)

@@ -132,3 +132,44 @@ func (h *harness) registerOn(name, node string) *nomadapi.AllocationListStub {
 	h.t.Fatalf("%s never ran on %s: %+v", name, node, h.allocs(name))
 	return nil
 }
+
+// TestWindowCalledOffHoldsBackNoGiveBack: an operator calls off dc1's
+// maintenance window (06:30–07:30) at 06:14, cancelling every request of
+// it before any started; a-1 is back in scheduling. At 06:35 a whole-node
+// request of a-1 takes it out and is cancelled. The window an operator
+// called off held that give-back back until its end, 07:30 (read as a
+// window of the policies under way that takes a-1 down), though it takes
+// nothing out itself. Now a-1 goes back at the next pass.
+func TestWindowCalledOffHoldsBackNoGiveBack(t *testing.T) {
+	h := newHarness(t, actScenario, cappedWindowPolicies())
+	a1 := h.nodeID("a-1")
+	h.passUntil(time.Date(2026, 1, 5, 6, 14, 0, 0, time.UTC), nil)
+	for _, x := range h.local.FSM.Act().Requests {
+		if x.Origin == "schedule" {
+			if !x.State.Queued() {
+				t.Fatalf("%s %s at 06:14; the test needs every request of the window waiting", x.ID, x.State)
+			}
+			mustApply(t, h, state.CancelRequest{ID: x.ID, At: h.now(), Reason: OperatorCancel})
+		}
+	}
+	h.passUntil(time.Date(2026, 1, 5, 6, 35, 0, 0, time.UTC), nil)
+	if got := h.eligibility(a1); got != nomadapi.NodeSchedulingEligible {
+		t.Fatalf("a-1 %s at 06:35 after its window was called off; the test needs it back", got)
+	}
+	mustApply(t, h, state.SetQueuePaused{Paused: true, At: h.now(), By: "test"})
+	id, err := h.c.Submit(h.ctx, h.now(), h.pols, Submission{Node: a1, Target: "dc2", Reason: "maintenance"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.run(h.flatForecasts(30))
+	h.holdThenPause()
+	if got := h.eligibility(a1); got != nomadapi.NodeSchedulingIneligible {
+		t.Fatalf("a-1 %s while %s waits queued: not held", got, id)
+	}
+	mustApply(t, h, state.CancelRequest{ID: id, At: h.now(), Reason: OperatorCancel})
+	h.quarterPass()
+	if got := h.eligibility(a1); got != nomadapi.NodeSchedulingEligible {
+		t.Errorf("a-1 %s after %s was cancelled: its give-back waits for the window an operator called off; decisions %q",
+			got, id, h.decisionsSaying("", "a-1"))
+	}
+}

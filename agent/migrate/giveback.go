@@ -273,7 +273,7 @@ func (c *Coordinator) held(view state.ActView, now time.Time, node string, r sta
 	if w, ok := c.holdRequestHold(view, now, node, except); ok {
 		return true, &w
 	}
-	if w, ok := c.windowHold(now, node, except); ok {
+	if w, ok := c.windowHold(view, now, node, except); ok {
 		return true, &w
 	}
 	return false, nil
@@ -435,8 +435,10 @@ func (c *Coordinator) openWindows(now time.Time) []openWindow {
 // windowHold finds a drain window of the policies running at now that
 // takes node down, other than the one keyed except (a window's own end
 // does not wait for itself): the one that ends last when several do.
-// A node the view does not list (purged) is held by none.
-func (c *Coordinator) windowHold(now time.Time, node, except string) (openWindow, bool) {
+// A node the view does not list (purged) is held by none, and a window an
+// operator called off (windowCalledOff) holds none: it gave its own nodes
+// back and takes nothing out until its end.
+func (c *Coordinator) windowHold(view state.ActView, now time.Time, node, except string) (openWindow, bool) {
 	n, listed := c.view.nodes[node]
 	if !listed {
 		return openWindow{}, false
@@ -444,7 +446,7 @@ func (c *Coordinator) windowHold(now time.Time, node, except string) (openWindow
 	var last openWindow
 	found := false
 	for _, w := range c.openWindows(now) {
-		if w.key != except && w.takes(n) && (!found || w.end.After(last.end)) {
+		if w.key != except && w.takes(n) && (!found || w.end.After(last.end)) && !c.windowCalledOff(view, w.key) {
 			last, found = w, true
 		}
 	}
