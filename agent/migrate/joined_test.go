@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	nomadapi "github.com/hashicorp/nomad/api"
 )
 
 // TestNodeJoiningAWindowIsTakenOut: dc1's maintenance window (06:30–07:30)
@@ -52,4 +54,98 @@ func TestNodeJoiningAWindowIsTakenOut(t *testing.T) {
 		t.Errorf("hold decisions naming a-2 %q; want one", holds)
 	}
 	t.Logf("holds %q", holds)
+}
+
+// TestJoinedNodePurgedIsHeldAgainAndGivenBackAgain: a-2 joins dc1 at
+// 06:39, in the maintenance window (06:30–07:30), and goes out of
+// scheduling for it (holdJoined); then it is purged and its client
+// registers it again. The purge re-hold (holdAgainAll) and re-give-back
+// (giveBackAgainAll) read only the nodes the window's requests list, so
+// a-2 was neither:
+//   - purged within a heartbeat of its take-out, it came back eligible
+//     and stayed in scheduling through the window; now it is taken out
+//     again, with a hold decision, and given back at 07:30;
+//   - purged within a heartbeat after its give-back at 07:30, it came
+//     back out of scheduling, as its client last heard, for good; now it
+//     is given back again, with a restore decision. (Purged while held,
+//     it is given back once it is listed again, as before.)
+func TestJoinedNodePurgedIsHeldAgainAndGivenBackAgain(t *testing.T) {
+	scenario := actScenario + "\nreregister = \"2m\"\n"
+	join := func(h *harness) string {
+		h.t.Helper()
+		h.passUntil(time.Date(2026, 1, 5, 6, 39, 0, 0, time.UTC), nil)
+		ids, err := h.sim.AddNodes("a", 1)
+		if err != nil || len(ids) != 1 {
+			h.t.Fatalf("add a node to dc1: %v %v", ids, err)
+		}
+		a2 := ids[0]
+		for range 3 {
+			h.quarterPass()
+			if h.eligibility(a2) == nomadapi.NodeSchedulingIneligible {
+				return a2
+			}
+		}
+		h.t.Fatalf("a-2 %s at %s, joined at 06:39; the test needs it taken out", h.eligibility(a2), h.now().Format(time.TimeOnly))
+		return ""
+	}
+	registered := func(h *harness, node string) {
+		h.t.Helper()
+		for n := 0; ; n++ {
+			if _, _, err := h.client.Nodes().Info(node, nil); err == nil {
+				return
+			}
+			if n > 300 {
+				h.t.Fatal("a-2's client did not register it again")
+			}
+			h.step(time.Second)
+		}
+	}
+	t.Run("held again", func(t *testing.T) {
+		h := newHarness(t, scenario, windowPolicies(""))
+		a2 := join(h)
+		h.purgeNode(a2)
+		registered(h, a2)
+		if got := h.eligibility(a2); got != nomadapi.NodeSchedulingEligible {
+			t.Fatalf("a-2 registered again %s; the test needs it back eligible", got)
+		}
+		back := h.now().Format("15:04")
+		spans := h.outSpans(time.Date(2026, 1, 5, 7, 33, 0, 0, time.UTC), a2)[a2]
+		if want := []string{back + "–07:30"}; !slices.Equal(spans, want) {
+			t.Errorf("a-2, registered again at %s, out of scheduling %q; want %q", back, spans, want)
+		}
+		if got := h.decisionsSaying("", "a-2 was purged from Nomad and its client registered it again"); len(got) != 1 {
+			t.Errorf("decisions on holding a-2 again %q; want one", got)
+		}
+	})
+	t.Run("given back again", func(t *testing.T) {
+		h := newHarness(t, scenario, windowPolicies(""))
+		a2 := join(h)
+		h.passUntil(time.Date(2026, 1, 5, 7, 29, 0, 0, time.UTC), nil)
+		// A pass at a time, purged as soon as a pass gave it back.
+		for n := 0; ; n++ {
+			h.run(h.flatForecasts(30))
+			if err := h.c.Follow(h.ctx, h.now()); err != nil {
+				t.Fatal(err)
+			}
+			if h.eligibility(a2) == nomadapi.NodeSchedulingEligible {
+				break
+			}
+			if n > 20 {
+				t.Fatal("a-2 not given back within five minutes of the window's end")
+			}
+			h.step(15 * time.Second)
+		}
+		h.purgeNode(a2)
+		registered(h, a2)
+		if got := h.eligibility(a2); got != nomadapi.NodeSchedulingIneligible {
+			t.Fatalf("a-2 registered again %s; the test needs it out, as its client last heard", got)
+		}
+		h.passUntil(h.now().Add(3*time.Minute), nil)
+		if got := h.eligibility(a2); got != nomadapi.NodeSchedulingEligible {
+			t.Errorf("a-2 %s after the window, registered again out of scheduling; want it given back; decisions %q", got, h.decisionsSaying("", "a-2"))
+		}
+		if got := h.decisionsSaying("", "a-2 eligible again: it was purged"); len(got) != 1 {
+			t.Errorf("decisions on giving a-2 back again %q; want one", got)
+		}
+	})
 }

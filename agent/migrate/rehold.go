@@ -191,7 +191,8 @@ const (
 // heldNodes are the nodes r holds out of scheduling now: a whole-node
 // request's node while it is queued (holdNodes) or running, a drain
 // window's (queued, holdWindows, unless planned dry; begun and not
-// cancelled; not ended), a running spread's nodes. A queued request holds
+// cancelled; not ended), those it lists and those that joined its
+// localities late (joinedNodes), a running spread's nodes. A queued request holds
 // nothing while the queue is paused, which takes nothing out (holdNodes,
 // holdWindows): a purged node it held is not taken out again
 // (holdAgainAll) and its give-back is not held back (giveBackAgainAll)
@@ -209,7 +210,7 @@ func (c *Coordinator) heldNodes(now time.Time, r state.MigrationRequest) []strin
 		if end, ok := c.windowEnd(r); !ok || !now.Before(end) {
 			return nil
 		}
-		return windowNodes(r)
+		return append(windowNodes(r), c.joinedNodes(now, r)...)
 	case r.Resource.Kind == state.ResourceNode:
 		if r.State.Terminal() {
 			return nil
@@ -277,7 +278,9 @@ func (c *Coordinator) giveBackAgainAll(ctx context.Context, now time.Time, view 
 		if r.Origin == "schedule" {
 			key = windowKey(r)
 		}
-		for _, node := range backNodes(r) {
+		// A drain window gives back the nodes that joined its localities
+		// late (joinedNodes) under its key as well.
+		for _, node := range append(backNodes(r), c.joinedNodes(now, r)...) {
 			gid := intentID(state.IntentNodeEligibility, node, key, -1)
 			in, ok := c.latestIntent(gid)
 			if !ok || in.Outcome != state.OutcomeDone {

@@ -58,7 +58,7 @@ shaping "ops" {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &Coordinator{pols: pols, cfg: Config{State: fsm}}
+	c := &Coordinator{pols: pols, cfg: Config{State: fsm}, view: &viewCache{}}
 	if got := c.heldNodes(start.Add(-time.Hour), hold); !slices.Equal(got, []string{"id-a-1", "id-a-2"}) {
 		t.Errorf("heldNodes %q; want the window's nodes: its hold starts, ops not being forecast_only", got)
 	}
