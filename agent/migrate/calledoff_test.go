@@ -1,6 +1,7 @@
 package migrate
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -171,5 +172,51 @@ func TestWindowCalledOffHoldsBackNoGiveBack(t *testing.T) {
 	if got := h.eligibility(a1); got != nomadapi.NodeSchedulingEligible {
 		t.Errorf("a-1 %s after %s was cancelled: its give-back waits for the window an operator called off; decisions %q",
 			got, id, h.decisionsSaying("", "a-1"))
+	}
+}
+
+// TestWindowNotCalledOffByForeshapesCancels: dc1's maintenance window
+// (06:30–07:30) queues a request for each of web's two allocations at
+// 06:10; they wait. At 06:14 an operator cancels one of them (that move,
+// not the window); then web is stopped, and foreshape cancels the other
+// request, its work gone. Every request of the window was then cancelled
+// before it started, one by an operator, and the window read as called
+// off: a-1 went back to scheduling at the next pass, in the middle of the
+// window the operator had not called off. Now a window is called off only
+// when an operator's cancel is what left none of its requests: a-1 stays
+// out until 07:30.
+func TestWindowNotCalledOffByForeshapesCancels(t *testing.T) {
+	scenario := strings.Replace(actScenario, "  datacenter = \"dc1\"\n  count      = 1\n", "  datacenter = \"dc1\"\n  count      = 2\n", 1)
+	h := newHarness(t, scenario, cappedWindowPolicies())
+	a1 := h.nodeID("a-1")
+	h.passUntil(time.Date(2026, 1, 5, 6, 14, 0, 0, time.UTC), nil)
+	var queued []string
+	for _, x := range h.local.FSM.Act().Requests {
+		if x.Origin == "schedule" && x.State.Queued() {
+			queued = append(queued, x.ID)
+		}
+	}
+	if len(queued) < 2 {
+		t.Fatalf("window requests queued at 06:14 %q; the test needs two", queued)
+	}
+	mustApply(t, h, state.CancelRequest{ID: queued[0], At: h.now(), Reason: OperatorCancel})
+	if _, _, err := h.client.Jobs().Deregister("web", false, nil); err != nil {
+		t.Fatal(err)
+	}
+	from := h.now().Format("15:04")
+	spans := h.outSpans(time.Date(2026, 1, 5, 7, 33, 0, 0, time.UTC), a1)[a1]
+	for _, x := range h.local.FSM.Act().Requests {
+		if x.Origin == "schedule" && x.State != state.RequestCancelled {
+			t.Fatalf("%s %s; the test needs every request of the window cancelled", x.ID, x.State)
+		}
+		if x.Origin == "schedule" && x.Reason == OperatorCancel && x.ID != queued[0] {
+			t.Fatalf("%s cancelled as by an operator: %s", x.ID, x.Reason)
+		}
+	}
+	if want := []string{from + "–07:30"}; !slices.Equal(spans, want) {
+		t.Errorf("a-1 out of scheduling %q; want %q, in a window an operator did not call off; decisions %q", spans, want, h.decisionsSaying("", "a-1"))
+	}
+	if got := h.decisionsSaying("", "called off"); len(got) != 0 {
+		t.Errorf("decisions saying the window was called off %q; want none", got)
 	}
 }

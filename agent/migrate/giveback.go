@@ -200,19 +200,22 @@ const OperatorCancel = "cancelled by an operator"
 
 // operatorCancelled reports whether an operator called off r's drain
 // window before it moved anything: every request of the window was
-// cancelled before it started, at least one by an operator (the rest,
-// say, found nothing to move as they were to start), and the window has
-// not ended. Its nodes are given back at once (owedBack), not at its end,
-// and the planner's new requests of it are not queued again until its
-// end (carryOut): the operator said no to this window. A hold request
-// (shape.WindowHold) that started holds the nodes: the window is not
-// called off then.
+// cancelled before it started, and the last cancel was an operator's
+// (the others, say, found nothing to move as they were to start, before
+// the operator cancelled what was left). Its nodes are given back at once
+// (owedBack), not at its end, and the planner's new requests of it are
+// not queued again until its end (carryOut): the operator said no to this
+// window. An operator who cancels one move and leaves the rest to run
+// does not: the cancels foreshape makes later (a job stopped, its work
+// gone) leave the window under way, its nodes out until its end. A hold
+// request (shape.WindowHold) that started holds the nodes: the window is
+// not called off then.
 func (c *Coordinator) operatorCancelled(view state.ActView, r state.MigrationRequest) bool {
 	if r.Origin != "schedule" || r.Deadline.IsZero() || r.State != state.RequestCancelled || !r.Started.IsZero() {
 		return false
 	}
 	key := windowKey(r)
-	byOperator := false
+	var byOperator, byOthers time.Time
 	for _, x := range view.Requests {
 		if x.Origin != "schedule" || windowKey(x) != key {
 			continue
@@ -220,9 +223,15 @@ func (c *Coordinator) operatorCancelled(view state.ActView, r state.MigrationReq
 		if x.State != state.RequestCancelled || !x.Started.IsZero() {
 			return false
 		}
-		byOperator = byOperator || x.Reason == OperatorCancel
+		last := &byOthers
+		if x.Reason == OperatorCancel {
+			last = &byOperator
+		}
+		if x.Finished.After(*last) {
+			*last = x.Finished
+		}
 	}
-	return byOperator
+	return !byOperator.IsZero() && !byOperator.Before(byOthers)
 }
 
 // windowMoving reports whether a request of r's drain window runs.
