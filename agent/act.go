@@ -215,7 +215,8 @@ func (x *actor) cycle(ctx context.Context, in actInput, t *actTerm) {
 
 // ShapeForecasts turns the forecast loop's domain output into the
 // planner's input: the planning-quantile band of every CPU and memory
-// forecast.
+// forecast, with the part of it and of its demand that drains of other
+// localities added (the planner reads the forecast less it).
 func ShapeForecasts(res predict.Result, pols []*policies.Policy) []shape.Forecast {
 	var out []shape.Forecast
 	for _, f := range res.Forecasts {
@@ -226,8 +227,14 @@ func ShapeForecasts(res predict.Result, pols []*policies.Policy) []shape.Forecas
 		if band == nil {
 			band = f.Mean
 		}
+		demand := f.DemandBand(f.PlanningQuantile)
+		var demandAdded []float64
+		if demand != nil {
+			demandAdded = f.Demand.DrainAdded
+		}
 		out = append(out, shape.Forecast{Policy: f.Policy, Locality: f.Locality.String(), Metric: f.Metric, Times: f.Times,
-			Planning: band, Demand: f.DemandBand(f.PlanningQuantile), Quantile: f.PlanningQuantile, Line: f.Line, HasLine: f.HasLine})
+			Planning: band, Demand: demand, DrainAdded: f.DrainAdded, DemandDrainAdded: demandAdded,
+			Quantile: f.PlanningQuantile, Line: f.Line, HasLine: f.HasLine})
 	}
 	return out
 }

@@ -72,6 +72,26 @@ func TestShapeForecastsCarryTheDemand(t *testing.T) {
 	}
 }
 
+// TestShapeForecastsCarryWhatDrainsAdded: the planner gets, with the
+// planning quantile and the demand, what drains of other localities
+// added to each (predict's DrainAdded), which it reads them less; nothing
+// where they added nothing.
+func TestShapeForecastsCarryWhatDrainsAdded(t *testing.T) {
+	t0 := time.Date(2026, 1, 5, 6, 0, 0, 0, time.UTC)
+	fc := predict.Forecast{Policy: "ops", Locality: policies.Locality{Datacenter: "dc3"}, Metric: "cpu",
+		Times: []time.Time{t0, t0.Add(time.Minute)}, Mean: []float64{50, 65}, Quantiles: []float64{0.5, 0.9},
+		Bands: [][]float64{{50, 65}, {60, 75}}, PlanningQuantile: 0.9, Line: 80, HasLine: true, DrainAdded: []float64{0, 15},
+		Demand: &predict.Demand{Metric: "cpu_mhz", Mean: []float64{5000, 6500}, Bands: [][]float64{{5000, 6500}, {6000, 7500}}, DrainAdded: []float64{0, 1500}}}
+	got := ShapeForecasts(predict.Result{Forecasts: []predict.Forecast{fc}}, nil)[0]
+	if !slices.Equal(got.DrainAdded, []float64{0, 15}) || !slices.Equal(got.DemandDrainAdded, []float64{0, 1500}) {
+		t.Errorf("DrainAdded %v, DemandDrainAdded %v; want [0 15], [0 1500]", got.DrainAdded, got.DemandDrainAdded)
+	}
+	fc.DrainAdded, fc.Demand = nil, nil
+	if got := ShapeForecasts(predict.Result{Forecasts: []predict.Forecast{fc}}, nil)[0]; got.DrainAdded != nil || got.DemandDrainAdded != nil {
+		t.Errorf("DrainAdded %v, DemandDrainAdded %v from a forecast drains added nothing to", got.DrainAdded, got.DemandDrainAdded)
+	}
+}
+
 // TestActBackendOnAFollower: the act backend's writes made in-process on a
 // follower (as the dashboard makes them) reach the leader, and its typed
 // errors come back as such; the paused queue says, on every server, that

@@ -100,3 +100,71 @@ func mustLocality(t *testing.T, s string) policies.Locality {
 	}
 	return l
 }
+
+// TestDrainAddedSaysWhatDrainsAdded: a forecast's DrainAdded is what the
+// drains of other localities added at each step, the part the planner
+// reads the forecast less (it counts the drained work where it sends the
+// moves): dc2's 1,500 MHz, +15 points of dc1/web's 10,000 MHz, inside
+// 09:00–10:00 and nothing outside; once for two schedules that drain dc2
+// at once, as the forecast adds it once; the demand forecast's in MHz.
+// Where dc2's demand is unknown (no samples) nothing is added, and
+// DrainAdded is nil: the planner then reads the forecast as it is.
+func TestDrainAddedSaysWhatDrainsAdded(t *testing.T) {
+	const dc2 = `schedule "first" {
+    cron       = "0 9 * * *"
+    duration   = "1h"
+    action     = "drain"
+    localities = ["dc2"]
+  }`
+	web := state.Key{Locality: "dc1/web", Metric: "cpu"}
+	for _, tc := range []struct {
+		name    string
+		twice   bool
+		unknown bool
+	}{
+		{name: "one drain"},
+		{name: "two drains of dc2 at once", twice: true},
+		{name: "dc2's demand unknown", unknown: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newStore(t)
+			now := at(0, 8, 15)
+			fill(t, s, web, t0, steps(now), func(int) float64 { return 40 })
+			fill(t, s, state.Key{Locality: "dc1/web", Metric: "cpu_mhz"}, t0, steps(now), func(int) float64 { return 4000 })
+			if !tc.unknown {
+				fill(t, s, state.Key{Locality: "dc2", Metric: "cpu_mhz"}, t0, steps(now), func(int) float64 { return 1500 })
+			}
+			pol := policy(t, dc2, func(p *policies.Policy) {
+				p.Scales = []policies.Scale{{Name: "nodes", Min: 1, Max: 10, Cooldown: policies.DefaultCooldown}}
+				if tc.twice {
+					second := p.Schedules[0]
+					second.Name = "second"
+					p.Schedules = append(p.Schedules, second)
+				}
+			})
+			res := New(nil).RunOnce(now, s, []*policies.Policy{pol})
+			fc := forecastOf(t, res, web)
+			if fc.Demand == nil {
+				t.Fatalf("no demand forecast: %+v", fc)
+			}
+			if tc.unknown {
+				if fc.DrainAdded != nil || fc.Demand.DrainAdded != nil || fc.Events[0].Known {
+					t.Errorf("DrainAdded %v, demand's %v, event %+v; want none added", fc.DrainAdded, fc.Demand.DrainAdded, fc.Events[0])
+				}
+				return
+			}
+			if len(fc.DrainAdded) != len(fc.Times) || len(fc.Demand.DrainAdded) != len(fc.Times) {
+				t.Fatalf("DrainAdded %v, demand's %v; want one a step", fc.DrainAdded, fc.Demand.DrainAdded)
+			}
+			for i, at := range fc.Times {
+				want, wantMHz := 0.0, 0.0
+				if !at.Before(t0.Add(9*60*60e9)) && at.Before(t0.Add(10*60*60e9)) {
+					want, wantMHz = 15, 1500
+				}
+				if math.Abs(fc.DrainAdded[i]-want) > 0.01 || math.Abs(fc.Demand.DrainAdded[i]-wantMHz) > 0.5 {
+					t.Errorf("%s: DrainAdded %.2f, demand's %.0f MHz; want %.0f, %.0f", at.Format("15:04"), fc.DrainAdded[i], fc.Demand.DrainAdded[i], want, wantMHz)
+				}
+			}
+		})
+	}
+}

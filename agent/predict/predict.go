@@ -346,7 +346,7 @@ func (p *Predictor) demand(now time.Time, store Store, pol *policies.Policy, key
 		Times: fc.Times, Mean: pred.Mean, Quantiles: pred.Quantiles, Bands: pred.Bands}
 	raw := append([]float64(nil), dfc.Mean...)
 	applySchedules(&dfc, pol, history{y: y, start: start, step: step}, raw, movedAbsolute(store, now, step), nil)
-	return &Demand{Metric: abs, Mean: dfc.Mean, Bands: dfc.Bands}
+	return &Demand{Metric: abs, Mean: dfc.Mean, Bands: dfc.Bands, DrainAdded: dfc.DrainAdded}
 }
 
 // model returns the series' pipeline, advanced over the points it has not

@@ -157,10 +157,10 @@ func applySchedules(fc *Forecast, pol *policies.Policy, h history, raw []float64
 // another locality that shares no node with the policy's own, declared
 // without migrate.targets (shape's chooseTarget): here first, while every
 // move may run here and this locality stays under its line with them,
-// reading this forecast inside the window less the work still to move;
-// the rest to the other allowed localities. All of the drained demand is
-// added here all the same: which moves fit is the planner's to find as
-// it queues them.
+// reading this forecast less what the drain added (DrainAdded) and
+// counting each move where it goes; the rest to the other allowed
+// localities. All of the drained demand is added here all the same:
+// which moves fit is the planner's to find as it queues them.
 const homeFirst = "the planner sends its moves here first, while this locality stays under its line with them, and the rest to the other allowed localities"
 
 // holds reports whether every node of b is one of a's: each part of a is
@@ -190,12 +190,14 @@ type drainAdded struct {
 // takeOnce adds the demand add of the drained locality l to fc inside w,
 // less, at each step, what drains added there already of localities that
 // share nodes with l (two drain schedules of the policy whose windows
-// overlap, which the loader refuses when it finds them within a year of
+// overlap, which the loader warns of when it finds them within a year of
 // windows): each node's work is added once. "dc2" after "dc2/*/batch"
 // adds its demand less the batch nodes'; "dc2/*/batch" after "dc2" adds
 // nothing. Two that overlap without either holding the other add what
 // the second exceeds the first, as the demand of the nodes they share is
-// not known apart. It returns the most added at a step.
+// not known apart. What it adds at each step is kept in fc.DrainAdded,
+// the part of the forecast the planner reads less. It returns the most
+// added at a step.
 func takeOnce(fc *Forecast, w policies.Window, schedule string, l policies.Locality, add float64, added map[int][]drainAdded) float64 {
 	most := 0.0
 	inWindow(fc, w, func(i int) {
@@ -208,6 +210,12 @@ func takeOnce(fc *Forecast, w policies.Window, schedule string, l policies.Local
 		}
 		d.v = math.Max(0, d.v)
 		shift(fc, i, d.v)
+		if d.v > 0 {
+			if fc.DrainAdded == nil {
+				fc.DrainAdded = make([]float64, len(fc.Times))
+			}
+			fc.DrainAdded[i] += d.v
+		}
 		added[i] = append(added[i], d)
 		most = math.Max(most, d.v)
 	})
@@ -677,11 +685,15 @@ func inWindow(fc *Forecast, w policies.Window, f func(i int)) {
 	}
 }
 
-// scale multiplies step i of every band and the mean by k.
+// scale multiplies step i of every band and the mean by k, and so what
+// drains of other localities added there (DrainAdded).
 func scale(fc *Forecast, i int, k float64) {
 	fc.Mean[i] *= k
 	for q := range fc.Bands {
 		fc.Bands[q][i] *= k
+	}
+	if fc.DrainAdded != nil {
+		fc.DrainAdded[i] *= k
 	}
 }
 

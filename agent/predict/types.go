@@ -52,6 +52,14 @@ type Forecast struct {
 	// percent, for policies with a scale block; nil for other policies and
 	// metrics, and while that use is not known up to Origin.
 	Demand *Demand
+	// DrainAdded is, step for step, what the drains of other localities
+	// added to the mean and every band (their events' Added is its most
+	// over a window), as a later peak scaled it (a peak's clamp into the
+	// metric's range is not taken off it); nil when they added
+	// nothing (none declared, or their demand unknown). The planner reads
+	// the forecast less it: the drained work comes here only as it sends
+	// the moves here, and it counts each move where it goes.
+	DrainAdded []float64
 }
 
 // Demand forecasts the absolute use behind a CPU or memory percent
@@ -67,6 +75,8 @@ type Demand struct {
 	Mean   []float64
 	// Bands are at the forecast's Quantiles.
 	Bands [][]float64
+	// DrainAdded is the forecast's DrainAdded in Metric's unit.
+	DrainAdded []float64
 }
 
 // DemandBand returns the demand band of quantile q, or nil when the

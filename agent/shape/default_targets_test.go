@@ -152,9 +152,11 @@ func TestDrainIntoTheDeclaringLocalityCountsItsWorkOnce(t *testing.T) {
 	for _, metric := range []string{"cpu", "memory"} {
 		fc := flat("dc3", metric, 30, 80)
 		fc.Policy = "ops"
+		fc.DrainAdded = make([]float64, len(fc.Times))
 		for i, tt := range fc.Times {
 			if !tt.Before(at(150*time.Minute)) && tt.Before(at(210*time.Minute)) {
 				fc.Planning[i] += 28
+				fc.DrainAdded[i] = 28
 			}
 		}
 		f.fcs = append(f.fcs, fc)

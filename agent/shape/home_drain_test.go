@@ -14,8 +14,9 @@ import (
 // migrate.targets: dc3 has four nodes of 4,000 MHz and 8 GiB, and ops's
 // forecasts of dc3 are at cpu and memory percent before the window and,
 // inside it, carry dc1's work as predict adds it: its 4,500 MHz (+28.125
-// points of dc3's 16,000) and 6,144 MiB (+18.75 of 32,768). dc1's own
-// rack-a drain is off; now is 06:40, in ops's 2h lead time.
+// points of dc3's 16,000) and 6,144 MiB (+18.75 of 32,768), which their
+// DrainAdded says. dc1's own rack-a drain is off; now is 06:40, in ops's
+// 2h lead time.
 func homeDrainFixture(t *testing.T, cpu, memory float64, pol string) *fixture {
 	t.Helper()
 	f := baseFixture(t, "reschedule")
@@ -32,9 +33,11 @@ func homeDrainFixture(t *testing.T, cpu, memory float64, pol string) *fixture {
 		fc := flat("dc3", metric, v, 80)
 		fc.Policy = "ops"
 		add := map[string]float64{"cpu": 28.125, "memory": 18.75}[metric]
+		fc.DrainAdded = make([]float64, len(fc.Times))
 		for i, tt := range fc.Times {
 			if !tt.Before(at(150*time.Minute)) && tt.Before(at(210*time.Minute)) {
 				fc.Planning[i] += add
+				fc.DrainAdded[i] = add
 			}
 		}
 		f.fcs = append(f.fcs, fc)

@@ -29,8 +29,20 @@ type Forecast struct {
 	// nodes nothing moves onto. Checks of moves keep reading Planning: the
 	// work that runs stays on the nodes it runs on (Nomad never moves it
 	// onto new ones), and Planning is closer to their share.
-	Demand   []float64
-	Quantile float64
+	Demand []float64
+	// DrainAdded, when set, is, point for point, the part of Planning that
+	// the drains of all of other localities its policy declares add
+	// inside their windows (predict adds the drained demand to the
+	// declaring policy's forecast; predict.Forecast.DrainAdded), and
+	// DemandDrainAdded the same part of Demand. That work comes only as
+	// the planner sends the window's moves here, and it counts each move
+	// where it sends it (here first, while it fits): every reading of the
+	// forecast takes these parts off, so that work sent elsewhere is not
+	// read here and work sent here is read once. A part predict did not
+	// add (the drained demand unknown) is not there to take off.
+	DrainAdded       []float64
+	DemandDrainAdded []float64
+	Quantile         float64
 	// Line is the value the planning quantile must stay under (100 minus
 	// the headroom); HasLine is false for metrics without a capacity.
 	Line    float64

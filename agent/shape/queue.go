@@ -320,9 +320,7 @@ func (p *planner) check(target string, from, to time.Time, size state.Resources,
 				k++
 			}
 			c := p.recvPct(li, metric, sum)
-			// Drained work the forecast carries here inside its window
-			// is counted as its moves arrive (carried).
-			planning := li.placeable(metric, f.Planning[i]) - p.carriedAt(li, metric, t)
+			planning := li.placeable(metric, f.Planning[i])
 			need := planning + c + add
 			if need > maxNeed {
 				maxNeed, at, plan, comm = need, t, planning, c

@@ -98,21 +98,6 @@ type planner struct {
 	// held in this pass for room there: requests after it into the same
 	// target do not start unless their deadline presses (head of line).
 	roomWait map[string]string
-	// carried is, per locality path, the drains of all of another
-	// locality whose work its policy's forecast carries inside their
-	// windows (see carry).
-	carried map[string][]carriedDrain
-}
-
-// carriedDrain is a drain window of all of another locality whose
-// declaring policy (policy, without migrate.targets) forecasts its own
-// locality with the drained locality's demand added inside the window
-// (predict's drain of another locality): work is what its moves still
-// have to move, the ready nodes' movable allocations.
-type carriedDrain struct {
-	policy     string
-	start, end time.Time
-	work       state.Resources
 }
 
 type arrival struct {
@@ -182,7 +167,7 @@ func newPlanner(in Input) *planner {
 				continue
 			}
 		}
-		p.fc[key] = f
+		p.fc[key] = lessDrained(f)
 	}
 	p.used = make([]state.Resources, len(c.Nodes))
 	p.work = make([]state.Resources, len(c.Nodes))
@@ -229,7 +214,6 @@ func newPlanner(in Input) *planner {
 	p.holdUnplaced()
 	p.holdSpreads()
 	p.demandOverCapacity()
-	p.carry()
 	// A reservation holds what its placeholder still holds. A running
 	// move's arrival below replaces it: each stop hands the room of the
 	// allocation it moves over to its replacement, which is then in the
@@ -322,64 +306,34 @@ func (p *planner) demandOverCapacity() {
 	}
 }
 
-// carry lists, per locality, the drain windows in their lead time or
-// under way whose work its forecast carries inside them (carriedDrain):
-// each of all of another locality that shares no node with the declaring
-// policy's own, by a policy without migrate.targets, as predict adds
-// them. Not all of that work need come here: the planner sends it to the
-// policy's own locality first while it stays under its line, and the
-// rest elsewhere (chooseTarget). So inside such a window the locality's
-// room and its crossings are read on its forecast less that work, and
-// the moves that come here are counted as every move into a locality is
-// (arrivals; the window's moves queued here, as its targets are chosen:
-// homeDrain): each move is counted once, here or at its target, and work
-// that goes elsewhere is not read here as if it came. The work is what
-// is still on the drained nodes, so a move that has landed leaves it, and
-// the forecast's level, which has seen it land, carries it.
-func (p *planner) carry() {
-	p.carried = map[string][]carriedDrain{}
-	p.eachDrainWindow(func(pol *policies.Policy, s *policies.Schedule, w policies.Window, l policies.Locality) {
-		if s.Nodes != "" || len(pol.Migrate.Targets) > 0 || l.SharesNodes(pol.Locality) {
-			return
+// lessDrained is f as the planner reads it: its Planning less DrainAdded
+// and its Demand less DemandDrainAdded, the demand of drains of all of
+// other localities that predict added and that comes only as the
+// planner sends their moves, counted where they go (see
+// Forecast.DrainAdded). Less exactly what was added: where the drained
+// demand was unknown predict added nothing and nothing is taken off,
+// once the moves have begun it added what the forecast's level had not
+// shown arriving, and two windows that drain the same nodes at once
+// added their work once. f itself when nothing was added.
+func lessDrained(f *Forecast) *Forecast {
+	less := func(v, added []float64) ([]float64, bool) {
+		if len(added) != len(v) || !slices.ContainsFunc(added, func(a float64) bool { return a != 0 }) {
+			return v, false
 		}
-		var work state.Resources
-		for i := range p.c.Nodes {
-			if n := &p.c.Nodes[i]; n.Ready && In(l, n) {
-				for _, m := range p.movable(n) {
-					work = work.Add(m.Size)
-				}
-			}
+		out := make([]float64, len(v))
+		for i := range v {
+			out[i] = v[i] - added[i]
 		}
-		loc := pol.Locality.String()
-		p.carried[loc] = append(p.carried[loc], carriedDrain{policy: pol.Name, start: w.Start, end: w.End, work: work})
-	})
-}
-
-// carriedAt is the work of the drains of other localities whose windows
-// hold t and whose policy made li's forecast of metric (carried), in
-// percent of the capacity of its nodes that take new work.
-func (p *planner) carriedAt(li *localityInfo, metric string, t time.Time) float64 {
-	return p.recvPct(li, metric, p.carriedWork(li.path, metric, t))
-}
-
-// carriedWork is the work of the drains of other localities whose windows
-// hold t and whose policy made loc's forecast of metric (carried).
-func (p *planner) carriedWork(loc, metric string, t time.Time) state.Resources {
-	var sum state.Resources
-	cs := p.carried[loc]
-	if len(cs) == 0 {
-		return sum
+		return out, true
 	}
-	f := p.forecast(loc, metric)
-	if f == nil {
-		return sum
+	planning, p := less(f.Planning, f.DrainAdded)
+	demand, d := less(f.Demand, f.DemandDrainAdded)
+	if !p && !d {
+		return f
 	}
-	for _, c := range cs {
-		if c.policy == f.Policy && !t.Before(c.start) && t.Before(c.end) {
-			sum = sum.Add(c.work)
-		}
-	}
-	return sum
+	g := *f
+	g.Planning, g.Demand, g.DrainAdded, g.DemandDrainAdded = planning, demand, nil, nil
+	return &g
 }
 
 // landing reports whether a finished move's work is too recent for the
@@ -748,7 +702,16 @@ func (p *planner) drainWindow(pol *policies.Policy, s *policies.Schedule, w poli
 		if s.Nodes != "" {
 			exclude = windowNodes
 		}
-		target, note := p.chooseTarget(pol, src, r.Moves, p.now, w.Start, exclude, home)
+		// The targets are read from now to the window's start, while its
+		// moves land, or, for a window under way, whose moves land now,
+		// to its end: read to its start, past already, they read no
+		// point of any forecast, and every target had room (+Inf, "no
+		// forecast for it").
+		to := w.Start
+		if !p.now.Before(w.Start) {
+			to = w.End.Add(-time.Nanosecond)
+		}
+		target, note := p.chooseTarget(pol, src, r.Moves, p.now, to, exclude, home)
 		// The window's nodes: its moves keep off them, and the coordinator
 		// takes them all out of scheduling as the window's first request
 		// is queued (holdWindows), else at its first move's start.
@@ -1068,7 +1031,7 @@ func (p *planner) chooseTarget(pol *policies.Policy, src string, moves []state.M
 			// it stays under its line from now through the window's end
 			// with this move and the window's moves queued there before
 			// it, their work counted as it arrives, not as the forecast
-			// carries it (carried). Otherwise it competes for the most
+			// carries it (lessDrained). Otherwise it competes for the most
 			// room on that reading, and the operator reads why.
 			room = p.room(li, from, home.w.End.Add(-time.Nanosecond), total.Add(home.sent))
 			if feasible == len(moves) && room >= 0 {
@@ -1173,11 +1136,12 @@ func (p *planner) feasibleIn(m state.Move, li *localityInfo, exclude ...string) 
 }
 
 // room is the least margin, in percent points, between the locality's
-// line and its planning quantile (less the drained work it carries that
-// is counted as it arrives: carriedAt) plus committed arrivals plus size
-// over [from, to], across CPU and memory, on the nodes that take new work
-// (see placeable); +Inf without forecasts, -Inf when no node takes new
-// work.
+// line and its planning quantile plus committed arrivals plus size over
+// [from, to], across CPU and memory, on the nodes that take new work (see
+// placeable); +Inf without forecasts, -Inf when no node takes new work.
+// The planning quantile is read less the demand of drains of other
+// localities that predict added and that comes as it is sent (see
+// lessDrained).
 func (p *planner) room(li *localityInfo, from, to time.Time, size state.Resources) float64 {
 	if li.receiving == 0 {
 		return math.Inf(-1)
@@ -1196,7 +1160,7 @@ func (p *planner) room(li *localityInfo, from, to time.Time, size state.Resource
 			if t.After(to) {
 				break
 			}
-			need := li.placeable(metric, f.Planning[i]) - p.carriedAt(li, metric, t) + p.committed(li, metric, t, "") + add
+			need := li.placeable(metric, f.Planning[i]) + p.committed(li, metric, t, "") + add
 			room = min(room, f.Line-need)
 		}
 	}
@@ -1386,19 +1350,21 @@ func (p *planner) relieved(loc string) bool {
 // A locality with ready nodes none of which takes new work has no such
 // crossing: its nodes were taken out of scheduling (an operator's cordon,
 // a drain window), and nodes added there are not what that asked for.
-// Either reads the forecast less the drained work it carries inside a
-// drain window of another locality in its lead time or under way
-// (carried): that work comes as its moves are queued, here or elsewhere,
-// and the queue checks, and scales for, the moves into this locality as
-// it does any move, so read here too it scaled for work that went to
-// another locality, or for work counted twice.
+// Either reads the forecast less the demand of drains of other
+// localities that predict added (lessDrained): that work comes as its
+// moves are queued, here or elsewhere, and the queue checks, and scales
+// for, the moves into this locality as it does any move, so read here
+// too it scaled for work that went to another locality, or for work
+// counted twice.
 func (p *planner) crossing(loc string, demand bool) (metric string, at time.Time, excess float64) {
 	var li *localityInfo
-	if l, ok := p.locality(loc); ok && len(l.nodes) > 0 {
-		if demand && l.receiving == 0 {
-			return "", time.Time{}, 0
+	if demand {
+		if l, ok := p.locality(loc); ok && len(l.nodes) > 0 {
+			if l.receiving == 0 {
+				return "", time.Time{}, 0
+			}
+			li = l
 		}
-		li = l
 	}
 	for _, m := range []string{"cpu", "memory"} {
 		f := p.forecast(loc, m)
@@ -1411,11 +1377,8 @@ func (p *planner) crossing(loc string, demand bool) (metric string, at time.Time
 		var first time.Time
 		peak := math.Inf(-1)
 		for i, v := range f.Planning {
-			switch {
-			case li != nil && demand:
-				v = li.placeable(m, v) - p.carriedAt(li, m, f.Times[i])
-			case li != nil:
-				v -= p.pctOf(li, m, p.carriedWork(loc, m, f.Times[i]))
+			if li != nil {
+				v = li.placeable(m, v)
 			}
 			if v > f.Line && first.IsZero() {
 				first = f.Times[i]
