@@ -33,15 +33,15 @@ const DefaultKeepFinished = 24 * time.Hour
 //
 // A drain window a reload took away (shape.WindowGone: its policy or
 // schedule gone, its cron no longer opening it) is forgotten sooner: once
-// every request of it ended without a move (cancelled before it started,
-// or a hold request, which moves nothing), no node is owed back and no
-// intent is open, whatever queue.keep_finished, so that a reload that
-// puts the schedule back queues the window as a new one. Kept, its
-// requests' origin keys blocked the window's new requests (the state
-// takes one request per origin key; the planner queues none it holds)
-// and its intents (the window's take-out, given back) the take-out of
-// its nodes: the re-added window queued nothing and its nodes stayed in
-// scheduling. The decision log keeps their cancels and give-backs.
+// every request of it ended (cancelled, done or failed; none runs), no
+// node is owed back and no intent is open, whatever queue.keep_finished,
+// so that a reload that puts the schedule back queues the window as a new
+// one. Kept, its requests' origin keys blocked the window's new requests
+// (the state takes one request per origin key; the planner queues none it
+// holds) and its intents (the window's take-out, given back) the take-out
+// of its nodes: the re-added window queued nothing and its nodes stayed
+// in scheduling, the work placed on them since left where it was. The
+// decision log keeps their moves, cancels and give-backs.
 //
 // Callers hold c.mu.
 func (c *Coordinator) forget(ctx context.Context, now time.Time, view state.ActView) {
@@ -68,8 +68,7 @@ func (c *Coordinator) forget(ctx context.Context, now time.Time, view state.ActV
 			key := windowKey(r)
 			prev, seen := windowOK[key]
 			windowOK[key] = done && (prev || !seen)
-			unmoved := r.State == state.RequestCancelled && r.Started.IsZero() || shape.WindowHold(&r)
-			gone := free && unmoved && shape.WindowGone(&r, c.pols) != ""
+			gone := free && shape.WindowGone(&r, c.pols) != ""
 			prev, seen = windowGone[key]
 			windowGone[key] = gone && (prev || !seen)
 		}

@@ -86,3 +86,56 @@ func TestReaddedScheduleQueuesItsWindowAgain(t *testing.T) {
 		})
 	}
 }
+
+// TestReaddedScheduleAfterItsMovesQueuesItsWindowAgain: dc1's maintenance
+// window (06:30–07:30) moved web's allocations to dc2 by 06:14; then
+// a reload takes the schedule out of the policy (dc1's nodes given back
+// at once), a job, late, is placed on a-2, and another reload puts the
+// schedule back. A window a reload took away was forgotten early only
+// when none of its requests had moved anything (5e028aa): here its done
+// requests kept it, and with them its intents (its nodes taken out,
+// given back): the re-added window moved nothing, late ran on in dc1 and
+// dc1's nodes stayed in scheduling through it. Now the re-added window is
+// queued as a new one: its nodes go out, late is moved, and the nodes
+// come back at its end.
+func TestReaddedScheduleAfterItsMovesQueuesItsWindowAgain(t *testing.T) {
+	scenario := strings.Replace(actScenario, "  datacenter = \"dc1\"\n  count      = 1\n", "  datacenter = \"dc1\"\n  count      = 2\n", 1)
+	h := newHarness(t, scenario, windowPolicies(""))
+	with := h.pols
+	a1, a2 := h.nodeID("a-1"), h.nodeID("a-2")
+	h.passUntil(time.Date(2026, 1, 5, 6, 14, 0, 0, time.UTC), nil)
+	done := 0
+	for _, x := range h.local.FSM.Act().Requests {
+		if x.Origin == "schedule" && x.State != state.RequestDone {
+			t.Fatalf("%s %s at 06:14; the test needs every move of the window done", x.ID, x.State)
+		}
+		done++
+	}
+	if done == 0 {
+		t.Fatal("no request of the window by 06:14")
+	}
+	ps, diags := policies.Parse("act.hcl", []byte(actPolicies))
+	if diags.HasErrors() {
+		t.Fatal(diags.Error())
+	}
+	h.pols = ps
+	h.passUntil(time.Date(2026, 1, 5, 6, 17, 0, 0, time.UTC), nil)
+	if h.eligibility(a1) != nomadapi.NodeSchedulingEligible || h.eligibility(a2) != nomadapi.NodeSchedulingEligible {
+		t.Fatalf("a-1 %s, a-2 %s after the schedule was removed; the test needs them given back", h.eligibility(a1), h.eligibility(a2))
+	}
+	h.registerOn("late", a2)
+	h.pols = with
+	h.passUntil(time.Date(2026, 1, 5, 7, 20, 0, 0, time.UTC), nil)
+	if h.eligibility(a1) != nomadapi.NodeSchedulingIneligible || h.eligibility(a2) != nomadapi.NodeSchedulingIneligible {
+		t.Errorf("a-1 %s, a-2 %s at 07:20 in the re-added window; want both out of scheduling", h.eligibility(a1), h.eligibility(a2))
+	}
+	for _, a := range h.allocs("late") {
+		if (a.NodeID == a1 || a.NodeID == a2) && a.ClientStatus == nomadapi.AllocClientStatusRunning {
+			t.Errorf("late's %s runs in dc1 at 07:20 in the re-added window; want it moved", a.ID)
+		}
+	}
+	h.passUntil(time.Date(2026, 1, 5, 7, 35, 0, 0, time.UTC), nil)
+	if h.eligibility(a1) != nomadapi.NodeSchedulingEligible || h.eligibility(a2) != nomadapi.NodeSchedulingEligible {
+		t.Errorf("a-1 %s, a-2 %s after the re-added window; want both given back; decisions %q", h.eligibility(a1), h.eligibility(a2), h.decisionsSaying("", "a-1"))
+	}
+}
