@@ -106,3 +106,53 @@ func TestPausedQueueHoldsNothingAgainAfterAPurge(t *testing.T) {
 		}
 	})
 }
+
+// TestNodeMovedAwayIsNotGivenBackAgain: a whole-node request of a-1 held
+// it and was cancelled as a-1 was purged; its give-back found a-1 gone,
+// and a-1's client registered it again out of scheduling, as it last
+// heard. A second whole-node request of a-1 then ran and was done: a-1 is
+// emptied and stays out of scheduling by design, as after `nomad node
+// drain`. The re-give-back of the purged registration (giveBackAgainAll)
+// made it eligible all the same, at the same pass. Now a node a
+// whole-node request moved away since the give-back stays out.
+func TestNodeMovedAwayIsNotGivenBackAgain(t *testing.T) {
+	h := newHarness(t, actScenario+"\nreregister = \"2m\"\n", actPolicies)
+	node := h.nodeID("a-")
+	mustApply(t, h, state.SetQueuePaused{Paused: true, At: h.now(), By: "test"})
+	first, err := h.c.Submit(h.ctx, h.now(), h.pols, Submission{Node: node, Target: "dc2", Reason: "maintenance"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.run(h.flatForecasts(30))
+	h.holdThenPause()
+	h.step(3 * time.Minute) // a heartbeat: a-1's client hears it is out
+	h.purgeNode(node)
+	mustApply(t, h, state.CancelRequest{ID: first, At: h.now(), Reason: "test: the operator gives it up"})
+	h.quarterPass()
+	if got := h.decisionsSaying("", "a-1 was purged from Nomad: nothing to give back"); len(got) != 1 {
+		t.Fatalf("decisions on giving a-1 back while purged %q; want one", got)
+	}
+	for n := 0; ; n++ {
+		if _, _, err := h.client.Nodes().Info(node, nil); err == nil {
+			break
+		}
+		if n > 300 {
+			t.Fatal("a-1's client did not register it again")
+		}
+		h.step(time.Second)
+	}
+	second, err := h.c.Submit(h.ctx, h.now(), h.pols, Submission{Node: node, Target: "dc2", Reason: "maintenance, again"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustApply(t, h, state.SetQueuePaused{Paused: false, At: h.now(), By: "test"})
+	for range 4 {
+		h.quarterPass()
+	}
+	if r := h.request(second); r.State != state.RequestDone {
+		t.Fatalf("%s %s; the test needs it done", second, r.State)
+	}
+	if got := h.eligibility(node); got != nomadapi.NodeSchedulingIneligible {
+		t.Errorf("a-1 %s after %s moved it away; want it out of scheduling by design; decisions %q", got, second, h.decisionsSaying("", "a-1"))
+	}
+}

@@ -265,7 +265,8 @@ const giveBackAgainWithin = 10 * time.Minute
 // Within giveBackAgainWithin of the give-back, once per registration
 // (tried once a pass, however many of a window's requests list the node),
 // with a restore decision; a node something of foreshape's holds again
-// by then is left to that hold. A give-back Nomad refused maxRedos times,
+// by then is left to that hold, and one a whole-node request moved away
+// since the give-back (done) stays out, by design, as owedBack has it. A give-back Nomad refused maxRedos times,
 // or refused until giveBackAgainWithin was over, is tried no more:
 // givenUpAgain says so while the node stays out.
 func (c *Coordinator) giveBackAgainAll(ctx context.Context, now time.Time, view state.ActView, ds *[]state.Decision) {
@@ -302,6 +303,9 @@ func (c *Coordinator) giveBackAgainAll(ctx context.Context, now time.Time, view 
 			_, took := c.takenWith(r, node)
 			if took == 0 || n.CreateIndex <= took || c.announced(again) || c.touchedAgain(now, again) || c.heldByAny(view, now, node) {
 				continue
+			}
+			if c.movedAway(view, node, in.Closed) {
+				continue // a whole-node request emptied it since: out of scheduling by design (owedBack)
 			}
 			created := n.CreateIndex
 			if last, refused := c.latestIntent(again); refused && last.Outcome == state.OutcomeFailed && (late || last.ID == redoID(again, maxRedos)) {
