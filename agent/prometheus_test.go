@@ -136,13 +136,7 @@ func TestPrometheusIOPSAndReadWriteCharacterisation(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a Prometheus server and runs three hours of data time")
 	}
-	// The simulator, Prometheus and the agent start before t.Parallel, so
-	// the two hours of data time the characterisation waits for (48 s at
-	// 150x) pass while the tests that run one at a time do, not after
-	// them: the test then waits its turn among the parallel ones with its
-	// history already in. Nothing it runs reads the package variables
-	// those tests set: New reads httpReadTimeout before it pauses, and it
-	// has no Consul (consulTimeout) and restores nothing (createRestoreFile).
+	t.Parallel()
 	sc, err := sim.ParseScenario([]byte(ioScenarioSource()), "io.hcl")
 	if err != nil {
 		t.Fatal(err)
@@ -180,7 +174,6 @@ func TestPrometheusIOPSAndReadWriteCharacterisation(t *testing.T) {
 		}
 		a.Close()
 	})
-	t.Parallel()
 	c := &api.Client{Address: a.HTTPAddr()}
 
 	// The three IOPS series of every locality reach the store, and reads
