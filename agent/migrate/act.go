@@ -991,10 +991,7 @@ func (c *Coordinator) holdWindows(ctx context.Context, now time.Time, pols []*po
 		}
 		// One decision for the window's nodes taken out in this pass, not
 		// one per node: a rack's would crowd the decision log.
-		names := strings.Join(took, ", ")
-		if len(took) > maxNamed {
-			names = fmt.Sprintf("%s and %d more", strings.Join(took[:maxNamed], ", "), len(took)-maxNamed)
-		}
+		names := namedFew(took)
 		*ds = append(*ds, state.Decision{Time: now, Kind: "hold", Policy: r.Policy, Locality: r.Source, Request: r.ID,
 			Reason: fmt.Sprintf("%s %s out of scheduling for drain window %s as its requests are queued (%s), whether or not their moves can start yet; the window's end gives %s back",
 				pick(len(took), "node", "nodes"), names, windowName(r), r.ID, pick(len(took), "it", "them"))})

@@ -117,10 +117,7 @@ func (c *Coordinator) holdJoined(ctx context.Context, now time.Time, ds *[]state
 		if len(took) == 0 {
 			continue
 		}
-		names := strings.Join(took, ", ")
-		if len(took) > maxNamed {
-			names = fmt.Sprintf("%s and %d more", strings.Join(took[:maxNamed], ", "), len(took)-maxNamed)
-		}
+		names := namedFew(took)
 		*ds = append(*ds, state.Decision{Time: now, Kind: "hold", Policy: r.Policy, Locality: r.Source, Request: r.ID,
 			Reason: fmt.Sprintf("%s %s out of scheduling for drain window %s: %s the window's localities after its requests were made; the window's end gives %s back",
 				pick(len(took), "node", "nodes"), names, windowName(r), pick(len(took), "it joined", "they joined"), pick(len(took), "it", "them"))})
@@ -172,4 +169,13 @@ func (c *Coordinator) joinedNodes(now time.Time, r state.MigrationRequest) []str
 	slices.Sort(out)
 	c.joined[key] = out
 	return out
+}
+
+// namedFew lists names for a decision, the first maxNamed of them and how
+// many more: a rack's nodes would crowd the decision log.
+func namedFew(names []string) string {
+	if len(names) > maxNamed {
+		return fmt.Sprintf("%s and %d more", strings.Join(names[:maxNamed], ", "), len(names)-maxNamed)
+	}
+	return strings.Join(names, ", ")
 }
