@@ -46,23 +46,12 @@ func TestDefaultTargetsSkipALocalityThatMayShareTheSourcesNodes(t *testing.T) {
 	}
 	f.now = at(100 * time.Minute) // 07:40: in dc1's 30m lead time
 	plan := Run(f.input())
-	var queued []string
-	for _, s := range plan.Submit {
-		if r := s.Request; !WindowHold(&r) {
-			queued = append(queued, r.Resource.ID+">"+r.Target)
-		}
-	}
-	slices.Sort(queued)
+	queued, _ := queuedTargets(plan)
 	want := []string{"web-0>dc2", "web-1>dc2", "web-2>dc2", "web-3>dc2"}
 	if !slices.Equal(queued, want) {
 		t.Errorf("queued %v; want %v", queued, want)
 	}
-	var cache []string
-	for _, d := range decisionsOf(plan, KindWait) {
-		if strings.Contains(d.Reason, "no request for allocation cache.cache[0]") {
-			cache = append(cache, d.Reason)
-		}
-	}
+	cache := cacheWaits(plan)
 	if len(cache) != 1 || strings.Contains(cache[0], "batch") {
 		t.Errorf("cache-0's wait decisions %q; want one, naming no */*/batch", cache)
 	}
@@ -86,23 +75,12 @@ func TestTargetsSkipALocalityThatMayShareTheDrainedNodes(t *testing.T) {
 	f.pols[0].Schedules = nil     // dc1's own rack-a drain: ops's alone here
 	f.now = at(100 * time.Minute) // 07:40: in ops's 2h lead time
 	plan := Run(f.input())
-	var queued []string
-	for _, s := range plan.Submit {
-		if r := s.Request; !WindowHold(&r) {
-			queued = append(queued, r.Resource.ID+">"+r.Target)
-		}
-	}
-	slices.Sort(queued)
+	queued, _ := queuedTargets(plan)
 	want := []string{"web-0>dc2", "web-1>dc2", "web-2>dc2", "web-3>dc2"}
 	if !slices.Equal(queued, want) {
 		t.Errorf("queued %v; want %v", queued, want)
 	}
-	var cache []string
-	for _, d := range decisionsOf(plan, KindWait) {
-		if strings.Contains(d.Reason, "no request for allocation cache.cache[0]") {
-			cache = append(cache, d.Reason)
-		}
-	}
+	cache := cacheWaits(plan)
 	if len(cache) != 1 || !strings.Contains(cache[0], "dc1/*/batch may share nodes with dc1, which the work leaves") {
 		t.Errorf("cache-0's wait decisions %q; want one saying dc1/*/batch may share nodes with dc1", cache)
 	}
@@ -163,17 +141,25 @@ func TestDrainIntoTheDeclaringLocalityCountsItsWorkOnce(t *testing.T) {
 	}
 	f.now = at(40 * time.Minute) // 06:40: in ops's 2h lead time
 	plan := Run(f.input())
-	var queued []string
-	for _, s := range plan.Submit {
-		if r := s.Request; !WindowHold(&r) {
-			queued = append(queued, r.Resource.ID+">"+r.Target)
-			if !strings.Contains(r.Reason, "to dc3, the policy's own locality, first: it stays under its line through the window's end at 09:30") {
-				t.Errorf("%s: reason %q; want dc3 chosen first, as the policy's own locality", r.Resource.ID, r.Reason)
-			}
+	queued, why := queuedTargets(plan)
+	for alloc, reason := range why {
+		if !strings.Contains(reason, "to dc3, the policy's own locality, first: it stays under its line through the window's end at 09:30") {
+			t.Errorf("%s: reason %q; want dc3 chosen first, as the policy's own locality", alloc, reason)
 		}
 	}
-	slices.Sort(queued)
 	if want := []string{"web-0>dc3", "web-1>dc3", "web-2>dc3", "web-3>dc3"}; !slices.Equal(queued, want) {
 		t.Errorf("queued %v; want %v", queued, want)
 	}
+}
+
+// cacheWaits are the reasons of a plan's wait decisions that cache-0 (the
+// fixture's allocation that may run only in dc1) was given no request.
+func cacheWaits(plan Plan) []string {
+	var out []string
+	for _, d := range decisionsOf(plan, KindWait) {
+		if strings.Contains(d.Reason, "no request for allocation cache.cache[0]") {
+			out = append(out, d.Reason)
+		}
+	}
+	return out
 }
