@@ -420,3 +420,19 @@ func answerJSON(t *testing.T, w http.ResponseWriter, rec *httptest.ResponseRecor
 	w.WriteHeader(rec.Code)
 	w.Write(b)
 }
+
+// registeredAgain steps the simulated cluster a second at a time, 300 s
+// at most, until node, purged, is registered again by its client; name
+// is the node's name, for the failure.
+func (h *harness) registeredAgain(node, name string) {
+	h.t.Helper()
+	for n := 0; ; n++ {
+		if _, _, err := h.client.Nodes().Info(node, nil); err == nil {
+			return
+		}
+		if n > 300 {
+			h.t.Fatalf("%s's client did not register it again", name)
+		}
+		h.step(time.Second)
+	}
+}

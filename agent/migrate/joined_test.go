@@ -88,23 +88,11 @@ func TestJoinedNodePurgedIsHeldAgainAndGivenBackAgain(t *testing.T) {
 		h.t.Fatalf("a-2 %s at %s, joined at 06:39; the test needs it taken out", h.eligibility(a2), h.now().Format(time.TimeOnly))
 		return ""
 	}
-	registered := func(h *harness, node string) {
-		h.t.Helper()
-		for n := 0; ; n++ {
-			if _, _, err := h.client.Nodes().Info(node, nil); err == nil {
-				return
-			}
-			if n > 300 {
-				h.t.Fatal("a-2's client did not register it again")
-			}
-			h.step(time.Second)
-		}
-	}
 	t.Run("held again", func(t *testing.T) {
 		h := newHarness(t, scenario, windowPolicies(""))
 		a2 := join(h)
 		h.purgeNode(a2)
-		registered(h, a2)
+		h.registeredAgain(a2, "a-2")
 		if got := h.eligibility(a2); got != nomadapi.NodeSchedulingEligible {
 			t.Fatalf("a-2 registered again %s; the test needs it back eligible", got)
 		}
@@ -136,7 +124,7 @@ func TestJoinedNodePurgedIsHeldAgainAndGivenBackAgain(t *testing.T) {
 			h.step(15 * time.Second)
 		}
 		h.purgeNode(a2)
-		registered(h, a2)
+		h.registeredAgain(a2, "a-2")
 		if got := h.eligibility(a2); got != nomadapi.NodeSchedulingIneligible {
 			t.Fatalf("a-2 registered again %s; the test needs it out, as its client last heard", got)
 		}

@@ -77,15 +77,7 @@ func TestPausedQueueHoldsNothingAgainAfterAPurge(t *testing.T) {
 		if got := h.decisionsSaying("", "a-1 was purged from Nomad: nothing to give back"); len(got) != 1 {
 			t.Fatalf("decisions on giving a-1 back while purged %q; want one", got)
 		}
-		for n := 0; ; n++ {
-			if _, _, err := h.client.Nodes().Info(node, nil); err == nil {
-				break
-			}
-			if n > 300 {
-				t.Fatal("a-1's client did not register it again")
-			}
-			h.step(time.Second)
-		}
+		h.registeredAgain(node, "a-1")
 		if got := h.eligibility(node); got != nomadapi.NodeSchedulingIneligible {
 			t.Fatalf("a-1 registered again %s; the test needs it out, as its client last heard", got)
 		}
@@ -132,15 +124,7 @@ func TestNodeMovedAwayIsNotGivenBackAgain(t *testing.T) {
 	if got := h.decisionsSaying("", "a-1 was purged from Nomad: nothing to give back"); len(got) != 1 {
 		t.Fatalf("decisions on giving a-1 back while purged %q; want one", got)
 	}
-	for n := 0; ; n++ {
-		if _, _, err := h.client.Nodes().Info(node, nil); err == nil {
-			break
-		}
-		if n > 300 {
-			t.Fatal("a-1's client did not register it again")
-		}
-		h.step(time.Second)
-	}
+	h.registeredAgain(node, "a-1")
 	second, err := h.c.Submit(h.ctx, h.now(), h.pols, Submission{Node: node, Target: "dc2", Reason: "maintenance, again"})
 	if err != nil {
 		t.Fatal(err)

@@ -534,15 +534,7 @@ func TestPurgedNodeIsGivenBackWhenItReturns(t *testing.T) {
 					t.Fatalf("decisions on giving a-1 back while purged: %v; want one", got)
 				}
 			}
-			for n := 0; ; n++ {
-				if _, _, err := h.client.Nodes().Info(node, nil); err == nil {
-					break
-				}
-				if n > 300 {
-					t.Fatal("a-1's client did not register it again")
-				}
-				h.step(time.Second)
-			}
+			h.registeredAgain(node, "a-1")
 			if got := h.eligibility(node); got != "ineligible" {
 				t.Fatalf("a-1 registered again %s; want ineligible, as its client last heard", got)
 			}
