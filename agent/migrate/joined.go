@@ -29,9 +29,11 @@ import (
 // glob) and that none of the window's requests lists: a node that joined
 // after the window's requests were made. A window is under way from its
 // first request that is not cancelled (queued from its lead time, run or
-// done) until its end; one whose requests an operator all cancelled
-// (operatorCancelled), one a reload took away (windowGone), one planned
-// dry, and a paused queue (paused) take nothing out. A node out of
+// done) until its end, and so is one all of whose requests were cancelled
+// while it still holds a node it took out (stillHolds: foreshape's own
+// cancels, a job stopped); one an operator called off (operatorCancelled),
+// one a reload took away (windowGone), one planned dry, and a paused
+// queue (paused) take nothing out. A node out of
 // scheduling already (an operator's cordon) or draining is left as it is,
 // and one the window took out once is not taken again (eligible since: an
 // operator's choice). One hold decision a window and pass names the nodes.
@@ -44,6 +46,10 @@ func (c *Coordinator) holdJoined(ctx context.Context, now time.Time, ds *[]state
 	type window struct {
 		r      state.MigrationRequest
 		listed map[string]bool
+		// cancelled are its requests foreshape or an operator cancelled
+		// (not planned dry): one of them stands for a window all of whose
+		// requests were cancelled while it still holds nodes (stillHolds).
+		cancelled []state.MigrationRequest
 	}
 	wins := map[string]*window{}
 	var keys []string
@@ -61,17 +67,27 @@ func (c *Coordinator) holdJoined(ctx context.Context, now time.Time, ds *[]state
 		for _, n := range windowNodes(r) {
 			w.listed[n] = true
 		}
-		if w.r.ID == "" && r.State != state.RequestCancelled && !dry(r) {
+		switch {
+		case dry(r):
+		case r.State == state.RequestCancelled:
+			w.cancelled = append(w.cancelled, r)
+		case w.r.ID == "":
 			w.r = r
 		}
 	}
 	for _, key := range keys {
 		w := wins[key]
 		r := w.r
+		if r.ID == "" && len(w.cancelled) > 0 {
+			r = w.cancelled[0]
+		}
 		if r.ID == "" || c.windowGone(view, r) {
 			continue
 		}
 		if end, ok := c.windowEnd(r); !ok || !now.Before(end) {
+			continue
+		}
+		if w.r.ID == "" && !c.stillHolds(view, now, w.cancelled) {
 			continue
 		}
 		s := c.scheduleOf(r)
@@ -122,6 +138,28 @@ func (c *Coordinator) holdJoined(ctx context.Context, now time.Time, ds *[]state
 			Reason: fmt.Sprintf("%s %s out of scheduling for drain window %s: %s the window's localities after its requests were made; the window's end gives %s back",
 				pick(len(took), "node", "nodes"), names, windowName(r), pick(len(took), "it joined", "they joined"), pick(len(took), "it", "them"))})
 	}
+}
+
+// stillHolds reports whether a drain window all of whose requests were
+// cancelled (rs, not ended nor taken away by a reload) still holds a
+// node it took out: not called off by an operator (operatorCancelled,
+// which gives its nodes back at once), and one of rs still owes a node it
+// lists (owedBack), which stays out until the window's end. foreshape's
+// own cancels (a job stopped, its work gone) leave such a window under
+// way; one that took nothing out holds nothing, and takes no node that
+// joins it out either.
+func (c *Coordinator) stillHolds(view state.ActView, now time.Time, rs []state.MigrationRequest) bool {
+	if len(rs) == 0 || c.calledOff(view, rs[0]) {
+		return false
+	}
+	for _, r := range rs {
+		for _, node := range windowNodes(r) {
+			if c.owedBack(view, now, r, node).owes != owesNothing {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // scheduleOf is the schedule of the current policies that queued the
