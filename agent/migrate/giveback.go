@@ -70,7 +70,8 @@ type debt struct {
 // A node two of them hold (a spread's cordon and a drain window, say)
 // goes back only once nothing foreshape runs holds it (held): a
 // give-back waits while a spread moves work off the node, a drain window
-// that lists it has begun and not ended, a drain window of the policies
+// that lists it (or takes it down as a node that joined its localities
+// late: joinsWindow) has begun and not ended, a drain window of the policies
 // that takes it down runs (whether or not it queued a request: another
 // policy's drain may have moved its work), or a whole-node request of it
 // is queued (not while the queue is paused, which takes nothing out:
@@ -265,7 +266,8 @@ func backNodes(r state.MigrationRequest) []string {
 // held reports whether anything else foreshape runs holds node out of
 // scheduling: a spread moving work off it, a drain
 // window that has begun (a request of it started: running or finished, not
-// cancelled) and not yet ended and lists it, a whole-node request of it
+// cancelled) and not yet ended and lists it or takes it down as a node
+// that joined its localities late (joinsWindow), a whole-node request of it
 // (not a window's) queued (not while the queue is paused: paused) or
 // running, or a drain window of the policies
 // that takes it down running now (windowHold), which it names (w) when
@@ -291,6 +293,7 @@ func (c *Coordinator) held(view state.ActView, now time.Time, node string, r sta
 // heldByRequest is held's part read from the queue: a spread, a begun
 // drain window's requests, a whole-node request.
 func (c *Coordinator) heldByRequest(view state.ActView, now time.Time, node string, r state.MigrationRequest) bool {
+	joins := map[string]bool{} // by window: joinsWindow, read once a call
 	for _, x := range view.Requests {
 		if x.ID == r.ID {
 			continue
@@ -300,8 +303,21 @@ func (c *Coordinator) heldByRequest(view state.ActView, now time.Time, node stri
 			// Read by holdRequestHold, which names its window.
 		case x.Origin == "schedule":
 			if x.Deadline.IsZero() || x.State == state.RequestCancelled ||
-				(r.Origin == "schedule" && windowKey(x) == windowKey(r)) || !slices.Contains(windowNodes(x), node) {
+				(r.Origin == "schedule" && windowKey(x) == windowKey(r)) {
 				continue
+			}
+			if !slices.Contains(windowNodes(x), node) {
+				// A node that joined the window's localities after its
+				// requests were made: holdJoined takes it out too.
+				key := windowKey(x)
+				j, read := joins[key]
+				if !read {
+					j = c.joinsWindow(x, node)
+					joins[key] = j
+				}
+				if !j {
+					continue
+				}
 			}
 			if end, ok := c.windowEnd(x); ok && now.Before(end) {
 				return true
@@ -467,8 +483,10 @@ func (c *Coordinator) windowHold(view state.ActView, now time.Time, node, except
 // as under way: a request of it is queued (holdWindows takes the window's
 // nodes out from its queueing; not one planned dry, nor while the queue
 // is paused, which takes nothing out: paused), or its hold request (shape.WindowHold) has started and was not
-// cancelled; the request lists node, and the window has not ended at now
-// nor been taken away by a reload (windowGone).
+// cancelled; the request lists node, or the window takes it down as a
+// node that joined its localities late (joinsWindow: holdJoined takes such
+// a node out too), and the window has not ended at now nor been taken
+// away by a reload (windowGone).
 // The one that ends last when several do.
 func (c *Coordinator) holdRequestHold(view state.ActView, now time.Time, node, except string) (openWindow, bool) {
 	var last openWindow
@@ -476,11 +494,13 @@ func (c *Coordinator) holdRequestHold(view state.ActView, now time.Time, node, e
 	seen := map[string]bool{}
 	for _, x := range view.Requests {
 		if x.Origin != "schedule" || x.Deadline.IsZero() || x.State == state.RequestCancelled ||
-			!x.State.Queued() && !shape.WindowHold(&x) || windowKey(x) == except || seen[windowKey(x)] ||
-			!slices.Contains(windowNodes(x), node) {
+			!x.State.Queued() && !shape.WindowHold(&x) || windowKey(x) == except || seen[windowKey(x)] {
 			continue
 		}
 		if x.State.Queued() && (c.cfg.ForecastOnly || c.paused() || c.plannedDryNow()(x)) {
+			continue
+		}
+		if !slices.Contains(windowNodes(x), node) && !c.joinsWindow(x, node) {
 			continue
 		}
 		seen[windowKey(x)] = true

@@ -162,6 +162,25 @@ func (c *Coordinator) stillHolds(view state.ActView, now time.Time, rs []state.M
 	return false
 }
 
+// joinsWindow reports whether x's drain window takes node down as the
+// view shows it now (in one of its schedule's localities, its name
+// matching the schedule's nodes glob), whether or not x lists it: a node
+// that joined the window's localities after its requests were made, which
+// holdJoined takes out while the window is under way. A give-back of such
+// a node waits for the window as one of a node its requests list does
+// (heldByRequest, holdRequestHold): given back in the window's lead time,
+// it went out again for the window at the next pass. A node the view does
+// not list (purged), or a window whose schedule a reload took away, takes
+// none.
+func (c *Coordinator) joinsWindow(x state.MigrationRequest, node string) bool {
+	n, ok := c.view.nodes[node]
+	if !ok || x.Origin != "schedule" {
+		return false
+	}
+	s := c.scheduleOf(x)
+	return s != nil && openWindow{localities: s.Localities, nodes: s.Nodes}.takes(n)
+}
+
 // scheduleOf is the schedule of the current policies that queued the
 // drain window request r; nil when a reload took it away.
 func (c *Coordinator) scheduleOf(r state.MigrationRequest) *policies.Schedule {

@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	nomadapi "github.com/hashicorp/nomad/api"
+
 	"github.com/foreshape/foreshape/agent/state"
 )
 
@@ -79,6 +81,63 @@ func TestJoinedNodeOfAWindowForeshapeCancelledIsTakenOut(t *testing.T) {
 			}
 			if len(joined) != 1 {
 				t.Errorf("decisions taking a joined node out %q; want one", joined)
+			}
+		})
+	}
+}
+
+// TestLeadTimeGiveBackOfAJoinedNodeWaitsForTheWindow: dc1's maintenance
+// window (06:30–07:30) queues its requests at 06:10, taking a-1 out; its
+// moves run 06:22–06:24. In its lead time a-2 joins dc1, and a whole-node
+// request of it takes it out before the window does (the window leaves a
+// node out already as it is); an operator cancels that request. Its
+// give-back waits for a drain window whose requests list the node, queued
+// (holdRequestHold) or run (heldByRequest), but the window's requests do
+// not list a-2, and the window is not under way by the policies
+// (windowHold) until 06:30: a-2 went back to scheduling at once and out
+// again for the window at the next pass. Now the give-back waits for the
+// window's end, as a listed node's does: a-2 stays out to 07:30 and is
+// given back once.
+func TestLeadTimeGiveBackOfAJoinedNodeWaitsForTheWindow(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		join time.Time
+	}{
+		{"requests queued", time.Date(2026, 1, 5, 6, 11, 0, 0, time.UTC)},
+		{"moves done", time.Date(2026, 1, 5, 6, 25, 0, 0, time.UTC)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, actScenario, cappedWindowPolicies())
+			a1 := h.nodeID("a-1")
+			h.passUntil(tc.join, nil)
+			if got := h.eligibility(a1); got != nomadapi.NodeSchedulingIneligible {
+				t.Fatalf("a-1 %s at %s; the test needs it out for the window", got, h.now().Format("15:04"))
+			}
+			ids, err := h.sim.AddNodes("a", 1)
+			if err != nil || len(ids) != 1 {
+				t.Fatalf("add a node to dc1: %v %v", ids, err)
+			}
+			a2 := ids[0]
+			h.step(15 * time.Second)
+			mustApply(t, h, state.SetQueuePaused{Paused: true, At: h.now(), By: "test"})
+			id, err := h.c.Submit(h.ctx, h.now(), h.pols, Submission{Node: a2, Target: "dc2", Reason: "maintenance"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			h.run(h.flatForecasts(30))
+			h.holdThenPause()
+			if got := h.eligibility(a2); got != nomadapi.NodeSchedulingIneligible {
+				t.Fatalf("a-2 %s while %s waits queued: not held", got, id)
+			}
+			mustApply(t, h, state.CancelRequest{ID: id, At: h.now(), Reason: OperatorCancel})
+			mustApply(t, h, state.SetQueuePaused{Paused: false, At: h.now(), By: "test"})
+			from := h.now().Format("15:04")
+			spans := h.outSpans(time.Date(2026, 1, 5, 7, 33, 0, 0, time.UTC), a2)[a2]
+			if want := []string{from + "–07:30"}; !slices.Equal(spans, want) {
+				t.Errorf("a-2 out of scheduling %q; want %q, its give-back held for the window; decisions %q", spans, want, h.decisionsSaying("", "a-2"))
+			}
+			if got := h.decisionsSaying("", "node a-2 eligible again"); len(got) != 1 {
+				t.Errorf("give-backs of a-2 %q; want one", got)
 			}
 		})
 	}
