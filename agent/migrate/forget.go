@@ -41,7 +41,9 @@ const DefaultKeepFinished = 24 * time.Hour
 // holds) and its intents (the window's take-out, given back) the take-out
 // of its nodes: the re-added window queued nothing and its nodes stayed
 // in scheduling, the work placed on them since left where it was. The
-// decision log keeps their moves, cancels and give-backs.
+// decision log keeps their moves, cancels and give-backs. A window a
+// reload put back before it ended drops what the reload's cancels left
+// (readded), so that it queues that work again.
 //
 // Callers hold c.mu.
 func (c *Coordinator) forget(ctx context.Context, now time.Time, view state.ActView) {
@@ -77,6 +79,17 @@ func (c *Coordinator) forget(ctx context.Context, now time.Time, view state.ActV
 	for _, r := range view.Requests {
 		if ok[r.ID] && (r.Origin != "schedule" || windowOK[windowKey(r)]) || r.Origin == "schedule" && windowGone[windowKey(r)] {
 			ids = append(ids, r.ID)
+		}
+	}
+	if more := c.readded(now, view, busy); len(more) > 0 {
+		listed := map[string]bool{}
+		for _, id := range ids {
+			listed[id] = true
+		}
+		for _, id := range more {
+			if !listed[id] {
+				ids = append(ids, id)
+			}
 		}
 	}
 	if len(ids) == 0 {

@@ -51,18 +51,33 @@ func (p *planner) queue() {
 	}
 }
 
+// ReloadCancel begins the reason of a drain window's request the planner
+// cancelled because a reload took its window away (WindowGone), followed
+// by ": " and what the reload changed, which varies. The coordinator reads
+// it to tell these cancels from the others: when a later reload puts the
+// window back, a request cancelled so before it started is forgotten, so
+// that the window queues its work again (its origin key is free).
+const ReloadCancel = "a reload took its drain window away"
+
+// ReloadCancelled reports whether r was cancelled before it started
+// because a reload took its drain window away (ReloadCancel).
+func ReloadCancelled(r *state.MigrationRequest) bool {
+	return r.Origin == "schedule" && r.State == state.RequestCancelled && r.Started.IsZero() && strings.HasPrefix(r.Reason, ReloadCancel+": ")
+}
+
 // expired cancels a schedule request whose window is over before its move
 // started, or whose schedule a reload took out of the policies (its
 // policy, or the schedule in it, is gone): the window it was to empty its
 // nodes for no longer comes, and moved, its work would stay moved and its
-// nodes out of scheduling until the window's start.
+// nodes out of scheduling until the window's start. The request's reason
+// for the latter begins with ReloadCancel; its decision says only why.
 func (p *planner) expired(r *state.MigrationRequest) bool {
 	if r.Origin != "schedule" || r.Deadline.IsZero() {
 		return false
 	}
 	gone := func(why string) bool {
 		pol := p.policyOf(r)
-		p.plan.Cancel = append(p.plan.Cancel, Cancel{Request: r.ID, Reason: why, DryRun: p.dry(pol)})
+		p.plan.Cancel = append(p.plan.Cancel, Cancel{Request: r.ID, Reason: ReloadCancel + ": " + why, DryRun: p.dry(pol)})
 		d := state.Decision{Kind: KindCancel, Locality: r.Source, Request: r.ID, Reason: "cancel: " + why, DryRun: p.dry(pol)}
 		if pol != nil {
 			d.Policy = pol.Name

@@ -773,7 +773,7 @@ func TestScheduleRequestCancelledWhenItsScheduleIsGone(t *testing.T) {
 				}
 				return
 			}
-			if len(plan.Cancel) != 1 || plan.Cancel[0].Reason != tc.why || plan.Cancel[0].DryRun || len(plan.Start) != 0 || len(plan.Reserve) != 0 {
+			if len(plan.Cancel) != 1 || plan.Cancel[0].Reason != ReloadCancel+": "+tc.why || plan.Cancel[0].DryRun || len(plan.Start) != 0 || len(plan.Reserve) != 0 {
 				t.Errorf("cancel %+v start %+v reserve %+v; want it cancelled: %s", plan.Cancel, plan.Start, plan.Reserve, tc.why)
 			}
 		})
