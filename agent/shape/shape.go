@@ -1116,6 +1116,10 @@ func (p *planner) candidates(pol *policies.Policy, src string, own bool) []strin
 func (p *planner) chooseTarget(pol *policies.Policy, src string, moves []state.Move, from, to time.Time, exclude []string, home *homeDrain) (string, string) {
 	best, bestFeasible, bestRoom := "", -1, math.Inf(-1)
 	homeRoom := math.NaN()
+	// homeUnknown is the policy's own locality, for its drain of all of
+	// another, when it has no forecast: passed over for every target
+	// read, and taken only when no other could be.
+	homeUnknown := ""
 	var tried []string
 	var total state.Resources
 	for _, m := range moves {
@@ -1176,6 +1180,12 @@ func (p *planner) chooseTarget(pol *policies.Policy, src string, moves []state.M
 				best, bestFeasible, bestRoom = cand, feasible, room
 				break
 			}
+		} else if home != nil && cand == pol.Locality.String() && !p.hasForecast(cand) {
+			// Its room is not known (no forecast yet: no history), not
+			// unlimited: the drained work is not sent there first, nor
+			// for a room of +Inf over targets whose room is read.
+			homeUnknown = cand
+			continue
 		} else if home != nil && cand == pol.Locality.String() {
 			// The policy's own locality, for its drain of all of another
 			// without migrate.targets: its forecast carries the drained
@@ -1200,18 +1210,26 @@ func (p *planner) chooseTarget(pol *policies.Policy, src string, moves []state.M
 			best, bestFeasible, bestRoom = cand, feasible, room
 		}
 	}
+	if best == "" && homeUnknown != "" {
+		return homeUnknown, fmt.Sprintf("%s, the policy's own locality: no other allowed target can take the move; %s has no forecast, so its room is not known",
+			homeUnknown, homeUnknown)
+	}
 	if best == "" {
 		if len(tried) == 0 {
 			return "", "the policy allows no target locality"
 		}
 		return "", strings.Join(tried, "; ")
 	}
+	unknownNote := ""
+	if homeUnknown != "" {
+		unknownNote = fmt.Sprintf(" (%s, the policy's own locality, has no forecast: its room is not known, so the drained work is not sent there first)", homeUnknown)
+	}
 	where := best
 	if best == src && len(exclude) > 0 {
 		where = "the rest of " + best
 	}
 	if math.IsInf(bestRoom, 1) {
-		return best, where + ": no forecast for it; chosen for its free capacity"
+		return best, where + ": no forecast for it; chosen for its free capacity" + unknownNote
 	}
 	if home != nil && best == pol.Locality.String() && !math.IsNaN(homeRoom) && bestRoom == homeRoom {
 		// Its own locality had no room, and no other more.
@@ -1222,7 +1240,7 @@ func (p *planner) chooseTarget(pol *policies.Policy, src string, moves []state.M
 		return best, fmt.Sprintf("%s, the policy's own locality, first: it stays under its line through the window's end at %s with the window's moves queued there, %s below at the planning quantile after the move",
 			where, clock(home.w.End), pct(bestRoom))
 	}
-	note := fmt.Sprintf("%s: the allowed target with the most room, %s below its line at the planning quantile after the move", where, pct(bestRoom))
+	note := fmt.Sprintf("%s: the allowed target with the most room, %s below its line at the planning quantile after the move", where, pct(bestRoom)) + unknownNote
 	switch {
 	case math.IsNaN(homeRoom):
 	case homeRoom < 0:
@@ -1232,6 +1250,18 @@ func (p *planner) chooseTarget(pol *policies.Policy, src string, moves []state.M
 		note += fmt.Sprintf(" (%s, the policy's own locality, tried first, may run only some of the moves)", pol.Locality)
 	}
 	return best, note
+}
+
+// hasForecast reports whether the planner reads a forecast of loc's CPU
+// or memory against a line: without one, room reads +Inf, which for a
+// target means room not known.
+func (p *planner) hasForecast(loc string) bool {
+	for _, metric := range []string{"cpu", "memory"} {
+		if f := p.forecast(loc, metric); f != nil && f.HasLine {
+			return true
+		}
+	}
+	return false
 }
 
 // homeDrain is what chooseTarget reads of a drain window of all of another
