@@ -285,9 +285,17 @@ func TestPrometheusDownAtStartAndABadQuery(t *testing.T) {
 		t.Skip("starts a Prometheus server")
 	}
 	t.Parallel()
-	d := startTestSim(t, 600)
+	// 60 data seconds a second, scraped every second. Prometheus bounds a
+	// scrape by its interval, and under load with the race detector the
+	// simulator's metrics took over 250 ms to answer: in one failing run
+	// 2 scrapes of 289 came in, in another Prometheus had no series for
+	// the policy's query for the minute the test waited. At 600x the
+	// simulator fell behind its clock and its API stalled (nodes' stats
+	// timed out, a cycle took nearly 3 s). Scrapes a data minute apart
+	// still put five in the 5-minute windows the IOPS queries' rates read.
+	d := startTestSim(t, 60)
 	prom := promtest.Start(t, promtest.Options{
-		ScrapeInterval: 250 * time.Millisecond,
+		ScrapeInterval: time.Second,
 		AcceptPast:     max(time.Since(sim.DefaultScenario().Start), 0) + 30*24*time.Hour,
 	}, promtest.Target{
 		Job: "nomad", Addr: strings.TrimPrefix(d.URL, "http://"),
