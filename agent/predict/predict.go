@@ -163,7 +163,7 @@ func (p *Predictor) RunOnce(now time.Time, store Store, pols []*policies.Policy,
 			if abs := absoluteOf(metric); abs != "" && len(pol.Scales) > 0 {
 				live[modelKey{pol.Name, state.Key{Locality: key.Locality, Metric: abs}.String()}] = true
 			}
-			fc, pending := p.forecastOne(now, store, pol, key, nodes)
+			fc, pending := p.forecastOne(now, store, pol, pols, key, nodes)
 			if pending != nil {
 				pending.Policy, pending.Locality, pending.Metric = pol.Name, pol.Locality, metric
 				res.Pending = append(res.Pending, *pending)
@@ -207,7 +207,7 @@ func stale(info state.Info, now time.Time, step time.Duration) string {
 	return ""
 }
 
-func (p *Predictor) forecastOne(now time.Time, store Store, pol *policies.Policy, key state.Key, nodes []Node) (Forecast, *Pending) {
+func (p *Predictor) forecastOne(now time.Time, store Store, pol *policies.Policy, pols []*policies.Policy, key state.Key, nodes []Node) (Forecast, *Pending) {
 	info, ok := store.Info(key)
 	if !ok || info.LastSample.IsZero() {
 		return Forecast{}, &Pending{State: NoData, Reason: "no samples yet"}
@@ -282,12 +282,12 @@ func (p *Predictor) forecastOne(now time.Time, store Store, pol *policies.Policy
 	if len(raw) > 0 {
 		fc.Level, fc.Observed = raw[0], slices.Clone(y)
 	}
-	fc.Events = applySchedules(&fc, pol, history{y: y, start: start, step: step}, raw, movedFrom(store, pol.Locality, now, step), nodes)
+	fc.Events = applySchedules(&fc, pol, pols, history{y: y, start: start, step: step}, raw, movedFrom(store, pol.Locality, now, step), nodes)
 	if line, ok := headroomLine(pol, key.Metric); ok {
 		fc.Line, fc.HasLine = line, true
 		fc.Hotspot = findHotspot(&fc, step, now, nodes)
 	}
-	fc.Demand = p.demand(now, store, pol, key, from, end, &fc)
+	fc.Demand = p.demand(now, store, pol, pols, key, from, end, &fc)
 	return fc, nil
 }
 
@@ -308,7 +308,7 @@ func absoluteOf(metric string) string {
 // it). It returns nil for other policies and metrics, and when the history
 // does not reach fc's origin (a locality's absolute use is published only
 // when every node answered).
-func (p *Predictor) demand(now time.Time, store Store, pol *policies.Policy, key state.Key, from, end time.Time, fc *Forecast) *Demand {
+func (p *Predictor) demand(now time.Time, store Store, pol *policies.Policy, pols []*policies.Policy, key state.Key, from, end time.Time, fc *Forecast) *Demand {
 	abs := absoluteOf(key.Metric)
 	if abs == "" || len(pol.Scales) == 0 {
 		return nil
@@ -348,7 +348,7 @@ func (p *Predictor) demand(now time.Time, store Store, pol *policies.Policy, key
 	dfc := Forecast{Policy: pol.Name, Locality: pol.Locality, Metric: abs, Origin: fc.Origin, Step: step,
 		Times: fc.Times, Mean: pred.Mean, Quantiles: pred.Quantiles, Bands: pred.Bands}
 	raw := append([]float64(nil), dfc.Mean...)
-	applySchedules(&dfc, pol, history{y: y, start: start, step: step}, raw, movedAbsolute(store, now, step), nil)
+	applySchedules(&dfc, pol, pols, history{y: y, start: start, step: step}, raw, movedAbsolute(store, now, step), nil)
 	return &Demand{Metric: abs, Mean: dfc.Mean, Bands: dfc.Bands, DrainAdded: dfc.DrainAdded}
 }
 

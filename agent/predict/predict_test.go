@@ -468,7 +468,7 @@ func TestDrainOfSomeNodesKeepsDemand(t *testing.T) {
 		fc.Mean = append(fc.Mean, 40)
 	}
 	fc.Quantiles, fc.Bands = []float64{0.9}, [][]float64{append([]float64(nil), fc.Mean...)}
-	events := applySchedules(&fc, pol, history{y: []float64{40}, start: t0, step: time.Minute}, fc.Mean, movedDemand{}, nil)
+	events := applySchedules(&fc, pol, nil, history{y: []float64{40}, start: t0, step: time.Minute}, fc.Mean, movedDemand{}, nil)
 	for i, v := range fc.Mean {
 		if v != 40 {
 			t.Fatalf("mean[%d] = %v; the demand of a partly drained locality must stay", i, v)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"path"
+	"slices"
 	"strings"
 	"time"
 
@@ -42,10 +43,11 @@ import (
 // (homeFirst); with migrate.targets set, or for one that names some
 // of its nodes, nothing is added here: the work goes to the targets
 // (none shares a node with this locality) or to the rest of the drained
-// locality first (see movesElsewhere). nodes are
-// the cluster's nodes as the collector last listed them (none: not
+// locality first (see movesElsewhere); nor where another policy of pols
+// drains it at once and queues its moves first (see drainedFirst). nodes
+// are the cluster's nodes as the collector last listed them (none: not
 // known).
-func applySchedules(fc *Forecast, pol *policies.Policy, h history, raw []float64, moved movedDemand, nodes []Node) []Event {
+func applySchedules(fc *Forecast, pol *policies.Policy, pols []*policies.Policy, h history, raw []float64, moved movedDemand, nodes []Node) []Event {
 	if len(fc.Times) == 0 || len(raw) == 0 {
 		return nil
 	}
@@ -134,6 +136,11 @@ func applySchedules(fc *Forecast, pol *policies.Policy, h history, raw []float64
 				}
 				for _, w := range windows {
 					e := Event{Kind: EventDrain, Schedule: s.Name, From: l, Start: w.Start, End: w.End}
+					if first := drainedFirst(pols, pol, l, w); first != "" {
+						e.Known, e.Detail = true, first
+						events = append(events, e)
+						continue
+					}
 					add, ok, detail := drainOccurrence(w, pol.Migrate.LeadTime, l, fc.Metric, h, raw[0], moved)
 					e.Detail = detail
 					if ok {
@@ -151,6 +158,52 @@ func applySchedules(fc *Forecast, pol *policies.Policy, h history, raw []float64
 		}
 	}
 	return events
+}
+
+// drainedFirst says, when another policy of pols drains all of a locality
+// that holds l in a window that overlaps w and queues its moves before
+// pol's window w does, that this drain moves nothing here: the planner
+// queues each allocation once, for the first drain whose lead time
+// (migrate.lead_time before its window) reaches it, walking the policies
+// in order, and none is left for w. That is the drain whose lead time
+// begins first, or, beginning at once, of the policy that comes first in
+// pols. Its moves go where that policy sends them (its migrate.targets,
+// or its own locality first), and a move of them the planner sends here
+// is counted as it goes: added here too, the work was forecast in two
+// localities at once. "" when no such drain comes first.
+func drainedFirst(pols []*policies.Policy, pol *policies.Policy, l policies.Locality, w policies.Window) string {
+	lead := w.Start.Add(-pol.Migrate.LeadTime)
+	mine := slices.IndexFunc(pols, func(q *policies.Policy) bool { return q.Name == pol.Name })
+	for qi, q := range pols {
+		if q.Name == pol.Name {
+			continue
+		}
+		for si := range q.Schedules {
+			qs := &q.Schedules[si]
+			if qs.Action != policies.ActionDrain || qs.Nodes != "" || !slices.ContainsFunc(qs.Localities, func(m policies.Locality) bool { return holds(m, l) }) {
+				continue
+			}
+			for _, qw := range qs.Windows(w.Start, w.End) {
+				if !qw.Start.Before(w.End) || !w.Start.Before(qw.End) {
+					continue
+				}
+				qlead := qw.Start.Add(-q.Migrate.LeadTime)
+				var why string
+				switch {
+				case qlead.Before(lead):
+					why = fmt.Sprintf("its lead time begins at %s, this window's at %s", qlead.Format("15:04"), lead.Format("15:04"))
+				case qlead.Equal(lead) && (mine < 0 || qi < mine):
+					why = fmt.Sprintf("its lead time begins at %s too, and policy %q comes first", qlead.Format("15:04"), q.Name)
+				default:
+					continue
+				}
+				return fmt.Sprintf("policy %q drains %s at once (schedule %q, %s–%s) and queues its moves first (%s): each allocation moves once, by that drain, "+
+					"to where that policy sends it; nothing is added here, and the planner counts each move it sends here",
+					q.Name, l, qs.Name, qw.Start.Format("15:04"), qw.End.Format("15:04"), why)
+			}
+		}
+	}
+	return ""
 }
 
 // homeFirst says where the planner sends the moves of a drain of all of

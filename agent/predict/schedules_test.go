@@ -316,7 +316,7 @@ func TestPeakWindowUnderWay(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			fc, h := synthetic(tc.origin, tc.raw, tc.hist)
 			raw := append([]float64(nil), fc.Mean...)
-			events := applySchedules(fc, pol, h, raw, movedDemand{}, nil)
+			events := applySchedules(fc, pol, nil, h, raw, movedDemand{}, nil)
 			if len(events) != 1 || !strings.Contains(events[0].Detail, tc.describe) {
 				t.Fatalf("events %v, want one saying %q", events, tc.describe)
 			}
@@ -343,7 +343,7 @@ func TestPeakWindowWithoutTheLevelBefore(t *testing.T) {
 	fc, h := synthetic(at(0, 9, 40), func(time.Time) float64 { return 80 }, func(time.Time) float64 { return 80 })
 	nine := steps(at(0, 9, 0)) - 1
 	h.y, h.start = h.y[nine:], at(0, 9, 0)
-	events := applySchedules(fc, pol, h, append([]float64(nil), fc.Mean...), movedDemand{}, nil)
+	events := applySchedules(fc, pol, nil, h, append([]float64(nil), fc.Mean...), movedDemand{}, nil)
 	for i := range fc.Times {
 		if fc.Mean[i] != 80 {
 			t.Fatalf("step %d: %.1f, want the level the history shows (80)", i, fc.Mean[i])
@@ -376,7 +376,7 @@ func TestDrainInBeforeTheModelFollows(t *testing.T) {
 			return 15, true
 		},
 	}
-	events := applySchedules(fc, pol, h, append([]float64(nil), fc.Mean...), moved, nil)
+	events := applySchedules(fc, pol, nil, h, append([]float64(nil), fc.Mean...), moved, nil)
 	if want := [2]time.Time{at(0, 8, 10), at(0, 8, 45)}; asked != want {
 		t.Errorf("drained use read over %v, want the %d steps before the moves began %v", asked, levelPoints, want)
 	}
@@ -430,7 +430,7 @@ func TestPeakEndsInsideTheHorizon(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			fc, h := synthetic(tc.origin, tc.raw, hist)
-			applySchedules(fc, pol, h, append([]float64(nil), fc.Mean...), movedDemand{}, nil)
+			applySchedules(fc, pol, nil, h, append([]float64(nil), fc.Mean...), movedDemand{}, nil)
 			for i, at := range fc.Times {
 				want := 45.0
 				if at.Before(eleven) {
