@@ -81,6 +81,9 @@ type Options struct {
 	// Likelihood tunes the anomaly likelihood over a detector's raw
 	// scores (NewLikelihoodStream).
 	Likelihood LikelihoodOptions
+	// RCF tunes the random cut forest of DetectorRCF and
+	// DetectorRCFLikelihood (NewRCF; the zero value: its defaults).
+	RCF RCFOptions
 	// History is how many samples of the series' stored history the
 	// detector is started on (it still sees them one at a time, in
 	// order): ARTime learns them as its probation (see

@@ -146,10 +146,10 @@ func TestAnomalyDetectorOnline(t *testing.T) {
 	}
 	// A small context memory keeps the contextual detectors quick on
 	// noise (and has them forget and learn afresh on the way).
-	opts := Options{Context: ContextOptions{MaxContexts: 300}}
+	opts := Options{Context: ContextOptions{MaxContexts: 300}, RCF: testForest}
 	for _, name := range Detectors() {
 		// Each detector alone, beside the others: rcf's take most of
-		// the time (some 5 ms a point under -race).
+		// the time (some 1 ms a point under -race with testForest).
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			d, err := NewOnline(name, opts)
@@ -281,7 +281,7 @@ func TestNewOnline(t *testing.T) {
 		// time).
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			d, _ := NewOnline(name, Options{})
+			d, _ := NewOnline(name, Options{RCF: testForest})
 			// ARTime scores a downsampled value once its last sample is
 			// in: the value holding 2500 ends at 2505.
 			at := 2500

@@ -86,7 +86,7 @@ func NewOnline(name string, opts Options) (Online, error) {
 		}
 		return &withForecast{d: NewDetector(opts)}, nil
 	case DetectorRCF:
-		return newCalibrated(opts, NewRCF(RCFOptions{}).Displacement), nil
+		return newCalibrated(opts, NewRCF(opts.RCF).Displacement), nil
 	case DetectorEnsemble:
 		return newEnsemble(opts), nil
 	case DetectorContext:

@@ -140,7 +140,7 @@ func TestLikelihoodStreamVerdicts(t *testing.T) {
 		y[3000+i] += b
 	}
 	const alarm = 0.4
-	opts := Options{History: len(y), Likelihood: LikelihoodOptions{Alarm: alarm}}
+	opts := Options{History: len(y), Likelihood: LikelihoodOptions{Alarm: alarm}, RCF: testForest}
 	for _, name := range []string{DetectorARTimeLikelihood, DetectorResidualLikelihood, DetectorRCFLikelihood} {
 		// Each detector alone, beside the others (rcf's takes most of
 		// the time), its two runs side by side.
@@ -270,7 +270,7 @@ func TestLikelihoodStreamKeepsTheDetectorsVerdicts(t *testing.T) {
 	for i := 3000; i < 3036; i++ {
 		y[i] += 60 * math.Sin(float64(i))
 	}
-	opts := Options{History: len(y), Likelihood: LikelihoodOptions{Alarm: 0.4}}
+	opts := Options{History: len(y), Likelihood: LikelihoodOptions{Alarm: 0.4}, RCF: testForest}
 	for _, base := range []string{DetectorARTime, DetectorResidual, DetectorRCF} {
 		// Each detector alone, beside the others (rcf takes most of the
 		// time); the detector and the likelihood over it run side by
