@@ -893,15 +893,22 @@ func (c *Coordinator) reservationLeft(id string) state.Resources {
 	return state.Resources{}
 }
 
-// setEligible makes a node eligible again, once per request.
-func (c *Coordinator) setEligible(ctx context.Context, now time.Time, node, request string, ds *[]state.Decision) {
-	c.setEligibleFor(ctx, now, node, request, request, ds)
+// setEligible makes a node eligible again, once per request; since is
+// when foreshape took it out (tookAt).
+func (c *Coordinator) setEligible(ctx context.Context, now time.Time, node, request string, since time.Time, ds *[]state.Decision) {
+	c.setEligibleFor(ctx, now, node, request, request, since, ds)
 }
 
 // setEligibleFor makes a node eligible again once per key (a request, or
 // a drain window all of whose requests read it), recording the intent as
-// owner's: it is kept as long as the queue holds owner.
-func (c *Coordinator) setEligibleFor(ctx context.Context, now time.Time, node, request, owner string, ds *[]state.Decision) {
+// owner's: it is kept as long as the queue holds owner. A node an
+// operator drained after foreshape took it out at since (drainedSince)
+// is left as it is (keepOperatorsDrain).
+func (c *Coordinator) setEligibleFor(ctx context.Context, now time.Time, node, request, owner string, since time.Time, ds *[]state.Decision) {
+	if n, listed := c.view.nodes[node]; listed && drainedSince(n.Drain, n.SchedulingEligibility, n.LastDrain, since) {
+		c.keepOperatorsDrain(ctx, now, node, request, owner, ds)
+		return
+	}
 	in := state.Intent{ID: intentID(state.IntentNodeEligibility, node, request, -1), Kind: state.IntentNodeEligibility,
 		Request: owner, Object: node, Detail: "eligible"}
 	if n, listed := c.view.nodes[node]; !listed {
@@ -914,7 +921,7 @@ func (c *Coordinator) setEligibleFor(ctx context.Context, now time.Time, node, r
 		// CreateIndex than this: giveBackAgainAll gives it back.
 		in.NodeCreated = n.CreateIndex
 	}
-	gone := false
+	gone, kept := false, false
 	err := c.do(ctx, now, in, func(ctx context.Context) error {
 		n, _, err := c.nomad.Nodes().Info(node, c.qo(ctx))
 		if isNotFound(err) {
@@ -926,6 +933,11 @@ func (c *Coordinator) setEligibleFor(ctx context.Context, now time.Time, node, r
 		}
 		if err != nil {
 			return err
+		}
+		if drainedSince(n.DrainStrategy != nil, n.SchedulingEligibility, n.LastDrain, since) {
+			// An operator's drain begun since the view was read.
+			kept = true
+			return nil
 		}
 		if n.DrainStrategy != nil {
 			_, err = c.nomad.Nodes().UpdateDrainOpts(node, &nomadapi.DrainOptions{DrainSpec: nil, MarkEligible: true}, c.wq(ctx))
@@ -953,9 +965,88 @@ func (c *Coordinator) setEligibleFor(ctx context.Context, now time.Time, node, r
 	case gone:
 		*ds = append(*ds, state.Decision{Time: now, Kind: "restore", Request: request,
 			Reason: fmt.Sprintf("node %s was purged from Nomad: nothing to give back", c.decisionName(node))})
+	case kept:
+		*ds = append(*ds, operatorsDrainDecision(now, c.decisionName(node), request))
 	default:
 		*ds = append(*ds, state.Decision{Time: now, Kind: "restore", Request: request, Reason: fmt.Sprintf("node %s eligible again", c.decisionName(node))})
 	}
+}
+
+// foreshapesDrain reports whether a node's last drain (LastDrain, as
+// Nomad reports it) is one foreshape made: its meta names a request
+// (drainNode). Nomad keeps a drain's meta until a later drain brings its
+// own, and an operator's (`nomad node drain -enable`, the UI) names none.
+func foreshapesDrain(last *nomadapi.DrainMetadata) bool {
+	return last != nil && last.Meta[MetaRequest] != ""
+}
+
+// drainedSince reports whether a node foreshape took out of scheduling at
+// since, as Nomad shows it now (draining, its eligibility, its LastDrain),
+// is under an operator's drain begun after that: a drain that is not
+// foreshape's and still runs (a node draining already was never taken
+// out: holdNodes, holdWindows, holdJoined and cordon skip it, and
+// foreshape's own drain of one brings its meta), or one that began after
+// since and left the node out of scheduling (complete, or cancelled
+// keeping it ineligible). A drain an operator ended before foreshape took
+// the node out is older than since; since is zero when no take-out was
+// seen made. since is foreshape's clock and LastDrain's times Nomad's:
+// they differ by the hosts' clock skew, seconds at most, where a hold
+// lasts minutes to hours.
+func drainedSince(draining bool, eligibility string, last *nomadapi.DrainMetadata, since time.Time) bool {
+	switch {
+	case last != nil && foreshapesDrain(last):
+		return false
+	case draining:
+		return true
+	}
+	return last != nil && !since.IsZero() && last.StartedAt.After(since) && eligibility == nomadapi.NodeSchedulingIneligible
+}
+
+// tookAt is when foreshape first took node out of scheduling for r (its
+// cordon, or its drain, in any attempt; for a drain window's request the
+// window's own take-out too), seen made: firstDone of the intents owedBack
+// reads. Zero when none was.
+func (c *Coordinator) tookAt(r state.MigrationRequest, node string) time.Time {
+	ids := append(attemptIntents(node, r), perAttempt(state.IntentDrainNode, node, r)...)
+	if r.Origin == "schedule" {
+		ids = append(ids, intentID(state.IntentNodeEligibility, node, windowKey(r), 0))
+	}
+	return c.firstDone(ids...)
+}
+
+// keepOperatorsDrain closes the give-back (once per key, as
+// setEligibleFor's) of a node foreshape took out of scheduling that an
+// operator drained since (drainedSince). Ending that drain, as the
+// give-back did (a drain's end with MarkEligible), or making the node
+// eligible once it had ended, lifted an operator's drain at a window's
+// end: foreshape gives back only what it took. The node stays as it is,
+// draining, or out of scheduling once the drain ended, which is the
+// operator's to give back; a hold decision says so, and the intent
+// (keptOperatorDrain) leaves foreshape owing the node nothing more.
+//
+// A cordon an operator makes on a node foreshape holds out (`nomad node
+// eligibility -disable`) cannot be told apart: Nomad ignores an
+// eligibility a node has already (no change, no node event, no index), so
+// the give-back makes such a node eligible (docs/policies.md).
+func (c *Coordinator) keepOperatorsDrain(ctx context.Context, now time.Time, node, request, owner string, ds *[]state.Decision) {
+	in := state.Intent{ID: intentID(state.IntentNodeEligibility, node, request, -1), Kind: state.IntentNodeEligibility,
+		Request: owner, Object: node, Detail: keptOperatorDrain, Before: state.NodeWasDraining}
+	err := c.do(ctx, now, in, func(context.Context) error { return nil })
+	switch {
+	case errors.Is(err, errAnnounced):
+	case err != nil:
+		c.log.Warn("could not record leaving an operator's drain of a node foreshape took out", "node", node, logKeyRequest, owner, logKeyError, err)
+	default:
+		*ds = append(*ds, operatorsDrainDecision(now, c.decisionName(node), request))
+	}
+}
+
+// operatorsDrainDecision says that node, which request (a request or a
+// window's key) would give back, stays as an operator's drain left it.
+func operatorsDrainDecision(now time.Time, name, request string) state.Decision {
+	return state.Decision{Time: now, Kind: "hold", Request: request,
+		Reason: fmt.Sprintf("node %s stays as it is, out of scheduling: an operator drained it after foreshape took it out for %s, and foreshape gives back only what it took; the drain, and making the node eligible, are the operator's (nomad node eligibility -enable)",
+			name, request)}
 }
 
 // restoreWindows gives back the nodes a drain window took out of
@@ -999,7 +1090,7 @@ func (c *Coordinator) restoreWindows(ctx context.Context, now time.Time, view st
 			case owesDrainEnd:
 				c.keepOperators(ctx, now, node, key, key, r, d.before, ds)
 			case owesEligible:
-				c.setEligibleFor(ctx, now, node, key, r.ID, ds)
+				c.setEligibleFor(ctx, now, node, key, r.ID, c.tookAt(r, node), ds)
 			}
 		}
 	}
@@ -1075,10 +1166,15 @@ func (c *Coordinator) drainedFrom(node string, r state.MigrationRequest) string 
 const (
 	keptCordon = "kept out: ineligible before foreshape's drain, which ends"
 	keptDrain  = "kept out: draining before foreshape's drain, left as it is"
+	// keptOperatorDrain closes the give-back of a node an operator drained
+	// after foreshape took it out (keepOperatorsDrain).
+	keptOperatorDrain = "kept out: drained by an operator after foreshape took it out, left as it is"
 )
 
 // keptOut reports whether an eligibility intent's detail is one of those.
-func keptOut(detail string) bool { return detail == keptCordon || detail == keptDrain }
+func keptOut(detail string) bool {
+	return detail == keptCordon || detail == keptDrain || detail == keptOperatorDrain
+}
 
 // keepOperators closes a drain window (key; after says what ended) for a
 // node foreshape drained (for r) but did not take out of scheduling: it
@@ -1158,7 +1254,7 @@ func (c *Coordinator) restoreAbandoned(ctx context.Context, now time.Time, view 
 		case d.owes == owesDrainEnd:
 			c.keepOperators(ctx, now, node, r.ID, r.ID+" was given up", r, d.before, ds)
 		case d.owes == owesEligible:
-			c.setEligible(ctx, now, node, r.ID, ds)
+			c.setEligible(ctx, now, node, r.ID, c.tookAt(r, node), ds)
 		}
 	}
 }
@@ -1175,7 +1271,7 @@ func (c *Coordinator) restoreSpreads(ctx context.Context, now time.Time, view st
 		for _, node := range backNodes(r) {
 			switch d := c.owedBack(view, now, r, node); {
 			case d.due && d.owes == owesEligible:
-				c.setEligible(ctx, now, node, r.ID, ds)
+				c.setEligible(ctx, now, node, r.ID, c.tookAt(r, node), ds)
 			case d.window != nil:
 				c.sayWindowHold(ds, now, r, r.ID, node, *d.window)
 			}
