@@ -348,7 +348,7 @@ func (p *Predictor) demand(now time.Time, store Store, pol *policies.Policy, pol
 	dfc := Forecast{Policy: pol.Name, Locality: pol.Locality, Metric: abs, Origin: fc.Origin, Step: step,
 		Times: fc.Times, Mean: pred.Mean, Quantiles: pred.Quantiles, Bands: pred.Bands}
 	raw := append([]float64(nil), dfc.Mean...)
-	applySchedules(&dfc, pol, pols, history{y: y, start: start, step: step}, raw, movedAbsolute(store, now, step), nil)
+	applySchedules(&dfc, pol, pols, history{y: y, start: start, step: step}, raw, movedAbsolute(store, now, step), nil, fc.Events...)
 	return &Demand{Metric: abs, Mean: dfc.Mean, Bands: dfc.Bands, DrainAdded: dfc.DrainAdded}
 }
 

@@ -38,16 +38,23 @@ import (
 // drainOfSome). A drain of
 // another locality sends that locality's demand here: inside the window it
 // is added, as a percent of this locality's capacity, less what the
-// forecast already carries of it once the moves have begun: see
-// drainOccurrence; the planner sends the moves here first while they fit
-// (homeFirst); with migrate.targets set, or for one that names some
+// forecast already carries of it once the moves have begun (see
+// drainOccurrence), and at most the room under its line: the planner
+// sends the moves here first while they fit (homeFirst, homeRoom); with
+// migrate.targets set, or for one that names some
 // of its nodes, nothing is added here: the work goes to the targets
 // (none shares a node with this locality) or to the rest of the drained
 // locality first (see movesElsewhere); nor where another policy of pols
 // drains it at once and queues its moves first (see drainedFirst). nodes
 // are the cluster's nodes as the collector last listed them (none: not
 // known).
-func applySchedules(fc *Forecast, pol *policies.Policy, pols []*policies.Policy, h history, raw []float64, moved movedDemand, nodes []Node) []Event {
+//
+// of are the events of the percent forecast whose demand fc forecasts
+// (none for a percent forecast): a drain's demand added to a percent
+// forecast is capped at the room under its line (homeRoom), and the
+// absolute demand behind it, which has no line, is added in the same
+// share.
+func applySchedules(fc *Forecast, pol *policies.Policy, pols []*policies.Policy, h history, raw []float64, moved movedDemand, nodes []Node, of ...Event) []Event {
 	if len(fc.Times) == 0 || len(raw) == 0 {
 		return nil
 	}
@@ -144,11 +151,20 @@ func applySchedules(fc *Forecast, pol *policies.Policy, pols []*policies.Policy,
 					add, ok, detail := drainOccurrence(w, pol.Migrate.LeadTime, l, fc.Metric, h, raw[0], moved)
 					e.Detail = detail
 					if ok {
+						home := !l.SharesNodes(pol.Locality)
+						var capNote string
+						e.share = 1
+						if home {
+							add, e.share, capNote = homeRoom(fc, pol, s.Name, l, w, add, of)
+							if capNote != "" {
+								e.Detail = strings.Replace(e.Detail, "moves here", "moves out of "+l.String(), 1) + "; " + capNote
+							}
+						}
 						e.Added, e.Known = takeOnce(fc, w, s.Name, l, add, added), true
 						if note := overlapNote(fc, w, l, added); note != "" {
 							e.Detail += "; " + note
 						}
-						if !l.SharesNodes(pol.Locality) {
+						if home {
 							e.Detail += "; " + homeFirst
 						}
 					}
@@ -158,6 +174,61 @@ func applySchedules(fc *Forecast, pol *policies.Policy, pols []*policies.Policy,
 		}
 	}
 	return events
+}
+
+// homeRoom caps the demand add of a drain of all of another locality l,
+// declared without migrate.targets, at what the planner may send here:
+// it sends the moves here first only while this locality stays under its
+// line with them from their queueing (the window's lead time, or now)
+// through the window's end, and the rest to the other allowed localities
+// (shape's chooseTarget). So at most the room under the line over that
+// span comes here: the planning quantile's peak there, less what drains
+// added already (the planner reads it so), below the line. The forecast
+// shows that much, and no hotspot of work the plan sends elsewhere.
+// Fewer moves may come still: moves are whole allocations, the other
+// metric's room may bind first, moves queued there before and the jobs'
+// constraints count, and with no other locality having more room a
+// move may still come over the line. The absolute demand behind a percent
+// forecast (no line) takes the share its percent forecast's event took
+// (of). It returns what to add, its share of add, and a note for the
+// event ("" when all of it fits).
+func homeRoom(fc *Forecast, pol *policies.Policy, schedule string, l policies.Locality, w policies.Window, add float64, of []Event) (float64, float64, string) {
+	line, ok := headroomLine(pol, fc.Metric)
+	if !ok {
+		for _, e := range of {
+			if e.Kind == EventDrain && e.Schedule == schedule && e.From == l && e.Start.Equal(w.Start) && e.share > 0 {
+				return add * e.share, e.share, ""
+			}
+		}
+		return add, 1, ""
+	}
+	band := fc.Band(pol.Forecast.Quantile)
+	if band == nil || add <= 0 || len(fc.Times) == 0 {
+		return add, 1, ""
+	}
+	from := w.Start.Add(-pol.Migrate.LeadTime)
+	peak, at := math.Inf(-1), time.Time{}
+	for i, t := range fc.Times {
+		if t.Before(from) || !t.Before(w.End) {
+			continue
+		}
+		v := band[i]
+		if fc.DrainAdded != nil {
+			v -= fc.DrainAdded[i]
+		}
+		if v > peak {
+			peak, at = v, t
+		}
+	}
+	if math.IsInf(peak, -1) {
+		return add, 1, ""
+	}
+	room := math.Max(0, line-peak)
+	if room >= add {
+		return add, 1, ""
+	}
+	return room, room / add, fmt.Sprintf("at most +%.1f of it comes here, this locality's room under its %.0f%% line through the window's end "+
+		"(p%.0f %.1f%% at %s without it), so +%.1f is added", room, line, 100*pol.Forecast.Quantile, peak, at.Format("15:04"), room)
 }
 
 // drainedFirst says, when another policy of pols drains all of a locality
@@ -212,8 +283,9 @@ func drainedFirst(pols []*policies.Policy, pol *policies.Policy, l policies.Loca
 // move may run here and this locality stays under its line with them,
 // reading this forecast less what the drain added (DrainAdded) and
 // counting each move where it goes; the rest to the other allowed
-// localities. All of the drained demand is added here all the same:
-// which moves fit is the planner's to find as it queues them.
+// localities. The drained demand is added here as far as it fits under
+// the line (homeRoom): which moves fit is the planner's to find as it
+// queues them.
 const homeFirst = "the planner sends its moves here first, while this locality stays under its line with them, and the rest to the other allowed localities"
 
 // holds reports whether every node of b is one of a's: each part of a is

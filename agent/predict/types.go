@@ -179,6 +179,10 @@ type Event struct {
 	Nodes string
 	// Detail says what was applied and why, for operators.
 	Detail string
+	// share is, for a drain of all of another locality that adds its
+	// demand here, the share of it added: less than 1 where it did not
+	// all fit under the line (homeRoom).
+	share float64
 }
 
 // Node is a node of the cluster as the collector measures its

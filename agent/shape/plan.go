@@ -33,7 +33,8 @@ type Forecast struct {
 	// DrainAdded, when set, is, point for point, the part of Planning that
 	// the drains of all of other localities its policy declares add
 	// inside their windows (predict adds the drained demand to the
-	// declaring policy's forecast; predict.Forecast.DrainAdded), and
+	// declaring policy's forecast, as far as it fits under its line;
+	// predict.Forecast.DrainAdded), and
 	// DemandDrainAdded the same part of Demand. That work comes only as
 	// the planner sends the window's moves here, and it counts each move
 	// where it sends it (here first, while it fits): every reading of the
