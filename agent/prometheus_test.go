@@ -141,9 +141,17 @@ func TestPrometheusIOPSAndReadWriteCharacterisation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// 150 data seconds a second; a scrape every 250 ms is 37.5 s of data
-	// time apart, so the 5-minute rate windows hold several scrapes.
-	const speed = 150
+	// 300 data seconds a second, so that the two hours of history the
+	// characterisation needs come in 24 s; a scrape every 250 ms is 75 s
+	// of data time apart, so the 5-minute rate windows hold four scrapes.
+	// A cycle every 2 data minutes, not the policies' step of one (200 ms
+	// at this speed), still puts two or three CPU samples in each of the
+	// 5-minute buckets the characterisation counts, and the agent cycles
+	// as often a wall second as it did at 150x. Scraped every 125 ms at this speed, the
+	// simulator's lock was held by scrapes so long under load that its
+	// answers took over 30 s (e0b8085); its ticks here are cheap (360 in
+	// 15 ms with the race detector), its metrics are not (44 ms a scrape).
+	const speed = 300
 	d := startScenario(t, sc, speed)
 	prom := promtest.Start(t, promtest.Options{
 		ScrapeInterval: 250 * time.Millisecond,
@@ -160,7 +168,7 @@ func TestPrometheusIOPSAndReadWriteCharacterisation(t *testing.T) {
 	cfg.HTTP.Address = "127.0.0.1:0"
 	cfg.Nomad.Address = d.URL
 	cfg.Prometheus.Address = prom.URL
-	a, err := New(cfg, Options{Logger: testLogger(t), Clock: d, Policies: ioPolicies(t)})
+	a, err := New(cfg, Options{Logger: testLogger(t), Clock: d, Policies: ioPolicies(t), CycleInterval: 400 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
