@@ -1096,20 +1096,20 @@ func (c *Coordinator) restoreWindows(ctx context.Context, now time.Time, view st
 	}
 }
 
-// sayCalledOff says, once per window, that the drain window of r, which
-// an operator called off (operatorCancelled), gives its nodes back now.
+// sayCalledOff says, once per window (calledOffSaid: across leaders),
+// that the drain window of r, which an operator called off
+// (operatorCancelled), gives its nodes back now.
 func (c *Coordinator) sayCalledOff(ds *[]state.Decision, now time.Time, r state.MigrationRequest) {
-	key := "calledoff/" + windowKey(r)
-	if _, said := c.recent[key]; said {
+	if c.calledOffSaid(*ds, now, r) {
 		return
 	}
-	c.recent[key] = now
+	c.recent["calledoff/"+windowKey(r)] = now
 	until := "its end"
 	if end, ok := c.windowEnd(r); ok {
 		until = "its end at " + clockOn(now, end)
 	}
 	*ds = append(*ds, state.Decision{Time: now, Kind: "restore", Policy: r.Policy, Locality: r.Source, Request: r.ID,
-		Reason: fmt.Sprintf("drain window %s called off: an operator cancelled every request of it before any started; foreshape gives back the nodes it took out for it now, not at %s, and queues nothing more of it until then (a node out of scheduling before the window, an operator's, stays out)",
+		Reason: fmt.Sprintf("drain window %s"+calledOffSays+"an operator cancelled every request of it before any started; foreshape gives back the nodes it took out for it now, not at %s, and queues nothing more of it until then (a node out of scheduling before the window, an operator's, stays out)",
 			windowName(r), until)})
 }
 
