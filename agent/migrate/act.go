@@ -141,12 +141,8 @@ func (c *Coordinator) calledOff(view state.ActView, r state.MigrationRequest) bo
 // windowCalledOff reports whether an operator called off the drain window
 // keyed key (windowKey; operatorCancelled).
 func (c *Coordinator) windowCalledOff(view state.ActView, key string) bool {
-	for _, x := range view.Requests {
-		if x.Origin == "schedule" && windowKey(x) == key {
-			return c.operatorCancelled(view, x)
-		}
-	}
-	return false
+	w := c.calledOffWindows(view)[key]
+	return w.off && w.firstDue
 }
 
 // carryOut does what a plan says, in its order, and returns the decisions

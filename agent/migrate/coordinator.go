@@ -186,6 +186,8 @@ type Coordinator struct {
 	// once a window and pass: each request of a window asks for the same.
 	joined   map[string][]string
 	joinedAt time.Time
+	// offRead is calledOffWindows of the view last asked about.
+	offRead calledOffRead
 	// watchMargin is what each request of Watch's blocking query gets
 	// beyond Nomad's wait and jitter (blocking.Margin; tests shorten it).
 	watchMargin time.Duration

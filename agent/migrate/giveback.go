@@ -215,24 +215,7 @@ func (c *Coordinator) operatorCancelled(view state.ActView, r state.MigrationReq
 	if r.Origin != "schedule" || r.Deadline.IsZero() || r.State != state.RequestCancelled || !r.Started.IsZero() {
 		return false
 	}
-	key := windowKey(r)
-	var byOperator, byOthers time.Time
-	for _, x := range view.Requests {
-		if x.Origin != "schedule" || windowKey(x) != key {
-			continue
-		}
-		if x.State != state.RequestCancelled || !x.Started.IsZero() {
-			return false
-		}
-		last := &byOthers
-		if x.Reason == OperatorCancel {
-			last = &byOperator
-		}
-		if x.Finished.After(*last) {
-			*last = x.Finished
-		}
-	}
-	return !byOperator.IsZero() && !byOperator.Before(byOthers)
+	return c.calledOffWindows(view)[windowKey(r)].off
 }
 
 // windowMoving reports whether a request of r's drain window runs.
