@@ -85,6 +85,27 @@ type debt struct {
 // A node whose give-back intent (eligibility/node/key/-1) is announced is
 // owed nothing more.
 func (c *Coordinator) owedBack(view state.ActView, now time.Time, r state.MigrationRequest, node string) debt {
+	return c.debtOf(view, now, r, node, true)
+}
+
+// owesNode is what r owes node (owedBack's owes), without reading what
+// else holds it, which decides only when the give-back is due:
+// stillHolds reads it of a window whose requests were all cancelled, and
+// held reads such a window (heldByRequest), so that two of them do not
+// read each other without end.
+func (c *Coordinator) owesNode(view state.ActView, now time.Time, r state.MigrationRequest, node string) owes {
+	return c.debtOf(view, now, r, node, false).owes
+}
+
+// debtOf is owedBack; readHeld false leaves held unread (due false, no
+// window): the debt's owes alone.
+func (c *Coordinator) debtOf(view state.ActView, now time.Time, r state.MigrationRequest, node string, readHeld bool) debt {
+	held := func() (bool, *openWindow) {
+		if !readHeld {
+			return true, nil
+		}
+		return c.held(view, now, node, r)
+	}
 	switch {
 	case r.Origin == "schedule":
 		// A cancelled request owes what it took out too: one that waited
@@ -139,7 +160,7 @@ func (c *Coordinator) owedBack(view state.ActView, now time.Time, r state.Migrat
 		if before := c.drainedFrom(node, r); !took && (before == state.NodeWasIneligible || before == state.NodeWasDraining) {
 			return debt{owes: owesDrainEnd, before: before, due: ended}
 		}
-		held, w := c.held(view, now, node, r)
+		held, w := held()
 		d := debt{owes: owesEligible, due: ended && !held}
 		if ended {
 			d.window = w
@@ -156,7 +177,7 @@ func (c *Coordinator) owedBack(view state.ActView, now time.Time, r state.Migrat
 		if c.movedAway(view, node, c.firstDone(append(attemptIntents(node, r), perAttempt(state.IntentDrainNode, node, r)...)...)) {
 			return debt{}
 		}
-		held, w := c.held(view, now, node, r)
+		held, w := held()
 		free := !held
 		switch before := c.drainedFrom(node, r); {
 		case taken:
@@ -184,7 +205,7 @@ func (c *Coordinator) owedBack(view state.ActView, now time.Time, r state.Migrat
 		// spread, a drain window, a whole-node move: each found it out of
 		// scheduling and took nothing out of its own), until it ends.
 		n, ok := c.view.nodes[node]
-		held, w := c.held(view, now, node, r)
+		held, w := held()
 		d := debt{owes: owesEligible, due: ok && !n.Drain && !held}
 		if ok && !n.Drain {
 			d.window = w
@@ -250,7 +271,9 @@ func backNodes(r state.MigrationRequest) []string {
 // scheduling: a spread moving work off it, a drain
 // window that has begun (a request of it started: running or finished, not
 // cancelled) and not yet ended and lists it or takes it down as a node
-// that joined its localities late (joinsWindow), a whole-node request of it
+// that joined its localities late (joinsWindow), or one all of whose
+// requests foreshape cancelled while it still holds a node it took out
+// (cancelledHolds) that takes it down so, a whole-node request of it
 // (not a window's) queued (not while the queue is paused: paused) or
 // running, or a drain window of the policies
 // that takes it down running now (windowHold), which it names (w) when
@@ -277,6 +300,7 @@ func (c *Coordinator) held(view state.ActView, now time.Time, node string, r sta
 // drain window's requests, a whole-node request.
 func (c *Coordinator) heldByRequest(view state.ActView, now time.Time, node string, r state.MigrationRequest) bool {
 	joins := map[string]bool{} // by window: joinsWindow, read once a call
+	holds := map[string]bool{} // by window: cancelledHolds, read once a call
 	for _, x := range view.Requests {
 		if x.ID == r.ID {
 			continue
@@ -285,13 +309,19 @@ func (c *Coordinator) heldByRequest(view state.ActView, now time.Time, node stri
 		case shape.WindowHold(&x), x.Origin == "schedule" && x.State.Queued():
 			// Read by holdRequestHold, which names its window.
 		case x.Origin == "schedule":
-			if x.Deadline.IsZero() || x.State == state.RequestCancelled ||
-				(r.Origin == "schedule" && windowKey(x) == windowKey(r)) {
+			if x.Deadline.IsZero() || (r.Origin == "schedule" && windowKey(x) == windowKey(r)) {
 				continue
 			}
-			if !slices.Contains(windowNodes(x), node) {
+			listed := slices.Contains(windowNodes(x), node)
+			if x.State == state.RequestCancelled && listed {
+				// Its own take-out, if any, it gives back at its end.
+				continue
+			}
+			if !listed {
 				// A node that joined the window's localities after its
-				// requests were made: holdJoined takes it out too.
+				// requests were made: holdJoined takes it out too, and so
+				// it does while a window all of whose requests foreshape
+				// cancelled still holds a node it took out (cancelledHolds).
 				key := windowKey(x)
 				j, read := joins[key]
 				if !read {
@@ -300,6 +330,16 @@ func (c *Coordinator) heldByRequest(view state.ActView, now time.Time, node stri
 				}
 				if !j {
 					continue
+				}
+				if x.State == state.RequestCancelled {
+					h, read := holds[key]
+					if !read {
+						h = c.cancelledHolds(view, now, x)
+						holds[key] = h
+					}
+					if !h {
+						continue
+					}
 				}
 			}
 			if end, ok := c.windowEnd(x); ok && now.Before(end) {

@@ -154,12 +154,33 @@ func (c *Coordinator) stillHolds(view state.ActView, now time.Time, rs []state.M
 	}
 	for _, r := range rs {
 		for _, node := range windowNodes(r) {
-			if c.owedBack(view, now, r, node).owes != owesNothing {
+			if c.owesNode(view, now, r, node) != owesNothing {
 				return true
 			}
 		}
 	}
 	return false
+}
+
+// cancelledHolds reports whether x's drain window, every request of which
+// (but those planned dry) was cancelled, still holds a node it took out
+// (stillHolds) and so takes out a node that joins it (holdJoined); false
+// for a window with a request left that is not cancelled, which holds by
+// that request, and for one a reload took away (windowGone).
+func (c *Coordinator) cancelledHolds(view state.ActView, now time.Time, x state.MigrationRequest) bool {
+	key := windowKey(x)
+	dry := c.plannedDryNow()
+	var cancelled []state.MigrationRequest
+	for _, r := range view.Requests {
+		if r.Origin != "schedule" || r.Deadline.IsZero() || windowKey(r) != key || dry(r) {
+			continue
+		}
+		if r.State != state.RequestCancelled {
+			return false
+		}
+		cancelled = append(cancelled, r)
+	}
+	return len(cancelled) > 0 && !c.windowGone(view, cancelled[0]) && c.stillHolds(view, now, cancelled)
 }
 
 // joinsWindow reports whether x's drain window takes node down as the
