@@ -293,6 +293,11 @@ func TestPrometheusDownAtStartAndABadQuery(t *testing.T) {
 		t.Skip("starts a Prometheus server")
 	}
 	t.Parallel()
+	// ioScenario's six nodes, not the default scenario's 24: the test
+	// reads dc1's Nomad series and its Prometheus series, and its phases
+	// count cycles, which took 150-600 ms with the race detector on the
+	// default scenario (1.8 s in a run of the package: 20 cycles were 36
+	// of the minute the test waits) and take 20-60 ms on this one.
 	// 60 data seconds a second, scraped every second. Prometheus bounds a
 	// scrape by its interval, and under load with the race detector the
 	// simulator's metrics took over 250 ms to answer: in one failing run
@@ -301,10 +306,14 @@ func TestPrometheusDownAtStartAndABadQuery(t *testing.T) {
 	// simulator fell behind its clock and its API stalled (nodes' stats
 	// timed out, a cycle took nearly 3 s). Scrapes a data minute apart
 	// still put five in the 5-minute windows the IOPS queries' rates read.
-	d := startTestSim(t, 60)
+	sc, err := sim.ParseScenario([]byte(ioScenarioSource()), "io.hcl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := startScenario(t, sc, 60)
 	prom := promtest.Start(t, promtest.Options{
 		ScrapeInterval: time.Second,
-		AcceptPast:     max(time.Since(sim.DefaultScenario().Start), 0) + 30*24*time.Hour,
+		AcceptPast:     max(time.Since(sc.Start), 0) + 30*24*time.Hour,
 	}, promtest.Target{
 		Job: "nomad", Addr: strings.TrimPrefix(d.URL, "http://"),
 		MetricsPath: "/v1/metrics", Params: map[string]string{"format": "prometheus"},
