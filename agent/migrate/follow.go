@@ -902,12 +902,23 @@ func (c *Coordinator) setEligible(ctx context.Context, now time.Time, node, requ
 // setEligibleFor makes a node eligible again once per key (a request, or
 // a drain window all of whose requests read it), recording the intent as
 // owner's: it is kept as long as the queue holds owner. A node an
-// operator drained after foreshape took it out at since (drainedSince)
-// is left as it is (keepOperatorsDrain).
+// operator drained after foreshape took it out at since
+// (nodeDrainedSince) is left as it is (keepOperatorsDrain).
 func (c *Coordinator) setEligibleFor(ctx context.Context, now time.Time, node, request, owner string, since time.Time, ds *[]state.Decision) {
-	if n, listed := c.view.nodes[node]; listed && drainedSince(n.Drain, n.SchedulingEligibility, n.LastDrain, since) {
-		c.keepOperatorsDrain(ctx, now, node, request, owner, ds)
-		return
+	if n, listed := c.view.nodes[node]; listed && !foreshapesDrain(n.LastDrain) &&
+		(n.Drain || n.LastDrain != nil && !since.IsZero() && n.SchedulingEligibility == nomadapi.NodeSchedulingIneligible) {
+		// An operator's drain, maybe begun since the take-out: the list's
+		// stub carries no node events, which order the two where the
+		// clocks cannot (nodeDrainedSince).
+		full, _, err := c.nomad.Nodes().Info(node, c.qo(ctx))
+		switch {
+		case err == nil && nodeDrainedSince(full, since):
+			c.keepOperatorsDrain(ctx, now, node, request, owner, ds)
+			return
+		case err != nil && !isNotFound(err):
+			c.log.Warn("could not read a node to give back", "node", node, logKeyRequest, owner, logKeyError, err)
+			return // the next pass looks again
+		}
 	}
 	in := state.Intent{ID: intentID(state.IntentNodeEligibility, node, request, -1), Kind: state.IntentNodeEligibility,
 		Request: owner, Object: node, Detail: "eligible"}
@@ -934,7 +945,7 @@ func (c *Coordinator) setEligibleFor(ctx context.Context, now time.Time, node, r
 		if err != nil {
 			return err
 		}
-		if drainedSince(n.DrainStrategy != nil, n.SchedulingEligibility, n.LastDrain, since) {
+		if nodeDrainedSince(n, since) {
 			// An operator's drain begun since the view was read.
 			kept = true
 			return nil
@@ -989,9 +1000,10 @@ func foreshapesDrain(last *nomadapi.DrainMetadata) bool {
 // since and left the node out of scheduling (complete, or cancelled
 // keeping it ineligible). A drain an operator ended before foreshape took
 // the node out is older than since; since is zero when no take-out was
-// seen made. since is foreshape's clock and LastDrain's times Nomad's:
-// they differ by the hosts' clock skew, seconds at most, where a hold
-// lasts minutes to hours.
+// seen made. since is foreshape's clock and LastDrain's times Nomad's,
+// which differ by the hosts' clock skew: the node's events order the
+// drain and the take-out where Nomad still lists them
+// (nodeDrainedSince), and this decides only where it does not.
 func drainedSince(draining bool, eligibility string, last *nomadapi.DrainMetadata, since time.Time) bool {
 	switch {
 	case last != nil && foreshapesDrain(last):
@@ -1001,6 +1013,61 @@ func drainedSince(draining bool, eligibility string, last *nomadapi.DrainMetadat
 	}
 	return last != nil && !since.IsZero() && last.StartedAt.After(since) && eligibility == nomadapi.NodeSchedulingIneligible
 }
+
+// nodeDrainedSince is drainedSince of a node read in full, its events
+// deciding the order where they tell it. since is foreshape's clock and
+// LastDrain's start Nomad's: with foreshape's clock behind, or the
+// take-out made later in a pass than the time it read, an operator's
+// drain begun and called off just before the take-out read as begun
+// after it, and the node, out of scheduling by foreshape's own cordon,
+// was left out for good; with foreshape's clock ahead, a drain begun just
+// after the take-out read as older, and was lifted. Nomad's node events
+// carry its raft index: a drain set before the last time the node was
+// marked ineligible is older than that take-out (foreshape's, or a cordon
+// that cannot be told from it), and one set after every listed one is
+// later. Nomad keeps a node's last 10 events: a drain whose event is gone
+// while a later cordon's is listed is older too; with neither listed, the
+// clocks decide (drainedSince). A drain that still runs, not foreshape's,
+// is the operator's whenever it began.
+func nodeDrainedSince(n *nomadapi.Node, since time.Time) bool {
+	if n == nil {
+		return false
+	}
+	last := n.LastDrain
+	switch {
+	case last != nil && foreshapesDrain(last):
+		return false
+	case n.DrainStrategy != nil:
+		return true
+	case last == nil || since.IsZero() || n.SchedulingEligibility != nomadapi.NodeSchedulingIneligible:
+		return false
+	}
+	var set, cordoned uint64 // the last drain set, the last made ineligible
+	for _, e := range n.Events {
+		switch {
+		case e == nil:
+		case e.Subsystem == nodeEventDrain && e.Message == nodeEventDrainSet:
+			set = max(set, e.CreateIndex)
+		case e.Subsystem == nodeEventCluster && e.Message == nodeEventIneligible:
+			cordoned = max(cordoned, e.CreateIndex)
+		}
+	}
+	switch {
+	case set > 0:
+		return set > cordoned
+	case cordoned > 0:
+		return false
+	}
+	return drainedSince(false, n.SchedulingEligibility, last, since)
+}
+
+// Nomad's node events that nodeDrainedSince orders: a drain's start
+// (Node.UpdateDrain of a node not draining) and an eligibility call that
+// takes the node out of scheduling.
+const (
+	nodeEventDrainSet   = "Node drain strategy set"
+	nodeEventIneligible = "Node marked as ineligible for scheduling"
+)
 
 // tookAt is when foreshape first took node out of scheduling for r (its
 // cordon, or its drain, in any attempt; for a drain window's request the
