@@ -144,7 +144,8 @@ func (c *Coordinator) holdJoined(ctx context.Context, now time.Time, ds *[]state
 // cancelled (rs, not ended nor taken away by a reload) still holds a
 // node it took out: not called off by an operator (operatorCancelled,
 // which gives its nodes back at once), and one of rs still owes a node it
-// lists (owedBack), which stays out until the window's end. foreshape's
+// lists, or one the window took out as a late joiner (joinedNodes)
+// (owedBack), which stays out until the window's end. foreshape's
 // own cancels (a job stopped, its work gone) leave such a window under
 // way; one that took nothing out holds nothing, and takes no node that
 // joins it out either.
@@ -153,7 +154,8 @@ func (c *Coordinator) stillHolds(view state.ActView, now time.Time, rs []state.M
 		return false
 	}
 	for _, r := range rs {
-		for _, node := range windowNodes(r) {
+		// A node it took out as a late joiner holds the window as well.
+		for _, node := range append(windowNodes(r), c.joinedNodes(now, r)...) {
 			if c.owesNode(view, now, r, node) != owesNothing {
 				return true
 			}

@@ -227,3 +227,54 @@ func TestNodeDrainedSinceReadsEventsFirst(t *testing.T) {
 		})
 	}
 }
+
+// TestJoinedNodeOfACancelledWindowHoldingOnlyAJoinedNode: an operator
+// cordons a-1 before dc1's maintenance window (06:30–07:30) queues its
+// requests at 06:10, so the window takes none of its listed nodes out.
+// a-2 joins dc1 at 06:12 and the window takes it out (holdJoined); web is
+// stopped at 06:14 and foreshape cancels the window's requests. The
+// window still holds a-2 until 07:30, but a node that joined after that
+// (a-3, 06:27) stayed in scheduling: stillHolds read only the nodes the
+// window's requests list. Now a node the window took out as a late
+// joiner counts too: a-3 goes out at once, and both go back at 07:30.
+func TestJoinedNodeOfACancelledWindowHoldingOnlyAJoinedNode(t *testing.T) {
+	h := newHarness(t, actScenario, cappedWindowPolicies())
+	a1 := h.nodeID("a-1")
+	if _, err := h.client.Nodes().ToggleEligibility(a1, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	add := func() string {
+		t.Helper()
+		ids, err := h.sim.AddNodes("a", 1)
+		if err != nil || len(ids) != 1 {
+			t.Fatalf("add a node to dc1: %v %v", ids, err)
+		}
+		return ids[0]
+	}
+	h.passUntil(time.Date(2026, 1, 5, 6, 11, 0, 0, time.UTC), nil)
+	a2 := add()
+	h.passUntil(time.Date(2026, 1, 5, 6, 14, 0, 0, time.UTC), nil)
+	if got := h.eligibility(a2); got != nomadapi.NodeSchedulingIneligible {
+		t.Fatalf("a-2 %s at 06:14; the test needs the window to have taken it out; decisions %q", got, h.decisionsSaying("", "a-2"))
+	}
+	if _, _, err := h.client.Jobs().Deregister("web", false, nil); err != nil {
+		t.Fatal(err)
+	}
+	h.passUntil(time.Date(2026, 1, 5, 6, 26, 0, 0, time.UTC), nil)
+	for _, x := range h.local.FSM.Act().Requests {
+		if x.Origin == "schedule" && (x.State != state.RequestCancelled || x.Reason == OperatorCancel) {
+			t.Fatalf("%s %s (%s) at 06:26; the test needs every request of the window cancelled by foreshape", x.ID, x.State, x.Reason)
+		}
+	}
+	a3 := add()
+	spans := h.outSpans(time.Date(2026, 1, 5, 7, 33, 0, 0, time.UTC), a2, a3)
+	if want := []string{"06:27–07:30"}; !slices.Equal(spans[a2], want) {
+		t.Errorf("a-2 out of scheduling %q; want %q", spans[a2], want)
+	}
+	if want := []string{"06:27–07:30"}; !slices.Equal(spans[a3], want) {
+		t.Errorf("a-3, joined at 06:27, out of scheduling %q; want %q; decisions %q", spans[a3], want, h.decisionsSaying("", "a-3"))
+	}
+	if got := h.eligibility(a1); got != nomadapi.NodeSchedulingIneligible {
+		t.Errorf("a-1, the operator's cordon, %s at 07:33; want it left out", got)
+	}
+}
