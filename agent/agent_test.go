@@ -614,7 +614,17 @@ func TestNomadFailuresLoggedOnce(t *testing.T) {
 	var logs syncBuffer
 	log := hclog.New(&hclog.LoggerOptions{Name: "test", Level: hclog.Info,
 		Output: io.MultiWriter(&logs, testWriter{t})})
-	_, d, c := startDevAgent(t, 600, Options{Logger: log, CycleInterval: 20 * time.Millisecond})
+	// The io scenario's six nodes and three plain policies, not the dev
+	// agent's: the lines are the collection's and the act pass's, which
+	// any cluster gives, and the cycles run back to back until 30 have
+	// failed. With -race a cycle on the io scenario takes 20-60 ms, one on
+	// the default scenario 150-600 ms (TestPrometheusDownAtStartAndABadQuery).
+	sc, err := sim.ParseScenario([]byte(ioScenarioSource()), "io.hcl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := startScenario(t, sc, 600)
+	_, _, c := startDevAgentOn(t, d, Options{Logger: log, Policies: ioPolicies(t), CycleInterval: 20 * time.Millisecond}, nil)
 	ctx := context.Background()
 	firstCycle(t, c)
 	if err := d.Cluster.SetFaults(sim.Faults{ErrorRate: 1}); err != nil {
