@@ -278,3 +278,25 @@ func TestJoinedNodeOfACancelledWindowHoldingOnlyAJoinedNode(t *testing.T) {
 		t.Errorf("a-1, the operator's cordon, %s at 07:33; want it left out", got)
 	}
 }
+
+// TestJoinedNodeOfTwoOverlappingWindows: dc1's maintenance window
+// (06:30–07:30) and dc2's web-maint (07:00–08:00) both take dc1's web
+// nodes down. a-2 joins dc1 at 06:40, after maintenance's requests were
+// made: maintenance takes it out (holdJoined), and at its end web-maint
+// still runs, so a-2 stays out until 08:00 and is given back once.
+func TestJoinedNodeOfTwoOverlappingWindows(t *testing.T) {
+	h := newHarness(t, actScenario, sharedWindowPolicies())
+	h.passUntil(time.Date(2026, 1, 5, 6, 39, 0, 0, time.UTC), nil)
+	ids, err := h.sim.AddNodes("a", 1)
+	if err != nil || len(ids) != 1 {
+		t.Fatalf("add a node to dc1: %v %v", ids, err)
+	}
+	a2 := ids[0]
+	spans := h.outSpans(time.Date(2026, 1, 5, 8, 3, 0, 0, time.UTC), a2)
+	if want := []string{"06:40–08:00"}; !slices.Equal(spans[a2], want) {
+		t.Errorf("a-2 out of scheduling %q; want %q; decisions %q", spans[a2], want, h.decisionsSaying("", "a-2"))
+	}
+	if got := h.decisionsSaying("", "node a-2 eligible again"); len(got) != 1 {
+		t.Errorf("give-backs of a-2 %q; want one", got)
+	}
+}
