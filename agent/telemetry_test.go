@@ -612,9 +612,19 @@ func TestAlertRulesOnPrometheus(t *testing.T) {
 		t.Skip("starts a Prometheus server and three agents")
 	}
 	t.Parallel()
-	a, d, _ := startDevAgent(t, 600, Options{})
-	b, _, _ := startDevAgentOn(t, d, Options{}, func(cfg *config.Config) { cfg.Name = "split-b" })
-	c, _, _ := startDevAgentOn(t, d, Options{}, func(cfg *config.Config) { cfg.Name = "split-c" })
+	// The io scenario's six nodes and three plain policies: the rules read
+	// the agents' own metrics, which any cluster gives, and the three
+	// agents lead and cycle every 100 ms at 600x, which on the default
+	// scenario and the dev policies (150-600 ms a cycle with -race) took
+	// all the CPU there was.
+	sc, err := sim.ParseScenario([]byte(ioScenarioSource()), "io.hcl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := startScenario(t, sc, 600)
+	a, _, _ := startDevAgentOn(t, d, Options{Policies: ioPolicies(t)}, nil)
+	b, _, _ := startDevAgentOn(t, d, Options{Policies: ioPolicies(t)}, func(cfg *config.Config) { cfg.Name = "split-b" })
+	c, _, _ := startDevAgentOn(t, d, Options{Policies: ioPolicies(t)}, func(cfg *config.Config) { cfg.Name = "split-c" })
 	// A second's scrape (and so its timeout): a dev agent at 600× under a
 	// loaded CI machine can take longer than a quarter second to answer
 	// /v1/metrics, and a failed scrape makes foreshape_leader absent
