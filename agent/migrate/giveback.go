@@ -313,9 +313,16 @@ func (c *Coordinator) heldByRequest(view state.ActView, now time.Time, node stri
 				continue
 			}
 			listed := slices.Contains(windowNodes(x), node)
-			if x.State == state.RequestCancelled && listed {
-				// Its own take-out, if any, it gives back at its end.
-				continue
+			if x.State == state.RequestCancelled {
+				if listed {
+					// Its own take-out, if any, it gives back at its end.
+					continue
+				}
+				if end, ok := c.windowEnd(x); !ok || !now.Before(end) {
+					// Ended: cancelledHolds, which reads the queue, need
+					// not be asked.
+					continue
+				}
 			}
 			if !listed {
 				// A node that joined the window's localities after its
