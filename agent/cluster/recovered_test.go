@@ -32,9 +32,15 @@ func watchLeaderWork(n *cluster.Node) *leaderWork {
 // recovered as another.
 const supersededMsg = "this server's cluster was recovered from a lost quorum as another"
 
-// quiet is how long a test watches servers that must not lead: several
-// election timeouts of recServer's.
-const quiet = 3 * time.Second
+// quiet is how long a test watches servers that must not lead: three
+// election timeouts of recServer's (500 ms). A follower that hears no
+// leader stands for election within twice its timeout, a second; a
+// returning leader was superseded 1.1 s after the recovered server started
+// again (TestReturningOldServersStopLeading's log, -race at load 9). A
+// shorter window can only miss what a longer one sees, never see more:
+// 3 s cost TestASupersededServerStandsForNoElection, which runs alone,
+// 3 s more.
+const quiet = 1500 * time.Millisecond
 
 // returningPair loses two servers of three, recovers the survivor s1 alone
 // (started with tweakRecovered), stops it, and starts s0 and s2 again with
