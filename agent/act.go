@@ -216,9 +216,7 @@ func (x *actor) cycle(ctx context.Context, in actInput, t *actTerm) {
 // ShapeForecasts turns the forecast loop's domain output into the
 // planner's input: the planning-quantile band of every CPU and memory
 // forecast, with the part of it and of its demand that drains of other
-// localities added (the planner reads the forecast less it), and the
-// model's level with the series it was given (the planner reads with them
-// what the forecast carries of work moved in lately).
+// localities added (the planner reads the forecast less it).
 func ShapeForecasts(res predict.Result, pols []*policies.Policy) []shape.Forecast {
 	var out []shape.Forecast
 	for _, f := range res.Forecasts {
@@ -236,7 +234,7 @@ func ShapeForecasts(res predict.Result, pols []*policies.Policy) []shape.Forecas
 		}
 		out = append(out, shape.Forecast{Policy: f.Policy, Locality: f.Locality.String(), Metric: f.Metric, Times: f.Times,
 			Planning: band, Demand: demand, DrainAdded: f.DrainAdded, DemandDrainAdded: demandAdded,
-			Level: f.Level, Observed: f.Observed, Quantile: f.PlanningQuantile, Line: f.Line, HasLine: f.HasLine})
+			Quantile: f.PlanningQuantile, Line: f.Line, HasLine: f.HasLine})
 	}
 	return out
 }

@@ -279,9 +279,6 @@ func (p *Predictor) forecastOne(now time.Time, store Store, pol *policies.Policy
 		}
 	}
 	raw := append([]float64(nil), fc.Mean...)
-	if len(raw) > 0 {
-		fc.Level, fc.Observed = raw[0], slices.Clone(y)
-	}
 	fc.Events = applySchedules(&fc, pol, pols, history{y: y, start: start, step: step}, raw, movedFrom(store, pol.Locality, now, step), nodes)
 	if line, ok := headroomLine(pol, key.Metric); ok {
 		fc.Line, fc.HasLine = line, true

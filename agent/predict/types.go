@@ -44,16 +44,7 @@ type Forecast struct {
 	Events []Event
 	// History is the recent past the forecast starts from.
 	History []Point
-	// Level is the model's point forecast for the first step, before the
-	// policy's scheduled events (as Mean[0] when none applies there), and
-	// Observed the series the model was given, one value a step from
-	// Origin − (len−1)·Step to Origin (NaN where none was measured). The
-	// planner reads with them how much of the work it moved into the
-	// locality lately the forecast carries already (its allocations run
-	// there and the series measures them).
-	Level    float64
-	Observed []float64
-	Hotspot  *Hotspot
+	Hotspot *Hotspot
 	// Workload characterises the locality's demand; nil until it has been
 	// characterised (see Workload).
 	Workload *Workload

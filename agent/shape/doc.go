@@ -52,8 +52,8 @@
 //     estimated duration] at the target policy's planning quantile: the
 //     moved resources plus the predicted demand plus what earlier moves
 //     into the target and other reservations hold (and what moves finished
-//     within its longest season landed in it, as far as its forecast does
-//     not carry it yet: see readCarried), against the headroom line, over the
+//     within its longest season landed in it, which the forecast has not
+//     yet seen at every time of day), against the headroom line, over the
 //     window and on to the end of the forecast, since the moved work stays;
 //     when the window fits, a reservation of the moved allocations' sizes
 //     (one placeholder chunk per allocation, packed onto the target's free

@@ -43,17 +43,7 @@ type Forecast struct {
 	// add (the drained demand unknown) is not there to take off.
 	DrainAdded       []float64
 	DemandDrainAdded []float64
-	// Level is the model's point forecast for Times[0] before the
-	// policy's scheduled events (predict.Forecast.Level), and Observed
-	// the series the model was given, one value a step (NaN where none
-	// was measured), the last at the step before Times[0] (the forecast's
-	// origin). With them the planner reads how much of the work it moved
-	// into the locality lately the forecast carries already (see
-	// carriedSince), and counts only the rest as arriving; with no
-	// Observed it counts all of it.
-	Level    float64
-	Observed []float64
-	Quantile float64
+	Quantile         float64
 	// Line is the value the planning quantile must stay under (100 minus
 	// the headroom); HasLine is false for metrics without a capacity.
 	Line    float64

@@ -94,9 +94,6 @@ type planner struct {
 	// lateNote says, per locality, that its caps cannot meet every
 	// deadline of the requests through it.
 	lateNote map[string]string
-	// uncounted is, per target locality, the share of the work moved in
-	// lately that its forecast does not carry yet (see readCarried).
-	uncounted map[string]uncountedShare
 	// roomWait is, per target locality, the first request in score order
 	// held in this pass for room there: requests after it into the same
 	// target do not start unless their deadline presses (head of line).
@@ -217,7 +214,6 @@ func newPlanner(in Input) *planner {
 	p.holdUnplaced()
 	p.holdSpreads()
 	p.demandOverCapacity()
-	p.readCarried()
 	// A reservation holds what its placeholder still holds. A running
 	// move's arrival below replaces it: each stop hands the room of the
 	// allocation it moves over to its replacement, which is then in the
@@ -249,12 +245,13 @@ func newPlanner(in Input) *planner {
 		}
 		if r.State == state.RequestDone && r.Target != r.Source && p.landing(r) {
 			// Work this planner moved in lately is in the target, but
-			// not always yet in what its forecast carries: count the
-			// rest as there since it finished (readCarried). Only what
-			// landed there: Nomad may have placed a replacement
-			// elsewhere (back in the source, when the target had no
-			// room left).
-			p.arriveLanded(&r)
+			// not yet in what its forecast learned from: count it as
+			// there since it finished. Only what landed there: Nomad
+			// may have placed a replacement elsewhere (back in the
+			// source, when the target had no room left).
+			if in := landedIn(r); !in.IsZero() {
+				p.arrive(r.Target, r.ID, r.Finished, in)
+			}
 		}
 		if r.State.Terminal() {
 			continue
@@ -274,10 +271,7 @@ func newPlanner(in Input) *planner {
 			}
 			p.total++
 			if !Within(&r) {
-				// Its moves done have landed and may be in the
-				// target's forecast already (readCarried).
-				landed := landedIn(r)
-				p.arrive(r.Target, r.ID, p.now, p.arriving(&r).Sub(landed).Add(p.uncountedOf(r.Target, landed)))
+				p.arrive(r.Target, r.ID, p.now, p.arriving(&r))
 			}
 		}
 	}
@@ -357,154 +351,6 @@ func (p *planner) landing(r state.MigrationRequest) bool {
 // detects its seasons.
 func (p *planner) season(loc string) time.Duration {
 	return seasonOf(p.in.Policies, loc)
-}
-
-// arriveLanded counts the work a finished request r landed in its target
-// as arriving there since it finished, as far as the target's forecast
-// does not carry it yet (readCarried).
-func (p *planner) arriveLanded(r *state.MigrationRequest) {
-	if in := p.uncountedOf(r.Target, landedIn(*r)); !in.IsZero() {
-		p.arrive(r.Target, r.ID, r.Finished, in)
-	}
-}
-
-// levelSteps is how many observations read a series' level at a time,
-// as predict reads the level before a window (its levelPoints): one more
-// than a run the pipeline may still hold out as a spike.
-const levelSteps = 7
-
-// uncountedShare is the share, per metric, of the work moved into a
-// locality lately that its forecast does not carry yet: 1 for all of it.
-type uncountedShare struct{ cpu, mem float64 }
-
-// readCarried reads, for each locality that work has lately landed in
-// (the moves done of requests finished within its longest season, see
-// landing, and of requests running), how much of that work its forecast
-// carries already, into uncounted. Those moves' allocations run there
-// and the metrics measure them: a model that follows the series' level
-// (a level shift confirmed, or its level updated step by step) forecasts
-// them at every time of day, and counted again as arriving they read the
-// target fuller than it will be, holding moves and scaling for work that
-// is there once. A seasonal naive model forecasts the day before and
-// carries none of it until a season has passed. What it carries is
-// read, per metric, on its forecast (carriedSince); a locality whose
-// forecast gives no reading counts all of the work, as before it was read.
-func (p *planner) readCarried() {
-	p.uncounted = map[string]uncountedShare{}
-	type landed struct {
-		size  state.Resources
-		since time.Time
-	}
-	by := map[string]*landed{}
-	for i := range p.in.State.Requests {
-		r := &p.in.State.Requests[i]
-		if r.Target == r.Source || !(r.State == state.RequestRunning || r.State == state.RequestDone && p.landing(*r)) {
-			continue
-		}
-		in := landedIn(*r)
-		since := r.Started
-		if since.IsZero() {
-			since = r.Finished
-		}
-		if in.IsZero() || since.IsZero() {
-			continue
-		}
-		l := by[r.Target]
-		if l == nil {
-			l = &landed{since: since}
-			by[r.Target] = l
-		}
-		l.size = l.size.Add(in)
-		if since.Before(l.since) {
-			l.since = since
-		}
-	}
-	for loc, l := range by {
-		li, ok := p.locality(loc)
-		if !ok {
-			continue
-		}
-		share := uncountedShare{cpu: 1, mem: 1}
-		for _, metric := range []string{"cpu", "memory"} {
-			f, total := p.forecast(loc, metric), p.pctOf(li, metric, l.size)
-			if f == nil || total <= 0 {
-				continue
-			}
-			c, ok := f.carriedSince(l.since, p.season(loc))
-			if !ok {
-				continue
-			}
-			v := 1 - min(max(c, 0), total)/total
-			if metric == "cpu" {
-				share.cpu = v
-			} else {
-				share.mem = v
-			}
-		}
-		p.uncounted[loc] = share
-	}
-}
-
-// uncountedOf is the part of size, work landed lately in loc, that its
-// forecast does not carry yet (readCarried).
-func (p *planner) uncountedOf(loc string, size state.Resources) state.Resources {
-	s, ok := p.uncounted[loc]
-	if !ok {
-		return size
-	}
-	size.CPU = int64(math.Round(float64(size.CPU) * s.cpu))
-	size.MemoryMB = int64(math.Round(float64(size.MemoryMB) * s.mem))
-	return size
-}
-
-// carriedSince is how far the forecast's level has risen since `since`,
-// beyond what the series rose over the same hours a season before, in
-// the metric's unit: the work landed in the locality since then that the
-// forecast carries. It reads the model's forecast for Times[0] (Level)
-// over the level observed before since, less the level observed a season
-// before Times[0] over the one a season before since: the season's own
-// rise between the two times of day is not taken for landed work. false
-// when the forecast has no observations, or they do not reach back to a
-// season before since.
-func (f *Forecast) carriedSince(since time.Time, season time.Duration) (float64, bool) {
-	if len(f.Observed) == 0 || len(f.Times) < 2 {
-		return 0, false
-	}
-	step := f.Times[1].Sub(f.Times[0])
-	if step <= 0 {
-		return 0, false
-	}
-	origin := f.Times[0].Add(-step)
-	// level is the mean of the levelSteps observations before end.
-	level := func(end time.Time) (float64, bool) {
-		// Observed[last] is at origin; the first index at or after
-		// end is last − ⌊(origin − end) ÷ step⌋ (end on the grid or
-		// between two points).
-		last := len(f.Observed) - 1
-		hi := last + 1
-		if d := origin.Sub(end); d >= 0 {
-			hi = last - int(d/step)
-			if origin.Add(-time.Duration(last-hi) * step).Before(end) {
-				hi++
-			}
-		}
-		var sum float64
-		n := 0
-		for i := max(0, hi-levelSteps); i < min(hi, len(f.Observed)); i++ {
-			if v := f.Observed[i]; !math.IsNaN(v) {
-				sum += v
-				n++
-			}
-		}
-		return sum / float64(n), n > 0
-	}
-	before, ok1 := level(since)
-	then, ok2 := level(since.Add(-season))
-	ago, ok3 := level(f.Times[0].Add(-season))
-	if !ok1 || !ok2 || !ok3 {
-		return 0, false
-	}
-	return (f.Level - before) - (ago - then), true
 }
 
 // landedIn is the size of r's moves whose replacements landed in its
@@ -1600,7 +1446,9 @@ func (p *planner) releases() {
 			// The release gives back the placeholder's room, not the
 			// work that landed (see newPlanner).
 			if r != nil && r.State == state.RequestDone && r.Target == res.Locality && r.Target != r.Source && p.landing(*r) {
-				p.arriveLanded(r)
+				if in := landedIn(*r); !in.IsZero() {
+					p.arrive(r.Target, r.ID, r.Finished, in)
+				}
 			}
 		}
 		p.held[res.Policy] = p.held[res.Policy].Sub(res.Total())

@@ -153,7 +153,7 @@ func (p *planner) spreadMetric(pol *policies.Policy, li *localityInfo, metric st
 	for i := range p.in.State.Requests {
 		r := &p.in.State.Requests[i]
 		if r.State == state.RequestDone && r.Target == li.path && r.Source != r.Target && p.landing(*r) {
-			landed += amount(p.uncountedOf(li.path, r.Moved))
+			landed += amount(r.Moved)
 		}
 	}
 	peak, peakAt := math.Inf(-1), time.Time{}
