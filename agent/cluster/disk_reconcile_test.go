@@ -12,7 +12,10 @@ import (
 )
 
 // quickReconcile makes the leader check every 50 ms and replace a voter
-// after 300 ms.
+// after 300 ms. The tests watch for a change that must not happen for a
+// second (twenty checks, three promote_afters, two remove_afters) or,
+// where no place is open, half a second: a shorter window can only miss a
+// failure, never add one, and these tests run alone.
 func quickReconcile(_ int, c *cluster.Config) {
 	c.ReconcileInterval, c.PromoteAfter = 50*time.Millisecond, 300*time.Millisecond
 }
@@ -126,7 +129,7 @@ func TestSpareWithFailingDataDirNotPromoted(t *testing.T) {
 	waitView(t, nodes, "the leader to see a voter silent", func(v map[string]cluster.ServerHealth) bool {
 		return !v[st.ID].Healthy
 	})
-	neverView(t, nodes, 2*time.Second, "a spare whose data_dir fails was promoted", func(v map[string]cluster.ServerHealth) bool {
+	neverView(t, nodes, time.Second, "a spare whose data_dir fails was promoted", func(v map[string]cluster.ServerHealth) bool {
 		return v["disk3"].Voter || v["disk4"].Voter
 	})
 
@@ -140,7 +143,7 @@ func TestSpareWithFailingDataDirNotPromoted(t *testing.T) {
 	waitView(t, nodes, "the silent voter to be demoted", func(v map[string]cluster.ServerHealth) bool {
 		return !v[st.ID].Voter
 	})
-	neverView(t, nodes, time.Second, "the spare whose data_dir fails was promoted", func(v map[string]cluster.ServerHealth) bool {
+	neverView(t, nodes, 500*time.Millisecond, "the spare whose data_dir fails was promoted", func(v map[string]cluster.ServerHealth) bool {
 		return v["disk3"].Voter
 	})
 
@@ -181,7 +184,7 @@ func TestVoterWithFailingDataDirKeptThenSwapped(t *testing.T) {
 	waitView(t, nodes, "the leader's view of the voter and the spare failing", func(v map[string]cluster.ServerHealth) bool {
 		return unsound(v, id) && unsound(v, "disk3")
 	})
-	neverView(t, nodes, 2*time.Second, "the voter whose data_dir fails was removed or demoted, or the failing spare promoted", func(v map[string]cluster.ServerHealth) bool {
+	neverView(t, nodes, time.Second, "the voter whose data_dir fails was removed or demoted, or the failing spare promoted", func(v map[string]cluster.ServerHealth) bool {
 		h, ok := v[id]
 		return !ok || !h.Voter || v["disk3"].Voter
 	})
