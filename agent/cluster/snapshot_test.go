@@ -20,7 +20,7 @@ import (
 // TestSnapshotsUnderLoad runs three servers over loopback TCP with the
 // state FSM, snapshotting every 32 entries, while a writer commits sample
 // batches and queue submissions without pause: a follower stopped for a
-// few hundred entries restarts on its data dir and catches up from the
+// hundred and fifty entries restarts on its data dir and catches up from the
 // leader's snapshot plus the log after it, while the writes go on; in the
 // end all three hold byte-identical state.
 func TestSnapshotsUnderLoad(t *testing.T) {
@@ -109,19 +109,23 @@ func TestSnapshotsUnderLoad(t *testing.T) {
 		}
 	}()
 
-	// A follower goes away for a few hundred entries.
+	// A follower goes away for 150 entries: with a snapshot every 32 and
+	// 16 kept after it, the leader's log no longer holds where the
+	// follower stopped, so it catches up from a snapshot. (It was away
+	// for 300 and the test ran alone for 7 to 13 s, about 50 entries a
+	// second.)
 	f := (l + 1) % 3
 	clustertest.Eventually(t, "some writes", func() bool { return written.Load() > 50 })
 	nodes[f].Close()
 	before := written.Load()
-	clustertest.Eventually(t, "300 entries while the follower is away", func() bool { return written.Load() > before+300 })
+	clustertest.Eventually(t, "150 entries while the follower is away", func() bool { return written.Load() > before+150 })
 	snaps, _ := filepath.Glob(filepath.Join(root, fmt.Sprintf("s%d", l), "snapshots", "*"))
 	if len(snaps) == 0 {
 		t.Errorf("the leader took no snapshot under load")
 	}
 	start(f)
 	clustertest.Eventually(t, "the restarted follower to catch up while writes go on", func() bool {
-		return fsms[f].AppliedIndex()+64 >= fsms[l].AppliedIndex() && written.Load() > before+400
+		return fsms[f].AppliedIndex()+64 >= fsms[l].AppliedIndex() && written.Load() > before+250
 	})
 	close(stop)
 	wg.Wait()
