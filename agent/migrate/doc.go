@@ -67,7 +67,9 @@
 // reservation, extends a reservation whose move overruns its estimate, and
 // restores eligibility it changed (a drain window's nodes once the window
 // ends, a spread's node once the spread ends; a purged node has none to
-// give back). A node's request whose node was purged before it started is
+// give back; a node an operator drained after foreshape took it out, the
+// order read from the node's events in Nomad before the two hosts'
+// clocks, is left as the drain left it). A node's request whose node was purged before it started is
 // cancelled when it would start, and so is an allocation's request whose
 // allocations Nomad has collected since it was queued. Each plan-and-act pass
 // (RunOnce) first settles the moves that ended since the last one, so a
