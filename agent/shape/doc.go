@@ -16,8 +16,11 @@
 //     that has the most room (with no migrate.targets, the rest of a
 //     locality first for a drain of some of its nodes, and the policy's
 //     own locality first for a drain of all of another, whose work its
-//     forecast carries inside the window: each while every move may run
-//     there and it stays under its line); a window's request
+//     forecast carries inside the window as far as it fits under its
+//     line: each while every move may run there and it stays under its
+//     line; an own locality with no forecast yet, its room not known,
+//     is not tried first and takes the moves only when no other target
+//     can); a window's request
 //     not started is cancelled once its window has ended, or once its
 //     schedule (or policy) is no longer in the policies;
 //   - rebalancing (migrate.rebalance): when a locality's planning quantile
