@@ -113,25 +113,7 @@ func TestLeadTimeGiveBackOfAJoinedNodeWaitsForTheWindow(t *testing.T) {
 			if got := h.eligibility(a1); got != nomadapi.NodeSchedulingIneligible {
 				t.Fatalf("a-1 %s at %s; the test needs it out for the window", got, h.now().Format("15:04"))
 			}
-			ids, err := h.sim.AddNodes("a", 1)
-			if err != nil || len(ids) != 1 {
-				t.Fatalf("add a node to dc1: %v %v", ids, err)
-			}
-			a2 := ids[0]
-			h.step(15 * time.Second)
-			mustApply(t, h, state.SetQueuePaused{Paused: true, At: h.now(), By: "test"})
-			id, err := h.c.Submit(h.ctx, h.now(), h.pols, Submission{Node: a2, Target: "dc2", Reason: "maintenance"})
-			if err != nil {
-				t.Fatal(err)
-			}
-			h.run(h.flatForecasts(30))
-			h.holdThenPause()
-			if got := h.eligibility(a2); got != nomadapi.NodeSchedulingIneligible {
-				t.Fatalf("a-2 %s while %s waits queued: not held", got, id)
-			}
-			mustApply(t, h, state.CancelRequest{ID: id, At: h.now(), Reason: OperatorCancel})
-			mustApply(t, h, state.SetQueuePaused{Paused: false, At: h.now(), By: "test"})
-			from := h.now().Format("15:04")
+			a2, from := h.joinHeldThenGivenBack(t)
 			spans := h.outSpans(time.Date(2026, 1, 5, 7, 33, 0, 0, time.UTC), a2)[a2]
 			if want := []string{from + "–07:30"}; !slices.Equal(spans, want) {
 				t.Errorf("a-2 out of scheduling %q; want %q, its give-back held for the window; decisions %q", spans, want, h.decisionsSaying("", "a-2"))
@@ -141,4 +123,32 @@ func TestLeadTimeGiveBackOfAJoinedNodeWaitsForTheWindow(t *testing.T) {
 			}
 		})
 	}
+}
+
+// joinHeldThenGivenBack adds a node, a-2, to dc1 and has an operator's
+// whole-node request take it out while the queue is paused, then cancels
+// the request and resumes the queue: what follows is the request's
+// give-back of a-2. It returns a-2's ID and the time of the cancel.
+func (h *harness) joinHeldThenGivenBack(t *testing.T) (a2, from string) {
+	t.Helper()
+	ids, err := h.sim.AddNodes("a", 1)
+	if err != nil || len(ids) != 1 {
+		t.Fatalf("add a node to dc1: %v %v", ids, err)
+	}
+	a2 = ids[0]
+	h.step(15 * time.Second)
+	mustApply(t, h, state.SetQueuePaused{Paused: true, At: h.now(), By: "test"})
+	id, err := h.c.Submit(h.ctx, h.now(), h.pols, Submission{Node: a2, Target: "dc2", Reason: "maintenance"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.run(h.flatForecasts(30))
+	h.holdThenPause()
+	if got := h.eligibility(a2); got != nomadapi.NodeSchedulingIneligible {
+		t.Fatalf("a-2 %s while %s waits queued: not held", got, id)
+	}
+	mustApply(t, h, state.CancelRequest{ID: id, At: h.now(), Reason: OperatorCancel})
+	mustApply(t, h, state.SetQueuePaused{Paused: false, At: h.now(), By: "test"})
+	from = h.now().Format("15:04")
+	return a2, from
 }

@@ -38,25 +38,7 @@ func TestGiveBackOfAJoinedNodeWaitsForAWindowForeshapeCancelled(t *testing.T) {
 	if got := h.eligibility(a1); got != nomadapi.NodeSchedulingIneligible {
 		t.Fatalf("a-1 %s at %s; the test needs the window to hold it", got, h.now().Format("15:04"))
 	}
-	ids, err := h.sim.AddNodes("a", 1)
-	if err != nil || len(ids) != 1 {
-		t.Fatalf("add a node to dc1: %v %v", ids, err)
-	}
-	a2 := ids[0]
-	h.step(15 * time.Second)
-	mustApply(t, h, state.SetQueuePaused{Paused: true, At: h.now(), By: "test"})
-	id, err := h.c.Submit(h.ctx, h.now(), h.pols, Submission{Node: a2, Target: "dc2", Reason: "maintenance"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h.run(h.flatForecasts(30))
-	h.holdThenPause()
-	if got := h.eligibility(a2); got != nomadapi.NodeSchedulingIneligible {
-		t.Fatalf("a-2 %s while %s waits queued: not held", got, id)
-	}
-	mustApply(t, h, state.CancelRequest{ID: id, At: h.now(), Reason: OperatorCancel})
-	mustApply(t, h, state.SetQueuePaused{Paused: false, At: h.now(), By: "test"})
-	from := h.now().Format("15:04")
+	a2, from := h.joinHeldThenGivenBack(t)
 	spans := h.outSpans(time.Date(2026, 1, 5, 7, 33, 0, 0, time.UTC), a1, a2)
 	if want := []string{from + "–07:30"}; !slices.Equal(spans[a2], want) {
 		t.Errorf("a-2 out of scheduling %q; want %q, its give-back held for the window; decisions %q", spans[a2], want, h.decisionsSaying("", "a-2"))
