@@ -378,7 +378,7 @@ func TestServerCollector(t *testing.T) {
 // its leadership ends, the sources' state is withdrawn.
 func TestServerMetricsMove(t *testing.T) {
 	t.Parallel()
-	d := startTestSim(t, 600)
+	d := startScenario(t, webScenario(t), 600)
 	a := leaderByHand(t, d, "metrics-move")
 	termCtx, endTerm := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -748,10 +748,11 @@ func TestCycleTelemetry(t *testing.T) {
 // default horizons and nine quantiles (the eight default ones, the
 // policy's planning quantile among them, and mean), and one
 // foreshape_hotspot_probability; their metric label is cpu, memory or iops
-// where no policy has forecast.queries, though a dev policy scales.
+// where no policy has forecast.queries, though the policy scales
+// (webPolicies, as a dev policy does).
 func TestForecastGaugesPerSeries(t *testing.T) {
 	t.Parallel()
-	d := startTestSim(t, 600)
+	d := startScenario(t, webScenario(t), 600)
 	a := leaderByHand(t, d, "gauges-test")
 	ctx, endTerm := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -794,7 +795,7 @@ func TestForecastGaugesPerSeries(t *testing.T) {
 		t.Errorf("foreshape_forecast covers %d series, foreshape_hotspot_probability %d", len(forecasts), len(hotspots))
 	}
 	for s, n := range forecasts {
-		// The dev policies have no forecast.queries: the metric label is
+		// webPolicies have no forecast.queries: the metric label is
 		// one of the three forecast for every locality, never the absolute
 		// cpu_mhz or memory_mb behind a scale block's demand.
 		if !slices.Contains([]string{"cpu", "memory", "iops"}, s.metric) {
