@@ -34,10 +34,14 @@ func TestRevokedNomadToken(t *testing.T) {
 	// Nomad's secrets are UUIDs (one that is not is tried as a workload
 	// identity: another answer, TestFidelityNonUUIDSecret).
 	const secret, another = "5f0c3a9e-2b7d-4c1e-9a48-7d2e6b1f0c33", "0b6e9d21-8c4f-4a37-b1d5-3e9f7a2c6d80"
-	sc := sim.DefaultScenario()
+	// webScenario's four nodes and one policy, not the default scenario:
+	// what the test counts is the Nomad calls' refusals and their logs,
+	// which any cluster gives, while its cycles run back to back until 30
+	// have failed.
+	sc := webScenario(t)
 	sc.Tokens = []string{secret}
 	d := startScenario(t, sc, 60)
-	_, _, c := startDevAgentOn(t, d, Options{Logger: log, CycleInterval: 20 * time.Millisecond},
+	_, _, c := startDevAgentOn(t, d, Options{Logger: log, Policies: webPolicies(t), CycleInterval: 20 * time.Millisecond},
 		func(cfg *config.Config) { cfg.Nomad.Token = secret })
 	ctx := context.Background()
 	firstCycle(t, c)
@@ -158,11 +162,13 @@ func TestNomadTokenPolicyLacksAGrant(t *testing.T) {
 		{"alloc-lifecycle", sim.Policy{Capabilities: all[:4], Node: "write", Agent: "read"}, true, "PUT /v1/allocation/%s/stop"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			sc := sim.DefaultScenario()
+			// webScenario and its one policy: the refused calls are
+			// the cycle's and a move's, which any cluster makes.
+			sc := webScenario(t)
 			sc.Tokens = []string{mgmt}
 			sc.Policies = map[string]sim.Policy{secret: tc.policy}
 			d := startScenario(t, sc, 60)
-			_, _, c := startDevAgentOn(t, d, Options{CycleInterval: 20 * time.Millisecond},
+			_, _, c := startDevAgentOn(t, d, Options{Policies: webPolicies(t), CycleInterval: 20 * time.Millisecond},
 				func(cfg *config.Config) { cfg.Nomad.Token = secret })
 			ctx := context.Background()
 			if tc.request {
