@@ -175,6 +175,10 @@ func TestReturningOldServersStopLeading(t *testing.T) {
 	fresh.addr = s0.addr
 	fresh.mustStart(t, reg, nil)
 	clustertest.Eventually(t, "s0 anew a voter", func() bool { return suffrage(t, s1.node)[fresh.id] == "voter" })
+	// A voter in the leader's configuration may not have applied the
+	// entry that names the cluster yet: it reads the cluster ID once it
+	// has caught up.
+	clustertest.Eventually(t, "s0 anew in the recovered cluster", func() bool { return mustStatus(t, fresh.node).ClusterID != "" })
 	if st := mustStatus(t, fresh.node); st.ClusterID != newID || st.Superseded != "" {
 		t.Errorf("s0 anew: cluster %s, superseded %q; want cluster %s, not superseded", st.ClusterID, st.Superseded, newID)
 	}
