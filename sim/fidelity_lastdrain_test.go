@@ -9,7 +9,7 @@ import (
 )
 
 // A give-back tells an operator's drain from foreshape's by the node's
-// LastDrain (agent/migrate drainedSince): its meta names a foreshape
+// LastDrain (agent/migrate nodeDrainedSince): its meta names a foreshape
 // request only for foreshape's drain, and its start is when the drain
 // began. That holds across drains: a new drain (after one was cancelled
 // or completed) starts a new LastDrain, its own start and only the meta it

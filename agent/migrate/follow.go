@@ -991,44 +991,30 @@ func foreshapesDrain(last *nomadapi.DrainMetadata) bool {
 	return last != nil && last.Meta[MetaRequest] != ""
 }
 
-// drainedSince reports whether a node foreshape took out of scheduling at
-// since, as Nomad shows it now (draining, its eligibility, its LastDrain),
-// is under an operator's drain begun after that: a drain that is not
-// foreshape's and still runs (a node draining already was never taken
-// out: holdNodes, holdWindows, holdJoined and cordon skip it, and
-// foreshape's own drain of one brings its meta), or one that began after
-// since and left the node out of scheduling (complete, or cancelled
-// keeping it ineligible). A drain an operator ended before foreshape took
-// the node out is older than since; since is zero when no take-out was
-// seen made. since is foreshape's clock and LastDrain's times Nomad's,
-// which differ by the hosts' clock skew: the node's events order the
-// drain and the take-out where Nomad still lists them
-// (nodeDrainedSince), and this decides only where it does not.
-func drainedSince(draining bool, eligibility string, last *nomadapi.DrainMetadata, since time.Time) bool {
-	switch {
-	case last != nil && foreshapesDrain(last):
-		return false
-	case draining:
-		return true
-	}
-	return last != nil && !since.IsZero() && last.StartedAt.After(since) && eligibility == nomadapi.NodeSchedulingIneligible
-}
-
-// nodeDrainedSince is drainedSince of a node read in full, its events
-// deciding the order where they tell it. since is foreshape's clock and
-// LastDrain's start Nomad's: with foreshape's clock behind, or the
-// take-out made later in a pass than the time it read, an operator's
-// drain begun and called off just before the take-out read as begun
-// after it, and the node, out of scheduling by foreshape's own cordon,
-// was left out for good; with foreshape's clock ahead, a drain begun just
-// after the take-out read as older, and was lifted. Nomad's node events
-// carry its raft index: a drain set before the last time the node was
+// nodeDrainedSince reports whether a node foreshape took out of
+// scheduling at since, read in full from Nomad (draining, its eligibility,
+// its LastDrain, its events), is under an operator's drain begun after
+// that: a drain that is not foreshape's and still runs, whenever it began
+// (a node draining already was never taken out: holdNodes, holdWindows,
+// holdJoined and cordon skip it, and foreshape's own drain of one brings
+// its meta), or one that began after since and left the node out of
+// scheduling (complete, or cancelled keeping it ineligible). A drain an
+// operator ended before foreshape took the node out is older than since;
+// since is zero when no take-out was seen made.
+//
+// since is foreshape's clock and LastDrain's start Nomad's: with
+// foreshape's clock behind, or the take-out made later in a pass than the
+// time it read, an operator's drain begun and called off just before the
+// take-out read as begun after it, and the node, out of scheduling by
+// foreshape's own cordon, was left out for good; with foreshape's clock
+// ahead, a drain begun just after the take-out read as older, and was
+// lifted. So Nomad's node events, which carry its raft index, order the
+// two where they can: a drain set before the last time the node was
 // marked ineligible is older than that take-out (foreshape's, or a cordon
 // that cannot be told from it), and one set after every listed one is
 // later. Nomad keeps a node's last 10 events: a drain whose event is gone
 // while a later cordon's is listed is older too; with neither listed, the
-// clocks decide (drainedSince). A drain that still runs, not foreshape's,
-// is the operator's whenever it began.
+// clocks decide.
 func nodeDrainedSince(n *nomadapi.Node, since time.Time) bool {
 	if n == nil {
 		return false
@@ -1058,7 +1044,7 @@ func nodeDrainedSince(n *nomadapi.Node, since time.Time) bool {
 	case cordoned > 0:
 		return false
 	}
-	return drainedSince(false, n.SchedulingEligibility, last, since)
+	return last.StartedAt.After(since)
 }
 
 // Nomad's node events that nodeDrainedSince orders: a drain's start
@@ -1083,7 +1069,7 @@ func (c *Coordinator) tookAt(r state.MigrationRequest, node string) time.Time {
 
 // keepOperatorsDrain closes the give-back (once per key, as
 // setEligibleFor's) of a node foreshape took out of scheduling that an
-// operator drained since (drainedSince). Ending that drain, as the
+// operator drained since (nodeDrainedSince). Ending that drain, as the
 // give-back did (a drain's end with MarkEligible), or making the node
 // eligible once it had ended, lifted an operator's drain at a window's
 // end: foreshape gives back only what it took. The node stays as it is,
