@@ -10,11 +10,13 @@ import (
 // Hotspot says whether and when a forecast crosses a line (capacity minus
 // headroom) and how likely that is.
 type Hotspot struct {
-	// Crosses reports that the planning quantile reaches the line within
-	// the horizon.
+	// Crosses reports that the planning quantile goes over the line
+	// within the horizon. A quantile at the line keeps the headroom the
+	// line stands for, so it does not cross it: this is the planner's rule
+	// too (agent/shape acts on a planning quantile over its line).
 	Crosses bool
-	// Step is the first step (1-based) at which the planning quantile is at
-	// or above the line; 0 when it never is.
+	// Step is the first step (1-based) at which the planning quantile is
+	// over the line; 0 when it never is.
 	Step int
 	// At is the time of Step: start + Step·step; zero when !Crosses.
 	At time.Time
@@ -28,7 +30,7 @@ type Hotspot struct {
 }
 
 // FindHotspot looks for the first step at which the planning quantile of p
-// (for example 0.9) is at or above line. start is the time of the last
+// (for example 0.9) is over line (strictly: at the line is no crossing). start is the time of the last
 // observation: step t lies at start + t·step. The exceedance probability at
 // each step comes from the forecast's quantile function: piecewise linear
 // between the produced levels, with exponential tails beyond the extreme
@@ -47,7 +49,7 @@ func FindHotspot(p Prediction, start time.Time, step time.Duration, line, planni
 		for i := range p.Quantiles {
 			vals[i] = p.Bands[i][t]
 		}
-		if !h.Crosses && quantileAt(p.Quantiles, vals, planning) >= line {
+		if !h.Crosses && quantileAt(p.Quantiles, vals, planning) > line {
 			h.Crosses, h.Step = true, t+1
 			h.At = start.Add(time.Duration(t+1) * step)
 		}

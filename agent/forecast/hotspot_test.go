@@ -35,14 +35,22 @@ func TestFindHotspot(t *testing.T) {
 		probLow  float64
 		probHigh float64
 	}{
-		// p90 at step t is 60+10t: reaches 100 at step 4.
-		{"p90 reaches the line at step 4", 100, 0.9, true, 4, 0.85, 0.95},
-		// The median reaches 110 at step 6: P(exceed) there is 0.5.
-		{"median at the last step", 110, 0.5, true, 6, 0.49, 0.51},
+		// p90 at step t is 60+10t: over 99 from step 4.
+		{"p90 over the line at step 4", 99, 0.9, true, 4, 0.87, 0.95},
+		// p90 is exactly at 100 at step 4 and over it at step 5: a
+		// quantile at the line keeps its headroom, it crosses after.
+		{"p90 at the line at step 4 crosses at step 5", 100, 0.9, true, 5, 0.85, 0.95},
+		// The median is over 109 at step 6: P(exceed) there about 0.5.
+		{"median at the last step", 109, 0.5, true, 6, 0.5, 0.56},
+		// The median reaches 110 at the last step and no further: at the
+		// line is no crossing, though half the mass is above it.
+		{"median at the line at the last step", 110, 0.5, false, 0, 0.49, 0.51},
 		// Far above every band: no crossing, tiny probability.
 		{"line far above", 1000, 0.9, false, 0, 0, 1e-6},
-		// Interpolated planning level between 0.5 and 0.9.
-		{"interpolated level", 95, 0.7, true, 4, 0.93, 0.94},
+		// Interpolated planning level between 0.5 and 0.9: p70 at step t
+		// is 55+10t, at 95 at step 4, over it at step 5.
+		{"interpolated level", 94, 0.7, true, 4, 0.93, 0.95},
+		{"interpolated level at the line", 95, 0.7, true, 5, 0.93, 0.94},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

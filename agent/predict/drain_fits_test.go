@@ -60,9 +60,8 @@ func TestDrainOfAnotherLocalityShowsWhatComesHere(t *testing.T) {
 			if tc.fits == strings.Contains(e.Detail, capNote) || tc.fits == strings.Contains(e.Detail, "moves out of dc2") {
 				t.Errorf("detail %q; want it to say what comes here %v", e.Detail, !tc.fits)
 			}
-			// The plan may bring it to its line, not over it (a hotspot
-			// reaching the line exactly, with the room filled, is one
-			// the plan may make).
+			// The plan may bring it to its line, not over it (at the
+			// line exactly, with the room filled, is no hotspot).
 			if fc.Hotspot != nil && fc.Hotspot.Peak > 80+1e-6 {
 				t.Errorf("hotspot %+v; want none over the line: the plan sends here only what keeps it under its line", fc.Hotspot)
 			}
