@@ -30,11 +30,12 @@ type Hotspot struct {
 }
 
 // FindHotspot looks for the first step at which the planning quantile of p
-// (for example 0.9) is over line (strictly: at the line is no crossing). start is the time of the last
-// observation: step t lies at start + t·step. The exceedance probability at
-// each step comes from the forecast's quantile function: piecewise linear
-// between the produced levels, with exponential tails beyond the extreme
-// levels fitted to the two outermost bands.
+// (for example 0.9) is over line (strictly: at the line is no crossing).
+// start is the time of the last observation: step t lies at start + t·step.
+// The exceedance probability at each step comes from the forecast's
+// quantile function: piecewise linear between the produced levels, with
+// exponential tails beyond the extreme levels fitted to the two outermost
+// bands.
 func FindHotspot(p Prediction, start time.Time, step time.Duration, line, planning float64) (Hotspot, error) {
 	if planning <= 0 || planning >= 1 {
 		return Hotspot{}, fmt.Errorf("hotspot: planning quantile %v outside (0, 1)", planning)

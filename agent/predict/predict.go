@@ -441,8 +441,9 @@ func headroomLine(pol *policies.Policy, metric string) (float64, bool) {
 }
 
 // findHotspot reports when the planning quantile first goes over the
-// line (at it is no crossing, as for the planner) and how likely a crossing is within the horizon (forecast.FindHotspot on
-// the forecast after scheduled events were applied). Inside the window of
+// line (at it is no crossing, as for the planner) and how likely a
+// crossing is within the horizon (forecast.FindHotspot on the forecast
+// after scheduled events were applied). Inside the window of
 // a drain of some of the locality's nodes, a step is judged on the nodes
 // that stay: its quantiles ×all ÷ rest of the locality's ready capacity as
 // nodes lists it now (onRest). The percent is measured over all its ready
