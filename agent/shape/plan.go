@@ -104,6 +104,15 @@ type Input struct {
 	// them over for the policy's next block, as it does AtMax, and that
 	// block's scale reason says so.
 	MaxAsked map[string]state.ScaleAction
+	// Requeue names, by ID, requests the queue keeps though a reload
+	// cancelled them before they started, in drain windows a later reload
+	// put back before their end (the coordinator's readded): one in whose
+	// name a node of its window was taken out stays for the window's
+	// give-back, which reads its intents (the state forgets a request's
+	// intents with it). Its origin key stays taken (the state takes one
+	// request per key), so the planner queues its work again under a key
+	// of its own (windowOriginKey).
+	Requeue map[string]bool
 }
 
 // Limits are agent-wide caps on what runs at once.

@@ -56,7 +56,9 @@ func (p *planner) queue() {
 // by ": " and what the reload changed, which varies. The coordinator reads
 // it to tell these cancels from the others: when a later reload puts the
 // window back, a request cancelled so before it started is forgotten, so
-// that the window queues its work again (its origin key is free).
+// that the window queues its work again (its origin key is free), or,
+// kept for the intents it names, its work is queued again under a key of
+// its own (Input.Requeue).
 const ReloadCancel = "a reload took its drain window away"
 
 // ReloadCancelled reports whether r was cancelled before it started
@@ -196,8 +198,9 @@ func WindowGone(r *state.MigrationRequest, pols []*policies.Policy) string {
 }
 
 // windowOrigin reads a drain window's origin key,
-// schedule/POLICY/SCHEDULE/START/RESOURCE (drainWindow makes it): the
-// schedule's name and the window's start; false for another key.
+// schedule/POLICY/SCHEDULE/START/RESOURCE, to which windowOriginKey may
+// add /again/ID (drainWindow makes it): the schedule's name and the
+// window's start; false for another key.
 func windowOrigin(key string) (schedule string, start time.Time, ok bool) {
 	parts := strings.SplitN(key, "/", 5)
 	if len(parts) < 5 || parts[0] != "schedule" || parts[2] == "" {

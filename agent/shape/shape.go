@@ -84,6 +84,8 @@ type planner struct {
 	queuedRes   map[string]string
 	queuedAlloc map[string]string
 	origins     map[string]bool
+	// originBy names the request of the state that holds each origin key.
+	originBy map[string]string
 	// scaled marks policies that got a scale action (or were refused one)
 	// in this pass.
 	scaled map[string]string
@@ -144,7 +146,7 @@ func newPlanner(in Input) *planner {
 		fc: map[string]*Forecast{}, fcDemand: map[string]*Forecast{}, groupFc: map[string]*Forecast{}, locs: map[string]*localityInfo{}, running: map[string]int{},
 		runningIDs: map[string][]string{}, startedNow: map[string]string{},
 		arrivals: map[string]map[string]arrival{}, held: map[string]state.Resources{}, queuedRes: map[string]string{},
-		queuedAlloc: map[string]string{}, origins: map[string]bool{}, scaled: map[string]string{}, submitted: map[string]int{},
+		queuedAlloc: map[string]string{}, origins: map[string]bool{}, originBy: map[string]string{}, scaled: map[string]string{}, submitted: map[string]int{},
 		roomWait: map[string]string{}}
 	p.plan.Now = in.Now
 	for _, pol := range in.Policies {
@@ -242,6 +244,7 @@ func newPlanner(in Input) *planner {
 	for _, r := range in.State.Requests {
 		if r.OriginKey != "" {
 			p.origins[r.OriginKey] = true
+			p.originBy[r.OriginKey] = r.ID
 		}
 		if r.State == state.RequestDone && r.Target != r.Source && p.landing(r) {
 			// Work this planner moved in lately is in the target, but
@@ -694,7 +697,8 @@ func (p *planner) drainWindow(pol *policies.Policy, s *policies.Schedule, w poli
 		}
 	}
 	for _, r := range reqs {
-		r.OriginKey = fmt.Sprintf("schedule/%s/%s/%d/%s", pol.Name, s.Name, w.Start.Unix(), r.Resource.Key())
+		var after string
+		r.OriginKey, after = p.windowOriginKey(fmt.Sprintf("schedule/%s/%s/%d/%s", pol.Name, s.Name, w.Start.Unix(), r.Resource.Key()))
 		if p.origins[r.OriginKey] || p.taken(&r) {
 			continue
 		}
@@ -736,12 +740,43 @@ func (p *planner) drainWindow(pol *policies.Policy, s *policies.Schedule, w poli
 		}
 		r.Estimated = RequestEstimate(p.in.State.Estimates, &r)
 		r.Reason = fmt.Sprintf("%s; to %s", why, note)
+		if after != "" {
+			r.Reason += fmt.Sprintf("; again, in place of %s, which a reload cancelled before it started", after)
+		}
 		p.submit(pol, r)
 		if home != nil && target == pol.Locality.String() {
 			home.sent = home.sent.Add(r.Moved)
 		}
 	}
 	p.holdWindow(pol, s, w, l, nodes, unmade, unmadeWhy)
+}
+
+// againKey marks, in a drain window's origin key, the work of a request
+// a reload cancelled before it started that is queued again in its place
+// (windowOriginKey): schedule/POLICY/SCHEDULE/START/RESOURCE/again/ID.
+const againKey = "/again/"
+
+// windowOriginKey returns the origin key under which a drain window
+// queues the work whose key is base (schedule/POLICY/SCHEDULE/START/
+// RESOURCE), and the request it is queued in place of, if any. That is
+// base, unless base is held by a request the coordinator keeps though a
+// reload cancelled it before it started, in a window a later reload put
+// back (Input.Requeue): its work is then queued under base followed by
+// againKey and that request's ID, and so on should that key be held so
+// too. The key names the request it replaces, so every leader derives
+// the same one and the state refuses a second request of it; it begins
+// as base does, so whatever reads a window's origin keys (its policy,
+// schedule and start) reads the new request as one of the window's.
+func (p *planner) windowOriginKey(base string) (key, after string) {
+	key = base
+	for p.origins[key] {
+		id := p.originBy[key]
+		if r := p.reqByID[id]; r == nil || !p.in.Requeue[id] || !ReloadCancelled(r) {
+			break
+		}
+		key, after = base+againKey+id, id
+	}
+	return key, after
 }
 
 // holdKey is the part of a window's origin key that marks its hold
