@@ -55,8 +55,10 @@ func (c *Coordinator) RunOnce(ctx context.Context, now time.Time, pols []*polici
 	// that failed on one node only, the planner does not scale for it.
 	unplaceable, rescheduling := c.readUnplaceable(ctx, now, view, &ds)
 	atMax, maxAsked := c.readAtMax(ctx, now, view, pols)
+	requeue := c.requeued(now, view)
 	plan := shape.Run(shape.Input{Now: now, Policies: pols, Forecasts: forecasts, Cluster: cluster, State: view,
-		Limits: c.cfg.Limits, ForecastOnly: c.cfg.ForecastOnly, Unplaceable: unplaceable, Rescheduling: rescheduling, AtMax: atMax, MaxAsked: maxAsked})
+		Limits: c.cfg.Limits, ForecastOnly: c.cfg.ForecastOnly, Unplaceable: unplaceable, Rescheduling: rescheduling, AtMax: atMax, MaxAsked: maxAsked,
+		Requeue: requeue})
 	c.last = plan
 	// What the pass does happens now, not at the data time the plan was
 	// made for: a follower pass may have settled moves at a later clock
@@ -68,7 +70,8 @@ func (c *Coordinator) RunOnce(ctx context.Context, now time.Time, pols []*polici
 		// the same pass: their reservations need not wait a cycle.
 		view = c.cfg.State.Act()
 		again := shape.Run(shape.Input{Now: now, Policies: pols, Forecasts: forecasts, Cluster: cluster, State: view,
-			Limits: c.cfg.Limits, ForecastOnly: c.cfg.ForecastOnly, Unplaceable: unplaceable, Rescheduling: rescheduling, AtMax: atMax, MaxAsked: maxAsked})
+			Limits: c.cfg.Limits, ForecastOnly: c.cfg.ForecastOnly, Unplaceable: unplaceable, Rescheduling: rescheduling, AtMax: atMax, MaxAsked: maxAsked,
+			Requeue: requeue})
 		again.Submit, again.Decisions = nil, withoutSubmits(again.Decisions)
 		ds = append(ds, c.carryOut(ctx, c.stamp(ctx, now), again, view, pols)...)
 		plan = mergePlans(plan, again)

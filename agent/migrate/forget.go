@@ -51,15 +51,7 @@ func (c *Coordinator) forget(ctx context.Context, now time.Time, view state.ActV
 	if keep <= 0 {
 		keep = DefaultKeepFinished
 	}
-	busy := map[string]bool{}
-	for _, in := range view.OpenIntents {
-		busy[in.Request] = true
-	}
-	for _, rs := range view.Reservations {
-		if rs.State != state.ReservationReleased {
-			busy[rs.Request] = true
-		}
-	}
+	busy := busyRequests(view)
 	ok := map[string]bool{}
 	windowOK, windowGone := map[string]bool{}, map[string]bool{}
 	for _, r := range view.Requests {
@@ -81,7 +73,7 @@ func (c *Coordinator) forget(ctx context.Context, now time.Time, view state.ActV
 			ids = append(ids, r.ID)
 		}
 	}
-	if more := c.readded(now, view, busy); len(more) > 0 {
+	if more, _ := c.readded(now, view, busy); len(more) > 0 {
 		listed := map[string]bool{}
 		for _, id := range ids {
 			listed[id] = true
@@ -101,6 +93,21 @@ func (c *Coordinator) forget(ctx context.Context, now time.Time, view state.ActV
 		return
 	}
 	c.log.Debug("forgot finished requests", "requests", res.Applied, "first", ids[0], "keep_finished", keep)
+}
+
+// busyRequests names the requests of view with an open intent or a held
+// reservation.
+func busyRequests(view state.ActView) map[string]bool {
+	busy := map[string]bool{}
+	for _, in := range view.OpenIntents {
+		busy[in.Request] = true
+	}
+	for _, rs := range view.Reservations {
+		if rs.State != state.ReservationReleased {
+			busy[rs.Request] = true
+		}
+	}
+	return busy
 }
 
 // givesBack reports whether the finished request r still owes back a

@@ -595,7 +595,8 @@ func windowName(r state.MigrationRequest) string {
 }
 
 // windowStart reads a schedule request's origin key,
-// schedule/POLICY/SCHEDULE/START/RESOURCE: its schedule and its window's
+// schedule/POLICY/SCHEDULE/START/RESOURCE (and, for work queued again in
+// place of a kept request, /again/ID): its schedule and its window's
 // start.
 func windowStart(r state.MigrationRequest) (string, time.Time, bool) {
 	parts := strings.SplitN(r.OriginKey, "/", 5)

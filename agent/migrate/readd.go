@@ -30,7 +30,10 @@ import (
 //     take-out or give-back, a drain strategy's hold of its node): the
 //     state forgets a request's closed intents with it, and the window's
 //     other requests read those to give its nodes back. Such a request is
-//     kept, and its work stays where it is, until the window ends.
+//     kept until the window ends, and listed in keep: its origin key
+//     stays taken, and the planner queues its work again under a key of
+//     its own (shape.Input.Requeue). Kept and not queued again, its work
+//     stayed where it was through the re-added window.
 //
 // A window an operator called off (windowCalledOff) is left as it is: the
 // operator said no to it. A window whose every request was cancelled
@@ -38,8 +41,9 @@ import (
 // the reload's cancels would leave the operator's as the last and call the
 // window off.
 //
-// busy names the requests with an open intent or a held reservation.
-func (c *Coordinator) readded(now time.Time, view state.ActView, busy map[string]bool) []string {
+// busy names the requests with an open intent or a held reservation
+// (busyRequests).
+func (c *Coordinator) readded(now time.Time, view state.ActView, busy map[string]bool) (forget, keep []string) {
 	windows := map[string][]state.MigrationRequest{}
 	var keys []string
 	for _, r := range view.Requests {
@@ -52,7 +56,6 @@ func (c *Coordinator) readded(now time.Time, view state.ActView, busy map[string
 		}
 		windows[key] = append(windows[key], r)
 	}
-	var ids []string
 	for _, key := range keys {
 		rs := windows[key]
 		reloaded, started, byOperator := false, false, false
@@ -79,7 +82,7 @@ func (c *Coordinator) readded(now time.Time, view state.ActView, busy map[string
 		}
 		if whole {
 			for _, r := range rs {
-				ids = append(ids, r.ID)
+				forget = append(forget, r.ID)
 			}
 			continue
 		}
@@ -87,12 +90,31 @@ func (c *Coordinator) readded(now time.Time, view state.ActView, busy map[string
 			continue
 		}
 		for i := range rs {
-			if r := rs[i]; shape.ReloadCancelled(&r) && !busy[r.ID] && !c.namesNodeIntent(now, r) {
-				ids = append(ids, r.ID)
+			r := rs[i]
+			if !shape.ReloadCancelled(&r) || busy[r.ID] {
+				continue
+			}
+			if c.namesNodeIntent(now, r) {
+				keep = append(keep, r.ID)
+			} else {
+				forget = append(forget, r.ID)
 			}
 		}
 	}
-	return ids
+	return forget, keep
+}
+
+// requeued names the requests readded keeps in view (shape.Input.Requeue).
+func (c *Coordinator) requeued(now time.Time, view state.ActView) map[string]bool {
+	_, keep := c.readded(now, view, busyRequests(view))
+	if len(keep) == 0 {
+		return nil
+	}
+	out := make(map[string]bool, len(keep))
+	for _, id := range keep {
+		out[id] = true
+	}
+	return out
 }
 
 // namesNodeIntent reports whether an intent the state keeps on a node of
