@@ -279,8 +279,9 @@ func (f fit) reason(target string) string {
 	if f.ok || f.metric == "capacity" {
 		return f.note
 	}
+	figs, line := againstLine(true, f.line, f.planning, f.incoming, f.committed)
 	why := fmt.Sprintf("p%.0f %s demand %s + incoming %s + held %s would cross the %s line in %s at %s",
-		100*f.quantile, f.metric, pct(f.planning), pct(f.incoming), pct(f.committed), pct(f.line), target, clock(f.at))
+		100*f.quantile, f.metric, figs[0], figs[1], figs[2], line, target, clock(f.at))
 	if f.basis != "" {
 		why += ", " + f.basis
 	}
@@ -355,8 +356,9 @@ func (p *planner) check(target string, from, to time.Time, size state.Resources,
 			if until.IsZero() {
 				until = f.Times[len(f.Times)-1]
 			}
+			figs, line := againstLine(false, f.Line, plan, add, comm)
 			note := fmt.Sprintf("p%.0f %s %s + incoming %s + held %s stays under the %s line until %s (peak at %s)",
-				100*f.Quantile, metric, pct(plan), pct(add), pct(comm), pct(f.Line), clock(until), clock(at))
+				100*f.Quantile, metric, figs[0], figs[1], figs[2], line, clock(until), clock(at))
 			if b := li.placeNote(); b != "" {
 				note += ", " + b
 			}
@@ -1070,8 +1072,9 @@ func (p *planner) hotspots() {
 		if g := p.fcDemand[loc+":"+metric]; g != nil {
 			f = g
 		}
+		figs, line := againstLine(true, f.Line, f.Line+excess)
 		why := fmt.Sprintf("hotspot: p%.0f %s %s crosses the %s line in %s at %s and no request relieves it",
-			100*f.Quantile, metric, pct(f.Line+excess), pct(f.Line), loc, clock(at))
+			100*f.Quantile, metric, figs[0], line, loc, clock(at))
 		if b := li.placeNote(); b != "" {
 			why += " (" + b + ")"
 		}

@@ -1115,18 +1115,18 @@ func (p *planner) chooseTarget(pol *policies.Policy, src string, moves []state.M
 	if home != nil && best == pol.Locality.String() && !math.IsNaN(homeRoom) && bestRoom == homeRoom {
 		// Its own locality had no room, and no other more.
 		return best, fmt.Sprintf("%s, the policy's own locality, tried first: the allowed target with the most room, %s below its line at the planning quantile through the window's end at %s",
-			where, pct(bestRoom), clock(home.w.End))
+			where, signed(bestRoom), clock(home.w.End))
 	}
 	if home != nil && best == pol.Locality.String() {
 		return best, fmt.Sprintf("%s, the policy's own locality, first: it stays under its line through the window's end at %s with the window's moves queued there, %s below at the planning quantile after the move",
-			where, clock(home.w.End), pct(bestRoom))
+			where, clock(home.w.End), signed(bestRoom))
 	}
-	note := fmt.Sprintf("%s: the allowed target with the most room, %s below its line at the planning quantile after the move", where, pct(bestRoom)) + unknownNote
+	note := fmt.Sprintf("%s: the allowed target with the most room, %s below its line at the planning quantile after the move", where, signed(bestRoom)) + unknownNote
 	switch {
 	case math.IsNaN(homeRoom):
 	case homeRoom < 0:
 		note += fmt.Sprintf(" (%s, the policy's own locality, tried first, would be %s over its line by the window's end at %s with the window's moves queued there)",
-			pol.Locality, pct(-homeRoom), clock(home.w.End))
+			pol.Locality, signed(-homeRoom), clock(home.w.End))
 	default:
 		note += fmt.Sprintf(" (%s, the policy's own locality, tried first, may run only some of the moves)", pol.Locality)
 	}
@@ -1348,7 +1348,8 @@ func (p *planner) rebalance() {
 			got += float64(size(m))
 		}
 		f := p.forecast(src, metric)
-		why := fmt.Sprintf("rebalance: p%.0f %s %s crosses the %s line at %s (%s over)", 100*f.Quantile, metric, pct(f.Line+excess), pct(f.Line), clock(cross), pct(excess))
+		figs, line := againstLine(true, f.Line, f.Line+excess)
+		why := fmt.Sprintf("rebalance: p%.0f %s %s crosses the %s line at %s (%s over)", 100*f.Quantile, metric, figs[0], line, clock(cross), signed(excess))
 		if got < need || len(picked) == 0 {
 			p.decide(state.Decision{Policy: pol.Name, Kind: KindWait, Locality: src, DryRun: p.dry(pol),
 				Reason: why + "; its movable allocations cannot bring it under the line"})
