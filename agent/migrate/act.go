@@ -315,24 +315,42 @@ func (c *Coordinator) carryOut(ctx context.Context, now time.Time, plan shape.Pl
 	c.holdWindows(ctx, now, pols, &ds)
 	c.holdJoined(ctx, now, &ds)
 	c.holdAgainAll(ctx, now, c.cfg.State.Act(), &ds)
-	paused := c.cfg.State.QueuePaused()
+	notStarted := func(id string) {
+		ds = slices.DeleteFunc(ds, func(x state.Decision) bool { return x.Kind == shape.KindStart && x.Request == id })
+	}
 	for _, st := range plan.Start {
-		if st.DryRun || paused {
+		if st.DryRun {
+			continue
+		}
+		// The pause is read before each start, not once a pass: one
+		// applied while an earlier start called Nomad holds the rest
+		// (and start reads it again as it marks the request running).
+		if c.paused() {
+			notStarted(st.Request)
 			continue
 		}
 		d, err := c.start(ctx, now, st.Request)
-		if err != nil {
+		switch {
+		case errors.Is(err, errWithheld):
+			c.log.Info("move not started: the queue was paused as it was to start", logKeyRequest, st.Request)
+			notStarted(st.Request)
+			continue
+		case err != nil:
 			c.log.Warn("move did not start", logKeyRequest, st.Request, logKeyError, err)
 		}
 		if slices.ContainsFunc(d, func(x state.Decision) bool { return x.Kind == shape.KindCancel && x.Request == st.Request }) {
 			// Cancelled as it was to start (its job ended, its node
 			// was purged): the planner's start decision did not happen.
-			ds = slices.DeleteFunc(ds, func(x state.Decision) bool { return x.Kind == shape.KindStart && x.Request == st.Request })
+			notStarted(st.Request)
 		}
 		ds = append(ds, d...)
 	}
 	return ds
 }
+
+// pausedStart is why start marks no request running: the queue was paused
+// while it read Nomad.
+var pausedStart = fmt.Errorf("%w: the queue was paused before the start", errWithheld)
 
 // start starts a request's move: the request turns running, then for each
 // allocation the hand-over and the stop (or the node's drain), each an
@@ -389,6 +407,11 @@ func (c *Coordinator) start(ctx context.Context, now time.Time, id string) ([]st
 			c.log.Info("moves left out of a request as it starts: their allocations are gone from Nomad", logKeyRequest, id, "reason", why)
 			moves = live
 		}
+	}
+	if c.paused() {
+		// Paused while it read Nomad: it stays queued, and takes
+		// nothing out (paused).
+		return nil, pausedStart
 	}
 	r.Moves = moves
 	r.Moved = state.Resources{}
@@ -608,6 +631,9 @@ func (c *Coordinator) keepOut(ctx context.Context, now time.Time, r state.Migrat
 // as it is and never given back. It is done once Nomad shows each out
 // (settleHold); the window's end gives them back (restoreWindows).
 func (c *Coordinator) startHold(ctx context.Context, now time.Time, r state.MigrationRequest) ([]state.Decision, error) {
+	if c.paused() {
+		return nil, pausedStart
+	}
 	v := r.Version
 	r.Moves, r.Moved = nil, state.Resources{}
 	r.State, r.Started, r.Finished, r.OutWait = state.RequestRunning, now, time.Time{}, time.Time{}
@@ -849,13 +875,18 @@ func (c *Coordinator) maxParallel(loc string) int {
 // out of scheduling already, in the view or read afresh from Nomad just
 // before, is left as it is (an operator's cordon is not foreshape's).
 // A paused queue takes nothing out (paused, as holdWindows): the
-// requests' nodes go out at the first pass after the resume.
+// requests' nodes go out at the first pass after the resume. The pause is
+// read before each node and again right before its call (pausedNote), so
+// one applied during the pass holds the take-outs that follow it.
 func (c *Coordinator) holdNodes(ctx context.Context, now time.Time, pols []*policies.Policy, ds *[]state.Decision) {
-	if c.cfg.ForecastOnly || c.paused() {
+	if c.cfg.ForecastOnly {
 		return
 	}
 	dry := plannedDry(pols)
 	for _, r := range c.cfg.State.Act().Requests {
+		if c.paused() {
+			return
+		}
 		if r.Resource.Kind != state.ResourceNode || shape.WindowHold(&r) || !r.State.Queued() || dry(r) {
 			continue
 		}
@@ -875,9 +906,12 @@ func (c *Coordinator) holdNodes(ctx context.Context, now time.Time, pols []*poli
 			}
 			created = cr
 		}
-		err := c.takeOut(ctx, now, r.Resource.ID, r, "ineligible", created)
+		err := c.takeOutUnless(ctx, now, r.Resource.ID, r, "ineligible", created, c.pausedNote)
 		switch {
 		case errors.Is(err, errAnnounced):
+		case errors.Is(err, errWithheld):
+			c.log.Info("queued node not taken out of scheduling: the queue was paused", logKeyRequest, r.ID)
+			return
 		case err != nil:
 			c.log.Warn("could not take a queued node out of scheduling", logKeyRequest, r.ID, logKeyError, err)
 		default:
@@ -937,8 +971,11 @@ func (c *Coordinator) plannedDryNow() func(state.MigrationRequest) bool {
 // an operator's choice stands: keepOut says so when a move starts). The
 // window's end gives back what it took (restoreWindows); a queued request
 // of a forecast_only policy's window, planned dry, takes nothing out.
+//
+// As in holdNodes, the pause is read before each node and right before its
+// call (pausedNote): one applied during the pass holds what follows it.
 func (c *Coordinator) holdWindows(ctx context.Context, now time.Time, pols []*policies.Policy, ds *[]state.Decision) {
-	if c.cfg.ForecastOnly || c.paused() {
+	if c.cfg.ForecastOnly {
 		return
 	}
 	dry := plannedDry(pols)
@@ -957,7 +994,11 @@ func (c *Coordinator) holdWindows(ctx context.Context, now time.Time, pols []*po
 			continue // its cancel comes with the planner's next pass
 		}
 		var took []string
+		paused := false
 		for _, o := range outNodes(r, r.Moves) {
+			if paused = c.paused(); paused {
+				break
+			}
 			if c.announced(o.in.ID) {
 				continue
 			}
@@ -973,27 +1014,32 @@ func (c *Coordinator) holdWindows(ctx context.Context, now time.Time, pols []*po
 			}
 			in := o.in
 			in.NodeCreated = created
-			err = c.do(ctx, now, in, func(ctx context.Context) error {
+			err = c.doUnless(ctx, now, in, c.pausedNote, func(ctx context.Context) error {
 				_, err := c.nomad.Nodes().ToggleEligibility(o.node, false, c.wq(ctx))
 				return err
 			})
 			switch {
 			case errors.Is(err, errAnnounced):
+			case errors.Is(err, errWithheld):
+				c.log.Info("drain window's node not taken out of scheduling: the queue was paused", logKeyRequest, r.ID)
+				paused = true
 			case err != nil:
 				c.log.Warn("could not take a drain window's node out of scheduling", logKeyRequest, r.ID, logKeyError, err)
 			default:
 				took = append(took, c.decisionName(o.node))
 			}
 		}
-		if len(took) == 0 {
-			continue
+		if len(took) > 0 {
+			// One decision for the window's nodes taken out in this pass,
+			// not one per node: a rack's would crowd the decision log.
+			names := namedFew(took)
+			*ds = append(*ds, state.Decision{Time: now, Kind: "hold", Policy: r.Policy, Locality: r.Source, Request: r.ID,
+				Reason: fmt.Sprintf("%s %s out of scheduling for drain window %s as its requests are queued (%s), whether or not their moves can start yet; the window's end gives %s back",
+					pick(len(took), "node", "nodes"), names, windowName(r), r.ID, pick(len(took), "it", "them"))})
 		}
-		// One decision for the window's nodes taken out in this pass, not
-		// one per node: a rack's would crowd the decision log.
-		names := namedFew(took)
-		*ds = append(*ds, state.Decision{Time: now, Kind: "hold", Policy: r.Policy, Locality: r.Source, Request: r.ID,
-			Reason: fmt.Sprintf("%s %s out of scheduling for drain window %s as its requests are queued (%s), whether or not their moves can start yet; the window's end gives %s back",
-				pick(len(took), "node", "nodes"), names, windowName(r), r.ID, pick(len(took), "it", "them"))})
+		if paused {
+			return
+		}
 	}
 }
 
@@ -1008,6 +1054,17 @@ func (c *Coordinator) holdWindows(ctx context.Context, now time.Time, pols []*po
 // give-back then; it takes its nodes out at the first pass after the
 // resume (docs/api.md, pause).
 func (c *Coordinator) paused() bool { return c.cfg.State.QueuePaused() }
+
+// pausedNote is why a take-out for a request that has not started is
+// withheld right before its call (doUnless): the queue is paused on the
+// state as of its intent, so a pause the log holds before the intent is
+// never followed by the take-out; "" while the queue runs.
+func (c *Coordinator) pausedNote() string {
+	if c.paused() {
+		return "not made: the queue was paused before the call"
+	}
+	return ""
+}
 
 // maxNamed is how many nodes a hold decision of holdWindows names; it
 // counts the rest.
@@ -1066,9 +1123,14 @@ const spreadCordon = "ineligible while its work spreads"
 // the node's CreateIndex read just before (0: not read); errAnnounced
 // when another leader or an earlier attempt opened that intent already.
 func (c *Coordinator) takeOut(ctx context.Context, now time.Time, node string, r state.MigrationRequest, detail string, created uint64) error {
+	return c.takeOutUnless(ctx, now, node, r, detail, created, nil)
+}
+
+// takeOutUnless is takeOut with doUnless's last check, stop.
+func (c *Coordinator) takeOutUnless(ctx context.Context, now time.Time, node string, r state.MigrationRequest, detail string, created uint64, stop func() string) error {
 	in := state.Intent{ID: intentID(state.IntentNodeEligibility, node, r.ID, r.Attempts), Kind: state.IntentNodeEligibility,
 		Request: r.ID, Object: node, Detail: detail, NodeCreated: created}
-	return c.do(ctx, now, in, func(ctx context.Context) error {
+	return c.doUnless(ctx, now, in, stop, func(ctx context.Context) error {
 		_, err := c.nomad.Nodes().ToggleEligibility(node, false, c.wq(ctx))
 		return err
 	})

@@ -310,6 +310,19 @@ func (c *Coordinator) announced(id string) bool {
 // under the next redo ID, so a call a killed leader never made is made
 // once, and a call that was made is never made twice.
 func (c *Coordinator) do(ctx context.Context, now time.Time, in state.Intent, call func(ctx context.Context) error) error {
+	return c.doUnless(ctx, now, in, nil, call)
+}
+
+// errWithheld is returned by doUnless for a call its check withheld.
+var errWithheld = errors.New("migrate: call withheld")
+
+// doUnless is do with a last check, stop, made right before the call: on
+// the state as of the intent at least (its open has been applied), after
+// leadership is confirmed. When stop says why the call must not be made,
+// it is not: the intent closes not done with that reason (so it may be
+// announced again later, see again) and doUnless returns errWithheld. A
+// nil stop is do.
+func (c *Coordinator) doUnless(ctx context.Context, now time.Time, in state.Intent, stop func() string, call func(ctx context.Context) error) error {
 	in.Opened, in.Leader = now, c.cfg.Node
 	base := in.ID
 	for n := 2; ; n++ {
@@ -329,6 +342,14 @@ func (c *Coordinator) do(ctx context.Context, now time.Time, in state.Intent, ca
 	if err := c.cfg.Leader.VerifyLeader(ctx); err != nil {
 		// A deposed leader writes nothing more; the next one reconciles.
 		return fmt.Errorf("migrate: %s: %w", in.ID, err)
+	}
+	if stop != nil {
+		if why := stop(); why != "" {
+			if _, err := c.apply(ctx, state.CloseIntent{ID: in.ID, Outcome: state.OutcomeNotDone, At: now, Error: why}); err != nil {
+				c.log.Warn("could not record a withheld call; the next leader reconciles it", logKeyIntent, in.ID, logKeyError, err)
+			}
+			return fmt.Errorf("%w: %s: %s", errWithheld, in.ID, why)
+		}
 	}
 	callErr := call(ctx)
 	out := state.CloseIntent{ID: in.ID, Outcome: state.OutcomeDone, At: now}
