@@ -75,7 +75,7 @@ type debt struct {
 // that takes it down runs (whether or not it queued a request: another
 // policy's drain may have moved its work), or a whole-node request of it
 // is queued (not while the queue is paused, which takes nothing out:
-// paused) or running. Ending foreshape's drain of a node that stays out
+// paused, nor planned dry) or running. Ending foreshape's drain of a node that stays out
 // (owesDrainEnd) gives nothing back and waits for none of them: a given-up
 // request's drain does not run on under a spread's cordon. A node a
 // whole-node request moved away (done) after a spread, a window or a
@@ -274,8 +274,8 @@ func backNodes(r state.MigrationRequest) []string {
 // that joined its localities late (joinsWindow), or one all of whose
 // requests foreshape cancelled while it still holds a node it took out
 // (cancelledHolds) that takes it down so, a whole-node request of it
-// (not a window's) queued (not while the queue is paused: paused) or
-// running, or a drain window of the policies
+// (not a window's) queued (not while the queue is paused: paused, nor
+// planned dry) or running, or a drain window of the policies
 // that takes it down running now (windowHold), which it names (w) when
 // nothing else holds the node. r's own holds, and its window's, do not
 // count. Before this process's first pass (c.planned) every node is held:
@@ -360,8 +360,10 @@ func (c *Coordinator) heldByRequest(view state.ActView, now time.Time, node stri
 			}
 		case x.Resource.Kind == state.ResourceNode:
 			// A queued one holds nothing while the queue is paused
-			// (paused): it takes its node out after the resume.
-			if x.Resource.ID == node && !x.State.Terminal() && !(x.State.Queued() && c.paused()) {
+			// (paused): it takes its node out after the resume; nor one
+			// planned dry (forecast_only), which never starts and takes
+			// nothing out (holdNodes).
+			if x.Resource.ID == node && !x.State.Terminal() && !(x.State.Queued() && (c.paused() || c.cfg.ForecastOnly || c.plannedDryNow()(x))) {
 				return true
 			}
 		case shape.Within(&x):

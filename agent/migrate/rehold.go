@@ -189,7 +189,8 @@ const (
 )
 
 // heldNodes are the nodes r holds out of scheduling now: a whole-node
-// request's node while it is queued (holdNodes) or running, a drain
+// request's node while it is queued (holdNodes; not planned dry) or
+// running, a drain
 // window's (queued, holdWindows, unless planned dry; begun and not
 // cancelled; not ended), those it lists and those that joined its
 // localities late (joinedNodes), a running spread's nodes. A queued request holds
@@ -202,6 +203,9 @@ func (c *Coordinator) heldNodes(now time.Time, r state.MigrationRequest) []strin
 	case r.State.Queued() && (r.Resource.Kind == state.ResourceNode || r.Origin == "schedule") && c.paused():
 		return nil
 	case r.Resource.Kind == state.ResourceNode && r.State.Queued() && !shape.WindowHold(&r):
+		if c.cfg.ForecastOnly || c.plannedDryNow()(r) {
+			return nil // planned dry: it never starts, and takes nothing out (holdNodes)
+		}
 		return []string{r.Resource.ID}
 	case r.Origin == "schedule":
 		if r.Deadline.IsZero() || r.State == state.RequestCancelled || r.State.Queued() && (c.cfg.ForecastOnly || c.plannedDryNow()(r)) {
