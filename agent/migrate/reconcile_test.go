@@ -850,6 +850,9 @@ func TestGivenUpNodeKeepsAnOperatorsCordon(t *testing.T) {
 				t.Fatal(err)
 			}
 			mustApply(t, h, state.CancelRequest{ID: id, At: h.now(), Reason: "test: the operator gives it up"})
+			// The new leader's first pass: before it, its follower gives
+			// back nothing a drain window may hold (held).
+			h.run(h.flatForecasts(30))
 			for range 3 {
 				h.step(15 * time.Second)
 				if err := h.c.Follow(h.ctx, h.now()); err != nil {
