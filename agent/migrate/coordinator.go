@@ -166,8 +166,9 @@ type Coordinator struct {
 	// reads it afresh again for them.
 	touched map[string]time.Time
 	// pols are the policies of the last pass, for the follower; planned
-	// says a pass has run in this process, so pols are known (a follower
-	// pass of a restarted agent may come before its first pass).
+	// says a pass has run in this term, so pols are known (a term's
+	// follower pass may come before its first pass, and a process that
+	// leads again has a term-old pols: Begin clears planned).
 	pols    []*policies.Policy
 	planned bool
 	// open are the drain windows of pols under way at a pass's now

@@ -278,10 +278,11 @@ func backNodes(r state.MigrationRequest) []string {
 // planned dry) or running, or a drain window of the policies
 // that takes it down running now (windowHold), which it names (w) when
 // nothing else holds the node. r's own holds, and its window's, do not
-// count. Before this process's first pass (c.planned) every node is held:
-// without the policies no window's end is known (windowEnd reads one
-// under way as ended at its start), and the follower of a new leader runs
-// as its term's reconciliation ends, before its first plan.
+// count. Before the term's first pass (c.planned) every node is held:
+// without the term's policies no window's end is known (windowEnd reads
+// one under way as ended at its start, or by a term-old schedule), and
+// the follower of a new leader runs as its term's reconciliation ends,
+// before its first plan.
 func (c *Coordinator) held(view state.ActView, now time.Time, node string, r state.MigrationRequest) (held bool, w *openWindow) {
 	if !c.planned {
 		return true, nil

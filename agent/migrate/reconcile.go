@@ -23,6 +23,10 @@ func (c *Coordinator) Begin(ctx context.Context, now time.Time) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	now = now.UTC()
+	// The policies of this process's last pass may be a term old (a
+	// reload since, while another server led): the follower waits for
+	// the term's first plan (planned).
+	c.planned = false
 	if err := c.ensureCluster(ctx); err != nil {
 		return err
 	}

@@ -7,6 +7,7 @@ import (
 	nomadapi "github.com/hashicorp/nomad/api"
 
 	"github.com/foreshape/foreshape/agent/state"
+	"github.com/foreshape/foreshape/policies"
 )
 
 // TestRestartKeepsANodeAWindowHoldsForOthers: a node two holds of
@@ -66,6 +67,13 @@ func TestRestartKeepsANodeAWindowHoldsForOthers(t *testing.T) {
 func (h *harness) restartFollows(node string, end time.Time) {
 	h.t.Helper()
 	h.c = newCoordinatorOn(h.t, h)
+	h.leadsAgain(node, end)
+}
+
+// leadsAgain has the harness's coordinator begin a term inside a window
+// that ends at end and follow before its first plan, as restartFollows.
+func (h *harness) leadsAgain(node string, end time.Time) {
+	h.t.Helper()
 	if err := h.c.Begin(h.ctx, h.now()); err != nil {
 		h.t.Fatal(err)
 	}
@@ -85,4 +93,38 @@ func (h *harness) restartFollows(node string, end time.Time) {
 	if got := h.eligibility(node); got != nomadapi.NodeSchedulingEligible {
 		h.t.Errorf("a-1 %s after the window ended: not given back; decisions %+v", got, h.local.FSM.Decisions())
 	}
+}
+
+// TestLeaderAgainReadsItsPoliciesFirst: agent A leads with no drain
+// window in its policies, then B leads, the policies reloaded with dc1's
+// maintenance window (06:30–07:30), whose moves B runs, a-1 out of
+// scheduling from 06:10. At 06:40 A leads again. A's follower, whose
+// first pass of the term comes before its first plan, read the policies
+// of A's last pass, a term ago: the window was none of theirs, so it read
+// the window as over (windowEnd, shape.WindowGone) and made a-1 eligible
+// mid-window, where nothing took it out again until its end. A term's
+// follower now waits for the term's first plan, as a restarted agent's
+// does (TestRestartKeepsAWindowsNodesOut).
+func TestLeaderAgainReadsItsPoliciesFirst(t *testing.T) {
+	h := newHarness(t, actScenario, actPolicies)
+	node := h.nodeID("a-")
+	h.passUntil(h.now(), nil) // A's pass: its policies have no window
+	a := h.c
+	h.c = newCoordinatorOn(t, h) // B leads
+	if err := h.c.Begin(h.ctx, h.now()); err != nil {
+		t.Fatal(err)
+	}
+	ps, diags := policies.Parse("act.hcl", []byte(windowPolicies("")))
+	if diags.HasErrors() {
+		t.Fatal(diags.Error())
+	}
+	h.pols = ps
+	w := h.windowRequest(func(state.MigrationRequest) bool { return true })
+	end := h.windowEnd(w)
+	h.passUntil(time.Date(2026, 1, 5, 6, 40, 0, 0, time.UTC), nil)
+	if got := h.eligibility(node); got != nomadapi.NodeSchedulingIneligible {
+		t.Fatalf("a-1 %s at 06:40 under B: the test needs the window to hold it", got)
+	}
+	h.c = a // A leads again
+	h.leadsAgain(node, end)
 }
