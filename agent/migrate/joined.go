@@ -37,8 +37,10 @@ import (
 // scheduling already (an operator's cordon) or draining is left as it is,
 // and one the window took out once is not taken again (eligible since: an
 // operator's choice). One hold decision a window and pass names the nodes.
+// As in holdWindows, the pause is read before each node and right before
+// its call (pausedNote): one applied during the pass holds what follows it.
 func (c *Coordinator) holdJoined(ctx context.Context, now time.Time, ds *[]state.Decision) {
-	if c.cfg.ForecastOnly || c.paused() {
+	if c.cfg.ForecastOnly {
 		return
 	}
 	view := c.cfg.State.Act()
@@ -103,7 +105,11 @@ func (c *Coordinator) holdJoined(ctx context.Context, now time.Time, ds *[]state
 		}
 		slices.Sort(joined)
 		var took []string
+		paused := false
 		for _, node := range joined {
+			if paused = c.paused(); paused {
+				break
+			}
 			in := state.Intent{ID: intentID(state.IntentNodeEligibility, node, key, 0), Kind: state.IntentNodeEligibility,
 				Request: r.ID, Object: node, Detail: "ineligible for " + key + " (joined its locality after its requests were made)"}
 			if c.announced(in.ID) {
@@ -117,26 +123,34 @@ func (c *Coordinator) holdJoined(ctx context.Context, now time.Time, ds *[]state
 				continue
 			}
 			in.NodeCreated = created
-			err = c.do(ctx, now, in, func(ctx context.Context) error {
+			err = c.doUnless(ctx, now, in, c.pausedNote, func(ctx context.Context) error {
 				_, err := c.nomad.Nodes().ToggleEligibility(node, false, c.wq(ctx))
 				return err
 			})
 			switch {
 			case errors.Is(err, errAnnounced):
+			case errors.Is(err, errWithheld):
+				c.log.Info("node that joined a drain window's locality not taken out of scheduling: the queue was paused", logKeyRequest, r.ID, "node", node)
+				paused = true
 			case err != nil:
 				c.log.Warn("could not take a node that joined a drain window's locality out of scheduling", logKeyRequest, r.ID, "node", node, logKeyError, err)
 			default:
 				took = append(took, c.decisionName(node))
 				c.joined = nil
 			}
+			if paused {
+				break
+			}
 		}
-		if len(took) == 0 {
-			continue
+		if len(took) > 0 {
+			names := namedFew(took)
+			*ds = append(*ds, state.Decision{Time: now, Kind: "hold", Policy: r.Policy, Locality: r.Source, Request: r.ID,
+				Reason: fmt.Sprintf("%s %s out of scheduling for drain window %s: %s the window's localities after its requests were made; the window's end gives %s back",
+					pick(len(took), "node", "nodes"), names, windowName(r), pick(len(took), "it joined", "they joined"), pick(len(took), "it", "them"))})
 		}
-		names := namedFew(took)
-		*ds = append(*ds, state.Decision{Time: now, Kind: "hold", Policy: r.Policy, Locality: r.Source, Request: r.ID,
-			Reason: fmt.Sprintf("%s %s out of scheduling for drain window %s: %s the window's localities after its requests were made; the window's end gives %s back",
-				pick(len(took), "node", "nodes"), names, windowName(r), pick(len(took), "it joined", "they joined"), pick(len(took), "it", "them"))})
+		if paused {
+			return
+		}
 	}
 }
 

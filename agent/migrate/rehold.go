@@ -58,7 +58,7 @@ func windowOr(r state.MigrationRequest) string {
 func (c *Coordinator) holdAgain(ctx context.Context, now time.Time, node, base string, took, created uint64, r state.MigrationRequest, what string, ds *[]state.Decision) error {
 	in := state.Intent{ID: againID(base, created), Kind: state.IntentNodeEligibility, Request: r.ID, Object: node,
 		Detail: fmt.Sprintf("ineligible again for %s: registered again (create index %d)", what, created), NodeCreated: created}
-	err := c.do(ctx, now, in, func(ctx context.Context) error {
+	err := c.doUnless(ctx, now, in, func() string { return c.pausedFor(r.ID) }, func(ctx context.Context) error {
 		_, err := c.nomad.Nodes().ToggleEligibility(node, false, c.wq(ctx))
 		return err
 	})
@@ -74,6 +74,19 @@ func (c *Coordinator) holdAgain(ctx context.Context, now time.Time, node, base s
 	return nil
 }
 
+// pausedFor is why a hold again for request id is withheld right before
+// its call (doUnless): the queue is paused and the request, read as of
+// the hold's intent, still waits in it, where it holds nothing
+// (heldNodes); "" otherwise. A hold that has begun (a running request, a
+// window's begun requests) is not the queue's to pause.
+func (c *Coordinator) pausedFor(id string) string {
+	r, ok := c.cfg.State.Request(id)
+	if !ok || !r.State.Queued() || (r.Resource.Kind != state.ResourceNode && r.Origin != "schedule") {
+		return ""
+	}
+	return c.pausedNote()
+}
+
 // holdAgainAll takes out of scheduling again every node a hold of
 // foreshape's still running keeps out (a drain window begun and not
 // ended, a whole-node request queued or running, a spread running) that
@@ -81,7 +94,9 @@ func (c *Coordinator) holdAgain(ctx context.Context, now time.Time, node, base s
 // and unchanged since (asRegistered): purged, its client came back
 // (holdAgain). A node the view shows out of scheduling or changed since
 // it registered (an operator's eligibility change), or that Nomad, read
-// afresh, no longer shows so, is left.
+// afresh, no longer shows so, is left. The pause is read for each request
+// (heldNodes) and again right before each call (pausedFor), so one applied
+// during the pass holds the holds again of queued requests that follow it.
 func (c *Coordinator) holdAgainAll(ctx context.Context, now time.Time, view state.ActView, ds *[]state.Decision) {
 	if c.cfg.ForecastOnly {
 		return
@@ -105,7 +120,13 @@ func (c *Coordinator) holdAgainAll(ctx context.Context, now time.Time, view stat
 			if !c.untouchedSince(ctx, now, node, n.Name, r.ID, created, nomadapi.NodeSchedulingEligible, againID(base, created)) {
 				continue // its eligibility changed since it registered, it registered once more, or not read (the next pass looks again)
 			}
-			if err := c.holdAgain(ctx, now, node, base, took, created, r, windowOr(r), ds); err != nil && !errors.Is(err, errAnnounced) {
+			switch err := c.holdAgain(ctx, now, node, base, took, created, r, windowOr(r), ds); {
+			case err == nil, errors.Is(err, errAnnounced):
+			case errors.Is(err, errWithheld):
+				// Paused as it was to be made: the first pass after the
+				// resume holds it again (its intent closed not done).
+				c.log.Info("node registered again not taken out of scheduling again: the queue was paused", "node", n.Name, logKeyRequest, r.ID)
+			default:
 				c.log.Warn("could not take a node registered again out of scheduling again", "node", n.Name, logKeyRequest, r.ID, logKeyError, err)
 			}
 		}
