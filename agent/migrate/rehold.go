@@ -290,7 +290,8 @@ const giveBackAgainWithin = 10 * time.Minute
 // Within giveBackAgainWithin of the give-back, once per registration
 // (tried once a pass, however many of a window's requests list the node),
 // with a restore decision; a node something of foreshape's holds again
-// by then is left to that hold, and one a whole-node request moved away
+// by then is left to that hold (every node before the term's first
+// plan: heldByAny), and one a whole-node request moved away
 // since the give-back (done) stays out, by design, as owedBack has it. A give-back Nomad refused maxRedos times,
 // or refused until giveBackAgainWithin was over, is tried no more:
 // givenUpAgain says so while the node stays out.
@@ -423,8 +424,14 @@ func purgedWhen(in state.Intent) string {
 }
 
 // heldByAny reports whether a hold of foreshape's running now holds node
-// (heldNodes of any request).
+// (heldNodes of any request). Before the term's first pass (c.planned)
+// every node is held, as held reads it: without the term's policies a
+// drain window under way reads as ended at its start (windowEnd), and a
+// new leader's follower runs before its first plan.
 func (c *Coordinator) heldByAny(view state.ActView, now time.Time, node string) bool {
+	if !c.planned {
+		return true
+	}
 	for _, r := range view.Requests {
 		if slices.Contains(c.heldNodes(now, r), node) {
 			return true
