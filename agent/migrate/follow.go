@@ -905,6 +905,12 @@ func (c *Coordinator) setEligible(ctx context.Context, now time.Time, node, requ
 // operator drained after foreshape took it out at since
 // (nodeDrainedSince) is left as it is (keepOperatorsDrain).
 func (c *Coordinator) setEligibleFor(ctx context.Context, now time.Time, node, request, owner string, since time.Time, ds *[]state.Decision) {
+	c.setEligibleWhy(ctx, now, node, request, owner, since, "", ds)
+}
+
+// setEligibleWhy is setEligibleFor whose restore decision, when the node
+// is made eligible, goes on with why.
+func (c *Coordinator) setEligibleWhy(ctx context.Context, now time.Time, node, request, owner string, since time.Time, why string, ds *[]state.Decision) {
 	if n, listed := c.view.nodes[node]; listed && !foreshapesDrain(n.LastDrain) &&
 		(n.Drain || n.LastDrain != nil && !since.IsZero() && n.SchedulingEligibility == nomadapi.NodeSchedulingIneligible) {
 		// An operator's drain, maybe begun since the take-out: the list's
@@ -979,7 +985,7 @@ func (c *Coordinator) setEligibleFor(ctx context.Context, now time.Time, node, r
 	case kept:
 		*ds = append(*ds, operatorsDrainDecision(now, c.decisionName(node), request))
 	default:
-		*ds = append(*ds, state.Decision{Time: now, Kind: "restore", Request: request, Reason: fmt.Sprintf("node %s eligible again", c.decisionName(node))})
+		*ds = append(*ds, state.Decision{Time: now, Kind: "restore", Request: request, Reason: fmt.Sprintf("node %s eligible again", c.decisionName(node)) + why})
 	}
 }
 
@@ -1143,7 +1149,7 @@ func (c *Coordinator) restoreWindows(ctx context.Context, now time.Time, view st
 			case owesDrainEnd:
 				c.keepOperators(ctx, now, node, key, key, r, d.before, ds)
 			case owesEligible:
-				c.setEligibleFor(ctx, now, node, key, r.ID, c.tookAt(r, node), ds)
+				c.setEligibleWhy(ctx, now, node, key, r.ID, c.tookAt(r, node), c.leftNote(d, r, node), ds)
 			}
 		}
 	}

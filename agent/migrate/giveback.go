@@ -47,6 +47,9 @@ type debt struct {
 	// the policies under way that takes the node down (held), is that
 	// window: the node waits for its end.
 	window *openWindow
+	// left: a drain window's late joiner that has left the window's
+	// localities (leftWindow), due before the window's end.
+	left bool
 }
 
 // owedBack is the one rule for giving back a node: what request r still
@@ -59,7 +62,8 @@ type debt struct {
 //     window's nodes it took out with a cordon it saw made (its own or
 //     the window's) or drained: back to scheduling, except a node an
 //     operator had cordoned (or was draining) before foreshape's drain,
-//     whose drain only ends;
+//     whose drain only ends; a node it took out as a late joiner that has
+//     left the window's localities (leftWindow) it owes at once;
 //   - a whole-node request that was cancelled or failed owes its node the
 //     same, at once; a done one owes nothing (the node stays out by
 //     design, as after `nomad node drain`), and neither does a given-up
@@ -145,6 +149,13 @@ func (c *Coordinator) debtOf(view state.ActView, now time.Time, r state.Migratio
 			// migrate.lead_time.
 			ended = true
 		}
+		left := !ended && c.leftWindow(r, node)
+		if left {
+			// A late joiner that left the window's localities: the window
+			// no longer takes it down, and another locality's scheduling
+			// would lose it until the window's end.
+			ended = true
+		}
 		if !ended && ok && c.operatorCancelled(view, r) {
 			// An operator cancelled the window's requests before any
 			// started: the window moves nothing more (carryOut queues
@@ -161,7 +172,7 @@ func (c *Coordinator) debtOf(view state.ActView, now time.Time, r state.Migratio
 			return debt{owes: owesDrainEnd, before: before, due: ended}
 		}
 		held, w := held()
-		d := debt{owes: owesEligible, due: ended && !held}
+		d := debt{owes: owesEligible, due: ended && !held, left: left}
 		if ended {
 			d.window = w
 		}

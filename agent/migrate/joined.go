@@ -111,7 +111,7 @@ func (c *Coordinator) holdJoined(ctx context.Context, now time.Time, ds *[]state
 				break
 			}
 			in := state.Intent{ID: intentID(state.IntentNodeEligibility, node, key, 0), Kind: state.IntentNodeEligibility,
-				Request: r.ID, Object: node, Detail: "ineligible for " + key + " (joined its locality after its requests were made)"}
+				Request: r.ID, Object: node, Detail: "ineligible for " + key + joinedNote}
 			if c.announced(in.ID) {
 				continue
 			}
@@ -152,6 +152,50 @@ func (c *Coordinator) holdJoined(ctx context.Context, now time.Time, ds *[]state
 			return
 		}
 	}
+}
+
+// joinedNote ends the detail of the intent with which holdJoined takes a
+// node out (leftWindow reads it): the window took the node out as a late
+// joiner, not as one of the nodes its requests listed at its lead time.
+const joinedNote = " (joined its locality after its requests were made)"
+
+// leftWindow reports whether r's drain window took node out of
+// scheduling as a late joiner (holdJoined: its intent's detail ends in
+// joinedNote) and the view now shows the node outside the window's
+// localities or nodes glob: its datacenter, pool or class changed, and
+// the window no longer takes it down. Such a node is given back at once
+// (owedBack), not at the window's end, and the window holds it no more
+// (heldNodes). A node the window took out at its lead time, as one its
+// requests listed, stays out until the window's end wherever it goes;
+// a node the view does not list (purged) has not left; nor has any
+// while the window's schedule is unknown (before the term's first plan,
+// or taken away by a reload, which windowGone reads).
+func (c *Coordinator) leftWindow(r state.MigrationRequest, node string) bool {
+	if r.Origin != "schedule" {
+		return false
+	}
+	n, ok := c.view.nodes[node]
+	if !ok {
+		return false
+	}
+	s := c.scheduleOf(r)
+	if s == nil || (openWindow{localities: s.Localities, nodes: s.Nodes}).takes(n) {
+		return false
+	}
+	in, ok := c.latestIntent(intentID(state.IntentNodeEligibility, node, windowKey(r), 0))
+	return ok && in.Outcome == state.OutcomeDone && strings.HasSuffix(in.Detail, joinedNote)
+}
+
+// leftNote goes on with the restore decision of a node given back by
+// debt d of r's drain window: why, before the window's end, for a late
+// joiner that left the window's localities (d.left); "" otherwise.
+func (c *Coordinator) leftNote(d debt, r state.MigrationRequest, node string) string {
+	n, ok := c.view.nodes[node]
+	if !d.left || !ok {
+		return ""
+	}
+	return fmt.Sprintf(" before drain window %s ends: it joined the window's localities late and has left them (now %s/%s/%s), so the window no longer takes it down",
+		windowName(r), n.Datacenter, n.NodePool, n.NodeClass)
 }
 
 // stillHolds reports whether a drain window all of whose requests were

@@ -214,7 +214,8 @@ const (
 // running, a drain
 // window's (queued, holdWindows, unless planned dry; begun and not
 // cancelled; not ended), those it lists and those that joined its
-// localities late (joinedNodes), a running spread's nodes. A queued request holds
+// localities late (joinedNodes) and have not left them (leftWindow), a
+// running spread's nodes. A queued request holds
 // nothing while the queue is paused, which takes nothing out (holdNodes,
 // holdWindows): a purged node it held is not taken out again
 // (holdAgainAll) and its give-back is not held back (giveBackAgainAll)
@@ -235,7 +236,13 @@ func (c *Coordinator) heldNodes(now time.Time, r state.MigrationRequest) []strin
 		if end, ok := c.windowEnd(r); !ok || !now.Before(end) {
 			return nil
 		}
-		return append(windowNodes(r), c.joinedNodes(now, r)...)
+		nodes := windowNodes(r)
+		for _, node := range c.joinedNodes(now, r) {
+			if !c.leftWindow(r, node) {
+				nodes = append(nodes, node)
+			}
+		}
+		return nodes
 	case r.Resource.Kind == state.ResourceNode:
 		if r.State.Terminal() {
 			return nil
