@@ -34,7 +34,7 @@ func (p *planner) queue() {
 		if !r.State.Queued() {
 			continue
 		}
-		if p.expired(r) {
+		if p.expired(r) || p.displaced[r.ID] {
 			continue
 		}
 		r = due.tighten(r)

@@ -100,6 +100,9 @@ type planner struct {
 	// held in this pass for room there: requests after it into the same
 	// target do not start unless their deadline presses (head of line).
 	roomWait map[string]string
+	// displaced marks the whole-node requests planned dry that a drain
+	// window cancels in this pass (see displace).
+	displaced map[string]bool
 }
 
 type arrival struct {
@@ -147,7 +150,7 @@ func newPlanner(in Input) *planner {
 		runningIDs: map[string][]string{}, startedNow: map[string]string{},
 		arrivals: map[string]map[string]arrival{}, held: map[string]state.Resources{}, queuedRes: map[string]string{},
 		queuedAlloc: map[string]string{}, origins: map[string]bool{}, originBy: map[string]string{}, scaled: map[string]string{}, submitted: map[string]int{},
-		roomWait: map[string]string{}}
+		roomWait: map[string]string{}, displaced: map[string]bool{}}
 	p.plan.Now = in.Now
 	for _, pol := range in.Policies {
 		p.pols[pol.Name] = pol
@@ -696,10 +699,17 @@ func (p *planner) drainWindow(pol *policies.Policy, s *policies.Schedule, w poli
 			}
 		}
 	}
+	displacing := false
 	for _, r := range reqs {
 		var after string
 		r.OriginKey, after = p.windowOriginKey(fmt.Sprintf("schedule/%s/%s/%d/%s", pol.Name, s.Name, w.Start.Unix(), r.Resource.Key()))
-		if p.origins[r.OriginKey] || p.taken(&r) {
+		if p.origins[r.OriginKey] {
+			continue
+		}
+		if p.taken(&r) {
+			if p.displace(pol, &r, why) {
+				displacing = true
+			}
 			continue
 		}
 		var exclude []string
@@ -748,7 +758,81 @@ func (p *planner) drainWindow(pol *policies.Policy, s *policies.Schedule, w poli
 			home.sent = home.sent.Add(r.Moved)
 		}
 	}
+	if displacing {
+		// Its own requests of the displaced work come at the next pass,
+		// which decides whether it needs a hold request then.
+		return
+	}
 	p.holdWindow(pol, s, w, l, nodes, unmade, unmadeWhy)
+}
+
+// displace cancels the requests that keep a drain window of pol from
+// queueing r (taken) when each is a whole-node request of an operator
+// planned dry (dryNodeRequest), and reports whether it did: such a
+// request never starts, moves nothing and takes its node out of
+// scheduling as little, yet the state refuses a second request of its
+// node or of its allocations while it is queued, so the window would
+// neither move the node's work nor hold it. The cancel is applied after
+// this pass's new requests (the coordinator queues them first), so the
+// window queues r at the next pass. A window planned dry itself displaces
+// nothing: it would queue its own dry request, and its cancel would not
+// be one. why names the window.
+func (p *planner) displace(pol *policies.Policy, r *state.MigrationRequest, why string) bool {
+	if p.dry(pol) {
+		return false
+	}
+	var ids []string
+	if id := p.queuedRes[r.Resource.Key()]; id != "" {
+		ids = append(ids, id)
+	}
+	for _, m := range r.Moves {
+		if id := p.queuedAlloc[m.Alloc]; id != "" && !slices.Contains(ids, id) {
+			ids = append(ids, id)
+		}
+	}
+	var xs []*state.MigrationRequest
+	for _, id := range ids {
+		x := p.reqByID[id]
+		if x == nil || !p.dryNodeRequest(x) {
+			return false
+		}
+		xs = append(xs, x)
+	}
+	for _, x := range xs {
+		if p.displaced[x.ID] {
+			continue
+		}
+		p.displaced[x.ID] = true
+		tp := p.polByLoc[x.Target]
+		dryBy := "forecast_only"
+		switch xp := p.policyOf(x); {
+		case xp != nil && xp.ForecastOnly:
+			dryBy = fmt.Sprintf("policy %q is forecast_only", xp.Name)
+		case tp != nil && tp.ForecastOnly:
+			dryBy = fmt.Sprintf("%s's policy %q is forecast_only", x.Target, tp.Name)
+		}
+		reason := fmt.Sprintf("%s takes %s down: this request of it, planned dry (%s), would never move its work nor take it out of scheduling, "+
+			"and kept the window from doing so; the window queues its own", why, x.Resource, dryBy)
+		p.plan.Cancel = append(p.plan.Cancel, Cancel{Request: x.ID, Reason: reason})
+		p.decide(state.Decision{Policy: pol.Name, Kind: KindCancel, Locality: x.Source, Request: x.ID, Reason: "cancel: " + reason})
+	}
+	return true
+}
+
+// dryNodeRequest reports whether r is a whole-node request that is not a
+// drain window's, queued and planned dry (its policy's or its target's
+// forecast_only, or the agent's, as walk reads it) and holding no
+// reservation (one queued before its target became forecast_only: its
+// cancel would leave its placeholder to a release planned dry).
+func (p *planner) dryNodeRequest(r *state.MigrationRequest) bool {
+	if r.Resource.Kind != state.ResourceNode || r.Origin == "schedule" || !r.State.Queued() || !r.Started.IsZero() {
+		return false
+	}
+	if !p.dry(p.policyOf(r), p.polByLoc[r.Target]) {
+		return false
+	}
+	_, held := p.in.State.ReservationFor(r.ID)
+	return !held
 }
 
 // againKey marks, in a drain window's origin key, the work of a request
