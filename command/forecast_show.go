@@ -11,6 +11,7 @@ import (
 	"github.com/hashicorp/cli"
 
 	"github.com/foreshape/foreshape/agent/api"
+	"github.com/foreshape/foreshape/policies"
 )
 
 func init() {
@@ -164,7 +165,7 @@ func renderForecast(f api.Forecast, width, height int) string {
 	chars := []asciigraph.CharSet{asciigraph.DefaultCharSet, asciigraph.CreateCharSet("·")}
 	if top != nil {
 		series = append(series, plan)
-		legends = append(legends, fmt.Sprintf("p%g (planning)", f.PlanningQuantile*100))
+		legends = append(legends, policies.QuantileName(f.PlanningQuantile)+" (planning)")
 		marks = append(marks, "^")
 		chars = append(chars, asciigraph.CreateCharSet("^"))
 	}
@@ -192,8 +193,8 @@ func renderForecast(f api.Forecast, width, height int) string {
 	}
 	b.WriteString("\n")
 	if h := f.Hotspot; h != nil {
-		fmt.Fprintf(&b, "HOTSPOT: p%g crosses %.4g at %s (probability %.2f, peak %.4g)\n",
-			h.Quantile*100, h.Line, h.At.Format(time.RFC3339), h.Probability, h.Peak)
+		fmt.Fprintf(&b, "HOTSPOT: %s crosses %.4g at %s (probability %.2f, peak %.4g)\n",
+			policies.QuantileName(h.Quantile), h.Line, h.At.Format(time.RFC3339), h.Probability, h.Peak)
 		if h.Detail != "" {
 			fmt.Fprintf(&b, "  %s\n", oneLine(h.Detail))
 		}

@@ -128,8 +128,8 @@ func (b *breach) correct(p forecast.Prediction, q float64, rng forecast.Range) (
 	for i, band := range p.Bands {
 		out.Bands[i] = raise(band, d, rng)
 	}
-	return out, fmt.Sprintf("raised by %.3g, the mean error of the last %d observations: %d in a row ran above the p%g band from %s; raised until %d in a row fall inside it",
-		d, len(b.errs), BreachSteps, 100*q, b.since.UTC().Format("15:04"), BreachSteps)
+	return out, fmt.Sprintf("raised by %.3g, the mean error of the last %d observations: %d in a row ran above the %s band from %s; raised until %d in a row fall inside it",
+		d, len(b.errs), BreachSteps, policies.QuantileName(q), b.since.UTC().Format("15:04"), BreachSteps)
 }
 
 func raise(v []float64, d float64, rng forecast.Range) []float64 {

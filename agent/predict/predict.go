@@ -497,8 +497,8 @@ func findHotspot(fc *Forecast, step time.Duration, now time.Time, nodes []Node) 
 	}
 	band := fc.Band(fc.PlanningQuantile)
 	on := func(i int) string {
-		return fmt.Sprintf("on the nodes of %s that stay while %s are drained: p%g %.1f%% ×%.2f = %.1f%%",
-			fc.Locality, rest[i].nodes, 100*fc.PlanningQuantile, band[i], rest[i].factor, band[i]*rest[i].factor)
+		return fmt.Sprintf("on the nodes of %s that stay while %s are drained: %s %.1f%% ×%.2f = %.1f%%",
+			fc.Locality, rest[i].nodes, policies.QuantileName(fc.PlanningQuantile), band[i], rest[i].factor, band[i]*rest[i].factor)
 	}
 	switch at := h.Step - 1; {
 	case band == nil:

@@ -228,7 +228,7 @@ func homeRoom(fc *Forecast, pol *policies.Policy, schedule string, l policies.Lo
 		return add, 1, ""
 	}
 	return room, room / add, fmt.Sprintf("at most +%.1f of it comes here, this locality's room under its %.0f%% line through the window's end "+
-		"(p%.0f %.1f%% at %s without it), so +%.1f is added", room, line, 100*pol.Forecast.Quantile, peak, at.Format("15:04"), room)
+		"(%s %.1f%% at %s without it), so +%.1f is added", room, line, policies.QuantileName(pol.Forecast.Quantile), peak, at.Format("15:04"), room)
 }
 
 // drainedFirst says, when another policy of pols drains all of a locality

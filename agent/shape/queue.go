@@ -280,8 +280,8 @@ func (f fit) reason(target string) string {
 		return f.note
 	}
 	figs, line := againstLine(true, f.line, f.planning, f.incoming, f.committed)
-	why := fmt.Sprintf("p%.0f %s demand %s + incoming %s + held %s would cross the %s line in %s at %s",
-		100*f.quantile, f.metric, figs[0], figs[1], figs[2], line, target, clock(f.at))
+	why := fmt.Sprintf("%s %s demand %s + incoming %s + held %s would cross the %s line in %s at %s",
+		policies.QuantileName(f.quantile), f.metric, figs[0], figs[1], figs[2], line, target, clock(f.at))
 	if f.basis != "" {
 		why += ", " + f.basis
 	}
@@ -357,8 +357,8 @@ func (p *planner) check(target string, from, to time.Time, size state.Resources,
 				until = f.Times[len(f.Times)-1]
 			}
 			figs, line := againstLine(false, f.Line, plan, add, comm)
-			note := fmt.Sprintf("p%.0f %s %s + incoming %s + held %s stays under the %s line until %s (peak at %s)",
-				100*f.Quantile, metric, figs[0], figs[1], figs[2], line, clock(until), clock(at))
+			note := fmt.Sprintf("%s %s %s + incoming %s + held %s stays under the %s line until %s (peak at %s)",
+				policies.QuantileName(f.Quantile), metric, figs[0], figs[1], figs[2], line, clock(until), clock(at))
 			if b := li.placeNote(); b != "" {
 				note += ", " + b
 			}
@@ -1073,8 +1073,8 @@ func (p *planner) hotspots() {
 			f = g
 		}
 		figs, line := againstLine(true, f.Line, f.Line+excess)
-		why := fmt.Sprintf("hotspot: p%.0f %s %s crosses the %s line in %s at %s and no request relieves it",
-			100*f.Quantile, metric, figs[0], line, loc, clock(at))
+		why := fmt.Sprintf("hotspot: %s %s %s crosses the %s line in %s at %s and no request relieves it",
+			policies.QuantileName(f.Quantile), metric, figs[0], line, loc, clock(at))
 		if b := li.placeNote(); b != "" {
 			why += " (" + b + ")"
 		}

@@ -1433,7 +1433,7 @@ func (p *planner) rebalance() {
 		}
 		f := p.forecast(src, metric)
 		figs, line := againstLine(true, f.Line, f.Line+excess)
-		why := fmt.Sprintf("rebalance: p%.0f %s %s crosses the %s line at %s (%s over)", 100*f.Quantile, metric, figs[0], line, clock(cross), signed(excess))
+		why := fmt.Sprintf("rebalance: %s %s %s crosses the %s line at %s (%s over)", policies.QuantileName(f.Quantile), metric, figs[0], line, clock(cross), signed(excess))
 		if got < need || len(picked) == 0 {
 			p.decide(state.Decision{Policy: pol.Name, Kind: KindWait, Locality: src, DryRun: p.dry(pol),
 				Reason: why + "; its movable allocations cannot bring it under the line"})

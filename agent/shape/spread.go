@@ -479,9 +479,9 @@ func (p *planner) spreadMetric(pol *policies.Policy, li *localityInfo, metric st
 		}
 		r.Estimated = RequestEstimate(p.in.State.Estimates, &r)
 		share, line := againstLine(true, f.Line, pk.fromBefore)
-		r.Reason = fmt.Sprintf("spread: p%.0f %s in %s peaks at %s at %s of its capacity; %s's share (%s) would be %s, over the %s line: "+
+		r.Reason = fmt.Sprintf("spread: %s %s in %s peaks at %s at %s of its capacity; %s's share (%s) would be %s, over the %s line: "+
 			"moving %s (%s) onto %s (%s → %s) brings %s to %s",
-			100*f.Quantile, metric, li.path, clock(peakAt), pct(100*peak/capacity), from.Name, basis, share[0], line,
+			policies.QuantileName(f.Quantile), metric, li.path, clock(peakAt), pct(100*peak/capacity), from.Name, basis, share[0], line,
 			m.Name, m.Size, to.Name, pct(pk.toBefore), pct(pk.toAfter), from.Name, pct(pk.fromAfter))
 		if p.origins[r.OriginKey] {
 			continue

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/foreshape/foreshape/agent/api"
+	"github.com/foreshape/foreshape/policies"
 )
 
 // Chart geometry, in SVG user units; the SVG scales to its container.
@@ -181,7 +182,7 @@ func buildChart(id string, in chartInput) chart {
 	c.Median = linePath(f.Times, median, x, y)
 	if plan != nil {
 		c.Planning = linePath(f.Times, plan, x, y)
-		c.PlanningLabel = "p" + strconv.FormatFloat(f.PlanningQuantile*100, 'f', -1, 64)
+		c.PlanningLabel = policies.QuantileName(f.PlanningQuantile)
 	}
 	if percent {
 		c.Headroom = &hline{Y: y(*f.Line), Value: *f.Line, Label: fmt.Sprintf("headroom line %s%%", trimFloat(*f.Line))}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/foreshape/foreshape/agent/api"
+	"github.com/foreshape/foreshape/policies"
 )
 
 // localityView is one panel of the Localities page: a policy's locality
@@ -200,7 +201,7 @@ func summary(f api.Forecast) string {
 				peak, at = v, f.Times[i]
 			}
 		}
-		fmt.Fprintf(&b, "Planning quantile p%s peaks at %s%s at %s", trimFloat(f.PlanningQuantile*100), trimFloat(peak), unit, at.UTC().Format("15:04"))
+		fmt.Fprintf(&b, "Planning quantile %s peaks at %s%s at %s", policies.QuantileName(f.PlanningQuantile), trimFloat(peak), unit, at.UTC().Format("15:04"))
 		if f.Line != nil {
 			fmt.Fprintf(&b, " against the headroom line at %s%s", trimFloat(*f.Line), unit)
 		}
