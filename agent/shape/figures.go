@@ -66,6 +66,19 @@ func againstLine(over bool, line float64, parts ...float64) ([]string, string) {
 	return figs, pctAt(line, d)
 }
 
+// byLine says where a figure is against its line from its room under it
+// (the line less the figure): "3% below", "0.5% over" (signed: never 0%
+// either way), or "at".
+func byLine(room float64) string {
+	switch {
+	case room > 0:
+		return signed(room) + " below"
+	case room < 0:
+		return signed(-room) + " over"
+	}
+	return "at"
+}
+
 // signed prints a figure whose sign a reason states (room below a line,
 // excess over it) so that a positive one never reads as zero or less.
 func signed(v float64) string {

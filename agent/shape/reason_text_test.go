@@ -1,6 +1,7 @@
 package shape
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -78,4 +79,49 @@ func TestReasonsNameTheQuantile(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestTargetNoteSaysWhereItsRoomIs: a drain window's request names its
+// target's room against its line after the move. A target the move takes
+// over its line (the one with the most room when none has enough) has a
+// negative room, which read "-9% below its line": it is over its line by
+// that much, and a target brought exactly to its line is at it. dc2's p90
+// CPU is the level; the move adds web's 1000 MHz, 6.25 points of dc2.
+func TestTargetNoteSaysWhereItsRoomIs(t *testing.T) {
+	for _, tc := range []struct {
+		level float64
+		want  string
+	}{
+		{40, "the allowed target with the most room, 34% below its line at the planning quantile after the move"},
+		{73.75, "the allowed target with the most room, at its line at the planning quantile after the move"},
+		// 0.25 over, at the fewest decimals that do not read as 0%.
+		{74, "the allowed target with the most room, 0.2% over its line at the planning quantile after the move"},
+		{83, "the allowed target with the most room, 9% over its line at the planning quantile after the move"},
+	} {
+		t.Run(fmt.Sprint(tc.level), func(t *testing.T) {
+			f := baseFixture(t, "reschedule")
+			f.setFrom("dc2", "cpu", 0, tc.level)
+			f.now = at(90 * time.Minute)
+			plan := Run(f.input())
+			if len(plan.Submit) == 0 {
+				t.Fatalf("nothing queued; decisions %+v", plan.Decisions)
+			}
+			for _, s := range plan.Submit {
+				if r := s.Request.Reason; !strings.Contains(r, "to dc2: "+tc.want) || strings.Contains(r, "room, -") {
+					t.Errorf("reason %q; want %q", r, tc.want)
+				}
+			}
+		})
+	}
+	t.Run("the policy's own locality tried first", func(t *testing.T) {
+		// dc3 at 75% with ops's drain of dc1, dc2 at 95%: web-0 goes to
+		// dc3 though it takes it over its line.
+		f := homeDrainFixture(t, 75, 30, "")
+		f.setFrom("dc2", "cpu", 0, 95)
+		_, why := queuedTargets(Run(f.input()))
+		want := "to dc3, the policy's own locality, tried first: the allowed target with the most room, 1% over its line at the planning quantile through the window's end at 09:30"
+		if !strings.Contains(why["web-0"], want) {
+			t.Errorf("web-0's reason %q; want %q", why["web-0"], want)
+		}
+	})
 }

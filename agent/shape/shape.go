@@ -1198,14 +1198,14 @@ func (p *planner) chooseTarget(pol *policies.Policy, src string, moves []state.M
 	}
 	if home != nil && best == pol.Locality.String() && !math.IsNaN(homeRoom) && bestRoom == homeRoom {
 		// Its own locality had no room, and no other more.
-		return best, fmt.Sprintf("%s, the policy's own locality, tried first: the allowed target with the most room, %s below its line at the planning quantile through the window's end at %s",
-			where, signed(bestRoom), clock(home.w.End))
+		return best, fmt.Sprintf("%s, the policy's own locality, tried first: the allowed target with the most room, %s its line at the planning quantile through the window's end at %s",
+			where, byLine(bestRoom), clock(home.w.End))
 	}
 	if home != nil && best == pol.Locality.String() {
 		return best, fmt.Sprintf("%s, the policy's own locality, first: it stays under its line through the window's end at %s with the window's moves queued there, %s below at the planning quantile after the move",
 			where, clock(home.w.End), signed(bestRoom))
 	}
-	note := fmt.Sprintf("%s: the allowed target with the most room, %s below its line at the planning quantile after the move", where, signed(bestRoom)) + unknownNote
+	note := fmt.Sprintf("%s: the allowed target with the most room, %s its line at the planning quantile after the move", where, byLine(bestRoom)) + unknownNote
 	switch {
 	case math.IsNaN(homeRoom):
 	case homeRoom < 0:
