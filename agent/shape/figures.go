@@ -66,6 +66,26 @@ func againstLine(over bool, line float64, parts ...float64) ([]string, string) {
 	return figs, pctAt(line, d)
 }
 
+// eachAgainstLine prints figures a reason sets each against line, and
+// the line, so that each printed figure is over the printed line when it
+// is over line, and at or under it when not (a node's share after a move
+// that leaves it over the line, or brings its receiver to it).
+func eachAgainstLine(line float64, figs ...float64) ([]string, string) {
+	d := places(func(at func(float64) int64) bool {
+		for _, v := range figs {
+			if (at(v) > at(line)) != (v > line) {
+				return false
+			}
+		}
+		return true
+	})
+	out := make([]string, len(figs))
+	for i, v := range figs {
+		out[i] = pctAt(v, d)
+	}
+	return out, pctAt(line, d)
+}
+
 // byLine says where a figure is against its line from its room under it
 // (the line less the figure): "3% below", "0.5% over" (signed: never 0%
 // either way), or "at".

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/foreshape/foreshape/agent/state"
 )
 
 // TestReasonsNameTheQuantile: the reasons name the planning quantile as
@@ -124,4 +126,47 @@ func TestTargetNoteSaysWhereItsRoomIs(t *testing.T) {
 			t.Errorf("web-0's reason %q; want %q", why["web-0"], want)
 		}
 	})
+}
+
+// TestSpreadFiguresReadAgainstTheLine: a spread's reason prints the nodes'
+// shares before and after its move with the decimals at which each reads
+// over dc1's 80% line exactly when it is. dc1-1 runs four of web's ten
+// allocations, each other node two; at a peak of 67% of dc1 each web's
+// share is 26.8% of a node: the move takes dc1-1 from 107.2% to 80.4% and
+// its receiver from 53.6% to 80.4%, both still over the line, which whole
+// numbers printed as 80%, at it. At 66.5% both come to 79.8%, at or under
+// the line: whole numbers print it as 80%, at it, as before.
+func TestSpreadFiguresReadAgainstTheLine(t *testing.T) {
+	for _, tc := range []struct {
+		peak float64
+		want string
+	}{
+		{67, "spread: p90 cpu in dc1 peaks at 07:00 at 67% of its capacity; dc1-1's share (what its allocations hold) would be 107.2%, over the 80% line: " +
+			"moving web.web[0] (1000 MHz / 1024 MiB) onto dc1-2 (53.6% → 80.4%) brings dc1-1 to 80.4%"},
+		{66.5, "spread: p90 cpu in dc1 peaks at 07:00 at 66% of its capacity; dc1-1's share (what its allocations hold) would be 106%, over the 80% line: " +
+			"moving web.web[0] (1000 MHz / 1024 MiB) onto dc1-2 (53% → 80%) brings dc1-1 to 80%"},
+	} {
+		t.Run(fmt.Sprint(tc.peak), func(t *testing.T) {
+			f := spreadFixture(t, true)
+			f.allocs = nil
+			i := 0
+			for n, k := range []int{4, 2, 2, 2} {
+				for range k {
+					f.allocs = append(f.allocs, Alloc{ID: fmt.Sprintf("web-%d", i), Name: fmt.Sprintf("web.web[%d]", i), Namespace: "default",
+						Job: "web", Group: "web", Node: f.nodes[n].ID, Size: state.Resources{CPU: 1000, MemoryMB: 1024}, Live: true, Running: true})
+					i++
+				}
+			}
+			f.jobs[0].Groups["web"] = Group{Count: i}
+			f.setFrom("dc1", "cpu", time.Hour, tc.peak)
+			got := spreads(Run(f.input()))
+			if len(got) != 1 || got[0].Reason != tc.want {
+				var rs []string
+				for _, r := range got {
+					rs = append(rs, r.Reason)
+				}
+				t.Errorf("spreads %q; want one: %q", rs, tc.want)
+			}
+		})
+	}
 }

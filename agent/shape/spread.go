@@ -478,11 +478,14 @@ func (p *planner) spreadMetric(pol *policies.Policy, li *localityInfo, metric st
 			r.Priority = min(j.Priority, 100)
 		}
 		r.Estimated = RequestEstimate(p.in.State.Estimates, &r)
-		share, line := againstLine(true, f.Line, pk.fromBefore)
+		// The figures with the decimals at which each reads over the
+		// line exactly when it is (a receiver brought to 80.4% of an 80%
+		// line is over it, not at it; a node left at 80.3%, over).
+		figs, line := eachAgainstLine(f.Line, pk.fromBefore, pk.toBefore, pk.toAfter, pk.fromAfter, 100*peak/capacity)
 		r.Reason = fmt.Sprintf("spread: %s %s in %s peaks at %s at %s of its capacity; %s's share (%s) would be %s, over the %s line: "+
 			"moving %s (%s) onto %s (%s → %s) brings %s to %s",
-			policies.QuantileName(f.Quantile), metric, li.path, clock(peakAt), pct(100*peak/capacity), from.Name, basis, share[0], line,
-			m.Name, m.Size, to.Name, pct(pk.toBefore), pct(pk.toAfter), from.Name, pct(pk.fromAfter))
+			policies.QuantileName(f.Quantile), metric, li.path, clock(peakAt), figs[4], from.Name, basis, figs[0], line,
+			m.Name, m.Size, to.Name, figs[1], figs[2], from.Name, figs[3])
 		if p.origins[r.OriginKey] {
 			continue
 		}
