@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net/http"
 	"slices"
 	"strings"
 	"time"
@@ -267,13 +268,14 @@ func (c *Coordinator) release(ctx context.Context, now time.Time, res state.Rese
 	return nil
 }
 
-// isNotFound reports a Nomad 404.
+// isNotFound reports a Nomad 404: an answer, with that status code. An
+// error without an answer (a timeout, a dropped connection) is not one,
+// whatever its text: it names the URL it went to, whose IDs ("rs-404",
+// a UUID) may hold "404", and read as Nomad's 404 it closed a
+// placeholder's deregistration done that was never made.
 func isNotFound(err error) bool {
 	var ue nomadapi.UnexpectedResponseError
-	if errors.As(err, &ue) {
-		return ue.StatusCode() == 404
-	}
-	return err != nil && strings.Contains(err.Error(), "404")
+	return errors.As(err, &ue) && ue.StatusCode() == http.StatusNotFound
 }
 
 // Released reservations stay visible (in /v1/reservations) for
