@@ -217,6 +217,14 @@ func (c *Coordinator) handOver(ctx context.Context, now time.Time, res state.Res
 		err := c.do(ctx, now, in, func(ctx context.Context) error {
 			msg := fmt.Sprintf("foreshape: hand %s over to allocation %s of %s", size, alloc, request)
 			_, _, err := c.nomad.Jobs().Scale(res.Job, group, &count, msg, false, nil, c.wq(ctx))
+			if isNotFound(err) {
+				// The placeholder is gone (purged by someone else): it
+				// holds no room to hand over, and the move goes on as
+				// once the reaper marks its reservation released.
+				// Counted failed, the move lost an attempt and its
+				// running request was queued again.
+				return nil
+			}
 			return err
 		})
 		if errors.Is(err, errAnnounced) {
