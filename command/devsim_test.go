@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -95,12 +96,18 @@ func TestRemoteSimClockFollows(t *testing.T) {
 // and what it writes; the test fails if it exits with an error.
 func startDevAgent(t *testing.T) (httpAddr string, out, errb *syncbuf.Buffer) {
 	t.Helper()
+	return startDevAgentAt(t, 600)
+}
+
+// startDevAgentAt is startDevAgent at speed times real speed.
+func startDevAgentAt(t *testing.T, speed int) (httpAddr string, out, errb *syncbuf.Buffer) {
+	t.Helper()
 	httpAddr = freeAddr(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	out, errb = &syncbuf.Buffer{}, &syncbuf.Buffer{}
 	done := make(chan int, 1)
 	go func() {
-		done <- Run(ctx, []string{"agent", "-dev", "-sim-speed", "600", "-http-addr", httpAddr}, out, errb)
+		done <- Run(ctx, []string{"agent", "-dev", "-sim-speed", strconv.Itoa(speed), "-http-addr", httpAddr}, out, errb)
 	}()
 	t.Cleanup(func() {
 		cancel()
