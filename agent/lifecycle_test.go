@@ -18,7 +18,9 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	nomadapi "github.com/hashicorp/nomad/api"
 
+	"github.com/foreshape/foreshape/agent/api"
 	"github.com/foreshape/foreshape/config"
 )
 
@@ -250,17 +252,23 @@ func TestLeaderViewFailureLoggedOnce(t *testing.T) {
 }
 
 // TestForecastsWhileNomadHoldsTheActsWrites: a Nomad that answers reads
-// but takes the act half's writes (a placeholder's registration) and does
-// not answer them leaves the leader's cycle alone: it goes on collecting
-// and publishing forecasts every interval while the act pass waits on
-// Nomad, and the agent stops at once all the same. Before, the act pass
-// ran inside the cycle, between the forecast and its publication: each
-// held write (30 s, the Nomad client's bound) held the cycle, and no
-// cycle was published for the 90 s the dev policies' three placeholder
-// registrations took.
+// but takes the act half's writes (a move's stop of an allocation, a
+// placeholder's registration) and does not answer them leaves the
+// leader's cycle alone: it goes on collecting and publishing forecasts
+// every interval while the act pass waits on Nomad, and the agent stops
+// at once all the same. Before, the act pass ran inside the cycle,
+// between the forecast and its publication: each held write (30 s, the
+// Nomad client's bound) held the cycle, and no cycle was published for
+// the 90 s the dev policies' three placeholder registrations took.
+//
+// It runs on webScenario with its one policy, and the act half's first
+// write is the stop of a web allocation an operator asked to move: on the
+// default scenario with the dev policies it was the rack maintenance's
+// first placeholder, 1h44m into the scenario, some 10 s of wall time at
+// 600x.
 func TestForecastsWhileNomadHoldsTheActsWrites(t *testing.T) {
 	t.Parallel()
-	d := startTestSim(t, 600)
+	d := startScenario(t, webScenario(t), 600)
 	target, err := url.Parse(d.URL)
 	if err != nil {
 		t.Fatal(err)
@@ -286,8 +294,18 @@ func TestForecastsWhileNomadHoldsTheActsWrites(t *testing.T) {
 	t.Cleanup(func() { close(release) })
 	cfg := serverConfig(t, t.TempDir())
 	cfg.Nomad.Address = nomad.URL
-	a, stop := runAgentWith(t, cfg, Options{Logger: testLogger(t), Clock: d})
+	a, stop := runAgentWith(t, cfg, Options{Logger: testLogger(t), Clock: d, Policies: webPolicies(t)})
 	t.Cleanup(stop)
+	nc, err := nomadapi.NewClient(&nomadapi.Config{Address: d.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	alloc := runningAlloc(t, nc, "web")
+	c := &api.Client{Address: "http://" + a.HTTPAddr()}
+	eventually(t, 30*time.Second, "the move of a web allocation queued", func() bool {
+		_, err := submitAway(context.Background(), c, alloc)
+		return err == nil
+	})
 	select {
 	case call := <-held:
 		t.Logf("Nomad holds %s", call)
