@@ -139,13 +139,14 @@ func TestBlockingQueryAnswersARestoreAtTheSameIndex(t *testing.T) {
 // at once from the state it had when it started, before it had applied
 // anything (index 0, an empty queue), which queue watch showed, saying the
 // index went back. An index its state never reaches is answered after
-// forwardWait (5 s), with its own.
+// forwardWait (5 s), with its own. The servers run webScenario's one
+// policy (newWebTestCluster): what the test reads is the queue.
 func TestBlockingQueryOnAFollowerBehind(t *testing.T) {
 	if testing.Short() {
 		t.Skip("three servers")
 	}
 	t.Parallel()
-	tc := newTestCluster(t, 600)
+	tc := newWebTestCluster(t, 600)
 	for i := range 3 {
 		tc.start(i)
 	}

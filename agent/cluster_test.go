@@ -20,6 +20,7 @@ import (
 	"github.com/foreshape/foreshape/agent/api"
 	"github.com/foreshape/foreshape/config"
 	"github.com/foreshape/foreshape/internal/syncbuf"
+	"github.com/foreshape/foreshape/policies"
 	"github.com/foreshape/foreshape/sim"
 )
 
@@ -51,6 +52,7 @@ func (c *statsCounter) count(node string) int {
 type testCluster struct {
 	t       *testing.T
 	sim     *testSim
+	pols    func() []*policies.Policy // the policies of a server starting
 	servers []*testServer
 	leaderN *statsCounter
 	raft    []string
@@ -68,7 +70,23 @@ type testServer struct {
 
 func newTestCluster(t *testing.T, speed float64) *testCluster {
 	t.Helper()
-	c, err := sim.New(sim.DefaultScenario(), sim.Options{Logger: testLogger(t).Named("sim")})
+	return newTestClusterOn(t, sim.DefaultScenario(), func() []*policies.Policy { return devPolicies(t) }, speed)
+}
+
+// newWebTestCluster is newTestCluster on webScenario, whose servers run
+// webPolicies: for tests whose assertions do not depend on the default
+// scenario's size, where three servers each collecting and forecasting
+// its 24 nodes with the dev policies cost the most CPU.
+func newWebTestCluster(t *testing.T, speed float64) *testCluster {
+	t.Helper()
+	return newTestClusterOn(t, webScenario(t), func() []*policies.Policy { return webPolicies(t) }, speed)
+}
+
+// newTestClusterOn is newTestCluster on sc, whose servers run the
+// policies pols reads (for each server its own).
+func newTestClusterOn(t *testing.T, sc *sim.Scenario, pols func() []*policies.Policy, speed float64) *testCluster {
+	t.Helper()
+	c, err := sim.New(sc, sim.Options{Logger: testLogger(t).Named("sim")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +104,7 @@ func newTestCluster(t *testing.T, speed float64) *testCluster {
 		wg.Wait()
 		srv.Close()
 	})
-	tc := &testCluster{t: t, sim: &testSim{Cluster: c, URL: srv.URL, speed: speed}, leaderN: counter, root: t.TempDir()}
+	tc := &testCluster{t: t, sim: &testSim{Cluster: c, URL: srv.URL, speed: speed}, pols: pols, leaderN: counter, root: t.TempDir()}
 	for range 3 {
 		tc.raft = append(tc.raft, fmt.Sprintf("127.0.0.1:%d", freePort(t)))
 	}
@@ -122,7 +140,7 @@ func (tc *testCluster) startWith(i int, o Options) *testServer {
 	t := tc.t
 	t.Helper()
 	cfg := tc.serverConfig(i)
-	o.Logger, o.Policies, o.Clock, o.Version = testLogger(t).Named(cfg.Name), devPolicies(t), tc.sim, "test"
+	o.Logger, o.Policies, o.Clock, o.Version = testLogger(t).Named(cfg.Name), tc.pols(), tc.sim, "test"
 	a, err := New(cfg, o)
 	if err != nil {
 		t.Fatal(err)
