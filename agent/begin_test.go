@@ -27,14 +27,16 @@ import (
 // intent stays open) until Nomad answers, and then reconciles and acts.
 // Before, the leader loop retried the reconciliation before its first
 // cycle: no forecast, hotspot or cycle at all for as long as it failed.
+// The leaders run webScenario's one policy: the node and the intent are
+// the test's own, and any forecast counts.
 func TestForecastsWhileTheTermsReconciliationFails(t *testing.T) {
 	t.Parallel()
-	d := startTestSim(t, 600)
+	d := startScenario(t, webScenario(t), 600)
 	target, err := url.Parse(d.URL)
 	if err != nil {
 		t.Fatal(err)
 	}
-	node := nodeID(t, d.URL, "dc3-edge-1")
+	node := nodeID(t, d.URL, "dc2-web-1")
 	var refuse atomic.Bool
 	proxy := httputil.NewSingleHostReverseProxy(target)
 	proxy.ErrorLog = log.New(io.Discard, "", 0) // calls cut off by the agents' stops
@@ -50,7 +52,7 @@ func TestForecastsWhileTheTermsReconciliationFails(t *testing.T) {
 	cfg := serverConfig(t, t.TempDir())
 	cfg.Nomad.Address = nomad.URL
 	opts := func(log hclog.Logger) Options {
-		return Options{Logger: log, Clock: d, CycleInterval: 100 * time.Millisecond}
+		return Options{Logger: log, Clock: d, CycleInterval: 100 * time.Millisecond, Policies: webPolicies(t)}
 	}
 	a, stop := runAgentWith(t, cfg, opts(testLogger(t).Named("first")))
 	t.Cleanup(stop)
