@@ -546,14 +546,14 @@ func (p *planner) walk(s scored, slots map[string][]time.Time) {
 	awaitScale := false
 	if !f.ok {
 		why := "target congested: " + f.reason(r.Target)
-		scaleNote = p.scaleFor(s.tp, r.Target, f.shortfall, f.at, why, r.ID)
+		scaleNote = p.scaleFor(s.tp, r.Target, f.shortfall, f.at, why, r.ID, dry)
 	} else if lf := p.later(r.Target, end, moved, r.ID, leaving...); !Within(r) && !lf.ok {
 		// Nomad never moves placed work onto nodes added later: the
 		// capacity must be there when the move lands, so it is needed by
 		// the start, however far off the crossing is, and the move waits
 		// for it while its deadline allows.
 		why := "after the move: " + lf.reason(r.Target)
-		if sc := p.scaleFor(s.tp, r.Target, lf.shortfall, start, why, r.ID); sc != "" {
+		if sc := p.scaleFor(s.tp, r.Target, lf.shortfall, start, why, r.ID, dry); sc != "" {
 			scaleNote = why + "; " + sc
 			awaitScale = strings.HasPrefix(sc, "scaling") || p.scaleInFlight(s.tp)
 		}
@@ -597,7 +597,7 @@ func (p *planner) walk(s scored, slots map[string][]time.Time) {
 					noRoom += fmt.Sprintf(", after %s held for the spreads not finished there", held)
 				}
 				noRoom += ")"
-				if sc := p.scaleFor(s.tp, r.Target, short, start, noRoom, r.ID); sc != "" {
+				if sc := p.scaleFor(s.tp, r.Target, short, start, noRoom, r.ID, dry); sc != "" {
 					noRoom += "; " + sc
 				}
 			}
@@ -667,7 +667,7 @@ func (p *planner) walk(s scored, slots map[string][]time.Time) {
 				forRoom = true
 				why = fmt.Sprintf("reservation does not fit: %s placed %s ago and %d of %d placeholder allocations run in %s",
 					res.ID, p.now.Sub(res.Placed).Round(time.Second), run, want, res.Locality)
-				if sc := p.scaleFor(s.tp, r.Target, r.Moved, start, why, r.ID); sc != "" {
+				if sc := p.scaleFor(s.tp, r.Target, r.Moved, start, why, r.ID, dry); sc != "" {
 					why += "; " + sc
 				}
 			}
@@ -846,13 +846,26 @@ func (p *planner) overCaps(tp *policies.Policy, size state.Resources) string {
 
 // scaleFor issues a scale action for pol's locality loc when one is due,
 // and returns a note for the reason that asked ("" when pol has no scale
-// block).
-func (p *planner) scaleFor(pol *policies.Policy, loc string, short state.Resources, neededBy time.Time, why, request string) string {
+// block). dry is whether what asked is planned dry: a request whose
+// source's policy is forecast_only moves nothing, so the capacity it
+// lacks is scaled for dry, whatever pol's own forecast_only says (it
+// scaled in earnest for a move that never starts). A scale planned in
+// earnest this pass answers a dry one too; one planned dry does not
+// answer one that is not.
+func (p *planner) scaleFor(pol *policies.Policy, loc string, short state.Resources, neededBy time.Time, why, request string, dry bool) string {
 	if pol == nil || len(pol.Scales) == 0 {
 		return ""
 	}
+	dry = dry || p.dry(pol)
 	if note, done := p.scaled[pol.Name]; done {
 		return note
+	}
+	memo := pol.Name
+	if dry {
+		memo += dryScaled
+		if note, done := p.scaled[memo]; done {
+			return note
+		}
 	}
 	var sc *policies.Scale
 	// cooling says why each block before the one chosen was passed
@@ -914,7 +927,7 @@ func (p *planner) scaleFor(pol *policies.Policy, loc string, short state.Resourc
 	}
 	if sc == nil {
 		note := strings.Join(cooling, "; ")
-		p.scaled[pol.Name] = note
+		p.scaled[memo] = note
 		return note
 	}
 	lead := DefaultScaleLead
@@ -923,7 +936,7 @@ func (p *planner) scaleFor(pol *policies.Policy, loc string, short state.Resourc
 	}
 	if due := neededBy.Add(-lead - pol.Reserve.LeadTime); p.now.Before(due) {
 		note := fmt.Sprintf("scale %q due at %s (lead %s + reserve.lead_time %s before %s)", sc.Name, clock(due), lead, pol.Reserve.LeadTime, clock(neededBy))
-		p.scaled[pol.Name] = note
+		p.scaled[memo] = note
 		return note
 	}
 	li, _ := p.locality(loc)
@@ -938,7 +951,6 @@ func (p *planner) scaleFor(pol *policies.Policy, loc string, short state.Resourc
 		}
 		amount = max(1, int(math.Ceil(units)))
 	}
-	dry := p.dry(pol)
 	reason := fmt.Sprintf("scale %q up by %d for %s (needed by %s, target lead %s): %s", sc.Name, amount, loc, clock(neededBy), lead, why)
 	if len(passed) > 0 {
 		reason += "; passed over: " + strings.Join(passed, "; ")
@@ -948,9 +960,13 @@ func (p *planner) scaleFor(pol *policies.Policy, loc string, short state.Resourc
 		Amount: amount, Min: sc.Min, Max: sc.Max, NeededBy: neededBy, Request: request, Reason: reason, DryRun: dry})
 	p.decide(state.Decision{Policy: pol.Name, Kind: KindScale, Locality: loc, Request: request, Reason: reason, DryRun: dry})
 	note := fmt.Sprintf("scaling %q up by %d", sc.Name, amount)
-	p.scaled[pol.Name] = note
+	p.scaled[memo] = note
 	return note
 }
+
+// dryScaled marks, after a policy's name in planner.scaled, the note of
+// a scale planned dry for it.
+const dryScaled = "\x00dry"
 
 // FailedScaleBackoff is how long a scale block waits after an action that
 // failed or was refused (starting no cooldown) before the next, from when
@@ -1078,6 +1094,6 @@ func (p *planner) hotspots() {
 		if b := li.placeNote(); b != "" {
 			why += " (" + b + ")"
 		}
-		p.scaleFor(pol, loc, short, at, why, "")
+		p.scaleFor(pol, loc, short, at, why, "", false)
 	}
 }
