@@ -1559,6 +1559,9 @@ func (c *Coordinator) scale(ctx context.Context, now time.Time, sc shape.Scale, 
 	}
 	if err == nil && st.CountKnown {
 		before = st.Count
+		if c.lostAnswerFound(ctx, now, sc, st.Count, ds) {
+			return false
+		}
 		if st.Count >= block.Max {
 			c.atMax[state.CooldownKey(sc.Policy, sc.Scale)] = st.Count
 			c.note(ds, now, "max/"+sc.Policy+"/"+sc.Scale, state.Decision{Kind: "scale", Policy: sc.Policy, Locality: sc.Locality, Request: sc.Request,
@@ -1657,6 +1660,43 @@ func (c *Coordinator) scale(ctx context.Context, now time.Time, sc shape.Scale, 
 		defer c.bg.Done()
 		run(ctx)
 	}()
+	return true
+}
+
+// lostAnswerFound reports whether the latest action of sc's block failed
+// (timed out, or failed, not refused: the target was called and may have
+// acted) asking the count its target shows now, and if so records it done:
+// its answer was lost, and the read back right after it failed too.
+// Its cooldown runs from now, the latest it can have taken effect, and
+// no new action is issued for the need it was for. Recorded failed, the
+// next action scaled on top of the count it had set.
+func (c *Coordinator) lostAnswerFound(ctx context.Context, now time.Time, sc shape.Scale, count int, ds *[]state.Decision) bool {
+	acts := c.cfg.State.Act().ScaleActions
+	var last *state.ScaleAction
+	for i := len(acts) - 1; i >= 0 && last == nil; i-- {
+		if acts[i].Policy == sc.Policy && acts[i].Scale == sc.Scale {
+			last = &acts[i]
+		}
+	}
+	if last == nil || last.Outcome != state.OutcomeFailed || last.Count <= 0 || last.Count != count {
+		return false
+	}
+	if e := targetError(*last); !strings.Contains(e, " target: "+target.Timeout.String()+": ") && !strings.Contains(e, " target: "+target.Failed.String()+": ") {
+		return false
+	}
+	a := *last
+	note := fmt.Sprintf("the target answered %q, yet showed count %d, the count asked for, when read at %s: the action took effect", targetError(a), count, now.Format(time.RFC3339))
+	a.Outcome, a.TookEffect, a.Error = state.OutcomeDone, now, ""
+	a.Reason += " — " + note
+	if _, err := c.apply(ctx, state.RecordScaleAction{Action: a}); err != nil {
+		c.log.Warn("could not record a scale action found done", logKeyError, err)
+		return false
+	}
+	c.log.Warn("a scale target that answered with an error shows the count asked for: recorded as done",
+		logKeyPolicy, sc.Policy, "scale", sc.Scale, "action", a.ID, "count", count)
+	*ds = append(*ds, state.Decision{Time: now, Kind: "scale", Policy: sc.Policy, Locality: a.Locality, Request: a.Request,
+		Reason: fmt.Sprintf("scale %q up by %d to %d (%s), recorded failed, took effect after all: its target answered %q, yet shows count %d now; "+
+			"its cooldown runs from now, and no new action is issued for %s", sc.Scale, a.Amount, a.Count, a.ID, targetError(*last), count, sc.Locality)})
 	return true
 }
 
