@@ -1574,10 +1574,26 @@ func (c *Coordinator) scale(ctx context.Context, now time.Time, sc shape.Scale, 
 		// Targets that cannot tell their count start from the last count
 		// foreshape set, else from min.
 		count = block.Min + sc.Amount
+		last := -1
 		for _, a := range c.cfg.State.Act().ScaleActions {
 			if a.Policy == sc.Policy && a.Scale == sc.Scale && a.Outcome == state.OutcomeDone && a.Count > 0 {
-				count = a.Count + sc.Amount
+				count, last = a.Count+sc.Amount, a.Count
 			}
+		}
+		if err != nil && last >= 0 {
+			// A target that reads its count (nomad-job) could not: the
+			// count foreshape last set may be long out of date (the
+			// cluster's autoscaler or an operator scaled in since), and
+			// the target, reading a count below it, set that count (3 →
+			// 9 for a need of one). The next pass reads again.
+			n := len(*ds)
+			c.note(ds, now, "unread/"+sc.Policy+"/"+sc.Scale, state.Decision{Kind: "scale", Policy: sc.Policy, Locality: sc.Locality, Request: sc.Request,
+				Reason: fmt.Sprintf("scale %q not issued: its count could not be read (%v), and the count foreshape last set it to (%d) may be out of date; "+
+					"tried again at the next pass; %s", sc.Scale, err, last, sc.Reason)})
+			if len(*ds) > n {
+				c.log.Warn("a scale target's count could not be read: no action until it can be", logKeyPolicy, sc.Policy, "scale", sc.Scale, logKeyError, err)
+			}
+			return false
 		}
 	}
 	count = min(max(count, block.Min), block.Max)
