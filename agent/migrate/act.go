@@ -1559,7 +1559,7 @@ func (c *Coordinator) scale(ctx context.Context, now time.Time, sc shape.Scale, 
 	}
 	if err == nil && st.CountKnown {
 		before = st.Count
-		if c.lostAnswerFound(ctx, now, sc, st.Count, ds) {
+		if c.lostAnswerFound(ctx, now, sc, block, st.Count, ds) {
 			return false
 		}
 		if st.Count >= block.Max {
@@ -1685,8 +1685,10 @@ func (c *Coordinator) scale(ctx context.Context, now time.Time, sc shape.Scale, 
 // its answer was lost, and the read back right after it failed too.
 // Its cooldown runs from now, the latest it can have taken effect, and
 // no new action is issued for the need it was for. Recorded failed, the
-// next action scaled on top of the count it had set.
-func (c *Coordinator) lostAnswerFound(ctx context.Context, now time.Time, sc shape.Scale, count int, ds *[]state.Decision) bool {
+// next action scaled on top of the count it had set. Only an action that
+// answered within the block's cooldown (at least its back-off) is read
+// so: a count shown long after may be anyone's.
+func (c *Coordinator) lostAnswerFound(ctx context.Context, now time.Time, sc shape.Scale, block *policies.Scale, count int, ds *[]state.Decision) bool {
 	acts := c.cfg.State.Act().ScaleActions
 	var last *state.ScaleAction
 	for i := len(acts) - 1; i >= 0 && last == nil; i-- {
@@ -1694,7 +1696,8 @@ func (c *Coordinator) lostAnswerFound(ctx context.Context, now time.Time, sc sha
 			last = &acts[i]
 		}
 	}
-	if last == nil || last.Outcome != state.OutcomeFailed || last.Count <= 0 || last.Count != count {
+	if last == nil || last.Outcome != state.OutcomeFailed || last.Count <= 0 || last.Count != count ||
+		now.Sub(last.Finished) > max(block.Cooldown, shape.FailedScaleBackoff(block.Cooldown)) {
 		return false
 	}
 	if e := targetError(*last); !strings.Contains(e, " target: "+target.Timeout.String()+": ") && !strings.Contains(e, " target: "+target.Failed.String()+": ") {

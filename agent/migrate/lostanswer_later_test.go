@@ -81,3 +81,20 @@ func TestRefusedScaleIsNotFoundDone(t *testing.T) {
 		t.Errorf("scale actions %+v; want the refused one failed, then one to 4 after the back-off", acts)
 	}
 }
+
+// TestOldFailedScaleIsNotFoundDone: a count the target shows long after
+// an action failed (here two hours, past the block's 10m cooldown) may be
+// anyone's: that action stays failed, and the need is scaled for.
+func TestOldFailedScaleIsNotFoundDone(t *testing.T) {
+	ut := &unreadAfterLoss{lostTarget: lostTarget{fakeTarget: fakeTarget{count: 2}, lose: 1}, unread: 1}
+	h := newHarness(t, actScenario, actPolicies, func(c *Config) {
+		c.Targets = func(*policies.Policy, *policies.Scale) (target.Target, error) { return ut, nil }
+	})
+	h.run(h.hotForecasts())
+	h.step(2 * time.Hour)
+	h.run(h.hotForecasts())
+	acts := h.local.FSM.Act().ScaleActions
+	if len(acts) != 2 || acts[0].Outcome != state.OutcomeFailed || acts[1].Outcome != state.OutcomeDone || acts[1].Count != 4 {
+		t.Errorf("scale actions %+v; want the first failed, then one to 4", acts)
+	}
+}
