@@ -348,9 +348,9 @@ func (c *Coordinator) carryOut(ctx context.Context, now time.Time, plan shape.Pl
 	return ds
 }
 
-// pausedStart is why start marks no request running: the queue was paused
+// errPausedStart is why start marks no request running: the queue was paused
 // while it read Nomad.
-var pausedStart = fmt.Errorf("%w: the queue was paused before the start", errWithheld)
+var errPausedStart = fmt.Errorf("%w: the queue was paused before the start", errWithheld)
 
 // start starts a request's move: the request turns running, then for each
 // allocation the hand-over and the stop (or the node's drain), each an
@@ -411,7 +411,7 @@ func (c *Coordinator) start(ctx context.Context, now time.Time, id string) ([]st
 	if c.paused() {
 		// Paused while it read Nomad: it stays queued, and takes
 		// nothing out (paused).
-		return nil, pausedStart
+		return nil, errPausedStart
 	}
 	r.Moves = moves
 	r.Moved = state.Resources{}
@@ -632,7 +632,7 @@ func (c *Coordinator) keepOut(ctx context.Context, now time.Time, r state.Migrat
 // (settleHold); the window's end gives them back (restoreWindows).
 func (c *Coordinator) startHold(ctx context.Context, now time.Time, r state.MigrationRequest) ([]state.Decision, error) {
 	if c.paused() {
-		return nil, pausedStart
+		return nil, errPausedStart
 	}
 	v := r.Version
 	r.Moves, r.Moved = nil, state.Resources{}

@@ -1661,9 +1661,6 @@ func (p *planner) holdUnplaced() {
 	}
 }
 
-// pct formats a percent with no decimals.
-func pct(v float64) string { return fmt.Sprintf("%.0f%%", v) }
-
 // clock formats a time as the planner's reasons show it.
 func clock(t time.Time) string { return t.UTC().Format("15:04") }
 
