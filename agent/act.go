@@ -564,14 +564,23 @@ func (x *actor) Reservations(context.Context) ([]api.Reservation, error) {
 			t = r.Total()
 		}
 		st := reservationState(r, running[r.Request])
-		until := r.Until
-		if r.State != state.ReservationReleased && r.Expires.Before(until) || until.IsZero() {
-			until = r.Expires
-		}
 		out = append(out, api.Reservation{ID: r.ID, Request: r.Request, Policy: r.Policy, Locality: r.Locality,
-			CPU: int(t.CPU), Memory: int(t.MemoryMB), IOPS: float64(t.IOPS), From: r.From, Until: until, Job: r.Job, State: st})
+			CPU: int(t.CPU), Memory: int(t.MemoryMB), IOPS: float64(t.IOPS), From: r.From, Until: reservationUntil(r), Job: r.Job, State: st})
 	}
 	return out, nil
+}
+
+// reservationUntil is the API's end of a reservation: for one not
+// released, its expiry, the end no placeholder outlives (the planner
+// releases a reservation when its request ends or at its expiry, and the
+// reaper removes a placeholder whose reservation expired), not its
+// planned end (state Until), which releases nothing; for a released one,
+// when it was released (state Until, which every release sets).
+func reservationUntil(r state.Reservation) time.Time {
+	if r.State == state.ReservationReleased || r.Expires.IsZero() {
+		return r.Until
+	}
+	return r.Expires
 }
 
 // reservationState is the API's state of a reservation: planned until its

@@ -35,8 +35,9 @@ Usage: foreshape reservations [options]
   Lists the capacity the agent holds in migrations' targets, ahead of the
   moves, with low-priority placeholder jobs: for which request and policy,
   in which locality, how much CPU (MHz), memory (MiB) and IOPS, from when
-  until when (no placeholder outlives its reservation), the placeholder job
-  and its state: planned (its placeholder job not registered yet), placed
+  until when (its expiry, which no placeholder outlives, unless its request
+  ends first; once released, when it was), the placeholder job and its
+  state: planned (its placeholder job not registered yet), placed
   (registered, and some of its allocations not placed on a node yet: Nomad
   found no room for them so far, or the leader has not looked since),
   held (every placeholder allocation placed: the room is held),

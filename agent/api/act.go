@@ -303,8 +303,11 @@ type Reservation struct {
 	CPU    int     `json:"cpu"`
 	Memory int     `json:"memory"`
 	IOPS   float64 `json:"iops"`
-	// From is when the capacity must be held from; Until is the
-	// reservation's expiry: no placeholder outlives it.
+	// From is when the capacity must be held from. Until is when the
+	// reservation ends: while it is not released, its expiry (placement
+	// plus the policy's reserve.ttl), which no placeholder outlives (it
+	// is released earlier when its request ends); once released, when it
+	// was.
 	From  time.Time `json:"from"`
 	Until time.Time `json:"until"`
 	// Job is the placeholder's Nomad job ID ("foreshape-reserve-…").

@@ -106,10 +106,17 @@ func (c *Coordinator) place(ctx context.Context, now time.Time, rs shape.Reserve
 		_, _, err := c.nomad.Jobs().Register(job, c.wq(ctx))
 		return err
 	}); err != nil {
-		// The reservation stays planned; the next pass releases it if it
-		// is still not placed, or the reaper finds the job.
+		// Not registered (Nomad refused it, or this leader could not
+		// announce it or was deposed): the reservation is released now,
+		// at this time (Until, as every release records it), and the
+		// planner places a new one if the request still needs it. Should
+		// the registration have been made after all (an answer lost), the
+		// reaper deregisters the job of a released reservation. When
+		// marking it released fails, it stays planned, and the next pass
+		// (or a new leader's reconciliation) releases it: see
+		// settlePlanned.
 		c.markReservation(ctx, res.ID, func(r *state.Reservation) {
-			r.State, r.Reason = state.ReservationReleased, "placeholder not registered: "+err.Error()
+			r.State, r.Reason, r.Until = state.ReservationReleased, "placeholder not registered: "+err.Error(), now.UTC()
 		})
 		return res.ID, err
 	}
