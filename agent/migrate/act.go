@@ -378,10 +378,23 @@ func (c *Coordinator) start(ctx context.Context, now time.Time, id string) ([]st
 	if shape.WindowHold(&r) {
 		return c.startHold(ctx, now, r)
 	}
+	// The moves an earlier attempt finished stay the request's, so that
+	// its count and its size cover them when it is done: read anew, a
+	// node no longer holds their allocations (and Nomad may have
+	// collected an allocation's since).
+	var done []state.Move
+	for _, m := range r.Moves {
+		if m.Done {
+			done = append(done, m)
+		}
+	}
 	moves, err := c.currentMoves(ctx, &r)
 	if err != nil {
 		return nil, err
 	}
+	moves = slices.DeleteFunc(slices.Clone(moves), func(m state.Move) bool {
+		return m.Done || slices.ContainsFunc(done, func(d state.Move) bool { return d.Alloc == m.Alloc })
+	})
 	if r.Resource.Kind != state.ResourceNode {
 		ended, err := c.endedJobs(ctx, moves)
 		if err != nil {
@@ -413,14 +426,21 @@ func (c *Coordinator) start(ctx context.Context, now time.Time, id string) ([]st
 		// nothing out (paused).
 		return nil, errPausedStart
 	}
-	r.Moves = moves
+	r.Moves = append(done, moves...)
 	r.Moved = state.Resources{}
+	var moving state.Resources
 	for _, m := range moves {
+		moving = moving.Add(m.Size)
+	}
+	for _, m := range r.Moves {
 		r.Moved = r.Moved.Add(m.Size)
 	}
 	v := r.Version
 	r.State, r.Started, r.Finished, r.OutWait = state.RequestRunning, now, time.Time{}, time.Time{}
-	r.Reason = fmt.Sprintf("moving %d %s (%s) to %s by %s", len(moves), allocations(len(moves)), r.Moved, r.Target, r.Strategy)
+	r.Reason = fmt.Sprintf("moving %d %s (%s) to %s by %s", len(moves), allocations(len(moves)), moving, r.Target, r.Strategy)
+	if len(done) > 0 {
+		r.Reason += fmt.Sprintf("; %d moved by an earlier attempt", len(done))
+	}
 	if _, err := c.apply(ctx, state.UpdateRequest{Request: r, IfVersion: v}); err != nil {
 		return nil, fmt.Errorf("migrate: mark %s running: %w", id, err)
 	}
