@@ -231,8 +231,8 @@ type Reserve struct {
 	// is placed, and, reservations or not, how much earlier than the
 	// target's own lead a scale action comes. Default 15m.
 	LeadTime time.Duration
-	// TTL bounds a reservation's life when nothing claims it; at least
-	// LeadTime. Default 1h.
+	// TTL bounds a reservation's life from its placement: it is released
+	// then, even while its move runs; at least LeadTime. Default 1h.
 	TTL time.Duration
 	// MaxCPU (MHz) and MaxMemory (MB) cap one policy's total reservations
 	// in its locality. Required when Enabled.

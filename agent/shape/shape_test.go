@@ -707,9 +707,13 @@ func TestDemandOverTheCapacityNow(t *testing.T) {
 func TestReleases(t *testing.T) {
 	f := baseFixture(t, "reschedule")
 	f.st.Requests = []state.MigrationRequest{{ID: "mr-1", State: state.RequestDone}, {ID: "mr-2", State: state.RequestReserving,
-		Source: "dc1", Target: "dc2", Created: f.now}}
+		Source: "dc1", Target: "dc2", Created: f.now}, {ID: "mr-3", State: state.RequestRunning, Source: "dc1", Target: "dc2",
+		Created: f.now, Started: at(-30 * time.Minute)}}
 	f.st.Reservations = []state.Reservation{
 		{ID: "rs-1", Request: "mr-1", Policy: "dc2", Locality: "dc2", State: state.ReservationHeld, Expires: at(time.Hour)},
+		// reserve.ttl is a hard end from placement: a reservation whose
+		// move still runs goes too.
+		{ID: "rs-5", Request: "mr-3", Policy: "dc2", Locality: "dc2", State: state.ReservationHeld, Placed: at(-time.Hour), Expires: at(0)},
 		{ID: "rs-2", Request: "mr-2", Policy: "dc2", Locality: "dc2", State: state.ReservationHeld, Placed: at(-2 * time.Hour), Expires: at(0)},
 		{ID: "rs-3", Request: "mr-9", Policy: "dc2", Locality: "dc2", State: state.ReservationHeld, Expires: at(time.Hour)},
 		{ID: "rs-4", Request: "mr-1", Policy: "dc2", Locality: "dc2", State: state.ReservationReleased},
@@ -719,7 +723,7 @@ func TestReleases(t *testing.T) {
 	for _, r := range plan.Release {
 		got[r.Reservation] = r.Reason
 	}
-	want := map[string]string{"rs-1": "request mr-1 is done", "rs-2": "expired at 06:00", "rs-3": "request mr-9 is gone"}
+	want := map[string]string{"rs-1": "request mr-1 is done", "rs-2": "expired at 06:00", "rs-3": "request mr-9 is gone", "rs-5": "expired at 06:00"}
 	if len(got) != len(want) {
 		t.Errorf("released %v", got)
 	}
