@@ -319,7 +319,7 @@ type Reservation struct {
 const (
 	DecisionSubmit    = "submit"    // a request was queued (by an operator, a drain schedule, the planner)
 	DecisionReserve   = "reserve"   // capacity reserved ahead of a move or a peak
-	DecisionExtend    = "extend"    // a reservation extended while its move overruns
+	DecisionExtend    = "extend"    // a reservation's planned end moved while its move overran (older releases: its end is reserve.ttl from placement)
 	DecisionRelease   = "release"   // a reservation released
 	DecisionReap      = "reap"      // an expired or orphaned placeholder removed
 	DecisionScale     = "scale"     // a scale action

@@ -569,18 +569,6 @@ func (c *Coordinator) followOne(ctx context.Context, now time.Time, r state.Migr
 			now.Sub(since).Round(time.Second), what, timeout, strings.Join(pending, ", ")), ds)
 		return
 	}
-	// A move past its estimate keeps its reservation a while longer.
-	if res, ok := view.ReservationFor(r.ID); ok && now.After(r.Started.Add(r.Estimated)) && res.Until.Before(now.Add(r.Estimated/2)) {
-		until := now.Add(max(r.Estimated/2, time.Minute))
-		if until.After(res.Expires) {
-			until = res.Expires
-		}
-		if until.After(res.Until) {
-			c.markReservation(ctx, res.ID, func(x *state.Reservation) { x.Until = until.UTC() })
-			c.note(ds, now, "extend/"+res.ID, state.Decision{Kind: "extend", Policy: res.Policy, Locality: res.Locality, Request: r.ID, Reservation: res.ID,
-				Reason: fmt.Sprintf("extend %s to %s: %s overruns its estimate %s", res.ID, until.Format("15:04:05"), r.ID, r.Estimated)})
-		}
-	}
 }
 
 // clientTerminal reports whether an allocation's client status is final.

@@ -270,8 +270,9 @@ type Reservation struct {
 	Chunks []Chunk   `json:"chunks"`
 	Size   Resources `json:"size"`
 	// From is when the capacity is needed (the move's planned start),
-	// Until when it may be released, Expires when it must be (placement
-	// plus the policy's ttl; no placeholder outlives it).
+	// Until its planned end until it is released (nothing releases it
+	// then) and when it was released after, Expires when it must be
+	// (placement plus the policy's ttl; no placeholder outlives it).
 	From    time.Time `json:"from"`
 	Until   time.Time `json:"until"`
 	Expires time.Time `json:"expires"`
