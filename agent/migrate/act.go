@@ -33,6 +33,9 @@ func (c *Coordinator) RunOnce(ctx context.Context, now time.Time, pols []*polici
 	if err := c.ensureCluster(ctx); err != nil {
 		return shape.Plan{}, err
 	}
+	// An intent this leader could not close is closed before anything
+	// reads it as under way.
+	c.closeLeftOpen(ctx, now)
 	cluster, err := c.refresh(ctx)
 	if err != nil {
 		return shape.Plan{}, err

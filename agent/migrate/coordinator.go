@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"strconv"
 	"sync"
 	"time"
@@ -194,6 +195,12 @@ type Coordinator struct {
 	watchMargin time.Duration
 	// last is the last plan, for the API and tests.
 	last shape.Plan
+	// unclosed are the intents this leader opened, or may have (the
+	// open's Apply failed: it may still commit), and could not close,
+	// by ID: the close it knows is true (see leftOpen). umu guards it:
+	// background scale actions add to it.
+	umu      sync.Mutex
+	unclosed map[string]leftOpen
 
 	bg sync.WaitGroup
 }
@@ -221,7 +228,7 @@ func New(cfg Config) (*Coordinator, error) {
 		cfg.Placeholder = DefaultPlaceholder()
 	}
 	c := &Coordinator{cfg: cfg, log: cfg.Logger.Named("migrate"), nomad: cfg.Nomad, view: newViewCache(),
-		targets: map[string]builtTarget{}, recent: map[string]time.Time{}, refused: map[string]refusal{}, unfitLogged: map[string]bool{}, notRunningLogged: map[string]bool{}, failedEvents: map[string]string{}, atMax: map[string]int{}, tellsCount: map[string]string{}, leads: map[string]leadWatch{}, touched: map[string]time.Time{}}
+		targets: map[string]builtTarget{}, recent: map[string]time.Time{}, refused: map[string]refusal{}, unfitLogged: map[string]bool{}, notRunningLogged: map[string]bool{}, failedEvents: map[string]string{}, atMax: map[string]int{}, tellsCount: map[string]string{}, leads: map[string]leadWatch{}, touched: map[string]time.Time{}, unclosed: map[string]leftOpen{}}
 	return c, nil
 }
 
@@ -309,7 +316,8 @@ func (c *Coordinator) announced(id string) bool {
 // is open or done already, do returns errAnnounced and makes no call; when
 // it ended without its effect (see again), do announces the effect anew
 // under the next redo ID, so a call a killed leader never made is made
-// once, and a call that was made is never made twice.
+// once, and a call that was made is never made twice. An intent it
+// cannot close (see leaveOpen) the leader's next pass closes.
 func (c *Coordinator) do(ctx context.Context, now time.Time, in state.Intent, call func(ctx context.Context) error) error {
 	return c.doUnless(ctx, now, in, nil, call)
 }
@@ -329,9 +337,14 @@ func (c *Coordinator) doUnless(ctx context.Context, now time.Time, in state.Inte
 	for n := 2; ; n++ {
 		res, err := c.apply(ctx, state.OpenIntent{Intent: in})
 		if err != nil {
+			// It may commit all the same: no call was made.
+			c.leaveOpen(in, state.OutcomeNotDone, "its open could not be confirmed: "+err.Error())
 			return fmt.Errorf("migrate: open intent %s: %w", in.ID, err)
 		}
 		if res.Applied > 0 {
+			c.umu.Lock()
+			delete(c.unclosed, in.ID) // opened by this call: its own close is due
+			c.umu.Unlock()
 			break
 		}
 		prev, ok := c.cfg.State.Intent(in.ID)
@@ -342,12 +355,16 @@ func (c *Coordinator) doUnless(ctx context.Context, now time.Time, in state.Inte
 	}
 	if err := c.cfg.Leader.VerifyLeader(ctx); err != nil {
 		// A deposed leader writes nothing more; the next one reconciles.
+		// A leader whose check failed (no quorum answered in time) may
+		// lead on: its next pass closes the intent, the call not made.
+		c.leaveOpen(in, state.OutcomeNotDone, "leadership not confirmed before the call, which was not made: "+err.Error())
 		return fmt.Errorf("migrate: %s: %w", in.ID, err)
 	}
 	if stop != nil {
 		if why := stop(); why != "" {
 			if _, err := c.apply(ctx, state.CloseIntent{ID: in.ID, Outcome: state.OutcomeNotDone, At: now, Error: why}); err != nil {
-				c.log.Warn("could not record a withheld call; the next leader reconciles it", logKeyIntent, in.ID, logKeyError, err)
+				c.log.Warn("could not record a withheld call; the next pass (or leader) closes it", logKeyIntent, in.ID, logKeyError, err)
+				c.leaveOpen(in, state.OutcomeNotDone, why)
 			}
 			return fmt.Errorf("%w: %s: %s", errWithheld, in.ID, why)
 		}
@@ -374,13 +391,82 @@ func (c *Coordinator) doUnless(ctx context.Context, now time.Time, in state.Inte
 		out.Outcome, out.Error = state.OutcomeFailed, callErr.Error()
 	}
 	if _, err := c.apply(ctx, out); err != nil {
-		c.log.Warn("could not record an intent's outcome; the next leader reconciles it", logKeyIntent, in.ID, logKeyError, err)
+		c.log.Warn("could not record an intent's outcome; the next pass (or leader) records it", logKeyIntent, in.ID, logKeyError, err)
+		c.leaveOpen(in, out.Outcome, out.Error)
 	}
 	if callErr != nil {
 		return fmt.Errorf("migrate: %s: %w", in.ID, callErr)
 	}
 	return nil
 }
+
+// leftOpen is an intent this leader opened (or may have) and could not
+// close, with the close it knows is true: not done when its call was
+// not made (the open's Apply failed, the leadership check failed, a check
+// withheld it), else the outcome its call had.
+type leftOpen struct {
+	opened  time.Time
+	outcome state.IntentOutcome
+	err     string
+}
+
+// leftOpenNote begins the error of an intent closed by a later pass of
+// the leader that opened it (closeLeftOpen).
+const leftOpenNote = "closed by a later pass of the leader that opened it"
+
+// leaveOpen remembers an intent doUnless could not close, for
+// closeLeftOpen.
+func (c *Coordinator) leaveOpen(in state.Intent, outcome state.IntentOutcome, why string) {
+	c.umu.Lock()
+	defer c.umu.Unlock()
+	c.unclosed[in.ID] = leftOpen{opened: in.Opened, outcome: outcome, err: why}
+}
+
+// closeLeftOpen closes the intents this leader left open (leaveOpen),
+// each with the outcome it knows, as a new term's Begin would close them
+// after reading Nomad, so that within the term none reads as under way:
+// left open, a scale block's call showed in flight and the block scaled
+// no more, and an allocation's hand-over was taken as made, never made,
+// for as long as the leader led (TestScaleLeftOpenWithinATermScalesAgain,
+// TestHandOverLeftOpenWithinATermIsMade). A call that was not made closes
+// not done, to be announced again under its next redo ID where it is
+// still wanted; one that was made closes with its outcome and is never
+// made again. Only an intent still open as this leader opened it is
+// closed: one closed since (by Begin, which reconciles every open
+// intent) or opened by another is left alone. One whose open is not in
+// the state is looked for again at the next pass, for leftOpenFor: a
+// timed-out Apply may still commit.
+func (c *Coordinator) closeLeftOpen(ctx context.Context, now time.Time) {
+	c.umu.Lock()
+	left := maps.Clone(c.unclosed)
+	c.umu.Unlock()
+	for id, lo := range left {
+		in, ok := c.cfg.State.Intent(id)
+		switch {
+		case !ok && now.Sub(lo.opened) <= leftOpenFor:
+			continue
+		case ok && in.Open() && in.Leader == c.cfg.Node && in.Opened.Equal(lo.opened):
+			why := leftOpenNote
+			if lo.err != "" {
+				why += ": " + lo.err
+			}
+			if _, err := c.apply(ctx, state.CloseIntent{ID: id, Outcome: lo.outcome, At: now, Error: why}); err != nil {
+				c.log.Warn("could not close an intent left open; tried again at the next pass", logKeyIntent, id, logKeyError, err)
+				continue
+			}
+			c.log.Info("closed an intent left open in this term", logKeyIntent, id, "outcome", lo.outcome)
+		}
+		c.umu.Lock()
+		if cur, ok := c.unclosed[id]; ok && cur == lo {
+			delete(c.unclosed, id)
+		}
+		c.umu.Unlock()
+	}
+}
+
+// leftOpenFor is how long closeLeftOpen looks for the open of an intent
+// whose Apply failed: it commits within it, if ever, in this term.
+const leftOpenFor = 10 * time.Minute
 
 // answerLostNote begins the error of an intent closed done although
 // Nomad answered its call with an error: the effect was read back.

@@ -33,6 +33,7 @@ func (c *Coordinator) Follow(ctx context.Context, now time.Time) error {
 	if _, err := c.refresh(ctx); err != nil {
 		return err
 	}
+	c.closeLeftOpen(ctx, now)
 	c.record(ctx, c.follow(ctx, c.stamp(ctx, now), true))
 	return nil
 }
