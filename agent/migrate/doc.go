@@ -25,6 +25,10 @@
 // next redo ID; an effect found missing that
 // is still wanted (a window's eligibility, a reaping, a hand-over) is
 // announced again under the intent's next redo ID when it comes up again.
+// An intent a leader that leads on could not close (its leadership check
+// timed out, its open or its outcome could not be written) it closes at
+// its next pass with what it knows: not done when it made no call, else
+// the call's outcome (closeLeftOpen).
 // A reservation its leader left planned is held if its placeholder's
 // registration is done, else released for the planner to place anew; so
 // is, at the next pass, one a failed state update left planned under a
