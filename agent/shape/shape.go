@@ -100,8 +100,8 @@ type planner struct {
 	// held in this pass for room there: requests after it into the same
 	// target do not start unless their deadline presses (head of line).
 	roomWait map[string]string
-	// displaced marks the whole-node requests planned dry that a drain
-	// window cancels in this pass (see displace).
+	// displaced marks the requests planned dry that a drain window
+	// cancels in this pass (see displace).
 	displaced map[string]bool
 }
 
@@ -681,7 +681,8 @@ func (p *planner) drainWindow(pol *policies.Policy, s *policies.Schedule, w poli
 	for _, n := range nodes {
 		windowNodes = append(windowNodes, n.ID)
 	}
-	home := p.newHomeDrain(pol, s, w, l, fmt.Sprintf("schedule/%s/%s/%d/", pol.Name, s.Name, w.Start.Unix()))
+	prefix := fmt.Sprintf("schedule/%s/%s/%d/", pol.Name, s.Name, w.Start.Unix())
+	home := p.newHomeDrain(pol, s, w, l, prefix)
 	var reqs []state.MigrationRequest
 	// The requests the window needs that could not be made (no target),
 	// and why the first could not.
@@ -702,7 +703,7 @@ func (p *planner) drainWindow(pol *policies.Policy, s *policies.Schedule, w poli
 	displacing := false
 	for _, r := range reqs {
 		var after string
-		r.OriginKey, after = p.windowOriginKey(fmt.Sprintf("schedule/%s/%s/%d/%s", pol.Name, s.Name, w.Start.Unix(), r.Resource.Key()))
+		r.OriginKey, after = p.windowOriginKey(prefix + r.Resource.Key())
 		if p.origins[r.OriginKey] {
 			continue
 		}
@@ -767,16 +768,19 @@ func (p *planner) drainWindow(pol *policies.Policy, s *policies.Schedule, w poli
 }
 
 // displace cancels the requests that keep a drain window of pol from
-// queueing r (taken) when each is a whole-node request of an operator
-// planned dry (dryNodeRequest), and reports whether it did: such a
-// request never starts, moves nothing and takes its node out of
-// scheduling as little, yet the state refuses a second request of its
-// node or of its allocations while it is queued, so the window would
-// neither move the node's work nor hold it. The cancel is applied after
-// this pass's new requests (the coordinator queues them first), so the
-// window queues r at the next pass. A window planned dry itself displaces
-// nothing: it would queue its own dry request, and its cancel would not
-// be one. why names the window.
+// queueing r (taken) when each is planned dry (dryRequest), and reports
+// whether it did: such a request never starts and moves nothing, nor
+// takes its node out of scheduling, yet the state refuses a second
+// request of its node or of its allocations while it is queued, so the
+// window would neither move the node's work nor hold it. Such are an
+// operator's request to a forecast_only policy's locality, of the node,
+// of an allocation on it or of a group with one there, and a
+// forecast_only policy's drain window's requests (whose nodes are to stay
+// free for another policy's drain). The cancel is applied after this pass's new
+// requests (the coordinator queues them first), so the window queues r at
+// the next pass. A window planned dry itself displaces nothing: it would
+// queue its own dry request, and its cancel would not be one. why names
+// the window.
 func (p *planner) displace(pol *policies.Policy, r *state.MigrationRequest, why string) bool {
 	if p.dry(pol) {
 		return false
@@ -793,7 +797,7 @@ func (p *planner) displace(pol *policies.Policy, r *state.MigrationRequest, why 
 	var xs []*state.MigrationRequest
 	for _, id := range ids {
 		x := p.reqByID[id]
-		if x == nil || !p.dryNodeRequest(x) {
+		if x == nil || !p.dryRequest(x) {
 			return false
 		}
 		xs = append(xs, x)
@@ -811,21 +815,48 @@ func (p *planner) displace(pol *policies.Policy, r *state.MigrationRequest, why 
 		case tp != nil && tp.ForecastOnly:
 			dryBy = fmt.Sprintf("%s's policy %q is forecast_only", x.Target, tp.Name)
 		}
-		reason := fmt.Sprintf("%s takes %s down: this request of it, planned dry (%s), would never move its work nor take it out of scheduling, "+
-			"and kept the window from doing so; the window queues its own", why, x.Resource, dryBy)
+		var reason string
+		if x.Resource.Kind == state.ResourceNode {
+			reason = fmt.Sprintf("%s takes %s down: this request of it, planned dry (%s), would never move its work nor take it out of scheduling, "+
+				"and kept the window from doing so; the window queues its own", why, x.Resource, dryBy)
+		} else {
+			// The window's work it holds, and the node that work is on.
+			var names []string
+			var node string
+			for _, m := range r.Moves {
+				if p.queuedAlloc[m.Alloc] != x.ID {
+					continue
+				}
+				names = append(names, m.Name)
+				if node == "" {
+					node = m.Node
+					if n, ok := p.c.Node(m.Node); ok {
+						node = n.Name
+					}
+				}
+			}
+			reason = fmt.Sprintf("%s takes node %s down: this request of %s, planned dry (%s), would never move %s off it, "+
+				"and kept the window from doing so; the window queues its own", why, node, x.Resource, dryBy, strings.Join(names, ", "))
+		}
 		p.plan.Cancel = append(p.plan.Cancel, Cancel{Request: x.ID, Reason: reason})
 		p.decide(state.Decision{Policy: pol.Name, Kind: KindCancel, Locality: x.Source, Request: x.ID, Reason: "cancel: " + reason})
 	}
 	return true
 }
 
-// dryNodeRequest reports whether r is a whole-node request that is not a
-// drain window's, queued and planned dry (its policy's or its target's
-// forecast_only, or the agent's, as walk reads it) and holding no
-// reservation (one queued before its target became forecast_only: its
-// cancel would leave its placeholder to a release planned dry).
-func (p *planner) dryNodeRequest(r *state.MigrationRequest) bool {
-	if r.Resource.Kind != state.ResourceNode || r.Origin == "schedule" || !r.State.Queued() || !r.Started.IsZero() {
+// dryRequest reports whether r is queued, not started, planned dry (its
+// policy's or its target's forecast_only, or the agent's, as walk reads
+// it) and holding no reservation (one queued before its target became
+// forecast_only: its cancel would leave its placeholder to a release
+// planned dry). A drain window's request counts only if its policy is
+// forecast_only: a window that is not, whose target is a forecast_only
+// policy's locality, keeps its requests (and a window planned dry itself
+// displaces nothing, so no window cancels its own).
+func (p *planner) dryRequest(r *state.MigrationRequest) bool {
+	if !r.State.Queued() || !r.Started.IsZero() {
+		return false
+	}
+	if r.Origin == "schedule" && !p.dry(p.policyOf(r)) {
 		return false
 	}
 	if !p.dry(p.policyOf(r), p.polByLoc[r.Target]) {
