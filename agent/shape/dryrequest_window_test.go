@@ -279,3 +279,52 @@ func TestWindowLeavesADryRequestHoldingAReservation(t *testing.T) {
 		t.Errorf("cancels %+v; want none: %s holds rs-1", plan.Cancel, id)
 	}
 }
+
+// TestCalledOffWindowDisplacesNothing: an operator called dc1's rack-a
+// window off (cancelled every request of it before any started), then,
+// with Nomad placing web-9 on dc1-a-1 once a-1 was given back, queued
+// web-9 to dc3, forecast_only. The window cancelled that dry request as
+// it took a-1 down, and the request it was to queue in its place the
+// coordinator refused (the window called off): the operator's request
+// was lost for nothing, and the cancel said the window queued its own.
+// Now a called-off window cancels nothing; one whose requests foreshape
+// cancelled is not called off, and displaces the dry request.
+func TestCalledOffWindowDisplacesNothing(t *testing.T) {
+	for _, byOperator := range []bool{true, false} {
+		t.Run(fmt.Sprintf("by_operator=%t", byOperator), func(t *testing.T) {
+			f := baseFixture(t, "reschedule")
+			f.addDC3(t, true)
+			f.now = at(90 * time.Minute)
+			plan := Run(f.input())
+			if len(plan.Submit) == 0 {
+				t.Fatal("07:30: the window queued nothing; the test needs its requests")
+			}
+			f.apply(plan)
+			f.now = at(92 * time.Minute)
+			reason := "cancelled by an operator"
+			if !byOperator {
+				reason = "job stopped: nothing to move"
+			}
+			for i := range f.st.Requests {
+				f.st.Requests[i].State, f.st.Requests[i].Finished, f.st.Requests[i].Reason = state.RequestCancelled, f.now, reason
+			}
+			f.allocs = append(f.allocs, Alloc{ID: "web-9", Name: "web.frontend[9]", Namespace: "default", Job: "web", Group: "frontend",
+				Node: "id-dc1-a-1", Size: state.Resources{CPU: 1000, MemoryMB: 1024}, Live: true, Running: true})
+			f.now = at(100 * time.Minute)
+			req := f.allocRequest("web-9")
+			req.Target, req.Policy = "dc3", ""
+			f.queued(req)
+			id := f.st.Requests[len(f.st.Requests)-1].ID
+
+			f.now = at(101 * time.Minute)
+			plan = Run(f.input())
+			cancelled := len(plan.Cancel) == 1 && plan.Cancel[0].Request == id
+			if byOperator && len(plan.Cancel) != 0 {
+				t.Errorf("07:41: cancels %+v; want none: the window is called off", plan.Cancel)
+			}
+			if !byOperator && !cancelled {
+				t.Errorf("07:41: cancels %+v; want %s's: foreshape's cancels call no window off", plan.Cancel, id)
+			}
+		})
+	}
+}

@@ -708,7 +708,7 @@ func (p *planner) drainWindow(pol *policies.Policy, s *policies.Schedule, w poli
 			continue
 		}
 		if p.taken(&r) {
-			if p.displace(pol, &r, why) {
+			if p.displace(pol, &r, why, prefix) {
 				displacing = true
 			}
 			continue
@@ -779,9 +779,11 @@ func (p *planner) drainWindow(pol *policies.Policy, s *policies.Schedule, w poli
 // free for another policy's drain). The cancel is applied after this pass's new
 // requests (the coordinator queues them first), so the window queues r at
 // the next pass. A window planned dry itself displaces nothing: it would
-// queue its own dry request, and its cancel would not be one. why names
-// the window.
-func (p *planner) displace(pol *policies.Policy, r *state.MigrationRequest, why string) bool {
+// queue its own dry request, and its cancel would not be one; nor does a
+// window an operator called off (calledOff), whose new requests the
+// coordinator refuses. why names the window, prefix begins its requests'
+// origin keys.
+func (p *planner) displace(pol *policies.Policy, r *state.MigrationRequest, why, prefix string) bool {
 	if p.dry(pol) {
 		return false
 	}
@@ -801,6 +803,9 @@ func (p *planner) displace(pol *policies.Policy, r *state.MigrationRequest, why 
 			return false
 		}
 		xs = append(xs, x)
+	}
+	if p.calledOff(prefix) {
+		return false
 	}
 	for _, x := range xs {
 		if p.displaced[x.ID] {
@@ -842,6 +847,41 @@ func (p *planner) displace(pol *policies.Policy, r *state.MigrationRequest, why 
 		p.decide(state.Decision{Policy: pol.Name, Kind: KindCancel, Locality: x.Source, Request: x.ID, Reason: "cancel: " + reason})
 	}
 	return true
+}
+
+// operatorCancel is the reason of an operator's cancel of a request,
+// migrate.OperatorCancel, which the agent writes (this package cannot
+// import migrate; TestOperatorCancelIsMigrates holds the two together).
+const operatorCancel = "cancelled by an operator"
+
+// calledOff reports whether an operator called off the drain window whose
+// requests' origin keys begin with prefix, as the coordinator reads it
+// (migrate's calledOffWindows): it has requests, each cancelled before it
+// started, and the last cancel was an operator's. The coordinator queues
+// none of its new requests until its end, so a request it would queue in
+// place of another's is not: the other is left queued. Foreshape's own
+// cancels (a job stopped, a request displaced) call no window off.
+func (p *planner) calledOff(prefix string) bool {
+	n := 0
+	var byOperator, byOthers time.Time
+	for i := range p.in.State.Requests {
+		x := &p.in.State.Requests[i]
+		if x.Origin != "schedule" || !strings.HasPrefix(x.OriginKey, prefix) {
+			continue
+		}
+		if x.State != state.RequestCancelled || !x.Started.IsZero() {
+			return false
+		}
+		n++
+		last := &byOthers
+		if x.Reason == operatorCancel {
+			last = &byOperator
+		}
+		if x.Finished.After(*last) {
+			*last = x.Finished
+		}
+	}
+	return n > 0 && !byOperator.IsZero() && !byOperator.Before(byOthers)
 }
 
 // dryRequest reports whether r is queued, not started, planned dry (its

@@ -1,0 +1,4 @@
+package shape
+
+// OperatorCancel is operatorCancel, for the package's external tests.
+const OperatorCancel = operatorCancel
