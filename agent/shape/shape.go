@@ -775,10 +775,10 @@ func (p *planner) drainWindow(pol *policies.Policy, s *policies.Schedule, w poli
 // window would neither move the node's work nor hold it. Such are an
 // operator's request to a forecast_only policy's locality, of the node,
 // of an allocation on it or of a group with one there, and a
-// forecast_only policy's drain window's requests (whose nodes are to stay
-// free for another policy's drain). The cancel is applied after this pass's new
-// requests (the coordinator queues them first), so the window queues r at
-// the next pass. A window planned dry itself displaces nothing: it would
+// forecast_only policy's drain window's requests (whose nodes are to
+// stay free for another policy's drain). The cancel is applied after this
+// pass's new requests (the coordinator queues them first), so the window
+// queues r at the next pass. A window planned dry itself displaces nothing: it would
 // queue its own dry request, and its cancel would not be one; nor does a
 // window an operator called off (calledOff), whose new requests the
 // coordinator refuses. why names the window, prefix begins its requests'
