@@ -187,9 +187,21 @@ func (c *Coordinator) happened(ctx context.Context, in state.Intent) (bool, erro
 		}
 		return !deref(j.Stop), nil
 	case state.IntentDeregisterHold:
-		j, _, err := c.nomad.Jobs().Info(in.Object, c.qo(ctx))
+		q := c.qo(ctx)
+		ns, job := holdObject(in.Object)
+		if ns != "" {
+			q.Namespace = ns
+		}
+		j, _, err := c.nomad.Jobs().Info(job, q)
 		if isNotFound(err) {
 			return true, nil
+		}
+		if ns != "" && isForbidden(err) {
+			// A placeholder left in another namespace, which the token
+			// may no longer read: not known done, so the reaper tries
+			// again (and warns if refused). An error, and no term
+			// could begin.
+			return false, nil
 		}
 		if err != nil {
 			return false, err
@@ -244,6 +256,16 @@ func (c *Coordinator) happened(ctx context.Context, in state.Intent) (bool, erro
 // out: keptOut).
 func givesBack(detail string) bool {
 	return detail == "eligible" || strings.HasPrefix(detail, eligibleAgain)
+}
+
+// holdObject splits a placeholder intent's object: "NAMESPACE/JOB" for
+// a placeholder the reaper deregisters in another namespace than the
+// placeholders' (reap), else the job ID alone, in theirs (ns "").
+func holdObject(object string) (ns, job string) {
+	if ns, job, ok := strings.Cut(object, "/"); ok {
+		return ns, job
+	}
+	return "", object
 }
 
 // parseScaleDetail reads "GROUP to N".

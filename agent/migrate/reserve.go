@@ -293,6 +293,12 @@ func isNotFound(err error) bool {
 	return errors.As(err, &ue) && ue.StatusCode() == http.StatusNotFound
 }
 
+// isForbidden reports a Nomad 403: the token lacks a capability.
+func isForbidden(err error) bool {
+	var ue nomadapi.UnexpectedResponseError
+	return errors.As(err, &ue) && ue.StatusCode() == http.StatusForbidden
+}
+
 // Released reservations stay visible (in /v1/reservations) for
 // KeepReleased of data time, the newest MaxReleased of them.
 const (
@@ -301,10 +307,15 @@ const (
 )
 
 // reap deregisters this cluster's placeholders whose reservation is gone,
-// released or expired, forgets released reservations (see KeepReleased), and
-// marks held reservations whose placeholder vanished as released.
+// released or expired, or that lie in another namespace than the
+// placeholders' (left there before nomad.namespace changed), forgets
+// released reservations (see KeepReleased), and marks held reservations
+// whose placeholder vanished from the placeholders' namespace as
+// released. It lists placeholders in every namespace the token may list
+// jobs in (Nomad leaves the others out of a "*" list).
 func (c *Coordinator) reap(ctx context.Context, now time.Time, view state.ActView, ds *[]state.Decision) {
 	q := c.qo(ctx)
+	q.Namespace = "*"
 	q.Prefix = state.PlaceholderPrefix
 	q.Params = map[string]string{"meta": "true"} // Nomad lists a job's meta only when asked
 	stubs, _, err := c.nomad.Jobs().List(q)
@@ -316,12 +327,23 @@ func (c *Coordinator) reap(ctx context.Context, now time.Time, view state.ActVie
 	for _, r := range view.Reservations {
 		byJob[r.Job] = r
 	}
-	exists := map[string]bool{}
+	home := c.placeholderNamespace()
+	// exists holds the placeholders in home; elsewhere the namespace of
+	// those in another.
+	exists, elsewhere := map[string]bool{}, map[string]string{}
 	for _, s := range stubs {
 		if s.Stop && s.Status == "dead" {
 			continue
 		}
-		exists[s.ID] = true
+		ns := s.Namespace
+		if ns == "" {
+			ns = home
+		}
+		if ns == home {
+			exists[s.ID] = true
+		} else {
+			elsewhere[s.ID] = ns
+		}
 		if s.Meta[MetaOwner] != view.ClusterID || view.ClusterID == "" {
 			continue // another foreshape cluster's, or unknown: not ours to reap
 		}
@@ -334,16 +356,29 @@ func (c *Coordinator) reap(ctx context.Context, now time.Time, view state.ActVie
 			why = fmt.Sprintf("reap %s: reservation %s was released", s.ID, res.ID)
 		case !now.Before(res.Expires):
 			why = fmt.Sprintf("reap %s: reservation %s expired at %s", s.ID, res.ID, res.Expires.Format("15:04"))
+		case ns != home:
+			why = fmt.Sprintf("reap %s: it is in namespace %q, not in %q, where placeholders are registered (nomad.namespace changed)", s.ID, ns, home)
 		default:
 			continue
 		}
 		if s.Stop {
 			continue
 		}
-		in := state.Intent{ID: intentID(state.IntentDeregisterHold, s.ID, "reap", int(s.JobModifyIndex)), Kind: state.IntentDeregisterHold,
-			Reservation: res.ID, Object: s.ID, Detail: why}
+		if ns != home && !strings.Contains(why, "namespace") {
+			why += fmt.Sprintf(" (in namespace %q)", ns)
+		}
+		// A placeholder of another namespace is named with it, so that
+		// the reconciliation reads it there (holdObject).
+		object := s.ID
+		if ns != home {
+			object = ns + "/" + s.ID
+		}
+		in := state.Intent{ID: intentID(state.IntentDeregisterHold, object, "reap", int(s.JobModifyIndex)), Kind: state.IntentDeregisterHold,
+			Reservation: res.ID, Object: object, Detail: why}
 		err := c.do(ctx, now, in, func(ctx context.Context) error {
-			_, _, err := c.nomad.Jobs().Deregister(s.ID, true, c.wq(ctx))
+			w := c.wq(ctx)
+			w.Namespace = ns
+			_, _, err := c.nomad.Jobs().Deregister(s.ID, true, w)
 			if isNotFound(err) {
 				return nil
 			}
@@ -356,18 +391,23 @@ func (c *Coordinator) reap(ctx context.Context, now time.Time, view state.ActVie
 			// decision log with reaps that never happened.
 			if last, ok := c.latestIntent(in.ID); ok && last.Outcome == state.OutcomeFailed {
 				c.note(ds, now, "unreaped/"+s.ID, state.Decision{Kind: "reap", Locality: res.Locality, Reservation: res.ID, Request: res.Request, Policy: res.Policy,
-					Reason: fmt.Sprintf("cannot reap %s: Nomad refused its deregistration %d times, the last: %s; it holds its room until it is stopped in Nomad (nomad job stop -purge %s)",
-						s.ID, maxRedos, last.Error, s.ID)})
+					Reason: fmt.Sprintf("cannot reap %s: Nomad refused its deregistration %d times, the last: %s; it holds its room until it is stopped in Nomad (nomad job stop -purge%s %s)",
+						s.ID, maxRedos, last.Error, map[bool]string{true: " -namespace " + ns}[ns != home], s.ID)})
 			}
 			continue
 		}
 		if err != nil {
-			c.log.Warn("reaper: deregister failed", "job", s.ID, logKeyError, err)
+			if isForbidden(err) && ns != home {
+				c.log.Warn("reaper: the token may not deregister a placeholder left in another namespace: it holds its room until it is stopped (grant submit-job in that namespace, or nomad job stop -purge it)",
+					"job", s.ID, "namespace", ns, "acl", "submit-job", logKeyError, err)
+				continue
+			}
+			c.log.Warn("reaper: deregister failed", "job", s.ID, "namespace", ns, logKeyError, err)
 			continue
 		}
-		c.log.Info("reaped a placeholder", "job", s.ID, "why", why)
+		c.log.Info("reaped a placeholder", "job", s.ID, "namespace", ns, "why", why)
 		*ds = append(*ds, state.Decision{Time: now, Kind: "reap", Locality: res.Locality, Reservation: res.ID, Request: res.Request, Policy: res.Policy, Reason: why})
-		if known && res.State != state.ReservationReleased {
+		if known && res.State != state.ReservationReleased && ns == home {
 			c.markReservation(ctx, res.ID, func(r *state.Reservation) { r.State, r.Reason, r.Until = state.ReservationReleased, why, now.UTC() })
 		}
 	}
@@ -378,12 +418,15 @@ func (c *Coordinator) reap(ctx context.Context, now time.Time, view state.ActVie
 			released++
 		}
 		switch {
-		case r.State == state.ReservationReleased && !exists[r.Job] && (now.Sub(r.Until) > KeepReleased || released > MaxReleased):
+		case r.State == state.ReservationReleased && !exists[r.Job] && elsewhere[r.Job] == "" && (now.Sub(r.Until) > KeepReleased || released > MaxReleased):
 			if _, err := c.apply(ctx, state.DeleteReservation{ID: r.ID}); err != nil {
 				c.log.Warn("could not forget a released reservation", logKeyReservation, r.ID, logKeyError, err)
 			}
 		case r.State == state.ReservationHeld && !exists[r.Job]:
 			why := fmt.Sprintf("placeholder %s is gone from Nomad", r.Job)
+			if ns := elsewhere[r.Job]; ns != "" {
+				why = fmt.Sprintf("placeholder %s is in namespace %q, not in %q, where placeholders are registered (nomad.namespace changed): the reaper deregisters it there", r.Job, ns, home)
+			}
 			c.markReservation(ctx, r.ID, func(x *state.Reservation) { x.State, x.Reason, x.Until = state.ReservationReleased, why, now.UTC() })
 			*ds = append(*ds, state.Decision{Time: now, Kind: "release", Locality: r.Locality, Reservation: r.ID, Request: r.Request, Policy: r.Policy, Reason: why})
 		}
