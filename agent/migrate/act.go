@@ -48,6 +48,7 @@ func (c *Coordinator) RunOnce(ctx context.Context, now time.Time, pols []*polici
 	// A reservation one of place's state updates left planned is held or
 	// released now, not at the next term's start or its reserve.ttl.
 	c.settlePlanned(ctx, now, false, &ds)
+	c.settleUnreadScales(ctx, now, pols, &ds)
 	c.notePlacement(ctx)
 	view := c.cfg.State.Act()
 	// A placeholder placed whose task does not run holds its room: the

@@ -166,6 +166,10 @@ type Coordinator struct {
 	// (asRegistered), so no pass within touchedFor of when that was found
 	// reads it afresh again for them.
 	touched map[string]time.Time
+	// unreadScales are the scale calls a previous leader left open that
+	// Begin left for the term's first pass to read back (settleUnread),
+	// by intent ID: reading a target's count needs its policy.
+	unreadScales map[string]bool
 	// pols are the policies of the last pass, for the follower; planned
 	// says a pass has run in this term, so pols are known (a term's
 	// follower pass may come before its first pass, and a process that
@@ -228,7 +232,7 @@ func New(cfg Config) (*Coordinator, error) {
 		cfg.Placeholder = DefaultPlaceholder()
 	}
 	c := &Coordinator{cfg: cfg, log: cfg.Logger.Named("migrate"), nomad: cfg.Nomad, view: newViewCache(),
-		targets: map[string]builtTarget{}, recent: map[string]time.Time{}, refused: map[string]refusal{}, unfitLogged: map[string]bool{}, notRunningLogged: map[string]bool{}, failedEvents: map[string]string{}, atMax: map[string]int{}, tellsCount: map[string]string{}, leads: map[string]leadWatch{}, touched: map[string]time.Time{}, unclosed: map[string]leftOpen{}}
+		targets: map[string]builtTarget{}, recent: map[string]time.Time{}, refused: map[string]refusal{}, unfitLogged: map[string]bool{}, notRunningLogged: map[string]bool{}, failedEvents: map[string]string{}, atMax: map[string]int{}, tellsCount: map[string]string{}, leads: map[string]leadWatch{}, touched: map[string]time.Time{}, unreadScales: map[string]bool{}, unclosed: map[string]leftOpen{}}
 	return c, nil
 }
 

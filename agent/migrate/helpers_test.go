@@ -315,12 +315,14 @@ type fakeTarget struct {
 	actions []target.Action
 	refuse  int
 	wait    func()
+	// blind makes it a target that cannot tell its count (a webhook).
+	blind bool
 }
 
 func (f *fakeTarget) Status(context.Context) (target.Status, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return target.Status{Count: f.count, CountKnown: true, Ready: true}, nil
+	return target.Status{Count: f.count, CountKnown: !f.blind, Ready: true}, nil
 }
 
 func (f *fakeTarget) Scale(_ context.Context, a target.Action) (target.Result, error) {

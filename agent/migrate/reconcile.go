@@ -3,6 +3,8 @@ package migrate
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -10,15 +12,17 @@ import (
 	nomadapi "github.com/hashicorp/nomad/api"
 
 	"github.com/foreshape/foreshape/agent/state"
+	"github.com/foreshape/foreshape/policies"
 )
 
 // Begin starts a leadership term: before anything new, every intent a
 // previous leader left open is checked against Nomad and closed as done
 // (its effect is there) or not done, and the requests and reservations it
 // belongs to are put right: a move whose stop happened is followed, one
-// whose stop did not is queued again under its next attempt. An intent
-// whose effect cannot be read (a webhook's scale action) counts as done,
-// so its cooldown holds and it is not repeated.
+// whose stop did not is queued again under its next attempt. A scale
+// target's call is read back at the term's first pass instead, which
+// knows the policies and so the target (settleUnreadScales); its block
+// takes no action until then.
 func (c *Coordinator) Begin(ctx context.Context, now time.Time) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -32,7 +36,12 @@ func (c *Coordinator) Begin(ctx context.Context, now time.Time) error {
 	}
 	open := c.cfg.State.Act().OpenIntents
 	var ds []state.Decision
+	clear(c.unreadScales)
 	for _, in := range open {
+		if in.Kind == state.IntentScaleTarget {
+			c.unreadScales[in.ID] = true
+			continue
+		}
 		happened, err := c.happened(ctx, in)
 		if err != nil {
 			return fmt.Errorf("migrate: reconcile intent %s: %w", in.ID, err)
@@ -53,6 +62,89 @@ func (c *Coordinator) Begin(ctx context.Context, now time.Time) error {
 	c.settlePlanned(ctx, now, true, &ds)
 	c.record(ctx, ds)
 	return nil
+}
+
+// settleUnreadScales closes the scale calls a previous leader left open
+// (Begin), at the term's first pass, whose policies tell each block's
+// target. A target that tells its count (nomad-job) is read: showing the
+// count the action asked for or more, the action is done, its cooldown
+// running from now (when it took effect is unknown, now is the latest it
+// can have); showing less, the call never took effect (its leader
+// stopped before it made it, or while it waited a deployment out), and
+// the action is recorded not done: no cooldown, and the planner decides
+// again in this very pass. Counted done, as it was, the block stayed
+// quiet for a whole cooldown with the capacity never asked for. A target
+// that cannot tell its count (webhook, exec), or whose read fails or
+// whose block is gone, is counted done as before: no second action
+// follows inside the cooldown.
+func (c *Coordinator) settleUnreadScales(ctx context.Context, now time.Time, pols []*policies.Policy, ds *[]state.Decision) {
+	if len(c.unreadScales) == 0 {
+		return
+	}
+	ids := slices.Sorted(maps.Keys(c.unreadScales))
+	clear(c.unreadScales)
+	for _, id := range ids {
+		in, ok := c.cfg.State.Intent(id)
+		if !ok || !in.Open() {
+			continue
+		}
+		happened, note := c.scaleHappened(ctx, in, pols)
+		outcome := state.OutcomeNotDone
+		if happened {
+			outcome = state.OutcomeDone
+		}
+		if _, err := c.apply(ctx, state.CloseIntent{ID: in.ID, Outcome: outcome, At: now, Error: reconciledNote}); err != nil {
+			c.log.Warn("could not close a scale call left open by the previous leader; tried again at the next pass", logKeyIntent, in.ID, logKeyError, err)
+			c.unreadScales[id] = true
+			continue
+		}
+		c.log.Info("reconciled an open intent", logKeyIntent, in.ID, "outcome", outcome)
+		*ds = append(*ds, state.Decision{Time: now, Kind: "reconcile", Request: in.Request,
+			Reason: fmt.Sprintf("intent %s left open by leader %s: %s", in.ID, in.Leader, note)})
+		c.settleScale(ctx, now, in, happened, note)
+	}
+}
+
+// ofAction reports whether in is a's target call (scaleIntentID, or a
+// redo of it).
+func ofAction(in state.Intent, a state.ScaleAction) bool {
+	return strings.Contains(in.ID, "/"+a.ID+"#")
+}
+
+// scaleHappened reads a scale call's target back (settleUnreadScales):
+// whether it took effect, and what says so.
+func (c *Coordinator) scaleHappened(ctx context.Context, in state.Intent, pols []*policies.Policy) (bool, string) {
+	const unknown = "outcome unknown: the previous leader stopped while it ran; counted as done"
+	var asked int
+	for _, a := range c.cfg.State.Act().ScaleActions {
+		if a.Outcome == "" && ofAction(in, a) {
+			asked = a.Count
+		}
+	}
+	var pol *policies.Policy
+	var block *policies.Scale
+	for _, p := range pols {
+		for i := range p.Scales {
+			if state.CooldownKey(p.Name, p.Scales[i].Name) == in.Object {
+				pol, block = p, &p.Scales[i]
+			}
+		}
+	}
+	if asked <= 0 || block == nil {
+		return true, unknown
+	}
+	t, err := c.target(pol, block)
+	if err != nil {
+		return true, unknown
+	}
+	st, err := t.Status(ctx)
+	if err != nil || !st.CountKnown {
+		return true, unknown
+	}
+	if st.Count >= asked {
+		return true, fmt.Sprintf("its target shows count %d, the count %d asked for or more: counted as done", st.Count, asked)
+	}
+	return false, fmt.Sprintf("its target shows count %d, below the count %d asked for: the previous leader stopped before the call took effect; not done, planned again", st.Count, asked)
 }
 
 // settlePlanned puts right the reservations left planned. Planned lasts
@@ -349,16 +441,26 @@ func (c *Coordinator) settle(ctx context.Context, now time.Time, in state.Intent
 				r.State, r.Until = state.ReservationReleased, now
 			})
 		}
-	case state.IntentScaleTarget:
-		for _, a := range c.cfg.State.Act().ScaleActions {
-			if a.Outcome == "" && strings.Contains(in.ID, "/"+a.ID+"#") {
-				// When it took effect is unknown too: the cooldown runs
-				// from now, the latest it can have.
-				a.Outcome, a.Finished, a.TookEffect, a.Error = state.OutcomeDone, now, now, "outcome unknown: the previous leader stopped while it ran; counted as done"
-				if _, err := c.apply(ctx, state.RecordScaleAction{Action: a}); err != nil {
-					c.log.Warn("could not record a reconciled scale action", logKeyError, err)
-				}
-			}
+	}
+}
+
+// settleScale records the outcome of a scale action whose call a
+// previous leader left open, as settleUnreadScales found it (note says
+// how).
+func (c *Coordinator) settleScale(ctx context.Context, now time.Time, in state.Intent, happened bool, note string) {
+	for _, a := range c.cfg.State.Act().ScaleActions {
+		if a.Outcome != "" || !ofAction(in, a) {
+			continue
+		}
+		if happened {
+			// When it took effect is unknown too: the cooldown runs
+			// from now, the latest it can have.
+			a.Outcome, a.Finished, a.TookEffect, a.Error = state.OutcomeDone, now, now, note
+		} else {
+			a.Outcome, a.Finished, a.Error = state.OutcomeNotDone, now, note
+		}
+		if _, err := c.apply(ctx, state.RecordScaleAction{Action: a}); err != nil {
+			c.log.Warn("could not record a reconciled scale action", logKeyError, err)
 		}
 	}
 }

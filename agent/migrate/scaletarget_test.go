@@ -55,11 +55,14 @@ func TestScaleUpWithAnUnreadCountKeepsTheGroup(t *testing.T) {
 }
 
 // TestScaleLeaderStopsMidCall: a leader stops while its scale target has
-// the call (here it never answers). The next leader finds the open
-// intent, counts the action as done from then, and issues no second
-// scale inside the block's 10m cooldown; its next action carries the
-// absolute count read from the target, so an action repeated on a count
-// the first never reached sets the same count, not one more.
+// the call (here it never answers), before the target scaled. The next
+// leader's first pass reads the target's count back: below the count
+// asked, the action is recorded not done, and the pass issues a new one
+// at once (before: counted done, the block stayed quiet for its whole
+// 10m cooldown with the capacity never asked for). The new action
+// carries the absolute count read from the target, so it sets the same
+// count as the first, not one more, under a new id; no third follows
+// inside its cooldown.
 func TestScaleLeaderStopsMidCall(t *testing.T) {
 	h := newHarness(t, actScenario, actPolicies, func(c *Config) { c.SyncScale = false })
 	entered, release := make(chan struct{}, 1), make(chan struct{})
@@ -81,16 +84,64 @@ func TestScaleLeaderStopsMidCall(t *testing.T) {
 	if err := h2.Begin(h.ctx, h.now()); err != nil {
 		t.Fatal(err)
 	}
-	acts := h.local.FSM.Act().ScaleActions
-	if len(acts) != 1 || acts[0].Outcome != state.OutcomeDone || !strings.Contains(acts[0].Error, "outcome unknown") {
-		t.Fatalf("scale actions after the new leader began: %+v", acts)
-	}
 	for range 9 {
 		h.step(time.Minute)
 		if _, err := h2.RunOnce(h.ctx, h.now(), h.pols, h.hotForecasts()); err != nil {
 			t.Fatal(err)
 		}
 		h2.Wait()
+	}
+	acts := h.local.FSM.Act().ScaleActions
+	if len(acts) != 2 || acts[0].Outcome != state.OutcomeNotDone || !strings.Contains(acts[0].Error, "below the count 3 asked for") ||
+		acts[1].Outcome != state.OutcomeDone || !acts[1].At.Equal(acts[0].Finished) {
+		t.Fatalf("scale actions after the new leader's passes: %+v; want the first not done, the second done at the first pass", acts)
+	}
+	h.fake.mu.Lock()
+	defer h.fake.mu.Unlock()
+	if len(h.fake.actions) != 2 || h.fake.actions[1].Count != h.fake.actions[0].Count || h.fake.actions[1].ID == h.fake.actions[0].ID {
+		t.Errorf("actions %+v; want a second, at the new leader's first pass, to the same count under a new id", h.fake.actions)
+	}
+}
+
+// TestScaleLeaderStopsMidCallOfABlindTarget: as above, with a target
+// that cannot tell its count (a webhook). The next leader counts the
+// action as done from its first pass, the latest it can have taken
+// effect, and issues no second scale inside the block's 10m cooldown;
+// after it, one.
+func TestScaleLeaderStopsMidCallOfABlindTarget(t *testing.T) {
+	h := newHarness(t, actScenario, actPolicies, func(c *Config) { c.SyncScale = false })
+	h.fake.blind = true
+	entered, release := make(chan struct{}, 1), make(chan struct{})
+	h.fake.wait = func() {
+		entered <- struct{}{}
+		<-release
+	}
+	t.Cleanup(func() {
+		close(release)
+		h.c.Wait()
+	})
+	h.run(h.hotForecasts())
+	<-entered
+	h.fake.mu.Lock()
+	h.fake.wait = nil
+	h.fake.mu.Unlock()
+
+	h2 := newCoordinatorOn(t, h)
+	if err := h2.Begin(h.ctx, h.now()); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 9 {
+		h.step(time.Minute)
+		if _, err := h2.RunOnce(h.ctx, h.now(), h.pols, h.hotForecasts()); err != nil {
+			t.Fatal(err)
+		}
+		h2.Wait()
+		if i == 0 {
+			acts := h.local.FSM.Act().ScaleActions
+			if len(acts) != 1 || acts[0].Outcome != state.OutcomeDone || !strings.Contains(acts[0].Error, "outcome unknown") {
+				t.Fatalf("scale actions after the new leader's first pass: %+v", acts)
+			}
+		}
 	}
 	if n := h.fake.calls(); n != 1 {
 		t.Fatalf("%d scale calls inside the cooldown after the leader stopped; want 1", n)
@@ -100,10 +151,49 @@ func TestScaleLeaderStopsMidCall(t *testing.T) {
 		t.Fatal(err)
 	}
 	h2.Wait()
+	if n := h.fake.calls(); n != 2 {
+		t.Errorf("%d scale calls after the cooldown; want 2", n)
+	}
+}
+
+// TestScaleLeaderStopsAfterTheTargetScaled: the leader stops once its
+// target has scaled to the count asked, before it heard so. The next
+// leader reads that count back, counts the action done, and issues no
+// second scale inside its cooldown.
+func TestScaleLeaderStopsAfterTheTargetScaled(t *testing.T) {
+	h := newHarness(t, actScenario, actPolicies, func(c *Config) { c.SyncScale = false })
+	entered, release := make(chan struct{}, 1), make(chan struct{})
+	h.fake.wait = func() {
+		entered <- struct{}{}
+		<-release
+	}
+	t.Cleanup(func() {
+		close(release)
+		h.c.Wait()
+	})
+	h.run(h.hotForecasts())
+	<-entered
 	h.fake.mu.Lock()
-	defer h.fake.mu.Unlock()
-	if len(h.fake.actions) != 2 || h.fake.actions[1].Count != h.fake.actions[0].Count || h.fake.actions[1].ID == h.fake.actions[0].ID {
-		t.Errorf("actions %+v; want a second, after the cooldown, to the same count under a new id", h.fake.actions)
+	h.fake.wait, h.fake.count = nil, h.fake.actions[0].Count
+	h.fake.mu.Unlock()
+
+	h2 := newCoordinatorOn(t, h)
+	if err := h2.Begin(h.ctx, h.now()); err != nil {
+		t.Fatal(err)
+	}
+	for range 9 {
+		h.step(time.Minute)
+		if _, err := h2.RunOnce(h.ctx, h.now(), h.pols, h.hotForecasts()); err != nil {
+			t.Fatal(err)
+		}
+		h2.Wait()
+	}
+	acts := h.local.FSM.Act().ScaleActions
+	if len(acts) != 1 || acts[0].Outcome != state.OutcomeDone || !strings.Contains(acts[0].Error, "shows count 3") {
+		t.Fatalf("scale actions: %+v; want the one, done", acts)
+	}
+	if n := h.fake.calls(); n != 1 {
+		t.Errorf("%d scale calls inside the cooldown; want 1", n)
 	}
 }
 
