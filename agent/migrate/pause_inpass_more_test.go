@@ -1,8 +1,6 @@
 package migrate
 
 import (
-	"net/http"
-	"net/http/httputil"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -24,35 +22,7 @@ import (
 // it out. The two places are those of
 // TestPauseDuringAPassHoldsTheTakeOutsAfterIt.
 func TestPauseDuringAPassHoldsTheJoinedNodesAfterIt(t *testing.T) {
-	for _, tc := range []struct {
-		name   string
-		during func(armed *atomic.Bool, hp **harness) func(*Config)
-	}{
-		{"during the first take-out's call", func(armed *atomic.Bool, hp **harness) func(*Config) {
-			return func(cfg *Config) {
-				interpose(t, cfg, func(rp *httputil.ReverseProxy, w http.ResponseWriter, r *http.Request) {
-					rp.ServeHTTP(w, r)
-					if r.Method == http.MethodPut && strings.HasSuffix(r.URL.Path, "/eligibility") && armed.CompareAndSwap(true, false) {
-						mustApply(t, *hp, state.SetQueuePaused{Paused: true, At: (*hp).now(), By: "test"})
-					}
-				})
-			}
-		}},
-		{"in the log before the second take-out's intent", func(armed *atomic.Bool, hp **harness) func(*Config) {
-			return func(cfg *Config) {
-				local := cfg.Apply.(*state.Local)
-				opened := 0
-				cfg.Apply = &pauseApplier{local: local, before: func(cmd state.Command) bool {
-					o, ok := cmd.(state.OpenIntent)
-					if !ok || o.Intent.Kind != state.IntentNodeEligibility || !armed.Load() {
-						return false
-					}
-					opened++
-					return opened == 2
-				}, pause: func() { mustApply(t, *hp, state.SetQueuePaused{Paused: true, At: (*hp).now(), By: "test"}) }}
-			}
-		}},
-	} {
+	for _, tc := range pauseDuringTakeOuts(t) {
 		t.Run(tc.name, func(t *testing.T) {
 			var armed atomic.Bool
 			var h *harness

@@ -47,37 +47,7 @@ func (a *pauseApplier) Apply(ctx context.Context, cmd state.Command) (state.Resu
 //     read the queue running for that node): the last check, right before
 //     the call, reads it, and the intent closes not done.
 func TestPauseDuringAPassHoldsTheTakeOutsAfterIt(t *testing.T) {
-	for _, tc := range []struct {
-		name string
-		// during returns the tweak that pauses the queue during the pass
-		// once armed is set, given where the harness will be.
-		during func(armed *atomic.Bool, hp **harness) func(*Config)
-	}{
-		{"during the first take-out's call", func(armed *atomic.Bool, hp **harness) func(*Config) {
-			return func(cfg *Config) {
-				interpose(t, cfg, func(rp *httputil.ReverseProxy, w http.ResponseWriter, r *http.Request) {
-					rp.ServeHTTP(w, r)
-					if r.Method == http.MethodPut && strings.HasSuffix(r.URL.Path, "/eligibility") && armed.CompareAndSwap(true, false) {
-						mustApply(t, *hp, state.SetQueuePaused{Paused: true, At: (*hp).now(), By: "test"})
-					}
-				})
-			}
-		}},
-		{"in the log before the second take-out's intent", func(armed *atomic.Bool, hp **harness) func(*Config) {
-			return func(cfg *Config) {
-				local := cfg.Apply.(*state.Local)
-				opened := 0
-				cfg.Apply = &pauseApplier{local: local, before: func(cmd state.Command) bool {
-					o, ok := cmd.(state.OpenIntent)
-					if !ok || o.Intent.Kind != state.IntentNodeEligibility || !armed.Load() {
-						return false
-					}
-					opened++
-					return opened == 2
-				}, pause: func() { mustApply(t, *hp, state.SetQueuePaused{Paused: true, At: (*hp).now(), By: "test"}) }}
-			}
-		}},
-	} {
+	for _, tc := range pauseDuringTakeOuts(t) {
 		t.Run(tc.name, func(t *testing.T) {
 			var armed atomic.Bool
 			var h *harness
@@ -166,5 +136,44 @@ func TestPauseAsAMoveStartsHoldsIt(t *testing.T) {
 	h.quarterPass()
 	if got := h.request(id).State; got != state.RequestRunning {
 		t.Errorf("%s %s after the resume; want it running", id, got)
+	}
+}
+
+// pauseCase pauses the queue during a pass, once armed is set: during
+// returns the tweak that does it, given where the harness will be.
+type pauseCase struct {
+	name   string
+	during func(armed *atomic.Bool, hp **harness) func(*Config)
+}
+
+// pauseDuringTakeOuts are the two places a pause lands in a pass that
+// takes nodes out: while Nomad takes the first node out, and in the log
+// just before the second take-out's intent.
+func pauseDuringTakeOuts(t *testing.T) []pauseCase {
+	return []pauseCase{
+		{"during the first take-out's call", func(armed *atomic.Bool, hp **harness) func(*Config) {
+			return func(cfg *Config) {
+				interpose(t, cfg, func(rp *httputil.ReverseProxy, w http.ResponseWriter, r *http.Request) {
+					rp.ServeHTTP(w, r)
+					if r.Method == http.MethodPut && strings.HasSuffix(r.URL.Path, "/eligibility") && armed.CompareAndSwap(true, false) {
+						mustApply(t, *hp, state.SetQueuePaused{Paused: true, At: (*hp).now(), By: "test"})
+					}
+				})
+			}
+		}},
+		{"in the log before the second take-out's intent", func(armed *atomic.Bool, hp **harness) func(*Config) {
+			return func(cfg *Config) {
+				local := cfg.Apply.(*state.Local)
+				opened := 0
+				cfg.Apply = &pauseApplier{local: local, before: func(cmd state.Command) bool {
+					o, ok := cmd.(state.OpenIntent)
+					if !ok || o.Intent.Kind != state.IntentNodeEligibility || !armed.Load() {
+						return false
+					}
+					opened++
+					return opened == 2
+				}, pause: func() { mustApply(t, *hp, state.SetQueuePaused{Paused: true, At: (*hp).now(), By: "test"}) }}
+			}
+		}},
 	}
 }
