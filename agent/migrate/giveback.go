@@ -226,10 +226,9 @@ func (c *Coordinator) debtOf(view state.ActView, now time.Time, r state.Migratio
 	return debt{}
 }
 
-// OperatorCancel is the reason of an operator's cancel of a request (the
-// agent's act backend writes it: `foreshape queue cancel`, the API, the
-// dashboard).
-const OperatorCancel = "cancelled by an operator"
+// OperatorCancel is the reason of an operator's cancel of a request
+// (shape.OperatorCancel).
+const OperatorCancel = shape.OperatorCancel
 
 // operatorCancelled reports whether an operator called off r's drain
 // window before it moved anything: every request of the window was

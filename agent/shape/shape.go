@@ -849,10 +849,11 @@ func (p *planner) displace(pol *policies.Policy, r *state.MigrationRequest, why,
 	return true
 }
 
-// operatorCancel is the reason of an operator's cancel of a request,
-// migrate.OperatorCancel, which the agent writes (this package cannot
-// import migrate; TestOperatorCancelIsMigrates holds the two together).
-const operatorCancel = "cancelled by an operator"
+// OperatorCancel is the reason of an operator's cancel of a request (the
+// agent's act backend writes it: `foreshape queue cancel`, the API, the
+// dashboard); the planner and the coordinator read a window called off
+// by it.
+const OperatorCancel = "cancelled by an operator"
 
 // calledOff reports whether an operator called off the drain window whose
 // requests' origin keys begin with prefix, as the coordinator reads it
@@ -874,7 +875,7 @@ func (p *planner) calledOff(prefix string) bool {
 		}
 		n++
 		last := &byOthers
-		if x.Reason == operatorCancel {
+		if x.Reason == OperatorCancel {
 			last = &byOperator
 		}
 		if x.Finished.After(*last) {
